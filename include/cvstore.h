@@ -1,0 +1,302 @@
+/*
+ * cvstore.h -- the one public header of cvstore, a compressed vector store
+ * and semantic retrieval engine.
+ *
+ * Conventions (LMDB's, mostly):
+ *   - Handles are opaque.  Every name is cvs_<object>_<verb>.
+ *   - Every fallible call returns an int: 0 (CVS_OK) on success, a negative
+ *     CVS_E* code on failure, CVS_NOTFOUND when "not there" is a normal
+ *     outcome.  Results are written through trailing pointers.
+ *   - cvs_strerror(rc) names the code; cvs_errmsg(db) gives the detail of the
+ *     last failure seen by the calling thread (file, record, what is wrong).
+ *   - Buffers for search results and vectors are owned by the caller.
+ *     Pointers the library hands out say how long they stay valid.
+ *   - Every *_close / *_free / *_end accepts NULL.
+ *
+ * Threads and processes: one cvs_db handle per process per store, shared by
+ * any number of threads.  Writes (cvs_put, cvs_delete, cvs_import) are
+ * serialized by LMDB's writer lock across threads and processes; readers
+ * never block and see a consistent snapshot.
+ */
+#ifndef CVSTORE_H
+#define CVSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CVS_VERSION_STRING "0.1.0"
+#define CVS_VERSION_MAJOR 0
+#define CVS_VERSION_MINOR 1
+
+#if defined(__GNUC__)
+#  if defined(CVS_BUILDING)
+#    define CVS_API __attribute__((visibility("default")))
+#  else
+#    define CVS_API
+#  endif
+#  define CVS_WUR __attribute__((warn_unused_result))
+#else
+#  define CVS_API
+#  define CVS_WUR
+#endif
+
+typedef struct cvs_db cvs_db;     /* an open store */
+typedef struct cvs_txn cvs_txn;   /* a read snapshot */
+typedef struct cvs_iter cvs_iter; /* a cursor over a snapshot's records */
+
+/* ==== Return codes ==== */
+
+#define CVS_OK          0
+#define CVS_NOTFOUND    (-30900) /* no such record / end of iteration: normal */
+#define CVS_EINVAL      (-30901) /* bad argument from the caller */
+#define CVS_ENOMEM      (-30902) /* out of memory */
+#define CVS_EIO         (-30903) /* operating-system I/O failure (detail has errno text) */
+#define CVS_EFORMAT     (-30904) /* not a cvstore store, or its meta record is damaged */
+#define CVS_EVERSION    (-30905) /* store written by another on-disk format version */
+#define CVS_EDIM        (-30906) /* vector dimension differs from the store's */
+#define CVS_EINPUT      (-30907) /* malformed input: file being imported or record given */
+#define CVS_EEXIST      (-30908) /* a store already exists at that path */
+#define CVS_ECORRUPT    (-30909) /* a stored value fails validation */
+#define CVS_ELMDB       (-30910) /* unexpected LMDB failure (detail has LMDB's text) */
+#define CVS_EFAISS      (-30911) /* FAISS failure (detail has FAISS's last error) */
+#define CVS_ERDONLY     (-30912) /* write attempted on a store opened read-only */
+#define CVS_EINTERNAL   (-30913) /* a bug in cvstore */
+#define CVS_EBUSY       (-30914) /* the map must grow but this process holds
+                                    read snapshots open for too long */
+
+/* Static text naming rc; never NULL.  Covers positive errno values too. */
+CVS_API const char *cvs_strerror(int rc);
+
+/* Detail of the last failure of a cvstore call made by this thread (db may be
+ * NULL, e.g. after a failed open).  Valid until the thread's next failing
+ * call; "" when there is none. */
+CVS_API const char *cvs_errmsg(const cvs_db *db);
+
+/* ==== Store ==== */
+
+typedef enum cvs_metric {
+    CVS_METRIC_L2 = 1,     /* squared-distance search; scores are Euclidean distances */
+    CVS_METRIC_IP = 2,     /* inner product, larger is better */
+    CVS_METRIC_COSINE = 3  /* vectors normalized once at insert, then IP */
+} cvs_metric;
+
+typedef enum cvs_raw {
+    CVS_RAW_F32 = 1,       /* raw vectors kept as float32 */
+    CVS_RAW_F16 = 2        /* raw vectors kept as IEEE half precision */
+} cvs_raw;
+
+/* "l2" | "ip" | "cosine"; CVS_EINVAL otherwise. */
+CVS_API int cvs_metric_parse(const char *s, cvs_metric *out) CVS_WUR;
+CVS_API const char *cvs_metric_name(cvs_metric m);
+/* "f32" | "f16"; CVS_EINVAL otherwise. */
+CVS_API int cvs_raw_parse(const char *s, cvs_raw *out) CVS_WUR;
+CVS_API const char *cvs_raw_name(cvs_raw r);
+
+#define CVS_MAX_DIM    65536
+#define CVS_MAX_ID_LEN 512
+
+typedef struct cvs_create_opts {
+    uint32_t dim;          /* 1..CVS_MAX_DIM */
+    cvs_metric metric;
+    cvs_raw raw;           /* 0 means CVS_RAW_F32 */
+} cvs_create_opts;
+
+/* Creates a new, empty store in directory path (created if missing; it must
+ * not already hold a store: CVS_EEXIST). */
+CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
+                          cvs_db **db) CVS_WUR;
+
+#define CVS_OPEN_RDONLY 0x1u
+/* Opens an existing store.  CVS_NOTFOUND if path holds no store, CVS_EVERSION
+ * if it was written by another format version, CVS_EFORMAT if it is not ours. */
+CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **db) CVS_WUR;
+CVS_API void cvs_db_close(cvs_db *db);
+
+typedef struct cvs_info {
+    uint32_t format_version;
+    uint32_t dim;
+    cvs_metric metric;
+    cvs_raw raw;
+    uint64_t count;        /* live records */
+    uint64_t next_key;     /* next internal key to be assigned */
+    uint64_t disk_bytes;   /* bytes of the store's files on disk */
+    uint64_t map_bytes;    /* current LMDB map size */
+    int64_t created_us;    /* store creation time, microseconds since epoch */
+} cvs_info;
+
+CVS_API int cvs_db_info(cvs_db *db, cvs_info *info) CVS_WUR;
+
+/* ==== Records ==== */
+
+/* An explicit link from one record to another, by external id.  type is an
+ * optional NUL-terminated label (NULL or "" = untyped), weight defaults to 1. */
+typedef struct cvs_link {
+    const char *id;
+    size_t id_len;
+    const char *type;
+    float weight;
+} cvs_link;
+
+/* A record as given to cvs_put and as returned by cvs_get / cvs_iter_next.
+ * On put, unused optional fields are NULL/0.  On get, every pointer refers to
+ * memory owned by the read transaction, valid until cvs_txn_end. */
+typedef struct cvs_record {
+    const char *id;        /* external id, UTF-8, 1..CVS_MAX_ID_LEN bytes */
+    size_t id_len;
+    const float *vector;   /* dim floats; required on put.  NULL on get: the
+                              vector goes to the caller's buffer instead */
+    const char *text;      /* optional UTF-8 payload, any size */
+    size_t text_len;
+    const char *meta;      /* optional metadata: a JSON object, as text */
+    size_t meta_len;
+    const cvs_link *links; /* optional */
+    size_t nlinks;
+    /* Output only (ignored on put): */
+    int64_t key;           /* internal 64-bit key */
+    int64_t created_us;
+    int64_t updated_us;
+} cvs_record;
+
+/* cvs_put flags */
+#define CVS_PUT_FORWARD_LINKS 0x1u /* allow links to ids not (yet) in the store;
+                                      the importer sets it after checking them */
+
+/* Upserts n records (by external id) in one transaction: all of them or none.
+ * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad
+ * JSON meta, NaN/Inf, id too long, duplicate id in the batch, link to an
+ * unknown id), CVS_EDIM never (the dimension is the store's by contract).
+ * inserted/updated may be NULL. */
+CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
+                    size_t *inserted, size_t *updated) CVS_WUR;
+
+/* Deletes the records with the given ids in one transaction; ids not present
+ * are skipped and not counted.  Links pointing at a deleted record are
+ * removed from their sources. */
+CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens,
+                       size_t n, size_t *deleted) CVS_WUR;
+
+/* A read snapshot.  Cheap; hold it only as long as needed, since a long-lived
+ * snapshot keeps old pages from being reused and delays growth of the map. */
+CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **txn) CVS_WUR;
+CVS_API void cvs_txn_end(cvs_txn *txn);
+
+/* Reads a record by external id.  vec_out, if not NULL, receives dim floats.
+ * CVS_NOTFOUND if absent. */
+CVS_API int cvs_get(cvs_txn *txn, const char *id, size_t id_len,
+                    cvs_record *rec, float *vec_out) CVS_WUR;
+/* Same, by internal key. */
+CVS_API int cvs_get_key(cvs_txn *txn, int64_t key, cvs_record *rec,
+                        float *vec_out) CVS_WUR;
+/* Count of live records in the snapshot. */
+CVS_API int cvs_txn_count(cvs_txn *txn, uint64_t *count) CVS_WUR;
+
+/* Iterates all records in key (insertion) order within a snapshot. */
+CVS_API int cvs_iter_open(cvs_txn *txn, cvs_iter **it) CVS_WUR;
+/* CVS_NOTFOUND at the end.  rec pointers valid until cvs_txn_end. */
+CVS_API int cvs_iter_next(cvs_iter *it, cvs_record *rec, float *vec_out) CVS_WUR;
+CVS_API void cvs_iter_close(cvs_iter *it);
+
+/* ==== Consistency check ==== */
+
+/* Called once per problem found; msg valid during the call only. */
+typedef void (*cvs_report_fn)(void *ctx, const char *msg);
+
+/* Verifies the store's invariants without changing anything: id maps are a
+ * bijection, the count matches, every vector has the right length and is
+ * finite, every meta is a JSON object, no link dangles.  *problems gets the
+ * number found (0 = healthy); the return code is for failures of the check
+ * itself. */
+CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
+                      uint64_t *problems) CVS_WUR;
+
+/* ==== Search ==== */
+
+#define CVS_SEARCH_EXACT 0x1u   /* exact scan of the raw vectors (the default
+                                   while no ANN index exists) */
+
+/* Top-k for nq queries (nq*dim floats, row-major).  labels (nq*k) receives
+ * internal keys, best first, padded with -1; scores (nq*k) receives the
+ * Euclidean distance (l2) or the similarity (ip, cosine), padded with NaN.
+ * Cosine queries need not be normalized. */
+CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k,
+                       unsigned flags, int64_t *labels, float *scores) CVS_WUR;
+
+/* Same, inside a caller's snapshot. */
+CVS_API int cvs_txn_search(cvs_txn *txn, const float *queries, size_t nq,
+                           size_t k, unsigned flags, int64_t *labels,
+                           float *scores) CVS_WUR;
+
+/* External id of an internal key (pointer valid until cvs_txn_end). */
+CVS_API int cvs_key_id(cvs_txn *txn, int64_t key, const char **id,
+                       size_t *id_len) CVS_WUR;
+
+/* ==== Files of vectors ==== */
+
+typedef enum cvs_format {
+    CVS_FMT_AUTO = 0,      /* from the file name's extension */
+    CVS_FMT_FVECS = 1,
+    CVS_FMT_BVECS = 2,
+    CVS_FMT_NPY = 3,
+    CVS_FMT_JSONL = 4,
+    CVS_FMT_IVECS = 5      /* ground-truth files; not importable */
+} cvs_format;
+
+CVS_API int cvs_format_parse(const char *s, cvs_format *out) CVS_WUR;
+CVS_API const char *cvs_format_name(cvs_format f);
+/* Guess from the extension (.fvecs .bvecs .ivecs .npy .jsonl .json .ndjson). */
+CVS_API int cvs_format_guess(const char *path, cvs_format *out) CVS_WUR;
+
+/* Loads a whole vector file (fvecs, bvecs, npy or jsonl vectors) into memory
+ * as float32.  *data is malloc'd, freed by the caller with cvs_free.  For
+ * ivecs use cvs_ivecs_load. */
+CVS_API int cvs_vecs_load(const char *path, cvs_format fmt, float **data,
+                          size_t *n, uint32_t *dim) CVS_WUR;
+CVS_API int cvs_ivecs_load(const char *path, int32_t **data, size_t *n,
+                           uint32_t *dim) CVS_WUR;
+CVS_API void cvs_free(void *p);
+
+/* ==== Import ==== */
+
+/* Progress callback: done/total records (total 0 when unknown) and bytes of
+ * the input consumed; phase is "validate" or "write". */
+typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
+                                uint64_t total, uint64_t bytes_done,
+                                uint64_t bytes_total);
+
+typedef struct cvs_import_opts {
+    cvs_format format;     /* CVS_FMT_AUTO guesses from the extension */
+    size_t batch;          /* records per transaction; 0 = 10000 */
+    const char *ids_path;  /* fvecs/bvecs/npy: optional file with one id per
+                              line, in record order (default "0","1",...) */
+    int ids_as_text;       /* with ids_path: store each id as the text too */
+    cvs_progress_fn progress;
+    void *progress_ctx;
+} cvs_import_opts;
+
+typedef struct cvs_import_stats {
+    uint64_t records;      /* records read */
+    uint64_t inserted;
+    uint64_t updated;
+    uint64_t bytes;        /* bytes of input read */
+    double validate_s;
+    double write_s;
+} cvs_import_stats;
+
+/* Imports a file in two streaming passes: the first validates every record
+ * (a file that fails changes nothing: CVS_EINPUT or CVS_EDIM, with file,
+ * record and reason in cvs_errmsg), the second writes in batches of
+ * opts->batch records, each batch its own transaction.  Killing the process
+ * during the second pass leaves every committed batch intact; re-running the
+ * same import is idempotent (upsert by id).  opts and stats may be NULL. */
+CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
+                       cvs_import_stats *stats) CVS_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CVSTORE_H */

@@ -1,0 +1,288 @@
+/*
+ * check.c -- cvs_check: verifies the store's invariants inside one read
+ * snapshot and reports every violation, changing nothing.
+ *
+ * Invariants (docs/FORMAT.md): ids and recs are inverse maps (a bijection
+ * between external ids and keys); every record has exactly one vector of
+ * dim values, all finite; no text, attrs or links value without a record;
+ * every key is below next_key; attrs are JSON objects and text is UTF-8;
+ * every link's target exists; backlinks mirror links exactly.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+
+typedef struct chk {
+    cvs_db *db;
+    MDB_txn *txn;
+    cvs_report_fn report;
+    void *ctx;
+    uint64_t problems;
+    uint64_t next_key;
+} chk;
+
+static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
+static void problem(chk *c, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->problems++;
+    if (c->report)
+        c->report(c->ctx, msg);
+}
+
+static int exists_key(chk *c, MDB_dbi dbi, uint64_t key)
+{
+    MDB_val k = {8, &key}, v;
+    return mdb_get(c->txn, dbi, &k, &v) == 0;
+}
+
+/* Walks every entry of dbi, calling fn; stops on an LMDB error. */
+typedef int (*walk_fn)(chk *c, const MDB_val *k, const MDB_val *v);
+static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int mrc, rc = CVS_OK;
+    char what[64];
+    if ((mrc = mdb_cursor_open(c->txn, dbi, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == CVS_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        rc = fn(c, &k, &v);
+    mdb_cursor_close(cur);
+    if (rc == CVS_OK && mrc != MDB_NOTFOUND) {
+        snprintf(what, sizeof what, "walking %s", name);
+        rc = cvs__err_lmdb(mrc, what);
+    }
+    return rc;
+}
+
+static int check_ids(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    uint64_t key;
+    MDB_val rk = {8, &key}, rv, ik;
+    const char *id;
+    size_t len;
+    int64_t cr, up;
+    unsigned char buf[CVS_IDKEY_MAX];
+    if (v->mv_size != 8) {
+        problem(c, "ids: entry \"%.*s\" has a value of %zu bytes (expected 8)",
+                (int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data, v->mv_size);
+        return CVS_OK;
+    }
+    key = cvs__get_u64(v->mv_data);
+    if (mdb_get(c->txn, c->db->dbi_recs, &rk, &rv) != 0) {
+        problem(c, "ids: \"%.*s\" maps to key %llu, which has no record",
+                (int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data,
+                (unsigned long long)key);
+        return CVS_OK;
+    }
+    if (cvs__rec_decode(&rv, &cr, &up, &id, &len) != CVS_OK)
+        return CVS_OK; /* reported by check_recs */
+    cvs__idkey(id, len, buf, &ik);
+    if (ik.mv_size != k->mv_size || memcmp(ik.mv_data, k->mv_data, k->mv_size) != 0)
+        problem(c, "ids: key %llu is claimed by \"%.*s\" but its record says \"%.*s\"",
+                (unsigned long long)key, (int)(k->mv_size > 64 ? 64 : k->mv_size),
+                (const char *)k->mv_data, (int)len, id);
+    return CVS_OK;
+}
+
+static int check_recs(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    uint64_t key;
+    const char *id;
+    size_t len;
+    int64_t cr, up;
+    MDB_val ik, iv, vk, vv;
+    unsigned char buf[CVS_IDKEY_MAX];
+    if (k->mv_size != 8) {
+        problem(c, "recs: key of %zu bytes", k->mv_size);
+        return CVS_OK;
+    }
+    key = cvs__get_u64(k->mv_data);
+    if (cvs__rec_decode(v, &cr, &up, &id, &len) != CVS_OK) {
+        problem(c, "recs: key %llu: %s", (unsigned long long)key, cvs_errmsg(c->db));
+        return CVS_OK;
+    }
+    if (!cvs__utf8_valid(id, len))
+        problem(c, "recs: key %llu: id is not valid UTF-8", (unsigned long long)key);
+    cvs__idkey(id, len, buf, &ik);
+    if (mdb_get(c->txn, c->db->dbi_ids, &ik, &iv) != 0)
+        problem(c, "recs: \"%.*s\" (key %llu) is missing from ids", (int)len, id,
+                (unsigned long long)key);
+    else if (iv.mv_size != 8 || cvs__get_u64(iv.mv_data) != key)
+        problem(c, "recs: \"%.*s\" (key %llu) maps back to another key", (int)len, id,
+                (unsigned long long)key);
+    if (key >= c->next_key)
+        problem(c, "recs: \"%.*s\" has key %llu, not below next_key %llu", (int)len, id,
+                (unsigned long long)key, (unsigned long long)c->next_key);
+    vk.mv_data = &key;
+    vk.mv_size = 8;
+    if (mdb_get(c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
+        problem(c, "vecs: \"%.*s\" (key %llu) has no vector", (int)len, id, (unsigned long long)key);
+    } else if (vv.mv_size != cvs__vec_bytes(c->db)) {
+        problem(c, "vecs: \"%.*s\" has a vector of %zu bytes, expected %zu (dim %u, %s)",
+                (int)len, id, vv.mv_size, cvs__vec_bytes(c->db), c->db->dim,
+                cvs_raw_name(c->db->raw));
+    } else {
+        float *x = malloc((size_t)c->db->dim * sizeof *x);
+        if (!x)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        cvs__decode_vec(c->db, vv.mv_data, x);
+        for (uint32_t d = 0; d < c->db->dim; d++)
+            if (!isfinite(x[d])) {
+                problem(c, "vecs: \"%.*s\" has a non-finite value at %u", (int)len, id, d);
+                break;
+            }
+        free(x);
+    }
+    return CVS_OK;
+}
+
+static int orphan_check(chk *c, const MDB_val *k, const char *name)
+{
+    if (k->mv_size != 8)
+        problem(c, "%s: key of %zu bytes", name, k->mv_size);
+    else if (!exists_key(c, c->db->dbi_recs, cvs__get_u64(k->mv_data)))
+        problem(c, "%s: key %llu has no record", name,
+                (unsigned long long)cvs__get_u64(k->mv_data));
+    return CVS_OK;
+}
+
+static int check_vecs(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    (void)v;
+    return orphan_check(c, k, "vecs");
+}
+
+static int check_text(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    orphan_check(c, k, "text");
+    if (!cvs__utf8_valid(v->mv_data, v->mv_size))
+        problem(c, "text: key %llu is not valid UTF-8",
+                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0));
+    return CVS_OK;
+}
+
+static int check_attrs(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    char *canon = NULL;
+    size_t clen;
+    orphan_check(c, k, "attrs");
+    if (cvs__meta_canonical(v->mv_data, v->mv_size, &canon, &clen) != CVS_OK)
+        problem(c, "attrs: key %llu: %s",
+                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0),
+                cvs_errmsg(c->db));
+    free(canon);
+    return CVS_OK;
+}
+
+static int check_links(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    cvs_link *links = NULL;
+    size_t n = 0;
+    uint64_t src;
+    unsigned char buf[CVS_IDKEY_MAX];
+    orphan_check(c, k, "links");
+    if (k->mv_size != 8)
+        return CVS_OK;
+    src = cvs__get_u64(k->mv_data);
+    if (cvs__links_decode(v->mv_data, v->mv_size, &links, &n) != CVS_OK) {
+        problem(c, "links: key %llu: %s", (unsigned long long)src, cvs_errmsg(c->db));
+        return CVS_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        MDB_val ik, iv, bv = {8, &src};
+        MDB_cursor *cur;
+        cvs__idkey(links[i].id, links[i].id_len, buf, &ik);
+        if (mdb_get(c->txn, c->db->dbi_ids, &ik, &iv) != 0)
+            problem(c, "links: key %llu links to \"%.*s\", which does not exist (dangling)",
+                    (unsigned long long)src, (int)links[i].id_len, links[i].id);
+        if (mdb_cursor_open(c->txn, c->db->dbi_backlinks, &cur) == 0) {
+            if (mdb_cursor_get(cur, &ik, &bv, MDB_GET_BOTH) != 0)
+                problem(c, "backlinks: missing entry for the link from key %llu to \"%.*s\"",
+                        (unsigned long long)src, (int)links[i].id_len, links[i].id);
+            mdb_cursor_close(cur);
+        }
+    }
+    free(links);
+    return CVS_OK;
+}
+
+static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    uint64_t src;
+    MDB_val sk = {8, &src}, sv;
+    cvs_link *links = NULL;
+    size_t n = 0, found = 0;
+    unsigned char buf[CVS_IDKEY_MAX];
+    if (v->mv_size != 8) {
+        problem(c, "backlinks: value of %zu bytes", v->mv_size);
+        return CVS_OK;
+    }
+    src = cvs__get_u64(v->mv_data);
+    if (mdb_get(c->txn, c->db->dbi_links, &sk, &sv) != 0 ||
+        cvs__links_decode(sv.mv_data, sv.mv_size, &links, &n) != CVS_OK) {
+        problem(c, "backlinks: key %llu is listed as a source but has no links",
+                (unsigned long long)src);
+        return CVS_OK;
+    }
+    for (size_t i = 0; i < n && !found; i++) {
+        MDB_val ik;
+        cvs__idkey(links[i].id, links[i].id_len, buf, &ik);
+        found = ik.mv_size == k->mv_size && memcmp(ik.mv_data, k->mv_data, k->mv_size) == 0;
+    }
+    if (!found)
+        problem(c, "backlinks: key %llu is listed as linking to an id it does not link to",
+                (unsigned long long)src);
+    free(links);
+    return CVS_OK;
+}
+
+CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
+{
+    chk c = {db, NULL, report, ctx, 0, 0};
+    MDB_stat s_ids, s_recs, s_vecs;
+    MDB_val nk = {8, "next_key"}, nv;
+    int rc;
+
+    if (problems)
+        *problems = 0;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_check: NULL argument");
+    if ((rc = cvs__read_begin(db, &c.txn)))
+        return rc;
+    if (mdb_get(c.txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
+        c.next_key = cvs__get_u64(nv.mv_data);
+    else
+        problem(&c, "meta: next_key is missing or not 8 bytes");
+    if (mdb_stat(c.txn, db->dbi_ids, &s_ids) || mdb_stat(c.txn, db->dbi_recs, &s_recs) ||
+        mdb_stat(c.txn, db->dbi_vecs, &s_vecs)) {
+        rc = cvs__err(CVS_ELMDB, "reading database statistics");
+        goto out;
+    }
+    if (s_ids.ms_entries != s_recs.ms_entries || s_recs.ms_entries != s_vecs.ms_entries)
+        problem(&c, "counts differ: %zu ids, %zu records, %zu vectors", s_ids.ms_entries,
+                s_recs.ms_entries, s_vecs.ms_entries);
+    if ((rc = walk(&c, db->dbi_ids, "ids", check_ids)) ||
+        (rc = walk(&c, db->dbi_recs, "recs", check_recs)) ||
+        (rc = walk(&c, db->dbi_vecs, "vecs", check_vecs)) ||
+        (rc = walk(&c, db->dbi_text, "text", check_text)) ||
+        (rc = walk(&c, db->dbi_attrs, "attrs", check_attrs)) ||
+        (rc = walk(&c, db->dbi_links, "links", check_links)) ||
+        (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)))
+        goto out;
+out:
+    cvs__read_end(db, c.txn);
+    if (problems)
+        *problems = c.problems;
+    return rc;
+}

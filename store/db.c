@@ -1,0 +1,468 @@
+/*
+ * db.c -- creating, opening and growing a store.
+ *
+ * A store is a directory holding one LMDB environment (data.mdb, lock.mdb)
+ * with the named databases listed in docs/FORMAT.md.  LMDB gives us what the
+ * store promises: one writer and many readers across threads and processes,
+ * readers that never block, and crash safety by copy-on-write pages with two
+ * alternating meta pages (no log to replay).
+ *
+ * Where we go beyond plain LMDB:
+ *  1. The map grows by itself.  LMDB fails a write with MDB_MAP_FULL when the
+ *     memory map is too small; cvs__write then aborts, grows the map and runs
+ *     the whole write again, so MDB_MAP_FULL never reaches the caller.  Growth
+ *     by another process shows up as MDB_MAP_RESIZED on txn begin and is
+ *     adopted the same way.  The map starts small (64 MiB) so that growth is
+ *     exercised on every real import rather than only on huge ones.
+ *  2. A meta record with a magic and a format version is checked on open.
+ *  3. MDB_NOTLS, so a read snapshot (cvs_txn) is not tied to its thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store/db.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "cvstore's on-disk format is little-endian; big-endian hosts are not supported"
+#endif
+
+#define CVS_MAP_INITIAL (64ull << 20)
+#define CVS_MAP_STEP_MAX (4ull << 30)
+#define CVS_MAX_DBS 16
+#define CVS_GROW_WAIT_S 30
+
+int64_t cvs__now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+CVS_API int cvs_metric_parse(const char *s, cvs_metric *out)
+{
+    if (!s || !out)
+        return cvs__err(CVS_EINVAL, "metric: missing argument");
+    if (!strcmp(s, "l2")) *out = CVS_METRIC_L2;
+    else if (!strcmp(s, "ip")) *out = CVS_METRIC_IP;
+    else if (!strcmp(s, "cosine")) *out = CVS_METRIC_COSINE;
+    else return cvs__err(CVS_EINVAL, "unknown metric '%s' (expected l2, ip or cosine)", s);
+    return CVS_OK;
+}
+
+CVS_API const char *cvs_metric_name(cvs_metric m)
+{
+    switch (m) {
+    case CVS_METRIC_L2: return "l2";
+    case CVS_METRIC_IP: return "ip";
+    case CVS_METRIC_COSINE: return "cosine";
+    }
+    return "?";
+}
+
+CVS_API int cvs_raw_parse(const char *s, cvs_raw *out)
+{
+    if (!s || !out)
+        return cvs__err(CVS_EINVAL, "raw: missing argument");
+    if (!strcmp(s, "f32")) *out = CVS_RAW_F32;
+    else if (!strcmp(s, "f16")) *out = CVS_RAW_F16;
+    else return cvs__err(CVS_EINVAL, "unknown raw precision '%s' (expected f32 or f16)", s);
+    return CVS_OK;
+}
+
+CVS_API const char *cvs_raw_name(cvs_raw r)
+{
+    switch (r) {
+    case CVS_RAW_F32: return "f32";
+    case CVS_RAW_F16: return "f16";
+    }
+    return "?";
+}
+
+/* ==== Map growth ==== */
+
+static int lock_exclusive(cvs_db *db)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += CVS_GROW_WAIT_S;
+    if (pthread_rwlock_timedwrlock(&db->maplock, &ts) != 0)
+        return cvs__err(CVS_EBUSY, "the store's map must grow, but read snapshots "
+                        "stayed open in this process for %d s", CVS_GROW_WAIT_S);
+    return CVS_OK;
+}
+
+/* new_size 0 adopts the size another process set. */
+static int grow_map(cvs_db *db, size_t new_size)
+{
+    int rc = lock_exclusive(db), mrc;
+    MDB_envinfo info;
+    if (rc)
+        return rc;
+    if (new_size) {
+        mdb_env_info(db->env, &info);
+        if (info.me_mapsize >= new_size)
+            goto out; /* another thread grew it meanwhile */
+    }
+    mrc = mdb_env_set_mapsize(db->env, new_size);
+    if (mrc)
+        rc = cvs__err_lmdb(mrc, "growing the map");
+out:
+    pthread_rwlock_unlock(&db->maplock);
+    return rc;
+}
+
+static size_t next_map_size(cvs_db *db)
+{
+    MDB_envinfo info;
+    size_t cur, step;
+    mdb_env_info(db->env, &info);
+    cur = info.me_mapsize;
+    step = cur < CVS_MAP_STEP_MAX ? cur : CVS_MAP_STEP_MAX;
+    return cur + step;
+}
+
+int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    int rc, mrc;
+
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    for (;;) {
+        pthread_rwlock_rdlock(&db->maplock);
+        mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
+        if (mrc == MDB_MAP_RESIZED) {
+            pthread_rwlock_unlock(&db->maplock);
+            if ((rc = grow_map(db, 0)))
+                return rc;
+            continue;
+        }
+        if (mrc) {
+            pthread_rwlock_unlock(&db->maplock);
+            return cvs__err_lmdb(mrc, "beginning a write transaction");
+        }
+        rc = fn(db, txn, arg);
+        if (rc == CVS_OK) {
+            mrc = mdb_txn_commit(txn);
+            if (mrc == MDB_MAP_FULL)
+                rc = CVS__MAPFULL;
+            else if (mrc)
+                rc = cvs__err_lmdb(mrc, "committing");
+        } else {
+            mdb_txn_abort(txn);
+        }
+        pthread_rwlock_unlock(&db->maplock);
+        if (rc != CVS__MAPFULL)
+            return rc;
+        if ((rc = grow_map(db, next_map_size(db))))
+            return rc;
+    }
+}
+
+int cvs__read_begin(cvs_db *db, MDB_txn **txn)
+{
+    int mrc, rc;
+    for (;;) {
+        pthread_rwlock_rdlock(&db->maplock);
+        mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
+        if (mrc == 0)
+            return CVS_OK; /* the lock stays held until cvs__read_end */
+        pthread_rwlock_unlock(&db->maplock);
+        if (mrc != MDB_MAP_RESIZED)
+            return cvs__err_lmdb(mrc, "beginning a read transaction");
+        if ((rc = grow_map(db, 0)))
+            return rc;
+    }
+}
+
+void cvs__read_end(cvs_db *db, MDB_txn *txn)
+{
+    if (!txn)
+        return;
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&db->maplock);
+}
+
+/* ==== Create and open ==== */
+
+static void header_encode(const cvs_db *db, unsigned char h[CVS_HEADER_SIZE])
+{
+    memset(h, 0, CVS_HEADER_SIZE);
+    memcpy(h, CVS_MAGIC, 8);
+    cvs__put_u32(h + 8, CVS_FORMAT_VERSION);
+    cvs__put_u32(h + 12, db->dim);
+    cvs__put_u32(h + 16, (uint32_t)db->metric);
+    cvs__put_u32(h + 20, (uint32_t)db->raw);
+    cvs__put_u64(h + 24, (uint64_t)db->created_us);
+}
+
+static int header_decode(cvs_db *db, const MDB_val *v)
+{
+    const unsigned char *h = v->mv_data;
+    uint32_t ver, metric, raw;
+    if (v->mv_size < 12 || memcmp(h, CVS_MAGIC, 8) != 0)
+        return cvs__err(CVS_EFORMAT, "%s: not a cvstore store (bad magic)", db->path);
+    ver = cvs__get_u32(h + 8);
+    if (ver != CVS_FORMAT_VERSION)
+        return cvs__err(CVS_EVERSION, "%s: store has format version %u; this cvstore "
+                        "(%s) reads version %u only", db->path, ver,
+                        CVS_VERSION_STRING, CVS_FORMAT_VERSION);
+    if (v->mv_size != CVS_HEADER_SIZE)
+        return cvs__err(CVS_EFORMAT, "%s: header record has %zu bytes, expected %d",
+                        db->path, v->mv_size, CVS_HEADER_SIZE);
+    db->dim = cvs__get_u32(h + 12);
+    metric = cvs__get_u32(h + 16);
+    raw = cvs__get_u32(h + 20);
+    db->created_us = (int64_t)cvs__get_u64(h + 24);
+    if (db->dim == 0 || db->dim > CVS_MAX_DIM || metric < 1 || metric > 3 ||
+        raw < 1 || raw > 2)
+        return cvs__err(CVS_EFORMAT, "%s: header record is damaged "
+                        "(dim %u, metric %u, raw %u)", db->path, db->dim, metric, raw);
+    db->metric = (cvs_metric)metric;
+    db->raw = (cvs_raw)raw;
+    return CVS_OK;
+}
+
+static const struct {
+    const char *name;
+    size_t off;
+    unsigned flags;
+} dbis[] = {
+    {"ids", offsetof(cvs_db, dbi_ids), 0},
+    {"recs", offsetof(cvs_db, dbi_recs), MDB_INTEGERKEY},
+    {"vecs", offsetof(cvs_db, dbi_vecs), MDB_INTEGERKEY},
+    {"text", offsetof(cvs_db, dbi_text), MDB_INTEGERKEY},
+    {"attrs", offsetof(cvs_db, dbi_attrs), MDB_INTEGERKEY},
+    {"links", offsetof(cvs_db, dbi_links), MDB_INTEGERKEY},
+    {"backlinks", offsetof(cvs_db, dbi_backlinks), MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP},
+};
+
+static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
+{
+    int mrc;
+    char what[64];
+    if ((mrc = mdb_dbi_open(txn, "meta", create, &db->dbi_meta))) {
+        if (mrc == MDB_NOTFOUND)
+            return cvs__err(CVS_EFORMAT, "%s: LMDB environment has no cvstore meta "
+                            "database: not a cvstore store", db->path);
+        return cvs__err_lmdb(mrc, "opening database meta");
+    }
+    for (size_t i = 0; i < sizeof dbis / sizeof dbis[0]; i++) {
+        MDB_dbi *p = (MDB_dbi *)((char *)db + dbis[i].off);
+        if ((mrc = mdb_dbi_open(txn, dbis[i].name, dbis[i].flags | create, p))) {
+            if (mrc == MDB_NOTFOUND)
+                return cvs__err(CVS_EFORMAT, "%s: database '%s' is missing",
+                                db->path, dbis[i].name);
+            snprintf(what, sizeof what, "opening database %s", dbis[i].name);
+            return cvs__err_lmdb(mrc, what);
+        }
+    }
+    return CVS_OK;
+}
+
+static int env_open(cvs_db *db, unsigned mdb_flags)
+{
+    int mrc;
+    if ((mrc = mdb_env_create(&db->env)))
+        return cvs__err_lmdb(mrc, "creating the LMDB environment");
+    mdb_env_set_maxdbs(db->env, CVS_MAX_DBS);
+    mdb_env_set_maxreaders(db->env, 512);
+    if (!(mdb_flags & MDB_RDONLY))
+        mdb_env_set_mapsize(db->env, CVS_MAP_INITIAL);
+    mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, 0644);
+    if (mrc) {
+        char what[4200];
+        snprintf(what, sizeof what, "%s: opening", db->path);
+        return cvs__err_lmdb(mrc, what);
+    }
+    /* The map of an existing store may be larger than our initial size. */
+    if (!(mdb_flags & MDB_RDONLY))
+        mdb_env_set_mapsize(db->env, 0);
+    return CVS_OK;
+}
+
+static cvs_db *db_alloc(const char *path, unsigned flags)
+{
+    cvs_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->path = strdup(path);
+    db->flags = flags;
+    if (!db->path || pthread_rwlock_init(&db->maplock, NULL)) {
+        free(db->path);
+        free(db);
+        return NULL;
+    }
+    return db;
+}
+
+static int data_file_exists(const char *path)
+{
+    char f[4200];
+    struct stat st;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    return stat(f, &st) == 0;
+}
+
+static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    unsigned char h[CVS_HEADER_SIZE], nk[8];
+    MDB_val k, v;
+    int rc, mrc;
+    (void)arg;
+    if ((rc = open_dbis(db, txn, MDB_CREATE)))
+        return rc;
+    header_encode(db, h);
+    k.mv_data = "header"; k.mv_size = 6;
+    v.mv_data = h; v.mv_size = sizeof h;
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "writing the header");
+    cvs__put_u64(nk, 1);
+    k.mv_data = "next_key"; k.mv_size = 8;
+    v.mv_data = nk; v.mv_size = 8;
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "writing next_key");
+    return CVS_OK;
+}
+
+CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db **out)
+{
+    cvs_db *db = NULL;
+    int rc;
+
+    if (!path || !opts || !out)
+        return cvs__err(CVS_EINVAL, "cvs_db_create: NULL argument");
+    *out = NULL;
+    if (opts->dim == 0 || opts->dim > CVS_MAX_DIM)
+        return cvs__err(CVS_EINVAL, "dimension %u out of range (1..%d)", opts->dim, CVS_MAX_DIM);
+    if (opts->metric < CVS_METRIC_L2 || opts->metric > CVS_METRIC_COSINE)
+        return cvs__err(CVS_EINVAL, "unknown metric %d", (int)opts->metric);
+    if (opts->raw != 0 && opts->raw != CVS_RAW_F32 && opts->raw != CVS_RAW_F16)
+        return cvs__err(CVS_EINVAL, "unknown raw precision %d", (int)opts->raw);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+    if (data_file_exists(path))
+        return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
+    if (!(db = db_alloc(path, 0)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    db->dim = opts->dim;
+    db->metric = opts->metric;
+    db->raw = opts->raw ? opts->raw : CVS_RAW_F32;
+    db->created_us = cvs__now_us();
+    if ((rc = env_open(db, 0)))
+        goto fail;
+    if ((rc = cvs__write(db, create_fn, NULL)))
+        goto fail;
+    *out = db;
+    return CVS_OK;
+fail:
+    cvs_db_close(db);
+    return rc;
+}
+
+CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
+{
+    cvs_db *db = NULL;
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    int rc, mrc;
+
+    if (!path || !out)
+        return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
+    *out = NULL;
+    if (!data_file_exists(path))
+        return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
+    if (!(db = db_alloc(path, flags)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0)))
+        goto fail;
+    if ((rc = cvs__read_begin(db, &txn)))
+        goto fail;
+    if ((rc = open_dbis(db, txn, 0)))
+        goto fail_txn;
+    k.mv_data = "header"; k.mv_size = 6;
+    if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
+        rc = mrc == MDB_NOTFOUND
+                 ? cvs__err(CVS_EFORMAT, "%s: the meta database has no header record", path)
+                 : cvs__err_lmdb(mrc, "reading the header");
+        goto fail_txn;
+    }
+    if ((rc = header_decode(db, &v)))
+        goto fail_txn;
+    /* Handles opened in a read transaction stay valid after it ends only
+     * when it commits, as LMDB documents; aborting would close them. */
+    mrc = mdb_txn_commit(txn);
+    pthread_rwlock_unlock(&db->maplock);
+    txn = NULL;
+    if (mrc) {
+        rc = cvs__err_lmdb(mrc, "opening databases");
+        goto fail;
+    }
+    *out = db;
+    return CVS_OK;
+fail_txn:
+    cvs__read_end(db, txn);
+fail:
+    cvs_db_close(db);
+    return rc;
+}
+
+CVS_API void cvs_db_close(cvs_db *db)
+{
+    if (!db)
+        return;
+    if (db->env)
+        mdb_env_close(db->env);
+    pthread_rwlock_destroy(&db->maplock);
+    free(db->path);
+    free(db);
+}
+
+static uint64_t file_size(const char *dir, const char *name)
+{
+    char f[4200];
+    struct stat st;
+    snprintf(f, sizeof f, "%s/%s", dir, name);
+    if (stat(f, &st) != 0)
+        return 0;
+    /* Blocks actually allocated: LMDB's file may be sparse. */
+    return (uint64_t)st.st_blocks * 512u < (uint64_t)st.st_size
+               ? (uint64_t)st.st_blocks * 512u : (uint64_t)st.st_size;
+}
+
+CVS_API int cvs_db_info(cvs_db *db, cvs_info *info)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    MDB_envinfo ei;
+    MDB_val k, v;
+    int rc, mrc;
+
+    if (!db || !info)
+        return cvs__err(CVS_EINVAL, "cvs_db_info: NULL argument");
+    memset(info, 0, sizeof *info);
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((mrc = mdb_stat(txn, db->dbi_ids, &st))) {
+        rc = cvs__err_lmdb(mrc, "counting records");
+        goto out;
+    }
+    info->count = st.ms_entries;
+    k.mv_data = "next_key"; k.mv_size = 8;
+    if (mdb_get(txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == 8)
+        info->next_key = cvs__get_u64(v.mv_data);
+    mdb_env_info(db->env, &ei);
+    info->map_bytes = ei.me_mapsize;
+    info->format_version = CVS_FORMAT_VERSION;
+    info->dim = db->dim;
+    info->metric = db->metric;
+    info->raw = db->raw;
+    info->created_us = db->created_us;
+    info->disk_bytes = file_size(db->path, "data.mdb") + file_size(db->path, "lock.mdb");
+out:
+    cvs__read_end(db, txn);
+    return rc;
+}

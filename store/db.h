@@ -1,0 +1,137 @@
+/*
+ * db.h -- the store's internals, shared by the store/ and index/ files.
+ * Not installed; tests reach it through the cvstore_internal target.
+ *
+ * The layout of every LMDB database named here is specified in
+ * docs/FORMAT.md; change the two together and bump CVS_FORMAT_VERSION.
+ */
+#ifndef CVS_DB_H
+#define CVS_DB_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "store/err.h"
+
+#define CVS_FORMAT_VERSION 1u
+#define CVS_MAGIC "CVSTORE\0"
+#define CVS_HEADER_SIZE 64
+#define CVS_REC_FIXED 18       /* created i64 + updated i64 + id_len u16 */
+
+/* Private return code: the operation ran out of map space and is retried
+ * after the map grows.  Never escapes cvs__write. */
+#define CVS__MAPFULL (-30999)
+
+struct cvs_db {
+    MDB_env *env;
+    MDB_dbi dbi_meta;      /* "meta": header, next_key */
+    MDB_dbi dbi_ids;       /* "ids": external id -> key */
+    MDB_dbi dbi_recs;      /* "recs": key -> times + external id */
+    MDB_dbi dbi_vecs;      /* "vecs": key -> raw vector */
+    MDB_dbi dbi_text;      /* "text": key -> UTF-8 payload */
+    MDB_dbi dbi_attrs;     /* "attrs": key -> JSON object text */
+    MDB_dbi dbi_links;     /* "links": key -> encoded outgoing links */
+    MDB_dbi dbi_backlinks; /* "backlinks": target id -> source keys (dupsort) */
+    uint32_t dim;
+    cvs_metric metric;
+    cvs_raw raw;
+    int64_t created_us;
+    unsigned flags;
+    char *path;
+    /* Held shared by every transaction of this process and exclusively to
+     * resize the map: LMDB forbids mdb_env_set_mapsize while this process
+     * has any transaction open. */
+    pthread_rwlock_t maplock;
+};
+
+struct cvs_txn {
+    cvs_db *db;
+    MDB_txn *txn;
+    /* Links decoded for cvs_record results live until cvs_txn_end. */
+    void **arena;
+    size_t narena, carena;
+};
+
+/* Little-endian fixed-width codec; the store refuses big-endian hosts at
+ * compile time (store/db.c), so these are plain copies kept for clarity. */
+static inline void cvs__put_u16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void cvs__put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void cvs__put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint16_t cvs__get_u16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t cvs__get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t cvs__get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Bytes of one stored raw vector. */
+static inline size_t cvs__vec_bytes(const cvs_db *db)
+{
+    return (size_t)db->dim * (db->raw == CVS_RAW_F16 ? 2u : 4u);
+}
+
+int64_t cvs__now_us(void);
+
+/* Runs fn inside a write transaction, committing on 0 and aborting
+ * otherwise; grows the map and re-runs fn from scratch when LMDB runs out of
+ * space, so fn must keep its effects inside the transaction. */
+typedef int (*cvs__write_fn)(cvs_db *db, MDB_txn *txn, void *arg);
+int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
+
+/* Begins a read transaction with the map lock held shared. */
+int cvs__read_begin(cvs_db *db, MDB_txn **txn);
+void cvs__read_end(cvs_db *db, MDB_txn *txn);
+
+/* Converts a stored vector value to float32 (dim floats). */
+void cvs__decode_vec(const cvs_db *db, const void *val, float *out);
+/* Converts float32 to the stored representation (cvs__vec_bytes bytes). */
+void cvs__encode_vec(const cvs_db *db, const float *in, void *out);
+
+/* f16 <-> f32 (store/f16.c): F16C when the CPU has it, scalar otherwise. */
+void cvs__f16_to_f32(const uint16_t *in, float *out, size_t n);
+void cvs__f32_to_f16(const float *in, uint16_t *out, size_t n);
+float cvs__f16_to_f32_scalar1(uint16_t h);
+uint16_t cvs__f32_to_f16_scalar1(float f);
+
+/* Validation helpers (store/validate.c). */
+int cvs__utf8_valid(const char *s, size_t len);
+/* Parses meta as a JSON object and returns its compact serialization in
+ * *out (malloc'd).  CVS_EINPUT with a reason otherwise. */
+int cvs__meta_canonical(const char *meta, size_t len, char **out, size_t *out_len);
+
+/* Links value codec (store/links.c). */
+size_t cvs__links_encoded_size(const cvs_link *links, size_t n);
+void cvs__links_encode(const cvs_link *links, size_t n, unsigned char *out);
+/* Decodes into a malloc'd array whose strings point into val (and the type
+ * strings into the same allocation, NUL-terminated).  CVS_ECORRUPT on a bad
+ * value. */
+int cvs__links_decode(const void *val, size_t len, cvs_link **out, size_t *n);
+
+/* Record value of "recs": fills created/updated/id. */
+int cvs__rec_decode(const MDB_val *v, int64_t *created, int64_t *updated,
+                    const char **id, size_t *id_len);
+
+/* Fills a cvs_record for key from the read transaction. */
+int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
+                     cvs_record *rec, float *vec_out);
+
+
+/* ==== Keys of the id-keyed databases ("ids", "backlinks") ==== */
+
+/* LMDB keys are at most 511 bytes but external ids may have 512.  Ids of up
+ * to CVS_IDKEY_RAW bytes are their own key; longer ones become a key of
+ * exactly CVS_IDKEY_LONG bytes: their first 448 bytes, a 0xff byte (never in
+ * UTF-8) and their 32-byte BLAKE2b hash.  The lengths never overlap, so the
+ * mapping stays one-to-one. */
+#define CVS_IDKEY_RAW 480
+#define CVS_IDKEY_LONG 481
+#define CVS_IDKEY_MAX CVS_IDKEY_LONG
+void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key);
+
+/* Maps an LMDB failure inside a write to our code: MDB_MAP_FULL becomes the
+ * private retry code. */
+static inline int cvs__werr(int mrc, const char *what)
+{
+    return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, what);
+}
+#endif /* CVS_DB_H tail */

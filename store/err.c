@@ -1,0 +1,95 @@
+/*
+ * err.c -- return-code names and the thread-local detail message.
+ *
+ * Why thread-local rather than a buffer in the cvs_db handle: one handle is
+ * shared by many reader threads, and a message written by one thread's
+ * failure must not be overwritten by another's before it is read (FAISS
+ * makes the same choice for faiss_get_last_error).
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/err.h"
+
+static __thread char err_buf[1024];
+
+CVS_API const char *cvs_strerror(int rc)
+{
+    switch (rc) {
+    case CVS_OK: return "success";
+    case CVS_NOTFOUND: return "not found";
+    case CVS_EINVAL: return "invalid argument";
+    case CVS_ENOMEM: return "out of memory";
+    case CVS_EIO: return "I/O error";
+    case CVS_EFORMAT: return "not a cvstore store, or its meta record is damaged";
+    case CVS_EVERSION: return "store format version not supported";
+    case CVS_EDIM: return "vector dimension mismatch";
+    case CVS_EINPUT: return "malformed input";
+    case CVS_EEXIST: return "store already exists";
+    case CVS_ECORRUPT: return "stored data is corrupt";
+    case CVS_ELMDB: return "LMDB error";
+    case CVS_EFAISS: return "FAISS error";
+    case CVS_ERDONLY: return "store is opened read-only";
+    case CVS_EINTERNAL: return "internal error";
+    case CVS_EBUSY: return "store busy: read snapshots held open in this process";
+    default:
+        if (rc > 0)
+            return strerror(rc);
+        return "unknown error";
+    }
+}
+
+CVS_API const char *cvs_errmsg(const cvs_db *db)
+{
+    (void)db;
+    return err_buf;
+}
+
+int cvs__err(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cvs__err_prefix(int rc, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof err_buf];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err_buf, sizeof old);
+    snprintf(err_buf, sizeof err_buf, "%s: %s", prefix,
+             old[0] ? old : cvs_strerror(rc));
+    return rc;
+}
+
+int cvs__err_lmdb(int mdb_rc, const char *what)
+{
+    int rc = CVS_ELMDB;
+    if (mdb_rc == MDB_NOTFOUND)
+        rc = CVS_NOTFOUND;
+    else if (mdb_rc == ENOMEM)
+        rc = CVS_ENOMEM;
+    else if (mdb_rc == EACCES || mdb_rc == EROFS)
+        rc = CVS_ERDONLY;
+    else if (mdb_rc > 0)
+        rc = CVS_EIO;
+    else if (mdb_rc == MDB_CORRUPTED || mdb_rc == MDB_PAGE_NOTFOUND)
+        rc = CVS_ECORRUPT;
+    else if (mdb_rc == MDB_INVALID || mdb_rc == MDB_VERSION_MISMATCH)
+        rc = CVS_EFORMAT;
+    snprintf(err_buf, sizeof err_buf, "%s: %s", what, mdb_strerror(mdb_rc));
+    return rc;
+}
+
+void cvs__err_clear(void)
+{
+    err_buf[0] = '\0';
+}

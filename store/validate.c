@@ -1,0 +1,52 @@
+/*
+ * validate.c -- checks applied to everything a caller hands to the store:
+ * UTF-8 for ids and text, JSON objects for metadata.  The store keeps the
+ * compact re-serialization of metadata, so equal objects are stored as
+ * equal bytes whatever whitespace the caller used.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "store/db.h"
+
+int cvs__utf8_valid(const char *s, size_t len)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_int32_t cp;
+    size_t i = 0;
+    while (i < len) {
+        utf8proc_ssize_t n;
+        if (p[i] < 0x80) { /* ASCII fast path: most text is */
+            i++;
+            continue;
+        }
+        n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (n < 0)
+            return 0;
+        i += (size_t)n;
+    }
+    return 1;
+}
+
+int cvs__meta_canonical(const char *meta, size_t len, char **out, size_t *out_len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(meta, len, JSON_REJECT_DUPLICATES, &err);
+    char *s;
+    *out = NULL;
+    if (!j)
+        return cvs__err(CVS_EINPUT, "meta is not valid JSON: %s (column %d)", err.text, err.column);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return cvs__err(CVS_EINPUT, "meta must be a JSON object");
+    }
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return cvs__err(CVS_ENOMEM, "out of memory serializing meta");
+    *out = s;
+    *out_len = strlen(s);
+    return CVS_OK;
+}

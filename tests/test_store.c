@@ -1,0 +1,446 @@
+/* test_store.c -- the LMDB store: create/open, put/get/update/delete, links,
+ * iteration, map growth, format versioning and cvs_check. */
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cvstore.h"
+#include "store/db.h"
+#include "tests/testutil.h"
+
+static char *dir;
+static cvs_db *db;
+
+static void setup_l2(void)
+{
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    dir = tu_tmpdir();
+    cr_assert_not_null(dir);
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static cvs_record rec(const char *id, const float *v)
+{
+    cvs_record r = {0};
+    r.id = id;
+    r.id_len = strlen(id);
+    r.vector = v;
+    return r;
+}
+
+static uint64_t count(void)
+{
+    cvs_info info;
+    cr_assert_eq(cvs_db_info(db, &info), 0);
+    return info.count;
+}
+
+static uint64_t check_problems(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0, "%s", cvs_errmsg(db));
+    return p;
+}
+
+TestSuite(store, .init = setup_l2, .fini = teardown);
+
+Test(store, put_get_roundtrip)
+{
+    float v[4] = {1, 2, 3, 4}, out[4];
+    cvs_record r = rec("alpha", v), g;
+    cvs_link links[2] = {{"alpha", 5, "self", 0.5f}, {"beta", 4, NULL, 1.0f}};
+    float w[4] = {0, 0, 0, 1};
+    cvs_record r2 = rec("beta", w);
+    size_t ins, upd;
+    cvs_txn *t;
+
+    r.text = "hello wörld";
+    r.text_len = strlen(r.text);
+    r.meta = "{ \"lang\" : \"en\", \"n\": 3 }";
+    r.meta_len = strlen(r.meta);
+    r.links = links;
+    r.nlinks = 2;
+    cvs_record batch[2] = {r, r2};
+    cr_assert_eq(cvs_put(db, batch, 2, 0, &ins, &upd), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ins, 2);
+    cr_assert_eq(upd, 0);
+    cr_assert_eq(count(), 2);
+
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "alpha", 5, &g, out), 0);
+    cr_assert_eq(memcmp(out, v, sizeof v), 0);
+    cr_assert_eq(g.text_len, strlen("hello wörld"));
+    cr_assert_eq(memcmp(g.text, "hello wörld", g.text_len), 0);
+    cr_assert_eq(g.meta_len, strlen("{\"lang\":\"en\",\"n\":3}"));
+    cr_assert_eq(memcmp(g.meta, "{\"lang\":\"en\",\"n\":3}", g.meta_len), 0);
+    cr_assert_eq(g.nlinks, 2);
+    cr_assert_eq(g.links[0].id_len, 5);
+    cr_assert_str_eq(g.links[0].type, "self");
+    cr_assert_float_eq(g.links[0].weight, 0.5f, 1e-9);
+    cr_assert_null(g.links[1].type);
+    cr_assert(g.created_us > 0 && g.updated_us == g.created_us);
+    cr_assert_eq(cvs_get(t, "gamma", 5, &g, NULL), CVS_NOTFOUND);
+    cvs_txn_end(t);
+    cr_assert_eq(check_problems(), 0);
+}
+
+Test(store, upsert_keeps_key_and_created)
+{
+    float v[4] = {1, 2, 3, 4}, v2[4] = {4, 3, 2, 1}, out[4];
+    cvs_record r = rec("a", v), g;
+    size_t ins, upd;
+    cvs_txn *t;
+    int64_t key, created;
+
+    r.text = "first";
+    r.text_len = 5;
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &g, NULL), 0);
+    key = g.key;
+    created = g.created_us;
+    cvs_txn_end(t);
+
+    r.vector = v2;
+    r.text = NULL;
+    r.text_len = 0;
+    cr_assert_eq(cvs_put(db, &r, 1, 0, &ins, &upd), 0);
+    cr_assert_eq(ins, 0);
+    cr_assert_eq(upd, 1);
+    cr_assert_eq(count(), 1);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &g, out), 0);
+    cr_assert_eq(g.key, key);
+    cr_assert_eq(g.created_us, created);
+    cr_assert(g.updated_us >= created);
+    cr_assert_null(g.text, "text removed by the update");
+    cr_assert_eq(memcmp(out, v2, sizeof v2), 0);
+    cvs_txn_end(t);
+}
+
+Test(store, bad_records_change_nothing)
+{
+    float v[4] = {1, 2, 3, 4}, bad[4] = {1, NAN, 3, 4};
+    cvs_record ok = rec("ok", v), r[2];
+    cr_assert_eq(cvs_put(db, &ok, 1, 0, NULL, NULL), 0);
+
+    r[0] = rec("x", v);
+    r[1] = rec("y", bad);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "not finite"), "%s", cvs_errmsg(db));
+    r[1] = rec("x", v);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "duplicate id"), "%s", cvs_errmsg(db));
+    r[1] = rec("z", v);
+    r[1].meta = "[1,2]";
+    r[1].meta_len = 5;
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    r[1].meta = "{bad";
+    r[1].meta_len = 4;
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    r[1] = rec("\xff\xfe", v);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "UTF-8"), "%s", cvs_errmsg(db));
+    r[1] = rec("z", v);
+    r[1].text = "ok\xc3";
+    r[1].text_len = 3;
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cvs_link dangling = {"nowhere", 7, NULL, 1};
+    r[1] = rec("z", v);
+    r[1].links = &dangling;
+    r[1].nlinks = 1;
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "unknown id"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 1);
+    cr_assert_eq(check_problems(), 0);
+}
+
+Test(store, long_ids_up_to_512_bytes)
+{
+    char id1[513], id2[513];
+    float v[4] = {1, 1, 1, 1};
+    cvs_record r[2];
+    cvs_record g;
+    cvs_txn *t;
+    memset(id1, 'a', 512);
+    id1[512] = 0;
+    memcpy(id2, id1, 513);
+    id2[511] = 'b'; /* same 448-byte prefix, different hash */
+    r[0] = rec(id1, v);
+    r[1] = rec(id2, v);
+    cvs_link l = {id2, 512, NULL, 1};
+    r[0].links = &l;
+    r[0].nlinks = 1;
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id2, 512, &g, NULL), 0);
+    cr_assert_eq(g.id_len, 512);
+    cr_assert_eq(memcmp(g.id, id2, 512), 0);
+    cvs_txn_end(t);
+    cr_assert_eq(check_problems(), 0);
+    char id3[514];
+    memset(id3, 'c', 513);
+    id3[513] = 0;
+    r[0] = rec(id3, v);
+    cr_assert_eq(cvs_put(db, r, 1, 0, NULL, NULL), CVS_EINPUT);
+    const char *ids[1] = {id2};
+    size_t lens[1] = {512}, n;
+    cr_assert_eq(cvs_delete(db, ids, lens, 1, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(check_problems(), 0);
+}
+
+Test(store, delete_removes_incoming_links)
+{
+    float v[4] = {1, 2, 3, 4};
+    cvs_record r[3] = {rec("a", v), rec("b", v), rec("c", v)};
+    cvs_link ab[2] = {{"b", 1, NULL, 1}, {"c", 1, "cites", 2}};
+    cvs_link cb = {"b", 1, NULL, 1};
+    cvs_record g;
+    cvs_txn *t;
+    size_t n;
+    r[0].links = ab;
+    r[0].nlinks = 2;
+    r[2].links = &cb;
+    r[2].nlinks = 1;
+    cr_assert_eq(cvs_put(db, r, 3, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    const char *ids[2] = {"b", "nope"};
+    size_t lens[2] = {1, 4};
+    cr_assert_eq(cvs_delete(db, ids, lens, 2, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(check_problems(), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &g, NULL), 0);
+    cr_assert_eq(g.nlinks, 1);
+    cr_assert_eq(memcmp(g.links[0].id, "c", 1), 0);
+    cr_assert_str_eq(g.links[0].type, "cites");
+    cr_assert_eq(cvs_get(t, "c", 1, &g, NULL), 0);
+    cr_assert_eq(g.nlinks, 0);
+    cvs_txn_end(t);
+}
+
+Test(store, iterate_in_insertion_order)
+{
+    float v[4] = {0};
+    char ids[50][8];
+    cvs_record r[50], g;
+    cvs_txn *t;
+    cvs_iter *it;
+    size_t i = 0;
+    float out[4];
+    for (i = 0; i < 50; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%zu", i);
+        v[0] = (float)i;
+        r[i] = rec(ids[i], v);
+    }
+    /* vector pointers all alias v, so every record has v[0]=49: fine here */
+    cr_assert_eq(cvs_put(db, r, 50, 0, NULL, NULL), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_iter_open(t, &it), 0);
+    i = 0;
+    while (cvs_iter_next(it, &g, out) == 0) {
+        cr_assert_eq(g.id_len, strlen(ids[i]));
+        cr_assert_eq(memcmp(g.id, ids[i], g.id_len), 0);
+        i++;
+    }
+    cr_assert_eq(i, 50);
+    cvs_iter_close(it);
+    cvs_txn_end(t);
+}
+
+Test(store, reopen_and_readonly)
+{
+    float v[4] = {1, 2, 3, 4};
+    cvs_record r = rec("a", v);
+    cvs_info info;
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0);
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_info(db, &info), 0);
+    cr_assert_eq(info.count, 1);
+    cr_assert_eq(info.dim, 4);
+    cr_assert_eq(info.metric, CVS_METRIC_L2);
+    cr_assert_eq(info.format_version, CVS_FORMAT_VERSION);
+    cr_assert(info.disk_bytes > 0);
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), CVS_ERDONLY);
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_db *other;
+    cr_assert_eq(cvs_db_create(dir, &o, &other), CVS_EEXIST);
+}
+
+Test(store, open_errors)
+{
+    cvs_db *other = NULL;
+    char path[4200];
+    cr_assert_eq(cvs_db_open("/nonexistent/cvstore", 0, &other), CVS_NOTFOUND);
+    cr_assert(strstr(cvs_errmsg(NULL), "no store"), "%s", cvs_errmsg(NULL));
+
+    /* A version mismatch is a clear error: rewrite the header's version. */
+    cvs_db_close(db);
+    db = NULL;
+    {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_val k = {6, "header"}, v;
+        unsigned char h[CVS_HEADER_SIZE];
+        cr_assert_eq(mdb_env_create(&env), 0);
+        mdb_env_set_maxdbs(env, 16);
+        cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+        cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+        cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+        memcpy(h, v.mv_data, sizeof h);
+        cvs__put_u32(h + 8, 99);
+        v.mv_data = h;
+        cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+        cr_assert_eq(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    cr_assert_eq(cvs_db_open(dir, 0, &other), CVS_EVERSION);
+    cr_assert(strstr(cvs_errmsg(NULL), "format version 99"), "%s", cvs_errmsg(NULL));
+
+    /* A plain LMDB environment that is not ours. */
+    snprintf(path, sizeof path, "%s/plain", dir);
+    {
+        MDB_env *env;
+        cr_assert_eq(mkdir(path, 0755), 0);
+        cr_assert_eq(mdb_env_create(&env), 0);
+        cr_assert_eq(mdb_env_open(env, path, 0, 0644), 0);
+        mdb_env_close(env);
+    }
+    cr_assert_eq(cvs_db_open(path, 0, &other), CVS_EFORMAT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "not a cvstore store"), "%s", cvs_errmsg(NULL));
+}
+
+Test(store, map_grows_without_error)
+{
+    /* 64 MiB initial map; write ~100 MiB of vectors in batches. */
+    cvs_create_opts o = {1024, CVS_METRIC_IP, CVS_RAW_F32};
+    cvs_db *big;
+    char *d2 = tu_tmpdir();
+    float *v = malloc(1000 * 1024 * sizeof *v);
+    char (*ids)[16] = malloc(1000 * 16);
+    cvs_record *r = malloc(1000 * sizeof *r);
+    cvs_info info;
+    uint64_t p;
+    cr_assert_eq(cvs_db_create(d2, &o, &big), 0);
+    for (int b = 0; b < 25; b++) {
+        tu_randvecs(v, 1000 * 1024, (uint64_t)b);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(ids[i], 16, "%d", b * 1000 + i);
+            r[i] = rec(ids[i], v + (size_t)i * 1024);
+        }
+        cr_assert_eq(cvs_put(big, r, 1000, 0, NULL, NULL), 0, "batch %d: %s", b, cvs_errmsg(big));
+    }
+    cr_assert_eq(cvs_db_info(big, &info), 0);
+    cr_assert_eq(info.count, 25000);
+    cr_assert(info.map_bytes > (64u << 20), "map grew: %llu", (unsigned long long)info.map_bytes);
+    cr_assert_eq(cvs_check(big, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    cvs_db_close(big);
+    tu_rmrf(d2);
+    free(d2);
+    free(v);
+    free(ids);
+    free(r);
+}
+
+static void collect(void *ctx, const char *msg)
+{
+    int *n = ctx;
+    (*n)++;
+    fprintf(stderr, "check: %s\n", msg);
+}
+
+Test(store, check_reports_damage)
+{
+    float v[4] = {1, 2, 3, 4};
+    cvs_record r[2] = {rec("a", v), rec("b", v)};
+    int seen = 0;
+    uint64_t p;
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0);
+    /* Damage: drop b's vector and give a a vector of the wrong size. */
+    {
+        MDB_txn *txn;
+        uint64_t ka = 1, kb = 2;
+        MDB_val k = {8, &kb}, val = {8, v};
+        cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+        cr_assert_eq(mdb_del(txn, db->dbi_vecs, &k, NULL), 0);
+        k.mv_data = &ka;
+        cr_assert_eq(mdb_put(txn, db->dbi_vecs, &k, &val, 0), 0);
+        cr_assert_eq(mdb_txn_commit(txn), 0);
+    }
+    cr_assert_eq(cvs_check(db, collect, &seen, &p), 0);
+    cr_assert_geq(p, 2);
+    cr_assert_eq((uint64_t)seen, p);
+}
+
+Test(store, f16_cosine_store)
+{
+    cvs_create_opts o = {3, CVS_METRIC_COSINE, CVS_RAW_F16};
+    cvs_db *h;
+    char *d2 = tu_tmpdir();
+    float v[3] = {3, 0, 4}, out[3], zero[3] = {0, 0, 0};
+    cvs_record r = rec("v", v), g;
+    cvs_txn *t;
+    cr_assert_eq(cvs_db_create(d2, &o, &h), 0);
+    cr_assert_eq(cvs_put(h, &r, 1, 0, NULL, NULL), 0);
+    cr_assert_eq(cvs_txn_begin(h, &t), 0);
+    cr_assert_eq(cvs_get(t, "v", 1, &g, out), 0);
+    cr_assert_float_eq(out[0], 0.6f, 1e-3);
+    cr_assert_float_eq(out[1], 0.0f, 1e-6);
+    cr_assert_float_eq(out[2], 0.8f, 1e-3);
+    cvs_txn_end(t);
+    r.vector = zero;
+    cr_assert_eq(cvs_put(h, &r, 1, 0, NULL, NULL), CVS_EINPUT, "zero vector rejected in cosine store");
+    cvs_db_close(h);
+    tu_rmrf(d2);
+    free(d2);
+}
+
+Test(f16, simd_matches_scalar)
+{
+    enum { N = 4099 };
+    static float in[N], a[N];
+    static uint16_t h1[N], h2[N];
+    tu_randvecs(in, N, 7);
+    for (int i = 0; i < N; i++)
+        in[i] *= (i % 7 == 0) ? 70000.0f : (i % 5 == 0 ? 1e-6f : 10.0f);
+    in[0] = INFINITY;
+    in[1] = -0.0f;
+    in[2] = 65504.0f;
+    in[3] = 65520.0f;   /* rounds to inf */
+    in[4] = 5.96e-8f;   /* smallest subnormal */
+    in[5] = NAN;
+    cvs__f32_to_f16(in, h1, N);
+    for (int i = 0; i < N; i++)
+        h2[i] = cvs__f32_to_f16_scalar1(in[i]);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(h1[i], h2[i], "encode %d: %g -> %04x vs %04x", i, in[i], h1[i], h2[i]);
+    cvs__f16_to_f32(h1, a, N);
+    for (int i = 0; i < N; i++) {
+        float s = cvs__f16_to_f32_scalar1(h1[i]);
+        cr_assert(memcmp(&s, &a[i], 4) == 0 || (isnan(s) && isnan(a[i])), "decode %d", i);
+    }
+    for (uint32_t x = 0; x < 65536; x++) {
+        float f = cvs__f16_to_f32_scalar1((uint16_t)x);
+        if (!isnan(f))
+            cr_assert_eq(cvs__f32_to_f16_scalar1(f), x, "round trip %04x", x);
+    }
+}
