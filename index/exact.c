@@ -11,9 +11,9 @@
  * costs 1/nq of the sgemm).  Each query keeps a bounded heap (index/heap.h).
  *
  * Deviations:
- *  1. Blocks follow LMDB's key order and are decoded into one reused buffer:
- *     LMDB values are only 2-byte aligned, and the copy is cheap next to the
- *     sgemm for any batch of more than a few queries.
+ *  1. The vectors come from a decoded in-memory copy of the snapshot
+ *     (index/flat.c) shared by all searches of that snapshot; stores larger
+ *     than its budget are streamed from LMDB block by block instead.
  *  2. Squared distances that rounding makes slightly negative are clamped to
  *     zero before the square root, so identical vectors score exactly 0.
  */
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/flat.h"
 #include "index/heap.h"
 #include "store/db.h"
 
@@ -33,41 +34,88 @@ typedef struct scan {
     size_t nq, k, dim;
     float *q;        /* nq * dim, normalized for cosine */
     float *qn;       /* ||q||^2 (l2) */
-    float *x;        /* block of decoded vectors */
-    float *xn;       /* ||x||^2 (l2) */
-    int64_t *keys;   /* block keys */
     float *s;        /* QUERY_CHUNK * block scores */
     cvs_heap *heaps;
 } scan;
 
-static void score_block(scan *sc, size_t nb)
+/* Scores nb vectors x (with squared norms xn for l2) against every query. */
+static void score_block(scan *sc, const float *x, const float *xn, const int64_t *keys, size_t nb)
 {
     int l2 = sc->db->metric == CVS_METRIC_L2;
     size_t dim = sc->dim;
-    if (l2)
-        for (size_t j = 0; j < nb; j++) {
-            const float *x = sc->x + j * dim;
-            float acc = 0;
-            for (size_t d = 0; d < dim; d++)
-                acc += x[d] * x[d];
-            sc->xn[j] = acc;
-        }
     for (size_t q0 = 0; q0 < sc->nq; q0 += QUERY_CHUNK) {
         size_t qb = sc->nq - q0 < QUERY_CHUNK ? sc->nq - q0 : QUERY_CHUNK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qb, (int)nb, (int)dim, 1.0f,
-                    sc->q + q0 * dim, (int)dim, sc->x, (int)dim, 0.0f, sc->s, (int)nb);
+        if (qb == 1) /* gemv: OpenBLAS's sgemm does not special-case one row */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nb, (int)dim, 1.0f, x, (int)dim,
+                        sc->q + q0 * dim, 1, 0.0f, sc->s, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qb, (int)nb, (int)dim, 1.0f,
+                        sc->q + q0 * dim, (int)dim, x, (int)dim, 0.0f, sc->s, (int)nb);
         for (size_t i = 0; i < qb; i++) {
             cvs_heap *h = &sc->heaps[q0 + i];
             const float *row = sc->s + i * nb;
             float qn = l2 ? sc->qn[q0 + i] : 0;
             for (size_t j = 0; j < nb; j++) {
-                float d = l2 ? qn + sc->xn[j] - 2.0f * row[j] : -row[j];
+                float d = l2 ? qn + xn[j] - 2.0f * row[j] : -row[j];
                 if (h->n == h->k && d > h->d[0])
                     continue; /* the common case, kept out of the heap call */
-                cvs__heap_push(h, d, sc->keys[j]);
+                cvs__heap_push(h, d, keys[j]);
             }
         }
     }
+}
+
+/* Scans the snapshot's vectors straight from LMDB, block by block: the path
+ * for stores larger than the flat cache's budget. */
+static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
+{
+    const cvs_db *db = sc->db;
+    MDB_cursor *cur = NULL;
+    MDB_val mk, mv;
+    float *x = malloc(block * sc->dim * sizeof *x), *xn = malloc(block * sizeof *xn);
+    int64_t *keys = malloc(block * sizeof *keys);
+    size_t nb = 0;
+    int rc = CVS_OK, mrc;
+
+    if (!x || !xn || !keys) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers");
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
+        float *row = x + nb * sc->dim, acc = 0;
+        if (mk.mv_size != 8 || mv.mv_size != cvs__vec_bytes(db)) {
+            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
+                          mv.mv_size, cvs__vec_bytes(db));
+            goto out;
+        }
+        keys[nb] = (int64_t)cvs__get_u64(mk.mv_data);
+        cvs__decode_vec(db, mv.mv_data, row);
+        for (size_t d = 0; d < sc->dim; d++)
+            acc += row[d] * row[d];
+        xn[nb] = acc;
+        if (++nb == block) {
+            score_block(sc, x, xn, keys, nb);
+            nb = 0;
+        }
+    }
+    if (mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "scanning vectors");
+        goto out;
+    }
+    if (nb)
+        score_block(sc, x, xn, keys, nb);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(x);
+    free(xn);
+    free(keys);
+    return rc;
 }
 
 CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
@@ -75,11 +123,10 @@ CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k
 {
     scan sc = {0};
     cvs_db *db;
-    MDB_cursor *cur = NULL;
-    MDB_val mk, mv;
+    cvs_flat *flat = NULL;
     float *hd = NULL;
-    size_t block, nb = 0;
-    int rc = CVS_OK, mrc;
+    size_t block;
+    int rc = CVS_OK;
 
     if (!t || (nq && (!queries || !labels || !scores)))
         return cvs__err(CVS_EINVAL, "cvs_search: NULL argument");
@@ -100,13 +147,10 @@ CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k
             return cvs__err(CVS_EINPUT, "query %zu: value %zu is not finite", i / sc.dim, i % sc.dim);
     sc.q = malloc(nq * sc.dim * sizeof *sc.q);
     sc.qn = malloc(nq * sizeof *sc.qn);
-    sc.x = malloc(block * sc.dim * sizeof *sc.x);
-    sc.xn = malloc(block * sizeof *sc.xn);
-    sc.keys = malloc(block * sizeof *sc.keys);
     sc.s = malloc((size_t)QUERY_CHUNK * block * sizeof *sc.s);
     sc.heaps = malloc(nq * sizeof *sc.heaps);
     hd = malloc(nq * k * sizeof *hd);
-    if (!sc.q || !sc.qn || !sc.x || !sc.xn || !sc.keys || !sc.s || !sc.heaps || !hd) {
+    if (!sc.q || !sc.qn || !sc.s || !sc.heaps || !hd) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers (%zu queries, k=%zu)", nq, k);
         goto out;
     }
@@ -125,30 +169,17 @@ CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k
         cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
     }
 
-    if ((mrc = mdb_cursor_open(t->txn, db->dbi_vecs, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
+    if ((rc = cvs__flat_get(db, t->txn, &flat)))
+        goto out;
+    if (flat) {
+        for (size_t j = 0; j < flat->n; j += block) {
+            size_t nb = flat->n - j < block ? flat->n - j : block;
+            score_block(&sc, flat->x + j * sc.dim, flat->xn ? flat->xn + j : NULL,
+                        flat->keys + j, nb);
+        }
+    } else if ((rc = scan_stream(&sc, t->txn, block))) {
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
-        if (mk.mv_size != 8 || mv.mv_size != cvs__vec_bytes(db)) {
-            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
-                          mv.mv_size, cvs__vec_bytes(db));
-            goto out;
-        }
-        sc.keys[nb] = (int64_t)cvs__get_u64(mk.mv_data);
-        cvs__decode_vec(db, mv.mv_data, sc.x + nb * sc.dim);
-        if (++nb == block) {
-            score_block(&sc, nb);
-            nb = 0;
-        }
-    }
-    if (mrc != MDB_NOTFOUND) {
-        rc = cvs__err_lmdb(mrc, "scanning vectors");
-        goto out;
-    }
-    if (nb)
-        score_block(&sc, nb);
 
     for (size_t i = 0; i < nq; i++) {
         cvs_heap *h = &sc.heaps[i];
@@ -166,13 +197,9 @@ CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k
         }
     }
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    cvs__flat_release(db, flat);
     free(sc.q);
     free(sc.qn);
-    free(sc.x);
-    free(sc.xn);
-    free(sc.keys);
     free(sc.s);
     free(sc.heaps);
     free(hd);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "index/flat.h"
 #include "store/db.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -291,7 +292,8 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
         return NULL;
     db->path = strdup(path);
     db->flags = flags;
-    if (!db->path || pthread_rwlock_init(&db->maplock, NULL)) {
+    if (!db->path || pthread_rwlock_init(&db->maplock, NULL) ||
+        pthread_mutex_init(&db->flat_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -414,9 +416,11 @@ CVS_API void cvs_db_close(cvs_db *db)
 {
     if (!db)
         return;
+    cvs__flat_drop(db);
     if (db->env)
         mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->maplock);
+    pthread_mutex_destroy(&db->flat_mu);
     free(db->path);
     free(db);
 }

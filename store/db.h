@@ -45,6 +45,10 @@ struct cvs_db {
      * resize the map: LMDB forbids mdb_env_set_mapsize while this process
      * has any transaction open. */
     pthread_rwlock_t maplock;
+    /* The decoded vectors of the newest snapshot that was searched
+     * (index/flat.c), shared by searches of that snapshot. */
+    pthread_mutex_t flat_mu;
+    struct cvs_flat *flat;
 };
 
 struct cvs_txn {
