@@ -65,8 +65,23 @@ int cvs__err_prefix(int rc, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err_buf, sizeof old);
-    snprintf(err_buf, sizeof err_buf, "%s: %s", prefix,
-             old[0] ? old : cvs_strerror(rc));
+    if (!old[0])
+        snprintf(old, sizeof old, "%s", cvs_strerror(rc));
+    /* Assembled by hand: the message may be cut at the buffer's end. */
+    {
+        size_t pl = strlen(prefix), ol = strlen(old), cap = sizeof err_buf - 1;
+        if (pl > cap)
+            pl = cap;
+        memcpy(err_buf, prefix, pl);
+        if (pl + 2 <= cap) {
+            memcpy(err_buf + pl, ": ", 2);
+            pl += 2;
+        }
+        if (ol > cap - pl)
+            ol = cap - pl;
+        memcpy(err_buf + pl, old, ol);
+        err_buf[pl + ol] = '\0';
+    }
     return rc;
 }
 
