@@ -2,7 +2,8 @@
  * validate.c -- checks applied to everything a caller hands to the store:
  * UTF-8 for ids and text, JSON objects for metadata.  The store keeps the
  * compact re-serialization of metadata, so equal objects are stored as
- * equal bytes whatever whitespace the caller used.
+ * equal bytes whatever whitespace the caller used, with reals printed in
+ * the fewest digits (15 or 17) that read back exactly.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -42,7 +43,19 @@ int cvs__meta_canonical(const char *meta, size_t len, char **out, size_t *out_le
         json_decref(j);
         return cvs__err(CVS_EINPUT, "meta must be a JSON object");
     }
-    s = json_dumps(j, JSON_COMPACT);
+    /* Jansson prints reals with 17 digits, so 0.1 would come back as
+     * 0.10000000000000001.  Print with 15 first and keep that when it
+     * parses back to the same values; fall back to 17, which always does. */
+    s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (s) {
+        json_t *back = json_loads(s, 0, NULL);
+        int same = back && json_equal(back, j);
+        json_decref(back);
+        if (!same) {
+            free(s);
+            s = json_dumps(j, JSON_COMPACT);
+        }
+    }
     json_decref(j);
     if (!s)
         return cvs__err(CVS_ENOMEM, "out of memory serializing meta");
