@@ -88,6 +88,7 @@ static void to_f16_scalar(const float *in, uint16_t *out, size_t n)
 }
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 __attribute__((target("avx,f16c")))
@@ -123,8 +124,11 @@ static void pick(void)
     impl_to_f32 = to_f32_scalar;
     impl_to_f16 = to_f16_scalar;
 #if defined(__x86_64__)
+    /* F16C is CPUID leaf 1, ECX bit 29; asked through cpuid because clang 14
+     * does not know "f16c" as a __builtin_cpu_supports feature. */
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29))) {
         impl_to_f32 = to_f32_f16c;
         impl_to_f16 = to_f16_f16c;
     }

@@ -1,0 +1,112 @@
+/*
+ * check.c -- `cvstore check`: runs cvs_check over a store and lists every
+ * problem it finds.  Its exit code separates the three outcomes a cron job
+ * needs to tell apart: 0 healthy, 1 the store has problems, 2 the check
+ * itself could not run (I/O, memory).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: cvstore check DB [--json]\n"
+    "\n"
+    "Verifies the store's invariants without changing anything: the id maps are\n"
+    "a bijection, the count matches, every vector has the right length and is\n"
+    "finite, every meta is a JSON object, no link dangles.\n"
+    "Exit code 0: healthy; 1: problems found; 2: the check itself failed.\n"
+    "\n"
+    "Options:\n"
+    "  -j, --json           one JSON object: {\"healthy\": true, \"problems\": 0,\n"
+    "                       \"messages\": [...]}\n"
+    "  -h, --help           show this help\n";
+
+struct report {
+    int json;
+    json_t *messages;      /* --json: collected, printed at the end */
+    int oom;
+};
+
+static void on_problem(void *ctx, const char *msg)
+{
+    struct report *r = ctx;
+    if (!r->json) {
+        printf("problem: %s\n", msg);
+        return;
+    }
+    if (json_array_append_new(r->messages, json_string(msg)))
+        r->oom = 1;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct report rep = {0};
+    cvs_db *db = NULL;
+    cvs_info info;
+    uint64_t problems = 0;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            rep.json = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("check", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return cli_usage_error(usage);
+    }
+
+    if ((rc = cli_open("check", argv[optind], CVS_OPEN_RDONLY, &db)))
+        goto out;
+    if (rep.json && !(rep.messages = json_array())) {
+        rc = cli_fail("check", CVS_ENOMEM, NULL);
+        goto out;
+    }
+    if ((rc = cvs_check(db, on_problem, &rep, &problems))) {
+        /* Whatever the code, the store was not verified: that is never a
+         * verdict on the store, so never exit 1 here. */
+        cli_fail("check", rc, db);
+        rc = CLI_EFAIL;
+        goto out;
+    }
+    if (rep.oom) {
+        rc = cli_fail("check", CVS_ENOMEM, NULL);
+        goto out;
+    }
+    if (cvs_db_info(db, &info))
+        info.count = 0; /* only for the message; the verdict stands */
+    if (rep.json) {
+        json_t *j = json_pack("{s:b,s:I,s:I,s:O}", "healthy", problems == 0,
+                              "problems", (json_int_t)problems,
+                              "records", (json_int_t)info.count,
+                              "messages", rep.messages);
+        if (!j || cli_json_print(stdout, j)) {
+            cli_err("check", "error writing output");
+            rc = CLI_EFAIL;
+            goto out;
+        }
+    } else if (problems == 0) {
+        printf("ok: %" PRIu64 " records, no problems found\n", info.count);
+    } else {
+        printf("%" PRIu64 " problem%s found\n", problems, problems == 1 ? "" : "s");
+    }
+    rc = problems ? CLI_EUSER : CLI_OK;
+out:
+    json_decref(rep.messages);
+    cvs_db_close(db);
+    return rc;
+}

@@ -1,0 +1,348 @@
+/*
+ * common.c -- helpers shared by the cvstore subcommands (see common.h).
+ * The point of keeping them in one place is that every command then fails
+ * the same way: one message format on stderr, one mapping from library
+ * codes to the three exit codes that scripts test for.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* ==== Errors and exit codes ==== */
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case CVS_OK:
+        return CLI_OK;
+    case CVS_EINPUT:
+    case CVS_EDIM:
+    case CVS_EINVAL:
+    case CVS_NOTFOUND:
+    case CVS_EEXIST:
+    case CVS_EVERSION:
+    case CVS_EFORMAT:
+    case CVS_ERDONLY:
+        return CLI_EUSER;
+    default:
+        return CLI_EFAIL;
+    }
+}
+
+int cli_fail(const char *cmd, int rc, const cvs_db *db)
+{
+    const char *detail = cvs_errmsg(db);
+    if (detail && *detail)
+        fprintf(stderr, "cvstore: %s: %s: %s\n", cmd, cvs_strerror(rc), detail);
+    else
+        fprintf(stderr, "cvstore: %s: %s\n", cmd, cvs_strerror(rc));
+    return cli_exit_code(rc);
+}
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cvstore: %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *usage)
+{
+    fputs(usage, stderr);
+    return CLI_EUSER;
+}
+
+void cli_getopt_reset(void)
+{
+    optind = 0;
+    opterr = 1;
+}
+
+int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
+{
+    struct stat st;
+    int rc;
+
+    *db = NULL;
+    /* LMDB would report a missing directory as a bare ENOENT; say it plainly
+     * and count it as the user's mistake. */
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            cli_err(cmd, "no store at %s (run `cvstore init` first)", path);
+            return CLI_EUSER;
+        }
+        cli_err(cmd, "%s: %s", path, strerror(errno));
+        return CLI_EFAIL;
+    }
+    if ((rc = cvs_db_open(path, flags, db))) {
+        if (rc == CVS_NOTFOUND) {
+            cli_err(cmd, "no store at %s (run `cvstore init` first)", path);
+            return CLI_EUSER;
+        }
+        return cli_fail(cmd, rc, NULL);
+    }
+    return CLI_OK;
+}
+
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || *s < '0' || *s > '9') /* strtoull would accept "-1" and " 5" */
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+const char *cli_human_bytes(uint64_t n, char *buf, size_t cap)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n;
+    size_t u = 0;
+
+    while (v >= 1024.0 && u + 1 < sizeof unit / sizeof unit[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%" PRIu64 " B", n);
+    else
+        snprintf(buf, cap, "%.1f %s", v, unit[u]);
+    return buf;
+}
+
+const char *cli_iso8601(int64_t us, char *buf, size_t cap)
+{
+    /* Floor division, so times before 1970 still get a non-negative fraction. */
+    int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    int64_t frac = us - sec * 1000000;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char date[24];
+
+    if (!gmtime_r(&t, &tm) || !strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        snprintf(buf, cap, "%" PRId64, us);
+        return buf;
+    }
+    snprintf(buf, cap, "%s.%06dZ", date, (int)frac);
+    return buf;
+}
+
+/* ==== Progress bar ==== */
+
+void cli_progress_init(cli_progress *p, int quiet)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+}
+
+static void fmt_count(double v, char *buf, size_t cap)
+{
+    if (v >= 1e9)
+        snprintf(buf, cap, "%.1fG", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(buf, cap, "%.1fM", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(buf, cap, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, cap, "%.0f", v);
+}
+
+void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
+                         uint64_t total, uint64_t bytes_done, uint64_t bytes_total)
+{
+    enum { WIDTH = 30 };
+    double now, el, frac = -1, rate, eta = -1;
+    char bar[WIDTH + 1], rbuf[16], dbuf[16], tbuf[16], etabuf[24] = "";
+    int fill;
+
+    if (!p->enabled)
+        return;
+    now = cli_now();
+    if (!phase)
+        phase = "";
+    if (strncmp(p->phase, phase, sizeof p->phase - 1) != 0) {
+        /* A new phase measures its own rate: validating is much faster
+         * than writing, and a shared clock would make the ETA lie. */
+        snprintf(p->phase, sizeof p->phase, "%s", phase);
+        p->phase_start = now;
+        p->last_draw = 0;
+    }
+    if (now - p->last_draw < 0.1 && !(total && done >= total))
+        return;
+    p->last_draw = now;
+
+    if (total)
+        frac = (double)done / (double)total;
+    else if (bytes_total)
+        frac = (double)bytes_done / (double)bytes_total;
+    if (frac > 1)
+        frac = 1;
+    el = now - p->phase_start;
+    rate = el > 0 ? (double)done / el : 0;
+    if (frac > 0 && frac < 1 && el > 0.5)
+        eta = el * (1 - frac) / frac;
+
+    fill = frac >= 0 ? (int)(frac * WIDTH) : 0;
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < fill ? '#' : (frac >= 0 ? '.' : ' ');
+    bar[WIDTH] = '\0';
+    fmt_count(rate, rbuf, sizeof rbuf);
+    fmt_count((double)done, dbuf, sizeof dbuf);
+    fmt_count((double)total, tbuf, sizeof tbuf);
+    if (eta >= 0)
+        snprintf(etabuf, sizeof etabuf, "  ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+
+    fprintf(stderr, "\r\033[K%-8s [%s]", p->phase, bar);
+    if (frac >= 0)
+        fprintf(stderr, " %3d%%", (int)(frac * 100));
+    fprintf(stderr, "  %s", dbuf);
+    if (total)
+        fprintf(stderr, "/%s", tbuf);
+    fprintf(stderr, " rec  %s rec/s%s", rbuf, etabuf);
+    fflush(stderr);
+    p->drawn = 1;
+}
+
+void cli_progress_clear(cli_progress *p)
+{
+    if (p->enabled && p->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    p->drawn = 0;
+}
+
+/* ==== JSON ==== */
+
+int cli_json_print(FILE *f, json_t *j)
+{
+    int rc = -1;
+    if (!j)
+        return -1;
+    if (json_dumpf(j, f, CLI_JSON_FLAGS) == 0 && fputc('\n', f) != EOF)
+        rc = 0;
+    json_decref(j);
+    return rc;
+}
+
+int cli_json_write_string(FILE *f, const char *s, size_t len)
+{
+    json_t *j = json_stringn(s ? s : "", s ? len : 0);
+    int rc = -1;
+    if (!j)
+        return -1;
+    if (json_dumpf(j, f, JSON_ENCODE_ANY) == 0)
+        rc = 0;
+    json_decref(j);
+    return rc;
+}
+
+void cli_write_float(FILE *f, float x)
+{
+    /* Stored vectors are finite (the store rejects NaN/Inf), but a JSON
+     * reader must never see "nan": write null if one slips through. */
+    if (!isfinite(x))
+        fputs("null", f);
+    else
+        fprintf(f, "%.9g", (double)x);
+}
+
+static int write_links(FILE *f, const cvs_link *links, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) {
+        const cvs_link *l = &links[i];
+        int typed = l->type && *l->type;
+        if (i)
+            fputc(',', f);
+        /* The short form is what importers write by hand; objects only when
+         * they carry something beyond the id, so export -> import -> export
+         * is a fixed point. */
+        if (!typed && l->weight == 1.0f) {
+            if (cli_json_write_string(f, l->id, l->id_len))
+                return -1;
+            continue;
+        }
+        fputs("{\"id\":", f);
+        if (cli_json_write_string(f, l->id, l->id_len))
+            return -1;
+        if (typed) {
+            fputs(",\"type\":", f);
+            if (cli_json_write_string(f, l->type, strlen(l->type)))
+                return -1;
+        }
+        if (l->weight != 1.0f) {
+            fputs(",\"weight\":", f);
+            cli_write_float(f, l->weight);
+        }
+        fputc('}', f);
+    }
+    fputc(']', f);
+    return 0;
+}
+
+int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
+                          uint32_t dim, int extra)
+{
+    char tb[40];
+
+    fputs("{\"id\":", f);
+    if (cli_json_write_string(f, rec->id, rec->id_len))
+        return -1;
+    if (extra)
+        fprintf(f, ",\"key\":%" PRId64, rec->key);
+    if (vec) {
+        fputs(",\"vector\":[", f);
+        for (uint32_t i = 0; i < dim; i++) {
+            if (i)
+                fputc(',', f);
+            cli_write_float(f, vec[i]);
+        }
+        fputc(']', f);
+    }
+    if (rec->text) {
+        fputs(",\"text\":", f);
+        if (cli_json_write_string(f, rec->text, rec->text_len))
+            return -1;
+    }
+    if (rec->meta && rec->meta_len) {
+        fputs(",\"meta\":", f);
+        fwrite(rec->meta, 1, rec->meta_len, f);
+    }
+    if (rec->nlinks) {
+        fputs(",\"links\":", f);
+        if (write_links(f, rec->links, rec->nlinks))
+            return -1;
+    }
+    if (extra) {
+        fprintf(f, ",\"created\":\"%s\"", cli_iso8601(rec->created_us, tb, sizeof tb));
+        fprintf(f, ",\"updated\":\"%s\"", cli_iso8601(rec->updated_us, tb, sizeof tb));
+    }
+    fputs("}\n", f);
+    return ferror(f) ? -1 : 0;
+}

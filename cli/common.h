@@ -1,0 +1,116 @@
+/*
+ * common.h -- what the cvstore subcommands share: the exit-code contract,
+ * error reporting in one format, opening a store, strict number parsing,
+ * the stderr progress bar, and JSON output.  The CLI is a thin client of
+ * cvstore.h; nothing here reaches into the library's internals.
+ */
+#ifndef CVS_CLI_COMMON_H
+#define CVS_CLI_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "cvstore.h"
+
+/* ==== Exit codes (documented in `cvstore --help`; scripts rely on them) ==== */
+
+#define CLI_OK    0  /* success */
+#define CLI_EUSER 1  /* bad arguments or input, no such store or record */
+#define CLI_EFAIL 2  /* internal or I/O error */
+
+/* A subcommand: argv[0] is "cvstore NAME" (so getopt's own messages name
+ * the command); returns one of the exit codes above. */
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+int cmd_init(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+/* Maps a cvs return code to an exit code: the caller's fault -> 1, ours or
+ * the system's -> 2. */
+int cli_exit_code(int rc);
+
+/* Prints "cvstore: CMD: <cvs_strerror>: <cvs_errmsg>" on stderr and returns
+ * cli_exit_code(rc).  db may be NULL. */
+int cli_fail(const char *cmd, int rc, const cvs_db *db);
+
+/* Prints "cvstore: CMD: <message>" on stderr. */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints usage on stderr after a bad command line and returns CLI_EUSER. */
+int cli_usage_error(const char *usage);
+
+/* Resets getopt before a subcommand parses its own argv (glibc: optind = 0
+ * reinitializes completely, including the permutation state). */
+void cli_getopt_reset(void);
+
+/* Opens the store at path, returning an exit code; on failure the message
+ * says which path and why ("no store at PATH" rather than LMDB's ENOENT). */
+int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
+
+/* Strict decimal parse of the whole string into [min, max]; 0 or -1. */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+/* "12.4 MiB" into buf (at least 16 bytes). */
+const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
+
+/* ISO-8601 UTC with microseconds, "2026-11-23T02:28:10.123456Z", into buf
+ * (at least 32 bytes). */
+const char *cli_iso8601(int64_t us, char *buf, size_t cap);
+
+/* ==== Progress bar on stderr ==== */
+
+/* Only draws when stderr is a terminal (and !quiet), so redirected runs and
+ * scripts get clean logs; redraws at most 10 times a second because a
+ * terminal repaint costs more than importing a batch of small records. */
+typedef struct cli_progress {
+    int enabled;
+    int drawn;             /* a line is on screen and must be cleared */
+    char phase[32];
+    double phase_start;
+    double last_draw;
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, int quiet);
+/* total and bytes_total may be 0 when unknown; the ETA then uses whichever
+ * is known, or is left out. */
+void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
+                         uint64_t total, uint64_t bytes_done, uint64_t bytes_total);
+/* Clears the bar so the next message starts on a clean line. */
+void cli_progress_clear(cli_progress *p);
+
+/* ==== JSON output ==== */
+
+/* Floats need 9 significant digits to survive a print/parse round trip. */
+#define CLI_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
+
+/* Writes j as one line on f and drops the reference; 0 or -1 on failure. */
+int cli_json_print(FILE *f, json_t *j);
+
+/* Writes s (len bytes, UTF-8) as a JSON string literal; 0 or -1. */
+int cli_json_write_string(FILE *f, const char *s, size_t len);
+
+/* Writes a float so that parsing it gives the same float back. */
+void cli_write_float(FILE *f, float x);
+
+/* Record as one JSON object on one line, in the import format
+ * {"id","vector","text","meta","links"} (absent parts left out).  meta is
+ * copied verbatim: the store keeps it as compact canonical JSON, and
+ * re-encoding through jansson would round its doubles.  vec may be NULL.
+ * With extra, also "key", "created" and "updated" (for `get --json`).
+ * Returns 0 or -1 on a write error. */
+int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
+                          uint32_t dim, int extra);
+
+#endif

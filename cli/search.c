@@ -1,0 +1,335 @@
+/*
+ * search.c -- `cvstore search`: the k nearest records to one or more query
+ * vectors, taken from a file, from a stored record (--query-id: "words
+ * nearest to king"), or from the command line.  Search and the mapping of
+ * internal keys back to ids run in one snapshot, so a concurrent delete
+ * cannot leave a result without an id.  Output is a table for people, or
+ * with --json one line per query for programs, in query order.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: cvstore search DB (--query-file F [--format FMT] | --query-id ID |\n"
+    "                          --query-vector \"x,y,...\") -k K [--json] [--exact]\n"
+    "\n"
+    "Prints the K nearest records to each query, best first.  The score is the\n"
+    "Euclidean distance for l2 stores (smaller is nearer) and the similarity for\n"
+    "ip and cosine stores (larger is nearer).\n"
+    "\n"
+    "Options:\n"
+    "  -q, --query-file F   queries from a vector file (fvecs, bvecs, npy, jsonl)\n"
+    "  -f, --format FMT     format of --query-file (default: from the extension)\n"
+    "  -i, --query-id ID    the vector of the stored record ID; that record itself\n"
+    "                       is left out of the results\n"
+    "  -v, --query-vector V one query, comma-separated numbers\n"
+    "  -k, --k K            number of results per query (required)\n"
+    "  -j, --json           one line per query:\n"
+    "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
+    "  -e, --exact          exact search (a full scan of the stored vectors)\n"
+    "  -h, --help           show this help\n";
+
+/* Text column width, in characters: enough to recognize a document, short
+ * enough to keep one result per line. */
+#define TEXT_CHARS 60
+
+/* Parses "0.1,0.2,..." into exactly dim finite floats. */
+static int parse_vector(const char *s, uint32_t dim, float *out)
+{
+    const char *p = s;
+    uint32_t n = 0;
+
+    for (;;) {
+        char *end;
+        float v;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        errno = 0;
+        v = strtof(p, &end);
+        if (end == p || !isfinite(v)) {
+            cli_err("search", "--query-vector: not a finite number at '%.20s'", p);
+            return -1;
+        }
+        if (n == dim) {
+            cli_err("search", "--query-vector has more than %u values (the store's dimension)", dim);
+            return -1;
+        }
+        out[n++] = v;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            break;
+        if (*p != ',') {
+            cli_err("search", "--query-vector: expected ',' at '%.20s'", p);
+            return -1;
+        }
+        p++;
+    }
+    if (n != dim) {
+        cli_err("search", "--query-vector has %u values; the store's dimension is %u", n, dim);
+        return -1;
+    }
+    return 0;
+}
+
+/* Prints up to TEXT_CHARS characters of s, whole UTF-8 sequences only, with
+ * control characters (newlines, tabs) shown as spaces to keep the table. */
+static void print_snippet(const char *s, size_t len)
+{
+    size_t i = 0, chars = 0;
+    while (i < len && chars < TEXT_CHARS) {
+        unsigned char ch = (unsigned char)s[i];
+        size_t n = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
+        if (i + n > len)
+            break;
+        if (ch < 0x20 || ch == 0x7f)
+            putchar(' ');
+        else
+            fwrite(s + i, 1, n, stdout);
+        i += n;
+        chars++;
+    }
+    if (i < len)
+        fputs("...", stdout);
+}
+
+int cmd_search(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"query-file", required_argument, NULL, 'q'},
+        {"format", required_argument, NULL, 'f'},
+        {"query-id", required_argument, NULL, 'i'},
+        {"query-vector", required_argument, NULL, 'v'},
+        {"k", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"exact", no_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *qfile = NULL, *qid = NULL, *qvec = NULL;
+    cvs_format fmt = CVS_FMT_AUTO;
+    cvs_db *db = NULL;
+    cvs_txn *txn = NULL;
+    cvs_info info;
+    float *queries = NULL, *loaded = NULL, *own = NULL, *scores = NULL;
+    int64_t *labels = NULL, self_key = -1;
+    size_t nq = 0, kk;
+    uint32_t qdim = 0;
+    uint64_t k = 0;
+    unsigned flags = 0;
+    int c, rc, json = 0, nsrc;
+
+    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jeh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q':
+            qfile = optarg;
+            break;
+        case 'f':
+            if (cvs_format_parse(optarg, &fmt) || fmt == CVS_FMT_IVECS) {
+                cli_err("search", "unknown format '%s' (fvecs, bvecs, npy or jsonl)", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'i':
+            qid = optarg;
+            break;
+        case 'v':
+            qvec = optarg;
+            break;
+        case 'k':
+            if (cli_parse_u64(optarg, 1, 1u << 20, &k)) {
+                cli_err("search", "-k must be an integer from 1 to %u, not '%s'", 1u << 20, optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'e':
+            flags |= CVS_SEARCH_EXACT;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("search", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return cli_usage_error(usage);
+    }
+    nsrc = !!qfile + !!qid + !!qvec;
+    if (nsrc != 1) {
+        cli_err("search", "give exactly one of --query-file, --query-id, --query-vector");
+        return cli_usage_error(usage);
+    }
+    if (!k) {
+        cli_err("search", "-k K is required");
+        return cli_usage_error(usage);
+    }
+    if (fmt != CVS_FMT_AUTO && !qfile) {
+        cli_err("search", "--format applies to --query-file only");
+        return cli_usage_error(usage);
+    }
+
+    if ((rc = cli_open("search", argv[optind], CVS_OPEN_RDONLY, &db)))
+        goto out;
+    if ((rc = cvs_db_info(db, &info))) {
+        rc = cli_fail("search", rc, db);
+        goto out;
+    }
+
+    /* Queries first: a bad query file should fail before a snapshot is
+     * taken, and loading it may take a while. */
+    if (qfile) {
+        if ((rc = cvs_vecs_load(qfile, fmt, &loaded, &nq, &qdim))) {
+            rc = cli_fail("search", rc, db);
+            goto out;
+        }
+        queries = loaded;
+        if (qdim != info.dim) {
+            cli_err("search", "%s has dimension %u; the store's is %u", qfile, qdim, info.dim);
+            rc = CLI_EUSER;
+            goto out;
+        }
+    } else {
+        nq = 1;
+        if (!(queries = own = malloc((size_t)info.dim * sizeof *own))) {
+            rc = cli_fail("search", CVS_ENOMEM, NULL);
+            goto out;
+        }
+        if (qvec && parse_vector(qvec, info.dim, queries)) {
+            rc = CLI_EUSER;
+            goto out;
+        }
+    }
+    if ((rc = cvs_txn_begin(db, &txn))) {
+        rc = cli_fail("search", rc, db);
+        goto out;
+    }
+    if (qid) {
+        cvs_record r;
+        int grc = cvs_get(txn, qid, strlen(qid), &r, queries);
+        if (grc == CVS_NOTFOUND) {
+            cli_err("search", "not found: %s", qid);
+            rc = CLI_EUSER;
+            goto out;
+        }
+        if (grc) {
+            rc = cli_fail("search", grc, db);
+            goto out;
+        }
+        self_key = r.key;
+    }
+
+    /* One extra result for --query-id, since the record itself will be
+     * among the nearest and is dropped. */
+    kk = (size_t)k + (qid ? 1 : 0);
+    if (nq && kk > SIZE_MAX / sizeof(int64_t) / nq) {
+        cli_err("search", "%zu queries x %zu results is too many", nq, kk);
+        rc = CLI_EUSER;
+        goto out;
+    }
+    labels = malloc((nq ? nq : 1) * kk * sizeof *labels);
+    scores = malloc((nq ? nq : 1) * kk * sizeof *scores);
+    if (!labels || !scores) {
+        rc = cli_fail("search", CVS_ENOMEM, NULL);
+        goto out;
+    }
+    if (nq && (rc = cvs_txn_search(txn, queries, nq, kk, flags, labels, scores))) {
+        rc = cli_fail("search", rc, db);
+        goto out;
+    }
+
+    for (size_t q = 0; q < nq; q++) {
+        const int64_t *lab = labels + q * kk;
+        const float *sc = scores + q * kk;
+        json_t *res = NULL, *obj;
+        size_t shown = 0;
+
+        if (json) {
+            if (!(res = json_array())) {
+                rc = cli_fail("search", CVS_ENOMEM, NULL);
+                goto out;
+            }
+        } else {
+            if (q)
+                putchar('\n');
+            if (qid)
+                printf("query %s\n", qid);
+            else
+                printf("query %zu\n", q);
+            printf("%4s  %-20s  %12s  %s\n", "rank", "id", "score", "text");
+        }
+        for (size_t j = 0; j < kk && shown < k; j++) {
+            const char *id;
+            size_t id_len;
+            int krc;
+            if (lab[j] < 0)
+                break; /* padding: fewer than k records */
+            if (lab[j] == self_key)
+                continue;
+            if ((krc = cvs_key_id(txn, lab[j], &id, &id_len))) {
+                json_decref(res);
+                rc = cli_fail("search", krc, db);
+                goto out;
+            }
+            shown++;
+            if (json) {
+                json_t *r = json_pack("{s:s%,s:f}", "id", id, id_len, "score", (double)sc[j]);
+                if (!r || json_array_append_new(res, r)) { /* append_new frees r */
+                    json_decref(res);
+                    rc = cli_fail("search", CVS_ENOMEM, NULL);
+                    goto out;
+                }
+            } else {
+                cvs_record r;
+                int grc;
+                printf("%4zu  %-20.*s  %12.6f", shown, (int)id_len, id, (double)sc[j]);
+                grc = cvs_get_key(txn, lab[j], &r, NULL);
+                if (grc && grc != CVS_NOTFOUND) {
+                    putchar('\n');
+                    rc = cli_fail("search", grc, db);
+                    goto out;
+                }
+                if (grc == CVS_OK && r.text) {
+                    fputs("  ", stdout);
+                    print_snippet(r.text, r.text_len);
+                }
+                putchar('\n');
+            }
+        }
+        if (json) {
+            /* "o" hands res over to obj, also when packing fails. */
+            obj = qid ? json_pack("{s:I,s:s,s:o}", "query", (json_int_t)q, "query_id", qid, "results", res)
+                      : json_pack("{s:I,s:o}", "query", (json_int_t)q, "results", res);
+            if (!obj) {
+                rc = cli_fail("search", CVS_ENOMEM, NULL);
+                goto out;
+            }
+            if (cli_json_print(stdout, obj)) {
+                cli_err("search", "error writing output");
+                rc = CLI_EFAIL;
+                goto out;
+            }
+        }
+    }
+    rc = CLI_OK;
+out:
+    free(scores);
+    free(labels);
+    free(own);
+    cvs_free(loaded);
+    cvs_txn_end(txn);
+    cvs_db_close(db);
+    return rc;
+}

@@ -1,0 +1,95 @@
+/*
+ * stats.c -- `cvstore stats`: what a store holds and what it costs on disk
+ * (cvs_db_info), for a person or, with --json, for monitoring scripts.  The
+ * store is opened read-only so stats can run beside an import.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: cvstore stats DB [--json]\n"
+    "\n"
+    "Prints the record count, dimension, metric, raw precision, format version,\n"
+    "size on disk, LMDB map size and creation time of the store.\n"
+    "\n"
+    "Options:\n"
+    "  -j, --json           one JSON object: count, dim, metric, raw,\n"
+    "                       format_version, disk_bytes, map_bytes, created\n"
+    "  -h, --help           show this help\n";
+
+int cmd_stats(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cvs_db *db = NULL;
+    cvs_info in;
+    const char *path;
+    char created[40], b1[24], b2[24];
+    int c, rc, json = 0;
+
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("stats", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return cli_usage_error(usage);
+    }
+    path = argv[optind];
+
+    if ((rc = cli_open("stats", path, CVS_OPEN_RDONLY, &db)))
+        goto out;
+    if ((rc = cvs_db_info(db, &in))) {
+        rc = cli_fail("stats", rc, db);
+        goto out;
+    }
+    cli_iso8601(in.created_us, created, sizeof created);
+    if (json) {
+        json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:I,s:I,s:s}",
+                              "path", path,
+                              "count", (json_int_t)in.count,
+                              "dim", (int)in.dim,
+                              "metric", cvs_metric_name(in.metric),
+                              "raw", cvs_raw_name(in.raw),
+                              "format_version", (int)in.format_version,
+                              "disk_bytes", (json_int_t)in.disk_bytes,
+                              "map_bytes", (json_int_t)in.map_bytes,
+                              "created", created);
+        if (!j) {
+            rc = cli_fail("stats", CVS_ENOMEM, NULL);
+            goto out;
+        }
+        if (cli_json_print(stdout, j)) {
+            cli_err("stats", "error writing output");
+            rc = CLI_EFAIL;
+        }
+        goto out;
+    }
+    printf("store:          %s\n", path);
+    printf("records:        %" PRIu64 "\n", in.count);
+    printf("dim:            %u\n", in.dim);
+    printf("metric:         %s\n", cvs_metric_name(in.metric));
+    printf("raw:            %s\n", cvs_raw_name(in.raw));
+    printf("format version: %u\n", in.format_version);
+    printf("disk:           %s (%" PRIu64 " bytes)\n",
+           cli_human_bytes(in.disk_bytes, b1, sizeof b1), in.disk_bytes);
+    printf("map:            %s\n", cli_human_bytes(in.map_bytes, b2, sizeof b2));
+    printf("created:        %s\n", created);
+out:
+    cvs_db_close(db);
+    return rc;
+}

@@ -1,0 +1,265 @@
+/*
+ * jsonl.c -- reader for JSON Lines records (https://jsonlines.org/: UTF-8,
+ * one JSON value per line, lines ended by \n, \r\n accepted).
+ *
+ * Each line is one record, an object:
+ *   {"id": "a" | 7, "vector": [0.1, ...], "text": "...", "meta": {...},
+ *    "links": ["b", {"id": "c", "type": "cites", "weight": 0.5}],
+ *    "title": "..."}
+ * id and vector are required; unknown keys are ignored so that files made
+ * for other tools import as they are.  Lines are parsed by jansson one at a
+ * time (json_loadb), and a line is held whole, so a record's text may be of
+ * any size while memory stays bounded by the longest line.
+ *
+ * Choices and where we are strict:
+ *  1. Blank lines (only whitespace) are skipped, and a UTF-8 byte-order mark
+ *     before the first line is ignored: editors produce both.
+ *  2. Duplicate keys inside one object are an error (JSON_REJECT_DUPLICATES):
+ *     which one should win is a guess we refuse to make.
+ *  3. An integer id 7 becomes "7"; a real (7.0) or any other type is an
+ *     error.  Link targets must be strings.
+ *  4. Numbers must fit in float32: 1e999 (which jansson refuses as an
+ *     overflow) and 1e300 (finite as a double, infinite as a float) are both
+ *     rejected rather than stored as infinity.
+ *  5. meta must be an object (null counts as absent) and is re-serialized
+ *     compactly, so equal metadata is stored as equal bytes.
+ *  6. "title" is accepted (it must be a string) but not stored yet.
+ *  7. Strings holding \u0000 are refused (jansson's default): ids and link
+ *     types are C strings further on.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+#include "store/reader_impl.h"
+
+#define LINK_TYPE_MAX 255
+
+void cvs__jsonl_release(cvs_reader *r)
+{
+    if (r->doc) {
+        json_decref(r->doc);
+        r->doc = NULL;
+    }
+    free(r->meta);
+    r->meta = NULL;
+}
+
+int cvs__jsonl_open(cvs_reader *r)
+{
+    r->data_off = 0;
+    r->el_size = 4;
+    return CVS_OK;
+}
+
+/* Every message of this file reads "PATH: line N: ...". */
+#define LERR(rc, fmt, ...) \
+    cvs__err((rc), "%s: line %llu: " fmt, r->path, (unsigned long long)r->lineno, __VA_ARGS__)
+
+static int bad_json(cvs_reader *r, const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8:
+        return LERR(CVS_EINPUT, "invalid UTF-8 at column %d (%s)", e->column, e->text);
+    case json_error_numeric_overflow:
+        return LERR(CVS_EINPUT, "number out of range at column %d (%s): it would be infinite",
+                    e->column, e->text);
+    default:
+        return LERR(CVS_EINPUT, "bad JSON at column %d: %s", e->column, e->text);
+    }
+}
+
+static int check_id_len(cvs_reader *r, size_t len, const char *what)
+{
+    if (len == 0)
+        return LERR(CVS_EINPUT, "empty %s", what);
+    if (len > CVS_MAX_ID_LEN)
+        return LERR(CVS_EINPUT, "%s of %zu bytes is too long (at most %d)", what, len, CVS_MAX_ID_LEN);
+    return CVS_OK;
+}
+
+static int get_id(cvs_reader *r, json_t *doc, cvs_rrec *rec)
+{
+    json_t *id = json_object_get(doc, "id");
+    if (!id)
+        return LERR(CVS_EINPUT, "%s", "record has no \"id\"");
+    if (json_is_string(id)) {
+        rec->id = json_string_value(id);
+        rec->id_len = json_string_length(id);
+    } else if (json_is_integer(id)) {
+        snprintf(r->idbuf, sizeof r->idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        rec->id = r->idbuf;
+        rec->id_len = strlen(r->idbuf);
+    } else {
+        return LERR(CVS_EINPUT, "%s", "\"id\" must be a string or an integer");
+    }
+    return check_id_len(r, rec->id_len, "id");
+}
+
+static int get_vector(cvs_reader *r, json_t *doc, cvs_rrec *rec)
+{
+    json_t *v = json_object_get(doc, "vector");
+    size_t n;
+    uint32_t want = r->expect_dim ? r->expect_dim : r->dim;
+    int rc;
+
+    if (!v || json_is_null(v))
+        return LERR(CVS_EINPUT, "%s", "record has no vector (text-only records need an embedder)");
+    if (!json_is_array(v))
+        return LERR(CVS_EINPUT, "%s", "\"vector\" must be an array of numbers");
+    n = json_array_size(v);
+    if (n == 0 || n > CVS_MAX_DIM)
+        return LERR(CVS_EINPUT, "vector of %zu values (1..%d allowed)", n, CVS_MAX_DIM);
+    if (want && n != want)
+        return LERR(CVS_EDIM, "expected %u values, got %zu", want, n);
+    if ((rc = cvs__reader_alloc(r, (uint32_t)n)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(v, i);
+        double d;
+        float f;
+        if (!json_is_number(x))
+            return LERR(CVS_EINPUT, "vector value %zu is not a number", i);
+        d = json_number_value(x);
+        f = (float)d;
+        if (!isfinite(f))
+            return LERR(CVS_EINPUT, "vector value %zu (%g) is out of float range", i, d);
+        r->vec[i] = f;
+    }
+    r->dim = (uint32_t)n;
+    rec->vec = r->vec;
+    rec->dim = r->dim;
+    return CVS_OK;
+}
+
+static int get_links(cvs_reader *r, json_t *doc, cvs_rrec *rec)
+{
+    json_t *ls = json_object_get(doc, "links");
+    size_t n;
+    int rc;
+
+    if (!ls || json_is_null(ls))
+        return CVS_OK;
+    if (!json_is_array(ls))
+        return LERR(CVS_EINPUT, "%s", "\"links\" must be an array");
+    n = json_array_size(ls);
+    if (n > r->links_cap) {
+        cvs_link *p = realloc(r->links, n * sizeof *p);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory for %zu links", n);
+        r->links = p;
+        r->links_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(ls, i), *id = l, *type = NULL, *w = NULL;
+        cvs_link *k = &r->links[i];
+        if (json_is_object(l)) {
+            id = json_object_get(l, "id");
+            type = json_object_get(l, "type");
+            w = json_object_get(l, "weight");
+        }
+        if (!id || !json_is_string(id))
+            return LERR(CVS_EINPUT, "links[%zu] must be an id string or an object with a string \"id\"", i);
+        k->id = json_string_value(id);
+        k->id_len = json_string_length(id);
+        if ((rc = check_id_len(r, k->id_len, "link id")))
+            return rc;
+        k->type = NULL;
+        if (type && !json_is_null(type)) {
+            if (!json_is_string(type))
+                return LERR(CVS_EINPUT, "links[%zu].type must be a string", i);
+            if (json_string_length(type) > LINK_TYPE_MAX)
+                return LERR(CVS_EINPUT, "links[%zu].type is longer than %d bytes", i, LINK_TYPE_MAX);
+            k->type = json_string_value(type);
+        }
+        k->weight = 1.0f;
+        if (w && !json_is_null(w)) {
+            if (!json_is_number(w))
+                return LERR(CVS_EINPUT, "links[%zu].weight must be a number", i);
+            k->weight = (float)json_number_value(w);
+            if (!isfinite(k->weight))
+                return LERR(CVS_EINPUT, "links[%zu].weight is out of float range", i);
+        }
+    }
+    rec->links = n ? r->links : NULL;
+    rec->nlinks = n;
+    return CVS_OK;
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
+{
+    json_error_t jerr;
+    json_t *doc, *x;
+    char *s;
+    size_t len;
+    ssize_t got;
+    int rc;
+
+    cvs__jsonl_release(r);
+    for (;;) {
+        r->rec_off = r->pos;
+        errno = 0;
+        got = getline(&r->line, &r->line_cap, r->f);
+        if (got < 0) {
+            if (ferror(r->f))
+                return cvs__err(CVS_EIO, "%s: read error after line %llu: %s", r->path,
+                                (unsigned long long)r->lineno, strerror(errno ? errno : EIO));
+            if (errno == ENOMEM)
+                return cvs__err(CVS_ENOMEM, "%s: line %llu: out of memory", r->path,
+                                (unsigned long long)r->lineno + 1);
+            return CVS_NOTFOUND;
+        }
+        r->pos += (uint64_t)got;
+        r->lineno++;
+        s = r->line;
+        len = (size_t)got;
+        if (r->lineno == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+            s += 3;
+            len -= 3;
+        }
+        if (!is_blank(s, len))
+            break;
+    }
+
+    /* JSON_DISABLE_EOF_CHECK is not used: the rest of the line after the
+     * value must be whitespace, which jansson checks. */
+    if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)))
+        return bad_json(r, &jerr);
+    r->doc = doc;
+    if (!json_is_object(doc))
+        return LERR(CVS_EINPUT, "%s", "record is not a JSON object");
+    if ((rc = get_id(r, doc, rec)) || (rc = get_vector(r, doc, rec)))
+        return rc;
+    if ((x = json_object_get(doc, "text")) && !json_is_null(x)) {
+        if (!json_is_string(x))
+            return LERR(CVS_EINPUT, "%s", "\"text\" must be a string");
+        rec->text = json_string_value(x);
+        rec->text_len = json_string_length(x);
+    }
+    if ((x = json_object_get(doc, "title")) && !json_is_null(x) && !json_is_string(x))
+        return LERR(CVS_EINPUT, "%s", "\"title\" must be a string");
+    if ((x = json_object_get(doc, "meta")) && !json_is_null(x)) {
+        if (!json_is_object(x))
+            return LERR(CVS_EINPUT, "%s", "\"meta\" must be a JSON object");
+        if (!(r->meta = json_dumps(x, JSON_COMPACT)))
+            return cvs__err(CVS_ENOMEM, "%s: line %llu: out of memory serializing meta", r->path,
+                            (unsigned long long)r->lineno);
+        rec->meta = r->meta;
+        rec->meta_len = strlen(r->meta);
+    }
+    if ((rc = get_links(r, doc, rec)))
+        return rc;
+    rec->recno = r->recno;
+    rec->line = r->lineno;
+    return CVS_OK;
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# cli_basic.sh -- end-to-end tests of the cvstore command line on real files:
+# the exit-code contract (0 / 1 / 2), JSON output, search against the
+# SIFT10K ground truth, and export -> import -> export being a fixed point.
+# Needs only bash and coreutils (no python3 or jq: not on a fresh Debian).
+#   bash tests/cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data
+set -euo pipefail
+
+cli=${1:?usage: cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data}
+data=${2:?usage: cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+
+ok() {
+  passed=$((passed + 1))
+  echo "ok - $1"
+}
+fail() {
+  echo "not ok - $1" >&2
+  [ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" >&2
+  echo "$passed passed, 1 failed"
+  exit 1
+}
+# run CMD...: runs the CLI with stdout in $tmp/out and stderr in $tmp/err,
+# the exit code in $rc, without tripping set -e.
+run() {
+  rc=0
+  "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+# expect CODE DESC CMD...: the CLI exits with CODE.
+expect() {
+  local code=$1 desc=$2
+  shift 2
+  run "$@"
+  [ "$rc" -eq "$code" ] || fail "$desc (exit $rc, expected $code)"
+  ok "$desc"
+}
+# has FILE STRING DESC: FILE contains STRING literally.
+has() {
+  grep -qF -- "$2" "$1" || fail "$3: '$2' not in $(basename "$1"): $(head -c 400 "$1")"
+}
+count_of() {
+  "$cli" stats "$1" --json | grep -o '"count":[0-9]*' | cut -d: -f2
+}
+
+# ---- help and the argument contract ----------------------------------------
+expect 0 "cvstore --help" --help
+has "$tmp/out" "Exit codes" "top-level help documents exit codes"
+expect 0 "cvstore --version" --version
+for c in init import get delete search stats check export; do
+  expect 0 "$c --help" "$c" --help
+  has "$tmp/out" "Usage: cvstore $c" "$c --help prints usage"
+done
+expect 1 "no command" 
+expect 1 "unknown command" frobnicate
+expect 1 "unknown option" stats "$tmp/x" --bogus
+has "$tmp/err" "Usage: cvstore stats" "usage on stderr after a bad option"
+expect 1 "missing option argument" search "$tmp/x" -k
+expect 1 "init: bad --dim" init "$tmp/x" --dim abc --metric l2
+expect 1 "init: bad --metric" init "$tmp/x" --dim 3 --metric manhattan
+expect 1 "init: missing --metric" init "$tmp/x" --dim 3
+expect 1 "missing store: stats" stats "$tmp/nope"
+has "$tmp/err" "no store at" "missing store message"
+expect 1 "missing store: get" get "$tmp/nope" a
+expect 1 "missing store: search" search "$tmp/nope" --query-vector 1,2,3 -k 1
+
+# ---- a small store with text, meta and links -------------------------------
+db="$tmp/small"
+expect 0 "init l2 dim 3" init "$db" --dim 3 --metric l2
+expect 1 "init over an existing store" init "$db" --dim 3 --metric l2
+printf '%s\n' \
+  '{"id":"a","vector":[1,0,0],"text":"first","meta":{"k":"v","n":3},"links":["b"]}' \
+  '{"id":"b","vector":[0,1,0.25],"text":"second \"quoted\"","links":[{"id":"a","type":"cites","weight":0.5}]}' \
+  '{"id":7,"vector":[0.9,0.1,-1.5e-3]}' \
+  '{"id":"c","vector":[0.3333333432674408,2.5,-7]}' >"$tmp/small.jsonl"
+expect 0 "import jsonl" import "$db" "$tmp/small.jsonl"
+has "$tmp/err" "imported 4 records (4 new, 0 updated) from small.jsonl" "import summary"
+[ "$(count_of "$db")" = 4 ] || fail "count after import"
+ok "stats --json count is 4"
+
+expect 0 "get --json" get "$db" a b --json
+[ "$(wc -l <"$tmp/out")" -eq 2 ] || fail "get --json prints one line per record"
+has "$tmp/out" '{"id":"a","key":' "get --json id"
+has "$tmp/out" '"text":"first"' "get --json text"
+has "$tmp/out" '"meta":{"k":"v","n":3}' "get --json meta"
+has "$tmp/out" '"links":["b"]' "get --json plain link"
+has "$tmp/out" '"links":[{"id":"a","type":"cites","weight":0.5}]' "get --json typed link"
+grep -qE '"created":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z"' "$tmp/out" ||
+  fail "get --json created is ISO-8601 UTC"
+ok "get --json fields"
+expect 0 "get --vector" get "$db" 7 --json --vector
+has "$tmp/out" '"vector":[0.899999976,0.100000001,-0.00150000001]' "get --vector values"
+expect 1 "get with a missing id" get "$db" a zz
+has "$tmp/out" "id:       a" "found records printed before the missing one"
+has "$tmp/err" "not found: zz" "missing id named"
+
+# malformed input: wrong dimension on line 2; nothing may be written
+printf '%s\n' '{"id":"x","vector":[1,2,3]}' '{"id":"y","vector":[1,2]}' >"$tmp/bad.jsonl"
+expect 1 "import of a malformed file" import "$db" "$tmp/bad.jsonl"
+has "$tmp/err" "bad.jsonl" "import error names the file"
+[ "$(count_of "$db")" = 4 ] || fail "count unchanged after a failed import"
+ok "count unchanged after a failed import"
+expect 1 "import of a missing file" import "$db" "$tmp/nope.jsonl" --quiet
+expect 1 "import: --ids-as-text without --ids" import "$db" "$tmp/small.jsonl" --ids-as-text
+
+expect 0 "search --query-id" search "$db" --query-id a -k 2 --json
+has "$tmp/out" '"query_id":"a"' "search --query-id names the query"
+grep -q '"id":"a"' "$tmp/out" && fail "search --query-id leaves the record itself out"
+has "$tmp/out" '{"query":0,"query_id":"a","results":[{"id":"7",' "nearest to a is 7"
+expect 1 "search --query-id of a missing id" search "$db" --query-id zz -k 2
+expect 1 "search: vector of the wrong dimension" search "$db" --query-vector 1,2 -k 2
+expect 1 "search: two query sources" search "$db" --query-vector 1,2,3 --query-id a -k 2
+expect 0 "search table" search "$db" --query-vector 0,1,0.2 -k 1
+has "$tmp/out" "second" "search table shows text"
+
+expect 0 "check a healthy store" check "$db"
+expect 0 "check --json" check "$db" --json
+has "$tmp/out" '"healthy":true' "check --json verdict"
+
+# ---- export -> import -> export is a fixed point ---------------------------
+expect 0 "export" export "$db" --output "$tmp/e1.jsonl"
+[ "$(wc -l <"$tmp/e1.jsonl")" -eq 4 ] || fail "export writes one line per record"
+expect 0 "init a second store" init "$tmp/copy" --dim 3 --metric l2
+expect 0 "import the export" import "$tmp/copy" "$tmp/e1.jsonl"
+run export "$tmp/copy"
+[ "$rc" -eq 0 ] || fail "export the copy"
+cmp -s "$tmp/e1.jsonl" "$tmp/out" || fail "export -> import -> export differs: $(diff "$tmp/e1.jsonl" "$tmp/out" | head -5)"
+ok "export -> import -> export is identical"
+has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7]}' "export writes floats with 9 digits"
+
+# ---- delete -------------------------------------------------------------------
+expect 0 "delete" delete "$db" a zz
+has "$tmp/out" "deleted 1 of 2" "delete reports the count"
+expect 1 "delete of ids none of which exist" delete "$db" zz
+[ "$(count_of "$db")" = 3 ] || fail "count after delete"
+ok "count after delete is 3"
+expect 0 "check after delete (links into a were dropped)" check "$db"
+
+# ---- fvecs with --ids --ids-as-text: what scripts/demo.sh does ----------------
+# Three 2-d vectors, little-endian: dim 2, then float32 values
+# king (1, 0), queen (0.8, 0.6), apple (0, 1).
+f32_1='\x00\x00\x80\x3f' f32_0='\x00\x00\x00\x00'
+f32_08='\xcd\xcc\x4c\x3f' f32_06='\x9a\x99\x19\x3f' d2='\x02\x00\x00\x00'
+printf "$d2$f32_1$f32_0$d2$f32_08$f32_06$d2$f32_0$f32_1" >"$tmp/words.fvecs"
+printf 'king\nqueen\napple\n' >"$tmp/words.txt"
+wdb="$tmp/words"
+expect 0 "init cosine" init "$wdb" --dim 2 --metric cosine
+expect 0 "import fvecs --ids --ids-as-text" import "$wdb" "$tmp/words.fvecs" --ids "$tmp/words.txt" --ids-as-text
+expect 0 "search --query-id king (table)" search "$wdb" --query-id king -k 1 --exact
+grep -qE '^ +1  queen +0\.8[0-9]* +queen$' "$tmp/out" || fail "nearest to king is queen: $(cat "$tmp/out")"
+ok "nearest to king is queen, with its text"
+
+# ---- SIFT10K: exact search agrees with the ground truth -------------------------
+sift="$data/siftsmall"
+sdb="$tmp/sift"
+expect 0 "init sift" init "$sdb" --dim 128 --metric l2
+expect 0 "import siftsmall_base.fvecs" import "$sdb" "$sift/siftsmall_base.fvecs" --quiet
+[ ! -s "$tmp/err" ] || fail "--quiet prints nothing"
+[ "$(count_of "$sdb")" = 10000 ] || fail "sift count"
+ok "sift count is 10000"
+expect 0 "search --query-file" search "$sdb" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --exact
+[ "$(wc -l <"$tmp/out")" -eq 100 ] || fail "one line per query"
+has "$tmp/out" '{"query":99,' "queries in order"
+got=$(head -1 "$tmp/out" | grep -o '"id":"[0-9]*"' | tr -dc '0-9\n' | tr '\n' ' ')
+want=$(od -An -t d4 -j4 -N40 "$sift/siftsmall_groundtruth.ivecs" | tr -s ' \n' '  ' | sed 's/^ //')
+[ "$(echo $got)" = "$(echo $want)" ] || fail "first query's top 10: got '$got', want '$want'"
+ok "first query's top 10 equal the ground truth"
+expect 0 "check sift" check "$sdb"
+
+echo "$passed passed, 0 failed"

@@ -1,0 +1,459 @@
+/*
+ * test_import.c -- cvs_import end to end: values arrive exactly, a file
+ * that fails validation anywhere changes nothing, re-imports are idempotent,
+ * jsonl ids/links/meta/text and ids files behave as documented.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+#define D 16
+#define N 2500
+#define BATCH 1000
+
+static char *dir;
+static cvs_db *db;
+
+static void open_store(cvs_metric m)
+{
+    char path[4200];
+    cvs_create_opts o = {D, m, CVS_RAW_F32};
+    snprintf(path, sizeof path, "%s/store", dir);
+    cr_assert_eq(cvs_db_create(path, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    open_store(CVS_METRIC_L2);
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(import, .init = setup, .fini = teardown);
+
+static char *fvecs(const char *name, const float *v, size_t n)
+{
+    size_t rec = 4 + D * 4;
+    unsigned char *b = malloc(n * rec);
+    char *p;
+    for (size_t i = 0; i < n; i++) {
+        int32_t d = D;
+        memcpy(b + i * rec, &d, 4);
+        memcpy(b + i * rec + 4, v + i * D, D * 4);
+    }
+    p = tu_write_file(dir, name, b, n * rec);
+    free(b);
+    return p;
+}
+
+static char *text_file(const char *name, const char *s)
+{
+    return tu_write_file(dir, name, s, strlen(s));
+}
+
+static uint64_t count(void)
+{
+    cvs_info info;
+    cr_assert_eq(cvs_db_info(db, &info), 0);
+    return info.count;
+}
+
+static void expect_vec(const char *id, const float *want)
+{
+    cvs_txn *t;
+    cvs_record r;
+    float got[D];
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, got), 0, "get %s: %s", id, cvs_errmsg(db));
+    cr_assert_eq(memcmp(got, want, sizeof got), 0, "record %s differs", id);
+    cvs_txn_end(t);
+}
+
+typedef struct pstat {
+    int final_validate, final_write, calls;
+    uint64_t last_done;
+} pstat;
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                        uint64_t bytes_done, uint64_t bytes_total)
+{
+    pstat *p = ctx;
+    p->calls++;
+    cr_assert_leq(bytes_done, bytes_total);
+    if (done == total && bytes_done == bytes_total) {
+        if (strcmp(phase, "validate") == 0)
+            p->final_validate++;
+        else if (strcmp(phase, "write") == 0)
+            p->final_write++;
+    }
+    p->last_done = done;
+}
+
+Test(import, fvecs_multi_batch_then_idempotent)
+{
+    float *v = malloc(N * D * sizeof *v);
+    char *p;
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    pstat ps = {0};
+    tu_randvecs(v, N * D, 11);
+    p = fvecs("a.fvecs", v, N);
+    o.batch = BATCH;
+    o.progress = on_progress;
+    o.progress_ctx = &ps;
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), N);
+    cr_assert_eq(st.records, N);
+    cr_assert_eq(st.inserted, N);
+    cr_assert_eq(st.updated, 0);
+    cr_assert_eq(st.bytes, (uint64_t)N * (4 + D * 4));
+    cr_assert_geq(ps.final_validate, 1);
+    cr_assert_geq(ps.final_write, 1);
+    cr_assert_eq(ps.last_done, N);
+    expect_vec("0", v);
+    expect_vec("1234", v + 1234 * D);
+    expect_vec("2499", v + 2499 * D);
+
+    /* Re-running the same import: every record is an update. */
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), N);
+    cr_assert_eq(st.inserted, 0);
+    cr_assert_eq(st.updated, N);
+    expect_vec("1234", v + 1234 * D);
+    free(p);
+    free(v);
+}
+
+Test(import, bad_record_late_in_file_changes_nothing)
+{
+    float *v = malloc(N * D * sizeof *v), *w = malloc(N * D * sizeof *w);
+    cvs_import_opts o = {0};
+    char *p, *q;
+    tu_randvecs(v, N * D, 12);
+    tu_randvecs(w, N * D, 13);
+    o.batch = BATCH;
+    p = fvecs("good.fvecs", v, N);
+    cr_assert_eq(cvs_import(db, p, &o, NULL), 0, "%s", cvs_errmsg(db));
+    /* Same ids, new values, and a NaN in the third batch. */
+    w[2300 * D + 5] = NAN;
+    q = fvecs("bad.fvecs", w, N);
+    cr_assert_eq(cvs_import(db, q, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "record 2300: value 5 is NaN"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), N);
+    expect_vec("0", v);
+    expect_vec("999", v + 999 * D);
+    expect_vec("2000", v + 2000 * D);
+    free(q);
+    /* A truncated file likewise. */
+    w[2300 * D + 5] = 0;
+    q = fvecs("trunc.fvecs", w, N);
+    cr_assert(truncate(q, (off_t)N * (4 + D * 4) - 3) == 0);
+    cr_assert_eq(cvs_import(db, q, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "record 2499: truncated"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), N);
+    expect_vec("0", v);
+    free(q);
+    free(p);
+    free(v);
+    free(w);
+}
+
+Test(import, wrong_dimension)
+{
+    float v[3 * 8] = {0};
+    unsigned char b[3 * 36];
+    char *p;
+    for (int i = 0; i < 3; i++) {
+        int32_t d = 8;
+        memcpy(b + i * 36, &d, 4);
+        memcpy(b + i * 36 + 4, v + i * 8, 32);
+    }
+    p = tu_write_file(dir, "d8.fvecs", b, sizeof b);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EDIM);
+    cr_assert(strstr(cvs_errmsg(db), "expected 16"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    free(p);
+    p = text_file("d.jsonl", "{\"id\":\"a\",\"vector\":[1,2]}\n");
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EDIM);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: expected 16 values, got 2"), "%s", cvs_errmsg(db));
+    free(p);
+    p = text_file("g.ivecs", "x");
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINVAL);
+    free(p);
+}
+
+/* A jsonl line for id with vector seed, plus extra JSON members. */
+static void jline(char **buf, size_t *len, const char *id, uint64_t seed, const char *extra)
+{
+    float v[D];
+    char tmp[4096];
+    int k;
+    FILE *f = open_memstream(buf, len);
+    tu_randvecs(v, D, seed);
+    k = snprintf(tmp, sizeof tmp, "{\"id\": %s, \"vector\": [", id);
+    fwrite(tmp, 1, (size_t)k, f);
+    for (int i = 0; i < D; i++)
+        fprintf(f, "%s%.9g", i ? ", " : "", v[i]);
+    fprintf(f, "]%s%s}\n", extra ? ", " : "", extra ? extra : "");
+    fclose(f);
+}
+
+static char *jsonl_file(const char *name, int n, int dup_at, const char *bad_line, int bad_at)
+{
+    char path[4200];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    for (int i = 0; i < n; i++) {
+        char *b, id[64], extra[256];
+        size_t l;
+        if (i == bad_at) {
+            fprintf(f, "%s\n", bad_line);
+            continue;
+        }
+        snprintf(id, sizeof id, "\"doc-%d\"", i == dup_at ? 3 : i);
+        /* Each record links to the next one (a forward link) and the first. */
+        snprintf(extra, sizeof extra,
+                 "\"text\": \"text of %d\", \"meta\": {\"n\": %d,  \"tag\": \"t\"}, "
+                 "\"links\": [\"doc-%d\", {\"id\": \"doc-0\", \"type\": \"first\", \"weight\": 0.5}]",
+                 i, i, (i + 1) % n);
+        jline(&b, &l, id, (uint64_t)i, extra);
+        fwrite(b, 1, l, f);
+        free(b);
+        if (i % 7 == 0)
+            fputs("\n", f); /* blank lines are skipped */
+    }
+    fclose(f);
+    return strdup(path);
+}
+
+Test(import, jsonl_records_links_meta_text)
+{
+    char *p = jsonl_file("a.jsonl", N, -1, NULL, -1);
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    cvs_txn *t;
+    cvs_record r;
+    float got[D], want[D];
+    o.batch = BATCH;
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.inserted, N);
+    cr_assert_eq(count(), N);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "doc-42", 6, &r, got), 0, "%s", cvs_errmsg(db));
+    tu_randvecs(want, D, 42);
+    for (int i = 0; i < D; i++)
+        cr_assert_eq(got[i], want[i]);
+    cr_assert_eq(r.text_len, strlen("text of 42"));
+    cr_assert_eq(memcmp(r.text, "text of 42", r.text_len), 0);
+    cr_assert_eq(r.meta_len, strlen("{\"n\":42,\"tag\":\"t\"}"));
+    cr_assert_eq(memcmp(r.meta, "{\"n\":42,\"tag\":\"t\"}", r.meta_len), 0);
+    cr_assert_eq(r.nlinks, 2);
+    cr_assert_eq(memcmp(r.links[0].id, "doc-43", 6), 0);
+    cr_assert_str_eq(r.links[1].type, "first");
+    cr_assert_eq(r.links[1].weight, 0.5f);
+    cvs_txn_end(t);
+    {
+        uint64_t problems;
+        cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+        cr_assert_eq(problems, 0);
+    }
+    /* Idempotent. */
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.updated, N);
+    cr_assert_eq(count(), N);
+    free(p);
+}
+
+Test(import, jsonl_duplicate_id)
+{
+    char *p = jsonl_file("dup.jsonl", 100, 57, NULL, -1);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    /* doc-3 is on line 5 (a blank line follows line 1); its copy, record
+     * 57, on line 58 + 9 blank lines. */
+    cr_assert(strstr(cvs_errmsg(db), "duplicate id \"doc-3\" (first seen on line 5)"), "%s",
+              cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "line 67:"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    free(p);
+    /* An integer id and the same id as a string are the same id. */
+    p = text_file("dup2.jsonl", "{\"id\": 7, \"vector\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}\n"
+                                "{\"id\": \"7\", \"vector\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}\n");
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 2: duplicate id \"7\" (first seen on line 1)"), "%s",
+              cvs_errmsg(db));
+    free(p);
+}
+
+Test(import, jsonl_bad_line_late_changes_nothing)
+{
+    char *p = jsonl_file("bad.jsonl", N, -1, "{\"id\": \"x\", \"vector\": [1, 2, \"oops\"", 2200);
+    cvs_import_opts o = {0};
+    o.batch = BATCH;
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "bad JSON"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    free(p);
+    p = text_file("utf.jsonl", "{\"id\": \"a\xff\", \"vector\": [1]}\n");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: invalid UTF-8"), "%s", cvs_errmsg(db));
+    free(p);
+    p = text_file("inf.jsonl", "{\"id\": \"a\", \"vector\": [1e999]}\n");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    free(p);
+    p = text_file("e.jsonl", "");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "empty file"), "%s", cvs_errmsg(db));
+    free(p);
+    cr_assert_eq(count(), 0);
+}
+
+Test(import, jsonl_links_unknown_and_in_store)
+{
+    char *a, *b, *c;
+    jline(&a, &(size_t){0}, "\"base\"", 1, NULL);
+    jline(&b, &(size_t){0}, "\"x\"", 2, "\"links\": [\"base\", \"nowhere\"]");
+    jline(&c, &(size_t){0}, "\"y\"", 3, "\"links\": [{\"id\": \"base\"}]");
+    {
+        char *p = text_file("l1.jsonl", b);
+        cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(db), "line 1: link to unknown id \"base\""), "%s", cvs_errmsg(db));
+        free(p);
+    }
+    {
+        char *p = text_file("base.jsonl", a);
+        cr_assert_eq(cvs_import(db, p, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        free(p);
+    }
+    {
+        char *p = text_file("l2.jsonl", b);
+        cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(db), "link to unknown id \"nowhere\""), "%s", cvs_errmsg(db));
+        free(p);
+    }
+    {
+        char *p = text_file("l3.jsonl", c); /* target already in the store */
+        cr_assert_eq(cvs_import(db, p, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        free(p);
+    }
+    cr_assert_eq(count(), 2);
+    free(a);
+    free(b);
+    free(c);
+}
+
+Test(import, ids_file)
+{
+    float v[5 * D];
+    char *p, *ids;
+    cvs_import_opts o = {0};
+    cvs_txn *t;
+    cvs_record r;
+    float got[D];
+    tu_randvecs(v, 5 * D, 21);
+    p = fvecs("v.fvecs", v, 5);
+    o.ids_path = ids = text_file("ids.txt", "\xef\xbb\xbf" "alpha\nbeta\r\ngamma\ndelta\nepsilon\n");
+    o.ids_as_text = 1;
+    cr_assert_eq(cvs_import(db, p, &o, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 5);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "beta", 4, &r, got), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(memcmp(got, v + D, sizeof got), 0);
+    cr_assert_eq(r.text_len, 4);
+    cr_assert_eq(memcmp(r.text, "beta", 4), 0);
+    cr_assert_eq(cvs_get(t, "alpha", 5, &r, got), 0, "the byte-order mark stays out of the id");
+    cvs_txn_end(t);
+    free(ids);
+
+    o.ids_path = ids = text_file("few.txt", "a\nb\n");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "has more records"), "%s", cvs_errmsg(db));
+    free(ids);
+    o.ids_path = ids = text_file("many.txt", "a\nb\nc\nd\ne\nf\n");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 6: more ids"), "%s", cvs_errmsg(db));
+    free(ids);
+    o.ids_path = ids = text_file("dup.txt", "a\nb\nc\nb\ne\n");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 4: duplicate id \"b\" (first seen on line 2)"), "%s",
+              cvs_errmsg(db));
+    free(ids);
+    o.ids_path = ids = text_file("empty.txt", "a\nb\n\nd\ne\n");
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 3: empty id"), "%s", cvs_errmsg(db));
+    free(ids);
+    cr_assert_eq(count(), 5);
+    free(p);
+}
+
+Test(import, npy_and_bvecs)
+{
+    float v[4 * D];
+    unsigned char hdr[128], *file;
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 16), }";
+    char *p;
+    cvs_import_stats st;
+    memset(hdr, ' ', sizeof hdr);
+    memcpy(hdr, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memcpy(hdr + 10, dict, strlen(dict));
+    hdr[127] = '\n';
+    tu_randvecs(v, 4 * D, 31);
+    file = malloc(sizeof hdr + sizeof v);
+    memcpy(file, hdr, sizeof hdr);
+    memcpy(file + sizeof hdr, v, sizeof v);
+    p = tu_write_file(dir, "v.npy", file, sizeof hdr + sizeof v);
+    cr_assert_eq(cvs_import(db, p, NULL, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.inserted, 4);
+    expect_vec("3", v + 3 * D);
+    free(p);
+    free(file);
+}
+
+Test(import, cosine_zero_vector_rejected_in_validation)
+{
+    float v[3 * D];
+    char *p;
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+    dir = tu_tmpdir();
+    open_store(CVS_METRIC_COSINE);
+    tu_randvecs(v, 3 * D, 41);
+    memset(v + 2 * D, 0, D * sizeof(float));
+    p = fvecs("z.fvecs", v, 3);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "record 2: zero vector"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    free(p);
+}
+
+Test(import, write_failure_names_the_batch)
+{
+    float *v = malloc(N * D * sizeof *v);
+    char *p, path[4200];
+    cvs_import_opts o = {0};
+    cvs_db *ro;
+    tu_randvecs(v, N * D, 51);
+    p = fvecs("a.fvecs", v, N);
+    o.batch = BATCH;
+    snprintf(path, sizeof path, "%s/store", dir);
+    cr_assert_eq(cvs_db_open(path, CVS_OPEN_RDONLY, &ro), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_import(ro, p, &o, NULL), CVS_ERDONLY);
+    cr_assert(strstr(cvs_errmsg(ro), "a.fvecs: writing records 0..999"), "%s", cvs_errmsg(ro));
+    cvs_db_close(ro);
+    cr_assert_eq(count(), 0);
+    free(p);
+    free(v);
+}
