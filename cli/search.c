@@ -18,7 +18,8 @@
 
 static const char usage[] =
     "Usage: cvstore search DB (--query-file F [--format FMT] | --query-id ID |\n"
-    "                          --query-vector \"x,y,...\") -k K [--json] [--exact]\n"
+    "                          --query-vector \"x,y,...\") -k K [--json]\n"
+    "                          [--exact | --codes [--rerank R]]\n"
     "\n"
     "Prints the K nearest records to each query, best first.  The score is the\n"
     "Euclidean distance for l2 stores (smaller is nearer) and the similarity for\n"
@@ -33,7 +34,11 @@ static const char usage[] =
     "  -k, --k K            number of results per query (required)\n"
     "  -j, --json           one line per query:\n"
     "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
-    "  -e, --exact          exact search (a full scan of the stored vectors)\n"
+    "  -e, --exact          exact search (a full scan of the stored vectors; the\n"
+    "                       default)\n"
+    "  -c, --codes          scan the compressed codes instead (after cvstore build)\n"
+    "  -r, --rerank R       with --codes: re-score the R best by their stored\n"
+    "                       vectors (default 100; 0 = code distances only)\n"
     "  -h, --help           show this help\n";
 
 /* Text column width, in characters: enough to recognize a document, short
@@ -111,6 +116,8 @@ int cmd_search(int argc, char **argv)
         {"k", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
         {"exact", no_argument, NULL, 'e'},
+        {"codes", no_argument, NULL, 'c'},
+        {"rerank", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,9 +132,11 @@ int cmd_search(int argc, char **argv)
     uint32_t qdim = 0;
     uint64_t k = 0;
     unsigned flags = 0;
+    uint64_t rerank = 100;
+    cvs_search_params sp;
     int c, rc, json = 0, nsrc;
 
-    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jeh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:h", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -153,6 +162,15 @@ int cmd_search(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'c':
+            flags |= CVS_SEARCH_CODES;
+            break;
+        case 'r':
+            if (cli_parse_u64(optarg, 0, 1000000, &rerank)) {
+                cli_err("search", "--rerank must be an integer from 0 to 1000000, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
         case 'e':
             flags |= CVS_SEARCH_EXACT;
             break;
@@ -162,6 +180,10 @@ int cmd_search(int argc, char **argv)
         default:
             return cli_usage_error(usage);
         }
+    }
+    if ((flags & CVS_SEARCH_EXACT) && (flags & CVS_SEARCH_CODES)) {
+        cli_err("search", "--exact and --codes exclude each other");
+        return cli_usage_error(usage);
     }
     if (argc - optind != 1) {
         cli_err("search", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
@@ -245,7 +267,9 @@ int cmd_search(int argc, char **argv)
         rc = cli_fail("search", CVS_ENOMEM, NULL);
         goto out;
     }
-    if (nq && (rc = cvs_txn_search(txn, queries, nq, kk, flags, labels, scores))) {
+    sp.flags = flags;
+    sp.rerank = (size_t)rerank;
+    if (nq && (rc = cvs_txn_search_params(txn, queries, nq, kk, &sp, labels, scores))) {
         rc = cli_fail("search", rc, db);
         goto out;
     }

@@ -29,6 +29,8 @@ int cmd_stats(int argc, char **argv)
     };
     cvs_db *db = NULL;
     cvs_info in;
+    cvs_codec_info ci;
+    int crc;
     const char *path;
     char created[40], b1[24], b2[24];
     int c, rc, json = 0;
@@ -58,6 +60,11 @@ int cmd_stats(int argc, char **argv)
         goto out;
     }
     cli_iso8601(in.created_us, created, sizeof created);
+    crc = cvs_codec_get_info(db, &ci);
+    if (crc && crc != CVS_NOTFOUND) {
+        rc = cli_fail("stats", crc, db);
+        goto out;
+    }
     if (json) {
         json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:I,s:I,s:s}",
                               "path", path,
@@ -69,6 +76,13 @@ int cmd_stats(int argc, char **argv)
                               "disk_bytes", (json_int_t)in.disk_bytes,
                               "map_bytes", (json_int_t)in.map_bytes,
                               "created", created);
+        if (j && crc == 0)
+            json_object_set_new(j, "codec", json_pack("{s:s,s:I,s:I,s:I}", "spec", ci.spec,
+                                                      "code_bytes", (json_int_t)ci.code_bytes,
+                                                      "param_bytes", (json_int_t)ci.param_bytes,
+                                                      "generation", (json_int_t)ci.generation));
+        else if (j)
+            json_object_set_new(j, "codec", json_null());
         if (!j) {
             rc = cli_fail("stats", CVS_ENOMEM, NULL);
             goto out;
@@ -89,6 +103,11 @@ int cmd_stats(int argc, char **argv)
            cli_human_bytes(in.disk_bytes, b1, sizeof b1), in.disk_bytes);
     printf("map:            %s\n", cli_human_bytes(in.map_bytes, b2, sizeof b2));
     printf("created:        %s\n", created);
+    if (crc == 0)
+        printf("codec:          %s (%zu bytes per vector, %s of codebooks)\n", ci.spec,
+               ci.code_bytes, cli_human_bytes(ci.param_bytes, b1, sizeof b1));
+    else
+        printf("codec:          none (cvstore build DB --codec SPEC)\n");
 out:
     cvs_db_close(db);
     return rc;

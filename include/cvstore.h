@@ -217,12 +217,14 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
 /* ==== Search ==== */
 
 #define CVS_SEARCH_EXACT 0x1u   /* exact scan of the raw vectors (the default
-                                   while no ANN index exists) */
+                                   while no codec has been built) */
+#define CVS_SEARCH_CODES 0x2u   /* exhaustive scan of the compressed codes
+                                   (asymmetric distances), see cvs_build */
 
 /* Top-k for nq queries (nq*dim floats, row-major).  labels (nq*k) receives
  * internal keys, best first, padded with -1; scores (nq*k) receives the
  * Euclidean distance (l2) or the similarity (ip, cosine), padded with NaN.
- * Cosine queries need not be normalized. */
+ * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT. */
 CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k,
                        unsigned flags, int64_t *labels, float *scores) CVS_WUR;
 
@@ -231,9 +233,57 @@ CVS_API int cvs_txn_search(cvs_txn *txn, const float *queries, size_t nq,
                            size_t k, unsigned flags, int64_t *labels,
                            float *scores) CVS_WUR;
 
+typedef struct cvs_search_params {
+    unsigned flags;        /* CVS_SEARCH_EXACT or CVS_SEARCH_CODES */
+    size_t rerank;         /* CODES: re-score this many best candidates with
+                              the raw vectors (0 = return code distances) */
+} cvs_search_params;
+
+/* cvs_txn_search with parameters (params NULL = exact). */
+CVS_API int cvs_txn_search_params(cvs_txn *txn, const float *queries, size_t nq,
+                                  size_t k, const cvs_search_params *params,
+                                  int64_t *labels, float *scores) CVS_WUR;
+
 /* External id of an internal key (pointer valid until cvs_txn_end). */
 CVS_API int cvs_key_id(cvs_txn *txn, int64_t key, const char **id,
                        size_t *id_len) CVS_WUR;
+
+/* ==== Compression ==== */
+
+/* Progress callback: done/total records (total 0 when unknown) and bytes of
+ * the input consumed; phase names the step ("validate", "write", "sample",
+ * "train", "encode", ...). */
+typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
+                                uint64_t total, uint64_t bytes_done,
+                                uint64_t bytes_total);
+
+typedef struct cvs_build_opts {
+    uint64_t seed;          /* training sample and k-means seeds; 0 = 1 */
+    size_t max_train;       /* training sample cap; 0 = 65536 */
+    float anisotropic_eta;  /* ip/cosine: ScaNN score-aware loss weight
+                               (0 = plain reconstruction loss) */
+    cvs_progress_fn progress;
+    void *progress_ctx;
+} cvs_build_opts;
+
+/* Trains the codec named by spec (e.g. "pq32", "pq32x4", "opq,pq16",
+ * "pca64,opq,pq32x4", "pca64,sq8"; grammar in pq/codec.c and README) on a
+ * sample of the store's vectors, then encodes every record.  Training reads
+ * a snapshot; the codec and all codes are written in one transaction, so a
+ * build that fails or is killed leaves the previous codec and codes in
+ * use.  From then on every put encodes its record.  CVS_EINVAL for a bad
+ * spec, CVS_EINPUT for a store with too few records to train on. */
+CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
+
+typedef struct cvs_codec_info {
+    char spec[128];        /* canonical spec */
+    size_t code_bytes;     /* bytes per vector */
+    size_t param_bytes;    /* codebooks and matrices */
+    uint64_t generation;   /* increments with every build */
+} cvs_codec_info;
+
+/* The store's codec; CVS_NOTFOUND when none has been built. */
+CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info) CVS_WUR;
 
 /* ==== Files of vectors ==== */
 
@@ -261,12 +311,6 @@ CVS_API int cvs_ivecs_load(const char *path, int32_t **data, size_t *n,
 CVS_API void cvs_free(void *p);
 
 /* ==== Import ==== */
-
-/* Progress callback: done/total records (total 0 when unknown) and bytes of
- * the input consumed; phase is "validate" or "write". */
-typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
-                                uint64_t total, uint64_t bytes_done,
-                                uint64_t bytes_total);
 
 typedef struct cvs_import_opts {
     cvs_format format;     /* CVS_FMT_AUTO guesses from the extension */

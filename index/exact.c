@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/codescan.h"
 #include "index/flat.h"
 #include "index/heap.h"
 #include "store/db.h"
@@ -118,9 +119,11 @@ out:
     return rc;
 }
 
-CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
-                           unsigned flags, int64_t *labels, float *scores)
+CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                                  const cvs_search_params *params, int64_t *labels,
+                                  float *scores)
 {
+    unsigned flags = params ? params->flags : 0;
     scan sc = {0};
     cvs_db *db;
     cvs_flat *flat = NULL;
@@ -130,8 +133,10 @@ CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k
 
     if (!t || (nq && (!queries || !labels || !scores)))
         return cvs__err(CVS_EINVAL, "cvs_search: NULL argument");
-    if (flags & ~CVS_SEARCH_EXACT)
+    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES))
         return cvs__err(CVS_EINVAL, "cvs_search: unknown flags 0x%x", flags);
+    if ((flags & CVS_SEARCH_EXACT) && (flags & CVS_SEARCH_CODES))
+        return cvs__err(CVS_EINVAL, "cvs_search: EXACT and CODES exclude each other");
     if (nq == 0 || k == 0)
         return CVS_OK;
     db = t->db;
@@ -169,6 +174,10 @@ CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k
         cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
     }
 
+    if (flags & CVS_SEARCH_CODES) {
+        rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, params->rerank, labels, scores);
+        goto out;
+    }
     if ((rc = cvs__flat_get(db, t->txn, &flat)))
         goto out;
     if (flat) {
@@ -204,6 +213,13 @@ out:
     free(sc.heaps);
     free(hd);
     return rc;
+}
+
+CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                           unsigned flags, int64_t *labels, float *scores)
+{
+    cvs_search_params p = {flags, 0};
+    return cvs_txn_search_params(t, queries, nq, k, &p, labels, scores);
 }
 
 CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k, unsigned flags,

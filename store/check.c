@@ -6,7 +6,8 @@
  * between external ids and keys); every record has exactly one vector of
  * dim values, all finite; no text, attrs or links value without a record;
  * every key is below next_key; attrs are JSON objects and text is UTF-8;
- * every link's target exists; backlinks mirror links exactly.
+ * every link's target exists; backlinks mirror links exactly; once a codec
+ * is built, every record has one code of the codec's size.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pq/codec.h"
 #include "store/db.h"
 
 typedef struct chk {
@@ -23,6 +25,7 @@ typedef struct chk {
     void *ctx;
     uint64_t problems;
     uint64_t next_key;
+    size_t code_size;      /* 0: no codec */
 } chk;
 
 static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
@@ -217,6 +220,19 @@ static int check_links(chk *c, const MDB_val *k, const MDB_val *v)
     return CVS_OK;
 }
 
+static int check_codes(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    orphan_check(c, k, "codes");
+    if (c->code_size == 0)
+        problem(c, "codes: key %llu has a code but the store has no codec",
+                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0));
+    else if (v->mv_size != c->code_size)
+        problem(c, "codes: key %llu has a code of %zu bytes, the codec's are %zu",
+                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0),
+                v->mv_size, c->code_size);
+    return CVS_OK;
+}
+
 static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
 {
     uint64_t src;
@@ -249,8 +265,9 @@ static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
 
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
 {
-    chk c = {db, NULL, report, ctx, 0, 0};
-    MDB_stat s_ids, s_recs, s_vecs;
+    chk c = {db, NULL, report, ctx, 0, 0, 0};
+    MDB_stat s_ids, s_recs, s_vecs, s_codes;
+    struct cvs_codec *codec = NULL;
     MDB_val nk = {8, "next_key"}, nv;
     int rc;
 
@@ -272,13 +289,22 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     if (s_ids.ms_entries != s_recs.ms_entries || s_recs.ms_entries != s_vecs.ms_entries)
         problem(&c, "counts differ: %zu ids, %zu records, %zu vectors", s_ids.ms_entries,
                 s_recs.ms_entries, s_vecs.ms_entries);
+    if (cvs__codec_for_txn(db, c.txn, &codec, NULL) != CVS_OK)
+        problem(&c, "meta: the codec cannot be loaded: %s", cvs_errmsg(db));
+    else if (codec)
+        c.code_size = cvs__codec_code_size(codec);
+    if (mdb_stat(c.txn, db->dbi_codes, &s_codes) == 0 && codec &&
+        s_codes.ms_entries != s_vecs.ms_entries)
+        problem(&c, "counts differ: %zu vectors but %zu codes", s_vecs.ms_entries,
+                s_codes.ms_entries);
     if ((rc = walk(&c, db->dbi_ids, "ids", check_ids)) ||
         (rc = walk(&c, db->dbi_recs, "recs", check_recs)) ||
         (rc = walk(&c, db->dbi_vecs, "vecs", check_vecs)) ||
         (rc = walk(&c, db->dbi_text, "text", check_text)) ||
         (rc = walk(&c, db->dbi_attrs, "attrs", check_attrs)) ||
         (rc = walk(&c, db->dbi_links, "links", check_links)) ||
-        (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)))
+        (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)) ||
+        (rc = walk(&c, db->dbi_codes, "codes", check_codes)))
         goto out;
 out:
     cvs__read_end(db, c.txn);

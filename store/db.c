@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "index/codescan.h"
 #include "index/flat.h"
 #include "store/db.h"
 
@@ -239,6 +240,7 @@ static const struct {
     {"attrs", offsetof(cvs_db, dbi_attrs), MDB_INTEGERKEY},
     {"links", offsetof(cvs_db, dbi_links), MDB_INTEGERKEY},
     {"backlinks", offsetof(cvs_db, dbi_backlinks), MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP},
+    {"codes", offsetof(cvs_db, dbi_codes), MDB_INTEGERKEY},
 };
 
 static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
@@ -293,7 +295,7 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     db->path = strdup(path);
     db->flags = flags;
     if (!db->path || pthread_rwlock_init(&db->maplock, NULL) ||
-        pthread_mutex_init(&db->flat_mu, NULL)) {
+        pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -417,10 +419,13 @@ CVS_API void cvs_db_close(cvs_db *db)
     if (!db)
         return;
     cvs__flat_drop(db);
+    cvs__codes_drop(db);
+    cvs__codec_cleanup(db);
     if (db->env)
         mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->maplock);
     pthread_mutex_destroy(&db->flat_mu);
+    pthread_mutex_destroy(&db->codec_mu);
     free(db->path);
     free(db);
 }

@@ -35,6 +35,7 @@ struct cvs_db {
     MDB_dbi dbi_attrs;     /* "attrs": key -> JSON object text */
     MDB_dbi dbi_links;     /* "links": key -> encoded outgoing links */
     MDB_dbi dbi_backlinks; /* "backlinks": target id -> source keys (dupsort) */
+    MDB_dbi dbi_codes;     /* "codes": key -> compressed code (after a build) */
     uint32_t dim;
     cvs_metric metric;
     cvs_raw raw;
@@ -49,6 +50,15 @@ struct cvs_db {
      * (index/flat.c), shared by searches of that snapshot. */
     pthread_mutex_t flat_mu;
     struct cvs_flat *flat;
+    /* The codec of the newest snapshot seen (store/codes.c).  Codecs are
+     * immutable; replaced ones stay allocated until close, since searches
+     * of older snapshots may still use them. */
+    pthread_mutex_t codec_mu;
+    struct cvs_codec *codec;
+    uint64_t codec_gen;      /* 0: no codec */
+    struct cvs_codec **retired;
+    size_t nretired;
+    struct cvs_codes *codes; /* in-memory codes of one snapshot (index/codescan.c) */
 };
 
 struct cvs_txn {
@@ -114,6 +124,11 @@ int cvs__links_decode(const void *val, size_t len, cvs_link **out, size_t *n);
 /* Record value of "recs": fills created/updated/id. */
 int cvs__rec_decode(const MDB_val *v, int64_t *created, int64_t *updated,
                     const char **id, size_t *id_len);
+
+/* The codec in force in txn's snapshot (NULL when none was built), loaded
+ * and cached on first use; valid until cvs_db_close. */
+int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, struct cvs_codec **out, uint64_t *gen);
+void cvs__codec_cleanup(cvs_db *db);
 
 /* Fills a cvs_record for key from the read transaction. */
 int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,

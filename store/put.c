@@ -8,6 +8,7 @@
  *   ids[idkey] = key        recs[key] = times + id      vecs[key] = vector
  *   text[key], attrs[key], links[key] when present, and
  *   backlinks[idkey(target)] += key for every link.
+ *   codes[key] = the code, once a codec has been built (store/codes.c).
  * An update keeps the key and the creation time, replaces the rest.
  */
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pq/codec.h"
 #include "store/db.h"
 
 void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key)
@@ -40,6 +42,9 @@ typedef struct put_arg {
     char **meta;           /* canonical meta per record (or NULL) */
     size_t *meta_len;
     float *tmp;            /* dim floats for cosine normalization */
+    struct cvs_codec *codec; /* the store's codec in this transaction, or NULL */
+    uint8_t *code;         /* one code */
+    size_t code_cap;
     size_t inserted, updated;
 } put_arg;
 
@@ -229,16 +234,25 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     v.mv_size = cvs__vec_bytes(db);
     if ((mrc = mdb_put(txn, db->dbi_vecs, &k, &v, MDB_RESERVE)))
         return cvs__werr(mrc, "writing a vector");
-    if (db->metric == CVS_METRIC_COSINE) {
-        double norm = 0;
-        for (uint32_t d = 0; d < db->dim; d++)
-            norm += (double)r->vector[d] * r->vector[d];
-        norm = 1.0 / sqrt(norm);
-        for (uint32_t d = 0; d < db->dim; d++)
-            a->tmp[d] = (float)(r->vector[d] * norm);
-        cvs__encode_vec(db, a->tmp, v.mv_data);
-    } else {
-        cvs__encode_vec(db, r->vector, v.mv_data);
+    {
+        const float *x = r->vector;
+        if (db->metric == CVS_METRIC_COSINE) {
+            double norm = 0;
+            for (uint32_t d = 0; d < db->dim; d++)
+                norm += (double)r->vector[d] * r->vector[d];
+            norm = 1.0 / sqrt(norm);
+            for (uint32_t d = 0; d < db->dim; d++)
+                a->tmp[d] = (float)(r->vector[d] * norm);
+            x = a->tmp;
+        }
+        cvs__encode_vec(db, x, v.mv_data);
+        if (a->codec) {
+            MDB_val cv = {cvs__codec_code_size(a->codec), a->code};
+            if ((rc = cvs__codec_encode(a->codec, x, 1, a->code)))
+                return rc;
+            if ((mrc = mdb_put(txn, db->dbi_codes, &k, &cv, 0)))
+                return cvs__werr(mrc, "writing a code");
+        }
     }
 
     if ((rc = put_or_del(txn, db->dbi_text, &key, r->text ? r->text : NULL,
@@ -273,6 +287,17 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     a->inserted = a->updated = 0;
     if ((rc = read_next_key(db, txn, &next_key)))
         return rc;
+    /* Checked inside the write transaction, so a build by another process
+     * is seen before anything is encoded with a stale codec. */
+    if ((rc = cvs__codec_for_txn(db, txn, &a->codec, NULL)))
+        return rc;
+    if (a->codec && cvs__codec_code_size(a->codec) > a->code_cap) {
+        uint8_t *p = realloc(a->code, cvs__codec_code_size(a->codec));
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        a->code = p;
+        a->code_cap = cvs__codec_code_size(a->codec);
+    }
     for (size_t i = 0; i < a->n; i++)
         if ((rc = put_one(db, txn, a, i, &next_key, now)))
             return rc;
@@ -336,6 +361,7 @@ out:
     free(a.meta);
     free(a.meta_len);
     free(a.tmp);
+    free(a.code);
     return rc;
 }
 
@@ -395,7 +421,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, const char *id, size_t len, int *fo
     uint64_t key, *srcs = NULL;
     size_t nsrc = 0, csrc = 0;
     int rc = CVS_OK, mrc;
-    MDB_dbi by_key[4] = {db->dbi_recs, db->dbi_vecs, db->dbi_text, db->dbi_attrs};
+    MDB_dbi by_key[5] = {db->dbi_recs, db->dbi_vecs, db->dbi_text, db->dbi_attrs, db->dbi_codes};
 
     *found = 0;
     cvs__idkey(id, len, buf, &ik);
@@ -412,7 +438,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, const char *id, size_t len, int *fo
         return cvs__werr(mrc, "deleting an id");
     k.mv_data = &key;
     k.mv_size = 8;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
     if ((rc = drop_outgoing(db, txn, key)))

@@ -41,6 +41,22 @@ Test(fixture, format_v1_reads_back)
     cr_assert_float_eq(r.links[0].weight, 0.5f, 0);
     cr_assert_eq(cvs_get(t, "c", 1, &r, v), 0);
     cr_assert_float_eq(v[0], 0.57735f, 1e-3);
+    {
+        /* The stored sq8 codec and codes: "b" (0,1,0 after normalization)
+         * is its own nearest code. */
+        cvs_codec_info ci;
+        cvs_search_params p = {CVS_SEARCH_CODES, 0};
+        float q[3] = {0, 1, 0}, s[1];
+        int64_t l[1];
+        const char *id;
+        size_t len;
+        cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+        cr_assert_str_eq(ci.spec, "sq8");
+        cr_assert_eq(ci.code_bytes, 3);
+        cr_assert_eq(cvs_txn_search_params(t, q, 1, 1, &p, l, s), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_key_id(t, l[0], &id, &len), 0);
+        cr_assert(len == 1 && id[0] == 'b');
+    }
     cvs_txn_end(t);
     cvs_db_close(db);
     tu_rmrf(dir);

@@ -1,0 +1,49 @@
+/*
+ * main.c -- cvstore-bench: measurements of cvstore against the baselines it
+ * has to beat (FAISS, mostly), on real data (GloVe from
+ * scripts/fetch-glove.sh) unless told otherwise.  Results are a markdown
+ * table on stdout, progress on stderr, CSV on request.
+ *
+ * Exit codes: 0 success, 1 usage error, 2 a benchmark step failed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} commands[] = {
+    {"import", bench_import, "import throughput (records/s, MB/s) and store size"},
+    {"exact", bench_exact, "exact-search QPS and recall: cvstore vs FAISS IndexFlat"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cvstore-bench COMMAND [OPTIONS]   (COMMAND --help for its options)\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\nWith no --base, benchmarks run on the GloVe 100-d vectors fetched by\n"
+               "scripts/fetch-glove.sh into ${CVSTORE_CACHE:-$HOME/.cache/cvstore}/glove.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cvstore-bench: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 1;
+}

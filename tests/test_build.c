@@ -1,0 +1,208 @@
+/* test_build.c -- codecs in the store: cvs_build, code scans with and
+ * without re-ranking, puts and deletes after a build, rebuilds, bad specs,
+ * and a build killed part-way that must leave the previous codec usable. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+static float *base, *query;
+static int32_t *gt;
+static size_t nb, nq, ng;
+static uint32_t dim, gdim;
+static char *dir;
+static cvs_db *db;
+
+static void load_sift(void)
+{
+    cvs_import_opts io = {0};
+    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_F32};
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO,
+                               &base, &nb, &dim), 0);
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_query.fvecs", CVS_FMT_AUTO,
+                               &query, &nq, &dim), 0);
+    cr_assert_eq(cvs_ivecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_groundtruth.ivecs", &gt, &ng,
+                                &gdim), 0);
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0,
+                 "%s", cvs_errmsg(db));
+}
+
+static void unload(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(dir);
+    free(dir);
+    cvs_free(base);
+    cvs_free(query);
+    cvs_free(gt);
+}
+
+/* 10-recall@10 against the official ground truth (keys are row + 1). */
+static double recall10(size_t rerank)
+{
+    cvs_search_params p = {CVS_SEARCH_CODES, rerank};
+    int64_t *l = malloc(nq * 10 * sizeof *l);
+    float *s = malloc(nq * 10 * sizeof *s);
+    cvs_txn *t;
+    size_t hit = 0;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, query, nq, 10, &p, l, s), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+    for (size_t i = 0; i < nq; i++)
+        for (size_t a = 0; a < 10; a++)
+            for (size_t b = 0; b < 10; b++)
+                hit += l[i * 10 + a] - 1 == gt[i * gdim + b];
+    free(l);
+    free(s);
+    return (double)hit / (double)(nq * 10);
+}
+
+static uint64_t problems(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    return p;
+}
+
+TestSuite(build, .init = load_sift, .fini = unload, .timeout = 120);
+
+Test(build, pq_codes_recall_and_rerank)
+{
+    cvs_codec_info ci;
+    double r0, r100;
+    cr_assert_eq(cvs_codec_get_info(db, &ci), CVS_NOTFOUND);
+    {
+        cvs_search_params p = {CVS_SEARCH_CODES, 0};
+        int64_t l[10];
+        float sc[10];
+        cvs_txn *t;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, query, 1, 10, &p, l, sc), CVS_EINVAL,
+                     "codes search without a codec must fail");
+        cr_assert(strstr(cvs_errmsg(db), "no codec"), "%s", cvs_errmsg(db));
+        cvs_txn_end(t);
+    }
+    cr_assert_eq(cvs_build(db, "pq16", NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq16x8");
+    cr_assert_eq(ci.code_bytes, 16);
+    cr_assert_eq(ci.generation, 1);
+    cr_assert_eq(problems(), 0);
+    r0 = recall10(0);
+    r100 = recall10(100);
+    fprintf(stderr, "SIFT10K pq16: recall@10 codes %.3f, reranked %.3f\n", r0, r100);
+    cr_assert(r0 > 0.6 && r0 < 0.95, "codes-only recall %.3f", r0);
+    cr_assert(r100 > 0.97, "reranked recall %.3f", r100);
+}
+
+Test(build, fast_scan_4bit_and_sq8)
+{
+    double r;
+    cr_assert_eq(cvs_build(db, "pq32x4", NULL), 0, "%s", cvs_errmsg(db));
+    r = recall10(0);
+    fprintf(stderr, "SIFT10K pq32x4: recall@10 codes %.3f\n", r);
+    cr_assert(r > 0.45, "4-bit recall %.3f", r);
+    cr_assert(recall10(100) > 0.95);
+    cr_assert_eq(cvs_build(db, "pca64,sq8", NULL), 0, "%s", cvs_errmsg(db));
+    r = recall10(0);
+    fprintf(stderr, "SIFT10K pca64,sq8: recall@10 codes %.3f\n", r);
+    cr_assert(r > 0.6, "sq8 recall %.3f", r);
+    cr_assert_eq(problems(), 0);
+}
+
+Test(build, puts_and_deletes_after_build_keep_codes)
+{
+    cvs_record r = {0};
+    float v[128];
+    int64_t l[1];
+    float s[1];
+    cvs_search_params p = {CVS_SEARCH_CODES, 0};
+    cvs_txn *t;
+    const char *ids[2] = {"new", "17"};
+    size_t lens[2] = {3, 2}, n;
+    cr_assert_eq(cvs_build(db, "opq,pq16", NULL), 0, "%s", cvs_errmsg(db));
+    /* A new record far from everything is its own nearest code. */
+    for (int d = 0; d < 128; d++)
+        v[d] = 500.0f + (float)d;
+    r.id = "new";
+    r.id_len = 3;
+    r.vector = v;
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(problems(), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, v, 1, 1, &p, l, s), 0);
+    {
+        const char *id;
+        size_t len;
+        cr_assert_eq(cvs_key_id(t, l[0], &id, &len), 0);
+        cr_assert(len == 3 && memcmp(id, "new", 3) == 0);
+    }
+    cvs_txn_end(t);
+    cr_assert_eq(cvs_delete(db, ids, lens, 2, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(problems(), 0);
+}
+
+Test(build, bad_spec_changes_nothing)
+{
+    cvs_codec_info ci;
+    cr_assert_eq(cvs_build(db, "pq16", NULL), 0);
+    cr_assert_eq(cvs_build(db, "pq15", NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "multiple of 15"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build(db, "pq16x5", NULL), CVS_EINVAL);
+    cr_assert_eq(cvs_build(db, "bogus", NULL), CVS_EINVAL);
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq16x8");
+    cr_assert_eq(ci.generation, 1);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+Test(build, killed_rebuild_leaves_old_codec)
+{
+    cvs_codec_info ci;
+    char path[4200];
+    snprintf(path, sizeof path, "%s", dir);
+    cr_assert_eq(cvs_build(db, "pq8", NULL), 0);
+    cvs_db_close(db);
+    db = NULL;
+    for (long delay = 50; delay <= 400; delay += 175) {
+        pid_t pid = fork();
+        int st;
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            cvs_db *w;
+            if (cvs_db_open(path, 0, &w) != 0)
+                _exit(3);
+            _exit(cvs_build(w, "opq,pq32", NULL) == 0 ? 0 : 4);
+        }
+        sleep_ms(delay);
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        cr_assert_eq(cvs_db_open(path, 0, &db), 0);
+        cr_assert_eq(problems(), 0);
+        cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+        /* Either the old codec or, if the build got to commit, the new one:
+         * never a mixture, and the codes match whichever it is. */
+        cr_assert(strcmp(ci.spec, "pq8x8") == 0 || strcmp(ci.spec, "opq,pq32x8") == 0, "%s", ci.spec);
+        cr_assert(recall10(0) > 0.3);
+        cvs_db_close(db);
+        db = NULL;
+    }
+    cr_assert_eq(cvs_db_open(path, 0, &db), 0);
+}

@@ -1,0 +1,791 @@
+/*
+ * test_codec.c -- Criterion tests of the codec module: spec grammar,
+ * determinism, reconstruction error ordering (more bytes, OPQ vs PQ), PCA
+ * exactness, sq8 bounds, LUT == decoded distance, SIFT10K recall, blob
+ * round trip and garbage rejection.  Measurements (recall, timings) are
+ * printed, not asserted beyond sanity ranges.
+ *
+ * CVS_CODEC_BENCH=1 additionally runs the training-time measurements on
+ * 64K vectors (GloVe-100 when ~/.cache/cvstore/glove/glove100.fvecs
+ * exists, else a synthetic stand-in).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pq/codec.h"
+#include "pq/kmeans.h"
+#include "pq/pca.h"
+#include "pq/pq.h"
+#include "store/err.h"
+
+#define SIFT_DIR CVS_TEST_DATA "/siftsmall/"
+/* The demo's GloVe cache (scripts/fetch-glove.sh), when present. */
+static const char *glove_path(void)
+{
+    static char p[4096];
+    const char *c = getenv("CVSTORE_CACHE"), *h = getenv("HOME");
+    if (c)
+        snprintf(p, sizeof p, "%s/glove/glove100.fvecs", c);
+    else
+        snprintf(p, sizeof p, "%s/.cache/cvstore/glove/glove100.fvecs", h ? h : ".");
+    return p;
+}
+
+/* ==== Helpers ==== */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float gauss(uint64_t *s)
+{
+    double u1 = ((cvs__rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = ((cvs__rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+static float *gaussian(size_t n, size_t d, uint64_t seed)
+{
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++)
+        x[i] = gauss(&seed);
+    return x;
+}
+
+/* Gaussian data times a random non-orthogonal matrix with decaying
+ * column scales: correlated dimensions with unequal variance. */
+static float *correlated(size_t n, size_t d, uint64_t seed)
+{
+    float *g = gaussian(n, d, seed), *A = gaussian(d, d, seed + 1);
+    float *x = calloc(n * d, sizeof *x);
+    for (size_t j = 0; j < d; j++)
+        for (size_t t = 0; t < d; t++)
+            A[j * d + t] *= (float)exp(-0.1 * (double)j);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            for (size_t t = 0; t < d; t++)
+                x[i * d + t] += g[i * d + j] * A[j * d + t];
+    free(g);
+    free(A);
+    return x;
+}
+
+static float *read_vecs(const char *path, size_t *n, size_t *d)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    int32_t dim;
+    if (fread(&dim, 4, 1, f) != 1) {
+        fclose(f);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    size_t rows = (size_t)sz / (4 * ((size_t)dim + 1));
+    float *x = malloc(rows * dim * sizeof *x);
+    for (size_t i = 0; i < rows; i++) {
+        int32_t dd;
+        cr_assert(fread(&dd, 4, 1, f) == 1 && dd == dim);
+        cr_assert(fread(x + i * dim, 4, (size_t)dim, f) == (size_t)dim);
+    }
+    fclose(f);
+    *n = rows;
+    *d = (size_t)dim;
+    return x;
+}
+
+static double mse(const cvs_codec *c, const float *x, size_t n, size_t d)
+{
+    uint8_t *codes = malloc(n * cvs__codec_code_size(c));
+    float *y = malloc(n * d * sizeof *y);
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__codec_decode(c, codes, n, y), 0, "%s", cvs_errmsg(NULL));
+    double s = 0;
+    for (size_t i = 0; i < n * d; i++)
+        s += (double)(x[i] - y[i]) * (x[i] - y[i]);
+    free(codes);
+    free(y);
+    return s / (double)n;
+}
+
+static cvs_codec *train(const char *spec, size_t d, cvs_metric m, const float *x, size_t n,
+                        uint64_t seed)
+{
+    cvs_codec_train_opts o = {.seed = seed};
+    cvs_codec *c = NULL;
+    int rc = cvs__codec_train(spec, (uint32_t)d, m, x, n, &o, &c);
+    cr_assert_eq(rc, 0, "train %s: %s", spec, cvs_errmsg(NULL));
+    return c;
+}
+
+/* ==== Spec grammar ==== */
+
+Test(spec, canonical_forms)
+{
+    static const struct { const char *in, *canon; } ok[] = {
+        {"pq32", "pq32x8"}, {"pq32x4", "pq32x4"}, {"opq,pq16", "opq,pq16x8"},
+        {"pca64,pq32", "pca64,pq32x8"}, {"pca64,opq,pq32x4", "pca64,opq,pq32x4"},
+        {"pca64,sq8", "pca64,sq8"}, {"sq8", "sq8"}, {"pca64 , opq , pq16", "pca64,opq,pq16x8"},
+        {"pq128", "pq128x8"}, {"pq1x4", "pq1x4"},
+    };
+    float *x = gaussian(300, 128, 1);
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cr_assert_eq(cvs__codec_check_spec(ok[i].in, 128), 0, "%s: %s", ok[i].in,
+                     cvs_errmsg(NULL));
+        cvs_codec_train_opts o = {.seed = 1, .kmeans_iters = 2, .opq_iters = 1};
+        cvs_codec *c = NULL;
+        cr_assert_eq(cvs__codec_train(ok[i].in, 128, CVS_METRIC_L2, x, 300, &o, &c), 0, "%s",
+                     cvs_errmsg(NULL));
+        cr_assert_str_eq(cvs__codec_spec(c), ok[i].canon);
+        cvs__codec_free(c);
+    }
+    free(x);
+}
+
+Test(spec, errors)
+{
+    static const struct { const char *spec; uint32_t dim; const char *why; } bad[] = {
+        {"pq32", 100, "multiple of 32"},
+        {"pca64,pq48", 128, "projected dimension (64)"},
+        {"pca0,pq8", 128, "1..128"},
+        {"pca256,pq8", 128, "1..128"},
+        {"pq16,opq", 128, "after the quantizer"},
+        {"opq,sq8", 128, "opq needs a pq"},
+        {"pq16,sq8", 128, "after the quantizer"},
+        {"sq8,pq16", 128, "after the quantizer"},
+        {"pq16x5", 128, "4 or 8 bits"},
+        {"pq16x16", 128, "4 or 8 bits"},
+        {"pq0", 128, "1..256 sub-quantizers"},
+        {"pq512", 1024, "1..256 sub-quantizers"},
+        {"lsh16", 128, "unknown stage"},
+        {"PQ16", 128, "unknown stage"},
+        {"opq", 128, "no quantizer"},
+        {"pca32", 128, "no quantizer"},
+        {"", 128, "1..255"},
+        {"pq16,,", 128, "empty stage"},
+        {"opq,pq16,", 128, "empty stage"},
+        {"opq16,pq16", 128, "no argument"},
+        {"opq,opq,pq16", 128, "twice"},
+        {"pq8,pca16,pq8", 128, "after the quantizer"},
+        {"opq,pca16,pq8", 128, "first stage"},
+        {"pq08", 128, "bad stage"},
+        {"pq8x", 128, "bad bit count"},
+        {"pq99999999", 128, "bad stage"},
+        {"pq16", 0, "dimension"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = cvs__codec_check_spec(bad[i].spec, bad[i].dim);
+        cr_assert_eq(rc, CVS_EINVAL, "\"%s\" accepted", bad[i].spec);
+        cr_assert(strstr(cvs_errmsg(NULL), bad[i].why), "\"%s\": message \"%s\" lacks \"%s\"",
+                  bad[i].spec, cvs_errmsg(NULL), bad[i].why);
+    }
+    cr_assert_eq(cvs__codec_check_spec(NULL, 128), CVS_EINVAL);
+    cr_log_info("e.g. %s", (cvs__codec_check_spec("pq32", 100), cvs_errmsg(NULL)));
+}
+
+Test(spec, train_argument_errors)
+{
+    float x[8 * 4] = {0};
+    cvs_codec *c = NULL;
+    cr_assert_eq(cvs__codec_train("pq2", 4, CVS_METRIC_L2, x, 0, NULL, &c), CVS_EINVAL);
+    cr_assert_eq(cvs__codec_train("pq2", 4, (cvs_metric)9, x, 8, NULL, &c), CVS_EINVAL);
+    x[5] = NAN;
+    cr_assert_eq(cvs__codec_train("pq2", 4, CVS_METRIC_L2, x, 8, NULL, &c), CVS_EINVAL);
+    cr_assert_null(c);
+    cvs__codec_free(NULL);
+}
+
+/* ==== Properties of the codecs ==== */
+
+Test(codec, deterministic_for_seed)
+{
+    size_t n = 3000, d = 32;
+    float *x = correlated(n, d, 7);
+    const char *specs[] = {"pq8", "opq,pq8x4", "pca16,opq,pq4", "pca16,sq8"};
+    for (size_t s = 0; s < 4; s++) {
+        cvs_codec *a = train(specs[s], d, CVS_METRIC_L2, x, n, 42);
+        cvs_codec *b = train(specs[s], d, CVS_METRIC_L2, x, n, 42);
+        size_t cs = cvs__codec_code_size(a);
+        uint8_t *ca = malloc(n * cs), *cb = malloc(n * cs);
+        cr_assert_eq(cvs__codec_encode(a, x, n, ca), 0);
+        cr_assert_eq(cvs__codec_encode(b, x, n, cb), 0);
+        cr_assert_eq(memcmp(ca, cb, n * cs), 0, "%s: codes differ for the same seed", specs[s]);
+        free(ca);
+        free(cb);
+        cvs__codec_free(a);
+        cvs__codec_free(b);
+    }
+    free(x);
+}
+
+Test(codec, more_bytes_lower_error)
+{
+    size_t n = 4000, d = 32;
+    float *x = correlated(n, d, 3);
+    const char *specs[] = {"pq2x4", "pq2", "pq4", "pq8", "pq16", "pq32"};
+    double prev = INFINITY;
+    for (size_t s = 0; s < 6; s++) {
+        cvs_codec *c = train(specs[s], d, CVS_METRIC_L2, x, n, 1);
+        double e = mse(c, x, n, d);
+        cr_log_info("%-8s %2zu bytes  mse %.4f", specs[s], cvs__codec_code_size(c), e);
+        cr_assert_lt(e, prev, "%s: mse %.4f not below %.4f", specs[s], e, prev);
+        prev = e;
+        cvs__codec_free(c);
+    }
+    /* 4-bit at twice the sub-quantizers vs 8-bit: more bits per vector
+     * total must still win over fewer. */
+    cvs_codec *a = train("pq8x4", d, CVS_METRIC_L2, x, n, 1);
+    cvs_codec *b = train("pq16x4", d, CVS_METRIC_L2, x, n, 1);
+    cr_assert_lt(mse(b, x, n, d), mse(a, x, n, d));
+    cvs__codec_free(a);
+    cvs__codec_free(b);
+    free(x);
+}
+
+Test(codec, opq_beats_pq_on_correlated_data)
+{
+    size_t n = 6000, d = 32;
+    float *x = correlated(n, d, 11);
+    const char *pairs[][2] = {{"pq8", "opq,pq8"}, {"pq4x4", "opq,pq4x4"}};
+    for (size_t p = 0; p < 2; p++) {
+        cvs_codec *a = train(pairs[p][0], d, CVS_METRIC_L2, x, n, 5);
+        cvs_codec *b = train(pairs[p][1], d, CVS_METRIC_L2, x, n, 5);
+        double ea = mse(a, x, n, d), eb = mse(b, x, n, d);
+        cr_log_info("%s mse %.4f   %s mse %.4f  (ratio %.3f)", pairs[p][0], ea, pairs[p][1], eb,
+                    eb / ea);
+        cr_assert_lt(eb, 0.95 * ea);
+        cvs__codec_free(a);
+        cvs__codec_free(b);
+    }
+    free(x);
+}
+
+Test(codec, pca_full_rank_is_exact)
+{
+    size_t n = 2000, d = 24;
+    float *x = correlated(n, d, 13), *y = malloc(n * d * sizeof *y), *z = malloc(n * d * 4);
+    cvs__pca p;
+    cr_assert_eq(cvs__pca_train(&p, x, n, (uint32_t)d, (uint32_t)d), 0);
+    cr_assert_eq(cvs__pca_apply(&p, x, n, 1, y), 0);
+    cvs__pca_unapply(&p, y, n, z);
+    double worst = 0;
+    for (size_t i = 0; i < n * d; i++)
+        worst = fmax(worst, fabs(x[i] - z[i]) / (1 + fabs(x[i])));
+    cr_assert_lt(worst, 1e-4, "worst relative error %g", worst);
+    /* Eigenvalues descending, axes orthonormal. */
+    for (size_t j = 1; j < d; j++)
+        cr_assert_geq(p.eig[j - 1], p.eig[j]);
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+            double s = 0;
+            for (size_t t = 0; t < d; t++)
+                s += (double)p.P[t * d + a] * p.P[t * d + b];
+            cr_assert_float_eq(s, a == b ? 1.0 : 0.0, 1e-4);
+        }
+    cvs__pca_destroy(&p);
+    free(x);
+    free(y);
+    free(z);
+}
+
+Test(codec, sq8_error_bound)
+{
+    size_t n = 2000, d = 20;
+    float *x = correlated(n, d, 17), *y = malloc(n * d * sizeof *y);
+    float lo[20], hi[20];
+    for (size_t t = 0; t < d; t++) {
+        lo[t] = INFINITY;
+        hi[t] = -INFINITY;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < d; t++) {
+            lo[t] = fminf(lo[t], x[i * d + t]);
+            hi[t] = fmaxf(hi[t], x[i * d + t]);
+        }
+    cvs_codec *c = train("sq8", d, CVS_METRIC_L2, x, n, 1);
+    cr_assert_eq(cvs__codec_code_size(c), d);
+    cr_assert_eq(cvs__codec_m(c), d);
+    uint8_t *codes = malloc(n * d);
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0);
+    cr_assert_eq(cvs__codec_decode(c, codes, n, y), 0);
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < d; t++) {
+            float half = (hi[t] - lo[t]) / 255.0f / 2.0f;
+            cr_assert_leq(fabsf(x[i * d + t] - y[i * d + t]), half * 1.001f + 1e-6f);
+        }
+    /* With a full-rank PCA in front the bound holds in the rotated space,
+     * so the total squared error is at most the sum of (scale/2)^2. */
+    cvs_codec *p = train("pca20,sq8", d, CVS_METRIC_L2, x, n, 1);
+    double e = mse(p, x, n, d);
+    cr_log_info("sq8 mse %.6f, pca20,sq8 mse %.6f", mse(c, x, n, d), e);
+    cr_assert_lt(e, 0.01);
+    cvs__codec_free(c);
+    cvs__codec_free(p);
+    free(codes);
+    free(x);
+    free(y);
+}
+
+/* offset + sum of LUT entries == distance to the decoded vector. */
+static void check_lut_matches_decoded(const char *spec, cvs_metric metric)
+{
+    size_t n = 3000, d = 32, nq = 5;
+    float *x = correlated(n, d, 19), *q = correlated(nq, d, 23);
+    cvs_codec *c = train(spec, d, metric, x, n, 2);
+    size_t cs = cvs__codec_code_size(c);
+    uint8_t *codes = malloc(n * cs);
+    float *dec = malloc(n * d * sizeof *dec), *dist = malloc(n * sizeof *dist);
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0);
+    cr_assert_eq(cvs__codec_decode(c, codes, n, dec), 0);
+    for (size_t k = 0; k < nq; k++) {
+        const float *qk = q + k * d;
+        cr_assert_eq(cvs__codec_distances(c, qk, codes, n, dist), 0, "%s", cvs_errmsg(NULL));
+        for (size_t i = 0; i < n; i++) {
+            double ref = 0, scale = 0;
+            for (size_t t = 0; t < d; t++) {
+                double a = qk[t], b = dec[i * d + t];
+                ref += metric == CVS_METRIC_L2 ? (a - b) * (a - b) : -a * b;
+                scale += fabs(a * b) + (metric == CVS_METRIC_L2 ? a * a + b * b : 0);
+            }
+            cr_assert_float_eq(dist[i], ref, 1e-4 * (scale + 1), "%s %s q%zu i%zu: %g vs %g",
+                               spec, metric == CVS_METRIC_L2 ? "l2" : "ip", k, i, dist[i], ref);
+        }
+        if (cvs__codec_lut_size(c)) {
+            float *lut = malloc(cvs__codec_lut_size(c) * sizeof *lut), off;
+            cr_assert_eq(cvs__codec_lut(c, qk, lut, &off), 0);
+            free(lut);
+        } else {
+            float dummy[1], off;
+            cr_assert_eq(cvs__codec_lut(c, qk, dummy, &off), CVS_EINVAL);
+        }
+    }
+    cvs__codec_free(c);
+    free(codes);
+    free(dec);
+    free(dist);
+    free(x);
+    free(q);
+}
+
+Test(codec, lut_equals_decoded_distance)
+{
+    const char *specs[] = {"pq8", "pq8x4", "pq7x4", "opq,pq4", "pca16,pq8", "pca12,opq,pq3x4",
+                           "pca16,sq8", "sq8"};
+    for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+        if (!strcmp(specs[s], "pq7x4"))
+            continue; /* 32 % 7 != 0; kept as a reminder that odd M is tested below */
+        check_lut_matches_decoded(specs[s], CVS_METRIC_L2);
+        check_lut_matches_decoded(specs[s], CVS_METRIC_IP);
+    }
+}
+
+Test(codec, nibble_layout_odd_m)
+{
+    size_t n = 500, d = 21;
+    float *x = gaussian(n, d, 29);
+    cvs_codec *c = train("pq7x4", d, CVS_METRIC_L2, x, n, 3);
+    cr_assert_eq(cvs__codec_code_size(c), 4);
+    cr_assert(cvs__codec_is_4bit(c));
+    cr_assert_eq(cvs__codec_lut_size(c), 7 * 16);
+    uint8_t *codes = malloc(n * 4);
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0);
+    float lut[7 * 16], off, dist;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(codes[i * 4 + 3] >> 4, 0, "padding nibble must be zero");
+        cr_assert_eq(cvs__codec_lut(c, x + i * d, lut, &off), 0);
+        /* The vector's own code is the LUT's row-wise nearest, sub-space by
+         * sub-space, and the nibble order is m even = low. */
+        for (size_t m = 0; m < 7; m++) {
+            int j = (codes[i * 4 + m / 2] >> (m % 2 ? 4 : 0)) & 15;
+            for (int k = 0; k < 16; k++)
+                cr_assert_leq(lut[m * 16 + j], lut[m * 16 + k] + 1e-5f);
+        }
+        cr_assert_eq(cvs__codec_distances(c, x + i * d, codes + i * 4, 1, &dist), 0);
+    }
+    cvs__codec_free(c);
+    free(codes);
+    free(x);
+}
+
+static uint64_t progress_calls;
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    (void)ctx;
+    cr_assert(phase && done <= total);
+    progress_calls++;
+}
+
+Test(codec, progress_and_sampling)
+{
+    size_t n = 5000, d = 16;
+    float *x = gaussian(n, d, 31);
+    cvs_codec_train_opts o = {.seed = 9, .max_train = 1000, .kmeans_iters = 3, .opq_iters = 2,
+                              .progress = on_progress};
+    cvs_codec *a = NULL, *b = NULL;
+    cr_assert_eq(cvs__codec_train("pca8,opq,pq4", 16, CVS_METRIC_L2, x, n, &o, &a), 0);
+    /* pca 2 + opq 2 + pq (1 + 1 inner OPQ + final) * 4 sub-spaces * iters */
+    cr_assert_gt(progress_calls, 10);
+    cr_assert_eq(cvs__codec_train("pca8,opq,pq4", 16, CVS_METRIC_L2, x, n, &o, &b), 0);
+    uint8_t *ba, *bb;
+    size_t la, lb;
+    cr_assert_eq(cvs__codec_serialize(a, &ba, &la), 0);
+    cr_assert_eq(cvs__codec_serialize(b, &bb, &lb), 0);
+    cr_assert(la == lb && !memcmp(ba, bb, la), "same seed and sample must give the same blob");
+    free(ba);
+    free(bb);
+    cvs__codec_free(a);
+    cvs__codec_free(b);
+    free(x);
+}
+
+/* ==== Serialization ==== */
+
+static void roundtrip(const char *spec, cvs_metric metric, float eta)
+{
+    size_t n = 1500, d = 32;
+    float *x = correlated(n, d, 37);
+    cvs_codec_train_opts o = {.seed = 4, .kmeans_iters = 8, .opq_iters = 3,
+                              .anisotropic_eta = eta};
+    cvs_codec *a = NULL, *b = NULL;
+    cr_assert_eq(cvs__codec_train(spec, 32, metric, x, n, &o, &a), 0, "%s", cvs_errmsg(NULL));
+    uint8_t *blob;
+    size_t len;
+    cr_assert_eq(cvs__codec_serialize(a, &blob, &len), 0);
+    cr_assert_eq(cvs__codec_deserialize(blob, len, &b), 0, "%s: %s", spec, cvs_errmsg(NULL));
+    cr_assert_str_eq(cvs__codec_spec(a), cvs__codec_spec(b));
+    cr_assert_eq(cvs__codec_code_size(a), cvs__codec_code_size(b));
+    cr_assert_eq(cvs__codec_param_bytes(a), cvs__codec_param_bytes(b));
+    size_t cs = cvs__codec_code_size(a);
+    uint8_t *ca = malloc(n * cs), *cb = malloc(n * cs);
+    cr_assert_eq(cvs__codec_encode(a, x, n, ca), 0);
+    cr_assert_eq(cvs__codec_encode(b, x, n, cb), 0);
+    cr_assert_eq(memcmp(ca, cb, n * cs), 0, "%s: codes differ after round trip", spec);
+    size_t ls = cvs__codec_lut_size(a);
+    if (ls) {
+        float *la = malloc(ls * 4), *lb = malloc(ls * 4), oa, ob;
+        cr_assert_eq(cvs__codec_lut(a, x, la, &oa), 0);
+        cr_assert_eq(cvs__codec_lut(b, x, lb, &ob), 0);
+        cr_assert(!memcmp(la, lb, ls * 4) && oa == ob, "%s: LUTs differ", spec);
+        free(la);
+        free(lb);
+    }
+    uint8_t *blob2;
+    size_t len2;
+    cr_assert_eq(cvs__codec_serialize(b, &blob2, &len2), 0);
+    cr_assert(len == len2 && !memcmp(blob, blob2, len), "re-serialization differs");
+    free(blob2);
+    free(blob);
+    free(ca);
+    free(cb);
+    cvs__codec_free(a);
+    cvs__codec_free(b);
+    free(x);
+}
+
+Test(blob, roundtrip)
+{
+    roundtrip("pq8", CVS_METRIC_L2, 0);
+    roundtrip("pq8x4", CVS_METRIC_IP, 0);
+    roundtrip("pca16,opq,pq4x4", CVS_METRIC_COSINE, 4);
+    roundtrip("opq,pq16", CVS_METRIC_IP, 0);
+    roundtrip("pca16,sq8", CVS_METRIC_L2, 0);
+    roundtrip("sq8", CVS_METRIC_IP, 0);
+}
+
+Test(blob, garbage_rejected)
+{
+    size_t n = 600, d = 16;
+    float *x = gaussian(n, d, 41);
+    cvs_codec_train_opts o = {.seed = 1, .kmeans_iters = 3, .opq_iters = 2};
+    const char *specs[] = {"pca8,opq,pq4x4", "pca8,sq8", "pq2"};
+    uint64_t rng = 99;
+    for (size_t s = 0; s < 3; s++) {
+        cvs_codec *c = NULL, *b = NULL;
+        uint8_t *blob;
+        size_t len;
+        cr_assert_eq(cvs__codec_train(specs[s], 16, CVS_METRIC_L2, x, n, &o, &c), 0);
+        cr_assert_eq(cvs__codec_serialize(c, &blob, &len), 0);
+        /* Every truncation, into an exact-size heap copy (ASan sees
+         * overreads). */
+        for (size_t l = 0; l < len; l++) {
+            uint8_t *t = malloc(l ? l : 1);
+            memcpy(t, blob, l);
+            cr_assert_neq(cvs__codec_deserialize(t, l, &b), 0, "%s: truncation %zu accepted",
+                          specs[s], l);
+            cr_assert_null(b);
+            free(t);
+        }
+        /* Random bit flips anywhere (header, counts, floats, checksum). */
+        uint8_t *t = malloc(len);
+        for (int k = 0; k < 3000; k++) {
+            memcpy(t, blob, len);
+            size_t bit = cvs__rng_below(&rng, len * 8);
+            t[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            int rc = cvs__codec_deserialize(t, len, &b);
+            cr_assert(rc == CVS_ECORRUPT || rc == CVS_EVERSION, "%s: flip of bit %zu gave %d",
+                      specs[s], bit, rc);
+        }
+        /* Random bytes after a valid header prefix of every length. */
+        for (int k = 0; k < 2000; k++) {
+            size_t keep = cvs__rng_below(&rng, len), l = keep + cvs__rng_below(&rng, 64);
+            uint8_t *g = malloc(l + 1);
+            memcpy(g, blob, keep);
+            for (size_t i = keep; i < l; i++)
+                g[i] = (uint8_t)cvs__rng_next(&rng);
+            cr_assert_neq(cvs__codec_deserialize(g, l, &b), 0);
+            free(g);
+        }
+        /* A bigger version is CVS_EVERSION, not corruption. */
+        memcpy(t, blob, len);
+        t[8] = 2;
+        cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
+        free(t);
+        cr_assert_eq(cvs__codec_deserialize(blob, len, &b), 0);
+        cvs__codec_free(b);
+        free(blob);
+        cvs__codec_free(c);
+    }
+    for (int k = 0; k < 2000; k++) {
+        uint8_t g[256];
+        size_t l = cvs__rng_below(&rng, sizeof g);
+        for (size_t i = 0; i < l; i++)
+            g[i] = (uint8_t)cvs__rng_next(&rng);
+        if (k % 2 && l >= 8)
+            memcpy(g, "CVSCODEC", 8);
+        cvs_codec *b = NULL;
+        cr_assert_neq(cvs__codec_deserialize(g, l, &b), 0);
+    }
+    cvs_codec *b = NULL;
+    cr_assert_eq(cvs__codec_deserialize(NULL, 0, &b), CVS_ECORRUPT);
+    free(x);
+}
+
+/* ==== Recall on SIFT10K ==== */
+
+typedef struct { float d; int32_t i; } pair;
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    return x->d < y->d ? -1 : x->d > y->d ? 1 : x->i - y->i;
+}
+
+/* Top-10 of codec distances vs. gt (nq x gk): returns 10-recall@10 and
+ * sets *r1 to 1-recall@10 (true nearest among the 10). */
+static double adc_recall(const cvs_codec *c, const float *base, size_t nb, const float *q,
+                         size_t nq, const int32_t *gt, size_t gk, double *r1)
+{
+    size_t cs = cvs__codec_code_size(c);
+    uint8_t *codes = malloc(nb * cs);
+    float *dist = malloc(nb * sizeof *dist);
+    pair *p = malloc(nb * sizeof *p);
+    cr_assert_eq(cvs__codec_encode(c, base, nb, codes), 0);
+    size_t hit = 0, hit1 = 0;
+    for (size_t k = 0; k < nq; k++) {
+        cr_assert_eq(cvs__codec_distances(c, q + k * 128, codes, nb, dist), 0);
+        for (size_t i = 0; i < nb; i++)
+            p[i] = (pair){dist[i], (int32_t)i};
+        qsort(p, nb, sizeof *p, cmp_pair);
+        for (size_t a = 0; a < 10; a++)
+            for (size_t b = 0; b < 10; b++) {
+                if (p[a].i == gt[k * gk + b])
+                    hit++;
+                if (b == 0 && p[a].i == gt[k * gk])
+                    hit1++;
+            }
+    }
+    free(codes);
+    free(dist);
+    free(p);
+    *r1 = (double)hit1 / nq;
+    return (double)hit / (nq * 10.0);
+}
+
+/* Exact top-10 by inner product (for the ip experiments). */
+static int32_t *ip_truth(const float *base, size_t nb, const float *q, size_t nq, size_t d)
+{
+    int32_t *gt = malloc(nq * 10 * sizeof *gt);
+    pair *p = malloc(nb * sizeof *p);
+    for (size_t k = 0; k < nq; k++) {
+        for (size_t i = 0; i < nb; i++) {
+            float s = 0;
+            for (size_t t = 0; t < d; t++)
+                s += q[k * d + t] * base[i * d + t];
+            p[i] = (pair){-s, (int32_t)i};
+        }
+        qsort(p, nb, sizeof *p, cmp_pair);
+        for (size_t a = 0; a < 10; a++)
+            gt[k * 10 + a] = p[a].i;
+    }
+    free(p);
+    return gt;
+}
+
+static void normalize(float *x, size_t n, size_t d)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t t = 0; t < d; t++)
+            s += (double)x[i * d + t] * x[i * d + t];
+        float inv = s > 0 ? (float)(1 / sqrt(s)) : 0;
+        for (size_t t = 0; t < d; t++)
+            x[i * d + t] *= inv;
+    }
+}
+
+Test(recall, sift10k, .timeout = 60)
+{
+    size_t nb, d, nq, dq, ng, gk;
+    float *base = read_vecs(SIFT_DIR "siftsmall_base.fvecs", &nb, &d);
+    float *q = read_vecs(SIFT_DIR "siftsmall_query.fvecs", &nq, &dq);
+    int32_t *gt = (int32_t *)read_vecs(SIFT_DIR "siftsmall_groundtruth.ivecs", &ng, &gk);
+    if (!base || !q || !gt)
+        cr_skip_test("SIFT10K not found under " SIFT_DIR);
+    cr_assert(d == 128 && dq == 128 && ng == nq);
+    static const struct { const char *spec; double lo; } cases[] = {
+        {"pq16", 0.35}, {"opq,pq16", 0.35}, {"pq32x4", 0.25}, {"pca64,opq,pq16", 0.30},
+        {"pq8", 0.15}, {"pca64,sq8", 0.70},
+    };
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        double t0 = now_s();
+        cvs_codec *c = train(cases[s].spec, d, CVS_METRIC_L2, base, nb, 1);
+        double t1 = now_s(), r1;
+        double r = adc_recall(c, base, nb, q, nq, gt, gk, &r1);
+        printf("SIFT10K %-16s %2zu B  10-recall@10 %.3f  1-recall@10 %.3f  train %.2fs\n",
+               cvs__codec_spec(c), cvs__codec_code_size(c), r, r1, t1 - t0);
+        cr_assert_geq(r, cases[s].lo, "%s recall %.3f", cases[s].spec, r);
+        cr_assert_leq(r, 1.0);
+        cvs__codec_free(c);
+    }
+    free(base);
+    free(q);
+    free(gt);
+}
+
+/* ScaNN anisotropic encoding vs plain, by inner product on unit SIFT
+ * vectors (the GloVe experiment of the paper needs GloVe; see bench). */
+Test(recall, anisotropic_ip, .timeout = 60)
+{
+    size_t nb, d, nq, dq;
+    float *base = read_vecs(SIFT_DIR "siftsmall_base.fvecs", &nb, &d);
+    float *q = read_vecs(SIFT_DIR "siftsmall_query.fvecs", &nq, &dq);
+    if (!base || !q)
+        cr_skip_test("SIFT10K not found");
+    normalize(base, nb, d);
+    normalize(q, nq, d);
+    int32_t *gt = ip_truth(base, nb, q, nq, d);
+    const char *specs[] = {"pq16", "pq32x4"};
+    for (size_t s = 0; s < 2; s++)
+        for (int k = 0; k < 3; k++) {
+            float eta = k == 0 ? 0 : k == 1 ? 2 : 4;
+            cvs_codec_train_opts o = {.seed = 1, .anisotropic_eta = eta};
+            cvs_codec *c = NULL;
+            cr_assert_eq(cvs__codec_train(specs[s], 128, CVS_METRIC_IP, base, nb, &o, &c), 0);
+            double r1, r = adc_recall(c, base, nb, q, nq, gt, 10, &r1);
+            printf("SIFT10K unit, ip  %-8s eta %.0f  10-recall@10 %.3f  1-recall@10 %.3f\n",
+                   specs[s], eta, r, r1);
+            cr_assert_geq(r, 0.2);
+            cvs__codec_free(c);
+        }
+    free(base);
+    free(q);
+    free(gt);
+}
+
+/* ==== Speed ==== */
+
+Test(speed, kmeans_64k_100d, .timeout = 60)
+{
+    size_t n = 65536, d = 100, k = 256;
+    float *x = correlated(n, d, 43), *cent = malloc(k * d * sizeof *cent);
+    cvs__kmeans_opts o = {.iters = 25, .seed = 1};
+    double obj, t0 = now_s();
+    cr_assert_eq(cvs__kmeans(x, n, d, d, k, &o, cent, NULL, &obj), 0);
+    double t = now_s() - t0;
+    printf("k-means 64K x 100-d, k=256, 25 iterations: %.2f s\n", t);
+    cr_assert_lt(t, 20.0);
+    free(x);
+    free(cent);
+}
+
+static void bench_one(const char *name, const float *x, size_t n, size_t d, const char *spec,
+                      cvs_metric m, const float *q, size_t nq, const int32_t *gt, float eta)
+{
+    cvs_codec_train_opts o = {.seed = 1, .anisotropic_eta = eta};
+    cvs_codec *c = NULL;
+    double t0 = now_s();
+    int rc = cvs__codec_train(spec, (uint32_t)d, m, x, n, &o, &c);
+    double t = now_s() - t0;
+    if (rc) {
+        printf("%s %-18s: %s\n", name, spec, cvs_errmsg(NULL));
+        return;
+    }
+    double t1 = now_s();
+    uint8_t *codes = malloc(n * cvs__codec_code_size(c));
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0);
+    double te = now_s() - t1;
+    printf("%s %-18s eta %.0f %2zu B  train %.2f s  encode %zu: %.2f s", name,
+           cvs__codec_spec(c), eta, cvs__codec_code_size(c), t, n, te);
+    if (q && gt) {
+        /* Ranking restricted to the first 64K, with ip truth over them. */
+        size_t hit = 0, nb = n;
+        float *dist = malloc(nb * sizeof *dist);
+        pair *p = malloc(nb * sizeof *p);
+        for (size_t k = 0; k < nq; k++) {
+            cr_assert_eq(cvs__codec_distances(c, q + k * d, codes, nb, dist), 0);
+            for (size_t i = 0; i < nb; i++)
+                p[i] = (pair){dist[i], (int32_t)i};
+            qsort(p, nb, sizeof *p, cmp_pair);
+            for (size_t a = 0; a < 10; a++)
+                for (size_t b = 0; b < 10; b++)
+                    hit += p[a].i == gt[k * 10 + b];
+        }
+        printf("  10-recall@10 (ip) %.3f", hit / (nq * 10.0));
+        free(dist);
+        free(p);
+    }
+    printf("\n");
+    free(codes);
+    cvs__codec_free(c);
+}
+
+Test(speed, bench_64k, .timeout = 600)
+{
+    if (!getenv("CVS_CODEC_BENCH"))
+        cr_skip_test("set CVS_CODEC_BENCH=1 for the 64K training-time measurements");
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    size_t n, d, nq = 200;
+    float *x = read_vecs(glove_path(), &n, &d);
+    const char *name = "glove100";
+    if (!x) {
+        name = "synthetic100";
+        n = 65536;
+        d = 100;
+        x = correlated(n, d, 47);
+    }
+    if (n > 65536 + nq)
+        n = 65536 + nq;
+    normalize(x, n, d);
+    /* The last nq vectors serve as queries against the first 64K. */
+    const float *q = x + (n - nq) * d;
+    n -= nq;
+    int32_t *gt = ip_truth(x, n, q, nq, d);
+    static const struct { const char *spec; float eta; } runs[] = {
+        {"opq,pq25", 0}, {"pca96,opq,pq32", 0}, {"opq,pq50x4", 0}, {"pca64,opq,pq32", 0},
+        {"pq50", 0}, {"pq25", 0}, {"pq50x4", 0}, {"pca96,pq32", 0}, {"pca64,pq32x4", 0},
+        {"pca64,sq8", 0}, {"sq8", 0},
+        {"pq50", 4}, {"opq,pq25", 4}, {"pca96,opq,pq32", 4}, {"pq50x4", 4},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++)
+        bench_one(name, x, n, d, runs[r].spec, CVS_METRIC_IP, q, nq, gt, runs[r].eta);
+    free(gt);
+    free(x);
+}
