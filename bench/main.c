@@ -18,6 +18,7 @@ static const struct {
 } commands[] = {
     {"import", bench_import, "import throughput (records/s, MB/s) and store size"},
     {"exact", bench_exact, "exact-search QPS and recall: cvstore vs FAISS IndexFlat"},
+    {"codecs", bench_codecs, "codec recall, training, encode and scan speed vs FAISS PQ/OPQ"},
 };
 
 static void usage(FILE *f)

@@ -181,7 +181,11 @@ CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens
                        size_t n, size_t *deleted) CVS_WUR;
 
 /* A read snapshot.  Cheap; hold it only as long as needed, since a long-lived
- * snapshot keeps old pages from being reused and delays growth of the map. */
+ * snapshot keeps old pages from being reused and delays growth of the map:
+ * a write that must grow the map waits for this process's snapshots to end
+ * (new ones wait behind it) and fails with CVS_EBUSY after 30 s.  So a
+ * thread holding a snapshot should not write, nor begin a second snapshot,
+ * while other threads write. */
 CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **txn) CVS_WUR;
 CVS_API void cvs_txn_end(cvs_txn *txn);
 

@@ -294,7 +294,14 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
         return NULL;
     db->path = strdup(path);
     db->flags = flags;
-    if (!db->path || pthread_rwlock_init(&db->maplock, NULL) ||
+    /* Writer-preferring: with glibc's default a steady stream of readers
+     * would keep a map resize waiting forever. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lock_failed = pthread_rwlock_init(&db->maplock, &attr) != 0;
+    pthread_rwlockattr_destroy(&attr);
+    if (!db->path || lock_failed ||
         pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL)) {
         free(db->path);
         free(db);

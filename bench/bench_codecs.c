@@ -1,0 +1,1082 @@
+/*
+ * bench_codecs.c -- `cvstore-bench codecs`: our vector codecs against
+ * FAISS's product quantizers, at equal code sizes, on the same data, in the
+ * same process and the same run.
+ *
+ * For each data set and each code size B (bytes per vector, 8/16/32/64 by
+ * default) it trains, encodes and scans:
+ *   ours   pq{B} (8-bit), pq{2B}x4 (4-bit fast scan), opq,pq{B}, for ip and
+ *          cosine data also opq,pq{B} with the ScaNN loss (anisotropic_eta
+ *          = 4, "+aniso"), and pca{B},sq8 where B <= dim;
+ *   FAISS  PQ{m}np, OPQ{m},PQ{m}np and PQ{2B}x4fs, built by index_factory
+ *          through the C API.
+ * and reports recall@10 of the exhaustive code scan alone and after
+ * re-ranking its top 100 with the raw vectors, training time, encoding
+ * throughput, single-thread scan throughput and bytes per vector with the
+ * codebooks spread over the base.
+ *
+ * How each side is measured, and why:
+ *  1. Ours go through the internal codec API, the way index/codescan.c
+ *     scans a store: cvs__codec_lut then cvs__adc8_scan (8-bit), or
+ *     cvs__fs4_quantize_lut + cvs__fs4_scan over codes packed once by
+ *     cvs__fs4_pack (4-bit), or cvs__codec_distances (sq8); the top 100 by
+ *     a bounded heap.  Going through a store would add LMDB reads that
+ *     FAISS does not pay, and hide the codec in the noise.
+ *  2. Both sides train on the same seeded sample of at most 65536 base
+ *     vectors (selection sampling, so the sample keeps input order), and
+ *     both train and encode with every core: the training times are the
+ *     ones a user waits for.
+ *  3. Scans run on one thread (OpenBLAS, OpenMP -- which is also FAISS's
+ *     thread pool -- pinned to 1) and their time covers everything a search
+ *     does after the codes exist: query transform, LUT, scan, top-100
+ *     heap.  FAISS answers all queries in one search call with k = 100;
+ *     ours loop over queries, as codescan.c does.  codes/s = nq * n / time.
+ *  4. Re-ranking is done here for both sides, identically: the 100
+ *     candidates are re-scored by exact distance to the raw vectors and the
+ *     best 10 kept.
+ *  5. Bytes per vector = code bytes + parameter bytes / n.  Ours come from
+ *     cvs__codec_param_bytes; FAISS's from the size of the trained, empty
+ *     index written by write_index (a few header bytes included).
+ *  6. A dimension that M does not divide (GloVe's 100 with M = 8 .. 64) is
+ *     first projected by PCA on the largest multiple of M below it, on both
+ *     sides ("pca96,opq,pq32", "PCA96,PQ32np", "OPQ32_96,PQ32np", FAISS's
+ *     syntax for OPQ with an output dimension); where no multiple exists
+ *     (M = 128 > 100) the method is skipped.  FAISS's PCA centres the data,
+ *     which for inner-product search changes the ranking by a per-vector
+ *     term (q . x becomes (q - mu) . (x - mu)); it is what FAISS does, so it
+ *     is what it gets measured on.
+ *
+ * GloVe-100-angular is built from the vectors of scripts/fetch-glove.sh:
+ * rows normalized, every 341st row (i % 341 == 0) a query removed from the
+ * base, the exact top 100 by inner product as ground truth, computed by our
+ * own exact search (a scratch cosine store, cvs_search CVS_SEARCH_EXACT).
+ * The same is done for --base files given without --gt.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "bench/bench.h"
+#include "bench/benchutil.h"
+#include "index/faiss_util.h"
+#include "index/heap.h"
+#include "pq/codec.h"
+#include "pq/kernels.h"
+
+/* OpenBLAS's own controls (see bench_exact.c for why not cblas.h). */
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+
+#define TOPK 100           /* candidates kept by every scan, re-ranked */
+#define RK 10              /* recall@10 */
+#define MAX_TRAIN 65536
+#define ANISO_ETA 4.0f
+#define GLOVE_QSTRIDE 341
+
+/* ==== Data sets ==== */
+
+typedef struct dataset {
+    char name[64];
+    cvs_metric metric;
+    uint32_t d;
+    float *xb, *xq;        /* malloc'd or cvs_free-able: see owned_* */
+    size_t nb, nq;
+    int32_t *gt;           /* nq x gtk, neighbours as base row numbers */
+    size_t gtk;
+    int xb_cvs, xq_cvs, gt_cvs; /* allocated by cvs_*_load (cvs_free) */
+} dataset;
+
+static void dataset_free(dataset *ds)
+{
+    if (ds->xb_cvs) cvs_free(ds->xb); else free(ds->xb);
+    if (ds->xq_cvs) cvs_free(ds->xq); else free(ds->xq);
+    if (ds->gt_cvs) cvs_free(ds->gt); else free(ds->gt);
+    memset(ds, 0, sizeof *ds);
+}
+
+static void normalize_rows(float *x, size_t n, uint32_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = x + i * dim;
+        double s = 0;
+        for (uint32_t t = 0; t < dim; t++)
+            s += (double)v[t] * v[t];
+        if (s > 0) {
+            float inv = (float)(1.0 / sqrt(s));
+            for (uint32_t t = 0; t < dim; t++)
+                v[t] *= inv;
+        }
+    }
+}
+
+/* Exact "smaller is better" distance of query q to base row i. */
+static float exact_dist(const dataset *ds, const float *q, size_t i)
+{
+    const float *x = ds->xb + i * ds->d;
+    double acc = 0;
+    if (ds->metric == CVS_METRIC_L2) {
+        for (uint32_t t = 0; t < ds->d; t++) {
+            double e = (double)q[t] - x[t];
+            acc += e * e;
+        }
+        return (float)acc;
+    }
+    for (uint32_t t = 0; t < ds->d; t++)
+        acc += (double)q[t] * x[t];
+    return (float)-acc;
+}
+
+/* Ground truth by our own exact search: the base goes into a scratch store
+ * of the data set's metric under ids "0", "1", ... (its row numbers), and
+ * cvs_search returns keys that cvs_key_id maps back to rows. */
+static int exact_ground_truth(dataset *ds, const char *parent)
+{
+    const size_t batch = 10000;
+    char storepath[4200];
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    cvs_txn *txn = NULL;
+    cvs_record *recs = NULL;
+    char (*ids)[24] = NULL;
+    int64_t *lab = NULL;
+    float *sc = NULL;
+    size_t k = ds->nb < TOPK ? ds->nb : TOPK;
+    int rc = CVS_ENOMEM;
+    double t0 = bu_now();
+
+    if (!(dir = bu_tmpdir(parent)))
+        return CVS_EIO;
+    snprintf(storepath, sizeof storepath, "%s/gt", dir);
+    recs = calloc(batch, sizeof *recs);
+    ids = malloc(batch * sizeof *ids);
+    lab = malloc(ds->nq * k * sizeof *lab);
+    sc = malloc(ds->nq * k * sizeof *sc);
+    ds->gt = malloc(ds->nq * k * sizeof *ds->gt);
+    ds->gt_cvs = 0;
+    if (!recs || !ids || !lab || !sc || !ds->gt)
+        goto out;
+    {
+        cvs_create_opts co = {.dim = ds->d, .metric = ds->metric, .raw = CVS_RAW_F32};
+        if ((rc = cvs_db_create(storepath, &co, &db)))
+            goto out;
+    }
+    fprintf(stderr, "  [%s] ground truth: exact top %zu of %zu queries over %zu vectors\n",
+            ds->name, k, ds->nq, ds->nb);
+    for (size_t i = 0; i < ds->nb; i += batch) {
+        size_t m = ds->nb - i < batch ? ds->nb - i : batch;
+        for (size_t j = 0; j < m; j++) {
+            int len = snprintf(ids[j], sizeof ids[j], "%zu", i + j);
+            recs[j].id = ids[j];
+            recs[j].id_len = (size_t)len;
+            recs[j].vector = ds->xb + (i + j) * ds->d;
+        }
+        if ((rc = cvs_put(db, recs, m, 0, NULL, NULL)))
+            goto out;
+        bu_progress(NULL, "gt import", i + m, ds->nb, 0, 0);
+    }
+    if ((rc = cvs_search(db, ds->xq, ds->nq, k, CVS_SEARCH_EXACT, lab, sc)))
+        goto out;
+    if ((rc = cvs_txn_begin(db, &txn)))
+        goto out;
+    for (size_t i = 0; i < ds->nq * k; i++) {
+        const char *id;
+        size_t len;
+        char buf[32];
+        ds->gt[i] = -1;
+        if (lab[i] < 0)
+            continue;
+        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
+            goto out;
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
+        ds->gt[i] = (int32_t)strtol(buf, NULL, 10);
+    }
+    ds->gtk = k;
+    fprintf(stderr, "  [%s] ground truth in %.1f s\n", ds->name, bu_now() - t0);
+    rc = CVS_OK;
+out:
+    cvs_txn_end(txn);
+    cvs_db_close(db);
+    bu_rmrf(dir);
+    free(dir);
+    free(recs);
+    free(ids);
+    free(lab);
+    free(sc);
+    return rc;
+}
+
+static int load_files(dataset *ds, const char *base, const char *query, const char *gt,
+                      size_t nq_max)
+{
+    int rc;
+    uint32_t qd = 0, gd = 0;
+    size_t ngt = 0;
+    fprintf(stderr, "  [%s] loading %s\n", ds->name, base);
+    if ((rc = cvs_vecs_load(base, CVS_FMT_AUTO, &ds->xb, &ds->nb, &ds->d)))
+        return rc;
+    ds->xb_cvs = 1;
+    if ((rc = cvs_vecs_load(query, CVS_FMT_AUTO, &ds->xq, &ds->nq, &qd)))
+        return rc;
+    ds->xq_cvs = 1;
+    if (qd != ds->d) {
+        fprintf(stderr, "cvstore-bench codecs: %s has dim %u, %s %u\n", query, qd, base, ds->d);
+        return CVS_EDIM;
+    }
+    if (nq_max && nq_max < ds->nq)
+        ds->nq = nq_max;
+    if (ds->metric == CVS_METRIC_COSINE) {
+        normalize_rows(ds->xb, ds->nb, ds->d);
+        normalize_rows(ds->xq, ds->nq, ds->d);
+    }
+    if (gt) {
+        if ((rc = cvs_ivecs_load(gt, &ds->gt, &ngt, &gd)))
+            return rc;
+        ds->gt_cvs = 1;
+        ds->gtk = gd;
+        if (ngt < ds->nq || gd < RK) {
+            fprintf(stderr, "cvstore-bench codecs: %s has %zu rows of %u; need %zu of >= %d\n",
+                    gt, ngt, gd, ds->nq, RK);
+            return CVS_EINPUT;
+        }
+    }
+    return CVS_OK;
+}
+
+/* GloVe-100-angular: normalized, every 341st row a query, the rest the base. */
+static int load_glove(dataset *ds, size_t nq_max)
+{
+    char fvecs[4096], words[4096];
+    float *all = NULL;
+    size_t n = 0;
+    int rc;
+    if (bu_glove_paths(fvecs, words, sizeof fvecs) != 0)
+        return CVS_NOTFOUND;
+    fprintf(stderr, "  [%s] loading %s\n", ds->name, fvecs);
+    if ((rc = cvs_vecs_load(fvecs, CVS_FMT_AUTO, &all, &n, &ds->d)))
+        return rc;
+    normalize_rows(all, n, ds->d);
+    size_t nq = (n + GLOVE_QSTRIDE - 1) / GLOVE_QSTRIDE;
+    ds->xq = malloc(nq * ds->d * sizeof *ds->xq);
+    ds->xb = malloc((n - nq) * ds->d * sizeof *ds->xb);
+    if (!ds->xq || !ds->xb) {
+        cvs_free(all);
+        return CVS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *dst = i % GLOVE_QSTRIDE == 0 ? ds->xq + ds->nq++ * ds->d : ds->xb + ds->nb++ * ds->d;
+        memcpy(dst, all + i * ds->d, ds->d * sizeof *dst);
+    }
+    cvs_free(all);
+    if (nq_max && nq_max < ds->nq)
+        ds->nq = nq_max;
+    return CVS_OK;
+}
+
+/* ==== Results ==== */
+
+typedef struct result {
+    const char *dataset;
+    char method[160];
+    const char *family;    /* one plot line per family */
+    int faiss;
+    size_t size;           /* nominal code bytes B */
+    double bpv, r10, r10rr, train_s, encode_vps, scan_cps;
+} result;
+
+typedef struct results {
+    result *r;
+    size_t n, cap;
+} results;
+
+static result *results_add(results *rs)
+{
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? 2 * rs->cap : 64;
+        result *p = realloc(rs->r, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        rs->r = p;
+        rs->cap = cap;
+    }
+    memset(&rs->r[rs->n], 0, sizeof rs->r[0]);
+    return &rs->r[rs->n++];
+}
+
+/* Mean |lab[0..10) ∩ gt[0..10)| / 10; lab has stride TOPK. */
+static double recall10(const dataset *ds, const int64_t *lab, size_t stride)
+{
+    double sum = 0;
+    for (size_t q = 0; q < ds->nq; q++) {
+        size_t hit = 0;
+        for (size_t i = 0; i < RK; i++)
+            for (size_t j = 0; j < RK; j++)
+                if (lab[q * stride + i] >= 0 && lab[q * stride + i] == ds->gt[q * ds->gtk + j]) {
+                    hit++;
+                    break;
+                }
+        sum += (double)hit / RK;
+    }
+    return ds->nq ? sum / (double)ds->nq : NAN;
+}
+
+/* Fills r->r10 and r->r10rr from the top-TOPK lists of every query. */
+static int score(const dataset *ds, const int64_t *lab, result *r)
+{
+    int64_t *best = malloc(ds->nq * RK * sizeof *best);
+    float hd[RK];
+    if (!best)
+        return CVS_ENOMEM;
+    r->r10 = recall10(ds, lab, TOPK);
+    for (size_t q = 0; q < ds->nq; q++) {
+        const float *qv = ds->xq + q * ds->d;
+        cvs_heap h;
+        size_t n;
+        cvs__heap_init(&h, RK, hd, best + q * RK);
+        for (size_t j = 0; j < TOPK; j++) {
+            int64_t id = lab[q * TOPK + j];
+            if (id >= 0 && (size_t)id < ds->nb)
+                cvs__heap_push(&h, exact_dist(ds, qv, (size_t)id), id);
+        }
+        n = cvs__heap_sort(&h);
+        for (size_t j = n; j < RK; j++)
+            best[q * RK + j] = -1;
+    }
+    r->r10rr = recall10(ds, best, RK);
+    free(best);
+    return CVS_OK;
+}
+
+/* ==== Threads ==== */
+
+typedef struct threads {
+    int omp, blas;
+} threads;
+
+static threads threads_one(void)
+{
+    threads t = {omp_get_max_threads(), openblas_get_num_threads()};
+    openblas_set_num_threads(1);
+    omp_set_num_threads(1);
+    return t;
+}
+
+static void threads_restore(threads t)
+{
+    openblas_set_num_threads(t.blas);
+    omp_set_num_threads(t.omp);
+}
+
+/* ==== Our codecs ==== */
+
+typedef struct run_ctx {
+    const dataset *ds;
+    const float *sample;
+    size_t ns;
+    uint64_t seed;
+    const char *tmpdir;
+} run_ctx;
+
+static void train_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    bu_progress(ctx, phase, done, total, 0, 0);
+}
+
+static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, int64_t *lab)
+{
+    const dataset *ds = rc_->ds;
+    cvs_codec *codec = NULL;
+    uint8_t *codes = NULL, *packed = NULL, *qlut = NULL;
+    float *lut = NULL, *dist = NULL, hd[TOPK];
+    uint16_t *acc = NULL;
+    size_t k = ds->nb < TOPK ? ds->nb : TOPK, cs, m, lut_n, nblocks = 0;
+    int rc, four;
+    double t0;
+    cvs_codec_train_opts to = {.seed = rc_->seed, .max_train = MAX_TRAIN,
+                               .anisotropic_eta = eta, .progress = train_progress};
+
+    t0 = bu_now();
+    if ((rc = cvs__codec_train(spec, ds->d, ds->metric, rc_->sample, rc_->ns, &to, &codec)))
+        goto out;
+    r->train_s = bu_now() - t0;
+    cs = cvs__codec_code_size(codec);
+    m = cvs__codec_m(codec);
+    four = cvs__codec_is_4bit(codec);
+    lut_n = cvs__codec_lut_size(codec);
+    r->bpv = (double)cs + (double)cvs__codec_param_bytes(codec) / (double)ds->nb;
+
+    /* Encoding, with the fast-scan packing of 4-bit codes: what a store
+     * does before its first scan (FAISS's add packs too). */
+    if (!(codes = malloc(ds->nb * cs + 32))) {
+        rc = CVS_ENOMEM;
+        goto out;
+    }
+    t0 = bu_now();
+    if ((rc = cvs__codec_encode(codec, ds->xb, ds->nb, codes)))
+        goto out;
+    if (four) {
+        nblocks = (ds->nb + 31) / 32;
+        if (!(packed = malloc(cvs__fs4_packed_size(ds->nb, m) + 32))) {
+            rc = CVS_ENOMEM;
+            goto out;
+        }
+        cvs__fs4_pack(codes, ds->nb, m, packed);
+    }
+    r->encode_vps = (double)ds->nb / (bu_now() - t0);
+
+    lut = malloc((lut_n + 1) * sizeof *lut);
+    dist = malloc((ds->nb + 32) * sizeof *dist);
+    qlut = malloc(lut_n + 32);
+    acc = malloc((nblocks * 32 + 32) * sizeof *acc);
+    if (!lut || !dist || !qlut || !acc) {
+        rc = CVS_ENOMEM;
+        goto out;
+    }
+
+    /* The scan, as index/codescan.c does it, one thread. */
+    threads th = threads_one();
+    t0 = bu_now();
+    for (size_t q = 0; q < ds->nq && !rc; q++) {
+        const float *qv = ds->xq + q * ds->d;
+        float offset = 0;
+        cvs_heap h;
+        size_t n;
+        cvs__heap_init(&h, k, hd, lab + q * TOPK);
+        if (four) {
+            float scale, bias;
+            if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
+                break;
+            cvs__fs4_quantize_lut(lut, m, qlut, &scale, &bias);
+            cvs__fs4_scan(packed, nblocks, m, qlut, acc);
+            offset += bias;
+            for (size_t j = 0; j < ds->nb; j++) {
+                float dj = offset + scale * (float)acc[j];
+                if (h.n < h.k || dj <= h.d[0])
+                    cvs__heap_push(&h, dj, (int64_t)j);
+            }
+        } else {
+            if (lut_n) {
+                if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
+                    break;
+                cvs__adc8_scan(lut, codes, ds->nb, m, dist);
+            } else if ((rc = cvs__codec_distances(codec, qv, codes, ds->nb, dist))) {
+                break;
+            }
+            for (size_t j = 0; j < ds->nb; j++) {
+                float dj = dist[j] + offset;
+                if (h.n < h.k || dj <= h.d[0])
+                    cvs__heap_push(&h, dj, (int64_t)j);
+            }
+        }
+        n = cvs__heap_sort(&h);
+        for (size_t j = n; j < TOPK; j++)
+            lab[q * TOPK + j] = -1;
+    }
+    double scan_s = bu_now() - t0;
+    threads_restore(th);
+    if (rc)
+        goto out;
+    r->scan_cps = (double)ds->nq * (double)ds->nb / scan_s;
+    rc = score(ds, lab, r);
+out:
+    cvs__codec_free(codec);
+    free(codes);
+    free(packed);
+    free(lut);
+    free(dist);
+    free(qlut);
+    free(acc);
+    return rc;
+}
+
+/* ==== FAISS ==== */
+
+static int run_faiss(const run_ctx *rc_, const char *spec, size_t code_bytes, result *r,
+                     int64_t *lab)
+{
+    const dataset *ds = rc_->ds;
+    FaissIndex *idx = NULL;
+    float *dis = NULL;
+    char path[4200];
+    struct stat st;
+    int rc;
+    double t0;
+    FaissMetricType mt = ds->metric == CVS_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+    size_t k = ds->nb < TOPK ? ds->nb : TOPK;
+
+    if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)ds->d, spec, mt), spec)))
+        goto out;
+    t0 = bu_now();
+    if ((rc = cvs__faiss_err(faiss_Index_train(idx, (idx_t)rc_->ns, rc_->sample), spec)))
+        goto out;
+    r->train_s = bu_now() - t0;
+
+    /* Parameter bytes: the trained index, still empty, as FAISS stores it. */
+    snprintf(path, sizeof path, "%s/faiss.index", rc_->tmpdir);
+    if ((rc = cvs__faiss_err(faiss_write_index_fname(idx, path), spec)))
+        goto out;
+    if (stat(path, &st) != 0) {
+        rc = CVS_EIO;
+        goto out;
+    }
+    unlink(path);
+    r->bpv = (double)code_bytes + (double)st.st_size / (double)ds->nb;
+
+    t0 = bu_now();
+    if ((rc = cvs__faiss_err(faiss_Index_add(idx, (idx_t)ds->nb, ds->xb), spec)))
+        goto out;
+    r->encode_vps = (double)ds->nb / (bu_now() - t0);
+
+    if (!(dis = malloc(ds->nq * TOPK * sizeof *dis))) {
+        rc = CVS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ds->nq * TOPK; i++)
+        lab[i] = -1;
+    threads th = threads_one();
+    t0 = bu_now();
+    rc = cvs__faiss_err(faiss_Index_search(idx, (idx_t)ds->nq, ds->xq, (idx_t)k, dis, lab), spec);
+    double scan_s = bu_now() - t0;
+    threads_restore(th);
+    if (rc)
+        goto out;
+    if (k < TOPK) /* lab was filled with stride k: spread it to stride TOPK */
+        for (size_t q = ds->nq; q-- > 0;)
+            for (size_t j = TOPK; j-- > 0;)
+                lab[q * TOPK + j] = j < k ? lab[q * k + j] : -1;
+    r->scan_cps = (double)ds->nq * (double)ds->nb / scan_s;
+    rc = score(ds, lab, r);
+out:
+    if (idx)
+        faiss_Index_free(idx);
+    free(dis);
+    return rc;
+}
+
+/* ==== Methods ==== */
+
+enum { F_PQ, F_PQX4, F_OPQ, F_ANISO, F_SQ8, F_FPQ, F_FOPQ, F_FFS, NFAM };
+static const char *const family_name[NFAM] = {
+    "cvs:pq", "cvs:pq-x4", "cvs:opq", "cvs:opq+aniso", "cvs:pca-sq8",
+    "faiss:PQ", "faiss:OPQ", "faiss:PQx4fs"};
+
+/* --methods: comma-separated family names (case-insensitive), or "cvs" /
+ * "faiss" for one whole side. */
+static int parse_methods(const char *s, int *on)
+{
+    char buf[512], *tok, *save = NULL;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (int f = 0; f < NFAM; f++)
+        on[f] = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int f = 0; f < NFAM; f++)
+            if (strcasecmp(tok, family_name[f]) == 0 ||
+                (strcasecmp(tok, "cvs") == 0 && f < F_FPQ) ||
+                (strcasecmp(tok, "faiss") == 0 && f >= F_FPQ))
+                on[f] = found = 1;
+        if (!found) {
+            fprintf(stderr, "cvstore-bench codecs: unknown method family '%s'\n", tok);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Largest multiple of M not above d (0: none). */
+static uint32_t proj_dim(uint32_t d, size_t M)
+{
+    return M > d ? 0 : (uint32_t)(d / M * M);
+}
+
+typedef struct options {
+    int fam[NFAM];
+    size_t sizes[16], nsizes;
+    int skip_slow;
+    uint64_t seed;
+    const char *tmpparent;
+} options;
+
+static void progress_line(const result *r)
+{
+    fprintf(stderr,
+            "  [%s] %-28s %6.2f B/vec  R@10 %.4f  rerank %.4f  train %6.2f s  "
+            "encode %9.0f v/s  scan %6.1f Mc/s\n",
+            r->dataset, r->method, r->bpv, r->r10, r->r10rr, r->train_s, r->encode_vps,
+            r->scan_cps / 1e6);
+}
+
+static int run_dataset(const dataset *ds, const options *o, results *rs)
+{
+    run_ctx cx = {ds, NULL, 0, o->seed, NULL};
+    float *sample = NULL;
+    int64_t *lab = malloc(ds->nq * TOPK * sizeof *lab);
+    char *tmp = bu_tmpdir(o->tmpparent);
+    int rc = CVS_OK, ip = ds->metric != CVS_METRIC_L2;
+    size_t ns = ds->nb < MAX_TRAIN ? ds->nb : MAX_TRAIN;
+
+    if (!lab || !tmp || !(sample = malloc(ns * ds->d * sizeof *sample))) {
+        rc = tmp ? CVS_ENOMEM : CVS_EIO;
+        goto out;
+    }
+    /* Selection sampling (Knuth, Algorithm S) with splitmix64: a seeded
+     * sample in input order, shared by both sides. */
+    {
+        uint64_t s = o->seed ? o->seed : 1;
+        size_t got = 0;
+        for (size_t i = 0; i < ds->nb && got < ns; i++) {
+            uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            z ^= z >> 31;
+            double u = (double)(z >> 11) * (1.0 / 9007199254740992.0);
+            if (u * (double)(ds->nb - i) < (double)(ns - got))
+                memcpy(sample + got++ * ds->d, ds->xb + i * ds->d, ds->d * sizeof *sample);
+        }
+        ns = got;
+    }
+    cx.sample = sample;
+    cx.ns = ns;
+    cx.tmpdir = tmp;
+    fprintf(stderr, "cvstore-bench codecs: %s: %zu x %u (%s), %zu queries, %zu training vectors\n",
+            ds->name, ds->nb, ds->d, cvs_metric_name(ds->metric), ds->nq, ns);
+
+    for (size_t si = 0; si < o->nsizes; si++) {
+        size_t B = o->sizes[si];
+        for (int f = 0; f < NFAM; f++) {
+            char spec[128], pfx[32] = "";
+            size_t M = f == F_PQX4 || f == F_FFS ? 2 * B : B;
+            uint32_t r_ = proj_dim(ds->d, M);
+            float eta = 0;
+            if (!o->fam[f] || (f == F_ANISO && !ip))
+                continue;
+            if (f == F_SQ8) {
+                if (B > ds->d)
+                    continue;
+                snprintf(spec, sizeof spec, "pca%zu,sq8", B);
+            } else if (r_ == 0) {
+                fprintf(stderr, "  [%s] %s at %zu B: skipped (%zu sub-quantizers > dim %u)\n",
+                        ds->name, family_name[f], B, M, ds->d);
+                continue;
+            } else if (f < F_FPQ) {
+                if (r_ < ds->d)
+                    snprintf(pfx, sizeof pfx, "pca%u,", r_);
+                switch (f) {
+                case F_PQ: snprintf(spec, sizeof spec, "%spq%zu", pfx, M); break;
+                case F_PQX4: snprintf(spec, sizeof spec, "%spq%zux4", pfx, M); break;
+                default: snprintf(spec, sizeof spec, "%sopq,pq%zu", pfx, M); break;
+                }
+                if (f == F_ANISO)
+                    eta = ANISO_ETA;
+            } else {
+                if (f == F_FOPQ && o->skip_slow && ds->d > 256) {
+                    fprintf(stderr, "  [%s] faiss OPQ%zu: skipped (--skip-slow, dim %u > 256)\n",
+                            ds->name, M, ds->d);
+                    continue;
+                }
+                if (r_ < ds->d && f != F_FOPQ)
+                    snprintf(pfx, sizeof pfx, "PCA%u,", r_);
+                switch (f) {
+                case F_FPQ: snprintf(spec, sizeof spec, "%sPQ%zunp", pfx, M); break;
+                case F_FFS: snprintf(spec, sizeof spec, "%sPQ%zux4fs", pfx, M); break;
+                default:
+                    if (r_ < ds->d)
+                        snprintf(spec, sizeof spec, "OPQ%zu_%u,PQ%zunp", M, r_, M);
+                    else
+                        snprintf(spec, sizeof spec, "OPQ%zu,PQ%zunp", M, M);
+                    break;
+                }
+            }
+            result *r = results_add(rs);
+            if (!r) {
+                rc = CVS_ENOMEM;
+                goto out;
+            }
+            r->dataset = ds->name;
+            r->family = family_name[f];
+            r->faiss = f >= F_FPQ;
+            r->size = B;
+            snprintf(r->method, sizeof r->method, "%s:%s%s", r->faiss ? "faiss" : "cvs", spec,
+                     f == F_ANISO ? "+aniso" : "");
+            fprintf(stderr, "  [%s] %s ...\n", ds->name, r->method);
+            if (r->faiss)
+                rc = run_faiss(&cx, spec, f == F_FFS ? (M + 1) / 2 : M, r, lab);
+            else
+                rc = run_cvs(&cx, spec, eta, r, lab);
+            if (rc) {
+                fprintf(stderr, "cvstore-bench codecs: %s on %s: %s: %s\n", r->method, ds->name,
+                        cvs_strerror(rc), cvs_errmsg(NULL));
+                goto out;
+            }
+            progress_line(r);
+        }
+    }
+out:
+    free(lab);
+    free(sample);
+    bu_rmrf(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* ==== Plot ==== */
+
+/* One panel per data set: recall@10 of the codes alone against bytes per
+ * vector, one line per method family.  Data go inline as gnuplot
+ * datablocks, so nothing but the SVG is written. */
+static int write_plot(const results *rs, const char *path)
+{
+    const char *names[16];
+    size_t nds = 0;
+    FILE *g;
+    for (size_t i = 0; i < rs->n; i++) {
+        size_t j = 0;
+        while (j < nds && strcmp(names[j], rs->r[i].dataset) != 0)
+            j++;
+        if (j == nds && nds < 16)
+            names[nds++] = rs->r[i].dataset;
+    }
+    if (!nds)
+        return 0;
+    if (!(g = popen("gnuplot", "w"))) {
+        fprintf(stderr, "cvstore-bench codecs: cannot run gnuplot; no plot written\n");
+        return -1;
+    }
+    for (size_t s = 0; s < nds; s++)
+        for (int f = 0; f < NFAM; f++) {
+            fprintf(g, "$d%zu_%d << EOD\n", s, f);
+            for (size_t i = 0; i < rs->n; i++)
+                if (strcmp(rs->r[i].dataset, names[s]) == 0 && rs->r[i].family == family_name[f])
+                    fprintf(g, "%.4f %.4f\n", rs->r[i].bpv, rs->r[i].r10);
+            fprintf(g, "EOD\n");
+        }
+    fprintf(g, "set terminal svg size %zu,480 dynamic noenhanced font 'sans,11'\n"
+               "set output '%s'\n"
+               "set multiplot layout 1,%zu\n"
+               "set logscale x 2\nset grid\nset key bottom right\nset yrange [0:1]\n"
+               "set xlabel 'bytes per vector (code + codebooks / n)'\n"
+               "set ylabel 'recall@10, codes only'\n",
+            560 * nds, path, nds);
+    for (size_t s = 0; s < nds; s++) {
+        int first = 1;
+        fprintf(g, "set title '%s'\nplot ", names[s]);
+        for (int f = 0; f < NFAM; f++) {
+            int have = 0;
+            for (size_t i = 0; i < rs->n && !have; i++)
+                have = strcmp(rs->r[i].dataset, names[s]) == 0 && rs->r[i].family == family_name[f];
+            if (!have)
+                continue;
+            fprintf(g, "%s$d%zu_%d using 1:2 with linespoints lw 2 %s title '%s'",
+                    first ? "" : ", ", s, f, f >= F_FPQ ? "dt 2" : "dt 1", family_name[f]);
+            first = 0;
+        }
+        fprintf(g, "\n");
+    }
+    fprintf(g, "unset multiplot\n");
+    if (pclose(g) != 0) {
+        fprintf(stderr, "cvstore-bench codecs: gnuplot failed; plot %s may be missing\n", path);
+        return -1;
+    }
+    fprintf(stderr, "cvstore-bench codecs: plot written to %s\n", path);
+    return 0;
+}
+
+/* ==== Report ==== */
+
+static const result *find(const results *rs, const char *ds, size_t B, const char *family)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        if (strcmp(rs->r[i].dataset, ds) == 0 && rs->r[i].size == B &&
+            strcmp(rs->r[i].family, family) == 0)
+            return &rs->r[i];
+    return NULL;
+}
+
+/* Head to head per data set and size: best recall of each side, and the
+ * scan-speed ratios of the matching 4-bit and 8-bit quantizers. */
+static void print_summary(const results *rs, const options *o)
+{
+    const char *const hdr[] = {"dataset", "bytes", "best cvs", "R@10", "best faiss", "R@10",
+                               "x4 scan vs PQx4fs", "adc8 vs PQnp"};
+    bu_table *t = bu_table_new(8, hdr);
+    const char *last = NULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        const char *ds = rs->r[i].dataset;
+        if (last && strcmp(last, ds) == 0)
+            continue;
+        last = ds;
+        for (size_t si = 0; si < o->nsizes; si++) {
+            size_t B = o->sizes[si];
+            const result *bc = NULL, *bf = NULL, *a, *b;
+            for (size_t j = 0; j < rs->n; j++) {
+                const result *r = &rs->r[j];
+                if (strcmp(r->dataset, ds) != 0 || r->size != B)
+                    continue;
+                if (!r->faiss && (!bc || r->r10 > bc->r10))
+                    bc = r;
+                if (r->faiss && (!bf || r->r10 > bf->r10))
+                    bf = r;
+            }
+            if (!bc && !bf)
+                continue;
+            bu_table_row(t);
+            bu_table_cell(t, "%s", ds);
+            bu_table_cell(t, "%zu", B);
+            bu_table_cell(t, "%s", bc ? bc->method : "-");
+            bu_table_cell(t, "%.4f", bc ? bc->r10 : NAN);
+            bu_table_cell(t, "%s", bf ? bf->method : "-");
+            bu_table_cell(t, "%.4f", bf ? bf->r10 : NAN);
+            a = find(rs, ds, B, "cvs:pq-x4");
+            b = find(rs, ds, B, "faiss:PQx4fs");
+            if (a && b)
+                bu_table_cell(t, "%.2fx", a->scan_cps / b->scan_cps);
+            else
+                bu_table_cell(t, "-");
+            a = find(rs, ds, B, "cvs:pq");
+            b = find(rs, ds, B, "faiss:PQ");
+            if (a && b)
+                bu_table_cell(t, "%.2fx", a->scan_cps / b->scan_cps);
+            else
+                bu_table_cell(t, "-");
+        }
+    }
+    printf("\n### head to head (codes-only recall@10; scan speed ratios per code, 1 thread)\n\n");
+    bu_table_print(t);
+    bu_table_free(t);
+}
+
+/* ==== Command ==== */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cvstore-bench codecs [--datasets sift,fashion,glove] [--sizes 8,16,32,64]\n"
+        "                            [--methods LIST] [--nq N] [--skip-slow] [--seed S]\n"
+        "                            [--csv PATH] [--plot PATH.svg | --no-plot]\n"
+        "                            [--data-dir DIR] [--dir TMPDIR]\n"
+        "       cvstore-bench codecs --base F --query F [--gt F.ivecs] --metric l2|ip|cosine ...\n"
+        "Codes-only and re-ranked recall@10, training time, encoding and single-thread\n"
+        "scan throughput, and bytes per vector (codebooks included) of cvstore's codecs\n"
+        "and FAISS's PQ{m}np, OPQ{m},PQ{m}np and PQ{m}x4fs at equal code sizes.\n"
+        "  --datasets LIST  of sift (SIFT10K), fashion (Fashion-MNIST), glove\n"
+        "                   (GloVe-100-angular from scripts/fetch-glove.sh); default all\n"
+        "  --sizes LIST     code bytes per vector (default 8,16,32,64)\n"
+        "  --methods LIST   families: cvs:pq cvs:pq-x4 cvs:opq cvs:opq+aniso cvs:pca-sq8\n"
+        "                   faiss:PQ faiss:OPQ faiss:PQx4fs, or cvs / faiss (default all)\n"
+        "  --nq N           first N queries (default 1000)\n"
+        "  --skip-slow      skip FAISS OPQ on dimensions > 256 (minutes to train)\n"
+        "  --seed S         training sample and k-means seed (default 1)\n"
+        "  --csv PATH       write the results as CSV\n"
+        "  --plot PATH.svg  recall@10 vs bytes/vector (gnuplot; default: the CSV's path\n"
+        "                   with .svg, else codecs.svg)\n"
+        "  --data-dir DIR   where siftsmall/ and fashion-mnist/ are (default\n"
+        "                   $CVSTORE_DATA, else /work/shared/data)\n"
+        "  --base/--query/--gt/--metric  any data as files (fvecs, bvecs, npy; ivecs);\n"
+        "                   without --gt the exact top 100 is computed by cvstore\n"
+        "  --dir DIR        where to make scratch directories\n");
+}
+
+static int parse_sizes(const char *s, options *o)
+{
+    char *end;
+    o->nsizes = 0;
+    while (*s) {
+        unsigned long v = strtoul(s, &end, 10);
+        if (end == s || v == 0 || v > 256 || o->nsizes == 16)
+            return -1;
+        o->sizes[o->nsizes++] = v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return o->nsizes ? 0 : -1;
+}
+
+int bench_codecs(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        {"datasets", required_argument, 0, 'D'}, {"sizes", required_argument, 0, 's'},
+        {"methods", required_argument, 0, 'M'}, {"nq", required_argument, 0, 'n'},
+        {"skip-slow", no_argument, 0, 'S'}, {"seed", required_argument, 0, 'e'},
+        {"csv", required_argument, 0, 'c'}, {"plot", required_argument, 0, 'p'},
+        {"no-plot", no_argument, 0, 'P'}, {"data-dir", required_argument, 0, 'r'},
+        {"base", required_argument, 0, 'b'}, {"query", required_argument, 0, 'q'},
+        {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
+        {"dir", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    options o = {.sizes = {8, 16, 32, 64}, .nsizes = 4, .seed = 1};
+    const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
+    const char *base = NULL, *query = NULL, *gt = NULL;
+    cvs_metric metric = CVS_METRIC_L2;
+    size_t nq_max = 1000;
+    int c, noplot = 0, ret = 2;
+    char plotbuf[4200];
+    dataset dsets[4];
+    size_t nds = 0;
+    results rs = {0};
+    bu_table *t = NULL;
+    double t_start = bu_now();
+
+    for (int f = 0; f < NFAM; f++)
+        o.fam[f] = 1;
+    memset(dsets, 0, sizeof dsets);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'D': datasets = optarg; break;
+        case 's':
+            if (parse_sizes(optarg, &o) != 0) {
+                fprintf(stderr, "cvstore-bench codecs: bad --sizes '%s'\n", optarg);
+                return 1;
+            }
+            break;
+        case 'M':
+            if (parse_methods(optarg, o.fam) != 0)
+                return 1;
+            break;
+        case 'n': nq_max = strtoul(optarg, NULL, 10); break;
+        case 'S': o.skip_slow = 1; break;
+        case 'e': o.seed = strtoull(optarg, NULL, 10); break;
+        case 'c': csv = optarg; break;
+        case 'p': plot = optarg; break;
+        case 'P': noplot = 1; break;
+        case 'r': datadir = optarg; break;
+        case 'b': base = optarg; break;
+        case 'q': query = optarg; break;
+        case 'g': gt = optarg; break;
+        case 'm':
+            if (cvs_metric_parse(optarg, &metric) != 0) {
+                fprintf(stderr, "cvstore-bench codecs: bad --metric '%s'\n", optarg);
+                return 1;
+            }
+            break;
+        case 'd': o.tmpparent = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+    }
+    if (optind < argc || (!base != !query) || (gt && !base)) {
+        usage(stderr);
+        return 1;
+    }
+    if (!datadir && !(datadir = getenv("CVSTORE_DATA")))
+        datadir = "/work/shared/data";
+    if (!plot && !noplot) {
+        const char *dot = csv ? strrchr(csv, '.') : NULL;
+        if (csv && dot && !strchr(dot, '/'))
+            snprintf(plotbuf, sizeof plotbuf, "%.*s.svg", (int)(dot - csv), csv);
+        else if (csv)
+            snprintf(plotbuf, sizeof plotbuf, "%s.svg", csv);
+        else
+            snprintf(plotbuf, sizeof plotbuf, "codecs.svg");
+        plot = plotbuf;
+    }
+
+    /* ---- which data ---- */
+    if (base) {
+        const char *slash = strrchr(base, '/'), *nm = slash ? slash + 1 : base;
+        dataset *ds = &dsets[nds++];
+        snprintf(ds->name, sizeof ds->name, "%.*s", (int)strcspn(nm, "."), nm);
+        ds->metric = metric;
+    } else {
+        char buf[256], *tok, *save = NULL;
+        snprintf(buf, sizeof buf, "%s", datasets);
+        for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (nds == 3 || (strcmp(tok, "sift") && strcmp(tok, "fashion") && strcmp(tok, "glove"))) {
+                fprintf(stderr, "cvstore-bench codecs: unknown data set '%s' (sift, fashion, glove)\n",
+                        tok);
+                return 1;
+            }
+            dataset *ds = &dsets[nds++];
+            snprintf(ds->name, sizeof ds->name, "%s", strcmp(tok, "sift") == 0 ? "sift10k"
+                     : strcmp(tok, "fashion") == 0 ? "fashion-mnist" : "glove-100-angular");
+            ds->metric = strcmp(tok, "glove") == 0 ? CVS_METRIC_COSINE : CVS_METRIC_L2;
+        }
+    }
+
+    /* ---- run, one data set at a time (only one is in memory) ---- */
+    for (size_t i = 0; i < nds; i++) {
+        dataset *ds = &dsets[i];
+        char b[4096], q[4096], g[4096];
+        int rc;
+        char name[64];
+        memcpy(name, ds->name, sizeof name);
+        if (base) {
+            rc = load_files(ds, base, query, gt, nq_max);
+        } else if (strcmp(name, "sift10k") == 0) {
+            snprintf(b, sizeof b, "%s/siftsmall/siftsmall_base.fvecs", datadir);
+            snprintf(q, sizeof q, "%s/siftsmall/siftsmall_query.fvecs", datadir);
+            snprintf(g, sizeof g, "%s/siftsmall/siftsmall_groundtruth.ivecs", datadir);
+            rc = load_files(ds, b, q, g, nq_max);
+        } else if (strcmp(name, "fashion-mnist") == 0) {
+            snprintf(b, sizeof b, "%s/fashion-mnist/fashion-mnist_base.bvecs", datadir);
+            snprintf(q, sizeof q, "%s/fashion-mnist/fashion-mnist_query.bvecs", datadir);
+            snprintf(g, sizeof g, "%s/fashion-mnist/fashion-mnist_groundtruth.ivecs", datadir);
+            rc = load_files(ds, b, q, g, nq_max);
+        } else {
+            rc = load_glove(ds, nq_max);
+        }
+        if (!rc && !ds->gt)
+            rc = exact_ground_truth(ds, o.tmpparent);
+        if (!rc)
+            rc = run_dataset(ds, &o, &rs);
+        if (rc) {
+            fprintf(stderr, "cvstore-bench codecs: %s: %s: %s\n", name, cvs_strerror(rc),
+                    cvs_errmsg(NULL));
+            goto out;
+        }
+        /* Only one data set in memory at a time; the result rows point at
+         * ds->name, which stays. */
+        dataset_free(ds);
+        memcpy(ds->name, name, sizeof name);
+    }
+
+    /* ---- report ---- */
+    {
+        const char *const hdr[] = {"dataset", "method", "bytes_per_vector", "recall10",
+                                   "recall10_rerank", "train_s", "encode_vps", "scan_cps"};
+        double load = 0;
+        if (getloadavg(&load, 1) != 1)
+            load = NAN;
+        t = bu_table_new(8, hdr);
+        for (size_t i = 0; i < rs.n; i++) {
+            const result *r = &rs.r[i];
+            bu_table_row(t);
+            bu_table_cell(t, "%s", r->dataset);
+            bu_table_cell(t, "%s", r->method);
+            bu_table_cell(t, "%.3f", r->bpv);
+            bu_table_cell(t, "%.4f", r->r10);
+            bu_table_cell(t, "%.4f", r->r10rr);
+            bu_table_cell(t, "%.3f", r->train_s);
+            bu_table_cell(t, "%.0f", r->encode_vps);
+            bu_table_cell(t, "%.0f", r->scan_cps);
+        }
+        printf("### codecs: recall@10 (codes only / re-ranked top %d), k-NN over the whole base\n\n"
+               "Scans: 1 thread, top %d by heap, codes/s = queries x base / seconds.  Training "
+               "and encoding: all %d cores.  SIMD kernels: %s.  Load average at the end: %.2f.  "
+               "Wall time %.0f s.\n\n",
+               TOPK, TOPK, omp_get_num_procs(), cvs__kernels_impl(), load, bu_now() - t_start);
+        bu_table_print(t);
+        print_summary(&rs, &o);
+    }
+    ret = 0;
+    if (csv && bu_table_csv(t, csv) != 0)
+        ret = 2;
+    if (!noplot && write_plot(&rs, plot) != 0)
+        ret = 2;
+out:
+    bu_table_free(t);
+    for (size_t i = 0; i < nds; i++)
+        dataset_free(&dsets[i]);
+    free(rs.r);
+    return ret;
+}
