@@ -10,7 +10,7 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16]\n"
+    "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
     "\n"
     "Creates an empty store in directory DB (created if missing; it must not\n"
     "already hold a store).\n"
@@ -19,7 +19,9 @@ static const char usage[] =
     "  -d, --dim D          vector dimension, 1..65536 (required)\n"
     "  -m, --metric M       l2 (scores are Euclidean distances), ip (inner\n"
     "                       product) or cosine (required)\n"
-    "  -r, --raw P          precision of the stored vectors: f32 (default) or f16\n"
+    "  -r, --raw P          precision of the stored vectors: f32 (default), f16,\n"
+    "                       or none (keep them only until `cvstore build`, then\n"
+    "                       keep the codes alone)\n"
     "  -h, --help           show this help\n";
 
 int cmd_init(int argc, char **argv)
@@ -54,7 +56,7 @@ int cmd_init(int argc, char **argv)
             break;
         case 'r':
             if (cvs_raw_parse(optarg, &co.raw)) {
-                cli_err("init", "unknown raw precision '%s' (f32 or f16)", optarg);
+                cli_err("init", "unknown raw precision '%s' (f32, f16 or none)", optarg);
                 return cli_usage_error(usage);
             }
             break;

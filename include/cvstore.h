@@ -87,13 +87,18 @@ typedef enum cvs_metric {
 
 typedef enum cvs_raw {
     CVS_RAW_F32 = 1,       /* raw vectors kept as float32 */
-    CVS_RAW_F16 = 2        /* raw vectors kept as IEEE half precision */
+    CVS_RAW_F16 = 2,       /* raw vectors kept as IEEE half precision */
+    CVS_RAW_NONE = 3       /* kept (as f32) only until a codec is built
+                              (cvs_build), which then drops them: from then
+                              on the store holds codes only, searches scan
+                              the codes, reads return decoded vectors, and
+                              the codec cannot be retrained */
 } cvs_raw;
 
 /* "l2" | "ip" | "cosine"; CVS_EINVAL otherwise. */
 CVS_API int cvs_metric_parse(const char *s, cvs_metric *out) CVS_WUR;
 CVS_API const char *cvs_metric_name(cvs_metric m);
-/* "f32" | "f16"; CVS_EINVAL otherwise. */
+/* "f32" | "f16" | "none"; CVS_EINVAL otherwise. */
 CVS_API int cvs_raw_parse(const char *s, cvs_raw *out) CVS_WUR;
 CVS_API const char *cvs_raw_name(cvs_raw r);
 

@@ -25,6 +25,7 @@
 #include "index/codescan.h"
 #include "index/flat.h"
 #include "index/heap.h"
+#include "pq/codec.h"
 #include "store/db.h"
 
 #define BLOCK_FLOATS (1u << 18)   /* ~1 MiB of decoded vectors per block */
@@ -124,6 +125,7 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
                                   float *scores)
 {
     unsigned flags = params ? params->flags : 0;
+    size_t rerank = params ? params->rerank : 0;
     scan sc = {0};
     cvs_db *db;
     cvs_flat *flat = NULL;
@@ -174,8 +176,22 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
         cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
     }
 
+    if (db->raw == CVS_RAW_NONE) {
+        struct cvs_codec *codec;
+        if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+            goto out;
+        if (cvs__codes_only(db, codec)) {
+            if (flags & CVS_SEARCH_EXACT) {
+                rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): only its codes "
+                              "can be searched", db->path);
+                goto out;
+            }
+            flags = CVS_SEARCH_CODES;
+            rerank = 0; /* nothing to re-rank with */
+        }
+    }
     if (flags & CVS_SEARCH_CODES) {
-        rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, params->rerank, labels, scores);
+        rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, rerank, labels, scores);
         goto out;
     }
     if ((rc = cvs__flat_get(db, t->txn, &flat)))

@@ -26,6 +26,7 @@ typedef struct chk {
     uint64_t problems;
     uint64_t next_key;
     size_t code_size;      /* 0: no codec */
+    int codes_only;        /* raw "none" after a build: no vectors, only codes */
 } chk;
 
 static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
@@ -129,7 +130,11 @@ static int check_recs(chk *c, const MDB_val *k, const MDB_val *v)
                 (unsigned long long)key, (unsigned long long)c->next_key);
     vk.mv_data = &key;
     vk.mv_size = 8;
-    if (mdb_get(c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
+    if (c->codes_only) {
+        if (mdb_get(c->txn, c->db->dbi_codes, &vk, &vv) != 0)
+            problem(c, "codes: \"%.*s\" (key %llu) has no code, and the store keeps nothing "
+                    "else", (int)len, id, (unsigned long long)key);
+    } else if (mdb_get(c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
         problem(c, "vecs: \"%.*s\" (key %llu) has no vector", (int)len, id, (unsigned long long)key);
     } else if (vv.mv_size != cvs__vec_bytes(c->db)) {
         problem(c, "vecs: \"%.*s\" has a vector of %zu bytes, expected %zu (dim %u, %s)",
@@ -265,7 +270,7 @@ static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
 
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
 {
-    chk c = {db, NULL, report, ctx, 0, 0, 0};
+    chk c = {db, NULL, report, ctx, 0, 0, 0, 0};
     MDB_stat s_ids, s_recs, s_vecs, s_codes;
     struct cvs_codec *codec = NULL;
     MDB_val nk = {8, "next_key"}, nv;
@@ -286,16 +291,21 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         rc = cvs__err(CVS_ELMDB, "reading database statistics");
         goto out;
     }
-    if (s_ids.ms_entries != s_recs.ms_entries || s_recs.ms_entries != s_vecs.ms_entries)
-        problem(&c, "counts differ: %zu ids, %zu records, %zu vectors", s_ids.ms_entries,
-                s_recs.ms_entries, s_vecs.ms_entries);
     if (cvs__codec_for_txn(db, c.txn, &codec, NULL) != CVS_OK)
         problem(&c, "meta: the codec cannot be loaded: %s", cvs_errmsg(db));
     else if (codec)
         c.code_size = cvs__codec_code_size(codec);
+    c.codes_only = cvs__codes_only(db, codec);
+    if (s_ids.ms_entries != s_recs.ms_entries ||
+        (!c.codes_only && s_recs.ms_entries != s_vecs.ms_entries))
+        problem(&c, "counts differ: %zu ids, %zu records, %zu vectors", s_ids.ms_entries,
+                s_recs.ms_entries, s_vecs.ms_entries);
+    if (c.codes_only && s_vecs.ms_entries)
+        problem(&c, "vecs: %zu raw vectors in a store that keeps codes only (raw none)",
+                s_vecs.ms_entries);
     if (mdb_stat(c.txn, db->dbi_codes, &s_codes) == 0 && codec &&
-        s_codes.ms_entries != s_vecs.ms_entries)
-        problem(&c, "counts differ: %zu vectors but %zu codes", s_vecs.ms_entries,
+        s_codes.ms_entries != s_recs.ms_entries)
+        problem(&c, "counts differ: %zu records but %zu codes", s_recs.ms_entries,
                 s_codes.ms_entries);
     if ((rc = walk(&c, db->dbi_ids, "ids", check_ids)) ||
         (rc = walk(&c, db->dbi_recs, "recs", check_recs)) ||

@@ -10,6 +10,9 @@
  * write transaction are still encoded, because the write transaction walks
  * the vectors it sees itself.
  *
+ * In a raw "none" store the same transaction drops the raw vectors, so the
+ * first build is also the last: nothing is left to retrain on.
+ *
  * Each process caches the codec it last loaded, keyed by the generation
  * ("codec_gen" in meta).  A put checks the generation inside its own write
  * transaction, so a build by another process is picked up before anything
@@ -131,6 +134,9 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
 
     if ((rc = read_gen(db, txn, &gen)))
         return rc;
+    if (db->raw == CVS_RAW_NONE && gen) /* checked again: another process may have built */
+        return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and already has a "
+                        "codec: there is nothing left to retrain on", db->path);
     gen++;
     if ((rc = cvs__codec_serialize(a->codec, &blob, &blen)))
         goto out;
@@ -196,6 +202,11 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         }
         if (mrc == MDB_NOTFOUND)
             break;
+    }
+    /* raw "none": the codes are all the store keeps from now on. */
+    if (db->raw == CVS_RAW_NONE && (mrc = mdb_drop(txn, db->dbi_vecs, 0))) {
+        rc = cvs__werr(mrc, "dropping the raw vectors");
+        goto out;
     }
     rc = CVS_OK;
 out:
@@ -305,6 +316,15 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
     if ((rc = cvs__codec_check_spec(spec, db->dim)))
         return rc;
+    if (db->raw == CVS_RAW_NONE) {
+        cvs_codec_info ci;
+        rc = cvs_codec_get_info(db, &ci);
+        if (rc == CVS_OK)
+            return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and already has "
+                            "codec %s: there is nothing left to retrain on", db->path, ci.spec);
+        if (rc != CVS_NOTFOUND)
+            return rc;
+    }
     if ((rc = sample(db, opts, &x, &n, &a.total)))
         goto out;
     to.seed = opts && opts->seed ? opts->seed : 1;

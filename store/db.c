@@ -70,7 +70,8 @@ CVS_API int cvs_raw_parse(const char *s, cvs_raw *out)
         return cvs__err(CVS_EINVAL, "raw: missing argument");
     if (!strcmp(s, "f32")) *out = CVS_RAW_F32;
     else if (!strcmp(s, "f16")) *out = CVS_RAW_F16;
-    else return cvs__err(CVS_EINVAL, "unknown raw precision '%s' (expected f32 or f16)", s);
+    else if (!strcmp(s, "none")) *out = CVS_RAW_NONE;
+    else return cvs__err(CVS_EINVAL, "unknown raw precision '%s' (expected f32, f16 or none)", s);
     return CVS_OK;
 }
 
@@ -79,6 +80,7 @@ CVS_API const char *cvs_raw_name(cvs_raw r)
     switch (r) {
     case CVS_RAW_F32: return "f32";
     case CVS_RAW_F16: return "f16";
+    case CVS_RAW_NONE: return "none";
     }
     return "?";
 }
@@ -220,7 +222,7 @@ static int header_decode(cvs_db *db, const MDB_val *v)
     raw = cvs__get_u32(h + 20);
     db->created_us = (int64_t)cvs__get_u64(h + 24);
     if (db->dim == 0 || db->dim > CVS_MAX_DIM || metric < 1 || metric > 3 ||
-        raw < 1 || raw > 2)
+        raw < 1 || raw > 3)
         return cvs__err(CVS_EFORMAT, "%s: header record is damaged "
                         "(dim %u, metric %u, raw %u)", db->path, db->dim, metric, raw);
     db->metric = (cvs_metric)metric;
@@ -351,7 +353,8 @@ CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db 
         return cvs__err(CVS_EINVAL, "dimension %u out of range (1..%d)", opts->dim, CVS_MAX_DIM);
     if (opts->metric < CVS_METRIC_L2 || opts->metric > CVS_METRIC_COSINE)
         return cvs__err(CVS_EINVAL, "unknown metric %d", (int)opts->metric);
-    if (opts->raw != 0 && opts->raw != CVS_RAW_F32 && opts->raw != CVS_RAW_F16)
+    if (opts->raw != 0 && opts->raw != CVS_RAW_F32 && opts->raw != CVS_RAW_F16 &&
+        opts->raw != CVS_RAW_NONE)
         return cvs__err(CVS_EINVAL, "unknown raw precision %d", (int)opts->raw);
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));

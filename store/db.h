@@ -78,10 +78,17 @@ static inline uint16_t cvs__get_u16(const unsigned char *p) { uint16_t v; memcpy
 static inline uint32_t cvs__get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t cvs__get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-/* Bytes of one stored raw vector. */
+/* Bytes of one stored raw vector (raw "none" stores keep f32 until their
+ * first build). */
 static inline size_t cvs__vec_bytes(const cvs_db *db)
 {
     return (size_t)db->dim * (db->raw == CVS_RAW_F16 ? 2u : 4u);
+}
+
+/* True when the store keeps codes only: raw "none" and a codec built. */
+static inline int cvs__codes_only(const cvs_db *db, const struct cvs_codec *codec)
+{
+    return db->raw == CVS_RAW_NONE && codec != NULL;
 }
 
 int64_t cvs__now_us(void);

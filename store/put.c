@@ -231,9 +231,6 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     cvs__put_u16((unsigned char *)v.mv_data + 16, (uint16_t)r->id_len);
     memcpy((unsigned char *)v.mv_data + CVS_REC_FIXED, r->id, r->id_len);
 
-    v.mv_size = cvs__vec_bytes(db);
-    if ((mrc = mdb_put(txn, db->dbi_vecs, &k, &v, MDB_RESERVE)))
-        return cvs__werr(mrc, "writing a vector");
     {
         const float *x = r->vector;
         if (db->metric == CVS_METRIC_COSINE) {
@@ -245,7 +242,12 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 a->tmp[d] = (float)(r->vector[d] * norm);
             x = a->tmp;
         }
-        cvs__encode_vec(db, x, v.mv_data);
+        if (!cvs__codes_only(db, a->codec)) {
+            v.mv_size = cvs__vec_bytes(db);
+            if ((mrc = mdb_put(txn, db->dbi_vecs, &k, &v, MDB_RESERVE)))
+                return cvs__werr(mrc, "writing a vector");
+            cvs__encode_vec(db, x, v.mv_data);
+        }
         if (a->codec) {
             MDB_val cv = {cvs__codec_code_size(a->codec), a->code};
             if ((rc = cvs__codec_encode(a->codec, x, 1, a->code)))

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pq/codec.h"
 #include "store/db.h"
 
 CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
@@ -86,7 +87,24 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
     rec->key = key;
     if ((rc = cvs__rec_decode(recval, &rec->created_us, &rec->updated_us, &rec->id, &rec->id_len)))
         return cvs__err_prefix(rc, "key %lld", (long long)key);
-    if (vec_out) {
+    if (vec_out && db->raw == CVS_RAW_NONE &&
+        (mrc = mdb_get(t->txn, db->dbi_vecs, &k, &v)) == MDB_NOTFOUND) {
+        /* A codes-only store: the vector is the code's reconstruction. */
+        struct cvs_codec *codec;
+        if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+            return rc;
+        if (!codec)
+            return cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no vector", (int)rec->id_len, rec->id);
+        if ((mrc = mdb_get(t->txn, db->dbi_codes, &k, &v)))
+            return mrc == MDB_NOTFOUND
+                       ? cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no code", (int)rec->id_len, rec->id)
+                       : cvs__err_lmdb(mrc, "reading a code");
+        if (v.mv_size != cvs__codec_code_size(codec))
+            return cvs__err(CVS_ECORRUPT, "record \"%.*s\": code of %zu bytes", (int)rec->id_len,
+                            rec->id, v.mv_size);
+        if ((rc = cvs__codec_decode(codec, v.mv_data, 1, vec_out)))
+            return rc;
+    } else if (vec_out) {
         if ((mrc = mdb_get(t->txn, db->dbi_vecs, &k, &v)))
             return mrc == MDB_NOTFOUND
                        ? cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no vector", (int)rec->id_len, rec->id)

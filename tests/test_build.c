@@ -206,3 +206,64 @@ Test(build, killed_rebuild_leaves_old_codec)
     }
     cr_assert_eq(cvs_db_open(path, 0, &db), 0);
 }
+
+/* raw "none": vectors are kept only until the first build, which drops
+ * them; afterwards the store is codes only. */
+Test(rawnone, codes_only_after_build, .timeout = 120)
+{
+    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_NONE};
+    cvs_import_opts io = {0};
+    cvs_info before, after;
+    cvs_codec_info ci;
+    cvs_txn *t;
+    cvs_record r = {0}, g;
+    float v[128], out[128], s[10];
+    int64_t l[10];
+    uint64_t p;
+    double err = 0;
+    char *d = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(d, &o, &db), 0);
+    cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0);
+    /* Before a build it searches exactly, like any store. */
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_query.fvecs", CVS_FMT_AUTO,
+                               &query, &nq, &dim), 0);
+    cr_assert_eq(cvs_search(db, query, 1, 10, CVS_SEARCH_EXACT, l, s), 0);
+    cr_assert_eq(cvs_db_info(db, &before), 0);
+    cr_assert_eq(cvs_build(db, "pq32", NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    /* Exact search is refused; the default search scans the codes. */
+    cr_assert_eq(cvs_search(db, query, 1, 10, CVS_SEARCH_EXACT, l, s), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "raw none"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_search(db, query, 1, 10, 0, l, s), 0, "%s", cvs_errmsg(db));
+    cr_assert_neq(l[9], -1);
+    /* Reads return the code's reconstruction. */
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "0", 1, &g, out), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO,
+                               &base, &nb, &dim), 0);
+    for (int i = 0; i < 128; i++)
+        err += (out[i] - base[i]) * (out[i] - base[i]);
+    cr_assert(err < 0.1 * 128 * 128 * 30, "reconstruction error %g", err);
+    /* New records get codes only; rebuilds are refused. */
+    for (int i = 0; i < 128; i++)
+        v[i] = (float)(i % 7);
+    r.id = "x";
+    r.id_len = 1;
+    r.vector = v;
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    cr_assert_eq(cvs_build(db, "pq16", NULL), CVS_EINVAL);
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq32x8");
+    cr_assert_eq(cvs_db_info(db, &after), 0);
+    cr_assert_eq(after.count, before.count + 1);
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(d);
+    free(d);
+    cvs_free(query);
+    cvs_free(base);
+}
