@@ -25,6 +25,26 @@
 void cvs__adc8_scan(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out);
 void cvs__adc8_scan_scalar(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out);
 
+/* Multi-query 8-bit scan: up to CVS_ADC8_QBLOCK queries per pass over the
+ * codes, so each code byte is read once and selects one contiguous vector
+ * of CVS_ADC8_QBLOCK floats (one AVX2 load) holding all the queries'
+ * entries for that centroid.  Interleaved LUT layout ("lutq"):
+ *     lutq[(m*256 + j) * CVS_ADC8_QBLOCK + q] = lut of query q [m*256 + j]. */
+#define CVS_ADC8_QBLOCK 8
+/* Interleaves nq (<= CVS_ADC8_QBLOCK) float LUTs (each M*256, layout of
+ * cvs__adc8_scan) into lutq (M*256*CVS_ADC8_QBLOCK floats, caller-owned;
+ * missing queries' entries zero).  luts[q] is only read, for q < nq. */
+void cvs__adc8_interleave(const float *const *luts, size_t nq, size_t M, float *lutq);
+/* out[q*n + i] = sum_m lutq[(m*256 + codes[i*M+m])*QBLOCK + q] for q < nq,
+ * i < n; out (caller-owned) holds nq*n floats, rows q >= nq are not
+ * written.  Each sum is in the order of cvs__adc8_scan_scalar, so both
+ * implementations give, bit for bit, what nq separate cvs__adc8_scan calls
+ * on the original LUTs give.  nq <= CVS_ADC8_QBLOCK. */
+void cvs__adc8_scan_multi(const float *lutq, size_t nq, const uint8_t *codes, size_t n, size_t M,
+                          float *out);
+void cvs__adc8_scan_multi_scalar(const float *lutq, size_t nq, const uint8_t *codes, size_t n,
+                                 size_t M, float *out);
+
 /* Bytes of the fast-scan layout for n codes of M 4-bit sub-quantizers
  * (M rounded up to even, n rounded up to a multiple of 32). */
 size_t cvs__fs4_packed_size(size_t n, size_t M);

@@ -7,10 +7,11 @@
  * (so `CVSTORE_SIMD=scalar ./test_kernels` still tests the AVX2 code; the
  * SIMD tests skip only when the CPU itself lacks AVX2).
  *
- * Oracles: adc8 kernels are checked against cvs__adc8_scan_scalar, the
- * fast-scan kernels against each other bit for bit *and* against a naive sum
- * computed from the plain (unpacked) codes, so that a layout bug shared by
- * pack and both scans cannot pass unnoticed.
+ * Oracles: adc8 kernels (single- and multi-query) are checked against
+ * cvs__adc8_scan_scalar, the fast-scan kernels against each other bit for
+ * bit *and* against a naive sum computed from the plain (unpacked) codes,
+ * so that a layout bug shared by pack and both scans cannot pass
+ * unnoticed.
  */
 #include "pq/kernels.c"
 
@@ -231,6 +232,137 @@ Test(adc8, extreme_codes_and_zero_lut)
         free(codes);
         free(lut);
     }
+}
+
+/* ==== adc8: multi-query ==== */
+
+Test(adc8_multi, interleave_layout)
+{
+    rng_seed(7);
+    size_t M = 3;
+    for (size_t nq = 0; nq <= CVS_ADC8_QBLOCK; nq++) {
+        float *luts[CVS_ADC8_QBLOCK];
+        float *lutq = xmalloc(M * 256 * CVS_ADC8_QBLOCK * sizeof *lutq);
+        for (size_t q = 0; q < nq; q++) {
+            luts[q] = xmalloc(M * 256 * sizeof *luts[q]);
+            for (size_t r = 0; r < M * 256; r++)
+                luts[q][r] = rndf(-1.0f, 1.0f);
+        }
+        for (size_t r = 0; r < M * 256 * CVS_ADC8_QBLOCK; r++)
+            lutq[r] = CANARY;
+        cvs__adc8_interleave((const float *const *)luts, nq, M, lutq);
+        for (size_t r = 0; r < M * 256; r++)
+            for (size_t q = 0; q < CVS_ADC8_QBLOCK; q++)
+                cr_assert_eq(lutq[r * CVS_ADC8_QBLOCK + q], q < nq ? luts[q][r] : 0.0f,
+                             "nq=%zu r=%zu q=%zu", nq, r, q);
+        for (size_t q = 0; q < nq; q++)
+            free(luts[q]);
+        free(lutq);
+    }
+}
+
+/* Scores nq queries with the scalar and AVX2 multi-query kernels, the
+ * dispatcher, and nq separate single-query scans.  Both multi kernels sum
+ * in reference order, so they must equal cvs__adc8_scan_scalar bit for bit
+ * (stronger than the 1e-5 relative agreement asked of them); against the
+ * dispatched single-query scan, whichever kernel that is, we allow the
+ * 1e-5 of sum_m |entry| used for reordered sums above.  Canaries check that
+ * rows q >= nq and everything past nq*n stay untouched. */
+static void check_adc8_multi(float *const *luts, size_t nq, const uint8_t *codes, size_t n,
+                             size_t M)
+{
+    const size_t tot = CVS_ADC8_QBLOCK * n + 1;
+    float *lutq = xmalloc(M * 256 * CVS_ADC8_QBLOCK * sizeof *lutq);
+    float *ref = xmalloc(tot * sizeof *ref), *single = xmalloc(tot * sizeof *single);
+    float *got = xmalloc(tot * sizeof *got);
+    cvs__adc8_interleave((const float *const *)luts, nq, M, lutq);
+    for (size_t q = 0; q < nq; q++) {
+        cvs__adc8_scan_scalar(luts[q], codes, n, M, ref + q * n);
+        cvs__adc8_scan(luts[q], codes, n, M, single + q * n);
+    }
+    adc8q_fn fns[3] = {cvs__adc8_scan_multi_scalar, adc8_scan_multi_avx2, cvs__adc8_scan_multi};
+    const char *names[3] = {"scalar", "avx2", "dispatched"};
+    for (int f = 0; f < 3; f++) {
+        if (f == 1 && !have_avx2())
+            continue;
+        for (size_t i = 0; i < tot; i++)
+            got[i] = CANARY;
+        fns[f](lutq, nq, codes, n, M, got);
+        for (size_t i = nq * n; i < tot; i++)
+            cr_assert_eq(got[i], CANARY, "%s wrote past nq*n (nq=%zu n=%zu M=%zu)", names[f], nq,
+                         n, M);
+        for (size_t q = 0; q < nq; q++)
+            for (size_t i = 0; i < n; i++) {
+                float g = got[q * n + i];
+                cr_assert_eq(g, ref[q * n + i], "%s: nq=%zu n=%zu M=%zu q=%zu i=%zu: %.9g vs %.9g",
+                             names[f], nq, n, M, q, i, g, ref[q * n + i]);
+                double mag = 0.0;
+                for (size_t m = 0; m < M; m++)
+                    mag += fabs(luts[q][m * 256 + codes[i * M + m]]);
+                cr_assert_leq(fabs((double)g - (double)single[q * n + i]), 1e-5 * mag + 1e-30,
+                              "%s vs cvs__adc8_scan: nq=%zu n=%zu M=%zu q=%zu i=%zu", names[f], nq,
+                              n, M, q, i);
+            }
+    }
+    free(got);
+    free(single);
+    free(ref);
+    free(lutq);
+}
+
+static void adc8_multi_sweep(uint64_t seed, float lo, float hi)
+{
+    static const size_t ns[] = {0, 1, 7, 8, 9, 1000}, Ms[] = {1, 2, 8, 16, 32, 64};
+    rng_seed(seed);
+    for (size_t a = 0; a < COUNT(Ms); a++)
+        for (size_t b = 0; b < COUNT(ns); b++) {
+            size_t M = Ms[a], n = ns[b];
+            uint8_t *codes = xmalloc(n * M);
+            float *luts[CVS_ADC8_QBLOCK];
+            for (size_t i = 0; i < n * M; i++)
+                codes[i] = (uint8_t)rnd();
+            for (size_t q = 0; q < CVS_ADC8_QBLOCK; q++) {
+                luts[q] = xmalloc(M * 256 * sizeof *luts[q]);
+                for (size_t r = 0; r < M * 256; r++)
+                    luts[q][r] = rndf(lo, hi);
+            }
+            for (size_t nq = 1; nq <= CVS_ADC8_QBLOCK; nq++)
+                check_adc8_multi(luts, nq, codes, n, M);
+            for (size_t q = 0; q < CVS_ADC8_QBLOCK; q++)
+                free(luts[q]);
+            free(codes);
+        }
+}
+
+Test(adc8_multi, random_nonnegative_luts) { adc8_multi_sweep(11, 0.0f, 4.0f); }
+
+Test(adc8_multi, signed_luts_inner_product) { adc8_multi_sweep(12, -1.0f, 1.0f); }
+
+/* Odd M and n across several blocks of the AVX2 kernel (ADC8Q_NB codes,
+ * ADC8Q_MC sub-quantizers per chunk): tails of every loop at once. */
+Test(adc8_multi, odd_sizes_across_blocks)
+{
+    static const size_t ns[] = {ADC8Q_NB - 1, ADC8Q_NB + 9, 3 * ADC8Q_NB + 5};
+    static const size_t Ms[] = {3, 9, 13, 17, 33};
+    rng_seed(13);
+    for (size_t a = 0; a < COUNT(Ms); a++)
+        for (size_t b = 0; b < COUNT(ns); b++) {
+            size_t M = Ms[a], n = ns[b];
+            uint8_t *codes = xmalloc(n * M);
+            float *luts[CVS_ADC8_QBLOCK];
+            for (size_t i = 0; i < n * M; i++)
+                codes[i] = (uint8_t)rnd();
+            for (size_t q = 0; q < CVS_ADC8_QBLOCK; q++) {
+                luts[q] = xmalloc(M * 256 * sizeof *luts[q]);
+                for (size_t r = 0; r < M * 256; r++)
+                    luts[q][r] = rndf(0.0f, 4.0f);
+            }
+            check_adc8_multi(luts, 5, codes, n, M);
+            check_adc8_multi(luts, CVS_ADC8_QBLOCK, codes, n, M);
+            for (size_t q = 0; q < CVS_ADC8_QBLOCK; q++)
+                free(luts[q]);
+            free(codes);
+        }
 }
 
 /* ==== fs4: layout ==== */
