@@ -107,20 +107,6 @@ static void dataset_free(dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-static void normalize_rows(float *x, size_t n, uint32_t dim)
-{
-    for (size_t i = 0; i < n; i++) {
-        float *v = x + i * dim;
-        double s = 0;
-        for (uint32_t t = 0; t < dim; t++)
-            s += (double)v[t] * v[t];
-        if (s > 0) {
-            float inv = (float)(1.0 / sqrt(s));
-            for (uint32_t t = 0; t < dim; t++)
-                v[t] *= inv;
-        }
-    }
-}
 
 /* Exact "smaller is better" distance of query q to base row i. */
 static float exact_dist(const dataset *ds, const float *q, size_t i)
@@ -238,8 +224,8 @@ static int load_files(dataset *ds, const char *base, const char *query, const ch
     if (nq_max && nq_max < ds->nq)
         ds->nq = nq_max;
     if (ds->metric == CVS_METRIC_COSINE) {
-        normalize_rows(ds->xb, ds->nb, ds->d);
-        normalize_rows(ds->xq, ds->nq, ds->d);
+        bu_normalize_rows(ds->xb, ds->nb, ds->d);
+        bu_normalize_rows(ds->xq, ds->nq, ds->d);
     }
     if (gt) {
         if ((rc = cvs_ivecs_load(gt, &ds->gt, &ngt, &gd)))
@@ -267,7 +253,7 @@ static int load_glove(dataset *ds, size_t nq_max)
     fprintf(stderr, "  [%s] loading %s\n", ds->name, fvecs);
     if ((rc = cvs_vecs_load(fvecs, CVS_FMT_AUTO, &all, &n, &ds->d)))
         return rc;
-    normalize_rows(all, n, ds->d);
+    bu_normalize_rows(all, n, ds->d);
     size_t nq = (n + GLOVE_QSTRIDE - 1) / GLOVE_QSTRIDE;
     ds->xq = malloc(nq * ds->d * sizeof *ds->xq);
     ds->xb = malloc((n - nq) * ds->d * sizeof *ds->xb);

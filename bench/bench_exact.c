@@ -61,20 +61,6 @@ static void usage(FILE *f)
         "341,479 words, queries = 1000 of them (every 341st word).\n");
 }
 
-static void normalize_rows(float *x, size_t n, uint32_t dim)
-{
-    for (size_t i = 0; i < n; i++) {
-        float *v = x + i * dim;
-        double s = 0;
-        for (uint32_t t = 0; t < dim; t++)
-            s += (double)v[t] * v[t];
-        if (s > 0) {
-            float inv = (float)(1.0 / sqrt(s));
-            for (uint32_t t = 0; t < dim; t++)
-                v[t] *= inv;
-        }
-    }
-}
 
 /* Mean |a ∩ b| / k over the first nq rows; a has stride k, b stride bstride
  * (ground truth files often hold 100 neighbours). */
@@ -301,11 +287,11 @@ int bench_exact(int argc, char **argv)
 
     /* ---- FAISS ---- */
     if (metric == CVS_METRIC_COSINE) {
-        normalize_rows(xb, nb, dim);
+        bu_normalize_rows(xb, nb, dim);
         if (!(xqf = malloc(sizeof(float) * nq * dim)))
             bu_check(CVS_ENOMEM, "queries");
         memcpy(xqf, xq, sizeof(float) * nq * dim);
-        normalize_rows(xqf, nq, dim);
+        bu_normalize_rows(xqf, nq, dim);
     }
     {
         int frc;

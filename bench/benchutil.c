@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,4 +334,19 @@ void bu_table_free(bu_table *t)
         free(t->cells[i]);
     free(t->cells);
     free(t);
+}
+
+void bu_normalize_rows(float *x, size_t n, uint32_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = x + i * dim;
+        double s = 0;
+        for (uint32_t t = 0; t < dim; t++)
+            s += (double)v[t] * v[t];
+        if (s > 0) {
+            float inv = (float)(1.0 / sqrt(s));
+            for (uint32_t t = 0; t < dim; t++)
+                v[t] *= inv;
+        }
+    }
 }

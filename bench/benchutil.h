@@ -43,6 +43,10 @@ void bu_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
 /* Dies with "cvstore-bench: what: <strerror>: <errmsg>" when rc != 0. */
 void bu_check(int rc, const char *what);
 
+/* Scales each of n rows of dim floats to unit length (zero rows stay zero):
+ * cosine data for FAISS, which has no cosine metric of its own. */
+void bu_normalize_rows(float *x, size_t n, uint32_t dim);
+
 /* ==== Result tables ==== */
 
 typedef struct bu_table bu_table;
