@@ -229,6 +229,12 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                                    while no codec has been built) */
 #define CVS_SEARCH_CODES 0x2u   /* exhaustive scan of the compressed codes
                                    (asymmetric distances), see cvs_build */
+#define CVS_SEARCH_ANN 0x4u     /* the approximate index built by cvs_build
+                                   with opts->index (IVF over the codes, or a
+                                   FAISS index); nprobe/rerank 0 take the
+                                   store's defaults (see cvs_tune) */
+#define CVS_SEARCH_NORERANK 0x8u /* ANN: no re-ranking with raw vectors, even
+                                   where the store's default has one */
 
 /* Top-k for nq queries (nq*dim floats, row-major).  labels (nq*k) receives
  * internal keys, best first, padded with -1; scores (nq*k) receives the
@@ -242,10 +248,32 @@ CVS_API int cvs_txn_search(cvs_txn *txn, const float *queries, size_t nq,
                            size_t k, unsigned flags, int64_t *labels,
                            float *scores) CVS_WUR;
 
+/* A metadata predicate (see cvs_filter_parse). Immutable once parsed: one
+ * filter may be used by many searches and threads at once. */
+typedef struct cvs_filter cvs_filter;
+
+/* Parses a filter written in JSON (len bytes; len 0 = strlen):
+ *   {"lang": "en"}                       equality on a string field
+ *   {"year": 2020}                       equality on a number field
+ *   {"year": {"$gte": 2000, "$lt": 2010}} numeric range ($gt $gte $lt $lte)
+ *   {"lang": {"$in": ["en", "fr"]}}      one of several values
+ *   {"$ids": ["doc1", "doc7"]}           an allow-list of external ids
+ * Several members are combined with AND.  Field names address top-level
+ * members of the records' JSON metadata.  CVS_EINVAL with the reason for a
+ * malformed filter. */
+CVS_API int cvs_filter_parse(const char *json, size_t len, cvs_filter **out) CVS_WUR;
+CVS_API void cvs_filter_free(cvs_filter *f);
+
 typedef struct cvs_search_params {
-    unsigned flags;        /* CVS_SEARCH_EXACT or CVS_SEARCH_CODES */
+    unsigned flags;        /* CVS_SEARCH_EXACT, CVS_SEARCH_CODES or
+                              CVS_SEARCH_ANN (| CVS_SEARCH_NORERANK) */
     size_t rerank;         /* CODES: re-score this many best candidates with
-                              the raw vectors (0 = return code distances) */
+                              the raw vectors (0 = return code distances);
+                              ANN: candidates re-scored (0 = store default) */
+    size_t nprobe;         /* ANN (IVF): lists probed, 0 = store default */
+    const cvs_filter *filter; /* only records matching it; NULL = all.  When
+                              at least k records match, k come back. */
+    int threads;           /* ANN batches: worker threads, 0 = one per core */
 } cvs_search_params;
 
 /* cvs_txn_search with parameters (params NULL = exact). */
@@ -273,6 +301,11 @@ typedef struct cvs_build_opts {
                                (0 = plain reconstruction loss) */
     cvs_progress_fn progress;
     void *progress_ctx;
+    const char *index;      /* NULL or "": codes only (exhaustive scans);
+                               "ivf" (lists from the store's size) or "ivfN"
+                               (N lists): inverted lists over the codes;
+                               "faiss:FACTORY" (e.g. "faiss:HNSW32"): a FAISS
+                               index kept in the store */
 } cvs_build_opts;
 
 /* Trains the codec named by spec (e.g. "pq32", "pq32x4", "opq,pq16",
@@ -293,6 +326,45 @@ typedef struct cvs_codec_info {
 
 /* The store's codec; CVS_NOTFOUND when none has been built. */
 CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info) CVS_WUR;
+
+typedef struct cvs_index_info {
+    char spec[128];        /* "ivf1024" or "faiss:HNSW32" */
+    uint64_t count;        /* records in the index */
+    size_t nlist;          /* IVF lists (0 for FAISS) */
+    int residual;          /* IVF: codes encode the residual to the list
+                              centroid (1) or the vector itself (0) */
+    size_t nprobe;         /* defaults used by CVS_SEARCH_ANN */
+    size_t rerank;
+    uint64_t mem_bytes;    /* resident memory of the loaded index */
+    uint64_t disk_bytes;   /* bytes of the index in the store's file */
+} cvs_index_info;
+
+/* The store's ANN index; CVS_NOTFOUND when none has been built. */
+CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info) CVS_WUR;
+/* Stores the defaults CVS_SEARCH_ANN uses (0 leaves one unchanged). */
+CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank) CVS_WUR;
+
+typedef struct cvs_tune_opts {
+    double target_recall;  /* recall@k to reach, e.g. 0.95 */
+    size_t k;              /* 0 = 10 */
+    size_t sample;         /* query vectors drawn from the store; 0 = 200 */
+    uint64_t seed;
+    cvs_progress_fn progress;
+    void *progress_ctx;
+} cvs_tune_opts;
+
+typedef struct cvs_tune_result {
+    size_t nprobe, rerank; /* the cheapest setting that reached the target */
+    double recall;         /* its measured recall@k */
+    double ms_per_query;   /* its measured latency, one thread */
+    int reached;           /* 0: no setting reached the target; the most
+                              accurate one tried is stored */
+} cvs_tune_result;
+
+/* Measures recall on a sample of the store's own vectors against exact
+ * search and stores the cheapest nprobe/rerank reaching the target as the
+ * store's defaults. */
+CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res) CVS_WUR;
 
 /* ==== Files of vectors ==== */
 
