@@ -73,6 +73,7 @@
 #include "bench/benchutil.h"
 #include "index/faiss_util.h"
 #include "index/heap.h"
+#include "index/topk.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
 
@@ -387,6 +388,7 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
     uint8_t *codes = NULL, *packed = NULL, *qlut = NULL;
     float *lut = NULL, *dist = NULL, hd[TOPK], *luts = NULL, *lutq = NULL, *distm = NULL;
     uint16_t *acc = NULL;
+    int64_t *iota = NULL;
     size_t k = ds->nb < TOPK ? ds->nb : TOPK, cs, m, lut_n, nblocks = 0;
     int rc, four;
     double t0;
@@ -426,10 +428,13 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
     dist = malloc((ds->nb + 32) * sizeof *dist);
     qlut = malloc(lut_n + 32);
     acc = malloc((nblocks * 32 + 32) * sizeof *acc);
-    if (!lut || !dist || !qlut || !acc) {
+    iota = malloc((ds->nb + 1) * sizeof *iota);
+    if (!lut || !dist || !qlut || !acc || !iota) {
         rc = CVS_ENOMEM;
         goto out;
     }
+    for (size_t j = 0; j < ds->nb; j++)
+        iota[j] = (int64_t)j;
 
     /* 8-bit codes with a LUT: blocks of CVS_ADC8_QBLOCK queries share one
      * pass over the codes (cvs__adc8_scan_multi), as index/codescan.c does. */
@@ -464,11 +469,7 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
             size_t q = q0 + b, n;
             cvs_heap h;
             cvs__heap_init(&h, k, hd, lab + q * TOPK);
-            for (size_t j = 0; j < ds->nb; j++) {
-                float dj = db_[j] + off[b];
-                if (h.n < h.k || dj <= h.d[0])
-                    cvs__heap_push(&h, dj, (int64_t)j);
-            }
+            cvs__heap_offer(&h, db_, off[b], iota, ds->nb);
             n = cvs__heap_sort(&h);
             for (size_t j = n; j < TOPK; j++)
                 lab[q * TOPK + j] = -1;
@@ -487,11 +488,9 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
             cvs__fs4_quantize_lut(lut, m, qlut, &scale, &bias);
             cvs__fs4_scan(packed, nblocks, m, qlut, acc);
             offset += bias;
-            for (size_t j = 0; j < ds->nb; j++) {
-                float dj = offset + scale * (float)acc[j];
-                if (h.n < h.k || dj <= h.d[0])
-                    cvs__heap_push(&h, dj, (int64_t)j);
-            }
+            for (size_t j = 0; j < ds->nb; j++)
+                dist[j] = scale * (float)acc[j];
+            cvs__heap_offer(&h, dist, offset, iota, ds->nb);
         } else {
             if (lut_n) {
                 if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
@@ -500,11 +499,7 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
             } else if ((rc = cvs__codec_distances(codec, qv, codes, ds->nb, dist))) {
                 break;
             }
-            for (size_t j = 0; j < ds->nb; j++) {
-                float dj = dist[j] + offset;
-                if (h.n < h.k || dj <= h.d[0])
-                    cvs__heap_push(&h, dj, (int64_t)j);
-            }
+            cvs__heap_offer(&h, dist, offset, iota, ds->nb);
         }
         n = cvs__heap_sort(&h);
         for (size_t j = n; j < TOPK; j++)
@@ -524,6 +519,7 @@ out:
     free(dist);
     free(qlut);
     free(acc);
+    free(iota);
     free(luts);
     free(lutq);
     free(distm);
@@ -700,6 +696,14 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
             char spec[128], pfx[32] = "";
             size_t M = f == F_PQX4 || f == F_FFS ? 2 * B : B;
             uint32_t r_ = proj_dim(ds->d, M);
+            /* When M does not divide d, PQ alone must project to r_ < d
+             * dimensions.  Where that would drop more than a tenth of them
+             * (GloVe's 100 -> 64 at 64 bytes), the OPQ families of both
+             * sides pad to the next multiple of M instead ("opq128,pq64",
+             * FAISS "OPQ64_128"): the rotation spreads d dimensions of
+             * variance over all M sub-spaces. */
+            uint32_t pad = r_ && r_ < ds->d && (uint64_t)r_ * 10 < (uint64_t)ds->d * 9
+                               ? (uint32_t)((ds->d + M - 1) / M * M) : 0;
             float eta = 0;
             if (!o->fam[f] || (f == F_ANISO && !ip))
                 continue;
@@ -712,12 +716,16 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
                         ds->name, family_name[f], B, M, ds->d);
                 continue;
             } else if (f < F_FPQ) {
-                if (r_ < ds->d)
+                if (pad && (f == F_OPQ || f == F_ANISO))
+                    snprintf(pfx, sizeof pfx, "opq%u,", pad);
+                else if (r_ < ds->d)
                     snprintf(pfx, sizeof pfx, "pca%u,", r_);
                 switch (f) {
                 case F_PQ: snprintf(spec, sizeof spec, "%spq%zu", pfx, M); break;
                 case F_PQX4: snprintf(spec, sizeof spec, "%spq%zux4", pfx, M); break;
-                default: snprintf(spec, sizeof spec, "%sopq,pq%zu", pfx, M); break;
+                default:
+                    snprintf(spec, sizeof spec, pad ? "%spq%zu" : "%sopq,pq%zu", pfx, M);
+                    break;
                 }
                 if (f == F_ANISO)
                     eta = ANISO_ETA;
@@ -733,7 +741,9 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
                 case F_FPQ: snprintf(spec, sizeof spec, "%sPQ%zunp", pfx, M); break;
                 case F_FFS: snprintf(spec, sizeof spec, "%sPQ%zux4fs", pfx, M); break;
                 default:
-                    if (r_ < ds->d)
+                    if (pad)
+                        snprintf(spec, sizeof spec, "OPQ%zu_%u,PQ%zunp", M, pad, M);
+                    else if (r_ < ds->d)
                         snprintf(spec, sizeof spec, "OPQ%zu_%u,PQ%zunp", M, r_, M);
                     else
                         snprintf(spec, sizeof spec, "OPQ%zu,PQ%zunp", M, M);

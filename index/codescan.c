@@ -34,6 +34,7 @@
 #include "index/codescan.h"
 #include "index/flat.h"
 #include "index/heap.h"
+#include "index/topk.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
 
@@ -278,8 +279,6 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
             size_t n;
             if (multi) {
                 offset = offsets[i - b0];
-                for (size_t j = 0; j < cc->n; j++)
-                    di[j] += offset;
             } else if (lut_n) { /* 4-bit: fast scan */
                 float scale, bias;
                 size_t nblocks = (cc->n + 31) / 32;
@@ -288,14 +287,13 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
                 cvs__fs4_quantize_lut(lut, cc->m, qlut, &scale, &bias);
                 cvs__fs4_scan(cc->packed, nblocks, cc->m, qlut, acc);
                 for (size_t j = 0; j < cc->n; j++)
-                    di[j] = offset + bias + scale * (float)acc[j];
+                    di[j] = scale * (float)acc[j];
+                offset += bias; /* (offset + bias) + scale * acc, as before */
             } else if ((rc = cvs__codec_distances(codec, qi, cc->codes, cc->n, di))) {
                 goto out;
             }
             cvs__heap_init(&h, kk, hd, hid);
-            for (size_t j = 0; j < cc->n; j++)
-                if (h.n < h.k || di[j] <= h.d[0])
-                    cvs__heap_push(&h, di[j], cc->keys[j]);
+            cvs__heap_offer(&h, di, offset, cc->keys, cc->n);
             n = cvs__heap_sort(&h);
             if (rerank) {
                 cvs_heap h2;

@@ -13,7 +13,11 @@
  *
  *     spec     := [pca ","] [opq ","] quant
  *     pca      := "pca" R            R in 1..dim: keep R principal axes
- *     opq      := "opq"              learned rotation; needs a pq quantizer
+ *     opq      := "opq" [D]          learned rotation; needs a pq quantizer.
+ *                                    With D (> the input dimension) the
+ *                                    input is zero-padded to D dimensions
+ *                                    first, so M need not divide it
+ *                                    ("opq128,pq64" on 100-d vectors)
  *     quant    := "pq" M ["x" B]     M in 1..256 dividing the (projected)
  *                                    dimension, B in {4, 8}, default 8
  *               | "sq8"              one byte per (projected) dimension
@@ -64,6 +68,14 @@
  *     rotation is well determined by 16384 rows (d <= a few hundred), and
  *     this is what brings a 32-byte OPQ codec on 64K x 100-d vectors
  *     under 30 s on 2 cores.
+ *  4. "opqD" learns a D x D rotation of the input padded with zeros, as
+ *     FAISS's OPQMatrix(d, M, d2) does for d2 > d, and keeps only its first
+ *     din rows (the rows that meet non-zero input): a din x D matrix with
+ *     orthonormal rows, an isometric embedding.  It lets M sub-quantizers
+ *     share a dimension M does not divide (GloVe's 100 for 64 bytes)
+ *     without discarding variance the way "pca64" must.  ADC distances are
+ *     then those between the embedded query and the code's reconstruction
+ *     in the D-dimensional space.
  */
 #include <math.h>
 #include <stdio.h>
@@ -89,6 +101,7 @@ enum { TAG_PCA = 1, TAG_OPQ = 2, TAG_PQ = 3, TAG_SQ8 = 4 };
 typedef struct spec {
     uint32_t pca_r;  /* 0 = no PCA */
     int opq;
+    uint32_t opq_d;  /* opqD: output dimension D > input (zero padding); 0 = square */
     int quant;       /* Q_PQ or Q_SQ8 */
     uint32_t M, nbits;
 } spec;
@@ -98,10 +111,11 @@ struct cvs_codec {
     uint32_t dim;
     cvs_metric metric;
     spec s;
-    uint32_t dq;      /* dimension seen by the quantizer */
+    uint32_t din;     /* dimension entering OPQ (dim, or R after PCA) */
+    uint32_t dq;      /* dimension seen by the quantizer (din, or D of opqD) */
     float eta;        /* anisotropic weight, 0 = off (ip/cosine only) */
     cvs__pca pca;
-    float *R;         /* dq x dq, or NULL */
+    float *R;         /* din x dq, or NULL */
     cvs__pq pq;
     cvs__sq8 sq;
 };
@@ -168,10 +182,20 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
                                 "codec spec \"%s\": pca%u must keep 1..%u dimensions (the "
                                 "input dimension)", str, r, dim);
             s->pca_r = r;
-        } else if (tl == 3 && !strncmp(a, "opq", 3)) {
+        } else if (tl >= 3 && !strncmp(a, "opq", 3)) {
+            uint32_t din = s->pca_r ? s->pca_r : dim, D = 0;
+            const char *q = a + 3;
             if (s->opq)
                 return cvs__err(CVS_EINVAL, "codec spec \"%s\": opq given twice", str);
+            if (q < b && (parse_num(&q, b, &D) || q != b))
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": bad stage \"%.*s\" (want opq "
+                                "or opqD)", str, tl, a);
+            if (q != a + 3 && (D < din || D > CVS_MAX_DIM))
+                return cvs__err(CVS_EINVAL,
+                                "codec spec \"%s\": opq%u pads to D dimensions, D in %u..%d "
+                                "(to reduce, use pcaR,opq)", str, D, din, CVS_MAX_DIM);
             s->opq = 1;
+            s->opq_d = D > din ? D : 0;
         } else if (tl == 3 && !strncmp(a, "sq8", 3)) {
             if (s->opq)
                 return cvs__err(CVS_EINVAL,
@@ -198,17 +222,16 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
             if (M == 0 || M > 256)
                 return cvs__err(CVS_EINVAL,
                                 "codec spec \"%s\": pq needs 1..256 sub-quantizers, not %u", str, M);
-            uint32_t dq = s->pca_r ? s->pca_r : dim;
+            uint32_t dq = s->opq_d ? s->opq_d : s->pca_r ? s->pca_r : dim;
             if (dq % M)
                 return cvs__err(CVS_EINVAL,
                                 "codec spec \"%s\": pq%u needs the %sdimension (%u) to be a "
-                                "multiple of %u", str, M, s->pca_r ? "projected " : "", dq, M);
+                                "multiple of %u (or pad it: opq%u,pq%u)", str, M,
+                                s->opq_d ? "padded " : s->pca_r ? "projected " : "", dq, M,
+                                (dq + M - 1) / M * M, M);
             s->quant = Q_PQ;
             s->M = M;
             s->nbits = B;
-        } else if (tl >= 3 && !strncmp(a, "opq", 3)) {
-            return cvs__err(CVS_EINVAL, "codec spec \"%s\": \"%.*s\": opq takes no argument (the "
-                            "rotation is square; use pcaR,opq to reduce)", str, tl, a);
         } else {
             return cvs__err(CVS_EINVAL, "codec spec \"%s\": unknown stage \"%.*s\" (stages: "
                             "pcaR, opq, pqM[xB], sq8)", str, tl, a);
@@ -227,7 +250,9 @@ static void canonical(const spec *s, char *buf, size_t cap)
     buf[0] = 0;
     if (s->pca_r)
         n += snprintf(buf + n, cap - (size_t)n, "pca%u,", s->pca_r);
-    if (s->opq)
+    if (s->opq_d)
+        n += snprintf(buf + n, cap - (size_t)n, "opq%u,", s->opq_d);
+    else if (s->opq)
         n += snprintf(buf + n, cap - (size_t)n, "opq,");
     if (s->quant == Q_PQ)
         snprintf(buf + n, cap - (size_t)n, "pq%ux%u", s->M, s->nbits);
@@ -267,7 +292,7 @@ size_t cvs__codec_param_bytes(const cvs_codec *c)
     if (c->s.pca_r)
         b += ((size_t)c->dim + (size_t)c->dim * c->s.pca_r) * sizeof(float);
     if (c->s.opq)
-        b += (size_t)c->dq * c->dq * sizeof(float);
+        b += (size_t)c->din * c->dq * sizeof(float);
     if (c->s.quant == Q_PQ)
         b += (size_t)c->pq.M * c->pq.ksub * c->pq.dsub * sizeof(float);
     else
@@ -305,7 +330,8 @@ static int codec_new(const char *spec_str, uint32_t dim, cvs_metric metric, cvs_
     canonical(&c->s, c->spec, sizeof c->spec);
     c->dim = dim;
     c->metric = metric;
-    c->dq = c->s.pca_r ? c->s.pca_r : dim;
+    c->din = c->s.pca_r ? c->s.pca_r : dim;
+    c->dq = c->s.opq_d ? c->s.opq_d : c->din;
     *out = c;
     return 0;
 }
@@ -327,7 +353,7 @@ static int to_space(const cvs_codec *c, const float *x, size_t n, int center, fl
         cur = dst;
     }
     if (c->R)
-        cvs__opq_apply(c->R, c->dq, cur, n, z);
+        cvs__opq_apply(c->R, c->din, c->dq, cur, n, z);
     else if (cur != z)
         memcpy(z, cur, n * c->dq * sizeof *z);
     return 0;
@@ -337,10 +363,10 @@ static int to_space(const cvs_codec *c, const float *x, size_t n, int center, fl
 static void from_space(const cvs_codec *c, float *z, size_t n, float *tmp, float *x)
 {
     if (c->R && c->s.pca_r) {
-        cvs__opq_unapply(c->R, c->dq, z, n, tmp);
+        cvs__opq_unapply(c->R, c->din, c->dq, z, n, tmp);
         cvs__pca_unapply(&c->pca, tmp, n, x);
     } else if (c->R) {
-        cvs__opq_unapply(c->R, c->dq, z, n, x);
+        cvs__opq_unapply(c->R, c->din, c->dq, z, n, x);
     } else if (c->s.pca_r) {
         cvs__pca_unapply(&c->pca, z, n, x);
     } else {
@@ -479,15 +505,28 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
             rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
             goto out;
         }
-        if (no < n) {
-            rc = subsample(ys, n, c->dq, no, o.seed ^ 0x6f7071ull /* "opq" */, &osample);
+        if (no < n || c->dq > c->din) {
+            rc = subsample(ys, n, c->din, no, o.seed ^ 0x6f7071ull /* "opq" */, &osample);
             if (rc)
                 goto out;
+        }
+        if (c->dq > c->din) {
+            /* Deviation 4: opqD trains a D x D rotation on zero-padded
+             * rows and keeps its first din rows. */
+            float *pad = calloc(no * c->dq, sizeof *pad);
+            if (!pad) {
+                rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < no; i++)
+                memcpy(pad + i * c->dq, osample + i * c->din, c->din * sizeof *pad);
+            free(osample);
+            osample = pad;
         }
         rc = cvs__opq_train(osample ? osample : ys, no, &c->pq, &oo, c->R);
         if (rc)
             goto out;
-        cvs__opq_apply(c->R, c->dq, ys, n, z);
+        cvs__opq_apply(c->R, c->din, c->dq, ys, n, z);
         ys = z;
         ko.hot_start = 1; /* OPQ's deviation 2: finish from its codebooks */
     }
@@ -745,7 +784,7 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
     if (c->s.opq) {
         put_u32(&w, TAG_OPQ);
         put_u32(&w, c->dq);
-        put_f32s(&w, c->R, (size_t)c->dq * c->dq);
+        put_f32s(&w, c->R, (size_t)c->din * c->dq);
     }
     if (c->s.quant == Q_PQ) {
         put_u32(&w, TAG_PQ);
@@ -870,14 +909,14 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
     if (c->s.opq) {
         if ((rc = expect_u32(&r, TAG_OPQ, "opq stage tag")) ||
             (rc = expect_u32(&r, c->dq, "opq dim")) ||
-            (rc = need_floats(&r, (size_t)c->dq * c->dq, "opq rotation")))
+            (rc = need_floats(&r, (size_t)c->din * c->dq, "opq rotation")))
             goto out;
-        c->R = malloc((size_t)c->dq * c->dq * sizeof *c->R);
+        c->R = malloc((size_t)c->din * c->dq * sizeof *c->R);
         if (!c->R) {
             rc = cvs__err(CVS_ENOMEM, "codec blob: out of memory");
             goto out;
         }
-        if ((rc = get_f32s(&r, c->R, (size_t)c->dq * c->dq, "opq rotation")))
+        if ((rc = get_f32s(&r, c->R, (size_t)c->din * c->dq, "opq rotation")))
             goto out;
     }
     if (c->s.quant == Q_PQ) {

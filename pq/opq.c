@@ -42,18 +42,20 @@
 #include "pq/pca.h"
 #include "store/err.h"
 
-void cvs__opq_apply(const float *R, uint32_t d, const float *x, size_t n, float *y)
+void cvs__opq_apply(const float *R, uint32_t din, uint32_t dout, const float *x, size_t n,
+                    float *y)
 {
     if (n)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)d, 1.0f, x,
-                    (int)d, R, (int)d, 0.0f, y, (int)d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dout, (int)din, 1.0f,
+                    x, (int)din, R, (int)dout, 0.0f, y, (int)dout);
 }
 
-void cvs__opq_unapply(const float *R, uint32_t d, const float *y, size_t n, float *x)
+void cvs__opq_unapply(const float *R, uint32_t din, uint32_t dout, const float *y, size_t n,
+                      float *x)
 {
     if (n)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)d, (int)d, 1.0f, y,
-                    (int)d, R, (int)d, 0.0f, x, (int)d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)din, (int)dout, 1.0f,
+                    y, (int)dout, R, (int)dout, 0.0f, x, (int)din);
 }
 
 /* Deviation 1: eigenvalue allocation (parametric OPQ) as the initial R. */
@@ -150,7 +152,7 @@ int cvs__opq_train(const float *x, size_t n, cvs__pq *pq, const cvs__opq_opts *o
     }
     for (int it = 0; it < o->iters; it++) {
         cvs__kmeans_opts ko = {0};
-        cvs__opq_apply(R, d, x, n, xr);
+        cvs__opq_apply(R, d, d, x, n, xr);
         ko.iters = it == 0 ? o->first_kiters : o->inner_kiters;
         ko.hot_start = it > 0;
         ko.seed = o->seed;

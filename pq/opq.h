@@ -25,9 +25,14 @@ typedef struct cvs__opq_opts {
  * hot-start a final PQ training from them). */
 int cvs__opq_train(const float *x, size_t n, cvs__pq *pq, const cvs__opq_opts *o, float *R);
 
-/* y = x R for n rows of d. */
-void cvs__opq_apply(const float *R, uint32_t d, const float *x, size_t n, float *y);
-/* x = y R^T. */
-void cvs__opq_unapply(const float *R, uint32_t d, const float *y, size_t n, float *x);
+/* y = x R for n rows; R is din x dout (din <= dout), the first din rows of
+ * an orthogonal dout x dout matrix: a rotation when din == dout, otherwise
+ * an isometric embedding of the input into a larger space (zero padding
+ * followed by a rotation, see codec.c's "opqD"). */
+void cvs__opq_apply(const float *R, uint32_t din, uint32_t dout, const float *x, size_t n,
+                    float *y);
+/* x = y R^T (n rows of dout -> din). */
+void cvs__opq_unapply(const float *R, uint32_t din, uint32_t dout, const float *y, size_t n,
+                      float *x);
 
 #endif

@@ -1,0 +1,20 @@
+/*
+ * topk.h -- offering a row of distances to a bounded heap (internal).
+ */
+#ifndef CVS_TOPK_H
+#define CVS_TOPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/heap.h"
+
+/* Offers d[j] + offset with key keys[j], for j < n, to h: afterwards h holds
+ * what n cvs__heap_push calls would leave, bit for bit (the sums are the
+ * same float additions).  The AVX2 version compares 8 sums at a time with
+ * the heap's worst and only pushes where one is not worse. */
+void cvs__heap_offer(cvs_heap *h, const float *d, float offset, const int64_t *keys, size_t n);
+void cvs__heap_offer_scalar(cvs_heap *h, const float *d, float offset, const int64_t *keys,
+                            size_t n);
+
+#endif
