@@ -337,6 +337,8 @@ typedef struct cvs_index_info {
     size_t rerank;
     uint64_t mem_bytes;    /* resident memory of the loaded index */
     uint64_t disk_bytes;   /* bytes of the index in the store's file */
+    uint64_t dirty;        /* FAISS: records written since the build, which
+                              searches score exactly until the next build */
 } cvs_index_info;
 
 /* The store's ANN index; CVS_NOTFOUND when none has been built. */

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "index/codescan.h"
+#include "index/faiss_index.h"
 #include "index/flat.h"
 #include "index/heap.h"
 #include "pq/codec.h"
@@ -135,10 +136,12 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
 
     if (!t || (nq && (!queries || !labels || !scores)))
         return cvs__err(CVS_EINVAL, "cvs_search: NULL argument");
-    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES))
+    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES | CVS_SEARCH_ANN | CVS_SEARCH_NORERANK))
         return cvs__err(CVS_EINVAL, "cvs_search: unknown flags 0x%x", flags);
-    if ((flags & CVS_SEARCH_EXACT) && (flags & CVS_SEARCH_CODES))
-        return cvs__err(CVS_EINVAL, "cvs_search: EXACT and CODES exclude each other");
+    if (!!(flags & CVS_SEARCH_EXACT) + !!(flags & CVS_SEARCH_CODES) + !!(flags & CVS_SEARCH_ANN) > 1)
+        return cvs__err(CVS_EINVAL, "cvs_search: EXACT, CODES and ANN exclude each other");
+    if (params && params->filter)
+        return cvs__err(CVS_EINVAL, "cvs_search: filters are not supported yet");
     if (nq == 0 || k == 0)
         return CVS_OK;
     db = t->db;
@@ -194,6 +197,18 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
         rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, rerank, labels, scores);
         goto out;
     }
+    if (flags & CVS_SEARCH_ANN) {
+        int have;
+        if ((rc = cvs__fidx_present(db, t->txn, &have, NULL, 0)))
+            goto out;
+        if (!have) {
+            rc = cvs__err(CVS_EINVAL, "%s has no ANN index: build one (cvstore build --index)",
+                          db->path);
+            goto out;
+        }
+        rc = cvs__fidx_search(t, sc.q, sc.qn, nq, k, params->nprobe, NULL, 0, labels, scores);
+        goto out;
+    }
     if ((rc = cvs__flat_get(db, t->txn, &flat)))
         goto out;
     if (flat) {
@@ -234,7 +249,7 @@ out:
 CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
                            unsigned flags, int64_t *labels, float *scores)
 {
-    cvs_search_params p = {flags, 0};
+    cvs_search_params p = {.flags = flags, .rerank = 0};
     return cvs_txn_search_params(t, queries, nq, k, &p, labels, scores);
 }
 
@@ -250,4 +265,23 @@ CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k, un
     rc = cvs_txn_search(t, queries, nq, k, flags, labels, scores);
     cvs_txn_end(t);
     return rc;
+}
+
+/* ==== ANN index info ==== */
+
+CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info)
+{
+    if (!db || !info)
+        return cvs__err(CVS_EINVAL, "cvs_index_get_info: NULL argument");
+    return cvs__fidx_info(db, info);
+}
+
+CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
+{
+    (void)rerank; /* FAISS indexes do not re-rank */
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_index_set_defaults: NULL argument");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    return cvs__fidx_set_default(db, nprobe);
 }

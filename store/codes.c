@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/faiss_index.h"
 #include "pq/codec.h"
 #include "store/db.h"
 
@@ -310,10 +311,26 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
     size_t n;
     int rc;
 
-    if (!db || !spec)
+    if (!db)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (opts && opts->index && !strncmp(opts->index, "faiss:", 6)) {
+        /* A FAISS index stands on its own; a codec, if named too, is built
+         * first, as without an index. */
+        if (spec && *spec && (rc = cvs_build(db, spec, &(cvs_build_opts){
+                                  .seed = opts->seed, .max_train = opts->max_train,
+                                  .anisotropic_eta = opts->anisotropic_eta,
+                                  .progress = opts->progress,
+                                  .progress_ctx = opts->progress_ctx})))
+            return rc;
+        return cvs__fidx_build(db, opts->index + 6, opts);
+    }
+    if (opts && opts->index && *opts->index)
+        return cvs__err(CVS_EINVAL, "cvs_build: unknown index \"%s\" (want faiss:FACTORY)",
+                        opts->index);
+    if (!spec)
+        return cvs__err(CVS_EINVAL, "cvs_build: NULL codec spec");
     if ((rc = cvs__codec_check_spec(spec, db->dim)))
         return rc;
     if (db->raw == CVS_RAW_NONE) {

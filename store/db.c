@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "index/codescan.h"
+#include "index/faiss_index.h"
 #include "index/flat.h"
 #include "store/db.h"
 
@@ -430,6 +431,7 @@ CVS_API void cvs_db_close(cvs_db *db)
         return;
     cvs__flat_drop(db);
     cvs__codes_drop(db);
+    cvs__fidx_drop(db);
     cvs__codec_cleanup(db);
     if (db->env)
         mdb_env_close(db->env);

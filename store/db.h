@@ -59,6 +59,7 @@ struct cvs_db {
     struct cvs_codec **retired;
     size_t nretired;
     struct cvs_codes *codes; /* in-memory codes of one snapshot (index/codescan.c) */
+    struct cvs_fidx *fidx;   /* the loaded FAISS index (index/faiss_index.c) */
 };
 
 struct cvs_txn {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/faiss_index.h"
 #include "pq/codec.h"
 #include "store/db.h"
 
@@ -275,7 +276,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 return cvs__werr(mrc, "writing a backlink");
         }
     }
-    return CVS_OK;
+    return cvs__fidx_on_write(db, txn, key);
 }
 
 static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -443,6 +444,8 @@ static int del_one(cvs_db *db, MDB_txn *txn, const char *id, size_t len, int *fo
     for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
+    if ((rc = cvs__fidx_on_write(db, txn, key)))
+        return rc;
     if ((rc = drop_outgoing(db, txn, key)))
         return rc;
 

@@ -1,0 +1,860 @@
+/*
+ * faiss_index.c -- FAISS indexes kept inside the store ("faiss:FACTORY").
+ *
+ * Users who want one of FAISS's structures (HNSW32, IVF1024,PQ32x4fs, ...)
+ * get it through the same search call and with the same durability as our
+ * own index: `cvstore build DB --index faiss:HNSW32` builds it through the C
+ * API (index/faiss_c_shim.cpp) from a snapshot of the store, serializes it
+ * with faiss_write_index and keeps the bytes in the store's meta database,
+ * next to a position -> record key table (FAISS labels are positions, which
+ * every index type supports; HNSW has no add_with_ids).
+ *
+ * FAISS indexes are not transactional and most cannot remove entries, so
+ * records written after the build are not added to the FAISS index;
+ * instead every put and delete marks its key "dirty" in the same
+ * transaction.  A search asks FAISS for candidates, drops the dirty ones
+ * (their stored vectors may be stale, or gone), scores the dirty records
+ * that still exist exactly from their raw vectors, and merges the two.  The
+ * answer is therefore always the one the snapshot calls for, whatever was
+ * written since; the cost of a search grows with the dirty set, and the
+ * next build folds it in (cvstore stats shows its size).
+ *
+ * Records written *during* a build must not be lost either.  A build first
+ * commits a new epoch number (meta "fidx_epoch"); from then on dirty marks
+ * carry that epoch.  It then reads its snapshot, trains and adds, and in
+ * the final write transaction drops only the marks of older epochs: those
+ * records are in the snapshot it indexed; the others stay dirty.
+ *
+ * Layout in the meta database (documented in docs/FORMAT.md):
+ *   "fidx_spec"  the factory string;  "fidx_gen" u64, +1 per build;
+ *   "fidx_epoch" u64;  "fidx_nchunks" u64;  "fidx_param" u64 default;
+ *   "fidx/c" + u32 big-endian chunk number -> up to 16 MiB of the blob;
+ *   "fidx/d" + u64 big-endian record key -> u64 epoch (dirty records).
+ * The blob: "CVSFIDX1", u64 n, i64 keys[n] (position -> key), u64 length,
+ * then FAISS's own serialization of the index.
+ *
+ * Where this deviates from plain FAISS usage:
+ *  1. nprobe / efSearch are set per search through a ParameterSpace on the
+ *     shared index (Debian's FAISS 1.7.3 C API has no per-call search
+ *     parameters), under a write lock only when the value changes; searches
+ *     with the current value share a read lock.
+ *  2. Filters and dirty records can leave fewer than k usable results;
+ *     the search then asks FAISS again for twice as many, up to the whole
+ *     index; when FAISS cannot give more (an IVF index returns at most what
+ *     its probed lists hold), the query falls back to an exact scan, so k
+ *     come back whenever k records qualify.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "index/faiss_index.h"
+#include "index/faiss_util.h"
+#include "index/heap.h"
+
+#define FIDX_CHUNK (16u << 20)
+#define FIDX_MAGIC "CVSFIDX1"
+#define FIDX_SAMPLE 65536
+
+typedef struct cvs_fidx {
+    uint64_t gen;
+    FaissIndex *index;
+    size_t n;
+    int64_t *keys;          /* position -> record key */
+    uint64_t blob_bytes;
+    const char *param_name; /* "nprobe", "efSearch" or NULL */
+    size_t cur_param;       /* value currently set on index */
+    pthread_rwlock_t lock;  /* shared by searches, exclusive to change it */
+    int refs;
+} cvs_fidx;
+
+/* ==== Meta helpers ==== */
+
+static int meta_get_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    *out = 0;
+    *found = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta");
+    if (v.mv_size != 8)
+        return cvs__err(CVS_ECORRUPT, "meta %s has %zu bytes (expected 8)", name, v.mv_size);
+    *out = cvs__get_u64(v.mv_data);
+    *found = 1;
+    return CVS_OK;
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
+{
+    unsigned char b[8];
+    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+    int mrc;
+    cvs__put_u64(b, val);
+    if ((mrc = mdb_put(txn, dbi, &k, &v, 0)))
+        return cvs__werr(mrc, "writing meta");
+    return CVS_OK;
+}
+
+static void be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (24 - 8 * i));
+}
+
+static void be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Deletes every meta key starting with prefix whose value passes keep()
+ * == 0 (keep NULL: all). */
+static int drop_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
+                       int (*keep)(const MDB_val *v, uint64_t arg), uint64_t arg)
+{
+    MDB_cursor *cur = NULL;
+    size_t pl = strlen(prefix);
+    MDB_val k = {pl, (void *)prefix}, v;
+    int mrc, rc = CVS_OK;
+    if ((mrc = mdb_cursor_open(txn, dbi, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl))
+            break;
+        if (keep && keep(&v, arg))
+            continue;
+        if ((mrc = mdb_cursor_del(cur, 0))) {
+            rc = cvs__werr(mrc, "deleting an old index entry");
+            goto out;
+        }
+    }
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "walking the index entries");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ==== Build ==== */
+
+typedef struct epoch_arg {
+    uint64_t epoch;
+} epoch_arg;
+
+static int epoch_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    epoch_arg *a = arg;
+    uint64_t e;
+    int found, rc;
+    if ((rc = meta_get_u64(db, txn, "fidx_epoch", &e, &found)))
+        return rc;
+    a->epoch = e + 1;
+    return meta_put_u64(txn, db->dbi_meta, "fidx_epoch", a->epoch);
+}
+
+typedef struct store_arg {
+    const char *factory;
+    const unsigned char *blob;
+    size_t len;
+    uint64_t epoch;
+} store_arg;
+
+static int older_epoch_keep(const MDB_val *v, uint64_t epoch)
+{
+    /* keep marks of this build's epoch (written while it ran) */
+    return v->mv_size == 8 && cvs__get_u64(v->mv_data) >= epoch;
+}
+
+static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    store_arg *a = arg;
+    uint64_t gen;
+    int found, rc, mrc;
+    size_t nchunks = (a->len + FIDX_CHUNK - 1) / FIDX_CHUNK;
+    MDB_val k, v;
+
+    if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)) ||
+        (rc = drop_prefix(txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
+        (rc = drop_prefix(txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
+        return rc;
+    for (size_t c = 0; c < nchunks; c++) {
+        unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
+        size_t off = c * FIDX_CHUNK, sz = a->len - off < FIDX_CHUNK ? a->len - off : FIDX_CHUNK;
+        be32(key + 6, (uint32_t)c);
+        k.mv_data = key;
+        k.mv_size = 10;
+        v.mv_data = (void *)(a->blob + off);
+        v.mv_size = sz;
+        if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+            return cvs__werr(mrc, "writing the FAISS index");
+    }
+    k.mv_data = "fidx_spec";
+    k.mv_size = 9;
+    v.mv_data = (void *)a->factory;
+    v.mv_size = strlen(a->factory);
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing the FAISS index spec");
+    if ((rc = meta_put_u64(txn, db->dbi_meta, "fidx_nchunks", nchunks)) ||
+        (rc = meta_put_u64(txn, db->dbi_meta, "fidx_gen", gen + 1)))
+        return rc;
+    return CVS_OK;
+}
+
+/* Reads every (key, vector) of a snapshot. */
+static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_stat st;
+    MDB_val k, v;
+    int64_t *keys = NULL;
+    float *x = NULL;
+    size_t n = 0;
+    int rc = CVS_OK, mrc;
+
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((mrc = mdb_stat(txn, db->dbi_vecs, &st))) {
+        rc = cvs__err_lmdb(mrc, "counting vectors");
+        goto out;
+    }
+    if (st.ms_entries == 0) {
+        rc = cvs__err(CVS_EINPUT, "%s: the store has no raw vectors to index%s", db->path,
+                      db->raw == CVS_RAW_NONE ? " (raw none keeps codes only)" : "");
+        goto out;
+    }
+    keys = malloc(st.ms_entries * sizeof *keys);
+    x = malloc(st.ms_entries * db->dim * sizeof *x);
+    if (!keys || !x) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu vectors", (size_t)st.ms_entries);
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && n < st.ms_entries;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
+            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+            goto out;
+        }
+        keys[n] = (int64_t)cvs__get_u64(k.mv_data);
+        cvs__decode_vec(db, v.mv_data, x + n * db->dim);
+        n++;
+    }
+    if (mrc && mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "reading vectors");
+        goto out;
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    cvs__read_end(db, txn);
+    if (rc) {
+        free(keys);
+        free(x);
+        keys = NULL;
+        x = NULL;
+        n = 0;
+    }
+    *keys_out = keys;
+    *x_out = x;
+    *n_out = n;
+    return rc;
+}
+
+int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
+{
+    epoch_arg ea = {0};
+    store_arg sa = {0};
+    FaissIndex *idx = NULL;
+    int64_t *keys = NULL;
+    float *x = NULL, *train = NULL;
+    size_t n = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = NULL;
+    char what[200];
+    int rc;
+
+    if (!factory || !*factory || strlen(factory) > 100)
+        return cvs__err(CVS_EINVAL, "faiss index: want faiss:FACTORY, e.g. faiss:HNSW32 or "
+                        "faiss:IVF1024,PQ32x4fs (at most 100 characters)");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s is open read-only", db->path);
+    snprintf(what, sizeof what, "faiss index \"%s\"", factory);
+    /* Validate the factory string before anything is written. */
+    if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)db->dim, factory,
+                                                 db->metric == CVS_METRIC_L2
+                                                     ? METRIC_L2 : METRIC_INNER_PRODUCT),
+                             what))) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cvs_errmsg(NULL)); /* the buffer cvs__err writes */
+        rc = cvs__err(CVS_EINVAL, "%s", msg);
+        goto out;
+    }
+    if ((rc = cvs__write(db, epoch_fn, &ea)))
+        goto out;
+    if ((rc = read_all(db, &keys, &x, &n)))
+        goto out;
+    if (!faiss_Index_is_trained(idx)) {
+        size_t nt = n < FIDX_SAMPLE ? n : FIDX_SAMPLE;
+        const float *tx = x;
+        if (nt < n) { /* an evenly strided sample: deterministic, spread over the store */
+            if (!(train = malloc(nt * db->dim * sizeof *train))) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < nt; i++)
+                memcpy(train + i * db->dim, x + (i * n / nt) * db->dim, db->dim * sizeof *train);
+            tx = train;
+        }
+        if (o && o->progress)
+            o->progress(o->progress_ctx, "train", 0, nt, 0, 0);
+        if ((rc = cvs__faiss_err(faiss_Index_train(idx, (idx_t)nt, tx), what)))
+            goto out;
+    }
+    for (size_t i = 0; i < n; i += 16384) {
+        size_t nb = n - i < 16384 ? n - i : 16384;
+        if ((rc = cvs__faiss_err(faiss_Index_add(idx, (idx_t)nb, x + i * db->dim), what)))
+            goto out;
+        if (o && o->progress)
+            o->progress(o->progress_ctx, "add", i + nb, n, 0, 0);
+    }
+    free(x);
+    x = NULL;
+    /* Serialize: header, key table, then FAISS's bytes. */
+    if (!(f = open_memstream(&buf, &len))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory serializing the index");
+        goto out;
+    }
+    {
+        unsigned char h[16];
+        uint64_t n64 = n;
+        fwrite(FIDX_MAGIC, 1, 8, f);
+        cvs__put_u64(h, n64);
+        fwrite(h, 1, 8, f);
+        fwrite(keys, sizeof *keys, n, f);
+        long at = ftell(f);
+        fwrite(h, 1, 8, f); /* length placeholder, patched below */
+        if ((rc = cvs__faiss_err(faiss_write_index(idx, f), what)))
+            goto out;
+        if (fflush(f) || ferror(f)) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory serializing the index");
+            goto out;
+        }
+        fclose(f);
+        f = NULL;
+        cvs__put_u64((unsigned char *)buf + at, (uint64_t)(len - (size_t)at - 8));
+    }
+    sa.factory = factory;
+    sa.blob = (const unsigned char *)buf;
+    sa.len = len;
+    sa.epoch = ea.epoch;
+    if (o && o->progress)
+        o->progress(o->progress_ctx, "write", 0, 1, 0, len);
+    rc = cvs__write(db, store_fn, &sa);
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    if (idx)
+        faiss_Index_free(idx);
+    free(keys);
+    free(x);
+    free(train);
+    return rc;
+}
+
+/* ==== Loading ==== */
+
+static void fidx_free(cvs_fidx *fx)
+{
+    if (!fx)
+        return;
+    if (fx->index)
+        faiss_Index_free(fx->index);
+    free(fx->keys);
+    pthread_rwlock_destroy(&fx->lock);
+    free(fx);
+}
+
+static void fidx_release(cvs_db *db, cvs_fidx *fx)
+{
+    int last;
+    if (!fx)
+        return;
+    pthread_mutex_lock(&db->flat_mu);
+    last = --fx->refs == 0;
+    pthread_mutex_unlock(&db->flat_mu);
+    if (last)
+        fidx_free(fx);
+}
+
+void cvs__fidx_drop(cvs_db *db)
+{
+    cvs_fidx *fx;
+    pthread_mutex_lock(&db->flat_mu);
+    fx = db->fidx;
+    db->fidx = NULL;
+    pthread_mutex_unlock(&db->flat_mu);
+    fidx_release(db, fx);
+}
+
+int cvs__fidx_present(cvs_db *db, MDB_txn *txn, int *yes, char *spec, size_t cap)
+{
+    MDB_val k = {9, "fidx_spec"}, v;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    *yes = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta");
+    *yes = 1;
+    if (spec && cap)
+        snprintf(spec, cap, "faiss:%.*s", (int)(v.mv_size < 100 ? v.mv_size : 100),
+                 (const char *)v.mv_data);
+    return CVS_OK;
+}
+
+static int fidx_load(cvs_db *db, MDB_txn *txn, uint64_t gen, cvs_fidx **out)
+{
+    uint64_t nchunks, n;
+    int found, rc, mrc;
+    unsigned char *blob = NULL;
+    size_t len = 0, cap = 0;
+    FILE *f = NULL;
+    cvs_fidx *fx = NULL;
+    MDB_val sk = {9, "fidx_spec"}, sv;
+
+    *out = NULL;
+    if ((rc = meta_get_u64(db, txn, "fidx_nchunks", &nchunks, &found)))
+        return rc;
+    if (!found || nchunks == 0 || nchunks > (1u << 20))
+        return cvs__err(CVS_ECORRUPT, "%s: FAISS index has no data; rebuild it", db->path);
+    for (uint64_t c = 0; c < nchunks; c++) {
+        unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
+        MDB_val k = {10, key}, v;
+        be32(key + 6, (uint32_t)c);
+        if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
+            rc = mrc == MDB_NOTFOUND
+                     ? cvs__err(CVS_ECORRUPT, "%s: FAISS index chunk %llu missing; rebuild it",
+                                db->path, (unsigned long long)c)
+                     : cvs__err_lmdb(mrc, "reading the FAISS index");
+            goto out;
+        }
+        if (len + v.mv_size > cap) {
+            size_t nc = (len + v.mv_size) * 2;
+            unsigned char *nb = realloc(blob, nc);
+            if (!nb) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory loading the FAISS index");
+                goto out;
+            }
+            blob = nb;
+            cap = nc;
+        }
+        memcpy(blob + len, v.mv_data, v.mv_size);
+        len += v.mv_size;
+    }
+    if (len < 24 || memcmp(blob, FIDX_MAGIC, 8)) {
+        rc = cvs__err(CVS_ECORRUPT, "%s: FAISS index blob has a bad header", db->path);
+        goto out;
+    }
+    n = cvs__get_u64(blob + 8);
+    if (n > (len - 24) / 8 || cvs__get_u64(blob + 16 + n * 8) != len - 24 - n * 8) {
+        rc = cvs__err(CVS_ECORRUPT, "%s: FAISS index blob is truncated", db->path);
+        goto out;
+    }
+    if (!(fx = calloc(1, sizeof *fx)) || !(fx->keys = malloc((n + 1) * sizeof *fx->keys))) {
+        free(fx);
+        fx = NULL;
+        rc = cvs__err(CVS_ENOMEM, "out of memory loading the FAISS index");
+        goto out;
+    }
+    pthread_rwlock_init(&fx->lock, NULL);
+    fx->refs = 1;
+    fx->gen = gen;
+    fx->n = n;
+    fx->blob_bytes = len;
+    memcpy(fx->keys, blob + 16, n * 8);
+    if (!(f = fmemopen(blob + 24 + n * 8, len - 24 - n * 8, "rb"))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory loading the FAISS index");
+        goto out;
+    }
+    if ((rc = cvs__faiss_err(faiss_read_index(f, 0, &fx->index), "reading the FAISS index"))) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cvs_errmsg(NULL));
+        rc = cvs__err(CVS_ECORRUPT, "%s", msg);
+        goto out;
+    }
+    if ((size_t)faiss_Index_ntotal(fx->index) != n || faiss_Index_d(fx->index) != (int)db->dim) {
+        rc = cvs__err(CVS_ECORRUPT, "%s: FAISS index holds %lld vectors of %d dimensions, "
+                      "expected %llu of %u", db->path, (long long)faiss_Index_ntotal(fx->index),
+                      faiss_Index_d(fx->index), (unsigned long long)n, db->dim);
+        goto out;
+    }
+    if ((mrc = mdb_get(txn, db->dbi_meta, &sk, &sv)) == 0) {
+        if (memmem(sv.mv_data, sv.mv_size, "HNSW", 4))
+            fx->param_name = "efSearch";
+        else if (memmem(sv.mv_data, sv.mv_size, "IVF", 3))
+            fx->param_name = "nprobe";
+    }
+out:
+    if (f)
+        fclose(f);
+    free(blob);
+    if (rc) {
+        fidx_free(fx);
+        fx = NULL;
+    }
+    *out = fx;
+    return rc;
+}
+
+static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
+{
+    uint64_t gen;
+    int found, rc;
+    cvs_fidx *fx = NULL;
+    *out = NULL;
+    if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)))
+        return rc;
+    if (!found)
+        return cvs__err(CVS_EINVAL, "%s has no FAISS index: build one with "
+                        "cvstore build --index faiss:FACTORY", db->path);
+    pthread_mutex_lock(&db->flat_mu);
+    if (db->fidx && db->fidx->gen == gen) {
+        db->fidx->refs++;
+        *out = db->fidx;
+        pthread_mutex_unlock(&db->flat_mu);
+        return CVS_OK;
+    }
+    pthread_mutex_unlock(&db->flat_mu);
+    if ((rc = fidx_load(db, txn, gen, &fx)))
+        return rc;
+    pthread_mutex_lock(&db->flat_mu);
+    if (!db->fidx || db->fidx->gen < gen) {
+        cvs_fidx *old = db->fidx;
+        db->fidx = fx;
+        fx->refs++;
+        if (old && --old->refs == 0)
+            fidx_free(old);
+    }
+    pthread_mutex_unlock(&db->flat_mu);
+    *out = fx;
+    return CVS_OK;
+}
+
+/* ==== Dirty records ==== */
+
+int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key)
+{
+    uint64_t epoch;
+    int found, rc, mrc;
+    unsigned char kb[14] = {'f', 'i', 'd', 'x', '/', 'd'}, vb[8];
+    MDB_val k = {14, kb}, v = {8, vb};
+    if ((rc = meta_get_u64(db, txn, "fidx_epoch", &epoch, &found)) || !found)
+        return rc;
+    be64(kb + 6, key);
+    cvs__put_u64(vb, epoch);
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "marking a record for the FAISS index");
+    return CVS_OK;
+}
+
+/* Sorted keys of the snapshot's dirty records. */
+static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = {6, "fidx/d"}, v;
+    int64_t *keys = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CVS_OK, mrc;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 14 || memcmp(k.mv_data, "fidx/d", 6))
+            break;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            int64_t *nk = realloc(keys, nc * sizeof *nk);
+            if (!nk) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            keys = nk;
+            cap = nc;
+        }
+        keys[n++] = (int64_t)get_be64((const unsigned char *)k.mv_data + 6);
+    }
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading the dirty records");
+out:
+    mdb_cursor_close(cur);
+    if (rc) {
+        free(keys);
+        keys = NULL;
+        n = 0;
+    }
+    *out = keys;
+    *nout = n;
+    return rc;
+}
+
+static int in_sorted(const int64_t *a, size_t n, int64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo] == key;
+}
+
+static int allowed(const uint64_t *allow, size_t words, int64_t key)
+{
+    if (!allow)
+        return 1;
+    if (key < 0 || (uint64_t)key / 64 >= words)
+        return 0;
+    return (int)(allow[key / 64] >> (key % 64) & 1);
+}
+
+/* ==== Search ==== */
+
+/* Sets the search parameter when it differs; leaves fx->lock held shared. */
+static int set_param(cvs_fidx *fx, size_t param)
+{
+    int rc = CVS_OK;
+    pthread_rwlock_rdlock(&fx->lock);
+    if (!fx->param_name || param == 0 || fx->cur_param == param)
+        return CVS_OK;
+    pthread_rwlock_unlock(&fx->lock);
+    pthread_rwlock_wrlock(&fx->lock);
+    if (fx->cur_param != param) {
+        FaissParameterSpace *ps = NULL;
+        rc = cvs__faiss_err(faiss_ParameterSpace_new(&ps), "FAISS parameters");
+        if (!rc)
+            rc = cvs__faiss_err(faiss_ParameterSpace_set_index_parameter(ps, fx->index,
+                                                                         fx->param_name,
+                                                                         (double)param),
+                                fx->param_name);
+        if (ps)
+            faiss_ParameterSpace_free(ps);
+        if (!rc)
+            fx->cur_param = param;
+    }
+    pthread_rwlock_unlock(&fx->lock);
+    pthread_rwlock_rdlock(&fx->lock);
+    return rc;
+}
+
+int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                     size_t param, const uint64_t *allow, size_t allow_words, int64_t *labels,
+                     float *scores)
+{
+    cvs_db *db = t->db;
+    cvs_fidx *fx = NULL;
+    int64_t *dirty = NULL, *flab = NULL, *hid = NULL;
+    float *fdis = NULL, *hd = NULL, *tmp = NULL;
+    size_t ndirty = 0, locked = 0;
+    int rc, found, ip = db->metric != CVS_METRIC_L2;
+    uint64_t defp;
+
+    if ((rc = fidx_get(db, t->txn, &fx)) || (rc = dirty_keys(db, t->txn, &dirty, &ndirty)))
+        goto out;
+    if (!param && (rc = meta_get_u64(db, t->txn, "fidx_param", &defp, &found)) == 0)
+        param = (size_t)defp;
+    if (rc)
+        goto out;
+    if ((rc = set_param(fx, param)))
+        goto out;
+    locked = 1;
+    hd = malloc(k * sizeof *hd);
+    hid = malloc(k * sizeof *hid);
+    tmp = malloc(db->dim * sizeof *tmp);
+    if (!hd || !hid || !tmp) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        const float *qi = q + i * db->dim;
+        cvs_heap h;
+        size_t want = k + (ndirty < 64 ? ndirty : 64), n;
+        cvs__heap_init(&h, k, hd, hid);
+        /* FAISS candidates: ask again with twice as many while filters or
+         * dirty records leave fewer than k (deviation 2). */
+        int exhausted = 0;
+        for (;;) {
+            size_t got = 0, valid = 0, kk = want < fx->n ? want : fx->n;
+            int64_t *nl = realloc(flab, (kk + 1) * sizeof *nl);
+            float *nd = nl ? realloc(fdis, (kk + 1) * sizeof *nd) : NULL;
+            if (nl)
+                flab = nl;
+            if (!nd) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            fdis = nd;
+            cvs__heap_init(&h, k, hd, hid);
+            if (kk && (rc = cvs__faiss_err(faiss_Index_search(fx->index, 1, qi, (idx_t)kk, fdis,
+                                                              flab), "FAISS search")))
+                goto out;
+            for (size_t j = 0; j < kk; j++) {
+                int64_t key;
+                if (flab[j] < 0 || (size_t)flab[j] >= fx->n)
+                    continue;
+                valid++;
+                key = fx->keys[flab[j]];
+                if (in_sorted(dirty, ndirty, key) || !allowed(allow, allow_words, key))
+                    continue;
+                cvs__heap_push(&h, ip ? -fdis[j] : fdis[j], key);
+                got++;
+            }
+            if (got >= k)
+                break;
+            if (kk >= fx->n || valid < kk) {
+                /* Every candidate FAISS can give (an IVF index returns no
+                 * more than its probed lists hold) and still short. */
+                exhausted = 1;
+                break;
+            }
+            want = kk * 2;
+        }
+        if (exhausted && !allow) {
+            /* Deviation 2's last resort: the exact scan of the snapshot,
+             * which sees every live record, dirty ones included. */
+            cvs_search_params ep = {.flags = CVS_SEARCH_EXACT};
+            if ((rc = cvs_txn_search_params(t, qi, 1, k, &ep, labels + i * k, scores + i * k)))
+                goto out;
+            continue;
+        }
+        /* Dirty records that exist in this snapshot: exact scores. */
+        for (size_t j = 0; j < ndirty; j++) {
+            uint64_t k64 = (uint64_t)dirty[j];
+            MDB_val vk = {8, &k64}, vv;
+            double acc = 0, xn = 0;
+            int mrc;
+            if (!allowed(allow, allow_words, dirty[j]))
+                continue;
+            mrc = mdb_get(t->txn, db->dbi_vecs, &vk, &vv);
+            if (mrc == MDB_NOTFOUND)
+                continue; /* deleted since the build */
+            if (mrc) {
+                rc = cvs__err_lmdb(mrc, "reading a vector");
+                goto out;
+            }
+            if (vv.mv_size != cvs__vec_bytes(db)) {
+                rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check",
+                              vv.mv_size);
+                goto out;
+            }
+            cvs__decode_vec(db, vv.mv_data, tmp);
+            for (uint32_t d = 0; d < db->dim; d++) {
+                acc += (double)qi[d] * tmp[d];
+                xn += (double)tmp[d] * tmp[d];
+            }
+            cvs__heap_push(&h, ip ? (float)-acc : (float)(qn[i] + xn - 2 * acc), dirty[j]);
+        }
+        n = cvs__heap_sort(&h);
+        for (size_t j = 0; j < k; j++) {
+            if (j >= n) {
+                labels[i * k + j] = -1;
+                scores[i * k + j] = NAN;
+            } else {
+                labels[i * k + j] = hid[j];
+                scores[i * k + j] = ip ? -hd[j] : hd[j] > 0 ? sqrtf(hd[j]) : 0.0f;
+            }
+        }
+    }
+out:
+    if (locked)
+        pthread_rwlock_unlock(&fx->lock);
+    fidx_release(db, fx);
+    free(dirty);
+    free(flab);
+    free(fdis);
+    free(hd);
+    free(hid);
+    free(tmp);
+    return rc;
+}
+
+/* ==== Defaults and info ==== */
+
+typedef struct param_arg {
+    size_t param;
+} param_arg;
+
+static int param_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    return meta_put_u64(txn, db->dbi_meta, "fidx_param", ((param_arg *)arg)->param);
+    (void)db;
+}
+
+int cvs__fidx_set_default(cvs_db *db, size_t param)
+{
+    param_arg a = {param};
+    if (!param)
+        return CVS_OK;
+    return cvs__write(db, param_fn, &a);
+}
+
+int cvs__fidx_info(cvs_db *db, cvs_index_info *info)
+{
+    MDB_txn *txn = NULL;
+    cvs_fidx *fx = NULL;
+    int64_t *dirty = NULL;
+    size_t ndirty = 0;
+    uint64_t p;
+    int rc, yes, found;
+
+    memset(info, 0, sizeof *info);
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((rc = cvs__fidx_present(db, txn, &yes, info->spec, sizeof info->spec)))
+        goto out;
+    if (!yes) {
+        rc = CVS_NOTFOUND;
+        goto out;
+    }
+    if ((rc = fidx_get(db, txn, &fx)) || (rc = dirty_keys(db, txn, &dirty, &ndirty)) ||
+        (rc = meta_get_u64(db, txn, "fidx_param", &p, &found)))
+        goto out;
+    info->count = fx->n;
+    info->nprobe = (size_t)p;
+    /* FAISS's serialized form is its in-memory layout (codes, graph links,
+     * centroids) to within a few headers; the key table is ours. */
+    info->mem_bytes = fx->blob_bytes;
+    info->disk_bytes = fx->blob_bytes;
+    info->dirty = ndirty;
+out:
+    fidx_release(db, fx);
+    free(dirty);
+    cvs__read_end(db, txn);
+    return rc;
+}

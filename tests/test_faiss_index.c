@@ -1,0 +1,212 @@
+/* test_faiss_index.c -- FAISS indexes kept in the store ("faiss:FACTORY"):
+ * recall against exact search, writes after the build (inserts, updates and
+ * deletes must show at once), persistence across reopen, rebuilds folding
+ * the dirty set in, k results under a tight nprobe, and a bad factory that
+ * must change nothing. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+#define D 16
+#define N 3000
+
+static char *dir;
+static cvs_db *db;
+static float *x;
+
+static void put_range(size_t lo, size_t hi, const float *v)
+{
+    cvs_record *r = calloc(hi - lo, sizeof *r);
+    char (*ids)[16] = malloc((hi - lo) * sizeof *ids);
+    for (size_t i = lo; i < hi; i++) {
+        snprintf(ids[i - lo], 16, "r%zu", i);
+        r[i - lo].id = ids[i - lo];
+        r[i - lo].id_len = strlen(ids[i - lo]);
+        r[i - lo].vector = v + (i - lo) * D;
+    }
+    cr_assert_eq(cvs_put(db, r, hi - lo, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(r);
+    free(ids);
+}
+
+static void setup_metric(cvs_metric m, const char *factory)
+{
+    cvs_create_opts o = {D, m, CVS_RAW_F32};
+    cvs_build_opts bo = {.index = factory};
+    dir = tu_tmpdir();
+    x = malloc((size_t)N * D * sizeof *x);
+    tu_randvecs(x, (size_t)N * D, 7);
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    put_range(0, N, x);
+    cr_assert_eq(cvs_build(db, NULL, &bo), 0, "%s", cvs_errmsg(db));
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+    free(x);
+}
+
+/* Searches q with flags and nprobe; returns the k keys in l. */
+static void search(const float *q, size_t nq, size_t k, unsigned flags, size_t nprobe,
+                   int64_t *l, float *s)
+{
+    cvs_search_params p = {.flags = flags, .nprobe = nprobe};
+    cvs_txn *t;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, nq, k, &p, l, s), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+static double recall_vs_exact(size_t nprobe)
+{
+    size_t nq = 50, hit = 0;
+    int64_t le[50 * 10], la[50 * 10];
+    float se[50 * 10], sa[50 * 10];
+    search(x, nq, 10, CVS_SEARCH_EXACT, 0, le, se);
+    search(x, nq, 10, CVS_SEARCH_ANN, nprobe, la, sa);
+    for (size_t i = 0; i < nq; i++)
+        for (size_t a = 0; a < 10; a++)
+            for (size_t b = 0; b < 10; b++)
+                hit += la[i * 10 + a] == le[i * 10 + b];
+    return (double)hit / (double)(nq * 10);
+}
+
+static int64_t key_of(const char *id)
+{
+    cvs_txn *t;
+    cvs_record r;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    int rc = cvs_get(t, id, strlen(id), &r, NULL);
+    int64_t k = rc == 0 ? r.key : -1;
+    cvs_txn_end(t);
+    return k;
+}
+
+Test(faiss_index, hnsw_recall_and_info, .fini = teardown)
+{
+    setup_metric(CVS_METRIC_L2, "faiss:HNSW16");
+    double r = recall_vs_exact(64);
+    cr_log_info("HNSW16 efSearch 64 recall@10 vs exact %.3f", r);
+    cr_assert_geq(r, 0.9);
+    cvs_index_info ii;
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(ii.spec, "faiss:HNSW16");
+    cr_assert_eq(ii.count, N);
+    cr_assert_eq(ii.dirty, 0);
+    cr_assert_gt(ii.mem_bytes, (uint64_t)N * D * 4);
+    /* The default parameter is stored and used. */
+    cr_assert_eq(cvs_index_set_defaults(db, 128, 0), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.nprobe, 128);
+}
+
+Test(faiss_index, writes_after_build_show_at_once, .fini = teardown)
+{
+    setup_metric(CVS_METRIC_L2, "faiss:IVF16,Flat");
+    float q[D], s[10];
+    int64_t l[10];
+    for (int d = 0; d < D; d++)
+        q[d] = 5.0f + (float)d; /* far from every random vector in [-1, 1) */
+    /* Insert: the new record is the nearest at once, without a rebuild. */
+    put_range(N, N + 1, q);
+    search(q, 1, 10, CVS_SEARCH_ANN, 1, l, s);
+    cr_assert_eq(l[0], key_of("r3000"));
+    cr_assert_float_eq(s[0], 0.0f, 1e-4);
+    /* Update: r5 moves next to q; its old position must not be returned. */
+    float moved[D];
+    for (int d = 0; d < D; d++)
+        moved[d] = q[d] + 0.01f;
+    {
+        cvs_record r = {.id = "r5", .id_len = 2, .vector = moved};
+        cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0);
+    }
+    search(q, 1, 10, CVS_SEARCH_ANN, 1, l, s);
+    cr_assert_eq(l[1], key_of("r5"));
+    search(x + 5 * D, 1, 10, CVS_SEARCH_ANN, 16, l, s);
+    for (int j = 0; j < 10; j++)
+        cr_assert(l[j] != key_of("r5") || s[j] > 1.0f, "r5 found at its old position");
+    /* Delete: never returned again. */
+    int64_t gone = key_of("r3000");
+    const char *ids[] = {"r3000"};
+    size_t lens[] = {5};
+    cr_assert_eq(cvs_delete(db, ids, lens, 1, NULL), 0);
+    search(q, 1, 10, CVS_SEARCH_ANN, 16, l, s);
+    for (int j = 0; j < 10; j++)
+        cr_assert_neq(l[j], gone);
+    cr_assert_eq(l[0], key_of("r5"));
+    cvs_index_info ii;
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.dirty, 2, "dirty %llu", (unsigned long long)ii.dirty);
+    /* Reopen: the index and the dirty set persist. */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    search(q, 1, 10, CVS_SEARCH_ANN, 16, l, s);
+    cr_assert_eq(l[0], key_of("r5"));
+    /* A rebuild folds the dirty records in. */
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat"};
+    cr_assert_eq(cvs_build(db, NULL, &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.dirty, 0);
+    cr_assert_eq(ii.count, N);
+    search(q, 1, 10, CVS_SEARCH_ANN, 16, l, s);
+    cr_assert_eq(l[0], key_of("r5"));
+}
+
+/* nprobe 1 of 16 lists holds ~190 records; k = 300 still comes back full. */
+Test(faiss_index, k_results_when_k_qualify, .fini = teardown)
+{
+    setup_metric(CVS_METRIC_COSINE, "faiss:IVF16,Flat");
+    size_t k = 300;
+    int64_t *l = malloc(k * sizeof *l);
+    float *s = malloc(k * sizeof *s);
+    search(x, 1, k, CVS_SEARCH_ANN, 1, l, s);
+    for (size_t j = 0; j < k; j++) {
+        cr_assert_geq(l[j], 0, "slot %zu empty", j);
+        cr_assert(s[j] <= 1.0001f && s[j] >= -1.0001f);
+        if (j)
+            cr_assert_geq(s[j - 1], s[j]);
+    }
+    free(l);
+    free(s);
+}
+
+Test(faiss_index, bad_factory_changes_nothing, .fini = teardown)
+{
+    setup_metric(CVS_METRIC_IP, "faiss:HNSW8");
+    cvs_build_opts bo = {.index = "faiss:NoSuchIndex42"};
+    cr_assert_eq(cvs_build(db, NULL, &bo), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(NULL), "NoSuchIndex42"), "%s", cvs_errmsg(NULL));
+    cvs_index_info ii;
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "faiss:HNSW8");
+    cr_assert_geq(recall_vs_exact(64), 0.8);
+    bo.index = "faiss:";
+    cr_assert_eq(cvs_build(db, NULL, &bo), CVS_EINVAL);
+}
+
+Test(faiss_index, ann_without_index_is_an_error)
+{
+    cvs_create_opts o = {D, CVS_METRIC_L2, CVS_RAW_F32};
+    char *d2 = tu_tmpdir();
+    float q[D] = {0}, s[1];
+    int64_t l[1];
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN};
+    cvs_txn *t;
+    cr_assert_eq(cvs_db_create(d2, &o, &db), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, 1, 1, &p, l, s), CVS_EINVAL);
+    cvs_txn_end(t);
+    cvs_index_info ii;
+    cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+    cvs_db_close(db);
+    tu_rmrf(d2);
+    free(d2);
+}
