@@ -343,7 +343,9 @@ typedef struct cvs_index_info {
 
 /* The store's ANN index; CVS_NOTFOUND when none has been built. */
 CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info) CVS_WUR;
-/* Stores the defaults CVS_SEARCH_ANN uses (0 leaves one unchanged). */
+/* Stores the defaults CVS_SEARCH_ANN uses (0 leaves one unchanged;
+ * rerank CVS_RERANK_NONE makes "no re-ranking" the default). */
+#define CVS_RERANK_NONE ((size_t)-1)
 CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank) CVS_WUR;
 
 typedef struct cvs_tune_opts {

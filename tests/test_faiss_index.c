@@ -210,3 +210,28 @@ Test(faiss_index, ann_without_index_is_an_error)
     tu_rmrf(d2);
     free(d2);
 }
+
+/* cvs_tune: the stored default reaches the target on fresh queries too. */
+Test(faiss_index, tune_stores_a_setting_that_reaches_the_target, .fini = teardown)
+{
+    setup_metric(CVS_METRIC_L2, "faiss:IVF32,Flat");
+    cvs_tune_opts to = {.target_recall = 0.9, .sample = 100, .seed = 3};
+    cvs_tune_result tr;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_log_info("tune: nprobe %zu recall %.3f %.3f ms", tr.nprobe, tr.recall, tr.ms_per_query);
+    cr_assert(tr.reached);
+    cr_assert_geq(tr.recall, 0.9);
+    cr_assert(tr.nprobe >= 1 && tr.nprobe <= 32);
+    cvs_index_info ii;
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.nprobe, tr.nprobe);
+    /* nprobe 0 now means the tuned value: same answers as asking for it. */
+    int64_t a[20 * 10], b[20 * 10];
+    float sa[20 * 10], sb[20 * 10];
+    search(x + 100 * D, 20, 10, CVS_SEARCH_ANN, 0, a, sa);
+    search(x + 100 * D, 20, 10, CVS_SEARCH_ANN, tr.nprobe, b, sb);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    /* A store without an index cannot be tuned. */
+    to.target_recall = 1.5;
+    cr_assert_eq(cvs_tune(db, &to, &tr), CVS_EINVAL);
+}

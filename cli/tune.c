@@ -1,0 +1,131 @@
+/*
+ * tune.c -- `cvstore tune`: measures recall on a sample of the store's own
+ * vectors against exact search and stores the cheapest nprobe / rerank
+ * reaching the target as the defaults `cvstore search` uses.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: cvstore tune DB [--target-recall R] [-k K] [--sample N] [--seed S] [--json]\n"
+    "\n"
+    "Finds the cheapest ANN search setting (lists probed, candidates re-ranked)\n"
+    "that reaches the target recall@k on N of the store's own vectors, measured\n"
+    "against exact search, and stores it as the store's default for searches.\n"
+    "Needs an index (cvstore build --index ...).\n"
+    "\n"
+    "Options:\n"
+    "  -r, --target-recall R  recall@k to reach, in (0, 1] (default 0.95)\n"
+    "  -k K                 neighbours per query (default 10)\n"
+    "  -n, --sample N       query vectors drawn from the store (default 200)\n"
+    "      --seed S         sample seed (default 1)\n"
+    "  -j, --json           print the result as one JSON object\n"
+    "  -q, --quiet          no progress bar\n"
+    "  -h, --help           show this help\n";
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                        uint64_t bytes_done, uint64_t bytes_total)
+{
+    cli_progress_update(ctx, phase, done, total, bytes_done, bytes_total);
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"target-recall", required_argument, NULL, 'r'},
+        {"sample", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cvs_tune_opts to = {.target_recall = 0.95};
+    cvs_tune_result res;
+    cvs_db *db = NULL;
+    cli_progress prog;
+    int c, rc, json = 0, quiet = 0;
+    uint64_t v;
+    char *end;
+
+    while ((c = getopt_long(argc, argv, "r:k:n:jqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            to.target_recall = strtod(optarg, &end);
+            if (*end || !(to.target_recall > 0 && to.target_recall <= 1)) {
+                cli_err("tune", "--target-recall wants a number in (0, 1], not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'k':
+            if (cli_parse_u64(optarg, 1, 1000, &v)) {
+                cli_err("tune", "-k wants 1..1000, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            to.k = (size_t)v;
+            break;
+        case 'n':
+            if (cli_parse_u64(optarg, 2, 100000, &v)) {
+                cli_err("tune", "--sample wants 2..100000, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            to.sample = (size_t)v;
+            break;
+        case 's':
+            if (cli_parse_u64(optarg, 0, UINT64_MAX, &v)) {
+                cli_err("tune", "--seed wants a non-negative integer, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            to.seed = v;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("tune", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return cli_usage_error(usage);
+    }
+    if ((rc = cli_open("tune", argv[optind], 0, &db)))
+        return rc;
+    cli_progress_init(&prog, quiet);
+    to.progress = on_progress;
+    to.progress_ctx = &prog;
+    rc = cvs_tune(db, &to, &res);
+    cli_progress_clear(&prog);
+    if (rc) {
+        rc = cli_fail("tune", rc, db);
+        goto out;
+    }
+    if (json) {
+        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:f,s:f}", "reached", res.reached,
+                              "target_recall", to.target_recall, "nprobe", (json_int_t)res.nprobe,
+                              "rerank", (json_int_t)res.rerank, "recall", res.recall,
+                              "ms_per_query", res.ms_per_query);
+        if (!j || cli_json_print(stdout, j)) {
+            cli_err("tune", "error writing output");
+            rc = CLI_EFAIL;
+            goto out;
+        }
+    } else {
+        printf("%s: nprobe %zu, rerank %zu: recall@%zu %.4f at %.3f ms/query (one thread)\n",
+               res.reached ? "stored" : "target not reached; stored the most accurate",
+               res.nprobe, res.rerank, to.k ? to.k : 10, res.recall, res.ms_per_query);
+    }
+    rc = CLI_OK;
+out:
+    cvs_db_close(db);
+    return rc;
+}

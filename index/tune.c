@@ -1,0 +1,279 @@
+/*
+ * tune.c -- cvs_tune: the cheapest ANN search parameters that reach a
+ * target recall on the store's own data.
+ *
+ * FAISS's AutoTune (the "operating points" of Johnson, Douze, Jégou,
+ * "Billion-scale similarity search with GPUs", 2017, and faiss/AutoTune.cpp)
+ * explores the parameter space of an index against ground truth and keeps
+ * the Pareto-optimal (time, accuracy) points.  We do the same for the two
+ * knobs our searches have: nprobe (IVF lists probed; efSearch for a FAISS
+ * HNSW index) and rerank (candidates re-scored with the raw vectors).
+ *
+ * Queries are a seeded sample of the store's own vectors; the ground truth
+ * is the exact top k + 1 of each, without the query record itself (every
+ * store vector is its own nearest neighbour, which would flatter recall).
+ *
+ * Where we deviate from AutoTune:
+ *  1. No random exploration: recall grows with nprobe for a fixed rerank,
+ *     so for each rerank value we double nprobe until the target is met,
+ *     then bisect between the last two values.  That is O(log nlist)
+ *     measurements per rerank value instead of a sweep of the grid.
+ *  2. "Cheapest" is measured time per query (one thread, best of two runs
+ *     to damp noise), not a cost model.
+ *  3. When nothing reaches the target the most accurate setting tried is
+ *     stored and reported with reached = 0, so search keeps working at the
+ *     best recall the index can give.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/db.h"
+
+typedef struct tune_ctx {
+    cvs_db *db;
+    cvs_txn *txn;
+    const float *q;
+    const int64_t *self;  /* key of each query's own record */
+    const int64_t *gt;    /* nq x k exact neighbours, self excluded */
+    size_t nq, k;
+    int64_t *lab;         /* nq x (k + 1) */
+    float *sc;
+} tune_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Recall@k and ms per query of one setting. */
+static int measure(tune_ctx *c, size_t nprobe, size_t rerank, double *recall, double *ms)
+{
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN | (rerank ? 0 : CVS_SEARCH_NORERANK),
+                           .nprobe = nprobe, .rerank = rerank, .threads = 1};
+    size_t kk = c->k + 1, hit = 0;
+    double best = INFINITY;
+    int rc;
+    for (int rep = 0; rep < 2; rep++) {
+        double t0 = now_s();
+        if ((rc = cvs_txn_search_params(c->txn, c->q, c->nq, kk, &p, c->lab, c->sc)))
+            return rc;
+        double dt = now_s() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    for (size_t i = 0; i < c->nq; i++) {
+        const int64_t *g = c->gt + i * c->k, *l = c->lab + i * kk;
+        size_t taken = 0;
+        for (size_t j = 0; j < kk && taken < c->k; j++) {
+            if (l[j] == c->self[i])
+                continue;
+            taken++;
+            for (size_t t = 0; t < c->k; t++)
+                if (g[t] == l[j]) {
+                    hit++;
+                    break;
+                }
+        }
+    }
+    *recall = (double)hit / (double)(c->nq * c->k);
+    *ms = 1e3 * best / (double)c->nq;
+    return CVS_OK;
+}
+
+/* Draws nq records (seeded selection sampling), their vectors and keys. */
+static int draw(cvs_txn *t, uint32_t dim, size_t want, uint64_t seed, float *q, int64_t *keys,
+                size_t *got)
+{
+    uint64_t total, seen = 0;
+    cvs_iter *it = NULL;
+    cvs_record r;
+    size_t n = 0;
+    int rc;
+    if ((rc = cvs_txn_count(t, &total)) || (rc = cvs_iter_open(t, &it)))
+        return rc;
+    float *v = malloc(dim * sizeof *v);
+    if (!v) {
+        cvs_iter_close(it);
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    while (n < want && (rc = cvs_iter_next(it, &r, v)) == 0) {
+        seed += 0x9E3779B97F4A7C15ull;
+        uint64_t z = seed;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        if (z % (total - seen) < want - n) {
+            memcpy(q + n * dim, v, dim * sizeof *v);
+            keys[n++] = r.key;
+        }
+        seen++;
+    }
+    free(v);
+    cvs_iter_close(it);
+    if (rc && rc != CVS_NOTFOUND)
+        return rc;
+    *got = n;
+    return CVS_OK;
+}
+
+CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res)
+{
+    cvs_tune_opts o = {0};
+    cvs_index_info ii;
+    tune_ctx c = {0};
+    float *q = NULL, *gsc = NULL;
+    int64_t *self = NULL, *glab = NULL, *gt = NULL;
+    size_t nq = 0, step = 0, nsteps;
+    int rc, faiss;
+    cvs_tune_result best = {0}, top = {0};
+    double best_ms = INFINITY;
+    static const size_t reranks_ivf[] = {0, 50, 100, 200, 400, 800};
+    static const size_t reranks_none[] = {0};
+    const size_t *reranks;
+    size_t nrr, maxprobe;
+
+    if (!db || !opts || !res)
+        return cvs__err(CVS_EINVAL, "cvs_tune: NULL argument");
+    o = *opts;
+    memset(res, 0, sizeof *res);
+    if (!(o.target_recall > 0 && o.target_recall <= 1))
+        return cvs__err(CVS_EINVAL, "cvs_tune: target recall must be in (0, 1], not %g",
+                        o.target_recall);
+    if (!o.k)
+        o.k = 10;
+    if (!o.sample)
+        o.sample = 200;
+    if (o.k > 1000 || o.sample > 100000)
+        return cvs__err(CVS_EINVAL, "cvs_tune: k <= 1000 and sample <= 100000");
+    if ((rc = cvs_index_get_info(db, &ii)))
+        return rc == CVS_NOTFOUND
+                   ? cvs__err(CVS_EINVAL, "%s has no ANN index to tune: build one first "
+                              "(cvstore build --index ivf)", db->path)
+                   : rc;
+    faiss = !strncmp(ii.spec, "faiss:", 6);
+    if (faiss) {
+        reranks = reranks_none;
+        nrr = 1;
+        maxprobe = strstr(ii.spec, "HNSW") ? 4096 : ii.nlist ? ii.nlist : 4096;
+    } else {
+        reranks = db->raw == CVS_RAW_NONE ? reranks_none : reranks_ivf;
+        nrr = db->raw == CVS_RAW_NONE ? 1 : sizeof reranks_ivf / sizeof reranks_ivf[0];
+        maxprobe = ii.nlist ? ii.nlist : 1;
+    }
+    nsteps = nrr * 16;
+
+    q = malloc(o.sample * db->dim * sizeof *q);
+    self = malloc(o.sample * sizeof *self);
+    glab = malloc(o.sample * (o.k + 1) * sizeof *glab);
+    gsc = malloc(o.sample * (o.k + 1) * sizeof *gsc);
+    gt = malloc(o.sample * o.k * sizeof *gt);
+    c.lab = malloc(o.sample * (o.k + 1) * sizeof *c.lab);
+    c.sc = malloc(o.sample * (o.k + 1) * sizeof *c.sc);
+    if (!q || !self || !glab || !gsc || !gt || !c.lab || !c.sc) {
+        rc = cvs__err(CVS_ENOMEM, "cvs_tune: out of memory");
+        goto out;
+    }
+    if ((rc = cvs_txn_begin(db, &c.txn)))
+        goto out;
+    if ((rc = draw(c.txn, db->dim, o.sample, o.seed ? o.seed : 1, q, self, &nq)))
+        goto out;
+    if (nq < 2 || nq <= o.k) {
+        rc = cvs__err(CVS_EINPUT, "%s: too few records (%zu) to tune on", db->path, nq);
+        goto out;
+    }
+    {
+        cvs_search_params ep = {.flags = CVS_SEARCH_EXACT};
+        if ((rc = cvs_txn_search_params(c.txn, q, nq, o.k + 1, &ep, glab, gsc)))
+            goto out;
+        for (size_t i = 0; i < nq; i++) {
+            size_t t = 0;
+            for (size_t j = 0; j <= o.k && t < o.k; j++)
+                if (glab[i * (o.k + 1) + j] != self[i])
+                    gt[i * o.k + t++] = glab[i * (o.k + 1) + j];
+            while (t < o.k)
+                gt[i * o.k + t++] = -2; /* never matches */
+        }
+    }
+    c.db = db;
+    c.q = q;
+    c.self = self;
+    c.gt = gt;
+    c.nq = nq;
+    c.k = o.k;
+
+    for (size_t r = 0; r < nrr; r++) {
+        size_t lo = 0, hi = 0, p = 1;
+        double rec = 0, ms = 0, hi_rec = 0, hi_ms = 0;
+        /* Deviation 1: double until the target is met ... */
+        for (;;) {
+            if ((rc = measure(&c, p, reranks[r], &rec, &ms)))
+                goto out;
+            if (o.progress)
+                o.progress(o.progress_ctx, "tune", ++step, nsteps, 0, 0);
+            if (rec > top.recall) {
+                top.nprobe = p;
+                top.rerank = reranks[r];
+                top.recall = rec;
+                top.ms_per_query = ms;
+            }
+            if (rec >= o.target_recall) {
+                hi = p;
+                hi_rec = rec;
+                hi_ms = ms;
+                break;
+            }
+            lo = p;
+            if (p >= maxprobe)
+                break;
+            p = p * 2 > maxprobe ? maxprobe : p * 2;
+        }
+        if (!hi)
+            continue;
+        /* ... then bisect (lo fails, hi passes). */
+        while (hi - lo > 1 && hi - lo > hi / 8) {
+            size_t mid = lo + (hi - lo) / 2;
+            if ((rc = measure(&c, mid, reranks[r], &rec, &ms)))
+                goto out;
+            if (o.progress)
+                o.progress(o.progress_ctx, "tune", ++step, nsteps, 0, 0);
+            if (rec >= o.target_recall) {
+                hi = mid;
+                hi_rec = rec;
+                hi_ms = ms;
+            } else {
+                lo = mid;
+            }
+        }
+        if (hi_ms < best_ms) {
+            best_ms = hi_ms;
+            best.nprobe = hi;
+            best.rerank = reranks[r];
+            best.recall = hi_rec;
+            best.ms_per_query = hi_ms;
+            best.reached = 1;
+        }
+    }
+    if (!best.reached)
+        best = top; /* deviation 3 */
+    cvs_txn_end(c.txn);
+    c.txn = NULL;
+    if ((rc = cvs_index_set_defaults(db, best.nprobe,
+                                     best.rerank || faiss ? best.rerank : CVS_RERANK_NONE)))
+        goto out;
+    *res = best;
+out:
+    if (c.txn)
+        cvs_txn_end(c.txn);
+    free(q);
+    free(self);
+    free(glab);
+    free(gsc);
+    free(gt);
+    free(c.lab);
+    free(c.sc);
+    return rc;
+}
