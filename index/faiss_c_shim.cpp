@@ -30,6 +30,7 @@
  *   3. faiss_omp_set_num_threads is not declared by Debian's 1.7.3 headers,
  *      so it is not provided; callers use omp_set_num_threads directly.
  */
+#include <faiss/AutoTune.h>
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/FaissException.h>
@@ -40,6 +41,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
@@ -202,6 +204,33 @@ int faiss_read_index_fname(const char *fname, int io_flags, FaissIndex **p_out)
 {
     return guarded([&] {
         *p_out = reinterpret_cast<FaissIndex *>(faiss::read_index(fname, io_flags));
+    });
+}
+
+/* ==== Search-time parameters ====
+ * ParameterSpace knows where each index family keeps its knobs ("nprobe"
+ * of an IVF, also under a pre-transform or a refine stage; "efSearch" of
+ * an HNSW; "k_factor_rf" of a refine stage), so one call covers every
+ * factory string; cvstore-bench ann sweeps them. */
+
+int faiss_ParameterSpace_new(FaissParameterSpace **space)
+{
+    return guarded([&] {
+        *space = reinterpret_cast<FaissParameterSpace *>(new faiss::ParameterSpace());
+    });
+}
+
+void faiss_ParameterSpace_free(FaissParameterSpace *space)
+{
+    delete reinterpret_cast<faiss::ParameterSpace *>(space);
+}
+
+int faiss_ParameterSpace_set_index_parameter(const FaissParameterSpace *space,
+                                             FaissIndex *index, const char *name, double value)
+{
+    return guarded([&] {
+        reinterpret_cast<const faiss::ParameterSpace *>(space)->set_index_parameter(
+            cxx(index), name, value);
     });
 }
 
