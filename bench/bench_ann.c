@@ -374,6 +374,11 @@ static int run_cvs(const options *o, const bu_dataset *ds, results *rs, int64_t 
     double t0;
     int rc;
 
+    if (!cvs_index_get_info) {
+        fprintf(stderr, "  [%s] cvstore: this build has no ANN index (cvs_index_get_info "
+                "undefined) -- cvstore rows skipped\n", ds->name);
+        return 0;
+    }
     if (o->n_cvs_specs) {
         for (size_t i = 0; i < o->n_cvs_specs; i++)
             specs[nspecs++] = o->cvs_specs[i];
@@ -465,6 +470,8 @@ static int run_faiss(const options *o, const bu_dataset *ds, const char *spec, r
     }
     bpv = (double)st.st_size / (double)ds->nb;
     bu_rmrf(dir);
+    free(dir);
+    dir = NULL;
 
     if ((rc = cvs__faiss_err(faiss_ParameterSpace_new(&ps), spec)))
         goto out;
