@@ -85,29 +85,10 @@ extern int openblas_get_num_threads(void);
 #define RK 10              /* recall@10 */
 #define MAX_TRAIN 65536
 #define ANISO_ETA 4.0f
-#define GLOVE_QSTRIDE 341
 
-/* ==== Data sets ==== */
+/* ==== Data sets (benchutil.h: bu_dataset) ==== */
 
-typedef struct dataset {
-    char name[64];
-    cvs_metric metric;
-    uint32_t d;
-    float *xb, *xq;        /* malloc'd or cvs_free-able: see owned_* */
-    size_t nb, nq;
-    int32_t *gt;           /* nq x gtk, neighbours as base row numbers */
-    size_t gtk;
-    int xb_cvs, xq_cvs, gt_cvs; /* allocated by cvs_*_load (cvs_free) */
-} dataset;
-
-static void dataset_free(dataset *ds)
-{
-    if (ds->xb_cvs) cvs_free(ds->xb); else free(ds->xb);
-    if (ds->xq_cvs) cvs_free(ds->xq); else free(ds->xq);
-    if (ds->gt_cvs) cvs_free(ds->gt); else free(ds->gt);
-    memset(ds, 0, sizeof *ds);
-}
-
+typedef bu_dataset dataset;
 
 /* Exact "smaller is better" distance of query q to base row i. */
 static float exact_dist(const dataset *ds, const float *q, size_t i)
@@ -124,152 +105,6 @@ static float exact_dist(const dataset *ds, const float *q, size_t i)
     for (uint32_t t = 0; t < ds->d; t++)
         acc += (double)q[t] * x[t];
     return (float)-acc;
-}
-
-/* Ground truth by our own exact search: the base goes into a scratch store
- * of the data set's metric under ids "0", "1", ... (its row numbers), and
- * cvs_search returns keys that cvs_key_id maps back to rows. */
-static int exact_ground_truth(dataset *ds, const char *parent)
-{
-    const size_t batch = 10000;
-    char storepath[4200];
-    char *dir = NULL;
-    cvs_db *db = NULL;
-    cvs_txn *txn = NULL;
-    cvs_record *recs = NULL;
-    char (*ids)[24] = NULL;
-    int64_t *lab = NULL;
-    float *sc = NULL;
-    size_t k = ds->nb < TOPK ? ds->nb : TOPK;
-    int rc = CVS_ENOMEM;
-    double t0 = bu_now();
-
-    if (!(dir = bu_tmpdir(parent)))
-        return CVS_EIO;
-    snprintf(storepath, sizeof storepath, "%s/gt", dir);
-    recs = calloc(batch, sizeof *recs);
-    ids = malloc(batch * sizeof *ids);
-    lab = malloc(ds->nq * k * sizeof *lab);
-    sc = malloc(ds->nq * k * sizeof *sc);
-    ds->gt = malloc(ds->nq * k * sizeof *ds->gt);
-    ds->gt_cvs = 0;
-    if (!recs || !ids || !lab || !sc || !ds->gt)
-        goto out;
-    {
-        cvs_create_opts co = {.dim = ds->d, .metric = ds->metric, .raw = CVS_RAW_F32};
-        if ((rc = cvs_db_create(storepath, &co, &db)))
-            goto out;
-    }
-    fprintf(stderr, "  [%s] ground truth: exact top %zu of %zu queries over %zu vectors\n",
-            ds->name, k, ds->nq, ds->nb);
-    for (size_t i = 0; i < ds->nb; i += batch) {
-        size_t m = ds->nb - i < batch ? ds->nb - i : batch;
-        for (size_t j = 0; j < m; j++) {
-            int len = snprintf(ids[j], sizeof ids[j], "%zu", i + j);
-            recs[j].id = ids[j];
-            recs[j].id_len = (size_t)len;
-            recs[j].vector = ds->xb + (i + j) * ds->d;
-        }
-        if ((rc = cvs_put(db, recs, m, 0, NULL, NULL)))
-            goto out;
-        bu_progress(NULL, "gt import", i + m, ds->nb, 0, 0);
-    }
-    if ((rc = cvs_search(db, ds->xq, ds->nq, k, CVS_SEARCH_EXACT, lab, sc)))
-        goto out;
-    if ((rc = cvs_txn_begin(db, &txn)))
-        goto out;
-    for (size_t i = 0; i < ds->nq * k; i++) {
-        const char *id;
-        size_t len;
-        char buf[32];
-        ds->gt[i] = -1;
-        if (lab[i] < 0)
-            continue;
-        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
-            goto out;
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
-        ds->gt[i] = (int32_t)strtol(buf, NULL, 10);
-    }
-    ds->gtk = k;
-    fprintf(stderr, "  [%s] ground truth in %.1f s\n", ds->name, bu_now() - t0);
-    rc = CVS_OK;
-out:
-    cvs_txn_end(txn);
-    cvs_db_close(db);
-    bu_rmrf(dir);
-    free(dir);
-    free(recs);
-    free(ids);
-    free(lab);
-    free(sc);
-    return rc;
-}
-
-static int load_files(dataset *ds, const char *base, const char *query, const char *gt,
-                      size_t nq_max)
-{
-    int rc;
-    uint32_t qd = 0, gd = 0;
-    size_t ngt = 0;
-    fprintf(stderr, "  [%s] loading %s\n", ds->name, base);
-    if ((rc = cvs_vecs_load(base, CVS_FMT_AUTO, &ds->xb, &ds->nb, &ds->d)))
-        return rc;
-    ds->xb_cvs = 1;
-    if ((rc = cvs_vecs_load(query, CVS_FMT_AUTO, &ds->xq, &ds->nq, &qd)))
-        return rc;
-    ds->xq_cvs = 1;
-    if (qd != ds->d) {
-        fprintf(stderr, "cvstore-bench codecs: %s has dim %u, %s %u\n", query, qd, base, ds->d);
-        return CVS_EDIM;
-    }
-    if (nq_max && nq_max < ds->nq)
-        ds->nq = nq_max;
-    if (ds->metric == CVS_METRIC_COSINE) {
-        bu_normalize_rows(ds->xb, ds->nb, ds->d);
-        bu_normalize_rows(ds->xq, ds->nq, ds->d);
-    }
-    if (gt) {
-        if ((rc = cvs_ivecs_load(gt, &ds->gt, &ngt, &gd)))
-            return rc;
-        ds->gt_cvs = 1;
-        ds->gtk = gd;
-        if (ngt < ds->nq || gd < RK) {
-            fprintf(stderr, "cvstore-bench codecs: %s has %zu rows of %u; need %zu of >= %d\n",
-                    gt, ngt, gd, ds->nq, RK);
-            return CVS_EINPUT;
-        }
-    }
-    return CVS_OK;
-}
-
-/* GloVe-100-angular: normalized, every 341st row a query, the rest the base. */
-static int load_glove(dataset *ds, size_t nq_max)
-{
-    char fvecs[4096], words[4096];
-    float *all = NULL;
-    size_t n = 0;
-    int rc;
-    if (bu_glove_paths(fvecs, words, sizeof fvecs) != 0)
-        return CVS_NOTFOUND;
-    fprintf(stderr, "  [%s] loading %s\n", ds->name, fvecs);
-    if ((rc = cvs_vecs_load(fvecs, CVS_FMT_AUTO, &all, &n, &ds->d)))
-        return rc;
-    bu_normalize_rows(all, n, ds->d);
-    size_t nq = (n + GLOVE_QSTRIDE - 1) / GLOVE_QSTRIDE;
-    ds->xq = malloc(nq * ds->d * sizeof *ds->xq);
-    ds->xb = malloc((n - nq) * ds->d * sizeof *ds->xb);
-    if (!ds->xq || !ds->xb) {
-        cvs_free(all);
-        return CVS_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        float *dst = i % GLOVE_QSTRIDE == 0 ? ds->xq + ds->nq++ * ds->d : ds->xb + ds->nb++ * ds->d;
-        memcpy(dst, all + i * ds->d, ds->d * sizeof *dst);
-    }
-    cvs_free(all);
-    if (nq_max && nq_max < ds->nq)
-        ds->nq = nq_max;
-    return CVS_OK;
 }
 
 /* ==== Results ==== */
@@ -1021,8 +856,7 @@ int bench_codecs(int argc, char **argv)
         usage(stderr);
         return 1;
     }
-    if (!datadir && !(datadir = getenv("CVSTORE_DATA")))
-        datadir = CVS_SOURCE_DIR "/../shared/data";
+    datadir = bu_data_dir(datadir);
     if (!plot && !noplot) {
         const char *dot = csv ? strrchr(csv, '.') : NULL;
         if (csv && dot && !strchr(dot, '/'))
@@ -1035,51 +869,18 @@ int bench_codecs(int argc, char **argv)
     }
 
     /* ---- which data ---- */
-    if (base) {
-        const char *slash = strrchr(base, '/'), *nm = slash ? slash + 1 : base;
-        dataset *ds = &dsets[nds++];
-        snprintf(ds->name, sizeof ds->name, "%.*s", (int)strcspn(nm, "."), nm);
-        ds->metric = metric;
-    } else {
-        char buf[256], *tok, *save = NULL;
-        snprintf(buf, sizeof buf, "%s", datasets);
-        for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            if (nds == 3 || (strcmp(tok, "sift") && strcmp(tok, "fashion") && strcmp(tok, "glove"))) {
-                fprintf(stderr, "cvstore-bench codecs: unknown data set '%s' (sift, fashion, glove)\n",
-                        tok);
-                return 1;
-            }
-            dataset *ds = &dsets[nds++];
-            snprintf(ds->name, sizeof ds->name, "%s", strcmp(tok, "sift") == 0 ? "sift10k"
-                     : strcmp(tok, "fashion") == 0 ? "fashion-mnist" : "glove-100-angular");
-            ds->metric = strcmp(tok, "glove") == 0 ? CVS_METRIC_COSINE : CVS_METRIC_L2;
-        }
-    }
+    if (bu_dataset_select(datasets, base, metric, dsets, sizeof dsets / sizeof dsets[0], &nds) != 0)
+        return 1;
 
     /* ---- run, one data set at a time (only one is in memory) ---- */
     for (size_t i = 0; i < nds; i++) {
         dataset *ds = &dsets[i];
-        char b[4096], q[4096], g[4096];
         int rc;
         char name[64];
         memcpy(name, ds->name, sizeof name);
-        if (base) {
-            rc = load_files(ds, base, query, gt, nq_max);
-        } else if (strcmp(name, "sift10k") == 0) {
-            snprintf(b, sizeof b, "%s/siftsmall/siftsmall_base.fvecs", datadir);
-            snprintf(q, sizeof q, "%s/siftsmall/siftsmall_query.fvecs", datadir);
-            snprintf(g, sizeof g, "%s/siftsmall/siftsmall_groundtruth.ivecs", datadir);
-            rc = load_files(ds, b, q, g, nq_max);
-        } else if (strcmp(name, "fashion-mnist") == 0) {
-            snprintf(b, sizeof b, "%s/fashion-mnist/fashion-mnist_base.bvecs", datadir);
-            snprintf(q, sizeof q, "%s/fashion-mnist/fashion-mnist_query.bvecs", datadir);
-            snprintf(g, sizeof g, "%s/fashion-mnist/fashion-mnist_groundtruth.ivecs", datadir);
-            rc = load_files(ds, b, q, g, nq_max);
-        } else {
-            rc = load_glove(ds, nq_max);
-        }
+        rc = bu_dataset_load(ds, datadir, base, query, gt, nq_max);
         if (!rc && !ds->gt)
-            rc = exact_ground_truth(ds, o.tmpparent);
+            rc = bu_dataset_exact_gt(ds, TOPK, o.tmpparent);
         if (!rc)
             rc = run_dataset(ds, &o, &rs);
         if (rc) {
@@ -1089,7 +890,7 @@ int bench_codecs(int argc, char **argv)
         }
         /* Only one data set in memory at a time; the result rows point at
          * ds->name, which stays. */
-        dataset_free(ds);
+        bu_dataset_free(ds);
         memcpy(ds->name, name, sizeof name);
     }
 
@@ -1129,7 +930,7 @@ int bench_codecs(int argc, char **argv)
 out:
     bu_table_free(t);
     for (size_t i = 0; i < nds; i++)
-        dataset_free(&dsets[i]);
+        bu_dataset_free(&dsets[i]);
     free(rs.r);
     return ret;
 }

@@ -206,6 +206,239 @@ void bu_check(int rc, const char *what)
     exit(2);
 }
 
+/* ==== Data sets ==== */
+
+#define GLOVE_QSTRIDE 341  /* GloVe-100-angular: every 341st word is a query */
+
+const char *bu_data_dir(const char *given)
+{
+    const char *env;
+    if (given && *given)
+        return given;
+    if ((env = getenv("CVSTORE_DATA")) && *env)
+        return env;
+    return CVS_SOURCE_DIR "/../shared/data";
+}
+
+int bu_dataset_select(const char *list, const char *base, cvs_metric metric,
+                      bu_dataset *ds, size_t max, size_t *n)
+{
+    char buf[256], *tok, *save = NULL;
+    *n = 0;
+    if (base) {
+        const char *slash = strrchr(base, '/'), *nm = slash ? slash + 1 : base;
+        memset(&ds[0], 0, sizeof ds[0]);
+        snprintf(ds[0].name, sizeof ds[0].name, "%.*s", (int)strcspn(nm, "."), nm);
+        ds[0].metric = metric;
+        *n = 1;
+        return 0;
+    }
+    snprintf(buf, sizeof buf, "%s", list);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == max || (strcmp(tok, "sift") && strcmp(tok, "fashion") && strcmp(tok, "glove"))) {
+            fprintf(stderr, "cvstore-bench: unknown or repeated data set '%s' (sift, fashion, glove)\n",
+                    tok);
+            return -1;
+        }
+        memset(&ds[*n], 0, sizeof ds[*n]);
+        snprintf(ds[*n].name, sizeof ds[*n].name, "%s", strcmp(tok, "sift") == 0 ? "sift10k"
+                 : strcmp(tok, "fashion") == 0 ? "fashion-mnist" : "glove-100-angular");
+        ds[*n].metric = strcmp(tok, "glove") == 0 ? CVS_METRIC_COSINE : CVS_METRIC_L2;
+        (*n)++;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "cvstore-bench: no data set selected\n");
+        return -1;
+    }
+    return 0;
+}
+
+void bu_dataset_free(bu_dataset *ds)
+{
+    if (ds->xb_cvs) cvs_free(ds->xb); else free(ds->xb);
+    if (ds->xq_cvs) cvs_free(ds->xq); else free(ds->xq);
+    if (ds->gt_cvs) cvs_free(ds->gt); else free(ds->gt);
+    memset(ds, 0, sizeof *ds);
+}
+
+void bu_dataset_truncate(bu_dataset *ds, size_t max_base)
+{
+    if (!max_base || max_base >= ds->nb)
+        return;
+    ds->nb = max_base;
+    if (ds->gt_cvs) cvs_free(ds->gt); else free(ds->gt);
+    ds->gt = NULL;
+    ds->gt_cvs = 0;
+    ds->gtk = 0;
+}
+
+int bu_dataset_exact_gt(bu_dataset *ds, size_t k, const char *parent)
+{
+    const size_t batch = 10000;
+    char storepath[4200];
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    cvs_txn *txn = NULL;
+    cvs_record *recs = NULL;
+    char (*ids)[24] = NULL;
+    int64_t *lab = NULL;
+    float *sc = NULL;
+    int rc = CVS_ENOMEM;
+    double t0 = bu_now();
+
+    if (k > ds->nb)
+        k = ds->nb;
+    if (!(dir = bu_tmpdir(parent)))
+        return CVS_EIO;
+    snprintf(storepath, sizeof storepath, "%s/gt", dir);
+    recs = calloc(batch, sizeof *recs);
+    ids = malloc(batch * sizeof *ids);
+    lab = malloc(ds->nq * k * sizeof *lab);
+    sc = malloc(ds->nq * k * sizeof *sc);
+    if (ds->gt_cvs) cvs_free(ds->gt); else free(ds->gt);
+    ds->gt = malloc(ds->nq * k * sizeof *ds->gt);
+    ds->gt_cvs = 0;
+    if (!recs || !ids || !lab || !sc || !ds->gt)
+        goto out;
+    {
+        cvs_create_opts co = {.dim = ds->d, .metric = ds->metric, .raw = CVS_RAW_F32};
+        if ((rc = cvs_db_create(storepath, &co, &db)))
+            goto out;
+    }
+    fprintf(stderr, "  [%s] ground truth: exact top %zu of %zu queries over %zu vectors\n",
+            ds->name, k, ds->nq, ds->nb);
+    /* Row numbers as ids: cvs_key_id maps the keys found back to rows. */
+    for (size_t i = 0; i < ds->nb; i += batch) {
+        size_t m = ds->nb - i < batch ? ds->nb - i : batch;
+        for (size_t j = 0; j < m; j++) {
+            int len = snprintf(ids[j], sizeof ids[j], "%zu", i + j);
+            recs[j].id = ids[j];
+            recs[j].id_len = (size_t)len;
+            recs[j].vector = ds->xb + (i + j) * ds->d;
+        }
+        if ((rc = cvs_put(db, recs, m, 0, NULL, NULL)))
+            goto out;
+        bu_progress(NULL, "gt import", i + m, ds->nb, 0, 0);
+    }
+    if ((rc = cvs_search(db, ds->xq, ds->nq, k, CVS_SEARCH_EXACT, lab, sc)))
+        goto out;
+    if ((rc = cvs_txn_begin(db, &txn)))
+        goto out;
+    for (size_t i = 0; i < ds->nq * k; i++) {
+        const char *id;
+        size_t len;
+        char buf[32];
+        ds->gt[i] = -1;
+        if (lab[i] < 0)
+            continue;
+        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
+            goto out;
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
+        ds->gt[i] = (int32_t)strtol(buf, NULL, 10);
+    }
+    ds->gtk = k;
+    fprintf(stderr, "  [%s] ground truth in %.1f s\n", ds->name, bu_now() - t0);
+    rc = CVS_OK;
+out:
+    cvs_txn_end(txn);
+    cvs_db_close(db);
+    bu_rmrf(dir);
+    free(dir);
+    free(recs);
+    free(ids);
+    free(lab);
+    free(sc);
+    return rc;
+}
+
+static int load_files(bu_dataset *ds, const char *base, const char *query, const char *gt,
+                      size_t nq_max)
+{
+    int rc;
+    uint32_t qd = 0, gd = 0;
+    size_t ngt = 0;
+    fprintf(stderr, "  [%s] loading %s\n", ds->name, base);
+    if ((rc = cvs_vecs_load(base, CVS_FMT_AUTO, &ds->xb, &ds->nb, &ds->d)))
+        return rc;
+    ds->xb_cvs = 1;
+    if ((rc = cvs_vecs_load(query, CVS_FMT_AUTO, &ds->xq, &ds->nq, &qd)))
+        return rc;
+    ds->xq_cvs = 1;
+    if (qd != ds->d) {
+        fprintf(stderr, "cvstore-bench: %s has dim %u, %s %u\n", query, qd, base, ds->d);
+        return CVS_EDIM;
+    }
+    if (nq_max && nq_max < ds->nq)
+        ds->nq = nq_max;
+    if (ds->metric == CVS_METRIC_COSINE) {
+        bu_normalize_rows(ds->xb, ds->nb, ds->d);
+        bu_normalize_rows(ds->xq, ds->nq, ds->d);
+    }
+    if (gt) {
+        if ((rc = cvs_ivecs_load(gt, &ds->gt, &ngt, &gd)))
+            return rc;
+        ds->gt_cvs = 1;
+        ds->gtk = gd;
+        if (ngt < ds->nq || gd < 10) {
+            fprintf(stderr, "cvstore-bench: %s has %zu rows of %u; need %zu of >= 10\n",
+                    gt, ngt, gd, ds->nq);
+            return CVS_EINPUT;
+        }
+    }
+    return CVS_OK;
+}
+
+/* GloVe-100-angular: normalized, every 341st row a query, the rest the base. */
+static int load_glove(bu_dataset *ds, size_t nq_max)
+{
+    char fvecs[4096], words[4096];
+    float *all = NULL;
+    size_t n = 0;
+    int rc;
+    if (bu_glove_paths(fvecs, words, sizeof fvecs) != 0)
+        return CVS_NOTFOUND;
+    fprintf(stderr, "  [%s] loading %s\n", ds->name, fvecs);
+    if ((rc = cvs_vecs_load(fvecs, CVS_FMT_AUTO, &all, &n, &ds->d)))
+        return rc;
+    bu_normalize_rows(all, n, ds->d);
+    size_t nq = (n + GLOVE_QSTRIDE - 1) / GLOVE_QSTRIDE;
+    ds->xq = malloc(nq * ds->d * sizeof *ds->xq);
+    ds->xb = malloc((n - nq) * ds->d * sizeof *ds->xb);
+    if (!ds->xq || !ds->xb) {
+        cvs_free(all);
+        return CVS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *dst = i % GLOVE_QSTRIDE == 0 ? ds->xq + ds->nq++ * ds->d : ds->xb + ds->nb++ * ds->d;
+        memcpy(dst, all + i * ds->d, ds->d * sizeof *dst);
+    }
+    cvs_free(all);
+    if (nq_max && nq_max < ds->nq)
+        ds->nq = nq_max;
+    return CVS_OK;
+}
+
+int bu_dataset_load(bu_dataset *ds, const char *datadir, const char *base,
+                    const char *query, const char *gt, size_t nq_max)
+{
+    char b[4096], q[4096], g[4096];
+    if (base)
+        return load_files(ds, base, query, gt, nq_max);
+    if (strcmp(ds->name, "sift10k") == 0) {
+        snprintf(b, sizeof b, "%s/siftsmall/siftsmall_base.fvecs", datadir);
+        snprintf(q, sizeof q, "%s/siftsmall/siftsmall_query.fvecs", datadir);
+        snprintf(g, sizeof g, "%s/siftsmall/siftsmall_groundtruth.ivecs", datadir);
+        return load_files(ds, b, q, g, nq_max);
+    }
+    if (strcmp(ds->name, "fashion-mnist") == 0) {
+        snprintf(b, sizeof b, "%s/fashion-mnist/fashion-mnist_base.bvecs", datadir);
+        snprintf(q, sizeof q, "%s/fashion-mnist/fashion-mnist_query.bvecs", datadir);
+        snprintf(g, sizeof g, "%s/fashion-mnist/fashion-mnist_groundtruth.ivecs", datadir);
+        return load_files(ds, b, q, g, nq_max);
+    }
+    return load_glove(ds, nq_max);
+}
+
 /* ==== Result tables ==== */
 
 struct bu_table {

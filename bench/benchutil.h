@@ -47,6 +47,54 @@ void bu_check(int rc, const char *what);
  * cosine data for FAISS, which has no cosine metric of its own. */
 void bu_normalize_rows(float *x, size_t n, uint32_t dim);
 
+/* ==== Data sets ==== */
+
+/* A benchmark data set held in memory: base and queries as float32 rows,
+ * ground truth as base row numbers.  Loaded whole, since every benchmark
+ * scans it many times. */
+typedef struct bu_dataset {
+    char name[64];         /* "sift10k", "fashion-mnist", "glove-100-angular",
+                              or a --base file's name without extension */
+    cvs_metric metric;
+    uint32_t d;
+    float *xb, *xq;        /* nb x d and nq x d */
+    size_t nb, nq;
+    int32_t *gt;           /* nq x gtk nearest base rows, best first; NULL
+                              until loaded or computed */
+    size_t gtk;
+    int xb_cvs, xq_cvs, gt_cvs; /* allocated by cvs_*_load (cvs_free) */
+} bu_dataset;
+
+/* The directory holding siftsmall/ and fashion-mnist/: given, else
+ * $CVSTORE_DATA, else ../shared/data beside the source tree. */
+const char *bu_data_dir(const char *given);
+
+/* Fills ds[0..*n) with names and metrics from a list such as
+ * "sift,fashion,glove" (SIFT10K and Fashion-MNIST l2, GloVe-100-angular
+ * cosine), or with the one data set of a --base file when base is set.
+ * 0, or -1 with a message on stderr. */
+int bu_dataset_select(const char *list, const char *base, cvs_metric metric,
+                      bu_dataset *ds, size_t max, size_t *n);
+
+/* Loads the data set ds->name (set by bu_dataset_select): the files under
+ * datadir, GloVe from bu_glove_paths (normalized; every 341st row a query,
+ * removed from the base), or base/query/gt when base is set.  Cosine data
+ * are normalized.  At most nq_max queries (0 = all).  gt may stay NULL
+ * (GloVe, or files without --gt): see bu_dataset_exact_gt. */
+int bu_dataset_load(bu_dataset *ds, const char *datadir, const char *base,
+                    const char *query, const char *gt, size_t nq_max);
+
+/* Keeps the first max_base base rows (0 = all); a ground truth loaded from
+ * a file no longer applies and is dropped. */
+void bu_dataset_truncate(bu_dataset *ds, size_t max_base);
+
+/* Ground truth by cvstore's own exact search: the exact top k (capped at
+ * nb) of every query, through a scratch store made under tmpparent. */
+int bu_dataset_exact_gt(bu_dataset *ds, size_t k, const char *tmpparent);
+
+/* Frees the arrays and zeroes ds (the name included). */
+void bu_dataset_free(bu_dataset *ds);
+
 /* ==== Result tables ==== */
 
 typedef struct bu_table bu_table;

@@ -19,6 +19,7 @@ static const struct {
     {"import", bench_import, "import throughput (records/s, MB/s) and store size"},
     {"exact", bench_exact, "exact-search QPS and recall: cvstore vs FAISS IndexFlat"},
     {"codecs", bench_codecs, "codec recall, training, encode and scan speed vs FAISS PQ/OPQ"},
+    {"ann", bench_ann, "ANN index: recall@10, QPS, build, memory vs FAISS and hnswlib"},
 };
 
 static void usage(FILE *f)

@@ -219,7 +219,11 @@ int faiss_read_index(FILE *f, int io_flags, FaissIndex **p_out)
     });
 }
 
-/* ==== Parameters ==== */
+/* ==== Search-time parameters ====
+ * ParameterSpace knows where each index family keeps its knobs ("nprobe"
+ * of an IVF, also under a pre-transform or a refine stage; "efSearch" of
+ * an HNSW; "k_factor_rf" of a refine stage), so one call covers every
+ * factory string; cvstore-bench ann and index/faiss_index.c use them. */
 
 int faiss_ParameterSpace_new(FaissParameterSpace **space)
 {

@@ -1,0 +1,1099 @@
+/*
+ * bench_ann.c -- `cvstore-bench ann`: approximate nearest-neighbour search,
+ * cvstore's index against FAISS and hnswlib, on the same data, in the same
+ * process and the same run (issue 4's benchmark).
+ *
+ * Systems, each built once per data set and then swept over its search-time
+ * knob:
+ *   cvstore  a scratch store (raw f32 vectors, ids = base row numbers), then
+ *            per codec cvs_build(db, codec, {.index = "ivf"}) and
+ *            cvs_txn_search_params with CVS_SEARCH_ANN over nprobe x rerank
+ *            (rerank 0 = CVS_SEARCH_NORERANK): the public API, as a user
+ *            calls it.  The codecs default to pq{d/2}x4 and opq,pq{d/4}
+ *            (M rounded down to a divisor of d), --cvs-codecs overrides.
+ *   FAISS    through the C API (index_factory; search-time knobs through
+ *            ParameterSpace): IVF{n},PQ{m}np, IVF{n},PQ{2m}x4fs with and
+ *            without RFlat (k_factor = R / 10 for the same R as cvstore's
+ *            rerank), IVF{n},SQ8, HNSW32 (efSearch swept).  n is the largest
+ *            power of two <= 2 sqrt(nb), m the largest divisor of d <= d/4.
+ *   hnswlib  M = 16, efConstruction = 200, ef swept; inner-product space for
+ *            ip and cosine data (normalized), L2 otherwise (hnsw_bench.cpp).
+ *
+ * What is measured, and how:
+ *  1. recall@10: |top 10 found ∩ true top 10| / 10, averaged over queries.
+ *  2. QPS with 1 and with 2 threads: all queries answered by one batched
+ *     call (FAISS's search, cvstore's cvs_txn_search_params with
+ *     params.threads) or split over the threads query by query (hnswlib has
+ *     no batch search; its Python binding does the same).  OpenMP (FAISS's
+ *     pool) and OpenBLAS are set to the same thread count.  A sweep point
+ *     is repeated until it has run for at least 0.3 s, and QPS = queries
+ *     answered / seconds.
+ *  3. build_s: what a user waits for between having the vectors in memory
+ *     (or, for cvstore, in the store) and searching: FAISS train + add,
+ *     hnswlib's inserts, cvs_build (codec training, encoding, lists).  All
+ *     builds use every core (2 here); --hnsw-build1 also times hnswlib's
+ *     single-thread build.  cvstore's import into the store is reported
+ *     separately, not in build_s: a store has its records before any index
+ *     is built.
+ *  4. bytes_per_vector: resident memory of the searchable structure / nb.
+ *     FAISS: the size of the index written by write_index (codes, ids,
+ *     centroids, graph, refine vectors: what read_index loads).  hnswlib:
+ *     vectors and graph computed from its fields (hb_mem_bytes; its
+ *     per-element locks and id map, ~90 B more, are left out, so the ratio
+ *     against it errs against cvstore).  cvstore: the index's
+ *     cvs_index_info.mem_bytes; its re-ranking reads the raw vectors from
+ *     the LMDB memory map (page cache, not the process's heap), which is
+ *     not counted -- the table says so.
+ *
+ * The goal check at the end reads issue 4's goals off the same rows.
+ */
+#include <getopt.h>
+#include <stddef.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "bench/bench.h"
+#include "bench/benchutil.h"
+#include "bench/hnsw_bench.h"
+#include "index/faiss_util.h"
+
+/* OpenBLAS's own controls (see bench_exact.c for why not cblas.h). */
+extern void openblas_set_num_threads(int);
+
+/* cvs_index_get_info is declared by cvstore.h but defined only once the
+ * issue-4 index lands in this tree.  A weak reference links before that
+ * (the address is then NULL and the memory column says NaN).  Caveat of weak
+ * references into a static library: they do not pull an object file in, so
+ * drop this line when the index lands, to be sure to get the function. */
+extern __typeof__(cvs_index_get_info) cvs_index_get_info __attribute__((weak));
+
+#define K 10               /* recall@10, top 10 asked of every system */
+#define GT_K 100           /* exact ground truth computed when none is given */
+#define MAX_LIST 16
+#define MAX_SPECS 12
+#define HNSW_M 16
+#define HNSW_EFC 200
+
+/* ==== Options ==== */
+
+typedef struct options {
+    size_t nprobe[MAX_LIST], n_nprobe;
+    size_t ef[MAX_LIST], n_ef;
+    size_t rerank[MAX_LIST], n_rerank; /* 0 = no rerank */
+    char *cvs_specs[MAX_SPECS];        /* NULL: per data set defaults */
+    size_t n_cvs_specs;
+    char *faiss_specs[MAX_SPECS];
+    size_t n_faiss_specs;
+    int sys_cvs, sys_faiss, sys_hnsw;
+    int hnsw_build1;
+    int ncores;
+    double min_time;       /* seconds each sweep point runs at least */
+    uint64_t seed;
+    const char *tmpparent;
+} options;
+
+/* ==== Results ==== */
+
+typedef struct result {
+    const char *dataset;   /* the data set's name, which outlives the rows */
+    const char *system;    /* "cvstore", "faiss", "hnswlib" */
+    char family[96];       /* one plot curve: the structure, without knobs */
+    char config[160];
+    double bpv, build_s, r10, qps1, qps2;
+} result;
+
+typedef struct results {
+    result *r;
+    size_t n, cap;
+} results;
+
+static result *results_add(results *rs, const char *dataset, const char *system,
+                           const char *family)
+{
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? 2 * rs->cap : 128;
+        result *p = realloc(rs->r, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        rs->r = p;
+        rs->cap = cap;
+    }
+    result *r = &rs->r[rs->n++];
+    memset(r, 0, sizeof *r);
+    r->dataset = dataset;
+    r->system = system;
+    snprintf(r->family, sizeof r->family, "%s", family);
+    return r;
+}
+
+static void progress_line(const result *r)
+{
+    fprintf(stderr, "  [%s] %-8s %-44s R@10 %.4f  qps %8.0f / %8.0f  %7.1f B/vec  build %.1f s\n",
+            r->dataset, r->system, r->config, r->r10, r->qps1, r->qps2, r->bpv, r->build_s);
+}
+
+/* Mean |lab[q][0..10) ∩ gt[q][0..10)| / 10 over the queries. */
+static double recall10(const bu_dataset *ds, const int64_t *lab)
+{
+    double sum = 0;
+    for (size_t q = 0; q < ds->nq; q++) {
+        size_t hit = 0;
+        for (size_t i = 0; i < K; i++)
+            for (size_t j = 0; j < K; j++)
+                if (lab[q * K + i] >= 0 && lab[q * K + i] == ds->gt[q * ds->gtk + j]) {
+                    hit++;
+                    break;
+                }
+        sum += (double)hit / K;
+    }
+    return ds->nq ? sum / (double)ds->nq : NAN;
+}
+
+/* ==== Timing ==== */
+
+static void set_threads(int n)
+{
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+/* One batch of all queries with the given thread count, labels (nq x K)
+ * out: a system's search step behind one signature. */
+typedef int (*search_fn)(void *ctx, int threads, int64_t *lab);
+
+/* Runs search until min_time has passed (at least once) and returns
+ * queries per second through qps. */
+static int timed(const options *o, search_fn fn, void *ctx, int threads, size_t nq,
+                 int64_t *lab, double *qps)
+{
+    double t0, el;
+    size_t reps = 0;
+    int rc;
+    set_threads(threads);
+    t0 = bu_now();
+    do {
+        rc = fn(ctx, threads, lab);
+        reps++;
+        el = bu_now() - t0;
+    } while (!rc && el < o->min_time);
+    set_threads(o->ncores);
+    *qps = (double)(nq * reps) / el;
+    return rc;
+}
+
+/* Measures one sweep point: recall from the single-thread run's labels,
+ * then QPS with two threads. */
+static int measure(const options *o, const bu_dataset *ds, search_fn fn, void *ctx,
+                   int64_t *lab, result *r)
+{
+    int rc;
+    if ((rc = timed(o, fn, ctx, 1, ds->nq, lab, &r->qps1)))
+        return rc;
+    r->r10 = recall10(ds, lab);
+    if ((rc = timed(o, fn, ctx, 2, ds->nq, lab, &r->qps2)))
+        return rc;
+    progress_line(r);
+    return 0;
+}
+
+/* ==== Per data set defaults ==== */
+
+/* Largest divisor of d in 1..cap. */
+static size_t divisor_below(uint32_t d, size_t cap)
+{
+    for (size_t m = cap < d ? cap : d; m > 1; m--)
+        if (d % m == 0)
+            return m;
+    return 1;
+}
+
+static size_t default_nlist(size_t nb)
+{
+    size_t n = 16;
+    while (n * 2 <= 2 * sqrt((double)nb) && n * 2 * 39 <= nb)
+        n *= 2;
+    return n;
+}
+
+/* ==== cvstore ==== */
+
+typedef struct cvs_ctx {
+    const bu_dataset *ds;
+    cvs_txn *txn;
+    cvs_search_params p;
+    float *scores;
+} cvs_ctx;
+
+static int cvs_search_fn(void *ctx, int threads, int64_t *lab)
+{
+    cvs_ctx *c = ctx;
+    c->p.threads = threads;
+    return cvs_txn_search_params(c->txn, c->ds->xq, c->ds->nq, K, &c->p, lab, c->scores);
+}
+
+/* Internal keys to base row numbers (the ids are the row numbers). */
+static int keys_to_rows(cvs_txn *txn, int64_t *lab, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *id;
+        size_t len;
+        char buf[32];
+        int rc;
+        if (lab[i] < 0)
+            continue;
+        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
+            return rc;
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
+        lab[i] = strtol(buf, NULL, 10);
+    }
+    return 0;
+}
+
+static int cvs_import_rows(cvs_db *db, const bu_dataset *ds)
+{
+    const size_t batch = 10000;
+    cvs_record *recs = calloc(batch, sizeof *recs);
+    char (*ids)[24] = malloc(batch * sizeof *ids);
+    int rc = CVS_ENOMEM;
+    if (!recs || !ids)
+        goto out;
+    for (size_t i = 0; i < ds->nb; i += batch) {
+        size_t m = ds->nb - i < batch ? ds->nb - i : batch;
+        for (size_t j = 0; j < m; j++) {
+            int len = snprintf(ids[j], sizeof ids[j], "%zu", i + j);
+            recs[j].id = ids[j];
+            recs[j].id_len = (size_t)len;
+            recs[j].vector = ds->xb + (i + j) * ds->d;
+        }
+        if ((rc = cvs_put(db, recs, m, 0, NULL, NULL)))
+            goto out;
+        bu_progress(NULL, "import", i + m, ds->nb, 0, 0);
+    }
+    rc = 0;
+out:
+    free(recs);
+    free(ids);
+    return rc;
+}
+
+/* Sweeps one codec's IVF index.  Returns 0 also when the index is not
+ * available (the cvstore rows are then missing, with the reason on stderr);
+ * a non-zero return is a failure of the benchmark itself. */
+static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, const char *spec,
+                        results *rs, int64_t *lab, float *scores)
+{
+    cvs_build_opts bo = {.seed = o->seed, .progress = bu_progress, .index = "ivf"};
+    cvs_index_info ii;
+    cvs_ctx c = {.ds = ds, .scores = scores};
+    double t0, build_s, bpv = NAN;
+    size_t nlist = 0;
+    char family[96];
+    int rc;
+
+    fprintf(stderr, "  [%s] cvstore: build %s, index ivf\n", ds->name, spec);
+    t0 = bu_now();
+    rc = cvs_build(db, spec, &bo);
+    build_s = bu_now() - t0;
+    if (rc) {
+        fprintf(stderr, "  [%s] cvstore: build %s: %s: %s -- skipped\n", ds->name, spec,
+                cvs_strerror(rc), cvs_errmsg(db));
+        return 0;
+    }
+    if (!cvs_index_get_info) {
+        fprintf(stderr, "  [%s] cvstore: this build has no ANN index (cvs_index_get_info "
+                "undefined) -- skipped\n", ds->name);
+        return 0;
+    }
+    if ((rc = cvs_index_get_info(db, &ii))) {
+        fprintf(stderr, "  [%s] cvstore: cvs_index_get_info: %s: %s -- skipped\n", ds->name,
+                cvs_strerror(rc), cvs_errmsg(db));
+        return 0;
+    }
+    nlist = ii.nlist;
+    bpv = ii.count ? (double)ii.mem_bytes / (double)ii.count : NAN;
+    snprintf(family, sizeof family, "%.40s,%.50s", ii.spec, spec);
+    if ((rc = cvs_txn_begin(db, &c.txn)))
+        return rc;
+    for (size_t a = 0; a < o->n_nprobe && !rc; a++) {
+        if (nlist && o->nprobe[a] > nlist)
+            break;
+        for (size_t b = 0; b < o->n_rerank && !rc; b++) {
+            result *r = results_add(rs, ds->name, "cvstore", family);
+            if (!r) {
+                rc = CVS_ENOMEM;
+                break;
+            }
+            c.p = (cvs_search_params){.flags = CVS_SEARCH_ANN, .nprobe = o->nprobe[a],
+                                      .rerank = o->rerank[b]};
+            if (!o->rerank[b])
+                c.p.flags |= CVS_SEARCH_NORERANK;
+            snprintf(r->config, sizeof r->config, "%s nprobe=%zu R=%zu", family, o->nprobe[a],
+                     o->rerank[b]);
+            r->bpv = bpv;
+            r->build_s = build_s;
+            /* As measure(), with the keys mapped to rows before scoring. */
+            if (!(rc = timed(o, cvs_search_fn, &c, 1, ds->nq, lab, &r->qps1)) &&
+                !(rc = keys_to_rows(c.txn, lab, ds->nq * K))) {
+                r->r10 = recall10(ds, lab);
+                rc = timed(o, cvs_search_fn, &c, 2, ds->nq, lab, &r->qps2);
+            }
+            if (rc) {
+                /* Until the ANN search exists, this is where it says so. */
+                rs->n--;
+                fprintf(stderr, "  [%s] cvstore: search %s: %s: %s -- skipped\n", ds->name,
+                        r->config, cvs_strerror(rc), cvs_errmsg(db));
+                rc = 0;
+                goto out;
+            }
+            progress_line(r);
+        }
+    }
+out:
+    cvs_txn_end(c.txn);
+    return rc;
+}
+
+static int run_cvs(const options *o, const bu_dataset *ds, results *rs, int64_t *lab,
+                   float *scores)
+{
+    char *dir = NULL, path[4200];
+    cvs_db *db = NULL;
+    char defaults[2][64];
+    const char *specs[MAX_SPECS];
+    size_t nspecs = 0;
+    double t0;
+    int rc;
+
+    if (!cvs_index_get_info) {
+        fprintf(stderr, "  [%s] cvstore: this build has no ANN index (cvs_index_get_info "
+                "undefined) -- cvstore rows skipped\n", ds->name);
+        return 0;
+    }
+    if (o->n_cvs_specs) {
+        for (size_t i = 0; i < o->n_cvs_specs; i++)
+            specs[nspecs++] = o->cvs_specs[i];
+    } else {
+        size_t m4 = divisor_below(ds->d, ds->d / 2 < 256 ? ds->d / 2 : 256);
+        size_t m8 = divisor_below(ds->d, ds->d / 4 < 256 ? ds->d / 4 : 256);
+        snprintf(defaults[0], sizeof defaults[0], "pq%zux4", m4);
+        snprintf(defaults[1], sizeof defaults[1], "%spq%zu", ds->d <= 256 ? "opq," : "", m8);
+        specs[nspecs++] = defaults[0];
+        specs[nspecs++] = defaults[1];
+    }
+    if (!(dir = bu_tmpdir(o->tmpparent)))
+        return CVS_EIO;
+    snprintf(path, sizeof path, "%s/store", dir);
+    {
+        cvs_create_opts co = {.dim = ds->d, .metric = ds->metric, .raw = CVS_RAW_F32};
+        if ((rc = cvs_db_create(path, &co, &db)))
+            goto out;
+    }
+    t0 = bu_now();
+    if ((rc = cvs_import_rows(db, ds)))
+        goto out;
+    fprintf(stderr, "  [%s] cvstore: import of %zu vectors in %.1f s (not in build_s)\n",
+            ds->name, ds->nb, bu_now() - t0);
+    for (size_t i = 0; i < nspecs && !rc; i++)
+        rc = run_cvs_spec(o, ds, db, specs[i], rs, lab, scores);
+out:
+    cvs_db_close(db);
+    bu_rmrf(dir);
+    free(dir);
+    return rc;
+}
+
+/* ==== FAISS ==== */
+
+typedef struct faiss_ctx {
+    const bu_dataset *ds;
+    FaissIndex *idx;
+    float *dis;
+    const char *spec;
+} faiss_ctx;
+
+static int faiss_search_fn(void *ctx, int threads, int64_t *lab)
+{
+    faiss_ctx *c = ctx;
+    (void)threads; /* set through OpenMP by timed() */
+    return cvs__faiss_err(faiss_Index_search(c->idx, (idx_t)c->ds->nq, c->ds->xq, K, c->dis,
+                                             lab), c->spec);
+}
+
+static int run_faiss(const options *o, const bu_dataset *ds, const char *spec, results *rs,
+                     int64_t *lab, float *dis)
+{
+    FaissIndex *idx = NULL;
+    FaissParameterSpace *ps = NULL;
+    faiss_ctx c = {.ds = ds, .dis = dis, .spec = spec};
+    FaissMetricType mt = ds->metric == CVS_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+    char path[4200], *dir = NULL;
+    struct stat st;
+    double t0, build_s, bpv;
+    int rc, hnsw = strncmp(spec, "HNSW", 4) == 0, refine = strstr(spec, "RFlat") != NULL;
+    size_t nlist = 0;
+
+    fprintf(stderr, "  [%s] faiss: build %s\n", ds->name, spec);
+    if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)ds->d, spec, mt), spec)))
+        goto out;
+    /* FAISS's advice: a single-threaded BLAS under its OpenMP threads (see
+     * bench_codecs.c); train and add use every core through OpenMP. */
+    openblas_set_num_threads(1);
+    t0 = bu_now();
+    if (!(rc = cvs__faiss_err(faiss_Index_train(idx, (idx_t)ds->nb, ds->xb), spec)))
+        rc = cvs__faiss_err(faiss_Index_add(idx, (idx_t)ds->nb, ds->xb), spec);
+    build_s = bu_now() - t0;
+    set_threads(o->ncores);
+    if (rc)
+        goto out;
+
+    /* Memory: the whole index as read_index would load it. */
+    if (!(dir = bu_tmpdir(o->tmpparent))) {
+        rc = CVS_EIO;
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/faiss.index", dir);
+    if ((rc = cvs__faiss_err(faiss_write_index_fname(idx, path), spec)))
+        goto out;
+    if (stat(path, &st) != 0) {
+        rc = CVS_EIO;
+        goto out;
+    }
+    bpv = (double)st.st_size / (double)ds->nb;
+    bu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+
+    if ((rc = cvs__faiss_err(faiss_ParameterSpace_new(&ps), spec)))
+        goto out;
+    if (!hnsw && sscanf(spec, "IVF%zu", &nlist) != 1)
+        nlist = 0;
+    c.idx = idx;
+    for (size_t a = 0; a < (hnsw ? o->n_ef : o->n_nprobe) && !rc; a++) {
+        size_t v = hnsw ? o->ef[a] : o->nprobe[a];
+        if (nlist && v > nlist)
+            break;
+        if ((rc = cvs__faiss_err(faiss_ParameterSpace_set_index_parameter(
+                 ps, idx, hnsw ? "efSearch" : "nprobe", (double)v), spec)))
+            break;
+        for (size_t b = 0; b < (refine ? o->n_rerank : 1) && !rc; b++) {
+            result *r;
+            if (refine && o->rerank[b] < K)
+                continue;
+            if (refine && (rc = cvs__faiss_err(faiss_ParameterSpace_set_index_parameter(
+                               ps, idx, "k_factor_rf", (double)o->rerank[b] / K), spec)))
+                break;
+            if (!(r = results_add(rs, ds->name, "faiss", spec))) {
+                rc = CVS_ENOMEM;
+                break;
+            }
+            if (refine)
+                snprintf(r->config, sizeof r->config, "%s nprobe=%zu R=%zu", spec, v,
+                         o->rerank[b]);
+            else
+                snprintf(r->config, sizeof r->config, "%s %s=%zu", spec,
+                         hnsw ? "efSearch" : "nprobe", v);
+            r->bpv = bpv;
+            r->build_s = build_s;
+            rc = measure(o, ds, faiss_search_fn, &c, lab, r);
+        }
+    }
+out:
+    set_threads(o->ncores);
+    faiss_ParameterSpace_free(ps);
+    faiss_Index_free(idx);
+    bu_rmrf(dir);
+    free(dir);
+    return rc;
+}
+
+/* ==== hnswlib ==== */
+
+typedef struct hnsw_ctx {
+    const bu_dataset *ds;
+    hb_index *h;
+    size_t ef;
+} hnsw_ctx;
+
+static int hnsw_search_fn(void *ctx, int threads, int64_t *lab)
+{
+    hnsw_ctx *c = ctx;
+    return hb_search(c->h, c->ds->xq, c->ds->nq, K, c->ef, threads, lab) ? CVS_EINTERNAL : 0;
+}
+
+static int run_hnsw(const options *o, const bu_dataset *ds, results *rs, int64_t *lab,
+                    double *build1_s)
+{
+    int ip = ds->metric != CVS_METRIC_L2, rc = 0;
+    hnsw_ctx c = {.ds = ds};
+    double t0, build_s, bpv;
+    char family[64];
+
+    *build1_s = NAN;
+    if (!hb_cpu_ok()) {
+        fprintf(stderr, "  [%s] hnswlib: compiled for AVX2, which this CPU lacks -- skipped\n",
+                ds->name);
+        return 0;
+    }
+    snprintf(family, sizeof family, "HNSW M=%d efC=%d %s", HNSW_M, HNSW_EFC, ip ? "ip" : "l2");
+    if (o->hnsw_build1) {
+        fprintf(stderr, "  [%s] hnswlib: build on 1 thread\n", ds->name);
+        if (!(c.h = hb_new(ds->d, ip, ds->nb, HNSW_M, HNSW_EFC, 100)))
+            return CVS_ENOMEM;
+        t0 = bu_now();
+        rc = hb_add(c.h, ds->xb, ds->nb, 1) ? CVS_EINTERNAL : 0;
+        *build1_s = bu_now() - t0;
+        hb_free(c.h);
+        if (rc)
+            return rc;
+        fprintf(stderr, "  [%s] hnswlib: 1-thread build %.1f s\n", ds->name, *build1_s);
+    }
+    fprintf(stderr, "  [%s] hnswlib: build on %d threads\n", ds->name, o->ncores);
+    if (!(c.h = hb_new(ds->d, ip, ds->nb, HNSW_M, HNSW_EFC, 100)))
+        return CVS_ENOMEM;
+    t0 = bu_now();
+    if (hb_add(c.h, ds->xb, ds->nb, o->ncores)) {
+        rc = CVS_EINTERNAL;
+        goto out;
+    }
+    build_s = bu_now() - t0;
+    bpv = (double)hb_mem_bytes(c.h) / (double)ds->nb;
+    for (size_t a = 0; a < o->n_ef && !rc; a++) {
+        result *r = results_add(rs, ds->name, "hnswlib", family);
+        if (!r) {
+            rc = CVS_ENOMEM;
+            break;
+        }
+        c.ef = o->ef[a];
+        snprintf(r->config, sizeof r->config, "%s ef=%zu", family, c.ef);
+        r->bpv = bpv;
+        r->build_s = build_s;
+        rc = measure(o, ds, hnsw_search_fn, &c, lab, r);
+    }
+out:
+    hb_free(c.h);
+    return rc;
+}
+
+/* ==== One data set ==== */
+
+typedef struct ds_notes {
+    const char *dataset;
+    double hnsw_build1_s;
+} ds_notes;
+
+static int run_dataset(const options *o, const bu_dataset *ds, results *rs, ds_notes *notes)
+{
+    int64_t *lab = malloc(ds->nq * K * sizeof *lab);
+    float *dis = malloc(ds->nq * K * sizeof *dis);
+    char specs[5][96];
+    size_t nspecs = 0;
+    int rc = CVS_ENOMEM;
+
+    notes->dataset = ds->name;
+    notes->hnsw_build1_s = NAN;
+    if (!lab || !dis)
+        goto out;
+    fprintf(stderr, "[%s] %zu x %u, %zu queries, %s\n", ds->name, ds->nb, ds->d, ds->nq,
+            cvs_metric_name(ds->metric));
+    rc = 0;
+    if (o->sys_hnsw)
+        rc = run_hnsw(o, ds, rs, lab, &notes->hnsw_build1_s);
+    if (!rc && o->sys_faiss) {
+        size_t n = default_nlist(ds->nb);
+        size_t m8 = divisor_below(ds->d, ds->d / 4), m4 = divisor_below(ds->d, ds->d / 2);
+        if (!o->n_faiss_specs) {
+            snprintf(specs[nspecs++], sizeof specs[0], "IVF%zu,PQ%zunp", n, m8);
+            snprintf(specs[nspecs++], sizeof specs[0], "IVF%zu,PQ%zux4fs", n, m4);
+            snprintf(specs[nspecs++], sizeof specs[0], "IVF%zu,PQ%zux4fs,RFlat", n, m4);
+            snprintf(specs[nspecs++], sizeof specs[0], "IVF%zu,SQ8", n);
+            snprintf(specs[nspecs++], sizeof specs[0], "HNSW32");
+        }
+        for (size_t i = 0; i < (o->n_faiss_specs ? o->n_faiss_specs : nspecs) && !rc; i++)
+            rc = run_faiss(o, ds, o->n_faiss_specs ? o->faiss_specs[i] : specs[i], rs, lab, dis);
+    }
+    if (!rc && o->sys_cvs)
+        rc = run_cvs(o, ds, rs, lab, dis);
+out:
+    free(lab);
+    free(dis);
+    return rc;
+}
+
+/* ==== Plot ==== */
+
+static int system_index(const char *s)
+{
+    return strcmp(s, "cvstore") == 0 ? 0 : strcmp(s, "faiss") == 0 ? 1 : 2;
+}
+
+static int by_recall_desc(const void *a, const void *b)
+{
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* One panel per data set, recall@10 (x) against single-thread QPS (y, log
+ * scale), one curve per family: its Pareto frontier (the fastest setting at
+ * each recall), since a family with two knobs (nprobe x R) is a cloud of
+ * points of which only the frontier is a choice anyone would make.  Colour
+ * by system, dash pattern by family. */
+static int write_plot(const results *rs, const char *path)
+{
+    static const char *const colour[3] = {"#d62728", "#1f77b4", "#2ca02c"};
+    const char *names[16], *fams[64];
+    size_t nds = 0;
+    double *pts = malloc(rs->n * 2 * sizeof *pts);
+    FILE *g;
+    if (!pts)
+        return -1;
+    for (size_t i = 0; i < rs->n; i++) {
+        size_t j = 0;
+        while (j < nds && strcmp(names[j], rs->r[i].dataset) != 0)
+            j++;
+        if (j == nds && nds < 16)
+            names[nds++] = rs->r[i].dataset;
+    }
+    if (!nds) {
+        free(pts);
+        return 0;
+    }
+    if (!(g = popen("gnuplot", "w"))) {
+        fprintf(stderr, "cvstore-bench ann: cannot run gnuplot; no plot written\n");
+        free(pts);
+        return -1;
+    }
+    fprintf(g, "set terminal svg size %zu,520 dynamic noenhanced font 'sans,11' background rgb 'white'\n"
+               "set output '%s'\n"
+               "set multiplot layout 1,%zu\n"
+               "set logscale y\nset grid\nset key bottom left font 'sans,9'\n"
+               "set xlabel 'recall@10'\nset ylabel 'queries per second, 1 thread'\n",
+            620 * nds, path, nds);
+    for (size_t s = 0; s < nds; s++) {
+        size_t nf = 0;
+        int dt[3] = {1, 1, 1};
+        for (size_t i = 0; i < rs->n; i++) {
+            size_t j = 0;
+            if (strcmp(rs->r[i].dataset, names[s]) != 0)
+                continue;
+            while (j < nf && strcmp(fams[j], rs->r[i].family) != 0)
+                j++;
+            if (j == nf && nf < 64)
+                fams[nf++] = rs->r[i].family;
+        }
+        fprintf(g, "set title '%s'\nplot ", names[s]);
+        for (size_t f = 0; f < nf; f++) {
+            /* fams[f] points into the family's first row */
+            const result *first = (const result *)(fams[f] - offsetof(result, family));
+            int si = system_index(first->system);
+            fprintf(g, "%s'-' using 1:2 with linespoints", f ? ", " : "");
+            fprintf(g, " lw 2 lc rgb '%s' dt %d title '%s %s'", colour[si], dt[si]++,
+                    first->system, fams[f]);
+        }
+        fprintf(g, "\n");
+        for (size_t f = 0; f < nf; f++) {
+            size_t np = 0, keep = 0;
+            double best = 0;
+            for (size_t i = 0; i < rs->n; i++)
+                if (strcmp(rs->r[i].dataset, names[s]) == 0 &&
+                    strcmp(rs->r[i].family, fams[f]) == 0 && rs->r[i].qps1 > 0) {
+                    pts[2 * np] = rs->r[i].r10;
+                    pts[2 * np + 1] = rs->r[i].qps1;
+                    np++;
+                }
+            qsort(pts, np, 2 * sizeof *pts, by_recall_desc);
+            for (size_t i = 0; i < np; i++)
+                if (pts[2 * i + 1] > best) {
+                    best = pts[2 * i + 1];
+                    pts[2 * keep] = pts[2 * i];
+                    pts[2 * keep + 1] = best;
+                    keep++;
+                }
+            for (size_t i = keep; i-- > 0;)
+                fprintf(g, "%.4f %.1f\n", pts[2 * i], pts[2 * i + 1]);
+            fprintf(g, "e\n");
+        }
+    }
+    fprintf(g, "unset multiplot\n");
+    free(pts);
+    if (pclose(g) != 0) {
+        fprintf(stderr, "cvstore-bench ann: gnuplot failed; plot %s may be missing\n", path);
+        return -1;
+    }
+    fprintf(stderr, "cvstore-bench ann: plot written to %s\n", path);
+    return 0;
+}
+
+/* ==== Goal check ==== */
+
+/* Fastest single-thread row of a system at recall >= target; NULL if none. */
+static const result *best_at(const results *rs, const char *ds, const char *sys, double target)
+{
+    const result *b = NULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        const result *r = &rs->r[i];
+        if (strcmp(r->dataset, ds) == 0 && strcmp(r->system, sys) == 0 && r->r10 >= target &&
+            (!b || r->qps1 > b->qps1))
+            b = r;
+    }
+    return b;
+}
+
+/* Issue 4's goals, read off the rows: at recall@10 >= 0.95, cvstore's
+ * fastest single-thread setting against hnswlib's (2x on GloVe, 1x
+ * elsewhere) at <= 1/4 of its memory per vector; every FAISS point beaten
+ * (some cvstore setting at least as accurate and at least as fast); and
+ * cvstore's build no slower than hnswlib's 2-core build on GloVe. */
+static void print_goals(const results *rs, const ds_notes *notes, size_t nds)
+{
+    const char *const hdr[] = {"dataset", "goal", "cvstore", "reference", "met"};
+    bu_table *t = bu_table_new(5, hdr);
+    for (size_t d = 0; d < nds; d++) {
+        const char *ds = notes[d].dataset;
+        int glove = strstr(ds, "glove") != NULL;
+        double want = glove ? 2.0 : 1.0;
+        const result *c = best_at(rs, ds, "cvstore", 0.95), *h = best_at(rs, ds, "hnswlib", 0.95);
+        const result *f = best_at(rs, ds, "faiss", 0.95);
+        size_t nf = 0, beaten = 0, nc = 0;
+
+        bu_table_row(t);
+        bu_table_cell(t, "%s", ds);
+        bu_table_cell(t, "QPS at R@10>=0.95, 1 thread: >= %.0fx hnswlib", want);
+        bu_table_cell(t, "%s", c ? c->config : "none reaches 0.95");
+        if (h)
+            bu_table_cell(t, "hnswlib %s: %.0f QPS (R@10 %.3f)%s%s", h->config, h->qps1, h->r10,
+                          f ? "; best faiss " : "", f ? f->config : "");
+        else
+            bu_table_cell(t, "hnswlib: none reaches 0.95");
+        if (c && h)
+            bu_table_cell(t, "%s (%.0f QPS, %.2fx)", c->qps1 >= want * h->qps1 ? "yes" : "no",
+                          c->qps1, c->qps1 / h->qps1);
+        else
+            bu_table_cell(t, "-");
+
+        bu_table_row(t);
+        bu_table_cell(t, "%s", ds);
+        bu_table_cell(t, "memory per vector <= 1/4 hnswlib's");
+        bu_table_cell(t, "%.1f B (index only; rerank reads raw vectors from the LMDB map)",
+                      c ? c->bpv : NAN);
+        bu_table_cell(t, "hnswlib %.1f B", h ? h->bpv : NAN);
+        if (c && h && !isnan(c->bpv))
+            bu_table_cell(t, "%s (%.3f)", c->bpv <= h->bpv / 4 ? "yes" : "no", c->bpv / h->bpv);
+        else
+            bu_table_cell(t, "-");
+
+        for (size_t i = 0; i < rs->n; i++) {
+            const result *r = &rs->r[i];
+            if (strcmp(r->dataset, ds) == 0 && strcmp(r->system, "cvstore") == 0)
+                nc++;
+            if (strcmp(r->dataset, ds) != 0 || strcmp(r->system, "faiss") != 0)
+                continue;
+            nf++;
+            for (size_t j = 0; j < rs->n; j++) {
+                const result *q = &rs->r[j];
+                if (strcmp(q->dataset, ds) == 0 && strcmp(q->system, "cvstore") == 0 &&
+                    q->r10 >= r->r10 && q->qps1 >= r->qps1) {
+                    beaten++;
+                    break;
+                }
+            }
+        }
+        bu_table_row(t);
+        bu_table_cell(t, "%s", ds);
+        bu_table_cell(t, "ahead of FAISS at every recall (1 thread)");
+        bu_table_cell(t, "%zu of %zu FAISS points matched or beaten", beaten, nf);
+        bu_table_cell(t, "a cvstore point with recall and QPS >= the FAISS point's");
+        bu_table_cell(t, "%s", !nc || !nf ? "-" : beaten == nf ? "yes" : "no");
+
+        if (glove) {
+            const result *hb = NULL;
+            double cb = NAN;
+            for (size_t i = 0; i < rs->n; i++) {
+                const result *r = &rs->r[i];
+                if (strcmp(r->dataset, ds) == 0 && strcmp(r->system, "hnswlib") == 0)
+                    hb = r;
+            }
+            if (c)
+                cb = c->build_s;
+            bu_table_row(t);
+            bu_table_cell(t, "%s", ds);
+            bu_table_cell(t, "build (train + add) <= hnswlib's on 2 cores");
+            if (c)
+                bu_table_cell(t, "%.1f s (%s)", cb, c->family);
+            else
+                bu_table_cell(t, "-");
+            if (!isnan(notes[d].hnsw_build1_s))
+                bu_table_cell(t, "hnswlib %.1f s on 2 cores, %.1f s on 1", hb ? hb->build_s : NAN,
+                              notes[d].hnsw_build1_s);
+            else
+                bu_table_cell(t, "hnswlib %.1f s on 2 cores", hb ? hb->build_s : NAN);
+            bu_table_cell(t, "%s", c && hb ? (cb <= hb->build_s ? "yes" : "no") : "-");
+        }
+    }
+    printf("\n### issue 4 goals\n\n");
+    bu_table_print(t);
+    bu_table_free(t);
+}
+
+/* ==== Command ==== */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cvstore-bench ann [--datasets sift,fashion,glove] [--nq N] [--quick]\n"
+        "                         [--systems cvstore,faiss,hnswlib] [--csv PATH]\n"
+        "                         [--plot PATH.svg | --no-plot] [--data-dir DIR] [--dir TMPDIR]\n"
+        "       cvstore-bench ann --base F --query F [--gt F.ivecs] --metric l2|ip|cosine ...\n"
+        "Approximate k-NN, side by side: cvstore's IVF index over its codes (public API,\n"
+        "CVS_SEARCH_ANN), FAISS (IVF,PQnp / IVF,PQx4fs with and without RFlat / IVF,SQ8 /\n"
+        "HNSW32, through the C API) and hnswlib (M=16, efConstruction=200): recall@10,\n"
+        "queries per second on 1 and 2 threads, build time and memory per vector.\n"
+        "  --datasets LIST  of sift (SIFT10K), fashion (Fashion-MNIST), glove\n"
+        "                   (GloVe-100-angular from scripts/fetch-glove.sh); default all\n"
+        "  --nq N           first N queries (default 1000)\n"
+        "  --max-base N     first N base vectors only (ground truth recomputed)\n"
+        "  --quick          for development: --max-base 20000 --nq 200, short timings\n"
+        "  --systems LIST   of cvstore, faiss, hnswlib (default all)\n"
+        "  --nprobe LIST    IVF lists probed (default 1,2,4,8,16,32,64,128, up to nlist)\n"
+        "  --ef LIST        hnswlib ef and FAISS efSearch (default 10,16,32,64,128,256,512)\n"
+        "  --rerank LIST    candidates re-scored, cvstore R and FAISS RFlat k_factor*10;\n"
+        "                   0 = none (default 0,20,50,100,200)\n"
+        "  --cvs-codecs L   ';'-separated codec specs (default pq{d/2}x4;opq,pq{d/4})\n"
+        "  --faiss L        ';'-separated factory strings instead of the default five\n"
+        "  --hnsw-build1    also time hnswlib's build on one thread (a second build)\n"
+        "  --seed S         cvstore training seed (default 1)\n"
+        "  --csv PATH       write the rows as CSV (dataset,system,config,bytes_per_vector,\n"
+        "                   build_s,recall10,qps1,qps2)\n"
+        "  --plot PATH.svg  recall@10 vs QPS (gnuplot; default: the CSV's path with .svg,\n"
+        "                   else ann.svg)\n"
+        "  --data-dir DIR   where siftsmall/ and fashion-mnist/ are (default\n"
+        "                   $CVSTORE_DATA, else ../shared/data beside the source tree)\n"
+        "  --base/--query/--gt/--metric  any data as files (fvecs, bvecs, npy; ivecs);\n"
+        "                   without --gt the exact top 100 is computed by cvstore\n"
+        "  --dir DIR        where to make scratch stores\n");
+}
+
+static int parse_list(const char *s, size_t *out, size_t *n, int allow_zero)
+{
+    char *end;
+    *n = 0;
+    while (*s) {
+        unsigned long long v = strtoull(s, &end, 10);
+        if (end == s || (!v && !allow_zero) || *n == MAX_LIST || (*end && *end != ','))
+            return -1;
+        out[(*n)++] = (size_t)v;
+        s = *end ? end + 1 : end;
+    }
+    return *n ? 0 : -1;
+}
+
+/* Splits a ';'-separated list in place into at most MAX_SPECS items. */
+static int parse_specs(char *s, char **out, size_t *n)
+{
+    char *tok, *save = NULL;
+    *n = 0;
+    for (tok = strtok_r(s, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        if (*n == MAX_SPECS)
+            return -1;
+        out[(*n)++] = tok;
+    }
+    return *n ? 0 : -1;
+}
+
+int bench_ann(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        {"datasets", required_argument, 0, 'D'}, {"nq", required_argument, 0, 'n'},
+        {"max-base", required_argument, 0, 'x'}, {"quick", no_argument, 0, 'Q'},
+        {"systems", required_argument, 0, 'y'}, {"nprobe", required_argument, 0, 'N'},
+        {"ef", required_argument, 0, 'E'}, {"rerank", required_argument, 0, 'R'},
+        {"cvs-codecs", required_argument, 0, 'C'}, {"faiss", required_argument, 0, 'F'},
+        {"hnsw-build1", no_argument, 0, '1'}, {"seed", required_argument, 0, 'e'},
+        {"csv", required_argument, 0, 'c'}, {"plot", required_argument, 0, 'p'},
+        {"no-plot", no_argument, 0, 'P'}, {"data-dir", required_argument, 0, 'r'},
+        {"base", required_argument, 0, 'b'}, {"query", required_argument, 0, 'q'},
+        {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
+        {"dir", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    options o = {.nprobe = {1, 2, 4, 8, 16, 32, 64, 128}, .n_nprobe = 8,
+                 .ef = {10, 16, 32, 64, 128, 256, 512}, .n_ef = 7,
+                 .rerank = {0, 20, 50, 100, 200}, .n_rerank = 5,
+                 .sys_cvs = 1, .sys_faiss = 1, .sys_hnsw = 1, .min_time = 0.3, .seed = 1};
+    const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
+    const char *base = NULL, *query = NULL, *gt = NULL;
+    char *cvs_arg = NULL, *faiss_arg = NULL;
+    cvs_metric metric = CVS_METRIC_L2;
+    size_t nq_max = 1000, max_base = 0;
+    int c, noplot = 0, quick = 0, ret = 2, nq_given = 0;
+    char plotbuf[4200];
+    bu_dataset dsets[4];
+    ds_notes notes[4];
+    size_t nds = 0;
+    results rs = {0};
+    bu_table *t = NULL;
+    double t_start = bu_now();
+
+    memset(dsets, 0, sizeof dsets);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'D': datasets = optarg; break;
+        case 'n': nq_max = strtoul(optarg, NULL, 10); nq_given = 1; break;
+        case 'x': max_base = strtoul(optarg, NULL, 10); break;
+        case 'Q': quick = 1; break;
+        case 'y':
+            o.sys_cvs = strstr(optarg, "cvstore") != NULL;
+            o.sys_faiss = strstr(optarg, "faiss") != NULL;
+            o.sys_hnsw = strstr(optarg, "hnswlib") != NULL;
+            if (!o.sys_cvs && !o.sys_faiss && !o.sys_hnsw) {
+                fprintf(stderr, "cvstore-bench ann: bad --systems '%s'\n", optarg);
+                return 1;
+            }
+            break;
+        case 'N':
+        case 'E':
+        case 'R': {
+            int bad = c == 'N' ? parse_list(optarg, o.nprobe, &o.n_nprobe, 0)
+                    : c == 'E' ? parse_list(optarg, o.ef, &o.n_ef, 0)
+                               : parse_list(optarg, o.rerank, &o.n_rerank, 1);
+            if (bad) {
+                fprintf(stderr, "cvstore-bench ann: bad list '%s'\n", optarg);
+                return 1;
+            }
+            break;
+        }
+        case 'C': cvs_arg = optarg; break;
+        case 'F': faiss_arg = optarg; break;
+        case '1': o.hnsw_build1 = 1; break;
+        case 'e': o.seed = strtoull(optarg, NULL, 10); break;
+        case 'c': csv = optarg; break;
+        case 'p': plot = optarg; break;
+        case 'P': noplot = 1; break;
+        case 'r': datadir = optarg; break;
+        case 'b': base = optarg; break;
+        case 'q': query = optarg; break;
+        case 'g': gt = optarg; break;
+        case 'm':
+            if (cvs_metric_parse(optarg, &metric) != 0) {
+                fprintf(stderr, "cvstore-bench ann: bad --metric '%s'\n", optarg);
+                return 1;
+            }
+            break;
+        case 'd': o.tmpparent = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+    }
+    if (optind < argc || (!base != !query) || (gt && !base)) {
+        usage(stderr);
+        return 1;
+    }
+    if ((cvs_arg && parse_specs(cvs_arg, o.cvs_specs, &o.n_cvs_specs)) ||
+        (faiss_arg && parse_specs(faiss_arg, o.faiss_specs, &o.n_faiss_specs))) {
+        fprintf(stderr, "cvstore-bench ann: bad --cvs-codecs / --faiss list\n");
+        return 1;
+    }
+    if (quick) {
+        if (!max_base)
+            max_base = 20000;
+        if (!nq_given)
+            nq_max = 200;
+        o.min_time = 0.1;
+    }
+    o.ncores = omp_get_max_threads();
+    datadir = bu_data_dir(datadir);
+    if (!plot && !noplot) {
+        const char *dot = csv ? strrchr(csv, '.') : NULL;
+        if (csv && dot && !strchr(dot, '/'))
+            snprintf(plotbuf, sizeof plotbuf, "%.*s.svg", (int)(dot - csv), csv);
+        else if (csv)
+            snprintf(plotbuf, sizeof plotbuf, "%s.svg", csv);
+        else
+            snprintf(plotbuf, sizeof plotbuf, "ann.svg");
+        plot = plotbuf;
+    }
+    if (bu_dataset_select(datasets, base, metric, dsets, sizeof dsets / sizeof dsets[0], &nds))
+        return 1;
+
+    /* ---- run, one data set at a time (only one is in memory) ---- */
+    for (size_t i = 0; i < nds; i++) {
+        bu_dataset *ds = &dsets[i];
+        char name[64];
+        int rc;
+        memcpy(name, ds->name, sizeof name);
+        rc = bu_dataset_load(ds, datadir, base, query, gt, nq_max);
+        if (!rc && max_base && max_base < ds->nb) {
+            bu_dataset_truncate(ds, max_base);
+            snprintf(ds->name, sizeof ds->name, "%.40s-%zuk", name, max_base / 1000);
+            memcpy(name, ds->name, sizeof name);
+        }
+        if (!rc && !ds->gt)
+            rc = bu_dataset_exact_gt(ds, GT_K, o.tmpparent);
+        if (!rc && ds->gtk < K) {
+            fprintf(stderr, "cvstore-bench ann: %s: ground truth has %zu neighbours, need %d\n",
+                    name, ds->gtk, K);
+            rc = CVS_EINPUT;
+        }
+        if (!rc)
+            rc = run_dataset(&o, ds, &rs, &notes[i]);
+        if (rc) {
+            fprintf(stderr, "cvstore-bench ann: %s: %s: %s\n", name, cvs_strerror(rc),
+                    cvs_errmsg(NULL));
+            goto out;
+        }
+        /* The result rows point at ds->name, which stays. */
+        bu_dataset_free(ds);
+        memcpy(ds->name, name, sizeof name);
+    }
+
+    /* ---- report ---- */
+    {
+        const char *const hdr[] = {"dataset", "system", "config", "bytes_per_vector",
+                                   "build_s", "recall10", "qps1", "qps2"};
+        double load = 0;
+        if (getloadavg(&load, 1) != 1)
+            load = NAN;
+        t = bu_table_new(8, hdr);
+        for (size_t i = 0; i < rs.n; i++) {
+            const result *r = &rs.r[i];
+            bu_table_row(t);
+            bu_table_cell(t, "%s", r->dataset);
+            bu_table_cell(t, "%s", r->system);
+            bu_table_cell(t, "%s", r->config);
+            bu_table_cell(t, "%.1f", r->bpv);
+            bu_table_cell(t, "%.2f", r->build_s);
+            bu_table_cell(t, "%.4f", r->r10);
+            bu_table_cell(t, "%.0f", r->qps1);
+            bu_table_cell(t, "%.0f", r->qps2);
+        }
+        printf("### ann: recall@10, queries per second (1 and 2 threads), build, memory\n\n"
+               "k = 10.  Builds on all %d cores (cvstore: cvs_build, import into the store not "
+               "included; FAISS: train + add; hnswlib: inserts).  bytes_per_vector: resident "
+               "index / n (FAISS: write_index size; hnswlib: vectors and graph from its "
+               "fields, its locks and id map left out; cvstore: cvs_index_info.mem_bytes -- its rerank reads raw vectors "
+               "from the LMDB memory map, not counted).  Load average at the end: %.2f.  "
+               "Wall time %.0f s.\n\n",
+               o.ncores, load, bu_now() - t_start);
+        bu_table_print(t);
+        print_goals(&rs, notes, nds);
+    }
+    ret = 0;
+    if (csv && bu_table_csv(t, csv) != 0)
+        ret = 2;
+    if (!noplot && write_plot(&rs, plot) != 0)
+        ret = 2;
+out:
+    bu_table_free(t);
+    for (size_t i = 0; i < nds; i++)
+        bu_dataset_free(&dsets[i]);
+    free(rs.r);
+    return ret;
+}
