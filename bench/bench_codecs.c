@@ -74,6 +74,9 @@
 #include "index/faiss_util.h"
 #include "index/heap.h"
 #include "index/topk.h"
+
+/* Codes per multi-query scan call: 8 x 2048 floats of distances = 64 KiB. */
+#define ADC8_CHUNK 2048
 #include "pq/codec.h"
 #include "pq/kernels.h"
 
@@ -222,6 +225,7 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
     cvs_codec *codec = NULL;
     uint8_t *codes = NULL, *packed = NULL, *qlut = NULL;
     float *lut = NULL, *dist = NULL, hd[TOPK], *luts = NULL, *lutq = NULL, *distm = NULL;
+    float hdm[CVS_ADC8_QBLOCK * TOPK];
     uint16_t *acc = NULL;
     int64_t *iota = NULL;
     size_t k = ds->nb < TOPK ? ds->nb : TOPK, cs, m, lut_n, nblocks = 0;
@@ -277,7 +281,7 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
         size_t lutq_bytes = ((size_t)m * 256 * CVS_ADC8_QBLOCK * sizeof(float) + 63) / 64 * 64;
         luts = malloc(CVS_ADC8_QBLOCK * lut_n * sizeof *luts);
         lutq = aligned_alloc(64, lutq_bytes);
-        distm = malloc(CVS_ADC8_QBLOCK * (ds->nb + 1) * sizeof *distm);
+        distm = malloc(CVS_ADC8_QBLOCK * (ADC8_CHUNK + 1) * sizeof *distm);
         if (!luts || !lutq || !distm) {
             rc = CVS_ENOMEM;
             goto out;
@@ -298,14 +302,20 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
         if (rc)
             break;
         cvs__adc8_interleave(lp, bn, m, lutq);
-        cvs__adc8_scan_multi(lutq, bn, codes, ds->nb, m, distm);
+        /* Chunks of ADC8_CHUNK codes keep the 8 rows of distances in L2
+         * between the scan that writes them and the selection that reads
+         * them (as index/codescan.c does). */
+        cvs_heap hs[CVS_ADC8_QBLOCK];
+        for (size_t b = 0; b < bn; b++)
+            cvs__heap_init(&hs[b], k, hdm + b * TOPK, lab + (q0 + b) * TOPK);
+        for (size_t c0 = 0; c0 < ds->nb; c0 += ADC8_CHUNK) {
+            size_t cn = ds->nb - c0 < ADC8_CHUNK ? ds->nb - c0 : ADC8_CHUNK;
+            cvs__adc8_scan_multi(lutq, bn, codes + c0 * m, cn, m, distm);
+            for (size_t b = 0; b < bn; b++)
+                cvs__heap_offer(&hs[b], distm + b * cn, off[b], iota + c0, cn);
+        }
         for (size_t b = 0; b < bn; b++) {
-            const float *db_ = distm + b * ds->nb;
-            size_t q = q0 + b, n;
-            cvs_heap h;
-            cvs__heap_init(&h, k, hd, lab + q * TOPK);
-            cvs__heap_offer(&h, db_, off[b], iota, ds->nb);
-            n = cvs__heap_sort(&h);
+            size_t q = q0 + b, n = cvs__heap_sort(&hs[b]);
             for (size_t j = n; j < TOPK; j++)
                 lab[q * TOPK + j] = -1;
         }

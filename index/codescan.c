@@ -35,6 +35,9 @@
 #include "index/flat.h"
 #include "index/heap.h"
 #include "index/topk.h"
+
+/* Codes per multi-query scan call: 8 x 2048 floats of distances = 64 KiB. */
+#define ADC8_CHUNK 2048
 #include "pq/codec.h"
 #include "pq/kernels.h"
 
@@ -221,7 +224,9 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
     size_t kk = rerank > k ? rerank : k, lut_n, qblock;
     float *lut = NULL, *lutq = NULL, *dist = NULL, *hd = NULL, *hd2 = NULL, *tmp = NULL;
     float offsets[CVS_ADC8_QBLOCK];
-    int64_t *hid = NULL;
+    int64_t *hid = NULL, *hidm = NULL;
+    float *hdm = NULL;
+    cvs_heap hs[CVS_ADC8_QBLOCK];
     uint8_t *qlut = NULL;
     uint16_t *acc = NULL;
     int multi, rc;
@@ -242,7 +247,15 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
     multi = lut_n && !cvs__codec_is_4bit(codec);
     qblock = multi ? CVS_ADC8_QBLOCK : 1;
     lut = malloc((qblock * lut_n + 1) * sizeof *lut);
-    dist = malloc((qblock * cc->n + 32) * sizeof *dist);
+    dist = malloc(((multi ? qblock * ADC8_CHUNK : cc->n) + 32) * sizeof *dist);
+    if (multi) {
+        hdm = malloc(qblock * kk * sizeof *hdm);
+        hidm = malloc(qblock * kk * sizeof *hidm);
+        if (!hdm || !hidm) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory for a code scan");
+            goto out;
+        }
+    }
     hd = malloc(kk * sizeof *hd);
     hid = malloc(kk * sizeof *hid);
     hd2 = malloc(k * sizeof *hd2);
@@ -269,7 +282,16 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
                 luts[b] = lut + b * lut_n;
             }
             cvs__adc8_interleave(luts, bn, cc->m, lutq);
-            cvs__adc8_scan_multi(lutq, bn, cc->codes, cc->n, cc->m, dist);
+            /* Chunks of ADC8_CHUNK codes: the 8 rows of distances stay in
+             * L2 between the scan and the selection (deviation 3). */
+            for (size_t b = 0; b < bn; b++)
+                cvs__heap_init(&hs[b], kk, hdm + b * kk, hidm + b * kk);
+            for (size_t c0 = 0; c0 < cc->n; c0 += ADC8_CHUNK) {
+                size_t cn = cc->n - c0 < ADC8_CHUNK ? cc->n - c0 : ADC8_CHUNK;
+                cvs__adc8_scan_multi(lutq, bn, cc->codes + c0 * cc->cs, cn, cc->m, dist);
+                for (size_t b = 0; b < bn; b++)
+                    cvs__heap_offer(&hs[b], dist + b * cn, offsets[b], cc->keys + c0, cn);
+            }
         }
         for (size_t i = b0; i < b0 + bn; i++) {
             const float *qi = q + i * db->dim;
@@ -278,7 +300,11 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
             cvs_heap h;
             size_t n;
             if (multi) {
-                offset = offsets[i - b0];
+                h = hs[i - b0];
+                memcpy(hd, h.d, h.n * sizeof *hd);
+                memcpy(hid, h.id, h.n * sizeof *hid);
+                h.d = hd;
+                h.id = hid;
             } else if (lut_n) { /* 4-bit: fast scan */
                 float scale, bias;
                 size_t nblocks = (cc->n + 31) / 32;
@@ -292,8 +318,10 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
             } else if ((rc = cvs__codec_distances(codec, qi, cc->codes, cc->n, di))) {
                 goto out;
             }
-            cvs__heap_init(&h, kk, hd, hid);
-            cvs__heap_offer(&h, di, offset, cc->keys, cc->n);
+            if (!multi) {
+                cvs__heap_init(&h, kk, hd, hid);
+                cvs__heap_offer(&h, di, offset, cc->keys, cc->n);
+            }
             n = cvs__heap_sort(&h);
             if (rerank) {
                 cvs_heap h2;
@@ -331,6 +359,8 @@ out:
     free(dist);
     free(hd);
     free(hid);
+    free(hidm);
+    free(hdm);
     free(hd2);
     free(tmp);
     free(qlut);

@@ -104,6 +104,23 @@ Test(build, pq_codes_recall_and_rerank)
     fprintf(stderr, "SIFT10K pq16: recall@10 codes %.3f, reranked %.3f\n", r0, r100);
     cr_assert(r0 > 0.6 && r0 < 0.95, "codes-only recall %.3f", r0);
     cr_assert(r100 > 0.97, "reranked recall %.3f", r100);
+    /* The 8-bit scan scores 8 queries per pass, in chunks of codes: a batch
+     * of 13 (one full block, one partial) must answer exactly as 13 single
+     * queries do. */
+    {
+        cvs_search_params p = {.flags = CVS_SEARCH_CODES};
+        int64_t lb[13 * 10], l1[10];
+        float sb[13 * 10], s1[10];
+        cvs_txn *t;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, query, 13, 10, &p, lb, sb), 0);
+        for (size_t i = 0; i < 13; i++) {
+            cr_assert_eq(cvs_txn_search_params(t, query + i * dim, 1, 10, &p, l1, s1), 0);
+            cr_assert_eq(memcmp(l1, lb + i * 10, sizeof l1), 0, "query %zu differs", i);
+            cr_assert_eq(memcmp(s1, sb + i * 10, sizeof s1), 0, "query %zu scores differ", i);
+        }
+        cvs_txn_end(t);
+    }
 }
 
 Test(build, fast_scan_4bit_and_sq8)
