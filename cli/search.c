@@ -133,7 +133,7 @@ int cmd_search(int argc, char **argv)
     uint64_t k = 0;
     unsigned flags = 0;
     uint64_t rerank = 100;
-    cvs_search_params sp;
+    cvs_search_params sp = {0};
     int c, rc, json = 0, nsrc;
 
     while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:h", opts, NULL)) != -1) {
