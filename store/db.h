@@ -59,6 +59,10 @@ struct cvs_db {
     struct cvs_codec **retired;
     size_t nretired;
     struct cvs_codes *codes; /* in-memory codes of one snapshot (index/codescan.c) */
+    /* Metadata columns of the newest snapshot filtered (store/filter.c):
+     * the fields filters have touched, parsed once per snapshot. */
+    pthread_mutex_t filter_mu;
+    struct cvs_fcache *fcache;
 };
 
 struct cvs_txn {
