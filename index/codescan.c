@@ -26,6 +26,10 @@
  *     The distances are bit-identical to the per-query scalar reference
  *     (and so to cvs__adc8_scan's x8 kernel); the price is a distance
  *     buffer of CVS_ADC8_QBLOCK * n floats and a LUT of 8x the size.
+ *  4. Filters: codes of records outside the filter's bitmap are kept out of
+ *     the candidate heap (their distances are still computed, since the
+ *     kernels score whole blocks), so the re-ranked candidates all match and
+ *     a filter never costs results the way post-filtering would.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include "index/heap.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
+#include "store/filter.h"
 
 typedef struct cvs_codes {
     size_t txnid;
@@ -211,7 +216,8 @@ static int raw_distance(cvs_db *db, MDB_txn *txn, const cvs_flat *flat, const fl
 }
 
 int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
-                      size_t rerank, int64_t *labels, float *scores)
+                      size_t rerank, const uint64_t *allow, size_t allow_words,
+                      int64_t *labels, float *scores)
 {
     cvs_db *db = t->db;
     cvs_codec *codec;
@@ -294,7 +300,8 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
             }
             cvs__heap_init(&h, kk, hd, hid);
             for (size_t j = 0; j < cc->n; j++)
-                if (h.n < h.k || di[j] <= h.d[0])
+                if ((h.n < h.k || di[j] <= h.d[0]) &&
+                    (!allow || cvs__bit_test(allow, allow_words, cc->keys[j])))
                     cvs__heap_push(&h, di[j], cc->keys[j]);
             n = cvs__heap_sort(&h);
             if (rerank) {
