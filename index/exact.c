@@ -382,10 +382,17 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
         }
     }
 
-    if (db->raw == CVS_RAW_NONE) {
+    if (db->raw == CVS_RAW_NONE || (flags & CVS_SEARCH_CODES)) {
         struct cvs_codec *codec;
         if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
             goto out;
+        /* Checked here too, so that a filter answered by the exact scan
+         * (deviation 3) fails like any other code search. */
+        if ((flags & CVS_SEARCH_CODES) && !codec) {
+            rc = cvs__err(CVS_EINVAL, "%s: no codec has been built: run cvstore build, or "
+                          "search exactly", db->path);
+            goto out;
+        }
         if ((codes_only = cvs__codes_only(db, codec))) {
             if (flags & CVS_SEARCH_EXACT) {
                 rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): only its codes "

@@ -575,14 +575,17 @@ static void col_free(fcol *c)
     free(c);
 }
 
-/* True when name appears in canonical JSON text exactly as "name", i.e. it
- * has nothing jansson would escape: then a record whose text lacks
- * "\"name\"" cannot have the field and need not be parsed. */
+/* True when name must appear in a record's metadata text exactly as
+ * "name" if the record has that field, so that a record whose text lacks
+ * it need not be parsed.  That holds for printable ASCII other than '"' and
+ * '\\': "attrs" holds what cvs__meta_canonical wrote (jansson's compact
+ * dump), which escapes only '"', '\\' and control characters.  Other names
+ * are always looked up by parsing. */
 static int plain_name(const char *name, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)name[i];
-        if (ch < 0x20 || ch == '"' || ch == '\\' || ch == 0x7f)
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
             return 0;
     }
     return 1;

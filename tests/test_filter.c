@@ -591,7 +591,7 @@ Test(filter, codes_fallback_to_exact)
     drop_store(db, dir);
 }
 
-Test(filter, ann_flag_refused)
+Test(filter, refused_flags)
 {
     char *dir;
     cvs_db *db = make_store(&dir, CVS_RAW_F32);
@@ -599,8 +599,17 @@ Test(filter, ann_flag_refused)
     int64_t l[K];
     cvs_search_params p = {.flags = CVS_SEARCH_ANN};
     cvs_txn *t;
+    cvs_filter *f;
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     cr_assert_eq(cvs_txn_search_params(t, q, 1, K, &p, l, s), CVS_EINVAL);
+    /* CODES without a codec fails with a filter too, even one selective
+     * enough for the exact scan of its matches. */
+    cr_assert_eq(cvs_filter_parse("{\"rare\": \"x\"}", 0, &f), 0);
+    p.flags = CVS_SEARCH_CODES;
+    p.filter = f;
+    cr_assert_eq(cvs_txn_search_params(t, q, 1, K, &p, l, s), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "no codec"), "%s", cvs_errmsg(db));
+    cvs_filter_free(f);
     cvs_txn_end(t);
     drop_store(db, dir);
 }
