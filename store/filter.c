@@ -611,7 +611,7 @@ static int plain_name(const char *name, size_t len)
 static int has_quoted(const char *text, size_t tlen, const char *name, size_t len)
 {
     const char *p = text, *end = text + tlen;
-    while ((p = memmem(p, (size_t)(end - p), name, len)) != NULL) {
+    while (p < end && (p = memmem(p, (size_t)(end - p), name, len)) != NULL) {
         if (p > text && p[-1] == '"' && p + len < end && p[len] == '"')
             return 1;
         p++;

@@ -185,6 +185,7 @@ static const fcase cases[] = {
     {"{\"\xc3\xa9\": \"\xc3\xbc\"}", p_uni},
     {"{}", p_all},
     {"{\"nope\": 1}", p_none},
+    {"{\"\": 1}", p_none}, /* the empty name (found by fuzz_filter) */
     {"{\"list\": {\"$in\": [1, 2]}}", p_none},
     {"{\"year\": \"1990\"}", p_ystr},
     {"{\"year\": {\"$in\": [1991, \"2000\", true]}}", p_ymix},
