@@ -60,7 +60,8 @@ struct cvs_db {
     size_t nretired;
     struct cvs_codes *codes; /* in-memory codes of one snapshot (index/codescan.c) */
     /* Metadata columns of the newest snapshot filtered (store/filter.c):
-     * the fields filters have touched, parsed once per snapshot. */
+     * the fields filters have touched, decoded once and carried over to
+     * newer snapshots by re-parsing only changed records. */
     pthread_mutex_t filter_mu;
     struct cvs_fcache *fcache;
 };
