@@ -4,7 +4,8 @@
  * nearest to king"), or from the command line.  Search and the mapping of
  * internal keys back to ids run in one snapshot, so a concurrent delete
  * cannot leave a result without an id.  Output is a table for people, or
- * with --json one line per query for programs, in query order.
+ * with --json one line per query for programs, in query order.  --filter
+ * restricts the results to records whose metadata matches (cvs_filter_parse).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +20,7 @@
 static const char usage[] =
     "Usage: cvstore search DB (--query-file F [--format FMT] | --query-id ID |\n"
     "                          --query-vector \"x,y,...\") -k K [--json]\n"
-    "                          [--exact | --codes [--rerank R]]\n"
+    "                          [--exact | --codes [--rerank R]] [--filter JSON]\n"
     "\n"
     "Prints the K nearest records to each query, best first.  The score is the\n"
     "Euclidean distance for l2 stores (smaller is nearer) and the similarity for\n"
@@ -39,6 +40,11 @@ static const char usage[] =
     "  -c, --codes          scan the compressed codes instead (after cvstore build)\n"
     "  -r, --rerank R       with --codes: re-score the R best by their stored\n"
     "                       vectors (default 100; 0 = code distances only)\n"
+    "  -F, --filter JSON    only records whose metadata matches, e.g.\n"
+    "                       '{\"lang\": \"en\", \"year\": {\"$gte\": 2000}}' (equality on\n"
+    "                       strings, numbers and booleans, $in, $gt $gte $lt $lte,\n"
+    "                       \"$ids\": [...] an allow-list of ids; members are ANDed).\n"
+    "                       K results come back whenever at least K records match\n"
     "  -h, --help           show this help\n";
 
 /* Text column width, in characters: enough to recognize a document, short
@@ -118,10 +124,11 @@ int cmd_search(int argc, char **argv)
         {"exact", no_argument, NULL, 'e'},
         {"codes", no_argument, NULL, 'c'},
         {"rerank", required_argument, NULL, 'r'},
+        {"filter", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *qfile = NULL, *qid = NULL, *qvec = NULL;
+    const char *qfile = NULL, *qid = NULL, *qvec = NULL, *filter_json = NULL;
     cvs_format fmt = CVS_FMT_AUTO;
     cvs_db *db = NULL;
     cvs_txn *txn = NULL;
@@ -133,10 +140,11 @@ int cmd_search(int argc, char **argv)
     uint64_t k = 0;
     unsigned flags = 0;
     uint64_t rerank = 100;
-    cvs_search_params sp;
+    cvs_search_params sp = {0};
+    cvs_filter *filter = NULL;
     int c, rc, json = 0, nsrc;
 
-    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:F:h", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -174,6 +182,9 @@ int cmd_search(int argc, char **argv)
         case 'e':
             flags |= CVS_SEARCH_EXACT;
             break;
+        case 'F':
+            filter_json = optarg; /* parsed below, after the cheap checks */
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -203,6 +214,11 @@ int cmd_search(int argc, char **argv)
         return cli_usage_error(usage);
     }
 
+    if (filter_json && cvs_filter_parse(filter_json, strlen(filter_json), &filter)) {
+        cli_err("search", "--%s", cvs_errmsg(NULL)); /* "--filter ..." */
+        rc = CLI_EUSER;
+        goto out;
+    }
     if ((rc = cli_open("search", argv[optind], CVS_OPEN_RDONLY, &db)))
         goto out;
     if ((rc = cvs_db_info(db, &info))) {
@@ -269,6 +285,7 @@ int cmd_search(int argc, char **argv)
     }
     sp.flags = flags;
     sp.rerank = (size_t)rerank;
+    sp.filter = filter;
     if (nq && (rc = cvs_txn_search_params(txn, queries, nq, kk, &sp, labels, scores))) {
         rc = cli_fail("search", rc, db);
         goto out;
@@ -355,5 +372,6 @@ out:
     cvs_free(loaded);
     cvs_txn_end(txn);
     cvs_db_close(db);
+    cvs_filter_free(filter);
     return rc;
 }

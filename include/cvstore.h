@@ -259,8 +259,13 @@ typedef struct cvs_filter cvs_filter;
  *   {"lang": {"$in": ["en", "fr"]}}      one of several values
  *   {"$ids": ["doc1", "doc7"]}           an allow-list of external ids
  * Several members are combined with AND.  Field names address top-level
- * members of the records' JSON metadata.  CVS_EINVAL with the reason for a
- * malformed filter. */
+ * members of the records' JSON metadata; $eq is equality spelled as an
+ * operator.  A record whose field is missing or of another type (a string
+ * against a range, null, an array) does not match; numbers compare as
+ * doubles (2020 equals 2020.0).  Unknown $ids are ignored.  CVS_EINVAL with
+ * the reason, naming the member, for a malformed filter (also for one over
+ * 16 MiB, or with over 256 members, 65536 $in values or 2^20 $ids).  *out
+ * is freed with cvs_filter_free. */
 CVS_API int cvs_filter_parse(const char *json, size_t len, cvs_filter **out) CVS_WUR;
 CVS_API void cvs_filter_free(cvs_filter *f);
 

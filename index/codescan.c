@@ -26,6 +26,10 @@
  *     The distances are bit-identical to the per-query scalar reference
  *     (and so to cvs__adc8_scan's x8 kernel); the price is a distance
  *     buffer of CVS_ADC8_QBLOCK * n floats and a LUT of 8x the size.
+ *  4. Filters: codes of records outside the filter's bitmap are kept out of
+ *     the candidate heap (their distances are still computed, since the
+ *     kernels score whole blocks), so the re-ranked candidates all match and
+ *     a filter never costs results the way post-filtering would.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -40,6 +44,7 @@
 #define ADC8_CHUNK 2048
 #include "pq/codec.h"
 #include "pq/kernels.h"
+#include "store/filter.h"
 
 typedef struct cvs_codes {
     size_t txnid;
@@ -215,7 +220,8 @@ static int raw_distance(cvs_db *db, MDB_txn *txn, const cvs_flat *flat, const fl
 }
 
 int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
-                      size_t rerank, int64_t *labels, float *scores)
+                      size_t rerank, const uint64_t *allow, size_t allow_words,
+                      int64_t *labels, float *scores)
 {
     cvs_db *db = t->db;
     cvs_codec *codec;
@@ -290,7 +296,8 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
                 size_t cn = cc->n - c0 < ADC8_CHUNK ? cc->n - c0 : ADC8_CHUNK;
                 cvs__adc8_scan_multi(lutq, bn, cc->codes + c0 * cc->cs, cn, cc->m, dist);
                 for (size_t b = 0; b < bn; b++)
-                    cvs__heap_offer(&hs[b], dist + b * cn, offsets[b], cc->keys + c0, cn);
+                    cvs__heap_offer_allow(&hs[b], dist + b * cn, offsets[b], cc->keys + c0, cn,
+                                          allow, allow_words);
             }
         }
         for (size_t i = b0; i < b0 + bn; i++) {
@@ -320,7 +327,7 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
             }
             if (!multi) {
                 cvs__heap_init(&h, kk, hd, hid);
-                cvs__heap_offer(&h, di, offset, cc->keys, cc->n);
+                cvs__heap_offer_allow(&h, di, offset, cc->keys, cc->n, allow, allow_words);
             }
             n = cvs__heap_sort(&h);
             if (rerank) {

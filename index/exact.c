@@ -16,6 +16,17 @@
  *     than its budget are streamed from LMDB block by block instead.
  *  2. Squared distances that rounding makes slightly negative are clamped to
  *     zero before the square root, so identical vectors score exactly 0.
+ *  3. Filters (store/filter.c) arrive as a bitmap over keys.  A filter that
+ *     matches few records (at most DIRECT_MIN, or 1/DIRECT_FRACTION of the
+ *     store) is served by reading just those vectors, one B-tree look-up
+ *     each; a broader one by the full scan, skipping keys whose bit is
+ *     clear.  Either way every match is scored, so min(k, matches) results
+ *     come back.  Code scans (CVS_SEARCH_CODES) get the same bitmap and skip
+ *     non-matching codes, so their candidates and re-ranking all match;
+ *     when the filter is that selective, or a code scan returns fewer than
+ *     min(k, matches) results (a match without a code), the query is
+ *     answered by the exact scan of the matches instead, raw vectors
+ *     permitting.
  */
 #include <cblas.h>
 #include <math.h>
@@ -28,17 +39,36 @@
 #include "index/heap.h"
 #include "pq/codec.h"
 #include "store/db.h"
+#include "store/filter.h"
 
 #define BLOCK_FLOATS (1u << 18)   /* ~1 MiB of decoded vectors per block */
 #define QUERY_CHUNK 256
+/* Deviation 3: filters matching at most max(DIRECT_MIN, count /
+ * DIRECT_FRACTION) records read only the matches' vectors (DIRECT_MIN: even
+ * 4096 look-ups cost less than loading the flat copy of a large store).  One look-up
+ * costs about as much as streaming a few dozen vectors, hence the fraction. */
+#define DIRECT_MIN 4096
+#define DIRECT_FRACTION 32
+
+/* The most matches read directly; CVSTORE_FILTER_DIRECT overrides it
+ * (tests use 0 to exercise the filtered full scans on small stores). */
+static uint64_t direct_limit(uint64_t count)
+{
+    const char *e = getenv("CVSTORE_FILTER_DIRECT");
+    if (e && *e)
+        return strtoull(e, NULL, 10);
+    return count / DIRECT_FRACTION > DIRECT_MIN ? count / DIRECT_FRACTION : DIRECT_MIN;
+}
 
 typedef struct scan {
     const cvs_db *db;
     size_t nq, k, dim;
-    float *q;        /* nq * dim, normalized for cosine */
-    float *qn;       /* ||q||^2 (l2) */
+    const float *q;  /* nq * dim, normalized for cosine */
+    const float *qn; /* ||q||^2 (l2) */
     float *s;        /* QUERY_CHUNK * block scores */
     cvs_heap *heaps;
+    const uint64_t *allow; /* filter bitmap (store/filter.h), NULL = all */
+    size_t allow_words;
 } scan;
 
 /* Scores nb vectors x (with squared norms xn for l2) against every query. */
@@ -59,7 +89,10 @@ static void score_block(scan *sc, const float *x, const float *xn, const int64_t
             const float *row = sc->s + i * nb;
             float qn = l2 ? sc->qn[q0 + i] : 0;
             for (size_t j = 0; j < nb; j++) {
-                float d = l2 ? qn + xn[j] - 2.0f * row[j] : -row[j];
+                float d;
+                if (sc->allow && !cvs__bit_test(sc->allow, sc->allow_words, keys[j]))
+                    continue;
+                d = l2 ? qn + xn[j] - 2.0f * row[j] : -row[j];
                 if (h->n == h->k && d > h->d[0])
                     continue; /* the common case, kept out of the heap call */
                 cvs__heap_push(h, d, keys[j]);
@@ -121,104 +154,111 @@ out:
     return rc;
 }
 
-CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
-                                  const cvs_search_params *params, int64_t *labels,
-                                  float *scores)
+/* Deviation 3: reads the vectors of the allowed keys only, in key order,
+ * one LMDB look-up each, and scores them block by block. */
+static int scan_allowed(scan *sc, MDB_txn *txn, size_t block)
 {
-    unsigned flags = params ? params->flags : 0;
-    size_t rerank = params ? params->rerank : 0;
-    scan sc = {0};
-    cvs_db *db;
-    cvs_flat *flat = NULL;
-    float *hd = NULL;
-    size_t block;
+    const cvs_db *db = sc->db;
+    float *x = malloc(block * sc->dim * sizeof *x), *xn = malloc(block * sizeof *xn);
+    int64_t *keys = malloc(block * sizeof *keys);
+    size_t nb = 0;
     int rc = CVS_OK;
 
-    if (!t || (nq && (!queries || !labels || !scores)))
-        return cvs__err(CVS_EINVAL, "cvs_search: NULL argument");
-    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES | CVS_SEARCH_ANN | CVS_SEARCH_NORERANK))
-        return cvs__err(CVS_EINVAL, "cvs_search: unknown flags 0x%x", flags);
-    if (!!(flags & CVS_SEARCH_EXACT) + !!(flags & CVS_SEARCH_CODES) + !!(flags & CVS_SEARCH_ANN) > 1)
-        return cvs__err(CVS_EINVAL, "cvs_search: EXACT, CODES and ANN exclude each other");
-    if (params && params->filter)
-        return cvs__err(CVS_EINVAL, "cvs_search: filters are not supported yet");
-    if (nq == 0 || k == 0)
-        return CVS_OK;
-    db = t->db;
+    if (!x || !xn || !keys) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers");
+        goto out;
+    }
+    for (size_t w = 0; w < sc->allow_words; w++) {
+        uint64_t m = sc->allow[w];
+        while (m) {
+            uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(m);
+            MDB_val mk = {8, &key}, mv;
+            float *row = x + nb * sc->dim, acc = 0;
+            int mrc = mdb_get(txn, db->dbi_vecs, &mk, &mv);
+            m &= m - 1;
+            if (mrc == MDB_NOTFOUND) {
+                rc = cvs__err(CVS_ECORRUPT, "record with key %llu has no vector; run cvstore check",
+                              (unsigned long long)key);
+                goto out;
+            }
+            if (mrc) {
+                rc = cvs__err_lmdb(mrc, "reading a vector");
+                goto out;
+            }
+            if (mv.mv_size != cvs__vec_bytes(db)) {
+                rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore "
+                              "check", mv.mv_size, cvs__vec_bytes(db));
+                goto out;
+            }
+            keys[nb] = (int64_t)key;
+            cvs__decode_vec(db, mv.mv_data, row);
+            for (size_t d = 0; d < sc->dim; d++)
+                acc += row[d] * row[d];
+            xn[nb] = acc;
+            if (++nb == block) {
+                score_block(sc, x, xn, keys, nb);
+                nb = 0;
+            }
+        }
+    }
+    if (nb)
+        score_block(sc, x, xn, keys, nb);
+out:
+    free(x);
+    free(xn);
+    free(keys);
+    return rc;
+}
+
+/* Exact top-k of nq prepared queries q (normalized for cosine; qn their
+ * squared norms) among the records allowed by the bitmap (all when allow is
+ * NULL); direct: read only the allowed vectors (deviation 3). */
+static int exact_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                        const uint64_t *allow, size_t allow_words, int direct,
+                        int64_t *labels, float *scores)
+{
+    cvs_db *db = t->db;
+    scan sc = {0};
+    cvs_flat *flat = NULL;
+    float *hd = NULL;
+    size_t block = BLOCK_FLOATS / db->dim;
+    int rc = CVS_OK;
+
+    if (block < 16)
+        block = 16;
     sc.db = db;
     sc.nq = nq;
     sc.k = k;
     sc.dim = db->dim;
-    block = BLOCK_FLOATS / sc.dim;
-    if (block < 16)
-        block = 16;
-    for (size_t i = 0; i < nq * sc.dim; i++)
-        if (!isfinite(queries[i]))
-            return cvs__err(CVS_EINPUT, "query %zu: value %zu is not finite", i / sc.dim, i % sc.dim);
-    sc.q = malloc(nq * sc.dim * sizeof *sc.q);
-    sc.qn = malloc(nq * sizeof *sc.qn);
+    sc.q = q;
+    sc.qn = qn;
+    sc.allow = allow;
+    sc.allow_words = allow_words;
     sc.s = malloc((size_t)QUERY_CHUNK * block * sizeof *sc.s);
     sc.heaps = malloc(nq * sizeof *sc.heaps);
     hd = malloc(nq * k * sizeof *hd);
-    if (!sc.q || !sc.qn || !sc.s || !sc.heaps || !hd) {
+    if (!sc.s || !sc.heaps || !hd) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers (%zu queries, k=%zu)", nq, k);
         goto out;
     }
-    memcpy(sc.q, queries, nq * sc.dim * sizeof *sc.q);
-    for (size_t i = 0; i < nq; i++) {
-        float *q = sc.q + i * sc.dim;
-        double n2 = 0;
-        for (size_t d = 0; d < sc.dim; d++)
-            n2 += (double)q[d] * q[d];
-        sc.qn[i] = (float)n2;
-        if (db->metric == CVS_METRIC_COSINE && n2 > 0) {
-            float inv = (float)(1.0 / sqrt(n2));
-            for (size_t d = 0; d < sc.dim; d++)
-                q[d] *= inv;
-        }
+    for (size_t i = 0; i < nq; i++)
         cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
-    }
 
-    if (db->raw == CVS_RAW_NONE) {
-        struct cvs_codec *codec;
-        if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+    if (direct && allow) {
+        if ((rc = scan_allowed(&sc, t->txn, block)))
             goto out;
-        if (cvs__codes_only(db, codec)) {
-            if (flags & CVS_SEARCH_EXACT) {
-                rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): only its codes "
-                              "can be searched", db->path);
-                goto out;
+    } else {
+        if ((rc = cvs__flat_get(db, t->txn, &flat)))
+            goto out;
+        if (flat) {
+            for (size_t j = 0; j < flat->n; j += block) {
+                size_t nb = flat->n - j < block ? flat->n - j : block;
+                score_block(&sc, flat->x + j * sc.dim, flat->xn ? flat->xn + j : NULL,
+                            flat->keys + j, nb);
             }
-            flags = CVS_SEARCH_CODES;
-            rerank = 0; /* nothing to re-rank with */
-        }
-    }
-    if (flags & CVS_SEARCH_CODES) {
-        rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, rerank, labels, scores);
-        goto out;
-    }
-    if (flags & CVS_SEARCH_ANN) {
-        int have;
-        if ((rc = cvs__fidx_present(db, t->txn, &have, NULL, 0)))
-            goto out;
-        if (!have) {
-            rc = cvs__err(CVS_EINVAL, "%s has no ANN index: build one (cvstore build --index)",
-                          db->path);
+        } else if ((rc = scan_stream(&sc, t->txn, block))) {
             goto out;
         }
-        rc = cvs__fidx_search(t, sc.q, sc.qn, nq, k, params->nprobe, NULL, 0, labels, scores);
-        goto out;
-    }
-    if ((rc = cvs__flat_get(db, t->txn, &flat)))
-        goto out;
-    if (flat) {
-        for (size_t j = 0; j < flat->n; j += block) {
-            size_t nb = flat->n - j < block ? flat->n - j : block;
-            score_block(&sc, flat->x + j * sc.dim, flat->xn ? flat->xn + j : NULL,
-                        flat->keys + j, nb);
-        }
-    } else if ((rc = scan_stream(&sc, t->txn, block))) {
-        goto out;
     }
 
     for (size_t i = 0; i < nq; i++) {
@@ -238,18 +278,181 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
     }
 out:
     cvs__flat_release(db, flat);
-    free(sc.q);
-    free(sc.qn);
     free(sc.s);
     free(sc.heaps);
     free(hd);
     return rc;
 }
 
+/* Deviation 3: the queries a code scan left with fewer than
+ * min(k, nmatch) results are answered by the exact scan of the matches. */
+static int refill_short(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                        const uint64_t *allow, size_t allow_words, uint64_t nmatch,
+                        int64_t *labels, float *scores)
+{
+    size_t dim = t->db->dim, want = nmatch < k ? (size_t)nmatch : k, ns = 0;
+    size_t *idx = malloc(nq * sizeof *idx);
+    float *sq = NULL, *sqn = NULL, *ss = NULL;
+    int64_t *sl = NULL;
+    int rc = CVS_OK;
+
+    if (!idx)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < nq; i++) {
+        size_t got = 0;
+        while (got < k && labels[i * k + got] >= 0)
+            got++;
+        if (got < want)
+            idx[ns++] = i;
+    }
+    if (ns == 0)
+        goto out;
+    sq = malloc(ns * dim * sizeof *sq);
+    sqn = malloc(ns * sizeof *sqn);
+    sl = malloc(ns * k * sizeof *sl);
+    ss = malloc(ns * k * sizeof *ss);
+    if (!sq || !sqn || !sl || !ss) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < ns; j++) {
+        memcpy(sq + j * dim, q + idx[j] * dim, dim * sizeof *sq);
+        sqn[j] = qn[idx[j]];
+    }
+    if ((rc = exact_search(t, sq, sqn, ns, k, allow, allow_words, 0, sl, ss)))
+        goto out;
+    for (size_t j = 0; j < ns; j++) {
+        memcpy(labels + idx[j] * k, sl + j * k, k * sizeof *sl);
+        memcpy(scores + idx[j] * k, ss + j * k, k * sizeof *ss);
+    }
+out:
+    free(idx);
+    free(sq);
+    free(sqn);
+    free(sl);
+    free(ss);
+    return rc;
+}
+
+CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                                  const cvs_search_params *params, int64_t *labels,
+                                  float *scores)
+{
+    unsigned flags = params ? params->flags : 0;
+    size_t rerank = params ? params->rerank : 0;
+    const cvs_filter *filter = params ? params->filter : NULL;
+    cvs_db *db;
+    float *q = NULL, *qn = NULL;
+    uint64_t *allow = NULL, nmatch = 0, count = 0;
+    size_t allow_words = 0, dim;
+    int rc = CVS_OK, direct = 0, codes_only = 0;
+
+    if (!t || (nq && (!queries || !labels || !scores)))
+        return cvs__err(CVS_EINVAL, "cvs_search: NULL argument");
+    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES | CVS_SEARCH_ANN | CVS_SEARCH_NORERANK))
+        return cvs__err(CVS_EINVAL, "cvs_search: unknown flags 0x%x", flags);
+    if (!!(flags & CVS_SEARCH_EXACT) + !!(flags & CVS_SEARCH_CODES) + !!(flags & CVS_SEARCH_ANN) > 1)
+        return cvs__err(CVS_EINVAL, "cvs_search: EXACT, CODES and ANN exclude each other");
+    if ((flags & CVS_SEARCH_NORERANK) && !(flags & CVS_SEARCH_ANN))
+        return cvs__err(CVS_EINVAL, "cvs_search: NORERANK applies to ANN searches only");
+    if (nq == 0 || k == 0)
+        return CVS_OK;
+    db = t->db;
+    dim = db->dim;
+    for (size_t i = 0; i < nq * dim; i++)
+        if (!isfinite(queries[i]))
+            return cvs__err(CVS_EINPUT, "query %zu: value %zu is not finite", i / dim, i % dim);
+    q = malloc(nq * dim * sizeof *q);
+    qn = malloc(nq * sizeof *qn);
+    if (!q || !qn) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers (%zu queries, k=%zu)", nq, k);
+        goto out;
+    }
+    memcpy(q, queries, nq * dim * sizeof *q);
+    for (size_t i = 0; i < nq; i++) {
+        float *qi = q + i * dim;
+        double n2 = 0;
+        for (size_t d = 0; d < dim; d++)
+            n2 += (double)qi[d] * qi[d];
+        qn[i] = (float)n2;
+        if (db->metric == CVS_METRIC_COSINE && n2 > 0) {
+            float inv = (float)(1.0 / sqrt(n2));
+            for (size_t d = 0; d < dim; d++)
+                qi[d] *= inv;
+        }
+    }
+
+    if (db->raw == CVS_RAW_NONE || (flags & CVS_SEARCH_CODES)) {
+        struct cvs_codec *codec;
+        if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+            goto out;
+        /* Checked here too, so that a filter answered by the exact scan
+         * (deviation 3) fails like any other code search. */
+        if ((flags & CVS_SEARCH_CODES) && !codec) {
+            rc = cvs__err(CVS_EINVAL, "%s: no codec has been built: run cvstore build, or "
+                          "search exactly", db->path);
+            goto out;
+        }
+        if ((codes_only = cvs__codes_only(db, codec))) {
+            if (flags & CVS_SEARCH_EXACT) {
+                rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): only its codes "
+                              "can be searched", db->path);
+                goto out;
+            }
+            flags = CVS_SEARCH_CODES;
+            rerank = 0; /* nothing to re-rank with */
+        }
+    }
+    if (filter) {
+        if ((rc = cvs__filter_eval(t, filter, &allow, &allow_words, &nmatch)) ||
+            (rc = cvs_txn_count(t, &count)))
+            goto out;
+        if (nmatch == 0) { /* nothing to scan */
+            for (size_t i = 0; i < nq * k; i++) {
+                labels[i] = -1;
+                scores[i] = NAN;
+            }
+            goto out;
+        }
+        direct = !codes_only && nmatch <= direct_limit(count);
+    }
+    if (flags & CVS_SEARCH_ANN) {
+        int have;
+        if ((rc = cvs__fidx_present(db, t->txn, &have, NULL, 0)))
+            goto out;
+        if (!have) {
+            rc = cvs__err(CVS_EINVAL, "%s has no ANN index: build one (cvstore build --index)",
+                          db->path);
+            goto out;
+        }
+        if (direct) /* a selective filter: the exact scan of the matches is cheaper */
+            rc = exact_search(t, q, qn, nq, k, allow, allow_words, 1, labels, scores);
+        else
+            rc = cvs__fidx_search(t, q, qn, nq, k, params->nprobe, allow, allow_words, labels,
+                                  scores);
+        if (!rc && filter)
+            rc = refill_short(t, q, qn, nq, k, allow, allow_words, nmatch, labels, scores);
+        goto out;
+    }
+    if ((flags & CVS_SEARCH_CODES) && !direct) {
+        if ((rc = cvs__codes_search(t, q, qn, nq, k, rerank, allow, allow_words, labels, scores)))
+            goto out;
+        if (filter && !codes_only)
+            rc = refill_short(t, q, qn, nq, k, allow, allow_words, nmatch, labels, scores);
+        goto out;
+    }
+    rc = exact_search(t, q, qn, nq, k, allow, allow_words, direct, labels, scores);
+out:
+    free(q);
+    free(qn);
+    free(allow);
+    return rc;
+}
+
 CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
                            unsigned flags, int64_t *labels, float *scores)
 {
-    cvs_search_params p = {.flags = flags, .rerank = 0};
+    cvs_search_params p = {.flags = flags};
     return cvs_txn_search_params(t, queries, nq, k, &p, labels, scores);
 }
 

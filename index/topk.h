@@ -17,4 +17,9 @@ void cvs__heap_offer(cvs_heap *h, const float *d, float offset, const int64_t *k
 void cvs__heap_offer_scalar(cvs_heap *h, const float *d, float offset, const int64_t *keys,
                             size_t n);
 
+/* The same, offering only keys whose bit is set in allow (bit k of word
+ * k / 64; keys past allow_words * 64 never); allow NULL offers all. */
+void cvs__heap_offer_allow(cvs_heap *h, const float *d, float offset, const int64_t *keys,
+                           size_t n, const uint64_t *allow, size_t allow_words);
+
 #endif

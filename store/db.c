@@ -27,6 +27,7 @@
 #include "index/faiss_index.h"
 #include "index/flat.h"
 #include "store/db.h"
+#include "store/filter.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "cvstore's on-disk format is little-endian; big-endian hosts are not supported"
@@ -305,7 +306,8 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     int lock_failed = pthread_rwlock_init(&db->maplock, &attr) != 0;
     pthread_rwlockattr_destroy(&attr);
     if (!db->path || lock_failed ||
-        pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL)) {
+        pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL) ||
+        pthread_mutex_init(&db->filter_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -433,11 +435,13 @@ CVS_API void cvs_db_close(cvs_db *db)
     cvs__codes_drop(db);
     cvs__fidx_drop(db);
     cvs__codec_cleanup(db);
+    cvs__filter_cache_drop(db);
     if (db->env)
         mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->maplock);
     pthread_mutex_destroy(&db->flat_mu);
     pthread_mutex_destroy(&db->codec_mu);
+    pthread_mutex_destroy(&db->filter_mu);
     free(db->path);
     free(db);
 }
