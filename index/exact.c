@@ -234,7 +234,7 @@ out:
 CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
                            unsigned flags, int64_t *labels, float *scores)
 {
-    cvs_search_params p = {flags, 0};
+    cvs_search_params p = {.flags = flags};
     return cvs_txn_search_params(t, queries, nq, k, &p, labels, scores);
 }
 
