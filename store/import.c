@@ -345,8 +345,8 @@ static void progress(prog *p, cvs_reader *r, uint64_t done, int final)
 /* A batch's strings live in one growing arena; records keep offsets until
  * the batch is flushed, when the arena no longer moves. */
 typedef struct boff {
-    size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks;
-    int has_text, has_meta;
+    size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks, title, title_len;
+    int has_text, has_meta, has_title;
 } boff;
 
 typedef struct loff {
@@ -404,6 +404,12 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
             return rc;
         o->text_len = text_len;
         o->has_text = 1;
+    }
+    if (rec->title) {
+        if ((rc = arena_put(b, rec->title, rec->title_len, 0, &o->title)))
+            return rc;
+        o->title_len = rec->title_len;
+        o->has_title = 1;
     }
     if (rec->meta) {
         if ((rc = arena_put(b, rec->meta, rec->meta_len, 0, &o->meta)))
@@ -469,6 +475,10 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
         if (o->has_text) {
             r->text = b->arena + o->text;
             r->text_len = o->text_len;
+        }
+        if (o->has_title) {
+            r->title = b->arena + o->title;
+            r->title_len = o->title_len;
         }
         if (o->has_meta) {
             r->meta = b->arena + o->meta;

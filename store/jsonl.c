@@ -23,7 +23,8 @@
  *     rejected rather than stored as infinity.
  *  5. meta must be an object (null counts as absent) and is re-serialized
  *     compactly, so equal metadata is stored as equal bytes.
- *  6. "title" is accepted (it must be a string) but not stored yet.
+ *  6. "title" must be a string; it is stored and indexed for BM25 with the
+ *     text (query/bm25.c).
  *  7. Strings holding \u0000 are refused (jansson's default): ids and link
  *     types are C strings further on.
  */
@@ -246,8 +247,12 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
         rec->text = json_string_value(x);
         rec->text_len = json_string_length(x);
     }
-    if ((x = json_object_get(doc, "title")) && !json_is_null(x) && !json_is_string(x))
-        return LERR(CVS_EINPUT, "%s", "\"title\" must be a string");
+    if ((x = json_object_get(doc, "title")) && !json_is_null(x)) {
+        if (!json_is_string(x))
+            return LERR(CVS_EINPUT, "%s", "\"title\" must be a string");
+        rec->title = json_string_value(x);
+        rec->title_len = json_string_length(x);
+    }
     if ((x = json_object_get(doc, "meta")) && !json_is_null(x)) {
         if (!json_is_object(x))
             return LERR(CVS_EINPUT, "%s", "\"meta\" must be a JSON object");
