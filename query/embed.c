@@ -557,3 +557,28 @@ out:
     free(empty);
     return rc;
 }
+
+/* ==== For the importer ==== */
+
+int cvs__embed_prepare(cvs_db *db)
+{
+    cvs_embedder *e;
+    return current(db, &e);
+}
+
+int cvs__embed_check(cvs_db *db, const char *text, size_t len)
+{
+    cvs_embedder *e;
+    float *tmp;
+    unsigned char empty = 0;
+    int rc;
+    if ((rc = current(db, &e)) || !e->sif)
+        return rc;
+    if (!(tmp = malloc(e->dim * sizeof *tmp)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    rc = cvs__sif_embed(e->sif, CVS_SIF_A, &text, &len, 1, tmp, &empty);
+    free(tmp);
+    if (rc == CVS_OK && empty)
+        rc = cvs__err(CVS_EINPUT, "no word of its text is in the GloVe vocabulary");
+    return rc;
+}

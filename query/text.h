@@ -45,4 +45,12 @@ int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
 /* Frees the handle's embedder (cvs_db_close). */
 void cvs__embedder_drop(cvs_db *db);
 
+/* Makes sure the handle has an embedder (attaching the built-in glove when
+ * the store records it): the importer calls it before writing anything. */
+int cvs__embed_prepare(cvs_db *db);
+/* CVS_EINPUT when the handle's embedder certainly cannot embed text (glove:
+ * no word of it in the vocabulary); CVS_OK otherwise.  For pass 1 of an
+ * import, after cvs__embed_prepare. */
+int cvs__embed_check(cvs_db *db, const char *text, size_t len);
+
 #endif

@@ -106,8 +106,11 @@ static int get_vector(cvs_reader *r, json_t *doc, cvs_rrec *rec)
     uint32_t want = r->expect_dim ? r->expect_dim : r->dim;
     int rc;
 
-    if (!v || json_is_null(v))
+    if (!v || json_is_null(v)) {
+        if (r->allow_novec)
+            return CVS_OK;
         return LERR(CVS_EINPUT, "%s", "record has no vector (text-only records need an embedder)");
+    }
     if (!json_is_array(v))
         return LERR(CVS_EINPUT, "%s", "\"vector\" must be an array of numbers");
     n = json_array_size(v);

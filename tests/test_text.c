@@ -762,3 +762,114 @@ Test(bm25, jsonl_import_stores_titles, .fini = teardown)
     cr_assert_str_eq(search("porcaro", 2, NULL), "0");
     cr_assert_str_eq(search("band", 2, NULL), "1");
 }
+
+Test(sif, import_embeds_text_only_records)
+{
+    const char *jl =
+        "{\"id\": \"k\", \"title\": \"King\", \"text\": \"the queen\"}\n"
+        "{\"id\": \"f\", \"text\": \"apple banana fruit\"}\n"
+        "{\"id\": \"v\", \"text\": \"has its own vector\", \"vector\": [0, 0, 0, 1]}\n"
+        "{\"id\": \"t\", \"title\": \"Paris\"}\n";
+    const char *bad = "{\"id\": \"z\", \"text\": \"zebra\"}\n";
+    const char *novec = "{\"id\": \"n\", \"meta\": {}}\n";
+    char *path;
+    cvs_txn *t;
+    cvs_record r;
+    cvs_embedder_info info;
+    cvs_info di;
+    float got[4], want[4];
+    double norm = 0;
+
+    /* No embedder recorded: refused in pass 1, nothing written. */
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "line 1") && strstr(cvs_errmsg(db), "embedder"),
+              "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_info(db, &di), 0);
+    cr_assert_eq(di.count, 0);
+
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    /* A fresh handle attaches glove by itself. */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(path);
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert_eq(info.fitted, 1, "the first text import fits the common component");
+
+    /* The stored vector is the (normalized) embedding of "title\ntext". */
+    cr_assert_eq(cvs_embed_text(db, "King\nthe queen", 0, want), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        norm += (double)want[d] * want[d];
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "k", 1, &r, got), 0);
+    cr_assert_eq(r.title_len, 4);
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(got[d], want[d] / sqrt(norm), 1e-5);
+    cr_assert_eq(cvs_get(t, "v", 1, &r, got), 0);
+    cr_assert_float_eq(got[3], 1.0f, 0);
+    cr_assert_eq(cvs_get(t, "t", 1, &r, got), 0);
+    cvs_txn_end(t);
+    /* Searching by an embedded query finds the fruit record first. */
+    {
+        int64_t keys[1];
+        float s[1];
+        cr_assert_eq(cvs_embed_text(db, "banana", 0, want), 0);
+        cr_assert_eq(cvs_search(db, want, 1, 1, CVS_SEARCH_EXACT, keys, s), 0);
+        cr_assert_eq(keys[0], key_of("f"));
+    }
+
+    /* A text with no word of the vocabulary, or no text at all, fails pass 1. */
+    path = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1") && strstr(cvs_errmsg(db), "vocabulary"),
+              "%s", cvs_errmsg(db));
+    free(path);
+    path = tu_write_file(dir, "novec.jsonl", novec, strlen(novec));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "neither"), "%s", cvs_errmsg(db));
+    free(path);
+    cr_assert_eq(cvs_db_info(db, &di), 0);
+    cr_assert_eq(di.count, 4);
+}
+
+Test(sif, cli_init_embedder_glove)
+{
+    const char *jl = "{\"id\": \"k\", \"title\": \"King\", \"text\": \"the queen\"}\n"
+                     "{\"id\": \"f\", \"text\": \"apple banana\"}\n";
+    char *out = NULL, *path, store[4200];
+    cvs_db *d2;
+    cvs_embedder_info info;
+    snprintf(store, sizeof store, "%s/text.cvs", dir);
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(tu_cli(&out, "init '%s' --embedder glove --dim 4", store), 0);
+    cr_assert(strstr(out, "embedder glove"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, path), 0);
+    free(path);
+    cr_assert_eq(cvs_db_open(store, CVS_OPEN_RDONLY, &d2), 0);
+    cr_assert_eq(cvs_db_embedder_info(d2, &info), 0);
+    cr_assert_str_eq(info.name, "glove");
+    cr_assert_eq(info.fitted, 1);
+    cvs_db_close(d2);
+    /* Bad combinations are usage errors; a missing cache leaves no store. */
+    cr_assert_eq(tu_cli(NULL, "init '%s/x' --embedder word2vec 2>/dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/x' --embedder http 2>/dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/y' --embedder glove 2>/dev/null", dir), 1); /* dim 100 != 4 */
+    cr_assert_eq(access(store, F_OK), 0);
+    {
+        char y[4200];
+        snprintf(y, sizeof y, "%s/y", dir);
+        cr_assert_neq(access(y, F_OK), 0, "the failed init removed its store");
+    }
+}
+
+Test(http, cli_init_embedder_http)
+{
+    char *out = NULL, store[4200];
+    snprintf(store, sizeof store, "%s/h.cvs", dir);
+    cr_assert_eq(tu_cli(&out, "init '%s' --embedder http --embed-url http://127.0.0.1:%d/v1/embeddings "
+                        "--embed-model m", store, server_port), 0);
+    cr_assert(strstr(out, "dim 3") && strstr(out, "embedder http:m"), "%s", out);
+    free(out);
+}
