@@ -329,6 +329,121 @@ out:
     return rc;
 }
 
+/* ==== Check ==== */
+
+int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                    void *ctx)
+{
+    MDB_cursor *cur = NULL, *tc = NULL;
+    MDB_val k, v;
+    MDB_stat st;
+    doc_terms d = {0};
+    bm25_stats s, want = {CVS_TOKENIZER_VERSION, 0, 0};
+    uint64_t postings = 0;
+    unsigned char p[POSTING_BYTES];
+    char msg[512];
+    int rc = CVS_OK, mrc;
+
+    if (!db->have_text_dbis)
+        return CVS_OK;
+    if ((rc = stats_get(db, txn, &s))) {
+        snprintf(msg, sizeof msg, "meta bm25: %s", cvs_errmsg(db));
+        problem(ctx, msg);
+        return CVS_OK;
+    }
+    if (s.tokver != CVS_TOKENIZER_VERSION) {
+        snprintf(msg, sizeof msg, "meta bm25: index made by tokenizer version %u (this cvstore "
+                 "has %u); the next write rebuilds it", s.tokver, CVS_TOKENIZER_VERSION);
+        problem(ctx, msg);
+        return CVS_OK;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_titles, &cur)) ||
+        (mrc = mdb_cursor_open(txn, db->dbi_terms, &tc))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        MDB_val rk = k, rv;
+        uint64_t key = 0;
+        if (k.mv_size == 8)
+            memcpy(&key, k.mv_data, 8);
+        if (k.mv_size != 8 || mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
+            snprintf(msg, sizeof msg, "titles: key %llu has no record", (unsigned long long)key);
+            problem(ctx, msg);
+        } else if (!cvs__utf8_valid(v.mv_data, v.mv_size)) {
+            snprintf(msg, sizeof msg, "titles: key %llu is not valid UTF-8", (unsigned long long)key);
+            problem(ctx, msg);
+        }
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    /* Every record's expected postings must be there... */
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t key;
+        MDB_val ti, te;
+        if (k.mv_size != 8)
+            continue; /* reported by the store's own check */
+        memcpy(&key, k.mv_data, 8);
+        if ((rc = stored_doc(db, txn, key, &ti, &te)))
+            goto out;
+        if ((rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size))) {
+            snprintf(msg, sizeof msg, "key %llu: cannot tokenize: %s", (unsigned long long)key,
+                     cvs_errmsg(db));
+            problem(ctx, msg);
+            rc = CVS_OK;
+            continue;
+        }
+        if (d.n) {
+            want.ndocs++;
+            want.total += d.dl;
+        }
+        for (size_t i = 0; i < d.n; i++) {
+            MDB_val tk = {d.t[i].len, (void *)d.t[i].s}, tv = {POSTING_BYTES, p};
+            posting_encode(p, key, d.t[i].tf, d.dl);
+            postings++;
+            if (mdb_cursor_get(tc, &tk, &tv, MDB_GET_BOTH) != 0) {
+                snprintf(msg, sizeof msg, "terms: \"%s\" lacks the posting of key %llu "
+                         "(tf %u, dl %u)", d.t[i].s, (unsigned long long)key, d.t[i].tf, d.dl);
+                problem(ctx, msg);
+            }
+        }
+    }
+    if (mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "reading records");
+        goto out;
+    }
+    /* ...and nothing else. */
+    if ((mrc = mdb_stat(txn, db->dbi_terms, &st))) {
+        rc = cvs__err_lmdb(mrc, "reading terms statistics");
+        goto out;
+    }
+    if (st.ms_entries != postings) {
+        snprintf(msg, sizeof msg, "terms: %zu postings, but the records give %llu",
+                 (size_t)st.ms_entries, (unsigned long long)postings);
+        problem(ctx, msg);
+    }
+    if (s.ndocs != want.ndocs || s.total != want.total) {
+        snprintf(msg, sizeof msg, "meta bm25: %llu documents of %llu terms in all, but the "
+                 "records give %llu and %llu", (unsigned long long)s.ndocs,
+                 (unsigned long long)s.total, (unsigned long long)want.ndocs,
+                 (unsigned long long)want.total);
+        problem(ctx, msg);
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (tc)
+        mdb_cursor_close(tc);
+    doc_terms_free(&d);
+    return rc;
+}
+
 /* ==== Search ==== */
 
 /* Score accumulator: open addressing over keys (0 = empty: keys start at 1). */

@@ -34,6 +34,13 @@ int cvs__bm25_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key);
  * just created empty in txn, for a store written before they existed). */
 int cvs__bm25_reindex(cvs_db *db, MDB_txn *txn);
 
+/* cvs_check's part: titles belong to records and are UTF-8; "terms" holds
+ * exactly the postings that tokenizing every record's title and text gives;
+ * meta "bm25" has the right totals.  Calls problem once per violation;
+ * returns an error only when the check itself fails. */
+int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                    void *ctx);
+
 /* Top-k BM25 search inside a snapshot: keys best first, padded with -1,
  * scores padded with NaN.  A query with no indexable term gives no results
  * (not an error). */

@@ -873,3 +873,39 @@ Test(http, cli_init_embedder_http)
     cr_assert(strstr(out, "dim 3") && strstr(out, "embedder http:m"), "%s", out);
     free(out);
 }
+
+static uint64_t problems_of(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0, "%s", cvs_errmsg(db));
+    return p;
+}
+
+static void count_msgs(void *ctx, const char *msg)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+Test(bm25, check_verifies_the_index, .fini = teardown)
+{
+    MDB_txn *txn;
+    MDB_val k = {4, "cats"}, v;
+    int n = 0;
+    uint64_t p;
+    mkstore(4, CVS_METRIC_L2);
+    put("d1", "Cats", "cats chase mice");
+    put("d2", NULL, "dogs chase cats");
+    put("d2", "Dogs", "dogs chase cats again");
+    del("d1");
+    put("d3", "Mice", NULL);
+    cr_assert_eq(problems_of(), 0);
+    /* Damage: drop one posting behind the store's back. */
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_get(txn, db->dbi_terms, &k, &v), 0);
+    cr_assert_eq(mdb_del(txn, db->dbi_terms, &k, NULL), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    cr_assert_eq(cvs_check(db, count_msgs, &n, &p), 0);
+    cr_assert_eq(p, 2, "a missing posting and the postings count"); /* missing + count */
+    cr_assert_eq(n, 2);
+}
