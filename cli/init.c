@@ -21,7 +21,7 @@
 
 static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
-    "       cvstore init DB --embedder glove [--metric M] [--raw P]\n"
+    "       cvstore init DB --embedder glove [--copy-vocab] [--metric M] [--raw P]\n"
     "       cvstore init DB --embedder http --embed-url URL --embed-model NAME\n"
     "\n"
     "Creates an empty store in directory DB (created if missing; it must not\n"
@@ -40,6 +40,8 @@ static const char usage[] =
     "                       them) or http (an OpenAI-compatible /v1/embeddings\n"
     "                       server); --dim comes from the embedder, --metric\n"
     "                       defaults to cosine\n"
+    "      --copy-vocab     glove: keep a copy of the GloVe files in the store\n"
+    "                       (141 MB), so it works where no cache is\n"
     "      --embed-url URL  http: the endpoint, e.g.\n"
     "                       http://localhost:8080/v1/embeddings\n"
     "      --embed-model M  http: the model name sent with each request\n"
@@ -65,6 +67,7 @@ int cmd_init(int argc, char **argv)
         {"embedder", required_argument, NULL, 'e'},
         {"embed-url", required_argument, NULL, 'U'},
         {"embed-model", required_argument, NULL, 'M'},
+        {"copy-vocab", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -74,7 +77,7 @@ int cmd_init(int argc, char **argv)
     const char *embedder = NULL, *url = NULL, *model = NULL;
     char name[CVS_EMBEDDER_NAME_MAX + 1] = "";
     uint64_t dim = 0;
-    int c, rc = CLI_OK, have_metric = 0;
+    int c, rc = CLI_OK, have_metric = 0, copy = 0;
 
     while ((c = getopt_long(argc, argv, "d:m:r:e:h", opts, NULL)) != -1) {
         switch (c) {
@@ -86,6 +89,9 @@ int cmd_init(int argc, char **argv)
             break;
         case 'M':
             model = optarg;
+            break;
+        case 'C':
+            copy = 1;
             break;
         case 'd':
             if (cli_parse_u64(optarg, 1, CVS_MAX_DIM, &dim)) {
@@ -145,6 +151,10 @@ int cmd_init(int argc, char **argv)
         cli_err("init", "--embed-url and --embed-model go with --embedder http");
         return cli_usage_error(usage);
     }
+    if (copy && (!embedder || strcmp(embedder, "glove"))) {
+        cli_err("init", "--copy-vocab goes with --embedder glove");
+        return cli_usage_error(usage);
+    }
     if (!dim || !have_metric) {
         cli_err("init", "--dim and --metric are required");
         return cli_usage_error(usage);
@@ -157,17 +167,18 @@ int cmd_init(int argc, char **argv)
         rc = cli_fail("init", rc, NULL);
         goto out;
     }
-    if (embedder && (rc = cvs_db_set_embedder(db, name, (uint32_t)dim, http ? cvs_http_embed : NULL,
-                                              http))) {
+    if (embedder && ((rc = cvs_db_set_embedder(db, name, (uint32_t)dim,
+                                               http ? cvs_http_embed : NULL, http)) ||
+                     (copy && (rc = cvs_db_copy_embedder_data(db))))) {
         rc = cli_fail("init", rc, db);
         cvs_db_close(db);
         db = NULL;
         remove_store(argv[optind]);
         goto out;
     }
-    printf("created %s: dim %u, metric %s, raw %s%s%s\n", argv[optind], co.dim,
+    printf("created %s: dim %u, metric %s, raw %s%s%s%s\n", argv[optind], co.dim,
            cvs_metric_name(co.metric), cvs_raw_name(co.raw), embedder ? ", embedder " : "",
-           embedder ? name : "");
+           embedder ? name : "", copy ? " (vocabulary copied into the store)" : "");
 out:
     cvs_db_close(db);
     cvs_http_embedder_free(http);

@@ -475,10 +475,20 @@ typedef struct cvs_embedder_info {
     int has_fingerprint;          /* built-ins with data files ("glove") */
     unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file */
     int fitted;                   /* SIF: the common component is stored */
+    int data_in_store;            /* glove: the store keeps its own copy of the
+                                     vocabulary (cvs_db_copy_embedder_data) */
 } cvs_embedder_info;
 
 /* The embedder recorded in the store; CVS_NOTFOUND when none is. */
 CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info) CVS_WUR;
+
+/* Copies the data of the store's embedder into the store, so that it keeps
+ * working where the data is missing (a store moved to another machine):
+ * for "glove", glove100.words and glove100.fvecs from the cache (~141 MB),
+ * which must match the recorded fingerprint (CVS_EINVAL otherwise).  The
+ * cache is still preferred when it matches.  CVS_OK without change for
+ * other embedders and for a store that has the copy already. */
+CVS_API int cvs_db_copy_embedder_data(cvs_db *db) CVS_WUR;
 
 /* Embeds n texts with the handle's embedder into out (n x dim floats,
  * caller-owned).  With none attached, a store that records "glove" attaches

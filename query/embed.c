@@ -24,15 +24,21 @@
  *      hash table; the 138 MB of vectors are memory-mapped and shared by the
  *      page cache).  A process-wide cache would save the ~30 ms load for
  *      processes that open many stores; none does yet.
- *   3. The vocabulary is not copied into the store: the fingerprint makes a
- *      moved store refuse a different cache instead of misbehaving, and
- *      copying 140 MB into every store is a cost worth an explicit option
- *      later.
+ *   3. The vocabulary is copied into the store only on request
+ *      (cvs_db_copy_embedder_data, `cvstore init --copy-vocab`): 141 MB per
+ *      store is too much to spend by default, and the fingerprint already
+ *      makes a moved store refuse a different cache instead of misbehaving.
+ *      A store with a copy uses the cache when the cache's fingerprint
+ *      matches (mapped, shared between processes) and its own copy
+ *      otherwise (read into memory: ~0.1 s and 141 MB per handle).
  *   4. Attaching (cvs_db_set_embedder) must not race with embedding calls
  *      on the same handle; embedding calls may run concurrently.  The
  *      implicit "glove" attach of cvs_embed_texts is guarded by a mutex.
  */
+#include <errno.h>
 #include <math.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +229,159 @@ static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc)
     return CVS_OK;
 }
 
+/* ==== The vocabulary kept in the store ==== */
+
+static const MDB_val copy_words_key = {11, "glove_words"}, copy_vecs_key = {10, "glove_vecs"};
+
+/* Loads the store's copy of the GloVe files; *present 0 when it has none. */
+static int load_store_copy(cvs_db *db, cvs_sif **out, int *present)
+{
+    MDB_txn *txn;
+    MDB_val kw = copy_words_key, kv = copy_vecs_key, w, v;
+    int rc = CVS_OK, m1, m2;
+    *out = NULL;
+    *present = 0;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    m1 = mdb_get(txn, db->dbi_meta, &kw, &w);
+    m2 = mdb_get(txn, db->dbi_meta, &kv, &v);
+    if (m1 == 0 && m2 == 0) {
+        *present = 1;
+        rc = cvs__sif_load_mem(w.mv_data, w.mv_size, v.mv_data, v.mv_size, out);
+    } else if ((m1 && m1 != MDB_NOTFOUND) || (m2 && m2 != MDB_NOTFOUND)) {
+        rc = cvs__err_lmdb(m1 ? m1 : m2, "reading the store's copy of the vocabulary");
+    }
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+/* The GloVe vectors for this store: the cache when it is there and matches
+ * the store's fingerprint, else the store's own copy when it has one, else
+ * the cache's error (or the cache, which the caller then refuses). */
+static int load_glove(cvs_db *db, cvs_sif **out)
+{
+    char dir[4096];
+    MDB_txn *txn;
+    emb_rec r;
+    cvs_sif *cache = NULL, *copy = NULL;
+    int rc, crc, present;
+
+    *out = NULL;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = emb_rec_get(db, txn, &r);
+    cvs__read_end(db, txn);
+    if (rc)
+        return rc;
+    crc = cvs_glove_dir(dir, sizeof dir);
+    if (crc == CVS_OK)
+        crc = cvs__sif_load(dir, &cache);
+    if (crc == CVS_OK && (!r.present || !r.has_fp ||
+                          memcmp(r.fp, cvs__sif_fingerprint(cache), CVS_FINGERPRINT_BYTES) == 0)) {
+        *out = cache;
+        return CVS_OK;
+    }
+    if (crc != CVS_OK && crc != CVS_NOTFOUND)
+        return crc;
+    if ((rc = load_store_copy(db, &copy, &present))) {
+        cvs__sif_free(cache);
+        return rc;
+    }
+    if (present) {
+        cvs__sif_free(cache);
+        *out = copy;
+        return CVS_OK;
+    }
+    if (!cache) /* the cache's message (how to fetch it) is still the thread's */
+        return crc;
+    *out = cache; /* a mismatching cache: the caller refuses it with a clear message */
+    return CVS_OK;
+}
+
+typedef struct copy_arg {
+    const unsigned char *words, *vecs;
+    size_t wlen, vlen;
+} copy_arg;
+
+static int copy_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    copy_arg *a = arg;
+    MDB_val kw = copy_words_key, kv = copy_vecs_key;
+    MDB_val w = {a->wlen, (void *)a->words}, v = {a->vlen, (void *)a->vecs};
+    int mrc;
+    if ((mrc = mdb_put(txn, db->dbi_meta, &kw, &w, 0)) ||
+        (mrc = mdb_put(txn, db->dbi_meta, &kv, &v, 0)))
+        return cvs__werr(mrc, "writing the store's copy of the vocabulary");
+    return CVS_OK;
+}
+
+static int read_file(const char *dir, const char *name, unsigned char **buf, size_t *len)
+{
+    char path[4200];
+    FILE *f;
+    long n;
+    int rc = CVS_OK;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    *buf = NULL;
+    if (!(f = fopen(path, "rb")))
+        return cvs__err(CVS_NOTFOUND, "%s: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
+        goto out;
+    }
+    if (!(*buf = malloc((size_t)n))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
+        goto out;
+    }
+    if (fread(*buf, 1, (size_t)n, f) != (size_t)n) {
+        rc = cvs__err(CVS_EIO, "%s: short read", path);
+        goto out;
+    }
+    *len = (size_t)n;
+out:
+    fclose(f);
+    if (rc) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return rc;
+}
+
+CVS_API int cvs_db_copy_embedder_data(cvs_db *db)
+{
+    char dir[4096];
+    copy_arg a = {0};
+    unsigned char *w = NULL, *v = NULL, fp[CVS_FINGERPRINT_BYTES];
+    cvs_embedder_info info;
+    int rc;
+
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_db_copy_embedder_data: NULL argument");
+    if ((rc = cvs_db_embedder_info(db, &info)))
+        return rc;
+    if (strcmp(info.name, "glove") != 0)
+        return CVS_OK; /* nothing to copy: the model lives elsewhere */
+    if (info.data_in_store)
+        return CVS_OK;
+    if ((rc = cvs_glove_dir(dir, sizeof dir)) ||
+        (rc = read_file(dir, CVS_GLOVE_WORDS, &w, &a.wlen)) ||
+        (rc = read_file(dir, CVS_GLOVE_FVECS, &v, &a.vlen)))
+        goto out;
+    crypto_generichash(fp, sizeof fp, w, a.wlen, NULL, 0);
+    if (memcmp(fp, info.fingerprint, sizeof fp) != 0) {
+        rc = cvs__err(CVS_EINVAL, "%s: the GloVe cache in %s is not the vocabulary the store "
+                      "was built with (fingerprints differ); nothing copied", db->path, dir);
+        goto out;
+    }
+    a.words = w;
+    a.vecs = v;
+    rc = cvs__write(db, copy_fn, &a);
+out:
+    free(w);
+    free(v);
+    return rc;
+}
+
 /* ==== Attaching ==== */
 
 /* Checks e against the store and records it when the store has none yet. */
@@ -284,8 +443,7 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
     e->dim = dim;
     e->a = CVS_SIF_A;
     if (!fn) {
-        char dir[4096];
-        if ((rc = cvs_glove_dir(dir, sizeof dir)) || (rc = cvs__sif_load(dir, &e->sif)))
+        if ((rc = load_glove(db, &e->sif)))
             goto fail;
         if (dim && dim != cvs__sif_dim(e->sif)) {
             rc = cvs__err(CVS_EDIM, "embedder glove gives %u-dimensional vectors, not %u",
@@ -376,6 +534,10 @@ CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info)
     info->has_fingerprint = r.has_fp;
     memcpy(info->fingerprint, r.fp, sizeof r.fp);
     info->fitted = has_pc;
+    {
+        MDB_val kw = copy_words_key, w;
+        info->data_in_store = mdb_get(txn, db->dbi_meta, &kw, &w) == 0;
+    }
 out:
     cvs__read_end(db, txn);
     return rc;

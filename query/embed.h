@@ -22,6 +22,10 @@ typedef struct cvs_sif cvs_sif;
  * message names the files and how to fetch them) when either is missing,
  * CVS_ECORRUPT when they disagree. */
 int cvs__sif_load(const char *dir, cvs_sif **out);
+/* The same from memory: the bytes of a words file and of an fvecs file
+ * (both copied; the store keeps them as meta "glove_words"/"glove_vecs"). */
+int cvs__sif_load_mem(const void *words, size_t wlen, const void *fvecs, size_t flen,
+                      cvs_sif **out);
 void cvs__sif_free(cvs_sif *s);
 uint32_t cvs__sif_dim(const cvs_sif *s);
 size_t cvs__sif_vocab(const cvs_sif *s);

@@ -77,8 +77,9 @@ struct cvs_sif {
     uint32_t *slots;       /* hash table: word index + 1, 0 = empty */
     size_t cap;            /* power of two */
     uint32_t dim;
-    const unsigned char *map; /* the fvecs file */
+    const unsigned char *map; /* the fvecs file: mapped, or a malloc'd copy */
     size_t map_len;
+    int map_owned;         /* 1: map is malloc'd (loaded from a store) */
     double harmonic;       /* H_n */
     unsigned char fp[CVS_FINGERPRINT_BYTES];
 };
@@ -107,7 +108,9 @@ void cvs__sif_free(cvs_sif *s)
 {
     if (!s)
         return;
-    if (s->map)
+    if (s->map && s->map_owned)
+        free((void *)s->map);
+    else if (s->map)
         munmap((void *)s->map, s->map_len);
     free(s->words);
     free(s->woff);
@@ -129,13 +132,50 @@ static int missing(const char *dir, const char *file)
                     dir, file, dir, CVS_GLOVE_FVECS, CVS_GLOVE_WORDS);
 }
 
-/* Reads the words file whole, splits it in place and fingerprints it. */
+/* Splits s->words (size bytes, one spare byte after them) into words in
+ * place and fingerprints the original bytes first.  what names the source
+ * in messages. */
+static int parse_words(cvs_sif *s, size_t size, const char *what)
+{
+    size_t cap = 0;
+    crypto_generichash(s->fp, sizeof s->fp, (const unsigned char *)s->words,
+                       (unsigned long long)size, NULL, 0);
+    s->words[size] = '\n';
+    for (size_t i = 0, start = 0; i <= size; i++) {
+        if (s->words[i] != '\n')
+            continue;
+        size_t len = i - start;
+        if (len && s->words[i - 1] == '\r')
+            len--;
+        if (i == size && len == 0)
+            break; /* the final newline */
+        if (s->n == cap) {
+            uint32_t *a, *b;
+            cap = cap ? cap * 2 : 1 << 16;
+            if (!(a = realloc(s->woff, cap * sizeof *a)))
+                return cvs__err(CVS_ENOMEM, "out of memory for %s", what);
+            s->woff = a;
+            if (!(b = realloc(s->wlen, cap * sizeof *b)))
+                return cvs__err(CVS_ENOMEM, "out of memory for %s", what);
+            s->wlen = b;
+        }
+        s->words[start + len] = '\0';
+        s->woff[s->n] = (uint32_t)start;
+        s->wlen[s->n] = (uint32_t)len;
+        s->n++;
+        start = i + 1;
+    }
+    if (s->n == 0 || s->n >= UINT32_MAX / 2)
+        return cvs__err(CVS_ECORRUPT, "%s: no words", what);
+    return CVS_OK;
+}
+
+/* Reads the words file whole, then parses it. */
 static int load_words(cvs_sif *s, const char *dir)
 {
     char path[4200];
     FILE *f = NULL;
     struct stat st;
-    size_t cap = 0;
     int rc = CVS_OK;
 
     snprintf(path, sizeof path, "%s/%s", dir, CVS_GLOVE_WORDS);
@@ -154,39 +194,7 @@ static int load_words(cvs_sif *s, const char *dir)
         rc = cvs__err(CVS_EIO, "%s: short read", path);
         goto out;
     }
-    crypto_generichash(s->fp, sizeof s->fp, (const unsigned char *)s->words,
-                       (unsigned long long)st.st_size, NULL, 0);
-    s->words[st.st_size] = '\n';
-    for (size_t i = 0, start = 0; i <= (size_t)st.st_size; i++) {
-        if (s->words[i] != '\n')
-            continue;
-        size_t len = i - start;
-        if (len && s->words[i - 1] == '\r')
-            len--;
-        if (i == (size_t)st.st_size && len == 0)
-            break; /* the final newline */
-        if (s->n == cap) {
-            uint32_t *a, *b;
-            cap = cap ? cap * 2 : 1 << 16;
-            if (!(a = realloc(s->woff, cap * sizeof *a))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
-                goto out;
-            }
-            s->woff = a;
-            if (!(b = realloc(s->wlen, cap * sizeof *b))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
-                goto out;
-            }
-            s->wlen = b;
-        }
-        s->words[start + len] = '\0';
-        s->woff[s->n] = (uint32_t)start;
-        s->wlen[s->n] = (uint32_t)len;
-        s->n++;
-        start = i + 1;
-    }
-    if (s->n == 0 || s->n >= UINT32_MAX / 2)
-        rc = cvs__err(CVS_ECORRUPT, "%s: no words", path);
+    rc = parse_words(s, (size_t)st.st_size, path);
 out:
     fclose(f);
     return rc;
@@ -212,6 +220,15 @@ static int build_table(cvs_sif *s)
     return CVS_OK;
 }
 
+static int check_size(const cvs_sif *s, uint64_t bytes, const char *what)
+{
+    if (bytes != (uint64_t)s->n * (4 + 4 * (uint64_t)s->dim))
+        return cvs__err(CVS_ECORRUPT, "%s holds %.1f vectors of dimension %u but the vocabulary "
+                        "has %zu words: the two do not belong together (fetch them again)",
+                        what, (double)bytes / (4.0 + 4.0 * s->dim), s->dim, s->n);
+    return CVS_OK;
+}
+
 static int map_vectors(cvs_sif *s, const char *dir)
 {
     char path[4200];
@@ -233,13 +250,8 @@ static int map_vectors(cvs_sif *s, const char *dir)
         goto out;
     }
     s->dim = (uint32_t)d;
-    if ((uint64_t)st.st_size != (uint64_t)s->n * (4 + 4 * (uint64_t)s->dim)) {
-        rc = cvs__err(CVS_ECORRUPT, "%s holds %.1f vectors of dimension %u but %s has %zu words: "
-                      "the two files do not belong together (fetch them again)",
-                      path, (double)st.st_size / (4.0 + 4.0 * s->dim), s->dim,
-                      CVS_GLOVE_WORDS, s->n);
+    if ((rc = check_size(s, (uint64_t)st.st_size, path)))
         goto out;
-    }
     if ((m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         rc = cvs__err(CVS_EIO, "%s: mmap: %s", path, strerror(errno));
         goto out;
@@ -268,6 +280,45 @@ int cvs__sif_load(const char *dir, cvs_sif **out)
         s->harmonic += 1.0 / (double)r;
     *out = s;
     return CVS_OK;
+}
+
+int cvs__sif_load_mem(const void *words, size_t wlen, const void *fvecs, size_t flen,
+                      cvs_sif **out)
+{
+    cvs_sif *s;
+    int32_t d;
+    int rc;
+    *out = NULL;
+    if (sodium_init() < 0)
+        return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
+    if (wlen == 0 || wlen > UINT32_MAX || flen < 8)
+        return cvs__err(CVS_ECORRUPT, "the store's copy of the vocabulary is damaged");
+    if (!(s = calloc(1, sizeof *s)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (!(s->words = malloc(wlen + 1)) || !(s->map = malloc(flen))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for the store's copy of the vocabulary");
+        goto fail;
+    }
+    s->map_owned = 1;
+    s->map_len = flen;
+    memcpy(s->words, words, wlen);
+    memcpy((void *)s->map, fvecs, flen);
+    memcpy(&d, fvecs, 4);
+    if (d < 1 || d > 65536) {
+        rc = cvs__err(CVS_ECORRUPT, "the store's copy of the vectors has dimension %d", (int)d);
+        goto fail;
+    }
+    s->dim = (uint32_t)d;
+    if ((rc = parse_words(s, wlen, "the store's vocabulary")) || (rc = build_table(s)) ||
+        (rc = check_size(s, flen, "the store's copy of the vectors")))
+        goto fail;
+    for (size_t r = 1; r <= s->n; r++)
+        s->harmonic += 1.0 / (double)r;
+    *out = s;
+    return CVS_OK;
+fail:
+    cvs__sif_free(s);
+    return rc;
 }
 
 /* The vector of word x, or NULL when its row header is damaged. */

@@ -853,6 +853,10 @@ Test(sif, cli_init_embedder_glove)
     cr_assert_eq(info.fitted, 1);
     cvs_db_close(d2);
     /* Bad combinations are usage errors; a missing cache leaves no store. */
+    cr_assert_eq(tu_cli(&out, "init '%s/c' --embedder glove --dim 4 --copy-vocab", dir), 0);
+    cr_assert(strstr(out, "copied"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "init '%s/x' --copy-vocab --dim 4 --metric l2 2>/dev/null", dir), 1);
     cr_assert_eq(tu_cli(NULL, "init '%s/x' --embedder word2vec 2>/dev/null", dir), 1);
     cr_assert_eq(tu_cli(NULL, "init '%s/x' --embedder http 2>/dev/null", dir), 1);
     cr_assert_eq(tu_cli(NULL, "init '%s/y' --embedder glove 2>/dev/null", dir), 1); /* dim 100 != 4 */
@@ -908,4 +912,48 @@ Test(bm25, check_verifies_the_index, .fini = teardown)
     cr_assert_eq(cvs_check(db, count_msgs, &n, &p), 0);
     cr_assert_eq(p, 2, "a missing posting and the postings count"); /* missing + count */
     cr_assert_eq(n, 2);
+}
+
+Test(sif, vocabulary_copied_into_the_store)
+{
+    float before[4], after[4];
+    cvs_embedder_info info;
+    char *other;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0);
+    cr_assert_eq(cvs_embed_text(db, "queen banana", 0, before), 0);
+    cr_assert_eq(cvs_db_copy_embedder_data(db), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert(info.data_in_store);
+    cr_assert_eq(cvs_db_copy_embedder_data(db), 0); /* again: nothing to do */
+    /* No cache at all: the store's copy serves. */
+    setenv("CVSTORE_GLOVE_DIR", "/nonexistent/glove", 1);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "queen banana", 0, after), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(after[d], before[d], 0);
+    /* A cache with another vocabulary: the store's copy serves too. */
+    other = tu_tmpdir();
+    write_glove(other, "grape");
+    setenv("CVSTORE_GLOVE_DIR", other, 1);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_embed_text(db, "queen banana", 0, after), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(after[d], before[d], 0);
+    tu_rmrf(other);
+    free(other);
+}
+
+Test(sif, copy_refuses_a_foreign_cache)
+{
+    char *other = tu_tmpdir();
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0);
+    write_glove(other, "grape");
+    setenv("CVSTORE_GLOVE_DIR", other, 1);
+    cr_assert_eq(cvs_db_copy_embedder_data(db), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "fingerprints differ"), "%s", cvs_errmsg(db));
+    tu_rmrf(other);
+    free(other);
 }
