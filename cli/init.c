@@ -167,8 +167,11 @@ int cmd_init(int argc, char **argv)
         rc = cli_fail("init", rc, NULL);
         goto out;
     }
-    if (embedder && ((rc = cvs_db_set_embedder(db, name, (uint32_t)dim,
-                                               http ? cvs_http_embed : NULL, http)) ||
+    /* The http embedder is attached by URL, so that the store records where
+     * its server is and later commands (import) find it by themselves. */
+    if (embedder && ((rc = http ? cvs_db_set_embedder_http(db, url, model,
+                                                           getenv("CVSTORE_EMBED_API_KEY"))
+                                : cvs_db_set_embedder(db, name, (uint32_t)dim, NULL, NULL)) ||
                      (copy && (rc = cvs_db_copy_embedder_data(db))))) {
         rc = cli_fail("init", rc, db);
         cvs_db_close(db);

@@ -33,7 +33,13 @@
  *      otherwise (read into memory: ~0.1 s and 141 MB per handle).
  *   4. Attaching (cvs_db_set_embedder) must not race with embedding calls
  *      on the same handle; embedding calls may run concurrently.  The
- *      implicit "glove" attach of cvs_embed_texts is guarded by a mutex.
+ *      implicit attach of cvs_embed_texts is guarded by a mutex.
+ *   5. An HTTP embedder's URL is kept in meta "embed_url" (the latest one
+ *      that worked), so that any handle, e.g. the CLI importing text-only
+ *      records, attaches it by itself; the URL is a hint, not part of the
+ *      model's identity ("http:MODEL" is), so a moved server is fixed by
+ *      attaching it again with the new URL.  The API key is never stored:
+ *      an implicit attach reads $CVSTORE_EMBED_API_KEY.
  */
 #include <errno.h>
 #include <math.h>
@@ -57,6 +63,7 @@ typedef struct cvs_embedder {
     void *ctx;
     cvs_sif *sif;          /* owned: "glove" */
     cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
+    const char *http_url;  /* its URL (owned by the caller during attach) */
     /* The store's SIF state, cached once fitted (it never changes then). */
     pthread_mutex_t mu;
     float a;
@@ -390,11 +397,20 @@ static int record_fn(cvs_db *db, MDB_txn *txn, void *arg)
     const cvs_embedder *e = arg;
     emb_rec r;
     float a;
-    int has_pc, rc;
+    int has_pc, rc, mrc;
     if ((rc = emb_rec_get(db, txn, &r)))
         return rc;
+    if (r.present && (rc = emb_rec_match(db, &r, e)))
+        return rc;
+    if (e->http) {
+        /* Where the server was last seen, for handles that attach by
+         * themselves (choice 5); updated by every successful attach. */
+        MDB_val k = {9, "embed_url"}, v = {strlen(e->http_url), (void *)e->http_url};
+        if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+            return cvs__werr(mrc, "writing meta embed_url");
+    }
     if (r.present)
-        return emb_rec_match(db, &r, e);
+        return CVS_OK;
     if ((rc = emb_rec_put(db, txn, e)))
         return rc;
     /* "Before any corpus exists, skip removal and record that." */
@@ -509,7 +525,11 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
         return rc;
     }
     e->http = h;
-    return attach(db, e);
+    e->http_url = url;
+    rc = attach(db, e);
+    if (rc == CVS_OK)
+        db->embedder->http_url = NULL; /* url is the caller's; only attach used it */
+    return rc;
 }
 
 CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info)
@@ -545,8 +565,52 @@ out:
 
 /* ==== Embedding ==== */
 
-/* The handle's embedder, attaching the built-in glove when the store
- * records it and none is attached. */
+/* A store recording "http:MODEL" and the server's URL: attach an HTTP
+ * embedder to it (API key from $CVSTORE_EMBED_API_KEY), without asking the
+ * server anything until the first text. */
+static int attach_http_recorded(cvs_db *db, const emb_rec *r, cvs_embedder **out)
+{
+    MDB_txn *txn;
+    MDB_val k = {9, "embed_url"}, v;
+    char *url = NULL;
+    cvs_http_embedder *h = NULL;
+    cvs_embedder *e = NULL;
+    int rc, mrc;
+
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    if (mrc == 0 && (url = malloc(v.mv_size + 1))) {
+        memcpy(url, v.mv_data, v.mv_size);
+        url[v.mv_size] = '\0';
+    }
+    cvs__read_end(db, txn);
+    if (mrc == MDB_NOTFOUND)
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s' but records no URL: "
+                        "attach it with cvs_db_set_embedder_http", db->path, r->name);
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta embed_url");
+    if (!url)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    pthread_mutex_lock(&db->embed_mu);
+    if (!db->embedder) {
+        if ((rc = cvs_http_embedder_new(url, r->name + 5, getenv("CVSTORE_EMBED_API_KEY"), r->dim,
+                                        &h)) == CVS_OK &&
+            (rc = embedder_new(db, r->name, r->dim, cvs_http_embed, h, &e)) == CVS_OK) {
+            e->http = h;
+            h = NULL;
+            db->embedder = e;
+        }
+        cvs_http_embedder_free(h);
+    }
+    *out = db->embedder;
+    pthread_mutex_unlock(&db->embed_mu);
+    free(url);
+    return rc;
+}
+
+/* The handle's embedder, attaching the built-in glove (or the recorded HTTP
+ * server) when the store records it and none is attached. */
 static int current(cvs_db *db, cvs_embedder **out)
 {
     MDB_txn *txn;
@@ -569,6 +633,8 @@ static int current(cvs_db *db, cvs_embedder **out)
     if (!r.present)
         return cvs__err(CVS_EINVAL, "%s: no embedder: attach one with cvs_db_set_embedder "
                         "(or create a text store with cvstore init --embedder glove)", db->path);
+    if (strncmp(r.name, "http:", 5) == 0)
+        return attach_http_recorded(db, &r, out);
     if (strcmp(r.name, "glove") != 0)
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', which is not "
                         "attached to this handle (cvs_db_set_embedder)", db->path, r.name);

@@ -701,6 +701,12 @@ Test(http, attached_to_a_store)
     cr_assert_eq(info.dim, 3);
     /* Another model behind the same server is another embedder. */
     cr_assert_eq(cvs_db_set_embedder_http(db, url, "other-model", NULL), CVS_EINVAL);
+    /* A new handle finds the server by itself (the store keeps its URL). */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "aa", 0, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_float_eq(out[0], 2, 0);
+    cr_assert_float_eq(out[1], 2, 0);
 }
 
 Test(http, failures_are_clear)
@@ -876,6 +882,24 @@ Test(http, cli_init_embedder_http)
                         "--embed-model m", store, server_port), 0);
     cr_assert(strstr(out, "dim 3") && strstr(out, "embedder http:m"), "%s", out);
     free(out);
+    /* Text-only records import through the recorded server. */
+    {
+        const char *jl = "{\"id\": \"a\", \"title\": \"T\", \"text\": \"banana\"}\n";
+        char *path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+        cvs_db *d2;
+        cvs_txn *t;
+        cvs_record r;
+        float v[3];
+        cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, path), 0);
+        free(path);
+        cr_assert_eq(cvs_db_open(store, CVS_OPEN_RDONLY, &d2), 0);
+        cr_assert_eq(cvs_txn_begin(d2, &t), 0);
+        cr_assert_eq(cvs_get(t, "a", 1, &r, v), 0);
+        /* "T\nbanana" is 8 bytes with 3 a's; cosine-normalized with the 1. */
+        cr_assert_float_eq(v[0], 8 / sqrt(64 + 9 + 1), 1e-6);
+        cvs_txn_end(t);
+        cvs_db_close(d2);
+    }
 }
 
 static uint64_t problems_of(void)
