@@ -22,7 +22,7 @@
  *      and JSON conversion already exist in the script.
  *   2. Each handle loads its own copy of the word table (~10 MB with the
  *      hash table; the 138 MB of vectors are memory-mapped and shared by the
- *      page cache).  A process-wide cache would save the ~30 ms load for
+ *      page cache).  A process-wide cache would save the ~50 ms load for
  *      processes that open many stores; none does yet.
  *   3. The vocabulary is copied into the store only on request
  *      (cvs_db_copy_embedder_data, `cvstore init --copy-vocab`): 141 MB per
