@@ -521,8 +521,8 @@ CVS_API int cvs_glove_dir(char *buf, size_t cap) CVS_WUR;
  * (llama.cpp's server, Ollama, text-embeddings-inference, vLLM): url is the
  * full endpoint ("http://localhost:8080/v1/embeddings"), model the model
  * name sent with every request, api_key (NULL = none) is sent as a bearer
- * token.  dim 0 asks the server once (one request embedding "dimension").
- * Texts go in batches of 64 per request.  HTTP and transport failures are
+ * token; all three are copied.  dim 0 asks the server once (one request
+ * embedding "dimension").  Texts go in batches of 64 per request.  HTTP and transport failures are
  * CVS_EIO with the URL, the status and the server's error message. */
 typedef struct cvs_http_embedder cvs_http_embedder;
 CVS_API int cvs_http_embedder_new(const char *url, const char *model, const char *api_key,
