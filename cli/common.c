@@ -325,6 +325,11 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
         }
         fputc(']', f);
     }
+    if (rec->title) {
+        fputs(",\"title\":", f);
+        if (cli_json_write_string(f, rec->title, rec->title_len))
+            return -1;
+    }
     if (rec->text) {
         fputs(",\"text\":", f);
         if (cli_json_write_string(f, rec->text, rec->text_len))

@@ -1,7 +1,7 @@
 /*
  * export.c -- `cvstore export`: writes every record as JSONL in exactly the
  * format `cvstore import` reads, so export -> import is a faithful copy
- * (ids, vectors to the last bit via %.9g, text, meta, links; the internal
+ * (ids, vectors to the last bit via %.9g, title, text, meta, links; the internal
  * keys and timestamps are the store's own and are not carried over).  One
  * snapshot covers the whole export, so it is consistent even while
  * writers run.
@@ -20,7 +20,8 @@ static const char usage[] =
     "Usage: cvstore export DB [--output FILE] [--no-vector]\n"
     "\n"
     "Writes every record, in insertion order, one JSON object per line:\n"
-    "  {\"id\": ..., \"vector\": [...], \"text\": ..., \"meta\": {...}, \"links\": [...]}\n"
+    "  {\"id\": ..., \"vector\": [...], \"title\": ..., \"text\": ..., \"meta\": {...},\n"
+    "   \"links\": [...]}\n"
     "the format `cvstore import` reads.\n"
     "\n"
     "Options:\n"

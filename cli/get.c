@@ -32,6 +32,8 @@ static void print_human(const cvs_record *r, const float *vec, uint32_t dim)
 
     printf("id:       %.*s\n", (int)r->id_len, r->id);
     printf("key:      %" PRId64 "\n", r->key);
+    if (r->title)
+        printf("title:    %.*s\n", (int)r->title_len, r->title);
     if (r->text)
         printf("text:     %.*s\n", (int)r->text_len, r->text);
     if (r->meta && r->meta_len)

@@ -3,14 +3,26 @@
  * and raw precision are fixed for the store's lifetime (cosine vectors are
  * normalized at insert, so the metric cannot be changed later), which is
  * why they are required here rather than guessed from the first import.
+ *
+ * With --embedder the store is a text store: its dimension comes from the
+ * embedder (100 for glove, what the server answers for http), the metric
+ * defaults to cosine, and the embedder is recorded in the store, so that
+ * imports of text-only records and text queries use it.  If the embedder
+ * cannot be attached (no GloVe cache, no server), the new store is removed
+ * again rather than left behind without one.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
 static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
+    "       cvstore init DB --embedder glove [--copy-vocab] [--metric M] [--raw P]\n"
+    "       cvstore init DB --embedder http --embed-url URL --embed-model NAME\n"
     "\n"
     "Creates an empty store in directory DB (created if missing; it must not\n"
     "already hold a store).\n"
@@ -22,7 +34,29 @@ static const char usage[] =
     "  -r, --raw P          precision of the stored vectors: f32 (default), f16,\n"
     "                       or none (keep them only until `cvstore build`, then\n"
     "                       keep the codes alone)\n"
+    "  -e, --embedder E     a text store embedded by E: glove (SIF over the\n"
+    "                       GloVe 100-d vectors, read from $CVSTORE_GLOVE_DIR or\n"
+    "                       ~/.cache/cvstore/glove; scripts/fetch-glove.sh fetches\n"
+    "                       them) or http (an OpenAI-compatible /v1/embeddings\n"
+    "                       server); --dim comes from the embedder, --metric\n"
+    "                       defaults to cosine\n"
+    "      --copy-vocab     glove: keep a copy of the GloVe files in the store\n"
+    "                       (141 MB), so it works where no cache is\n"
+    "      --embed-url URL  http: the endpoint, e.g.\n"
+    "                       http://localhost:8080/v1/embeddings\n"
+    "      --embed-model M  http: the model name sent with each request\n"
     "  -h, --help           show this help\n";
+
+/* Removes what cvs_db_create made in dir (the directory only if empty). */
+static void remove_store(const char *dir)
+{
+    char f[4200];
+    snprintf(f, sizeof f, "%s/data.mdb", dir);
+    unlink(f);
+    snprintf(f, sizeof f, "%s/lock.mdb", dir);
+    unlink(f);
+    rmdir(dir);
+}
 
 int cmd_init(int argc, char **argv)
 {
@@ -30,16 +64,35 @@ int cmd_init(int argc, char **argv)
         {"dim", required_argument, NULL, 'd'},
         {"metric", required_argument, NULL, 'm'},
         {"raw", required_argument, NULL, 'r'},
+        {"embedder", required_argument, NULL, 'e'},
+        {"embed-url", required_argument, NULL, 'U'},
+        {"embed-model", required_argument, NULL, 'M'},
+        {"copy-vocab", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cvs_create_opts co = {0};
     cvs_db *db = NULL;
+    cvs_http_embedder *http = NULL;
+    const char *embedder = NULL, *url = NULL, *model = NULL;
+    char name[CVS_EMBEDDER_NAME_MAX + 1] = "";
     uint64_t dim = 0;
-    int c, rc = CLI_OK, have_metric = 0;
+    int c, rc = CLI_OK, have_metric = 0, copy = 0;
 
-    while ((c = getopt_long(argc, argv, "d:m:r:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:m:r:e:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'e':
+            embedder = optarg;
+            break;
+        case 'U':
+            url = optarg;
+            break;
+        case 'M':
+            model = optarg;
+            break;
+        case 'C':
+            copy = 1;
+            break;
         case 'd':
             if (cli_parse_u64(optarg, 1, CVS_MAX_DIM, &dim)) {
                 cli_err("init", "--dim must be an integer from 1 to %d, not '%s'",
@@ -71,6 +124,37 @@ int cmd_init(int argc, char **argv)
         cli_err("init", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
+    if (embedder) {
+        if (strcmp(embedder, "glove") && strcmp(embedder, "http")) {
+            cli_err("init", "unknown embedder '%s' (glove or http)", embedder);
+            return cli_usage_error(usage);
+        }
+        if (!strcmp(embedder, "http") && (!url || !model)) {
+            cli_err("init", "--embedder http needs --embed-url and --embed-model");
+            return cli_usage_error(usage);
+        }
+        if (!have_metric)
+            co.metric = CVS_METRIC_COSINE;
+        have_metric = 1;
+        if (!strcmp(embedder, "glove")) {
+            snprintf(name, sizeof name, "glove");
+            dim = dim ? dim : 100;
+        } else {
+            /* Ask the server for the dimension before creating anything. */
+            if ((rc = cvs_http_embedder_new(url, model, getenv("CVSTORE_EMBED_API_KEY"),
+                                            (uint32_t)dim, &http)))
+                return cli_fail("init", rc, NULL);
+            dim = cvs_http_embedder_dim(http);
+            snprintf(name, sizeof name, "http:%s", model);
+        }
+    } else if (url || model) {
+        cli_err("init", "--embed-url and --embed-model go with --embedder http");
+        return cli_usage_error(usage);
+    }
+    if (copy && (!embedder || strcmp(embedder, "glove"))) {
+        cli_err("init", "--copy-vocab goes with --embedder glove");
+        return cli_usage_error(usage);
+    }
     if (!dim || !have_metric) {
         cli_err("init", "--dim and --metric are required");
         return cli_usage_error(usage);
@@ -83,9 +167,23 @@ int cmd_init(int argc, char **argv)
         rc = cli_fail("init", rc, NULL);
         goto out;
     }
-    printf("created %s: dim %u, metric %s, raw %s\n", argv[optind], co.dim,
-           cvs_metric_name(co.metric), cvs_raw_name(co.raw));
+    /* The http embedder is attached by URL, so that the store records where
+     * its server is and later commands (import) find it by themselves. */
+    if (embedder && ((rc = http ? cvs_db_set_embedder_http(db, url, model,
+                                                           getenv("CVSTORE_EMBED_API_KEY"))
+                                : cvs_db_set_embedder(db, name, (uint32_t)dim, NULL, NULL)) ||
+                     (copy && (rc = cvs_db_copy_embedder_data(db))))) {
+        rc = cli_fail("init", rc, db);
+        cvs_db_close(db);
+        db = NULL;
+        remove_store(argv[optind]);
+        goto out;
+    }
+    printf("created %s: dim %u, metric %s, raw %s%s%s%s\n", argv[optind], co.dim,
+           cvs_metric_name(co.metric), cvs_raw_name(co.raw), embedder ? ", embedder " : "",
+           embedder ? name : "", copy ? " (vocabulary copied into the store)" : "");
 out:
     cvs_db_close(db);
+    cvs_http_embedder_free(http);
     return rc;
 }

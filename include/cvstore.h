@@ -157,6 +157,9 @@ typedef struct cvs_record {
                               vector goes to the caller's buffer instead */
     const char *text;      /* optional UTF-8 payload, any size */
     size_t text_len;
+    const char *title;     /* optional UTF-8 title, any size; indexed for
+                              cvs_text_search together with the text */
+    size_t title_len;
     const char *meta;      /* optional metadata: a JSON object, as text */
     size_t meta_len;
     const cvs_link *links; /* optional */
@@ -429,6 +432,119 @@ typedef struct cvs_import_stats {
  * same import is idempotent (upsert by id).  opts and stats may be NULL. */
 CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
                        cvs_import_stats *stats) CVS_WUR;
+
+/* ==== Text ==== */
+
+/* Lexical search: BM25 (k1 = 1.2, b = 0.75) over the records' title and
+ * text, tokenized as documented in query/tokenize.c (NFKC case folding,
+ * accents stripped, split on anything but letters and digits, a short
+ * English stop list).  The index is updated in the transaction of every put
+ * and delete.  keys (k) receives internal keys, best first, padded with -1;
+ * scores (k) the BM25 scores, padded with NaN.  A query with no indexable
+ * word (empty, only stop words) returns no results, not an error. */
+CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
+                            int64_t *keys, float *scores) CVS_WUR;
+/* Same, inside a caller's snapshot. */
+CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
+                                int64_t *keys, float *scores) CVS_WUR;
+
+/* An embedder: writes n rows of dim floats (the dim it was attached with) to
+ * out for the n texts (texts[i] has lens[i] bytes of UTF-8, not necessarily
+ * NUL-terminated; valid during the call only).  Returns 0, or a negative
+ * CVS_E* code that the calling cvstore function passes on (any other
+ * non-zero value becomes CVS_EIO).  May be called from several threads at
+ * once when the application searches from several threads. */
+typedef int (*cvs_embed_fn)(void *ctx, const char *const *texts, const size_t *lens,
+                            size_t n, float *out /* n x dim */);
+
+#define CVS_EMBEDDER_NAME_MAX 255
+
+/* Attaches an embedder to this handle, for cvs_embed_text(s) (and text
+ * imports).  name (1..CVS_EMBEDDER_NAME_MAX bytes) identifies the model:
+ * the store records the name and dim of the first embedder attached to it
+ * (meta "embedder"), and from then on refuses another name or dim with
+ * CVS_EINVAL, so a store's vectors and its queries always come from the
+ * same model.  dim must be the store's (CVS_EDIM otherwise).
+ *
+ * fn NULL selects a built-in by name (dim 0 = the built-in's own):
+ *   "glove": SIF sentence embeddings (Arora et al. 2017) over the GloVe 6B
+ *            100-d word vectors, from the cache that cvs_glove_dir names;
+ *            CVS_NOTFOUND, naming the directory and the command that fetches
+ *            the files, when they are missing.  The store also records a
+ *            BLAKE2b fingerprint of the vocabulary and refuses a cache whose
+ *            vocabulary differs.
+ * ctx belongs to the caller and must outlive the handle (or the next
+ * cvs_db_set_embedder).  A read-only handle attaches without recording. */
+CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim,
+                                cvs_embed_fn fn, void *ctx) CVS_WUR;
+
+typedef struct cvs_embedder_info {
+    char name[CVS_EMBEDDER_NAME_MAX + 1];
+    uint32_t dim;
+    int has_fingerprint;          /* built-ins with data files ("glove") */
+    unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file */
+    int fitted;                   /* SIF: the common component is stored */
+    int data_in_store;            /* glove: the store keeps its own copy of the
+                                     vocabulary (cvs_db_copy_embedder_data) */
+} cvs_embedder_info;
+
+/* The embedder recorded in the store; CVS_NOTFOUND when none is. */
+CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info) CVS_WUR;
+
+/* Copies the data of the store's embedder into the store, so that it keeps
+ * working where the data is missing (a store moved to another machine):
+ * for "glove", glove100.words and glove100.fvecs from the cache (~141 MB),
+ * which must match the recorded fingerprint (CVS_EINVAL otherwise).  The
+ * cache is still preferred when it matches.  CVS_OK without change for
+ * other embedders and for a store that has the copy already. */
+CVS_API int cvs_db_copy_embedder_data(cvs_db *db) CVS_WUR;
+
+/* Embeds n texts with the handle's embedder into out (n x dim floats,
+ * caller-owned).  With none attached, a store that records "glove" attaches
+ * the built-in by itself; any other store needs cvs_db_set_embedder first
+ * (CVS_EINVAL).  CVS_EINPUT for text that is not UTF-8, or (glove) that has
+ * no word of the vocabulary. */
+CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *lens,
+                            size_t n, float *out) CVS_WUR;
+/* One text (len 0 with a NUL-terminated text means strlen). */
+CVS_API int cvs_embed_text(cvs_db *db, const char *text, size_t len, float *out) CVS_WUR;
+
+/* Fits the corpus-dependent part of the handle's embedder on a sample of the
+ * corpus and stores it, so that records and queries are embedded alike: for
+ * "glove", the first principal component of the samples' SIF embeddings,
+ * removed from every embedding from then on.  Done once: a store that has
+ * it keeps it (CVS_OK, nothing changes).  A no-op for embedders without such
+ * a part.  The importer calls it with the first texts of the first text
+ * import. */
+CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *lens,
+                          size_t n) CVS_WUR;
+
+/* The directory of the GloVe cache, without creating it: $CVSTORE_GLOVE_DIR,
+ * else $CVSTORE_CACHE/glove, else $XDG_CACHE_HOME/cvstore/glove, else
+ * $HOME/.cache/cvstore/glove.  It holds glove100.fvecs and glove100.words
+ * (scripts/fetch-glove.sh writes them).  CVS_EINVAL if it does not fit in
+ * cap bytes, CVS_NOTFOUND when no variable names a place. */
+CVS_API int cvs_glove_dir(char *buf, size_t cap) CVS_WUR;
+
+/* An HTTP embedder for servers speaking OpenAI's POST /v1/embeddings
+ * (llama.cpp's server, Ollama, text-embeddings-inference, vLLM): url is the
+ * full endpoint ("http://localhost:8080/v1/embeddings"), model the model
+ * name sent with every request, api_key (NULL = none) is sent as a bearer
+ * token; all three are copied.  dim 0 asks the server once (one request
+ * embedding "dimension").  Texts go in batches of 64 per request.  HTTP and transport failures are
+ * CVS_EIO with the URL, the status and the server's error message. */
+typedef struct cvs_http_embedder cvs_http_embedder;
+CVS_API int cvs_http_embedder_new(const char *url, const char *model, const char *api_key,
+                                  uint32_t dim, cvs_http_embedder **out) CVS_WUR;
+CVS_API uint32_t cvs_http_embedder_dim(const cvs_http_embedder *e);
+/* A cvs_embed_fn; ctx is a cvs_http_embedder.  Calls are serialized. */
+CVS_API int cvs_http_embed(void *ctx, const char *const *texts, const size_t *lens,
+                           size_t n, float *out) CVS_WUR;
+CVS_API void cvs_http_embedder_free(cvs_http_embedder *e);
+/* Creates an HTTP embedder owned by db (freed with it) and attaches it under
+ * the name "http:MODEL". */
+CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *model,
+                                     const char *api_key) CVS_WUR;
 
 #ifdef __cplusplus
 }

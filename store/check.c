@@ -7,7 +7,8 @@
  * dim values, all finite; no text, attrs or links value without a record;
  * every key is below next_key; attrs are JSON objects and text is UTF-8;
  * every link's target exists; backlinks mirror links exactly; once a codec
- * is built, every record has one code of the codec's size.
+ * is built, every record has one code of the codec's size; titles and the
+ * BM25 postings and totals match the records (query/bm25.c).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "pq/codec.h"
+#include "query/text.h"
 #include "store/db.h"
 
 typedef struct chk {
@@ -268,6 +270,12 @@ static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
     return CVS_OK;
 }
 
+/* The text layer's findings (query/bm25.c). */
+static void text_problem(void *ctx, const char *msg)
+{
+    problem(ctx, "%s", msg);
+}
+
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
 {
     chk c = {db, NULL, report, ctx, 0, 0, 0, 0};
@@ -314,7 +322,8 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         (rc = walk(&c, db->dbi_attrs, "attrs", check_attrs)) ||
         (rc = walk(&c, db->dbi_links, "links", check_links)) ||
         (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)) ||
-        (rc = walk(&c, db->dbi_codes, "codes", check_codes)))
+        (rc = walk(&c, db->dbi_codes, "codes", check_codes)) ||
+        (rc = cvs__bm25_check(db, c.txn, text_problem, &c)))
         goto out;
 out:
     cvs__read_end(db, c.txn);

@@ -26,6 +26,7 @@
 #include "index/codescan.h"
 #include "index/faiss_index.h"
 #include "index/flat.h"
+#include "query/text.h"
 #include "store/db.h"
 #include "store/filter.h"
 
@@ -247,6 +248,53 @@ static const struct {
     {"codes", offsetof(cvs_db, dbi_codes), MDB_INTEGERKEY},
 };
 
+/* Databases added after format version 1 was first released (the text
+ * layer).  A store without them still opens: a writable open creates them
+ * (and indexes the records already there), a read-only one reads them as
+ * empty.  See docs/FORMAT.md. */
+static const struct {
+    const char *name;
+    size_t off;
+    unsigned flags;
+} text_dbis[] = {
+    {"titles", offsetof(cvs_db, dbi_titles), MDB_INTEGERKEY},
+    {"terms", offsetof(cvs_db, dbi_terms), MDB_DUPSORT | MDB_DUPFIXED},
+};
+
+/* Opens (or with MDB_CREATE creates) the text databases; *missing gets 1
+ * when they are absent and create is 0. */
+static int open_text_dbis(cvs_db *db, MDB_txn *txn, unsigned create, int *missing)
+{
+    int mrc;
+    char what[64];
+    *missing = 0;
+    db->have_text_dbis = 0;
+    for (size_t i = 0; i < sizeof text_dbis / sizeof text_dbis[0]; i++) {
+        MDB_dbi *p = (MDB_dbi *)((char *)db + text_dbis[i].off);
+        if ((mrc = mdb_dbi_open(txn, text_dbis[i].name, text_dbis[i].flags | create, p))) {
+            if (mrc == MDB_NOTFOUND) {
+                *missing = 1;
+                return CVS_OK;
+            }
+            snprintf(what, sizeof what, "opening database %s", text_dbis[i].name);
+            return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, what);
+        }
+    }
+    db->have_text_dbis = 1;
+    return CVS_OK;
+}
+
+/* A writable open of a store without the text databases: create them and
+ * index the records already stored, in one transaction. */
+static int add_text_dbis_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    int missing, rc;
+    (void)arg;
+    if ((rc = open_text_dbis(db, txn, MDB_CREATE, &missing)))
+        return rc;
+    return cvs__bm25_reindex(db, txn);
+}
+
 static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
 {
     int mrc;
@@ -307,7 +355,7 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     pthread_rwlockattr_destroy(&attr);
     if (!db->path || lock_failed ||
         pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL) ||
-        pthread_mutex_init(&db->filter_mu, NULL)) {
+        pthread_mutex_init(&db->filter_mu, NULL) || pthread_mutex_init(&db->embed_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -327,9 +375,10 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     unsigned char h[CVS_HEADER_SIZE], nk[8];
     MDB_val k, v;
-    int rc, mrc;
+    int rc, mrc, missing;
     (void)arg;
-    if ((rc = open_dbis(db, txn, MDB_CREATE)))
+    if ((rc = open_dbis(db, txn, MDB_CREATE)) ||
+        (rc = open_text_dbis(db, txn, MDB_CREATE, &missing)))
         return rc;
     header_encode(db, h);
     k.mv_data = "header"; k.mv_size = 6;
@@ -385,7 +434,7 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
     cvs_db *db = NULL;
     MDB_txn *txn = NULL;
     MDB_val k, v;
-    int rc, mrc;
+    int rc, mrc, missing = 0;
 
     if (!path || !out)
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
@@ -398,7 +447,7 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
-    if ((rc = open_dbis(db, txn, 0)))
+    if ((rc = open_dbis(db, txn, 0)) || (rc = open_text_dbis(db, txn, 0, &missing)))
         goto fail_txn;
     k.mv_data = "header"; k.mv_size = 6;
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
@@ -418,6 +467,8 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
         rc = cvs__err_lmdb(mrc, "opening databases");
         goto fail;
     }
+    if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_text_dbis_fn, NULL)))
+        goto fail;
     *out = db;
     return CVS_OK;
 fail_txn:
@@ -436,12 +487,14 @@ CVS_API void cvs_db_close(cvs_db *db)
     cvs__fidx_drop(db);
     cvs__codec_cleanup(db);
     cvs__filter_cache_drop(db);
+    cvs__embedder_drop(db);
     if (db->env)
         mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->maplock);
     pthread_mutex_destroy(&db->flat_mu);
     pthread_mutex_destroy(&db->codec_mu);
     pthread_mutex_destroy(&db->filter_mu);
+    pthread_mutex_destroy(&db->embed_mu);
     free(db->path);
     free(db);
 }

@@ -65,6 +65,15 @@ struct cvs_db {
      * newer snapshots by re-parsing only changed records. */
     pthread_mutex_t filter_mu;
     struct cvs_fcache *fcache;
+    /* The text layer (query/): titles and the BM25 index.  have_text_dbis
+     * is 0 only for a store from before they existed opened read-only,
+     * where they read as empty. */
+    MDB_dbi dbi_titles;    /* "titles": key -> UTF-8 title */
+    MDB_dbi dbi_terms;     /* "terms": BM25 term -> postings (dupsort) */
+    int have_text_dbis;
+    /* The embedder attached to this handle (query/embed.c), or NULL. */
+    pthread_mutex_t embed_mu;
+    struct cvs_embedder *embedder;
 };
 
 struct cvs_txn {

@@ -30,6 +30,18 @@
  * (link, id) pair under a secret key.  The write then uses
  * CVS_PUT_FORWARD_LINKS, since a batch may link to a later batch.
  *
+ * Text to embed.  A jsonl record with "text" (or "title") and no "vector"
+ * is embedded with the store's embedder (query/embed.c; the built-in
+ * "glove" attaches itself when the store records it).  The input is the
+ * title, a newline and the text.  Pass 1 also checks what can be checked
+ * without writing: that an embedder is there (a missing GloVe cache fails
+ * here, before anything is written) and, for glove, that every such text
+ * has a word in the vocabulary.  It keeps the first FIT_SAMPLE texts, on
+ * which cvs_embed_fit fixes the SIF common component before the first
+ * write (once per store).  Pass 2 embeds each batch in one call before its
+ * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
+ * the committed batches stay, and re-running the import finishes it.
+ *
  * Vector files carry no ids: records are "0", "1", ... or the lines of
  * opts->ids_path, which get the same checks (count, uniqueness, length,
  * UTF-8).
@@ -40,12 +52,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "query/text.h"
 #include "store/db.h"
 #include "store/reader_impl.h"
 
 #define DEFAULT_BATCH 10000
 #define PROGRESS_EVERY_S 0.1
 #define SHOW_ID 200 /* bytes of an id shown in a message */
+#define FIT_SAMPLE 10000 /* texts the SIF common component is fitted on */
 
 static double now_s(void)
 {
@@ -345,8 +359,9 @@ static void progress(prog *p, cvs_reader *r, uint64_t done, int final)
 /* A batch's strings live in one growing arena; records keep offsets until
  * the batch is flushed, when the arena no longer moves. */
 typedef struct boff {
-    size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks;
-    int has_text, has_meta;
+    size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks, title, title_len;
+    size_t emb, emb_len;   /* the embedding input, when the record has no vector */
+    int has_text, has_meta, has_title, need_embed;
 } boff;
 
 typedef struct loff {
@@ -395,7 +410,28 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
     boff *o = &b->offs[b->n];
     int rc;
     memset(o, 0, sizeof *o);
-    memcpy(b->vecs + (size_t)b->n * b->dim, rec->vec, (size_t)b->dim * sizeof(float));
+    if (rec->vec) {
+        memcpy(b->vecs + (size_t)b->n * b->dim, rec->vec, (size_t)b->dim * sizeof(float));
+    } else {
+        size_t t;
+        o->need_embed = 1;
+        o->emb_len = 0;
+        if (rec->title) {
+            if ((rc = arena_put(b, rec->title, rec->title_len, 0, &o->emb)))
+                return rc;
+            o->emb_len = rec->title_len;
+            if (rec->text && (rc = arena_put(b, "\n", 1, 0, &t)))
+                return rc;
+            o->emb_len += rec->text ? 1 : 0;
+        }
+        if (rec->text) {
+            if ((rc = arena_put(b, rec->text, rec->text_len, 0, &t)))
+                return rc;
+            if (!rec->title)
+                o->emb = t;
+            o->emb_len += rec->text_len;
+        }
+    }
     if ((rc = arena_put(b, id, id_len, 0, &o->id)))
         return rc;
     o->id_len = id_len;
@@ -404,6 +440,12 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
             return rc;
         o->text_len = text_len;
         o->has_text = 1;
+    }
+    if (rec->title) {
+        if ((rc = arena_put(b, rec->title, rec->title_len, 0, &o->title)))
+            return rc;
+        o->title_len = rec->title_len;
+        o->has_title = 1;
     }
     if (rec->meta) {
         if ((rc = arena_put(b, rec->meta, rec->meta_len, 0, &o->meta)))
@@ -443,6 +485,45 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
     return CVS_OK;
 }
 
+/* Embeds the batch's records that came without a vector, in one call, into
+ * their rows of b->vecs. */
+static int embed_batch(cvs_db *db, batch *b)
+{
+    const char **texts = NULL;
+    size_t *lens = NULL, m = 0;
+    float *out = NULL;
+    int rc = CVS_OK;
+
+    for (size_t i = 0; i < b->n; i++)
+        m += (size_t)b->offs[i].need_embed;
+    if (m == 0)
+        return CVS_OK;
+    texts = malloc(m * sizeof *texts);
+    lens = malloc(m * sizeof *lens);
+    out = malloc(m * b->dim * sizeof *out);
+    if (!texts || !lens || !out) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory embedding %zu texts", m);
+        goto out;
+    }
+    m = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->offs[i].need_embed) {
+            texts[m] = b->arena + b->offs[i].emb;
+            lens[m++] = b->offs[i].emb_len;
+        }
+    if ((rc = cvs_embed_texts(db, texts, lens, m, out)))
+        goto out;
+    m = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->offs[i].need_embed)
+            memcpy(b->vecs + i * b->dim, out + (m++) * b->dim, b->dim * sizeof *out);
+out:
+    free(texts);
+    free(lens);
+    free(out);
+    return rc;
+}
+
 static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats *st)
 {
     size_t ins = 0, upd = 0;
@@ -451,8 +532,12 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
 
     if (!b->n)
         return CVS_OK;
-    if (b->nl && !(links = malloc(b->nl * sizeof *links)))
-        return cvs__err(CVS_ENOMEM, "out of memory for a batch's links");
+    if ((rc = embed_batch(db, b)))
+        goto fail;
+    if (b->nl && !(links = malloc(b->nl * sizeof *links))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for a batch's links");
+        goto fail;
+    }
     for (size_t i = 0; i < b->nl; i++) {
         links[i].id = b->arena + b->loffs[i].id;
         links[i].id_len = b->loffs[i].id_len;
@@ -470,6 +555,10 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
             r->text = b->arena + o->text;
             r->text_len = o->text_len;
         }
+        if (o->has_title) {
+            r->title = b->arena + o->title;
+            r->title_len = o->title_len;
+        }
         if (o->has_meta) {
             r->meta = b->arena + o->meta;
             r->meta_len = o->meta_len;
@@ -480,6 +569,7 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
         }
     }
     rc = cvs_put(db, b->recs, b->n, CVS_PUT_FORWARD_LINKS, &ins, &upd);
+fail:
     if (rc) {
         if (b->first_line)
             cvs__err_prefix(rc, "%s: writing records %llu..%llu (lines %llu..%llu)", path,
@@ -516,6 +606,74 @@ static int is_zero(const float *v, uint32_t d)
         if (v[i] != 0.0f)
             return 0;
     return 1;
+}
+
+/* ==== Records to embed (pass 1) ==== */
+
+typedef struct embstate {
+    int prepared;
+    char *buf;             /* the current record's embedding input */
+    size_t cap;
+    char **sample;         /* copies of the first FIT_SAMPLE inputs */
+    size_t *lens, n;
+} embstate;
+
+static void embstate_free(embstate *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->sample[i]);
+    free(e->sample);
+    free(e->lens);
+    free(e->buf);
+}
+
+/* A record without a vector: it needs text, an embedder, and (glove) a word
+ * of the vocabulary.  Keeps the first FIT_SAMPLE inputs for the fit. */
+static int check_embed(cvs_db *db, embstate *e, const cvs_rrec *rec, const char *path)
+{
+    size_t len = 0, need;
+    int rc;
+    if (!rec->text && !rec->title)
+        return cvs__err(CVS_EINPUT, "%s: line %llu: record has neither \"vector\" nor \"text\"",
+                        path, (unsigned long long)rec->line);
+    if (!e->prepared) {
+        if ((rc = cvs__embed_prepare(db)))
+            return cvs__err_prefix(rc, "%s: line %llu: record has no vector, so its text must be "
+                                   "embedded", path, (unsigned long long)rec->line);
+        if (!(e->sample = malloc(FIT_SAMPLE * sizeof *e->sample)) ||
+            !(e->lens = malloc(FIT_SAMPLE * sizeof *e->lens)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        e->prepared = 1;
+    }
+    need = (rec->title ? rec->title_len + 1 : 0) + (rec->text ? rec->text_len : 0) + 1;
+    if (need > e->cap) {
+        char *p = realloc(e->buf, need);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        e->buf = p;
+        e->cap = need;
+    }
+    /* The same input as batch_add builds: title, newline, text. */
+    if (rec->title) {
+        memcpy(e->buf, rec->title, rec->title_len);
+        len = rec->title_len;
+        if (rec->text)
+            e->buf[len++] = '\n';
+    }
+    if (rec->text) {
+        memcpy(e->buf + len, rec->text, rec->text_len);
+        len += rec->text_len;
+    }
+    if ((rc = cvs__embed_check(db, e->buf, len)))
+        return cvs__err_prefix(rc, "%s: line %llu", path, (unsigned long long)rec->line);
+    if (e->n < FIT_SAMPLE) {
+        if (!(e->sample[e->n] = malloc(len + 1)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        memcpy(e->sample[e->n], e->buf, len);
+        e->sample[e->n][len] = '\0';
+        e->lens[e->n++] = len;
+    }
+    return CVS_OK;
 }
 
 /* Pass 1b: every link target is in the file (the table) or the store.
@@ -565,6 +723,7 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
     idtab tab = {0};
     lookback lb = {0}, lb_ids = {0};
     batch b = {0};
+    embstate emb = {0};
     prog pg = {opts, "validate", 0};
     cvs_rrec rec;
     const char *id;
@@ -608,8 +767,13 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
     }
 
     /* ---- Pass 1: validate ---- */
+    if (jsonl)
+        r->allow_novec = 1;
     while ((rc = cvs_reader_next(r, &rec)) == CVS_OK) {
-        if (info.metric == CVS_METRIC_COSINE && is_zero(rec.vec, rec.dim)) {
+        if (!rec.vec) {
+            if ((rc = check_embed(db, &emb, &rec, path)))
+                goto out;
+        } else if (info.metric == CVS_METRIC_COSINE && is_zero(rec.vec, rec.dim)) {
             if (jsonl)
                 rc = cvs__err(CVS_EINPUT, "%s: line %llu: zero vector in a cosine store", path,
                               (unsigned long long)rec.line);
@@ -654,6 +818,12 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
     }
     if (has_links && (rc = check_links(db, r, &tab, &pg)))
         goto out;
+    /* Fix the embedder's corpus part (SIF's common component) before the
+     * first record is embedded; a store that has one keeps it. */
+    if (emb.n && (rc = cvs_embed_fit(db, (const char *const *)emb.sample, emb.lens, emb.n)))
+        goto out;
+    embstate_free(&emb);
+    memset(&emb, 0, sizeof emb);
     progress(&pg, r, st.records, 1);
     st.bytes = cvs_reader_bytes_total(r);
     /* The table is not needed for writing: give its memory back now. */
@@ -725,6 +895,7 @@ out:
     if (stats)
         *stats = st;
     batch_free(&b);
+    embstate_free(&emb);
     free(tab.slots);
     lookback_close(&lb_ids);
     lookback_close(&lb);

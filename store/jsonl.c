@@ -23,7 +23,8 @@
  *     rejected rather than stored as infinity.
  *  5. meta must be an object (null counts as absent) and is re-serialized
  *     compactly, so equal metadata is stored as equal bytes.
- *  6. "title" is accepted (it must be a string) but not stored yet.
+ *  6. "title" must be a string; it is stored and indexed for BM25 with the
+ *     text (query/bm25.c).
  *  7. Strings holding \u0000 are refused (jansson's default): ids and link
  *     types are C strings further on.
  */
@@ -105,8 +106,11 @@ static int get_vector(cvs_reader *r, json_t *doc, cvs_rrec *rec)
     uint32_t want = r->expect_dim ? r->expect_dim : r->dim;
     int rc;
 
-    if (!v || json_is_null(v))
+    if (!v || json_is_null(v)) {
+        if (r->allow_novec)
+            return CVS_OK;
         return LERR(CVS_EINPUT, "%s", "record has no vector (text-only records need an embedder)");
+    }
     if (!json_is_array(v))
         return LERR(CVS_EINPUT, "%s", "\"vector\" must be an array of numbers");
     n = json_array_size(v);
@@ -246,8 +250,12 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
         rec->text = json_string_value(x);
         rec->text_len = json_string_length(x);
     }
-    if ((x = json_object_get(doc, "title")) && !json_is_null(x) && !json_is_string(x))
-        return LERR(CVS_EINPUT, "%s", "\"title\" must be a string");
+    if ((x = json_object_get(doc, "title")) && !json_is_null(x)) {
+        if (!json_is_string(x))
+            return LERR(CVS_EINPUT, "%s", "\"title\" must be a string");
+        rec->title = json_string_value(x);
+        rec->title_len = json_string_length(x);
+    }
     if ((x = json_object_get(doc, "meta")) && !json_is_null(x)) {
         if (!json_is_object(x))
             return LERR(CVS_EINPUT, "%s", "\"meta\" must be a JSON object");

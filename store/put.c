@@ -9,6 +9,8 @@
  *   text[key], attrs[key], links[key] when present, and
  *   backlinks[idkey(target)] += key for every link.
  *   codes[key] = the code, once a codec has been built (store/codes.c).
+ *   titles[key] and the BM25 postings of title + text, through one hook
+ *   into the text layer (query/bm25.c) called before the old text goes.
  * An update keeps the key and the creation time, replaces the rest.
  */
 #include <math.h>
@@ -18,6 +20,7 @@
 
 #include "index/faiss_index.h"
 #include "pq/codec.h"
+#include "query/text.h"
 #include "store/db.h"
 
 void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key)
@@ -91,6 +94,9 @@ static int validate(cvs_db *db, put_arg *a)
                             (int)r->id_len, r->id);
         if (r->text && !cvs__utf8_valid(r->text, r->text_len))
             return cvs__err(CVS_EINPUT, "record \"%.*s\": text is not valid UTF-8",
+                            (int)r->id_len, r->id);
+        if (r->title && !cvs__utf8_valid(r->title, r->title_len))
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": title is not valid UTF-8",
                             (int)r->id_len, r->id);
         if (r->meta && (rc = cvs__meta_canonical(r->meta, r->meta_len, &a->meta[i], &a->meta_len[i])))
             return cvs__err_prefix(rc, "record \"%.*s\"", (int)r->id_len, r->id);
@@ -258,6 +264,8 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         }
     }
 
+    if ((rc = cvs__bm25_on_put(db, txn, key, existed, r)))
+        return rc;
     if ((rc = put_or_del(txn, db->dbi_text, &key, r->text ? r->text : NULL,
                          r->text ? r->text_len : 0, existed, "writing text")))
         return rc;
@@ -437,6 +445,8 @@ static int del_one(cvs_db *db, MDB_txn *txn, const char *id, size_t len, int *fo
         return cvs__err(CVS_ECORRUPT, "ids entry of \"%.*s\" has %zu bytes", (int)len, id, iv.mv_size);
     key = cvs__get_u64(iv.mv_data);
     *found = 1;
+    if ((rc = cvs__bm25_on_delete(db, txn, key)))
+        return rc;
     if ((mrc = mdb_del(txn, db->dbi_ids, &ik, NULL)))
         return cvs__werr(mrc, "deleting an id");
     k.mv_data = &key;

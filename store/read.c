@@ -120,6 +120,14 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
     } else if (mrc != MDB_NOTFOUND) {
         return cvs__err_lmdb(mrc, "reading text");
     }
+    if (db->have_text_dbis) {
+        if ((mrc = mdb_get(t->txn, db->dbi_titles, &k, &v)) == 0) {
+            rec->title = v.mv_data;
+            rec->title_len = v.mv_size;
+        } else if (mrc != MDB_NOTFOUND) {
+            return cvs__err_lmdb(mrc, "reading a title");
+        }
+    }
     if ((mrc = mdb_get(t->txn, db->dbi_attrs, &k, &v)) == 0) {
         rec->meta = v.mv_data;
         rec->meta_len = v.mv_size;

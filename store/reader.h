@@ -24,6 +24,8 @@ typedef struct cvs_rrec {
     uint32_t dim;
     const char *text;      /* jsonl only; NULL if absent */
     size_t text_len;
+    const char *title;     /* jsonl only; NULL if absent */
+    size_t title_len;
     const char *meta;      /* jsonl only: compact JSON object text, or NULL */
     size_t meta_len;
     const cvs_link *links; /* jsonl only: strings or {"id","type","weight"} */

@@ -46,6 +46,8 @@ struct cvs_reader {
     cvs_link *links;
     size_t links_cap;
     char idbuf[32];        /* integer ids printed here */
+    int allow_novec;       /* jsonl: a record may lack "vector" (the
+                              importer embeds its text); rec->vec is NULL */
 };
 
 /* Per-format halves: open reads and checks any header and sets dim/total/

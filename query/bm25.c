@@ -1,0 +1,613 @@
+/*
+ * bm25.c -- the lexical index: Okapi BM25 over each record's title and text,
+ * kept in LMDB and updated inside the same write transaction as every put
+ * and delete, so the index never disagrees with the records it describes.
+ *
+ * The method is BM25 as summarized by Robertson & Zaragoza, "The
+ * Probabilistic Relevance Framework: BM25 and Beyond" (Foundations and
+ * Trends in IR 3(4), 2009), eq. 3.15 with query-term frequency 1:
+ *
+ *   score(q, d) = sum over distinct terms t of q present in d of
+ *                 idf(t) * tf(t,d) * (k1 + 1) / (tf(t,d) + k1 * (1 - b + b * dl(d) / avgdl))
+ *
+ * with k1 = 1.2 and b = 0.75 (their recommended defaults), tf the count of t
+ * in d, dl the number of tokens of d and avgdl the mean over the store.  A
+ * record's "document" is its title followed by its text, tokenized by
+ * query/tokenize.c with accents stripped.
+ *
+ * Storage (docs/FORMAT.md): a dupsort database "terms" maps each term to
+ * fixed 16-byte postings (u64 key, u32 tf, u32 dl), and the meta record
+ * "bm25" holds the tokenizer version, the number of indexed documents N and
+ * their total length.  Putting dl into every posting costs 4 bytes per
+ * posting but lets a query score a posting without a second lookup per
+ * document, which is what dominates the cost of frequent query terms.
+ *
+ * Where we deviate or choose:
+ *   1. idf is Robertson–Spärck Jones with 1 added inside the logarithm,
+ *      log(1 + (N - df + 0.5) / (df + 0.5)), as Lucene does: the textbook
+ *      form goes negative for terms in more than half the documents, which
+ *      would make matching a common word worse than not matching it.
+ *   2. A query term repeated in the query counts once (query tf is
+ *      ignored; R&Z's k3 saturation with k3 = 0).  Queries here are
+ *      questions, where a repeated word is seldom a signal.
+ *   3. Title and text form one field.  BM25F (field weights) would let the
+ *      title count more; it needs per-field lengths and is left for later.
+ *   4. Only records with at least one token are documents (count in N).
+ *   5. No posting of the old version is stored apart from the record: to
+ *      unindex a record, its stored title and text are tokenized again.  This
+ *      ties the postings to the tokenizer, so the store records the
+ *      tokenizer's version, and the first write under a different version
+ *      rebuilds the whole index in its transaction.
+ *   6. Ties in the top-k break on the smaller key (index/heap.h), so results
+ *      are deterministic.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/heap.h"
+#include "query/text.h"
+#include "query/tokenize.h"
+#include "store/db.h"
+
+#define POSTING_BYTES 16
+#define STATS_BYTES 24
+
+typedef struct bm25_stats {
+    uint32_t tokver;
+    uint64_t ndocs, total;
+} bm25_stats;
+
+typedef struct term {
+    const char *s;
+    uint32_t len, tf;
+} term;
+
+/* The distinct terms of one document and their counts. */
+typedef struct doc_terms {
+    cvs_tokens title, text;
+    term *t;
+    size_t n, cap;
+    uint32_t dl;
+} doc_terms;
+
+static void doc_terms_free(doc_terms *d)
+{
+    cvs__tokens_free(&d->title);
+    cvs__tokens_free(&d->text);
+    free(d->t);
+}
+
+static int cmp_term(const void *a, const void *b)
+{
+    return strcmp(((const term *)a)->s, ((const term *)b)->s);
+}
+
+/* Tokenizes title and text (either may be NULL) into d: sorted distinct
+ * terms with their frequencies, and dl, the token count. */
+static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
+                           const char *text, size_t text_len)
+{
+    int rc;
+    size_t all, m = 0;
+    d->n = 0;
+    d->dl = 0;
+    if ((rc = cvs__tokenize(title ? title : "", title ? title_len : 0, CVS_TOK_STRIP_ACCENTS,
+                            &d->title)) ||
+        (rc = cvs__tokenize(text ? text : "", text ? text_len : 0, CVS_TOK_STRIP_ACCENTS,
+                            &d->text)))
+        return rc;
+    all = d->title.n + d->text.n;
+    if (all > UINT32_MAX)
+        return cvs__err(CVS_EINPUT, "text has more than 2^32 tokens");
+    if (all > d->cap) {
+        term *p = realloc(d->t, all * sizeof *p);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory indexing text");
+        d->t = p;
+        d->cap = all;
+    }
+    for (size_t i = 0; i < d->title.n; i++)
+        d->t[m++] = (term){d->title.buf + d->title.off[i], d->title.len[i], 1};
+    for (size_t i = 0; i < d->text.n; i++)
+        d->t[m++] = (term){d->text.buf + d->text.off[i], d->text.len[i], 1};
+    d->dl = (uint32_t)all;
+    if (m == 0)
+        return CVS_OK;
+    qsort(d->t, m, sizeof *d->t, cmp_term);
+    d->n = 1;
+    for (size_t i = 1; i < m; i++) {
+        if (strcmp(d->t[i].s, d->t[d->n - 1].s) == 0)
+            d->t[d->n - 1].tf++;
+        else
+            d->t[d->n++] = d->t[i];
+    }
+    return CVS_OK;
+}
+
+/* ==== Totals (meta "bm25") ==== */
+
+static int stats_get(cvs_db *db, MDB_txn *txn, bm25_stats *s)
+{
+    MDB_val k = {4, "bm25"}, v;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    memset(s, 0, sizeof *s);
+    if (mrc == MDB_NOTFOUND) {
+        s->tokver = CVS_TOKENIZER_VERSION;
+        return CVS_OK;
+    }
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta bm25");
+    if (v.mv_size != STATS_BYTES)
+        return cvs__err(CVS_ECORRUPT, "meta bm25 has %zu bytes, expected %d", v.mv_size, STATS_BYTES);
+    s->tokver = cvs__get_u32(v.mv_data);
+    s->ndocs = cvs__get_u64((const unsigned char *)v.mv_data + 8);
+    s->total = cvs__get_u64((const unsigned char *)v.mv_data + 16);
+    return CVS_OK;
+}
+
+static int stats_put(cvs_db *db, MDB_txn *txn, const bm25_stats *s)
+{
+    unsigned char buf[STATS_BYTES] = {0};
+    MDB_val k = {4, "bm25"}, v = {STATS_BYTES, buf};
+    int mrc;
+    cvs__put_u32(buf, s->tokver);
+    cvs__put_u64(buf + 8, s->ndocs);
+    cvs__put_u64(buf + 16, s->total);
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing meta bm25");
+    return CVS_OK;
+}
+
+/* ==== Postings ==== */
+
+static void posting_encode(unsigned char p[POSTING_BYTES], uint64_t key, uint32_t tf, uint32_t dl)
+{
+    cvs__put_u64(p, key);
+    cvs__put_u32(p + 8, tf);
+    cvs__put_u32(p + 12, dl);
+}
+
+/* Adds (add = 1) or removes d's postings for key and adjusts s. */
+static int apply(cvs_db *db, MDB_txn *txn, uint64_t key, const doc_terms *d, int add,
+                 bm25_stats *s)
+{
+    unsigned char p[POSTING_BYTES];
+    int mrc;
+    if (d->n == 0)
+        return CVS_OK;
+    for (size_t i = 0; i < d->n; i++) {
+        MDB_val k = {d->t[i].len, (void *)d->t[i].s}, v = {POSTING_BYTES, p};
+        posting_encode(p, key, d->t[i].tf, d->dl);
+        if (add)
+            mrc = mdb_put(txn, db->dbi_terms, &k, &v, MDB_NODUPDATA);
+        else
+            mrc = mdb_del(txn, db->dbi_terms, &k, &v);
+        /* A missing posting on removal (or a present one on adding) means
+         * the index was already in that state: nothing to repair. */
+        if (mrc && mrc != MDB_NOTFOUND && mrc != MDB_KEYEXIST)
+            return cvs__werr(mrc, add ? "writing a posting" : "removing a posting");
+    }
+    if (add) {
+        s->ndocs++;
+        s->total += d->dl;
+    } else {
+        s->ndocs -= s->ndocs > 0;
+        s->total -= s->total >= d->dl ? d->dl : s->total;
+    }
+    return CVS_OK;
+}
+
+/* The stored title and text of key (either may come back NULL). */
+static int stored_doc(cvs_db *db, MDB_txn *txn, uint64_t key, MDB_val *title, MDB_val *text)
+{
+    MDB_val k = {8, &key};
+    int mrc;
+    title->mv_data = text->mv_data = NULL;
+    title->mv_size = text->mv_size = 0;
+    if ((mrc = mdb_get(txn, db->dbi_titles, &k, title)) && mrc != MDB_NOTFOUND)
+        return cvs__werr(mrc, "reading a title");
+    if ((mrc = mdb_get(txn, db->dbi_text, &k, text)) && mrc != MDB_NOTFOUND)
+        return cvs__werr(mrc, "reading text");
+    return CVS_OK;
+}
+
+static int add_stored(cvs_db *db, MDB_txn *txn, uint64_t key, doc_terms *d, bm25_stats *s)
+{
+    MDB_val ti, te;
+    int rc;
+    if ((rc = stored_doc(db, txn, key, &ti, &te)) ||
+        (rc = doc_terms_build(d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size)))
+        return rc;
+    return apply(db, txn, key, d, 1, s);
+}
+
+int cvs__bm25_reindex(cvs_db *db, MDB_txn *txn)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    doc_terms d = {0};
+    bm25_stats s = {CVS_TOKENIZER_VERSION, 0, 0};
+    int rc = CVS_OK, mrc;
+
+    if ((mrc = mdb_drop(txn, db->dbi_terms, 0)))
+        return cvs__werr(mrc, "emptying terms");
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur)))
+        return cvs__werr(mrc, "opening a cursor");
+    /* Collecting keys first is unnecessary: writes go to other databases. */
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t key;
+        if (k.mv_size != 8) {
+            rc = cvs__err(CVS_ECORRUPT, "recs key of %zu bytes", k.mv_size);
+            goto out;
+        }
+        memcpy(&key, k.mv_data, 8);
+        if ((rc = add_stored(db, txn, key, &d, &s)))
+            goto out;
+    }
+    if (mrc != MDB_NOTFOUND) {
+        rc = cvs__werr(mrc, "reading records");
+        goto out;
+    }
+    rc = stats_put(db, txn, &s);
+out:
+    mdb_cursor_close(cur);
+    doc_terms_free(&d);
+    return rc;
+}
+
+/* Totals for a write; rebuilds the index first when it was made by another
+ * tokenizer version (deviation 5). */
+static int stats_for_write(cvs_db *db, MDB_txn *txn, bm25_stats *s)
+{
+    int rc;
+    if ((rc = stats_get(db, txn, s)))
+        return rc;
+    if (s->tokver == CVS_TOKENIZER_VERSION)
+        return CVS_OK;
+    if ((rc = cvs__bm25_reindex(db, txn)))
+        return rc;
+    return stats_get(db, txn, s);
+}
+
+int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed, const cvs_record *r)
+{
+    doc_terms d = {0};
+    bm25_stats s;
+    MDB_val k = {8, &key}, v;
+    int rc, mrc;
+
+    if ((rc = stats_for_write(db, txn, &s)))
+        return rc;
+    if (existed) {
+        MDB_val ti, te;
+        /* Tokenize the old version before anything overwrites its pages. */
+        if ((rc = stored_doc(db, txn, key, &ti, &te)) ||
+            (rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size)) ||
+            (rc = apply(db, txn, key, &d, 0, &s)))
+            goto out;
+    }
+    if (r->title) {
+        v.mv_size = r->title_len;
+        v.mv_data = (void *)r->title;
+        if ((mrc = mdb_put(txn, db->dbi_titles, &k, &v, 0))) {
+            rc = cvs__werr(mrc, "writing a title");
+            goto out;
+        }
+    } else if (existed && (mrc = mdb_del(txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
+        rc = cvs__werr(mrc, "removing a title");
+        goto out;
+    }
+    if ((rc = doc_terms_build(&d, r->title, r->title_len, r->text, r->text_len)) ||
+        (rc = apply(db, txn, key, &d, 1, &s)))
+        goto out;
+    rc = stats_put(db, txn, &s);
+out:
+    doc_terms_free(&d);
+    return rc;
+}
+
+int cvs__bm25_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key)
+{
+    doc_terms d = {0};
+    bm25_stats s;
+    MDB_val k = {8, &key}, ti, te;
+    int rc, mrc;
+
+    if ((rc = stats_for_write(db, txn, &s)) || (rc = stored_doc(db, txn, key, &ti, &te)) ||
+        (rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size)) ||
+        (rc = apply(db, txn, key, &d, 0, &s)))
+        goto out;
+    if ((mrc = mdb_del(txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
+        rc = cvs__werr(mrc, "removing a title");
+        goto out;
+    }
+    rc = stats_put(db, txn, &s);
+out:
+    doc_terms_free(&d);
+    return rc;
+}
+
+/* ==== Check ==== */
+
+int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                    void *ctx)
+{
+    MDB_cursor *cur = NULL, *tc = NULL;
+    MDB_val k, v;
+    MDB_stat st;
+    doc_terms d = {0};
+    bm25_stats s, want = {CVS_TOKENIZER_VERSION, 0, 0};
+    uint64_t postings = 0;
+    unsigned char p[POSTING_BYTES];
+    char msg[512];
+    int rc = CVS_OK, mrc;
+
+    if (!db->have_text_dbis)
+        return CVS_OK;
+    if ((rc = stats_get(db, txn, &s))) {
+        snprintf(msg, sizeof msg, "meta bm25: %s", cvs_errmsg(db));
+        problem(ctx, msg);
+        return CVS_OK;
+    }
+    if (s.tokver != CVS_TOKENIZER_VERSION) {
+        snprintf(msg, sizeof msg, "meta bm25: index made by tokenizer version %u (this cvstore "
+                 "has %u); the next write rebuilds it", s.tokver, CVS_TOKENIZER_VERSION);
+        problem(ctx, msg);
+        return CVS_OK;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_titles, &cur)) ||
+        (mrc = mdb_cursor_open(txn, db->dbi_terms, &tc))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        MDB_val rk = k, rv;
+        uint64_t key = 0;
+        if (k.mv_size == 8)
+            memcpy(&key, k.mv_data, 8);
+        if (k.mv_size != 8 || mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
+            snprintf(msg, sizeof msg, "titles: key %llu has no record", (unsigned long long)key);
+            problem(ctx, msg);
+        } else if (!cvs__utf8_valid(v.mv_data, v.mv_size)) {
+            snprintf(msg, sizeof msg, "titles: key %llu is not valid UTF-8", (unsigned long long)key);
+            problem(ctx, msg);
+        }
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    /* Every record's expected postings must be there... */
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t key;
+        MDB_val ti, te;
+        if (k.mv_size != 8)
+            continue; /* reported by the store's own check */
+        memcpy(&key, k.mv_data, 8);
+        if ((rc = stored_doc(db, txn, key, &ti, &te)))
+            goto out;
+        if ((rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size))) {
+            snprintf(msg, sizeof msg, "key %llu: cannot tokenize: %s", (unsigned long long)key,
+                     cvs_errmsg(db));
+            problem(ctx, msg);
+            rc = CVS_OK;
+            continue;
+        }
+        if (d.n) {
+            want.ndocs++;
+            want.total += d.dl;
+        }
+        for (size_t i = 0; i < d.n; i++) {
+            MDB_val tk = {d.t[i].len, (void *)d.t[i].s}, tv = {POSTING_BYTES, p};
+            posting_encode(p, key, d.t[i].tf, d.dl);
+            postings++;
+            if (mdb_cursor_get(tc, &tk, &tv, MDB_GET_BOTH) != 0) {
+                snprintf(msg, sizeof msg, "terms: \"%s\" lacks the posting of key %llu "
+                         "(tf %u, dl %u)", d.t[i].s, (unsigned long long)key, d.t[i].tf, d.dl);
+                problem(ctx, msg);
+            }
+        }
+    }
+    if (mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "reading records");
+        goto out;
+    }
+    /* ...and nothing else. */
+    if ((mrc = mdb_stat(txn, db->dbi_terms, &st))) {
+        rc = cvs__err_lmdb(mrc, "reading terms statistics");
+        goto out;
+    }
+    if (st.ms_entries != postings) {
+        snprintf(msg, sizeof msg, "terms: %zu postings, but the records give %llu",
+                 (size_t)st.ms_entries, (unsigned long long)postings);
+        problem(ctx, msg);
+    }
+    if (s.ndocs != want.ndocs || s.total != want.total) {
+        snprintf(msg, sizeof msg, "meta bm25: %llu documents of %llu terms in all, but the "
+                 "records give %llu and %llu", (unsigned long long)s.ndocs,
+                 (unsigned long long)s.total, (unsigned long long)want.ndocs,
+                 (unsigned long long)want.total);
+        problem(ctx, msg);
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (tc)
+        mdb_cursor_close(tc);
+    doc_terms_free(&d);
+    return rc;
+}
+
+/* ==== Search ==== */
+
+/* Score accumulator: open addressing over keys (0 = empty: keys start at 1). */
+typedef struct acc {
+    uint64_t *keys;
+    float *score;
+    size_t cap, n;
+} acc;
+
+static size_t acc_slot(const acc *a, uint64_t key)
+{
+    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull) & (a->cap - 1);
+    while (a->keys[i] && a->keys[i] != key)
+        i = (i + 1) & (a->cap - 1);
+    return i;
+}
+
+static int acc_add(acc *a, uint64_t key, float s)
+{
+    size_t i;
+    if ((a->n + 1) * 2 > a->cap) {
+        acc b = {0};
+        b.cap = a->cap ? a->cap * 2 : 1024;
+        b.keys = calloc(b.cap, sizeof *b.keys);
+        b.score = malloc(b.cap * sizeof *b.score);
+        if (!b.keys || !b.score) {
+            free(b.keys);
+            free(b.score);
+            return cvs__err(CVS_ENOMEM, "out of memory scoring %zu documents", a->n);
+        }
+        for (size_t j = 0; j < a->cap; j++)
+            if (a->keys[j]) {
+                size_t t = acc_slot(&b, a->keys[j]);
+                b.keys[t] = a->keys[j];
+                b.score[t] = a->score[j];
+            }
+        b.n = a->n;
+        free(a->keys);
+        free(a->score);
+        *a = b;
+    }
+    i = acc_slot(a, key);
+    if (!a->keys[i]) {
+        a->keys[i] = key;
+        a->score[i] = 0;
+        a->n++;
+    }
+    a->score[i] += s;
+    return CVS_OK;
+}
+
+static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats *st,
+                      double avgdl, acc *a)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = {t->len, (void *)t->s}, v;
+    size_t df = 0;
+    double idf;
+    int rc = CVS_OK, mrc;
+
+    if ((mrc = mdb_cursor_open(txn, db->dbi_terms, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (mrc == MDB_NOTFOUND)
+        goto out;
+    if (mrc || (mrc = mdb_cursor_count(cur, &df))) {
+        rc = cvs__err_lmdb(mrc, "reading postings");
+        goto out;
+    }
+    idf = log(1.0 + ((double)st->ndocs - (double)df + 0.5) / ((double)df + 0.5));
+    /* GET_MULTIPLE hands out a page of fixed-size postings at a time; for a
+     * term with a single posting it leaves v as MDB_SET_KEY filled it. */
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE);
+    while (mrc == 0) {
+        const unsigned char *p = v.mv_data;
+        if (v.mv_size % POSTING_BYTES) {
+            rc = cvs__err(CVS_ECORRUPT, "postings of \"%.*s\" are %zu bytes", (int)t->len, t->s,
+                          v.mv_size);
+            goto out;
+        }
+        for (size_t i = 0; i < v.mv_size / POSTING_BYTES; i++, p += POSTING_BYTES) {
+            uint64_t key = cvs__get_u64(p);
+            double tf = cvs__get_u32(p + 8), dl = cvs__get_u32(p + 12);
+            double s = idf * tf * (CVS_BM25_K1 + 1) /
+                       (tf + CVS_BM25_K1 * (1 - CVS_BM25_B + CVS_BM25_B * dl / avgdl));
+            if ((rc = acc_add(a, key, (float)s)))
+                goto out;
+        }
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_MULTIPLE);
+    }
+    if (mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading postings");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int cvs__bm25_search(cvs_txn *t, const char *query, size_t len, size_t k, int64_t *keys,
+                     float *scores)
+{
+    cvs_db *db = t->db;
+    doc_terms q = {0};
+    bm25_stats st;
+    acc a = {0};
+    cvs_heap h;
+    float *hd = NULL;
+    size_t got = 0;
+    int rc;
+
+    if (k && !(hd = malloc(k * sizeof *hd))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!db->have_text_dbis) {
+        rc = CVS_OK; /* an old store opened read-only: empty index */
+        goto out;
+    }
+    if ((rc = stats_get(db, t->txn, &st)) ||
+        (rc = doc_terms_build(&q, NULL, 0, query, len)))
+        goto out;
+    if (st.ndocs == 0 || q.n == 0 || k == 0)
+        goto out;
+    for (size_t i = 0; i < q.n; i++)
+        if ((rc = score_term(db, t->txn, &q.t[i], &st, (double)st.total / (double)st.ndocs, &a)))
+            goto out;
+    /* The heap keeps the smallest values: feed it negated scores. */
+    cvs__heap_init(&h, k, hd, keys);
+    for (size_t i = 0; i < a.cap; i++)
+        if (a.keys[i])
+            cvs__heap_push(&h, -a.score[i], (int64_t)a.keys[i]);
+    got = cvs__heap_sort(&h);
+    for (size_t i = 0; i < got; i++)
+        scores[i] = -hd[i];
+out:
+    if (rc == CVS_OK)
+        for (size_t i = got; i < k; i++) {
+            keys[i] = -1;
+            scores[i] = NAN;
+        }
+    free(a.keys);
+    free(a.score);
+    free(hd);
+    doc_terms_free(&q);
+    return rc;
+}
+
+CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
+                                int64_t *keys, float *scores)
+{
+    if (!txn || (!query && len) || (k && (!keys || !scores)))
+        return cvs__err(CVS_EINVAL, "cvs_txn_text_search: NULL argument");
+    return cvs__bm25_search(txn, query ? query : "", query ? len : 0, k, keys, scores);
+}
+
+CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
+                            int64_t *keys, float *scores)
+{
+    cvs_txn *t;
+    int rc;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_text_search: NULL argument");
+    if ((rc = cvs_txn_begin(db, &t)))
+        return rc;
+    rc = cvs_txn_text_search(t, query, len, k, keys, scores);
+    cvs_txn_end(t);
+    return rc;
+}

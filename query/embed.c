@@ -1,0 +1,812 @@
+/*
+ * embed.c -- embedders attached to a store handle: the application's own
+ * (a cvs_embed_fn callback), the built-in "glove" (SIF, query/embed_sif.c)
+ * and the HTTP one (query/embed_http.c), behind one entry point,
+ * cvs_embed_texts.
+ *
+ * The store remembers which model made its vectors.  The first embedder
+ * attached to a writable store is recorded in meta "embedder" (name, dim
+ * and, for "glove", a BLAKE2b fingerprint of the vocabulary file); from then
+ * on an embedder of another name or dim, or a GloVe cache with another
+ * vocabulary, is refused with CVS_EINVAL.  Vectors from two models share no
+ * geometry, so a mismatched query would return confident nonsense; refusing
+ * it is the only safe answer.  The SIF common component (the part of SIF
+ * fitted to the corpus) is kept in meta "sif" and read by every query.
+ *
+ * Choices:
+ *   1. The library never downloads by itself.  A missing GloVe cache is
+ *      CVS_NOTFOUND with a message naming the directory and the command that
+ *      fetches it (scripts/fetch-glove.sh, which the CLI may run).  A
+ *      library call that silently pulls 117 MB from a registry would
+ *      surprise an embedding application (and fail in sandboxes); the tar
+ *      and JSON conversion already exist in the script.
+ *   2. Each handle loads its own copy of the word table (~10 MB with the
+ *      hash table; the 138 MB of vectors are memory-mapped and shared by the
+ *      page cache).  A process-wide cache would save the ~50 ms load for
+ *      processes that open many stores; none does yet.
+ *   3. The vocabulary is copied into the store only on request
+ *      (cvs_db_copy_embedder_data, `cvstore init --copy-vocab`): 141 MB per
+ *      store is too much to spend by default, and the fingerprint already
+ *      makes a moved store refuse a different cache instead of misbehaving.
+ *      A store with a copy uses the cache when the cache's fingerprint
+ *      matches (mapped, shared between processes) and its own copy
+ *      otherwise (read into memory: ~0.1 s and 141 MB per handle).
+ *   4. Attaching (cvs_db_set_embedder) must not race with embedding calls
+ *      on the same handle; embedding calls may run concurrently.  The
+ *      implicit attach of cvs_embed_texts is guarded by a mutex.
+ *   5. An HTTP embedder's URL is kept in meta "embed_url" (the latest one
+ *      that worked), so that any handle, e.g. the CLI importing text-only
+ *      records, attaches it by itself; the URL is a hint, not part of the
+ *      model's identity ("http:MODEL" is), so a moved server is fixed by
+ *      attaching it again with the new URL.  The API key is never stored:
+ *      an implicit attach reads $CVSTORE_EMBED_API_KEY.
+ */
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/embed.h"
+#include "query/text.h"
+#include "store/db.h"
+
+#define EMB_REC_VERSION 1u
+#define SIF_REC_VERSION 1u
+#define SIF_REC_FIXED 16
+
+typedef struct cvs_embedder {
+    char name[CVS_EMBEDDER_NAME_MAX + 1];
+    uint32_t dim;
+    cvs_embed_fn fn;       /* NULL for the built-in glove */
+    void *ctx;
+    cvs_sif *sif;          /* owned: "glove" */
+    cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
+    const char *http_url;  /* its URL (owned by the caller during attach) */
+    /* The store's SIF state, cached once fitted (it never changes then). */
+    pthread_mutex_t mu;
+    float a;
+    float *pc;             /* dim floats once fitted, else NULL */
+} cvs_embedder;
+
+static void embedder_free(cvs_embedder *e)
+{
+    if (!e)
+        return;
+    cvs__sif_free(e->sif);
+    cvs_http_embedder_free(e->http);
+    pthread_mutex_destroy(&e->mu);
+    free(e->pc);
+    free(e);
+}
+
+void cvs__embedder_drop(cvs_db *db)
+{
+    embedder_free(db->embedder);
+    db->embedder = NULL;
+}
+
+/* ==== The GloVe cache ==== */
+
+CVS_API int cvs_glove_dir(char *buf, size_t cap)
+{
+    const char *v;
+    int n;
+    if (!buf || !cap)
+        return cvs__err(CVS_EINVAL, "cvs_glove_dir: NULL argument");
+    if ((v = getenv("CVSTORE_GLOVE_DIR")) && *v)
+        n = snprintf(buf, cap, "%s", v);
+    else if ((v = getenv("CVSTORE_CACHE")) && *v)
+        n = snprintf(buf, cap, "%s/glove", v);
+    else if ((v = getenv("XDG_CACHE_HOME")) && *v)
+        n = snprintf(buf, cap, "%s/cvstore/glove", v);
+    else if ((v = getenv("HOME")) && *v)
+        n = snprintf(buf, cap, "%s/.cache/cvstore/glove", v);
+    else
+        return cvs__err(CVS_NOTFOUND, "no GloVe cache directory: set CVSTORE_GLOVE_DIR "
+                        "(or HOME)");
+    if (n < 0 || (size_t)n >= cap)
+        return cvs__err(CVS_EINVAL, "GloVe cache path longer than %zu bytes", cap);
+    return CVS_OK;
+}
+
+/* ==== meta "embedder" and meta "sif" ==== */
+
+typedef struct emb_rec {
+    int present;
+    uint32_t dim;
+    char name[CVS_EMBEDDER_NAME_MAX + 1];
+    int has_fp;
+    unsigned char fp[CVS_FINGERPRINT_BYTES];
+} emb_rec;
+
+static int emb_rec_get(cvs_db *db, MDB_txn *txn, emb_rec *r)
+{
+    MDB_val k = {8, "embedder"}, v;
+    const unsigned char *p;
+    size_t nl, fl;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    memset(r, 0, sizeof *r);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta embedder");
+    p = v.mv_data;
+    if (v.mv_size < 12 || cvs__get_u32(p) != EMB_REC_VERSION)
+        return cvs__err(CVS_ECORRUPT, "meta embedder: bad size or version");
+    r->dim = cvs__get_u32(p + 4);
+    nl = cvs__get_u16(p + 8);
+    if (nl == 0 || nl > CVS_EMBEDDER_NAME_MAX || v.mv_size < 12 + nl)
+        return cvs__err(CVS_ECORRUPT, "meta embedder: bad name length %zu", nl);
+    memcpy(r->name, p + 10, nl);
+    r->name[nl] = '\0';
+    fl = cvs__get_u16(p + 10 + nl);
+    if ((fl != 0 && fl != CVS_FINGERPRINT_BYTES) || v.mv_size != 12 + nl + fl)
+        return cvs__err(CVS_ECORRUPT, "meta embedder: bad fingerprint length %zu", fl);
+    r->has_fp = fl != 0;
+    memcpy(r->fp, p + 12 + nl, fl);
+    r->present = 1;
+    return CVS_OK;
+}
+
+static int emb_rec_put(cvs_db *db, MDB_txn *txn, const cvs_embedder *e)
+{
+    size_t nl = strlen(e->name), fl = e->sif ? CVS_FINGERPRINT_BYTES : 0;
+    unsigned char buf[12 + CVS_EMBEDDER_NAME_MAX + CVS_FINGERPRINT_BYTES];
+    MDB_val k = {8, "embedder"}, v = {12 + nl + fl, buf};
+    int mrc;
+    cvs__put_u32(buf, EMB_REC_VERSION);
+    cvs__put_u32(buf + 4, e->dim);
+    cvs__put_u16(buf + 8, (uint16_t)nl);
+    memcpy(buf + 10, e->name, nl);
+    cvs__put_u16(buf + 10 + nl, (uint16_t)fl);
+    if (fl)
+        memcpy(buf + 12 + nl, cvs__sif_fingerprint(e->sif), fl);
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing meta embedder");
+    return CVS_OK;
+}
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+/* CVS_EINVAL when e is not the embedder the store recorded. */
+static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder *e)
+{
+    if (strcmp(r->name, e->name) != 0 || r->dim != e->dim)
+        return cvs__err(CVS_EINVAL, "%s: the store's vectors come from embedder '%s' (dim %u); "
+                        "refusing embedder '%s' (dim %u): its vectors would not be comparable",
+                        db->path, r->name, r->dim, e->name, e->dim);
+    if (r->has_fp && e->sif &&
+        memcmp(r->fp, cvs__sif_fingerprint(e->sif), CVS_FINGERPRINT_BYTES) != 0) {
+        char a[2 * CVS_FINGERPRINT_BYTES + 1], b[2 * CVS_FINGERPRINT_BYTES + 1];
+        hex(r->fp, 8, a);
+        hex(cvs__sif_fingerprint(e->sif), 8, b);
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with a GloVe vocabulary of "
+                        "fingerprint %s..., but the GloVe cache has %s...: point "
+                        "CVSTORE_GLOVE_DIR at the files the store was built with",
+                        db->path, a, b);
+    }
+    return CVS_OK;
+}
+
+/* meta "sif": u32 version, u32 dim, f32 a, u32 has_pc, [f32 pc[dim]]. */
+static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_pc)
+{
+    MDB_val k = {3, "sif"}, v;
+    const unsigned char *p;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    *a = CVS_SIF_A;
+    *has_pc = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta sif");
+    p = v.mv_data;
+    if (v.mv_size < SIF_REC_FIXED || cvs__get_u32(p) != SIF_REC_VERSION ||
+        cvs__get_u32(p + 4) != db->dim)
+        return cvs__err(CVS_ECORRUPT, "meta sif: bad size, version or dimension");
+    memcpy(a, p + 8, 4);
+    *has_pc = cvs__get_u32(p + 12) != 0;
+    if (!(*a > 0) || !isfinite(*a) ||
+        v.mv_size != SIF_REC_FIXED + (*has_pc ? 4 * (size_t)db->dim : 0))
+        return cvs__err(CVS_ECORRUPT, "meta sif: bad a or size");
+    if (*has_pc && pc)
+        memcpy(pc, p + SIF_REC_FIXED, 4 * (size_t)db->dim);
+    return CVS_OK;
+}
+
+static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc)
+{
+    MDB_val k = {3, "sif"}, v;
+    int mrc;
+    v.mv_size = SIF_REC_FIXED + (pc ? 4 * (size_t)db->dim : 0);
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, MDB_RESERVE)))
+        return cvs__werr(mrc, "writing meta sif");
+    cvs__put_u32(v.mv_data, SIF_REC_VERSION);
+    cvs__put_u32((unsigned char *)v.mv_data + 4, db->dim);
+    memcpy((unsigned char *)v.mv_data + 8, &a, 4);
+    cvs__put_u32((unsigned char *)v.mv_data + 12, pc != NULL);
+    if (pc)
+        memcpy((unsigned char *)v.mv_data + SIF_REC_FIXED, pc, 4 * (size_t)db->dim);
+    return CVS_OK;
+}
+
+/* ==== The vocabulary kept in the store ==== */
+
+static const MDB_val copy_words_key = {11, "glove_words"}, copy_vecs_key = {10, "glove_vecs"};
+
+/* Loads the store's copy of the GloVe files; *present 0 when it has none. */
+static int load_store_copy(cvs_db *db, cvs_sif **out, int *present)
+{
+    MDB_txn *txn;
+    MDB_val kw = copy_words_key, kv = copy_vecs_key, w, v;
+    int rc = CVS_OK, m1, m2;
+    *out = NULL;
+    *present = 0;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    m1 = mdb_get(txn, db->dbi_meta, &kw, &w);
+    m2 = mdb_get(txn, db->dbi_meta, &kv, &v);
+    if (m1 == 0 && m2 == 0) {
+        *present = 1;
+        rc = cvs__sif_load_mem(w.mv_data, w.mv_size, v.mv_data, v.mv_size, out);
+    } else if ((m1 && m1 != MDB_NOTFOUND) || (m2 && m2 != MDB_NOTFOUND)) {
+        rc = cvs__err_lmdb(m1 ? m1 : m2, "reading the store's copy of the vocabulary");
+    }
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+/* The GloVe vectors for this store: the cache when it is there and matches
+ * the store's fingerprint, else the store's own copy when it has one, else
+ * the cache's error (or the cache, which the caller then refuses). */
+static int load_glove(cvs_db *db, cvs_sif **out)
+{
+    char dir[4096];
+    MDB_txn *txn;
+    emb_rec r;
+    cvs_sif *cache = NULL, *copy = NULL;
+    int rc, crc, present;
+
+    *out = NULL;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = emb_rec_get(db, txn, &r);
+    cvs__read_end(db, txn);
+    if (rc)
+        return rc;
+    crc = cvs_glove_dir(dir, sizeof dir);
+    if (crc == CVS_OK)
+        crc = cvs__sif_load(dir, &cache);
+    if (crc == CVS_OK && (!r.present || !r.has_fp ||
+                          memcmp(r.fp, cvs__sif_fingerprint(cache), CVS_FINGERPRINT_BYTES) == 0)) {
+        *out = cache;
+        return CVS_OK;
+    }
+    if (crc != CVS_OK && crc != CVS_NOTFOUND)
+        return crc;
+    if ((rc = load_store_copy(db, &copy, &present))) {
+        cvs__sif_free(cache);
+        return rc;
+    }
+    if (present) {
+        cvs__sif_free(cache);
+        *out = copy;
+        return CVS_OK;
+    }
+    if (!cache) /* the cache's message (how to fetch it) is still the thread's */
+        return crc;
+    *out = cache; /* a mismatching cache: the caller refuses it with a clear message */
+    return CVS_OK;
+}
+
+typedef struct copy_arg {
+    const unsigned char *words, *vecs;
+    size_t wlen, vlen;
+} copy_arg;
+
+static int copy_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    copy_arg *a = arg;
+    MDB_val kw = copy_words_key, kv = copy_vecs_key;
+    MDB_val w = {a->wlen, (void *)a->words}, v = {a->vlen, (void *)a->vecs};
+    int mrc;
+    if ((mrc = mdb_put(txn, db->dbi_meta, &kw, &w, 0)) ||
+        (mrc = mdb_put(txn, db->dbi_meta, &kv, &v, 0)))
+        return cvs__werr(mrc, "writing the store's copy of the vocabulary");
+    return CVS_OK;
+}
+
+static int read_file(const char *dir, const char *name, unsigned char **buf, size_t *len)
+{
+    char path[4200];
+    FILE *f;
+    long n;
+    int rc = CVS_OK;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    *buf = NULL;
+    if (!(f = fopen(path, "rb")))
+        return cvs__err(CVS_NOTFOUND, "%s: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
+        goto out;
+    }
+    if (!(*buf = malloc((size_t)n))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
+        goto out;
+    }
+    if (fread(*buf, 1, (size_t)n, f) != (size_t)n) {
+        rc = cvs__err(CVS_EIO, "%s: short read", path);
+        goto out;
+    }
+    *len = (size_t)n;
+out:
+    fclose(f);
+    if (rc) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return rc;
+}
+
+CVS_API int cvs_db_copy_embedder_data(cvs_db *db)
+{
+    char dir[4096];
+    copy_arg a = {0};
+    unsigned char *w = NULL, *v = NULL, fp[CVS_FINGERPRINT_BYTES];
+    cvs_embedder_info info;
+    int rc;
+
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_db_copy_embedder_data: NULL argument");
+    if ((rc = cvs_db_embedder_info(db, &info)))
+        return rc;
+    if (strcmp(info.name, "glove") != 0)
+        return CVS_OK; /* nothing to copy: the model lives elsewhere */
+    if (info.data_in_store)
+        return CVS_OK;
+    if ((rc = cvs_glove_dir(dir, sizeof dir)) ||
+        (rc = read_file(dir, CVS_GLOVE_WORDS, &w, &a.wlen)) ||
+        (rc = read_file(dir, CVS_GLOVE_FVECS, &v, &a.vlen)))
+        goto out;
+    crypto_generichash(fp, sizeof fp, w, a.wlen, NULL, 0);
+    if (memcmp(fp, info.fingerprint, sizeof fp) != 0) {
+        rc = cvs__err(CVS_EINVAL, "%s: the GloVe cache in %s is not the vocabulary the store "
+                      "was built with (fingerprints differ); nothing copied", db->path, dir);
+        goto out;
+    }
+    a.words = w;
+    a.vecs = v;
+    rc = cvs__write(db, copy_fn, &a);
+out:
+    free(w);
+    free(v);
+    return rc;
+}
+
+/* ==== Attaching ==== */
+
+/* Checks e against the store and records it when the store has none yet. */
+static int record_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    const cvs_embedder *e = arg;
+    emb_rec r;
+    float a;
+    int has_pc, rc, mrc;
+    if ((rc = emb_rec_get(db, txn, &r)))
+        return rc;
+    if (r.present && (rc = emb_rec_match(db, &r, e)))
+        return rc;
+    if (e->http) {
+        /* Where the server was last seen, for handles that attach by
+         * themselves (choice 5); updated by every successful attach. */
+        MDB_val k = {9, "embed_url"}, v = {strlen(e->http_url), (void *)e->http_url};
+        if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+            return cvs__werr(mrc, "writing meta embed_url");
+    }
+    if (r.present)
+        return CVS_OK;
+    if ((rc = emb_rec_put(db, txn, e)))
+        return rc;
+    /* "Before any corpus exists, skip removal and record that." */
+    if (e->sif && (rc = sif_rec_get(db, txn, &a, NULL, &has_pc)) == CVS_OK && !has_pc)
+        rc = sif_rec_put(db, txn, CVS_SIF_A, NULL);
+    return rc;
+}
+
+static int check_fn_ro(cvs_db *db, const cvs_embedder *e)
+{
+    MDB_txn *txn;
+    emb_rec r;
+    int rc;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present)
+        rc = emb_rec_match(db, &r, e);
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn fn, void *ctx,
+                        cvs_embedder **out)
+{
+    cvs_embedder *e;
+    size_t nl;
+    int rc;
+    *out = NULL;
+    if (!name || !(nl = strlen(name)) || nl > CVS_EMBEDDER_NAME_MAX || !cvs__utf8_valid(name, nl))
+        return cvs__err(CVS_EINVAL, "embedder name must be UTF-8 of 1..%d bytes",
+                        CVS_EMBEDDER_NAME_MAX);
+    if (!fn && strcmp(name, "glove") != 0)
+        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (built-in: glove; for HTTP use "
+                        "cvs_db_set_embedder_http)", name);
+    if (fn && dim == 0)
+        return cvs__err(CVS_EINVAL, "embedder '%s': dim 0", name);
+    if (!(e = calloc(1, sizeof *e)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (pthread_mutex_init(&e->mu, NULL)) {
+        free(e);
+        return cvs__err(CVS_ENOMEM, "cannot create a mutex");
+    }
+    memcpy(e->name, name, nl + 1);
+    e->fn = fn;
+    e->ctx = ctx;
+    e->dim = dim;
+    e->a = CVS_SIF_A;
+    if (!fn) {
+        if ((rc = load_glove(db, &e->sif)))
+            goto fail;
+        if (dim && dim != cvs__sif_dim(e->sif)) {
+            rc = cvs__err(CVS_EDIM, "embedder glove gives %u-dimensional vectors, not %u",
+                          cvs__sif_dim(e->sif), dim);
+            goto fail;
+        }
+        e->dim = cvs__sif_dim(e->sif);
+    }
+    if (e->dim != db->dim) {
+        rc = cvs__err(CVS_EDIM, "%s: embedder '%s' gives %u-dimensional vectors; the store holds "
+                      "%u (create the store with dim %u)", db->path, e->name, e->dim, db->dim, e->dim);
+        goto fail;
+    }
+    *out = e;
+    return CVS_OK;
+fail:
+    embedder_free(e);
+    return rc;
+}
+
+/* Checks (and records) e, then makes it the handle's embedder. */
+static int attach(cvs_db *db, cvs_embedder *e)
+{
+    int rc = (db->flags & CVS_OPEN_RDONLY) ? check_fn_ro(db, e) : cvs__write(db, record_fn, e);
+    if (rc) {
+        embedder_free(e);
+        return rc;
+    }
+    pthread_mutex_lock(&db->embed_mu);
+    embedder_free(db->embedder);
+    db->embedder = e;
+    pthread_mutex_unlock(&db->embed_mu);
+    return CVS_OK;
+}
+
+CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn fn,
+                                void *ctx)
+{
+    cvs_embedder *e;
+    int rc;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_db_set_embedder: NULL argument");
+    if ((rc = embedder_new(db, name, dim, fn, ctx, &e)))
+        return rc;
+    return attach(db, e);
+}
+
+CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *model,
+                                     const char *api_key)
+{
+    cvs_http_embedder *h = NULL;
+    cvs_embedder *e;
+    char name[CVS_EMBEDDER_NAME_MAX + 1];
+    int rc;
+    if (!db || !url || !model)
+        return cvs__err(CVS_EINVAL, "cvs_db_set_embedder_http: NULL argument");
+    if (snprintf(name, sizeof name, "http:%s", model) >= (int)sizeof name)
+        return cvs__err(CVS_EINVAL, "model name too long");
+    if ((rc = cvs_http_embedder_new(url, model, api_key, 0, &h)))
+        return rc;
+    if ((rc = embedder_new(db, name, cvs_http_embedder_dim(h), cvs_http_embed, h, &e))) {
+        cvs_http_embedder_free(h);
+        return rc;
+    }
+    e->http = h;
+    e->http_url = url;
+    rc = attach(db, e);
+    if (rc == CVS_OK)
+        db->embedder->http_url = NULL; /* url is the caller's; only attach used it */
+    return rc;
+}
+
+CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info)
+{
+    MDB_txn *txn;
+    emb_rec r;
+    float a;
+    int rc, has_pc = 0;
+    if (!db || !info)
+        return cvs__err(CVS_EINVAL, "cvs_db_embedder_info: NULL argument");
+    memset(info, 0, sizeof *info);
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((rc = emb_rec_get(db, txn, &r)) || (rc = sif_rec_get(db, txn, &a, NULL, &has_pc)))
+        goto out;
+    if (!r.present) {
+        rc = cvs__err(CVS_NOTFOUND, "%s: the store records no embedder", db->path);
+        goto out;
+    }
+    memcpy(info->name, r.name, sizeof info->name);
+    info->dim = r.dim;
+    info->has_fingerprint = r.has_fp;
+    memcpy(info->fingerprint, r.fp, sizeof r.fp);
+    info->fitted = has_pc;
+    {
+        MDB_val kw = copy_words_key, w;
+        info->data_in_store = mdb_get(txn, db->dbi_meta, &kw, &w) == 0;
+    }
+out:
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+/* ==== Embedding ==== */
+
+/* A store recording "http:MODEL" and the server's URL: attach an HTTP
+ * embedder to it (API key from $CVSTORE_EMBED_API_KEY), without asking the
+ * server anything until the first text. */
+static int attach_http_recorded(cvs_db *db, const emb_rec *r, cvs_embedder **out)
+{
+    MDB_txn *txn;
+    MDB_val k = {9, "embed_url"}, v;
+    char *url = NULL;
+    cvs_http_embedder *h = NULL;
+    cvs_embedder *e = NULL;
+    int rc, mrc;
+
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    if (mrc == 0 && (url = malloc(v.mv_size + 1))) {
+        memcpy(url, v.mv_data, v.mv_size);
+        url[v.mv_size] = '\0';
+    }
+    cvs__read_end(db, txn);
+    if (mrc == MDB_NOTFOUND)
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s' but records no URL: "
+                        "attach it with cvs_db_set_embedder_http", db->path, r->name);
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta embed_url");
+    if (!url)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    pthread_mutex_lock(&db->embed_mu);
+    if (!db->embedder) {
+        if ((rc = cvs_http_embedder_new(url, r->name + 5, getenv("CVSTORE_EMBED_API_KEY"), r->dim,
+                                        &h)) == CVS_OK &&
+            (rc = embedder_new(db, r->name, r->dim, cvs_http_embed, h, &e)) == CVS_OK) {
+            e->http = h;
+            h = NULL;
+            db->embedder = e;
+        }
+        cvs_http_embedder_free(h);
+    }
+    *out = db->embedder;
+    pthread_mutex_unlock(&db->embed_mu);
+    free(url);
+    return rc;
+}
+
+/* The handle's embedder, attaching the built-in glove (or the recorded HTTP
+ * server) when the store records it and none is attached. */
+static int current(cvs_db *db, cvs_embedder **out)
+{
+    MDB_txn *txn;
+    emb_rec r;
+    cvs_embedder *e;
+    int rc;
+    pthread_mutex_lock(&db->embed_mu);
+    e = db->embedder;
+    pthread_mutex_unlock(&db->embed_mu);
+    if (e) {
+        *out = e;
+        return CVS_OK;
+    }
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = emb_rec_get(db, txn, &r);
+    cvs__read_end(db, txn);
+    if (rc)
+        return rc;
+    if (!r.present)
+        return cvs__err(CVS_EINVAL, "%s: no embedder: attach one with cvs_db_set_embedder "
+                        "(or create a text store with cvstore init --embedder glove)", db->path);
+    if (strncmp(r.name, "http:", 5) == 0)
+        return attach_http_recorded(db, &r, out);
+    if (strcmp(r.name, "glove") != 0)
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', which is not "
+                        "attached to this handle (cvs_db_set_embedder)", db->path, r.name);
+    /* Serialize the implicit attach so that two threads load GloVe once. */
+    pthread_mutex_lock(&db->embed_mu);
+    if (!db->embedder) {
+        if ((rc = embedder_new(db, "glove", 0, NULL, NULL, &e)) == CVS_OK) {
+            if ((rc = check_fn_ro(db, e)))
+                embedder_free(e);
+            else
+                db->embedder = e;
+        }
+    }
+    *out = db->embedder;
+    pthread_mutex_unlock(&db->embed_mu);
+    return rc;
+}
+
+/* The store's common component for e, cached once it exists. */
+static int sif_state(cvs_db *db, cvs_embedder *e, float *a, const float **pc)
+{
+    MDB_txn *txn;
+    float *buf = NULL;
+    int rc, has_pc;
+    pthread_mutex_lock(&e->mu);
+    if (e->pc) {
+        *a = e->a;
+        *pc = e->pc;
+        pthread_mutex_unlock(&e->mu);
+        return CVS_OK;
+    }
+    if (!(buf = malloc(e->dim * sizeof *buf))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = cvs__read_begin(db, &txn)))
+        goto out;
+    rc = sif_rec_get(db, txn, &e->a, buf, &has_pc);
+    cvs__read_end(db, txn);
+    if (rc)
+        goto out;
+    *a = e->a;
+    *pc = NULL;
+    if (has_pc) {
+        e->pc = buf;
+        buf = NULL;
+        *pc = e->pc;
+    }
+out:
+    pthread_mutex_unlock(&e->mu);
+    free(buf);
+    return rc;
+}
+
+CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *lens, size_t n,
+                            float *out)
+{
+    cvs_embedder *e;
+    int rc;
+    if (!db || (n && (!texts || !lens || !out)))
+        return cvs__err(CVS_EINVAL, "cvs_embed_texts: NULL argument");
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] && lens[i])
+            return cvs__err(CVS_EINVAL, "cvs_embed_texts: text %zu is NULL", i);
+    if (n == 0)
+        return CVS_OK;
+    if ((rc = current(db, &e)))
+        return rc;
+    if (e->sif) {
+        float a;
+        const float *pc;
+        if ((rc = sif_state(db, e, &a, &pc)) ||
+            (rc = cvs__sif_embed(e->sif, a, texts, lens, n, out, NULL)))
+            return rc;
+        if (pc)
+            cvs__sif_remove_pc(out, n, e->dim, pc);
+        return CVS_OK;
+    }
+    rc = e->fn(e->ctx, texts, lens, n, out);
+    if (rc && (rc > CVS_NOTFOUND || rc < CVS_NOTFOUND - 99)) /* not one of ours */
+        return cvs__err(CVS_EIO, "embedder '%s' failed with code %d", e->name, rc);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n * e->dim; i++)
+        if (!isfinite(out[i]))
+            return cvs__err(CVS_EINPUT, "embedder '%s' returned a non-finite value for text %zu",
+                            e->name, i / e->dim);
+    return CVS_OK;
+}
+
+CVS_API int cvs_embed_text(cvs_db *db, const char *text, size_t len, float *out)
+{
+    if (text && len == 0)
+        len = strlen(text);
+    return cvs_embed_texts(db, &text, &len, 1, out);
+}
+
+typedef struct fit_arg {
+    const float *pc;
+} fit_arg;
+
+static int fit_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    fit_arg *f = arg;
+    float a;
+    int has_pc, rc;
+    if ((rc = sif_rec_get(db, txn, &a, NULL, &has_pc)))
+        return rc;
+    if (has_pc)
+        return CVS_OK; /* fitted meanwhile: the first one stays */
+    return sif_rec_put(db, txn, a, f->pc);
+}
+
+CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *lens, size_t n)
+{
+    cvs_embedder *e;
+    float a, *x = NULL, *pc = NULL;
+    const float *have;
+    unsigned char *empty = NULL;
+    fit_arg f;
+    int rc;
+
+    if (!db || (n && (!texts || !lens)))
+        return cvs__err(CVS_EINVAL, "cvs_embed_fit: NULL argument");
+    if ((rc = current(db, &e)))
+        return rc;
+    if (!e->sif || n == 0)
+        return CVS_OK;
+    if ((rc = sif_state(db, e, &a, &have)) || have)
+        return rc;
+    if (n > SIZE_MAX / sizeof(float) / e->dim)
+        return cvs__err(CVS_EINVAL, "cvs_embed_fit: %zu texts", n);
+    x = malloc(n * e->dim * sizeof *x);
+    pc = malloc(e->dim * sizeof *pc);
+    empty = malloc(n);
+    if (!x || !pc || !empty) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu sample texts", n);
+        goto out;
+    }
+    if ((rc = cvs__sif_embed(e->sif, a, texts, lens, n, x, empty)) ||
+        (rc = cvs__sif_first_pc(x, n, e->dim, pc)))
+        goto out;
+    f.pc = pc;
+    rc = cvs__write(db, fit_fn, &f);
+out:
+    free(x);
+    free(pc);
+    free(empty);
+    return rc;
+}
+
+/* ==== For the importer ==== */
+
+int cvs__embed_prepare(cvs_db *db)
+{
+    cvs_embedder *e;
+    return current(db, &e);
+}
+
+int cvs__embed_check(cvs_db *db, const char *text, size_t len)
+{
+    cvs_embedder *e;
+    float *tmp;
+    unsigned char empty = 0;
+    int rc;
+    if ((rc = current(db, &e)) || !e->sif)
+        return rc;
+    if (!(tmp = malloc(e->dim * sizeof *tmp)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    rc = cvs__sif_embed(e->sif, CVS_SIF_A, &text, &len, 1, tmp, &empty);
+    free(tmp);
+    if (rc == CVS_OK && empty)
+        rc = cvs__err(CVS_EINPUT, "no word of its text is in the GloVe vocabulary");
+    return rc;
+}

@@ -1,0 +1,49 @@
+/*
+ * embed.h -- internals of the built-in embedders: SIF over GloVe
+ * (query/embed_sif.c).  The public side is in cvstore.h ("Text"); the
+ * per-handle glue is query/embed.c.  Not installed.
+ */
+#ifndef CVS_EMBED_H
+#define CVS_EMBED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CVS_SIF_A 1e-3f        /* Arora et al.'s a, within their best range */
+#define CVS_GLOVE_WORDS "glove100.words"
+#define CVS_GLOVE_FVECS "glove100.fvecs"
+#define CVS_FINGERPRINT_BYTES 32
+
+/* Word vectors loaded from a GloVe cache directory; immutable once loaded,
+ * so any number of threads may embed with it at once. */
+typedef struct cvs_sif cvs_sif;
+
+/* Loads dir/glove100.words and maps dir/glove100.fvecs.  CVS_NOTFOUND (the
+ * message names the files and how to fetch them) when either is missing,
+ * CVS_ECORRUPT when they disagree. */
+int cvs__sif_load(const char *dir, cvs_sif **out);
+/* The same from memory: the bytes of a words file and of an fvecs file
+ * (both copied; the store keeps them as meta "glove_words"/"glove_vecs"). */
+int cvs__sif_load_mem(const void *words, size_t wlen, const void *fvecs, size_t flen,
+                      cvs_sif **out);
+void cvs__sif_free(cvs_sif *s);
+uint32_t cvs__sif_dim(const cvs_sif *s);
+size_t cvs__sif_vocab(const cvs_sif *s);
+const unsigned char *cvs__sif_fingerprint(const cvs_sif *s);
+/* Index of a word (already folded by the tokenizer) or -1. */
+long cvs__sif_lookup(const cvs_sif *s, const char *w, size_t len);
+
+/* SIF embeddings without the common-component removal: for each text the
+ * a/(a + p(w))-weighted mean of its words' vectors.  A text with no word in
+ * the vocabulary is CVS_EINPUT when empty is NULL; otherwise its row is
+ * zero and empty[i] is set to 1 (0 for the others). */
+int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const size_t *lens,
+                   size_t n, float *out, unsigned char *empty);
+
+/* The unit first principal direction (uncentered, as in the paper: the top
+ * eigenvector of X^T X) of n rows of dim floats, zero rows ignored. */
+int cvs__sif_first_pc(const float *x, size_t n, uint32_t dim, float *pc);
+/* v -= (v . pc) pc for n rows. */
+void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc);
+
+#endif

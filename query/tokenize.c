@@ -1,0 +1,200 @@
+/*
+ * tokenize.c -- words out of UTF-8 text, for BM25 and the SIF embedder.
+ *
+ * One tokenizer serves both the lexical index and the word-vector embedder,
+ * so that "what a word is" means the same thing everywhere in the store.  It
+ * follows the usual search-engine recipe (Manning, Raghavan & Schütze,
+ * "Introduction to Information Retrieval", 2008, ch. 2: normalization, case
+ * folding, stop words), on top of Unicode's own definitions:
+ *
+ *   1. Normalize with NFKC_Casefold (Unicode TR #15 and the DerivedNormalization
+ *      property; utf8proc's COMPAT|CASEFOLD|COMPOSE|IGNORE): compatibility
+ *      forms fold ("ﬁ" -> "fi", full-width "Ａ" -> "a", "①" -> "1"), case
+ *      folds fully ("Straße" -> "strasse", "ΣΟΦΌΣ" -> "σοφόσ"), default
+ *      ignorables vanish (soft hyphen, zero-width joiner).
+ *   2. A token is a maximal run of letters (L*), marks (M*, which belong to
+ *      the letter before them) and numbers (Nd, Nl, No).  Everything else
+ *      separates: spaces, punctuation, symbols.  So "don't" gives "don" and
+ *      "t", "e-mail" gives "e" and "mail", "3.14" gives "3" and "14".
+ *   3. Tokens longer than CVS_TOKEN_MAX (64) bytes after folding are dropped,
+ *      not truncated: they are almost always URLs, hashes or base64, which
+ *      no query matches anyway, and a truncated token would match unrelated
+ *      ones.  The bound also keeps every BM25 term far below LMDB's 511-byte
+ *      key limit.
+ *   4. Stop words (the list below) are dropped unless CVS_TOK_KEEP_STOP.
+ *
+ * Where we deviate or choose:
+ *   1. Accents are stripped only on request (CVS_TOK_STRIP_ACCENTS, which
+ *      adds utf8proc's STRIPMARK): BM25 asks for it, so "Beyonce" finds
+ *      "Beyoncé"; the SIF embedder does not, because GloVe's vocabulary keeps
+ *      accented words ("café", "pokémon") with their own vectors (it tries the
+ *      stripped form itself when the accented one is missing).  Stripping
+ *      marks also removes vowel signs of Indic scripts; that damage is
+ *      confined to BM25, where it applies to documents and queries alike.
+ *   2. No word segmentation for scripts written without spaces (Chinese,
+ *      Japanese, Thai): a run of such letters is one token, often longer
+ *      than the limit and dropped.  A dictionary segmenter is out of scope;
+ *      the text layer targets English corpora first (the stop list is
+ *      English too).
+ *   3. No stemming: GloVe has vectors for inflected forms, and BM25 without
+ *      stemming is the baseline the issue's reference numbers were measured
+ *      with.
+ *   4. The stop list is deliberately short (45 words: articles, auxiliary
+ *      verbs, pronouns, the commonest prepositions and conjunctions, plus the
+ *      fragments "s" and "t" that apostrophes leave).  BM25's IDF already
+ *      discounts frequent words and SIF's weights do the same, so the list
+ *      only has to remove the words that would otherwise fill postings lists
+ *      and carry no meaning; words that are sometimes content ("not", "no",
+ *      "new", "first", numbers) stay.
+ *
+ * Any change to these rules changes stored BM25 postings: bump
+ * CVS_TOKENIZER_VERSION (bm25.c records it in the store).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "query/tokenize.h"
+#include "store/err.h"
+
+/* Sorted (strcmp order) for bsearch. */
+static const char *const stop_words[] = {
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by",
+    "did", "do", "does", "for", "from", "had", "has", "have", "he", "her",
+    "his", "i", "in", "is", "it", "its", "of", "on", "or", "s",
+    "she", "t", "that", "the", "their", "them", "they", "this", "to", "was",
+    "we", "were", "which", "who", "with",
+};
+
+static int cmp_stop(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, *(const char *const *)elem);
+}
+
+int cvs__is_stopword(const char *tok, size_t len)
+{
+    char buf[8];
+    if (len >= sizeof buf)
+        return 0; /* no stop word has 8 bytes or more */
+    memcpy(buf, tok, len);
+    buf[len] = '\0';
+    return bsearch(buf, stop_words, sizeof stop_words / sizeof stop_words[0],
+                   sizeof stop_words[0], cmp_stop) != NULL;
+}
+
+void cvs__tokens_free(cvs_tokens *t)
+{
+    if (!t)
+        return;
+    free(t->buf);
+    free(t->off);
+    free(t->len);
+    free(t->cps);
+    memset(t, 0, sizeof *t);
+}
+
+static int is_word_char(int32_t c)
+{
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Appends the token buf[start..buf_len) to the index unless it is too long
+ * or a stop word; otherwise rolls buf back. */
+static int finish_token(cvs_tokens *t, size_t start, unsigned flags)
+{
+    size_t len = t->buf_len - start;
+    if (len == 0)
+        return 0;
+    if (len > CVS_TOKEN_MAX ||
+        (!(flags & CVS_TOK_KEEP_STOP) && cvs__is_stopword(t->buf + start, len))) {
+        t->buf_len = start;
+        return 0;
+    }
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 64;
+        uint32_t *o = realloc(t->off, nc * sizeof *o), *l;
+        if (!o)
+            return CVS_ENOMEM;
+        t->off = o;
+        if (!(l = realloc(t->len, nc * sizeof *l)))
+            return CVS_ENOMEM;
+        t->len = l;
+        t->cap = nc;
+    }
+    t->off[t->n] = (uint32_t)start;
+    t->len[t->n] = (uint32_t)len;
+    t->n++;
+    t->buf[t->buf_len++] = '\0';
+    return 0;
+}
+
+int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
+{
+    utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
+                            UTF8PROC_COMPOSE | UTF8PROC_IGNORE;
+    utf8proc_ssize_t n;
+    size_t start = 0;
+    int in_tok = 0;
+
+    t->n = 0;
+    t->buf_len = 0;
+    if (len == 0)
+        return CVS_OK;
+    if (len > (size_t)INT32_MAX / 8)
+        return cvs__err(CVS_EINPUT, "text of %zu bytes is too long to tokenize", len);
+    if (flags & CVS_TOK_STRIP_ACCENTS)
+        opt |= UTF8PROC_STRIPMARK;
+    /* Decompose into code points; a second round when the first buffer was
+     * too small (folding can expand, "ß" -> "ss", "ﬃ" -> "ffi"). */
+    for (;;) {
+        n = utf8proc_decompose((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
+                               t->cps, (utf8proc_ssize_t)t->cps_cap, opt);
+        if (n < 0)
+            return n == UTF8PROC_ERROR_NOMEM
+                       ? cvs__err(CVS_ENOMEM, "out of memory tokenizing")
+                       : cvs__err(CVS_EINPUT, "text is not valid UTF-8 (%s)", utf8proc_errmsg(n));
+        if ((size_t)n <= t->cps_cap)
+            break;
+        int32_t *p = realloc(t->cps, (size_t)n * sizeof *p);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory tokenizing %zu bytes", len);
+        t->cps = p;
+        t->cps_cap = (size_t)n;
+    }
+    n = utf8proc_normalize_utf32(t->cps, n, opt);
+    if (n < 0)
+        return cvs__err(CVS_EINPUT, "text cannot be normalized (%s)", utf8proc_errmsg(n));
+    /* Each code point is at most 4 bytes, plus one NUL per token. */
+    if ((size_t)n * 5 + 1 > t->buf_cap) {
+        char *p = realloc(t->buf, (size_t)n * 5 + 1);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory tokenizing %zu bytes", len);
+        t->buf = p;
+        t->buf_cap = (size_t)n * 5 + 1;
+    }
+    for (utf8proc_ssize_t i = 0; i < n; i++) {
+        int32_t c = t->cps[i];
+        if (is_word_char(c)) {
+            if (!in_tok) {
+                start = t->buf_len;
+                in_tok = 1;
+            }
+            t->buf_len += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)t->buf + t->buf_len);
+        } else if (in_tok) {
+            in_tok = 0;
+            if (finish_token(t, start, flags))
+                return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
+        }
+    }
+    if (in_tok && finish_token(t, start, flags))
+        return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
+    return CVS_OK;
+}

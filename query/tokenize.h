@@ -1,0 +1,42 @@
+/*
+ * tokenize.h -- the one tokenizer of the text layer, shared by BM25
+ * (query/bm25.c) and the SIF embedder (query/embed_sif.c).  Internal.
+ * The rules are documented at the top of query/tokenize.c; changing them
+ * changes what stored BM25 postings mean, so bump CVS_TOKENIZER_VERSION.
+ */
+#ifndef CVS_TOKENIZE_H
+#define CVS_TOKENIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CVS_TOKENIZER_VERSION 1u
+#define CVS_TOKEN_MAX 64       /* bytes (UTF-8, after folding); longer tokens are dropped */
+
+/* cvs__tokenize flags */
+#define CVS_TOK_STRIP_ACCENTS 0x1u /* "café" -> "cafe" (BM25 does; SIF does not) */
+#define CVS_TOK_KEEP_STOP 0x2u     /* keep stop words (tests, diagnostics) */
+
+/* Tokens of one text: n NUL-terminated strings in buf, token i at
+ * buf + off[i] with len[i] bytes.  Reused across calls (grows only);
+ * zero-initialize, release with cvs__tokens_free. */
+typedef struct cvs_tokens {
+    char *buf;
+    size_t buf_len, buf_cap;
+    uint32_t *off, *len;
+    size_t n, cap;
+    /* Scratch for the folded text. */
+    int32_t *cps;
+    size_t cps_cap;
+} cvs_tokens;
+
+/* Splits text (len bytes of UTF-8) into folded tokens, in order, replacing
+ * out's previous contents.  CVS_EINPUT if text is not valid UTF-8,
+ * CVS_ENOMEM. */
+int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *out);
+void cvs__tokens_free(cvs_tokens *t);
+
+/* 1 if the folded token (len bytes) is on the stop list. */
+int cvs__is_stopword(const char *tok, size_t len);
+
+#endif

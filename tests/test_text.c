@@ -1,0 +1,983 @@
+/* test_text.c -- the text layer: tokenizer, titles, BM25 (scores against a
+ * hand-computed example, maintenance through put/update/delete, old stores),
+ * the SIF embedder on a tiny generated GloVe cache, embedder bookkeeping
+ * (mismatch refusal), and the HTTP embedder against a local server
+ * (tests/embed_server.py). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "query/embed.h"
+#include "query/text.h"
+#include "query/tokenize.h"
+#include "store/db.h"
+#include "tests/testutil.h"
+
+/* ==== Tokenizer ==== */
+
+/* Tokens of s joined by '|'. */
+static char *toks(const char *s, unsigned flags)
+{
+    static char out[1024];
+    cvs_tokens t = {0};
+    size_t n = 0;
+    cr_assert_eq(cvs__tokenize(s, strlen(s), flags, &t), 0, "%s", cvs_errmsg(NULL));
+    out[0] = '\0';
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_eq(strlen(t.buf + t.off[i]), t.len[i]);
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "|" : "", t.buf + t.off[i]);
+    }
+    cvs__tokens_free(&t);
+    return out;
+}
+
+Test(tokenize, case_punctuation_stop_words)
+{
+    cr_assert_str_eq(toks("Hello, World! The cat's HAT.", 0), "hello|world|cat|hat");
+    cr_assert_str_eq(toks("e-mail costs 3.14 dollars; don't", 0), "e|mail|costs|3|14|dollars|don");
+    cr_assert_str_eq(toks("The cat is on the mat", CVS_TOK_KEEP_STOP), "the|cat|is|on|the|mat");
+    cr_assert_str_eq(toks("  \t\n ", 0), "");
+    cr_assert_str_eq(toks("", 0), "");
+    cr_assert_str_eq(toks("the of and", 0), "");
+    cr_assert_str_eq(toks("snake_case x1y2", 0), "snake|case|x1y2");
+}
+
+Test(tokenize, unicode_folding)
+{
+    /* NFKC casefold: ß, ligatures, full-width forms, circled digits. */
+    cr_assert_str_eq(toks("Straße", 0), "strasse");
+    cr_assert_str_eq(toks("\xef\xac\x81ne", 0), "fine");                  /* "ﬁne" */
+    cr_assert_str_eq(toks("\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\xa3", 0), "abc"); /* "ＡＢＣ" */
+    cr_assert_str_eq(toks("\xe2\x91\xa0", 0), "1");                       /* "①" */
+    /* Soft hyphen is ignorable: one word. */
+    cr_assert_str_eq(toks("co\xc2\xadoperate", 0), "cooperate");
+    /* Accents kept unless stripping is asked for; decomposed input composes. */
+    cr_assert_str_eq(toks("Café naïve", 0), "café|naïve");
+    cr_assert_str_eq(toks("Cafe\xcc\x81", 0), "café");
+    cr_assert_str_eq(toks("Café naïve Beyoncé", CVS_TOK_STRIP_ACCENTS), "cafe|naive|beyonce");
+    cr_assert_str_eq(toks("ΣΟΦΌΣ", CVS_TOK_STRIP_ACCENTS), "σοφοσ");
+    /* Non-Latin letters and digits are word characters; CJK punctuation is not. */
+    cr_assert_str_eq(toks("Москва — столица", 0), "москва|столица");
+    cr_assert_str_eq(toks("東京\xe3\x80\x82大阪", 0), "東京|大阪");
+}
+
+Test(tokenize, limits_and_errors)
+{
+    char big[200];
+    cvs_tokens t = {0};
+    memset(big, 'a', 65);
+    strcpy(big + 65, " ok ");
+    memset(big + 69, 'b', 64);
+    big[133] = '\0';
+    /* 65 bytes dropped, 64 kept. */
+    cr_assert_eq(cvs__tokenize(big, strlen(big), 0, &t), 0);
+    cr_assert_eq(t.n, 2);
+    cr_assert_str_eq(t.buf + t.off[0], "ok");
+    cr_assert_eq(t.len[1], 64);
+    cr_assert_eq(cvs__tokenize("bad \xff utf8", 10, 0, &t), CVS_EINPUT);
+    cvs__tokens_free(&t);
+    cvs__tokens_free(&t); /* twice is fine */
+}
+
+Test(tokenize, stop_list)
+{
+    const char *stop[] = {"a", "the", "of", "with", "s", "t", "which", "were"};
+    const char *keep[] = {"not", "no", "new", "first", "cat", "thee", "ab", ""};
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert(cvs__is_stopword(stop[i], strlen(stop[i])), "%s", stop[i]);
+        cr_assert(!cvs__is_stopword(keep[i], strlen(keep[i])), "%s", keep[i]);
+    }
+}
+
+/* ==== Store helpers ==== */
+
+static char *dir;
+static cvs_db *db;
+
+static void mkstore(uint32_t dim, cvs_metric m)
+{
+    cvs_create_opts o = {dim, m, CVS_RAW_F32};
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    if (dir) {
+        tu_rmrf(dir);
+        free(dir);
+        dir = NULL;
+    }
+}
+
+static void put(const char *id, const char *title, const char *text)
+{
+    float v[4] = {1, 0.5f, 0.25f, 0.125f};
+    cvs_record r = {0};
+    r.id = id;
+    r.id_len = strlen(id);
+    r.vector = v;
+    if (title) {
+        r.title = title;
+        r.title_len = strlen(title);
+    }
+    if (text) {
+        r.text = text;
+        r.text_len = strlen(text);
+    }
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static void del(const char *id)
+{
+    size_t len = strlen(id), n;
+    cr_assert_eq(cvs_delete(db, &id, &len, 1, &n), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(n, 1);
+}
+
+static int64_t key_of(const char *id)
+{
+    cvs_txn *t;
+    cvs_record r;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+    return r.key;
+}
+
+/* Top-k ids of a BM25 query, joined by '|'. */
+static char *search(const char *q, size_t k, float *scores)
+{
+    static char out[1024];
+    int64_t keys[16];
+    float s[16];
+    cvs_txn *t;
+    size_t n = 0;
+    cr_assert(k <= 16);
+    cr_assert_eq(cvs_text_search(db, q, strlen(q), k, keys, s), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++) {
+        const char *id;
+        size_t len;
+        if (scores)
+            scores[i] = s[i];
+        if (keys[i] < 0) {
+            cr_assert(isnan(s[i]));
+            continue;
+        }
+        cr_assert_eq(cvs_key_id(t, keys[i], &id, &len), 0);
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%.*s", n ? "|" : "", (int)len, id);
+    }
+    cvs_txn_end(t);
+    return out;
+}
+
+static void stats(uint64_t *ndocs, uint64_t *total)
+{
+    cvs_txn *t;
+    MDB_val k = {4, "bm25"}, v;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    *ndocs = *total = 0;
+    if (mdb_get(t->txn, db->dbi_meta, &k, &v) == 0) {
+        cr_assert_eq(v.mv_size, 24);
+        cr_assert_eq(cvs__get_u32(v.mv_data), CVS_TOKENIZER_VERSION);
+        *ndocs = cvs__get_u64((unsigned char *)v.mv_data + 8);
+        *total = cvs__get_u64((unsigned char *)v.mv_data + 16);
+    }
+    cvs_txn_end(t);
+}
+
+/* ==== BM25 ==== */
+
+TestSuite(bm25, .fini = teardown);
+
+Test(bm25, hand_computed_scores)
+{
+    float s[4];
+    uint64_t n, tot;
+    mkstore(4, CVS_METRIC_L2);
+    put("d1", "Cats", "cats chase mice"); /* cats cats chase mice: dl 4 */
+    put("d2", NULL, "Dogs chase the cats"); /* dogs chase cats: dl 3 ("the" is a stop word) */
+    put("d3", NULL, "birds sing");          /* dl 2 */
+    put("d4", NULL, "the of and");          /* no tokens: not a document */
+    stats(&n, &tot);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(tot, 9); /* avgdl 3 */
+
+    /* "cats": df 2, idf = ln(1 + (3 - 2 + 0.5) / (2 + 0.5)) = ln 1.6 = 0.4700036
+     * d1: tf 2, dl 4: 2 * 2.2 / (2 + 1.2 * (0.25 + 0.75 * 4/3)) = 4.4 / 3.5 = 1.2571429
+     *     -> 0.5908617
+     * d2: tf 1, dl 3: 2.2 / (1 + 1.2) = 1 -> 0.4700036 */
+    cr_assert_str_eq(search("cats", 4, s), "d1|d2");
+    cr_assert_float_eq(s[0], 0.5908617f, 1e-5);
+    cr_assert_float_eq(s[1], 0.4700036f, 1e-5);
+    cr_assert(isnan(s[2]) && isnan(s[3]));
+
+    /* "Chase MICE!": chase df 2 (idf 0.4700036), mice df 1
+     * (idf ln(1 + 2.5 / 1.5) = 0.9808293).
+     * d1: dl 4, tf 1 each: 2.2 / (1 + 1.5) = 0.88 -> 0.88 * (0.4700036 + 0.9808293) = 1.2767330
+     * d2: chase only, dl 3 -> 0.4700036 */
+    cr_assert_str_eq(search("Chase MICE!", 3, s), "d1|d2");
+    cr_assert_float_eq(s[0], 1.2767330f, 1e-5);
+    cr_assert_float_eq(s[1], 0.4700036f, 1e-5);
+
+    /* A repeated query word counts once; stop words and unknown words add nothing. */
+    cr_assert_str_eq(search("the cats cats zebra", 4, s), "d1|d2");
+    cr_assert_float_eq(s[0], 0.5908617f, 1e-5);
+    cr_assert_str_eq(search("the of", 2, s), "");
+    cr_assert_str_eq(search("", 2, NULL), "");
+    cr_assert_str_eq(search("cats", 1, NULL), "d1");
+    cr_assert_eq(cvs_text_search(db, "cats", 4, 0, NULL, NULL), 0);
+}
+
+Test(bm25, titles_round_trip_and_are_indexed)
+{
+    cvs_txn *t;
+    cvs_record r;
+    mkstore(4, CVS_METRIC_L2);
+    put("x", "Jeff Porcaro", "American drummer");
+    put("y", NULL, "a drummer too");
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "x", 1, &r, NULL), 0);
+    cr_assert_eq(r.title_len, 12);
+    cr_assert_eq(memcmp(r.title, "Jeff Porcaro", 12), 0);
+    cr_assert_eq(cvs_get(t, "y", 1, &r, NULL), 0);
+    cr_assert_null(r.title);
+    cr_assert_eq(r.title_len, 0);
+    cvs_txn_end(t);
+    cr_assert_str_eq(search("porcaro", 4, NULL), "x");
+    cr_assert_str_eq(search("drummer", 4, NULL), "y|x"); /* shorter document first */
+    {
+        float v[4] = {0};
+        cvs_record bad = {.id = "z", .id_len = 1, .vector = v, .title = "\xff", .title_len = 1};
+        cr_assert_eq(cvs_put(db, &bad, 1, 0, NULL, NULL), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(db), "title"));
+    }
+}
+
+Test(bm25, follows_put_update_delete)
+{
+    uint64_t n, tot;
+    mkstore(4, CVS_METRIC_L2);
+    put("a", "Paris", "capital of France");
+    put("b", NULL, "Lyon is a city in France");
+    put("c", NULL, "Berlin");
+    cr_assert_str_eq(search("france", 4, NULL), "a|b");
+    cr_assert_str_eq(search("paris", 4, NULL), "a");
+
+    /* Update: the old words go, the new ones come, the key stays. */
+    int64_t ka = key_of("a");
+    put("a", NULL, "Marseille is a port");
+    cr_assert_eq(key_of("a"), ka);
+    cr_assert_str_eq(search("paris", 4, NULL), "");
+    cr_assert_str_eq(search("france", 4, NULL), "b");
+    cr_assert_str_eq(search("port", 4, NULL), "a");
+    stats(&n, &tot);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(tot, 2 + 3 + 1); /* marseille port | lyon city france | berlin */
+
+    /* An update to no text at all leaves no postings and no document. */
+    put("c", NULL, NULL);
+    cr_assert_str_eq(search("berlin", 4, NULL), "");
+    stats(&n, &tot);
+    cr_assert_eq(n, 2);
+
+    del("b");
+    cr_assert_str_eq(search("france lyon", 4, NULL), "");
+    del("a");
+    stats(&n, &tot);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(tot, 0);
+    cr_assert_str_eq(search("port", 4, NULL), "");
+
+    /* Nothing left in "terms" after everything is gone. */
+    {
+        cvs_txn *t;
+        MDB_stat st;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(mdb_stat(t->txn, db->dbi_terms, &st), 0);
+        cr_assert_eq(st.ms_entries, 0);
+        cvs_txn_end(t);
+    }
+    /* And the index survives a reopen. */
+    put("d", "Rome", "Italy");
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_str_eq(search("rome italy", 4, NULL), "d");
+}
+
+Test(bm25, many_postings_span_pages)
+{
+    /* Enough documents for a term's postings to leave their node. */
+    enum { N = 1500 };
+    static char ids[N][16], texts[N][64];
+    static cvs_record recs[N];
+    float v[4] = {1, 2, 3, 4};
+    mkstore(4, CVS_METRIC_L2);
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        snprintf(texts[i], sizeof texts[i], "common word%d%s", i, i == 777 ? " rare rare" : "");
+        recs[i] = (cvs_record){.id = ids[i], .id_len = strlen(ids[i]), .vector = v,
+                               .text = texts[i], .text_len = strlen(texts[i])};
+    }
+    cr_assert_eq(cvs_put(db, recs, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(search("rare common", 1, NULL), "r777");
+    {
+        int64_t keys[16];
+        float s[16];
+        cr_assert_eq(cvs_text_search(db, "common", 6, 16, keys, s), 0);
+        for (int i = 0; i < 16; i++)
+            cr_assert(keys[i] > 0);
+    }
+}
+
+/* A store written before the text databases existed. */
+Test(bm25, old_store_opens)
+{
+    char cmd[512];
+    int64_t keys[2];
+    float s[2];
+    dir = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "cp '%s/fixture-v1/data.mdb' '%s/'", CVS_TEST_DATA, dir);
+    cr_assert_eq(system(cmd), 0);
+    /* Read-only: the index reads as empty. */
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_text_search(db, "alpha", 5, 2, keys, s), 0);
+    cr_assert_eq(keys[0], -1);
+    cvs_db_close(db);
+    /* Writable: created and filled with the records already there. */
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_text_search(db, "alpha", 5, 2, keys, s), 0);
+    cr_assert_eq(keys[0], key_of("a"));
+    cr_assert_eq(keys[1], -1);
+    {
+        uint64_t problems = 9;
+        cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+        cr_assert_eq(problems, 0);
+    }
+}
+
+/* ==== SIF over a generated GloVe cache ==== */
+
+static const char *vocab[] = {"king", "queen", "apple", "banana", "café", "beyonce", "paris", "fruit"};
+#define NV 8
+static float vecs[NV][4] = {
+    {1, 0, 0, 0.5f}, {0.9f, 0.1f, 0, 0.5f}, {0, 1, 0, 0.5f}, {0, 0.9f, 0.1f, 0.5f},
+    {0, 0, 1, 0.5f}, {0.3f, 0.3f, 0.3f, 0.5f}, {0.5f, 0, 0.5f, 0.5f}, {0, 0.7f, 0.3f, 0.5f},
+};
+static char *gdir;
+
+static void write_glove(const char *d, const char *extra_word)
+{
+    char words[512] = "";
+    unsigned char fv[NV * 20];
+    for (int i = 0; i < NV; i++) {
+        int32_t dim = 4;
+        strcat(words, i == NV - 1 && extra_word ? extra_word : vocab[i]);
+        strcat(words, "\n");
+        memcpy(fv + i * 20, &dim, 4);
+        memcpy(fv + i * 20 + 4, vecs[i], 16);
+    }
+    free(tu_write_file(d, CVS_GLOVE_WORDS, words, strlen(words)));
+    free(tu_write_file(d, CVS_GLOVE_FVECS, fv, sizeof fv));
+}
+
+static void sif_setup(void)
+{
+    gdir = tu_tmpdir();
+    write_glove(gdir, NULL);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    mkstore(4, CVS_METRIC_COSINE);
+}
+
+static void sif_teardown(void)
+{
+    teardown();
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
+TestSuite(sif, .init = sif_setup, .fini = sif_teardown);
+
+static double harmonic(int n)
+{
+    double h = 0;
+    for (int r = 1; r <= n; r++)
+        h += 1.0 / r;
+    return h;
+}
+
+static double weight(int idx)
+{
+    double p = 1.0 / ((idx + 1) * harmonic(NV));
+    return 1e-3 / (1e-3 + p);
+}
+
+Test(sif, cache_dir_resolution)
+{
+    char buf[4096];
+    cr_assert_eq(cvs_glove_dir(buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, gdir);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    setenv("CVSTORE_CACHE", "/x/cache", 1);
+    cr_assert_eq(cvs_glove_dir(buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "/x/cache/glove");
+    unsetenv("CVSTORE_CACHE");
+    setenv("XDG_CACHE_HOME", "/x/xdg", 1);
+    cr_assert_eq(cvs_glove_dir(buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "/x/xdg/cvstore/glove");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", "/x/home", 1);
+    cr_assert_eq(cvs_glove_dir(buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "/x/home/.cache/cvstore/glove");
+    cr_assert_eq(cvs_glove_dir(buf, 5), CVS_EINVAL);
+}
+
+Test(sif, missing_cache_names_path_and_command)
+{
+    setenv("CVSTORE_GLOVE_DIR", "/nonexistent/glove", 1);
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_NOTFOUND);
+    cr_assert(strstr(cvs_errmsg(db), "/nonexistent/glove/glove100.words"), "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "fetch-glove.sh"), "%s", cvs_errmsg(db));
+    /* Nothing was recorded. */
+    cvs_embedder_info info;
+    cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_NOTFOUND);
+}
+
+Test(sif, weighted_mean_and_accent_fallback)
+{
+    float out[4], two[4];
+    cvs_embedder_info info;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert_str_eq(info.name, "glove");
+    cr_assert_eq(info.dim, 4);
+    cr_assert(info.has_fingerprint);
+    cr_assert_eq(info.fitted, 0);
+
+    /* One word: its vector times its SIF weight (Zipf p from rank). */
+    cr_assert_eq(cvs_embed_text(db, "The KING!", 0, out), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(out[d], weight(0) * vecs[0][d], 1e-6);
+    /* Two words and an unknown one: the mean over the known words. */
+    cr_assert_eq(cvs_embed_text(db, "apple and zebra banana", 0, two), 0);
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(two[d], (weight(2) * vecs[2][d] + weight(3) * vecs[3][d]) / 2, 1e-6);
+    /* Accented as written, or found without the accent. */
+    cr_assert_eq(cvs_embed_text(db, "CAFÉ", 0, out), 0);
+    cr_assert_float_eq(out[2], weight(4) * 1.0, 1e-6);
+    cr_assert_eq(cvs_embed_text(db, "Beyoncé", 0, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_float_eq(out[0], weight(5) * 0.3, 1e-6);
+    /* No known word: an error, not a zero vector. */
+    cr_assert_eq(cvs_embed_text(db, "zebra the", 0, out), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "vocabulary"));
+    /* Batches agree with single calls. */
+    {
+        const char *t[2] = {"king", "apple banana"};
+        size_t l[2] = {4, 12};
+        float b[8];
+        cr_assert_eq(cvs_embed_texts(db, t, l, 2, b), 0);
+        cr_assert_float_eq(b[4], two[0], 1e-6);
+        cr_assert_float_eq(b[5], two[1], 1e-6);
+    }
+}
+
+Test(sif, fit_removes_common_component_once)
+{
+    const char *sample[] = {"king queen", "apple banana", "paris fruit", "café", "zebra"};
+    size_t lens[5];
+    float before[4], after[4], again[4];
+    cvs_embedder_info info;
+    for (int i = 0; i < 5; i++)
+        lens[i] = strlen(sample[i]);
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 4, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_embed_text(db, "queen fruit", 0, before), 0);
+    cr_assert_eq(cvs_embed_fit(db, sample, lens, 5), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert_eq(info.fitted, 1);
+    cr_assert_eq(cvs_embed_text(db, "queen fruit", 0, after), 0);
+    {
+        /* after = before - (before . pc) pc, with pc the stored unit vector. */
+        cvs_txn *t;
+        MDB_val k = {3, "sif"}, v;
+        float pc[4];
+        double dot = 0, norm = 0;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(mdb_get(t->txn, db->dbi_meta, &k, &v), 0);
+        cr_assert_eq(v.mv_size, 16 + 16);
+        memcpy(pc, (unsigned char *)v.mv_data + 16, 16);
+        cvs_txn_end(t);
+        for (int d = 0; d < 4; d++) {
+            dot += before[d] * pc[d];
+            norm += pc[d] * pc[d];
+        }
+        cr_assert_float_eq(norm, 1.0, 1e-5);
+        for (int d = 0; d < 4; d++)
+            cr_assert_float_eq(after[d], before[d] - dot * pc[d], 1e-6);
+        /* The shared 4th axis dominates the sample: the component leans on it. */
+        cr_assert(fabsf(pc[3]) > 0.5f, "pc %g %g %g %g", pc[0], pc[1], pc[2], pc[3]);
+    }
+    /* The component is frozen: a second fit on other texts changes nothing,
+     * and a fresh handle (a query process) embeds identically. */
+    cr_assert_eq(cvs_embed_fit(db, sample + 2, lens + 2, 1), 0);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "queen fruit", 0, again), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(again[d], after[d], 1e-7);
+}
+
+static int len_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out)
+{
+    int *calls = ctx;
+    (*calls)++;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] == 4 && memcmp(texts[i], "FAIL", 4) == 0)
+            return CVS_EINPUT;
+        if (lens[i] == 5 && memcmp(texts[i], "WEIRD", 5) == 0)
+            return 7;
+        for (int d = 0; d < 4; d++)
+            out[i * 4 + d] = (float)(lens[i] + (size_t)d);
+    }
+    return 0;
+}
+
+Test(sif, mismatched_embedders_are_refused)
+{
+    int calls = 0;
+    float out[4];
+    char *other;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0);
+    /* Another model on a glove store. */
+    cr_assert_eq(cvs_db_set_embedder(db, "minilm", 4, len_embed, &calls), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "'glove'") && strstr(cvs_errmsg(db), "'minilm'"),
+              "%s", cvs_errmsg(db));
+    cr_assert_eq(calls, 0);
+    /* The same name with another dimension never reaches the store. */
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 3, NULL, NULL), CVS_EDIM);
+    /* A GloVe cache with another vocabulary: refused by fingerprint. */
+    other = tu_tmpdir();
+    write_glove(other, "grape");
+    setenv("CVSTORE_GLOVE_DIR", other, 1);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "king", 0, out), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "fingerprint"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_EINVAL);
+    tu_rmrf(other);
+    free(other);
+}
+
+Test(sif, custom_embedder)
+{
+    int calls = 0;
+    float out[8];
+    const char *t[2] = {"abc", "hello"};
+    size_t l[2] = {3, 5};
+    cvs_embedder_info info;
+    /* No embedder recorded yet. */
+    cr_assert_eq(cvs_embed_text(db, "x", 1, out), CVS_EINVAL);
+    cr_assert_eq(cvs_db_set_embedder(db, "lengths", 3, len_embed, &calls), CVS_EDIM);
+    cr_assert_eq(cvs_db_set_embedder(db, "lengths", 4, len_embed, &calls), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_embed_texts(db, t, l, 2, out), 0);
+    cr_assert_eq(calls, 1);
+    cr_assert_float_eq(out[0], 3, 0);
+    cr_assert_float_eq(out[7], 8, 0);
+    cr_assert_eq(cvs_embed_text(db, "FAIL", 4, out), CVS_EINPUT);
+    cr_assert_eq(cvs_embed_text(db, "WEIRD", 5, out), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(db), "code 7"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert_str_eq(info.name, "lengths");
+    cr_assert_eq(info.has_fingerprint, 0);
+    /* Fitting is a no-op for embedders without a corpus part. */
+    cr_assert_eq(cvs_embed_fit(db, t, l, 2), 0);
+    /* A new handle has to attach it again; glove is not substituted. */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "abc", 3, out), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "lengths"));
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_EINVAL);
+}
+
+/* ==== HTTP embedder against tests/embed_server.py ==== */
+
+static pid_t server_pid;
+static int server_port;
+
+static void server_start(void)
+{
+    int fds[2];
+    char line[64] = "";
+    FILE *f;
+    cr_assert_eq(pipe(fds), 0);
+    server_pid = fork();
+    cr_assert(server_pid >= 0);
+    if (server_pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", CVS_TEST_DATA "/../embed_server.py", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    cr_assert(fgets(line, sizeof line, f), "the test server did not start");
+    fclose(f);
+    cr_assert_eq(sscanf(line, "PORT %d", &server_port), 1, "%s", line);
+}
+
+static void server_stop(void)
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+        server_pid = 0;
+    }
+}
+
+static void http_setup(void)
+{
+    server_start();
+    mkstore(3, CVS_METRIC_L2);
+}
+
+static void http_teardown(void)
+{
+    teardown();
+    server_stop();
+}
+
+TestSuite(http, .init = http_setup, .fini = http_teardown);
+
+Test(http, embeds_in_batches_by_index)
+{
+    char url[128];
+    cvs_http_embedder *e;
+    enum { N = 130 };
+    const char *texts[N];
+    size_t lens[N];
+    char bufs[N][32];
+    float out[N * 3];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", server_port);
+    cr_assert_eq(cvs_http_embedder_new(url, "m", NULL, 0, &e), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_http_embedder_dim(e), 3);
+    for (int i = 0; i < N; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "text %d %.*s", i, i % 7, "aaaaaaa");
+        texts[i] = bufs[i];
+        lens[i] = strlen(bufs[i]);
+    }
+    /* 130 texts: 3 requests of at most 64, rows placed by their index. */
+    cr_assert_eq(cvs_http_embed(e, texts, lens, N, out), 0, "%s", cvs_errmsg(NULL));
+    for (int i = 0; i < N; i++) {
+        cr_assert_float_eq(out[i * 3], (float)lens[i], 0);
+        cr_assert_float_eq(out[i * 3 + 1], (float)(i % 7), 0);
+        cr_assert_float_eq(out[i * 3 + 2], 1.0f, 0);
+    }
+    cvs_http_embedder_free(e);
+}
+
+Test(http, attached_to_a_store)
+{
+    char url[128];
+    float out[3];
+    cvs_embedder_info info;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", server_port);
+    cr_assert_eq(cvs_db_set_embedder_http(db, url, "test-model", "secret"), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_embed_text(db, "banana", 0, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_float_eq(out[0], 6, 0);
+    cr_assert_float_eq(out[1], 3, 0);
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert_str_eq(info.name, "http:test-model");
+    cr_assert_eq(info.dim, 3);
+    /* Another model behind the same server is another embedder. */
+    cr_assert_eq(cvs_db_set_embedder_http(db, url, "other-model", NULL), CVS_EINVAL);
+    /* A new handle finds the server by itself (the store keeps its URL). */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "aa", 0, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_float_eq(out[0], 2, 0);
+    cr_assert_float_eq(out[1], 2, 0);
+}
+
+Test(http, failures_are_clear)
+{
+    char url[128];
+    cvs_http_embedder *e;
+    float out[6];
+    const char *t[2] = {"a", "b"};
+    size_t l[2] = {1, 1};
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", server_port);
+    /* HTTP 500 with the server's message. */
+    cr_assert_eq(cvs_http_embedder_new(url, "fail", NULL, 0, &e), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(NULL), "HTTP 500") && strstr(cvs_errmsg(NULL), "model exploded"),
+              "%s", cvs_errmsg(NULL));
+    /* A wrong path: 404. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v2/nothing", server_port);
+    cr_assert_eq(cvs_http_embedder_new(url, "m", NULL, 3, &e), 0);
+    cr_assert_eq(cvs_http_embed(e, t, l, 2, out), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(NULL), "HTTP 404"), "%s", cvs_errmsg(NULL));
+    cvs_http_embedder_free(e);
+    /* Too few rows in the answer. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/embeddings", server_port);
+    cr_assert_eq(cvs_http_embedder_new(url, "short", NULL, 3, &e), 0);
+    cr_assert_eq(cvs_http_embed(e, t, l, 2, out), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(NULL), "1 embeddings"), "%s", cvs_errmsg(NULL));
+    cvs_http_embedder_free(e);
+    /* A dimension other than declared. */
+    cr_assert_eq(cvs_http_embedder_new(url, "m", NULL, 5, &e), 0);
+    cr_assert_eq(cvs_http_embed(e, t, l, 2, out), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(NULL), "expected 5"), "%s", cvs_errmsg(NULL));
+    cvs_http_embedder_free(e);
+    /* Nobody listening. */
+    server_stop();
+    cr_assert_eq(cvs_http_embedder_new(url, "m", NULL, 0, &e), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(NULL), url), "%s", cvs_errmsg(NULL));
+}
+
+/* ==== Import ==== */
+
+Test(bm25, jsonl_import_stores_titles, .fini = teardown)
+{
+    const char *jl =
+        "{\"id\": 0, \"title\": \"Jeff Porcaro\", \"text\": \"American drummer\", \"vector\": [1,0,0,0]}\n"
+        "{\"id\": 1, \"text\": \"Toto was a band\", \"vector\": [0,1,0,0], \"title\": null}\n";
+    char *path;
+    cvs_txn *t;
+    cvs_record r;
+    mkstore(4, CVS_METRIC_L2);
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(path);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "0", 1, &r, NULL), 0);
+    cr_assert_eq(r.title_len, 12);
+    cr_assert_eq(memcmp(r.title, "Jeff Porcaro", 12), 0);
+    cr_assert_eq(cvs_get(t, "1", 1, &r, NULL), 0);
+    cr_assert_null(r.title);
+    cvs_txn_end(t);
+    cr_assert_str_eq(search("porcaro", 2, NULL), "0");
+    cr_assert_str_eq(search("band", 2, NULL), "1");
+}
+
+Test(sif, import_embeds_text_only_records)
+{
+    const char *jl =
+        "{\"id\": \"k\", \"title\": \"King\", \"text\": \"the queen\"}\n"
+        "{\"id\": \"f\", \"text\": \"apple banana fruit\"}\n"
+        "{\"id\": \"v\", \"text\": \"has its own vector\", \"vector\": [0, 0, 0, 1]}\n"
+        "{\"id\": \"t\", \"title\": \"Paris\"}\n";
+    const char *bad = "{\"id\": \"z\", \"text\": \"zebra\"}\n";
+    const char *novec = "{\"id\": \"n\", \"meta\": {}}\n";
+    char *path;
+    cvs_txn *t;
+    cvs_record r;
+    cvs_embedder_info info;
+    cvs_info di;
+    float got[4], want[4];
+    double norm = 0;
+
+    /* No embedder recorded: refused in pass 1, nothing written. */
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "line 1") && strstr(cvs_errmsg(db), "embedder"),
+              "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_info(db, &di), 0);
+    cr_assert_eq(di.count, 0);
+
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    /* A fresh handle attaches glove by itself. */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(path);
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert_eq(info.fitted, 1, "the first text import fits the common component");
+
+    /* The stored vector is the (normalized) embedding of "title\ntext". */
+    cr_assert_eq(cvs_embed_text(db, "King\nthe queen", 0, want), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        norm += (double)want[d] * want[d];
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "k", 1, &r, got), 0);
+    cr_assert_eq(r.title_len, 4);
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(got[d], want[d] / sqrt(norm), 1e-5);
+    cr_assert_eq(cvs_get(t, "v", 1, &r, got), 0);
+    cr_assert_float_eq(got[3], 1.0f, 0);
+    cr_assert_eq(cvs_get(t, "t", 1, &r, got), 0);
+    cvs_txn_end(t);
+    /* Searching by an embedded query finds the fruit record first. */
+    {
+        int64_t keys[1];
+        float s[1];
+        cr_assert_eq(cvs_embed_text(db, "banana", 0, want), 0);
+        cr_assert_eq(cvs_search(db, want, 1, 1, CVS_SEARCH_EXACT, keys, s), 0);
+        cr_assert_eq(keys[0], key_of("f"));
+    }
+
+    /* A text with no word of the vocabulary, or no text at all, fails pass 1. */
+    path = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1") && strstr(cvs_errmsg(db), "vocabulary"),
+              "%s", cvs_errmsg(db));
+    free(path);
+    path = tu_write_file(dir, "novec.jsonl", novec, strlen(novec));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "neither"), "%s", cvs_errmsg(db));
+    free(path);
+    cr_assert_eq(cvs_db_info(db, &di), 0);
+    cr_assert_eq(di.count, 4);
+}
+
+Test(sif, cli_init_embedder_glove)
+{
+    const char *jl = "{\"id\": \"k\", \"title\": \"King\", \"text\": \"the queen\"}\n"
+                     "{\"id\": \"f\", \"text\": \"apple banana\"}\n";
+    char *out = NULL, *path, store[4200];
+    cvs_db *d2;
+    cvs_embedder_info info;
+    snprintf(store, sizeof store, "%s/text.cvs", dir);
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(tu_cli(&out, "init '%s' --embedder glove --dim 4", store), 0);
+    cr_assert(strstr(out, "embedder glove"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, path), 0);
+    free(path);
+    cr_assert_eq(cvs_db_open(store, CVS_OPEN_RDONLY, &d2), 0);
+    cr_assert_eq(cvs_db_embedder_info(d2, &info), 0);
+    cr_assert_str_eq(info.name, "glove");
+    cr_assert_eq(info.fitted, 1);
+    cvs_db_close(d2);
+    /* Bad combinations are usage errors; a missing cache leaves no store. */
+    cr_assert_eq(tu_cli(&out, "init '%s/c' --embedder glove --dim 4 --copy-vocab", dir), 0);
+    cr_assert(strstr(out, "copied"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "init '%s/x' --copy-vocab --dim 4 --metric l2 2>/dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/x' --embedder word2vec 2>/dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/x' --embedder http 2>/dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/y' --embedder glove 2>/dev/null", dir), 1); /* dim 100 != 4 */
+    cr_assert_eq(access(store, F_OK), 0);
+    {
+        char y[4200];
+        snprintf(y, sizeof y, "%s/y", dir);
+        cr_assert_neq(access(y, F_OK), 0, "the failed init removed its store");
+    }
+}
+
+Test(http, cli_init_embedder_http)
+{
+    char *out = NULL, store[4200];
+    snprintf(store, sizeof store, "%s/h.cvs", dir);
+    cr_assert_eq(tu_cli(&out, "init '%s' --embedder http --embed-url http://127.0.0.1:%d/v1/embeddings "
+                        "--embed-model m", store, server_port), 0);
+    cr_assert(strstr(out, "dim 3") && strstr(out, "embedder http:m"), "%s", out);
+    free(out);
+    /* Text-only records import through the recorded server. */
+    {
+        const char *jl = "{\"id\": \"a\", \"title\": \"T\", \"text\": \"banana\"}\n";
+        char *path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+        cvs_db *d2;
+        cvs_txn *t;
+        cvs_record r;
+        float v[3];
+        cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, path), 0);
+        free(path);
+        cr_assert_eq(cvs_db_open(store, CVS_OPEN_RDONLY, &d2), 0);
+        cr_assert_eq(cvs_txn_begin(d2, &t), 0);
+        cr_assert_eq(cvs_get(t, "a", 1, &r, v), 0);
+        /* "T\nbanana" is 8 bytes with 3 a's; cosine-normalized with the 1. */
+        cr_assert_float_eq(v[0], 8 / sqrt(64 + 9 + 1), 1e-6);
+        cvs_txn_end(t);
+        cvs_db_close(d2);
+    }
+}
+
+static uint64_t problems_of(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0, "%s", cvs_errmsg(db));
+    return p;
+}
+
+static void count_msgs(void *ctx, const char *msg)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+Test(bm25, check_verifies_the_index, .fini = teardown)
+{
+    MDB_txn *txn;
+    MDB_val k = {4, "cats"}, v;
+    int n = 0;
+    uint64_t p;
+    mkstore(4, CVS_METRIC_L2);
+    put("d1", "Cats", "cats chase mice");
+    put("d2", NULL, "dogs chase cats");
+    put("d2", "Dogs", "dogs chase cats again");
+    del("d1");
+    put("d3", "Mice", NULL);
+    cr_assert_eq(problems_of(), 0);
+    /* Damage: drop one posting behind the store's back. */
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_get(txn, db->dbi_terms, &k, &v), 0);
+    cr_assert_eq(mdb_del(txn, db->dbi_terms, &k, NULL), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    cr_assert_eq(cvs_check(db, count_msgs, &n, &p), 0);
+    cr_assert_eq(p, 2, "a missing posting and the postings count"); /* missing + count */
+    cr_assert_eq(n, 2);
+}
+
+Test(sif, vocabulary_copied_into_the_store)
+{
+    float before[4], after[4];
+    cvs_embedder_info info;
+    char *other;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0);
+    cr_assert_eq(cvs_embed_text(db, "queen banana", 0, before), 0);
+    cr_assert_eq(cvs_db_copy_embedder_data(db), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
+    cr_assert(info.data_in_store);
+    cr_assert_eq(cvs_db_copy_embedder_data(db), 0); /* again: nothing to do */
+    /* No cache at all: the store's copy serves. */
+    setenv("CVSTORE_GLOVE_DIR", "/nonexistent/glove", 1);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "queen banana", 0, after), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(after[d], before[d], 0);
+    /* A cache with another vocabulary: the store's copy serves too. */
+    other = tu_tmpdir();
+    write_glove(other, "grape");
+    setenv("CVSTORE_GLOVE_DIR", other, 1);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_embed_text(db, "queen banana", 0, after), 0, "%s", cvs_errmsg(db));
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(after[d], before[d], 0);
+    tu_rmrf(other);
+    free(other);
+}
+
+Test(sif, copy_refuses_a_foreign_cache)
+{
+    char *other = tu_tmpdir();
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0);
+    write_glove(other, "grape");
+    setenv("CVSTORE_GLOVE_DIR", other, 1);
+    cr_assert_eq(cvs_db_copy_embedder_data(db), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "fingerprints differ"), "%s", cvs_errmsg(db));
+    tu_rmrf(other);
+    free(other);
+}
