@@ -25,6 +25,7 @@
 #include "index/codescan.h"
 #include "index/flat.h"
 #include "index/heap.h"
+#include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
 
@@ -120,12 +121,13 @@ out:
     return rc;
 }
 
-CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
-                                  const cvs_search_params *params, int64_t *labels,
-                                  float *scores)
+int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                          const cvs_search_params *params, const uint64_t *allow,
+                          size_t allow_words, int64_t *labels, float *scores)
 {
     unsigned flags = params ? params->flags : 0;
     size_t rerank = params ? params->rerank : 0;
+    unsigned modes;
     scan sc = {0};
     cvs_db *db;
     cvs_flat *flat = NULL;
@@ -135,10 +137,15 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
 
     if (!t || (nq && (!queries || !labels || !scores)))
         return cvs__err(CVS_EINVAL, "cvs_search: NULL argument");
-    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES))
+    if (flags & ~(CVS_SEARCH_EXACT | CVS_SEARCH_CODES | CVS_SEARCH_ANN | CVS_SEARCH_NORERANK))
         return cvs__err(CVS_EINVAL, "cvs_search: unknown flags 0x%x", flags);
-    if ((flags & CVS_SEARCH_EXACT) && (flags & CVS_SEARCH_CODES))
-        return cvs__err(CVS_EINVAL, "cvs_search: EXACT and CODES exclude each other");
+    modes = flags & (CVS_SEARCH_EXACT | CVS_SEARCH_CODES | CVS_SEARCH_ANN);
+    if (modes & (modes - 1))
+        return cvs__err(CVS_EINVAL, "cvs_search: EXACT, CODES and ANN exclude each other");
+    if ((flags & CVS_SEARCH_NORERANK) && !(flags & CVS_SEARCH_ANN))
+        return cvs__err(CVS_EINVAL, "cvs_search: NORERANK applies to ANN searches only");
+    if (allow && !(flags & CVS_SEARCH_ANN))
+        return cvs__err(CVS_EINVAL, "cvs_search: an allow-list needs an ANN search");
     if (nq == 0 || k == 0)
         return CVS_OK;
     db = t->db;
@@ -186,11 +193,28 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
                               "can be searched", db->path);
                 goto out;
             }
-            flags = CVS_SEARCH_CODES;
+            if (!(flags & CVS_SEARCH_ANN))
+                flags = CVS_SEARCH_CODES;
             rerank = 0; /* nothing to re-rank with */
         }
     }
+    if (flags & CVS_SEARCH_ANN) {
+        rc = cvs__ivf_search(t, sc.q, sc.qn, nq, k, params->nprobe, params->rerank,
+                             (flags & CVS_SEARCH_NORERANK) != 0, allow, allow_words,
+                             params->threads, labels, scores);
+        goto out;
+    }
     if (flags & CVS_SEARCH_CODES) {
+        struct cvs_ivf_params *ip = NULL;
+        if (db->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
+            goto out;
+        if (ip && ip->residual) {
+            /* Residual codes mean nothing without their list's centroid:
+             * the exhaustive scan is the IVF search probing every list. */
+            rc = cvs__ivf_search(t, sc.q, sc.qn, nq, k, ip->nlist, rerank, rerank == 0, NULL, 0,
+                                 params ? params->threads : 0, labels, scores);
+            goto out;
+        }
         rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, rerank, labels, scores);
         goto out;
     }
@@ -231,10 +255,19 @@ out:
     return rc;
 }
 
+CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                                  const cvs_search_params *params, int64_t *labels,
+                                  float *scores)
+{
+    if (params && params->filter) /* wired by the filter engine (cvs__filter_eval) */
+        return cvs__err(CVS_EINVAL, "cvs_search: filters not supported yet");
+    return cvs__txn_search_allow(t, queries, nq, k, params, NULL, 0, labels, scores);
+}
+
 CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
                            unsigned flags, int64_t *labels, float *scores)
 {
-    cvs_search_params p = {flags, 0};
+    cvs_search_params p = {.flags = flags};
     return cvs_txn_search_params(t, queries, nq, k, &p, labels, scores);
 }
 

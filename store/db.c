@@ -25,6 +25,7 @@
 
 #include "index/codescan.h"
 #include "index/flat.h"
+#include "index/ivf.h"
 #include "store/db.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -245,6 +246,40 @@ static const struct {
     {"codes", offsetof(cvs_db, dbi_codes), MDB_INTEGERKEY},
 };
 
+/* Added after format 1's first release (without a version bump: older
+ * cvstore ignores them): created when a store is created or first opened
+ * for writing. */
+static const struct {
+    const char *name;
+    size_t off;
+    unsigned flags;
+} opt_dbis[] = {
+    {"lists", offsetof(cvs_db, dbi_lists), MDB_INTEGERKEY},
+    {"ivflog", offsetof(cvs_db, dbi_ivflog), MDB_INTEGERKEY},
+};
+
+static int open_opt_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
+{
+    int mrc;
+    db->has_ivf_dbis = 0;
+    for (size_t i = 0; i < sizeof opt_dbis / sizeof opt_dbis[0]; i++) {
+        MDB_dbi *p = (MDB_dbi *)((char *)db + opt_dbis[i].off);
+        if ((mrc = mdb_dbi_open(txn, opt_dbis[i].name, opt_dbis[i].flags | create, p))) {
+            if (mrc == MDB_NOTFOUND)
+                return CVS_OK;
+            return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "opening a database");
+        }
+    }
+    db->has_ivf_dbis = 1;
+    return CVS_OK;
+}
+
+static int create_opt_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    (void)arg;
+    return open_opt_dbis(db, txn, MDB_CREATE);
+}
+
 static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
 {
     int mrc;
@@ -304,7 +339,8 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     int lock_failed = pthread_rwlock_init(&db->maplock, &attr) != 0;
     pthread_rwlockattr_destroy(&attr);
     if (!db->path || lock_failed ||
-        pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL)) {
+        pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL) ||
+        pthread_mutex_init(&db->ivf_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -326,7 +362,7 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     MDB_val k, v;
     int rc, mrc;
     (void)arg;
-    if ((rc = open_dbis(db, txn, MDB_CREATE)))
+    if ((rc = open_dbis(db, txn, MDB_CREATE)) || (rc = open_opt_dbis(db, txn, MDB_CREATE)))
         return rc;
     header_encode(db, h);
     k.mv_data = "header"; k.mv_size = 6;
@@ -395,7 +431,7 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
-    if ((rc = open_dbis(db, txn, 0)))
+    if ((rc = open_dbis(db, txn, 0)) || (rc = open_opt_dbis(db, txn, 0)))
         goto fail_txn;
     k.mv_data = "header"; k.mv_size = 6;
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
@@ -415,6 +451,8 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
         rc = cvs__err_lmdb(mrc, "opening databases");
         goto fail;
     }
+    if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))
+        goto fail;
     *out = db;
     return CVS_OK;
 fail_txn:
@@ -430,12 +468,15 @@ CVS_API void cvs_db_close(cvs_db *db)
         return;
     cvs__flat_drop(db);
     cvs__codes_drop(db);
+    cvs__ivf_drop(db);
+    cvs__ivf_cleanup(db);
     cvs__codec_cleanup(db);
     if (db->env)
         mdb_env_close(db->env);
     pthread_rwlock_destroy(&db->maplock);
     pthread_mutex_destroy(&db->flat_mu);
     pthread_mutex_destroy(&db->codec_mu);
+    pthread_mutex_destroy(&db->ivf_mu);
     free(db->path);
     free(db);
 }

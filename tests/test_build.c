@@ -51,7 +51,7 @@ static void unload(void)
 /* 10-recall@10 against the official ground truth (keys are row + 1). */
 static double recall10(size_t rerank)
 {
-    cvs_search_params p = {CVS_SEARCH_CODES, rerank};
+    cvs_search_params p = {.flags = CVS_SEARCH_CODES, .rerank = rerank};
     int64_t *l = malloc(nq * 10 * sizeof *l);
     float *s = malloc(nq * 10 * sizeof *s);
     cvs_txn *t;
@@ -83,7 +83,7 @@ Test(build, pq_codes_recall_and_rerank)
     double r0, r100;
     cr_assert_eq(cvs_codec_get_info(db, &ci), CVS_NOTFOUND);
     {
-        cvs_search_params p = {CVS_SEARCH_CODES, 0};
+        cvs_search_params p = {.flags = CVS_SEARCH_CODES};
         int64_t l[10];
         float sc[10];
         cvs_txn *t;
@@ -127,7 +127,7 @@ Test(build, puts_and_deletes_after_build_keep_codes)
     float v[128];
     int64_t l[1];
     float s[1];
-    cvs_search_params p = {CVS_SEARCH_CODES, 0};
+    cvs_search_params p = {.flags = CVS_SEARCH_CODES};
     cvs_txn *t;
     const char *ids[2] = {"new", "17"};
     size_t lens[2] = {3, 2}, n;

@@ -45,7 +45,7 @@ Test(fixture, format_v1_reads_back)
         /* The stored sq8 codec and codes: "b" (0,1,0 after normalization)
          * is its own nearest code. */
         cvs_codec_info ci;
-        cvs_search_params p = {CVS_SEARCH_CODES, 0};
+        cvs_search_params p = {.flags = CVS_SEARCH_CODES};
         float q[3] = {0, 1, 0}, s[1];
         int64_t l[1];
         const char *id;
