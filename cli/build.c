@@ -2,6 +2,7 @@
  * build.c -- `cvstore build`: trains a codec on a sample of the store's
  * vectors and encodes every record, after which searches can scan the
  * compressed codes (`search --codes`) and every put is encoded as it lands.
+ * With --index ivf[N] it also builds the IVF index over the codes.
  * The library writes the codec and all codes in one transaction, so an
  * interrupted build leaves the previous codec in force; this command only
  * adds the progress display and the summary.
@@ -26,8 +27,15 @@ static const char usage[] =
     "M must divide the dimension (after pcaR).  Examples: pq32, pq64x4,\n"
     "opq,pq16, pca96,opq,pq32, pca64,sq8.\n"
     "\n"
+    "With --index ivf[N], the codes are also split into N inverted lists (an IVF\n"
+    "index: k-means centroids, about 4*sqrt(records) lists by default) that\n"
+    "`cvstore search --ann` probes; puts and deletes keep it up to date.\n"
+    "Append \",direct\" to encode the vectors rather than their residuals to\n"
+    "the list centroid (the default).\n"
+    "\n"
     "Options:\n"
     "  -c, --codec SPEC     the codec (required)\n"
+    "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct\n"
     "  -n, --train N        train on at most N vectors (default 65536)\n"
     "  -s, --seed S         seed of the training sample and k-means (default 1)\n"
     "  -a, --anisotropic E  ip/cosine stores: ScaNN's score-aware loss with\n"
@@ -45,6 +53,7 @@ int cmd_build(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"codec", required_argument, NULL, 'c'},
+        {"index", required_argument, NULL, 'x'},
         {"train", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"anisotropic", required_argument, NULL, 'a'},
@@ -55,6 +64,7 @@ int cmd_build(int argc, char **argv)
     const char *spec = NULL;
     cvs_build_opts bo = {0};
     cvs_codec_info ci;
+    cvs_index_info ii;
     cli_progress prog;
     cvs_db *db = NULL;
     uint64_t v;
@@ -62,10 +72,13 @@ int cmd_build(int argc, char **argv)
     char *end;
     int c, rc = CLI_OK, quiet = 0;
 
-    while ((c = getopt_long(argc, argv, "c:n:s:a:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:x:n:s:a:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             spec = optarg;
+            break;
+        case 'x':
+            bo.index = optarg;
             break;
         case 'n':
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &v)) {
@@ -128,6 +141,16 @@ int cmd_build(int argc, char **argv)
         fprintf(stderr, "built codec %s in %.1f s: %zu bytes per vector, %zu bytes of "
                 "codebooks (generation %llu)\n", ci.spec, cli_now() - t0, ci.code_bytes,
                 ci.param_bytes, (unsigned long long)ci.generation);
+    if (!quiet && bo.index && *bo.index) {
+        if ((rc = cvs_index_get_info(db, &ii))) {
+            rc = cli_fail("build", rc, db);
+            goto out;
+        }
+        fprintf(stderr, "built index %s (%s codes) over %llu records: %.1f bytes per vector "
+                "in memory; search with --ann (default nprobe %zu, rerank %zu)\n", ii.spec,
+                ii.residual ? "residual" : "direct", (unsigned long long)ii.count,
+                ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0, ii.nprobe, ii.rerank);
+    }
 out:
     cvs_db_close(db);
     return rc;
