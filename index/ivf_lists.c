@@ -97,16 +97,22 @@ static uint64_t oldest_snap(cvs_db *db, uint64_t cur)
 
 static size_t row_bytes(const cvs_ivf *ix) { return ix->fs4 ? (ix->m + 1) / 2 : ix->cs; }
 
-static int list_reserve(cvs_ivf *ix, cvs_ivf_list *l, size_t need)
+/* Grows l to hold need entries: exactly (rounded up to a 32-code block)
+ * when exact, else by doubling, so appends stay amortized O(1). */
+static int list_reserve(cvs_ivf *ix, cvs_ivf_list *l, size_t need, int exact)
 {
     size_t cap;
     int64_t *k;
     uint8_t *c;
     if (need <= l->cap)
         return CVS_OK;
-    cap = l->cap ? l->cap * 2 : 32;
-    while (cap < need)
-        cap *= 2;
+    if (exact) {
+        cap = (need + 31) & ~(size_t)31;
+    } else {
+        cap = l->cap ? l->cap + l->cap / 2 : 32;
+        cap = (cap < need ? need : cap);
+        cap = (cap + 31) & ~(size_t)31;
+    }
     if (!(k = realloc(l->keys, cap * sizeof *k)))
         return cvs__err(CVS_ENOMEM, "out of memory growing a list");
     l->keys = k;
@@ -153,7 +159,7 @@ static int list_append(cvs_ivf *ix, cvs_ivf_list *l, int64_t key, const uint8_t 
                        uint64_t added)
 {
     int rc;
-    if ((rc = list_reserve(ix, l, l->n + 1)) || (rc = list_stamp(ix, l)))
+    if ((rc = list_reserve(ix, l, l->n + 1, 0)) || (rc = list_stamp(ix, l)))
         return rc;
     l->keys[l->n] = key;
     set_code(ix, l, l->n, code);
@@ -322,7 +328,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         goto out;
     }
     for (size_t l = 0; l < ix->nlist; l++)
-        if ((rc = list_reserve(ix, &ix->lists[l], fill[l])))
+        if (fill[l] && (rc = list_reserve(ix, &ix->lists[l], fill[l], 1)))
             goto out;
     {
         size_t *start = fill, acc = 0;
@@ -499,7 +505,16 @@ int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_code
         ix = db->ivf;
         ix->refs++;
     }
+    oldest = oldest_snap(db, T);
     pthread_mutex_unlock(&db->ivf_mu);
+    if (ix) { /* the common case: nothing to apply or purge, share the lock */
+        pthread_rwlock_rdlock(&ix->lock);
+        if (ix->applied_seq >= S && !(ix->ndirty && oldest > ix->purged_min)) {
+            *out = ix;
+            return CVS_OK;
+        }
+        pthread_rwlock_unlock(&ix->lock);
+    }
     if (!ix) {
         if ((rc = ivf_load(db, txn, p, codec, &ix)))
             return rc;

@@ -80,33 +80,83 @@ static inline int allowed(const job *jb, int64_t key)
     return !jb->allow || (w < jb->allow_words && ((jb->allow[w] >> ((uint64_t)key & 63)) & 1));
 }
 
-/* Exact "smaller is better" distance of q to key's stored vector. */
-static int raw_distance(const job *jb, const float *q, float qn, int64_t key, float *tmp,
-                        float *out)
+/* ==== Re-ranking ==== */
+
+static int have_avx2(void);
+
+/* sum q[d]*x[d] (ip) or sum (q[d]-x[d])^2 (l2); x may be unaligned (it
+ * points into LMDB's map). */
+__attribute__((target("avx2,fma"))) static float exact_avx2(const float *q, const void *xv,
+                                                           size_t dim, int l2)
+{
+    const unsigned char *x = xv;
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    size_t d = 0;
+    float t = 0;
+    for (; d + 16 <= dim; d += 16) {
+        __m256 x0 = _mm256_loadu_ps((const float *)(const void *)(x + 4 * d));
+        __m256 x1 = _mm256_loadu_ps((const float *)(const void *)(x + 4 * d + 32));
+        __m256 q0 = _mm256_loadu_ps(q + d), q1 = _mm256_loadu_ps(q + d + 8);
+        if (l2) {
+            x0 = _mm256_sub_ps(q0, x0);
+            x1 = _mm256_sub_ps(q1, x1);
+            a = _mm256_fmadd_ps(x0, x0, a);
+            b = _mm256_fmadd_ps(x1, x1, b);
+        } else {
+            a = _mm256_fmadd_ps(q0, x0, a);
+            b = _mm256_fmadd_ps(q1, x1, b);
+        }
+    }
+    for (; d < dim; d++) {
+        float xd;
+        memcpy(&xd, x + 4 * d, 4);
+        t += l2 ? (q[d] - xd) * (q[d] - xd) : q[d] * xd;
+    }
+    a = _mm256_add_ps(a, b);
+    {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        return _mm_cvtss_f32(h) + t;
+    }
+}
+
+static float exact_scalar(const float *q, const float *x, size_t dim, int l2)
+{
+    float s = 0;
+    for (size_t d = 0; d < dim; d++)
+        s += l2 ? (q[d] - x[d]) * (q[d] - x[d]) : q[d] * x[d];
+    return s;
+}
+
+/* Exact "smaller is better" distance of q to key's stored vector, read
+ * straight from LMDB's map (f16 vectors are decoded into tmp first). */
+static int raw_distance(const job *jb, const float *q, int64_t key, float *tmp, float *out)
 {
     cvs_db *db = jb->db;
+    const int l2 = db->metric == CVS_METRIC_L2;
     uint64_t k64 = (uint64_t)key;
     MDB_val k = {8, &k64}, v;
-    double acc = 0;
+    const void *x;
+    float s;
     int mrc = mdb_get(jb->txn, db->dbi_vecs, &k, &v);
     if (mrc)
         return cvs__err_lmdb(mrc, "reading a vector to rerank");
     if (v.mv_size != cvs__vec_bytes(db))
         return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
-    cvs__decode_vec(db, v.mv_data, tmp);
-    if (db->metric == CVS_METRIC_L2) {
-        for (uint32_t d = 0; d < db->dim; d++) {
-            float t = q[d] - tmp[d];
-            acc += (double)t * t;
-        }
-        (void)qn;
-        *out = (float)acc;
-    } else {
-        float s = 0;
-        for (uint32_t d = 0; d < db->dim; d++)
-            s += q[d] * tmp[d];
-        *out = -s;
+    x = v.mv_data;
+    if (db->raw != CVS_RAW_F32) {
+        cvs__decode_vec(db, v.mv_data, tmp);
+        x = tmp;
     }
+    if (have_avx2()) {
+        s = exact_avx2(q, x, db->dim, l2);
+    } else {
+        if (x != tmp)
+            cvs__decode_vec(db, v.mv_data, tmp);
+        s = exact_scalar(q, tmp, db->dim, l2);
+    }
+    *out = l2 ? s : -s;
     return CVS_OK;
 }
 
@@ -298,7 +348,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     /* Coarse: the nprobe nearest centroids. */
     cvs__heap_init(&ph, jb->nprobe, s->pd, s->pid);
     for (size_t l = 0; l < nlist; l++) {
-        float d = p->cnorm[l] - 2.0f * qc[l];
+        /* l2: ||q - c||^2 - ||q||^2; ip/cosine: -q.c (deviation 2 of ivf.c). */
+        float d = l2 ? p->cnorm[l] - 2.0f * qc[l] : -qc[l];
         if (ph.n < ph.k || d < ph.d[0])
             cvs__heap_push(&ph, d, (int64_t)l);
     }
@@ -363,7 +414,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             cvs__heap_init(&h2, jb->k, s->hd2, lab);
             for (size_t j = 0; j < n; j++) {
                 float d = 0;
-                if ((rc = raw_distance(jb, q, jb->qn[qi], s->hid[j], s->tmp, &d)))
+                if ((rc = raw_distance(jb, q, s->hid[j], s->tmp, &d)))
                     return rc;
                 cvs__heap_push(&h2, d, s->hid[j]);
             }

@@ -355,11 +355,11 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         if ((rc = cvs_db_info(db, &info)) ||
             (rc = cvs__ivf_parse_spec(opts->index, info.count, &nlist, &residual)))
             return rc;
-        /* Residual codes by default (measured better on SIFT and GloVe,
-         * see index/ivf.c); raw "none" stores read records back by
-         * decoding the code alone, so theirs are direct. */
+        /* Residual codes by default for ip/cosine, direct for l2 (measured,
+         * see index/ivf.c deviation 1); raw "none" stores read records back
+         * by decoding the code alone, so theirs are direct. */
         if (residual < 0)
-            residual = 1;
+            residual = db->metric != CVS_METRIC_L2;
         if (db->raw == CVS_RAW_NONE)
             residual = 0;
     }

@@ -85,7 +85,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     double r_full, r_mid;
 
     cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
-    bo.index = "ivf64";
+    bo.index = "ivf64,residual"; /* l2 default is direct; residual has its own path */
     cr_assert_eq(cvs_build(db, "pq32x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
     cr_assert_str_eq(ii.spec, "ivf64");
@@ -167,7 +167,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
 
 Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload, .timeout = 240)
 {
-    cvs_build_opts bo = {.index = "ivf32,direct"};
+    cvs_build_opts bo = {.index = "ivf32"}; /* direct: the l2 default */
     cvs_index_info ii;
     cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 32};
     cvs_search_params c = {.flags = CVS_SEARCH_CODES};
@@ -462,6 +462,56 @@ Test(ivf, allow_bitmap, .init = make_store, .fini = drop_store, .timeout = 120)
     for (int i = 0; i < 10; i++)
         cr_assert(i < 3 ? (l[i] == 3 || l[i] == 10 || l[i] == 40) : l[i] == -1);
     cvs_txn_end(t);
+}
+
+Test(ivf, cosine_residual, .timeout = 120)
+{
+    enum { CN = 3000, CD = 32, CQ = 50 };
+    cvs_create_opts o = {CD, CVS_METRIC_COSINE, CVS_RAW_F16};
+    cvs_build_opts bo = {.index = "ivf24"};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 24, .rerank = 200};
+    cvs_search_params e = {.flags = CVS_SEARCH_EXACT};
+    cvs_index_info ii;
+    int64_t la[CQ * 10], le[CQ * 10];
+    float sa[CQ * 10], se[CQ * 10];
+    size_t hit = 0;
+
+    vecs = malloc((size_t)CN * CD * sizeof *vecs);
+    tu_randvecs(vecs, (size_t)CN * CD, 5);
+    for (size_t i = 0; i < (size_t)CN * CD; i++) /* some structure: a shared direction */
+        vecs[i] += (i % CD) < 4 ? 0.8f : 0.0f;
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    {
+        cvs_record *r = calloc(CN, sizeof *r);
+        char (*ids)[16] = malloc(CN * sizeof *ids);
+        for (size_t i = 0; i < CN; i++) {
+            snprintf(ids[i], sizeof ids[i], "c%zu", i);
+            r[i].id = ids[i];
+            r[i].id_len = strlen(ids[i]);
+            r[i].vector = vecs + i * CD;
+        }
+        cr_assert_eq(cvs_put(db, r, CN, 0, NULL, NULL), 0);
+        free(r);
+        free(ids);
+    }
+    cr_assert_eq(cvs_build(db, "pq16x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.residual, 1);
+    search(db, &p, vecs, CQ, 10, la, sa);
+    search(db, &e, vecs, CQ, 10, le, se);
+    for (size_t i = 0; i < CQ; i++) {
+        cr_assert_eq(la[i * 10], le[i * 10], "query %zu: its own record first", i);
+        cr_assert_float_eq(sa[i * 10], se[i * 10], 1e-3);
+        for (size_t j = 0; j < 10; j++)
+            for (size_t h = 0; h < 10; h++)
+                if (la[i * 10 + j] == le[i * 10 + h]) {
+                    hit++;
+                    break;
+                }
+    }
+    cr_assert_geq(hit, CQ * 10 * 9 / 10, "recall %zu / %d", hit, CQ * 10);
+    drop_store();
 }
 
 /* Child side of the crash test: signal the parent once encoding starts,
