@@ -57,10 +57,10 @@ expect 1 "search --ann without an index" search "$db" --query-id 5 -k 3 --ann
 expect 0 "build --index ivf64" build "$db" --codec pq32x4 --index ivf64
 has "$tmp/err" "built index ivf64" "build reports the index"
 expect 0 "stats" stats "$db"
-has "$tmp/out" "index:          ivf64, residual codes, 10000 records" "stats shows the index"
+has "$tmp/out" "index:          ivf64, direct codes, 10000 records" "stats shows the index"
 has "$tmp/out" "bytes per vector" "stats shows memory per vector"
 expect 0 "stats --json" stats "$db" --json
-has "$tmp/out" '"index":{"spec":"ivf64","count":10000,"nlist":64,"residual":true' "stats --json index"
+has "$tmp/out" '"index":{"spec":"ivf64","count":10000,"nlist":64,"residual":false' "stats --json index"
 expect 0 "search --ann" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 12 --rerank 100 --threads 2
 [ "$(wc -l <"$tmp/out")" -eq 100 ] || fail "one line per query"
 h=$(hits)
