@@ -57,6 +57,8 @@
 #include "pq/codec.h"
 #include "pq/kmeans.h"
 
+uint64_t cvs__ivf_log_keep = CVS_IVF_LOG_KEEP;
+
 #define IVF_MAGIC "CVSIVF\0\0"
 #define IVF_HDR 32 /* magic 8, version 4, dim 4, nlist 4, flags 4, gen 8 */
 
@@ -256,10 +258,22 @@ int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *resid
     return CVS_OK;
 }
 
+typedef struct bridge {
+    cvs_progress_fn fn;
+    void *ctx;
+} bridge;
+
+static void kmeans_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    bridge *b = ctx;
+    b->fn(b->ctx, phase, done, total, 0, 0);
+}
+
 int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, uint64_t seed,
                    cvs_progress_fn progress, void *ctx, cvs_ivf_params **out)
 {
     cvs__kmeans_opts ko = {0};
+    bridge br = {progress, ctx};
     cvs_ivf_params *p = NULL;
     int32_t *assign = NULL;
     int rc;
@@ -278,8 +292,10 @@ int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, u
     ko.iters = 12;
     ko.seed = seed ^ 0x697666ull; /* "ivf" */
     ko.phase = "coarse";
-    (void)progress;
-    (void)ctx;
+    if (progress) {
+        ko.progress = kmeans_progress;
+        ko.progress_ctx = &br;
+    }
     if ((rc = cvs__kmeans(x, n, db->dim, db->dim, nlist, &ko, p->cent, assign, NULL)))
         goto out;
     cvs__row_norms(p->cent, nlist, db->dim, db->dim, p->cnorm);
@@ -450,7 +466,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
         return CVS_OK;
     if ((rc = meta_put(db, txn, "ivf_seq", &seq, 8)))
         return rc;
-    if (seq <= CVS_IVF_LOG_KEEP)
+    if (seq <= cvs__ivf_log_keep)
         return CVS_OK;
     /* Trim: twice the entries just written, so the log stays bounded
      * without one write paying for a long backlog. */
@@ -458,7 +474,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
     if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     while (budget-- && (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 &&
-           cvs__get_u64(k.mv_data) + CVS_IVF_LOG_KEEP < seq)
+           cvs__get_u64(k.mv_data) + cvs__ivf_log_keep < seq)
         if ((mrc = mdb_cursor_del(cur, 0)))
             break;
     if (mrc && mrc != MDB_NOTFOUND)

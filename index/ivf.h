@@ -18,9 +18,11 @@
 struct cvs_codec;
 
 #define CVS_IVF_MAX_NLIST 65536
-/* The change log keeps at least this many entries; a process whose
+/* The change log keeps at least this many entries (CVS_IVF_LOG_KEEP; a
+ * variable so that tests can make the log short); a process whose
  * in-memory index is further behind reloads it from the stored lists. */
 #define CVS_IVF_LOG_KEEP 200000u
+extern uint64_t cvs__ivf_log_keep;
 #define CVS_IVF_OP_ADD 1
 #define CVS_IVF_OP_DEL 2
 /* Bytes of a log value before the code: key u64, txnid u64, list u32, op u8. */

@@ -440,6 +440,41 @@ Test(ivf, other_handles_and_processes, .init = make_store, .fini = drop_store, .
     }
 }
 
+Test(ivf, trimmed_log_reloads, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    cvs_db *db2;
+    float x[40 * D];
+    int64_t k5 = key_of(db, "r5");
+    const char *id = "r5";
+    size_t len = 2;
+
+    tu_randvecs(x, 40 * D, 41);
+    cr_assert(finds(db, vecs + 5 * D, k5)); /* db's lists are loaded */
+    cvs__ivf_log_keep = 8;
+    cr_assert_eq(cvs_db_open(dir, 0, &db2), 0);
+    for (int i = 0; i < 40; i++) /* one transaction each: the log keeps 8 */
+        put_range(db2, x + i * D, (size_t)i, (size_t)i + 1, "t");
+    cr_assert_eq(cvs_delete(db2, &id, &len, 1, NULL), 0);
+    {
+        MDB_txn *rt;
+        MDB_stat st;
+        cr_assert_eq(cvs__read_begin(db2, &rt), 0);
+        cr_assert_eq(mdb_stat(rt, db2->dbi_ivflog, &st), 0);
+        cvs__read_end(db2, rt);
+        cr_assert_leq(st.ms_entries, 10, "the log holds %zu entries", st.ms_entries);
+    }
+    cvs_db_close(db2);
+    cvs__ivf_log_keep = CVS_IVF_LOG_KEEP;
+    /* db is 41 changes behind a log of ~8: it reloads, and sees all. */
+    for (int i = 0; i < 40; i++) {
+        char tid[16];
+        snprintf(tid, sizeof tid, "t%d", i);
+        cr_assert(finds(db, x + i * D, key_of(db, tid)), "%s missed", tid);
+    }
+    cr_assert(!finds(db, vecs + 5 * D, k5));
+    cr_assert_eq(held(db), N + 40 - 1);
+}
+
 Test(ivf, allow_bitmap, .init = make_store, .fini = drop_store, .timeout = 120)
 {
     uint64_t allow[(N + 64) / 64 + 1];
