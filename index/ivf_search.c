@@ -28,12 +28,8 @@
  *     per-transaction state during the scan).
  *  2. Results are deterministic and independent of the thread count: each
  *     query is computed by exactly one thread with the same code path.
- *  3. The coarse products q.c are computed by our own small kernel rather
- *     than OpenBLAS: for one query (and for the blocks of a batch handed to
- *     each of our threads) OpenBLAS's own threads cost more in wake-ups
- *     and yields than the 0.2 MFLOP of work, and on a loaded machine its
- *     spinning made single-query search 5-10x slower.  Four centroids per
- *     pass share each load of the query (AVX2 + FMA when the CPU has them).
+ *  3. The coarse products q.c come from our own small kernel
+ *     (cvs__ivf_dots, index/ivf.c) rather than OpenBLAS: see there.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -82,7 +78,15 @@ static inline int allowed(const job *jb, int64_t key)
 
 /* ==== Re-ranking ==== */
 
-static int have_avx2(void);
+static int have_avx2(void)
+{
+    static int have = -1; /* a benign race: every thread computes the same */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               !(getenv("CVSTORE_SIMD") && strcmp(getenv("CVSTORE_SIMD"), "scalar") == 0);
+    return have;
+}
+
 
 /* sum q[d]*x[d] (ip) or sum (q[d]-x[d])^2 (l2); x may be unaligned (it
  * points into LMDB's map). */
@@ -160,75 +164,6 @@ static int raw_distance(const job *jb, const float *q, int64_t key, float *tmp, 
     return CVS_OK;
 }
 
-/* ==== Coarse products ==== */
-
-static void coarse_scalar(const float *q, const float *cent, size_t nlist, size_t dim, float *out)
-{
-    for (size_t l = 0; l < nlist; l++) {
-        const float *c = cent + l * dim;
-        float s = 0;
-        for (size_t d = 0; d < dim; d++)
-            s += q[d] * c[d];
-        out[l] = s;
-    }
-}
-
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
-{
-    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_add_ss(a, _mm_movehdup_ps(a));
-    return _mm_cvtss_f32(a);
-}
-
-__attribute__((target("avx2,fma"))) static void coarse_avx2(const float *q, const float *cent,
-                                                            size_t nlist, size_t dim, float *out)
-{
-    const size_t d8 = dim & ~(size_t)7;
-    size_t l = 0;
-    for (; l + 4 <= nlist; l += 4) {
-        const float *c0 = cent + l * dim, *c1 = c0 + dim, *c2 = c1 + dim, *c3 = c2 + dim;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        for (size_t d = 0; d < d8; d += 8) {
-            __m256 x = _mm256_loadu_ps(q + d);
-            a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c0 + d), a0);
-            a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c1 + d), a1);
-            a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c2 + d), a2);
-            a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c3 + d), a3);
-        }
-        for (size_t d = d8; d < dim; d++) {
-            t0 += q[d] * c0[d];
-            t1 += q[d] * c1[d];
-            t2 += q[d] * c2[d];
-            t3 += q[d] * c3[d];
-        }
-        out[l] = hsum256(a0) + t0;
-        out[l + 1] = hsum256(a1) + t1;
-        out[l + 2] = hsum256(a2) + t2;
-        out[l + 3] = hsum256(a3) + t3;
-    }
-    coarse_scalar(q, cent + l * dim, nlist - l, dim, out + l);
-}
-
-static int have_avx2(void)
-{
-    static int have = -1; /* a benign race: every thread computes the same */
-    if (have < 0)
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               !(getenv("CVSTORE_SIMD") && strcmp(getenv("CVSTORE_SIMD"), "scalar") == 0);
-    return have;
-}
-
-/* out[l] = q.c_l for every centroid. */
-static void coarse(const float *q, const float *cent, size_t nlist, size_t dim, float *out)
-{
-    if (have_avx2())
-        coarse_avx2(q, cent, nlist, dim, out);
-    else
-        coarse_scalar(q, cent, nlist, dim, out);
-}
-
 typedef struct scratch {
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
     int64_t *hid, *pid;
@@ -254,8 +189,11 @@ static void scratch_free(scratch *s)
 static int scratch_alloc(const job *jb, scratch *s)
 {
     size_t nlist = jb->p->nlist, lut_n = cvs__codec_lut_size(jb->codec), dim = jb->p->dim;
+    size_t qn = jb->q1 - jb->q0 < QCHUNK ? jb->q1 - jb->q0 : QCHUNK;
     memset(s, 0, sizeof *s);
-    s->qc = malloc(QCHUNK * nlist * sizeof *s->qc);
+    /* Sized for the job: a single query's buffers stay below glibc's mmap
+     * threshold, so a search costs no page faults. */
+    s->qc = malloc((qn ? qn : 1) * nlist * sizeof *s->qc);
     s->lut = malloc((lut_n + 1) * sizeof *s->lut);
     s->qlut = malloc(lut_n + 32);
     s->dist = malloc((jb->maxn + 32) * sizeof *s->dist);
@@ -451,7 +389,7 @@ static void *run_job(void *arg)
     for (size_t a = jb->q0; a < jb->q1; a += QCHUNK) {
         size_t bn = jb->q1 - a < QCHUNK ? jb->q1 - a : QCHUNK;
         for (size_t i = 0; i < bn; i++)
-            coarse(jb->q + (a + i) * p->dim, p->cent, p->nlist, p->dim, s.qc + i * p->nlist);
+            cvs__ivf_dots(jb->q + (a + i) * p->dim, p->cent, p->nlist, p->dim, s.qc + i * p->nlist);
         for (size_t i = 0; i < bn; i++)
             if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist)))
                 goto out;
