@@ -40,6 +40,8 @@ static const char usage[] =
     "  -s, --seed S         seed of the training sample and k-means (default 1)\n"
     "  -a, --anisotropic E  ip/cosine stores: ScaNN's score-aware loss with\n"
     "                       weight E (e.g. 4; default 0 = off)\n"
+    "  -j, --json           print a summary as one JSON object on stdout:\n"
+    "                       {\"codec\": {...}, \"index\": {...} or null, \"seconds\"}\n"
     "  -q, --quiet          no progress bar and no summary\n"
     "  -h, --help           show this help\n";
 
@@ -58,6 +60,7 @@ int cmd_build(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"anisotropic", required_argument, NULL, 'a'},
         {"quiet", no_argument, NULL, 'q'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -70,9 +73,9 @@ int cmd_build(int argc, char **argv)
     uint64_t v;
     double t0;
     char *end;
-    int c, rc = CLI_OK, quiet = 0;
+    int c, rc = CLI_OK, quiet = 0, json = 0;
 
-    while ((c = getopt_long(argc, argv, "c:x:n:s:a:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:x:n:s:a:qjh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             spec = optarg;
@@ -103,6 +106,9 @@ int cmd_build(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'j':
+            json = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -135,6 +141,31 @@ int cmd_build(int argc, char **argv)
     }
     if ((rc = cvs_codec_get_info(db, &ci))) {
         rc = cli_fail("build", rc, db);
+        goto out;
+    }
+    if (json) {
+        int irc = bo.index && *bo.index ? cvs_index_get_info(db, &ii) : CVS_NOTFOUND;
+        json_t *j;
+        if (irc && irc != CVS_NOTFOUND) {
+            rc = cli_fail("build", irc, db);
+            goto out;
+        }
+        j = json_pack("{s:{s:s,s:I,s:I,s:I},s:f}", "codec", "spec", ci.spec, "code_bytes",
+                      (json_int_t)ci.code_bytes, "param_bytes", (json_int_t)ci.param_bytes,
+                      "generation", (json_int_t)ci.generation, "seconds", cli_now() - t0);
+        if (j)
+            json_object_set_new(
+                j, "index",
+                irc ? json_null()
+                    : json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:I}", "spec", ii.spec, "count",
+                                (json_int_t)ii.count, "nlist", (json_int_t)ii.nlist, "residual",
+                                ii.residual, "nprobe", (json_int_t)ii.nprobe, "rerank",
+                                (json_int_t)ii.rerank, "mem_bytes", (json_int_t)ii.mem_bytes,
+                                "disk_bytes", (json_int_t)ii.disk_bytes));
+        if (!j || cli_json_print(stdout, j)) {
+            cli_err("build", "error writing output");
+            rc = CLI_EFAIL;
+        }
         goto out;
     }
     if (!quiet)

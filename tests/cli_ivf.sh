@@ -81,5 +81,10 @@ expect 0 "search after delete" search "$db" --query-id 5 -k 3 --json
 if grep -qF '"id":"13"' "$tmp/out"; then fail "a deleted record is returned"; fi
 ok "deleted record gone from ANN results"
 expect 0 "check" check "$db"
+expect 0 "build --json (rebuild, 32 lists)" build "$db" --codec pq16x8 --index ivf32 --json
+has "$tmp/out" '"index":{"spec":"ivf32","count":9999,"nlist":32' "build --json reports the index"
+has "$tmp/out" '"codec":{"spec":"pq16x8"' "build --json reports the codec"
+expect 0 "search after the rebuild" search "$db" --query-id 5 -k 3 --json
+expect 0 "check after the rebuild" check "$db"
 
 echo "$passed passed, 0 failed"
