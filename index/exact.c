@@ -161,10 +161,7 @@ int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
             return cvs__err(CVS_EINPUT, "query %zu: value %zu is not finite", i / sc.dim, i % sc.dim);
     sc.q = malloc(nq * sc.dim * sizeof *sc.q);
     sc.qn = malloc(nq * sizeof *sc.qn);
-    sc.s = malloc((size_t)QUERY_CHUNK * block * sizeof *sc.s);
-    sc.heaps = malloc(nq * sizeof *sc.heaps);
-    hd = malloc(nq * k * sizeof *hd);
-    if (!sc.q || !sc.qn || !sc.s || !sc.heaps || !hd) {
+    if (!sc.q || !sc.qn) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers (%zu queries, k=%zu)", nq, k);
         goto out;
     }
@@ -180,7 +177,6 @@ int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
             for (size_t d = 0; d < sc.dim; d++)
                 q[d] *= inv;
         }
-        cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
     }
 
     if (db->raw == CVS_RAW_NONE) {
@@ -218,6 +214,17 @@ int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
         rc = cvs__codes_search(t, sc.q, sc.qn, nq, k, rerank, labels, scores);
         goto out;
     }
+    /* The exact scan's buffers (~2 MiB of scores), allocated only here: the
+     * code and ANN paths above would pay an mmap per call for them. */
+    sc.s = malloc((size_t)QUERY_CHUNK * block * sizeof *sc.s);
+    sc.heaps = malloc(nq * sizeof *sc.heaps);
+    hd = malloc(nq * k * sizeof *hd);
+    if (!sc.s || !sc.heaps || !hd) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers (%zu queries, k=%zu)", nq, k);
+        goto out;
+    }
+    for (size_t i = 0; i < nq; i++)
+        cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
     if ((rc = cvs__flat_get(db, t->txn, &flat)))
         goto out;
     if (flat) {
