@@ -2,6 +2,7 @@
  * build.c -- `cvstore build`: trains a codec on a sample of the store's
  * vectors and encodes every record, after which searches can scan the
  * compressed codes (`search --codes`) and every put is encoded as it lands.
+ * With --index ivf[N] it also builds the IVF index over the codes.
  * The library writes the codec and all codes in one transaction, so an
  * interrupted build leaves the previous codec in force; this command only
  * adds the progress display and the summary.
@@ -26,12 +27,21 @@ static const char usage[] =
     "M must divide the dimension (after pcaR).  Examples: pq32, pq64x4,\n"
     "opq,pq16, pca96,opq,pq32, pca64,sq8.\n"
     "\n"
+    "With --index ivf[N], the codes are also split into N inverted lists (an IVF\n"
+    "index: k-means centroids, about 4*sqrt(records) lists by default) that\n"
+    "`cvstore search --ann` probes; puts and deletes keep it up to date.\n"
+    "Append \",direct\" to encode the vectors rather than their residuals to\n"
+    "the list centroid (the default).\n"
+    "\n"
     "Options:\n"
     "  -c, --codec SPEC     the codec (required)\n"
+    "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct\n"
     "  -n, --train N        train on at most N vectors (default 65536)\n"
     "  -s, --seed S         seed of the training sample and k-means (default 1)\n"
     "  -a, --anisotropic E  ip/cosine stores: ScaNN's score-aware loss with\n"
     "                       weight E (e.g. 4; default 0 = off)\n"
+    "  -j, --json           print a summary as one JSON object on stdout:\n"
+    "                       {\"codec\": {...}, \"index\": {...} or null, \"seconds\"}\n"
     "  -q, --quiet          no progress bar and no summary\n"
     "  -h, --help           show this help\n";
 
@@ -45,27 +55,33 @@ int cmd_build(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"codec", required_argument, NULL, 'c'},
+        {"index", required_argument, NULL, 'x'},
         {"train", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"anisotropic", required_argument, NULL, 'a'},
         {"quiet", no_argument, NULL, 'q'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *spec = NULL;
     cvs_build_opts bo = {0};
     cvs_codec_info ci;
+    cvs_index_info ii;
     cli_progress prog;
     cvs_db *db = NULL;
     uint64_t v;
     double t0;
     char *end;
-    int c, rc = CLI_OK, quiet = 0;
+    int c, rc = CLI_OK, quiet = 0, json = 0;
 
-    while ((c = getopt_long(argc, argv, "c:n:s:a:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:x:n:s:a:qjh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             spec = optarg;
+            break;
+        case 'x':
+            bo.index = optarg;
             break;
         case 'n':
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &v)) {
@@ -90,6 +106,9 @@ int cmd_build(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'j':
+            json = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -124,10 +143,45 @@ int cmd_build(int argc, char **argv)
         rc = cli_fail("build", rc, db);
         goto out;
     }
+    if (json) {
+        int irc = bo.index && *bo.index ? cvs_index_get_info(db, &ii) : CVS_NOTFOUND;
+        json_t *j;
+        if (irc && irc != CVS_NOTFOUND) {
+            rc = cli_fail("build", irc, db);
+            goto out;
+        }
+        j = json_pack("{s:{s:s,s:I,s:I,s:I},s:f}", "codec", "spec", ci.spec, "code_bytes",
+                      (json_int_t)ci.code_bytes, "param_bytes", (json_int_t)ci.param_bytes,
+                      "generation", (json_int_t)ci.generation, "seconds", cli_now() - t0);
+        if (j)
+            json_object_set_new(
+                j, "index",
+                irc ? json_null()
+                    : json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:I}", "spec", ii.spec, "count",
+                                (json_int_t)ii.count, "nlist", (json_int_t)ii.nlist, "residual",
+                                ii.residual, "nprobe", (json_int_t)ii.nprobe, "rerank",
+                                (json_int_t)ii.rerank, "mem_bytes", (json_int_t)ii.mem_bytes,
+                                "disk_bytes", (json_int_t)ii.disk_bytes));
+        if (!j || cli_json_print(stdout, j)) {
+            cli_err("build", "error writing output");
+            rc = CLI_EFAIL;
+        }
+        goto out;
+    }
     if (!quiet)
         fprintf(stderr, "built codec %s in %.1f s: %zu bytes per vector, %zu bytes of "
                 "codebooks (generation %llu)\n", ci.spec, cli_now() - t0, ci.code_bytes,
                 ci.param_bytes, (unsigned long long)ci.generation);
+    if (!quiet && bo.index && *bo.index) {
+        if ((rc = cvs_index_get_info(db, &ii))) {
+            rc = cli_fail("build", rc, db);
+            goto out;
+        }
+        fprintf(stderr, "built index %s (%s codes) over %llu records: %.1f bytes per vector "
+                "in memory; search with --ann (default nprobe %zu, rerank %zu)\n", ii.spec,
+                ii.residual ? "residual" : "direct", (unsigned long long)ii.count,
+                ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0, ii.nprobe, ii.rerank);
+    }
 out:
     cvs_db_close(db);
     return rc;

@@ -24,7 +24,7 @@ static const struct command {
     {"stats", cmd_stats, "size, dimension, metric and counts of a store"},
     {"check", cmd_check, "verify a store's invariants"},
     {"export", cmd_export, "write every record as JSONL (the import format)"},
-    {"build", cmd_build, "train a codec (PQ, OPQ, PCA) and compress every vector"},
+    {"build", cmd_build, "train a codec (PQ, OPQ, PCA), compress every vector, build an ANN index"},
     {"tune", cmd_tune, "store the cheapest ANN search setting reaching a target recall"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

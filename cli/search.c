@@ -20,7 +20,9 @@
 static const char usage[] =
     "Usage: cvstore search DB (--query-file F [--format FMT] | --query-id ID |\n"
     "                          --query-vector \"x,y,...\") -k K [--json]\n"
-    "                          [--exact | --codes [--rerank R]] [--filter JSON]\n"
+    "                          [--exact | --codes [--rerank R] |\n"
+    "                           --ann [--nprobe N] [--rerank R] [--threads T]]\n"
+    "                          [--filter JSON]\n"
     "\n"
     "Prints the K nearest records to each query, best first.  The score is the\n"
     "Euclidean distance for l2 stores (smaller is nearer) and the similarity for\n"
@@ -35,11 +37,19 @@ static const char usage[] =
     "  -k, --k K            number of results per query (required)\n"
     "  -j, --json           one line per query:\n"
     "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
+    "  -a, --ann            search the ANN index (cvstore build --index ivf or\n"
+    "                       faiss:FACTORY); the default when the store has one\n"
     "  -e, --exact          exact search (a full scan of the stored vectors; the\n"
-    "                       default)\n"
-    "  -c, --codes          scan the compressed codes instead (after cvstore build)\n"
-    "  -r, --rerank R       with --codes: re-score the R best by their stored\n"
-    "                       vectors (default 100; 0 = code distances only)\n"
+    "                       default without an ANN index)\n"
+    "  -c, --codes          scan all the compressed codes (after cvstore build)\n"
+    "  -n, --nprobe N       with --ann: inverted lists to visit (efSearch for a\n"
+    "                       FAISS HNSW index; default: the store's, see cvstore\n"
+    "                       stats and cvstore tune)\n"
+    "  -r, --rerank R       re-score the R best by their stored vectors; --codes:\n"
+    "                       default 100, 0 = code distances only; --ann: default\n"
+    "                       the store's, 0 = code distances only\n"
+    "  -t, --threads T      with --ann: threads for a file of queries (default:\n"
+    "                       one per core)\n"
     "  -F, --filter JSON    only records whose metadata matches, e.g.\n"
     "                       '{\"lang\": \"en\", \"year\": {\"$gte\": 2000}}' (equality on\n"
     "                       strings, numbers and booleans, $in, $gt $gte $lt $lte,\n"
@@ -125,6 +135,9 @@ int cmd_search(int argc, char **argv)
         {"codes", no_argument, NULL, 'c'},
         {"rerank", required_argument, NULL, 'r'},
         {"filter", required_argument, NULL, 'F'},
+        {"ann", no_argument, NULL, 'a'},
+        {"nprobe", required_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -139,12 +152,13 @@ int cmd_search(int argc, char **argv)
     uint32_t qdim = 0;
     uint64_t k = 0;
     unsigned flags = 0;
-    uint64_t rerank = 100;
+    uint64_t rerank = 100, nprobe = 0, threads = 0;
+    int rerank_given = 0;
     cvs_search_params sp = {0};
     cvs_filter *filter = NULL;
     int c, rc, json = 0, nsrc;
 
-    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:F:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:F:an:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -178,6 +192,22 @@ int cmd_search(int argc, char **argv)
                 cli_err("search", "--rerank must be an integer from 0 to 1000000, not '%s'", optarg);
                 return cli_usage_error(usage);
             }
+            rerank_given = 1;
+            break;
+        case 'a':
+            flags |= CVS_SEARCH_ANN;
+            break;
+        case 'n':
+            if (cli_parse_u64(optarg, 1, 65536, &nprobe)) {
+                cli_err("search", "--nprobe must be an integer from 1 to 65536, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 't':
+            if (cli_parse_u64(optarg, 1, 1024, &threads)) {
+                cli_err("search", "--threads must be an integer from 1 to 1024, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
             break;
         case 'e':
             flags |= CVS_SEARCH_EXACT;
@@ -192,8 +222,12 @@ int cmd_search(int argc, char **argv)
             return cli_usage_error(usage);
         }
     }
-    if ((flags & CVS_SEARCH_EXACT) && (flags & CVS_SEARCH_CODES)) {
-        cli_err("search", "--exact and --codes exclude each other");
+    if (!!(flags & CVS_SEARCH_EXACT) + !!(flags & CVS_SEARCH_CODES) + !!(flags & CVS_SEARCH_ANN) > 1) {
+        cli_err("search", "--exact, --codes and --ann exclude each other");
+        return cli_usage_error(usage);
+    }
+    if ((nprobe || threads) && (flags & (CVS_SEARCH_EXACT | CVS_SEARCH_CODES))) {
+        cli_err("search", "--nprobe and --threads go with --ann");
         return cli_usage_error(usage);
     }
     if (argc - optind != 1) {
@@ -283,9 +317,27 @@ int cmd_search(int argc, char **argv)
         rc = cli_fail("search", CVS_ENOMEM, NULL);
         goto out;
     }
+    if (!(flags & (CVS_SEARCH_EXACT | CVS_SEARCH_CODES))) {
+        /* The ANN index when the store has one (asked for or not). */
+        cvs_index_info ii;
+        int irc = cvs_index_get_info(db, &ii);
+        if (irc == CVS_OK) {
+            flags |= CVS_SEARCH_ANN;
+        } else if (irc != CVS_NOTFOUND || (flags & CVS_SEARCH_ANN)) {
+            rc = cli_fail("search", irc, db);
+            goto out;
+        }
+    }
     sp.flags = flags;
     sp.rerank = (size_t)rerank;
     sp.filter = filter;
+    if (flags & CVS_SEARCH_ANN) {
+        sp.nprobe = (size_t)nprobe;
+        sp.threads = (int)threads;
+        sp.rerank = rerank_given ? (size_t)rerank : 0;
+        if (rerank_given && rerank == 0)
+            sp.flags |= CVS_SEARCH_NORERANK;
+    }
     if (nq && (rc = cvs_txn_search_params(txn, queries, nq, kk, &sp, labels, scores))) {
         rc = cli_fail("search", rc, db);
         goto out;

@@ -13,11 +13,16 @@ static const char usage[] =
     "Usage: cvstore stats DB [--json]\n"
     "\n"
     "Prints the record count, dimension, metric, raw precision, format version,\n"
-    "size on disk, LMDB map size and creation time of the store.\n"
+    "size on disk, LMDB map size and creation time of the store, its codec, and\n"
+    "its ANN index: lists, search defaults, memory per vector once loaded (the\n"
+    "index is loaded to measure it) and bytes on disk.\n"
     "\n"
     "Options:\n"
     "  -j, --json           one JSON object: count, dim, metric, raw,\n"
-    "                       format_version, disk_bytes, map_bytes, created\n"
+    "                       format_version, disk_bytes, map_bytes, created,\n"
+    "                       codec {...} or null, index {spec, count, nlist,\n"
+    "                       residual, nprobe, rerank, mem_bytes,\n"
+    "                       mem_bytes_per_vector, disk_bytes} or null\n"
     "  -h, --help           show this help\n";
 
 int cmd_stats(int argc, char **argv)
@@ -30,7 +35,8 @@ int cmd_stats(int argc, char **argv)
     cvs_db *db = NULL;
     cvs_info in;
     cvs_codec_info ci;
-    int crc;
+    cvs_index_info ii;
+    int crc, irc;
     const char *path;
     char created[40], b1[24], b2[24];
     int c, rc, json = 0;
@@ -65,6 +71,11 @@ int cmd_stats(int argc, char **argv)
         rc = cli_fail("stats", crc, db);
         goto out;
     }
+    irc = cvs_index_get_info(db, &ii);
+    if (irc && irc != CVS_NOTFOUND) {
+        rc = cli_fail("stats", irc, db);
+        goto out;
+    }
     if (json) {
         json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:I,s:I,s:s}",
                               "path", path,
@@ -83,6 +94,18 @@ int cmd_stats(int argc, char **argv)
                                                       "generation", (json_int_t)ci.generation));
         else if (j)
             json_object_set_new(j, "codec", json_null());
+        if (j && irc == 0)
+            json_object_set_new(
+                j, "index",
+                json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:f,s:I}", "spec", ii.spec, "count",
+                          (json_int_t)ii.count, "nlist", (json_int_t)ii.nlist, "residual",
+                          ii.residual, "nprobe", (json_int_t)ii.nprobe, "rerank",
+                          (json_int_t)ii.rerank, "mem_bytes", (json_int_t)ii.mem_bytes,
+                          "mem_bytes_per_vector",
+                          ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0,
+                          "disk_bytes", (json_int_t)ii.disk_bytes));
+        else if (j)
+            json_object_set_new(j, "index", json_null());
         if (!j) {
             rc = cli_fail("stats", CVS_ENOMEM, NULL);
             goto out;
@@ -108,6 +131,19 @@ int cmd_stats(int argc, char **argv)
                ci.code_bytes, cli_human_bytes(ci.param_bytes, b1, sizeof b1));
     else
         printf("codec:          none (cvstore build DB --codec SPEC)\n");
+    if (irc == 0) {
+        printf("index:          %s, %s codes, %" PRIu64 " records, default nprobe %zu, "
+               "rerank %zu\n", ii.spec, ii.residual ? "residual" : "direct", ii.count,
+               ii.nprobe, ii.rerank);
+        printf("index memory:   %s (%.1f bytes per vector; raw vectors for re-ranking are\n"
+               "                read from disk through the memory map)\n",
+               cli_human_bytes(ii.mem_bytes, b1, sizeof b1),
+               ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);
+        printf("index disk:     %s (lists, codes, change log, centroids)\n",
+               cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
+    } else {
+        printf("index:          none (cvstore build DB --codec SPEC --index ivf)\n");
+    }
 out:
     cvs_db_close(db);
     return rc;

@@ -37,6 +37,7 @@
 #include "index/faiss_index.h"
 #include "index/flat.h"
 #include "index/heap.h"
+#include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
 #include "store/filter.h"
@@ -334,9 +335,12 @@ out:
     return rc;
 }
 
-CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
-                                  const cvs_search_params *params, int64_t *labels,
-                                  float *scores)
+/* The search entry point.  ext_allow (ext_words words), when not NULL and
+ * no filter is given, restricts the results like a filter's bitmap would
+ * (index/ivf.h's cvs__txn_search_allow; the tests use it). */
+static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                       const cvs_search_params *params, const uint64_t *ext_allow,
+                       size_t ext_words, int64_t *labels, float *scores)
 {
     unsigned flags = params ? params->flags : 0;
     size_t rerank = params ? params->rerank : 0;
@@ -344,6 +348,7 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
     cvs_db *db;
     float *q = NULL, *qn = NULL;
     uint64_t *allow = NULL, nmatch = 0, count = 0;
+    const uint64_t *use_allow = NULL;
     size_t allow_words = 0, dim;
     int rc = CVS_OK, direct = 0, codes_only = 0;
 
@@ -399,7 +404,8 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
                               "can be searched", db->path);
                 goto out;
             }
-            flags = CVS_SEARCH_CODES;
+            if (!(flags & CVS_SEARCH_ANN))
+                flags = CVS_SEARCH_CODES;
             rerank = 0; /* nothing to re-rank with */
         }
     }
@@ -415,38 +421,78 @@ CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, s
             goto out;
         }
         direct = !codes_only && nmatch <= direct_limit(count);
+        use_allow = allow;
+    } else if (ext_allow) {
+        use_allow = ext_allow;
+        allow_words = ext_words;
+        for (size_t w = 0; w < ext_words; w++)
+            nmatch += (uint64_t)__builtin_popcountll(ext_allow[w]);
+        filter = NULL; /* no exact refill: the caller's bitmap is not checked against records */
     }
     if (flags & CVS_SEARCH_ANN) {
-        int have;
-        if ((rc = cvs__fidx_present(db, t->txn, &have, NULL, 0)))
+        int have_faiss;
+        struct cvs_ivf_params *ip = NULL;
+        if ((rc = cvs__fidx_present(db, t->txn, &have_faiss, NULL, 0)))
             goto out;
-        if (!have) {
-            rc = cvs__err(CVS_EINVAL, "%s has no ANN index: build one (cvstore build --index)",
-                          db->path);
+        if (!have_faiss && db->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
+            goto out;
+        if (!have_faiss && !ip) {
+            rc = cvs__err(CVS_EINVAL, "%s: no ANN index has been built (cvstore build --index "
+                          "ivf, or --index faiss:FACTORY)", db->path);
             goto out;
         }
         if (direct) /* a selective filter: the exact scan of the matches is cheaper */
-            rc = exact_search(t, q, qn, nq, k, allow, allow_words, 1, labels, scores);
+            rc = exact_search(t, q, qn, nq, k, use_allow, allow_words, 1, labels, scores);
+        else if (have_faiss)
+            rc = cvs__fidx_search(t, q, qn, nq, k, params->nprobe, use_allow, allow_words,
+                                  labels, scores);
         else
-            rc = cvs__fidx_search(t, q, qn, nq, k, params->nprobe, allow, allow_words, labels,
-                                  scores);
-        if (!rc && filter)
-            rc = refill_short(t, q, qn, nq, k, allow, allow_words, nmatch, labels, scores);
+            rc = cvs__ivf_search(t, q, qn, nq, k, params->nprobe, params->rerank,
+                                 (flags & CVS_SEARCH_NORERANK) != 0, use_allow, allow_words,
+                                 params->threads, labels, scores);
+        if (!rc && filter && !codes_only)
+            rc = refill_short(t, q, qn, nq, k, use_allow, allow_words, nmatch, labels, scores);
         goto out;
     }
     if ((flags & CVS_SEARCH_CODES) && !direct) {
-        if ((rc = cvs__codes_search(t, q, qn, nq, k, rerank, allow, allow_words, labels, scores)))
+        struct cvs_ivf_params *ip = NULL;
+        if (db->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
+            goto out;
+        if (ip && ip->residual) {
+            /* Residual codes mean nothing without their list's centroid:
+             * the exhaustive scan is the IVF search probing every list. */
+            rc = cvs__ivf_search(t, q, qn, nq, k, ip->nlist, rerank, rerank == 0, use_allow,
+                                 allow_words, params ? params->threads : 0, labels, scores);
+        } else {
+            rc = cvs__codes_search(t, q, qn, nq, k, rerank, use_allow, allow_words, labels,
+                                   scores);
+        }
+        if (rc)
             goto out;
         if (filter && !codes_only)
             rc = refill_short(t, q, qn, nq, k, allow, allow_words, nmatch, labels, scores);
         goto out;
     }
-    rc = exact_search(t, q, qn, nq, k, allow, allow_words, direct, labels, scores);
+    rc = exact_search(t, q, qn, nq, k, use_allow, allow_words, direct, labels, scores);
 out:
     free(q);
     free(qn);
     free(allow);
     return rc;
+}
+
+CVS_API int cvs_txn_search_params(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                                  const cvs_search_params *params, int64_t *labels,
+                                  float *scores)
+{
+    return search_impl(t, queries, nq, k, params, NULL, 0, labels, scores);
+}
+
+int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                          const cvs_search_params *params, const uint64_t *allow,
+                          size_t allow_words, int64_t *labels, float *scores)
+{
+    return search_impl(t, queries, nq, k, params, allow, allow_words, labels, scores);
 }
 
 CVS_API int cvs_txn_search(cvs_txn *t, const float *queries, size_t nq, size_t k,
@@ -472,19 +518,38 @@ CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k, un
 
 /* ==== ANN index info ==== */
 
+/* A store has at most one ANN index in force: a FAISS build removes the IVF
+ * index and an IVF build the FAISS one (index/faiss_index.c). */
+static int have_faiss(cvs_db *db, int *yes)
+{
+    MDB_txn *txn;
+    int rc;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = cvs__fidx_present(db, txn, yes, NULL, 0);
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info)
 {
+    int yes, rc;
     if (!db || !info)
         return cvs__err(CVS_EINVAL, "cvs_index_get_info: NULL argument");
-    return cvs__fidx_info(db, info);
+    if ((rc = have_faiss(db, &yes)))
+        return rc;
+    return yes ? cvs__fidx_info(db, info) : cvs__ivf_get_info(db, info);
 }
 
 CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
 {
-    (void)rerank; /* FAISS indexes do not re-rank */
+    int yes, rc;
     if (!db)
         return cvs__err(CVS_EINVAL, "cvs_index_set_defaults: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
-    return cvs__fidx_set_default(db, nprobe);
+    if ((rc = have_faiss(db, &yes)))
+        return rc;
+    /* FAISS indexes do not re-rank; their one parameter is nprobe/efSearch. */
+    return yes ? cvs__fidx_set_default(db, nprobe) : cvs__ivf_set_defaults(db, nprobe, rerank);
 }

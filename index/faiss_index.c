@@ -58,6 +58,7 @@
 #include "index/faiss_index.h"
 #include "index/faiss_util.h"
 #include "index/heap.h"
+#include "index/ivf.h"
 
 #define FIDX_CHUNK (16u << 20)
 #define FIDX_MAGIC "CVSFIDX1"
@@ -195,6 +196,9 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)) ||
         (rc = drop_prefix(txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
         (rc = drop_prefix(txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
+        return rc;
+    /* One ANN index at a time: this one replaces an IVF index. */
+    if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
         return rc;
     for (size_t c = 0; c < nchunks; c++) {
         unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
@@ -384,6 +388,21 @@ out:
     free(x);
     free(train);
     return rc;
+}
+
+int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
+{
+    static const char *const keys[] = {"fidx_spec", "fidx_nchunks", "fidx_param", "fidx_epoch"};
+    int rc, mrc;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        MDB_val k = {strlen(keys[i]), (void *)keys[i]};
+        if ((mrc = mdb_del(txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
+            return cvs__werr(mrc, "removing the FAISS index");
+    }
+    if ((rc = drop_prefix(txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
+        (rc = drop_prefix(txn, db->dbi_meta, "fidx/d", NULL, 0)))
+        return rc;
+    return CVS_OK; /* fidx_gen stays: generations only grow, for the caches */
 }
 
 /* ==== Loading ==== */

@@ -36,6 +36,10 @@ int cvs__fidx_set_default(cvs_db *db, size_t param);
  * on-disk bytes.  CVS_NOTFOUND without an index. */
 int cvs__fidx_info(cvs_db *db, cvs_index_info *info);
 
+/* Inside a write transaction: removes the FAISS index (an IVF build
+ * replaces it). */
+int cvs__fidx_remove(cvs_db *db, MDB_txn *txn);
+
 /* Frees the cached index (close). */
 void cvs__fidx_drop(cvs_db *db);
 

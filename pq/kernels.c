@@ -875,3 +875,14 @@ const char *cvs__kernels_impl(void)
 {
     return kernels()->name;
 }
+
+void cvs__fs4_set(uint8_t *packed, size_t i, size_t M, const uint8_t *code4)
+{
+    const size_t P = (M + 1) / 2;
+    uint8_t *blk = packed + (i / FS4_BLOCK) * P * FS4_BLOCK;
+    const size_t j = i % FS4_BLOCK;
+    for (size_t p = 0; p < P; p++)
+        blk[p * FS4_BLOCK + j] = code4[p];
+    if (P && (M & 1)) /* the packed layout promises a zero unused nibble */
+        blk[(P - 1) * FS4_BLOCK + j] &= 0x0f;
+}

@@ -54,6 +54,9 @@ void cvs__fs4_pack(const uint8_t *codes4, size_t n, size_t M, uint8_t *packed);
 /* Reads code i back out of the packed layout into plain 4-bit form
  * (ceil(M/2) bytes); used by tests and by deletes that move codes. */
 void cvs__fs4_get(const uint8_t *packed, size_t i, size_t M, uint8_t *code4);
+/* Writes plain 4-bit code4 as code i of the packed layout (the inverse of
+ * cvs__fs4_get); the IVF lists append and move codes with it. */
+void cvs__fs4_set(uint8_t *packed, size_t i, size_t M, const uint8_t *code4);
 
 /* Quantizes a float LUT (M x 16) to bytes for the fast-scan kernel:
  * lut[m][j] ~= bias_m + qlut[m][j] * scale, one scale for all m, so that

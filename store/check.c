@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/ivf.h"
 #include "pq/codec.h"
 #include "query/text.h"
 #include "store/db.h"
@@ -28,6 +29,7 @@ typedef struct chk {
     uint64_t problems;
     uint64_t next_key;
     size_t code_size;      /* 0: no codec */
+    uint32_t nlist;        /* 0: no IVF index */
     int codes_only;        /* raw "none" after a build: no vectors, only codes */
 } chk;
 
@@ -240,6 +242,17 @@ static int check_codes(chk *c, const MDB_val *k, const MDB_val *v)
     return CVS_OK;
 }
 
+static int check_lists(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    unsigned long long key = k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0;
+    orphan_check(c, k, "lists");
+    if (c->nlist == 0)
+        problem(c, "lists: key %llu has a list but the store has no IVF index", key);
+    else if (v->mv_size != 4 || cvs__get_u32(v->mv_data) >= c->nlist)
+        problem(c, "lists: key %llu has a bad list id (%zu bytes)", key, v->mv_size);
+    return CVS_OK;
+}
+
 static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
 {
     uint64_t src;
@@ -278,7 +291,7 @@ static void text_problem(void *ctx, const char *msg)
 
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
 {
-    chk c = {db, NULL, report, ctx, 0, 0, 0, 0};
+    chk c = {.db = db, .report = report, .ctx = ctx};
     MDB_stat s_ids, s_recs, s_vecs, s_codes;
     struct cvs_codec *codec = NULL;
     MDB_val nk = {8, "next_key"}, nv;
@@ -325,6 +338,22 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         (rc = walk(&c, db->dbi_codes, "codes", check_codes)) ||
         (rc = cvs__bm25_check(db, c.txn, text_problem, &c)))
         goto out;
+    if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
+        struct cvs_ivf_params *ip = NULL;
+        MDB_stat s_lists;
+        if (cvs__ivf_params_for_txn(db, c.txn, &ip) != CVS_OK)
+            problem(&c, "meta: the IVF index cannot be loaded: %s", cvs_errmsg(db));
+        else if (ip)
+            c.nlist = ip->nlist;
+        if (ip && !codec)
+            problem(&c, "meta: an IVF index but no codec");
+        if (mdb_stat(c.txn, db->dbi_lists, &s_lists) == 0 && ip &&
+            s_lists.ms_entries != s_recs.ms_entries)
+            problem(&c, "counts differ: %zu records but %zu list entries", s_recs.ms_entries,
+                    s_lists.ms_entries);
+        if ((rc = walk(&c, db->dbi_lists, "lists", check_lists)))
+            goto out;
+    }
 out:
     cvs__read_end(db, c.txn);
     if (problems)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "index/faiss_index.h"
+#include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
 
@@ -117,6 +118,7 @@ void cvs__codec_cleanup(cvs_db *db)
 
 typedef struct build_arg {
     cvs_codec *codec;
+    cvs_ivf_params *ivf;   /* NULL: codes only */
     const cvs_build_opts *opts;
     uint64_t total;
 } build_arg;
@@ -128,6 +130,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     uint8_t *blob = NULL, *codes = NULL;
     float *x = NULL;
     uint64_t *keys = NULL, gen, done = 0;
+    int32_t *lists = NULL;
     size_t blen;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -161,10 +164,15 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__werr(mrc, "clearing the old codes");
         goto out;
     }
+    if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, a->ivf, gen)))
+        goto out;
+    if (a->ivf && (rc = cvs__fidx_remove(db, txn))) /* one ANN index at a time */
+        goto out;
     x = malloc((size_t)ENCODE_BATCH * db->dim * sizeof *x);
     keys = malloc(ENCODE_BATCH * sizeof *keys);
     codes = malloc(ENCODE_BATCH * cs);
-    if (!x || !keys || !codes) {
+    lists = malloc(ENCODE_BATCH * sizeof *lists);
+    if (!x || !keys || !codes || !lists) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -186,6 +194,17 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             goto out;
         }
         if (nb == ENCODE_BATCH || (mrc == MDB_NOTFOUND && nb)) {
+            int done_mrc = mrc;
+            if (a->ivf) { /* assign lists; residual codes encode x - c */
+                if ((rc = cvs__ivf_assign(a->ivf, x, nb, lists)))
+                    goto out;
+                if (a->ivf->residual)
+                    for (size_t i = 0; i < nb; i++) {
+                        const float *c = a->ivf->cent + (size_t)lists[i] * db->dim;
+                        for (uint32_t d = 0; d < db->dim; d++)
+                            x[i * db->dim + d] -= c[d];
+                    }
+            }
             if ((rc = cvs__codec_encode(a->codec, x, nb, codes)))
                 goto out;
             for (size_t i = 0; i < nb; i++) {
@@ -195,7 +214,10 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }
+                if (a->ivf && (rc = cvs__ivf_build_put(db, txn, keys[i], (uint32_t)lists[i])))
+                    goto out;
             }
+            mrc = done_mrc;
             done += nb;
             nb = 0;
             if (a->opts && a->opts->progress)
@@ -217,6 +239,7 @@ out:
     free(x);
     free(keys);
     free(codes);
+    free(lists);
     return rc;
 }
 
@@ -307,9 +330,11 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
     cvs_codec_train_opts to = {0};
     progress_bridge pb = {opts};
     build_arg a = {0};
+    cvs_build_opts so = {0};
+    cvs_info info;
     float *x = NULL;
-    size_t n;
-    int rc;
+    size_t n, nlist = 0;
+    int rc, residual = -1;
 
     if (!db)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
@@ -326,9 +351,6 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
             return rc;
         return cvs__fidx_build(db, opts->index + 6, opts);
     }
-    if (opts && opts->index && *opts->index)
-        return cvs__err(CVS_EINVAL, "cvs_build: unknown index \"%s\" (want faiss:FACTORY)",
-                        opts->index);
     if (!spec)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL codec spec");
     if ((rc = cvs__codec_check_spec(spec, db->dim)))
@@ -342,10 +364,39 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         if (rc != CVS_NOTFOUND)
             return rc;
     }
-    if ((rc = sample(db, opts, &x, &n, &a.total)))
+    if (opts && opts->index && *opts->index) {
+        if (!db->has_ivf_dbis)
+            return cvs__err(CVS_EINVAL, "%s: reopen the store for writing once to add the "
+                            "index databases", db->path);
+        if ((rc = cvs_db_info(db, &info)) ||
+            (rc = cvs__ivf_parse_spec(opts->index, info.count, &nlist, &residual)))
+            return rc;
+        /* Residual codes by default for ip/cosine, direct for l2 (measured,
+         * see index/ivf.c deviation 1); raw "none" stores read records back
+         * by decoding the code alone, so theirs are direct. */
+        if (residual < 0)
+            residual = db->metric != CVS_METRIC_L2;
+        if (db->raw == CVS_RAW_NONE)
+            residual = 0;
+    }
+    if (opts)
+        so = *opts;
+    if (nlist) { /* the coarse k-means wants ~40 points per list */
+        size_t want = so.max_train ? so.max_train : 65536;
+        if (want < nlist * 40)
+            so.max_train = nlist * 40;
+    }
+    if ((rc = sample(db, &so, &x, &n, &a.total)))
         goto out;
+    if (nlist) {
+        if (nlist > n)
+            nlist = n;
+        if ((rc = cvs__ivf_train(db, x, n, nlist, residual, so.seed ? so.seed : 1, so.progress,
+                                 so.progress_ctx, &a.ivf)))
+            goto out;
+    }
     to.seed = opts && opts->seed ? opts->seed : 1;
-    to.max_train = n;
+    to.max_train = opts && opts->max_train ? opts->max_train : 65536;
     to.anisotropic_eta = opts ? opts->anisotropic_eta : 0;
     if (opts && opts->progress) {
         to.progress = train_progress;
@@ -360,6 +411,7 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         goto out;
 out:
     cvs__codec_free(a.codec); /* the cache loads its own copy from the store */
+    cvs__ivf_params_free(a.ivf);
     free(x);
     return rc;
 }

@@ -26,6 +26,7 @@
 #include "index/codescan.h"
 #include "index/faiss_index.h"
 #include "index/flat.h"
+#include "index/ivf.h"
 #include "query/text.h"
 #include "store/db.h"
 #include "store/filter.h"
@@ -295,6 +296,40 @@ static int add_text_dbis_fn(cvs_db *db, MDB_txn *txn, void *arg)
     return cvs__bm25_reindex(db, txn);
 }
 
+/* Added after format 1's first release (without a version bump: older
+ * cvstore ignores them): created when a store is created or first opened
+ * for writing. */
+static const struct {
+    const char *name;
+    size_t off;
+    unsigned flags;
+} opt_dbis[] = {
+    {"lists", offsetof(cvs_db, dbi_lists), MDB_INTEGERKEY},
+    {"ivflog", offsetof(cvs_db, dbi_ivflog), MDB_INTEGERKEY},
+};
+
+static int open_opt_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
+{
+    int mrc;
+    db->has_ivf_dbis = 0;
+    for (size_t i = 0; i < sizeof opt_dbis / sizeof opt_dbis[0]; i++) {
+        MDB_dbi *p = (MDB_dbi *)((char *)db + opt_dbis[i].off);
+        if ((mrc = mdb_dbi_open(txn, opt_dbis[i].name, opt_dbis[i].flags | create, p))) {
+            if (mrc == MDB_NOTFOUND)
+                return CVS_OK;
+            return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "opening a database");
+        }
+    }
+    db->has_ivf_dbis = 1;
+    return CVS_OK;
+}
+
+static int create_opt_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    (void)arg;
+    return open_opt_dbis(db, txn, MDB_CREATE);
+}
+
 static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
 {
     int mrc;
@@ -355,7 +390,8 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     pthread_rwlockattr_destroy(&attr);
     if (!db->path || lock_failed ||
         pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL) ||
-        pthread_mutex_init(&db->filter_mu, NULL) || pthread_mutex_init(&db->embed_mu, NULL)) {
+        pthread_mutex_init(&db->filter_mu, NULL) || pthread_mutex_init(&db->embed_mu, NULL) ||
+        pthread_mutex_init(&db->ivf_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -378,7 +414,8 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     int rc, mrc, missing;
     (void)arg;
     if ((rc = open_dbis(db, txn, MDB_CREATE)) ||
-        (rc = open_text_dbis(db, txn, MDB_CREATE, &missing)))
+        (rc = open_text_dbis(db, txn, MDB_CREATE, &missing)) ||
+        (rc = open_opt_dbis(db, txn, MDB_CREATE)))
         return rc;
     header_encode(db, h);
     k.mv_data = "header"; k.mv_size = 6;
@@ -447,7 +484,8 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
-    if ((rc = open_dbis(db, txn, 0)) || (rc = open_text_dbis(db, txn, 0, &missing)))
+    if ((rc = open_dbis(db, txn, 0)) || (rc = open_text_dbis(db, txn, 0, &missing)) ||
+        (rc = open_opt_dbis(db, txn, 0)))
         goto fail_txn;
     k.mv_data = "header"; k.mv_size = 6;
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
@@ -469,6 +507,8 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
     }
     if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_text_dbis_fn, NULL)))
         goto fail;
+    if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))
+        goto fail;
     *out = db;
     return CVS_OK;
 fail_txn:
@@ -485,6 +525,8 @@ CVS_API void cvs_db_close(cvs_db *db)
     cvs__flat_drop(db);
     cvs__codes_drop(db);
     cvs__fidx_drop(db);
+    cvs__ivf_drop(db);
+    cvs__ivf_cleanup(db);
     cvs__codec_cleanup(db);
     cvs__filter_cache_drop(db);
     cvs__embedder_drop(db);
@@ -495,6 +537,7 @@ CVS_API void cvs_db_close(cvs_db *db)
     pthread_mutex_destroy(&db->codec_mu);
     pthread_mutex_destroy(&db->filter_mu);
     pthread_mutex_destroy(&db->embed_mu);
+    pthread_mutex_destroy(&db->ivf_mu);
     free(db->path);
     free(db);
 }

@@ -36,6 +36,9 @@ struct cvs_db {
     MDB_dbi dbi_links;     /* "links": key -> encoded outgoing links */
     MDB_dbi dbi_backlinks; /* "backlinks": target id -> source keys (dupsort) */
     MDB_dbi dbi_codes;     /* "codes": key -> compressed code (after a build) */
+    MDB_dbi dbi_lists;     /* "lists": key -> IVF list id (after an IVF build) */
+    MDB_dbi dbi_ivflog;    /* "ivflog": sequence -> IVF change (index/ivf.c) */
+    int has_ivf_dbis;      /* 0: an old store opened read-only lacks them */
     uint32_t dim;
     cvs_metric metric;
     cvs_raw raw;
@@ -74,11 +77,23 @@ struct cvs_db {
     /* The embedder attached to this handle (query/embed.c), or NULL. */
     pthread_mutex_t embed_mu;
     struct cvs_embedder *embedder;
+    /* The IVF index (index/ivf*.c), all guarded by ivf_mu: the parameters
+     * of the newest build seen (older ones retired until close, like
+     * codecs), the shared in-memory lists, and the txnids of this
+     * process's open snapshots (cvs_txn), which hold back purges. */
+    pthread_mutex_t ivf_mu;
+    struct cvs_ivf_params *ivfp;
+    struct cvs_ivf_params **ivfp_retired;
+    size_t nivfp_retired;
+    struct cvs_ivf *ivf;
+    uint64_t *snaps;
+    size_t nsnaps, csnaps;
 };
 
 struct cvs_txn {
     cvs_db *db;
     MDB_txn *txn;
+    uint64_t txnid;        /* registered with the IVF index (ivf.h) */
     /* Links decoded for cvs_record results live until cvs_txn_end. */
     void **arena;
     size_t narena, carena;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "index/faiss_index.h"
+#include "index/ivf.h"
 #include "pq/codec.h"
 #include "query/text.h"
 #include "store/db.h"
@@ -49,6 +50,8 @@ typedef struct put_arg {
     struct cvs_codec *codec; /* the store's codec in this transaction, or NULL */
     uint8_t *code;         /* one code */
     size_t code_cap;
+    float *tmp2;           /* dim floats: an IVF residual */
+    cvs_ivf_writer ivf;    /* IVF lists and log (index/ivf.c) */
     size_t inserted, updated;
 } put_arg;
 
@@ -255,7 +258,10 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 return cvs__werr(mrc, "writing a vector");
             cvs__encode_vec(db, x, v.mv_data);
         }
-        if (a->codec) {
+        if (a->codec && a->ivf.p) {
+            if ((rc = cvs__ivf_put(db, txn, &a->ivf, a->codec, key, existed, x, a->tmp2, a->code)))
+                return rc;
+        } else if (a->codec) {
             MDB_val cv = {cvs__codec_code_size(a->codec), a->code};
             if ((rc = cvs__codec_encode(a->codec, x, 1, a->code)))
                 return rc;
@@ -302,6 +308,9 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
      * is seen before anything is encoded with a stale codec. */
     if ((rc = cvs__codec_for_txn(db, txn, &a->codec, NULL)))
         return rc;
+    memset(&a->ivf, 0, sizeof a->ivf);
+    if (a->codec && db->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, txn, &a->ivf)))
+        return rc;
     if (a->codec && cvs__codec_code_size(a->codec) > a->code_cap) {
         uint8_t *p = realloc(a->code, cvs__codec_code_size(a->codec));
         if (!p)
@@ -330,7 +339,7 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing next_key");
-    return CVS_OK;
+    return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
 
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
@@ -353,7 +362,8 @@ CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags
     a.meta = calloc(n, sizeof *a.meta);
     a.meta_len = calloc(n, sizeof *a.meta_len);
     a.tmp = malloc((size_t)db->dim * sizeof(float));
-    if (!a.meta || !a.meta_len || !a.tmp) {
+    a.tmp2 = malloc((size_t)db->dim * sizeof(float));
+    if (!a.meta || !a.meta_len || !a.tmp || !a.tmp2) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -372,6 +382,7 @@ out:
     free(a.meta);
     free(a.meta_len);
     free(a.tmp);
+    free(a.tmp2);
     free(a.code);
     return rc;
 }
@@ -383,6 +394,7 @@ typedef struct del_arg {
     const size_t *lens;
     size_t n;
     size_t deleted;
+    cvs_ivf_writer ivf;
 } del_arg;
 
 /* Rewrites src's links without those pointing at id. */
@@ -424,7 +436,8 @@ out:
     return rc;
 }
 
-static int del_one(cvs_db *db, MDB_txn *txn, const char *id, size_t len, int *found)
+static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, size_t len,
+                   int *found)
 {
     unsigned char buf[CVS_IDKEY_MAX];
     MDB_val ik, iv, k, bv;
@@ -451,6 +464,8 @@ static int del_one(cvs_db *db, MDB_txn *txn, const char *id, size_t len, int *fo
         return cvs__werr(mrc, "deleting an id");
     k.mv_data = &key;
     k.mv_size = 8;
+    if ((rc = cvs__ivf_del(db, txn, w, key)))
+        return rc;
     for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
@@ -502,18 +517,21 @@ static int del_fn(cvs_db *db, MDB_txn *txn, void *arg)
     del_arg *a = arg;
     int rc, found;
     a->deleted = 0;
+    memset(&a->ivf, 0, sizeof a->ivf);
+    if (db->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, txn, &a->ivf)))
+        return rc;
     for (size_t i = 0; i < a->n; i++) {
-        if ((rc = del_one(db, txn, a->ids[i], a->lens[i], &found)))
+        if ((rc = del_one(db, txn, &a->ivf, a->ids[i], a->lens[i], &found)))
             return rc;
         a->deleted += (size_t)found;
     }
-    return CVS_OK;
+    return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
 
 CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens,
                        size_t n, size_t *deleted)
 {
-    del_arg a = {ids, id_lens, n, 0};
+    del_arg a = {ids, id_lens, n, 0, {0}};
     int rc;
     if (deleted)
         *deleted = 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
 
@@ -22,10 +23,19 @@ CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
     if (!(t = calloc(1, sizeof *t)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     t->db = db;
-    if ((rc = cvs__read_begin(db, &t->txn))) {
+    /* Registered before the snapshot exists (as 0, which holds back every
+     * purge of the IVF lists), so no purge can remove what it will see. */
+    if ((rc = cvs__snap_register(db, 0))) {
         free(t);
         return rc;
     }
+    if ((rc = cvs__read_begin(db, &t->txn))) {
+        cvs__snap_unregister(db, 0);
+        free(t);
+        return rc;
+    }
+    t->txnid = (uint64_t)mdb_txn_id(t->txn);
+    cvs__snap_replace(db, 0, t->txnid);
     *out = t;
     return CVS_OK;
 }
@@ -35,6 +45,7 @@ CVS_API void cvs_txn_end(cvs_txn *t)
     if (!t)
         return;
     cvs__read_end(t->db, t->txn);
+    cvs__snap_unregister(t->db, t->txnid);
     for (size_t i = 0; i < t->narena; i++)
         free(t->arena[i]);
     free(t->arena);

@@ -270,3 +270,38 @@ Test(faiss_index, filtered_search, .fini = teardown)
     }
     cvs_filter_free(f);
 }
+
+static uint64_t problems(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    return p;
+}
+
+/* One ANN index at a time: each build replaces the other kind, and the
+ * store stays consistent; cvs_tune works on the IVF index too. */
+Test(faiss_index, ivf_and_faiss_replace_each_other, .fini = teardown, .timeout = 120)
+{
+    setup_metric(CVS_METRIC_L2, "faiss:HNSW8");
+    cvs_index_info ii;
+    cvs_build_opts bo = {.index = "ivf32"};
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "ivf32");
+    cr_assert_eq(problems(), 0);
+    cvs_tune_opts to = {.target_recall = 0.9, .sample = 100};
+    cvs_tune_result tr;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_log_info("ivf32 tune: nprobe %zu rerank %zu recall %.3f", tr.nprobe, tr.rerank, tr.recall);
+    cr_assert(tr.reached);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.nprobe, tr.nprobe);
+    cr_assert_eq(ii.rerank, tr.rerank);
+    cr_assert_geq(recall_vs_exact(0), 0.85);
+    bo.index = "faiss:IVF16,Flat";
+    cr_assert_eq(cvs_build(db, NULL, &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "faiss:IVF16,Flat");
+    cr_assert_eq(problems(), 0);
+    cr_assert_geq(recall_vs_exact(16), 0.99);
+}

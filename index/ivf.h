@@ -1,0 +1,169 @@
+/*
+ * ivf.h -- the IVF index over the compressed codes (internal).
+ *
+ *   index/ivf.c        essay, stored parameters ("ivf" meta blob), the
+ *                      write-side hooks used by build, put and delete
+ *   index/ivf_lists.c  the in-memory inverted lists: load from LMDB,
+ *                      catch-up from the change log, purge of deletes
+ *   index/ivf_search.c probing, ADC scans, re-ranking, threads
+ *
+ * Layout of everything stored: docs/FORMAT.md, sections "lists", "ivflog"
+ * and "meta/ivf".
+ */
+#ifndef CVS_IVF_H
+#define CVS_IVF_H
+
+#include "store/db.h"
+
+struct cvs_codec;
+
+#define CVS_IVF_MAX_NLIST 65536
+/* The change log keeps at least this many entries (CVS_IVF_LOG_KEEP; a
+ * variable so that tests can make the log short); a process whose
+ * in-memory index is further behind reloads it from the stored lists. */
+#define CVS_IVF_LOG_KEEP 200000u
+extern uint64_t cvs__ivf_log_keep;
+#define CVS_IVF_OP_ADD 1
+#define CVS_IVF_OP_DEL 2
+/* Bytes of a log value before the code: key u64, txnid u64, list u32, op u8. */
+#define CVS_IVF_LOG_FIXED 21
+
+/* The stored, immutable parameters of one build (meta "ivf"): shared by
+ * every user of that generation, kept until cvs_db_close. */
+typedef struct cvs_ivf_params {
+    uint64_t gen;          /* the codec generation it was built with */
+    uint32_t nlist, dim;
+    int residual;          /* codes encode x - centroid */
+    float *cent;           /* nlist * dim */
+    float *cnorm;          /* nlist squared norms */
+} cvs_ivf_params;
+
+/* ==== Stored parameters (ivf.c) ==== */
+
+/* The IVF parameters in force in txn's snapshot, or *out = NULL when the
+ * store has no IVF index (no codec, or a codec built without one). */
+int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out);
+void cvs__ivf_cleanup(cvs_db *db);
+/* Stored search defaults (meta "ivf_defaults"); built-in ones when unset. */
+int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
+                      size_t *rerank);
+
+/* out[l] = q . cent[l] for nlist centroids of dim floats. */
+void cvs__ivf_dots(const float *q, const float *cent, size_t nlist, size_t dim, float *out);
+/* Nearest centroid (squared L2) of each of n vectors. */
+int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
+
+/* ==== Build (ivf.c, called by store/codes.c) ==== */
+
+/* Parses opts->index: "" / NULL -> *nlist 0 (no index); "ivf" -> the default
+ * for n records; "ivfN" -> N; either may end in ",residual" or ",direct"
+ * (*residual 1 / 0; -1 when not given).  CVS_EINVAL otherwise. */
+int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual);
+/* Trains nlist centroids on x (n x dim) and, when residual, replaces x by
+ * the residuals of each vector to its centroid (in place). */
+int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, uint64_t seed,
+                   cvs_progress_fn progress, void *ctx, cvs_ivf_params **out);
+void cvs__ivf_params_free(cvs_ivf_params *p);
+/* Inside a build's write transaction: stores the parameters for generation
+ * gen (p NULL: removes any index), empties "lists" and "ivflog". */
+int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t gen);
+/* Writes the list of one record during a build (after its code). */
+int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list);
+
+/* ==== Write hooks (ivf.c, called by store/put.c) ==== */
+
+/* State of one write transaction: the sequence counter and the txnid. */
+typedef struct cvs_ivf_writer {
+    cvs_ivf_params *p;     /* NULL: no index, the hooks do nothing */
+    uint64_t seq, seq0;    /* last sequence assigned / at the start */
+    uint64_t txnid;
+} cvs_ivf_writer;
+
+int cvs__ivf_writer_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w);
+/* Record key (re)written: x is its prepared vector (normalized for cosine);
+ * encodes into code (code_size bytes of scratch), writes codes, lists and
+ * the log.  existed: the key had a record before (its old entry is logged
+ * as deleted). */
+int cvs__ivf_put(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const struct cvs_codec *codec,
+                 uint64_t key, int existed, const float *x, float *tmp, uint8_t *code);
+/* Record key deleted (before its codes entry is removed). */
+int cvs__ivf_del(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key);
+/* Writes the sequence counter and trims the log. */
+int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w);
+
+/* ==== Open snapshots of this process (ivf_lists.c) ==== */
+
+/* cvs_txn_begin / cvs_txn_end register their snapshot's txnid, so that
+ * deleted entries are purged only once no open snapshot can see them. */
+int cvs__snap_register(cvs_db *db, uint64_t txnid);
+/* cvs_txn_begin registers 0 (which holds every purge back) before it begins
+ * its LMDB snapshot, then replaces it with the snapshot's txnid, so that no
+ * purge can slip in between. */
+void cvs__snap_replace(cvs_db *db, uint64_t old, uint64_t txnid);
+void cvs__snap_unregister(cvs_db *db, uint64_t txnid);
+
+/* ==== In-memory lists (ivf_lists.c) ==== */
+
+typedef struct cvs_ivf_list {
+    size_t n, cap;         /* entries; capacity (a multiple of 32 for fs4) */
+    int64_t *keys;
+    uint8_t *codes;        /* fs4: packed blocks; else n plain rows */
+    /* NULL when every entry is visible to every snapshot the index
+     * serves; else per entry {added txnid, deleted txnid (UINT64_MAX =
+     * live)}.  Dropped again by the purge. */
+    uint64_t *vis;
+} cvs_ivf_list;
+
+typedef struct cvs_ivf {
+    cvs_ivf_params *p;
+    const struct cvs_codec *codec;
+    uint64_t gen;
+    uint64_t base_txn;     /* snapshot it was loaded from */
+    uint64_t applied_seq;  /* last log sequence applied */
+    size_t cs, m;          /* code bytes, sub-quantizers */
+    int fs4;
+    size_t nlist;
+    cvs_ivf_list *lists;
+    uint64_t live;         /* live entries (newest state) */
+    size_t ndirty;         /* lists with vis != NULL */
+    uint64_t purged_min;   /* oldest open snapshot at the last purge */
+    pthread_rwlock_t lock; /* searches shared, catch-up/purge exclusive */
+    int refs;              /* guarded by db->ivf_mu */
+    int shared;            /* installed as db->ivf */
+} cvs_ivf;
+
+/* The index for t's snapshot, caught up and ready to scan: *out is
+ * referenced and read-locked; release with cvs__ivf_release. */
+int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const struct cvs_codec *codec,
+                     cvs_ivf **out);
+void cvs__ivf_release(cvs_db *db, cvs_ivf *ix);
+void cvs__ivf_drop(cvs_db *db);
+/* Resident bytes of an index. */
+uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix);
+
+/* ==== Search (ivf_search.c) ==== */
+
+/* q: nq prepared queries (normalized for cosine), qn their squared norms.
+ * nprobe/rerank 0 = stored defaults; norerank skips re-ranking.  allow (may
+ * be NULL): bit k of allow[k / 64] set = key k may be returned; keys at or
+ * past allow_words * 64 are excluded.  threads 0 = one per core. */
+int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                    size_t nprobe, size_t rerank, int norerank, const uint64_t *allow,
+                    size_t allow_words, int threads, int64_t *labels, float *scores);
+
+/* cvs_txn_search_params with an optional allow-bitmap of keys (same
+ * convention as cvs__ivf_search; ANN searches only).  Queries are prepared
+ * here (validated, normalized for cosine).  Lives in index/exact.c. */
+/* cvs_index_get_info / cvs_index_set_defaults for an IVF index
+ * (index/exact.c picks the FAISS or the IVF one). */
+int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info);
+int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank);
+
+int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
+                          const cvs_search_params *params, const uint64_t *allow,
+                          size_t allow_words, int64_t *labels, float *scores);
+
+/* True when t's snapshot has an IVF index. */
+int cvs__ivf_exists(cvs_txn *t, int *yes);
+
+#endif

@@ -1,0 +1,578 @@
+/*
+ * ivf_lists.c -- the in-memory inverted lists of the IVF index (see
+ * index/ivf.c for the method), kept in step with the store across
+ * transactions and processes.
+ *
+ * Each list holds its keys and codes in the layout the kernels scan: packed
+ * 32-code fast-scan blocks for 4-bit codecs (pq/kernels.c), plain rows
+ * otherwise.  The lists are loaded once from the stored assignments
+ * ("lists" + "codes"; no retraining), then follow the change log
+ * ("ivflog"): a search whose snapshot has log entries the index has not
+ * applied takes the index's write lock and applies them first.
+ *
+ * Snapshots.  LMDB txnids order every commit of the environment, across
+ * processes: a read snapshot with txnid T sees exactly the writes of
+ * transactions <= T.  An entry appended from the log remembers the txnid
+ * that added it, and a logged delete stamps the entry's deleted txnid
+ * instead of removing it, so a search of snapshot T keeps exactly the
+ * entries with added <= T < deleted.  These stamps ("vis") exist only for
+ * lists that changed; once no open snapshot of this process can tell the
+ * difference (cvs_txn_begin registers every snapshot), the purge removes
+ * deleted entries for good (swap with the list's last entry) and drops the
+ * stamps, so deletes never pile up as tombstones.  A snapshot older than
+ * the one the shared index was loaded from, or of another build, gets a
+ * private index loaded from its own snapshot: correct, slower, rare.
+ *
+ * Deviations (from FAISS's ArrayInvertedLists, the usual design):
+ *  1. FAISS lists are not transactional: removal is an explicit O(n) call
+ *     and concurrent readers must be excluded.  Ours are multi-version, as
+ *     above.
+ *  2. No per-entry id map: a logged delete names its list, and the list is
+ *     searched linearly for the key (lists are ~100-2000 entries).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/ivf.h"
+#include "pq/codec.h"
+#include "pq/kernels.h"
+
+#define CVS__RELOAD (-30998) /* private: the log was trimmed past us */
+
+/* ==== Open snapshots ==== */
+
+int cvs__snap_register(cvs_db *db, uint64_t txnid)
+{
+    int rc = CVS_OK;
+    pthread_mutex_lock(&db->ivf_mu);
+    if (db->nsnaps == db->csnaps) {
+        size_t c = db->csnaps ? db->csnaps * 2 : 16;
+        uint64_t *p = realloc(db->snaps, c * sizeof *p);
+        if (!p) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        db->snaps = p;
+        db->csnaps = c;
+    }
+    db->snaps[db->nsnaps++] = txnid;
+out:
+    pthread_mutex_unlock(&db->ivf_mu);
+    return rc;
+}
+
+void cvs__snap_replace(cvs_db *db, uint64_t old, uint64_t txnid)
+{
+    pthread_mutex_lock(&db->ivf_mu);
+    for (size_t i = 0; i < db->nsnaps; i++)
+        if (db->snaps[i] == old) {
+            db->snaps[i] = txnid;
+            break;
+        }
+    pthread_mutex_unlock(&db->ivf_mu);
+}
+
+void cvs__snap_unregister(cvs_db *db, uint64_t txnid)
+{
+    pthread_mutex_lock(&db->ivf_mu);
+    for (size_t i = 0; i < db->nsnaps; i++)
+        if (db->snaps[i] == txnid) {
+            db->snaps[i] = db->snaps[--db->nsnaps];
+            break;
+        }
+    pthread_mutex_unlock(&db->ivf_mu);
+}
+
+/* Oldest open snapshot of this process (at most `cur`). Caller holds ivf_mu. */
+static uint64_t oldest_snap(cvs_db *db, uint64_t cur)
+{
+    uint64_t m = cur;
+    for (size_t i = 0; i < db->nsnaps; i++)
+        if (db->snaps[i] < m)
+            m = db->snaps[i];
+    return m;
+}
+
+/* ==== Lists ==== */
+
+static size_t row_bytes(const cvs_ivf *ix) { return ix->fs4 ? (ix->m + 1) / 2 : ix->cs; }
+
+/* Grows l to hold need entries: exactly (rounded up to a 32-code block)
+ * when exact, else by doubling, so appends stay amortized O(1). */
+static int list_reserve(cvs_ivf *ix, cvs_ivf_list *l, size_t need, int exact)
+{
+    size_t cap;
+    int64_t *k;
+    uint8_t *c;
+    if (need <= l->cap)
+        return CVS_OK;
+    if (exact) {
+        cap = (need + 31) & ~(size_t)31;
+    } else {
+        cap = l->cap ? l->cap + l->cap / 2 : 32;
+        cap = (cap < need ? need : cap);
+        cap = (cap + 31) & ~(size_t)31;
+    }
+    if (!(k = realloc(l->keys, cap * sizeof *k)))
+        return cvs__err(CVS_ENOMEM, "out of memory growing a list");
+    l->keys = k;
+    /* fs4: cap is a multiple of 32, so cap * P bytes are whole blocks. */
+    if (!(c = realloc(l->codes, cap * row_bytes(ix) + 32)))
+        return cvs__err(CVS_ENOMEM, "out of memory growing a list");
+    if (ix->fs4) /* new blocks start zeroed: padding codes must be 0 */
+        memset(c + l->cap * row_bytes(ix), 0, (cap - l->cap) * row_bytes(ix) + 32);
+    l->codes = c;
+    if (l->vis) {
+        uint64_t *v = realloc(l->vis, cap * 2 * sizeof *v);
+        if (!v)
+            return cvs__err(CVS_ENOMEM, "out of memory growing a list");
+        l->vis = v;
+    }
+    l->cap = cap;
+    return CVS_OK;
+}
+
+/* Gives list l stamps ("every entry visible since forever"). */
+static int list_stamp(cvs_ivf *ix, cvs_ivf_list *l)
+{
+    if (l->vis)
+        return CVS_OK;
+    if (!(l->vis = malloc((l->cap ? l->cap : 1) * 2 * sizeof *l->vis)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->n; i++) {
+        l->vis[2 * i] = 0;
+        l->vis[2 * i + 1] = UINT64_MAX;
+    }
+    ix->ndirty++;
+    return CVS_OK;
+}
+
+static void set_code(cvs_ivf *ix, cvs_ivf_list *l, size_t i, const uint8_t *code)
+{
+    if (ix->fs4)
+        cvs__fs4_set(l->codes, i, ix->m, code);
+    else
+        memcpy(l->codes + i * ix->cs, code, ix->cs);
+}
+
+static int list_append(cvs_ivf *ix, cvs_ivf_list *l, int64_t key, const uint8_t *code,
+                       uint64_t added)
+{
+    int rc;
+    if ((rc = list_reserve(ix, l, l->n + 1, 0)) || (rc = list_stamp(ix, l)))
+        return rc;
+    l->keys[l->n] = key;
+    set_code(ix, l, l->n, code);
+    l->vis[2 * l->n] = added;
+    l->vis[2 * l->n + 1] = UINT64_MAX;
+    l->n++;
+    return CVS_OK;
+}
+
+/* Removes entry i: the last entry takes its place. */
+static void list_remove(cvs_ivf *ix, cvs_ivf_list *l, size_t i)
+{
+    size_t last = l->n - 1;
+    uint8_t code[512], zero[512] = {0};
+    if (i != last) {
+        l->keys[i] = l->keys[last];
+        if (ix->fs4) {
+            cvs__fs4_get(l->codes, last, ix->m, code);
+            cvs__fs4_set(l->codes, i, ix->m, code);
+        } else {
+            memcpy(l->codes + i * ix->cs, l->codes + last * ix->cs, ix->cs);
+        }
+        if (l->vis) {
+            l->vis[2 * i] = l->vis[2 * last];
+            l->vis[2 * i + 1] = l->vis[2 * last + 1];
+        }
+    }
+    if (ix->fs4)
+        cvs__fs4_set(l->codes, last, ix->m, zero);
+    l->n--;
+}
+
+static void ivf_free(cvs_ivf *ix)
+{
+    if (!ix)
+        return;
+    for (size_t i = 0; ix->lists && i < ix->nlist; i++) {
+        free(ix->lists[i].keys);
+        free(ix->lists[i].codes);
+        free(ix->lists[i].vis);
+    }
+    free(ix->lists);
+    pthread_rwlock_destroy(&ix->lock);
+    free(ix);
+}
+
+uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix)
+{
+    uint64_t b = sizeof *ix + ix->nlist * sizeof *ix->lists;
+    b += (uint64_t)ix->p->nlist * ix->p->dim * 4 + ix->p->nlist * 4;
+    for (size_t i = 0; i < ix->nlist; i++) {
+        const cvs_ivf_list *l = &ix->lists[i];
+        b += l->cap * (sizeof(int64_t) + row_bytes(ix)) + (l->cap ? 32 : 0);
+        if (l->vis)
+            b += l->cap * 2 * sizeof(uint64_t);
+    }
+    return b;
+}
+
+/* ==== Loading ==== */
+
+static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
+{
+    MDB_val k = {7, "ivf_seq"}, v;
+    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    *seq = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading ivf_seq");
+    if (v.mv_size != 8)
+        return cvs__err(CVS_ECORRUPT, "%s: meta ivf_seq has %zu bytes", db->path, v.mv_size);
+    *seq = cvs__get_u64(v.mv_data);
+    return CVS_OK;
+}
+
+/* Loads the lists of txn's snapshot from "lists" and "codes". */
+static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec *codec,
+                    cvs_ivf **out)
+{
+    cvs_ivf *ix = calloc(1, sizeof *ix);
+    MDB_cursor *lc = NULL, *cc = NULL;
+    MDB_stat st;
+    MDB_val k, v, ck, cv;
+    uint32_t *lid = NULL;
+    int64_t *keys = NULL;
+    uint8_t *codes = NULL, *sorted = NULL;
+    size_t n = 0, *fill = NULL;
+    int rc = CVS_OK, mrc;
+
+    *out = NULL;
+    if (!ix)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (pthread_rwlock_init(&ix->lock, NULL)) {
+        free(ix);
+        return cvs__err(CVS_ENOMEM, "cannot create a lock");
+    }
+    ix->p = p;
+    ix->codec = codec;
+    ix->gen = p->gen;
+    ix->base_txn = (uint64_t)mdb_txn_id(txn);
+    ix->cs = cvs__codec_code_size(codec);
+    ix->m = cvs__codec_m(codec);
+    ix->fs4 = cvs__codec_is_4bit(codec);
+    ix->nlist = p->nlist;
+    ix->refs = 1;
+    if (ix->cs > 512) {
+        rc = cvs__err(CVS_EINVAL, "%s: codes of %zu bytes are too long for the IVF index "
+                      "(at most 512)", db->path, ix->cs);
+        goto out;
+    }
+    if ((rc = read_seq(db, txn, &ix->applied_seq)))
+        goto out;
+    if (!(ix->lists = calloc(ix->nlist, sizeof *ix->lists))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((mrc = mdb_stat(txn, db->dbi_lists, &st))) {
+        rc = cvs__err_lmdb(mrc, "counting list entries");
+        goto out;
+    }
+    lid = malloc((st.ms_entries + 1) * sizeof *lid);
+    keys = malloc((st.ms_entries + 1) * sizeof *keys);
+    codes = malloc((st.ms_entries + 1) * ix->cs);
+    fill = calloc(ix->nlist + 1, sizeof *fill);
+    if (!lid || !keys || !codes || !fill) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory loading %zu list entries", st.ms_entries);
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_lists, &lc)) ||
+        (mrc = mdb_cursor_open(txn, db->dbi_codes, &cc))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    /* Both databases hold exactly the records, in key order: walk them in
+     * step, falling back to a look-up should they ever disagree. */
+    mrc = mdb_cursor_get(cc, &ck, &cv, MDB_FIRST);
+    for (int lrc = mdb_cursor_get(lc, &k, &v, MDB_FIRST); lrc == 0 && n < st.ms_entries;
+         lrc = mdb_cursor_get(lc, &k, &v, MDB_NEXT)) {
+        uint64_t key = cvs__get_u64(k.mv_data);
+        if (v.mv_size != 4 || cvs__get_u32(v.mv_data) >= ix->nlist) {
+            rc = cvs__err(CVS_ECORRUPT, "lists: bad entry for key %llu; run cvstore check",
+                          (unsigned long long)key);
+            goto out;
+        }
+        if (mrc || ck.mv_size != 8 || cvs__get_u64(ck.mv_data) != key) {
+            ck.mv_size = 8;
+            ck.mv_data = &key;
+            mrc = mdb_cursor_get(cc, &ck, &cv, MDB_SET_KEY);
+        }
+        if (mrc || cv.mv_size != ix->cs) {
+            rc = cvs__err(CVS_ECORRUPT, "codes: missing or bad code for key %llu; run cvstore check",
+                          (unsigned long long)key);
+            goto out;
+        }
+        lid[n] = cvs__get_u32(v.mv_data);
+        keys[n] = (int64_t)key;
+        memcpy(codes + n * ix->cs, cv.mv_data, ix->cs);
+        fill[lid[n]]++;
+        n++;
+        mrc = mdb_cursor_get(cc, &ck, &cv, MDB_NEXT);
+    }
+    /* Bucket by list (a counting sort), then lay each list out. */
+    if (!(sorted = malloc((n + 1) * ix->cs))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t l = 0; l < ix->nlist; l++)
+        if (fill[l] && (rc = list_reserve(ix, &ix->lists[l], fill[l], 1)))
+            goto out;
+    {
+        size_t *start = fill, acc = 0;
+        for (size_t l = 0; l < ix->nlist; l++) {
+            size_t c = start[l];
+            start[l] = acc;
+            acc += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            cvs_ivf_list *l = &ix->lists[lid[i]];
+            memcpy(sorted + (start[lid[i]] + l->n) * ix->cs, codes + i * ix->cs, ix->cs);
+            l->keys[l->n++] = keys[i];
+        }
+        for (size_t l = 0; l < ix->nlist; l++) {
+            cvs_ivf_list *L = &ix->lists[l];
+            if (!L->n)
+                continue;
+            if (ix->fs4)
+                cvs__fs4_pack(sorted + start[l] * ix->cs, L->n, ix->m, L->codes);
+            else
+                memcpy(L->codes, sorted + start[l] * ix->cs, L->n * ix->cs);
+        }
+    }
+    ix->live = n;
+out:
+    if (lc)
+        mdb_cursor_close(lc);
+    if (cc)
+        mdb_cursor_close(cc);
+    free(lid);
+    free(keys);
+    free(codes);
+    free(sorted);
+    free(fill);
+    if (rc) {
+        ivf_free(ix);
+        ix = NULL;
+    }
+    *out = ix;
+    return rc;
+}
+
+/* ==== Catching up and purging (write lock held) ==== */
+
+static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
+{
+    MDB_cursor *cur = NULL;
+    uint64_t want = ix->applied_seq + 1;
+    MDB_val k = {8, &want}, v;
+    int rc = CVS_OK, mrc;
+
+    if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (mrc || cvs__get_u64(k.mv_data) != want) {
+        rc = CVS__RELOAD; /* trimmed past us (or emptied by a build) */
+        goto out;
+    }
+    for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t seq = cvs__get_u64(k.mv_data), key, txnid;
+        const unsigned char *b = v.mv_data;
+        uint32_t list;
+        int op;
+        if (seq > upto)
+            break;
+        if (v.mv_size < CVS_IVF_LOG_FIXED) {
+            rc = cvs__err(CVS_ECORRUPT, "ivflog: entry %llu is truncated", (unsigned long long)seq);
+            goto out;
+        }
+        key = cvs__get_u64(b);
+        txnid = cvs__get_u64(b + 8);
+        list = cvs__get_u32(b + 16);
+        op = b[20];
+        if (list >= ix->nlist || (op == CVS_IVF_OP_ADD && v.mv_size != CVS_IVF_LOG_FIXED + ix->cs)) {
+            rc = cvs__err(CVS_ECORRUPT, "ivflog: bad entry %llu", (unsigned long long)seq);
+            goto out;
+        }
+        if (op == CVS_IVF_OP_ADD) {
+            if ((rc = list_append(ix, &ix->lists[list], (int64_t)key, b + CVS_IVF_LOG_FIXED, txnid)))
+                goto out;
+            ix->live++;
+        } else if (op == CVS_IVF_OP_DEL) {
+            cvs_ivf_list *l = &ix->lists[list];
+            if ((rc = list_stamp(ix, l)))
+                goto out;
+            for (size_t i = 0; i < l->n; i++)
+                if (l->keys[i] == (int64_t)key && l->vis[2 * i + 1] == UINT64_MAX) {
+                    l->vis[2 * i + 1] = txnid;
+                    ix->live--;
+                    break;
+                }
+        } else {
+            rc = cvs__err(CVS_ECORRUPT, "ivflog: entry %llu has op %d", (unsigned long long)seq, op);
+            goto out;
+        }
+        ix->applied_seq = seq;
+    }
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading the index log");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Removes entries deleted before every open snapshot and forgets the
+ * stamps no open snapshot needs. */
+static void purge(cvs_ivf *ix, uint64_t oldest)
+{
+    for (size_t li = 0; li < ix->nlist && ix->ndirty; li++) {
+        cvs_ivf_list *l = &ix->lists[li];
+        int clean = 1;
+        if (!l->vis)
+            continue;
+        for (size_t i = l->n; i-- > 0;) {
+            if (l->vis[2 * i + 1] <= oldest)
+                list_remove(ix, l, i);
+            else if (l->vis[2 * i + 1] != UINT64_MAX || l->vis[2 * i] > oldest)
+                clean = 0;
+        }
+        if (clean) {
+            free(l->vis);
+            l->vis = NULL;
+            ix->ndirty--;
+        }
+    }
+    ix->purged_min = oldest;
+}
+
+/* ==== Acquire / release ==== */
+
+static void ivf_unref(cvs_db *db, cvs_ivf *ix)
+{
+    int last;
+    if (!ix)
+        return;
+    pthread_mutex_lock(&db->ivf_mu);
+    last = --ix->refs == 0;
+    pthread_mutex_unlock(&db->ivf_mu);
+    if (last)
+        ivf_free(ix);
+}
+
+/* Installs fresh as the shared index if it is newer than the current one. */
+static void install(cvs_db *db, cvs_ivf *fresh)
+{
+    cvs_ivf *old = NULL;
+    pthread_mutex_lock(&db->ivf_mu);
+    if (!db->ivf || db->ivf->gen < fresh->gen ||
+        (db->ivf->gen == fresh->gen && db->ivf->applied_seq <= fresh->applied_seq &&
+         db->ivf->base_txn <= fresh->base_txn)) {
+        old = db->ivf;
+        if (old)
+            old->shared = 0;
+        db->ivf = fresh;
+        fresh->shared = 1;
+        fresh->refs++;
+    }
+    pthread_mutex_unlock(&db->ivf_mu);
+    ivf_unref(db, old);
+}
+
+int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec *codec,
+                     cvs_ivf **out)
+{
+    uint64_t T = (uint64_t)mdb_txn_id(txn), S, oldest;
+    cvs_ivf *ix = NULL, *fresh = NULL;
+    int rc, need_purge;
+
+    *out = NULL;
+    if ((rc = read_seq(db, txn, &S)))
+        return rc;
+    pthread_mutex_lock(&db->ivf_mu);
+    if (db->ivf && db->ivf->gen == p->gen && db->ivf->base_txn <= T) {
+        ix = db->ivf;
+        ix->refs++;
+    }
+    oldest = oldest_snap(db, T);
+    pthread_mutex_unlock(&db->ivf_mu);
+    if (ix) { /* the common case: nothing to apply or purge, share the lock */
+        pthread_rwlock_rdlock(&ix->lock);
+        if (ix->applied_seq >= S && !(ix->ndirty && oldest > ix->purged_min)) {
+            *out = ix;
+            return CVS_OK;
+        }
+        pthread_rwlock_unlock(&ix->lock);
+    }
+    if (!ix) {
+        if ((rc = ivf_load(db, txn, p, codec, &ix)))
+            return rc;
+        install(db, ix); /* kept private when older than the shared one */
+    }
+    for (;;) {
+        pthread_rwlock_wrlock(&ix->lock);
+        rc = ix->applied_seq < S ? catch_up(db, txn, ix, S) : CVS_OK;
+        if (rc == CVS__RELOAD) {
+            pthread_rwlock_unlock(&ix->lock);
+            if ((rc = ivf_load(db, txn, p, codec, &fresh)))
+                goto fail;
+            install(db, fresh);
+            ivf_unref(db, ix);
+            ix = fresh;
+            fresh = NULL;
+            continue;
+        }
+        if (rc) {
+            pthread_rwlock_unlock(&ix->lock);
+            goto fail;
+        }
+        break;
+    }
+    pthread_mutex_lock(&db->ivf_mu);
+    oldest = oldest_snap(db, T);
+    pthread_mutex_unlock(&db->ivf_mu);
+    need_purge = ix->ndirty && oldest > ix->purged_min;
+    if (need_purge)
+        purge(ix, oldest);
+    pthread_rwlock_unlock(&ix->lock);
+    pthread_rwlock_rdlock(&ix->lock);
+    *out = ix;
+    return CVS_OK;
+fail:
+    ivf_unref(db, ix);
+    return rc;
+}
+
+void cvs__ivf_release(cvs_db *db, cvs_ivf *ix)
+{
+    if (!ix)
+        return;
+    pthread_rwlock_unlock(&ix->lock);
+    ivf_unref(db, ix);
+}
+
+void cvs__ivf_drop(cvs_db *db)
+{
+    cvs_ivf *ix;
+    pthread_mutex_lock(&db->ivf_mu);
+    ix = db->ivf;
+    db->ivf = NULL;
+    if (ix)
+        ix->shared = 0;
+    pthread_mutex_unlock(&db->ivf_mu);
+    ivf_unref(db, ix);
+    free(db->snaps);
+    db->snaps = NULL;
+    db->nsnaps = db->csnaps = 0;
+}

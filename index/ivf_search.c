@@ -1,0 +1,513 @@
+/*
+ * ivf_search.c -- search of the IVF index (method in index/ivf.c):
+ * coarse probe -> ADC scan of the probed lists -> best R candidates ->
+ * re-rank with the raw vectors -> top k.
+ *
+ * Per query:
+ *  - coarse: q.c for every centroid by one sgemm per chunk of queries (sgemv
+ *    for a single query), then the nprobe nearest by ||c||^2 - 2 q.c in a
+ *    bounded heap;
+ *  - LUT: one per query for direct codes and for ip/cosine residual codes
+ *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant); one per
+ *    probed list for l2 residual codes (the LUT of q - c);
+ *  - scan: the fast-scan kernel for 4-bit codes (LUT quantized to bytes,
+ *    32 codes per shuffle), the 8-bit ADC kernel, or the codec's own
+ *    distances for sq8; a candidate enters the heap only if it beats the
+ *    heap's worst, and only then are the allow-bitmap and the snapshot
+ *    stamps (ivf_lists.c) consulted, so filters cost nothing on the
+ *    common path;
+ *  - re-rank: the best R candidates are re-scored exactly with their
+ *    stored vectors, read with mdb_get straight from LMDB's memory map (no
+ *    in-memory copy of the vectors: the index keeps codes and keys only).
+ *
+ * Deviations:
+ *  1. Batches are split into contiguous ranges of queries, one per thread;
+ *     the threads share the caller's read transaction for their mdb_get
+ *     calls (read-only use of one MDB_txn from several threads: every
+ *     database is touched once before the threads start, so LMDB updates no
+ *     per-transaction state during the scan).
+ *  2. Results are deterministic and independent of the thread count: each
+ *     query is computed by exactly one thread with the same code path.
+ *  3. The coarse products q.c come from our own small kernel
+ *     (cvs__ivf_dots, index/ivf.c) rather than OpenBLAS: see there.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "index/heap.h"
+#include "index/ivf.h"
+#include "pq/codec.h"
+#include "pq/kernels.h"
+
+#define QCHUNK 16 /* queries per coarse sgemm */
+
+typedef struct job {
+    cvs_db *db;
+    MDB_txn *txn;
+    cvs_ivf *ix;
+    const cvs_ivf_params *p;
+    const cvs_codec *codec;
+    const float *q, *qn;
+    size_t k, nprobe, kk, maxn;
+    int rerank;
+    int threaded;          /* runs on a thread of its own (to be joined) */
+    const uint64_t *allow;
+    size_t allow_words;
+    uint64_t T;
+    int64_t *labels;
+    float *scores;
+    size_t q0, q1;
+    int rc;
+    char err[512];
+} job;
+
+static inline int visible(const cvs_ivf_list *l, size_t j, uint64_t T)
+{
+    return !l->vis || (l->vis[2 * j] <= T && T < l->vis[2 * j + 1]);
+}
+
+static inline int allowed(const job *jb, int64_t key)
+{
+    uint64_t w = (uint64_t)key >> 6;
+    return !jb->allow || (w < jb->allow_words && ((jb->allow[w] >> ((uint64_t)key & 63)) & 1));
+}
+
+/* ==== Re-ranking ==== */
+
+static int have_avx2(void)
+{
+    static int have = -1; /* a benign race: every thread computes the same */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               !(getenv("CVSTORE_SIMD") && strcmp(getenv("CVSTORE_SIMD"), "scalar") == 0);
+    return have;
+}
+
+
+/* sum q[d]*x[d] (ip) or sum (q[d]-x[d])^2 (l2); x may be unaligned (it
+ * points into LMDB's map). */
+__attribute__((target("avx2,fma"))) static float exact_avx2(const float *q, const void *xv,
+                                                           size_t dim, int l2)
+{
+    const unsigned char *x = xv;
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    size_t d = 0;
+    float t = 0;
+    for (; d + 16 <= dim; d += 16) {
+        __m256 x0 = _mm256_loadu_ps((const float *)(const void *)(x + 4 * d));
+        __m256 x1 = _mm256_loadu_ps((const float *)(const void *)(x + 4 * d + 32));
+        __m256 q0 = _mm256_loadu_ps(q + d), q1 = _mm256_loadu_ps(q + d + 8);
+        if (l2) {
+            x0 = _mm256_sub_ps(q0, x0);
+            x1 = _mm256_sub_ps(q1, x1);
+            a = _mm256_fmadd_ps(x0, x0, a);
+            b = _mm256_fmadd_ps(x1, x1, b);
+        } else {
+            a = _mm256_fmadd_ps(q0, x0, a);
+            b = _mm256_fmadd_ps(q1, x1, b);
+        }
+    }
+    for (; d < dim; d++) {
+        float xd;
+        memcpy(&xd, x + 4 * d, 4);
+        t += l2 ? (q[d] - xd) * (q[d] - xd) : q[d] * xd;
+    }
+    a = _mm256_add_ps(a, b);
+    {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        return _mm_cvtss_f32(h) + t;
+    }
+}
+
+static float exact_scalar(const float *q, const float *x, size_t dim, int l2)
+{
+    float s = 0;
+    for (size_t d = 0; d < dim; d++)
+        s += l2 ? (q[d] - x[d]) * (q[d] - x[d]) : q[d] * x[d];
+    return s;
+}
+
+/* Exact "smaller is better" distance of q to key's stored vector, read
+ * straight from LMDB's map (f16 vectors are decoded into tmp first). */
+static int raw_distance(const job *jb, const float *q, int64_t key, float *tmp, float *out)
+{
+    cvs_db *db = jb->db;
+    const int l2 = db->metric == CVS_METRIC_L2;
+    uint64_t k64 = (uint64_t)key;
+    MDB_val k = {8, &k64}, v;
+    const void *x;
+    float s;
+    int mrc = mdb_get(jb->txn, db->dbi_vecs, &k, &v);
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading a vector to rerank");
+    if (v.mv_size != cvs__vec_bytes(db))
+        return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+    x = v.mv_data;
+    if (db->raw != CVS_RAW_F32) {
+        cvs__decode_vec(db, v.mv_data, tmp);
+        x = tmp;
+    }
+    if (have_avx2()) {
+        s = exact_avx2(q, x, db->dim, l2);
+    } else {
+        if (x != tmp)
+            cvs__decode_vec(db, v.mv_data, tmp);
+        s = exact_scalar(q, tmp, db->dim, l2);
+    }
+    *out = l2 ? s : -s;
+    return CVS_OK;
+}
+
+typedef struct scratch {
+    float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
+    int64_t *hid, *pid;
+    uint8_t *qlut;
+    uint16_t *acc;
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+    free(s->qc);
+    free(s->lut);
+    free(s->dist);
+    free(s->hd);
+    free(s->hd2);
+    free(s->tmp);
+    free(s->pd);
+    free(s->hid);
+    free(s->pid);
+    free(s->qlut);
+    free(s->acc);
+}
+
+static int scratch_alloc(const job *jb, scratch *s)
+{
+    size_t nlist = jb->p->nlist, lut_n = cvs__codec_lut_size(jb->codec), dim = jb->p->dim;
+    size_t qn = jb->q1 - jb->q0 < QCHUNK ? jb->q1 - jb->q0 : QCHUNK;
+    memset(s, 0, sizeof *s);
+    /* Sized for the job: a single query's buffers stay below glibc's mmap
+     * threshold, so a search costs no page faults. */
+    s->qc = malloc((qn ? qn : 1) * nlist * sizeof *s->qc);
+    s->lut = malloc((lut_n + 1) * sizeof *s->lut);
+    s->qlut = malloc(lut_n + 32);
+    s->dist = malloc((jb->maxn + 32) * sizeof *s->dist);
+    s->acc = malloc((jb->maxn + 64) * sizeof *s->acc);
+    s->hd = malloc(jb->kk * sizeof *s->hd);
+    s->hid = malloc(jb->kk * sizeof *s->hid);
+    s->hd2 = malloc(jb->k * sizeof *s->hd2);
+    s->tmp = malloc(dim * sizeof *s->tmp);
+    s->pd = malloc(jb->nprobe * sizeof *s->pd);
+    s->pid = malloc(jb->nprobe * sizeof *s->pid);
+    if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
+        !s->tmp || !s->pd || !s->pid) {
+        scratch_free(s);
+        memset(s, 0, sizeof *s);
+        return cvs__err(CVS_ENOMEM, "out of memory for search buffers");
+    }
+    return CVS_OK;
+}
+
+/* Offers the scanned distances of list l to the heap. */
+static inline void offer(const job *jb, const cvs_ivf_list *l, cvs_heap *h, size_t j, float d)
+{
+    if (h->n < h->k || d <= h->d[0]) {
+        int64_t key = l->keys[j];
+        if (allowed(jb, key) && visible(l, j, jb->T))
+            cvs__heap_push(h, d, key);
+    }
+}
+
+/* The heap's admission limit in fast-scan units: codes with acc > limit
+ * cannot enter (ties and rounding are settled by offer's exact test). */
+static inline uint16_t fs4_limit(const cvs_heap *h, float b, float scale)
+{
+    float t;
+    if (h->n < h->k)
+        return 0xffff;
+    t = (h->d[0] - b) / scale + 1.0f;
+    return t < 0 ? 0 : t >= 65535.0f ? 0xffff : (uint16_t)t;
+}
+
+static void fs4_offer_scalar(const job *jb, const cvs_ivf_list *l, cvs_heap *h, const uint16_t *acc,
+                             float b, float scale)
+{
+    uint16_t lim = fs4_limit(h, b, scale);
+    for (size_t j = 0; j < l->n; j++)
+        if (acc[j] <= lim) {
+            offer(jb, l, h, j, b + scale * (float)acc[j]);
+            lim = fs4_limit(h, b, scale);
+        }
+}
+
+/* The same, 16 accumulators per compare: most codes fail the limit, so
+ * whole groups are skipped on one movemask. */
+__attribute__((target("avx2"))) static void fs4_offer_avx2(const job *jb, const cvs_ivf_list *l,
+                                                           cvs_heap *h, const uint16_t *acc,
+                                                           float b, float scale)
+{
+    uint16_t lim = fs4_limit(h, b, scale);
+    for (size_t j0 = 0; j0 < l->n; j0 += 16) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(acc + j0));
+        __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(a, _mm256_set1_epi16((short)lim)), a);
+        uint32_t m = (uint32_t)_mm256_movemask_epi8(le);
+        while (m) {
+            size_t j = j0 + (size_t)(__builtin_ctz(m) >> 1);
+            m &= ~(3u << (__builtin_ctz(m) & ~1));
+            if (j >= l->n)
+                break;
+            if (acc[j] <= lim) {
+                offer(jb, l, h, j, b + scale * (float)acc[j]);
+                lim = fs4_limit(h, b, scale);
+            }
+        }
+    }
+}
+
+static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
+{
+    const cvs_ivf *ix = jb->ix;
+    const cvs_ivf_params *p = jb->p;
+    const cvs_db *db = jb->db;
+    const float *q = jb->q + qi * p->dim;
+    const size_t nlist = p->nlist, dim = p->dim;
+    const int l2 = db->metric == CVS_METRIC_L2, lut_n = cvs__codec_lut_size(jb->codec) != 0;
+    const int per_list_lut = l2 && p->residual;
+    float offset = 0, scale = 1, bias = 0;
+    cvs_heap ph, h;
+    size_t np, n;
+    int rc;
+
+    /* Coarse: the nprobe nearest centroids. */
+    cvs__heap_init(&ph, jb->nprobe, s->pd, s->pid);
+    for (size_t l = 0; l < nlist; l++) {
+        /* l2: ||q - c||^2 - ||q||^2; ip/cosine: -q.c (deviation 2 of ivf.c). */
+        float d = l2 ? p->cnorm[l] - 2.0f * qc[l] : -qc[l];
+        if (ph.n < ph.k || d < ph.d[0])
+            cvs__heap_push(&ph, d, (int64_t)l);
+    }
+    np = cvs__heap_sort(&ph);
+
+    if (lut_n && !per_list_lut) {
+        if ((rc = cvs__codec_lut(jb->codec, q, s->lut, &offset)))
+            return rc;
+        if (ix->fs4)
+            cvs__fs4_quantize_lut(s->lut, ix->m, s->qlut, &scale, &bias);
+    }
+    cvs__heap_init(&h, jb->kk, s->hd, s->hid);
+    for (size_t pi = 0; pi < np; pi++) {
+        const size_t li = (size_t)s->pid[pi];
+        const cvs_ivf_list *l = &ix->lists[li];
+        const float *qv = q;
+        float base = 0;
+        if (l->n == 0)
+            continue;
+        if (p->residual) {
+            if (l2) {
+                const float *c = p->cent + li * dim;
+                for (size_t d = 0; d < dim; d++)
+                    s->tmp[d] = q[d] - c[d];
+                qv = s->tmp;
+                if (lut_n) {
+                    if ((rc = cvs__codec_lut(jb->codec, qv, s->lut, &offset)))
+                        return rc;
+                    if (ix->fs4)
+                        cvs__fs4_quantize_lut(s->lut, ix->m, s->qlut, &scale, &bias);
+                }
+            } else {
+                base = -qc[li];
+            }
+        }
+        if (ix->fs4) {
+            const float b = base + offset + bias;
+            cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->acc);
+            if (have_avx2())
+                fs4_offer_avx2(jb, l, &h, s->acc, b, scale);
+            else
+                fs4_offer_scalar(jb, l, &h, s->acc, b, scale);
+        } else if (lut_n) {
+            const float b = base + offset;
+            cvs__adc8_scan(s->lut, l->codes, l->n, ix->m, s->dist);
+            for (size_t j = 0; j < l->n; j++)
+                offer(jb, l, &h, j, b + s->dist[j]);
+        } else {
+            if ((rc = cvs__codec_distances(jb->codec, qv, l->codes, l->n, s->dist)))
+                return rc;
+            for (size_t j = 0; j < l->n; j++)
+                offer(jb, l, &h, j, base + s->dist[j]);
+        }
+    }
+    n = cvs__heap_sort(&h);
+
+    {
+        int64_t *lab = jb->labels + qi * jb->k;
+        float *sc = jb->scores + qi * jb->k, *hd = s->hd;
+        if (jb->rerank) {
+            cvs_heap h2;
+            cvs__heap_init(&h2, jb->k, s->hd2, lab);
+            for (size_t j = 0; j < n; j++) {
+                float d = 0;
+                if ((rc = raw_distance(jb, q, s->hid[j], s->tmp, &d)))
+                    return rc;
+                cvs__heap_push(&h2, d, s->hid[j]);
+            }
+            n = cvs__heap_sort(&h2);
+            hd = s->hd2;
+        } else {
+            if (n > jb->k)
+                n = jb->k;
+            memcpy(lab, s->hid, n * sizeof *lab);
+        }
+        for (size_t j = 0; j < jb->k; j++) {
+            if (j >= n) {
+                lab[j] = -1;
+                sc[j] = NAN;
+            } else if (l2) {
+                sc[j] = hd[j] > 0 ? sqrtf(hd[j]) : 0.0f;
+            } else {
+                sc[j] = -hd[j];
+            }
+        }
+    }
+    return CVS_OK;
+}
+
+static void *run_job(void *arg)
+{
+    job *jb = arg;
+    const cvs_ivf_params *p = jb->p;
+    scratch s = {0};
+    int rc;
+
+    if ((rc = scratch_alloc(jb, &s)))
+        goto out;
+    for (size_t a = jb->q0; a < jb->q1; a += QCHUNK) {
+        size_t bn = jb->q1 - a < QCHUNK ? jb->q1 - a : QCHUNK;
+        for (size_t i = 0; i < bn; i++)
+            cvs__ivf_dots(jb->q + (a + i) * p->dim, p->cent, p->nlist, p->dim, s.qc + i * p->nlist);
+        for (size_t i = 0; i < bn; i++)
+            if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist)))
+                goto out;
+    }
+out:
+    if (rc)
+        snprintf(jb->err, sizeof jb->err, "%s", cvs_errmsg(NULL));
+    jb->rc = rc;
+    scratch_free(&s);
+    return NULL;
+}
+
+int cvs__ivf_exists(cvs_txn *t, int *yes)
+{
+    cvs_ivf_params *p;
+    int rc = cvs__ivf_params_for_txn(t->db, t->txn, &p);
+    *yes = p != NULL;
+    return rc;
+}
+
+int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                    size_t nprobe, size_t rerank, int norerank, const uint64_t *allow,
+                    size_t allow_words, int threads, int64_t *labels, float *scores)
+{
+    cvs_db *db = t->db;
+    cvs_codec *codec;
+    cvs_ivf_params *p;
+    cvs_ivf *ix = NULL;
+    job base = {0}, *jobs = NULL;
+    pthread_t *tids = NULL;
+    size_t dnprobe, drerank, nt;
+    int rc;
+
+    if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+        return rc;
+    if ((rc = cvs__ivf_params_for_txn(db, t->txn, &p)))
+        return rc;
+    if (!codec || !p)
+        return cvs__err(CVS_EINVAL, "%s: no ANN index has been built (cvstore build --index ivf)",
+                        db->path);
+    if ((rc = cvs__ivf_defaults(db, t->txn, p, &dnprobe, &drerank)))
+        return rc;
+    if (!nprobe)
+        nprobe = dnprobe;
+    if (nprobe > p->nlist)
+        nprobe = p->nlist;
+    if (!rerank)
+        rerank = drerank;
+    if (rerank == CVS_RERANK_NONE) /* the stored default says: no re-ranking */
+        rerank = 0;
+    if (norerank || cvs__codes_only(db, codec))
+        rerank = 0;
+    if ((rc = cvs__ivf_acquire(db, t->txn, p, codec, &ix)))
+        return rc;
+    base.db = db;
+    base.txn = t->txn;
+    base.ix = ix;
+    base.p = p;
+    base.codec = codec;
+    base.q = q;
+    base.qn = qn;
+    base.k = k;
+    base.nprobe = nprobe;
+    base.rerank = rerank != 0;
+    base.kk = rerank > k ? rerank : k;
+    base.allow = allow;
+    base.allow_words = allow_words;
+    base.T = (uint64_t)mdb_txn_id(t->txn);
+    base.labels = labels;
+    base.scores = scores;
+    for (size_t l = 0; l < ix->nlist; l++)
+        if (ix->lists[l].n > base.maxn)
+            base.maxn = ix->lists[l].n;
+    if (base.rerank) { /* deviation 1: settle LMDB's per-database state first */
+        uint64_t zero = 0;
+        MDB_val mk = {8, &zero}, mv;
+        (void)mdb_get(t->txn, db->dbi_vecs, &mk, &mv);
+    }
+    nt = threads > 0 ? (size_t)threads : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nt < 1)
+        nt = 1;
+    if (nt > nq)
+        nt = nq;
+    if (nt <= 1) {
+        base.q0 = 0;
+        base.q1 = nq;
+        run_job(&base);
+        if ((rc = base.rc))
+            cvs__err(rc, "%s", base.err);
+        goto out;
+    }
+    jobs = calloc(nt, sizeof *jobs);
+    tids = calloc(nt, sizeof *tids);
+    if (!jobs || !tids) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        jobs[i] = base;
+        jobs[i].q0 = nq * i / nt;
+        jobs[i].q1 = nq * (i + 1) / nt;
+        if (i > 0)
+            jobs[i].threaded = pthread_create(&tids[i], NULL, run_job, &jobs[i]) == 0;
+    }
+    for (size_t i = 0; i < nt; i++)
+        if (!jobs[i].threaded) /* job 0, and any whose thread did not start */
+            run_job(&jobs[i]);
+    for (size_t i = 1; i < nt; i++)
+        if (jobs[i].threaded)
+            pthread_join(tids[i], NULL);
+    for (size_t i = 0; i < nt; i++)
+        if (jobs[i].rc) {
+            rc = cvs__err(jobs[i].rc, "%s", jobs[i].err);
+            break;
+        }
+out:
+    cvs__ivf_release(db, ix);
+    free(jobs);
+    free(tids);
+    return rc;
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# cli_ivf.sh -- the ANN index from the command line: build --index, stats
+# (text and JSON), search --ann with --nprobe/--rerank/--threads, the ANN
+# index used by default, and its recall against the SIFT10K ground truth.
+#   bash tests/cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data
+set -euo pipefail
+
+cli=${1:?usage: cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data}
+data=${2:?usage: cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+
+ok() {
+  passed=$((passed + 1))
+  echo "ok - $1"
+}
+fail() {
+  echo "not ok - $1" >&2
+  [ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" >&2
+  echo "$passed passed, 1 failed"
+  exit 1
+}
+run() {
+  rc=0
+  "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+expect() {
+  local code=$1 desc=$2
+  shift 2
+  run "$@"
+  [ "$rc" -eq "$code" ] || fail "$desc (exit $rc, expected $code)"
+  ok "$desc"
+}
+has() {
+  grep -qF -- "$2" "$1" || fail "$3: '$2' not in $(basename "$1"): $(head -c 400 "$1")"
+}
+# Hits of the first 10 results of each query line against the ground truth.
+hits() {
+  local n=0 i=0 line got want
+  while IFS= read -r line; do
+    got=$(echo "$line" | grep -o '"id":"[0-9]*"' | head -10 | tr -dc '0-9\n')
+    want=$(od -An -t d4 -j$((i * 404 + 4)) -N40 "$sift/siftsmall_groundtruth.ivecs" | tr -s ' \n' '\n\n')
+    n=$((n + $(printf '%s\n' $got | grep -cxF -f <(printf '%s\n' $want) || true)))
+    i=$((i + 1))
+  done <"$tmp/out"
+  echo "$n"
+}
+
+sift="$data/siftsmall"
+db="$tmp/sift"
+expect 0 "init" init "$db" --dim 128 --metric l2
+expect 0 "import" import "$db" "$sift/siftsmall_base.fvecs" --quiet
+expect 1 "build: bad --index" build "$db" --codec pq32x4 --index hnsw
+has "$tmp/err" "expected ivf or ivfN" "the reason for a bad --index"
+expect 1 "search --ann without an index" search "$db" --query-id 5 -k 3 --ann
+expect 0 "build --index ivf64" build "$db" --codec pq32x4 --index ivf64
+has "$tmp/err" "built index ivf64" "build reports the index"
+expect 0 "stats" stats "$db"
+has "$tmp/out" "index:          ivf64, direct codes, 10000 records" "stats shows the index"
+has "$tmp/out" "bytes per vector" "stats shows memory per vector"
+expect 0 "stats --json" stats "$db" --json
+has "$tmp/out" '"index":{"spec":"ivf64","count":10000,"nlist":64,"residual":false' "stats --json index"
+expect 0 "search --ann" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 12 --rerank 100 --threads 2
+[ "$(wc -l <"$tmp/out")" -eq 100 ] || fail "one line per query"
+h=$(hits)
+[ "$h" -ge 930 ] || fail "recall@10 of --ann --nprobe 12 is $h/1000"
+ok "recall@10 of --ann --nprobe 12 --rerank 100 is $h/1000"
+cp "$tmp/out" "$tmp/ann"
+expect 0 "search uses the index by default" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --nprobe 12 --rerank 100
+cmp -s "$tmp/out" "$tmp/ann" || fail "default search differs from --ann"
+ok "default search is the ANN search"
+expect 0 "search --exact still exact" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --exact
+[ "$(hits)" -eq 1000 ] || fail "exact search is exact"
+ok "exact search is exact"
+expect 1 "--nprobe with --exact" search "$db" --query-id 5 -k 3 --exact --nprobe 3
+expect 0 "search --ann --rerank 0" search "$db" --query-id 5 -k 3 --ann --rerank 0 --json
+has "$tmp/out" '"query_id":"5"' "query id echoed"
+expect 0 "delete" delete "$db" 13
+expect 0 "search after delete" search "$db" --query-id 5 -k 3 --json
+if grep -qF '"id":"13"' "$tmp/out"; then fail "a deleted record is returned"; fi
+ok "deleted record gone from ANN results"
+expect 0 "check" check "$db"
+expect 0 "build --json (rebuild, 32 lists)" build "$db" --codec pq16x8 --index ivf32 --json
+has "$tmp/out" '"index":{"spec":"ivf32","count":9999,"nlist":32' "build --json reports the index"
+has "$tmp/out" '"codec":{"spec":"pq16x8"' "build --json reports the codec"
+expect 0 "search after the rebuild" search "$db" --query-id 5 -k 3 --json
+expect 0 "check after the rebuild" check "$db"
+
+echo "$passed passed, 0 failed"

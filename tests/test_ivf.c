@@ -1,0 +1,777 @@
+/* test_ivf.c -- the IVF index over the codes: recall against exact search
+ * on SIFT10K, incremental puts / deletes / updates without a rebuild,
+ * reclaimed space, snapshots, a second handle and a second process, reopen
+ * without retraining, a build killed part-way, the allow-bitmap, and
+ * thread-count independence. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "index/ivf.h"
+#include "tests/testutil.h"
+
+/* ==== SIFT10K ==== */
+
+static float *base, *query;
+static int32_t *gt;
+static size_t nb, nq, ng;
+static uint32_t dim, gdim;
+static char *dir;
+static cvs_db *db;
+
+static void load_sift(void)
+{
+    cvs_import_opts io = {0};
+    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_F32};
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO,
+                               &base, &nb, &dim), 0);
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_query.fvecs", CVS_FMT_AUTO,
+                               &query, &nq, &dim), 0);
+    cr_assert_eq(cvs_ivecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_groundtruth.ivecs", &gt, &ng,
+                                &gdim), 0);
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0,
+                 "%s", cvs_errmsg(db));
+}
+
+static void unload(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(dir);
+    free(dir);
+    cvs_free(base);
+    cvs_free(query);
+    cvs_free(gt);
+}
+
+static void search(cvs_db *d, const cvs_search_params *p, const float *q, size_t n, size_t k,
+                   int64_t *l, float *s)
+{
+    cvs_txn *t;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, n, k, p, l, s), 0, "%s", cvs_errmsg(d));
+    cvs_txn_end(t);
+}
+
+/* 10-recall@10 against the official ground truth (keys are row + 1). */
+static double recall10(const int64_t *l)
+{
+    size_t hit = 0;
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < 10; j++)
+            for (size_t h = 0; h < 10; h++)
+                if (l[i * 10 + j] == (int64_t)gt[i * gdim + h] + 1) {
+                    hit++;
+                    break;
+                }
+    return (double)hit / (10.0 * nq);
+}
+
+Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    cvs_build_opts bo = {0};
+    cvs_index_info ii;
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .threads = 1};
+    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
+    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    double r_full, r_mid;
+
+    cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+    bo.index = "ivf64,residual"; /* l2 default is direct; residual has its own path */
+    cr_assert_eq(cvs_build(db, "pq32x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(ii.spec, "ivf64");
+    cr_assert_eq(ii.nlist, 64);
+    cr_assert_eq(ii.count, nb);
+    cr_assert_eq(ii.residual, 1);
+    cr_assert_gt(ii.mem_bytes, nb * 16);
+    cr_assert_lt(ii.mem_bytes, nb * 137, "%llu bytes", (unsigned long long)ii.mem_bytes);
+    cr_assert_gt(ii.disk_bytes, nb * 16);
+
+    /* All lists probed, no re-ranking: the exhaustive scan of the codes. */
+    p.nprobe = 64;
+    p.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK;
+    search(db, &p, query, nq, 10, l, s);
+    r_full = recall10(l);
+    {
+        cvs_search_params c = {.flags = CVS_SEARCH_CODES};
+        search(db, &c, query, nq, 10, l2, s2);
+        cr_assert_eq(recall10(l2), r_full);
+    }
+    cr_assert_gt(r_full, 0.5, "codes-only recall %.3f", r_full);
+    /* Moderate nprobe with re-ranking. */
+    p.flags = CVS_SEARCH_ANN;
+    p.nprobe = 12;
+    p.rerank = 100;
+    search(db, &p, query, nq, 10, l, s);
+    r_mid = recall10(l);
+    cr_assert_geq(r_mid, 0.93, "recall %.3f at nprobe 12, rerank 100", r_mid);
+
+    /* A batch on two threads gives exactly the single-thread results. */
+    p.threads = 2;
+    search(db, &p, query, nq, 10, l2, s2);
+    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    /* One query at a time too. */
+    p.threads = 1;
+    for (size_t i = 0; i < nq; i++)
+        search(db, &p, query + i * dim, 1, 10, l2 + i * 10, s2 + i * 10);
+    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+
+    /* Reopen: the lists come back from the store, identical. */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    search(db, &p, query, nq, 10, l2, s2);
+    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    /* Read-only opens work as well. */
+    {
+        cvs_db *ro;
+        cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &ro), 0);
+        search(ro, &p, query, nq, 10, l2, s2);
+        cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+        cvs_db_close(ro);
+    }
+
+    /* Defaults. */
+    cr_assert_eq(cvs_index_set_defaults(db, 5, 77), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.nprobe, 5);
+    cr_assert_eq(ii.rerank, 77);
+    cr_assert_eq(cvs_index_set_defaults(db, 0, 50), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.nprobe, 5);
+    cr_assert_eq(ii.rerank, 50);
+
+    /* A metadata filter through the index: only the allowed ids, and all
+     * of them when fewer than k match. */
+    {
+        cvs_filter *f = NULL;
+        cvs_txn *t;
+        cr_assert_eq(cvs_filter_parse("{\"$ids\": [\"5\", \"17\"]}", 0, &f), 0);
+        p.filter = f;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, query, 1, 10, &p, l, s), 0, "%s", cvs_errmsg(db));
+        cvs_txn_end(t);
+        cr_assert((l[0] == 6 && l[1] == 18) || (l[0] == 18 && l[1] == 6), "%lld %lld",
+                  (long long)l[0], (long long)l[1]);
+        for (int j = 2; j < 10; j++)
+            cr_assert_eq(l[j], -1);
+        p.filter = NULL;
+        cvs_filter_free(f);
+    }
+    free(l);
+    free(l2);
+    free(s);
+    free(s2);
+}
+
+Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    cvs_build_opts bo = {.index = "ivf32"}; /* direct: the l2 default */
+    cvs_index_info ii;
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 32};
+    cvs_search_params c = {.flags = CVS_SEARCH_CODES};
+    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
+    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+
+    cr_assert_eq(cvs_build(db, "pq16x8", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.residual, 0);
+    search(db, &p, query, nq, 10, l, s);
+    search(db, &c, query, nq, 10, l2, s2);
+    /* Same codes, same LUTs, same kernel: the same answers. */
+    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    cr_assert_eq(recall10(l), recall10(l2));
+
+    /* A build without an index removes it. */
+    cr_assert_eq(cvs_build(db, "pq16x8", NULL), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+    {
+        cvs_txn *t;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, query, 1, 10, &p, l, s), CVS_EINVAL);
+        cvs_txn_end(t);
+    }
+    free(l);
+    free(l2);
+    free(s);
+    free(s2);
+}
+
+/* ==== Synthetic store: incremental maintenance ==== */
+
+enum { D = 16, N = 4000 };
+static float *vecs;
+
+static void put_range(cvs_db *d, const float *v, size_t from, size_t to, const char *prefix)
+{
+    cvs_record *r = calloc(to - from, sizeof *r);
+    char (*ids)[32] = malloc((to - from) * sizeof *ids);
+    for (size_t i = from; i < to; i++) {
+        snprintf(ids[i - from], sizeof ids[0], "%s%zu", prefix, i);
+        r[i - from].id = ids[i - from];
+        r[i - from].id_len = strlen(ids[i - from]);
+        r[i - from].vector = v + (i - from) * D;
+    }
+    cr_assert_eq(cvs_put(d, r, to - from, 0, NULL, NULL), 0, "%s", cvs_errmsg(d));
+    free(r);
+    free(ids);
+}
+
+static void make_store(void)
+{
+    cvs_create_opts o = {D, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_build_opts bo = {.index = "ivf16"};
+    vecs = malloc((size_t)N * D * sizeof *vecs);
+    tu_randvecs(vecs, (size_t)N * D, 7);
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    put_range(db, vecs, 0, N, "r");
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+}
+
+static void drop_store(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(dir);
+    free(dir);
+    free(vecs);
+}
+
+static int64_t key_of(cvs_db *d, const char *id)
+{
+    cvs_txn *t;
+    cvs_record r;
+    int rc;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    rc = cvs_get(t, id, strlen(id), &r, NULL);
+    cvs_txn_end(t);
+    return rc ? -1 : r.key;
+}
+
+/* Does an ANN search for v in snapshot t return key among the top 10? */
+static int finds_in(cvs_txn *t, const float *v, int64_t key)
+{
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 4};
+    int64_t l[10];
+    float s[10];
+    cr_assert_eq(cvs_txn_search_params(t, v, 1, 10, &p, l, s), 0, "%s", cvs_errmsg(NULL));
+    for (int i = 0; i < 10; i++)
+        if (l[i] == key)
+            return 1;
+    return 0;
+}
+
+static int finds(cvs_db *d, const float *v, int64_t key)
+{
+    cvs_txn *t;
+    int r;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    r = finds_in(t, v, key);
+    cvs_txn_end(t);
+    return r;
+}
+
+/* Entries physically held by the shared in-memory lists. */
+static size_t held(cvs_db *d)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&d->ivf_mu);
+    if (d->ivf)
+        for (size_t i = 0; i < d->ivf->nlist; i++)
+            n += d->ivf->lists[i].n;
+    pthread_mutex_unlock(&d->ivf_mu);
+    return n;
+}
+
+Test(ivf, puts_deletes_updates, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    float extra[50 * D], moved[D];
+    const char *ids[25];
+    size_t lens[25], deleted;
+    char idbuf[25][16];
+    cvs_index_info ii;
+
+    cr_assert(finds(db, vecs + 5 * D, key_of(db, "r5")));
+    cr_assert_eq(held(db), N);
+
+    /* Puts after the build are searchable at once, without a rebuild. */
+    tu_randvecs(extra, 50 * D, 11);
+    put_range(db, extra, 0, 50, "new");
+    for (int i = 0; i < 50; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "new%d", i);
+        cr_assert(finds(db, extra + i * D, key_of(db, id)), "%s not found", id);
+    }
+    cr_assert_eq(held(db), N + 50);
+
+    /* Deletes never come back, and their entries leave the lists. */
+    for (int i = 0; i < 25; i++) {
+        snprintf(idbuf[i], sizeof idbuf[i], "r%d", i * 3);
+        ids[i] = idbuf[i];
+        lens[i] = strlen(idbuf[i]);
+    }
+    {
+        int64_t keys[25];
+        for (int i = 0; i < 25; i++)
+            keys[i] = key_of(db, ids[i]);
+        cr_assert_eq(cvs_delete(db, ids, lens, 25, &deleted), 0);
+        cr_assert_eq(deleted, 25);
+        for (int i = 0; i < 25; i++)
+            cr_assert(!finds(db, vecs + (size_t)i * 3 * D, keys[i]), "deleted %s came back", ids[i]);
+        cr_assert_eq(held(db), N + 50 - 25, "held %zu", held(db));
+        cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+        cr_assert_eq(ii.count, N + 50 - 25);
+
+        /* Updates move: found at the new vector, not at the old one. */
+        for (int d = 0; d < D; d++)
+            moved[d] = -vecs[7 * D + d] * 0.5f + 0.25f;
+        {
+            cvs_record r = {.id = "r7", .id_len = 2, .vector = moved};
+            size_t up = 0;
+            int64_t k7 = key_of(db, "r7");
+            cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, &up), 0);
+            cr_assert_eq(up, 1);
+            cr_assert(finds(db, moved, k7));
+            cr_assert(!finds(db, vecs + 7 * D, k7));
+            cr_assert_eq(held(db), N + 50 - 25);
+        }
+
+        /* All of it survives a reopen (loaded from the stored lists). */
+        cvs_db_close(db);
+        cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+        for (int i = 0; i < 25; i++)
+            cr_assert(!finds(db, vecs + (size_t)i * 3 * D, keys[i]));
+        cr_assert(finds(db, moved, key_of(db, "r7")));
+        cr_assert(finds(db, extra + 49 * D, key_of(db, "new49")));
+        cr_assert_eq(held(db), N + 50 - 25);
+    }
+    {
+        uint64_t problems;
+        cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+        cr_assert_eq(problems, 0);
+    }
+}
+
+Test(ivf, snapshots_see_their_state, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    cvs_txn *old, *now;
+    float x[D];
+    int64_t k9 = key_of(db, "r9"), kx;
+    const char *id = "r9";
+    size_t len = 2;
+
+    tu_randvecs(x, D, 23);
+    cr_assert(finds(db, vecs + 9 * D, k9)); /* the index is loaded before the snapshot */
+    cr_assert_eq(cvs_txn_begin(db, &old), 0);
+    put_range(db, x, 0, 1, "x");
+    kx = key_of(db, "x0");
+    cr_assert_eq(cvs_delete(db, &id, &len, 1, NULL), 0);
+
+    cr_assert_eq(cvs_txn_begin(db, &now), 0);
+    cr_assert(finds_in(now, x, kx));
+    cr_assert(!finds_in(now, vecs + 9 * D, k9));
+    /* The older snapshot still sees r9 and not x0 ... */
+    cr_assert(finds_in(old, vecs + 9 * D, k9));
+    cr_assert(!finds_in(old, x, kx));
+    /* ... so r9's entry is still held; it goes once old ends. */
+    cr_assert_eq(held(db), N + 1);
+    cvs_txn_end(old);
+    cr_assert(!finds_in(now, vecs + 9 * D, k9));
+    cvs_txn_end(now);
+    cr_assert(!finds(db, vecs + 9 * D, k9));
+    cr_assert_eq(held(db), N);
+
+    /* A snapshot older than the index's load gets a private index. */
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_txn_begin(db, &old), 0);
+    put_range(db, vecs + 9 * D, 0, 1, "again");
+    cr_assert(finds(db, vecs + 9 * D, key_of(db, "again0"))); /* loads after the put */
+    cr_assert(!finds_in(old, vecs + 9 * D, key_of(db, "again0")));
+    cvs_txn_end(old);
+}
+
+Test(ivf, other_handles_and_processes, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    cvs_db *db2;
+    float x[D], y[D];
+    pid_t pid;
+    int st;
+
+    tu_randvecs(x, D, 31);
+    tu_randvecs(y, D, 37);
+    cr_assert_eq(cvs_db_open(dir, 0, &db2), 0);
+    cr_assert(finds(db2, vecs, key_of(db2, "r0"))); /* db2 loads its lists */
+    put_range(db, x, 0, 1, "x");
+    cr_assert(finds(db2, x, key_of(db2, "x0")), "a second handle misses a put");
+    {
+        const char *id = "r0";
+        size_t len = 2;
+        int64_t k0 = key_of(db2, "r0");
+        cr_assert_eq(cvs_delete(db, &id, &len, 1, NULL), 0);
+        cr_assert(!finds(db2, vecs, k0), "a second handle still sees a delete");
+    }
+    cvs_db_close(db2);
+
+    /* Another process writes; this one's loaded lists catch up. */
+    cr_assert(finds(db, x, key_of(db, "x0")));
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        cvs_db *w;
+        cvs_record r = {.id = "y0", .id_len = 2, .vector = y};
+        const char *id = "x0";
+        size_t len = 2;
+        if (cvs_db_open(dir, 0, &w) != 0)
+            _exit(3);
+        if (cvs_put(w, &r, 1, 0, NULL, NULL) != 0 || cvs_delete(w, &id, &len, 1, NULL) != 0)
+            _exit(4);
+        cvs_db_close(w);
+        _exit(0);
+    }
+    {
+        int64_t kx = key_of(db, "x0");
+        waitpid(pid, &st, 0);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        cr_assert(finds(db, y, key_of(db, "y0")), "a put by another process is missed");
+        cr_assert(!finds(db, x, kx), "a delete by another process is missed");
+    }
+}
+
+Test(ivf, trimmed_log_reloads, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    cvs_db *db2;
+    float x[40 * D];
+    int64_t k5 = key_of(db, "r5");
+    const char *id = "r5";
+    size_t len = 2;
+
+    tu_randvecs(x, 40 * D, 41);
+    cr_assert(finds(db, vecs + 5 * D, k5)); /* db's lists are loaded */
+    cvs__ivf_log_keep = 8;
+    cr_assert_eq(cvs_db_open(dir, 0, &db2), 0);
+    for (int i = 0; i < 40; i++) /* one transaction each: the log keeps 8 */
+        put_range(db2, x + i * D, (size_t)i, (size_t)i + 1, "t");
+    cr_assert_eq(cvs_delete(db2, &id, &len, 1, NULL), 0);
+    {
+        MDB_txn *rt;
+        MDB_stat st;
+        cr_assert_eq(cvs__read_begin(db2, &rt), 0);
+        cr_assert_eq(mdb_stat(rt, db2->dbi_ivflog, &st), 0);
+        cvs__read_end(db2, rt);
+        cr_assert_leq(st.ms_entries, 10, "the log holds %zu entries", st.ms_entries);
+    }
+    cvs_db_close(db2);
+    cvs__ivf_log_keep = CVS_IVF_LOG_KEEP;
+    /* db is 41 changes behind a log of ~8: it reloads, and sees all. */
+    for (int i = 0; i < 40; i++) {
+        char tid[16];
+        snprintf(tid, sizeof tid, "t%d", i);
+        cr_assert(finds(db, x + i * D, key_of(db, tid)), "%s missed", tid);
+    }
+    cr_assert(!finds(db, vecs + 5 * D, k5));
+    cr_assert_eq(held(db), N + 40 - 1);
+}
+
+Test(ivf, allow_bitmap, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    uint64_t allow[(N + 64) / 64 + 1];
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16, .threads = 1};
+    int64_t l[20 * 10];
+    float s[20 * 10];
+    cvs_txn *t;
+
+    memset(allow, 0, sizeof allow);
+    for (int64_t k = 0; k <= N; k += 2) /* even keys only */
+        allow[k / 64] |= 1ull << (k % 64);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs__txn_search_allow(t, vecs, 20, 10, &p, allow, sizeof allow / 8, l, s), 0);
+    for (int i = 0; i < 200; i++)
+        cr_assert(l[i] >= 0 && l[i] % 2 == 0, "key %lld is not allowed", (long long)l[i]);
+    /* Three keys allowed: exactly those, then padding. */
+    memset(allow, 0, sizeof allow);
+    allow[0] = (1ull << 3) | (1ull << 10) | (1ull << 40);
+    cr_assert_eq(cvs__txn_search_allow(t, vecs, 1, 10, &p, allow, 1, l, s), 0);
+    for (int i = 0; i < 10; i++)
+        cr_assert(i < 3 ? (l[i] == 3 || l[i] == 10 || l[i] == 40) : l[i] == -1);
+    cvs_txn_end(t);
+}
+
+Test(ivf, cosine_residual, .timeout = 120)
+{
+    enum { CN = 3000, CD = 32, CQ = 50 };
+    cvs_create_opts o = {CD, CVS_METRIC_COSINE, CVS_RAW_F16};
+    cvs_build_opts bo = {.index = "ivf24"};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 24, .rerank = 200};
+    cvs_search_params e = {.flags = CVS_SEARCH_EXACT};
+    cvs_index_info ii;
+    int64_t la[CQ * 10], le[CQ * 10];
+    float sa[CQ * 10], se[CQ * 10];
+    size_t hit = 0;
+
+    vecs = malloc((size_t)CN * CD * sizeof *vecs);
+    tu_randvecs(vecs, (size_t)CN * CD, 5);
+    for (size_t i = 0; i < (size_t)CN * CD; i++) /* some structure: a shared direction */
+        vecs[i] += (i % CD) < 4 ? 0.8f : 0.0f;
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    {
+        cvs_record *r = calloc(CN, sizeof *r);
+        char (*ids)[16] = malloc(CN * sizeof *ids);
+        for (size_t i = 0; i < CN; i++) {
+            snprintf(ids[i], sizeof ids[i], "c%zu", i);
+            r[i].id = ids[i];
+            r[i].id_len = strlen(ids[i]);
+            r[i].vector = vecs + i * CD;
+        }
+        cr_assert_eq(cvs_put(db, r, CN, 0, NULL, NULL), 0);
+        free(r);
+        free(ids);
+    }
+    cr_assert_eq(cvs_build(db, "pq16x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.residual, 1);
+    search(db, &p, vecs, CQ, 10, la, sa);
+    search(db, &e, vecs, CQ, 10, le, se);
+    for (size_t i = 0; i < CQ; i++) {
+        cr_assert_eq(la[i * 10], le[i * 10], "query %zu: its own record first", i);
+        cr_assert_float_eq(sa[i * 10], se[i * 10], 1e-3);
+        for (size_t j = 0; j < 10; j++)
+            for (size_t h = 0; h < 10; h++)
+                if (la[i * 10 + j] == le[i * 10 + h]) {
+                    hit++;
+                    break;
+                }
+    }
+    cr_assert_geq(hit, CQ * 10 * 9 / 10, "recall %zu / %d", hit, CQ * 10);
+    drop_store();
+}
+
+/* Every codec family through the index: sq8 (the codec's own distances)
+ * residual and direct, and a raw "none" store (codes only, no re-ranking). */
+Test(ivf, sq8_and_raw_none, .timeout = 120)
+{
+    enum { SN = 2000, SD = 16 };
+    const cvs_raw raws[2] = {CVS_RAW_F32, CVS_RAW_NONE};
+    const char *idx[3] = {"ivf8", "ivf8,residual", "ivf8"};
+    const cvs_metric metrics[3] = {CVS_METRIC_L2, CVS_METRIC_L2, CVS_METRIC_IP};
+    float *v = malloc((size_t)SN * SD * sizeof *v);
+    tu_randvecs(v, (size_t)SN * SD, 13);
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 3; c++) {
+            cvs_create_opts o = {SD, metrics[c], raws[r]};
+            cvs_build_opts bo = {.index = idx[c]};
+            cvs_index_info ii;
+            size_t self = 0;
+            char *d = tu_tmpdir();
+            cvs_record *rec = calloc(SN, sizeof *rec);
+            char (*ids)[16] = malloc(SN * sizeof *ids);
+            cr_assert_eq(cvs_db_create(d, &o, &db), 0);
+            for (size_t i = 0; i < SN; i++) {
+                snprintf(ids[i], sizeof ids[i], "%zu", i);
+                rec[i].id = ids[i];
+                rec[i].id_len = strlen(ids[i]);
+                rec[i].vector = v + i * SD;
+            }
+            cr_assert_eq(cvs_put(db, rec, SN, 0, NULL, NULL), 0);
+            cr_assert_eq(cvs_build(db, r ? "pq8x4" : "sq8", &bo), 0, "%s", cvs_errmsg(db));
+            cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+            cr_assert_eq(ii.residual, r == 0 && (c == 1 || c == 2), "raw %d case %d", r, c);
+            for (size_t i = 0; i < 40; i++) {
+                cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 3, .threads = 1};
+                int64_t l[5];
+                float s[5];
+                cvs_txn *t;
+                cr_assert_eq(cvs_txn_begin(db, &t), 0);
+                cr_assert_eq(cvs_txn_search_params(t, v + i * SD, 1, 5, &p, l, s), 0, "%s",
+                             cvs_errmsg(db));
+                cvs_txn_end(t);
+                for (int j = 0; j < 5; j++)
+                    self += l[j] == (int64_t)i + 1;
+            }
+            /* l2: the record itself is among its 5 nearest by codes (sq8 nearly
+             * always; 4-bit codes without re-ranking most of the time); ip
+             * does not rank a vector first for itself, so only run it. */
+            if (metrics[c] == CVS_METRIC_L2)
+                cr_assert_geq(self, r ? 30 : 38, "raw %d case %d: %zu of 40", r, c, self);
+            cvs_db_close(db);
+            db = NULL;
+            tu_rmrf(d);
+            free(d);
+            free(rec);
+            free(ids);
+        }
+    free(v);
+}
+
+/* ==== Corrupted stored values: clear errors, never a crash ==== */
+
+typedef struct raw_put {
+    MDB_dbi dbi;
+    MDB_val k, v;
+} raw_put;
+
+static int raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    raw_put *r = arg;
+    (void)d;
+    return mdb_put(txn, r->dbi, &r->k, &r->v, 0) ? CVS_EIO : CVS_OK;
+}
+
+static int ann_rc(cvs_db *d)
+{
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN};
+    int64_t l[5];
+    float s[5];
+    cvs_txn *t;
+    int rc;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    rc = cvs_txn_search_params(t, vecs, 1, 5, &p, l, s);
+    cvs_txn_end(t);
+    return rc;
+}
+
+Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    MDB_txn *rt;
+    MDB_val k = {3, "ivf"}, v;
+    unsigned char *blob;
+    size_t len;
+    uint64_t key = 1, seq, problems;
+    uint32_t bad_list = 999;
+    unsigned char entry[CVS_IVF_LOG_FIXED] = {0};
+    raw_put r;
+    cvs_index_info ii;
+
+    cr_assert_eq(ann_rc(db), 0);
+    cr_assert_eq(cvs__read_begin(db, &rt), 0);
+    cr_assert_eq(mdb_get(rt, db->dbi_meta, &k, &v), 0);
+    len = v.mv_size;
+    blob = malloc(len);
+    memcpy(blob, v.mv_data, len);
+    cvs__read_end(db, rt);
+
+    /* A log entry with an unknown op: the catch-up refuses it. */
+    {
+        MDB_val sk = {7, "ivf_seq"}, sv;
+        cr_assert_eq(cvs__read_begin(db, &rt), 0);
+        seq = mdb_get(rt, db->dbi_meta, &sk, &sv) == 0 ? cvs__get_u64(sv.mv_data) : 0;
+        cvs__read_end(db, rt);
+        seq++;
+        cvs__put_u64(entry, 5);
+        entry[20] = 9;
+        r = (raw_put){db->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
+        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        r = (raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
+        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        cr_assert_eq(ann_rc(db), CVS_ECORRUPT, "%s", cvs_errmsg(db));
+    }
+
+    /* A list id out of range: loading refuses it, check reports it. */
+    r = (raw_put){db->dbi_lists, {8, &key}, {4, &bad_list}};
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(ann_rc(db), CVS_ECORRUPT, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_geq(problems, 1);
+
+    /* The parameters blob: bad magic, another version, truncated (each seen
+     * by a fresh handle: a handle keeps the blob it validated, by
+     * generation).  The list id is repaired first. */
+    bad_list = 0;
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    for (int c = 0; c < 3; c++) {
+        unsigned char *b = malloc(len);
+        memcpy(b, blob, len);
+        if (c == 0)
+            b[0] ^= 0xff;
+        else if (c == 1)
+            b[8] = 2;
+        r = (raw_put){db->dbi_meta, {3, "ivf"}, {c == 2 ? len - 4 : len, b}};
+        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        cvs_db_close(db);
+        cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+        cr_assert_eq(cvs_index_get_info(db, &ii), c == 1 ? CVS_EVERSION : CVS_ECORRUPT,
+                     "case %d: %s", c, cvs_errmsg(db));
+        cr_assert_eq(ann_rc(db), c == 1 ? CVS_EVERSION : CVS_ECORRUPT);
+        free(b);
+    }
+    /* Restored, it works again: a fresh load starts after the bad log
+     * entry (and the list repair above went through no log at all). */
+    r = (raw_put){db->dbi_meta, {3, "ivf"}, {len, blob}};
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ann_rc(db), 0, "%s", cvs_errmsg(db));
+    free(blob);
+}
+
+/* Child side of the crash test: signal the parent once encoding starts,
+ * then stall so that the kill lands inside the build's transaction. */
+static int crash_fd;
+static void stall(void *ctx, const char *phase, uint64_t done, uint64_t total, uint64_t b,
+                  uint64_t bt)
+{
+    (void)ctx, (void)done, (void)total, (void)b, (void)bt;
+    if (strcmp(phase, "encode") == 0) {
+        if (write(crash_fd, "x", 1) != 1)
+            _exit(5);
+        sleep(30);
+    }
+}
+
+Test(ivf, build_killed_keeps_old_index, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    int fds[2];
+    pid_t pid;
+    int st;
+    char c;
+    cvs_index_info ii;
+
+    cr_assert_eq(pipe(fds), 0);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        cvs_db *w;
+        cvs_build_opts bo = {.index = "ivf40", .progress = stall};
+        close(fds[0]);
+        crash_fd = fds[1];
+        if (cvs_db_open(dir, 0, &w) != 0)
+            _exit(3);
+        (void)!cvs_build(w, "pq4x4", &bo);
+        _exit(0);
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    cr_assert(WIFSIGNALED(st));
+
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.nlist, 16);
+    cr_assert_eq(ii.count, N);
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%d", i);
+        cr_assert(finds(db, vecs + i * D, key_of(db, id)));
+    }
+    /* And the store still takes writes that the index follows. */
+    put_range(db, vecs + 100 * D, 0, 1, "z");
+    cr_assert(finds(db, vecs + 100 * D, key_of(db, "z0")));
+}
