@@ -9,8 +9,10 @@
  *            per codec cvs_build(db, codec, {.index = "ivf"}) and
  *            cvs_txn_search_params with CVS_SEARCH_ANN over nprobe x rerank
  *            (rerank 0 = CVS_SEARCH_NORERANK): the public API, as a user
- *            calls it.  The codecs default to pq{d/2}x4 and opq,pq{d/4}
- *            (M rounded down to a divisor of d), --cvs-codecs overrides.
+ *            calls it.  The codecs default to opq,pq{d}x4 and opq,pq{d/2}x4
+ *            (M rounded down to a divisor of d; above 256 dimensions
+ *            pca256,opq,pq128x4 and pca128,opq,pq64x4), --cvs-codecs
+ *            overrides.
  *   FAISS    through the C API (index_factory; search-time knobs through
  *            ParameterSpace): IVF{n},PQ{m}np, IVF{n},PQ{2m}x4fs with and
  *            without RFlat (k_factor = R / 10 for the same R as cvstore's
@@ -70,12 +72,7 @@
 /* OpenBLAS's own controls (see bench_exact.c for why not cblas.h). */
 extern void openblas_set_num_threads(int);
 
-/* cvs_index_get_info is declared by cvstore.h but defined only once the
- * issue-4 index lands in this tree.  A weak reference links before that
- * (the address is then NULL and the memory column says NaN).  Caveat of weak
- * references into a static library: they do not pull an object file in, so
- * drop this line when the index lands, to be sure to get the function. */
-extern __typeof__(cvs_index_get_info) cvs_index_get_info __attribute__((weak));
+
 
 #define K 10               /* recall@10, top 10 asked of every system */
 #define GT_K 100           /* exact ground truth computed when none is given */
@@ -309,11 +306,6 @@ static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, cons
                 cvs_strerror(rc), cvs_errmsg(db));
         return 0;
     }
-    if (!cvs_index_get_info) {
-        fprintf(stderr, "  [%s] cvstore: this build has no ANN index (cvs_index_get_info "
-                "undefined) -- skipped\n", ds->name);
-        return 0;
-    }
     if ((rc = cvs_index_get_info(db, &ii))) {
         fprintf(stderr, "  [%s] cvstore: cvs_index_get_info: %s: %s -- skipped\n", ds->name,
                 cvs_strerror(rc), cvs_errmsg(db));
@@ -374,19 +366,22 @@ static int run_cvs(const options *o, const bu_dataset *ds, results *rs, int64_t 
     double t0;
     int rc;
 
-    if (!cvs_index_get_info) {
-        fprintf(stderr, "  [%s] cvstore: this build has no ANN index (cvs_index_get_info "
-                "undefined) -- cvstore rows skipped\n", ds->name);
-        return 0;
-    }
     if (o->n_cvs_specs) {
         for (size_t i = 0; i < o->n_cvs_specs; i++)
             specs[nspecs++] = o->cvs_specs[i];
     } else {
-        size_t m4 = divisor_below(ds->d, ds->d / 2 < 256 ? ds->d / 2 : 256);
-        size_t m8 = divisor_below(ds->d, ds->d / 4 < 256 ? ds->d / 4 : 256);
-        snprintf(defaults[0], sizeof defaults[0], "pq%zux4", m4);
-        snprintf(defaults[1], sizeof defaults[1], "%spq%zu", ds->d <= 256 ? "opq," : "", m8);
+        /* 4-bit fast-scan codes after an OPQ rotation, at one and at half a
+         * sub-quantizer per dimension; above 256 dimensions PCA first
+         * (to 256 and 128), since the scan reads M/2 bytes per code and the
+         * re-ranking restores what the projection loses. */
+        if (ds->d <= 256) {
+            size_t m1 = divisor_below(ds->d, ds->d), m2 = divisor_below(ds->d, m1 / 2);
+            snprintf(defaults[0], sizeof defaults[0], "opq,pq%zux4", m1);
+            snprintf(defaults[1], sizeof defaults[1], "opq,pq%zux4", m2);
+        } else {
+            snprintf(defaults[0], sizeof defaults[0], "pca256,opq,pq128x4");
+            snprintf(defaults[1], sizeof defaults[1], "pca128,opq,pq64x4");
+        }
         specs[nspecs++] = defaults[0];
         specs[nspecs++] = defaults[1];
     }
@@ -867,7 +862,9 @@ static void usage(FILE *f)
         "  --ef LIST        hnswlib ef and FAISS efSearch (default 10,16,32,64,128,256,512)\n"
         "  --rerank LIST    candidates re-scored, cvstore R and FAISS RFlat k_factor*10;\n"
         "                   0 = none (default 0,20,50,100,200)\n"
-        "  --cvs-codecs L   ';'-separated codec specs (default pq{d/2}x4;opq,pq{d/4})\n"
+        "  --cvs-codecs L   ';'-separated codec specs (default opq,pq{d}x4;opq,pq{d/2}x4,\n"
+        "                   M a divisor of d; above 256 dimensions pca256,opq,pq128x4;\n"
+        "                   pca128,opq,pq64x4)\n"
         "  --faiss L        ';'-separated factory strings instead of the default five\n"
         "  --hnsw-build1    also time hnswlib's build on one thread (a second build)\n"
         "  --seed S         cvstore training seed (default 1)\n"
