@@ -9,6 +9,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "common.h"
@@ -35,7 +36,9 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -c, --codec SPEC     the codec (required)\n"
-    "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct\n"
+    "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct; or\n"
+    "                       faiss:FACTORY (e.g. faiss:HNSW32, faiss:IVF1024,PQ32x4fs),\n"
+    "                       a FAISS index kept in the store (no --codec needed)\n"
     "  -n, --train N        train on at most N vectors (default 65536)\n"
     "  -s, --seed S         seed of the training sample and k-means (default 1)\n"
     "  -a, --anisotropic E  ip/cosine stores: ScaNN's score-aware loss with\n"
@@ -121,8 +124,9 @@ int cmd_build(int argc, char **argv)
         cli_err("build", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
-    if (!spec) {
-        cli_err("build", "--codec is required");
+    int faiss = bo.index && !strncmp(bo.index, "faiss:", 6);
+    if (!spec && !faiss) {
+        cli_err("build", "--codec is required (except with --index faiss:FACTORY)");
         return cli_usage_error(usage);
     }
     if ((rc = cli_open("build", argv[optind], 0, &db)))
@@ -139,7 +143,8 @@ int cmd_build(int argc, char **argv)
         rc = cli_fail("build", rc, db);
         goto out;
     }
-    if ((rc = cvs_codec_get_info(db, &ci))) {
+    memset(&ci, 0, sizeof ci);
+    if (spec && (rc = cvs_codec_get_info(db, &ci))) {
         rc = cli_fail("build", rc, db);
         goto out;
     }
@@ -150,9 +155,11 @@ int cmd_build(int argc, char **argv)
             rc = cli_fail("build", irc, db);
             goto out;
         }
-        j = json_pack("{s:{s:s,s:I,s:I,s:I},s:f}", "codec", "spec", ci.spec, "code_bytes",
-                      (json_int_t)ci.code_bytes, "param_bytes", (json_int_t)ci.param_bytes,
-                      "generation", (json_int_t)ci.generation, "seconds", cli_now() - t0);
+        j = spec ? json_pack("{s:{s:s,s:I,s:I,s:I},s:f}", "codec", "spec", ci.spec, "code_bytes",
+                             (json_int_t)ci.code_bytes, "param_bytes",
+                             (json_int_t)ci.param_bytes, "generation",
+                             (json_int_t)ci.generation, "seconds", cli_now() - t0)
+                 : json_pack("{s:n,s:f}", "codec", "seconds", cli_now() - t0);
         if (j)
             json_object_set_new(
                 j, "index",
@@ -168,7 +175,7 @@ int cmd_build(int argc, char **argv)
         }
         goto out;
     }
-    if (!quiet)
+    if (!quiet && spec)
         fprintf(stderr, "built codec %s in %.1f s: %zu bytes per vector, %zu bytes of "
                 "codebooks (generation %llu)\n", ci.spec, cli_now() - t0, ci.code_bytes,
                 ci.param_bytes, (unsigned long long)ci.generation);
@@ -177,10 +184,16 @@ int cmd_build(int argc, char **argv)
             rc = cli_fail("build", rc, db);
             goto out;
         }
-        fprintf(stderr, "built index %s (%s codes) over %llu records: %.1f bytes per vector "
-                "in memory; search with --ann (default nprobe %zu, rerank %zu)\n", ii.spec,
-                ii.residual ? "residual" : "direct", (unsigned long long)ii.count,
-                ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0, ii.nprobe, ii.rerank);
+        if (faiss)
+            fprintf(stderr, "built index %s over %llu records in %.1f s: %.1f bytes per vector "
+                    "in memory; search with --ann\n", ii.spec, (unsigned long long)ii.count,
+                    cli_now() - t0, ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);
+        else
+            fprintf(stderr, "built index %s (%s codes) over %llu records: %.1f bytes per vector "
+                    "in memory; search with --ann (default nprobe %zu, rerank %zu)\n", ii.spec,
+                    ii.residual ? "residual" : "direct", (unsigned long long)ii.count,
+                    ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0, ii.nprobe,
+                    ii.rerank);
     }
 out:
     cvs_db_close(db);

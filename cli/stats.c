@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -97,13 +98,14 @@ int cmd_stats(int argc, char **argv)
         if (j && irc == 0)
             json_object_set_new(
                 j, "index",
-                json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:f,s:I}", "spec", ii.spec, "count",
+                json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:f,s:I,s:I}", "spec", ii.spec, "count",
                           (json_int_t)ii.count, "nlist", (json_int_t)ii.nlist, "residual",
                           ii.residual, "nprobe", (json_int_t)ii.nprobe, "rerank",
                           (json_int_t)ii.rerank, "mem_bytes", (json_int_t)ii.mem_bytes,
                           "mem_bytes_per_vector",
                           ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0,
-                          "disk_bytes", (json_int_t)ii.disk_bytes));
+                          "disk_bytes", (json_int_t)ii.disk_bytes, "dirty",
+                          (json_int_t)ii.dirty));
         else if (j)
             json_object_set_new(j, "index", json_null());
         if (!j) {
@@ -131,7 +133,16 @@ int cmd_stats(int argc, char **argv)
                ci.code_bytes, cli_human_bytes(ci.param_bytes, b1, sizeof b1));
     else
         printf("codec:          none (cvstore build DB --codec SPEC)\n");
-    if (irc == 0) {
+    if (irc == 0 && !strncmp(ii.spec, "faiss:", 6)) {
+        printf("index:          %s, %" PRIu64 " records, default search parameter %zu "
+               "(0 = FAISS's), %" PRIu64 " written since the build (searched exactly)\n",
+               ii.spec, ii.count, ii.nprobe, ii.dirty);
+        printf("index memory:   %s (%.1f bytes per vector)\n",
+               cli_human_bytes(ii.mem_bytes, b1, sizeof b1),
+               ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);
+        printf("index disk:     %s (the serialized FAISS index and its key table)\n",
+               cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
+    } else if (irc == 0) {
         printf("index:          %s, %s codes, %" PRIu64 " records, default nprobe %zu, "
                "rerank %zu\n", ii.spec, ii.residual ? "residual" : "direct", ii.count,
                ii.nprobe, ii.rerank);
