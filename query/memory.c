@@ -45,6 +45,7 @@
  *   6. Checks run in a read snapshot and the writes in a later transaction;
  *      a concurrent writer may slip between them (cvstore.h says so).
  */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <sodium.h>
@@ -1227,8 +1228,10 @@ CVS_API int cvs_mem_list(cvs_db *db, const char *ns, const char *cursor, size_t 
     if (cursor && *cursor) {
         /* The cursor is the key of the last memory of the previous page. */
         char *end;
-        long long c = strtoll(cursor, &end, 10);
-        if (*end || c < 0) {
+        long long c;
+        errno = 0;
+        c = strtoll(cursor, &end, 10);
+        if (*end || c < 0 || errno || end == cursor) {
             rc = cvs__err(CVS_EINVAL, "malformed cursor '%s'", cursor);
             goto cleanup;
         }
