@@ -1125,7 +1125,8 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
         c->score = (float)s;
     }
-    qsort(cs.c, cs.n, sizeof *cs.c, cmp_cand);
+    if (cs.n)
+        qsort(cs.c, cs.n, sizeof *cs.c, cmp_cand);
     if (!(pick = malloc((cs.n ? cs.n : 1) * sizeof *pick))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto cleanup;

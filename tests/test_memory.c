@@ -4,13 +4,15 @@
  * conversations are chained by prev/next links that recall can follow,
  * recency weighting reorders results and recall stores its time, forget
  * works by id and by filter inside a namespace, list pages newest first
- * without gaps or repeats, and the token budget holds.
+ * without gaps or repeats, and the token budget holds; and `cvstore mcp`
+ * answers a scripted session, bad lines included, over a plain pipe.
  *
  * The embedder is a bag-of-words hash (dimension 1024) attached as a
  * callback: deterministic, and texts with the same words embed alike, which
  * is what the near-duplicate rule needs to be tested exactly. */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,7 @@ static void teardown(void)
 }
 
 TestSuite(memory, .init = setup, .fini = teardown);
+TestSuite(mcp, .init = setup, .fini = teardown);
 
 static void remember(const char *ns, const char *text, const char *meta, cvs_mem_remembered *r)
 {
@@ -420,4 +423,89 @@ Test(memory, token_budget_and_k)
     cvs_mem_items_free(&r);
     cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &(cvs_mem_recall_opts){.ns = "t", .filter = "nope"}, &r),
                  CVS_EINVAL);
+}
+
+/* ==== `cvstore mcp` over a pipe, without any MCP client library ==== */
+
+/* The SDK-driven test (tests/cli_mcp.sh) is skipped where npm cannot be
+ * reached; this one keeps the protocol's error handling covered anyway. */
+Test(mcp, raw_protocol_errors_and_tools)
+{
+    static const char *words[] = {"alice", "lives", "paris", "bob", "coffee", "likes"};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+        "\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"0\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"Alice lives in Paris\",\"namespace\":\"n\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"alice paris\",\"namespace\":\"n\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"alice paris\",\"namespace\":\"other\"}}}\n"
+        "{bad json\n"
+        "42\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"frobnicate\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"forget\","
+        "\"arguments\":{}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{}}\n"
+        "[{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"x\"}]\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}"; /* no final newline: EOF ends it */
+    char words_txt[256] = "", *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
+    unsigned char fv[6 * (4 + 4 * 4)];
+    json_t *msg[16] = {0};
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        int32_t d = 4;
+        float v[4] = {(float)(i == 0), (float)(i == 1), (float)(i == 2), (float)(i + 1) / 8};
+        strcat(words_txt, words[i]);
+        strcat(words_txt, "\n");
+        memcpy(fv + i * 20, &d, 4);
+        memcpy(fv + i * 20 + 4, v, 16);
+    }
+    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
+    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
+    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    snprintf(store, sizeof store, "%s/g.cvs", dir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
+    for (char *line = strtok(out, "\n"); line && n < 16; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        cr_assert(msg[n++] = json_loads(line, 0, &je), "not JSON: %s", line);
+    }
+    cr_assert_eq(n, 12, "%zu replies", n);
+#define ERRCODE(i) json_integer_value(json_object_get(json_object_get(msg[i], "error"), "code"))
+#define RESULT(i) json_object_get(msg[i], "result")
+    cr_assert_str_eq(json_string_value(json_object_get(RESULT(0), "protocolVersion")), "2025-03-26");
+    cr_assert_eq(json_array_size(json_object_get(RESULT(1), "tools")), 4);
+    cr_assert(json_is_false(json_object_get(RESULT(2), "isError")));
+    {
+        json_t *sc = json_object_get(RESULT(2), "structuredContent");
+        json_t *mem = json_array_get(json_object_get(json_object_get(RESULT(3), "structuredContent"),
+                                                     "memories"), 0);
+        cr_assert_str_eq(json_string_value(json_object_get(sc, "status")), "added");
+        cr_assert_str_eq(json_string_value(json_object_get(mem, "id")),
+                         json_string_value(json_object_get(sc, "id")));
+        cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(4), "structuredContent"),
+                                                     "memories")), 0);
+    }
+    cr_assert_eq(ERRCODE(5), -32700);
+    cr_assert_eq(ERRCODE(6), -32600);
+    cr_assert_eq(ERRCODE(7), -32601);
+    cr_assert(json_is_true(json_object_get(RESULT(8), "isError")));
+    cr_assert_eq(ERRCODE(9), -32602);
+    cr_assert(json_is_array(msg[10]) && json_array_size(msg[10]) == 1);
+    cr_assert_eq(json_integer_value(json_object_get(msg[11], "id")), 10);
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+    /* Usage errors. */
+    cr_assert_eq(tu_cli(NULL, "mcp 2>/dev/null"), 1);
+    cr_assert_eq(tu_cli(NULL, "mcp '%s/none' 2>/dev/null </dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    free(out);
+    free(in);
+    tu_rmrf(gdir);
+    free(gdir);
 }
