@@ -561,17 +561,21 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
  *     namespace they are given; links, "supersedes" and conversations stay
  *     inside one namespace.
  *   - Exact duplicates (same namespace and text, by a BLAKE2b-256 hash) are
- *     not stored again; near-duplicates (cosine similarity of the
- *     embeddings >= CVS_MEM_NEAR_DUP) update the memory they resemble: its
- *     text becomes the new wording, the metadata members given are merged
- *     in, and its id, creation time and links stay.
+ *     not stored again.  Near-duplicates -- cosine similarity of the
+ *     embeddings >= CVS_MEM_NEAR_DUP to a memory of the namespace -- are
+ *     judged by their words (the BM25 tokens, stop words left out): with a
+ *     Jaccard overlap >= CVS_MEM_SAME_WORDS they are the same memory
+ *     reworded and update it (its text becomes the new wording, the
+ *     metadata members given are merged in, its id, creation time and
+ *     links stay); with less they are a revision of it, added as a new
+ *     memory that supersedes it.
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
  *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It
- *     happens when remember names the earlier memory (supersedes), or by
- *     itself when the new memory's metadata has a string member "subject"
- *     equal to that of the newest memory of the namespace not yet
- *     superseded.  Nothing is deleted except by cvs_mem_forget.
+ *     happens when remember names the earlier memory (supersedes), for a
+ *     revision (above), or when the new memory's metadata has a string
+ *     member "subject" equal to that of the newest memory of the namespace
+ *     not yet superseded.  Nothing is deleted except by cvs_mem_forget.
  *   - Memories remembered with the same conversation id are chained by
  *     "prev" (to the one before) and "next" links (from it).
  *
@@ -581,6 +585,7 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
  * the last-recalled time), so the handle must be writable. */
 
 #define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
+#define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */
 #define CVS_MEM_SUPERSEDED_WEIGHT 0.25f /* recall score factor of a superseded memory */
 #define CVS_MEM_RRF_K 60                /* reciprocal-rank fusion constant */
 #define CVS_MEM_NS_MAX 255              /* bytes of a namespace */
@@ -611,7 +616,9 @@ typedef enum cvs_mem_outcome {
 typedef struct cvs_mem_remembered {
     char id[CVS_MAX_ID_LEN + 1];         /* the memory added, found or updated */
     cvs_mem_outcome outcome;
-    float similarity;                    /* MERGED: the cosine similarity; else 0 */
+    float similarity;                    /* MERGED: the cosine similarity to the
+                                            memory updated; ADDED: to the memory
+                                            it superseded as a revision; else 0 */
     char superseded[CVS_MAX_ID_LEN + 1]; /* the memory it superseded, or "" */
 } cvs_mem_remembered;
 

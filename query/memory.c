@@ -30,9 +30,15 @@
  *      results than needed and cut to the namespace, asking again for more
  *      while too few fall inside it.  The vector ranking is filtered by the
  *      namespace inside the search (a pre-filter, store/filter.c).
- *   2. Near-duplicates are judged on the embeddings alone: the best few
- *      vector neighbours in the namespace are re-scored by exact cosine
- *      (so l2 and ip stores work too) against the threshold.
+ *   2. Near-duplicates are found by the embeddings: the best few vector
+ *      neighbours in the namespace are re-scored by exact cosine (so l2 and
+ *      ip stores work too) against the threshold.  Embeddings alone cannot
+ *      tell a rewording from a changed fact (SIF over GloVe puts "the
+ *      meeting is on Monday" and "the meeting moved to Friday" at 0.97), so
+ *      the words decide what a near-duplicate is: with a Jaccard overlap of
+ *      their BM25 word sets of at least CVS_MEM_SAME_WORDS it is the same
+ *      memory reworded and is updated in place; with less it is a revision,
+ *      stored as a new memory that supersedes the old one.
  *   3. Recency and supersession multiply the fused score instead of adding
  *      to it (Park et al. add normalized terms): RRF scores of different
  *      queries are not comparable, so only a factor keeps a fixed meaning.
@@ -53,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/tokenize.h"
 #include "store/db.h"
 #include "store/filter.h"
 
@@ -106,6 +113,58 @@ static double cosine(const float *a, const float *b, uint32_t dim)
         nb += (double)b[i] * b[i];
     }
     return na > 0 && nb > 0 ? d / sqrt(na * nb) : 0;
+}
+
+/* Distinct tokens of a text (BM25's: folded, accents stripped, stop words
+ * dropped), sorted, as pointers into tok. */
+typedef struct wordset {
+    cvs_tokens tok;
+    const char **w;
+    size_t n;
+} wordset;
+
+static int cmp_word(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int wordset_make(const char *text, size_t len, wordset *ws)
+{
+    int rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &ws->tok);
+    size_t m = 0;
+    if (rc)
+        return rc;
+    if (!(ws->w = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->w)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ws->tok.n; i++)
+        ws->w[i] = ws->tok.buf + ws->tok.off[i];
+    if (ws->tok.n)
+        qsort(ws->w, ws->tok.n, sizeof *ws->w, cmp_word);
+    for (size_t i = 0; i < ws->tok.n; i++)
+        if (m == 0 || strcmp(ws->w[m - 1], ws->w[i]))
+            ws->w[m++] = ws->w[i];
+    ws->n = m;
+    return CVS_OK;
+}
+
+static void wordset_free(wordset *ws)
+{
+    cvs__tokens_free(&ws->tok);
+    free(ws->w);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* |A and B| / |A or B| of two word sets; 1 for two empty ones. */
+static double jaccard(const wordset *a, const wordset *b)
+{
+    size_t i = 0, j = 0, both = 0;
+    while (i < a->n && j < b->n) {
+        int c = strcmp(a->w[i], b->w[j]);
+        both += c == 0;
+        i += c <= 0;
+        j += c >= 0;
+    }
+    return a->n + b->n ? (double)both / (double)(a->n + b->n - both) : 1.0;
 }
 
 /* The filter {"_ns": ns} ANDed with the caller's JSON filter (may be NULL);
@@ -385,8 +444,9 @@ static int find_in_ns(cvs_txn *t, const char *ns, const char *id, size_t id_len,
 /* What the read snapshot of a remember found out. */
 typedef struct plan {
     int64_t dup;           /* exact duplicate's key, or -1 */
-    int64_t near;          /* near-duplicate's key, or -1 */
-    float near_sim;
+    int64_t near;          /* near-duplicate to update in place, or -1 */
+    int64_t revision;      /* near in embedding but not in words: superseded */
+    float near_sim;        /* cosine similarity to near or revision */
     int64_t superseded;    /* key of the memory this one supersedes, or -1 */
     int64_t prev;          /* the conversation's last memory, or -1 */
     int64_t seq;           /* this memory's position in the conversation */
@@ -415,9 +475,12 @@ static int newest_unsuperseded(cvs_txn *t, const uint64_t *bits, size_t nwords, 
     return rc;
 }
 
-static int make_plan(cvs_db *db, const char *ns, const char *hash, const float *vec,
-                     json_t *user, const cvs_mem_remember_opts *o, float thr, plan *p)
+static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, const char *hash,
+                     const float *vec, json_t *user, const cvs_mem_remember_opts *o, float thr,
+                     plan *p)
 {
+    wordset mine = {0}, theirs = {0};
+    double words = 0;
     cvs_txn *t = NULL;
     cvs_filter *f = NULL;
     uint64_t *bits = NULL, nm;
@@ -428,7 +491,7 @@ static int make_plan(cvs_db *db, const char *ns, const char *hash, const float *
     float scores[MEM_NEAR_PROBE];
     int rc;
 
-    p->dup = p->near = p->superseded = p->prev = -1;
+    p->dup = p->near = p->revision = p->superseded = p->prev = -1;
     p->near_sim = 0;
     p->seq = 0;
     if ((rc = cvs_txn_begin(db, &t)))
@@ -444,8 +507,11 @@ static int make_plan(cvs_db *db, const char *ns, const char *hash, const float *
     free(bits);
     bits = NULL;
     /* Near duplicate: the best few vector neighbours in the namespace,
-     * re-scored by exact cosine. */
+     * re-scored by exact cosine; the best above the threshold is the same
+     * memory reworded when most words are shared, else a revision of it. */
     if (thr <= 1.0f) {
+        if ((rc = wordset_make(text, len, &mine)))
+            goto cleanup;
         cvs_search_params sp = {.flags = CVS_SEARCH_EXACT};
         if ((rc = ns_filter(ns, NULL, 0, &f)))
             goto cleanup;
@@ -464,7 +530,15 @@ static int make_plan(cvs_db *db, const char *ns, const char *hash, const float *
             if (s >= thr && s > p->near_sim) {
                 p->near = labels[i];
                 p->near_sim = s;
+                wordset_free(&theirs);
+                if ((rc = wordset_make(r.text ? r.text : "", r.text ? r.text_len : 0, &theirs)))
+                    goto cleanup;
+                words = jaccard(&mine, &theirs);
             }
+        }
+        if (p->near >= 0 && words < CVS_MEM_SAME_WORDS) {
+            p->revision = p->near;
+            p->near = -1;
         }
     }
     /* What it supersedes: named, or the newest live memory of its subject. */
@@ -475,6 +549,8 @@ static int make_plan(cvs_db *db, const char *ns, const char *hash, const float *
                           o->supersedes, ns);
         if (rc)
             goto cleanup;
+    } else if (p->revision >= 0) {
+        p->superseded = p->revision;
     } else if (p->near < 0 && json_is_string(json_object_get(user, "subject"))) {
         if ((rc = eval_pair(t, ns, "subject", json_object_get(user, "subject"), &bits, &nw, &nm)) ||
             (rc = newest_unsuperseded(t, bits, nw, -1, &p->superseded)))
@@ -522,6 +598,8 @@ static int make_plan(cvs_db *db, const char *ns, const char *hash, const float *
             goto cleanup;
     }
 cleanup:
+    wordset_free(&theirs);
+    wordset_free(&mine);
     free(cand);
     free(bits);
     json_decref(v);
@@ -597,7 +675,7 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         goto cleanup;
     }
     if ((rc = cvs_embed_text(db, text, len, vec)) ||
-        (rc = make_plan(db, ns, hash, vec, user, o, thr, &p)) ||
+        (rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
         (rc = cvs_txn_begin(db, &t)))
         goto cleanup;
 
@@ -657,6 +735,8 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
             goto cleanup;
         }
         out->outcome = CVS_MEM_ADDED;
+        if (p.revision >= 0)
+            out->similarity = p.near_sim;
     }
     for (size_t i = 0; o && i < o->nlinks; i++)
         if (!mem_rec_has_link(&mine, o->links[i].id, o->links[i].id_len, o->links[i].type) &&

@@ -7,6 +7,8 @@
  * without gaps or repeats, and the token budget holds; and `cvstore mcp`
  * answers a scripted session, bad lines included, over a plain pipe.
  *
+ * (A near-duplicate that changes the words is a revision, superseding.)
+ *
  * The embedder is a bag-of-words hash (dimension 1024) attached as a
  * callback: deterministic, and texts with the same words embed alike, which
  * is what the near-duplicate rule needs to be tested exactly. */
@@ -141,6 +143,31 @@ Test(memory, near_duplicate_updates_in_place)
         cr_assert_eq(c.outcome, CVS_MEM_ADDED);
     }
     cr_assert_eq(count(), 3);
+}
+
+Test(memory, near_in_embedding_but_not_in_words_is_a_revision)
+{
+    cvs_mem_remembered a, b;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "v", .no_touch = 1};
+    const char *mon = "standup standup standup standup standup standup standup standup "
+                      "standup standup monday";
+    const char *fri = "standup standup standup standup standup standup standup standup "
+                      "standup standup friday";
+    remember("v", mon, NULL, &a);
+    /* Cosine 100/101, but the word sets {standup, monday} and {standup,
+     * friday} overlap by 1/3: a changed fact, kept as a new memory. */
+    remember("v", fri, NULL, &b);
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED);
+    cr_assert_str_neq(b.id, a.id);
+    cr_assert_str_eq(b.superseded, a.id);
+    cr_assert_gt(b.similarity, 0.95f);
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_mem_recall(db, "standup monday", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, b.id);
+    cr_assert_str_eq(r.items[1].superseded_by, b.id);
+    cvs_mem_items_free(&r);
 }
 
 Test(memory, namespaces_isolated)
