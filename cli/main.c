@@ -26,6 +26,7 @@ static const struct command {
     {"export", cmd_export, "write every record as JSONL (the import format)"},
     {"build", cmd_build, "train a codec (PQ, OPQ, PCA), compress every vector, build an ANN index"},
     {"tune", cmd_tune, "store the cheapest ANN search setting reaching a target recall"},
+    {"mcp", cmd_mcp, "serve the store as agent memory over MCP (stdio)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

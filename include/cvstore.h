@@ -546,6 +546,188 @@ CVS_API void cvs_http_embedder_free(cvs_http_embedder *e);
 CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *model,
                                      const char *api_key) CVS_WUR;
 
+/* ==== Memory (for agents) ==== */
+
+/* A memory layer over a text store (one with an embedder, e.g. `cvstore
+ * init DB --embedder glove`), as the MCP server (`cvstore mcp`) exposes it.
+ * Memories are ordinary records: an id the library picks ("m" and 16 hex
+ * digits), the text, JSON metadata and links, so every other part of the
+ * store (BM25, filters, links, export) sees them.  query/memory.c explains
+ * the method; docs/FORMAT.md lists the reserved metadata members ("_ns",
+ * "_hash", "_recalled", "_conv", "_seq", "_superseded_by").
+ *
+ *   - Namespaces: every memory belongs to one (a string of 1..255 bytes;
+ *     NULL or "" means "default").  Recall, list and forget see only the
+ *     namespace they are given; links, "supersedes" and conversations stay
+ *     inside one namespace.
+ *   - Exact duplicates (same namespace and text, by a BLAKE2b-256 hash) are
+ *     not stored again.  Near-duplicates -- cosine similarity of the
+ *     embeddings >= CVS_MEM_NEAR_DUP to a memory of the namespace -- are
+ *     judged by their words (the BM25 tokens, stop words left out): with a
+ *     Jaccard overlap >= CVS_MEM_SAME_WORDS they are the same memory
+ *     reworded and update it (its text becomes the new wording, the
+ *     metadata members given are merged in, its id, creation time and
+ *     links stay); with less they are a revision of it, added as a new
+ *     memory that supersedes it.
+ *   - A memory that replaces an earlier one gets a "supersedes" link to it
+ *     and the earlier one the member "_superseded_by"; recall multiplies
+ *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It
+ *     happens when remember names the earlier memory (supersedes), for a
+ *     revision (above), or when the new memory's metadata has a string
+ *     member "subject" equal to that of the newest memory of the namespace
+ *     not yet superseded.  Nothing is deleted except by cvs_mem_forget.
+ *   - Memories remembered with the same conversation id are chained by
+ *     "prev" (to the one before) and "next" links (from it).
+ *
+ * Checks and writes of one call are two transactions; two processes
+ * remembering the same text at the same moment may both add it.  Every
+ * function here writes through cvs_put/cvs_delete (recall too: it stores
+ * the last-recalled time), so the handle must be writable. */
+
+#define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
+#define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */
+#define CVS_MEM_SUPERSEDED_WEIGHT 0.25f /* recall score factor of a superseded memory */
+#define CVS_MEM_RRF_K 60                /* reciprocal-rank fusion constant */
+#define CVS_MEM_NS_MAX 255              /* bytes of a namespace */
+#define CVS_MEM_DEFAULT_NS "default"
+
+typedef struct cvs_mem_remember_opts {
+    const char *ns;            /* namespace (NUL-terminated); NULL = "default" */
+    const char *meta;          /* JSON object or NULL; members whose names
+                                  begin with "_" are reserved (CVS_EINPUT) */
+    size_t meta_len;           /* 0 = strlen(meta) */
+    const cvs_link *links;     /* to memories of the same namespace */
+    size_t nlinks;
+    const char *conversation;  /* NULL, or a conversation id (NUL-terminated):
+                                  chains this memory after its last one (not
+                                  when it merges into a near-duplicate) */
+    const char *supersedes;    /* NULL, or the id (NUL-terminated) of a memory
+                                  of the namespace that this one replaces */
+    float near_dup;            /* cosine threshold; 0 = CVS_MEM_NEAR_DUP,
+                                  above 1 turns near-duplicate merging off */
+} cvs_mem_remember_opts;
+
+typedef enum cvs_mem_outcome {
+    CVS_MEM_ADDED = 1,         /* a new memory */
+    CVS_MEM_DUPLICATE = 2,     /* the same text was there: nothing changed */
+    CVS_MEM_MERGED = 3         /* a near-duplicate was updated */
+} cvs_mem_outcome;
+
+typedef struct cvs_mem_remembered {
+    char id[CVS_MAX_ID_LEN + 1];         /* the memory added, found or updated */
+    cvs_mem_outcome outcome;
+    float similarity;                    /* MERGED: the cosine similarity to the
+                                            memory updated; ADDED: to the memory
+                                            it superseded as a revision; else 0 */
+    char superseded[CVS_MAX_ID_LEN + 1]; /* the memory it superseded, or "" */
+} cvs_mem_remembered;
+
+/* Remembers len bytes of UTF-8 text (len 0 = strlen) in opts->ns (opts may
+ * be NULL).  CVS_EINPUT for empty or invalid text, bad metadata, a link or
+ * supersedes naming no memory of the namespace, or text the embedder cannot
+ * embed (glove: no word of its vocabulary); CVS_EINVAL for a store without
+ * an embedder.  *out is the caller's. */
+CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
+                             const cvs_mem_remember_opts *opts,
+                             cvs_mem_remembered *out) CVS_WUR;
+
+typedef enum cvs_mem_strategy {
+    CVS_MEM_HYBRID = 0,        /* BM25 and vector ranks, fused (RRF) */
+    CVS_MEM_LEXICAL = 1,       /* BM25 only */
+    CVS_MEM_VECTOR = 2         /* embedding similarity only */
+} cvs_mem_strategy;
+
+/* "hybrid" | "lexical" (or "bm25") | "vector"; CVS_EINVAL otherwise. */
+CVS_API int cvs_mem_strategy_parse(const char *s, cvs_mem_strategy *out) CVS_WUR;
+
+typedef struct cvs_mem_recall_opts {
+    const char *ns;            /* namespace; NULL = "default" */
+    size_t k;                  /* at most k memories; 0 = 10 */
+    size_t token_budget;       /* at most this many tokens in all, a token
+                                  being 4 bytes of title + text, rounded up;
+                                  0 = no limit */
+    cvs_mem_strategy strategy;
+    double half_life_s;        /* > 0: scores are multiplied by
+                                  0.5^(age / half_life), age counted from the
+                                  later of creation and last recall; 0 = off */
+    int hops;                  /* 1: links of the candidates (conversation
+                                  neighbours, superseded memories, the
+                                  caller's links) are followed one hop and the
+                                  memories found compete too, at half their
+                                  source's score; 0 = direct hits only */
+    const char *filter;        /* NULL, or a metadata filter (cvs_filter_parse
+                                  syntax) ANDed with the namespace */
+    size_t filter_len;         /* 0 = strlen(filter) */
+    int no_touch;              /* 1: do not store the last-recalled time */
+} cvs_mem_recall_opts;
+
+/* One memory in a result.  Every pointer refers to memory owned by the
+ * cvs_mem_items it came from, valid until cvs_mem_items_free. */
+typedef struct cvs_mem_item {
+    const char *id;            /* NUL-terminated, id_len bytes */
+    size_t id_len;
+    const char *text;          /* NUL-terminated, text_len bytes */
+    size_t text_len;
+    const char *meta;          /* the caller's metadata (reserved members
+                                  left out), compact JSON, "{}" when none */
+    const char *ns;
+    const char *conversation;  /* NULL when none */
+    const char *supersedes;    /* id of the memory it superseded, or NULL */
+    const char *superseded_by; /* id of the memory superseding it, or NULL */
+    int64_t created_us;        /* microseconds since the epoch */
+    int64_t recalled_us;       /* last recall before this one; 0 = never */
+    float score;               /* recall: the score it was selected by;
+                                  list: 0 */
+    size_t tokens;
+    const char *const *path;   /* recall: ids from a direct hit to this
+                                  memory (path[0] is the hit; npath 1 for a
+                                  direct hit itself); list: NULL */
+    size_t npath;
+} cvs_mem_item;
+
+/* A result, in a struct the caller owns (zero it or let the call fill it);
+ * its contents are the library's until cvs_mem_items_free. */
+typedef struct cvs_mem_items {
+    cvs_mem_item *items;       /* n items, best (recall) or newest (list) first */
+    size_t n;
+    size_t tokens;             /* sum over the items */
+    char cursor[32];           /* list: pass to the next call for the next
+                                  page; "" after the last page */
+    void *priv_;               /* private */
+} cvs_mem_items;
+
+/* Frees what a result holds and zeroes it; accepts NULL and a zeroed one. */
+CVS_API void cvs_mem_items_free(cvs_mem_items *r);
+
+/* Hybrid retrieval in a namespace: the BM25 ranking (cvs_text_search) and
+ * the vector ranking (the embedded query) of the namespace's memories,
+ * fused by reciprocal-rank fusion (Cormack et al. 2009, k = CVS_MEM_RRF_K),
+ * down-weighted when superseded and, optionally, by age; then the best are
+ * taken while they fit k and the token budget (a memory that does not fit
+ * is skipped for a smaller one).  In ip and cosine stores, vector hits of
+ * similarity 0 or less are left out (they are unrelated, not far down).  Stores the time as the last-recalled time
+ * of the memories returned (unless opts->no_touch).  A query with no
+ * indexable word and no embeddable word gives no results, not an error.
+ * opts may be NULL; *out is overwritten (free it first if it held one). */
+CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
+                           const cvs_mem_recall_opts *opts, cvs_mem_items *out) CVS_WUR;
+
+/* The memories of namespace ns, newest first, limit at a time (0 = 20):
+ * cursor NULL or "" for the first page, then out->cursor of the previous
+ * page.  CVS_EINVAL for a malformed cursor. */
+CVS_API int cvs_mem_list(cvs_db *db, const char *ns, const char *cursor, size_t limit,
+                         cvs_mem_items *out) CVS_WUR;
+
+/* Deletes from namespace ns the memory id (id_len 0 = strlen) and/or the
+ * memories matching filter (cvs_filter_parse syntax; filter_len 0 =
+ * strlen); with both, only the memory id and only if it matches.  At least
+ * one must be given (CVS_EINVAL).  *forgotten (may be NULL) gets the count;
+ * an id not in the namespace counts 0 and is not an error.  Links to the
+ * memories forgotten are removed from the others (cvs_delete). */
+CVS_API int cvs_mem_forget(cvs_db *db, const char *ns, const char *id, size_t id_len,
+                           const char *filter, size_t filter_len,
+                           size_t *forgotten) CVS_WUR;
+
 #ifdef __cplusplus
 }
 #endif

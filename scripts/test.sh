@@ -7,6 +7,9 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 cvs_install_packages
+# The MCP client test (tests/cli_mcp.sh) runs the official SDK under node;
+# without npm it would only be skipped.
+cvs_need_npm
 dir="$CVS_ROOT/build"
 args=(-DCVS_WERROR=ON)
 if [ "${1:-}" = "--sanitize" ]; then

@@ -1,0 +1,713 @@
+/*
+ * mcp.c -- `cvstore mcp DB`: a Model Context Protocol server over the
+ * memory layer (cvstore.h, "Memory"), so that an agent can remember,
+ * recall, forget and list through any MCP client.
+ *
+ * Protocol.  MCP (modelcontextprotocol.io, revisions 2024-11-05, 2025-03-26
+ * and 2025-06-18) is JSON-RPC 2.0; its stdio transport exchanges one JSON
+ * message per line, UTF-8, on stdin and stdout, with nothing else on
+ * stdout (logs go to stderr).  The server answers:
+ *   initialize                 the client's protocolVersion when we speak
+ *                              it, else our newest; capabilities {tools}
+ *   notifications/initialized  nothing (no notification is ever answered)
+ *   ping                       {}
+ *   tools/list                 remember, recall, forget, list, with their
+ *                              JSON Schemas
+ *   tools/call                 the tool's result: a text content block
+ *                              holding the result as JSON, the same object
+ *                              as structuredContent
+ * Errors are JSON-RPC's: -32700 for a line that is not JSON, -32600 for
+ * JSON that is not a request, -32601 for an unknown method, -32602 for
+ * tools/call without a known tool name or with arguments that are not an
+ * object.  Whatever goes wrong inside a tool -- a missing or mistyped
+ * argument, a store error -- comes back as a result with isError true and
+ * the reason as text, which is what MCP asks for errors a model can read
+ * and correct.
+ *
+ * Robustness: a line is read whole (up to MCP_LINE_MAX bytes; a longer one
+ * is consumed and answered -32700), parsed by jansson (which refuses
+ * invalid UTF-8 and caps nesting depth), and answered before the next is
+ * read, so a bad line costs one error reply and nothing else.  EOF on stdin
+ * ends the server with exit code 0; so does a closed stdout.
+ *
+ * Choices: batches (a JSON array of requests, allowed by 2025-03-26 and
+ * earlier) are answered as JSON-RPC says, with an array; requests before
+ * initialize are served too, since nothing depends on the session's state
+ * but the store.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define MCP_LINE_MAX (64u << 20)
+#define MCP_K_MAX 100
+#define MCP_LIST_MAX 100
+
+#define RPC_PARSE_ERROR (-32700)
+#define RPC_INVALID_REQUEST (-32600)
+#define RPC_METHOD_NOT_FOUND (-32601)
+#define RPC_INVALID_PARAMS (-32602)
+#define RPC_INTERNAL_ERROR (-32603)
+
+static const char usage[] =
+    "Usage: cvstore mcp DB [--namespace NS]\n"
+    "\n"
+    "Serves the store as agent memory over the Model Context Protocol: JSON-RPC\n"
+    "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
+    "Tools: remember, recall, forget, list.  The store needs an embedder\n"
+    "(`cvstore init DB --embedder glove`).  Runs until stdin closes.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --namespace NS   namespace of tool calls that name none (default\n"
+    "                       \"default\")\n"
+    "  -h, --help           show this help\n";
+
+static const char *const versions[] = {"2025-06-18", "2025-03-26", "2024-11-05"};
+
+typedef struct server {
+    cvs_db *db;
+    const char *ns;        /* default namespace */
+} server;
+
+/* ==== Tool descriptions ==== */
+
+static const char tools_json[] =
+    "["
+    "{\"name\":\"remember\","
+    "\"description\":\"Store a memory (a piece of text) for later recall. An exact duplicate of a "
+    "memory of the namespace is not stored again; a rewording of one (embedding cosine >= 0.95, "
+    "mostly the same words) updates it instead; a near-duplicate with changed words is added and "
+    "supersedes the old one. Returns the memory's id and status (added, duplicate, merged).\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
+    "\"text\":{\"type\":\"string\",\"minLength\":1,\"description\":\"What to remember.\"},"
+    "\"metadata\":{\"type\":\"object\",\"description\":\"JSON metadata; names beginning with '_' are "
+    "reserved. A string member 'subject' makes this memory supersede the newest earlier memory "
+    "with the same subject.\"},"
+    "\"namespace\":{\"type\":\"string\",\"description\":\"Namespace (agent or user); memories of other "
+    "namespaces are never seen.\"},"
+    "\"links\":{\"type\":\"array\",\"description\":\"Links to other memories of the namespace.\","
+    "\"items\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"object\",\"properties\":{"
+    "\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"weight\":{\"type\":\"number\"}},"
+    "\"required\":[\"id\"]}]}},"
+    "\"conversation\":{\"type\":\"string\",\"description\":\"Conversation id: consecutive memories of "
+    "one conversation are linked (prev/next).\"},"
+    "\"supersedes\":{\"type\":\"string\",\"description\":\"Id of an earlier memory this one replaces; "
+    "recall prefers the newer.\"}},"
+    "\"required\":[\"text\"]}},"
+    "{\"name\":\"recall\","
+    "\"description\":\"Find the memories most relevant to a query: BM25 and embedding rankings fused "
+    "by reciprocal rank, superseded memories down-weighted, within a token budget. Returns ids, "
+    "scores, texts and link paths.\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
+    "\"query\":{\"type\":\"string\",\"description\":\"What to look for.\"},"
+    "\"namespace\":{\"type\":\"string\"},"
+    "\"token_budget\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Most tokens (4 bytes each) "
+    "of text to return; 0 = no limit.\"},"
+    "\"k\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Most memories to "
+    "return (default 10).\"},"
+    "\"strategy\":{\"type\":\"string\",\"enum\":[\"hybrid\",\"lexical\",\"vector\"],"
+    "\"description\":\"hybrid (default), lexical (BM25 only) or vector (embeddings only).\"},"
+    "\"hops\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1,\"description\":\"1: also follow "
+    "links (conversation neighbours, superseded memories) one hop.\"},"
+    "\"half_life_seconds\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Weigh recency: a "
+    "memory untouched for this long counts half. 0 = off (default).\"},"
+    "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter, e.g. {\\\"topic\\\": \\\"x\\\"} "
+    "or {\\\"year\\\": {\\\"$gte\\\": 2020}}.\"}},"
+    "\"required\":[\"query\"]}},"
+    "{\"name\":\"forget\","
+    "\"description\":\"Delete memories of a namespace: one by id, or all matching a metadata "
+    "filter (both: the id only if it matches). Returns how many were deleted.\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
+    "\"id\":{\"type\":\"string\"},"
+    "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter; {} matches every memory of "
+    "the namespace.\"},"
+    "\"namespace\":{\"type\":\"string\"}}}},"
+    "{\"name\":\"list\","
+    "\"description\":\"List the memories of a namespace, newest first, a page at a time; pass "
+    "next_cursor back as cursor for the next page.\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
+    "\"namespace\":{\"type\":\"string\"},"
+    "\"cursor\":{\"type\":\"string\"},"
+    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Page size "
+    "(default 20).\"}}}}"
+    "]";
+
+/* ==== JSON-RPC replies ==== */
+
+static json_t *rpc_error(json_t *id, int code, const char *msg)
+{
+    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", msg);
+}
+
+static json_t *rpc_result(json_t *id, json_t *result /* stolen */)
+{
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+}
+
+/* A tool's failure, as MCP wants it: a result the model can read. */
+static json_t *tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *tool_error(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
+}
+
+static json_t *tool_cvs_error(const char *tool, int rc, const cvs_db *db)
+{
+    return tool_error("%s: %s: %s", tool, cvs_strerror(rc), cvs_errmsg(db));
+}
+
+/* A tool's success: the object as text and as structured content. */
+static json_t *tool_ok(json_t *obj /* stolen */)
+{
+    char *txt = json_dumps(obj, CLI_JSON_FLAGS);
+    json_t *r = NULL;
+    if (txt)
+        r = json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text", txt,
+                      "structuredContent", obj, "isError", 0);
+    else
+        json_decref(obj);
+    free(txt);
+    return r;
+}
+
+/* ==== Argument helpers ==== */
+
+/* args[name] as a string: *out NULL when absent; -1 when present but not a
+ * string. */
+static int arg_str(json_t *args, const char *name, const char **out)
+{
+    json_t *v = json_object_get(args, name);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* args[name] as an integer in [min, max], or def when absent; -1 otherwise. */
+static int arg_int(json_t *args, const char *name, long long min, long long max, long long def,
+                   long long *out)
+{
+    json_t *v = json_object_get(args, name);
+    *out = def;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
+        *out = (long long)json_real_value(v);
+    else if (json_is_integer(v))
+        *out = json_integer_value(v);
+    else
+        return -1;
+    return *out >= min && *out <= max ? 0 : -1;
+}
+
+static json_t *iso_time(int64_t us)
+{
+    char buf[40];
+    return us ? json_string(cli_iso8601(us, buf, sizeof buf)) : json_null();
+}
+
+static json_t *item_json(const cvs_mem_item *it, int with_score)
+{
+    json_error_t je;
+    json_t *o = json_object(), *meta = json_loads(it->meta, 0, &je), *path;
+    if (!o || !meta)
+        goto fail;
+    if (json_object_set_new(o, "id", json_stringn(it->id, it->id_len)) ||
+        json_object_set_new(o, "text", json_stringn(it->text, it->text_len)))
+        goto fail;
+    if (json_object_set_new(o, "metadata", meta)) /* takes meta, even when failing */
+        goto fail_meta_owned;
+    if (json_object_set_new(o, "namespace", json_string(it->ns)) ||
+        json_object_set_new(o, "created", iso_time(it->created_us)) ||
+        json_object_set_new(o, "last_recalled", iso_time(it->recalled_us)) ||
+        json_object_set_new(o, "tokens", json_integer((json_int_t)it->tokens)))
+        goto fail_meta_owned;
+    if (with_score && json_object_set_new(o, "score", json_real(it->score)))
+        goto fail_meta_owned;
+    if (it->conversation && json_object_set_new(o, "conversation", json_string(it->conversation)))
+        goto fail_meta_owned;
+    if (it->supersedes && json_object_set_new(o, "supersedes", json_string(it->supersedes)))
+        goto fail_meta_owned;
+    if (it->superseded_by && json_object_set_new(o, "superseded_by", json_string(it->superseded_by)))
+        goto fail_meta_owned;
+    if (it->npath) {
+        if (!(path = json_array()) || json_object_set_new(o, "path", path))
+            goto fail_meta_owned;
+        for (size_t i = 0; i < it->npath; i++)
+            if (json_array_append_new(path, json_string(it->path[i])))
+                goto fail_meta_owned;
+    }
+    return o;
+fail:
+    json_decref(meta);
+fail_meta_owned:
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *items_json(const cvs_mem_items *r, int with_score)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < r->n; i++) {
+        json_t *it = item_json(&r->items[i], with_score);
+        if (!it || json_array_append_new(a, it)) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* Checks a namespace argument; *ns keeps the default when absent. */
+static json_t *get_ns(json_t *args, const char *tool, const server *s, const char **ns)
+{
+    if (arg_str(args, "namespace", ns))
+        return tool_error("%s: namespace must be a string", tool);
+    if (!*ns || !**ns)
+        *ns = s->ns;
+    return NULL;
+}
+
+/* A JSON object argument (filter), serialized; NULL when absent. */
+static json_t *get_filter(json_t *args, const char *tool, char **out)
+{
+    json_t *v = json_object_get(args, "filter");
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_object(v))
+        return tool_error("%s: filter must be an object", tool);
+    if (!(*out = json_dumps(v, JSON_COMPACT)))
+        return tool_error("%s: out of memory", tool);
+    return NULL;
+}
+
+/* ==== Tools ==== */
+
+static json_t *tool_remember(server *s, json_t *args)
+{
+    cvs_mem_remember_opts o = {0};
+    cvs_mem_remembered out;
+    json_t *err, *links = json_object_get(args, "links"), *meta = json_object_get(args, "metadata");
+    const char *text;
+    char *meta_txt = NULL;
+    cvs_link *lk = NULL;
+    json_t *res = NULL;
+    int rc;
+
+    if ((err = get_ns(args, "remember", s, &o.ns)))
+        return err;
+    if (arg_str(args, "text", &text) || !text || !*text)
+        return tool_error("remember: text (a non-empty string) is required");
+    if (arg_str(args, "conversation", &o.conversation) || arg_str(args, "supersedes", &o.supersedes))
+        return tool_error("remember: conversation and supersedes must be strings");
+    if (meta && !json_is_null(meta)) {
+        if (!json_is_object(meta))
+            return tool_error("remember: metadata must be an object");
+        if (!(meta_txt = json_dumps(meta, CLI_JSON_FLAGS)))
+            return tool_error("remember: out of memory");
+        o.meta = meta_txt;
+    }
+    if (links && !json_is_null(links)) {
+        size_t i;
+        json_t *l;
+        if (!json_is_array(links)) {
+            res = tool_error("remember: links must be an array");
+            goto out;
+        }
+        if (json_array_size(links) && !(lk = calloc(json_array_size(links), sizeof *lk))) {
+            res = tool_error("remember: out of memory");
+            goto out;
+        }
+        json_array_foreach(links, i, l) {
+            json_t *id = json_is_string(l) ? l : json_object_get(l, "id");
+            json_t *type = json_object_get(l, "type"), *w = json_object_get(l, "weight");
+            if (!json_is_string(id) || (type && !json_is_string(type)) || (w && !json_is_number(w))) {
+                res = tool_error("remember: links[%zu] must be an id or {\"id\", \"type\", "
+                                 "\"weight\"}", i);
+                goto out;
+            }
+            lk[i].id = json_string_value(id);
+            lk[i].id_len = json_string_length(id);
+            lk[i].type = type ? json_string_value(type) : NULL;
+            lk[i].weight = w ? (float)json_number_value(w) : 1.0f;
+        }
+        o.links = lk;
+        o.nlinks = json_array_size(links);
+    }
+    if ((rc = cvs_mem_remember(s->db, text, strlen(text), &o, &out))) {
+        res = tool_cvs_error("remember", rc, s->db);
+        goto out;
+    }
+    {
+        static const char *const names[] = {"", "added", "duplicate", "merged"};
+        json_t *r = json_pack("{s:s, s:s, s:s}", "id", out.id, "status", names[out.outcome],
+                              "namespace", o.ns);
+        if (r && out.outcome == CVS_MEM_MERGED)
+            json_object_set_new(r, "similarity", json_real(out.similarity));
+        if (r && out.superseded[0])
+            json_object_set_new(r, "supersedes", json_string(out.superseded));
+        res = r ? tool_ok(r) : NULL;
+    }
+out:
+    free(lk);
+    free(meta_txt);
+    return res;
+}
+
+static json_t *tool_recall(server *s, json_t *args)
+{
+    cvs_mem_recall_opts o = {0};
+    cvs_mem_items r = {0};
+    const char *query, *strategy;
+    long long k, budget, hops;
+    char *filter = NULL;
+    json_t *err, *hl = json_object_get(args, "half_life_seconds"), *res = NULL, *items;
+    int rc;
+
+    if ((err = get_ns(args, "recall", s, &o.ns)))
+        return err;
+    if (arg_str(args, "query", &query) || !query)
+        return tool_error("recall: query (a string) is required");
+    if (arg_int(args, "k", 1, MCP_K_MAX, 10, &k))
+        return tool_error("recall: k must be an integer from 1 to %d", MCP_K_MAX);
+    if (arg_int(args, "token_budget", 0, (long long)1 << 40, 0, &budget))
+        return tool_error("recall: token_budget must be a non-negative integer");
+    if (arg_int(args, "hops", 0, 1, 0, &hops))
+        return tool_error("recall: hops must be 0 or 1");
+    if (arg_str(args, "strategy", &strategy) ||
+        (strategy && cvs_mem_strategy_parse(strategy, &o.strategy)))
+        return tool_error("recall: strategy must be hybrid, lexical or vector");
+    if (hl && !json_is_null(hl)) {
+        if (!json_is_number(hl) || !(json_number_value(hl) >= 0))
+            return tool_error("recall: half_life_seconds must be a non-negative number");
+        o.half_life_s = json_number_value(hl);
+    }
+    if ((err = get_filter(args, "recall", &filter)))
+        return err;
+    o.k = (size_t)k;
+    o.token_budget = (size_t)budget;
+    o.hops = (int)hops;
+    o.filter = filter;
+    if ((rc = cvs_mem_recall(s->db, query, strlen(query), &o, &r))) {
+        res = tool_cvs_error("recall", rc, s->db);
+        goto out;
+    }
+    if ((items = items_json(&r, 1)))
+        res = tool_ok(json_pack("{s:o, s:I, s:s}", "memories", items, "tokens",
+                                (json_int_t)r.tokens, "namespace", o.ns));
+out:
+    cvs_mem_items_free(&r);
+    free(filter);
+    return res;
+}
+
+static json_t *tool_forget(server *s, json_t *args)
+{
+    const char *ns, *id;
+    char *filter = NULL;
+    size_t n = 0;
+    json_t *err, *res;
+    int rc;
+
+    if ((err = get_ns(args, "forget", s, &ns)))
+        return err;
+    if (arg_str(args, "id", &id))
+        return tool_error("forget: id must be a string");
+    if ((err = get_filter(args, "forget", &filter)))
+        return err;
+    if (!id && !filter)
+        return tool_error("forget: give an id or a filter");
+    if ((rc = cvs_mem_forget(s->db, ns, id, id ? strlen(id) : 0, filter, 0, &n)))
+        res = tool_cvs_error("forget", rc, s->db);
+    else
+        res = tool_ok(json_pack("{s:I, s:s}", "forgotten", (json_int_t)n, "namespace", ns));
+    free(filter);
+    return res;
+}
+
+static json_t *tool_list(server *s, json_t *args)
+{
+    const char *ns, *cursor;
+    long long limit;
+    cvs_mem_items r = {0};
+    json_t *err, *res = NULL, *items, *o;
+    int rc;
+
+    if ((err = get_ns(args, "list", s, &ns)))
+        return err;
+    if (arg_str(args, "cursor", &cursor))
+        return tool_error("list: cursor must be a string");
+    if (arg_int(args, "limit", 1, MCP_LIST_MAX, 20, &limit))
+        return tool_error("list: limit must be an integer from 1 to %d", MCP_LIST_MAX);
+    if ((rc = cvs_mem_list(s->db, ns, cursor, (size_t)limit, &r)))
+        return tool_cvs_error("list", rc, s->db);
+    if ((items = items_json(&r, 0)) &&
+        (o = json_pack("{s:o, s:s}", "memories", items, "namespace", ns))) {
+        if (r.cursor[0])
+            json_object_set_new(o, "next_cursor", json_string(r.cursor));
+        res = tool_ok(o);
+    }
+    cvs_mem_items_free(&r);
+    return res;
+}
+
+/* ==== Dispatch ==== */
+
+static json_t *do_initialize(json_t *params)
+{
+    const char *want = json_string_value(json_object_get(params, "protocolVersion"));
+    const char *v = versions[0];
+    for (size_t i = 0; want && i < sizeof versions / sizeof versions[0]; i++)
+        if (!strcmp(want, versions[i]))
+            v = versions[i];
+    return json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s}, s:s}", "protocolVersion", v,
+                     "capabilities", "tools", "listChanged", 0, "serverInfo", "name", "cvstore",
+                     "version", CVS_VERSION_STRING, "instructions",
+                     "Long-term memory. Call remember to store facts worth keeping, recall "
+                     "before answering to find what was stored, forget to delete, list to "
+                     "browse. Memories are kept per namespace.");
+}
+
+/* Answers one request object; NULL when nothing is to be sent (a
+ * notification) -- and, for want of memory, NULL too, which the caller
+ * turns into an internal error where a reply is due. */
+static json_t *handle(server *s, json_t *req, int *is_note)
+{
+    json_t *id = NULL, *params, *result = NULL;
+    const char *method;
+
+    *is_note = 0;
+    if (!json_is_object(req))
+        return rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: not an object");
+    id = json_object_get(req, "id");
+    if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id) && !json_is_real(id))
+        return rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: bad id");
+    if (!json_is_string(json_object_get(req, "jsonrpc")) ||
+        strcmp(json_string_value(json_object_get(req, "jsonrpc")), "2.0"))
+        return rpc_error(id, RPC_INVALID_REQUEST, "Invalid Request: jsonrpc must be \"2.0\"");
+    if (!(method = json_string_value(json_object_get(req, "method")))) {
+        /* A response from the client (we send no requests) or garbage. */
+        if (json_object_get(req, "result") || json_object_get(req, "error")) {
+            *is_note = 1;
+            return NULL;
+        }
+        return rpc_error(id, RPC_INVALID_REQUEST, "Invalid Request: no method");
+    }
+    params = json_object_get(req, "params");
+    if (params && !json_is_object(params) && !json_is_array(params))
+        return rpc_error(id, RPC_INVALID_REQUEST, "Invalid Request: params must be structured");
+    if (!id) {
+        /* Notifications (initialized, cancelled, ...) need nothing from us. */
+        *is_note = 1;
+        return NULL;
+    }
+    if (!strcmp(method, "initialize")) {
+        result = do_initialize(params);
+    } else if (!strcmp(method, "ping")) {
+        result = json_object();
+    } else if (!strcmp(method, "tools/list")) {
+        json_error_t je;
+        json_t *tools = json_loads(tools_json, 0, &je);
+        result = tools ? json_pack("{s:o}", "tools", tools) : NULL;
+    } else if (!strcmp(method, "tools/call")) {
+        const char *name = json_string_value(json_object_get(params, "name"));
+        json_t *args = json_object_get(params, "arguments");
+        json_t *empty = NULL;
+        if (!json_is_object(params) || !name)
+            return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: tools/call needs a name");
+        if (args && !json_is_object(args) && !json_is_null(args))
+            return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: arguments must be an object");
+        if (!args || json_is_null(args))
+            args = empty = json_object();
+        if (!strcmp(name, "remember"))
+            result = tool_remember(s, args);
+        else if (!strcmp(name, "recall"))
+            result = tool_recall(s, args);
+        else if (!strcmp(name, "forget"))
+            result = tool_forget(s, args);
+        else if (!strcmp(name, "list"))
+            result = tool_list(s, args);
+        else {
+            json_decref(empty);
+            char msg[300];
+            snprintf(msg, sizeof msg, "Invalid params: unknown tool '%.200s'", name);
+            return rpc_error(id, RPC_INVALID_PARAMS, msg);
+        }
+        json_decref(empty);
+    } else if (!strcmp(method, "resources/list") || !strcmp(method, "prompts/list")) {
+        /* Not advertised, but some clients probe them: empty lists read
+         * better than errors in their logs. */
+        result = json_pack("{s:[]}", method[0] == 'r' ? "resources" : "prompts");
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Method not found: %.200s", method);
+        return rpc_error(id, RPC_METHOD_NOT_FOUND, msg);
+    }
+    if (!result)
+        return rpc_error(id, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+    return rpc_result(id, result);
+}
+
+/* Writes one message as one line; -1 when stdout is gone. */
+static int send_msg(json_t *msg)
+{
+    char *txt = msg ? json_dumps(msg, CLI_JSON_FLAGS) : NULL;
+    int rc = 0;
+    json_decref(msg);
+    if (!txt)
+        txt = strdup("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+                     "\"message\":\"Internal error: out of memory\"}}");
+    if (!txt || fputs(txt, stdout) == EOF || putchar('\n') == EOF || fflush(stdout) == EOF)
+        rc = -1;
+    free(txt);
+    return rc;
+}
+
+/* Reads one line (without its newline) into *buf; returns its length, -1
+ * at EOF with nothing read.  A line over MCP_LINE_MAX is consumed and
+ * flagged with *over, its beginning kept. */
+static long read_line(char **buf, size_t *cap, int *over)
+{
+    size_t n = 0;
+    int c;
+    *over = 0;
+    while ((c = getchar_unlocked()) != EOF && c != '\n') {
+        if (n >= MCP_LINE_MAX) {
+            *over = 1;
+            continue;
+        }
+        if (n + 1 >= *cap) {
+            size_t nc = *cap ? *cap * 2 : 4096;
+            char *p = realloc(*buf, nc);
+            if (!p) {
+                *over = 1;
+                continue;
+            }
+            *buf = p;
+            *cap = nc;
+        }
+        (*buf)[n++] = (char)c;
+    }
+    if (c == EOF && n == 0 && !*over)
+        return -1;
+    if (*buf)
+        (*buf)[n] = 0;
+    return (long)n;
+}
+
+static int blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return 0;
+    return 1;
+}
+
+static int serve(server *s)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    long n;
+    int over;
+
+    while ((n = read_line(&line, &cap, &over)) >= 0) {
+        json_error_t je;
+        json_t *msg, *reply = NULL;
+        int note;
+        if (over) {
+            reply = rpc_error(NULL, RPC_PARSE_ERROR, "Parse error: message too long");
+        } else if (blank(line ? line : "", (size_t)n)) {
+            continue;
+        } else if (!(msg = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &je))) {
+            char m[300];
+            snprintf(m, sizeof m, "Parse error: %s (column %d)", je.text, je.column);
+            reply = rpc_error(NULL, RPC_PARSE_ERROR, m);
+        } else if (json_is_array(msg)) {
+            size_t i;
+            json_t *req;
+            if (json_array_size(msg) == 0) {
+                reply = rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
+            } else {
+                reply = json_array();
+                json_array_foreach(msg, i, req) {
+                    json_t *r = handle(s, req, &note);
+                    if (!note && reply)
+                        json_array_append_new(reply, r ? r : rpc_error(NULL, RPC_INTERNAL_ERROR,
+                                                                       "Internal error"));
+                    else
+                        json_decref(r);
+                }
+                if (reply && json_array_size(reply) == 0) {
+                    json_decref(reply); /* a batch of notifications: no reply */
+                    json_decref(msg);
+                    continue;
+                }
+            }
+            json_decref(msg);
+        } else {
+            reply = handle(s, msg, &note);
+            json_decref(msg);
+            if (note)
+                continue;
+        }
+        if (send_msg(reply))
+            break;
+    }
+    free(line);
+    return CLI_OK;
+}
+
+int cmd_mcp(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"namespace", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    server s = {.ns = CVS_MEM_DEFAULT_NS};
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            s.ns = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("mcp", "expected DB");
+        return cli_usage_error(usage);
+    }
+    if (!*s.ns || strlen(s.ns) > CVS_MEM_NS_MAX) {
+        cli_err("mcp", "namespace must have 1..%d bytes", CVS_MEM_NS_MAX);
+        return CLI_EUSER;
+    }
+    if ((rc = cli_open("mcp", argv[optind], 0, &s.db)))
+        return rc;
+    /* A client that goes away must end us through EOF or a failed write,
+     * not kill us mid-transaction with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = serve(&s);
+    cvs_db_close(s.db);
+    return rc;
+}

@@ -1,0 +1,1418 @@
+/*
+ * memory.c -- a memory for agents over a text store: remember, recall,
+ * forget and list, with namespaces, de-duplication, supersession,
+ * conversations and recency (cvstore.h, "Memory").
+ *
+ * A memory is an ordinary record.  What the memory layer needs beyond text,
+ * vector and links lives in reserved members of the record's JSON metadata
+ * (docs/FORMAT.md, "Memories"), so that no new database is needed and
+ * filters, export and check keep working on memories unchanged:
+ *   _ns             the namespace; every operation filters on it
+ *   _hash           hex BLAKE2b-256 of (u32 length of ns, ns, text): exact
+ *                   duplicates are found with one filter evaluation
+ *   _recalled       last recall, microseconds since the epoch
+ *   _conv, _seq     conversation id and position (1, 2, ...)
+ *   _superseded_by  id of the memory that replaced this one
+ * Creation time is the record's own (an upsert keeps it).
+ *
+ * Recall is hybrid retrieval fused by reciprocal rank (Cormack, Clarke &
+ * Buettcher, "Reciprocal Rank Fusion outperforms Condorcet and individual
+ * Rank Learning Methods", SIGIR 2009): score(d) = sum over the rankings r
+ * that contain d of 1 / (60 + rank_r(d)), rank from 1.  RRF needs no score
+ * calibration between BM25 and cosine similarity, which have unrelated
+ * scales.  The fused score is then multiplied by CVS_MEM_SUPERSEDED_WEIGHT
+ * for a superseded memory and, when a half-life is set, by an exponential
+ * recency decay, as in the retrieval function of Park et al., "Generative
+ * Agents" (UIST 2023), which also counts age from the last access.
+ *
+ * Where we deviate or choose:
+ *   1. BM25 has no filter, so the lexical ranking is asked for more
+ *      results than needed and cut to the namespace, asking again for more
+ *      while too few fall inside it.  The vector ranking is filtered by the
+ *      namespace inside the search (a pre-filter, store/filter.c).
+ *   2. Near-duplicates are found by the embeddings: the best few vector
+ *      neighbours in the namespace are re-scored by exact cosine (so l2 and
+ *      ip stores work too) against the threshold.  Embeddings alone cannot
+ *      tell a rewording from a changed fact (SIF over GloVe puts "the
+ *      meeting is on Monday" and "the meeting moved to Friday" at 0.97), so
+ *      the words decide what a near-duplicate is: with a Jaccard overlap of
+ *      their BM25 word sets of at least CVS_MEM_SAME_WORDS it is the same
+ *      memory reworded and is updated in place; with less it is a revision,
+ *      stored as a new memory that supersedes the old one.
+ *   3. Recency and supersession multiply the fused score instead of adding
+ *      to it (Park et al. add normalized terms): RRF scores of different
+ *      queries are not comparable, so only a factor keeps a fixed meaning.
+ *   4. Selection is greedy by score under k and the token budget, skipping
+ *      what does not fit (select_greedy); the diverse context sets being
+ *      built elsewhere (cvs_context) are meant to replace that one function.
+ *   5. Storing the last-recalled time rewrites the record (cvs_put), which
+ *      also re-indexes its text: simple, and cheap at the size of what one
+ *      recall returns.
+ *   6. Checks run in a read snapshot and the writes in a later transaction;
+ *      a concurrent writer may slip between them (cvstore.h says so).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/tokenize.h"
+#include "store/db.h"
+#include "store/filter.h"
+
+#define MEM_ID_PREFIX "m"
+#define MEM_ID_HEX 16          /* random bytes * 2 */
+#define MEM_NEAR_PROBE 4       /* vector neighbours checked for near-duplicates */
+#define MEM_POOL_MIN 50        /* candidates per ranking, at least */
+#define MEM_HOP_FACTOR 0.5f    /* score of a memory reached over a link */
+
+/* ==== Small helpers ==== */
+
+static const char *ns_or_default(const char *ns)
+{
+    return ns && *ns ? ns : CVS_MEM_DEFAULT_NS;
+}
+
+static int check_ns(const char *ns)
+{
+    size_t n = strlen(ns);
+    if (n > CVS_MEM_NS_MAX)
+        return cvs__err(CVS_EINVAL, "namespace of %zu bytes (at most %d)", n, CVS_MEM_NS_MAX);
+    if (!cvs__utf8_valid(ns, n))
+        return cvs__err(CVS_EINVAL, "namespace is not valid UTF-8");
+    return CVS_OK;
+}
+
+static void content_hash(const char *ns, const char *text, size_t len, char hex[65])
+{
+    crypto_generichash_state st;
+    unsigned char h[32], l[4];
+    cvs__put_u32(l, (uint32_t)strlen(ns));
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, l, 4);
+    crypto_generichash_update(&st, (const unsigned char *)ns, strlen(ns));
+    crypto_generichash_update(&st, (const unsigned char *)text, len);
+    crypto_generichash_final(&st, h, sizeof h);
+    sodium_bin2hex(hex, 65, h, sizeof h);
+}
+
+static size_t tokens_of(size_t bytes)
+{
+    return (bytes + 3) / 4;
+}
+
+static double cosine(const float *a, const float *b, uint32_t dim)
+{
+    double d = 0, na = 0, nb = 0;
+    for (uint32_t i = 0; i < dim; i++) {
+        d += (double)a[i] * b[i];
+        na += (double)a[i] * a[i];
+        nb += (double)b[i] * b[i];
+    }
+    return na > 0 && nb > 0 ? d / sqrt(na * nb) : 0;
+}
+
+/* Distinct tokens of a text (BM25's: folded, accents stripped, stop words
+ * dropped), sorted, as pointers into tok. */
+typedef struct wordset {
+    cvs_tokens tok;
+    const char **w;
+    size_t n;
+} wordset;
+
+static int cmp_word(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int wordset_make(const char *text, size_t len, wordset *ws)
+{
+    int rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &ws->tok);
+    size_t m = 0;
+    if (rc)
+        return rc;
+    if (!(ws->w = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->w)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ws->tok.n; i++)
+        ws->w[i] = ws->tok.buf + ws->tok.off[i];
+    if (ws->tok.n)
+        qsort(ws->w, ws->tok.n, sizeof *ws->w, cmp_word);
+    for (size_t i = 0; i < ws->tok.n; i++)
+        if (m == 0 || strcmp(ws->w[m - 1], ws->w[i]))
+            ws->w[m++] = ws->w[i];
+    ws->n = m;
+    return CVS_OK;
+}
+
+static void wordset_free(wordset *ws)
+{
+    cvs__tokens_free(&ws->tok);
+    free(ws->w);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* |A and B| / |A or B| of two word sets; 1 for two empty ones. */
+static double jaccard(const wordset *a, const wordset *b)
+{
+    size_t i = 0, j = 0, both = 0;
+    while (i < a->n && j < b->n) {
+        int c = strcmp(a->w[i], b->w[j]);
+        both += c == 0;
+        i += c <= 0;
+        j += c >= 0;
+    }
+    return a->n + b->n ? (double)both / (double)(a->n + b->n - both) : 1.0;
+}
+
+/* The filter {"_ns": ns} ANDed with the caller's JSON filter (may be NULL);
+ * a caller's filter may not name reserved members. */
+static int ns_filter(const char *ns, const char *extra, size_t extra_len, cvs_filter **out)
+{
+    json_t *obj = NULL;
+    json_error_t je;
+    char *txt = NULL;
+    int rc = CVS_OK;
+
+    *out = NULL;
+    if (extra) {
+        if (!(obj = json_loadb(extra, extra_len ? extra_len : strlen(extra), 0, &je)) ||
+            !json_is_object(obj)) {
+            rc = cvs__err(CVS_EINVAL, "filter: not a JSON object%s%s", obj ? "" : ": ",
+                          obj ? "" : je.text);
+            goto cleanup;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(obj, k, v) {
+            if (k[0] == '_') {
+                rc = cvs__err(CVS_EINVAL, "filter: member \"%s\" is reserved", k);
+                goto cleanup;
+            }
+        }
+    } else if (!(obj = json_object())) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (json_object_set_new(obj, "_ns", json_string(ns)) ||
+        !(txt = json_dumps(obj, JSON_COMPACT))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = cvs_filter_parse(txt, strlen(txt), out);
+cleanup:
+    free(txt);
+    json_decref(obj);
+    return rc;
+}
+
+/* Keys of t's records matching the filter JSON built from pairs of
+ * reserved members: {"_ns": ns, name: value}. */
+static int eval_pair(cvs_txn *t, const char *ns, const char *name, json_t *value,
+                     uint64_t **bits, size_t *nwords, uint64_t *nmatch)
+{
+    json_t *obj = json_object();
+    cvs_filter *f = NULL;
+    char *txt = NULL;
+    int rc;
+
+    *bits = NULL;
+    if (!obj || json_object_set_new(obj, "_ns", json_string(ns)) ||
+        (name && json_object_set(obj, name, value)) || !(txt = json_dumps(obj, JSON_COMPACT))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = cvs_filter_parse(txt, strlen(txt), &f)))
+        goto cleanup;
+    rc = cvs__filter_eval(t, f, bits, nwords, nmatch);
+cleanup:
+    cvs_filter_free(f);
+    free(txt);
+    json_decref(obj);
+    return rc;
+}
+
+/* The highest key set in bits below `below` (-1 when none). */
+static int64_t bits_prev(const uint64_t *bits, size_t nwords, int64_t below)
+{
+    int64_t k = below - 1;
+    if (k >= (int64_t)nwords * 64)
+        k = (int64_t)nwords * 64 - 1;
+    for (; k >= 0; k--) {
+        uint64_t w = bits[k >> 6] & (k % 64 == 63 ? ~0ull : ((1ull << ((k & 63) + 1)) - 1));
+        if (!w) {
+            k &= ~63ll; /* the loop's k-- moves to the previous word */
+            continue;
+        }
+        return (k & ~63ll) + 63 - __builtin_clzll(w);
+    }
+    return -1;
+}
+
+/* The record's metadata as a JSON object (a new reference; an empty object
+ * when it has none). */
+static int meta_of(const cvs_record *r, json_t **out)
+{
+    json_error_t je;
+    *out = r->meta && r->meta_len ? json_loadb(r->meta, r->meta_len, 0, &je) : json_object();
+    if (!*out || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return cvs__err(CVS_ECORRUPT, "record \"%.*s\": metadata is not a JSON object",
+                        (int)r->id_len, r->id);
+    }
+    return CVS_OK;
+}
+
+static const char *meta_str(json_t *m, const char *name)
+{
+    return json_string_value(json_object_get(m, name));
+}
+
+/* ==== Owned copies of records, for rewriting ==== */
+
+/* A record copied out of a snapshot, so that it can be changed and put back
+ * after the snapshot ends. */
+typedef struct mem_rec {
+    char *id;
+    size_t id_len;
+    char *text;
+    size_t text_len;
+    char *title;
+    size_t title_len;
+    json_t *meta;
+    cvs_link *links;
+    size_t nlinks;
+    char **strs;           /* the links' id and type copies */
+    size_t nstrs;
+    float *vec;
+    char *meta_txt;        /* serialized for the put */
+} mem_rec;
+
+static void mem_rec_clear(mem_rec *m)
+{
+    free(m->id);
+    free(m->text);
+    free(m->title);
+    json_decref(m->meta);
+    for (size_t i = 0; i < m->nstrs; i++)
+        free(m->strs[i]);
+    free(m->strs);
+    free(m->links);
+    free(m->vec);
+    free(m->meta_txt);
+    memset(m, 0, sizeof *m);
+}
+
+static char *memdup0(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        if (n)
+            memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+/* Appends a link (strings copied). */
+static int mem_rec_add_link(mem_rec *m, const char *id, size_t id_len, const char *type,
+                            float weight)
+{
+    cvs_link *l = realloc(m->links, (m->nlinks + 1) * sizeof *l);
+    char **s;
+    if (!l)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    m->links = l;
+    if (!(s = realloc(m->strs, (m->nstrs + 2) * sizeof *s)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    m->strs = s;
+    if (!(s[m->nstrs] = memdup0(id, id_len)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    m->nstrs++;
+    l = &m->links[m->nlinks];
+    l->id = s[m->nstrs - 1];
+    l->id_len = id_len;
+    l->type = NULL;
+    l->weight = weight;
+    if (type && *type) {
+        if (!(s[m->nstrs] = memdup0(type, strlen(type))))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        l->type = s[m->nstrs++];
+    }
+    m->nlinks++;
+    return CVS_OK;
+}
+
+static int mem_rec_has_link(const mem_rec *m, const char *id, size_t id_len, const char *type)
+{
+    for (size_t i = 0; i < m->nlinks; i++)
+        if (m->links[i].id_len == id_len && !memcmp(m->links[i].id, id, id_len) &&
+            !strcmp(m->links[i].type ? m->links[i].type : "", type ? type : ""))
+            return 1;
+    return 0;
+}
+
+static int mem_rec_load(cvs_txn *t, int64_t key, mem_rec *m)
+{
+    cvs_record r;
+    int rc;
+
+    memset(m, 0, sizeof *m);
+    if (!(m->vec = malloc((size_t)t->db->dim * sizeof *m->vec)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((rc = cvs_get_key(t, key, &r, m->vec)))
+        goto fail;
+    if ((rc = meta_of(&r, &m->meta)))
+        goto fail;
+    m->id_len = r.id_len;
+    m->text_len = r.text ? r.text_len : 0;
+    m->title_len = r.title ? r.title_len : 0;
+    if (!(m->id = memdup0(r.id, r.id_len)) || !(m->text = memdup0(r.text, m->text_len)) ||
+        (r.title && !(m->title = memdup0(r.title, r.title_len)))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < r.nlinks; i++)
+        if ((rc = mem_rec_add_link(m, r.links[i].id, r.links[i].id_len, r.links[i].type,
+                                   r.links[i].weight)))
+            goto fail;
+    return CVS_OK;
+fail:
+    mem_rec_clear(m);
+    return rc;
+}
+
+/* Fills a cvs_record pointing into m (serializing its metadata). */
+static int mem_rec_record(mem_rec *m, cvs_record *r)
+{
+    free(m->meta_txt);
+    if (!(m->meta_txt = json_dumps(m->meta, JSON_COMPACT | JSON_REAL_PRECISION(17))))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    memset(r, 0, sizeof *r);
+    r->id = m->id;
+    r->id_len = m->id_len;
+    r->vector = m->vec;
+    r->text = m->text;
+    r->text_len = m->text_len;
+    r->title = m->title;
+    r->title_len = m->title_len;
+    r->meta = m->meta_txt;
+    r->meta_len = strlen(m->meta_txt);
+    r->links = m->links;
+    r->nlinks = m->nlinks;
+    return CVS_OK;
+}
+
+/* Puts n owned records in one transaction. */
+static int mem_recs_put(cvs_db *db, mem_rec *const *ms, size_t n)
+{
+    cvs_record *recs = calloc(n ? n : 1, sizeof *recs);
+    int rc = CVS_OK;
+    if (!recs)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == CVS_OK; i++)
+        rc = mem_rec_record(ms[i], &recs[i]);
+    if (rc == CVS_OK)
+        rc = cvs_put(db, recs, n, 0, NULL, NULL);
+    free(recs);
+    return rc;
+}
+
+/* The key of memory id in namespace ns: CVS_NOTFOUND when there is no such
+ * record or it belongs to another namespace (or is no memory). */
+static int find_in_ns(cvs_txn *t, const char *ns, const char *id, size_t id_len, int64_t *key)
+{
+    cvs_record r;
+    json_t *m = NULL;
+    int rc;
+    if ((rc = cvs_get(t, id, id_len, &r, NULL)))
+        return rc;
+    if ((rc = meta_of(&r, &m)))
+        return rc;
+    const char *rns = meta_str(m, "_ns");
+    rc = rns && !strcmp(rns, ns) ? CVS_OK : CVS_NOTFOUND;
+    json_decref(m);
+    *key = r.key;
+    return rc;
+}
+
+/* ==== Remember ==== */
+
+/* What the read snapshot of a remember found out. */
+typedef struct plan {
+    int64_t dup;           /* exact duplicate's key, or -1 */
+    int64_t near;          /* near-duplicate to update in place, or -1 */
+    int64_t revision;      /* near in embedding but not in words: superseded */
+    float near_sim;        /* cosine similarity to near or revision */
+    int64_t superseded;    /* key of the memory this one supersedes, or -1 */
+    int64_t prev;          /* the conversation's last memory, or -1 */
+    int64_t seq;           /* this memory's position in the conversation */
+} plan;
+
+static int newest_unsuperseded(cvs_txn *t, const uint64_t *bits, size_t nwords, int64_t skip,
+                               int64_t *out)
+{
+    int64_t k = (int64_t)nwords * 64;
+    int rc = CVS_OK;
+    *out = -1;
+    while ((k = bits_prev(bits, nwords, k)) >= 0) {
+        cvs_record r;
+        json_t *m;
+        if (k == skip)
+            continue;
+        if ((rc = cvs_get_key(t, k, &r, NULL)) || (rc = meta_of(&r, &m)))
+            return rc;
+        int live = json_object_get(m, "_superseded_by") == NULL;
+        json_decref(m);
+        if (live) {
+            *out = k;
+            break;
+        }
+    }
+    return rc;
+}
+
+static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, const char *hash,
+                     const float *vec, json_t *user, const cvs_mem_remember_opts *o, float thr,
+                     plan *p)
+{
+    wordset mine = {0}, theirs = {0};
+    double words = 0;
+    cvs_txn *t = NULL;
+    cvs_filter *f = NULL;
+    uint64_t *bits = NULL, nm;
+    size_t nw;
+    json_t *v = NULL;
+    float *cand = NULL;
+    int64_t labels[MEM_NEAR_PROBE];
+    float scores[MEM_NEAR_PROBE];
+    int rc;
+
+    p->dup = p->near = p->revision = p->superseded = p->prev = -1;
+    p->near_sim = 0;
+    p->seq = 0;
+    if ((rc = cvs_txn_begin(db, &t)))
+        return rc;
+    /* Exact duplicate: one filter on the hash. */
+    v = json_string(hash);
+    if ((rc = eval_pair(t, ns, "_hash", v, &bits, &nw, &nm)))
+        goto cleanup;
+    if (nm) {
+        p->dup = bits_prev(bits, nw, (int64_t)nw * 64);
+        goto cleanup;
+    }
+    free(bits);
+    bits = NULL;
+    /* Near duplicate: the best few vector neighbours in the namespace,
+     * re-scored by exact cosine; the best above the threshold is the same
+     * memory reworded when most words are shared, else a revision of it. */
+    if (thr <= 1.0f) {
+        if ((rc = wordset_make(text, len, &mine)))
+            goto cleanup;
+        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT};
+        if ((rc = ns_filter(ns, NULL, 0, &f)))
+            goto cleanup;
+        sp.filter = f;
+        if (!(cand = malloc((size_t)db->dim * sizeof *cand))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        if ((rc = cvs_txn_search_params(t, vec, 1, MEM_NEAR_PROBE, &sp, labels, scores)))
+            goto cleanup;
+        for (int i = 0; i < MEM_NEAR_PROBE && labels[i] >= 0; i++) {
+            cvs_record r;
+            if ((rc = cvs_get_key(t, labels[i], &r, cand)))
+                goto cleanup;
+            float s = (float)cosine(vec, cand, db->dim);
+            if (s >= thr && s > p->near_sim) {
+                p->near = labels[i];
+                p->near_sim = s;
+                wordset_free(&theirs);
+                if ((rc = wordset_make(r.text ? r.text : "", r.text ? r.text_len : 0, &theirs)))
+                    goto cleanup;
+                words = jaccard(&mine, &theirs);
+            }
+        }
+        if (p->near >= 0 && words < CVS_MEM_SAME_WORDS) {
+            p->revision = p->near;
+            p->near = -1;
+        }
+    }
+    /* What it supersedes: named, or the newest live memory of its subject. */
+    if (o && o->supersedes) {
+        rc = find_in_ns(t, ns, o->supersedes, strlen(o->supersedes), &p->superseded);
+        if (rc == CVS_NOTFOUND)
+            rc = cvs__err(CVS_EINPUT, "supersedes: no memory \"%s\" in namespace \"%s\"",
+                          o->supersedes, ns);
+        if (rc)
+            goto cleanup;
+    } else if (p->revision >= 0) {
+        p->superseded = p->revision;
+    } else if (p->near < 0 && json_is_string(json_object_get(user, "subject"))) {
+        if ((rc = eval_pair(t, ns, "subject", json_object_get(user, "subject"), &bits, &nw, &nm)) ||
+            (rc = newest_unsuperseded(t, bits, nw, -1, &p->superseded)))
+            goto cleanup;
+        free(bits);
+        bits = NULL;
+    }
+    if (p->near >= 0 && p->near == p->superseded)
+        p->superseded = -1; /* updating it in place is the stronger relation */
+    /* The conversation's last memory: the highest _seq. */
+    if (o && o->conversation && p->near < 0) {
+        json_t *c = json_string(o->conversation);
+        int64_t k;
+        rc = c ? eval_pair(t, ns, "_conv", c, &bits, &nw, &nm) : cvs__err(CVS_ENOMEM, "out of memory");
+        json_decref(c);
+        if (rc)
+            goto cleanup;
+        for (k = (int64_t)nw * 64; (k = bits_prev(bits, nw, k)) >= 0;) {
+            cvs_record r;
+            json_t *m;
+            if ((rc = cvs_get_key(t, k, &r, NULL)) || (rc = meta_of(&r, &m)))
+                goto cleanup;
+            json_int_t s = json_integer_value(json_object_get(m, "_seq"));
+            json_decref(m);
+            if (s >= p->seq) {
+                p->seq = s;
+                p->prev = k;
+            }
+        }
+        p->seq++;
+    }
+    /* The caller's links must stay inside the namespace. */
+    for (size_t i = 0; o && i < o->nlinks; i++) {
+        int64_t k;
+        const cvs_link *l = &o->links[i];
+        if (!l->id || !l->id_len) {
+            rc = cvs__err(CVS_EINPUT, "link %zu: empty id", i);
+            goto cleanup;
+        }
+        rc = find_in_ns(t, ns, l->id, l->id_len, &k);
+        if (rc == CVS_NOTFOUND)
+            rc = cvs__err(CVS_EINPUT, "link to \"%.*s\": no such memory in namespace \"%s\"",
+                          (int)l->id_len, l->id, ns);
+        if (rc)
+            goto cleanup;
+    }
+cleanup:
+    wordset_free(&theirs);
+    wordset_free(&mine);
+    free(cand);
+    free(bits);
+    json_decref(v);
+    cvs_filter_free(f);
+    cvs_txn_end(t);
+    return rc;
+}
+
+/* Parses the caller's metadata: a JSON object without reserved members. */
+static int user_meta(const cvs_mem_remember_opts *o, json_t **out)
+{
+    json_error_t je;
+    const char *k;
+    json_t *v;
+
+    *out = NULL;
+    if (!o || !o->meta) {
+        *out = json_object();
+        return *out ? CVS_OK : cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    if (!(*out = json_loadb(o->meta, o->meta_len ? o->meta_len : strlen(o->meta), 0, &je)))
+        return cvs__err(CVS_EINPUT, "metadata: %s", je.text);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return cvs__err(CVS_EINPUT, "metadata: not a JSON object");
+    }
+    json_object_foreach(*out, k, v) {
+        if (k[0] == '_') {
+            int rc = cvs__err(CVS_EINPUT, "metadata: member \"%s\" is reserved (names "
+                              "beginning with '_')", k);
+            json_decref(*out);
+            *out = NULL;
+            return rc;
+        }
+    }
+    return CVS_OK;
+}
+
+CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
+                             const cvs_mem_remember_opts *o, cvs_mem_remembered *out)
+{
+    const char *ns = ns_or_default(o ? o->ns : NULL);
+    float thr = o && o->near_dup > 0 ? o->near_dup : CVS_MEM_NEAR_DUP;
+    char hash[65];
+    float *vec = NULL;
+    json_t *user = NULL;
+    mem_rec mine = {0}, sup = {0}, prev = {0};
+    mem_rec *batch[3];
+    size_t nb = 0;
+    cvs_txn *t = NULL;
+    plan p;
+    int rc;
+
+    if (!db || !text || !out)
+        return cvs__err(CVS_EINVAL, "cvs_mem_remember: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (!len)
+        len = strlen(text);
+    if (!len)
+        return cvs__err(CVS_EINPUT, "empty text");
+    if (!cvs__utf8_valid(text, len))
+        return cvs__err(CVS_EINPUT, "text is not valid UTF-8");
+    if ((rc = check_ns(ns)))
+        return rc;
+    if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN))
+        return cvs__err(CVS_EINPUT, "conversation id must have 1..%d bytes", CVS_MAX_ID_LEN);
+    if ((rc = user_meta(o, &user)))
+        return rc;
+    content_hash(ns, text, len, hash);
+    if (!(vec = malloc((size_t)db->dim * sizeof *vec))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = cvs_embed_text(db, text, len, vec)) ||
+        (rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
+        (rc = cvs_txn_begin(db, &t)))
+        goto cleanup;
+
+    if (p.dup >= 0) {
+        const char *id;
+        size_t il;
+        if ((rc = cvs_key_id(t, p.dup, &id, &il)))
+            goto cleanup;
+        memcpy(out->id, id, il);
+        out->id[il] = 0;
+        out->outcome = CVS_MEM_DUPLICATE;
+        goto cleanup;
+    }
+    if (p.near >= 0) {
+        /* Update in place: new wording and vector, metadata merged, links
+         * added; id, creation time and the rest stay. */
+        if ((rc = mem_rec_load(t, p.near, &mine)))
+            goto cleanup;
+        free(mine.text);
+        if (!(mine.text = memdup0(text, len))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        mine.text_len = len;
+        memcpy(mine.vec, vec, (size_t)db->dim * sizeof *vec);
+        if (json_object_update(mine.meta, user) ||
+            json_object_set_new(mine.meta, "_hash", json_string(hash))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        out->outcome = CVS_MEM_MERGED;
+        out->similarity = p.near_sim;
+    } else {
+        unsigned char rnd[MEM_ID_HEX / 2];
+        char hex[MEM_ID_HEX + 1];
+        if (sodium_init() < 0) {
+            rc = cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
+            goto cleanup;
+        }
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+        mine.id_len = strlen(MEM_ID_PREFIX) + MEM_ID_HEX;
+        if (!(mine.id = malloc(mine.id_len + 1)) || !(mine.text = memdup0(text, len)) ||
+            !(mine.vec = malloc((size_t)db->dim * sizeof *vec)) || !(mine.meta = json_deep_copy(user)) ||
+            json_object_set_new(mine.meta, "_ns", json_string(ns)) ||
+            json_object_set_new(mine.meta, "_hash", json_string(hash))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        snprintf(mine.id, mine.id_len + 1, "%s%s", MEM_ID_PREFIX, hex);
+        mine.text_len = len;
+        memcpy(mine.vec, vec, (size_t)db->dim * sizeof *vec);
+        if (o && o->conversation &&
+            (json_object_set_new(mine.meta, "_conv", json_string(o->conversation)) ||
+             json_object_set_new(mine.meta, "_seq", json_integer(p.seq)))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        out->outcome = CVS_MEM_ADDED;
+        if (p.revision >= 0)
+            out->similarity = p.near_sim;
+    }
+    for (size_t i = 0; o && i < o->nlinks; i++)
+        if (!mem_rec_has_link(&mine, o->links[i].id, o->links[i].id_len, o->links[i].type) &&
+            (rc = mem_rec_add_link(&mine, o->links[i].id, o->links[i].id_len, o->links[i].type,
+                                   o->links[i].weight)))
+            goto cleanup;
+    batch[nb++] = &mine;
+    if (p.superseded >= 0) {
+        if ((rc = mem_rec_load(t, p.superseded, &sup)))
+            goto cleanup;
+        if (!mem_rec_has_link(&mine, sup.id, sup.id_len, "supersedes") &&
+            (rc = mem_rec_add_link(&mine, sup.id, sup.id_len, "supersedes", 1.0f)))
+            goto cleanup;
+        if (json_object_set_new(sup.meta, "_superseded_by", json_stringn(mine.id, mine.id_len))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        memcpy(out->superseded, sup.id, sup.id_len);
+        batch[nb++] = &sup;
+    }
+    if (p.prev >= 0) {
+        if ((rc = mem_rec_load(t, p.prev, &prev)) ||
+            (rc = mem_rec_add_link(&mine, prev.id, prev.id_len, "prev", 1.0f)) ||
+            (rc = mem_rec_add_link(&prev, mine.id, mine.id_len, "next", 1.0f)))
+            goto cleanup;
+        batch[nb++] = &prev;
+    }
+    memcpy(out->id, mine.id, mine.id_len);
+    out->id[mine.id_len] = 0;
+    cvs_txn_end(t);
+    t = NULL;
+    rc = mem_recs_put(db, batch, nb);
+cleanup:
+    if (rc)
+        memset(out, 0, sizeof *out);
+    cvs_txn_end(t);
+    mem_rec_clear(&prev);
+    mem_rec_clear(&sup);
+    mem_rec_clear(&mine);
+    json_decref(user);
+    free(vec);
+    return rc;
+}
+
+/* ==== Results ==== */
+
+/* Everything a cvs_mem_items holds, freed at once. */
+typedef struct items_arena {
+    void **p;
+    size_t n, cap;
+    size_t citems;
+} items_arena;
+
+CVS_API void cvs_mem_items_free(cvs_mem_items *r)
+{
+    items_arena *a;
+    if (!r)
+        return;
+    if ((a = r->priv_)) {
+        for (size_t i = 0; i < a->n; i++)
+            free(a->p[i]);
+        free(a->p);
+        free(a);
+    }
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}
+
+static void *arena_keep(cvs_mem_items *r, void *p)
+{
+    items_arena *a = r->priv_;
+    if (!p)
+        return NULL;
+    if (a->n == a->cap) {
+        size_t c = a->cap ? a->cap * 2 : 32;
+        void **q = realloc(a->p, c * sizeof *q);
+        if (!q) {
+            free(p);
+            return NULL;
+        }
+        a->p = q;
+        a->cap = c;
+    }
+    return a->p[a->n++] = p;
+}
+
+static char *arena_str(cvs_mem_items *r, const char *s, size_t n)
+{
+    return s ? arena_keep(r, memdup0(s, n)) : NULL;
+}
+
+static int items_init(cvs_mem_items *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!(r->priv_ = calloc(1, sizeof(items_arena))))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    return CVS_OK;
+}
+
+/* Appends the memory with key k (its record read from t) to r. */
+static int items_add(cvs_mem_items *r, cvs_txn *t, int64_t key, float score,
+                     const char *const *path, size_t npath)
+{
+    items_arena *a = r->priv_;
+    cvs_record rec;
+    json_t *m = NULL, *user = NULL;
+    char *utxt = NULL;
+    cvs_mem_item *it;
+    const char *s;
+    int rc;
+
+    if (r->n == a->citems) {
+        size_t c = a->citems ? a->citems * 2 : 16;
+        cvs_mem_item *q = realloc(r->items, c * sizeof *q);
+        if (!q)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        r->items = q;
+        a->citems = c;
+    }
+    if ((rc = cvs_get_key(t, key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
+        return rc;
+    it = &r->items[r->n];
+    memset(it, 0, sizeof *it);
+    rc = cvs__err(CVS_ENOMEM, "out of memory");
+    if (!(user = json_object()))
+        goto cleanup;
+    {
+        const char *k;
+        json_t *v;
+        json_object_foreach(m, k, v) {
+            if (k[0] != '_' && json_object_set(user, k, v))
+                goto cleanup;
+        }
+    }
+    if (!(utxt = json_dumps(user, JSON_COMPACT | JSON_REAL_PRECISION(17))))
+        goto cleanup;
+    it->id_len = rec.id_len;
+    it->text_len = rec.text ? rec.text_len : 0;
+    s = meta_str(m, "_ns");
+    if (!s)
+        s = "";
+    if (!(it->id = arena_str(r, rec.id, rec.id_len)) ||
+        !(it->text = arena_str(r, rec.text ? rec.text : "", it->text_len)) ||
+        !(it->meta = arena_str(r, utxt, strlen(utxt))) || !(it->ns = arena_str(r, s, strlen(s))))
+        goto cleanup;
+    if ((s = meta_str(m, "_conv")) && !(it->conversation = arena_str(r, s, strlen(s))))
+        goto cleanup;
+    if ((s = meta_str(m, "_superseded_by"))) {
+        /* Only while the superseding memory exists: forget does not clean
+         * the member up, so a forgotten one stops counting here. */
+        cvs_record sr;
+        int grc = cvs_get(t, s, strlen(s), &sr, NULL);
+        if (grc && grc != CVS_NOTFOUND) {
+            rc = grc;
+            goto cleanup;
+        }
+        if (grc == CVS_OK && !(it->superseded_by = arena_str(r, s, strlen(s))))
+            goto cleanup;
+    }
+    for (size_t i = 0; i < rec.nlinks; i++)
+        if (rec.links[i].type && !strcmp(rec.links[i].type, "supersedes") &&
+            !(it->supersedes = arena_str(r, rec.links[i].id, rec.links[i].id_len)))
+            goto cleanup;
+    if (npath) {
+        const char **pp = arena_keep(r, malloc(npath * sizeof *pp));
+        if (!pp)
+            goto cleanup;
+        for (size_t i = 0; i < npath; i++)
+            if (!(pp[i] = arena_str(r, path[i], strlen(path[i]))))
+                goto cleanup;
+        it->path = pp;
+        it->npath = npath;
+    }
+    it->created_us = rec.created_us;
+    it->recalled_us = json_integer_value(json_object_get(m, "_recalled"));
+    it->score = score;
+    it->tokens = tokens_of((rec.title ? rec.title_len : 0) + it->text_len);
+    r->tokens += it->tokens;
+    r->n++;
+    rc = CVS_OK;
+cleanup:
+    free(utxt);
+    json_decref(user);
+    json_decref(m);
+    return rc;
+}
+
+/* ==== Recall ==== */
+
+CVS_API int cvs_mem_strategy_parse(const char *s, cvs_mem_strategy *out)
+{
+    if (!s || !out)
+        return cvs__err(CVS_EINVAL, "cvs_mem_strategy_parse: NULL argument");
+    if (!strcmp(s, "hybrid"))
+        *out = CVS_MEM_HYBRID;
+    else if (!strcmp(s, "lexical") || !strcmp(s, "bm25"))
+        *out = CVS_MEM_LEXICAL;
+    else if (!strcmp(s, "vector"))
+        *out = CVS_MEM_VECTOR;
+    else
+        return cvs__err(CVS_EINVAL, "unknown strategy '%s' (hybrid, lexical or vector)", s);
+    return CVS_OK;
+}
+
+/* A candidate of a recall. */
+typedef struct cand {
+    int64_t key;
+    double rrf;            /* fused reciprocal ranks */
+    float score;           /* final */
+    size_t tokens;
+    int64_t via;           /* key of the direct hit it was reached from, or -1 */
+} cand;
+
+typedef struct cands {
+    cand *c;
+    size_t n, cap;
+} cands;
+
+static cand *cands_find(cands *cs, int64_t key)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        if (cs->c[i].key == key)
+            return &cs->c[i];
+    return NULL;
+}
+
+static int cands_add(cands *cs, int64_t key, double rrf, int64_t via, cand **out)
+{
+    cand *c = cands_find(cs, key);
+    if (c) {
+        c->rrf += rrf;
+        *out = c;
+        return CVS_OK;
+    }
+    if (cs->n == cs->cap) {
+        size_t cap = cs->cap ? cs->cap * 2 : 64;
+        cand *q = realloc(cs->c, cap * sizeof *q);
+        if (!q)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        cs->c = q;
+        cs->cap = cap;
+    }
+    c = &cs->c[cs->n++];
+    memset(c, 0, sizeof *c);
+    c->key = key;
+    c->rrf = rrf;
+    c->via = via;
+    *out = c;
+    return CVS_OK;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->key < y->key) - (x->key > y->key); /* newer first on ties */
+}
+
+/* The selection step: which of the n candidates (sorted best first) go
+ * into the answer, as indexes into pick (at most k).  Greedy: take each in
+ * turn while it fits the remaining token budget, skip it otherwise.  This is
+ * the one place a diversity-aware selection (cvs_context's, MMR) would
+ * replace. */
+static size_t select_greedy(const cand *c, size_t n, size_t k, size_t budget, size_t *pick)
+{
+    size_t m = 0, used = 0;
+    for (size_t i = 0; i < n && m < k; i++) {
+        if (budget && used + c[i].tokens > budget)
+            continue;
+        used += c[i].tokens;
+        pick[m++] = i;
+    }
+    return m;
+}
+
+/* The lexical ranking cut to the namespace's bitmap: asks BM25 for more
+ * results while too few of them fall inside. */
+static int lexical_ranks(cvs_txn *t, const char *q, size_t len, size_t want, const uint64_t *bits,
+                         size_t nwords, uint64_t total, cands *cs)
+{
+    size_t ask = want * 4;
+    int64_t *keys = NULL;
+    float *scores = NULL;
+    int rc = CVS_OK;
+
+    for (;;) {
+        size_t got = 0, returned = 0;
+        if (ask > total)
+            ask = (size_t)total;
+        if (!ask)
+            break;
+        int64_t *nk = realloc(keys, ask * sizeof *nk);
+        float *ns = nk ? realloc(scores, ask * sizeof *ns) : NULL;
+        if (nk)
+            keys = nk;
+        if (ns)
+            scores = ns;
+        if (!nk || !ns) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            break;
+        }
+        if ((rc = cvs_txn_text_search(t, q, len, ask, keys, scores)))
+            break;
+        for (size_t i = 0; i < ask && keys[i] >= 0; i++)
+            returned++;
+        /* Start over on each round so ranks stay those of the cut list. */
+        for (size_t i = 0; i < cs->n; i++)
+            cs->c[i].rrf = 0;
+        cs->n = 0;
+        for (size_t i = 0; i < returned && got < want; i++) {
+            cand *c;
+            if (!cvs__bit_test(bits, nwords, keys[i]))
+                continue;
+            got++;
+            if ((rc = cands_add(cs, keys[i], 1.0 / (CVS_MEM_RRF_K + got), -1, &c)))
+                goto cleanup;
+        }
+        if (got >= want || returned < ask || ask >= total)
+            break;
+        ask *= 4;
+    }
+cleanup:
+    free(keys);
+    free(scores);
+    return rc;
+}
+
+CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
+                           const cvs_mem_recall_opts *o, cvs_mem_items *out)
+{
+    cvs_mem_recall_opts def = {0};
+    const char *ns;
+    size_t k, want, *pick = NULL, npick;
+    cvs_txn *t = NULL;
+    cvs_filter *f = NULL;
+    uint64_t *bits = NULL, nmatch, total;
+    size_t nwords;
+    float *qv = NULL, *vs = NULL;
+    int64_t *labels = NULL;
+    cands cs = {0};
+    mem_rec *touch = NULL;
+    mem_rec **tp = NULL;
+    size_t ntouch = 0;
+    int64_t now = cvs__now_us();
+    int rc;
+
+    if (!db || !query || !out)
+        return cvs__err(CVS_EINVAL, "cvs_mem_recall: NULL argument");
+    if (!o)
+        o = &def;
+    ns = ns_or_default(o->ns);
+    k = o->k ? o->k : 10;
+    want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
+    if (!len)
+        len = strlen(query);
+    if ((rc = items_init(out)))
+        return rc;
+    if ((rc = check_ns(ns)))
+        goto cleanup;
+    if (o->strategy != CVS_MEM_HYBRID && o->strategy != CVS_MEM_LEXICAL &&
+        o->strategy != CVS_MEM_VECTOR) {
+        rc = cvs__err(CVS_EINVAL, "unknown strategy %d", (int)o->strategy);
+        goto cleanup;
+    }
+    if (!cvs__utf8_valid(query, len)) {
+        rc = cvs__err(CVS_EINPUT, "query is not valid UTF-8");
+        goto cleanup;
+    }
+    if (o->strategy != CVS_MEM_LEXICAL) {
+        if (!(qv = malloc((size_t)db->dim * sizeof *qv))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        /* A query the embedder cannot embed has no vector ranking. */
+        rc = len ? cvs_embed_text(db, query, len, qv) : CVS_EINPUT;
+        if (rc == CVS_EINPUT) {
+            free(qv);
+            qv = NULL;
+        } else if (rc) {
+            goto cleanup;
+        }
+    }
+    if ((rc = ns_filter(ns, o->filter, o->filter_len, &f)) || (rc = cvs_txn_begin(db, &t)) ||
+        (rc = cvs__filter_eval(t, f, &bits, &nwords, &nmatch)) || (rc = cvs_txn_count(t, &total)))
+        goto cleanup;
+    if (nmatch == 0)
+        goto cleanup;
+    if (o->strategy != CVS_MEM_VECTOR &&
+        (rc = lexical_ranks(t, query, len, want, bits, nwords, total, &cs)))
+        goto cleanup;
+    if (qv) {
+        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT, .filter = f};
+        if (!(labels = malloc(want * sizeof *labels)) || !(vs = malloc(want * sizeof *vs))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        if ((rc = cvs_txn_search_params(t, qv, 1, want, &sp, labels, vs)))
+            goto cleanup;
+        for (size_t i = 0; i < want && labels[i] >= 0; i++) {
+            cand *c;
+            /* The vector ranking holds every memory of the namespace; those
+             * pointing nowhere near the query are no candidates. */
+            if (db->metric != CVS_METRIC_L2 && !(vs[i] > 0))
+                break;
+            if ((rc = cands_add(&cs, labels[i], 1.0 / (CVS_MEM_RRF_K + i + 1), -1, &c)))
+                goto cleanup;
+        }
+    }
+    /* One hop along links: neighbours compete at half their source's
+     * fused score (the best source wins). */
+    if (o->hops > 0) {
+        size_t direct = cs.n;
+        for (size_t i = 0; i < direct; i++) {
+            cvs_record rec;
+            if ((rc = cvs_get_key(t, cs.c[i].key, &rec, NULL)))
+                goto cleanup;
+            for (size_t l = 0; l < rec.nlinks; l++) {
+                cvs_record nr;
+                cand *c;
+                double s = cs.c[i].rrf * MEM_HOP_FACTOR * rec.links[l].weight;
+                int grc = cvs_get(t, rec.links[l].id, rec.links[l].id_len, &nr, NULL);
+                if (grc == CVS_NOTFOUND || (grc == CVS_OK && !cvs__bit_test(bits, nwords, nr.key)))
+                    continue;
+                if ((rc = grc))
+                    goto cleanup;
+                if ((c = cands_find(&cs, nr.key))) {
+                    if (c->via >= 0 && s > c->rrf) {
+                        c->rrf = s;
+                        c->via = cs.c[i].key;
+                    }
+                    continue;
+                }
+                if ((rc = cands_add(&cs, nr.key, s, cs.c[i].key, &c)))
+                    goto cleanup;
+            }
+        }
+    }
+    /* Final scores: supersession and recency. */
+    for (size_t i = 0; i < cs.n; i++) {
+        cand *c = &cs.c[i];
+        cvs_record rec;
+        json_t *m;
+        double s = c->rrf;
+        if ((rc = cvs_get_key(t, c->key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
+            goto cleanup;
+        c->tokens = tokens_of((rec.title ? rec.title_len : 0) + (rec.text ? rec.text_len : 0));
+        const char *by = meta_str(m, "_superseded_by");
+        if (by) {
+            cvs_record br;
+            int grc = cvs_get(t, by, strlen(by), &br, NULL);
+            if (grc == CVS_OK)
+                s *= CVS_MEM_SUPERSEDED_WEIGHT;
+            else if (grc != CVS_NOTFOUND)
+                rc = grc;
+        }
+        if (o->half_life_s > 0) {
+            int64_t last = json_integer_value(json_object_get(m, "_recalled"));
+            if (last < rec.created_us)
+                last = rec.created_us;
+            double age = last < now ? (double)(now - last) / 1e6 : 0;
+            s *= pow(0.5, age / o->half_life_s);
+        }
+        json_decref(m);
+        if (rc)
+            goto cleanup;
+        c->score = (float)s;
+    }
+    if (cs.n)
+        qsort(cs.c, cs.n, sizeof *cs.c, cmp_cand);
+    if (!(pick = malloc((cs.n ? cs.n : 1) * sizeof *pick))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    npick = select_greedy(cs.c, cs.n, k, o->token_budget, pick);
+    for (size_t i = 0; i < npick; i++) {
+        const cand *c = &cs.c[pick[i]];
+        const char *path[2];
+        size_t np = 0;
+        char *via_id = NULL;
+        if (c->via >= 0) {
+            const char *vid;
+            size_t vl;
+            if ((rc = cvs_key_id(t, c->via, &vid, &vl)))
+                goto cleanup;
+            if (!(via_id = memdup0(vid, vl))) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            path[np++] = via_id;
+        }
+        {
+            const char *id;
+            size_t il;
+            char *own;
+            if ((rc = cvs_key_id(t, c->key, &id, &il)) || !(own = memdup0(id, il))) {
+                free(via_id);
+                rc = rc ? rc : cvs__err(CVS_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            path[np++] = own;
+            rc = items_add(out, t, c->key, c->score, path, np);
+            free(own);
+            free(via_id);
+            if (rc)
+                goto cleanup;
+        }
+    }
+    /* Copies of what was returned, to store the recall time after the
+     * snapshot ends. */
+    if (!o->no_touch && out->n) {
+        if (!(touch = calloc(out->n, sizeof *touch)) || !(tp = calloc(out->n, sizeof *tp))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        for (size_t i = 0; i < out->n; i++, ntouch++) {
+            if ((rc = mem_rec_load(t, cs.c[pick[i]].key, &touch[i])))
+                goto cleanup;
+            if (json_object_set_new(touch[i].meta, "_recalled", json_integer(now))) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            tp[i] = &touch[i];
+        }
+        cvs_txn_end(t);
+        t = NULL;
+        rc = mem_recs_put(db, tp, ntouch);
+    }
+cleanup:
+    cvs_txn_end(t);
+    for (size_t i = 0; i < ntouch; i++)
+        mem_rec_clear(&touch[i]);
+    free(touch);
+    free(tp);
+    free(pick);
+    free(cs.c);
+    free(labels);
+    free(vs);
+    free(bits);
+    free(qv);
+    cvs_filter_free(f);
+    if (rc)
+        cvs_mem_items_free(out);
+    return rc;
+}
+
+/* ==== List ==== */
+
+CVS_API int cvs_mem_list(cvs_db *db, const char *ns, const char *cursor, size_t limit,
+                         cvs_mem_items *out)
+{
+    cvs_txn *t = NULL;
+    uint64_t *bits = NULL, nmatch;
+    size_t nwords;
+    int64_t k;
+    int rc;
+
+    if (!db || !out)
+        return cvs__err(CVS_EINVAL, "cvs_mem_list: NULL argument");
+    ns = ns_or_default(ns);
+    if (!limit)
+        limit = 20;
+    if ((rc = items_init(out)))
+        return rc;
+    if ((rc = check_ns(ns)))
+        goto cleanup;
+    if ((rc = cvs_txn_begin(db, &t)) || (rc = eval_pair(t, ns, NULL, NULL, &bits, &nwords, &nmatch)))
+        goto cleanup;
+    k = (int64_t)nwords * 64;
+    if (cursor && *cursor) {
+        /* The cursor is the key of the last memory of the previous page. */
+        char *end;
+        long long c;
+        errno = 0;
+        c = strtoll(cursor, &end, 10);
+        if (*end || c < 0 || errno || end == cursor) {
+            rc = cvs__err(CVS_EINVAL, "malformed cursor '%s'", cursor);
+            goto cleanup;
+        }
+        if (c < k)
+            k = c;
+    }
+    while ((k = bits_prev(bits, nwords, k)) >= 0) {
+        if (out->n == limit) {
+            /* More remain: the next page starts at key k. */
+            snprintf(out->cursor, sizeof out->cursor, "%lld", (long long)(k + 1));
+            break;
+        }
+        if ((rc = items_add(out, t, k, 0, NULL, 0)))
+            goto cleanup;
+    }
+cleanup:
+    free(bits);
+    cvs_txn_end(t);
+    if (rc)
+        cvs_mem_items_free(out);
+    return rc;
+}
+
+/* ==== Forget ==== */
+
+CVS_API int cvs_mem_forget(cvs_db *db, const char *ns, const char *id, size_t id_len,
+                           const char *filter, size_t filter_len, size_t *forgotten)
+{
+    cvs_txn *t = NULL;
+    cvs_filter *f = NULL;
+    uint64_t *bits = NULL, nmatch;
+    size_t nwords, n = 0, del = 0;
+    char **ids = NULL;
+    size_t *lens = NULL;
+    int rc;
+
+    if (forgotten)
+        *forgotten = 0;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_mem_forget: NULL argument");
+    if (!id && !filter)
+        return cvs__err(CVS_EINVAL, "forget needs an id or a filter");
+    ns = ns_or_default(ns);
+    if ((rc = check_ns(ns)))
+        return rc;
+    if (id && !id_len)
+        id_len = strlen(id);
+    if ((rc = ns_filter(ns, filter, filter_len, &f)) || (rc = cvs_txn_begin(db, &t)) ||
+        (rc = cvs__filter_eval(t, f, &bits, &nwords, &nmatch)))
+        goto cleanup;
+    if (id) {
+        cvs_record r;
+        if (!id_len || id_len > CVS_MAX_ID_LEN)
+            goto cleanup;
+        rc = cvs_get(t, id, id_len, &r, NULL);
+        if (rc == CVS_NOTFOUND || (rc == CVS_OK && !cvs__bit_test(bits, nwords, r.key))) {
+            rc = CVS_OK;
+            goto cleanup;
+        }
+        if (rc)
+            goto cleanup;
+        nmatch = 1;
+    }
+    if (!(ids = calloc(nmatch ? nmatch : 1, sizeof *ids)) ||
+        !(lens = calloc(nmatch ? nmatch : 1, sizeof *lens))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (id) {
+        if (!(ids[0] = memdup0(id, id_len))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        lens[n++] = id_len;
+    } else {
+        for (int64_t k = (int64_t)nwords * 64; (k = bits_prev(bits, nwords, k)) >= 0 && n < nmatch;) {
+            const char *s;
+            size_t l;
+            if ((rc = cvs_key_id(t, k, &s, &l)))
+                goto cleanup;
+            if (!(ids[n] = memdup0(s, l))) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            lens[n++] = l;
+        }
+    }
+    cvs_txn_end(t);
+    t = NULL;
+    if (n && (rc = cvs_delete(db, (const char *const *)ids, lens, n, &del)))
+        goto cleanup;
+    if (forgotten)
+        *forgotten = del;
+cleanup:
+    cvs_txn_end(t);
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(lens);
+    free(bits);
+    cvs_filter_free(f);
+    return rc;
+}

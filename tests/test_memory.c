@@ -1,0 +1,538 @@
+/* test_memory.c -- the memory layer (query/memory.c): exact duplicates are
+ * stored once, near-duplicates update the memory they resemble, namespaces
+ * never see each other, a superseded memory ranks below its replacement,
+ * conversations are chained by prev/next links that recall can follow,
+ * recency weighting reorders results and recall stores its time, forget
+ * works by id and by filter inside a namespace, list pages newest first
+ * without gaps or repeats, and the token budget holds; and `cvstore mcp`
+ * answers a scripted session, bad lines included, over a plain pipe.
+ *
+ * (A near-duplicate that changes the words is a revision, superseding.)
+ *
+ * The embedder is a bag-of-words hash (dimension 1024) attached as a
+ * callback: deterministic, and texts with the same words embed alike, which
+ * is what the near-duplicate rule needs to be tested exactly. */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+enum { D = 1024 };
+
+static char *dir;
+static cvs_db *db;
+
+static int bow_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                     float *out)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        float *v = out + i * D;
+        int any = 0;
+        memset(v, 0, D * sizeof *v);
+        for (size_t j = 0; j < lens[i];) {
+            uint32_t h = 2166136261u;
+            size_t s = j;
+            while (j < lens[i] && isalnum((unsigned char)texts[i][j]))
+                h = (h ^ (uint32_t)tolower((unsigned char)texts[i][j++])) * 16777619u;
+            if (j > s) {
+                v[h % D] += 1;
+                any = 1;
+            } else {
+                j++;
+            }
+        }
+        if (!any)
+            return CVS_EINPUT;
+    }
+    return 0;
+}
+
+static void setup(void)
+{
+    char path[4200];
+    cvs_create_opts co = {.dim = D, .metric = CVS_METRIC_COSINE};
+    dir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/mem.cvs", dir);
+    cr_assert_eq(cvs_db_create(path, &co, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(db, "bow", D, bow_embed, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(memory, .init = setup, .fini = teardown);
+TestSuite(mcp, .init = setup, .fini = teardown);
+
+static void remember(const char *ns, const char *text, const char *meta, cvs_mem_remembered *r)
+{
+    cvs_mem_remember_opts o = {.ns = ns, .meta = meta};
+    cr_assert_eq(cvs_mem_remember(db, text, 0, &o, r), 0, "%s: %s", text, cvs_errmsg(db));
+}
+
+static uint64_t count(void)
+{
+    cvs_info info;
+    cr_assert_eq(cvs_db_info(db, &info), 0);
+    return info.count;
+}
+
+/* Position of id in a result, or -1. */
+static long find(const cvs_mem_items *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->items[i].id, id))
+            return (long)i;
+    return -1;
+}
+
+Test(memory, exact_duplicate_stored_once)
+{
+    cvs_mem_remembered a, b;
+    remember(NULL, "Alice lives in Paris.", NULL, &a);
+    cr_assert_eq(a.outcome, CVS_MEM_ADDED);
+    cr_assert_eq(strlen(a.id), 17);
+    cr_assert_eq(a.id[0], 'm');
+    remember(NULL, "Alice lives in Paris.", "{\"x\": 1}", &b);
+    cr_assert_eq(b.outcome, CVS_MEM_DUPLICATE);
+    cr_assert_str_eq(b.id, a.id);
+    cr_assert_eq(count(), 1);
+    /* The same text in another namespace is another memory. */
+    remember("other", "Alice lives in Paris.", NULL, &b);
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED);
+    cr_assert_str_neq(b.id, a.id);
+    cr_assert_eq(count(), 2);
+}
+
+Test(memory, near_duplicate_updates_in_place)
+{
+    cvs_mem_remembered a, b, c;
+    cvs_mem_items l = {0};
+    remember("n", "Alice lives in Paris", "{\"src\": \"chat\", \"k\": 1}", &a);
+    /* Same words, other bytes: cosine 1, a merge. */
+    remember("n", "alice LIVES in paris!", "{\"k\": 2}", &b);
+    cr_assert_eq(b.outcome, CVS_MEM_MERGED);
+    cr_assert_str_eq(b.id, a.id);
+    cr_assert_float_eq(b.similarity, 1.0f, 1e-5);
+    cr_assert_eq(count(), 1);
+    cr_assert_eq(cvs_mem_list(db, "n", NULL, 0, &l), 0);
+    cr_assert_eq(l.n, 1);
+    cr_assert_str_eq(l.items[0].text, "alice LIVES in paris!");
+    cr_assert_str_eq(l.items[0].meta, "{\"src\":\"chat\",\"k\":2}");
+    cvs_mem_items_free(&l);
+    /* The new wording is now the one exact duplicates are checked against. */
+    remember("n", "alice LIVES in paris!", NULL, &c);
+    cr_assert_eq(c.outcome, CVS_MEM_DUPLICATE);
+    /* Different enough (3 of 5 words shared): a new memory. */
+    remember("n", "Alice works in Berlin", NULL, &c);
+    cr_assert_eq(c.outcome, CVS_MEM_ADDED);
+    /* Threshold above 1: merging off. */
+    {
+        cvs_mem_remember_opts o = {.ns = "n", .near_dup = 2.0f};
+        cr_assert_eq(cvs_mem_remember(db, "ALICE lives in Paris", 0, &o, &c), 0);
+        cr_assert_eq(c.outcome, CVS_MEM_ADDED);
+    }
+    cr_assert_eq(count(), 3);
+}
+
+Test(memory, near_in_embedding_but_not_in_words_is_a_revision)
+{
+    cvs_mem_remembered a, b;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "v", .no_touch = 1};
+    const char *mon = "standup standup standup standup standup standup standup standup "
+                      "standup standup monday";
+    const char *fri = "standup standup standup standup standup standup standup standup "
+                      "standup standup friday";
+    remember("v", mon, NULL, &a);
+    /* Cosine 100/101, but the word sets {standup, monday} and {standup,
+     * friday} overlap by 1/3: a changed fact, kept as a new memory. */
+    remember("v", fri, NULL, &b);
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED);
+    cr_assert_str_neq(b.id, a.id);
+    cr_assert_str_eq(b.superseded, a.id);
+    cr_assert_gt(b.similarity, 0.95f);
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_mem_recall(db, "standup monday", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, b.id);
+    cr_assert_str_eq(r.items[1].superseded_by, b.id);
+    cvs_mem_items_free(&r);
+}
+
+Test(memory, namespaces_isolated)
+{
+    cvs_mem_remembered a, b;
+    cvs_mem_items r = {0};
+    size_t n;
+    cvs_mem_recall_opts ro = {.ns = "alice"};
+    remember("alice", "my favourite colour is green", NULL, &a);
+    remember("bob", "my favourite colour is blue", NULL, &b);
+    cr_assert_eq(cvs_mem_recall(db, "favourite colour", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cr_assert_str_eq(r.items[0].ns, "alice");
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_list(db, "bob", NULL, 0, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].id, b.id);
+    cvs_mem_items_free(&r);
+    /* Forgetting bob's memory from alice's namespace does nothing. */
+    cr_assert_eq(cvs_mem_forget(db, "alice", b.id, 0, NULL, 0, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(count(), 2);
+    /* A link or supersedes across namespaces is refused. */
+    {
+        cvs_link l = {.id = b.id, .id_len = strlen(b.id)};
+        cvs_mem_remember_opts o = {.ns = "alice", .links = &l, .nlinks = 1};
+        cvs_mem_remembered c;
+        cr_assert_eq(cvs_mem_remember(db, "something else entirely", 0, &o, &c), CVS_EINPUT);
+        o.nlinks = 0;
+        o.supersedes = b.id;
+        cr_assert_eq(cvs_mem_remember(db, "something else entirely", 0, &o, &c), CVS_EINPUT);
+    }
+    /* The default namespace is a namespace like the others. */
+    cr_assert_eq(cvs_mem_recall(db, "favourite colour", 0, NULL, &r), 0);
+    cr_assert_eq(r.n, 0);
+    cvs_mem_items_free(&r);
+    /* Reserved members cannot be forged. */
+    {
+        cvs_mem_remembered c;
+        cvs_mem_remember_opts o = {.ns = "alice", .meta = "{\"_ns\": \"bob\"}"};
+        cr_assert_eq(cvs_mem_remember(db, "forged", 0, &o, &c), CVS_EINPUT);
+        cr_assert_eq(cvs_mem_forget(db, "alice", NULL, 0, "{\"_ns\": \"bob\"}", 0, &n), CVS_EINVAL);
+    }
+    cr_assert_eq(count(), 2);
+}
+
+Test(memory, supersedes_prefers_newer)
+{
+    cvs_mem_remembered old, neu, x, y;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "s", .no_touch = 1};
+    /* By subject: the old one is the better lexical match, yet ranks second. */
+    remember("s", "the team meeting is on monday morning", "{\"subject\": \"meeting\"}", &old);
+    remember("s", "team meeting moved to friday", "{\"subject\": \"meeting\"}", &neu);
+    cr_assert_eq(neu.outcome, CVS_MEM_ADDED);
+    cr_assert_str_eq(neu.superseded, old.id);
+    cr_assert_eq(cvs_mem_recall(db, "when is the team meeting on monday", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, neu.id);
+    cr_assert_str_eq(r.items[0].supersedes, old.id);
+    cr_assert_str_eq(r.items[1].superseded_by, neu.id);
+    cr_assert_lt(r.items[1].score, r.items[0].score);
+    cvs_mem_items_free(&r);
+    /* A third memory of the subject supersedes the newest live one. */
+    remember("s", "meeting cancelled", "{\"subject\": \"meeting\"}", &x);
+    cr_assert_str_eq(x.superseded, neu.id);
+    /* Explicitly, without a subject; nothing is deleted. */
+    remember("s", "the cat is called tom", NULL, &y);
+    {
+        cvs_mem_remember_opts o = {.ns = "s", .supersedes = y.id};
+        cvs_mem_remembered z;
+        cr_assert_eq(cvs_mem_remember(db, "our cat is named felix", 0, &o, &z), 0);
+        cr_assert_str_eq(z.superseded, y.id);
+        cr_assert_eq(cvs_mem_recall(db, "cat", 0, &ro, &r), 0);
+        cr_assert_eq(r.n, 2);
+        cr_assert_str_eq(r.items[0].id, z.id);
+        cvs_mem_items_free(&r);
+    }
+    cr_assert_eq(count(), 5);
+    /* Forgetting the newer one lifts the down-weighting. */
+    cr_assert_eq(cvs_mem_forget(db, "s", x.id, 0, NULL, 0, NULL), 0);
+    cr_assert_eq(cvs_mem_recall(db, "team meeting", 0, &ro, &r), 0);
+    cr_assert_geq(find(&r, neu.id), 0);
+    cr_assert_null(r.items[find(&r, neu.id)].superseded_by);
+    cvs_mem_items_free(&r);
+}
+
+Test(memory, conversation_linked_and_followed)
+{
+    const char *turns[] = {"user asked about the weather in oslo", "assistant said it is raining",
+                           "user wants an umbrella shop"};
+    cvs_mem_remembered m[3];
+    cvs_txn *t;
+    cvs_record rec;
+    cvs_mem_items r = {0};
+    for (int i = 0; i < 3; i++) {
+        cvs_mem_remember_opts o = {.ns = "c", .conversation = "conv-1"};
+        cr_assert_eq(cvs_mem_remember(db, turns[i], 0, &o, &m[i]), 0, "%s", cvs_errmsg(db));
+    }
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, m[1].id, strlen(m[1].id), &rec, NULL), 0);
+    cr_assert_eq(rec.nlinks, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *want = !strcmp(rec.links[i].type, "prev") ? m[0].id : m[2].id;
+        cr_assert(!strcmp(rec.links[i].type, "prev") || !strcmp(rec.links[i].type, "next"));
+        cr_assert_eq(rec.links[i].id_len, strlen(want));
+        cr_assert(!memcmp(rec.links[i].id, want, rec.links[i].id_len));
+    }
+    cr_assert_eq(cvs_get(t, m[0].id, strlen(m[0].id), &rec, NULL), 0);
+    cr_assert_eq(rec.nlinks, 1);
+    cr_assert_str_eq(rec.links[0].type, "next");
+    cvs_txn_end(t);
+    /* "raining" hits turn 1 only; one hop brings its neighbours with paths. */
+    {
+        cvs_mem_recall_opts ro = {.ns = "c", .strategy = CVS_MEM_LEXICAL, .hops = 1};
+        long i0, i2;
+        cr_assert_eq(cvs_mem_recall(db, "raining", 0, &ro, &r), 0);
+        cr_assert_eq(r.n, 3);
+        cr_assert_str_eq(r.items[0].id, m[1].id);
+        cr_assert_eq(r.items[0].npath, 1);
+        i0 = find(&r, m[0].id);
+        i2 = find(&r, m[2].id);
+        cr_assert(i0 > 0 && i2 > 0);
+        cr_assert_eq(r.items[i0].npath, 2);
+        cr_assert_str_eq(r.items[i0].path[0], m[1].id);
+        cr_assert_str_eq(r.items[i0].path[1], m[0].id);
+        cr_assert_str_eq(r.items[i2].conversation, "conv-1");
+        cvs_mem_items_free(&r);
+        ro.hops = 0;
+        cr_assert_eq(cvs_mem_recall(db, "raining", 0, &ro, &r), 0);
+        cr_assert_eq(r.n, 1);
+        cvs_mem_items_free(&r);
+    }
+    /* Another conversation starts its own chain. */
+    {
+        cvs_mem_remember_opts o = {.ns = "c", .conversation = "conv-2"};
+        cvs_mem_remembered x;
+        cr_assert_eq(cvs_mem_remember(db, "unrelated greeting hello", 0, &o, &x), 0);
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_get(t, x.id, strlen(x.id), &rec, NULL), 0);
+        cr_assert_eq(rec.nlinks, 0);
+        cvs_txn_end(t);
+    }
+}
+
+Test(memory, recency_half_life_and_recall_time)
+{
+    cvs_mem_remembered a, b;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "r", .no_touch = 1};
+    remember("r", "apple pie recipe from grandma", NULL, &a);
+    usleep(300 * 1000);
+    remember("r", "apple pie notes", NULL, &b);
+    /* Off by default: the better match first. */
+    cr_assert_eq(cvs_mem_recall(db, "apple pie recipe from grandma", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cr_assert_eq(r.items[0].recalled_us, 0);
+    cvs_mem_items_free(&r);
+    /* A half-life of 50 ms makes the 300 ms older one worth 1/64. */
+    ro.half_life_s = 0.05;
+    cr_assert_eq(cvs_mem_recall(db, "apple pie recipe from grandma", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, b.id);
+    cvs_mem_items_free(&r);
+    /* A recall stores its time; recency then counts from it. */
+    ro.half_life_s = 0;
+    ro.no_touch = 0;
+    ro.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(db, "grandma", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_list(db, "r", NULL, 0, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_gt(r.items[find(&r, a.id)].recalled_us, r.items[find(&r, a.id)].created_us);
+    cr_assert_eq(r.items[find(&r, b.id)].recalled_us, 0);
+    cvs_mem_items_free(&r);
+    ro.half_life_s = 0.05;
+    ro.strategy = CVS_MEM_HYBRID;
+    ro.no_touch = 1;
+    cr_assert_eq(cvs_mem_recall(db, "apple pie recipe from grandma", 0, &ro, &r), 0);
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cvs_mem_items_free(&r);
+}
+
+Test(memory, forget_by_id_and_filter)
+{
+    cvs_mem_remembered m[6];
+    size_t n;
+    char text[64];
+    for (int i = 0; i < 6; i++) {
+        snprintf(text, sizeof text, "fact number %c%c about things", 'a' + i, 'k' + i);
+        remember(i < 5 ? "f" : "g", text, i % 2 ? "{\"topic\": \"x\"}" : "{\"topic\": \"y\"}",
+                 &m[i]);
+    }
+    cr_assert_eq(cvs_mem_forget(db, "f", m[0].id, 0, NULL, 0, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(cvs_mem_forget(db, "f", m[0].id, 0, NULL, 0, &n), 0);
+    cr_assert_eq(n, 0);
+    /* id and filter together: only if it matches. */
+    cr_assert_eq(cvs_mem_forget(db, "f", m[2].id, 0, "{\"topic\": \"x\"}", 0, &n), 0);
+    cr_assert_eq(n, 0);
+    /* By filter: m[1], m[3] in f; m[5] (topic x, namespace g) stays. */
+    cr_assert_eq(cvs_mem_forget(db, "f", NULL, 0, "{\"topic\": \"x\"}", 0, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(count(), 3);
+    cr_assert_eq(cvs_mem_forget(db, "f", NULL, 0, NULL, 0, &n), CVS_EINVAL);
+    cr_assert_eq(cvs_mem_forget(db, "f", NULL, 0, "[1]", 0, &n), CVS_EINVAL);
+    cr_assert_eq(cvs_mem_forget(db, "g", NULL, 0, "{}", 0, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(count(), 2);
+}
+
+Test(memory, list_pages_newest_first)
+{
+    enum { NM = 25 };
+    cvs_mem_remembered m[NM];
+    cvs_mem_items r = {0};
+    char text[64], cursor[32] = "";
+    int seen[NM] = {0}, pos = NM - 1, pages = 0;
+    for (int i = 0; i < NM; i++) {
+        snprintf(text, sizeof text, "note %c%c%c", 'a' + i % 26, 'a' + i / 26, 'q');
+        /* Two-word notes may share a hash bucket: no merging here. */
+        cvs_mem_remember_opts o = {.ns = "p", .near_dup = 2};
+        cr_assert_eq(cvs_mem_remember(db, text, 0, &o, &m[i]), 0);
+        o.ns = "other";
+        cr_assert_eq(cvs_mem_remember(db, text, 0, &o, &(cvs_mem_remembered){0}), 0);
+    }
+    do {
+        cr_assert_eq(cvs_mem_list(db, "p", cursor, 10, &r), 0, "%s", cvs_errmsg(db));
+        pages++;
+        cr_assert_leq(r.n, 10);
+        for (size_t i = 0; i < r.n; i++, pos--) {
+            cr_assert_geq(pos, 0);
+            cr_assert_str_eq(r.items[i].id, m[pos].id, "page %d item %zu", pages, i);
+            cr_assert_eq(seen[pos]++, 0);
+            cr_assert_null(r.items[i].path);
+        }
+        strcpy(cursor, r.cursor);
+        cvs_mem_items_free(&r);
+    } while (cursor[0]);
+    cr_assert_eq(pages, 3);
+    cr_assert_eq(pos, -1);
+    cr_assert_eq(cvs_mem_list(db, "p", "x1", 10, &r), CVS_EINVAL);
+    cr_assert_eq(cvs_mem_list(db, "nobody", NULL, 10, &r), 0);
+    cr_assert_eq(r.n, 0);
+    cr_assert_str_eq(r.cursor, "");
+    cvs_mem_items_free(&r);
+}
+
+Test(memory, token_budget_and_k)
+{
+    cvs_mem_remembered a, b, c;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "t", .no_touch = 1};
+    /* 40, 12 and 20 bytes: 10, 3 and 5 tokens. */
+    remember("t", "zebra zebra zebra zebra zebra zebra zebr", NULL, &a);
+    remember("t", "zebra lion x", NULL, &b);
+    remember("t", "zebra tiger tiger ok", NULL, &c);
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 3);
+    cr_assert_eq(r.tokens, 10 + 3 + 5);
+    cvs_mem_items_free(&r);
+    ro.token_budget = 9;
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_leq(r.tokens, 9);
+    cr_assert_lt(find(&r, a.id), 0);
+    cvs_mem_items_free(&r);
+    ro.token_budget = 0;
+    ro.k = 1;
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cvs_mem_items_free(&r);
+    /* A query with no known word at all: no results, no error. */
+    ro.k = 0;
+    cr_assert_eq(cvs_mem_recall(db, "...", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 0);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &(cvs_mem_recall_opts){.ns = "t", .filter = "nope"}, &r),
+                 CVS_EINVAL);
+}
+
+/* ==== `cvstore mcp` over a pipe, without any MCP client library ==== */
+
+/* The SDK-driven test (tests/cli_mcp.sh) is skipped where npm cannot be
+ * reached; this one keeps the protocol's error handling covered anyway. */
+Test(mcp, raw_protocol_errors_and_tools)
+{
+    static const char *words[] = {"alice", "lives", "paris", "bob", "coffee", "likes"};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+        "\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"0\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"Alice lives in Paris\",\"namespace\":\"n\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"alice paris\",\"namespace\":\"n\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"alice paris\",\"namespace\":\"other\"}}}\n"
+        "{bad json\n"
+        "42\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"frobnicate\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"forget\","
+        "\"arguments\":{}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{}}\n"
+        "[{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"x\"}]\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}"; /* no final newline: EOF ends it */
+    char words_txt[256] = "", *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
+    unsigned char fv[6 * (4 + 4 * 4)];
+    json_t *msg[16] = {0};
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        int32_t d = 4;
+        float v[4] = {(float)(i == 0), (float)(i == 1), (float)(i == 2), (float)(i + 1) / 8};
+        strcat(words_txt, words[i]);
+        strcat(words_txt, "\n");
+        memcpy(fv + i * 20, &d, 4);
+        memcpy(fv + i * 20 + 4, v, 16);
+    }
+    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
+    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
+    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    snprintf(store, sizeof store, "%s/g.cvs", dir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
+    for (char *line = strtok(out, "\n"); line && n < 16; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        cr_assert(msg[n++] = json_loads(line, 0, &je), "not JSON: %s", line);
+    }
+    cr_assert_eq(n, 12, "%zu replies", n);
+#define ERRCODE(i) json_integer_value(json_object_get(json_object_get(msg[i], "error"), "code"))
+#define RESULT(i) json_object_get(msg[i], "result")
+    cr_assert_str_eq(json_string_value(json_object_get(RESULT(0), "protocolVersion")), "2025-03-26");
+    cr_assert_eq(json_array_size(json_object_get(RESULT(1), "tools")), 4);
+    cr_assert(json_is_false(json_object_get(RESULT(2), "isError")));
+    {
+        json_t *sc = json_object_get(RESULT(2), "structuredContent");
+        json_t *mem = json_array_get(json_object_get(json_object_get(RESULT(3), "structuredContent"),
+                                                     "memories"), 0);
+        cr_assert_str_eq(json_string_value(json_object_get(sc, "status")), "added");
+        cr_assert_str_eq(json_string_value(json_object_get(mem, "id")),
+                         json_string_value(json_object_get(sc, "id")));
+        cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(4), "structuredContent"),
+                                                     "memories")), 0);
+    }
+    cr_assert_eq(ERRCODE(5), -32700);
+    cr_assert_eq(ERRCODE(6), -32600);
+    cr_assert_eq(ERRCODE(7), -32601);
+    cr_assert(json_is_true(json_object_get(RESULT(8), "isError")));
+    cr_assert_eq(ERRCODE(9), -32602);
+    cr_assert(json_is_array(msg[10]) && json_array_size(msg[10]) == 1);
+    cr_assert_eq(json_integer_value(json_object_get(msg[11], "id")), 10);
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+    /* Usage errors. */
+    cr_assert_eq(tu_cli(NULL, "mcp 2>/dev/null"), 1);
+    cr_assert_eq(tu_cli(NULL, "mcp '%s/none' 2>/dev/null </dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    free(out);
+    free(in);
+    tu_rmrf(gdir);
+    free(gdir);
+}
