@@ -26,6 +26,8 @@ static const struct command {
     {"export", cmd_export, "write every record as JSONL (the import format)"},
     {"build", cmd_build, "train a codec (PQ, OPQ, PCA) and compress every vector"},
     {"tune", cmd_tune, "store the cheapest ANN search setting reaching a target recall"},
+    {"link", cmd_link, "link records to the records their text mentions; build the kNN graph"},
+    {"context", cmd_context, "a diverse, multi-hop context set for a question, under a token budget"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
