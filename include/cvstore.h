@@ -573,12 +573,13 @@ typedef struct cvs_link_stats {
  * accents and stop words dropped) occurring in the text's token sequence,
  * so "Paris" matches "PARIS," but not "Parisian"; leftmost-longest, so
  * "New York City" links to that title and not also to "New York".  Titles
- * with no token, a single token under 3 letters, or only numbers are
- * skipped; a title shared by several records links to each of them (up to
- * 8).  Replaces the mention links of an earlier run (explicit links stay)
- * in one write transaction, so it is idempotent.  A record put again later
- * loses its mention links (cvs_put replaces all links) until the next run.
- * stats may be NULL. */
+ * that are mostly stop words, a single token under 3 bytes or in over 1%
+ * of the records, or only numbers are skipped; a title shared by several
+ * records links to each of them (up to 8).  Replaces the mention links of
+ * an earlier run (explicit links stay) and the title map that cvs_context
+ * matches questions against, in one write transaction, so it is
+ * idempotent.  A record put again later loses its mention links (cvs_put
+ * replaces all links) until the next run.  stats may be NULL. */
 CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats) CVS_WUR;
 
 typedef struct cvs_knn_opts {
@@ -649,7 +650,7 @@ typedef enum cvs_fusion {
 typedef struct cvs_context_opts {
     size_t budget;            /* tokens (cvs_tokens_estimate); default 512 */
     cvs_context_strategy strategy; /* default CVS_CONTEXT_DIVERSE */
-    cvs_fusion fusion;        /* default CVS_FUSION_RRF */
+    cvs_fusion fusion;        /* default CVS_FUSION_WEIGHTED */
     float lexical_weight;     /* w above, in [0, 1]: 1 = BM25 only, 0 =
                                  vector only */
     float rrf_k;              /* default 60 */
@@ -724,8 +725,10 @@ typedef struct cvs_context_result {
  * Items carry copies of id, title and text owned by *out (valid until
  * cvs_context_result_free).  qvec (dim floats) may replace the embedding of
  * the text; text may be NULL with a qvec (vector seeds only).  A question
- * that finds nothing gives n = 0, not an error.  The store needs an
- * embedder unless qvec is given (cvs_embed_text). */
+ * that finds nothing gives n = 0, not an error.  Without qvec the text is
+ * embedded by the handle's embedder (cvs_embed_text); a store that records
+ * no embedder and has none attached answers from BM25, the titles and the
+ * graph alone (as with lexical_weight 1). */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;
 CVS_API int cvs_txn_context(cvs_txn *txn, const cvs_context_opts *opts, const char *text,

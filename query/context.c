@@ -12,14 +12,20 @@
  *      The `seeds` best fused records start the walk.
  *   2. Multi-hop expansion.  A beam walk over the graph (links, including
  *      the automatic "mentions", and kNN edges): a node u passes
- *      r(u) * decay * w(u, v) to each of its neighbours v (w = link weight,
- *      or the kNN similarity), where r(u) is u's own fused score plus the
- *      best amount passed to it.  This is one-path personalized PageRank
- *      truncated at `hops` steps (the max-product approximation of PPR that
- *      HippoRAG-style retrievers use with a restart distribution on the
- *      seeds), and it keeps for each candidate the path that gave it its
- *      score, reported as "via".  Each hop expands the `beam` best nodes
- *      reached in the previous hop, `fanout` edges of each kind per node.
+ *      p(u) * decay * w(u, v) to each neighbour v (w = the link's weight,
+ *      or knn_weight times the kNN similarity; weights capped at 1), where
+ *      p(u) is the larger of u's fused score and the best amount that
+ *      reached it (a max-product path score: never their sum, so records
+ *      that mention each other cannot inflate each other round a cycle).
+ *      A candidate's relevance is its fused score plus the best amount
+ *      passed to it; its path is the walk's when that amount exceeds its
+ *      fused score, else it counts as retrieved (hop 0).  This is
+ *      personalized PageRank truncated at `hops` steps in its max-product
+ *      (best single path) form, restarting at the seeds, as HippoRAG-style
+ *      retrievers use it over entity links; each candidate keeps the path
+ *      that gave it its score, reported as "via".  Each hop expands the
+ *      `beam` best nodes reached in the previous hop, `fanout` edges of
+ *      each kind per node.
  *   3. Selection under the budget by the chosen strategy (query/select.c).
  *
  * Where we deviate or choose:
@@ -60,8 +66,8 @@ CVS_API void cvs_context_opts_init(cvs_context_opts *o)
     memset(o, 0, sizeof *o);
     o->budget = 512;
     o->strategy = CVS_CONTEXT_DIVERSE;
-    o->fusion = CVS_FUSION_RRF;
-    o->lexical_weight = 0.7f;
+    o->fusion = CVS_FUSION_WEIGHTED;
+    o->lexical_weight = 0.8f;
     o->rrf_k = 60;
     o->title_weight = 0.5f;
     o->depth = 50;
@@ -222,7 +228,13 @@ static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double facto
     int rc;
     for (size_t i = 0; i < ne; i++) {
         size_t v;
-        double pass = cs->c[u].rel * factor * (e[i].weight > 0 ? e[i].weight : 0);
+        /* What u passes on is its own score along its best path: the larger
+         * of its fused score and what reached it, never their sum, which
+         * would let records that mention each other inflate each other
+         * round a cycle.  Weights are capped at 1 for the same reason. */
+        double base = cs->c[u].fused > cs->c[u].walk ? cs->c[u].fused : cs->c[u].walk;
+        double w = e[i].weight > 1 ? 1 : e[i].weight > 0 ? e[i].weight : 0;
+        double pass = base * factor * w;
         if (e[i].key == cs->c[u].key || pass <= 0)
             continue;
         if ((rc = cget(cs, e[i].key, &v)))
@@ -232,7 +244,7 @@ static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double facto
         int is_new = cs->c[v].walk == 0;
         cs->c[v].walk = pass;
         cs->c[v].rel = cs->c[v].fused + pass;
-        if (cs->c[v].src == 0) { /* reached by the walk only: its path */
+        if (pass > cs->c[v].fused) { /* the walk gave it more than retrieval: its path */
             cs->c[v].parent = (int)u;
             cs->c[v].hop = hop;
             cs->c[v].etype = e[i].type;
@@ -438,6 +450,18 @@ CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char
         if ((rc = cvs__bm25_search(t, text, len, o.depth, lk, ls)) ||
             (rc = add_list(&cs, &o, lk, ls, o.depth, SRC_BM25, wl, 1)))
             goto out;
+    }
+    if (wl < 1 && !qvec) {
+        /* A store that records no embedder (vectors imported as vectors)
+         * answers a text question from BM25 and the graph alone. */
+        cvs_embedder_info ei;
+        int erc = cvs_db_embedder_info(db, &ei);
+        if (erc == CVS_NOTFOUND && !db->embedder && wl > 0)
+            goto fused;
+        if (erc && erc != CVS_NOTFOUND) {
+            rc = erc;
+            goto out;
+        }
     }
     if (wl < 1) {
         if (qvec) {
