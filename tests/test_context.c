@@ -177,6 +177,18 @@ Test(context, knn_matches_brute_force, .init = setup, .fini = teardown)
     }
     cvs_txn_end(t);
     cr_assert_eq(hit, tot, "recall %zu/%zu", hit, tot);
+
+    /* From the ANN index: the build measures its recall against exact. */
+    cvs_build_opts bo = {.seed = 1, .index = "faiss:IVF4,Flat"};
+    cr_assert_eq(cvs_build(db, "pq4x4", &bo), 0, "%s", cvs_errmsg(db));
+    ko.flags = CVS_SEARCH_ANN;
+    ko.recall_sample = 50;
+    cr_assert_eq(cvs_knn_build(db, &ko, &ki), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ki.approximate, 1);
+    cr_assert(ki.recall > 0.3 && ki.recall <= 1.0, "recall %f", ki.recall);
+    cr_assert_eq(cvs_knn_get_info(db, &ki2), 0);
+    cr_assert_eq(ki2.approximate, 1);
+    cr_assert_float_eq(ki2.recall, ki.recall, 1e-12);
     free(v);
 }
 
