@@ -571,7 +571,9 @@ typedef struct cvs_link_stats {
  * text mentions, as links of type CVS_LINK_MENTIONS, weight 1.  A mention
  * is the title's token sequence (query/tokenize.c: case and Unicode folded,
  * accents and stop words dropped) occurring in the text's token sequence,
- * so "Paris" matches "PARIS," but not "Parisian"; leftmost-longest, so
+ * so "Paris" matches "PARIS," but not "Parisian"; a title's form before
+ * " (" or ", " counts too ("Steve Smith (musician)", "Stanley, North
+ * Dakota" are mentioned as "Steve Smith", "Stanley"); leftmost-longest, so
  * "New York City" links to that title and not also to "New York".  Titles
  * that are mostly stop words, a single token under 3 bytes or in over 1%
  * of the records, or only numbers are skipped; a title shared by several
