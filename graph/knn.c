@@ -26,10 +26,12 @@
  *   2. Maintenance is partial: a delete drops the record's own row in its
  *      transaction (store/put.c) and rows naming it are filtered when read,
  *      which costs one lookup per edge and spares a reverse index.  A record
- *      put after the build has no row until the next build: giving it one
- *      in the put would be a search inside every write transaction, and
- *      updating the rows of its would-be neighbours would make a put
- *      rewrite K other rows.  `cvstore link` rebuilds.
+ *      put after the build has no row: its neighbours are found by an exact
+ *      search when its row is read (one search per read, cheap next to the
+ *      walk's other work), but the rows of older records do not name it
+ *      until the next build.  Writing its row in the put would be a search
+ *      inside every write transaction, and updating its neighbours' rows
+ *      would make a put rewrite K other rows.  `cvstore link` rebuilds.
  *   3. The edge weight read back is a similarity: the score itself for ip
  *      and cosine stores, 1 / (1 + d) for l2 ones.
  */
@@ -290,6 +292,47 @@ static int alive(cvs_txn *t, int64_t key)
     return mdb_get(t->txn, t->db->dbi_recs, &k, &v) == 0;
 }
 
+/* Neighbours of a record that has no row (put after the build): an exact
+ * search at read time, with the K of the last build.  *n = 0 when the store
+ * has no graph or the record is gone. */
+static int knn_search_row(cvs_txn *t, int64_t key, size_t cap, int64_t *keys, float *scores,
+                          size_t *n)
+{
+    MDB_val mk = {3, "knn"}, mv;
+    cvs_record rec;
+    float *v = NULL, *sc = NULL;
+    int64_t *lab = NULL;
+    size_t k;
+    int rc = CVS_OK;
+
+    *n = 0;
+    if (mdb_get(t->txn, t->db->dbi_meta, &mk, &mv) != 0 || mv.mv_size != META_BYTES)
+        return CVS_OK;
+    k = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
+    if (!(v = malloc(t->db->dim * sizeof *v)) || !(lab = malloc((k + 1) * sizeof *lab)) ||
+        !(sc = malloc((k + 1) * sizeof *sc))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = cvs_get_key(t, key, &rec, v))) {
+        rc = rc == CVS_NOTFOUND ? CVS_OK : rc;
+        goto out;
+    }
+    if ((rc = cvs_txn_search(t, v, 1, k + 1, CVS_SEARCH_EXACT, lab, sc)))
+        goto out;
+    for (size_t i = 0; i < k + 1 && *n < cap && *n < k; i++)
+        if (lab[i] >= 0 && lab[i] != key) {
+            keys[*n] = lab[i];
+            scores[*n] = sc[i];
+            (*n)++;
+        }
+out:
+    free(v);
+    free(lab);
+    free(sc);
+    return rc;
+}
+
 int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n)
 {
     uint64_t k64 = (uint64_t)key;
@@ -300,8 +343,17 @@ int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n
     if (!t->db->have_knn_dbi)
         return CVS_OK;
     mrc = mdb_get(t->txn, t->db->dbi_knn, &k, &v);
-    if (mrc == MDB_NOTFOUND)
-        return CVS_OK;
+    if (mrc == MDB_NOTFOUND) {
+        int64_t kk[64];
+        float ss[64];
+        size_t m;
+        int rc = knn_search_row(t, key, cap < 64 ? cap : 64, kk, ss, &m);
+        for (size_t i = 0; rc == CVS_OK && i < m; i++)
+            out[(*n)++] = (cvs_edge){kk[i],
+                                     t->db->metric == CVS_METRIC_L2 ? 1.0f / (1.0f + ss[i]) : ss[i],
+                                     "knn"};
+        return rc;
+    }
     if (mrc)
         return cvs__err_lmdb(mrc, "reading the kNN graph");
     if (v.mv_size % ROW_BYTES)
@@ -334,7 +386,7 @@ CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *ke
         return CVS_OK;
     rc = mdb_get(txn->txn, txn->db->dbi_knn, &k, &v);
     if (rc == MDB_NOTFOUND)
-        return CVS_OK;
+        return knn_search_row(txn, key, cap, keys, scores, n);
     if (rc)
         return cvs__err_lmdb(rc, "reading the kNN graph");
     if (v.mv_size % ROW_BYTES)

@@ -609,15 +609,17 @@ typedef struct cvs_knn_info {
  * their scores (as cvs_search reports them), replacing any earlier graph in
  * one write transaction.  Deleting a record drops its row at once; rows
  * naming it are filtered when read, so no edge ever leads to a deleted
- * record.  Records put after the build have no row of their own until the
- * next build (they are still reached as neighbours only if they were
- * there).  info may be NULL. */
+ * record.  Records put after the build have no stored row: their
+ * neighbours are found by an exact search when read (cvs_knn_neighbors,
+ * cvs_context), but older records' rows name them only after the next
+ * build.  info may be NULL. */
 CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *info) CVS_WUR;
 /* The last build's report; CVS_NOTFOUND when the store has no graph. */
 CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info) CVS_WUR;
 /* Neighbours of one record in txn's snapshot, best first, skipping deleted
  * ones: up to cap into keys/scores (caller-owned), *n the count written.
- * *n = 0 for a record without a row. */
+ * A record put after the build gets its K nearest by an exact search; *n =
+ * 0 when the store has no graph or no such record. */
 CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *keys,
                               float *scores, size_t *n) CVS_WUR;
 

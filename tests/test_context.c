@@ -184,6 +184,27 @@ Test(context, knn_matches_brute_force, .init = setup, .fini = teardown)
     cvs_txn_end(t);
     cr_assert_eq(hit, tot, "recall %zu/%zu", hit, tot);
 
+    /* A record put after the build gets its neighbours at read time: a
+     * copy of r0 has r0 first. */
+    {
+        int64_t nb[K];
+        float sc[K];
+        size_t n;
+        cvs_record r;
+        const char *s;
+        size_t sl;
+        put("late", NULL, NULL, v);
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_get(t, "late", 4, &r, NULL), 0);
+        cr_assert_eq(cvs_knn_neighbors(t, r.key, K, nb, sc, &n), 0);
+        cr_assert_eq(n, K);
+        cr_assert_eq(cvs_key_id(t, nb[0], &s, &sl), 0);
+        cr_assert_eq(sl, 2);
+        cr_assert_eq(memcmp(s, "r0", 2), 0);
+        cr_assert_float_eq(sc[0], 1.0, 1e-5);
+        cvs_txn_end(t);
+    }
+
     /* From the ANN index: the build measures its recall against exact. */
     cvs_build_opts bo = {.seed = 1, .index = "faiss:IVF4,Flat"};
     cr_assert_eq(cvs_build(db, "pq4x4", &bo), 0, "%s", cvs_errmsg(db));
