@@ -116,7 +116,6 @@ typedef struct cand {
     double fused;          /* own score from the retrievers */
     double walk;           /* best amount passed along an edge */
     double rel;            /* fused + walk */
-    int hop;
     int parent;            /* candidate index, -1 for a retrieved record */
     const char *etype;     /* type of the edge from parent */
     unsigned src;          /* SRC_* */
@@ -165,31 +164,42 @@ static int cget(cands *cs, int64_t key, size_t *idx)
         cs->c = p;
         cs->cap = nc;
     }
-    cs->c[cs->n] = (cand){key, 0, 0, 0, 0, -1, NULL, 0};
+    cs->c[cs->n] = (cand){key, 0, 0, 0, -1, NULL, 0};
     cs->slot[s] = (int32_t)cs->n + 1;
     *idx = cs->n++;
     return CVS_OK;
 }
 
-static const cands *sort_ctx;
+typedef struct by_rel {
+    double rel;
+    int64_t key;
+    size_t idx;
+} by_rel;
+
 static int cmp_rel_desc(const void *a, const void *b)
 {
-    const cand *x = &sort_ctx->c[*(const size_t *)a], *y = &sort_ctx->c[*(const size_t *)b];
+    const by_rel *x = a, *y = b;
     if (x->rel != y->rel)
         return x->rel > y->rel ? -1 : 1;
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
-/* Sorts indices idx[0..n) by decreasing rel (ties: smaller key).  qsort has
- * no context argument; the pointer is per call and calls are serialized by
- * the lock below. */
-static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
-static void sort_by_rel(const cands *cs, size_t *idx, size_t n)
+/* Sorts candidate indices idx[0..n) by decreasing rel, ties on the smaller
+ * key, so results are deterministic. */
+static int sort_by_rel(const cands *cs, size_t *idx, size_t n)
 {
-    pthread_mutex_lock(&sort_mu);
-    sort_ctx = cs;
-    qsort(idx, n, sizeof *idx, cmp_rel_desc);
-    pthread_mutex_unlock(&sort_mu);
+    by_rel *b;
+    if (n < 2)
+        return CVS_OK;
+    if (!(b = malloc(n * sizeof *b)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        b[i] = (by_rel){cs->c[idx[i]].rel, cs->c[idx[i]].key, idx[i]};
+    qsort(b, n, sizeof *b, cmp_rel_desc);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = b[i].idx;
+    free(b);
+    return CVS_OK;
 }
 
 /* ==== Stage 1: retrieval and fusion ==== */
@@ -222,7 +232,7 @@ static int add_list(cands *cs, const cvs_context_opts *o, const int64_t *keys,
 
 /* ==== Stage 2: the walk ==== */
 
-static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double factor, int hop,
+static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double factor,
                  size_t *next, size_t *nnext, size_t capnext)
 {
     int rc;
@@ -246,7 +256,6 @@ static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double facto
         cs->c[v].rel = cs->c[v].fused + pass;
         if (pass > cs->c[v].fused) { /* the walk gave it more than retrieval: its path */
             cs->c[v].parent = (int)u;
-            cs->c[v].hop = hop;
             cs->c[v].etype = e[i].type;
         }
         if (is_new && *nnext < capnext)
@@ -273,19 +282,20 @@ static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, size_t *fronti
             size_t u = frontier[f], ne;
             if (o->use_links) {
                 if ((rc = cvs__graph_links(t, cs->c[u].key, e, fan, &ne)) ||
-                    (rc = relax(cs, u, e, ne, o->decay, hop, next, &nnext, capnext)) ||
+                    (rc = relax(cs, u, e, ne, o->decay, next, &nnext, capnext)) ||
                     (rc = cvs__graph_backlinks(t, cs->c[u].key, e, fan, &ne)) ||
-                    (rc = relax(cs, u, e, ne, o->decay * 0.5, hop, next, &nnext, capnext)))
+                    (rc = relax(cs, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
                     goto out;
             }
             if (o->use_knn) {
                 if ((rc = cvs__graph_knn(t, cs->c[u].key, e, fan, &ne)) ||
-                        (rc = relax(cs, u, e, ne, o->decay * o->knn_weight, hop, next, &nnext,
+                        (rc = relax(cs, u, e, ne, o->decay * o->knn_weight, next, &nnext,
                                 capnext)))
                     goto out;
             }
         }
-        sort_by_rel(cs, next, nnext);
+        if ((rc = sort_by_rel(cs, next, nnext)))
+            goto out;
         nf = nnext < o->beam ? nnext : o->beam;
         memcpy(frontier, next, nf * sizeof *next);
     }
@@ -498,7 +508,8 @@ fused:
     }
     for (size_t i = 0; i < cs.n; i++)
         idx[i] = i;
-    sort_by_rel(&cs, idx, cs.n);
+    if ((rc = sort_by_rel(&cs, idx, cs.n)))
+        goto out;
 
     /* Stage 2. */
     if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n) {
@@ -520,7 +531,8 @@ fused:
         }
         for (size_t i = 0; i < cs.n; i++)
             idx[i] = i;
-        sort_by_rel(&cs, idx, cs.n);
+        if ((rc = sort_by_rel(&cs, idx, cs.n)))
+            goto out;
     }
     npool = cs.n < o.max_pool ? cs.n : o.max_pool;
     out->pool = npool;
