@@ -656,29 +656,33 @@ typedef struct cvs_context_opts {
     cvs_context_strategy strategy; /* default CVS_CONTEXT_DIVERSE */
     cvs_fusion fusion;        /* default CVS_FUSION_WEIGHTED */
     float lexical_weight;     /* w above, in [0, 1]: 1 = BM25 only, 0 =
-                                 vector only */
+                                 vector only; default 0.8 */
     float rrf_k;              /* default 60 */
     float title_weight;       /* weight of a third list in the fusion: the
                                  records whose title the question mentions
                                  (matched as cvs_link_mentions matches, in
                                  the title map of its last run); each counts
-                                 as rank 1 of that list.  0 = off */
-    size_t depth;             /* results taken from each retriever */
-    size_t seeds;             /* best fused results that start the walk */
-    int hops;                 /* graph hops from the seeds (0 = none) */
-    size_t fanout;            /* edges followed per node and kind */
-    size_t beam;              /* nodes expanded per hop */
-    float decay;              /* score factor per hop */
+                                 as rank 1 of that list.  0 = off;
+                                 default 0.5 */
+    size_t depth;             /* results taken from each retriever; 50 */
+    size_t seeds;             /* best fused results that start the walk; 10 */
+    int hops;                 /* graph hops from the seeds (0 = none); 2 */
+    size_t fanout;            /* edges followed per node and kind; 8 */
+    size_t beam;              /* nodes expanded per hop; 10 */
+    float decay;              /* score factor per hop; 0.5 */
     float knn_weight;         /* kNN edges pass decay * knn_weight * their
-                                 similarity (links pass decay * weight) */
-    int use_links;            /* follow links (explicit and mentions) */
-    int use_knn;              /* follow kNN edges */
-    float lambda;             /* mmr: relevance vs. novelty, in [0, 1] */
-    float coverage;           /* diverse: weight of coverage vs. relevance */
+                                 similarity (links pass decay * weight, and
+                                 links followed backwards half that); 0.2 */
+    int use_links;            /* follow links (explicit and mentions); 1 */
+    int use_knn;              /* follow kNN edges; 1 */
+    float lambda;             /* mmr: relevance vs. novelty, in [0, 1]; 0.7 */
+    float coverage;           /* diverse: weight of coverage vs. relevance; 1 */
     float dup_threshold;      /* cosine above which a candidate counts as a
                                  near-duplicate of a chosen one and is
-                                 skipped (diverse, mmr); > 1 disables */
-    size_t max_pool;          /* candidates kept for selection */
+                                 skipped (diverse, and mmr with lambda < 1);
+                                 > 1 disables; 0.95 */
+    size_t max_pool;          /* candidates kept for selection, the most
+                                 relevant; 100 */
     unsigned search_flags;    /* vector seeds: CVS_SEARCH_* (0 = exact) */
 } cvs_context_opts;
 
@@ -686,9 +690,9 @@ CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
 
 /* One step of the path that reached an item: the record, and how the walk
  * got there: for the first step (the seed) the retrievers that found it
- * ("bm25", "vector", "title", joined by "+" when several did), for later ones the edge taken from
- * the step before ("mentions", "link", "linked-by": a link followed
- * backwards, or "knn"). */
+ * ("bm25", "vector", "title", joined by "+" when several did), for later
+ * ones the edge taken from the step before ("mentions", "link",
+ * "linked-by": a link followed backwards, or "knn"). */
 typedef struct cvs_context_step {
     int64_t key;
     const char *id;
@@ -726,15 +730,18 @@ typedef struct cvs_context_result {
  * and title fused with the vector search of the embedded question), a walk
  * of opts->hops over links and kNN edges with scores decayed per hop, and a
  * selection by opts->strategy whose tokens never exceed opts->budget.
- * Items carry copies of id, title and text owned by *out (valid until
- * cvs_context_result_free).  qvec (dim floats) may replace the embedding of
- * the text; text may be NULL with a qvec (vector seeds only).  A question
- * that finds nothing gives n = 0, not an error.  Without qvec the text is
- * embedded by the handle's embedder (cvs_embed_text); a store that records
- * no embedder and has none attached answers from BM25, the titles and the
- * graph alone (as with lexical_weight 1). */
+ * text has len bytes of UTF-8 (len 0 with a NUL-terminated text means
+ * strlen).  Items carry copies of id, title and text owned by *out (valid
+ * until cvs_context_result_free; each is also NUL-terminated).  The text
+ * is embedded by the handle's embedder (cvs_embed_text); a store that
+ * records no embedder and has none attached answers from BM25, the titles
+ * and the graph alone (as with lexical_weight 1).  A question that finds
+ * nothing gives n = 0, not an error.  *out is zeroed on failure. */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;
+/* Same, inside a caller's snapshot; qvec (dim floats, or NULL) replaces the
+ * embedding of the text, and text may be NULL when qvec is given (vector
+ * seeds only). */
 CVS_API int cvs_txn_context(cvs_txn *txn, const cvs_context_opts *opts, const char *text,
                             size_t len, const float *qvec, cvs_context_result *out) CVS_WUR;
 /* Frees what *r owns and zeroes it; accepts NULL and a zeroed result. */

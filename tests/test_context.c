@@ -449,3 +449,37 @@ Test(context, cli_json_shape, .init = setup, .fini = teardown)
     cr_assert_eq(tu_cli(NULL, "context '%s/db' --text x --strategy best 2>/dev/null", dir), 1);
     cr_assert_eq(tu_cli(NULL, "context '%s/db' 2>/dev/null", dir), 1);
 }
+
+/* ==== Old stores ==== */
+
+/* The format-v1 fixture predates the graph databases: read-only it answers
+ * with an empty graph; a writable open adds them and can link. */
+Test(context, old_store_without_graph)
+{
+    char *d = tu_tmpdir(), cmd[4400];
+    cvs_db *old;
+    cvs_context_result r;
+    cvs_context_opts o;
+    cvs_knn_info ki;
+    float q[3] = {1, 0, 0};
+    cvs_txn *t;
+    snprintf(cmd, sizeof cmd, "cp '%s/fixture-v1/data.mdb' '%s/'", CVS_TEST_DATA, d);
+    cr_assert_eq(system(cmd), 0);
+    cvs_context_opts_init(&o);
+    cr_assert_eq(cvs_db_open(d, CVS_OPEN_RDONLY, &old), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_knn_get_info(old, &ki), CVS_NOTFOUND);
+    cr_assert_eq(cvs_txn_begin(old, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, "alpha", 0, q, &r), 0, "%s", cvs_errmsg(old));
+    cr_assert_gt(r.n, 0);
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+    cr_assert_eq(cvs_link_mentions(old, NULL), CVS_ERDONLY);
+    cvs_db_close(old);
+    cr_assert_eq(cvs_db_open(d, 0, &old), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_link_mentions(old, NULL), 0, "%s", cvs_errmsg(old));
+    cr_assert_eq(cvs_knn_build(old, NULL, &ki), 0, "%s", cvs_errmsg(old));
+    cr_assert_eq(ki.records, 3);
+    cvs_db_close(old);
+    tu_rmrf(d);
+    free(d);
+}
