@@ -295,7 +295,8 @@ out:
 static int build_table(linker *l)
 {
     int rc;
-    qsort(l->titles, l->ntitles, sizeof *l->titles, cmp_title);
+    if (l->ntitles)
+        qsort(l->titles, l->ntitles, sizeof *l->titles, cmp_title);
     l->nslots = 16;
     while (l->nslots < l->ntitles * 2)
         l->nslots *= 2;
