@@ -11,5 +11,6 @@ int bench_import(int argc, char **argv);
 int bench_exact(int argc, char **argv);
 int bench_codecs(int argc, char **argv);
 int bench_ann(int argc, char **argv);
+int bench_context(int argc, char **argv);
 
 #endif

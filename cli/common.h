@@ -36,6 +36,8 @@ int cmd_export(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
+int cmd_link(int argc, char **argv);
+int cmd_context(int argc, char **argv);
 
 /* Maps a cvs return code to an exit code: the caller's fault -> 1, ours or
  * the system's -> 2. */

@@ -14,7 +14,7 @@
 
 static const char usage[] =
     "Usage: cvstore import DB FILE [--format fvecs|bvecs|npy|jsonl] [--batch N]\n"
-    "                      [--ids FILE] [--ids-as-text] [--quiet]\n"
+    "                      [--ids FILE] [--ids-as-text] [--link] [--quiet]\n"
     "\n"
     "Imports FILE into the store DB.  The whole file is validated first: a file\n"
     "with a bad record changes nothing, and the error names the file, the record\n"
@@ -27,6 +27,8 @@ static const char usage[] =
     "  -i, --ids FILE       fvecs/bvecs/npy: one id per line, in record order\n"
     "                       (default ids are \"0\", \"1\", ...)\n"
     "  -t, --ids-as-text    with --ids: store each id as the record's text too\n"
+    "  -l, --link           then run `cvstore link` on the store: title-mention\n"
+    "                       links and the kNN graph, for `cvstore context`\n"
     "  -q, --quiet          no progress bar and no summary\n"
     "  -h, --help           show this help\n";
 
@@ -50,6 +52,7 @@ int cmd_import(int argc, char **argv)
         {"ids", required_argument, NULL, 'i'},
         {"ids-as-text", no_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
+        {"link", no_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -60,9 +63,9 @@ int cmd_import(int argc, char **argv)
     const char *path, *file;
     uint64_t batch;
     double t0, el;
-    int c, rc, quiet = 0;
+    int c, rc, quiet = 0, link = 0;
 
-    while ((c = getopt_long(argc, argv, "f:b:i:tqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:b:i:tqlh", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (cvs_format_parse(optarg, &io.format) || io.format == CVS_FMT_IVECS) {
@@ -85,6 +88,9 @@ int cmd_import(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'l':
+            link = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -126,6 +132,20 @@ int cmd_import(int argc, char **argv)
                 st.records, st.inserted, st.updated, base_name(file), el < 10 ? 2 : 1, el,
                 el > 0 ? (double)st.records / el : 0.0,
                 el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
+    if (link) {
+        /* After the records are in: mentions may point anywhere in the file. */
+        cvs_link_stats ls;
+        cvs_knn_info ki;
+        cvs_knn_opts ko = {0};
+        if ((rc = cvs_link_mentions(db, &ls)) || (rc = cvs_knn_build(db, &ko, &ki))) {
+            rc = cli_fail("import", rc, db);
+            goto out;
+        }
+        if (!quiet)
+            fprintf(stderr, "linked: %" PRIu64 " mention links from %" PRIu64 " records; "
+                    "kNN graph of %zu neighbours, %.2f s\n", ls.links, ls.sources, ki.k,
+                    ls.seconds + ki.seconds);
+    }
 out:
     cvs_db_close(db);
     return rc;

@@ -27,6 +27,8 @@ static const struct command {
     {"build", cmd_build, "train a codec (PQ, OPQ, PCA), compress every vector, build an ANN index"},
     {"tune", cmd_tune, "store the cheapest ANN search setting reaching a target recall"},
     {"mcp", cmd_mcp, "serve the store as agent memory over MCP (stdio)"},
+    {"link", cmd_link, "link records to the records their text mentions; build the kNN graph"},
+    {"context", cmd_context, "a diverse, multi-hop context set for a question, under a token budget"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -727,6 +727,206 @@ CVS_API int cvs_mem_list(cvs_db *db, const char *ns, const char *cursor, size_t 
 CVS_API int cvs_mem_forget(cvs_db *db, const char *ns, const char *id, size_t id_len,
                            const char *filter, size_t filter_len,
                            size_t *forgotten) CVS_WUR;
+/* ==== Graph and context sets ==== */
+
+/* The graph over the records has two kinds of edges:
+ *   - links (cvs_link): explicit ones from the JSONL "links", and the
+ *     automatic "mentions" links of cvs_link_mentions; kept by external id
+ *     in the "links" database, visible in cvs_get and export;
+ *   - kNN edges: each record's K nearest records (cvs_knn_build), in the
+ *     "knn" database (docs/FORMAT.md).
+ * cvs_context walks both from the seeds of a hybrid search. */
+
+#define CVS_LINK_MENTIONS "mentions" /* type of the automatic links */
+
+typedef struct cvs_link_stats {
+    uint64_t records;      /* records scanned */
+    uint64_t titles;       /* titles usable as mentions (after skipping short,
+                              stop-word and numeric ones) */
+    uint64_t sources;      /* records that got at least one mention link */
+    uint64_t links;        /* mention links written */
+    double seconds;
+} cvs_link_stats;
+
+/* The automatic linker: links every record to the records whose title its
+ * text mentions, as links of type CVS_LINK_MENTIONS, weight 1.  A mention
+ * is the title's token sequence (query/tokenize.c: case and Unicode folded,
+ * accents and stop words dropped) occurring in the text's token sequence,
+ * so "Paris" matches "PARIS," but not "Parisian"; a title's form before
+ * " (" or ", " counts too ("Steve Smith (musician)", "Stanley, North
+ * Dakota" are mentioned as "Steve Smith", "Stanley"); leftmost-longest, so
+ * "New York City" links to that title and not also to "New York".  Titles
+ * that are mostly stop words, a single token under 3 bytes or in over 1%
+ * of the records, or only numbers are skipped; a title shared by several
+ * records links to each of them (up to 8).  Replaces the mention links of
+ * an earlier run (explicit links stay) and the title map that cvs_context
+ * matches questions against, in one write transaction, so it is
+ * idempotent.  A record put again later loses its mention links (cvs_put
+ * replaces all links) until the next run.  stats may be NULL. */
+CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats) CVS_WUR;
+
+typedef struct cvs_knn_opts {
+    size_t k;              /* neighbours per record; 0 = 16 */
+    unsigned flags;        /* search used to find them: 0 or CVS_SEARCH_EXACT
+                              (sgemm batches), or CVS_SEARCH_ANN (the store's
+                              index; then recall is measured) */
+    size_t recall_sample;  /* ANN: records whose neighbours are checked
+                              against exact search; 0 = 200 */
+    cvs_progress_fn progress;
+    void *progress_ctx;
+} cvs_knn_opts;
+
+typedef struct cvs_knn_info {
+    size_t k;
+    uint64_t records;      /* rows written by the build */
+    int approximate;       /* built from the ANN index */
+    double recall;         /* mean recall@k of the rows against the exact
+                              k nearest (1 for an exact build) */
+    double seconds;        /* build time */
+    int64_t built_us;
+} cvs_knn_info;
+
+/* Builds the kNN graph: for every record its k nearest other records, with
+ * their scores (as cvs_search reports them), replacing any earlier graph in
+ * one write transaction.  Deleting a record drops its row at once; rows
+ * naming it are filtered when read, so no edge ever leads to a deleted
+ * record.  Records put after the build have no stored row: their
+ * neighbours are found by an exact search when read (cvs_knn_neighbors,
+ * cvs_context), but older records' rows name them only after the next
+ * build.  info may be NULL. */
+CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *info) CVS_WUR;
+/* The last build's report; CVS_NOTFOUND when the store has no graph. */
+CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info) CVS_WUR;
+/* Neighbours of one record in txn's snapshot, best first, skipping deleted
+ * ones: up to cap into keys/scores (caller-owned), *n the count written.
+ * A record put after the build gets its K nearest by an exact search; *n =
+ * 0 when the store has no graph or no such record. */
+CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *keys,
+                              float *scores, size_t *n) CVS_WUR;
+
+/* The token estimate used by every budget: ceil(bytes / 4) of the UTF-8 the
+ * item puts into the context (its title and its text). */
+CVS_API size_t cvs_tokens_estimate(size_t title_bytes, size_t text_bytes);
+
+typedef enum cvs_context_strategy {
+    CVS_CONTEXT_DIVERSE = 0, /* relevance + facility-location coverage,
+                                cost-aware lazy greedy (query/select.c) */
+    CVS_CONTEXT_TOPK = 1,    /* by score while the budget allows */
+    CVS_CONTEXT_MMR = 2,     /* maximal marginal relevance, lambda */
+    CVS_CONTEXT_BM25 = 3,    /* baselines: BM25 ranking alone, no graph */
+    CVS_CONTEXT_VECTOR = 4   /*            vector ranking alone, no graph */
+} cvs_context_strategy;
+
+/* "diverse" | "topk" | "mmr" | "bm25" | "vector"; CVS_EINVAL otherwise. */
+CVS_API int cvs_context_strategy_parse(const char *s, cvs_context_strategy *out) CVS_WUR;
+CVS_API const char *cvs_context_strategy_name(cvs_context_strategy s);
+
+typedef enum cvs_fusion {
+    CVS_FUSION_RRF = 0,      /* reciprocal-rank fusion (Cormack et al. 2009),
+                                weighted: w/(rrf_k + rank_bm25) +
+                                (1 - w)/(rrf_k + rank_vector) */
+    CVS_FUSION_WEIGHTED = 1  /* w * bm25/max(bm25) + (1 - w) * (the vector
+                                score min-max normalized over its list) */
+} cvs_fusion;
+
+/* Options of cvs_context.  Fill with cvs_context_opts_init (the defaults,
+ * tuned on HotpotQA and MuSiQue: see docs/BENCHMARKS.md), then change what
+ * you need.  NULL opts means the defaults. */
+typedef struct cvs_context_opts {
+    size_t budget;            /* tokens (cvs_tokens_estimate); default 512 */
+    cvs_context_strategy strategy; /* default CVS_CONTEXT_DIVERSE */
+    cvs_fusion fusion;        /* default CVS_FUSION_WEIGHTED */
+    float lexical_weight;     /* w above, in [0, 1]: 1 = BM25 only, 0 =
+                                 vector only; default 0.8 */
+    float rrf_k;              /* default 60 */
+    float title_weight;       /* weight of a third list in the fusion: the
+                                 records whose title the question mentions
+                                 (matched as cvs_link_mentions matches, in
+                                 the title map of its last run); each counts
+                                 as rank 1 of that list.  0 = off;
+                                 default 0.5 */
+    size_t depth;             /* results taken from each retriever; 50 */
+    size_t seeds;             /* best fused results that start the walk; 10 */
+    int hops;                 /* graph hops from the seeds (0 = none); 2 */
+    size_t fanout;            /* edges followed per node and kind; 8 */
+    size_t beam;              /* nodes expanded per hop; 10 */
+    float decay;              /* score factor per hop; 0.5 */
+    float knn_weight;         /* kNN edges pass decay * knn_weight * their
+                                 similarity (links pass decay * weight, and
+                                 links followed backwards half that); 0.2 */
+    int use_links;            /* follow links (explicit and mentions); 1 */
+    int use_knn;              /* follow kNN edges; 1 */
+    float lambda;             /* mmr: relevance vs. novelty, in [0, 1]; 0.7 */
+    float coverage;           /* diverse: weight of coverage vs. relevance; 1 */
+    float dup_threshold;      /* cosine above which a candidate counts as a
+                                 near-duplicate of a chosen one and is
+                                 skipped (diverse, and mmr with lambda < 1);
+                                 > 1 disables; 0.95 */
+    size_t max_pool;          /* candidates kept for selection, the most
+                                 relevant; 100 */
+    unsigned search_flags;    /* vector seeds: CVS_SEARCH_* (0 = exact) */
+} cvs_context_opts;
+
+CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
+
+/* One step of the path that reached an item: the record, and how the walk
+ * got there: for the first step (the seed) the retrievers that found it
+ * ("bm25", "vector", "title", joined by "+" when several did), for later
+ * ones the edge taken from the step before ("mentions", "link",
+ * "linked-by": a link followed backwards, or "knn"). */
+typedef struct cvs_context_step {
+    int64_t key;
+    const char *id;
+    size_t id_len;
+    const char *type;       /* static string, see above */
+} cvs_context_step;
+
+typedef struct cvs_context_item {
+    int64_t key;
+    const char *id;        /* external id */
+    size_t id_len;
+    const char *title;     /* NULL when the record has none */
+    size_t title_len;
+    const char *text;      /* NULL when the record has none */
+    size_t text_len;
+    float score;           /* relevance: fused seed score, or the decayed
+                              score carried along the path */
+    size_t tokens;         /* cvs_tokens_estimate(title_len, text_len) */
+    int hop;               /* 0 for a seed */
+    const cvs_context_step *via; /* hop + 1 steps: the seed first, then each
+                              record on the way, ending with this item */
+} cvs_context_item;
+
+typedef struct cvs_context_result {
+    cvs_context_item *items; /* n items in the order chosen */
+    size_t n;
+    size_t tokens;         /* sum of the items' tokens, <= budget */
+    size_t budget;
+    size_t pool;           /* candidates the strategy chose from */
+    double seconds;        /* time of the call */
+    void *priv;            /* owned storage; do not touch */
+} cvs_context_result;
+
+/* A context set for a question: seeds from hybrid search (BM25 over text
+ * and title fused with the vector search of the embedded question), a walk
+ * of opts->hops over links and kNN edges with scores decayed per hop, and a
+ * selection by opts->strategy whose tokens never exceed opts->budget.
+ * text has len bytes of UTF-8 (len 0 with a NUL-terminated text means
+ * strlen).  Items carry copies of id, title and text owned by *out (valid
+ * until cvs_context_result_free; each is also NUL-terminated).  The text
+ * is embedded by the handle's embedder (cvs_embed_text); a store that
+ * records no embedder and has none attached answers from BM25, the titles
+ * and the graph alone (as with lexical_weight 1).  A question that finds
+ * nothing gives n = 0, not an error.  *out is zeroed on failure. */
+CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
+                        size_t len, cvs_context_result *out) CVS_WUR;
+/* Same, inside a caller's snapshot; qvec (dim floats, or NULL) replaces the
+ * embedding of the text, and text may be NULL when qvec is given (vector
+ * seeds only). */
+CVS_API int cvs_txn_context(cvs_txn *txn, const cvs_context_opts *opts, const char *text,
+                            size_t len, const float *qvec, cvs_context_result *out) CVS_WUR;
+/* Frees what *r owns and zeroes it; accepts NULL and a zeroed result. */
+CVS_API void cvs_context_result_free(cvs_context_result *r);
 
 #ifdef __cplusplus
 }

@@ -330,6 +330,37 @@ static int create_opt_fn(cvs_db *db, MDB_txn *txn, void *arg)
     return open_opt_dbis(db, txn, MDB_CREATE);
 }
 
+/* The graph layer's databases (graph/knn.c, graph/link.c), added after the
+ * text layer.  Like the text databases, a store without them still opens: a
+ * writable open creates them empty (no graph until `cvstore link`), a
+ * read-only one reads the graph as empty.  *missing gets 1 when they are
+ * absent and create is 0. */
+static int open_knn_dbi(cvs_db *db, MDB_txn *txn, unsigned create, int *missing)
+{
+    int mrc;
+    *missing = 0;
+    db->have_knn_dbi = 0;
+    if ((mrc = mdb_dbi_open(txn, "knn", MDB_INTEGERKEY | create, &db->dbi_knn)) == 0)
+        mrc = mdb_dbi_open(txn, "titlemap", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP | create,
+                           &db->dbi_titlemap);
+    if (mrc) {
+        if (mrc == MDB_NOTFOUND) {
+            *missing = 1;
+            return CVS_OK;
+        }
+        return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "opening the graph databases");
+    }
+    db->have_knn_dbi = 1;
+    return CVS_OK;
+}
+
+static int add_knn_dbi_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    int missing;
+    (void)arg;
+    return open_knn_dbi(db, txn, MDB_CREATE, &missing);
+}
+
 static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
 {
     int mrc;
@@ -415,7 +446,8 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     (void)arg;
     if ((rc = open_dbis(db, txn, MDB_CREATE)) ||
         (rc = open_text_dbis(db, txn, MDB_CREATE, &missing)) ||
-        (rc = open_opt_dbis(db, txn, MDB_CREATE)))
+        (rc = open_opt_dbis(db, txn, MDB_CREATE)) ||
+        (rc = open_knn_dbi(db, txn, MDB_CREATE, &missing)))
         return rc;
     header_encode(db, h);
     k.mv_data = "header"; k.mv_size = 6;
@@ -471,7 +503,7 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
     cvs_db *db = NULL;
     MDB_txn *txn = NULL;
     MDB_val k, v;
-    int rc, mrc, missing = 0;
+    int rc, mrc, missing = 0, knn_missing = 0;
 
     if (!path || !out)
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
@@ -485,7 +517,7 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
     if ((rc = open_dbis(db, txn, 0)) || (rc = open_text_dbis(db, txn, 0, &missing)) ||
-        (rc = open_opt_dbis(db, txn, 0)))
+        (rc = open_opt_dbis(db, txn, 0)) || (rc = open_knn_dbi(db, txn, 0, &knn_missing)))
         goto fail_txn;
     k.mv_data = "header"; k.mv_size = 6;
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
@@ -508,6 +540,8 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
     if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_text_dbis_fn, NULL)))
         goto fail;
     if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))
+        goto fail;
+    if (knn_missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_knn_dbi_fn, NULL)))
         goto fail;
     *out = db;
     return CVS_OK;

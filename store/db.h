@@ -74,6 +74,11 @@ struct cvs_db {
     MDB_dbi dbi_titles;    /* "titles": key -> UTF-8 title */
     MDB_dbi dbi_terms;     /* "terms": BM25 term -> postings (dupsort) */
     int have_text_dbis;
+    /* The graph layer (graph/).  have_knn_dbi is 0 only for a store from
+     * before these existed opened read-only, where they read as empty. */
+    MDB_dbi dbi_knn;       /* "knn": key -> neighbour keys and scores */
+    MDB_dbi dbi_titlemap;  /* "titlemap": folded title tokens -> keys (dupsort) */
+    int have_knn_dbi;
     /* The embedder attached to this handle (query/embed.c), or NULL. */
     pthread_mutex_t embed_mu;
     struct cvs_embedder *embedder;

@@ -469,6 +469,10 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
+    /* Its own kNN row goes; rows of others that name it are filtered when
+     * read (graph/knn.c), which spares a reverse index of the graph. */
+    if (db->have_knn_dbi && (mrc = mdb_del(txn, db->dbi_knn, &k, NULL)) && mrc != MDB_NOTFOUND)
+        return cvs__werr(mrc, "deleting a kNN row");
     if ((rc = cvs__fidx_on_write(db, txn, key)))
         return rc;
     if ((rc = drop_outgoing(db, txn, key)))

@@ -1,0 +1,366 @@
+/*
+ * context.c -- `cvstore context`: a context set for a question (or a batch
+ * of them): hybrid seeds, a walk over links and kNN edges, and a selection
+ * that fits a token budget (cvs_context in cvstore.h).  The store and its
+ * embedder are loaded once per run, so --queries FILE answers a whole batch
+ * at the cost of the queries alone.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: cvstore context DB (--text QUESTION | --queries FILE.jsonl |\n"
+    "                           --query-vector \"x,y,...\" | --query-file F)\n"
+    "                       [--budget TOKENS] [--strategy diverse|topk|mmr|bm25|vector]\n"
+    "                       [--hops N] [--fanout N] [--lambda L] [--lexical-weight W]\n"
+    "                       [--fusion rrf|weighted] [--no-links] [--no-knn] [--json]\n"
+    "\n"
+    "Prints the records that answer a question best within a token budget\n"
+    "(tokens = ceil(UTF-8 bytes of title + text / 4)).  Seeds come from BM25 and\n"
+    "vector search fused; a walk of --hops steps over links (explicit and the\n"
+    "\"mentions\" of `cvstore link`) and kNN edges adds what the seeds point to;\n"
+    "the strategy picks the set: diverse (default: relevance plus coverage of\n"
+    "the candidates, near-duplicates suppressed), topk, mmr, or the baselines\n"
+    "bm25 and vector (one ranking alone, no walk).\n"
+    "\n"
+    "With --json, one object per query on one line:\n"
+    "  {\"query\", \"budget\", \"tokens\", \"items\": [{\"id\", \"score\", \"tokens\", \"hop\",\n"
+    "   \"via\": [{\"id\", \"type\"}, ...], \"title\", \"text\"}]}\n"
+    "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
+    "each with one such line (always JSON), with \"query_id\" added, in file order.\n"
+    "--query-file F (fvecs, npy) takes query vectors instead of text (vector\n"
+    "seeds only); \"query\" is then the row number.\n"
+    "\n"
+    "Options:\n"
+    "  -t, --text Q            the question\n"
+    "      --queries FILE      a batch of questions, JSONL\n"
+    "      --query-vector V    one query vector, comma-separated\n"
+    "      --query-file F      query vectors (fvecs, npy)\n"
+    "  -b, --budget N          token budget (default 512)\n"
+    "  -s, --strategy S        diverse (default), topk, mmr, bm25, vector\n"
+    "      --hops N            graph hops from the seeds (default 2; 0 = none)\n"
+    "      --fanout N          edges followed per node and kind (default 8)\n"
+    "      --lambda L          mmr: relevance vs. novelty in [0, 1] (default 0.7)\n"
+    "      --lexical-weight W  share of BM25 in the fusion, [0, 1] (default 0.8)\n"
+    "      --fusion F          weighted (default: normalized scores) or rrf\n"
+    "      --no-links          do not follow links\n"
+    "      --no-knn            do not follow kNN edges\n"
+    "      --json              JSON output\n"
+    "  -h, --help              show this help\n";
+
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* "x,y,..." into a malloc'd array of exactly dim floats. */
+static int parse_vector(const char *s, uint32_t dim, float **out)
+{
+    float *v = malloc(dim * sizeof *v);
+    uint32_t n = 0;
+    const char *p = s;
+    if (!v)
+        return -1;
+    while (*p) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || n == dim || !isfinite(x)) {
+            free(v);
+            return -1;
+        }
+        v[n++] = (float)x;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p) {
+            free(v);
+            return -1;
+        }
+    }
+    if (n != dim) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static json_t *result_json(const cvs_context_result *r)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < r->n; i++) {
+        const cvs_context_item *it = &r->items[i];
+        json_t *via = json_array(), *o;
+        for (int s = 0; s <= it->hop; s++)
+            json_array_append_new(via, json_pack("{s:s%, s:s}", "id", it->via[s].id,
+                                                 it->via[s].id_len, "type",
+                                                 it->via[s].type ? it->via[s].type : ""));
+        o = json_pack("{s:s%, s:f, s:I, s:i, s:o}", "id", it->id, it->id_len, "score",
+                      (double)it->score, "tokens", (json_int_t)it->tokens, "hop", it->hop,
+                      "via", via);
+        if (it->title)
+            json_object_set_new(o, "title", json_stringn(it->title, it->title_len));
+        json_object_set_new(o, "text", json_stringn(it->text ? it->text : "", it->text_len));
+        json_array_append_new(items, o);
+    }
+    return json_pack("{s:I, s:I, s:I, s:f, s:o}", "budget", (json_int_t)r->budget, "tokens",
+                     (json_int_t)r->tokens, "pool", (json_int_t)r->pool, "ms",
+                     r->seconds * 1e3, "items", items);
+}
+
+static void print_text(const cvs_context_result *r)
+{
+    printf("context: %zu items, %zu of %zu tokens, %zu candidates, %.2f ms\n", r->n, r->tokens,
+           r->budget, r->pool, r->seconds * 1e3);
+    for (size_t i = 0; i < r->n; i++) {
+        const cvs_context_item *it = &r->items[i];
+        printf("\n[%zu] %.*s  score %.4f  %zu tokens  hop %d  via", i + 1, (int)it->id_len, it->id,
+               it->score, it->tokens, it->hop);
+        for (int s = 0; s <= it->hop; s++)
+            printf("%s %s %.*s", s ? " ->" : "", it->via[s].type, (int)it->via[s].id_len,
+                   it->via[s].id);
+        printf("\n");
+        if (it->title)
+            printf("    %.*s\n", (int)it->title_len, it->title);
+        if (it->text) {
+            size_t n = it->text_len > 300 ? 300 : it->text_len;
+            while (n < it->text_len && n > 0 && ((unsigned char)it->text[n] & 0xc0) == 0x80)
+                n--; /* do not cut a UTF-8 sequence */
+            printf("    %.*s%s\n", (int)n, it->text, n < it->text_len ? " ..." : "");
+        }
+    }
+}
+
+/* One query: text and/or vector; prints one line (JSON) or the listing. */
+static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char *text,
+                  const float *qvec, json_t *qfield, const char *qid, int json)
+{
+    cvs_context_result r;
+    int rc = cvs_txn_context(t, o, text, text ? strlen(text) : 0, qvec, &r);
+    if (rc) {
+        json_decref(qfield);
+        return cli_fail("context", rc, db);
+    }
+    if (json) {
+        json_t *j = result_json(&r);
+        if (qid)
+            json_object_set_new(j, "query_id", json_string(qid));
+        json_object_set_new(j, "query", qfield);
+        rc = cli_json_print(stdout, j) ? CLI_EFAIL : CLI_OK;
+    } else {
+        json_decref(qfield);
+        print_text(&r);
+    }
+    cvs_context_result_free(&r);
+    return rc;
+}
+
+static int run_batch(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    int rc = CLI_OK;
+    if (!f) {
+        cli_err("context", "%s: %s", path, strerror(errno));
+        return CLI_EUSER;
+    }
+    while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
+        json_error_t err;
+        json_t *j, *id, *text;
+        char idbuf[32];
+        const char *qid;
+        lineno++;
+        if (len <= 1 && (len == 0 || line[0] == '\n'))
+            continue;
+        if (!(j = json_loadb(line, (size_t)len, 0, &err)) || !json_is_object(j) ||
+            !(text = json_object_get(j, "text")) || !json_is_string(text)) {
+            cli_err("context", "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
+            json_decref(j);
+            rc = CLI_EUSER;
+            break;
+        }
+        id = json_object_get(j, "id");
+        if (json_is_string(id)) {
+            qid = json_string_value(id);
+        } else if (json_is_integer(id)) {
+            snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
+            qid = idbuf;
+        } else {
+            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
+            qid = idbuf;
+        }
+        rc = answer(db, t, o, json_string_value(text), NULL, json_incref(text), qid, 1);
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int cmd_context(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"text", required_argument, NULL, 't'},
+        {"queries", required_argument, NULL, 'Q'},
+        {"query-vector", required_argument, NULL, 'V'},
+        {"query-file", required_argument, NULL, 'F'},
+        {"budget", required_argument, NULL, 'b'},
+        {"strategy", required_argument, NULL, 's'},
+        {"hops", required_argument, NULL, 'H'},
+        {"fanout", required_argument, NULL, 'f'},
+        {"lambda", required_argument, NULL, 'l'},
+        {"lexical-weight", required_argument, NULL, 'w'},
+        {"fusion", required_argument, NULL, 'u'},
+        {"no-links", no_argument, NULL, 'L'},
+        {"no-knn", no_argument, NULL, 'K'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cvs_context_opts o;
+    cvs_db *db = NULL;
+    cvs_txn *t = NULL;
+    const char *text = NULL, *batch = NULL, *vecstr = NULL, *vecfile = NULL;
+    float *qv = NULL, *qf = NULL;
+    size_t nqf = 0;
+    uint32_t qdim = 0;
+    uint64_t u;
+    int c, rc, json = 0, inputs = 0;
+
+    cvs_context_opts_init(&o);
+    while ((c = getopt_long(argc, argv, "t:b:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': text = optarg; inputs++; break;
+        case 'Q': batch = optarg; inputs++; break;
+        case 'V': vecstr = optarg; inputs++; break;
+        case 'F': vecfile = optarg; inputs++; break;
+        case 'b':
+            if (cli_parse_u64(optarg, 1, (uint64_t)1 << 40, &u)) {
+                cli_err("context", "--budget: expected a positive integer, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            o.budget = (size_t)u;
+            break;
+        case 's':
+            if (cvs_context_strategy_parse(optarg, &o.strategy)) {
+                cli_err("context", "--strategy: expected diverse, topk, mmr, bm25 or vector, got '%s'",
+                        optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'H':
+            if (cli_parse_u64(optarg, 0, 16, &u)) {
+                cli_err("context", "--hops: expected an integer in 0..16, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            o.hops = (int)u;
+            break;
+        case 'f':
+            if (cli_parse_u64(optarg, 1, 1024, &u)) {
+                cli_err("context", "--fanout: expected an integer in 1..1024, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            o.fanout = (size_t)u;
+            break;
+        case 'l':
+            if (parse_float(optarg, 0, 1, &o.lambda)) {
+                cli_err("context", "--lambda: expected a number in [0, 1], got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'w':
+            if (parse_float(optarg, 0, 1, &o.lexical_weight)) {
+                cli_err("context", "--lexical-weight: expected a number in [0, 1], got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'u':
+            if (!strcmp(optarg, "rrf"))
+                o.fusion = CVS_FUSION_RRF;
+            else if (!strcmp(optarg, "weighted"))
+                o.fusion = CVS_FUSION_WEIGHTED;
+            else {
+                cli_err("context", "--fusion: expected rrf or weighted, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'L': o.use_links = 0; break;
+        case 'K': o.use_knn = 0; break;
+        case 'j': json = 1; break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        cli_err("context", "expected DB");
+        return cli_usage_error(usage);
+    }
+    if (inputs != 1) {
+        cli_err("context", "give exactly one of --text, --queries, --query-vector, --query-file");
+        return cli_usage_error(usage);
+    }
+    if ((rc = cli_open("context", argv[optind], CVS_OPEN_RDONLY, &db)))
+        goto out;
+    if (vecstr || vecfile) {
+        cvs_info info;
+        if ((rc = cvs_db_info(db, &info))) {
+            rc = cli_fail("context", rc, db);
+            goto out;
+        }
+        if (vecstr && parse_vector(vecstr, info.dim, &qv)) {
+            cli_err("context", "--query-vector: expected %u comma-separated numbers", info.dim);
+            rc = CLI_EUSER;
+            goto out;
+        }
+        if (vecfile) {
+            if ((rc = cvs_vecs_load(vecfile, CVS_FMT_AUTO, &qf, &nqf, &qdim))) {
+                rc = cli_fail("context", rc, db);
+                goto out;
+            }
+            if (qdim != info.dim) {
+                cli_err("context", "%s: vectors of dimension %u, the store's is %u", vecfile, qdim,
+                        info.dim);
+                rc = CLI_EUSER;
+                goto out;
+            }
+        }
+    }
+    if ((rc = cvs_txn_begin(db, &t))) {
+        rc = cli_fail("context", rc, db);
+        goto out;
+    }
+    if (batch)
+        rc = run_batch(db, t, &o, batch);
+    else if (text)
+        rc = answer(db, t, &o, text, NULL, json_string(text), NULL, json);
+    else if (qv)
+        rc = answer(db, t, &o, NULL, qv, json_integer(0), NULL, json);
+    else
+        for (size_t i = 0; i < nqf && rc == CLI_OK; i++)
+            rc = answer(db, t, &o, NULL, qf + i * qdim, json_integer((json_int_t)i), NULL, json);
+out:
+    cvs_txn_end(t);
+    free(qv);
+    cvs_free(qf);
+    cvs_db_close(db);
+    return rc;
+}

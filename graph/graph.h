@@ -1,0 +1,44 @@
+/*
+ * graph.h -- internals of the graph layer shared with query/context.c:
+ * reading a record's edges inside a snapshot.  The public side is in
+ * cvstore.h ("Graph and context sets").  Not installed.
+ */
+#ifndef CVS_GRAPH_H
+#define CVS_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/db.h"
+
+/* One outgoing edge, resolved to an internal key.  type points at static
+ * or transaction-owned memory valid until the snapshot ends. */
+typedef struct cvs_edge {
+    int64_t key;
+    float weight;          /* link weight, or the kNN similarity in [0, 1] */
+    const char *type;      /* link type ("mentions", ...), "link" for an
+                              untyped link, "knn" */
+} cvs_edge;
+
+/* Up to cap edges of kind "links" leaving key (explicit and mention links,
+ * in stored order), skipping targets that are not in the snapshot.  type is
+ * "mentions" for mention links and "link" for any other (static strings). */
+int cvs__graph_links(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n);
+
+/* Up to cap records linking TO key (the reverse of links), type "linked-by". */
+int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n);
+
+/* Up to cap kNN edges of key, best first, without deleted targets; weight
+ * is a similarity: the score for ip/cosine stores, 1 / (1 + d) for l2. */
+int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n);
+
+/* Key of an external id in the snapshot; CVS_NOTFOUND when absent. */
+int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key);
+
+/* Records whose title the text mentions (graph/link.c: the same matching
+ * as the linker, against the title map its last run wrote), in order of
+ * appearance, without deleted ones: up to cap keys, *n the count. */
+int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
+                           size_t *n);
+
+#endif

@@ -1,0 +1,483 @@
+/*
+ * knn.c -- the kNN graph over the records, and the edge readers that
+ * query/context.c walks (links, backlinks, kNN rows).
+ *
+ * A kNN graph joins every record to its K nearest records, so a walk from a
+ * relevant record reaches records close to it even when no link says so:
+ * the "proximity graph" half of graph-augmented retrieval.  It is built
+ * here the straightforward way (Dong, Moses & Li, "Efficient K-Nearest
+ * Neighbor Graph Construction for Generic Similarity Measures", WWW 2011,
+ * call it the brute-force baseline): every record is a query against the
+ * whole store.  With exact search that is N x N dot products in sgemm
+ * batches (index/exact.c), about a second for 10^4 records of 100
+ * dimensions on one core; with the store's ANN index it is N ANN queries,
+ * and the build then measures what that costs in quality: the recall of
+ * the true K nearest neighbours on a sample of records.
+ *
+ * Storage (docs/FORMAT.md): database "knn", key = the record's key, value =
+ * K x {u64 neighbour key, f32 score}, best first; meta "knn" holds the
+ * report (K, rows, source, recall, time).
+ *
+ * Where we deviate or choose:
+ *   1. No NN-descent: exact construction is quadratic, but the corpora that
+ *      context sets are built over (passages of a knowledge base) are small
+ *      enough, and exact neighbours make the graph's quality a non-question.
+ *      The ANN source is there for large stores.
+ *   2. Maintenance is partial: a delete drops the record's own row in its
+ *      transaction (store/put.c) and rows naming it are filtered when read,
+ *      which costs one lookup per edge and spares a reverse index.  A record
+ *      put after the build has no row: its neighbours are found by an exact
+ *      search when its row is read (one search per read, cheap next to the
+ *      walk's other work), but the rows of older records do not name it
+ *      until the next build.  Writing its row in the put would be a search
+ *      inside every write transaction, and updating its neighbours' rows
+ *      would make a put rewrite K other rows.  `cvstore link` rebuilds.
+ *   3. The edge weight read back is a similarity: the score itself for ip
+ *      and cosine stores, 1 / (1 + d) for l2 ones.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graph/graph.h"
+
+#define ROW_BYTES 12
+#define META_BYTES 48
+#define BATCH 256
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ==== Build ==== */
+
+typedef struct knn_build {
+    size_t k, n;
+    int64_t *keys;          /* n record keys */
+    int64_t *nb;            /* n x k neighbour keys (-1 padded) */
+    float *sc;              /* n x k scores */
+    unsigned char meta[META_BYTES];
+} knn_build;
+
+static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    knn_build *b = arg;
+    unsigned char *row = malloc(b->k * ROW_BYTES + 1);
+    MDB_val mk = {3, "knn"}, mv = {META_BYTES, b->meta};
+    int rc = CVS_OK, mrc;
+
+    if (!row)
+        return cvs__err(CVS_ENOMEM, "out of memory writing the kNN graph");
+    if ((mrc = mdb_drop(txn, db->dbi_knn, 0))) {
+        rc = cvs__werr(mrc, "emptying the kNN graph");
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        uint64_t key = (uint64_t)b->keys[i];
+        size_t m = 0;
+        for (size_t j = 0; j < b->k; j++) {
+            if (b->nb[i * b->k + j] < 0)
+                break;
+            cvs__put_u64(row + m * ROW_BYTES, (uint64_t)b->nb[i * b->k + j]);
+            memcpy(row + m * ROW_BYTES + 8, &b->sc[i * b->k + j], 4);
+            m++;
+        }
+        MDB_val k = {8, &key}, v = {m * ROW_BYTES, row};
+        if ((mrc = mdb_put(txn, db->dbi_knn, &k, &v, MDB_APPEND))) {
+            rc = cvs__werr(mrc, "writing the kNN graph");
+            goto out;
+        }
+    }
+    if ((mrc = mdb_put(txn, db->dbi_meta, &mk, &mv, 0)))
+        rc = cvs__werr(mrc, "writing meta knn");
+out:
+    free(row);
+    return rc;
+}
+
+/* Neighbours of rows [from, from + nq) of vecs, self removed: searches k + 1
+ * and keeps the first k results that are not the query's own key. */
+static int search_rows(cvs_txn *t, const float *vecs, uint32_t dim, const int64_t *keys,
+                       size_t from, size_t nq, size_t k, const cvs_search_params *p,
+                       int64_t *lab, float *sc, int64_t *nb, float *nsc)
+{
+    int rc = cvs_txn_search_params(t, vecs + from * dim, nq, k + 1, p, lab, sc);
+    if (rc)
+        return rc;
+    for (size_t q = 0; q < nq; q++) {
+        size_t m = 0;
+        for (size_t j = 0; j < k + 1 && m < k; j++) {
+            int64_t l = lab[q * (k + 1) + j];
+            if (l < 0 || l == keys[from + q])
+                continue;
+            nb[(from + q) * k + m] = l;
+            nsc[(from + q) * k + m] = sc[q * (k + 1) + j];
+            m++;
+        }
+        for (; m < k; m++) {
+            nb[(from + q) * k + m] = -1;
+            nsc[(from + q) * k + m] = NAN;
+        }
+    }
+    return CVS_OK;
+}
+
+CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *info)
+{
+    knn_build b = {0};
+    cvs_txn *t = NULL;
+    cvs_iter *it = NULL;
+    float *vecs = NULL, *sc = NULL, *esc = NULL;
+    int64_t *lab = NULL, *enb = NULL;
+    size_t cap = 0, sample;
+    cvs_search_params p = {0};
+    double t0 = now_s(), recall = 1.0;
+    int approx, rc;
+    uint64_t count;
+
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_knn_build: NULL argument");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "cvs_knn_build: store opened read-only");
+    if (!db->have_knn_dbi)
+        return cvs__err(CVS_EINTERNAL, "cvs_knn_build: no knn database");
+    b.k = opts && opts->k ? opts->k : 16;
+    approx = opts && (opts->flags & CVS_SEARCH_ANN);
+    p.flags = approx ? opts->flags : CVS_SEARCH_EXACT;
+    sample = opts && opts->recall_sample ? opts->recall_sample : 200;
+    if (b.k > 4096)
+        return cvs__err(CVS_EINVAL, "cvs_knn_build: k = %zu is over 4096", b.k);
+
+    if ((rc = cvs_txn_begin(db, &t)) || (rc = cvs_txn_count(t, &count)) ||
+        (rc = cvs_iter_open(t, &it)))
+        goto out;
+    cap = count;
+    if (!(vecs = malloc((cap + 1) * db->dim * sizeof *vecs)) || !(b.keys = malloc((cap + 1) * sizeof *b.keys))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory building the kNN graph");
+        goto out;
+    }
+    for (;;) {
+        cvs_record r;
+        /* count + 1 rows of room: the extra one only ever holds a vector
+         * when the snapshot has more records than it counted (a bug). */
+        rc = cvs_iter_next(it, &r, vecs + b.n * db->dim);
+        if (rc == CVS_NOTFOUND)
+            break;
+        if (rc)
+            goto out;
+        if (b.n == cap) {
+            rc = cvs__err(CVS_EINTERNAL, "more records than counted");
+            goto out;
+        }
+        b.keys[b.n++] = r.key;
+    }
+    rc = CVS_OK;
+    if (!(b.nb = malloc((b.n ? b.n : 1) * b.k * sizeof *b.nb)) ||
+        !(b.sc = malloc((b.n ? b.n : 1) * b.k * sizeof *b.sc)) ||
+        !(lab = malloc(BATCH * (b.k + 1) * sizeof *lab)) ||
+        !(sc = malloc(BATCH * (b.k + 1) * sizeof *sc))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory building the kNN graph");
+        goto out;
+    }
+    for (size_t i = 0; i < b.n; i += BATCH) {
+        size_t nq = b.n - i < BATCH ? b.n - i : BATCH;
+        if ((rc = search_rows(t, vecs, db->dim, b.keys, i, nq, b.k, &p, lab, sc, b.nb, b.sc)))
+            goto out;
+        if (opts && opts->progress)
+            opts->progress(opts->progress_ctx, "knn", i + nq, b.n, 0, 0);
+    }
+    if (approx && b.n) {
+        /* Recall against exact search on an evenly spaced sample. */
+        cvs_search_params ep = {.flags = CVS_SEARCH_EXACT};
+        size_t ns = sample < b.n ? sample : b.n, hit = 0, tot = 0;
+        if (!(enb = malloc(b.n * b.k * sizeof *enb)) || !(esc = malloc(b.n * b.k * sizeof *esc))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory measuring recall");
+            goto out;
+        }
+        for (size_t s = 0; s < ns; s++) {
+            size_t i = s * b.n / ns;
+            if ((rc = search_rows(t, vecs, db->dim, b.keys, i, 1, b.k, &ep, lab, sc, enb, esc)))
+                goto out;
+            for (size_t a = 0; a < b.k; a++) {
+                if (enb[i * b.k + a] < 0)
+                    continue;
+                tot++;
+                for (size_t c = 0; c < b.k; c++)
+                    if (b.nb[i * b.k + c] == enb[i * b.k + a]) {
+                        hit++;
+                        break;
+                    }
+            }
+        }
+        recall = tot ? (double)hit / (double)tot : 1.0;
+    }
+    cvs_iter_close(it);
+    it = NULL;
+    cvs_txn_end(t);
+    t = NULL;
+
+    double secs = now_s() - t0;
+    int64_t built = cvs__now_us();
+    cvs__put_u32(b.meta, 1);
+    cvs__put_u32(b.meta + 4, (uint32_t)b.k);
+    cvs__put_u64(b.meta + 8, b.n);
+    cvs__put_u32(b.meta + 16, (uint32_t)approx);
+    cvs__put_u32(b.meta + 20, 0);
+    memcpy(b.meta + 24, &recall, 8);
+    memcpy(b.meta + 32, &secs, 8);
+    cvs__put_u64(b.meta + 40, (uint64_t)built);
+    if ((rc = cvs__write(db, write_fn, &b)))
+        goto out;
+    if (info) {
+        info->k = b.k;
+        info->records = b.n;
+        info->approximate = approx;
+        info->recall = recall;
+        info->seconds = secs;
+        info->built_us = built;
+    }
+out:
+    cvs_iter_close(it);
+    cvs_txn_end(t);
+    free(vecs);
+    free(b.keys);
+    free(b.nb);
+    free(b.sc);
+    free(lab);
+    free(sc);
+    free(enb);
+    free(esc);
+    return rc;
+}
+
+CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
+{
+    MDB_txn *txn;
+    MDB_val k = {3, "knn"}, v;
+    int rc = CVS_OK, mrc;
+    if (!db || !info)
+        return cvs__err(CVS_EINVAL, "cvs_knn_get_info: NULL argument");
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        rc = cvs__err(CVS_NOTFOUND, "the store has no kNN graph (cvstore link builds one)");
+    } else if (mrc) {
+        rc = cvs__err_lmdb(mrc, "reading meta knn");
+    } else if (v.mv_size != META_BYTES || cvs__get_u32(v.mv_data) != 1) {
+        rc = cvs__err(CVS_ECORRUPT, "meta knn: %zu bytes or unknown version", v.mv_size);
+    } else {
+        const unsigned char *p = v.mv_data;
+        info->k = cvs__get_u32(p + 4);
+        info->records = cvs__get_u64(p + 8);
+        info->approximate = (int)cvs__get_u32(p + 16);
+        memcpy(&info->recall, p + 24, 8);
+        memcpy(&info->seconds, p + 32, 8);
+        info->built_us = (int64_t)cvs__get_u64(p + 40);
+    }
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+/* ==== Edge readers ==== */
+
+static int alive(cvs_txn *t, int64_t key)
+{
+    uint64_t k64 = (uint64_t)key;
+    MDB_val k = {8, &k64}, v;
+    return mdb_get(t->txn, t->db->dbi_recs, &k, &v) == 0;
+}
+
+/* Neighbours of a record that has no row (put after the build): an exact
+ * search at read time, with the K of the last build.  *n = 0 when the store
+ * has no graph or the record is gone. */
+static int knn_search_row(cvs_txn *t, int64_t key, size_t cap, int64_t *keys, float *scores,
+                          size_t *n)
+{
+    MDB_val mk = {3, "knn"}, mv;
+    cvs_record rec;
+    float *v = NULL, *sc = NULL;
+    int64_t *lab = NULL;
+    size_t k;
+    int rc = CVS_OK;
+
+    *n = 0;
+    if (mdb_get(t->txn, t->db->dbi_meta, &mk, &mv) != 0 || mv.mv_size != META_BYTES)
+        return CVS_OK;
+    k = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
+    if (!(v = malloc(t->db->dim * sizeof *v)) || !(lab = malloc((k + 1) * sizeof *lab)) ||
+        !(sc = malloc((k + 1) * sizeof *sc))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = cvs_get_key(t, key, &rec, v))) {
+        rc = rc == CVS_NOTFOUND ? CVS_OK : rc;
+        goto out;
+    }
+    if ((rc = cvs_txn_search(t, v, 1, k + 1, CVS_SEARCH_EXACT, lab, sc)))
+        goto out;
+    for (size_t i = 0; i < k + 1 && *n < cap && *n < k; i++)
+        if (lab[i] >= 0 && lab[i] != key) {
+            keys[*n] = lab[i];
+            scores[*n] = sc[i];
+            (*n)++;
+        }
+out:
+    free(v);
+    free(lab);
+    free(sc);
+    return rc;
+}
+
+int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n)
+{
+    uint64_t k64 = (uint64_t)key;
+    MDB_val k = {8, &k64}, v;
+    const unsigned char *p;
+    int mrc;
+    *n = 0;
+    if (!t->db->have_knn_dbi)
+        return CVS_OK;
+    mrc = mdb_get(t->txn, t->db->dbi_knn, &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        int64_t kk[64];
+        float ss[64];
+        size_t m;
+        int rc = knn_search_row(t, key, cap < 64 ? cap : 64, kk, ss, &m);
+        for (size_t i = 0; rc == CVS_OK && i < m; i++)
+            out[(*n)++] = (cvs_edge){kk[i],
+                                     t->db->metric == CVS_METRIC_L2 ? 1.0f / (1.0f + ss[i]) : ss[i],
+                                     "knn"};
+        return rc;
+    }
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading the kNN graph");
+    if (v.mv_size % ROW_BYTES)
+        return cvs__err(CVS_ECORRUPT, "kNN row of key %lld has %zu bytes", (long long)key,
+                        v.mv_size);
+    p = v.mv_data;
+    for (size_t i = 0; i < v.mv_size / ROW_BYTES && *n < cap; i++, p += ROW_BYTES) {
+        int64_t nk = (int64_t)cvs__get_u64(p);
+        float s;
+        memcpy(&s, p + 8, 4);
+        if (!alive(t, nk))
+            continue;
+        if (t->db->metric == CVS_METRIC_L2)
+            s = 1.0f / (1.0f + s);
+        out[(*n)++] = (cvs_edge){nk, s, "knn"};
+    }
+    return CVS_OK;
+}
+
+CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *keys,
+                              float *scores, size_t *n)
+{
+    int rc;
+    if (!txn || !n || (cap && (!keys || !scores)))
+        return cvs__err(CVS_EINVAL, "cvs_knn_neighbors: NULL argument");
+    uint64_t k64 = (uint64_t)key;
+    MDB_val k = {8, &k64}, v;
+    *n = 0;
+    if (!txn->db->have_knn_dbi)
+        return CVS_OK;
+    rc = mdb_get(txn->txn, txn->db->dbi_knn, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return knn_search_row(txn, key, cap, keys, scores, n);
+    if (rc)
+        return cvs__err_lmdb(rc, "reading the kNN graph");
+    if (v.mv_size % ROW_BYTES)
+        return cvs__err(CVS_ECORRUPT, "kNN row of key %lld has %zu bytes", (long long)key,
+                        v.mv_size);
+    const unsigned char *p = v.mv_data;
+    for (size_t i = 0; i < v.mv_size / ROW_BYTES && *n < cap; i++, p += ROW_BYTES) {
+        int64_t nk = (int64_t)cvs__get_u64(p);
+        if (!alive(txn, nk))
+            continue;
+        keys[*n] = nk;
+        memcpy(&scores[*n], p + 8, 4);
+        (*n)++;
+    }
+    return CVS_OK;
+}
+
+int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key)
+{
+    unsigned char buf[CVS_IDKEY_MAX];
+    MDB_val ik, iv;
+    int mrc;
+    cvs__idkey(id, len, buf, &ik);
+    mrc = mdb_get(t->txn, t->db->dbi_ids, &ik, &iv);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_NOTFOUND;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "looking up an id");
+    if (iv.mv_size != 8)
+        return cvs__err(CVS_ECORRUPT, "ids entry has %zu bytes", iv.mv_size);
+    *key = (int64_t)cvs__get_u64(iv.mv_data);
+    return CVS_OK;
+}
+
+int cvs__graph_links(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n)
+{
+    uint64_t k64 = (uint64_t)key;
+    MDB_val k = {8, &k64}, v;
+    cvs_link *links = NULL;
+    size_t nl = 0;
+    int rc, mrc;
+    *n = 0;
+    mrc = mdb_get(t->txn, t->db->dbi_links, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading links");
+    if ((rc = cvs__links_decode(v.mv_data, v.mv_size, &links, &nl)))
+        return rc;
+    for (size_t i = 0; i < nl && *n < cap; i++) {
+        int64_t tk;
+        rc = cvs__graph_id_key(t, links[i].id, links[i].id_len, &tk);
+        if (rc == CVS_NOTFOUND) {
+            rc = CVS_OK;
+            continue;
+        }
+        if (rc)
+            break;
+        /* Types other than the two common ones are reported as "link": the
+         * decoded strings die with links, and a path step only needs the
+         * kind of edge. */
+        const char *ty = !links[i].type ? "link"
+                         : !strcmp(links[i].type, CVS_LINK_MENTIONS) ? CVS_LINK_MENTIONS
+                                                                     : "link";
+        out[(*n)++] = (cvs_edge){tk, links[i].weight, ty};
+    }
+    free(links);
+    return rc;
+}
+
+int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n)
+{
+    const char *id;
+    size_t idl;
+    unsigned char buf[CVS_IDKEY_MAX];
+    MDB_cursor *cur = NULL;
+    MDB_val ik, bv;
+    int rc, mrc;
+    *n = 0;
+    if ((rc = cvs_key_id(t, key, &id, &idl)))
+        return rc == CVS_NOTFOUND ? CVS_OK : rc;
+    cvs__idkey(id, idl, buf, &ik);
+    if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_backlinks, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = mdb_cursor_get(cur, &ik, &bv, MDB_SET_KEY); mrc == 0 && *n < cap;
+         mrc = mdb_cursor_get(cur, &ik, &bv, MDB_NEXT_DUP)) {
+        int64_t src = (int64_t)cvs__get_u64(bv.mv_data);
+        if (src != key)
+            out[(*n)++] = (cvs_edge){src, 1.0f, "linked-by"};
+    }
+    rc = (mrc == 0 || mrc == MDB_NOTFOUND) ? CVS_OK : cvs__err_lmdb(mrc, "reading backlinks");
+    mdb_cursor_close(cur);
+    return rc;
+}

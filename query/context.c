@@ -1,0 +1,623 @@
+/*
+ * context.c -- context sets: from a question to a compact, diverse,
+ * multi-hop set of records that fits a token budget (cvs_context).
+ *
+ * Three stages, each after a known method:
+ *
+ *   1. Seeds by hybrid search.  BM25 (query/bm25.c) and vector search of the
+ *      embedded question each return their `depth` best records; the lists
+ *      are fused by reciprocal-rank fusion (Cormack, Clarke & Büttcher,
+ *      SIGIR 2009), weighted: w / (k + rank_bm25) + (1 - w) / (k + rank_vec)
+ *      with k = 60, or by a weighted sum of scores normalized per list.
+ *      The `seeds` best fused records start the walk.
+ *   2. Multi-hop expansion.  A beam walk over the graph (links, including
+ *      the automatic "mentions", and kNN edges): a node u passes
+ *      p(u) * decay * w(u, v) to each neighbour v (w = the link's weight,
+ *      or knn_weight times the kNN similarity; weights capped at 1), where
+ *      p(u) is the larger of u's fused score and the best amount that
+ *      reached it (a max-product path score: never their sum, so records
+ *      that mention each other cannot inflate each other round a cycle).
+ *      A candidate's relevance is its fused score plus the best amount
+ *      passed to it; its path is the walk's when that amount exceeds its
+ *      fused score, else it counts as retrieved (hop 0).  This is
+ *      personalized PageRank truncated at `hops` steps in its max-product
+ *      (best single path) form, restarting at the seeds, as HippoRAG-style
+ *      retrievers use it over entity links; each candidate keeps the path
+ *      that gave it its score, reported as "via".  Each hop expands the
+ *      `beam` best nodes reached in the previous hop, `fanout` edges of
+ *      each kind per node.
+ *   3. Selection under the budget by the chosen strategy (query/select.c).
+ *
+ * Where we deviate or choose:
+ *   1. Scores add rather than take a maximum: a record both retrieved and
+ *      linked from a relevant record ranks above one that is only either;
+ *      for a two-hop question the bridge passage is usually both.
+ *   2. Mention links are followed in both directions (the reverse edge at
+ *      half weight), because the passage that the question's words find may
+ *      be the one mentioned rather than the one mentioning.
+ *   3. Relevance is normalized to [0, 1] by the pool's maximum before
+ *      selection, so lambda and the coverage weight mean the same for every
+ *      fusion.
+ *   4. The token estimate is ceil(bytes / 4) of title + text
+ *      (cvs_tokens_estimate), used everywhere, never a model's tokenizer:
+ *      budgets must mean the same in every tool and need no vocabulary.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graph/graph.h"
+#include "query/context.h"
+#include "query/text.h"
+
+/* ==== Options ==== */
+
+CVS_API size_t cvs_tokens_estimate(size_t title_bytes, size_t text_bytes)
+{
+    return (title_bytes + text_bytes + 3) / 4;
+}
+
+CVS_API void cvs_context_opts_init(cvs_context_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->budget = 512;
+    o->strategy = CVS_CONTEXT_DIVERSE;
+    o->fusion = CVS_FUSION_WEIGHTED;
+    o->lexical_weight = 0.8f;
+    o->rrf_k = 60;
+    o->title_weight = 0.5f;
+    o->depth = 50;
+    o->seeds = 10;
+    o->hops = 2;
+    o->fanout = 8;
+    o->beam = 10;
+    o->decay = 0.5f;
+    o->knn_weight = 0.2f;
+    o->use_links = 1;
+    o->use_knn = 1;
+    o->lambda = 0.7f;
+    o->coverage = 1.0f;
+    o->dup_threshold = 0.95f;
+    o->max_pool = 100;
+    o->search_flags = 0;
+}
+
+static const char *const strategy_names[] = {"diverse", "topk", "mmr", "bm25", "vector"};
+
+CVS_API int cvs_context_strategy_parse(const char *s, cvs_context_strategy *out)
+{
+    if (!s || !out)
+        return cvs__err(CVS_EINVAL, "cvs_context_strategy_parse: NULL argument");
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(s, strategy_names[i])) {
+            *out = (cvs_context_strategy)i;
+            return CVS_OK;
+        }
+    return cvs__err(CVS_EINVAL, "unknown strategy \"%s\" (diverse, topk, mmr, bm25, vector)", s);
+}
+
+CVS_API const char *cvs_context_strategy_name(cvs_context_strategy s)
+{
+    return (unsigned)s < 5 ? strategy_names[s] : "unknown";
+}
+
+/* ==== Candidates ==== */
+
+#define SRC_BM25 1u
+#define SRC_VEC 2u
+#define SRC_TITLE 4u
+
+typedef struct cand {
+    int64_t key;
+    double fused;          /* own score from the retrievers */
+    double walk;           /* best amount passed along an edge */
+    double rel;            /* fused + walk */
+    int parent;            /* candidate index, -1 for a retrieved record */
+    const char *etype;     /* type of the edge from parent */
+    unsigned src;          /* SRC_* */
+} cand;
+
+typedef struct cands {
+    cand *c;
+    size_t n, cap;
+    int32_t *slot;         /* open addressing: 1 + index */
+    size_t nslot;
+} cands;
+
+static size_t cslot(const cands *cs, int64_t key)
+{
+    size_t i = (size_t)((uint64_t)key * 0x9E3779B97F4A7C15ull >> 17) & (cs->nslot - 1);
+    while (cs->slot[i] && cs->c[cs->slot[i] - 1].key != key)
+        i = (i + 1) & (cs->nslot - 1);
+    return i;
+}
+
+/* Index of key's candidate, adding it (zeroed) when new. */
+static int cget(cands *cs, int64_t key, size_t *idx)
+{
+    size_t s;
+    if ((cs->n + 1) * 2 > cs->nslot) {
+        size_t ns = cs->nslot ? cs->nslot * 2 : 256;
+        int32_t *sl = calloc(ns, sizeof *sl);
+        if (!sl)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        free(cs->slot);
+        cs->slot = sl;
+        cs->nslot = ns;
+        for (size_t i = 0; i < cs->n; i++)
+            cs->slot[cslot(cs, cs->c[i].key)] = (int32_t)i + 1;
+    }
+    s = cslot(cs, key);
+    if (cs->slot[s]) {
+        *idx = (size_t)cs->slot[s] - 1;
+        return CVS_OK;
+    }
+    if (cs->n == cs->cap) {
+        size_t nc = cs->cap ? cs->cap * 2 : 128;
+        cand *p = realloc(cs->c, nc * sizeof *p);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        cs->c = p;
+        cs->cap = nc;
+    }
+    cs->c[cs->n] = (cand){key, 0, 0, 0, -1, NULL, 0};
+    cs->slot[s] = (int32_t)cs->n + 1;
+    *idx = cs->n++;
+    return CVS_OK;
+}
+
+typedef struct by_rel {
+    double rel;
+    int64_t key;
+    size_t idx;
+} by_rel;
+
+static int cmp_rel_desc(const void *a, const void *b)
+{
+    const by_rel *x = a, *y = b;
+    if (x->rel != y->rel)
+        return x->rel > y->rel ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* Sorts candidate indices idx[0..n) by decreasing rel, ties on the smaller
+ * key, so results are deterministic. */
+static int sort_by_rel(const cands *cs, size_t *idx, size_t n)
+{
+    by_rel *b;
+    if (n < 2)
+        return CVS_OK;
+    if (!(b = malloc(n * sizeof *b)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        b[i] = (by_rel){cs->c[idx[i]].rel, cs->c[idx[i]].key, idx[i]};
+    qsort(b, n, sizeof *b, cmp_rel_desc);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = b[i].idx;
+    free(b);
+    return CVS_OK;
+}
+
+/* ==== Stage 1: retrieval and fusion ==== */
+
+static int add_list(cands *cs, const cvs_context_opts *o, const int64_t *keys,
+                    const float *scores, size_t k, unsigned src, double w, int higher_better)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    int rc;
+    for (size_t i = 0; i < k && keys[i] >= 0; i++) {
+        double s = higher_better ? scores[i] : -scores[i];
+        lo = s < lo ? s : lo;
+        hi = s > hi ? s : hi;
+    }
+    for (size_t i = 0; i < k && keys[i] >= 0; i++) {
+        size_t j;
+        double s = higher_better ? scores[i] : -scores[i], add;
+        if ((rc = cget(cs, keys[i], &j)))
+            return rc;
+        if (o->fusion == CVS_FUSION_WEIGHTED)
+            add = w * (src == SRC_BM25 ? (hi > 0 ? s / hi : 0)
+                                       : (hi > lo ? (s - lo) / (hi - lo) : 1));
+        else
+            add = w / (o->rrf_k + (double)(i + 1));
+        cs->c[j].fused += add;
+        cs->c[j].src |= src;
+    }
+    return CVS_OK;
+}
+
+/* ==== Stage 2: the walk ==== */
+
+static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double factor,
+                 size_t *next, size_t *nnext, size_t capnext)
+{
+    int rc;
+    for (size_t i = 0; i < ne; i++) {
+        size_t v;
+        /* What u passes on is its own score along its best path: the larger
+         * of its fused score and what reached it, never their sum, which
+         * would let records that mention each other inflate each other
+         * round a cycle.  Weights are capped at 1 for the same reason. */
+        double base = cs->c[u].fused > cs->c[u].walk ? cs->c[u].fused : cs->c[u].walk;
+        double w = e[i].weight > 1 ? 1 : e[i].weight > 0 ? e[i].weight : 0;
+        double pass = base * factor * w;
+        if (e[i].key == cs->c[u].key || pass <= 0)
+            continue;
+        if ((rc = cget(cs, e[i].key, &v)))
+            return rc;
+        if (pass <= cs->c[v].walk)
+            continue;
+        int is_new = cs->c[v].walk == 0;
+        cs->c[v].walk = pass;
+        cs->c[v].rel = cs->c[v].fused + pass;
+        if (pass > cs->c[v].fused) { /* the walk gave it more than retrieval: its path */
+            cs->c[v].parent = (int)u;
+            cs->c[v].etype = e[i].type;
+        }
+        if (is_new && *nnext < capnext)
+            next[(*nnext)++] = v;
+    }
+    return CVS_OK;
+}
+
+static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, size_t *frontier, size_t nf)
+{
+    size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, capnext, nnext;
+    cvs_edge *e = malloc(cap * sizeof *e);
+    size_t *next = NULL;
+    int rc = CVS_OK;
+
+    capnext = (o->beam ? o->beam : 1) * 4 * fan + 1;
+    if (!e || !(next = malloc(capnext * sizeof *next))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int hop = 1; hop <= o->hops && nf; hop++) {
+        nnext = 0;
+        for (size_t f = 0; f < nf; f++) {
+            size_t u = frontier[f], ne;
+            if (o->use_links) {
+                if ((rc = cvs__graph_links(t, cs->c[u].key, e, fan, &ne)) ||
+                    (rc = relax(cs, u, e, ne, o->decay, next, &nnext, capnext)) ||
+                    (rc = cvs__graph_backlinks(t, cs->c[u].key, e, fan, &ne)) ||
+                    (rc = relax(cs, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
+                    goto out;
+            }
+            if (o->use_knn) {
+                if ((rc = cvs__graph_knn(t, cs->c[u].key, e, fan, &ne)) ||
+                        (rc = relax(cs, u, e, ne, o->decay * o->knn_weight, next, &nnext,
+                                capnext)))
+                    goto out;
+            }
+        }
+        if ((rc = sort_by_rel(cs, next, nnext)))
+            goto out;
+        nf = nnext < o->beam ? nnext : o->beam;
+        memcpy(frontier, next, nf * sizeof *next);
+    }
+out:
+    free(e);
+    free(next);
+    return rc;
+}
+
+/* ==== Result ==== */
+
+typedef struct picked {
+    size_t cand;
+    cvs_record rec;
+    size_t tokens;
+} picked;
+
+static const char *seed_type(unsigned src)
+{
+    static const char *const names[8] = {"",      "bm25",       "vector",       "bm25+vector",
+                                         "title", "bm25+title", "vector+title", "bm25+vector+title"};
+    return names[src & 7u];
+}
+
+#define MAX_CHAIN 64
+
+/* The path of candidate c, seed first, into chain; returns its length.  The
+ * walk only ever lowers what it passes along, so parents cannot loop, but
+ * explicit links may weigh more than 1: the bound makes that harmless. */
+static size_t chain_of(const cands *cs, size_t c, size_t *chain)
+{
+    size_t tmp[MAX_CHAIN], n = 0;
+    for (int ci = (int)c; ci >= 0 && n < MAX_CHAIN; ci = cs->c[ci].parent)
+        tmp[n++] = (size_t)ci;
+    for (size_t i = 0; i < n; i++)
+        chain[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Lays out items, steps and copies of the strings in one allocation. */
+static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
+                       cvs_context_result *out)
+{
+    size_t bytes = n * sizeof(cvs_context_item) + 16, nsteps = 0, chain[MAX_CHAIN];
+    char *mem, *sp;
+    cvs_context_step *steps;
+    const char *id;
+    size_t idl;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t m = chain_of(cs, pk[i].cand, chain);
+        nsteps += m;
+        bytes += pk[i].rec.id_len + pk[i].rec.title_len + pk[i].rec.text_len + 3;
+        for (size_t s = 0; s + 1 < m; s++) {
+            if ((rc = cvs_key_id(t, cs->c[chain[s]].key, &id, &idl)))
+                return rc;
+            bytes += idl + 1;
+        }
+    }
+    bytes += nsteps * sizeof(cvs_context_step);
+    if (!(mem = malloc(bytes)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    out->priv = mem;
+    out->items = (cvs_context_item *)mem;
+    steps = (cvs_context_step *)(mem + n * sizeof(cvs_context_item));
+    sp = (char *)(steps + nsteps);
+    for (size_t i = 0; i < n; i++) {
+        const cand *c = &cs->c[pk[i].cand];
+        cvs_context_item *it = &out->items[i];
+        size_t m = chain_of(cs, pk[i].cand, chain);
+        it->key = c->key;
+        it->score = (float)c->rel;
+        it->tokens = pk[i].tokens;
+        it->hop = (int)m - 1;
+        it->id = memcpy(sp, pk[i].rec.id, pk[i].rec.id_len);
+        it->id_len = pk[i].rec.id_len;
+        sp[it->id_len] = '\0';
+        sp += it->id_len + 1;
+        it->title_len = pk[i].rec.title ? pk[i].rec.title_len : 0;
+        it->title = pk[i].rec.title ? memcpy(sp, pk[i].rec.title, it->title_len) : NULL;
+        sp[it->title_len] = '\0';
+        sp += it->title_len + 1;
+        it->text_len = pk[i].rec.text ? pk[i].rec.text_len : 0;
+        it->text = pk[i].rec.text ? memcpy(sp, pk[i].rec.text, it->text_len) : NULL;
+        sp[it->text_len] = '\0';
+        sp += it->text_len + 1;
+        it->via = steps;
+        for (size_t s = 0; s < m; s++) {
+            const cand *cc = &cs->c[chain[s]];
+            steps[s].key = cc->key;
+            if (s + 1 == m) {
+                steps[s].id = it->id;
+                steps[s].id_len = it->id_len;
+            } else {
+                if ((rc = cvs_key_id(t, cc->key, &id, &idl)))
+                    return rc;
+                steps[s].id = memcpy(sp, id, idl);
+                steps[s].id_len = idl;
+                sp[idl] = '\0';
+                sp += idl + 1;
+            }
+            steps[s].type = s == 0 ? seed_type(cc->src) : cc->etype;
+        }
+        steps += m;
+    }
+    out->n = n;
+    return CVS_OK;
+}
+
+/* ==== The call ==== */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char *text,
+                            size_t len, const float *qvec, cvs_context_result *out)
+{
+    cvs_context_opts o;
+    cands cs = {0};
+    cvs_db *db;
+    int64_t *lk = NULL;
+    float *ls = NULL, *q = NULL, *vecs = NULL, *sim = NULL, *rel = NULL;
+    size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
+    picked *pk = NULL, *sel = NULL;
+    double t0 = now_s();
+    int rc = CVS_OK;
+
+    if (!t || !out || (!text && len) || (!text && !qvec))
+        return cvs__err(CVS_EINVAL, "cvs_txn_context: NULL argument");
+    memset(out, 0, sizeof *out);
+    db = t->db;
+    if (opts)
+        o = *opts;
+    else
+        cvs_context_opts_init(&o);
+    if (text && len == 0)
+        len = strlen(text);
+    if ((unsigned)o.strategy > CVS_CONTEXT_VECTOR || o.lexical_weight < 0 ||
+        o.lexical_weight > 1 || o.lambda < 0 || o.lambda > 1 || o.hops < 0 ||
+        o.decay < 0 || o.rrf_k < 0)
+        return cvs__err(CVS_EINVAL, "cvs_context: option out of range");
+    if (o.depth == 0)
+        o.depth = 1;
+    if (o.max_pool == 0)
+        o.max_pool = 1;
+    out->budget = o.budget;
+
+    if (!(lk = malloc(o.depth * sizeof *lk)) || !(ls = malloc(o.depth * sizeof *ls)) ||
+        !(q = malloc(db->dim * sizeof *q))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Stage 1. */
+    double wl = o.strategy == CVS_CONTEXT_BM25 ? 1 : o.strategy == CVS_CONTEXT_VECTOR ? 0
+                                                                               : o.lexical_weight;
+    if (text && wl > 0) {
+        if ((rc = cvs__bm25_search(t, text, len, o.depth, lk, ls)) ||
+            (rc = add_list(&cs, &o, lk, ls, o.depth, SRC_BM25, wl, 1)))
+            goto out;
+    }
+    if (wl < 1 && !qvec) {
+        /* A store that records no embedder (vectors imported as vectors)
+         * answers a text question from BM25 and the graph alone. */
+        cvs_embedder_info ei;
+        int erc = cvs_db_embedder_info(db, &ei);
+        if (erc == CVS_NOTFOUND && !db->embedder && wl > 0)
+            goto fused;
+        if (erc && erc != CVS_NOTFOUND) {
+            rc = erc;
+            goto out;
+        }
+    }
+    if (wl < 1) {
+        if (qvec) {
+            memcpy(q, qvec, db->dim * sizeof *q);
+        } else if ((rc = cvs_embed_text(db, text, len, q))) {
+            if (rc != CVS_EINPUT || !(wl > 0))
+                goto out;
+            rc = CVS_OK; /* no word of the question is known: BM25 alone */
+            goto fused;
+        }
+        if ((rc = cvs_txn_search(t, q, 1, o.depth, o.search_flags, lk, ls)) ||
+            (rc = add_list(&cs, &o, lk, ls, o.depth, SRC_VEC, 1 - wl, db->metric != CVS_METRIC_L2)))
+            goto out;
+    }
+fused:
+    if (text && o.title_weight > 0 && o.strategy <= CVS_CONTEXT_MMR) {
+        size_t nt;
+        if ((rc = cvs__graph_title_seeds(t, text, len, lk, o.depth, &nt)))
+            goto out;
+        for (size_t i = 0; i < nt; i++) {
+            size_t j;
+            if ((rc = cget(&cs, lk[i], &j)))
+                goto out;
+            cs.c[j].fused += o.fusion == CVS_FUSION_WEIGHTED ? o.title_weight
+                                                             : o.title_weight / (o.rrf_k + 1);
+            cs.c[j].src |= SRC_TITLE;
+        }
+    }
+    for (size_t i = 0; i < cs.n; i++)
+        cs.c[i].rel = cs.c[i].fused;
+    if (!(idx = malloc((cs.n + 1) * sizeof *idx))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cs.n; i++)
+        idx[i] = i;
+    if ((rc = sort_by_rel(&cs, idx, cs.n)))
+        goto out;
+
+    /* Stage 2. */
+    if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n) {
+        size_t nf = o.seeds < cs.n ? o.seeds : cs.n;
+        size_t *frontier = malloc(((o.beam > nf ? o.beam : nf) + 1) * sizeof *frontier);
+        if (!frontier) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(frontier, idx, nf * sizeof *idx);
+        rc = walk(t, &cs, &o, frontier, nf);
+        free(frontier);
+        if (rc)
+            goto out;
+        free(idx);
+        if (!(idx = malloc((cs.n + 1) * sizeof *idx))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < cs.n; i++)
+            idx[i] = i;
+        if ((rc = sort_by_rel(&cs, idx, cs.n)))
+            goto out;
+    }
+    npool = cs.n < o.max_pool ? cs.n : o.max_pool;
+    out->pool = npool;
+    if (npool == 0)
+        goto done;
+
+    /* Stage 3: the pool's records, vectors and similarities. */
+    if (!(pk = calloc(npool, sizeof *pk)) || !(vecs = malloc(npool * db->dim * sizeof *vecs)) ||
+        !(sim = malloc(npool * npool * sizeof *sim)) || !(rel = malloc(npool * sizeof *rel)) ||
+        !(cost = malloc(npool * sizeof *cost)) || !(order = malloc(npool * sizeof *order)) ||
+        !(sel = malloc(npool * sizeof *sel))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    double top = cs.c[idx[0]].rel > 0 ? cs.c[idx[0]].rel : 1;
+    for (size_t i = 0; i < npool; i++) {
+        float *v = vecs + i * db->dim;
+        double nrm = 0;
+        pk[i].cand = idx[i];
+        if ((rc = cvs_get_key(t, cs.c[idx[i]].key, &pk[i].rec, v)))
+            goto out;
+        pk[i].tokens = cvs_tokens_estimate(pk[i].rec.title ? pk[i].rec.title_len : 0,
+                                           pk[i].rec.text ? pk[i].rec.text_len : 0);
+        cost[i] = pk[i].tokens;
+        rel[i] = (float)(cs.c[idx[i]].rel / top);
+        for (uint32_t d = 0; d < db->dim; d++)
+            nrm += (double)v[d] * v[d];
+        nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
+        for (uint32_t d = 0; d < db->dim; d++)
+            v[d] = (float)(v[d] * nrm);
+    }
+    if (o.strategy == CVS_CONTEXT_MMR || o.strategy == CVS_CONTEXT_DIVERSE)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)npool, (int)npool,
+                    (int)db->dim, 1.0f, vecs, (int)db->dim, vecs, (int)db->dim, 0.0f, sim,
+                    (int)npool);
+    cvs_pool pool = {npool, rel, cost, sim};
+    if ((rc = cvs__select(&pool, o.strategy == CVS_CONTEXT_BM25 || o.strategy == CVS_CONTEXT_VECTOR
+                                     ? CVS_CONTEXT_TOPK : o.strategy,
+                          o.budget, o.lambda, o.coverage, o.dup_threshold, order, &nsel)))
+        goto out;
+    for (size_t i = 0; i < nsel; i++) {
+        sel[i] = pk[order[i]];
+        out->tokens += sel[i].tokens;
+    }
+    if ((rc = fill_result(t, &cs, sel, nsel, out)))
+        goto out;
+done:
+    out->seconds = now_s() - t0;
+out:
+    if (rc)
+        cvs_context_result_free(out);
+    free(cs.c);
+    free(cs.slot);
+    free(lk);
+    free(ls);
+    free(q);
+    free(idx);
+    free(pk);
+    free(sel);
+    free(vecs);
+    free(sim);
+    free(rel);
+    free(cost);
+    free(order);
+    return rc;
+}
+
+CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text, size_t len,
+                        cvs_context_result *out)
+{
+    cvs_txn *t;
+    int rc;
+    if (!db || !out)
+        return cvs__err(CVS_EINVAL, "cvs_context: NULL argument");
+    if ((rc = cvs_txn_begin(db, &t)))
+        return rc;
+    rc = cvs_txn_context(t, opts, text, len, NULL, out);
+    cvs_txn_end(t);
+    return rc;
+}
+
+CVS_API void cvs_context_result_free(cvs_context_result *r)
+{
+    if (!r)
+        return;
+    free(r->priv);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,485 @@
+/* test_context.c -- the graph layer and context sets: the title-mention
+ * linker, the kNN graph against brute force, deletes leaving no dangling
+ * edges, every strategy within its budget, the diverse strategy on a
+ * constructed two-hop question, MMR at lambda 1 against top-k, and the
+ * JSON shape of `cvstore context`.  All data is generated here. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+#define DIM 8
+
+static char *dir;
+static cvs_db *db;
+
+static void setup(void)
+{
+    char path[4200];
+    cvs_create_opts o = {.dim = DIM, .metric = CVS_METRIC_COSINE};
+    dir = tu_tmpdir();
+    cr_assert_not_null(dir);
+    snprintf(path, sizeof path, "%s/db", dir);
+    cr_assert_eq(cvs_db_create(path, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+}
+
+/* A unit vector along axis a, tilted by eps toward axis b. */
+static void axis(float *v, int a, int b, float eps)
+{
+    memset(v, 0, DIM * sizeof *v);
+    v[a] = 1;
+    v[b] += eps;
+}
+
+static void put(const char *id, const char *title, const char *text, const float *v)
+{
+    cvs_record r = {.id = id, .id_len = strlen(id), .vector = v, .text = text,
+                    .text_len = text ? strlen(text) : 0, .title = title,
+                    .title_len = title ? strlen(title) : 0};
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_FORWARD_LINKS, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+/* 1 if record id has a link of type "mentions" to target. */
+static int mentions(const char *id, const char *target)
+{
+    cvs_txn *t;
+    cvs_record r;
+    int found = 0;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0);
+    for (size_t i = 0; i < r.nlinks; i++)
+        if (r.links[i].type && !strcmp(r.links[i].type, CVS_LINK_MENTIONS) &&
+            r.links[i].id_len == strlen(target) && !memcmp(r.links[i].id, target, r.links[i].id_len))
+            found = 1;
+    cvs_txn_end(t);
+    return found;
+}
+
+/* ==== Linker ==== */
+
+Test(context, linker_titles_not_substrings, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    cvs_link_stats st;
+    axis(v, 0, 1, 0.1f);
+    put("paris", "Paris", "Paris is the capital of France.", v);
+    put("ny", "New York", "A state of the United States.", v);
+    put("nyc", "New York City", "The most populous city of the United States.", v);
+    put("curie", "Marie Curie", "A physicist who worked in PARIS, France.", v);
+    put("cafe", "Cafe Society", "A Parisian café that Marie Curie never visited.", v);
+    put("trip", "A Trip", "We flew to new york city, then drove on.", v);
+    put("stop", "The Who", "Who is there?  The who.", v);
+    put("num", "1999", "In 1999 nothing happened in Paris.", v);
+    put("smith", "Steve Smith (musician)", "An American drummer.", v);
+    put("stanley", "Stanley, North Dakota", "A city, the seat of Mountrail County.", v);
+    put("band", "Journey", "Its drummer was Steve Smith; it toured to Stanley.", v);
+    cr_assert_eq(cvs_link_mentions(db, &st), 0, "%s", cvs_errmsg(db));
+    /* Case folding, punctuation, and the accent-insensitive tokenizer. */
+    cr_assert(mentions("curie", "paris"));
+    /* A word that starts with a title is not a mention. */
+    cr_assert_not(mentions("cafe", "paris"));
+    cr_assert(mentions("cafe", "curie"));
+    /* Leftmost-longest: New York City, not also New York. */
+    cr_assert(mentions("trip", "nyc"));
+    cr_assert_not(mentions("trip", "ny"));
+    /* No self links; stop-word and numeric titles are skipped. */
+    cr_assert_not(mentions("paris", "paris"));
+    cr_assert(mentions("num", "paris"));
+    cr_assert_not(mentions("stop", "stop"));
+    cr_assert_not(mentions("num", "num"));
+    /* Titles without their disambiguation suffix. */
+    cr_assert(mentions("band", "smith"));
+    cr_assert(mentions("band", "stanley"));
+    cr_assert_eq(st.records, 11);
+    /* Idempotent: a second run replaces, does not add. */
+    cvs_link_stats st2;
+    cr_assert_eq(cvs_link_mentions(db, &st2), 0);
+    cr_assert_eq(st2.links, st.links);
+    uint64_t problems = 1;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
+}
+
+/* ==== kNN graph ==== */
+
+#define NREC 300
+#define K 10
+
+Test(context, knn_matches_brute_force, .init = setup, .fini = teardown)
+{
+    float *v = malloc(NREC * DIM * sizeof *v);
+    char id[32];
+    cvs_knn_opts ko = {.k = K};
+    cvs_knn_info ki, ki2;
+    cvs_txn *t;
+    size_t hit = 0, tot = 0;
+
+    tu_randvecs(v, NREC * DIM, 7);
+    for (int i = 0; i < NREC; i++) {
+        float *x = v + i * DIM, n = 0;
+        for (int d = 0; d < DIM; d++)
+            n += x[d] * x[d];
+        for (int d = 0; d < DIM; d++)
+            x[d] /= sqrtf(n);
+        snprintf(id, sizeof id, "r%d", i);
+        put(id, NULL, NULL, x);
+    }
+    cr_assert_eq(cvs_knn_build(db, &ko, &ki), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ki.k, K);
+    cr_assert_eq(ki.records, NREC);
+    cr_assert_float_eq(ki.recall, 1.0, 1e-9);
+    cr_assert_eq(cvs_knn_get_info(db, &ki2), 0);
+    cr_assert_eq(ki2.records, NREC);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int i = 0; i < NREC; i++) {
+        int64_t key, nb[K];
+        float sc[K], best[K];
+        size_t n;
+        const char *s;
+        size_t sl;
+        cvs_record r;
+        snprintf(id, sizeof id, "r%d", i);
+        cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0);
+        key = r.key;
+        cr_assert_eq(cvs_knn_neighbors(t, key, K, nb, sc, &n), 0);
+        cr_assert_eq(n, K);
+        /* Brute force: the K best cosines to the others. */
+        for (int k = 0; k < K; k++)
+            best[k] = -2;
+        for (int j = 0; j < NREC; j++) {
+            float d = 0;
+            if (j == i)
+                continue;
+            for (int c = 0; c < DIM; c++)
+                d += v[i * DIM + c] * v[j * DIM + c];
+            for (int k = 0; k < K; k++)
+                if (d > best[k]) {
+                    memmove(best + k + 1, best + k, (K - 1 - k) * sizeof *best);
+                    best[k] = d;
+                    break;
+                }
+        }
+        for (int k = 0; k < K; k++) {
+            cr_assert_eq(cvs_key_id(t, nb[k], &s, &sl), 0);
+            cr_assert_neq(nb[k], key);
+            tot++;
+            hit += sc[k] >= best[K - 1] - 1e-5f;
+        }
+        cr_assert_float_eq(sc[0], best[0], 1e-4);
+    }
+    cvs_txn_end(t);
+    cr_assert_eq(hit, tot, "recall %zu/%zu", hit, tot);
+
+    /* A record put after the build gets its neighbours at read time: a
+     * copy of r0 has r0 first. */
+    {
+        int64_t nb[K];
+        float sc[K];
+        size_t n;
+        cvs_record r;
+        const char *s;
+        size_t sl;
+        put("late", NULL, NULL, v);
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_get(t, "late", 4, &r, NULL), 0);
+        cr_assert_eq(cvs_knn_neighbors(t, r.key, K, nb, sc, &n), 0);
+        cr_assert_eq(n, K);
+        cr_assert_eq(cvs_key_id(t, nb[0], &s, &sl), 0);
+        cr_assert_eq(sl, 2);
+        cr_assert_eq(memcmp(s, "r0", 2), 0);
+        cr_assert_float_eq(sc[0], 1.0, 1e-5);
+        cvs_txn_end(t);
+    }
+
+    /* From the ANN index: the build measures its recall against exact. */
+    cvs_build_opts bo = {.seed = 1, .index = "faiss:IVF4,Flat"};
+    cr_assert_eq(cvs_build(db, "pq4x4", &bo), 0, "%s", cvs_errmsg(db));
+    ko.flags = CVS_SEARCH_ANN;
+    ko.recall_sample = 50;
+    cr_assert_eq(cvs_knn_build(db, &ko, &ki), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ki.approximate, 1);
+    cr_assert(ki.recall > 0.3 && ki.recall <= 1.0, "recall %f", ki.recall);
+    cr_assert_eq(cvs_knn_get_info(db, &ki2), 0);
+    cr_assert_eq(ki2.approximate, 1);
+    cr_assert_float_eq(ki2.recall, ki.recall, 1e-12);
+    free(v);
+}
+
+/* ==== Context sets ==== */
+
+/* A two-hop question.  "Which river flows through the birthplace of the
+ * composer of Zorblat?": three near-copies of the first-hop passage (what
+ * BM25 and the vectors find) and the second-hop passage, which shares no
+ * word with the question but is mentioned by the first. */
+static void make_two_hop(void)
+{
+    float v[DIM];
+    axis(v, 0, 1, 0.00f);
+    put("hop1", "Zorblat", "Zorblat is an opera composed by Quentin Vale, born in Brindlemoor.", v);
+    axis(v, 0, 1, 0.01f);
+    put("hop1-copy", "Zorblat (opera)",
+        "Zorblat is an opera composed by Quentin Vale, born in Brindlemoor town.", v);
+    axis(v, 0, 1, 0.02f);
+    put("hop1-copy2", "Zorblat opera",
+        "Zorblat: an opera composed by Quentin Vale, who was born in Brindlemoor.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v);
+    for (int i = 0; i < 6; i++) {
+        char id[16], text[96];
+        axis(v, 4 + i % 4, 3, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("hop1", "hop2"));
+}
+
+static const char question[] = "Which river flows through the birthplace of the composer of Zorblat?";
+
+static void run(cvs_context_strategy s, size_t budget, float lambda, cvs_context_result *r)
+{
+    cvs_context_opts o;
+    cvs_txn *t;
+    float q[DIM];
+    cvs_context_opts_init(&o);
+    o.strategy = s;
+    o.budget = budget;
+    o.lambda = lambda;
+    axis(q, 0, 1, 0.005f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, question, 0, q, r), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+static int has(const cvs_context_result *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].id_len == strlen(id) && !memcmp(r->items[i].id, id, r->items[i].id_len))
+            return 1;
+    return 0;
+}
+
+Test(context, diverse_finds_second_hop, .init = setup, .fini = teardown)
+{
+    cvs_context_result top, div;
+    make_two_hop();
+    /* Room for two of these passages (each 20-25 tokens), not three. */
+    run(CVS_CONTEXT_TOPK, 50, 0.7f, &top);
+    run(CVS_CONTEXT_DIVERSE, 50, 0.7f, &div);
+    cr_assert_eq(top.n, 2);
+    cr_assert_eq(has(&top, "hop1") + has(&top, "hop1-copy") + has(&top, "hop1-copy2"), 2);
+    cr_assert_not(has(&top, "hop2"), "top-k should fill up with the near-copies");
+    /* One of the three copies (they differ by a word), and the second hop. */
+    cr_assert_eq(has(&div, "hop1") + has(&div, "hop1-copy") + has(&div, "hop1-copy2"), 1);
+    cr_assert(has(&div, "hop2"));
+    for (size_t i = 0; i < div.n; i++)
+        if (!strcmp(div.items[i].id, "hop2")) {
+            /* The path: the seed, then the mention. */
+            cr_assert_eq(div.items[i].hop, 1);
+            cr_assert_str_eq(div.items[i].via[1].type, "mentions");
+            cr_assert_str_eq(div.items[i].via[1].id, "hop2");
+        }
+    cvs_context_result_free(&top);
+    cvs_context_result_free(&div);
+    cvs_context_result_free(NULL);
+}
+
+Test(context, budgets_respected, .init = setup, .fini = teardown)
+{
+    make_two_hop();
+    cvs_context_strategy all[] = {CVS_CONTEXT_DIVERSE, CVS_CONTEXT_TOPK, CVS_CONTEXT_MMR,
+                                  CVS_CONTEXT_BM25, CVS_CONTEXT_VECTOR};
+    for (size_t s = 0; s < 5; s++)
+        for (size_t budget = 1; budget <= 200; budget += 7) {
+            cvs_context_result r;
+            size_t sum = 0;
+            run(all[s], budget, 0.5f, &r);
+            for (size_t i = 0; i < r.n; i++) {
+                cr_assert_eq(r.items[i].tokens,
+                             (r.items[i].title_len + r.items[i].text_len + 3) / 4);
+                cr_assert_eq(r.items[i].tokens,
+                             cvs_tokens_estimate(r.items[i].title_len, r.items[i].text_len));
+                sum += r.items[i].tokens;
+            }
+            cr_assert_eq(sum, r.tokens);
+            cr_assert_leq(r.tokens, budget, "%s at %zu: %zu tokens",
+                          cvs_context_strategy_name(all[s]), budget, r.tokens);
+            cr_assert_eq(r.budget, budget);
+            if (budget >= 30)
+                cr_assert_gt(r.n, 0);
+            cvs_context_result_free(&r);
+        }
+}
+
+Test(context, mmr_lambda_one_is_topk, .init = setup, .fini = teardown)
+{
+    make_two_hop();
+    for (size_t budget = 20; budget <= 300; budget += 40) {
+        cvs_context_result a, b;
+        run(CVS_CONTEXT_TOPK, budget, 1, &a);
+        run(CVS_CONTEXT_MMR, budget, 1, &b);
+        cr_assert_eq(a.n, b.n);
+        for (size_t i = 0; i < a.n; i++)
+            cr_assert_eq(a.items[i].key, b.items[i].key);
+        cvs_context_result_free(&a);
+        cvs_context_result_free(&b);
+    }
+}
+
+Test(context, deletes_leave_no_dangling_edges, .init = setup, .fini = teardown)
+{
+    cvs_knn_opts ko = {.k = 4};
+    cvs_txn *t;
+    const char *gone[] = {"hop2", "hop1-copy"};
+    size_t lens[] = {4, 9}, deleted;
+    make_two_hop();
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0);
+    cr_assert_eq(cvs_delete(db, gone, lens, 2, &deleted), 0);
+    cr_assert_eq(deleted, 2);
+    /* No kNN edge names a deleted record. */
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int64_t key = 1; key <= 10; key++) {
+        int64_t nb[4];
+        float sc[4];
+        size_t n;
+        const char *id;
+        size_t idl;
+        cr_assert_eq(cvs_knn_neighbors(t, key, 4, nb, sc, &n), 0);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(cvs_key_id(t, nb[i], &id, &idl), 0, "edge to deleted key %lld",
+                         (long long)nb[i]);
+    }
+    cvs_txn_end(t);
+    /* Nor does any context item or path. */
+    for (int s = 0; s < 3; s++) {
+        cvs_context_result r;
+        run((cvs_context_strategy)s, 1000, 0.5f, &r);
+        for (size_t i = 0; i < r.n; i++)
+            for (int h = 0; h <= r.items[i].hop; h++) {
+                cr_assert_str_neq(r.items[i].via[h].id, "hop2");
+                cr_assert_str_neq(r.items[i].via[h].id, "hop1-copy");
+            }
+        cvs_context_result_free(&r);
+    }
+    uint64_t problems = 1;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
+}
+
+Test(context, strategy_names)
+{
+    cvs_context_strategy s;
+    cr_assert_eq(cvs_context_strategy_parse("mmr", &s), 0);
+    cr_assert_eq(s, CVS_CONTEXT_MMR);
+    cr_assert_str_eq(cvs_context_strategy_name(CVS_CONTEXT_DIVERSE), "diverse");
+    cr_assert_eq(cvs_context_strategy_parse("best", &s), CVS_EINVAL);
+}
+
+/* ==== CLI ==== */
+
+Test(context, cli_json_shape, .init = setup, .fini = teardown)
+{
+    char *out = NULL, *qfile;
+    json_t *j, *items;
+    static const char queries[] =
+        "{\"id\": \"q1\", \"text\": \"Which river flows through the birthplace of the composer of Zorblat?\"}\n"
+        "{\"id\": 2, \"text\": \"farming and weather\"}\n";
+    make_two_hop();
+    cvs_db_close(db); /* the CLI opens it */
+    db = NULL;
+    cr_assert_eq(tu_cli(NULL, "link '%s/db' -k 4", dir), 0);
+    cr_assert_eq(tu_cli(&out, "context '%s/db' --text '%s' --budget 60 --json", dir, question), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "query")), question);
+    cr_assert_eq(json_integer_value(json_object_get(j, "budget")), 60);
+    cr_assert(json_is_integer(json_object_get(j, "tokens")));
+    cr_assert_leq(json_integer_value(json_object_get(j, "tokens")), 60);
+    items = json_object_get(j, "items");
+    cr_assert(json_is_array(items));
+    cr_assert_gt(json_array_size(items), 0);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i), *via = json_object_get(it, "via");
+        cr_assert(json_is_string(json_object_get(it, "id")));
+        cr_assert(json_is_number(json_object_get(it, "score")));
+        cr_assert(json_is_integer(json_object_get(it, "tokens")));
+        cr_assert(json_is_integer(json_object_get(it, "hop")));
+        cr_assert(json_is_string(json_object_get(it, "text")));
+        cr_assert(json_is_array(via));
+        cr_assert_eq(json_array_size(via), (size_t)json_integer_value(json_object_get(it, "hop")) + 1);
+        cr_assert(json_is_string(json_object_get(json_array_get(via, 0), "id")));
+        cr_assert(json_is_string(json_object_get(json_array_get(via, 0), "type")));
+    }
+    json_decref(j);
+    free(out);
+
+    /* A batch: one line per query, in order, with query_id. */
+    qfile = tu_write_file(dir, "q.jsonl", queries, sizeof queries - 1);
+    cr_assert_eq(tu_cli(&out, "context '%s/db' --queries '%s' --budget 40 --strategy topk", dir,
+                        qfile), 0);
+    char *nl = strchr(out, '\n');
+    cr_assert_not_null(nl);
+    j = json_loadb(out, (size_t)(nl - out), 0, NULL);
+    cr_assert_not_null(j);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "query_id")), "q1");
+    json_decref(j);
+    j = json_loads(nl + 1, 0, NULL);
+    cr_assert_not_null(j, "%s", nl + 1);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "query_id")), "2");
+    json_decref(j);
+    free(out);
+    free(qfile);
+
+    /* Bad arguments are user errors. */
+    cr_assert_eq(tu_cli(NULL, "context '%s/db' --text x --strategy best 2>/dev/null", dir), 1);
+    cr_assert_eq(tu_cli(NULL, "context '%s/db' 2>/dev/null", dir), 1);
+}
+
+/* ==== Old stores ==== */
+
+/* The format-v1 fixture predates the graph databases: read-only it answers
+ * with an empty graph; a writable open adds them and can link. */
+Test(context, old_store_without_graph)
+{
+    char *d = tu_tmpdir(), cmd[4400];
+    cvs_db *old;
+    cvs_context_result r;
+    cvs_context_opts o;
+    cvs_knn_info ki;
+    float q[3] = {1, 0, 0};
+    cvs_txn *t;
+    snprintf(cmd, sizeof cmd, "cp '%s/fixture-v1/data.mdb' '%s/'", CVS_TEST_DATA, d);
+    cr_assert_eq(system(cmd), 0);
+    cvs_context_opts_init(&o);
+    cr_assert_eq(cvs_db_open(d, CVS_OPEN_RDONLY, &old), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_knn_get_info(old, &ki), CVS_NOTFOUND);
+    cr_assert_eq(cvs_txn_begin(old, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, "alpha", 0, q, &r), 0, "%s", cvs_errmsg(old));
+    cr_assert_gt(r.n, 0);
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+    cr_assert_eq(cvs_link_mentions(old, NULL), CVS_ERDONLY);
+    cvs_db_close(old);
+    cr_assert_eq(cvs_db_open(d, 0, &old), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_link_mentions(old, NULL), 0, "%s", cvs_errmsg(old));
+    cr_assert_eq(cvs_knn_build(old, NULL, &ki), 0, "%s", cvs_errmsg(old));
+    cr_assert_eq(ki.records, 3);
+    cvs_db_close(old);
+    tu_rmrf(d);
+    free(d);
+}
