@@ -19,7 +19,7 @@
 
 static const char usage[] =
     "Usage: cvstore search DB (--query-file F [--format FMT] | --query-id ID |\n"
-    "                          --query-vector \"x,y,...\") -k K [--json]\n"
+    "                          --query-vector \"x,y,...\" | --text \"...\") -k K [--json]\n"
     "                          [--exact | --codes [--rerank R] |\n"
     "                           --ann [--nprobe N] [--rerank R] [--threads T]]\n"
     "                          [--filter JSON]\n"
@@ -34,6 +34,8 @@ static const char usage[] =
     "  -i, --query-id ID    the vector of the stored record ID; that record itself\n"
     "                       is left out of the results\n"
     "  -v, --query-vector V one query, comma-separated numbers\n"
+    "  -T, --text TEXT      one query as text, embedded by the store's embedder\n"
+    "                       (a store made with cvstore init --embedder)\n"
     "  -k, --k K            number of results per query (required)\n"
     "  -j, --json           one line per query:\n"
     "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
@@ -129,6 +131,7 @@ int cmd_search(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"query-id", required_argument, NULL, 'i'},
         {"query-vector", required_argument, NULL, 'v'},
+        {"text", required_argument, NULL, 'T'},
         {"k", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
         {"exact", no_argument, NULL, 'e'},
@@ -141,7 +144,7 @@ int cmd_search(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *qfile = NULL, *qid = NULL, *qvec = NULL, *filter_json = NULL;
+    const char *qfile = NULL, *qid = NULL, *qvec = NULL, *qtext = NULL, *filter_json = NULL;
     cvs_format fmt = CVS_FMT_AUTO;
     cvs_db *db = NULL;
     cvs_txn *txn = NULL;
@@ -158,7 +161,7 @@ int cmd_search(int argc, char **argv)
     cvs_filter *filter = NULL;
     int c, rc, json = 0, nsrc;
 
-    while ((c = getopt_long(argc, argv, "q:f:i:v:k:jecr:F:an:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:i:v:T:k:jecr:F:an:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -215,6 +218,9 @@ int cmd_search(int argc, char **argv)
         case 'F':
             filter_json = optarg; /* parsed below, after the cheap checks */
             break;
+        case 'T':
+            qtext = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -234,9 +240,9 @@ int cmd_search(int argc, char **argv)
         cli_err("search", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
-    nsrc = !!qfile + !!qid + !!qvec;
+    nsrc = !!qfile + !!qid + !!qvec + !!qtext;
     if (nsrc != 1) {
-        cli_err("search", "give exactly one of --query-file, --query-id, --query-vector");
+        cli_err("search", "give exactly one of --query-file, --query-id, --query-vector, --text");
         return cli_usage_error(usage);
     }
     if (!k) {
@@ -281,6 +287,10 @@ int cmd_search(int argc, char **argv)
         }
         if (qvec && parse_vector(qvec, info.dim, queries)) {
             rc = CLI_EUSER;
+            goto out;
+        }
+        if (qtext && (rc = cvs_embed_text(db, qtext, strlen(qtext), queries))) {
+            rc = cli_fail("search", rc, db);
             goto out;
         }
     }
