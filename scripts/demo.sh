@@ -43,6 +43,17 @@ for w in "${words[@]}"; do
   "$cli" search "$db" --query-id "$w" -k 8 --codes --rerank 100
 done
 echo
+echo "== cvstore build --index ivf: 25-byte 4-bit codes in inverted lists (an ANN index kept up to date by every put)"
+"$cli" build "$db" --codec opq,pq50x4 --index ivf
+echo
+echo "== cvstore tune: the cheapest search setting reaching recall@10 0.95, stored as the default"
+"$cli" tune "$db" --target-recall 0.95 --sample 100
+for w in "${words[@]}"; do
+  echo
+  echo "== nearest words to '$w' from the ANN index (the default once a store has one)"
+  "$cli" search "$db" --query-id "$w" -k 8
+done
+echo
 echo "== cvstore stats $db"
 "$cli" stats "$db"
 
