@@ -11,8 +11,8 @@
 
 /* Offers d[j] + offset with key keys[j], for j < n, to h: afterwards h holds
  * what n cvs__heap_push calls would leave, bit for bit (the sums are the
- * same float additions).  The AVX2 version compares 8 sums at a time with
- * the heap's worst and only pushes where one is not worse. */
+ * same float additions).  An AVX2 version (8 sums compared with the heap's
+ * worst at a time) exists but measured slower; see topk.c. */
 void cvs__heap_offer(cvs_heap *h, const float *d, float offset, const int64_t *keys, size_t n);
 void cvs__heap_offer_scalar(cvs_heap *h, const float *d, float offset, const int64_t *keys,
                             size_t n);
