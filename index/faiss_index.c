@@ -59,6 +59,7 @@
 #include "index/faiss_util.h"
 #include "index/heap.h"
 #include "index/ivf.h"
+#include "store/filter.h"
 
 #define FIDX_CHUNK (16u << 20)
 #define FIDX_MAGIC "CVSFIDX1"
@@ -654,15 +655,6 @@ static int in_sorted(const int64_t *a, size_t n, int64_t key)
     return lo < n && a[lo] == key;
 }
 
-static int allowed(const uint64_t *allow, size_t words, int64_t key)
-{
-    if (!allow)
-        return 1;
-    if (key < 0 || (uint64_t)key / 64 >= words)
-        return 0;
-    return (int)(allow[key / 64] >> (key % 64) & 1);
-}
-
 /* ==== Search ==== */
 
 /* Sets the search parameter when it differs; leaves fx->lock held shared. */
@@ -749,7 +741,8 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
                     continue;
                 valid++;
                 key = fx->keys[flab[j]];
-                if (in_sorted(dirty, ndirty, key) || !allowed(allow, allow_words, key))
+                if (in_sorted(dirty, ndirty, key) ||
+                    (allow && !cvs__bit_test(allow, allow_words, key)))
                     continue;
                 cvs__heap_push(&h, ip ? -fdis[j] : fdis[j], key);
                 got++;
@@ -778,7 +771,7 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
             MDB_val vk = {8, &k64}, vv;
             double acc = 0, xn = 0;
             int mrc;
-            if (!allowed(allow, allow_words, dirty[j]))
+            if (allow && !cvs__bit_test(allow, allow_words, dirty[j]))
                 continue;
             mrc = mdb_get(t->txn, db->dbi_vecs, &vk, &vv);
             if (mrc == MDB_NOTFOUND)

@@ -38,6 +38,7 @@
 #endif
 
 #include "index/topk.h"
+#include "store/filter.h"
 
 void cvs__heap_offer_scalar(cvs_heap *h, const float *d, float offset, const int64_t *keys,
                             size_t n)
@@ -104,11 +105,6 @@ void cvs__heap_offer(cvs_heap *h, const float *d, float offset, const int64_t *k
     f(h, d, offset, keys, n);
 }
 
-static inline int key_allowed(const uint64_t *allow, size_t words, int64_t key)
-{
-    return key >= 0 && (uint64_t)key / 64 < words && (allow[key / 64] >> (key % 64) & 1);
-}
-
 void cvs__heap_offer_allow(cvs_heap *h, const float *d, float offset, const int64_t *keys,
                            size_t n, const uint64_t *allow, size_t allow_words)
 {
@@ -120,7 +116,7 @@ void cvs__heap_offer_allow(cvs_heap *h, const float *d, float offset, const int6
      * which rejects most codes once the heap is full. */
     for (size_t j = 0; j < n; j++) {
         float v = d[j] + offset;
-        if ((h->n < h->k || v <= h->d[0]) && key_allowed(allow, allow_words, keys[j]))
+        if ((h->n < h->k || v <= h->d[0]) && cvs__bit_test(allow, allow_words, keys[j]))
             cvs__heap_push(h, v, keys[j]);
     }
 }

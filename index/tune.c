@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pq/kmeans.h"
 #include "store/db.h"
 
 typedef struct tune_ctx {
@@ -101,12 +102,7 @@ static int draw(cvs_txn *t, uint32_t dim, size_t want, uint64_t seed, float *q, 
         return cvs__err(CVS_ENOMEM, "out of memory");
     }
     while (n < want && (rc = cvs_iter_next(it, &r, v)) == 0) {
-        seed += 0x9E3779B97F4A7C15ull;
-        uint64_t z = seed;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        if (z % (total - seen) < want - n) {
+        if (cvs__rng_next(&seed) % (total - seen) < want - n) {
             memcpy(q + n * dim, v, dim * sizeof *v);
             keys[n++] = r.key;
         }
