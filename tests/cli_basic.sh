@@ -6,40 +6,8 @@
 #   bash tests/cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data
 set -euo pipefail
 
-cli=${1:?usage: cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data}
-data=${2:?usage: cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok - $1"
-}
-fail() {
-  echo "not ok - $1" >&2
-  [ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" >&2
-  echo "$passed passed, 1 failed"
-  exit 1
-}
-# run CMD...: runs the CLI with stdout in $tmp/out and stderr in $tmp/err,
-# the exit code in $rc, without tripping set -e.
-run() {
-  rc=0
-  "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-# expect CODE DESC CMD...: the CLI exits with CODE.
-expect() {
-  local code=$1 desc=$2
-  shift 2
-  run "$@"
-  [ "$rc" -eq "$code" ] || fail "$desc (exit $rc, expected $code)"
-  ok "$desc"
-}
-# has FILE STRING DESC: FILE contains STRING literally.
-has() {
-  grep -qF -- "$2" "$1" || fail "$3: '$2' not in $(basename "$1"): $(head -c 400 "$1")"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
+: "${data:?usage: cli_basic.sh PATH_TO_cvstore PATH_TO_tests/data}"
 count_of() {
   "$cli" stats "$1" --json | grep -o '"count":[0-9]*' | cut -d: -f2
 }

@@ -6,33 +6,8 @@
 #   bash tests/cli_faiss.sh PATH_TO_cvstore PATH_TO_tests/data
 set -euo pipefail
 
-cli=${1:?usage: cli_faiss.sh PATH_TO_cvstore PATH_TO_tests/data}
-data=${2:?usage: cli_faiss.sh PATH_TO_cvstore PATH_TO_tests/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok - $1"
-}
-fail() {
-  echo "not ok - $1" >&2
-  [ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" >&2
-  echo "$passed passed, 1 failed"
-  exit 1
-}
-run() {
-  rc=0
-  "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-expect() {
-  local code=$1 desc=$2
-  shift 2
-  run "$@"
-  [ "$rc" = "$code" ] || fail "$desc (exit $rc, want $code)"
-  ok "$desc"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
+: "${data:?usage: cli_faiss.sh PATH_TO_cvstore PATH_TO_tests/data}"
 
 db=$tmp/db
 expect 0 "init" init "$db" --dim 128 --metric l2

@@ -5,32 +5,7 @@
 #   bash tests/cli_filter.sh PATH_TO_cvstore PATH_TO_tests/data
 set -euo pipefail
 
-cli=${1:?usage: cli_filter.sh PATH_TO_cvstore PATH_TO_tests/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok - $1"
-}
-fail() {
-  echo "not ok - $1" >&2
-  [ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" >&2
-  echo "$passed passed, 1 failed"
-  exit 1
-}
-run() {
-  rc=0
-  "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-expect() {
-  local code=$1 desc=$2
-  shift 2
-  run "$@"
-  [ "$rc" -eq "$code" ] || fail "$desc (exit $rc, expected $code)"
-  ok "$desc"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 # same FILE EXPECTED DESC: FILE holds exactly EXPECTED.
 same() {
   [ "$(cat "$1")" = "$2" ] || fail "$3: got '$(cat "$1")', want '$2'"

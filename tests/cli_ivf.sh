@@ -5,36 +5,8 @@
 #   bash tests/cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data
 set -euo pipefail
 
-cli=${1:?usage: cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data}
-data=${2:?usage: cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok - $1"
-}
-fail() {
-  echo "not ok - $1" >&2
-  [ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" >&2
-  echo "$passed passed, 1 failed"
-  exit 1
-}
-run() {
-  rc=0
-  "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-expect() {
-  local code=$1 desc=$2
-  shift 2
-  run "$@"
-  [ "$rc" -eq "$code" ] || fail "$desc (exit $rc, expected $code)"
-  ok "$desc"
-}
-has() {
-  grep -qF -- "$2" "$1" || fail "$3: '$2' not in $(basename "$1"): $(head -c 400 "$1")"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
+: "${data:?usage: cli_ivf.sh PATH_TO_cvstore PATH_TO_tests/data}"
 # Hits of the first 10 results of each query line against the ground truth.
 hits() {
   local n=0 i=0 line got want
