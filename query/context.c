@@ -476,6 +476,21 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
 
 /* ==== The call ==== */
 
+static int text_searchable(cvs_txn *t)
+{
+    cvs_embedder_info ei;
+    uint64_t docs;
+    int rc;
+    if (t->db->embedder || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
+        return CVS_OK;
+    if (rc != CVS_NOTFOUND || (rc = cvs__bm25_docs(t, &docs)))
+        return rc;
+    if (docs == 0)
+        return cvs__err(CVS_EINVAL, "the store has no text to search (no record has a text or "
+                        "a title) and no embedder to embed the question: query it by vector");
+    return CVS_OK;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -528,7 +543,11 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    /* Stage 1. */
+    /* Stage 1.  A text question needs text to match or a model to embed
+     * it; without either it would get an empty set that looks like an
+     * answer. */
+    if (text && !qvec && (rc = text_searchable(t)))
+        goto out;
     double wl = o.strategy == CVS_CONTEXT_BM25 ? 1 : o.strategy == CVS_CONTEXT_VECTOR ? 0
                                                                                : o.lexical_weight;
     if (text && wl > 0) {
