@@ -87,6 +87,17 @@ static uint64_t count(void)
     return info.count;
 }
 
+/* How many memories a recall returns (it must succeed). */
+static size_t recall_count(const char *query, const cvs_mem_recall_opts *ro)
+{
+    cvs_mem_items r = {0};
+    size_t n;
+    cr_assert_eq(cvs_mem_recall(db, query, 0, ro, &r), 0, "%s", cvs_errmsg(db));
+    n = r.n;
+    cvs_mem_items_free(&r);
+    return n;
+}
+
 /* Position of id in a result, or -1. */
 static long find(const cvs_mem_items *r, const char *id)
 {
@@ -360,10 +371,8 @@ Test(memory, recall_follows_links_two_hops)
 
     for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
         ro.selection = (cvs_context_strategy)s;
-        cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
-        cr_assert_eq(r.n, 3, "strategy %s", cvs_context_strategy_name(ro.selection));
-        cr_assert_geq(find(&r, c.id), 0);
-        cvs_mem_items_free(&r);
+        cr_assert_eq(recall_count("bluebird", &ro), 3, "strategy %s",
+                     cvs_context_strategy_name(ro.selection));
     }
     /* One hop stops at b; none at a. */
     ro.selection = CVS_CONTEXT_DIVERSE;
@@ -373,15 +382,11 @@ Test(memory, recall_follows_links_two_hops)
     cr_assert_lt(find(&r, c.id), 0);
     cvs_mem_items_free(&r);
     ro.hops = 0;
-    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0);
-    cr_assert_eq(r.n, 1);
-    cvs_mem_items_free(&r);
+    cr_assert_eq(recall_count("bluebird", &ro), 1);
     /* k caps the set, the budget too (a: 5 tokens, b: 6, c: 5). */
     ro.hops = 2;
     ro.k = 2;
-    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0);
-    cr_assert_eq(r.n, 2);
-    cvs_mem_items_free(&r);
+    cr_assert_eq(recall_count("bluebird", &ro), 2);
     ro.k = 0;
     ro.token_budget = 10;
     cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0);
