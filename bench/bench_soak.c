@@ -23,21 +23,32 @@
  *   3. Size is the store directory's bytes on disk and LMDB's high-water
  *      mark (last page used): the file never shrinks, so the high-water
  *      mark is what shows whether freed pages are reused.
+ *   4. One thread, as one agent's memory server runs, and BLAS pinned to
+ *      it (--threads to change): on a busy machine, OpenBLAS's idle
+ *      threads spin in sched_yield around recall's small matrix products
+ *      and tripled the CPU time per round in a first measurement.
+ *   5. Besides rates, each sample gives this process's CPU time per round,
+ *      which other processes on the machine disturb far less.
  */
 #include <ctype.h>
 #include <getopt.h>
 #include <lmdb.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "bench/bench.h"
 #include "bench/benchutil.h"
 #include "store/db.h"
 
 #define SYNTH_DIM 100
+
+/* OpenBLAS's own control (see bench_exact.c). */
+extern void openblas_set_num_threads(int);
 #define VOCAB_MAX 20000
 
 /* ==== Texts ==== */
@@ -198,7 +209,17 @@ typedef struct sample {
     double t;
     uint64_t count, disk, used, map;
     double ops[3]; /* remember, recall, forget per second since the last */
+    double cpu;    /* this process's CPU seconds so far */
+    double cpu_round; /* CPU ms per round since the last sample: unlike the
+                         rates, blind to other processes on the machine */
 } sample;
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int take_sample(cvs_db *db, const char *path, double t, sample *s)
 {
@@ -252,8 +273,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: cvstore-bench soak [--seconds S] [--live N] [--recalls R] [--sample S]\n"
-        "                          [--embedder glove|synthetic] [--seed N] [--dir TMPDIR]\n"
-        "                          [--csv PATH] [--plot PATH.svg | --no-plot]\n"
+        "                          [--embedder glove|synthetic] [--seed N] [--threads T]\n"
+        "                          [--dir TMPDIR] [--csv PATH] [--plot PATH.svg | --no-plot]\n"
         "Remembers, recalls and forgets (cvs_mem_*) in a fresh text store for S seconds\n"
         "with a constant live set: each round remembers one memory, forgets the oldest\n"
         "and recalls R times.  Reports ops/s and p50/p99 latency per operation and the\n"
@@ -265,6 +286,7 @@ static void usage(FILE *f)
         "  --embedder E   glove (SIF over the GloVe cache; the default when it exists)\n"
         "                 or synthetic (SIF over random vectors of made-up words)\n"
         "  --seed N       text generator seed (default 1)\n"
+        "  --threads T    BLAS and OpenMP threads (default 1)\n"
         "  --dir DIR      where to make the temporary store (default $TMPDIR or /tmp)\n"
         "  --csv PATH     also write the size samples as CSV\n"
         "  --plot PATH    size over time (gnuplot SVG; default: the CSV's path with\n"
@@ -282,9 +304,11 @@ int bench_soak(int argc, char **argv)
         {"embedder", required_argument, 0, 'e'}, {"seed", required_argument, 0, 'x'},
         {"dir", required_argument, 0, 'd'}, {"csv", required_argument, 0, 'c'},
         {"plot", required_argument, 0, 'p'}, {"no-plot", no_argument, 0, 'P'},
+        {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     double seconds = 120, every = 5;
     size_t live = 2000, recalls = 2;
+    int threads = 1;
     uint64_t rng = 1;
     const char *embedder = NULL, *parent = NULL, *csv = NULL, *plotpath = NULL;
     int noplot = 0, c, ret = 2, glove;
@@ -310,15 +334,18 @@ int bench_soak(int argc, char **argv)
         case 'c': csv = optarg; break;
         case 'p': plotpath = optarg; break;
         case 'P': noplot = 1; break;
+        case 't': threads = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
     }
-    if (optind < argc || !(seconds > 0) || !(every > 0) || live < 1 ||
+    if (optind < argc || !(seconds > 0) || !(every > 0) || live < 1 || threads < 1 ||
         (embedder && strcmp(embedder, "glove") && strcmp(embedder, "synthetic"))) {
         usage(stderr);
         return 1;
     }
+    openblas_set_num_threads(threads);
+    omp_set_num_threads(threads);
     glove = embedder ? !strcmp(embedder, "glove") : 0;
     if (!embedder || glove) {
         int have = bu_glove_paths(fvecs, words, sizeof fvecs) == 0;
@@ -393,6 +420,12 @@ int bench_soak(int argc, char **argv)
                 sm = p;
             }
             bu_check(take_sample(db, storepath, now, &sm[nsm]), "sample");
+            sm[nsm].cpu = cpu_now();
+            sm[nsm].cpu_round =
+                nsm && opcount[OP_REMEMBER] > lastcount[OP_REMEMBER]
+                    ? (sm[nsm].cpu - sm[nsm - 1].cpu) * 1e3 /
+                          (double)(opcount[OP_REMEMBER] - lastcount[OP_REMEMBER])
+                    : 0;
             for (int o = 0; o < 3; o++) {
                 double dt = nsm ? now - sm[nsm - 1].t : 0;
                 sm[nsm].ops[o] = dt > 0 ? (double)(opcount[o] - lastcount[o]) / dt : 0;
@@ -446,9 +479,13 @@ int bench_soak(int argc, char **argv)
     double wall = bu_now() - t0;
 
     /* ==== Report ==== */
-    printf("soak: %.0f s, %zu live memories, %zu recalls per round, %s embedder; "
-           "%zu texts were duplicates or merges\n\n",
-           wall, live, recalls, glove ? "glove (SIF)" : "synthetic (SIF)", dups);
+    double load = 0;
+    if (getloadavg(&load, 1) != 1)
+        load = NAN;
+    printf("soak: %.0f s, %zu live memories, %zu recalls per round, %s embedder, %d thread%s; "
+           "%zu texts were duplicates or merges; load average at the end %.1f\n\n",
+           wall, live, recalls, glove ? "glove (SIF)" : "synthetic (SIF)", threads,
+           threads > 1 ? "s" : "", dups, load);
     {
         const char *const hdr[] = {"op", "count", "ops/s", "p50 ms", "p99 ms", "max ms"};
         bu_table *tb = bu_table_new(6, hdr);
@@ -469,8 +506,8 @@ int bench_soak(int argc, char **argv)
     printf("\n");
     {
         const char *const hdr[] = {"t s", "live", "disk MiB", "in use MiB", "map MiB",
-                                   "remember/s", "recall/s", "forget/s"};
-        bu_table *tb = bu_table_new(8, hdr);
+                                   "remember/s", "recall/s", "forget/s", "cpu ms/round"};
+        bu_table *tb = bu_table_new(9, hdr);
         for (size_t i = 0; i < nsm; i++) {
             bu_table_row(tb);
             bu_table_cell(tb, "%.0f", sm[i].t);
@@ -480,6 +517,7 @@ int bench_soak(int argc, char **argv)
             bu_table_cell(tb, "%.0f", sm[i].map / 1048576.0);
             for (int o = 0; o < 3; o++)
                 bu_table_cell(tb, "%.1f", sm[i].ops[o]);
+            bu_table_cell(tb, "%.1f", sm[i].cpu_round);
         }
         bu_table_print(tb);
         if (csv && bu_table_csv(tb, csv) == 0)
