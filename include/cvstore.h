@@ -937,7 +937,9 @@ typedef struct cvs_context_result {
  * until cvs_context_result_free; each is also NUL-terminated).  The text
  * is embedded by the handle's embedder (cvs_embed_text); a store that
  * records no embedder and has none attached answers from BM25, the titles
- * and the graph alone (as with lexical_weight 1).  A question that finds
+ * and the graph alone (as with lexical_weight 1), and fails with
+ * CVS_EINVAL ("no text to search") when no record has a text or a title
+ * either, rather than answer a text question with nothing.  A question that finds
  * nothing gives n = 0, not an error.  *out is zeroed on failure. */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;
