@@ -21,6 +21,7 @@ static const struct {
     {"codecs", bench_codecs, "codec recall, training, encode and scan speed vs FAISS PQ/OPQ"},
     {"ann", bench_ann, "ANN index: recall@10, QPS, build, memory vs FAISS and hnswlib"},
     {"context", bench_context, "context sets on HotpotQA/MuSiQue: full support, recall, latency by budget"},
+    {"soak", bench_soak, "memory layer under sustained remember/recall/forget: latency, store size over time"},
 };
 
 static void usage(FILE *f)

@@ -47,6 +47,8 @@
 #define MCP_LINE_MAX (64u << 20)
 #define MCP_K_MAX 100
 #define MCP_LIST_MAX 100
+#define STR_(x) #x
+#define CLI_STR(x) STR_(x)
 
 #define RPC_PARSE_ERROR (-32700)
 #define RPC_INVALID_REQUEST (-32600)
@@ -100,9 +102,10 @@ static const char tools_json[] =
     "recall prefers the newer.\"}},"
     "\"required\":[\"text\"]}},"
     "{\"name\":\"recall\","
-    "\"description\":\"Find the memories most relevant to a query: BM25 and embedding rankings fused "
-    "by reciprocal rank, superseded memories down-weighted, within a token budget. Returns ids, "
-    "scores, texts and link paths.\","
+    "\"description\":\"Find the memories most relevant to a query, as a context set: BM25 and "
+    "embedding rankings fused by reciprocal rank, links followed for hops steps, superseded "
+    "memories down-weighted, chosen by a strategy within k and a token budget. Returns ids, "
+    "scores, texts, and for each memory its hop count and the path (via) that reached it.\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
     "\"query\":{\"type\":\"string\",\"description\":\"What to look for.\"},"
     "\"namespace\":{\"type\":\"string\"},"
@@ -110,10 +113,15 @@ static const char tools_json[] =
     "of text to return; 0 = no limit.\"},"
     "\"k\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Most memories to "
     "return (default 10).\"},"
-    "\"strategy\":{\"type\":\"string\",\"enum\":[\"hybrid\",\"lexical\",\"vector\"],"
+    "\"strategy\":{\"type\":\"string\",\"enum\":[\"diverse\",\"topk\",\"mmr\",\"hybrid\","
+    "\"lexical\",\"vector\"],\"description\":\"How memories are chosen: diverse (default: relevant "
+    "and covering the query without near-copies), topk (by score) or mmr (maximal marginal "
+    "relevance). hybrid, lexical and vector are kept for older clients: they set retrieval.\"},"
+    "\"retrieval\":{\"type\":\"string\",\"enum\":[\"hybrid\",\"lexical\",\"vector\"],"
     "\"description\":\"hybrid (default), lexical (BM25 only) or vector (embeddings only).\"},"
-    "\"hops\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1,\"description\":\"1: also follow "
-    "links (conversation neighbours, superseded memories) one hop.\"},"
+    "\"hops\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":" CLI_STR(CVS_MEM_HOPS_MAX) ","
+    "\"description\":\"Follow links (conversation neighbours, superseded memories, given links) "
+    "this many steps from the direct hits; each step halves the score. Default 0.\"},"
     "\"half_life_seconds\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Weigh recency: a "
     "memory untouched for this long counts half. 0 = off (default).\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter, e.g. {\\\"topic\\\": \\\"x\\\"} "
@@ -245,10 +253,15 @@ static json_t *item_json(const cvs_mem_item *it, int with_score)
     if (it->superseded_by && json_object_set_new(o, "superseded_by", json_string(it->superseded_by)))
         goto fail_meta_owned;
     if (it->npath) {
-        if (!(path = json_array()) || json_object_set_new(o, "path", path))
+        json_t *via;
+        if (!(path = json_array()) || json_object_set_new(o, "path", path) ||
+            !(via = json_array()) || json_object_set_new(o, "via", via) ||
+            json_object_set_new(o, "hop", json_integer((json_int_t)it->npath - 1)))
             goto fail_meta_owned;
         for (size_t i = 0; i < it->npath; i++)
-            if (json_array_append_new(path, json_string(it->path[i])))
+            if (json_array_append_new(path, json_string(it->path[i])) ||
+                json_array_append_new(via, json_pack("{s:s, s:s}", "id", it->path[i], "type",
+                                                     it->path_types[i])))
                 goto fail_meta_owned;
     }
     return o;
@@ -373,7 +386,7 @@ static json_t *tool_recall(server *s, json_t *args)
 {
     cvs_mem_recall_opts o = {0};
     cvs_mem_items r = {0};
-    const char *query, *strategy;
+    const char *query, *strategy, *retrieval;
     long long k, budget, hops;
     char *filter = NULL;
     json_t *err, *hl = json_object_get(args, "half_life_seconds"), *res = NULL, *items;
@@ -387,11 +400,18 @@ static json_t *tool_recall(server *s, json_t *args)
         return tool_error("recall: k must be an integer from 1 to %d", MCP_K_MAX);
     if (arg_int(args, "token_budget", 0, (long long)1 << 40, 0, &budget))
         return tool_error("recall: token_budget must be a non-negative integer");
-    if (arg_int(args, "hops", 0, 1, 0, &hops))
-        return tool_error("recall: hops must be 0 or 1");
+    if (arg_int(args, "hops", 0, CVS_MEM_HOPS_MAX, 0, &hops))
+        return tool_error("recall: hops must be an integer from 0 to %d", CVS_MEM_HOPS_MAX);
+    if (arg_str(args, "retrieval", &retrieval) ||
+        (retrieval && cvs_mem_strategy_parse(retrieval, &o.strategy)))
+        return tool_error("recall: retrieval must be hybrid, lexical or vector");
+    /* strategy once named the rankings; those names still mean them. */
     if (arg_str(args, "strategy", &strategy) ||
-        (strategy && cvs_mem_strategy_parse(strategy, &o.strategy)))
-        return tool_error("recall: strategy must be hybrid, lexical or vector");
+        (strategy && cvs_mem_strategy_parse(strategy, &o.strategy) &&
+         (cvs_context_strategy_parse(strategy, &o.selection) ||
+          o.selection > CVS_CONTEXT_MMR)))
+        return tool_error("recall: strategy must be diverse, topk or mmr (or hybrid, lexical, "
+                          "vector)");
     if (hl && !json_is_null(hl)) {
         if (!json_is_number(hl) || !(json_number_value(hl) >= 0))
             return tool_error("recall: half_life_seconds must be a non-negative number");

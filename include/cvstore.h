@@ -546,6 +546,17 @@ CVS_API void cvs_http_embedder_free(cvs_http_embedder *e);
 CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *model,
                                      const char *api_key) CVS_WUR;
 
+/* How a context set is chosen from its candidates (cvs_context, and the
+ * memory layer's recall). */
+typedef enum cvs_context_strategy {
+    CVS_CONTEXT_DIVERSE = 0, /* relevance + facility-location coverage,
+                                cost-aware lazy greedy (query/select.c) */
+    CVS_CONTEXT_TOPK = 1,    /* by score while the budget allows */
+    CVS_CONTEXT_MMR = 2,     /* maximal marginal relevance, lambda */
+    CVS_CONTEXT_BM25 = 3,    /* baselines: BM25 ranking alone, no graph */
+    CVS_CONTEXT_VECTOR = 4   /*            vector ranking alone, no graph */
+} cvs_context_strategy;
+
 /* ==== Memory (for agents) ==== */
 
 /* A memory layer over a text store (one with an embedder, e.g. `cvstore
@@ -589,6 +600,7 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
 #define CVS_MEM_SUPERSEDED_WEIGHT 0.25f /* recall score factor of a superseded memory */
 #define CVS_MEM_RRF_K 60                /* reciprocal-rank fusion constant */
 #define CVS_MEM_NS_MAX 255              /* bytes of a namespace */
+#define CVS_MEM_HOPS_MAX 4              /* recall's hops */
 #define CVS_MEM_DEFAULT_NS "default"
 
 typedef struct cvs_mem_remember_opts {
@@ -646,15 +658,22 @@ typedef struct cvs_mem_recall_opts {
     size_t token_budget;       /* at most this many tokens in all, a token
                                   being 4 bytes of title + text, rounded up;
                                   0 = no limit */
-    cvs_mem_strategy strategy;
+    cvs_mem_strategy strategy; /* the rankings that find candidates */
+    cvs_context_strategy selection; /* how the answer is chosen from them:
+                                  CVS_CONTEXT_DIVERSE (0, the default),
+                                  CVS_CONTEXT_TOPK or CVS_CONTEXT_MMR, as
+                                  cvs_context chooses (others: CVS_EINVAL) */
     double half_life_s;        /* > 0: scores are multiplied by
                                   0.5^(age / half_life), age counted from the
                                   later of creation and last recall; 0 = off */
-    int hops;                  /* 1: links of the candidates (conversation
+    int hops;                  /* links of the direct hits (conversation
                                   neighbours, superseded memories, the
-                                  caller's links) are followed one hop and the
-                                  memories found compete too, at half their
-                                  source's score; 0 = direct hits only */
+                                  caller's links) followed this many hops,
+                                  0..CVS_MEM_HOPS_MAX, in both directions;
+                                  the memories found compete too, at half
+                                  their source's score per hop (a quarter
+                                  against a link's direction); 0 = direct
+                                  hits only */
     const char *filter;        /* NULL, or a metadata filter (cvs_filter_parse
                                   syntax) ANDed with the namespace */
     size_t filter_len;         /* 0 = strlen(filter) */
@@ -682,7 +701,14 @@ typedef struct cvs_mem_item {
     const char *const *path;   /* recall: ids from a direct hit to this
                                   memory (path[0] is the hit; npath 1 for a
                                   direct hit itself); list: NULL */
-    size_t npath;
+    const char *const *path_types; /* recall: how each step was reached
+                                  (cvs_context_step's type): path[0] by the
+                                  rankings that found it ("bm25", "vector",
+                                  "bm25+vector"), each later one by the link
+                                  taken from the step before ("link", or
+                                  "linked-by" against its direction);
+                                  list: NULL */
+    size_t npath;              /* hops from the direct hit, plus 1 */
 } cvs_mem_item;
 
 /* A result, in a struct the caller owns (zero it or let the call fill it);
@@ -699,14 +725,18 @@ typedef struct cvs_mem_items {
 /* Frees what a result holds and zeroes it; accepts NULL and a zeroed one. */
 CVS_API void cvs_mem_items_free(cvs_mem_items *r);
 
-/* Hybrid retrieval in a namespace: the BM25 ranking (cvs_text_search) and
- * the vector ranking (the embedded query) of the namespace's memories,
- * fused by reciprocal-rank fusion (Cormack et al. 2009, k = CVS_MEM_RRF_K),
- * down-weighted when superseded and, optionally, by age; then the best are
- * taken while they fit k and the token budget (a memory that does not fit
- * is skipped for a smaller one).  In ip and cosine stores, vector hits of
- * similarity 0 or less are left out (they are unrelated, not far down).  Stores the time as the last-recalled time
- * of the memories returned (unless opts->no_touch).  A query with no
+/* The context set (cvs_context) of a query over one namespace: the BM25
+ * ranking (cvs_text_search) and the vector ranking (the embedded query) of
+ * the namespace's memories, fused by reciprocal-rank fusion (Cormack et al.
+ * 2009, k = CVS_MEM_RRF_K), expanded opts->hops along links inside the
+ * namespace, down-weighted when superseded and, optionally, by age; then
+ * chosen by opts->selection within k and the token budget (a memory that
+ * does not fit is skipped for a smaller one).  A superseded memory is
+ * never hidden as a near-duplicate of the one replacing it: it comes
+ * later, marked superseded_by.  In ip and cosine stores, vector hits of
+ * similarity 0 or less are left out (they are unrelated, not far down).
+ * Stores the time as the last-recalled time of the memories returned
+ * (unless opts->no_touch).  A query with no
  * indexable word and no embeddable word gives no results, not an error.
  * opts may be NULL; *out is overwritten (free it first if it held one). */
 CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
@@ -808,15 +838,6 @@ CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *ke
  * item puts into the context (its title and its text). */
 CVS_API size_t cvs_tokens_estimate(size_t title_bytes, size_t text_bytes);
 
-typedef enum cvs_context_strategy {
-    CVS_CONTEXT_DIVERSE = 0, /* relevance + facility-location coverage,
-                                cost-aware lazy greedy (query/select.c) */
-    CVS_CONTEXT_TOPK = 1,    /* by score while the budget allows */
-    CVS_CONTEXT_MMR = 2,     /* maximal marginal relevance, lambda */
-    CVS_CONTEXT_BM25 = 3,    /* baselines: BM25 ranking alone, no graph */
-    CVS_CONTEXT_VECTOR = 4   /*            vector ranking alone, no graph */
-} cvs_context_strategy;
-
 /* "diverse" | "topk" | "mmr" | "bm25" | "vector"; CVS_EINVAL otherwise. */
 CVS_API int cvs_context_strategy_parse(const char *s, cvs_context_strategy *out) CVS_WUR;
 CVS_API const char *cvs_context_strategy_name(cvs_context_strategy s);
@@ -916,7 +937,9 @@ typedef struct cvs_context_result {
  * until cvs_context_result_free; each is also NUL-terminated).  The text
  * is embedded by the handle's embedder (cvs_embed_text); a store that
  * records no embedder and has none attached answers from BM25, the titles
- * and the graph alone (as with lexical_weight 1).  A question that finds
+ * and the graph alone (as with lexical_weight 1), and fails with
+ * CVS_EINVAL ("no text to search") when no record has a text or a title
+ * either, rather than answer a text question with nothing.  A question that finds
  * nothing gives n = 0, not an error.  *out is zeroed on failure. */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;

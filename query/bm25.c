@@ -590,6 +590,19 @@ out:
     return rc;
 }
 
+int cvs__bm25_docs(cvs_txn *t, uint64_t *ndocs)
+{
+    bm25_stats st;
+    int rc;
+    *ndocs = 0;
+    if (!t->db->have_text_dbis)
+        return CVS_OK;
+    if ((rc = stats_get(t->db, t->txn, &st)))
+        return rc;
+    *ndocs = st.ndocs;
+    return CVS_OK;
+}
+
 CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                                 int64_t *keys, float *scores)
 {

@@ -41,6 +41,13 @@
  *   4. The token estimate is ceil(bytes / 4) of title + text
  *      (cvs_tokens_estimate), used everywhere, never a model's tokenizer:
  *      budgets must mean the same in every tool and need no vocabulary.
+ *   5. A caller inside the library can scope a call (cvs_context_scope,
+ *      context.h): the memory layer's recall is a context set over one
+ *      namespace.  The vector search takes the scope's filter; BM25 has
+ *      none, so it is asked for more results while too few of them fall
+ *      inside (ranks are those of the cut list); the walk never steps
+ *      outside.  The caller may reweigh candidates after the walk
+ *      (supersession, recency) and cap the count.
  */
 #include <cblas.h>
 #include <math.h>
@@ -51,6 +58,7 @@
 #include "graph/graph.h"
 #include "query/context.h"
 #include "query/text.h"
+#include "store/filter.h"
 
 /* ==== Options ==== */
 
@@ -230,10 +238,69 @@ static int add_list(cands *cs, const cvs_context_opts *o, const int64_t *keys,
     return CVS_OK;
 }
 
+static int in_scope(const cvs_context_scope *sc, int64_t key)
+{
+    return !sc || !sc->allow || cvs__bit_test(sc->allow, sc->nwords, key);
+}
+
+/* BM25's want best records inside the scope into keys/scores (want each,
+ * padded with -1/NaN).  BM25 has no filter: it is asked for four times
+ * more, then more again while too few fall inside. */
+static int bm25_scoped(cvs_txn *t, const char *q, size_t len, size_t want,
+                       const cvs_context_scope *sc, int64_t *keys, float *scores)
+{
+    size_t ask = want * 4, got = 0;
+    int64_t *k = NULL;
+    float *s = NULL;
+    uint64_t total;
+    int rc;
+
+    if ((rc = cvs_txn_count(t, &total)))
+        return rc;
+    for (;;) {
+        size_t returned = 0;
+        got = 0;
+        if (ask > total)
+            ask = (size_t)total;
+        if (!ask)
+            break;
+        int64_t *nk = realloc(k, ask * sizeof *nk);
+        if (nk)
+            k = nk;
+        float *ns = nk ? realloc(s, ask * sizeof *ns) : NULL;
+        if (ns)
+            s = ns;
+        if (!nk || !ns) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = cvs__bm25_search(t, q, len, ask, k, s)))
+            goto out;
+        while (returned < ask && k[returned] >= 0)
+            returned++;
+        for (size_t i = 0; i < returned && got < want; i++)
+            if (in_scope(sc, k[i])) {
+                keys[got] = k[i];
+                scores[got++] = s[i];
+            }
+        if (got >= want || returned < ask || ask >= total)
+            break;
+        ask *= 4;
+    }
+out:
+    for (size_t i = got; i < want; i++) {
+        keys[i] = -1;
+        scores[i] = NAN;
+    }
+    free(k);
+    free(s);
+    return rc;
+}
+
 /* ==== Stage 2: the walk ==== */
 
-static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double factor,
-                 size_t *next, size_t *nnext, size_t capnext)
+static int relax(cands *cs, const cvs_context_scope *sc, size_t u, const cvs_edge *e, size_t ne,
+                 double factor, size_t *next, size_t *nnext, size_t capnext)
 {
     int rc;
     for (size_t i = 0; i < ne; i++) {
@@ -245,7 +312,7 @@ static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double facto
         double base = cs->c[u].fused > cs->c[u].walk ? cs->c[u].fused : cs->c[u].walk;
         double w = e[i].weight > 1 ? 1 : e[i].weight > 0 ? e[i].weight : 0;
         double pass = base * factor * w;
-        if (e[i].key == cs->c[u].key || pass <= 0)
+        if (e[i].key == cs->c[u].key || pass <= 0 || !in_scope(sc, e[i].key))
             continue;
         if ((rc = cget(cs, e[i].key, &v)))
             return rc;
@@ -264,7 +331,8 @@ static int relax(cands *cs, size_t u, const cvs_edge *e, size_t ne, double facto
     return CVS_OK;
 }
 
-static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, size_t *frontier, size_t nf)
+static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, const cvs_context_scope *sc,
+                size_t *frontier, size_t nf)
 {
     size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, capnext, nnext;
     cvs_edge *e = malloc(cap * sizeof *e);
@@ -282,15 +350,15 @@ static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, size_t *fronti
             size_t u = frontier[f], ne;
             if (o->use_links) {
                 if ((rc = cvs__graph_links(t, cs->c[u].key, e, fan, &ne)) ||
-                    (rc = relax(cs, u, e, ne, o->decay, next, &nnext, capnext)) ||
+                    (rc = relax(cs, sc, u, e, ne, o->decay, next, &nnext, capnext)) ||
                     (rc = cvs__graph_backlinks(t, cs->c[u].key, e, fan, &ne)) ||
-                    (rc = relax(cs, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
+                    (rc = relax(cs, sc, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
                     goto out;
             }
             if (o->use_knn) {
                 if ((rc = cvs__graph_knn(t, cs->c[u].key, e, fan, &ne)) ||
-                        (rc = relax(cs, u, e, ne, o->decay * o->knn_weight, next, &nnext,
-                                capnext)))
+                        (rc = relax(cs, sc, u, e, ne, o->decay * o->knn_weight, next, &nnext,
+                                    capnext)))
                     goto out;
             }
         }
@@ -408,6 +476,21 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
 
 /* ==== The call ==== */
 
+static int text_searchable(cvs_txn *t)
+{
+    cvs_embedder_info ei;
+    uint64_t docs;
+    int rc;
+    if (t->db->embedder || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
+        return CVS_OK;
+    if (rc != CVS_NOTFOUND || (rc = cvs__bm25_docs(t, &docs)))
+        return rc;
+    if (docs == 0)
+        return cvs__err(CVS_EINVAL, "the store has no text to search (no record has a text or "
+                        "a title) and no embedder to embed the question: query it by vector");
+    return CVS_OK;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -417,6 +500,13 @@ static double now_s(void)
 
 CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char *text,
                             size_t len, const float *qvec, cvs_context_result *out)
+{
+    return cvs__txn_context_scoped(t, opts, text, len, qvec, NULL, out);
+}
+
+int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char *text,
+                            size_t len, const float *qvec, const cvs_context_scope *sc,
+                            cvs_context_result *out)
 {
     cvs_context_opts o;
     cands cs = {0};
@@ -453,11 +543,16 @@ CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    /* Stage 1. */
+    /* Stage 1.  A text question needs text to match or a model to embed
+     * it; without either it would get an empty set that looks like an
+     * answer. */
+    if (text && !qvec && (rc = text_searchable(t)))
+        goto out;
     double wl = o.strategy == CVS_CONTEXT_BM25 ? 1 : o.strategy == CVS_CONTEXT_VECTOR ? 0
                                                                                : o.lexical_weight;
     if (text && wl > 0) {
-        if ((rc = cvs__bm25_search(t, text, len, o.depth, lk, ls)) ||
+        if ((rc = sc && sc->allow ? bm25_scoped(t, text, len, o.depth, sc, lk, ls)
+                                  : cvs__bm25_search(t, text, len, o.depth, lk, ls)) ||
             (rc = add_list(&cs, &o, lk, ls, o.depth, SRC_BM25, wl, 1)))
             goto out;
     }
@@ -482,8 +577,14 @@ CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char
             rc = CVS_OK; /* no word of the question is known: BM25 alone */
             goto fused;
         }
-        if ((rc = cvs_txn_search(t, q, 1, o.depth, o.search_flags, lk, ls)) ||
-            (rc = add_list(&cs, &o, lk, ls, o.depth, SRC_VEC, 1 - wl, db->metric != CVS_METRIC_L2)))
+        cvs_search_params sp = {.flags = o.search_flags, .filter = sc ? sc->filter : NULL};
+        if ((rc = cvs_txn_search_params(t, q, 1, o.depth, &sp, lk, ls)))
+            goto out;
+        for (size_t i = 0; sc && sc->positive_vectors && db->metric != CVS_METRIC_L2 &&
+                           i < o.depth; i++)
+            if (lk[i] >= 0 && !(ls[i] > 0))
+                lk[i] = -1; /* sorted: the rest are no better */
+        if ((rc = add_list(&cs, &o, lk, ls, o.depth, SRC_VEC, 1 - wl, db->metric != CVS_METRIC_L2)))
             goto out;
     }
 fused:
@@ -493,6 +594,8 @@ fused:
             goto out;
         for (size_t i = 0; i < nt; i++) {
             size_t j;
+            if (!in_scope(sc, lk[i]))
+                continue;
             if ((rc = cget(&cs, lk[i], &j)))
                 goto out;
             cs.c[j].fused += o.fusion == CVS_FUSION_WEIGHTED ? o.title_weight
@@ -512,6 +615,7 @@ fused:
         goto out;
 
     /* Stage 2. */
+    int resort = 0;
     if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n) {
         size_t nf = o.seeds < cs.n ? o.seeds : cs.n;
         size_t *frontier = malloc(((o.beam > nf ? o.beam : nf) + 1) * sizeof *frontier);
@@ -520,10 +624,22 @@ fused:
             goto out;
         }
         memcpy(frontier, idx, nf * sizeof *idx);
-        rc = walk(t, &cs, &o, frontier, nf);
+        rc = walk(t, &cs, &o, sc, frontier, nf);
         free(frontier);
         if (rc)
             goto out;
+        resort = 1;
+    }
+    if (sc && sc->weigh) {
+        for (size_t i = 0; i < cs.n; i++) {
+            double f = 1;
+            if ((rc = sc->weigh(sc->ctx, t, cs.c[i].key, &f)))
+                goto out;
+            cs.c[i].rel *= f;
+        }
+        resort = 1;
+    }
+    if (resort) {
         free(idx);
         if (!(idx = malloc((cs.n + 1) * sizeof *idx))) {
             rc = cvs__err(CVS_ENOMEM, "out of memory");
@@ -573,6 +689,8 @@ fused:
                                      ? CVS_CONTEXT_TOPK : o.strategy,
                           o.budget, o.lambda, o.coverage, o.dup_threshold, order, &nsel)))
         goto out;
+    if (sc && sc->k && nsel > sc->k)
+        nsel = sc->k; /* every strategy is greedy: a prefix is its answer for k */
     for (size_t i = 0; i < nsel; i++) {
         sel[i] = pk[order[i]];
         out->tokens += sel[i].tokens;

@@ -6,6 +6,7 @@
 #define CVS_CONTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cvstore.h"
 
@@ -22,5 +23,27 @@ typedef struct cvs_pool {
  * were chosen, *nsel their count; their costs sum to at most budget. */
 int cvs__select(const cvs_pool *p, cvs_context_strategy strategy, size_t budget, float lambda,
                 float coverage, float dup, size_t *order, size_t *nsel);
+
+/* A scope for a context set inside the library (the memory layer,
+ * query/memory.c, keeps recall to one namespace with it). */
+typedef struct cvs_context_scope {
+    const cvs_filter *filter;  /* vector seeds: only records matching it */
+    const uint64_t *allow;     /* the same records as a bitmap over keys
+                                  (cvs__filter_eval): BM25 seeds, title seeds
+                                  and the walk's steps outside it are dropped */
+    size_t nwords;
+    int positive_vectors;      /* ip/cosine: a vector hit of similarity <= 0
+                                  is unrelated, no candidate */
+    size_t k;                  /* at most k items (0 = no limit) */
+    /* Multiplies the relevance of candidate key before selection (factor
+     * starts at 1); NULL = none.  A non-zero return fails the call. */
+    int (*weigh)(void *ctx, cvs_txn *t, int64_t key, double *factor);
+    void *ctx;
+} cvs_context_scope;
+
+/* cvs_txn_context within a scope (NULL = the whole store). */
+int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char *text,
+                            size_t len, const float *qvec, const cvs_context_scope *scope,
+                            cvs_context_result *out);
 
 #endif

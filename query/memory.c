@@ -42,9 +42,14 @@
  *   3. Recency and supersession multiply the fused score instead of adding
  *      to it (Park et al. add normalized terms): RRF scores of different
  *      queries are not comparable, so only a factor keeps a fixed meaning.
- *   4. Selection is greedy by score under k and the token budget, skipping
- *      what does not fit (select_greedy); the diverse context sets being
- *      built elsewhere (cvs_context) are meant to replace that one function.
+ *   4. Recall is a context set (query/context.c) scoped to the namespace:
+ *      its seeds are the two rankings above (the walk follows the
+ *      memories' links, never leaving the namespace), supersession and
+ *      recency reweigh the candidates after the walk, and the caller's
+ *      selection strategy (diverse by default) chooses under k and the
+ *      token budget.  Its near-duplicate suppression is off: a superseded
+ *      revision is near its replacement by construction, and nothing is
+ *      hidden but by forget.
  *   5. Storing the last-recalled time rewrites the record (cvs_put), which
  *      also re-indexes its text: simple, and cheap at the size of what one
  *      recall returns.
@@ -59,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/context.h"
 #include "query/tokenize.h"
 #include "store/db.h"
 #include "store/filter.h"
@@ -67,7 +73,6 @@
 #define MEM_ID_HEX 16          /* random bytes * 2 */
 #define MEM_NEAR_PROBE 4       /* vector neighbours checked for near-duplicates */
 #define MEM_POOL_MIN 50        /* candidates per ranking, at least */
-#define MEM_HOP_FACTOR 0.5f    /* score of a memory reached over a link */
 
 /* ==== Small helpers ==== */
 
@@ -838,7 +843,7 @@ static int items_init(cvs_mem_items *r)
 
 /* Appends the memory with key k (its record read from t) to r. */
 static int items_add(cvs_mem_items *r, cvs_txn *t, int64_t key, float score,
-                     const char *const *path, size_t npath)
+                     const cvs_context_step *via, size_t npath)
 {
     items_arena *a = r->priv_;
     cvs_record rec;
@@ -902,12 +907,15 @@ static int items_add(cvs_mem_items *r, cvs_txn *t, int64_t key, float score,
             goto cleanup;
     if (npath) {
         const char **pp = arena_keep(r, malloc(npath * sizeof *pp));
-        if (!pp)
+        const char **pt = arena_keep(r, malloc(npath * sizeof *pt));
+        if (!pp || !pt)
             goto cleanup;
         for (size_t i = 0; i < npath; i++)
-            if (!(pp[i] = arena_str(r, path[i], strlen(path[i]))))
+            if (!(pp[i] = arena_str(r, via[i].id, via[i].id_len)) ||
+                !(pt[i] = arena_str(r, via[i].type, strlen(via[i].type))))
                 goto cleanup;
         it->path = pp;
+        it->path_types = pt;
         it->npath = npath;
     }
     it->created_us = rec.created_us;
@@ -941,147 +949,99 @@ CVS_API int cvs_mem_strategy_parse(const char *s, cvs_mem_strategy *out)
     return CVS_OK;
 }
 
-/* A candidate of a recall. */
-typedef struct cand {
-    int64_t key;
-    double rrf;            /* fused reciprocal ranks */
-    float score;           /* final */
-    size_t tokens;
-    int64_t via;           /* key of the direct hit it was reached from, or -1 */
-} cand;
+/* What recall's weighing of candidates needs (recall_weigh). */
+typedef struct recall_weights {
+    double half_life_s;
+    int64_t now;
+} recall_weights;
 
-typedef struct cands {
-    cand *c;
-    size_t n, cap;
-} cands;
-
-static cand *cands_find(cands *cs, int64_t key)
+/* Supersession and recency, as factors of a candidate's relevance (a
+ * cvs_context_scope's weigh). */
+static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
 {
-    for (size_t i = 0; i < cs->n; i++)
-        if (cs->c[i].key == key)
-            return &cs->c[i];
-    return NULL;
+    const recall_weights *w = ctx;
+    cvs_record rec;
+    json_t *m;
+    int rc;
+    if ((rc = cvs_get_key(t, key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
+        return rc;
+    const char *by = meta_str(m, "_superseded_by");
+    if (by) {
+        /* Only while the superseding memory exists (forget does not clean
+         * the member up). */
+        cvs_record br;
+        int grc = cvs_get(t, by, strlen(by), &br, NULL);
+        if (grc == CVS_OK)
+            *factor *= CVS_MEM_SUPERSEDED_WEIGHT;
+        else if (grc != CVS_NOTFOUND)
+            rc = grc;
+    }
+    if (w->half_life_s > 0) {
+        int64_t last = json_integer_value(json_object_get(m, "_recalled"));
+        if (last < rec.created_us)
+            last = rec.created_us;
+        double age = last < w->now ? (double)(w->now - last) / 1e6 : 0;
+        *factor *= pow(0.5, age / w->half_life_s);
+    }
+    json_decref(m);
+    return rc;
 }
 
-static int cands_add(cands *cs, int64_t key, double rrf, int64_t via, cand **out)
+/* Higher score first; ties newer (higher key) first. */
+static int cmp_item_score(const void *a, const void *b)
 {
-    cand *c = cands_find(cs, key);
-    if (c) {
-        c->rrf += rrf;
-        *out = c;
-        return CVS_OK;
-    }
-    if (cs->n == cs->cap) {
-        size_t cap = cs->cap ? cs->cap * 2 : 64;
-        cand *q = realloc(cs->c, cap * sizeof *q);
-        if (!q)
-            return cvs__err(CVS_ENOMEM, "out of memory");
-        cs->c = q;
-        cs->cap = cap;
-    }
-    c = &cs->c[cs->n++];
-    memset(c, 0, sizeof *c);
-    c->key = key;
-    c->rrf = rrf;
-    c->via = via;
-    *out = c;
-    return CVS_OK;
-}
-
-static int cmp_cand(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
+    const cvs_context_item *x = a, *y = b;
     if (x->score != y->score)
         return x->score < y->score ? 1 : -1;
-    return (x->key < y->key) - (x->key > y->key); /* newer first on ties */
+    return (x->key < y->key) - (x->key > y->key);
 }
 
-/* The selection step: which of the n candidates (sorted best first) go
- * into the answer, as indexes into pick (at most k).  Greedy: take each in
- * turn while it fits the remaining token budget, skip it otherwise.  This is
- * the one place a diversity-aware selection (cvs_context's, MMR) would
- * replace. */
-static size_t select_greedy(const cand *c, size_t n, size_t k, size_t budget, size_t *pick)
+/* The options of the context set a recall is: the memory layer's own
+ * fusion (equal-weight RRF), its links only (no kNN edges, no titles),
+ * and no near-duplicate suppression, since a superseded revision is by
+ * construction near its replacement and must still be seen. */
+static void recall_context_opts(const cvs_mem_recall_opts *o, size_t want, int have_vec,
+                                cvs_context_opts *co)
 {
-    size_t m = 0, used = 0;
-    for (size_t i = 0; i < n && m < k; i++) {
-        if (budget && used + c[i].tokens > budget)
-            continue;
-        used += c[i].tokens;
-        pick[m++] = i;
-    }
-    return m;
-}
-
-/* The lexical ranking cut to the namespace's bitmap: asks BM25 for more
- * results while too few of them fall inside. */
-static int lexical_ranks(cvs_txn *t, const char *q, size_t len, size_t want, const uint64_t *bits,
-                         size_t nwords, uint64_t total, cands *cs)
-{
-    size_t ask = want * 4;
-    int64_t *keys = NULL;
-    float *scores = NULL;
-    int rc = CVS_OK;
-
-    for (;;) {
-        size_t got = 0, returned = 0;
-        if (ask > total)
-            ask = (size_t)total;
-        if (!ask)
-            break;
-        int64_t *nk = realloc(keys, ask * sizeof *nk);
-        float *ns = nk ? realloc(scores, ask * sizeof *ns) : NULL;
-        if (nk)
-            keys = nk;
-        if (ns)
-            scores = ns;
-        if (!nk || !ns) {
-            rc = cvs__err(CVS_ENOMEM, "out of memory");
-            break;
-        }
-        if ((rc = cvs_txn_text_search(t, q, len, ask, keys, scores)))
-            break;
-        for (size_t i = 0; i < ask && keys[i] >= 0; i++)
-            returned++;
-        /* Start over on each round so ranks stay those of the cut list. */
-        for (size_t i = 0; i < cs->n; i++)
-            cs->c[i].rrf = 0;
-        cs->n = 0;
-        for (size_t i = 0; i < returned && got < want; i++) {
-            cand *c;
-            if (!cvs__bit_test(bits, nwords, keys[i]))
-                continue;
-            got++;
-            if ((rc = cands_add(cs, keys[i], 1.0 / (CVS_MEM_RRF_K + got), -1, &c)))
-                goto cleanup;
-        }
-        if (got >= want || returned < ask || ask >= total)
-            break;
-        ask *= 4;
-    }
-cleanup:
-    free(keys);
-    free(scores);
-    return rc;
+    cvs_context_opts_init(co);
+    co->budget = o->token_budget ? o->token_budget : (size_t)1 << 40;
+    co->strategy = o->selection;
+    co->fusion = CVS_FUSION_RRF;
+    co->rrf_k = CVS_MEM_RRF_K;
+    co->lexical_weight = o->strategy == CVS_MEM_LEXICAL || !have_vec ? 1.0f
+                         : o->strategy == CVS_MEM_VECTOR            ? 0.0f
+                                                                    : 0.5f;
+    co->title_weight = 0;
+    co->depth = want;
+    /* Every direct hit starts the walk and every link is followed, as
+     * before recall became a context set. */
+    co->seeds = want * 2;
+    co->beam = want * 2;
+    co->fanout = 64;
+    co->hops = o->hops;
+    co->use_knn = 0;
+    co->dup_threshold = 2.0f;
+    co->max_pool = want * 4;
+    co->search_flags = CVS_SEARCH_EXACT;
 }
 
 CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
                            const cvs_mem_recall_opts *o, cvs_mem_items *out)
 {
     cvs_mem_recall_opts def = {0};
+    recall_weights rw = {0, cvs__now_us()};
+    cvs_context_opts co;
+    cvs_context_result cr = {0};
     const char *ns;
-    size_t k, want, *pick = NULL, npick;
+    size_t k, want;
     cvs_txn *t = NULL;
     cvs_filter *f = NULL;
-    uint64_t *bits = NULL, nmatch, total;
+    uint64_t *bits = NULL, nmatch;
     size_t nwords;
-    float *qv = NULL, *vs = NULL;
-    int64_t *labels = NULL;
-    cands cs = {0};
+    float *qv = NULL;
     mem_rec *touch = NULL;
     mem_rec **tp = NULL;
     size_t ntouch = 0;
-    int64_t now = cvs__now_us();
     int rc;
 
     if (!db || !query || !out)
@@ -1091,6 +1051,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     ns = ns_or_default(o->ns);
     k = o->k ? o->k : 10;
     want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
+    rw.half_life_s = o->half_life_s;
     if (!len)
         len = strlen(query);
     if ((rc = items_init(out)))
@@ -1100,6 +1061,16 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     if (o->strategy != CVS_MEM_HYBRID && o->strategy != CVS_MEM_LEXICAL &&
         o->strategy != CVS_MEM_VECTOR) {
         rc = cvs__err(CVS_EINVAL, "unknown strategy %d", (int)o->strategy);
+        goto cleanup;
+    }
+    if (o->selection != CVS_CONTEXT_DIVERSE && o->selection != CVS_CONTEXT_TOPK &&
+        o->selection != CVS_CONTEXT_MMR) {
+        rc = cvs__err(CVS_EINVAL, "recall selects by diverse, topk or mmr, not %s",
+                      cvs_context_strategy_name(o->selection));
+        goto cleanup;
+    }
+    if (o->hops < 0 || o->hops > CVS_MEM_HOPS_MAX) {
+        rc = cvs__err(CVS_EINVAL, "hops %d (0 to %d)", o->hops, CVS_MEM_HOPS_MAX);
         goto cleanup;
     }
     if (!cvs__utf8_valid(query, len)) {
@@ -1116,134 +1087,34 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         if (rc == CVS_EINPUT) {
             free(qv);
             qv = NULL;
+            rc = CVS_OK;
+            if (o->strategy == CVS_MEM_VECTOR)
+                goto cleanup;
         } else if (rc) {
             goto cleanup;
         }
     }
     if ((rc = ns_filter(ns, o->filter, o->filter_len, &f)) || (rc = cvs_txn_begin(db, &t)) ||
-        (rc = cvs__filter_eval(t, f, &bits, &nwords, &nmatch)) || (rc = cvs_txn_count(t, &total)))
+        (rc = cvs__filter_eval(t, f, &bits, &nwords, &nmatch)))
         goto cleanup;
     if (nmatch == 0)
         goto cleanup;
-    if (o->strategy != CVS_MEM_VECTOR &&
-        (rc = lexical_ranks(t, query, len, want, bits, nwords, total, &cs)))
-        goto cleanup;
-    if (qv) {
-        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT, .filter = f};
-        if (!(labels = malloc(want * sizeof *labels)) || !(vs = malloc(want * sizeof *vs))) {
-            rc = cvs__err(CVS_ENOMEM, "out of memory");
+    recall_context_opts(o, want, qv != NULL, &co);
+    {
+        cvs_context_scope sc = {.filter = f, .allow = bits, .nwords = nwords,
+                                .positive_vectors = 1, .k = k, .weigh = recall_weigh,
+                                .ctx = &rw};
+        if ((rc = cvs__txn_context_scoped(t, &co, query, len, qv, &sc, &cr)))
             goto cleanup;
-        }
-        if ((rc = cvs_txn_search_params(t, qv, 1, want, &sp, labels, vs)))
+    }
+    /* The strategy chose them in its own order (the diverse one weighs
+     * gain per token); the answer lists them best first. */
+    if (cr.n > 1)
+        qsort(cr.items, cr.n, sizeof *cr.items, cmp_item_score);
+    for (size_t i = 0; i < cr.n; i++) {
+        const cvs_context_item *it = &cr.items[i];
+        if ((rc = items_add(out, t, it->key, it->score, it->via, (size_t)it->hop + 1)))
             goto cleanup;
-        for (size_t i = 0; i < want && labels[i] >= 0; i++) {
-            cand *c;
-            /* The vector ranking holds every memory of the namespace; those
-             * pointing nowhere near the query are no candidates. */
-            if (db->metric != CVS_METRIC_L2 && !(vs[i] > 0))
-                break;
-            if ((rc = cands_add(&cs, labels[i], 1.0 / (CVS_MEM_RRF_K + i + 1), -1, &c)))
-                goto cleanup;
-        }
-    }
-    /* One hop along links: neighbours compete at half their source's
-     * fused score (the best source wins). */
-    if (o->hops > 0) {
-        size_t direct = cs.n;
-        for (size_t i = 0; i < direct; i++) {
-            cvs_record rec;
-            if ((rc = cvs_get_key(t, cs.c[i].key, &rec, NULL)))
-                goto cleanup;
-            for (size_t l = 0; l < rec.nlinks; l++) {
-                cvs_record nr;
-                cand *c;
-                double s = cs.c[i].rrf * MEM_HOP_FACTOR * rec.links[l].weight;
-                int grc = cvs_get(t, rec.links[l].id, rec.links[l].id_len, &nr, NULL);
-                if (grc == CVS_NOTFOUND || (grc == CVS_OK && !cvs__bit_test(bits, nwords, nr.key)))
-                    continue;
-                if ((rc = grc))
-                    goto cleanup;
-                if ((c = cands_find(&cs, nr.key))) {
-                    if (c->via >= 0 && s > c->rrf) {
-                        c->rrf = s;
-                        c->via = cs.c[i].key;
-                    }
-                    continue;
-                }
-                if ((rc = cands_add(&cs, nr.key, s, cs.c[i].key, &c)))
-                    goto cleanup;
-            }
-        }
-    }
-    /* Final scores: supersession and recency. */
-    for (size_t i = 0; i < cs.n; i++) {
-        cand *c = &cs.c[i];
-        cvs_record rec;
-        json_t *m;
-        double s = c->rrf;
-        if ((rc = cvs_get_key(t, c->key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
-            goto cleanup;
-        c->tokens = tokens_of((rec.title ? rec.title_len : 0) + (rec.text ? rec.text_len : 0));
-        const char *by = meta_str(m, "_superseded_by");
-        if (by) {
-            cvs_record br;
-            int grc = cvs_get(t, by, strlen(by), &br, NULL);
-            if (grc == CVS_OK)
-                s *= CVS_MEM_SUPERSEDED_WEIGHT;
-            else if (grc != CVS_NOTFOUND)
-                rc = grc;
-        }
-        if (o->half_life_s > 0) {
-            int64_t last = json_integer_value(json_object_get(m, "_recalled"));
-            if (last < rec.created_us)
-                last = rec.created_us;
-            double age = last < now ? (double)(now - last) / 1e6 : 0;
-            s *= pow(0.5, age / o->half_life_s);
-        }
-        json_decref(m);
-        if (rc)
-            goto cleanup;
-        c->score = (float)s;
-    }
-    if (cs.n)
-        qsort(cs.c, cs.n, sizeof *cs.c, cmp_cand);
-    if (!(pick = malloc((cs.n ? cs.n : 1) * sizeof *pick))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    npick = select_greedy(cs.c, cs.n, k, o->token_budget, pick);
-    for (size_t i = 0; i < npick; i++) {
-        const cand *c = &cs.c[pick[i]];
-        const char *path[2];
-        size_t np = 0;
-        char *via_id = NULL;
-        if (c->via >= 0) {
-            const char *vid;
-            size_t vl;
-            if ((rc = cvs_key_id(t, c->via, &vid, &vl)))
-                goto cleanup;
-            if (!(via_id = memdup0(vid, vl))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            path[np++] = via_id;
-        }
-        {
-            const char *id;
-            size_t il;
-            char *own;
-            if ((rc = cvs_key_id(t, c->key, &id, &il)) || !(own = memdup0(id, il))) {
-                free(via_id);
-                rc = rc ? rc : cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            path[np++] = own;
-            rc = items_add(out, t, c->key, c->score, path, np);
-            free(own);
-            free(via_id);
-            if (rc)
-                goto cleanup;
-        }
     }
     /* Copies of what was returned, to store the recall time after the
      * snapshot ends. */
@@ -1253,9 +1124,9 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
         }
         for (size_t i = 0; i < out->n; i++, ntouch++) {
-            if ((rc = mem_rec_load(t, cs.c[pick[i]].key, &touch[i])))
+            if ((rc = mem_rec_load(t, cr.items[i].key, &touch[i])))
                 goto cleanup;
-            if (json_object_set_new(touch[i].meta, "_recalled", json_integer(now))) {
+            if (json_object_set_new(touch[i].meta, "_recalled", json_integer(rw.now))) {
                 rc = cvs__err(CVS_ENOMEM, "out of memory");
                 goto cleanup;
             }
@@ -1271,10 +1142,7 @@ cleanup:
         mem_rec_clear(&touch[i]);
     free(touch);
     free(tp);
-    free(pick);
-    free(cs.c);
-    free(labels);
-    free(vs);
+    cvs_context_result_free(&cr);
     free(bits);
     free(qv);
     cvs_filter_free(f);

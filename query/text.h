@@ -47,6 +47,9 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
 int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                      int64_t *keys, float *scores);
 
+/* Records indexed (with a word in their title or text) in the snapshot. */
+int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
+
 /* ==== Embedders (query/embed.c) ==== */
 
 /* Frees the handle's embedder (cvs_db_close). */

@@ -50,6 +50,15 @@
  *     look-up per id, with no scan; when it leaves at most PERREC_MAX
  *     records, the field terms are checked against those records' own JSON
  *     instead of (re)building columns of the whole store.
+ *  5. Carrying a column over copies its string dictionary whole, so that
+ *     the codes of unchanged records stay valid; the strings of deleted or
+ *     changed records come along too.  Under a steady churn (an agent's
+ *     memory: every memory's "_hash" is a new string, the oldest memories
+ *     are forgotten) that grew the dictionary, and the copy each write
+ *     makes, without bound.  So when the dictionary holds more than twice
+ *     the strings still in use (plus DICT_SLACK), the build re-interns the
+ *     carried strings into a fresh one instead: amortized, a constant cost
+ *     per string added, and the dictionary stays within twice the live set.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -65,6 +74,7 @@
 #define FILTER_MAX_IN 65536          /* values of one $in */
 #define FILTER_MAX_IDS (1u << 20)    /* ids of $ids */
 #define FCACHE_MAX_COLS 64
+#define DICT_SLACK 64 /* strings a dictionary may carry beyond twice its uses */
 #define PERREC_MAX 256
 #define KEY_MAX (1ull << 40)         /* keys beyond: a damaged store, not a
                                         bitmap we should try to allocate */
@@ -491,6 +501,7 @@ typedef struct fcol {
         uint32_t s;
     } *val;            /* nkeys */
     sdict dict;
+    size_t nstr;       /* keys holding a string (deviation 5) */
     int refs;          /* guarded by db->filter_mu */
 } fcol;
 
@@ -668,10 +679,13 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
     MDB_val k, v;
     json_t *obj = NULL;
     const fcol **olds = NULL;
+    unsigned char *compact = NULL;
     int rc = CVS_OK, mrc, all_plain = 1;
 
-    if (!(olds = calloc(n ? n : 1, sizeof *olds)))
+    if (!(olds = calloc(n ? n : 1, sizeof *olds)) || !(compact = calloc(n ? n : 1, 1))) {
+        free(olds);
         return cvs__err(CVS_ENOMEM, "out of memory");
+    }
     for (size_t i = 0; i < n; i++) {
         fcol *c = cols[i];
         c->nkeys = nkeys;
@@ -681,9 +695,11 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
             goto out;
         }
         all_plain &= plain_name(c->name, c->name_len);
-        if (base && hash_ready && (olds[i] = cache_find(base, c->name, c->name_len)) &&
-            (rc = sdict_copy(&c->dict, &olds[i]->dict)))
-            goto out;
+        if (base && hash_ready && (olds[i] = cache_find(base, c->name, c->name_len))) {
+            compact[i] = olds[i]->dict.n > 2 * olds[i]->nstr + DICT_SLACK;
+            if (!compact[i] && (rc = sdict_copy(&c->dict, &olds[i]->dict)))
+                goto out;
+        }
     }
     if ((mrc = mdb_cursor_open(t->txn, db->dbi_attrs, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
@@ -710,7 +726,14 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
         for (size_t i = 0; i < n; i++) {
             if (same && olds[i]) {
                 cols[i]->type[key] = olds[i]->type[key];
-                cols[i]->val[key] = olds[i]->val[key];
+                if (compact[i] && olds[i]->type[key] == V_STR) {
+                    const fstr *o = &olds[i]->dict.v[olds[i]->val[key].s];
+                    if ((rc = sdict_intern(&cols[i]->dict, o->s, o->len, &cols[i]->val[key].s)))
+                        goto out;
+                } else {
+                    cols[i]->val[key] = olds[i]->val[key];
+                }
+                cols[i]->nstr += olds[i]->type[key] == V_STR;
             } else {
                 parse = 1;
                 if (!wanted)
@@ -738,6 +761,7 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
                 c->val[key].d = d;
             else if (type == V_STR && (rc = sdict_intern(&c->dict, s, len, &c->val[key].s)))
                 goto out;
+            c->nstr += type == V_STR;
         }
         json_decref(obj);
         obj = NULL;
@@ -749,6 +773,7 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     free(olds);
+    free(compact);
     return rc;
 }
 
@@ -1116,4 +1141,16 @@ out:
     free(tc);
     free(b);
     return rc;
+}
+
+/* ==== Testing ==== */
+
+size_t cvs__filter_cache_strings(cvs_db *db)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&db->filter_mu);
+    for (size_t i = 0; db->fcache && i < db->fcache->ncols; i++)
+        n += db->fcache->cols[i]->dict.n;
+    pthread_mutex_unlock(&db->filter_mu);
+    return n;
 }

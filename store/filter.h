@@ -36,4 +36,7 @@ static inline int cvs__bit_test(const uint64_t *bits, size_t nwords, int64_t key
 /* Drops the column cache (on close). */
 void cvs__filter_cache_drop(cvs_db *db);
 
+/* Testing: the strings held by the dictionaries of the cached columns. */
+size_t cvs__filter_cache_strings(cvs_db *db);
+
 #endif

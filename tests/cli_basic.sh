@@ -136,4 +136,13 @@ want=$(od -An -t d4 -j4 -N40 "$sift/siftsmall_groundtruth.ivecs" | tr -s ' \n' '
 ok "first query's top 10 equal the ground truth"
 expect 0 "check sift" check "$sdb"
 
+# A text question to a store with no text and no embedder is an error, not
+# an empty context set that looks like an answer; a vector question works.
+expect 1 "context --text without text or embedder" context "$sdb" --text "which vector is near"
+has "$tmp/err" "no text to search" "context says why"
+[ ! -s "$tmp/out" ] || fail "context printed a set anyway: $(head -c 200 "$tmp/out")"
+q=$(printf '1,%.0s' $(seq 127))1
+expect 0 "context --query-vector on it" context "$sdb" --query-vector "$q" --budget 64 --json
+has "$tmp/out" '"items":[{"id":' "context by vector finds records"
+
 echo "$passed passed, 0 failed"

@@ -73,7 +73,9 @@ for (const p of ['text', 'metadata', 'namespace', 'links', 'conversation', 'supe
 assert.deepEqual(byName.recall.inputSchema.required, ['query']);
 for (const p of ['query', 'token_budget', 'namespace', 'strategy', 'k'])
   assert.ok(byName.recall.inputSchema.properties[p], `recall.${p}`);
-assert.deepEqual(byName.recall.inputSchema.properties.strategy.enum, ['hybrid', 'lexical', 'vector']);
+assert.deepEqual(byName.recall.inputSchema.properties.strategy.enum,
+                 ['diverse', 'topk', 'mmr', 'hybrid', 'lexical', 'vector']);
+assert.deepEqual(byName.recall.inputSchema.properties.retrieval.enum, ['hybrid', 'lexical', 'vector']);
 for (const p of ['id', 'filter', 'namespace']) assert.ok(byName.forget.inputSchema.properties[p]);
 for (const p of ['namespace', 'cursor', 'limit']) assert.ok(byName.list.inputSchema.properties[p]);
 
@@ -103,11 +105,23 @@ for (const m of r.memories) {
   assert.equal(m.namespace, 'a');
   assert.equal(typeof m.score, 'number');
   assert.deepEqual(m.path, [m.id]);
+  assert.equal(m.hop, 0);
+  assert.equal(m.via.length, 1);
+  assert.equal(m.via[0].id, m.id);
 }
 assert.deepEqual(r.memories.find((m) => m.id === a.id).metadata, { who: 'alice' });
 assert.ok(r.tokens <= 100);
 r = await call('recall', { query: 'alice', namespace: 'b', strategy: 'lexical' });
 assert.deepEqual(r.memories.map((m) => m.id), [b.id], 'namespace b sees only its own');
+// A context set: the link from a2 to a is followed one hop, with its path.
+for (const strategy of ['diverse', 'topk', 'mmr']) {
+  r = await call('recall', { query: 'berlin', namespace: 'a', retrieval: 'lexical', hops: 1, strategy });
+  assert.deepEqual(r.memories.map((m) => m.id), [a2.id, a.id], strategy);
+  const hop = r.memories[1];
+  assert.equal(hop.hop, 1);
+  assert.deepEqual(hop.path, [a2.id, a.id]);
+  assert.deepEqual(hop.via.map((v) => v.type), ['bm25', 'link']);
+}
 
 let l = await call('list', { namespace: 'a', limit: 1 });
 assert.equal(l.memories.length, 1);
@@ -134,6 +148,10 @@ let e = await client.callTool({ name: 'remember', arguments: { namespace: 'a' } 
 assert.equal(e.isError, true);
 assert.match(e.content[0].text, /text/);
 e = await client.callTool({ name: 'recall', arguments: { query: 'x', strategy: 'psychic' } });
+assert.equal(e.isError, true);
+e = await client.callTool({ name: 'recall', arguments: { query: 'x', strategy: 'bm25' } });
+assert.equal(e.isError, false, 'bm25 is lexical retrieval, as before');
+e = await client.callTool({ name: 'recall', arguments: { query: 'x', hops: 9 } });
 assert.equal(e.isError, true);
 await assert.rejects(client.callTool({ name: 'nope', arguments: {} }), (err) => err.code === -32602);
 assert.deepEqual(await client.ping(), {});

@@ -515,6 +515,70 @@ Test(filter, eval_empty_store)
     free(dir);
 }
 
+/* A steady churn of unique strings (an agent's memory: each memory's
+ * "_hash" is new, the oldest are forgotten) keeps the cached column's
+ * dictionary within twice the live set, and the compacted one still
+ * answers right: live values match once, forgotten ones never. */
+static int64_t churn_matches(cvs_db *db, int i)
+{
+    char js[64];
+    cvs_filter *f;
+    cvs_txn *t;
+    uint64_t *bits, nm;
+    size_t nw;
+    snprintf(js, sizeof js, "{\"h\": \"v%d\"}", i);
+    cr_assert_eq(cvs_filter_parse(js, 0, &f), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs__filter_eval(t, f, &bits, &nw, &nm), 0, "%s", cvs_errmsg(db));
+    free(bits);
+    cvs_txn_end(t);
+    cvs_filter_free(f);
+    return (int64_t)nm;
+}
+
+Test(filter, churn_keeps_dictionary_bounded)
+{
+    enum { LIVE = 100, ROUNDS = 40, STEP = 10 };
+    char *dir = tu_tmpdir(), ids[LIVE + ROUNDS * STEP][16], meta[LIVE + ROUNDS * STEP][32];
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    float v[4] = {1, 2, 3, 4};
+    cvs_db *db;
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    for (int i = 0; i < LIVE + ROUNDS * STEP; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        snprintf(meta[i], sizeof meta[i], "{\"h\": \"v%d\"}", i);
+    }
+    for (int round = -1; round < ROUNDS; round++) {
+        /* Round -1 puts the first LIVE; each later one puts STEP new
+         * records and forgets the oldest STEP. */
+        int first = round < 0 ? 0 : LIVE + round * STEP, n = round < 0 ? LIVE : STEP;
+        cvs_record r[LIVE];
+        const char *del[STEP];
+        size_t dl[STEP];
+        for (int j = 0; j < n; j++)
+            r[j] = (cvs_record){.id = ids[first + j], .id_len = strlen(ids[first + j]),
+                                .vector = v, .meta = meta[first + j],
+                                .meta_len = strlen(meta[first + j])};
+        cr_assert_eq(cvs_put(db, r, (size_t)n, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        if (round >= 0) {
+            for (int j = 0; j < STEP; j++) {
+                del[j] = ids[round * STEP + j];
+                dl[j] = strlen(del[j]);
+            }
+            cr_assert_eq(cvs_delete(db, del, dl, STEP, NULL), 0);
+        }
+        /* Evaluated after every write: each build carries the last over. */
+        cr_assert_eq(churn_matches(db, first + n - 1), 1);
+        cr_assert_leq(cvs__filter_cache_strings(db), 2 * LIVE + 64 + STEP,
+                      "dictionary of %zu strings for %d live", cvs__filter_cache_strings(db), LIVE);
+    }
+    for (int i = 0; i < LIVE + ROUNDS * STEP; i++)
+        cr_assert_eq(churn_matches(db, i), i >= ROUNDS * STEP, "v%d", i);
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ==== Search ==== */
 
 Test(filter, exact_search)

@@ -87,6 +87,17 @@ static uint64_t count(void)
     return info.count;
 }
 
+/* How many memories a recall returns (it must succeed). */
+static size_t recall_count(const char *query, const cvs_mem_recall_opts *ro)
+{
+    cvs_mem_items r = {0};
+    size_t n;
+    cr_assert_eq(cvs_mem_recall(db, query, 0, ro, &r), 0, "%s", cvs_errmsg(db));
+    n = r.n;
+    cvs_mem_items_free(&r);
+    return n;
+}
+
 /* Position of id in a result, or -1. */
 static long find(const cvs_mem_items *r, const char *id)
 {
@@ -314,6 +325,83 @@ Test(memory, conversation_linked_and_followed)
     }
 }
 
+/* Recall is a context set: links are followed several hops (a -> b -> c
+ * here, where only a shares a word with the query), each item carries the
+ * path that reached it, and the selection strategies all see them. */
+Test(memory, recall_follows_links_two_hops)
+{
+    cvs_mem_remembered a, b, c, other;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "h", .no_touch = 1, .hops = 2};
+    cvs_link l = {.weight = 1};
+    long ib, ic;
+    remember("h", "carol sits in oslo", NULL, &c);
+    l.id = c.id;
+    l.id_len = strlen(c.id);
+    cr_assert_eq(cvs_mem_remember(db, "alice reports to carol", 0,
+                                  &(cvs_mem_remember_opts){.ns = "h", .links = &l, .nlinks = 1}, &b),
+                 0, "%s", cvs_errmsg(db));
+    l.id = b.id;
+    l.id_len = strlen(b.id);
+    cr_assert_eq(cvs_mem_remember(db, "alice leads bluebird", 0,
+                                  &(cvs_mem_remember_opts){.ns = "h", .links = &l, .nlinks = 1}, &a),
+                 0, "%s", cvs_errmsg(db));
+    /* Another namespace's memory with the query's word stays out. */
+    remember("elsewhere", "bluebird leads", NULL, &other);
+
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 3);
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cr_assert_eq(r.items[0].npath, 1);
+    cr_assert_str_eq(r.items[0].path_types[0], "bm25+vector");
+    ib = find(&r, b.id);
+    ic = find(&r, c.id);
+    cr_assert(ib > 0 && ic > 0);
+    cr_assert_eq(r.items[ib].npath, 2);
+    cr_assert_eq(r.items[ic].npath, 3, "c is two hops away");
+    cr_assert_str_eq(r.items[ic].path[0], a.id);
+    cr_assert_str_eq(r.items[ic].path[1], b.id);
+    cr_assert_str_eq(r.items[ic].path[2], c.id);
+    cr_assert_str_eq(r.items[ic].path_types[1], "link");
+    cr_assert_str_eq(r.items[ic].path_types[2], "link");
+    /* Each hop halves what is passed on. */
+    cr_assert_lt(r.items[ic].score, r.items[ib].score);
+    cr_assert_lt(r.items[ib].score, r.items[0].score);
+    cvs_mem_items_free(&r);
+
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        ro.selection = (cvs_context_strategy)s;
+        cr_assert_eq(recall_count("bluebird", &ro), 3, "strategy %s",
+                     cvs_context_strategy_name(ro.selection));
+    }
+    /* One hop stops at b; none at a. */
+    ro.selection = CVS_CONTEXT_DIVERSE;
+    ro.hops = 1;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_lt(find(&r, c.id), 0);
+    cvs_mem_items_free(&r);
+    ro.hops = 0;
+    cr_assert_eq(recall_count("bluebird", &ro), 1);
+    /* k caps the set, the budget too (a: 5 tokens, b: 6, c: 5). */
+    ro.hops = 2;
+    ro.k = 2;
+    cr_assert_eq(recall_count("bluebird", &ro), 2);
+    ro.k = 0;
+    ro.token_budget = 10;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_leq(r.tokens, 10);
+    cvs_mem_items_free(&r);
+    /* Bad options. */
+    ro.token_budget = 0;
+    ro.hops = CVS_MEM_HOPS_MAX + 1;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    ro.hops = 1;
+    ro.selection = CVS_CONTEXT_BM25;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+}
+
 Test(memory, recency_half_life_and_recall_time)
 {
     cvs_mem_remembered a, b;
@@ -513,6 +601,11 @@ Test(mcp, raw_protocol_errors_and_tools)
                                                      "memories"), 0);
         cr_assert_str_eq(json_string_value(json_object_get(sc, "status")), "added");
         cr_assert_str_eq(json_string_value(json_object_get(mem, "id")),
+                         json_string_value(json_object_get(sc, "id")));
+        cr_assert(json_is_integer(json_object_get(mem, "hop")));
+        cr_assert_eq(json_integer_value(json_object_get(mem, "hop")), 0);
+        cr_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(json_object_get(mem, "via"), 0), "id")),
                          json_string_value(json_object_get(sc, "id")));
         cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(4), "structuredContent"),
                                                      "memories")), 0);
