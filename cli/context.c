@@ -18,7 +18,8 @@ static const char usage[] =
     "Usage: cvstore context DB (--text QUESTION | --queries FILE.jsonl |\n"
     "                           --query-vector \"x,y,...\" | --query-file F)\n"
     "                       [--budget TOKENS] [--strategy diverse|topk|mmr|bm25|vector]\n"
-    "                       [--hops N] [--fanout N] [--lambda L] [--lexical-weight W]\n"
+    "                       [--hops N] [--fanout N] [--bridges N] [--lambda L]\n"
+    "                       [--lexical-weight W]\n"
     "                       [--fusion rrf|weighted] [--no-links] [--no-knn] [--json]\n"
     "\n"
     "Prints the records that answer a question best within a token budget\n"
@@ -46,6 +47,9 @@ static const char usage[] =
     "  -s, --strategy S        diverse (default), topk, mmr, bm25, vector\n"
     "      --hops N            graph hops from the seeds (default 2; 0 = none)\n"
     "      --fanout N          edges followed per node and kind (default 8)\n"
+    "      --bridges N         seeds that issue a bridge query, BM25 for the question's\n"
+    "                          words they lack plus their words the question lacks\n"
+    "                          (default 3; 0 = none)\n"
     "      --lambda L          mmr: relevance vs. novelty in [0, 1] (default 0.7)\n"
     "      --lexical-weight W  share of BM25 in the fusion, [0, 1] (default 0.8)\n"
     "      --fusion F          weighted (default: normalized scores) or rrf\n"
@@ -224,6 +228,7 @@ int cmd_context(int argc, char **argv)
         {"strategy", required_argument, NULL, 's'},
         {"hops", required_argument, NULL, 'H'},
         {"fanout", required_argument, NULL, 'f'},
+        {"bridges", required_argument, NULL, 'g'},
         {"lambda", required_argument, NULL, 'l'},
         {"lexical-weight", required_argument, NULL, 'w'},
         {"fusion", required_argument, NULL, 'u'},
@@ -277,6 +282,13 @@ int cmd_context(int argc, char **argv)
                 return cli_usage_error(usage);
             }
             o.fanout = (size_t)u;
+            break;
+        case 'g':
+            if (cli_parse_u64(optarg, 0, 1024, &u)) {
+                cli_err("context", "--bridges: expected an integer in 0..1024, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            o.bridges = (size_t)u;
             break;
         case 'l':
             if (parse_float(optarg, 0, 1, &o.lambda)) {

@@ -299,6 +299,55 @@ Test(context, diverse_finds_second_hop, .init = setup, .fini = teardown)
     cvs_context_result_free(NULL);
 }
 
+/* A compositional question whose second passage neither shares a rare word
+ * with the question nor is mentioned by title in the first: only the
+ * bridge query (question minus the first passage, plus what the first
+ * passage adds: "Mountrail") finds it, past distractors that match the
+ * question's own words better. */
+Test(context, bridge_finds_unlinked_second_hop, .init = setup, .fini = teardown)
+{
+    static const char q[] = "What is the seat of the county where Van Hook Township is located?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("hop1", "Van Hook Township", "Van Hook Township is a township in Mountrail County, "
+        "North Dakota.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Courthouse of Stanley", "The courthouse in Stanley has served Mountrail "
+        "County since 1914.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 1, 0.2f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(text, sizeof text, "Hook Township %d is a township; the seat of its county "
+                 "is a town on a river.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(mentions("hop1", "hop2"));
+    cvs_context_opts_init(&o);
+    o.budget = 45; /* two passages */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop1") && has(&r, "hop2"), "%zu items", r.n);
+    for (size_t i = 0; i < r.n; i++)
+        if (!strcmp(r.items[i].id, "hop2")) {
+            cr_assert_eq(r.items[i].hop, 1);
+            cr_assert_str_eq(r.items[i].via[0].id, "hop1");
+            cr_assert_str_eq(r.items[i].via[1].type, "bridge");
+        }
+    cvs_context_result_free(&r);
+    o.bridges = 0;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop1"));
+    cr_assert_not(has(&r, "hop2"), "without bridges the distractors should win");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
 Test(context, budgets_respected, .init = setup, .fini = teardown)
 {
     make_two_hop();
