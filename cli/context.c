@@ -173,48 +173,16 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
     return rc;
 }
 
-static int run_batch(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char *path)
+typedef struct batch_ctx {
+    cvs_db *db;
+    cvs_txn *t;
+    const cvs_context_opts *o;
+} batch_ctx;
+
+static int answer_line(void *ctx, const char *id, const char *text, size_t len)
 {
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
-    int rc = CLI_OK;
-    if (!f) {
-        cli_err("context", "%s: %s", path, strerror(errno));
-        return CLI_EUSER;
-    }
-    while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
-        json_error_t err;
-        json_t *j, *id, *text;
-        char idbuf[32];
-        const char *qid;
-        lineno++;
-        if (len <= 1 && (len == 0 || line[0] == '\n'))
-            continue;
-        if (!(j = json_loadb(line, (size_t)len, 0, &err)) || !json_is_object(j) ||
-            !(text = json_object_get(j, "text")) || !json_is_string(text)) {
-            cli_err("context", "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
-            json_decref(j);
-            rc = CLI_EUSER;
-            break;
-        }
-        id = json_object_get(j, "id");
-        if (json_is_string(id)) {
-            qid = json_string_value(id);
-        } else if (json_is_integer(id)) {
-            snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
-            qid = idbuf;
-        } else {
-            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
-            qid = idbuf;
-        }
-        rc = answer(db, t, o, json_string_value(text), NULL, json_incref(text), qid, 1);
-        json_decref(j);
-    }
-    free(line);
-    fclose(f);
-    return rc;
+    batch_ctx *b = ctx;
+    return answer(b->db, b->t, b->o, text, NULL, json_stringn(text, len), id, 1);
 }
 
 int cmd_context(int argc, char **argv)
@@ -360,8 +328,10 @@ int cmd_context(int argc, char **argv)
         rc = cli_fail("context", rc, db);
         goto out;
     }
-    if (batch)
-        rc = run_batch(db, t, &o, batch);
+    if (batch) {
+        batch_ctx b = {db, t, &o};
+        rc = cli_queries_each("context", batch, answer_line, &b);
+    }
     else if (text)
         rc = answer(db, t, &o, text, NULL, json_string(text), NULL, json);
     else if (qv)
