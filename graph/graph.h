@@ -41,4 +41,13 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key);
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n);
 
+/* Graph maintenance inside put's and delete's write transaction, for a
+ * store with a kNN graph (graph/knn.c, "Maintenance"; no-ops otherwise).
+ * on_put: the n records keys were just written (updated[i] != 0: it existed
+ * before); on_delete: the n records keys were just removed (keys is
+ * sorted in place). */
+int cvs__knn_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys, const unsigned char *updated,
+                    size_t n);
+int cvs__knn_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n);
+
 #endif

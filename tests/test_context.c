@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "store/db.h"
 #include "tests/testutil.h"
 
 #define DIM 8
@@ -216,6 +217,157 @@ Test(context, knn_matches_brute_force, .init = setup, .fini = teardown)
     cr_assert_eq(cvs_knn_get_info(db, &ki2), 0);
     cr_assert_eq(ki2.approximate, 1);
     cr_assert_float_eq(ki2.recall, ki.recall, 1e-12);
+    free(v);
+}
+
+/* Exact neighbours of vector x among the live records of t (itself, by key,
+ * left out): the K best cosines into best[], descending. */
+static void brute_knn(cvs_txn *t, const float *x, int64_t self, float *best, int64_t *bk)
+{
+    cvs_iter *it;
+    cvs_record r;
+    float v[DIM];
+    for (int k = 0; k < K; k++) {
+        best[k] = -2;
+        bk[k] = -1;
+    }
+    cr_assert_eq(cvs_iter_open(t, &it), 0);
+    while (cvs_iter_next(it, &r, v) == 0) {
+        float d = 0, n = 0;
+        if (r.key == self)
+            continue;
+        for (int c = 0; c < DIM; c++) {
+            d += x[c] * v[c];
+            n += v[c] * v[c];
+        }
+        d /= sqrtf(n);
+        for (int k = 0; k < K; k++)
+            if (d > best[k]) {
+                memmove(best + k + 1, best + k, (K - 1 - k) * sizeof *best);
+                memmove(bk + k + 1, bk + k, (K - 1 - k) * sizeof *bk);
+                best[k] = d;
+                bk[k] = r.key;
+                break;
+            }
+    }
+    cvs_iter_close(it);
+}
+
+/* Every stored row, read raw: its record and every neighbour are live,
+ * and it has K edges.  Returns the share of the true K nearest the rows
+ * hold (the graph's recall). */
+static double check_rows(void)
+{
+    cvs_txn *t;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t rows = 0, hit = 0;
+    uint64_t count;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_count(t, &count), 0);
+    cr_assert_eq(mdb_cursor_open(t->txn, db->dbi_knn, &cur), 0);
+    while (mdb_cursor_get(cur, &k, &v, rows ? MDB_NEXT : MDB_FIRST) == 0) {
+        int64_t key = (int64_t)cvs__get_u64(k.mv_data), bk[K];
+        float x[DIM], best[K];
+        cvs_record r;
+        rows++;
+        cr_assert_eq(cvs_get_key(t, key, &r, x), 0, "row of deleted key %lld", (long long)key);
+        cr_assert_eq(v.mv_size, K * 12, "row of %lld has %zu bytes", (long long)key, v.mv_size);
+        brute_knn(t, x, key, best, bk);
+        for (int i = 0; i < K; i++) {
+            int64_t nk = (int64_t)cvs__get_u64((const unsigned char *)v.mv_data + 12 * i);
+            const char *s;
+            size_t sl;
+            cr_assert_eq(cvs_key_id(t, nk, &s, &sl), 0, "row of %lld names deleted %lld",
+                         (long long)key, (long long)nk);
+            for (int j = 0; j < K; j++)
+                hit += bk[j] == nk;
+        }
+    }
+    mdb_cursor_close(cur);
+    cvs_txn_end(t);
+    cr_assert_eq(rows, count, "%zu rows for %llu records", rows, (unsigned long long)count);
+    return (double)hit / (double)(rows * K);
+}
+
+/* The row of id is its exact K nearest among the live records. */
+static void assert_row_exact(const char *id)
+{
+    cvs_txn *t;
+    cvs_record r;
+    int64_t nb[K], bk[K];
+    float sc[K], best[K], x[DIM];
+    size_t n;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, x), 0);
+    cr_assert_eq(cvs_knn_neighbors(t, r.key, K, nb, sc, &n), 0);
+    cr_assert_eq(n, K);
+    brute_knn(t, x, r.key, best, bk);
+    for (int j = 0; j < K; j++) {
+        cr_assert_eq(nb[j], bk[j], "%s: neighbour %d", id, j);
+        cr_assert_float_eq(sc[j], best[j], 1e-4);
+    }
+    cvs_txn_end(t);
+}
+
+/* The graph follows puts and deletes: a record put after the build gets
+ * its exact K nearest as its row (and enters its neighbours' rows), a
+ * deleted one leaves no row and no edge, and the rows that named it are
+ * recomputed. */
+Test(context, knn_maintained_on_put_and_delete, .init = setup, .fini = teardown)
+{
+    float *v = malloc((NREC + 40) * DIM * sizeof *v);
+    char id[32];
+    cvs_knn_opts ko = {.k = K};
+    cvs_record recs[30];
+    char ids[30][16];
+    double recall;
+
+    tu_randvecs(v, (NREC + 40) * DIM, 11);
+    for (int i = 0; i < NREC; i++) {
+        snprintf(id, sizeof id, "r%d", i);
+        put(id, NULL, NULL, v + i * DIM);
+    }
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_float_eq(check_rows(), 1.0, 1e-9);
+    /* One batch of 30 and 10 single puts, each row exact right after its
+     * put (later puts only enter the rows of their own neighbours). */
+    for (int i = 0; i < 30; i++) {
+        snprintf(ids[i], sizeof ids[i], "b%d", i);
+        recs[i] = (cvs_record){.id = ids[i], .id_len = strlen(ids[i]),
+                               .vector = v + (NREC + i) * DIM};
+    }
+    cr_assert_eq(cvs_put(db, recs, 30, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    assert_row_exact("b0");
+    assert_row_exact("b17");
+    assert_row_exact("b29");
+    for (int i = 30; i < 40; i++) {
+        snprintf(id, sizeof id, "s%d", i);
+        put(id, NULL, NULL, v + (NREC + i) * DIM);
+        assert_row_exact(id);
+    }
+    /* An update moves r0 onto r1: r1 is then its nearest. */
+    put("r0", NULL, NULL, v + 1 * DIM);
+    assert_row_exact("r0");
+    recall = check_rows();
+    cr_assert_geq(recall, 0.95, "graph recall %.3f after puts", recall);
+    cr_log_info("graph recall after puts %.4f", recall);
+    /* Deletes: old records, new ones, in one call and alone. */
+    {
+        const char *gone[] = {"r5", "r6", "b3", "s31", "r100"};
+        size_t lens[5], deleted;
+        for (int i = 0; i < 5; i++)
+            lens[i] = strlen(gone[i]);
+        cr_assert_eq(cvs_delete(db, gone, lens, 4, &deleted), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(deleted, 4);
+        cr_assert_eq(cvs_delete(db, gone + 4, lens + 4, 1, &deleted), 0);
+    }
+    recall = check_rows();
+    cr_assert_geq(recall, 0.95, "graph recall %.3f after deletes", recall);
+    cr_log_info("graph recall after deletes %.4f", recall);
+    uint64_t problems = 1;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
     free(v);
 }
 
