@@ -45,9 +45,19 @@ int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *ke
  * store with a kNN graph (graph/knn.c, "Maintenance"; no-ops otherwise).
  * on_put: the n records keys were just written (updated[i] != 0: it existed
  * before); on_delete: the n records keys were just removed (keys is
- * sorted in place). */
-int cvs__knn_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys, const unsigned char *updated,
-                    size_t n);
-int cvs__knn_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n);
+ * sorted in place), their kNN rows, edges and title-map entries go. */
+int cvs__graph_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys,
+                      const unsigned char *updated, size_t n);
+int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n);
+
+/* Removes the title-map entries of the records keys (sorted) (graph/link.c). */
+int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n);
+
+/* cvstore check of the graph layer (docs/FORMAT.md, invariant 10): every
+ * problem goes to problem(ctx, message); an error only when reading fails. */
+int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                   void *ctx);
+int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                        void *ctx);
 
 #endif

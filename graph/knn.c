@@ -485,8 +485,8 @@ out:
     return rc;
 }
 
-int cvs__knn_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys, const unsigned char *updated,
-                    size_t n)
+int cvs__graph_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys,
+                      const unsigned char *updated, size_t n)
 {
     size_t k = knn_k(db, txn), nupd = 0;
     int64_t *sorted = NULL, *nb = NULL, *own;
@@ -552,18 +552,97 @@ out:
     return rc;
 }
 
-int cvs__knn_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n)
+int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n)
 {
     size_t k;
     int rc = CVS_OK;
     if (!db->have_knn_dbi || n == 0)
         return CVS_OK;
+    qsort(keys, n, sizeof *keys, cmp_i64);
     for (size_t i = 0; i < n && rc == CVS_OK; i++)
         rc = row_put(db, txn, (uint64_t)keys[i], NULL, NULL, 0);
-    if (rc || !(k = knn_k(db, txn)))
+    if (rc || (rc = cvs__titlemap_on_delete(db, txn, keys, n)) || !(k = knn_k(db, txn)))
         return rc;
-    qsort(keys, n, sizeof *keys, cmp_i64);
     return detach(db, txn, keys, n, k);
+}
+
+/* ==== Check ==== */
+
+int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                   void *ctx)
+{
+    MDB_val mk = {3, "knn"}, mv, k, v;
+    MDB_cursor *cur;
+    MDB_stat st;
+    char msg[256];
+    size_t K = 0, rows = 0;
+    int have_meta, mrc;
+
+    if (!db->have_knn_dbi)
+        return CVS_OK;
+    have_meta = mdb_get(txn, db->dbi_meta, &mk, &mv) == 0;
+    if (have_meta && (mv.mv_size != META_BYTES || cvs__get_u32(mv.mv_data) != 1)) {
+        snprintf(msg, sizeof msg, "meta: knn has %zu bytes or an unknown version", mv.mv_size);
+        problem(ctx, msg);
+        have_meta = 0;
+    } else if (have_meta) {
+        K = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_knn, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t key;
+        const unsigned char *p = v.mv_data;
+        MDB_val rk = {8, &key}, rv;
+        rows++;
+        if (k.mv_size != 8) {
+            snprintf(msg, sizeof msg, "knn: key of %zu bytes", k.mv_size);
+            problem(ctx, msg);
+            continue;
+        }
+        key = cvs__get_u64(k.mv_data);
+        if (mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
+            snprintf(msg, sizeof msg, "knn: row of key %llu, which has no record (run cvstore "
+                     "link)", (unsigned long long)key);
+            problem(ctx, msg);
+        }
+        if (v.mv_size % ROW_BYTES || (K && v.mv_size / ROW_BYTES > K)) {
+            snprintf(msg, sizeof msg, "knn: row of key %llu has %zu bytes (K = %zu edges of %d "
+                     "bytes at most)", (unsigned long long)key, v.mv_size, K, ROW_BYTES);
+            problem(ctx, msg);
+            continue;
+        }
+        for (size_t i = 0; i < v.mv_size / ROW_BYTES; i++, p += ROW_BYTES) {
+            uint64_t nk = cvs__get_u64(p);
+            MDB_val nkv = {8, &nk};
+            float sc;
+            memcpy(&sc, p + 8, 4);
+            if (nk == key || mdb_get(txn, db->dbi_recs, &nkv, &rv) != 0 || !isfinite(sc)) {
+                snprintf(msg, sizeof msg, "knn: row of key %llu has an edge to key %llu %s "
+                         "(run cvstore link)", (unsigned long long)key, (unsigned long long)nk,
+                         nk == key ? "(itself)" : !isfinite(sc) ? "with a non-finite score"
+                                                                : "(dangling)");
+                problem(ctx, msg);
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    if (mrc != MDB_NOTFOUND)
+        return cvs__err_lmdb(mrc, "walking knn");
+    if (rows && !have_meta) {
+        snprintf(msg, sizeof msg, "knn: %zu rows but no valid meta knn", rows);
+        problem(ctx, msg);
+    }
+    /* Puts keep a row per record once there is a graph (raw vectors kept,
+     * and a neighbour to have). */
+    if (have_meta && db->raw != CVS_RAW_NONE && mdb_stat(txn, db->dbi_recs, &st) == 0 &&
+        st.ms_entries > 1 && st.ms_entries != rows) {
+        snprintf(msg, sizeof msg, "knn: %zu rows for %zu records (run cvstore link)", rows,
+                 st.ms_entries);
+        problem(ctx, msg);
+    }
+    return CVS_OK;
 }
 
 /* ==== Edge readers ==== */

@@ -345,7 +345,7 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing next_key");
-    if ((rc = cvs__knn_on_put(db, txn, a->keys, a->existed, a->n)))
+    if ((rc = cvs__graph_on_put(db, txn, a->keys, a->existed, a->n)))
         return rc;
     return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
@@ -541,7 +541,7 @@ static int del_fn(cvs_db *db, MDB_txn *txn, void *arg)
         a->deleted += (size_t)found;
     }
     /* The graph last: its rows are recomputed over what remains. */
-    if ((rc = cvs__knn_on_delete(db, txn, a->keys, a->deleted)))
+    if ((rc = cvs__graph_on_delete(db, txn, a->keys, a->deleted)))
         return rc;
     return cvs__ivf_writer_end(db, txn, &a->ivf);
 }

@@ -582,6 +582,61 @@ Test(context, deletes_leave_no_dangling_edges, .init = setup, .fini = teardown)
     cr_assert_eq(problems, 0);
 }
 
+static void collect_msg(void *ctx, const char *msg)
+{
+    char *buf = ctx;
+    strncat(buf, msg, 4000 - strlen(buf));
+    strncat(buf, "\n", 4000 - strlen(buf));
+}
+
+/* cvstore check reads the graph: a malformed row, a row naming a missing
+ * record, and title-map entries that are malformed or dangle are each
+ * reported; the store is clean before the damage. */
+Test(context, check_verifies_the_graph, .init = setup, .fini = teardown)
+{
+    cvs_knn_opts ko = {.k = 4};
+    MDB_txn *txn;
+    uint64_t key = 1, gone = 999, p = 1;
+    unsigned char bad[12 * 2];
+    MDB_val k = {8, &key}, v = {13, bad}, tk = {5, "x\x1f\x1fy!"}, tv = {8, &gone};
+    char msgs[4001] = "";
+    make_two_hop();
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    /* Damage behind the store's back. */
+    memset(bad, 0, sizeof bad);
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_put(txn, db->dbi_knn, &k, &v, 0), 0); /* 13 bytes */
+    key = 2;
+    cvs__put_u64(bad, gone);
+    v.mv_size = 12;
+    cr_assert_eq(mdb_put(txn, db->dbi_knn, &k, &v, 0), 0); /* an edge to key 999 */
+    cr_assert_eq(mdb_put(txn, db->dbi_titlemap, &tk, &tv, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    cr_assert_eq(cvs_check(db, collect_msg, msgs, &p), 0);
+    cr_assert_eq(p, 4, "%s", msgs);
+    cr_assert(strstr(msgs, "knn: row of key 1 has 13 bytes"), "%s", msgs);
+    cr_assert(strstr(msgs, "edge to key 999 (dangling)"), "%s", msgs);
+    cr_assert(strstr(msgs, "titlemap: malformed"), "%s", msgs);
+    cr_assert(strstr(msgs, "key 999, which has no record"), "%s", msgs);
+    /* Reading a malformed row is an error, not a crash. */
+    {
+        cvs_txn *t;
+        int64_t nb[4];
+        float sc[4];
+        size_t n;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_knn_neighbors(t, 1, 4, nb, sc, &n), CVS_ECORRUPT);
+        cvs_txn_end(t);
+    }
+    /* cvstore link rebuilds the graph; the title map's bad entry goes too. */
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+}
+
 Test(context, strategy_names)
 {
     cvs_context_strategy s;
