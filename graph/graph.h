@@ -55,9 +55,13 @@ int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_
 
 /* cvstore check of the graph layer (docs/FORMAT.md, invariant 10): every
  * problem goes to problem(ctx, message); an error only when reading fails. */
-int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
-                   void *ctx);
-int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
-                        void *ctx);
+typedef void (*cvs__problem_fn)(void *ctx, const char *msg);
+int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx);
+int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx);
+/* problem(ctx, the formatted message). */
+void cvs__graph_problem(cvs__problem_fn problem, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* qsort/bsearch order of int64_t keys. */
+int cvs__cmp_i64(const void *a, const void *b);
 
 #endif

@@ -44,6 +44,8 @@
  *      and cosine stores, 1 / (1 + d) for l2 ones.
  */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -410,10 +412,20 @@ out:
     return rc;
 }
 
-static int cmp_i64(const void *a, const void *b)
+int cvs__cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+void cvs__graph_problem(cvs__problem_fn problem, void *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(ctx, msg);
 }
 
 /* Removes keys[0..n) (sorted) from every row that names them: one scan of
@@ -437,7 +449,7 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
         int64_t y = (int64_t)cvs__get_u64(mk.mv_data);
         for (size_t i = 0; i < mv.mv_size / ROW_BYTES; i++, p += ROW_BYTES) {
             int64_t nk = (int64_t)cvs__get_u64(p);
-            if (!bsearch(&nk, keys, n, sizeof *keys, cmp_i64))
+            if (!bsearch(&nk, keys, n, sizeof *keys, cvs__cmp_i64))
                 continue;
             if (nhit == chit) {
                 int64_t *h = realloc(hit, (chit = chit ? 2 * chit : 64) * sizeof *h);
@@ -470,7 +482,7 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
         if ((rc = row_get(db, txn, (uint64_t)hit[h], nb, sc, k, &m)))
             break;
         for (size_t i = 0; i < m; i++)
-            if (!bsearch(&nb[i], keys, n, sizeof *keys, cmp_i64)) {
+            if (!bsearch(&nb[i], keys, n, sizeof *keys, cvs__cmp_i64)) {
                 nb[w] = nb[i];
                 sc[w++] = sc[i];
             }
@@ -506,7 +518,7 @@ int cvs__graph_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys,
         for (size_t i = 0; i < n; i++)
             if (updated[i])
                 sorted[nupd++] = keys[i];
-        qsort(sorted, nupd, sizeof *sorted, cmp_i64);
+        qsort(sorted, nupd, sizeof *sorted, cvs__cmp_i64);
         rc = detach(db, txn, sorted, nupd, k);
         free(sorted);
         if (rc)
@@ -558,7 +570,7 @@ int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n)
     int rc = CVS_OK;
     if (!db->have_knn_dbi || n == 0)
         return CVS_OK;
-    qsort(keys, n, sizeof *keys, cmp_i64);
+    qsort(keys, n, sizeof *keys, cvs__cmp_i64);
     for (size_t i = 0; i < n && rc == CVS_OK; i++)
         rc = row_put(db, txn, (uint64_t)keys[i], NULL, NULL, 0);
     if (rc || (rc = cvs__titlemap_on_delete(db, txn, keys, n)) || !(k = knn_k(db, txn)))
@@ -568,13 +580,11 @@ int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n)
 
 /* ==== Check ==== */
 
-int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
-                   void *ctx)
+int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
 {
     MDB_val mk = {3, "knn"}, mv, k, v;
     MDB_cursor *cur;
     MDB_stat st;
-    char msg[256];
     size_t K = 0, rows = 0;
     int have_meta, mrc;
 
@@ -582,8 +592,7 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const ch
         return CVS_OK;
     have_meta = mdb_get(txn, db->dbi_meta, &mk, &mv) == 0;
     if (have_meta && (mv.mv_size != META_BYTES || cvs__get_u32(mv.mv_data) != 1)) {
-        snprintf(msg, sizeof msg, "meta: knn has %zu bytes or an unknown version", mv.mv_size);
-        problem(ctx, msg);
+        cvs__graph_problem(problem, ctx, "meta: knn has %zu bytes or an unknown version", mv.mv_size);
         have_meta = 0;
     } else if (have_meta) {
         K = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
@@ -597,20 +606,17 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const ch
         MDB_val rk = {8, &key}, rv;
         rows++;
         if (k.mv_size != 8) {
-            snprintf(msg, sizeof msg, "knn: key of %zu bytes", k.mv_size);
-            problem(ctx, msg);
+            cvs__graph_problem(problem, ctx, "knn: key of %zu bytes", k.mv_size);
             continue;
         }
         key = cvs__get_u64(k.mv_data);
         if (mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
-            snprintf(msg, sizeof msg, "knn: row of key %llu, which has no record (run cvstore "
+            cvs__graph_problem(problem, ctx, "knn: row of key %llu, which has no record (run cvstore "
                      "link)", (unsigned long long)key);
-            problem(ctx, msg);
         }
         if (v.mv_size % ROW_BYTES || (K && v.mv_size / ROW_BYTES > K)) {
-            snprintf(msg, sizeof msg, "knn: row of key %llu has %zu bytes (K = %zu edges of %d "
+            cvs__graph_problem(problem, ctx, "knn: row of key %llu has %zu bytes (K = %zu edges of %d "
                      "bytes at most)", (unsigned long long)key, v.mv_size, K, ROW_BYTES);
-            problem(ctx, msg);
             continue;
         }
         for (size_t i = 0; i < v.mv_size / ROW_BYTES; i++, p += ROW_BYTES) {
@@ -619,11 +625,10 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const ch
             float sc;
             memcpy(&sc, p + 8, 4);
             if (nk == key || mdb_get(txn, db->dbi_recs, &nkv, &rv) != 0 || !isfinite(sc)) {
-                snprintf(msg, sizeof msg, "knn: row of key %llu has an edge to key %llu %s "
+                cvs__graph_problem(problem, ctx, "knn: row of key %llu has an edge to key %llu %s "
                          "(run cvstore link)", (unsigned long long)key, (unsigned long long)nk,
                          nk == key ? "(itself)" : !isfinite(sc) ? "with a non-finite score"
                                                                 : "(dangling)");
-                problem(ctx, msg);
             }
         }
     }
@@ -631,16 +636,14 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const ch
     if (mrc != MDB_NOTFOUND)
         return cvs__err_lmdb(mrc, "walking knn");
     if (rows && !have_meta) {
-        snprintf(msg, sizeof msg, "knn: %zu rows but no valid meta knn", rows);
-        problem(ctx, msg);
+        cvs__graph_problem(problem, ctx, "knn: %zu rows but no valid meta knn", rows);
     }
     /* Puts keep a row per record once there is a graph (raw vectors kept,
      * and a neighbour to have). */
     if (have_meta && db->raw != CVS_RAW_NONE && mdb_stat(txn, db->dbi_recs, &st) == 0 &&
         st.ms_entries > 1 && st.ms_entries != rows) {
-        snprintf(msg, sizeof msg, "knn: %zu rows for %zu records (run cvstore link)", rows,
+        cvs__graph_problem(problem, ctx, "knn: %zu rows for %zu records (run cvstore link)", rows,
                  st.ms_entries);
-        problem(ctx, msg);
     }
     return CVS_OK;
 }

@@ -378,12 +378,6 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
 
 /* ==== Maintenance and check ==== */
 
-static int cmp_key(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* A deleted record's title-map entries go in its transaction.  The map is
  * one entry per title, so a scan of it (per delete transaction) is cheaper
  * than keeping what each record's title folded to. */
@@ -399,7 +393,7 @@ int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         int64_t key = v.mv_size == 8 ? (int64_t)cvs__get_u64(v.mv_data) : -1;
-        if (key >= 0 && bsearch(&key, keys, n, sizeof *keys, cmp_key) &&
+        if (key >= 0 && bsearch(&key, keys, n, sizeof *keys, cvs__cmp_i64) &&
             (mrc = mdb_cursor_del(cur, 0)))
             break;
     }
@@ -409,12 +403,10 @@ int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_
     return rc;
 }
 
-int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
-                        void *ctx)
+int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
 {
     MDB_cursor *cur;
     MDB_val k, v, rv;
-    char msg[256];
     int mrc;
     if (!db->have_knn_dbi)
         return CVS_OK;
@@ -430,12 +422,10 @@ int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, con
         for (size_t i = 1; i < k.mv_size && !bad; i++)
             bad = t[i] == SEP && t[i - 1] == SEP;
         if (bad) {
-            snprintf(msg, sizeof msg, "titlemap: malformed title key of %zu bytes", k.mv_size);
-            problem(ctx, msg);
+            cvs__graph_problem(problem, ctx, "titlemap: malformed title key of %zu bytes", k.mv_size);
         }
         if (v.mv_size != 8) {
-            snprintf(msg, sizeof msg, "titlemap: an entry of %zu bytes (expected 8)", v.mv_size);
-            problem(ctx, msg);
+            cvs__graph_problem(problem, ctx, "titlemap: an entry of %zu bytes (expected 8)", v.mv_size);
             continue;
         }
         key = cvs__get_u64(v.mv_data);
@@ -445,9 +435,8 @@ int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, con
             for (size_t i = 0; i < tl; i++) /* tokens joined by spaces, as readable */
                 title[i] = t[i] == SEP ? ' ' : (char)t[i];
             title[tl] = '\0';
-            snprintf(msg, sizeof msg, "titlemap: \"%s\" names key %llu, which has no record "
+            cvs__graph_problem(problem, ctx, "titlemap: \"%s\" names key %llu, which has no record "
                      "(run cvstore link)", title, (unsigned long long)key);
-            problem(ctx, msg);
         }
     }
     mdb_cursor_close(cur);
