@@ -658,7 +658,15 @@ Test(context, cli_json_shape, .init = setup, .fini = teardown)
     make_two_hop();
     cvs_db_close(db); /* the CLI opens it */
     db = NULL;
-    cr_assert_eq(tu_cli(NULL, "link '%s/db' -k 4", dir), 0);
+    /* link --json reports the graph's recall of the true K nearest. */
+    cr_assert_eq(tu_cli(&out, "link '%s/db' -k 4 --json", dir), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "knn"), "k")), 4);
+    cr_assert_float_eq(json_number_value(json_object_get(json_object_get(j, "knn"), "recall")),
+                       1.0, 1e-9);
+    json_decref(j);
+    free(out);
     cr_assert_eq(tu_cli(&out, "context '%s/db' --text '%s' --budget 60 --json", dir, question), 0);
     j = json_loads(out, 0, NULL);
     cr_assert_not_null(j, "%s", out);
