@@ -323,8 +323,8 @@ static int row_get(cvs_db *db, MDB_txn *txn, uint64_t key, int64_t *nb, float *s
     if (mrc)
         return cvs__werr(mrc, "reading a kNN row");
     if (v.mv_size % ROW_BYTES)
-        return cvs__err(CVS_ECORRUPT, "kNN row of key %llu has %zu bytes",
-                        (unsigned long long)key, v.mv_size);
+        return cvs__err(CVS_ECORRUPT, "kNN row of key %llu has %zu bytes (cvstore link "
+                        "rebuilds the graph)", (unsigned long long)key, v.mv_size);
     p = v.mv_data;
     for (size_t i = 0; i < v.mv_size / ROW_BYTES && *n < cap; i++, p += ROW_BYTES) {
         nb[*n] = (int64_t)cvs__get_u64(p);
