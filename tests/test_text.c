@@ -924,10 +924,11 @@ Test(sif, cli_search_queries_batch)
     free(out);
     free(qpath);
     /* A malformed line, or a query of unknown words only, is a user error. */
-    qpath = tu_write_file(dir, "bad.jsonl", "{\"id\": 1}\n", 12);
+    static const char bad[] = "{\"id\": 1}\n", unk[] = "{\"id\": 1, \"text\": \"zzzz\"}\n";
+    qpath = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
     free(qpath);
-    qpath = tu_write_file(dir, "unk.jsonl", "{\"id\": 1, \"text\": \"zzzz\"}\n", 26);
+    qpath = tu_write_file(dir, "unk.jsonl", unk, strlen(unk));
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
     free(qpath);
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries x --text y -k 1 2>/dev/null", store), 1);
