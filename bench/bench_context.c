@@ -59,7 +59,7 @@ static question *find_q(qset *s, const char *id)
     return NULL;
 }
 
-static int load_questions(const char *dir, size_t limit, qset *s)
+static int load_questions(const char *dir, size_t offset, size_t limit, qset *s)
 {
     char path[4400], *line = NULL;
     size_t cap = 0;
@@ -69,9 +69,9 @@ static int load_questions(const char *dir, size_t limit, qset *s)
         perror(path);
         return -1;
     }
-    while (getline(&line, &cap, f) > 0 && (!limit || s->n < limit)) {
-        json_t *j = json_loads(line, 0, NULL), *id, *qt;
-        if (!j)
+    for (size_t lineno = 0; getline(&line, &cap, f) > 0 && (!limit || s->n < limit); lineno++) {
+        json_t *j, *id, *qt;
+        if (lineno < offset || !(j = json_loads(line, 0, NULL)))
             continue;
         id = json_object_get(j, "id");
         qt = json_object_get(j, "question");
@@ -117,7 +117,8 @@ static int cmp_double(const void *a, const void *b)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench context [--data DIR] [--datasets hotpotqa,musique] [--limit N]\n"
+        "usage: cvstore-bench context [--data DIR] [--datasets hotpotqa,musique]\n"
+        "                             [--offset N] [--limit N]\n"
         "                             [--budgets 256,512,1024] [--strategies LIST] [--csv PATH]\n"
         "                             [--dir TMPDIR] [tuning options]\n"
         "Imports each data set's corpus.jsonl (glove embedder, mention links, kNN graph)\n"
@@ -125,19 +126,22 @@ static void usage(FILE *f)
         "tokens, p50/p99 latency, per strategy and budget.\n"
         "  --data DIR        the multihop-qa folder (default ../shared/data/multihop-qa\n"
         "                    next to the source tree)\n"
-        "  --limit N         first N questions of each data set (default all)\n"
+        "  --offset N        skip the first N questions of each data set (a held-out\n"
+        "                    part when tuning on the first N; default 0)\n"
+        "  --limit N         at most N questions of each data set (default all)\n"
         "  --strategies L    of diverse,mmr,topk,bm25,vector (default all)\n"
         "  tuning (defaults: cvs_context_opts_init): --hops N --fanout N --beam N\n"
         "  --seeds N --depth N --decay X --lambda X --coverage X --lexical-weight X\n"
         "  --fusion rrf|weighted --dup X --pool N --no-links --no-knn --knn K\n"
-        "  --title-weight X --knn-weight X --rrf-k X\n");
+        "  --title-weight X --knn-weight X --rrf-k X --bridges N --bridge-weight X\n");
 }
 
 int bench_context(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"data", required_argument, 0, 'D'}, {"datasets", required_argument, 0, 'S'},
-        {"limit", required_argument, 0, 'n'}, {"budgets", required_argument, 0, 'B'},
+        {"limit", required_argument, 0, 'n'},
+        {"offset", required_argument, 0, 'O'}, {"budgets", required_argument, 0, 'B'},
         {"strategies", required_argument, 0, 'T'}, {"csv", required_argument, 0, 'c'},
         {"dir", required_argument, 0, 'd'}, {"hops", required_argument, 0, 'H'},
         {"fanout", required_argument, 0, 'f'}, {"beam", required_argument, 0, 'b'},
@@ -148,12 +152,13 @@ int bench_context(int argc, char **argv)
         {"pool", required_argument, 0, 'P'}, {"no-links", no_argument, 0, 'L'},
         {"no-knn", no_argument, 0, 'K'}, {"knn", required_argument, 0, 'k'},
         {"title-weight", required_argument, 0, 'W'}, {"knn-weight", required_argument, 0, 'N'},
-        {"rrf-k", required_argument, 0, 'R'},
+        {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
+        {"bridge-weight", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = CVS_SOURCE_DIR "/../shared/data/multihop-qa", *parent = NULL, *csv = NULL;
     char datasets[256] = "hotpotqa,musique", budgets_s[256] = "256,512,1024";
     char strategies_s[256] = "bm25,vector,topk,mmr,diverse";
-    size_t limit = 0, knn_k = 16;
+    size_t limit = 0, offset = 0, knn_k = 16;
     cvs_context_opts base;
     int c, ret = 0;
     static const char *const header[] = {"dataset", "strategy", "budget", "questions",
@@ -168,6 +173,7 @@ int bench_context(int argc, char **argv)
         case 'D': data = optarg; break;
         case 'S': snprintf(datasets, sizeof datasets, "%s", optarg); break;
         case 'n': limit = strtoul(optarg, NULL, 10); break;
+        case 'O': offset = strtoul(optarg, NULL, 10); break;
         case 'B': snprintf(budgets_s, sizeof budgets_s, "%s", optarg); break;
         case 'T': snprintf(strategies_s, sizeof strategies_s, "%s", optarg); break;
         case 'c': csv = optarg; break;
@@ -190,6 +196,8 @@ int bench_context(int argc, char **argv)
         case 'W': base.title_weight = strtof(optarg, NULL); break;
         case 'N': base.knn_weight = strtof(optarg, NULL); break;
         case 'R': base.rrf_k = strtof(optarg, NULL); break;
+        case 'g': base.bridges = strtoul(optarg, NULL, 10); break;
+        case 'G': base.bridge_weight = strtof(optarg, NULL); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -210,7 +218,7 @@ int bench_context(int argc, char **argv)
 
         snprintf(dir, sizeof dir, "%s/%s", data, ds);
         snprintf(corpus, sizeof corpus, "%s/corpus.jsonl", dir);
-        if (load_questions(dir, limit, &qs)) {
+        if (load_questions(dir, offset, limit, &qs)) {
             ret = 1;
             break;
         }

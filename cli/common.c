@@ -351,3 +351,43 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
     fputs("}\n", f);
     return ferror(f) ? -1 : 0;
 }
+
+int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL, idbuf[32];
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    int rc = CLI_OK;
+    if (!f) {
+        cli_err(cmd, "%s: %s", path, strerror(errno));
+        return CLI_EUSER;
+    }
+    while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
+        json_error_t err;
+        json_t *j, *id, *text;
+        const char *qid = idbuf;
+        lineno++;
+        if (len <= 1 && (len == 0 || line[0] == '\n'))
+            continue;
+        if (!(j = json_loadb(line, (size_t)len, 0, &err)) || !json_is_object(j) ||
+            !(text = json_object_get(j, "text")) || !json_is_string(text)) {
+            cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
+            json_decref(j);
+            rc = CLI_EUSER;
+            break;
+        }
+        id = json_object_get(j, "id");
+        if (json_is_string(id))
+            qid = json_string_value(id);
+        else if (json_is_integer(id))
+            snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
+        else
+            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
+        rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}

@@ -109,6 +109,15 @@ int cli_json_write_string(FILE *f, const char *s, size_t len);
 /* Writes a float so that parsing it gives the same float back. */
 void cli_write_float(FILE *f, float x);
 
+/* A batch of text queries (--queries FILE.jsonl): one {"id", "text"}
+ * object per line, blank lines skipped.  Calls fn once per line in file
+ * order with the id (the "id" string, an integer "id" as text, else the line
+ * number; valid during the call) and the text (NUL-terminated, len bytes);
+ * stops at the first nonzero return of fn and returns it.  A line that is
+ * not such an object is a user error naming the line (CLI_EUSER). */
+typedef int (*cli_query_fn)(void *ctx, const char *id, const char *text, size_t len);
+int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx);
+
 /* Record as one JSON object on one line, in the import format
  * {"id","vector","text","meta","links"} (absent parts left out).  meta is
  * copied verbatim: the store keeps it as compact canonical JSON, and

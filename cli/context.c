@@ -18,7 +18,8 @@ static const char usage[] =
     "Usage: cvstore context DB (--text QUESTION | --queries FILE.jsonl |\n"
     "                           --query-vector \"x,y,...\" | --query-file F)\n"
     "                       [--budget TOKENS] [--strategy diverse|topk|mmr|bm25|vector]\n"
-    "                       [--hops N] [--fanout N] [--lambda L] [--lexical-weight W]\n"
+    "                       [--hops N] [--fanout N] [--bridges N] [--lambda L]\n"
+    "                       [--lexical-weight W]\n"
     "                       [--fusion rrf|weighted] [--no-links] [--no-knn] [--json]\n"
     "\n"
     "Prints the records that answer a question best within a token budget\n"
@@ -46,6 +47,9 @@ static const char usage[] =
     "  -s, --strategy S        diverse (default), topk, mmr, bm25, vector\n"
     "      --hops N            graph hops from the seeds (default 2; 0 = none)\n"
     "      --fanout N          edges followed per node and kind (default 8)\n"
+    "      --bridges N         seeds that issue a bridge query, BM25 for the question's\n"
+    "                          words they lack plus their words the question lacks\n"
+    "                          (default 3; 0 = none)\n"
     "      --lambda L          mmr: relevance vs. novelty in [0, 1] (default 0.7)\n"
     "      --lexical-weight W  share of BM25 in the fusion, [0, 1] (default 0.8)\n"
     "      --fusion F          weighted (default: normalized scores) or rrf\n"
@@ -169,48 +173,16 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
     return rc;
 }
 
-static int run_batch(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char *path)
+typedef struct batch_ctx {
+    cvs_db *db;
+    cvs_txn *t;
+    const cvs_context_opts *o;
+} batch_ctx;
+
+static int answer_line(void *ctx, const char *id, const char *text, size_t len)
 {
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
-    int rc = CLI_OK;
-    if (!f) {
-        cli_err("context", "%s: %s", path, strerror(errno));
-        return CLI_EUSER;
-    }
-    while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
-        json_error_t err;
-        json_t *j, *id, *text;
-        char idbuf[32];
-        const char *qid;
-        lineno++;
-        if (len <= 1 && (len == 0 || line[0] == '\n'))
-            continue;
-        if (!(j = json_loadb(line, (size_t)len, 0, &err)) || !json_is_object(j) ||
-            !(text = json_object_get(j, "text")) || !json_is_string(text)) {
-            cli_err("context", "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
-            json_decref(j);
-            rc = CLI_EUSER;
-            break;
-        }
-        id = json_object_get(j, "id");
-        if (json_is_string(id)) {
-            qid = json_string_value(id);
-        } else if (json_is_integer(id)) {
-            snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
-            qid = idbuf;
-        } else {
-            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
-            qid = idbuf;
-        }
-        rc = answer(db, t, o, json_string_value(text), NULL, json_incref(text), qid, 1);
-        json_decref(j);
-    }
-    free(line);
-    fclose(f);
-    return rc;
+    batch_ctx *b = ctx;
+    return answer(b->db, b->t, b->o, text, NULL, json_stringn(text, len), id, 1);
 }
 
 int cmd_context(int argc, char **argv)
@@ -224,6 +196,7 @@ int cmd_context(int argc, char **argv)
         {"strategy", required_argument, NULL, 's'},
         {"hops", required_argument, NULL, 'H'},
         {"fanout", required_argument, NULL, 'f'},
+        {"bridges", required_argument, NULL, 'g'},
         {"lambda", required_argument, NULL, 'l'},
         {"lexical-weight", required_argument, NULL, 'w'},
         {"fusion", required_argument, NULL, 'u'},
@@ -277,6 +250,13 @@ int cmd_context(int argc, char **argv)
                 return cli_usage_error(usage);
             }
             o.fanout = (size_t)u;
+            break;
+        case 'g':
+            if (cli_parse_u64(optarg, 0, 1024, &u)) {
+                cli_err("context", "--bridges: expected an integer in 0..1024, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            o.bridges = (size_t)u;
             break;
         case 'l':
             if (parse_float(optarg, 0, 1, &o.lambda)) {
@@ -348,8 +328,10 @@ int cmd_context(int argc, char **argv)
         rc = cli_fail("context", rc, db);
         goto out;
     }
-    if (batch)
-        rc = run_batch(db, t, &o, batch);
+    if (batch) {
+        batch_ctx b = {db, t, &o};
+        rc = cli_queries_each("context", batch, answer_line, &b);
+    }
     else if (text)
         rc = answer(db, t, &o, text, NULL, json_string(text), NULL, json);
     else if (qv)

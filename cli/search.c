@@ -19,7 +19,8 @@
 
 static const char usage[] =
     "Usage: cvstore search DB (--query-file F [--format FMT] | --query-id ID |\n"
-    "                          --query-vector \"x,y,...\" | --text \"...\") -k K [--json]\n"
+    "                          --query-vector \"x,y,...\" | --text \"...\" |\n"
+    "                          --queries FILE.jsonl) -k K [--json]\n"
     "                          [--exact | --codes [--rerank R] |\n"
     "                           --ann [--nprobe N] [--rerank R] [--threads T]]\n"
     "                          [--filter JSON]\n"
@@ -36,6 +37,9 @@ static const char usage[] =
     "  -v, --query-vector V one query, comma-separated numbers\n"
     "  -T, --text TEXT      one query as text, embedded by the store's embedder\n"
     "                       (a store made with cvstore init --embedder)\n"
+    "      --queries FILE     a batch of text queries, one {\"id\", \"text\"} object per\n"
+    "                       line, each embedded like --text; answered in JSON, one\n"
+    "                       line per query in file order with \"query_id\" added\n"
     "  -k, --k K            number of results per query (required)\n"
     "  -j, --json           one line per query:\n"
     "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
@@ -124,6 +128,48 @@ static void print_snippet(const char *s, size_t len)
         fputs("...", stdout);
 }
 
+/* The embedded queries of --queries, with their ids, in file order. */
+typedef struct text_batch {
+    cvs_db *db;
+    uint32_t dim;
+    float *vecs;
+    char **ids;
+    size_t n, cap;
+} text_batch;
+
+static void text_batch_free(text_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->ids[i]);
+    free(b->ids);
+    free(b->vecs);
+}
+
+static int embed_line(void *ctx, const char *id, const char *text, size_t len)
+{
+    text_batch *b = ctx;
+    int rc;
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? 2 * b->cap : 64;
+        float *v = realloc(b->vecs, nc * b->dim * sizeof *v);
+        char **ids = v ? realloc(b->ids, nc * sizeof *ids) : NULL;
+        if (v)
+            b->vecs = v;
+        if (!ids)
+            return cli_fail("search", CVS_ENOMEM, NULL);
+        b->ids = ids;
+        b->cap = nc;
+    }
+    if ((rc = cvs_embed_text(b->db, text, len, b->vecs + b->n * b->dim))) {
+        cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
+        return cli_exit_code(rc);
+    }
+    if (!(b->ids[b->n] = strdup(id)))
+        return cli_fail("search", CVS_ENOMEM, NULL);
+    b->n++;
+    return CLI_OK;
+}
+
 int cmd_search(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -132,6 +178,7 @@ int cmd_search(int argc, char **argv)
         {"query-id", required_argument, NULL, 'i'},
         {"query-vector", required_argument, NULL, 'v'},
         {"text", required_argument, NULL, 'T'},
+        {"queries", required_argument, NULL, 'Q'},
         {"k", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
         {"exact", no_argument, NULL, 'e'},
@@ -145,6 +192,8 @@ int cmd_search(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *qfile = NULL, *qid = NULL, *qvec = NULL, *qtext = NULL, *filter_json = NULL;
+    const char *qbatch = NULL;
+    text_batch tb = {0};
     cvs_format fmt = CVS_FMT_AUTO;
     cvs_db *db = NULL;
     cvs_txn *txn = NULL;
@@ -221,6 +270,10 @@ int cmd_search(int argc, char **argv)
         case 'T':
             qtext = optarg;
             break;
+        case 'Q':
+            qbatch = optarg;
+            json = 1;
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -240,9 +293,10 @@ int cmd_search(int argc, char **argv)
         cli_err("search", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
-    nsrc = !!qfile + !!qid + !!qvec + !!qtext;
+    nsrc = !!qfile + !!qid + !!qvec + !!qtext + !!qbatch;
     if (nsrc != 1) {
-        cli_err("search", "give exactly one of --query-file, --query-id, --query-vector, --text");
+        cli_err("search", "give exactly one of --query-file, --query-id, --query-vector, --text, "
+                "--queries");
         return cli_usage_error(usage);
     }
     if (!k) {
@@ -268,7 +322,14 @@ int cmd_search(int argc, char **argv)
 
     /* Queries first: a bad query file should fail before a snapshot is
      * taken, and loading it may take a while. */
-    if (qfile) {
+    if (qbatch) {
+        tb.db = db;
+        tb.dim = info.dim;
+        if ((rc = cli_queries_each("search", qbatch, embed_line, &tb)))
+            goto out;
+        queries = tb.vecs;
+        nq = tb.n;
+    } else if (qfile) {
         if ((rc = cvs_vecs_load(qfile, fmt, &loaded, &nq, &qdim))) {
             rc = cli_fail("search", rc, db);
             goto out;
@@ -413,8 +474,10 @@ int cmd_search(int argc, char **argv)
         }
         if (json) {
             /* "o" hands res over to obj, also when packing fails. */
-            obj = qid ? json_pack("{s:I,s:s,s:o}", "query", (json_int_t)q, "query_id", qid, "results", res)
-                      : json_pack("{s:I,s:o}", "query", (json_int_t)q, "results", res);
+            const char *qname = qid ? qid : qbatch ? tb.ids[q] : NULL;
+            obj = qname ? json_pack("{s:I,s:s,s:o}", "query", (json_int_t)q, "query_id", qname,
+                                    "results", res)
+                        : json_pack("{s:I,s:o}", "query", (json_int_t)q, "results", res);
             if (!obj) {
                 rc = cli_fail("search", CVS_ENOMEM, NULL);
                 goto out;
@@ -432,6 +495,7 @@ out:
     free(labels);
     free(own);
     cvs_free(loaded);
+    text_batch_free(&tb);
     cvs_txn_end(txn);
     cvs_db_close(db);
     cvs_filter_free(filter);

@@ -41,4 +41,27 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key);
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n);
 
+/* Graph maintenance inside put's and delete's write transaction, for a
+ * store with a kNN graph (graph/knn.c, "Maintenance"; no-ops otherwise).
+ * on_put: the n records keys were just written (updated[i] != 0: it existed
+ * before); on_delete: the n records keys were just removed (keys is
+ * sorted in place), their kNN rows, edges and title-map entries go. */
+int cvs__graph_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys,
+                      const unsigned char *updated, size_t n);
+int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n);
+
+/* Removes the title-map entries of the records keys (sorted) (graph/link.c). */
+int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n);
+
+/* cvstore check of the graph layer (docs/FORMAT.md, invariant 10): every
+ * problem goes to problem(ctx, message); an error only when reading fails. */
+typedef void (*cvs__problem_fn)(void *ctx, const char *msg);
+int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx);
+int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx);
+/* problem(ctx, the formatted message). */
+void cvs__graph_problem(cvs__problem_fn problem, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* qsort/bsearch order of int64_t keys. */
+int cvs__cmp_i64(const void *a, const void *b);
+
 #endif

@@ -376,6 +376,73 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
     return CVS_OK;
 }
 
+/* ==== Maintenance and check ==== */
+
+/* A deleted record's title-map entries go in its transaction.  The map is
+ * one entry per title, so a scan of it (per delete transaction) is cheaper
+ * than keeping what each record's title folded to. */
+int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = CVS_OK, mrc;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_titlemap, &cur)))
+        return cvs__werr(mrc, "opening a cursor");
+    /* After mdb_cursor_del, MDB_NEXT yields the entry that followed the
+     * deleted one (LMDB marks the cursor), so the walk skips nothing. */
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int64_t key = v.mv_size == 8 ? (int64_t)cvs__get_u64(v.mv_data) : -1;
+        if (key >= 0 && bsearch(&key, keys, n, sizeof *keys, cvs__cmp_i64) &&
+            (mrc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    if (mrc != MDB_NOTFOUND)
+        rc = cvs__werr(mrc, "updating the title map");
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
+{
+    MDB_cursor *cur;
+    MDB_val k, v, rv;
+    int mrc;
+    if (!db->have_knn_dbi)
+        return CVS_OK;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_titlemap, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const unsigned char *t = k.mv_data;
+        int bad = k.mv_size == 0 || k.mv_size > MAX_MAP_BYTES || t[0] == SEP ||
+                  t[k.mv_size - 1] == SEP;
+        uint64_t key;
+        MDB_val rk = {8, &key};
+        for (size_t i = 1; i < k.mv_size && !bad; i++)
+            bad = t[i] == SEP && t[i - 1] == SEP;
+        if (bad) {
+            cvs__graph_problem(problem, ctx, "titlemap: malformed title key of %zu bytes", k.mv_size);
+        }
+        if (v.mv_size != 8) {
+            cvs__graph_problem(problem, ctx, "titlemap: an entry of %zu bytes (expected 8)", v.mv_size);
+            continue;
+        }
+        key = cvs__get_u64(v.mv_data);
+        if (mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
+            char title[65];
+            size_t tl = k.mv_size < 64 ? k.mv_size : 64;
+            for (size_t i = 0; i < tl; i++) /* tokens joined by spaces, as readable */
+                title[i] = t[i] == SEP ? ' ' : (char)t[i];
+            title[tl] = '\0';
+            cvs__graph_problem(problem, ctx, "titlemap: \"%s\" names key %llu, which has no record "
+                     "(run cvstore link)", title, (unsigned long long)key);
+        }
+    }
+    mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? CVS_OK : cvs__err_lmdb(mrc, "walking titlemap");
+}
+
 /* ==== Writing ==== */
 
 static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)

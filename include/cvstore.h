@@ -886,6 +886,14 @@ typedef struct cvs_context_opts {
     size_t max_pool;          /* candidates kept for selection, the most
                                  relevant; 100 */
     unsigned search_flags;    /* vector seeds: CVS_SEARCH_* (0 = exact) */
+    size_t bridges;           /* bridge queries: the best `bridges` seeds
+                                 each ask BM25 for the residual of the
+                                 question (its words the seed lacks, and the
+                                 seed's words the question lacks) and pass
+                                 their score to what it finds (edge type
+                                 "bridge", first hop only); 0 = none; 3 */
+    float bridge_weight;      /* bridge edges pass decay * bridge_weight *
+                                 their BM25 score over the best one's; 1 */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
@@ -894,7 +902,8 @@ CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
  * got there: for the first step (the seed) the retrievers that found it
  * ("bm25", "vector", "title", joined by "+" when several did), for later
  * ones the edge taken from the step before ("mentions", "link",
- * "linked-by": a link followed backwards, or "knn"). */
+ * "linked-by": a link followed backwards, "knn", or "bridge": found by the
+ * bridge query of the step before, see cvs_context_opts.bridges). */
 typedef struct cvs_context_step {
     int64_t key;
     const char *id;

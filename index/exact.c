@@ -214,11 +214,12 @@ out:
 /* Exact top-k of nq prepared queries q (normalized for cosine; qn their
  * squared norms) among the records allowed by the bitmap (all when allow is
  * NULL); direct: read only the allowed vectors (deviation 3). */
-static int exact_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
-                        const uint64_t *allow, size_t allow_words, int direct,
-                        int64_t *labels, float *scores)
+/* The exact scan in txn; may_cache lets it use (and fill) the snapshot's
+ * flat copy, which a write transaction must not. */
+static int exact_run(cvs_db *db, MDB_txn *txn, int may_cache, const float *q, const float *qn,
+                     size_t nq, size_t k, const uint64_t *allow, size_t allow_words, int direct,
+                     int64_t *labels, float *scores)
 {
-    cvs_db *db = t->db;
     scan sc = {0};
     cvs_flat *flat = NULL;
     float *hd = NULL;
@@ -246,10 +247,10 @@ static int exact_search(cvs_txn *t, const float *q, const float *qn, size_t nq, 
         cvs__heap_init(&sc.heaps[i], k, hd + i * k, labels + i * k);
 
     if (direct && allow) {
-        if ((rc = scan_allowed(&sc, t->txn, block)))
+        if ((rc = scan_allowed(&sc, txn, block)))
             goto out;
     } else {
-        if ((rc = cvs__flat_get(db, t->txn, &flat)))
+        if (may_cache && (rc = cvs__flat_get(db, txn, &flat)))
             goto out;
         if (flat) {
             for (size_t j = 0; j < flat->n; j += block) {
@@ -257,7 +258,7 @@ static int exact_search(cvs_txn *t, const float *q, const float *qn, size_t nq, 
                 score_block(&sc, flat->x + j * sc.dim, flat->xn ? flat->xn + j : NULL,
                             flat->keys + j, nb);
             }
-        } else if ((rc = scan_stream(&sc, t->txn, block))) {
+        } else if ((rc = scan_stream(&sc, txn, block))) {
             goto out;
         }
     }
@@ -282,6 +283,31 @@ out:
     free(sc.s);
     free(sc.heaps);
     free(hd);
+    return rc;
+}
+
+static int exact_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
+                        const uint64_t *allow, size_t allow_words, int direct,
+                        int64_t *labels, float *scores)
+{
+    return exact_run(t->db, t->txn, 1, q, qn, nq, k, allow, allow_words, direct, labels, scores);
+}
+
+int cvs__exact_scan_txn(cvs_db *db, MDB_txn *txn, const float *q, size_t nq, size_t k,
+                        int64_t *labels, float *scores)
+{
+    float *qn = malloc((nq ? nq : 1) * sizeof *qn);
+    int rc;
+    if (!qn)
+        return cvs__err(CVS_ENOMEM, "out of memory for search buffers");
+    for (size_t i = 0; i < nq; i++) {
+        double n2 = 0;
+        for (size_t d = 0; d < db->dim; d++)
+            n2 += (double)q[i * db->dim + d] * q[i * db->dim + d];
+        qn[i] = (float)n2;
+    }
+    rc = exact_run(db, txn, 0, q, qn, nq, k, NULL, 0, 0, labels, scores);
+    free(qn);
     return rc;
 }
 

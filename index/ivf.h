@@ -159,6 +159,13 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
 int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info);
 int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank);
 
+/* Exact top-k of nq queries (prepared: normalized for cosine) over the
+ * raw vectors visible in txn, a write transaction included: streamed from
+ * LMDB, never from the snapshot's flat copy.  Scores and padding as
+ * cvs_txn_search.  Lives in index/exact.c. */
+int cvs__exact_scan_txn(cvs_db *db, MDB_txn *txn, const float *q, size_t nq, size_t k,
+                        int64_t *labels, float *scores);
+
 int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
                           const cvs_search_params *params, const uint64_t *allow,
                           size_t allow_words, int64_t *labels, float *scores);

@@ -8,7 +8,8 @@
  * every key is below next_key; attrs are JSON objects and text is UTF-8;
  * every link's target exists; backlinks mirror links exactly; once a codec
  * is built, every record has one code of the codec's size; titles and the
- * BM25 postings and totals match the records (query/bm25.c).
+ * BM25 postings and totals match the records (query/bm25.c); kNN rows and
+ * title-map entries are well formed and name live records (graph/).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/graph.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "query/text.h"
@@ -336,7 +338,9 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         (rc = walk(&c, db->dbi_links, "links", check_links)) ||
         (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)) ||
         (rc = walk(&c, db->dbi_codes, "codes", check_codes)) ||
-        (rc = cvs__bm25_check(db, c.txn, text_problem, &c)))
+        (rc = cvs__bm25_check(db, c.txn, text_problem, &c)) ||
+        (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
+        (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)))
         goto out;
     if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
         struct cvs_ivf_params *ip = NULL;

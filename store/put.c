@@ -21,6 +21,7 @@
 #include "index/faiss_index.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
+#include "graph/graph.h"
 #include "query/text.h"
 #include "store/db.h"
 
@@ -53,6 +54,8 @@ typedef struct put_arg {
     float *tmp2;           /* dim floats: an IVF residual */
     cvs_ivf_writer ivf;    /* IVF lists and log (index/ivf.c) */
     size_t inserted, updated;
+    int64_t *keys;         /* n: each record's key, for the kNN graph */
+    unsigned char *existed; /* n: 1 for an update */
 } put_arg;
 
 static int check_id(const char *id, size_t len, const char *what)
@@ -222,6 +225,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         if ((rc = drop_outgoing(db, txn, key)))
             return rc;
         a->updated++;
+        a->existed[i] = 1;
     } else {
         key = (*next_key)++;
         iv.mv_data = &key;
@@ -229,7 +233,9 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         if ((mrc = mdb_put(txn, db->dbi_ids, &ik, &iv, 0)))
             return cvs__werr(mrc, "writing an id");
         a->inserted++;
+        a->existed[i] = 0;
     }
+    a->keys[i] = (int64_t)key;
 
     k.mv_data = &key;
     k.mv_size = 8;
@@ -339,6 +345,8 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing next_key");
+    if ((rc = cvs__graph_on_put(db, txn, a->keys, a->existed, a->n)))
+        return rc;
     return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
 
@@ -363,7 +371,9 @@ CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags
     a.meta_len = calloc(n, sizeof *a.meta_len);
     a.tmp = malloc((size_t)db->dim * sizeof(float));
     a.tmp2 = malloc((size_t)db->dim * sizeof(float));
-    if (!a.meta || !a.meta_len || !a.tmp || !a.tmp2) {
+    a.keys = malloc(n * sizeof *a.keys);
+    a.existed = malloc(n);
+    if (!a.meta || !a.meta_len || !a.tmp || !a.tmp2 || !a.keys || !a.existed) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -384,6 +394,8 @@ out:
     free(a.tmp);
     free(a.tmp2);
     free(a.code);
+    free(a.keys);
+    free(a.existed);
     return rc;
 }
 
@@ -395,6 +407,7 @@ typedef struct del_arg {
     size_t n;
     size_t deleted;
     cvs_ivf_writer ivf;
+    int64_t *keys;         /* the keys deleted, for the kNN graph */
 } del_arg;
 
 /* Rewrites src's links without those pointing at id. */
@@ -437,7 +450,7 @@ out:
 }
 
 static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, size_t len,
-                   int *found)
+                   int *found, int64_t *deleted_key)
 {
     unsigned char buf[CVS_IDKEY_MAX];
     MDB_val ik, iv, k, bv;
@@ -458,6 +471,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
         return cvs__err(CVS_ECORRUPT, "ids entry of \"%.*s\" has %zu bytes", (int)len, id, iv.mv_size);
     key = cvs__get_u64(iv.mv_data);
     *found = 1;
+    *deleted_key = (int64_t)key;
     if ((rc = cvs__bm25_on_delete(db, txn, key)))
         return rc;
     if ((mrc = mdb_del(txn, db->dbi_ids, &ik, NULL)))
@@ -469,10 +483,6 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
-    /* Its own kNN row goes; rows of others that name it are filtered when
-     * read (graph/knn.c), which spares a reverse index of the graph. */
-    if (db->have_knn_dbi && (mrc = mdb_del(txn, db->dbi_knn, &k, NULL)) && mrc != MDB_NOTFOUND)
-        return cvs__werr(mrc, "deleting a kNN row");
     if ((rc = cvs__fidx_on_write(db, txn, key)))
         return rc;
     if ((rc = drop_outgoing(db, txn, key)))
@@ -525,17 +535,21 @@ static int del_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if (db->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, txn, &a->ivf)))
         return rc;
     for (size_t i = 0; i < a->n; i++) {
-        if ((rc = del_one(db, txn, &a->ivf, a->ids[i], a->lens[i], &found)))
+        if ((rc = del_one(db, txn, &a->ivf, a->ids[i], a->lens[i], &found,
+                          &a->keys[a->deleted])))
             return rc;
         a->deleted += (size_t)found;
     }
+    /* The graph last: its rows are recomputed over what remains. */
+    if ((rc = cvs__graph_on_delete(db, txn, a->keys, a->deleted)))
+        return rc;
     return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
 
 CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens,
                        size_t n, size_t *deleted)
 {
-    del_arg a = {ids, id_lens, n, 0, {0}};
+    del_arg a = {ids, id_lens, n, 0, {0}, NULL};
     int rc;
     if (deleted)
         *deleted = 0;
@@ -546,7 +560,11 @@ CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens
             return cvs__err(CVS_EINVAL, "cvs_delete: id %zu is empty or too long", i);
     if (n == 0)
         return CVS_OK;
-    if ((rc = cvs__write(db, del_fn, &a)))
+    if (!(a.keys = malloc(n * sizeof *a.keys)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    rc = cvs__write(db, del_fn, &a);
+    free(a.keys);
+    if (rc)
         return rc;
     if (deleted)
         *deleted = a.deleted;

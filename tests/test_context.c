@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "store/db.h"
 #include "tests/testutil.h"
 
 #define DIM 8
@@ -219,6 +220,157 @@ Test(context, knn_matches_brute_force, .init = setup, .fini = teardown)
     free(v);
 }
 
+/* Exact neighbours of vector x among the live records of t (itself, by key,
+ * left out): the K best cosines into best[], descending. */
+static void brute_knn(cvs_txn *t, const float *x, int64_t self, float *best, int64_t *bk)
+{
+    cvs_iter *it;
+    cvs_record r;
+    float v[DIM];
+    for (int k = 0; k < K; k++) {
+        best[k] = -2;
+        bk[k] = -1;
+    }
+    cr_assert_eq(cvs_iter_open(t, &it), 0);
+    while (cvs_iter_next(it, &r, v) == 0) {
+        float d = 0, n = 0;
+        if (r.key == self)
+            continue;
+        for (int c = 0; c < DIM; c++) {
+            d += x[c] * v[c];
+            n += v[c] * v[c];
+        }
+        d /= sqrtf(n);
+        for (int k = 0; k < K; k++)
+            if (d > best[k]) {
+                memmove(best + k + 1, best + k, (K - 1 - k) * sizeof *best);
+                memmove(bk + k + 1, bk + k, (K - 1 - k) * sizeof *bk);
+                best[k] = d;
+                bk[k] = r.key;
+                break;
+            }
+    }
+    cvs_iter_close(it);
+}
+
+/* Every stored row, read raw: its record and every neighbour are live,
+ * and it has K edges.  Returns the share of the true K nearest the rows
+ * hold (the graph's recall). */
+static double check_rows(void)
+{
+    cvs_txn *t;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t rows = 0, hit = 0;
+    uint64_t count;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_count(t, &count), 0);
+    cr_assert_eq(mdb_cursor_open(t->txn, db->dbi_knn, &cur), 0);
+    while (mdb_cursor_get(cur, &k, &v, rows ? MDB_NEXT : MDB_FIRST) == 0) {
+        int64_t key = (int64_t)cvs__get_u64(k.mv_data), bk[K];
+        float x[DIM], best[K];
+        cvs_record r;
+        rows++;
+        cr_assert_eq(cvs_get_key(t, key, &r, x), 0, "row of deleted key %lld", (long long)key);
+        cr_assert_eq(v.mv_size, K * 12, "row of %lld has %zu bytes", (long long)key, v.mv_size);
+        brute_knn(t, x, key, best, bk);
+        for (int i = 0; i < K; i++) {
+            int64_t nk = (int64_t)cvs__get_u64((const unsigned char *)v.mv_data + 12 * i);
+            const char *s;
+            size_t sl;
+            cr_assert_eq(cvs_key_id(t, nk, &s, &sl), 0, "row of %lld names deleted %lld",
+                         (long long)key, (long long)nk);
+            for (int j = 0; j < K; j++)
+                hit += bk[j] == nk;
+        }
+    }
+    mdb_cursor_close(cur);
+    cvs_txn_end(t);
+    cr_assert_eq(rows, count, "%zu rows for %llu records", rows, (unsigned long long)count);
+    return (double)hit / (double)(rows * K);
+}
+
+/* The row of id is its exact K nearest among the live records. */
+static void assert_row_exact(const char *id)
+{
+    cvs_txn *t;
+    cvs_record r;
+    int64_t nb[K], bk[K];
+    float sc[K], best[K], x[DIM];
+    size_t n;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, x), 0);
+    cr_assert_eq(cvs_knn_neighbors(t, r.key, K, nb, sc, &n), 0);
+    cr_assert_eq(n, K);
+    brute_knn(t, x, r.key, best, bk);
+    for (int j = 0; j < K; j++) {
+        cr_assert_eq(nb[j], bk[j], "%s: neighbour %d", id, j);
+        cr_assert_float_eq(sc[j], best[j], 1e-4);
+    }
+    cvs_txn_end(t);
+}
+
+/* The graph follows puts and deletes: a record put after the build gets
+ * its exact K nearest as its row (and enters its neighbours' rows), a
+ * deleted one leaves no row and no edge, and the rows that named it are
+ * recomputed. */
+Test(context, knn_maintained_on_put_and_delete, .init = setup, .fini = teardown)
+{
+    float *v = malloc((NREC + 40) * DIM * sizeof *v);
+    char id[32];
+    cvs_knn_opts ko = {.k = K};
+    cvs_record recs[30];
+    char ids[30][16];
+    double recall;
+
+    tu_randvecs(v, (NREC + 40) * DIM, 11);
+    for (int i = 0; i < NREC; i++) {
+        snprintf(id, sizeof id, "r%d", i);
+        put(id, NULL, NULL, v + i * DIM);
+    }
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_float_eq(check_rows(), 1.0, 1e-9);
+    /* One batch of 30 and 10 single puts, each row exact right after its
+     * put (later puts only enter the rows of their own neighbours). */
+    for (int i = 0; i < 30; i++) {
+        snprintf(ids[i], sizeof ids[i], "b%d", i);
+        recs[i] = (cvs_record){.id = ids[i], .id_len = strlen(ids[i]),
+                               .vector = v + (NREC + i) * DIM};
+    }
+    cr_assert_eq(cvs_put(db, recs, 30, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    assert_row_exact("b0");
+    assert_row_exact("b17");
+    assert_row_exact("b29");
+    for (int i = 30; i < 40; i++) {
+        snprintf(id, sizeof id, "s%d", i);
+        put(id, NULL, NULL, v + (NREC + i) * DIM);
+        assert_row_exact(id);
+    }
+    /* An update moves r0 onto r1: r1 is then its nearest. */
+    put("r0", NULL, NULL, v + 1 * DIM);
+    assert_row_exact("r0");
+    recall = check_rows();
+    cr_assert_geq(recall, 0.95, "graph recall %.3f after puts", recall);
+    cr_log_info("graph recall after puts %.4f", recall);
+    /* Deletes: old records, new ones, in one call and alone. */
+    {
+        const char *gone[] = {"r5", "r6", "b3", "s31", "r100"};
+        size_t lens[5], deleted;
+        for (int i = 0; i < 5; i++)
+            lens[i] = strlen(gone[i]);
+        cr_assert_eq(cvs_delete(db, gone, lens, 4, &deleted), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(deleted, 4);
+        cr_assert_eq(cvs_delete(db, gone + 4, lens + 4, 1, &deleted), 0);
+    }
+    recall = check_rows();
+    cr_assert_geq(recall, 0.95, "graph recall %.3f after deletes", recall);
+    cr_log_info("graph recall after deletes %.4f", recall);
+    uint64_t problems = 1;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
+    free(v);
+}
+
 /* ==== Context sets ==== */
 
 /* A two-hop question.  "Which river flows through the birthplace of the
@@ -297,6 +449,55 @@ Test(context, diverse_finds_second_hop, .init = setup, .fini = teardown)
     cvs_context_result_free(&top);
     cvs_context_result_free(&div);
     cvs_context_result_free(NULL);
+}
+
+/* A compositional question whose second passage neither shares a rare word
+ * with the question nor is mentioned by title in the first: only the
+ * bridge query (question minus the first passage, plus what the first
+ * passage adds: "Mountrail") finds it, past distractors that match the
+ * question's own words better. */
+Test(context, bridge_finds_unlinked_second_hop, .init = setup, .fini = teardown)
+{
+    static const char q[] = "What is the seat of the county where Van Hook Township is located?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("hop1", "Van Hook Township", "Van Hook Township is a township in Mountrail County, "
+        "North Dakota.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Courthouse of Stanley", "The courthouse in Stanley has served Mountrail "
+        "County since 1914.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 1, 0.2f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(text, sizeof text, "Hook Township %d is a township; the seat of its county "
+                 "is a town on a river.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(mentions("hop1", "hop2"));
+    cvs_context_opts_init(&o);
+    o.budget = 45; /* two passages */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop1") && has(&r, "hop2"), "%zu items", r.n);
+    for (size_t i = 0; i < r.n; i++)
+        if (!strcmp(r.items[i].id, "hop2")) {
+            cr_assert_eq(r.items[i].hop, 1);
+            cr_assert_str_eq(r.items[i].via[0].id, "hop1");
+            cr_assert_str_eq(r.items[i].via[1].type, "bridge");
+        }
+    cvs_context_result_free(&r);
+    o.bridges = 0;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop1"));
+    cr_assert_not(has(&r, "hop2"), "without bridges the distractors should win");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
 }
 
 Test(context, budgets_respected, .init = setup, .fini = teardown)
@@ -381,6 +582,61 @@ Test(context, deletes_leave_no_dangling_edges, .init = setup, .fini = teardown)
     cr_assert_eq(problems, 0);
 }
 
+static void collect_msg(void *ctx, const char *msg)
+{
+    char *buf = ctx;
+    strncat(buf, msg, 4000 - strlen(buf));
+    strncat(buf, "\n", 4000 - strlen(buf));
+}
+
+/* cvstore check reads the graph: a malformed row, a row naming a missing
+ * record, and title-map entries that are malformed or dangle are each
+ * reported; the store is clean before the damage. */
+Test(context, check_verifies_the_graph, .init = setup, .fini = teardown)
+{
+    cvs_knn_opts ko = {.k = 4};
+    MDB_txn *txn;
+    uint64_t key = 1, gone = 999, p = 1;
+    unsigned char bad[12 * 2];
+    MDB_val k = {8, &key}, v = {13, bad}, tk = {5, "x\x1f\x1fy!"}, tv = {8, &gone};
+    char msgs[4001] = "";
+    make_two_hop();
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    /* Damage behind the store's back. */
+    memset(bad, 0, sizeof bad);
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_put(txn, db->dbi_knn, &k, &v, 0), 0); /* 13 bytes */
+    key = 2;
+    cvs__put_u64(bad, gone);
+    v.mv_size = 12;
+    cr_assert_eq(mdb_put(txn, db->dbi_knn, &k, &v, 0), 0); /* an edge to key 999 */
+    cr_assert_eq(mdb_put(txn, db->dbi_titlemap, &tk, &tv, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    cr_assert_eq(cvs_check(db, collect_msg, msgs, &p), 0);
+    cr_assert_eq(p, 4, "%s", msgs);
+    cr_assert(strstr(msgs, "knn: row of key 1 has 13 bytes"), "%s", msgs);
+    cr_assert(strstr(msgs, "edge to key 999 (dangling)"), "%s", msgs);
+    cr_assert(strstr(msgs, "titlemap: malformed"), "%s", msgs);
+    cr_assert(strstr(msgs, "key 999, which has no record"), "%s", msgs);
+    /* Reading a malformed row is an error, not a crash. */
+    {
+        cvs_txn *t;
+        int64_t nb[4];
+        float sc[4];
+        size_t n;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_knn_neighbors(t, 1, 4, nb, sc, &n), CVS_ECORRUPT);
+        cvs_txn_end(t);
+    }
+    /* cvstore link rebuilds the graph; the title map's bad entry goes too. */
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+}
+
 Test(context, strategy_names)
 {
     cvs_context_strategy s;
@@ -402,7 +658,15 @@ Test(context, cli_json_shape, .init = setup, .fini = teardown)
     make_two_hop();
     cvs_db_close(db); /* the CLI opens it */
     db = NULL;
-    cr_assert_eq(tu_cli(NULL, "link '%s/db' -k 4", dir), 0);
+    /* link --json reports the graph's recall of the true K nearest. */
+    cr_assert_eq(tu_cli(&out, "link '%s/db' -k 4 --json", dir), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "knn"), "k")), 4);
+    cr_assert_float_eq(json_number_value(json_object_get(json_object_get(j, "knn"), "recall")),
+                       1.0, 1e-9);
+    json_decref(j);
+    free(out);
     cr_assert_eq(tu_cli(&out, "context '%s/db' --text '%s' --budget 60 --json", dir, question), 0);
     j = json_loads(out, 0, NULL);
     cr_assert_not_null(j, "%s", out);

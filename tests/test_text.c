@@ -4,6 +4,7 @@
  * (mismatch refusal), and the HTTP embedder against a local server
  * (tests/embed_server.py). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -872,6 +873,66 @@ Test(sif, cli_init_embedder_glove)
         snprintf(y, sizeof y, "%s/y", dir);
         cr_assert_neq(access(y, F_OK), 0, "the failed init removed its store");
     }
+}
+
+/* search --queries: one JSON line per query in file order, "query_id"
+ * added, each the same answer as --text gives for that text alone. */
+Test(sif, cli_search_queries_batch)
+{
+    const char *jl = "{\"id\": \"k\", \"text\": \"king queen\"}\n"
+                     "{\"id\": \"f\", \"text\": \"apple banana fruit\"}\n"
+                     "{\"id\": \"p\", \"text\": \"paris café\"}\n";
+    const char *qs = "{\"id\": \"q-fruit\", \"text\": \"banana\"}\n\n"
+                     "{\"id\": 7, \"text\": \"queen\"}\n"
+                     "{\"text\": \"paris\"}\n";
+    const char *texts[3] = {"banana", "queen", "paris"}, *qids[3] = {"q-fruit", "7", "4"};
+    char *out = NULL, *one = NULL, *path, *qpath, store[4200];
+    snprintf(store, sizeof store, "%s/text.cvs", dir);
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    qpath = tu_write_file(dir, "q.jsonl", qs, strlen(qs));
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4", store), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, path), 0);
+    cr_assert_eq(tu_cli(&out, "search '%s' --queries '%s' -k 2", store, qpath), 0);
+    char *line = out;
+    for (int i = 0; i < 3; i++) {
+        char *nl = strchr(line, '\n');
+        json_t *j, *o;
+        cr_assert_not_null(nl, "line %d of %s", i, out);
+        j = json_loadb(line, (size_t)(nl - line), 0, NULL);
+        cr_assert_not_null(j, "%s", line);
+        cr_assert_eq(json_integer_value(json_object_get(j, "query")), i);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "query_id")), qids[i]);
+        cr_assert_eq(json_array_size(json_object_get(j, "results")), 2);
+        cr_assert_eq(tu_cli(&one, "search '%s' --text '%s' -k 2 --json", store, texts[i]), 0);
+        o = json_loads(one, 0, NULL);
+        cr_assert_not_null(o, "%s", one);
+        /* The same ids; scores to float rounding (one sgemm over the batch). */
+        for (size_t r = 0; r < 2; r++) {
+            json_t *a = json_array_get(json_object_get(o, "results"), r),
+                   *b = json_array_get(json_object_get(j, "results"), r);
+            cr_assert_str_eq(json_string_value(json_object_get(a, "id")),
+                             json_string_value(json_object_get(b, "id")));
+            cr_assert_float_eq(json_number_value(json_object_get(a, "score")),
+                               json_number_value(json_object_get(b, "score")), 1e-5);
+        }
+        json_decref(o);
+        json_decref(j);
+        free(one);
+        line = nl + 1;
+    }
+    cr_assert_eq(*line, '\0', "one line per query: %s", out);
+    free(out);
+    free(qpath);
+    /* A malformed line, or a query of unknown words only, is a user error. */
+    static const char bad[] = "{\"id\": 1}\n", unk[] = "{\"id\": 1, \"text\": \"zzzz\"}\n";
+    qpath = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
+    cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
+    free(qpath);
+    qpath = tu_write_file(dir, "unk.jsonl", unk, strlen(unk));
+    cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
+    free(qpath);
+    cr_assert_eq(tu_cli(NULL, "search '%s' --queries x --text y -k 1 2>/dev/null", store), 1);
+    free(path);
 }
 
 Test(http, cli_init_embedder_http)
