@@ -285,12 +285,26 @@ static int have_avx2(void)
     return have;
 }
 
-void cvs__ivf_dots(const float *q, const float *cent, size_t nlist, size_t dim, float *out)
+void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                   float *out)
 {
-    if (have_avx2())
-        coarse_avx2(q, cent, nlist, dim, out);
-    else
-        coarse_scalar(q, cent, nlist, dim, out);
+    /* Blocks of centroids of ~64 KiB (an L2-resident slice) are scored
+     * against every query before moving on, so the centroids stream from
+     * memory once per batch rather than once per query: Fashion-MNIST's
+     * 979 x 784 (3 MB) made the coarse step a third of a query's time.
+     * Each product is summed as in the one-query kernel, so results do not
+     * depend on the batch. */
+    const size_t cb = dim > 4096 ? 4 : (16384 / dim) & ~(size_t)3;
+    const int simd = have_avx2();
+    for (size_t l0 = 0; l0 < nlist; l0 += cb) {
+        const size_t nb = nlist - l0 < cb ? nlist - l0 : cb;
+        for (size_t i = 0; i < nq; i++) {
+            if (simd)
+                coarse_avx2(q + i * dim, cent + l0 * dim, nb, dim, out + i * nlist + l0);
+            else
+                coarse_scalar(q + i * dim, cent + l0 * dim, nb, dim, out + i * nlist + l0);
+        }
+    }
 }
 
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list)
@@ -302,7 +316,7 @@ int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *
         return cvs__err(CVS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         float best = INFINITY;
-        cvs__ivf_dots(x + i * p->dim, p->cent, p->nlist, p->dim, qc);
+        cvs__ivf_dots(x + i * p->dim, 1, p->cent, p->nlist, p->dim, qc);
         list[i] = 0;
         for (size_t l = 0; l < p->nlist; l++) {
             float d = p->cnorm[l] - 2.0f * qc[l];

@@ -48,8 +48,10 @@ void cvs__ivf_cleanup(cvs_db *db);
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
                       size_t *rerank);
 
-/* out[l] = q . cent[l] for nlist centroids of dim floats. */
-void cvs__ivf_dots(const float *q, const float *cent, size_t nlist, size_t dim, float *out);
+/* out[i * nlist + l] = q_i . cent[l] for nq queries and nlist centroids of
+ * dim floats. */
+void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                   float *out);
 /* Nearest centroid (squared L2) of each of n vectors. */
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
 

@@ -4,9 +4,9 @@
  * re-rank with the raw vectors -> top k.
  *
  * Per query:
- *  - coarse: q.c for every centroid by one sgemm per chunk of queries (sgemv
- *    for a single query), then the nprobe nearest by ||c||^2 - 2 q.c in a
- *    bounded heap;
+ *  - coarse: q.c for every centroid, for chunks of 16 queries at a time
+ *    (cvs__ivf_dots reads each slice of centroids once per chunk), then the
+ *    nprobe nearest by ||c||^2 - 2 q.c in a bounded heap;
  *  - LUT: one per query for direct codes and for ip/cosine residual codes
  *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant); one per
  *    probed list for l2 residual codes (the LUT of q - c);
@@ -43,7 +43,7 @@
 #include "pq/codec.h"
 #include "pq/kernels.h"
 
-#define QCHUNK 16 /* queries per coarse sgemm */
+#define QCHUNK 16 /* queries per coarse pass over the centroids */
 
 typedef struct job {
     cvs_db *db;
@@ -388,8 +388,7 @@ static void *run_job(void *arg)
         goto out;
     for (size_t a = jb->q0; a < jb->q1; a += QCHUNK) {
         size_t bn = jb->q1 - a < QCHUNK ? jb->q1 - a : QCHUNK;
-        for (size_t i = 0; i < bn; i++)
-            cvs__ivf_dots(jb->q + (a + i) * p->dim, p->cent, p->nlist, p->dim, s.qc + i * p->nlist);
+        cvs__ivf_dots(jb->q + a * p->dim, bn, p->cent, p->nlist, p->dim, s.qc);
         for (size_t i = 0; i < bn; i++)
             if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist)))
                 goto out;
