@@ -6,7 +6,8 @@
  * Systems, each built once per data set and then swept over its search-time
  * knob:
  *   cvstore  a scratch store (raw f32 vectors, ids = base row numbers), then
- *            per codec cvs_build(db, codec, {.index = "ivf"}) and
+ *            per codec (and per --cvs-index spec, default "ivf")
+ *            cvs_build(db, codec, {.index = "ivf"}) and
  *            cvs_txn_search_params with CVS_SEARCH_ANN over nprobe x rerank
  *            (rerank 0 = CVS_SEARCH_NORERANK): the public API, as a user
  *            calls it.  The codecs default to opq,pq{d}x4 and opq,pq{d/2}x4
@@ -89,6 +90,8 @@ typedef struct options {
     size_t rerank[MAX_LIST], n_rerank; /* 0 = no rerank */
     char *cvs_specs[MAX_SPECS];        /* NULL: per data set defaults */
     size_t n_cvs_specs;
+    char *cvs_index[MAX_SPECS];        /* cvs_build_opts.index values */
+    size_t n_cvs_index;
     char *faiss_specs[MAX_SPECS];
     size_t n_faiss_specs;
     int sys_cvs, sys_faiss, sys_hnsw;
@@ -287,9 +290,9 @@ out:
  * available (the cvstore rows are then missing, with the reason on stderr);
  * a non-zero return is a failure of the benchmark itself. */
 static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, const char *spec,
-                        results *rs, int64_t *lab, float *scores)
+                        const char *index, results *rs, int64_t *lab, float *scores)
 {
-    cvs_build_opts bo = {.seed = o->seed, .progress = bu_progress, .index = "ivf"};
+    cvs_build_opts bo = {.seed = o->seed, .progress = bu_progress, .index = index};
     cvs_index_info ii;
     cvs_ctx c = {.ds = ds, .scores = scores};
     double t0, build_s, bpv = NAN;
@@ -297,7 +300,7 @@ static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, cons
     char family[96];
     int rc;
 
-    fprintf(stderr, "  [%s] cvstore: build %s, index ivf\n", ds->name, spec);
+    fprintf(stderr, "  [%s] cvstore: build %s, index %s\n", ds->name, spec, index);
     t0 = bu_now();
     rc = cvs_build(db, spec, &bo);
     build_s = bu_now() - t0;
@@ -399,7 +402,8 @@ static int run_cvs(const options *o, const bu_dataset *ds, results *rs, int64_t 
     fprintf(stderr, "  [%s] cvstore: import of %zu vectors in %.1f s (not in build_s)\n",
             ds->name, ds->nb, bu_now() - t0);
     for (size_t i = 0; i < nspecs && !rc; i++)
-        rc = run_cvs_spec(o, ds, db, specs[i], rs, lab, scores);
+        for (size_t j = 0; j < o->n_cvs_index && !rc; j++)
+            rc = run_cvs_spec(o, ds, db, specs[i], o->cvs_index[j], rs, lab, scores);
 out:
     cvs_db_close(db);
     bu_rmrf(dir);
@@ -865,6 +869,9 @@ static void usage(FILE *f)
         "  --cvs-codecs L   ';'-separated codec specs (default opq,pq{d}x4;opq,pq{d/2}x4,\n"
         "                   M a divisor of d; above 256 dimensions pca256,opq,pq128x4;\n"
         "                   pca128,opq,pq64x4)\n"
+        "  --cvs-index L    ';'-separated cvs_build index specs, each built with every\n"
+        "                   codec (default ivf: lists chosen from the store's size;\n"
+        "                   e.g. ivf64;ivf256,direct)\n"
         "  --faiss L        ';'-separated factory strings instead of the default five\n"
         "  --hnsw-build1    also time hnswlib's build on one thread (a second build)\n"
         "  --seed S         cvstore training seed (default 1)\n"
@@ -914,6 +921,7 @@ int bench_ann(int argc, char **argv)
         {"systems", required_argument, 0, 'y'}, {"nprobe", required_argument, 0, 'N'},
         {"ef", required_argument, 0, 'E'}, {"rerank", required_argument, 0, 'R'},
         {"cvs-codecs", required_argument, 0, 'C'}, {"faiss", required_argument, 0, 'F'},
+        {"cvs-index", required_argument, 0, 'I'},
         {"hnsw-build1", no_argument, 0, '1'}, {"seed", required_argument, 0, 'e'},
         {"csv", required_argument, 0, 'c'}, {"plot", required_argument, 0, 'p'},
         {"no-plot", no_argument, 0, 'P'}, {"data-dir", required_argument, 0, 'r'},
@@ -926,7 +934,7 @@ int bench_ann(int argc, char **argv)
                  .sys_cvs = 1, .sys_faiss = 1, .sys_hnsw = 1, .min_time = 0.3, .seed = 1};
     const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
     const char *base = NULL, *query = NULL, *gt = NULL;
-    char *cvs_arg = NULL, *faiss_arg = NULL;
+    char *cvs_arg = NULL, *faiss_arg = NULL, *index_arg = NULL;
     cvs_metric metric = CVS_METRIC_L2;
     size_t nq_max = 1000, max_base = 0;
     int c, noplot = 0, quick = 0, ret = 2, nq_given = 0;
@@ -968,6 +976,7 @@ int bench_ann(int argc, char **argv)
             break;
         }
         case 'C': cvs_arg = optarg; break;
+        case 'I': index_arg = optarg; break;
         case 'F': faiss_arg = optarg; break;
         case '1': o.hnsw_build1 = 1; break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
@@ -994,9 +1003,14 @@ int bench_ann(int argc, char **argv)
         return 1;
     }
     if ((cvs_arg && parse_specs(cvs_arg, o.cvs_specs, &o.n_cvs_specs)) ||
-        (faiss_arg && parse_specs(faiss_arg, o.faiss_specs, &o.n_faiss_specs))) {
-        fprintf(stderr, "cvstore-bench ann: bad --cvs-codecs / --faiss list\n");
+        (faiss_arg && parse_specs(faiss_arg, o.faiss_specs, &o.n_faiss_specs)) ||
+        (index_arg && parse_specs(index_arg, o.cvs_index, &o.n_cvs_index))) {
+        fprintf(stderr, "cvstore-bench ann: bad --cvs-codecs / --cvs-index / --faiss list\n");
         return 1;
+    }
+    if (!o.n_cvs_index) {
+        static char ivf[] = "ivf";
+        o.cvs_index[o.n_cvs_index++] = ivf;
     }
     if (quick) {
         if (!max_base)
