@@ -84,6 +84,7 @@ void cvs__ivf_params_free(cvs_ivf_params *p)
         return;
     free(p->cent);
     free(p->cnorm);
+    cvs__sq8_destroy(&p->sq);
     free(p);
 }
 
@@ -101,15 +102,16 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
     dim = cvs__get_u32(b + 12);
     nlist = cvs__get_u32(b + 16);
     flags = cvs__get_u32(b + 20);
-    if (ver != 1)
-        return cvs__err(CVS_EVERSION, "%s: meta ivf has version %u; this cvstore reads 1",
+    if (ver != 1 && ver != 2)
+        return cvs__err(CVS_EVERSION, "%s: meta ivf has version %u; this cvstore reads 1 and 2",
                         db->path, ver);
     if (dim != db->dim || nlist == 0 || nlist > CVS_IVF_MAX_NLIST || (flags & ~1u))
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf: bad dim/nlist/flags", db->path);
     nf = (size_t)nlist * dim;
-    if (v->mv_size != IVF_HDR + nf * 4)
+    /* Version 2 appends the SQ8 re-ranking ranges: dim minima, dim steps. */
+    if (v->mv_size != IVF_HDR + nf * 4 + (ver == 2 ? (size_t)dim * 8 : 0))
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf has %zu bytes, expected %zu", db->path,
-                        v->mv_size, IVF_HDR + nf * 4);
+                        v->mv_size, IVF_HDR + nf * 4 + (ver == 2 ? (size_t)dim * 8 : 0));
     if (!(p = calloc(1, sizeof *p)) || !(p->cent = malloc(nf * sizeof *p->cent)) ||
         !(p->cnorm = malloc(nlist * sizeof *p->cnorm))) {
         cvs__ivf_params_free(p);
@@ -125,6 +127,21 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
             cvs__ivf_params_free(p);
             return cvs__err(CVS_ECORRUPT, "%s: meta ivf: a centroid is not finite", db->path);
         }
+    if (ver == 2) {
+        int rc = cvs__sq8_alloc(&p->sq, dim);
+        if (rc) {
+            cvs__ivf_params_free(p);
+            return rc;
+        }
+        memcpy(p->sq.vmin, b + IVF_HDR + nf * 4, (size_t)dim * 4);
+        memcpy(p->sq.scale, b + IVF_HDR + nf * 4 + (size_t)dim * 4, (size_t)dim * 4);
+        for (uint32_t t = 0; t < dim; t++)
+            if (!isfinite(p->sq.vmin[t]) || !isfinite(p->sq.scale[t]) || p->sq.scale[t] < 0) {
+                cvs__ivf_params_free(p);
+                return cvs__err(CVS_ECORRUPT, "%s: meta ivf: bad SQ8 range", db->path);
+            }
+        p->refine = 1;
+    }
     cvs__row_norms(p->cent, nlist, dim, dim, p->cnorm);
     *out = p;
     return CVS_OK;
@@ -332,28 +349,37 @@ int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *
 
 /* ==== Build ==== */
 
-int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual)
+int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual,
+                        int *refine)
 {
     char buf[64], *s = buf, *comma, *end;
     unsigned long v;
 
     *nlist = 0;
     *residual = -1;
+    *refine = 0;
     if (!index || !*index)
         return CVS_OK;
     if (strlen(index) >= sizeof buf || strncmp(index, "ivf", 3) != 0)
         return cvs__err(CVS_EINVAL, "index \"%s\": expected ivf or ivfN", index);
     strcpy(buf, index);
-    if ((comma = strchr(buf, ','))) {
-        *comma++ = 0;
-        if (strcmp(comma, "residual") == 0)
+    for (char *opt = (comma = strchr(buf, ',')) ? comma + 1 : NULL; opt;) {
+        char *next = strchr(opt, ',');
+        if (next)
+            *next++ = 0;
+        if (strcmp(opt, "residual") == 0 && *residual < 0)
             *residual = 1;
-        else if (strcmp(comma, "direct") == 0)
+        else if (strcmp(opt, "direct") == 0 && *residual < 0)
             *residual = 0;
+        else if (strcmp(opt, "sq8") == 0 && !*refine)
+            *refine = 1;
         else
-            return cvs__err(CVS_EINVAL, "index \"%s\": expected ,residual or ,direct after "
-                            "the list count", index);
+            return cvs__err(CVS_EINVAL, "index \"%s\": expected ,residual or ,direct and/or "
+                            ",sq8 after the list count", index);
+        opt = next;
     }
+    if (comma)
+        *comma = 0;
     s += 3;
     if (*s == 0) {
         /* About 4 sqrt(n) lists, at least 16, and at least 39 records per
@@ -390,8 +416,8 @@ static void kmeans_progress(void *ctx, const char *phase, uint64_t done, uint64_
     b->fn(b->ctx, phase, done, total, 0, 0);
 }
 
-int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, uint64_t seed,
-                   cvs_progress_fn progress, void *ctx, cvs_ivf_params **out)
+int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, int refine,
+                   uint64_t seed, cvs_progress_fn progress, void *ctx, cvs_ivf_params **out)
 {
     cvs__kmeans_opts ko = {0};
     bridge br = {progress, ctx};
@@ -420,6 +446,9 @@ int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, u
     if ((rc = cvs__kmeans(x, n, db->dim, db->dim, nlist, &ko, p->cent, assign, NULL)))
         goto out;
     cvs__row_norms(p->cent, nlist, db->dim, db->dim, p->cnorm);
+    if (refine && (rc = cvs__sq8_train(&p->sq, x, n, db->dim)))
+        goto out;
+    p->refine = refine;
     if (residual)
         for (size_t i = 0; i < n; i++) {
             const float *c = p->cent + (size_t)assign[i] * db->dim;
@@ -446,7 +475,7 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
 {
     MDB_val k = {3, "ivf"}, dk = {12, "ivf_defaults"};
     unsigned char *blob = NULL;
-    size_t nf;
+    size_t nf, rb;
     int rc = CVS_OK, mrc;
 
     if ((mrc = mdb_drop(txn, db->dbi_lists, 0)) || (mrc = mdb_drop(txn, db->dbi_ivflog, 0)))
@@ -461,16 +490,23 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     }
     p->gen = gen;
     nf = (size_t)p->nlist * p->dim;
-    if (!(blob = malloc(IVF_HDR + nf * 4)))
+    /* Version 1 without SQ8 ranges, so such stores stay readable by older
+     * cvstore versions. */
+    rb = p->refine ? (size_t)p->dim * 8 : 0;
+    if (!(blob = malloc(IVF_HDR + nf * 4 + rb)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     memcpy(blob, IVF_MAGIC, 8);
-    cvs__put_u32(blob + 8, 1);
+    cvs__put_u32(blob + 8, p->refine ? 2 : 1);
     cvs__put_u32(blob + 12, p->dim);
     cvs__put_u32(blob + 16, p->nlist);
     cvs__put_u32(blob + 20, p->residual ? 1u : 0u);
     cvs__put_u64(blob + 24, gen);
     memcpy(blob + IVF_HDR, p->cent, nf * 4);
-    rc = meta_put(db, txn, "ivf", blob, IVF_HDR + nf * 4);
+    if (rb) {
+        memcpy(blob + IVF_HDR + nf * 4, p->sq.vmin, rb / 2);
+        memcpy(blob + IVF_HDR + nf * 4 + rb / 2, p->sq.scale, rb / 2);
+    }
+    rc = meta_put(db, txn, "ivf", blob, IVF_HDR + nf * 4 + rb);
     free(blob);
     return rc;
 }
@@ -638,7 +674,7 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
                       db->path);
         goto out;
     }
-    snprintf(info->spec, sizeof info->spec, "ivf%u", p->nlist);
+    snprintf(info->spec, sizeof info->spec, "ivf%u%s", p->nlist, p->refine ? ",sq8" : "");
     info->nlist = p->nlist;
     info->residual = p->residual;
     if ((rc = cvs__ivf_defaults(db, t->txn, p, &info->nprobe, &info->rerank)))

@@ -44,6 +44,12 @@
 #include "pq/kernels.h"
 
 #define QCHUNK 16 /* queries per coarse pass over the centroids */
+/* With SQ8 re-ranking codes the candidate heap holds list positions (list
+ * << 32 | entry) rather than keys, to find the codes again. */
+#define POS(li, j) ((int64_t)(((uint64_t)(li) << 32) | (uint64_t)(j)))
+#define POS_LIST(pos) ((size_t)((uint64_t)(pos) >> 32))
+#define POS_ENTRY(pos) ((size_t)((uint64_t)(pos) & 0xffffffffu))
+
 
 typedef struct job {
     cvs_db *db;
@@ -174,6 +180,81 @@ static float raw_distance(const job *jb, const float *q, const void *val, float 
     return l2 ? s : -s;
 }
 
+/* ==== Re-ranking from in-memory SQ8 codes (",sq8") ==== */
+
+/* Distance of q to the decoded row c (x = vmin + scale * c), as
+ * raw_distance scores a stored vector. */
+__attribute__((target("avx2,fma"))) static float sq8_avx2(const float *q, const uint8_t *c,
+                                                         const cvs__sq8 *sq, int l2)
+{
+    const size_t dim = sq->d;
+    __m256 a = _mm256_setzero_ps();
+    size_t d = 0;
+    float t = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 cf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)(c + d))));
+        __m256 x = _mm256_fmadd_ps(cf, _mm256_loadu_ps(sq->scale + d), _mm256_loadu_ps(sq->vmin + d));
+        __m256 qd = _mm256_loadu_ps(q + d);
+        if (l2) {
+            x = _mm256_sub_ps(qd, x);
+            a = _mm256_fmadd_ps(x, x, a);
+        } else {
+            a = _mm256_fmadd_ps(qd, x, a);
+        }
+    }
+    for (; d < dim; d++) {
+        float x = sq->vmin[d] + sq->scale[d] * (float)c[d];
+        t += l2 ? (q[d] - x) * (q[d] - x) : q[d] * x;
+    }
+    {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        t += _mm_cvtss_f32(h);
+    }
+    return l2 ? t : -t;
+}
+
+static inline void prefetch_row(const cvs_ivf *ix, int64_t pos)
+{
+    const char *p = (const char *)(ix->lists[POS_LIST(pos)].rq + POS_ENTRY(pos) * ix->rqb);
+    for (size_t o = 0; o < ix->rqb; o += 64)
+        _mm_prefetch(p + o, _MM_HINT_T0);
+}
+
+/* Re-scores candidate positions pos[0..n) into h2 (keys): from their SQ8
+ * rows, or from the stored vector for entries deleted in the index's
+ * newest state, whose rows may be blank (see ivf_lists.c). */
+static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t n, float *tmp,
+                      cvs_heap *h2)
+{
+    const cvs_ivf *ix = jb->ix;
+    const int l2 = jb->db->metric == CVS_METRIC_L2;
+    for (size_t j = 0; j < n && j < 4; j++)
+        prefetch_row(ix, pos[j]);
+    for (size_t j = 0; j < n; j++) {
+        const cvs_ivf_list *l = &ix->lists[POS_LIST(pos[j])];
+        const size_t e = POS_ENTRY(pos[j]);
+        const uint8_t *row = l->rq + e * ix->rqb;
+        float d;
+        int rc;
+        if (j + 4 < n) /* rows are scattered: start loading the one 4 ahead */
+            prefetch_row(ix, pos[j + 4]);
+        if (l->vis && l->vis[2 * e + 1] != UINT64_MAX) {
+            const void *x;
+            if ((rc = fetch_vec(jb, l->keys[e], &x)))
+                return rc;
+            d = raw_distance(jb, q, x, tmp);
+        } else if (have_avx2()) {
+            d = sq8_avx2(q, row, &ix->p->sq, l2);
+        } else {
+            cvs__sq8_distances(&ix->p->sq, q, !l2, row, 1, &d);
+        }
+        cvs__heap_push(h2, d, l->keys[e]);
+    }
+    return CVS_OK;
+}
+
 typedef struct scratch {
     const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
@@ -232,7 +313,7 @@ static inline void offer(const job *jb, const cvs_ivf_list *l, cvs_heap *h, size
     if (h->n < h->k || d <= h->d[0]) {
         int64_t key = l->keys[j];
         if (allowed(jb, key) && visible(l, j, jb->T))
-            cvs__heap_push(h, d, key);
+            cvs__heap_push(h, d, jb->ix->rqb ? POS(l - jb->ix->lists, j) : key);
     }
 }
 
@@ -247,8 +328,8 @@ static inline uint16_t fs4_limit(const cvs_heap *h, float b, float scale)
     return t < 0 ? 0 : t >= 65535.0f ? 0xffff : (uint16_t)t;
 }
 
-static void fs4_offer_scalar(const job *jb, const cvs_ivf_list *l, cvs_heap *h, const uint16_t *acc,
-                             float b, float scale)
+static void fs4_offer_scalar(const job *jb, const cvs_ivf_list *l, cvs_heap *h,
+                             const uint16_t *acc, float b, float scale)
 {
     uint16_t lim = fs4_limit(h, b, scale);
     for (size_t j = 0; j < l->n; j++)
@@ -355,36 +436,47 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 offer(jb, l, &h, j, base + s->dist[j]);
         }
     }
-    n = cvs__heap_sort(&h);
+    /* Re-ranking takes the candidates in any order (its own heap breaks
+     * ties by key), so only the codes-only answer needs them sorted. */
+    n = jb->rerank ? h.n : cvs__heap_sort(&h);
 
     {
         int64_t *lab = jb->labels + qi * jb->k;
-        float *sc = jb->scores + qi * jb->k, *hd = s->hd;
+        float *sc = jb->scores + qi * jb->k;
+        cvs_heap h2;
+        cvs__heap_init(&h2, jb->k, s->hd2, lab);
         if (jb->rerank) {
-            cvs_heap h2;
-            cvs__heap_init(&h2, jb->k, s->hd2, lab);
-            /* All look-ups first, then the distances: the vectors' cache
-             * misses overlap the later look-ups instead of following them. */
-            for (size_t j = 0; j < n; j++)
-                if ((rc = fetch_vec(jb, s->hid[j], &s->vp[j])))
+            if (ix->rqb) {
+                if ((rc = rerank_sq8(jb, q, s->hid, n, s->tmp, &h2)))
                     return rc;
-            for (size_t j = 0; j < n; j++)
-                cvs__heap_push(&h2, raw_distance(jb, q, s->vp[j], s->tmp), s->hid[j]);
+            } else {
+                /* All look-ups first, then the distances: the vectors' cache
+                 * misses overlap the later look-ups instead of following
+                 * them. */
+                for (size_t j = 0; j < n; j++)
+                    if ((rc = fetch_vec(jb, s->hid[j], &s->vp[j])))
+                        return rc;
+                for (size_t j = 0; j < n; j++)
+                    cvs__heap_push(&h2, raw_distance(jb, q, s->vp[j], s->tmp), s->hid[j]);
+            }
             n = cvs__heap_sort(&h2);
-            hd = s->hd2;
         } else {
             if (n > jb->k)
                 n = jb->k;
-            memcpy(lab, s->hid, n * sizeof *lab);
+            for (size_t j = 0; j < n; j++) { /* positions to keys */
+                lab[j] = ix->rqb ? ix->lists[POS_LIST(s->hid[j])].keys[POS_ENTRY(s->hid[j])]
+                                 : s->hid[j];
+                s->hd2[j] = s->hd[j];
+            }
         }
         for (size_t j = 0; j < jb->k; j++) {
             if (j >= n) {
                 lab[j] = -1;
                 sc[j] = NAN;
             } else if (l2) {
-                sc[j] = hd[j] > 0 ? sqrtf(hd[j]) : 0.0f;
+                sc[j] = s->hd2[j] > 0 ? sqrtf(s->hd2[j]) : 0.0f;
             } else {
-                sc[j] = -hd[j];
+                sc[j] = -s->hd2[j];
             }
         }
     }
