@@ -48,6 +48,16 @@
  *     centroids): at nlist = 2048, d = 100 that is 0.2 MFLOP per query,
  *     ~20 us, cheaper and simpler than a second-level quantizer or HNSW
  *     over the centroids, which only pay off beyond ~16K lists.
+ *  5. ",sq8": the re-ranking of the paper reads each candidate's raw vector;
+ *     on small stores those LMDB look-ups (a B-tree descent each, ~0.25 us
+ *     on SIFT10K) were a third of a query.  With ",sq8" the index also
+ *     holds one byte per dimension of every vector (the sq8 codec's rule,
+ *     ranges from the training sample, stored in meta "ivf" version 2;
+ *     the bytes are encoded from the stored vectors on load, not stored)
+ *     and re-ranks from those: FAISS's IndexRefine with an SQ8 refine
+ *     index, kept in memory.  Scores are then SQ8 distances, not exact
+ *     ones.  It costs dim bytes per vector, so it is an option for small
+ *     stores, not the default (see docs/BENCHMARKS.md for the numbers).
  *
  * Operating points measured while writing this (2-core shared VM, one
  * thread, 1000 GloVe-100 queries = every 341st word, removed from the base;

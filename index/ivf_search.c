@@ -18,7 +18,10 @@
  *    common path;
  *  - re-rank: the best R candidates are re-scored exactly with their
  *    stored vectors, read with mdb_get straight from LMDB's memory map (no
- *    in-memory copy of the vectors: the index keeps codes and keys only).
+ *    in-memory copy of the vectors: the index keeps codes and keys only);
+ *    all R look-ups come first, prefetching each vector, then the
+ *    distances.  With ",sq8" (ivf.c deviation 5) they are re-scored from
+ *    the in-memory SQ8 rows instead, by list position.
  *
  * Deviations:
  *  1. Batches are split into contiguous ranges of queries, one per thread;
