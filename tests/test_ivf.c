@@ -75,6 +75,15 @@ static double recall10(const int64_t *l)
     return (double)hit / (10.0 * nq);
 }
 
+/* Searches all queries with p into l2/s2 and requires exactly l/s. */
+static void same_answers(const cvs_search_params *p, const int64_t *l, const float *s,
+                         int64_t *l2, float *s2)
+{
+    search(db, p, query, nq, 10, l2, s2);
+    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+}
+
 Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .timeout = 240)
 {
     cvs_build_opts bo = {0};
@@ -117,9 +126,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
 
     /* A batch on two threads gives exactly the single-thread results. */
     p.threads = 2;
-    search(db, &p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    same_answers(&p, l, s, l2, s2);
     /* One query at a time too. */
     p.threads = 1;
     for (size_t i = 0; i < nq; i++)
@@ -129,9 +136,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     /* Reopen: the lists come back from the store, identical. */
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
-    search(db, &p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    same_answers(&p, l, s, l2, s2);
     /* Read-only opens work as well. */
     {
         cvs_db *ro;
@@ -217,14 +222,10 @@ Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .t
     /* Two threads, and a reopen (rows rebuilt from the stored vectors):
      * the same answers. */
     p.threads = 2;
-    search(db, &p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    same_answers(&p, l, s, l2, s2);
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
-    search(db, &p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    same_answers(&p, l, s, l2, s2);
     /* A rebuild without ",sq8" goes back to version 1 parameters. */
     bo.index = "ivf64";
     cr_assert_eq(cvs_build(db, "pq32x4", &bo), 0, "%s", cvs_errmsg(db));
