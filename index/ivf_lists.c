@@ -106,12 +106,12 @@ static int list_reserve(cvs_ivf *ix, cvs_ivf_list *l, size_t need, int exact)
     uint8_t *c;
     if (ix->rqb && need > l->rq_cap) {
         /* Exact at load: these rows are the bulk of a refine index. */
-        size_t rc = exact ? need : need > 2 * l->rq_cap ? need : 2 * l->rq_cap;
-        uint8_t *r = realloc(l->rq, rc * ix->rqb);
+        size_t rows = exact ? need : need > 2 * l->rq_cap ? need : 2 * l->rq_cap;
+        uint8_t *r = realloc(l->rq, rows * ix->rqb);
         if (!r)
             return cvs__err(CVS_ENOMEM, "out of memory growing a list");
         l->rq = r;
-        l->rq_cap = rc;
+        l->rq_cap = rows;
     }
     if (need <= l->cap)
         return CVS_OK;
