@@ -791,19 +791,26 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
     cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
     cr_assert_geq(problems, 1);
 
-    /* The parameters blob: bad magic, another version, truncated (each seen
-     * by a fresh handle: a handle keeps the blob it validated, by
-     * generation).  The list id is repaired first. */
+    /* The parameters blob: bad magic, another version, truncated, version 2
+     * with a negative SQ8 step (each seen by a fresh handle: a handle keeps
+     * the blob it validated, by generation).  The list id is repaired
+     * first. */
     bad_list = 0;
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
-    for (int c = 0; c < 3; c++) {
-        unsigned char *b = malloc(len);
+    for (int c = 0; c < 4; c++) {
+        unsigned char *b = calloc(1, len + 8 * D);
+        size_t blen = c == 2 ? len - 4 : c == 3 ? len + 8 * D : len;
         memcpy(b, blob, len);
-        if (c == 0)
+        if (c == 0) {
             b[0] ^= 0xff;
-        else if (c == 1)
+        } else if (c == 1) {
             b[8] = 3; /* 2 is the version with SQ8 ranges */
-        r = (raw_put){db->dbi_meta, {3, "ivf"}, {c == 2 ? len - 4 : len, b}};
+        } else if (c == 3) { /* version 2 whose first SQ8 step is negative */
+            float neg = -1.0f;
+            b[8] = 2;
+            memcpy(b + len + 4 * D, &neg, 4);
+        }
+        r = (raw_put){db->dbi_meta, {3, "ivf"}, {blen, b}};
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
         cvs_db_close(db);
         cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
