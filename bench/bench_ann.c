@@ -6,7 +6,8 @@
  * Systems, each built once per data set and then swept over its search-time
  * knob:
  *   cvstore  a scratch store (raw f32 vectors, ids = base row numbers), then
- *            per codec cvs_build(db, codec, {.index = "ivf"}) and
+ *            per codec (and per --cvs-index spec, default "ivf")
+ *            cvs_build(db, codec, {.index = "ivf"}) and
  *            cvs_txn_search_params with CVS_SEARCH_ANN over nprobe x rerank
  *            (rerank 0 = CVS_SEARCH_NORERANK): the public API, as a user
  *            calls it.  The codecs default to opq,pq{d}x4 and opq,pq{d/2}x4
@@ -29,7 +30,9 @@
  *     no batch search; its Python binding does the same).  OpenMP (FAISS's
  *     pool) and OpenBLAS are set to the same thread count.  A sweep point
  *     is repeated until it has run for at least 0.3 s, and QPS = queries
- *     answered / seconds.
+ *     answered / seconds.  --cpu-clock counts the single-thread seconds in
+ *     the process's CPU time instead, so that other jobs on a shared
+ *     machine do not bill their time slices to whichever system ran then.
  *  3. build_s: what a user waits for between having the vectors in memory
  *     (or, for cvstore, in the store) and searching: FAISS train + add,
  *     hnswlib's inserts, cvs_build (codec training, encoding, lists).  All
@@ -45,7 +48,8 @@
  *     against it errs against cvstore).  cvstore: the index's
  *     cvs_index_info.mem_bytes; its re-ranking reads the raw vectors from
  *     the LMDB memory map (page cache, not the process's heap), which is
- *     not counted -- the table says so.
+ *     not counted -- the table says so.  Indexes built with ",sq8" keep
+ *     their re-ranking rows in memory, and mem_bytes counts them.
  *
  * The goal check at the end reads issue 4's goals off the same rows.
  */
@@ -57,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <faiss/c_api/AutoTune_c.h>
@@ -89,10 +94,13 @@ typedef struct options {
     size_t rerank[MAX_LIST], n_rerank; /* 0 = no rerank */
     char *cvs_specs[MAX_SPECS];        /* NULL: per data set defaults */
     size_t n_cvs_specs;
+    char *cvs_index[MAX_SPECS];        /* cvs_build_opts.index values */
+    size_t n_cvs_index;
     char *faiss_specs[MAX_SPECS];
     size_t n_faiss_specs;
     int sys_cvs, sys_faiss, sys_hnsw;
     int hnsw_build1;
+    int cpu_clock;         /* single-thread QPS from process CPU time */
     int ncores;
     double min_time;       /* seconds each sweep point runs at least */
     uint64_t seed;
@@ -168,20 +176,30 @@ static void set_threads(int n)
  * out: a system's search step behind one signature. */
 typedef int (*search_fn)(void *ctx, int threads, int64_t *lab);
 
+/* Process CPU time: on a machine shared with other jobs, one thread's
+ * search is charged only for the time it actually ran (--cpu-clock). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Runs search until min_time has passed (at least once) and returns
  * queries per second through qps. */
 static int timed(const options *o, search_fn fn, void *ctx, int threads, size_t nq,
                  int64_t *lab, double *qps)
 {
+    const int cpu = o->cpu_clock && threads == 1;
     double t0, el;
     size_t reps = 0;
     int rc;
     set_threads(threads);
-    t0 = bu_now();
+    t0 = cpu ? cpu_now() : bu_now();
     do {
         rc = fn(ctx, threads, lab);
         reps++;
-        el = bu_now() - t0;
+        el = (cpu ? cpu_now() : bu_now()) - t0;
     } while (!rc && el < o->min_time);
     set_threads(o->ncores);
     *qps = (double)(nq * reps) / el;
@@ -287,9 +305,9 @@ out:
  * available (the cvstore rows are then missing, with the reason on stderr);
  * a non-zero return is a failure of the benchmark itself. */
 static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, const char *spec,
-                        results *rs, int64_t *lab, float *scores)
+                        const char *index, results *rs, int64_t *lab, float *scores)
 {
-    cvs_build_opts bo = {.seed = o->seed, .progress = bu_progress, .index = "ivf"};
+    cvs_build_opts bo = {.seed = o->seed, .progress = bu_progress, .index = index};
     cvs_index_info ii;
     cvs_ctx c = {.ds = ds, .scores = scores};
     double t0, build_s, bpv = NAN;
@@ -297,7 +315,7 @@ static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, cons
     char family[96];
     int rc;
 
-    fprintf(stderr, "  [%s] cvstore: build %s, index ivf\n", ds->name, spec);
+    fprintf(stderr, "  [%s] cvstore: build %s, index %s\n", ds->name, spec, index);
     t0 = bu_now();
     rc = cvs_build(db, spec, &bo);
     build_s = bu_now() - t0;
@@ -399,7 +417,8 @@ static int run_cvs(const options *o, const bu_dataset *ds, results *rs, int64_t 
     fprintf(stderr, "  [%s] cvstore: import of %zu vectors in %.1f s (not in build_s)\n",
             ds->name, ds->nb, bu_now() - t0);
     for (size_t i = 0; i < nspecs && !rc; i++)
-        rc = run_cvs_spec(o, ds, db, specs[i], rs, lab, scores);
+        for (size_t j = 0; j < o->n_cvs_index && !rc; j++)
+            rc = run_cvs_spec(o, ds, db, specs[i], o->cvs_index[j], rs, lab, scores);
 out:
     cvs_db_close(db);
     bu_rmrf(dir);
@@ -730,14 +749,16 @@ static int write_plot(const results *rs, const char *path)
 
 /* ==== Goal check ==== */
 
-/* Fastest single-thread row of a system at recall >= target; NULL if none. */
-static const result *best_at(const results *rs, const char *ds, const char *sys, double target)
+/* Fastest single-thread row of a system at recall >= target and at most
+ * max_bpv bytes per vector; NULL if none. */
+static const result *best_at(const results *rs, const char *ds, const char *sys, double target,
+                             double max_bpv)
 {
     const result *b = NULL;
     for (size_t i = 0; i < rs->n; i++) {
         const result *r = &rs->r[i];
         if (strcmp(r->dataset, ds) == 0 && strcmp(r->system, sys) == 0 && r->r10 >= target &&
-            (!b || r->qps1 > b->qps1))
+            !(r->bpv > max_bpv) && (!b || r->qps1 > b->qps1))
             b = r;
     }
     return b;
@@ -756,8 +777,13 @@ static void print_goals(const results *rs, const ds_notes *notes, size_t nds)
         const char *ds = notes[d].dataset;
         int glove = strstr(ds, "glove") != NULL;
         double want = glove ? 2.0 : 1.0;
-        const result *c = best_at(rs, ds, "cvstore", 0.95), *h = best_at(rs, ds, "hnswlib", 0.95);
-        const result *f = best_at(rs, ds, "faiss", 0.95);
+        const result *h = best_at(rs, ds, "hnswlib", 0.95, INFINITY);
+        const result *f = best_at(rs, ds, "faiss", 0.95, INFINITY);
+        /* Both goals hold for one setting: the fastest within the memory
+         * budget, else (none within it) the fastest. */
+        const result *c = best_at(rs, ds, "cvstore", 0.95, h ? h->bpv / 4 : INFINITY);
+        if (!c)
+            c = best_at(rs, ds, "cvstore", 0.95, INFINITY);
         size_t nf = 0, beaten = 0, nc = 0;
 
         bu_table_row(t);
@@ -778,8 +804,10 @@ static void print_goals(const results *rs, const ds_notes *notes, size_t nds)
         bu_table_row(t);
         bu_table_cell(t, "%s", ds);
         bu_table_cell(t, "memory per vector <= 1/4 hnswlib's");
-        bu_table_cell(t, "%.1f B (index only; rerank reads raw vectors from the LMDB map)",
-                      c ? c->bpv : NAN);
+        bu_table_cell(t, "%.1f B (%s)", c ? c->bpv : NAN,
+                      c && strstr(c->config, ",sq8")
+                          ? "index with its in-memory SQ8 re-ranking rows"
+                          : "index only; rerank reads raw vectors from the LMDB map");
         bu_table_cell(t, "hnswlib %.1f B", h ? h->bpv : NAN);
         if (c && h && !isnan(c->bpv))
             bu_table_cell(t, "%s (%.3f)", c->bpv <= h->bpv / 4 ? "yes" : "no", c->bpv / h->bpv);
@@ -865,8 +893,13 @@ static void usage(FILE *f)
         "  --cvs-codecs L   ';'-separated codec specs (default opq,pq{d}x4;opq,pq{d/2}x4,\n"
         "                   M a divisor of d; above 256 dimensions pca256,opq,pq128x4;\n"
         "                   pca128,opq,pq64x4)\n"
+        "  --cvs-index L    ';'-separated cvs_build index specs, each built with every\n"
+        "                   codec (default ivf: lists chosen from the store's size;\n"
+        "                   e.g. ivf64;ivf256,direct)\n"
         "  --faiss L        ';'-separated factory strings instead of the default five\n"
         "  --hnsw-build1    also time hnswlib's build on one thread (a second build)\n"
+        "  --cpu-clock      single-thread QPS from the process's CPU time, not wall\n"
+        "                   time (a machine shared with other jobs); qps2 stays wall\n"
         "  --seed S         cvstore training seed (default 1)\n"
         "  --csv PATH       write the rows as CSV (dataset,system,config,bytes_per_vector,\n"
         "                   build_s,recall10,qps1,qps2)\n"
@@ -914,6 +947,7 @@ int bench_ann(int argc, char **argv)
         {"systems", required_argument, 0, 'y'}, {"nprobe", required_argument, 0, 'N'},
         {"ef", required_argument, 0, 'E'}, {"rerank", required_argument, 0, 'R'},
         {"cvs-codecs", required_argument, 0, 'C'}, {"faiss", required_argument, 0, 'F'},
+        {"cvs-index", required_argument, 0, 'I'}, {"cpu-clock", no_argument, 0, 'U'},
         {"hnsw-build1", no_argument, 0, '1'}, {"seed", required_argument, 0, 'e'},
         {"csv", required_argument, 0, 'c'}, {"plot", required_argument, 0, 'p'},
         {"no-plot", no_argument, 0, 'P'}, {"data-dir", required_argument, 0, 'r'},
@@ -926,7 +960,7 @@ int bench_ann(int argc, char **argv)
                  .sys_cvs = 1, .sys_faiss = 1, .sys_hnsw = 1, .min_time = 0.3, .seed = 1};
     const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
     const char *base = NULL, *query = NULL, *gt = NULL;
-    char *cvs_arg = NULL, *faiss_arg = NULL;
+    char *cvs_arg = NULL, *faiss_arg = NULL, *index_arg = NULL;
     cvs_metric metric = CVS_METRIC_L2;
     size_t nq_max = 1000, max_base = 0;
     int c, noplot = 0, quick = 0, ret = 2, nq_given = 0;
@@ -968,6 +1002,8 @@ int bench_ann(int argc, char **argv)
             break;
         }
         case 'C': cvs_arg = optarg; break;
+        case 'I': index_arg = optarg; break;
+        case 'U': o.cpu_clock = 1; break;
         case 'F': faiss_arg = optarg; break;
         case '1': o.hnsw_build1 = 1; break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
@@ -994,9 +1030,14 @@ int bench_ann(int argc, char **argv)
         return 1;
     }
     if ((cvs_arg && parse_specs(cvs_arg, o.cvs_specs, &o.n_cvs_specs)) ||
-        (faiss_arg && parse_specs(faiss_arg, o.faiss_specs, &o.n_faiss_specs))) {
-        fprintf(stderr, "cvstore-bench ann: bad --cvs-codecs / --faiss list\n");
+        (faiss_arg && parse_specs(faiss_arg, o.faiss_specs, &o.n_faiss_specs)) ||
+        (index_arg && parse_specs(index_arg, o.cvs_index, &o.n_cvs_index))) {
+        fprintf(stderr, "cvstore-bench ann: bad --cvs-codecs / --cvs-index / --faiss list\n");
         return 1;
+    }
+    if (!o.n_cvs_index) {
+        static char ivf[] = "ivf";
+        o.cvs_index[o.n_cvs_index++] = ivf;
     }
     if (quick) {
         if (!max_base)
@@ -1076,7 +1117,8 @@ int bench_ann(int argc, char **argv)
                "included; FAISS: train + add; hnswlib: inserts).  bytes_per_vector: resident "
                "index / n (FAISS: write_index size; hnswlib: vectors and graph from its "
                "fields, its locks and id map left out; cvstore: cvs_index_info.mem_bytes -- its rerank reads raw vectors "
-               "from the LMDB memory map, not counted).  Load average at the end: %.2f.  "
+               "from the LMDB memory map, not counted, except with ,sq8, whose in-memory "
+               "re-ranking rows are counted).  Load average at the end: %.2f.  "
                "Wall time %.0f s.\n\n",
                o.ncores, load, bu_now() - t_start);
         bu_table_print(t);

@@ -311,7 +311,10 @@ typedef struct cvs_build_opts {
     void *progress_ctx;
     const char *index;      /* NULL or "": codes only (exhaustive scans);
                                "ivf" (lists from the store's size) or "ivfN"
-                               (N lists): inverted lists over the codes;
+                               (N lists): inverted lists over the codes,
+                               optionally followed by ",direct" or
+                               ",residual" and by ",sq8" (re-rank from
+                               in-memory SQ8 codes, not stored vectors);
                                "faiss:FACTORY" (e.g. "faiss:HNSW32"): a FAISS
                                index kept in the store */
 } cvs_build_opts;

@@ -48,6 +48,16 @@
  *     centroids): at nlist = 2048, d = 100 that is 0.2 MFLOP per query,
  *     ~20 us, cheaper and simpler than a second-level quantizer or HNSW
  *     over the centroids, which only pay off beyond ~16K lists.
+ *  5. ",sq8": the re-ranking of the paper reads each candidate's raw vector;
+ *     on small stores those LMDB look-ups (a B-tree descent each, ~0.25 us
+ *     on SIFT10K) were a third of a query.  With ",sq8" the index also
+ *     holds one byte per dimension of every vector (the sq8 codec's rule,
+ *     ranges from the training sample, stored in meta "ivf" version 2;
+ *     the bytes are encoded from the stored vectors on load, not stored)
+ *     and re-ranks from those: FAISS's IndexRefine with an SQ8 refine
+ *     index, kept in memory.  Scores are then SQ8 distances, not exact
+ *     ones.  It costs dim bytes per vector, so it is an option for small
+ *     stores, not the default (see docs/BENCHMARKS.md for the numbers).
  *
  * Operating points measured while writing this (2-core shared VM, one
  * thread, 1000 GloVe-100 queries = every 341st word, removed from the base;
@@ -84,6 +94,7 @@ void cvs__ivf_params_free(cvs_ivf_params *p)
         return;
     free(p->cent);
     free(p->cnorm);
+    cvs__sq8_destroy(&p->sq);
     free(p);
 }
 
@@ -101,15 +112,16 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
     dim = cvs__get_u32(b + 12);
     nlist = cvs__get_u32(b + 16);
     flags = cvs__get_u32(b + 20);
-    if (ver != 1)
-        return cvs__err(CVS_EVERSION, "%s: meta ivf has version %u; this cvstore reads 1",
+    if (ver != 1 && ver != 2)
+        return cvs__err(CVS_EVERSION, "%s: meta ivf has version %u; this cvstore reads 1 and 2",
                         db->path, ver);
     if (dim != db->dim || nlist == 0 || nlist > CVS_IVF_MAX_NLIST || (flags & ~1u))
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf: bad dim/nlist/flags", db->path);
     nf = (size_t)nlist * dim;
-    if (v->mv_size != IVF_HDR + nf * 4)
+    /* Version 2 appends the SQ8 re-ranking ranges: dim minima, dim steps. */
+    if (v->mv_size != IVF_HDR + nf * 4 + (ver == 2 ? (size_t)dim * 8 : 0))
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf has %zu bytes, expected %zu", db->path,
-                        v->mv_size, IVF_HDR + nf * 4);
+                        v->mv_size, IVF_HDR + nf * 4 + (ver == 2 ? (size_t)dim * 8 : 0));
     if (!(p = calloc(1, sizeof *p)) || !(p->cent = malloc(nf * sizeof *p->cent)) ||
         !(p->cnorm = malloc(nlist * sizeof *p->cnorm))) {
         cvs__ivf_params_free(p);
@@ -125,6 +137,21 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
             cvs__ivf_params_free(p);
             return cvs__err(CVS_ECORRUPT, "%s: meta ivf: a centroid is not finite", db->path);
         }
+    if (ver == 2) {
+        int rc = cvs__sq8_alloc(&p->sq, dim);
+        if (rc) {
+            cvs__ivf_params_free(p);
+            return rc;
+        }
+        memcpy(p->sq.vmin, b + IVF_HDR + nf * 4, (size_t)dim * 4);
+        memcpy(p->sq.scale, b + IVF_HDR + nf * 4 + (size_t)dim * 4, (size_t)dim * 4);
+        for (uint32_t t = 0; t < dim; t++)
+            if (!isfinite(p->sq.vmin[t]) || !isfinite(p->sq.scale[t]) || p->sq.scale[t] < 0) {
+                cvs__ivf_params_free(p);
+                return cvs__err(CVS_ECORRUPT, "%s: meta ivf: bad SQ8 range", db->path);
+            }
+        p->refine = 1;
+    }
     cvs__row_norms(p->cent, nlist, dim, dim, p->cnorm);
     *out = p;
     return CVS_OK;
@@ -285,12 +312,26 @@ static int have_avx2(void)
     return have;
 }
 
-void cvs__ivf_dots(const float *q, const float *cent, size_t nlist, size_t dim, float *out)
+void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                   float *out)
 {
-    if (have_avx2())
-        coarse_avx2(q, cent, nlist, dim, out);
-    else
-        coarse_scalar(q, cent, nlist, dim, out);
+    /* Blocks of centroids of ~64 KiB (an L2-resident slice) are scored
+     * against every query before moving on, so the centroids stream from
+     * memory once per batch rather than once per query: Fashion-MNIST's
+     * 979 x 784 (3 MB) made the coarse step a third of a query's time.
+     * Each product is summed as in the one-query kernel, so results do not
+     * depend on the batch. */
+    const size_t cb = dim > 4096 ? 4 : (16384 / dim) & ~(size_t)3;
+    const int simd = have_avx2();
+    for (size_t l0 = 0; l0 < nlist; l0 += cb) {
+        const size_t nb = nlist - l0 < cb ? nlist - l0 : cb;
+        for (size_t i = 0; i < nq; i++) {
+            if (simd)
+                coarse_avx2(q + i * dim, cent + l0 * dim, nb, dim, out + i * nlist + l0);
+            else
+                coarse_scalar(q + i * dim, cent + l0 * dim, nb, dim, out + i * nlist + l0);
+        }
+    }
 }
 
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list)
@@ -302,7 +343,7 @@ int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *
         return cvs__err(CVS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         float best = INFINITY;
-        cvs__ivf_dots(x + i * p->dim, p->cent, p->nlist, p->dim, qc);
+        cvs__ivf_dots(x + i * p->dim, 1, p->cent, p->nlist, p->dim, qc);
         list[i] = 0;
         for (size_t l = 0; l < p->nlist; l++) {
             float d = p->cnorm[l] - 2.0f * qc[l];
@@ -318,28 +359,37 @@ int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *
 
 /* ==== Build ==== */
 
-int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual)
+int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual,
+                        int *refine)
 {
     char buf[64], *s = buf, *comma, *end;
     unsigned long v;
 
     *nlist = 0;
     *residual = -1;
+    *refine = 0;
     if (!index || !*index)
         return CVS_OK;
     if (strlen(index) >= sizeof buf || strncmp(index, "ivf", 3) != 0)
         return cvs__err(CVS_EINVAL, "index \"%s\": expected ivf or ivfN", index);
     strcpy(buf, index);
-    if ((comma = strchr(buf, ','))) {
-        *comma++ = 0;
-        if (strcmp(comma, "residual") == 0)
+    for (char *opt = (comma = strchr(buf, ',')) ? comma + 1 : NULL; opt;) {
+        char *next = strchr(opt, ',');
+        if (next)
+            *next++ = 0;
+        if (strcmp(opt, "residual") == 0 && *residual < 0)
             *residual = 1;
-        else if (strcmp(comma, "direct") == 0)
+        else if (strcmp(opt, "direct") == 0 && *residual < 0)
             *residual = 0;
+        else if (strcmp(opt, "sq8") == 0 && !*refine)
+            *refine = 1;
         else
-            return cvs__err(CVS_EINVAL, "index \"%s\": expected ,residual or ,direct after "
-                            "the list count", index);
+            return cvs__err(CVS_EINVAL, "index \"%s\": expected ,residual or ,direct and/or "
+                            ",sq8 after the list count", index);
+        opt = next;
     }
+    if (comma)
+        *comma = 0;
     s += 3;
     if (*s == 0) {
         /* About 4 sqrt(n) lists, at least 16, and at least 39 records per
@@ -376,8 +426,8 @@ static void kmeans_progress(void *ctx, const char *phase, uint64_t done, uint64_
     b->fn(b->ctx, phase, done, total, 0, 0);
 }
 
-int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, uint64_t seed,
-                   cvs_progress_fn progress, void *ctx, cvs_ivf_params **out)
+int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, int refine,
+                   uint64_t seed, cvs_progress_fn progress, void *ctx, cvs_ivf_params **out)
 {
     cvs__kmeans_opts ko = {0};
     bridge br = {progress, ctx};
@@ -406,6 +456,9 @@ int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, u
     if ((rc = cvs__kmeans(x, n, db->dim, db->dim, nlist, &ko, p->cent, assign, NULL)))
         goto out;
     cvs__row_norms(p->cent, nlist, db->dim, db->dim, p->cnorm);
+    if (refine && (rc = cvs__sq8_train(&p->sq, x, n, db->dim)))
+        goto out;
+    p->refine = refine;
     if (residual)
         for (size_t i = 0; i < n; i++) {
             const float *c = p->cent + (size_t)assign[i] * db->dim;
@@ -432,7 +485,7 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
 {
     MDB_val k = {3, "ivf"}, dk = {12, "ivf_defaults"};
     unsigned char *blob = NULL;
-    size_t nf;
+    size_t nf, rb;
     int rc = CVS_OK, mrc;
 
     if ((mrc = mdb_drop(txn, db->dbi_lists, 0)) || (mrc = mdb_drop(txn, db->dbi_ivflog, 0)))
@@ -447,16 +500,23 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     }
     p->gen = gen;
     nf = (size_t)p->nlist * p->dim;
-    if (!(blob = malloc(IVF_HDR + nf * 4)))
+    /* Version 1 without SQ8 ranges, so such stores stay readable by older
+     * cvstore versions. */
+    rb = p->refine ? (size_t)p->dim * 8 : 0;
+    if (!(blob = malloc(IVF_HDR + nf * 4 + rb)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     memcpy(blob, IVF_MAGIC, 8);
-    cvs__put_u32(blob + 8, 1);
+    cvs__put_u32(blob + 8, p->refine ? 2 : 1);
     cvs__put_u32(blob + 12, p->dim);
     cvs__put_u32(blob + 16, p->nlist);
     cvs__put_u32(blob + 20, p->residual ? 1u : 0u);
     cvs__put_u64(blob + 24, gen);
     memcpy(blob + IVF_HDR, p->cent, nf * 4);
-    rc = meta_put(db, txn, "ivf", blob, IVF_HDR + nf * 4);
+    if (rb) {
+        memcpy(blob + IVF_HDR + nf * 4, p->sq.vmin, rb / 2);
+        memcpy(blob + IVF_HDR + nf * 4 + rb / 2, p->sq.scale, rb / 2);
+    }
+    rc = meta_put(db, txn, "ivf", blob, IVF_HDR + nf * 4 + rb);
     free(blob);
     return rc;
 }
@@ -624,7 +684,7 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
                       db->path);
         goto out;
     }
-    snprintf(info->spec, sizeof info->spec, "ivf%u", p->nlist);
+    snprintf(info->spec, sizeof info->spec, "ivf%u%s", p->nlist, p->refine ? ",sq8" : "");
     info->nlist = p->nlist;
     info->residual = p->residual;
     if ((rc = cvs__ivf_defaults(db, t->txn, p, &info->nprobe, &info->rerank)))

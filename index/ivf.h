@@ -13,6 +13,7 @@
 #ifndef CVS_IVF_H
 #define CVS_IVF_H
 
+#include "pq/sq8.h"
 #include "store/db.h"
 
 struct cvs_codec;
@@ -36,6 +37,9 @@ typedef struct cvs_ivf_params {
     int residual;          /* codes encode x - centroid */
     float *cent;           /* nlist * dim */
     float *cnorm;          /* nlist squared norms */
+    int refine;            /* ",sq8": re-rank with in-memory SQ8 codes of
+                              the stored vectors (sq), not the vectors */
+    cvs__sq8 sq;
 } cvs_ivf_params;
 
 /* ==== Stored parameters (ivf.c) ==== */
@@ -48,21 +52,26 @@ void cvs__ivf_cleanup(cvs_db *db);
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
                       size_t *rerank);
 
-/* out[l] = q . cent[l] for nlist centroids of dim floats. */
-void cvs__ivf_dots(const float *q, const float *cent, size_t nlist, size_t dim, float *out);
+/* out[i * nlist + l] = q_i . cent[l] for nq queries and nlist centroids of
+ * dim floats. */
+void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                   float *out);
 /* Nearest centroid (squared L2) of each of n vectors. */
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
 
 /* ==== Build (ivf.c, called by store/codes.c) ==== */
 
 /* Parses opts->index: "" / NULL -> *nlist 0 (no index); "ivf" -> the default
- * for n records; "ivfN" -> N; either may end in ",residual" or ",direct"
- * (*residual 1 / 0; -1 when not given).  CVS_EINVAL otherwise. */
-int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual);
-/* Trains nlist centroids on x (n x dim) and, when residual, replaces x by
- * the residuals of each vector to its centroid (in place). */
-int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, uint64_t seed,
-                   cvs_progress_fn progress, void *ctx, cvs_ivf_params **out);
+ * for n records; "ivfN" -> N; either may be followed by ",residual" or
+ * ",direct" (*residual 1 / 0; -1 when not given) and by ",sq8" (*refine 1:
+ * re-rank from in-memory SQ8 codes).  CVS_EINVAL otherwise. */
+int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *residual,
+                        int *refine);
+/* Trains nlist centroids on x (n x dim) (and, when refine, the SQ8 ranges)
+ * and, when residual, replaces x by the residuals of each vector to its
+ * centroid (in place). */
+int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, int refine,
+                   uint64_t seed, cvs_progress_fn progress, void *ctx, cvs_ivf_params **out);
 void cvs__ivf_params_free(cvs_ivf_params *p);
 /* Inside a build's write transaction: stores the parameters for generation
  * gen (p NULL: removes any index), empties "lists" and "ivflog". */
@@ -108,6 +117,10 @@ typedef struct cvs_ivf_list {
     size_t n, cap;         /* entries; capacity (a multiple of 32 for fs4) */
     int64_t *keys;
     uint8_t *codes;        /* fs4: packed blocks; else n plain rows */
+    uint8_t *rq;           /* refine: SQ8 rows of dim bytes, else NULL; a
+                              row is valid while its entry is live in the
+                              newest state (see ivf_lists.c) */
+    size_t rq_cap;         /* rows allocated: not rounded to 32 codes */
     /* NULL when every entry is visible to every snapshot the index
      * serves; else per entry {added txnid, deleted txnid (UINT64_MAX =
      * live)}.  Dropped again by the purge. */
@@ -121,6 +134,7 @@ typedef struct cvs_ivf {
     uint64_t base_txn;     /* snapshot it was loaded from */
     uint64_t applied_seq;  /* last log sequence applied */
     size_t cs, m;          /* code bytes, sub-quantizers */
+    size_t rqb;            /* bytes of a refine row (dim), 0 without */
     int fs4;
     size_t nlist;
     cvs_ivf_list *lists;

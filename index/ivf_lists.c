@@ -104,6 +104,15 @@ static int list_reserve(cvs_ivf *ix, cvs_ivf_list *l, size_t need, int exact)
     size_t cap;
     int64_t *k;
     uint8_t *c;
+    if (ix->rqb && need > l->rq_cap) {
+        /* Exact at load: these rows are the bulk of a refine index. */
+        size_t rows = exact ? need : need > 2 * l->rq_cap ? need : 2 * l->rq_cap;
+        uint8_t *r = realloc(l->rq, rows * ix->rqb);
+        if (!r)
+            return cvs__err(CVS_ENOMEM, "out of memory growing a list");
+        l->rq = r;
+        l->rq_cap = rows;
+    }
     if (need <= l->cap)
         return CVS_OK;
     if (exact) {
@@ -186,6 +195,8 @@ static void list_remove(cvs_ivf *ix, cvs_ivf_list *l, size_t i)
             l->vis[2 * i] = l->vis[2 * last];
             l->vis[2 * i + 1] = l->vis[2 * last + 1];
         }
+        if (ix->rqb)
+            memcpy(l->rq + i * ix->rqb, l->rq + last * ix->rqb, ix->rqb);
     }
     if (ix->fs4)
         cvs__fs4_set(l->codes, last, ix->m, zero);
@@ -200,6 +211,7 @@ static void ivf_free(cvs_ivf *ix)
         free(ix->lists[i].keys);
         free(ix->lists[i].codes);
         free(ix->lists[i].vis);
+        free(ix->lists[i].rq);
     }
     free(ix->lists);
     pthread_rwlock_destroy(&ix->lock);
@@ -210,13 +222,43 @@ uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix)
 {
     uint64_t b = sizeof *ix + ix->nlist * sizeof *ix->lists;
     b += (uint64_t)ix->p->nlist * ix->p->dim * 4 + ix->p->nlist * 4;
+    b += ix->rqb ? (uint64_t)ix->p->dim * 8 : 0; /* SQ8 ranges */
     for (size_t i = 0; i < ix->nlist; i++) {
         const cvs_ivf_list *l = &ix->lists[i];
-        b += l->cap * (sizeof(int64_t) + row_bytes(ix)) + (l->cap ? 32 : 0);
+        b += l->cap * (sizeof(int64_t) + row_bytes(ix)) + l->rq_cap * ix->rqb + (l->cap ? 32 : 0);
         if (l->vis)
             b += l->cap * 2 * sizeof(uint64_t);
     }
     return b;
+}
+
+/* ==== Re-ranking codes (",sq8") ====
+ *
+ * Not stored: each row is encoded from the record's stored vector when its
+ * entry enters the in-memory list (load, or catch-up from the log), read in
+ * the snapshot being caught up to.  An entry live in that snapshot has had
+ * the same vector since it was added (an update logs a delete and a new
+ * entry), so its row is right for every snapshot that sees it.  An entry
+ * already deleted there has no vector to read; its row stays zero, and
+ * searches re-rank such entries (deleted in the newest state, seen only by
+ * older snapshots) from the stored vector instead (ivf_search.c). */
+
+static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, size_t i,
+                      float *tmp)
+{
+    uint64_t key = (uint64_t)l->keys[i];
+    MDB_val k = {8, &key}, v;
+    int mrc = mdb_get(txn, db->dbi_vecs, &k, &v);
+    memset(l->rq + i * ix->rqb, 0, ix->rqb);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading a vector for its SQ8 code");
+    if (v.mv_size != cvs__vec_bytes(db))
+        return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+    cvs__decode_vec(db, v.mv_data, tmp);
+    cvs__sq8_encode(&ix->p->sq, tmp, 1, l->rq + i * ix->rqb);
+    return CVS_OK;
 }
 
 /* ==== Loading ==== */
@@ -247,6 +289,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     uint32_t *lid = NULL;
     int64_t *keys = NULL;
     uint8_t *codes = NULL, *sorted = NULL;
+    float *tmp = NULL;
     size_t n = 0, *fill = NULL;
     int rc = CVS_OK, mrc;
 
@@ -264,6 +307,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     ix->cs = cvs__codec_code_size(codec);
     ix->m = cvs__codec_m(codec);
     ix->fs4 = cvs__codec_is_4bit(codec);
+    ix->rqb = p->refine ? p->dim : 0;
     ix->nlist = p->nlist;
     ix->refs = 1;
     if (ix->cs > 512) {
@@ -352,6 +396,16 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
                 memcpy(L->codes, sorted + start[l] * ix->cs, L->n * ix->cs);
         }
     }
+    if (ix->rqb) {
+        if (!(tmp = malloc(p->dim * sizeof *tmp))) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t l = 0; l < ix->nlist; l++)
+            for (size_t i = 0; i < ix->lists[l].n; i++)
+                if ((rc = refine_row(db, txn, ix, &ix->lists[l], i, tmp)))
+                    goto out;
+    }
     ix->live = n;
 out:
     if (lc)
@@ -363,6 +417,7 @@ out:
     free(codes);
     free(sorted);
     free(fill);
+    free(tmp);
     if (rc) {
         ivf_free(ix);
         ix = NULL;
@@ -378,10 +433,15 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
     MDB_cursor *cur = NULL;
     uint64_t want = ix->applied_seq + 1;
     MDB_val k = {8, &want}, v;
+    float *tmp = NULL;
     int rc = CVS_OK, mrc;
 
-    if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
+    if (ix->rqb && !(tmp = malloc(ix->p->dim * sizeof *tmp)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur))) {
+        free(tmp);
         return cvs__err_lmdb(mrc, "opening a cursor");
+    }
     mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (mrc || cvs__get_u64(k.mv_data) != want) {
         rc = CVS__RELOAD; /* trimmed past us (or emptied by a build) */
@@ -407,7 +467,9 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
             goto out;
         }
         if (op == CVS_IVF_OP_ADD) {
-            if ((rc = list_append(ix, &ix->lists[list], (int64_t)key, b + CVS_IVF_LOG_FIXED, txnid)))
+            cvs_ivf_list *l = &ix->lists[list];
+            if ((rc = list_append(ix, l, (int64_t)key, b + CVS_IVF_LOG_FIXED, txnid)) ||
+                (ix->rqb && (rc = refine_row(db, txn, ix, l, l->n - 1, tmp))))
                 goto out;
             ix->live++;
         } else if (op == CVS_IVF_OP_DEL) {
@@ -430,6 +492,7 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
         rc = cvs__err_lmdb(mrc, "reading the index log");
 out:
     mdb_cursor_close(cur);
+    free(tmp);
     return rc;
 }
 

@@ -4,9 +4,9 @@
  * re-rank with the raw vectors -> top k.
  *
  * Per query:
- *  - coarse: q.c for every centroid by one sgemm per chunk of queries (sgemv
- *    for a single query), then the nprobe nearest by ||c||^2 - 2 q.c in a
- *    bounded heap;
+ *  - coarse: q.c for every centroid, for chunks of 16 queries at a time
+ *    (cvs__ivf_dots reads each slice of centroids once per chunk), then the
+ *    nprobe nearest by ||c||^2 - 2 q.c in a bounded heap;
  *  - LUT: one per query for direct codes and for ip/cosine residual codes
  *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant); one per
  *    probed list for l2 residual codes (the LUT of q - c);
@@ -18,7 +18,10 @@
  *    common path;
  *  - re-rank: the best R candidates are re-scored exactly with their
  *    stored vectors, read with mdb_get straight from LMDB's memory map (no
- *    in-memory copy of the vectors: the index keeps codes and keys only).
+ *    in-memory copy of the vectors: the index keeps codes and keys only);
+ *    all R look-ups come first, prefetching each vector, then the
+ *    distances.  With ",sq8" (ivf.c deviation 5) they are re-scored from
+ *    the in-memory SQ8 rows instead, by list position.
  *
  * Deviations:
  *  1. Batches are split into contiguous ranges of queries, one per thread;
@@ -43,7 +46,13 @@
 #include "pq/codec.h"
 #include "pq/kernels.h"
 
-#define QCHUNK 16 /* queries per coarse sgemm */
+#define QCHUNK 16 /* queries per coarse pass over the centroids */
+/* With SQ8 re-ranking codes the candidate heap holds list positions (list
+ * << 32 | entry) rather than keys, to find the codes again. */
+#define POS(li, j) ((int64_t)(((uint64_t)(li) << 32) | (uint64_t)(j)))
+#define POS_LIST(pos) ((size_t)((uint64_t)(pos) >> 32))
+#define POS_ENTRY(pos) ((size_t)((uint64_t)(pos) & 0xffffffffu))
+
 
 typedef struct job {
     cvs_db *db;
@@ -133,38 +142,124 @@ static float exact_scalar(const float *q, const float *x, size_t dim, int l2)
     return s;
 }
 
-/* Exact "smaller is better" distance of q to key's stored vector, read
- * straight from LMDB's map (f16 vectors are decoded into tmp first). */
-static int raw_distance(const job *jb, const float *q, int64_t key, float *tmp, float *out)
+/* Points *x at key's stored vector in LMDB's map (valid for the read
+ * transaction) and starts loading it into the cache. */
+static int fetch_vec(const job *jb, int64_t key, const void **x)
 {
     cvs_db *db = jb->db;
-    const int l2 = db->metric == CVS_METRIC_L2;
     uint64_t k64 = (uint64_t)key;
     MDB_val k = {8, &k64}, v;
-    const void *x;
-    float s;
     int mrc = mdb_get(jb->txn, db->dbi_vecs, &k, &v);
     if (mrc)
         return cvs__err_lmdb(mrc, "reading a vector to rerank");
     if (v.mv_size != cvs__vec_bytes(db))
         return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
-    x = v.mv_data;
+    /* The first KiB; the hardware prefetcher follows longer vectors. */
+    for (size_t o = 0; o < v.mv_size && o < 1024; o += 64)
+        _mm_prefetch((const char *)v.mv_data + o, _MM_HINT_T0);
+    *x = v.mv_data;
+    return CVS_OK;
+}
+
+/* Exact "smaller is better" distance of q to a stored vector val (f16
+ * vectors are decoded into tmp first). */
+static float raw_distance(const job *jb, const float *q, const void *val, float *tmp)
+{
+    const cvs_db *db = jb->db;
+    const int l2 = db->metric == CVS_METRIC_L2;
+    const void *x = val;
+    float s;
     if (db->raw != CVS_RAW_F32) {
-        cvs__decode_vec(db, v.mv_data, tmp);
+        cvs__decode_vec(db, val, tmp);
         x = tmp;
     }
     if (have_avx2()) {
         s = exact_avx2(q, x, db->dim, l2);
     } else {
         if (x != tmp)
-            cvs__decode_vec(db, v.mv_data, tmp);
+            cvs__decode_vec(db, val, tmp);
         s = exact_scalar(q, tmp, db->dim, l2);
     }
-    *out = l2 ? s : -s;
+    return l2 ? s : -s;
+}
+
+/* ==== Re-ranking from in-memory SQ8 codes (",sq8") ==== */
+
+/* Distance of q to the decoded row c (x = vmin + scale * c), as
+ * raw_distance scores a stored vector. */
+__attribute__((target("avx2,fma"))) static float sq8_avx2(const float *q, const uint8_t *c,
+                                                         const cvs__sq8 *sq, int l2)
+{
+    const size_t dim = sq->d;
+    __m256 a = _mm256_setzero_ps();
+    size_t d = 0;
+    float t = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 cf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)(c + d))));
+        __m256 x = _mm256_fmadd_ps(cf, _mm256_loadu_ps(sq->scale + d), _mm256_loadu_ps(sq->vmin + d));
+        __m256 qd = _mm256_loadu_ps(q + d);
+        if (l2) {
+            x = _mm256_sub_ps(qd, x);
+            a = _mm256_fmadd_ps(x, x, a);
+        } else {
+            a = _mm256_fmadd_ps(qd, x, a);
+        }
+    }
+    for (; d < dim; d++) {
+        float x = sq->vmin[d] + sq->scale[d] * (float)c[d];
+        t += l2 ? (q[d] - x) * (q[d] - x) : q[d] * x;
+    }
+    {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        t += _mm_cvtss_f32(h);
+    }
+    return l2 ? t : -t;
+}
+
+static inline void prefetch_row(const cvs_ivf *ix, int64_t pos)
+{
+    const char *p = (const char *)(ix->lists[POS_LIST(pos)].rq + POS_ENTRY(pos) * ix->rqb);
+    for (size_t o = 0; o < ix->rqb; o += 64)
+        _mm_prefetch(p + o, _MM_HINT_T0);
+}
+
+/* Re-scores candidate positions pos[0..n) into h2 (keys): from their SQ8
+ * rows, or from the stored vector for entries deleted in the index's
+ * newest state, whose rows may be blank (see ivf_lists.c). */
+static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t n, float *tmp,
+                      cvs_heap *h2)
+{
+    const cvs_ivf *ix = jb->ix;
+    const int l2 = jb->db->metric == CVS_METRIC_L2;
+    for (size_t j = 0; j < n && j < 4; j++)
+        prefetch_row(ix, pos[j]);
+    for (size_t j = 0; j < n; j++) {
+        const cvs_ivf_list *l = &ix->lists[POS_LIST(pos[j])];
+        const size_t e = POS_ENTRY(pos[j]);
+        const uint8_t *row = l->rq + e * ix->rqb;
+        float d;
+        int rc;
+        if (j + 4 < n) /* rows are scattered: start loading the one 4 ahead */
+            prefetch_row(ix, pos[j + 4]);
+        if (l->vis && l->vis[2 * e + 1] != UINT64_MAX) {
+            const void *x;
+            if ((rc = fetch_vec(jb, l->keys[e], &x)))
+                return rc;
+            d = raw_distance(jb, q, x, tmp);
+        } else if (have_avx2()) {
+            d = sq8_avx2(q, row, &ix->p->sq, l2);
+        } else {
+            cvs__sq8_distances(&ix->p->sq, q, !l2, row, 1, &d);
+        }
+        cvs__heap_push(h2, d, l->keys[e]);
+    }
     return CVS_OK;
 }
 
 typedef struct scratch {
+    const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
     int64_t *hid, *pid;
     uint8_t *qlut;
@@ -173,6 +268,7 @@ typedef struct scratch {
 
 static void scratch_free(scratch *s)
 {
+    free(s->vp);
     free(s->qc);
     free(s->lut);
     free(s->dist);
@@ -200,12 +296,13 @@ static int scratch_alloc(const job *jb, scratch *s)
     s->acc = malloc((jb->maxn + 64) * sizeof *s->acc);
     s->hd = malloc(jb->kk * sizeof *s->hd);
     s->hid = malloc(jb->kk * sizeof *s->hid);
+    s->vp = malloc(jb->kk * sizeof *s->vp);
     s->hd2 = malloc(jb->k * sizeof *s->hd2);
     s->tmp = malloc(dim * sizeof *s->tmp);
     s->pd = malloc(jb->nprobe * sizeof *s->pd);
     s->pid = malloc(jb->nprobe * sizeof *s->pid);
     if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
-        !s->tmp || !s->pd || !s->pid) {
+        !s->tmp || !s->pd || !s->pid || !s->vp) {
         scratch_free(s);
         memset(s, 0, sizeof *s);
         return cvs__err(CVS_ENOMEM, "out of memory for search buffers");
@@ -219,7 +316,7 @@ static inline void offer(const job *jb, const cvs_ivf_list *l, cvs_heap *h, size
     if (h->n < h->k || d <= h->d[0]) {
         int64_t key = l->keys[j];
         if (allowed(jb, key) && visible(l, j, jb->T))
-            cvs__heap_push(h, d, key);
+            cvs__heap_push(h, d, jb->ix->rqb ? POS(l - jb->ix->lists, j) : key);
     }
 }
 
@@ -234,8 +331,8 @@ static inline uint16_t fs4_limit(const cvs_heap *h, float b, float scale)
     return t < 0 ? 0 : t >= 65535.0f ? 0xffff : (uint16_t)t;
 }
 
-static void fs4_offer_scalar(const job *jb, const cvs_ivf_list *l, cvs_heap *h, const uint16_t *acc,
-                             float b, float scale)
+static void fs4_offer_scalar(const job *jb, const cvs_ivf_list *l, cvs_heap *h,
+                             const uint16_t *acc, float b, float scale)
 {
     uint16_t lim = fs4_limit(h, b, scale);
     for (size_t j = 0; j < l->n; j++)
@@ -342,35 +439,47 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 offer(jb, l, &h, j, base + s->dist[j]);
         }
     }
-    n = cvs__heap_sort(&h);
+    /* Re-ranking takes the candidates in any order (its own heap breaks
+     * ties by key), so only the codes-only answer needs them sorted. */
+    n = jb->rerank ? h.n : cvs__heap_sort(&h);
 
     {
         int64_t *lab = jb->labels + qi * jb->k;
-        float *sc = jb->scores + qi * jb->k, *hd = s->hd;
+        float *sc = jb->scores + qi * jb->k;
+        cvs_heap h2;
+        cvs__heap_init(&h2, jb->k, s->hd2, lab);
         if (jb->rerank) {
-            cvs_heap h2;
-            cvs__heap_init(&h2, jb->k, s->hd2, lab);
-            for (size_t j = 0; j < n; j++) {
-                float d = 0;
-                if ((rc = raw_distance(jb, q, s->hid[j], s->tmp, &d)))
+            if (ix->rqb) {
+                if ((rc = rerank_sq8(jb, q, s->hid, n, s->tmp, &h2)))
                     return rc;
-                cvs__heap_push(&h2, d, s->hid[j]);
+            } else {
+                /* All look-ups first, then the distances: the vectors' cache
+                 * misses overlap the later look-ups instead of following
+                 * them. */
+                for (size_t j = 0; j < n; j++)
+                    if ((rc = fetch_vec(jb, s->hid[j], &s->vp[j])))
+                        return rc;
+                for (size_t j = 0; j < n; j++)
+                    cvs__heap_push(&h2, raw_distance(jb, q, s->vp[j], s->tmp), s->hid[j]);
             }
             n = cvs__heap_sort(&h2);
-            hd = s->hd2;
         } else {
             if (n > jb->k)
                 n = jb->k;
-            memcpy(lab, s->hid, n * sizeof *lab);
+            for (size_t j = 0; j < n; j++) { /* positions to keys */
+                lab[j] = ix->rqb ? ix->lists[POS_LIST(s->hid[j])].keys[POS_ENTRY(s->hid[j])]
+                                 : s->hid[j];
+                s->hd2[j] = s->hd[j];
+            }
         }
         for (size_t j = 0; j < jb->k; j++) {
             if (j >= n) {
                 lab[j] = -1;
                 sc[j] = NAN;
             } else if (l2) {
-                sc[j] = hd[j] > 0 ? sqrtf(hd[j]) : 0.0f;
+                sc[j] = s->hd2[j] > 0 ? sqrtf(s->hd2[j]) : 0.0f;
             } else {
-                sc[j] = -hd[j];
+                sc[j] = -s->hd2[j];
             }
         }
     }
@@ -388,8 +497,7 @@ static void *run_job(void *arg)
         goto out;
     for (size_t a = jb->q0; a < jb->q1; a += QCHUNK) {
         size_t bn = jb->q1 - a < QCHUNK ? jb->q1 - a : QCHUNK;
-        for (size_t i = 0; i < bn; i++)
-            cvs__ivf_dots(jb->q + (a + i) * p->dim, p->cent, p->nlist, p->dim, s.qc + i * p->nlist);
+        cvs__ivf_dots(jb->q + a * p->dim, bn, p->cent, p->nlist, p->dim, s.qc);
         for (size_t i = 0; i < bn; i++)
             if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist)))
                 goto out;

@@ -334,7 +334,7 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
     cvs_info info;
     float *x = NULL;
     size_t n, nlist = 0;
-    int rc, residual = -1;
+    int rc, residual = -1, refine = 0;
 
     if (!db)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
@@ -369,8 +369,11 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
             return cvs__err(CVS_EINVAL, "%s: reopen the store for writing once to add the "
                             "index databases", db->path);
         if ((rc = cvs_db_info(db, &info)) ||
-            (rc = cvs__ivf_parse_spec(opts->index, info.count, &nlist, &residual)))
+            (rc = cvs__ivf_parse_spec(opts->index, info.count, &nlist, &residual, &refine)))
             return rc;
+        if (refine && db->raw == CVS_RAW_NONE)
+            return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): index \"%s\" "
+                            "needs them for its SQ8 re-ranking codes", db->path, opts->index);
         /* Residual codes by default for ip/cosine, direct for l2 (measured,
          * see index/ivf.c deviation 1); raw "none" stores read records back
          * by decoding the code alone, so theirs are direct. */
@@ -391,8 +394,8 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
     if (nlist) {
         if (nlist > n)
             nlist = n;
-        if ((rc = cvs__ivf_train(db, x, n, nlist, residual, so.seed ? so.seed : 1, so.progress,
-                                 so.progress_ctx, &a.ivf)))
+        if ((rc = cvs__ivf_train(db, x, n, nlist, residual, refine, so.seed ? so.seed : 1,
+                                 so.progress, so.progress_ctx, &a.ivf)))
             goto out;
     }
     to.seed = opts && opts->seed ? opts->seed : 1;

@@ -75,6 +75,15 @@ static double recall10(const int64_t *l)
     return (double)hit / (10.0 * nq);
 }
 
+/* Searches all queries with p into l2/s2 and requires exactly l/s. */
+static void same_answers(const cvs_search_params *p, const int64_t *l, const float *s,
+                         int64_t *l2, float *s2)
+{
+    search(db, p, query, nq, 10, l2, s2);
+    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+}
+
 Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .timeout = 240)
 {
     cvs_build_opts bo = {0};
@@ -117,9 +126,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
 
     /* A batch on two threads gives exactly the single-thread results. */
     p.threads = 2;
-    search(db, &p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    same_answers(&p, l, s, l2, s2);
     /* One query at a time too. */
     p.threads = 1;
     for (size_t i = 0; i < nq; i++)
@@ -129,9 +136,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     /* Reopen: the lists come back from the store, identical. */
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
-    search(db, &p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    same_answers(&p, l, s, l2, s2);
     /* Read-only opens work as well. */
     {
         cvs_db *ro;
@@ -168,6 +173,65 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
         p.filter = NULL;
         cvs_filter_free(f);
     }
+    free(l);
+    free(l2);
+    free(s);
+    free(s2);
+}
+
+/* ",sq8": re-ranking from in-memory SQ8 codes of the stored vectors. */
+Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    cvs_build_opts bo = {.index = "ivf64,sq8"};
+    cvs_index_info ii;
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16, .rerank = 50, .threads = 1};
+    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
+    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    double r;
+
+    bo.index = "ivf64,sq8,sq8";
+    cr_assert_eq(cvs_build(db, "pq32x4", &bo), CVS_EINVAL);
+    bo.index = "ivf64,direct,sq8";
+    cr_assert_eq(cvs_build(db, "opq,pq32x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(ii.spec, "ivf64,sq8");
+    cr_assert_eq(ii.residual, 0);
+    /* Codes, keys and one byte per dimension: ~152 B of rows per vector. */
+    cr_assert_gt(ii.mem_bytes, nb * (16 + 8 + 128));
+    cr_assert_lt(ii.mem_bytes, nb * 175, "%llu bytes", (unsigned long long)ii.mem_bytes);
+
+    search(db, &p, query, nq, 10, l, s);
+    r = recall10(l);
+    cr_assert_geq(r, 0.95, "recall %.3f at nprobe 16, rerank 50", r);
+    /* SIFT's components are integers below 256, so SQ8 distances are
+     * nearly exact: the reported score of the best hit is within 1% of its
+     * exact distance. */
+    for (size_t i = 0; i < nq; i++) {
+        const float *x = base + (size_t)(l[i * 10] - 1) * dim, *q = query + i * dim;
+        double e = 0;
+        for (uint32_t d = 0; d < dim; d++)
+            e += ((double)q[d] - x[d]) * ((double)q[d] - x[d]);
+        cr_assert_leq(fabs(s[i * 10] - sqrt(e)), 0.01 * sqrt(e) + 1e-3, "query %zu: %g vs %g",
+                      i, s[i * 10], sqrt(e));
+    }
+    /* Without re-ranking the codes alone answer, as for any index. */
+    p.flags |= CVS_SEARCH_NORERANK;
+    search(db, &p, query, nq, 10, l2, s2);
+    cr_assert_lt(recall10(l2), r);
+    p.flags &= ~(unsigned)CVS_SEARCH_NORERANK;
+    /* Two threads, and a reopen (rows rebuilt from the stored vectors):
+     * the same answers. */
+    p.threads = 2;
+    same_answers(&p, l, s, l2, s2);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    same_answers(&p, l, s, l2, s2);
+    /* A rebuild without ",sq8" goes back to version 1 parameters. */
+    bo.index = "ivf64";
+    cr_assert_eq(cvs_build(db, "pq32x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "ivf64");
+    cr_assert_lt(ii.mem_bytes, nb * 40);
     free(l);
     free(l2);
     free(s);
@@ -400,6 +464,46 @@ Test(ivf, snapshots_see_their_state, .init = make_store, .fini = drop_store, .ti
     cr_assert(finds(db, vecs + 9 * D, key_of(db, "again0"))); /* loads after the put */
     cr_assert(!finds_in(old, vecs + 9 * D, key_of(db, "again0")));
     cvs_txn_end(old);
+}
+
+/* ",sq8" rows follow puts, updates and deletes; an entry replaced before
+ * the index caught up has no row of its own, and an older snapshot that
+ * still sees it re-ranks it from its stored vector. */
+Test(ivf, sq8_refine_updates_and_snapshots, .init = make_store, .fini = drop_store,
+     .timeout = 120)
+{
+    cvs_build_opts bo = {.index = "ivf16,sq8"};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16, .rerank = 50};
+    float y[D], z[D], sc[10];
+    int64_t l[10], ky;
+    const char *id = "y0";
+    size_t len = 2;
+    cvs_txn *old, *now;
+
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+    tu_randvecs(y, D, 31);
+    tu_randvecs(z, D, 32);
+    cr_assert(finds(db, vecs + 9 * D, key_of(db, "r9"))); /* loads the index */
+    put_range(db, y, 0, 1, "y");
+    cr_assert_eq(cvs_txn_begin(db, &old), 0); /* sees y0 = y */
+    put_range(db, z, 0, 1, "y");              /* y0 = z */
+    ky = key_of(db, "y0");
+    /* The newest snapshot catches up first: its rows are read there. */
+    cr_assert_eq(cvs_txn_begin(db, &now), 0);
+    cr_assert(finds_in(now, z, ky));
+    cr_assert_eq(cvs_txn_search_params(now, z, 1, 10, &p, l, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(l[0], ky);
+    cr_assert_float_eq(sc[0], 0.0f, 0.05f);
+    cvs_txn_end(now);
+    cr_assert_eq(cvs_txn_search_params(old, y, 1, 10, &p, l, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(l[0], ky, "the old snapshot's y0 is y");
+    cr_assert_eq(sc[0], 0.0f, "scored from its stored vector: exactly 0");
+    cvs_txn_end(old);
+    /* Deleted: gone from every later search. */
+    cr_assert_eq(cvs_delete(db, &id, &len, 1, NULL), 0);
+    cr_assert(!finds(db, z, ky));
+    cr_assert(!finds(db, y, ky));
+    cr_assert_eq(held(db), N);
 }
 
 Test(ivf, other_handles_and_processes, .init = make_store, .fini = drop_store, .timeout = 120)
@@ -687,19 +791,26 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
     cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
     cr_assert_geq(problems, 1);
 
-    /* The parameters blob: bad magic, another version, truncated (each seen
-     * by a fresh handle: a handle keeps the blob it validated, by
-     * generation).  The list id is repaired first. */
+    /* The parameters blob: bad magic, another version, truncated, version 2
+     * with a negative SQ8 step (each seen by a fresh handle: a handle keeps
+     * the blob it validated, by generation).  The list id is repaired
+     * first. */
     bad_list = 0;
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
-    for (int c = 0; c < 3; c++) {
-        unsigned char *b = malloc(len);
+    for (int c = 0; c < 4; c++) {
+        unsigned char *b = calloc(1, len + 8 * D);
+        size_t blen = c == 2 ? len - 4 : c == 3 ? len + 8 * D : len;
         memcpy(b, blob, len);
-        if (c == 0)
+        if (c == 0) {
             b[0] ^= 0xff;
-        else if (c == 1)
+        } else if (c == 1) {
+            b[8] = 3; /* 2 is the version with SQ8 ranges */
+        } else if (c == 3) { /* version 2 whose first SQ8 step is negative */
+            float neg = -1.0f;
             b[8] = 2;
-        r = (raw_put){db->dbi_meta, {3, "ivf"}, {c == 2 ? len - 4 : len, b}};
+            memcpy(b + len + 4 * D, &neg, 4);
+        }
+        r = (raw_put){db->dbi_meta, {3, "ivf"}, {blen, b}};
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
         cvs_db_close(db);
         cr_assert_eq(cvs_db_open(dir, 0, &db), 0);

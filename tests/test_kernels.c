@@ -646,3 +646,33 @@ Test(dispatch, concurrent_first_calls_agree)
     for (int t = 1; t < 8; t++)
         cr_assert_eq(res[t], res[0]);
 }
+
+Test(fs4, quantize_avx2_matches_scalar)
+{
+    /* The AVX2 rows must give the scalar loop's bytes exactly (same double
+     * operations), NaN entries included. */
+    if (!__builtin_cpu_supports("avx2"))
+        cr_skip_test("no AVX2 on this CPU");
+    rng_seed(11);
+    size_t Ms[] = {1, 3, 16, 64, 256};
+    for (size_t a = 0; a < COUNT(Ms); a++) {
+        size_t M = Ms[a];
+        float *lut = xmalloc(M * 16 * sizeof *lut), lo[256];
+        uint8_t *q1 = xmalloc(M * 16), *q2 = xmalloc(M * 16);
+        for (size_t i = 0; i < M * 16; i++)
+            lut[i] = rndf(-20.0f, 20.0f);
+        lut[M * 16 / 2] = NAN;
+        for (size_t m = 0; m < M; m++) {
+            lo[m] = lut[m * 16];
+            for (int j = 1; j < 16; j++)
+                lo[m] = lut[m * 16 + j] < lo[m] ? lut[m * 16 + j] : lo[m];
+        }
+        const double inv = 255.0 / 40.0;
+        fs4_quantize_rows_avx2(lut, lo, M, inv, q1);
+        fs4_quantize_rows_scalar(lut, lo, M, inv, q2);
+        cr_assert_arr_eq(q1, q2, M * 16, "M=%zu", M);
+        free(lut);
+        free(q1);
+        free(q2);
+    }
+}
