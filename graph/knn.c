@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "graph/graph.h"
+#include "store/seal.h"
 
 #define ROW_BYTES 12
 #define META_BYTES 48
@@ -87,12 +88,12 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
             m++;
         }
         MDB_val k = {8, &key}, v = {m * ROW_BYTES, row};
-        if ((mrc = mdb_put(txn, db->dbi_knn, &k, &v, MDB_APPEND))) {
+        if ((mrc = cvs__vput(db, txn, db->dbi_knn, &k, &v, MDB_APPEND))) {
             rc = cvs__werr(mrc, "writing the kNN graph");
             goto out;
         }
     }
-    if ((mrc = mdb_put(txn, db->dbi_meta, &mk, &mv, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &mk, &mv, 0)))
         rc = cvs__werr(mrc, "writing meta knn");
 out:
     free(row);
@@ -263,7 +264,7 @@ CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
         return cvs__err(CVS_EINVAL, "cvs_knn_get_info: NULL argument");
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc == MDB_NOTFOUND) {
         rc = cvs__err(CVS_NOTFOUND, "the store has no kNN graph (cvstore link builds one)");
     } else if (mrc) {
@@ -289,7 +290,7 @@ static int alive(cvs_txn *t, int64_t key)
 {
     uint64_t k64 = (uint64_t)key;
     MDB_val k = {8, &k64}, v;
-    return mdb_get(t->txn, t->db->dbi_recs, &k, &v) == 0;
+    return cvs__vget(t->db, t->txn, t->db->dbi_recs, &k, &v) == 0;
 }
 
 /* Neighbours of a record that has no row (put after the build): an exact
@@ -306,7 +307,7 @@ static int knn_search_row(cvs_txn *t, int64_t key, size_t cap, int64_t *keys, fl
     int rc = CVS_OK;
 
     *n = 0;
-    if (mdb_get(t->txn, t->db->dbi_meta, &mk, &mv) != 0 || mv.mv_size != META_BYTES)
+    if (cvs__vget(t->db, t->txn, t->db->dbi_meta, &mk, &mv) != 0 || mv.mv_size != META_BYTES)
         return CVS_OK;
     k = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
     if (!(v = malloc(t->db->dim * sizeof *v)) || !(lab = malloc((k + 1) * sizeof *lab)) ||
@@ -342,7 +343,7 @@ int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n
     *n = 0;
     if (!t->db->have_knn_dbi)
         return CVS_OK;
-    mrc = mdb_get(t->txn, t->db->dbi_knn, &k, &v);
+    mrc = cvs__vget(t->db, t->txn, t->db->dbi_knn, &k, &v);
     if (mrc == MDB_NOTFOUND) {
         int64_t kk[64];
         float ss[64];
@@ -384,7 +385,7 @@ CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *ke
     *n = 0;
     if (!txn->db->have_knn_dbi)
         return CVS_OK;
-    rc = mdb_get(txn->txn, txn->db->dbi_knn, &k, &v);
+    rc = cvs__vget(txn->db, txn->txn, txn->db->dbi_knn, &k, &v);
     if (rc == MDB_NOTFOUND)
         return knn_search_row(txn, key, cap, keys, scores, n);
     if (rc)
@@ -410,7 +411,7 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key)
     MDB_val ik, iv;
     int mrc;
     cvs__idkey(id, len, buf, &ik);
-    mrc = mdb_get(t->txn, t->db->dbi_ids, &ik, &iv);
+    mrc = cvs__vget(t->db, t->txn, t->db->dbi_ids, &ik, &iv);
     if (mrc == MDB_NOTFOUND)
         return CVS_NOTFOUND;
     if (mrc)
@@ -429,7 +430,7 @@ int cvs__graph_links(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t 
     size_t nl = 0;
     int rc, mrc;
     *n = 0;
-    mrc = mdb_get(t->txn, t->db->dbi_links, &k, &v);
+    mrc = cvs__vget(t->db, t->txn, t->db->dbi_links, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -471,8 +472,8 @@ int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, siz
     cvs__idkey(id, idl, buf, &ik);
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_backlinks, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &ik, &bv, MDB_SET_KEY); mrc == 0 && *n < cap;
-         mrc = mdb_cursor_get(cur, &ik, &bv, MDB_NEXT_DUP)) {
+    for (mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_SET_KEY); mrc == 0 && *n < cap;
+         mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_NEXT_DUP)) {
         int64_t src = (int64_t)cvs__get_u64(bv.mv_data);
         if (src != key)
             out[(*n)++] = (cvs_edge){src, 1.0f, "linked-by"};

@@ -41,6 +41,7 @@
 #include "pq/codec.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "store/seal.h"
 
 #define BLOCK_FLOATS (1u << 18)   /* ~1 MiB of decoded vectors per block */
 #define QUERY_CHUNK 256
@@ -122,8 +123,8 @@ static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &mk, &mv, MDB_FIRST); mrc == 0;
+         mrc = cvs__cget(db, cur, &mk, &mv, MDB_NEXT)) {
         float *row = x + nb * sc->dim, acc = 0;
         if (mk.mv_size != 8 || mv.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
@@ -175,7 +176,7 @@ static int scan_allowed(scan *sc, MDB_txn *txn, size_t block)
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(m);
             MDB_val mk = {8, &key}, mv;
             float *row = x + nb * sc->dim, acc = 0;
-            int mrc = mdb_get(txn, db->dbi_vecs, &mk, &mv);
+            int mrc = cvs__vget(db, txn, db->dbi_vecs, &mk, &mv);
             m &= m - 1;
             if (mrc == MDB_NOTFOUND) {
                 rc = cvs__err(CVS_ECORRUPT, "record with key %llu has no vector; run cvstore check",

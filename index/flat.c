@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "index/flat.h"
+#include "store/seal.h"
 
 static size_t budget_bytes(void)
 {
@@ -62,8 +63,8 @@ static int flat_load(cvs_db *db, MDB_txn *txn, size_t n, cvs_flat **out)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && i < n;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0 && i < n;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT), i++) {
         if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
                           v.mv_size, cvs__vec_bytes(db));

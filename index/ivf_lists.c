@@ -36,6 +36,7 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
+#include "store/seal.h"
 
 #define CVS__RELOAD (-30998) /* private: the log was trimmed past us */
 
@@ -224,7 +225,7 @@ uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix)
 static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
 {
     MDB_val k = {7, "ivf_seq"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *seq = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -296,9 +297,9 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     }
     /* Both databases hold exactly the records, in key order: walk them in
      * step, falling back to a look-up should they ever disagree. */
-    mrc = mdb_cursor_get(cc, &ck, &cv, MDB_FIRST);
-    for (int lrc = mdb_cursor_get(lc, &k, &v, MDB_FIRST); lrc == 0 && n < st.ms_entries;
-         lrc = mdb_cursor_get(lc, &k, &v, MDB_NEXT)) {
+    mrc = cvs__cget(db, cc, &ck, &cv, MDB_FIRST);
+    for (int lrc = cvs__cget(db, lc, &k, &v, MDB_FIRST); lrc == 0 && n < st.ms_entries;
+         lrc = cvs__cget(db, lc, &k, &v, MDB_NEXT)) {
         uint64_t key = cvs__get_u64(k.mv_data);
         if (v.mv_size != 4 || cvs__get_u32(v.mv_data) >= ix->nlist) {
             rc = cvs__err(CVS_ECORRUPT, "lists: bad entry for key %llu; run cvstore check",
@@ -308,7 +309,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         if (mrc || ck.mv_size != 8 || cvs__get_u64(ck.mv_data) != key) {
             ck.mv_size = 8;
             ck.mv_data = &key;
-            mrc = mdb_cursor_get(cc, &ck, &cv, MDB_SET_KEY);
+            mrc = cvs__cget(db, cc, &ck, &cv, MDB_SET_KEY);
         }
         if (mrc || cv.mv_size != ix->cs) {
             rc = cvs__err(CVS_ECORRUPT, "codes: missing or bad code for key %llu; run cvstore check",
@@ -320,7 +321,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         memcpy(codes + n * ix->cs, cv.mv_data, ix->cs);
         fill[lid[n]]++;
         n++;
-        mrc = mdb_cursor_get(cc, &ck, &cv, MDB_NEXT);
+        mrc = cvs__cget(db, cc, &ck, &cv, MDB_NEXT);
     }
     /* Bucket by list (a counting sort), then lay each list out. */
     if (!(sorted = malloc((n + 1) * ix->cs))) {
@@ -382,12 +383,12 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
 
     if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
     if (mrc || cvs__get_u64(k.mv_data) != want) {
         rc = CVS__RELOAD; /* trimmed past us (or emptied by a build) */
         goto out;
     }
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (; mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         uint64_t seq = cvs__get_u64(k.mv_data), key, txnid;
         const unsigned char *b = v.mv_data;
         uint32_t list;

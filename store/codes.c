@@ -26,13 +26,14 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 #define ENCODE_BATCH 4096
 
 static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
 {
     MDB_val k = {9, "codec_gen"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *gen = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -80,7 +81,7 @@ int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_
     }
     pthread_mutex_unlock(&db->codec_mu);
 
-    if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)))
+    if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v)))
         return mrc == MDB_NOTFOUND
                    ? cvs__err(CVS_ECORRUPT, "meta has codec_gen %llu but no codec",
                               (unsigned long long)gen)
@@ -148,7 +149,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     k.mv_size = 5;
     v.mv_data = blob;
     v.mv_size = blen;
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0))) {
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
         rc = cvs__werr(mrc, "writing the codec");
         goto out;
     }
@@ -156,7 +157,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     k.mv_size = 9;
     v.mv_data = &gen;
     v.mv_size = 8;
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0))) {
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
         rc = cvs__werr(mrc, "writing codec_gen");
         goto out;
     }
@@ -180,7 +181,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST);; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         if (mrc == 0) {
             if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
                 rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
@@ -210,7 +211,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             for (size_t i = 0; i < nb; i++) {
                 MDB_val ck = {8, &keys[i]}, cv = {cs, codes + i * cs};
                 /* Keys arrive ascending into an emptied database. */
-                if ((mrc = mdb_put(txn, db->dbi_codes, &ck, &cv, MDB_APPEND))) {
+                if ((mrc = cvs__vput(db, txn, db->dbi_codes, &ck, &cv, MDB_APPEND))) {
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }
@@ -287,8 +288,8 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && n < want;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), seen++) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0 && n < want;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT), seen++) {
         /* Knuth's algorithm S: take this one with probability
          * (want - n) / (N - seen). */
         uint64_t left = st.ms_entries - seen;

@@ -1,0 +1,524 @@
+/*
+ * seal.c -- encryption at rest: key derivation, sealed values, hashed keys.
+ *
+ * The method is libsodium's, used as its documentation recommends:
+ * Argon2id (crypto_pwhash, Biryukov, Dinu & Khovratovich, RFC 9106) turns
+ * the passphrase and a random 16-byte salt into a 32-byte master key;
+ * crypto_kdf (BLAKE2b) derives two subkeys from it, one for the AEAD and one
+ * for keyed hashes; every value is sealed with XChaCha20-Poly1305 (the IETF
+ * construction with a 192-bit nonce, Arciszewski's draft) under a fresh
+ * random nonce, stored as nonce || ciphertext || tag.  The associated data is
+ * the database's name, a NUL and the record's stored key, so a value moved
+ * to another record or another database fails authentication.
+ *
+ * Where we deviate from "seal everything":
+ *  1. Keys that are themselves data (external ids in "ids" and "backlinks",
+ *     BM25 terms, folded title tokens) are replaced by a 32-byte keyed BLAKE2b
+ *     hash.  Lookups are exact-match only, so a hash serves; the hash is
+ *     deterministic, so equal keys stay visible as equal.
+ *  2. Values of the dupsort databases (backlinks, terms, titlemap) stay
+ *     plain: LMDB sorts duplicates by value and DUPFIXED needs a fixed size,
+ *     and a sealed value with a random nonce would break both (a deletion by
+ *     value could no longer find its duplicate).  Those values are record
+ *     keys (small integers) and term frequencies: structure, not content.
+ *     docs/SECURITY.md lists them.
+ *  3. The meta records "header" and "crypt" stay plain: they are needed to
+ *     know that the store is encrypted and to derive the key.
+ *  4. Decrypted values live in a per-transaction arena (seal.h has the
+ *     lifetime rule) instead of LMDB's map; the arena registry is a small
+ *     array under a mutex, since LMDB gives a transaction no user pointer.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/seal.h"
+
+#define CRYPT_MAGIC "CVSCRYPT"
+#define CRYPT_VERSION 1u
+#define CRYPT_ALG_ARGON2ID_XCHACHA 1u
+#define CRYPT_SALT 16u
+#define CRYPT_CHECK_PLAIN 32u
+#define CRYPT_CHECK_BYTES (CRYPT_CHECK_PLAIN + CVS_SEAL_OVERHEAD)
+/* magic, version, alg, opslimit, memlimit, salt, sealed check block */
+#define CRYPT_META_BYTES (8 + 4 + 4 + 8 + 8 + CRYPT_SALT + CRYPT_CHECK_BYTES)
+#define KDF_CTX "cvstore_"
+#define KDF_ID_AEAD 1
+#define KDF_ID_HASH 2
+#define ARENA_CHUNK (256u << 10)
+/* Refuse KDF parameters beyond these from a (possibly forged) crypt record
+ * rather than let it make us allocate gigabytes. */
+#define CRYPT_MEMLIMIT_MAX (1ull << 31)
+#define CRYPT_OPSLIMIT_MAX 64u
+
+/* How each database is treated (deviations 1-3). */
+#define T_SEAL 1u  /* values sealed */
+#define T_HKEY 2u  /* keys replaced by a keyed hash */
+#define T_META 4u  /* values sealed except "header" and "crypt" */
+
+struct chunk {
+    struct chunk *next;
+    size_t cap, used;
+    _Alignas(16) unsigned char data[];
+};
+
+struct txarena {
+    MDB_txn *txn;
+    struct chunk *chunks;
+};
+
+struct cvs_crypt {
+    unsigned char *keys; /* sodium_malloc'd: AEAD key, then hash key */
+    uint64_t opslimit, memlimit;
+    unsigned char salt[CRYPT_SALT];
+    pthread_mutex_t mu;  /* guards the arenas */
+    struct txarena *ta;
+    size_t nta, cta;
+};
+
+static const unsigned char check_plain[CRYPT_CHECK_PLAIN] = "cvstore key check block, v1.....";
+
+/* ==== Which database is which ==== */
+
+static unsigned classify(const cvs_db *db, MDB_dbi dbi, const char **name)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        unsigned how;
+    } t[] = {
+        {"meta", offsetof(cvs_db, dbi_meta), T_META},
+        {"ids", offsetof(cvs_db, dbi_ids), T_SEAL | T_HKEY},
+        {"recs", offsetof(cvs_db, dbi_recs), T_SEAL},
+        {"vecs", offsetof(cvs_db, dbi_vecs), T_SEAL},
+        {"text", offsetof(cvs_db, dbi_text), T_SEAL},
+        {"attrs", offsetof(cvs_db, dbi_attrs), T_SEAL},
+        {"links", offsetof(cvs_db, dbi_links), T_SEAL},
+        {"backlinks", offsetof(cvs_db, dbi_backlinks), T_HKEY},
+        {"codes", offsetof(cvs_db, dbi_codes), T_SEAL},
+        {"lists", offsetof(cvs_db, dbi_lists), T_SEAL},
+        {"ivflog", offsetof(cvs_db, dbi_ivflog), T_SEAL},
+        {"titles", offsetof(cvs_db, dbi_titles), T_SEAL},
+        {"terms", offsetof(cvs_db, dbi_terms), T_HKEY},
+        {"knn", offsetof(cvs_db, dbi_knn), T_SEAL},
+        {"titlemap", offsetof(cvs_db, dbi_titlemap), T_HKEY},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (*(const MDB_dbi *)((const char *)db + t[i].off) == dbi) {
+            *name = t[i].name;
+            return t[i].how;
+        }
+    *name = "?";
+    return T_SEAL; /* never reached for our handles; sealing is the safe side */
+}
+
+static int meta_plain(const MDB_val *k)
+{
+    return (k->mv_size == 6 && !memcmp(k->mv_data, "header", 6)) ||
+           (k->mv_size == 5 && !memcmp(k->mv_data, "crypt", 5));
+}
+
+static int sealed(unsigned how, const MDB_val *k)
+{
+    return (how & T_SEAL) || ((how & T_META) && !meta_plain(k));
+}
+
+static void hash_key(const cvs_db *db, const MDB_val *in, unsigned char buf[CVS_HKEY_BYTES],
+                     MDB_val *out)
+{
+    crypto_generichash(buf, CVS_HKEY_BYTES, in->mv_data, in->mv_size,
+                       db->crypt->keys + crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+                       crypto_generichash_KEYBYTES);
+    out->mv_data = buf;
+    out->mv_size = CVS_HKEY_BYTES;
+}
+
+void cvs__vkey(const cvs_db *db, MDB_dbi dbi, const MDB_val *key,
+               unsigned char buf[CVS_HKEY_BYTES], MDB_val *out)
+{
+    const char *name;
+    if (db->crypt && (classify(db, dbi, &name) & T_HKEY))
+        hash_key(db, key, buf, out);
+    else
+        *out = *key;
+}
+
+const char *cvs__key_name(const MDB_val *key, char *buf, size_t cap)
+{
+    size_t n = key->mv_size, o;
+    if (n == 8) {
+        snprintf(buf, cap, "%llu", (unsigned long long)cvs__get_u64(key->mv_data));
+        return buf;
+    }
+    o = (size_t)snprintf(buf, cap, "0x");
+    for (size_t i = 0; i < n && o + 3 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%02x", ((const unsigned char *)key->mv_data)[i]);
+    return buf;
+}
+
+/* ==== The per-transaction arena ==== */
+
+static void *arena_alloc(const cvs_db *db, MDB_txn *txn, size_t n)
+{
+    struct cvs_crypt *c = db->crypt;
+    struct txarena *a = NULL;
+    struct chunk *ch;
+    void *p = NULL;
+    n = (n + 15) & ~(size_t)15;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nta && !a; i++)
+        if (c->ta[i].txn == txn)
+            a = &c->ta[i];
+    if (!a) {
+        if (c->nta == c->cta) {
+            size_t cap = c->cta ? 2 * c->cta : 8;
+            struct txarena *nt = realloc(c->ta, cap * sizeof *nt);
+            if (!nt)
+                goto out;
+            c->ta = nt;
+            c->cta = cap;
+        }
+        a = &c->ta[c->nta++];
+        a->txn = txn;
+        a->chunks = NULL;
+    }
+    ch = a->chunks;
+    if (!ch || ch->cap - ch->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        if (!(ch = malloc(sizeof *ch + cap)))
+            goto out;
+        ch->cap = cap;
+        ch->used = 0;
+        ch->next = a->chunks;
+        a->chunks = ch;
+    }
+    p = ch->data + ch->used;
+    ch->used += n;
+out:
+    pthread_mutex_unlock(&c->mu);
+    return p;
+}
+
+void cvs__seal_txn_end(cvs_db *db, MDB_txn *txn)
+{
+    struct cvs_crypt *c = db->crypt;
+    struct chunk *ch = NULL, *next;
+    if (!c || !txn)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nta; i++)
+        if (c->ta[i].txn == txn) {
+            ch = c->ta[i].chunks;
+            c->ta[i] = c->ta[--c->nta];
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+    for (; ch; ch = next) {
+        next = ch->next;
+        sodium_memzero(ch->data, ch->used);
+        free(ch);
+    }
+}
+
+/* ==== Sealing ==== */
+
+/* Associated data: name, NUL, stored key.  Keys are at most 511 bytes. */
+static size_t make_ad(unsigned char *ad, const char *name, const MDB_val *k)
+{
+    size_t nl = strlen(name) + 1;
+    memcpy(ad, name, nl);
+    memcpy(ad + nl, k->mv_data, k->mv_size);
+    return nl + k->mv_size;
+}
+
+static int auth_failed(const char *name, const MDB_val *k)
+{
+    char kn[96];
+    cvs__err(CVS_ECORRUPT, "%s: the value of key %s fails authentication (damaged, "
+             "tampered with, or moved from another record)", name,
+             cvs__key_name(k, kn, sizeof kn));
+    return CVS__EAUTH;
+}
+
+/* Replaces the sealed *v by its plaintext in txn's arena. */
+static int open_value(const cvs_db *db, MDB_txn *txn, const char *name, const MDB_val *k,
+                      MDB_val *v)
+{
+    unsigned char ad[16 + 512];
+    const unsigned char *c = v->mv_data;
+    unsigned long long plen;
+    unsigned char *p;
+    size_t adlen;
+    if (v->mv_size < CVS_SEAL_OVERHEAD)
+        return auth_failed(name, k);
+    if (!(p = arena_alloc(db, txn, v->mv_size - CVS_SEAL_OVERHEAD + 1)))
+        return ENOMEM;
+    adlen = make_ad(ad, name, k);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            p, &plen, NULL, c + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+            v->mv_size - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, adlen, c,
+            db->crypt->keys) != 0)
+        return auth_failed(name, k);
+    v->mv_data = p;
+    v->mv_size = (size_t)plen;
+    return 0;
+}
+
+/* Seals v's plaintext into out (v->mv_size + CVS_SEAL_OVERHEAD bytes). */
+static void seal_value(const cvs_db *db, const char *name, const MDB_val *k, const MDB_val *v,
+                       unsigned char *out)
+{
+    unsigned char ad[16 + 512];
+    size_t adlen = make_ad(ad, name, k);
+    randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, v->mv_data, v->mv_size, ad,
+        adlen, NULL, out, db->crypt->keys);
+}
+
+int cvs__vget_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    const char *name;
+    unsigned how = classify(db, dbi, &name);
+    unsigned char hb[CVS_HKEY_BYTES];
+    MDB_val sk = *k;
+    int mrc;
+    if (how & T_HKEY)
+        hash_key(db, k, hb, &sk);
+    if ((mrc = mdb_get(txn, dbi, &sk, v)) == 0 && sealed(how, &sk))
+        mrc = open_value(db, txn, name, &sk, v);
+    return mrc;
+}
+
+int cvs__vput_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v,
+                     unsigned flags)
+{
+    const char *name;
+    unsigned how = classify(db, dbi, &name);
+    unsigned char hb[CVS_HKEY_BYTES], small[512];
+    unsigned char *buf = small;
+    MDB_val sk = *k, sv = *v;
+    int mrc;
+    flags &= ~(unsigned)MDB_RESERVE;
+    if (how & T_HKEY)
+        hash_key(db, k, hb, &sk);
+    if (!sealed(how, &sk))
+        return mdb_put(txn, dbi, &sk, v, flags);
+    sv.mv_size = v->mv_size + CVS_SEAL_OVERHEAD;
+    if (sv.mv_size > sizeof small && !(buf = malloc(sv.mv_size)))
+        return ENOMEM;
+    seal_value(db, name, &sk, v, buf);
+    sv.mv_data = buf;
+    mrc = mdb_put(txn, dbi, &sk, &sv, flags);
+    if (buf != small)
+        free(buf);
+    return mrc;
+}
+
+int cvs__vdel_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    const char *name;
+    unsigned how = classify(db, dbi, &name);
+    unsigned char hb[CVS_HKEY_BYTES];
+    MDB_val sk = *k;
+    if (how & T_HKEY)
+        hash_key(db, k, hb, &sk);
+    /* A data argument only matters for dupsort databases, whose values are
+     * plain (deviation 2). */
+    return mdb_del(txn, dbi, &sk, v);
+}
+
+int cvs__cget_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+{
+    MDB_dbi dbi = mdb_cursor_dbi(cur);
+    const char *name;
+    unsigned how = classify(db, dbi, &name);
+    unsigned char hb[CVS_HKEY_BYTES];
+    MDB_val in = *k;
+    int mrc, keyed = op == MDB_SET || op == MDB_SET_KEY || op == MDB_SET_RANGE ||
+                     op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE;
+    if (keyed && (how & T_HKEY))
+        hash_key(db, &in, hb, k);
+    mrc = mdb_cursor_get(cur, k, v, op);
+    /* Ops that do not return the key leave ours, which points at hb. */
+    if (keyed && (how & T_HKEY) && (mrc || op == MDB_SET || op == MDB_GET_BOTH ||
+                                    op == MDB_GET_BOTH_RANGE))
+        *k = in;
+    if (mrc || op == MDB_GET_MULTIPLE || op == MDB_NEXT_MULTIPLE || op == MDB_PREV_MULTIPLE)
+        return mrc;
+    if (!(how & T_META) && !(how & T_SEAL))
+        return 0;
+    {
+        /* MDB_SET leaves k as the caller's key; the stored one is needed for
+         * the associated data. */
+        MDB_val sk = *k, dummy;
+        if (op == MDB_SET || op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE)
+            mdb_cursor_get(cur, &sk, &dummy, MDB_GET_CURRENT);
+        if (!sealed(how, &sk))
+            return 0;
+        return open_value(db, mdb_cursor_txn(cur), name, &sk, v);
+    }
+}
+
+int cvs__vreserve_sealed(const cvs_db *db, MDB_txn *txn, MDB_val *v)
+{
+    if (!(v->mv_data = arena_alloc(db, txn, v->mv_size)))
+        return ENOMEM;
+    return 0;
+}
+
+/* ==== Keys ==== */
+
+static int crypt_alloc(cvs_db *db)
+{
+    struct cvs_crypt *c = calloc(1, sizeof *c);
+    if (!c)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (pthread_mutex_init(&c->mu, NULL)) {
+        free(c);
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    if (!(c->keys = sodium_malloc(2 * 32))) {
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return cvs__err(CVS_ENOMEM, "out of memory (locked key memory)");
+    }
+    db->crypt = c;
+    return CVS_OK;
+}
+
+static int derive(cvs_db *db, const char *pass, size_t len)
+{
+    struct cvs_crypt *c = db->crypt;
+    unsigned char *master = sodium_malloc(32);
+    int rc = CVS_OK;
+    if (!master)
+        return cvs__err(CVS_ENOMEM, "out of memory (locked key memory)");
+    if (crypto_pwhash(master, 32, pass, len, c->salt, c->opslimit, (size_t)c->memlimit,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        rc = cvs__err(CVS_ENOMEM, "deriving the key: Argon2id needs %llu MiB of memory",
+                      (unsigned long long)(c->memlimit >> 20));
+        goto out;
+    }
+    crypto_kdf_derive_from_key(c->keys, 32, KDF_ID_AEAD, KDF_CTX, master);
+    crypto_kdf_derive_from_key(c->keys + 32, 32, KDF_ID_HASH, KDF_CTX, master);
+out:
+    sodium_free(master);
+    return rc;
+}
+
+static int check_pass(const char *pass, size_t len)
+{
+    if (!pass || len == 0)
+        return cvs__err(CVS_EKEY, "an empty passphrase is not accepted");
+    return CVS_OK;
+}
+
+int cvs__crypt_create(cvs_db *db, const char *pass, size_t len)
+{
+    int rc;
+    if ((rc = check_pass(pass, len)))
+        return rc;
+    if (sodium_init() < 0)
+        return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
+    if ((rc = crypt_alloc(db)))
+        return rc;
+    db->crypt->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    db->crypt->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    randombytes_buf(db->crypt->salt, CRYPT_SALT);
+    return derive(db, pass, len);
+}
+
+static const MDB_val crypt_key = {5, "crypt"};
+
+int cvs__crypt_write_meta(cvs_db *db, MDB_txn *txn)
+{
+    struct cvs_crypt *c = db->crypt;
+    unsigned char m[CRYPT_META_BYTES], *p = m;
+    MDB_val k = crypt_key, v = {sizeof m, m}, pv = {CRYPT_CHECK_PLAIN, (void *)check_plain};
+    int mrc;
+    memcpy(p, CRYPT_MAGIC, 8);
+    cvs__put_u32(p + 8, CRYPT_VERSION);
+    cvs__put_u32(p + 12, CRYPT_ALG_ARGON2ID_XCHACHA);
+    cvs__put_u64(p + 16, c->opslimit);
+    cvs__put_u64(p + 24, c->memlimit);
+    memcpy(p + 32, c->salt, CRYPT_SALT);
+    seal_value(db, "meta", &k, &pv, p + 32 + CRYPT_SALT);
+    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing the crypt record");
+    return CVS_OK;
+}
+
+int cvs__crypt_open(cvs_db *db, MDB_txn *txn, const char *pass, size_t len)
+{
+    MDB_val k = crypt_key, v;
+    const unsigned char *p;
+    unsigned char plain[CRYPT_CHECK_PLAIN], ad[16];
+    size_t adlen;
+    int rc, mrc;
+    if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)))
+        return mrc == MDB_NOTFOUND
+                   ? cvs__err(CVS_EFORMAT, "%s: encrypted store without its crypt record",
+                              db->path)
+                   : cvs__err_lmdb(mrc, "reading the crypt record");
+    p = v.mv_data;
+    if (v.mv_size != CRYPT_META_BYTES || memcmp(p, CRYPT_MAGIC, 8) != 0)
+        return cvs__err(CVS_EFORMAT, "%s: the crypt record is damaged", db->path);
+    if (cvs__get_u32(p + 8) != CRYPT_VERSION || cvs__get_u32(p + 12) != CRYPT_ALG_ARGON2ID_XCHACHA)
+        return cvs__err(CVS_EVERSION, "%s: crypt record version %u, algorithm %u; this "
+                        "cvstore knows version %u, algorithm %u", db->path,
+                        cvs__get_u32(p + 8), cvs__get_u32(p + 12), CRYPT_VERSION,
+                        CRYPT_ALG_ARGON2ID_XCHACHA);
+    if (!pass)
+        return cvs__err(CVS_EKEY, "%s: the store is encrypted: a passphrase is needed "
+                        "(CVSTORE_PASSPHRASE or --key-file)", db->path);
+    if ((rc = check_pass(pass, len)))
+        return rc;
+    if (sodium_init() < 0)
+        return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
+    if ((rc = crypt_alloc(db)))
+        return rc;
+    db->crypt->opslimit = cvs__get_u64(p + 16);
+    db->crypt->memlimit = cvs__get_u64(p + 24);
+    memcpy(db->crypt->salt, p + 32, CRYPT_SALT);
+    if (db->crypt->opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+        db->crypt->opslimit > CRYPT_OPSLIMIT_MAX ||
+        db->crypt->memlimit < crypto_pwhash_MEMLIMIT_MIN ||
+        db->crypt->memlimit > CRYPT_MEMLIMIT_MAX)
+        return cvs__err(CVS_EFORMAT, "%s: the crypt record has out-of-range KDF "
+                        "parameters (opslimit %llu, memlimit %llu)", db->path,
+                        (unsigned long long)db->crypt->opslimit,
+                        (unsigned long long)db->crypt->memlimit);
+    if ((rc = derive(db, pass, len)))
+        return rc;
+    p += 32 + CRYPT_SALT;
+    adlen = make_ad(ad, "meta", &k);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            plain, NULL, NULL, p + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+            CRYPT_CHECK_BYTES - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, adlen, p,
+            db->crypt->keys) != 0 ||
+        sodium_memcmp(plain, check_plain, CRYPT_CHECK_PLAIN) != 0)
+        return cvs__err(CVS_EKEY, "%s: wrong passphrase", db->path);
+    return CVS_OK;
+}
+
+void cvs__crypt_free(cvs_db *db)
+{
+    struct cvs_crypt *c = db->crypt;
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nta; i++) {
+        struct chunk *ch = c->ta[i].chunks, *next;
+        for (; ch; ch = next) {
+            next = ch->next;
+            free(ch);
+        }
+    }
+    free(c->ta);
+    sodium_free(c->keys); /* wipes them */
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    db->crypt = NULL;
+}
