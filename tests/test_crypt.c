@@ -26,7 +26,7 @@ static float vecs[N * DIM];
 static void make_store(void)
 {
     cvs_create_opts o = {DIM, CVS_METRIC_L2, CVS_RAW_F32};
-    char ids[N][16], texts[N][64], metas[N][48], titles[N][32];
+    char ids[N][32], texts[N][64], metas[N][48], titles[N][32];
     cvs_record r[N];
     cvs_link links[N];
     dir = tu_tmpdir();
@@ -115,7 +115,7 @@ static void expect_record(cvs_db *h, int i)
     cvs_txn *t;
     cvs_record rec;
     float v[DIM];
-    char id[16], want[64];
+    char id[32], want[64];
     snprintf(id, sizeof id, "secret-id-%d", i);
     cr_assert_eq(cvs_txn_begin(h, &t), 0);
     cr_assert_eq(cvs_get(t, id, strlen(id), &rec, v), 0, "%s", cvs_errmsg(h));
@@ -146,7 +146,7 @@ static void expect_self_found(cvs_db *h, unsigned flags, int min_hits)
     float sc[10];
     int hits = 0;
     for (int i = 0; i < N; i += 40) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "secret-id-%d", i);
         cr_assert_eq(cvs_search(h, vecs + (size_t)i * DIM, 1, 10, flags, lab, sc), 0, "%s",
                      cvs_errmsg(h));
