@@ -320,6 +320,47 @@ Test(crypt, a_flipped_byte_is_reported_by_check_and_fails_reads_cleanly)
     }
 }
 
+Test(crypt, a_flipped_id_entry_is_reported_by_its_hashed_key)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    unsigned char copy[64];
+    report_buf rb = {{0}};
+    uint64_t p = 0;
+    int failed = 0;
+    cvs_txn *t;
+    cvs_record rec;
+
+    /* The first entry of "ids", whatever record its hashed key stands for. */
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_cursor_open(txn, db->dbi_ids, &cur), 0);
+    cr_assert_eq(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    cr_assert_eq(k.mv_size, 32, "ids keys are keyed hashes");
+    cr_assert_leq(v.mv_size, sizeof copy);
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[v.mv_size - 1] ^= 0x80;
+    v.mv_data = copy;
+    cr_assert_eq(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+    mdb_cursor_close(cur);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+
+    cr_assert_eq(cvs_check(db, collect, &rb, &p), 0, "%s", cvs_errmsg(db));
+    cr_assert(strstr(rb.all, "ids: the value of key 0x") && strstr(rb.all, "fails authentication"),
+              "%s", rb.all);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        int rc;
+        snprintf(id, sizeof id, "secret-id-%d", i);
+        rc = cvs_get(t, id, strlen(id), &rec, NULL);
+        cr_assert(rc == 0 || rc == CVS_ECORRUPT, "rc %d", rc);
+        failed += rc == CVS_ECORRUPT;
+    }
+    cvs_txn_end(t);
+    cr_assert_eq(failed, 1);
+}
+
 static unsigned char swap_buf[4096];
 static size_t swap_len;
 
