@@ -90,6 +90,7 @@ void cvs__codes_drop(cvs_db *db)
 
 static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes **out)
 {
+    cvs__scan scan = {0};
     cvs_codes *c = calloc(1, sizeof *c);
     MDB_stat st;
     MDB_cursor *cur = NULL;
@@ -117,8 +118,8 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0 && i < st.ms_entries;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT), i++) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && i < st.ms_entries;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan), i++) {
         if (k.mv_size != 8 || v.mv_size != c->cs) {
             rc = cvs__err(CVS_ECORRUPT, "codes: entry of %zu bytes (expected %zu); run cvstore check",
                           v.mv_size, c->cs);
@@ -140,6 +141,7 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         cvs__fs4_pack(c->codes, c->n, c->m, c->packed);
     }
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     if (rc) {

@@ -107,6 +107,7 @@ static void score_block(scan *sc, const float *x, const float *xn, const int64_t
  * for stores larger than the flat cache's budget. */
 static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
 {
+    cvs__scan vscan = {0};
     const cvs_db *db = sc->db;
     MDB_cursor *cur = NULL;
     MDB_val mk, mv;
@@ -123,8 +124,8 @@ static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &mk, &mv, MDB_FIRST); mrc == 0;
-         mrc = cvs__cget(db, cur, &mk, &mv, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &mk, &mv, MDB_FIRST, &vscan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &mk, &mv, MDB_NEXT, &vscan)) {
         float *row = x + nb * sc->dim, acc = 0;
         if (mk.mv_size != 8 || mv.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
@@ -148,6 +149,7 @@ static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
     if (nb)
         score_block(sc, x, xn, keys, nb);
 out:
+    cvs__scan_free(&vscan);
     if (cur)
         mdb_cursor_close(cur);
     free(x);

@@ -228,6 +228,7 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
 /* Reads every (key, vector) of a snapshot. */
 static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out)
 {
+    cvs__scan scan = {0};
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_stat st;
@@ -258,8 +259,8 @@ static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0 && n < st.ms_entries;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < st.ms_entries;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
             goto out;
@@ -273,6 +274,7 @@ static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out
         goto out;
     }
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     cvs__read_end(db, txn);

@@ -241,6 +241,8 @@ static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
 static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec *codec,
                     cvs_ivf **out)
 {
+    cvs__scan lscan = {0};
+    cvs__scan cscan = {0};
     cvs_ivf *ix = calloc(1, sizeof *ix);
     MDB_cursor *lc = NULL, *cc = NULL;
     MDB_stat st;
@@ -297,9 +299,9 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     }
     /* Both databases hold exactly the records, in key order: walk them in
      * step, falling back to a look-up should they ever disagree. */
-    mrc = cvs__cget(db, cc, &ck, &cv, MDB_FIRST);
-    for (int lrc = cvs__cget(db, lc, &k, &v, MDB_FIRST); lrc == 0 && n < st.ms_entries;
-         lrc = cvs__cget(db, lc, &k, &v, MDB_NEXT)) {
+    mrc = cvs__cscan(db, cc, &ck, &cv, MDB_FIRST, &cscan);
+    for (int lrc = cvs__cscan(db, lc, &k, &v, MDB_FIRST, &lscan); lrc == 0 && n < st.ms_entries;
+         lrc = cvs__cscan(db, lc, &k, &v, MDB_NEXT, &lscan)) {
         uint64_t key = cvs__get_u64(k.mv_data);
         if (v.mv_size != 4 || cvs__get_u32(v.mv_data) >= ix->nlist) {
             rc = cvs__err(CVS_ECORRUPT, "lists: bad entry for key %llu; run cvstore check",
@@ -309,7 +311,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         if (mrc || ck.mv_size != 8 || cvs__get_u64(ck.mv_data) != key) {
             ck.mv_size = 8;
             ck.mv_data = &key;
-            mrc = cvs__cget(db, cc, &ck, &cv, MDB_SET_KEY);
+            mrc = cvs__cscan(db, cc, &ck, &cv, MDB_SET_KEY, &cscan);
         }
         if (mrc || cv.mv_size != ix->cs) {
             rc = cvs__err(CVS_ECORRUPT, "codes: missing or bad code for key %llu; run cvstore check",
@@ -321,7 +323,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         memcpy(codes + n * ix->cs, cv.mv_data, ix->cs);
         fill[lid[n]]++;
         n++;
-        mrc = cvs__cget(db, cc, &ck, &cv, MDB_NEXT);
+        mrc = cvs__cscan(db, cc, &ck, &cv, MDB_NEXT, &cscan);
     }
     /* Bucket by list (a counting sort), then lay each list out. */
     if (!(sorted = malloc((n + 1) * ix->cs))) {
@@ -355,6 +357,8 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     }
     ix->live = n;
 out:
+    cvs__scan_free(&lscan);
+    cvs__scan_free(&cscan);
     if (lc)
         mdb_cursor_close(lc);
     if (cc)

@@ -126,6 +126,7 @@ typedef struct build_arg {
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
+    cvs__scan scan = {0};
     build_arg *a = arg;
     size_t cs = cvs__codec_code_size(a->codec), nb = 0;
     uint8_t *blob = NULL, *codes = NULL;
@@ -181,7 +182,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST);; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan);; mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         if (mrc == 0) {
             if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
                 rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
@@ -234,6 +235,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     rc = CVS_OK;
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     free(blob);
@@ -257,6 +259,7 @@ static uint64_t mix(uint64_t *s)
  * order, one pass). */
 static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout, uint64_t *total)
 {
+    cvs__scan scan = {0};
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_stat st;
@@ -288,8 +291,8 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0 && n < want;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT), seen++) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < want;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan), seen++) {
         /* Knuth's algorithm S: take this one with probability
          * (want - n) / (N - seen). */
         uint64_t left = st.ms_entries - seen;
@@ -309,6 +312,7 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
     x = NULL;
     rc = CVS_OK;
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     cvs__read_end(db, txn);

@@ -242,9 +242,36 @@ static int auth_failed(const char *name, const MDB_val *k)
     return CVS__EAUTH;
 }
 
-/* Replaces the sealed *v by its plaintext in txn's arena. */
-static int open_value(const cvs_db *db, MDB_txn *txn, const char *name, const MDB_val *k,
-                      MDB_val *v)
+/* Room for n bytes of plaintext in scan's buffer (kept, and wiped, across
+ * calls), or NULL. */
+static void *scan_room(cvs__scan *scan, size_t n)
+{
+    if (n > scan->cap) {
+        size_t cap = n > 2 * scan->cap ? n : 2 * scan->cap;
+        unsigned char *b = malloc(cap);
+        if (!b)
+            return NULL;
+        cvs__scan_free(scan);
+        scan->buf = b;
+        scan->cap = cap;
+    }
+    return scan->buf;
+}
+
+void cvs__scan_free(cvs__scan *scan)
+{
+    if (!scan || !scan->buf)
+        return;
+    sodium_memzero(scan->buf, scan->cap);
+    free(scan->buf);
+    scan->buf = NULL;
+    scan->cap = 0;
+}
+
+/* Replaces the sealed *v by its plaintext: in scan's buffer when scan is
+ * given, else in txn's arena. */
+static int open_value(const cvs_db *db, MDB_txn *txn, cvs__scan *scan, const char *name,
+                      const MDB_val *k, MDB_val *v)
 {
     unsigned char ad[16 + 512];
     const unsigned char *c = v->mv_data;
@@ -253,7 +280,9 @@ static int open_value(const cvs_db *db, MDB_txn *txn, const char *name, const MD
     size_t adlen;
     if (v->mv_size < CVS_SEAL_OVERHEAD)
         return auth_failed(name, k);
-    if (!(p = arena_alloc(db, txn, v->mv_size - CVS_SEAL_OVERHEAD + 1)))
+    p = scan ? scan_room(scan, v->mv_size - CVS_SEAL_OVERHEAD + 1)
+             : arena_alloc(db, txn, v->mv_size - CVS_SEAL_OVERHEAD + 1);
+    if (!p)
         return ENOMEM;
     adlen = make_ad(ad, name, k);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -288,7 +317,7 @@ int cvs__vget_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
     if (how & T_HKEY)
         hash_key(db, k, hb, &sk);
     if ((mrc = mdb_get(txn, dbi, &sk, v)) == 0 && sealed(how, &sk))
-        mrc = open_value(db, txn, name, &sk, v);
+        mrc = open_value(db, txn, NULL, name, &sk, v);
     return mrc;
 }
 
@@ -332,6 +361,12 @@ int cvs__vdel_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
 
 int cvs__cget_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
+    return cvs__cscan_sealed(db, cur, k, v, op, NULL);
+}
+
+int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
+                      MDB_cursor_op op, cvs__scan *scan)
+{
     MDB_dbi dbi = mdb_cursor_dbi(cur);
     const char *name;
     unsigned how = classify(db, dbi, &name);
@@ -358,7 +393,7 @@ int cvs__cget_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v, 
             mdb_cursor_get(cur, &sk, &dummy, MDB_GET_CURRENT);
         if (!sealed(how, &sk))
             return 0;
-        return open_value(db, mdb_cursor_txn(cur), name, &sk, v);
+        return open_value(db, mdb_cursor_txn(cur), scan, name, &sk, v);
     }
 }
 

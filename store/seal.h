@@ -54,6 +54,16 @@ int cvs__vdel_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
 int cvs__cget_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op);
 int cvs__vreserve_sealed(const cvs_db *db, MDB_txn *txn, MDB_val *v);
 
+/* A reusable plaintext buffer for bulk scans (cvs__cscan); zero-initialize,
+ * release with cvs__scan_free (wipes it; NULL and empty ones are fine). */
+typedef struct cvs__scan {
+    unsigned char *buf;
+    size_t cap;
+} cvs__scan;
+void cvs__scan_free(cvs__scan *scan);
+int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
+                      MDB_cursor_op op, cvs__scan *scan);
+
 /* mdb_get */
 static inline int cvs__vget(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
@@ -80,6 +90,17 @@ static inline int cvs__cget(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_v
                             MDB_cursor_op op)
 {
     return db->crypt ? cvs__cget_sealed(db, cur, k, v, op) : mdb_cursor_get(cur, k, v, op);
+}
+
+/* cvs__cget for loops that consume each value before the next step: an
+ * encrypted store's value is decrypted into scan's buffer, valid only until
+ * the next call with the same scan (instead of the transaction's arena,
+ * which would hold every value of a full scan until the transaction ends). */
+static inline int cvs__cscan(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
+                             MDB_cursor_op op, cvs__scan *scan)
+{
+    return db->crypt ? cvs__cscan_sealed(db, cur, k, v, op, scan)
+                     : mdb_cursor_get(cur, k, v, op);
 }
 
 /* mdb_put with MDB_RESERVE, in two steps: cvs__vreserve gives v->mv_size
