@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <lmdb.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,56 @@ Test(crypt, a_flipped_id_entry_is_reported_by_its_hashed_key)
     }
     cvs_txn_end(t);
     cr_assert_eq(failed, 1);
+}
+
+/* Readers on their own snapshots share the arena registry with a writer. */
+static void *reader(void *arg)
+{
+    long fails = 0;
+    (void)arg;
+    for (int round = 0; round < 30; round++) {
+        cvs_txn *t;
+        cvs_record rec;
+        float v[DIM];
+        if (cvs_txn_begin(db, &t) != 0) {
+            fails++;
+            continue;
+        }
+        for (int i = round; i < N; i += 17) {
+            char id[32];
+            snprintf(id, sizeof id, "secret-id-%d", i);
+            fails += cvs_get(t, id, strlen(id), &rec, v) != 0 ||
+                     memcmp(v, vecs + (size_t)i * DIM, sizeof v) != 0;
+        }
+        cvs_txn_end(t);
+    }
+    return (void *)fails;
+}
+
+Test(crypt, readers_and_a_writer_in_threads)
+{
+    pthread_t th[3];
+    void *fails;
+    long total = 0;
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, reader, NULL), 0);
+    for (int b = 0; b < 20; b++) {
+        char id[32];
+        cvs_record r = {0};
+        snprintf(id, sizeof id, "new-%d", b);
+        r.id = id;
+        r.id_len = strlen(id);
+        r.vector = vecs + (size_t)b * DIM;
+        r.text = "written while others read";
+        r.text_len = strlen(r.text);
+        cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    }
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(pthread_join(th[i], &fails), 0);
+        total += (long)fails;
+    }
+    cr_assert_eq(total, 0);
+    cr_assert_eq(problems(db), 0);
 }
 
 static unsigned char swap_buf[4096];
