@@ -16,12 +16,14 @@
  *     BM25 terms, folded title tokens) are replaced by a 32-byte keyed BLAKE2b
  *     hash.  Lookups are exact-match only, so a hash serves; the hash is
  *     deterministic, so equal keys stay visible as equal.
- *  2. Values of the dupsort databases (backlinks, terms, titlemap) stay
- *     plain: LMDB sorts duplicates by value and DUPFIXED needs a fixed size,
- *     and a sealed value with a random nonce would break both (a deletion by
- *     value could no longer find its duplicate).  Those values are record
- *     keys (small integers) and term frequencies: structure, not content.
- *     docs/SECURITY.md lists them.
+ *  2. Values of the dupsort databases (backlinks, terms, titlemap) are not
+ *     sealed but put through a keyed pseudorandom permutation (a Feistel
+ *     network over SipHash, see perm()), tweaked by their key: LMDB sorts
+ *     and finds duplicates by value, DUPFIXED needs one size, and a deletion
+ *     by value must find its duplicate, which random-nonce sealing would all
+ *     break.  So they are confidential but deterministic and not
+ *     authenticated (a flipped bit decrypts to another value, which
+ *     `cvstore check` catches through the links and postings it recomputes).
  *  3. The meta records "header" and "crypt" stay plain: they are needed to
  *     know that the store is encrypted and to derive the key.
  *  4. Decrypted values live in a per-transaction arena (seal.h has the
@@ -47,6 +49,12 @@
 #define KDF_CTX "cvstore_"
 #define KDF_ID_AEAD 1
 #define KDF_ID_HASH 2
+#define KDF_ID_PERM 3
+/* Layout of cvs_crypt.keys (sodium_malloc'd). */
+#define KEY_AEAD 0
+#define KEY_HASH 32
+#define KEY_PERM 64
+#define KEYS_BYTES (64 + crypto_shorthash_KEYBYTES)
 #define ARENA_CHUNK (256u << 10)
 /* Refuse KDF parameters beyond these from a (possibly forged) crypt record
  * rather than let it make us allocate gigabytes. */
@@ -57,6 +65,9 @@
 #define T_SEAL 1u  /* values sealed */
 #define T_HKEY 2u  /* keys replaced by a keyed hash */
 #define T_META 4u  /* values sealed except "header" and "crypt" */
+#define T_DET8 8u  /* dupsort: 8-byte values under a keyed permutation */
+#define T_DET16 16u /* dupsort: 16-byte values under a keyed permutation */
+#define T_DET (T_DET8 | T_DET16)
 
 struct chunk {
     struct chunk *next;
@@ -96,14 +107,14 @@ static unsigned classify(const cvs_db *db, MDB_dbi dbi, const char **name)
         {"text", offsetof(cvs_db, dbi_text), T_SEAL},
         {"attrs", offsetof(cvs_db, dbi_attrs), T_SEAL},
         {"links", offsetof(cvs_db, dbi_links), T_SEAL},
-        {"backlinks", offsetof(cvs_db, dbi_backlinks), T_HKEY},
+        {"backlinks", offsetof(cvs_db, dbi_backlinks), T_HKEY | T_DET8},
         {"codes", offsetof(cvs_db, dbi_codes), T_SEAL},
         {"lists", offsetof(cvs_db, dbi_lists), T_SEAL},
         {"ivflog", offsetof(cvs_db, dbi_ivflog), T_SEAL},
         {"titles", offsetof(cvs_db, dbi_titles), T_SEAL},
-        {"terms", offsetof(cvs_db, dbi_terms), T_HKEY},
+        {"terms", offsetof(cvs_db, dbi_terms), T_HKEY | T_DET16},
         {"knn", offsetof(cvs_db, dbi_knn), T_SEAL},
-        {"titlemap", offsetof(cvs_db, dbi_titlemap), T_HKEY},
+        {"titlemap", offsetof(cvs_db, dbi_titlemap), T_HKEY | T_DET8},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (*(const MDB_dbi *)((const char *)db + t[i].off) == dbi) {
@@ -129,8 +140,7 @@ static void hash_key(const cvs_db *db, const MDB_val *in, unsigned char buf[CVS_
                      MDB_val *out)
 {
     crypto_generichash(buf, CVS_HKEY_BYTES, in->mv_data, in->mv_size,
-                       db->crypt->keys + crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
-                       crypto_generichash_KEYBYTES);
+                       db->crypt->keys + KEY_HASH, crypto_generichash_KEYBYTES);
     out->mv_data = buf;
     out->mv_size = CVS_HKEY_BYTES;
 }
@@ -307,6 +317,74 @@ static void seal_value(const cvs_db *db, const char *name, const MDB_val *k, con
         adlen, NULL, out, db->crypt->keys);
 }
 
+/* ==== Dupsort values: a keyed permutation (deviation 2) ==== */
+
+/* Encrypts (dir 1) or decrypts (dir 0) the n-byte value b (n = 8 or 16) of
+ * the dupsort database name under stored key sk: a 4-round Feistel network
+ * (Luby & Rackoff 1988: a strong pseudorandom permutation from a PRF) whose
+ * round function is SipHash-2-4 (crypto_shorthash) of the database's initial,
+ * the round, the key's first 8 bytes and the half.  Deterministic, so LMDB
+ * still finds, orders and deletes duplicates by value; tweaked by the key, so
+ * the same source key under two targets does not look the same. */
+static void perm(const cvs_db *db, const char *name, const MDB_val *sk, unsigned char *b,
+                 size_t n, int dir)
+{
+    const unsigned char *key = db->crypt->keys + KEY_PERM;
+    unsigned char in[2 + 8 + 8], f[8], *L = b, *R = b + n / 2, t[8];
+    size_t h = n / 2;
+    memset(in, 0, sizeof in);
+    in[0] = (unsigned char)name[0];
+    memcpy(in + 2, sk->mv_data, sk->mv_size < 8 ? sk->mv_size : 8);
+    for (int i = 0; i < 4; i++) {
+        int r = dir ? i : 3 - i;
+        in[1] = (unsigned char)r;
+        /* Encryption: (L, R) -> (R, L ^ F(R)); decryption undoes it. */
+        memcpy(in + 10, dir ? R : L, h);
+        crypto_shorthash(f, in, 10 + h, key);
+        if (dir) {
+            for (size_t j = 0; j < h; j++)
+                t[j] = L[j] ^ f[j];
+            memcpy(L, R, h);
+            memcpy(R, t, h);
+        } else {
+            for (size_t j = 0; j < h; j++)
+                t[j] = R[j] ^ f[j];
+            memcpy(R, L, h);
+            memcpy(L, t, h);
+        }
+    }
+}
+
+/* *v (a whole number of elements) decrypted into txn's arena. */
+static int perm_open(const cvs_db *db, MDB_txn *txn, const char *name, unsigned how,
+                     const MDB_val *sk, MDB_val *v)
+{
+    size_t n = how & T_DET16 ? 16 : 8;
+    unsigned char *p;
+    if (v->mv_size % n)
+        return auth_failed(name, sk);
+    if (!(p = arena_alloc(db, txn, v->mv_size + 1)))
+        return ENOMEM;
+    memcpy(p, v->mv_data, v->mv_size);
+    for (size_t i = 0; i < v->mv_size; i += n)
+        perm(db, name, sk, p + i, n, 0);
+    v->mv_data = p;
+    return 0;
+}
+
+/* *v (one element) encrypted into buf (16 bytes) when its size fits; a
+ * value of another size is left alone for LMDB to refuse or store as is. */
+static void perm_seal(const cvs_db *db, const char *name, unsigned how, const MDB_val *sk,
+                      MDB_val *v, unsigned char buf[16])
+{
+    size_t n = how & T_DET16 ? 16 : 8;
+    if (!v || !v->mv_data || v->mv_size != n)
+        return;
+    memcpy(buf, v->mv_data, n);
+    perm(db, name, sk, buf, n, 1);
+    v->mv_data = buf;
+}
+
 int cvs__vget_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
     const char *name;
@@ -316,7 +394,9 @@ int cvs__vget_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
     int mrc;
     if (how & T_HKEY)
         hash_key(db, k, hb, &sk);
-    if ((mrc = mdb_get(txn, dbi, &sk, v)) == 0 && sealed(how, &sk))
+    if ((mrc = mdb_get(txn, dbi, &sk, v)) == 0 && (how & T_DET))
+        mrc = perm_open(db, txn, name, how, &sk, v);
+    else if (mrc == 0 && sealed(how, &sk))
         mrc = open_value(db, txn, NULL, name, &sk, v);
     return mrc;
 }
@@ -333,6 +413,10 @@ int cvs__vput_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
     flags &= ~(unsigned)MDB_RESERVE;
     if (how & T_HKEY)
         hash_key(db, k, hb, &sk);
+    if (how & T_DET) {
+        perm_seal(db, name, how, &sk, &sv, small);
+        return mdb_put(txn, dbi, &sk, &sv, flags);
+    }
     if (!sealed(how, &sk))
         return mdb_put(txn, dbi, &sk, v, flags);
     sv.mv_size = v->mv_size + CVS_SEAL_OVERHEAD;
@@ -350,12 +434,16 @@ int cvs__vdel_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
 {
     const char *name;
     unsigned how = classify(db, dbi, &name);
-    unsigned char hb[CVS_HKEY_BYTES];
-    MDB_val sk = *k;
+    unsigned char hb[CVS_HKEY_BYTES], pb[16];
+    MDB_val sk = *k, sv;
     if (how & T_HKEY)
         hash_key(db, k, hb, &sk);
-    /* A data argument only matters for dupsort databases, whose values are
-     * plain (deviation 2). */
+    /* A data argument only matters for dupsort databases (deviation 2). */
+    if (v && (how & T_DET)) {
+        sv = *v;
+        perm_seal(db, name, how, &sk, &sv, pb);
+        return mdb_del(txn, dbi, &sk, &sv);
+    }
     return mdb_del(txn, dbi, &sk, v);
 }
 
@@ -370,31 +458,39 @@ int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
     MDB_dbi dbi = mdb_cursor_dbi(cur);
     const char *name;
     unsigned how = classify(db, dbi, &name);
-    unsigned char hb[CVS_HKEY_BYTES];
-    MDB_val in = *k;
+    unsigned char hb[CVS_HKEY_BYTES], pb[16];
+    MDB_val in = *k, sk, dummy;
+    const void *vin;
     int mrc, keyed = op == MDB_SET || op == MDB_SET_KEY || op == MDB_SET_RANGE ||
                      op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE;
     if (keyed && (how & T_HKEY))
         hash_key(db, &in, hb, k);
+    /* A value to find (GET_BOTH) is compared in its stored form. */
+    if ((op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE) && (how & T_DET))
+        perm_seal(db, name, how, k, v, pb);
+    vin = v->mv_data;
     mrc = mdb_cursor_get(cur, k, v, op);
+    /* GET_MULTIPLE on a key with one value leaves v as the op before it
+     * filled it: already opened. */
+    if (mrc == 0 && op == MDB_GET_MULTIPLE && v->mv_data == vin)
+        return 0;
     /* Ops that do not return the key leave ours, which points at hb. */
     if (keyed && (how & T_HKEY) && (mrc || op == MDB_SET || op == MDB_GET_BOTH ||
                                     op == MDB_GET_BOTH_RANGE))
         *k = in;
-    if (mrc || op == MDB_GET_MULTIPLE || op == MDB_NEXT_MULTIPLE || op == MDB_PREV_MULTIPLE)
+    if (mrc || !(how & (T_META | T_SEAL | T_DET)))
         return mrc;
-    if (!(how & T_META) && !(how & T_SEAL))
+    /* MDB_SET and the multiple-value ops leave k as the caller's key (or
+     * untouched); the stored one is needed to open the value. */
+    sk = *k;
+    if (op == MDB_SET || op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE ||
+        op == MDB_GET_MULTIPLE || op == MDB_NEXT_MULTIPLE || op == MDB_PREV_MULTIPLE)
+        mdb_cursor_get(cur, &sk, &dummy, MDB_GET_CURRENT);
+    if (how & T_DET)
+        return perm_open(db, mdb_cursor_txn(cur), name, how, &sk, v);
+    if (!sealed(how, &sk))
         return 0;
-    {
-        /* MDB_SET leaves k as the caller's key; the stored one is needed for
-         * the associated data. */
-        MDB_val sk = *k, dummy;
-        if (op == MDB_SET || op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE)
-            mdb_cursor_get(cur, &sk, &dummy, MDB_GET_CURRENT);
-        if (!sealed(how, &sk))
-            return 0;
-        return open_value(db, mdb_cursor_txn(cur), scan, name, &sk, v);
-    }
+    return open_value(db, mdb_cursor_txn(cur), scan, name, &sk, v);
 }
 
 int cvs__vreserve_sealed(const cvs_db *db, MDB_txn *txn, MDB_val *v)
@@ -415,7 +511,7 @@ static int crypt_alloc(cvs_db *db)
         free(c);
         return cvs__err(CVS_ENOMEM, "out of memory");
     }
-    if (!(c->keys = sodium_malloc(2 * 32))) {
+    if (!(c->keys = sodium_malloc(KEYS_BYTES))) {
         pthread_mutex_destroy(&c->mu);
         free(c);
         return cvs__err(CVS_ENOMEM, "out of memory (locked key memory)");
@@ -437,8 +533,10 @@ static int derive(cvs_db *db, const char *pass, size_t len)
                       (unsigned long long)(c->memlimit >> 20));
         goto out;
     }
-    crypto_kdf_derive_from_key(c->keys, 32, KDF_ID_AEAD, KDF_CTX, master);
-    crypto_kdf_derive_from_key(c->keys + 32, 32, KDF_ID_HASH, KDF_CTX, master);
+    crypto_kdf_derive_from_key(c->keys + KEY_AEAD, 32, KDF_ID_AEAD, KDF_CTX, master);
+    crypto_kdf_derive_from_key(c->keys + KEY_HASH, 32, KDF_ID_HASH, KDF_CTX, master);
+    crypto_kdf_derive_from_key(c->keys + KEY_PERM, crypto_shorthash_KEYBYTES, KDF_ID_PERM,
+                               KDF_CTX, master);
 out:
     sodium_free(master);
     return rc;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "graph/graph.h"
 #include "store/db.h"
 #include "tests/testutil.h"
 
@@ -410,6 +411,95 @@ Test(crypt, readers_and_a_writer_in_threads)
     }
     cr_assert_eq(total, 0);
     cr_assert_eq(problems(db), 0);
+}
+
+/* Counts raw values of dbi whose first 8 bytes read as a small integer, as
+ * every plain record key (and so every plain dupsort value) here would. */
+static size_t small_raw_values(MDB_dbi dbi, size_t *total)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t small = 0;
+    *total = 0;
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_cursor_open(txn, dbi, &cur), 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        cr_assert_geq(v.mv_size, 8);
+        small += cvs__get_u64(v.mv_data) < 1000000;
+        ++*total;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return small;
+}
+
+Test(crypt, dupsort_values_are_permuted_and_still_work)
+{
+    size_t total;
+    int64_t keys[3], seeds[4];
+    float sc[3];
+    cvs_edge e[8];
+    size_t n = 0;
+    cvs_txn *t;
+    cvs_link_stats ls;
+    cr_assert_eq(cvs_link_mentions(db, &ls), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(small_raw_values(db->dbi_backlinks, &total), 0);
+    cr_assert_eq(total, N - 1);
+    cr_assert_eq(small_raw_values(db->dbi_terms, &total), 0);
+    cr_assert_gt(total, 3 * N);
+    cr_assert_eq(small_raw_values(db->dbi_titlemap, &total), 0);
+    cr_assert_gt(total, 0);
+    /* Postings, backlinks and the title map still answer. */
+    cr_assert_eq(cvs_text_search(db, "zebra77", 7, 3, keys, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(keys[0], key_of("secret-id-77"));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    /* secret-id-78 links to 77 (make_store): 77's backlink names 78. */
+    cr_assert_eq(cvs__graph_backlinks(t, key_of("secret-id-77"), e, 8, &n), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(e[0].key, key_of("secret-id-78"));
+    n = 0;
+    cr_assert_eq(cvs__graph_title_seeds(t, "about titlemarker 77", 20, seeds, 4, &n), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_geq(n, 1);
+    cr_assert_eq(seeds[0], key_of("secret-id-77"));
+    cvs_txn_end(t);
+    cr_assert_eq(problems(db), 0);
+    /* Deletes find their postings and backlinks by value. */
+    {
+        size_t deleted = 0;
+        const char *id = "secret-id-77";
+        size_t len = strlen(id);
+        cr_assert_eq(cvs_delete(db, &id, &len, 1, &deleted), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(deleted, 1);
+    }
+    cr_assert_eq(cvs_text_search(db, "zebra77", 7, 3, keys, sc), 0);
+    cr_assert_eq(keys[0], -1);
+    cr_assert_eq(problems(db), 0);
+
+    /* A changed backlink decrypts to a random key: check finds it through
+     * the links it no longer matches. */
+    {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        unsigned char kb[64], vb[8];
+        cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+        cr_assert_eq(mdb_cursor_open(txn, db->dbi_backlinks, &cur), 0);
+        cr_assert_eq(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+        memcpy(kb, k.mv_data, k.mv_size);
+        memcpy(vb, v.mv_data, 8);
+        k.mv_data = kb;
+        mdb_cursor_close(cur);
+        cr_assert_eq(mdb_del(txn, db->dbi_backlinks, &k, &v), 0);
+        vb[3] ^= 0x10;
+        v.mv_data = vb;
+        cr_assert_eq(mdb_put(txn, db->dbi_backlinks, &k, &v, 0), 0);
+        cr_assert_eq(mdb_txn_commit(txn), 0);
+    }
+    cr_assert_geq(problems(db), 2);
 }
 
 static unsigned char swap_buf[4096];
