@@ -80,12 +80,17 @@ static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
 {
     MDB_cursor *cur;
     MDB_val k, v;
+    cvs__scan scan = {0};
+    cvs__mark mark;
     int mrc, rc = CVS_OK;
     char what[64];
     if ((mrc = mdb_cursor_open(c->txn, dbi, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(c->db, cur, &k, &v, MDB_FIRST); rc == CVS_OK;
-         mrc = cvs__cget(c->db, cur, &k, &v, MDB_NEXT)) {
+    /* An encrypted store's values that fn looks up are dropped after each
+     * entry, so that checking holds one record's plaintext at a time. */
+    cvs__arena_mark(c->db, c->txn, &mark);
+    for (mrc = cvs__cscan(c->db, cur, &k, &v, MDB_FIRST, &scan); rc == CVS_OK;
+         mrc = cvs__cscan(c->db, cur, &k, &v, MDB_NEXT, &scan)) {
         if (mrc == CVS__EAUTH) {
             c->auth_failures++;
             auth_problem(c, name, &k);
@@ -94,8 +99,10 @@ static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
         if (mrc)
             break;
         rc = fn(c, &k, &v);
+        cvs__arena_rewind(c->db, c->txn, &mark);
     }
     mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
     if (rc == CVS_OK && mrc != MDB_NOTFOUND) {
         snprintf(what, sizeof what, "walking %s", name);
         rc = cvs__err_lmdb(mrc, what);

@@ -664,6 +664,7 @@ static int sdict_copy(sdict *dst, const sdict *src)
 static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
                       const struct cvs_fcache *base, uint64_t *hash)
 {
+    cvs__scan scan = {0};
     cvs_db *db = t->db;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -690,8 +691,8 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         uint64_t key, h = 0;
         json_error_t err;
         int same, parse = 0, wanted = !all_plain;
@@ -746,6 +747,7 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
     if (mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading metadata");
 out:
+    cvs__scan_free(&scan);
     json_decref(obj);
     if (cur)
         mdb_cursor_close(cur);
@@ -1013,13 +1015,14 @@ static int set_ids(cvs_txn *t, const cvs_filter *f, uint64_t *b, size_t nkeys)
 /* Sets the bits of every record in the snapshot (the empty filter). */
 static int set_live(cvs_txn *t, uint64_t *b, size_t nkeys)
 {
+    cvs__scan scan = {0};
     MDB_cursor *cur;
     MDB_val k, v;
     int mrc, rc = CVS_OK;
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_recs, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(t->db, cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = cvs__cget(t->db, cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(t->db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(t->db, cur, &k, &v, MDB_NEXT, &scan)) {
         uint64_t key = k.mv_size == 8 ? cvs__get_u64(k.mv_data) : UINT64_MAX;
         if (key >= nkeys) {
             rc = cvs__err(CVS_ECORRUPT, "recs: bad key; run cvstore check");
@@ -1030,6 +1033,7 @@ static int set_live(cvs_txn *t, uint64_t *b, size_t nkeys)
     if (!rc && mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "listing records");
     mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
     return rc;
 }
 

@@ -211,6 +211,50 @@ out:
     return p;
 }
 
+static struct txarena *arena_find(struct cvs_crypt *c, MDB_txn *txn)
+{
+    for (size_t i = 0; i < c->nta; i++)
+        if (c->ta[i].txn == txn)
+            return &c->ta[i];
+    return NULL;
+}
+
+void cvs__arena_mark(const cvs_db *db, MDB_txn *txn, cvs__mark *m)
+{
+    struct txarena *a;
+    m->chunk = NULL;
+    m->used = 0;
+    if (!db->crypt)
+        return;
+    pthread_mutex_lock(&db->crypt->mu);
+    if ((a = arena_find(db->crypt, txn)) && a->chunks) {
+        m->chunk = a->chunks;
+        m->used = a->chunks->used;
+    }
+    pthread_mutex_unlock(&db->crypt->mu);
+}
+
+void cvs__arena_rewind(const cvs_db *db, MDB_txn *txn, const cvs__mark *m)
+{
+    struct txarena *a;
+    struct chunk *ch;
+    if (!db->crypt)
+        return;
+    pthread_mutex_lock(&db->crypt->mu);
+    if ((a = arena_find(db->crypt, txn))) {
+        while ((ch = a->chunks) && ch != m->chunk) {
+            a->chunks = ch->next;
+            sodium_memzero(ch->data, ch->used);
+            free(ch);
+        }
+        if (ch && ch->used > m->used) {
+            sodium_memzero(ch->data + m->used, ch->used - m->used);
+            ch->used = m->used;
+        }
+    }
+    pthread_mutex_unlock(&db->crypt->mu);
+}
+
 void cvs__seal_txn_end(cvs_db *db, MDB_txn *txn)
 {
     struct cvs_crypt *c = db->crypt;

@@ -103,6 +103,17 @@ static inline int cvs__cscan(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_
                      : mdb_cursor_get(cur, k, v, op);
 }
 
+/* A point in txn's arena, and a return to it: every value decrypted since
+ * the mark is wiped and freed.  For single-threaded loops that read other
+ * values per step and keep none of them (cvs_check); wrong wherever another
+ * thread reads in the same transaction.  No-ops for a plain store. */
+typedef struct cvs__mark {
+    void *chunk;
+    size_t used;
+} cvs__mark;
+void cvs__arena_mark(const cvs_db *db, MDB_txn *txn, cvs__mark *m);
+void cvs__arena_rewind(const cvs_db *db, MDB_txn *txn, const cvs__mark *m);
+
 /* mdb_put with MDB_RESERVE, in two steps: cvs__vreserve gives v->mv_size
  * bytes to fill at v->mv_data (LMDB's space for a plain store, the
  * transaction's arena for an encrypted one), and cvs__vreserve_done, called

@@ -173,6 +173,23 @@ Test(crypt, every_kind_of_value_round_trips_and_none_is_plaintext_on_disk)
     for (int i = 0; i < N; i += 37)
         expect_record(db, i);
     expect_self_found(db, CVS_SEARCH_EXACT, 10);
+    {
+        /* Metadata filters read the sealed attrs. */
+        cvs_filter *f;
+        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT};
+        int64_t l[3];
+        float fs[3];
+        cr_assert_eq(cvs_filter_parse("{\"metamarker\": {\"$gte\": 200, \"$lt\": 202}}", 0,
+                                      &f), 0);
+        sp.filter = f;
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, vecs, 1, 3, &sp, l, fs), 0, "%s", cvs_errmsg(db));
+        cvs_txn_end(t);
+        cvs_filter_free(f);
+        cr_assert((l[0] == key_of("secret-id-200") && l[1] == key_of("secret-id-201")) ||
+                  (l[0] == key_of("secret-id-201") && l[1] == key_of("secret-id-200")));
+        cr_assert_eq(l[2], -1);
+    }
     bo.index = "ivf8";
     cr_assert_eq(cvs_build(db, "pq4", &bo), 0, "%s", cvs_errmsg(db));
     expect_self_found(db, CVS_SEARCH_CODES, 5);
