@@ -8,6 +8,7 @@
 #include <lmdb.h>
 #include <math.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,69 @@ Test(crypt, wrong_or_missing_passphrase_is_a_clear_error_and_changes_nothing)
         cr_assert_eq(cvs_db_open_opts(dir, &oo, &db), 0, "%s", cvs_errmsg(NULL));
     }
     expect_record(db, 7);
+}
+
+/* Rewrites the raw meta record "crypt" through fn. */
+static void crypt_record_rewrite(void (*fn)(unsigned char *, size_t))
+{
+    MDB_txn *txn;
+    MDB_val k = {5, "crypt"}, v;
+    unsigned char copy[256];
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_get(txn, db->dbi_meta, &k, &v), 0);
+    cr_assert_leq(v.mv_size, sizeof copy);
+    memcpy(copy, v.mv_data, v.mv_size);
+    fn(copy, v.mv_size);
+    v.mv_data = copy;
+    cr_assert_eq(mdb_put(txn, db->dbi_meta, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+}
+
+static void huge_memlimit(unsigned char *p, size_t n)
+{
+    (void)n;
+    cvs__put_u64(p + 24, 1ull << 40);
+}
+
+static void flip_salt(unsigned char *p, size_t n)
+{
+    (void)n;
+    p[32] ^= 1;
+}
+
+Test(crypt, a_damaged_crypt_record_is_a_clear_error)
+{
+    cvs_open_opts oo = {0, PASS, strlen(PASS)};
+    cvs_db *h = NULL;
+    crypt_record_rewrite(huge_memlimit);
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(cvs_db_open_opts(dir, &oo, &h), CVS_EFORMAT);
+    cr_assert(strstr(cvs_errmsg(NULL), "out-of-range KDF"), "%s", cvs_errmsg(NULL));
+    cr_assert_null(h);
+    /* Undo it through a handle we cannot open: raw LMDB again. */
+    {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi meta;
+        MDB_val k = {5, "crypt"}, v;
+        unsigned char copy[256];
+        cr_assert_eq(mdb_env_create(&env), 0);
+        mdb_env_set_maxdbs(env, 32);
+        cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+        cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+        cr_assert_eq(mdb_get(txn, meta, &k, &v), 0);
+        memcpy(copy, v.mv_data, v.mv_size);
+        cvs__put_u64(copy + 24, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+        flip_salt(copy, v.mv_size);
+        v.mv_data = copy;
+        cr_assert_eq(mdb_put(txn, meta, &k, &v, 0), 0);
+        cr_assert_eq(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    /* Another salt derives another key: the check block no longer opens. */
+    cr_assert_eq(cvs_db_open_opts(dir, &oo, &h), CVS_EKEY);
 }
 
 /* Replaces the raw (sealed) value of key in dbi by fn's rewrite of it. */
