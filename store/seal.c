@@ -4,9 +4,10 @@
  * The method is libsodium's, used as its documentation recommends:
  * Argon2id (crypto_pwhash, Biryukov, Dinu & Khovratovich, RFC 9106) turns
  * the passphrase and a random 16-byte salt into a 32-byte master key;
- * crypto_kdf (BLAKE2b) derives two subkeys from it, one for the AEAD and one
- * for keyed hashes; every value is sealed with XChaCha20-Poly1305 (the IETF
- * construction with a 192-bit nonce, Arciszewski's draft) under a fresh
+ * crypto_kdf (BLAKE2b) derives three subkeys from it, for the AEAD, for keyed
+ * hashes and for the permutation of deviation 2; every value is sealed with
+ * XChaCha20-Poly1305 (the IETF construction with a 192-bit nonce,
+ * Arciszewski's draft) under a fresh
  * random nonce, stored as nonce || ciphertext || tag.  The associated data is
  * the database's name, a NUL and the record's stored key, so a value moved
  * to another record or another database fails authentication.
