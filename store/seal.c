@@ -158,14 +158,23 @@ void cvs__vkey(const cvs_db *db, MDB_dbi dbi, const MDB_val *key,
 
 const char *cvs__key_name(const MDB_val *key, char *buf, size_t cap)
 {
-    size_t n = key->mv_size, o;
+    const unsigned char *p = key->mv_data;
+    size_t n = key->mv_size, o, printable = n > 0;
+    for (size_t i = 0; i < n && printable; i++)
+        printable = p[i] >= 0x20 && p[i] < 0x7f;
+    /* Meta names are text; record keys are small integers, whose high bytes
+     * are zero and so never all printable. */
+    if (printable) {
+        snprintf(buf, cap, "\"%.*s\"", (int)(n < 64 ? n : 64), (const char *)p);
+        return buf;
+    }
     if (n == 8) {
-        snprintf(buf, cap, "%llu", (unsigned long long)cvs__get_u64(key->mv_data));
+        snprintf(buf, cap, "%llu", (unsigned long long)cvs__get_u64(p));
         return buf;
     }
     o = (size_t)snprintf(buf, cap, "0x");
     for (size_t i = 0; i < n && o + 3 < cap; i++)
-        o += (size_t)snprintf(buf + o, cap - o, "%02x", ((const unsigned char *)key->mv_data)[i]);
+        o += (size_t)snprintf(buf + o, cap - o, "%02x", p[i]);
     return buf;
 }
 

@@ -137,8 +137,8 @@ static inline int cvs__vreserve_done(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi
 void cvs__vkey(const cvs_db *db, MDB_dbi dbi, const MDB_val *key,
                unsigned char buf[CVS_HKEY_BYTES], MDB_val *out);
 
-/* A printable name for key of dbi ("42" for integer keys, else hex), for
- * messages; buf of at least 80 bytes. */
+/* A printable name for a key, for messages: "next_key" (quoted) when it is
+ * text, 42 for an integer key, else hex; buf of at least 80 bytes. */
 const char *cvs__key_name(const MDB_val *key, char *buf, size_t cap);
 
 #endif

@@ -340,7 +340,7 @@ static void raw_rewrite(MDB_dbi dbi, int64_t key, void (*fn)(unsigned char *, si
 
 static void flip_last(unsigned char *p, size_t n)
 {
-    p[n / 2] ^= 0x01;
+    p[n - 1] ^= 0x01;
 }
 
 typedef struct {
@@ -352,6 +352,41 @@ static void collect(void *ctx, const char *msg)
     report_buf *b = ctx;
     size_t l = strlen(b->all);
     snprintf(b->all + l, sizeof b->all - l, "%s\n", msg);
+}
+
+static void flip_mid(unsigned char *p, size_t n)
+{
+    p[n / 2] ^= 0x04;
+}
+
+Test(crypt, flipped_meta_and_title_values_are_reported_by_name)
+{
+    MDB_txn *txn;
+    MDB_val k = {4, "bm25"}, v;
+    unsigned char copy[256];
+    report_buf rb = {{0}};
+    uint64_t p = 0;
+    int64_t key = key_of("secret-id-9");
+    int64_t l[3];
+    float sc[3];
+
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_get(txn, db->dbi_meta, &k, &v), 0);
+    cr_assert_leq(v.mv_size, sizeof copy);
+    memcpy(copy, v.mv_data, v.mv_size);
+    flip_mid(copy, v.mv_size);
+    v.mv_data = copy;
+    cr_assert_eq(mdb_put(txn, db->dbi_meta, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    raw_rewrite(db->dbi_titles, key, flip_mid);
+
+    cr_assert_eq(cvs_check(db, collect, &rb, &p), 0, "%s", cvs_errmsg(db));
+    cr_assert(strstr(rb.all, "meta: the value of key \"bm25\" fails authentication"), "%s",
+              rb.all);
+    cr_assert(strstr(rb.all, "titles: record \"secret-id-9\""), "%s", rb.all);
+    /* The text search needs the BM25 totals: a clean error, no crash. */
+    cr_assert_eq(cvs_text_search(db, "zebra9", 6, 3, l, sc), CVS_ECORRUPT);
+    cr_assert(strstr(cvs_errmsg(db), "fails authentication"), "%s", cvs_errmsg(db));
 }
 
 Test(crypt, a_flipped_byte_is_reported_by_check_and_fails_reads_cleanly)
