@@ -20,6 +20,7 @@ static const struct {
     {"exact", bench_exact, "exact-search QPS and recall: cvstore vs FAISS IndexFlat"},
     {"codecs", bench_codecs, "codec recall, training, encode and scan speed vs FAISS PQ/OPQ"},
     {"ann", bench_ann, "ANN index: recall@10, QPS, build, memory vs FAISS and hnswlib"},
+    {"crypt", bench_crypt, "encryption at rest: import and query throughput, plain vs encrypted"},
     {"context", bench_context, "context sets on HotpotQA/MuSiQue: full support, recall, latency by budget"},
     {"soak", bench_soak, "memory layer under sustained remember/recall/forget: latency, store size over time"},
 };

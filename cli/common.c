@@ -32,6 +32,7 @@ int cli_exit_code(int rc)
     case CVS_EVERSION:
     case CVS_EFORMAT:
     case CVS_ERDONLY:
+    case CVS_EKEY:
         return CLI_EUSER;
     default:
         return CLI_EFAIL;
@@ -70,9 +71,101 @@ void cli_getopt_reset(void)
     opterr = 1;
 }
 
+/* ==== The passphrase of an encrypted store ==== */
+
+/* Taken out of every command's argv by main (cli_key_file_take), so that all
+ * commands accept it without each listing it in its getopt table. */
+static const char *key_file;
+
+int cli_key_file_take(const char *cmd, int *argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--")) { /* the rest is positional */
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (!strcmp(argv[i], "--key-file")) {
+            if (i + 1 >= *argc) {
+                cli_err(cmd, "--key-file needs a file name");
+                return CLI_EUSER;
+            }
+            key_file = argv[++i];
+        } else if (!strncmp(argv[i], "--key-file=", 11)) {
+            key_file = argv[i] + 11;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return CLI_OK;
+}
+
+/* Files of any size would do, but a passphrase file of more than this is
+ * surely the wrong file. */
+#define KEY_FILE_MAX 4096
+
+int cli_passphrase(const char *cmd, char **pass, size_t *len)
+{
+    const char *env = getenv("CVSTORE_PASSPHRASE");
+    FILE *f;
+    size_t n;
+    *pass = NULL;
+    *len = 0;
+    if (!key_file) {
+        if (!env || !*env)
+            return CLI_OK;
+        if (!(*pass = strdup(env)))
+            goto nomem;
+        *len = strlen(env);
+        return CLI_OK;
+    }
+    if (!(f = fopen(key_file, "rb"))) {
+        cli_err(cmd, "--key-file %s: %s", key_file, strerror(errno));
+        return CLI_EUSER;
+    }
+    if (!(*pass = malloc(KEY_FILE_MAX + 1))) {
+        fclose(f);
+        goto nomem;
+    }
+    n = fread(*pass, 1, KEY_FILE_MAX + 1, f);
+    fclose(f);
+    /* One trailing newline is the editor's, not the passphrase's. */
+    if (n && (*pass)[n - 1] == '\n')
+        n--;
+    if (n && (*pass)[n - 1] == '\r')
+        n--;
+    if (n == 0 || n > KEY_FILE_MAX) {
+        cli_err(cmd, "--key-file %s: %s", key_file,
+                n ? "more than 4096 bytes: not a passphrase file" : "empty");
+        cli_passphrase_free(*pass, n);
+        *pass = NULL;
+        return CLI_EUSER;
+    }
+    *len = n;
+    return CLI_OK;
+nomem:
+    cli_err(cmd, "out of memory");
+    return CLI_EFAIL;
+}
+
+void cli_passphrase_free(char *pass, size_t len)
+{
+    if (!pass)
+        return;
+    /* Volatile stores, so the wipe is not optimized away before free. */
+    for (volatile char *p = pass; len--; p++)
+        *p = 0;
+    free(pass);
+}
+
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
 {
     struct stat st;
+    cvs_open_opts oo = {.flags = flags};
+    char *pass = NULL;
     int rc;
 
     *db = NULL;
@@ -86,7 +179,12 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
         cli_err(cmd, "%s: %s", path, strerror(errno));
         return CLI_EFAIL;
     }
-    if ((rc = cvs_db_open(path, flags, db))) {
+    if ((rc = cli_passphrase(cmd, &pass, &oo.passphrase_len)))
+        return rc;
+    oo.passphrase = pass;
+    rc = cvs_db_open_opts(path, &oo, db);
+    cli_passphrase_free(pass, oo.passphrase_len);
+    if (rc) {
         if (rc == CVS_NOTFOUND) {
             cli_err(cmd, "no store at %s (run `cvstore init` first)", path);
             return CLI_EUSER;

@@ -57,7 +57,20 @@ int cli_usage_error(const char *usage);
  * reinitializes completely, including the permutation state). */
 void cli_getopt_reset(void);
 
-/* Opens the store at path, returning an exit code; on failure the message
+/* Removes `--key-file F` (or --key-file=F) from a subcommand's argv,
+ * remembering F for cli_passphrase; returns an exit code.  Called by main for
+ * every command, so each accepts the option the same way. */
+int cli_key_file_take(const char *cmd, int *argc, char **argv);
+
+/* The passphrase for an encrypted store: the contents of the --key-file (one
+ * trailing newline dropped), else $CVSTORE_PASSPHRASE, else none (*pass
+ * NULL).  Returns an exit code; free *pass with cli_passphrase_free. */
+int cli_passphrase(const char *cmd, char **pass, size_t *len);
+/* Wipes and frees a passphrase; NULL is fine. */
+void cli_passphrase_free(char *pass, size_t len);
+
+/* Opens the store at path (with the passphrase of cli_passphrase, if any),
+ * returning an exit code; on failure the message
  * says which path and why ("no store at PATH" rather than LMDB's ENOENT). */
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
 

@@ -23,6 +23,7 @@ static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
     "       cvstore init DB --embedder glove [--copy-vocab] [--metric M] [--raw P]\n"
     "       cvstore init DB --embedder http --embed-url URL --embed-model NAME\n"
+    "       (any of them with --encrypt [--key-file F])\n"
     "\n"
     "Creates an empty store in directory DB (created if missing; it must not\n"
     "already hold a store).\n"
@@ -45,6 +46,9 @@ static const char usage[] =
     "      --embed-url URL  http: the endpoint, e.g.\n"
     "                       http://localhost:8080/v1/embeddings\n"
     "      --embed-model M  http: the model name sent with each request\n"
+    "      --encrypt        encrypt the store at rest (docs/SECURITY.md); the\n"
+    "                       passphrase comes from --key-file F, else from\n"
+    "                       $CVSTORE_PASSPHRASE, and every later command needs it\n"
     "  -h, --help           show this help\n";
 
 /* Removes what cvs_db_create made in dir (the directory only if empty). */
@@ -68,6 +72,7 @@ int cmd_init(int argc, char **argv)
         {"embed-url", required_argument, NULL, 'U'},
         {"embed-model", required_argument, NULL, 'M'},
         {"copy-vocab", no_argument, NULL, 'C'},
+        {"encrypt", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -77,7 +82,9 @@ int cmd_init(int argc, char **argv)
     const char *embedder = NULL, *url = NULL, *model = NULL;
     char name[CVS_EMBEDDER_NAME_MAX + 1] = "";
     uint64_t dim = 0;
-    int c, rc = CLI_OK, have_metric = 0, copy = 0;
+    int c, rc = CLI_OK, have_metric = 0, copy = 0, encrypt = 0;
+    char *pass = NULL;
+    size_t pass_len = 0;
 
     while ((c = getopt_long(argc, argv, "d:m:r:e:h", opts, NULL)) != -1) {
         switch (c) {
@@ -92,6 +99,9 @@ int cmd_init(int argc, char **argv)
             break;
         case 'C':
             copy = 1;
+            break;
+        case 'E':
+            encrypt = 1;
             break;
         case 'd':
             if (cli_parse_u64(optarg, 1, CVS_MAX_DIM, &dim)) {
@@ -163,7 +173,16 @@ int cmd_init(int argc, char **argv)
     if (!co.raw)
         co.raw = CVS_RAW_F32;
 
-    if ((rc = cvs_db_create(argv[optind], &co, &db))) {
+    if (encrypt) {
+        if ((rc = cli_passphrase("init", &pass, &pass_len)))
+            goto out;
+        if (!pass) {
+            cli_err("init", "--encrypt needs a passphrase: --key-file F or CVSTORE_PASSPHRASE");
+            rc = CLI_EUSER;
+            goto out;
+        }
+    }
+    if ((rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db))) {
         rc = cli_fail("init", rc, NULL);
         goto out;
     }
@@ -179,10 +198,12 @@ int cmd_init(int argc, char **argv)
         remove_store(argv[optind]);
         goto out;
     }
-    printf("created %s: dim %u, metric %s, raw %s%s%s%s\n", argv[optind], co.dim,
+    printf("created %s: dim %u, metric %s, raw %s%s%s%s%s\n", argv[optind], co.dim,
            cvs_metric_name(co.metric), cvs_raw_name(co.raw), embedder ? ", embedder " : "",
-           embedder ? name : "", copy ? " (vocabulary copied into the store)" : "");
+           embedder ? name : "", copy ? " (vocabulary copied into the store)" : "",
+           encrypt ? ", encrypted" : "");
 out:
+    cli_passphrase_free(pass, pass_len);
     cvs_db_close(db);
     cvs_http_embedder_free(http);
     return rc;

@@ -45,6 +45,10 @@ static void usage(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fputs("\n"
+          "Encrypted stores (`cvstore init DB --encrypt`): every command takes the\n"
+          "passphrase from --key-file FILE (the file's contents, one trailing newline\n"
+          "dropped) or else from the environment variable CVSTORE_PASSPHRASE.\n"
+          "\n"
           "Exit codes:\n"
           "  0  success\n"
           "  1  user error: bad arguments, bad input file, no such store or record,\n"
@@ -111,6 +115,8 @@ int main(int argc, char **argv)
         argc--;
     }
     sub[argc] = NULL;
+    if ((rc = cli_key_file_take(name, &argc, sub)))
+        goto out;
     /* Our synopses put options after the positional arguments ("init DB
      * --dim D"), which needs glibc's argument permutation; POSIXLY_CORRECT
      * in the environment would turn it off and break documented usage. */

@@ -20,7 +20,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -j, --json           one JSON object: count, dim, metric, raw,\n"
-    "                       format_version, disk_bytes, map_bytes, created,\n"
+    "                       format_version, encrypted, disk_bytes, map_bytes, created,\n"
     "                       codec {...} or null, index {spec, count, nlist,\n"
     "                       residual, nprobe, rerank, mem_bytes,\n"
     "                       mem_bytes_per_vector, disk_bytes} or null\n"
@@ -78,13 +78,14 @@ int cmd_stats(int argc, char **argv)
         goto out;
     }
     if (json) {
-        json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:I,s:I,s:s}",
+        json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:b,s:I,s:I,s:s}",
                               "path", path,
                               "count", (json_int_t)in.count,
                               "dim", (int)in.dim,
                               "metric", cvs_metric_name(in.metric),
                               "raw", cvs_raw_name(in.raw),
                               "format_version", (int)in.format_version,
+                              "encrypted", in.encrypted,
                               "disk_bytes", (json_int_t)in.disk_bytes,
                               "map_bytes", (json_int_t)in.map_bytes,
                               "created", created);
@@ -124,6 +125,7 @@ int cmd_stats(int argc, char **argv)
     printf("metric:         %s\n", cvs_metric_name(in.metric));
     printf("raw:            %s\n", cvs_raw_name(in.raw));
     printf("format version: %u\n", in.format_version);
+    printf("encrypted:      %s\n", in.encrypted ? "yes" : "no");
     printf("disk:           %s (%" PRIu64 " bytes)\n",
            cli_human_bytes(in.disk_bytes, b1, sizeof b1), in.disk_bytes);
     printf("map:            %s\n", cli_human_bytes(in.map_bytes, b2, sizeof b2));

@@ -52,6 +52,7 @@
 
 #include "graph/graph.h"
 #include "index/ivf.h"
+#include "store/seal.h"
 
 #define ROW_BYTES 12
 #define META_BYTES 48
@@ -98,12 +99,12 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
             m++;
         }
         MDB_val k = {8, &key}, v = {m * ROW_BYTES, row};
-        if ((mrc = mdb_put(txn, db->dbi_knn, &k, &v, MDB_APPEND))) {
+        if ((mrc = cvs__vput(db, txn, db->dbi_knn, &k, &v, MDB_APPEND))) {
             rc = cvs__werr(mrc, "writing the kNN graph");
             goto out;
         }
     }
-    if ((mrc = mdb_put(txn, db->dbi_meta, &mk, &mv, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &mk, &mv, 0)))
         rc = cvs__werr(mrc, "writing meta knn");
 out:
     free(row);
@@ -274,7 +275,7 @@ CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
         return cvs__err(CVS_EINVAL, "cvs_knn_get_info: NULL argument");
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc == MDB_NOTFOUND) {
         rc = cvs__err(CVS_NOTFOUND, "the store has no kNN graph (cvstore link builds one)");
     } else if (mrc) {
@@ -304,7 +305,7 @@ CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
 static size_t knn_k(cvs_db *db, MDB_txn *txn)
 {
     MDB_val mk = {3, "knn"}, mv;
-    if (!db->have_knn_dbi || mdb_get(txn, db->dbi_meta, &mk, &mv) != 0 ||
+    if (!db->have_knn_dbi || cvs__vget(db, txn, db->dbi_meta, &mk, &mv) != 0 ||
         mv.mv_size != META_BYTES)
         return 0;
     return cvs__get_u32((const unsigned char *)mv.mv_data + 4);
@@ -316,7 +317,7 @@ static int row_get(cvs_db *db, MDB_txn *txn, uint64_t key, int64_t *nb, float *s
 {
     MDB_val k = {8, &key}, v;
     const unsigned char *p;
-    int mrc = mdb_get(txn, db->dbi_knn, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_knn, &k, &v);
     *n = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -340,15 +341,17 @@ static int row_put(cvs_db *db, MDB_txn *txn, uint64_t key, const int64_t *nb, co
     MDB_val k = {8, &key}, v = {n * ROW_BYTES, NULL};
     int mrc;
     if (n == 0) {
-        mrc = mdb_del(txn, db->dbi_knn, &k, NULL);
+        mrc = cvs__vdel(db, txn, db->dbi_knn, &k, NULL);
         return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "deleting a kNN row") : CVS_OK;
     }
-    if ((mrc = mdb_put(txn, db->dbi_knn, &k, &v, MDB_RESERVE)))
+    if ((mrc = cvs__vreserve(db, txn, db->dbi_knn, &k, &v, 0)))
         return cvs__werr(mrc, "writing a kNN row");
     for (size_t i = 0; i < n; i++) {
         cvs__put_u64((unsigned char *)v.mv_data + i * ROW_BYTES, (uint64_t)nb[i]);
         memcpy((unsigned char *)v.mv_data + i * ROW_BYTES + 8, &sc[i], 4);
     }
+    if ((mrc = cvs__vreserve_done(db, txn, db->dbi_knn, &k, &v, 0)))
+        return cvs__werr(mrc, "writing a kNN row");
     return CVS_OK;
 }
 
@@ -374,7 +377,7 @@ static int rows_exact(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, s
     for (size_t i = 0; i < n; i++) {
         uint64_t k64 = (uint64_t)keys[i];
         MDB_val vk = {8, &k64}, vv;
-        int mrc = mdb_get(txn, db->dbi_vecs, &vk, &vv);
+        int mrc = cvs__vget(db, txn, db->dbi_vecs, &vk, &vv);
         if (mrc == MDB_NOTFOUND) { /* a row without a record: it goes */
             memset(q + i * db->dim, 0, db->dim * sizeof *q);
             continue;
@@ -390,9 +393,8 @@ static int rows_exact(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, s
         goto out;
     for (size_t i = 0; i < n && rc == CVS_OK; i++) {
         uint64_t k64 = (uint64_t)keys[i];
-        MDB_val vk = {8, &k64}, vv;
         m = 0;
-        if (mdb_get(txn, db->dbi_vecs, &vk, &vv) == MDB_NOTFOUND) {
+        if (!cvs__has_key(txn, db->dbi_vecs, k64)) {
             rc = row_put(db, txn, k64, NULL, NULL, 0);
             continue;
         }
@@ -436,6 +438,7 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
 {
     MDB_cursor *cur = NULL;
     MDB_val mk, mv;
+    cvs__scan scan = {0};
     int64_t *hit = NULL, *nb = NULL;
     float *sc = NULL;
     size_t nhit = 0, chit = 0;
@@ -443,8 +446,8 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
 
     if ((mrc = mdb_cursor_open(txn, db->dbi_knn, &cur)))
         return cvs__werr(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &mk, &mv, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &mk, &mv, MDB_NEXT, &scan)) {
         const unsigned char *p = mv.mv_data;
         int64_t y = (int64_t)cvs__get_u64(mk.mv_data);
         for (size_t i = 0; i < mv.mv_size / ROW_BYTES; i++, p += ROW_BYTES) {
@@ -491,6 +494,7 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
 out:
     if (cur)
         mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
     free(hit);
     free(nb);
     free(sc);
@@ -584,13 +588,14 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
 {
     MDB_val mk = {3, "knn"}, mv, k, v;
     MDB_cursor *cur;
+    cvs__scan scan = {0};
     MDB_stat st;
     size_t K = 0, rows = 0;
     int have_meta, mrc;
 
     if (!db->have_knn_dbi)
         return CVS_OK;
-    have_meta = mdb_get(txn, db->dbi_meta, &mk, &mv) == 0;
+    have_meta = cvs__vget(db, txn, db->dbi_meta, &mk, &mv) == 0;
     if (have_meta && (mv.mv_size != META_BYTES || cvs__get_u32(mv.mv_data) != 1)) {
         cvs__graph_problem(problem, ctx, "meta: knn has %zu bytes or an unknown version", mv.mv_size);
         have_meta = 0;
@@ -599,18 +604,17 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
     }
     if ((mrc = mdb_cursor_open(txn, db->dbi_knn, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         uint64_t key;
         const unsigned char *p = v.mv_data;
-        MDB_val rk = {8, &key}, rv;
         rows++;
         if (k.mv_size != 8) {
             cvs__graph_problem(problem, ctx, "knn: key of %zu bytes", k.mv_size);
             continue;
         }
         key = cvs__get_u64(k.mv_data);
-        if (mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
+        if (!cvs__has_key(txn, db->dbi_recs, key)) {
             cvs__graph_problem(problem, ctx, "knn: row of key %llu, which has no record (run cvstore "
                      "link)", (unsigned long long)key);
         }
@@ -621,10 +625,9 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
         }
         for (size_t i = 0; i < v.mv_size / ROW_BYTES; i++, p += ROW_BYTES) {
             uint64_t nk = cvs__get_u64(p);
-            MDB_val nkv = {8, &nk};
             float sc;
             memcpy(&sc, p + 8, 4);
-            if (nk == key || mdb_get(txn, db->dbi_recs, &nkv, &rv) != 0 || !isfinite(sc)) {
+            if (nk == key || !cvs__has_key(txn, db->dbi_recs, nk) || !isfinite(sc)) {
                 cvs__graph_problem(problem, ctx, "knn: row of key %llu has an edge to key %llu %s "
                          "(run cvstore link)", (unsigned long long)key, (unsigned long long)nk,
                          nk == key ? "(itself)" : !isfinite(sc) ? "with a non-finite score"
@@ -633,6 +636,7 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
         }
     }
     mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
     if (mrc != MDB_NOTFOUND)
         return cvs__err_lmdb(mrc, "walking knn");
     if (rows && !have_meta) {
@@ -654,7 +658,7 @@ static int alive(cvs_txn *t, int64_t key)
 {
     uint64_t k64 = (uint64_t)key;
     MDB_val k = {8, &k64}, v;
-    return mdb_get(t->txn, t->db->dbi_recs, &k, &v) == 0;
+    return cvs__vget(t->db, t->txn, t->db->dbi_recs, &k, &v) == 0;
 }
 
 /* Neighbours of a record that has no row (put after the build): an exact
@@ -671,7 +675,7 @@ static int knn_search_row(cvs_txn *t, int64_t key, size_t cap, int64_t *keys, fl
     int rc = CVS_OK;
 
     *n = 0;
-    if (mdb_get(t->txn, t->db->dbi_meta, &mk, &mv) != 0 || mv.mv_size != META_BYTES)
+    if (cvs__vget(t->db, t->txn, t->db->dbi_meta, &mk, &mv) != 0 || mv.mv_size != META_BYTES)
         return CVS_OK;
     k = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
     if (!(v = malloc(t->db->dim * sizeof *v)) || !(lab = malloc((k + 1) * sizeof *lab)) ||
@@ -707,7 +711,7 @@ int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n
     *n = 0;
     if (!t->db->have_knn_dbi)
         return CVS_OK;
-    mrc = mdb_get(t->txn, t->db->dbi_knn, &k, &v);
+    mrc = cvs__vget(t->db, t->txn, t->db->dbi_knn, &k, &v);
     if (mrc == MDB_NOTFOUND) {
         int64_t kk[64];
         float ss[64];
@@ -749,7 +753,7 @@ CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *ke
     *n = 0;
     if (!txn->db->have_knn_dbi)
         return CVS_OK;
-    rc = mdb_get(txn->txn, txn->db->dbi_knn, &k, &v);
+    rc = cvs__vget(txn->db, txn->txn, txn->db->dbi_knn, &k, &v);
     if (rc == MDB_NOTFOUND)
         return knn_search_row(txn, key, cap, keys, scores, n);
     if (rc)
@@ -775,7 +779,7 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key)
     MDB_val ik, iv;
     int mrc;
     cvs__idkey(id, len, buf, &ik);
-    mrc = mdb_get(t->txn, t->db->dbi_ids, &ik, &iv);
+    mrc = cvs__vget(t->db, t->txn, t->db->dbi_ids, &ik, &iv);
     if (mrc == MDB_NOTFOUND)
         return CVS_NOTFOUND;
     if (mrc)
@@ -794,7 +798,7 @@ int cvs__graph_links(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t 
     size_t nl = 0;
     int rc, mrc;
     *n = 0;
-    mrc = mdb_get(t->txn, t->db->dbi_links, &k, &v);
+    mrc = cvs__vget(t->db, t->txn, t->db->dbi_links, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -836,8 +840,8 @@ int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, siz
     cvs__idkey(id, idl, buf, &ik);
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_backlinks, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &ik, &bv, MDB_SET_KEY); mrc == 0 && *n < cap;
-         mrc = mdb_cursor_get(cur, &ik, &bv, MDB_NEXT_DUP)) {
+    for (mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_SET_KEY); mrc == 0 && *n < cap;
+         mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_NEXT_DUP)) {
         int64_t src = (int64_t)cvs__get_u64(bv.mv_data);
         if (src != key)
             out[(*n)++] = (cvs_edge){src, 1.0f, "linked-by"};

@@ -68,6 +68,7 @@ typedef struct cvs_iter cvs_iter; /* a cursor over a snapshot's records */
 #define CVS_EINTERNAL   (-30913) /* a bug in cvstore */
 #define CVS_EBUSY       (-30914) /* the map must grow but this process holds
                                     read snapshots open for too long */
+#define CVS_EKEY        (-30915) /* encrypted store: passphrase missing or wrong */
 
 /* Static text naming rc; never NULL.  Covers positive errno values too. */
 CVS_API const char *cvs_strerror(int rc);
@@ -116,10 +117,33 @@ typedef struct cvs_create_opts {
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 
+/* cvs_db_create for an encrypted store (docs/SECURITY.md): every value is
+ * sealed under a key derived from the len bytes of passphrase with Argon2id
+ * (not kept after the call).  An empty passphrase is refused (CVS_EKEY).  A
+ * function of its own rather than a field of cvs_create_opts, so that
+ * positional initializers of that struct stay complete. */
+CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opts,
+                                    const char *passphrase, size_t len, cvs_db **db) CVS_WUR;
+
 #define CVS_OPEN_RDONLY 0x1u
 /* Opens an existing store.  CVS_NOTFOUND if path holds no store, CVS_EVERSION
  * if it was written by another format version, CVS_EFORMAT if it is not ours. */
 CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **db) CVS_WUR;
+
+/* Options of cvs_db_open_opts; zero-fill what you do not need. */
+typedef struct cvs_open_opts {
+    unsigned flags;          /* CVS_OPEN_RDONLY or 0 */
+    /* The passphrase of an encrypted store (read only during the call; NULL
+     * for a plain one, where a passphrase given is not used: cvs_info's
+     * encrypted field tells the two apart). */
+    const char *passphrase;
+    size_t passphrase_len;
+} cvs_open_opts;
+
+/* cvs_db_open with options.  For an encrypted store: CVS_EKEY when the
+ * passphrase is missing or wrong (the store is not changed); the key
+ * derivation costs about 0.1-0.5 s and 64 MiB of memory on every open. */
+CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **db) CVS_WUR;
 CVS_API void cvs_db_close(cvs_db *db);
 
 typedef struct cvs_info {
@@ -132,6 +156,7 @@ typedef struct cvs_info {
     uint64_t disk_bytes;   /* bytes of the store's files on disk */
     uint64_t map_bytes;    /* current LMDB map size */
     int64_t created_us;    /* store creation time, microseconds since epoch */
+    int encrypted;         /* 1 for an encrypted store (docs/SECURITY.md) */
 } cvs_info;
 
 CVS_API int cvs_db_info(cvs_db *db, cvs_info *info) CVS_WUR;

@@ -45,6 +45,7 @@
 #include "pq/codec.h"
 #include "pq/kernels.h"
 #include "store/filter.h"
+#include "store/seal.h"
 
 typedef struct cvs_codes {
     size_t txnid;
@@ -89,6 +90,7 @@ void cvs__codes_drop(cvs_db *db)
 
 static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes **out)
 {
+    cvs__scan scan = {0};
     cvs_codes *c = calloc(1, sizeof *c);
     MDB_stat st;
     MDB_cursor *cur = NULL;
@@ -116,8 +118,8 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && i < st.ms_entries;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && i < st.ms_entries;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan), i++) {
         if (k.mv_size != 8 || v.mv_size != c->cs) {
             rc = cvs__err(CVS_ECORRUPT, "codes: entry of %zu bytes (expected %zu); run cvstore check",
                           v.mv_size, c->cs);
@@ -139,6 +141,7 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         cvs__fs4_pack(c->codes, c->n, c->m, c->packed);
     }
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     if (rc) {
@@ -198,7 +201,7 @@ static int raw_distance(cvs_db *db, MDB_txn *txn, const cvs_flat *flat, const fl
     if (!x) {
         uint64_t k64 = (uint64_t)key;
         MDB_val k = {8, &k64}, v;
-        int mrc = mdb_get(txn, db->dbi_vecs, &k, &v);
+        int mrc = cvs__vget(db, txn, db->dbi_vecs, &k, &v);
         if (mrc)
             return cvs__err_lmdb(mrc, "reading a vector to rerank");
         if (v.mv_size != cvs__vec_bytes(db))

@@ -41,6 +41,7 @@
 #include "pq/codec.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "store/seal.h"
 
 #define BLOCK_FLOATS (1u << 18)   /* ~1 MiB of decoded vectors per block */
 #define QUERY_CHUNK 256
@@ -106,6 +107,7 @@ static void score_block(scan *sc, const float *x, const float *xn, const int64_t
  * for stores larger than the flat cache's budget. */
 static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
 {
+    cvs__scan vscan = {0};
     const cvs_db *db = sc->db;
     MDB_cursor *cur = NULL;
     MDB_val mk, mv;
@@ -122,8 +124,8 @@ static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &mk, &mv, MDB_FIRST, &vscan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &mk, &mv, MDB_NEXT, &vscan)) {
         float *row = x + nb * sc->dim, acc = 0;
         if (mk.mv_size != 8 || mv.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
@@ -147,6 +149,7 @@ static int scan_stream(scan *sc, MDB_txn *txn, size_t block)
     if (nb)
         score_block(sc, x, xn, keys, nb);
 out:
+    cvs__scan_free(&vscan);
     if (cur)
         mdb_cursor_close(cur);
     free(x);
@@ -175,7 +178,7 @@ static int scan_allowed(scan *sc, MDB_txn *txn, size_t block)
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(m);
             MDB_val mk = {8, &key}, mv;
             float *row = x + nb * sc->dim, acc = 0;
-            int mrc = mdb_get(txn, db->dbi_vecs, &mk, &mv);
+            int mrc = cvs__vget(db, txn, db->dbi_vecs, &mk, &mv);
             m &= m - 1;
             if (mrc == MDB_NOTFOUND) {
                 rc = cvs__err(CVS_ECORRUPT, "record with key %llu has no vector; run cvstore check",

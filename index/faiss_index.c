@@ -60,6 +60,7 @@
 #include "index/heap.h"
 #include "index/ivf.h"
 #include "store/filter.h"
+#include "store/seal.h"
 
 #define FIDX_CHUNK (16u << 20)
 #define FIDX_MAGIC "CVSFIDX1"
@@ -82,7 +83,7 @@ typedef struct cvs_fidx {
 static int meta_get_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *out = 0;
     *found = 0;
     if (mrc == MDB_NOTFOUND)
@@ -96,13 +97,13 @@ static int meta_get_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *ou
     return CVS_OK;
 }
 
-static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
+static int meta_put_u64(cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
 {
     unsigned char b[8];
     MDB_val k = {strlen(name), (void *)name}, v = {8, b};
     int mrc;
     cvs__put_u64(b, val);
-    if ((mrc = mdb_put(txn, dbi, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, dbi, &k, &v, 0)))
         return cvs__werr(mrc, "writing meta");
     return CVS_OK;
 }
@@ -129,7 +130,7 @@ static uint64_t get_be64(const unsigned char *p)
 
 /* Deletes every meta key starting with prefix whose value passes keep()
  * == 0 (keep NULL: all). */
-static int drop_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
+static int drop_prefix(cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *prefix,
                        int (*keep)(const MDB_val *v, uint64_t arg), uint64_t arg)
 {
     MDB_cursor *cur = NULL;
@@ -138,8 +139,8 @@ static int drop_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
     int mrc, rc = CVS_OK;
     if ((mrc = mdb_cursor_open(txn, dbi, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl))
             break;
         if (keep && keep(&v, arg))
@@ -170,7 +171,7 @@ static int epoch_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if ((rc = meta_get_u64(db, txn, "fidx_epoch", &e, &found)))
         return rc;
     a->epoch = e + 1;
-    return meta_put_u64(txn, db->dbi_meta, "fidx_epoch", a->epoch);
+    return meta_put_u64(db, txn, db->dbi_meta, "fidx_epoch", a->epoch);
 }
 
 typedef struct store_arg {
@@ -195,8 +196,8 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     MDB_val k, v;
 
     if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)) ||
-        (rc = drop_prefix(txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
-        (rc = drop_prefix(txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
+        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
     if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
@@ -209,17 +210,17 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
         k.mv_size = 10;
         v.mv_data = (void *)(a->blob + off);
         v.mv_size = sz;
-        if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
             return cvs__werr(mrc, "writing the FAISS index");
     }
     k.mv_data = "fidx_spec";
     k.mv_size = 9;
     v.mv_data = (void *)a->factory;
     v.mv_size = strlen(a->factory);
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing the FAISS index spec");
-    if ((rc = meta_put_u64(txn, db->dbi_meta, "fidx_nchunks", nchunks)) ||
-        (rc = meta_put_u64(txn, db->dbi_meta, "fidx_gen", gen + 1)))
+    if ((rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_nchunks", nchunks)) ||
+        (rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_gen", gen + 1)))
         return rc;
     return CVS_OK;
 }
@@ -227,6 +228,7 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
 /* Reads every (key, vector) of a snapshot. */
 static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out)
 {
+    cvs__scan scan = {0};
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_stat st;
@@ -257,8 +259,8 @@ static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && n < st.ms_entries;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < st.ms_entries;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
             goto out;
@@ -272,6 +274,7 @@ static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out
         goto out;
     }
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     cvs__read_end(db, txn);
@@ -397,11 +400,11 @@ int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
     int rc, mrc;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         MDB_val k = {strlen(keys[i]), (void *)keys[i]};
-        if ((mrc = mdb_del(txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
+        if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing the FAISS index");
     }
-    if ((rc = drop_prefix(txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
-        (rc = drop_prefix(txn, db->dbi_meta, "fidx/d", NULL, 0)))
+    if ((rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", NULL, 0)))
         return rc;
     return CVS_OK; /* fidx_gen stays: generations only grow, for the caches */
 }
@@ -444,7 +447,7 @@ void cvs__fidx_drop(cvs_db *db)
 int cvs__fidx_present(cvs_db *db, MDB_txn *txn, int *yes, char *spec, size_t cap)
 {
     MDB_val k = {9, "fidx_spec"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *yes = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -476,7 +479,7 @@ static int fidx_load(cvs_db *db, MDB_txn *txn, uint64_t gen, cvs_fidx **out)
         unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
         MDB_val k = {10, key}, v;
         be32(key + 6, (uint32_t)c);
-        if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
+        if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v))) {
             rc = mrc == MDB_NOTFOUND
                      ? cvs__err(CVS_ECORRUPT, "%s: FAISS index chunk %llu missing; rebuild it",
                                 db->path, (unsigned long long)c)
@@ -533,7 +536,7 @@ static int fidx_load(cvs_db *db, MDB_txn *txn, uint64_t gen, cvs_fidx **out)
                       faiss_Index_d(fx->index), (unsigned long long)n, db->dim);
         goto out;
     }
-    if ((mrc = mdb_get(txn, db->dbi_meta, &sk, &sv)) == 0) {
+    if ((mrc = cvs__vget(db, txn, db->dbi_meta, &sk, &sv)) == 0) {
         if (memmem(sv.mv_data, sv.mv_size, "HNSW", 4))
             fx->param_name = "efSearch";
         else if (memmem(sv.mv_data, sv.mv_size, "IVF", 3))
@@ -597,7 +600,7 @@ int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key)
         return rc;
     be64(kb + 6, key);
     cvs__put_u64(vb, epoch);
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "marking a record for the FAISS index");
     return CVS_OK;
 }
@@ -612,8 +615,8 @@ static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
     int rc = CVS_OK, mrc;
     if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 14 || memcmp(k.mv_data, "fidx/d", 6))
             break;
         if (n == cap) {
@@ -773,7 +776,7 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
             int mrc;
             if (allow && !cvs__bit_test(allow, allow_words, dirty[j]))
                 continue;
-            mrc = mdb_get(t->txn, db->dbi_vecs, &vk, &vv);
+            mrc = cvs__vget(db, t->txn, db->dbi_vecs, &vk, &vv);
             if (mrc == MDB_NOTFOUND)
                 continue; /* deleted since the build */
             if (mrc) {
@@ -824,7 +827,7 @@ typedef struct param_arg {
 
 static int param_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
-    return meta_put_u64(txn, db->dbi_meta, "fidx_param", ((param_arg *)arg)->param);
+    return meta_put_u64(db, txn, db->dbi_meta, "fidx_param", ((param_arg *)arg)->param);
     (void)db;
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "index/flat.h"
+#include "store/seal.h"
 
 static size_t budget_bytes(void)
 {
@@ -39,6 +40,7 @@ static void flat_free(cvs_flat *f)
 
 static int flat_load(cvs_db *db, MDB_txn *txn, size_t n, cvs_flat **out)
 {
+    cvs__scan scan = {0};
     cvs_flat *f = calloc(1, sizeof *f);
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -62,8 +64,8 @@ static int flat_load(cvs_db *db, MDB_txn *txn, size_t n, cvs_flat **out)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && i < n;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && i < n;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan), i++) {
         if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes (expected %zu); run cvstore check",
                           v.mv_size, cvs__vec_bytes(db));
@@ -85,6 +87,7 @@ static int flat_load(cvs_db *db, MDB_txn *txn, size_t n, cvs_flat **out)
     }
     f->n = i;
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     if (rc) {

@@ -80,6 +80,7 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kmeans.h"
+#include "store/seal.h"
 
 uint64_t cvs__ivf_log_keep = CVS_IVF_LOG_KEEP;
 
@@ -177,7 +178,7 @@ int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out)
     int rc, mrc;
 
     *out = NULL;
-    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -224,7 +225,7 @@ int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t 
                       size_t *rerank)
 {
     MDB_val k = {12, "ivf_defaults"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     /* Built-in defaults: nlist/16 lists (at least 8) and 100 candidates,
      * which on SIFT and GloVe sit near recall@10 0.9; cvs_tune or
      * cvs_index_set_defaults store better ones. */
@@ -477,7 +478,7 @@ out:
 static int meta_put(cvs_db *db, MDB_txn *txn, const char *name, const void *data, size_t len)
 {
     MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)data};
-    int mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0);
+    int mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0);
     return mrc ? cvs__werr(mrc, "writing meta") : CVS_OK;
 }
 
@@ -491,10 +492,10 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     if ((mrc = mdb_drop(txn, db->dbi_lists, 0)) || (mrc = mdb_drop(txn, db->dbi_ivflog, 0)))
         return cvs__werr(mrc, "clearing the old lists");
     /* Defaults tuned for the old lists do not carry over. */
-    if ((mrc = mdb_del(txn, db->dbi_meta, &dk, NULL)) && mrc != MDB_NOTFOUND)
+    if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &dk, NULL)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "clearing ivf_defaults");
     if (!p) {
-        if ((mrc = mdb_del(txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
+        if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing the index");
         return CVS_OK;
     }
@@ -525,7 +526,7 @@ int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list)
 {
     MDB_val k = {8, &key}, v = {4, &list};
     /* Keys arrive ascending into an emptied database. */
-    int mrc = mdb_put(txn, db->dbi_lists, &k, &v, MDB_APPEND);
+    int mrc = cvs__vput(db, txn, db->dbi_lists, &k, &v, MDB_APPEND);
     return mrc ? cvs__werr(mrc, "writing a list assignment") : CVS_OK;
 }
 
@@ -538,7 +539,7 @@ int cvs__ivf_writer_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
     memset(w, 0, sizeof *w);
     if ((rc = cvs__ivf_params_for_txn(db, txn, &w->p)) || !w->p)
         return rc;
-    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc == 0 && v.mv_size == 8)
         w->seq = cvs__get_u64(v.mv_data);
     else if (mrc && mrc != MDB_NOTFOUND)
@@ -555,7 +556,7 @@ static int log_append(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key,
     MDB_val k = {8, &seq}, v = {CVS_IVF_LOG_FIXED + (code ? cs : 0), NULL};
     unsigned char *b;
     int mrc;
-    if ((mrc = mdb_put(txn, db->dbi_ivflog, &k, &v, MDB_APPEND | MDB_RESERVE)))
+    if ((mrc = cvs__vreserve(db, txn, db->dbi_ivflog, &k, &v, MDB_APPEND)))
         return cvs__werr(mrc, "writing the index log");
     b = v.mv_data;
     cvs__put_u64(b, key);
@@ -564,6 +565,8 @@ static int log_append(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key,
     b[20] = (unsigned char)op;
     if (code)
         memcpy(b + CVS_IVF_LOG_FIXED, code, cs);
+    if ((mrc = cvs__vreserve_done(db, txn, db->dbi_ivflog, &k, &v, MDB_APPEND)))
+        return cvs__werr(mrc, "writing the index log");
     return CVS_OK;
 }
 
@@ -573,7 +576,7 @@ static int del_entry(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key, 
 {
     MDB_val k = {8, &key}, v;
     uint32_t list;
-    int rc, mrc = mdb_get(txn, db->dbi_lists, &k, &v);
+    int rc, mrc = cvs__vget(db, txn, db->dbi_lists, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -583,7 +586,7 @@ static int del_entry(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key, 
     list = cvs__get_u32(v.mv_data);
     if ((rc = log_append(db, txn, w, key, list, CVS_IVF_OP_DEL, NULL, 0)))
         return rc;
-    if (remove && (mrc = mdb_del(txn, db->dbi_lists, &k, NULL)))
+    if (remove && (mrc = cvs__vdel(db, txn, db->dbi_lists, &k, NULL)))
         return cvs__werr(mrc, "removing a list assignment");
     return CVS_OK;
 }
@@ -611,8 +614,8 @@ int cvs__ivf_put(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const cvs_codec *c
     if (existed && (rc = del_entry(db, txn, w, key, 0)))
         return rc;
     l32 = (uint32_t)list;
-    if ((mrc = mdb_put(txn, db->dbi_codes, &k, &cv, 0)) ||
-        (mrc = mdb_put(txn, db->dbi_lists, &k, &lv, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_codes, &k, &cv, 0)) ||
+        (mrc = cvs__vput(db, txn, db->dbi_lists, &k, &lv, 0)))
         return cvs__werr(mrc, "writing a code");
     return log_append(db, txn, w, key, l32, CVS_IVF_OP_ADD, code, cs);
 }
@@ -640,7 +643,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
     budget = 2 * (w->seq - w->seq0) + 64;
     if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
         return cvs__werr(mrc, "opening a cursor");
-    while (budget-- && (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 &&
+    while (budget-- && (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST)) == 0 &&
            cvs__get_u64(k.mv_data) + cvs__ivf_log_keep < seq)
         if ((mrc = mdb_cursor_del(cur, 0)))
             break;
@@ -698,7 +701,7 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
     info->count = st.ms_entries;
     info->disk_bytes = dbi_bytes(t->txn, db->dbi_lists) + dbi_bytes(t->txn, db->dbi_codes) +
                        dbi_bytes(t->txn, db->dbi_ivflog);
-    if (mdb_get(t->txn, db->dbi_meta, &k, &v) == 0)
+    if (cvs__vget(db, t->txn, db->dbi_meta, &k, &v) == 0)
         info->disk_bytes += v.mv_size;
     if ((rc = cvs__ivf_acquire(db, t->txn, p, codec, &ix)))
         goto out;
@@ -727,7 +730,7 @@ static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if (!p)
         return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built (cvstore build --index ivf)",
                         db->path);
-    if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)) == 0 && v.mv_size == 16) {
+    if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v)) == 0 && v.mv_size == 16) {
         cur[0] = cvs__get_u64(v.mv_data);
         cur[1] = cvs__get_u64((const unsigned char *)v.mv_data + 8);
     } else if (mrc && mrc != MDB_NOTFOUND) {

@@ -36,6 +36,7 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
+#include "store/seal.h"
 
 #define CVS__RELOAD (-30998) /* private: the log was trimmed past us */
 
@@ -248,7 +249,7 @@ static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, si
 {
     uint64_t key = (uint64_t)l->keys[i];
     MDB_val k = {8, &key}, v;
-    int mrc = mdb_get(txn, db->dbi_vecs, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_vecs, &k, &v);
     memset(l->rq + i * ix->rqb, 0, ix->rqb);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -266,7 +267,7 @@ static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, si
 static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
 {
     MDB_val k = {7, "ivf_seq"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *seq = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -282,6 +283,8 @@ static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
 static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec *codec,
                     cvs_ivf **out)
 {
+    cvs__scan lscan = {0};
+    cvs__scan cscan = {0};
     cvs_ivf *ix = calloc(1, sizeof *ix);
     MDB_cursor *lc = NULL, *cc = NULL;
     MDB_stat st;
@@ -340,9 +343,9 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     }
     /* Both databases hold exactly the records, in key order: walk them in
      * step, falling back to a look-up should they ever disagree. */
-    mrc = mdb_cursor_get(cc, &ck, &cv, MDB_FIRST);
-    for (int lrc = mdb_cursor_get(lc, &k, &v, MDB_FIRST); lrc == 0 && n < st.ms_entries;
-         lrc = mdb_cursor_get(lc, &k, &v, MDB_NEXT)) {
+    mrc = cvs__cscan(db, cc, &ck, &cv, MDB_FIRST, &cscan);
+    for (int lrc = cvs__cscan(db, lc, &k, &v, MDB_FIRST, &lscan); lrc == 0 && n < st.ms_entries;
+         lrc = cvs__cscan(db, lc, &k, &v, MDB_NEXT, &lscan)) {
         uint64_t key = cvs__get_u64(k.mv_data);
         if (v.mv_size != 4 || cvs__get_u32(v.mv_data) >= ix->nlist) {
             rc = cvs__err(CVS_ECORRUPT, "lists: bad entry for key %llu; run cvstore check",
@@ -352,7 +355,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         if (mrc || ck.mv_size != 8 || cvs__get_u64(ck.mv_data) != key) {
             ck.mv_size = 8;
             ck.mv_data = &key;
-            mrc = mdb_cursor_get(cc, &ck, &cv, MDB_SET_KEY);
+            mrc = cvs__cscan(db, cc, &ck, &cv, MDB_SET_KEY, &cscan);
         }
         if (mrc || cv.mv_size != ix->cs) {
             rc = cvs__err(CVS_ECORRUPT, "codes: missing or bad code for key %llu; run cvstore check",
@@ -364,7 +367,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         memcpy(codes + n * ix->cs, cv.mv_data, ix->cs);
         fill[lid[n]]++;
         n++;
-        mrc = mdb_cursor_get(cc, &ck, &cv, MDB_NEXT);
+        mrc = cvs__cscan(db, cc, &ck, &cv, MDB_NEXT, &cscan);
     }
     /* Bucket by list (a counting sort), then lay each list out. */
     if (!(sorted = malloc((n + 1) * ix->cs))) {
@@ -408,6 +411,8 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     }
     ix->live = n;
 out:
+    cvs__scan_free(&lscan);
+    cvs__scan_free(&cscan);
     if (lc)
         mdb_cursor_close(lc);
     if (cc)
@@ -442,12 +447,12 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
         free(tmp);
         return cvs__err_lmdb(mrc, "opening a cursor");
     }
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
     if (mrc || cvs__get_u64(k.mv_data) != want) {
         rc = CVS__RELOAD; /* trimmed past us (or emptied by a build) */
         goto out;
     }
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (; mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         uint64_t seq = cvs__get_u64(k.mv_data), key, txnid;
         const unsigned char *b = v.mv_data;
         uint32_t list;

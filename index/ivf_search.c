@@ -45,6 +45,7 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
+#include "store/seal.h"
 
 #define QCHUNK 16 /* queries per coarse pass over the centroids */
 /* With SQ8 re-ranking codes the candidate heap holds list positions (list
@@ -149,7 +150,7 @@ static int fetch_vec(const job *jb, int64_t key, const void **x)
     cvs_db *db = jb->db;
     uint64_t k64 = (uint64_t)key;
     MDB_val k = {8, &k64}, v;
-    int mrc = mdb_get(jb->txn, db->dbi_vecs, &k, &v);
+    int mrc = cvs__vget(db, jb->txn, db->dbi_vecs, &k, &v);
     if (mrc)
         return cvs__err_lmdb(mrc, "reading a vector to rerank");
     if (v.mv_size != cvs__vec_bytes(db))
@@ -574,7 +575,7 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
     if (base.rerank) { /* deviation 1: settle LMDB's per-database state first */
         uint64_t zero = 0;
         MDB_val mk = {8, &zero}, mv;
-        (void)mdb_get(t->txn, db->dbi_vecs, &mk, &mv);
+        (void)cvs__vget(db, t->txn, db->dbi_vecs, &mk, &mv);
     }
     nt = threads > 0 ? (size_t)threads : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (nt < 1)

@@ -49,6 +49,7 @@
 #include "query/text.h"
 #include "query/tokenize.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 #define POSTING_BYTES 16
 #define STATS_BYTES 24
@@ -130,7 +131,7 @@ static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
 static int stats_get(cvs_db *db, MDB_txn *txn, bm25_stats *s)
 {
     MDB_val k = {4, "bm25"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     memset(s, 0, sizeof *s);
     if (mrc == MDB_NOTFOUND) {
         s->tokver = CVS_TOKENIZER_VERSION;
@@ -154,7 +155,7 @@ static int stats_put(cvs_db *db, MDB_txn *txn, const bm25_stats *s)
     cvs__put_u32(buf, s->tokver);
     cvs__put_u64(buf + 8, s->ndocs);
     cvs__put_u64(buf + 16, s->total);
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing meta bm25");
     return CVS_OK;
 }
@@ -180,9 +181,9 @@ static int apply(cvs_db *db, MDB_txn *txn, uint64_t key, const doc_terms *d, int
         MDB_val k = {d->t[i].len, (void *)d->t[i].s}, v = {POSTING_BYTES, p};
         posting_encode(p, key, d->t[i].tf, d->dl);
         if (add)
-            mrc = mdb_put(txn, db->dbi_terms, &k, &v, MDB_NODUPDATA);
+            mrc = cvs__vput(db, txn, db->dbi_terms, &k, &v, MDB_NODUPDATA);
         else
-            mrc = mdb_del(txn, db->dbi_terms, &k, &v);
+            mrc = cvs__vdel(db, txn, db->dbi_terms, &k, &v);
         /* A missing posting on removal (or a present one on adding) means
          * the index was already in that state: nothing to repair. */
         if (mrc && mrc != MDB_NOTFOUND && mrc != MDB_KEYEXIST)
@@ -205,9 +206,9 @@ static int stored_doc(cvs_db *db, MDB_txn *txn, uint64_t key, MDB_val *title, MD
     int mrc;
     title->mv_data = text->mv_data = NULL;
     title->mv_size = text->mv_size = 0;
-    if ((mrc = mdb_get(txn, db->dbi_titles, &k, title)) && mrc != MDB_NOTFOUND)
+    if ((mrc = cvs__vget(db, txn, db->dbi_titles, &k, title)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "reading a title");
-    if ((mrc = mdb_get(txn, db->dbi_text, &k, text)) && mrc != MDB_NOTFOUND)
+    if ((mrc = cvs__vget(db, txn, db->dbi_text, &k, text)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "reading text");
     return CVS_OK;
 }
@@ -235,8 +236,8 @@ int cvs__bm25_reindex(cvs_db *db, MDB_txn *txn)
     if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     /* Collecting keys first is unnecessary: writes go to other databases. */
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         uint64_t key;
         if (k.mv_size != 8) {
             rc = cvs__err(CVS_ECORRUPT, "recs key of %zu bytes", k.mv_size);
@@ -291,11 +292,11 @@ int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed, const 
     if (r->title) {
         v.mv_size = r->title_len;
         v.mv_data = (void *)r->title;
-        if ((mrc = mdb_put(txn, db->dbi_titles, &k, &v, 0))) {
+        if ((mrc = cvs__vput(db, txn, db->dbi_titles, &k, &v, 0))) {
             rc = cvs__werr(mrc, "writing a title");
             goto out;
         }
-    } else if (existed && (mrc = mdb_del(txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
+    } else if (existed && (mrc = cvs__vdel(db, txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
         rc = cvs__werr(mrc, "removing a title");
         goto out;
     }
@@ -319,7 +320,7 @@ int cvs__bm25_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key)
         (rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size)) ||
         (rc = apply(db, txn, key, &d, 0, &s)))
         goto out;
-    if ((mrc = mdb_del(txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
+    if ((mrc = cvs__vdel(db, txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
         rc = cvs__werr(mrc, "removing a title");
         goto out;
     }
@@ -362,13 +363,13 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         MDB_val rk = k, rv;
         uint64_t key = 0;
         if (k.mv_size == 8)
             memcpy(&key, k.mv_data, 8);
-        if (k.mv_size != 8 || mdb_get(txn, db->dbi_recs, &rk, &rv) != 0) {
+        if (k.mv_size != 8 || cvs__vget(db, txn, db->dbi_recs, &rk, &rv) != 0) {
             snprintf(msg, sizeof msg, "titles: key %llu has no record", (unsigned long long)key);
             problem(ctx, msg);
         } else if (!cvs__utf8_valid(v.mv_data, v.mv_size)) {
@@ -383,8 +384,8 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         uint64_t key;
         MDB_val ti, te;
         if (k.mv_size != 8)
@@ -407,7 +408,7 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
             MDB_val tk = {d.t[i].len, (void *)d.t[i].s}, tv = {POSTING_BYTES, p};
             posting_encode(p, key, d.t[i].tf, d.dl);
             postings++;
-            if (mdb_cursor_get(tc, &tk, &tv, MDB_GET_BOTH) != 0) {
+            if (cvs__cget(db, tc, &tk, &tv, MDB_GET_BOTH) != 0) {
                 snprintf(msg, sizeof msg, "terms: \"%s\" lacks the posting of key %llu "
                          "(tf %u, dl %u)", d.t[i].s, (unsigned long long)key, d.t[i].tf, d.dl);
                 problem(ctx, msg);
@@ -506,7 +507,7 @@ static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats 
 
     if ((mrc = mdb_cursor_open(txn, db->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
     if (mrc == MDB_NOTFOUND)
         goto out;
     if (mrc || (mrc = mdb_cursor_count(cur, &df))) {
@@ -516,7 +517,7 @@ static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats 
     idf = log(1.0 + ((double)st->ndocs - (double)df + 0.5) / ((double)df + 0.5));
     /* GET_MULTIPLE hands out a page of fixed-size postings at a time; for a
      * term with a single posting it leaves v as MDB_SET_KEY filled it. */
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE);
+    mrc = cvs__cget(db, cur, &k, &v, MDB_GET_MULTIPLE);
     while (mrc == 0) {
         const unsigned char *p = v.mv_data;
         if (v.mv_size % POSTING_BYTES) {
@@ -532,7 +533,7 @@ static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats 
             if ((rc = acc_add(a, key, (float)s)))
                 goto out;
         }
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_MULTIPLE);
+        mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_MULTIPLE);
     }
     if (mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading postings");

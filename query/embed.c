@@ -51,6 +51,7 @@
 #include "query/embed.h"
 #include "query/text.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 #define EMB_REC_VERSION 1u
 #define SIF_REC_VERSION 1u
@@ -126,7 +127,7 @@ static int emb_rec_get(cvs_db *db, MDB_txn *txn, emb_rec *r)
     MDB_val k = {8, "embedder"}, v;
     const unsigned char *p;
     size_t nl, fl;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     memset(r, 0, sizeof *r);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -163,7 +164,7 @@ static int emb_rec_put(cvs_db *db, MDB_txn *txn, const cvs_embedder *e)
     cvs__put_u16(buf + 10 + nl, (uint16_t)fl);
     if (fl)
         memcpy(buf + 12 + nl, cvs__sif_fingerprint(e->sif), fl);
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing meta embedder");
     return CVS_OK;
 }
@@ -199,7 +200,7 @@ static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_p
 {
     MDB_val k = {3, "sif"}, v;
     const unsigned char *p;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *a = CVS_SIF_A;
     *has_pc = 0;
     if (mrc == MDB_NOTFOUND)
@@ -225,7 +226,7 @@ static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc)
     MDB_val k = {3, "sif"}, v;
     int mrc;
     v.mv_size = SIF_REC_FIXED + (pc ? 4 * (size_t)db->dim : 0);
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, MDB_RESERVE)))
+    if ((mrc = cvs__vreserve(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing meta sif");
     cvs__put_u32(v.mv_data, SIF_REC_VERSION);
     cvs__put_u32((unsigned char *)v.mv_data + 4, db->dim);
@@ -233,6 +234,8 @@ static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc)
     cvs__put_u32((unsigned char *)v.mv_data + 12, pc != NULL);
     if (pc)
         memcpy((unsigned char *)v.mv_data + SIF_REC_FIXED, pc, 4 * (size_t)db->dim);
+    if ((mrc = cvs__vreserve_done(db, txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing meta sif");
     return CVS_OK;
 }
 
@@ -250,8 +253,8 @@ static int load_store_copy(cvs_db *db, cvs_sif **out, int *present)
     *present = 0;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    m1 = mdb_get(txn, db->dbi_meta, &kw, &w);
-    m2 = mdb_get(txn, db->dbi_meta, &kv, &v);
+    m1 = cvs__vget(db, txn, db->dbi_meta, &kw, &w);
+    m2 = cvs__vget(db, txn, db->dbi_meta, &kv, &v);
     if (m1 == 0 && m2 == 0) {
         *present = 1;
         rc = cvs__sif_load_mem(w.mv_data, w.mv_size, v.mv_data, v.mv_size, out);
@@ -316,8 +319,8 @@ static int copy_fn(cvs_db *db, MDB_txn *txn, void *arg)
     MDB_val kw = copy_words_key, kv = copy_vecs_key;
     MDB_val w = {a->wlen, (void *)a->words}, v = {a->vlen, (void *)a->vecs};
     int mrc;
-    if ((mrc = mdb_put(txn, db->dbi_meta, &kw, &w, 0)) ||
-        (mrc = mdb_put(txn, db->dbi_meta, &kv, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &kw, &w, 0)) ||
+        (mrc = cvs__vput(db, txn, db->dbi_meta, &kv, &v, 0)))
         return cvs__werr(mrc, "writing the store's copy of the vocabulary");
     return CVS_OK;
 }
@@ -406,7 +409,7 @@ static int record_fn(cvs_db *db, MDB_txn *txn, void *arg)
         /* Where the server was last seen, for handles that attach by
          * themselves (choice 5); updated by every successful attach. */
         MDB_val k = {9, "embed_url"}, v = {strlen(e->http_url), (void *)e->http_url};
-        if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+        if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
             return cvs__werr(mrc, "writing meta embed_url");
     }
     if (r.present)
@@ -556,7 +559,7 @@ CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info)
     info->fitted = has_pc;
     {
         MDB_val kw = copy_words_key, w;
-        info->data_in_store = mdb_get(txn, db->dbi_meta, &kw, &w) == 0;
+        info->data_in_store = cvs__vget(db, txn, db->dbi_meta, &kw, &w) == 0;
     }
 out:
     cvs__read_end(db, txn);
@@ -579,7 +582,7 @@ static int attach_http_recorded(cvs_db *db, const emb_rec *r, cvs_embedder **out
 
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc == 0 && (url = malloc(v.mv_size + 1))) {
         memcpy(url, v.mv_data, v.mv_size);
         url[v.mv_size] = '\0';

@@ -22,6 +22,7 @@
 #include "pq/codec.h"
 #include "query/text.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 typedef struct chk {
     cvs_db *db;
@@ -33,6 +34,7 @@ typedef struct chk {
     size_t code_size;      /* 0: no codec */
     uint32_t nlist;        /* 0: no IVF index */
     int codes_only;        /* raw "none" after a build: no vectors, only codes */
+    uint64_t auth_failures; /* encrypted store: values that failed authentication */
 } chk;
 
 static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
@@ -51,7 +53,27 @@ static void problem(chk *c, const char *fmt, ...)
 static int exists_key(chk *c, MDB_dbi dbi, uint64_t key)
 {
     MDB_val k = {8, &key}, v;
-    return mdb_get(c->txn, dbi, &k, &v) == 0;
+    return cvs__vget(c->db, c->txn, dbi, &k, &v) == 0;
+}
+
+/* An encrypted store's value that fails authentication: name the record by
+ * its external id when its "recs" value still opens, else by its key. */
+static void auth_problem(chk *c, const char *name, const MDB_val *k)
+{
+    MDB_val rv;
+    const char *id;
+    size_t len;
+    int64_t cr, up;
+    char kn[96];
+    if (k->mv_size == 8 && strcmp(name, "ivflog") != 0 && strcmp(name, "meta") != 0 &&
+        cvs__vget(c->db, c->txn, c->db->dbi_recs, (MDB_val *)k, &rv) == 0 &&
+        cvs__rec_decode(&rv, &cr, &up, &id, &len) == CVS_OK)
+        problem(c, "%s: record \"%.*s\" (key %s) fails authentication: damaged, tampered "
+                "with, or moved from another record", name, (int)len, id,
+                cvs__key_name(k, kn, sizeof kn));
+    else
+        problem(c, "%s: the value of key %s fails authentication: damaged, tampered with, "
+                "or moved from another record", name, cvs__key_name(k, kn, sizeof kn));
 }
 
 /* Walks every entry of dbi, calling fn; stops on an LMDB error. */
@@ -60,14 +82,29 @@ static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
 {
     MDB_cursor *cur;
     MDB_val k, v;
+    cvs__scan scan = {0};
+    cvs__mark mark;
     int mrc, rc = CVS_OK;
     char what[64];
     if ((mrc = mdb_cursor_open(c->txn, dbi, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == CVS_OK;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    /* An encrypted store's values that fn looks up are dropped after each
+     * entry, so that checking holds one record's plaintext at a time. */
+    cvs__arena_mark(c->db, c->txn, &mark);
+    for (mrc = cvs__cscan(c->db, cur, &k, &v, MDB_FIRST, &scan); rc == CVS_OK;
+         mrc = cvs__cscan(c->db, cur, &k, &v, MDB_NEXT, &scan)) {
+        if (mrc == CVS__EAUTH) {
+            c->auth_failures++;
+            auth_problem(c, name, &k);
+            continue;
+        }
+        if (mrc)
+            break;
         rc = fn(c, &k, &v);
+        cvs__arena_rewind(c->db, c->txn, &mark);
+    }
     mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
     if (rc == CVS_OK && mrc != MDB_NOTFOUND) {
         snprintf(what, sizeof what, "walking %s", name);
         rc = cvs__err_lmdb(mrc, what);
@@ -82,14 +119,14 @@ static int check_ids(chk *c, const MDB_val *k, const MDB_val *v)
     const char *id;
     size_t len;
     int64_t cr, up;
-    unsigned char buf[CVS_IDKEY_MAX];
+    unsigned char buf[CVS_IDKEY_MAX], hb[CVS_HKEY_BYTES];
     if (v->mv_size != 8) {
         problem(c, "ids: entry \"%.*s\" has a value of %zu bytes (expected 8)",
                 (int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data, v->mv_size);
         return CVS_OK;
     }
     key = cvs__get_u64(v->mv_data);
-    if (mdb_get(c->txn, c->db->dbi_recs, &rk, &rv) != 0) {
+    if (cvs__vget(c->db, c->txn, c->db->dbi_recs, &rk, &rv) != 0) {
         problem(c, "ids: \"%.*s\" maps to key %llu, which has no record",
                 (int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data,
                 (unsigned long long)key);
@@ -98,6 +135,7 @@ static int check_ids(chk *c, const MDB_val *k, const MDB_val *v)
     if (cvs__rec_decode(&rv, &cr, &up, &id, &len) != CVS_OK)
         return CVS_OK; /* reported by check_recs */
     cvs__idkey(id, len, buf, &ik);
+    cvs__vkey(c->db, c->db->dbi_ids, &ik, hb, &ik);
     if (ik.mv_size != k->mv_size || memcmp(ik.mv_data, k->mv_data, k->mv_size) != 0)
         problem(c, "ids: key %llu is claimed by \"%.*s\" but its record says \"%.*s\"",
                 (unsigned long long)key, (int)(k->mv_size > 64 ? 64 : k->mv_size),
@@ -125,7 +163,7 @@ static int check_recs(chk *c, const MDB_val *k, const MDB_val *v)
     if (!cvs__utf8_valid(id, len))
         problem(c, "recs: key %llu: id is not valid UTF-8", (unsigned long long)key);
     cvs__idkey(id, len, buf, &ik);
-    if (mdb_get(c->txn, c->db->dbi_ids, &ik, &iv) != 0)
+    if (cvs__vget(c->db, c->txn, c->db->dbi_ids, &ik, &iv) != 0)
         problem(c, "recs: \"%.*s\" (key %llu) is missing from ids", (int)len, id,
                 (unsigned long long)key);
     else if (iv.mv_size != 8 || cvs__get_u64(iv.mv_data) != key)
@@ -137,10 +175,10 @@ static int check_recs(chk *c, const MDB_val *k, const MDB_val *v)
     vk.mv_data = &key;
     vk.mv_size = 8;
     if (c->codes_only) {
-        if (mdb_get(c->txn, c->db->dbi_codes, &vk, &vv) != 0)
+        if (cvs__vget(c->db, c->txn, c->db->dbi_codes, &vk, &vv) != 0)
             problem(c, "codes: \"%.*s\" (key %llu) has no code, and the store keeps nothing "
                     "else", (int)len, id, (unsigned long long)key);
-    } else if (mdb_get(c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
+    } else if (cvs__vget(c->db, c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
         problem(c, "vecs: \"%.*s\" (key %llu) has no vector", (int)len, id, (unsigned long long)key);
     } else if (vv.mv_size != cvs__vec_bytes(c->db)) {
         problem(c, "vecs: \"%.*s\" has a vector of %zu bytes, expected %zu (dim %u, %s)",
@@ -217,11 +255,11 @@ static int check_links(chk *c, const MDB_val *k, const MDB_val *v)
         MDB_val ik, iv, bv = {8, &src};
         MDB_cursor *cur;
         cvs__idkey(links[i].id, links[i].id_len, buf, &ik);
-        if (mdb_get(c->txn, c->db->dbi_ids, &ik, &iv) != 0)
+        if (cvs__vget(c->db, c->txn, c->db->dbi_ids, &ik, &iv) != 0)
             problem(c, "links: key %llu links to \"%.*s\", which does not exist (dangling)",
                     (unsigned long long)src, (int)links[i].id_len, links[i].id);
         if (mdb_cursor_open(c->txn, c->db->dbi_backlinks, &cur) == 0) {
-            if (mdb_cursor_get(cur, &ik, &bv, MDB_GET_BOTH) != 0)
+            if (cvs__cget(c->db, cur, &ik, &bv, MDB_GET_BOTH) != 0)
                 problem(c, "backlinks: missing entry for the link from key %llu to \"%.*s\"",
                         (unsigned long long)src, (int)links[i].id_len, links[i].id);
             mdb_cursor_close(cur);
@@ -261,13 +299,13 @@ static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
     MDB_val sk = {8, &src}, sv;
     cvs_link *links = NULL;
     size_t n = 0, found = 0;
-    unsigned char buf[CVS_IDKEY_MAX];
+    unsigned char buf[CVS_IDKEY_MAX], hb[CVS_HKEY_BYTES];
     if (v->mv_size != 8) {
         problem(c, "backlinks: value of %zu bytes", v->mv_size);
         return CVS_OK;
     }
     src = cvs__get_u64(v->mv_data);
-    if (mdb_get(c->txn, c->db->dbi_links, &sk, &sv) != 0 ||
+    if (cvs__vget(c->db, c->txn, c->db->dbi_links, &sk, &sv) != 0 ||
         cvs__links_decode(sv.mv_data, sv.mv_size, &links, &n) != CVS_OK) {
         problem(c, "backlinks: key %llu is listed as a source but has no links",
                 (unsigned long long)src);
@@ -276,12 +314,23 @@ static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
     for (size_t i = 0; i < n && !found; i++) {
         MDB_val ik;
         cvs__idkey(links[i].id, links[i].id_len, buf, &ik);
+        cvs__vkey(c->db, c->db->dbi_backlinks, &ik, hb, &ik);
         found = ik.mv_size == k->mv_size && memcmp(ik.mv_data, k->mv_data, k->mv_size) == 0;
     }
     if (!found)
         problem(c, "backlinks: key %llu is listed as linking to an id it does not link to",
                 (unsigned long long)src);
     free(links);
+    return CVS_OK;
+}
+
+/* Encrypted stores: databases walked only so that every value is opened
+ * once (what fails is reported by walk). */
+static int check_opens(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    (void)c;
+    (void)k;
+    (void)v;
     return CVS_OK;
 }
 
@@ -305,7 +354,7 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         return cvs__err(CVS_EINVAL, "cvs_check: NULL argument");
     if ((rc = cvs__read_begin(db, &c.txn)))
         return rc;
-    if (mdb_get(c.txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
+    if (cvs__vget(db, c.txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
         c.next_key = cvs__get_u64(nv.mv_data);
     else
         problem(&c, "meta: next_key is missing or not 8 bytes");
@@ -337,10 +386,23 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         (rc = walk(&c, db->dbi_attrs, "attrs", check_attrs)) ||
         (rc = walk(&c, db->dbi_links, "links", check_links)) ||
         (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)) ||
-        (rc = walk(&c, db->dbi_codes, "codes", check_codes)) ||
-        (rc = cvs__bm25_check(db, c.txn, text_problem, &c)) ||
-        (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
-        (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)))
+        (rc = walk(&c, db->dbi_codes, "codes", check_codes)))
+        goto out;
+    if (db->crypt &&
+        ((rc = walk(&c, db->dbi_meta, "meta", check_opens)) ||
+         (db->have_text_dbis && (rc = walk(&c, db->dbi_titles, "titles", check_opens))) ||
+         (db->have_knn_dbi && (rc = walk(&c, db->dbi_knn, "knn", check_opens))) ||
+         (db->has_ivf_dbis && (rc = walk(&c, db->dbi_ivflog, "ivflog", check_opens)))))
+        goto out;
+    /* The text index and graph checks re-read every record's text and rows
+     * and stop at the first value that does not open; the failures are
+     * reported above. */
+    if (c.auth_failures)
+        problem(&c, "text index and graph not checked: %llu values failed authentication",
+                (unsigned long long)c.auth_failures);
+    else if ((rc = cvs__bm25_check(db, c.txn, text_problem, &c)) ||
+             (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
+             (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)))
         goto out;
     if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
         struct cvs_ivf_params *ip = NULL;

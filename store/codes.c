@@ -26,13 +26,14 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 #define ENCODE_BATCH 4096
 
 static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
 {
     MDB_val k = {9, "codec_gen"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *gen = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -80,7 +81,7 @@ int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_
     }
     pthread_mutex_unlock(&db->codec_mu);
 
-    if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)))
+    if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v)))
         return mrc == MDB_NOTFOUND
                    ? cvs__err(CVS_ECORRUPT, "meta has codec_gen %llu but no codec",
                               (unsigned long long)gen)
@@ -125,6 +126,7 @@ typedef struct build_arg {
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
+    cvs__scan scan = {0};
     build_arg *a = arg;
     size_t cs = cvs__codec_code_size(a->codec), nb = 0;
     uint8_t *blob = NULL, *codes = NULL;
@@ -148,7 +150,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     k.mv_size = 5;
     v.mv_data = blob;
     v.mv_size = blen;
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0))) {
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
         rc = cvs__werr(mrc, "writing the codec");
         goto out;
     }
@@ -156,7 +158,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     k.mv_size = 9;
     v.mv_data = &gen;
     v.mv_size = 8;
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0))) {
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
         rc = cvs__werr(mrc, "writing codec_gen");
         goto out;
     }
@@ -180,7 +182,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan);; mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         if (mrc == 0) {
             if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
                 rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
@@ -210,7 +212,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             for (size_t i = 0; i < nb; i++) {
                 MDB_val ck = {8, &keys[i]}, cv = {cs, codes + i * cs};
                 /* Keys arrive ascending into an emptied database. */
-                if ((mrc = mdb_put(txn, db->dbi_codes, &ck, &cv, MDB_APPEND))) {
+                if ((mrc = cvs__vput(db, txn, db->dbi_codes, &ck, &cv, MDB_APPEND))) {
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }
@@ -233,6 +235,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     rc = CVS_OK;
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     free(blob);
@@ -256,6 +259,7 @@ static uint64_t mix(uint64_t *s)
  * order, one pass). */
 static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout, uint64_t *total)
 {
+    cvs__scan scan = {0};
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_stat st;
@@ -287,8 +291,8 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && n < want;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), seen++) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < want;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan), seen++) {
         /* Knuth's algorithm S: take this one with probability
          * (want - n) / (N - seen). */
         uint64_t left = st.ms_entries - seen;
@@ -308,6 +312,7 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
     x = NULL;
     rc = CVS_OK;
 out:
+    cvs__scan_free(&scan);
     if (cur)
         mdb_cursor_close(cur);
     cvs__read_end(db, txn);

@@ -30,6 +30,7 @@
 #include "query/text.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "store/seal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "cvstore's on-disk format is little-endian; big-endian hosts are not supported"
@@ -153,6 +154,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             return cvs__err_lmdb(mrc, "beginning a write transaction");
         }
         rc = fn(db, txn, arg);
+        cvs__seal_txn_end(db, txn);
         if (rc == CVS_OK) {
             mrc = mdb_txn_commit(txn);
             if (mrc == MDB_MAP_FULL)
@@ -190,6 +192,7 @@ void cvs__read_end(cvs_db *db, MDB_txn *txn)
 {
     if (!txn)
         return;
+    cvs__seal_txn_end(db, txn);
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&db->maplock);
 }
@@ -200,27 +203,34 @@ static void header_encode(const cvs_db *db, unsigned char h[CVS_HEADER_SIZE])
 {
     memset(h, 0, CVS_HEADER_SIZE);
     memcpy(h, CVS_MAGIC, 8);
-    cvs__put_u32(h + 8, CVS_FORMAT_VERSION);
+    cvs__put_u32(h + 8, db->crypt ? CVS_FORMAT_VERSION_CRYPT : CVS_FORMAT_VERSION);
     cvs__put_u32(h + 12, db->dim);
     cvs__put_u32(h + 16, (uint32_t)db->metric);
     cvs__put_u32(h + 20, (uint32_t)db->raw);
     cvs__put_u64(h + 24, (uint64_t)db->created_us);
+    if (db->crypt)
+        cvs__put_u32(h + 32, CVS_HEADER_ENCRYPTED);
 }
 
-static int header_decode(cvs_db *db, const MDB_val *v)
+/* *encrypted gets whether the store is encrypted (version 2 with the flag). */
+static int header_decode(cvs_db *db, const MDB_val *v, int *encrypted)
 {
     const unsigned char *h = v->mv_data;
     uint32_t ver, metric, raw;
     if (v->mv_size < 12 || memcmp(h, CVS_MAGIC, 8) != 0)
         return cvs__err(CVS_EFORMAT, "%s: not a cvstore store (bad magic)", db->path);
     ver = cvs__get_u32(h + 8);
-    if (ver != CVS_FORMAT_VERSION)
+    if (ver != CVS_FORMAT_VERSION && ver != CVS_FORMAT_VERSION_CRYPT)
         return cvs__err(CVS_EVERSION, "%s: store has format version %u; this cvstore "
-                        "(%s) reads version %u only", db->path, ver,
-                        CVS_VERSION_STRING, CVS_FORMAT_VERSION);
+                        "(%s) reads versions %u (plain) and %u (encrypted) only", db->path,
+                        ver, CVS_VERSION_STRING, CVS_FORMAT_VERSION, CVS_FORMAT_VERSION_CRYPT);
     if (v->mv_size != CVS_HEADER_SIZE)
         return cvs__err(CVS_EFORMAT, "%s: header record has %zu bytes, expected %d",
                         db->path, v->mv_size, CVS_HEADER_SIZE);
+    *encrypted = (cvs__get_u32(h + 32) & CVS_HEADER_ENCRYPTED) != 0;
+    if (*encrypted != (ver == CVS_FORMAT_VERSION_CRYPT))
+        return cvs__err(CVS_EFORMAT, "%s: header record is damaged (version %u with "
+                        "encryption flag %d)", db->path, ver, *encrypted);
     db->dim = cvs__get_u32(h + 12);
     metric = cvs__get_u32(h + 16);
     raw = cvs__get_u32(h + 20);
@@ -454,15 +464,23 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     v.mv_data = h; v.mv_size = sizeof h;
     if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
         return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "writing the header");
+    if (db->crypt && (rc = cvs__crypt_write_meta(db, txn)))
+        return rc;
     cvs__put_u64(nk, 1);
     k.mv_data = "next_key"; k.mv_size = 8;
     v.mv_data = nk; v.mv_size = 8;
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "writing next_key");
     return CVS_OK;
 }
 
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db **out)
+{
+    return cvs_db_create_encrypted(path, opts, NULL, 0, out);
+}
+
+CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opts,
+                                    const char *passphrase, size_t len, cvs_db **out)
 {
     cvs_db *db = NULL;
     int rc;
@@ -477,6 +495,8 @@ CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db 
     if (opts->raw != 0 && opts->raw != CVS_RAW_F32 && opts->raw != CVS_RAW_F16 &&
         opts->raw != CVS_RAW_NONE)
         return cvs__err(CVS_EINVAL, "unknown raw precision %d", (int)opts->raw);
+    if (passphrase && len == 0)
+        return cvs__err(CVS_EKEY, "an empty passphrase is not accepted");
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
     if (data_file_exists(path))
@@ -487,6 +507,8 @@ CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db 
     db->metric = opts->metric;
     db->raw = opts->raw ? opts->raw : CVS_RAW_F32;
     db->created_us = cvs__now_us();
+    if (passphrase && (rc = cvs__crypt_create(db, passphrase, len)))
+        goto fail;
     if ((rc = env_open(db, 0)))
         goto fail;
     if ((rc = cvs__write(db, create_fn, NULL)))
@@ -500,13 +522,21 @@ fail:
 
 CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
 {
+    cvs_open_opts o = {.flags = flags};
+    return cvs_db_open_opts(path, &o, out);
+}
+
+CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **out)
+{
     cvs_db *db = NULL;
     MDB_txn *txn = NULL;
     MDB_val k, v;
-    int rc, mrc, missing = 0, knn_missing = 0;
+    unsigned flags;
+    int rc, mrc, missing = 0, knn_missing = 0, encrypted = 0;
 
-    if (!path || !out)
+    if (!path || !out || !opts)
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
+    flags = opts->flags;
     *out = NULL;
     if (!data_file_exists(path))
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
@@ -526,7 +556,10 @@ CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
                  : cvs__err_lmdb(mrc, "reading the header");
         goto fail_txn;
     }
-    if ((rc = header_decode(db, &v)))
+    if ((rc = header_decode(db, &v, &encrypted)))
+        goto fail_txn;
+    /* Before anything below writes: a wrong passphrase changes nothing. */
+    if (encrypted && (rc = cvs__crypt_open(db, txn, opts->passphrase, opts->passphrase_len)))
         goto fail_txn;
     /* Handles opened in a read transaction stay valid after it ends only
      * when it commits, as LMDB documents; aborting would close them. */
@@ -566,6 +599,7 @@ CVS_API void cvs_db_close(cvs_db *db)
     cvs__embedder_drop(db);
     if (db->env)
         mdb_env_close(db->env);
+    cvs__crypt_free(db);
     pthread_rwlock_destroy(&db->maplock);
     pthread_mutex_destroy(&db->flat_mu);
     pthread_mutex_destroy(&db->codec_mu);
@@ -607,11 +641,12 @@ CVS_API int cvs_db_info(cvs_db *db, cvs_info *info)
     }
     info->count = st.ms_entries;
     k.mv_data = "next_key"; k.mv_size = 8;
-    if (mdb_get(txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == 8)
+    if (cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == 8)
         info->next_key = cvs__get_u64(v.mv_data);
+    info->encrypted = db->crypt != NULL;
     mdb_env_info(db->env, &ei);
     info->map_bytes = ei.me_mapsize;
-    info->format_version = CVS_FORMAT_VERSION;
+    info->format_version = db->crypt ? CVS_FORMAT_VERSION_CRYPT : CVS_FORMAT_VERSION;
     info->dim = db->dim;
     info->metric = db->metric;
     info->raw = db->raw;

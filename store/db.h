@@ -17,6 +17,11 @@
 #include "store/err.h"
 
 #define CVS_FORMAT_VERSION 1u
+/* Encrypted stores carry version 2, so that a cvstore from before encryption
+ * refuses them with a clear version error instead of reading sealed values
+ * as data.  Plain stores stay version 1.  See docs/FORMAT.md. */
+#define CVS_FORMAT_VERSION_CRYPT 2u
+#define CVS_HEADER_ENCRYPTED 0x1u  /* header flags (offset 32) */
 #define CVS_MAGIC "CVSTORE\0"
 #define CVS_HEADER_SIZE 64
 #define CVS_REC_FIXED 18       /* created i64 + updated i64 + id_len u16 */
@@ -36,6 +41,8 @@ struct cvs_db {
     MDB_dbi dbi_links;     /* "links": key -> encoded outgoing links */
     MDB_dbi dbi_backlinks; /* "backlinks": target id -> source keys (dupsort) */
     MDB_dbi dbi_codes;     /* "codes": key -> compressed code (after a build) */
+    /* Encryption at rest (store/seal.c); NULL for a plain store. */
+    struct cvs_crypt *crypt;
     MDB_dbi dbi_lists;     /* "lists": key -> IVF list id (after an IVF build) */
     MDB_dbi dbi_ivflog;    /* "ivflog": sequence -> IVF change (index/ivf.c) */
     int has_ivf_dbis;      /* 0: an old store opened read-only lacks them */

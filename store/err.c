@@ -35,6 +35,7 @@ CVS_API const char *cvs_strerror(int rc)
     case CVS_ERDONLY: return "store is opened read-only";
     case CVS_EINTERNAL: return "internal error";
     case CVS_EBUSY: return "store busy: read snapshots held open in this process";
+    case CVS_EKEY: return "wrong or missing passphrase";
     default:
         if (rc > 0)
             return strerror(rc);
@@ -88,6 +89,8 @@ int cvs__err_prefix(int rc, const char *fmt, ...)
 int cvs__err_lmdb(int mdb_rc, const char *what)
 {
     int rc = CVS_ELMDB;
+    if (mdb_rc == CVS__EAUTH)
+        return cvs__err_prefix(CVS_ECORRUPT, "%s", what);
     if (mdb_rc == MDB_NOTFOUND)
         rc = CVS_NOTFOUND;
     else if (mdb_rc == ENOMEM)

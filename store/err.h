@@ -15,6 +15,11 @@
 #  define CVS_PRINTF(a, b)
 #endif
 
+/* Private LMDB-style return code of the store/seal.h wrappers: a value failed
+ * authentication.  The wrapper has already written the thread's message;
+ * cvs__err_lmdb maps it to CVS_ECORRUPT and keeps that message. */
+#define CVS__EAUTH (-30998)
+
 /* Sets the thread's message and returns rc unchanged. */
 int cvs__err(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);
 /* Prefixes the current message with "prefix: " (keeps the code). */

@@ -67,6 +67,7 @@
 #include <string.h>
 
 #include "store/filter.h"
+#include "store/seal.h"
 
 #define FILTER_MAX_BYTES (16u << 20) /* a long $ids list fits */
 #define FILTER_MAX_MEMBERS 256
@@ -674,6 +675,7 @@ static int sdict_copy(sdict *dst, const sdict *src)
 static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
                       const struct cvs_fcache *base, uint64_t *hash)
 {
+    cvs__scan scan = {0};
     cvs_db *db = t->db;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -705,8 +707,8 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         uint64_t key, h = 0;
         json_error_t err;
         int same, parse = 0, wanted = !all_plain;
@@ -769,6 +771,7 @@ static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
     if (mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading metadata");
 out:
+    cvs__scan_free(&scan);
     json_decref(obj);
     if (cur)
         mdb_cursor_close(cur);
@@ -985,7 +988,7 @@ static int apply_perrec(cvs_txn *t, const cvs_filter *f, uint64_t *b, size_t nw)
             MDB_val k = {8, &key}, v;
             int mrc, ok = 0;
             m &= m - 1;
-            mrc = mdb_get(t->txn, t->db->dbi_attrs, &k, &v);
+            mrc = cvs__vget(t->db, t->txn, t->db->dbi_attrs, &k, &v);
             if (mrc && mrc != MDB_NOTFOUND) {
                 rc = cvs__err_lmdb(mrc, "reading metadata");
                 goto out;
@@ -1022,7 +1025,7 @@ static int set_ids(cvs_txn *t, const cvs_filter *f, uint64_t *b, size_t nkeys)
         if (f->ids[i].len == 0 || f->ids[i].len > CVS_MAX_ID_LEN)
             continue; /* no record can have it */
         cvs__idkey(f->ids[i].s, f->ids[i].len, buf, &ik);
-        if ((mrc = mdb_get(t->txn, t->db->dbi_ids, &ik, &iv)) == MDB_NOTFOUND)
+        if ((mrc = cvs__vget(t->db, t->txn, t->db->dbi_ids, &ik, &iv)) == MDB_NOTFOUND)
             continue;
         if (mrc)
             return cvs__err_lmdb(mrc, "looking up an id");
@@ -1037,13 +1040,14 @@ static int set_ids(cvs_txn *t, const cvs_filter *f, uint64_t *b, size_t nkeys)
 /* Sets the bits of every record in the snapshot (the empty filter). */
 static int set_live(cvs_txn *t, uint64_t *b, size_t nkeys)
 {
+    cvs__scan scan = {0};
     MDB_cursor *cur;
     MDB_val k, v;
     int mrc, rc = CVS_OK;
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_recs, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (mrc = cvs__cscan(t->db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(t->db, cur, &k, &v, MDB_NEXT, &scan)) {
         uint64_t key = k.mv_size == 8 ? cvs__get_u64(k.mv_data) : UINT64_MAX;
         if (key >= nkeys) {
             rc = cvs__err(CVS_ECORRUPT, "recs: bad key; run cvstore check");
@@ -1054,6 +1058,7 @@ static int set_live(cvs_txn *t, uint64_t *b, size_t nkeys)
     if (!rc && mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "listing records");
     mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
     return rc;
 }
 
@@ -1066,7 +1071,7 @@ static int key_extent(cvs_txn *t, size_t *nkeys)
     *nkeys = 0;
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_recs, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mrc = cvs__cget(t->db, cur, &k, &v, MDB_LAST);
     if (mrc == 0) {
         uint64_t last = k.mv_size == 8 ? cvs__get_u64(k.mv_data) : UINT64_MAX;
         if (last >= KEY_MAX)

@@ -24,6 +24,7 @@
 #include "graph/graph.h"
 #include "query/text.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key)
 {
@@ -142,7 +143,7 @@ static int validate(cvs_db *db, put_arg *a)
 static int read_next_key(cvs_db *db, MDB_txn *txn, uint64_t *nk)
 {
     MDB_val k = {8, "next_key"}, v;
-    int mrc = mdb_get(txn, db->dbi_meta, &k, &v);
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc)
         return cvs__err_lmdb(mrc, "reading next_key");
     if (v.mv_size != 8)
@@ -158,7 +159,7 @@ static int drop_outgoing(cvs_db *db, MDB_txn *txn, uint64_t key)
     cvs_link *links = NULL;
     size_t n = 0;
     unsigned char buf[CVS_IDKEY_MAX];
-    int rc, mrc = mdb_get(txn, db->dbi_links, &k, &v);
+    int rc, mrc = cvs__vget(db, txn, db->dbi_links, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -169,25 +170,25 @@ static int drop_outgoing(cvs_db *db, MDB_txn *txn, uint64_t key)
         cvs__idkey(links[i].id, links[i].id_len, buf, &bk);
         bv.mv_data = &key;
         bv.mv_size = 8;
-        mrc = mdb_del(txn, db->dbi_backlinks, &bk, &bv);
+        mrc = cvs__vdel(db, txn, db->dbi_backlinks, &bk, &bv);
         if (mrc && mrc != MDB_NOTFOUND) {
             rc = cvs__werr(mrc, "removing a backlink");
             break;
         }
     }
     free(links);
-    if (rc == CVS_OK && (mrc = mdb_del(txn, db->dbi_links, &k, NULL)) && mrc != MDB_NOTFOUND)
+    if (rc == CVS_OK && (mrc = cvs__vdel(db, txn, db->dbi_links, &k, NULL)) && mrc != MDB_NOTFOUND)
         rc = cvs__werr(mrc, "removing links");
     return rc;
 }
 
-static int put_or_del(MDB_txn *txn, MDB_dbi dbi, uint64_t *key, const void *data,
+static int put_or_del(cvs_db *db, MDB_txn *txn, MDB_dbi dbi, uint64_t *key, const void *data,
                       size_t len, int existed, const char *what)
 {
     MDB_val k = {8, key}, v = {len, (void *)data};
     int mrc;
     if (data) {
-        mrc = mdb_put(txn, dbi, &k, &v, 0);
+        mrc = cvs__vput(db, txn, dbi, &k, &v, 0);
     } else if (existed) {
         mrc = mdb_del(txn, dbi, &k, NULL);
         if (mrc == MDB_NOTFOUND)
@@ -209,7 +210,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     int existed, rc, mrc;
 
     cvs__idkey(r->id, r->id_len, idbuf, &ik);
-    mrc = mdb_get(txn, db->dbi_ids, &ik, &iv);
+    mrc = cvs__vget(db, txn, db->dbi_ids, &ik, &iv);
     if (mrc && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "looking up an id");
     existed = mrc == 0;
@@ -220,7 +221,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         key = cvs__get_u64(iv.mv_data);
         k.mv_data = &key;
         k.mv_size = 8;
-        if (mdb_get(txn, db->dbi_recs, &k, &v) == 0 && v.mv_size >= CVS_REC_FIXED)
+        if (cvs__vget(db, txn, db->dbi_recs, &k, &v) == 0 && v.mv_size >= CVS_REC_FIXED)
             created = (int64_t)cvs__get_u64(v.mv_data);
         if ((rc = drop_outgoing(db, txn, key)))
             return rc;
@@ -230,7 +231,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         key = (*next_key)++;
         iv.mv_data = &key;
         iv.mv_size = 8;
-        if ((mrc = mdb_put(txn, db->dbi_ids, &ik, &iv, 0)))
+        if ((mrc = cvs__vput(db, txn, db->dbi_ids, &ik, &iv, 0)))
             return cvs__werr(mrc, "writing an id");
         a->inserted++;
         a->existed[i] = 0;
@@ -240,12 +241,14 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     k.mv_data = &key;
     k.mv_size = 8;
     v.mv_size = CVS_REC_FIXED + r->id_len;
-    if ((mrc = mdb_put(txn, db->dbi_recs, &k, &v, MDB_RESERVE)))
+    if ((mrc = cvs__vreserve(db, txn, db->dbi_recs, &k, &v, 0)))
         return cvs__werr(mrc, "writing a record");
     cvs__put_u64(v.mv_data, (uint64_t)created);
     cvs__put_u64((unsigned char *)v.mv_data + 8, (uint64_t)now);
     cvs__put_u16((unsigned char *)v.mv_data + 16, (uint16_t)r->id_len);
     memcpy((unsigned char *)v.mv_data + CVS_REC_FIXED, r->id, r->id_len);
+    if ((mrc = cvs__vreserve_done(db, txn, db->dbi_recs, &k, &v, 0)))
+        return cvs__werr(mrc, "writing a record");
 
     {
         const float *x = r->vector;
@@ -260,9 +263,11 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         }
         if (!cvs__codes_only(db, a->codec)) {
             v.mv_size = cvs__vec_bytes(db);
-            if ((mrc = mdb_put(txn, db->dbi_vecs, &k, &v, MDB_RESERVE)))
+            if ((mrc = cvs__vreserve(db, txn, db->dbi_vecs, &k, &v, 0)))
                 return cvs__werr(mrc, "writing a vector");
             cvs__encode_vec(db, x, v.mv_data);
+            if ((mrc = cvs__vreserve_done(db, txn, db->dbi_vecs, &k, &v, 0)))
+                return cvs__werr(mrc, "writing a vector");
         }
         if (a->codec && a->ivf.p) {
             if ((rc = cvs__ivf_put(db, txn, &a->ivf, a->codec, key, existed, x, a->tmp2, a->code)))
@@ -271,28 +276,30 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
             MDB_val cv = {cvs__codec_code_size(a->codec), a->code};
             if ((rc = cvs__codec_encode(a->codec, x, 1, a->code)))
                 return rc;
-            if ((mrc = mdb_put(txn, db->dbi_codes, &k, &cv, 0)))
+            if ((mrc = cvs__vput(db, txn, db->dbi_codes, &k, &cv, 0)))
                 return cvs__werr(mrc, "writing a code");
         }
     }
 
     if ((rc = cvs__bm25_on_put(db, txn, key, existed, r)))
         return rc;
-    if ((rc = put_or_del(txn, db->dbi_text, &key, r->text ? r->text : NULL,
+    if ((rc = put_or_del(db, txn, db->dbi_text, &key, r->text ? r->text : NULL,
                          r->text ? r->text_len : 0, existed, "writing text")))
         return rc;
-    if ((rc = put_or_del(txn, db->dbi_attrs, &key, a->meta[i], a->meta_len[i], existed,
+    if ((rc = put_or_del(db, txn, db->dbi_attrs, &key, a->meta[i], a->meta_len[i], existed,
                          "writing meta")))
         return rc;
     if (r->nlinks) {
         v.mv_size = cvs__links_encoded_size(r->links, r->nlinks);
-        if ((mrc = mdb_put(txn, db->dbi_links, &k, &v, MDB_RESERVE)))
+        if ((mrc = cvs__vreserve(db, txn, db->dbi_links, &k, &v, 0)))
             return cvs__werr(mrc, "writing links");
         cvs__links_encode(r->links, r->nlinks, v.mv_data);
+        if ((mrc = cvs__vreserve_done(db, txn, db->dbi_links, &k, &v, 0)))
+            return cvs__werr(mrc, "writing links");
         for (size_t l = 0; l < r->nlinks; l++) {
             MDB_val bk, bv = {8, &key};
             cvs__idkey(r->links[l].id, r->links[l].id_len, idbuf, &bk);
-            if ((mrc = mdb_put(txn, db->dbi_backlinks, &bk, &bv, 0)))
+            if ((mrc = cvs__vput(db, txn, db->dbi_backlinks, &bk, &bv, 0)))
                 return cvs__werr(mrc, "writing a backlink");
         }
     }
@@ -334,7 +341,7 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
                 unsigned char buf[CVS_IDKEY_MAX];
                 MDB_val ik, iv;
                 cvs__idkey(lk->id, lk->id_len, buf, &ik);
-                mrc = mdb_get(txn, db->dbi_ids, &ik, &iv);
+                mrc = cvs__vget(db, txn, db->dbi_ids, &ik, &iv);
                 if (mrc == MDB_NOTFOUND)
                     return cvs__err(CVS_EINPUT, "record \"%.*s\": link to unknown id \"%.*s\"",
                                     (int)a->recs[i].id_len, a->recs[i].id,
@@ -343,7 +350,7 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
                     return cvs__werr(mrc, "checking a link");
             }
     }
-    if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing next_key");
     if ((rc = cvs__graph_on_put(db, txn, a->keys, a->existed, a->n)))
         return rc;
@@ -417,7 +424,7 @@ static int unlink_from(cvs_db *db, MDB_txn *txn, uint64_t src, const char *id, s
     cvs_link *links = NULL;
     size_t n = 0, m = 0;
     unsigned char *enc = NULL;
-    int rc, mrc = mdb_get(txn, db->dbi_links, &k, &v);
+    int rc, mrc = cvs__vget(db, txn, db->dbi_links, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -428,7 +435,7 @@ static int unlink_from(cvs_db *db, MDB_txn *txn, uint64_t src, const char *id, s
         if (!(links[i].id_len == len && memcmp(links[i].id, id, len) == 0))
             links[m++] = links[i];
     if (m == 0) {
-        mrc = mdb_del(txn, db->dbi_links, &k, NULL);
+        mrc = cvs__vdel(db, txn, db->dbi_links, &k, NULL);
     } else {
         /* links point into the page we are about to overwrite: copy first. */
         size_t sz = cvs__links_encoded_size(links, m);
@@ -439,7 +446,7 @@ static int unlink_from(cvs_db *db, MDB_txn *txn, uint64_t src, const char *id, s
         cvs__links_encode(links, m, enc);
         v.mv_data = enc;
         v.mv_size = sz;
-        mrc = mdb_put(txn, db->dbi_links, &k, &v, 0);
+        mrc = cvs__vput(db, txn, db->dbi_links, &k, &v, 0);
     }
     if (mrc)
         rc = cvs__werr(mrc, "rewriting links");
@@ -462,7 +469,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
 
     *found = 0;
     cvs__idkey(id, len, buf, &ik);
-    mrc = mdb_get(txn, db->dbi_ids, &ik, &iv);
+    mrc = cvs__vget(db, txn, db->dbi_ids, &ik, &iv);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -474,7 +481,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     *deleted_key = (int64_t)key;
     if ((rc = cvs__bm25_on_delete(db, txn, key)))
         return rc;
-    if ((mrc = mdb_del(txn, db->dbi_ids, &ik, NULL)))
+    if ((mrc = cvs__vdel(db, txn, db->dbi_ids, &ik, NULL)))
         return cvs__werr(mrc, "deleting an id");
     k.mv_data = &key;
     k.mv_size = 8;
@@ -492,7 +499,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
      * cursor walks backlinks would be fragile. */
     if ((mrc = mdb_cursor_open(txn, db->dbi_backlinks, &cur)))
         return cvs__werr(mrc, "opening a cursor");
-    mrc = mdb_cursor_get(cur, &ik, &bv, MDB_SET_KEY);
+    mrc = cvs__cget(db, cur, &ik, &bv, MDB_SET_KEY);
     while (mrc == 0) {
         if (nsrc == csrc) {
             uint64_t *p = realloc(srcs, (csrc = csrc ? csrc * 2 : 16) * sizeof *srcs);
@@ -503,7 +510,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
             srcs = p;
         }
         srcs[nsrc++] = cvs__get_u64(bv.mv_data);
-        mrc = mdb_cursor_get(cur, &ik, &bv, MDB_NEXT_DUP);
+        mrc = cvs__cget(db, cur, &ik, &bv, MDB_NEXT_DUP);
     }
     if (mrc != MDB_NOTFOUND) {
         rc = cvs__werr(mrc, "reading backlinks");
@@ -512,7 +519,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     mdb_cursor_close(cur);
     cur = NULL;
     cvs__idkey(id, len, buf, &ik);
-    if (nsrc && (mrc = mdb_del(txn, db->dbi_backlinks, &ik, NULL)) && mrc != MDB_NOTFOUND) {
+    if (nsrc && (mrc = cvs__vdel(db, txn, db->dbi_backlinks, &ik, NULL)) && mrc != MDB_NOTFOUND) {
         rc = cvs__werr(mrc, "deleting backlinks");
         goto out;
     }

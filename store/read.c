@@ -12,6 +12,7 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
+#include "store/seal.h"
 
 CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
 {
@@ -99,14 +100,14 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
     if ((rc = cvs__rec_decode(recval, &rec->created_us, &rec->updated_us, &rec->id, &rec->id_len)))
         return cvs__err_prefix(rc, "key %lld", (long long)key);
     if (vec_out && db->raw == CVS_RAW_NONE &&
-        (mrc = mdb_get(t->txn, db->dbi_vecs, &k, &v)) == MDB_NOTFOUND) {
+        (mrc = cvs__vget(db, t->txn, db->dbi_vecs, &k, &v)) == MDB_NOTFOUND) {
         /* A codes-only store: the vector is the code's reconstruction. */
         struct cvs_codec *codec;
         if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
             return rc;
         if (!codec)
             return cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no vector", (int)rec->id_len, rec->id);
-        if ((mrc = mdb_get(t->txn, db->dbi_codes, &k, &v)))
+        if ((mrc = cvs__vget(db, t->txn, db->dbi_codes, &k, &v)))
             return mrc == MDB_NOTFOUND
                        ? cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no code", (int)rec->id_len, rec->id)
                        : cvs__err_lmdb(mrc, "reading a code");
@@ -116,7 +117,7 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
         if ((rc = cvs__codec_decode(codec, v.mv_data, 1, vec_out)))
             return rc;
     } else if (vec_out) {
-        if ((mrc = mdb_get(t->txn, db->dbi_vecs, &k, &v)))
+        if ((mrc = cvs__vget(db, t->txn, db->dbi_vecs, &k, &v)))
             return mrc == MDB_NOTFOUND
                        ? cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no vector", (int)rec->id_len, rec->id)
                        : cvs__err_lmdb(mrc, "reading a vector");
@@ -125,27 +126,27 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
                             (int)rec->id_len, rec->id, v.mv_size, cvs__vec_bytes(db));
         cvs__decode_vec(db, v.mv_data, vec_out);
     }
-    if ((mrc = mdb_get(t->txn, db->dbi_text, &k, &v)) == 0) {
+    if ((mrc = cvs__vget(db, t->txn, db->dbi_text, &k, &v)) == 0) {
         rec->text = v.mv_data;
         rec->text_len = v.mv_size;
     } else if (mrc != MDB_NOTFOUND) {
         return cvs__err_lmdb(mrc, "reading text");
     }
     if (db->have_text_dbis) {
-        if ((mrc = mdb_get(t->txn, db->dbi_titles, &k, &v)) == 0) {
+        if ((mrc = cvs__vget(db, t->txn, db->dbi_titles, &k, &v)) == 0) {
             rec->title = v.mv_data;
             rec->title_len = v.mv_size;
         } else if (mrc != MDB_NOTFOUND) {
             return cvs__err_lmdb(mrc, "reading a title");
         }
     }
-    if ((mrc = mdb_get(t->txn, db->dbi_attrs, &k, &v)) == 0) {
+    if ((mrc = cvs__vget(db, t->txn, db->dbi_attrs, &k, &v)) == 0) {
         rec->meta = v.mv_data;
         rec->meta_len = v.mv_size;
     } else if (mrc != MDB_NOTFOUND) {
         return cvs__err_lmdb(mrc, "reading meta");
     }
-    if ((mrc = mdb_get(t->txn, db->dbi_links, &k, &v)) == 0) {
+    if ((mrc = cvs__vget(db, t->txn, db->dbi_links, &k, &v)) == 0) {
         if ((rc = cvs__links_decode(v.mv_data, v.mv_size, &links, &nlinks)))
             return cvs__err_prefix(rc, "record \"%.*s\"", (int)rec->id_len, rec->id);
         if (links && (rc = arena_keep(t, links))) {
@@ -167,7 +168,7 @@ CVS_API int cvs_get_key(cvs_txn *t, int64_t key, cvs_record *rec, float *vec_out
     int mrc;
     if (!t || !rec)
         return cvs__err(CVS_EINVAL, "cvs_get_key: NULL argument");
-    if ((mrc = mdb_get(t->txn, t->db->dbi_recs, &k, &v)))
+    if ((mrc = cvs__vget(t->db, t->txn, t->db->dbi_recs, &k, &v)))
         return mrc == MDB_NOTFOUND ? cvs__err(CVS_NOTFOUND, "no record with key %lld", (long long)key)
                                    : cvs__err_lmdb(mrc, "reading a record");
     return cvs__load_record(t, key, &v, rec, vec_out);
@@ -183,7 +184,7 @@ CVS_API int cvs_get(cvs_txn *t, const char *id, size_t id_len, cvs_record *rec, 
     if (id_len == 0 || id_len > CVS_MAX_ID_LEN)
         return cvs__err(CVS_NOTFOUND, "not found: id of %zu bytes", id_len);
     cvs__idkey(id, id_len, buf, &ik);
-    if ((mrc = mdb_get(t->txn, t->db->dbi_ids, &ik, &iv)))
+    if ((mrc = cvs__vget(t->db, t->txn, t->db->dbi_ids, &ik, &iv)))
         return mrc == MDB_NOTFOUND ? cvs__err(CVS_NOTFOUND, "not found: \"%.*s\"", (int)id_len, id)
                                    : cvs__err_lmdb(mrc, "looking up an id");
     if (iv.mv_size != 8)
@@ -211,7 +212,7 @@ CVS_API int cvs_key_id(cvs_txn *t, int64_t key, const char **id, size_t *id_len)
     int mrc;
     if (!t || !id || !id_len)
         return cvs__err(CVS_EINVAL, "cvs_key_id: NULL argument");
-    if ((mrc = mdb_get(t->txn, t->db->dbi_recs, &k, &v)))
+    if ((mrc = cvs__vget(t->db, t->txn, t->db->dbi_recs, &k, &v)))
         return mrc == MDB_NOTFOUND ? cvs__err(CVS_NOTFOUND, "no record with key %lld", (long long)key)
                                    : cvs__err_lmdb(mrc, "reading a record");
     return cvs__rec_decode(&v, &c, &u, id, id_len);
@@ -249,7 +250,7 @@ CVS_API int cvs_iter_next(cvs_iter *it, cvs_record *rec, float *vec_out)
     int mrc;
     if (!it || !rec)
         return cvs__err(CVS_EINVAL, "cvs_iter_next: NULL argument");
-    mrc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_FIRST);
+    mrc = cvs__cget(it->t->db, it->cur, &k, &v, it->started ? MDB_NEXT : MDB_FIRST);
     it->started = 1;
     if (mrc == MDB_NOTFOUND)
         return CVS_NOTFOUND;

@@ -1,5 +1,6 @@
-/* test_fixture.c -- a store written by format version 1 (tests/data/
- * fixture-v1) must still open and read back exactly. */
+/* test_fixture.c -- stores written by format version 1 (tests/data/
+ * fixture-v1) and 2 (fixture-v2, encrypted, same content) must still open
+ * and read back exactly. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,20 +10,25 @@
 #include "cvstore.h"
 #include "tests/testutil.h"
 
-Test(fixture, format_v1_reads_back)
+/* Copies tests/data/NAME/data.mdb into a fresh directory (malloc'd path). */
+static char *fixture_copy(const char *name)
 {
     char *dir = tu_tmpdir(), cmd[512];
-    cvs_db *db;
+    snprintf(cmd, sizeof cmd, "cp '%s/%s/data.mdb' '%s/'", CVS_TEST_DATA, name, dir);
+    cr_assert_eq(system(cmd), 0);
+    return dir;
+}
+
+/* Every field of the fixture's three records, and a code search. */
+static void fixture_reads_back(cvs_db *db, uint32_t version)
+{
     cvs_info info;
     cvs_txn *t;
     cvs_record r;
     float v[3];
     uint64_t problems;
-    snprintf(cmd, sizeof cmd, "cp '%s/fixture-v1/data.mdb' '%s/'", CVS_TEST_DATA, dir);
-    cr_assert_eq(system(cmd), 0);
-    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
     cr_assert_eq(cvs_db_info(db, &info), 0);
-    cr_assert_eq(info.format_version, 1);
+    cr_assert_eq(info.format_version, version);
     cr_assert_eq(info.dim, 3);
     cr_assert_eq(info.metric, CVS_METRIC_COSINE);
     cr_assert_eq(info.raw, CVS_RAW_F16);
@@ -58,6 +64,28 @@ Test(fixture, format_v1_reads_back)
         cr_assert(len == 1 && id[0] == 'b');
     }
     cvs_txn_end(t);
+}
+
+Test(fixture, format_v1_reads_back)
+{
+    char *dir = fixture_copy("fixture-v1");
+    cvs_db *db;
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    fixture_reads_back(db, 1);
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(fixture, format_v2_encrypted_reads_back)
+{
+    char *dir = fixture_copy("fixture-v2");
+    cvs_open_opts oo = {0, "fixture", 7}, bad = {0, "fixturf", 7};
+    cvs_db *db = NULL;
+    cr_assert_eq(cvs_db_open_opts(dir, &bad, &db), CVS_EKEY);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), CVS_EKEY);
+    cr_assert_eq(cvs_db_open_opts(dir, &oo, &db), 0, "%s", cvs_errmsg(NULL));
+    fixture_reads_back(db, 2);
     cvs_db_close(db);
     tu_rmrf(dir);
     free(dir);
