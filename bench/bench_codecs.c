@@ -17,10 +17,11 @@
  *
  * How each side is measured, and why:
  *  1. Ours go through the internal codec API, the way index/codescan.c
- *     scans a store: cvs__codec_lut then, for blocks of 8 queries,
- *     cvs__adc8_interleave + cvs__adc8_scan_multi (8-bit), or
- *     cvs__fs4_quantize_lut + cvs__fs4_scan over codes packed once by
- *     cvs__fs4_pack (4-bit), or cvs__codec_distances (sq8); the top 100 by
+ *     scans a store: for blocks of 8 queries, cvs__codec_lut_batch,
+ *     cvs__adc8_interleave + cvs__adc8_scan_multi (8-bit), or per query
+ *     cvs__codec_lut, cvs__fs4_quantize_lut + cvs__fs4_scan over codes
+ *     packed once by cvs__fs4_pack (4-bit), or cvs__codec_distances
+ *     (sq8); the top 100 by
  *     a bounded heap.  Going through a store would add LMDB reads that
  *     FAISS does not pay, and hide the codec in the noise.
  *  2. Both sides train on the same seeded sample of at most 65536 base
@@ -295,12 +296,10 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
         size_t bn = ds->nq - q0 < CVS_ADC8_QBLOCK ? ds->nq - q0 : CVS_ADC8_QBLOCK;
         const float *lp[CVS_ADC8_QBLOCK];
         float off[CVS_ADC8_QBLOCK];
-        for (size_t b = 0; b < bn && !rc; b++) {
-            lp[b] = luts + b * lut_n;
-            rc = cvs__codec_lut(codec, ds->xq + (q0 + b) * ds->d, luts + b * lut_n, &off[b]);
-        }
-        if (rc)
+        if ((rc = cvs__codec_lut_batch(codec, ds->xq + q0 * ds->d, bn, luts, off)))
             break;
+        for (size_t b = 0; b < bn; b++)
+            lp[b] = luts + b * lut_n;
         cvs__adc8_interleave(lp, bn, m, lutq);
         /* Chunks of ADC8_CHUNK codes keep the 8 rows of distances in L2
          * between the scan that writes them and the selection that reads

@@ -646,23 +646,33 @@ out:
     return rc;
 }
 
-int cvs__codec_lut(const cvs_codec *c, const float *q, float *lut, float *offset)
+int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *lut,
+                         float *offsets)
 {
-    int rc;
+    int rc = 0;
     float *qz;
     if (c->s.quant != Q_PQ)
         return cvs__err(CVS_EINVAL, "codec %s has no look-up table (use "
                         "cvs__codec_distances)", c->spec);
-    if (!q || !lut || !offset)
+    if (nq && (!q || !lut || !offsets))
         return cvs__err(CVS_EINVAL, "codec lut: NULL argument");
-    qz = malloc(c->dq * sizeof *qz);
+    qz = malloc(nq * c->dq * sizeof *qz + 1);
     if (!qz)
         return cvs__err(CVS_ENOMEM, "codec: out of memory");
-    rc = query_space(c, q, qz, offset);
+    /* The transform stays per query (one sgemv-sized sgemm each): BLAS may
+     * round a row differently inside a larger product, and a batched
+     * search must answer exactly as single queries do. */
+    for (size_t i = 0; i < nq && !rc; i++)
+        rc = query_space(c, q + i * c->dim, qz + i * c->dq, &offsets[i]);
     if (!rc)
-        cvs__pq_lut(&c->pq, qz, is_ip(c), lut);
+        cvs__pq_lut(&c->pq, qz, nq, is_ip(c), lut);
     free(qz);
     return rc;
+}
+
+int cvs__codec_lut(const cvs_codec *c, const float *q, float *lut, float *offset)
+{
+    return cvs__codec_lut_batch(c, q, 1, lut, offset);
 }
 
 int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *codes, size_t n,
@@ -934,7 +944,8 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         size_t nc = (size_t)c->dq << c->s.nbits; /* M * ksub * dsub */
         if ((rc = need_floats(&r, nc, "pq codebooks")) ||
             (rc = cvs__pq_init(&c->pq, c->dq, c->s.M, c->s.nbits)) ||
-            (rc = get_f32s(&r, c->pq.cent, nc, "pq codebooks")))
+            (rc = get_f32s(&r, c->pq.cent, nc, "pq codebooks")) ||
+            (rc = cvs__pq_prepare(&c->pq)))
             goto out;
     } else {
         if ((rc = expect_u32(&r, TAG_SQ8, "sq8 stage tag")) ||
