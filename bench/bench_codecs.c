@@ -34,7 +34,7 @@
  *     does after the codes exist: query transform, LUT, scan, top-100
  *     heap.  FAISS answers all queries in one search call with k = 100;
  *     ours loop over queries, as codescan.c does.  codes/s = nq * n / time,
- *     wall time, or the thread's CPU time with --cpu-time.
+ *     wall time, or the thread's CPU time with --cpu-clock.
  *  4. Re-ranking is done here for both sides, identically: the 100
  *     candidates are re-scored by exact distance to the raw vectors and the
  *     best 10 kept.
@@ -189,7 +189,7 @@ static int score(const dataset *ds, const int64_t *lab, result *r)
 
 /* ==== Scan clock ==== */
 
-/* --cpu-time: scans are timed by the CPU time of the calling thread, which
+/* --cpu-clock: scans are timed by the CPU time of the calling thread, which
  * runs the whole single-thread scan on both sides (FAISS's OpenMP team of
  * one and a one-thread OpenBLAS work in the caller).  On a shared machine
  * wall time also counts the time slices of other processes, and those land
@@ -780,7 +780,7 @@ static void usage(FILE *f)
         "usage: cvstore-bench codecs [--datasets sift,fashion,glove] [--sizes 8,16,32,64]\n"
         "                            [--methods LIST] [--nq N] [--skip-slow] [--seed S]\n"
         "                            [--csv PATH] [--plot PATH.svg | --no-plot]\n"
-        "                            [--data-dir DIR] [--dir TMPDIR] [--cpu-time]\n"
+        "                            [--data-dir DIR] [--dir TMPDIR] [--cpu-clock]\n"
         "       cvstore-bench codecs --base F --query F [--gt F.ivecs] --metric l2|ip|cosine ...\n"
         "Codes-only and re-ranked recall@10, training time, encoding and single-thread\n"
         "scan throughput, and bytes per vector (codebooks included) of cvstore's codecs\n"
@@ -801,7 +801,7 @@ static void usage(FILE *f)
         "  --base/--query/--gt/--metric  any data as files (fvecs, bvecs, npy; ivecs);\n"
         "                   without --gt the exact top 100 is computed by cvstore\n"
         "  --dir DIR        where to make scratch directories\n"
-        "  --cpu-time       time the (single-thread) scans by the thread's CPU time\n"
+        "  --cpu-clock       time the (single-thread) scans by the thread's CPU time\n"
         "                   instead of wall time: steadier on a shared machine\n");
 }
 
@@ -831,7 +831,7 @@ int bench_codecs(int argc, char **argv)
         {"no-plot", no_argument, 0, 'P'}, {"data-dir", required_argument, 0, 'r'},
         {"base", required_argument, 0, 'b'}, {"query", required_argument, 0, 'q'},
         {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
-        {"dir", required_argument, 0, 'd'}, {"cpu-time", no_argument, 0, 'C'},
+        {"dir", required_argument, 0, 'd'}, {"cpu-clock", no_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.sizes = {8, 16, 32, 64}, .nsizes = 4, .seed = 1};
     const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
