@@ -801,7 +801,7 @@ static void usage(FILE *f)
         "  --base/--query/--gt/--metric  any data as files (fvecs, bvecs, npy; ivecs);\n"
         "                   without --gt the exact top 100 is computed by cvstore\n"
         "  --dir DIR        where to make scratch directories\n"
-        "  --cpu-clock       time the (single-thread) scans by the thread's CPU time\n"
+        "  --cpu-clock      time the (single-thread) scans by the thread's CPU time\n"
         "                   instead of wall time: steadier on a shared machine\n");
 }
 

@@ -147,37 +147,22 @@ panel_block(int l2, const float *P, size_t din, size_t PN, const float *x, size_
         }
 }
 
-/* Every (QN, PN) shape used, for one op. */
-#define PANEL_SHAPES(L2)                                                                           \
-    __attribute__((target("avx2"))) static void panel_q4_##L2(const float *P, size_t din,       \
-                                                              const float *x, size_t ldx,        \
-                                                              float *y, size_t ldy, size_t ncols) \
+/* Every (op, PN, QN) shape used, each its own straight-line function. */
+#define PANEL_SHAPE(name, L2, PN, QN)                                                              \
+    __attribute__((target("avx2"))) static void name(const float *P, size_t din, const float *x,  \
+                                                     size_t ldx, float *y, size_t ldy,           \
+                                                     size_t ncols)                               \
     {                                                                                              \
-        panel_block(L2, P, din, 1, x, ldx, 4, y, ldy, ncols);                                      \
-    }                                                                                              \
-    __attribute__((target("avx2"))) static void panel_q2_##L2(const float *P, size_t din,       \
-                                                              const float *x, size_t ldx,        \
-                                                              float *y, size_t ldy, size_t ncols) \
-    {                                                                                              \
-        panel_block(L2, P, din, 2, x, ldx, 2, y, ldy, ncols);                                      \
-    }                                                                                              \
-    __attribute__((target("avx2"))) static void panel_p4_##L2(const float *P, size_t din,       \
-                                                              const float *x, size_t ldx,        \
-                                                              float *y, size_t ldy, size_t ncols) \
-    {                                                                                              \
-        (void)ldx;                                                                                 \
-        panel_block(L2, P, din, 4, x, 0, 1, y, ldy, ncols);                                        \
-    }                                                                                              \
-    __attribute__((target("avx2"))) static void panel_p1_##L2(const float *P, size_t din,       \
-                                                              const float *x, size_t ldx,        \
-                                                              float *y, size_t ldy, size_t ncols) \
-    {                                                                                              \
-        (void)ldx;                                                                                 \
-        panel_block(L2, P, din, 1, x, 0, 1, y, ldy, ncols);                                        \
+        panel_block(L2, P, din, PN, x, ldx, QN, y, ldy, ncols);                                    \
     }
-
-PANEL_SHAPES(0)
-PANEL_SHAPES(1)
+PANEL_SHAPE(panel_q4_0, 0, 1, 4)
+PANEL_SHAPE(panel_q4_1, 1, 1, 4)
+PANEL_SHAPE(panel_q2_0, 0, 2, 2)
+PANEL_SHAPE(panel_q2_1, 1, 2, 2)
+PANEL_SHAPE(panel_p4_0, 0, 4, 1)
+PANEL_SHAPE(panel_p4_1, 1, 4, 1)
+PANEL_SHAPE(panel_p1_0, 0, 1, 1)
+PANEL_SHAPE(panel_p1_1, 1, 1, 1)
 
 typedef void (*panel_fn)(const float *, size_t, const float *, size_t, float *, size_t, size_t);
 
