@@ -76,6 +76,12 @@
  *     without discarding variance the way "pca64" must.  ADC distances are
  *     then those between the embedded query and the code's reconstruction
  *     in the D-dimensional space.
+ *  5. Query side: look-up tables are built for blocks of queries, and the
+ *     queries are projected and rotated by the LUT kernel of panel.c (on
+ *     copies of the matrices packed once, at training or loading) rather
+ *     than by BLAS as encoding is.  Its sums have a fixed order, so a
+ *     query's table is the same bits alone as in any batch, and a block
+ *     reads each matrix once per 4 queries.
  */
 #include <math.h>
 #include <stdio.h>
