@@ -284,12 +284,10 @@ int cvs__codes_search(cvs_txn *t, const float *q, const float *qn, size_t nq, si
         const size_t bn = nq - b0 < qblock ? nq - b0 : qblock;
         if (multi) {
             const float *luts[CVS_ADC8_QBLOCK];
-            for (size_t b = 0; b < bn; b++) {
-                if ((rc = cvs__codec_lut(codec, q + (b0 + b) * db->dim, lut + b * lut_n,
-                                         &offsets[b])))
-                    goto out;
+            if ((rc = cvs__codec_lut_batch(codec, q + b0 * db->dim, bn, lut, offsets)))
+                goto out;
+            for (size_t b = 0; b < bn; b++)
                 luts[b] = lut + b * lut_n;
-            }
             cvs__adc8_interleave(luts, bn, cc->m, lutq);
             /* Chunks of ADC8_CHUNK codes: the 8 rows of distances stay in
              * L2 between the scan and the selection (deviation 3). */

@@ -11,8 +11,9 @@
 
 /* Offers d[j] + offset with key keys[j], for j < n, to h: afterwards h holds
  * what n cvs__heap_push calls would leave, bit for bit (the sums are the
- * same float additions).  An AVX2 version (8 sums compared with the heap's
- * worst at a time) exists but measured slower; see topk.c. */
+ * same float additions).  With AVX2, 16 sums at a time are compared with
+ * the heap's worst and only blocks holding a candidate take the scalar
+ * path (topk.c). */
 void cvs__heap_offer(cvs_heap *h, const float *d, float offset, const int64_t *keys, size_t n);
 void cvs__heap_offer_scalar(cvs_heap *h, const float *d, float offset, const int64_t *keys,
                             size_t n);

@@ -76,6 +76,12 @@
  *     without discarding variance the way "pca64" must.  ADC distances are
  *     then those between the embedded query and the code's reconstruction
  *     in the D-dimensional space.
+ *  5. Query side: look-up tables are built for blocks of queries, and the
+ *     queries are projected and rotated by the LUT kernel of panel.c (on
+ *     copies of the matrices packed once, at training or loading) rather
+ *     than by BLAS as encoding is.  Its sums have a fixed order, so a
+ *     query's table is the same bits alone as in any batch, and a block
+ *     reads each matrix once per 4 queries.
  */
 #include <math.h>
 #include <stdio.h>
@@ -84,6 +90,7 @@
 
 #include "pq/codec.h"
 #include "pq/opq.h"
+#include "pq/panel.h"
 #include "pq/pca.h"
 #include "pq/pq.h"
 #include "pq/sq8.h"
@@ -116,6 +123,9 @@ struct cvs_codec {
     float eta;        /* anisotropic weight, 0 = off (ip/cosine only) */
     cvs__pca pca;
     float *R;         /* din x dq, or NULL */
+    float *pca_p;     /* query-side copies of pca.P and R in panels
+                         (pq/panel.h), or NULL; in memory only */
+    float *R_p;
     cvs__pq pq;
     cvs__sq8 sq;
 };
@@ -274,6 +284,8 @@ void cvs__codec_free(cvs_codec *c)
         return;
     cvs__pca_destroy(&c->pca);
     free(c->R);
+    free(c->pca_p);
+    free(c->R_p);
     cvs__pq_destroy(&c->pq);
     cvs__sq8_destroy(&c->sq);
     free(c);
@@ -389,6 +401,29 @@ static int encode_space(const cvs_codec *c, const float *z, size_t n, uint8_t *i
     if (!rc)
         cvs__pq_pack(&c->pq, idx, n, codes);
     return rc;
+}
+
+/* Queries are transformed by the panel kernel, not by sgemm as encoding
+ * is: the kernel gives a query the same bits alone as in a batch (a
+ * batched search answers exactly as single ones), and for a block of
+ * queries it streams the matrix once per 4 queries where one sgemv per
+ * query reads all of it each time (784 x 768 floats for Fashion-MNIST's
+ * pca768, 2.4 MB, beyond L2). */
+static int codec_prepare(cvs_codec *c)
+{
+    if (c->s.pca_r) {
+        size_t nf = cvs__panel_floats(c->dim, c->din);
+        if (!(c->pca_p = aligned_alloc(64, (nf * sizeof(float) + 63) / 64 * 64 + 64)))
+            return cvs__err(CVS_ENOMEM, "codec: out of memory");
+        cvs__panel_pack(c->pca.P, c->dim, c->din, c->din, 1, c->pca_p);
+    }
+    if (c->R) {
+        size_t nf = cvs__panel_floats(c->din, c->dq);
+        if (!(c->R_p = aligned_alloc(64, (nf * sizeof(float) + 63) / 64 * 64 + 64)))
+            return cvs__err(CVS_ENOMEM, "codec: out of memory");
+        cvs__panel_pack(c->R, c->din, c->dq, c->dq, 1, c->R_p);
+    }
+    return 0;
 }
 
 /* ==== Training ==== */
@@ -532,6 +567,8 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
     }
     rc = cvs__pq_train(&c->pq, ys, n, &ko, NULL);
 out:
+    if (!rc)
+        rc = codec_prepare(c);
     free(sample);
     free(osample);
     free(y);
@@ -613,56 +650,77 @@ out:
 
 /* ==== Query side ==== */
 
-/* Query in codec space (qz: dq floats) and its offset (see the top). */
-static int query_space(const cvs_codec *c, const float *q, float *qz, float *offset)
+/* nq queries in codec space (qz: nq x dq floats) and their offsets (see
+ * the top); PCA and OPQ by the panel kernel (codec_prepare). */
+static int query_space(const cvs_codec *c, const float *q, size_t nq, float *qz, float *offsets)
 {
-    int rc;
-    float *tmp = malloc(c->dq * sizeof *tmp);
-    double off = 0;
+    const int ip = is_ip(c);
+    const float *cur = q;
+    float *tmp = malloc(nq * ((size_t)c->dim + c->din) * sizeof *tmp + 1);
+    float *cen = tmp, *proj = tmp + nq * c->dim;
     if (!tmp)
         return cvs__err(CVS_ENOMEM, "codec: out of memory");
-    rc = to_space(c, q, 1, !is_ip(c), tmp, qz);
-    if (rc)
-        goto out;
     if (c->s.pca_r) {
-        if (is_ip(c)) {
+        float *dst = c->R ? proj : qz;
+        if (!ip) {
+            for (size_t i = 0; i < nq; i++)
+                for (uint32_t t = 0; t < c->dim; t++)
+                    cen[i * c->dim + t] = q[i * c->dim + t] - c->pca.mean[t];
+            cur = cen;
+        }
+        cvs__panel_apply(CVS_PANEL_DOT, c->pca_p, c->dim, c->din, cur, c->dim, nq, dst, c->din);
+        cur = dst;
+    }
+    if (c->R)
+        cvs__panel_apply(CVS_PANEL_DOT, c->R_p, c->din, c->dq, cur, c->din, nq, qz, c->dq);
+    else if (cur != qz)
+        memcpy(qz, cur, nq * c->dq * sizeof *qz);
+    for (size_t i = 0; i < nq; i++) {
+        const float *qi = q + i * c->dim, *zi = qz + i * c->dq;
+        double off = 0;
+        if (c->s.pca_r && ip) {
             for (uint32_t t = 0; t < c->dim; t++)
-                off -= (double)q[t] * c->pca.mean[t];
-        } else {
+                off -= (double)qi[t] * c->pca.mean[t];
+        } else if (c->s.pca_r) {
             /* OPQ preserves norms, so ||qz|| = ||(q - mean) P||. */
             for (uint32_t t = 0; t < c->dim; t++) {
-                double df = (double)q[t] - c->pca.mean[t];
+                double df = (double)qi[t] - c->pca.mean[t];
                 off += df * df;
             }
             for (uint32_t t = 0; t < c->dq; t++)
-                off -= (double)qz[t] * qz[t];
+                off -= (double)zi[t] * zi[t];
             if (off < 0)
                 off = 0;
         }
+        offsets[i] = (float)off;
     }
-    *offset = (float)off;
-out:
     free(tmp);
+    return 0;
+}
+
+int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *lut,
+                         float *offsets)
+{
+    int rc = 0;
+    float *qz;
+    if (c->s.quant != Q_PQ)
+        return cvs__err(CVS_EINVAL, "codec %s has no look-up table (use "
+                        "cvs__codec_distances)", c->spec);
+    if (nq && (!q || !lut || !offsets))
+        return cvs__err(CVS_EINVAL, "codec lut: NULL argument");
+    qz = malloc(nq * c->dq * sizeof *qz + 1);
+    if (!qz)
+        return cvs__err(CVS_ENOMEM, "codec: out of memory");
+    rc = query_space(c, q, nq, qz, offsets);
+    if (!rc)
+        cvs__pq_lut(&c->pq, qz, nq, is_ip(c), lut);
+    free(qz);
     return rc;
 }
 
 int cvs__codec_lut(const cvs_codec *c, const float *q, float *lut, float *offset)
 {
-    int rc;
-    float *qz;
-    if (c->s.quant != Q_PQ)
-        return cvs__err(CVS_EINVAL, "codec %s has no look-up table (use "
-                        "cvs__codec_distances)", c->spec);
-    if (!q || !lut || !offset)
-        return cvs__err(CVS_EINVAL, "codec lut: NULL argument");
-    qz = malloc(c->dq * sizeof *qz);
-    if (!qz)
-        return cvs__err(CVS_ENOMEM, "codec: out of memory");
-    rc = query_space(c, q, qz, offset);
-    if (!rc)
-        cvs__pq_lut(&c->pq, qz, is_ip(c), lut);
-    free(qz);
-    return rc;
+    return cvs__codec_lut_batch(c, q, 1, lut, offset);
 }
 
 int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *codes, size_t n,
@@ -678,7 +736,7 @@ int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *code
         goto out;
     }
     if (c->s.quant == Q_SQ8) {
-        rc = query_space(c, q, qz, &off);
+        rc = query_space(c, q, 1, qz, &off);
         if (rc)
             goto out;
         cvs__sq8_distances(&c->sq, qz, is_ip(c), codes, n, out);
@@ -934,7 +992,8 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         size_t nc = (size_t)c->dq << c->s.nbits; /* M * ksub * dsub */
         if ((rc = need_floats(&r, nc, "pq codebooks")) ||
             (rc = cvs__pq_init(&c->pq, c->dq, c->s.M, c->s.nbits)) ||
-            (rc = get_f32s(&r, c->pq.cent, nc, "pq codebooks")))
+            (rc = get_f32s(&r, c->pq.cent, nc, "pq codebooks")) ||
+            (rc = cvs__pq_prepare(&c->pq)))
             goto out;
     } else {
         if ((rc = expect_u32(&r, TAG_SQ8, "sq8 stage tag")) ||
@@ -961,6 +1020,7 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         rc = cvs__err(CVS_ECORRUPT, "codec blob: checksum mismatch");
         goto out;
     }
+    rc = codec_prepare(c);
 out:
     if (rc) {
         /* Allocation failures keep their code; everything else is a bad blob. */

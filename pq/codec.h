@@ -67,6 +67,12 @@ int cvs__codec_decode(const cvs_codec *c, const uint8_t *codes, size_t n, float 
 size_t cvs__codec_lut_size(const cvs_codec *c);   /* 0 for sq8 codecs */
 /* CVS_EINVAL for sq8 codecs. */
 int cvs__codec_lut(const cvs_codec *c, const float *q, float *lut, float *offset);
+/* The same for nq queries (row i at q + i*dim): lut[i*lut_size ..] and
+ * offsets[i], each bit-identical to what cvs__codec_lut gives for row i
+ * alone; blocks of queries share each load of the PCA/OPQ matrices and of
+ * the codebooks (pq/panel.c). */
+int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *lut,
+                         float *offsets);
 /* Distances from query q to n codes (plain layout), any codec. */
 int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *codes, size_t n,
                          float *out);

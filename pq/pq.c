@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pq/panel.h"
 #include "pq/pq.h"
 #include "store/err.h"
 
@@ -51,7 +52,24 @@ void cvs__pq_destroy(cvs__pq *pq)
     if (!pq)
         return;
     free(pq->cent);
+    free(pq->cent_p);
     pq->cent = NULL;
+    pq->cent_p = NULL;
+}
+
+int cvs__pq_prepare(cvs__pq *pq)
+{
+    const size_t K = pq->ksub, ds = pq->dsub, pf = cvs__panel_floats(ds, K);
+    /* 64-byte aligned: each panel row is one cache line (pf is a multiple
+     * of 16 floats, so every sub-quantizer's panels stay aligned). */
+    float *p = aligned_alloc(64, (size_t)pq->M * pf * sizeof *p + 64);
+    if (!p)
+        return cvs__err(CVS_ENOMEM, "pq: out of memory for the LUT codebooks");
+    for (size_t m = 0; m < pq->M; m++)
+        cvs__panel_pack(pq->cent + m * K * ds, ds, K, 1, ds, p + m * pf);
+    free(pq->cent_p);
+    pq->cent_p = p;
+    return 0;
 }
 
 size_t cvs__pq_code_size(const cvs__pq *pq)
@@ -83,6 +101,7 @@ int cvs__pq_train(cvs__pq *pq, const float *x, size_t n, const cvs__kmeans_opts 
             for (size_t i = 0; i < n; i++)
                 idx[i * pq->M + m] = (uint8_t)asg[i];
     }
+    rc = cvs__pq_prepare(pq);
 out:
     free(asg);
     return rc;
@@ -258,7 +277,23 @@ void cvs__pq_decode_idx(const cvs__pq *pq, const uint8_t *idx, size_t n, float *
                    ds * sizeof *x);
 }
 
-void cvs__pq_lut(const cvs__pq *pq, const float *y, int ip, float *lut)
+void cvs__pq_lut(const cvs__pq *pq, const float *y, size_t nq, int ip, float *lut)
+{
+    const size_t M = pq->M, K = pq->ksub, ds = pq->dsub, pf = cvs__panel_floats(ds, K);
+    if (!pq->cent_p) {
+        for (size_t q = 0; q < nq; q++)
+            cvs__pq_lut_scalar(pq, y + q * pq->d, ip, lut + q * M * K);
+        return;
+    }
+    for (size_t m = 0; m < M; m++)
+        cvs__panel_apply(ip ? CVS_PANEL_DOT : CVS_PANEL_L2, pq->cent_p + m * pf, ds, K,
+                         y + m * ds, pq->d, nq, lut + m * K, M * K);
+    if (ip) /* the reference negates each finished sum: exact */
+        for (size_t i = 0; i < nq * M * K; i++)
+            lut[i] = -lut[i];
+}
+
+void cvs__pq_lut_scalar(const cvs__pq *pq, const float *y, int ip, float *lut)
 {
     size_t M = pq->M, K = pq->ksub, ds = pq->dsub;
     for (size_t m = 0; m < M; m++) {

@@ -17,11 +17,18 @@ typedef struct cvs__pq {
     uint32_t ksub;   /* 1 << nbits */
     uint32_t dsub;   /* d / M */
     float *cent;     /* M x ksub x dsub, owned */
+    float *cent_p;   /* the same codebooks transposed into panels for the
+                        LUT kernel (pq/panel.h), M x panel_floats(dsub,
+                        ksub), owned; in memory only, rebuilt by
+                        cvs__pq_prepare whenever cent changes */
 } cvs__pq;
 
 /* Allocates the codebooks (zeroed).  CVS_EINVAL / CVS_ENOMEM. */
 int cvs__pq_init(cvs__pq *pq, uint32_t d, uint32_t M, uint32_t nbits);
 void cvs__pq_destroy(cvs__pq *pq);   /* accepts a zeroed struct */
+/* (Re)builds cent_p from cent; cvs__pq_train calls it, a loader that fills
+ * cent itself must too.  CVS_ENOMEM. */
+int cvs__pq_prepare(cvs__pq *pq);
 
 size_t cvs__pq_code_size(const cvs__pq *pq);  /* M or ceil(M/2) bytes */
 
@@ -49,8 +56,12 @@ void cvs__pq_unpack(const cvs__pq *pq, const uint8_t *codes, size_t n, uint8_t *
 /* Reconstruction from unpacked codes (n x d). */
 void cvs__pq_decode_idx(const cvs__pq *pq, const uint8_t *idx, size_t n, float *x);
 
-/* LUT for one query y (d floats): lut[m*ksub + j] =
- * ||y_m - c_mj||^2 (ip == 0) or -y_m . c_mj (ip != 0). */
-void cvs__pq_lut(const cvs__pq *pq, const float *y, int ip, float *lut);
+/* LUTs for nq queries y (row q at y + q*d): lut[q*M*ksub + m*ksub + j] =
+ * ||y_m - c_mj||^2 (ip == 0) or -y_m . c_mj (ip != 0).  Bit-identical to
+ * cvs__pq_lut_scalar on each row, whatever nq (see panel.h); without
+ * cent_p (not prepared) it is that reference. */
+void cvs__pq_lut(const cvs__pq *pq, const float *y, size_t nq, int ip, float *lut);
+/* The reference: one query, one centroid at a time, plain loops. */
+void cvs__pq_lut_scalar(const cvs__pq *pq, const float *y, int ip, float *lut);
 
 #endif

@@ -368,9 +368,24 @@ static void check_lut_matches_decoded(const char *spec, cvs_metric metric)
             cr_assert_eq(cvs__codec_lut(c, qk, lut, &off), 0);
             free(lut);
         } else {
-            float dummy[1], off;
+            float dummy[1], off, offs[2];
             cr_assert_eq(cvs__codec_lut(c, qk, dummy, &off), CVS_EINVAL);
+            cr_assert_eq(cvs__codec_lut_batch(c, q, 2, dummy, offs), CVS_EINVAL);
         }
+    }
+    if (cvs__codec_lut_size(c)) {
+        /* A batch's tables are, bit for bit, the single queries' ones. */
+        size_t ls = cvs__codec_lut_size(c);
+        float *lb = malloc(nq * ls * sizeof *lb), *l1 = malloc(ls * sizeof *l1), ob[5], o1;
+        cr_assert_eq(cvs__codec_lut_batch(c, q, nq, lb, ob), 0);
+        cr_assert_eq(cvs__codec_lut_batch(c, q, 0, NULL, NULL), 0, "an empty batch is fine");
+        for (size_t k = 0; k < nq; k++) {
+            cr_assert_eq(cvs__codec_lut(c, q + k * d, l1, &o1), 0);
+            cr_assert(!memcmp(l1, lb + k * ls, ls * sizeof *l1) && o1 == ob[k],
+                      "%s: batched LUT of query %zu differs", spec, k);
+        }
+        free(lb);
+        free(l1);
     }
     cvs__codec_free(c);
     free(codes);
@@ -394,6 +409,39 @@ Test(codec, lut_equals_decoded_distance)
      * (q R . z~ = q . z~ R^T); for l2 see opq_padded_l2 below. */
     check_lut_matches_decoded("opq48,pq12", CVS_METRIC_IP);
     check_lut_matches_decoded("pca20,opq24,pq8x4", CVS_METRIC_IP);
+}
+
+/* cvs__pq_lut (panel kernels, any batch size) against the plain loops of
+ * cvs__pq_lut_scalar, bit for bit, for 8- and 4-bit codebooks, both
+ * metrics, sub-vectors of 1 to 60 floats. */
+Test(codec, pq_lut_equals_reference)
+{
+    static const uint32_t Ms[] = {1, 3, 4, 12, 60};
+    const size_t d = 60, n = 600, nqmax = 11;
+    float *x = correlated(n, d, 41), *y = correlated(nqmax, d, 43);
+    for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+        for (uint32_t bits = 4; bits <= 8; bits += 4) {
+            cvs__pq pq;
+            cvs__kmeans_opts ko = {.iters = 3, .seed = 5};
+            cr_assert_eq(cvs__pq_init(&pq, (uint32_t)d, Ms[a], bits), 0);
+            cr_assert_eq(cvs__pq_train(&pq, x, n, &ko, NULL), 0, "%s", cvs_errmsg(NULL));
+            size_t ls = (size_t)pq.M * pq.ksub;
+            float *got = malloc(nqmax * ls * sizeof *got), *ref = malloc(ls * sizeof *ref);
+            for (int ip = 0; ip < 2; ip++)
+                for (size_t nq = 1; nq <= nqmax; nq += 3) {
+                    cvs__pq_lut(&pq, y, nq, ip, got);
+                    for (size_t k = 0; k < nq; k++) {
+                        cvs__pq_lut_scalar(&pq, y + k * d, ip, ref);
+                        cr_assert(!memcmp(ref, got + k * ls, ls * sizeof *ref),
+                                  "M=%u bits=%u ip=%d nq=%zu query %zu", pq.M, bits, ip, nq, k);
+                    }
+                }
+            free(got);
+            free(ref);
+            cvs__pq_destroy(&pq);
+        }
+    free(x);
+    free(y);
 }
 
 /* opqD: an isometric embedding, so (1) it keeps every dimension's variance

@@ -11,9 +11,11 @@
  * cvs__adc8_scan_scalar, the fast-scan kernels against each other bit for
  * bit *and* against a naive sum computed from the plain (unpacked) codes,
  * so that a layout bug shared by pack and both scans cannot pass
- * unnoticed.
+ * unnoticed.  The LUT kernels (pq/panel.c) are checked against a naive
+ * sum over the unpacked matrix, and AVX2 against scalar, bit for bit.
  */
 #include "pq/kernels.c"
+#include "pq/panel.c"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -607,6 +609,109 @@ Test(fs4, end_to_end_float_lut)
     }
 }
 
+/* ==== LUT kernels (pq/panel.c) ==== */
+
+/* W (din x dout, row-major) packed; every shape of query block and every
+ * partial panel; y rows have slack that must stay untouched.  The naive
+ * sum runs over W itself, so a packing bug cannot hide in both kernels. */
+static void check_panel(size_t din, size_t dout, size_t nq, cvs_panel_op op, uint64_t seed)
+{
+    const size_t ldx = din + 3, ldy = dout + 5;
+    float *W = xmalloc(din * dout * sizeof *W), *x = xmalloc(nq * ldx * sizeof *x);
+    float *Wp = xmalloc(cvs__panel_floats(din, dout) * sizeof *Wp);
+    float *ref = xmalloc(nq * ldy * sizeof *ref), *got = xmalloc(nq * ldy * sizeof *got);
+    rng_seed(seed);
+    for (size_t i = 0; i < din * dout; i++)
+        W[i] = rndf(-3.0f, 3.0f);
+    for (size_t i = 0; i < nq * ldx; i++)
+        x[i] = rndf(-3.0f, 3.0f);
+    cvs__panel_pack(W, din, dout, dout, 1, Wp);
+    for (size_t i = 0; i < nq * ldy; i++)
+        ref[i] = got[i] = CANARY;
+    cvs__panel_apply_scalar(op, Wp, din, dout, x, ldx, nq, ref, ldy);
+    for (size_t q = 0; q < nq; q++)
+        for (size_t j = 0; j < ldy; j++) {
+            float s = 0.0f;
+            for (size_t t = 0; j < dout && t < din; t++) {
+                float a = x[q * ldx + t], b = W[t * dout + j];
+                s += op == CVS_PANEL_L2 ? (a - b) * (a - b) : a * b;
+            }
+            cr_assert_eq(ref[q * ldy + j], j < dout ? s : CANARY,
+                         "scalar: din=%zu dout=%zu nq=%zu q=%zu j=%zu", din, dout, nq, q, j);
+        }
+    if (have_avx2()) {
+        panel_apply_avx2(op, Wp, din, dout, x, ldx, nq, got, ldy);
+        cr_assert_eq(memcmp(ref, got, nq * ldy * sizeof *got), 0,
+                     "avx2 differs: op=%d din=%zu dout=%zu nq=%zu", (int)op, din, dout, nq);
+        /* Alone, each query gets the same bits as inside a block. */
+        for (size_t q = 0; q < nq; q++) {
+            panel_apply_avx2(op, Wp, din, dout, x + q * ldx, ldx, 1, got, ldy);
+            cr_assert_eq(memcmp(ref + q * ldy, got, dout * sizeof *got), 0,
+                         "single query %zu differs (din=%zu dout=%zu nq=%zu)", q, din, dout, nq);
+        }
+    }
+    free(W);
+    free(x);
+    free(Wp);
+    free(ref);
+    free(got);
+}
+
+Test(panel, avx2_equals_scalar_every_shape)
+{
+    static const size_t dins[] = {0, 1, 2, 7, 16, 98};
+    static const size_t douts[] = {1, 8, 15, 16, 17, 33, 48, 64, 80, 256};
+    uint64_t seed = 1;
+    for (size_t a = 0; a < COUNT(dins); a++)
+        for (size_t b = 0; b < COUNT(douts); b++)
+            for (size_t nq = 0; nq <= 9; nq++) {
+                check_panel(dins[a], douts[b], nq, CVS_PANEL_L2, seed++);
+                check_panel(dins[a], douts[b], nq, CVS_PANEL_DOT, seed++);
+            }
+}
+
+Test(panel, pack_layout_and_padding)
+{
+    float W[3 * 20], Wp[2 * 3 * CVS_PANEL];
+    cr_assert_eq(cvs__panel_floats(3, 20), COUNT(Wp));
+    cr_assert_eq(cvs__panel_floats(3, 16), 3 * CVS_PANEL);
+    cr_assert_eq(cvs__panel_floats(0, 16), 0);
+    for (size_t i = 0; i < COUNT(W); i++)
+        W[i] = (float)i + 1.0f;
+    /* Packed from the transpose (st = 1, sj = din) it must come out equal. */
+    float Wt[20 * 3], Wp2[COUNT(Wp)];
+    for (size_t t = 0; t < 3; t++)
+        for (size_t j = 0; j < 20; j++)
+            Wt[j * 3 + t] = W[t * 20 + j];
+    cvs__panel_pack(W, 3, 20, 20, 1, Wp);
+    cvs__panel_pack(Wt, 3, 20, 1, 3, Wp2);
+    cr_assert_eq(memcmp(Wp, Wp2, sizeof Wp), 0);
+    for (size_t p = 0; p < 2; p++)
+        for (size_t t = 0; t < 3; t++)
+            for (size_t c = 0; c < CVS_PANEL; c++) {
+                size_t j = p * CVS_PANEL + c;
+                cr_assert_eq(Wp[(p * 3 + t) * CVS_PANEL + c], j < 20 ? W[t * 20 + j] : 0.0f);
+            }
+}
+
+Test(panel, nonfinite_inputs_propagate_alike)
+{
+    float W[4 * 16], Wp[4 * CVS_PANEL], x[2 * 4], a[2 * 16], b[2 * 16];
+    for (size_t i = 0; i < COUNT(W); i++)
+        W[i] = (float)i;
+    W[5] = INFINITY;
+    x[0] = NAN, x[1] = 1, x[2] = 2, x[3] = 3, x[4] = 1, x[5] = -INFINITY, x[6] = 0, x[7] = 0;
+    cvs__panel_pack(W, 4, 16, 16, 1, Wp);
+    for (int op = 0; op < 2; op++) {
+        cvs__panel_apply_scalar((cvs_panel_op)op, Wp, 4, 16, x, 4, 2, a, 16);
+        if (!have_avx2())
+            continue;
+        panel_apply_avx2((cvs_panel_op)op, Wp, 4, 16, x, 4, 2, b, 16);
+        for (size_t i = 0; i < 32; i++)
+            cr_assert(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])), "op %d i %zu", op, i);
+    }
+}
+
 /* ==== Dispatch ==== */
 
 Test(dispatch, matches_cpu_and_environment)
@@ -618,6 +723,7 @@ Test(dispatch, matches_cpu_and_environment)
     else
         cr_assert_str_eq(impl, have_avx2() ? "avx2" : "scalar");
     cr_assert_eq(cvs__kernels_impl(), impl, "the choice is made once");
+    cr_assert_str_eq(cvs__panel_impl(), impl, "the LUT kernels follow the same rule");
 }
 
 /* Criterion runs every test in its own process, so the dispatcher is still
@@ -627,6 +733,7 @@ Test(dispatch, env_forces_scalar)
     setenv("CVSTORE_SIMD", "scalar", 1);
     cr_assert_str_eq(cvs__kernels_impl(), "scalar");
     cr_assert_eq(atomic_load(&chosen_table), &scalar_table);
+    cr_assert_str_eq(cvs__panel_impl(), "scalar");
 }
 
 static void *resolve_in_thread(void *arg)

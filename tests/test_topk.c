@@ -98,3 +98,32 @@ Test(topk, ties_break_on_key)
         for (size_t k = 1; k < 40; k += 9)
             check(n, k, 1, 3.0f);
 }
+
+/* As the code scans use it: one heap, a row offered in chunks of uneven
+ * lengths (the 16-wide blocks restart at every chunk), against one scalar
+ * offer of the whole row. */
+Test(topk, chunked_offers_equal_one_scalar_pass)
+{
+    const size_t n = 5000, k = 37;
+    float *d = malloc(n * sizeof *d), ad[37], bd[37];
+    int64_t *keys = malloc(n * sizeof *keys), ai[37], bi[37];
+    cvs_heap a, b;
+    cr_assert(d && keys);
+    for (size_t j = 0; j < n; j++) {
+        d[j] = (float)(rnd() % 1000) / 7.0f;
+        keys[j] = (int64_t)j;
+    }
+    cvs__heap_init(&a, k, ad, ai);
+    cvs__heap_offer_scalar(&a, d, 0.5f, keys, n);
+    cvs__heap_init(&b, k, bd, bi);
+    for (size_t j = 0, len = 1; j < n; j += len, len = len * 3 % 97 + 1) {
+        size_t c = n - j < len ? n - j : len;
+        cvs__heap_offer(&b, d + j, 0.5f, keys + j, c);
+    }
+    cr_assert_eq(cvs__heap_sort(&a), k);
+    cr_assert_eq(cvs__heap_sort(&b), k);
+    for (size_t j = 0; j < k; j++)
+        cr_assert(ad[j] == bd[j] && ai[j] == bi[j], "slot %zu differs", j);
+    free(d);
+    free(keys);
+}
