@@ -40,16 +40,12 @@
 
 #include "pq/opq.h"
 #include "pq/pca.h"
-#include "pq/vecmat.h"
 #include "store/err.h"
 
 void cvs__opq_apply(const float *R, uint32_t din, uint32_t dout, const float *x, size_t n,
                     float *y)
 {
-    if (n < CVS_VECMAT_MAX_ROWS) /* queries: see pq/vecmat.c */
-        for (size_t i = 0; i < n; i++)
-            cvs__vecmat(x + i * din, R, din, dout, y + i * dout);
-    else
+    if (n)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dout, (int)din, 1.0f,
                     x, (int)din, R, (int)dout, 0.0f, y, (int)dout);
 }

@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "pq/pca.h"
-#include "pq/vecmat.h"
 #include "store/err.h"
 
 int cvs__pca_alloc(cvs__pca *p, uint32_t d, uint32_t r)
@@ -125,23 +124,13 @@ out:
     return rc;
 }
 
-/* y = x P for n rows; single queries skip sgemm (see pq/vecmat.c). */
-static void project(const cvs__pca *p, const float *x, size_t n, float *y)
-{
-    if (n < CVS_VECMAT_MAX_ROWS)
-        for (size_t i = 0; i < n; i++)
-            cvs__vecmat(x + i * p->d, p->P, p->d, p->r, y + i * p->r);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)p->r, (int)p->d,
-                    1.0f, x, (int)p->d, p->P, (int)p->r, 0.0f, y, (int)p->r);
-}
-
 int cvs__pca_apply(const cvs__pca *p, const float *x, size_t n, int center, float *y)
 {
     const size_t bs = 4096;
     size_t d = p->d;
     if (!center) {
-        project(p, x, n, y);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)p->r, (int)d,
+                    1.0f, x, (int)d, p->P, (int)p->r, 0.0f, y, (int)p->r);
         return 0;
     }
     float *blk = malloc((n < bs ? n : bs) * d * sizeof *blk + 1);
@@ -152,7 +141,8 @@ int cvs__pca_apply(const cvs__pca *p, const float *x, size_t n, int center, floa
         for (size_t i = 0; i < nb; i++)
             for (size_t t = 0; t < d; t++)
                 blk[i * d + t] = x[(i0 + i) * d + t] - p->mean[t];
-        project(p, blk, nb, y + i0 * p->r);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)p->r, (int)d,
+                    1.0f, blk, (int)d, p->P, (int)p->r, 0.0f, y + i0 * p->r, (int)p->r);
     }
     free(blk);
     return 0;
