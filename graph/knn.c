@@ -367,10 +367,12 @@ static int rows_exact(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, s
 {
     float *q = calloc((n ? n : 1) * db->dim, sizeof *q), *sc = NULL, *rs = NULL;
     int64_t *lab = NULL, *rn = NULL;
+    unsigned char *gone = calloc(n ? n : 1, 1);
     size_t m;
     int rc = CVS_OK;
-    if (!q || !(sc = malloc(n * (k + 1) * sizeof *sc)) || !(lab = malloc(n * (k + 1) * sizeof *lab)) ||
-        !(rs = malloc(k * sizeof *rs)) || !(rn = malloc(k * sizeof *rn))) {
+    if (!q || !gone || !(sc = malloc(n * (k + 1) * sizeof *sc)) ||
+        !(lab = malloc(n * (k + 1) * sizeof *lab)) || !(rs = malloc(k * sizeof *rs)) ||
+        !(rn = malloc(k * sizeof *rn))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory updating the kNN graph");
         goto out;
     }
@@ -378,8 +380,8 @@ static int rows_exact(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, s
         uint64_t k64 = (uint64_t)keys[i];
         MDB_val vk = {8, &k64}, vv;
         int mrc = cvs__vget(db, txn, db->dbi_vecs, &vk, &vv);
-        if (mrc == MDB_NOTFOUND) { /* a row without a record: it goes */
-            memset(q + i * db->dim, 0, db->dim * sizeof *q);
+        if (mrc == MDB_NOTFOUND) { /* a row without a record: it goes (q stays 0) */
+            gone[i] = 1;
             continue;
         }
         if (mrc || vv.mv_size != cvs__vec_bytes(db)) {
@@ -394,7 +396,7 @@ static int rows_exact(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, s
     for (size_t i = 0; i < n && rc == CVS_OK; i++) {
         uint64_t k64 = (uint64_t)keys[i];
         m = 0;
-        if (!cvs__has_key(txn, db->dbi_vecs, k64)) {
+        if (gone[i]) {
             rc = row_put(db, txn, k64, NULL, NULL, 0);
             continue;
         }
@@ -407,6 +409,7 @@ static int rows_exact(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, s
     }
 out:
     free(q);
+    free(gone);
     free(sc);
     free(lab);
     free(rs);
