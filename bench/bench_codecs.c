@@ -7,7 +7,9 @@
  * default) it trains, encodes and scans:
  *   ours   pq{B} (8-bit), pq{2B}x4 (4-bit fast scan), opq,pq{B}, for ip and
  *          cosine data also opq,pq{B} with the ScaNN loss (anisotropic_eta
- *          = 4, "+aniso"), and pca{B},sq8 where B <= dim;
+ *          = 4, "+aniso"), pca{B},sq8 where B <= dim, and rq{B} (residual
+ *          quantizer, B code bytes; pca128,rq{B} on data of more than 128
+ *          dimensions);
  *   FAISS  PQ{m}np, OPQ{m},PQ{m}np and PQ{2B}x4fs, built by index_factory
  *          through the C API.
  * and reports recall@10 of the exhaustive code scan alone and after
@@ -468,9 +470,9 @@ out:
 
 /* ==== Methods ==== */
 
-enum { F_PQ, F_PQX4, F_OPQ, F_ANISO, F_SQ8, F_FPQ, F_FOPQ, F_FFS, NFAM };
+enum { F_PQ, F_PQX4, F_OPQ, F_ANISO, F_SQ8, F_RQ, F_FPQ, F_FOPQ, F_FFS, NFAM };
 static const char *const family_name[NFAM] = {
-    "cvs:pq", "cvs:pq-x4", "cvs:opq", "cvs:opq+aniso", "cvs:pca-sq8",
+    "cvs:pq", "cvs:pq-x4", "cvs:opq", "cvs:opq+aniso", "cvs:pca-sq8", "cvs:rq",
     "faiss:PQ", "faiss:OPQ", "faiss:PQx4fs"};
 
 /* --methods: comma-separated family names (case-insensitive), or "cvs" /
@@ -496,6 +498,8 @@ static int parse_methods(const char *s, int *on)
     return 0;
 }
 
+#define RQ_PCA 128u /* the rq family's PCA dimension for wider data */
+
 /* Largest multiple of M not above d (0: none). */
 static uint32_t proj_dim(uint32_t d, size_t M)
 {
@@ -507,8 +511,35 @@ typedef struct options {
     size_t sizes[16], nsizes;
     int skip_slow;
     uint64_t seed;
+    const char *extra[8]; /* --cvs-specs templates */
+    size_t nextra;
     const char *tmpparent;
 } options;
+
+/* --cvs-specs: a codec spec with {B} standing for the code size in bytes
+ * and {2B} for twice it (the sub-quantizer count of a 4-bit code). */
+static int expand_spec(const char *tpl, size_t B, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*tpl) {
+        int w = 0;
+        if (strncmp(tpl, "{B}", 3) == 0) {
+            w = snprintf(out + n, cap - n, "%zu", B);
+            tpl += 3;
+        } else if (strncmp(tpl, "{2B}", 4) == 0) {
+            w = snprintf(out + n, cap - n, "%zu", 2 * B);
+            tpl += 4;
+        } else if (n + 1 < cap) {
+            out[n] = *tpl++;
+            w = 1;
+        }
+        if (w <= 0 || n + (size_t)w >= cap)
+            return -1;
+        n += (size_t)w;
+    }
+    out[n] = 0;
+    return 0;
+}
 
 static void progress_line(const result *r)
 {
@@ -575,6 +606,15 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
                 if (B > ds->d)
                     continue;
                 snprintf(spec, sizeof spec, "pca%zu,sq8", B);
+            } else if (f == F_RQ) {
+                /* Every rq stage spans all dimensions, so its training and
+                 * encoding cost grows with d; above RQ_PCA dimensions a PCA
+                 * first keeps both in seconds and (on Fashion-MNIST) gives
+                 * the better recall too (BENCHMARKS.md). */
+                if (ds->d > RQ_PCA)
+                    snprintf(spec, sizeof spec, "pca%u,rq%zu", RQ_PCA, B);
+                else
+                    snprintf(spec, sizeof spec, "rq%zu", B);
             } else if (r_ == 0) {
                 fprintf(stderr, "  [%s] %s at %zu B: skipped (%zu sub-quantizers > dim %u)\n",
                         ds->name, family_name[f], B, M, ds->d);
@@ -631,6 +671,30 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
             else
                 rc = run_cvs(&cx, spec, eta, r, lab);
             if (rc) {
+                fprintf(stderr, "cvstore-bench codecs: %s on %s: %s: %s\n", r->method, ds->name,
+                        cvs_strerror(rc), cvs_errmsg(NULL));
+                goto out;
+            }
+            progress_line(r);
+        }
+        for (size_t e = 0; e < o->nextra; e++) {
+            char spec[128];
+            result *r;
+            if (expand_spec(o->extra[e], B, spec, sizeof spec) != 0) {
+                fprintf(stderr, "  [%s] %s at %zu B: spec too long, skipped\n", ds->name,
+                        o->extra[e], B);
+                continue;
+            }
+            if (!(r = results_add(rs))) {
+                rc = CVS_ENOMEM;
+                goto out;
+            }
+            r->dataset = ds->name;
+            r->family = o->extra[e];
+            r->size = B;
+            snprintf(r->method, sizeof r->method, "cvs:%s", spec);
+            fprintf(stderr, "  [%s] %s ...\n", ds->name, r->method);
+            if ((rc = run_cvs(&cx, spec, 0, r, lab)) != 0) {
                 fprintf(stderr, "cvstore-bench codecs: %s on %s: %s: %s\n", r->method, ds->name,
                         cvs_strerror(rc), cvs_errmsg(NULL));
                 goto out;
@@ -781,6 +845,7 @@ static void usage(FILE *f)
         "                            [--methods LIST] [--nq N] [--skip-slow] [--seed S]\n"
         "                            [--csv PATH] [--plot PATH.svg | --no-plot]\n"
         "                            [--data-dir DIR] [--dir TMPDIR] [--cpu-clock]\n"
+        "                            [--cvs-specs LIST]\n"
         "       cvstore-bench codecs --base F --query F [--gt F.ivecs] --metric l2|ip|cosine ...\n"
         "Codes-only and re-ranked recall@10, training time, encoding and single-thread\n"
         "scan throughput, and bytes per vector (codebooks included) of cvstore's codecs\n"
@@ -788,7 +853,7 @@ static void usage(FILE *f)
         "  --datasets LIST  of sift (SIFT10K), fashion (Fashion-MNIST), glove\n"
         "                   (GloVe-100-angular from scripts/fetch-glove.sh); default all\n"
         "  --sizes LIST     code bytes per vector (default 8,16,32,64)\n"
-        "  --methods LIST   families: cvs:pq cvs:pq-x4 cvs:opq cvs:opq+aniso cvs:pca-sq8\n"
+        "  --methods LIST   families: cvs:pq cvs:pq-x4 cvs:opq cvs:opq+aniso cvs:pca-sq8 cvs:rq\n"
         "                   faiss:PQ faiss:OPQ faiss:PQx4fs, or cvs / faiss (default all)\n"
         "  --nq N           first N queries (default 1000)\n"
         "  --skip-slow      skip FAISS OPQ on dimensions > 256 (minutes to train)\n"
@@ -802,7 +867,10 @@ static void usage(FILE *f)
         "                   without --gt the exact top 100 is computed by cvstore\n"
         "  --dir DIR        where to make scratch directories\n"
         "  --cpu-clock      time the (single-thread) scans by the thread's CPU time\n"
-        "                   instead of wall time: steadier on a shared machine\n");
+        "                   instead of wall time: steadier on a shared machine\n"
+        "  --cvs-specs LIST more codecs of ours, ';'-separated specs in which {B}\n"
+        "                   stands for the code size and {2B} for twice it, e.g.\n"
+        "                   \"pca128,opq,pq{B};pca256,opq,pq{2B}x4\"\n");
 }
 
 static int parse_sizes(const char *s, options *o)
@@ -832,6 +900,7 @@ int bench_codecs(int argc, char **argv)
         {"base", required_argument, 0, 'b'}, {"query", required_argument, 0, 'q'},
         {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
         {"dir", required_argument, 0, 'd'}, {"cpu-clock", no_argument, 0, 'C'},
+        {"cvs-specs", required_argument, 0, 'x'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.sizes = {8, 16, 32, 64}, .nsizes = 4, .seed = 1};
     const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
@@ -881,6 +950,23 @@ int bench_codecs(int argc, char **argv)
             break;
         case 'd': o.tmpparent = optarg; break;
         case 'C': scan_cpu_clock = 1; break;
+        case 'x': {
+            static char buf[1024]; /* o.extra points into it */
+            char *save = NULL, *tok;
+            if (snprintf(buf, sizeof buf, "%s", optarg) >= (int)sizeof buf) {
+                fprintf(stderr, "cvstore-bench codecs: --cvs-specs is too long\n");
+                return 1;
+            }
+            o.nextra = 0;
+            for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+                if (o.nextra == sizeof o.extra / sizeof o.extra[0]) {
+                    fprintf(stderr, "cvstore-bench codecs: at most 8 --cvs-specs\n");
+                    return 1;
+                }
+                o.extra[o.nextra++] = tok;
+            }
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }

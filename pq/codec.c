@@ -4,8 +4,9 @@
  *
  * A codec chains up to three stages, the way FAISS's index_factory strings
  * do ("PCA64,OPQ16,PQ16"): an optional PCA projection (pca.c), an optional
- * OPQ rotation (opq.c, Ge et al. 2013), and one quantizer, either a product
- * quantizer (pq.c, Jégou et al. 2011) or per-dimension int8 (sq8.c).
+ * OPQ rotation (opq.c, Ge et al. 2013), and one quantizer: a product
+ * quantizer (pq.c, Jégou et al. 2011), per-dimension int8 (sq8.c), or a
+ * residual quantizer (rq.c, with beam search and a norm byte).
  * Distances are computed asymmetrically (ADC): the query goes through the
  * same projection/rotation but is never quantized.
  *
@@ -21,16 +22,22 @@
  *     quant    := "pq" M ["x" B]     M in 1..256 dividing the (projected)
  *                                    dimension, B in {4, 8}, default 8
  *               | "sq8"              one byte per (projected) dimension
+ *               | "rq" M             M in 1..256 code bytes (2..256 on l2
+ *                                    stores): M codebooks of 256 centroids
+ *                                    over all dimensions, or M - 1 and a
+ *                                    byte for the norm term on l2; no opq
+ *                                    before it (nothing to rotate for)
  *
  * Numbers are decimal without sign or leading zeros; spaces around commas
  * are ignored; stage names are lower-case.  Examples: "pq32" (=
  * "pq32x8"), "pq32x4", "opq,pq16", "pca64,pq32", "pca64,opq,pq32x4",
- * "pca64,sq8", "sq8".  The canonical form (cvs__codec_spec) always writes
- * the bit count: "pca64,opq,pq32x4", "pq32x8", "sq8".
+ * "pca64,sq8", "sq8", "pca128,rq8".  The canonical form (cvs__codec_spec)
+ * always writes the bit count: "pca64,opq,pq32x4", "pq32x8", "sq8"; rq
+ * has none ("rq8").
  *
  * Code sizes: pqMx8 -> M bytes, pqMx4 -> ceil(M/2) bytes (sub-quantizer m
  * in the low nibble of byte m/2 when m is even, the high one when odd),
- * sq8 -> one byte per projected dimension.
+ * sq8 -> one byte per projected dimension, rqM -> M bytes.
  *
  * ==== Metrics and the LUT offset ====
  *
@@ -46,8 +53,12 @@
  *        (q P R) . z: the LUT uses q P R (not centered) and the offset is
  *        -q . mean.  Cosine callers pass unit vectors; the codec does
  *        nothing more for cosine than for ip.
+ *   rq:  the same offsets, and on l2 also ||qz||^2, since rq's l2 tables
+ *        hold ||c||^2 - 2 qz.c (rq.h).
  * So the offset is exact, not an approximation: offset + sum equals the
- * distance to cvs__codec_decode's output up to float rounding.
+ * distance to cvs__codec_decode's output up to float rounding -- except
+ * rq on l2, where it is off by the quantization of the norm byte, an
+ * error fixed per code and the same for every query (rq.c, deviation 1).
  *
  * Where this module deviates from the papers it follows (each stage's file
  * lists its own deviations):
@@ -93,24 +104,27 @@
 #include "pq/panel.h"
 #include "pq/pca.h"
 #include "pq/pq.h"
+#include "pq/rq.h"
 #include "pq/sq8.h"
 #include "store/err.h"
 
 #define CODEC_MAGIC "CVSCODEC"
-#define CODEC_VERSION 1u
+#define CODEC_VERSION 1u    /* blobs without an rq stage */
+#define CODEC_VERSION_RQ 2u /* blobs with one: older builds reject them by version */
+#define RQ_BEAM 8           /* rq encoding beam width (rq.c, deviation 3) */
 #define SPEC_MAX 255
 #define BLOCK 4096 /* vectors per encode/decode block: bounds temporaries */
 #define OPQ_SAMPLE 16384 /* rows for the OPQ alternation (deviation 3) */
 
-enum { Q_PQ = 1, Q_SQ8 = 2 };
-enum { TAG_PCA = 1, TAG_OPQ = 2, TAG_PQ = 3, TAG_SQ8 = 4 };
+enum { Q_PQ = 1, Q_SQ8 = 2, Q_RQ = 3 };
+enum { TAG_PCA = 1, TAG_OPQ = 2, TAG_PQ = 3, TAG_SQ8 = 4, TAG_RQ = 5 };
 
 typedef struct spec {
     uint32_t pca_r;  /* 0 = no PCA */
     int opq;
     uint32_t opq_d;  /* opqD: output dimension D > input (zero padding); 0 = square */
-    int quant;       /* Q_PQ or Q_SQ8 */
-    uint32_t M, nbits;
+    int quant;       /* Q_PQ, Q_SQ8 or Q_RQ */
+    uint32_t M, nbits; /* rq: M = code bytes, nbits = 8 */
 } spec;
 
 struct cvs_codec {
@@ -128,6 +142,7 @@ struct cvs_codec {
     float *R_p;
     cvs__pq pq;
     cvs__sq8 sq;
+    cvs__rq rq;
 };
 
 /* ==== Spec parsing ==== */
@@ -178,7 +193,7 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
         if (s->quant)
             return cvs__err(CVS_EINVAL,
                             "codec spec \"%s\": \"%.*s\" after the quantizer stage (the "
-                            "quantizer, pqM or sq8, must come last)", str, tl, a);
+                            "quantizer, pqM, rqM or sq8, must come last)", str, tl, a);
         if (tl > 3 && !strncmp(a, "pca", 3)) {
             const char *q = a + 3;
             uint32_t r;
@@ -211,6 +226,21 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
                 return cvs__err(CVS_EINVAL,
                                 "codec spec \"%s\": opq needs a pq quantizer, not sq8", str);
             s->quant = Q_SQ8;
+        } else if (tl > 2 && !strncmp(a, "rq", 2)) {
+            const char *q = a + 2;
+            uint32_t M;
+            if (parse_num(&q, b, &M) || q != b)
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": bad stage \"%.*s\" (want rqM, "
+                                "M code bytes)", str, tl, a);
+            if (s->opq)
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": opq does not apply to rq (every "
+                                "rq stage spans all dimensions; drop opq)", str);
+            if (M == 0 || M > 256)
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": rq codes are 1..256 bytes, not %u",
+                                str, M);
+            s->quant = Q_RQ;
+            s->M = M;
+            s->nbits = 8;
         } else if (tl > 2 && !strncmp(a, "pq", 2)) {
             const char *q = a + 2;
             uint32_t M, B = 8;
@@ -244,13 +274,13 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
             s->nbits = B;
         } else {
             return cvs__err(CVS_EINVAL, "codec spec \"%s\": unknown stage \"%.*s\" (stages: "
-                            "pcaR, opq, pqM[xB], sq8)", str, tl, a);
+                            "pcaR, opq, pqM[xB], rqM, sq8)", str, tl, a);
         }
         p = te + 1;
     }
     if (!s->quant)
-        return cvs__err(CVS_EINVAL, "codec spec \"%s\": no quantizer stage (end with pqM[xB] "
-                        "or sq8)", str);
+        return cvs__err(CVS_EINVAL, "codec spec \"%s\": no quantizer stage (end with pqM[xB], "
+                        "rqM or sq8)", str);
     return 0;
 }
 
@@ -266,6 +296,8 @@ static void canonical(const spec *s, char *buf, size_t cap)
         n += snprintf(buf + n, cap - (size_t)n, "opq,");
     if (s->quant == Q_PQ)
         snprintf(buf + n, cap - (size_t)n, "pq%ux%u", s->M, s->nbits);
+    else if (s->quant == Q_RQ)
+        snprintf(buf + n, cap - (size_t)n, "rq%u", s->M);
     else
         snprintf(buf + n, cap - (size_t)n, "sq8");
 }
@@ -288,6 +320,7 @@ void cvs__codec_free(cvs_codec *c)
     free(c->R_p);
     cvs__pq_destroy(&c->pq);
     cvs__sq8_destroy(&c->sq);
+    cvs__rq_destroy(&c->rq);
     free(c);
 }
 
@@ -295,7 +328,7 @@ const char *cvs__codec_spec(const cvs_codec *c) { return c->spec; }
 
 size_t cvs__codec_code_size(const cvs_codec *c)
 {
-    return c->s.quant == Q_PQ ? cvs__pq_code_size(&c->pq) : c->dq;
+    return c->s.quant == Q_PQ ? cvs__pq_code_size(&c->pq) : c->s.quant == Q_RQ ? c->s.M : c->dq;
 }
 
 size_t cvs__codec_param_bytes(const cvs_codec *c)
@@ -307,6 +340,8 @@ size_t cvs__codec_param_bytes(const cvs_codec *c)
         b += (size_t)c->din * c->dq * sizeof(float);
     if (c->s.quant == Q_PQ)
         b += (size_t)c->pq.M * c->pq.ksub * c->pq.dsub * sizeof(float);
+    else if (c->s.quant == Q_RQ)
+        b += ((size_t)c->rq.S * CVS_RQ_K * c->dq + (c->rq.norm ? CVS_RQ_K : 0)) * sizeof(float);
     else
         b += 2 * (size_t)c->dq * sizeof(float);
     return b;
@@ -314,11 +349,12 @@ size_t cvs__codec_param_bytes(const cvs_codec *c)
 
 int cvs__codec_is_4bit(const cvs_codec *c) { return c->s.quant == Q_PQ && c->s.nbits == 4; }
 
-size_t cvs__codec_m(const cvs_codec *c) { return c->s.quant == Q_PQ ? c->s.M : c->dq; }
+size_t cvs__codec_m(const cvs_codec *c) { return c->s.quant == Q_SQ8 ? c->dq : c->s.M; }
 
 size_t cvs__codec_lut_size(const cvs_codec *c)
 {
-    return c->s.quant == Q_PQ ? (size_t)c->pq.M * c->pq.ksub : 0;
+    return c->s.quant == Q_PQ ? (size_t)c->pq.M * c->pq.ksub
+           : c->s.quant == Q_RQ ? (size_t)c->s.M * CVS_RQ_K : 0;
 }
 
 static int is_ip(const cvs_codec *c) { return c->metric != CVS_METRIC_L2; }
@@ -338,6 +374,11 @@ static int codec_new(const char *spec_str, uint32_t dim, cvs_metric metric, cvs_
     if (rc) {
         free(c);
         return rc;
+    }
+    if (c->s.quant == Q_RQ && metric == CVS_METRIC_L2 && c->s.M < 2) {
+        free(c);
+        return cvs__err(CVS_EINVAL, "codec spec \"%s\": rq on an l2 store needs at least 2 "
+                        "bytes (one of them holds the norm term)", spec_str);
     }
     canonical(&c->s, c->spec, sizeof c->spec);
     c->dim = dim;
@@ -395,6 +436,8 @@ static int encode_space(const cvs_codec *c, const float *z, size_t n, uint8_t *i
         cvs__sq8_encode(&c->sq, z, n, codes);
         return 0;
     }
+    if (c->s.quant == Q_RQ)
+        return cvs__rq_encode(&c->rq, z, n, RQ_BEAM, codes);
     rc = cvs__pq_assign(&c->pq, z, n, idx);
     if (!rc && c->eta > 0)
         rc = cvs__pq_assign_aniso(&c->pq, z, n, c->eta, 3, idx);
@@ -522,6 +565,16 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
         rc = cvs__sq8_train(&c->sq, ys, n, c->dq);
         goto out;
     }
+    if (c->s.quant == Q_RQ) {
+        int l2 = !is_ip(c);
+        cvs__rq_opts ro = {.iters = o.kmeans_iters, .refine = 2, .beam = RQ_BEAM,
+                           .seed = o.seed, .progress = o.progress,
+                           .progress_ctx = o.progress_ctx};
+        rc = cvs__rq_init(&c->rq, c->dq, c->s.M - (uint32_t)l2, l2);
+        if (!rc)
+            rc = cvs__rq_train(&c->rq, ys, n, &ro);
+        goto out;
+    }
     rc = cvs__pq_init(&c->pq, c->dq, c->s.M, c->s.nbits);
     if (rc)
         goto out;
@@ -635,6 +688,8 @@ int cvs__codec_decode(const cvs_codec *c, const uint8_t *codes, size_t n, float 
         size_t nb = n - i0 < bs ? n - i0 : bs;
         if (c->s.quant == Q_SQ8) {
             cvs__sq8_decode(&c->sq, codes + i0 * cs, nb, z);
+        } else if (c->s.quant == Q_RQ) {
+            cvs__rq_decode(&c->rq, codes + i0 * cs, nb, z);
         } else {
             cvs__pq_unpack(&c->pq, codes + i0 * cs, nb, idx);
             cvs__pq_decode_idx(&c->pq, idx, nb, z);
@@ -703,7 +758,7 @@ int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *l
 {
     int rc = 0;
     float *qz;
-    if (c->s.quant != Q_PQ)
+    if (c->s.quant == Q_SQ8)
         return cvs__err(CVS_EINVAL, "codec %s has no look-up table (use "
                         "cvs__codec_distances)", c->spec);
     if (nq && (!q || !lut || !offsets))
@@ -712,8 +767,18 @@ int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *l
     if (!qz)
         return cvs__err(CVS_ENOMEM, "codec: out of memory");
     rc = query_space(c, q, nq, qz, offsets);
-    if (!rc)
+    if (!rc && c->s.quant == Q_RQ) {
+        cvs__rq_lut(&c->rq, qz, nq, is_ip(c), lut);
+        if (!is_ip(c)) /* rq's l2 tables leave out ||qz||^2 (rq.h) */
+            for (size_t i = 0; i < nq; i++) {
+                double s = offsets[i];
+                for (uint32_t t = 0; t < c->dq; t++)
+                    s += (double)qz[i * c->dq + t] * qz[i * c->dq + t];
+                offsets[i] = (float)s;
+            }
+    } else if (!rc) {
         cvs__pq_lut(&c->pq, qz, nq, is_ip(c), lut);
+    }
     free(qz);
     return rc;
 }
@@ -753,7 +818,7 @@ int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *code
     if (rc)
         goto out;
     /* Plain scalar sums: the SIMD scans live in kernels.c. */
-    size_t M = c->pq.M, cs = cvs__pq_code_size(&c->pq);
+    size_t M = cvs__codec_m(c), cs = cvs__codec_code_size(c);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *code = codes + i * cs;
         float s = off;
@@ -818,7 +883,7 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         total += 12;
     if (c->s.opq)
         total += 8;
-    total += c->s.quant == Q_PQ ? 20 : 8;
+    total += c->s.quant == Q_PQ ? 20 : c->s.quant == Q_RQ ? 16 : 8;
     if (!buf || !len)
         return cvs__err(CVS_EINVAL, "codec serialize: NULL output");
     wbuf w = {malloc(total), 0};
@@ -826,7 +891,7 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         return cvs__err(CVS_ENOMEM, "codec serialize: out of memory");
     memcpy(w.p, CODEC_MAGIC, 8);
     w.n = 8;
-    put_u32(&w, CODEC_VERSION);
+    put_u32(&w, c->s.quant == Q_RQ ? CODEC_VERSION_RQ : CODEC_VERSION);
     put_u32(&w, (uint32_t)sl);
     memcpy(w.p + w.n, c->spec, sl);
     w.n += sl;
@@ -851,6 +916,14 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         put_u32(&w, c->pq.nbits);
         put_f32s(&w, &c->eta, 1);
         put_f32s(&w, c->pq.cent, (size_t)c->pq.M * c->pq.ksub * c->pq.dsub);
+    } else if (c->s.quant == Q_RQ) {
+        put_u32(&w, TAG_RQ);
+        put_u32(&w, c->dq);
+        put_u32(&w, c->rq.S);
+        put_u32(&w, c->rq.norm);
+        put_f32s(&w, c->rq.cent, (size_t)c->rq.S * CVS_RQ_K * c->dq);
+        if (c->rq.norm)
+            put_f32s(&w, c->rq.levels, CVS_RQ_K);
     } else {
         put_u32(&w, TAG_SQ8);
         put_u32(&w, c->dq);
@@ -933,9 +1006,9 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         return cvs__err(CVS_ECORRUPT, "codec blob: bad magic (not a cvstore codec)");
     r.pos = 8;
     (void)get_u32(&r, &ver, "version");
-    if (ver != CODEC_VERSION)
-        return cvs__err(CVS_EVERSION, "codec blob: format version %u, this build reads %u", ver,
-                        CODEC_VERSION);
+    if (ver != CODEC_VERSION && ver != CODEC_VERSION_RQ)
+        return cvs__err(CVS_EVERSION, "codec blob: format version %u, this build reads %u and %u",
+                        ver, CODEC_VERSION, CODEC_VERSION_RQ);
     if ((rc = get_u32(&r, &sl, "spec length")))
         return rc;
     if (sl == 0 || sl > SPEC_MAX || len - r.pos < sl)
@@ -952,6 +1025,10 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         return rc == CVS_ENOMEM ? rc : cvs__err_prefix(CVS_ECORRUPT, "codec blob");
     if (strcmp(c->spec, sp)) {
         rc = cvs__err(CVS_ECORRUPT, "codec blob: spec \"%s\" is not in canonical form", sp);
+        goto out;
+    }
+    if ((c->s.quant == Q_RQ) != (ver == CODEC_VERSION_RQ)) {
+        rc = cvs__err(CVS_ECORRUPT, "codec blob: version %u with spec \"%s\"", ver, sp);
         goto out;
     }
     if (c->s.pca_r) {
@@ -994,6 +1071,24 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
             (rc = cvs__pq_init(&c->pq, c->dq, c->s.M, c->s.nbits)) ||
             (rc = get_f32s(&r, c->pq.cent, nc, "pq codebooks")) ||
             (rc = cvs__pq_prepare(&c->pq)))
+            goto out;
+    } else if (c->s.quant == Q_RQ) {
+        uint32_t l2 = !is_ip(c), S = c->s.M - l2;
+        size_t nc = (size_t)S * CVS_RQ_K * c->dq;
+        if ((rc = expect_u32(&r, TAG_RQ, "rq stage tag")) ||
+            (rc = expect_u32(&r, c->dq, "rq dim")) || (rc = expect_u32(&r, S, "rq stages")) ||
+            (rc = expect_u32(&r, l2, "rq norm byte")) ||
+            (rc = need_floats(&r, nc + (l2 ? CVS_RQ_K : 0), "rq codebooks")) ||
+            (rc = cvs__rq_init(&c->rq, c->dq, S, (int)l2)) ||
+            (rc = get_f32s(&r, c->rq.cent, nc, "rq codebooks")) ||
+            (l2 && (rc = get_f32s(&r, c->rq.levels, CVS_RQ_K, "rq norm levels"))))
+            goto out;
+        for (uint32_t j = 1; l2 && j < CVS_RQ_K; j++)
+            if (c->rq.levels[j] < c->rq.levels[j - 1]) {
+                rc = cvs__err(CVS_ECORRUPT, "codec blob: rq norm levels out of order");
+                goto out;
+            }
+        if ((rc = cvs__rq_prepare(&c->rq)))
             goto out;
     } else {
         if ((rc = expect_u32(&r, TAG_SQ8, "sq8 stage tag")) ||

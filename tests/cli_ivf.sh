@@ -59,4 +59,27 @@ has "$tmp/out" '"codec":{"spec":"pq16x8"' "build --json reports the codec"
 expect 0 "search after the rebuild" search "$db" --query-id 5 -k 3 --json
 expect 0 "check after the rebuild" check "$db"
 
+# A residual-quantizer codec under the same index: codes-only recall at 8
+# bytes must beat the 8-byte PQ codec's on the same data.
+expect 1 "build: opq before rq" build "$db" --codec opq,rq8
+has "$tmp/err" "does not apply to rq" "the reason opq,rq8 is refused"
+recall_codes() {
+  expect 0 "search --codes ($1)" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --codes --rerank 0 >&2
+  hits
+}
+expect 0 "build --codec pq8" build "$db" --codec pq8
+hp=$(recall_codes pq8)
+expect 0 "build --codec rq8 --index ivf32" build "$db" --codec rq8 --index ivf32 --json
+has "$tmp/out" '"codec":{"spec":"rq8"' "build --json reports the rq codec"
+expect 0 "stats (rq)" stats "$db"
+has "$tmp/out" "rq8" "stats names the rq codec"
+hr=$(recall_codes rq8)
+[ "$hr" -ge "$hp" ] || fail "rq8 codes-only recall $hr/1000 below pq8's $hp/1000"
+ok "codes-only recall@10: rq8 $hr/1000, pq8 $hp/1000"
+expect 0 "search --ann (rq8)" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 12 --rerank 100
+h=$(hits)
+[ "$h" -ge 900 ] || fail "recall@10 of --ann over rq8 codes is $h/1000"
+ok "recall@10 of --ann over rq8 codes is $h/1000"
+expect 0 "check (rq)" check "$db"
+
 echo "$passed passed, 0 failed"

@@ -20,6 +20,7 @@
 #include "pq/kmeans.h"
 #include "pq/pca.h"
 #include "pq/pq.h"
+#include "pq/rq.h"
 #include "store/err.h"
 
 #define SIFT_DIR CVS_TEST_DATA "/siftsmall/"
@@ -137,6 +138,7 @@ Test(spec, canonical_forms)
         {"pca64,sq8", "pca64,sq8"}, {"sq8", "sq8"}, {"pca64 , opq , pq16", "pca64,opq,pq16x8"},
         {"pq128", "pq128x8"}, {"pq1x4", "pq1x4"}, {"opq144,pq48", "opq144,pq48x8"},
         {"opq128,pq16", "opq,pq16x8"}, {"pca100,opq120,pq30x4", "pca100,opq120,pq30x4"},
+        {"rq8", "rq8"}, {"pca64 , rq16", "pca64,rq16"}, {"rq256", "rq256"},
     };
     float *x = gaussian(300, 128, 1);
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -185,6 +187,12 @@ Test(spec, errors)
         {"pq8x", 128, "bad bit count"},
         {"pq99999999", 128, "bad stage"},
         {"pq16", 0, "dimension"},
+        {"opq,rq8", 128, "does not apply to rq"},
+        {"rq0", 128, "1..256 bytes"},
+        {"rq257", 128, "1..256 bytes"},
+        {"rq8x4", 128, "want rqM"},
+        {"rq8,pq8", 128, "after the quantizer"},
+        {"rq", 128, "unknown stage"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = cvs__codec_check_spec(bad[i].spec, bad[i].dim);
@@ -214,8 +222,8 @@ Test(codec, deterministic_for_seed)
 {
     size_t n = 3000, d = 32;
     float *x = correlated(n, d, 7);
-    const char *specs[] = {"pq8", "opq,pq8x4", "pca16,opq,pq4", "pca16,sq8"};
-    for (size_t s = 0; s < 4; s++) {
+    const char *specs[] = {"pq8", "opq,pq8x4", "pca16,opq,pq4", "pca16,sq8", "pca16,rq4"};
+    for (size_t s = 0; s < 5; s++) {
         cvs_codec *a = train(specs[s], d, CVS_METRIC_L2, x, n, 42);
         cvs_codec *b = train(specs[s], d, CVS_METRIC_L2, x, n, 42);
         size_t cs = cvs__codec_code_size(a);
@@ -495,6 +503,143 @@ Test(codec, opq_padded)
     free(q);
 }
 
+/* ==== Residual quantizer ==== */
+
+static double rq_mse(const cvs__rq *rq, const float *x, size_t n, int beam)
+{
+    size_t d = rq->d, cs = cvs__rq_code_size(rq);
+    uint8_t *codes = malloc(n * cs);
+    float *y = malloc(n * d * sizeof *y);
+    double s = 0;
+    cr_assert_eq(cvs__rq_encode(rq, x, n, beam, codes), 0);
+    cvs__rq_decode(rq, codes, n, y);
+    for (size_t i = 0; i < n * d; i++)
+        s += (double)(x[i] - y[i]) * (x[i] - y[i]);
+    free(codes);
+    free(y);
+    return s / (double)n;
+}
+
+/* More stages lower the error; at a given size the beam search lowers it
+ * below greedy encoding, and the least-squares refit lowers it below the
+ * greedy stage-by-stage codebooks. */
+Test(rq, stages_beam_and_refit_lower_error)
+{
+    size_t n = 3000, d = 32;
+    float *x = correlated(n, d, 51);
+    double prev = INFINITY;
+    for (uint32_t S = 1; S <= 8; S *= 2) {
+        cvs__rq rq;
+        cvs__rq_opts o = {.iters = 10, .refine = 0, .beam = 1, .seed = 3};
+        cr_assert_eq(cvs__rq_init(&rq, (uint32_t)d, S, 0), 0);
+        cr_assert_eq(cvs__rq_train(&rq, x, n, &o), 0, "%s", cvs_errmsg(NULL));
+        double e1 = rq_mse(&rq, x, n, 1), e8 = rq_mse(&rq, x, n, 8);
+        cr_log_info("rq %u stages: mse %.4f greedy, %.4f beam 8", S, e1, e8);
+        cr_assert_lt(e1, prev, "%u stages: %.4f not below %.4f", S, e1, prev);
+        if (S > 1)
+            cr_assert_lt(e8, e1, "%u stages: beam %.4f not below greedy %.4f", S, e8, e1);
+        prev = e1;
+        cvs__rq_destroy(&rq);
+    }
+    double e[2];
+    for (int r = 0; r < 2; r++) {
+        cvs__rq rq;
+        cvs__rq_opts o = {.iters = 10, .refine = 2 * r, .beam = 8, .seed = 3};
+        cr_assert_eq(cvs__rq_init(&rq, (uint32_t)d, 4, 0), 0);
+        cr_assert_eq(cvs__rq_train(&rq, x, n, &o), 0);
+        e[r] = rq_mse(&rq, x, n, 8);
+        cvs__rq_destroy(&rq);
+    }
+    cr_log_info("rq 4 stages, beam 8: mse %.4f greedy codebooks, %.4f refitted", e[0], e[1]);
+    cr_assert_lt(e[1], e[0]);
+    free(x);
+}
+
+/* rq codes need 2 bytes on an l2 store (one is the norm term), 1 for ip. */
+Test(rq, l2_needs_the_norm_byte)
+{
+    float *x = gaussian(400, 8, 5);
+    cvs_codec *c = NULL;
+    cr_assert_eq(cvs__codec_train("rq1", 8, CVS_METRIC_L2, x, 400, NULL, &c), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(NULL), "norm"), "%s", cvs_errmsg(NULL));
+    cr_assert_null(c);
+    c = train("rq1", 8, CVS_METRIC_IP, x, 400, 1);
+    cr_assert_eq(cvs__codec_code_size(c), 1);
+    cvs__codec_free(c);
+    c = train("rq3", 8, CVS_METRIC_L2, x, 400, 1);
+    cr_assert_eq(cvs__codec_code_size(c), 3);
+    cr_assert_eq(cvs__codec_lut_size(c), 3 * 256);
+    cvs__codec_free(c);
+    free(x);
+}
+
+/* For l2 the tables score the decoded vector up to the quantized cross
+ * term: dist = ||q - x~||^2 + e(code), e the same for every query and
+ * small; batched tables equal single ones bit for bit.  ip is exact. */
+static void check_rq_l2(const char *spec)
+{
+    size_t n = 3000, d = 32, nq = 5;
+    float *x = correlated(n, d, 19), *q = correlated(nq, d, 23);
+    cvs_codec *c = train(spec, d, CVS_METRIC_L2, x, n, 2);
+    size_t cs = cvs__codec_code_size(c), ls = cvs__codec_lut_size(c);
+    uint8_t *codes = malloc(n * cs);
+    float *dec = malloc(n * d * sizeof *dec), *dist = malloc(n * sizeof *dist);
+    double *e0 = malloc(n * sizeof *e0), sum_e = 0, sum_n = 0;
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0);
+    cr_assert_eq(cvs__codec_decode(c, codes, n, dec), 0);
+    for (size_t k = 0; k < nq; k++) {
+        const float *qk = q + k * d;
+        cr_assert_eq(cvs__codec_distances(c, qk, codes, n, dist), 0, "%s", cvs_errmsg(NULL));
+        for (size_t i = 0; i < n; i++) {
+            double ref = 0, nn = 0, qq = 0;
+            for (size_t t = 0; t < d; t++) {
+                double a = qk[t], b = dec[i * d + t];
+                ref += (a - b) * (a - b);
+                nn += b * b;
+                qq += a * a;
+            }
+            double e = dist[i] - ref;
+            if (k == 0) {
+                e0[i] = e;
+                sum_e += fabs(e);
+                sum_n += nn;
+            } else {
+                cr_assert_float_eq(e, e0[i], 1e-4 * (qq + nn + 1),
+                                   "%s code %zu: error %g for query %zu, %g for query 0", spec,
+                                   i, e, k, e0[i]);
+            }
+        }
+    }
+    cr_log_info("%s: mean |cross-term error| %.5f of mean ||x~||^2 %.3f", spec, sum_e / n,
+                sum_n / n);
+    cr_assert_lt(sum_e, 0.01 * sum_n, "%s: the norm byte errs by %g on average", spec,
+                 sum_e / n);
+    float *lb = malloc(nq * ls * sizeof *lb), *l1 = malloc(ls * sizeof *l1), ob[5], o1;
+    cr_assert_eq(cvs__codec_lut_batch(c, q, nq, lb, ob), 0);
+    for (size_t k = 0; k < nq; k++) {
+        cr_assert_eq(cvs__codec_lut(c, q + k * d, l1, &o1), 0);
+        cr_assert(!memcmp(l1, lb + k * ls, ls * sizeof *l1) && o1 == ob[k],
+                  "%s: batched LUT of query %zu differs", spec, k);
+    }
+    free(lb);
+    free(l1);
+    free(e0);
+    free(codes);
+    free(dec);
+    free(dist);
+    cvs__codec_free(c);
+    free(x);
+    free(q);
+}
+
+Test(rq, tables_score_decoded_vectors)
+{
+    check_rq_l2("rq6");
+    check_rq_l2("pca16,rq5");
+    check_lut_matches_decoded("rq4", CVS_METRIC_IP);
+    check_lut_matches_decoded("pca16,rq4", CVS_METRIC_IP);
+}
+
 Test(codec, nibble_layout_odd_m)
 {
     size_t n = 500, d = 21;
@@ -608,6 +753,8 @@ Test(blob, roundtrip)
     roundtrip("pca20,opq24,pq6x4", CVS_METRIC_IP, 2);
     roundtrip("pca16,sq8", CVS_METRIC_L2, 0);
     roundtrip("sq8", CVS_METRIC_IP, 0);
+    roundtrip("rq4", CVS_METRIC_L2, 0);
+    roundtrip("pca16,rq3", CVS_METRIC_IP, 0);
 }
 
 Test(blob, garbage_rejected)
@@ -615,9 +762,9 @@ Test(blob, garbage_rejected)
     size_t n = 600, d = 16;
     float *x = gaussian(n, d, 41);
     cvs_codec_train_opts o = {.seed = 1, .kmeans_iters = 3, .opq_iters = 2};
-    const char *specs[] = {"pca8,opq,pq4x4", "pca8,sq8", "pq2"};
+    const char *specs[] = {"pca8,opq,pq4x4", "pca8,sq8", "pq2", "pca8,rq3"};
     uint64_t rng = 99;
-    for (size_t s = 0; s < 3; s++) {
+    for (size_t s = 0; s < 4; s++) {
         cvs_codec *c = NULL, *b = NULL;
         uint8_t *blob;
         size_t len;
@@ -653,10 +800,15 @@ Test(blob, garbage_rejected)
             cr_assert_neq(cvs__codec_deserialize(g, l, &b), 0);
             free(g);
         }
-        /* A bigger version is CVS_EVERSION, not corruption. */
+        /* A bigger version is CVS_EVERSION, not corruption; the other
+         * known version is corruption (1 cannot hold rq, 2 must). */
         memcpy(t, blob, len);
-        t[8] = 2;
+        t[8] = 3;
         cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
+        memcpy(t, blob, len);
+        t[8] = t[8] == 1 ? 2 : 1;
+        cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_ECORRUPT, "%s: version %u", specs[s],
+                     t[8]);
         free(t);
         cr_assert_eq(cvs__codec_deserialize(blob, len, &b), 0);
         cvs__codec_free(b);
