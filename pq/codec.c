@@ -111,7 +111,10 @@
 #define CODEC_MAGIC "CVSCODEC"
 #define CODEC_VERSION 1u    /* blobs without an rq stage */
 #define CODEC_VERSION_RQ 2u /* blobs with one: older builds reject them by version */
-#define RQ_BEAM 8           /* rq encoding beam width (rq.c, deviation 3) */
+#define RQ_BEAM 16          /* rq beam width when encoding (rq.c, deviation 3) */
+#define RQ_TRAIN_BEAM 8     /* ... and while training: half the cost, and the
+                               codebooks barely differ */
+#define RQ_REFINE 4         /* rq refit rounds (rq.c, deviation 2) */
 #define SPEC_MAX 255
 #define BLOCK 4096 /* vectors per encode/decode block: bounds temporaries */
 #define OPQ_SAMPLE 16384 /* rows for the OPQ alternation (deviation 3) */
@@ -567,7 +570,7 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
     }
     if (c->s.quant == Q_RQ) {
         int l2 = !is_ip(c);
-        cvs__rq_opts ro = {.iters = o.kmeans_iters, .refine = 2, .beam = RQ_BEAM,
+        cvs__rq_opts ro = {.iters = o.kmeans_iters, .refine = RQ_REFINE, .beam = RQ_TRAIN_BEAM,
                            .seed = o.seed, .progress = o.progress,
                            .progress_ctx = o.progress_ctx};
         rc = cvs__rq_init(&c->rq, c->dq, c->s.M - (uint32_t)l2, l2);

@@ -33,17 +33,17 @@
  *     table distances equal the distance to the decoded vector up to that
  *     quantization, not up to float rounding as for PQ.
  *  2. Training is greedy stage by stage (plain k-means on the residuals,
- *     25 iterations), then `refine` rounds (default 2) of: encode the
+ *     25 iterations), then `refine` rounds (codec.c: 4) of: encode the
  *     training set by beam search, then re-fit each codebook by least
  *     squares with the others fixed (centroid k of stage m becomes the mean
  *     of x - sum_{j != m} c_j[b_j] over the rows with b_m = k, stage after
  *     stage).  Liu et al. warm-start their stages from PCA-reduced sub-
  *     spaces instead; the least-squares sweep is simpler and each sweep
  *     cannot increase the training error.
- *  3. Beam search keeps the B best partial sums per vector (B = 8 by
- *     default in codec.c; Liu et al. use a similar width), scoring each of
- *     the B x 256 extensions exactly: the extension distances of a whole
- *     block of beams come from one sgemm against the stage's codebook.
+ *  3. Beam search keeps the B best partial sums per vector (codec.c: 16
+ *     when encoding, 8 inside training), scoring each of the B x 256
+ *     extensions exactly: the extension distances of a whole block of
+ *     beams come from one sgemm against the stage's codebook.
  *     Ties keep the earlier candidate, so codes are deterministic.
  */
 #include <cblas.h>
@@ -125,9 +125,9 @@ static void beams_free(beams *w)
     free(w->tops);
 }
 
-static int beams_alloc(beams *w, size_t d, size_t S, size_t B)
+static int beams_alloc(beams *w, size_t rows, size_t d, size_t S, size_t B)
 {
-    size_t r = (size_t)EBLOCK * B;
+    size_t r = rows * B;
     memset(w, 0, sizeof *w);
     w->res = malloc(r * d * sizeof(float));
     w->nres = malloc(r * d * sizeof(float));
@@ -260,10 +260,11 @@ static int encode_rows(const cvs__rq *rq, const float *x, size_t n, int beam, ui
     beams w;
     size_t B = beam < 1 ? 1 : (size_t)beam, cs = cvs__rq_code_size(rq), d = rq->d;
     float *r = NULL;
-    int rc = beams_alloc(&w, d, rq->S, B);
+    /* A put encodes one vector: size the beams for the block, not EBLOCK. */
+    int rc = beams_alloc(&w, n < EBLOCK ? n : EBLOCK, d, rq->S, B);
     if (rc)
         return rc;
-    if (rq->norm && !res && !(r = malloc((size_t)EBLOCK * d * sizeof *r))) {
+    if (rq->norm && !res && !(r = malloc((n < EBLOCK ? n : EBLOCK) * d * sizeof *r))) {
         beams_free(&w);
         return cvs__err(CVS_ENOMEM, "rq: out of memory");
     }

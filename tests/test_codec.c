@@ -347,6 +347,25 @@ Test(codec, sq8_error_bound)
     free(y);
 }
 
+/* A batch's tables are, bit for bit, the single queries' ones. */
+static void check_batch_luts(const cvs_codec *c, const char *spec, const float *q, size_t nq,
+                             size_t d)
+{
+    size_t ls = cvs__codec_lut_size(c);
+    float *lb = malloc(nq * ls * sizeof *lb), *l1 = malloc(ls * sizeof *l1);
+    float *ob = malloc(nq * sizeof *ob), o1;
+    cr_assert_eq(cvs__codec_lut_batch(c, q, nq, lb, ob), 0);
+    cr_assert_eq(cvs__codec_lut_batch(c, q, 0, NULL, NULL), 0, "an empty batch is fine");
+    for (size_t k = 0; k < nq; k++) {
+        cr_assert_eq(cvs__codec_lut(c, q + k * d, l1, &o1), 0);
+        cr_assert(!memcmp(l1, lb + k * ls, ls * sizeof *l1) && o1 == ob[k],
+                  "%s: batched LUT of query %zu differs", spec, k);
+    }
+    free(lb);
+    free(l1);
+    free(ob);
+}
+
 /* offset + sum of LUT entries == distance to the decoded vector. */
 static void check_lut_matches_decoded(const char *spec, cvs_metric metric)
 {
@@ -381,20 +400,8 @@ static void check_lut_matches_decoded(const char *spec, cvs_metric metric)
             cr_assert_eq(cvs__codec_lut_batch(c, q, 2, dummy, offs), CVS_EINVAL);
         }
     }
-    if (cvs__codec_lut_size(c)) {
-        /* A batch's tables are, bit for bit, the single queries' ones. */
-        size_t ls = cvs__codec_lut_size(c);
-        float *lb = malloc(nq * ls * sizeof *lb), *l1 = malloc(ls * sizeof *l1), ob[5], o1;
-        cr_assert_eq(cvs__codec_lut_batch(c, q, nq, lb, ob), 0);
-        cr_assert_eq(cvs__codec_lut_batch(c, q, 0, NULL, NULL), 0, "an empty batch is fine");
-        for (size_t k = 0; k < nq; k++) {
-            cr_assert_eq(cvs__codec_lut(c, q + k * d, l1, &o1), 0);
-            cr_assert(!memcmp(l1, lb + k * ls, ls * sizeof *l1) && o1 == ob[k],
-                      "%s: batched LUT of query %zu differs", spec, k);
-        }
-        free(lb);
-        free(l1);
-    }
+    if (cvs__codec_lut_size(c))
+        check_batch_luts(c, spec, q, nq, d);
     cvs__codec_free(c);
     free(codes);
     free(dec);
@@ -581,7 +588,7 @@ static void check_rq_l2(const char *spec)
     size_t n = 3000, d = 32, nq = 5;
     float *x = correlated(n, d, 19), *q = correlated(nq, d, 23);
     cvs_codec *c = train(spec, d, CVS_METRIC_L2, x, n, 2);
-    size_t cs = cvs__codec_code_size(c), ls = cvs__codec_lut_size(c);
+    size_t cs = cvs__codec_code_size(c);
     uint8_t *codes = malloc(n * cs);
     float *dec = malloc(n * d * sizeof *dec), *dist = malloc(n * sizeof *dist);
     double *e0 = malloc(n * sizeof *e0), sum_e = 0, sum_n = 0;
@@ -614,15 +621,7 @@ static void check_rq_l2(const char *spec)
                 sum_n / n);
     cr_assert_lt(sum_e, 0.01 * sum_n, "%s: the norm byte errs by %g on average", spec,
                  sum_e / n);
-    float *lb = malloc(nq * ls * sizeof *lb), *l1 = malloc(ls * sizeof *l1), ob[5], o1;
-    cr_assert_eq(cvs__codec_lut_batch(c, q, nq, lb, ob), 0);
-    for (size_t k = 0; k < nq; k++) {
-        cr_assert_eq(cvs__codec_lut(c, q + k * d, l1, &o1), 0);
-        cr_assert(!memcmp(l1, lb + k * ls, ls * sizeof *l1) && o1 == ob[k],
-                  "%s: batched LUT of query %zu differs", spec, k);
-    }
-    free(lb);
-    free(l1);
+    check_batch_luts(c, spec, q, nq, d);
     free(e0);
     free(codes);
     free(dec);
