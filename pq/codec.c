@@ -709,10 +709,11 @@ out:
 /* ==== Query side ==== */
 
 /* nq queries in codec space (qz: nq x dq floats) and their offsets (see
- * the top); PCA and OPQ by the panel kernel (codec_prepare). */
+ * the top; rq on l2 keeps ||qz||^2 in the offset, its tables leave it out:
+ * rq.h); PCA and OPQ by the panel kernel (codec_prepare). */
 static int query_space(const cvs_codec *c, const float *q, size_t nq, float *qz, float *offsets)
 {
-    const int ip = is_ip(c);
+    const int ip = is_ip(c), keep_qz = !ip && c->s.quant == Q_RQ;
     const float *cur = q;
     float *tmp = malloc(nq * ((size_t)c->dim + c->din) * sizeof *tmp + 1);
     float *cen = tmp, *proj = tmp + nq * c->dim;
@@ -745,10 +746,13 @@ static int query_space(const cvs_codec *c, const float *q, size_t nq, float *qz,
                 double df = (double)qi[t] - c->pca.mean[t];
                 off += df * df;
             }
-            for (uint32_t t = 0; t < c->dq; t++)
+            for (uint32_t t = 0; t < c->dq && !keep_qz; t++)
                 off -= (double)zi[t] * zi[t];
             if (off < 0)
                 off = 0;
+        } else if (keep_qz) {
+            for (uint32_t t = 0; t < c->dq; t++)
+                off += (double)zi[t] * zi[t];
         }
         offsets[i] = (float)off;
     }
@@ -770,18 +774,10 @@ int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *l
     if (!qz)
         return cvs__err(CVS_ENOMEM, "codec: out of memory");
     rc = query_space(c, q, nq, qz, offsets);
-    if (!rc && c->s.quant == Q_RQ) {
+    if (!rc && c->s.quant == Q_RQ)
         cvs__rq_lut(&c->rq, qz, nq, is_ip(c), lut);
-        if (!is_ip(c)) /* rq's l2 tables leave out ||qz||^2 (rq.h) */
-            for (size_t i = 0; i < nq; i++) {
-                double s = offsets[i];
-                for (uint32_t t = 0; t < c->dq; t++)
-                    s += (double)qz[i * c->dq + t] * qz[i * c->dq + t];
-                offsets[i] = (float)s;
-            }
-    } else if (!rc) {
+    else if (!rc)
         cvs__pq_lut(&c->pq, qz, nq, is_ip(c), lut);
-    }
     free(qz);
     return rc;
 }
