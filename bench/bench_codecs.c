@@ -550,6 +550,31 @@ static void progress_line(const result *r)
             r->scan_cps / 1e6);
 }
 
+/* One row: trains, encodes and scans spec (FAISS's when faiss), reporting
+ * progress and failures.  code_bytes is what FAISS's side needs. */
+static int run_method(const run_ctx *cx, results *rs, const char *family, int faiss, size_t B,
+                      const char *spec, const char *suffix, float eta, size_t code_bytes,
+                      int64_t *lab)
+{
+    int rc;
+    result *r = results_add(rs);
+    if (!r)
+        return CVS_ENOMEM;
+    r->dataset = cx->ds->name;
+    r->family = family;
+    r->faiss = faiss;
+    r->size = B;
+    snprintf(r->method, sizeof r->method, "%s:%s%s", faiss ? "faiss" : "cvs", spec, suffix);
+    fprintf(stderr, "  [%s] %s ...\n", r->dataset, r->method);
+    rc = faiss ? run_faiss(cx, spec, code_bytes, r, lab) : run_cvs(cx, spec, eta, r, lab);
+    if (rc)
+        fprintf(stderr, "cvstore-bench codecs: %s on %s: %s: %s\n", r->method, r->dataset,
+                cvs_strerror(rc), cvs_errmsg(NULL));
+    else
+        progress_line(r);
+    return rc;
+}
+
 static int run_dataset(const dataset *ds, const options *o, results *rs)
 {
     run_ctx cx = {ds, NULL, 0, o->seed, NULL};
@@ -654,52 +679,21 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
                     break;
                 }
             }
-            result *r = results_add(rs);
-            if (!r) {
-                rc = CVS_ENOMEM;
+            rc = run_method(&cx, rs, family_name[f], f >= F_FPQ, B, spec,
+                            f == F_ANISO ? "+aniso" : "", eta, f == F_FFS ? (M + 1) / 2 : M,
+                            lab);
+            if (rc)
                 goto out;
-            }
-            r->dataset = ds->name;
-            r->family = family_name[f];
-            r->faiss = f >= F_FPQ;
-            r->size = B;
-            snprintf(r->method, sizeof r->method, "%s:%s%s", r->faiss ? "faiss" : "cvs", spec,
-                     f == F_ANISO ? "+aniso" : "");
-            fprintf(stderr, "  [%s] %s ...\n", ds->name, r->method);
-            if (r->faiss)
-                rc = run_faiss(&cx, spec, f == F_FFS ? (M + 1) / 2 : M, r, lab);
-            else
-                rc = run_cvs(&cx, spec, eta, r, lab);
-            if (rc) {
-                fprintf(stderr, "cvstore-bench codecs: %s on %s: %s: %s\n", r->method, ds->name,
-                        cvs_strerror(rc), cvs_errmsg(NULL));
-                goto out;
-            }
-            progress_line(r);
         }
         for (size_t e = 0; e < o->nextra; e++) {
             char spec[128];
-            result *r;
             if (expand_spec(o->extra[e], B, spec, sizeof spec) != 0) {
                 fprintf(stderr, "  [%s] %s at %zu B: spec too long, skipped\n", ds->name,
                         o->extra[e], B);
                 continue;
             }
-            if (!(r = results_add(rs))) {
-                rc = CVS_ENOMEM;
+            if ((rc = run_method(&cx, rs, o->extra[e], 0, B, spec, "", 0, B, lab)))
                 goto out;
-            }
-            r->dataset = ds->name;
-            r->family = o->extra[e];
-            r->size = B;
-            snprintf(r->method, sizeof r->method, "cvs:%s", spec);
-            fprintf(stderr, "  [%s] %s ...\n", ds->name, r->method);
-            if ((rc = run_cvs(&cx, spec, 0, r, lab)) != 0) {
-                fprintf(stderr, "cvstore-bench codecs: %s on %s: %s: %s\n", r->method, ds->name,
-                        cvs_strerror(rc), cvs_errmsg(NULL));
-                goto out;
-            }
-            progress_line(r);
         }
     }
 out:

@@ -368,6 +368,8 @@ int cvs__rq_train(cvs__rq *rq, const float *x, size_t n, const cvs__rq_opts *o)
         cvs__kmeans_opts ko = {.iters = o->iters, .seed = o->seed + 0x9E37u * m};
         if (o->progress)
             o->progress(o->progress_ctx, "rq", m, total);
+        /* k-means's own assignment predates its last centroid update, so
+         * the residuals are taken against a fresh one. */
         if ((rc = cvs__kmeans(res, n, d, d, K, &ko, C, NULL, NULL)) ||
             (rc = cvs__kmeans_assign(res, n, d, d, C, K, NULL, asg, NULL)))
             goto out;
