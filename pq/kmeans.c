@@ -164,7 +164,7 @@ static void *direct_thread(void *arg)
     return NULL;
 }
 
-static int ncpu(void)
+int cvs__ncpu(void)
 {
     static int cached;
     if (!cached) {
@@ -192,7 +192,7 @@ static int assign_direct(const float *x, size_t n, size_t d, size_t ldx, const f
     }
     direct_job job = {x, n, d, ldx, k, kpad, cT, cn, assign, dist};
     /* One thread per core once there is ~1 ms of work for each. */
-    size_t nt = (size_t)ncpu(), work = n * kpad * (d + 1);
+    size_t nt = (size_t)cvs__ncpu(), work = n * kpad * (d + 1);
     if (work < nt * (size_t)2000000)
         nt = work / 2000000 > 1 ? work / 2000000 : 1;
     if (nt <= 1) {

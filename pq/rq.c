@@ -45,10 +45,28 @@
  *     extensions exactly: the extension distances of a whole block of
  *     beams come from one sgemm against the stage's codebook.
  *     Ties keep the earlier candidate, so codes are deterministic.
+ *  4. For bulk encoding the extension scores come from tables instead, as
+ *     FAISS's ResidualQuantizer does when its tables fit: with the beam's
+ *     codes b_1..b_{m-1},
+ *        r . c_m[k] = x . c_m[k] - sum_{j<m} c_j[b_j] . c_m[k],
+ *     so one product of x with all codebooks plus m rows of a table of
+ *     codebook cross products replace the d-long dot products of every
+ *     beam: B K m additions instead of B K d multiply-adds at stage m.  The
+ *     table holds S(S-1)/2 x 256 x 256 floats, so it is built only for a
+ *     call that encodes enough rows to pay for it (never for a put) and
+ *     only up to XTAB_MAX_BYTES (32 stages); a stage reads just its own m
+ *     slices (m x 256 KiB), which stay in cache while the block passes.
+ *     Without a per-stage sgemm the rows split cleanly over threads, one
+ *     block each.  The chosen beams' residuals and errors are still
+ *     computed exactly.  Scores differ from the direct ones by float
+ *     rounding only, so a near-tie may go the other way; test_codec checks
+ *     that codes and error match.  On SIFT10K this encodes 2-3x faster at
+ *     8-32 bytes (BENCHMARKS.md).
  */
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +76,7 @@
 
 #define K CVS_RQ_K
 #define EBLOCK 128 /* vectors per beam-search block: bounds the beam arrays */
+#define XTAB_MAX_BYTES ((size_t)160 << 20) /* deviation 4: 32 stages fit */
 
 int cvs__rq_init(cvs__rq *rq, uint32_t d, uint32_t S, int norm)
 {
@@ -108,6 +127,7 @@ typedef struct beams {
     float *err, *nerr;     /* EBLOCK * B squared residual norms */
     uint8_t *code, *ncode; /* EBLOCK * B * S codes so far */
     float *dots;           /* EBLOCK * B * K */
+    float *xdots;          /* EBLOCK * S * K, x . every centroid (tables only) */
     float *topv;           /* B */
     uint32_t *tops;        /* B: source beam * K + centroid */
 } beams;
@@ -121,11 +141,12 @@ static void beams_free(beams *w)
     free(w->code);
     free(w->ncode);
     free(w->dots);
+    free(w->xdots);
     free(w->topv);
     free(w->tops);
 }
 
-static int beams_alloc(beams *w, size_t rows, size_t d, size_t S, size_t B)
+static int beams_alloc(beams *w, size_t rows, size_t d, size_t S, size_t B, int tables)
 {
     size_t r = rows * B;
     memset(w, 0, sizeof *w);
@@ -136,10 +157,11 @@ static int beams_alloc(beams *w, size_t rows, size_t d, size_t S, size_t B)
     w->code = malloc(r * S);
     w->ncode = malloc(r * S);
     w->dots = malloc(r * K * sizeof(float));
+    w->xdots = tables ? malloc(rows * S * K * sizeof(float)) : NULL;
     w->topv = malloc(B * sizeof(float));
     w->tops = malloc(B * sizeof(uint32_t));
     if (!w->res || !w->nres || !w->err || !w->nerr || !w->code || !w->ncode || !w->dots ||
-        !w->topv || !w->tops) {
+        (tables && !w->xdots) || !w->topv || !w->tops) {
         beams_free(w);
         return cvs__err(CVS_ENOMEM, "rq: out of memory for the encoding beams");
     }
@@ -154,10 +176,127 @@ static float sqnorm(const float *v, size_t d)
     return s;
 }
 
+/* Deviation 4: the cross-product table.  Slice (j, m), j < m, is the
+ * 256 x 256 matrix c_j[a] . c_m[b]; stage m's slices j = 0..m-1 are
+ * contiguous from xtab_at(m), which makes them one sgemm per stage. */
+static size_t xtab_at(size_t m) { return m * (m - 1) / 2 * K * K; }
+
+static size_t xtab_bytes(size_t S) { return xtab_at(S) * sizeof(float); }
+
+static float *xtab_build(const cvs__rq *rq)
+{
+    const size_t d = rq->d;
+    float *t = malloc(xtab_bytes(rq->S));
+    if (!t)
+        return NULL;
+    for (size_t m = 1; m < rq->S; m++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m * K), K, (int)d, 1.0f,
+                    rq->cent, (int)d, rq->cent + m * K * d, (int)d, 0.0f, t + xtab_at(m), K);
+    return t;
+}
+
+/* Deviation 4: worth it when the direct scores of n rows (B K d per row and
+ * stage) cost well over building the table (K^2 d per stage pair); the
+ * factor 4 is for the table's additions running slower than sgemm. */
+static int use_xtab(const cvs__rq *rq, size_t n, size_t B)
+{
+    return rq->S > 1 && B >= 4 && xtab_bytes(rq->S) <= XTAB_MAX_BYTES &&
+           n * B >= 4 * (size_t)rq->S * K;
+}
+
+int cvs__rq_uses_tables(const cvs__rq *rq, size_t n, int beam)
+{
+    return use_xtab(rq, n, beam < 1 ? 1 : (size_t)beam);
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+/* r . c_m[k] for every k, for the beam of codes `code`, from the tables:
+ * 32 sums at a time in four 8-float vectors that stay in registers across
+ * the m rows (a plain array accumulator goes back to memory every row).
+ * Cloned for AVX2 and the x86-64 baseline, picked by the loader. */
+__attribute__((target_clones("avx2", "default"))) static void
+table_dots(const float *restrict xt, const float *restrict xd, const uint8_t *restrict code,
+           size_t m, float *restrict dt)
+{
+    const float *base = xt + xtab_at(m);
+    for (size_t k0 = 0; k0 < K; k0 += 32) {
+        v8f a0, a1, a2, a3, r0, r1, r2, r3;
+        memcpy(&a0, xd + k0, 32);
+        memcpy(&a1, xd + k0 + 8, 32);
+        memcpy(&a2, xd + k0 + 16, 32);
+        memcpy(&a3, xd + k0 + 24, 32);
+        for (size_t j = 0; j < m; j++) {
+            const float *row = base + (j * K + code[j]) * K + k0;
+            memcpy(&r0, row, 32);
+            memcpy(&r1, row + 8, 32);
+            memcpy(&r2, row + 16, 32);
+            memcpy(&r3, row + 24, 32);
+            a0 -= r0;
+            a1 -= r1;
+            a2 -= r2;
+            a3 -= r3;
+        }
+        memcpy(dt + k0, &a0, 32);
+        memcpy(dt + k0 + 8, &a1, 32);
+        memcpy(dt + k0 + 16, &a2, 32);
+        memcpy(dt + k0 + 24, &a3, 32);
+    }
+}
+
+/* The nnew best of the nbeam x 256 extensions of one row, ascending into
+ * topv/tops (source beam * 256 + centroid); dots holds r . c per beam and
+ * is overwritten by the scores ||r||^2 - 2 r . c + ||c||^2.  Once the list
+ * is full, a group of 8 scores none of which beats its last entry is
+ * skipped by one vector test: most are, and the scalar compare-and-branch
+ * per candidate was the larger part of encoding.  Ties keep the earlier
+ * candidate, as the plain loop did. */
+__attribute__((target_clones("avx2", "default"))) static void
+select_best(float *restrict dots, const float *restrict err, const float *restrict cn,
+            size_t nbeam, size_t nnew, float *restrict topv, uint32_t *restrict tops)
+{
+    size_t cnt = 0;
+    for (size_t b = 0; b < nbeam; b++) {
+        float *v = dots + b * K;
+        const float e = err[b];
+        for (size_t k = 0; k < K; k++)
+            v[k] = e - 2.0f * v[k] + cn[k];
+        for (size_t k0 = 0; k0 < K; k0 += 8) {
+            if (cnt == nnew) {
+                v8f g;
+                memcpy(&g, v + k0, 32);
+                v8i lt = g < topv[cnt - 1];
+                int64_t any = 0;
+                for (int l = 0; l < 8; l++)
+                    any |= lt[l];
+                if (!any)
+                    continue;
+            }
+            for (size_t k = k0; k < k0 + 8; k++) {
+                float x = v[k];
+                size_t j;
+                if (cnt == nnew && !(x < topv[cnt - 1]))
+                    continue;
+                j = cnt < nnew ? cnt++ : cnt - 1;
+                while (j > 0 && x < topv[j - 1]) {
+                    topv[j] = topv[j - 1];
+                    tops[j] = tops[j - 1];
+                    j--;
+                }
+                topv[j] = x;
+                tops[j] = (uint32_t)(b * K + k);
+            }
+        }
+    }
+}
+
 /* Deviation 3: beam search over nb <= EBLOCK rows; writes S stage codes
- * per row (stride cs) and leaves each row's final residual in res[row]. */
-static void encode_block(const cvs__rq *rq, const float *x, size_t nb, size_t B, beams *w,
-                         uint8_t *codes, size_t cs, float *res_out)
+ * per row (stride cs) and leaves each row's final residual in res[row].
+ * xt: the cross-product table (deviation 4), with w->xdots already
+ * holding x . every centroid; or NULL for direct scores. */
+static void encode_block(const cvs__rq *rq, const float *xt, const float *x, size_t nb,
+                         size_t B, beams *w, uint8_t *codes, size_t cs, float *res_out)
 {
     const size_t d = rq->d, S = rq->S;
     size_t nbeam = 1;
@@ -167,28 +306,16 @@ static void encode_block(const cvs__rq *rq, const float *x, size_t nb, size_t B,
     for (size_t m = 0; m < S; m++) {
         const float *C = rq->cent + m * K * d, *cn = rq->cnorm + m * K;
         size_t rows = nb * nbeam, nnew = nbeam * K < B ? nbeam * K : B;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, K, (int)d, 1.0f, w->res,
-                    (int)d, C, (int)d, 0.0f, w->dots, K);
+        if (!xt)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, K, (int)d, 1.0f,
+                        w->res, (int)d, C, (int)d, 0.0f, w->dots, K);
+        else
+            for (size_t r = 0; r < rows; r++)
+                table_dots(xt, w->xdots + ((r / nbeam) * S + m) * K, w->code + r * S, m,
+                           w->dots + r * K);
         for (size_t i = 0; i < nb; i++) {
-            size_t cnt = 0;
-            for (size_t b = 0; b < nbeam; b++) {
-                const float *dt = w->dots + (i * nbeam + b) * K;
-                float e = w->err[i * nbeam + b];
-                for (size_t k = 0; k < K; k++) {
-                    float v = e - 2.0f * dt[k] + cn[k];
-                    size_t j;
-                    if (cnt == nnew && !(v < w->topv[cnt - 1]))
-                        continue;
-                    j = cnt < nnew ? cnt++ : cnt - 1;
-                    while (j > 0 && v < w->topv[j - 1]) {
-                        w->topv[j] = w->topv[j - 1];
-                        w->tops[j] = w->tops[j - 1];
-                        j--;
-                    }
-                    w->topv[j] = v;
-                    w->tops[j] = (uint32_t)(b * K + k);
-                }
-            }
+            select_best(w->dots + i * nbeam * K, w->err + i * nbeam, cn, nbeam, nnew, w->topv,
+                        w->tops);
             for (size_t j = 0; j < nnew; j++) {
                 size_t b = w->tops[j] / K, k = w->tops[j] % K;
                 const float *src = w->res + (i * nbeam + b) * d, *c = C + k * d;
@@ -253,40 +380,108 @@ static uint8_t nearest_level(const float *lv, float v)
     return (uint8_t)lo;
 }
 
-/* Codes of n rows; res (n x d, may be NULL) receives their residuals. */
-static int encode_rows(const cvs__rq *rq, const float *x, size_t n, int beam, uint8_t *codes,
-                       float *res)
+typedef struct block_job {
+    const cvs__rq *rq;
+    const float *xt, *x;
+    size_t nb, B, cs;
+    beams *w;
+    uint8_t *codes;
+    float *res;
+} block_job;
+
+static void run_block(const block_job *j)
 {
-    beams w;
-    size_t B = beam < 1 ? 1 : (size_t)beam, cs = cvs__rq_code_size(rq), d = rq->d;
-    float *r = NULL;
+    /* x . every centroid, by the LUT panel kernel on this thread: an
+     * OpenBLAS call here would leave its worker threads spinning against
+     * the encoding threads (measured: a quarter of the time in sched_yield). */
+    if (j->xt)
+        cvs__panel_apply(CVS_PANEL_DOT, j->rq->cent_p, j->rq->d, (size_t)j->rq->S * K, j->x,
+                         j->rq->d, j->nb, j->w->xdots, (size_t)j->rq->S * K);
+    encode_block(j->rq, j->xt, j->x, j->nb, j->B, j->w, j->codes, j->cs, j->res);
+}
+
+static void *block_thread(void *arg)
+{
+    run_block(arg);
+    return NULL;
+}
+
+#define MAXT 16
+
+/* Codes of n rows; res (n x d, may be NULL) receives their residuals.
+ * tables: 1 use the cross-product table where it pays (deviation 4),
+ * 0 never (tests compare the two).
+ *
+ * The direct scores are one sgemm per stage, which OpenBLAS spreads over
+ * the cores itself; the table scores are plain loops, so with the table
+ * each core takes a block of rows of its own. */
+static int encode_rows(const cvs__rq *rq, const float *x, size_t n, int beam, int tables,
+                       uint8_t *codes, float *res)
+{
+    beams w[MAXT];
+    block_job job[MAXT];
+    pthread_t th[MAXT];
+    const size_t S = rq->S, B = beam < 1 ? 1 : (size_t)beam, cs = cvs__rq_code_size(rq),
+                 d = rq->d, rows = n < EBLOCK ? n : EBLOCK;
+    size_t nt = 1, nw = 0;
+    float *r = NULL, *xt = NULL;
+    int rc = 0;
+    /* Without memory for the table, the direct scores do the same job. */
+    if (tables && use_xtab(rq, n, B) && (xt = xtab_build(rq))) {
+        nt = (size_t)cvs__ncpu();
+        if (nt > (n + EBLOCK - 1) / EBLOCK)
+            nt = (n + EBLOCK - 1) / EBLOCK;
+    }
     /* A put encodes one vector: size the beams for the block, not EBLOCK. */
-    int rc = beams_alloc(&w, n < EBLOCK ? n : EBLOCK, d, rq->S, B);
-    if (rc)
-        return rc;
-    if (rq->norm && !res && !(r = malloc((n < EBLOCK ? n : EBLOCK) * d * sizeof *r))) {
-        beams_free(&w);
-        return cvs__err(CVS_ENOMEM, "rq: out of memory");
+    for (; nw < nt; nw++)
+        if ((rc = beams_alloc(&w[nw], rows, d, S, B, xt != NULL)))
+            goto out;
+    if (rq->norm && !res && !(r = malloc(nt * rows * d * sizeof *r))) {
+        rc = cvs__err(CVS_ENOMEM, "rq: out of memory");
+        goto out;
     }
-    for (size_t i0 = 0; i0 < n; i0 += EBLOCK) {
-        size_t nb = n - i0 < EBLOCK ? n - i0 : EBLOCK;
-        float *ro = res ? res + i0 * d : r;
-        encode_block(rq, x + i0 * d, nb, B, &w, codes + i0 * cs, cs, ro);
+    for (size_t g0 = 0; g0 < n; g0 += nt * EBLOCK) {
+        size_t nj = 0, started = 0;
+        for (size_t i0 = g0; i0 < n && nj < nt; i0 += EBLOCK, nj++) {
+            block_job *j = &job[nj];
+            *j = (block_job){rq,     xt,    x + i0 * d, n - i0 < EBLOCK ? n - i0 : EBLOCK,
+                             B,      cs,    &w[nj],     codes + i0 * cs,
+                             res ? res + i0 * d : r ? r + nj * rows * d : NULL};
+        }
+        for (size_t t = 1; t < nj; t++)
+            if (pthread_create(&th[t], NULL, block_thread, &job[t]) == 0)
+                started |= (size_t)1 << t;
+            else
+                run_block(&job[t]); /* no thread: do it here */
+        run_block(&job[0]);
+        for (size_t t = 1; t < nj; t++)
+            if (started & ((size_t)1 << t))
+                pthread_join(th[t], NULL);
         if (rq->norm)
-            for (size_t i = 0; i < nb; i++) {
-                uint8_t *c = codes + (i0 + i) * cs;
-                c[rq->S] = nearest_level(rq->levels,
-                                         cross_term(rq, x + (i0 + i) * d, ro + i * d, c));
-            }
+            for (size_t t = 0; t < nj; t++)
+                for (size_t i = 0; i < job[t].nb; i++) {
+                    uint8_t *c = job[t].codes + i * cs;
+                    c[S] = nearest_level(rq->levels,
+                                         cross_term(rq, job[t].x + i * d, job[t].res + i * d, c));
+                }
     }
+out:
     free(r);
-    beams_free(&w);
-    return 0;
+    free(xt);
+    for (size_t t = 0; t < nw; t++)
+        beams_free(&w[t]);
+    return rc;
 }
 
 int cvs__rq_encode(const cvs__rq *rq, const float *x, size_t n, int beam, uint8_t *codes)
 {
-    return n ? encode_rows(rq, x, n, beam, codes, NULL) : 0;
+    return n ? encode_rows(rq, x, n, beam, 1, codes, NULL) : 0;
+}
+
+int cvs__rq_encode_direct(const cvs__rq *rq, const float *x, size_t n, int beam,
+                          uint8_t *codes)
+{
+    return n ? encode_rows(rq, x, n, beam, 0, codes, NULL) : 0;
 }
 
 void cvs__rq_decode(const cvs__rq *rq, const uint8_t *codes, size_t n, float *x)
@@ -385,7 +580,7 @@ int cvs__rq_train(cvs__rq *rq, const float *x, size_t n, const cvs__rq_opts *o)
         if (o->progress)
             o->progress(o->progress_ctx, "rq", S + (uint64_t)it, total);
         if ((rc = cvs__rq_prepare(rq)) ||
-            (rc = encode_rows(rq, x, n, o->beam, codes, res)))
+            (rc = encode_rows(rq, x, n, o->beam, 1, codes, res)))
             goto out;
         if (it < o->refine && (rc = refit(rq, n, codes, cs, res)))
             goto out;

@@ -46,8 +46,14 @@ size_t cvs__rq_code_size(const cvs__rq *rq);   /* S + norm bytes */
 /* Trains the codebooks (and levels) on n rows of x (n x d). */
 int cvs__rq_train(cvs__rq *rq, const float *x, size_t n, const cvs__rq_opts *o);
 
-/* Codes of n rows by beam search of width beam (>= 1). */
+/* Codes of n rows by beam search of width beam (>= 1).  A call with many
+ * rows scores through a table of codebook cross products (rq.c, deviation
+ * 4); _direct always scores by dot products with the residuals. */
 int cvs__rq_encode(const cvs__rq *rq, const float *x, size_t n, int beam, uint8_t *codes);
+int cvs__rq_encode_direct(const cvs__rq *rq, const float *x, size_t n, int beam,
+                          uint8_t *codes);
+/* 1 if cvs__rq_encode of n rows at this beam goes through the table. */
+int cvs__rq_uses_tables(const cvs__rq *rq, size_t n, int beam);
 
 /* Reconstruction (n x d): the sum of the stages' centroids. */
 void cvs__rq_decode(const cvs__rq *rq, const uint8_t *codes, size_t n, float *x);

@@ -562,6 +562,61 @@ Test(rq, stages_beam_and_refit_lower_error)
     free(x);
 }
 
+/* Bulk encoding scores extensions through the cross-product table, a put
+ * by direct dot products (rq.c, deviation 4).  The two are the same sums
+ * in another order: on the same codebooks they pick the same codes except
+ * at float near-ties, and the error is the same.  Run on data far from
+ * the origin too (like raw pixels), where the table's x . c - sum c . c
+ * cancels the most digits. */
+Test(rq, table_scores_match_direct)
+{
+    size_t n = 3000, d = 32;
+    float *x = correlated(n, d, 77);
+    static const uint32_t stages[] = {3, 12};
+    for (int shift = 0; shift < 2; shift++) {
+        if (shift)
+            for (size_t i = 0; i < n * d; i++)
+                x[i] += 40.0f;
+        for (size_t si = 0; si < 2; si++) {
+            uint32_t S = stages[si];
+            cvs__rq rq;
+            cvs__rq_opts o = {.iters = 8, .refine = 1, .beam = 4, .seed = 5};
+            uint8_t *a = malloc(n * (S + 1)), *b = malloc(n * (S + 1));
+            float *ya = malloc(n * d * sizeof *ya), *yb = malloc(n * d * sizeof *yb);
+            size_t same = 0;
+            double ea = 0, eb = 0;
+            cr_assert_eq(cvs__rq_init(&rq, (uint32_t)d, S, 1), 0);
+            cr_assert_eq(cvs__rq_train(&rq, x, n, &o), 0, "%s", cvs_errmsg(NULL));
+            cr_assert(cvs__rq_uses_tables(&rq, n, 16), "%u stages: no table for %zu rows", S, n);
+            cr_assert(!cvs__rq_uses_tables(&rq, 1, 16), "a table for one row");
+            cr_assert_eq(cvs__rq_encode(&rq, x, n, 16, a), 0);
+            cr_assert_eq(cvs__rq_encode_direct(&rq, x, n, 16, b), 0);
+            cvs__rq_decode(&rq, a, n, ya);
+            cvs__rq_decode(&rq, b, n, yb);
+            for (size_t i = 0; i < n; i++) {
+                same += !memcmp(a + i * (S + 1), b + i * (S + 1), S + 1);
+                for (size_t t = 0; t < d; t++) {
+                    double u = x[i * d + t] - ya[i * d + t], v = x[i * d + t] - yb[i * d + t];
+                    ea += u * u;
+                    eb += v * v;
+                }
+            }
+            cr_log_info("rq%u shift %d: %zu of %zu codes equal, mse %.5f tables, %.5f direct", S,
+                        shift * 40, same, n, ea / (double)n, eb / (double)n);
+            cr_assert_geq(same, n * 97 / 100, "rq%u shift %d: %zu of %zu codes equal", S,
+                          shift * 40, same, n);
+            cr_assert_float_eq(ea, eb, 1e-3 * eb, "rq%u shift %d: error %g vs %g", S, shift * 40,
+                               ea, eb);
+            free(a);
+            free(b);
+            free(ya);
+            free(yb);
+            cvs__rq_destroy(&rq);
+        }
+    }
+    free(x);
+}
+
 /* rq codes need 2 bytes on an l2 store (one is the norm term), 1 for ip. */
 Test(rq, l2_needs_the_norm_byte)
 {
