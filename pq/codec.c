@@ -111,10 +111,14 @@
 #define CODEC_MAGIC "CVSCODEC"
 #define CODEC_VERSION 1u    /* blobs without an rq stage */
 #define CODEC_VERSION_RQ 2u /* blobs with one: older builds reject them by version */
-#define RQ_BEAM 16          /* rq beam width when encoding (rq.c, deviation 3) */
-#define RQ_TRAIN_BEAM 8     /* ... and while training: half the cost, and the
-                               codebooks barely differ */
-#define RQ_REFINE 4         /* rq refit rounds (rq.c, deviation 2) */
+/* rq beam widths when encoding and while training (rq.c, deviation 3), and
+ * refit rounds (deviation 2).  Wider beams and more rounds each lower the
+ * quantization error; the cross-product tables (deviation 4) paid for the
+ * widening: 32-byte Fashion-MNIST codes train in about the time beam 8 and
+ * 4 rounds took before (BENCHMARKS.md). */
+#define RQ_BEAM 32
+#define RQ_TRAIN_BEAM 16
+#define RQ_REFINE 6
 #define SPEC_MAX 255
 #define BLOCK 4096 /* vectors per encode/decode block: bounds temporaries */
 #define OPQ_SAMPLE 16384 /* rows for the OPQ alternation (deviation 3) */

@@ -33,15 +33,15 @@
  *     table distances equal the distance to the decoded vector up to that
  *     quantization, not up to float rounding as for PQ.
  *  2. Training is greedy stage by stage (plain k-means on the residuals,
- *     25 iterations), then `refine` rounds (codec.c: 4) of: encode the
+ *     25 iterations), then `refine` rounds (codec.c: 6) of: encode the
  *     training set by beam search, then re-fit each codebook by least
  *     squares with the others fixed (centroid k of stage m becomes the mean
  *     of x - sum_{j != m} c_j[b_j] over the rows with b_m = k, stage after
  *     stage).  Liu et al. warm-start their stages from PCA-reduced sub-
  *     spaces instead; the least-squares sweep is simpler and each sweep
  *     cannot increase the training error.
- *  3. Beam search keeps the B best partial sums per vector (codec.c: 16
- *     when encoding, 8 inside training), scoring each of the B x 256
+ *  3. Beam search keeps the B best partial sums per vector (codec.c: 32
+ *     when encoding, 16 inside training), scoring each of the B x 256
  *     extensions exactly: the extension distances of a whole block of
  *     beams come from one sgemm against the stage's codebook.
  *     Ties keep the earlier candidate, so codes are deterministic.
@@ -60,8 +60,8 @@
  *     block each.  The chosen beams' residuals and errors are still
  *     computed exactly.  Scores differ from the direct ones by float
  *     rounding only, so a near-tie may go the other way; test_codec checks
- *     that codes and error match.  On SIFT10K this encodes 2-3x faster at
- *     8-32 bytes (BENCHMARKS.md).
+ *     that codes and error match.  At the same beam width this encodes SIFT10K
+ *     2-3x faster at 8-32 bytes (BENCHMARKS.md).
  */
 #include <cblas.h>
 #include <float.h>
