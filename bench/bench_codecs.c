@@ -198,6 +198,15 @@ static int score(const dataset *ds, const int64_t *lab, result *r)
  * unevenly on the two sides of a comparison. */
 static int scan_cpu_clock;
 
+/* Both sides' scans are timed the same way: at least 3 passes over all
+ * the queries, more until 0.5 s have passed (at most 20), and the fastest
+ * pass counts.  One pass over SIFT10K is ~50 ms, short enough for a single
+ * scheduler hiccup or a cold cache to move the ratio by a third. */
+static int scan_more(int pass, double total)
+{
+    return pass < 3 || (pass < 20 && total < 0.5);
+}
+
 static double scan_now(void)
 {
     struct timespec ts;
@@ -311,67 +320,73 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
         }
     }
 
-    /* The scan, as index/codescan.c does it, one thread. */
+    /* The scan, as index/codescan.c does it, one thread; the fastest of
+     * several passes (scan_more). */
     threads th = threads_one();
-    t0 = scan_now();
-    for (size_t q0 = 0; distm && q0 < ds->nq && !rc; q0 += CVS_ADC8_QBLOCK) {
-        size_t bn = ds->nq - q0 < CVS_ADC8_QBLOCK ? ds->nq - q0 : CVS_ADC8_QBLOCK;
-        const float *lp[CVS_ADC8_QBLOCK];
-        float off[CVS_ADC8_QBLOCK];
-        if ((rc = cvs__codec_lut_batch(codec, ds->xq + q0 * ds->d, bn, luts, off)))
-            break;
-        for (size_t b = 0; b < bn; b++)
-            lp[b] = luts + b * lut_n;
-        cvs__adc8_interleave(lp, bn, m, lutq);
-        /* Chunks of ADC8_CHUNK codes keep the 8 rows of distances in L2
-         * between the scan that writes them and the selection that reads
-         * them (as index/codescan.c does). */
-        cvs_heap hs[CVS_ADC8_QBLOCK];
-        for (size_t b = 0; b < bn; b++)
-            cvs__heap_init(&hs[b], k, hdm + b * TOPK, lab + (q0 + b) * TOPK);
-        for (size_t c0 = 0; c0 < ds->nb; c0 += ADC8_CHUNK) {
-            size_t cn = ds->nb - c0 < ADC8_CHUNK ? ds->nb - c0 : ADC8_CHUNK;
-            cvs__adc8_scan_multi(lutq, bn, codes + c0 * m, cn, m, distm);
+    double scan_s = INFINITY, scan_total = 0;
+    for (int pass = 0; !rc && scan_more(pass, scan_total); pass++) {
+        t0 = scan_now();
+        for (size_t q0 = 0; distm && q0 < ds->nq && !rc; q0 += CVS_ADC8_QBLOCK) {
+            size_t bn = ds->nq - q0 < CVS_ADC8_QBLOCK ? ds->nq - q0 : CVS_ADC8_QBLOCK;
+            const float *lp[CVS_ADC8_QBLOCK];
+            float off[CVS_ADC8_QBLOCK];
+            if ((rc = cvs__codec_lut_batch(codec, ds->xq + q0 * ds->d, bn, luts, off)))
+                break;
             for (size_t b = 0; b < bn; b++)
-                cvs__heap_offer(&hs[b], distm + b * cn, off[b], iota + c0, cn);
+                lp[b] = luts + b * lut_n;
+            cvs__adc8_interleave(lp, bn, m, lutq);
+            /* Chunks of ADC8_CHUNK codes keep the 8 rows of distances in L2
+             * between the scan that writes them and the selection that reads
+             * them (as index/codescan.c does). */
+            cvs_heap hs[CVS_ADC8_QBLOCK];
+            for (size_t b = 0; b < bn; b++)
+                cvs__heap_init(&hs[b], k, hdm + b * TOPK, lab + (q0 + b) * TOPK);
+            for (size_t c0 = 0; c0 < ds->nb; c0 += ADC8_CHUNK) {
+                size_t cn = ds->nb - c0 < ADC8_CHUNK ? ds->nb - c0 : ADC8_CHUNK;
+                cvs__adc8_scan_multi(lutq, bn, codes + c0 * m, cn, m, distm);
+                for (size_t b = 0; b < bn; b++)
+                    cvs__heap_offer(&hs[b], distm + b * cn, off[b], iota + c0, cn);
+            }
+            for (size_t b = 0; b < bn; b++) {
+                size_t q = q0 + b, n = cvs__heap_sort(&hs[b]);
+                for (size_t j = n; j < TOPK; j++)
+                    lab[q * TOPK + j] = -1;
+            }
         }
-        for (size_t b = 0; b < bn; b++) {
-            size_t q = q0 + b, n = cvs__heap_sort(&hs[b]);
+        for (size_t q = 0; !distm && q < ds->nq && !rc; q++) {
+            const float *qv = ds->xq + q * ds->d;
+            float offset = 0;
+            cvs_heap h;
+            size_t n;
+            cvs__heap_init(&h, k, hd, lab + q * TOPK);
+            if (four) {
+                float scale, bias;
+                if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
+                    break;
+                cvs__fs4_quantize_lut(lut, m, qlut, &scale, &bias);
+                cvs__fs4_scan(packed, nblocks, m, qlut, acc);
+                offset += bias;
+                for (size_t j = 0; j < ds->nb; j++)
+                    dist[j] = scale * (float)acc[j];
+                cvs__heap_offer(&h, dist, offset, iota, ds->nb);
+            } else {
+                if (lut_n) {
+                    if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
+                        break;
+                    cvs__adc8_scan(lut, codes, ds->nb, m, dist);
+                } else if ((rc = cvs__codec_distances(codec, qv, codes, ds->nb, dist))) {
+                    break;
+                }
+                cvs__heap_offer(&h, dist, offset, iota, ds->nb);
+            }
+            n = cvs__heap_sort(&h);
             for (size_t j = n; j < TOPK; j++)
                 lab[q * TOPK + j] = -1;
         }
+        double one = scan_now() - t0;
+        scan_s = one < scan_s ? one : scan_s;
+        scan_total += one;
     }
-    for (size_t q = 0; !distm && q < ds->nq && !rc; q++) {
-        const float *qv = ds->xq + q * ds->d;
-        float offset = 0;
-        cvs_heap h;
-        size_t n;
-        cvs__heap_init(&h, k, hd, lab + q * TOPK);
-        if (four) {
-            float scale, bias;
-            if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
-                break;
-            cvs__fs4_quantize_lut(lut, m, qlut, &scale, &bias);
-            cvs__fs4_scan(packed, nblocks, m, qlut, acc);
-            offset += bias;
-            for (size_t j = 0; j < ds->nb; j++)
-                dist[j] = scale * (float)acc[j];
-            cvs__heap_offer(&h, dist, offset, iota, ds->nb);
-        } else {
-            if (lut_n) {
-                if ((rc = cvs__codec_lut(codec, qv, lut, &offset)))
-                    break;
-                cvs__adc8_scan(lut, codes, ds->nb, m, dist);
-            } else if ((rc = cvs__codec_distances(codec, qv, codes, ds->nb, dist))) {
-                break;
-            }
-            cvs__heap_offer(&h, dist, offset, iota, ds->nb);
-        }
-        n = cvs__heap_sort(&h);
-        for (size_t j = n; j < TOPK; j++)
-            lab[q * TOPK + j] = -1;
-    }
-    double scan_s = scan_now() - t0;
     threads_restore(th);
     if (rc)
         goto out;
@@ -447,9 +462,15 @@ static int run_faiss(const run_ctx *rc_, const char *spec, size_t code_bytes, re
     for (size_t i = 0; i < ds->nq * TOPK; i++)
         lab[i] = -1;
     threads th = threads_one();
-    t0 = scan_now();
-    rc = cvs__faiss_err(faiss_Index_search(idx, (idx_t)ds->nq, ds->xq, (idx_t)k, dis, lab), spec);
-    double scan_s = scan_now() - t0;
+    double scan_s = INFINITY, scan_total = 0;
+    for (int pass = 0; !rc && scan_more(pass, scan_total); pass++) {
+        t0 = scan_now();
+        rc = cvs__faiss_err(faiss_Index_search(idx, (idx_t)ds->nq, ds->xq, (idx_t)k, dis, lab),
+                            spec);
+        double one = scan_now() - t0;
+        scan_s = one < scan_s ? one : scan_s;
+        scan_total += one;
+    }
     threads_restore(th);
     if (rc)
         goto out;
