@@ -36,7 +36,6 @@
  */
 #include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +44,7 @@
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
+#include "store/jobs.h"
 #include "store/seal.h"
 
 #define QCHUNK 16 /* queries per coarse pass over the centroids */
@@ -64,7 +64,6 @@ typedef struct job {
     const float *q, *qn;
     size_t k, nprobe, kk, maxn;
     int rerank;
-    int threaded;          /* runs on a thread of its own (to be joined) */
     const uint64_t *allow;
     size_t allow_words;
     uint64_t T;
@@ -528,7 +527,6 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
     cvs_ivf_params *p;
     cvs_ivf *ix = NULL;
     job base = {0}, *jobs = NULL;
-    pthread_t *tids = NULL;
     size_t dnprobe, drerank, nt;
     int rc;
 
@@ -591,8 +589,7 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
         goto out;
     }
     jobs = calloc(nt, sizeof *jobs);
-    tids = calloc(nt, sizeof *tids);
-    if (!jobs || !tids) {
+    if (!jobs) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -600,15 +597,8 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
         jobs[i] = base;
         jobs[i].q0 = nq * i / nt;
         jobs[i].q1 = nq * (i + 1) / nt;
-        if (i > 0)
-            jobs[i].threaded = pthread_create(&tids[i], NULL, run_job, &jobs[i]) == 0;
     }
-    for (size_t i = 0; i < nt; i++)
-        if (!jobs[i].threaded) /* job 0, and any whose thread did not start */
-            run_job(&jobs[i]);
-    for (size_t i = 1; i < nt; i++)
-        if (jobs[i].threaded)
-            pthread_join(tids[i], NULL);
+    cvs__run_jobs(jobs, sizeof *jobs, nt, run_job);
     for (size_t i = 0; i < nt; i++)
         if (jobs[i].rc) {
             rc = cvs__err(jobs[i].rc, "%s", jobs[i].err);
@@ -617,6 +607,5 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
 out:
     cvs__ivf_release(db, ix);
     free(jobs);
-    free(tids);
     return rc;
 }

@@ -35,13 +35,13 @@
  */
 #include <cblas.h>
 #include <float.h>
-#include <pthread.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pq/kmeans.h"
 #include "store/err.h"
+#include "store/jobs.h"
 
 /* ==== Assignment ==== */
 
@@ -195,24 +195,10 @@ static int assign_direct(const float *x, size_t n, size_t d, size_t ldx, const f
     size_t nt = (size_t)cvs__ncpu(), work = n * kpad * (d + 1);
     if (work < nt * (size_t)2000000)
         nt = work / 2000000 > 1 ? work / 2000000 : 1;
-    if (nt <= 1) {
-        direct_range(&job, 0, n);
-        goto out;
-    }
-    pthread_t th[16];
     direct_part part[16];
-    size_t started = 0;
-    for (size_t t = 0; t < nt; t++) {
+    for (size_t t = 0; t < nt; t++)
         part[t] = (direct_part){&job, n * t / nt, n * (t + 1) / nt};
-        if (t > 0 && pthread_create(&th[t], NULL, direct_thread, &part[t]) == 0)
-            started |= (size_t)1 << t;
-        else if (t > 0)
-            direct_range(&job, part[t].i0, part[t].i1); /* no thread: do it here */
-    }
-    direct_range(&job, part[0].i0, part[0].i1);
-    for (size_t t = 1; t < nt; t++)
-        if (started & ((size_t)1 << t))
-            pthread_join(th[t], NULL);
+    cvs__run_jobs(part, sizeof *part, nt, direct_thread);
 out:
     free(cT);
     free(cn);

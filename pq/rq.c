@@ -66,13 +66,13 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pq/panel.h"
 #include "pq/rq.h"
 #include "store/err.h"
+#include "store/jobs.h"
 
 #define K CVS_RQ_K
 #define EBLOCK 128 /* vectors per beam-search block: bounds the beam arrays */
@@ -389,8 +389,9 @@ typedef struct block_job {
     float *res;
 } block_job;
 
-static void run_block(const block_job *j)
+static void *block_thread(void *arg)
 {
+    const block_job *j = arg;
     /* x . every centroid, by the LUT panel kernel on this thread: an
      * OpenBLAS call here would leave its worker threads spinning against
      * the encoding threads (measured: a quarter of the time in sched_yield). */
@@ -398,11 +399,6 @@ static void run_block(const block_job *j)
         cvs__panel_apply(CVS_PANEL_DOT, j->rq->cent_p, j->rq->d, (size_t)j->rq->S * K, j->x,
                          j->rq->d, j->nb, j->w->xdots, (size_t)j->rq->S * K);
     encode_block(j->rq, j->xt, j->x, j->nb, j->B, j->w, j->codes, j->cs, j->res);
-}
-
-static void *block_thread(void *arg)
-{
-    run_block(arg);
     return NULL;
 }
 
@@ -420,7 +416,6 @@ static int encode_rows(const cvs__rq *rq, const float *x, size_t n, int beam, in
 {
     beams w[MAXT];
     block_job job[MAXT];
-    pthread_t th[MAXT];
     const size_t S = rq->S, B = beam < 1 ? 1 : (size_t)beam, cs = cvs__rq_code_size(rq),
                  d = rq->d, rows = n < EBLOCK ? n : EBLOCK;
     size_t nt = 1, nw = 0;
@@ -441,22 +436,14 @@ static int encode_rows(const cvs__rq *rq, const float *x, size_t n, int beam, in
         goto out;
     }
     for (size_t g0 = 0; g0 < n; g0 += nt * EBLOCK) {
-        size_t nj = 0, started = 0;
+        size_t nj = 0;
         for (size_t i0 = g0; i0 < n && nj < nt; i0 += EBLOCK, nj++) {
             block_job *j = &job[nj];
             *j = (block_job){rq,     xt,    x + i0 * d, n - i0 < EBLOCK ? n - i0 : EBLOCK,
                              B,      cs,    &w[nj],     codes + i0 * cs,
                              res ? res + i0 * d : r ? r + nj * rows * d : NULL};
         }
-        for (size_t t = 1; t < nj; t++)
-            if (pthread_create(&th[t], NULL, block_thread, &job[t]) == 0)
-                started |= (size_t)1 << t;
-            else
-                run_block(&job[t]); /* no thread: do it here */
-        run_block(&job[0]);
-        for (size_t t = 1; t < nj; t++)
-            if (started & ((size_t)1 << t))
-                pthread_join(th[t], NULL);
+        cvs__run_jobs(job, sizeof *job, nj, block_thread);
         if (rq->norm)
             for (size_t t = 0; t < nj; t++)
                 for (size_t i = 0; i < job[t].nb; i++) {

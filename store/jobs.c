@@ -1,0 +1,25 @@
+/*
+ * jobs.c -- see jobs.h.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "store/jobs.h"
+
+void cvs__run_jobs(void *jobs, size_t size, size_t n, void *(*fn)(void *))
+{
+    struct slot {
+        pthread_t t;
+        int on;
+    } *s = n > 1 ? calloc(n, sizeof *s) : NULL; /* no memory: all on the caller */
+    char *b = jobs;
+    for (size_t i = 1; s && i < n; i++)
+        s[i].on = pthread_create(&s[i].t, NULL, fn, b + i * size) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (!s || !s[i].on) /* job 0, and any whose thread did not start */
+            fn(b + i * size);
+    for (size_t i = 1; s && i < n; i++)
+        if (s[i].on)
+            pthread_join(s[i].t, NULL);
+    free(s);
+}
