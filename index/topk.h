@@ -10,10 +10,11 @@
 #include "index/heap.h"
 
 /* Offers d[j] + offset with key keys[j], for j < n, to h: afterwards h holds
- * what n cvs__heap_push calls would leave, bit for bit (the sums are the
- * same float additions).  With AVX2, 16 sums at a time are compared with
- * the heap's worst and only blocks holding a candidate take the scalar
- * path (topk.c). */
+ * the same (distance, key) pairs as n cvs__heap_push calls would leave, bit
+ * for bit (the sums are the same float additions), and cvs__heap_sort puts
+ * them in the same order; only the slot layout before the sort may differ.
+ * With AVX2 the candidates are gathered 16 sums at a time against the
+ * heap's worst (or a sampled first guess) and merged in (topk.c). */
 void cvs__heap_offer(cvs_heap *h, const float *d, float offset, const int64_t *keys, size_t n);
 void cvs__heap_offer_scalar(cvs_heap *h, const float *d, float offset, const int64_t *keys,
                             size_t n);

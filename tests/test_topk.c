@@ -4,10 +4,12 @@
  *
  * Includes topk.c so that the AVX2 function is called by name whatever the
  * dispatcher picked.  Oracles: the scalar pass must keep exactly the k
- * smallest (distance, key) pairs of a full sort; the AVX2 pass must leave
- * the heap identical, slot for slot, to the scalar pass, on random rows,
- * rows with many ties (ties break on key), negative offsets, and lengths
- * around multiples of 8.
+ * smallest (distance, key) pairs of a full sort; after cvs__heap_sort the
+ * AVX2 pass's heap must equal the scalar pass's slot for slot, on random
+ * rows, rows with many ties (ties break on key), negative offsets, lengths
+ * around multiples of 8, long rows (the sampled first threshold), heaps
+ * too large for the gathering buffer, and rows built to defeat the
+ * sampled guess.
  */
 #include "index/topk.c"
 
@@ -35,18 +37,16 @@ static int cmp_pair(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void check(size_t n, size_t k, int ties, float offset)
+/* Offers d[0..n) + offset with keys to the scalar pass, the AVX2 pass and
+ * the dispatcher, and checks all three against a full sort. */
+static void check_row(const float *d, const int64_t *keys, size_t n, size_t k, float offset)
 {
-    float *d = malloc((n + 1) * sizeof *d), *h1d = malloc((k + 1) * sizeof *h1d),
-          *h2d = malloc((k + 1) * sizeof *h2d);
-    int64_t *keys = malloc((n + 1) * sizeof *keys), *h1i = malloc((k + 1) * sizeof *h1i),
-            *h2i = malloc((k + 1) * sizeof *h2i);
+    float *h1d = malloc((k + 1) * sizeof *h1d), *h2d = malloc((k + 1) * sizeof *h2d);
+    int64_t *h1i = malloc((k + 1) * sizeof *h1i), *h2i = malloc((k + 1) * sizeof *h2i);
     pair *all = malloc((n + 1) * sizeof *all);
     cvs_heap a, b;
-    cr_assert(d && h1d && h2d && keys && h1i && h2i && all);
+    cr_assert(h1d && h2d && h1i && h2i && all);
     for (size_t j = 0; j < n; j++) {
-        d[j] = ties ? (float)(rnd() % 5) : (float)(rnd() >> 11) / 9007199254740992.0f - 0.5f;
-        keys[j] = (int64_t)(rnd() % (n * 4 + 1));
         all[j].d = d[j] + offset;
         all[j].id = keys[j];
     }
@@ -67,20 +67,33 @@ static void check(size_t n, size_t k, int ties, float offset)
         size_t nb = cvs__heap_sort(&b);
         cr_assert_eq(nb, na);
         for (size_t j = 0; j < nb; j++)
-            cr_assert(b.d[j] == a.d[j] && b.id[j] == a.id[j], "avx2 differs at %zu", j);
+            cr_assert(b.d[j] == a.d[j] && b.id[j] == a.id[j], "n=%zu k=%zu: avx2 differs at %zu",
+                      n, k, j);
     }
     cvs__heap_init(&b, k, h2d, h2i);
     cvs__heap_offer(&b, d, offset, keys, n);
     cr_assert_eq(cvs__heap_sort(&b), na);
     for (size_t j = 0; j < na; j++)
         cr_assert(b.d[j] == a.d[j] && b.id[j] == a.id[j]);
-    free(d);
     free(h1d);
     free(h2d);
-    free(keys);
     free(h1i);
     free(h2i);
     free(all);
+}
+
+static void check(size_t n, size_t k, int ties, float offset)
+{
+    float *d = malloc((n + 1) * sizeof *d);
+    int64_t *keys = malloc((n + 1) * sizeof *keys);
+    cr_assert(d && keys);
+    for (size_t j = 0; j < n; j++) {
+        d[j] = ties ? (float)(rnd() % 5) : (float)(rnd() >> 11) / 9007199254740992.0f - 0.5f;
+        keys[j] = (int64_t)(rnd() % (n * 4 + 1));
+    }
+    check_row(d, keys, n, k, offset);
+    free(d);
+    free(keys);
 }
 
 Test(topk, random_rows)
@@ -97,6 +110,57 @@ Test(topk, ties_break_on_key)
     for (size_t n = 1; n < 300; n += 37)
         for (size_t k = 1; k < 40; k += 9)
             check(n, k, 1, 3.0f);
+    /* Long rows of five values: the sampled threshold and the selection's
+     * partitions meet runs of equal distances. */
+    for (size_t k = 1; k <= 300; k += 99)
+        check(5000, k, 1, 3.0f);
+}
+
+/* Rows long enough for the sampled first threshold (n >= 4 * SAMPLE), and
+ * heaps on both sides of GATHER_MAXK (above it the pass pushes). */
+Test(topk, long_rows_and_large_heaps)
+{
+    static const size_t ns[] = {4 * SAMPLE - 1, 4 * SAMPLE, 2048, 10007, 100003};
+    static const size_t ks[] = {1, 10, 100, GATHER_MAXK, GATHER_MAXK + 1, 1000};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++)
+            check(ns[i], ks[j], 0, 0.125f);
+}
+
+/* The sampled guess is only a guess: rows built so that it is far too
+ * tight (the sampled slots hold the row's smallest distances, so fewer
+ * than k pass and the pass has to take the rest afterwards) and far too
+ * loose (they hold the largest, so everything passes and the gathering
+ * buffer fills and merges many times).  Asserts that each row really
+ * reaches that case, then that the result is still exact. */
+Test(topk, bad_sampled_guesses)
+{
+    const size_t n = 4096, stride = n / SAMPLE;
+    float *d = malloc(n * sizeof *d);
+    int64_t *keys = malloc(n * sizeof *keys);
+    cr_assert(d && keys);
+    for (size_t k = 10; k <= 200; k += 95) {
+        for (int loose = 0; loose <= 1; loose++) {
+            size_t pass = 0;
+            float g;
+            for (size_t j = 0; j < n; j++) {
+                float r = (float)(rnd() >> 40);
+                int sampled = j % stride == 0 && j / stride < SAMPLE;
+                d[j] = sampled == !loose ? r : 1e8f + r;
+                keys[j] = (int64_t)j;
+            }
+            g = sample_threshold(d, n, 0.0f, k);
+            for (size_t j = 0; j < n; j++)
+                pass += d[j] <= g;
+            if (loose)
+                cr_assert_gt(pass, GATHER_CAP + k, "k=%zu: %zu pass the loose guess", k, pass);
+            else
+                cr_assert_lt(pass, k, "k=%zu: %zu pass the tight guess", k, pass);
+            check_row(d, keys, n, k, 0.0f);
+        }
+    }
+    free(d);
+    free(keys);
 }
 
 /* As the code scans use it: one heap, a row offered in chunks of uneven
@@ -124,6 +188,17 @@ Test(topk, chunked_offers_equal_one_scalar_pass)
     cr_assert_eq(cvs__heap_sort(&b), k);
     for (size_t j = 0; j < k; j++)
         cr_assert(ad[j] == bd[j] && ai[j] == bi[j], "slot %zu differs", j);
+    /* Chunks of the scans' size (codescan.c's ADC8_CHUNK): the first one
+     * samples a threshold, the later ones meet a full heap. */
+    cvs__heap_init(&a, k, ad, ai);
+    cvs__heap_offer_scalar(&a, d, 0.5f, keys, n);
+    cvs__heap_init(&b, k, bd, bi);
+    for (size_t j = 0; j < n; j += 2048)
+        cvs__heap_offer(&b, d + j, 0.5f, keys + j, n - j < 2048 ? n - j : 2048);
+    cr_assert_eq(cvs__heap_sort(&a), k);
+    cr_assert_eq(cvs__heap_sort(&b), k);
+    for (size_t j = 0; j < k; j++)
+        cr_assert(ad[j] == bd[j] && ai[j] == bi[j], "2048-chunks: slot %zu differs", j);
     free(d);
     free(keys);
 }
