@@ -200,8 +200,12 @@ static float *xtab_build(const cvs__rq *rq)
  * factor 4 is for the table's additions running slower than sgemm. */
 static int use_xtab(const cvs__rq *rq, size_t n, size_t B)
 {
-    return rq->S > 1 && B >= 4 && xtab_bytes(rq->S) <= XTAB_MAX_BYTES &&
-           n * B >= 4 * (size_t)rq->S * K;
+    return cvs__rq_has_tables(rq) && B >= 4 && n * B >= 4 * (size_t)rq->S * K;
+}
+
+int cvs__rq_has_tables(const cvs__rq *rq)
+{
+    return rq->S > 1 && xtab_bytes(rq->S) <= XTAB_MAX_BYTES;
 }
 
 int cvs__rq_uses_tables(const cvs__rq *rq, size_t n, int beam)

@@ -52,6 +52,9 @@ int cvs__rq_train(cvs__rq *rq, const float *x, size_t n, const cvs__rq_opts *o);
 int cvs__rq_encode(const cvs__rq *rq, const float *x, size_t n, int beam, uint8_t *codes);
 int cvs__rq_encode_direct(const cvs__rq *rq, const float *x, size_t n, int beam,
                           uint8_t *codes);
+/* 1 if this quantizer's table fits (deviation 4: up to 32 stages), so that
+ * bulk encodings can go through it; codec.c sizes its beams by it. */
+int cvs__rq_has_tables(const cvs__rq *rq);
 /* 1 if cvs__rq_encode of n rows at this beam goes through the table. */
 int cvs__rq_uses_tables(const cvs__rq *rq, size_t n, int beam);
 
