@@ -136,7 +136,8 @@ static inline int cand_better(cand a, cand b)
     return cvs__heap_worse(b.d, b.id, a.d, a.id);
 }
 
-/* Moves the k best of a[0..n) to a[0..k), in no order (0 < k < n).
+/* Moves the k best of a[0..n) to a[0..k), in no order except that a[k - 1]
+ * is the k-th best (0 < k < n).
  * Quickselect with a median-of-three pivot and a branchless Lomuto
  * partition: the swap is unconditional and only the boundary moves by
  * the comparison, so the half-random outcomes cost no mispredictions. */
@@ -209,39 +210,20 @@ static void merge(cvs_heap *h, cand *buf, size_t c)
  * evenly spaced sums; +inf when n is too short for the guess to pay. */
 static float sample_threshold(const float *d, size_t n, float offset, size_t k)
 {
-    float s[SAMPLE];
+    cand s[SAMPLE];
     size_t r, stride = n / SAMPLE;
     if (n < 4 * SAMPLE)
         return INFINITY;
     r = (SAMPLE * k * 5 + 2 * n - 1) / (2 * n);
     if (r >= SAMPLE / 4)
         return INFINITY;
-    for (size_t i = 0; i < SAMPLE; i++)
-        s[i] = d[i * stride] + offset;
-    /* A float quickselect for the r-th smallest, the same partition. */
-    size_t lo = 0, hi = SAMPLE, t = r;
-    while (hi - lo > 1) {
-        size_t last = hi - 1, st = lo;
-        float p = s[lo + (hi - lo) / 2], x;
-        s[lo + (hi - lo) / 2] = s[last];
-        s[last] = p;
-        for (size_t i = lo; i < last; i++) {
-            x = s[i];
-            size_t lt = x < p;
-            s[i] = s[st];
-            s[st] = x;
-            st += lt;
-        }
-        s[last] = s[st];
-        s[st] = p;
-        if (t == st)
-            break;
-        if (t < st)
-            hi = st;
-        else
-            lo = st + 1;
+    for (size_t i = 0; i < SAMPLE; i++) {
+        s[i].d = d[i * stride] + offset;
+        s[i].id = (int64_t)i;
     }
-    return s[t];
+    /* select_best leaves the element of rank r at s[r]. */
+    select_best(s, SAMPLE, r + 1);
+    return s[r].d;
 }
 
 /* Appends the sums d[i] + offset <= thr, with their keys, to buf[*c...],

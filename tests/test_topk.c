@@ -202,3 +202,35 @@ Test(topk, chunked_offers_equal_one_scalar_pass)
     free(d);
     free(keys);
 }
+
+/* The selection under the merges and the sampled guess: the k best in
+ * front, the k-th best at k - 1, on distinct values and on many ties. */
+Test(topk, select_best_against_sort)
+{
+    enum { N = 300 };
+    cand a[N];
+    pair sorted[N];
+    for (int ties = 0; ties <= 1; ties++)
+        for (size_t n = 2; n <= N; n += 37)
+            for (size_t k = 1; k < n; k += 1 + n / 7) {
+                for (size_t i = 0; i < n; i++) {
+                    a[i].d = ties ? (float)(rnd() % 3) : (float)(rnd() >> 40);
+                    a[i].id = (int64_t)(rnd() % 50);
+                    sorted[i].d = a[i].d;
+                    sorted[i].id = a[i].id;
+                }
+                qsort(sorted, n, sizeof *sorted, cmp_pair);
+                select_best(a, n, k);
+                cr_assert(a[k - 1].d == sorted[k - 1].d && a[k - 1].id == sorted[k - 1].id,
+                          "n=%zu k=%zu: a[k-1] is not the k-th best", n, k);
+                pair front[N];
+                for (size_t i = 0; i < k; i++) {
+                    front[i].d = a[i].d;
+                    front[i].id = a[i].id;
+                }
+                qsort(front, k, sizeof *front, cmp_pair);
+                for (size_t i = 0; i < k; i++)
+                    cr_assert(front[i].d == sorted[i].d && front[i].id == sorted[i].id,
+                              "n=%zu k=%zu: the front differs at %zu", n, k, i);
+            }
+}
