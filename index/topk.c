@@ -227,10 +227,10 @@ static float sample_threshold(const float *d, size_t n, float offset, size_t k)
 }
 
 /* Appends the sums d[i] + offset <= thr, with their keys, to buf[*c...],
- * from j on in blocks of 16 while the blocks fit (j + 16 <= n) and buf has
- * room for one more block (GATHER_CAP); returns where it stopped.  The
- * compare gives a bit mask and only its set bits are copied, so the cost
- * goes with the candidates, not with the distances. */
+ * from j on in blocks of 16 while buf has room for one more block
+ * (GATHER_CAP), and the last n % 16 one by one; returns where it stopped.
+ * The compare gives a bit mask and only its set bits are copied, so the
+ * cost goes with the candidates, not with the distances. */
 __attribute__((target("avx2"))) static size_t gather(const float *d, size_t j, size_t n,
                                                      float offset, float thr,
                                                      const int64_t *keys, cand *buf, size_t *pc)
@@ -250,6 +250,13 @@ __attribute__((target("avx2"))) static size_t gather(const float *d, size_t j, s
             c++;
         }
     }
+    if (j + 16 > n) /* the tail: at most 15 more, buf has room for 16 */
+        for (; j < n; j++) {
+            float v = d[j] + offset;
+            buf[c].d = v;
+            buf[c].id = keys[j];
+            c += v <= thr;
+        }
     *pc = c;
     return j;
 }
@@ -277,16 +284,9 @@ static void heap_offer_avx2(cvs_heap *h, const float *d, float offset, const int
                 buf[c].id = keys[j];
             }
         } else {
-            float thr = h->n < h->k || guess < h->d[0] ? guess : h->d[0];
-            j = gather(d, j, n, offset, thr, keys, buf, &c);
-            if (j + 16 > n) {
-                for (; j < n; j++) {
-                    float v = d[j] + offset;
-                    buf[c].d = v;
-                    buf[c].id = keys[j];
-                    c += v <= thr;
-                }
-            }
+            /* Once full, the heap holds only sums that passed the guess,
+             * so its worst is the tighter threshold. */
+            j = gather(d, j, n, offset, h->n < h->k ? guess : h->d[0], keys, buf, &c);
         }
         merge(h, buf, c);
     }

@@ -33,7 +33,8 @@
  *     table distances equal the distance to the decoded vector up to that
  *     quantization, not up to float rounding as for PQ.
  *  2. Training is greedy stage by stage (plain k-means on the residuals,
- *     25 iterations), then `refine` rounds (codec.c: 6) of: encode the
+ *     25 iterations), then `refine` rounds (codec.c: 6; 4 above 32
+ *     stages, where deviation 4's table does not fit) of: encode the
  *     training set by beam search, then re-fit each codebook by least
  *     squares with the others fixed (centroid k of stage m becomes the mean
  *     of x - sum_{j != m} c_j[b_j] over the rows with b_m = k, stage after
@@ -41,7 +42,8 @@
  *     spaces instead; the least-squares sweep is simpler and each sweep
  *     cannot increase the training error.
  *  3. Beam search keeps the B best partial sums per vector (codec.c: 32
- *     when encoding, 16 inside training), scoring each of the B x 256
+ *     when encoding, 16 inside training; 16 and 8 above 32 stages, where
+ *     every beam pays the direct scores), scoring each of the B x 256
  *     extensions exactly: the extension distances of a whole block of
  *     beams come from one sgemm against the stage's codebook.
  *     Ties keep the earlier candidate, so codes are deterministic.
