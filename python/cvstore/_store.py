@@ -21,6 +21,7 @@ import ctypes
 import json
 import os
 import threading
+import weakref
 from ctypes import byref, c_float, c_size_t, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -33,6 +34,26 @@ from ._errors import Error, InvalidArgument, DimensionMismatch, error
 lib = L.lib
 
 _string_at = ctypes.string_at
+
+
+def _addr(a: np.ndarray) -> int:
+    """The address of an array's data.  ndarray.ctypes.data costs ~1.5 us a
+    call; going through the buffer protocol costs a third of that (read-only
+    and empty arrays take the slow way)."""
+    try:
+        return _addressof(_c_char.from_buffer(a))
+    except (TypeError, ValueError):
+        return a.ctypes.data
+
+
+_addressof = ctypes.addressof
+_c_char = ctypes.c_char
+_byref = ctypes.byref
+
+
+def _out_buffer(n: int):
+    """Room for n int64 keys followed by n float32 scores, 8-byte aligned."""
+    return (ctypes.c_int64 * ((n * 12 + 7) // 8))()
 
 
 def _s(p, n) -> str:
@@ -92,39 +113,61 @@ class Results:
     and cosine, padded with NaN).  ``ids`` is a list of q lists of external
     ids, best first, without the padding; for results that carry no
     ``include`` fields it is looked up on first use, in a new snapshot (an
-    id deleted in between reads as None).  ``texts``, ``titles`` and
+    id deleted in between reads as None; closing the store resolves the ids
+    of the results still unread first).  ``texts``, ``titles`` and
     ``metas`` are there when asked for with include=, read in the search's
     own snapshot.
     """
 
-    __slots__ = ("keys", "scores", "_ids", "_store", "texts", "titles", "metas")
+    __slots__ = ("_buf", "_shape", "_keys", "_scores", "_ids", "_store", "texts", "titles",
+                 "metas", "__weakref__")
 
-    def __init__(self, store: "Store", keys: np.ndarray, scores: np.ndarray):
+    def __init__(self, store: "Store", buf, nq: int, k: int):
+        # buf: the ctypes buffer the library wrote, nq*k int64 keys then
+        # nq*k float32 scores; the NumPy views are made on first use.
         self._store = store
-        self.keys = keys
-        self.scores = scores
+        self._buf = buf
+        self._shape = (nq, k)
+        self._keys = self._scores = None
         self._ids = None
         self.texts = self.titles = self.metas = None
 
     @property
+    def keys(self) -> np.ndarray:
+        if self._keys is None:
+            n = self._shape[0] * self._shape[1]
+            self._keys = np.frombuffer(self._buf, np.int64, n).reshape(self._shape)
+        return self._keys
+
+    @property
+    def scores(self) -> np.ndarray:
+        if self._scores is None:
+            n = self._shape[0] * self._shape[1]
+            self._scores = np.frombuffer(self._buf, np.float32, n, n * 8).reshape(self._shape)
+        return self._scores
+
+    @property
     def ids(self) -> list[list[str]]:
         if self._ids is None:
-            txn = self._store._txn()
-            try:
-                self._ids = _keys_to_ids(txn, self.keys)
-            finally:
-                lib.cvs_txn_end(txn)
+            self._resolve()
         return self._ids
 
+    def _resolve(self) -> None:
+        txn = self._store._txn()
+        try:
+            self._ids = _keys_to_ids(txn, self.keys)
+        finally:
+            lib.cvs_txn_end(txn)
+
     def __len__(self) -> int:
-        return self.keys.shape[0]
+        return self._shape[0]
 
     def __getitem__(self, i: int) -> list[tuple[str, float]]:
         """The hits of query i as (id, score) pairs, best first."""
         return list(zip(self.ids[i], self.scores[i].tolist()))
 
     def __repr__(self) -> str:
-        return f"<cvstore.Results {self.keys.shape[0]} queries x {self.keys.shape[1]}>"
+        return f"<cvstore.Results {self._shape[0]} queries x {self._shape[1]}>"
 
 
 def _keys_to_ids(txn, keys: np.ndarray) -> list[list[str]]:
@@ -209,6 +252,7 @@ def _filter_text(flt) -> bytes | None:
 
 
 _tls = threading.local()
+_MODES = {"exact": L.SEARCH_EXACT, "codes": L.SEARCH_CODES, "ann": L.SEARCH_ANN}
 
 
 class Store:
@@ -228,7 +272,10 @@ class Store:
         self.path = path
         self.readonly = readonly
         self._embedder_ref = None
+        self._has_index = None  # looked up by the first search with mode None
         self._lock = threading.Lock()
+        # Results whose ids are not looked up yet; close() looks them up.
+        self._unresolved = weakref.WeakSet()
         info = self._info()
         self.dim = int(info.dim)
         self.metric = L.METRIC_NAME.get(info.metric, str(info.metric))
@@ -246,6 +293,13 @@ class Store:
     def close(self) -> None:
         """Closes the store (idempotent).  Wait for other threads' calls on
         it to return first: closing under a running call is undefined."""
+        if self._h is not None:
+            for r in list(self._unresolved):
+                if r._ids is None:
+                    try:
+                        r._resolve()
+                    except Error:
+                        pass
         with self._lock:
             h, self._h = self._h, None
         if h is not None:
@@ -293,6 +347,15 @@ class Store:
 
     def __len__(self) -> int:
         return int(self._info().count)
+
+    def _index_info(self) -> L.cvs_index_info | None:
+        ii = L.cvs_index_info()
+        rc = lib.cvs_index_get_info(self._db, byref(ii))
+        if rc == L.NOTFOUND:
+            return None
+        self._check(rc)
+        self._has_index = True
+        return ii
 
     # ==== vectors ====
 
@@ -539,57 +602,64 @@ class Store:
                 return self._text_search(queries, k, include)
             q = self.embed(queries)
         else:
+            # One query is passed as it is (its address is the row's), not
+            # reshaped: a fresh view would cost a buffer export per call.
             q = np.asarray(queries, dtype=np.float32)
-            if q.ndim == 1:
-                q = q.reshape(1, -1)
-            if q.ndim != 2 or q.shape[1] != self.dim or not q.flags.c_contiguous:
+            if not (q.ndim in (1, 2) and q.shape[-1] == self.dim and q.flags.c_contiguous):
                 q = self._matrix(q)
         if mode == "bm25":
             raise InvalidArgument("mode 'bm25' needs text queries", L.EINVAL, "CVS_EINVAL")
-        nq = q.shape[0]
+        nq = q.shape[0] if q.ndim == 2 else 1
         k = int(k)
         if k < 1:
             raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
-        sp = L.cvs_search_params()
         if mode is None:
-            ii = L.cvs_index_info()
-            rc = lib.cvs_index_get_info(self._db, byref(ii))
-            if rc == 0:
-                mode = "ann"
-            elif rc != L.NOTFOUND:
-                self._check(rc)
-        if mode is None or mode == "exact":
-            sp.flags = L.SEARCH_EXACT
+            if self._has_index is None:
+                self._has_index = self._index_info() is not None
+            flags = L.SEARCH_ANN if self._has_index else L.SEARCH_EXACT
+        else:
+            flags = _MODES.get(mode)
+            if flags is None:
+                raise InvalidArgument(f"mode {mode!r}: exact, codes, ann or bm25",
+                                      L.EINVAL, "CVS_EINVAL")
+        n = nq * k
+        buf = _out_buffer(n)
+        if not (filter is not None or nprobe or rerank is not None or threads or include):
+            # The common case in one library call, without a snapshot of our own.
+            rc = lib.cvs_search(self._db, _addr(q), nq, k, flags, buf, _byref(buf, n * 8))
+            if rc:
+                raise self._error(rc)
+            res = Results(self, buf, nq, k)
+            self._unresolved.add(res)
+            return res
+        sp = L.cvs_search_params(flags=flags)
+        if flags == L.SEARCH_EXACT:
             if nprobe or rerank:
                 raise InvalidArgument("nprobe and rerank need mode 'codes' or 'ann'",
                                       L.EINVAL, "CVS_EINVAL")
-        elif mode == "codes":
-            sp.flags = L.SEARCH_CODES
+        elif flags == L.SEARCH_CODES:
             sp.rerank = rerank or 0
-        elif mode == "ann":
-            sp.flags = L.SEARCH_ANN
+        else:
             sp.nprobe = nprobe or 0
             if rerank == 0:
                 sp.flags |= L.SEARCH_NORERANK
             sp.rerank = rerank or 0
             sp.threads = threads or 0
-        else:
-            raise InvalidArgument(f"mode {mode!r}: exact, codes, ann or bm25",
-                                  L.EINVAL, "CVS_EINVAL")
         flt = _parse_filter(filter)
         if flt is not None:
             sp.filter = flt.value
-        keys = np.empty((nq, k), dtype=np.int64)
-        scores = np.empty((nq, k), dtype=np.float32)
         try:
             txn = self._txn()
             try:
-                rc = lib.cvs_txn_search_params(txn, q.ctypes.data, nq, k, byref(sp),
-                                               keys.ctypes.data, scores.ctypes.data)
-                self._check(rc)
-                res = Results(self, keys, scores)
+                rc = lib.cvs_txn_search_params(txn, _addr(q), nq, k, byref(sp), buf,
+                                               _byref(buf, n * 8))
+                if rc:
+                    raise self._error(rc)
+                res = Results(self, buf, nq, k)
                 if include:
                     _fill_include(res, txn, include)
+                else:
+                    self._unresolved.add(res)
             finally:
                 lib.cvs_txn_end(txn)
         finally:
@@ -599,17 +669,21 @@ class Store:
 
     def _text_search(self, queries, k: int, include) -> Results:
         nq = len(queries)
-        keys = np.empty((nq, k), dtype=np.int64)
-        scores = np.empty((nq, k), dtype=np.float32)
+        k = int(k)
+        if k < 1:
+            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
+        buf = _out_buffer(nq * k)
         txn = self._txn()
         try:
             for i, t in enumerate(queries):
                 b = _enc(t, "query")
-                self._check(lib.cvs_txn_text_search(txn, b, len(b), k, keys[i].ctypes.data,
-                                                    scores[i].ctypes.data))
-            res = Results(self, keys, scores)
+                self._check(lib.cvs_txn_text_search(txn, b, len(b), k, _byref(buf, i * k * 8),
+                                                    _byref(buf, nq * k * 8 + i * k * 4)))
+            res = Results(self, buf, nq, k)
             if include:
                 _fill_include(res, txn, include)
+            else:
+                self._unresolved.add(res)
         finally:
             lib.cvs_txn_end(txn)
         return res
@@ -627,6 +701,7 @@ class Store:
                                   "CVS_EINVAL")
         o = L.cvs_build_opts(seed=seed, max_train=max_train, anisotropic_eta=anisotropic_eta,
                              index=_cstr(index))
+        self._has_index = None
         self._check(lib.cvs_build(self._db, _cstr(codec), byref(o)))
         st = self.stats()
         return {"codec": st["codec"], "index": st["index"]}
@@ -677,15 +752,12 @@ class Store:
                             "param_bytes": ci.param_bytes, "generation": ci.generation}
         elif rc != L.NOTFOUND:
             self._check(rc)
-        ii = L.cvs_index_info()
-        rc = lib.cvs_index_get_info(self._db, byref(ii))
-        if rc == 0:
+        ii = self._index_info()
+        if ii is not None:
             out["index"] = {"spec": ii.spec.decode(), "count": ii.count, "nlist": ii.nlist,
                             "residual": bool(ii.residual), "nprobe": ii.nprobe,
                             "rerank": ii.rerank, "mem_bytes": ii.mem_bytes,
                             "disk_bytes": ii.disk_bytes, "dirty": ii.dirty}
-        elif rc != L.NOTFOUND:
-            self._check(rc)
         out["embedder"] = self.embedder()
         return out
 
