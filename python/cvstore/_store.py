@@ -527,8 +527,8 @@ class Store:
                 if lk:
                     arr, refs = _links(lk)
                     keep.append((arr, refs))
-                    recs[i]["links"] = ctypes.addressof(arr)
-                    recs[i]["nlinks"] = len(arr)
+                    recs["links"][i] = ctypes.addressof(arr)
+                    recs["nlinks"][i] = len(arr)
         ins, upd = c_size_t(), c_size_t()
         rc = lib.cvs_put(self._db, recs.ctypes.data, n, 0, byref(ins), byref(upd))
         del keep
