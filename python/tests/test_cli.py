@@ -61,7 +61,7 @@ def test_round_trip(path, tmp_path, rng):
         assert db.check() == []
 
 
-def test_cli_text_store_read_from_python(tmp_path):
+def test_encrypted_store_needs_the_passphrase_in_the_cli_too(tmp_path):
     path = str(tmp_path / "e.cvs")
     with cvstore.open(path, create=True, dim=2, passphrase="pw") as db:
         db.put("a", [1, 0], texts="sealed")

@@ -38,3 +38,21 @@ def test_pip_install_offline(tmp_path):
     assert p.returncode == 0, p.stderr
     where, version = p.stdout.split()
     assert where.startswith(str(target)) and version == "0.1.0"
+
+
+def test_library_location(tmp_path):
+    """CVSTORE_LIB names the library file or its directory; a wrong one is an
+    ImportError that says where it looked and how to fix it."""
+    code = "import cvstore; print(cvstore.lib_path)"
+    lib = os.path.realpath(cvstore.lib_path)
+    for value, ok in ((lib, True), (os.path.dirname(lib), True),
+                      (str(tmp_path / "nowhere.so"), False)):
+        env = dict(os.environ, PYTHONPATH=str(REPO / "python"), CVSTORE_LIB=value)
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, cwd=tmp_path)
+        if ok:
+            assert p.returncode == 0, p.stderr
+            assert os.path.realpath(p.stdout.strip()) == lib
+        else:
+            assert p.returncode != 0
+            assert "nowhere.so" in p.stderr and "CVSTORE_LIB" in p.stderr
