@@ -135,15 +135,14 @@ class Results:
     @property
     def keys(self) -> np.ndarray:
         if self._keys is None:
-            n = self._shape[0] * self._shape[1]
-            self._keys = np.frombuffer(self._buf, np.int64, n).reshape(self._shape)
+            self._keys = np.ndarray(self._shape, np.int64, self._buf)
         return self._keys
 
     @property
     def scores(self) -> np.ndarray:
         if self._scores is None:
             n = self._shape[0] * self._shape[1]
-            self._scores = np.frombuffer(self._buf, np.float32, n, n * 8).reshape(self._shape)
+            self._scores = np.ndarray(self._shape, np.float32, self._buf, n * 8)
         return self._scores
 
     @property
