@@ -1022,9 +1022,46 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     encrypted store, or open one (WrongPassphrase when wrong or missing).
 
     Raises NotFound when there is no store at path (and create is False),
-    AlreadyExists when creating over one.
+    AlreadyExists when creating over one, InvalidArgument when this process
+    has the store open already (LMDB allows one handle per process: share
+    the Store between threads).
     """
     p = os.fsencode(os.fspath(path))
+    with _open_lock:
+        _check_not_open(p)
+        return _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly,
+                            embedder_name)
+
+
+# LMDB must not have one environment open twice in a process: closing either
+# handle drops the other's locks.  The library leaves that to the caller
+# ("one cvs_db handle per process per store"); from Python, a second open()
+# of a store is an easy mistake, so open() refuses it while the first Store
+# is open.  Keyed by the directory's device and inode, so other spellings of
+# the path are the same store.
+_open_lock = threading.Lock()
+_open_stores: "dict[tuple[int, int], weakref.ref]" = {}
+
+
+def _store_key(p: bytes):
+    try:
+        st = os.stat(p)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _check_not_open(p: bytes) -> None:
+    key = _store_key(p)
+    ref = _open_stores.get(key) if key else None
+    other = ref() if ref else None
+    if other is not None and other._h is not None:
+        raise InvalidArgument(f"{os.fsdecode(p)}: this store is open already in this process "
+                              f"({other!r}); share that Store between threads, or close it "
+                              "first", L.EINVAL, "CVS_EINVAL")
+
+
+def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, embedder_name):
     h = c_void_p()
     pw = _enc(passphrase, "passphrase") if passphrase is not None else None
     if create:
@@ -1049,6 +1086,9 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     if rc:
         raise error(rc, None)
     store = Store(h, os.fsdecode(p), readonly)
+    key = _store_key(p)
+    if key:
+        _open_stores[key] = weakref.ref(store)
     try:
         if embedder is not None:
             store.set_embedder(embedder, name=embedder_name)

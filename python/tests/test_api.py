@@ -68,6 +68,19 @@ def test_open_errors(path, tmp_path):
         cvstore.open(str(tmp_path / "z.cvs"), create=True, dim=0)
 
 
+def test_one_handle_per_process(path, tmp_path):
+    db = cvstore.open(path, create=True, dim=2)
+    for spelling in (path, path + "/", str(tmp_path / "." / "s.cvs")):
+        with pytest.raises(cvstore.InvalidArgument, match="open already"):
+            cvstore.open(spelling)
+    db.put("a", [1, 0])  # the first handle is untouched
+    db.close()
+    with cvstore.open(path + "/") as again:
+        assert again.get("a") is not None
+    other = cvstore.open(str(tmp_path / "other.cvs"), create=True, dim=2)
+    other.close()
+
+
 def test_passphrase(path):
     with cvstore.open(path, create=True, dim=2, passphrase="correct horse") as db:
         db.put("a", [1, 2], texts="secret")
