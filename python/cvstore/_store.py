@@ -324,11 +324,13 @@ class Store:
         if rc:
             raise self._error(rc)
 
-    def _error(self, rc: int) -> Error:
+    def _error(self, rc: int) -> BaseException:
         e = error(rc, self._h)
         cause = getattr(_tls, "embed_exc", None)
         if cause is not None:
             _tls.embed_exc = None
+            if isinstance(cause, (KeyboardInterrupt, SystemExit)):
+                return cause  # an interrupt stays one, once the library has returned
             e.message += f" ({type(cause).__name__}: {cause})"
             e.args = (e.message,)
             e.__cause__ = cause

@@ -359,6 +359,12 @@ def test_embedder_errors(textdb):
         textdb.embed(["x"])
     with pytest.raises(cvstore.InvalidArgument, match="test:hash"):
         textdb.set_embedder(hash_embed, name="another-model")
+    def interrupted(texts):
+        raise KeyboardInterrupt
+
+    textdb.set_embedder(interrupted, name="test:hash")
+    with pytest.raises(KeyboardInterrupt):
+        textdb.search("anything")
     with pytest.raises(TypeError):
         textdb.set_embedder(42)
     # After all that the store still works with the right model.
