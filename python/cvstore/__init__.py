@@ -1,0 +1,38 @@
+"""cvstore: a compressed vector store and semantic retrieval engine.
+
+A binding over the C library libcvstore (through ctypes: nothing to compile
+at install time).  Start with :func:`open`::
+
+    import cvstore
+    with cvstore.open("docs.cvs", create=True, dim=384) as db:
+        db.put(["a", "b"], vectors, texts=["first passage", "second passage"])
+        res = db.search(query_vector, k=5)
+        print(res.ids[0], res.scores[0])
+
+The library is found through CVSTORE_LIB (its path), the build tree of the
+source checkout this package lives in, or the dynamic loader (an installed
+libcvstore.so.0).  Errors raise subclasses of :class:`Error` named after the
+library's codes (NotFound, InvalidInput, WrongPassphrase, Corrupt, ...).
+"""
+
+from ._errors import (AlreadyExists, Busy, Corrupt, DimensionMismatch, Error, FaissError,
+                      FormatError, InternalError, InvalidArgument, InvalidInput, IoError,
+                      LmdbError, NotFound, OutOfMemory, ReadOnly, VersionMismatch,
+                      WrongPassphrase)
+from ._lib import lib_path
+from ._store import Context, ContextItem, PutResult, Results, Store, open
+
+try:
+    from importlib.metadata import PackageNotFoundError, version as _version
+    try:
+        __version__ = _version("cvstore")
+    except PackageNotFoundError:
+        __version__ = "0.1.0"
+except ImportError:  # pragma: no cover
+    __version__ = "0.1.0"
+
+__all__ = ["open", "Store", "Results", "Context", "ContextItem", "PutResult", "lib_path",
+           "Error", "NotFound", "InvalidArgument", "OutOfMemory", "IoError", "FormatError",
+           "VersionMismatch", "DimensionMismatch", "InvalidInput", "AlreadyExists", "Corrupt",
+           "LmdbError", "FaissError", "ReadOnly", "InternalError", "Busy", "WrongPassphrase",
+           "__version__"]

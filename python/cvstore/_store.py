@@ -1,0 +1,1100 @@
+"""The Store: a cvstore store opened from Python, over libcvstore's C API.
+
+How data crosses into C:
+  - Vectors go as the address of a C-contiguous float32 NumPy array; an
+    array already in that layout is not copied, anything else (float64,
+    lists, strided views) is converted once for the whole batch.
+  - A batch of records for cvs_put is one NumPy structured array laid out
+    as an array of cvs_record, its pointer columns filled by vector
+    arithmetic over one joined buffer per string field, so a put of n
+    records does not build n ctypes objects.
+  - Search results stay NumPy arrays (internal keys and scores); the
+    external ids are looked up only when Results.ids is first read.
+
+Every call into the library goes through a ctypes.CDLL, which releases the
+GIL while C runs: threads sharing one Store search in parallel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import threading
+import weakref
+from ctypes import byref, c_float, c_size_t, c_uint32, c_uint64, c_void_p
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import _lib as L
+from ._errors import Error, InvalidArgument, DimensionMismatch, error
+
+lib = L.lib
+
+_string_at = ctypes.string_at
+
+
+def _addr(a: np.ndarray) -> int:
+    """The address of an array's data.  ndarray.ctypes.data costs ~1.5 us a
+    call; going through the buffer protocol costs a third of that (read-only
+    and empty arrays take the slow way)."""
+    try:
+        return _addressof(_c_char.from_buffer(a))
+    except (TypeError, ValueError):
+        return a.ctypes.data
+
+
+_addressof = ctypes.addressof
+_c_char = ctypes.c_char
+_byref = ctypes.byref
+
+
+def _out_buffer(n: int):
+    """Room for n int64 keys followed by n float32 scores, 8-byte aligned."""
+    return (ctypes.c_int64 * ((n * 12 + 7) // 8))()
+
+
+def _s(p, n) -> str:
+    return _string_at(p, n).decode("utf-8") if p else None
+
+
+def _enc(s, what: str) -> bytes:
+    if isinstance(s, bytes):
+        return s
+    if not isinstance(s, str):
+        raise TypeError(f"{what} must be str, not {type(s).__name__}")
+    return s.encode("utf-8")
+
+
+def _cstr(s) -> bytes | None:
+    return None if s is None else _enc(s, "argument")
+
+
+def _joined(strings: Sequence[bytes]):
+    """One buffer holding every string, and (address, length) columns for it."""
+    lens = np.fromiter((len(b) for b in strings), dtype=np.uintp, count=len(strings))
+    buf = b"".join(strings)
+    offs = np.zeros(len(strings), dtype=np.uintp)
+    if len(strings) > 1:
+        np.cumsum(lens[:-1], out=offs[1:])
+    # A bytes object's data does not move while it is referenced; the
+    # caller keeps buf alive for the duration of the C call.
+    base = ctypes.cast(ctypes.c_char_p(buf), c_void_p).value or 0
+    return buf, offs + np.uintp(base), lens
+
+
+def _record_dtype() -> np.dtype:
+    names, formats, offsets = [], [], []
+    for name, ctype in L.cvs_record._fields_:
+        names.append(name)
+        offsets.append(getattr(L.cvs_record, name).offset)
+        formats.append(np.int64 if ctype is ctypes.c_int64 else np.uintp)
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                     "itemsize": ctypes.sizeof(L.cvs_record)})
+
+
+_RECORD = _record_dtype()
+
+
+@dataclass
+class PutResult:
+    """What store.put did: records inserted and records updated (upserts)."""
+    inserted: int
+    updated: int
+
+
+class Results:
+    """Search results for q queries of k results each.
+
+    ``keys`` and ``scores`` are (q, k) NumPy arrays: internal keys (padded
+    with -1) and scores (Euclidean distance for l2 stores, similarity for ip
+    and cosine, padded with NaN).  ``ids`` is a list of q lists of external
+    ids, best first, without the padding; for results that carry no
+    ``include`` fields it is looked up on first use, in a new snapshot (an
+    id deleted in between reads as None; closing the store resolves the ids
+    of the results still unread first).  ``texts``, ``titles`` and
+    ``metas`` are there when asked for with include=, read in the search's
+    own snapshot.
+    """
+
+    __slots__ = ("_buf", "_shape", "_keys", "_scores", "_ids", "_store", "texts", "titles",
+                 "metas", "__weakref__")
+
+    def __init__(self, store: "Store", buf, nq: int, k: int):
+        # buf: the ctypes buffer the library wrote, nq*k int64 keys then
+        # nq*k float32 scores; the NumPy views are made on first use.
+        self._store = store
+        self._buf = buf
+        self._shape = (nq, k)
+        self._keys = self._scores = None
+        self._ids = None
+        self.texts = self.titles = self.metas = None
+
+    @property
+    def keys(self) -> np.ndarray:
+        if self._keys is None:
+            self._keys = np.ndarray(self._shape, np.int64, self._buf)
+        return self._keys
+
+    @property
+    def scores(self) -> np.ndarray:
+        if self._scores is None:
+            n = self._shape[0] * self._shape[1]
+            self._scores = np.ndarray(self._shape, np.float32, self._buf, n * 8)
+        return self._scores
+
+    @property
+    def ids(self) -> list[list[str]]:
+        if self._ids is None:
+            self._resolve()
+        return self._ids
+
+    def _resolve(self) -> None:
+        txn = self._store._txn()
+        try:
+            self._ids = _keys_to_ids(txn, self.keys)
+        finally:
+            lib.cvs_txn_end(txn)
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    def __getitem__(self, i: int) -> list[tuple[str, float]]:
+        """The hits of query i as (id, score) pairs, best first."""
+        return list(zip(self.ids[i], self.scores[i].tolist()))
+
+    def __repr__(self) -> str:
+        return f"<cvstore.Results {self._shape[0]} queries x {self._shape[1]}>"
+
+
+def _keys_to_ids(txn, keys: np.ndarray) -> list[list[str]]:
+    p, n = c_void_p(), c_size_t()
+    pr, nr = byref(p), byref(n)
+    key_id = lib.cvs_key_id
+    out = []
+    for row in keys.tolist():
+        ids = []
+        for key in row:
+            if key < 0:
+                break
+            rc = key_id(txn, key, pr, nr)
+            if rc == L.NOTFOUND:
+                ids.append(None)
+                continue
+            if rc:
+                raise error(rc)
+            ids.append(_string_at(p.value, n.value).decode("utf-8"))
+        out.append(ids)
+    return out
+
+
+@dataclass
+class ContextItem:
+    """One item of a context set: the record, its relevance, and the path
+    that reached it (``via``: (id, how) pairs from the seed to this item)."""
+    id: str
+    score: float
+    tokens: int
+    hop: int
+    via: list[tuple[str, str]]
+    title: str | None
+    text: str | None
+    key: int
+
+
+@dataclass
+class Context:
+    """A context set (cvs_context): ``items`` in the order chosen,
+    ``tokens`` (their sum, within ``budget``), ``pool`` (candidates chosen
+    from), ``seconds`` (time of the call).  ``str(ctx)`` is the text to put
+    in a prompt: each item numbered, its title on the first line, then its
+    text, items separated by a blank line."""
+    items: list[ContextItem]
+    tokens: int
+    budget: int
+    pool: int
+    seconds: float
+
+    def __str__(self) -> str:
+        parts = []
+        for i, it in enumerate(self.items, 1):
+            head = f"[{i}] {it.title}" if it.title else f"[{i}] {it.id}"
+            parts.append(head + ("\n" + it.text if it.text else ""))
+        return "\n\n".join(parts)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+
+def _parse_filter(flt):
+    """A cvs_filter* for a filter given as a dict or as JSON text (None: none)."""
+    if flt is None:
+        return None
+    text = flt if isinstance(flt, (str, bytes)) else json.dumps(flt)
+    b = _enc(text, "filter")
+    h = c_void_p()
+    rc = lib.cvs_filter_parse(b, len(b), byref(h))
+    if rc:
+        raise error(rc)
+    return h
+
+
+def _filter_text(flt) -> bytes | None:
+    if flt is None:
+        return None
+    return _enc(flt if isinstance(flt, (str, bytes)) else json.dumps(flt), "filter")
+
+
+_tls = threading.local()
+_MODES = {"exact": L.SEARCH_EXACT, "codes": L.SEARCH_CODES, "ann": L.SEARCH_ANN}
+
+
+class Store:
+    """An open cvstore store (a cvs_db handle).
+
+    Open one with :func:`cvstore.open`.  One Store may be shared by any
+    number of threads: writes are serialized by the library, reads run in
+    parallel (the GIL is released during every library call).  Use it as a
+    context manager, or call :meth:`close`.
+
+    Attributes: ``path``, ``dim``, ``metric`` ("l2", "ip", "cosine"),
+    ``raw`` ("f32", "f16", "none"), ``readonly``.
+    """
+
+    def __init__(self, handle: c_void_p, path: str, readonly: bool):
+        self._h = handle.value
+        self.path = path
+        self.readonly = readonly
+        self._embedder_ref = None
+        self._has_index = None  # looked up by the first search with mode None
+        self._lock = threading.Lock()
+        # Results whose ids are not looked up yet; close() looks them up.
+        self._unresolved = weakref.WeakSet()
+        info = self._info()
+        self.dim = int(info.dim)
+        self.metric = L.METRIC_NAME.get(info.metric, str(info.metric))
+        self.raw = L.RAW_NAME.get(info.raw, str(info.raw))
+
+    # ==== handle ====
+
+    @property
+    def _db(self) -> int:
+        h = self._h
+        if h is None:
+            raise Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+        return h
+
+    def close(self) -> None:
+        """Closes the store (idempotent).  Wait for other threads' calls on
+        it to return first: closing under a running call is undefined."""
+        if self._h is not None:
+            for r in list(self._unresolved):
+                if r._ids is None:
+                    try:
+                        r._resolve()
+                    except Error:
+                        pass
+        with self._lock:
+            h, self._h = self._h, None
+        if h is not None:
+            lib.cvs_db_close(h)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else f"dim {self.dim}, {self.metric}"
+        return f"<cvstore.Store {self.path!r} ({state})>"
+
+    def _check(self, rc: int) -> None:
+        if rc:
+            raise self._error(rc)
+
+    def _error(self, rc: int) -> BaseException:
+        e = error(rc, self._h)
+        cause = getattr(_tls, "embed_exc", None)
+        if cause is not None:
+            _tls.embed_exc = None
+            if isinstance(cause, (KeyboardInterrupt, SystemExit)):
+                return cause  # an interrupt stays one, once the library has returned
+            e.message += f" ({type(cause).__name__}: {cause})"
+            e.args = (e.message,)
+            e.__cause__ = cause
+        return e
+
+    def _txn(self) -> int:
+        t = c_void_p()
+        self._check(lib.cvs_txn_begin(self._db, byref(t)))
+        return t.value
+
+    def _info(self) -> L.cvs_info:
+        info = L.cvs_info()
+        self._check(lib.cvs_db_info(self._db, byref(info)))
+        return info
+
+    def __len__(self) -> int:
+        return int(self._info().count)
+
+    def _index_info(self) -> L.cvs_index_info | None:
+        ii = L.cvs_index_info()
+        rc = lib.cvs_index_get_info(self._db, byref(ii))
+        if rc == L.NOTFOUND:
+            return None
+        self._check(rc)
+        self._has_index = True
+        return ii
+
+    # ==== vectors ====
+
+    def _matrix(self, vectors, n: int | None = None) -> np.ndarray:
+        """vectors as a C-contiguous float32 (n, dim) array, converted at most once."""
+        a = np.asarray(vectors, dtype=np.float32)
+        if a.ndim == 1:
+            a = a.reshape(1, -1)
+        if a.ndim != 2 or a.shape[1] != self.dim:
+            raise DimensionMismatch(f"vectors of shape {a.shape}: the store's dimension is "
+                                    f"{self.dim}", L.EDIM, "CVS_EDIM")
+        if n is not None and a.shape[0] != n:
+            raise InvalidArgument(f"{a.shape[0]} vectors for {n} ids", L.EINVAL, "CVS_EINVAL")
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        return a
+
+    def embed(self, texts: str | Sequence[str]) -> np.ndarray:
+        """The store's embedder's vectors for texts, an (n, dim) float32 array
+        (one text: still (1, dim))."""
+        if isinstance(texts, (str, bytes)):
+            texts = [texts]
+        enc = [_enc(t, "text") for t in texts]
+        out = np.empty((len(enc), self.dim), dtype=np.float32)
+        if not enc:
+            return out
+        buf, ptrs, lens = _joined(enc)
+        _tls.embed_exc = None
+        rc = lib.cvs_embed_texts(self._db, ptrs.ctypes.data, lens.ctypes.data, len(enc),
+                                 out.ctypes.data)
+        del buf
+        self._check(rc)
+        return out
+
+    def fit_embedder(self, texts: Sequence[str]) -> None:
+        """Fits the corpus-dependent part of the embedder (glove: the SIF
+        common component) on a sample of texts; once per store (later calls
+        change nothing).  put() with texts and no vectors does it with its
+        first batch, as the importer does with the first texts of a file."""
+        enc = [_enc(t, "text") for t in texts]
+        if not enc:
+            return
+        buf, ptrs, lens = _joined(enc)
+        rc = lib.cvs_embed_fit(self._db, ptrs.ctypes.data, lens.ctypes.data, len(enc))
+        del buf
+        self._check(rc)
+
+    def set_embedder(self, fn: Callable[[list[str]], Any] | str, *, name: str | None = None,
+                     dim: int | None = None) -> None:
+        """Makes fn the store's embedder: a function from a list of texts to an
+        (n, dim) array of their vectors (an application's own model:
+        sentence-transformers, an API client).  The library calls it through
+        a C callback for put(texts=...), text searches, context and memory.
+
+        name identifies the model and is recorded in the store the first time
+        (default "python:" + the function's name); the store then refuses an
+        embedder of another name or dimension, so its vectors and its queries
+        come from one model.  A string fn names a built-in ("glove").
+
+        An exception raised by fn fails the calling operation with IoError
+        (its message names the exception, which is chained as __cause__);
+        the process is never brought down by it.
+        """
+        if isinstance(fn, str):
+            self._check(lib.cvs_db_set_embedder(self._db, fn.encode(), dim or 0,
+                                                L.embed_fn(), None))
+            self._embedder_ref = None
+            return
+        if not callable(fn):
+            raise TypeError("set_embedder needs a callable or a built-in's name")
+        d = self.dim
+
+        def trampoline(_ctx, texts, lens, n, out):
+            # Runs with the GIL held (ctypes takes it for callbacks); must not
+            # let an exception escape into C.
+            try:
+                strs = [_string_at(texts[i], lens[i]).decode("utf-8") for i in range(n)]
+                v = np.asarray(fn(strs), dtype=np.float32)
+                if v.shape != (n, d):
+                    raise ValueError(f"embedder returned shape {v.shape}, expected ({n}, {d})")
+                ctypes.memmove(out, np.ascontiguousarray(v).ctypes.data, n * d * 4)
+                return 0
+            except BaseException as e:  # noqa: BLE001 - reported through the return code
+                _tls.embed_exc = e
+                return 1  # not a CVS_E* code: the library reports "embedder failed"
+
+        cb = L.embed_fn(trampoline)
+        nm = name or ("python:" + getattr(fn, "__name__", type(fn).__name__))
+        self._check(lib.cvs_db_set_embedder(self._db, nm.encode(), d, cb, None))
+        # The library keeps the function pointer: the thunk must live as long
+        # as the handle (or until the next set_embedder).
+        self._embedder_ref = (cb, fn)
+
+    def embedder(self) -> dict | None:
+        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None."""
+        info = L.cvs_embedder_info()
+        rc = lib.cvs_db_embedder_info(self._db, byref(info))
+        if rc == L.NOTFOUND:
+            return None
+        self._check(rc)
+        return {"name": info.name.decode(), "dim": info.dim, "fitted": bool(info.fitted),
+                "data_in_store": bool(info.data_in_store),
+                "fingerprint": bytes(info.fingerprint).hex() if info.has_fingerprint else None}
+
+    # ==== records ====
+
+    def put(self, ids: str | Sequence[str], vectors=None, *,
+            texts: Sequence[str | None] | None = None,
+            titles: Sequence[str | None] | None = None,
+            metas: Sequence[Mapping | None] | None = None,
+            links: Sequence[Sequence | None] | None = None) -> PutResult:
+        """Upserts records by id, all in one transaction (all or none).
+
+        ids: one id or a sequence of n ids.  vectors: an (n, dim) array-like
+        (one vector for one id); float32 C-contiguous arrays go to C as they
+        are, anything else is converted once.  Without vectors, the texts are
+        embedded by the store's embedder.  texts, titles: strings or None per
+        record; metas: dicts (JSON objects) or None; links: per record None or
+        a list of ids, (id, type) / (id, type, weight) tuples or
+        {"id", "type", "weight"} dicts.
+        """
+        if isinstance(ids, (str, bytes)):
+            ids = [ids]
+            texts = None if texts is None else [texts] if isinstance(texts, str) else texts
+            titles = None if titles is None else [titles] if isinstance(titles, str) else titles
+            metas = None if metas is None else [metas] if isinstance(metas, Mapping) else metas
+        idb = [_enc(i, "id") for i in ids]
+        n = len(idb)
+        for what, col in (("texts", texts), ("titles", titles), ("metas", metas),
+                          ("links", links)):
+            if col is not None and len(col) != n:
+                raise InvalidArgument(f"{len(col)} {what} for {n} ids", L.EINVAL, "CVS_EINVAL")
+        if n == 0:
+            return PutResult(0, 0)
+        if vectors is None:
+            if texts is None or any(t is None for t in texts):
+                raise InvalidArgument("put: give vectors, or texts for the store's embedder "
+                                      "to embed", L.EINVAL, "CVS_EINVAL")
+            self.fit_embedder(texts)
+            mat = self.embed(texts)
+        else:
+            mat = self._matrix(vectors, n)
+        recs = np.zeros(n, dtype=_RECORD)
+        keep = []
+        buf, p, ln = _joined(idb)
+        keep.append(buf)
+        recs["id"], recs["id_len"] = p, ln
+        recs["vector"] = np.uintp(mat.ctypes.data) + np.arange(n, dtype=np.uintp) * \
+            np.uintp(4 * self.dim)
+        for col, name in ((texts, "text"), (titles, "title")):
+            if col is None:
+                continue
+            present = np.array([c is not None for c in col], dtype=bool)
+            buf, p, ln = _joined([b"" if c is None else _enc(c, name) for c in col])
+            keep.append(buf)
+            recs[name] = np.where(present, p, 0)
+            recs[name + "_len"] = ln
+        if metas is not None:
+            present = np.array([m is not None for m in metas], dtype=bool)
+            enc = [b"" if m is None else _enc(m if isinstance(m, (str, bytes))
+                                              else json.dumps(m, ensure_ascii=False), "meta")
+                   for m in metas]
+            buf, p, ln = _joined(enc)
+            keep.append(buf)
+            recs["meta"] = np.where(present, p, 0)
+            recs["meta_len"] = ln
+        if links is not None:
+            for i, lk in enumerate(links):
+                if lk:
+                    arr, refs = _links(lk)
+                    keep.append((arr, refs))
+                    recs["links"][i] = ctypes.addressof(arr)
+                    recs["nlinks"][i] = len(arr)
+        ins, upd = c_size_t(), c_size_t()
+        rc = lib.cvs_put(self._db, recs.ctypes.data, n, 0, byref(ins), byref(upd))
+        del keep
+        self._check(rc)
+        return PutResult(ins.value, upd.value)
+
+    def get(self, id: str, *, vector: bool = True) -> dict | None:
+        """The record with this id as a dict (id, key, vector, text, title,
+        meta, links, created_us, updated_us), or None when there is none."""
+        b = _enc(id, "id")
+        rec = L.cvs_record()
+        vec = np.empty(self.dim, dtype=np.float32) if vector else None
+        txn = self._txn()
+        try:
+            rc = lib.cvs_get(txn, b, len(b), byref(rec), vec.ctypes.data if vector else None)
+            if rc == L.NOTFOUND:
+                return None
+            self._check(rc)
+            return _record_dict(rec, vec)
+        finally:
+            lib.cvs_txn_end(txn)
+
+    def __contains__(self, id: str) -> bool:
+        return self.get(id, vector=False) is not None
+
+    def delete(self, ids: str | Sequence[str]) -> int:
+        """Deletes the records with these ids (one transaction); returns how
+        many there were.  Ids not present are skipped."""
+        if isinstance(ids, (str, bytes)):
+            ids = [ids]
+        enc = [_enc(i, "id") for i in ids]
+        if not enc:
+            return 0
+        buf, p, ln = _joined(enc)
+        n = c_size_t()
+        rc = lib.cvs_delete(self._db, p.ctypes.data, ln.ctypes.data, len(enc), byref(n))
+        del buf
+        self._check(rc)
+        return n.value
+
+    def import_file(self, path: str) -> dict:
+        """Imports a vector or JSONL file (cvs_import; format from the
+        extension): {"records", "inserted", "updated"}."""
+        st = (c_uint64 * 6)()
+        self._check(lib.cvs_import(self._db, os.fsencode(path), None, ctypes.addressof(st)))
+        return {"records": st[0], "inserted": st[1], "updated": st[2]}
+
+    # ==== search ====
+
+    def search(self, queries, k: int = 10, *, mode: str | None = None,
+               nprobe: int | None = None, rerank: int | None = None,
+               filter: Mapping | str | None = None, include: Iterable[str] = (),
+               threads: int | None = None) -> Results:
+        """Top-k search for one vector, a (q, dim) array of vectors, or text
+        (a str or a list of str, embedded by the store's embedder).
+
+        mode: "exact", "codes" (scan the compressed codes; rerank re-scores
+        that many candidates with the raw vectors), "ann" (the index built by
+        build(index=...); nprobe/rerank default to the store's, see tune()),
+        or "bm25" (text queries only: lexical search).  None means "ann" when
+        the store has an index, else "exact".  filter: a metadata filter as a
+        dict or JSON ({"lang": "en"}, {"year": {"$gte": 2000}}, {"$ids":
+        [...]}).  include: any of "text", "title", "meta", read with the
+        results.  threads: ANN batches' worker threads (0 = one per core).
+        """
+        if isinstance(queries, (str, bytes)):
+            queries = [queries]
+        if isinstance(queries, (list, tuple)) and queries and isinstance(queries[0],
+                                                                         (str, bytes)):
+            if mode == "bm25":
+                return self._text_search(queries, k, include)
+            q = self.embed(queries)
+        else:
+            # One query is passed as it is (its address is the row's), not
+            # reshaped: a fresh view would cost a buffer export per call.
+            q = np.asarray(queries, dtype=np.float32)
+            if not (q.ndim in (1, 2) and q.shape[-1] == self.dim and q.flags.c_contiguous):
+                q = self._matrix(q)
+        if mode == "bm25":
+            raise InvalidArgument("mode 'bm25' needs text queries", L.EINVAL, "CVS_EINVAL")
+        nq = q.shape[0] if q.ndim == 2 else 1
+        k = int(k)
+        if k < 1:
+            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
+        if mode is None:
+            if self._has_index is None:
+                self._has_index = self._index_info() is not None
+            flags = L.SEARCH_ANN if self._has_index else L.SEARCH_EXACT
+        else:
+            flags = _MODES.get(mode)
+            if flags is None:
+                raise InvalidArgument(f"mode {mode!r}: exact, codes, ann or bm25",
+                                      L.EINVAL, "CVS_EINVAL")
+        n = nq * k
+        buf = _out_buffer(n)
+        if not (filter is not None or nprobe or rerank is not None or threads or include):
+            # The common case in one library call, without a snapshot of our own.
+            rc = lib.cvs_search(self._db, _addr(q), nq, k, flags, buf, _byref(buf, n * 8))
+            if rc:
+                raise self._error(rc)
+            res = Results(self, buf, nq, k)
+            self._unresolved.add(res)
+            return res
+        sp = L.cvs_search_params(flags=flags)
+        if flags == L.SEARCH_EXACT:
+            if nprobe or rerank:
+                raise InvalidArgument("nprobe and rerank need mode 'codes' or 'ann'",
+                                      L.EINVAL, "CVS_EINVAL")
+        elif flags == L.SEARCH_CODES:
+            sp.rerank = rerank or 0
+        else:
+            sp.nprobe = nprobe or 0
+            if rerank == 0:
+                sp.flags |= L.SEARCH_NORERANK
+            sp.rerank = rerank or 0
+            sp.threads = threads or 0
+        flt = _parse_filter(filter)
+        if flt is not None:
+            sp.filter = flt.value
+        try:
+            txn = self._txn()
+            try:
+                rc = lib.cvs_txn_search_params(txn, _addr(q), nq, k, byref(sp), buf,
+                                               _byref(buf, n * 8))
+                if rc:
+                    raise self._error(rc)
+                res = Results(self, buf, nq, k)
+                if include:
+                    _fill_include(res, txn, include)
+                else:
+                    self._unresolved.add(res)
+            finally:
+                lib.cvs_txn_end(txn)
+        finally:
+            if flt is not None:
+                lib.cvs_filter_free(flt)
+        return res
+
+    def _text_search(self, queries, k: int, include) -> Results:
+        nq = len(queries)
+        k = int(k)
+        if k < 1:
+            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
+        buf = _out_buffer(nq * k)
+        txn = self._txn()
+        try:
+            for i, t in enumerate(queries):
+                b = _enc(t, "query")
+                self._check(lib.cvs_txn_text_search(txn, b, len(b), k, _byref(buf, i * k * 8),
+                                                    _byref(buf, nq * k * 8 + i * k * 4)))
+            res = Results(self, buf, nq, k)
+            if include:
+                _fill_include(res, txn, include)
+            else:
+                self._unresolved.add(res)
+        finally:
+            lib.cvs_txn_end(txn)
+        return res
+
+    # ==== compression and indexes ====
+
+    def build(self, codec: str | None = None, index: str | None = None, *, seed: int = 0,
+              max_train: int = 0, anisotropic_eta: float = 0.0) -> dict:
+        """Trains a codec (spec such as "pq32", "opq,pq16", "pca64,sq8") on a
+        sample of the vectors and encodes every record, and/or builds an ANN
+        index ("ivf", "ivf1024,residual", "faiss:HNSW32").  Returns
+        {"codec": ..., "index": ...} as stats() reports them."""
+        if codec is None and index is None:
+            raise InvalidArgument("build: give a codec, an index or both", L.EINVAL,
+                                  "CVS_EINVAL")
+        o = L.cvs_build_opts(seed=seed, max_train=max_train, anisotropic_eta=anisotropic_eta,
+                             index=_cstr(index))
+        self._has_index = None
+        self._check(lib.cvs_build(self._db, _cstr(codec), byref(o)))
+        st = self.stats()
+        return {"codec": st["codec"], "index": st["index"]}
+
+    def tune(self, target_recall: float = 0.95, *, k: int = 10, sample: int = 0,
+             seed: int = 0) -> dict:
+        """Measures recall of the ANN index on a sample of the store's own
+        vectors and stores the cheapest nprobe/rerank reaching target_recall
+        as the defaults; returns {"nprobe", "rerank", "recall",
+        "ms_per_query", "reached"}."""
+        o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed)
+        r = L.cvs_tune_result()
+        self._check(lib.cvs_tune(self._db, byref(o), byref(r)))
+        return {"nprobe": r.nprobe, "rerank": r.rerank, "recall": r.recall,
+                "ms_per_query": r.ms_per_query, "reached": bool(r.reached)}
+
+    def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
+             ann: bool = False) -> dict:
+        """Builds the graph context() walks: mention links from titles found
+        in texts, and the kNN graph (k neighbours per record)."""
+        out = {}
+        if mentions:
+            ls = L.cvs_link_stats()
+            self._check(lib.cvs_link_mentions(self._db, byref(ls)))
+            out["mentions"] = {"records": ls.records, "titles": ls.titles,
+                               "sources": ls.sources, "links": ls.links}
+        if knn:
+            ko = L.cvs_knn_opts(k=k, flags=L.SEARCH_ANN if ann else 0)
+            ki = L.cvs_knn_info()
+            self._check(lib.cvs_knn_build(self._db, byref(ko), byref(ki)))
+            out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}
+        return out
+
+    def stats(self) -> dict:
+        """The store's figures, as `cvstore stats --json` gives them (count,
+        dim, metric, raw, format_version, encrypted, disk_bytes, map_bytes,
+        codec, index), plus the embedder."""
+        info = self._info()
+        out = {"path": self.path, "count": info.count, "dim": info.dim,
+               "metric": L.METRIC_NAME.get(info.metric), "raw": L.RAW_NAME.get(info.raw),
+               "format_version": info.format_version, "encrypted": bool(info.encrypted),
+               "disk_bytes": info.disk_bytes, "map_bytes": info.map_bytes,
+               "created_us": info.created_us, "codec": None, "index": None}
+        ci = L.cvs_codec_info()
+        rc = lib.cvs_codec_get_info(self._db, byref(ci))
+        if rc == 0:
+            out["codec"] = {"spec": ci.spec.decode(), "code_bytes": ci.code_bytes,
+                            "param_bytes": ci.param_bytes, "generation": ci.generation}
+        elif rc != L.NOTFOUND:
+            self._check(rc)
+        ii = self._index_info()
+        if ii is not None:
+            out["index"] = {"spec": ii.spec.decode(), "count": ii.count, "nlist": ii.nlist,
+                            "residual": bool(ii.residual), "nprobe": ii.nprobe,
+                            "rerank": ii.rerank, "mem_bytes": ii.mem_bytes,
+                            "disk_bytes": ii.disk_bytes, "dirty": ii.dirty}
+        out["embedder"] = self.embedder()
+        return out
+
+    def check(self) -> list[str]:
+        """Verifies the store's invariants without changing anything; the
+        problems found, one message each ([] for a healthy store)."""
+        problems: list[str] = []
+
+        def report(_ctx, msg):
+            problems.append(msg.decode("utf-8", "replace"))
+
+        cb = L.report_fn(report)
+        n = c_uint64()
+        self._check(lib.cvs_check(self._db, cb, None, byref(n)))
+        if n.value and not problems:
+            problems.append(f"{n.value} problems")
+        return problems
+
+    # ==== context sets ====
+
+    def context(self, question: str, *, budget: int = 512, strategy: str | None = None,
+                hops: int | None = None, **opts) -> Context:
+        """The context set for a question (cvs_context): hybrid BM25 + vector
+        seeds, a walk of `hops` over links and kNN edges, and a selection by
+        `strategy` ("diverse", "topk", "mmr", "bm25", "vector") whose tokens
+        stay within `budget`.  Other cvs_context_opts fields may be given by
+        name (lexical_weight, seeds, depth, bridges, lambda_, ...)."""
+        o = L.cvs_context_opts()
+        lib.cvs_context_opts_init(byref(o))
+        o.budget = budget
+        if strategy is not None:
+            if strategy not in L.CONTEXT_STRATEGY:
+                raise InvalidArgument(f"strategy {strategy!r}: one of "
+                                      f"{', '.join(L.CONTEXT_STRATEGY)}", L.EINVAL, "CVS_EINVAL")
+            o.strategy = L.CONTEXT_STRATEGY[strategy]
+        if hops is not None:
+            o.hops = hops
+        names = {f for f, _ in L.cvs_context_opts._fields_}
+        for key, v in opts.items():
+            if key == "fusion":
+                v = L.FUSION[v]
+            elif key not in names:
+                raise TypeError(f"context() got an unexpected option {key!r}")
+            setattr(o, key, v)
+        b = _enc(question, "question")
+        r = L.cvs_context_result()
+        _tls.embed_exc = None
+        self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
+        try:
+            items = []
+            for i in range(r.n):
+                it = r.items[i]
+                via = [(_s(it.via[s].id, it.via[s].id_len), it.via[s].type.decode())
+                       for s in range(it.hop + 1)]
+                items.append(ContextItem(_s(it.id, it.id_len), float(it.score), it.tokens,
+                                         it.hop, via, _s(it.title, it.title_len),
+                                         _s(it.text, it.text_len), it.key))
+            return Context(items, r.tokens, r.budget, r.pool, r.seconds)
+        finally:
+            lib.cvs_context_result_free(byref(r))
+
+    # ==== memory (the MCP tools' operations) ====
+
+    def remember(self, text: str, *, namespace: str | None = None,
+                 metadata: Mapping | None = None, links: Sequence | None = None,
+                 conversation: str | None = None, supersedes: str | None = None,
+                 near_dup: float | None = None) -> dict:
+        """Stores a memory (MCP `remember`): {"id", "status" ("added",
+        "duplicate" or "merged"), "namespace"}, with "similarity" when merged
+        and "supersedes" when it replaced an earlier memory."""
+        ns = namespace or "default"
+        o = L.cvs_mem_remember_opts(ns=_cstr(ns), conversation=_cstr(conversation),
+                                    supersedes=_cstr(supersedes), near_dup=near_dup or 0.0)
+        if metadata is not None:
+            m = _enc(json.dumps(metadata, ensure_ascii=False), "metadata")
+            o.meta, o.meta_len = m, len(m)
+        refs = None
+        if links:
+            arr, refs = _links(links)
+            o.links, o.nlinks = ctypes.cast(arr, ctypes.POINTER(L.cvs_link)), len(arr)
+        b = _enc(text, "text")
+        out = L.cvs_mem_remembered()
+        _tls.embed_exc = None
+        rc = lib.cvs_mem_remember(self._db, b, len(b), byref(o), byref(out))
+        del refs
+        self._check(rc)
+        r = {"id": out.id.decode(), "status": L.MEM_OUTCOME.get(out.outcome, "?"),
+             "namespace": ns}
+        if out.outcome == 3:
+            r["similarity"] = float(out.similarity)
+        if out.superseded:
+            r["supersedes"] = out.superseded.decode()
+        return r
+
+    def recall(self, query: str, *, namespace: str | None = None, k: int = 10,
+               token_budget: int = 0, strategy: str = "diverse", retrieval: str = "hybrid",
+               hops: int = 0, half_life_seconds: float = 0.0,
+               filter: Mapping | str | None = None, touch: bool = True) -> dict:
+        """The namespace's context set for a query (MCP `recall`):
+        {"memories": [...], "tokens", "namespace"}; each memory has id, text,
+        metadata, namespace, created_us, last_recalled_us, tokens, score,
+        hop and via ([{"id", "type"}] from the direct hit), and conversation,
+        supersedes, superseded_by when set."""
+        ns = namespace or "default"
+        if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings
+            retrieval, strategy = strategy, "diverse"
+        if strategy not in ("diverse", "topk", "mmr"):
+            raise InvalidArgument("recall: strategy must be diverse, topk or mmr",
+                                  L.EINVAL, "CVS_EINVAL")
+        if retrieval not in L.MEM_RETRIEVAL:
+            raise InvalidArgument("recall: retrieval must be hybrid, lexical or vector",
+                                  L.EINVAL, "CVS_EINVAL")
+        flt = _filter_text(filter)
+        o = L.cvs_mem_recall_opts(ns=ns.encode(), k=k, token_budget=token_budget,
+                                  strategy=L.MEM_RETRIEVAL[retrieval],
+                                  selection=L.CONTEXT_STRATEGY[strategy],
+                                  half_life_s=half_life_seconds, hops=hops, filter=flt,
+                                  filter_len=len(flt) if flt else 0, no_touch=0 if touch else 1)
+        b = _enc(query, "query")
+        r = L.cvs_mem_items()
+        _tls.embed_exc = None
+        self._check(lib.cvs_mem_recall(self._db, b, len(b), byref(o), byref(r)))
+        try:
+            return {"memories": _mem_items(r, True), "tokens": r.tokens, "namespace": ns}
+        finally:
+            lib.cvs_mem_items_free(byref(r))
+
+    def forget(self, id: str | None = None, *, filter: Mapping | str | None = None,
+               namespace: str | None = None) -> int:
+        """Deletes the memory id and/or the memories matching filter ({} for
+        the whole namespace) from the namespace (MCP `forget`); the count."""
+        if id is None and filter is None:
+            raise InvalidArgument("forget: give an id or a filter", L.EINVAL, "CVS_EINVAL")
+        ns = namespace or "default"
+        idb = _cstr(id)
+        flt = _filter_text(filter)
+        n = c_size_t()
+        self._check(lib.cvs_mem_forget(self._db, ns.encode(), idb, len(idb) if idb else 0,
+                                       flt, len(flt) if flt else 0, byref(n)))
+        return n.value
+
+    def list_memories(self, namespace: str | None = None, *, limit: int = 20,
+                      cursor: str | None = None) -> dict:
+        """A page of the namespace's memories, newest first (MCP `list`):
+        {"memories": [...], "namespace", "next_cursor"} (next_cursor None
+        after the last page)."""
+        ns = namespace or "default"
+        r = L.cvs_mem_items()
+        self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor), limit, byref(r)))
+        try:
+            return {"memories": _mem_items(r, False), "namespace": ns,
+                    "next_cursor": r.cursor.decode() or None}
+        finally:
+            lib.cvs_mem_items_free(byref(r))
+
+
+def _links(lk) -> tuple:
+    """A ctypes array of cvs_link for a list of ids / tuples / dicts, and the
+    bytes it points into (keep both alive during the call)."""
+    arr = (L.cvs_link * len(lk))()
+    refs = []
+    for j, l in enumerate(lk):
+        if isinstance(l, (str, bytes)):
+            lid, typ, w = l, None, 1.0
+        elif isinstance(l, Mapping):
+            lid, typ, w = l["id"], l.get("type"), l.get("weight", 1.0)
+        else:
+            lid, typ, w = (tuple(l) + (None, 1.0))[:3]
+        b = _enc(lid, "link id")
+        t = _cstr(typ)
+        refs.append((b, t))
+        arr[j].id = ctypes.cast(ctypes.c_char_p(b), c_void_p)
+        arr[j].id_len = len(b)
+        arr[j].type = t
+        arr[j].weight = 1.0 if w is None else float(w)
+    return arr, refs
+
+
+def _record_dict(rec: L.cvs_record, vec) -> dict:
+    links = []
+    for i in range(rec.nlinks):
+        lk = rec.links[i]
+        links.append({"id": _s(lk.id, lk.id_len),
+                      "type": lk.type.decode() if lk.type else None,
+                      "weight": float(lk.weight)})
+    meta = _s(rec.meta, rec.meta_len)
+    return {"id": _s(rec.id, rec.id_len), "key": rec.key, "vector": vec,
+            "text": _s(rec.text, rec.text_len), "title": _s(rec.title, rec.title_len),
+            "meta": json.loads(meta) if meta else None, "links": links,
+            "created_us": rec.created_us, "updated_us": rec.updated_us}
+
+
+def _fill_include(res: Results, txn, include) -> None:
+    include = set(include)
+    bad = include - {"text", "title", "meta"}
+    if bad:
+        raise InvalidArgument(f"include: unknown field(s) {sorted(bad)}; text, title, meta",
+                              L.EINVAL, "CVS_EINVAL")
+    ids, texts, titles, metas = [], [], [], []
+    rec = L.cvs_record()
+    for row in res.keys.tolist():
+        ri, rt, rti, rm = [], [], [], []
+        for key in row:
+            if key < 0:
+                break
+            rc = lib.cvs_get_key(txn, key, byref(rec), None)
+            if rc:
+                raise error(rc)
+            ri.append(_s(rec.id, rec.id_len))
+            rt.append(_s(rec.text, rec.text_len))
+            rti.append(_s(rec.title, rec.title_len))
+            m = _s(rec.meta, rec.meta_len)
+            rm.append(json.loads(m) if m else None)
+        ids.append(ri)
+        texts.append(rt)
+        titles.append(rti)
+        metas.append(rm)
+    res._ids = ids
+    if "text" in include:
+        res.texts = texts
+    if "title" in include:
+        res.titles = titles
+    if "meta" in include:
+        res.metas = metas
+
+
+def _mem_items(r: L.cvs_mem_items, with_score: bool) -> list[dict]:
+    out = []
+    for i in range(r.n):
+        it = r.items[i]
+        d = {"id": _s(it.id, it.id_len), "text": _s(it.text, it.text_len),
+             "metadata": json.loads(it.meta) if it.meta else {},
+             "namespace": it.ns.decode() if it.ns else None,
+             "created_us": it.created_us, "last_recalled_us": it.recalled_us or None,
+             "tokens": it.tokens}
+        if with_score:
+            d["score"] = float(it.score)
+        for name in ("conversation", "supersedes", "superseded_by"):
+            v = getattr(it, name)
+            if v:
+                d[name] = v.decode()
+        if it.npath:
+            d["hop"] = it.npath - 1
+            d["via"] = [{"id": it.path[s].decode(), "type": it.path_types[s].decode()}
+                        for s in range(it.npath)]
+        out.append(d)
+    return out
+
+
+def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = None,
+         metric: str = "cosine", raw: str = "f32", embedder: str | Callable | None = None,
+         passphrase: str | bytes | None = None, readonly: bool = False,
+         embedder_name: str | None = None) -> Store:
+    """Opens the store in directory path, or creates it (create=True; then
+    dim is required, except with embedder="glove", whose dimension is its
+    own: 100).
+
+    metric: "cosine" (vectors normalized at insert), "l2" or "ip".  raw: how
+    raw vectors are kept, "f32", "f16" or "none" (codes only once a codec is
+    built).  embedder: None, "glove" (the built-in SIF-GloVe, whose files
+    cvs_glove_dir names), or a callable texts -> (n, dim) array (see
+    Store.set_embedder; embedder_name names it).  passphrase: create an
+    encrypted store, or open one (WrongPassphrase when wrong or missing).
+
+    Raises NotFound when there is no store at path (and create is False),
+    AlreadyExists when creating over one, InvalidArgument when this process
+    has the store open already (LMDB allows one handle per process: share
+    the Store between threads).
+    """
+    p = os.fsencode(os.fspath(path))
+    with _open_lock:
+        _check_not_open(p)
+        return _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly,
+                            embedder_name)
+
+
+# LMDB must not have one environment open twice in a process: closing either
+# handle drops the other's locks.  The library leaves that to the caller
+# ("one cvs_db handle per process per store"); from Python, a second open()
+# of a store is an easy mistake, so open() refuses it while the first Store
+# is open.  Keyed by the directory's device and inode, so other spellings of
+# the path are the same store.
+_open_lock = threading.Lock()
+_open_stores: "dict[tuple[int, int], weakref.ref]" = {}
+
+
+def _store_key(p: bytes):
+    try:
+        st = os.stat(p)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _check_not_open(p: bytes) -> None:
+    key = _store_key(p)
+    ref = _open_stores.get(key) if key else None
+    other = ref() if ref else None
+    if other is not None and other._h is not None:
+        raise InvalidArgument(f"{os.fsdecode(p)}: this store is open already in this process "
+                              f"({other!r}); share that Store between threads, or close it "
+                              "first", L.EINVAL, "CVS_EINVAL")
+
+
+def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, embedder_name):
+    h = c_void_p()
+    pw = _enc(passphrase, "passphrase") if passphrase is not None else None
+    if create:
+        if metric not in L.METRIC:
+            raise InvalidArgument(f"metric {metric!r}: cosine, l2 or ip", L.EINVAL, "CVS_EINVAL")
+        if raw not in L.RAW:
+            raise InvalidArgument(f"raw {raw!r}: f32, f16 or none", L.EINVAL, "CVS_EINVAL")
+        if dim is None:
+            if embedder == "glove":
+                dim = 100
+            else:
+                raise InvalidArgument("create: dim is required", L.EINVAL, "CVS_EINVAL")
+        o = L.cvs_create_opts(dim=dim, metric=L.METRIC[metric], raw=L.RAW[raw])
+        if pw is not None:
+            rc = lib.cvs_db_create_encrypted(p, byref(o), pw, len(pw), byref(h))
+        else:
+            rc = lib.cvs_db_create(p, byref(o), byref(h))
+    else:
+        o = L.cvs_open_opts(flags=L.OPEN_RDONLY if readonly else 0, passphrase=pw,
+                            passphrase_len=len(pw) if pw else 0)
+        rc = lib.cvs_db_open_opts(p, byref(o), byref(h))
+    if rc:
+        raise error(rc, None)
+    store = Store(h, os.fsdecode(p), readonly)
+    key = _store_key(p)
+    if key:
+        _open_stores[key] = weakref.ref(store)
+    try:
+        if embedder is not None:
+            store.set_embedder(embedder, name=embedder_name)
+    except BaseException:
+        store.close()
+        raise
+    return store

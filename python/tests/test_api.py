@@ -1,0 +1,494 @@
+"""The whole interface of the binding: opening, records, search, builds,
+context sets, memory, embedders and errors."""
+
+import ctypes
+import json
+
+import numpy as np
+import pytest
+
+import cvstore
+from cvstore import _lib
+from conftest import DIM, hash_embed
+
+
+def ids_of(n, prefix=""):
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+# ==== opening ====
+
+def test_create_open_close(path):
+    with cvstore.open(path, create=True, dim=8, metric="l2", raw="f16") as db:
+        assert (db.dim, db.metric, db.raw) == (8, "l2", "f16")
+        assert len(db) == 0
+    with pytest.raises(cvstore.Error, match="closed"):
+        len(db)
+    db.close()  # idempotent
+    db = cvstore.open(path)
+    assert (db.dim, db.metric, db.raw) == (8, "l2", "f16")
+    db.close()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_metrics_score_like_numpy(path, rng, metric):
+    x = rng.standard_normal((50, 6)).astype(np.float32)
+    q = rng.standard_normal(6).astype(np.float32)
+    with cvstore.open(path, create=True, dim=6, metric=metric) as db:
+        db.put(ids_of(50), x)
+        r = db.search(q, k=5)
+        unread = db.search(q, k=5)
+    # Closing looked up the ids of results not read yet.
+    assert unread.ids == r.ids
+    if metric == "l2":
+        s = np.linalg.norm(x - q, axis=1)
+        order = np.argsort(s)
+    elif metric == "ip":
+        s = x @ q
+        order = np.argsort(-s)
+    else:
+        s = (x / np.linalg.norm(x, axis=1)[:, None]) @ (q / np.linalg.norm(q))
+        order = np.argsort(-s)
+    assert r.ids == [[str(i) for i in order[:5]]]
+    np.testing.assert_allclose(r.scores[0], s[order[:5]], rtol=1e-4, atol=1e-5)
+
+
+def test_open_errors(path, tmp_path):
+    with pytest.raises(cvstore.NotFound) as e:
+        cvstore.open(str(tmp_path / "none.cvs"))
+    assert e.value.code == _lib.NOTFOUND and "none.cvs" in str(e.value)
+    cvstore.open(path, create=True, dim=3).close()
+    with pytest.raises(cvstore.AlreadyExists):
+        cvstore.open(path, create=True, dim=3)
+    with pytest.raises(cvstore.InvalidArgument):
+        cvstore.open(str(tmp_path / "x.cvs"), create=True, dim=3, metric="hamming")
+    with pytest.raises(cvstore.InvalidArgument):
+        cvstore.open(str(tmp_path / "y.cvs"), create=True)
+    with pytest.raises(cvstore.Error):
+        cvstore.open(str(tmp_path / "z.cvs"), create=True, dim=0)
+
+
+def test_one_handle_per_process(path, tmp_path):
+    db = cvstore.open(path, create=True, dim=2)
+    for spelling in (path, path + "/", str(tmp_path / "." / "s.cvs")):
+        with pytest.raises(cvstore.InvalidArgument, match="open already"):
+            cvstore.open(spelling)
+    db.put("a", [1, 0])  # the first handle is untouched
+    db.close()
+    with cvstore.open(path + "/") as again:
+        assert again.get("a") is not None
+    other = cvstore.open(str(tmp_path / "other.cvs"), create=True, dim=2)
+    other.close()
+
+
+def test_passphrase(path):
+    with cvstore.open(path, create=True, dim=2, passphrase="correct horse") as db:
+        db.put("a", [1, 2], texts="secret")
+        assert db.stats()["encrypted"] is True
+    with pytest.raises(cvstore.WrongPassphrase) as e:
+        cvstore.open(path, passphrase="wrong")
+    assert e.value.code == _lib.EKEY and e.value.message
+    with pytest.raises(cvstore.WrongPassphrase):
+        cvstore.open(path)
+    with cvstore.open(path, passphrase=b"correct horse") as db:
+        assert db.get("a")["text"] == "secret"
+
+
+def test_readonly(path):
+    cvstore.open(path, create=True, dim=2).close()
+    with cvstore.open(path, readonly=True) as db:
+        with pytest.raises(cvstore.ReadOnly):
+            db.put("a", [1, 2])
+        assert db.search([1, 0], k=1).ids == [[]]
+
+
+# ==== records ====
+
+def test_put_get_delete(path, rng):
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    with cvstore.open(path, create=True, dim=3, metric="l2") as db:
+        r = db.put(ids_of(5), x, texts=["t0", None, "t2", "t3", "t4"],
+                   titles=[None, "T1", None, None, None],
+                   metas=[{"n": 0, "s": "é"}, None, None, None, None],
+                   links=[None, ["0"], [("0", "cites", 0.5)], [{"id": "1"}], None])
+        assert (r.inserted, r.updated) == (5, 0)
+        assert len(db) == 5
+        g = db.get("0")
+        np.testing.assert_array_equal(g["vector"], x[0])
+        assert (g["text"], g["title"], g["meta"], g["links"]) == ("t0", None,
+                                                                 {"n": 0, "s": "é"}, [])
+        g1 = db.get("1")
+        assert g1["text"] is None and g1["title"] == "T1"
+        assert g1["links"] == [{"id": "0", "type": None, "weight": 1.0}]
+        assert db.get("2")["links"] == [{"id": "0", "type": "cites", "weight": 0.5}]
+        assert db.get("missing") is None
+        assert "3" in db and "9" not in db
+        # Upsert: float64 and lists are accepted (converted once).
+        r = db.put(["0", "new"], np.ones((2, 3), dtype=np.float64))
+        assert (r.inserted, r.updated) == (1, 1)
+        np.testing.assert_array_equal(db.get("0")["vector"], [1, 1, 1])
+        assert db.get("0")["text"] is None  # put replaces the whole record
+        r = db.put("single", [0.5, 0.25, 2])
+        assert r.inserted == 1
+        assert db.delete(["4", "nope", "new"]) == 2
+        assert db.delete("single") == 1
+        assert len(db) == 4
+        assert db.get("4") is None
+        # A deleted record's links go from the others.
+        assert db.delete("0") == 1
+        assert db.get("1")["links"] == []
+
+
+def test_put_strided_and_no_copy(path, rng):
+    big = rng.standard_normal((10, 8)).astype(np.float32)
+    with cvstore.open(path, create=True, dim=4, metric="l2") as db:
+        a = np.ascontiguousarray(big[:, :4])
+        assert db._matrix(a) is a  # float32 C-contiguous: passed as it is
+        db.put(ids_of(10), big[:, ::2])  # a strided view: converted once
+        for i in (0, 9):
+            np.testing.assert_array_equal(db.get(str(i))["vector"], big[i, ::2])
+
+
+def test_put_errors(path):
+    with cvstore.open(path, create=True, dim=3) as db:
+        with pytest.raises(cvstore.DimensionMismatch):
+            db.put(["a"], [[1, 2]])
+        with pytest.raises(cvstore.InvalidArgument):
+            db.put(["a", "b"], [[1, 2, 3]])
+        with pytest.raises(cvstore.InvalidArgument):
+            db.put(["a"], [[1, 2, 3]], texts=["x", "y"])
+        with pytest.raises(cvstore.InvalidInput, match="not finite"):
+            db.put(["a"], [[1, np.nan, 3]])
+        with pytest.raises(cvstore.InvalidInput):
+            db.put(["a", "a"], [[1, 2, 3], [1, 2, 3]])
+        with pytest.raises(cvstore.InvalidInput):
+            db.put(["a"], [[1, 2, 3]], links=[["nobody"]])
+        with pytest.raises(cvstore.InvalidInput):
+            db.put(["x" * 600], [[1, 2, 3]])
+        with pytest.raises(cvstore.InvalidArgument):  # texts without an embedder
+            db.put(["a"], texts=["hello"])
+        with pytest.raises(TypeError):
+            db.put([1], [[1, 2, 3]])
+        assert len(db) == 0  # nothing of a failed batch is written
+        assert db.put([], np.zeros((0, 3))).inserted == 0
+
+
+# ==== search ====
+
+@pytest.fixture
+def filled(path, rng):
+    x = rng.standard_normal((300, 16)).astype(np.float32)
+    db = cvstore.open(path, create=True, dim=16, metric="l2")
+    db.put(ids_of(300), x, texts=[f"text {i}" for i in range(300)],
+           titles=[f"title {i}" for i in range(300)],
+           metas=[{"i": i, "even": i % 2 == 0} for i in range(300)])
+    yield db, x
+    db.close()
+
+
+def test_search_batch_and_include(filled):
+    db, x = filled
+    r = db.search(x[:7], k=4, include=("text", "title", "meta"))
+    assert r.scores.shape == (7, 4) and r.scores.dtype == np.float32
+    assert r.keys.shape == (7, 4)
+    assert [row[0] for row in r.ids] == ids_of(7)
+    assert r.texts[3][0] == "text 3" and r.titles[3][0] == "title 3"
+    assert r.metas[3][0] == {"i": 3, "even": False}
+    assert np.all(np.diff(r.scores, axis=1) >= 0)
+    assert r[2][0][0] == "2" and r[2][0][1] < 1e-2
+    assert len(r) == 7
+    with pytest.raises(cvstore.InvalidArgument):
+        db.search(x[0], include=("vector",))
+
+
+def test_search_padding_and_filter(filled):
+    db, x = filled
+    r = db.search(x[0], k=400)
+    assert len(r.ids[0]) == 300
+    assert np.all(r.keys[0, 300:] == -1) and np.all(np.isnan(r.scores[0, 300:]))
+    r = db.search(x[1], k=5, filter={"even": True})
+    assert len(r.ids[0]) == 5
+    assert all(int(i) % 2 == 0 for i in r.ids[0])
+    r = db.search(x[1], k=3, filter='{"$ids": ["5", "6"]}')
+    assert sorted(r.ids[0]) == ["5", "6"]
+    r = db.search(x[1], k=3, filter={"i": {"$gte": 10, "$lt": 12}})
+    assert sorted(r.ids[0]) == ["10", "11"]
+    with pytest.raises(cvstore.InvalidArgument):
+        db.search(x[1], filter={"i": {"$near": 3}})
+    with pytest.raises(cvstore.DimensionMismatch):
+        db.search(np.zeros(5))
+    with pytest.raises(cvstore.InvalidArgument):
+        db.search(x[0], k=0)
+    with pytest.raises(cvstore.InvalidArgument):
+        db.search(x[0], mode="fast")
+
+
+def test_ids_resolved_lazily(filled):
+    db, x = filled
+    r = db.search(x[:2], k=2)
+    assert r._ids is None  # no per-result Python object until ids is read
+    first = db.search(x[:2], k=2).ids
+    db.delete(first[1][0])
+    # Resolved in a new snapshot: the deleted record reads as None.
+    assert r.ids == [first[0], [None, first[1][1]]]
+
+
+def test_build_codes_ann_tune_stats(filled):
+    db, x = filled
+    assert db.stats()["codec"] is None and db.stats()["index"] is None
+    b = db.build(codec="pq4", seed=3)
+    assert b["codec"]["spec"].startswith("pq4") and b["codec"]["code_bytes"] == 4
+    r = db.search(x[:20], k=10, mode="codes", rerank=50)
+    assert [row[0] for row in r.ids] == ids_of(20)  # re-ranked with the raw vectors
+    b = db.build(codec="pq8", index="ivf8")
+    assert b["index"]["spec"] == "ivf8" and b["index"]["count"] == 300
+    t = db.tune(target_recall=0.9, sample=50)
+    assert t["recall"] >= 0.9 and t["reached"]
+    st = db.stats()
+    assert st["index"]["nprobe"] == t["nprobe"]
+    r = db.search(x[:20], k=1)  # ANN: the store has an index
+    assert sum(row[0] == str(i) for i, row in enumerate(r.ids)) >= 18
+    r = db.search(x[:20], k=1, mode="ann", nprobe=8, rerank=100)
+    assert [row[0] for row in r.ids] == ids_of(20)
+    r = db.search(x[:3], k=1, mode="exact")
+    assert r.ids == [["0"], ["1"], ["2"]]
+    with pytest.raises(cvstore.InvalidArgument):
+        db.build(codec="pq5x")
+    with pytest.raises(cvstore.InvalidArgument):
+        db.build()
+    assert db.check() == []
+    assert st["count"] == 300 and st["dim"] == 16 and st["metric"] == "l2"
+
+
+def test_build_bad_spec(path):
+    with cvstore.open(path, create=True, dim=4) as db:
+        db.put("a", [1, 2, 3, 4])
+        with pytest.raises(cvstore.InvalidArgument):
+            db.build(codec="pq3")  # 3 does not divide the dimension
+
+
+def test_import_file(path, tmp_path):
+    f = tmp_path / "r.jsonl"
+    f.write_text('{"id": "a", "vector": [1, 0], "text": "x"}\n{"id": "b", "vector": [0, 1]}\n')
+    with cvstore.open(path, create=True, dim=2) as db:
+        assert db.import_file(str(f))["inserted"] == 2
+        assert db.get("a")["text"] == "x"
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"id": "c", "vector": [1, 0, 0]}\n')
+        with pytest.raises(cvstore.DimensionMismatch):
+            db.import_file(str(bad))
+
+
+# ==== text, embedders, context ====
+
+PASSAGES = {
+    "paris": ("Paris", "Paris is the capital and largest city of France, on the Seine."),
+    "berlin": ("Berlin", "Berlin is the capital of Germany and its largest city."),
+    "seine": ("Seine", "The Seine flows through Paris to the English Channel."),
+    "rhine": ("Rhine", "The Rhine rises in the Alps and flows through Germany."),
+    "rome": ("Rome", "Rome is the capital of Italy."),
+}
+
+
+@pytest.fixture
+def textdb(path):
+    db = cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash")
+    ids = list(PASSAGES)
+    db.put(ids, titles=[PASSAGES[i][0] for i in ids], texts=[PASSAGES[i][1] for i in ids])
+    yield db
+    db.close()
+
+
+def test_text_search(textdb):
+    r = textdb.search("capital of Germany", k=2)
+    assert r.ids[0][0] == "berlin"
+    np.testing.assert_allclose(
+        r.scores[0, 0],
+        float(_cos(hash_embed(["capital of Germany"])[0],
+                   hash_embed([PASSAGES["berlin"][1]])[0])), rtol=1e-5)
+    r = textdb.search(["river through Paris", "Italy"], k=1, mode="bm25", include=("title",))
+    assert r.ids == [["seine"], ["rome"]] and r.titles == [["Seine"], ["Rome"]]
+    r = textdb.search("the of", k=3, mode="bm25")  # stop words only: no results
+    assert r.ids == [[]]
+    v = textdb.embed(["x y", "z"])
+    assert v.shape == (2, DIM)
+    assert textdb.embedder()["name"] == "test:hash"
+
+
+def _cos(a, b):
+    return a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+
+
+def test_context(textdb):
+    textdb.link(k=2)
+    ctx = textdb.context("Which river flows through the capital of France?", budget=60,
+                         hops=1)
+    assert 0 < ctx.tokens <= 60 and ctx.budget == 60
+    ids = [it.id for it in ctx.items]
+    assert "paris" in ids or "seine" in ids
+    it = ctx.items[0]
+    assert it.via[0][0] and it.via[-1][0] == it.id and len(it.via) == it.hop + 1
+    assert it.tokens == (len(it.title.encode()) + len(it.text.encode()) + 3) // 4
+    s = str(ctx)
+    assert s.startswith("[1] " + it.title + "\n" + it.text)
+    assert sum(1 for line in s.splitlines() if line.startswith("[")) == len(ctx.items)
+    top = textdb.context("capital of Italy", budget=512, strategy="topk")
+    assert top.items[0].id == "rome"
+    with pytest.raises(cvstore.InvalidArgument):
+        textdb.context("x", strategy="random")
+    with pytest.raises(TypeError):
+        textdb.context("x", no_such_option=1)
+    lex = textdb.context("capital of Italy", lexical_weight=1.0, seeds=1, hops=0)
+    assert lex.items[0].id == "rome"
+
+
+def test_embedder_errors(textdb):
+    def broken(texts):
+        raise RuntimeError("model offline")
+
+    textdb.set_embedder(broken, name="test:hash")
+    with pytest.raises(cvstore.IoError, match="model offline") as e:
+        textdb.search("anything")
+    assert isinstance(e.value.__cause__, RuntimeError)
+    textdb.set_embedder(lambda t: np.zeros((len(t), 3)), name="test:hash")
+    with pytest.raises(cvstore.IoError, match="shape"):
+        textdb.context("anything")
+    textdb.set_embedder(lambda t: np.full((len(t), DIM), np.inf), name="test:hash")
+    with pytest.raises(cvstore.InvalidInput, match="non-finite"):
+        textdb.embed(["x"])
+    with pytest.raises(cvstore.InvalidArgument, match="test:hash"):
+        textdb.set_embedder(hash_embed, name="another-model")
+    def interrupted(texts):
+        raise KeyboardInterrupt
+
+    textdb.set_embedder(interrupted, name="test:hash")
+    with pytest.raises(KeyboardInterrupt):
+        textdb.search("anything")
+    with pytest.raises(TypeError):
+        textdb.set_embedder(42)
+    # After all that the store still works with the right model.
+    textdb.set_embedder(hash_embed, name="test:hash")
+    assert textdb.search("capital of Germany", k=1).ids == [["berlin"]]
+
+
+def test_embedder_reference_kept(path):
+    import gc
+
+    with cvstore.open(path, create=True, dim=DIM) as db:
+        db.set_embedder(lambda t: hash_embed(t), name="test:hash")
+        gc.collect()  # the thunk must survive: only the Store refers to it
+        db.put(["a", "b"], texts=["red apple", "green pear"])
+        assert db.search("apple", k=1).ids == [["a"]]
+
+
+def test_no_embedder(path):
+    with cvstore.open(path, create=True, dim=4) as db:
+        with pytest.raises(cvstore.InvalidArgument):
+            db.search("text")
+
+
+def test_glove_missing_names_directory(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("CVSTORE_GLOVE_DIR", str(tmp_path / "noglove"))
+    with pytest.raises(cvstore.NotFound, match="noglove"):
+        cvstore.open(path, create=True, embedder="glove")
+
+
+# ==== memory ====
+
+@pytest.fixture
+def memdb(path):
+    db = cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash")
+    yield db
+    db.close()
+
+
+def test_remember_recall_forget_list(memdb):
+    a = memdb.remember("The user prefers green tea in the morning.", metadata={"kind": "pref"})
+    assert a["status"] == "added" and a["id"].startswith("m") and a["namespace"] == "default"
+    d = memdb.remember("The user prefers green tea in the morning.")
+    assert d == {"id": a["id"], "status": "duplicate", "namespace": "default"}
+    m = memdb.remember("the user prefers green tea in the morning!")
+    assert m["status"] == "merged" and m["id"] == a["id"] and m["similarity"] >= 0.95
+    b = memdb.remember("Project Falcon ships on Friday.", namespace="work",
+                       metadata={"subject": "falcon"})
+    s = memdb.remember("Project Falcon slipped to Monday.", namespace="work",
+                       metadata={"subject": "falcon"})
+    assert s["supersedes"] == b["id"]
+    r = memdb.recall("when does Falcon ship", namespace="work", k=5)
+    assert r["namespace"] == "work"
+    got = {x["id"]: x for x in r["memories"]}
+    assert got[b["id"]]["superseded_by"] == s["id"] and got[s["id"]]["supersedes"] == b["id"]
+    assert r["memories"][0]["id"] == s["id"]
+    assert all(x["via"][0]["id"] and x["hop"] == 0 for x in r["memories"])
+    other = {x["id"] for x in memdb.recall("Falcon", k=5)["memories"]}
+    assert not other & {b["id"], s["id"]}  # another namespace
+    r = memdb.recall("green tea", strategy="lexical")
+    assert [x["id"] for x in r["memories"]] == [a["id"]]
+    assert r["memories"][0]["metadata"] == {"kind": "pref"}
+    r = memdb.recall("Falcon", namespace="work", filter={"subject": "falcon"}, touch=False,
+                     token_budget=9)
+    assert r["tokens"] <= 9
+    with pytest.raises(cvstore.InvalidInput):
+        memdb.remember("x", metadata={"_ns": "other"})
+    with pytest.raises(cvstore.InvalidInput):
+        memdb.remember("")
+    with pytest.raises(cvstore.InvalidArgument):
+        memdb.recall("x", strategy="random")
+    for i in range(5):
+        memdb.remember(f"note number {i} about {i * 'x'} things", namespace="notes",
+                       near_dup=2.0)
+    page = memdb.list_memories("notes", limit=3)
+    assert len(page["memories"]) == 3 and page["next_cursor"]
+    rest = memdb.list_memories("notes", limit=3, cursor=page["next_cursor"])
+    assert len(rest["memories"]) == 2 and rest["next_cursor"] is None
+    ids = [x["id"] for x in page["memories"] + rest["memories"]]
+    assert len(set(ids)) == 5
+    with pytest.raises(cvstore.InvalidArgument):
+        memdb.list_memories("notes", cursor="not-a-cursor")
+    assert memdb.forget(ids[0], namespace="notes") == 1
+    assert memdb.forget(ids[0], namespace="notes") == 0
+    assert memdb.forget(filter={}, namespace="notes") == 4
+    assert memdb.list_memories("notes")["memories"] == []
+    with pytest.raises(cvstore.InvalidArgument):
+        memdb.forget()
+    assert len(memdb.list_memories("work")["memories"]) == 2
+
+
+def test_conversation_links(memdb):
+    a = memdb.remember("We met at the station.", conversation="c1")
+    b = memdb.remember("Then we took the train north.", conversation="c1")
+    r = memdb.recall("train north", k=5, hops=1)
+    by = {x["id"]: x for x in r["memories"]}
+    assert by[b["id"]]["conversation"] == "c1"
+    assert a["id"] in by and by[a["id"]]["hop"] == 1
+    assert [v["id"] for v in by[a["id"]]["via"]] == [b["id"], a["id"]]
+
+
+# ==== errors ====
+
+def test_every_code_has_its_class():
+    codes = [v for k, v in vars(_lib).items()
+             if k.isupper() and isinstance(v, int) and -30999 < v <= _lib.NOTFOUND]
+    assert len(codes) == 16
+    seen = set()
+    for c in codes:
+        e = cvstore._errors.error(c)
+        assert type(e) is not cvstore.Error and e.code == c
+        assert e.name == _lib.lib.cvs_strerror(c).decode()
+        seen.add(type(e))
+    assert len(seen) == 16
+    assert issubclass(cvstore.InvalidInput, ValueError)
+    assert issubclass(cvstore.NotFound, cvstore.Error)
+
+
+def test_uses_cdll_not_pydll():
+    # CDLL releases the GIL around every call; PyDLL would hold it.
+    assert type(_lib.lib) is ctypes.CDLL
+    assert _lib.lib._func_flags_ & ctypes._FUNCFLAG_PYTHONAPI == 0
+
+
+def test_version():
+    assert cvstore.__version__ == "0.1.0"
+    assert json.loads(json.dumps(cvstore.__all__))

@@ -1,0 +1,71 @@
+"""A store written from Python is read by the cvstore binary, and a store
+the binary changed is read back from Python."""
+
+import json
+import subprocess
+
+import numpy as np
+
+import cvstore
+from conftest import CLI
+
+
+def cli(*args, ok=True):
+    p = subprocess.run([CLI, *args], capture_output=True, text=True)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_round_trip(path, tmp_path, rng):
+    x = rng.standard_normal((40, 8)).astype(np.float32)
+    ids = [f"doc{i}" for i in range(40)]
+    with cvstore.open(path, create=True, dim=8, metric="ip") as db:
+        db.put(ids, x, texts=[f"passage {i}" for i in range(40)],
+               titles=[f"Title {i}" for i in range(40)],
+               metas=[{"n": i, "tag": "é"} for i in range(40)],
+               links=[[f"doc{i - 1}"] if i else None for i in range(40)])
+        py = db.search(x[:3], k=5)
+        py_ids, py_scores = py.ids, py.scores
+
+    got = json.loads(cli("get", path, "doc7", "--json", "--vector").stdout)
+    assert got["id"] == "doc7" and got["text"] == "passage 7" and got["title"] == "Title 7"
+    assert got["meta"] == {"n": 7, "tag": "é"} and got["links"] == ["doc6"]
+    np.testing.assert_allclose(got["vector"], x[7], rtol=1e-6)
+    for i in range(3):
+        v = ",".join(repr(float(f)) for f in x[i])
+        out = json.loads(cli("search", path, "--query-vector", v, "-k", "5", "--json").stdout)
+        assert [h["id"] for h in out["results"]] == py_ids[i]
+        np.testing.assert_allclose([h["score"] for h in out["results"]], py_scores[i],
+                                   rtol=1e-5)
+    stats = json.loads(cli("stats", path, "--json").stdout)
+    assert stats["count"] == 40 and stats["metric"] == "ip" and stats["dim"] == 8
+    cli("check", path)
+
+    # The binary writes; Python reads.
+    f = tmp_path / "more.jsonl"
+    f.write_text(json.dumps({"id": "cli1", "vector": [1.0] * 8, "text": "from the CLI",
+                             "meta": {"src": "cli"}, "links": ["doc0"]}) + "\n")
+    cli("import", path, str(f), "--quiet")
+    cli("delete", path, "doc39")
+    cli("build", path, "--codec", "pq4", "--index", "ivf4")
+    with cvstore.open(path) as db:
+        assert len(db) == 40
+        assert db.get("doc39") is None
+        g = db.get("cli1")
+        assert g["text"] == "from the CLI" and g["meta"] == {"src": "cli"}
+        assert g["links"][0]["id"] == "doc0"
+        st = db.stats()
+        assert st["codec"]["spec"].startswith("pq4") and st["index"]["spec"] == "ivf4"
+        assert db.search(x[5], k=1, mode="exact").ids == [["doc5"]]
+        assert db.check() == []
+
+
+def test_encrypted_store_needs_the_passphrase_in_the_cli_too(tmp_path):
+    path = str(tmp_path / "e.cvs")
+    with cvstore.open(path, create=True, dim=2, passphrase="pw") as db:
+        db.put("a", [1, 0], texts="sealed")
+    p = cli("get", path, "a", ok=False)
+    assert p.returncode != 0  # no passphrase given
+    with cvstore.open(path, passphrase="pw") as db:
+        assert db.get("a")["text"] == "sealed"

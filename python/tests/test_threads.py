@@ -1,0 +1,142 @@
+"""Several threads on one Store: readers in parallel (the GIL is released
+in every library call), embedder callbacks from several threads, and a
+writer alongside readers."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import cvstore
+from cvstore import _lib
+from conftest import DIM, hash_embed
+
+THREADS = 8
+
+
+def run_threads(fn, n=THREADS):
+    errors = []
+
+    def wrap(i):
+        try:
+            fn(i)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def db(path, rng):
+    x = rng.standard_normal((2000, 32)).astype(np.float32)
+    d = cvstore.open(path, create=True, dim=32, metric="l2")
+    d.put([str(i) for i in range(len(x))], x, metas=[{"g": i % 4} for i in range(len(x))])
+    yield d, x
+    d.close()
+
+
+def test_parallel_readers_agree_with_one_thread(db, rng):
+    d, x = db
+    q = rng.standard_normal((64, 32)).astype(np.float32)
+    want = d.search(q, k=10)
+    want_f = d.search(q, k=5, filter={"g": 1})
+    d.build(codec="pq8", index="ivf16")
+    want_ann = d.search(q, k=10, mode="ann", nprobe=4)
+
+    def reader(i):
+        for rep in range(20):
+            j = (i * 7 + rep) % 64
+            r = d.search(q[j], k=10, mode="exact")
+            assert r.ids[0] == want.ids[j]
+            np.testing.assert_allclose(r.scores[0], want.scores[j], rtol=1e-5)
+            if rep % 5 == 0:
+                assert d.search(q, k=5, mode="exact", filter={"g": 1}).ids == want_f.ids
+                assert d.search(q, k=10, mode="ann", nprobe=4).ids == want_ann.ids
+                assert d.get(str(j))["meta"] == {"g": j % 4}
+
+    run_threads(reader)
+
+
+def test_writer_alongside_readers(db, rng):
+    d, x = db
+    stop = threading.Event()
+
+    def writer():
+        for i in range(30):
+            d.put([f"w{i}"], rng.standard_normal((1, 32)))
+        stop.set()
+
+    def reader(i):
+        while not stop.is_set():
+            r = d.search(x[i], k=1)
+            assert r.ids == [[str(i)]]
+
+    w = threading.Thread(target=writer)
+    w.start()
+    run_threads(reader, 4)
+    w.join()
+    assert len(d) == 2030
+
+
+def test_embedder_callback_from_threads(path):
+    calls = []
+
+    def embed(texts):
+        calls.append(threading.get_ident())
+        return hash_embed(texts)
+
+    with cvstore.open(path, create=True, dim=DIM, embedder=embed, embedder_name="t") as d:
+        words = ["apple", "pear", "plum", "fig", "kiwi", "lime", "date", "yuzu"]
+        d.put(words, texts=[f"a {w} fruit" for w in words])
+
+        def reader(i):
+            for _ in range(10):
+                assert d.search(f"{words[i]}", k=1).ids == [[words[i]]]
+
+        run_threads(reader)
+    assert len(set(calls)) >= 2  # callbacks ran on the searching threads
+
+
+def test_other_threads_run_during_a_library_call(path, rng):
+    """While one thread is inside a long library call (an exact search of
+    2,000 queries over 20,000 x 64 vectors), another Python thread keeps
+    running: the call does not hold the GIL.  The other thread counts only
+    while the last result slot still holds its sentinel, i.e. before the
+    library has written the answer, so with a GIL-holding call (PyDLL) it
+    would count nothing."""
+    x = rng.standard_normal((20000, 64)).astype(np.float32)
+    q = rng.standard_normal((2000, 64)).astype(np.float32)
+    k = 10
+    labels = np.full((len(q), k), -2, dtype=np.int64)
+    scores = np.empty((len(q), k), dtype=np.float32)
+    started = threading.Event()
+    counted = []
+    with cvstore.open(path, create=True, dim=64, metric="l2") as d:
+        d.put([str(i) for i in range(len(x))], x)
+
+        def searcher():
+            started.set()
+            rc = _lib.lib.cvs_search(d._db, q.ctypes.data, len(q), k, _lib.SEARCH_EXACT,
+                                     labels.ctypes.data, scores.ctypes.data)
+            assert rc == 0
+
+        def counter():
+            started.wait()
+            n = 0
+            while labels[-1, -1] == -2:
+                n += 1
+            counted.append(n)
+
+        ts = [threading.Thread(target=counter), threading.Thread(target=searcher)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    assert labels[-1, -1] >= 0
+    assert counted[0] > 0
