@@ -39,8 +39,9 @@
  *   vector-topk  the embedded question's exact vector ranking, filled
  *   bm25+links   "naive BM25 + title links": the BM25 ranking where each of
  *                the top 3 passages is followed by its 2 mention-linked
- *                passages with the best BM25 scores (unscored ones last, in
- *                link order), then the rest of the ranking, filled
+ *                passages with the best BM25 scores among those not placed
+ *                yet (unscored ones last, in link order), then the rest of
+ *                the ranking, filled
  *   default      cvs_txn_context with cvs_context_opts_init's options
  *   diverse, mmr, topk   cvs_txn_context with that strategy
  * "Filled" is the same greedy rule for every baseline: walk the ranking, a
@@ -640,9 +641,10 @@ static void baseline_rank(cvs_db *db, cvs_txn *t, int m, const char *text, size_
     qsort(s->bm, n, sizeof *s->bm, cmp_kv);
     for (size_t i = 0; i < n && i < RANK_DEPTH; i++) {
         cvs_record rec;
-        if (in_rank(s, s->keys[i]))
-            continue;
-        s->rank[s->nrank++] = s->keys[i];
+        /* one of the top 3 placed already as a link still brings its own
+         * links */
+        if (!in_rank(s, s->keys[i]))
+            s->rank[s->nrank++] = s->keys[i];
         if (i >= 3)
             continue;
         bu_check(cvs_get_key(t, s->keys[i], &rec, NULL), "get");
