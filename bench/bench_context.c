@@ -64,6 +64,10 @@
  *   p50/p99  latency in ms: the whole cvs_txn_context call for the
  *            strategies; the ranking, record reads and fill for the
  *            baselines.  One thread; pin it with `taskset -c 0`.
+ * Output: the tables on stdout (every figure, then the issue's goals on
+ * half B as differences), --csv and --json with the same rows, and
+ * --per-question with one JSON line per question and method (id, half,
+ * the data set's question type, per-budget outcomes) for analysis.
  */
 #include <ctype.h>
 #include <getopt.h>
@@ -85,6 +89,7 @@
 
 typedef struct question {
     char *id, *text;
+    char *type;             /* "bridge", "2hop", ... or NULL */
     char **gold;            /* corpus ids */
     size_t ngold;
     char **answers;         /* normalized answer and aliases */
@@ -104,6 +109,7 @@ static void qset_free(qset *s)
         question *q = &s->q[i];
         free(q->id);
         free(q->text);
+        free(q->type);
         for (size_t g = 0; g < q->ngold; g++)
             free(q->gold[g]);
         free(q->gold);
@@ -239,6 +245,8 @@ static int load_questions(const char *dir, size_t limit, qset *s)
             q->id = xstrdup(json_string_value(id));
             q->text = xstrdup(json_string_value(qt));
             q->half = (int)(fnv1a64(q->id, strlen(q->id)) >> 63);
+            if (json_is_string(json_object_get(j, "type")))
+                q->type = xstrdup(json_string_value(json_object_get(j, "type")));
             if (json_is_string(ans = json_object_get(j, "answer")))
                 add_answer(q, json_string_value(ans));
             if (json_is_array(al = json_object_get(j, "answer_aliases"))) {
@@ -766,6 +774,39 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
 
 /* ==== Aggregation and output ==== */
 
+/* One JSON line per question and method (--per-question), for looking at
+ * the questions behind a rate: which half, which type, what each budget
+ * found. */
+static void write_per_question(FILE *f, const char *set, const char *variant, const qset *qs,
+                               int m, const qres *res, const size_t *budgets, size_t nb)
+{
+    for (size_t i = 0; i < qs->n; i++) {
+        const question *q = &qs->q[i];
+        const qres *r = &res[i];
+        json_t *full = json_array(), *ans = json_array(), *rec = json_array(),
+               *ms = json_array(), *bud = json_array();
+        if (!q->ngold)
+            continue;
+        for (size_t b = 0; b < nb; b++) {
+            json_array_append_new(bud, json_integer((json_int_t)budgets[b]));
+            json_array_append_new(full, json_integer(r->full[b]));
+            json_array_append_new(ans, qs->has_answers ? json_integer(r->ans[b]) : json_null());
+            json_array_append_new(rec, json_real(r->recall[b]));
+            json_array_append_new(ms, json_real(r->ms[b]));
+        }
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:o,s:o,s:o,s:o,s:f,s:f}", "set",
+                              set, "variant", variant, "id", q->id, "half", q->half ? "B" : "A",
+                              "type", q->type, "method", method_names[m], "budgets", bud,
+                              "full", full, "answer", ans, "recall", rec, "ms", ms, "r2",
+                              (double)r->r2, "r5", (double)r->r5);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (line)
+            fprintf(f, "%s\n", line);
+        free(line);
+        json_decref(o);
+    }
+}
+
 /* One aggregated line: a set, variant, half and method at one budget. */
 typedef struct agg {
     char set[16], variant[16], half[4];
@@ -1004,7 +1045,8 @@ static void usage(FILE *f)
         "usage: cvstore-bench context [--data DIR] [--sets hotpotqa,musique,squad]\n"
         "         [--limit N] [--variants clean,redundant] [--seed N]\n"
         "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
-        "         [--csv PATH] [--json PATH|-] [--dir TMPDIR] [tuning options]\n"
+        "         [--csv PATH] [--json PATH|-] [--per-question PATH] [--dir TMPDIR]\n"
+        "         [tuning options]\n"
         "Imports each set's corpus (glove embedder; mention links and kNN graph\n"
         "unless --no-link), answers every question with every method at every\n"
         "budget and reports, for question halves A, B and all: full-support rate,\n"
@@ -1023,6 +1065,8 @@ static void usage(FILE *f)
         "                    mmr, topk (default all)\n"
         "  --no-link         plain import: no mention links, no kNN graph\n"
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
+        "  --per-question P  one JSON line per question and method: id, half, type,\n"
+        "                    and per budget full support, answer, recall, ms\n"
         "  tuning (applied to the cvs_context methods; defaults: cvs_context_opts_init):\n"
         "  --hops N --fanout N --beam N --seeds N --depth N --decay X --lambda X\n"
         "  --coverage X --lexical-weight X --fusion rrf|weighted --dup X --pool N\n"
@@ -1053,7 +1097,7 @@ int bench_context(int argc, char **argv)
         {"variants", required_argument, 0, 'V'}, {"seed", required_argument, 0, 'e'},
         {"methods", required_argument, 0, 'M'}, {"budgets", required_argument, 0, 'B'},
         {"no-link", no_argument, 0, 'I'}, {"csv", required_argument, 0, 'c'},
-        {"json", required_argument, 0, 'j'},
+        {"json", required_argument, 0, 'j'}, {"per-question", required_argument, 0, 'Q'},
         {"dir", required_argument, 0, 'd'}, {"hops", required_argument, 0, 'H'},
         {"fanout", required_argument, 0, 'f'}, {"beam", required_argument, 0, 'b'},
         {"seeds", required_argument, 0, 's'}, {"depth", required_argument, 0, 'p'},
@@ -1066,7 +1110,8 @@ int bench_context(int argc, char **argv)
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
         {"bridge-weight", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL;
+    const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
+    FILE *pq = NULL;
     char sets_s[256] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
@@ -1096,6 +1141,7 @@ int bench_context(int argc, char **argv)
         case 'I': link = 0; break;
         case 'c': csv = optarg; break;
         case 'j': json_path = optarg; break;
+        case 'Q': pq_path = optarg; break;
         case 'd': parent = optarg; break;
         case 'H': base.hops = atoi(optarg); break;
         case 'f': base.fanout = strtoul(optarg, NULL, 10); break;
@@ -1137,6 +1183,11 @@ int bench_context(int argc, char **argv)
         }
     }
     data = bu_data_dir(data);
+    if (pq_path && !(pq = fopen(pq_path, "w"))) {
+        perror(pq_path);
+        json_decref(sets_json);
+        return 1;
+    }
 
     char *ssave = NULL;
     for (char *sn = strtok_r(sets_s, ",", &ssave); sn; sn = strtok_r(NULL, ",", &ssave)) {
@@ -1246,6 +1297,8 @@ int bench_context(int argc, char **argv)
                                      &cx, &res[i]);
                 size_t before = as.n;
                 aggregate(&as, sn, vn, &qs, m, res, budgets, nb);
+                if (pq)
+                    write_per_question(pq, sn, vn, &qs, m, res, budgets, nb);
                 fprintf(stderr, "%s/%s %-11s (%.0f s):", sn, vn, method_names[m], bu_now() - tm);
                 for (size_t i = before; i < as.n; i++)
                     if (!strcmp(as.a[i].half, "all"))
@@ -1284,6 +1337,10 @@ int bench_context(int argc, char **argv)
             ret = 2;
         if (json_path && write_json(&as, sets_json, json_path))
             ret = 2;
+    }
+    if (pq && fclose(pq)) {
+        perror(pq_path);
+        ret = 2;
     }
     json_decref(sets_json);
     free(as.a);
