@@ -1062,7 +1062,8 @@ static void usage(FILE *f)
         "                    lightly rewritten); default both\n"
         "  --seed N          seed of the redundant variant (default 1)\n"
         "  --methods LIST    of bm25-topk, vector-topk, bm25+links, default, diverse,\n"
-        "                    mmr, topk (default all)\n"
+        "                    mmr, topk (default all; --strategies is the same, and\n"
+        "                    takes bm25 and vector for the top-k baselines)\n"
         "  --no-link         plain import: no mention links, no kNN graph\n"
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
         "  --per-question P  one JSON line per question and method: id, half, type,\n"
@@ -1095,7 +1096,7 @@ int bench_context(int argc, char **argv)
         {"data", required_argument, 0, 'D'}, {"sets", required_argument, 0, 'S'},
         {"datasets", required_argument, 0, 'S'}, {"limit", required_argument, 0, 'n'},
         {"variants", required_argument, 0, 'V'}, {"seed", required_argument, 0, 'e'},
-        {"methods", required_argument, 0, 'M'}, {"budgets", required_argument, 0, 'B'},
+        {"methods", required_argument, 0, 'M'}, {"strategies", required_argument, 0, 'M'}, {"budgets", required_argument, 0, 'B'},
         {"no-link", no_argument, 0, 'I'}, {"csv", required_argument, 0, 'c'},
         {"json", required_argument, 0, 'j'}, {"per-question", required_argument, 0, 'Q'},
         {"dir", required_argument, 0, 'd'}, {"hops", required_argument, 0, 'H'},
@@ -1172,7 +1173,10 @@ int bench_context(int argc, char **argv)
         snprintf(buf, sizeof buf, "%s", methods_s);
         for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             int m = 0;
-            while (m < M_COUNT && strcmp(method_names[m], tok))
+            /* the names of the earlier bench (--strategies bm25,vector,...) */
+            const char *name = !strcmp(tok, "bm25") ? "bm25-topk"
+                             : !strcmp(tok, "vector") ? "vector-topk" : tok;
+            while (m < M_COUNT && strcmp(method_names[m], name))
                 m++;
             if (m == M_COUNT) {
                 fprintf(stderr, "cvstore-bench context: unknown method '%s'\n", tok);
