@@ -13,6 +13,7 @@ int bench_codecs(int argc, char **argv);
 int bench_ann(int argc, char **argv);
 int bench_context(int argc, char **argv);
 int bench_soak(int argc, char **argv);
+int bench_memory(int argc, char **argv);
 int bench_crypt(int argc, char **argv);
 
 #endif

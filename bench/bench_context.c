@@ -1,25 +1,79 @@
 /*
- * bench_context.c -- `cvstore-bench context`: do context sets answer
- * multi-hop questions within a token budget?
+ * bench_context.c -- `cvstore-bench context`: do context sets hold the
+ * evidence for a question within a token budget, on data nobody tuned on,
+ * single-hop and multi-hop, clean and redundant?  This is the benchmark
+ * that decides issue 15's goals.
  *
- * For each data set (HotpotQA, MuSiQue as prepared under
- * ../shared/data/multihop-qa: corpus.jsonl, queries.jsonl, qrels.tsv) the
- * corpus is imported into a fresh store with the built-in glove embedder,
- * linked (title mentions) and given its kNN graph, exactly as a user would
- * with `cvstore init --embedder glove`, `import` and `link`.  Then every
- * question is answered at every budget by every strategy (diverse, mmr,
- * topk over the graph-expanded hybrid pool; bm25 and vector top-k alone as
- * baselines) and scored against the gold passages of qrels.tsv:
- *   full   share of questions whose context holds every gold passage
- *   recall mean share of gold passages in the context
- *   tokens mean tokens used (cvs_tokens_estimate)
- *   p50/p99 latency of the whole cvs_txn_context call (embedding the
- *          question included), one thread; run under `taskset -c 0` to pin
- *          it to one core.
+ * Sets (under --data, default ../shared/data beside the source tree; each
+ * has corpus.jsonl, queries.jsonl and BEIR qrels.tsv):
+ *   hotpotqa  multihop-qa/hotpotqa   685 questions, 6,640 passages, 2 gold
+ *   musique   multihop-qa/musique    200 questions, 3,141 passages, 2-4 gold
+ *   squad     squad2-test-half     5,915 questions, 570 passages, 1 gold
+ * HotpotQA and MuSiQue carry gold answers ("answer", MuSiQue also
+ * "answer_aliases"); the SQuAD half carries none (its SOURCE.md: the CS224N
+ * test file has no answers), so answer containment is not measured there.
+ *
+ * Each corpus is imported into a fresh store as a user would: `init
+ * --embedder glove`, `import corpus.jsonl`, then `link` (mention links and
+ * the exact kNN graph, K = 16) unless --no-link.
+ *
+ * Halves.  Every question belongs to half A or half B by a hash of its id:
+ * half A when the top bit of FNV-1a-64(id) is 0.  Half A is for choosing
+ * rules and weights, half B for reporting them; every figure is printed for
+ * A, B and all.  The split does not depend on --limit's order or on the
+ * other questions, so a question never changes halves.
+ *
+ * Redundant variant (--variants redundant).  Real corpora repeat
+ * themselves; these QA corpora are de-duplicated, so the benchmark makes a
+ * redundant copy of each: every passage appears 1-4 times (the count drawn
+ * from a hash of --seed and the passage id), the original first, then
+ * copies lightly rewritten by one of three edits: a sentence dropped, the
+ * sentences rotated, or a clause cut (the first parenthesis, else a comma
+ * clause), whichever applies and keeps at least half of the text; a
+ * passage where none does is copied as it is.  Copies get the ids "ID#2", "ID#3", "ID#4" and the same title; the
+ * originals come first in the file, copies after them.  A gold passage is
+ * found when any of its copies is.
+ *
+ * Methods, all in the same run:
+ *   bm25-topk    BM25 ranking (cvs_txn_text_search), filled into the budget
+ *   vector-topk  the embedded question's exact vector ranking, filled
+ *   bm25+links   "naive BM25 + title links": the BM25 ranking where each of
+ *                the top 3 passages is followed by its 2 mention-linked
+ *                passages with the best BM25 scores among those not placed
+ *                yet (unscored ones last, in link order), then the rest of
+ *                the ranking, filled
+ *   default      cvs_txn_context with cvs_context_opts_init's options
+ *   diverse, mmr, topk   cvs_txn_context with that strategy
+ * "Filled" is the same greedy rule for every baseline: walk the ranking, a
+ * passage that does not fit the remaining budget is skipped and filling
+ * goes on (cvs_context's strategies never exceed the budget either).
+ *
+ * Metrics per set, variant, half, method and budget (default 256, 512,
+ * 1024 tokens, cvs_tokens_estimate of title + text):
+ *   full     share of questions whose context holds every gold passage
+ *   answer   share whose context text (titles and texts) contains a gold
+ *            answer or alias, both normalized as SQuAD's evaluation does
+ *            (lowercase, ASCII punctuation dropped, the articles a/an/the
+ *            dropped, whitespace collapsed), matched on word boundaries
+ *   recall   mean share of gold passages in the context
+ *   R@2, R@5 passage recall of the method's ranking before the budget
+ *            fill, as HippoRAG reports it: the baselines' rankings, and
+ *            for cvs_context the order its strategy picks with no budget
+ *            limit (one more call per question)
+ *   tokens   mean tokens used
+ *   p50/p99  latency in ms: the whole cvs_txn_context call for the
+ *            strategies; the ranking, record reads and fill for the
+ *            baselines.  One thread; pin it with `taskset -c 0`.
+ * Output: the tables on stdout (every figure, then the issue's goals on
+ * half B as differences), --csv and --json with the same rows, and
+ * --per-question with one JSON line per question and method (id, half,
+ * the data set's question type, per-budget outcomes) for analysis.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,28 +81,130 @@
 #include "bench/bench.h"
 #include "bench/benchutil.h"
 
+#define MAX_BUDGETS 8
+#define RANK_DEPTH 100          /* baseline rankings: enough for 1024 tokens */
+#define UNLIMITED ((size_t)1 << 40)
+
+/* ==== Questions ==== */
+
 typedef struct question {
     char *id, *text;
-    char **gold;
+    char *type;             /* "bridge", "2hop", ... or NULL */
+    char **gold;            /* corpus ids */
     size_t ngold;
+    char **answers;         /* normalized answer and aliases */
+    size_t nans;
+    int half;               /* 0 = A, 1 = B */
 } question;
 
 typedef struct qset {
     question *q;
     size_t n, cap;
+    int has_answers;
 } qset;
 
 static void qset_free(qset *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        free(s->q[i].id);
-        free(s->q[i].text);
-        for (size_t g = 0; g < s->q[i].ngold; g++)
-            free(s->q[i].gold[g]);
-        free(s->q[i].gold);
+        question *q = &s->q[i];
+        free(q->id);
+        free(q->text);
+        free(q->type);
+        for (size_t g = 0; g < q->ngold; g++)
+            free(q->gold[g]);
+        free(q->gold);
+        for (size_t a = 0; a < q->nans; a++)
+            free(q->answers[a]);
+        free(q->answers);
     }
     free(s->q);
     memset(s, 0, sizeof *s);
+}
+
+static uint64_t fnv1a64(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *r = realloc(p, n ? n : 1);
+    if (!r) {
+        fprintf(stderr, "cvstore-bench: out of memory\n");
+        exit(2);
+    }
+    return r;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *r = strdup(s);
+    if (!r) {
+        fprintf(stderr, "cvstore-bench: out of memory\n");
+        exit(2);
+    }
+    return r;
+}
+
+/* SQuAD's answer normalization (lowercase, punctuation and articles out,
+ * whitespace collapsed), on ASCII; other bytes are kept as they are.  The
+ * result has one space before and after every word, so that " w1 w2 " is
+ * found in another normalized text only on word boundaries.  Malloc'd. */
+static char *normalize(const char *s, size_t n)
+{
+    char *out = xrealloc(NULL, n + 3), *w = out;
+    size_t i = 0;
+    *w++ = ' ';
+    while (i < n) {
+        size_t b, e;
+        while (i < n && (isspace((unsigned char)s[i]) || ispunct((unsigned char)s[i])))
+            i++;
+        /* a word: up to white space; punctuation inside it is dropped, as
+         * SQuAD does before splitting ("U.S." -> "us") */
+        b = i;
+        while (i < n && !isspace((unsigned char)s[i]))
+            i++;
+        e = i;
+        char *start = w;
+        for (size_t k = b; k < e; k++)
+            if (!ispunct((unsigned char)s[k]))
+                *w++ = (char)tolower((unsigned char)s[k]);
+        size_t wl = (size_t)(w - start);
+        if (wl == 0)
+            continue;
+        if ((wl == 1 && start[0] == 'a') || (wl == 2 && !memcmp(start, "an", 2)) ||
+            (wl == 3 && !memcmp(start, "the", 3))) {
+            w = start;
+            continue;
+        }
+        *w++ = ' ';
+    }
+    *w = '\0';
+    return out;
+}
+
+static void add_answer(question *q, const char *a)
+{
+    char *n = normalize(a, strlen(a));
+    if (strlen(n) <= 1) { /* nothing left ("the") */
+        free(n);
+        return;
+    }
+    q->answers = xrealloc(q->answers, (q->nans + 1) * sizeof *q->answers);
+    q->answers[q->nans++] = n;
 }
 
 static question *find_q(qset *s, const char *id)
@@ -59,7 +215,10 @@ static question *find_q(qset *s, const char *id)
     return NULL;
 }
 
-static int load_questions(const char *dir, size_t offset, size_t limit, qset *s)
+/* The first `limit` questions (0 = all) of dir/queries.jsonl, their gold
+ * passages from dir/qrels.tsv and answers from "answer" and
+ * "answer_aliases" where present. */
+static int load_questions(const char *dir, size_t limit, qset *s)
 {
     char path[4400], *line = NULL;
     size_t cap = 0;
@@ -69,25 +228,40 @@ static int load_questions(const char *dir, size_t offset, size_t limit, qset *s)
         perror(path);
         return -1;
     }
-    for (size_t lineno = 0; getline(&line, &cap, f) > 0 && (!limit || s->n < limit); lineno++) {
-        json_t *j, *id, *qt;
-        if (lineno < offset || !(j = json_loads(line, 0, NULL)))
+    while (getline(&line, &cap, f) > 0 && (!limit || s->n < limit)) {
+        json_t *j = json_loads(line, 0, NULL), *id, *qt, *ans, *al;
+        if (!j)
             continue;
         id = json_object_get(j, "id");
         qt = json_object_get(j, "question");
         if (json_is_string(id) && json_is_string(qt)) {
+            question *q;
             if (s->n == s->cap) {
                 s->cap = s->cap ? s->cap * 2 : 256;
-                s->q = realloc(s->q, s->cap * sizeof *s->q);
+                s->q = xrealloc(s->q, s->cap * sizeof *s->q);
             }
-            s->q[s->n++] = (question){strdup(json_string_value(id)),
-                                      strdup(json_string_value(qt)), NULL, 0};
+            q = &s->q[s->n++];
+            memset(q, 0, sizeof *q);
+            q->id = xstrdup(json_string_value(id));
+            q->text = xstrdup(json_string_value(qt));
+            q->half = (int)(fnv1a64(q->id, strlen(q->id)) >> 63);
+            if (json_is_string(json_object_get(j, "type")))
+                q->type = xstrdup(json_string_value(json_object_get(j, "type")));
+            if (json_is_string(ans = json_object_get(j, "answer")))
+                add_answer(q, json_string_value(ans));
+            if (json_is_array(al = json_object_get(j, "answer_aliases"))) {
+                size_t k;
+                json_t *v;
+                json_array_foreach(al, k, v)
+                    if (json_is_string(v))
+                        add_answer(q, json_string_value(v));
+            }
+            s->has_answers |= q->nans > 0;
         }
         json_decref(j);
     }
     free(line);
     fclose(f);
-    /* Gold passages from qrels.tsv (query-id, corpus-id, score). */
     snprintf(path, sizeof path, "%s/qrels.tsv", dir);
     if (!(f = fopen(path, "r"))) {
         perror(path);
@@ -100,49 +274,831 @@ static int load_questions(const char *dir, size_t offset, size_t limit, qset *s)
         question *q;
         if (!qid || !cid || !strcmp(qid, "query-id") || !(q = find_q(s, qid)))
             continue;
-        q->gold = realloc(q->gold, (q->ngold + 1) * sizeof *q->gold);
-        q->gold[q->ngold++] = strdup(cid);
+        q->gold = xrealloc(q->gold, (q->ngold + 1) * sizeof *q->gold);
+        q->gold[q->ngold++] = xstrdup(cid);
     }
     free(line);
     fclose(f);
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* ==== The redundant variant ==== */
+
+typedef struct span {
+    size_t b, e; /* [b, e) of the text, without the separating space */
+} span;
+
+/* Sentence boundaries: [.!?] then a space then an ASCII capital or digit,
+ * where the word before the mark has 3 or more letters (so "St. Louis" and
+ * "U.S. Army" stay whole).  Good enough to make plausible rewrites. */
+static size_t sentences(const char *t, size_t n, span *sp, size_t cap)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    size_t ns = 0, b = 0;
+    for (size_t i = 0; i + 2 < n; i++) {
+        if ((t[i] == '.' || t[i] == '!' || t[i] == '?') && t[i + 1] == ' ' &&
+            (isupper((unsigned char)t[i + 2]) || isdigit((unsigned char)t[i + 2]))) {
+            size_t w = i, letters = 0;
+            while (w > b && isalpha((unsigned char)t[w - 1])) {
+                w--;
+                letters++;
+            }
+            if (letters < 3)
+                continue;
+            if (ns + 1 < cap)
+                sp[ns++] = (span){b, i + 1};
+            b = i + 2;
+        }
+    }
+    if (b < n)
+        sp[ns++] = (span){b, n};
+    return ns;
+}
+
+/* Appends t[b, e) to the buffer (with a space before it when not empty). */
+static void cat_span(char *buf, size_t *len, const char *t, size_t b, size_t e)
+{
+    if (*len && e > b)
+        buf[(*len)++] = ' ';
+    memcpy(buf + *len, t + b, e - b);
+    *len += e - b;
+    buf[*len] = '\0';
+}
+
+/* A clause cut in t: the first " (...)" if any, else a ", ...," or a
+ * trailing ", ...[.]" inside one sentence.  Writes the result to out,
+ * returns 0 when there is nothing to cut. */
+static int cut_clause(const char *t, size_t n, uint64_t *rng, char *out)
+{
+    const char *p = memchr(t, '(', n), *q;
+    size_t b, e;
+    if (p && (q = memchr(p, ')', n - (size_t)(p - t)))) {
+        b = (size_t)(p - t);
+        e = (size_t)(q - t) + 1;
+        if (b > 0 && t[b - 1] == ' ')
+            b--;
+    } else {
+        /* the k-th comma, k drawn, that has a word after it */
+        size_t commas = 0, k;
+        for (size_t i = 0; i + 1 < n; i++)
+            commas += t[i] == ',' && t[i + 1] == ' ';
+        if (!commas)
+            return 0;
+        k = splitmix64(rng) % commas;
+        b = 0;
+        for (size_t i = 0, c = 0; i + 1 < n; i++)
+            if (t[i] == ',' && t[i + 1] == ' ' && c++ == k) {
+                b = i;
+                break;
+            }
+        /* to the next comma (a parenthetical) or the sentence's end */
+        for (e = b + 1; e < n && t[e] != ',' && t[e] != '.' && t[e] != ';'; e++)
+            ;
+        if (e < n && t[e] == ',')
+            e++; /* ", clause," -> "" keeps the sentence's flow */
+        else if (b == 0)
+            return 0;
+    }
+    memcpy(out, t, b);
+    memcpy(out + b, t + e, n - e);
+    out[b + n - e] = '\0';
+    return e > b;
+}
+
+/* Copy `copy` (>= 2) of a passage, rewritten by one edit drawn from seed
+ * and the copy number, or the next one (drop, rotate, cut) when it does not
+ * apply. */
+static char *rewrite(const char *t, size_t n, int copy, uint64_t seed)
+{
+    size_t cap = n / 2 + 4;
+    span *sp = xrealloc(NULL, cap * sizeof *sp);
+    size_t ns = sentences(t, n, sp, cap), len = 0;
+    char *out = xrealloc(NULL, n + 2);
+    uint64_t rng = seed;
+    int done = 0, first = (int)((splitmix64(&rng) + (uint64_t)copy) % 3);
+    out[0] = '\0';
+    for (int tries = 0; tries < 3 && !done; tries++) {
+        int edit = (first + tries) % 3;
+        len = 0;
+        out[0] = '\0';
+        if (edit == 0 && ns >= 2) { /* drop one sentence */
+            size_t d = splitmix64(&rng) % ns;
+            for (size_t i = 0; i < ns; i++)
+                if (i != d)
+                    cat_span(out, &len, t, sp[i].b, sp[i].e);
+            done = 1;
+        } else if (edit == 1 && ns >= 2) { /* rotate the sentences */
+            size_t r = 1 + splitmix64(&rng) % (ns - 1);
+            for (size_t i = 0; i < ns; i++)
+                cat_span(out, &len, t, sp[(i + r) % ns].b, sp[(i + r) % ns].e);
+            done = 1;
+        } else if (edit == 2) {
+            done = cut_clause(t, n, &rng, out);
+        }
+        /* light: at least half of the text stays (a cut of a passage that
+         * is mostly one parenthesis would leave nothing to embed) */
+        if (done && strlen(out) < n / 2)
+            done = 0;
+    }
+    if (!done) { /* one sentence, no clause: an exact copy */
+        memcpy(out, t, n);
+        out[n] = '\0';
+    }
+    free(sp);
+    return out;
+}
+
+/* Writes the redundant variant of corpus (see the top of the file) to path;
+ * *npass gets the passages written. */
+static int write_redundant(const char *corpus, const char *path, uint64_t seed, size_t *npass)
+{
+    FILE *in = fopen(corpus, "r"), *out = NULL, *copies = NULL;
+    char *line = NULL, cpath[4500];
+    size_t cap = 0;
+    int rc = -1;
+    *npass = 0;
+    snprintf(cpath, sizeof cpath, "%s.copies", path);
+    if (!in || !(out = fopen(path, "w")) || !(copies = fopen(cpath, "w+"))) {
+        perror(!in ? corpus : path);
+        goto out;
+    }
+    while (getline(&line, &cap, in) > 0) {
+        json_t *j = json_loads(line, 0, NULL), *idv, *tv;
+        char id[64], *text;
+        if (!j)
+            continue;
+        idv = json_object_get(j, "id");
+        tv = json_object_get(j, "text");
+        if (json_is_integer(idv))
+            snprintf(id, sizeof id, "%lld", (long long)json_integer_value(idv));
+        else if (json_is_string(idv))
+            snprintf(id, sizeof id, "%s", json_string_value(idv));
+        else {
+            json_decref(j);
+            continue;
+        }
+        json_object_del(j, "sentences");
+        json_object_set_new(j, "id", json_string(id));
+        char *s = json_dumps(j, JSON_COMPACT);
+        fprintf(out, "%s\n", s);
+        free(s);
+        (*npass)++;
+        uint64_t h = seed ^ fnv1a64(id, strlen(id));
+        int n = 1 + (int)(splitmix64(&h) % 4);
+        /* a copy: setting the copies' text frees the original's */
+        text = xstrdup(json_is_string(tv) ? json_string_value(tv) : "");
+        for (int c = 2; c <= n; c++) {
+            char cid[80];
+            char *rw = rewrite(text, strlen(text), c, splitmix64(&h));
+            snprintf(cid, sizeof cid, "%s#%d", id, c);
+            json_object_set_new(j, "id", json_string(cid));
+            json_object_set_new(j, "text", json_string(rw));
+            s = json_dumps(j, JSON_COMPACT);
+            fprintf(copies, "%s\n", s);
+            free(s);
+            free(rw);
+            (*npass)++;
+        }
+        free(text);
+        json_decref(j);
+    }
+    rewind(copies);
+    while (getline(&line, &cap, copies) > 0)
+        fputs(line, out);
+    rc = ferror(out) ? -1 : 0;
+out:
+    free(line);
+    if (in)
+        fclose(in);
+    if (copies) {
+        fclose(copies);
+        remove(cpath);
+    }
+    if (out && fclose(out))
+        rc = -1;
+    return rc;
+}
+
+/* ==== Scoring ==== */
+
+/* The corpus id a record stands for: its id up to a '#' (redundant copies). */
+static size_t base_len(const char *id, size_t len)
+{
+    const char *h = memchr(id, '#', len);
+    return h ? (size_t)(h - id) : len;
+}
+
+/* Gold passages found among ids[0..n): a bit per gold passage. */
+static unsigned gold_hits(const question *q, const char *const *ids, const size_t *lens, size_t n)
+{
+    unsigned hit = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t bl = base_len(ids[k], lens[k]);
+        for (size_t g = 0; g < q->ngold && g < 32; g++)
+            if (strlen(q->gold[g]) == bl && !memcmp(q->gold[g], ids[k], bl))
+                hit |= 1u << g;
+    }
+    return hit;
+}
+
+static int popcount(unsigned x) { return __builtin_popcount(x); }
+
+/* A context as the bench scores it: ids and the text it puts in front of a
+ * reader, in order. */
+typedef struct ctx {
+    const char **ids;
+    size_t *lens, n, cap, tokens;
+    char *text;
+    size_t tlen, tcap;
+} ctx;
+
+static void ctx_reset(ctx *c)
+{
+    c->n = 0;
+    c->tokens = 0;
+    c->tlen = 0;
+    if (c->text)
+        c->text[0] = '\0';
+}
+
+static void ctx_add(ctx *c, const char *id, size_t id_len, const char *title, size_t tl,
+                    const char *text, size_t xl)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 32;
+        c->ids = xrealloc(c->ids, c->cap * sizeof *c->ids);
+        c->lens = xrealloc(c->lens, c->cap * sizeof *c->lens);
+    }
+    c->ids[c->n] = id;
+    c->lens[c->n++] = id_len;
+    if (c->tlen + tl + xl + 3 > c->tcap) {
+        c->tcap = (c->tlen + tl + xl + 3) * 2;
+        c->text = xrealloc(c->text, c->tcap);
+    }
+    if (title) {
+        memcpy(c->text + c->tlen, title, tl);
+        c->tlen += tl;
+        c->text[c->tlen++] = '\n';
+    }
+    if (text) {
+        memcpy(c->text + c->tlen, text, xl);
+        c->tlen += xl;
+    }
+    c->text[c->tlen++] = '\n';
+    c->text[c->tlen] = '\0';
+}
+
+static void ctx_free(ctx *c)
+{
+    free(c->ids);
+    free(c->lens);
+    free(c->text);
+}
+
+static int contains_answer(const question *q, const ctx *c)
+{
+    char *norm;
+    int found = 0;
+    if (!q->nans || !c->tlen)
+        return 0;
+    norm = normalize(c->text, c->tlen);
+    for (size_t a = 0; a < q->nans && !found; a++)
+        found = strstr(norm, q->answers[a]) != NULL;
+    free(norm);
+    return found;
+}
+
+/* ==== Methods ==== */
+
+enum { M_BM25, M_VECTOR, M_LINKS, M_DEFAULT, M_DIVERSE, M_MMR, M_TOPK, M_COUNT };
+static const char *const method_names[M_COUNT] = {
+    "bm25-topk", "vector-topk", "bm25+links", "default", "diverse", "mmr", "topk"};
+
+/* What one question gave under one method. */
+typedef struct qres {
+    unsigned char full[MAX_BUDGETS], ans[MAX_BUDGETS];
+    float recall[MAX_BUDGETS], tokens[MAX_BUDGETS], ms[MAX_BUDGETS];
+    float r2, r5;
+} qres;
+
+typedef struct scratch {
+    int64_t *keys;
+    float *scores;
+    size_t cap;
+    int64_t *rank;       /* the method's ranking, keys */
+    size_t nrank;
+    float *qvec;
+    struct kv { int64_t key; float score; } *bm; /* BM25 scores by key */
+    size_t nbm;
+} scratch;
+
+static int cmp_kv(const void *a, const void *b)
+{
+    int64_t x = ((const struct kv *)a)->key, y = ((const struct kv *)b)->key;
     return x < y ? -1 : x > y;
 }
+
+static float bm25_of(const scratch *s, int64_t key)
+{
+    struct kv k = {key, 0}, *f = bsearch(&k, s->bm, s->nbm, sizeof *s->bm, cmp_kv);
+    return f ? f->score : -1;
+}
+
+static int in_rank(const scratch *s, int64_t key)
+{
+    for (size_t i = 0; i < s->nrank; i++)
+        if (s->rank[i] == key)
+            return 1;
+    return 0;
+}
+
+/* The ranking of a baseline method into s->rank. */
+static void baseline_rank(cvs_db *db, cvs_txn *t, int m, const char *text, size_t nrec,
+                          scratch *s)
+{
+    size_t depth = m == M_LINKS ? nrec : RANK_DEPTH;
+    s->nrank = 0;
+    if (depth > s->cap) {
+        s->cap = depth;
+        s->keys = xrealloc(s->keys, depth * sizeof *s->keys);
+        s->scores = xrealloc(s->scores, depth * sizeof *s->scores);
+        s->rank = xrealloc(s->rank, (depth + 8) * sizeof *s->rank);
+        s->bm = xrealloc(s->bm, depth * sizeof *s->bm);
+    }
+    if (m == M_VECTOR) {
+        /* A question without a word of the vocabulary has no vector:
+         * an empty ranking, as cvs_context answers it. */
+        if (cvs_embed_text(db, text, 0, s->qvec))
+            return;
+        bu_check(cvs_txn_search(t, s->qvec, 1, depth, 0, s->keys, s->scores), "vector search");
+    } else {
+        bu_check(cvs_txn_text_search(t, text, strlen(text), depth, s->keys, s->scores),
+                 "text search");
+    }
+    size_t n = 0;
+    while (n < depth && s->keys[n] >= 0)
+        n++;
+    if (m != M_LINKS) {
+        memcpy(s->rank, s->keys, n * sizeof *s->keys);
+        s->nrank = n;
+        return;
+    }
+    /* bm25+links: the BM25 scores of everything, to rank the links */
+    for (size_t i = 0; i < n; i++)
+        s->bm[i] = (struct kv){s->keys[i], s->scores[i]};
+    s->nbm = n;
+    qsort(s->bm, n, sizeof *s->bm, cmp_kv);
+    for (size_t i = 0; i < n && i < RANK_DEPTH; i++) {
+        cvs_record rec;
+        /* one of the top 3 placed already as a link still brings its own
+         * links */
+        if (!in_rank(s, s->keys[i]))
+            s->rank[s->nrank++] = s->keys[i];
+        if (i >= 3)
+            continue;
+        bu_check(cvs_get_key(t, s->keys[i], &rec, NULL), "get");
+        int64_t best[2] = {-1, -1};
+        float bs[2] = {-2, -2};
+        for (size_t l = 0; l < rec.nlinks; l++) {
+            cvs_record to;
+            if (cvs_get(t, rec.links[l].id, rec.links[l].id_len, &to, NULL))
+                continue;
+            float sc = bm25_of(s, to.key);
+            if (to.key == s->keys[i] || to.key == best[0] || to.key == best[1] ||
+                in_rank(s, to.key))
+                continue;
+            if (sc > bs[0]) {
+                best[1] = best[0], bs[1] = bs[0];
+                best[0] = to.key, bs[0] = sc;
+            } else if (sc > bs[1]) {
+                best[1] = to.key, bs[1] = sc;
+            }
+        }
+        for (int b = 0; b < 2; b++)
+            if (best[b] >= 0)
+                s->rank[s->nrank++] = best[b];
+    }
+}
+
+/* Fills a budget greedily from s->rank: a passage that does not fit is
+ * skipped and filling goes on. */
+static void fill(cvs_txn *t, const scratch *s, size_t budget, ctx *c)
+{
+    ctx_reset(c);
+    for (size_t i = 0; i < s->nrank; i++) {
+        cvs_record rec;
+        bu_check(cvs_get_key(t, s->rank[i], &rec, NULL), "get");
+        size_t tl = rec.title ? rec.title_len : 0, xl = rec.text ? rec.text_len : 0;
+        size_t tok = cvs_tokens_estimate(tl, xl);
+        if (c->tokens + tok > budget)
+            continue;
+        c->tokens += tok;
+        ctx_add(c, rec.id, rec.id_len, rec.title, tl, rec.text, xl);
+    }
+}
+
+static void score(const question *q, const ctx *c, qres *r, size_t b)
+{
+    unsigned hit = gold_hits(q, c->ids, c->lens, c->n);
+    r->full[b] = (size_t)popcount(hit) == q->ngold;
+    r->recall[b] = (float)popcount(hit) / (float)q->ngold;
+    r->ans[b] = (unsigned char)contains_answer(q, c);
+    r->tokens[b] = (float)c->tokens;
+}
+
+static void score_rank(const question *q, const char *const *ids, const size_t *lens, size_t n,
+                       qres *r)
+{
+    r->r2 = (float)popcount(gold_hits(q, ids, lens, n < 2 ? n : 2)) / (float)q->ngold;
+    r->r5 = (float)popcount(gold_hits(q, ids, lens, n < 5 ? n : 5)) / (float)q->ngold;
+}
+
+/* Runs method m on question q at every budget. */
+static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *base,
+                         const question *q, const size_t *budgets, size_t nb, size_t nrec,
+                         scratch *s, ctx *c, qres *r)
+{
+    memset(r, 0, sizeof *r);
+    if (m <= M_LINKS) {
+        double t0 = bu_now();
+        baseline_rank(db, t, m, q->text, nrec, s);
+        double rank_s = bu_now() - t0;
+        for (size_t b = 0; b < nb; b++) {
+            double a = bu_now();
+            fill(t, s, budgets[b], c);
+            r->ms[b] = (float)((rank_s + bu_now() - a) * 1e3);
+            score(q, c, r, b);
+        }
+        /* ids of the ranking's first five */
+        const char *ids[5];
+        size_t lens[5], n = 0;
+        for (size_t i = 0; i < s->nrank && n < 5; i++, n++)
+            bu_check(cvs_key_id(t, s->rank[i], &ids[n], &lens[n]), "key id");
+        score_rank(q, ids, lens, n, r);
+        return;
+    }
+    cvs_context_opts o = *base;
+    if (m == M_DIVERSE)
+        o.strategy = CVS_CONTEXT_DIVERSE;
+    else if (m == M_MMR)
+        o.strategy = CVS_CONTEXT_MMR;
+    else if (m == M_TOPK)
+        o.strategy = CVS_CONTEXT_TOPK;
+    for (size_t b = 0; b < nb; b++) {
+        cvs_context_result res;
+        o.budget = budgets[b];
+        double a = bu_now();
+        bu_check(cvs_txn_context(t, &o, q->text, 0, NULL, &res), q->id);
+        r->ms[b] = (float)((bu_now() - a) * 1e3);
+        ctx_reset(c);
+        for (size_t i = 0; i < res.n; i++) {
+            const cvs_context_item *it = &res.items[i];
+            ctx_add(c, it->id, it->id_len, it->title, it->title_len, it->text, it->text_len);
+        }
+        c->tokens = res.tokens;
+        score(q, c, r, b);
+        cvs_context_result_free(&res);
+    }
+    /* the ranking: the strategy's order with no budget limit */
+    cvs_context_result res;
+    o.budget = UNLIMITED;
+    bu_check(cvs_txn_context(t, &o, q->text, 0, NULL, &res), q->id);
+    const char *ids[5];
+    size_t lens[5], n = 0;
+    for (; n < res.n && n < 5; n++) {
+        ids[n] = res.items[n].id;
+        lens[n] = res.items[n].id_len;
+    }
+    score_rank(q, ids, lens, n, r);
+    cvs_context_result_free(&res);
+}
+
+/* ==== Aggregation and output ==== */
+
+/* One JSON line per question and method (--per-question), for looking at
+ * the questions behind a rate: which half, which type, what each budget
+ * found. */
+static void write_per_question(FILE *f, const char *set, const char *variant, const qset *qs,
+                               int m, const qres *res, const size_t *budgets, size_t nb)
+{
+    for (size_t i = 0; i < qs->n; i++) {
+        const question *q = &qs->q[i];
+        const qres *r = &res[i];
+        json_t *full = json_array(), *ans = json_array(), *rec = json_array(),
+               *ms = json_array(), *bud = json_array();
+        if (!q->ngold)
+            continue;
+        for (size_t b = 0; b < nb; b++) {
+            json_array_append_new(bud, json_integer((json_int_t)budgets[b]));
+            json_array_append_new(full, json_integer(r->full[b]));
+            json_array_append_new(ans, qs->has_answers ? json_integer(r->ans[b]) : json_null());
+            json_array_append_new(rec, json_real(r->recall[b]));
+            json_array_append_new(ms, json_real(r->ms[b]));
+        }
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:o,s:o,s:o,s:o,s:f,s:f}", "set",
+                              set, "variant", variant, "id", q->id, "half", q->half ? "B" : "A",
+                              "type", q->type, "method", method_names[m], "budgets", bud,
+                              "full", full, "answer", ans, "recall", rec, "ms", ms, "r2",
+                              (double)r->r2, "r5", (double)r->r5);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (line)
+            fprintf(f, "%s\n", line);
+        free(line);
+        json_decref(o);
+    }
+}
+
+/* One aggregated line: a set, variant, half and method at one budget. */
+typedef struct agg {
+    char set[16], variant[16], half[4];
+    int method;
+    size_t budget, nq;
+    int has_answers;
+    double full, ans, recall, tokens, r2, r5, p50, p99;
+} agg;
+
+typedef struct aggs {
+    agg *a;
+    size_t n, cap;
+} aggs;
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void aggregate(aggs *out, const char *set, const char *variant, const qset *qs,
+                      int m, const qres *res, const size_t *budgets, size_t nb)
+{
+    static const char *const halves[3] = {"A", "B", "all"};
+    float *lat = xrealloc(NULL, (qs->n + 1) * sizeof *lat);
+    for (int h = 0; h < 3; h++)
+        for (size_t b = 0; b < nb; b++) {
+            agg g = {.method = m, .budget = budgets[b], .has_answers = qs->has_answers};
+            snprintf(g.set, sizeof g.set, "%s", set);
+            snprintf(g.variant, sizeof g.variant, "%s", variant);
+            snprintf(g.half, sizeof g.half, "%s", halves[h]);
+            size_t n = 0;
+            for (size_t i = 0; i < qs->n; i++) {
+                const qres *r = &res[i];
+                if (!qs->q[i].ngold || (h < 2 && qs->q[i].half != h))
+                    continue;
+                g.full += r->full[b];
+                g.ans += r->ans[b];
+                g.recall += r->recall[b];
+                g.tokens += r->tokens[b];
+                g.r2 += r->r2;
+                g.r5 += r->r5;
+                lat[n++] = r->ms[b];
+            }
+            g.nq = n;
+            if (n) {
+                g.full /= (double)n;
+                g.ans /= (double)n;
+                g.recall /= (double)n;
+                g.tokens /= (double)n;
+                g.r2 /= (double)n;
+                g.r5 /= (double)n;
+                qsort(lat, n, sizeof *lat, cmp_float);
+                g.p50 = lat[n / 2];
+                g.p99 = lat[(size_t)((double)(n - 1) * 0.99 + 0.5)];
+            }
+            if (out->n == out->cap) {
+                out->cap = out->cap ? out->cap * 2 : 64;
+                out->a = xrealloc(out->a, out->cap * sizeof *out->a);
+            }
+            out->a[out->n++] = g;
+        }
+    free(lat);
+}
+
+static const agg *find_agg(const aggs *as, const char *set, const char *variant, const char *half,
+                           int m, size_t budget)
+{
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        if (g->method == m && g->budget == budget && !strcmp(g->set, set) &&
+            !strcmp(g->variant, variant) && !strcmp(g->half, half))
+            return g;
+    }
+    return NULL;
+}
+
+/* The human table: one row per set, variant, half and method, the budgets
+ * side by side; R@2/R@5 do not depend on the budget. */
+static void print_table(const aggs *as, const size_t *budgets, size_t nb, size_t lat_b)
+{
+    printf("| set | variant | half | method | n |");
+    for (size_t b = 0; b < nb; b++)
+        printf(" full@%zu |", budgets[b]);
+    for (size_t b = 0; b < nb; b++)
+        printf(" ans@%zu |", budgets[b]);
+    printf(" R@2 | R@5 | p50@%zu ms | p99@%zu ms |\n|---|---|---|---|---:|", budgets[lat_b],
+           budgets[lat_b]);
+    for (size_t b = 0; b < 2 * nb + 4; b++)
+        printf("---:|");
+    printf("\n");
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        if (g->budget != budgets[0])
+            continue;
+        printf("| %s | %s | %s | %s | %zu |", g->set, g->variant, g->half,
+               method_names[g->method], g->nq);
+        for (size_t b = 0; b < nb; b++)
+            printf(" %.3f |", find_agg(as, g->set, g->variant, g->half, g->method, budgets[b])->full);
+        for (size_t b = 0; b < nb; b++)
+            if (g->has_answers)
+                printf(" %.3f |",
+                       find_agg(as, g->set, g->variant, g->half, g->method, budgets[b])->ans);
+            else
+                printf(" n/a |");
+        const agg *l = find_agg(as, g->set, g->variant, g->half, g->method, budgets[lat_b]);
+        printf(" %.3f | %.3f | %.2f | %.2f |\n", g->r2, g->r5, l->p50, l->p99);
+    }
+}
+
+/* The goals of issue 15 on half B, as differences, so a reader sees at a
+ * glance which hold: default vs the better of bm25-topk and bm25+links
+ * (full support), default's R@5 over bm25-topk's, and diverse over topk at
+ * each budget on the redundant variant. */
+static void print_goals(const aggs *as, const size_t *budgets, size_t nb)
+{
+    printf("\nHalf B: default's full support minus the better of bm25-topk and bm25+links; "
+           "R@5 minus bm25-topk's; diverse and default minus topk (full support):\n\n"
+           "| set | variant |");
+    for (size_t b = 0; b < nb; b++)
+        printf(" default-best@%zu |", budgets[b]);
+    printf(" R@5 default-bm25 |");
+    for (size_t b = 0; b < nb; b++)
+        printf(" diverse-topk@%zu | default-topk@%zu |", budgets[b], budgets[b]);
+    printf("\n|---|---|");
+    for (size_t b = 0; b < 3 * nb + 1; b++)
+        printf("---:|");
+    printf("\n");
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        if (g->method != M_DEFAULT || g->budget != budgets[0] || strcmp(g->half, "B"))
+            continue;
+        printf("| %s | %s |", g->set, g->variant);
+        for (size_t b = 0; b < nb; b++) {
+            const agg *d = find_agg(as, g->set, g->variant, "B", M_DEFAULT, budgets[b]),
+                      *x = find_agg(as, g->set, g->variant, "B", M_BM25, budgets[b]),
+                      *y = find_agg(as, g->set, g->variant, "B", M_LINKS, budgets[b]);
+            if (x && y)
+                printf(" %+.3f |", d->full - (x->full > y->full ? x->full : y->full));
+            else
+                printf(" - |");
+        }
+        const agg *x = find_agg(as, g->set, g->variant, "B", M_BM25, budgets[0]);
+        if (x)
+            printf(" %+.3f |", g->r5 - x->r5);
+        else
+            printf(" - |");
+        for (size_t b = 0; b < nb; b++) {
+            const agg *t = find_agg(as, g->set, g->variant, "B", M_TOPK, budgets[b]),
+                      *v = find_agg(as, g->set, g->variant, "B", M_DIVERSE, budgets[b]),
+                      *d = find_agg(as, g->set, g->variant, "B", M_DEFAULT, budgets[b]);
+            if (t && v)
+                printf(" %+.3f |", v->full - t->full);
+            else
+                printf(" - |");
+            printf(" %+.3f |", t ? d->full - t->full : 0.0);
+        }
+        printf("\n");
+    }
+}
+
+static int write_csv(const aggs *as, const char *path)
+{
+    static const char *const header[] = {"set", "variant", "half", "method", "budget",
+                                         "questions", "full_support", "answer_contained",
+                                         "gold_recall", "recall_at_2", "recall_at_5", "tokens",
+                                         "p50_ms", "p99_ms"};
+    bu_table *tab = bu_table_new(14, header);
+    int rc;
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        bu_table_row(tab);
+        bu_table_cell(tab, "%s", g->set);
+        bu_table_cell(tab, "%s", g->variant);
+        bu_table_cell(tab, "%s", g->half);
+        bu_table_cell(tab, "%s", method_names[g->method]);
+        bu_table_cell(tab, "%zu", g->budget);
+        bu_table_cell(tab, "%zu", g->nq);
+        bu_table_cell(tab, "%.4f", g->full);
+        if (g->has_answers)
+            bu_table_cell(tab, "%.4f", g->ans);
+        else
+            bu_table_cell(tab, "%s", "");
+        bu_table_cell(tab, "%.4f", g->recall);
+        bu_table_cell(tab, "%.4f", g->r2);
+        bu_table_cell(tab, "%.4f", g->r5);
+        bu_table_cell(tab, "%.1f", g->tokens);
+        bu_table_cell(tab, "%.3f", g->p50);
+        bu_table_cell(tab, "%.3f", g->p99);
+    }
+    rc = bu_table_csv(tab, path);
+    bu_table_free(tab);
+    return rc;
+}
+
+static int write_json(const aggs *as, json_t *sets, const char *path)
+{
+    json_t *doc = json_object(), *rows = json_array();
+    int rc;
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        json_array_append_new(
+            rows, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:f,s:o,s:f,s:f,s:f,s:f,s:f,s:f}", "set",
+                            g->set, "variant", g->variant, "half", g->half, "method",
+                            method_names[g->method], "budget", (json_int_t)g->budget,
+                            "questions", (json_int_t)g->nq, "full_support", g->full,
+                            "answer_contained", g->has_answers ? json_real(g->ans) : json_null(),
+                            "gold_recall", g->recall, "recall_at_2", g->r2, "recall_at_5",
+                            g->r5, "tokens", g->tokens, "p50_ms", g->p50, "p99_ms", g->p99));
+    }
+    json_object_set(doc, "sets", sets);
+    json_object_set_new(doc, "rows", rows);
+    json_object_set_new(doc, "halves",
+                        json_string("A: top bit of FNV-1a-64(question id) is 0; B: it is 1"));
+    rc = strcmp(path, "-") ? json_dump_file(doc, path, JSON_INDENT(1))
+                           : json_dumpf(doc, stdout, JSON_INDENT(1));
+    if (rc)
+        fprintf(stderr, "cvstore-bench: cannot write %s\n", path);
+    json_decref(doc);
+    return rc ? -1 : 0;
+}
+
+/* ==== The command ==== */
+
+static const struct {
+    const char *name, *dir;
+} known_sets[] = {
+    {"hotpotqa", "multihop-qa/hotpotqa"},
+    {"musique", "multihop-qa/musique"},
+    {"squad", "squad2-test-half"},
+};
 
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench context [--data DIR] [--datasets hotpotqa,musique]\n"
-        "                             [--offset N] [--limit N]\n"
-        "                             [--budgets 256,512,1024] [--strategies LIST] [--csv PATH]\n"
-        "                             [--dir TMPDIR] [tuning options]\n"
-        "Imports each data set's corpus.jsonl (glove embedder, mention links, kNN graph)\n"
-        "and scores context sets against qrels.tsv: full-support rate, gold recall,\n"
-        "tokens, p50/p99 latency, per strategy and budget.\n"
-        "  --data DIR        the multihop-qa folder (default ../shared/data/multihop-qa\n"
-        "                    next to the source tree)\n"
-        "  --offset N        skip the first N questions of each data set (a held-out\n"
-        "                    part when tuning on the first N; default 0)\n"
-        "  --limit N         at most N questions of each data set (default all)\n"
-        "  --strategies L    of diverse,mmr,topk,bm25,vector (default all)\n"
-        "  tuning (defaults: cvs_context_opts_init): --hops N --fanout N --beam N\n"
-        "  --seeds N --depth N --decay X --lambda X --coverage X --lexical-weight X\n"
-        "  --fusion rrf|weighted --dup X --pool N --no-links --no-knn --knn K\n"
-        "  --title-weight X --knn-weight X --rrf-k X --bridges N --bridge-weight X\n");
+        "usage: cvstore-bench context [--data DIR] [--sets hotpotqa,musique,squad]\n"
+        "         [--limit N] [--variants clean,redundant] [--seed N]\n"
+        "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
+        "         [--csv PATH] [--json PATH|-] [--per-question PATH] [--dir TMPDIR]\n"
+        "         [tuning options]\n"
+        "Imports each set's corpus (glove embedder; mention links and kNN graph\n"
+        "unless --no-link), answers every question with every method at every\n"
+        "budget and reports, for question halves A, B and all: full-support rate,\n"
+        "answer containment, passage R@2/R@5 of the ranking, tokens, p50/p99 ms.\n"
+        "Half A (top bit of FNV-1a-64 of the question id 0) is for choosing rules,\n"
+        "half B for reporting them.\n"
+        "  --data DIR        folder holding multihop-qa/ and squad2-test-half/\n"
+        "                    (default $CVSTORE_DATA, else ../shared/data)\n"
+        "  --sets LIST       of hotpotqa, musique, squad; SET:N takes its first N\n"
+        "                    questions (default all three, all questions)\n"
+        "  --limit N         at most N questions of every set (SET:N wins)\n"
+        "  --variants LIST   clean, redundant (each passage 1-4 times, copies\n"
+        "                    lightly rewritten); default both\n"
+        "  --seed N          seed of the redundant variant (default 1)\n"
+        "  --methods LIST    of bm25-topk, vector-topk, bm25+links, default, diverse,\n"
+        "                    mmr, topk (default all; --strategies is the same, and\n"
+        "                    takes bm25 and vector for the top-k baselines)\n"
+        "  --no-link         plain import: no mention links, no kNN graph\n"
+        "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
+        "  --per-question P  one JSON line per question and method: id, half, type,\n"
+        "                    and per budget full support, answer, recall, ms\n"
+        "  tuning (applied to the cvs_context methods; defaults: cvs_context_opts_init):\n"
+        "  --hops N --fanout N --beam N --seeds N --depth N --decay X --lambda X\n"
+        "  --coverage X --lexical-weight X --fusion rrf|weighted --dup X --pool N\n"
+        "  --no-links --no-knn --knn K --title-weight X --knn-weight X --rrf-k X\n"
+        "  --bridges N --bridge-weight X\n");
+}
+
+static int parse_list(const char *s, size_t *out, size_t max, size_t *n)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        unsigned long v = strtoul(tok, &end, 10);
+        if (*end || !v || *n == max)
+            return -1;
+        out[(*n)++] = v;
+    }
+    return *n ? 0 : -1;
 }
 
 int bench_context(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, 0, 'D'}, {"datasets", required_argument, 0, 'S'},
-        {"limit", required_argument, 0, 'n'},
-        {"offset", required_argument, 0, 'O'}, {"budgets", required_argument, 0, 'B'},
-        {"strategies", required_argument, 0, 'T'}, {"csv", required_argument, 0, 'c'},
+        {"data", required_argument, 0, 'D'}, {"sets", required_argument, 0, 'S'},
+        {"datasets", required_argument, 0, 'S'}, {"limit", required_argument, 0, 'n'},
+        {"variants", required_argument, 0, 'V'}, {"seed", required_argument, 0, 'e'},
+        {"methods", required_argument, 0, 'M'}, {"strategies", required_argument, 0, 'M'}, {"budgets", required_argument, 0, 'B'},
+        {"no-link", no_argument, 0, 'I'}, {"csv", required_argument, 0, 'c'},
+        {"json", required_argument, 0, 'j'}, {"per-question", required_argument, 0, 'Q'},
         {"dir", required_argument, 0, 'd'}, {"hops", required_argument, 0, 'H'},
         {"fanout", required_argument, 0, 'f'}, {"beam", required_argument, 0, 'b'},
         {"seeds", required_argument, 0, 's'}, {"depth", required_argument, 0, 'p'},
@@ -155,28 +1111,38 @@ int bench_context(int argc, char **argv)
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
         {"bridge-weight", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *data = CVS_SOURCE_DIR "/../shared/data/multihop-qa", *parent = NULL, *csv = NULL;
-    char datasets[256] = "hotpotqa,musique", budgets_s[256] = "256,512,1024";
-    char strategies_s[256] = "bm25,vector,topk,mmr,diverse";
-    size_t limit = 0, offset = 0, knn_k = 16;
+    const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
+    FILE *pq = NULL;
+    char sets_s[256] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
+    char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
+    size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
+    uint64_t seed = 1;
+    int link = 1, c, ret = 0, use[M_COUNT] = {0};
     cvs_context_opts base;
-    int c, ret = 0;
-    static const char *const header[] = {"dataset", "strategy", "budget", "questions",
-                                         "full_support", "gold_recall", "tokens", "p50_ms",
-                                         "p99_ms"};
-    bu_table *tab;
+    aggs as = {0};
+    json_t *sets_json = json_array();
 
     cvs_context_opts_init(&base);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'D': data = optarg; break;
-        case 'S': snprintf(datasets, sizeof datasets, "%s", optarg); break;
+        case 'S': snprintf(sets_s, sizeof sets_s, "%s", optarg); break;
         case 'n': limit = strtoul(optarg, NULL, 10); break;
-        case 'O': offset = strtoul(optarg, NULL, 10); break;
-        case 'B': snprintf(budgets_s, sizeof budgets_s, "%s", optarg); break;
-        case 'T': snprintf(strategies_s, sizeof strategies_s, "%s", optarg); break;
+        case 'V': snprintf(variants_s, sizeof variants_s, "%s", optarg); break;
+        case 'e': seed = strtoull(optarg, NULL, 10); break;
+        case 'M': snprintf(methods_s, sizeof methods_s, "%s", optarg); break;
+        case 'B':
+            if (parse_list(optarg, budgets, MAX_BUDGETS, &nb)) {
+                fprintf(stderr, "cvstore-bench context: --budgets: 1 to %d positive numbers\n",
+                        MAX_BUDGETS);
+                return 1;
+            }
+            break;
+        case 'I': link = 0; break;
         case 'c': csv = optarg; break;
+        case 'j': json_path = optarg; break;
+        case 'Q': pq_path = optarg; break;
         case 'd': parent = optarg; break;
         case 'H': base.hops = atoi(optarg); break;
         case 'f': base.fanout = strtoul(optarg, NULL, 10); break;
@@ -198,113 +1164,189 @@ int bench_context(int argc, char **argv)
         case 'R': base.rrf_k = strtof(optarg, NULL); break;
         case 'g': base.bridges = strtoul(optarg, NULL, 10); break;
         case 'G': base.bridge_weight = strtof(optarg, NULL); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 1;
+        case 'h': usage(stdout); json_decref(sets_json); return 0;
+        default: usage(stderr); json_decref(sets_json); return 1;
         }
     }
-    tab = bu_table_new(9, header);
-    char *dsave = NULL;
-    for (char *ds = strtok_r(datasets, ",", &dsave); ds; ds = strtok_r(NULL, ",", &dsave)) {
-        char dir[4200], corpus[4300], store[4300], *tmp;
-        qset qs = {0};
-        cvs_create_opts co = {.dim = 100, .metric = CVS_METRIC_COSINE};
-        cvs_import_opts io = {.format = CVS_FMT_JSONL};
-        cvs_link_stats ls;
-        cvs_knn_opts ko = {.k = knn_k};
-        cvs_knn_info ki;
-        cvs_db *db = NULL;
-        cvs_txn *t = NULL;
-        double t0;
+    {
+        char buf[256], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", methods_s);
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int m = 0;
+            /* the names of the earlier bench (--strategies bm25,vector,...) */
+            const char *name = !strcmp(tok, "bm25") ? "bm25-topk"
+                             : !strcmp(tok, "vector") ? "vector-topk" : tok;
+            while (m < M_COUNT && strcmp(method_names[m], name))
+                m++;
+            if (m == M_COUNT) {
+                fprintf(stderr, "cvstore-bench context: unknown method '%s'\n", tok);
+                json_decref(sets_json);
+                return 1;
+            }
+            use[m] = 1;
+        }
+    }
+    data = bu_data_dir(data);
+    if (pq_path && !(pq = fopen(pq_path, "w"))) {
+        perror(pq_path);
+        json_decref(sets_json);
+        return 1;
+    }
 
-        snprintf(dir, sizeof dir, "%s/%s", data, ds);
-        snprintf(corpus, sizeof corpus, "%s/corpus.jsonl", dir);
-        if (load_questions(dir, offset, limit, &qs)) {
+    char *ssave = NULL;
+    for (char *sn = strtok_r(sets_s, ",", &ssave); sn; sn = strtok_r(NULL, ",", &ssave)) {
+        char *colon = strchr(sn, ':');
+        size_t lim = limit, si = 0;
+        qset qs = {0};
+        char dir[4200];
+        if (colon) {
+            *colon = '\0';
+            lim = strtoul(colon + 1, NULL, 10);
+        }
+        while (si < sizeof known_sets / sizeof known_sets[0] && strcmp(known_sets[si].name, sn))
+            si++;
+        if (si == sizeof known_sets / sizeof known_sets[0]) {
+            fprintf(stderr, "cvstore-bench context: unknown set '%s' (hotpotqa, musique, squad)\n",
+                    sn);
             ret = 1;
             break;
         }
-        if (!(tmp = bu_tmpdir(parent))) {
-            ret = 2;
-            qset_free(&qs);
+        snprintf(dir, sizeof dir, "%s/%s", data, known_sets[si].dir);
+        if (load_questions(dir, lim, &qs)) {
+            ret = 1;
             break;
         }
-        snprintf(store, sizeof store, "%s/store", tmp);
-        t0 = bu_now();
-        bu_check(cvs_db_create(store, &co, &db), "create");
-        bu_check(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), "glove embedder");
-        bu_check(cvs_import(db, corpus, &io, NULL), corpus);
-        double t_imp = bu_now() - t0;
-        bu_check(cvs_link_mentions(db, &ls), "link");
-        bu_check(cvs_knn_build(db, &ko, &ki), "knn");
-        fprintf(stderr, "%s: %zu questions; import %.1f s; %llu mention links from %llu records "
-                "(%.2f s); kNN k=%zu %.2f s, recall %.3f\n", ds, qs.n, t_imp,
-                (unsigned long long)ls.links, (unsigned long long)ls.sources, ls.seconds, ki.k,
-                ki.seconds, ki.recall);
-        bu_check(cvs_txn_begin(db, &t), "txn");
-        {   /* Warm-up: loads the word vectors and the flat vectors once. */
-            cvs_context_result r;
-            bu_check(cvs_txn_context(t, &base, "warm up", 0, NULL, &r), "warm-up");
-            cvs_context_result_free(&r);
-        }
-        char bcopy[256], scopy[256];
-        snprintf(scopy, sizeof scopy, "%s", strategies_s);
-        char *ssave = NULL;
-        for (char *sn = strtok_r(scopy, ",", &ssave); sn; sn = strtok_r(NULL, ",", &ssave)) {
-            cvs_context_strategy st;
-            bu_check(cvs_context_strategy_parse(sn, &st), "--strategies");
-            snprintf(bcopy, sizeof bcopy, "%s", budgets_s);
-            char *bsave = NULL;
-            for (char *bs = strtok_r(bcopy, ",", &bsave); bs; bs = strtok_r(NULL, ",", &bsave)) {
-                cvs_context_opts o = base;
-                double *lat = malloc((qs.n + 1) * sizeof *lat), full = 0, rec = 0, tok = 0;
-                size_t nq = 0;
-                o.strategy = st;
-                o.budget = strtoul(bs, NULL, 10);
-                for (size_t i = 0; i < qs.n; i++) {
-                    question *q = &qs.q[i];
-                    cvs_context_result r;
-                    size_t hit = 0;
-                    if (!q->ngold)
-                        continue;
-                    double a = bu_now();
-                    bu_check(cvs_txn_context(t, &o, q->text, 0, NULL, &r), q->id);
-                    lat[nq++] = (bu_now() - a) * 1e3;
-                    for (size_t g = 0; g < q->ngold; g++)
-                        for (size_t k = 0; k < r.n; k++)
-                            if (strlen(q->gold[g]) == r.items[k].id_len &&
-                                !memcmp(q->gold[g], r.items[k].id, r.items[k].id_len)) {
-                                hit++;
-                                break;
-                            }
-                    full += hit == q->ngold;
-                    rec += (double)hit / (double)q->ngold;
-                    tok += (double)r.tokens;
-                    cvs_context_result_free(&r);
-                }
-                qsort(lat, nq, sizeof *lat, cmp_double);
-                bu_table_row(tab);
-                bu_table_cell(tab, "%s", ds);
-                bu_table_cell(tab, "%s", sn);
-                bu_table_cell(tab, "%zu", o.budget);
-                bu_table_cell(tab, "%zu", nq);
-                bu_table_cell(tab, "%.3f", nq ? full / (double)nq : 0);
-                bu_table_cell(tab, "%.3f", nq ? rec / (double)nq : 0);
-                bu_table_cell(tab, "%.0f", nq ? tok / (double)nq : 0);
-                bu_table_cell(tab, "%.2f", nq ? lat[nq / 2] : 0);
-                bu_table_cell(tab, "%.2f", nq ? lat[(size_t)((double)(nq - 1) * 0.99)] : 0);
-                fprintf(stderr, "%s %s %zu: full %.3f recall %.3f\n", ds, sn, o.budget,
-                        nq ? full / (double)nq : 0, nq ? rec / (double)nq : 0);
-                free(lat);
+        size_t nha = 0;
+        for (size_t i = 0; i < qs.n; i++)
+            nha += qs.q[i].half == 0;
+        char vbuf[64], *vsave = NULL;
+        snprintf(vbuf, sizeof vbuf, "%s", variants_s);
+        for (char *vn = strtok_r(vbuf, ",", &vsave); vn; vn = strtok_r(NULL, ",", &vsave)) {
+            char corpus[4400], store[4500], *tmp;
+            int redundant = !strcmp(vn, "redundant");
+            cvs_create_opts co = {.dim = 100, .metric = CVS_METRIC_COSINE};
+            cvs_import_opts io = {.format = CVS_FMT_JSONL};
+            cvs_link_stats ls = {0};
+            cvs_knn_opts ko = {.k = knn_k};
+            cvs_knn_info ki = {0};
+            cvs_db *db = NULL;
+            cvs_txn *t = NULL;
+            uint64_t nrec = 0;
+            size_t npass = 0;
+            double t0, t_imp, t_link = 0;
+
+            if (!redundant && strcmp(vn, "clean")) {
+                fprintf(stderr, "cvstore-bench context: unknown variant '%s'\n", vn);
+                ret = 1;
+                break;
             }
+            if (!(tmp = bu_tmpdir(parent))) {
+                ret = 2;
+                break;
+            }
+            snprintf(corpus, sizeof corpus, "%s/corpus.jsonl", dir);
+            if (redundant) {
+                snprintf(corpus, sizeof corpus, "%s/redundant.jsonl", tmp);
+                char orig[4400];
+                snprintf(orig, sizeof orig, "%s/corpus.jsonl", dir);
+                if (write_redundant(orig, corpus, seed, &npass)) {
+                    ret = 2;
+                    bu_rmrf(tmp);
+                    free(tmp);
+                    break;
+                }
+            }
+            snprintf(store, sizeof store, "%s/store", tmp);
+            t0 = bu_now();
+            bu_check(cvs_db_create(store, &co, &db), "create");
+            bu_check(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), "glove embedder");
+            bu_check(cvs_import(db, corpus, &io, NULL), corpus);
+            t_imp = bu_now() - t0;
+            if (link) {
+                t0 = bu_now();
+                bu_check(cvs_link_mentions(db, &ls), "link");
+                bu_check(cvs_knn_build(db, &ko, &ki), "knn");
+                t_link = bu_now() - t0;
+            }
+            bu_check(cvs_txn_begin(db, &t), "txn");
+            bu_check(cvs_txn_count(t, &nrec), "count");
+            fprintf(stderr,
+                    "%s/%s: %zu questions (half A %zu, B %zu); %llu passages; import %.1f s; "
+                    "link %.1f s (%llu mention links, kNN recall %.3f)\n",
+                    sn, vn, qs.n, nha, qs.n - nha, (unsigned long long)nrec, t_imp, t_link,
+                    (unsigned long long)ls.links, ki.recall);
+            json_array_append_new(
+                sets_json,
+                json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:f,s:f,s:I}", "set", sn, "variant",
+                          vn, "questions", (json_int_t)qs.n, "half_a", (json_int_t)nha,
+                          "half_b", (json_int_t)(qs.n - nha), "passages", (json_int_t)nrec,
+                          "answers", qs.has_answers, "linked", link, "import_s", t_imp,
+                          "link_s", t_link, "mention_links", (json_int_t)ls.links));
+            {   /* Warm-up: loads the word vectors and the flat vectors once. */
+                cvs_context_result r;
+                bu_check(cvs_txn_context(t, &base, "warm up", 0, NULL, &r), "warm-up");
+                cvs_context_result_free(&r);
+            }
+            scratch s = {0};
+            ctx cx = {0};
+            qres *res = xrealloc(NULL, (qs.n + 1) * sizeof *res);
+            s.qvec = xrealloc(NULL, co.dim * sizeof *s.qvec);
+            for (int m = 0; m < M_COUNT; m++) {
+                if (!use[m])
+                    continue;
+                double tm = bu_now();
+                for (size_t i = 0; i < qs.n; i++)
+                    if (qs.q[i].ngold)
+                        run_question(db, t, m, &base, &qs.q[i], budgets, nb, (size_t)nrec, &s,
+                                     &cx, &res[i]);
+                size_t before = as.n;
+                aggregate(&as, sn, vn, &qs, m, res, budgets, nb);
+                if (pq)
+                    write_per_question(pq, sn, vn, &qs, m, res, budgets, nb);
+                fprintf(stderr, "%s/%s %-11s (%.0f s):", sn, vn, method_names[m], bu_now() - tm);
+                for (size_t i = before; i < as.n; i++)
+                    if (!strcmp(as.a[i].half, "all"))
+                        fprintf(stderr, " %.3f", as.a[i].full);
+                fprintf(stderr, "  R@5 %.3f\n", as.a[as.n - 1].r5);
+            }
+            free(res);
+            free(s.keys);
+            free(s.scores);
+            free(s.rank);
+            free(s.bm);
+            free(s.qvec);
+            ctx_free(&cx);
+            cvs_txn_end(t);
+            cvs_db_close(db);
+            bu_rmrf(tmp);
+            free(tmp);
         }
-        cvs_txn_end(t);
-        cvs_db_close(db);
-        bu_rmrf(tmp);
-        free(tmp);
         qset_free(&qs);
+        if (ret)
+            break;
     }
-    bu_table_print(tab);
-    if (csv && bu_table_csv(tab, csv))
+    if (!ret) {
+        size_t lat_b = 0;
+        for (size_t b = 0; b < nb; b++)
+            if (budgets[b] == 512)
+                lat_b = b;
+        if (!json_path || strcmp(json_path, "-")) {
+            printf("Halves: A = questions whose FNV-1a-64(id) has top bit 0 (for choosing), "
+                   "B = the rest (for reporting).\n\n");
+            print_table(&as, budgets, nb, lat_b);
+            if (use[M_DEFAULT])
+                print_goals(&as, budgets, nb);
+        }
+        if (csv && write_csv(&as, csv))
+            ret = 2;
+        if (json_path && write_json(&as, sets_json, json_path))
+            ret = 2;
+    }
+    if (pq && fclose(pq)) {
+        perror(pq_path);
         ret = 2;
-    bu_table_free(tab);
+    }
+    json_decref(sets_json);
+    free(as.a);
     return ret;
 }

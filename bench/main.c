@@ -21,7 +21,8 @@ static const struct {
     {"codecs", bench_codecs, "codec recall, training, encode and scan speed vs FAISS PQ/OPQ"},
     {"ann", bench_ann, "ANN index: recall@10, QPS, build, memory vs FAISS and hnswlib"},
     {"crypt", bench_crypt, "encryption at rest: import and query throughput, plain vs encrypted"},
-    {"context", bench_context, "context sets on HotpotQA/MuSiQue: full support, recall, latency by budget"},
+    {"context", bench_context, "context sets on HotpotQA, MuSiQue, SQuAD (clean, redundant) vs baselines"},
+    {"memory", bench_memory, "agent memory recall: paraphrased questions, before and after 500 unrelated memories"},
     {"soak", bench_soak, "memory layer under sustained remember/recall/forget: latency, store size over time"},
 };
 

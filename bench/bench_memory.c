@@ -1,0 +1,370 @@
+/*
+ * bench_memory.c -- `cvstore-bench memory`: does agent memory recall find
+ * the memory a question asks about?
+ *
+ * The facts of bench/data/memory-facts.jsonl (55 things an agent is told
+ * about its user and the user's work) are written into a fresh text store
+ * (glove embedder) through cvs_mem_remember, one call each, in file order,
+ * as an agent would over time.  Then every question of
+ * bench/data/memory-questions.jsonl (one paraphrase per fact, written by
+ * hand, see bench/data/README.md) is recalled with cvs_mem_recall and its
+ * defaults (hybrid rankings, diverse selection, k 10, no budget) and with
+ * each ranking alone, and scored:
+ *   hit@1   the fact's memory comes first
+ *   hit@3   it is among the first three
+ *   MRR     mean reciprocal rank (0 when not returned)
+ * Then 500 unrelated memories are remembered (templates over other people,
+ * places and things, drawn with --seed; exact and near duplicates that the
+ * memory layer merges do not count towards the 500) and the questions are
+ * asked again.  Recall runs with no_touch, so asking does not change what
+ * the next question sees.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "bench/benchutil.h"
+
+typedef struct fact {
+    char key[16];
+    char *text;
+    char id[CVS_MAX_ID_LEN + 1]; /* the memory that holds it */
+} fact;
+
+typedef struct mq {
+    char *question;
+    size_t fact;                 /* index into the facts */
+} mq;
+
+static uint64_t mix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+#define PICK(arr, rng) (arr[mix(rng) % (sizeof arr / sizeof arr[0])])
+
+/* One unrelated memory: a template with its slots filled, into buf. */
+static void unrelated(uint64_t *rng, char *buf, size_t cap)
+{
+    static const char *const people[] = {
+        "Marcus", "Fatima", "Keiko", "Oluwaseun", "Bram", "Ines", "Yusuf", "Hana", "Pavel",
+        "Zoe", "Dmitri", "Aisha", "Lars", "Camila", "Tariq", "Freya", "Kenji", "Nadia",
+        "Rohan", "Sofia", "Emeka", "Greta", "Hugo", "Lucia"};
+    static const char *const cities[] = {
+        "Madrid", "Nairobi", "Oslo", "Montreal", "Seoul", "Vienna", "Lima", "Auckland",
+        "Prague", "Cape Town", "Helsinki", "Denver", "Krakow", "Manila", "Dublin", "Athens"};
+    static const char *const months[] = {"January", "February", "April", "June", "July",
+                                         "September", "October", "December"};
+    static const char *const days[] = {"Monday", "Tuesday", "Wednesday", "Friday", "Saturday"};
+    static const char *const items[] = {"notebooks", "USB cables", "coffee filters",
+                                        "light bulbs", "batteries", "whiteboard markers",
+                                        "plant pots", "phone chargers", "paper towels"};
+    static const char *const shops[] = {"the hardware store", "the corner shop", "the market",
+                                        "the garden centre", "the electronics store"};
+    static const char *const topics[] = {"urban beekeeping", "volcanoes", "medieval castles",
+                                         "sourdough baking", "deep sea fish", "solar panels",
+                                         "chess openings", "bird migration", "jazz history",
+                                         "ancient Rome", "glacier retreat", "typography"};
+    static const char *const media[] = {"book", "podcast", "documentary", "novel", "film"};
+    static const char *const titles[] = {"The Quiet Harbor", "Paper Moons", "North of Nowhere",
+                                         "The Glass Orchard", "Salt and Cedar", "Little Engines",
+                                         "A Field of Lanterns", "The Long Thaw"};
+    static const char *const projects[] = {"orion", "nimbus", "falcon", "kestrel", "juniper",
+                                           "cobalt", "meridian", "tundra"};
+    static const char *const stages[] = {"lint", "packaging", "integration test",
+                                         "docker build", "deploy", "unit test"};
+    static const char *const rooms[] = {"Maple", "Birch", "Cedar", "Willow", "Aspen"};
+    static const char *const devices[] = {"projector", "speakerphone", "screen", "heater",
+                                          "door lock", "whiteboard"};
+    static const char *const foods[] = {"dessert", "soup", "snack", "breakfast", "pizza topping"};
+    static const char *const dishes[] = {"tiramisu", "miso ramen", "pretzels", "pancakes",
+                                         "mushrooms", "lentil soup", "apple pie", "olives"};
+    static const char *const plants[] = {"tomatoes", "basil", "tulips", "sunflowers",
+                                         "strawberries", "lavender"};
+    static const char *const places[] = {"the river", "the harbour", "the old quarry",
+                                         "the botanical garden", "the lake", "the ridge"};
+    static const char *const tools[] = {"pytest", "Jest", "Bazel", "Gradle", "Cypress",
+                                        "Playwright"};
+    static const char *const events[] = {"a trade fair", "a wedding", "a workshop",
+                                         "a hackathon", "a family visit", "a concert"};
+    static const char *const adjs[] = {"too long", "surprisingly funny", "a bit slow",
+                                       "beautifully shot", "forgettable", "moving"};
+    static const char *const things[] = {"newspaper", "music streaming", "cloud photo",
+                                         "language app", "recipe box", "news magazine"};
+    const char *p = PICK(people, rng), *p2 = PICK(people, rng);
+    unsigned n = 1 + (unsigned)(mix(rng) % 28), price = 3 + (unsigned)(mix(rng) % 90);
+    switch (mix(rng) % 18) {
+    case 0: snprintf(buf, cap, "%s asked for the %s report to be ready by %s %u.", p,
+                     PICK(projects, rng), PICK(months, rng), n); break;
+    case 1: snprintf(buf, cap, "Bought %u %s at %s for %u dollars.", n % 9 + 2,
+                     PICK(items, rng), PICK(shops, rng), price); break;
+    case 2: snprintf(buf, cap, "%s recommended the %s \"%s\" about %s.", p, PICK(media, rng),
+                     PICK(titles, rng), PICK(topics, rng)); break;
+    case 3: snprintf(buf, cap, "The %s meeting room %s is broken again.", PICK(rooms, rng),
+                     PICK(devices, rng)); break;
+    case 4: snprintf(buf, cap, "Build %u of %s failed in the %s step.", 100 + n * price,
+                     PICK(projects, rng), PICK(stages, rng)); break;
+    case 5: snprintf(buf, cap, "Read an article on %s in the weekend paper.",
+                     PICK(topics, rng)); break;
+    case 6: snprintf(buf, cap, "%s is travelling to %s for %s next week.", p, PICK(cities, rng),
+                     PICK(events, rng)); break;
+    case 7: snprintf(buf, cap, "Renewed the %s subscription for another %u months.",
+                     PICK(things, rng), n % 12 + 1); break;
+    case 8: snprintf(buf, cap, "%s's favourite %s is %s.", p, PICK(foods, rng),
+                     PICK(dishes, rng)); break;
+    case 9: snprintf(buf, cap, "The %s service now returns a request id in every response.",
+                     PICK(projects, rng)); break;
+    case 10: snprintf(buf, cap, "Watched \"%s\" with %s; it was %s.", PICK(titles, rng), p,
+                      PICK(adjs, rng)); break;
+    case 11: snprintf(buf, cap, "%s will cover the %s on-call shift for %s.", p,
+                      PICK(days, rng), p2); break;
+    case 12: snprintf(buf, cap, "Parking near %s costs %u dollars an hour.", PICK(places, rng),
+                      n % 6 + 1); break;
+    case 13: snprintf(buf, cap, "%s prefers a quick phone call to long chat threads.", p); break;
+    case 14: snprintf(buf, cap, "The %s repository moved its tests to %s.", PICK(projects, rng),
+                      PICK(tools, rng)); break;
+    case 15: snprintf(buf, cap, "Planted %s along the fence on %s %u.", PICK(plants, rng),
+                      PICK(months, rng), n); break;
+    case 16: snprintf(buf, cap, "The %s office closes early on %ss.", PICK(cities, rng),
+                      PICK(days, rng)); break;
+    default: snprintf(buf, cap, "Ran %u kilometres along %s with %s.", n % 15 + 3,
+                      PICK(places, rng), p); break;
+    }
+}
+
+static int load_jsonl(const char *path, json_t ***rows, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    *rows = NULL;
+    *n = 0;
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    while (getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (!j)
+            continue;
+        *rows = realloc(*rows, (*n + 1) * sizeof **rows);
+        (*rows)[(*n)++] = j;
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+typedef struct mres {
+    double hit1, hit3, mrr, p50;
+    size_t nq;
+} mres;
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_strategy st,
+                int verbose)
+{
+    mres r = {0};
+    double *lat = malloc((nq + 1) * sizeof *lat);
+    for (size_t i = 0; i < nq; i++) {
+        cvs_mem_recall_opts ro = {.strategy = st, .no_touch = 1};
+        cvs_mem_items it = {0};
+        const char *want = facts[qs[i].fact].id;
+        size_t rank = 0;
+        double a = bu_now();
+        bu_check(cvs_mem_recall(db, qs[i].question, 0, &ro, &it), "recall");
+        lat[i] = (bu_now() - a) * 1e3;
+        for (size_t k = 0; k < it.n && !rank; k++)
+            if (!strcmp(it.items[k].id, want))
+                rank = k + 1;
+        r.hit1 += rank == 1;
+        r.hit3 += rank >= 1 && rank <= 3;
+        r.mrr += rank ? 1.0 / (double)rank : 0;
+        if (verbose && rank != 1)
+            fprintf(stderr, "  miss (rank %zu): %s -> %s\n", rank, qs[i].question,
+                    it.n ? it.items[0].text : "(nothing)");
+        cvs_mem_items_free(&it);
+    }
+    r.nq = nq;
+    if (nq) {
+        r.hit1 /= (double)nq;
+        r.hit3 /= (double)nq;
+        r.mrr /= (double)nq;
+        qsort(lat, nq, sizeof *lat, cmp_d);
+        r.p50 = lat[nq / 2];
+    }
+    free(lat);
+    return r;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cvstore-bench memory [--facts PATH] [--questions PATH] [--unrelated N]\n"
+        "                            [--seed N] [--csv PATH] [--dir TMPDIR] [--verbose]\n"
+        "Remembers the facts one cvs_mem_remember call each into a fresh glove store,\n"
+        "asks the paraphrased questions, then adds N unrelated memories (default 500)\n"
+        "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
+        "  --facts, --questions  default bench/data/memory-{facts,questions}.jsonl\n"
+        "  --verbose             print every question whose memory is not first\n");
+}
+
+int bench_memory(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"facts", required_argument, 0, 'F'}, {"questions", required_argument, 0, 'Q'},
+        {"unrelated", required_argument, 0, 'u'}, {"seed", required_argument, 0, 'e'},
+        {"csv", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
+        {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const char *const header[] = {"memories", "strategy", "questions", "hit_at_1",
+                                         "hit_at_3", "mrr", "p50_ms"};
+    static const char *const stname[] = {"hybrid", "lexical", "vector"};
+    const char *facts_path = CVS_SOURCE_DIR "/bench/data/memory-facts.jsonl";
+    const char *q_path = CVS_SOURCE_DIR "/bench/data/memory-questions.jsonl";
+    const char *csv = NULL, *parent = NULL;
+    size_t n_unrel = 500, nf = 0, nqr = 0, nq = 0, merged = 0;
+    uint64_t seed = 1;
+    int c, verbose = 0, ret = 0;
+    json_t **frows = NULL, **qrows = NULL;
+    fact *facts = NULL;
+    mq *qs = NULL;
+    cvs_db *db = NULL;
+    char *tmp = NULL, store[4200];
+    bu_table *tab = NULL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'F': facts_path = optarg; break;
+        case 'Q': q_path = optarg; break;
+        case 'u': n_unrel = strtoul(optarg, NULL, 10); break;
+        case 'e': seed = strtoull(optarg, NULL, 10); break;
+        case 'c': csv = optarg; break;
+        case 'd': parent = optarg; break;
+        case 'v': verbose = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+    }
+    if (load_jsonl(facts_path, &frows, &nf) || load_jsonl(q_path, &qrows, &nqr)) {
+        ret = 1;
+        goto out;
+    }
+    facts = calloc(nf + 1, sizeof *facts);
+    qs = calloc(nqr + 1, sizeof *qs);
+    for (size_t i = 0; i < nf; i++) {
+        json_t *k = json_object_get(frows[i], "key"), *t = json_object_get(frows[i], "text");
+        if (!json_is_string(k) || !json_is_string(t)) {
+            fprintf(stderr, "%s: line %zu: needs \"key\" and \"text\"\n", facts_path, i + 1);
+            ret = 1;
+            goto out;
+        }
+        snprintf(facts[i].key, sizeof facts[i].key, "%s", json_string_value(k));
+        facts[i].text = (char *)json_string_value(t);
+    }
+    for (size_t i = 0; i < nqr; i++) {
+        json_t *q = json_object_get(qrows[i], "question"), *f = json_object_get(qrows[i], "fact");
+        size_t k = 0;
+        while (json_is_string(f) && k < nf && strcmp(facts[k].key, json_string_value(f)))
+            k++;
+        if (!json_is_string(q) || k == nf) {
+            fprintf(stderr, "%s: line %zu: needs \"question\" and the \"fact\" key of a fact\n",
+                    q_path, i + 1);
+            ret = 1;
+            goto out;
+        }
+        qs[nq].question = (char *)json_string_value(q);
+        qs[nq++].fact = k;
+    }
+    if (!(tmp = bu_tmpdir(parent))) {
+        ret = 2;
+        goto out;
+    }
+    snprintf(store, sizeof store, "%s/store", tmp);
+    {
+        cvs_create_opts co = {.dim = 100, .metric = CVS_METRIC_COSINE};
+        bu_check(cvs_db_create(store, &co, &db), "create");
+        bu_check(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), "glove embedder");
+    }
+    double t0 = bu_now();
+    for (size_t i = 0; i < nf; i++) {
+        cvs_mem_remembered r;
+        bu_check(cvs_mem_remember(db, facts[i].text, 0, NULL, &r), facts[i].key);
+        snprintf(facts[i].id, sizeof facts[i].id, "%s", r.id);
+        if (r.outcome != CVS_MEM_ADDED) {
+            merged++;
+            fprintf(stderr, "memory: fact %s was %s into an earlier memory\n", facts[i].key,
+                    r.outcome == CVS_MEM_MERGED ? "merged" : "folded as a duplicate");
+        }
+    }
+    fprintf(stderr, "memory: %zu facts remembered in %.2f s (%zu not added as new), %zu questions\n",
+            nf, bu_now() - t0, merged, nq);
+    tab = bu_table_new(7, header);
+    for (int round = 0; round < 2; round++) {
+        size_t total = nf - merged;
+        if (round == 1) {
+            uint64_t rng = seed;
+            size_t added = 0, tries = 0;
+            char buf[256];
+            t0 = bu_now();
+            while (added < n_unrel && tries++ < 20 * n_unrel + 100) {
+                cvs_mem_remembered r;
+                unrelated(&rng, buf, sizeof buf);
+                bu_check(cvs_mem_remember(db, buf, 0, NULL, &r), "remember unrelated");
+                added += r.outcome == CVS_MEM_ADDED;
+                /* an unrelated memory must never rewrite a fact */
+                for (size_t i = 0; i < nf; i++)
+                    if (r.outcome == CVS_MEM_MERGED && !strcmp(r.id, facts[i].id))
+                        fprintf(stderr, "memory: \"%s\" merged into fact %s\n", buf,
+                                facts[i].key);
+            }
+            fprintf(stderr, "memory: %zu unrelated memories added (%zu calls) in %.2f s\n",
+                    added, tries, bu_now() - t0);
+            total += added;
+        }
+        for (int st = 0; st < 3; st++) {
+            mres r = ask(db, facts, qs, nq, (cvs_mem_strategy)st, verbose && st == 0);
+            bu_table_row(tab);
+            bu_table_cell(tab, "%zu", total);
+            bu_table_cell(tab, "%s", stname[st]);
+            bu_table_cell(tab, "%zu", r.nq);
+            bu_table_cell(tab, "%.3f", r.hit1);
+            bu_table_cell(tab, "%.3f", r.hit3);
+            bu_table_cell(tab, "%.3f", r.mrr);
+            bu_table_cell(tab, "%.2f", r.p50);
+            fprintf(stderr, "memory: %zu memories, %s: hit@1 %.3f hit@3 %.3f\n", total,
+                    stname[st], r.hit1, r.hit3);
+        }
+    }
+    bu_table_print(tab);
+    if (csv && bu_table_csv(tab, csv))
+        ret = 2;
+out:
+    bu_table_free(tab);
+    cvs_db_close(db);
+    if (tmp) {
+        bu_rmrf(tmp);
+        free(tmp);
+    }
+    for (size_t i = 0; i < nf; i++)
+        json_decref(frows[i]);
+    for (size_t i = 0; i < nqr; i++)
+        json_decref(qrows[i]);
+    free(frows);
+    free(qrows);
+    free(facts);
+    free(qs);
+    return ret;
+}
