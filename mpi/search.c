@@ -44,6 +44,8 @@ static const char usage[] =
     "  -c, --codes          scan the compressed codes of every shard\n"
     "  -r, --rerank R       --codes: re-score the R best with the stored\n"
     "                       vectors (default 100, 0 = code distances)\n"
+    "  -t, --timing         print on stderr the time from the broadcast queries to\n"
+    "                       the merged results (start-up and output left out)\n"
     "  -h, --help           show this help\n";
 
 /* One candidate: its score and where its id is (in a rank's id bytes). */
@@ -131,8 +133,8 @@ int mpi_cmd_search(int argc, char **argv)
         {"query-file", required_argument, NULL, 'q'}, {"format", required_argument, NULL, 'f'},
         {"k", required_argument, NULL, 'k'},          {"json", no_argument, NULL, 'j'},
         {"exact", no_argument, NULL, 'e'},            {"codes", no_argument, NULL, 'c'},
-        {"rerank", required_argument, NULL, 'r'},     {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"rerank", required_argument, NULL, 'r'},     {"timing", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     const char *cmd = "mpi search";
     const char *db, *qfile = NULL;
@@ -151,9 +153,10 @@ int mpi_cmd_search(int argc, char **argv)
     size_t nq = 0, nown = 0;
     unsigned flags = 0;
     uint32_t qdim = 0;
-    int c, json = 0, rc = CLI_OK, mysize;
+    int c, json = 0, timing = 0, rc = CLI_OK, mysize;
+    double t0 = 0;
 
-    while ((c = getopt_long(argc, argv, "q:f:k:jecr:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:k:jecr:th", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -172,6 +175,9 @@ int mpi_cmd_search(int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            break;
+        case 't':
+            timing = 1;
             break;
         case 'e':
             flags |= CVS_SEARCH_EXACT;
@@ -244,6 +250,11 @@ int mpi_cmd_search(int argc, char **argv)
         goto out;
     if ((rc = mcmd_open_owned(cmd, db, &m, CVS_OPEN_RDONLY, dbs)))
         goto out;
+
+    /* --timing: from here (queries on every rank, shards open) to the
+     * merged results at rank 0, so that start-up and output are left out. */
+    MPI_Barrier(MPI_COMM_WORLD);
+    t0 = MPI_Wtime();
 
     /* Each owned shard's k best, then this rank's k best of those. */
     for (uint32_t s = 0; s < m.shards; s++)
@@ -359,9 +370,16 @@ int mpi_cmd_search(int argc, char **argv)
                 rc = CLI_EFAIL;
             }
         }
+        for (size_t q = 0; q < nq && !rc; q++)
+            qsort(merged[q], mcount[q], sizeof **merged, cand_cmp);
+        if (!rc && timing) {
+            double dt = MPI_Wtime() - t0;
+            fprintf(stderr, "cvstore-mpi search: %zu queries, k %" PRIu64 ", %d ranks, %u shards: "
+                    "%.3f s, %.1f queries/s\n", nq, k, g_mpi.nranks, m.shards, dt,
+                    dt > 0 ? (double)nq / dt : 0.0);
+        }
         for (size_t q = 0; q < nq && !rc; q++) {
             size_t shown = mcount[q] < k ? mcount[q] : k;
-            qsort(merged[q], mcount[q], sizeof **merged, cand_cmp);
             if (json) {
                 json_t *res = json_array(), *obj;
                 for (size_t j = 0; res && j < shown; j++) {
