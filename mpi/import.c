@@ -6,7 +6,7 @@
  * shard in file order, as a single store would key them.
  *
  * Two phases, as cvs_import has: every rank validates its records (finite
- * values, id lengths) and the ranks agree before anything is written, so a
+ * values, id lengths, no id twice) and the ranks agree before anything is written, so a
  * bad file changes no shard.  Then each shard is written in batches, each
  * batch one transaction of that shard.  A batch spanning shards is not
  * atomic: a killed rank leaves the other shards' batches committed and its
@@ -114,6 +114,17 @@ out:
     return rc;
 }
 
+/* Orders record numbers by their ids (qsort has no context argument). */
+static const ids_file *g_ids;
+
+static int cmp_id(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    size_t li = g_ids->lens[i], lj = g_ids->lens[j];
+    int c = memcmp(g_ids->ids[i], g_ids->ids[j], li < lj ? li : lj);
+    return c ? c : (li > lj) - (li < lj);
+}
+
 int mpi_cmd_import(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -217,6 +228,29 @@ int mpi_cmd_import(int argc, char **argv)
                 }
             }
             mine[nmine++] = i;
+        }
+    }
+    /* A repeated id always hashes to the same shard, so each rank finds
+     * the repeats among its own records (cvs_import refuses them too). */
+    if (!rc && ids_path && nmine > 1) {
+        size_t *byid = malloc(nmine * sizeof *byid);
+        if (!byid) {
+            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+        } else {
+            memcpy(byid, mine, nmine * sizeof *byid);
+            g_ids = &idf;
+            qsort(byid, nmine, sizeof *byid, cmp_id);
+            for (size_t j = 1; j < nmine; j++) {
+                if (cmp_id(&byid[j - 1], &byid[j]) == 0) {
+                    size_t a = byid[j - 1] < byid[j] ? byid[j - 1] : byid[j];
+                    size_t b = byid[j - 1] < byid[j] ? byid[j] : byid[j - 1];
+                    cli_err(cmd, "%s: id %s on lines %zu and %zu", ids_path, idf.ids[a], a + 1,
+                            b + 1);
+                    rc = CLI_EUSER;
+                    break;
+                }
+            }
+            free(byid);
         }
     }
     if ((rc = mcmd_agree(rc)))
