@@ -118,6 +118,22 @@ grep -q "id 17 on lines 18 and 1234" "$T/err" || fail "repeated id: $(cat "$T/er
 st="$(run 2 stats "$T/sh-l2" --json)"
 [ "$(json_num "$st" records)" = 2000 ] || fail "a refused import changed the record count"
 
+# A manifest of another version, or damaged: a clear error, exit 1, no crash.
+cp -r "$T/sh-cosine" "$T/sh-v2"
+sed -i 's/"version": 1/"version": 2/' "$T/sh-v2/cvstore-shards.json"
+run 2 stats "$T/sh-v2" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "manifest version 2: exit $rc, not 1"
+grep -q "manifest version 2; this cvstore-mpi reads version 1" "$T/err" || fail "version: $(cat "$T/err")"
+for damage in 's/"shards": 3/"shards": 0/' 's/"hash": "fnv1a64"/"hash": "md5"/' 's/}//' 's/"dim"/"dims"/'; do
+  cp "$T/sh-cosine/cvstore-shards.json" "$T/sh-v2/cvstore-shards.json"
+  sed -i "$damage" "$T/sh-v2/cvstore-shards.json"
+  run 2 search "$T/sh-v2" --query-file "$T/q.fvecs" -k 3 >/dev/null 2>"$T/err"
+  rc=$?
+  [ "$rc" = 1 ] || fail "manifest damaged by $damage: exit $rc, not 1"
+  grep -q "cvstore-shards.json" "$T/err" || fail "damaged manifest ($damage): $(cat "$T/err")"
+done
+
 # Usage errors: exit 1 on every rank, nothing hangs.
 run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" >/dev/null 2>&1
 [ $? = 1 ] || fail "search without -k: not exit 1"
