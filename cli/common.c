@@ -61,7 +61,15 @@ void cli_err(const char *cmd, const char *fmt, ...)
 
 int cli_usage_error(const char *usage)
 {
-    fputs(usage, stderr);
+    /* The whole help would scroll the one-line error away: name the help
+     * instead.  Every usage text starts "Usage: cvstore CMD ...". */
+    const char *cmd = strncmp(usage, "Usage: ", 7) ? "cvstore" : usage + 7;
+    int len = (int)strcspn(cmd, " \n");
+    if (cmd != usage + 7 || cmd[len] != ' ')
+        len = (int)strlen("cvstore");
+    else
+        len += 1 + (int)strcspn(cmd + len + 1, " \n");
+    fprintf(stderr, "Try '%.*s --help' for more information.\n", len, cmd);
     return CLI_EUSER;
 }
 
@@ -110,6 +118,7 @@ int cli_key_file_take(const char *cmd, int *argc, char **argv)
 int cli_passphrase(const char *cmd, char **pass, size_t *len)
 {
     const char *env = getenv("CVSTORE_PASSPHRASE");
+    struct stat st;
     FILE *f;
     size_t n;
     *pass = NULL;
@@ -126,6 +135,12 @@ int cli_passphrase(const char *cmd, char **pass, size_t *len)
         cli_err(cmd, "--key-file %s: %s", key_file, strerror(errno));
         return CLI_EUSER;
     }
+    /* Like ssh with a private key, but a warning: refusing would lock the
+     * user out of a store over a chmod. */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0044))
+        fprintf(stderr, "cvstore: %s: warning: --key-file %s is readable by others "
+                "(mode %04o); run chmod 600 on it\n", cmd, key_file,
+                (unsigned)(st.st_mode & 07777));
     if (!(*pass = malloc(KEY_FILE_MAX + 1))) {
         fclose(f);
         goto nomem;
