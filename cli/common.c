@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
+
 #include "common.h"
 
 /* ==== Errors and exit codes ==== */
@@ -348,6 +350,43 @@ void cli_progress_clear(cli_progress *p)
         fflush(stderr);
     }
     p->drawn = 0;
+}
+
+/* ==== Escaping ==== */
+
+char *cli_escape_text(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char *out, *o;
+    size_t i = 0;
+
+    if (len > (SIZE_MAX - 1) / 4 || !(out = malloc(len * 4 + 1)))
+        return NULL;
+    o = out;
+    while (i < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (n > 0 && cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp < 0xa0)) {
+            if (cp == '\\')
+                *o++ = '\\';
+            memcpy(o, p + i, (size_t)n);
+            o += n;
+            i += (size_t)n;
+            continue;
+        }
+        /* A control character or a byte that starts no valid sequence:
+         * one byte at a time, so the rest still prints as text. */
+        if (n > 1) {
+            for (utf8proc_ssize_t k = 0; k < n; k++)
+                o += sprintf(o, "\\x%02x", p[i + (size_t)k]);
+            i += (size_t)n;
+        } else {
+            o += sprintf(o, "\\x%02x", p[i]);
+            i++;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 /* ==== JSON ==== */

@@ -165,4 +165,39 @@ expect 1 "an unknown command" frobnicate
 [ "$(wc -l <"$tmp/err")" -eq 2 ] || fail "an unknown command is two lines"
 ok "an unknown command is the error and one line"
 
+# ---- 17. check names ids that are not text in hex -----------------------------
+ck="$tmp/ck"
+expect 0 "init for check" init "$ck" --dim 2 --metric l2
+printf '%s\n' '{"id":"zqxjvid","vector":[1,2]}' '{"id":"other","vector":[3,4]}' >ck.jsonl
+expect 0 "import for check" import "$ck" ck.jsonl
+# Damage the id inside the record (its last copy in the file) into bytes that
+# are not UTF-8, as a damaged encrypted store's hashed ids are.
+off=$(grep -obUa zqxjvid "$ck/data.mdb" | tail -1 | cut -d: -f1)
+[ -n "$off" ] || fail "the id is in data.mdb"
+printf '\xff' | dd of="$ck/data.mdb" bs=1 seek="$off" conv=notrunc status=none
+expect 1 "check --json on a store with a binary id" check "$ck" --json
+has "$tmp/out" '"healthy":false' "check --json reports the damage"
+has "$tmp/out" '\\xffqxjvid' "the binary byte is written in hex"
+expect 1 "check on a store with a binary id" check "$ck"
+! grep -qa $'\xff' "$tmp/out" || fail "check prints no raw binary"
+has "$tmp/out" '"\xffqxjvid"' "check names the id in hex"
+
+# ---- 18. search output with odd ids; --include ----------------------------------
+se="$tmp/se"
+expect 0 "init for search" init "$se" --dim 2 --metric l2
+printf '%s\n' '{"id":"two\nlines","vector":[1,2],"title":"T","text":"alpha","meta":{"x":1.2345678901234567,"s":"q"}}' \
+  '{"id":"plain","vector":[3,4]}' >se.jsonl
+expect 0 "import ids with a newline" import "$se" se.jsonl
+expect 0 "search table" search "$se" --query-vector 1,2 -k 2
+[ "$(wc -l <"$tmp/out")" -eq 4 ] || fail "one line per hit: $(cat "$tmp/out")"
+has "$tmp/out" 'two\x0alines' "a newline in an id is escaped"
+ok "the table keeps one line per hit"
+expect 0 "search --json --include" search "$se" --query-vector 1,2 -k 2 --json --include text,title,meta
+has "$tmp/out" '{"query":0,"results":[{"id":"two\nlines","score":0.0,"title":"T","text":"alpha","meta":{"x":1.2345678901234567,"s":"q"}},{"id":"plain","score":2.82842708}]}' \
+  "--include returns each hit's payload, meta verbatim"
+expect 0 "search --json --include meta" search "$se" --query-vector 1,2 -k 1 --json --include meta
+has "$tmp/out" '{"id":"two\nlines","score":0.0,"meta":{"x":1.2345678901234567,"s":"q"}}' "--include meta alone"
+expect 1 "--include of an unknown part" search "$se" --query-vector 1,2 -k 1 --json --include text,body
+expect 1 "--include without --json" search "$se" --query-vector 1,2 -k 1 --include text
+
 echo "$passed passed"
