@@ -275,6 +275,19 @@ void cli_progress_init(cli_progress *p, int quiet)
     p->enabled = !quiet && isatty(STDERR_FILENO);
 }
 
+/* What a phase counts.  The library reports records for the phases that
+ * pass over records and iterations (or stages) for the training ones:
+ * k-means iterations must not show up as a record rate. */
+static const char *phase_unit(const char *phase)
+{
+    static const char *const rec_phases[] = {"validate", "write", "sample", "encode",
+                                             "knn", "add", "train", "import"};
+    for (size_t i = 0; i < sizeof rec_phases / sizeof rec_phases[0]; i++)
+        if (!strcmp(phase, rec_phases[i]))
+            return "rec";
+    return "step";
+}
+
 static void fmt_count(double v, char *buf, size_t cap)
 {
     if (v >= 1e9)
@@ -293,6 +306,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     enum { WIDTH = 30 };
     double now, el, frac = -1, rate, eta = -1;
     char bar[WIDTH + 1], rbuf[16], dbuf[16], tbuf[16], etabuf[24] = "";
+    const char *unit;
     int fill;
 
     if (!p->enabled)
@@ -300,6 +314,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     now = cli_now();
     if (!phase)
         phase = "";
+    unit = phase_unit(phase);
     if (strncmp(p->phase, phase, sizeof p->phase - 1) != 0) {
         /* A new phase measures its own rate: validating is much faster
          * than writing, and a shared clock would make the ETA lie. */
@@ -338,7 +353,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     fprintf(stderr, "  %s", dbuf);
     if (total)
         fprintf(stderr, "/%s", tbuf);
-    fprintf(stderr, " rec  %s rec/s%s", rbuf, etabuf);
+    fprintf(stderr, " %s  %s %s/s%s", unit, rbuf, unit, etabuf);
     fflush(stderr);
     p->drawn = 1;
 }

@@ -200,4 +200,21 @@ has "$tmp/out" '{"id":"two\nlines","score":0.0,"meta":{"x":1.2345678901234567,"s
 expect 1 "--include of an unknown part" search "$se" --query-vector 1,2 -k 1 --json --include text,body
 expect 1 "--include without --json" search "$se" --query-vector 1,2 -k 1 --include text
 
+# ---- 16. build: --train raised for k-means is said; l2 gets direct codes ------
+expect 0 "build ivf with a small --train" build "$big" --codec pq8 --index ivf4 --train 100
+has "$tmp/err" "note: the IVF k-means trained on 160 vectors (40 per list for 4 lists), more than --train 100" \
+  "a --train raised for the k-means is reported"
+has "$tmp/err" "(direct codes)" "an l2 store gets direct codes"
+expect 0 "build --help" build --help
+has "$tmp/out" "the vector itself (direct) on l2 stores" "build --help says l2 stores get direct codes"
+if command -v script >/dev/null; then
+  # The progress bar draws only on a terminal: give it one.
+  script -qec "'$cli' build '$big' --codec pq8 --index ivf4" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out >progress.lines
+  grep -qa "coarse" progress.lines || fail "the k-means phase shows progress: $(head -c 300 progress.lines)"
+  ! grep -a "coarse" progress.lines | grep -q "rec" || fail "k-means iterations are not counted as records"
+  grep -a "encode" progress.lines | grep -q "rec/s" || fail "encoding counts records"
+  ok "k-means progress counts steps, encoding records"
+fi
+
 echo "$passed passed"
