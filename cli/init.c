@@ -21,6 +21,10 @@
 
 #include "common.h"
 
+#ifndef CVS_DATADIR
+#define CVS_DATADIR "/usr/local/share/cvstore"
+#endif
+
 static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
     "       cvstore init DB --embedder glove [--copy-vocab] [--metric M] [--raw P]\n"
@@ -39,8 +43,9 @@ static const char usage[] =
     "                       keep the codes alone)\n"
     "  -e, --embedder E     a text store embedded by E: glove (SIF over the\n"
     "                       GloVe 100-d vectors, read from $CVSTORE_GLOVE_DIR or\n"
-    "                       ~/.cache/cvstore/glove; scripts/fetch-glove.sh fetches\n"
-    "                       them) or http (an OpenAI-compatible /v1/embeddings\n"
+    "                       ~/.cache/cvstore/glove; " CVS_DATADIR "/fetch-glove.sh\n"
+    "                       fetches them, scripts/fetch-glove.sh in a checkout)\n"
+    "                       or http (an OpenAI-compatible /v1/embeddings\n"
     "                       server); --dim comes from the embedder, --metric\n"
     "                       defaults to cosine\n"
     "      --copy-vocab     glove: keep a copy of the GloVe files in the store\n"
