@@ -153,6 +153,21 @@ has "$tmp/err" "nope.jsonl: No such file or directory" "a missing file is called
 expect 1 "import of a path through a file" import "$db" two.jsonl/x --format jsonl
 expect 1 "import --ids of a missing file" import "$db" f8.npy --ids nope.txt
 has "$tmp/err" "nope.txt" "the missing ids file is named"
+
+# Messages speak of the command line, not of library functions or fields.
+expect 1 "delete of an empty id" delete "$db" ""
+has "$tmp/err" "id 1 is empty" "an empty id is named"
+printf '{"id":"t","text":"hello"}\n' >text.jsonl
+expect 1 "text into a store without an embedder" import "$db" text.jsonl
+has "$tmp/err" "--embedder" "the fix is named"
+printf '{"id":"t","vector":[1,2]}\n' >ids.jsonl
+expect 1 "--ids with a jsonl file" import "$db" ids.jsonl --ids plain
+! grep -q "cvs_\|ids_path" "$tmp/err" || fail "no library names in messages"
+run delete "$db" ""
+! grep -q "cvs_" "$tmp/err" || fail "no library names in delete's message"
+run import "$db" text.jsonl
+! grep -q "cvs_" "$tmp/err" || fail "no library names in the missing-embedder message"
+ok "messages name no library internals"
 touch plain
 expect 1 "init on a regular file" init plain --dim 2 --metric l2
 has "$tmp/err" "not a directory" "init on a file says why"
