@@ -73,12 +73,18 @@ static int out_open(outfile *o, int use_umask)
             return CLI_EUSER;
         }
         if (!(o->f = fopen(o->path, "w"))) {
-            cli_err("export", "%s: %s", o->path, strerror(errno));
-            return errno == EACCES ? CLI_EUSER : CLI_EFAIL;
+            int e = errno;
+            cli_err("export", "%s: %s", o->path, strerror(e));
+            return e == EACCES ? CLI_EUSER : CLI_EFAIL;
         }
         return CLI_OK;
     }
     if (existed) {
+        /* Renaming would replace a file the user may not write. */
+        if (access(o->path, W_OK) != 0) {
+            cli_err("export", "%s: %s", o->path, strerror(errno));
+            return CLI_EUSER;
+        }
         mode = st.st_mode & 07777;
         /* Through a symlink the link stays and its file is replaced. */
         o->target = realpath(o->path, NULL);
@@ -111,6 +117,9 @@ static int out_open(outfile *o, int use_umask)
     if (fchmod(fd, mode) != 0 || !(o->f = fdopen(fd, "w"))) {
         cli_err("export", "%s: %s", o->tmp, strerror(errno));
         close(fd);
+        unlink(o->tmp);
+        free(o->tmp);
+        o->tmp = NULL;
         return CLI_EFAIL;
     }
     return CLI_OK;
