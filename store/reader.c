@@ -28,11 +28,11 @@
  * /proc/self/fd (a new file offset, so the reader's own is not moved).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
