@@ -207,6 +207,9 @@ expect 0 "search table" search "$se" --query-vector 1,2 -k 2
 [ "$(wc -l <"$tmp/out")" -eq 4 ] || fail "one line per hit: $(cat "$tmp/out")"
 has "$tmp/out" 'two\x0alines' "a newline in an id is escaped"
 ok "the table keeps one line per hit"
+expect 0 "get of an id with a newline" get "$se" "two
+lines"
+has "$tmp/out" 'id:       two\x0alines' "get prints such an id on one line"
 expect 0 "search --json --include" search "$se" --query-vector 1,2 -k 2 --json --include text,title,meta
 has "$tmp/out" '{"query":0,"results":[{"id":"two\nlines","score":0.0,"title":"T","text":"alpha","meta":{"x":1.2345678901234567,"s":"q"}},{"id":"plain","score":2.82842708}]}' \
   "--include returns each hit's payload, meta verbatim"
