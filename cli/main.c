@@ -90,8 +90,8 @@ int main(int argc, char **argv)
         if (!strcmp(word, commands[i].name))
             cmd = &commands[i];
     if (!cmd) {
-        fprintf(stderr, "cvstore: unknown command '%s'\n\n", word);
-        usage(stderr);
+        fprintf(stderr, "cvstore: unknown command '%s'\n"
+                "Try 'cvstore --help' for the list of commands.\n", word);
         return CLI_EUSER;
     }
 

@@ -113,7 +113,11 @@ typedef struct cvs_create_opts {
 } cvs_create_opts;
 
 /* Creates a new, empty store in directory path (created if missing; it must
- * not already hold a store: CVS_EEXIST). */
+ * not already hold a store: CVS_EEXIST).  The store is owner-only, since it
+ * holds its users' text: the directory, when made here, 0700, the files
+ * 0600; chmod them afterwards to share it (a later open makes a missing
+ * lock.mdb with data.mdb's permissions).  An empty path or one that is not
+ * a directory is CVS_EINVAL. */
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 
@@ -457,7 +461,12 @@ typedef struct cvs_import_stats {
  * record and reason in cvs_errmsg), the second writes in batches of
  * opts->batch records, each batch its own transaction.  Killing the process
  * during the second pass leaves every committed batch intact; re-running the
- * same import is idempotent (upsert by id).  opts and stats may be NULL. */
+ * same import is idempotent (upsert by id).  opts and stats may be NULL.
+ * path "-" is standard input (opts->format then must be given); it, and any
+ * other input that is not a regular file (a pipe, /dev/stdin), is first
+ * copied to an unlinked spool file in $TMPDIR (else /tmp), so the same
+ * validate-then-write promise holds.  A file of no records (empty, or only
+ * blank lines) is CVS_EINPUT; a missing or unreadable one CVS_EINVAL. */
 CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
                        cvs_import_stats *stats) CVS_WUR;
 

@@ -634,8 +634,9 @@ static int current(cvs_db *db, cvs_embedder **out)
     if (rc)
         return rc;
     if (!r.present)
-        return cvs__err(CVS_EINVAL, "%s: no embedder: attach one with cvs_db_set_embedder "
-                        "(or create a text store with cvstore init --embedder glove)", db->path);
+        return cvs__err(CVS_EINVAL, "%s: the store has no embedder, so text cannot be turned "
+                        "into vectors: give each record a \"vector\", or use a text store "
+                        "(cvstore init DB --embedder glove)", db->path);
     if (strncmp(r.name, "http:", 5) == 0)
         return attach_http_recorded(db, &r, out);
     if (strcmp(r.name, "glove") != 0)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "index/codescan.h"
@@ -133,6 +134,18 @@ static size_t next_map_size(cvs_db *db)
     return cur + step;
 }
 
+/* LMDB reports a short write as EIO (it has no errno to give), and a
+ * write to a regular file comes up short when the disk fills.  So an EIO
+ * from a commit with (almost) nothing left on the store's file system is
+ * the full disk the user must be told about. */
+static int commit_errno(const cvs_db *db, int mrc)
+{
+    struct statvfs sv;
+    if (mrc == EIO && statvfs(db->path, &sv) == 0 && sv.f_bavail < 16)
+        return ENOSPC;
+    return mrc;
+}
+
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
 {
     MDB_txn *txn;
@@ -160,7 +173,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             if (mrc == MDB_MAP_FULL)
                 rc = CVS__MAPFULL;
             else if (mrc)
-                rc = cvs__err_lmdb(mrc, "committing");
+                rc = cvs__err_lmdb(commit_errno(db, mrc), "committing");
         } else {
             mdb_txn_abort(txn);
         }
@@ -394,7 +407,9 @@ static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
     return CVS_OK;
 }
 
-static int env_open(cvs_db *db, unsigned mdb_flags)
+/* mode: the permissions of files LMDB creates (data.mdb and lock.mdb at
+ * creation; lock.mdb again if it has been removed). */
+static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
 {
     int mrc;
     if ((mrc = mdb_env_create(&db->env)))
@@ -403,7 +418,7 @@ static int env_open(cvs_db *db, unsigned mdb_flags)
     mdb_env_set_maxreaders(db->env, 512);
     if (!(mdb_flags & MDB_RDONLY))
         mdb_env_set_mapsize(db->env, CVS_MAP_INITIAL);
-    mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, 0644);
+    mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, mode);
     if (mrc) {
         char what[4200];
         snprintf(what, sizeof what, "%s: opening", db->path);
@@ -446,6 +461,16 @@ static int data_file_exists(const char *path)
     struct stat st;
     snprintf(f, sizeof f, "%s/data.mdb", path);
     return stat(f, &st) == 0;
+}
+
+/* The permission bits of an existing store's data.mdb, for a lock.mdb that
+ * must be made again: a store shared with a group stays shared. */
+static mode_t data_file_mode(const char *path)
+{
+    char f[4200];
+    struct stat st;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    return stat(f, &st) == 0 ? (st.st_mode & 0666) : 0600;
 }
 
 static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -497,8 +522,19 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
         return cvs__err(CVS_EINVAL, "unknown raw precision %d", (int)opts->raw);
     if (passphrase && len == 0)
         return cvs__err(CVS_EKEY, "an empty passphrase is not accepted");
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+    if (!*path)
+        return cvs__err(CVS_EINVAL, "the store's directory name is empty");
+    if (mkdir(path, 0700) != 0) {
+        struct stat st;
+        /* A path the user got wrong (missing parent, a file in the way) is
+         * the user's mistake; a full disk or a permission error is not. */
+        if (errno == ENOENT || errno == ENOTDIR)
+            return cvs__err(CVS_EINVAL, "%s: cannot create directory: %s", path, strerror(errno));
+        if (errno != EEXIST)
+            return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+        if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+            return cvs__err(CVS_EINVAL, "%s: exists and is not a directory", path);
+    }
     if (data_file_exists(path))
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
     if (!(db = db_alloc(path, 0)))
@@ -509,7 +545,7 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
     db->created_us = cvs__now_us();
     if (passphrase && (rc = cvs__crypt_create(db, passphrase, len)))
         goto fail;
-    if ((rc = env_open(db, 0)))
+    if ((rc = env_open(db, 0, 0600)))
         goto fail;
     if ((rc = cvs__write(db, create_fn, NULL)))
         goto fail;
@@ -542,7 +578,7 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
     if (!(db = db_alloc(path, flags)))
         return cvs__err(CVS_ENOMEM, "out of memory");
-    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0)))
+    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))))
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;

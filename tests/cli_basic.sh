@@ -23,7 +23,8 @@ done
 expect 1 "no command" 
 expect 1 "unknown command" frobnicate
 expect 1 "unknown option" stats "$tmp/x" --bogus
-has "$tmp/err" "Usage: cvstore stats" "usage on stderr after a bad option"
+has "$tmp/err" "Try 'cvstore stats --help'" "a bad option points at --help"
+! grep -q "Options:" "$tmp/err" || fail "a bad option prints one line, not the whole help"
 expect 1 "missing option argument" search "$tmp/x" -k
 expect 1 "init: bad --dim" init "$tmp/x" --dim abc --metric l2
 expect 1 "init: bad --metric" init "$tmp/x" --dim 3 --metric manhattan
