@@ -511,7 +511,11 @@ typedef struct cvs_embedder_info {
     uint32_t dim;
     int has_fingerprint;          /* built-ins with data files ("glove") */
     unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file */
-    int fitted;                   /* SIF: the common component is stored */
+    int fitted;                   /* SIF common component: 0 none (embeddings
+                                     skip its removal), 1 fitted on a first
+                                     import (stores of older versions), 2
+                                     fixed by the vocabulary (every store
+                                     made now) */
     int data_in_store;            /* glove: the store keeps its own copy of the
                                      vocabulary (cvs_db_copy_embedder_data) */
 } cvs_embedder_info;
@@ -537,13 +541,12 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
 /* One text (len 0 with a NUL-terminated text means strlen). */
 CVS_API int cvs_embed_text(cvs_db *db, const char *text, size_t len, float *out) CVS_WUR;
 
-/* Fits the corpus-dependent part of the handle's embedder on a sample of the
- * corpus and stores it, so that records and queries are embedded alike: for
- * "glove", the first principal component of the samples' SIF embeddings,
- * removed from every embedding from then on.  Done once: a store that has
- * it keeps it (CVS_OK, nothing changes).  A no-op for embedders without such
- * a part.  The importer calls it with the first texts of the first text
- * import. */
+/* Makes sure the store has its embedder's fixed state before texts are
+ * embedded: for "glove", the SIF common component, which is derived from
+ * the vocabulary alone (query/embed_sif.c) and installed while the store
+ * has no record; the texts are not used (they once were a fitting sample,
+ * which made embeddings depend on what was written first).  A store that
+ * has a component keeps it.  A no-op for other embedders. */
 CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *lens,
                           size_t n) CVS_WUR;
 
