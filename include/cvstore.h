@@ -605,12 +605,13 @@ typedef enum cvs_context_strategy {
  *   - Exact duplicates (same namespace and text, by a BLAKE2b-256 hash) are
  *     not stored again.  Near-duplicates -- cosine similarity of the
  *     embeddings >= CVS_MEM_NEAR_DUP to a memory of the namespace -- are
- *     judged by their words (the BM25 tokens, stop words left out): with a
- *     Jaccard overlap >= CVS_MEM_SAME_WORDS they are the same memory
- *     reworded and update it (its text becomes the new wording, the
- *     metadata members given are merged in, its id, creation time and
- *     links stay); with less they are a revision of it, added as a new
- *     memory that supersedes it.
+ *     judged by their words (the BM25 tokens, stop words left out): when
+ *     the new text has every word of the old one and their Jaccard overlap
+ *     is >= CVS_MEM_SAME_WORDS they are the same memory reworded and update
+ *     it (its text becomes the new wording, the metadata members given
+ *     are merged in, its id, creation time and links stay); otherwise
+ *     (a name, number or word of the old text is missing from the new)
+ *     they are a revision of it, added as a new memory that supersedes it.
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
  *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It

@@ -35,10 +35,15 @@
  *      ip stores work too) against the threshold.  Embeddings alone cannot
  *      tell a rewording from a changed fact (SIF over GloVe puts "the
  *      meeting is on Monday" and "the meeting moved to Friday" at 0.97), so
- *      the words decide what a near-duplicate is: with a Jaccard overlap of
- *      their BM25 word sets of at least CVS_MEM_SAME_WORDS it is the same
- *      memory reworded and is updated in place; with less it is a revision,
- *      stored as a new memory that supersedes the old one.
+ *      the words decide what a near-duplicate is: when the new text still
+ *      carries every word of the old one (BM25's tokens: names, numbers and
+ *      content words; stop words aside) and their word sets overlap by at
+ *      least CVS_MEM_SAME_WORDS (Jaccard), it is the same memory reworded
+ *      and is updated in place; otherwise it is a revision, stored as a new
+ *      memory that supersedes the old one.  The first condition is what
+ *      makes a merge safe: it replaces the old text, so a name or number
+ *      that differs ("Bob's flight" / "Carol's flight", "production" /
+ *      "staging") must never merge, however high the overlap.
  *   3. Recency and supersession multiply the fused score instead of adding
  *      to it (Park et al. add normalized terms): RRF scores of different
  *      queries are not comparable, so only a factor keeps a fixed meaning.
@@ -157,6 +162,20 @@ static void wordset_free(wordset *ws)
     cvs__tokens_free(&ws->tok);
     free(ws->w);
     memset(ws, 0, sizeof *ws);
+}
+
+/* Whether every word of b is in a (both sorted and distinct). */
+static int covers(const wordset *a, const wordset *b)
+{
+    size_t i = 0, j = 0;
+    while (j < b->n) {
+        int c = i < a->n ? strcmp(a->w[i], b->w[j]) : 1;
+        if (c > 0)
+            return 0; /* b->w[j] is not in a */
+        i++;
+        j += c == 0;
+    }
+    return 1;
 }
 
 /* |A and B| / |A or B| of two word sets; 1 for two empty ones. */
@@ -486,6 +505,7 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
 {
     wordset mine = {0}, theirs = {0};
     double words = 0;
+    int kept = 0;
     cvs_txn *t = NULL;
     cvs_filter *f = NULL;
     uint64_t *bits = NULL, nm;
@@ -539,9 +559,12 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
                 if ((rc = wordset_make(r.text ? r.text : "", r.text ? r.text_len : 0, &theirs)))
                     goto cleanup;
                 words = jaccard(&mine, &theirs);
+                kept = covers(&mine, &theirs);
             }
         }
-        if (p->near >= 0 && words < CVS_MEM_SAME_WORDS) {
+        /* A merge replaces the old text: only a rewording that still says
+         * every name, number and word of it may do that. */
+        if (p->near >= 0 && (words < CVS_MEM_SAME_WORDS || !kept)) {
             p->revision = p->near;
             p->near = -1;
         }
@@ -763,11 +786,15 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         batch[nb++] = &sup;
     }
     if (p.prev >= 0) {
-        if ((rc = mem_rec_load(t, p.prev, &prev)) ||
-            (rc = mem_rec_add_link(&mine, prev.id, prev.id_len, "prev", 1.0f)) ||
-            (rc = mem_rec_add_link(&prev, mine.id, mine.id_len, "next", 1.0f)))
+        /* The conversation's last memory may be the one superseded: then
+         * both changes go to the one copy, which is put once. */
+        mem_rec *pr = p.prev == p.superseded ? &sup : &prev;
+        if ((pr == &prev && (rc = mem_rec_load(t, p.prev, &prev))) ||
+            (rc = mem_rec_add_link(&mine, pr->id, pr->id_len, "prev", 1.0f)) ||
+            (rc = mem_rec_add_link(pr, mine.id, mine.id_len, "next", 1.0f)))
             goto cleanup;
-        batch[nb++] = &prev;
+        if (pr == &prev)
+            batch[nb++] = &prev;
     }
     memcpy(out->id, mine.id, mine.id_len);
     out->id[mine.id_len] = 0;

@@ -183,6 +183,94 @@ Test(memory, near_in_embedding_but_not_in_words_is_a_revision)
     cvs_mem_items_free(&r);
 }
 
+/* A merge replaces the old text, so only a rewording that keeps every
+ * name, number and word of it may merge: one changed name or place, even at
+ * cosine >= 0.95 and word overlap >= 0.8, is a new memory, and nothing told
+ * is lost. */
+Test(memory, a_changed_name_or_place_is_never_merged)
+{
+    static const char *pairs[2][2] = {
+        {"Bob's flight to Tokyo departs from Berlin Brandenburg airport on April 2nd at 10:40 "
+         "from gate B12.",
+         "Carol's flight to Tokyo departs from Berlin Brandenburg airport on April 2nd at 10:40 "
+         "from gate B12."},
+        {"The payments database runs on the primary cluster in production with nightly backups "
+         "at 02:00 and 30 days retention",
+         "The payments database runs on the primary cluster in staging with nightly backups "
+         "at 02:00 and 30 days retention"},
+    };
+    for (int i = 0; i < 2; i++) {
+        const char *ns = i ? "p" : "f";
+        cvs_mem_remembered a, b;
+        cvs_mem_items l = {0};
+        remember(ns, pairs[i][0], NULL, &a);
+        remember(ns, pairs[i][1], NULL, &b);
+        cr_assert_eq(b.outcome, CVS_MEM_ADDED, "%s: outcome %d", pairs[i][1], (int)b.outcome);
+        cr_assert_str_neq(b.id, a.id);
+        cr_assert_str_eq(b.superseded, a.id); /* a revision, by the embeddings */
+        cr_assert_eq(cvs_mem_list(db, ns, NULL, 0, &l), 0);
+        cr_assert_eq(l.n, 2);
+        cr_assert(find(&l, a.id) >= 0 && find(&l, b.id) >= 0);
+        cr_assert_str_eq(l.items[find(&l, a.id)].text, pairs[i][0]);
+        cvs_mem_items_free(&l);
+    }
+    /* Saying more, every old word kept, is still the same memory. */
+    {
+        cvs_mem_remembered a, b;
+        remember("g", pairs[0][0], NULL, &a);
+        remember("g", "Bob's flight to Tokyo departs from Berlin Brandenburg airport on April 2nd "
+                      "at 10:40 from gate B12, seat 14C.", NULL, &b);
+        cr_assert_eq(b.outcome, CVS_MEM_MERGED);
+        cr_assert_str_eq(b.id, a.id);
+    }
+    cr_assert_eq(count(), 5);
+}
+
+/* A memory that supersedes the conversation's last one (by subject, by an
+ * explicit supersedes, or as a revision) links to it twice -- supersedes and
+ * prev -- and both changes to it land in one write. */
+Test(memory, superseding_the_conversations_last_memory)
+{
+    cvs_mem_remember_opts o = {.ns = "c", .conversation = "c1", .meta = "{\"subject\": \"colour\"}"};
+    cvs_mem_remembered a, b, c, d;
+    cvs_txn *t;
+    cvs_record rec;
+    cr_assert_eq(cvs_mem_remember(db, "my favourite colour is blue", 0, &o, &a), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "my favourite colour is green", 0, &o, &b), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_str_eq(b.superseded, a.id);
+    o.meta = NULL;
+    o.supersedes = b.id;
+    cr_assert_eq(cvs_mem_remember(db, "actually it is red", 0, &o, &c), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(c.superseded, b.id);
+    o.supersedes = NULL;
+    cr_assert_eq(cvs_mem_remember(db, "standup standup standup standup standup standup standup "
+                                      "standup standup standup standup standup standup standup "
+                                      "standup standup standup standup standup standup red",
+                                  0, &o, &d), 0, "%s", cvs_errmsg(db));
+    {
+        cvs_mem_remembered e;
+        cr_assert_eq(cvs_mem_remember(db, "standup standup standup standup standup standup "
+                                          "standup standup standup standup standup standup "
+                                          "standup standup standup standup standup standup "
+                                          "standup standup blue", 0, &o, &e), 0, "%s",
+                     cvs_errmsg(db));
+        cr_assert_eq(e.outcome, CVS_MEM_ADDED);
+        cr_assert_str_eq(e.superseded, d.id); /* a revision */
+    }
+    cr_assert_eq(count(), 5);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, a.id, strlen(a.id), &rec, NULL), 0);
+    cr_assert(strstr(rec.meta, "_superseded_by"), "%s", rec.meta);
+    cr_assert_eq(rec.nlinks, 1);
+    cr_assert_str_eq(rec.links[0].type, "next");
+    cr_assert_eq(cvs_get(t, b.id, strlen(b.id), &rec, NULL), 0);
+    cr_assert(strstr(rec.meta, "_superseded_by"), "%s", rec.meta);
+    cr_assert_eq(rec.nlinks, 3); /* supersedes a, prev a, next c */
+    cvs_txn_end(t);
+}
+
 Test(memory, namespaces_isolated)
 {
     cvs_mem_remembered a, b;
