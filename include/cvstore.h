@@ -624,8 +624,10 @@ typedef enum cvs_context_strategy {
  *
  * Checks and writes of one call are two transactions; two processes
  * remembering the same text at the same moment may both add it.  Every
- * function here writes through cvs_put/cvs_delete (recall too: it stores
- * the last-recalled time), so the handle must be writable. */
+ * function here writes through cvs_put/cvs_delete, so the handle must be
+ * writable -- except recall, which stores the last-recalled time when it
+ * can and answers without storing it when the store cannot be written (a
+ * full disk, a read-only handle). */
 
 #define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
 #define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */

@@ -57,7 +57,9 @@
  *      hidden but by forget.
  *   5. Storing the last-recalled time rewrites the record (cvs_put), which
  *      also re-indexes its text: simple, and cheap at the size of what one
- *      recall returns.
+ *      recall returns.  It is best effort: when the write fails (a full
+ *      disk, a read-only handle) recall answers all the same, and the
+ *      memories keep their earlier time.
  *   6. Checks run in a read snapshot and the writes in a later transaction;
  *      a concurrent writer may slip between them (cvstore.h says so).
  */
@@ -1161,7 +1163,10 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         }
         cvs_txn_end(t);
         t = NULL;
-        rc = mem_recs_put(db, tp, ntouch);
+        /* The time is a hint for recency weighting, not part of the
+         * answer: a store that cannot be written (a full disk, a read-only
+         * handle) still answers, without it (deviation 5). */
+        (void)mem_recs_put(db, tp, ntouch);
     }
 cleanup:
     cvs_txn_end(t);

@@ -532,6 +532,29 @@ Test(memory, recency_half_life_and_recall_time)
     cvs_mem_items_free(&r);
 }
 
+/* Recall stores the time when it can; a store that cannot be written (here
+ * a read-only handle, as on a full disk) still answers, without it. */
+Test(memory, recall_answers_when_the_store_cannot_be_written)
+{
+    cvs_mem_remembered a;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "w"};
+    char path[4200];
+    remember("w", "the spare key is under the blue flower pot", NULL, &a);
+    cvs_db_close(db);
+    snprintf(path, sizeof path, "%s/mem.cvs", dir);
+    cr_assert_eq(cvs_db_open(path, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(db, "bow", D, bow_embed, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_recall(db, "where is the spare key", 0, &ro, &r), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_list(db, "w", NULL, 0, &r), 0);
+    cr_assert_eq(r.items[0].recalled_us, 0);
+    cvs_mem_items_free(&r);
+}
+
 Test(memory, forget_by_id_and_filter)
 {
     cvs_mem_remembered m[6];
