@@ -636,6 +636,7 @@ typedef enum cvs_context_strategy {
 #define CVS_MEM_NS_MAX 255              /* bytes of a namespace */
 #define CVS_MEM_HOPS_MAX 4              /* recall's hops */
 #define CVS_MEM_DEFAULT_NS "default"
+#define CVS_MEM_MAX_BYTES 65536         /* default cap on a memory's text + metadata */
 
 typedef struct cvs_mem_remember_opts {
     const char *ns;            /* namespace (NUL-terminated); NULL = "default" */
@@ -651,6 +652,11 @@ typedef struct cvs_mem_remember_opts {
                                   of the namespace that this one replaces */
     float near_dup;            /* cosine threshold; 0 = CVS_MEM_NEAR_DUP,
                                   above 1 turns near-duplicate merging off */
+    size_t max_bytes;          /* most bytes of text plus metadata;
+                                  0 = CVS_MEM_MAX_BYTES.  A memory is a fact
+                                  or a summary, not a document, and one that
+                                  is too large breaks the clients that read
+                                  it back (an MCP client's message buffer) */
 } cvs_mem_remember_opts;
 
 typedef enum cvs_mem_outcome {
@@ -669,7 +675,8 @@ typedef struct cvs_mem_remembered {
 } cvs_mem_remembered;
 
 /* Remembers len bytes of UTF-8 text (len 0 = strlen) in opts->ns (opts may
- * be NULL).  CVS_EINPUT for empty or invalid text, bad metadata, a link or
+ * be NULL).  CVS_EINPUT for empty or invalid text, text and metadata over
+ * opts->max_bytes (nothing is stored), bad metadata, a link or
  * supersedes naming no memory of the namespace, or text the embedder cannot
  * embed (glove: no word of its vocabulary); CVS_EINVAL for a store without
  * an embedder.  *out is the caller's. */

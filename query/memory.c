@@ -693,6 +693,14 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         return cvs__err(CVS_EINPUT, "empty text");
     if (!cvs__utf8_valid(text, len))
         return cvs__err(CVS_EINPUT, "text is not valid UTF-8");
+    {
+        size_t cap = o && o->max_bytes ? o->max_bytes : CVS_MEM_MAX_BYTES;
+        size_t ml = o && o->meta ? (o->meta_len ? o->meta_len : strlen(o->meta)) : 0;
+        if (len > cap || ml > cap - len)
+            return cvs__err(CVS_EINPUT, "a memory of %zu bytes (text %zu, metadata %zu) is over "
+                            "the limit of %zu bytes: remember a summary, or split it",
+                            len + ml, len, ml, cap);
+    }
     if ((rc = check_ns(ns)))
         return rc;
     if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN))

@@ -743,6 +743,73 @@ Test(mcp, raw_protocol_errors_and_tools)
     free(gdir);
 }
 
+/* A store whose texts cannot be embedded is refused before serving, with
+ * the fix; stats names the embedder and its text state. */
+Test(mcp, refuses_a_store_that_cannot_embed)
+{
+    static const char *words[] = {"alice", "paris"};
+    char *out = NULL, *gdir = tu_tmpdir(), words_txt[64] = "";
+    unsigned char fv[2 * 20];
+    for (int i = 0; i < 2; i++) {
+        int32_t d = 4;
+        float v[4] = {(float)(i == 0), (float)(i == 1), 0, 0.5f};
+        strcat(words_txt, words[i]);
+        strcat(words_txt, "\n");
+        memcpy(fv + i * 20, &d, 4);
+        memcpy(fv + i * 20 + 4, v, 16);
+    }
+    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
+    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
+    cr_assert_eq(tu_cli(NULL, "init '%s/plain' --dim 4 --metric l2 >/dev/null", dir), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s/plain' </dev/null 2>&1", dir), 1);
+    cr_assert(strstr(out, "no embedder") && strstr(out, "--embedder glove"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "stats '%s/plain'", dir), 0);
+    cr_assert(strstr(out, "embedder:       none"), "%s", out);
+    free(out);
+    /* A glove store without the GloVe cache: the message says how to fetch it. */
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/g' --embedder glove --dim 4 >/dev/null", dir), 0);
+    cr_assert_eq(tu_cli(&out, "stats '%s/g'", dir), 0);
+    cr_assert(strstr(out, "embedder:       glove (dim 4; SIF common component: fixed by the "
+                          "vocabulary)"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "stats '%s/g' --json", dir), 0);
+    cr_assert(strstr(out, "\"common_component\": \"fixed by the vocabulary\"") ||
+              strstr(out, "\"common_component\":\"fixed by the vocabulary\""), "%s", out);
+    free(out);
+    setenv("CVSTORE_GLOVE_DIR", "/nonexistent/glove", 1);
+    cr_assert_neq(tu_cli(&out, "mcp '%s/g' </dev/null 2>&1", dir), 0);
+    cr_assert(strstr(out, "fetch-glove"), "%s", out);
+    free(out);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
+/* The cap on a memory's size: text and metadata together, configurable. */
+Test(memory, size_is_capped)
+{
+    size_t n = CVS_MEM_MAX_BYTES + 1;
+    char *big = malloc(n + 1);
+    cvs_mem_remembered r;
+    cvs_mem_remember_opts o = {.ns = "z"};
+    for (size_t i = 0; i < n; i++)
+        big[i] = i % 6 == 5 ? ' ' : "memory"[i % 6];
+    big[n] = 0;
+    cr_assert_eq(cvs_mem_remember(db, big, n, &o, &r), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "over the limit of 65536 bytes"), "%s", cvs_errmsg(db));
+    /* Metadata counts too. */
+    o.meta = "{\"a\": 1}";
+    cr_assert_eq(cvs_mem_remember(db, big, n - 5, &o, &r), CVS_EINPUT);
+    cr_assert_eq(count(), 0);
+    o.meta = NULL;
+    o.max_bytes = n;
+    cr_assert_eq(cvs_mem_remember(db, big, n, &o, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 1);
+    free(big);
+}
+
 /* ==== The built-in embedder over the real GloVe vectors ==== */
 
 /* Facts told one call at a time, as an agent does, and asked back in other
