@@ -677,9 +677,11 @@ typedef struct cvs_mem_remembered {
 /* Remembers len bytes of UTF-8 text (len 0 = strlen) in opts->ns (opts may
  * be NULL).  CVS_EINPUT for empty or invalid text, text and metadata over
  * opts->max_bytes (nothing is stored), bad metadata, a link or
- * supersedes naming no memory of the namespace, or text the embedder cannot
- * embed (glove: no word of its vocabulary); CVS_EINVAL for a store without
- * an embedder.  *out is the caller's. */
+ * supersedes naming no memory of the namespace; CVS_EINVAL for a store
+ * without an embedder.  Text the embedder cannot embed (glove: no word of
+ * its vocabulary) is stored all the same with a stand-in vector (metadata
+ * "_noembed"): recall finds it by its words, and it is never taken for a
+ * near-duplicate.  *out is the caller's. */
 CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                              const cvs_mem_remember_opts *opts,
                              cvs_mem_remembered *out) CVS_WUR;

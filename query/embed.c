@@ -860,3 +860,19 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
         rc = cvs__err(CVS_EINPUT, "no word of its text is in the GloVe vocabulary");
     return rc;
 }
+
+int cvs__embed_standin(cvs_db *db, float *out)
+{
+    cvs_embedder *e;
+    float a;
+    const float *pc = NULL;
+    int rc;
+    if ((rc = current(db, &e)) || (e->sif && (rc = sif_state(db, e, &a, &pc))))
+        return rc;
+    memset(out, 0, db->dim * sizeof *out);
+    if (pc)
+        memcpy(out, pc, db->dim * sizeof *out);
+    else
+        out[0] = 1;
+    return CVS_OK;
+}

@@ -72,6 +72,7 @@
 #include <string.h>
 
 #include "query/context.h"
+#include "query/text.h"
 #include "query/tokenize.h"
 #include "store/db.h"
 #include "store/filter.h"
@@ -551,8 +552,14 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
             goto cleanup;
         for (int i = 0; i < MEM_NEAR_PROBE && labels[i] >= 0; i++) {
             cvs_record r;
-            if ((rc = cvs_get_key(t, labels[i], &r, cand)))
+            json_t *m;
+            int standin;
+            if ((rc = cvs_get_key(t, labels[i], &r, cand)) || (rc = meta_of(&r, &m)))
                 goto cleanup;
+            standin = json_object_get(m, "_noembed") != NULL;
+            json_decref(m);
+            if (standin)
+                continue; /* its vector says nothing about its text */
             float s = (float)cosine(vec, cand, db->dim);
             if (s >= thr && s > p->near_sim) {
                 p->near = labels[i];
@@ -677,6 +684,7 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
     char hash[65];
     float *vec = NULL;
     json_t *user = NULL;
+    int noembed = 0;
     mem_rec mine = {0}, sup = {0}, prev = {0};
     mem_rec *batch[3];
     size_t nb = 0;
@@ -712,8 +720,15 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto cleanup;
     }
-    if ((rc = cvs_embed_text(db, text, len, vec)) ||
-        (rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
+    /* A text the embedder cannot embed (no word of the vocabulary) is kept
+     * all the same, with a stand-in vector, to be found by its words; it
+     * is nobody's near-duplicate. */
+    if ((rc = cvs_embed_text(db, text, len, vec)) == CVS_EINPUT) {
+        noembed = 1;
+        thr = 2.0f;
+        rc = cvs__embed_standin(db, vec);
+    }
+    if (rc || (rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
         (rc = cvs_txn_begin(db, &t)))
         goto cleanup;
 
@@ -764,6 +779,10 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
             goto cleanup;
         }
         snprintf(mine.id, mine.id_len + 1, "%s%s", MEM_ID_PREFIX, hex);
+        if (noembed && json_object_set_new(mine.meta, "_noembed", json_true())) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
         mine.text_len = len;
         memcpy(mine.vec, vec, (size_t)db->dim * sizeof *vec);
         if (o && o->conversation &&

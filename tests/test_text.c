@@ -665,6 +665,40 @@ Test(sif, embeddings_do_not_depend_on_earlier_writes)
     free(dir3);
 }
 
+/* A memory with no word of the vocabulary is stored, found by its words,
+ * and never merged with another such memory (their stand-in vectors are
+ * alike); the stand-in scores 0 against every query. */
+Test(sif, memory_without_a_known_word_is_found_by_its_words)
+{
+    cvs_mem_remembered a, b, c;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.no_touch = 1};
+    float q[4], v[4];
+    double dot = 0;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "king and queen", 0, NULL, &c), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "xylophone zebra quartet", 0, NULL, &a), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(a.outcome, CVS_MEM_ADDED);
+    cr_assert_eq(cvs_mem_remember(db, "xylophone zebra orchestra", 0, NULL, &b), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED);
+    cr_assert_str_eq(b.superseded, "");
+    cr_assert_eq(cvs_mem_recall(db, "zebra orchestra", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(r.n >= 1);
+    cr_assert_str_eq(r.items[0].id, b.id);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_recall(db, "quartet", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cvs_mem_items_free(&r);
+    /* The stand-in is orthogonal to an embedded query. */
+    cr_assert_eq(cvs_embed_text(db, "queen apple", 0, q), 0);
+    stored_vec(db, a.id, v);
+    for (int d = 0; d < 4; d++)
+        dot += (double)q[d] * v[d];
+    cr_assert_float_eq(dot, 0.0, 1e-6);
+}
+
 static int sif_none_fn(cvs_db *d, MDB_txn *txn, void *arg)
 {
     unsigned char v16[16] = {1, 0, 0, 0, 4, 0, 0, 0};
@@ -1008,6 +1042,57 @@ Test(sif, import_embeds_text_only_records)
     cr_assert_eq(di.count, 4);
 }
 
+/* A batch of questions where one has no word of the vocabulary: that line
+ * gets an error object, the others their answers, in file order. */
+Test(sif, cli_batch_answers_around_a_question_it_cannot_embed)
+{
+    const char *jl = "{\"id\": \"k\", \"text\": \"the king and queen\"}\n"
+                     "{\"id\": \"f\", \"text\": \"apple banana\"}\n";
+    const char *qs = "{\"id\": \"q1\", \"text\": \"queen\"}\n"
+                     "{\"id\": \"q2\", \"text\": \"zebra xylophone\"}\n"
+                     "{\"id\": \"q3\", \"text\": \"banana\"}\n";
+    char *out = NULL, *in, *qf, store[4200];
+    snprintf(store, sizeof store, "%s/b.cvs", dir);
+    in = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    qf = tu_write_file(dir, "q.jsonl", qs, strlen(qs));
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, in), 0);
+    for (int c = 0; c < 3; c++) {
+        const char *cmd[] = {"search '%s' --queries '%s' -k 1 --json 2>/dev/null",
+                             "context '%s' --queries '%s' --strategy vector 2>/dev/null",
+                             "context '%s' --queries '%s' 2>/dev/null"};
+        json_t *line[3];
+        json_error_t je;
+        char *save = NULL, *l;
+        int n = 0;
+        cr_assert_eq(tu_cli(&out, cmd[c], store, qf), 0, "%s", cmd[c]);
+        for (l = strtok_r(out, "\n", &save); l && n < 3; l = strtok_r(NULL, "\n", &save))
+            cr_assert(line[n++] = json_loads(l, 0, &je), "%s", l);
+        cr_assert_eq(n, 3, "%s", cmd[c]);
+        for (int i = 0; i < 3; i++) {
+            char want[8];
+            snprintf(want, sizeof want, "q%d", i + 1);
+            cr_assert_str_eq(json_string_value(json_object_get(line[i], "query_id")), want);
+        }
+        if (c < 2)
+            cr_assert(strstr(json_string_value(json_object_get(line[1], "error")), "vocabulary"));
+        else /* hybrid: BM25 answers it (nothing matches) */
+            cr_assert_null(json_object_get(line[1], "error"));
+        cr_assert_null(json_object_get(line[0], "error"));
+        cr_assert_null(json_object_get(line[2], "error"));
+        {
+            json_t *hits = json_object_get(line[2], c ? "items" : "results");
+            cr_assert_str_eq(json_string_value(json_object_get(json_array_get(hits, 0), "id")),
+                             "f", "%s", cmd[c]);
+        }
+        for (int i = 0; i < 3; i++)
+            json_decref(line[i]);
+        free(out);
+    }
+    free(in);
+    free(qf);
+}
+
 Test(sif, cli_init_embedder_glove)
 {
     const char *jl = "{\"id\": \"k\", \"title\": \"King\", \"text\": \"the queen\"}\n"
@@ -1091,13 +1176,16 @@ Test(sif, cli_search_queries_batch)
     cr_assert_eq(*line, '\0', "one line per query: %s", out);
     free(out);
     free(qpath);
-    /* A malformed line, or a query of unknown words only, is a user error. */
+    /* A malformed line is a user error; a query of unknown words only is
+     * answered with an error line. */
     static const char bad[] = "{\"id\": 1}\n", unk[] = "{\"id\": 1, \"text\": \"zzzz\"}\n";
     qpath = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
     free(qpath);
     qpath = tu_write_file(dir, "unk.jsonl", unk, strlen(unk));
-    cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
+    cr_assert_eq(tu_cli(&out, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 0);
+    cr_assert(strstr(out, "\"error\":") && strstr(out, "vocabulary"), "%s", out);
+    free(out);
     free(qpath);
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries x --text y -k 1 2>/dev/null", store), 1);
     free(path);
