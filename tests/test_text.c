@@ -699,6 +699,36 @@ Test(sif, memory_without_a_known_word_is_found_by_its_words)
     cr_assert_float_eq(dot, 0.0, 1e-6);
 }
 
+/* An export imported into a new store meets the same component: the copy
+ * answers a text query with the same scores, before and after more text
+ * is imported into both. */
+Test(sif, export_import_keeps_the_embedding)
+{
+    const char *one = "{\"id\": \"k\", \"text\": \"king\"}\n";
+    const char *more = "{\"id\": \"f\", \"text\": \"apple banana\"}\n"
+                       "{\"id\": \"p\", \"text\": \"paris fruit queen\"}\n";
+    char *a1 = tu_write_file(dir, "one.jsonl", one, strlen(one));
+    char *a2 = tu_write_file(dir, "more.jsonl", more, strlen(more));
+    char *ra = NULL, *rb = NULL;
+    cr_assert_eq(tu_cli(NULL, "init '%s/a' --embedder glove --dim 4 >/dev/null", dir), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s/a' '%s' --quiet", dir, a1), 0);
+    cr_assert_eq(tu_cli(NULL, "export '%s/a' -o '%s/x.jsonl' 2>/dev/null", dir, dir), 0);
+    cr_assert_eq(tu_cli(NULL, "init '%s/b' --embedder glove --dim 4 >/dev/null", dir), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s/b' '%s/x.jsonl' --quiet", dir, dir), 0);
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(tu_cli(&ra, "search '%s/a' --text 'queen king' -k 3 --json --exact", dir), 0);
+        cr_assert_eq(tu_cli(&rb, "search '%s/b' --text 'queen king' -k 3 --json --exact", dir), 0);
+        cr_assert_str_eq(ra, rb);
+        cr_assert(strstr(ra, "\"k\""), "%s", ra);
+        free(ra);
+        free(rb);
+        cr_assert_eq(tu_cli(NULL, "import '%s/a' '%s' --quiet", dir, a2), 0);
+        cr_assert_eq(tu_cli(NULL, "import '%s/b' '%s' --quiet", dir, a2), 0);
+    }
+    free(a1);
+    free(a2);
+}
+
 static int sif_none_fn(cvs_db *d, MDB_txn *txn, void *arg)
 {
     unsigned char v16[16] = {1, 0, 0, 0, 4, 0, 0, 0};
