@@ -35,10 +35,10 @@
  *      on the same handle; embedding calls may run concurrently.  The
  *      implicit attach of cvs_embed_texts is guarded by a mutex.
  *   6. The SIF common component is the vocabulary's (embed_sif.c, deviation
- *      4), installed in meta "sif" by the first writable handle while the
- *      store has no record: when the embedder is first attached (`cvstore
- *      init --embedder glove`), or, for a store created before this
- *      existed, by its first write.  It never changes afterwards, so an
+ *      4), installed in meta "sif" when the embedder is first attached to a
+ *      writable handle (`cvstore init --embedder glove`; records already
+ *      there were not embedded by it), or, for a store created before this
+ *      existed, by its first writer while the store has no record.  It never changes afterwards, so an
  *      embedding depends on the text and the vocabulary only, never on the
  *      order, size or route (import, put, memory) of earlier writes, and
  *      an export imported into a new store meets the same component.  A
@@ -80,6 +80,7 @@ typedef struct cvs_embedder {
     cvs_sif *sif;          /* owned: "glove" */
     cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
     const char *http_url;  /* its URL (owned by the caller during attach) */
+    const float *first_pc; /* glove, during a first attach: the component */
     /* The store's SIF state, cached once fitted (it never changes then). */
     pthread_mutex_t mu;
     float a;
@@ -434,10 +435,11 @@ static int record_fn(cvs_db *db, MDB_txn *txn, void *arg)
         return CVS_OK;
     if ((rc = emb_rec_put(db, txn, e)))
         return rc;
-    /* No component yet; attach() installs the vocabulary's next. */
+    /* The vocabulary's component: no record was embedded by this embedder
+     * yet, whatever the store holds (choice 6). */
     if (e->sif && (rc = sif_rec_get(db, txn, &a, NULL, &has_pc)) == CVS_OK &&
         has_pc == SIF_PC_NONE)
-        rc = sif_rec_put(db, txn, CVS_SIF_A, NULL, SIF_PC_NONE);
+        rc = sif_rec_put(db, txn, CVS_SIF_A, e->first_pc, SIF_PC_VOCAB);
     return rc;
 }
 
@@ -566,7 +568,29 @@ fail:
 /* Checks (and records) e, then makes it the handle's embedder. */
 static int attach(cvs_db *db, cvs_embedder *e)
 {
-    int rc = (db->flags & CVS_OPEN_RDONLY) ? check_fn_ro(db, e) : cvs__write(db, record_fn, e);
+    float *pc = NULL;
+    int rc = CVS_OK;
+    if (e->sif && !(db->flags & CVS_OPEN_RDONLY)) {
+        /* A first attach brings the component along (computed outside the
+         * write transaction: it takes a pass over the vocabulary). */
+        MDB_txn *txn;
+        emb_rec r;
+        if ((rc = cvs__read_begin(db, &txn)) == CVS_OK) {
+            rc = emb_rec_get(db, txn, &r);
+            cvs__read_end(db, txn);
+        }
+        if (rc == CVS_OK && !r.present) {
+            if (!(pc = malloc(e->dim * sizeof *pc)))
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+            else
+                rc = cvs__sif_vocab_pc(e->sif, CVS_SIF_A, pc);
+        }
+        e->first_pc = pc;
+    }
+    if (rc == CVS_OK)
+        rc = (db->flags & CVS_OPEN_RDONLY) ? check_fn_ro(db, e) : cvs__write(db, record_fn, e);
+    e->first_pc = NULL;
+    free(pc);
     if (rc == CVS_OK)
         rc = ensure_component(db, e);
     if (rc) {

@@ -770,6 +770,16 @@ Test(sif, older_stores_without_a_component)
         cr_assert_float_eq(out[d], raw[d], 1e-6);
 }
 
+/* Vectors imported before the embedder was attached were not made by it:
+ * the first attach brings the component all the same. */
+Test(sif, first_attach_to_a_store_of_vectors)
+{
+    float pc[4];
+    import_lines(db, dir, "{\"id\": \"v\", \"vector\": [0, 0, 0, 1]}\n");
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(stored_pc(db, pc), 2);
+}
+
 static int len_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out)
 {
     int *calls = ctx;
