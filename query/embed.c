@@ -34,23 +34,26 @@
  *   4. Attaching (cvs_db_set_embedder) must not race with embedding calls
  *      on the same handle; embedding calls may run concurrently.  The
  *      implicit attach of cvs_embed_texts is guarded by a mutex.
- *   6. The SIF common component is the vocabulary's (embed_sif.c, deviation
- *      4), installed in meta "sif" when the embedder is first attached to a
- *      writable handle (`cvstore init --embedder glove`; records already
- *      there were not embedded by it), or, for a store created before this
- *      existed, by its first writer while the store has no record.  It never changes afterwards, so an
- *      embedding depends on the text and the vocabulary only, never on the
- *      order, size or route (import, put, memory) of earlier writes, and
- *      an export imported into a new store meets the same component.  A
- *      store that already has records and no component keeps none (its
- *      vectors were embedded without removal); one fitted by an older
- *      version keeps its fitted component.
  *   5. An HTTP embedder's URL is kept in meta "embed_url" (the latest one
  *      that worked), so that any handle, e.g. the CLI importing text-only
  *      records, attaches it by itself; the URL is a hint, not part of the
  *      model's identity ("http:MODEL" is), so a moved server is fixed by
  *      attaching it again with the new URL.  The API key is never stored:
  *      an implicit attach reads $CVSTORE_EMBED_API_KEY.
+ *   6. The SIF common component is the vocabulary's (embed_sif.c, deviation
+ *      4), installed in meta "sif" when the embedder is first attached to a
+ *      writable handle (`cvstore init --embedder glove`; records already
+ *      there were not embedded by it), or, for a store created before this
+ *      existed, by its first writer while the store has no record (two
+ *      processes writing such a store's very first records at once could
+ *      still embed them differently; a store made now is never in that
+ *      state).  It never changes afterwards, so an embedding depends on the
+ *      text and the vocabulary only, never on the order, size or route
+ *      (import, put, memory) of earlier writes, and an export imported into
+ *      a new store meets the same component.  A store that already has
+ *      records and no component keeps none (its vectors were embedded
+ *      without removal); one fitted by an older version keeps its fitted
+ *      component.
  */
 #include <errno.h>
 #include <math.h>
@@ -780,8 +783,11 @@ static int sif_state(cvs_db *db, cvs_embedder *e, float *a, const float **pc)
         goto out;
     }
     /* A store created before the vocabulary's component existed gets it
-     * from its first writer, while it has no record. */
-    if ((rc = ensure_component(db, e)) || (rc = cvs__read_begin(db, &txn)))
+     * from its first writer, while it has no record.  When that write fails
+     * (a full disk) the embedding goes on without it: the state changes only
+     * while no record exists, so nothing embedded meanwhile can disagree. */
+    (void)ensure_component(db, e);
+    if ((rc = cvs__read_begin(db, &txn)))
         goto out;
     rc = sif_rec_get(db, txn, &e->a, buf, &has_pc);
     cvs__read_end(db, txn);
