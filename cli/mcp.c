@@ -489,9 +489,9 @@ static json_t *tool_recall(server *s, json_t *args)
     }
     /* The best first: what does not fit in one reply is left out. */
     for (size_t n = r.n, size;; n = fewer(n, size)) {
-        size_t tokens = 0;
+        size_t tokens = n == r.n ? r.tokens : 0;
         json_t *obj;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; n < r.n && i < n; i++)
             tokens += r.items[i].tokens;
         json_decref(res);
         res = NULL;

@@ -177,11 +177,9 @@ static int embed_line(void *ctx, const char *id, const char *text, size_t len)
     b->n++;
     if ((rc = cvs_embed_text(b->db, text, len, b->vecs + (b->n - 1) * b->dim))) {
         float *v = b->vecs + (b->n - 1) * b->dim;
-        if (rc != CVS_EINPUT) {
-            cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
-            return cli_exit_code(rc);
-        }
         cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
+        if (rc != CVS_EINPUT)
+            return cli_exit_code(rc);
         if (!(b->errs[b->n - 1] = strdup(cvs_errmsg(b->db))))
             return cli_fail("search", CVS_ENOMEM, NULL);
         memset(v, 0, b->dim * sizeof *v);

@@ -91,9 +91,7 @@
 #include "query/tokenize.h"
 #include "store/err.h"
 
-#ifndef SIF_TEXT_WORDS
 #define SIF_TEXT_WORDS 8.0 /* words of a typical text, for the vocabulary component */
-#endif
 
 struct cvs_sif {
     char *words;           /* the words file, each word NUL-terminated in place */
