@@ -16,14 +16,17 @@ static const char usage[] =
     "Prints the record count, dimension, metric, raw precision, format version,\n"
     "size on disk, LMDB map size and creation time of the store, its codec, and\n"
     "its ANN index: lists, search defaults, memory per vector once loaded (the\n"
-    "index is loaded to measure it) and bytes on disk.\n"
+    "index is loaded to measure it) and bytes on disk, and its text embedder\n"
+    "with, for glove, the state of its SIF common component.\n"
     "\n"
     "Options:\n"
     "  -j, --json           one JSON object: count, dim, metric, raw,\n"
     "                       format_version, encrypted, disk_bytes, map_bytes, created,\n"
     "                       codec {...} or null, index {spec, count, nlist,\n"
     "                       residual, nprobe, rerank, mem_bytes,\n"
-    "                       mem_bytes_per_vector, disk_bytes} or null\n"
+    "                       mem_bytes_per_vector, disk_bytes} or null, embedder\n"
+    "                       {name, dim, common_component, vocabulary_in_store} or\n"
+    "                       null\n"
     "  -h, --help           show this help\n";
 
 /* The built-in glove embedder's text state (query/embed.c), or NULL for
