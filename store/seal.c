@@ -288,10 +288,18 @@ void cvs__seal_txn_end(cvs_db *db, MDB_txn *txn)
 
 /* ==== Sealing ==== */
 
-/* Associated data: name, NUL, stored key.  Keys are at most 511 bytes. */
-static size_t make_ad(unsigned char *ad, const char *name, const MDB_val *k)
+/* Associated data: name, NUL, stored key, into ad (AD_CAP bytes); 0 when the
+ * key does not fit.  LMDB refuses keys over 511 bytes on write, so a longer
+ * one can only come back from a damaged or forged page (its node's key size
+ * is not checked on read): the caller reports it as damage instead of
+ * copying it over the stack. */
+#define KEY_MAX 511u
+#define AD_CAP (16u + KEY_MAX + 1u)
+static size_t make_ad(unsigned char ad[AD_CAP], const char *name, const MDB_val *k)
 {
     size_t nl = strlen(name) + 1;
+    if (nl > 16 || k->mv_size > KEY_MAX)
+        return 0;
     memcpy(ad, name, nl);
     memcpy(ad + nl, k->mv_data, k->mv_size);
     return nl + k->mv_size;
@@ -337,18 +345,17 @@ void cvs__scan_free(cvs__scan *scan)
 static int open_value(const cvs_db *db, MDB_txn *txn, cvs__scan *scan, const char *name,
                       const MDB_val *k, MDB_val *v)
 {
-    unsigned char ad[16 + 512];
+    unsigned char ad[AD_CAP];
     const unsigned char *c = v->mv_data;
     unsigned long long plen;
     unsigned char *p;
     size_t adlen;
-    if (v->mv_size < CVS_SEAL_OVERHEAD)
+    if (v->mv_size < CVS_SEAL_OVERHEAD || !(adlen = make_ad(ad, name, k)))
         return auth_failed(name, k);
     p = scan ? scan_room(scan, v->mv_size - CVS_SEAL_OVERHEAD + 1)
              : arena_alloc(db, txn, v->mv_size - CVS_SEAL_OVERHEAD + 1);
     if (!p)
         return ENOMEM;
-    adlen = make_ad(ad, name, k);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
             p, &plen, NULL, c + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
             v->mv_size - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, adlen, c,
@@ -359,11 +366,14 @@ static int open_value(const cvs_db *db, MDB_txn *txn, cvs__scan *scan, const cha
     return 0;
 }
 
-/* Seals v's plaintext into out (v->mv_size + CVS_SEAL_OVERHEAD bytes). */
+/* Seals v's plaintext into out (v->mv_size + CVS_SEAL_OVERHEAD bytes).  The
+ * keys we write are our own and at most KEY_MAX bytes (LMDB refuses longer
+ * ones), so make_ad cannot fail here; a key that did not fit would seal
+ * under the name alone and fail authentication on read. */
 static void seal_value(const cvs_db *db, const char *name, const MDB_val *k, const MDB_val *v,
                        unsigned char *out)
 {
-    unsigned char ad[16 + 512];
+    unsigned char ad[AD_CAP];
     size_t adlen = make_ad(ad, name, k);
     randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -642,7 +652,7 @@ int cvs__crypt_open(cvs_db *db, MDB_txn *txn, const char *pass, size_t len)
 {
     MDB_val k = crypt_key, v;
     const unsigned char *p;
-    unsigned char plain[CRYPT_CHECK_PLAIN], ad[16];
+    unsigned char plain[CRYPT_CHECK_PLAIN], ad[AD_CAP];
     size_t adlen;
     int rc, mrc;
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)))
