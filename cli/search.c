@@ -451,8 +451,13 @@ int cmd_search(int argc, char **argv)
             if (json) {
                 json_t *r = json_pack("{s:s%,s:f}", "id", id, id_len, "score", (double)sc[j]);
                 if (!r || json_array_append_new(res, r)) { /* append_new frees r */
+                    /* Not cli_fail: the library's message is not about
+                     * this (JSON holds no infinity, and stores refuse the
+                     * vectors that would give one). */
                     json_decref(res);
-                    rc = cli_fail("search", CVS_ENOMEM, NULL);
+                    cli_err("search", "%s", isfinite(sc[j]) ? "out of memory writing JSON"
+                                                            : "a score is not finite");
+                    rc = CLI_EFAIL;
                     goto out;
                 }
             } else {

@@ -201,8 +201,11 @@ typedef struct cvs_record {
 
 /* Upserts n records (by external id) in one transaction: all of them or none.
  * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad
- * JSON meta, NaN/Inf, id too long, duplicate id in the batch, link to an
- * unknown id), CVS_EDIM never (the dimension is the store's by contract).
+ * JSON meta, NaN/Inf, a zero vector in a cosine store, a vector of an l2 or
+ * ip store whose squared norm exceeds FLT_MAX / 4 (beyond it distances
+ * overflow single precision) or, in an f16 store, a value beyond 65504, id
+ * too long, duplicate id in the batch, link to an unknown id), CVS_EDIM
+ * never (the dimension is the store's by contract).
  * inserted/updated may be NULL. */
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
                     size_t *inserted, size_t *updated) CVS_WUR;
@@ -267,7 +270,10 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
 /* Top-k for nq queries (nq*dim floats, row-major).  labels (nq*k) receives
  * internal keys, best first, padded with -1; scores (nq*k) receives the
  * Euclidean distance (l2) or the similarity (ip, cosine), padded with NaN.
- * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT. */
+ * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT.
+ * CVS_EINPUT for a query that cvs_put would refuse as a record (a NaN or
+ * infinite value, a squared norm above FLT_MAX / 4 in an l2 or ip store, a
+ * zero vector in a cosine store). */
 CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k,
                        unsigned flags, int64_t *labels, float *scores) CVS_WUR;
 

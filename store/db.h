@@ -30,6 +30,18 @@
  * after the map grows.  Never escapes cvs__write. */
 #define CVS__MAPFULL (-30999)
 
+/* The largest squared norm a vector of an l2 or ip store (record or query)
+ * may have: with both ||x||^2 and ||y||^2 at most FLT_MAX / 4, every
+ * distance and inner product we compute in single precision, ||x - y||^2 <=
+ * (||x|| + ||y||)^2 included, stays below FLT_MAX, so no score is ever
+ * infinite (or NaN from inf - inf) and ranking stays a total order.  About
+ * 8.5e37, a norm of 9.2e18: far beyond any embedding.  Larger vectors are
+ * refused at the door (cvs_put, cvs_txn_search) with a clear error. */
+#define CVS__NORM2_MAX (3.4028234663852886e38 / 4)
+/* The largest magnitude binary16 holds: values of an f16 store beyond it
+ * would be stored as infinities, so they are refused too. */
+#define CVS__F16_MAX 65504.0
+
 struct cvs_db {
     MDB_env *env;
     MDB_dbi dbi_meta;      /* "meta": header, next_key */

@@ -99,6 +99,19 @@ static int validate(cvs_db *db, put_arg *a)
         if (db->metric == CVS_METRIC_COSINE && norm == 0)
             return cvs__err(CVS_EINPUT, "record \"%.*s\": zero vector in a cosine store",
                             (int)r->id_len, r->id);
+        /* Cosine stores keep the vector divided by its norm (computed here
+         * in double), so only l2 and ip ones meet the limits. */
+        if (db->metric != CVS_METRIC_COSINE && norm > CVS__NORM2_MAX)
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": vector too large (squared norm %.3g "
+                            "above %.3g: its distances would overflow single precision)",
+                            (int)r->id_len, r->id, norm, CVS__NORM2_MAX);
+        if (db->metric != CVS_METRIC_COSINE && db->raw == CVS_RAW_F16)
+            for (uint32_t d = 0; d < db->dim; d++)
+                if (fabs(r->vector[d]) > CVS__F16_MAX)
+                    return cvs__err(CVS_EINPUT, "record \"%.*s\": value %u (%g) does not fit "
+                                    "the store's half precision (at most %g in magnitude)",
+                                    (int)r->id_len, r->id, d, (double)r->vector[d],
+                                    CVS__F16_MAX);
         if (r->text && !cvs__utf8_valid(r->text, r->text_len))
             return cvs__err(CVS_EINPUT, "record \"%.*s\": text is not valid UTF-8",
                             (int)r->id_len, r->id);
