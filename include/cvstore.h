@@ -254,6 +254,25 @@ typedef void (*cvs_report_fn)(void *ctx, const char *msg);
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                       uint64_t *problems) CVS_WUR;
 
+/* ==== Damaged stores ====
+ *
+ * Damage to a stored value is an error (CVS_ECORRUPT, listed by cvs_check).
+ * Damage to the structure of data.mdb's pages is not always reachable that
+ * way: LMDB keeps no page checksums, and a damaged page can make it fail
+ * one of its internal assertions (it then calls abort()) or read memory
+ * outside the file (SIGSEGV, SIGBUS), in the middle of any call.  No
+ * function can return from there with the store in a usable state, so the
+ * choice is the process's: cvs_fault_exit makes such a fault print "PREFIX:
+ * store is damaged: WHAT" on stderr and end the process with status
+ * (_exit, from whichever thread hit it) instead of dying by a signal.  It
+ * installs handlers for SIGSEGV and SIGBUS, so it is for programs that own
+ * their signals and may end on a damaged store, such as the cvstore tool;
+ * it also takes any other SIGSEGV or SIGBUS of the process for one.
+ * Without it, LMDB's abort() and the default signal actions stand.  prefix
+ * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_EIO
+ * when a handler cannot be installed. */
+CVS_API int cvs_fault_exit(const char *prefix, int status) CVS_WUR;
+
 /* ==== Search ==== */
 
 #define CVS_SEARCH_EXACT 0x1u   /* exact scan of the raw vectors (the default

@@ -112,6 +112,18 @@ struct cvs_db {
     struct cvs_ivf *ivf;
     uint64_t *snaps;
     size_t nsnaps, csnaps;
+    /* Where LMDB's map of data.mdb lies in this process and how much of it
+     * the file covers (store/db.c locate_map, refresh_used), so that a key
+     * or value a damaged page sends past the end of the file is an error
+     * rather than a SIGBUS (store/seal.h cvs__vin_file).  map_lo and
+     * map_len change only under maplock held exclusively (a remap);
+     * map_used only grows and is read and written with __atomic builtins.
+     * map_len 0: not located (no /proc), nothing is checked. */
+    uintptr_t map_lo;
+    size_t map_len;
+    size_t map_used;
+    size_t map_file;       /* data.mdb's size when last looked at (atomic) */
+    unsigned map_psize;    /* LMDB's page size */
 };
 
 struct cvs_txn {
@@ -146,6 +158,11 @@ static inline int cvs__codes_only(const cvs_db *db, const struct cvs_codec *code
 }
 
 int64_t cvs__now_us(void);
+
+/* LMDB failed an assertion in the store at path (store/fault.c): ends the
+ * process with a message when cvs_fault_exit asked for it, else returns
+ * (and LMDB aborts). */
+void cvs__fault_lmdb(const char *path, const char *msg);
 
 /* Runs fn inside a write transaction, committing on 0 and aborting
  * otherwise; grows the map and re-runs fn from scratch when LMDB runs out of

@@ -178,6 +178,20 @@ const char *cvs__key_name(const MDB_val *key, char *buf, size_t cap)
     return buf;
 }
 
+int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *what)
+{
+    const char *name;
+    char kn[96];
+    classify(db, dbi, &name); /* the names only: fine for a plain store */
+    if (k && cvs__vin_file(db, k))
+        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s of key %s runs past the end of "
+                 "data.mdb", name, what, cvs__key_name(k, kn, sizeof kn));
+    else
+        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s runs past the end of data.mdb",
+                 name, what);
+    return CVS__EDAMAGED;
+}
+
 /* ==== The per-transaction arena ==== */
 
 static void *arena_alloc(const cvs_db *db, MDB_txn *txn, size_t n)
@@ -458,7 +472,7 @@ int cvs__vget_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
     int mrc;
     if (how & T_HKEY)
         hash_key(db, k, hb, &sk);
-    if ((mrc = mdb_get(txn, dbi, &sk, v)) == 0 && (how & T_DET))
+    if ((mrc = cvs__mdb_get(db, txn, dbi, &sk, v)) == 0 && (how & T_DET))
         mrc = perm_open(db, txn, name, how, &sk, v);
     else if (mrc == 0 && sealed(how, &sk))
         mrc = open_value(db, txn, NULL, name, &sk, v);
@@ -533,7 +547,7 @@ int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
     if ((op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE) && (how & T_DET))
         perm_seal(db, name, how, k, v, pb);
     vin = v->mv_data;
-    mrc = mdb_cursor_get(cur, k, v, op);
+    mrc = cvs__mdb_cget(db, cur, k, v, op);
     /* GET_MULTIPLE on a key with one value leaves v as the op before it
      * filled it: already opened. */
     if (mrc == 0 && op == MDB_GET_MULTIPLE && v->mv_data == vin)
