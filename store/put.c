@@ -316,7 +316,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 return cvs__werr(mrc, "writing a backlink");
         }
     }
-    return cvs__fidx_on_write(db, txn, key);
+    return cvs__fidx_on_write(db, txn, key, 0);
 }
 
 static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -503,7 +503,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
-    if ((rc = cvs__fidx_on_write(db, txn, key)))
+    if ((rc = cvs__fidx_on_write(db, txn, key, 1)))
         return rc;
     if ((rc = drop_outgoing(db, txn, key)))
         return rc;
