@@ -462,6 +462,11 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t cenc = 0;
     int rc = CVS_OK, mrc;
 
+    /* Every mention link of the store is rewritten: the pages first (seal.h). */
+    if ((rc = cvs__walk_sound(db, txn, db->dbi_links, "links")) ||
+        (rc = cvs__walk_sound(db, txn, db->dbi_backlinks, "backlinks")) ||
+        (db->have_knn_dbi && (rc = cvs__walk_sound(db, txn, db->dbi_titlemap, "titlemap"))))
+        return rc;
     /* The title map, for mentions in questions (cvs__graph_title_seeds). */
     if (db->have_knn_dbi) {
         if ((mrc = mdb_drop(txn, db->dbi_titlemap, 0)))

@@ -178,18 +178,39 @@ const char *cvs__key_name(const MDB_val *key, char *buf, size_t cap)
     return buf;
 }
 
+/* LMDB's largest key (mdb_env_get_maxkeysize of its default build). */
+#define KEY_MAX 511u
+
 int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *what)
 {
     const char *name;
     char kn[96];
     classify(db, dbi, &name); /* the names only: fine for a plain store */
-    if (k && cvs__vin_file(db, k))
-        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s of key %s runs past the end of "
-                 "data.mdb", name, what, cvs__key_name(k, kn, sizeof kn));
+    if (k && k->mv_size <= KEY_MAX && cvs__vin_file(db, k, 0))
+        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s of key %s lies outside its page "
+                 "or past the end of data.mdb", name, what, cvs__key_name(k, kn, sizeof kn));
     else
-        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s runs past the end of data.mdb",
-                 name, what);
+        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s lies outside its page or past the "
+                 "end of data.mdb", name, what);
     return CVS__EDAMAGED;
+}
+
+int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    char what[64];
+    int mrc;
+    if ((mrc = mdb_cursor_open(txn, dbi, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_NEXT))
+        ;
+    mdb_cursor_close(cur);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    snprintf(what, sizeof what, "checking %s before writing it", name);
+    return cvs__err_lmdb(mrc, what);
 }
 
 /* ==== The per-transaction arena ==== */
@@ -307,7 +328,6 @@ void cvs__seal_txn_end(cvs_db *db, MDB_txn *txn)
  * one can only come back from a damaged or forged page (its node's key size
  * is not checked on read): the caller reports it as damage instead of
  * copying it over the stack. */
-#define KEY_MAX 511u
 #define AD_CAP (16u + KEY_MAX + 1u)
 static size_t make_ad(unsigned char ad[AD_CAP], const char *name, const MDB_val *k)
 {

@@ -64,39 +64,54 @@ void cvs__scan_free(cvs__scan *scan);
 int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
                       MDB_cursor_op op, cvs__scan *scan);
 
-/* ==== Keys and values past the end of the file ====
+/* ==== Keys and values outside their page ====
  *
  * LMDB takes a node's key size, value size and overflow page from the page
- * as it finds them: on a damaged page they can describe bytes past the end
- * of data.mdb, which are inside the map but not backed by the file, and
- * reading them is a SIGBUS.  So every key and value the wrappers return is
- * checked first: one that lies in the map must end inside the part the
- * file covers.  Pointers outside the map are pages a write transaction has
- * copied to memory, and fine. */
-static inline int cvs__vin_file(const cvs_db *db, const MDB_val *x)
+ * as it finds them: on a damaged page they can describe bytes of other
+ * pages, or past the end of data.mdb, which are inside the map but not
+ * backed by the file (reading them is a SIGBUS).  So every key and value
+ * the wrappers return is checked first.  One that lies in the map must end
+ * inside the part the file covers, and lie inside one page: LMDB keeps keys
+ * and small values in their node's page (sub-pages of duplicates
+ * included), and a large value on overflow pages of its own, starting just
+ * after the first one's 16-byte header.  Pointers outside the map are
+ * pages a write transaction has copied to memory, and fine. */
+#define CVS__PAGE_HDR 16u
+static inline int cvs__vin_file(const cvs_db *db, const MDB_val *x, int may_overflow)
 {
     uintptr_t off = (uintptr_t)x->mv_data - db->map_lo;
-    size_t used;
+    size_t used, ps = db->map_psize;
     if (off >= db->map_len)
         return 1;
     used = __atomic_load_n(&db->map_used, __ATOMIC_RELAXED);
-    return off < used && x->mv_size <= used - off;
+    if (off >= used || x->mv_size > used - off)
+        return 0;
+    return x->mv_size == 0 || off / ps == (off + x->mv_size - 1) / ps ||
+           (may_overflow && off % ps == CVS__PAGE_HDR);
 }
 
-/* Sets the thread's message ("store is damaged: DB: ... past the end of
- * data.mdb") and returns CVS__EDAMAGED; k is named only when it is itself
- * inside the file. */
+/* Sets the thread's message ("store is damaged: DB: ... outside its page
+ * or past the end of data.mdb") and returns CVS__EDAMAGED; k is named only
+ * when it is itself sound. */
 int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *what);
 
-/* 0, or CVS__EDAMAGED when k (may be NULL) or v runs past the file. */
+/* 0, or CVS__EDAMAGED when k (may be NULL) or v is not where it can be. */
 static inline int cvs__vcheck(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const MDB_val *v)
 {
-    if (k && !cvs__vin_file(db, k))
+    if (k && !cvs__vin_file(db, k, 0))
         return cvs__vdamaged(db, dbi, NULL, "a key");
-    if (!cvs__vin_file(db, v))
+    if (!cvs__vin_file(db, v, 1))
         return cvs__vdamaged(db, dbi, k, "a value");
     return 0;
 }
+
+/* Walks every entry of dbi in txn through the checks above (keys and
+ * values only, nothing is opened): 0, or a CVS_ECORRUPT error naming the
+ * database.  For writers about to rewrite a database in place (the linker):
+ * LMDB trusts the pages it updates as much as those it reads, and a node
+ * whose sizes run out of its page would be moved over its neighbours in
+ * the page copy, in the middle of the write; this finds it first. */
+int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name);
 
 static inline int cvs__mdb_get(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
                                MDB_val *v)

@@ -7,13 +7,14 @@
 # (with a message for anything but success), within a time
 # limit, and without a sanitizer report in a sanitizer build.
 #   bash tests/cli_damaged.sh PATH_TO_cvstore [PATH_TO_tests/data] [COPIES]
+# (CVS_DAMAGE_SEED=N tries other damage; CVS_DAMAGE_COPIES=N more copies)
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 
 copies=${3:-${CVS_DAMAGE_COPIES:-10}}
 flips=24
-RANDOM=20261206
+RANDOM=${CVS_DAMAGE_SEED:-20261206}
 
 # 300 records in 8 dimensions: text naming other records' titles (so link
 # finds mentions), metadata, and an explicit link each.

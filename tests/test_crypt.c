@@ -703,7 +703,9 @@ Test(crypt, plain_stores_are_unaffected_and_ignore_a_passphrase)
  * key size field is not checked on read): every copy of record 5's 8-byte
  * key in data.mdb gets a key size of 1000.  Opening the sealed values under
  * such keys once copied the key into a fixed stack buffer; now it is
- * reported as damage (CVS_ECORRUPT from the read, or a problem in check). */
+ * reported as damage (CVS_ECORRUPT from the read, or a problem in check):
+ * by the page check of store/seal.h when the key runs out of its page, by
+ * make_ad's length check when it does not. */
 Test(crypt, a_page_claiming_a_long_key_is_damage_not_an_overflow)
 {
     int64_t k = key_of("secret-id-5");
@@ -737,6 +739,9 @@ Test(crypt, a_page_claiming_a_long_key_is_damage_not_an_overflow)
     rc = cvs_check(db, collect, &rb, &p);
     cr_assert(rc == CVS_ECORRUPT || (rc == 0 && p > 0), "check: rc %d, %llu problems: %s",
               rc, (unsigned long long)p, rc ? cvs_errmsg(db) : rb.all);
-    cr_assert(strstr(rc ? cvs_errmsg(db) : rb.all, "fails authentication"), "%s",
+    /* Which check meets it first depends on where the node sits in its
+     * page: a key running out of its page is damage before it is opened. */
+    cr_assert(strstr(rc ? cvs_errmsg(db) : rb.all, "fails authentication") ||
+              strstr(rc ? cvs_errmsg(db) : rb.all, "store is damaged"), "%s",
               rc ? cvs_errmsg(db) : rb.all);
 }
