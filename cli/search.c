@@ -577,7 +577,10 @@ int cmd_search(int argc, char **argv)
                     putchar(',');
                 if ((krc = write_hit(stdout, txn, lab[j], id, id_len, sc[j], include))) {
                     if (krc == -1) {
-                        cli_err("search", "error writing output");
+                        /* JSON holds no infinity (stores refuse the
+                         * vectors that would give one) */
+                        cli_err("search", "%s", isfinite(sc[j]) ? "error writing output"
+                                                                : "a score is not finite");
                         rc = CLI_EFAIL;
                     } else {
                         rc = cli_fail("search", krc, db);

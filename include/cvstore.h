@@ -205,8 +205,11 @@ typedef struct cvs_record {
 
 /* Upserts n records (by external id) in one transaction: all of them or none.
  * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad
- * JSON meta, NaN/Inf, id too long, duplicate id in the batch, link to an
- * unknown id), CVS_EDIM never (the dimension is the store's by contract).
+ * JSON meta, NaN/Inf, a zero vector in a cosine store, a vector of an l2 or
+ * ip store whose squared norm exceeds FLT_MAX / 4 (beyond it distances
+ * overflow single precision) or, in an f16 store, a value beyond 65504, id
+ * too long, duplicate id in the batch, link to an unknown id), CVS_EDIM
+ * never (the dimension is the store's by contract).
  * inserted/updated may be NULL. */
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
                     size_t *inserted, size_t *updated) CVS_WUR;
@@ -255,6 +258,25 @@ typedef void (*cvs_report_fn)(void *ctx, const char *msg);
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                       uint64_t *problems) CVS_WUR;
 
+/* ==== Damaged stores ====
+ *
+ * Damage to a stored value is an error (CVS_ECORRUPT, listed by cvs_check).
+ * Damage to the structure of data.mdb's pages is not always reachable that
+ * way: LMDB keeps no page checksums, and a damaged page can make it fail
+ * one of its internal assertions (it then calls abort()) or read memory
+ * outside the file (SIGSEGV, SIGBUS), in the middle of any call.  No
+ * function can return from there with the store in a usable state, so the
+ * choice is the process's: cvs_fault_exit makes such a fault print "PREFIX:
+ * store is damaged: WHAT" on stderr and end the process with status
+ * (_exit, from whichever thread hit it) instead of dying by a signal.  It
+ * installs handlers for SIGSEGV and SIGBUS, so it is for programs that own
+ * their signals and may end on a damaged store, such as the cvstore tool;
+ * it also takes any other SIGSEGV or SIGBUS of the process for one.
+ * Without it, LMDB's abort() and the default signal actions stand.  prefix
+ * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_EIO
+ * when a handler cannot be installed. */
+CVS_API int cvs_fault_exit(const char *prefix, int status) CVS_WUR;
+
 /* ==== Search ==== */
 
 #define CVS_SEARCH_EXACT 0x1u   /* exact scan of the raw vectors (the default
@@ -271,7 +293,10 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
 /* Top-k for nq queries (nq*dim floats, row-major).  labels (nq*k) receives
  * internal keys, best first, padded with -1; scores (nq*k) receives the
  * Euclidean distance (l2) or the similarity (ip, cosine), padded with NaN.
- * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT. */
+ * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT.
+ * CVS_EINPUT for a query that cvs_put would refuse as a record (a NaN or
+ * infinite value, a squared norm above FLT_MAX / 4 in an l2 or ip store, a
+ * zero vector in a cosine store). */
 CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k,
                        unsigned flags, int64_t *labels, float *scores) CVS_WUR;
 

@@ -18,6 +18,8 @@
  *  3. MDB_NOTLS, so a read snapshot (cvs_txn) is not tied to its thread.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,6 +93,95 @@ CVS_API const char *cvs_raw_name(cvs_raw r)
     return "?";
 }
 
+/* ==== Where the map is (for store/seal.h cvs__vin_file) ==== */
+
+/* How much of the map the file covers: the newest meta page's last page,
+ * but never more than the file holds (a damaged meta page may claim more).
+ * Called after every transaction begins, so the bound covers that
+ * transaction's snapshot; it only grows (LMDB never shrinks data.mdb).  The
+ * file is measured again only when the meta page claims more than it held
+ * at the last look, which is rare (growth, or damage). */
+static void refresh_used(cvs_db *db)
+{
+    MDB_envinfo ei;
+    size_t want, file, used, old;
+    struct stat st;
+    int fd;
+    if (!db->map_len)
+        return;
+    mdb_env_info(db->env, &ei);
+    want = ((size_t)ei.me_last_pgno + 1) * db->map_psize;
+    file = __atomic_load_n(&db->map_file, __ATOMIC_RELAXED);
+    if (want > file && mdb_env_get_fd(db->env, &fd) == 0 && fstat(fd, &st) == 0) {
+        file = (size_t)st.st_size;
+        __atomic_store_n(&db->map_file, file, __ATOMIC_RELAXED);
+    }
+    used = want < file ? want : file;
+    if (used > db->map_len)
+        used = db->map_len;
+    old = __atomic_load_n(&db->map_used, __ATOMIC_RELAXED);
+    while (used > old && !__atomic_compare_exchange_n(&db->map_used, &old, used, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* Finds LMDB's map of data.mdb in this process's address space: the
+ * mapping (in /proc/self/maps) that holds the header value, which LMDB
+ * returns as a pointer into the map.  LMDB keeps the map's address to
+ * itself (mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP), and
+ * asking the kernel is the one way that needs no private header.  Called
+ * with no other transaction of this process open (at open, or with
+ * maplock held exclusively after a remap); when it fails (no /proc) the
+ * checks are off (map_len 0) and only the fault handler is left. */
+static void locate_map(cvs_db *db)
+{
+    MDB_txn *txn;
+    MDB_val k = {6, "header"}, v;
+    MDB_envinfo ei;
+    MDB_stat st;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    uintptr_t p, lo, hi;
+    unsigned long long off;
+    db->map_len = 0;
+    if (mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))
+        return;
+    if (mdb_get(txn, db->dbi_meta, &k, &v) || mdb_env_stat(db->env, &st) ||
+        !(f = fopen("/proc/self/maps", "r")))
+        goto out;
+    p = (uintptr_t)v.mv_data;
+    while (getline(&line, &cap, f) > 0)
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %llx", &lo, &hi, &off) == 3 &&
+            p >= lo && p < hi) {
+            mdb_env_info(db->env, &ei);
+            if (off <= lo && p - (lo - off) < ei.me_mapsize) {
+                db->map_lo = lo - (uintptr_t)off;
+                db->map_psize = st.ms_psize;
+                db->map_len = ei.me_mapsize;
+            }
+            break;
+        }
+out:
+    free(line);
+    if (f)
+        fclose(f);
+    mdb_txn_abort(txn);
+    refresh_used(db);
+}
+
+/* LMDB's assertion callback.  LMDB calls abort() as soon as this returns,
+ * and the tree it was walking is inconsistent, so there is nothing to
+ * return to: it hands over to the fault handler (store/fault.c), which ends
+ * a process that asked for it (cvs_fault_exit) with a message, and else
+ * returns, leaving LMDB's abort. */
+static void lmdb_assert(MDB_env *env, const char *msg)
+{
+    const char *path = NULL;
+    mdb_env_get_path(env, &path);
+    cvs__fault_lmdb(path, msg);
+}
+
 /* ==== Map growth ==== */
 
 static int lock_exclusive(cvs_db *db)
@@ -119,6 +210,8 @@ static int grow_map(cvs_db *db, size_t new_size)
     mrc = mdb_env_set_mapsize(db->env, new_size);
     if (mrc)
         rc = cvs__err_lmdb(mrc, "growing the map");
+    else
+        locate_map(db); /* the map moved */
 out:
     pthread_rwlock_unlock(&db->maplock);
     return rc;
@@ -166,6 +259,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             pthread_rwlock_unlock(&db->maplock);
             return cvs__err_lmdb(mrc, "beginning a write transaction");
         }
+        refresh_used(db);
         rc = fn(db, txn, arg);
         cvs__seal_txn_end(db, txn);
         if (rc == CVS_OK) {
@@ -191,8 +285,10 @@ int cvs__read_begin(cvs_db *db, MDB_txn **txn)
     for (;;) {
         pthread_rwlock_rdlock(&db->maplock);
         mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
-        if (mrc == 0)
+        if (mrc == 0) {
+            refresh_used(db);
             return CVS_OK; /* the lock stays held until cvs__read_end */
+        }
         pthread_rwlock_unlock(&db->maplock);
         if (mrc != MDB_MAP_RESIZED)
             return cvs__err_lmdb(mrc, "beginning a read transaction");
@@ -414,6 +510,7 @@ static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
     int mrc;
     if ((mrc = mdb_env_create(&db->env)))
         return cvs__err_lmdb(mrc, "creating the LMDB environment");
+    mdb_env_set_assert(db->env, lmdb_assert);
     mdb_env_set_maxdbs(db->env, CVS_MAX_DBS);
     mdb_env_set_maxreaders(db->env, 512);
     if (!(mdb_flags & MDB_RDONLY))
@@ -549,6 +646,7 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
         goto fail;
     if ((rc = cvs__write(db, create_fn, NULL)))
         goto fail;
+    locate_map(db);
     *out = db;
     return CVS_OK;
 fail:
@@ -606,6 +704,7 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
         rc = cvs__err_lmdb(mrc, "opening databases");
         goto fail;
     }
+    locate_map(db);
     if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_text_dbis_fn, NULL)))
         goto fail;
     if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))
