@@ -29,6 +29,10 @@
  *      and tripled the CPU time per round in a first measurement.
  *   5. Besides rates, each sample gives this process's CPU time per round,
  *      which other processes on the machine disturb far less.
+ *   6. --index ivf or --index faiss:FACTORY builds that index (with the
+ *      --codec for ivf) once the live set is full, so that every round
+ *      also maintains it: the IVF change log and the FAISS index's dirty
+ *      marks must level off with the live set too.
  */
 #include <ctype.h>
 #include <getopt.h>
@@ -208,6 +212,7 @@ static double quantile(const lat *l, double q)
 typedef struct sample {
     double t;
     uint64_t count, disk, used, map;
+    uint64_t ivflog, dirty; /* IVF change log entries, FAISS dirty marks */
     double ops[3]; /* remember, recall, forget per second since the last */
     double cpu;    /* this process's CPU seconds so far */
     double cpu_round; /* CPU ms per round since the last sample: unlike the
@@ -236,6 +241,19 @@ static int take_sample(cvs_db *db, const char *path, double t, sample *s)
     s->map = info.map_bytes;
     s->disk = bu_dir_bytes(path);
     s->used = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
+    s->ivflog = s->dirty = 0;
+    {
+        cvs_index_info ii;
+        MDB_txn *txn;
+        MDB_stat ls;
+        if (cvs_index_get_info(db, &ii) == 0)
+            s->dirty = ii.dirty;
+        if (db->has_ivf_dbis && mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0) {
+            if (mdb_stat(txn, db->dbi_ivflog, &ls) == 0)
+                s->ivflog = ls.ms_entries;
+            mdb_txn_abort(txn);
+        }
+    }
     return 0;
 }
 
@@ -274,6 +292,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: cvstore-bench soak [--seconds S] [--live N] [--recalls R] [--sample S]\n"
         "                          [--embedder glove|synthetic] [--seed N] [--threads T]\n"
+        "                          [--index none|ivf|faiss:FACTORY] [--codec SPEC]\n"
         "                          [--dir TMPDIR] [--csv PATH] [--plot PATH.svg | --no-plot]\n"
         "Remembers, recalls and forgets (cvs_mem_*) in a fresh text store for S seconds\n"
         "with a constant live set: each round remembers one memory, forgets the oldest\n"
@@ -285,6 +304,10 @@ static void usage(FILE *f)
         "  --sample S     seconds between size samples (default 5)\n"
         "  --embedder E   glove (SIF over the GloVe cache; the default when it exists)\n"
         "                 or synthetic (SIF over random vectors of made-up words)\n"
+        "  --index I      once the live set is full, build an ANN index: none (default),\n"
+        "                 ivf (over the --codec codes) or faiss:FACTORY (e.g.\n"
+        "                 faiss:IVF64,Flat), maintained by every round from then on\n"
+        "  --codec C      codec for --index ivf (default pq50x4)\n"
         "  --seed N       text generator seed (default 1)\n"
         "  --threads T    BLAS and OpenMP threads (default 1)\n"
         "  --dir DIR      where to make the temporary store (default $TMPDIR or /tmp)\n"
@@ -304,13 +327,15 @@ int bench_soak(int argc, char **argv)
         {"embedder", required_argument, 0, 'e'}, {"seed", required_argument, 0, 'x'},
         {"dir", required_argument, 0, 'd'}, {"csv", required_argument, 0, 'c'},
         {"plot", required_argument, 0, 'p'}, {"no-plot", no_argument, 0, 'P'},
-        {"threads", required_argument, 0, 't'},
+        {"threads", required_argument, 0, 't'}, {"index", required_argument, 0, 'i'},
+        {"codec", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     double seconds = 120, every = 5;
     size_t live = 2000, recalls = 2;
     int threads = 1;
     uint64_t rng = 1;
     const char *embedder = NULL, *parent = NULL, *csv = NULL, *plotpath = NULL;
+    const char *index = NULL, *codec = "pq50x4";
     int noplot = 0, c, ret = 2, glove;
     char fvecs[4096], words[4096], storepath[4200], plotbuf[4200], text[1024], query[256];
     vocab voc = {0};
@@ -335,6 +360,8 @@ int bench_soak(int argc, char **argv)
         case 'p': plotpath = optarg; break;
         case 'P': noplot = 1; break;
         case 't': threads = atoi(optarg); break;
+        case 'i': index = strcmp(optarg, "none") ? optarg : NULL; break;
+        case 'C': codec = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -405,8 +432,16 @@ int bench_soak(int argc, char **argv)
         ids[i] = strdup(r.id);
         texts[i++] = strdup(text);
     }
-    fprintf(stderr, "cvstore-bench soak: filled in %.1f s; soaking for %.0f s\n", bu_now() - t0,
-            seconds);
+    fprintf(stderr, "cvstore-bench soak: filled in %.1f s\n", bu_now() - t0);
+    if (index) {
+        cvs_build_opts bo = {.index = index};
+        t0 = bu_now();
+        bu_check(cvs_build(db, strncmp(index, "faiss:", 6) ? codec : NULL, &bo), "build");
+        fprintf(stderr, "cvstore-bench soak: built %s%s%s in %.1f s\n",
+                strncmp(index, "faiss:", 6) ? codec : "", strncmp(index, "faiss:", 6) ? " + " : "",
+                index, bu_now() - t0);
+    }
+    fprintf(stderr, "cvstore-bench soak: soaking for %.0f s\n", seconds);
     t0 = bu_now();
     double next = 0;
     for (;;) {
@@ -482,10 +517,10 @@ int bench_soak(int argc, char **argv)
     double load = 0;
     if (getloadavg(&load, 1) != 1)
         load = NAN;
-    printf("soak: %.0f s, %zu live memories, %zu recalls per round, %s embedder, %d thread%s; "
-           "%zu texts were duplicates or merges; load average at the end %.1f\n\n",
+    printf("soak: %.0f s, %zu live memories, %zu recalls per round, %s embedder, %d thread%s, "
+           "index %s; %zu texts were duplicates or merges; load average at the end %.1f\n\n",
            wall, live, recalls, glove ? "glove (SIF)" : "synthetic (SIF)", threads,
-           threads > 1 ? "s" : "", dups, load);
+           threads > 1 ? "s" : "", index ? index : "none", dups, load);
     {
         const char *const hdr[] = {"op", "count", "ops/s", "p50 ms", "p99 ms", "max ms"};
         bu_table *tb = bu_table_new(6, hdr);
@@ -506,8 +541,9 @@ int bench_soak(int argc, char **argv)
     printf("\n");
     {
         const char *const hdr[] = {"t s", "live", "disk MiB", "in use MiB", "map MiB",
-                                   "remember/s", "recall/s", "forget/s", "cpu ms/round"};
-        bu_table *tb = bu_table_new(9, hdr);
+                                   "ivflog", "dirty", "remember/s", "recall/s", "forget/s",
+                                   "cpu ms/round"};
+        bu_table *tb = bu_table_new(11, hdr);
         for (size_t i = 0; i < nsm; i++) {
             bu_table_row(tb);
             bu_table_cell(tb, "%.0f", sm[i].t);
@@ -515,6 +551,8 @@ int bench_soak(int argc, char **argv)
             bu_table_cell(tb, "%.2f", sm[i].disk / 1048576.0);
             bu_table_cell(tb, "%.2f", sm[i].used / 1048576.0);
             bu_table_cell(tb, "%.0f", sm[i].map / 1048576.0);
+            bu_table_cell(tb, "%llu", (unsigned long long)sm[i].ivflog);
+            bu_table_cell(tb, "%llu", (unsigned long long)sm[i].dirty);
             for (int o = 0; o < 3; o++)
                 bu_table_cell(tb, "%.1f", sm[i].ops[o]);
             bu_table_cell(tb, "%.1f", sm[i].cpu_round);

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -19,6 +21,9 @@ static const char usage[] =
     "the texts, and the kNN graph and title map are well formed and name only\n"
     "existing records.\n"
     "Exit code 0: healthy; 1: problems found; 2: the check itself failed.\n"
+    "Ids in the messages that are not printable text (an encrypted store's ids\n"
+    "are kept hashed, so those are binary) show each such byte as \\xNN, in\n"
+    "both modes; a backslash shows as \\\\.\n"
     "\n"
     "Options:\n"
     "  -j, --json           one JSON object: {\"healthy\": true, \"problems\": 0,\n"
@@ -34,12 +39,18 @@ struct report {
 static void on_problem(void *ctx, const char *msg)
 {
     struct report *r = ctx;
-    if (!r->json) {
-        printf("problem: %s\n", msg);
+    /* A message quotes ids, and ids are bytes (an encrypted store's are
+     * hashes): never raw binary on a terminal, always valid JSON strings. */
+    char *text = cli_escape_text(msg, strlen(msg));
+    if (!text) {
+        r->oom = 1;
         return;
     }
-    if (json_array_append_new(r->messages, json_string(msg)))
+    if (!r->json)
+        printf("problem: %s\n", text);
+    else if (json_array_append_new(r->messages, json_string(text)))
         r->oom = 1;
+    free(text);
 }
 
 int cmd_check(int argc, char **argv)

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
+
 #include "common.h"
 
 /* ==== Errors and exit codes ==== */
@@ -61,7 +63,15 @@ void cli_err(const char *cmd, const char *fmt, ...)
 
 int cli_usage_error(const char *usage)
 {
-    fputs(usage, stderr);
+    /* The whole help would scroll the one-line error away: name the help
+     * instead.  Every usage text starts "Usage: cvstore CMD ...". */
+    const char *cmd = strncmp(usage, "Usage: ", 7) ? "cvstore" : usage + 7;
+    int len = (int)strcspn(cmd, " \n");
+    if (cmd != usage + 7 || cmd[len] != ' ')
+        len = (int)strlen("cvstore");
+    else
+        len += 1 + (int)strcspn(cmd + len + 1, " \n");
+    fprintf(stderr, "Try '%.*s --help' for more information.\n", len, cmd);
     return CLI_EUSER;
 }
 
@@ -110,6 +120,7 @@ int cli_key_file_take(const char *cmd, int *argc, char **argv)
 int cli_passphrase(const char *cmd, char **pass, size_t *len)
 {
     const char *env = getenv("CVSTORE_PASSPHRASE");
+    struct stat st;
     FILE *f;
     size_t n;
     *pass = NULL;
@@ -126,6 +137,12 @@ int cli_passphrase(const char *cmd, char **pass, size_t *len)
         cli_err(cmd, "--key-file %s: %s", key_file, strerror(errno));
         return CLI_EUSER;
     }
+    /* Like ssh with a private key, but a warning: refusing would lock the
+     * user out of a store over a chmod. */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0044))
+        fprintf(stderr, "cvstore: %s: warning: --key-file %s is readable by others "
+                "(mode %04o); run chmod 600 on it\n", cmd, key_file,
+                (unsigned)(st.st_mode & 07777));
     if (!(*pass = malloc(KEY_FILE_MAX + 1))) {
         fclose(f);
         goto nomem;
@@ -258,6 +275,19 @@ void cli_progress_init(cli_progress *p, int quiet)
     p->enabled = !quiet && isatty(STDERR_FILENO);
 }
 
+/* What a phase counts.  The library reports records for the phases that
+ * pass over records and iterations (or stages) for the training ones:
+ * k-means iterations must not show up as a record rate. */
+static const char *phase_unit(const char *phase)
+{
+    static const char *const rec_phases[] = {"validate", "write", "sample", "encode",
+                                             "knn", "add", "train", "import"};
+    for (size_t i = 0; i < sizeof rec_phases / sizeof rec_phases[0]; i++)
+        if (!strcmp(phase, rec_phases[i]))
+            return "rec";
+    return "step";
+}
+
 static void fmt_count(double v, char *buf, size_t cap)
 {
     if (v >= 1e9)
@@ -276,6 +306,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     enum { WIDTH = 30 };
     double now, el, frac = -1, rate, eta = -1;
     char bar[WIDTH + 1], rbuf[16], dbuf[16], tbuf[16], etabuf[24] = "";
+    const char *unit;
     int fill;
 
     if (!p->enabled)
@@ -283,6 +314,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     now = cli_now();
     if (!phase)
         phase = "";
+    unit = phase_unit(phase);
     if (strncmp(p->phase, phase, sizeof p->phase - 1) != 0) {
         /* A new phase measures its own rate: validating is much faster
          * than writing, and a shared clock would make the ETA lie. */
@@ -321,7 +353,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     fprintf(stderr, "  %s", dbuf);
     if (total)
         fprintf(stderr, "/%s", tbuf);
-    fprintf(stderr, " rec  %s rec/s%s", rbuf, etabuf);
+    fprintf(stderr, " %s  %s %s/s%s", unit, rbuf, unit, etabuf);
     fflush(stderr);
     p->drawn = 1;
 }
@@ -333,6 +365,43 @@ void cli_progress_clear(cli_progress *p)
         fflush(stderr);
     }
     p->drawn = 0;
+}
+
+/* ==== Escaping ==== */
+
+char *cli_escape_text(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char *out, *o;
+    size_t i = 0;
+
+    if (len > (SIZE_MAX - 1) / 4 || !(out = malloc(len * 4 + 1)))
+        return NULL;
+    o = out;
+    while (i < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (n > 0 && cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp < 0xa0)) {
+            if (cp == '\\')
+                *o++ = '\\';
+            memcpy(o, p + i, (size_t)n);
+            o += n;
+            i += (size_t)n;
+            continue;
+        }
+        /* A control character or a byte that starts no valid sequence:
+         * one byte at a time, so the rest still prints as text. */
+        if (n > 1) {
+            for (utf8proc_ssize_t k = 0; k < n; k++)
+                o += sprintf(o, "\\x%02x", p[i + (size_t)k]);
+            i += (size_t)n;
+        } else {
+            o += sprintf(o, "\\x%02x", p[i]);
+            i++;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 /* ==== JSON ==== */

@@ -108,6 +108,15 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
 /* Clears the bar so the next message starts on a clean line. */
 void cli_progress_clear(cli_progress *p);
 
+/* ==== Text that may not be text ==== */
+
+/* Ids are bytes: an id may hold a newline, and the hashed ids an encrypted
+ * store reports when damaged are binary.  Returns a malloc'd, NUL-terminated
+ * copy of s (len bytes) that is printable UTF-8 on one line: a backslash
+ * becomes \\, and every control character and every byte that is not part
+ * of valid UTF-8 becomes \xNN (hex).  NULL when out of memory. */
+char *cli_escape_text(const char *s, size_t len);
+
 /* ==== JSON output ==== */
 
 /* Floats need 9 significant digits to survive a print/parse round trip. */

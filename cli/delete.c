@@ -56,6 +56,17 @@ int cmd_delete(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         ids[i] = argv[optind + 1 + (int)i];
         lens[i] = strlen(ids[i]);
+        /* Said here, in the user's terms, rather than by the library's
+         * argument check. */
+        if (lens[i] == 0 || lens[i] > CVS_MAX_ID_LEN) {
+            if (lens[i])
+                cli_err("delete", "id %zu is longer than the %d bytes an id may have", i + 1,
+                        CVS_MAX_ID_LEN);
+            else
+                cli_err("delete", "id %zu is empty", i + 1);
+            rc = CLI_EUSER;
+            goto out;
+        }
     }
 
     if ((rc = cli_open("delete", argv[optind], 0, &db)))

@@ -28,9 +28,11 @@ static const char usage[] =
 
 static void print_human(const cvs_record *r, const float *vec, uint32_t dim)
 {
-    char tb[40];
+    char tb[40], *id = cli_escape_text(r->id, r->id_len);
 
-    printf("id:       %.*s\n", (int)r->id_len, r->id);
+    /* The id on one line whatever it holds (a newline would fake a field). */
+    printf("id:       %s\n", id ? id : "?");
+    free(id);
     printf("key:      %" PRId64 "\n", r->key);
     if (r->title)
         printf("title:    %.*s\n", (int)r->title_len, r->title);
@@ -40,7 +42,9 @@ static void print_human(const cvs_record *r, const float *vec, uint32_t dim)
         printf("meta:     %.*s\n", (int)r->meta_len, r->meta);
     for (size_t i = 0; i < r->nlinks; i++) {
         const cvs_link *l = &r->links[i];
-        printf("%s%.*s", i ? ", " : "links:    ", (int)l->id_len, l->id);
+        char *lid = cli_escape_text(l->id, l->id_len);
+        printf("%s%s", i ? ", " : "links:    ", lid ? lid : "?");
+        free(lid);
         if ((l->type && *l->type) || l->weight != 1.0f)
             printf(" (%s%sweight %g)", l->type && *l->type ? l->type : "",
                    l->type && *l->type ? ", " : "", (double)l->weight);
@@ -140,8 +144,11 @@ int cmd_get(int argc, char **argv)
     /* Found records first, then the complaints: stdout and stderr may be the
      * same terminal, and interleaving would split a record's block. */
     fflush(stdout);
-    for (size_t i = 0; i < nmissing; i++)
-        cli_err("get", "not found: %s", missing[i]);
+    for (size_t i = 0; i < nmissing; i++) {
+        char *m = cli_escape_text(missing[i], strlen(missing[i]));
+        cli_err("get", "not found: %s", m ? m : "?");
+        free(m);
+    }
     rc = nmissing ? CLI_EUSER : CLI_OK;
 out:
     free(missing);

@@ -5,10 +5,12 @@
  * terminal wants around that: a progress bar while it runs (only on a
  * terminal, so logs stay clean) and a one-line summary with the rate.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common.h"
 
@@ -19,7 +21,13 @@ static const char usage[] =
     "Imports FILE into the store DB.  The whole file is validated first: a file\n"
     "with a bad record changes nothing, and the error names the file, the record\n"
     "or line and the problem.  Records are upserted by id, so re-running an\n"
-    "import is harmless.\n"
+    "import is harmless.  An empty file, or one of blank lines only, is an error.\n"
+    "\n"
+    "FILE - reads standard input (give --format).  Standard input, a pipe or\n"
+    "any other FILE that is not a regular file is first copied to a temporary\n"
+    "file in $TMPDIR (else /tmp; it needs room for one copy of the input) and\n"
+    "imported from there, so the same all-or-nothing validation holds:\n"
+    "  gunzip -c vecs.jsonl.gz | cvstore import DB - --format jsonl\n"
     "\n"
     "Options:\n"
     "  -f, --format F       fvecs, bvecs, npy or jsonl (default: from the extension)\n"
@@ -109,6 +117,19 @@ int cmd_import(int argc, char **argv)
     }
     path = argv[optind];
     file = argv[optind + 1];
+    if (!strcmp(file, "-") && !io.format) {
+        cli_err("import", "standard input needs --format (fvecs, bvecs, npy or jsonl)");
+        return cli_usage_error(usage);
+    }
+    {
+        /* Said before the store is opened, and plainly: a wrong name is not
+         * "malformed input". */
+        struct stat fst;
+        if (strcmp(file, "-") && stat(file, &fst) != 0) {
+            cli_err("import", "%s: %s", file, strerror(errno));
+            return CLI_EUSER;
+        }
+    }
 
     if ((rc = cli_open("import", path, 0, &db)))
         goto out;
@@ -129,7 +150,8 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr,
                 "imported %" PRIu64 " records (%" PRIu64 " new, %" PRIu64 " updated)"
                 " from %s in %.*f s: %.0f rec/s, %.1f MB/s\n",
-                st.records, st.inserted, st.updated, base_name(file), el < 10 ? 2 : 1, el,
+                st.records, st.inserted, st.updated,
+                strcmp(file, "-") ? base_name(file) : "standard input", el < 10 ? 2 : 1, el,
                 el > 0 ? (double)st.records / el : 0.0,
                 el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
     if (link) {

@@ -11,13 +11,19 @@
  * cannot be attached (no GloVe cache, no server), the new store is removed
  * again rather than left behind without one.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
+
+#ifndef CVS_DATADIR
+#define CVS_DATADIR "/usr/local/share/cvstore"
+#endif
 
 static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
@@ -37,8 +43,9 @@ static const char usage[] =
     "                       keep the codes alone)\n"
     "  -e, --embedder E     a text store embedded by E: glove (SIF over the\n"
     "                       GloVe 100-d vectors, read from $CVSTORE_GLOVE_DIR or\n"
-    "                       ~/.cache/cvstore/glove; scripts/fetch-glove.sh fetches\n"
-    "                       them) or http (an OpenAI-compatible /v1/embeddings\n"
+    "                       ~/.cache/cvstore/glove; " CVS_DATADIR "/fetch-glove.sh\n"
+    "                       fetches them, scripts/fetch-glove.sh in a checkout)\n"
+    "                       or http (an OpenAI-compatible /v1/embeddings\n"
     "                       server); --dim comes from the embedder, --metric\n"
     "                       defaults to cosine\n"
     "      --copy-vocab     glove: keep a copy of the GloVe files in the store\n"
@@ -49,6 +56,10 @@ static const char usage[] =
     "      --encrypt        encrypt the store at rest (docs/SECURITY.md); the\n"
     "                       passphrase comes from --key-file F, else from\n"
     "                       $CVSTORE_PASSPHRASE, and every later command needs it\n"
+    "      --umask          create the store with the permissions other tools\n"
+    "                       give (directory 0777, files 0666, less the umask)\n"
+    "                       instead of owner-only (0700 and 0600, the default:\n"
+    "                       a store holds its users' text)\n"
     "  -h, --help           show this help\n";
 
 /* Removes what cvs_db_create made in dir (the directory only if empty). */
@@ -62,6 +73,29 @@ static void remove_store(const char *dir)
     rmdir(dir);
 }
 
+/* --umask: the permissions ordinary tools give (0666 files, 0777 for a
+ * directory made here, less the umask) instead of the library's owner-only
+ * ones.  Returns an exit code. */
+static int widen_modes(const char *dir, int made_dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb"};
+    mode_t um = umask(0);
+    char f[4200];
+
+    umask(um);
+    if (made_dir && chmod(dir, 0777 & ~um) != 0)
+        goto fail;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(f, sizeof f, "%s/%s", dir, files[i]);
+        if (chmod(f, 0666 & ~um) != 0)
+            goto fail;
+    }
+    return CLI_OK;
+fail:
+    cli_err("init", "%s: cannot change permissions: %s", dir, strerror(errno));
+    return CLI_EFAIL;
+}
+
 int cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -73,6 +107,7 @@ int cmd_init(int argc, char **argv)
         {"embed-model", required_argument, NULL, 'M'},
         {"copy-vocab", no_argument, NULL, 'C'},
         {"encrypt", no_argument, NULL, 'E'},
+        {"umask", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -82,7 +117,8 @@ int cmd_init(int argc, char **argv)
     const char *embedder = NULL, *url = NULL, *model = NULL;
     char name[CVS_EMBEDDER_NAME_MAX + 1] = "";
     uint64_t dim = 0;
-    int c, rc = CLI_OK, have_metric = 0, copy = 0, encrypt = 0;
+    int c, rc = CLI_OK, have_metric = 0, copy = 0, encrypt = 0, use_umask = 0, made_dir;
+    struct stat st;
     char *pass = NULL;
     size_t pass_len = 0;
 
@@ -102,6 +138,9 @@ int cmd_init(int argc, char **argv)
             break;
         case 'E':
             encrypt = 1;
+            break;
+        case 'u':
+            use_umask = 1;
             break;
         case 'd':
             if (cli_parse_u64(optarg, 1, CVS_MAX_DIM, &dim)) {
@@ -182,6 +221,7 @@ int cmd_init(int argc, char **argv)
             goto out;
         }
     }
+    made_dir = stat(argv[optind], &st) != 0;
     if ((rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db))) {
         rc = cli_fail("init", rc, NULL);
         goto out;
@@ -193,6 +233,12 @@ int cmd_init(int argc, char **argv)
                                 : cvs_db_set_embedder(db, name, (uint32_t)dim, NULL, NULL)) ||
                      (copy && (rc = cvs_db_copy_embedder_data(db))))) {
         rc = cli_fail("init", rc, db);
+        cvs_db_close(db);
+        db = NULL;
+        remove_store(argv[optind]);
+        goto out;
+    }
+    if (use_umask && (rc = widen_modes(argv[optind], made_dir))) {
         cvs_db_close(db);
         db = NULL;
         remove_store(argv[optind]);

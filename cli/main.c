@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 {
     const struct command *cmd = NULL;
     char **sub = NULL;
-    char *name = NULL;
+    char *name = NULL, prefix[64];
     const char *word;
     int rc;
 
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
         if (!strcmp(word, commands[i].name))
             cmd = &commands[i];
     if (!cmd) {
-        fprintf(stderr, "cvstore: unknown command '%s'\n\n", word);
-        usage(stderr);
+        fprintf(stderr, "cvstore: unknown command '%s'\n"
+                "Try 'cvstore --help' for the list of commands.\n", word);
         return CLI_EUSER;
     }
 
@@ -122,6 +122,14 @@ int main(int argc, char **argv)
      * in the environment would turn it off and break documented usage. */
     unsetenv("POSIXLY_CORRECT");
     cli_getopt_reset();
+    /* A damaged data.mdb can fault inside LMDB, where no call can return:
+     * end with "cvstore: CMD: store is damaged: ..." and exit 2, not a
+     * signal (cvstore.h, cvs_fault_exit). */
+    snprintf(prefix, sizeof prefix, "cvstore: %s", cmd->name);
+    if ((rc = cvs_fault_exit(prefix, CLI_EFAIL))) {
+        rc = cli_fail(cmd->name, rc, NULL);
+        goto out;
+    }
     rc = cmd->fn(argc, sub);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "cvstore: %s: error writing output\n", cmd->name);

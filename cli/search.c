@@ -23,7 +23,7 @@ static const char usage[] =
     "                          --queries FILE.jsonl) -k K [--json]\n"
     "                          [--exact | --codes [--rerank R] |\n"
     "                           --ann [--nprobe N] [--rerank R] [--threads T]]\n"
-    "                          [--filter JSON]\n"
+    "                          [--filter JSON] [--include text,title,meta]\n"
     "\n"
     "Prints the K nearest records to each query, best first.  The score is the\n"
     "Euclidean distance for l2 stores (smaller is nearer) and the similarity for\n"
@@ -39,10 +39,15 @@ static const char usage[] =
     "                       (a store made with cvstore init --embedder)\n"
     "      --queries FILE     a batch of text queries, one {\"id\", \"text\"} object per\n"
     "                       line, each embedded like --text; answered in JSON, one\n"
-    "                       line per query in file order with \"query_id\" added\n"
+    "                       line per query in file order with \"query_id\" added;\n"
+    "                       a query that cannot be embedded (no word of the\n"
+    "                       vocabulary) gets {\"error\": ...} instead of results\n"
     "  -k, --k K            number of results per query (required)\n"
     "  -j, --json           one line per query:\n"
     "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
+    "      --include LIST   with --json: add each hit's payload, any of text,\n"
+    "                       title and meta, comma-separated (absent parts are\n"
+    "                       left out; meta is the stored object, verbatim)\n"
     "  -a, --ann            search the ANN index (cvstore build --index ivf or\n"
     "                       faiss:FACTORY); the default when the store has one\n"
     "  -e, --exact          exact search (a full scan of the stored vectors; the\n"
@@ -61,7 +66,10 @@ static const char usage[] =
     "                       strings, numbers and booleans, $in, $gt $gte $lt $lte,\n"
     "                       \"$ids\": [...] an allow-list of ids; members are ANDed).\n"
     "                       K results come back whenever at least K records match\n"
-    "  -h, --help           show this help\n";
+    "  -h, --help           show this help\n"
+    "\n"
+    "In the table, ids that are not printable text on one line (a newline, a\n"
+    "control character) show those characters as \\xNN and a backslash as \\\\.\n";
 
 /* Text column width, in characters: enough to recognize a document, short
  * enough to keep one result per line. */
@@ -128,20 +136,98 @@ static void print_snippet(const char *s, size_t len)
         fputs("...", stdout);
 }
 
-/* The embedded queries of --queries, with their ids, in file order. */
+/* --include: what each JSON hit carries besides id and score. */
+enum { INC_TEXT = 1, INC_TITLE = 2, INC_META = 4 };
+
+static int parse_include(const char *s, unsigned *out)
+{
+    *out = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == 4 && !strncmp(s, "text", 4))
+            *out |= INC_TEXT;
+        else if (n == 5 && !strncmp(s, "title", 5))
+            *out |= INC_TITLE;
+        else if (n == 4 && !strncmp(s, "meta", 4))
+            *out |= INC_META;
+        else
+            return -1;
+        s += n;
+        if (*s == ',' && *++s == '\0')
+            return -1;
+    }
+    return *out ? 0 : -1;
+}
+
+/* Writes x as jansson writes a real under CLI_JSON_FLAGS, so that the
+ * hand-written hits below read like every other JSON line. */
+static int write_real(FILE *f, double x)
+{
+    json_t *j = json_real(x);
+    int rc = j && json_dumpf(j, f, CLI_JSON_FLAGS | JSON_ENCODE_ANY) == 0 ? 0 : -1;
+    json_decref(j);
+    return rc;
+}
+
+/* One hit of a JSON result: {"id", "score"} and what --include asks for.
+ * Written by hand rather than through jansson because meta is copied
+ * verbatim (re-encoding would round its doubles, as in `get --json`).
+ * Returns 0, -1 on a write error, or the CVS_E... code of a failed read
+ * (those are all far below -1). */
+static int write_hit(FILE *f, cvs_txn *txn, int64_t key, const char *id, size_t id_len,
+                     float score, unsigned inc)
+{
+    cvs_record r;
+    int rc;
+
+    fputs("{\"id\":", f);
+    if (cli_json_write_string(f, id, id_len))
+        return -1;
+    fputs(",\"score\":", f);
+    if (write_real(f, (double)score))
+        return -1;
+    if (inc) {
+        if ((rc = cvs_get_key(txn, key, &r, NULL)))
+            return rc;
+        if ((inc & INC_TITLE) && r.title) {
+            fputs(",\"title\":", f);
+            if (cli_json_write_string(f, r.title, r.title_len))
+                return -1;
+        }
+        if ((inc & INC_TEXT) && r.text) {
+            fputs(",\"text\":", f);
+            if (cli_json_write_string(f, r.text, r.text_len))
+                return -1;
+        }
+        if ((inc & INC_META) && r.meta && r.meta_len) {
+            fputs(",\"meta\":", f);
+            fwrite(r.meta, 1, r.meta_len, f);
+        }
+    }
+    fputc('}', f);
+    return ferror(f) ? -1 : 0;
+}
+
+/* The embedded queries of --queries, with their ids, in file order.  A
+ * question that cannot be embedded (no word of the vocabulary) keeps its
+ * place with the reason in errs[i] and a stand-in vector whose results are
+ * not shown: it is answered with an error, and the others still are. */
 typedef struct text_batch {
     cvs_db *db;
     uint32_t dim;
     float *vecs;
-    char **ids;
+    char **ids, **errs;
     size_t n, cap;
 } text_batch;
 
 static void text_batch_free(text_batch *b)
 {
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         free(b->ids[i]);
+        free(b->errs[i]);
+    }
     free(b->ids);
+    free(b->errs);
     free(b->vecs);
 }
 
@@ -153,20 +239,30 @@ static int embed_line(void *ctx, const char *id, const char *text, size_t len)
         size_t nc = b->cap ? 2 * b->cap : 64;
         float *v = realloc(b->vecs, nc * b->dim * sizeof *v);
         char **ids = v ? realloc(b->ids, nc * sizeof *ids) : NULL;
+        char **errs = ids ? realloc(b->errs, nc * sizeof *errs) : NULL;
         if (v)
             b->vecs = v;
-        if (!ids)
+        if (ids)
+            b->ids = ids;
+        if (!errs)
             return cli_fail("search", CVS_ENOMEM, NULL);
-        b->ids = ids;
+        b->errs = errs;
         b->cap = nc;
     }
-    if ((rc = cvs_embed_text(b->db, text, len, b->vecs + b->n * b->dim))) {
-        cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
-        return cli_exit_code(rc);
-    }
+    b->errs[b->n] = NULL;
     if (!(b->ids[b->n] = strdup(id)))
         return cli_fail("search", CVS_ENOMEM, NULL);
     b->n++;
+    if ((rc = cvs_embed_text(b->db, text, len, b->vecs + (b->n - 1) * b->dim))) {
+        float *v = b->vecs + (b->n - 1) * b->dim;
+        cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
+        if (rc != CVS_EINPUT)
+            return cli_exit_code(rc);
+        if (!(b->errs[b->n - 1] = strdup(cvs_errmsg(b->db))))
+            return cli_fail("search", CVS_ENOMEM, NULL);
+        memset(v, 0, b->dim * sizeof *v);
+        v[0] = 1; /* a stand-in any metric accepts */
+    }
     return CLI_OK;
 }
 
@@ -188,6 +284,7 @@ int cmd_search(int argc, char **argv)
         {"ann", no_argument, NULL, 'a'},
         {"nprobe", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'},
+        {"include", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -209,6 +306,7 @@ int cmd_search(int argc, char **argv)
     cvs_search_params sp = {0};
     cvs_filter *filter = NULL;
     int c, rc, json = 0, nsrc;
+    unsigned include = 0;
 
     while ((c = getopt_long(argc, argv, "q:f:i:v:T:k:jecr:F:an:t:h", opts, NULL)) != -1) {
         switch (c) {
@@ -274,6 +372,13 @@ int cmd_search(int argc, char **argv)
             qbatch = optarg;
             json = 1;
             break;
+        case 'I':
+            if (parse_include(optarg, &include)) {
+                cli_err("search", "--include takes text, title and meta, comma-separated, "
+                        "not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -291,6 +396,10 @@ int cmd_search(int argc, char **argv)
     }
     if (argc - optind != 1) {
         cli_err("search", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return cli_usage_error(usage);
+    }
+    if (include && !json) {
+        cli_err("search", "--include goes with --json (the table shows the text already)");
         return cli_usage_error(usage);
     }
     nsrc = !!qfile + !!qid + !!qvec + !!qtext + !!qbatch;
@@ -417,21 +526,37 @@ int cmd_search(int argc, char **argv)
     for (size_t q = 0; q < nq; q++) {
         const int64_t *lab = labels + q * kk;
         const float *sc = scores + q * kk;
-        json_t *res = NULL, *obj;
         size_t shown = 0;
 
-        if (json) {
-            if (!(res = json_array())) {
-                rc = cli_fail("search", CVS_ENOMEM, NULL);
+        if (qbatch && tb.errs[q]) { /* --queries answers in JSON */
+            json_t *obj = json_pack("{s:I,s:s,s:s}", "query", (json_int_t)q, "query_id", tb.ids[q],
+                            "error", tb.errs[q]);
+            if (!obj || cli_json_print(stdout, obj)) {
+                cli_err("search", "error writing output");
+                rc = CLI_EFAIL;
                 goto out;
             }
+            continue;
+        }
+
+        if (json) {
+            const char *qname = qid ? qid : qbatch ? tb.ids[q] : NULL;
+            printf("{\"query\":%zu", q);
+            if (qname) {
+                fputs(",\"query_id\":", stdout);
+                cli_json_write_string(stdout, qname, strlen(qname));
+            }
+            fputs(",\"results\":[", stdout);
         } else {
             if (q)
                 putchar('\n');
-            if (qid)
-                printf("query %s\n", qid);
-            else
+            if (qid) {
+                char *shown_id = cli_escape_text(qid, strlen(qid));
+                printf("query %s\n", shown_id ? shown_id : "?");
+                free(shown_id);
+            } else {
                 printf("query %zu\n", q);
+            }
             printf("%4s  %-20s  %12s  %s\n", "rank", "id", "score", "text");
         }
         for (size_t j = 0; j < kk && shown < k; j++) {
@@ -443,22 +568,36 @@ int cmd_search(int argc, char **argv)
             if (lab[j] == self_key)
                 continue;
             if ((krc = cvs_key_id(txn, lab[j], &id, &id_len))) {
-                json_decref(res);
                 rc = cli_fail("search", krc, db);
                 goto out;
             }
             shown++;
             if (json) {
-                json_t *r = json_pack("{s:s%,s:f}", "id", id, id_len, "score", (double)sc[j]);
-                if (!r || json_array_append_new(res, r)) { /* append_new frees r */
-                    json_decref(res);
-                    rc = cli_fail("search", CVS_ENOMEM, NULL);
+                if (shown > 1)
+                    putchar(',');
+                if ((krc = write_hit(stdout, txn, lab[j], id, id_len, sc[j], include))) {
+                    if (krc == -1) {
+                        /* JSON holds no infinity (stores refuse the
+                         * vectors that would give one) */
+                        cli_err("search", "%s", isfinite(sc[j]) ? "error writing output"
+                                                                : "a score is not finite");
+                        rc = CLI_EFAIL;
+                    } else {
+                        rc = cli_fail("search", krc, db);
+                    }
                     goto out;
                 }
             } else {
                 cvs_record r;
                 int grc;
-                printf("%4zu  %-20.*s  %12.6f", shown, (int)id_len, id, (double)sc[j]);
+                /* An id is bytes: a newline in one must not start a row. */
+                char *shown_id = cli_escape_text(id, id_len);
+                if (!shown_id) {
+                    rc = cli_fail("search", CVS_ENOMEM, NULL);
+                    goto out;
+                }
+                printf("%4zu  %-20s  %12.6f", shown, shown_id, (double)sc[j]);
+                free(shown_id);
                 grc = cvs_get_key(txn, lab[j], &r, NULL);
                 if (grc && grc != CVS_NOTFOUND) {
                     putchar('\n');
@@ -472,21 +611,10 @@ int cmd_search(int argc, char **argv)
                 putchar('\n');
             }
         }
-        if (json) {
-            /* "o" hands res over to obj, also when packing fails. */
-            const char *qname = qid ? qid : qbatch ? tb.ids[q] : NULL;
-            obj = qname ? json_pack("{s:I,s:s,s:o}", "query", (json_int_t)q, "query_id", qname,
-                                    "results", res)
-                        : json_pack("{s:I,s:o}", "query", (json_int_t)q, "results", res);
-            if (!obj) {
-                rc = cli_fail("search", CVS_ENOMEM, NULL);
-                goto out;
-            }
-            if (cli_json_print(stdout, obj)) {
-                cli_err("search", "error writing output");
-                rc = CLI_EFAIL;
-                goto out;
-            }
+        if (json && (fputs("]}\n", stdout) == EOF || ferror(stdout))) {
+            cli_err("search", "error writing output");
+            rc = CLI_EFAIL;
+            goto out;
         }
     }
     rc = CLI_OK;

@@ -7,6 +7,7 @@
  * numbers, booleans, null, arrays, objects, missing fields).  See
  * fuzz/README.md for building and running.
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,20 @@ static void die(const char *what)
     exit(2);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The store goes with the process (libFuzzer exits through exit() too). */
+static void cleanup(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     static const char *langs[] = {"en", "fr", "de", "", "\xc3\xa9t\xc3\xa9"};
@@ -38,6 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(dir, sizeof dir, "/tmp/cvs-fuzz-filter-%ld", (long)getpid());
     if (cvs_db_create(dir, &o, &db))
         die("create");
+    atexit(cleanup);
     memset(r, 0, sizeof r);
     for (int i = 0; i < NREC; i++) {
         for (int d = 0; d < DIM; d++)

@@ -22,12 +22,18 @@ static char path[64];
 static cvs_format only = CVS_FMT_AUTO;
 static volatile int c_sink;
 
+static void cleanup(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     const char *f = getenv("CVS_FUZZ_FORMAT");
     (void)argc;
     (void)argv;
     snprintf(path, sizeof path, "/tmp/cvs-fuzz-readers-%ld", (long)getpid());
+    atexit(cleanup);
     if (f && cvs_format_parse(f, &only) != 0) {
         fprintf(stderr, "CVS_FUZZ_FORMAT: %s\n", cvs_errmsg(NULL));
         exit(2);

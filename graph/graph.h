@@ -50,6 +50,11 @@ int cvs__graph_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys,
                       const unsigned char *updated, size_t n);
 int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n);
 
+/* Test-only: when set, called by cvs_knn_build and cvs_link_mentions
+ * between computing from their snapshot and writing, so that a test can
+ * commit other writes exactly there. */
+extern void (*cvs__graph_test_hook)(cvs_db *db);
+
 /* Removes the title-map entries of the records keys (sorted) (graph/link.c). */
 int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n);
 

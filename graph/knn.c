@@ -69,11 +69,97 @@ static double now_s(void)
 
 typedef struct knn_build {
     size_t k, n;
-    int64_t *keys;          /* n record keys */
+    int64_t *keys;          /* n record keys, ascending */
+    int64_t *up;            /* n record update times, in the snapshot */
+    uint64_t snap;          /* the snapshot's LMDB transaction id */
     int64_t *nb;            /* n x k neighbour keys (-1 padded) */
     float *sc;              /* n x k scores */
     unsigned char meta[META_BYTES];
 } knn_build;
+
+void (*cvs__graph_test_hook)(cvs_db *db);
+
+/* The graph was computed in snapshot b->snap and has just been written in
+ * txn, where other writers may have committed since: brings it up to date
+ * as put and delete would have, had the graph existed when they ran.
+ * Records of the snapshot that are gone are deleted (rows, edges naming
+ * them); those whose update time changed, and records added since, are put
+ * (cvs__graph_on_put: their own rows exactly, and reverse edges).  Only
+ * the changed records are looked at in the graph, but finding them reads
+ * every record's key and times once. */
+static int reconcile(cvs_db *db, MDB_txn *txn, const knn_build *b)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    cvs__scan scan = {0};
+    int64_t *gone = NULL, *put = NULL;
+    unsigned char *upd = NULL;
+    size_t ngone = 0, nput = 0, cput = 0;
+    int rc = CVS_OK, mrc;
+
+    if (!(gone = malloc((b->n ? b->n : 1) * sizeof *gone)))
+        return cvs__err(CVS_ENOMEM, "out of memory updating the kNN graph");
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
+        rc = cvs__werr(mrc, "opening a cursor");
+        goto out;
+    }
+    /* One merge of the records now (ascending keys) with the snapshot's. */
+    size_t i = 0;
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
+        int64_t key, cr, up;
+        const char *id;
+        size_t idl;
+        if (k.mv_size != 8 || (rc = cvs__rec_decode(&v, &cr, &up, &id, &idl))) {
+            rc = rc ? rc : cvs__err(CVS_ECORRUPT, "recs: key of %zu bytes", k.mv_size);
+            goto out;
+        }
+        key = (int64_t)cvs__get_u64(k.mv_data);
+        while (i < b->n && b->keys[i] < key)
+            gone[ngone++] = b->keys[i++];
+        int same = i < b->n && b->keys[i] == key;
+        if (same && b->up[i] == up) {
+            i++;
+            continue;
+        }
+        if (nput == cput) {
+            size_t c = cput ? 2 * cput : 64;
+            int64_t *np = realloc(put, c * sizeof *np);
+            unsigned char *nu = np ? realloc(upd, c) : NULL;
+            if (np)
+                put = np;
+            if (!nu) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory updating the kNN graph");
+                goto out;
+            }
+            upd = nu;
+            cput = c;
+        }
+        upd[nput] = (unsigned char)same;
+        put[nput++] = key;
+        i += same;
+    }
+    if (mrc != MDB_NOTFOUND) {
+        rc = cvs__werr(mrc, "reading records");
+        goto out;
+    }
+    while (i < b->n)
+        gone[ngone++] = b->keys[i++];
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (ngone && (rc = cvs__graph_on_delete(db, txn, gone, ngone)))
+        goto out;
+    if (nput)
+        rc = cvs__graph_on_put(db, txn, put, upd, nput);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
+    free(gone);
+    free(put);
+    free(upd);
+    return rc;
+}
 
 static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
@@ -84,6 +170,9 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
 
     if (!row)
         return cvs__err(CVS_ENOMEM, "out of memory writing the kNN graph");
+    /* The graph is rewritten whole: its pages first (store/seal.h). */
+    if ((rc = cvs__walk_sound(db, txn, db->dbi_knn, "knn")))
+        goto out;
     if ((mrc = mdb_drop(txn, db->dbi_knn, 0))) {
         rc = cvs__werr(mrc, "emptying the kNN graph");
         goto out;
@@ -104,8 +193,15 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
             goto out;
         }
     }
-    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &mk, &mv, 0)))
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &mk, &mv, 0))) {
         rc = cvs__werr(mrc, "writing meta knn");
+        goto out;
+    }
+    /* Write transaction ids follow each other: any other id means that
+     * writers committed between the snapshot and now, and the rows just
+     * written may name records that are gone or miss ones that came. */
+    if ((uint64_t)mdb_txn_id(txn) != b->snap + 1)
+        rc = reconcile(db, txn, b);
 out:
     free(row);
     return rc;
@@ -168,7 +264,10 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
         (rc = cvs_iter_open(t, &it)))
         goto out;
     cap = count;
-    if (!(vecs = malloc((cap + 1) * db->dim * sizeof *vecs)) || !(b.keys = malloc((cap + 1) * sizeof *b.keys))) {
+    b.snap = t->txnid;
+    if (!(vecs = malloc((cap + 1) * db->dim * sizeof *vecs)) ||
+        !(b.keys = malloc((cap + 1) * sizeof *b.keys)) ||
+        !(b.up = malloc((cap + 1) * sizeof *b.up))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory building the kNN graph");
         goto out;
     }
@@ -185,7 +284,8 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
             rc = cvs__err(CVS_EINTERNAL, "more records than counted");
             goto out;
         }
-        b.keys[b.n++] = r.key;
+        b.keys[b.n] = r.key;
+        b.up[b.n++] = r.updated_us;
     }
     rc = CVS_OK;
     if (!(b.nb = malloc((b.n ? b.n : 1) * b.k * sizeof *b.nb)) ||
@@ -242,6 +342,14 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
     memcpy(b.meta + 24, &recall, 8);
     memcpy(b.meta + 32, &secs, 8);
     cvs__put_u64(b.meta + 40, (uint64_t)built);
+    /* The iteration is in key order already; reconcile relies on it. */
+    for (size_t i = 1; i < b.n; i++)
+        if (b.keys[i - 1] >= b.keys[i]) {
+            rc = cvs__err(CVS_EINTERNAL, "records not in key order");
+            goto out;
+        }
+    if (cvs__graph_test_hook)
+        cvs__graph_test_hook(db);
     if ((rc = cvs__write(db, write_fn, &b)))
         goto out;
     if (info) {
@@ -257,6 +365,7 @@ out:
     cvs_txn_end(t);
     free(vecs);
     free(b.keys);
+    free(b.up);
     free(b.nb);
     free(b.sc);
     free(lab);

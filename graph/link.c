@@ -94,6 +94,10 @@ typedef struct linker {
     /* Output: for record i, targets tgt[first[i] .. first[i+1]) (indices). */
     uint32_t *first, *tgt;
     size_t ntgt, ctgt;
+    size_t sources;        /* records with at least one mention */
+    uint64_t snap;         /* LMDB transaction id the output was computed in */
+    cvs_tokens tok;
+    uint64_t *hs;
 } linker;
 
 static uint64_t fnv_tok(uint64_t h, const char *s, size_t len, int sep)
@@ -458,6 +462,11 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t cenc = 0;
     int rc = CVS_OK, mrc;
 
+    /* Every mention link of the store is rewritten: the pages first (seal.h). */
+    if ((rc = cvs__walk_sound(db, txn, db->dbi_links, "links")) ||
+        (rc = cvs__walk_sound(db, txn, db->dbi_backlinks, "backlinks")) ||
+        (db->have_knn_dbi && (rc = cvs__walk_sound(db, txn, db->dbi_titlemap, "titlemap"))))
+        return rc;
     /* The title map, for mentions in questions (cvs__graph_title_seeds). */
     if (db->have_knn_dbi) {
         if ((mrc = mdb_drop(txn, db->dbi_titlemap, 0)))
@@ -555,14 +564,80 @@ out:
     return rc;
 }
 
+/* Forgets what compute found (keeps the buffers). */
+static void linker_reset(linker *l)
+{
+    l->nrecs = l->alen = l->ntitles = l->ntgt = l->sources = 0;
+    l->maxtok = 0;
+    free(l->slots);
+    l->slots = NULL;
+    l->nslots = 0;
+    free(l->first);
+    l->first = NULL;
+    free(l->hs);
+    l->hs = NULL;
+}
+
+static void linker_free(linker *l)
+{
+    linker_reset(l);
+    cvs__tokens_free(&l->tok);
+    free(l->recs);
+    free(l->arena);
+    free(l->titles);
+    free(l->tgt);
+}
+
+/* Finds every mention in txn's view of the store. */
+static int compute(cvs_db *db, MDB_txn *txn, linker *l)
+{
+    int rc;
+    linker_reset(l);
+    l->snap = (uint64_t)mdb_txn_id(txn);
+    if ((rc = load_titles(db, txn, l, &l->tok)) || (rc = build_table(l)))
+        return rc;
+    if (!(l->first = malloc((l->nrecs + 1) * sizeof *l->first)) ||
+        !(l->hs = malloc((l->maxtok + 1) * sizeof *l->hs)))
+        return cvs__err(CVS_ENOMEM, "out of memory linking");
+    for (size_t r = 0; r < l->nrecs; r++) {
+        MDB_val k = {8, &l->recs[r].key}, v;
+        l->first[r] = (uint32_t)l->ntgt;
+        if (l->ntitles == 0 || cvs__vget(db, txn, db->dbi_text, &k, &v) != 0)
+            continue;
+        if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &l->tok)) ||
+            (rc = scan(l, (uint32_t)r, &l->tok, l->hs)))
+            return rc;
+        l->sources += l->ntgt > l->first[r];
+    }
+    l->first[l->nrecs] = (uint32_t)l->ntgt;
+    return CVS_OK;
+}
+
+/* The mentions are found in a read snapshot, so that the write lock is
+ * not held while texts are tokenized.  Write transaction ids follow each
+ * other: when the writing one is not the snapshot's next, other writers
+ * committed in between, and what was found may name records that are gone
+ * or miss new ones.  Then the mentions are found again inside the write
+ * transaction (the store cannot change under it): one more scan, paid only
+ * when a writer ran beside the linker.  Patching instead would need the
+ * changed records' texts and every text naming a changed title. */
+static int write_or_redo_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    linker *l = arg;
+    int rc;
+    if ((uint64_t)mdb_txn_id(txn) != l->snap + 1) {
+        if ((rc = compute(db, txn, l)))
+            return rc;
+        l->snap = (uint64_t)mdb_txn_id(txn) - 1; /* a retry of this transaction */
+    }
+    return write_fn(db, txn, arg);
+}
+
 CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats)
 {
     linker l = {0};
-    cvs_tokens tok = {0};
     MDB_txn *txn = NULL;
-    uint64_t *hs = NULL;
     struct timespec t0, t1;
-    size_t sources = 0;
     int rc;
 
     if (!db)
@@ -572,47 +647,24 @@ CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    if ((rc = load_titles(db, txn, &l, &tok)) || (rc = build_table(&l)))
-        goto out;
-    if (!(l.first = malloc((l.nrecs + 1) * sizeof *l.first)) ||
-        !(hs = malloc((l.maxtok + 1) * sizeof *hs))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory linking");
-        goto out;
-    }
-    for (size_t r = 0; r < l.nrecs; r++) {
-        MDB_val k = {8, &l.recs[r].key}, v;
-        l.first[r] = (uint32_t)l.ntgt;
-        if (l.ntitles == 0 || cvs__vget(db, txn, db->dbi_text, &k, &v) != 0)
-            continue;
-        if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &tok)) ||
-            (rc = scan(&l, (uint32_t)r, &tok, hs)))
-            goto out;
-        sources += l.ntgt > l.first[r];
-    }
-    l.first[l.nrecs] = (uint32_t)l.ntgt;
+    rc = compute(db, txn, &l);
     cvs__read_end(db, txn);
-    txn = NULL;
-    if ((rc = cvs__write(db, write_fn, &l)))
+    if (rc)
+        goto out;
+    if (cvs__graph_test_hook)
+        cvs__graph_test_hook(db);
+    if ((rc = cvs__write(db, write_or_redo_fn, &l)))
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (stats) {
         stats->records = l.nrecs;
         stats->titles = l.ntitles;
-        stats->sources = sources;
+        stats->sources = l.sources;
         stats->links = l.ntgt;
         stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     }
 out:
-    if (txn)
-        cvs__read_end(db, txn);
-    cvs__tokens_free(&tok);
-    free(hs);
-    free(l.recs);
-    free(l.arena);
-    free(l.titles);
-    free(l.slots);
-    free(l.first);
-    free(l.tgt);
+    linker_free(&l);
     return rc;
 }
 

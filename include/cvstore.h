@@ -113,7 +113,11 @@ typedef struct cvs_create_opts {
 } cvs_create_opts;
 
 /* Creates a new, empty store in directory path (created if missing; it must
- * not already hold a store: CVS_EEXIST). */
+ * not already hold a store: CVS_EEXIST).  The store is owner-only, since it
+ * holds its users' text: the directory, when made here, 0700, the files
+ * 0600; chmod them afterwards to share it (a later open makes a missing
+ * lock.mdb with data.mdb's permissions).  An empty path or one that is not
+ * a directory is CVS_EINVAL. */
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 
@@ -201,8 +205,11 @@ typedef struct cvs_record {
 
 /* Upserts n records (by external id) in one transaction: all of them or none.
  * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad
- * JSON meta, NaN/Inf, id too long, duplicate id in the batch, link to an
- * unknown id), CVS_EDIM never (the dimension is the store's by contract).
+ * JSON meta, NaN/Inf, a zero vector in a cosine store, a vector of an l2 or
+ * ip store whose squared norm exceeds FLT_MAX / 4 (beyond it distances
+ * overflow single precision) or, in an f16 store, a value beyond 65504, id
+ * too long, duplicate id in the batch, link to an unknown id), CVS_EDIM
+ * never (the dimension is the store's by contract).
  * inserted/updated may be NULL. */
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
                     size_t *inserted, size_t *updated) CVS_WUR;
@@ -251,6 +258,25 @@ typedef void (*cvs_report_fn)(void *ctx, const char *msg);
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                       uint64_t *problems) CVS_WUR;
 
+/* ==== Damaged stores ====
+ *
+ * Damage to a stored value is an error (CVS_ECORRUPT, listed by cvs_check).
+ * Damage to the structure of data.mdb's pages is not always reachable that
+ * way: LMDB keeps no page checksums, and a damaged page can make it fail
+ * one of its internal assertions (it then calls abort()) or read memory
+ * outside the file (SIGSEGV, SIGBUS), in the middle of any call.  No
+ * function can return from there with the store in a usable state, so the
+ * choice is the process's: cvs_fault_exit makes such a fault print "PREFIX:
+ * store is damaged: WHAT" on stderr and end the process with status
+ * (_exit, from whichever thread hit it) instead of dying by a signal.  It
+ * installs handlers for SIGSEGV and SIGBUS, so it is for programs that own
+ * their signals and may end on a damaged store, such as the cvstore tool;
+ * it also takes any other SIGSEGV or SIGBUS of the process for one.
+ * Without it, LMDB's abort() and the default signal actions stand.  prefix
+ * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_EIO
+ * when a handler cannot be installed. */
+CVS_API int cvs_fault_exit(const char *prefix, int status) CVS_WUR;
+
 /* ==== Search ==== */
 
 #define CVS_SEARCH_EXACT 0x1u   /* exact scan of the raw vectors (the default
@@ -267,7 +293,10 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
 /* Top-k for nq queries (nq*dim floats, row-major).  labels (nq*k) receives
  * internal keys, best first, padded with -1; scores (nq*k) receives the
  * Euclidean distance (l2) or the similarity (ip, cosine), padded with NaN.
- * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT. */
+ * Cosine queries need not be normalized.  flags 0 means CVS_SEARCH_EXACT.
+ * CVS_EINPUT for a query that cvs_put would refuse as a record (a NaN or
+ * infinite value, a squared norm above FLT_MAX / 4 in an l2 or ip store, a
+ * zero vector in a cosine store). */
 CVS_API int cvs_search(cvs_db *db, const float *queries, size_t nq, size_t k,
                        unsigned flags, int64_t *labels, float *scores) CVS_WUR;
 
@@ -474,7 +503,12 @@ typedef struct cvs_import_stats {
  * record and reason in cvs_errmsg), the second writes in batches of
  * opts->batch records, each batch its own transaction.  Killing the process
  * during the second pass leaves every committed batch intact; re-running the
- * same import is idempotent (upsert by id).  opts and stats may be NULL. */
+ * same import is idempotent (upsert by id).  opts and stats may be NULL.
+ * path "-" is standard input (opts->format then must be given); it, and any
+ * other input that is not a regular file (a pipe, /dev/stdin), is first
+ * copied to an unlinked spool file in $TMPDIR (else /tmp), so the same
+ * validate-then-write promise holds.  A file of no records (empty, or only
+ * blank lines) is CVS_EINPUT; a missing or unreadable one CVS_EINVAL. */
 CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
                        cvs_import_stats *stats) CVS_WUR;
 
@@ -528,7 +562,11 @@ typedef struct cvs_embedder_info {
     uint32_t dim;
     int has_fingerprint;          /* built-ins with data files ("glove") */
     unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file */
-    int fitted;                   /* SIF: the common component is stored */
+    int fitted;                   /* SIF common component: 0 none (embeddings
+                                     skip its removal), 1 fitted on a first
+                                     import (stores of older versions), 2
+                                     fixed by the vocabulary (every store
+                                     made now) */
     int data_in_store;            /* glove: the store keeps its own copy of the
                                      vocabulary (cvs_db_copy_embedder_data) */
 } cvs_embedder_info;
@@ -554,13 +592,12 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
 /* One text (len 0 with a NUL-terminated text means strlen). */
 CVS_API int cvs_embed_text(cvs_db *db, const char *text, size_t len, float *out) CVS_WUR;
 
-/* Fits the corpus-dependent part of the handle's embedder on a sample of the
- * corpus and stores it, so that records and queries are embedded alike: for
- * "glove", the first principal component of the samples' SIF embeddings,
- * removed from every embedding from then on.  Done once: a store that has
- * it keeps it (CVS_OK, nothing changes).  A no-op for embedders without such
- * a part.  The importer calls it with the first texts of the first text
- * import. */
+/* Makes sure the store has its embedder's fixed state before texts are
+ * embedded: for "glove", the SIF common component, which is derived from
+ * the vocabulary alone (query/embed_sif.c) and installed while the store
+ * has no record; the texts are not used (they once were a fitting sample,
+ * which made embeddings depend on what was written first).  A store that
+ * has a component keeps it.  A no-op for other embedders. */
 CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *lens,
                           size_t n) CVS_WUR;
 
@@ -619,12 +656,13 @@ typedef enum cvs_context_strategy {
  *   - Exact duplicates (same namespace and text, by a BLAKE2b-256 hash) are
  *     not stored again.  Near-duplicates -- cosine similarity of the
  *     embeddings >= CVS_MEM_NEAR_DUP to a memory of the namespace -- are
- *     judged by their words (the BM25 tokens, stop words left out): with a
- *     Jaccard overlap >= CVS_MEM_SAME_WORDS they are the same memory
- *     reworded and update it (its text becomes the new wording, the
- *     metadata members given are merged in, its id, creation time and
- *     links stay); with less they are a revision of it, added as a new
- *     memory that supersedes it.
+ *     judged by their words (the BM25 tokens, stop words left out): when
+ *     the new text has every word of the old one and their Jaccard overlap
+ *     is >= CVS_MEM_SAME_WORDS they are the same memory reworded and update
+ *     it (its text becomes the new wording, the metadata members given
+ *     are merged in, its id, creation time and links stay); otherwise
+ *     (a name, number or word of the old text is missing from the new)
+ *     they are a revision of it, added as a new memory that supersedes it.
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
  *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It
@@ -637,8 +675,10 @@ typedef enum cvs_context_strategy {
  *
  * Checks and writes of one call are two transactions; two processes
  * remembering the same text at the same moment may both add it.  Every
- * function here writes through cvs_put/cvs_delete (recall too: it stores
- * the last-recalled time), so the handle must be writable. */
+ * function here writes through cvs_put/cvs_delete, so the handle must be
+ * writable -- except recall, which stores the last-recalled time when it
+ * can and answers without storing it when the store cannot be written (a
+ * full disk, a read-only handle). */
 
 #define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
 #define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */
@@ -647,6 +687,7 @@ typedef enum cvs_context_strategy {
 #define CVS_MEM_NS_MAX 255              /* bytes of a namespace */
 #define CVS_MEM_HOPS_MAX 4              /* recall's hops */
 #define CVS_MEM_DEFAULT_NS "default"
+#define CVS_MEM_MAX_BYTES 65536         /* default cap on a memory's text + metadata */
 
 typedef struct cvs_mem_remember_opts {
     const char *ns;            /* namespace (NUL-terminated); NULL = "default" */
@@ -662,6 +703,11 @@ typedef struct cvs_mem_remember_opts {
                                   of the namespace that this one replaces */
     float near_dup;            /* cosine threshold; 0 = CVS_MEM_NEAR_DUP,
                                   above 1 turns near-duplicate merging off */
+    size_t max_bytes;          /* most bytes of text plus metadata;
+                                  0 = CVS_MEM_MAX_BYTES.  A memory is a fact
+                                  or a summary, not a document, and one that
+                                  is too large breaks the clients that read
+                                  it back (an MCP client's message buffer) */
 } cvs_mem_remember_opts;
 
 typedef enum cvs_mem_outcome {
@@ -680,10 +726,13 @@ typedef struct cvs_mem_remembered {
 } cvs_mem_remembered;
 
 /* Remembers len bytes of UTF-8 text (len 0 = strlen) in opts->ns (opts may
- * be NULL).  CVS_EINPUT for empty or invalid text, bad metadata, a link or
- * supersedes naming no memory of the namespace, or text the embedder cannot
- * embed (glove: no word of its vocabulary); CVS_EINVAL for a store without
- * an embedder.  *out is the caller's. */
+ * be NULL).  CVS_EINPUT for empty or invalid text, text and metadata over
+ * opts->max_bytes (nothing is stored), bad metadata, a link or
+ * supersedes naming no memory of the namespace; CVS_EINVAL for a store
+ * without an embedder.  Text the embedder cannot embed (glove: no word of
+ * its vocabulary) is stored all the same with a stand-in vector (metadata
+ * "_noembed"): recall finds it by its words, and it is never taken for a
+ * near-duplicate.  *out is the caller's. */
 CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                              const cvs_mem_remember_opts *opts,
                              cvs_mem_remembered *out) CVS_WUR;

@@ -408,8 +408,20 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
         double n2 = 0;
         for (size_t d = 0; d < dim; d++)
             n2 += (double)qi[d] * qi[d];
+        /* The limits cvs_put sets for records (store/db.h), so that no
+         * score overflows; a zero query has no direction to compare. */
+        if (db->metric == CVS_METRIC_COSINE && n2 == 0) {
+            rc = cvs__err(CVS_EINPUT, "query %zu: zero vector in a cosine store", i);
+            goto out;
+        }
+        if (db->metric != CVS_METRIC_COSINE && n2 > CVS__NORM2_MAX) {
+            rc = cvs__err(CVS_EINPUT, "query %zu: vector too large (squared norm %.3g above "
+                          "%.3g: its distances would overflow single precision)", i, n2,
+                          CVS__NORM2_MAX);
+            goto out;
+        }
         qn[i] = (float)n2;
-        if (db->metric == CVS_METRIC_COSINE && n2 > 0) {
+        if (db->metric == CVS_METRIC_COSINE) {
             float inv = (float)(1.0 / sqrt(n2));
             for (size_t d = 0; d < dim; d++)
                 qi[d] *= inv;

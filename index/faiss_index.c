@@ -179,6 +179,7 @@ typedef struct store_arg {
     const unsigned char *blob;
     size_t len;
     uint64_t epoch;
+    uint64_t next;          /* above the largest key indexed */
 } store_arg;
 
 static int older_epoch_keep(const MDB_val *v, uint64_t epoch)
@@ -198,6 +199,8 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)) ||
         (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
         (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
+        return rc;
+    if ((rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_next", a->next)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
     if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
@@ -379,6 +382,9 @@ int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
     sa.blob = (const unsigned char *)buf;
     sa.len = len;
     sa.epoch = ea.epoch;
+    for (size_t i = 0; i < n; i++)
+        if ((uint64_t)keys[i] >= sa.next)
+            sa.next = (uint64_t)keys[i] + 1;
     if (o && o->progress)
         o->progress(o->progress_ctx, "write", 0, 1, 0, len);
     rc = cvs__write(db, store_fn, &sa);
@@ -396,7 +402,8 @@ out:
 
 int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
 {
-    static const char *const keys[] = {"fidx_spec", "fidx_nchunks", "fidx_param", "fidx_epoch"};
+    static const char *const keys[] = {"fidx_spec", "fidx_nchunks", "fidx_param", "fidx_epoch",
+                                       "fidx_next"};
     int rc, mrc;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         MDB_val k = {strlen(keys[i]), (void *)keys[i]};
@@ -590,15 +597,28 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
 
 /* ==== Dirty records ==== */
 
-int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key)
+int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 {
-    uint64_t epoch;
-    int found, rc, mrc;
+    uint64_t epoch, next;
+    int found, found_next, rc, mrc;
     unsigned char kb[14] = {'f', 'i', 'd', 'x', '/', 'd'}, vb[8];
     MDB_val k = {14, kb}, v = {8, vb};
     if ((rc = meta_get_u64(db, txn, "fidx_epoch", &epoch, &found)) || !found)
         return rc;
     be64(kb + 6, key);
+    /* A deleted record that the FAISS index never held (keys only grow, so
+     * every key from fidx_next on came after the indexed snapshot) needs
+     * no mark: dropping its mark keeps the dirty set, and the cost of
+     * every search, bounded by the records indexed plus those live, under
+     * any churn.  Stores built before fidx_next existed keep every mark. */
+    if (deleted) {
+        if ((rc = meta_get_u64(db, txn, "fidx_next", &next, &found_next)))
+            return rc;
+        if (found_next && key >= next) {
+            mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
+            return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "unmarking a record") : CVS_OK;
+        }
+    }
     cvs__put_u64(vb, epoch);
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "marking a record for the FAISS index");

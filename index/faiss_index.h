@@ -26,8 +26,9 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
                      float *scores);
 
 /* The put/delete hook: inside the writing transaction, marks key as changed
- * since the FAISS index was built (a no-op for stores that never had one). */
-int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key);
+ * since the FAISS index was built (a no-op for stores that never had one);
+ * deleted: key was deleted (a record the index never held loses its mark). */
+int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted);
 
 /* Stores the default search parameter (nprobe or efSearch). */
 int cvs__fidx_set_default(cvs_db *db, size_t param);

@@ -42,8 +42,11 @@
  *     in-memory lists (ivf_lists.c) catch up from the log at search time, so
  *     a write in another process is seen by the next search of a snapshot
  *     that contains it; a process that fell further behind than the log
- *     keeps (CVS_IVF_LOG_KEEP entries) reloads from "lists" and "codes",
- *     which needs no retraining.
+ *     keeps reloads from "lists" and "codes", which needs no retraining.
+ *     The log keeps as many entries as the index holds records (at least
+ *     CVS_IVF_LOG_MIN, at most CVS_IVF_LOG_KEEP): replaying more would
+ *     cost more than that reload, and so deletes and re-imports leave no
+ *     bloat behind (cvs__ivf_writer_end).
  *  4. The coarse quantizer is searched exactly (sgemm / sgemv against all
  *     centroids): at nlist = 2048, d = 100 that is 0.2 MFLOP per query,
  *     ~20 us, cheaper and simpler than a second-level quantizer or HNSW
@@ -631,12 +634,29 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
     MDB_val k, v;
     uint64_t seq = w->seq, budget;
     int rc = CVS_OK, mrc;
+    MDB_stat st;
+    uint64_t keep;
 
     if (!w->p || w->seq == w->seq0)
         return CVS_OK;
     if ((rc = meta_put(db, txn, "ivf_seq", &seq, 8)))
         return rc;
-    if (seq <= cvs__ivf_log_keep)
+    /* How much log to keep (deviation 3): a process whose in-memory lists
+     * are further behind than the log reloads them from "lists" and
+     * "codes", one entry per record of the index, so replaying a log
+     * longer than the index holds records costs more than that reload and
+     * buys nothing; a log of at most max(records, CVS_IVF_LOG_MIN) entries
+     * stays as large as the live set, whatever the churn.  Capped by
+     * cvs__ivf_log_keep.  Correctness never depends on the log's length
+     * (a process that finds a gap reloads), so LMDB's reader table, which
+     * says which snapshots are open but not how far each process's lists
+     * have applied the log, does not enter into it. */
+    if ((mrc = mdb_stat(txn, db->dbi_lists, &st)))
+        return cvs__werr(mrc, "counting the index's records");
+    keep = st.ms_entries > CVS_IVF_LOG_MIN ? st.ms_entries : CVS_IVF_LOG_MIN;
+    if (keep > cvs__ivf_log_keep)
+        keep = cvs__ivf_log_keep;
+    if (seq <= keep)
         return CVS_OK;
     /* Trim: twice the entries just written, so the log stays bounded
      * without one write paying for a long backlog. */
@@ -644,7 +664,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
     if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     while (budget-- && (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST)) == 0 &&
-           cvs__get_u64(k.mv_data) + cvs__ivf_log_keep < seq)
+           cvs__get_u64(k.mv_data) + keep < seq)
         if ((mrc = mdb_cursor_del(cur, 0)))
             break;
     if (mrc && mrc != MDB_NOTFOUND)

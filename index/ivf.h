@@ -19,10 +19,12 @@
 struct cvs_codec;
 
 #define CVS_IVF_MAX_NLIST 65536
-/* The change log keeps at least this many entries (CVS_IVF_LOG_KEEP; a
- * variable so that tests can make the log short); a process whose
+/* The change log keeps about as many entries as the index holds records,
+ * at least CVS_IVF_LOG_MIN and at most cvs__ivf_log_keep (CVS_IVF_LOG_KEEP;
+ * a variable so that tests can make the log short); a process whose
  * in-memory index is further behind reloads it from the stored lists. */
 #define CVS_IVF_LOG_KEEP 200000u
+#define CVS_IVF_LOG_MIN 1024u
 extern uint64_t cvs__ivf_log_keep;
 #define CVS_IVF_OP_ADD 1
 #define CVS_IVF_OP_DEL 2

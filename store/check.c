@@ -98,6 +98,10 @@ static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
             auth_problem(c, name, &k);
             continue;
         }
+        if (mrc == CVS__EDAMAGED) { /* the wrapper's message names it */
+            problem(c, "%s", cvs_errmsg(c->db));
+            continue;
+        }
         if (mrc)
             break;
         rc = fn(c, &k, &v);

@@ -18,9 +18,12 @@
  *  3. MDB_NOTLS, so a read snapshot (cvs_txn) is not tied to its thread.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "index/codescan.h"
@@ -90,6 +93,95 @@ CVS_API const char *cvs_raw_name(cvs_raw r)
     return "?";
 }
 
+/* ==== Where the map is (for store/seal.h cvs__vin_file) ==== */
+
+/* How much of the map the file covers: the newest meta page's last page,
+ * but never more than the file holds (a damaged meta page may claim more).
+ * Called after every transaction begins, so the bound covers that
+ * transaction's snapshot; it only grows (LMDB never shrinks data.mdb).  The
+ * file is measured again only when the meta page claims more than it held
+ * at the last look, which is rare (growth, or damage). */
+static void refresh_used(cvs_db *db)
+{
+    MDB_envinfo ei;
+    size_t want, file, used, old;
+    struct stat st;
+    int fd;
+    if (!db->map_len)
+        return;
+    mdb_env_info(db->env, &ei);
+    want = ((size_t)ei.me_last_pgno + 1) * db->map_psize;
+    file = __atomic_load_n(&db->map_file, __ATOMIC_RELAXED);
+    if (want > file && mdb_env_get_fd(db->env, &fd) == 0 && fstat(fd, &st) == 0) {
+        file = (size_t)st.st_size;
+        __atomic_store_n(&db->map_file, file, __ATOMIC_RELAXED);
+    }
+    used = want < file ? want : file;
+    if (used > db->map_len)
+        used = db->map_len;
+    old = __atomic_load_n(&db->map_used, __ATOMIC_RELAXED);
+    while (used > old && !__atomic_compare_exchange_n(&db->map_used, &old, used, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* Finds LMDB's map of data.mdb in this process's address space: the
+ * mapping (in /proc/self/maps) that holds the header value, which LMDB
+ * returns as a pointer into the map.  LMDB keeps the map's address to
+ * itself (mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP), and
+ * asking the kernel is the one way that needs no private header.  Called
+ * with no other transaction of this process open (at open, or with
+ * maplock held exclusively after a remap); when it fails (no /proc) the
+ * checks are off (map_len 0) and only the fault handler is left. */
+static void locate_map(cvs_db *db)
+{
+    MDB_txn *txn;
+    MDB_val k = {6, "header"}, v;
+    MDB_envinfo ei;
+    MDB_stat st;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    uintptr_t p, lo, hi;
+    unsigned long long off;
+    db->map_len = 0;
+    if (mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))
+        return;
+    if (mdb_get(txn, db->dbi_meta, &k, &v) || mdb_env_stat(db->env, &st) ||
+        !(f = fopen("/proc/self/maps", "r")))
+        goto out;
+    p = (uintptr_t)v.mv_data;
+    while (getline(&line, &cap, f) > 0)
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %llx", &lo, &hi, &off) == 3 &&
+            p >= lo && p < hi) {
+            mdb_env_info(db->env, &ei);
+            if (off <= lo && p - (lo - off) < ei.me_mapsize) {
+                db->map_lo = lo - (uintptr_t)off;
+                db->map_psize = st.ms_psize;
+                db->map_len = ei.me_mapsize;
+            }
+            break;
+        }
+out:
+    free(line);
+    if (f)
+        fclose(f);
+    mdb_txn_abort(txn);
+    refresh_used(db);
+}
+
+/* LMDB's assertion callback.  LMDB calls abort() as soon as this returns,
+ * and the tree it was walking is inconsistent, so there is nothing to
+ * return to: it hands over to the fault handler (store/fault.c), which ends
+ * a process that asked for it (cvs_fault_exit) with a message, and else
+ * returns, leaving LMDB's abort. */
+static void lmdb_assert(MDB_env *env, const char *msg)
+{
+    const char *path = NULL;
+    mdb_env_get_path(env, &path);
+    cvs__fault_lmdb(path, msg);
+}
+
 /* ==== Map growth ==== */
 
 static int lock_exclusive(cvs_db *db)
@@ -118,6 +210,8 @@ static int grow_map(cvs_db *db, size_t new_size)
     mrc = mdb_env_set_mapsize(db->env, new_size);
     if (mrc)
         rc = cvs__err_lmdb(mrc, "growing the map");
+    else
+        locate_map(db); /* the map moved */
 out:
     pthread_rwlock_unlock(&db->maplock);
     return rc;
@@ -131,6 +225,18 @@ static size_t next_map_size(cvs_db *db)
     cur = info.me_mapsize;
     step = cur < CVS_MAP_STEP_MAX ? cur : CVS_MAP_STEP_MAX;
     return cur + step;
+}
+
+/* LMDB reports a short write as EIO (it has no errno to give), and a
+ * write to a regular file comes up short when the disk fills.  So an EIO
+ * from a commit with (almost) nothing left on the store's file system is
+ * the full disk the user must be told about. */
+static int commit_errno(const cvs_db *db, int mrc)
+{
+    struct statvfs sv;
+    if (mrc == EIO && statvfs(db->path, &sv) == 0 && sv.f_bavail < 16)
+        return ENOSPC;
+    return mrc;
 }
 
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
@@ -153,6 +259,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             pthread_rwlock_unlock(&db->maplock);
             return cvs__err_lmdb(mrc, "beginning a write transaction");
         }
+        refresh_used(db);
         rc = fn(db, txn, arg);
         cvs__seal_txn_end(db, txn);
         if (rc == CVS_OK) {
@@ -160,7 +267,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             if (mrc == MDB_MAP_FULL)
                 rc = CVS__MAPFULL;
             else if (mrc)
-                rc = cvs__err_lmdb(mrc, "committing");
+                rc = cvs__err_lmdb(commit_errno(db, mrc), "committing");
         } else {
             mdb_txn_abort(txn);
         }
@@ -178,8 +285,10 @@ int cvs__read_begin(cvs_db *db, MDB_txn **txn)
     for (;;) {
         pthread_rwlock_rdlock(&db->maplock);
         mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
-        if (mrc == 0)
+        if (mrc == 0) {
+            refresh_used(db);
             return CVS_OK; /* the lock stays held until cvs__read_end */
+        }
         pthread_rwlock_unlock(&db->maplock);
         if (mrc != MDB_MAP_RESIZED)
             return cvs__err_lmdb(mrc, "beginning a read transaction");
@@ -394,16 +503,19 @@ static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
     return CVS_OK;
 }
 
-static int env_open(cvs_db *db, unsigned mdb_flags)
+/* mode: the permissions of files LMDB creates (data.mdb and lock.mdb at
+ * creation; lock.mdb again if it has been removed). */
+static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
 {
     int mrc;
     if ((mrc = mdb_env_create(&db->env)))
         return cvs__err_lmdb(mrc, "creating the LMDB environment");
+    mdb_env_set_assert(db->env, lmdb_assert);
     mdb_env_set_maxdbs(db->env, CVS_MAX_DBS);
     mdb_env_set_maxreaders(db->env, 512);
     if (!(mdb_flags & MDB_RDONLY))
         mdb_env_set_mapsize(db->env, CVS_MAP_INITIAL);
-    mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, 0644);
+    mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, mode);
     if (mrc) {
         char what[4200];
         snprintf(what, sizeof what, "%s: opening", db->path);
@@ -446,6 +558,16 @@ static int data_file_exists(const char *path)
     struct stat st;
     snprintf(f, sizeof f, "%s/data.mdb", path);
     return stat(f, &st) == 0;
+}
+
+/* The permission bits of an existing store's data.mdb, for a lock.mdb that
+ * must be made again: a store shared with a group stays shared. */
+static mode_t data_file_mode(const char *path)
+{
+    char f[4200];
+    struct stat st;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    return stat(f, &st) == 0 ? (st.st_mode & 0666) : 0600;
 }
 
 static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -497,8 +619,19 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
         return cvs__err(CVS_EINVAL, "unknown raw precision %d", (int)opts->raw);
     if (passphrase && len == 0)
         return cvs__err(CVS_EKEY, "an empty passphrase is not accepted");
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+    if (!*path)
+        return cvs__err(CVS_EINVAL, "the store's directory name is empty");
+    if (mkdir(path, 0700) != 0) {
+        struct stat st;
+        /* A path the user got wrong (missing parent, a file in the way) is
+         * the user's mistake; a full disk or a permission error is not. */
+        if (errno == ENOENT || errno == ENOTDIR)
+            return cvs__err(CVS_EINVAL, "%s: cannot create directory: %s", path, strerror(errno));
+        if (errno != EEXIST)
+            return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+        if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+            return cvs__err(CVS_EINVAL, "%s: exists and is not a directory", path);
+    }
     if (data_file_exists(path))
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
     if (!(db = db_alloc(path, 0)))
@@ -509,10 +642,11 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
     db->created_us = cvs__now_us();
     if (passphrase && (rc = cvs__crypt_create(db, passphrase, len)))
         goto fail;
-    if ((rc = env_open(db, 0)))
+    if ((rc = env_open(db, 0, 0600)))
         goto fail;
     if ((rc = cvs__write(db, create_fn, NULL)))
         goto fail;
+    locate_map(db);
     *out = db;
     return CVS_OK;
 fail:
@@ -542,7 +676,7 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
     if (!(db = db_alloc(path, flags)))
         return cvs__err(CVS_ENOMEM, "out of memory");
-    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0)))
+    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))))
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
@@ -570,6 +704,7 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
         rc = cvs__err_lmdb(mrc, "opening databases");
         goto fail;
     }
+    locate_map(db);
     if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_text_dbis_fn, NULL)))
         goto fail;
     if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))

@@ -30,6 +30,18 @@
  * after the map grows.  Never escapes cvs__write. */
 #define CVS__MAPFULL (-30999)
 
+/* The largest squared norm a vector of an l2 or ip store (record or query)
+ * may have: with both ||x||^2 and ||y||^2 at most FLT_MAX / 4, every
+ * distance and inner product we compute in single precision, ||x - y||^2 <=
+ * (||x|| + ||y||)^2 included, stays below FLT_MAX, so no score is ever
+ * infinite (or NaN from inf - inf) and ranking stays a total order.  About
+ * 8.5e37, a norm of 9.2e18: far beyond any embedding.  Larger vectors are
+ * refused at the door (cvs_put, cvs_txn_search) with a clear error. */
+#define CVS__NORM2_MAX (3.4028234663852886e38 / 4)
+/* The largest magnitude binary16 holds: values of an f16 store beyond it
+ * would be stored as infinities, so they are refused too. */
+#define CVS__F16_MAX 65504.0
+
 struct cvs_db {
     MDB_env *env;
     MDB_dbi dbi_meta;      /* "meta": header, next_key */
@@ -100,6 +112,18 @@ struct cvs_db {
     struct cvs_ivf *ivf;
     uint64_t *snaps;
     size_t nsnaps, csnaps;
+    /* Where LMDB's map of data.mdb lies in this process and how much of it
+     * the file covers (store/db.c locate_map, refresh_used), so that a key
+     * or value a damaged page sends past the end of the file is an error
+     * rather than a SIGBUS (store/seal.h cvs__vin_file).  map_lo and
+     * map_len change only under maplock held exclusively (a remap);
+     * map_used only grows and is read and written with __atomic builtins.
+     * map_len 0: not located (no /proc), nothing is checked. */
+    uintptr_t map_lo;
+    size_t map_len;
+    size_t map_used;
+    size_t map_file;       /* data.mdb's size when last looked at (atomic) */
+    unsigned map_psize;    /* LMDB's page size */
 };
 
 struct cvs_txn {
@@ -134,6 +158,11 @@ static inline int cvs__codes_only(const cvs_db *db, const struct cvs_codec *code
 }
 
 int64_t cvs__now_us(void);
+
+/* LMDB failed an assertion in the store at path (store/fault.c): ends the
+ * process with a message when cvs_fault_exit asked for it, else returns
+ * (and LMDB aborts). */
+void cvs__fault_lmdb(const char *path, const char *msg);
 
 /* Runs fn inside a write transaction, committing on 0 and aborting
  * otherwise; grows the map and re-runs fn from scratch when LMDB runs out of

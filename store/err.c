@@ -89,7 +89,7 @@ int cvs__err_prefix(int rc, const char *fmt, ...)
 int cvs__err_lmdb(int mdb_rc, const char *what)
 {
     int rc = CVS_ELMDB;
-    if (mdb_rc == CVS__EAUTH)
+    if (mdb_rc == CVS__EAUTH || mdb_rc == CVS__EDAMAGED)
         return cvs__err_prefix(CVS_ECORRUPT, "%s", what);
     if (mdb_rc == MDB_NOTFOUND)
         rc = CVS_NOTFOUND;

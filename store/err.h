@@ -19,6 +19,10 @@
  * authentication.  The wrapper has already written the thread's message;
  * cvs__err_lmdb maps it to CVS_ECORRUPT and keeps that message. */
 #define CVS__EAUTH (-30998)
+/* Same for a key or value that LMDB returned pointing past the end of
+ * data.mdb (a damaged page, store/seal.h cvs__vin_file); also mapped to
+ * CVS_ECORRUPT with the wrapper's message. */
+#define CVS__EDAMAGED (-30997)
 
 /* Sets the thread's message and returns rc unchanged. */
 int cvs__err(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);

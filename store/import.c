@@ -36,9 +36,9 @@
  * title, a newline and the text.  Pass 1 also checks what can be checked
  * without writing: that an embedder is there (a missing GloVe cache fails
  * here, before anything is written) and, for glove, that every such text
- * has a word in the vocabulary.  It keeps the first FIT_SAMPLE texts, on
- * which cvs_embed_fit fixes the SIF common component before the first
- * write (once per store).  Pass 2 embeds each batch in one call before its
+ * has a word in the vocabulary.  It keeps the first FIT_SAMPLE texts for
+ * cvs_embed_fit, which makes sure the store has its embedder's fixed state
+ * (for glove, the vocabulary's common component) before the first write.  Pass 2 embeds each batch in one call before its
  * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
  * the committed batches stay, and re-running the import finishes it.
  *
@@ -150,7 +150,8 @@ static int idtab_add(idtab *t, uint64_t h, uint64_t off)
 /* ==== Re-reading an earlier line (error paths and verification) ==== */
 
 typedef struct lookback {
-    const char *path;
+    const char *path;      /* for messages */
+    const char *file;      /* what fopen opens: path, or a spool (reader.c) */
     FILE *f;               /* opened on first use */
     char *line;
     size_t cap;
@@ -171,7 +172,7 @@ static void lookback_close(lookback *b)
 static int lookback_line(lookback *b, uint64_t off, const char **s, size_t *len)
 {
     ssize_t got;
-    if (!b->f && !(b->f = fopen(b->path, "rb")))
+    if (!b->f && !(b->f = fopen(b->file, "rb")))
         return cvs__err(CVS_EIO, "%s: %s", b->path, strerror(errno));
     if (fseeko(b->f, (off_t)off, SEEK_SET) != 0 || (got = getline(&b->line, &b->cap, b->f)) < 0)
         return cvs__err(CVS_EIO, "%s: cannot re-read offset %llu", b->path, (unsigned long long)off);
@@ -281,6 +282,7 @@ static int check_dup(idtab *t, lookback *b, int jsonl, const char *id, size_t le
 typedef struct idsfile {
     const char *path;
     FILE *f;
+    char reopen[64 + 4096]; /* for lookback: see cvs__input_open */
     char *line;
     size_t cap;
     uint64_t lineno, off;  /* off: where the current line starts */
@@ -712,9 +714,10 @@ out:
     return rc;
 }
 
-CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
+CVS_API int cvs_import(cvs_db *db, const char *input, const cvs_import_opts *opts,
                        cvs_import_stats *stats)
 {
+    const char *path;
     cvs_import_opts o = {0};
     cvs_import_stats st = {0};
     cvs_info info;
@@ -734,36 +737,39 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
 
     if (stats)
         memset(stats, 0, sizeof *stats);
-    if (!db || !path)
+    if (!db || !input)
         return cvs__err(CVS_EINVAL, "cvs_import: NULL argument");
+    path = cvs__input_name(input); /* in messages */
     if (opts)
         o = *opts;
     if (!o.batch)
         o.batch = DEFAULT_BATCH;
-    if (o.format == CVS_FMT_AUTO && (rc = cvs_format_guess(path, &o.format)))
+    if (o.format == CVS_FMT_AUTO && (rc = cvs_format_guess(input, &o.format)))
         return rc;
     if (o.format == CVS_FMT_IVECS)
         return cvs__err(CVS_EINVAL, "%s: ivecs files hold ground truth, not vectors to import", path);
     jsonl = o.format == CVS_FMT_JSONL;
     if (jsonl && o.ids_path)
-        return cvs__err(CVS_EINVAL, "%s: jsonl records carry their own ids; ids_path is for "
-                        "vector files", path);
+        return cvs__err(CVS_EINVAL, "%s: jsonl records carry their own ids; a file of ids "
+                        "goes with vector files only", path);
     if ((rc = cvs_db_info(db, &info)))
         return rc;
     if (sodium_init() < 0)
         return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
     crypto_shorthash_keygen(tab.key);
+    if (o.ids_path && !strcmp(o.ids_path, "-") && !strcmp(input, "-"))
+        return cvs__err(CVS_EINVAL, "the records and their ids cannot both come from "
+                        "standard input");
     lb.path = path;
-    lb_ids.path = o.ids_path;
 
-    if ((rc = cvs_reader_open(path, o.format, info.dim, &r)))
+    if ((rc = cvs_reader_open(input, o.format, info.dim, &r)))
         goto out;
+    lb.file = cvs_reader_reopen_path(r);
     if (o.ids_path) {
-        fi.path = o.ids_path;
-        if (!(fi.f = fopen(o.ids_path, "rb"))) {
-            rc = cvs__err(errno == ENOENT ? CVS_EINPUT : CVS_EIO, "%s: %s", o.ids_path, strerror(errno));
+        fi.path = lb_ids.path = cvs__input_name(o.ids_path);
+        if ((rc = cvs__input_open(o.ids_path, fi.path, &fi.f, fi.reopen, sizeof fi.reopen)))
             goto out;
-        }
+        lb_ids.file = fi.reopen;
     }
 
     /* ---- Pass 1: validate ---- */
@@ -790,7 +796,7 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
             if ((rc = ids_next(&fi, &id, &id_len)) < 0)
                 goto out;
             if (rc) {
-                rc = cvs__err(CVS_EINPUT, "%s: %llu ids, but %s has more records", o.ids_path,
+                rc = cvs__err(CVS_EINPUT, "%s: %llu ids, but %s has more records", fi.path,
                               (unsigned long long)fi.lineno, path);
                 goto out;
             }
@@ -804,11 +810,19 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
     if (rc != CVS_NOTFOUND)
         goto out;
     rc = CVS_OK;
+    /* Like an empty file (reader.c): a file of blank lines, or an npy of
+     * zero rows, is a wrong file far more often than a wish to import
+     * nothing. */
+    if (st.records == 0) {
+        rc = cvs__err(CVS_EINPUT, "%s: no records in the file%s", path,
+                      jsonl ? " (only blank lines)" : "");
+        goto out;
+    }
     if (fi.f) { /* the ids may end with blank lines, nothing else */
         while ((rc = ids_next(&fi, &id, &id_len)) == 0)
             if (id_len) {
                 rc = cvs__err(CVS_EINPUT, "%s: line %llu: more ids than the %llu records of %s",
-                              o.ids_path, (unsigned long long)fi.lineno,
+                              fi.path, (unsigned long long)fi.lineno,
                               (unsigned long long)st.records, path);
                 goto out;
             }
@@ -859,7 +873,7 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
             } else if (fi.f) {
                 if ((rc = ids_next(&fi, &id, &id_len))) {
                     if (rc > 0)
-                        rc = cvs__err(CVS_EIO, "%s: the file changed during the import", o.ids_path);
+                        rc = cvs__err(CVS_EIO, "%s: the file changed during the import", fi.path);
                     goto out;
                 }
                 if (o.ids_as_text) {

@@ -15,9 +15,12 @@
  * and anything else is CVS_EINPUT naming what it found.
  *
  * Where we are stricter or narrower than NumPy:
- *  1. dtypes: '<f4' (float32), '<f2' (float16, widened exactly), '|u1' or
- *     '<u1' (uint8).  Big-endian, other widths and structured dtypes are
- *     refused with a message saying so; convert with arr.astype('<f4').
+ *  1. dtypes: '<f4' (float32), '<f2' (float16, widened exactly), '<f8'
+ *     (float64, NumPy's default: rounded to the nearest float32, and a value
+ *     beyond float32's range is an error naming it rather than an infinity),
+ *     '|u1' or '<u1' (uint8).  Big-endian, other widths and structured
+ *     dtypes are refused with a message saying so; convert with
+ *     arr.astype('<f4').
  *  2. 'fortran_order': True is refused (a column-major file would need the
  *     whole array in memory to stream rows); np.ascontiguousarray fixes it.
  *  3. shape must be (n, d) or (d,) -- the latter is one vector.
@@ -212,7 +215,8 @@ static int set_dtype(cvs_reader *r, const npy_hdr *h)
         int el;
         size_t sz;
     } ok[] = {
-        {"<f4", CVS__EL_F32, 4}, {"<f2", CVS__EL_F16, 2}, {"|u1", CVS__EL_U8, 1}, {"<u1", CVS__EL_U8, 1},
+        {"<f4", CVS__EL_F32, 4}, {"<f2", CVS__EL_F16, 2}, {"<f8", CVS__EL_F64, 8},
+        {"|u1", CVS__EL_U8, 1}, {"<u1", CVS__EL_U8, 1},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (h->descr_len == 3 && memcmp(h->descr, ok[i].d, 3) == 0) {
@@ -224,7 +228,7 @@ static int set_dtype(cvs_reader *r, const npy_hdr *h)
         return cvs__err(CVS_EINPUT, "%s: npy dtype '%.3s' is big-endian; save it as '<%.2s'",
                         r->path, h->descr, h->descr + 1);
     return cvs__err(CVS_EINPUT, "%s: npy dtype '%.*s' is not supported "
-                    "(float32 '<f4', float16 '<f2' or uint8 '|u1')",
+                    "(float32 '<f4', float64 '<f8', float16 '<f2' or uint8 '|u1')",
                     r->path, (int)(h->descr_len > 32 ? 32 : h->descr_len), h->descr);
 }
 

@@ -99,6 +99,19 @@ static int validate(cvs_db *db, put_arg *a)
         if (db->metric == CVS_METRIC_COSINE && norm == 0)
             return cvs__err(CVS_EINPUT, "record \"%.*s\": zero vector in a cosine store",
                             (int)r->id_len, r->id);
+        /* Cosine stores keep the vector divided by its norm (computed here
+         * in double), so only l2 and ip ones meet the limits. */
+        if (db->metric != CVS_METRIC_COSINE && norm > CVS__NORM2_MAX)
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": vector too large (squared norm %.3g "
+                            "above %.3g: its distances would overflow single precision)",
+                            (int)r->id_len, r->id, norm, CVS__NORM2_MAX);
+        if (db->metric != CVS_METRIC_COSINE && db->raw == CVS_RAW_F16)
+            for (uint32_t d = 0; d < db->dim; d++)
+                if (fabs(r->vector[d]) > CVS__F16_MAX)
+                    return cvs__err(CVS_EINPUT, "record \"%.*s\": value %u (%g) does not fit "
+                                    "the store's half precision (at most %g in magnitude)",
+                                    (int)r->id_len, r->id, d, (double)r->vector[d],
+                                    CVS__F16_MAX);
         if (r->text && !cvs__utf8_valid(r->text, r->text_len))
             return cvs__err(CVS_EINPUT, "record \"%.*s\": text is not valid UTF-8",
                             (int)r->id_len, r->id);
@@ -303,7 +316,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 return cvs__werr(mrc, "writing a backlink");
         }
     }
-    return cvs__fidx_on_write(db, txn, key);
+    return cvs__fidx_on_write(db, txn, key, 0);
 }
 
 static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -490,7 +503,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     for (int i = 0; i < 5; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
-    if ((rc = cvs__fidx_on_write(db, txn, key)))
+    if ((rc = cvs__fidx_on_write(db, txn, key, 1)))
         return rc;
     if ((rc = drop_outgoing(db, txn, key)))
         return rc;

@@ -16,12 +16,25 @@
  *     that declares it.
  *  3. Non-finite values (NaN, +-Inf, and f16/f32 overflow) are rejected:
  *     the store refuses them anyway, and naming the record here is kinder.
+ *
+ * Pipes.  The importer reads a file twice (validate, then write) and
+ * re-reads single lines to report duplicates, so it needs a file it can
+ * seek.  Standard input ("-") and anything else that is not a regular file
+ * (a pipe, /dev/stdin, a FIFO, a process substitution) is first copied to a
+ * spool: an unlinked temporary file in $TMPDIR (else /tmp), owner-only, gone
+ * when the reader closes or the process dies.  The import then keeps its
+ * all-or-nothing promise for pipes too, at the price of disk space for one
+ * copy of the input.  A re-read opens the spool again through
+ * /proc/self/fd (a new file offset, so the reader's own is not moved).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/db.h"
 #include "store/reader_impl.h"
@@ -74,6 +87,18 @@ int cvs__reader_convert(cvs_reader *r, uint64_t recno)
         case CVS__EL_U8:
             v = p[i];
             break;
+        case CVS__EL_F64: {
+            uint64_t b = cvs__get_u64(p + 8 * (size_t)i);
+            double d;
+            memcpy(&d, &b, 8);
+            /* Rounding would turn these into infinities: say what they were. */
+            if (isfinite(d) && (d > FLT_MAX || d < -FLT_MAX))
+                return cvs__err(CVS_EINPUT, "%s: record %llu: value %u (%g) is outside the "
+                                "float32 range the store keeps (|x| <= %g)", r->path,
+                                (unsigned long long)recno, i, d, (double)FLT_MAX);
+            v = (float)d;
+            break;
+        }
         default: /* ivecs: exact up to 2^24, which is all a vector needs */
             v = (float)(int32_t)cvs__get_u32(p + 4 * (size_t)i);
             break;
@@ -84,6 +109,98 @@ int cvs__reader_convert(cvs_reader *r, uint64_t recno)
         r->vec[i] = v;
     }
     return CVS_OK;
+}
+
+int cvs__open_errno_rc(int e)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case EISDIR:
+        return CVS_EINVAL;
+    default:
+        return CVS_EIO;
+    }
+}
+
+/* Copies in (named name for messages) to an unlinked temporary file and
+ * returns it positioned at its start. */
+static int spool(FILE *in, const char *name, FILE **out)
+{
+    const char *dir = getenv("TMPDIR");
+    char tmpl[4200], buf[65536];
+    size_t got;
+    int fd = -1, rc = CVS_OK;
+
+    *out = NULL;
+    if (!dir || !*dir)
+        dir = "/tmp";
+    snprintf(tmpl, sizeof tmpl, "%s/cvstore-spool-XXXXXX", dir);
+    if ((fd = mkstemp(tmpl)) < 0)
+        return cvs__err(CVS_EIO, "%s: cannot make a spool file in %s: %s", name, dir,
+                        strerror(errno));
+    unlink(tmpl);
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0) {
+        for (size_t done = 0; done < got;) {
+            ssize_t w = write(fd, buf + done, got - done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = cvs__err(CVS_EIO, "%s: copying it to a spool file in %s: %s", name, dir,
+                              strerror(errno));
+                goto out;
+            }
+            done += (size_t)w;
+        }
+    }
+    if (ferror(in)) {
+        rc = cvs__err(CVS_EIO, "%s: read error: %s", name, strerror(errno));
+        goto out;
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0 || !(*out = fdopen(fd, "rb")))
+        rc = cvs__err(CVS_EIO, "%s: spool file: %s", name, strerror(errno));
+out:
+    if (rc || !*out)
+        close(fd);
+    return rc;
+}
+
+int cvs__input_open(const char *path, const char *name, FILE **out, char *reopen, size_t cap)
+{
+    struct stat st;
+    FILE *f;
+    int rc = CVS_OK;
+
+    *out = NULL;
+    if (!strcmp(path, "-")) {
+        f = stdin;
+    } else if (!(f = fopen(path, "rb"))) {
+        return cvs__err(cvs__open_errno_rc(errno), "%s: %s", name, strerror(errno));
+    }
+    if (fstat(fileno(f), &st) != 0) {
+        rc = cvs__err(CVS_EIO, "%s: %s", name, strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = cvs__err(CVS_EINVAL, "%s: is a directory", name);
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && f != stdin) {
+        snprintf(reopen, cap, "%s", path);
+        *out = f;
+        return CVS_OK;
+    }
+    if ((rc = spool(f, name, out)))
+        goto out;
+    snprintf(reopen, cap, "/proc/self/fd/%d", fileno(*out));
+out:
+    if (f != stdin)
+        fclose(f);
+    return rc;
 }
 
 /* ==== reader.h ==== */
@@ -99,29 +216,23 @@ int cvs_reader_open(const char *path, cvs_format fmt, uint32_t expect_dim, cvs_r
         return cvs__err(CVS_EINVAL, "cvs_reader_open: NULL path");
     if (expect_dim > CVS_MAX_DIM)
         return cvs__err(CVS_EINVAL, "cvs_reader_open: dimension %u too large", expect_dim);
-    if (!(r = calloc(1, sizeof *r)) || !(r->path = strdup(path))) {
+    if (!(r = calloc(1, sizeof *r)) || !(r->path = strdup(cvs__input_name(path)))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
     r->fmt = fmt;
     r->expect_dim = expect_dim;
-    if (!(r->f = fopen(path, "rb"))) {
-        rc = cvs__err(errno == ENOENT ? CVS_EINPUT : CVS_EIO, "%s: %s", path, strerror(errno));
+    if ((rc = cvs__input_open(path, r->path, &r->f, r->reopen, sizeof r->reopen)))
         goto out;
-    }
     /* The buffer is a hint only: stdio keeps working without it. */
     setvbuf(r->f, NULL, _IOFBF, READ_BUF);
     if (fstat(fileno(r->f), &st) != 0) {
-        rc = cvs__err(CVS_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = cvs__err(CVS_EINPUT, "%s: is a directory", path);
+        rc = cvs__err(CVS_EIO, "%s: %s", r->path, strerror(errno));
         goto out;
     }
     r->size = (uint64_t)st.st_size;
-    if (r->size == 0 && S_ISREG(st.st_mode)) {
-        rc = cvs__err(CVS_EINPUT, "%s: empty file", path);
+    if (r->size == 0) {
+        rc = cvs__err(CVS_EINPUT, "%s: empty %s", r->path, strcmp(path, "-") ? "file" : "input");
         goto out;
     }
     switch (fmt) {
@@ -173,6 +284,12 @@ uint64_t cvs_reader_total(const cvs_reader *r) { return r->total; }
 uint64_t cvs_reader_bytes_done(const cvs_reader *r) { return r->pos; }
 uint64_t cvs_reader_bytes_total(const cvs_reader *r) { return r->size; }
 uint32_t cvs_reader_dim(const cvs_reader *r) { return r->dim; }
+const char *cvs_reader_reopen_path(const cvs_reader *r) { return r->reopen; }
+
+const char *cvs__input_name(const char *path)
+{
+    return strcmp(path, "-") ? path : "standard input";
+}
 
 int cvs_reader_rewind(cvs_reader *r)
 {

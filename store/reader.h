@@ -12,6 +12,8 @@
 #ifndef CVS_READER_H
 #define CVS_READER_H
 
+#include <stdio.h>
+
 #include "cvstore.h"
 
 typedef struct cvs_reader cvs_reader;
@@ -50,6 +52,20 @@ uint64_t cvs_reader_bytes_total(const cvs_reader *r);
 /* Dimension: known after open for fvecs/bvecs/npy, after the first record
  * for jsonl (0 before). */
 uint32_t cvs_reader_dim(const cvs_reader *r);
+/* A path that opens the file being read again, with an offset of its own:
+ * the path given, or for a spooled pipe its /proc/self/fd name.  Valid
+ * until reader_close. */
+const char *cvs_reader_reopen_path(const cvs_reader *r);
+
+/* Opens an input file for reading twice: path itself when it is a regular
+ * file, else ("-" for standard input, a pipe, a device) a spool copy of it
+ * (see reader.c).  name is for messages; reopen (cap bytes) receives a path
+ * that opens the same bytes again.  Missing or unreadable files are
+ * CVS_EINVAL, directories too. */
+int cvs__input_open(const char *path, const char *name, FILE **out, char *reopen, size_t cap);
+/* "standard input" for "-", else path: what messages call the input. */
+const char *cvs__input_name(const char *path);
+
 /* Rewinds to the first record (for the import's second pass). */
 int cvs_reader_rewind(cvs_reader *r);
 void cvs_reader_close(cvs_reader *r);

@@ -16,10 +16,12 @@
 #include "store/reader.h"
 
 /* Element types of a vector file's payload. */
-enum { CVS__EL_F32 = 1, CVS__EL_F16, CVS__EL_U8, CVS__EL_I32 };
+enum { CVS__EL_F32 = 1, CVS__EL_F16, CVS__EL_U8, CVS__EL_I32, CVS__EL_F64 };
 
 struct cvs_reader {
-    char *path;            /* copy, for messages */
+    char *path;            /* copy, for messages ("standard input" for "-") */
+    char reopen[64 + 4096]; /* a name that opens the same bytes again (the
+                              path, or the spool through /proc/self/fd) */
     cvs_format fmt;
     FILE *f;
     uint64_t size;         /* file size at open */
@@ -62,6 +64,10 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec);
  * on rewind and on close). */
 void cvs__jsonl_release(cvs_reader *r);
 
+/* The code for a failed open of an input file: CVS_EINVAL when the name
+ * is wrong or not the user's to read (missing, a directory, no permission),
+ * so that it counts as the caller's mistake; CVS_EIO otherwise. */
+int cvs__open_errno_rc(int e);
 /* Reads exactly n bytes or reports what happened: 0, 1 at a clean EOF
  * before any byte, 2 at EOF after some bytes (*got says how many),
  * CVS_EIO on a read error.  Advances r->pos. */

@@ -178,6 +178,41 @@ const char *cvs__key_name(const MDB_val *key, char *buf, size_t cap)
     return buf;
 }
 
+/* LMDB's largest key (mdb_env_get_maxkeysize of its default build). */
+#define KEY_MAX 511u
+
+int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *what)
+{
+    const char *name;
+    char kn[96];
+    classify(db, dbi, &name); /* the names only: fine for a plain store */
+    if (k && k->mv_size <= KEY_MAX && cvs__vin_file(db, k, 0))
+        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s of key %s lies outside its page "
+                 "or past the end of data.mdb", name, what, cvs__key_name(k, kn, sizeof kn));
+    else
+        cvs__err(CVS_ECORRUPT, "store is damaged: %s: %s lies outside its page or past the "
+                 "end of data.mdb", name, what);
+    return CVS__EDAMAGED;
+}
+
+int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    char what[64];
+    int mrc;
+    if ((mrc = mdb_cursor_open(txn, dbi, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_NEXT))
+        ;
+    mdb_cursor_close(cur);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    snprintf(what, sizeof what, "checking %s before writing it", name);
+    return cvs__err_lmdb(mrc, what);
+}
+
 /* ==== The per-transaction arena ==== */
 
 static void *arena_alloc(const cvs_db *db, MDB_txn *txn, size_t n)
@@ -288,10 +323,17 @@ void cvs__seal_txn_end(cvs_db *db, MDB_txn *txn)
 
 /* ==== Sealing ==== */
 
-/* Associated data: name, NUL, stored key.  Keys are at most 511 bytes. */
-static size_t make_ad(unsigned char *ad, const char *name, const MDB_val *k)
+/* Associated data: name, NUL, stored key, into ad (AD_CAP bytes); 0 when the
+ * key does not fit.  LMDB refuses keys over 511 bytes on write, so a longer
+ * one can only come back from a damaged or forged page (its node's key size
+ * is not checked on read): the caller reports it as damage instead of
+ * copying it over the stack. */
+#define AD_CAP (16u + KEY_MAX + 1u)
+static size_t make_ad(unsigned char ad[AD_CAP], const char *name, const MDB_val *k)
 {
     size_t nl = strlen(name) + 1;
+    if (nl > 16 || k->mv_size > KEY_MAX)
+        return 0;
     memcpy(ad, name, nl);
     memcpy(ad + nl, k->mv_data, k->mv_size);
     return nl + k->mv_size;
@@ -337,18 +379,17 @@ void cvs__scan_free(cvs__scan *scan)
 static int open_value(const cvs_db *db, MDB_txn *txn, cvs__scan *scan, const char *name,
                       const MDB_val *k, MDB_val *v)
 {
-    unsigned char ad[16 + 512];
+    unsigned char ad[AD_CAP];
     const unsigned char *c = v->mv_data;
     unsigned long long plen;
     unsigned char *p;
     size_t adlen;
-    if (v->mv_size < CVS_SEAL_OVERHEAD)
+    if (v->mv_size < CVS_SEAL_OVERHEAD || !(adlen = make_ad(ad, name, k)))
         return auth_failed(name, k);
     p = scan ? scan_room(scan, v->mv_size - CVS_SEAL_OVERHEAD + 1)
              : arena_alloc(db, txn, v->mv_size - CVS_SEAL_OVERHEAD + 1);
     if (!p)
         return ENOMEM;
-    adlen = make_ad(ad, name, k);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
             p, &plen, NULL, c + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
             v->mv_size - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, adlen, c,
@@ -359,11 +400,14 @@ static int open_value(const cvs_db *db, MDB_txn *txn, cvs__scan *scan, const cha
     return 0;
 }
 
-/* Seals v's plaintext into out (v->mv_size + CVS_SEAL_OVERHEAD bytes). */
+/* Seals v's plaintext into out (v->mv_size + CVS_SEAL_OVERHEAD bytes).  The
+ * keys we write are our own and at most KEY_MAX bytes (LMDB refuses longer
+ * ones), so make_ad cannot fail here; a key that did not fit would seal
+ * under the name alone and fail authentication on read. */
 static void seal_value(const cvs_db *db, const char *name, const MDB_val *k, const MDB_val *v,
                        unsigned char *out)
 {
-    unsigned char ad[16 + 512];
+    unsigned char ad[AD_CAP];
     size_t adlen = make_ad(ad, name, k);
     randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -448,7 +492,7 @@ int cvs__vget_sealed(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MD
     int mrc;
     if (how & T_HKEY)
         hash_key(db, k, hb, &sk);
-    if ((mrc = mdb_get(txn, dbi, &sk, v)) == 0 && (how & T_DET))
+    if ((mrc = cvs__mdb_get(db, txn, dbi, &sk, v)) == 0 && (how & T_DET))
         mrc = perm_open(db, txn, name, how, &sk, v);
     else if (mrc == 0 && sealed(how, &sk))
         mrc = open_value(db, txn, NULL, name, &sk, v);
@@ -523,7 +567,7 @@ int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
     if ((op == MDB_GET_BOTH || op == MDB_GET_BOTH_RANGE) && (how & T_DET))
         perm_seal(db, name, how, k, v, pb);
     vin = v->mv_data;
-    mrc = mdb_cursor_get(cur, k, v, op);
+    mrc = cvs__mdb_cget(db, cur, k, v, op);
     /* GET_MULTIPLE on a key with one value leaves v as the op before it
      * filled it: already opened. */
     if (mrc == 0 && op == MDB_GET_MULTIPLE && v->mv_data == vin)
@@ -642,7 +686,7 @@ int cvs__crypt_open(cvs_db *db, MDB_txn *txn, const char *pass, size_t len)
 {
     MDB_val k = crypt_key, v;
     const unsigned char *p;
-    unsigned char plain[CRYPT_CHECK_PLAIN], ad[16];
+    unsigned char plain[CRYPT_CHECK_PLAIN], ad[AD_CAP];
     size_t adlen;
     int rc, mrc;
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v)))

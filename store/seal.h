@@ -64,10 +64,73 @@ void cvs__scan_free(cvs__scan *scan);
 int cvs__cscan_sealed(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
                       MDB_cursor_op op, cvs__scan *scan);
 
+/* ==== Keys and values outside their page ====
+ *
+ * LMDB takes a node's key size, value size and overflow page from the page
+ * as it finds them: on a damaged page they can describe bytes of other
+ * pages, or past the end of data.mdb, which are inside the map but not
+ * backed by the file (reading them is a SIGBUS).  So every key and value
+ * the wrappers return is checked first.  One that lies in the map must end
+ * inside the part the file covers, and lie inside one page: LMDB keeps keys
+ * and small values in their node's page (sub-pages of duplicates
+ * included), and a large value on overflow pages of its own, starting just
+ * after the first one's 16-byte header.  Pointers outside the map are
+ * pages a write transaction has copied to memory, and fine. */
+#define CVS__PAGE_HDR 16u
+static inline int cvs__vin_file(const cvs_db *db, const MDB_val *x, int may_overflow)
+{
+    uintptr_t off = (uintptr_t)x->mv_data - db->map_lo;
+    size_t used, ps = db->map_psize;
+    if (off >= db->map_len)
+        return 1;
+    used = __atomic_load_n(&db->map_used, __ATOMIC_RELAXED);
+    if (off >= used || x->mv_size > used - off)
+        return 0;
+    return x->mv_size == 0 || off / ps == (off + x->mv_size - 1) / ps ||
+           (may_overflow && off % ps == CVS__PAGE_HDR);
+}
+
+/* Sets the thread's message ("store is damaged: DB: ... outside its page
+ * or past the end of data.mdb") and returns CVS__EDAMAGED; k is named only
+ * when it is itself sound. */
+int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *what);
+
+/* 0, or CVS__EDAMAGED when k (may be NULL) or v is not where it can be. */
+static inline int cvs__vcheck(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const MDB_val *v)
+{
+    if (k && !cvs__vin_file(db, k, 0))
+        return cvs__vdamaged(db, dbi, NULL, "a key");
+    if (!cvs__vin_file(db, v, 1))
+        return cvs__vdamaged(db, dbi, k, "a value");
+    return 0;
+}
+
+/* Walks every entry of dbi in txn through the checks above (keys and
+ * values only, nothing is opened): 0, or a CVS_ECORRUPT error naming the
+ * database.  For writers about to rewrite a database in place (the linker):
+ * LMDB trusts the pages it updates as much as those it reads, and a node
+ * whose sizes run out of its page would be moved over its neighbours in
+ * the page copy, in the middle of the write; this finds it first. */
+int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name);
+
+static inline int cvs__mdb_get(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                               MDB_val *v)
+{
+    int mrc = mdb_get(txn, dbi, k, v);
+    return mrc ? mrc : cvs__vcheck(db, dbi, NULL, v);
+}
+
+static inline int cvs__mdb_cget(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
+                                MDB_cursor_op op)
+{
+    int mrc = mdb_cursor_get(cur, k, v, op);
+    return mrc ? mrc : cvs__vcheck(db, mdb_cursor_dbi(cur), k, v);
+}
+
 /* mdb_get */
 static inline int cvs__vget(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
-    return db->crypt ? cvs__vget_sealed(db, txn, dbi, k, v) : mdb_get(txn, dbi, k, v);
+    return db->crypt ? cvs__vget_sealed(db, txn, dbi, k, v) : cvs__mdb_get(db, txn, dbi, k, v);
 }
 
 /* mdb_put, without MDB_RESERVE (use cvs__vreserve for that). */
@@ -89,7 +152,7 @@ static inline int cvs__vdel(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val
 static inline int cvs__cget(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v,
                             MDB_cursor_op op)
 {
-    return db->crypt ? cvs__cget_sealed(db, cur, k, v, op) : mdb_cursor_get(cur, k, v, op);
+    return db->crypt ? cvs__cget_sealed(db, cur, k, v, op) : cvs__mdb_cget(db, cur, k, v, op);
 }
 
 /* cvs__cget for loops that consume each value before the next step: an
@@ -100,7 +163,7 @@ static inline int cvs__cscan(const cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_
                              MDB_cursor_op op, cvs__scan *scan)
 {
     return db->crypt ? cvs__cscan_sealed(db, cur, k, v, op, scan)
-                     : mdb_cursor_get(cur, k, v, op);
+                     : cvs__mdb_cget(db, cur, k, v, op);
 }
 
 /* A point in txn's arena, and a return to it: every value decrypted since

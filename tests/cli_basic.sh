@@ -23,7 +23,8 @@ done
 expect 1 "no command" 
 expect 1 "unknown command" frobnicate
 expect 1 "unknown option" stats "$tmp/x" --bogus
-has "$tmp/err" "Usage: cvstore stats" "usage on stderr after a bad option"
+has "$tmp/err" "Try 'cvstore stats --help'" "a bad option points at --help"
+! grep -q "Options:" "$tmp/err" || fail "a bad option prints one line, not the whole help"
 expect 1 "missing option argument" search "$tmp/x" -k
 expect 1 "init: bad --dim" init "$tmp/x" --dim abc --metric l2
 expect 1 "init: bad --metric" init "$tmp/x" --dim 3 --metric manhattan
@@ -63,12 +64,20 @@ expect 1 "get with a missing id" get "$db" a zz
 has "$tmp/out" "id:       a" "found records printed before the missing one"
 has "$tmp/err" "not found: zz" "missing id named"
 
-# malformed input: wrong dimension on line 2; nothing may be written
-printf '%s\n' '{"id":"x","vector":[1,2,3]}' '{"id":"y","vector":[1,2]}' >"$tmp/bad.jsonl"
-expect 1 "import of a malformed file" import "$db" "$tmp/bad.jsonl"
+# malformed input: wrong dimension on line 6, in the third batch of two, so
+# that an import writing batch by batch before it reaches the bad record
+# would leave four records behind; nothing may be written
+printf '%s\n' '{"id":"x1","vector":[1,2,3]}' '{"id":"x2","vector":[1,2,3]}' \
+  '{"id":"x3","vector":[1,2,3]}' '{"id":"a","vector":[9,9,9],"text":"changed"}' \
+  '{"id":"x5","vector":[1,2,3]}' '{"id":"y","vector":[1,2]}' >"$tmp/bad.jsonl"
+expect 1 "import of a malformed file" import "$db" "$tmp/bad.jsonl" --batch 2
 has "$tmp/err" "bad.jsonl" "import error names the file"
+has "$tmp/err" "line 6" "import error names the line"
 [ "$(count_of "$db")" = 4 ] || fail "count unchanged after a failed import"
 ok "count unchanged after a failed import"
+expect 1 "no record of the failed import's first batch" get "$db" x1
+expect 0 "get a" get "$db" a --json
+has "$tmp/out" '"text":"first"' "the failed import updated no record"
 expect 1 "import of a missing file" import "$db" "$tmp/nope.jsonl" --quiet
 expect 1 "import: --ids-as-text without --ids" import "$db" "$tmp/small.jsonl" --ids-as-text
 

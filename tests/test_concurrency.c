@@ -110,3 +110,144 @@ Test(concurrency, readers_during_writes_and_map_growth, .timeout = 240)
     free(recs);
     free(ids);
 }
+
+/* ==== Graph builds beside other writers ====
+ *
+ * cvs_knn_build and cvs_link_mentions compute from a read snapshot and
+ * write afterwards.  The test hook (graph/graph.h) commits other writes
+ * exactly between the two: deletes, an update and new records.  The store
+ * must come out consistent (cvs_check) and the graph must describe the
+ * records as they are after those writes. */
+
+#include "graph/graph.h"
+
+enum { GN = 400, GD = 8, GK = 5 };
+static float gvec[GN + 40][GD];
+static int hook_calls;
+
+static void gput(cvs_db *h, int from, int to, float shift)
+{
+    static char ids[GN + 40][16], titles[GN + 40][16], texts[GN + 40][64];
+    cvs_record r[64];
+    for (int i = from; i < to; i += 64) {
+        int n = to - i < 64 ? to - i : 64;
+        memset(r, 0, sizeof r);
+        for (int j = 0; j < n; j++) {
+            int x = i + j;
+            for (int d = 0; d < GD; d++)
+                gvec[x][d] += shift;
+            snprintf(ids[x], sizeof ids[x], "g%d", x);
+            snprintf(titles[x], sizeof titles[x], "topic%d", x);
+            snprintf(texts[x], sizeof texts[x], "about topic%d and topic%d", (x + 1) % GN,
+                     (x + 3) % GN);
+            r[j].id = ids[x];
+            r[j].id_len = strlen(ids[x]);
+            r[j].vector = gvec[x];
+            r[j].title = titles[x];
+            r[j].title_len = strlen(titles[x]);
+            r[j].text = texts[x];
+            r[j].text_len = strlen(texts[x]);
+        }
+        cr_assert_eq(cvs_put(h, r, (size_t)n, 0, NULL, NULL), 0, "%s", cvs_errmsg(h));
+    }
+}
+
+/* Deletes every 10th record, moves record 7 far away, adds 40 records. */
+static void meddle(cvs_db *h)
+{
+    char ids[GN / 10][16];
+    const char *p[GN / 10];
+    size_t l[GN / 10], n = 0, deleted = 0;
+    hook_calls++;
+    for (int i = 0; i < GN; i += 10) {
+        snprintf(ids[n], sizeof ids[n], "g%d", i);
+        p[n] = ids[n];
+        l[n] = strlen(ids[n]);
+        n++;
+    }
+    cr_assert_eq(cvs_delete(h, p, l, n, &deleted), 0, "%s", cvs_errmsg(h));
+    cr_assert_eq(deleted, n);
+    gput(h, 7, 8, 100.0f);
+    gput(h, GN, GN + 40, 0.0f);
+}
+
+static void graph_store(char **dir, cvs_db **h)
+{
+    cvs_create_opts o = {GD, CVS_METRIC_L2, CVS_RAW_F32};
+    cr_assert_not_null(*dir = tu_tmpdir());
+    cr_assert_eq(cvs_db_create(*dir, &o, h), 0, "%s", cvs_errmsg(NULL));
+    tu_randvecs(&gvec[0][0], (size_t)(GN + 40) * GD, 11);
+    gput(*h, 0, GN, 0.0f);
+}
+
+static void report(void *ctx, const char *msg)
+{
+    int *n = ctx;
+    if ((*n)++ < 5)
+        cr_log_error("%s", msg);
+}
+
+Test(graph_race, knn_build_reconciles_writes_committed_after_its_snapshot)
+{
+    cvs_knn_opts ko = {.k = GK};
+    cvs_knn_info info;
+    char *dir;
+    cvs_db *h;
+    cvs_txn *t;
+    int64_t nb[GK], lab[GK + 1];
+    float sc[GK], ls[GK + 1];
+    size_t n;
+    uint64_t problems = 1;
+    int reported = 0;
+
+    graph_store(&dir, &h);
+    cvs__graph_test_hook = meddle;
+    cr_assert_eq(cvs_knn_build(h, &ko, &info), 0, "%s", cvs_errmsg(h));
+    cvs__graph_test_hook = NULL;
+    cr_assert_eq(hook_calls, 1);
+    cr_assert_eq(cvs_check(h, report, &reported, &problems), 0, "%s", cvs_errmsg(h));
+    cr_assert_eq(problems, 0, "%llu problems after a build beside writes",
+                 (unsigned long long)problems);
+    /* The moved record and a new one have the rows of their new vectors:
+     * the exact K nearest others, as a search finds them now. */
+    cr_assert_eq(cvs_txn_begin(h, &t), 0);
+    for (int x = 7; x <= GN + 5; x += GN - 2) {
+        char id[16];
+        cvs_record r;
+        snprintf(id, sizeof id, "g%d", x);
+        cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0, "%s", cvs_errmsg(h));
+        cr_assert_eq(cvs_txn_search(t, gvec[x], 1, GK + 1, 0, lab, ls), 0);
+        cr_assert_eq(lab[0], r.key);
+        cr_assert_eq(cvs_knn_neighbors(t, r.key, GK, nb, sc, &n), 0, "%s", cvs_errmsg(h));
+        cr_assert_eq(n, GK);
+        for (size_t j = 0; j < GK; j++)
+            cr_assert_eq(nb[j], lab[j + 1], "%s: edge %zu", id, j);
+    }
+    cvs_txn_end(t);
+    cvs_db_close(h);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(graph_race, mention_links_are_redone_when_writes_came_between)
+{
+    cvs_link_stats st;
+    char *dir;
+    cvs_db *h;
+    uint64_t problems = 1;
+    int reported = 0;
+
+    graph_store(&dir, &h);
+    cvs__graph_test_hook = meddle;
+    cr_assert_eq(cvs_link_mentions(h, &st), 0, "%s", cvs_errmsg(h));
+    cvs__graph_test_hook = NULL;
+    cr_assert_eq(hook_calls, 1);
+    cr_assert_eq(cvs_check(h, report, &reported, &problems), 0, "%s", cvs_errmsg(h));
+    cr_assert_eq(problems, 0, "%llu problems after linking beside writes",
+                 (unsigned long long)problems);
+    /* What was linked is the store after the writes: 400 - 40 + 40. */
+    cr_assert_eq(st.records, GN);
+    cvs_db_close(h);
+    tu_rmrf(dir);
+    free(dir);
+}

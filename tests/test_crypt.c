@@ -698,3 +698,50 @@ Test(crypt, plain_stores_are_unaffected_and_ignore_a_passphrase)
     tu_rmrf(d2);
     free(d2);
 }
+
+/* A damaged page whose node claims a key longer than LMDB ever writes (its
+ * key size field is not checked on read): every copy of record 5's 8-byte
+ * key in data.mdb gets a key size of 1000.  Opening the sealed values under
+ * such keys once copied the key into a fixed stack buffer; now it is
+ * reported as damage (CVS_ECORRUPT from the read, or a problem in check):
+ * by the page check of store/seal.h when the key runs out of its page, by
+ * make_ad's length check when it does not. */
+Test(crypt, a_page_claiming_a_long_key_is_damage_not_an_overflow)
+{
+    int64_t k = key_of("secret-id-5");
+    cvs_open_opts oo = {0, PASS, strlen(PASS)};
+    unsigned char pat[12] = {0, 0, 8, 0};
+    char path[4200];
+    unsigned char *buf;
+    size_t len, hits = 0;
+    uint64_t p = 0;
+    report_buf rb = {{0}};
+    int rc;
+    FILE *f;
+
+    cvs_db_close(db);
+    db = NULL;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    cr_assert_not_null(buf = (unsigned char *)read_file("data.mdb", &len));
+    cvs__put_u64(pat + 4, (uint64_t)k);
+    for (size_t i = 0; i + sizeof pat <= len; i++)
+        if (!memcmp(buf + i, pat, sizeof pat)) {
+            buf[i + 2] = 1000 & 0xff; /* mn_ksize, little-endian */
+            buf[i + 3] = 1000 >> 8;
+            hits++;
+        }
+    cr_assert_gt(hits, 0, "record 5's key not found in data.mdb");
+    cr_assert_not_null(f = fopen(path, "r+b"));
+    cr_assert_eq(fwrite(buf, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+    free(buf);
+    cr_assert_eq(cvs_db_open_opts(dir, &oo, &db), 0, "%s", cvs_errmsg(NULL));
+    rc = cvs_check(db, collect, &rb, &p);
+    cr_assert(rc == CVS_ECORRUPT || (rc == 0 && p > 0), "check: rc %d, %llu problems: %s",
+              rc, (unsigned long long)p, rc ? cvs_errmsg(db) : rb.all);
+    /* Which check meets it first depends on where the node sits in its
+     * page: a key running out of its page is damage before it is opened. */
+    cr_assert(strstr(rc ? cvs_errmsg(db) : rb.all, "fails authentication") ||
+              strstr(rc ? cvs_errmsg(db) : rb.all, "store is damaged"), "%s",
+              rc ? cvs_errmsg(db) : rb.all);
+}

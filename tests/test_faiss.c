@@ -59,6 +59,24 @@ static void brute_force(const float *xb, size_t nb, const float *q, int ip,
     }
 }
 
+/* The true distance of xb[i] to q: squared L2, or the inner product. */
+static float true_distance(const float *xb, int64_t i, const float *q, int ip)
+{
+    float s = 0;
+    for (int t = 0; t < D; t++) {
+        if (ip)
+            s += xb[i * D + t] * q[t];
+        else {
+            float diff = xb[i * D + t] - q[t];
+            s += diff * diff;
+        }
+    }
+    return s;
+}
+
+/* Every returned id is a distinct stored vector whose true distance is the
+ * one reported, and those true distances are, rank by rank, the brute-force
+ * top K (so the ids are the true top K up to exact ties). */
 static void check_against_brute_force(FaissIndex *idx, const float *xb, int ip)
 {
     float *xq = malloc(sizeof(float) * NQ * D);
@@ -71,12 +89,18 @@ static void check_against_brute_force(FaissIndex *idx, const float *xb, int ip)
     for (int q = 0; q < NQ; q++) {
         brute_force(xb, NB, xq + q * D, ip, blab, bdis);
         for (int j = 0; j < K; j++) {
-            float want = ip ? -bdis[j] : bdis[j];
-            cr_expect_float_eq(dis[q * K + j], want, 1e-3f * (1 + fabsf(want)),
-                               "query %d rank %d: %g vs %g", q, j, dis[q * K + j], want);
-            /* Ids may swap only where distances tie within rounding. */
-            if (lab[q * K + j] != blab[j])
-                cr_expect_float_eq(dis[q * K + j], want, 1e-5f * (1 + fabsf(want)));
+            idx_t id = lab[q * K + j];
+            float want = ip ? -bdis[j] : bdis[j], truth;
+            cr_assert(id >= 0 && id < NB, "query %d rank %d: id %lld", q, j, (long long)id);
+            for (int m = 0; m < j; m++)
+                cr_assert_neq(lab[q * K + m], id, "query %d: id %lld twice", q, (long long)id);
+            truth = true_distance(xb, id, xq + q * D, ip);
+            cr_expect_float_eq(dis[q * K + j], truth, 1e-4f * (1 + fabsf(truth)),
+                               "query %d rank %d: id %lld reported at %g, its distance is %g", q,
+                               j, (long long)id, dis[q * K + j], truth);
+            cr_expect_float_eq(truth, want, 1e-5f * (1 + fabsf(want)),
+                               "query %d rank %d: id %lld at %g, the rank-%d distance is %g", q, j,
+                               (long long)id, truth, j, want);
         }
     }
     free(xq);

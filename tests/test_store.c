@@ -444,3 +444,50 @@ Test(f16, simd_matches_scalar)
             cr_assert_eq(cvs__f32_to_f16_scalar1(f), x, "round trip %04x", x);
     }
 }
+
+/* Vectors whose distances overflow single precision are refused as records
+ * and as queries; what is accepted just below the limit ranks by finite
+ * scores.  A zero query in a cosine store is refused. */
+Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
+{
+    float huge[4] = {3.4e38f, -3.4e38f, 1e-45f, 0}, near[4] = {6e18f, -6e18f, 0, 0};
+    float v[4] = {1, 2, 3, 4}, q[4] = {1, 1, 1, 1}, zero[4] = {0};
+    float f16big[4] = {1, 70000, 0, 0};
+    cvs_record r[2] = {rec("ok", v), rec("huge", huge)};
+    cvs_create_opts co = {4, CVS_METRIC_COSINE, CVS_RAW_F32}, fo = {4, CVS_METRIC_L2, CVS_RAW_F16};
+    cvs_db *c = NULL;
+    char *cdir;
+    int64_t lab[3];
+    float sc[3];
+
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "record \"huge\": vector too large"), "%s",
+              cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    r[1] = rec("near", near);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_search(db, q, 1, 3, 0, lab, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert(isfinite(sc[0]) && isfinite(sc[1]), "%g %g", sc[0], sc[1]);
+    cr_assert(sc[0] < sc[1] && sc[1] > 1e18f, "%g %g", sc[0], sc[1]);
+    cr_assert_eq(lab[2], -1);
+    cr_assert_eq(cvs_search(db, huge, 1, 3, 0, lab, sc), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "query 0: vector too large"), "%s", cvs_errmsg(db));
+
+    cr_assert_not_null(cdir = tu_tmpdir());
+    cr_assert_eq(cvs_db_create(cdir, &co, &c), 0, "%s", cvs_errmsg(NULL));
+    r[1] = rec("huge", huge); /* cosine keeps the direction only: fine */
+    cr_assert_eq(cvs_put(c, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(c));
+    cr_assert_eq(cvs_search(c, zero, 1, 3, 0, lab, sc), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(c), "zero vector in a cosine store"), "%s", cvs_errmsg(c));
+    cr_assert_eq(cvs_search(c, q, 1, 3, 0, lab, sc), 0, "%s", cvs_errmsg(c));
+    cvs_db_close(c);
+    tu_rmrf(cdir);
+
+    cr_assert_eq(cvs_db_create(cdir, &fo, &c), 0, "%s", cvs_errmsg(NULL));
+    r[1] = rec("big", f16big);
+    cr_assert_eq(cvs_put(c, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(c), "half precision"), "%s", cvs_errmsg(c));
+    cvs_db_close(c);
+    tu_rmrf(cdir);
+    free(cdir);
+}

@@ -82,3 +82,28 @@ void tu_randvecs(float *v, size_t n, uint64_t seed)
         v[i] = (float)((double)(s >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
     }
 }
+
+/* ==== Timeouts under the sanitizers ==== */
+
+/* The tests' own timeouts (and their suites') are there to catch hangs.
+ * ASan and UBSan make codec training and the SIFT10K scans several times
+ * slower, so the sanitizer build (CVS_TEST_SLOW, a factor) stretches every
+ * one of them before the first test starts, rather than each test knowing
+ * how it was built.  The runner reads them from these same structures. */
+#ifdef CVS_TEST_SLOW
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <criterion/internal/ordered-set.h>
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    FOREACH_SET(struct criterion_suite_set *s, set->suites) {
+        if (s->suite.data && s->suite.data->timeout > 0)
+            s->suite.data->timeout *= CVS_TEST_SLOW;
+        FOREACH_SET(struct criterion_test *t, s->tests) {
+            if (t->data && t->data->timeout > 0)
+                t->data->timeout *= CVS_TEST_SLOW;
+        }
+    }
+}
+#endif

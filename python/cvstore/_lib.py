@@ -140,7 +140,8 @@ class cvs_embedder_info(Structure):
 class cvs_mem_remember_opts(Structure):
     _fields_ = [("ns", c_char_p), ("meta", c_char_p), ("meta_len", c_size_t),
                 ("links", POINTER(cvs_link)), ("nlinks", c_size_t),
-                ("conversation", c_char_p), ("supersedes", c_char_p), ("near_dup", c_float)]
+                ("conversation", c_char_p), ("supersedes", c_char_p), ("near_dup", c_float),
+                ("max_bytes", c_size_t)]
 
 
 class cvs_mem_remembered(Structure):

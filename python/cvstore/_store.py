@@ -825,13 +825,16 @@ class Store:
     def remember(self, text: str, *, namespace: str | None = None,
                  metadata: Mapping | None = None, links: Sequence | None = None,
                  conversation: str | None = None, supersedes: str | None = None,
-                 near_dup: float | None = None) -> dict:
+                 near_dup: float | None = None, max_bytes: int | None = None) -> dict:
         """Stores a memory (MCP `remember`): {"id", "status" ("added",
         "duplicate" or "merged"), "namespace"}, with "similarity" when merged
-        and "supersedes" when it replaced an earlier memory."""
+        and "supersedes" when it replaced an earlier memory.  A memory whose
+        text plus metadata is over max_bytes (default: the library's
+        CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput."""
         ns = namespace or "default"
         o = L.cvs_mem_remember_opts(ns=_cstr(ns), conversation=_cstr(conversation),
-                                    supersedes=_cstr(supersedes), near_dup=near_dup or 0.0)
+                                    supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
+                                    max_bytes=max_bytes or 0)
         if metadata is not None:
             m = _enc(json.dumps(metadata, ensure_ascii=False), "metadata")
             o.meta, o.meta_len = m, len(m)

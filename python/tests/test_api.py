@@ -404,6 +404,13 @@ def memdb(path):
     db.close()
 
 
+def test_remember_caps_a_memory_size(memdb):
+    with pytest.raises(cvstore.InvalidInput, match="over the limit of 40 bytes"):
+        memdb.remember("The user prefers green tea in the morning, every day.", max_bytes=40)
+    assert memdb.list_memories()["memories"] == []
+    assert memdb.remember("Short fact.", max_bytes=40)["status"] == "added"
+
+
 def test_remember_recall_forget_list(memdb):
     a = memdb.remember("The user prefers green tea in the morning.", metadata={"kind": "pref"})
     assert a["status"] == "added" and a["id"].startswith("m") and a["namespace"] == "default"

@@ -1,0 +1,118 @@
+/*
+ * fault.c -- a damaged store ends a command with a message, never a signal.
+ *
+ * LMDB keeps no page checksums and takes its pages as it finds them.  A
+ * damaged data.mdb can end a process three ways:
+ *  1. one of LMDB's assertions fails (mdb_assert_fail prints it and calls
+ *     abort());
+ *  2. a damaged branch or leaf page sends LMDB's own reads outside the map
+ *     (SIGSEGV) or into the part of the map past the end of the file
+ *     (SIGBUS);
+ *  3. a node's key size, value size or overflow page sends our read of a
+ *     key or value past the end of the file (SIGBUS).
+ * Case 3 is caught before the read: every key and value the store/seal.h
+ * wrappers return is checked against the part of the map the file covers,
+ * and one that runs past it is CVS_ECORRUPT like a value that fails
+ * authentication (cvs_check lists it and goes on).  Cases 1 and 2 happen
+ * inside LMDB, and there is nowhere safe to return to: LMDB aborts as soon
+ * as its assertion callback returns, with the tree it was walking half
+ * visited, and a fault handler cannot resume the faulting read.
+ *
+ * What we do, and why:
+ *  1. LMDB's assertion callback (mdb_env_set_assert, store/db.c) and
+ *     handlers for SIGSEGV and SIGBUS, installed by cvs_fault_exit, print
+ *     "store is damaged: ..." and _exit() with the caller's status.  Only a
+ *     process that asks for it gets this; a library must not take over the
+ *     signals of a program that did not.
+ *  2. No siglongjmp back into an error return.  It would be the one way to
+ *     let a call fail and the process go on, but it abandons whatever the
+ *     interrupted code held: LMDB's reader slot or writer mutex, our map
+ *     lock, a half-updated in-memory cache, malloc's own locks if the
+ *     fault came under them.  A process that then goes on using the store
+ *     is in undefined territory.  Ending the process releases all of it
+ *     (LMDB's locks are robust against a dead owner), and a command-line
+ *     tool was about to end anyway.
+ *  3. No check of every page's structure before LMDB reads it: that is a
+ *     read of the whole file on every open, for damage that is rare.
+ *     `cvstore check` walks every database, so it meets a damaged page
+ *     wherever one is and reports it through this path.
+ *  4. The handlers take every SIGSEGV and SIGBUS of the process for damage:
+ *     telling a wild read of a damaged page from one of a bug would need
+ *     the addresses of every map in every thread, and the message says
+ *     where the fault was, which is what a bug report needs too.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/db.h"
+
+static char fault_prefix[256];
+static int fault_status;
+static volatile sig_atomic_t fault_armed;
+
+/* Async-signal-safe output: write(2) of a string, and of a number in hex. */
+static void put_str(const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void put_hex(uintptr_t x)
+{
+    char b[2 + 2 * sizeof x + 1], *p = b + sizeof b - 1;
+    *p = '\0';
+    do {
+        *--p = "0123456789abcdef"[x & 15];
+        x >>= 4;
+    } while (x);
+    *--p = 'x';
+    *--p = '0';
+    put_str(p);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    put_str(fault_prefix);
+    put_str(": store is damaged: ");
+    put_str(sig == SIGBUS ? "a read past the end of data.mdb (SIGBUS at "
+                          : "a read outside the store's map (SIGSEGV at ");
+    put_hex((uintptr_t)si->si_addr);
+    put_str("): a page of data.mdb points outside the file; restore the store from a "
+            "backup or an export\n");
+    _exit(fault_status);
+}
+
+void cvs__fault_lmdb(const char *path, const char *msg)
+{
+    if (!fault_armed)
+        return;
+    fprintf(stderr, "%s: store is damaged: %s: LMDB found an inconsistent page (%s); restore "
+            "the store from a backup or an export\n", fault_prefix, path ? path : "?", msg);
+    _exit(fault_status);
+}
+
+CVS_API int cvs_fault_exit(const char *prefix, int status)
+{
+    struct sigaction sa;
+    if (!prefix)
+        return cvs__err(CVS_EINVAL, "cvs_fault_exit: NULL prefix");
+    snprintf(fault_prefix, sizeof fault_prefix, "%s", prefix);
+    fault_status = status;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+        return cvs__err(CVS_EIO, "cvs_fault_exit: installing a signal handler failed");
+    fault_armed = 1;
+    return CVS_OK;
+}

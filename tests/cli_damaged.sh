@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# cli_damaged.sh -- a damaged store is an error message, never a signal.
+# Copies of a plain and an encrypted store (records with text, titles,
+# metadata and links, a codec with an IVF index, the kNN graph) get bytes
+# of data.mdb overwritten at random, seeded so that a failure replays; on
+# each copy every reading command and `link` must end with exit 0, 1 or 2
+# (with a message for anything but success), within a time
+# limit, and without a sanitizer report in a sanitizer build.
+#   bash tests/cli_damaged.sh PATH_TO_cvstore [PATH_TO_tests/data] [COPIES]
+# (CVS_DAMAGE_SEED=N tries other damage; CVS_DAMAGE_COPIES=N more copies)
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
+
+copies=${3:-${CVS_DAMAGE_COPIES:-10}}
+flips=24
+RANDOM=${CVS_DAMAGE_SEED:-20261206}
+
+# 300 records in 8 dimensions: text naming other records' titles (so link
+# finds mentions), metadata, and an explicit link each.
+for i in $(seq 0 299); do
+  v=""
+  for d in 0 1 2 3 4 5 6 7; do v="$v${v:+,}$(( (i * 7 + d * 13) % 17 - 8 )).$(( (i * d) % 10 ))"; done
+  link=""
+  [ "$i" -gt 0 ] && link=",\"links\":[{\"id\":\"r$((i - 1))\",\"type\":\"next\"}]"
+  printf '{"id":"r%d","vector":[%s],"title":"topic%d","text":"note %d about topic%d and topic%d","meta":{"n":%d}%s}\n' \
+    "$i" "$v" "$i" "$i" "$(( (i + 1) % 300 ))" "$(( (i + 7) % 300 ))" "$i" "$link"
+done >"$tmp/in.jsonl"
+
+make_store() { # DIR [--encrypt]
+  expect 0 "init $*" init "$1" --dim 8 --metric l2 "${@:2}"
+  expect 0 "import into $1" import "$1" "$tmp/in.jsonl" --quiet
+  expect 0 "build pq4 with an IVF index in $1" build "$1" --codec pq4 --index ivf4 --quiet
+  expect 0 "link $1" link "$1" -k 5
+  expect 0 "check $1" check "$1"
+}
+
+# flip FILE: overwrites $flips random bytes past the two meta pages (a
+# damaged meta page is refused on open, which cli_basic.sh already covers).
+flip() {
+  local f=$1 size off n
+  size=$(stat -c %s "$f")
+  for n in $(seq 1 "$flips"); do
+    off=$(( 8192 + ((RANDOM << 15) | RANDOM) % (size - 8192) ))
+    printf "\\x$(printf %02x $((RANDOM % 256)))" |
+      dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+  done
+}
+
+# survive DESC CMD...: exit 0, 1 or 2, a message with any failure, no
+# sanitizer report, within 60 s.
+survive() {
+  local desc=$1
+  shift
+  rc=0
+  timeout 60 "$cli" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" -le 2 ] || fail "$desc: exit $rc (a signal, or a time-out at 124)"
+  # (check lists the problems it finds on stdout)
+  [ "$rc" -eq 0 ] || [ -s "$tmp/err" ] || [ -s "$tmp/out" ] ||
+    fail "$desc: exit $rc without a message"
+  ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/err" ||
+    fail "$desc: sanitizer report"
+}
+
+export CVSTORE_PASSPHRASE='damage test'
+make_store "$tmp/plain"
+make_store "$tmp/sealed" --encrypt
+
+damaged=0
+for kind in plain sealed; do
+  for c in $(seq 1 "$copies"); do
+    d="$tmp/copy"
+    rm -rf "$d"
+    cp -r "$tmp/$kind" "$d"
+    flip "$d/data.mdb"
+    what="$kind copy $c"
+    survive "$what: check" check "$d"
+    [ "$rc" -eq 0 ] || damaged=$((damaged + 1))
+    survive "$what: get" get "$d" r5 r150 r299
+    survive "$what: search" search "$d" --query-vector 1,2,3,4,5,6,7,8 -k 5
+    survive "$what: search --ann" search "$d" --query-vector 1,2,3,4,5,6,7,8 -k 5 --ann
+    survive "$what: stats" stats "$d"
+    survive "$what: export" export "$d" -o "$tmp/export.jsonl"
+    survive "$what: context" context "$d" --query-vector 1,2,3,4,5,6,7,8 --budget 200
+    survive "$what: link" link "$d" -k 5
+  done
+done
+ok "every command on $((2 * copies)) damaged copies ended with a message, never a signal"
+# The flips must have hit something: most copies fail their check.
+[ "$damaged" -ge "$copies" ] || fail "only $damaged of $((2 * copies)) damaged copies failed check"
+ok "check found damage in $damaged of $((2 * copies)) copies"
+echo "$passed passed"

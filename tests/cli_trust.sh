@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# cli_trust.sh -- what a new user trips over first at the command line:
+# export never destroys what -o names, stores and exports are owner-only,
+# imports read pipes and standard input, the exit codes and messages of
+# user mistakes, ids that are not text, and a full disk named as such.
+# Needs only bash and coreutils; the parts that need root (a device node,
+# a small tmpfs) skip themselves without it.
+#   bash tests/cli_trust.sh PATH_TO_cvstore [PATH_TO_tests/data]
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
+cd "$tmp"
+umask 022 # what most users have: the owner-only modes below are ours
+
+# hexbytes HEX: the bytes the hex string spells.
+hexbytes() {
+  printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"
+}
+# npy_f8 FILE ROWS COLS HEX: a float64 .npy of ROWS x COLS (data in HEX).
+npy_f8() {
+  local h="{'descr': '<f8', 'fortran_order': False, 'shape': ($2, $3), }"
+  while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
+  { printf '\x93NUMPY\x01\x00'; hexbytes "$(printf '%02x00' $((${#h} + 1)))"; printf '%s\n' "$h"
+    hexbytes "$4"; } >"$1"
+}
+
+db="$tmp/db"
+expect 0 "init" init "$db" --dim 2 --metric l2
+printf '%s\n' '{"id":"a","vector":[1,2],"text":"alpha"}' '{"id":"b","vector":[3,4]}' >two.jsonl
+expect 0 "import" import "$db" two.jsonl
+
+# ---- 1. export -o never removes what it names --------------------------------
+printf 'precious\n' >keep.jsonl
+big="$tmp/big"
+expect 0 "init a larger store" init "$big" --dim 64 --metric l2
+for i in $(seq 0 199); do
+  printf '{"id":"r%d","vector":[%s]}\n' "$i" "$(seq -s, "$i" $((i + 63)))"
+done >big.jsonl
+expect 0 "import 200 records" import "$big" big.jsonl
+# A failing export (the file size limit stops the write part-way, EFBIG).
+rc=0
+(trap '' XFSZ; ulimit -f 8; "$cli" export "$big" -o keep.jsonl) 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] || fail "an export that cannot write exits 2 (exit $rc)"
+[ "$(cat keep.jsonl)" = precious ] || fail "a failed export leaves the old file as it was"
+! ls -a | grep -q 'keep.jsonl.*tmp' || fail "a failed export leaves no temporary file"
+ok "a failed export keeps the target and removes only its own temporary file"
+expect 0 "export over an existing file" export "$big" -o keep.jsonl
+[ "$(wc -l <keep.jsonl)" -eq 200 ] || fail "the export replaced the file"
+ok "a complete export replaces the file"
+# A FIFO is written in place and stays a FIFO.
+mkfifo fifo
+cat fifo >fifo.out &
+reader=$!
+expect 0 "export to a FIFO" export "$db" -o fifo
+wait "$reader"
+[ -p fifo ] || fail "the FIFO is still a FIFO"
+[ "$(wc -l <fifo.out)" -eq 2 ] || fail "the FIFO's reader got the export"
+ok "export to a FIFO writes through it and keeps it"
+if [ "$(id -u)" -eq 0 ] && mknod full c 1 7 2>/dev/null; then
+  expect 2 "export to a full device fails" export "$db" -o full
+  has "$tmp/err" "No space left on device" "the device's error is reported"
+  [ -c full ] || fail "the device node is still there after a failed export"
+  ok "a failed export to a device never removes the device"
+else
+  echo "ok - # skip: mknod needs root"
+fi
+# Owner-only unless asked.
+expect 0 "export to a new file" export "$db" -o new.jsonl
+[ "$(stat -c %a new.jsonl)" = 600 ] || fail "a new export is 0600 (is $(stat -c %a new.jsonl))"
+ok "a new export is owner-only"
+expect 0 "export --umask" export "$db" -o wide.jsonl --umask
+[ "$(stat -c %a wide.jsonl)" = 644 ] || fail "export --umask honours the umask"
+ok "export --umask gives the usual permissions"
+chmod 640 keep.jsonl
+expect 0 "export over a 0640 file" export "$db" -o keep.jsonl
+[ "$(stat -c %a keep.jsonl)" = 640 ] || fail "a replaced file keeps its permissions"
+ok "a replaced export keeps the file's permissions"
+
+# ---- 20. stores are owner-only; key files readable by others are named --------
+[ "$(stat -c %a "$db")" = 700 ] || fail "a new store's directory is 0700"
+[ "$(stat -c %a "$db/data.mdb")" = 600 ] || fail "a new store's data.mdb is 0600"
+[ "$(stat -c %a "$db/lock.mdb")" = 600 ] || fail "a new store's lock.mdb is 0600"
+ok "a new store is owner-only"
+expect 0 "init --umask" init wide --dim 2 --metric l2 --umask
+[ "$(stat -c %a wide)/$(stat -c %a wide/data.mdb)" = 755/644 ] ||
+  fail "init --umask honours the umask ($(stat -c %a wide)/$(stat -c %a wide/data.mdb))"
+ok "init --umask gives the usual permissions"
+printf 'a passphrase\n' >key
+chmod 644 key
+expect 0 "init --encrypt with a world-readable key file" init enc --dim 2 --metric l2 --encrypt --key-file key
+has "$tmp/err" "readable by others" "a world-readable key file is warned about"
+chmod 600 key
+expect 0 "stats with an owner-only key file" stats enc --key-file key
+! grep -q "readable by others" "$tmp/err" || fail "no warning for a 0600 key file"
+ok "no warning for an owner-only key file"
+
+# ---- 14. import from standard input and pipes; float64 npy ---------------------
+std="$tmp/std"
+expect 0 "init for stdin" init "$std" --dim 2 --metric l2
+rc=0
+"$cli" import "$std" - --format jsonl <two.jsonl >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] || fail "import - reads standard input (exit $rc)"
+has "$tmp/err" "imported 2 records" "import - imports the records"
+rc=0
+cat big.jsonl | "$cli" import "$big" /dev/stdin --format jsonl >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] || fail "import /dev/stdin from a pipe (exit $rc)"
+has "$tmp/err" "imported 200 records (0 new, 200 updated)" "a pipe imports every record"
+ok "import reads standard input and pipes"
+# All-or-nothing through a pipe: a bad last line changes nothing.
+rc=0
+{ printf '{"id":"p1","vector":[5,6]}\n'; printf '{"id":"p2","vector":[7]}\n'; } |
+  "$cli" import "$std" - --format jsonl >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "a bad record on standard input exits 1 (exit $rc)"
+has "$tmp/err" "standard input: line 2" "the error names standard input and the line"
+expect 1 "the good first line was not written" get "$std" p1
+ok "a bad pipe changes nothing"
+rc=0
+{ printf '{"id":"d","vector":[5,6]}\n{"id":"d","vector":[5,6]}\n'; } |
+  "$cli" import "$std" - --format jsonl >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "a duplicate id on standard input exits 1 (exit $rc)"
+has "$tmp/err" 'line 2: duplicate id "d" (first seen on line 1)' "duplicates on a pipe are named"
+ok "duplicates are found in a spooled pipe"
+expect 1 "import - without --format" import "$std" -
+has "$tmp/err" "needs --format" "standard input needs a format"
+npy_f8 f8.npy 2 2 000000000000f83f000000000000024000000000000008400000000000001040
+expect 0 "import a float64 npy" import "$std" f8.npy
+expect 0 "get a float64 record" get "$std" 1 --json --vector
+has "$tmp/out" '"vector":[3,4]' "float64 values arrive as float32"
+npy_f8 f8big.npy 1 2 000000000000f83f1d4a9cf487820748
+expect 1 "a float64 beyond float32's range" import "$std" f8big.npy
+has "$tmp/err" "outside the float32 range" "the range error says so"
+
+# ---- 21. blank lines, a full disk --------------------------------------------
+printf '\n\n\n' >blank.jsonl
+expect 1 "a jsonl file of blank lines" import "$db" blank.jsonl
+has "$tmp/err" "no records" "blank lines are no records"
+: >empty.jsonl
+expect 1 "an empty jsonl file" import "$db" empty.jsonl
+if [ "$(id -u)" -eq 0 ] && mkdir small && mount -t tmpfs -o size=96k tmpfs small 2>/dev/null; then
+  trap 'umount "$tmp/small" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+  expect 0 "init on a small file system" init small/db --dim 64 --metric l2
+  expect 2 "import onto a full disk" import small/db big.jsonl
+  has "$tmp/err" "No space left on device" "a full disk is named as such"
+  umount small
+else
+  echo "ok - # skip: mounting a small tmpfs needs root"
+fi
+
+# ---- 16. exit codes and messages of user mistakes ------------------------------
+expect 1 "import of a missing file" import "$db" nope.jsonl
+has "$tmp/err" "nope.jsonl: No such file or directory" "a missing file is called missing"
+! grep -q "malformed" "$tmp/err" || fail "a missing file is not 'malformed input'"
+expect 1 "import of a path through a file" import "$db" two.jsonl/x --format jsonl
+expect 1 "import --ids of a missing file" import "$db" f8.npy --ids nope.txt
+has "$tmp/err" "nope.txt" "the missing ids file is named"
+
+# Messages speak of the command line, not of library functions or fields.
+expect 1 "delete of an empty id" delete "$db" ""
+has "$tmp/err" "id 1 is empty" "an empty id is named"
+printf '{"id":"t","text":"hello"}\n' >text.jsonl
+expect 1 "text into a store without an embedder" import "$db" text.jsonl
+has "$tmp/err" "--embedder" "the fix is named"
+printf '{"id":"t","vector":[1,2]}\n' >ids.jsonl
+expect 1 "--ids with a jsonl file" import "$db" ids.jsonl --ids plain
+! grep -q "cvs_\|ids_path" "$tmp/err" || fail "no library names in messages"
+run delete "$db" ""
+! grep -q "cvs_" "$tmp/err" || fail "no library names in delete's message"
+run import "$db" text.jsonl
+! grep -q "cvs_" "$tmp/err" || fail "no library names in the missing-embedder message"
+ok "messages name no library internals"
+touch plain
+expect 1 "init on a regular file" init plain --dim 2 --metric l2
+has "$tmp/err" "not a directory" "init on a file says why"
+expect 1 'init ""' init "" --dim 2 --metric l2
+expect 1 "a bad option" search "$db" --bogus
+has "$tmp/err" "Try 'cvstore search --help'" "a usage error points at --help"
+[ "$(wc -l <"$tmp/err")" -eq 2 ] || fail "a usage error is two lines, not the whole help"
+ok "a usage error is the error and one line"
+expect 1 "an unknown command" frobnicate
+[ "$(wc -l <"$tmp/err")" -eq 2 ] || fail "an unknown command is two lines"
+ok "an unknown command is the error and one line"
+
+# ---- 17. check names ids that are not text in hex -----------------------------
+ck="$tmp/ck"
+expect 0 "init for check" init "$ck" --dim 2 --metric l2
+printf '%s\n' '{"id":"zqxjvid","vector":[1,2]}' '{"id":"other","vector":[3,4]}' >ck.jsonl
+expect 0 "import for check" import "$ck" ck.jsonl
+# Damage the id inside the record (its last copy in the file) into bytes that
+# are not UTF-8, as a damaged encrypted store's hashed ids are.
+off=$(grep -obUa zqxjvid "$ck/data.mdb" | tail -1 | cut -d: -f1)
+[ -n "$off" ] || fail "the id is in data.mdb"
+printf '\xff' | dd of="$ck/data.mdb" bs=1 seek="$off" conv=notrunc status=none
+expect 1 "check --json on a store with a binary id" check "$ck" --json
+has "$tmp/out" '"healthy":false' "check --json reports the damage"
+has "$tmp/out" '\\xffqxjvid' "the binary byte is written in hex"
+expect 1 "check on a store with a binary id" check "$ck"
+! grep -qa $'\xff' "$tmp/out" || fail "check prints no raw binary"
+has "$tmp/out" '"\xffqxjvid"' "check names the id in hex"
+
+# ---- 18. search output with odd ids; --include ----------------------------------
+se="$tmp/se"
+expect 0 "init for search" init "$se" --dim 2 --metric l2
+printf '%s\n' '{"id":"two\nlines","vector":[1,2],"title":"T","text":"alpha","meta":{"x":1.2345678901234567,"s":"q"}}' \
+  '{"id":"plain","vector":[3,4]}' >se.jsonl
+expect 0 "import ids with a newline" import "$se" se.jsonl
+expect 0 "search table" search "$se" --query-vector 1,2 -k 2
+[ "$(wc -l <"$tmp/out")" -eq 4 ] || fail "one line per hit: $(cat "$tmp/out")"
+has "$tmp/out" 'two\x0alines' "a newline in an id is escaped"
+ok "the table keeps one line per hit"
+expect 0 "get of an id with a newline" get "$se" "two
+lines"
+has "$tmp/out" 'id:       two\x0alines' "get prints such an id on one line"
+expect 0 "search --json --include" search "$se" --query-vector 1,2 -k 2 --json --include text,title,meta
+has "$tmp/out" '{"query":0,"results":[{"id":"two\nlines","score":0.0,"title":"T","text":"alpha","meta":{"x":1.2345678901234567,"s":"q"}},{"id":"plain","score":2.82842708}]}' \
+  "--include returns each hit's payload, meta verbatim"
+expect 0 "search --json --include meta" search "$se" --query-vector 1,2 -k 1 --json --include meta
+has "$tmp/out" '{"id":"two\nlines","score":0.0,"meta":{"x":1.2345678901234567,"s":"q"}}' "--include meta alone"
+expect 1 "--include of an unknown part" search "$se" --query-vector 1,2 -k 1 --json --include text,body
+expect 1 "--include without --json" search "$se" --query-vector 1,2 -k 1 --include text
+
+# ---- 16. build: --train raised for k-means is said; l2 gets direct codes ------
+expect 0 "build ivf with a small --train" build "$big" --codec pq8 --index ivf4 --train 100
+has "$tmp/err" "note: the IVF k-means trained on 160 vectors (40 per list for 4 lists), more than --train 100" \
+  "a --train raised for the k-means is reported"
+has "$tmp/err" "(direct codes)" "an l2 store gets direct codes"
+expect 0 "build --help" build --help
+has "$tmp/out" "the vector itself (direct) on l2 stores" "build --help says l2 stores get direct codes"
+if command -v script >/dev/null; then
+  # The progress bar draws only on a terminal: give it one.
+  script -qec "'$cli' build '$big' --codec pq8 --index ivf4" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out >progress.lines
+  grep -qa "coarse" progress.lines || fail "the k-means phase shows progress: $(head -c 300 progress.lines)"
+  ! grep -a "coarse" progress.lines | grep -q "rec" || fail "k-means iterations are not counted as records"
+  grep -a "encode" progress.lines | grep -q "rec/s" || fail "encoding counts records"
+  ok "k-means progress counts steps, encoding records"
+fi
+
+echo "$passed passed"
