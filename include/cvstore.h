@@ -392,6 +392,23 @@ typedef struct cvs_codec_info {
 /* The store's codec; CVS_NOTFOUND when none has been built. */
 CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info) CVS_WUR;
 
+/* The store's trained codec as one self-contained blob (docs/FORMAT.md,
+ * "Codec blob"), for cvs_build_with_codec on another store: how the shards
+ * of a sharded store (docs/SCALING.md) share one codec, so that their code
+ * distances are comparable.  *blob is malloc'd, freed with cvs_free.
+ * CVS_NOTFOUND when no codec has been built. */
+CVS_API int cvs_codec_export(cvs_db *db, void **blob, size_t *len) CVS_WUR;
+
+/* cvs_build with a codec trained elsewhere: the len bytes of blob (from
+ * cvs_codec_export of a store with the same dimension and metric; read only
+ * during the call) replace the training, then the codec and every record's
+ * code are written in one transaction, as cvs_build writes them.  Codes
+ * only: opts->index must be NULL or "" (opts may be NULL; only its progress
+ * callback is used).  CVS_ECORRUPT or CVS_EVERSION for a bad blob,
+ * CVS_EINVAL for another dimension or metric. */
+CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
+                                 const cvs_build_opts *opts) CVS_WUR;
+
 typedef struct cvs_index_info {
     char spec[128];        /* "ivf1024" or "faiss:HNSW32" */
     uint64_t count;        /* records in the index */

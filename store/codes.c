@@ -449,3 +449,80 @@ out:
     cvs__read_end(db, txn);
     return rc;
 }
+
+/* ==== Sharing a codec between stores ==== */
+
+CVS_API int cvs_codec_export(cvs_db *db, void **blob, size_t *len)
+{
+    MDB_txn *txn;
+    cvs_codec *c;
+    uint64_t gen;
+    uint8_t *buf = NULL;
+    int rc;
+    if (!db || !blob || !len)
+        return cvs__err(CVS_EINVAL, "cvs_codec_export: NULL argument");
+    *blob = NULL;
+    *len = 0;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((rc = cvs__codec_for_txn(db, txn, &c, &gen)))
+        goto out;
+    if (!c) {
+        rc = cvs__err(CVS_NOTFOUND, "%s: no codec has been built (cvstore build)", db->path);
+        goto out;
+    }
+    if ((rc = cvs__codec_serialize(c, &buf, len)))
+        goto out;
+    *blob = buf;
+out:
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
+                                 const cvs_build_opts *opts)
+{
+    build_arg a = {0};
+    const uint8_t *b = blob;
+    uint32_t spec_len, dim, metric;
+    cvs_info info;
+    int rc;
+
+    if (!db || !blob)
+        return cvs__err(CVS_EINVAL, "cvs_build_with_codec: NULL argument");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (opts && opts->index && *opts->index)
+        return cvs__err(CVS_EINVAL, "cvs_build_with_codec builds codes only, not index \"%s\"",
+                        opts->index);
+    if ((rc = cvs__codec_deserialize(blob, len, &a.codec)))
+        return rc;
+    /* A blob that deserializes has its header (docs/FORMAT.md, "Codec
+     * blob"): spec_len at 12, then the spec, the dimension and the metric. */
+    spec_len = cvs__get_u32(b + 12);
+    dim = cvs__get_u32(b + 16 + spec_len);
+    metric = cvs__get_u32(b + 20 + spec_len);
+    if (dim != db->dim || metric != (uint32_t)db->metric) {
+        rc = cvs__err(CVS_EINVAL, "%s: the codec is for dimension %u, metric %s; the store has "
+                      "dimension %u, metric %s", db->path, dim,
+                      cvs_metric_name((cvs_metric)metric), db->dim, cvs_metric_name(db->metric));
+        goto out;
+    }
+    if (db->raw == CVS_RAW_NONE) {
+        cvs_codec_info ci;
+        rc = cvs_codec_get_info(db, &ci);
+        if (rc == CVS_OK)
+            rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and already has "
+                          "codec %s: there is nothing left to encode", db->path, ci.spec);
+        if (rc != CVS_NOTFOUND)
+            goto out;
+    }
+    if ((rc = cvs_db_info(db, &info)))
+        goto out;
+    a.total = info.count;
+    a.opts = opts;
+    rc = cvs__write(db, build_fn, &a);
+out:
+    cvs__codec_free(a.codec);
+    return rc;
+}

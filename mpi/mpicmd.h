@@ -1,0 +1,62 @@
+/*
+ * mpicmd.h -- what the cvstore-mpi subcommands share.  Every rank runs the
+ * same subcommand; rank r owns the shards s with s % nranks == r.  A rank
+ * that fails prints its own message (naming the rank and shard) and still
+ * takes part in the next collective, where mcmd_agree makes every rank
+ * leave with the same exit code: no rank waits for one that gave up.
+ */
+#ifndef CVS_MPI_MPICMD_H
+#define CVS_MPI_MPICMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/common.h"
+#include "shards.h"
+
+typedef struct mcmd {
+    int rank, nranks;
+} mcmd;
+
+extern mcmd g_mpi;
+
+/* Usage errors are the same on every rank: rank 0 alone prints them. */
+#define MCMD_ERR0(...) do { if (g_mpi.rank == 0) cli_err(__VA_ARGS__); } while (0)
+static inline int mcmd_usage(const char *usage)
+{
+    if (g_mpi.rank == 0)
+        fputs(usage, stderr);
+    return CLI_EUSER;
+}
+
+/* The worst exit code (CLI_OK < CLI_EUSER < CLI_EFAIL) over all ranks. */
+int mcmd_agree(int rc);
+
+static inline int mcmd_owns(uint32_t shard)
+{
+    return (int)(shard % (uint32_t)g_mpi.nranks) == g_mpi.rank;
+}
+
+/* Reads DB's manifest on every rank; an exit code (message printed by
+ * rank 0 only, since every rank sees the same file). */
+int mcmd_manifest(const char *cmd, const char *db, shards_manifest *m);
+
+/* Opens the shards this rank owns into dbs[shard] (others NULL); an exit
+ * code, agreed over all ranks.  mcmd_close_all accepts a partly filled
+ * array. */
+int mcmd_open_owned(const char *cmd, const char *db, const shards_manifest *m, unsigned flags,
+                    cvs_db **dbs);
+void mcmd_close_all(cvs_db **dbs, uint32_t n);
+
+/* Test hook (docs/SCALING.md): CVSTORE_MPI_KILL="RANK:POINT" makes that rank
+ * kill itself with SIGKILL on reaching POINT ("open", "batch"). */
+void mcmd_maybe_die(const char *point);
+
+int mpi_cmd_init(int argc, char **argv);
+int mpi_cmd_import(int argc, char **argv);
+int mpi_cmd_search(int argc, char **argv);
+int mpi_cmd_stats(int argc, char **argv);
+int mpi_cmd_check(int argc, char **argv);
+int mpi_cmd_build(int argc, char **argv);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * stats.c -- `cvstore-mpi stats` and `cvstore-mpi check` over all shards.
+ * Each rank looks at its shards and rank 0 prints the sums.  check runs
+ * cvs_check on every shard and also verifies the two invariants of the
+ * sharded layout: every record lives in the shard its id hashes to (a
+ * record elsewhere would be found by search but missed by an upsert,
+ * which would then store it twice), and every shard has the same codec
+ * or none (else code distances are not comparable across shards).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mpi.h>
+
+#include "mpicmd.h"
+
+static const char stats_usage[] =
+    "Usage: mpirun -np N cvstore-mpi stats DB [--json]\n"
+    "\n"
+    "Records and bytes on disk of every shard, and their sums.\n"
+    "  -j, --json   one JSON object: {\"shards\": S, \"ranks\": N, \"records\": R,\n"
+    "               \"disk_bytes\": B, \"per_shard\": [{\"shard\": 0, ...}, ...]}\n"
+    "  -h, --help   show this help\n";
+
+static const char check_usage[] =
+    "Usage: mpirun -np N cvstore-mpi check DB [--json]\n"
+    "\n"
+    "cvstore check of every shard, that every record is in the shard its id\n"
+    "hashes to, and that all shards share one codec (or none).  Exit code 0 when\n"
+    "healthy, 1 when problems were found, 2 when the check itself failed.\n"
+    "  -j, --json   one JSON object: {\"healthy\": true, \"problems\": 0,\n"
+    "               \"records\": R, \"messages\": [...]}\n"
+    "  -h, --help   show this help\n";
+
+static int parse_json_flag(const char *usage, int argc, char **argv, int *json)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            *json = 1;
+            break;
+        case 'h':
+            if (g_mpi.rank == 0)
+                fputs(usage, stdout);
+            return -1;
+        default:
+            return mcmd_usage(usage);
+        }
+    }
+    if (argc - optind != 1) {
+        MCMD_ERR0(argv[0], "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
+        return mcmd_usage(usage);
+    }
+    return CLI_OK;
+}
+
+int mpi_cmd_stats(int argc, char **argv)
+{
+    const char *cmd = "mpi stats";
+    shards_manifest m;
+    cvs_db **dbs = NULL;
+    uint64_t *mine = NULL, *all = NULL; /* per shard: records, disk bytes */
+    int json = 0, rc;
+
+    if ((rc = parse_json_flag(stats_usage, argc, argv, &json)))
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = mcmd_manifest(cmd, argv[optind], &m)))
+        return rc;
+    dbs = calloc(m.shards, sizeof *dbs);
+    mine = calloc(2 * (size_t)m.shards, sizeof *mine);
+    all = calloc(2 * (size_t)m.shards, sizeof *all);
+    if (!dbs || !mine || !all)
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    if ((rc = mcmd_open_owned(cmd, argv[optind], &m, CVS_OPEN_RDONLY, dbs)))
+        goto out;
+    for (uint32_t s = 0; s < m.shards && !rc; s++) {
+        cvs_info info;
+        int irc;
+        if (!dbs[s])
+            continue;
+        if ((irc = cvs_db_info(dbs[s], &info))) {
+            rc = cli_fail(cmd, irc, dbs[s]);
+            break;
+        }
+        mine[2 * s] = info.count;
+        mine[2 * s + 1] = info.disk_bytes;
+    }
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    /* Each shard's figures come from its one owner, zeros from the rest. */
+    MPI_Reduce(mine, all, 2 * (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (g_mpi.rank == 0) {
+        uint64_t records = 0, bytes = 0;
+        for (uint32_t s = 0; s < m.shards; s++) {
+            records += all[2 * s];
+            bytes += all[2 * s + 1];
+        }
+        if (json) {
+            json_t *per = json_array(), *j;
+            for (uint32_t s = 0; per && s < m.shards; s++)
+                if (json_array_append_new(per, json_pack("{s:i,s:I,s:I}", "shard", (int)s,
+                                                         "records", (json_int_t)all[2 * s],
+                                                         "disk_bytes",
+                                                         (json_int_t)all[2 * s + 1]))) {
+                    json_decref(per);
+                    per = NULL;
+                }
+            j = per ? json_pack("{s:i,s:i,s:s,s:i,s:s,s:I,s:I,s:o}", "shards", (int)m.shards,
+                                "ranks", g_mpi.nranks, "hash", SHARDS_HASH, "dim", (int)m.dim,
+                                "metric", cvs_metric_name(m.metric), "records",
+                                (json_int_t)records, "disk_bytes", (json_int_t)bytes,
+                                "per_shard", per)
+                    : NULL;
+            if (!j || cli_json_print(stdout, j)) {
+                cli_err(cmd, "error writing output");
+                rc = CLI_EFAIL;
+            }
+        } else {
+            char hb[32];
+            printf("shards:     %u (hash %s, %d ranks)\n", m.shards, SHARDS_HASH, g_mpi.nranks);
+            printf("dimension:  %u\nmetric:     %s\n", m.dim, cvs_metric_name(m.metric));
+            printf("records:    %" PRIu64 "\n", records);
+            printf("disk:       %s\n", cli_human_bytes(bytes, hb, sizeof hb));
+            for (uint32_t s = 0; s < m.shards; s++)
+                printf("  shard-%04u  %12" PRIu64 " records  %s\n", s, all[2 * s],
+                       cli_human_bytes(all[2 * s + 1], hb, sizeof hb));
+        }
+    }
+    rc = mcmd_agree(rc);
+out:
+    free(all);
+    free(mine);
+    mcmd_close_all(dbs, dbs ? m.shards : 0);
+    free(dbs);
+    return rc;
+}
+
+/* Problems found by this rank, as one buffer of NUL-terminated messages. */
+typedef struct problems {
+    char *p;
+    size_t n, cap;
+    uint64_t count;
+    uint32_t shard;
+    int oom;
+} problems;
+
+static void add_problem(void *ctx, const char *msg)
+{
+    problems *pr = ctx;
+    char line[1024];
+    size_t len;
+    pr->count++;
+    len = (size_t)snprintf(line, sizeof line, "shard-%04u: %s", pr->shard, msg);
+    if (len >= sizeof line)
+        len = sizeof line - 1;
+    if (pr->n + len + 1 > pr->cap) {
+        size_t nc = pr->cap ? 2 * pr->cap : 4096;
+        char *np;
+        while (nc < pr->n + len + 1)
+            nc *= 2;
+        if (!(np = realloc(pr->p, nc))) {
+            pr->oom = 1;
+            return;
+        }
+        pr->p = np;
+        pr->cap = nc;
+    }
+    memcpy(pr->p + pr->n, line, len);
+    pr->p[pr->n + len] = '\0';
+    pr->n += len + 1;
+}
+
+/* Every record of shard s hashes to s. */
+static int check_placement(const shards_manifest *m, uint32_t s, cvs_db *db, problems *pr)
+{
+    cvs_txn *txn = NULL;
+    cvs_iter *it = NULL;
+    cvs_record r;
+    int rc;
+    if ((rc = cvs_txn_begin(db, &txn)) || (rc = cvs_iter_open(txn, &it)))
+        goto out;
+    while ((rc = cvs_iter_next(it, &r, NULL)) == CVS_OK) {
+        uint32_t want = shards_of(m, r.id, r.id_len);
+        if (want != s) {
+            char msg[700];
+            snprintf(msg, sizeof msg, "record %.*s belongs in shard-%04u (%s of its id)",
+                     (int)r.id_len, r.id, want, SHARDS_HASH);
+            add_problem(pr, msg);
+        }
+    }
+    if (rc == CVS_NOTFOUND)
+        rc = CVS_OK;
+out:
+    cvs_iter_close(it);
+    cvs_txn_end(txn);
+    return rc;
+}
+
+int mpi_cmd_check(int argc, char **argv)
+{
+    const char *cmd = "mpi check";
+    shards_manifest m;
+    cvs_db **dbs = NULL;
+    problems pr = {0};
+    uint64_t *fp = NULL, *fp_all = NULL;
+    unsigned long long local[2] = {0, 0}, total[2] = {0, 0}; /* problems, records */
+    int json = 0, rc, mysize, *sizes = NULL, *displs = NULL;
+    char *all = NULL;
+
+    if ((rc = parse_json_flag(check_usage, argc, argv, &json)))
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = mcmd_manifest(cmd, argv[optind], &m)))
+        return rc;
+    if (!(dbs = calloc(m.shards, sizeof *dbs)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    if ((rc = mcmd_open_owned(cmd, argv[optind], &m, CVS_OPEN_RDONLY, dbs)))
+        goto out;
+    for (uint32_t s = 0; s < m.shards && !rc; s++) {
+        uint64_t np = 0;
+        cvs_info info;
+        int crc;
+        if (!dbs[s])
+            continue;
+        pr.shard = s;
+        if ((crc = cvs_check(dbs[s], add_problem, &pr, &np)) ||
+            (crc = check_placement(&m, s, dbs[s], &pr)) || (crc = cvs_db_info(dbs[s], &info))) {
+            /* The check itself failed: never a verdict on the store. */
+            cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, s, cvs_strerror(crc),
+                    cvs_errmsg(dbs[s]));
+            rc = CLI_EFAIL;
+            break;
+        }
+        local[1] += info.count;
+    }
+    /* The shards' codecs: a fingerprint per shard (0 = none), from its
+     * owner, compared at rank 0. */
+    if (!rc && !(fp = calloc(m.shards, sizeof *fp)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if (!rc && !(fp_all = calloc(m.shards, sizeof *fp_all)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    for (uint32_t s = 0; s < m.shards && !rc; s++) {
+        void *blob = NULL;
+        size_t len = 0;
+        int erc;
+        if (!dbs[s])
+            continue;
+        erc = cvs_codec_export(dbs[s], &blob, &len);
+        if (erc == CVS_OK)
+            fp[s] = shards_hash(blob, len) | 1;
+        else if (erc != CVS_NOTFOUND)
+            rc = cli_fail(cmd, erc, dbs[s]);
+        cvs_free(blob);
+    }
+    if (!rc && pr.oom)
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Reduce(fp, fp_all, (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (g_mpi.rank == 0) {
+        for (uint32_t s = 1; s < m.shards; s++) {
+            char msg[200];
+            if (fp_all[s] == fp_all[0])
+                continue;
+            snprintf(msg, sizeof msg, "its codec is not shard-0000's (%s), so code distances "
+                     "are not comparable across shards: run cvstore-mpi build",
+                     fp_all[0] ? "which has one" : "which has none");
+            pr.shard = s;
+            add_problem(&pr, msg);
+        }
+        if (pr.oom)
+            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    }
+    local[0] = pr.count;
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Reduce(local, total, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    mysize = (int)(pr.n < (size_t)INT32_MAX / 64 ? pr.n : 0); /* absurd volumes: counts only */
+    if (g_mpi.rank == 0) {
+        sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
+        displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
+        if (!sizes || !displs)
+            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    }
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Gather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (g_mpi.rank == 0) {
+        size_t tot = 0;
+        for (int r = 0; r < g_mpi.nranks; r++) {
+            displs[r] = (int)tot;
+            tot += (size_t)sizes[r];
+        }
+        if (!(all = malloc(tot ? tot : 1)))
+            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    }
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Gatherv(pr.p, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (g_mpi.rank == 0) {
+        size_t tot = (size_t)displs[g_mpi.nranks - 1] + (size_t)sizes[g_mpi.nranks - 1];
+        if (json) {
+            json_t *msgs = json_array(), *j;
+            for (size_t off = 0; msgs && off < tot; off += strlen(all + off) + 1)
+                if (json_array_append_new(msgs, json_string(all + off))) {
+                    json_decref(msgs);
+                    msgs = NULL;
+                }
+            j = msgs ? json_pack("{s:b,s:I,s:I,s:o}", "healthy", total[0] == 0, "problems",
+                                 (json_int_t)total[0], "records", (json_int_t)total[1],
+                                 "messages", msgs)
+                     : NULL;
+            if (!j || cli_json_print(stdout, j)) {
+                cli_err(cmd, "error writing output");
+                rc = CLI_EFAIL;
+            }
+        } else {
+            for (size_t off = 0; off < tot; off += strlen(all + off) + 1)
+                printf("problem: %s\n", all + off);
+            if (total[0] == 0)
+                printf("ok: %llu records in %u shards, no problems found\n", total[1], m.shards);
+            else
+                printf("%llu problem%s found\n", total[0], total[0] == 1 ? "" : "s");
+        }
+        if (!rc && total[0])
+            rc = CLI_EUSER;
+    }
+    rc = mcmd_agree(rc);
+out:
+    free(all);
+    free(sizes);
+    free(displs);
+    free(pr.p);
+    free(fp);
+    free(fp_all);
+    mcmd_close_all(dbs, dbs ? m.shards : 0);
+    free(dbs);
+    return rc;
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# mpi_shards.sh MPIRUN CVSTORE_MPI CVSTORE -- the sharded store on 1, 2 and 4
+# ranks of one machine: exact search identical (byte for byte, JSON) to one
+# store holding all the records; counts that add up; check clean, and
+# catching a record in the wrong shard; a bad file changing nothing; a
+# killed rank failing the command instead of hanging, and leaving every
+# shard consistent.  Data is generated (a fixed LCG), so nothing is read
+# from outside the tree.
+set -uo pipefail
+MPIRUN="$1"; MPI="$2"; CVS="$3"
+T="$(mktemp -d)"
+trap 'rm -rf "$T"' EXIT
+# CI runs as root, which Open MPI refuses without these.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+run() { local np="$1"; shift; timeout 60 "$MPIRUN" --oversubscribe -np "$np" "$MPI" "$@"; }
+
+# gen N DIM SEED [NAN_AT]: N vectors in fvecs, values in [-0.5, 0.5)
+gen() {
+  perl -e 'my ($n, $d, $s, $nan) = @ARGV; binmode STDOUT;
+    for my $i (0 .. $n - 1) { print pack("l<", $d);
+      for my $j (0 .. $d - 1) { $s = ($s * 1103515245 + 12345) % 2147483648;
+        my $v = $s / 2147483648.0 - 0.5;
+        $v = 9**9**9 / 9**9**9 if defined $nan && $i == $nan && $j == 0;
+        print pack("f<", $v); } }' "$@"
+}
+gen 2000 16 7 > "$T/base.fvecs"
+gen 30 16 99 > "$T/q.fvecs"
+
+json_num() { perl -ne 'print "$1\n" if /"'"$2"'":(\d+)/' <<<"$1" | head -1; }
+
+for metric in l2 cosine; do
+  shards=4; [ "$metric" = cosine ] && shards=3
+  "$CVS" init "$T/one-$metric" --dim 16 --metric "$metric" >/dev/null || fail "single init"
+  "$CVS" import "$T/one-$metric" "$T/base.fvecs" >/dev/null 2>&1 || fail "single import"
+  "$CVS" search "$T/one-$metric" --query-file "$T/q.fvecs" -k 10 --exact --json > "$T/one-$metric.json" \
+    || fail "single search"
+  run 2 init "$T/sh-$metric" --shards "$shards" --dim 16 --metric "$metric" >/dev/null \
+    || fail "$metric: init"
+  run 2 import "$T/sh-$metric" "$T/base.fvecs" --batch 300 >/dev/null || fail "$metric: import"
+  nps="1 2 4"; [ "$metric" = cosine ] && nps="4" # l2 covers 1 and 2; keep the test short
+  for np in $nps; do
+    run "$np" search "$T/sh-$metric" --query-file "$T/q.fvecs" -k 10 --exact --json \
+      > "$T/sh-$metric-$np.json" || fail "$metric: search on $np ranks"
+    cmp -s "$T/one-$metric.json" "$T/sh-$metric-$np.json" \
+      || fail "$metric: $np ranks: sharded search differs from one store"
+  done
+done
+[ "$(wc -l < "$T/sh-l2-2.json")" -eq 30 ] || fail "search: not one line per query"
+
+# Equal scores across shards: 60 records (ids from --ids) share one vector,
+# so they tie for every query; the merge orders ties by id, so 1, 2 and 4
+# ranks print the same, and the 10 printed are ids in byte order.
+perl -e 'binmode STDOUT; print pack("l<", 16), pack("f<16", (0.25) x 16) for 1 .. 60' > "$T/ties.fvecs"
+seq 0 59 | sed 's/^/t/' > "$T/ties.txt"
+run 1 init "$T/sh-ties" --shards 4 --dim 16 --metric l2 >/dev/null || fail "ties: init"
+run 2 import "$T/sh-ties" "$T/ties.fvecs" --ids "$T/ties.txt" >/dev/null || fail "ties: import"
+for np in 1 2 4; do
+  [ "$np" = 2 ] && continue # 1 and 4 differ in every shard's rank
+  run "$np" search "$T/sh-ties" --query-file "$T/q.fvecs" -k 10 --json > "$T/ties-$np.json" \
+    || fail "ties: search on $np ranks"
+done
+cmp -s "$T/ties-1.json" "$T/ties-4.json" \
+  || fail "ties: the order of equal scores depends on the number of ranks"
+ids="$(head -1 "$T/ties-1.json" | perl -ne 'print join(",", /"id":"([^"]*)"/g)')"
+[ "$ids" = "t0,t1,t10,t11,t12,t13,t14,t15,t16,t17" ] || fail "ties: ids in another order: $ids"
+
+# One codec for all shards: trained on a sample of all of them, it gives
+# code distances that a single store with the same codec gives (no
+# re-ranking, so the code distances themselves are compared).
+run 2 build "$T/sh-l2" --codec pq4 --max-train 1500 >/dev/null || fail "build"
+run 1 init "$T/sh1" --shards 1 --dim 16 --metric l2 >/dev/null || fail "init of one shard"
+run 1 import "$T/sh1" "$T/base.fvecs" >/dev/null || fail "import into one shard"
+run 1 build "$T/sh1" --codec-from "$T/sh-l2/shard-0002" >/dev/null || fail "build --codec-from"
+"$CVS" search "$T/sh1/shard-0000" --query-file "$T/q.fvecs" -k 10 --codes --rerank 0 --json \
+  > "$T/one-codes.json" || fail "single codes search"
+for np in 2 4; do
+  run "$np" search "$T/sh-l2" --query-file "$T/q.fvecs" -k 10 --codes --rerank 0 --json \
+    > "$T/sh-codes-$np.json" || fail "codes search on $np ranks"
+  cmp -s "$T/one-codes.json" "$T/sh-codes-$np.json" \
+    || fail "$np ranks: sharded codes search differs from one store with the same codec"
+done
+specs="$(for s in 0 1 2 3; do "$CVS" stats "$T/sh-l2/shard-000$s" --json \
+  | perl -ne 'print "$1\n" if /"codec":\{[^}]*"spec":"([^"]*)"/'; done | sort -u)"
+[ "$specs" = "pq4x8" ] || fail "shards' codecs: '$specs', not one pq4x8"
+run 2 build "$T/sh-l2" --codec pq5 >/dev/null 2>&1
+[ $? = 1 ] || fail "build with a bad spec: not exit 1"
+
+# Counts add up, through cvstore-mpi and through plain cvstore on each shard.
+st="$(run 4 stats "$T/sh-l2" --json)" || fail "stats"
+[ "$(json_num "$st" records)" = 2000 ] || fail "stats: records $(json_num "$st" records), not 2000"
+sum=0
+for s in 0 1 2 3; do
+  n="$("$CVS" stats "$T/sh-l2/shard-000$s" --json | perl -ne 'print "$1" if /"count":(\d+)/')"
+  [ -n "$n" ] && [ "$n" -gt 0 ] || fail "shard $s: plain cvstore stats gives '$n'"
+  sum=$((sum + ${n:-0}))
+done
+[ "$sum" = 2000 ] || fail "the shards hold $sum records, not 2000"
+ck="$(run 2 check "$T/sh-l2" --json)" || fail "check: exit $?"
+[[ "$ck" == *'"healthy":true'* ]] || fail "check: $ck"
+
+# A bad file (a NaN in record 1500) changes no shard.
+gen 2000 16 11 1500 > "$T/bad.fvecs"
+run 2 import "$T/sh-l2" "$T/bad.fvecs" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "import of a NaN: exit $rc, not 1"
+grep -q "record 1500" "$T/err" || fail "import of a NaN: message does not name the record: $(cat "$T/err")"
+run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" -k 10 --exact --json > "$T/after-bad.json"
+cmp -s "$T/one-l2.json" "$T/after-bad.json" || fail "a failed import changed the shards"
+
+# So does an ids file that names a record twice.
+seq 0 1999 | sed '1234s/.*/17/' > "$T/dup.txt"
+run 2 import "$T/sh-l2" "$T/base.fvecs" --ids "$T/dup.txt" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "import with a repeated id: exit $rc, not 1"
+grep -q "id 17 on lines 18 and 1234" "$T/err" || fail "repeated id: $(cat "$T/err")"
+st="$(run 2 stats "$T/sh-l2" --json)"
+[ "$(json_num "$st" records)" = 2000 ] || fail "a refused import changed the record count"
+
+# A manifest of another version, or damaged: a clear error, exit 1, no crash.
+cp -r "$T/sh-cosine" "$T/sh-v2"
+sed -i 's/"version": 1/"version": 2/' "$T/sh-v2/cvstore-shards.json"
+run 2 stats "$T/sh-v2" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "manifest version 2: exit $rc, not 1"
+grep -q "manifest version 2; this cvstore-mpi reads version 1" "$T/err" || fail "version: $(cat "$T/err")"
+for damage in 's/"shards": 3/"shards": 0/' 's/"hash": "fnv1a64"/"hash": "md5"/' 's/}//' 's/"dim"/"dims"/'; do
+  cp "$T/sh-cosine/cvstore-shards.json" "$T/sh-v2/cvstore-shards.json"
+  sed -i "$damage" "$T/sh-v2/cvstore-shards.json"
+  run 2 search "$T/sh-v2" --query-file "$T/q.fvecs" -k 3 >/dev/null 2>"$T/err"
+  rc=$?
+  [ "$rc" = 1 ] || fail "manifest damaged by $damage: exit $rc, not 1"
+  grep -q "cvstore-shards.json" "$T/err" || fail "damaged manifest ($damage): $(cat "$T/err")"
+done
+
+# Usage errors: exit 1 on every rank, nothing hangs.
+run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" >/dev/null 2>&1
+[ $? = 1 ] || fail "search without -k: not exit 1"
+run 2 stats "$T/nothing" >/dev/null 2>&1
+[ $? = 1 ] || fail "stats of a missing store: not exit 1"
+
+# A killed rank: the command fails (not 124, the timeout's code) with
+# mpirun's message naming the signal, and every shard stays consistent.
+gen 3000 16 23 > "$T/more.fvecs"
+CVSTORE_MPI_KILL=1:batch run 2 import "$T/sh-l2" "$T/more.fvecs" --batch 100 >/dev/null 2>"$T/err"
+rc=$?
+{ [ "$rc" != 0 ] && [ "$rc" != 124 ]; } || fail "killed rank during import: exit $rc"
+grep -qi "signal 9\|killed" "$T/err" || fail "killed rank: no clear message: $(head -5 "$T/err")"
+ck="$(run 2 check "$T/sh-l2" --json)" || fail "check after a killed import: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "check after a killed import: $ck"
+CVSTORE_MPI_KILL=0:open run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" -k 5 >/dev/null 2>&1
+rc=$?
+{ [ "$rc" != 0 ] && [ "$rc" != 124 ]; } || fail "killed rank during search: exit $rc"
+# Running the import again completes it.
+run 2 import "$T/sh-l2" "$T/more.fvecs" >/dev/null || fail "import again"
+st="$(run 2 stats "$T/sh-l2" --json)"
+[ "$(json_num "$st" records)" = 3000 ] || fail "after the re-import: $(json_num "$st" records) records, not 3000 (ids 0..2999 upserted)"
+
+# A record in the wrong shard is a problem check reports.
+for id in $(seq 0 50); do
+  printf '{"id": "x%s", "vector": [%s]}\n' "$id" "$(yes 0.5 | head -16 | paste -sd,)"
+done > "$T/x.jsonl"
+"$CVS" import "$T/sh-l2/shard-0000" "$T/x.jsonl" >/dev/null 2>&1 || fail "plain import into a shard"
+run 2 check "$T/sh-l2" >"$T/out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "check of a misplaced record: exit $rc, not 1"
+grep -q "belongs in shard" "$T/out" || fail "check of a misplaced record: $(head -3 "$T/out")"
+
+# A shard given a codec of its own is a problem too.
+"$CVS" build "$T/sh-l2/shard-0001" --codec pq8 >/dev/null 2>&1 || fail "plain build of a shard"
+run 2 check "$T/sh-l2" >"$T/out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "check of a shard with its own codec: exit $rc, not 1"
+grep -q "shard-0001: its codec is not shard-0000's" "$T/out" || fail "check: $(tail -3 "$T/out")"
+
+[ "$fails" = 0 ] && echo "mpi_shards: all passed"
+exit $((fails > 0))
