@@ -34,7 +34,8 @@ static const char usage[] =
     "  {\"query\", \"budget\", \"tokens\", \"items\": [{\"id\", \"score\", \"tokens\", \"hop\",\n"
     "   \"via\": [{\"id\", \"type\"}, ...], \"title\", \"text\"}]}\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
-    "each with one such line (always JSON), with \"query_id\" added, in file order.\n"
+    "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
+    "a question that cannot be embedded gets {\"query_id\", \"query\", \"error\"}.\n"
     "--query-file F (fvecs, npy) takes query vectors instead of text (vector\n"
     "seeds only); \"query\" is then the row number.\n"
     "\n"
@@ -155,6 +156,16 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
 {
     cvs_context_result r;
     int rc = cvs_txn_context(t, o, text, text ? strlen(text) : 0, qvec, &r);
+    if (rc == CVS_EINPUT && qid) {
+        /* A question of a --queries batch that cannot be answered for what
+         * it is (no word the embedder knows, with a strategy that needs the
+         * vector): its line says so and the batch goes on.  A store error
+         * still stops it. */
+        json_t *j = json_pack("{s:s, s:o, s:s}", "query_id", qid, "query", qfield, "error",
+                              cvs_errmsg(db));
+        cli_err("context", "query %s: %s", qid, cvs_errmsg(db));
+        return cli_json_print(stdout, j) ? cli_fail("context", CVS_ENOMEM, NULL) : CLI_OK;
+    }
     if (rc) {
         json_decref(qfield);
         return cli_fail("context", rc, db);

@@ -34,6 +34,16 @@
  * earlier) are answered as JSON-RPC says, with an array; requests before
  * initialize are served too, since nothing depends on the session's state
  * but the store.
+ *
+ * Sizes.  A result carries its object twice (as text, which the spec asks
+ * of tools that return structured content, and as structuredContent), and
+ * clients read a message into a bounded buffer (the TypeScript SDK's stdio
+ * transport: 10 MiB).  So a memory is capped (--max-memory-bytes, text plus
+ * metadata, CVS_MEM_MAX_BYTES by default, at most MCP_MEMORY_BYTES_MAX), a
+ * memory stored larger than the cap before (by another program) is shown
+ * cut to it ("text_truncated"), and a result stays under MCP_RESULT_MAX
+ * bytes: recall drops its last memories ("truncated": true), list returns
+ * a shorter page whose next_cursor continues after it.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -47,6 +57,8 @@
 #define MCP_LINE_MAX (64u << 20)
 #define MCP_K_MAX 100
 #define MCP_LIST_MAX 100
+#define MCP_MEMORY_BYTES_MAX (1u << 20) /* --max-memory-bytes at most */
+#define MCP_RESULT_MAX (6u << 20)       /* bytes of one serialized reply */
 #define STR_(x) #x
 #define CLI_STR(x) STR_(x)
 
@@ -62,11 +74,15 @@ static const char usage[] =
     "Serves the store as agent memory over the Model Context Protocol: JSON-RPC\n"
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
     "Tools: remember, recall, forget, list.  The store needs an embedder\n"
-    "(`cvstore init DB --embedder glove`).  Runs until stdin closes.\n"
+    "(`cvstore init DB --embedder glove`); without one, or without its data,\n"
+    "it is refused at start-up.  Runs until stdin closes.\n"
     "\n"
     "Options:\n"
     "  -n, --namespace NS   namespace of tool calls that name none (default\n"
     "                       \"default\")\n"
+    "  -m, --max-memory-bytes N\n"
+    "                       refuse a memory whose text and metadata exceed N\n"
+    "                       bytes (default " CLI_STR(CVS_MEM_MAX_BYTES) ", at most 1048576)\n"
     "  -h, --help           show this help\n";
 
 static const char *const versions[] = {"2025-06-18", "2025-03-26", "2024-11-05"};
@@ -74,6 +90,7 @@ static const char *const versions[] = {"2025-06-18", "2025-03-26", "2024-11-05"}
 typedef struct server {
     cvs_db *db;
     const char *ns;        /* default namespace */
+    size_t max_bytes;      /* a memory's text + metadata, at most */
 } server;
 
 /* ==== Tool descriptions ==== */
@@ -83,10 +100,11 @@ static const char tools_json[] =
     "{\"name\":\"remember\","
     "\"description\":\"Store a memory (a piece of text) for later recall. An exact duplicate of a "
     "memory of the namespace is not stored again; a rewording of one (embedding cosine >= 0.95, "
-    "mostly the same words) updates it instead; a near-duplicate with changed words is added and "
-    "supersedes the old one. Returns the memory's id and status (added, duplicate, merged).\","
+    "every word of it kept) updates it instead; a near-duplicate that changes or drops a word is "
+    "added and supersedes the old one, which is kept. Returns the memory's id and status (added, duplicate, merged).\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
-    "\"text\":{\"type\":\"string\",\"minLength\":1,\"description\":\"What to remember.\"},"
+    "\"text\":{\"type\":\"string\",\"minLength\":1,\"description\":\"What to remember: a fact or a "
+    "summary (text and metadata at most the server's --max-memory-bytes, 65536 by default).\"},"
     "\"metadata\":{\"type\":\"object\",\"description\":\"JSON metadata; names beginning with '_' are "
     "reserved. A string member 'subject' makes this memory supersede the newest earlier memory "
     "with the same subject.\"},"
@@ -189,6 +207,24 @@ static json_t *tool_ok(json_t *obj /* stolen */)
     return r;
 }
 
+/* The bytes of a tool's result as sent (0 for want of memory). */
+static size_t result_size(json_t *res)
+{
+    char *txt = json_dumps(res, CLI_JSON_FLAGS);
+    size_t n = txt ? strlen(txt) : 0;
+    free(txt);
+    return n;
+}
+
+/* How many memories to send next, when n of them made a result of size
+ * bytes: proportionally fewer, and at least one fewer. */
+static size_t fewer(size_t n, size_t size)
+{
+    size_t m = (size_t)((double)n * MCP_RESULT_MAX / (double)size * 0.9);
+    m = m < n ? m : n - 1;
+    return m ? m : 1;
+}
+
 /* ==== Argument helpers ==== */
 
 /* args[name] as a string: *out NULL when absent; -1 when present but not a
@@ -228,14 +264,36 @@ static json_t *iso_time(int64_t us)
     return us ? json_string(cli_iso8601(us, buf, sizeof buf)) : json_null();
 }
 
-static json_t *item_json(const cvs_mem_item *it, int with_score)
+/* The length of the longest UTF-8 prefix of s (n bytes) of at most max
+ * bytes that ends on a character boundary. */
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* One memory as JSON; text and metadata beyond max bytes (a memory stored
+ * before the cap, or by another program) are cut and flagged. */
+static json_t *item_json(const cvs_mem_item *it, int with_score, size_t max)
 {
     json_error_t je;
-    json_t *o = json_object(), *meta = json_loads(it->meta, 0, &je), *path;
+    size_t tl = utf8_cut(it->text, it->text_len, max), ml = strlen(it->meta);
+    int meta_cut = ml > max - tl;
+    json_t *o = json_object(), *meta = meta_cut ? json_object() : json_loads(it->meta, 0, &je);
+    json_t *path;
     if (!o || !meta)
         goto fail;
     if (json_object_set_new(o, "id", json_stringn(it->id, it->id_len)) ||
-        json_object_set_new(o, "text", json_stringn(it->text, it->text_len)))
+        json_object_set_new(o, "text", json_stringn(it->text, tl)))
+        goto fail;
+    if (tl < it->text_len &&
+        (json_object_set_new(o, "text_truncated", json_true()) ||
+         json_object_set_new(o, "text_bytes", json_integer((json_int_t)it->text_len))))
+        goto fail;
+    if (meta_cut && json_object_set_new(o, "metadata_truncated", json_true()))
         goto fail;
     if (json_object_set_new(o, "metadata", meta)) /* takes meta, even when failing */
         goto fail_meta_owned;
@@ -272,11 +330,12 @@ fail_meta_owned:
     return NULL;
 }
 
-static json_t *items_json(const cvs_mem_items *r, int with_score)
+/* The first n memories of r. */
+static json_t *items_json(const cvs_mem_items *r, size_t n, int with_score, size_t max)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < r->n; i++) {
-        json_t *it = item_json(&r->items[i], with_score);
+    for (size_t i = 0; a && i < n && i < r->n; i++) {
+        json_t *it = item_json(&r->items[i], with_score, max);
         if (!it || json_array_append_new(a, it)) {
             json_decref(a);
             return NULL;
@@ -362,6 +421,7 @@ static json_t *tool_remember(server *s, json_t *args)
         o.links = lk;
         o.nlinks = json_array_size(links);
     }
+    o.max_bytes = s->max_bytes;
     if ((rc = cvs_mem_remember(s->db, text, strlen(text), &o, &out))) {
         res = tool_cvs_error("remember", rc, s->db);
         goto out;
@@ -427,9 +487,23 @@ static json_t *tool_recall(server *s, json_t *args)
         res = tool_cvs_error("recall", rc, s->db);
         goto out;
     }
-    if ((items = items_json(&r, 1)))
-        res = tool_ok(json_pack("{s:o, s:I, s:s}", "memories", items, "tokens",
-                                (json_int_t)r.tokens, "namespace", o.ns));
+    /* The best first: what does not fit in one reply is left out. */
+    for (size_t n = r.n, size;; n = fewer(n, size)) {
+        size_t tokens = 0;
+        json_t *obj;
+        for (size_t i = 0; i < n; i++)
+            tokens += r.items[i].tokens;
+        json_decref(res);
+        res = NULL;
+        if (!(items = items_json(&r, n, 1, s->max_bytes)) ||
+            !(obj = json_pack("{s:o, s:I, s:s}", "memories", items, "tokens",
+                              (json_int_t)tokens, "namespace", o.ns)) ||
+            (n < r.n && json_object_set_new(obj, "truncated", json_true())) ||
+            !(res = tool_ok(obj)))
+            break;
+        if ((size = result_size(res)) <= MCP_RESULT_MAX || n <= 1)
+            break;
+    }
 out:
     cvs_mem_items_free(&r);
     free(filter);
@@ -474,13 +548,22 @@ static json_t *tool_list(server *s, json_t *args)
         return tool_error("list: cursor must be a string");
     if (arg_int(args, "limit", 1, MCP_LIST_MAX, 20, &limit))
         return tool_error("list: limit must be an integer from 1 to %d", MCP_LIST_MAX);
-    if ((rc = cvs_mem_list(s->db, ns, cursor, (size_t)limit, &r)))
-        return tool_cvs_error("list", rc, s->db);
-    if ((items = items_json(&r, 0)) &&
-        (o = json_pack("{s:o, s:s}", "memories", items, "namespace", ns))) {
+    /* A page that does not fit in one reply is asked for again, shorter,
+     * so that its next_cursor continues right after it. */
+    for (size_t size;; limit = (long long)fewer(r.n, size)) {
+        cvs_mem_items_free(&r);
+        memset(&r, 0, sizeof r);
+        json_decref(res);
+        res = NULL;
+        if ((rc = cvs_mem_list(s->db, ns, cursor, (size_t)limit, &r)))
+            return tool_cvs_error("list", rc, s->db);
+        if (!(items = items_json(&r, r.n, 0, s->max_bytes)) ||
+            !(o = json_pack("{s:o, s:s}", "memories", items, "namespace", ns)))
+            break;
         if (r.cursor[0])
             json_object_set_new(o, "next_cursor", json_string(r.cursor));
-        res = tool_ok(o);
+        if (!(res = tool_ok(o)) || (size = result_size(res)) <= MCP_RESULT_MAX || r.n <= 1)
+            break;
     }
     cvs_mem_items_free(&r);
     return res;
@@ -692,20 +775,55 @@ static int serve(server *s)
     return CLI_OK;
 }
 
+/* Every tool embeds text: a store that cannot, for want of an embedder or
+ * of its data (the GloVe cache), is refused before serving, with the fix,
+ * rather than failing every call. */
+static int check_embedder(server *s, const char *path)
+{
+    cvs_embedder_info ei;
+    cvs_info in;
+    float *v;
+    int rc = cvs_db_embedder_info(s->db, &ei);
+    if (rc == CVS_NOTFOUND) {
+        cli_err("mcp", "%s has no embedder, and every memory tool embeds text: create a memory "
+                "store with `cvstore init NEW_DB --embedder glove`", path);
+        return CLI_EUSER;
+    }
+    if (rc || (rc = cvs_db_info(s->db, &in)))
+        return cli_fail("mcp", rc, s->db);
+    if (!(v = malloc((size_t)in.dim * sizeof *v)))
+        return cli_fail("mcp", CVS_ENOMEM, NULL);
+    rc = cvs_embed_text(s->db, "memory", 0, v);
+    free(v);
+    if (rc && rc != CVS_EINPUT) /* EINPUT: the probe word itself; the embedder works */
+        return cli_fail("mcp", rc, s->db);
+    return CLI_OK;
+}
+
 int cmd_mcp(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"namespace", required_argument, NULL, 'n'},
+        {"max-memory-bytes", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    server s = {.ns = CVS_MEM_DEFAULT_NS};
+    server s = {.ns = CVS_MEM_DEFAULT_NS, .max_bytes = CVS_MEM_MAX_BYTES};
+    uint64_t u;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             s.ns = optarg;
+            break;
+        case 'm':
+            if (cli_parse_u64(optarg, 1, MCP_MEMORY_BYTES_MAX, &u)) {
+                cli_err("mcp", "--max-memory-bytes: expected 1 to %u, not '%s'",
+                        MCP_MEMORY_BYTES_MAX, optarg);
+                return CLI_EUSER;
+            }
+            s.max_bytes = (size_t)u;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -724,6 +842,10 @@ int cmd_mcp(int argc, char **argv)
     }
     if ((rc = cli_open("mcp", argv[optind], 0, &s.db)))
         return rc;
+    if ((rc = check_embedder(&s, argv[optind]))) {
+        cvs_db_close(s.db);
+        return rc;
+    }
     /* A client that goes away must end us through EOF or a failed write,
      * not kill us mid-transaction with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);

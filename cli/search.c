@@ -39,7 +39,9 @@ static const char usage[] =
     "                       (a store made with cvstore init --embedder)\n"
     "      --queries FILE     a batch of text queries, one {\"id\", \"text\"} object per\n"
     "                       line, each embedded like --text; answered in JSON, one\n"
-    "                       line per query in file order with \"query_id\" added\n"
+    "                       line per query in file order with \"query_id\" added;\n"
+    "                       a query that cannot be embedded (no word of the\n"
+    "                       vocabulary) gets {\"error\": ...} instead of results\n"
     "  -k, --k K            number of results per query (required)\n"
     "  -j, --json           one line per query:\n"
     "                       {\"query\": 0, \"results\": [{\"id\": \"7\", \"score\": 0.87}, ...]}\n"
@@ -128,20 +130,26 @@ static void print_snippet(const char *s, size_t len)
         fputs("...", stdout);
 }
 
-/* The embedded queries of --queries, with their ids, in file order. */
+/* The embedded queries of --queries, with their ids, in file order.  A
+ * question that cannot be embedded (no word of the vocabulary) keeps its
+ * place with the reason in errs[i] and a stand-in vector whose results are
+ * not shown: it is answered with an error, and the others still are. */
 typedef struct text_batch {
     cvs_db *db;
     uint32_t dim;
     float *vecs;
-    char **ids;
+    char **ids, **errs;
     size_t n, cap;
 } text_batch;
 
 static void text_batch_free(text_batch *b)
 {
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         free(b->ids[i]);
+        free(b->errs[i]);
+    }
     free(b->ids);
+    free(b->errs);
     free(b->vecs);
 }
 
@@ -153,20 +161,32 @@ static int embed_line(void *ctx, const char *id, const char *text, size_t len)
         size_t nc = b->cap ? 2 * b->cap : 64;
         float *v = realloc(b->vecs, nc * b->dim * sizeof *v);
         char **ids = v ? realloc(b->ids, nc * sizeof *ids) : NULL;
+        char **errs = ids ? realloc(b->errs, nc * sizeof *errs) : NULL;
         if (v)
             b->vecs = v;
-        if (!ids)
+        if (ids)
+            b->ids = ids;
+        if (!errs)
             return cli_fail("search", CVS_ENOMEM, NULL);
-        b->ids = ids;
+        b->errs = errs;
         b->cap = nc;
     }
-    if ((rc = cvs_embed_text(b->db, text, len, b->vecs + b->n * b->dim))) {
-        cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
-        return cli_exit_code(rc);
-    }
+    b->errs[b->n] = NULL;
     if (!(b->ids[b->n] = strdup(id)))
         return cli_fail("search", CVS_ENOMEM, NULL);
     b->n++;
+    if ((rc = cvs_embed_text(b->db, text, len, b->vecs + (b->n - 1) * b->dim))) {
+        float *v = b->vecs + (b->n - 1) * b->dim;
+        if (rc != CVS_EINPUT) {
+            cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
+            return cli_exit_code(rc);
+        }
+        cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
+        if (!(b->errs[b->n - 1] = strdup(cvs_errmsg(b->db))))
+            return cli_fail("search", CVS_ENOMEM, NULL);
+        memset(v, 0, b->dim * sizeof *v);
+        v[0] = 1; /* a stand-in any metric accepts */
+    }
     return CLI_OK;
 }
 
@@ -419,6 +439,17 @@ int cmd_search(int argc, char **argv)
         const float *sc = scores + q * kk;
         json_t *res = NULL, *obj;
         size_t shown = 0;
+
+        if (qbatch && tb.errs[q]) { /* --queries answers in JSON */
+            obj = json_pack("{s:I,s:s,s:s}", "query", (json_int_t)q, "query_id", tb.ids[q],
+                            "error", tb.errs[q]);
+            if (!obj || cli_json_print(stdout, obj)) {
+                cli_err("search", "error writing output");
+                rc = CLI_EFAIL;
+                goto out;
+            }
+            continue;
+        }
 
         if (json) {
             if (!(res = json_array())) {

@@ -26,6 +26,17 @@ static const char usage[] =
     "                       mem_bytes_per_vector, disk_bytes} or null\n"
     "  -h, --help           show this help\n";
 
+/* The built-in glove embedder's text state (query/embed.c), or NULL for
+ * embedders that have none. */
+static const char *sif_state(const cvs_embedder_info *e)
+{
+    if (strcmp(e->name, "glove") != 0)
+        return NULL;
+    return e->fitted == 2 ? "fixed by the vocabulary"
+           : e->fitted   ? "fitted on the first import"
+                         : "none (embeddings skip its removal)";
+}
+
 int cmd_stats(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -37,7 +48,8 @@ int cmd_stats(int argc, char **argv)
     cvs_info in;
     cvs_codec_info ci;
     cvs_index_info ii;
-    int crc, irc;
+    cvs_embedder_info ei;
+    int crc, irc, erc;
     const char *path;
     char created[40], b1[24], b2[24];
     int c, rc, json = 0;
@@ -77,6 +89,11 @@ int cmd_stats(int argc, char **argv)
         rc = cli_fail("stats", irc, db);
         goto out;
     }
+    erc = cvs_db_embedder_info(db, &ei);
+    if (erc && erc != CVS_NOTFOUND) {
+        rc = cli_fail("stats", erc, db);
+        goto out;
+    }
     if (json) {
         json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:b,s:I,s:I,s:s}",
                               "path", path,
@@ -109,6 +126,13 @@ int cmd_stats(int argc, char **argv)
                           (json_int_t)ii.dirty));
         else if (j)
             json_object_set_new(j, "index", json_null());
+        if (j && erc == 0)
+            json_object_set_new(j, "embedder",
+                                json_pack("{s:s,s:i,s:s?,s:b}", "name", ei.name, "dim", (int)ei.dim,
+                                          "common_component", sif_state(&ei),
+                                          "vocabulary_in_store", ei.data_in_store));
+        else if (j)
+            json_object_set_new(j, "embedder", json_null());
         if (!j) {
             rc = cli_fail("stats", CVS_ENOMEM, NULL);
             goto out;
@@ -157,6 +181,13 @@ int cmd_stats(int argc, char **argv)
     } else {
         printf("index:          none (cvstore build DB --codec SPEC --index ivf)\n");
     }
+    if (erc == 0 && sif_state(&ei))
+        printf("embedder:       %s (dim %u; SIF common component: %s%s)\n", ei.name, ei.dim,
+               sif_state(&ei), ei.data_in_store ? "; vocabulary copied into the store" : "");
+    else if (erc == 0)
+        printf("embedder:       %s (dim %u)\n", ei.name, ei.dim);
+    else
+        printf("embedder:       none (text needs one: cvstore init DB --embedder glove)\n");
 out:
     cvs_db_close(db);
     return rc;

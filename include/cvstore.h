@@ -511,7 +511,11 @@ typedef struct cvs_embedder_info {
     uint32_t dim;
     int has_fingerprint;          /* built-ins with data files ("glove") */
     unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file */
-    int fitted;                   /* SIF: the common component is stored */
+    int fitted;                   /* SIF common component: 0 none (embeddings
+                                     skip its removal), 1 fitted on a first
+                                     import (stores of older versions), 2
+                                     fixed by the vocabulary (every store
+                                     made now) */
     int data_in_store;            /* glove: the store keeps its own copy of the
                                      vocabulary (cvs_db_copy_embedder_data) */
 } cvs_embedder_info;
@@ -537,13 +541,12 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
 /* One text (len 0 with a NUL-terminated text means strlen). */
 CVS_API int cvs_embed_text(cvs_db *db, const char *text, size_t len, float *out) CVS_WUR;
 
-/* Fits the corpus-dependent part of the handle's embedder on a sample of the
- * corpus and stores it, so that records and queries are embedded alike: for
- * "glove", the first principal component of the samples' SIF embeddings,
- * removed from every embedding from then on.  Done once: a store that has
- * it keeps it (CVS_OK, nothing changes).  A no-op for embedders without such
- * a part.  The importer calls it with the first texts of the first text
- * import. */
+/* Makes sure the store has its embedder's fixed state before texts are
+ * embedded: for "glove", the SIF common component, which is derived from
+ * the vocabulary alone (query/embed_sif.c) and installed while the store
+ * has no record; the texts are not used (they once were a fitting sample,
+ * which made embeddings depend on what was written first).  A store that
+ * has a component keeps it.  A no-op for other embedders. */
 CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *lens,
                           size_t n) CVS_WUR;
 
@@ -602,12 +605,13 @@ typedef enum cvs_context_strategy {
  *   - Exact duplicates (same namespace and text, by a BLAKE2b-256 hash) are
  *     not stored again.  Near-duplicates -- cosine similarity of the
  *     embeddings >= CVS_MEM_NEAR_DUP to a memory of the namespace -- are
- *     judged by their words (the BM25 tokens, stop words left out): with a
- *     Jaccard overlap >= CVS_MEM_SAME_WORDS they are the same memory
- *     reworded and update it (its text becomes the new wording, the
- *     metadata members given are merged in, its id, creation time and
- *     links stay); with less they are a revision of it, added as a new
- *     memory that supersedes it.
+ *     judged by their words (the BM25 tokens, stop words left out): when
+ *     the new text has every word of the old one and their Jaccard overlap
+ *     is >= CVS_MEM_SAME_WORDS they are the same memory reworded and update
+ *     it (its text becomes the new wording, the metadata members given
+ *     are merged in, its id, creation time and links stay); otherwise
+ *     (a name, number or word of the old text is missing from the new)
+ *     they are a revision of it, added as a new memory that supersedes it.
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
  *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It
@@ -620,8 +624,10 @@ typedef enum cvs_context_strategy {
  *
  * Checks and writes of one call are two transactions; two processes
  * remembering the same text at the same moment may both add it.  Every
- * function here writes through cvs_put/cvs_delete (recall too: it stores
- * the last-recalled time), so the handle must be writable. */
+ * function here writes through cvs_put/cvs_delete, so the handle must be
+ * writable -- except recall, which stores the last-recalled time when it
+ * can and answers without storing it when the store cannot be written (a
+ * full disk, a read-only handle). */
 
 #define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
 #define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */
@@ -630,6 +636,7 @@ typedef enum cvs_context_strategy {
 #define CVS_MEM_NS_MAX 255              /* bytes of a namespace */
 #define CVS_MEM_HOPS_MAX 4              /* recall's hops */
 #define CVS_MEM_DEFAULT_NS "default"
+#define CVS_MEM_MAX_BYTES 65536         /* default cap on a memory's text + metadata */
 
 typedef struct cvs_mem_remember_opts {
     const char *ns;            /* namespace (NUL-terminated); NULL = "default" */
@@ -645,6 +652,11 @@ typedef struct cvs_mem_remember_opts {
                                   of the namespace that this one replaces */
     float near_dup;            /* cosine threshold; 0 = CVS_MEM_NEAR_DUP,
                                   above 1 turns near-duplicate merging off */
+    size_t max_bytes;          /* most bytes of text plus metadata;
+                                  0 = CVS_MEM_MAX_BYTES.  A memory is a fact
+                                  or a summary, not a document, and one that
+                                  is too large breaks the clients that read
+                                  it back (an MCP client's message buffer) */
 } cvs_mem_remember_opts;
 
 typedef enum cvs_mem_outcome {
@@ -663,10 +675,13 @@ typedef struct cvs_mem_remembered {
 } cvs_mem_remembered;
 
 /* Remembers len bytes of UTF-8 text (len 0 = strlen) in opts->ns (opts may
- * be NULL).  CVS_EINPUT for empty or invalid text, bad metadata, a link or
- * supersedes naming no memory of the namespace, or text the embedder cannot
- * embed (glove: no word of its vocabulary); CVS_EINVAL for a store without
- * an embedder.  *out is the caller's. */
+ * be NULL).  CVS_EINPUT for empty or invalid text, text and metadata over
+ * opts->max_bytes (nothing is stored), bad metadata, a link or
+ * supersedes naming no memory of the namespace; CVS_EINVAL for a store
+ * without an embedder.  Text the embedder cannot embed (glove: no word of
+ * its vocabulary) is stored all the same with a stand-in vector (metadata
+ * "_noembed"): recall finds it by its words, and it is never taken for a
+ * near-duplicate.  *out is the caller's. */
 CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                              const cvs_mem_remember_opts *opts,
                              cvs_mem_remembered *out) CVS_WUR;

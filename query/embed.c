@@ -10,8 +10,8 @@
  * on an embedder of another name or dim, or a GloVe cache with another
  * vocabulary, is refused with CVS_EINVAL.  Vectors from two models share no
  * geometry, so a mismatched query would return confident nonsense; refusing
- * it is the only safe answer.  The SIF common component (the part of SIF
- * fitted to the corpus) is kept in meta "sif" and read by every query.
+ * it is the only safe answer.  The SIF common component is kept in meta
+ * "sif" and read by every embedding.
  *
  * Choices:
  *   1. The library never downloads by itself.  A missing GloVe cache is
@@ -34,6 +34,17 @@
  *   4. Attaching (cvs_db_set_embedder) must not race with embedding calls
  *      on the same handle; embedding calls may run concurrently.  The
  *      implicit attach of cvs_embed_texts is guarded by a mutex.
+ *   6. The SIF common component is the vocabulary's (embed_sif.c, deviation
+ *      4), installed in meta "sif" by the first writable handle while the
+ *      store has no record: when the embedder is first attached (`cvstore
+ *      init --embedder glove`), or, for a store created before this
+ *      existed, by its first write.  It never changes afterwards, so an
+ *      embedding depends on the text and the vocabulary only, never on the
+ *      order, size or route (import, put, memory) of earlier writes, and
+ *      an export imported into a new store meets the same component.  A
+ *      store that already has records and no component keeps none (its
+ *      vectors were embedded without removal); one fitted by an older
+ *      version keeps its fitted component.
  *   5. An HTTP embedder's URL is kept in meta "embed_url" (the latest one
  *      that worked), so that any handle, e.g. the CLI importing text-only
  *      records, attaches it by itself; the URL is a hint, not part of the
@@ -56,6 +67,10 @@
 #define EMB_REC_VERSION 1u
 #define SIF_REC_VERSION 1u
 #define SIF_REC_FIXED 16
+/* meta "sif" has_pc: where the stored common component comes from. */
+#define SIF_PC_NONE 0    /* none: embeddings skip the removal */
+#define SIF_PC_FITTED 1  /* fitted on a store's first import (older stores) */
+#define SIF_PC_VOCAB 2   /* fixed by the vocabulary (cvs__sif_vocab_pc) */
 
 typedef struct cvs_embedder {
     char name[CVS_EMBEDDER_NAME_MAX + 1];
@@ -195,7 +210,8 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
     return CVS_OK;
 }
 
-/* meta "sif": u32 version, u32 dim, f32 a, u32 has_pc, [f32 pc[dim]]. */
+/* meta "sif": u32 version, u32 dim, f32 a, u32 has_pc, [f32 pc[dim]].
+ * *has_pc is the SIF_PC_* kind (SIF_PC_NONE when there is no record). */
 static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_pc)
 {
     MDB_val k = {3, "sif"}, v;
@@ -212,7 +228,9 @@ static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_p
         cvs__get_u32(p + 4) != db->dim)
         return cvs__err(CVS_ECORRUPT, "meta sif: bad size, version or dimension");
     memcpy(a, p + 8, 4);
-    *has_pc = cvs__get_u32(p + 12) != 0;
+    *has_pc = (int)cvs__get_u32(p + 12);
+    if (*has_pc != SIF_PC_NONE && *has_pc != SIF_PC_FITTED && *has_pc != SIF_PC_VOCAB)
+        return cvs__err(CVS_ECORRUPT, "meta sif: unknown component kind %d", *has_pc);
     if (!(*a > 0) || !isfinite(*a) ||
         v.mv_size != SIF_REC_FIXED + (*has_pc ? 4 * (size_t)db->dim : 0))
         return cvs__err(CVS_ECORRUPT, "meta sif: bad a or size");
@@ -221,7 +239,7 @@ static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_p
     return CVS_OK;
 }
 
-static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc)
+static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc, int kind)
 {
     MDB_val k = {3, "sif"}, v;
     int mrc;
@@ -231,7 +249,7 @@ static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc)
     cvs__put_u32(v.mv_data, SIF_REC_VERSION);
     cvs__put_u32((unsigned char *)v.mv_data + 4, db->dim);
     memcpy((unsigned char *)v.mv_data + 8, &a, 4);
-    cvs__put_u32((unsigned char *)v.mv_data + 12, pc != NULL);
+    cvs__put_u32((unsigned char *)v.mv_data + 12, pc ? (uint32_t)kind : SIF_PC_NONE);
     if (pc)
         memcpy((unsigned char *)v.mv_data + SIF_REC_FIXED, pc, 4 * (size_t)db->dim);
     if ((mrc = cvs__vreserve_done(db, txn, db->dbi_meta, &k, &v, 0)))
@@ -416,9 +434,71 @@ static int record_fn(cvs_db *db, MDB_txn *txn, void *arg)
         return CVS_OK;
     if ((rc = emb_rec_put(db, txn, e)))
         return rc;
-    /* "Before any corpus exists, skip removal and record that." */
-    if (e->sif && (rc = sif_rec_get(db, txn, &a, NULL, &has_pc)) == CVS_OK && !has_pc)
-        rc = sif_rec_put(db, txn, CVS_SIF_A, NULL);
+    /* No component yet; attach() installs the vocabulary's next. */
+    if (e->sif && (rc = sif_rec_get(db, txn, &a, NULL, &has_pc)) == CVS_OK &&
+        has_pc == SIF_PC_NONE)
+        rc = sif_rec_put(db, txn, CVS_SIF_A, NULL, SIF_PC_NONE);
+    return rc;
+}
+
+/* ==== The SIF common component ==== */
+
+/* Whether the store has no record yet. */
+static int store_empty(cvs_db *db, MDB_txn *txn, int *empty)
+{
+    MDB_stat st;
+    int mrc = mdb_stat(txn, db->dbi_recs, &st);
+    if (mrc)
+        return cvs__err_lmdb(mrc, "counting records");
+    *empty = st.ms_entries == 0;
+    return CVS_OK;
+}
+
+/* Whether the vocabulary's component should be installed: the store has
+ * none and no record yet (an older store that embedded records without one
+ * keeps embedding that way, or its vectors and queries would disagree). */
+static int component_wanted(cvs_db *db, MDB_txn *txn, int *want)
+{
+    float a;
+    int rc, kind, empty = 0;
+    *want = 0;
+    if ((rc = sif_rec_get(db, txn, &a, NULL, &kind)) || kind != SIF_PC_NONE)
+        return rc;
+    if ((rc = store_empty(db, txn, &empty)))
+        return rc;
+    *want = empty;
+    return CVS_OK;
+}
+
+static int install_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    int want, rc;
+    if ((rc = component_wanted(db, txn, &want)) || !want)
+        return rc; /* another writer installed it, or wrote a record first */
+    return sif_rec_put(db, txn, CVS_SIF_A, arg, SIF_PC_VOCAB);
+}
+
+/* Installs the vocabulary's common component in a writable store that
+ * wants it (component_wanted).  The component depends on the vocabulary
+ * alone, so two writers racing here write the same vector. */
+static int ensure_component(cvs_db *db, cvs_embedder *e)
+{
+    MDB_txn *txn;
+    float *pc;
+    int rc, want;
+    if (!e->sif || (db->flags & CVS_OPEN_RDONLY))
+        return CVS_OK;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = component_wanted(db, txn, &want);
+    cvs__read_end(db, txn);
+    if (rc || !want)
+        return rc;
+    if (!(pc = malloc(e->dim * sizeof *pc)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((rc = cvs__sif_vocab_pc(e->sif, CVS_SIF_A, pc)) == CVS_OK)
+        rc = cvs__write(db, install_fn, pc);
+    free(pc);
     return rc;
 }
 
@@ -487,6 +567,8 @@ fail:
 static int attach(cvs_db *db, cvs_embedder *e)
 {
     int rc = (db->flags & CVS_OPEN_RDONLY) ? check_fn_ro(db, e) : cvs__write(db, record_fn, e);
+    if (rc == CVS_OK)
+        rc = ensure_component(db, e);
     if (rc) {
         embedder_free(e);
         return rc;
@@ -673,7 +755,9 @@ static int sif_state(cvs_db *db, cvs_embedder *e, float *a, const float **pc)
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = cvs__read_begin(db, &txn)))
+    /* A store created before the vocabulary's component existed gets it
+     * from its first writer, while it has no record. */
+    if ((rc = ensure_component(db, e)) || (rc = cvs__read_begin(db, &txn)))
         goto out;
     rc = sif_rec_get(db, txn, &e->a, buf, &has_pc);
     cvs__read_end(db, txn);
@@ -735,58 +819,21 @@ CVS_API int cvs_embed_text(cvs_db *db, const char *text, size_t len, float *out)
     return cvs_embed_texts(db, &text, &len, 1, out);
 }
 
-typedef struct fit_arg {
-    const float *pc;
-} fit_arg;
-
-static int fit_fn(cvs_db *db, MDB_txn *txn, void *arg)
-{
-    fit_arg *f = arg;
-    float a;
-    int has_pc, rc;
-    if ((rc = sif_rec_get(db, txn, &a, NULL, &has_pc)))
-        return rc;
-    if (has_pc)
-        return CVS_OK; /* fitted meanwhile: the first one stays */
-    return sif_rec_put(db, txn, a, f->pc);
-}
-
 CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *lens, size_t n)
 {
     cvs_embedder *e;
-    float a, *x = NULL, *pc = NULL;
-    const float *have;
-    unsigned char *empty = NULL;
-    fit_arg f;
+    float a;
+    const float *pc;
     int rc;
-
+    (void)texts;
     if (!db || (n && (!texts || !lens)))
         return cvs__err(CVS_EINVAL, "cvs_embed_fit: NULL argument");
-    if ((rc = current(db, &e)))
+    /* The component comes from the vocabulary, not from these texts
+     * (embed_sif.c, deviation 4); reading the state installs it in a
+     * writable store that wants it. */
+    if ((rc = current(db, &e)) || !e->sif)
         return rc;
-    if (!e->sif || n == 0)
-        return CVS_OK;
-    if ((rc = sif_state(db, e, &a, &have)) || have)
-        return rc;
-    if (n > SIZE_MAX / sizeof(float) / e->dim)
-        return cvs__err(CVS_EINVAL, "cvs_embed_fit: %zu texts", n);
-    x = malloc(n * e->dim * sizeof *x);
-    pc = malloc(e->dim * sizeof *pc);
-    empty = malloc(n);
-    if (!x || !pc || !empty) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu sample texts", n);
-        goto out;
-    }
-    if ((rc = cvs__sif_embed(e->sif, a, texts, lens, n, x, empty)) ||
-        (rc = cvs__sif_first_pc(x, n, e->dim, pc)))
-        goto out;
-    f.pc = pc;
-    rc = cvs__write(db, fit_fn, &f);
-out:
-    free(x);
-    free(pc);
-    free(empty);
-    return rc;
+    return sif_state(db, e, &a, &pc);
 }
 
 /* ==== For the importer ==== */
@@ -812,4 +859,20 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
     if (rc == CVS_OK && empty)
         rc = cvs__err(CVS_EINPUT, "no word of its text is in the GloVe vocabulary");
     return rc;
+}
+
+int cvs__embed_standin(cvs_db *db, float *out)
+{
+    cvs_embedder *e;
+    float a;
+    const float *pc = NULL;
+    int rc;
+    if ((rc = current(db, &e)) || (e->sif && (rc = sif_state(db, e, &a, &pc))))
+        return rc;
+    memset(out, 0, db->dim * sizeof *out);
+    if (pc)
+        memcpy(out, pc, db->dim * sizeof *out);
+    else
+        out[0] = 1;
+    return CVS_OK;
 }

@@ -40,9 +40,11 @@ long cvs__sif_lookup(const cvs_sif *s, const char *w, size_t len);
 int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const size_t *lens,
                    size_t n, float *out, unsigned char *empty);
 
-/* The unit first principal direction (uncentered, as in the paper: the top
- * eigenvector of X^T X) of n rows of dim floats, zero rows ignored. */
-int cvs__sif_first_pc(const float *x, size_t n, uint32_t dim, float *pc);
+/* The common component fixed by the vocabulary alone (embed_sif.c,
+ * deviation 4): the unit top eigenvector of the expected X^T X of texts
+ * whose words are drawn from the Zipf unigram distribution, stop words
+ * excluded, with SIF weights for a. */
+int cvs__sif_vocab_pc(const cvs_sif *s, float a, float *pc);
 /* v -= (v . pc) pc for n rows. */
 void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc);
 

@@ -35,10 +35,15 @@
  *      ip stores work too) against the threshold.  Embeddings alone cannot
  *      tell a rewording from a changed fact (SIF over GloVe puts "the
  *      meeting is on Monday" and "the meeting moved to Friday" at 0.97), so
- *      the words decide what a near-duplicate is: with a Jaccard overlap of
- *      their BM25 word sets of at least CVS_MEM_SAME_WORDS it is the same
- *      memory reworded and is updated in place; with less it is a revision,
- *      stored as a new memory that supersedes the old one.
+ *      the words decide what a near-duplicate is: when the new text still
+ *      carries every word of the old one (BM25's tokens: names, numbers and
+ *      content words; stop words aside) and their word sets overlap by at
+ *      least CVS_MEM_SAME_WORDS (Jaccard), it is the same memory reworded
+ *      and is updated in place; otherwise it is a revision, stored as a new
+ *      memory that supersedes the old one.  The first condition is what
+ *      makes a merge safe: it replaces the old text, so a name or number
+ *      that differs ("Bob's flight" / "Carol's flight", "production" /
+ *      "staging") must never merge, however high the overlap.
  *   3. Recency and supersession multiply the fused score instead of adding
  *      to it (Park et al. add normalized terms): RRF scores of different
  *      queries are not comparable, so only a factor keeps a fixed meaning.
@@ -52,7 +57,9 @@
  *      hidden but by forget.
  *   5. Storing the last-recalled time rewrites the record (cvs_put), which
  *      also re-indexes its text: simple, and cheap at the size of what one
- *      recall returns.
+ *      recall returns.  It is best effort: when the write fails (a full
+ *      disk, a read-only handle) recall answers all the same, and the
+ *      memories keep their earlier time.
  *   6. Checks run in a read snapshot and the writes in a later transaction;
  *      a concurrent writer may slip between them (cvstore.h says so).
  */
@@ -65,6 +72,7 @@
 #include <string.h>
 
 #include "query/context.h"
+#include "query/text.h"
 #include "query/tokenize.h"
 #include "store/db.h"
 #include "store/filter.h"
@@ -157,6 +165,20 @@ static void wordset_free(wordset *ws)
     cvs__tokens_free(&ws->tok);
     free(ws->w);
     memset(ws, 0, sizeof *ws);
+}
+
+/* Whether every word of b is in a (both sorted and distinct). */
+static int covers(const wordset *a, const wordset *b)
+{
+    size_t i = 0, j = 0;
+    while (j < b->n) {
+        int c = i < a->n ? strcmp(a->w[i], b->w[j]) : 1;
+        if (c > 0)
+            return 0; /* b->w[j] is not in a */
+        i++;
+        j += c == 0;
+    }
+    return 1;
 }
 
 /* |A and B| / |A or B| of two word sets; 1 for two empty ones. */
@@ -486,6 +508,7 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
 {
     wordset mine = {0}, theirs = {0};
     double words = 0;
+    int kept = 0;
     cvs_txn *t = NULL;
     cvs_filter *f = NULL;
     uint64_t *bits = NULL, nm;
@@ -529,8 +552,14 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
             goto cleanup;
         for (int i = 0; i < MEM_NEAR_PROBE && labels[i] >= 0; i++) {
             cvs_record r;
-            if ((rc = cvs_get_key(t, labels[i], &r, cand)))
+            json_t *m;
+            int standin;
+            if ((rc = cvs_get_key(t, labels[i], &r, cand)) || (rc = meta_of(&r, &m)))
                 goto cleanup;
+            standin = json_object_get(m, "_noembed") != NULL;
+            json_decref(m);
+            if (standin)
+                continue; /* its vector says nothing about its text */
             float s = (float)cosine(vec, cand, db->dim);
             if (s >= thr && s > p->near_sim) {
                 p->near = labels[i];
@@ -539,9 +568,12 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
                 if ((rc = wordset_make(r.text ? r.text : "", r.text ? r.text_len : 0, &theirs)))
                     goto cleanup;
                 words = jaccard(&mine, &theirs);
+                kept = covers(&mine, &theirs);
             }
         }
-        if (p->near >= 0 && words < CVS_MEM_SAME_WORDS) {
+        /* A merge replaces the old text: only a rewording that still says
+         * every name, number and word of it may do that. */
+        if (p->near >= 0 && (words < CVS_MEM_SAME_WORDS || !kept)) {
             p->revision = p->near;
             p->near = -1;
         }
@@ -652,6 +684,7 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
     char hash[65];
     float *vec = NULL;
     json_t *user = NULL;
+    int noembed = 0;
     mem_rec mine = {0}, sup = {0}, prev = {0};
     mem_rec *batch[3];
     size_t nb = 0;
@@ -668,6 +701,14 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         return cvs__err(CVS_EINPUT, "empty text");
     if (!cvs__utf8_valid(text, len))
         return cvs__err(CVS_EINPUT, "text is not valid UTF-8");
+    {
+        size_t cap = o && o->max_bytes ? o->max_bytes : CVS_MEM_MAX_BYTES;
+        size_t ml = o && o->meta ? (o->meta_len ? o->meta_len : strlen(o->meta)) : 0;
+        if (len > cap || ml > cap - len)
+            return cvs__err(CVS_EINPUT, "a memory of %zu bytes (text %zu, metadata %zu) is over "
+                            "the limit of %zu bytes: remember a summary, or split it",
+                            len + ml, len, ml, cap);
+    }
     if ((rc = check_ns(ns)))
         return rc;
     if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN))
@@ -679,8 +720,15 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto cleanup;
     }
-    if ((rc = cvs_embed_text(db, text, len, vec)) ||
-        (rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
+    /* A text the embedder cannot embed (no word of the vocabulary) is kept
+     * all the same, with a stand-in vector, to be found by its words; it
+     * is nobody's near-duplicate. */
+    if ((rc = cvs_embed_text(db, text, len, vec)) == CVS_EINPUT) {
+        noembed = 1;
+        thr = 2.0f;
+        rc = cvs__embed_standin(db, vec);
+    }
+    if (rc || (rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
         (rc = cvs_txn_begin(db, &t)))
         goto cleanup;
 
@@ -731,6 +779,10 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
             goto cleanup;
         }
         snprintf(mine.id, mine.id_len + 1, "%s%s", MEM_ID_PREFIX, hex);
+        if (noembed && json_object_set_new(mine.meta, "_noembed", json_true())) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
         mine.text_len = len;
         memcpy(mine.vec, vec, (size_t)db->dim * sizeof *vec);
         if (o && o->conversation &&
@@ -763,11 +815,15 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
         batch[nb++] = &sup;
     }
     if (p.prev >= 0) {
-        if ((rc = mem_rec_load(t, p.prev, &prev)) ||
-            (rc = mem_rec_add_link(&mine, prev.id, prev.id_len, "prev", 1.0f)) ||
-            (rc = mem_rec_add_link(&prev, mine.id, mine.id_len, "next", 1.0f)))
+        /* The conversation's last memory may be the one superseded: then
+         * both changes go to the one copy, which is put once. */
+        mem_rec *pr = p.prev == p.superseded ? &sup : &prev;
+        if ((pr == &prev && (rc = mem_rec_load(t, p.prev, &prev))) ||
+            (rc = mem_rec_add_link(&mine, pr->id, pr->id_len, "prev", 1.0f)) ||
+            (rc = mem_rec_add_link(pr, mine.id, mine.id_len, "next", 1.0f)))
             goto cleanup;
-        batch[nb++] = &prev;
+        if (pr == &prev)
+            batch[nb++] = &prev;
     }
     memcpy(out->id, mine.id, mine.id_len);
     out->id[mine.id_len] = 0;
@@ -1134,7 +1190,10 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         }
         cvs_txn_end(t);
         t = NULL;
-        rc = mem_recs_put(db, tp, ntouch);
+        /* The time is a hint for recency weighting, not part of the
+         * answer: a store that cannot be written (a full disk, a read-only
+         * handle) still answers, without it (deviation 5). */
+        (void)mem_recs_put(db, tp, ntouch);
     }
 cleanup:
     cvs_txn_end(t);

@@ -62,5 +62,10 @@ int cvs__embed_prepare(cvs_db *db);
  * no word of it in the vocabulary); CVS_OK otherwise.  For pass 1 of an
  * import, after cvs__embed_prepare. */
 int cvs__embed_check(cvs_db *db, const char *text, size_t len);
+/* A stand-in vector (dim floats into out) for a text the embedder cannot
+ * embed, so that it can still be stored and found by its words: for glove
+ * with a common component, the component itself, to which every embedding
+ * is orthogonal (it scores 0 against any query); otherwise the first axis. */
+int cvs__embed_standin(cvs_db *db, float *out);
 
 #endif

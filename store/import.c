@@ -36,9 +36,9 @@
  * title, a newline and the text.  Pass 1 also checks what can be checked
  * without writing: that an embedder is there (a missing GloVe cache fails
  * here, before anything is written) and, for glove, that every such text
- * has a word in the vocabulary.  It keeps the first FIT_SAMPLE texts, on
- * which cvs_embed_fit fixes the SIF common component before the first
- * write (once per store).  Pass 2 embeds each batch in one call before its
+ * has a word in the vocabulary.  It keeps the first FIT_SAMPLE texts for
+ * cvs_embed_fit, which makes sure the store has its embedder's fixed state
+ * (for glove, the vocabulary's common component) before the first write.  Pass 2 embeds each batch in one call before its
  * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
  * the committed batches stay, and re-running the import finishes it.
  *

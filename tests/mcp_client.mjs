@@ -155,7 +155,55 @@ e = await client.callTool({ name: 'recall', arguments: { query: 'x', hops: 9 } }
 assert.equal(e.isError, true);
 await assert.rejects(client.callTool({ name: 'nope', arguments: {} }), (err) => err.code === -32602);
 assert.deepEqual(await client.ping(), {});
+
+// A memory over the cap is refused with the reason, and nothing is stored.
+e = await client.callTool({ name: 'remember', arguments: { text: 'coffee tea '.repeat(7000), namespace: 'c' } });
+assert.equal(e.isError, true);
+assert.match(e.content[0].text, /over the limit of 65536 bytes/);
+assert.equal((await call('list', { namespace: 'c' })).memories.length, 0);
+// Superseding the conversation's last memory (by subject) stores both.
+const blue = await call('remember', { text: 'my favourite colour is blue', namespace: 'c',
+                                      metadata: { subject: 'colour' }, conversation: 'c1' });
+const green = await call('remember', { text: 'my favourite colour is green', namespace: 'c',
+                                       metadata: { subject: 'colour' }, conversation: 'c1' });
+assert.equal(green.status, 'added');
+assert.equal(green.supersedes, blue.id);
+assert.equal((await call('list', { namespace: 'c' })).memories.length, 2);
 await client.close();
+
+// ---- memories larger than a reply may carry ---------------------------------
+// Written by another program (import), 3 MB each: every reply stays within
+// the SDK's buffer; texts are cut to the cap and flagged, a list page that
+// would be too large comes shorter and its cursor goes on without a gap.
+const bigText = 'alice likes green tea '.repeat(140000);
+fs.writeFileSync(path.join(tmp, 'big.jsonl'), [0, 1, 2, 3, 4].map((i) =>
+  JSON.stringify({ id: `big${i}`, text: `${i} ${bigText}`, meta: { _ns: 'big' } })).join('\n') + '\n');
+execFileSync(cvstore, ['import', db, path.join(tmp, 'big.jsonl'), '--quiet'], { env, stdio: 'ignore' });
+const big = new Client({ name: 'cvstore-test-big', version: '1.0.0' });
+await big.connect(new StdioClientTransport({ command: cvstore, env, stderr: 'inherit',
+                                             args: ['mcp', db, '--max-memory-bytes', '1048576'] }));
+const bigCall = async (name, args) => {
+  const res = await big.callTool({ name, arguments: args });
+  assert.equal(res.isError, false, `${name}: ${JSON.stringify(res.content).slice(0, 300)}`);
+  return res.structuredContent;
+};
+const seen = [];
+let page = { next_cursor: '' };
+do {
+  page = await bigCall('list', { namespace: 'big', limit: 5, ...(page.next_cursor ? { cursor: page.next_cursor } : {}) });
+  assert.ok(page.memories.length >= 1 && page.memories.length < 5, `page of ${page.memories.length}`);
+  for (const m of page.memories) {
+    assert.equal(m.text_truncated, true);
+    assert.equal(m.text_bytes, bigText.length + 2);
+    assert.ok(Buffer.byteLength(m.text) <= 1048576);
+    seen.push(m.id);
+  }
+} while (page.next_cursor);
+assert.deepEqual(seen, ['big4', 'big3', 'big2', 'big1', 'big0']);
+r = await bigCall('recall', { query: 'alice green tea', namespace: 'big', k: 5, retrieval: 'lexical' });
+assert.ok(r.memories.length >= 1 && r.memories.length < 5);
+assert.equal(r.truncated, true);
+await big.close();
 
 // ---- raw pipe: malformed input gets errors, EOF ends the server ------------
 const raw = spawn(cvstore, ['mcp', db], { env, stdio: ['pipe', 'pipe', 'inherit'] });

@@ -424,6 +424,33 @@ static double weight(int idx)
     return 1e-3 / (1e-3 + p);
 }
 
+/* The store's common component (meta "sif"): its kind, and the unit
+ * vector in pc when there is one. */
+static int stored_pc(cvs_db *d, float pc[4])
+{
+    cvs_txn *t;
+    MDB_val k = {3, "sif"}, v;
+    uint32_t kind;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    cr_assert_eq(mdb_get(t->txn, d->dbi_meta, &k, &v), 0);
+    memcpy(&kind, (unsigned char *)v.mv_data + 12, 4);
+    cr_assert_eq(v.mv_size, 16 + (kind ? 16 : 0));
+    if (kind)
+        memcpy(pc, (unsigned char *)v.mv_data + 16, 16);
+    cvs_txn_end(t);
+    return (int)kind;
+}
+
+/* raw - (raw . pc) pc */
+static void remove_pc(const double raw[4], const float pc[4], double out[4])
+{
+    double dot = 0;
+    for (int d = 0; d < 4; d++)
+        dot += raw[d] * pc[d];
+    for (int d = 0; d < 4; d++)
+        out[d] = raw[d] - dot * pc[d];
+}
+
 Test(sif, cache_dir_resolution)
 {
     char buf[4096];
@@ -455,30 +482,50 @@ Test(sif, missing_cache_names_path_and_command)
     cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_NOTFOUND);
 }
 
+/* The weighted mean of a text's words, before the component's removal. */
+static void raw_sif(const int *words, int n, double out[4])
+{
+    for (int d = 0; d < 4; d++) {
+        out[d] = 0;
+        for (int i = 0; i < n; i++)
+            out[d] += weight(words[i]) * vecs[words[i]][d];
+        out[d] /= n;
+    }
+}
+
+static void assert_embeds_as(const char *text, const int *words, int n, const float pc[4])
+{
+    double raw[4], want[4];
+    float out[4];
+    cr_assert_eq(cvs_embed_text(db, text, 0, out), 0, "%s: %s", text, cvs_errmsg(db));
+    raw_sif(words, n, raw);
+    remove_pc(raw, pc, want);
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(out[d], want[d], 1e-6, "%s: axis %d: %g, not %g", text, d, out[d],
+                           want[d]);
+}
+
 Test(sif, weighted_mean_and_accent_fallback)
 {
-    float out[4], two[4];
+    float out[4], two[4], pc[4];
     cvs_embedder_info info;
     cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
     cr_assert_str_eq(info.name, "glove");
     cr_assert_eq(info.dim, 4);
     cr_assert(info.has_fingerprint);
-    cr_assert_eq(info.fitted, 0);
+    cr_assert_eq(info.fitted, 2, "the vocabulary's component is there from the start");
+    cr_assert_eq(stored_pc(db, pc), 2);
 
-    /* One word: its vector times its SIF weight (Zipf p from rank). */
-    cr_assert_eq(cvs_embed_text(db, "The KING!", 0, out), 0, "%s", cvs_errmsg(db));
-    for (int d = 0; d < 4; d++)
-        cr_assert_float_eq(out[d], weight(0) * vecs[0][d], 1e-6);
+    /* One word: its vector times its SIF weight (Zipf p from rank), less
+     * the common component. */
+    assert_embeds_as("The KING!", (const int[]){0}, 1, pc);
     /* Two words and an unknown one: the mean over the known words. */
+    assert_embeds_as("apple and zebra banana", (const int[]){2, 3}, 2, pc);
     cr_assert_eq(cvs_embed_text(db, "apple and zebra banana", 0, two), 0);
-    for (int d = 0; d < 4; d++)
-        cr_assert_float_eq(two[d], (weight(2) * vecs[2][d] + weight(3) * vecs[3][d]) / 2, 1e-6);
     /* Accented as written, or found without the accent. */
-    cr_assert_eq(cvs_embed_text(db, "CAFÉ", 0, out), 0);
-    cr_assert_float_eq(out[2], weight(4) * 1.0, 1e-6);
-    cr_assert_eq(cvs_embed_text(db, "Beyoncé", 0, out), 0, "%s", cvs_errmsg(db));
-    cr_assert_float_eq(out[0], weight(5) * 0.3, 1e-6);
+    assert_embeds_as("CAFÉ", (const int[]){4}, 1, pc);
+    assert_embeds_as("Beyoncé", (const int[]){5}, 1, pc);
     /* No known word: an error, not a zero vector. */
     cr_assert_eq(cvs_embed_text(db, "zebra the", 0, out), CVS_EINPUT);
     cr_assert(strstr(cvs_errmsg(db), "vocabulary"));
@@ -493,49 +540,204 @@ Test(sif, weighted_mean_and_accent_fallback)
     }
 }
 
-Test(sif, fit_removes_common_component_once)
+/* The component is the top eigenvector of mu mu^T + (E[x x^T] - mu mu^T) / 8
+ * over the vocabulary (x = weight * vector, drawn with Zipf p): computed
+ * here by power iteration, independently of LAPACK. */
+Test(sif, component_comes_from_the_vocabulary)
 {
     const char *sample[] = {"king queen", "apple banana", "paris fruit", "café", "zebra"};
     size_t lens[5];
-    float before[4], after[4], again[4];
-    cvs_embedder_info info;
+    double m[4][4] = {{0}}, mu[4] = {0}, mass = 0, v[4] = {1, 1, 1, 1}, dot = 0;
+    float pc[4], after[4], again[4];
+    for (int w = 0; w < NV; w++) {
+        double p = 1.0 / ((w + 1) * harmonic(NV)), x[4];
+        mass += p;
+        for (int d = 0; d < 4; d++) {
+            x[d] = weight(w) * vecs[w][d];
+            mu[d] += p * x[d];
+        }
+        for (int d = 0; d < 4; d++)
+            for (int e = 0; e < 4; e++)
+                m[d][e] += p * x[d] * x[e];
+    }
+    for (int d = 0; d < 4; d++)
+        mu[d] /= mass;
+    for (int d = 0; d < 4; d++)
+        for (int e = 0; e < 4; e++)
+            m[d][e] = mu[d] * mu[e] + (m[d][e] / mass - mu[d] * mu[e]) / 8;
+    for (int it = 0; it < 500; it++) {
+        double nv[4] = {0}, n = 0;
+        for (int d = 0; d < 4; d++)
+            for (int e = 0; e < 4; e++)
+                nv[d] += m[d][e] * v[e];
+        for (int d = 0; d < 4; d++)
+            n += nv[d] * nv[d];
+        for (int d = 0; d < 4; d++)
+            v[d] = nv[d] / sqrt(n);
+    }
     for (int i = 0; i < 5; i++)
         lens[i] = strlen(sample[i]);
     cr_assert_eq(cvs_db_set_embedder(db, "glove", 4, NULL, NULL), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_embed_text(db, "queen fruit", 0, before), 0);
-    cr_assert_eq(cvs_embed_fit(db, sample, lens, 5), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
-    cr_assert_eq(info.fitted, 1);
+    cr_assert_eq(stored_pc(db, pc), 2);
+    for (int d = 0; d < 4; d++)
+        dot += v[d] * pc[d];
+    cr_assert_float_eq(fabs(dot), 1.0, 1e-5, "pc %g %g %g %g", pc[0], pc[1], pc[2], pc[3]);
+    /* The shared 4th axis dominates every word: the component leans on it. */
+    cr_assert(pc[3] > 0.5f, "pc %g %g %g %g", pc[0], pc[1], pc[2], pc[3]);
+    /* Fitting on texts changes nothing, and a fresh handle (a query
+     * process) embeds identically. */
     cr_assert_eq(cvs_embed_text(db, "queen fruit", 0, after), 0);
+    cr_assert_eq(cvs_embed_fit(db, sample, lens, 5), 0, "%s", cvs_errmsg(db));
     {
-        /* after = before - (before . pc) pc, with pc the stored unit vector. */
-        cvs_txn *t;
-        MDB_val k = {3, "sif"}, v;
-        float pc[4];
-        double dot = 0, norm = 0;
-        cr_assert_eq(cvs_txn_begin(db, &t), 0);
-        cr_assert_eq(mdb_get(t->txn, db->dbi_meta, &k, &v), 0);
-        cr_assert_eq(v.mv_size, 16 + 16);
-        memcpy(pc, (unsigned char *)v.mv_data + 16, 16);
-        cvs_txn_end(t);
-        for (int d = 0; d < 4; d++) {
-            dot += before[d] * pc[d];
-            norm += pc[d] * pc[d];
-        }
-        cr_assert_float_eq(norm, 1.0, 1e-5);
-        for (int d = 0; d < 4; d++)
-            cr_assert_float_eq(after[d], before[d] - dot * pc[d], 1e-6);
-        /* The shared 4th axis dominates the sample: the component leans on it. */
-        cr_assert(fabsf(pc[3]) > 0.5f, "pc %g %g %g %g", pc[0], pc[1], pc[2], pc[3]);
+        float pc2[4];
+        cr_assert_eq(stored_pc(db, pc2), 2);
+        cr_assert_eq(memcmp(pc, pc2, sizeof pc), 0);
     }
-    /* The component is frozen: a second fit on other texts changes nothing,
-     * and a fresh handle (a query process) embeds identically. */
-    cr_assert_eq(cvs_embed_fit(db, sample + 2, lens + 2, 1), 0);
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
     cr_assert_eq(cvs_embed_text(db, "queen fruit", 0, again), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(memcmp(again, after, sizeof after), 0);
+}
+
+/* The vector stored for id, normalized as a cosine store keeps it. */
+static void stored_vec(cvs_db *d, const char *id, float out[4])
+{
+    cvs_txn *t;
+    cvs_record r;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, out), 0, "%s: %s", id, cvs_errmsg(d));
+    cvs_txn_end(t);
+}
+
+static void import_lines(cvs_db *d, const char *where, const char *jl)
+{
+    char *path = tu_write_file(where, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(cvs_import(d, path, NULL, NULL), 0, "%s", cvs_errmsg(d));
+    free(path);
+}
+
+/* A record's and a query's embedding depend neither on what was written
+ * before nor on the route: a store whose first import is one text, a store
+ * filled in one batch, and one filled one memory at a time agree to the
+ * bit, and the one-text store finds its text. */
+Test(sif, embeddings_do_not_depend_on_earlier_writes)
+{
+    char *dir2 = tu_tmpdir(), *dir3 = tu_tmpdir();
+    cvs_create_opts o = {4, CVS_METRIC_COSINE, CVS_RAW_F32};
+    cvs_db *b, *c;
+    float va[4], vb[4], vc[4], qa[4], qb[4], qc[4];
+    int64_t keys[2];
+    float scores[2];
+    cvs_mem_remembered mr;
+
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    import_lines(db, dir, "{\"id\": \"k\", \"text\": \"king queen\"}\n");
+    cr_assert_eq(cvs_db_create(dir2, &o, &b), 0);
+    cr_assert_eq(cvs_db_set_embedder(b, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(b));
+    import_lines(b, dir2, "{\"id\": \"a\", \"text\": \"apple banana\"}\n"
+                          "{\"id\": \"p\", \"text\": \"paris fruit\"}\n"
+                          "{\"id\": \"k\", \"text\": \"king queen\"}\n");
+    cr_assert_eq(cvs_db_create(dir3, &o, &c), 0);
+    cr_assert_eq(cvs_db_set_embedder(c, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(c));
+    cr_assert_eq(cvs_mem_remember(c, "paris fruit", 0, NULL, &mr), 0, "%s", cvs_errmsg(c));
+    cr_assert_eq(cvs_mem_remember(c, "king queen", 0, NULL, &mr), 0, "%s", cvs_errmsg(c));
+
+    stored_vec(db, "k", va);
+    stored_vec(b, "k", vb);
+    stored_vec(c, mr.id, vc);
+    cr_assert_eq(memcmp(va, vb, sizeof va), 0, "%g %g %g %g vs %g %g %g %g", va[0], va[1],
+                 va[2], va[3], vb[0], vb[1], vb[2], vb[3]);
+    cr_assert_eq(memcmp(va, vc, sizeof va), 0);
+    cr_assert_eq(cvs_embed_text(db, "queen and the king", 0, qa), 0);
+    cr_assert_eq(cvs_embed_text(b, "queen and the king", 0, qb), 0);
+    cr_assert_eq(cvs_embed_text(c, "queen and the king", 0, qc), 0);
+    cr_assert_eq(memcmp(qa, qb, sizeof qa), 0);
+    cr_assert_eq(memcmp(qa, qc, sizeof qa), 0);
+    /* The one-text store: its text is found as itself, not as noise. */
+    cr_assert_eq(cvs_search(db, qa, 1, 2, CVS_SEARCH_EXACT, keys, scores), 0);
+    cr_assert_eq(keys[0], key_of("k"));
+    cr_assert_float_eq(scores[0], 1.0f, 1e-4, "score %g", scores[0]);
+    cvs_db_close(b);
+    cvs_db_close(c);
+    tu_rmrf(dir2);
+    tu_rmrf(dir3);
+    free(dir2);
+    free(dir3);
+}
+
+/* A memory with no word of the vocabulary is stored, found by its words,
+ * and never merged with another such memory (their stand-in vectors are
+ * alike); the stand-in scores 0 against every query. */
+Test(sif, memory_without_a_known_word_is_found_by_its_words)
+{
+    cvs_mem_remembered a, b, c;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.no_touch = 1};
+    float q[4], v[4];
+    double dot = 0;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "king and queen", 0, NULL, &c), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "xylophone zebra quartet", 0, NULL, &a), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(a.outcome, CVS_MEM_ADDED);
+    cr_assert_eq(cvs_mem_remember(db, "xylophone zebra orchestra", 0, NULL, &b), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED);
+    cr_assert_str_eq(b.superseded, "");
+    cr_assert_eq(cvs_mem_recall(db, "zebra orchestra", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(r.n >= 1);
+    cr_assert_str_eq(r.items[0].id, b.id);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_recall(db, "quartet", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(r.items[0].id, a.id);
+    cvs_mem_items_free(&r);
+    /* The stand-in is orthogonal to an embedded query. */
+    cr_assert_eq(cvs_embed_text(db, "queen apple", 0, q), 0);
+    stored_vec(db, a.id, v);
     for (int d = 0; d < 4; d++)
-        cr_assert_float_eq(again[d], after[d], 1e-7);
+        dot += (double)q[d] * v[d];
+    cr_assert_float_eq(dot, 0.0, 1e-6);
+}
+
+static int sif_none_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    unsigned char v16[16] = {1, 0, 0, 0, 4, 0, 0, 0};
+    float a = 1e-3f;
+    MDB_val k = {3, "sif"}, v = {16, v16};
+    (void)arg;
+    memcpy(v16 + 8, &a, 4);
+    return mdb_put(txn, d->dbi_meta, &k, &v, 0) ? CVS_EIO : CVS_OK;
+}
+
+/* Stores written before the vocabulary's component: an empty one gets it
+ * from its first writer; one that embedded records without a component
+ * keeps embedding without, so its vectors and queries still agree. */
+Test(sif, older_stores_without_a_component)
+{
+    float pc[4], out[4];
+    double raw[4];
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__write(db, sif_none_fn, NULL), 0);
+    cr_assert_eq(stored_pc(db, pc), 0);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "king", 0, out), 0); /* a reader changes nothing */
+    cr_assert_eq(stored_pc(db, pc), 0);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "king", 0, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(stored_pc(db, pc), 2);
+
+    /* With a record already there, no component is installed. */
+    cr_assert_eq(cvs__write(db, sif_none_fn, NULL), 0);
+    import_lines(db, dir, "{\"id\": \"v\", \"vector\": [0, 0, 0, 1]}\n");
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs_embed_text(db, "king", 0, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(stored_pc(db, pc), 0);
+    raw_sif((const int[]){0}, 1, raw);
+    for (int d = 0; d < 4; d++)
+        cr_assert_float_eq(out[d], raw[d], 1e-6);
 }
 
 static int len_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out)
@@ -802,7 +1004,7 @@ Test(sif, import_embeds_text_only_records)
     cr_assert_eq(cvs_import(db, path, NULL, NULL), 0, "%s", cvs_errmsg(db));
     free(path);
     cr_assert_eq(cvs_db_embedder_info(db, &info), 0);
-    cr_assert_eq(info.fitted, 1, "the first text import fits the common component");
+    cr_assert_eq(info.fitted, 2, "the component is the vocabulary's");
 
     /* The stored vector is the (normalized) embedding of "title\ntext". */
     cr_assert_eq(cvs_embed_text(db, "King\nthe queen", 0, want), 0, "%s", cvs_errmsg(db));
@@ -840,6 +1042,57 @@ Test(sif, import_embeds_text_only_records)
     cr_assert_eq(di.count, 4);
 }
 
+/* A batch of questions where one has no word of the vocabulary: that line
+ * gets an error object, the others their answers, in file order. */
+Test(sif, cli_batch_answers_around_a_question_it_cannot_embed)
+{
+    const char *jl = "{\"id\": \"k\", \"text\": \"the king and queen\"}\n"
+                     "{\"id\": \"f\", \"text\": \"apple banana\"}\n";
+    const char *qs = "{\"id\": \"q1\", \"text\": \"queen\"}\n"
+                     "{\"id\": \"q2\", \"text\": \"zebra xylophone\"}\n"
+                     "{\"id\": \"q3\", \"text\": \"banana\"}\n";
+    char *out = NULL, *in, *qf, store[4200];
+    snprintf(store, sizeof store, "%s/b.cvs", dir);
+    in = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    qf = tu_write_file(dir, "q.jsonl", qs, strlen(qs));
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s' '%s' --quiet", store, in), 0);
+    for (int c = 0; c < 3; c++) {
+        const char *cmd[] = {"search '%s' --queries '%s' -k 1 --json 2>/dev/null",
+                             "context '%s' --queries '%s' --strategy vector 2>/dev/null",
+                             "context '%s' --queries '%s' 2>/dev/null"};
+        json_t *line[3];
+        json_error_t je;
+        char *save = NULL, *l;
+        int n = 0;
+        cr_assert_eq(tu_cli(&out, cmd[c], store, qf), 0, "%s", cmd[c]);
+        for (l = strtok_r(out, "\n", &save); l && n < 3; l = strtok_r(NULL, "\n", &save))
+            cr_assert(line[n++] = json_loads(l, 0, &je), "%s", l);
+        cr_assert_eq(n, 3, "%s", cmd[c]);
+        for (int i = 0; i < 3; i++) {
+            char want[8];
+            snprintf(want, sizeof want, "q%d", i + 1);
+            cr_assert_str_eq(json_string_value(json_object_get(line[i], "query_id")), want);
+        }
+        if (c < 2)
+            cr_assert(strstr(json_string_value(json_object_get(line[1], "error")), "vocabulary"));
+        else /* hybrid: BM25 answers it (nothing matches) */
+            cr_assert_null(json_object_get(line[1], "error"));
+        cr_assert_null(json_object_get(line[0], "error"));
+        cr_assert_null(json_object_get(line[2], "error"));
+        {
+            json_t *hits = json_object_get(line[2], c ? "items" : "results");
+            cr_assert_str_eq(json_string_value(json_object_get(json_array_get(hits, 0), "id")),
+                             "f", "%s", cmd[c]);
+        }
+        for (int i = 0; i < 3; i++)
+            json_decref(line[i]);
+        free(out);
+    }
+    free(in);
+    free(qf);
+}
+
 Test(sif, cli_init_embedder_glove)
 {
     const char *jl = "{\"id\": \"k\", \"title\": \"King\", \"text\": \"the queen\"}\n"
@@ -857,7 +1110,7 @@ Test(sif, cli_init_embedder_glove)
     cr_assert_eq(cvs_db_open(store, CVS_OPEN_RDONLY, &d2), 0);
     cr_assert_eq(cvs_db_embedder_info(d2, &info), 0);
     cr_assert_str_eq(info.name, "glove");
-    cr_assert_eq(info.fitted, 1);
+    cr_assert_eq(info.fitted, 2);
     cvs_db_close(d2);
     /* Bad combinations are usage errors; a missing cache leaves no store. */
     cr_assert_eq(tu_cli(&out, "init '%s/c' --embedder glove --dim 4 --copy-vocab", dir), 0);
@@ -923,13 +1176,16 @@ Test(sif, cli_search_queries_batch)
     cr_assert_eq(*line, '\0', "one line per query: %s", out);
     free(out);
     free(qpath);
-    /* A malformed line, or a query of unknown words only, is a user error. */
+    /* A malformed line is a user error; a query of unknown words only is
+     * answered with an error line. */
     static const char bad[] = "{\"id\": 1}\n", unk[] = "{\"id\": 1, \"text\": \"zzzz\"}\n";
     qpath = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
     free(qpath);
     qpath = tu_write_file(dir, "unk.jsonl", unk, strlen(unk));
-    cr_assert_eq(tu_cli(NULL, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 1);
+    cr_assert_eq(tu_cli(&out, "search '%s' --queries '%s' -k 1 2>/dev/null", store, qpath), 0);
+    cr_assert(strstr(out, "\"error\":") && strstr(out, "vocabulary"), "%s", out);
+    free(out);
     free(qpath);
     cr_assert_eq(tu_cli(NULL, "search '%s' --queries x --text y -k 1 2>/dev/null", store), 1);
     free(path);
