@@ -92,9 +92,11 @@
  *      first when its best score dominates the second (ratio >= 1.5, 2,
  *      2.5): the questions it picks on SQuAD are those the walk already
  *      got right, and on HotpotQA (16% of questions at 1.5) and MuSiQue it
- *      costs up to 0.04 / 0.06; the naive BM25 + title-links ranking
- *      interleaved with the walk's: SQuAD 0.692 / 0.895 / 0.949 but
- *      HotpotQA 0.445 / 0.767 / 0.887 and MuSiQue 0.065 / 0.108 / 0.290.
+ *      costs up to 0.04 / 0.06 (the walk's outcome where the ratio is
+ *      below, BM25 top-k's where above); the naive BM25 + title-links
+ *      ranking interleaved with the walk's, BM25's first where the ratio
+ *      is >= 1.5: SQuAD 0.692 / 0.895 / 0.949 but HotpotQA 0.445 / 0.767
+ *      / 0.887 and MuSiQue 0.065 / 0.108 / 0.290.
  */
 #include <cblas.h>
 #include <math.h>
