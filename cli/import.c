@@ -4,6 +4,16 @@
  * whole file before writing anything.  This command adds what a person at a
  * terminal wants around that: a progress bar while it runs (only on a
  * terminal, so logs stay clean) and a one-line summary with the rate.
+ *
+ * A text store (one that records an embedder) gets its graph kept with its
+ * records, as BM25 is: after each import the mention links are rebuilt
+ * (they depend on every title in the store, so a new record can be the
+ * target of old ones) and the kNN graph is built when the store has none
+ * (afterwards puts keep it, graph/knn.c), so `import` then `context` needs
+ * no `--link`.  A plain vector store keeps the explicit `--link` / `cvstore
+ * link`: its records have no text to mention titles, and a kNN graph over
+ * hundreds of thousands of vectors (the 341K-word demo store) is a build a
+ * user should ask for.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,7 +26,7 @@
 
 static const char usage[] =
     "Usage: cvstore import DB FILE [--format fvecs|bvecs|npy|jsonl] [--batch N]\n"
-    "                      [--ids FILE] [--ids-as-text] [--link] [--quiet]\n"
+    "                      [--ids FILE] [--ids-as-text] [--link|--no-link] [--quiet]\n"
     "\n"
     "Imports FILE into the store DB.  The whole file is validated first: a file\n"
     "with a bad record changes nothing, and the error names the file, the record\n"
@@ -36,7 +46,10 @@ static const char usage[] =
     "                       (default ids are \"0\", \"1\", ...)\n"
     "  -t, --ids-as-text    with --ids: store each id as the record's text too\n"
     "  -l, --link           then run `cvstore link` on the store: title-mention\n"
-    "                       links and the kNN graph, for `cvstore context`\n"
+    "                       links and the kNN graph, for `cvstore context`; a text\n"
+    "                       store (init --embedder) does this by itself (the kNN\n"
+    "                       graph is built when it has none; puts keep it)\n"
+    "  -L, --no-link        a text store: leave the graph as it is\n"
     "  -q, --quiet          no progress bar and no summary\n"
     "  -h, --help           show this help\n";
 
@@ -61,6 +74,7 @@ int cmd_import(int argc, char **argv)
         {"ids-as-text", no_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"link", no_argument, NULL, 'l'},
+        {"no-link", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -71,9 +85,9 @@ int cmd_import(int argc, char **argv)
     const char *path, *file;
     uint64_t batch;
     double t0, el;
-    int c, rc, quiet = 0, link = 0;
+    int c, rc, quiet = 0, link = 0; /* 1 --link, -1 --no-link, 2 a text store */
 
-    while ((c = getopt_long(argc, argv, "f:b:i:tqlh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:b:i:tqlLh", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (cvs_format_parse(optarg, &io.format) || io.format == CVS_FMT_IVECS) {
@@ -99,6 +113,9 @@ int cmd_import(int argc, char **argv)
             break;
         case 'l':
             link = 1;
+            break;
+        case 'L':
+            link = -1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -154,15 +171,37 @@ int cmd_import(int argc, char **argv)
                 strcmp(file, "-") ? base_name(file) : "standard input", el < 10 ? 2 : 1, el,
                 el > 0 ? (double)st.records / el : 0.0,
                 el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
-    if (link) {
-        /* After the records are in: mentions may point anywhere in the file. */
-        cvs_link_stats ls;
-        cvs_knn_info ki;
-        cvs_knn_opts ko = {0};
-        if ((rc = cvs_link_mentions(db, &ls)) || (rc = cvs_knn_build(db, &ko, &ki))) {
+    if (link == 0) {
+        cvs_embedder_info ei;
+        if ((rc = cvs_db_embedder_info(db, &ei)) == CVS_OK)
+            link = 2; /* a text store keeps its graph */
+        else if (rc != CVS_NOTFOUND) {
             rc = cli_fail("import", rc, db);
             goto out;
         }
+        rc = CVS_OK;
+    }
+    if (link > 0) {
+        /* After the records are in: mentions may point anywhere in the file. */
+        cvs_link_stats ls;
+        cvs_knn_info ki = {0};
+        cvs_knn_opts ko = {0};
+        int have_knn = 0;
+        if (link == 2) {
+            if ((rc = cvs_knn_get_info(db, &ki)) && rc != CVS_NOTFOUND) {
+                rc = cli_fail("import", rc, db);
+                goto out;
+            }
+            have_knn = rc == CVS_OK;
+            rc = CVS_OK;
+        }
+        if ((rc = cvs_link_mentions(db, &ls)) ||
+            (!have_knn && (rc = cvs_knn_build(db, &ko, &ki)))) {
+            rc = cli_fail("import", rc, db);
+            goto out;
+        }
+        if (have_knn)
+            ki.seconds = 0;
         if (!quiet)
             fprintf(stderr, "linked: %" PRIu64 " mention links from %" PRIu64 " records; "
                     "kNN graph of %zu neighbours, %.2f s\n", ls.links, ls.sources, ki.k,

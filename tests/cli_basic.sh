@@ -154,4 +154,43 @@ q=$(printf '1,%.0s' $(seq 127))1
 expect 0 "context --query-vector on it" context "$sdb" --query-vector "$q" --budget 64 --json
 has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 
+# ---- a text store keeps its graph on import --------------------------------
+# A tiny GloVe cache (5 words, 100 dimensions: word i is axis i plus a
+# shared last axis) makes an embedding text store.
+g="$tmp/glove"
+mkdir -p "$g"
+printf 'opera\ncomposer\ntown\nriver\nmarket\n' >"$g/glove100.words"
+{
+  for i in 0 1 2 3 4; do
+    printf '\x64\x00\x00\x00'
+    for d in $(seq 0 99); do
+      if [ "$d" -eq "$i" ]; then printf '\x00\x00\x80\x3f'
+      elif [ "$d" -eq 99 ]; then printf '\x00\x00\x00\x3f'
+      else printf '\x00\x00\x00\x00'; fi
+    done
+  done
+} >"$g/glove100.fvecs"
+printf '%s\n' \
+  '{"id":"z","title":"Zorblat","text":"Zorblat is an opera by a composer born in Brindlemoor."}' \
+  '{"id":"b","title":"Brindlemoor","text":"Brindlemoor is a market town on the river."}' \
+  >"$tmp/text.jsonl"
+tdb="$tmp/text"
+export CVSTORE_GLOVE_DIR="$g"
+expect 0 "init a text store" init "$tdb" --embedder glove
+expect 0 "import into a text store" import "$tdb" "$tmp/text.jsonl"
+has "$tmp/err" "linked: 1 mention links" "import of a text store links mentions"
+expect 0 "get the mentioning record" get "$tdb" z --json
+has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
+ndb="$tmp/text-nolink"
+expect 0 "init another text store" init "$ndb" --embedder glove
+expect 0 "import --no-link" import "$ndb" "$tmp/text.jsonl" --no-link
+expect 0 "get after --no-link" get "$ndb" z --json
+if grep -qF '"mentions"' "$tmp/out"; then fail "--no-link linked anyway"; fi
+ok "--no-link leaves the graph alone"
+# A vector store keeps the explicit --link: no graph after a plain import.
+expect 0 "plain import into a vector store prints no link line" import "$db" "$tmp/small.jsonl"
+if grep -qF 'linked:' "$tmp/err"; then fail "a vector store was linked without --link"; fi
+ok "a vector store is not linked without --link"
+unset CVSTORE_GLOVE_DIR
+
 echo "$passed passed, 0 failed"

@@ -451,6 +451,45 @@ Test(context, diverse_finds_second_hop, .init = setup, .fini = teardown)
     cvs_context_result_free(NULL);
 }
 
+/* A single-hop question: BM25's best passage holds the answer, and a
+ * record the vectors like (and that passage mentions) collects the walk's
+ * score on top of its own.  The lexical evidence still goes first, and a
+ * budget with room for one passage gets it. */
+Test(context, bm25_best_goes_first, .init = setup, .fini = teardown)
+{
+    static const char q[] = "When was the Quillon harbour lighthouse built?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM], qv[DIM];
+    axis(v, 5, 6, 0.0f);
+    put("gold", "Osric Pell works", "The Quillon harbour lighthouse was built in 1872 by Osric "
+        "Pell, near Tarnby.", v);
+    axis(v, 0, 1, 0.0f);
+    put("hub", "Tarnby", "Tarnby is a harbour town whose lighthouse was built on the harbour wall.", v);
+    for (int i = 0; i < 6; i++) {
+        char id[16], text[96];
+        axis(v, 1 + i % 4, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("gold", "hub"));
+    axis(qv, 0, 1, 0.0f);
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 30; /* one of the two */
+        cr_assert_eq(cvs_txn_begin(db, &t), 0);
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, qv, &r), 0, "%s", cvs_errmsg(db));
+        cvs_txn_end(t);
+        cr_assert_geq(r.n, 1);
+        cr_assert_str_eq(r.items[0].id, "gold", "strategy %d: %s first", s, r.items[0].id);
+        cvs_context_result_free(&r);
+    }
+}
+
 /* A compositional question whose second passage neither shares a rare word
  * with the question nor is mentioned by title in the first: only the
  * bridge query (question minus the first passage, plus what the first
