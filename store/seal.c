@@ -195,8 +195,99 @@ int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *w
     return CVS__EDAMAGED;
 }
 
+/* ==== Leaf pages a writer is about to change ====
+ *
+ * When LMDB deletes or inserts a node it shifts the page's other nodes by
+ * the offsets and sizes the page records (mdb_node_del's memmove from
+ * mp_upper to the node): on a damaged page those run outside the page copy
+ * it has just allocated, a heap overflow in the middle of the write.  The
+ * key and value checks above see only the entries, so the walk also checks
+ * the structure of every leaf page they lie on, as LMDB 0.9 lays it out
+ * (mdb.c: MDB_page, MDB_node): a 16-byte header (pgno, pad, flags, lower,
+ * upper), lower - 16 bytes of 16-bit node offsets, nodes from upper to the
+ * end, each an 8-byte header (data size lo/hi, flags, key size) with its key
+ * and its data (an 8-byte page number for F_BIGDATA, a 48-byte MDB_db for
+ * F_SUBDATA, a sub-page for F_DUPDATA).  Only what LMDB's own writers rely
+ * on is checked; a page that passes may still hold wrong bytes, which the
+ * value checks and the seals find. */
+enum {
+    PG_LEAF = 0x02, PG_OVERFLOW = 0x04, PG_LEAF2 = 0x20, PG_SUBP = 0x40,
+    ND_BIGDATA = 0x01, ND_SUBDATA = 0x02, ND_DUPDATA = 0x04,
+    ND_HDR = 8, DB_REC = 48
+};
+
+static unsigned u16_at(const unsigned char *p)
+{
+    uint16_t x;
+    memcpy(&x, p, 2);
+    return x;
+}
+
+/* 1 when the leaf page or sub-page p of size bytes is laid out soundly.
+ * fixed: the key size of a DUPFIXED page's packed keys (LEAF2), 0 when
+ * unknown; depth limits sub-pages to the one level LMDB nests. */
+static int leaf_sound(const unsigned char *p, size_t size, size_t fixed, int depth)
+{
+    unsigned flags = u16_at(p + 10), lower = u16_at(p + 12), upper = u16_at(p + 14);
+    size_t n;
+    if (size < CVS__PAGE_HDR || lower < CVS__PAGE_HDR || (lower & 1) || lower > upper ||
+        upper > size || !(flags & PG_LEAF))
+        return 0;
+    n = (lower - CVS__PAGE_HDR) / 2;
+    if (flags & PG_LEAF2) /* packed keys, no node offsets */
+        return !fixed || CVS__PAGE_HDR + n * fixed <= size;
+    for (size_t i = 0; i < n; i++) {
+        size_t off = u16_at(p + CVS__PAGE_HDR + 2 * i), dsize, nf;
+        const unsigned char *nd = p + off;
+        if (off < upper || off + ND_HDR > size)
+            return 0;
+        nf = u16_at(nd + 4);
+        dsize = (size_t)u16_at(nd) | (size_t)u16_at(nd + 2) << 16;
+        dsize = nf & ND_BIGDATA ? 8 : nf & ND_SUBDATA ? DB_REC : dsize;
+        if (ND_HDR + (size_t)u16_at(nd + 6) + dsize > size - off)
+            return 0;
+        if ((nf & (ND_DUPDATA | ND_SUBDATA)) == ND_DUPDATA) { /* a sub-page */
+            const unsigned char *sp = nd + ND_HDR + u16_at(nd + 6);
+            if (depth > 0 || dsize < CVS__PAGE_HDR || !(u16_at(sp + 10) & PG_SUBP) ||
+                !leaf_sound(sp, dsize, fixed, depth + 1))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* The page of the map x lies on, when it lies in the map (else NULL: a
+ * page a write transaction copied, made from a page checked before). */
+static const unsigned char *map_page(const cvs_db *db, const MDB_val *x)
+{
+    uintptr_t off = (uintptr_t)x->mv_data - db->map_lo;
+    if (!db->map_len || off >= db->map_len)
+        return NULL;
+    return (const unsigned char *)(db->map_lo + off - off % db->map_psize);
+}
+
+/* 0 when the leaf page k lies on (and v's, unless v is on an overflow
+ * page) is sound; last caches the pages already found sound. */
+static int pages_sound(const cvs_db *db, const MDB_val *k, const MDB_val *v,
+                       const unsigned char *last[2])
+{
+    const unsigned char *pk = map_page(db, k), *pv = map_page(db, v);
+    if (pk && pk != last[0]) {
+        if (!leaf_sound(pk, db->map_psize, v->mv_size, 0))
+            return -1;
+        last[0] = pk;
+    }
+    if (pv && pv != pk && pv != last[1] && !(u16_at(pv + 10) & PG_OVERFLOW)) {
+        if (!leaf_sound(pv, db->map_psize, v->mv_size, 0))
+            return -1;
+        last[1] = pv;
+    }
+    return 0;
+}
+
 int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name)
 {
+    const unsigned char *last[2] = {NULL, NULL};
     MDB_cursor *cur;
     MDB_val k, v;
     char what[64];
@@ -205,7 +296,11 @@ int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *nam
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_NEXT))
-        ;
+        if (pages_sound(db, &k, &v, last)) {
+            mdb_cursor_close(cur);
+            return cvs__err(CVS_ECORRUPT, "store is damaged: %s: a page's layout is "
+                            "inconsistent (checking it before writing it)", name);
+        }
     mdb_cursor_close(cur);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
