@@ -491,3 +491,79 @@ Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
     tu_rmrf(cdir);
     free(cdir);
 }
+
+/* A leaf page whose first node offset points below the page's free space
+ * (mp_upper): LMDB reads its nodes as it finds them, and a delete on that
+ * page moves (offset - upper) bytes, a negative length, over its page copy.
+ * Relinking deletes and rewrites the mention links and their backlinks, so
+ * before writing it walks them and must call the page damaged instead.
+ * The page is found through LMDB itself (the page of the first backlink's
+ * key, by the page number in its header), so it is a live page of that
+ * database, not a free one. */
+Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
+{
+    char path[4200];
+    float v[40][4];
+    cvs_record r[40];
+    char ids[40][16], titles[40][16], texts[40][64];
+    cvs_link_stats st;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, d;
+    MDB_stat ms;
+    uint64_t pgno;
+    uint16_t upper, bad;
+    FILE *f;
+    int rc;
+
+    for (int i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        snprintf(titles[i], sizeof titles[i], "topic%d", i);
+        snprintf(texts[i], sizeof texts[i], "note about topic%d and topic%d", (i + 1) % 40,
+                 (i + 7) % 40);
+        for (int j = 0; j < 4; j++)
+            v[i][j] = (float)(i * 3 + j);
+        r[i] = rec(ids[i], v[i]);
+        r[i].title = titles[i];
+        r[i].title_len = strlen(titles[i]);
+        r[i].text = texts[i];
+        r[i].text_len = strlen(texts[i]);
+        cr_assert_eq(cvs_put(db, &r[i], 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    }
+    cr_assert_eq(cvs_link_mentions(db, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_gt(st.links, 0);
+    cvs_db_close(db);
+    db = NULL;
+
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    cr_assert_eq(mdb_env_stat(env, &ms), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "backlinks", 0, &dbi), 0);
+    cr_assert_eq(mdb_cursor_open(txn, dbi, &cur), 0);
+    cr_assert_eq(mdb_cursor_get(cur, &k, &d, MDB_FIRST), 0);
+    {
+        const unsigned char *page =
+            (const unsigned char *)((uintptr_t)k.mv_data & ~(uintptr_t)(ms.ms_psize - 1));
+        memcpy(&pgno, page, 8);
+        memcpy(&upper, page + 14, 2);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+
+    bad = (uint16_t)(upper - 16);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    cr_assert_not_null(f = fopen(path, "r+b"));
+    cr_assert_eq(fseek(f, (long)(pgno * ms.ms_psize + 16), SEEK_SET), 0);
+    cr_assert_eq(fwrite(&bad, 2, 1, f), 1);
+    cr_assert_eq(fclose(f), 0);
+
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    rc = cvs_link_mentions(db, &st);
+    cr_assert_eq(rc, CVS_ECORRUPT, "relink: rc %d: %s", rc, cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "store is damaged"), "%s", cvs_errmsg(db));
+}
