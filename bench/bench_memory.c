@@ -214,11 +214,15 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: cvstore-bench memory [--facts PATH] [--questions PATH] [--unrelated N]\n"
         "                            [--seed N] [--csv PATH] [--dir TMPDIR] [--verbose]\n"
+        "                            [--half A|B]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh glove store,\n"
         "asks the paraphrased questions, then adds N unrelated memories (default 500)\n"
         "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
         "  --facts, --questions  default bench/data/memory-{facts,questions}.jsonl\n"
-        "  --verbose             print every question whose memory is not first\n");
+        "  --verbose             print every question whose memory is not first\n"
+        "  --half A|B            ask only the questions on odd (A) or even (B) lines;\n"
+        "                        every fact is still remembered.  Choose rules on A,\n"
+        "                        report B\n");
 }
 
 int bench_memory(int argc, char **argv)
@@ -227,7 +231,8 @@ int bench_memory(int argc, char **argv)
         {"facts", required_argument, 0, 'F'}, {"questions", required_argument, 0, 'Q'},
         {"unrelated", required_argument, 0, 'u'}, {"seed", required_argument, 0, 'e'},
         {"csv", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
-        {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"verbose", no_argument, 0, 'v'}, {"half", required_argument, 0, 'H'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     static const char *const header[] = {"memories", "strategy", "questions", "hit_at_1",
                                          "hit_at_3", "mrr", "p50_ms"};
     static const char *const stname[] = {"hybrid", "lexical", "vector"};
@@ -236,7 +241,7 @@ int bench_memory(int argc, char **argv)
     const char *csv = NULL, *parent = NULL;
     size_t n_unrel = 500, nf = 0, nqr = 0, nq = 0, merged = 0;
     uint64_t seed = 1;
-    int c, verbose = 0, ret = 0;
+    int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
     json_t **frows = NULL, **qrows = NULL;
     fact *facts = NULL;
     mq *qs = NULL;
@@ -254,6 +259,16 @@ int bench_memory(int argc, char **argv)
         case 'c': csv = optarg; break;
         case 'd': parent = optarg; break;
         case 'v': verbose = 1; break;
+        case 'H':
+            if (!strcmp(optarg, "A") || !strcmp(optarg, "a"))
+                half = 1;
+            else if (!strcmp(optarg, "B") || !strcmp(optarg, "b"))
+                half = 2;
+            else {
+                usage(stderr);
+                return 1;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -285,6 +300,10 @@ int bench_memory(int argc, char **argv)
             ret = 1;
             goto out;
         }
+        /* Half A is the questions on odd lines (1, 3, ...), half B the
+         * even ones: rules are chosen looking at A's misses only. */
+        if ((half == 1 && i % 2) || (half == 2 && !(i % 2)))
+            continue;
         qs[nq].question = (char *)json_string_value(q);
         qs[nq++].fact = k;
     }

@@ -62,6 +62,51 @@
  *      memories keep their earlier time.
  *   6. Checks run in a read snapshot and the writes in a later transaction;
  *      a concurrent writer may slip between them (cvstore.h says so).
+ *
+ * Recall's ranking rules.  Each was chosen by looking only at the misses
+ * of half A of `cvstore-bench memory` (the questions on odd lines,
+ * `--half A`); half B (even lines) is reported, never looked at.  hit@1 /
+ * hit@3 of the default recall, with the 55 facts, then after 500
+ * unrelated memories:
+ *   before both rules   A 0.857 / 0.929, 0.821 / 0.821
+ *                       B 0.704 / 0.889, 0.667 / 0.852
+ *   7. The lexical query carries each word's other inflection of number
+ *      (lexical_query): "taxes" for "tax", "lives" for "live", "city" for
+ *      "cities".  BM25's postings are unstemmed (query/tokenize.c,
+ *      deviation 3) and a paraphrase changes number freely; adding the
+ *      forms to the query instead of stemming the index leaves the stored
+ *      postings, and everything else that searches them, as they are.
+ *      Words under 3 letters and numbers are left alone.  A's misses it
+ *      fixed: "the tax return" / "files the taxes", "the user's mom live
+ *      in" / "mother lives in", and "How does the user take their
+ *      coffee?" / "never takes sugar".
+ *                       A 0.964 / 1.000, 0.893 / 0.893
+ *                       B 0.741 / 0.852, 0.704 / 0.852
+ *      (on B one question fell out of the top 3 at 55 memories.)  The cost
+ *      is the occasional wrong match: "return" now also finds "returns".
+ *   8. A memory that names what the question names comes first
+ *      (question_names, recall_weigh): the question's words that carry a
+ *      capital letter other than a sentence's first ("Priya", "CI",
+ *      "iOS") or a digit are identifiers, and a memory without them is
+ *      about something else, however many other words it shares.  Each
+ *      such word the memory contains multiplies its fused score by
+ *      2 (k + depth) / (k + 1), the ratio of the highest fused score a
+ *      seed can have to the lowest, so the order is by names first and by
+ *      fused score among equals.  A's miss it fixed: "How long can a CI
+ *      job run before it gets killed?" lost to "The user dislikes
+ *      meetings before 10 am." (the one memory with "CI" was first in
+ *      BM25 but far down the vector ranking, and RRF favours memories
+ *      middling in both).
+ *                       A 1.000 / 1.000, 0.929 / 0.929
+ *                       B 0.741 / 0.852, 0.704 / 0.852 (unchanged)
+ *      Whole set: 0.873 / 0.927, 0.818 / 0.891 (from 0.764 / 0.873,
+ *      0.727 / 0.836): the goal of 0.90 / 0.85 is not met, and B says the
+ *      rules carry over only in part.
+ *   Tried and left out: dropping the interrogatives (how, what, when,
+ *   where, why, whose, whom) from the lexical query, on the reasoning that
+ *   they ask for the answer and do not name it: no change on A or B.
+ *   A's misses left are vocabulary gaps ("address of the office" for "Our
+ *   office is at 221 Harbour Road"), which only a better embedding closes.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -1005,11 +1050,85 @@ CVS_API int cvs_mem_strategy_parse(const char *s, cvs_mem_strategy *out)
     return CVS_OK;
 }
 
+/* Appends n bytes of s and a space to the growing buffer *b. */
+static int buf_word(char **b, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 2 > *cap) {
+        size_t c = (*len + n + 2) * 2;
+        char *p = realloc(*b, c);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        *b = p;
+        *cap = c;
+    }
+    memcpy(*b + *len, s, n);
+    *len += n;
+    (*b)[(*len)++] = ' ';
+    (*b)[*len] = 0;
+    return CVS_OK;
+}
+
 /* What recall's weighing of candidates needs (recall_weigh). */
 typedef struct recall_weights {
     double half_life_s;
     int64_t now;
+    wordset names;      /* the question's names and numbers (rule 8) */
+    double name_factor; /* per name a memory contains */
 } recall_weights;
+
+/* The names and numbers of a question (rule 8 of the essay), as a word
+ * set: the words that carry a capital letter other than a sentence's
+ * first ("Priya", "CI", "iOS", "Slack"), and the words with a digit
+ * ("443", "v2").  A word that opens a sentence is capitalised by
+ * grammar, not because it names something, so it does not count. */
+static int question_names(const char *q, size_t len, wordset *out)
+{
+    char *b = NULL;
+    size_t bl = 0, cap = 0, i = 0;
+    int rc = CVS_OK, opens = 1;
+    while (i < len && !rc) {
+        unsigned char c = (unsigned char)q[i];
+        if (!(c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))) {
+            if (c == '.' || c == '?' || c == '!' || c == ':' || c == ';' || c == '\n')
+                opens = 1;
+            i++;
+            continue;
+        }
+        size_t st = i;
+        int upper = 0, digit = 0;
+        while (i < len) {
+            c = (unsigned char)q[i];
+            if (!(c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+                  c == '\''))
+                break;
+            upper |= c >= 'A' && c <= 'Z' && !(opens && i == st);
+            digit |= c >= '0' && c <= '9';
+            i++;
+        }
+        if (upper || digit)
+            rc = buf_word(&b, &bl, &cap, q + st, i - st);
+        opens = 0;
+    }
+    if (!rc)
+        rc = wordset_make(b ? b : "", bl, out);
+    free(b);
+    return rc;
+}
+
+/* How many of the question's names the memory's text contains. */
+static size_t names_in(const wordset *names, const char *text, size_t len, int *rc)
+{
+    wordset ws = {0};
+    size_t m = 0;
+    if (!names->n || !text || !len)
+        return 0;
+    if ((*rc = wordset_make(text, len, &ws)))
+        return 0;
+    for (size_t i = 0; i < names->n; i++)
+        m += bsearch(&names->w[i], ws.w, ws.n, sizeof *ws.w, cmp_word) != NULL;
+    wordset_free(&ws);
+    return m;
+}
 
 /* Supersession and recency, as factors of a candidate's relevance (a
  * cvs_context_scope's weigh). */
@@ -1032,6 +1151,10 @@ static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
         else if (grc != CVS_NOTFOUND)
             rc = grc;
     }
+    if (rc == CVS_OK && w->names.n) {
+        size_t m = names_in(&w->names, rec.text, rec.text_len, &rc);
+        *factor *= pow(w->name_factor, (double)m);
+    }
     if (w->half_life_s > 0) {
         int64_t last = json_integer_value(json_object_get(m, "_recalled"));
         if (last < rec.created_us)
@@ -1040,6 +1163,73 @@ static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
         *factor *= pow(0.5, age / w->half_life_s);
     }
     json_decref(m);
+    return rc;
+}
+
+/* The lexical query of a recall (rule 7 of the essay): every word of the
+ * question (BM25's tokens), each followed by its other English inflection of number (and of
+ * the third person, which is spelled the same): "taxes" <-> "tax",
+ * "live" <-> "lives", "city" <-> "cities".  BM25's postings are not
+ * stemmed (query/tokenize.c, deviation 3), so the query carries the
+ * forms a memory may use instead.  Numbers and words of fewer than 3
+ * letters are left alone ("ci" is not a plural of anything).  *out is
+ * malloc'd. */
+static int lexical_query(const char *q, size_t len, char **out, size_t *out_len)
+{
+    cvs_tokens tok = {0};
+    char *b = NULL, w[CVS_TOKEN_MAX + 4];
+    size_t bl = 0, cap = 0;
+    int rc;
+    *out = NULL;
+    if ((rc = cvs__tokenize(q, len, CVS_TOK_STRIP_ACCENTS, &tok)))
+        goto out;
+    for (size_t i = 0; i < tok.n; i++) {
+        const char *t = tok.buf + tok.off[i];
+        size_t n = tok.len[i];
+        if ((rc = buf_word(&b, &bl, &cap, t, n)))
+            goto out;
+        if (n < 3 || (t[n - 1] >= '0' && t[n - 1] <= '9'))
+            continue;
+        if (t[n - 1] == 's' && t[n - 2] != 's') {
+            /* a plural or a third person: the bare form, and for "-ies"
+             * and "-es" after a sibilant the one that drops more */
+            if (n > 4 && !memcmp(t + n - 3, "ies", 3)) {
+                memcpy(w, t, n - 3);
+                w[n - 3] = 'y';
+                rc = buf_word(&b, &bl, &cap, w, n - 2);
+            } else {
+                rc = buf_word(&b, &bl, &cap, t, n - 1);
+                if (!rc && n > 4 && t[n - 2] == 'e' &&
+                    (t[n - 3] == 's' || t[n - 3] == 'x' || t[n - 3] == 'z' ||
+                     (t[n - 3] == 'h' && (t[n - 4] == 'c' || t[n - 4] == 's'))))
+                    rc = buf_word(&b, &bl, &cap, t, n - 2);
+            }
+        } else {
+            memcpy(w, t, n);
+            if (t[n - 1] == 'y' && !strchr("aeiou", t[n - 2])) {
+                memcpy(w + n - 1, "ies", 3);
+                n += 2;
+            } else if (t[n - 1] == 's' || t[n - 1] == 'x' || t[n - 1] == 'z' ||
+                       (t[n - 1] == 'h' && (t[n - 2] == 'c' || t[n - 2] == 's'))) {
+                memcpy(w + n, "es", 2);
+                n += 2;
+            } else {
+                w[n++] = 's';
+            }
+            rc = buf_word(&b, &bl, &cap, w, n);
+        }
+        if (rc)
+            goto out;
+    }
+    /* Only stop words: BM25 finds nothing either way, as before. */
+    if (!b && (rc = buf_word(&b, &bl, &cap, q, len)))
+        goto out;
+    *out = b;
+    *out_len = bl;
+    b = NULL;
+out:
+    free(b);
+    cvs__tokens_free(&tok);
     return rc;
 }
 
@@ -1085,7 +1275,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
                            const cvs_mem_recall_opts *o, cvs_mem_items *out)
 {
     cvs_mem_recall_opts def = {0};
-    recall_weights rw = {0, cvs__now_us()};
+    recall_weights rw = {.now = cvs__now_us()};
     cvs_context_opts co;
     cvs_context_result cr = {0};
     const char *ns;
@@ -1095,6 +1285,8 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     uint64_t *bits = NULL, nmatch;
     size_t nwords;
     float *qv = NULL;
+    char *lq = NULL;
+    size_t lq_len = 0;
     mem_rec *touch = NULL;
     mem_rec **tp = NULL;
     size_t ntouch = 0;
@@ -1150,6 +1342,13 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
         }
     }
+    /* Among the seeds, fused scores lie within 1 / (k + 1) and
+     * 1 / (2 (k + want)) (one ranking at half weight, at its last rank):
+     * a factor of their ratio per name puts a memory that names more of
+     * what the question names ahead of every seed that names fewer. */
+    rw.name_factor = 2.0 * (double)(CVS_MEM_RRF_K + want) / (double)(CVS_MEM_RRF_K + 1);
+    if ((rc = question_names(query, len, &rw.names)))
+        goto cleanup;
     if ((rc = ns_filter(ns, o->filter, o->filter_len, &f)) || (rc = cvs_txn_begin(db, &t)) ||
         (rc = cvs__filter_eval(t, f, &bits, &nwords, &nmatch)))
         goto cleanup;
@@ -1160,7 +1359,8 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         cvs_context_scope sc = {.filter = f, .allow = bits, .nwords = nwords,
                                 .positive_vectors = 1, .k = k, .weigh = recall_weigh,
                                 .ctx = &rw};
-        if ((rc = cvs__txn_context_scoped(t, &co, query, len, qv, &sc, &cr)))
+        if ((rc = lexical_query(query, len, &lq, &lq_len)) ||
+            (rc = cvs__txn_context_scoped(t, &co, lq, lq_len, qv, &sc, &cr)))
             goto cleanup;
     }
     /* The strategy chose them in its own order (the diverse one weighs
@@ -1204,6 +1404,8 @@ cleanup:
     cvs_context_result_free(&cr);
     free(bits);
     free(qv);
+    free(lq);
+    wordset_free(&rw.names);
     cvs_filter_free(f);
     if (rc)
         cvs_mem_items_free(out);
