@@ -137,6 +137,20 @@ run 2 search "$T/sh-ties" --query-file "$T/q.fvecs" -k 10 --ann >/dev/null 2>"$T
 [ $? = 1 ] || fail "--ann without an index: not exit 1"
 run 2 build "$T/sh-ann" --codec pq4 --index faiss:HNSW32 >/dev/null 2>&1
 [ $? = 1 ] || fail "build --index faiss: not exit 1"
+# A shard with the same codec but other centroids is a problem check
+# reports: the same data, sample and seed give the same l2 codec whatever
+# the list count, so a shard of an ivf8 build dropped into an ivf16 one
+# differs in its centroids only.
+run 2 init "$T/sh-ivf8" --shards 4 --dim 16 --metric l2 >/dev/null || fail "ivf8: init"
+run 2 import "$T/sh-ivf8" "$T/base.fvecs" >/dev/null || fail "ivf8: import"
+run 2 build "$T/sh-ivf8" --codec pq4 --index ivf8 --max-train 1500 >/dev/null || fail "ivf8: build"
+rm -rf "$T/sh-ann/shard-0002" && cp -r "$T/sh-ivf8/shard-0002" "$T/sh-ann/" || fail "ivf8: copy"
+run 2 check "$T/sh-ann" >"$T/out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "check of a shard with other centroids: exit $rc, not 1"
+grep -q "shard-0002: its IVF centroids are not shard-0000's" "$T/out" \
+  || fail "check, other centroids: $(head -3 "$T/out")"
+grep -q "its codec is not" "$T/out" && fail "check, other centroids: blamed the codec"
 
 # Counts add up, through cvstore-mpi and through plain cvstore on each shard.
 st="$(run 4 stats "$T/sh-l2" --json)" || fail "stats"
