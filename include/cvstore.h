@@ -409,6 +409,28 @@ CVS_API int cvs_codec_export(cvs_db *db, void **blob, size_t *len) CVS_WUR;
 CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
                                  const cvs_build_opts *opts) CVS_WUR;
 
+/* The store's IVF index parameters (centroids, residual or direct codes,
+ * SQ8 ranges; the "meta/ivf" value of docs/FORMAT.md) as one blob, for
+ * cvs_build_with_index on another store: how the shards of a sharded
+ * store share one coarse quantizer as well as one codec.  *blob is
+ * malloc'd, freed with cvs_free.  CVS_NOTFOUND when the store has no IVF
+ * index (none built, or a FAISS one). */
+CVS_API int cvs_index_export(cvs_db *db, void **blob, size_t *len) CVS_WUR;
+
+/* cvs_build_with_codec with an IVF index too: the codec of codec_blob
+ * (cvs_codec_export) and the centroids of index_blob (cvs_index_export,
+ * both of one store of the same dimension and metric) replace all
+ * training; the codec, every record's code and its inverted list are
+ * written in one transaction, as cvs_build with opts->index "ivf..."
+ * writes them.  Search defaults are the built-in ones, as after any build.
+ * opts->index must be NULL or "" (only the progress callback is used).
+ * CVS_ECORRUPT or CVS_EVERSION for a bad blob, CVS_EINVAL for another
+ * dimension or metric, or residual / ",sq8" parameters given to a raw
+ * "none" store. */
+CVS_API int cvs_build_with_index(cvs_db *db, const void *codec_blob, size_t codec_len,
+                                 const void *index_blob, size_t index_len,
+                                 const cvs_build_opts *opts) CVS_WUR;
+
 typedef struct cvs_index_info {
     char spec[128];        /* "ivf1024" or "faiss:HNSW32" */
     uint64_t count;        /* records in the index */

@@ -161,6 +161,12 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
     return CVS_OK;
 }
 
+int cvs__ivf_params_from_blob(cvs_db *db, const void *blob, size_t len, cvs_ivf_params **out)
+{
+    MDB_val v = {len, (void *)blob};
+    return params_decode(db, &v, out);
+}
+
 static int params_retire(cvs_db *db, cvs_ivf_params *p)
 {
     cvs_ivf_params **r;

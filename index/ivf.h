@@ -49,6 +49,9 @@ typedef struct cvs_ivf_params {
 /* The IVF parameters in force in txn's snapshot, or *out = NULL when the
  * store has no IVF index (no codec, or a codec built without one). */
 int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out);
+/* Decodes a "meta/ivf" value held outside the store (cvs_index_export's
+ * blob) for db's dimension; the caller frees it with cvs__ivf_params_free. */
+int cvs__ivf_params_from_blob(cvs_db *db, const void *blob, size_t len, cvs_ivf_params **out);
 void cvs__ivf_cleanup(cvs_db *db);
 /* Stored search defaults (meta "ivf_defaults"); built-in ones when unset. */
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,

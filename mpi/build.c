@@ -8,9 +8,14 @@
  * trains the codec on them (cvs_build on a scratch store holding just the
  * sample, the public way to train), exports it (cvs_codec_export) and
  * broadcasts the blob, and every rank encodes its shards with it
- * (cvs_build_with_codec).  With --codec-from, the codec of an existing
- * store (a shard of another sharded store, say) is used instead of
- * training one.
+ * (cvs_build_with_codec).  With --index ivf[N], the scratch store's
+ * build trains the IVF centroids on the same sample too, and both the
+ * codec and the centroids are broadcast (cvs_index_export) and given to
+ * every shard (cvs_build_with_index): every shard's records fall into the
+ * same lists, encoded against the same centroids, so an ANN search with
+ * nprobe P probes the same P lists of every shard.  With --codec-from, the
+ * codec of an existing store (a shard of another sharded store, say), and
+ * its IVF centroids when it has an index, are used instead of training.
  *
  * Each shard's build is one transaction of that shard, as with cvs_build;
  * a build that fails on one shard leaves the shards already encoded with
@@ -23,6 +28,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,8 +38,8 @@
 #include "mpicmd.h"
 
 static const char usage[] =
-    "Usage: mpirun -np N cvstore-mpi build DB (--codec SPEC | --codec-from STORE)\n"
-    "                                  [--max-train N] [--seed S]\n"
+    "Usage: mpirun -np N cvstore-mpi build DB (--codec SPEC [--index ivf[N]] |\n"
+    "                                  --codec-from STORE) [--max-train N] [--seed S]\n"
     "\n"
     "Trains one codec (e.g. pq16, opq,pq32x4; as `cvstore build --codec`) on a\n"
     "sample gathered from all shards and encodes every shard with it, so that\n"
@@ -41,7 +47,11 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -c, --codec SPEC        the codec to train\n"
-    "  -F, --codec-from STORE  use the codec of this store (e.g. DB2/shard-0000)\n"
+    "  -i, --index ivf[N]      also train N IVF lists (as `cvstore build --index`;\n"
+    "                          \"ivf\": N from the records of all shards), shared by\n"
+    "                          every shard, for `cvstore-mpi search --ann`\n"
+    "  -F, --codec-from STORE  use the codec of this store (e.g. DB2/shard-0000),\n"
+    "                          and its IVF centroids when it has an index\n"
     "  -m, --max-train N       training sample over all shards (default 65536)\n"
     "  -s, --seed S            sample and k-means seed (default 1)\n"
     "  -h, --help              show this help\n";
@@ -94,11 +104,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 /* Rank 0: trains spec on the n x dim sample in a scratch store under db and
  * returns the exported codec blob. */
 static int train(const char *cmd, const char *dbpath, const shards_manifest *m, const char *spec,
-                 uint64_t seed, const float *x, size_t n, void **blob, size_t *len)
+                 const char *index, uint64_t seed, const float *x, size_t n, void **blob,
+                 size_t *len, void **iblob, size_t *ilen)
 {
     char tmp[4096];
     cvs_create_opts co = {.dim = m->dim, .metric = m->metric, .raw = CVS_RAW_F32};
-    cvs_build_opts bo = {.seed = seed, .max_train = n};
+    cvs_build_opts bo = {.seed = seed, .max_train = n, .index = index};
     cvs_db *db = NULL;
     cvs_record *recs = NULL;
     char (*ids)[24] = NULL;
@@ -130,13 +141,14 @@ static int train(const char *cmd, const char *dbpath, const shards_manifest *m, 
         if ((crc = cvs_put(db, recs, nb, 0, NULL, NULL)))
             goto fail;
     }
-    if ((crc = cvs_build(db, spec, &bo)) || (crc = cvs_codec_export(db, blob, len)))
+    if ((crc = cvs_build(db, spec, &bo)) || (crc = cvs_codec_export(db, blob, len)) ||
+        (index && (crc = cvs_index_export(db, iblob, ilen))))
         goto fail;
     rc = CLI_OK;
     goto out;
 fail:
-    cli_err(cmd, "training %s on %zu sampled vectors: %s: %s", spec, n, cvs_strerror(crc),
-            cvs_errmsg(db));
+    cli_err(cmd, "training %s%s%s on %zu sampled vectors: %s: %s", spec, index ? " with " : "",
+            index ? index : "", n, cvs_strerror(crc), cvs_errmsg(db));
     rc = cli_exit_code(crc);
 out:
     cvs_db_close(db);
@@ -151,10 +163,12 @@ int mpi_cmd_build(int argc, char **argv)
     static const struct option opts[] = {
         {"codec", required_argument, NULL, 'c'},     {"codec-from", required_argument, NULL, 'F'},
         {"max-train", required_argument, NULL, 'm'}, {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"index", required_argument, NULL, 'i'},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cmd = "mpi build";
-    const char *dbpath, *spec = NULL, *from = NULL;
+    const char *dbpath, *spec = NULL, *from = NULL, *index = NULL;
+    char index_n[80];
     uint64_t max_train = 65536, seed = 1, len64 = 0;
     shards_manifest m;
     cvs_db **dbs = NULL;
@@ -162,17 +176,21 @@ int mpi_cmd_build(int argc, char **argv)
     float *x = NULL, *all = NULL;
     size_t n = 0, want = 0;
     int *sizes = NULL, *displs = NULL, mysize;
-    void *blob = NULL;
-    size_t len = 0;
+    void *blob = NULL, *iblob = NULL;
+    size_t len = 0, ilen = 0;
+    uint64_t ilen64 = 0;
     int c, rc = CLI_OK;
 
-    while ((c = getopt_long(argc, argv, "c:F:m:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:F:i:m:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             spec = optarg;
             break;
         case 'F':
             from = optarg;
+            break;
+        case 'i':
+            index = optarg;
             break;
         case 'm':
             if (cli_parse_u64(optarg, 1, 1u << 24, &max_train)) {
@@ -201,6 +219,12 @@ int mpi_cmd_build(int argc, char **argv)
                                                  : "give one of --codec and --codec-from");
         return mcmd_usage(usage);
     }
+    if (index && (from || strncmp(index, "ivf", 3) != 0)) {
+        MCMD_ERR0(cmd, "%s", from ? "--index goes with --codec (--codec-from takes the index "
+                                    "of its store)"
+                                  : "--index takes ivf or ivfN (FAISS indexes are not sharded)");
+        return mcmd_usage(usage);
+    }
     dbpath = argv[optind];
     if ((rc = mcmd_manifest(cmd, dbpath, &m)))
         return rc;
@@ -220,6 +244,8 @@ int mpi_cmd_build(int argc, char **argv)
             if (!(rc = cli_open(cmd, from, CVS_OPEN_RDONLY, &src)) &&
                 (erc = cvs_codec_export(src, &blob, &len)))
                 rc = cli_fail(cmd, erc, src);
+            if (!rc && (erc = cvs_index_export(src, &iblob, &ilen)) && erc != CVS_NOTFOUND)
+                rc = cli_fail(cmd, erc, src);
             cvs_db_close(src);
         }
     } else {
@@ -237,6 +263,25 @@ int mpi_cmd_build(int argc, char **argv)
         if ((rc = mcmd_agree(rc)))
             goto out;
         MPI_Allreduce(&mytotal, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        if (index && (index[3] == 0 || index[3] == ',')) {
+            /* "ivf": the list count of one store holding every record
+             * (about 4 sqrt(n), at least 16, at least 39 records a list;
+             * index/ivf.c), not of the scratch store's sample. */
+            uint64_t l = (uint64_t)(4.0 * sqrt((double)total)), cap = total / 39;
+            if (l < 16)
+                l = 16;
+            if (l > cap)
+                l = cap;
+            if (l > 65536)
+                l = 65536;
+            snprintf(index_n, sizeof index_n, "ivf%" PRIu64 "%s", l ? l : 1, index + 3);
+            index = index_n;
+        }
+        if (index) { /* the coarse k-means wants ~40 points per list, as in cvs_build */
+            unsigned long nl = strtoul(index + 3, NULL, 10);
+            if (nl && max_train < (uint64_t)nl * 40)
+                max_train = (uint64_t)nl * 40;
+        }
         want = total < max_train ? (size_t)total : (size_t)max_train;
         if (total == 0) {
             MCMD_ERR0(cmd, "%s is empty: nothing to train a codec on", dbpath);
@@ -301,7 +346,7 @@ int mpi_cmd_build(int argc, char **argv)
             goto out;
         MPI_Gatherv(x, mysize, MPI_FLOAT, all, sizes, displs, MPI_FLOAT, 0, MPI_COMM_WORLD);
         if (g_mpi.rank == 0)
-            rc = train(cmd, dbpath, &m, spec, seed, all, n, &blob, &len);
+            rc = train(cmd, dbpath, &m, spec, index, seed, all, n, &blob, &len, &iblob, &ilen);
     }
     if ((rc = mcmd_agree(rc)))
         goto out;
@@ -320,11 +365,28 @@ int mpi_cmd_build(int argc, char **argv)
         goto out;
     len = (size_t)len64;
     MPI_Bcast(blob, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    /* The centroids, when there are any (ilen 0: codes only). */
+    ilen64 = iblob ? ilen : 0;
+    MPI_Bcast(&ilen64, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (ilen64 > INT32_MAX) {
+        MCMD_ERR0(cmd, "the IVF centroids are %" PRIu64 " bytes: too large to broadcast", ilen64);
+        rc = CLI_EUSER;
+        goto out;
+    }
+    if (ilen64 && g_mpi.rank != 0 && !(iblob = malloc(ilen64)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    ilen = (size_t)ilen64;
+    if (ilen)
+        MPI_Bcast(iblob, (int)ilen, MPI_BYTE, 0, MPI_COMM_WORLD);
     for (uint32_t s = 0; s < m.shards && !rc; s++) {
         int brc;
         if (!dbs[s])
             continue;
-        if ((brc = cvs_build_with_codec(dbs[s], blob, len, NULL))) {
+        brc = ilen ? cvs_build_with_index(dbs[s], blob, len, iblob, ilen, NULL)
+                   : cvs_build_with_codec(dbs[s], blob, len, NULL);
+        if (brc) {
             cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, s, cvs_strerror(brc),
                     cvs_errmsg(dbs[s]));
             rc = cli_exit_code(brc);
@@ -337,19 +399,29 @@ int mpi_cmd_build(int argc, char **argv)
     }
     if (g_mpi.rank == 0) {
         cvs_codec_info ci;
+        cvs_index_info ii;
         cvs_db *any = NULL;
         for (uint32_t s = 0; s < m.shards && !any; s++)
             any = dbs[s];
-        if (any && cvs_codec_get_info(any, &ci) == CVS_OK)
-            printf("built %s (%zu bytes per vector) %s; %u shards encoded on %d ranks\n",
-                   ci.spec, ci.code_bytes, from ? "from another store" : "on a sample of all shards",
-                   m.shards, g_mpi.nranks);
+        if (any && cvs_codec_get_info(any, &ci) == CVS_OK) {
+            char ix[160] = "";
+            if (ilen && cvs_index_get_info(any, &ii) == CVS_OK)
+                snprintf(ix, sizeof ix, " with index %s (%s codes)", ii.spec,
+                         ii.residual ? "residual" : "direct");
+            printf("built %s (%zu bytes per vector)%s %s; %u shards encoded on %d ranks\n",
+                   ci.spec, ci.code_bytes, ix,
+                   from ? "from another store" : "on a sample of all shards", m.shards,
+                   g_mpi.nranks);
+        }
     }
 out:
-    if (g_mpi.rank == 0)
+    if (g_mpi.rank == 0) {
         cvs_free(blob);
-    else
+        cvs_free(iblob);
+    } else {
         free(blob);
+        free(iblob);
+    }
     free(all);
     free(sizes);
     free(displs);

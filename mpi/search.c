@@ -16,6 +16,13 @@
  *     first).  Within a shard the store's own rule still decides, so a tie
  *     at the k-th place may keep a different record than one store would.
  *  2. Results carry ids, not keys: a key means nothing outside its shard.
+ *  3. ANN (--ann, shards built by `cvstore-mpi build --index`): every shard
+ *     probes the same nprobe lists (the centroids are shared) and re-ranks
+ *     its own rerank best, so the sharded search looks at every candidate
+ *     one store with those centroids would, and re-ranks up to S times as
+ *     many (S shards): its recall is at least one store's, up to the
+ *     records one store's re-ranking misses and a shard's does not.  The
+ *     cost is S times the re-ranking work; lower --rerank to trade it back.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,7 +36,8 @@
 
 static const char usage[] =
     "Usage: mpirun -np N cvstore-mpi search DB --query-file F -k K [--json]\n"
-    "                                   [--exact | --codes [--rerank R]]\n"
+    "                                   [--exact | --codes [--rerank R] |\n"
+    "                                    --ann [--nprobe P] [--rerank R]]\n"
     "\n"
     "The K nearest records to each query of F over all shards, best first, in\n"
     "the output of `cvstore search` (--json: one line per query,\n"
@@ -42,8 +50,13 @@ static const char usage[] =
     "  -j, --json           JSON lines instead of a table\n"
     "  -e, --exact          exact scan of the stored vectors (the default)\n"
     "  -c, --codes          scan the compressed codes of every shard\n"
+    "  -a, --ann            the IVF index of every shard (`cvstore-mpi build\n"
+    "                       --index ivf`): each shard probes the same lists\n"
+    "  -n, --nprobe P       --ann: lists to visit per shard (default: the\n"
+    "                       store's)\n"
     "  -r, --rerank R       --codes: re-score the R best with the stored\n"
-    "                       vectors (default 100, 0 = code distances)\n"
+    "                       vectors (default 100, 0 = code distances); --ann:\n"
+    "                       the R best of each shard (default: the store's)\n"
     "  -t, --timing         print on stderr the time from the broadcast queries to\n"
     "                       the merged results (start-up and output left out)\n"
     "  -h, --help           show this help\n";
@@ -134,6 +147,7 @@ int mpi_cmd_search(int argc, char **argv)
         {"k", required_argument, NULL, 'k'},          {"json", no_argument, NULL, 'j'},
         {"exact", no_argument, NULL, 'e'},            {"codes", no_argument, NULL, 'c'},
         {"rerank", required_argument, NULL, 'r'},     {"timing", no_argument, NULL, 't'},
+        {"ann", no_argument, NULL, 'a'},              {"nprobe", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     const char *cmd = "mpi search";
@@ -149,14 +163,15 @@ int mpi_cmd_search(int argc, char **argv)
     wbuf out = {0};
     char *all = NULL;
     int *sizes = NULL, *displs = NULL;
-    uint64_t k = 0, rerank = 100, hdr[2] = {0, 0};
+    uint64_t k = 0, rerank = 100, nprobe = 0, hdr[2] = {0, 0};
+    int rerank_set = 0;
     size_t nq = 0, nown = 0;
     unsigned flags = 0;
     uint32_t qdim = 0;
     int c, json = 0, timing = 0, rc = CLI_OK, mysize;
     double t0 = 0;
 
-    while ((c = getopt_long(argc, argv, "q:f:k:jecr:th", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:k:jecan:r:th", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -185,11 +200,21 @@ int mpi_cmd_search(int argc, char **argv)
         case 'c':
             flags |= CVS_SEARCH_CODES;
             break;
+        case 'a':
+            flags |= CVS_SEARCH_ANN;
+            break;
+        case 'n':
+            if (cli_parse_u64(optarg, 1, 65536, &nprobe)) {
+                MCMD_ERR0(cmd, "--nprobe must be an integer from 1 to 65536, not '%s'", optarg);
+                return mcmd_usage(usage);
+            }
+            break;
         case 'r':
             if (cli_parse_u64(optarg, 0, 1000000, &rerank)) {
                 MCMD_ERR0(cmd, "--rerank must be an integer from 0 to 1000000, not '%s'", optarg);
                 return mcmd_usage(usage);
             }
+            rerank_set = 1;
             break;
         case 'h':
             if (g_mpi.rank == 0)
@@ -199,8 +224,13 @@ int mpi_cmd_search(int argc, char **argv)
             return mcmd_usage(usage);
         }
     }
-    if (flags == (CVS_SEARCH_EXACT | CVS_SEARCH_CODES)) {
-        MCMD_ERR0(cmd, "--exact and --codes exclude each other");
+    if (flags && flags != CVS_SEARCH_EXACT && flags != CVS_SEARCH_CODES &&
+        flags != CVS_SEARCH_ANN) {
+        MCMD_ERR0(cmd, "--exact, --codes and --ann exclude each other");
+        return mcmd_usage(usage);
+    }
+    if (nprobe && flags != CVS_SEARCH_ANN) {
+        MCMD_ERR0(cmd, "--nprobe goes with --ann");
         return mcmd_usage(usage);
     }
     if (argc - optind != 1 || !qfile || !k) {
@@ -268,6 +298,14 @@ int mpi_cmd_search(int argc, char **argv)
         int src;
         if (!dbs[s])
             continue;
+        if (flags == CVS_SEARCH_ANN) { /* as `cvstore search --ann` passes them */
+            sp.nprobe = (size_t)nprobe;
+            sp.rerank = rerank_set ? (size_t)rerank : 0;
+            if (rerank_set && rerank == 0)
+                sp.flags |= CVS_SEARCH_NORERANK;
+            /* Several ranks on a machine are its parallelism already. */
+            sp.threads = g_mpi.nranks > 1 ? 1 : 0;
+        }
         if ((src = cvs_txn_begin(dbs[s], &txns[s])) ||
             (nq && (src = cvs_txn_search_params(txns[s], queries, nq, k, &sp,
                                                  labels, scores)))) {

@@ -242,11 +242,12 @@ int mpi_cmd_check(int argc, char **argv)
         }
         local[1] += info.count;
     }
-    /* The shards' codecs: a fingerprint per shard (0 = none), from its
-     * owner, compared at rank 0. */
-    if (!rc && !(fp = calloc(m.shards, sizeof *fp)))
+    /* The shards' codecs and IVF centroids: a fingerprint of each per
+     * shard (0 = none; fp[s] the codec, fp[shards + s] the centroids), from
+     * its owner, compared at rank 0. */
+    if (!rc && !(fp = calloc(2 * (size_t)m.shards, sizeof *fp)))
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    if (!rc && !(fp_all = calloc(m.shards, sizeof *fp_all)))
+    if (!rc && !(fp_all = calloc(2 * (size_t)m.shards, sizeof *fp_all)))
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     for (uint32_t s = 0; s < m.shards && !rc; s++) {
         void *blob = NULL;
@@ -260,15 +261,31 @@ int mpi_cmd_check(int argc, char **argv)
         else if (erc != CVS_NOTFOUND)
             rc = cli_fail(cmd, erc, dbs[s]);
         cvs_free(blob);
+        blob = NULL;
+        /* The centroids blob but for its generation (bytes 24..31, each
+         * shard's own build count; docs/FORMAT.md "meta/ivf"). */
+        if (!rc && (erc = cvs_index_export(dbs[s], &blob, &len)) == CVS_OK && len >= 32)
+            fp[m.shards + s] = (shards_hash(blob, 24) * 31 + shards_hash((char *)blob + 32,
+                                                                         len - 32)) | 1;
+        else if (!rc && erc != CVS_OK && erc != CVS_NOTFOUND)
+            rc = cli_fail(cmd, erc, dbs[s]);
+        cvs_free(blob);
     }
     if (!rc && pr.oom)
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     if ((rc = mcmd_agree(rc)))
         goto out;
-    MPI_Reduce(fp, fp_all, (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(fp, fp_all, 2 * (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
     if (g_mpi.rank == 0) {
         for (uint32_t s = 1; s < m.shards; s++) {
             char msg[200];
+            if (fp_all[s] == fp_all[0] && fp_all[m.shards + s] != fp_all[m.shards]) {
+                snprintf(msg, sizeof msg, "its IVF centroids are not shard-0000's (%s), so an "
+                         "ANN search probes other lists in it: run cvstore-mpi build --index",
+                         fp_all[m.shards] ? "which has some" : "which has none");
+                pr.shard = s;
+                add_problem(&pr, msg);
+            }
             if (fp_all[s] == fp_all[0])
                 continue;
             snprintf(msg, sizeof msg, "its codec is not shard-0000's (%s), so code distances "

@@ -479,8 +479,11 @@ out:
     return rc;
 }
 
-CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
-                                 const cvs_build_opts *opts)
+/* cvs_build_with_codec and cvs_build_with_index: the codec of blob and,
+ * when iblob is not NULL, the IVF parameters of iblob, written with every
+ * record's code (and list) in one transaction, as cvs_build writes them. */
+static int build_shared(cvs_db *db, const void *blob, size_t len, const void *iblob,
+                        size_t ilen, const cvs_build_opts *opts, const char *fn)
 {
     build_arg a = {0};
     const uint8_t *b = blob;
@@ -489,12 +492,12 @@ CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
     int rc;
 
     if (!db || !blob)
-        return cvs__err(CVS_EINVAL, "cvs_build_with_codec: NULL argument");
+        return cvs__err(CVS_EINVAL, "%s: NULL argument", fn);
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
     if (opts && opts->index && *opts->index)
-        return cvs__err(CVS_EINVAL, "cvs_build_with_codec builds codes only, not index \"%s\"",
-                        opts->index);
+        return cvs__err(CVS_EINVAL, "%s takes the index from its blob, not from index \"%s\"",
+                        fn, opts->index);
     if ((rc = cvs__codec_deserialize(blob, len, &a.codec)))
         return rc;
     /* A blob that deserializes has its header (docs/FORMAT.md, "Codec
@@ -507,6 +510,23 @@ CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
                       "dimension %u, metric %s", db->path, dim,
                       cvs_metric_name((cvs_metric)metric), db->dim, cvs_metric_name(db->metric));
         goto out;
+    }
+    if (iblob) {
+        if (!db->has_ivf_dbis) {
+            rc = cvs__err(CVS_EINVAL, "%s: reopen the store for writing once to add the "
+                          "index databases", db->path);
+            goto out;
+        }
+        /* The same checks a stored "meta/ivf" gets, the dimension too. */
+        if ((rc = cvs__ivf_params_from_blob(db, iblob, ilen, &a.ivf)))
+            goto out;
+        /* raw "none" stores read records back by decoding the code alone,
+         * so their codes must be direct, and keep no vectors for SQ8. */
+        if (db->raw == CVS_RAW_NONE && (a.ivf->residual || a.ivf->refine)) {
+            rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): it takes an index "
+                          "with direct codes and without ,sq8 only", db->path);
+            goto out;
+        }
     }
     if (db->raw == CVS_RAW_NONE) {
         cvs_codec_info ci;
@@ -524,5 +544,63 @@ CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
     rc = cvs__write(db, build_fn, &a);
 out:
     cvs__codec_free(a.codec);
+    cvs__ivf_params_free(a.ivf);
     return rc;
+}
+
+CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
+                                 const cvs_build_opts *opts)
+{
+    return build_shared(db, blob, len, NULL, 0, opts, "cvs_build_with_codec");
+}
+
+/* ==== Sharing an IVF index's parameters ==== */
+
+CVS_API int cvs_index_export(cvs_db *db, void **blob, size_t *len)
+{
+    MDB_txn *txn;
+    MDB_val k = {3, "ivf"}, v;
+    cvs_ivf_params *p;
+    cvs_codec *c;
+    uint64_t gen;
+    int rc, mrc;
+    if (!db || !blob || !len)
+        return cvs__err(CVS_EINVAL, "cvs_index_export: NULL argument");
+    *blob = NULL;
+    *len = 0;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    /* Decoding checks the stored value; a "meta/ivf" left from an older
+     * generation is not the index in force (check reports it). */
+    if ((rc = cvs__codec_for_txn(db, txn, &c, &gen)) ||
+        (rc = cvs__ivf_params_for_txn(db, txn, &p)))
+        goto out;
+    if (!c || !p || p->gen != gen) {
+        rc = cvs__err(CVS_NOTFOUND, "%s: no IVF index has been built (cvstore build --index "
+                      "ivf)", db->path);
+        goto out;
+    }
+    if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v))) {
+        rc = cvs__err_lmdb(mrc, "reading meta ivf");
+        goto out;
+    }
+    if (!(*blob = malloc(v.mv_size ? v.mv_size : 1))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(*blob, v.mv_data, v.mv_size);
+    *len = v.mv_size;
+out:
+    cvs__read_end(db, txn);
+    return rc;
+}
+
+CVS_API int cvs_build_with_index(cvs_db *db, const void *codec_blob, size_t codec_len,
+                                 const void *index_blob, size_t index_len,
+                                 const cvs_build_opts *opts)
+{
+    if (!index_blob)
+        return cvs__err(CVS_EINVAL, "cvs_build_with_index: NULL argument");
+    return build_shared(db, codec_blob, codec_len, index_blob, index_len, opts,
+                        "cvs_build_with_index");
 }

@@ -4,6 +4,7 @@
  * damaged blob or one of another dimension or metric is refused and
  * changes nothing. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,5 +153,116 @@ Test(codec_share, refused_blobs_change_nothing, .timeout = 120)
     free(da);
     free(d2);
     free(d3);
+    free(x);
+}
+
+/* ANN results (ids and scores) of nq queries, k 10, nprobe 4, rerank 20. */
+static void ann10(cvs_db *db, const float *q, size_t nq, char (*ids)[16], float *s)
+{
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 4, .rerank = 20, .threads = 1};
+    int64_t *l = malloc(nq * 10 * sizeof *l);
+    cvs_txn *t;
+    cr_assert(l);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &p, l, s), 0, "%s", cvs_errmsg(db));
+    for (size_t i = 0; i < nq * 10; i++) {
+        const char *id = "";
+        size_t il = 0;
+        if (l[i] >= 0)
+            cr_assert_eq(cvs_key_id(t, l[i], &id, &il), 0);
+        snprintf(ids[i], sizeof ids[i], "%.*s", (int)il, id);
+    }
+    cvs_txn_end(t);
+    free(l);
+}
+
+/* A store built from another's exported codec and IVF centroids, on the
+ * same records (put in another order, so that internal keys differ), gives
+ * the same ANN results; residual codes (cosine) and SQ8 re-ranking carry
+ * over; a damaged index blob, or one of another dimension, changes nothing. */
+Test(codec_share, same_ann_results_in_another_store, .timeout = 120)
+{
+    static const char *const specs[] = {"ivf16", "ivf16,sq8"};
+    static const cvs_metric metrics[] = {CVS_METRIC_L2, CVS_METRIC_COSINE};
+    float *x = malloc((size_t)N * DIM * sizeof *x), *xr = malloc((size_t)N * DIM * sizeof *xr);
+    float *q = malloc((size_t)20 * DIM * sizeof *q), sa[200], sb[200];
+    char ida[200][16], idb[200][16];
+    cr_assert(x && xr && q);
+    tu_randvecs(x, (size_t)N * DIM, 15);
+    tu_randvecs(q, (size_t)20 * DIM, 16);
+    for (size_t i = 0; i < N; i++) /* reversed: the same records, other keys */
+        memcpy(xr + i * DIM, x + (N - 1 - i) * DIM, DIM * sizeof *x);
+    for (int v = 0; v < 2; v++) {
+        char *da = tu_tmpdir(), *db_ = tu_tmpdir(), *d2 = tu_tmpdir();
+        cvs_db *a = make(da, DIM, metrics[v], CVS_RAW_F32, x, N, 0), *b, *small;
+        cvs_record *r = calloc(N, sizeof *r);
+        char (*rid)[16] = calloc(N, sizeof *rid);
+        void *cb = NULL, *ib = NULL, *ib2 = NULL;
+        size_t cl = 0, il = 0, il2 = 0;
+        cvs_index_info ia, ibi;
+        cvs_create_opts co = {DIM, metrics[v], CVS_RAW_F32};
+        uint8_t *bad;
+        cr_assert(r && rid);
+        cr_assert_eq(cvs_db_create(db_, &co, &b), 0);
+        for (size_t i = 0; i < N; i++) {
+            snprintf(rid[i], sizeof rid[i], "%zu", N - 1 - i);
+            r[i].id = rid[i];
+            r[i].id_len = strlen(rid[i]);
+            r[i].vector = xr + i * DIM;
+        }
+        cr_assert_eq(cvs_put(b, r, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(b));
+        small = make(d2, DIM / 2, metrics[v], CVS_RAW_F32, x, 100, 0);
+        cr_assert_eq(cvs_build(a, "pq8", NULL), 0);
+        cr_assert_eq(cvs_index_export(a, &ib, &il), CVS_NOTFOUND, "codes only: no index");
+        cr_assert_eq(cvs_build(a, "pq8", &(cvs_build_opts){.index = specs[v]}), 0, "%s",
+                     cvs_errmsg(a));
+        cr_assert_eq(cvs_codec_export(a, &cb, &cl), 0);
+        cr_assert_eq(cvs_index_export(a, &ib, &il), 0, "%s", cvs_errmsg(a));
+        /* Refused: damaged, truncated, another dimension; b keeps no index. */
+        bad = malloc(il);
+        cr_assert(bad);
+        memcpy(bad, ib, il);
+        memcpy(bad + 40, &(float){NAN}, 4); /* inside the centroids */
+        cr_assert_eq(cvs_build_with_index(b, cb, cl, bad, il, NULL), CVS_ECORRUPT);
+        cr_assert_eq(cvs_build_with_index(b, cb, cl, ib, il - 4, NULL), CVS_ECORRUPT);
+        cr_assert_eq(cvs_build_with_index(small, cb, cl, ib, il, NULL), CVS_EINVAL);
+        cr_assert_eq(cvs_index_get_info(b, &ibi), CVS_NOTFOUND);
+        free(bad);
+
+        cr_assert_eq(cvs_build_with_index(b, cb, cl, ib, il, NULL), 0, "%s", cvs_errmsg(b));
+        cr_assert_eq(cvs_index_get_info(a, &ia), 0);
+        cr_assert_eq(cvs_index_get_info(b, &ibi), 0);
+        cr_assert_str_eq(ia.spec, ibi.spec);
+        cr_assert_eq(ia.residual, ibi.residual);
+        cr_assert_eq(ia.residual, v == 1, "cosine builds residual codes");
+        cr_assert_eq(ibi.count, N);
+        /* The exported blob of b is a's, but for the generation. */
+        cr_assert_eq(cvs_index_export(b, &ib2, &il2), 0);
+        cr_assert_eq(il2, il);
+        cr_assert_eq(memcmp((char *)ib + 32, (char *)ib2 + 32, il - 32), 0);
+        ann10(a, q, 20, ida, sa);
+        ann10(b, q, 20, idb, sb);
+        for (size_t i = 0; i < 200; i++) {
+            cr_assert_str_eq(ida[i], idb[i], "%s: result %zu: %s vs %s", specs[v], i, ida[i],
+                             idb[i]);
+            cr_assert_float_eq(sa[i], sb[i], 1e-5f, "%s: result %zu", specs[v], i);
+        }
+        cvs_free(cb);
+        cvs_free(ib);
+        cvs_free(ib2);
+        free(r);
+        free(rid);
+        cvs_db_close(a);
+        cvs_db_close(b);
+        cvs_db_close(small);
+        tu_rmrf(da);
+        tu_rmrf(db_);
+        tu_rmrf(d2);
+        free(da);
+        free(db_);
+        free(d2);
+    }
+    free(q);
+    free(xr);
     free(x);
 }
