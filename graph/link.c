@@ -1009,7 +1009,8 @@ static int scan_map(cvs_db *db, MDB_cursor *cur, minc_work *w, uint64_t src)
             if (mrc != MDB_NOTFOUND)
                 return cvs__werr(mrc, "reading the title map");
             /* scan links a shared title in record order. */
-            qsort(w->grp, ng, sizeof *w->grp, cmp_u64);
+            if (ng)
+                qsort(w->grp, ng, sizeof *w->grp, cmp_u64);
             for (size_t e = 0; ng <= MAX_SAME_TITLE && e < ng; e++) {
                 int dup = w->grp[e] == src;
                 for (size_t j = 0; j < w->ntk && !dup; j++)
@@ -1130,7 +1131,8 @@ int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *p
         if (exists && (rc = push_u64(&w.aff, &w.naff, &w.caff, key)))
             goto out;
     }
-    qsort(w.unch, w.nunch, sizeof *w.unch, cmp_u64);
+    if (w.nunch)
+        qsort(w.unch, w.nunch, sizeof *w.unch, cmp_u64);
     /* New titles come. */
     for (size_t i = 0; i < n; i++) {
         uint64_t key = (uint64_t)put[i];
