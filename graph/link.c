@@ -439,14 +439,20 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
 
 /* ==== Maintenance and check ==== */
 
-/* A deleted record's title-map entries go in its transaction.  The map is
- * one entry per title, so a scan of it (per delete transaction) is cheaper
- * than keeping what each record's title folded to. */
+static int mentions_kept(cvs_db *db, MDB_txn *txn);
+
+/* A deleted record's title-map entries go in its transaction.  In a text
+ * store cvs__mentions_after has removed them by title already (the title
+ * was saved before the delete), so only other stores pay this scan of the
+ * map, one entry per title, cheaper there than keeping what each record's
+ * title folded to. */
 int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = CVS_OK, mrc;
+    if (mentions_kept(db, txn))
+        return CVS_OK;
     if ((mrc = mdb_cursor_open(txn, db->dbi_titlemap, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     /* After mdb_cursor_del, MDB_NEXT yields the entry that followed the
