@@ -50,6 +50,25 @@ int cvs__graph_on_put(cvs_db *db, MDB_txn *txn, const int64_t *keys,
                       const unsigned char *updated, size_t n);
 int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n);
 
+/* Mention links kept by puts and deletes in a text store (graph/link.c,
+ * "Keeping mentions on every write"): cvs__mentions_before saves the old
+ * title of a record about to be updated or deleted (before the BM25 hook
+ * replaces it), cvs__mentions_after, once the batch is written, updates the
+ * title map and relinks the records written and every record whose text
+ * holds the rarest word of a title added or removed.  put keys (n) are the
+ * records put (NULL, 0 for a delete).  cvs__minc_reset starts a transaction
+ * over (it may re-run after the map grows). */
+typedef struct cvs__minc {
+    uint64_t *keys;
+    char *titles;          /* old titles, concatenated */
+    size_t *off, *len;     /* len[i] == SIZE_MAX: key had no title */
+    size_t n, cap, tlen, tcap;
+} cvs__minc;
+void cvs__minc_reset(cvs__minc *m);
+void cvs__minc_free(cvs__minc *m);
+int cvs__mentions_before(cvs_db *db, MDB_txn *txn, cvs__minc *m, uint64_t key);
+int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *put, size_t n);
+
 /* Test-only: when set, called by cvs_knn_build and cvs_link_mentions
  * between computing from their snapshot and writing, so that a test can
  * commit other writes exactly there. */

@@ -11,6 +11,9 @@
  *   codes[key] = the code, once a codec has been built (store/codes.c).
  *   titles[key] and the BM25 postings of title + text, through one hook
  *   into the text layer (query/bm25.c) called before the old text goes.
+ *   In a text store, the mention links of the records written and of those
+ *   whose text names a title that came or went (graph/link.c, saving the
+ *   old title before the BM25 hook replaces it).
  * An update keeps the key and the creation time, replaces the rest.
  */
 #include <math.h>
@@ -57,6 +60,7 @@ typedef struct put_arg {
     size_t inserted, updated;
     int64_t *keys;         /* n: each record's key, for the kNN graph */
     unsigned char *existed; /* n: 1 for an update */
+    cvs__minc minc;        /* old titles, for the mention links */
 } put_arg;
 
 static int check_id(const char *id, size_t len, const char *what)
@@ -294,6 +298,8 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         }
     }
 
+    if (existed && (rc = cvs__mentions_before(db, txn, &a->minc, key)))
+        return rc;
     if ((rc = cvs__bm25_on_put(db, txn, key, existed, r)))
         return rc;
     if ((rc = put_or_del(db, txn, db->dbi_text, &key, r->text ? r->text : NULL,
@@ -328,6 +334,7 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     int rc, mrc;
 
     a->inserted = a->updated = 0;
+    cvs__minc_reset(&a->minc);
     if ((rc = read_next_key(db, txn, &next_key)))
         return rc;
     /* Checked inside the write transaction, so a build by another process
@@ -365,7 +372,8 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing next_key");
-    if ((rc = cvs__graph_on_put(db, txn, a->keys, a->existed, a->n)))
+    if ((rc = cvs__mentions_after(db, txn, &a->minc, a->keys, a->n)) ||
+        (rc = cvs__graph_on_put(db, txn, a->keys, a->existed, a->n)))
         return rc;
     return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
@@ -416,6 +424,7 @@ out:
     free(a.code);
     free(a.keys);
     free(a.existed);
+    cvs__minc_free(&a.minc);
     return rc;
 }
 
@@ -428,6 +437,7 @@ typedef struct del_arg {
     size_t deleted;
     cvs_ivf_writer ivf;
     int64_t *keys;         /* the keys deleted, for the kNN graph */
+    cvs__minc minc;        /* their titles, for the mention links */
 } del_arg;
 
 /* Rewrites src's links without those pointing at id. */
@@ -469,8 +479,8 @@ out:
     return rc;
 }
 
-static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, size_t len,
-                   int *found, int64_t *deleted_key)
+static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, cvs__minc *m, const char *id,
+                   size_t len, int *found, int64_t *deleted_key)
 {
     unsigned char buf[CVS_IDKEY_MAX];
     MDB_val ik, iv, k, bv;
@@ -492,7 +502,7 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const char *id, 
     key = cvs__get_u64(iv.mv_data);
     *found = 1;
     *deleted_key = (int64_t)key;
-    if ((rc = cvs__bm25_on_delete(db, txn, key)))
+    if ((rc = cvs__mentions_before(db, txn, m, key)) || (rc = cvs__bm25_on_delete(db, txn, key)))
         return rc;
     if ((mrc = cvs__vdel(db, txn, db->dbi_ids, &ik, NULL)))
         return cvs__werr(mrc, "deleting an id");
@@ -551,17 +561,19 @@ static int del_fn(cvs_db *db, MDB_txn *txn, void *arg)
     del_arg *a = arg;
     int rc, found;
     a->deleted = 0;
+    cvs__minc_reset(&a->minc);
     memset(&a->ivf, 0, sizeof a->ivf);
     if (db->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, txn, &a->ivf)))
         return rc;
     for (size_t i = 0; i < a->n; i++) {
-        if ((rc = del_one(db, txn, &a->ivf, a->ids[i], a->lens[i], &found,
+        if ((rc = del_one(db, txn, &a->ivf, &a->minc, a->ids[i], a->lens[i], &found,
                           &a->keys[a->deleted])))
             return rc;
         a->deleted += (size_t)found;
     }
     /* The graph last: its rows are recomputed over what remains. */
-    if ((rc = cvs__graph_on_delete(db, txn, a->keys, a->deleted)))
+    if ((rc = cvs__mentions_after(db, txn, &a->minc, NULL, 0)) ||
+        (rc = cvs__graph_on_delete(db, txn, a->keys, a->deleted)))
         return rc;
     return cvs__ivf_writer_end(db, txn, &a->ivf);
 }
@@ -569,7 +581,7 @@ static int del_fn(cvs_db *db, MDB_txn *txn, void *arg)
 CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens,
                        size_t n, size_t *deleted)
 {
-    del_arg a = {ids, id_lens, n, 0, {0}, NULL};
+    del_arg a = {ids, id_lens, n, 0, {0}, NULL, {0}};
     int rc;
     if (deleted)
         *deleted = 0;
@@ -584,6 +596,7 @@ CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens
         return cvs__err(CVS_ENOMEM, "out of memory");
     rc = cvs__write(db, del_fn, &a);
     free(a.keys);
+    cvs__minc_free(&a.minc);
     if (rc)
         return rc;
     if (deleted)

@@ -115,6 +115,168 @@ Test(context, linker_titles_not_substrings, .init = setup, .fini = teardown)
     cr_assert_eq(problems, 0);
 }
 
+/* ==== Mentions kept by puts in a text store ==== */
+
+static int zero_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                      float *out)
+{
+    (void)ctx;
+    (void)texts;
+    (void)lens;
+    for (size_t i = 0; i < n * DIM; i++)
+        out[i] = i % DIM == 0;
+    return 0;
+}
+
+/* The raw entries of links, backlinks and the title map, in key order: what
+ * a full rebuild must reproduce byte for byte. */
+static char *graph_dump(void)
+{
+    cvs_txn *t;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    MDB_dbi dbis[3] = {db->dbi_links, db->dbi_backlinks, db->dbi_titlemap};
+    for (int d = 0; d < 3; d++) {
+        MDB_cursor *cur;
+        MDB_val k, v;
+        cr_assert_eq(mdb_cursor_open(t->txn, dbis[d], &cur), 0);
+        fprintf(f, "db %d\n", d);
+        for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            fwrite(k.mv_data, 1, k.mv_size, f);
+            fputs(" -> ", f);
+            fwrite(v.mv_data, 1, v.mv_size, f);
+            fputc('\n', f);
+        }
+        mdb_cursor_close(cur);
+    }
+    cvs_txn_end(t);
+    fclose(f);
+    return buf;
+}
+
+/* The store's links as puts left them equal a full rebuild's. */
+static void assert_as_rebuilt(const char *when)
+{
+    char *inc = graph_dump(), *full;
+    uint64_t problems = 1;
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    full = graph_dump();
+    cr_assert_str_eq(inc, full, "%s: links kept by puts differ from a rebuild's", when);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0, "%s", when);
+    free(inc);
+    free(full);
+}
+
+static void del(const char *id)
+{
+    size_t len = strlen(id), n = 0;
+    cr_assert_eq(cvs_delete(db, &id, &len, 1, &n), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(n, 1);
+}
+
+Test(context, puts_keep_mentions_as_rebuilt, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    char id[32], text[96];
+    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
+    axis(v, 0, 1, 0.1f);
+    /* Each text names titles that come later, and a longer title comes
+     * after a shorter one it contains (New York City after New York). */
+    put("band", "Journey", "Its drummer was Steve Smith; it toured to Stanley.", v);
+    put("trip", "A Trip", "We flew to new york city, then drove on, to Paris.", v);
+    put("num", "1999", "In 1999 nothing happened in Paris.", v);
+    put("cafe", "Cafe Society", "A Parisian café that Marie Curie never visited.", v);
+    put("explicit", "Explicit", "Marie Curie again.", v);
+    cr_assert_not(mentions("cafe", "curie"));
+    put("curie", "Marie Curie", "A physicist who worked in PARIS, France.", v);
+    cr_assert(mentions("cafe", "curie"));
+    put("ny", "New York", "A state of the United States.", v);
+    cr_assert(mentions("trip", "ny"));
+    put("nyc", "New York City", "The most populous city of the United States.", v);
+    /* Leftmost-longest: the new, longer title takes the old one's place. */
+    cr_assert(mentions("trip", "nyc"));
+    cr_assert_not(mentions("trip", "ny"));
+    put("paris", "Paris", "Paris is the capital of France.", v);
+    put("stop", "The Who", "Who is there?  The who.", v);
+    put("smith", "Steve Smith (musician)", "An American drummer.", v);
+    put("stanley", "Stanley, North Dakota", "A city, the seat of Mountrail County.", v);
+    cr_assert(mentions("cafe", "curie"));
+    cr_assert(mentions("curie", "paris"));
+    cr_assert(mentions("band", "smith"));
+    cr_assert(mentions("band", "stanley"));
+    assert_as_rebuilt("puts one at a time");
+
+    /* A title shared by more records than MAX_SAME_TITLE (8) links none. */
+    for (int i = 0; i < 9; i++) {
+        snprintf(id, sizeof id, "zorb%d", i);
+        snprintf(text, sizeof text, "Number %d of the Zorblax, near Paris.", i);
+        put(id, "Zorblax", text, v);
+        put("fan", "Fan", "A fan of Zorblax.", v);
+        cr_assert_eq(mentions("fan", "zorb0"), i < 8, "after %d", i + 1);
+    }
+    assert_as_rebuilt("a crowded title");
+    del("zorb8");
+    cr_assert(mentions("fan", "zorb0"));
+    assert_as_rebuilt("a crowded title thinned");
+}
+
+Test(context, updates_and_deletes_keep_mentions_as_rebuilt, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
+    axis(v, 0, 1, 0.1f);
+    put("ny", "New York", "A state of the United States.", v);
+    put("nyc", "New York City", "The most populous city of the United States.", v);
+    put("trip", "A Trip", "We flew to new york city, then drove on to Paris.", v);
+    put("paris", "Paris", "Paris is the capital of France; New York is far.", v);
+    cr_assert(mentions("trip", "nyc"));
+    /* An explicit link stays beside the mentions. */
+    cvs_link lk = {"ny", 2, "see", 1.0f};
+    cvs_record r = {.id = "lyon", .id_len = 4, .vector = v, .title = "Lyon", .title_len = 4,
+                    .text = "Lyon is south of Paris.", .text_len = 23, .links = &lk, .nlinks = 1};
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("lyon", "paris"));
+    assert_as_rebuilt("puts");
+
+    /* A new title: the texts naming the old one lose it, the new one's gain. */
+    put("nyc", "Gotham", "The most populous city of the United States.", v);
+    cr_assert_not(mentions("trip", "nyc"));
+    cr_assert(mentions("trip", "ny"));
+    put("lyon", "Lyon", "Lyon is not far from Gotham.", v);
+    cr_assert(mentions("lyon", "nyc"));
+    cr_assert_not(mentions("lyon", "paris"));
+    assert_as_rebuilt("updates");
+
+    /* A deleted record's mentions, backlinks and title go; a text that named
+     * it links what it names now. */
+    put("nyc", "New York City", "The most populous city of the United States.", v);
+    cr_assert(mentions("trip", "nyc"));
+    del("nyc");
+    cr_assert(mentions("trip", "ny"));
+    del("paris");
+    cr_assert_not(mentions("trip", "paris"));
+    assert_as_rebuilt("deletes");
+    del("ny");
+    assert_as_rebuilt("a link target deleted");
+}
+
+/* A plain vector store keeps its links as they are until cvstore link. */
+Test(context, plain_store_links_on_request, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    axis(v, 0, 1, 0.1f);
+    put("paris", "Paris", "Paris is the capital of France.", v);
+    put("curie", "Marie Curie", "A physicist who worked in Paris.", v);
+    cr_assert_not(mentions("curie", "paris"));
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("curie", "paris"));
+}
+
 /* ==== kNN graph ==== */
 
 #define NREC 300
