@@ -176,6 +176,7 @@ int mpi_cmd_build(int argc, char **argv)
     float *x = NULL, *all = NULL;
     size_t n = 0, want = 0;
     int *sizes = NULL, *displs = NULL, mysize;
+    uint64_t tot;
     void *blob = NULL, *iblob = NULL;
     size_t len = 0, ilen = 0;
     uint64_t ilen64 = 0;
@@ -319,21 +320,9 @@ int mpi_cmd_build(int argc, char **argv)
         /* Gather the samples at rank 0 (rounding up per shard may pass
          * INT32_MAX floats by a little: checked again). */
         mysize = (int)(n * m.dim);
-        if (g_mpi.rank == 0) {
-            sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
-            displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
-            if (!sizes || !displs)
-                rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-        }
-        if ((rc = mcmd_agree(rc)))
+        if ((rc = mcmd_gather_counts(cmd, mysize, &sizes, &displs, &tot)))
             goto out;
-        MPI_Gather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, 0, MPI_COMM_WORLD);
         if (g_mpi.rank == 0) {
-            uint64_t tot = 0;
-            for (int r = 0; r < g_mpi.nranks; r++) {
-                displs[r] = (int)tot;
-                tot += (uint64_t)sizes[r];
-            }
             if (tot > INT32_MAX) {
                 cli_err(cmd, "the training sample is too large; lower --max-train");
                 rc = CLI_EUSER;

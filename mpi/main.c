@@ -49,6 +49,24 @@ int mcmd_agree(int rc)
     return all;
 }
 
+int mcmd_gather_counts(const char *cmd, int mine, int **sizes, int **displs, uint64_t *total)
+{
+    int rc = CLI_OK;
+    *total = 0;
+    if (g_mpi.rank == 0 && (!(*sizes = calloc((size_t)g_mpi.nranks, sizeof **sizes)) ||
+                            !(*displs = calloc((size_t)g_mpi.nranks, sizeof **displs))))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        return rc;
+    MPI_Gather(&mine, 1, MPI_INT, *sizes, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (g_mpi.rank == 0)
+        for (int r = 0; r < g_mpi.nranks; r++) {
+            (*displs)[r] = (int)*total; /* meaningful while the total fits */
+            *total += (uint64_t)(*sizes)[r];
+        }
+    return CLI_OK;
+}
+
 int mcmd_manifest(const char *cmd, const char *db, shards_manifest *m)
 {
     char err[512];

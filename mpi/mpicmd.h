@@ -32,6 +32,13 @@ static inline int mcmd_usage(const char *usage)
 /* The worst exit code (CLI_OK < CLI_EUSER < CLI_EFAIL) over all ranks. */
 int mcmd_agree(int rc);
 
+/* The first half of an MPI_Gatherv to rank 0: gathers every rank's count
+ * (mine), and at rank 0 allocates and fills sizes and displs (the caller
+ * frees them) and sets *total to their sum.  0, or the agreed exit code.
+ * A total past INT32_MAX (MPI's int displacements) is the caller's to
+ * refuse, with a message in its own terms. */
+int mcmd_gather_counts(const char *cmd, int mine, int **sizes, int **displs, uint64_t *total);
+
 static inline int mcmd_owns(uint32_t shard)
 {
     return (int)(shard % (uint32_t)g_mpi.nranks) == g_mpi.rank;

@@ -163,6 +163,7 @@ int mpi_cmd_search(int argc, char **argv)
     wbuf out = {0};
     char *all = NULL;
     int *sizes = NULL, *displs = NULL;
+    uint64_t tot;
     uint64_t k = 0, rerank = 100, nprobe = 0, hdr[2] = {0, 0};
     int rerank_set = 0;
     size_t nq = 0, nown = 0;
@@ -370,25 +371,15 @@ int mpi_cmd_search(int argc, char **argv)
 
     /* Gather at rank 0 and merge. */
     mysize = (int)out.n;
-    if (g_mpi.rank == 0 && (!(sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes)) ||
-                            !(displs = calloc((size_t)g_mpi.nranks, sizeof *displs))))
-        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    if ((rc = mcmd_agree(rc)))
+    if ((rc = mcmd_gather_counts(cmd, mysize, &sizes, &displs, &tot)))
         goto out;
-    MPI_Gather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (g_mpi.rank == 0) {
-        size_t tot = 0;
-        for (int r = 0; r < g_mpi.nranks; r++) {
-            displs[r] = (int)tot;
-            tot += (size_t)sizes[r];
-            if (tot > (size_t)INT32_MAX) {
-                cli_err(cmd, "%zu bytes of results; search fewer queries at a time", tot);
-                rc = CLI_EUSER;
-                break;
-            }
-        }
-        if (!rc && !(all = malloc(tot ? tot : 1)))
+        if (tot > (uint64_t)INT32_MAX) {
+            cli_err(cmd, "%" PRIu64 " bytes of results; search fewer queries at a time", tot);
+            rc = CLI_EUSER;
+        } else if (!(all = malloc(tot ? (size_t)tot : 1))) {
             rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+        }
     }
     if ((rc = mcmd_agree(rc)))
         goto out;

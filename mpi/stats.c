@@ -213,6 +213,7 @@ int mpi_cmd_check(int argc, char **argv)
     uint64_t *fp = NULL, *fp_all = NULL;
     unsigned long long local[2] = {0, 0}, total[2] = {0, 0}; /* problems, records */
     int json = 0, rc, mysize, *sizes = NULL, *displs = NULL;
+    uint64_t tot;
     char *all = NULL;
 
     if ((rc = parse_json_flag(check_usage, argc, argv, &json)))
@@ -302,29 +303,14 @@ int mpi_cmd_check(int argc, char **argv)
         goto out;
     MPI_Reduce(local, total, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     mysize = (int)(pr.n < (size_t)INT32_MAX / 64 ? pr.n : 0); /* absurd volumes: counts only */
-    if (g_mpi.rank == 0) {
-        sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
-        displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
-        if (!sizes || !displs)
-            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    }
-    if ((rc = mcmd_agree(rc)))
+    if ((rc = mcmd_gather_counts(cmd, mysize, &sizes, &displs, &tot)))
         goto out;
-    MPI_Gather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (g_mpi.rank == 0) {
-        size_t tot = 0;
-        for (int r = 0; r < g_mpi.nranks; r++) {
-            displs[r] = (int)tot;
-            tot += (size_t)sizes[r];
-        }
-        if (!(all = malloc(tot ? tot : 1)))
-            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    }
+    if (g_mpi.rank == 0 && !(all = malloc(tot ? (size_t)tot : 1)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     if ((rc = mcmd_agree(rc)))
         goto out;
     MPI_Gatherv(pr.p, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, 0, MPI_COMM_WORLD);
     if (g_mpi.rank == 0) {
-        size_t tot = (size_t)displs[g_mpi.nranks - 1] + (size_t)sizes[g_mpi.nranks - 1];
         if (json) {
             json_t *msgs = json_array(), *j;
             for (size_t off = 0; msgs && off < tot; off += strlen(all + off) + 1)
