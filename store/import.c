@@ -36,9 +36,10 @@
  * title, a newline and the text.  Pass 1 also checks what can be checked
  * without writing: that an embedder is there (a missing GloVe cache fails
  * here, before anything is written) and, for glove, that every such text
- * has a word in the vocabulary.  It keeps the first FIT_SAMPLE texts for
- * cvs_embed_fit, which makes sure the store has its embedder's fixed state
- * (for glove, the vocabulary's common component) before the first write.  Pass 2 embeds each batch in one call before its
+ * has a word in the vocabulary.  When any record is to be embedded,
+ * cvs_embed_fit then makes sure the store has its embedder's fixed state
+ * (for glove, the vocabulary's common component, which no text changes)
+ * before the first write.  Pass 2 embeds each batch in one call before its
  * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
  * the committed batches stay, and re-running the import finishes it.
  *
@@ -59,7 +60,6 @@
 #define DEFAULT_BATCH 10000
 #define PROGRESS_EVERY_S 0.1
 #define SHOW_ID 200 /* bytes of an id shown in a message */
-#define FIT_SAMPLE 10000 /* texts the SIF common component is fitted on */
 
 static double now_s(void)
 {
@@ -616,21 +616,16 @@ typedef struct embstate {
     int prepared;
     char *buf;             /* the current record's embedding input */
     size_t cap;
-    char **sample;         /* copies of the first FIT_SAMPLE inputs */
-    size_t *lens, n;
+    size_t n;              /* records to embed */
 } embstate;
 
 static void embstate_free(embstate *e)
 {
-    for (size_t i = 0; i < e->n; i++)
-        free(e->sample[i]);
-    free(e->sample);
-    free(e->lens);
     free(e->buf);
 }
 
 /* A record without a vector: it needs text, an embedder, and (glove) a word
- * of the vocabulary.  Keeps the first FIT_SAMPLE inputs for the fit. */
+ * of the vocabulary.  Counts the records to embed. */
 static int check_embed(cvs_db *db, embstate *e, const cvs_rrec *rec, const char *path)
 {
     size_t len = 0, need;
@@ -642,9 +637,6 @@ static int check_embed(cvs_db *db, embstate *e, const cvs_rrec *rec, const char 
         if ((rc = cvs__embed_prepare(db)))
             return cvs__err_prefix(rc, "%s: line %llu: record has no vector, so its text must be "
                                    "embedded", path, (unsigned long long)rec->line);
-        if (!(e->sample = malloc(FIT_SAMPLE * sizeof *e->sample)) ||
-            !(e->lens = malloc(FIT_SAMPLE * sizeof *e->lens)))
-            return cvs__err(CVS_ENOMEM, "out of memory");
         e->prepared = 1;
     }
     need = (rec->title ? rec->title_len + 1 : 0) + (rec->text ? rec->text_len : 0) + 1;
@@ -668,13 +660,7 @@ static int check_embed(cvs_db *db, embstate *e, const cvs_rrec *rec, const char 
     }
     if ((rc = cvs__embed_check(db, e->buf, len)))
         return cvs__err_prefix(rc, "%s: line %llu", path, (unsigned long long)rec->line);
-    if (e->n < FIT_SAMPLE) {
-        if (!(e->sample[e->n] = malloc(len + 1)))
-            return cvs__err(CVS_ENOMEM, "out of memory");
-        memcpy(e->sample[e->n], e->buf, len);
-        e->sample[e->n][len] = '\0';
-        e->lens[e->n++] = len;
-    }
+    e->n++;
     return CVS_OK;
 }
 
@@ -832,9 +818,10 @@ CVS_API int cvs_import(cvs_db *db, const char *input, const cvs_import_opts *opt
     }
     if (has_links && (rc = check_links(db, r, &tab, &pg)))
         goto out;
-    /* Fix the embedder's corpus part (SIF's common component) before the
-     * first record is embedded; a store that has one keeps it. */
-    if (emb.n && (rc = cvs_embed_fit(db, (const char *const *)emb.sample, emb.lens, emb.n)))
+    /* Install the embedder's fixed state (SIF's common component, from the
+     * vocabulary) before the first record is embedded; a store that has
+     * one keeps it.  No texts: the component does not depend on them. */
+    if (emb.n && (rc = cvs_embed_fit(db, NULL, NULL, 0)))
         goto out;
     embstate_free(&emb);
     memset(&emb, 0, sizeof emb);
