@@ -40,11 +40,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/jobs.h"
 #include "index/heap.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
-#include "store/jobs.h"
 #include "store/seal.h"
 
 #define QCHUNK 16 /* queries per coarse pass over the centroids */
