@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
+#include "core/bytes.h"
 #include "core/rng.h"
 
 /* ==== PRNG ==== */
@@ -34,4 +35,29 @@ Test(rng, below_stays_in_range_and_is_seeded)
     }
     cr_assert_eq(seen, 0x1f, "every value of [0, 5) comes up in 1000 draws");
     cr_assert_eq(cvs__rng_below(&a, 1), 0);
+}
+
+/* ==== Byte helpers ==== */
+
+Test(bytes, little_endian_on_any_host)
+{
+    unsigned char b[8];
+    static const unsigned char w16[2] = {0x34, 0x12};
+    static const unsigned char w32[4] = {0x78, 0x56, 0x34, 0x12};
+    static const unsigned char w64[8] = {0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01};
+    cvs__put_u16(b, 0x1234);
+    cr_assert_arr_eq(b, w16, 2);
+    cvs__put_u32(b, 0x12345678u);
+    cr_assert_arr_eq(b, w32, 4);
+    cvs__put_u64(b, 0x0123456789abcdefull);
+    cr_assert_arr_eq(b, w64, 8);
+    cr_assert_eq(cvs__get_u16(w16), 0x1234);
+    cr_assert_eq(cvs__get_u32(w32), 0x12345678u);
+    cr_assert_eq(cvs__get_u64(w64), 0x0123456789abcdefull);
+    /* Unaligned, and the top bit of every byte survives. */
+    unsigned char u[9] = {0};
+    cvs__put_u64(u + 1, 0xff80ff80ff80ff80ull);
+    cr_assert_eq(cvs__get_u64(u + 1), 0xff80ff80ff80ff80ull);
+    cr_assert_eq(cvs__get_u32(u + 1), 0xff80ff80u);
+    cr_assert_eq(u[0], 0);
 }
