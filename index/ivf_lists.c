@@ -38,8 +38,6 @@
 #include "pq/kernels.h"
 #include "store/seal.h"
 
-#define CVS__RELOAD (-30998) /* private: the log was trimmed past us */
-
 /* ==== Open snapshots ==== */
 
 int cvs__snap_register(cvs_db *db, uint64_t txnid)

@@ -23,7 +23,7 @@
  * ("titles") and its BM25 postings and totals ("terms", meta "bm25") with
  * those of r's title and text.  existed: the key held a record before this
  * put (whose old title and text are still readable in txn).  Errors are
- * CVS__MAPFULL (db.h) or LMDB's; r was validated by cvs_put. */
+ * CVS__MAPFULL (core/err.h) or LMDB's; r was validated by cvs_put. */
 int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed,
                      const cvs_record *r);
 

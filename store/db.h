@@ -28,10 +28,6 @@
 #define CVS_HEADER_SIZE 64
 #define CVS_REC_FIXED 18       /* created i64 + updated i64 + id_len u16 */
 
-/* Private return code: the operation ran out of map space and is retried
- * after the map grows.  Never escapes cvs__write. */
-#define CVS__MAPFULL (-30999)
-
 /* The largest squared norm a vector of an l2 or ip store (record or query)
  * may have: with both ||x||^2 and ||y||^2 at most FLT_MAX / 4, every
  * distance and inner product we compute in single precision, ||x - y||^2 <=

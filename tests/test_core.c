@@ -8,9 +8,11 @@
  * against byte orders written out by hand.
  */
 #include <criterion/criterion.h>
+#include <lmdb.h>
 #include <stdint.h>
 
 #include "core/bytes.h"
+#include "core/err.h"
 #include "core/rng.h"
 
 /* ==== PRNG ==== */
@@ -60,4 +62,26 @@ Test(bytes, little_endian_on_any_host)
     cr_assert_eq(cvs__get_u64(u + 1), 0xff80ff80ff80ff80ull);
     cr_assert_eq(cvs__get_u32(u + 1), 0xff80ff80u);
     cr_assert_eq(u[0], 0);
+}
+
+/* ==== Private return codes ==== */
+
+Test(err, private_codes_are_distinct_and_clear_of_others)
+{
+    static const int priv[] = {CVS__MAPFULL, CVS__EAUTH, CVS__EDAMAGED, CVS__RELOAD};
+    static const int pub[] = {CVS_NOTFOUND, CVS_EINVAL,  CVS_ENOMEM,    CVS_EIO,   CVS_EFORMAT,
+                              CVS_EVERSION, CVS_EDIM,    CVS_EINPUT,    CVS_EEXIST, CVS_ECORRUPT,
+                              CVS_ELMDB,    CVS_EFAISS,  CVS_ERDONLY,   CVS_EINTERNAL, CVS_EBUSY,
+                              CVS_EKEY};
+    const size_t np = sizeof priv / sizeof priv[0], nq = sizeof pub / sizeof pub[0];
+    for (size_t i = 0; i < np; i++) {
+        cr_assert_lt(priv[i], 0);
+        for (size_t j = i + 1; j < np; j++)
+            cr_assert_neq(priv[i], priv[j], "private codes %zu and %zu collide", i, j);
+        for (size_t j = 0; j < nq; j++)
+            cr_assert_neq(priv[i], pub[j], "private code %d is a public one", priv[i]);
+        cr_assert(priv[i] < MDB_KEYEXIST || priv[i] > MDB_LAST_ERRCODE,
+                  "private code %d is in LMDB's range", priv[i]);
+        cr_assert_str_eq(cvs_strerror(priv[i]), "unknown error");
+    }
 }
