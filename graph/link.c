@@ -756,7 +756,7 @@ out:
  * mention links with its records, as it keeps BM25. */
 static int mentions_kept(cvs_db *db, MDB_txn *txn)
 {
-    MDB_val k = {8, "embedder"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_EMBEDDER), v;
     return db->have_text_dbis && db->have_knn_dbi &&
            cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0;
 }

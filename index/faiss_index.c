@@ -65,6 +65,11 @@
 #define FIDX_CHUNK (16u << 20)
 #define FIDX_MAGIC "CVSFIDX1"
 #define FIDX_SAMPLE 65536
+/* Chunk and dirty-mark keys: a meta-key prefix, then a big-endian number. */
+#define PREFIX_BYTES CVS__MKEY_LEN(CVS__META_FIDX_CHUNK)
+#define CHUNK_KEY_BYTES (PREFIX_BYTES + 4)
+#define DIRTY_KEY_BYTES (PREFIX_BYTES + 8)
+_Static_assert(CVS__MKEY_LEN(CVS__META_FIDX_DIRTY) == PREFIX_BYTES, "one prefix length");
 
 typedef struct cvs_fidx {
     uint64_t gen;
@@ -120,6 +125,12 @@ static void be64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (56 - 8 * i));
 }
 
+static void chunk_key(unsigned char key[CHUNK_KEY_BYTES], uint32_t c)
+{
+    memcpy(key, CVS__META_FIDX_CHUNK, PREFIX_BYTES);
+    be32(key + PREFIX_BYTES, c);
+}
+
 static uint64_t get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -168,10 +179,10 @@ static int epoch_fn(cvs_db *db, MDB_txn *txn, void *arg)
     epoch_arg *a = arg;
     uint64_t e;
     int found, rc;
-    if ((rc = meta_get_u64(db, txn, "fidx_epoch", &e, &found)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &e, &found)))
         return rc;
     a->epoch = e + 1;
-    return meta_put_u64(db, txn, db->dbi_meta, "fidx_epoch", a->epoch);
+    return meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_EPOCH, a->epoch);
 }
 
 typedef struct store_arg {
@@ -196,34 +207,34 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t nchunks = (a->len + FIDX_CHUNK - 1) / FIDX_CHUNK;
     MDB_val k, v;
 
-    if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_CHUNK, NULL, 0)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
         return rc;
-    if ((rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_next", a->next)))
+    if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NEXT, a->next)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
     if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
         return rc;
     for (size_t c = 0; c < nchunks; c++) {
-        unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
+        unsigned char key[CHUNK_KEY_BYTES];
         size_t off = c * FIDX_CHUNK, sz = a->len - off < FIDX_CHUNK ? a->len - off : FIDX_CHUNK;
-        be32(key + 6, (uint32_t)c);
+        chunk_key(key, (uint32_t)c);
         k.mv_data = key;
-        k.mv_size = 10;
+        k.mv_size = sizeof key;
         v.mv_data = (void *)(a->blob + off);
         v.mv_size = sz;
         if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
             return cvs__werr(mrc, "writing the FAISS index");
     }
-    k.mv_data = "fidx_spec";
-    k.mv_size = 9;
+    k.mv_data = CVS__META_FIDX_SPEC;
+    k.mv_size = CVS__MKEY_LEN(CVS__META_FIDX_SPEC);
     v.mv_data = (void *)a->factory;
     v.mv_size = strlen(a->factory);
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing the FAISS index spec");
-    if ((rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_nchunks", nchunks)) ||
-        (rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_gen", gen + 1)))
+    if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NCHUNKS, nchunks)) ||
+        (rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_GEN, gen + 1)))
         return rc;
     return CVS_OK;
 }
@@ -402,16 +413,17 @@ out:
 
 int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
 {
-    static const char *const keys[] = {"fidx_spec", "fidx_nchunks", "fidx_param", "fidx_epoch",
-                                       "fidx_next"};
+    static const MDB_val keys[] = {CVS__MKEY(CVS__META_FIDX_SPEC), CVS__MKEY(CVS__META_FIDX_NCHUNKS),
+                                   CVS__MKEY(CVS__META_FIDX_PARAM), CVS__MKEY(CVS__META_FIDX_EPOCH),
+                                   CVS__MKEY(CVS__META_FIDX_NEXT)};
     int rc, mrc;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        MDB_val k = {strlen(keys[i]), (void *)keys[i]};
+        MDB_val k = keys[i];
         if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing the FAISS index");
     }
-    if ((rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", NULL, 0)))
+    if ((rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_CHUNK, NULL, 0)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_DIRTY, NULL, 0)))
         return rc;
     return CVS_OK; /* fidx_gen stays: generations only grow, for the caches */
 }
@@ -453,7 +465,7 @@ void cvs__fidx_drop(cvs_db *db)
 
 int cvs__fidx_present(cvs_db *db, MDB_txn *txn, int *yes, char *spec, size_t cap)
 {
-    MDB_val k = {9, "fidx_spec"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_FIDX_SPEC), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *yes = 0;
     if (mrc == MDB_NOTFOUND)
@@ -475,17 +487,17 @@ static int fidx_load(cvs_db *db, MDB_txn *txn, uint64_t gen, cvs_fidx **out)
     size_t len = 0, cap = 0;
     FILE *f = NULL;
     cvs_fidx *fx = NULL;
-    MDB_val sk = {9, "fidx_spec"}, sv;
+    MDB_val sk = CVS__MKEY(CVS__META_FIDX_SPEC), sv;
 
     *out = NULL;
-    if ((rc = meta_get_u64(db, txn, "fidx_nchunks", &nchunks, &found)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_NCHUNKS, &nchunks, &found)))
         return rc;
     if (!found || nchunks == 0 || nchunks > (1u << 20))
         return cvs__err(CVS_ECORRUPT, "%s: FAISS index has no data; rebuild it", db->path);
     for (uint64_t c = 0; c < nchunks; c++) {
-        unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
-        MDB_val k = {10, key}, v;
-        be32(key + 6, (uint32_t)c);
+        unsigned char key[CHUNK_KEY_BYTES];
+        MDB_val k = {sizeof key, key}, v;
+        chunk_key(key, (uint32_t)c);
         if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v))) {
             rc = mrc == MDB_NOTFOUND
                      ? cvs__err(CVS_ECORRUPT, "%s: FAISS index chunk %llu missing; rebuild it",
@@ -567,7 +579,7 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
     int found, rc;
     cvs_fidx *fx = NULL;
     *out = NULL;
-    if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)))
         return rc;
     if (!found)
         return cvs__err(CVS_EINVAL, "%s has no FAISS index: build one with "
@@ -601,18 +613,19 @@ int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 {
     uint64_t epoch, next;
     int found, found_next, rc, mrc;
-    unsigned char kb[14] = {'f', 'i', 'd', 'x', '/', 'd'}, vb[8];
-    MDB_val k = {14, kb}, v = {8, vb};
-    if ((rc = meta_get_u64(db, txn, "fidx_epoch", &epoch, &found)) || !found)
+    unsigned char kb[DIRTY_KEY_BYTES], vb[8];
+    MDB_val k = {sizeof kb, kb}, v = {8, vb};
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) || !found)
         return rc;
-    be64(kb + 6, key);
+    memcpy(kb, CVS__META_FIDX_DIRTY, PREFIX_BYTES);
+    be64(kb + PREFIX_BYTES, key);
     /* A deleted record that the FAISS index never held (keys only grow, so
      * every key from fidx_next on came after the indexed snapshot) needs
      * no mark: dropping its mark keeps the dirty set, and the cost of
      * every search, bounded by the records indexed plus those live, under
      * any churn.  Stores built before fidx_next existed keep every mark. */
     if (deleted) {
-        if ((rc = meta_get_u64(db, txn, "fidx_next", &next, &found_next)))
+        if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))
             return rc;
         if (found_next && key >= next) {
             mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
@@ -629,7 +642,7 @@ int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
     MDB_cursor *cur = NULL;
-    MDB_val k = {6, "fidx/d"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_FIDX_DIRTY), v;
     int64_t *keys = NULL;
     size_t n = 0, cap = 0;
     int rc = CVS_OK, mrc;
@@ -637,7 +650,7 @@ static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 14 || memcmp(k.mv_data, "fidx/d", 6))
+        if (k.mv_size != DIRTY_KEY_BYTES || memcmp(k.mv_data, CVS__META_FIDX_DIRTY, PREFIX_BYTES))
             break;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
@@ -649,7 +662,7 @@ static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
             keys = nk;
             cap = nc;
         }
-        keys[n++] = (int64_t)get_be64((const unsigned char *)k.mv_data + 6);
+        keys[n++] = (int64_t)get_be64((const unsigned char *)k.mv_data + PREFIX_BYTES);
     }
     if (mrc && mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading the dirty records");
@@ -721,7 +734,7 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
 
     if ((rc = fidx_get(db, t->txn, &fx)) || (rc = dirty_keys(db, t->txn, &dirty, &ndirty)))
         goto out;
-    if (!param && (rc = meta_get_u64(db, t->txn, "fidx_param", &defp, &found)) == 0)
+    if (!param && (rc = meta_get_u64(db, t->txn, CVS__META_FIDX_PARAM, &defp, &found)) == 0)
         param = (size_t)defp;
     if (rc)
         goto out;
@@ -847,7 +860,7 @@ typedef struct param_arg {
 
 static int param_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
-    return meta_put_u64(db, txn, db->dbi_meta, "fidx_param", ((param_arg *)arg)->param);
+    return meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_PARAM, ((param_arg *)arg)->param);
     (void)db;
 }
 
@@ -878,7 +891,7 @@ int cvs__fidx_info(cvs_db *db, cvs_index_info *info)
         goto out;
     }
     if ((rc = fidx_get(db, txn, &fx)) || (rc = dirty_keys(db, txn, &dirty, &ndirty)) ||
-        (rc = meta_get_u64(db, txn, "fidx_param", &p, &found)))
+        (rc = meta_get_u64(db, txn, CVS__META_FIDX_PARAM, &p, &found)))
         goto out;
     info->count = fx->n;
     info->nprobe = (size_t)p;

@@ -182,7 +182,7 @@ static int params_retire(cvs_db *db, cvs_ivf_params *p)
 
 int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out)
 {
-    MDB_val k = {3, "ivf"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v;
     cvs_ivf_params *p = NULL;
     uint64_t gen;
     int rc, mrc;
@@ -234,7 +234,7 @@ void cvs__ivf_cleanup(cvs_db *db)
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
                       size_t *rerank)
 {
-    MDB_val k = {12, "ivf_defaults"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_DEFAULTS), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     /* Built-in defaults: nlist/16 lists (at least 8) and 100 candidates,
      * which on SIFT and GloVe sit near recall@10 0.9; cvs_tune or
@@ -486,7 +486,7 @@ static int meta_put(cvs_db *db, MDB_txn *txn, const char *name, const void *data
 
 int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t gen)
 {
-    MDB_val k = {3, "ivf"}, dk = {12, "ivf_defaults"};
+    MDB_val k = CVS__MKEY(CVS__META_IVF), dk = CVS__MKEY(CVS__META_IVF_DEFAULTS);
     unsigned char *blob = NULL;
     size_t nf, rb;
     int rc = CVS_OK, mrc;
@@ -519,7 +519,7 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
         memcpy(blob + IVF_HDR + nf * 4, p->sq.vmin, rb / 2);
         memcpy(blob + IVF_HDR + nf * 4 + rb / 2, p->sq.scale, rb / 2);
     }
-    rc = meta_put(db, txn, "ivf", blob, IVF_HDR + nf * 4 + rb);
+    rc = meta_put(db, txn, CVS__META_IVF, blob, IVF_HDR + nf * 4 + rb);
     free(blob);
     return rc;
 }
@@ -536,7 +536,7 @@ int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list)
 
 int cvs__ivf_writer_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
 {
-    MDB_val k = {7, "ivf_seq"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_SEQ), v;
     int rc, mrc;
     memset(w, 0, sizeof *w);
     if ((rc = cvs__ivf_params_for_txn(db, txn, &w->p)) || !w->p)
@@ -638,7 +638,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
 
     if (!w->p || w->seq == w->seq0)
         return CVS_OK;
-    if ((rc = meta_put(db, txn, "ivf_seq", &seq, 8)))
+    if ((rc = meta_put(db, txn, CVS__META_IVF_SEQ, &seq, 8)))
         return rc;
     /* How much log to keep (deviation 3): a process whose in-memory lists
      * are further behind than the log reloads them from "lists" and
@@ -689,7 +689,7 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
     cvs_ivf_params *p = NULL;
     cvs_ivf *ix = NULL;
     MDB_stat st;
-    MDB_val k = {3, "ivf"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v;
     int rc, mrc;
 
     if (!db || !info)
@@ -738,7 +738,7 @@ typedef struct defaults_arg {
 static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     defaults_arg *a = arg;
-    MDB_val k = {12, "ivf_defaults"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_DEFAULTS), v;
     cvs_ivf_params *p;
     uint64_t cur[2] = {0, 0};
     unsigned char buf[16];
@@ -761,7 +761,7 @@ static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
         cur[1] = a->rerank;
     cvs__put_u64(buf, cur[0]);
     cvs__put_u64(buf + 8, cur[1]);
-    return meta_put(db, txn, "ivf_defaults", buf, 16);
+    return meta_put(db, txn, CVS__META_IVF_DEFAULTS, buf, 16);
 }
 
 int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)

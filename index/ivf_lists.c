@@ -264,7 +264,7 @@ static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, si
 
 static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
 {
-    MDB_val k = {7, "ivf_seq"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_SEQ), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *seq = 0;
     if (mrc == MDB_NOTFOUND)

@@ -349,7 +349,7 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     chk c = {.db = db, .report = report, .ctx = ctx};
     MDB_stat s_ids, s_recs, s_vecs, s_codes;
     struct cvs_codec *codec = NULL;
-    MDB_val nk = {8, "next_key"}, nv;
+    MDB_val nk = CVS__MKEY(CVS__META_NEXT_KEY), nv;
     int rc;
 
     if (problems)

@@ -33,7 +33,7 @@
 
 static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
 {
-    MDB_val k = {9, "codec_gen"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_CODEC_GEN), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *gen = 0;
     if (mrc == MDB_NOTFOUND)
@@ -63,7 +63,7 @@ static int retire(cvs_db *db, cvs_codec *old)
 int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_out)
 {
     uint64_t gen;
-    MDB_val k = {5, "codec"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_CODEC), v;
     cvs_codec *c = NULL;
     int rc, mrc;
 
@@ -147,16 +147,16 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     gen++;
     if ((rc = cvs__codec_serialize(a->codec, &blob, &blen)))
         goto out;
-    k.mv_data = "codec";
-    k.mv_size = 5;
+    k.mv_data = CVS__META_CODEC;
+    k.mv_size = CVS__MKEY_LEN(CVS__META_CODEC);
     v.mv_data = blob;
     v.mv_size = blen;
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
         rc = cvs__werr(mrc, "writing the codec");
         goto out;
     }
-    k.mv_data = "codec_gen";
-    k.mv_size = 9;
+    k.mv_data = CVS__META_CODEC_GEN;
+    k.mv_size = CVS__MKEY_LEN(CVS__META_CODEC_GEN);
     v.mv_data = &gen;
     v.mv_size = 8;
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
@@ -551,7 +551,7 @@ CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
 CVS_API int cvs_index_export(cvs_db *db, void **blob, size_t *len)
 {
     MDB_txn *txn;
-    MDB_val k = {3, "ivf"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v;
     cvs_ivf_params *p;
     cvs_codec *c;
     uint64_t gen;

@@ -17,6 +17,7 @@
 #include "core/bytes.h"
 #include "core/err.h"
 #include "store/err_lmdb.h"
+#include "store/meta_keys.h"
 
 #define CVS_FORMAT_VERSION 1u
 /* Encrypted stores carry version 2, so that a cvstore from before encryption
