@@ -51,7 +51,7 @@
 #include <time.h>
 
 #include "graph/graph.h"
-#include "index/ivf.h"
+#include "index/exact.h"
 #include "store/seal.h"
 
 #define ROW_BYTES 12

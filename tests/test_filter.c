@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "index/ivf.h"
+#include "index/search.h"
 #include "store/db.h"
 #include "store/filter.h"
 #include "tests/testutil.h"

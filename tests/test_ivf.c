@@ -15,6 +15,7 @@
 
 #include "cvstore.h"
 #include "index/ivf.h"
+#include "index/search.h"
 #include "tests/testutil.h"
 
 /* ==== SIFT10K ==== */
