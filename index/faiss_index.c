@@ -46,6 +46,8 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -904,5 +906,175 @@ out:
     fidx_release(db, fx);
     free(dirty);
     cvs__read_end(db, txn);
+    return rc;
+}
+
+/* ==== Check (docs/FORMAT.md, invariant 11) ==== */
+
+static void fidx_problem(void (*problem)(void *, const char *), void *ctx, const char *fmt, ...)
+    CVS_PRINTF(3, 4);
+static void fidx_problem(void (*problem)(void *, const char *), void *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(ctx, msg);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A meta u64 for the check: a value of the wrong size is a problem, not an
+ * error. */
+static int check_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found,
+                     void (*problem)(void *, const char *), void *ctx)
+{
+    int rc = meta_get_u64(db, txn, name, out, found);
+    if (rc == CVS_ECORRUPT) {
+        fidx_problem(problem, ctx, "meta: %s", cvs_errmsg(db));
+        return CVS_OK;
+    }
+    return rc;
+}
+
+/* The search's contract: every live record is in the FAISS index or marked
+ * dirty, and every record the index holds is live or marked; the stored
+ * blob decodes to n vectors of the store's dimension under n distinct keys
+ * that were assigned before the build; the meta values a build writes are
+ * all there.  Without an index, no chunk and no chunk count. */
+int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                    void *ctx)
+{
+    MDB_val sk = {9, "fidx_spec"}, sv, nk = {8, "next_key"}, nv, k, v;
+    MDB_cursor *cur = NULL;
+    cvs_fidx *fx = NULL;
+    int64_t *dirty = NULL, *held = NULL;
+    size_t ndirty = 0, dcap = 0, nchunk_keys = 0;
+    uint64_t gen = 0, epoch = 0, nchunks = 0, next = 0, next_key = UINT64_MAX;
+    int has, f_gen, f_epoch, f_nchunks, f_next, rc = CVS_OK, mrc;
+
+    has = cvs__vget(db, txn, db->dbi_meta, &sk, &sv) == 0;
+    if (cvs__vget(db, txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
+        next_key = cvs__get_u64(nv.mv_data);
+    if ((rc = check_u64(db, txn, "fidx_gen", &gen, &f_gen, problem, ctx)) ||
+        (rc = check_u64(db, txn, "fidx_epoch", &epoch, &f_epoch, problem, ctx)) ||
+        (rc = check_u64(db, txn, "fidx_nchunks", &nchunks, &f_nchunks, problem, ctx)) ||
+        (rc = check_u64(db, txn, "fidx_next", &next, &f_next, problem, ctx)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    /* Chunks: "fidx/c" + u32 BE, numbered 0..nchunks-1. */
+    k.mv_data = "fidx/c";
+    k.mv_size = 6;
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        const unsigned char *kb = k.mv_data;
+        if (k.mv_size < 6 || memcmp(kb, "fidx/c", 6))
+            break;
+        nchunk_keys++;
+        if (k.mv_size != 10 || (has && f_nchunks &&
+                                ((uint64_t)kb[6] << 24 | kb[7] << 16 | kb[8] << 8 | kb[9]) >= nchunks))
+            fidx_problem(problem, ctx, "meta: a FAISS index chunk key of %zu bytes beyond "
+                         "fidx_nchunks %llu", k.mv_size, (unsigned long long)nchunks);
+    }
+    /* Dirty marks: "fidx/d" + u64 BE key -> u64 epoch, at most fidx_epoch. */
+    k.mv_data = "fidx/d";
+    k.mv_size = 6;
+    for (mrc = mrc && mrc != MDB_NOTFOUND ? mrc : cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 6 || memcmp(k.mv_data, "fidx/d", 6))
+            break;
+        if (k.mv_size != 14 || v.mv_size != 8 || !f_epoch || cvs__get_u64(v.mv_data) > epoch) {
+            fidx_problem(problem, ctx, "meta: a FAISS dirty mark (key of %zu bytes, value of %zu) "
+                         "is malformed or from an epoch beyond fidx_epoch %llu", k.mv_size,
+                         v.mv_size, (unsigned long long)epoch);
+            continue;
+        }
+        if (ndirty == dcap) {
+            size_t nc = dcap ? dcap * 2 : 64;
+            int64_t *nd = realloc(dirty, nc * sizeof *nd);
+            if (!nd) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            dirty = nd;
+            dcap = nc;
+        }
+        dirty[ndirty++] = (int64_t)get_be64((const unsigned char *)k.mv_data + 6);
+    }
+    if (mrc && mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "walking meta");
+        goto out;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (!has) {
+        if (nchunk_keys || f_nchunks)
+            fidx_problem(problem, ctx, "meta: %zu FAISS index chunks%s but no fidx_spec",
+                         nchunk_keys, f_nchunks ? " and fidx_nchunks" : "");
+        goto out;
+    }
+    if (!f_gen || gen == 0 || !f_epoch || !f_nchunks) {
+        fidx_problem(problem, ctx, "meta: a FAISS index (fidx_spec) without %s",
+                     !f_gen || !gen ? "fidx_gen" : !f_epoch ? "fidx_epoch" : "fidx_nchunks");
+        goto out;
+    }
+    if (nchunk_keys != nchunks)
+        fidx_problem(problem, ctx, "meta: %zu FAISS index chunks, fidx_nchunks says %llu",
+                     nchunk_keys, (unsigned long long)nchunks);
+    if ((rc = fidx_load(db, txn, gen, &fx))) {
+        if (rc == CVS_ENOMEM)
+            goto out;
+        fidx_problem(problem, ctx, "meta: the FAISS index does not load: %s", cvs_errmsg(db));
+        rc = CVS_OK;
+        goto out;
+    }
+    if (fx->n && !(held = malloc(fx->n * sizeof *held))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(held, fx->keys, fx->n * sizeof *held);
+    qsort(held, fx->n, sizeof *held, cmp_i64);
+    qsort(dirty, ndirty, sizeof *dirty, cmp_i64);
+    for (size_t i = 0; i < fx->n; i++) {
+        uint64_t key = (uint64_t)held[i];
+        if (i && held[i] == held[i - 1])
+            fidx_problem(problem, ctx, "FAISS index: key %lld is held twice", (long long)held[i]);
+        else if (held[i] < 1 || key >= next_key || (f_next && key >= next))
+            fidx_problem(problem, ctx, "FAISS index: key %lld was never assigned before the build "
+                         "(next_key %llu, fidx_next %llu)", (long long)held[i],
+                         (unsigned long long)next_key, (unsigned long long)next);
+        else if (!cvs__has_key(txn, db->dbi_recs, key) && !in_sorted(dirty, ndirty, held[i]))
+            fidx_problem(problem, ctx, "FAISS index: key %lld has no record and no dirty mark "
+                         "(a search would return it)", (long long)held[i]);
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    /* recs keys are plain u64 even in an encrypted store: no value is read. */
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int64_t key;
+        if (k.mv_size != 8)
+            continue; /* reported by store/check.c */
+        key = (int64_t)cvs__get_u64(k.mv_data);
+        if (!in_sorted(held, fx->n, key) && !in_sorted(dirty, ndirty, key))
+            fidx_problem(problem, ctx, "FAISS index: record key %lld is neither in the index nor "
+                         "marked dirty (searches would miss it)", (long long)key);
+    }
+    if (mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "walking recs");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(held);
+    free(dirty);
+    fidx_free(fx);
     return rc;
 }

@@ -84,6 +84,14 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
 /* Writes the list of one record during a build (after its code). */
 int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list);
 
+/* cvstore check, the parts of invariant 9 (docs/FORMAT.md) that
+ * store/check.c does not see: meta "ivf" was built for the codec
+ * generation in force, and "ivflog" is empty without an index and else
+ * holds well-formed entries numbered up to meta "ivf_seq".  Calls problem
+ * once per violation; an error only when reading fails. */
+int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                   void *ctx);
+
 /* ==== Write hooks (ivf.c, called by store/put.c) ==== */
 
 /* State of one write transaction: the sequence counter and the txnid. */

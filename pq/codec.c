@@ -116,7 +116,7 @@
  * refit rounds (deviation 2).  Wider beams and more rounds each lower the
  * quantization error; the cross-product tables (deviation 4) paid for the
  * widening: 32-byte Fashion-MNIST codes train in about the time beam 8 and
- * 4 rounds took before (BENCHMARKS.md). */
+ * 4 rounds took before (docs/BENCHMARKS.md as of commit 7b7bbbc). */
 #define RQ_BEAM 32
 #define RQ_TRAIN_BEAM 16
 #define RQ_REFINE 6

@@ -9,7 +9,9 @@
  * every link's target exists; backlinks mirror links exactly; once a codec
  * is built, every record has one code of the codec's size; titles and the
  * BM25 postings and totals match the records (query/bm25.c); kNN rows and
- * title-map entries are well formed and name live records (graph/).
+ * title-map entries are well formed and name live records (graph/); the
+ * IVF index belongs to the codec in force and its log is well formed, and
+ * the FAISS index covers every live record (index/).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "graph/graph.h"
+#include "index/faiss_index.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "query/text.h"
@@ -406,7 +409,9 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
                 (unsigned long long)c.auth_failures);
     else if ((rc = cvs__bm25_check(db, c.txn, text_problem, &c)) ||
              (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)))
+             (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)) ||
+             (rc = cvs__ivf_check(db, c.txn, text_problem, &c)) ||
+             (rc = cvs__fidx_check(db, c.txn, text_problem, &c)))
         goto out;
     if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
         struct cvs_ivf_params *ip = NULL;
