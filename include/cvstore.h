@@ -547,7 +547,7 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
 /* ==== Text ==== */
 
 /* Lexical search: BM25 (k1 = 1.2, b = 0.75) over the records' title and
- * text, tokenized as documented in query/tokenize.c (NFKC case folding,
+ * text, tokenized as documented in text/tokenize.c (NFKC case folding,
  * accents stripped, split on anything but letters and digits, a short
  * English stop list).  The index is updated in the transaction of every put
  * and delete.  keys (k) receives internal keys, best first, padded with -1;
@@ -906,7 +906,7 @@ typedef struct cvs_link_stats {
 
 /* The automatic linker: links every record to the records whose title its
  * text mentions, as links of type CVS_LINK_MENTIONS, weight 1.  A mention
- * is the title's token sequence (query/tokenize.c: case and Unicode folded,
+ * is the title's token sequence (text/tokenize.c: case and Unicode folded,
  * accents and stop words dropped) occurring in the text's token sequence,
  * so "Paris" matches "PARIS," but not "Parisian"; a title's form before
  * " (" or ", " counts too ("Steve Smith (musician)", "Stanley, North

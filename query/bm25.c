@@ -13,7 +13,7 @@
  * with k1 = 1.2 and b = 0.75 (their recommended defaults), tf the count of t
  * in d, dl the number of tokens of d and avgdl the mean over the store.  A
  * record's "document" is its title followed by its text, tokenized by
- * query/tokenize.c with accents stripped.
+ * text/tokenize.c with accents stripped.
  *
  * Storage (docs/FORMAT.md): a dupsort database "terms" maps each term to
  * fixed 16-byte postings (u64 key, u32 tf, u32 dl), and the meta record
@@ -47,9 +47,9 @@
 
 #include "index/heap.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/db.h"
 #include "store/seal.h"
+#include "text/tokenize.h"
 
 #define POSTING_BYTES 16
 #define STATS_BYTES 24

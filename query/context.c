@@ -107,8 +107,8 @@
 #include "graph/graph.h"
 #include "query/context.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/filter.h"
+#include "text/tokenize.h"
 
 /* ==== Options ==== */
 

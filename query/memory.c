@@ -72,7 +72,7 @@
  *                       B 0.704 / 0.889, 0.667 / 0.852
  *   7. The lexical query carries each word's other inflection of number
  *      (lexical_query): "taxes" for "tax", "lives" for "live", "city" for
- *      "cities".  BM25's postings are unstemmed (query/tokenize.c,
+ *      "cities".  BM25's postings are unstemmed (text/tokenize.c,
  *      deviation 3) and a paraphrase changes number freely; adding the
  *      forms to the query instead of stemming the index leaves the stored
  *      postings, and everything else that searches them, as they are.
@@ -118,9 +118,9 @@
 
 #include "query/context.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "text/tokenize.h"
 
 #define MEM_ID_PREFIX "m"
 #define MEM_ID_HEX 16          /* random bytes * 2 */
@@ -1170,7 +1170,7 @@ static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
  * question (BM25's tokens), each followed by its other English inflection of number (and of
  * the third person, which is spelled the same): "taxes" <-> "tax",
  * "live" <-> "lives", "city" <-> "cities".  BM25's postings are not
- * stemmed (query/tokenize.c, deviation 3), so the query carries the
+ * stemmed (text/tokenize.c, deviation 3), so the query carries the
  * forms a memory may use instead.  Numbers and words of fewer than 3
  * letters are left alone ("ci" is not a plural of anything).  *out is
  * malloc'd. */

@@ -81,7 +81,7 @@ struct cvs_db {
     size_t nretired;
     struct cvs_codes *codes; /* in-memory codes of one snapshot (index/codescan.c) */
     struct cvs_fidx *fidx;   /* the loaded FAISS index (index/faiss_index.c) */
-    /* Metadata columns of the newest snapshot filtered (store/filter.c):
+    /* Metadata columns of the newest snapshot filtered (store/colcache.c):
      * the fields filters have touched, decoded once and carried over to
      * newer snapshots by re-parsing only changed records. */
     pthread_mutex_t filter_mu;
