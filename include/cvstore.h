@@ -197,6 +197,12 @@ typedef struct cvs_record {
     int64_t key;           /* internal 64-bit key */
     int64_t created_us;
     int64_t updated_us;
+    /* Optional on put (NULL/0 on get): the text's sentences as given,
+       nsentences pairs (start, end) of byte offsets into text, in order;
+       without them the text is split by ICU's sentence break iterator
+       (docs/FORMAT.md, "sents"). */
+    const uint32_t *sentences;
+    size_t nsentences;
 } cvs_record;
 
 /* cvs_put flags */

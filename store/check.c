@@ -23,6 +23,7 @@
 #include "query/text.h"
 #include "store/db.h"
 #include "store/seal.h"
+#include "text/sentences.h"
 
 typedef struct chk {
     cvs_db *db;
@@ -406,7 +407,8 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
                 (unsigned long long)c.auth_failures);
     else if ((rc = cvs__bm25_check(db, c.txn, text_problem, &c)) ||
              (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)))
+             (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)) ||
+             (rc = cvs__sent_check(db, c.txn, text_problem, &c)))
         goto out;
     if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
         struct cvs_ivf_params *ip = NULL;

@@ -91,7 +91,8 @@ class cvs_record(Structure):
                 ("title", c_void_p), ("title_len", c_size_t),
                 ("meta", c_void_p), ("meta_len", c_size_t),
                 ("links", POINTER(cvs_link)), ("nlinks", c_size_t),
-                ("key", c_int64), ("created_us", c_int64), ("updated_us", c_int64)]
+                ("key", c_int64), ("created_us", c_int64), ("updated_us", c_int64),
+                ("sentences", c_void_p), ("nsentences", c_size_t)]
 
 
 class cvs_search_params(Structure):
