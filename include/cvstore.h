@@ -972,6 +972,16 @@ typedef enum cvs_fusion {
                                 score min-max normalized over its list) */
 } cvs_fusion;
 
+/* What a context set is made of (cvs_context_opts.unit). */
+typedef enum cvs_context_unit {
+    CVS_UNIT_PASSAGE = 0,    /* whole records */
+    CVS_UNIT_SENTENCE = 1    /* the sentences of records that answer the
+                                question (query/sentsel.c) */
+} cvs_context_unit;
+
+/* "passage" | "sentence"; CVS_EINVAL otherwise. */
+CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR;
+
 /* Options of cvs_context.  Fill with cvs_context_opts_init (the defaults,
  * tuned on HotpotQA and MuSiQue: see docs/BENCHMARKS.md), then change what
  * you need.  NULL opts means the defaults. */
@@ -1016,6 +1026,10 @@ typedef struct cvs_context_opts {
                                  "bridge", first hop only); 0 = none; 3 */
     float bridge_weight;      /* bridge edges pass decay * bridge_weight *
                                  their BM25 score over the best one's; 1 */
+    cvs_context_unit unit;    /* CVS_UNIT_SENTENCE: each item keeps only its
+                                 chosen sentences (text, sentences); the
+                                 candidates are found as for passages.
+                                 Default CVS_UNIT_PASSAGE */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
@@ -1047,6 +1061,12 @@ typedef struct cvs_context_item {
     int hop;               /* 0 for a seed */
     const cvs_context_step *via; /* hop + 1 steps: the seed first, then each
                               record on the way, ending with this item */
+    /* CVS_UNIT_SENTENCE: text is the record's chosen sentences in their
+       order, joined by one space, and sentences their nsentences indexes
+       among the record's sentences (ascending; docs/FORMAT.md "sents").
+       CVS_UNIT_PASSAGE: NULL and 0 (text is the whole text). */
+    const uint32_t *sentences;
+    size_t nsentences;
 } cvs_context_item;
 
 typedef struct cvs_context_result {

@@ -3,6 +3,7 @@
  * offsets kept through put/update/delete, cvs_check on damaged offsets,
  * and stores from before the table (the v1 fixture). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +313,169 @@ Test(sents, old_store_opens, .fini = teardown)
     cr_assert_eq(db->have_sent_dbi, 1);
     cr_assert_str_eq(stored("a", NULL), "alpha");
     cr_assert_eq(problems_of(), 0);
+}
+
+/* ==== Context sets of unit sentence ==== */
+
+#define DIM 8
+
+static void mkctx(void)
+{
+    cvs_create_opts o = {.dim = DIM, .metric = CVS_METRIC_COSINE};
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void putv(const char *id, const char *title, const char *text, int axis)
+{
+    float v[DIM] = {0};
+    cvs_record r = {.id = id, .id_len = strlen(id), .vector = v, .text = text,
+                    .text_len = strlen(text), .title = title, .title_len = strlen(title)};
+    v[axis % DIM] = 1;
+    v[(axis + 1) % DIM] = 0.1f;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_FORWARD_LINKS, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static const char zq[] = "Which river flows through the birthplace of the composer of Zorblat?";
+
+static void make_corpus(void)
+{
+    putv("hop1", "Zorblat",
+         "Zorblat is an opera in three acts first staged in 1911. It was composed by Quentin "
+         "Vale, who was born in Brindlemoor. The premiere was delayed by a strike of the "
+         "stagehands. Critics praised the second act and disliked the third.", 0);
+    putv("hop2", "Brindlemoor",
+         "Brindlemoor is a market town in the north. Its weekly market sells wool, cheese and "
+         "pottery from the surrounding hills. The river Wendle flows through Brindlemoor on "
+         "its way to the sea. The town hall dates from 1790 and houses a small museum.", 2);
+    for (int i = 0; i < 6; i++) {
+        char id[16], text[160];
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming. It talks of "
+                 "weather and of sheep in spring.", i);
+        putv(id, id, text, 4 + i % 4);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static void ctx_run(cvs_context_unit unit, size_t budget, cvs_context_result *r)
+{
+    cvs_context_opts o;
+    cvs_txn *t;
+    float q[DIM] = {1, 0.05f};
+    cvs_context_opts_init(&o);
+    o.unit = unit;
+    o.budget = budget;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, zq, 0, q, r), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+static const cvs_context_item *item(const cvs_context_result *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].id_len == strlen(id) && !memcmp(r->items[i].id, id, r->items[i].id_len))
+            return &r->items[i];
+    return NULL;
+}
+
+/* Every item: text is its listed sentences in order joined by a space;
+ * tokens counts title + that text; the sum is the result's, within budget. */
+static void assert_shape(const cvs_context_result *r, size_t budget)
+{
+    size_t sum = 0;
+    cvs_txn *t;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (size_t i = 0; i < r->n; i++) {
+        const cvs_context_item *it = &r->items[i];
+        cvs_record rec;
+        cvs_spans sp = {0};
+        char want[1024];
+        size_t w = 0;
+        cr_assert_gt(it->nsentences, 0);
+        cr_assert_eq(cvs_get_key(t, it->key, &rec, NULL), 0);
+        cr_assert_eq(cvs__sent_get(db, t->txn, (uint64_t)it->key, rec.text, rec.text_len, &sp), 0);
+        for (size_t k = 0; k < it->nsentences; k++) {
+            uint32_t s = it->sentences[k];
+            cr_assert_lt(s, sp.n);
+            if (k)
+                cr_assert_gt(s, it->sentences[k - 1], "indexes ascend");
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s%.*s", k ? " " : "",
+                                  (int)(sp.s[s].end - sp.s[s].start), rec.text + sp.s[s].start);
+        }
+        cr_assert_eq(it->text_len, w);
+        cr_assert_eq(memcmp(it->text, want, w), 0, "%s vs %s", it->text, want);
+        cr_assert_eq(it->tokens, cvs_tokens_estimate(it->title_len, it->text_len));
+        sum += it->tokens;
+        free(sp.s);
+    }
+    cvs_txn_end(t);
+    cr_assert_eq(sum, r->tokens);
+    cr_assert_leq(r->tokens, budget);
+}
+
+Test(sentctx, shape_budget_and_the_hop_kept, .fini = teardown)
+{
+    cvs_context_result pr, sr;
+    const cvs_context_item *h1, *h2;
+    mkctx();
+    make_corpus();
+    /* 80 tokens hold one of the two passages (about 60 tokens each)... */
+    ctx_run(CVS_UNIT_PASSAGE, 80, &pr);
+    cr_assert_gt(pr.n, 0);
+    cr_assert(!(item(&pr, "hop2") && item(&pr, "hop1")), "passages: not both");
+    cr_assert_null(pr.items[0].sentences);
+    cr_assert_eq(pr.items[0].nsentences, 0);
+    cvs_context_result_free(&pr);
+    /* ...but the sentences that answer fit, the hop with them. */
+    ctx_run(CVS_UNIT_SENTENCE, 80, &sr);
+    assert_shape(&sr, 80);
+    h1 = item(&sr, "hop1");
+    h2 = item(&sr, "hop2");
+    cr_assert(h1 && h2, "both hops");
+    cr_assert(strstr(h2->text, "river Wendle flows through Brindlemoor"), "%s", h2->text);
+    cr_assert(strstr(h1->text, "born in Brindlemoor"), "%s", h1->text);
+    cr_assert_null(strstr(h2->text, "town hall"), "%s", h2->text);
+    cvs_context_result_free(&sr);
+    for (size_t b = 8; b <= 400; b = b * 2 + 3) {
+        ctx_run(CVS_UNIT_SENTENCE, b, &sr);
+        assert_shape(&sr, b);
+        cvs_context_result_free(&sr);
+    }
+}
+
+Test(sentctx, unit_names_and_cli, .fini = teardown)
+{
+    cvs_context_unit u;
+    char *out = NULL;
+    json_t *j, *items;
+    cr_assert_eq(cvs_context_unit_parse("sentence", &u), 0);
+    cr_assert_eq(u, CVS_UNIT_SENTENCE);
+    cr_assert_eq(cvs_context_unit_parse("passage", &u), 0);
+    cr_assert_eq(u, CVS_UNIT_PASSAGE);
+    cr_assert_eq(cvs_context_unit_parse("word", &u), CVS_EINVAL);
+    mkctx();
+    make_corpus();
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(tu_cli(&out, "context '%s' --text 'Which river flows through Brindlemoor?' "
+                        "--budget 30 --unit sentence --lexical-weight 1 --json", dir), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_leq(json_integer_value(json_object_get(j, "tokens")), 30);
+    items = json_object_get(j, "items");
+    cr_assert_gt(json_array_size(items), 0);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i), *ss = json_object_get(it, "sentences");
+        cr_assert(json_is_array(ss) && json_array_size(ss) > 0);
+        cr_assert(json_is_string(json_object_get(it, "id")));
+        cr_assert(json_is_array(json_object_get(it, "via")));
+        cr_assert(json_is_integer(json_object_get(it, "hop")));
+        cr_assert(json_is_number(json_object_get(it, "score")));
+    }
+    cr_assert(strstr(json_string_value(json_object_get(json_array_get(items, 0), "text")),
+                     "river Wendle"), "%s", out);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "context '%s' --text x --unit word 2>/dev/null", dir), 1);
 }
