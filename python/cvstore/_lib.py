@@ -58,6 +58,7 @@ MAX_ID_LEN = 512
 EMBEDDER_NAME_MAX = 255
 
 CONTEXT_STRATEGY = {"diverse": 0, "topk": 1, "mmr": 2, "bm25": 3, "vector": 4}
+CONTEXT_UNIT = {"passage": 0, "sentence": 1}
 FUSION = {"rrf": 0, "weighted": 1}
 MEM_RETRIEVAL = {"hybrid": 0, "lexical": 1, "bm25": 1, "vector": 2}
 MEM_OUTCOME = {1: "added", 2: "duplicate", 3: "merged"}
@@ -194,7 +195,7 @@ class cvs_context_opts(Structure):
                 ("knn_weight", c_float), ("use_links", c_int), ("use_knn", c_int),
                 ("lambda_", c_float), ("coverage", c_float), ("dup_threshold", c_float),
                 ("max_pool", c_size_t), ("search_flags", c_uint), ("bridges", c_size_t),
-                ("bridge_weight", c_float)]
+                ("bridge_weight", c_float), ("unit", c_int)]
 
 
 class cvs_context_step(Structure):
@@ -205,7 +206,8 @@ class cvs_context_item(Structure):
     _fields_ = [("key", c_int64), ("id", c_void_p), ("id_len", c_size_t),
                 ("title", c_void_p), ("title_len", c_size_t),
                 ("text", c_void_p), ("text_len", c_size_t), ("score", c_float),
-                ("tokens", c_size_t), ("hop", c_int), ("via", POINTER(cvs_context_step))]
+                ("tokens", c_size_t), ("hop", c_int), ("via", POINTER(cvs_context_step)),
+                ("sentences", POINTER(c_uint32)), ("nsentences", c_size_t)]
 
 
 class cvs_context_result(Structure):
