@@ -667,6 +667,16 @@ typedef enum cvs_context_strategy {
     CVS_CONTEXT_VECTOR = 4   /*            vector ranking alone, no graph */
 } cvs_context_strategy;
 
+/* What a context set is made of (cvs_context_opts.unit). */
+typedef enum cvs_context_unit {
+    CVS_UNIT_PASSAGE = 0,    /* whole records */
+    CVS_UNIT_SENTENCE = 1    /* the sentences of records that answer the
+                                question (query/sentsel.c) */
+} cvs_context_unit;
+
+/* "passage" | "sentence"; CVS_EINVAL otherwise. */
+CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR;
+
 /* ==== Memory (for agents) ==== */
 
 /* A memory layer over a text store (one with an embedder, e.g. `cvstore
@@ -800,6 +810,9 @@ typedef struct cvs_mem_recall_opts {
                                   syntax) ANDed with the namespace */
     size_t filter_len;         /* 0 = strlen(filter) */
     int no_touch;              /* 1: do not store the last-recalled time */
+    cvs_context_unit unit;     /* CVS_UNIT_SENTENCE: each memory's text is
+                                  only its sentences that answer the query
+                                  (cvs_context_opts.unit); default passage */
 } cvs_mem_recall_opts;
 
 /* One memory in a result.  Every pointer refers to memory owned by the
@@ -971,16 +984,6 @@ typedef enum cvs_fusion {
     CVS_FUSION_WEIGHTED = 1  /* w * bm25/max(bm25) + (1 - w) * (the vector
                                 score min-max normalized over its list) */
 } cvs_fusion;
-
-/* What a context set is made of (cvs_context_opts.unit). */
-typedef enum cvs_context_unit {
-    CVS_UNIT_PASSAGE = 0,    /* whole records */
-    CVS_UNIT_SENTENCE = 1    /* the sentences of records that answer the
-                                question (query/sentsel.c) */
-} cvs_context_unit;
-
-/* "passage" | "sentence"; CVS_EINVAL otherwise. */
-CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR;
 
 /* Options of cvs_context.  Fill with cvs_context_opts_init (the defaults,
  * tuned on HotpotQA and MuSiQue: see docs/BENCHMARKS.md), then change what

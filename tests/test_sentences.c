@@ -479,3 +479,56 @@ Test(sentctx, unit_names_and_cli, .fini = teardown)
     free(out);
     cr_assert_eq(tu_cli(NULL, "context '%s' --text x --unit word 2>/dev/null", dir), 1);
 }
+
+/* MCP recall's "unit": a tiny GloVe cache (CVSTORE_GLOVE_DIR) for the
+ * store's embedder, then remember and recall over a pipe. */
+Test(sentctx, mcp_recall_unit, .fini = teardown)
+{
+    static const char *words[] = {"deploy", "key", "vault", "lives", "rotate", "lunch"};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"The deploy key lives in the vault. Rotate the key every "
+        "ninety days. Lunch is served at noon in the big hall downstairs.\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"where the deploy key lives\",\"unit\":\"sentence\","
+        "\"token_budget\":12}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"deploy key\",\"unit\":\"word\"}}}\n";
+    char words_txt[256] = "", *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
+    unsigned char fv[6 * (4 + 4 * 4)];
+    json_t *msg[4] = {0}, *mem;
+    size_t n = 0;
+    const char *text;
+    dir = tu_tmpdir();
+    for (int i = 0; i < 6; i++) {
+        int32_t d = 4;
+        float v[4] = {(float)(i == 0), (float)(i == 1), (float)(i == 2), (float)(i + 1) / 8};
+        strcat(words_txt, words[i]);
+        strcat(words_txt, "\n");
+        memcpy(fv + i * 20, &d, 4);
+        memcpy(fv + i * 20 + 4, v, 16);
+    }
+    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
+    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
+    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    snprintf(store, sizeof store, "%s/g.cvs", dir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
+    for (char *line = strtok(out, "\n"); line && n < 4; line = strtok(NULL, "\n"))
+        cr_assert(msg[n++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    cr_assert_eq(n, 3);
+    mem = json_array_get(json_object_get(json_object_get(json_object_get(msg[1], "result"),
+                                                         "structuredContent"), "memories"), 0);
+    text = json_string_value(json_object_get(mem, "text"));
+    cr_assert_str_eq(text, "The deploy key lives in the vault.", "%s", text);
+    cr_assert_leq(json_integer_value(json_object_get(mem, "tokens")), 12);
+    cr_assert(json_is_true(json_object_get(json_object_get(msg[2], "result"), "isError")));
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    free(out);
+    free(in);
+    tu_rmrf(gdir);
+    free(gdir);
+}

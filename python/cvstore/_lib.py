@@ -155,7 +155,7 @@ class cvs_mem_recall_opts(Structure):
     _fields_ = [("ns", c_char_p), ("k", c_size_t), ("token_budget", c_size_t),
                 ("strategy", c_int), ("selection", c_int), ("half_life_s", c_double),
                 ("hops", c_int), ("filter", c_char_p), ("filter_len", c_size_t),
-                ("no_touch", c_int)]
+                ("no_touch", c_int), ("unit", c_int)]
 
 
 class cvs_mem_item(Structure):

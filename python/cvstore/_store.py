@@ -873,8 +873,10 @@ class Store:
     def recall(self, query: str, *, namespace: str | None = None, k: int = 10,
                token_budget: int = 0, strategy: str = "diverse", retrieval: str = "hybrid",
                hops: int = 0, half_life_seconds: float = 0.0,
-               filter: Mapping | str | None = None, touch: bool = True) -> dict:
-        """The namespace's context set for a query (MCP `recall`):
+               filter: Mapping | str | None = None, touch: bool = True,
+               unit: str = "passage") -> dict:
+        """The namespace's context set for a query (MCP `recall`); unit
+        "sentence" keeps only each memory's sentences that answer the query:
         {"memories": [...], "tokens", "namespace"}; each memory has id, text,
         metadata, namespace, created_us, last_recalled_us, tokens, score,
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
@@ -894,6 +896,10 @@ class Store:
                                   selection=L.CONTEXT_STRATEGY[strategy],
                                   half_life_s=half_life_seconds, hops=hops, filter=flt,
                                   filter_len=len(flt) if flt else 0, no_touch=0 if touch else 1)
+        if unit not in L.CONTEXT_UNIT:
+            raise InvalidArgument("recall: unit must be passage or sentence", L.EINVAL,
+                                  "CVS_EINVAL")
+        o.unit = L.CONTEXT_UNIT[unit]
         b = _enc(query, "query")
         r = L.cvs_mem_items()
         _tls.embed_exc = None

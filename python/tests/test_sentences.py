@@ -44,3 +44,22 @@ def test_context_unit_sentence(db):
         assert len(it.text) < len(full)
     with pytest.raises(cvstore.InvalidArgument):
         db.context(q, unit="word")
+
+
+def test_recall_unit_sentence(path):
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash") as s:
+        long = ("The deploy key lives in the vault under ops/deploy. Rotate it every "
+                "ninety days. The staging cluster uses a separate key. Ask Dana for access "
+                "to the vault.")
+        s.remember(long)
+        s.remember("Lunch is at noon on Fridays.")
+        whole = s.recall("where does the deploy key live", k=1, touch=False)
+        part = s.recall("where does the deploy key live", k=1, touch=False, unit="sentence",
+                        token_budget=20)
+        assert whole["memories"][0]["text"] == long
+        got = part["memories"][0]["text"]
+        assert "deploy key lives in the vault" in got and len(got) < len(long)
+        assert part["tokens"] <= 20
+        with pytest.raises(cvstore.InvalidArgument):
+            s.recall("x", unit="word")
