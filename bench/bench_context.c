@@ -1100,8 +1100,8 @@ static int write_csv(const aggs *as, const char *path)
     static const char *const header[] = {"set", "variant", "half", "method", "budget",
                                          "questions", "full_support", "answer_contained",
                                          "gold_recall", "recall_at_2", "recall_at_5", "tokens",
-                                         "p50_ms", "p99_ms"};
-    bu_table *tab = bu_table_new(14, header);
+                                         "p50_ms", "p99_ms", "sentence_recall"};
+    bu_table *tab = bu_table_new(15, header);
     int rc;
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
@@ -1123,6 +1123,10 @@ static int write_csv(const aggs *as, const char *path)
         bu_table_cell(tab, "%.1f", g->tokens);
         bu_table_cell(tab, "%.3f", g->p50);
         bu_table_cell(tab, "%.3f", g->p99);
+        if (g->nsq)
+            bu_table_cell(tab, "%.4f", g->srec);
+        else
+            bu_table_cell(tab, "%s", "");
     }
     rc = bu_table_csv(tab, path);
     bu_table_free(tab);
@@ -1143,6 +1147,8 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
                             "answer_contained", g->has_answers ? json_real(g->ans) : json_null(),
                             "gold_recall", g->recall, "recall_at_2", g->r2, "recall_at_5",
                             g->r5, "tokens", g->tokens, "p50_ms", g->p50, "p99_ms", g->p99));
+        json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "sentence_recall",
+                            g->nsq ? json_real(g->srec) : json_null());
     }
     json_object_set(doc, "sets", sets);
     json_object_set_new(doc, "rows", rows);

@@ -39,7 +39,8 @@
  *      (Qi et al., EMNLP 2019) and IRCoT (Trivedi et al., ACL 2023), with
  *      a set difference of words standing in for their learned or
  *      generated next-hop query.
- *   3. Selection under the budget by the chosen strategy (query/select.c).
+ *   3. Selection under the budget by the chosen strategy (query/select.c),
+ *      or, with unit sentence, of the candidates' sentences (query/sentsel.c).
  *
  * Where we deviate or choose:
  *   1. Scores add rather than take a maximum: a record both retrieved and
