@@ -625,3 +625,35 @@ CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
     cvs_txn_end(t);
     return rc;
 }
+
+int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size_t n,
+                  double *idf)
+{
+    cvs_db *db = t->db;
+    MDB_cursor *cur = NULL;
+    bm25_stats st;
+    int rc = CVS_OK, mrc;
+
+    for (size_t i = 0; i < n; i++)
+        idf[i] = 0;
+    if (!db->have_text_dbis || n == 0)
+        return CVS_OK;
+    if ((rc = stats_get(db, t->txn, &st)))
+        return rc;
+    if ((mrc = mdb_cursor_open(t->txn, db->dbi_terms, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = {lens[i], (void *)terms[i]}, v;
+        size_t df = 0;
+        mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
+        if (mrc == 0 && (mrc = mdb_cursor_count(cur, &df)) == 0)
+            ;
+        else if (mrc != MDB_NOTFOUND) {
+            rc = cvs__err_lmdb(mrc, "reading postings");
+            break;
+        }
+        idf[i] = log(1.0 + ((double)st.ndocs - (double)df + 0.5) / ((double)df + 0.5));
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}

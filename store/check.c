@@ -26,6 +26,7 @@
 #include "query/text.h"
 #include "store/db.h"
 #include "store/seal.h"
+#include "text/sentences.h"
 
 typedef struct chk {
     cvs_db *db;
@@ -411,7 +412,8 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
              (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
              (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)) ||
              (rc = cvs__ivf_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__fidx_check(db, c.txn, text_problem, &c)))
+             (rc = cvs__fidx_check(db, c.txn, text_problem, &c)) ||
+             (rc = cvs__sent_check(db, c.txn, text_problem, &c)))
         goto out;
     if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
         struct cvs_ivf_params *ip = NULL;

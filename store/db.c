@@ -34,6 +34,7 @@
 #include "store/db.h"
 #include "store/filter.h"
 #include "store/seal.h"
+#include "text/sentences.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "cvstore's on-disk format is little-endian; big-endian hosts are not supported"
@@ -41,7 +42,7 @@
 
 #define CVS_MAP_INITIAL (64ull << 20)
 #define CVS_MAP_STEP_MAX (4ull << 30)
-#define CVS_MAX_DBS 16
+#define CVS_MAX_DBS 32
 #define CVS_GROW_WAIT_S 30
 
 int64_t cvs__now_us(void)
@@ -579,7 +580,8 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if ((rc = open_dbis(db, txn, MDB_CREATE)) ||
         (rc = open_text_dbis(db, txn, MDB_CREATE, &missing)) ||
         (rc = open_opt_dbis(db, txn, MDB_CREATE)) ||
-        (rc = open_knn_dbi(db, txn, MDB_CREATE, &missing)))
+        (rc = open_knn_dbi(db, txn, MDB_CREATE, &missing)) ||
+        (rc = cvs__sent_open(db, txn, MDB_CREATE, &missing)))
         return rc;
     header_encode(db, h);
     k.mv_data = CVS__META_HEADER; k.mv_size = CVS__MKEY_LEN(CVS__META_HEADER);
@@ -666,7 +668,7 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
     MDB_txn *txn = NULL;
     MDB_val k, v;
     unsigned flags;
-    int rc, mrc, missing = 0, knn_missing = 0, encrypted = 0;
+    int rc, mrc, missing = 0, knn_missing = 0, sent_missing = 0, encrypted = 0;
 
     if (!path || !out || !opts)
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
@@ -681,7 +683,8 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
     if ((rc = open_dbis(db, txn, 0)) || (rc = open_text_dbis(db, txn, 0, &missing)) ||
-        (rc = open_opt_dbis(db, txn, 0)) || (rc = open_knn_dbi(db, txn, 0, &knn_missing)))
+        (rc = open_opt_dbis(db, txn, 0)) || (rc = open_knn_dbi(db, txn, 0, &knn_missing)) ||
+        (rc = cvs__sent_open(db, txn, 0, &sent_missing)))
         goto fail_txn;
     k.mv_data = CVS__META_HEADER; k.mv_size = CVS__MKEY_LEN(CVS__META_HEADER);
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
@@ -710,6 +713,8 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
     if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))
         goto fail;
     if (knn_missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_knn_dbi_fn, NULL)))
+        goto fail;
+    if (sent_missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, cvs__sent_add_fn, NULL)))
         goto fail;
     *out = db;
     return CVS_OK;

@@ -97,6 +97,11 @@ struct cvs_db {
     MDB_dbi dbi_knn;       /* "knn": key -> neighbour keys and scores */
     MDB_dbi dbi_titlemap;  /* "titlemap": folded title tokens -> keys (dupsort) */
     int have_knn_dbi;
+    /* The sentence table (text/sentences.c); have_sent_dbi is 0 only for a
+     * store from before it existed opened read-only (sentences are then
+     * split when read). */
+    MDB_dbi dbi_sents;     /* "sents": key -> sentence offsets */
+    int have_sent_dbi;
     /* The embedder attached to this handle (query/embed.c), or NULL. */
     pthread_mutex_t embed_mu;
     struct cvs_embedder *embedder;

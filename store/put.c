@@ -28,6 +28,7 @@
 #include "query/text.h"
 #include "store/db.h"
 #include "store/seal.h"
+#include "text/sentences.h"
 
 void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key)
 {
@@ -302,6 +303,8 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         return rc;
     if ((rc = cvs__bm25_on_put(db, txn, key, existed, r)))
         return rc;
+    if ((rc = cvs__sent_on_put(db, txn, key, r)))
+        return rc;
     if ((rc = put_or_del(db, txn, db->dbi_text, &key, r->text ? r->text : NULL,
                          r->text ? r->text_len : 0, existed, "writing text")))
         return rc;
@@ -503,6 +506,8 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, cvs__minc *m, co
     *found = 1;
     *deleted_key = (int64_t)key;
     if ((rc = cvs__mentions_before(db, txn, m, key)) || (rc = cvs__bm25_on_delete(db, txn, key)))
+        return rc;
+    if ((rc = cvs__sent_on_delete(db, txn, key)))
         return rc;
     if ((mrc = cvs__vdel(db, txn, db->dbi_ids, &ik, NULL)))
         return cvs__werr(mrc, "deleting an id");

@@ -116,6 +116,7 @@ static unsigned classify(const cvs_db *db, MDB_dbi dbi, const char **name)
         {"terms", offsetof(cvs_db, dbi_terms), T_HKEY | T_DET16},
         {"knn", offsetof(cvs_db, dbi_knn), T_SEAL},
         {"titlemap", offsetof(cvs_db, dbi_titlemap), T_HKEY | T_DET8},
+        {"sents", offsetof(cvs_db, dbi_sents), T_SEAL},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (*(const MDB_dbi *)((const char *)db + t[i].off) == dbi) {
