@@ -202,47 +202,72 @@ static void heap_down(ev *h, size_t n, size_t i)
     }
 }
 
-/* Levels k_j (0 .. H-1, the magnitude index) maximizing <y,a>/||y|| for
- * the magnitudes a (unit vector's |o_j|), by the critical-t sweep. */
-static void best_levels(const float *a, uint32_t d, uint32_t H, ev *h, uint8_t *k)
+static int by_t_desc(const void *x, const void *y)
 {
-    double ip = 0, n2 = 0.25 * d, best, t_best = 0, t_next = -1;
-    size_t hn = 0;
+    const ev *a = x, *b = y;
+    return a->t < b->t ? 1 : a->t > b->t ? -1 : (a->j > b->j) - (a->j < b->j);
+}
+
+/* Scratch of one encoding call. */
+typedef struct lv_scratch {
+    ev *s;          /* d: (a_j, j) by a_j descending */
+    ev *h;          /* H: the heap of next steps, one per level */
+    uint32_t *pos;  /* H: per level, the next dimension (index into s) */
+} lv_scratch;
+
+/* Levels k_j (0 .. H-1, the magnitude index) maximizing <y,a>/||y|| for
+ * the magnitudes a (a unit vector's |o_j|), by the critical-t sweep.  The
+ * steps of level k (k_j: k-1 -> k) come at t = k / a_j, so for each k in
+ * order of decreasing a_j: the sweep merges H - 1 sorted runs with a heap
+ * of H - 1 entries rather than keeping one entry per dimension.  Steps
+ * past t = (H + 9) / max a_j are not visited (the largest coordinate has
+ * then been saturated for 10 levels; the reference implementation stops
+ * there too). */
+static void best_levels(const float *a, uint32_t d, uint32_t H, lv_scratch *sc, uint8_t *k)
+{
+    double ip = 0, n2 = 0.25 * d, best, t_best = 0, t_next = -1, t_end;
+    size_t nz = 0, hn = 0;
     int found = 0;
     memset(k, 0, d);
-    for (uint32_t j = 0; j < d; j++)
+    for (uint32_t j = 0; j < d; j++) {
         ip += 0.5 * a[j];
-    best = ip / sqrt(n2);
-    if (H <= 1)
-        return;
-    for (uint32_t j = 0; j < d; j++)
         if (a[j] > 0)
-            h[hn++] = (ev){1.0f / a[j], j};
-    for (size_t i = hn / 2; i-- > 0;)
-        heap_down(h, hn, i);
+            sc->s[nz++] = (ev){a[j], j};
+    }
+    best = ip / sqrt(n2);
+    if (H <= 1 || nz == 0)
+        return;
+    qsort(sc->s, nz, sizeof *sc->s, by_t_desc);
+    t_end = (double)(H + 9) / sc->s[0].t;
+    for (uint32_t lv = 1; lv < H; lv++) { /* already in heap order: t grows with lv */
+        sc->pos[lv] = 0;
+        sc->h[hn++] = (ev){(float)lv / sc->s[0].t, lv};
+    }
     while (hn) {
-        ev e = h[0];
+        const ev e = sc->h[0];
+        const uint32_t lv = e.j, j = sc->s[sc->pos[lv]].j;
+        if (e.t > t_end)
+            break;
         if (found && t_next < 0)
             t_next = e.t; /* the first step after the best so far */
-        k[e.j]++;
-        ip += a[e.j];
-        n2 += 2.0 * k[e.j];
+        k[j] = (uint8_t)lv;
+        ip += a[j];
+        n2 += 2.0 * lv;
         if (ip / sqrt(n2) > best) {
             best = ip / sqrt(n2);
             t_best = e.t;
             t_next = -1;
             found = 1;
         }
-        if (k[e.j] + 1u < H) {
-            h[0].t = (float)(k[e.j] + 1) / a[e.j];
-        } else {
-            h[0] = h[--hn];
-        }
-        heap_down(h, hn, 0);
+        if (++sc->pos[lv] < nz)
+            sc->h[0].t = (float)lv / sc->s[sc->pos[lv]].t;
+        else
+            sc->h[0] = sc->h[--hn];
+        heap_down(sc->h, hn, 0);
     }
     /* Deviation 6: rebuild at a t strictly inside the best interval. */
     {
-        double t = !found ? 0 : t_next < 0 ? 2.0 * t_best : 0.5 * (t_best + t_next);
+        double t = !found ? 0 : t_next < 0 ? t_best * (1.0 + 1e-6) : 0.5 * (t_best + t_next);
         for (uint32_t j = 0; j < d; j++) {
             double f = floor(t * a[j]);
             k[j] = (uint8_t)(f > H - 1 ? H - 1 : f < 0 ? 0 : f);
@@ -273,11 +298,13 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
     const size_t cs = cvs__rbq_code_size(r);
     const double cb = ((double)(1u << B) - 1.0) / 2.0;
     float *o = malloc(d * 2 * sizeof *o);
-    ev *h = malloc(d * sizeof *h);
+    lv_scratch sc = {malloc(d * sizeof(ev)), malloc(H * sizeof(ev)), malloc(H * sizeof(uint32_t))};
     uint8_t *k = malloc(d);
-    if (!o || !h || !k) {
+    if (!o || !sc.s || !sc.h || !sc.pos || !k) {
         free(o);
-        free(h);
+        free(sc.s);
+        free(sc.h);
+        free(sc.pos);
         free(k);
         return cvs__err(CVS_ENOMEM, "rabitq: out of memory");
     }
@@ -295,7 +322,7 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
             o[j] = nrm > 0 ? (float)(o[j] / nrm) : 0.0f;
             a[j] = fabsf(o[j]);
         }
-        best_levels(a, d, H, h, k);
+        best_levels(a, d, H, &sc, k);
         memset(c, 0, (size_t)B * nb);
         for (uint32_t j = 0; j < d; j++) {
             uint32_t u = o[j] >= 0 ? H + k[j] : H - 1 - k[j];
@@ -316,7 +343,9 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
         }
     }
     free(o);
-    free(h);
+    free(sc.s);
+    free(sc.h);
+    free(sc.pos);
     free(k);
     return 0;
 }
