@@ -5,8 +5,11 @@
  * A codec chains up to three stages, the way FAISS's index_factory strings
  * do ("PCA64,OPQ16,PQ16"): an optional PCA projection (pca.c), an optional
  * OPQ rotation (opq.c, Ge et al. 2013), and one quantizer: a product
- * quantizer (pq.c, Jégou et al. 2011), per-dimension int8 (sq8.c), or a
- * residual quantizer (rq.c, with beam search and a norm byte).
+ * quantizer (pq.c, Jégou et al. 2011), per-dimension int8 (sq8.c), a
+ * residual quantizer (rq.c, with beam search and a norm byte), or RaBitQ
+ * (rabitq.c, Gao & Long 2024 and Extended RaBitQ, Gao et al. 2025: a random
+ * rotation, held in the OPQ slot, then B bits per dimension and three
+ * factors per vector).
  * Distances are computed asymmetrically (ADC): the query goes through the
  * same projection/rotation but is never quantized.
  *
