@@ -208,15 +208,29 @@ static void heap_down(ev *h, size_t n, size_t i)
     }
 }
 
-static int by_t_desc(const void *x, const void *y)
+/* Sorts n keys ascending: Shell sort with Ciura's gaps (extended by
+ * x2.25), inlined and without a comparison callback, which is what made
+ * qsort a third of the encoding time at D = 128. */
+static void sort_u64(uint64_t *v, size_t n)
 {
-    const ev *a = x, *b = y;
-    return a->t < b->t ? 1 : a->t > b->t ? -1 : (a->j > b->j) - (a->j < b->j);
+    static const size_t gaps[] = {86651, 38511, 17116, 7607, 3381, 1750, 701, 301, 132,
+                                  57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        const size_t h = gaps[g];
+        for (size_t i = h; i < n; i++) {
+            uint64_t x = v[i];
+            size_t j = i;
+            for (; j >= h && v[j - h] > x; j -= h)
+                v[j] = v[j - h];
+            v[j] = x;
+        }
+    }
 }
 
 /* Scratch of one encoding call. */
 typedef struct lv_scratch {
-    ev *s;          /* d: (a_j, j) by a_j descending */
+    ev *s;          /* d: (a_j, j) by a_j descending, ties by j */
+    uint64_t *key;  /* d: sort keys */
     ev *h;          /* H: the heap of next steps, one per level */
     uint32_t *pos;  /* H: per level, the next dimension (index into s) */
 } lv_scratch;
@@ -237,13 +251,20 @@ static void best_levels(const float *a, uint32_t d, uint32_t H, lv_scratch *sc, 
     memset(k, 0, d);
     for (uint32_t j = 0; j < d; j++) {
         ip += 0.5 * a[j];
-        if (a[j] > 0)
-            sc->s[nz++] = (ev){a[j], j};
+        if (a[j] > 0) { /* positive floats order as their bits: complement for descending */
+            uint32_t bits;
+            memcpy(&bits, &a[j], 4);
+            sc->key[nz++] = (uint64_t)(~bits) << 32 | j;
+        }
     }
     best = ip / sqrt(n2);
     if (H <= 1 || nz == 0)
         return;
-    qsort(sc->s, nz, sizeof *sc->s, by_t_desc);
+    sort_u64(sc->key, nz);
+    for (size_t i = 0; i < nz; i++) {
+        const uint32_t j = (uint32_t)sc->key[i];
+        sc->s[i] = (ev){a[j], j};
+    }
     t_end = (double)(H + 9) / sc->s[0].t;
     for (uint32_t lv = 1; lv < H; lv++) { /* already in heap order: t grows with lv */
         sc->pos[lv] = 0;
@@ -304,11 +325,13 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
     const size_t cs = cvs__rbq_code_size(r);
     const double cb = ((double)(1u << B) - 1.0) / 2.0;
     float *o = malloc(d * 2 * sizeof *o);
-    lv_scratch sc = {malloc(d * sizeof(ev)), malloc(H * sizeof(ev)), malloc(H * sizeof(uint32_t))};
+    lv_scratch sc = {malloc(d * sizeof(ev)), malloc(d * sizeof(uint64_t)), malloc(H * sizeof(ev)),
+                     malloc(H * sizeof(uint32_t))};
     uint8_t *k = malloc(d);
-    if (!o || !sc.s || !sc.h || !sc.pos || !k) {
+    if (!o || !sc.s || !sc.key || !sc.h || !sc.pos || !k) {
         free(o);
         free(sc.s);
+        free(sc.key);
         free(sc.h);
         free(sc.pos);
         free(k);
@@ -350,6 +373,7 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
     }
     free(o);
     free(sc.s);
+    free(sc.key);
     free(sc.h);
     free(sc.pos);
     free(k);
