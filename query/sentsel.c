@@ -79,7 +79,7 @@
 
 #include "query/sentsel.h"
 #include "query/text.h"
-#include "query/tokenize.h"
+#include "text/tokenize.h"
 #include "store/db.h"
 #include "text/sentences.h"
 

@@ -227,7 +227,7 @@ Test(adc8, strided_matches_scalar)
                 cr_assert(!memcmp(ref, want, n * sizeof *ref), "scalar strided: M=%zu S=%zu n=%zu",
                           M, S, n);
                 for (int f = 0; f < 2; f++) {
-                    if (f == 0 && !have_avx2())
+                    if (f == 0 && !cvs__cpu_avx2())
                         continue;
                     got[n] = -7.0f;
                     if (f == 0)
