@@ -40,6 +40,11 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key);
  * appearance, without deleted ones: up to cap keys, *n the count. */
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n);
+/* The same for a text already tokenized (cvs__tokenize with
+ * CVS_TOK_STRIP_ACCENTS, query/tokenize.h). */
+struct cvs_tokens;
+int cvs__graph_title_seeds_tokens(cvs_txn *t, const struct cvs_tokens *tok, int64_t *keys,
+                                  size_t cap, size_t *n);
 
 /* Graph maintenance inside put's and delete's write transaction, for a
  * store with a kNN graph (graph/knn.c, "Maintenance"; no-ops otherwise).

@@ -47,6 +47,12 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
 int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                      int64_t *keys, float *scores);
 
+/* The same for a question already tokenized (cvs__tokenize with
+ * CVS_TOK_STRIP_ACCENTS, as the index is). */
+struct cvs_tokens;
+int cvs__bm25_search_tokens(cvs_txn *txn, const struct cvs_tokens *query, size_t k,
+                            int64_t *keys, float *scores);
+
 /* Records indexed (with a word in their title or text) in the snapshot. */
 int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
 

@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "graph/graph.h"
+#include "query/text.h"
+#include "query/tokenize.h"
 #include "store/db.h"
 #include "tests/testutil.h"
 
@@ -698,6 +701,47 @@ Test(context, bridge_finds_unlinked_second_hop, .init = setup, .fini = teardown)
     cr_assert(has(&r, "hop1"));
     cr_assert_not(has(&r, "hop2"), "without bridges the distractors should win");
     cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* The question is tokenized once (query/context.c, "the question,
+ * analyzed once"): BM25 and the title seeds read its tokens and must give
+ * what they give from its text. */
+Test(context, question_tokens_read_as_text, .init = setup, .fini = teardown)
+{
+    static const char *qs[] = {"Which river flows through the birthplace of the composer of "
+                               "Zorblat?", "Is Café Rotterdam in ZORBLAT, or in New York City?",
+                               "", "the of and"};
+    float v[DIM];
+    int64_t k1[8], k2[8];
+    float s1[8], s2[8];
+    size_t n1, n2;
+    cvs_txn *t;
+    cvs_tokens tok = {0};
+    make_two_hop();
+    axis(v, 3, 4, 0.1f);
+    put("cafe", "Cafe Rotterdam", "A café in New York City named after a port.", v);
+    put("nyc", "New York City", "The most populous city of the United States.", v);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        cr_assert_eq(cvs__tokenize(qs[i], strlen(qs[i]), CVS_TOK_STRIP_ACCENTS, &tok), 0);
+        cr_assert_eq(cvs__bm25_search(t, qs[i], strlen(qs[i]), 8, k1, s1), 0);
+        cr_assert_eq(cvs__bm25_search_tokens(t, &tok, 8, k2, s2), 0);
+        for (size_t j = 0; j < 8; j++) {
+            cr_assert_eq(k1[j], k2[j], "%s: rank %zu", qs[i], j);
+            if (k1[j] >= 0)
+                cr_assert_eq(s1[j], s2[j]);
+        }
+        cr_assert_eq(cvs__graph_title_seeds(t, qs[i], strlen(qs[i]), k1, 8, &n1), 0);
+        cr_assert_eq(cvs__graph_title_seeds_tokens(t, &tok, k2, 8, &n2), 0);
+        cr_assert_eq(n1, n2, "%s", qs[i]);
+        for (size_t j = 0; j < n1; j++)
+            cr_assert_eq(k1[j], k2[j]);
+        if (i == 1)
+            cr_assert_geq(n1, 3, "Zorblat, Cafe Rotterdam and New York City");
+    }
+    cvs__tokens_free(&tok);
     cvs_txn_end(t);
 }
 
