@@ -1197,6 +1197,19 @@ out:
 
 /* ==== Titles mentioned in a question ==== */
 
+int cvs__graph_titles_known(cvs_txn *t, int *known)
+{
+    MDB_stat st;
+    int mrc;
+    *known = 0;
+    if (!t->db->have_knn_dbi)
+        return CVS_OK;
+    if ((mrc = mdb_stat(t->txn, t->db->dbi_titlemap, &st)))
+        return cvs__err_lmdb(mrc, "reading the title map");
+    *known = st.ms_entries > 0;
+    return CVS_OK;
+}
+
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n)
 {

@@ -103,6 +103,48 @@
  *      ranking interleaved with the walk's, BM25's first where the ratio
  *      is >= 1.5: SQuAD 0.692 / 0.895 / 0.949 but HotpotQA 0.445 / 0.767
  *      / 0.887 and MuSiQue 0.065 / 0.108 / 0.290.
+ *   8. A question that names no record by its title goes by BM25's
+ *      ranking alone (single_hop): no vector list, no walk, no bridges.
+ *      The walk is for following what the question names to the passages
+ *      linked to it; a question that names nothing the store has a
+ *      passage for gives it no entity to start from, and then its hops
+ *      from retrieved passages displace BM25's next-best passages more
+ *      often than they add a missing one.  Only in a store whose title
+ *      map holds titles (else naming nothing means nothing), for unscoped
+ *      calls of the walking strategies with hops > 0.  Measured per
+ *      question in one run of cvstore-bench context (clean; default minus
+ *      the better of BM25 top-k and BM25 + title links at 256 / 512 /
+ *      1024 tokens), half A, where it applies to 100% of the SQuAD-half
+ *      questions (its article titles are each shared by ~28 paragraphs,
+ *      too many to name one), 13% of HotpotQA's and 17% of MuSiQue's:
+ *      SQuAD -0.010 / +0.003 / +0.003 before, 0 / 0 / 0 after;
+ *      HotpotQA +0.090 / +0.087 / +0.063 -> +0.075 / +0.078 / +0.054;
+ *      MuSiQue +0.011 / +0.086 / +0.140 -> +0.011 / +0.075 / +0.129.
+ *      Half B: SQuAD -0.004 / -0.021 / -0.011 -> 0 / 0 / 0 (with
+ *      select.c's deviation 6); HotpotQA +0.111 / +0.149 / +0.114 ->
+ *      +0.094 / +0.131 / +0.091; MuSiQue +0.028 / +0.065 / +0.140 ->
+ *      +0.037 / +0.056 / +0.103.  Rules tried on half A and not taken
+ *      (same measure, SQuAD / HotpotQA / MuSiQue): BM25 and the vector
+ *      search agree on the best record (45% / 33% / 34% of questions):
+ *      -0.010 / -0.006 / +0.006, +0.033 / +0.009 / 0.000, -0.032 /
+ *      -0.011 / +0.054; BM25's best scores >= 1.3 times its second:
+ *      HotpotQA +0.015 / -0.003 / -0.006, MuSiQue -0.065 / -0.011 /
+ *      +0.043.  Both pick out many multi-hop questions whose first hop
+ *      BM25 finds easily.
+ *   9. Near-copies by words (near_copies): two pool records are copies
+ *      when at least 90% of the smaller one's distinct words are in the
+ *      other, which has at most twice as many (a copy lightly rewritten
+ *      keeps its words; an excerpt of less than half is not a copy).
+ *      SIF cosine cannot tell them apart from other paragraphs of the
+ *      same article: a cosine threshold of 0.9 (instead of select.c's
+ *      0.95) drops distinct passages and finds no more copies (first 600
+ *      SQuAD-half questions, full support at 512 / 1024 tokens: clean
+ *      0.885 / 0.947 -> 0.880 / 0.937, redundant 0.902 / 0.955 -> 0.902
+ *      / 0.952).  select.c suppresses
+ *      a candidate that copies a chosen one (deviation 1) and uses them
+ *      to choose diverse's set (deviation 6).  Only pairs of cosine > 0.5
+ *      are compared, and none when the caller turns near-duplicate
+ *      suppression off (dup_threshold >= 1, as the memory layer does).
  */
 #include <cblas.h>
 #include <math.h>
@@ -453,6 +495,22 @@ titles:
     return CVS_OK;
 }
 
+/* ==== Single-hop questions ==== */
+
+/* *single = 1 when the question goes by BM25's ranking alone, without the
+ * vector list, the walk or the bridges (the essay, deviation 8): an
+ * unscoped text question, with the walk on, in a store that knows its
+ * titles, that names none of them. */
+static int single_hop(cvs_txn *t, const cvs_context_opts *o, const cvs_context_scope *sc,
+                      const question *qn, int *single)
+{
+    *single = 0;
+    if (sc || !qn->has_bm25 || qn->bk[0] < 0 || o->strategy > CVS_CONTEXT_MMR || o->hops <= 0 ||
+        !(o->title_weight > 0) || qn->nt > 0)
+        return CVS_OK;
+    return cvs__graph_titles_known(t, single);
+}
+
 /* ==== Stage 2: the walk ==== */
 
 static int relax(cands *cs, const cvs_context_scope *sc, size_t u, const cvs_edge *e, size_t ne,
@@ -758,6 +816,123 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
     return CVS_OK;
 }
 
+/* ==== Near-copies by words ==== */
+
+#define COPY_SHARE 0.9    /* of the smaller word set inside the larger */
+#define COPY_MIN_COS 0.5f /* pairs less similar than this are not compared */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The distinct words of text (runs of ASCII letters and digits, case
+ * folded, and of bytes >= 0x80) as sorted 32-bit FNV-1a hashes into
+ * *w (grown as needed), their count in *nw.  A cheap word set, not the
+ * tokenizer's: it only has to tell a copy from another passage. */
+static int word_set(const char *text, size_t len, uint32_t **w, size_t *nw, size_t *cap)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        while (i < len && !((unsigned char)text[i] >= 0x80 || (text[i] >= '0' && text[i] <= '9') ||
+                            ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z')))
+            i++;
+        if (i == len)
+            break;
+        uint32_t h = 2166136261u;
+        while (i < len && ((unsigned char)text[i] >= 0x80 || (text[i] >= '0' && text[i] <= '9') ||
+                           ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z'))) {
+            unsigned char c = (unsigned char)text[i++];
+            h = (h ^ (c < 0x80 ? (unsigned char)(c | 0x20 * (c >= 'A' && c <= 'Z')) : c)) *
+                16777619u;
+        }
+        if (n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            uint32_t *p = realloc(*w, nc * sizeof *p);
+            if (!p)
+                return cvs__err(CVS_ENOMEM, "out of memory");
+            *w = p;
+            *cap = nc;
+        }
+        (*w)[n++] = h;
+    }
+    if (n > 1)
+        qsort(*w, n, sizeof **w, cmp_u32);
+    size_t m = n ? 1 : 0;
+    for (size_t j = 1; j < n; j++)
+        if ((*w)[j] != (*w)[m - 1])
+            (*w)[m++] = (*w)[j];
+    *nw = m;
+    return CVS_OK;
+}
+
+/* copy[i * n + j] = 1 when the texts of pool records i and j are
+ * near-copies: at least COPY_SHARE of the smaller one's distinct words are
+ * in the larger, which has at most twice as many (the essay, deviation 9).  Only pairs with cosine above
+ * COPY_MIN_COS are compared (copies are always that similar). */
+static int near_copies(const picked *pk, size_t n, const float *sim, unsigned char *copy)
+{
+    uint32_t *all = NULL, *w = NULL;
+    size_t *off = NULL, *cnt = NULL, total = 0, cap = 0, wcap = 0;
+    int rc = CVS_OK;
+
+    memset(copy, 0, n * n);
+    if (!(off = malloc(n * sizeof *off)) || !(cnt = malloc(n * sizeof *cnt))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t nw = 0;
+        if ((rc = word_set(pk[i].rec.text ? pk[i].rec.text : "",
+                           pk[i].rec.text ? pk[i].rec.text_len : 0, &w, &nw, &wcap)))
+            goto out;
+        if (total + nw > cap) {
+            size_t nc = (total + nw) * 2;
+            uint32_t *p = realloc(all, nc * sizeof *p);
+            if (!p) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            all = p;
+            cap = nc;
+        }
+        if (nw)
+            memcpy(all + total, w, nw * sizeof *w);
+        off[i] = total;
+        cnt[i] = nw;
+        total += nw;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            size_t a = 0, b = 0, both = 0, small = cnt[i] < cnt[j] ? cnt[i] : cnt[j];
+            size_t large = cnt[i] + cnt[j] - small;
+            /* Less than half the other's words: an excerpt, not a copy. */
+            if (!(sim[i * n + j] > COPY_MIN_COS) || small == 0 || 2 * small < large)
+                continue;
+            const uint32_t *x = all + off[i], *y = all + off[j];
+            while (a < cnt[i] && b < cnt[j]) {
+                if (x[a] == y[b]) {
+                    both++;
+                    a++;
+                    b++;
+                } else if (x[a] < y[b]) {
+                    a++;
+                } else {
+                    b++;
+                }
+            }
+            if ((double)both >= COPY_SHARE * (double)small)
+                copy[i * n + j] = copy[j * n + i] = 1;
+        }
+out:
+    free(all);
+    free(w);
+    free(off);
+    free(cnt);
+    return rc;
+}
+
 /* ==== The call ==== */
 
 static int text_searchable(cvs_txn *t)
@@ -797,7 +972,9 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     question qn = {0};
     cvs_db *db;
     int64_t bm25_top = -1;
+    int single = 0;
     float *vecs = NULL, *sim = NULL, *rel = NULL;
+    unsigned char *copy = NULL;
     size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
     picked *pk = NULL, *sel = NULL;
     double t0 = now_s();
@@ -828,14 +1005,15 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
      * answer. */
     if (text && !qvec && (rc = text_searchable(t)))
         goto out;
-    if ((rc = question_analyze(t, &o, sc, text, len, qvec, &qn)))
+    if ((rc = question_analyze(t, &o, sc, text, len, qvec, &qn)) ||
+        (rc = single_hop(t, &o, sc, &qn, &single)))
         goto out;
     if (qn.has_bm25) {
         if ((rc = add_list(&cs, &o, qn.bk, qn.bs, o.depth, SRC_BM25, qn.wl, 1)))
             goto out;
         bm25_top = qn.bk[0];
     }
-    if (qn.has_vec && (rc = add_list(&cs, &o, qn.vk, qn.vs, o.depth, SRC_VEC, 1 - qn.wl,
+    if (qn.has_vec && !single && (rc = add_list(&cs, &o, qn.vk, qn.vs, o.depth, SRC_VEC, 1 - qn.wl,
                                      db->metric != CVS_METRIC_L2)))
         goto out;
     for (size_t i = 0; i < qn.nt; i++) {
@@ -861,7 +1039,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
 
     /* Stage 2. */
     int resort = 0;
-    if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n) {
+    if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n && !single) {
         size_t nf = o.seeds < cs.n ? o.seeds : cs.n;
         size_t *frontier = malloc(((o.beam > nf ? o.beam : nf) + 1) * sizeof *frontier);
         if (!frontier) {
@@ -906,7 +1084,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     if (!(pk = calloc(npool, sizeof *pk)) || !(vecs = malloc(npool * db->dim * sizeof *vecs)) ||
         !(sim = malloc(npool * npool * sizeof *sim)) || !(rel = malloc(npool * sizeof *rel)) ||
         !(cost = malloc(npool * sizeof *cost)) || !(order = malloc(npool * sizeof *order)) ||
-        !(sel = malloc(npool * sizeof *sel))) {
+        !(sel = malloc(npool * sizeof *sel)) || !(copy = malloc(npool * npool))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -931,7 +1109,14 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)npool, (int)npool,
                     (int)db->dim, 1.0f, vecs, (int)db->dim, vecs, (int)db->dim, 0.0f, sim,
                     (int)npool);
-    cvs_pool pool = {npool, rel, cost, sim};
+    /* Near-copies by words (deviation 9), unless the caller turned
+     * near-duplicate suppression off (dup_threshold >= 1: the memory
+     * layer, whose revisions are near-copies by construction). */
+    int copies = (o.strategy == CVS_CONTEXT_MMR || o.strategy == CVS_CONTEXT_DIVERSE) &&
+                 o.dup_threshold < 1;
+    if (copies && (rc = near_copies(pk, npool, sim, copy)))
+        goto out;
+    cvs_pool pool = {npool, rel, cost, sim, copies ? copy : NULL};
     if ((rc = cvs__select(&pool, o.strategy == CVS_CONTEXT_BM25 || o.strategy == CVS_CONTEXT_VECTOR
                                      ? CVS_CONTEXT_TOPK : o.strategy,
                           o.budget, o.lambda, o.coverage, o.dup_threshold, order, &nsel)))
@@ -960,6 +1145,7 @@ out:
     free(rel);
     free(cost);
     free(order);
+    free(copy);
     return rc;
 }
 

@@ -17,6 +17,10 @@ typedef struct cvs_pool {
     const float *rel;
     const size_t *cost;
     const float *sim;
+    /* n x n, 1 where two candidates are near-copies by their words (one's
+     * distinct words nearly all in the other's, context.c); NULL = none
+     * known. */
+    const unsigned char *copy;
 } cvs_pool;
 
 /* Writes the chosen pool indices to order (room for n), in the order they
