@@ -131,7 +131,7 @@
  *      HotpotQA +0.015 / -0.003 / -0.006, MuSiQue -0.065 / -0.011 /
  *      +0.043.  Both pick out many multi-hop questions whose first hop
  *      BM25 finds easily.
- *   9. Near-copies by words (near_copies): two pool records are copies
+ *   9. Near-copies by words (is_copy): two pool records are copies
  *      when at least 90% of the smaller one's distinct words are in the
  *      other, which has at most twice as many (a copy lightly rewritten
  *      keeps its words; an excerpt of less than half is not a copy).
@@ -867,18 +867,36 @@ static int word_set(const char *text, size_t len, uint32_t **w, size_t *nw, size
     return CVS_OK;
 }
 
-/* copy[i * n + j] = 1 when the texts of pool records i and j are
- * near-copies: at least COPY_SHARE of the smaller one's distinct words are
- * in the larger, which has at most twice as many (the essay, deviation 9).  Only pairs with cosine above
- * COPY_MIN_COS are compared (copies are always that similar). */
-static int near_copies(const picked *pk, size_t n, const float *sim, unsigned char *copy)
+/* The pool's word sets, for near-copy tests on demand: the select step
+ * compares a candidate with the few chosen ones only, so most pairs are
+ * never compared. */
+typedef struct copies {
+    size_t n;
+    const float *sim;
+    uint32_t *all;         /* every record's sorted word hashes */
+    size_t *off, *cnt;
+    unsigned char *memo;   /* n x n: 0 unknown, 1 no, 2 yes */
+} copies;
+
+static void copies_free(copies *c)
 {
-    uint32_t *all = NULL, *w = NULL;
-    size_t *off = NULL, *cnt = NULL, total = 0, cap = 0, wcap = 0;
+    free(c->all);
+    free(c->off);
+    free(c->cnt);
+    free(c->memo);
+}
+
+/* The word sets of the n pool records. */
+static int copies_init(copies *c, const picked *pk, size_t n, const float *sim)
+{
+    uint32_t *w = NULL;
+    size_t total = 0, cap = 0, wcap = 0;
     int rc = CVS_OK;
 
-    memset(copy, 0, n * n);
-    if (!(off = malloc(n * sizeof *off)) || !(cnt = malloc(n * sizeof *cnt))) {
+    c->n = n;
+    c->sim = sim;
+    if (!(c->off = malloc(n * sizeof *c->off)) || !(c->cnt = malloc(n * sizeof *c->cnt)) ||
+        !(c->memo = calloc(n * n, 1))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -889,48 +907,54 @@ static int near_copies(const picked *pk, size_t n, const float *sim, unsigned ch
             goto out;
         if (total + nw > cap) {
             size_t nc = (total + nw) * 2;
-            uint32_t *p = realloc(all, nc * sizeof *p);
+            uint32_t *p = realloc(c->all, nc * sizeof *p);
             if (!p) {
                 rc = cvs__err(CVS_ENOMEM, "out of memory");
                 goto out;
             }
-            all = p;
+            c->all = p;
             cap = nc;
         }
         if (nw)
-            memcpy(all + total, w, nw * sizeof *w);
-        off[i] = total;
-        cnt[i] = nw;
+            memcpy(c->all + total, w, nw * sizeof *w);
+        c->off[i] = total;
+        c->cnt[i] = nw;
         total += nw;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++) {
-            size_t a = 0, b = 0, both = 0, small = cnt[i] < cnt[j] ? cnt[i] : cnt[j];
-            size_t large = cnt[i] + cnt[j] - small;
-            /* Less than half the other's words: an excerpt, not a copy. */
-            if (!(sim[i * n + j] > COPY_MIN_COS) || small == 0 || 2 * small < large)
-                continue;
-            const uint32_t *x = all + off[i], *y = all + off[j];
-            while (a < cnt[i] && b < cnt[j]) {
-                if (x[a] == y[b]) {
-                    both++;
-                    a++;
-                    b++;
-                } else if (x[a] < y[b]) {
-                    a++;
-                } else {
-                    b++;
-                }
-            }
-            if ((double)both >= COPY_SHARE * (double)small)
-                copy[i * n + j] = copy[j * n + i] = 1;
-        }
 out:
-    free(all);
     free(w);
-    free(off);
-    free(cnt);
     return rc;
+}
+
+/* 1 when pool records i and j are near-copies: at least COPY_SHARE of the
+ * smaller one's distinct words are in the larger, which has at most twice
+ * as many (the essay, deviation 9).  Pairs of cosine up to COPY_MIN_COS
+ * are not compared (copies are always more similar). */
+static int is_copy(void *ctx, size_t i, size_t j)
+{
+    copies *c = ctx;
+    unsigned char *m = &c->memo[i * c->n + j];
+    if (*m)
+        return *m == 2;
+    size_t a = 0, b = 0, both = 0, small = c->cnt[i] < c->cnt[j] ? c->cnt[i] : c->cnt[j];
+    size_t large = c->cnt[i] + c->cnt[j] - small;
+    /* Less than half the other's words: an excerpt, not a copy. */
+    if (i != j && c->sim[i * c->n + j] > COPY_MIN_COS && small && 2 * small >= large) {
+        const uint32_t *x = c->all + c->off[i], *y = c->all + c->off[j];
+        while (a < c->cnt[i] && b < c->cnt[j]) {
+            if (x[a] == y[b]) {
+                both++;
+                a++;
+                b++;
+            } else if (x[a] < y[b]) {
+                a++;
+            } else {
+                b++;
+            }
+        }
+    }
+    *m = c->memo[j * c->n + i] = small && (double)both >= COPY_SHARE * (double)small ? 2 : 1;
+    return *m == 2;
 }
 
 /* ==== The call ==== */
@@ -974,7 +998,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     int64_t bm25_top = -1;
     int single = 0;
     float *vecs = NULL, *sim = NULL, *rel = NULL;
-    unsigned char *copy = NULL;
+    copies cp = {0};
     size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
     picked *pk = NULL, *sel = NULL;
     double t0 = now_s();
@@ -1084,7 +1108,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     if (!(pk = calloc(npool, sizeof *pk)) || !(vecs = malloc(npool * db->dim * sizeof *vecs)) ||
         !(sim = malloc(npool * npool * sizeof *sim)) || !(rel = malloc(npool * sizeof *rel)) ||
         !(cost = malloc(npool * sizeof *cost)) || !(order = malloc(npool * sizeof *order)) ||
-        !(sel = malloc(npool * sizeof *sel)) || !(copy = malloc(npool * npool))) {
+        !(sel = malloc(npool * sizeof *sel))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -1112,11 +1136,11 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     /* Near-copies by words (deviation 9), unless the caller turned
      * near-duplicate suppression off (dup_threshold >= 1: the memory
      * layer, whose revisions are near-copies by construction). */
-    int copies = (o.strategy == CVS_CONTEXT_MMR || o.strategy == CVS_CONTEXT_DIVERSE) &&
-                 o.dup_threshold < 1;
-    if (copies && (rc = near_copies(pk, npool, sim, copy)))
+    int use_copies = (o.strategy == CVS_CONTEXT_MMR || o.strategy == CVS_CONTEXT_DIVERSE) &&
+                     o.dup_threshold < 1;
+    if (use_copies && (rc = copies_init(&cp, pk, npool, sim)))
         goto out;
-    cvs_pool pool = {npool, rel, cost, sim, copies ? copy : NULL};
+    cvs_pool pool = {npool, rel, cost, sim, use_copies ? is_copy : NULL, &cp};
     if ((rc = cvs__select(&pool, o.strategy == CVS_CONTEXT_BM25 || o.strategy == CVS_CONTEXT_VECTOR
                                      ? CVS_CONTEXT_TOPK : o.strategy,
                           o.budget, o.lambda, o.coverage, o.dup_threshold, order, &nsel)))
@@ -1145,7 +1169,7 @@ out:
     free(rel);
     free(cost);
     free(order);
-    free(copy);
+    copies_free(&cp);
     return rc;
 }
 

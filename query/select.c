@@ -120,7 +120,7 @@ static size_t sel_topk(const cvs_pool *p, size_t budget, size_t *order)
 static int copies_chosen(const cvs_pool *p, size_t i, const size_t *order, size_t m)
 {
     for (size_t j = 0; p->copy && j < m; j++)
-        if (p->copy[i * p->n + order[j]])
+        if (p->copy(p->copy_ctx, i, order[j]))
             return 1;
     return 0;
 }
