@@ -868,62 +868,59 @@ static int word_set(const char *text, size_t len, uint32_t **w, size_t *nw, size
 }
 
 /* The pool's word sets, for near-copy tests on demand: the select step
- * compares a candidate with the few chosen ones only, so most pairs are
- * never compared. */
+ * compares a candidate with the few chosen ones only, so most records'
+ * words are never read. */
 typedef struct copies {
     size_t n;
+    const picked *pk;
     const float *sim;
-    uint32_t *all;         /* every record's sorted word hashes */
-    size_t *off, *cnt;
+    uint32_t **ws;         /* record i's sorted word hashes, NULL until needed */
+    size_t *cnt;
     unsigned char *memo;   /* n x n: 0 unknown, 1 no, 2 yes */
+    size_t wcap;
+    uint32_t *w;           /* scratch */
+    int rc;                /* the first error met (is_copy cannot return one) */
 } copies;
 
 static void copies_free(copies *c)
 {
-    free(c->all);
-    free(c->off);
+    for (size_t i = 0; c->ws && i < c->n; i++)
+        free(c->ws[i]);
+    free(c->ws);
     free(c->cnt);
     free(c->memo);
+    free(c->w);
 }
 
-/* The word sets of the n pool records. */
 static int copies_init(copies *c, const picked *pk, size_t n, const float *sim)
 {
-    uint32_t *w = NULL;
-    size_t total = 0, cap = 0, wcap = 0;
-    int rc = CVS_OK;
-
     c->n = n;
+    c->pk = pk;
     c->sim = sim;
-    if (!(c->off = malloc(n * sizeof *c->off)) || !(c->cnt = malloc(n * sizeof *c->cnt)) ||
-        !(c->memo = calloc(n * n, 1))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory");
-        goto out;
+    if (!(c->ws = calloc(n, sizeof *c->ws)) || !(c->cnt = calloc(n, sizeof *c->cnt)) ||
+        !(c->memo = calloc(n * n, 1)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    return CVS_OK;
+}
+
+/* Record i's word set, computed once; NULL (c->rc set) on failure. */
+static const uint32_t *words_of(copies *c, size_t i)
+{
+    size_t nw = 0;
+    if (c->ws[i] || c->rc)
+        return c->ws[i];
+    const cvs_record *r = &c->pk[i].rec;
+    if ((c->rc = word_set(r->text ? r->text : "", r->text ? r->text_len : 0, &c->w, &nw,
+                          &c->wcap)))
+        return NULL;
+    if (!(c->ws[i] = malloc((nw ? nw : 1) * sizeof **c->ws))) {
+        c->rc = cvs__err(CVS_ENOMEM, "out of memory");
+        return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        size_t nw = 0;
-        if ((rc = word_set(pk[i].rec.text ? pk[i].rec.text : "",
-                           pk[i].rec.text ? pk[i].rec.text_len : 0, &w, &nw, &wcap)))
-            goto out;
-        if (total + nw > cap) {
-            size_t nc = (total + nw) * 2;
-            uint32_t *p = realloc(c->all, nc * sizeof *p);
-            if (!p) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto out;
-            }
-            c->all = p;
-            cap = nc;
-        }
-        if (nw)
-            memcpy(c->all + total, w, nw * sizeof *w);
-        c->off[i] = total;
-        c->cnt[i] = nw;
-        total += nw;
-    }
-out:
-    free(w);
-    return rc;
+    if (nw)
+        memcpy(c->ws[i], c->w, nw * sizeof *c->w);
+    c->cnt[i] = nw;
+    return c->ws[i];
 }
 
 /* 1 when pool records i and j are near-copies: at least COPY_SHARE of the
@@ -933,25 +930,28 @@ out:
 static int is_copy(void *ctx, size_t i, size_t j)
 {
     copies *c = ctx;
+    const uint32_t *x, *y;
     unsigned char *m = &c->memo[i * c->n + j];
+    size_t a = 0, b = 0, both = 0, small = 0;
     if (*m)
         return *m == 2;
-    size_t a = 0, b = 0, both = 0, small = c->cnt[i] < c->cnt[j] ? c->cnt[i] : c->cnt[j];
-    size_t large = c->cnt[i] + c->cnt[j] - small;
-    /* Less than half the other's words: an excerpt, not a copy. */
-    if (i != j && c->sim[i * c->n + j] > COPY_MIN_COS && small && 2 * small >= large) {
-        const uint32_t *x = c->all + c->off[i], *y = c->all + c->off[j];
-        while (a < c->cnt[i] && b < c->cnt[j]) {
-            if (x[a] == y[b]) {
-                both++;
-                a++;
-                b++;
-            } else if (x[a] < y[b]) {
-                a++;
-            } else {
-                b++;
+    if (i != j && c->sim[i * c->n + j] > COPY_MIN_COS && (x = words_of(c, i)) &&
+        (y = words_of(c, j))) {
+        size_t ni = c->cnt[i], nj = c->cnt[j];
+        small = ni < nj ? ni : nj;
+        /* Less than half the other's words: an excerpt, not a copy. */
+        if (2 * small >= ni + nj - small)
+            while (a < ni && b < nj) {
+                if (x[a] == y[b]) {
+                    both++;
+                    a++;
+                    b++;
+                } else if (x[a] < y[b]) {
+                    a++;
+                } else {
+                    b++;
+                }
             }
-        }
     }
     *m = c->memo[j * c->n + i] = small && (double)both >= COPY_SHARE * (double)small ? 2 : 1;
     return *m == 2;
@@ -1145,6 +1145,10 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
                                      ? CVS_CONTEXT_TOPK : o.strategy,
                           o.budget, o.lambda, o.coverage, o.dup_threshold, order, &nsel)))
         goto out;
+    if (cp.rc) {
+        rc = cp.rc;
+        goto out;
+    }
     if (sc && sc->k && nsel > sc->k)
         nsel = sc->k; /* every strategy is greedy: a prefix is its answer for k */
     for (size_t i = 0; i < nsel; i++) {

@@ -1,8 +1,11 @@
 /* test_context.c -- the graph layer and context sets: the title-mention
  * linker, the kNN graph against brute force, deletes leaving no dangling
  * edges, every strategy within its budget, the diverse strategy on a
- * constructed two-hop question, MMR at lambda 1 against top-k, and the
- * JSON shape of `cvstore context`.  All data is generated here. */
+ * constructed two-hop question, MMR at lambda 1 against top-k, the
+ * question's tokens read as its text, a question naming no title going by
+ * BM25 alone, near-copies by words taken once, diverse keeping top-k's set
+ * without copies, and the JSON shape of `cvstore context`.  All data is
+ * generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
