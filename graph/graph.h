@@ -40,6 +40,16 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key);
  * appearance, without deleted ones: up to cap keys, *n the count. */
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n);
+/* *known = 1 when the store's title map holds a title (a text store keeps
+ * it on every put; cvs_link_mentions writes it), so that a question naming
+ * no title is known to name none. */
+int cvs__graph_titles_known(cvs_txn *t, int *known);
+
+/* The same for a text already tokenized (cvs__tokenize with
+ * CVS_TOK_STRIP_ACCENTS, text/tokenize.h). */
+struct cvs_tokens;
+int cvs__graph_title_seeds_tokens(cvs_txn *t, const struct cvs_tokens *tok, int64_t *keys,
+                                  size_t cap, size_t *n);
 
 /* Graph maintenance inside put's and delete's write transaction, for a
  * store with a kNN graph (graph/knn.c, "Maintenance"; no-ops otherwise).

@@ -1197,21 +1197,47 @@ out:
 
 /* ==== Titles mentioned in a question ==== */
 
+int cvs__graph_titles_known(cvs_txn *t, int *known)
+{
+    MDB_stat st;
+    int mrc;
+    *known = 0;
+    if (!t->db->have_knn_dbi)
+        return CVS_OK;
+    if ((mrc = mdb_stat(t->txn, t->db->dbi_titlemap, &st)))
+        return cvs__err_lmdb(mrc, "reading the title map");
+    *known = st.ms_entries > 0;
+    return CVS_OK;
+}
+
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n)
 {
-    cvs_db *db = t->db;
     cvs_tokens tok = {0};
+    int rc;
+
+    *n = 0;
+    if (!t->db->have_knn_dbi)
+        return CVS_OK;
+    if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &tok)) == CVS_OK)
+        rc = cvs__graph_title_seeds_tokens(t, &tok, keys, cap, n);
+    cvs__tokens_free(&tok);
+    return rc;
+}
+
+int cvs__graph_title_seeds_tokens(cvs_txn *t, const cvs_tokens *q, int64_t *keys, size_t cap,
+                                  size_t *n)
+{
+    cvs_db *db = t->db;
+    const cvs_tokens tok = *q; /* read only */
     char buf[MAX_MAP_BYTES + CVS_TOKEN_MAX + 2];
     size_t ends[MAX_MAP_TOKENS + 1];
     MDB_cursor *cur = NULL;
-    int rc, mrc;
+    int rc = CVS_OK, mrc;
 
     *n = 0;
     if (!db->have_knn_dbi)
         return CVS_OK;
-    if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &tok)))
-        goto out;
     if ((mrc = mdb_cursor_open(t->txn, db->dbi_titlemap, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
@@ -1262,6 +1288,5 @@ int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *ke
 out:
     if (cur)
         mdb_cursor_close(cur);
-    cvs__tokens_free(&tok);
     return rc;
 }

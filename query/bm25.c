@@ -84,21 +84,14 @@ static int cmp_term(const void *a, const void *b)
     return strcmp(((const term *)a)->s, ((const term *)b)->s);
 }
 
-/* Tokenizes title and text (either may be NULL) into d: sorted distinct
- * terms with their frequencies, and dl, the token count. */
-static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
-                           const char *text, size_t text_len)
+/* The sorted distinct terms of the token lists a and b (either may be
+ * NULL) with their frequencies into d, and dl, their token count.  The
+ * terms point into a's and b's buffers. */
+static int doc_terms_of(doc_terms *d, const cvs_tokens *a, const cvs_tokens *b)
 {
-    int rc;
-    size_t all, m = 0;
+    size_t all = (a ? a->n : 0) + (b ? b->n : 0), m = 0;
     d->n = 0;
     d->dl = 0;
-    if ((rc = cvs__tokenize(title ? title : "", title ? title_len : 0, CVS_TOK_STRIP_ACCENTS,
-                            &d->title)) ||
-        (rc = cvs__tokenize(text ? text : "", text ? text_len : 0, CVS_TOK_STRIP_ACCENTS,
-                            &d->text)))
-        return rc;
-    all = d->title.n + d->text.n;
     if (all > UINT32_MAX)
         return cvs__err(CVS_EINPUT, "text has more than 2^32 tokens");
     if (all > d->cap) {
@@ -108,10 +101,10 @@ static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
         d->t = p;
         d->cap = all;
     }
-    for (size_t i = 0; i < d->title.n; i++)
-        d->t[m++] = (term){d->title.buf + d->title.off[i], d->title.len[i], 1};
-    for (size_t i = 0; i < d->text.n; i++)
-        d->t[m++] = (term){d->text.buf + d->text.off[i], d->text.len[i], 1};
+    for (size_t i = 0; a && i < a->n; i++)
+        d->t[m++] = (term){a->buf + a->off[i], a->len[i], 1};
+    for (size_t i = 0; b && i < b->n; i++)
+        d->t[m++] = (term){b->buf + b->off[i], b->len[i], 1};
     d->dl = (uint32_t)all;
     if (m == 0)
         return CVS_OK;
@@ -124,6 +117,20 @@ static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
             d->t[d->n++] = d->t[i];
     }
     return CVS_OK;
+}
+
+/* Tokenizes title and text (either may be NULL) into d: sorted distinct
+ * terms with their frequencies, and dl, the token count. */
+static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
+                           const char *text, size_t text_len)
+{
+    int rc;
+    if ((rc = cvs__tokenize(title ? title : "", title ? title_len : 0, CVS_TOK_STRIP_ACCENTS,
+                            &d->title)) ||
+        (rc = cvs__tokenize(text ? text : "", text ? text_len : 0, CVS_TOK_STRIP_ACCENTS,
+                            &d->text)))
+        return rc;
+    return doc_terms_of(d, &d->title, &d->text);
 }
 
 /* ==== Totals (meta "bm25") ==== */
@@ -545,6 +552,17 @@ out:
 int cvs__bm25_search(cvs_txn *t, const char *query, size_t len, size_t k, int64_t *keys,
                      float *scores)
 {
+    cvs_tokens tok = {0};
+    int rc = cvs__tokenize(query, len, CVS_TOK_STRIP_ACCENTS, &tok);
+    if (rc == CVS_OK)
+        rc = cvs__bm25_search_tokens(t, &tok, k, keys, scores);
+    cvs__tokens_free(&tok);
+    return rc;
+}
+
+int cvs__bm25_search_tokens(cvs_txn *t, const cvs_tokens *query, size_t k, int64_t *keys,
+                            float *scores)
+{
     cvs_db *db = t->db;
     doc_terms q = {0};
     bm25_stats st;
@@ -563,7 +581,7 @@ int cvs__bm25_search(cvs_txn *t, const char *query, size_t len, size_t k, int64_
         goto out;
     }
     if ((rc = stats_get(db, t->txn, &st)) ||
-        (rc = doc_terms_build(&q, NULL, 0, query, len)))
+        (rc = doc_terms_of(&q, query, NULL)))
         goto out;
     if (st.ndocs == 0 || q.n == 0 || k == 0)
         goto out;

@@ -42,6 +42,12 @@
  *   3. Selection under the budget by the chosen strategy (query/select.c),
  *      or, with unit sentence, of the candidates' sentences (query/sentsel.c).
  *
+ * The question is analyzed once (question_analyze): its tokens, its BM25
+ * and vector lists, its vector and the records whose title it names are
+ * computed before any stage and every stage reads them (BM25, the title
+ * seeds and each bridge query share one tokenization; the embedder
+ * tokenizes by its own rules).
+ *
  * Where we deviate or choose:
  *   1. Scores add rather than take a maximum: a record both retrieved and
  *      linked from a relevant record ranks above one that is only either;
@@ -98,6 +104,48 @@
  *      ranking interleaved with the walk's, BM25's first where the ratio
  *      is >= 1.5: SQuAD 0.692 / 0.895 / 0.949 but HotpotQA 0.445 / 0.767
  *      / 0.887 and MuSiQue 0.065 / 0.108 / 0.290.
+ *   8. A question that names no record by its title goes by BM25's
+ *      ranking alone (single_hop): no vector list, no walk, no bridges.
+ *      The walk is for following what the question names to the passages
+ *      linked to it; a question that names nothing the store has a
+ *      passage for gives it no entity to start from, and then its hops
+ *      from retrieved passages displace BM25's next-best passages more
+ *      often than they add a missing one.  Only in a store whose title
+ *      map holds titles (else naming nothing means nothing), for unscoped
+ *      calls of the walking strategies with hops > 0.  Measured per
+ *      question in one run of cvstore-bench context (clean; default minus
+ *      the better of BM25 top-k and BM25 + title links at 256 / 512 /
+ *      1024 tokens), half A, where it applies to 100% of the SQuAD-half
+ *      questions (its article titles are each shared by ~28 paragraphs,
+ *      too many to name one), 13% of HotpotQA's and 17% of MuSiQue's:
+ *      SQuAD -0.010 / +0.003 / +0.003 before, 0 / 0 / 0 after;
+ *      HotpotQA +0.090 / +0.087 / +0.063 -> +0.075 / +0.078 / +0.054;
+ *      MuSiQue +0.011 / +0.086 / +0.140 -> +0.011 / +0.075 / +0.129.
+ *      Half B: SQuAD -0.004 / -0.021 / -0.011 -> 0 / 0 / 0 (with
+ *      select.c's deviation 6); HotpotQA +0.111 / +0.149 / +0.114 ->
+ *      +0.094 / +0.131 / +0.091; MuSiQue +0.028 / +0.065 / +0.140 ->
+ *      +0.037 / +0.056 / +0.103.  Rules tried on half A and not taken
+ *      (same measure, SQuAD / HotpotQA / MuSiQue): BM25 and the vector
+ *      search agree on the best record (45% / 33% / 34% of questions):
+ *      -0.010 / -0.006 / +0.006, +0.033 / +0.009 / 0.000, -0.032 /
+ *      -0.011 / +0.054; BM25's best scores >= 1.3 times its second:
+ *      HotpotQA +0.015 / -0.003 / -0.006, MuSiQue -0.065 / -0.011 /
+ *      +0.043.  Both pick out many multi-hop questions whose first hop
+ *      BM25 finds easily.
+ *   9. Near-copies by words (is_copy): two pool records are copies
+ *      when at least 90% of the smaller one's distinct words are in the
+ *      other, which has at most twice as many (a copy lightly rewritten
+ *      keeps its words; an excerpt of less than half is not a copy).
+ *      SIF cosine cannot tell them apart from other paragraphs of the
+ *      same article: a cosine threshold of 0.9 (instead of select.c's
+ *      0.95) drops distinct passages and finds no more copies (first 600
+ *      SQuAD-half questions, full support at 512 / 1024 tokens: clean
+ *      0.885 / 0.947 -> 0.880 / 0.937, redundant 0.902 / 0.955 -> 0.902
+ *      / 0.952).  select.c suppresses
+ *      a candidate that copies a chosen one (deviation 1) and uses them
+ *      to choose diverse's set (deviation 6).  Only pairs of cosine > 0.5
+ *      are compared, and none when the caller turns near-duplicate
+ *      suppression off (dup_threshold >= 1, as the memory layer does).
  */
 #include <cblas.h>
 #include <math.h>
@@ -275,6 +323,41 @@ static int sort_by_rel(const cands *cs, size_t *idx, size_t n)
     return CVS_OK;
 }
 
+/* ==== The question, analyzed once ==== */
+
+/* What every stage reads about the question, computed once per call: its
+ * tokens (folded, accents stripped, stop words dropped: BM25's terms, which
+ * the title seeds and the bridge queries read too), BM25's and the vector
+ * search's ranked lists, its vector, and the records whose title it names.
+ * The embedder tokenizes the text for itself (its own rules: the SIF
+ * embedder keeps accents, a remote model has its own vocabulary). */
+typedef struct question {
+    const char *text;      /* NULL: a vector question */
+    size_t len;
+    cvs_tokens tok;
+    double wl;             /* weight of the lexical list in the fusion */
+    int64_t *bk;           /* BM25, best first, padded with -1 (depth) */
+    float *bs;
+    int has_bm25;          /* BM25 was asked */
+    float *vec;            /* the question's vector (dim) */
+    int64_t *vk;           /* vector search, best first, padded with -1 */
+    float *vs;
+    int has_vec;           /* the vector list was filled */
+    int64_t *tk;           /* records whose title the question names */
+    size_t nt;
+} question;
+
+static void question_free(question *q)
+{
+    cvs__tokens_free(&q->tok);
+    free(q->bk);
+    free(q->bs);
+    free(q->vec);
+    free(q->vk);
+    free(q->vs);
+    free(q->tk);
+}
+
 /* ==== Stage 1: retrieval and fusion ==== */
 
 static int add_list(cands *cs, const cvs_context_opts *o, const int64_t *keys,
@@ -311,7 +394,7 @@ static int in_scope(const cvs_context_scope *sc, int64_t key)
 /* BM25's want best records inside the scope into keys/scores (want each,
  * padded with -1/NaN).  BM25 has no filter: it is asked for four times
  * more, then more again while too few fall inside. */
-static int bm25_scoped(cvs_txn *t, const char *q, size_t len, size_t want,
+static int bm25_scoped(cvs_txn *t, const cvs_tokens *q, size_t want,
                        const cvs_context_scope *sc, int64_t *keys, float *scores)
 {
     size_t ask = want * 4, got = 0;
@@ -339,7 +422,7 @@ static int bm25_scoped(cvs_txn *t, const char *q, size_t len, size_t want,
             rc = cvs__err(CVS_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = cvs__bm25_search(t, q, len, ask, k, s)))
+        if ((rc = cvs__bm25_search_tokens(t, q, ask, k, s)))
             goto out;
         while (returned < ask && k[returned] >= 0)
             returned++;
@@ -360,6 +443,85 @@ out:
     free(k);
     free(s);
     return rc;
+}
+
+/* Stage 1's retrieval: fills qn (zeroed by the caller) for the question
+ * text (len bytes, or NULL) or qvec. */
+static int question_analyze(cvs_txn *t, const cvs_context_opts *o, const cvs_context_scope *sc,
+                            const char *text, size_t len, const float *qvec, question *qn)
+{
+    cvs_db *db = t->db;
+    int rc;
+
+    qn->text = text;
+    qn->len = len;
+    qn->wl = o->strategy == CVS_CONTEXT_BM25     ? 1
+             : o->strategy == CVS_CONTEXT_VECTOR ? 0
+                                                 : o->lexical_weight;
+    if (!(qn->bk = malloc(o->depth * sizeof *qn->bk)) ||
+        !(qn->bs = malloc(o->depth * sizeof *qn->bs)) ||
+        !(qn->vk = malloc(o->depth * sizeof *qn->vk)) ||
+        !(qn->vs = malloc(o->depth * sizeof *qn->vs)) ||
+        !(qn->tk = malloc(o->depth * sizeof *qn->tk)) ||
+        !(qn->vec = malloc(db->dim * sizeof *qn->vec)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (text && qn->wl > 0) {
+        if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qn->tok)) ||
+            (rc = sc && sc->allow ? bm25_scoped(t, &qn->tok, o->depth, sc, qn->bk, qn->bs)
+                                  : cvs__bm25_search_tokens(t, &qn->tok, o->depth, qn->bk,
+                                                            qn->bs)))
+            return rc;
+        qn->has_bm25 = 1;
+    } else if (text && (rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qn->tok))) {
+        return rc;
+    }
+    if (qn->wl < 1 && !qvec) {
+        /* A store that records no embedder (vectors imported as vectors)
+         * answers a text question from BM25 and the graph alone. */
+        cvs_embedder_info ei;
+        int erc = cvs_db_embedder_info(db, &ei);
+        if (erc == CVS_NOTFOUND && !db->embedder && qn->wl > 0)
+            goto titles;
+        if (erc && erc != CVS_NOTFOUND)
+            return erc;
+    }
+    if (qn->wl < 1) {
+        if (qvec) {
+            memcpy(qn->vec, qvec, db->dim * sizeof *qn->vec);
+        } else if ((rc = cvs_embed_text(db, text, len, qn->vec))) {
+            if (rc != CVS_EINPUT || !(qn->wl > 0))
+                return rc;
+            goto titles; /* no word of the question is known: BM25 alone */
+        }
+        cvs_search_params sp = {.flags = o->search_flags, .filter = sc ? sc->filter : NULL};
+        if ((rc = cvs_txn_search_params(t, qn->vec, 1, o->depth, &sp, qn->vk, qn->vs)))
+            return rc;
+        for (size_t i = 0; sc && sc->positive_vectors && db->metric != CVS_METRIC_L2 &&
+                           i < o->depth; i++)
+            if (qn->vk[i] >= 0 && !(qn->vs[i] > 0))
+                qn->vk[i] = -1; /* sorted: the rest are no better */
+        qn->has_vec = 1;
+    }
+titles:
+    if (text && o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR)
+        return cvs__graph_title_seeds_tokens(t, &qn->tok, qn->tk, o->depth, &qn->nt);
+    return CVS_OK;
+}
+
+/* ==== Single-hop questions ==== */
+
+/* *single = 1 when the question goes by BM25's ranking alone, without the
+ * vector list, the walk or the bridges (the essay, deviation 8): an
+ * unscoped text question, with the walk on, in a store that knows its
+ * titles, that names none of them. */
+static int single_hop(cvs_txn *t, const cvs_context_opts *o, const cvs_context_scope *sc,
+                      const question *qn, int *single)
+{
+    *single = 0;
+    if (sc || !qn->has_bm25 || qn->bk[0] < 0 || o->strategy > CVS_CONTEXT_MMR || o->hops <= 0 ||
+        !(o->title_weight > 0) || qn->nt > 0)
+        return CVS_OK;
+    return cvs__graph_titles_known(t, single);
 }
 
 /* ==== Stage 2: the walk ==== */
@@ -396,36 +558,66 @@ static int relax(cands *cs, const cvs_context_scope *sc, size_t u, const cvs_edg
     return CVS_OK;
 }
 
-/* Appends to q (at *w) the tokens of x that are not among y's, each
- * followed by a space. */
-static void residual(const cvs_tokens *x, const cvs_tokens *y, char *q, size_t *w)
+/* Appends token i of x to q (a token list built here, not by the
+ * tokenizer: the residual's tokens are already folded). */
+static int tok_push(cvs_tokens *q, const cvs_tokens *x, size_t i)
 {
+    size_t l = x->len[i];
+    if (q->buf_len + l + 1 > q->buf_cap) {
+        size_t nc = (q->buf_len + l + 1) * 2;
+        char *p = realloc(q->buf, nc);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        q->buf = p;
+        q->buf_cap = nc;
+    }
+    if (q->n == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 32;
+        uint32_t *o = realloc(q->off, nc * sizeof *o);
+        if (o)
+            q->off = o;
+        uint32_t *n = o ? realloc(q->len, nc * sizeof *n) : NULL;
+        if (!n)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        q->len = n;
+        q->cap = nc;
+    }
+    memcpy(q->buf + q->buf_len, x->buf + x->off[i], l);
+    q->off[q->n] = (uint32_t)q->buf_len;
+    q->len[q->n++] = (uint32_t)l;
+    q->buf_len += l;
+    q->buf[q->buf_len++] = '\0';
+    return CVS_OK;
+}
+
+/* Appends to q the tokens of x that are not among y's. */
+static int residual(const cvs_tokens *x, const cvs_tokens *y, cvs_tokens *q)
+{
+    int rc;
     for (size_t i = 0; i < x->n; i++) {
         int found = 0;
         for (size_t j = 0; j < y->n && !found; j++)
             found = x->len[i] == y->len[j] &&
                     !memcmp(x->buf + x->off[i], y->buf + y->off[j], x->len[i]);
-        if (found)
-            continue;
-        memcpy(q + *w, x->buf + x->off[i], x->len[i]);
-        *w += x->len[i];
-        q[(*w)++] = ' ';
+        if (!found && (rc = tok_push(q, x, i)))
+            return rc;
     }
+    return CVS_OK;
 }
 
 /* Bridge edges of the record key: the best BM25 results, other than the
  * record itself, for the residual query (the question's tokens that the
  * record lacks and the record's tokens that the question lacks), each
  * weighted by its score over the best one's.  See the opening essay. */
-static int bridge_edges(cvs_txn *t, int64_t key, const char *text, size_t len, size_t fan,
-                        cvs_edge *e, size_t *ne)
+static int bridge_edges(cvs_txn *t, int64_t key, const question *qn, size_t fan, cvs_edge *e,
+                        size_t *ne)
 {
     cvs_record r;
-    cvs_tokens qt = {0}, rt = {0};
-    char *doc = NULL, *q = NULL;
+    cvs_tokens rt = {0}, q = {0};
+    char *doc = NULL;
     int64_t *lk = NULL;
     float *ls = NULL;
-    size_t tl, xl, w = 0;
+    size_t tl, xl;
     double top = 0;
     int rc;
 
@@ -444,17 +636,9 @@ static int bridge_edges(cvs_txn *t, int64_t key, const char *text, size_t len, s
     doc[tl] = ' ';
     if (xl)
         memcpy(doc + tl + 1, r.text, xl);
-    if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qt)) ||
-        (rc = cvs__tokenize(doc, tl + 1 + xl, CVS_TOK_STRIP_ACCENTS, &rt)))
-        goto out;
-    if (!(q = malloc(qt.buf_len + rt.buf_len + qt.n + rt.n + 1))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory");
-        goto out;
-    }
-    residual(&qt, &rt, q, &w);
-    residual(&rt, &qt, q, &w);
-    q[w] = '\0';
-    if ((rc = cvs__bm25_search(t, q, w, fan + 1, lk, ls)))
+    if ((rc = cvs__tokenize(doc, tl + 1 + xl, CVS_TOK_STRIP_ACCENTS, &rt)) ||
+        (rc = residual(&qn->tok, &rt, &q)) || (rc = residual(&rt, &qn->tok, &q)) ||
+        (rc = cvs__bm25_search_tokens(t, &q, fan + 1, lk, ls)))
         goto out;
     for (size_t i = 0; i < fan + 1 && lk[i] >= 0; i++)
         if (lk[i] != key && ls[i] > top)
@@ -463,17 +647,16 @@ static int bridge_edges(cvs_txn *t, int64_t key, const char *text, size_t len, s
         if (lk[i] != key)
             e[(*ne)++] = (cvs_edge){lk[i], top > 0 ? (float)(ls[i] / top) : 0, "bridge"};
 out:
-    cvs__tokens_free(&qt);
     cvs__tokens_free(&rt);
+    cvs__tokens_free(&q);
     free(doc);
-    free(q);
     free(lk);
     free(ls);
     return rc;
 }
 
 static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, const cvs_context_scope *sc,
-                const char *text, size_t len, size_t *frontier, size_t nf)
+                const question *qn, size_t *frontier, size_t nf)
 {
     size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, capnext, nnext;
     cvs_edge *e = malloc(cap * sizeof *e);
@@ -496,8 +679,8 @@ static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, const cvs_cont
                     (rc = relax(cs, sc, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
                     goto out;
             }
-            if (text && hop == 1 && f < o->bridges && o->bridge_weight > 0) {
-                if ((rc = bridge_edges(t, cs->c[u].key, text, len, fan, e, &ne)) ||
+            if (qn->text && hop == 1 && f < o->bridges && o->bridge_weight > 0) {
+                if ((rc = bridge_edges(t, cs->c[u].key, qn, fan, e, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay * o->bridge_weight, next, &nnext, capnext)))
                     goto out;
             }
@@ -709,6 +892,147 @@ out:
     return rc;
 }
 
+/* ==== Near-copies by words ==== */
+
+#define COPY_SHARE 0.9    /* of the smaller word set inside the larger */
+#define COPY_MIN_COS 0.5f /* pairs less similar than this are not compared */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The distinct words of text (runs of ASCII letters and digits, case
+ * folded, and of bytes >= 0x80) as sorted 32-bit FNV-1a hashes into
+ * *w (grown as needed), their count in *nw.  A cheap word set, not the
+ * tokenizer's: it only has to tell a copy from another passage. */
+static int word_set(const char *text, size_t len, uint32_t **w, size_t *nw, size_t *cap)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        while (i < len && !((unsigned char)text[i] >= 0x80 || (text[i] >= '0' && text[i] <= '9') ||
+                            ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z')))
+            i++;
+        if (i == len)
+            break;
+        uint32_t h = 2166136261u;
+        while (i < len && ((unsigned char)text[i] >= 0x80 || (text[i] >= '0' && text[i] <= '9') ||
+                           ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z'))) {
+            unsigned char c = (unsigned char)text[i++];
+            h = (h ^ (c < 0x80 ? (unsigned char)(c | 0x20 * (c >= 'A' && c <= 'Z')) : c)) *
+                16777619u;
+        }
+        if (n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            uint32_t *p = realloc(*w, nc * sizeof *p);
+            if (!p)
+                return cvs__err(CVS_ENOMEM, "out of memory");
+            *w = p;
+            *cap = nc;
+        }
+        (*w)[n++] = h;
+    }
+    if (n > 1)
+        qsort(*w, n, sizeof **w, cmp_u32);
+    size_t m = n ? 1 : 0;
+    for (size_t j = 1; j < n; j++)
+        if ((*w)[j] != (*w)[m - 1])
+            (*w)[m++] = (*w)[j];
+    *nw = m;
+    return CVS_OK;
+}
+
+/* The pool's word sets, for near-copy tests on demand: the select step
+ * compares a candidate with the few chosen ones only, so most records'
+ * words are never read. */
+typedef struct copies {
+    size_t n;
+    const picked *pk;
+    const float *sim;
+    uint32_t **ws;         /* record i's sorted word hashes, NULL until needed */
+    size_t *cnt;
+    unsigned char *memo;   /* n x n: 0 unknown, 1 no, 2 yes */
+    size_t wcap;
+    uint32_t *w;           /* scratch */
+    int rc;                /* the first error met (is_copy cannot return one) */
+} copies;
+
+static void copies_free(copies *c)
+{
+    for (size_t i = 0; c->ws && i < c->n; i++)
+        free(c->ws[i]);
+    free(c->ws);
+    free(c->cnt);
+    free(c->memo);
+    free(c->w);
+}
+
+static int copies_init(copies *c, const picked *pk, size_t n, const float *sim)
+{
+    c->n = n;
+    c->pk = pk;
+    c->sim = sim;
+    if (!(c->ws = calloc(n, sizeof *c->ws)) || !(c->cnt = calloc(n, sizeof *c->cnt)) ||
+        !(c->memo = calloc(n * n, 1)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    return CVS_OK;
+}
+
+/* Record i's word set, computed once; NULL (c->rc set) on failure. */
+static const uint32_t *words_of(copies *c, size_t i)
+{
+    size_t nw = 0;
+    if (c->ws[i] || c->rc)
+        return c->ws[i];
+    const cvs_record *r = &c->pk[i].rec;
+    if ((c->rc = word_set(r->text ? r->text : "", r->text ? r->text_len : 0, &c->w, &nw,
+                          &c->wcap)))
+        return NULL;
+    if (!(c->ws[i] = malloc((nw ? nw : 1) * sizeof **c->ws))) {
+        c->rc = cvs__err(CVS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (nw)
+        memcpy(c->ws[i], c->w, nw * sizeof *c->w);
+    c->cnt[i] = nw;
+    return c->ws[i];
+}
+
+/* 1 when pool records i and j are near-copies: at least COPY_SHARE of the
+ * smaller one's distinct words are in the larger, which has at most twice
+ * as many (the essay, deviation 9).  Pairs of cosine up to COPY_MIN_COS
+ * are not compared (copies are always more similar). */
+static int is_copy(void *ctx, size_t i, size_t j)
+{
+    copies *c = ctx;
+    const uint32_t *x, *y;
+    unsigned char *m = &c->memo[i * c->n + j];
+    size_t a = 0, b = 0, both = 0, small = 0;
+    if (*m)
+        return *m == 2;
+    if (i != j && c->sim[i * c->n + j] > COPY_MIN_COS && (x = words_of(c, i)) &&
+        (y = words_of(c, j))) {
+        size_t ni = c->cnt[i], nj = c->cnt[j];
+        small = ni < nj ? ni : nj;
+        /* Less than half the other's words: an excerpt, not a copy. */
+        if (2 * small >= ni + nj - small)
+            while (a < ni && b < nj) {
+                if (x[a] == y[b]) {
+                    both++;
+                    a++;
+                    b++;
+                } else if (x[a] < y[b]) {
+                    a++;
+                } else {
+                    b++;
+                }
+            }
+    }
+    *m = c->memo[j * c->n + i] = small && (double)both >= COPY_SHARE * (double)small ? 2 : 1;
+    return *m == 2;
+}
+
 /* ==== The call ==== */
 
 static int text_searchable(cvs_txn *t)
@@ -745,9 +1069,12 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
 {
     cvs_context_opts o;
     cands cs = {0};
+    question qn = {0};
     cvs_db *db;
-    int64_t *lk = NULL, bm25_top = -1;
-    float *ls = NULL, *q = NULL, *vecs = NULL, *sim = NULL, *rel = NULL;
+    int64_t bm25_top = -1;
+    int single = 0;
+    float *vecs = NULL, *sim = NULL, *rel = NULL;
+    copies cp = {0};
     size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
     picked *pk = NULL, *sel = NULL;
     double t0 = now_s();
@@ -774,71 +1101,31 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         o.max_pool = 1;
     out->budget = o.budget;
 
-    if (!(lk = malloc(o.depth * sizeof *lk)) || !(ls = malloc(o.depth * sizeof *ls)) ||
-        !(q = malloc(db->dim * sizeof *q))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory");
-        goto out;
-    }
     /* Stage 1.  A text question needs text to match or a model to embed
      * it; without either it would get an empty set that looks like an
      * answer. */
     if (text && !qvec && (rc = text_searchable(t)))
         goto out;
-    double wl = o.strategy == CVS_CONTEXT_BM25 ? 1 : o.strategy == CVS_CONTEXT_VECTOR ? 0
-                                                                               : o.lexical_weight;
-    if (text && wl > 0) {
-        if ((rc = sc && sc->allow ? bm25_scoped(t, text, len, o.depth, sc, lk, ls)
-                                  : cvs__bm25_search(t, text, len, o.depth, lk, ls)) ||
-            (rc = add_list(&cs, &o, lk, ls, o.depth, SRC_BM25, wl, 1)))
+    if ((rc = question_analyze(t, &o, sc, text, len, qvec, &qn)) ||
+        (rc = single_hop(t, &o, sc, &qn, &single)))
+        goto out;
+    if (qn.has_bm25) {
+        if ((rc = add_list(&cs, &o, qn.bk, qn.bs, o.depth, SRC_BM25, qn.wl, 1)))
             goto out;
-        bm25_top = lk[0];
+        bm25_top = qn.bk[0];
     }
-    if (wl < 1 && !qvec) {
-        /* A store that records no embedder (vectors imported as vectors)
-         * answers a text question from BM25 and the graph alone. */
-        cvs_embedder_info ei;
-        int erc = cvs_db_embedder_info(db, &ei);
-        if (erc == CVS_NOTFOUND && !db->embedder && wl > 0)
-            goto fused;
-        if (erc && erc != CVS_NOTFOUND) {
-            rc = erc;
+    if (qn.has_vec && !single && (rc = add_list(&cs, &o, qn.vk, qn.vs, o.depth, SRC_VEC, 1 - qn.wl,
+                                     db->metric != CVS_METRIC_L2)))
+        goto out;
+    for (size_t i = 0; i < qn.nt; i++) {
+        size_t j;
+        if (!in_scope(sc, qn.tk[i]))
+            continue;
+        if ((rc = cget(&cs, qn.tk[i], &j)))
             goto out;
-        }
-    }
-    if (wl < 1) {
-        if (qvec) {
-            memcpy(q, qvec, db->dim * sizeof *q);
-        } else if ((rc = cvs_embed_text(db, text, len, q))) {
-            if (rc != CVS_EINPUT || !(wl > 0))
-                goto out;
-            rc = CVS_OK; /* no word of the question is known: BM25 alone */
-            goto fused;
-        }
-        cvs_search_params sp = {.flags = o.search_flags, .filter = sc ? sc->filter : NULL};
-        if ((rc = cvs_txn_search_params(t, q, 1, o.depth, &sp, lk, ls)))
-            goto out;
-        for (size_t i = 0; sc && sc->positive_vectors && db->metric != CVS_METRIC_L2 &&
-                           i < o.depth; i++)
-            if (lk[i] >= 0 && !(ls[i] > 0))
-                lk[i] = -1; /* sorted: the rest are no better */
-        if ((rc = add_list(&cs, &o, lk, ls, o.depth, SRC_VEC, 1 - wl, db->metric != CVS_METRIC_L2)))
-            goto out;
-    }
-fused:
-    if (text && o.title_weight > 0 && o.strategy <= CVS_CONTEXT_MMR) {
-        size_t nt;
-        if ((rc = cvs__graph_title_seeds(t, text, len, lk, o.depth, &nt)))
-            goto out;
-        for (size_t i = 0; i < nt; i++) {
-            size_t j;
-            if (!in_scope(sc, lk[i]))
-                continue;
-            if ((rc = cget(&cs, lk[i], &j)))
-                goto out;
-            cs.c[j].fused += o.fusion == CVS_FUSION_WEIGHTED ? o.title_weight
-                                                             : o.title_weight / (o.rrf_k + 1);
-            cs.c[j].src |= SRC_TITLE;
-        }
+        cs.c[j].fused += o.fusion == CVS_FUSION_WEIGHTED ? o.title_weight
+                                                         : o.title_weight / (o.rrf_k + 1);
+        cs.c[j].src |= SRC_TITLE;
     }
     for (size_t i = 0; i < cs.n; i++)
         cs.c[i].rel = cs.c[i].fused;
@@ -853,7 +1140,7 @@ fused:
 
     /* Stage 2. */
     int resort = 0;
-    if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n) {
+    if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n && !single) {
         size_t nf = o.seeds < cs.n ? o.seeds : cs.n;
         size_t *frontier = malloc(((o.beam > nf ? o.beam : nf) + 1) * sizeof *frontier);
         if (!frontier) {
@@ -861,7 +1148,7 @@ fused:
             goto out;
         }
         memcpy(frontier, idx, nf * sizeof *idx);
-        rc = walk(t, &cs, &o, sc, text, len, frontier, nf);
+        rc = walk(t, &cs, &o, sc, &qn, frontier, nf);
         free(frontier);
         if (rc)
             goto out;
@@ -929,11 +1216,22 @@ fused:
             goto out;
         goto done;
     }
-    cvs_pool pool = {npool, rel, cost, sim};
+    /* Near-copies by words (deviation 9), unless the caller turned
+     * near-duplicate suppression off (dup_threshold >= 1: the memory
+     * layer, whose revisions are near-copies by construction). */
+    int use_copies = (o.strategy == CVS_CONTEXT_MMR || o.strategy == CVS_CONTEXT_DIVERSE) &&
+                     o.dup_threshold < 1;
+    if (use_copies && (rc = copies_init(&cp, pk, npool, sim)))
+        goto out;
+    cvs_pool pool = {npool, rel, cost, sim, use_copies ? is_copy : NULL, &cp};
     if ((rc = cvs__select(&pool, o.strategy == CVS_CONTEXT_BM25 || o.strategy == CVS_CONTEXT_VECTOR
                                      ? CVS_CONTEXT_TOPK : o.strategy,
                           o.budget, o.lambda, o.coverage, o.dup_threshold, order, &nsel)))
         goto out;
+    if (cp.rc) {
+        rc = cp.rc;
+        goto out;
+    }
     if (sc && sc->k && nsel > sc->k)
         nsel = sc->k; /* every strategy is greedy: a prefix is its answer for k */
     for (size_t i = 0; i < nsel; i++) {
@@ -949,9 +1247,7 @@ out:
         cvs_context_result_free(out);
     free(cs.c);
     free(cs.slot);
-    free(lk);
-    free(ls);
-    free(q);
+    question_free(&qn);
     free(idx);
     free(pk);
     free(sel);
@@ -960,6 +1256,7 @@ out:
     free(rel);
     free(cost);
     free(order);
+    copies_free(&cp);
     return rc;
 }
 

@@ -17,6 +17,11 @@ typedef struct cvs_pool {
     const float *rel;
     const size_t *cost;
     const float *sim;
+    /* 1 when candidates i and j are near-copies by their words (one's
+     * distinct words nearly all in the other's, context.c), computed on
+     * demand; NULL = none known. */
+    int (*copy)(void *ctx, size_t i, size_t j);
+    void *copy_ctx;
 } cvs_pool;
 
 /* Writes the chosen pool indices to order (room for n), in the order they

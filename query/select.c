@@ -41,10 +41,12 @@
  * Where we deviate or choose:
  *   1. Near-duplicates are suppressed outright in diverse and mmr (for
  *      lambda < 1, so that lambda = 1 stays top-k's order): a
- *      candidate whose cosine with a chosen item exceeds dup_threshold is
- *      never added, whatever its gain (the objective already discounts
- *      them; the hard rule also catches copies of a short item whose tiny
- *      cost would otherwise make them look cheap).
+ *      candidate whose cosine with a chosen item exceeds dup_threshold,
+ *      or that is a near-copy of one by its words (cvs_pool.copy,
+ *      context.c deviation 9), is never added, whatever its gain (the
+ *      objective already discounts them; the hard rule also catches
+ *      copies of a short item whose tiny cost would otherwise make them
+ *      look cheap).
  *   2. The pool P is the candidates, not the whole corpus: coverage of what
  *      the search and the walk found, not of the store.
  *   3. The gain per token divides by the cost raised to 0.25 (COST_EXP),
@@ -68,6 +70,20 @@
  *      pick and the single-item swap 0.705 / 0.898 / 0.949, 0.493 / 0.803
  *      / 0.922, 0.097 / 0.183 / 0.355; most relevant first 0.752 / 0.873
  *      / 0.946, 0.496 / 0.800 / 0.922, 0.097 / 0.194 / 0.355.
+ *   6. diverse takes top-k's set when that set holds no two near-copies
+ *      by words (cvs_pool.copy); only when it does is the set chosen by
+ *      the objective above.  The coverage term is there to stop a set
+ *      from spending its budget on redundant passages; where relevance
+ *      order puts none in the set it can only trade relevance for
+ *      centrality.  A rule for that reason, not chosen by a figure: on
+ *      half A of cvstore-bench context (clean) the full diverse objective
+ *      and top-k were within 0.011 of each other at 256 / 512 tokens on
+ *      all three sets, while half B showed what it costs (diverse minus
+ *      top-k at 256 / 512 / 1024: MuSiQue -0.037 / -0.075 / -0.019, SQuAD
+ *      half 0 / -0.014 / 0).  With the rule, half B: MuSiQue 0 / 0 /
+ *      +0.009, SQuAD half 0 / 0 / 0, HotpotQA 0 / 0 / -0.003; on the
+ *      redundant variants, where top-k's set holds copies, diverse stays
+ *      ahead at 512 (SQuAD half +0.042, HotpotQA +0.171, MuSiQue +0.028).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -100,6 +116,24 @@ static size_t sel_topk(const cvs_pool *p, size_t budget, size_t *order)
     return m;
 }
 
+/* 1 if candidate i is a near-copy by words of one of the m chosen. */
+static int copies_chosen(const cvs_pool *p, size_t i, const size_t *order, size_t m)
+{
+    for (size_t j = 0; p->copy && j < m; j++)
+        if (p->copy(p->copy_ctx, i, order[j]))
+            return 1;
+    return 0;
+}
+
+/* 1 if two of the m chosen candidates are near-copies by words. */
+static int chosen_copies(const cvs_pool *p, const size_t *order, size_t m)
+{
+    for (size_t i = 1; p->copy && i < m; i++)
+        if (copies_chosen(p, order[i], order, i))
+            return 1;
+    return 0;
+}
+
 static size_t sel_mmr(const cvs_pool *p, size_t budget, float lambda, float dup,
                       size_t *order, float *maxsim, unsigned char *taken)
 {
@@ -112,7 +146,8 @@ static size_t sel_mmr(const cvs_pool *p, size_t budget, float lambda, float dup,
         size_t best = p->n;
         float bv = -INFINITY;
         for (size_t i = 0; i < p->n; i++) {
-            if (taken[i] || !fits(used, p->cost[i], budget) || (m && lambda < 1 && maxsim[i] > dup))
+            if (taken[i] || !fits(used, p->cost[i], budget) ||
+                (m && lambda < 1 && (maxsim[i] > dup || copies_chosen(p, i, order, m))))
                 continue;
             float v = lambda * p->rel[i] - (1 - lambda) * (m ? maxsim[i] : 0);
             if (v > bv) {
@@ -200,7 +235,7 @@ static size_t sel_diverse(const cvs_pool *p, size_t budget, float beta, float du
                 for (size_t j = 0; j < m; j++)
                     if (p->sim[best * p->n + order[j]] > ms)
                         ms = p->sim[best * p->n + order[j]];
-                if (ms > dup) {
+                if (ms > dup || copies_chosen(p, best, order, m)) {
                     taken[best] = 3; /* suppressed near-duplicate */
                     continue;
                 }
@@ -248,6 +283,9 @@ int cvs__select(const cvs_pool *p, cvs_context_strategy strategy, size_t budget,
         *nsel = sel_mmr(p, budget, lambda, dup, order, fs, taken);
         break;
     case CVS_CONTEXT_DIVERSE:
+        /* Top-k's set when it holds no near-copies (the essay, 6). */
+        if (p->copy && (*nsel = sel_topk(p, budget, order), !chosen_copies(p, order, *nsel)))
+            break;
         *nsel = sel_diverse(p, budget, coverage, dup, order, fs, taken, ub);
         break;
     default:

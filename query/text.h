@@ -52,6 +52,11 @@ int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
  * store without the text layer. */
 int cvs__bm25_idf(cvs_txn *txn, const char *const *terms, const size_t *lens, size_t n,
                   double *idf);
+/* The same for a question already tokenized (cvs__tokenize with
+ * CVS_TOK_STRIP_ACCENTS, as the index is). */
+struct cvs_tokens;
+int cvs__bm25_search_tokens(cvs_txn *txn, const struct cvs_tokens *query, size_t k,
+                            int64_t *keys, float *scores);
 
 /* Records indexed (with a word in their title or text) in the snapshot. */
 int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);

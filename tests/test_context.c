@@ -1,8 +1,11 @@
 /* test_context.c -- the graph layer and context sets: the title-mention
  * linker, the kNN graph against brute force, deletes leaving no dangling
  * edges, every strategy within its budget, the diverse strategy on a
- * constructed two-hop question, MMR at lambda 1 against top-k, and the
- * JSON shape of `cvstore context`.  All data is generated here. */
+ * constructed two-hop question, MMR at lambda 1 against top-k, the
+ * question's tokens read as its text, a question naming no title going by
+ * BM25 alone, near-copies by words taken once, diverse keeping top-k's set
+ * without copies, and the JSON shape of `cvstore context`.  All data is
+ * generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -11,6 +14,9 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "graph/graph.h"
+#include "query/text.h"
+#include "text/tokenize.h"
 #include "store/db.h"
 #include "tests/testutil.h"
 
@@ -698,6 +704,188 @@ Test(context, bridge_finds_unlinked_second_hop, .init = setup, .fini = teardown)
     cr_assert(has(&r, "hop1"));
     cr_assert_not(has(&r, "hop2"), "without bridges the distractors should win");
     cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* The question is tokenized once (query/context.c, "the question,
+ * analyzed once"): BM25 and the title seeds read its tokens and must give
+ * what they give from its text. */
+Test(context, question_tokens_read_as_text, .init = setup, .fini = teardown)
+{
+    static const char *qs[] = {"Which river flows through the birthplace of the composer of "
+                               "Zorblat?", "Is Café Rotterdam in ZORBLAT, or in New York City?",
+                               "", "the of and"};
+    float v[DIM];
+    int64_t k1[8], k2[8];
+    float s1[8], s2[8];
+    size_t n1, n2;
+    cvs_txn *t;
+    cvs_tokens tok = {0};
+    make_two_hop();
+    axis(v, 3, 4, 0.1f);
+    put("cafe", "Cafe Rotterdam", "A café in New York City named after a port.", v);
+    put("nyc", "New York City", "The most populous city of the United States.", v);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        cr_assert_eq(cvs__tokenize(qs[i], strlen(qs[i]), CVS_TOK_STRIP_ACCENTS, &tok), 0);
+        cr_assert_eq(cvs__bm25_search(t, qs[i], strlen(qs[i]), 8, k1, s1), 0);
+        cr_assert_eq(cvs__bm25_search_tokens(t, &tok, 8, k2, s2), 0);
+        for (size_t j = 0; j < 8; j++) {
+            cr_assert_eq(k1[j], k2[j], "%s: rank %zu", qs[i], j);
+            if (k1[j] >= 0)
+                cr_assert_eq(s1[j], s2[j]);
+        }
+        cr_assert_eq(cvs__graph_title_seeds(t, qs[i], strlen(qs[i]), k1, 8, &n1), 0);
+        cr_assert_eq(cvs__graph_title_seeds_tokens(t, &tok, k2, 8, &n2), 0);
+        cr_assert_eq(n1, n2, "%s", qs[i]);
+        for (size_t j = 0; j < n1; j++)
+            cr_assert_eq(k1[j], k2[j]);
+        if (i == 1)
+            cr_assert_geq(n1, 3, "Zorblat, Cafe Rotterdam and New York City");
+    }
+    cvs__tokens_free(&tok);
+    cvs_txn_end(t);
+}
+
+/* A question that names no record by its title, in a store that knows its
+ * titles, goes by BM25's ranking alone (query/context.c, deviation 8): no
+ * walk, so no hop-1 passage (the first hop mentions "Brindlemoor", which
+ * the walk would add), and BM25's order.  The same store with a question
+ * naming "Zorblat" still walks (diverse_finds_second_hop). */
+Test(context, single_hop_question_gets_no_walk, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Which opera did Quentin Vale compose?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int64_t keys[16];
+    float scores[16];
+    make_two_hop();
+    axis(v, 0, 1, 0.005f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 16, keys, scores), 0);
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 1000;
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+        cr_assert_geq(r.n, 1);
+        cr_assert_not(has(&r, "hop2"), "strategy %d walked to the second hop", s);
+        for (size_t i = 0; i < r.n; i++) {
+            cr_assert_eq(r.items[i].hop, 0);
+            cr_assert_str_eq(r.items[i].via[0].type, "bm25");
+            if (s == CVS_CONTEXT_TOPK)
+                cr_assert_eq(r.items[i].key, keys[i], "rank %zu", i);
+        }
+        cvs_context_result_free(&r);
+    }
+    /* With the walk asked for by a title in the question, it walks. */
+    cvs_context_opts_init(&o);
+    o.budget = 1000;
+    cr_assert_eq(cvs_txn_context(t, &o, question, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop2"));
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* A redundant corpus: the passage that answers is there three times, the
+ * copies lightly rewritten (sentences rotated, one dropped) and their
+ * vectors apart (cosine 0.64-0.8, below the cosine rule's 0.95).  The
+ * default set holds one copy and fills the rest with other passages
+ * (query/context.c, deviation 9); top-k takes the copies. */
+Test(context, near_copies_by_words_go_once, .init = setup, .fini = teardown)
+{
+    static const char q[] = "When was the Quillon lighthouse built?";
+    static const char *copies[] = {"orig", "orig#2", "orig#3"};
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("orig", "Quillon light", "The Quillon lighthouse was built in 1872. It stands on the "
+        "north pier. Its lamp was electrified in 1931.", v);
+    axis(v, 0, 2, 0.75f);
+    put("orig#2", "Quillon light", "It stands on the north pier. Its lamp was electrified in "
+        "1931. The Quillon lighthouse was built in 1872.", v);
+    axis(v, 0, 3, 0.75f);
+    put("orig#3", "Quillon light", "The Quillon lighthouse was built in 1872. Its lamp was "
+        "electrified in 1931.", v);
+    axis(v, 4, 0, 0.5f);
+    put("pier", "North pier", "The north pier was rebuilt after the storm of 1953, with a new "
+        "house for the lighthouse keeper of Quillon.", v);
+    axis(v, 5, 0, 0.5f);
+    put("keeper", "Keepers", "Lighthouse keepers at Quillon were paid by the harbour board "
+        "until the light was built again.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[96];
+        axis(v, 6 + i % 2, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        int ncopies = 0;
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 90; /* three of these passages */
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+        for (size_t i = 0; i < 3; i++)
+            ncopies += has(&r, copies[i]);
+        if (s == CVS_CONTEXT_TOPK) {
+            cr_assert_geq(ncopies, 2, "top-k takes the copies");
+        } else {
+            cr_assert_eq(ncopies, 1, "strategy %d: %d copies", s, ncopies);
+            cr_assert(has(&r, "pier") && has(&r, "keeper"));
+        }
+        cvs_context_result_free(&r);
+    }
+    cvs_txn_end(t);
+}
+
+/* A pool without near-copies: diverse keeps top-k's order (query/select.c,
+ * deviation 6), though its coverage term would trade the second most
+ * relevant passage (alone in its direction) for a weaker one that looks
+ * like many others. */
+Test(context, diverse_without_copies_is_topk, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Quillon harbour lighthouse keeper";
+    static const char *words[] = {"barley", "oats", "rye", "wheat", "millet", "sorghum", "hops",
+                                  "flax", "hemp", "beans", "peas", "lentils", "clover", "kale",
+                                  "turnips", "beets", "onions", "leeks", "garlic", "carrots"};
+    cvs_context_opts o;
+    cvs_context_result a, b;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("a", NULL, "Quillon harbour lighthouse keeper.", v);
+    axis(v, 1, 0, 0.0f);
+    put("b", NULL, "Quillon harbour.", v);
+    for (int i = 0; i < 20; i++) {
+        char id[16], text[96];
+        axis(v, 2, 3, 0.01f * (float)i);
+        snprintf(id, sizeof id, "farm%d", i);
+        snprintf(text, sizeof text, "A keeper grew %s.", words[i]);
+        put(id, NULL, text, v);
+    }
+    axis(v, 0, 2, 0.5f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (size_t budget = 10; budget <= 40; budget += 5) {
+        cvs_context_opts_init(&o);
+        o.budget = budget;
+        o.strategy = CVS_CONTEXT_TOPK;
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &a), 0, "%s", cvs_errmsg(db));
+        o.strategy = CVS_CONTEXT_DIVERSE;
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &b), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(a.n, b.n, "budget %zu", budget);
+        for (size_t i = 0; i < a.n; i++)
+            cr_assert_eq(a.items[i].key, b.items[i].key, "budget %zu, item %zu", budget, i);
+        cvs_context_result_free(&a);
+        cvs_context_result_free(&b);
+    }
     cvs_txn_end(t);
 }
 
