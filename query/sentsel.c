@@ -16,7 +16,7 @@
  *   f(S) = sum_{s in S} r_s * novelty(s | S before s)
  *          + beta * sum_{q in Q covered by S or the titles of S's passages} idf(q) / sum_Q idf
  *
- * where Q is the question's terms (query/tokenize.c, as BM25 sees them),
+ * where Q is the question's terms (text/tokenize.c, as BM25 sees them),
  * idf is BM25's (query/bm25.c) and r_s = rel(p) * (eps + lex(s) + lead(s)):
  * the relevance of the sentence's passage p as the pipeline found it (its
  * fused score plus what the walk carried to it), times the share of the
