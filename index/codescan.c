@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "index/codescan.h"
+#include "index/codes.h"
 #include "index/flat.h"
 #include "index/heap.h"
 #include "index/topk.h"
@@ -71,9 +72,9 @@ static void codes_release(cvs_db *db, cvs_codes *c)
     int last;
     if (!c)
         return;
-    pthread_mutex_lock(&db->flat_mu);
+    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
     last = --c->refs == 0;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
     if (last)
         codes_free(c);
 }
@@ -81,10 +82,10 @@ static void codes_release(cvs_db *db, cvs_codes *c)
 void cvs__codes_drop(cvs_db *db)
 {
     cvs_codes *c;
-    pthread_mutex_lock(&db->flat_mu);
-    c = db->codes;
-    db->codes = NULL;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
+    c = cvs__codes(db)->scan;
+    cvs__codes(db)->scan = NULL;
+    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
     codes_release(db, c);
 }
 
@@ -104,7 +105,7 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
     c->cs = cvs__codec_code_size(codec);
     c->m = cvs__codec_m(codec);
     c->refs = 1;
-    if ((mrc = mdb_stat(txn, db->dbi_codes, &st))) {
+    if ((mrc = mdb_stat(txn, cvs__codes(db)->dbi_codes, &st))) {
         rc = cvs__err_lmdb(mrc, "counting codes");
         goto out;
     }
@@ -114,7 +115,7 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         rc = cvs__err(CVS_ENOMEM, "out of memory for %zu codes", st.ms_entries);
         goto out;
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_codes, &cur))) {
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_codes, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
@@ -157,25 +158,25 @@ static int codes_get(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes
     size_t id = mdb_txn_id(txn);
     cvs_codes *c = NULL;
     int rc;
-    pthread_mutex_lock(&db->flat_mu);
-    if (db->codes && db->codes->txnid == id) {
-        db->codes->refs++;
-        *out = db->codes;
-        pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
+    if (cvs__codes(db)->scan && cvs__codes(db)->scan->txnid == id) {
+        cvs__codes(db)->scan->refs++;
+        *out = cvs__codes(db)->scan;
+        pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
         return CVS_OK;
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
     if ((rc = codes_load(db, txn, codec, &c)))
         return rc;
-    pthread_mutex_lock(&db->flat_mu);
-    if (!db->codes || db->codes->txnid < c->txnid) {
-        cvs_codes *old = db->codes;
-        db->codes = c;
+    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
+    if (!cvs__codes(db)->scan || cvs__codes(db)->scan->txnid < c->txnid) {
+        cvs_codes *old = cvs__codes(db)->scan;
+        cvs__codes(db)->scan = c;
         c->refs++;
         if (old && --old->refs == 0)
             codes_free(old);
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
     *out = c;
     return CVS_OK;
 }

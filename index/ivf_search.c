@@ -40,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "index/codes.h"
 #include "index/heap.h"
 #include "index/ivf.h"
 #include "pq/codec.h"

@@ -640,7 +640,7 @@ static int text_searchable(cvs_txn *t)
     cvs_embedder_info ei;
     uint64_t docs;
     int rc;
-    if (t->db->embedder || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
+    if (cvs__embedder_attached(t->db) || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
         return CVS_OK;
     if (rc != CVS_NOTFOUND || (rc = cvs__bm25_docs(t, &docs)))
         return rc;
@@ -721,7 +721,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
          * answers a text question from BM25 and the graph alone. */
         cvs_embedder_info ei;
         int erc = cvs_db_embedder_info(db, &ei);
-        if (erc == CVS_NOTFOUND && !db->embedder && wl > 0)
+        if (erc == CVS_NOTFOUND && !cvs__embedder_attached(db) && wl > 0)
             goto fused;
         if (erc && erc != CVS_NOTFOUND) {
             rc = erc;

@@ -478,11 +478,11 @@ static int finds(cvs_db *d, const float *v, int64_t key)
 static size_t held(cvs_db *d)
 {
     size_t n = 0;
-    pthread_mutex_lock(&d->ivf_mu);
-    if (d->ivf)
-        for (size_t i = 0; i < d->ivf->nlist; i++)
-            n += d->ivf->lists[i].n;
-    pthread_mutex_unlock(&d->ivf_mu);
+    pthread_mutex_lock(&cvs__codes(d)->ivf_mu);
+    if (cvs__codes(d)->ivf)
+        for (size_t i = 0; i < cvs__codes(d)->ivf->nlist; i++)
+            n += cvs__codes(d)->ivf->lists[i].n;
+    pthread_mutex_unlock(&cvs__codes(d)->ivf_mu);
     return n;
 }
 
@@ -700,7 +700,7 @@ Test(ivf, trimmed_log_reloads, .init = make_store, .fini = drop_store, .timeout 
         MDB_txn *rt;
         MDB_stat st;
         cr_assert_eq(cvs__read_begin(db2, &rt), 0);
-        cr_assert_eq(mdb_stat(rt, db2->dbi_ivflog, &st), 0);
+        cr_assert_eq(mdb_stat(rt, cvs__codes(db2)->dbi_ivflog, &st), 0);
         cvs__read_end(db2, rt);
         cr_assert_leq(st.ms_entries, 10, "the log holds %zu entries", st.ms_entries);
     }
@@ -903,7 +903,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
         seq++;
         cvs__put_u64(entry, 5);
         entry[20] = 9;
-        r = (raw_put){db->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
+        r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
         r = (raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
@@ -911,7 +911,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
     }
 
     /* A list id out of range: loading refuses it, check reports it. */
-    r = (raw_put){db->dbi_lists, {8, &key}, {4, &bad_list}};
+    r = (raw_put){cvs__codes(db)->dbi_lists, {8, &key}, {4, &bad_list}};
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
@@ -1046,7 +1046,7 @@ Test(ivf, log_stays_bounded_over_delete_and_reimport_cycles, .init = make_store,
         for (int b = 0; b < N; b += 500) /* in batches, as an import writes */
             put_range(w, vecs + (size_t)b * D, (size_t)b, (size_t)b + 500, "r");
         cr_assert_eq(cvs__read_begin(w, &rt), 0);
-        cr_assert_eq(mdb_stat(rt, w->dbi_ivflog, &st), 0);
+        cr_assert_eq(mdb_stat(rt, cvs__codes(w)->dbi_ivflog, &st), 0);
         cvs__read_end(w, rt);
         cr_assert_leq(st.ms_entries, N + 64, "cycle %d: the log holds %zu entries", c,
                       st.ms_entries);
