@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/rng.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional in a target, as with libFuzzer. */
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -33,15 +35,6 @@ __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static unsigned long runs;
 static int verbose; /* CVS_REPLAY_VERBOSE set: name every mutation */
-
-/* splitmix64: mutations must be the same on every run. */
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* One input, in a buffer of exactly its size so that ASan sees any read
  * past its end. */
@@ -64,29 +57,29 @@ static size_t mutate(uint8_t *buf, size_t len, uint64_t *s)
 {
     static const uint8_t special[] = {0, 1, 0x7f, 0x80, 0xff, '"', '\\', '{', '}', '[', ']',
                                       ':', ',', '-', '.', 'e', '0', '9', '\n', 0x93, 'N'};
-    int edits = 1 + (int)(mix(s) % 3);
+    int edits = 1 + (int)(cvs__rng_next(s) % 3);
     for (int e = 0; e < edits; e++) {
-        size_t at = len ? (size_t)(mix(s) % len) : 0;
-        switch (mix(s) % 5) {
+        size_t at = len ? (size_t)(cvs__rng_next(s) % len) : 0;
+        switch (cvs__rng_next(s) % 5) {
         case 0: /* flip a bit */
             if (len)
-                buf[at] ^= (uint8_t)(1u << (mix(s) % 8));
+                buf[at] ^= (uint8_t)(1u << (cvs__rng_next(s) % 8));
             break;
         case 1: /* a byte parsers care about */
             if (len)
-                buf[at] = special[mix(s) % sizeof special];
+                buf[at] = special[cvs__rng_next(s) % sizeof special];
             break;
         case 2: /* truncate */
             len = at;
             break;
         case 3: { /* delete a chunk */
-            size_t n = len - at ? 1 + (size_t)(mix(s) % (len - at)) : 0;
+            size_t n = len - at ? 1 + (size_t)(cvs__rng_next(s) % (len - at)) : 0;
             memmove(buf + at, buf + at + n, len - at - n);
             len -= n;
             break;
         }
         default: { /* repeat a chunk after itself */
-            size_t n = len - at ? 1 + (size_t)(mix(s) % (len - at)) : 0;
+            size_t n = len - at ? 1 + (size_t)(cvs__rng_next(s) % (len - at)) : 0;
             if (len + n > MAX_LEN)
                 n = MAX_LEN - len;
             memmove(buf + at + n, buf + at, len - at);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "index/codes.h"
 #include "index/codescan.h"
 #include "index/faiss_index.h"
@@ -210,15 +211,6 @@ out:
     return rc;
 }
 
-/* splitmix64: the sample must be reproducible for a seed. */
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Reads a uniform sample of up to max vectors (selection sampling, in key
  * order, one pass). */
 static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout, uint64_t *total)
@@ -264,7 +256,7 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
             rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
             goto out;
         }
-        if (mix(&seed) % left < want - n) {
+        if (cvs__rng_next(&seed) % left < want - n) {
             cvs__decode_vec(db, v.mv_data, x + n * db->dim);
             n++;
         }

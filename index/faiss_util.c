@@ -6,8 +6,8 @@
 
 #include <faiss/c_api/error_c.h>
 
+#include "core/err.h"
 #include "index/faiss_util.h"
-#include "store/err.h"
 
 int cvs__faiss_err(int faiss_rc, const char *what)
 {

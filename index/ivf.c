@@ -80,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kmeans.h"
@@ -274,14 +275,6 @@ __attribute__((target("avx2,fma"))) static void coarse_avx2(const float *q, cons
     coarse_scalar(q, cent + l * dim, nlist - l, dim, out + l);
 }
 
-static int have_avx2(void)
-{
-    static int have = -1; /* a benign race: every thread computes the same */
-    if (have < 0)
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               !(getenv("CVSTORE_SIMD") && strcmp(getenv("CVSTORE_SIMD"), "scalar") == 0);
-    return have;
-}
 
 void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
                    float *out)
@@ -293,7 +286,7 @@ void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, s
      * Each product is summed as in the one-query kernel, so results do not
      * depend on the batch. */
     const size_t cb = dim > 4096 ? 4 : (16384 / dim) & ~(size_t)3;
-    const int simd = have_avx2();
+    const int simd = cvs__simd_avx2();
     for (size_t l0 = 0; l0 < nlist; l0 += cb) {
         const size_t nb = nlist - l0 < cb ? nlist - l0 : cb;
         for (size_t i = 0; i < nq; i++) {

@@ -40,12 +40,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
+#include "core/jobs.h"
 #include "index/codes.h"
 #include "index/heap.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
-#include "store/jobs.h"
 #include "store/seal.h"
 
 #define QCHUNK 16 /* queries per coarse pass over the centroids */
@@ -88,14 +89,6 @@ static inline int allowed(const job *jb, int64_t key)
 
 /* ==== Re-ranking ==== */
 
-static int have_avx2(void)
-{
-    static int have = -1; /* a benign race: every thread computes the same */
-    if (have < 0)
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               !(getenv("CVSTORE_SIMD") && strcmp(getenv("CVSTORE_SIMD"), "scalar") == 0);
-    return have;
-}
 
 
 /* sum q[d]*x[d] (ip) or sum (q[d]-x[d])^2 (l2); x may be unaligned (it
@@ -174,7 +167,7 @@ static float raw_distance(const job *jb, const float *q, const void *val, float 
         cvs__decode_vec(db, val, tmp);
         x = tmp;
     }
-    if (have_avx2()) {
+    if (cvs__simd_avx2()) {
         s = exact_avx2(q, x, db->dim, l2);
     } else {
         if (x != tmp)
@@ -249,7 +242,7 @@ static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t 
             if ((rc = fetch_vec(jb, l->keys[e], &x)))
                 return rc;
             d = raw_distance(jb, q, x, tmp);
-        } else if (have_avx2()) {
+        } else if (cvs__simd_avx2()) {
             d = sq8_avx2(q, row, &ix->p->sq, l2);
         } else {
             cvs__sq8_distances(&ix->p->sq, q, !l2, row, 1, &d);
@@ -424,7 +417,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
         if (ix->fs4) {
             const float b = base + offset + bias;
             cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->acc);
-            if (have_avx2())
+            if (cvs__simd_avx2())
                 fs4_offer_avx2(jb, l, &h, s->acc, b, scale);
             else
                 fs4_offer_scalar(jb, l, &h, s->acc, b, scale);

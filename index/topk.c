@@ -65,6 +65,7 @@
 #define CVS_TOPK_X86 1
 #endif
 
+#include "core/cpu.h"
 #include "index/topk.h"
 #include "store/filter.h"
 
@@ -307,12 +308,8 @@ static _Atomic(offer_fn) chosen;
 /* Idempotent like pq/kernels.c's. */
 static offer_fn resolve(void)
 {
-    const char *env = getenv("CVSTORE_SIMD");
-    if (env && strcmp(env, "scalar") == 0)
-        return cvs__heap_offer_scalar;
 #ifdef CVS_TOPK_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
+    if (cvs__simd_avx2())
         return heap_offer_avx2;
 #endif
     return cvs__heap_offer_scalar;

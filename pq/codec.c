@@ -99,6 +99,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "pq/codec.h"
 #include "pq/opq.h"
 #include "pq/panel.h"
@@ -106,7 +107,6 @@
 #include "pq/pq.h"
 #include "pq/rq.h"
 #include "pq/sq8.h"
-#include "store/err.h"
 
 #define CODEC_MAGIC "CVSCODEC"
 #define CODEC_VERSION 1u    /* blobs without an rq stage */

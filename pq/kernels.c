@@ -133,6 +133,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "pq/kernels.h"
 
 #define FS4_BLOCK 32 /* codes per packed block: one AVX2 register of bytes */
@@ -644,12 +645,7 @@ void cvs__fs4_get(const uint8_t *packed, size_t i, size_t M, uint8_t *code4)
  * undefined behaviour: values are clamped to [0, 255] before conversion). */
 static int fs4_quantize_simd(void)
 {
-    static int avx2 = -1; /* a benign race: every thread computes the same */
-    if (avx2 < 0) {
-        const char *env = getenv("CVSTORE_SIMD");
-        avx2 = __builtin_cpu_supports("avx2") && !(env && strcmp(env, "scalar") == 0);
-    }
-    return avx2;
+    return cvs__simd_avx2();
 }
 
 /* qlut[m][j] = round((lut[m][j] - lo[m]) * inv), clamped to [0, 255]. */
@@ -883,11 +879,7 @@ static _Atomic(const kernel_table *) chosen_table;
 
 static const kernel_table *resolve(void)
 {
-    const char *env = getenv("CVSTORE_SIMD");
-    if (env && strcmp(env, "scalar") == 0)
-        return &scalar_table;
-    __builtin_cpu_init(); /* needed if we run before the libgcc constructor */
-    if (__builtin_cpu_supports("avx2"))
+    if (cvs__simd_avx2())
         return &avx2_table;
     return &scalar_table;
 }

@@ -39,9 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
+#include "core/jobs.h"
 #include "pq/kmeans.h"
-#include "store/err.h"
-#include "store/jobs.h"
 
 /* ==== Assignment ==== */
 

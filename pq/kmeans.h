@@ -8,26 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
+
 /* Progress hook shared by every training stage of the codec module. */
 typedef void (*cvs__progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
 
-/* ==== Seeded PRNG ====
- * splitmix64 (Steele, Lea, Flood 2014): tiny, full-period, and independent
- * of libc, so a seed gives the same codebooks on every platform. */
-static inline uint64_t cvs__rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n), n > 0 (Lemire's multiply-shift; the bias is below
- * 2^-32 for the sizes we use, irrelevant for sampling). */
-static inline uint64_t cvs__rng_below(uint64_t *s, uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)cvs__rng_next(s) * n) >> 64);
-}
+/* The seeded PRNG (cvs__rng_next, cvs__rng_below) is core/rng.h. */
 
 typedef struct cvs__kmeans_opts {
     int iters;              /* Lloyd iterations (>= 1) */

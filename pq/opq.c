@@ -38,9 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "pq/opq.h"
 #include "pq/pca.h"
-#include "store/err.h"
 
 void cvs__opq_apply(const float *R, uint32_t din, uint32_t dout, const float *x, size_t n,
                     float *y)

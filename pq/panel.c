@@ -48,6 +48,7 @@
 #define CVS_PANEL_X86 1
 #endif
 
+#include "core/cpu.h"
 #include "pq/panel.h"
 
 size_t cvs__panel_floats(size_t din, size_t dout)
@@ -219,12 +220,8 @@ static _Atomic(apply_fn) panel_chosen;
 /* Idempotent, as in kernels.c: racing threads store the same pointer. */
 static apply_fn panel_resolve(void)
 {
-    const char *env = getenv("CVSTORE_SIMD");
-    if (env && strcmp(env, "scalar") == 0)
-        return cvs__panel_apply_scalar;
 #ifdef CVS_PANEL_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
+    if (cvs__simd_avx2())
         return panel_apply_avx2;
 #endif
     return cvs__panel_apply_scalar;

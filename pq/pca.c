@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "pq/pca.h"
-#include "store/err.h"
 
 int cvs__pca_alloc(cvs__pca *p, uint32_t d, uint32_t r)
 {

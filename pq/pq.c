@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "pq/panel.h"
 #include "pq/pq.h"
-#include "store/err.h"
 
 int cvs__pq_init(cvs__pq *pq, uint32_t d, uint32_t M, uint32_t nbits)
 {

@@ -71,10 +71,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
+#include "core/jobs.h"
 #include "pq/panel.h"
 #include "pq/rq.h"
-#include "store/err.h"
-#include "store/jobs.h"
 
 #define K CVS_RQ_K
 #define EBLOCK 128 /* vectors per beam-search block: bounds the beam arrays */

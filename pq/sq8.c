@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "pq/sq8.h"
-#include "store/err.h"
 
 int cvs__sq8_alloc(cvs__sq8 *s, uint32_t d)
 {

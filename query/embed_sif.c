@@ -87,9 +87,9 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "core/err.h"
 #include "query/embed.h"
 #include "query/tokenize.h"
-#include "store/err.h"
 
 #define SIF_TEXT_WORDS 8.0 /* words of a typical text, for the vocabulary component */
 

@@ -73,8 +73,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "query/context.h"
-#include "store/err.h"
 
 #define COST_EXP 0.25
 

@@ -54,8 +54,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "core/err.h"
 #include "query/tokenize.h"
-#include "store/err.h"
 
 /* Sorted (strcmp order) for bsearch. */
 static const char *const stop_words[] = {

@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "cvstore.h"
-#include "store/err.h"
+#include "core/err.h"
+#include "store/err_lmdb.h"
 
 #define CVS_FORMAT_VERSION 1u
 /* Encrypted stores carry version 2, so that a cvstore from before encryption

@@ -16,12 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/err.h"
 #include "pq/codec.h"
 #include "pq/kmeans.h"
 #include "pq/pca.h"
 #include "pq/pq.h"
 #include "pq/rq.h"
-#include "store/err.h"
 
 #define SIFT_DIR CVS_TEST_DATA "/siftsmall/"
 /* The demo's GloVe cache (scripts/fetch-glove.sh), when present. */

@@ -41,12 +41,6 @@ static float rndf(float lo, float hi) /* uniform in [lo, hi) */
     return lo + (hi - lo) * (float)(rnd() >> 40) / (float)(1u << 24);
 }
 
-static int have_avx2(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-}
-
 /* Exact-size allocations so that ASan (make asan) catches any over-read. */
 static void *xmalloc(size_t n)
 {
@@ -86,7 +80,7 @@ static void check_adc8(const float *lut, const uint8_t *codes, size_t n, size_t 
     cr_assert_eq(ref[n], CANARY, "reference wrote past n");
     for (size_t v = 0; v < COUNT(adc8_variants); v++) {
         const adc8_variant *a = &adc8_variants[v];
-        if (a->needs_avx2 && !have_avx2())
+        if (a->needs_avx2 && !cvs__cpu_avx2())
             continue;
         for (size_t i = 0; i <= n; i++)
             got[i] = CANARY;
@@ -149,7 +143,7 @@ static void check_fs4(const uint8_t *codes4, size_t n, size_t M, const uint8_t *
     fs4_fn fns[2] = {fs4_scan_avx2, cvs__fs4_scan};
     const char *names[2] = {"avx2", "dispatched"};
     for (int f = 0; f < 2; f++) {
-        if (f == 0 && !have_avx2())
+        if (f == 0 && !cvs__cpu_avx2())
             continue;
         for (size_t i = 0; i <= nblocks * 32; i++)
             got[i] = 0xBEEF;
@@ -285,7 +279,7 @@ static void check_adc8_multi(float *const *luts, size_t nq, const uint8_t *codes
     adc8q_fn fns[3] = {cvs__adc8_scan_multi_scalar, adc8_scan_multi_avx2, cvs__adc8_scan_multi};
     const char *names[3] = {"scalar", "avx2", "dispatched"};
     for (int f = 0; f < 3; f++) {
-        if (f == 1 && !have_avx2())
+        if (f == 1 && !cvs__cpu_avx2())
             continue;
         for (size_t i = 0; i < tot; i++)
             got[i] = CANARY;
@@ -485,7 +479,7 @@ Test(fs4, scan_nblocks_zero)
     uint16_t out[1] = {0xBEEF};
     cvs__fs4_scan(NULL, 0, 8, qlut, out);
     cvs__fs4_scan_scalar(NULL, 0, 8, qlut, out);
-    if (have_avx2())
+    if (cvs__cpu_avx2())
         fs4_scan_avx2(NULL, 0, 8, qlut, out);
     cr_assert_eq(out[0], 0xBEEF);
 }
@@ -639,7 +633,7 @@ static void check_panel(size_t din, size_t dout, size_t nq, cvs_panel_op op, uin
             cr_assert_eq(ref[q * ldy + j], j < dout ? s : CANARY,
                          "scalar: din=%zu dout=%zu nq=%zu q=%zu j=%zu", din, dout, nq, q, j);
         }
-    if (have_avx2()) {
+    if (cvs__cpu_avx2()) {
         panel_apply_avx2(op, Wp, din, dout, x, ldx, nq, got, ldy);
         cr_assert_eq(memcmp(ref, got, nq * ldy * sizeof *got), 0,
                      "avx2 differs: op=%d din=%zu dout=%zu nq=%zu", (int)op, din, dout, nq);
@@ -704,7 +698,7 @@ Test(panel, nonfinite_inputs_propagate_alike)
     cvs__panel_pack(W, 4, 16, 16, 1, Wp);
     for (int op = 0; op < 2; op++) {
         cvs__panel_apply_scalar((cvs_panel_op)op, Wp, 4, 16, x, 4, 2, a, 16);
-        if (!have_avx2())
+        if (!cvs__cpu_avx2())
             continue;
         panel_apply_avx2((cvs_panel_op)op, Wp, 4, 16, x, 4, 2, b, 16);
         for (size_t i = 0; i < 32; i++)
@@ -716,12 +710,19 @@ Test(panel, nonfinite_inputs_propagate_alike)
 
 Test(dispatch, matches_cpu_and_environment)
 {
+    /* The oracle probes the CPU itself rather than through core/cpu.c, the
+     * code under test: the AVX2 kernels need AVX2, FMA and BMI2. */
+    __builtin_cpu_init();
+    const int cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("bmi2");
     const char *impl = cvs__kernels_impl();
     const char *env = getenv("CVSTORE_SIMD");
+    cr_assert_eq(cvs__cpu_avx2(), cpu, "the CPU probe ignores CVSTORE_SIMD");
     if (env && strcmp(env, "scalar") == 0)
         cr_assert_str_eq(impl, "scalar");
     else
-        cr_assert_str_eq(impl, have_avx2() ? "avx2" : "scalar");
+        cr_assert_str_eq(impl, cpu ? "avx2" : "scalar");
+    cr_assert_eq(cvs__simd_avx2(), strcmp(impl, "avx2") == 0);
     cr_assert_eq(cvs__kernels_impl(), impl, "the choice is made once");
     cr_assert_str_eq(cvs__panel_impl(), impl, "the LUT kernels follow the same rule");
 }
@@ -734,6 +735,8 @@ Test(dispatch, env_forces_scalar)
     cr_assert_str_eq(cvs__kernels_impl(), "scalar");
     cr_assert_eq(atomic_load(&chosen_table), &scalar_table);
     cr_assert_str_eq(cvs__panel_impl(), "scalar");
+    cr_assert_eq(cvs__simd_avx2(), 0);
+    cr_assert_eq(fs4_quantize_simd(), 0, "the LUT quantizer follows the same rule");
 }
 
 static void *resolve_in_thread(void *arg)
@@ -758,7 +761,7 @@ Test(fs4, quantize_avx2_matches_scalar)
 {
     /* The AVX2 rows must give the scalar loop's bytes exactly (same double
      * operations), NaN entries included. */
-    if (!__builtin_cpu_supports("avx2"))
+    if (!cvs__cpu_avx2())
         cr_skip_test("no AVX2 on this CPU");
     rng_seed(11);
     size_t Ms[] = {1, 3, 16, 64, 256};

@@ -61,8 +61,7 @@ static void check_row(const float *d, const int64_t *keys, size_t n, size_t k, f
                   "n=%zu k=%zu: slot %zu is (%g,%lld), sort says (%g,%lld)", n, k, j, a.d[j],
                   (long long)a.id[j], all[j].d, (long long)all[j].id);
     }
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) {
+    if (cvs__cpu_avx2()) {
         heap_offer_avx2(&b, d, offset, keys, n);
         size_t nb = cvs__heap_sort(&b);
         cr_assert_eq(nb, na);
@@ -233,4 +232,20 @@ Test(topk, select_best_against_sort)
                     cr_assert(front[i].d == sorted[i].d && front[i].id == sorted[i].id,
                               "n=%zu k=%zu: the front differs at %zu", n, k, i);
             }
+}
+
+/* The dispatcher follows core/cpu.c's rule: CVSTORE_SIMD=scalar, set before
+ * the first offer (Criterion runs each test in its own process), picks the
+ * scalar pass; otherwise the AVX2 pass exactly when the CPU has it. */
+Test(topk, dispatch_follows_core_rule)
+{
+    float hd[4], d[3] = {3.0f, 1.0f, 2.0f};
+    int64_t hi[4], keys[3] = {0, 1, 2};
+    cvs_heap h;
+    setenv("CVSTORE_SIMD", "scalar", 1);
+    cvs__heap_init(&h, 2, hd, hi);
+    cvs__heap_offer(&h, d, 0.0f, keys, 3);
+    cr_assert_eq(atomic_load(&chosen), cvs__heap_offer_scalar);
+    cr_assert_eq(cvs__heap_sort(&h), 2);
+    cr_assert(h.id[0] == 1 && h.id[1] == 2);
 }

@@ -1,11 +1,11 @@
 /*
- * err.h -- internal error reporting.  Every failing path records a
+ * err.h -- internal error reporting (core/: depends on libc only).  Every failing path records a
  * human-readable detail in a thread-local buffer (what cvs_errmsg returns)
  * and returns its code, so call sites read:  return cvs__err(CVS_EINPUT,
  * "%s: line %llu: %s", path, line, why);
  */
-#ifndef CVS_ERR_H
-#define CVS_ERR_H
+#ifndef CVS_CORE_ERR_H
+#define CVS_CORE_ERR_H
 
 #include "cvstore.h"
 
@@ -28,8 +28,6 @@
 int cvs__err(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);
 /* Prefixes the current message with "prefix: " (keeps the code). */
 int cvs__err_prefix(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);
-/* Maps an LMDB return code to ours, with context in the message. */
-int cvs__err_lmdb(int mdb_rc, const char *what);
 /* Clears the thread's message. */
 void cvs__err_clear(void);
 

@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "store/jobs.h"
+#include "core/jobs.h"
 
 void cvs__run_jobs(void *jobs, size_t size, size_t n, void *(*fn)(void *))
 {

@@ -6,13 +6,11 @@
  * failure must not be overwritten by another's before it is read (FAISS
  * makes the same choice for faiss_get_last_error).
  */
-#include <errno.h>
-#include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "store/err.h"
+#include "core/err.h"
 
 static __thread char err_buf[1024];
 
@@ -83,27 +81,6 @@ int cvs__err_prefix(int rc, const char *fmt, ...)
         memcpy(err_buf + pl, old, ol);
         err_buf[pl + ol] = '\0';
     }
-    return rc;
-}
-
-int cvs__err_lmdb(int mdb_rc, const char *what)
-{
-    int rc = CVS_ELMDB;
-    if (mdb_rc == CVS__EAUTH || mdb_rc == CVS__EDAMAGED)
-        return cvs__err_prefix(CVS_ECORRUPT, "%s", what);
-    if (mdb_rc == MDB_NOTFOUND)
-        rc = CVS_NOTFOUND;
-    else if (mdb_rc == ENOMEM)
-        rc = CVS_ENOMEM;
-    else if (mdb_rc == EACCES || mdb_rc == EROFS)
-        rc = CVS_ERDONLY;
-    else if (mdb_rc > 0)
-        rc = CVS_EIO;
-    else if (mdb_rc == MDB_CORRUPTED || mdb_rc == MDB_PAGE_NOTFOUND)
-        rc = CVS_ECORRUPT;
-    else if (mdb_rc == MDB_INVALID || mdb_rc == MDB_VERSION_MISMATCH)
-        rc = CVS_EFORMAT;
-    snprintf(err_buf, sizeof err_buf, "%s: %s", what, mdb_strerror(mdb_rc));
     return rc;
 }
 
