@@ -91,6 +91,7 @@ typedef struct build_arg {
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs__scan scan = {0};
     build_arg *a = arg;
     size_t cs = cvs__codec_code_size(a->codec), nb = 0;
@@ -127,11 +128,11 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__werr(mrc, "writing codec_gen");
         goto out;
     }
-    if ((mrc = mdb_drop(txn, cvs__codes(db)->dbi_codes, 0))) {
+    if ((mrc = mdb_drop(txn, st->dbi_codes, 0))) {
         rc = cvs__werr(mrc, "clearing the old codes");
         goto out;
     }
-    if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, a->ivf, gen)))
+    if (st->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, a->ivf, gen)))
         goto out;
     if (a->ivf && (rc = cvs__fidx_remove(db, txn))) /* one ANN index at a time */
         goto out;
@@ -177,7 +178,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             for (size_t i = 0; i < nb; i++) {
                 MDB_val ck = {8, &keys[i]}, cv = {cs, codes + i * cs};
                 /* Keys arrive ascending into an emptied database. */
-                if ((mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_codes, &ck, &cv, MDB_APPEND))) {
+                if ((mrc = cvs__vput(db, txn, st->dbi_codes, &ck, &cv, MDB_APPEND))) {
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }

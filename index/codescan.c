@@ -81,11 +81,12 @@ static void codes_release(cvs_db *db, cvs_codes *c)
 
 void cvs__codes_drop(cvs_db *db)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs_codes *c;
-    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
-    c = cvs__codes(db)->scan;
-    cvs__codes(db)->scan = NULL;
-    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
+    pthread_mutex_lock(&st->scan_mu);
+    c = st->scan;
+    st->scan = NULL;
+    pthread_mutex_unlock(&st->scan_mu);
     codes_release(db, c);
 }
 
@@ -155,28 +156,29 @@ out:
 
 static int codes_get(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes **out)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     size_t id = mdb_txn_id(txn);
     cvs_codes *c = NULL;
     int rc;
-    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
-    if (cvs__codes(db)->scan && cvs__codes(db)->scan->txnid == id) {
-        cvs__codes(db)->scan->refs++;
-        *out = cvs__codes(db)->scan;
-        pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
+    pthread_mutex_lock(&st->scan_mu);
+    if (st->scan && st->scan->txnid == id) {
+        st->scan->refs++;
+        *out = st->scan;
+        pthread_mutex_unlock(&st->scan_mu);
         return CVS_OK;
     }
-    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
+    pthread_mutex_unlock(&st->scan_mu);
     if ((rc = codes_load(db, txn, codec, &c)))
         return rc;
-    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
-    if (!cvs__codes(db)->scan || cvs__codes(db)->scan->txnid < c->txnid) {
-        cvs_codes *old = cvs__codes(db)->scan;
-        cvs__codes(db)->scan = c;
+    pthread_mutex_lock(&st->scan_mu);
+    if (!st->scan || st->scan->txnid < c->txnid) {
+        cvs_codes *old = st->scan;
+        st->scan = c;
         c->refs++;
         if (old && --old->refs == 0)
             codes_free(old);
     }
-    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
+    pthread_mutex_unlock(&st->scan_mu);
     *out = c;
     return CVS_OK;
 }

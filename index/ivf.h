@@ -64,7 +64,7 @@ void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, s
 /* Nearest centroid (squared L2) of each of n vectors. */
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
 
-/* ==== Build (ivf.c, called by store/codes.c) ==== */
+/* ==== Build (ivf.c, called by index/codes.c) ==== */
 
 /* Parses opts->index: "" / NULL -> *nlist 0 (no index); "ivf" -> the default
  * for n records; "ivfN" -> N; either may be followed by ",residual" or

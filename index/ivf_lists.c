@@ -498,19 +498,20 @@ static void ivf_unref(cvs_db *db, cvs_ivf *ix)
 /* Installs fresh as the shared index if it is newer than the current one. */
 static void install(cvs_db *db, cvs_ivf *fresh)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs_ivf *old = NULL;
-    pthread_mutex_lock(&cvs__codes(db)->ivf_mu);
-    if (!cvs__codes(db)->ivf || cvs__codes(db)->ivf->gen < fresh->gen ||
-        (cvs__codes(db)->ivf->gen == fresh->gen && cvs__codes(db)->ivf->applied_seq <= fresh->applied_seq &&
-         cvs__codes(db)->ivf->base_txn <= fresh->base_txn)) {
-        old = cvs__codes(db)->ivf;
+    pthread_mutex_lock(&st->ivf_mu);
+    if (!st->ivf || st->ivf->gen < fresh->gen ||
+        (st->ivf->gen == fresh->gen && st->ivf->applied_seq <= fresh->applied_seq &&
+         st->ivf->base_txn <= fresh->base_txn)) {
+        old = st->ivf;
         if (old)
             old->shared = 0;
-        cvs__codes(db)->ivf = fresh;
+        st->ivf = fresh;
         fresh->shared = 1;
         fresh->refs++;
     }
-    pthread_mutex_unlock(&cvs__codes(db)->ivf_mu);
+    pthread_mutex_unlock(&st->ivf_mu);
     ivf_unref(db, old);
 }
 
@@ -588,12 +589,13 @@ void cvs__ivf_release(cvs_db *db, cvs_ivf *ix)
 
 void cvs__ivf_drop(cvs_db *db)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs_ivf *ix;
-    pthread_mutex_lock(&cvs__codes(db)->ivf_mu);
-    ix = cvs__codes(db)->ivf;
-    cvs__codes(db)->ivf = NULL;
+    pthread_mutex_lock(&st->ivf_mu);
+    ix = st->ivf;
+    st->ivf = NULL;
     if (ix)
         ix->shared = 0;
-    pthread_mutex_unlock(&cvs__codes(db)->ivf_mu);
+    pthread_mutex_unlock(&st->ivf_mu);
     ivf_unref(db, ix);
 }
