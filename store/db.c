@@ -448,6 +448,10 @@ static int add_missing_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     int was[CVS__MAX_MODULES], missing, rc;
     (void)arg;
+    /* Which modules lack databases, found again in this transaction: a
+     * re-run after the map grew must not trust flags the aborted run set. */
+    if ((rc = open_module_dbis(db, txn, 0, &missing)))
+        return rc;
     for (size_t i = 0; i < db->nmods; i++)
         was[i] = db->mods[i].present;
     if ((rc = open_module_dbis(db, txn, MDB_CREATE, &missing)))

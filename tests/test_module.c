@@ -43,13 +43,29 @@ static void t_close(cvs_db *db, void *state)
     calls.close++;
 }
 
+/* Writes one value larger than the initial map into meta when calls.big is
+ * set: the first run fails with MDB_MAP_FULL, the store grows the map and
+ * runs everything again. */
+static int write_big(cvs_db *db, MDB_txn *txn)
+{
+    MDB_val k = {3, "big"}, v = {calls.big, NULL};
+    int mrc;
+    void *buf;
+    if (!calls.big)
+        return CVS_OK;
+    buf = calloc(1, calls.big);
+    cr_assert_not_null(buf);
+    v.mv_data = buf;
+    mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0);
+    free(buf);
+    return mrc ? cvs__werr(mrc, "writing a big value") : CVS_OK;
+}
+
 static int t_added(cvs_db *db, void *state, MDB_txn *txn)
 {
-    (void)db;
     (void)state;
-    (void)txn;
     calls.added++;
-    return CVS_OK;
+    return write_big(db, txn);
 }
 
 static int t_begin(cvs__wctx *w, void *ws)
@@ -77,20 +93,7 @@ static int t_put_done(cvs__wctx *w, void *ws, const int64_t *keys, const unsigne
     calls.put_done++;
     calls.put_done_n = n;
     cr_assert_eq((size_t)*(int *)ws, n, "ws was reset at write_begin");
-    if (calls.big) {
-        /* One value larger than the initial map: the first run fails with
-         * MDB_MAP_FULL, the store grows the map and runs everything again. */
-        MDB_val k = {3, "big"}, v = {calls.big, NULL};
-        int mrc;
-        void *buf = calloc(1, calls.big);
-        cr_assert_not_null(buf);
-        v.mv_data = buf;
-        mrc = mdb_put(w->txn, w->db->dbi_meta, &k, &v, 0);
-        free(buf);
-        if (mrc)
-            return cvs__werr(mrc, "writing a big value");
-    }
-    return CVS_OK;
+    return write_big(w->db, w->txn);
 }
 
 static int t_del(cvs__wctx *w, void *ws, uint64_t key)
@@ -277,6 +280,35 @@ Test(module, write_hooks_rerun_after_the_map_grows)
     cr_assert_eq(calls.wfree, 1, "per-write state freed once per cvs_put");
     cr_assert_eq(cvs__read_begin(db, &txn), 0);
     cr_assert_eq(mdb_get(txn, db->dbi_meta, &k, &val), 0);
+    cr_assert_eq(val.mv_size, calls.big);
+    cvs__read_end(db, txn);
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(module, added_reruns_after_the_map_grows)
+{
+    char *dir = tu_tmpdir();
+    cvs_create_opts o = {.dim = 4, .metric = CVS_METRIC_L2};
+    cvs_open_opts rw = {0};
+    float v[4] = {1, 2, 3, 4};
+    cvs_record r = rec("a", v);
+    MDB_txn *txn;
+    MDB_val k = {3, "big"}, val;
+    cvs_db *db;
+
+    memset(&calls, 0, sizeof calls);
+    cr_assert_eq(cvs__db_create(dir, &o, NULL, 0, NULL, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0);
+    cvs_db_close(db);
+    /* The module's databases are added and filled in one transaction that
+     * does not fit the initial map: the re-run must fill them again. */
+    calls.big = 80u << 20;
+    cr_assert_eq(cvs__db_open(dir, &rw, with_t, 1, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(calls.added, 2, "added ran in the aborted run and again in the re-run");
+    cr_assert_eq(cvs__read_begin(db, &txn), 0);
+    cr_assert_eq(mdb_get(txn, db->dbi_meta, &k, &val), 0, "the re-run's fill was committed");
     cr_assert_eq(val.mv_size, calls.big);
     cvs__read_end(db, txn);
     cvs_db_close(db);
