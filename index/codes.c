@@ -793,8 +793,10 @@ static int codes_attach(cvs_db *db, void *state)
 static void codes_close(cvs_db *db, void *state)
 {
     struct cvs__codes_state *st = state;
-    cvs__codes_drop(db);
-    cvs__ivf_drop(db);
+    if (st->scan_mu_ok && st->ivf_mu_ok) { /* else attach failed: nothing cached */
+        cvs__codes_drop(db);
+        cvs__ivf_drop(db);
+    }
     cvs__gencache_destroy(&st->ivf_params);
     cvs__gencache_destroy(&st->codecs);
     if (st->scan_mu_ok)

@@ -12,8 +12,11 @@ int cvs__gencache_init(cvs__gencache *c, void (*free_fn)(void *))
     c->gen = 0;
     c->retired = NULL;
     c->nretired = 0;
-    c->free_fn = free_fn;
-    return pthread_mutex_init(&c->mu, NULL) ? -1 : 0;
+    c->free_fn = NULL;
+    if (pthread_mutex_init(&c->mu, NULL))
+        return -1;
+    c->free_fn = free_fn; /* also marks it made, for destroy */
+    return 0;
 }
 
 /* Caller holds mu.  Leaking one object beats freeing one a search may hold,

@@ -727,6 +727,7 @@ CVS_API void cvs_db_close(cvs_db *db)
         if (db->mods[i].attached && db->mods[i].m->close)
             db->mods[i].m->close(db, db->mods[i].state);
         free(db->mods[i].state);
+        db->mods[i].state = NULL;
     }
     cvs__filter_cache_drop(db);
     if (db->env)
