@@ -72,6 +72,7 @@
 #include "bench/bench.h"
 #include "bench/benchutil.h"
 #include "bench/hnsw_bench.h"
+#include "bench/report.h"
 #include "index/faiss_util.h"
 
 /* OpenBLAS's own controls (see bench_exact.c for why not cblas.h). */
@@ -125,16 +126,9 @@ typedef struct results {
 static result *results_add(results *rs, const char *dataset, const char *system,
                            const char *family)
 {
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? 2 * rs->cap : 128;
-        result *p = realloc(rs->r, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        rs->r = p;
-        rs->cap = cap;
-    }
-    result *r = &rs->r[rs->n++];
-    memset(r, 0, sizeof *r);
+    result *r = br_push((void **)&rs->r, &rs->n, &rs->cap, sizeof *r, 128);
+    if (!r)
+        return NULL;
     r->dataset = dataset;
     r->system = system;
     snprintf(r->family, sizeof r->family, "%s", family);
@@ -150,18 +144,7 @@ static void progress_line(const result *r)
 /* Mean |lab[q][0..10) ∩ gt[q][0..10)| / 10 over the queries. */
 static double recall10(const bu_dataset *ds, const int64_t *lab)
 {
-    double sum = 0;
-    for (size_t q = 0; q < ds->nq; q++) {
-        size_t hit = 0;
-        for (size_t i = 0; i < K; i++)
-            for (size_t j = 0; j < K; j++)
-                if (lab[q * K + i] >= 0 && lab[q * K + i] == ds->gt[q * ds->gtk + j]) {
-                    hit++;
-                    break;
-                }
-        sum += (double)hit / K;
-    }
-    return ds->nq ? sum / (double)ds->nq : NAN;
+    return br_recall(ds, lab, K, K);
 }
 
 /* ==== Timing ==== */
@@ -650,39 +633,27 @@ static int system_index(const char *s)
     return strcmp(s, "cvstore") == 0 ? 0 : strcmp(s, "faiss") == 0 ? 1 : 2;
 }
 
-static int by_recall_desc(const void *a, const void *b)
-{
-    double x = ((const double *)a)[0], y = ((const double *)b)[0];
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* One panel per data set, recall@10 (x) against single-thread QPS (y, log
  * scale), one curve per family: its Pareto frontier (the fastest setting at
  * each recall), since a family with two knobs (nprobe x R) is a cloud of
  * points of which only the frontier is a choice anyone would make.  Colour
  * by system, dash pattern by family. */
-static int write_plot(const results *rs, const char *path)
+static int write_plot(const void *rows, const char *path)
 {
     static const char *const colour[3] = {"#d62728", "#1f77b4", "#2ca02c"};
+    const results *rs = rows;
     const char *names[16], *fams[64];
-    size_t nds = 0;
+    size_t nds = br_dataset_names(rs->r, rs->n, sizeof rs->r[0], offsetof(result, dataset),
+                                  names, 16);
     double *pts = malloc(rs->n * 2 * sizeof *pts);
     FILE *g;
     if (!pts)
         return -1;
-    for (size_t i = 0; i < rs->n; i++) {
-        size_t j = 0;
-        while (j < nds && strcmp(names[j], rs->r[i].dataset) != 0)
-            j++;
-        if (j == nds && nds < 16)
-            names[nds++] = rs->r[i].dataset;
-    }
     if (!nds) {
         free(pts);
         return 0;
     }
-    if (!(g = popen("gnuplot", "w"))) {
-        fprintf(stderr, "cvstore-bench ann: cannot run gnuplot; no plot written\n");
+    if (!(g = br_plot_open("ann"))) {
         free(pts);
         return -1;
     }
@@ -715,8 +686,7 @@ static int write_plot(const results *rs, const char *path)
         }
         fprintf(g, "\n");
         for (size_t f = 0; f < nf; f++) {
-            size_t np = 0, keep = 0;
-            double best = 0;
+            size_t np = 0, keep;
             for (size_t i = 0; i < rs->n; i++)
                 if (strcmp(rs->r[i].dataset, names[s]) == 0 &&
                     strcmp(rs->r[i].family, fams[f]) == 0 && rs->r[i].qps1 > 0) {
@@ -724,14 +694,7 @@ static int write_plot(const results *rs, const char *path)
                     pts[2 * np + 1] = rs->r[i].qps1;
                     np++;
                 }
-            qsort(pts, np, 2 * sizeof *pts, by_recall_desc);
-            for (size_t i = 0; i < np; i++)
-                if (pts[2 * i + 1] > best) {
-                    best = pts[2 * i + 1];
-                    pts[2 * keep] = pts[2 * i];
-                    pts[2 * keep + 1] = best;
-                    keep++;
-                }
+            keep = br_frontier(pts, np);
             for (size_t i = keep; i-- > 0;)
                 fprintf(g, "%.4f %.1f\n", pts[2 * i], pts[2 * i + 1]);
             fprintf(g, "e\n");
@@ -739,12 +702,7 @@ static int write_plot(const results *rs, const char *path)
     }
     fprintf(g, "unset multiplot\n");
     free(pts);
-    if (pclose(g) != 0) {
-        fprintf(stderr, "cvstore-bench ann: gnuplot failed; plot %s may be missing\n", path);
-        return -1;
-    }
-    fprintf(stderr, "cvstore-bench ann: plot written to %s\n", path);
-    return 0;
+    return br_plot_close(g, "ann", path);
 }
 
 /* ==== Goal check ==== */
@@ -1049,13 +1007,7 @@ int bench_ann(int argc, char **argv)
     o.ncores = omp_get_max_threads();
     datadir = bu_data_dir(datadir);
     if (!plot && !noplot) {
-        const char *dot = csv ? strrchr(csv, '.') : NULL;
-        if (csv && dot && !strchr(dot, '/'))
-            snprintf(plotbuf, sizeof plotbuf, "%.*s.svg", (int)(dot - csv), csv);
-        else if (csv)
-            snprintf(plotbuf, sizeof plotbuf, "%s.svg", csv);
-        else
-            snprintf(plotbuf, sizeof plotbuf, "ann.svg");
+        br_plot_path(csv, "ann.svg", plotbuf, sizeof plotbuf);
         plot = plotbuf;
     }
     if (bu_dataset_select(datasets, base, metric, dsets, sizeof dsets / sizeof dsets[0], &nds))
@@ -1096,9 +1048,7 @@ int bench_ann(int argc, char **argv)
     {
         const char *const hdr[] = {"dataset", "system", "config", "bytes_per_vector",
                                    "build_s", "recall10", "qps1", "qps2"};
-        double load = 0;
-        if (getloadavg(&load, 1) != 1)
-            load = NAN;
+        double load = br_load();
         t = bu_table_new(8, hdr);
         for (size_t i = 0; i < rs.n; i++) {
             const result *r = &rs.r[i];
@@ -1124,11 +1074,7 @@ int bench_ann(int argc, char **argv)
         bu_table_print(t);
         print_goals(&rs, notes, nds);
     }
-    ret = 0;
-    if (csv && bu_table_csv(t, csv) != 0)
-        ret = 2;
-    if (!noplot && write_plot(&rs, plot) != 0)
-        ret = 2;
+    ret = br_write(t, csv, noplot ? NULL : write_plot, &rs, plot);
 out:
     bu_table_free(t);
     for (size_t i = 0; i < nds; i++)

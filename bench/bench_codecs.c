@@ -76,6 +76,7 @@
 
 #include "bench/bench.h"
 #include "bench/benchutil.h"
+#include "bench/report.h"
 #include "index/faiss_util.h"
 #include "index/heap.h"
 #include "index/topk.h"
@@ -133,33 +134,13 @@ typedef struct results {
 
 static result *results_add(results *rs)
 {
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? 2 * rs->cap : 64;
-        result *p = realloc(rs->r, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        rs->r = p;
-        rs->cap = cap;
-    }
-    memset(&rs->r[rs->n], 0, sizeof rs->r[0]);
-    return &rs->r[rs->n++];
+    return br_push((void **)&rs->r, &rs->n, &rs->cap, sizeof rs->r[0], 64);
 }
 
 /* Mean |lab[0..10) ∩ gt[0..10)| / 10; lab has stride TOPK. */
 static double recall10(const dataset *ds, const int64_t *lab, size_t stride)
 {
-    double sum = 0;
-    for (size_t q = 0; q < ds->nq; q++) {
-        size_t hit = 0;
-        for (size_t i = 0; i < RK; i++)
-            for (size_t j = 0; j < RK; j++)
-                if (lab[q * stride + i] >= 0 && lab[q * stride + i] == ds->gt[q * ds->gtk + j]) {
-                    hit++;
-                    break;
-                }
-        sum += (double)hit / RK;
-    }
-    return ds->nq ? sum / (double)ds->nq : NAN;
+    return br_recall(ds, lab, stride, RK);
 }
 
 /* Fills r->r10 and r->r10rr from the top-TOPK lists of every query. */
@@ -730,24 +711,17 @@ out:
 /* One panel per data set: recall@10 of the codes alone against bytes per
  * vector, one line per method family.  Data go inline as gnuplot
  * datablocks, so nothing but the SVG is written. */
-static int write_plot(const results *rs, const char *path)
+static int write_plot(const void *rows, const char *path)
 {
+    const results *rs = rows;
     const char *names[16];
-    size_t nds = 0;
+    size_t nds = br_dataset_names(rs->r, rs->n, sizeof rs->r[0], offsetof(result, dataset),
+                                  names, 16);
     FILE *g;
-    for (size_t i = 0; i < rs->n; i++) {
-        size_t j = 0;
-        while (j < nds && strcmp(names[j], rs->r[i].dataset) != 0)
-            j++;
-        if (j == nds && nds < 16)
-            names[nds++] = rs->r[i].dataset;
-    }
     if (!nds)
         return 0;
-    if (!(g = popen("gnuplot", "w"))) {
-        fprintf(stderr, "cvstore-bench codecs: cannot run gnuplot; no plot written\n");
+    if (!(g = br_plot_open("codecs")))
         return -1;
-    }
     for (size_t s = 0; s < nds; s++)
         for (int f = 0; f < NFAM; f++) {
             fprintf(g, "$d%zu_%d << EOD\n", s, f);
@@ -779,12 +753,7 @@ static int write_plot(const results *rs, const char *path)
         fprintf(g, "\n");
     }
     fprintf(g, "unset multiplot\n");
-    if (pclose(g) != 0) {
-        fprintf(stderr, "cvstore-bench codecs: gnuplot failed; plot %s may be missing\n", path);
-        return -1;
-    }
-    fprintf(stderr, "cvstore-bench codecs: plot written to %s\n", path);
-    return 0;
+    return br_plot_close(g, "codecs", path);
 }
 
 /* ==== Report ==== */
@@ -992,13 +961,7 @@ int bench_codecs(int argc, char **argv)
     }
     datadir = bu_data_dir(datadir);
     if (!plot && !noplot) {
-        const char *dot = csv ? strrchr(csv, '.') : NULL;
-        if (csv && dot && !strchr(dot, '/'))
-            snprintf(plotbuf, sizeof plotbuf, "%.*s.svg", (int)(dot - csv), csv);
-        else if (csv)
-            snprintf(plotbuf, sizeof plotbuf, "%s.svg", csv);
-        else
-            snprintf(plotbuf, sizeof plotbuf, "codecs.svg");
+        br_plot_path(csv, "codecs.svg", plotbuf, sizeof plotbuf);
         plot = plotbuf;
     }
 
@@ -1032,9 +995,7 @@ int bench_codecs(int argc, char **argv)
     {
         const char *const hdr[] = {"dataset", "method", "bytes_per_vector", "recall10",
                                    "recall10_rerank", "train_s", "encode_vps", "scan_cps"};
-        double load = 0;
-        if (getloadavg(&load, 1) != 1)
-            load = NAN;
+        double load = br_load();
         t = bu_table_new(8, hdr);
         for (size_t i = 0; i < rs.n; i++) {
             const result *r = &rs.r[i];
@@ -1056,11 +1017,7 @@ int bench_codecs(int argc, char **argv)
         bu_table_print(t);
         print_summary(&rs, &o);
     }
-    ret = 0;
-    if (csv && bu_table_csv(t, csv) != 0)
-        ret = 2;
-    if (!noplot && write_plot(&rs, plot) != 0)
-        ret = 2;
+    ret = br_write(t, csv, noplot ? NULL : write_plot, &rs, plot);
 out:
     bu_table_free(t);
     for (size_t i = 0; i < nds; i++)

@@ -15,7 +15,17 @@
 #  define CVS_PRINTF(a, b)
 #endif
 
-/* Private LMDB-style return code of the store/seal.h wrappers: a value failed
+/* ==== Private return codes ====
+ * Codes that never leave the library: each is caught by the layer that
+ * returns it.  They are all listed here, one distinct value each, counting
+ * down from -30999: clear of the public CVS_E* codes (-30900 and up, in
+ * cvstore.h) and of LMDB's (-30799 to -30780), so none can be mistaken for
+ * another.  test_core checks that. */
+
+/* The operation ran out of map space and is retried after the map grows.
+ * Never escapes cvs__write. */
+#define CVS__MAPFULL (-30999)
+/* LMDB-style code of the store/seal.h wrappers: a value failed
  * authentication.  The wrapper has already written the thread's message;
  * cvs__err_lmdb maps it to CVS_ECORRUPT and keeps that message. */
 #define CVS__EAUTH (-30998)
@@ -23,6 +33,9 @@
  * data.mdb (a damaged page, store/seal.h cvs__vin_file); also mapped to
  * CVS_ECORRUPT with the wrapper's message. */
 #define CVS__EDAMAGED (-30997)
+/* An IVF snapshot's list log was trimmed past it (index/ivf_lists.c): the
+ * reader reloads its lists. */
+#define CVS__RELOAD (-30996)
 
 /* Sets the thread's message and returns rc unchanged. */
 int cvs__err(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);

@@ -51,7 +51,7 @@
 #include <time.h>
 
 #include "graph/graph.h"
-#include "index/ivf.h"
+#include "index/exact.h"
 #include "store/seal.h"
 
 #define ROW_BYTES 12
@@ -165,7 +165,7 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     knn_build *b = arg;
     unsigned char *row = malloc(b->k * ROW_BYTES + 1);
-    MDB_val mk = {3, "knn"}, mv = {META_BYTES, b->meta};
+    MDB_val mk = CVS__MKEY(CVS__META_KNN), mv = {META_BYTES, b->meta};
     int rc = CVS_OK, mrc;
 
     if (!row)
@@ -378,7 +378,7 @@ out:
 CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
 {
     MDB_txn *txn;
-    MDB_val k = {3, "knn"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_KNN), v;
     int rc = CVS_OK, mrc;
     if (!db || !info)
         return cvs__err(CVS_EINVAL, "cvs_knn_get_info: NULL argument");
@@ -413,7 +413,7 @@ CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
 /* K of the store's graph in txn; 0 when it has none. */
 static size_t knn_k(cvs_db *db, MDB_txn *txn)
 {
-    MDB_val mk = {3, "knn"}, mv;
+    MDB_val mk = CVS__MKEY(CVS__META_KNN), mv;
     if (!cvs__module_present(db, &cvs__graph_module) || cvs__vget(db, txn, db->dbi_meta, &mk, &mv) != 0 ||
         mv.mv_size != META_BYTES)
         return 0;
@@ -698,7 +698,7 @@ int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n)
 
 int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
 {
-    MDB_val mk = {3, "knn"}, mv, k, v;
+    MDB_val mk = CVS__MKEY(CVS__META_KNN), mv, k, v;
     MDB_cursor *cur;
     cvs__scan scan = {0};
     MDB_stat st;
@@ -779,7 +779,7 @@ static int alive(cvs_txn *t, int64_t key)
 static int knn_search_row(cvs_txn *t, int64_t key, size_t cap, int64_t *keys, float *scores,
                           size_t *n)
 {
-    MDB_val mk = {3, "knn"}, mv;
+    MDB_val mk = CVS__MKEY(CVS__META_KNN), mv;
     cvs_record rec;
     float *v = NULL, *sc = NULL;
     int64_t *lab = NULL;

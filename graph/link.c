@@ -92,9 +92,9 @@
 #include <time.h>
 
 #include "graph/graph.h"
-#include "query/text.h"
 #include "query/tokenize.h"
 #include "store/seal.h"
+#include "text/bm25.h"
 
 #define MAX_SAME_TITLE 8
 #define MIN_SINGLE_TOKEN 3
@@ -757,7 +757,7 @@ out:
  * mention links with its records, as it keeps BM25. */
 static int mentions_kept(cvs_db *db, MDB_txn *txn)
 {
-    MDB_val k = {8, "embedder"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_EMBEDDER), v;
     return cvs__module_present(db, &cvs__text_module) && cvs__module_present(db, &cvs__graph_module) &&
            cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0;
 }

@@ -250,11 +250,21 @@ CVS_API void cvs_iter_close(cvs_iter *it);
 /* Called once per problem found; msg valid during the call only. */
 typedef void (*cvs_report_fn)(void *ctx, const char *msg);
 
-/* Verifies the store's invariants without changing anything: id maps are a
- * bijection, the count matches, every vector has the right length and is
- * finite, every meta is a JSON object, no link dangles.  *problems gets the
- * number found (0 = healthy); the return code is for failures of the check
- * itself. */
+/* Verifies every invariant of docs/FORMAT.md ("Invariants") inside one read
+ * snapshot, changing nothing: the id maps are a bijection and the counts
+ * agree; every vector has the right length and is finite (or, raw none
+ * after a build, every record has a code); text, metadata and links belong
+ * to records, text is UTF-8, metadata are JSON objects, no link dangles and
+ * backlinks mirror links; every key is below next_key; with a codec, one
+ * code of the codec's size per record and a blob that loads; titles, BM25
+ * postings and totals match the records; with an IVF index, it belongs to
+ * the codec in force, one valid list per record, a well-formed change log;
+ * kNN rows and title-map entries are well formed and name live records; a
+ * FAISS index loads with the store's dimension, and every live record is
+ * in it or marked changed since (and nothing else is).  In an encrypted
+ * store, every value that fails authentication is reported.  report gets
+ * one message per problem (may be NULL); *problems gets the number found
+ * (0 = healthy); the return code is for failures of the check itself. */
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                       uint64_t *problems) CVS_WUR;
 

@@ -39,7 +39,7 @@
 
 static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
 {
-    MDB_val k = {9, "codec_gen"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_CODEC_GEN), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *gen = 0;
     if (mrc == MDB_NOTFOUND)
@@ -56,7 +56,7 @@ int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_
 {
     struct cvs__codes_state *st = cvs__codes(db);
     uint64_t gen;
-    MDB_val k = {5, "codec"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_CODEC), v;
     cvs_codec *c = NULL;
     int rc, mrc;
 
@@ -112,16 +112,16 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     gen++;
     if ((rc = cvs__codec_serialize(a->codec, &blob, &blen)))
         goto out;
-    k.mv_data = "codec";
-    k.mv_size = 5;
+    k.mv_data = CVS__META_CODEC;
+    k.mv_size = CVS__MKEY_LEN(CVS__META_CODEC);
     v.mv_data = blob;
     v.mv_size = blen;
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
         rc = cvs__werr(mrc, "writing the codec");
         goto out;
     }
-    k.mv_data = "codec_gen";
-    k.mv_size = 9;
+    k.mv_data = CVS__META_CODEC_GEN;
+    k.mv_size = CVS__MKEY_LEN(CVS__META_CODEC_GEN);
     v.mv_data = &gen;
     v.mv_size = 8;
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
@@ -505,7 +505,7 @@ CVS_API int cvs_build_with_codec(cvs_db *db, const void *blob, size_t len,
 CVS_API int cvs_index_export(cvs_db *db, void **blob, size_t *len)
 {
     MDB_txn *txn;
-    MDB_val k = {3, "ivf"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v;
     cvs_ivf_params *p;
     cvs_codec *c;
     uint64_t gen;
@@ -726,6 +726,11 @@ static int check_rec_code(cvs__chk *c, void *arg, const MDB_val *k, const MDB_va
     return CVS_OK;
 }
 
+static void chk_message(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
 static int codes_check(cvs_db *db, void *state, cvs__chk *c)
 {
     codes_chk cc = {.db = db, .st = state};
@@ -759,6 +764,10 @@ static int codes_check(cvs_db *db, void *state, cvs__chk *c)
             cvs__chk_problem(c, "counts differ: %llu records but %zu list entries",
                              (unsigned long long)nrecs, s_lists.ms_entries);
         if ((rc = cvs__chk_walk(c, cc.st->dbi_lists, "lists", check_list, &cc)))
+            return rc;
+        /* Invariant 9: the index's generation and its log (index/ivf.c). */
+        if (!cvs__chk_failed_values(c) &&
+            (rc = cvs__ivf_check(db, txn, chk_message, c)))
             return rc;
     }
     return CVS_OK;

@@ -46,6 +46,8 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,11 @@
 #define FIDX_CHUNK (16u << 20)
 #define FIDX_MAGIC "CVSFIDX1"
 #define FIDX_SAMPLE 65536
+/* Chunk and dirty-mark keys: a meta-key prefix, then a big-endian number. */
+#define PREFIX_BYTES CVS__MKEY_LEN(CVS__META_FIDX_CHUNK)
+#define CHUNK_KEY_BYTES (PREFIX_BYTES + 4)
+#define DIRTY_KEY_BYTES (PREFIX_BYTES + 8)
+_Static_assert(CVS__MKEY_LEN(CVS__META_FIDX_DIRTY) == PREFIX_BYTES, "one prefix length");
 
 typedef struct cvs_fidx {
     uint64_t gen;
@@ -120,6 +127,12 @@ static void be64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (56 - 8 * i));
 }
 
+static void chunk_key(unsigned char key[CHUNK_KEY_BYTES], uint32_t c)
+{
+    memcpy(key, CVS__META_FIDX_CHUNK, PREFIX_BYTES);
+    be32(key + PREFIX_BYTES, c);
+}
+
 static uint64_t get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -168,10 +181,10 @@ static int epoch_fn(cvs_db *db, MDB_txn *txn, void *arg)
     epoch_arg *a = arg;
     uint64_t e;
     int found, rc;
-    if ((rc = meta_get_u64(db, txn, "fidx_epoch", &e, &found)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &e, &found)))
         return rc;
     a->epoch = e + 1;
-    return meta_put_u64(db, txn, db->dbi_meta, "fidx_epoch", a->epoch);
+    return meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_EPOCH, a->epoch);
 }
 
 typedef struct store_arg {
@@ -196,34 +209,34 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t nchunks = (a->len + FIDX_CHUNK - 1) / FIDX_CHUNK;
     MDB_val k, v;
 
-    if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", older_epoch_keep, a->epoch)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_CHUNK, NULL, 0)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
         return rc;
-    if ((rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_next", a->next)))
+    if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NEXT, a->next)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
     if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
         return rc;
     for (size_t c = 0; c < nchunks; c++) {
-        unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
+        unsigned char key[CHUNK_KEY_BYTES];
         size_t off = c * FIDX_CHUNK, sz = a->len - off < FIDX_CHUNK ? a->len - off : FIDX_CHUNK;
-        be32(key + 6, (uint32_t)c);
+        chunk_key(key, (uint32_t)c);
         k.mv_data = key;
-        k.mv_size = 10;
+        k.mv_size = sizeof key;
         v.mv_data = (void *)(a->blob + off);
         v.mv_size = sz;
         if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
             return cvs__werr(mrc, "writing the FAISS index");
     }
-    k.mv_data = "fidx_spec";
-    k.mv_size = 9;
+    k.mv_data = CVS__META_FIDX_SPEC;
+    k.mv_size = CVS__MKEY_LEN(CVS__META_FIDX_SPEC);
     v.mv_data = (void *)a->factory;
     v.mv_size = strlen(a->factory);
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing the FAISS index spec");
-    if ((rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_nchunks", nchunks)) ||
-        (rc = meta_put_u64(db, txn, db->dbi_meta, "fidx_gen", gen + 1)))
+    if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NCHUNKS, nchunks)) ||
+        (rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_GEN, gen + 1)))
         return rc;
     return CVS_OK;
 }
@@ -402,16 +415,17 @@ out:
 
 int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
 {
-    static const char *const keys[] = {"fidx_spec", "fidx_nchunks", "fidx_param", "fidx_epoch",
-                                       "fidx_next"};
+    static const MDB_val keys[] = {CVS__MKEY(CVS__META_FIDX_SPEC), CVS__MKEY(CVS__META_FIDX_NCHUNKS),
+                                   CVS__MKEY(CVS__META_FIDX_PARAM), CVS__MKEY(CVS__META_FIDX_EPOCH),
+                                   CVS__MKEY(CVS__META_FIDX_NEXT)};
     int rc, mrc;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        MDB_val k = {strlen(keys[i]), (void *)keys[i]};
+        MDB_val k = keys[i];
         if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing the FAISS index");
     }
-    if ((rc = drop_prefix(db, txn, db->dbi_meta, "fidx/c", NULL, 0)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, "fidx/d", NULL, 0)))
+    if ((rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_CHUNK, NULL, 0)) ||
+        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_DIRTY, NULL, 0)))
         return rc;
     return CVS_OK; /* fidx_gen stays: generations only grow, for the caches */
 }
@@ -465,7 +479,7 @@ void cvs__fidx_drop(cvs_db *db)
 
 int cvs__fidx_present(cvs_db *db, MDB_txn *txn, int *yes, char *spec, size_t cap)
 {
-    MDB_val k = {9, "fidx_spec"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_FIDX_SPEC), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *yes = 0;
     if (mrc == MDB_NOTFOUND)
@@ -487,17 +501,17 @@ static int fidx_load(cvs_db *db, MDB_txn *txn, uint64_t gen, cvs_fidx **out)
     size_t len = 0, cap = 0;
     FILE *f = NULL;
     cvs_fidx *fx = NULL;
-    MDB_val sk = {9, "fidx_spec"}, sv;
+    MDB_val sk = CVS__MKEY(CVS__META_FIDX_SPEC), sv;
 
     *out = NULL;
-    if ((rc = meta_get_u64(db, txn, "fidx_nchunks", &nchunks, &found)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_NCHUNKS, &nchunks, &found)))
         return rc;
     if (!found || nchunks == 0 || nchunks > (1u << 20))
         return cvs__err(CVS_ECORRUPT, "%s: FAISS index has no data; rebuild it", db->path);
     for (uint64_t c = 0; c < nchunks; c++) {
-        unsigned char key[10] = {'f', 'i', 'd', 'x', '/', 'c'};
-        MDB_val k = {10, key}, v;
-        be32(key + 6, (uint32_t)c);
+        unsigned char key[CHUNK_KEY_BYTES];
+        MDB_val k = {sizeof key, key}, v;
+        chunk_key(key, (uint32_t)c);
         if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v))) {
             rc = mrc == MDB_NOTFOUND
                      ? cvs__err(CVS_ECORRUPT, "%s: FAISS index chunk %llu missing; rebuild it",
@@ -579,7 +593,7 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
     int found, rc;
     cvs_fidx *fx = NULL;
     *out = NULL;
-    if ((rc = meta_get_u64(db, txn, "fidx_gen", &gen, &found)))
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)))
         return rc;
     if (!found)
         return cvs__err(CVS_EINVAL, "%s has no FAISS index: build one with "
@@ -613,18 +627,19 @@ int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 {
     uint64_t epoch, next;
     int found, found_next, rc, mrc;
-    unsigned char kb[14] = {'f', 'i', 'd', 'x', '/', 'd'}, vb[8];
-    MDB_val k = {14, kb}, v = {8, vb};
-    if ((rc = meta_get_u64(db, txn, "fidx_epoch", &epoch, &found)) || !found)
+    unsigned char kb[DIRTY_KEY_BYTES], vb[8];
+    MDB_val k = {sizeof kb, kb}, v = {8, vb};
+    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) || !found)
         return rc;
-    be64(kb + 6, key);
+    memcpy(kb, CVS__META_FIDX_DIRTY, PREFIX_BYTES);
+    be64(kb + PREFIX_BYTES, key);
     /* A deleted record that the FAISS index never held (keys only grow, so
      * every key from fidx_next on came after the indexed snapshot) needs
      * no mark: dropping its mark keeps the dirty set, and the cost of
      * every search, bounded by the records indexed plus those live, under
      * any churn.  Stores built before fidx_next existed keep every mark. */
     if (deleted) {
-        if ((rc = meta_get_u64(db, txn, "fidx_next", &next, &found_next)))
+        if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))
             return rc;
         if (found_next && key >= next) {
             mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
@@ -641,7 +656,7 @@ int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
     MDB_cursor *cur = NULL;
-    MDB_val k = {6, "fidx/d"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_FIDX_DIRTY), v;
     int64_t *keys = NULL;
     size_t n = 0, cap = 0;
     int rc = CVS_OK, mrc;
@@ -649,7 +664,7 @@ static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 14 || memcmp(k.mv_data, "fidx/d", 6))
+        if (k.mv_size != DIRTY_KEY_BYTES || memcmp(k.mv_data, CVS__META_FIDX_DIRTY, PREFIX_BYTES))
             break;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
@@ -661,7 +676,7 @@ static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
             keys = nk;
             cap = nc;
         }
-        keys[n++] = (int64_t)get_be64((const unsigned char *)k.mv_data + 6);
+        keys[n++] = (int64_t)get_be64((const unsigned char *)k.mv_data + PREFIX_BYTES);
     }
     if (mrc && mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading the dirty records");
@@ -733,7 +748,7 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
 
     if ((rc = fidx_get(db, t->txn, &fx)) || (rc = dirty_keys(db, t->txn, &dirty, &ndirty)))
         goto out;
-    if (!param && (rc = meta_get_u64(db, t->txn, "fidx_param", &defp, &found)) == 0)
+    if (!param && (rc = meta_get_u64(db, t->txn, CVS__META_FIDX_PARAM, &defp, &found)) == 0)
         param = (size_t)defp;
     if (rc)
         goto out;
@@ -859,7 +874,7 @@ typedef struct param_arg {
 
 static int param_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
-    return meta_put_u64(db, txn, db->dbi_meta, "fidx_param", ((param_arg *)arg)->param);
+    return meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_PARAM, ((param_arg *)arg)->param);
     (void)db;
 }
 
@@ -890,7 +905,7 @@ int cvs__fidx_info(cvs_db *db, cvs_index_info *info)
         goto out;
     }
     if ((rc = fidx_get(db, txn, &fx)) || (rc = dirty_keys(db, txn, &dirty, &ndirty)) ||
-        (rc = meta_get_u64(db, txn, "fidx_param", &p, &found)))
+        (rc = meta_get_u64(db, txn, CVS__META_FIDX_PARAM, &p, &found)))
         goto out;
     info->count = fx->n;
     info->nprobe = (size_t)p;
@@ -903,6 +918,176 @@ out:
     fidx_release(db, fx);
     free(dirty);
     cvs__read_end(db, txn);
+    return rc;
+}
+
+/* ==== Check (docs/FORMAT.md, invariant 11) ==== */
+
+static void fidx_problem(void (*problem)(void *, const char *), void *ctx, const char *fmt, ...)
+    CVS_PRINTF(3, 4);
+static void fidx_problem(void (*problem)(void *, const char *), void *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(ctx, msg);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A meta u64 for the check: a value of the wrong size is a problem, not an
+ * error. */
+static int check_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found,
+                     void (*problem)(void *, const char *), void *ctx)
+{
+    int rc = meta_get_u64(db, txn, name, out, found);
+    if (rc == CVS_ECORRUPT) {
+        fidx_problem(problem, ctx, "meta: %s", cvs_errmsg(db));
+        return CVS_OK;
+    }
+    return rc;
+}
+
+/* The search's contract: every live record is in the FAISS index or marked
+ * dirty, and every record the index holds is live or marked; the stored
+ * blob decodes to n vectors of the store's dimension under n distinct keys
+ * that were assigned before the build; the meta values a build writes are
+ * all there.  Without an index, no chunk and no chunk count. */
+int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                    void *ctx)
+{
+    MDB_val sk = {9, "fidx_spec"}, sv, nk = {8, "next_key"}, nv, k, v;
+    MDB_cursor *cur = NULL;
+    cvs_fidx *fx = NULL;
+    int64_t *dirty = NULL, *held = NULL;
+    size_t ndirty = 0, dcap = 0, nchunk_keys = 0;
+    uint64_t gen = 0, epoch = 0, nchunks = 0, next = 0, next_key = UINT64_MAX;
+    int has, f_gen, f_epoch, f_nchunks, f_next, rc = CVS_OK, mrc;
+
+    has = cvs__vget(db, txn, db->dbi_meta, &sk, &sv) == 0;
+    if (cvs__vget(db, txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
+        next_key = cvs__get_u64(nv.mv_data);
+    if ((rc = check_u64(db, txn, "fidx_gen", &gen, &f_gen, problem, ctx)) ||
+        (rc = check_u64(db, txn, "fidx_epoch", &epoch, &f_epoch, problem, ctx)) ||
+        (rc = check_u64(db, txn, "fidx_nchunks", &nchunks, &f_nchunks, problem, ctx)) ||
+        (rc = check_u64(db, txn, "fidx_next", &next, &f_next, problem, ctx)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    /* Chunks: "fidx/c" + u32 BE, numbered 0..nchunks-1. */
+    k.mv_data = "fidx/c";
+    k.mv_size = 6;
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        const unsigned char *kb = k.mv_data;
+        if (k.mv_size < 6 || memcmp(kb, "fidx/c", 6))
+            break;
+        nchunk_keys++;
+        if (k.mv_size != 10 || (has && f_nchunks &&
+                                ((uint64_t)kb[6] << 24 | kb[7] << 16 | kb[8] << 8 | kb[9]) >= nchunks))
+            fidx_problem(problem, ctx, "meta: a FAISS index chunk key of %zu bytes beyond "
+                         "fidx_nchunks %llu", k.mv_size, (unsigned long long)nchunks);
+    }
+    /* Dirty marks: "fidx/d" + u64 BE key -> u64 epoch, at most fidx_epoch. */
+    k.mv_data = "fidx/d";
+    k.mv_size = 6;
+    for (mrc = mrc && mrc != MDB_NOTFOUND ? mrc : cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 6 || memcmp(k.mv_data, "fidx/d", 6))
+            break;
+        if (k.mv_size != 14 || v.mv_size != 8 || !f_epoch || cvs__get_u64(v.mv_data) > epoch) {
+            fidx_problem(problem, ctx, "meta: a FAISS dirty mark (key of %zu bytes, value of %zu) "
+                         "is malformed or from an epoch beyond fidx_epoch %llu", k.mv_size,
+                         v.mv_size, (unsigned long long)epoch);
+            continue;
+        }
+        if (ndirty == dcap) {
+            size_t nc = dcap ? dcap * 2 : 64;
+            int64_t *nd = realloc(dirty, nc * sizeof *nd);
+            if (!nd) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            dirty = nd;
+            dcap = nc;
+        }
+        dirty[ndirty++] = (int64_t)get_be64((const unsigned char *)k.mv_data + 6);
+    }
+    if (mrc && mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "walking meta");
+        goto out;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (!has) {
+        if (nchunk_keys || f_nchunks)
+            fidx_problem(problem, ctx, "meta: %zu FAISS index chunks%s but no fidx_spec",
+                         nchunk_keys, f_nchunks ? " and fidx_nchunks" : "");
+        goto out;
+    }
+    if (!f_gen || gen == 0 || !f_epoch || !f_nchunks) {
+        fidx_problem(problem, ctx, "meta: a FAISS index (fidx_spec) without %s",
+                     !f_gen || !gen ? "fidx_gen" : !f_epoch ? "fidx_epoch" : "fidx_nchunks");
+        goto out;
+    }
+    if (nchunk_keys != nchunks)
+        fidx_problem(problem, ctx, "meta: %zu FAISS index chunks, fidx_nchunks says %llu",
+                     nchunk_keys, (unsigned long long)nchunks);
+    if ((rc = fidx_load(db, txn, gen, &fx))) {
+        if (rc == CVS_ENOMEM)
+            goto out;
+        fidx_problem(problem, ctx, "meta: the FAISS index does not load: %s", cvs_errmsg(db));
+        rc = CVS_OK;
+        goto out;
+    }
+    if (fx->n && !(held = malloc(fx->n * sizeof *held))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(held, fx->keys, fx->n * sizeof *held);
+    qsort(held, fx->n, sizeof *held, cmp_i64);
+    qsort(dirty, ndirty, sizeof *dirty, cmp_i64);
+    for (size_t i = 0; i < fx->n; i++) {
+        uint64_t key = (uint64_t)held[i];
+        if (i && held[i] == held[i - 1])
+            fidx_problem(problem, ctx, "FAISS index: key %lld is held twice", (long long)held[i]);
+        else if (held[i] < 1 || key >= next_key || (f_next && key >= next))
+            fidx_problem(problem, ctx, "FAISS index: key %lld was never assigned before the build "
+                         "(next_key %llu, fidx_next %llu)", (long long)held[i],
+                         (unsigned long long)next_key, (unsigned long long)next);
+        else if (!cvs__has_key(txn, db->dbi_recs, key) && !in_sorted(dirty, ndirty, held[i]))
+            fidx_problem(problem, ctx, "FAISS index: key %lld has no record and no dirty mark "
+                         "(a search would return it)", (long long)held[i]);
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    /* recs keys are plain u64 even in an encrypted store: no value is read. */
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int64_t key;
+        if (k.mv_size != 8)
+            continue; /* reported by store/check.c */
+        key = (int64_t)cvs__get_u64(k.mv_data);
+        if (!in_sorted(held, fx->n, key) && !in_sorted(dirty, ndirty, key))
+            fidx_problem(problem, ctx, "FAISS index: record key %lld is neither in the index nor "
+                         "marked dirty (searches would miss it)", (long long)key);
+    }
+    if (mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "walking recs");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(held);
+    free(dirty);
+    fidx_free(fx);
     return rc;
 }
 
@@ -930,6 +1115,18 @@ static int fidx_attach(cvs_db *db, void *state)
     return CVS_OK;
 }
 
+static void fidx_message(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
+/* Invariant 11 (cvs__fidx_check); it re-reads the records' keys. */
+static int fidx_check_slot(cvs_db *db, void *state, cvs__chk *c)
+{
+    (void)state;
+    return cvs__fidx_check(db, cvs__chk_txn(c), fidx_message, c);
+}
+
 static void fidx_close(cvs_db *db, void *state)
 {
     struct fidx_state *st = state;
@@ -942,9 +1139,11 @@ static void fidx_close(cvs_db *db, void *state)
 const cvs__module cvs__faiss_module = {
     .version = CVS__MODULE_VERSION,
     .name = "faiss",
+    .flags = CVS__MOD_CHECK_NEEDS_VALUES,
     .state_size = sizeof(struct fidx_state),
     .attach = fidx_attach,
     .close = fidx_close,
     .put = fidx_put,
     .del = fidx_del,
+    .check = fidx_check_slot,
 };

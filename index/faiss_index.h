@@ -42,6 +42,16 @@ int cvs__fidx_info(cvs_db *db, cvs_index_info *info);
  * replaces it). */
 int cvs__fidx_remove(cvs_db *db, MDB_txn *txn);
 
+/* cvstore check of the FAISS index (docs/FORMAT.md, invariant 11): with
+ * meta "fidx_spec", the build's meta values are there, the chunks are
+ * numbered 0..fidx_nchunks-1, the blob loads as n vectors of the store's
+ * dimension under n distinct keys assigned before the build, and every
+ * live record is in the index or marked dirty while every key the index
+ * holds is live or marked; without it, no chunk.  Calls problem once per
+ * violation; an error only when reading fails. */
+int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                    void *ctx);
+
 /* Frees the cached index (close). */
 void cvs__fidx_drop(cvs_db *db);
 

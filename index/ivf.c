@@ -77,6 +77,8 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,7 +172,7 @@ int cvs__ivf_params_from_blob(cvs_db *db, const void *blob, size_t len, cvs_ivf_
 
 int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out)
 {
-    MDB_val k = {3, "ivf"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v;
     cvs_ivf_params *p = NULL;
     uint64_t gen;
     int rc, mrc;
@@ -195,7 +197,7 @@ int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out)
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
                       size_t *rerank)
 {
-    MDB_val k = {12, "ivf_defaults"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_DEFAULTS), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     /* Built-in defaults: nlist/16 lists (at least 8) and 100 candidates,
      * which on SIFT and GloVe sit near recall@10 0.9; cvs_tune or
@@ -447,7 +449,7 @@ static int meta_put(cvs_db *db, MDB_txn *txn, const char *name, const void *data
 
 int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t gen)
 {
-    MDB_val k = {3, "ivf"}, dk = {12, "ivf_defaults"};
+    MDB_val k = CVS__MKEY(CVS__META_IVF), dk = CVS__MKEY(CVS__META_IVF_DEFAULTS);
     unsigned char *blob = NULL;
     size_t nf, rb;
     int rc = CVS_OK, mrc;
@@ -480,7 +482,7 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
         memcpy(blob + IVF_HDR + nf * 4, p->sq.vmin, rb / 2);
         memcpy(blob + IVF_HDR + nf * 4 + rb / 2, p->sq.scale, rb / 2);
     }
-    rc = meta_put(db, txn, "ivf", blob, IVF_HDR + nf * 4 + rb);
+    rc = meta_put(db, txn, CVS__META_IVF, blob, IVF_HDR + nf * 4 + rb);
     free(blob);
     return rc;
 }
@@ -497,7 +499,7 @@ int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list)
 
 int cvs__ivf_writer_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
 {
-    MDB_val k = {7, "ivf_seq"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_SEQ), v;
     int rc, mrc;
     memset(w, 0, sizeof *w);
     if ((rc = cvs__ivf_params_for_txn(db, txn, &w->p)) || !w->p)
@@ -599,7 +601,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
 
     if (!w->p || w->seq == w->seq0)
         return CVS_OK;
-    if ((rc = meta_put(db, txn, "ivf_seq", &seq, 8)))
+    if ((rc = meta_put(db, txn, CVS__META_IVF_SEQ, &seq, 8)))
         return rc;
     /* How much log to keep (deviation 3): a process whose in-memory lists
      * are further behind than the log reloads them from "lists" and
@@ -650,7 +652,7 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
     cvs_ivf_params *p = NULL;
     cvs_ivf *ix = NULL;
     MDB_stat st;
-    MDB_val k = {3, "ivf"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v;
     int rc, mrc;
 
     if (!db || !info)
@@ -699,7 +701,7 @@ typedef struct defaults_arg {
 static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     defaults_arg *a = arg;
-    MDB_val k = {12, "ivf_defaults"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_DEFAULTS), v;
     cvs_ivf_params *p;
     uint64_t cur[2] = {0, 0};
     unsigned char buf[16];
@@ -722,7 +724,7 @@ static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
         cur[1] = a->rerank;
     cvs__put_u64(buf, cur[0]);
     cvs__put_u64(buf + 8, cur[1]);
-    return meta_put(db, txn, "ivf_defaults", buf, 16);
+    return meta_put(db, txn, CVS__META_IVF_DEFAULTS, buf, 16);
 }
 
 int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
@@ -735,4 +737,85 @@ int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
     if (!cvs__codes(db)->has_ivf_dbis)
         return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
     return cvs__write(db, defaults_fn, &a);
+}
+
+/* ==== Check (docs/FORMAT.md, invariant 9) ==== */
+
+static void ivf_problem(void (*problem)(void *, const char *), void *ctx, const char *fmt, ...)
+    CVS_PRINTF(3, 4);
+static void ivf_problem(void (*problem)(void *, const char *), void *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(ctx, msg);
+}
+
+/* What the codes module's check does not see of invariant 9: the index belongs to the
+ * codec in force, and the change log is what the writers leave (empty
+ * without an index; else numbered up to ivf_seq, each entry a well-formed
+ * add or delete).  The lists themselves are checked by codes_check (index/codes.c). */
+int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                   void *ctx)
+{
+    MDB_val k = {3, "ivf"}, v, sk = {7, "ivf_seq"}, sv;
+    cvs_ivf_params *p = NULL;
+    cvs_codec *codec = NULL;
+    uint64_t cgen = 0, seq = 0, nlog = 0;
+    MDB_cursor *cur;
+    cvs__scan scan = {0};
+    size_t cs = 0;
+    int have, mrc;
+
+    if (!cvs__codes(db)->has_ivf_dbis)
+        return CVS_OK;
+    have = cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0;
+    /* A blob that does not load is reported by codes_check (index/codes.c). */
+    if (have && cvs__ivf_params_for_txn(db, txn, &p) == CVS_OK && p &&
+        cvs__codec_for_txn(db, txn, &codec, &cgen) == CVS_OK && codec) {
+        cs = cvs__codec_code_size(codec);
+        if (p->gen != cgen)
+            ivf_problem(problem, ctx, "meta: the IVF index was built for codec generation %llu "
+                        "but the codec is generation %llu (run cvstore build)",
+                        (unsigned long long)p->gen, (unsigned long long)cgen);
+    }
+    mrc = cvs__vget(db, txn, db->dbi_meta, &sk, &sv);
+    if (mrc == 0 && sv.mv_size == 8)
+        seq = cvs__get_u64(sv.mv_data);
+    else if (mrc == 0)
+        ivf_problem(problem, ctx, "meta: ivf_seq has %zu bytes (expected 8)", sv.mv_size);
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_ivflog, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
+        const unsigned char *b = v.mv_data;
+        unsigned long long n = k.mv_size == 8 ? cvs__get_u64(k.mv_data) : 0;
+        nlog++;
+        if (!have)
+            continue;
+        if (k.mv_size != 8 || n > seq)
+            ivf_problem(problem, ctx, "ivflog: entry %llu (key of %zu bytes) is beyond ivf_seq "
+                        "%llu", n, k.mv_size, (unsigned long long)seq);
+        if (v.mv_size < CVS_IVF_LOG_FIXED ||
+            (b[20] != CVS_IVF_OP_ADD && b[20] != CVS_IVF_OP_DEL))
+            ivf_problem(problem, ctx, "ivflog: entry %llu is not an add or a delete (%zu bytes, "
+                        "op %d)", n, v.mv_size, v.mv_size < CVS_IVF_LOG_FIXED ? -1 : b[20]);
+        else if (p && cvs__get_u32(b + 16) >= p->nlist)
+            ivf_problem(problem, ctx, "ivflog: entry %llu names list %u of %u", n,
+                        cvs__get_u32(b + 16), p->nlist);
+        else if (cs && v.mv_size != CVS_IVF_LOG_FIXED + (b[20] == CVS_IVF_OP_ADD ? cs : 0))
+            ivf_problem(problem, ctx, "ivflog: entry %llu has %zu bytes; a%s carries %zu", n,
+                        v.mv_size, b[20] == CVS_IVF_OP_ADD ? "n add" : " delete",
+                        CVS_IVF_LOG_FIXED + (b[20] == CVS_IVF_OP_ADD ? cs : 0));
+    }
+    mdb_cursor_close(cur);
+    cvs__scan_free(&scan);
+    if (mrc != MDB_NOTFOUND)
+        return cvs__err_lmdb(mrc, "walking ivflog");
+    if (!have && nlog)
+        ivf_problem(problem, ctx, "ivflog: %llu entries but the store has no IVF index",
+                    (unsigned long long)nlog);
+    return CVS_OK;
 }

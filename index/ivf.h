@@ -84,6 +84,14 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
 /* Writes the list of one record during a build (after its code). */
 int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list);
 
+/* cvstore check, the parts of invariant 9 (docs/FORMAT.md) that
+ * store/check.c does not see: meta "ivf" was built for the codec
+ * generation in force, and "ivflog" is empty without an index and else
+ * holds well-formed entries numbered up to meta "ivf_seq".  Calls problem
+ * once per violation; an error only when reading fails. */
+int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
+                   void *ctx);
+
 /* ==== Write hooks (ivf.c, called by store/put.c) ==== */
 
 /* State of one write transaction: the sequence counter and the txnid. */
@@ -159,24 +167,10 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
                     size_t nprobe, size_t rerank, int norerank, const uint64_t *allow,
                     size_t allow_words, int threads, int64_t *labels, float *scores);
 
-/* cvs_txn_search_params with an optional allow-bitmap of keys (same
- * convention as cvs__ivf_search; ANN searches only).  Queries are prepared
- * here (validated, normalized for cosine).  Lives in index/exact.c. */
 /* cvs_index_get_info / cvs_index_set_defaults for an IVF index
- * (index/exact.c picks the FAISS or the IVF one). */
+ * (index/search.c picks the FAISS or the IVF one). */
 int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info);
 int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank);
-
-/* Exact top-k of nq queries (prepared: normalized for cosine) over the
- * raw vectors visible in txn, a write transaction included: streamed from
- * LMDB, never from the snapshot's flat copy.  Scores and padding as
- * cvs_txn_search.  Lives in index/exact.c. */
-int cvs__exact_scan_txn(cvs_db *db, MDB_txn *txn, const float *q, size_t nq, size_t k,
-                        int64_t *labels, float *scores);
-
-int cvs__txn_search_allow(cvs_txn *t, const float *queries, size_t nq, size_t k,
-                          const cvs_search_params *params, const uint64_t *allow,
-                          size_t allow_words, int64_t *labels, float *scores);
 
 /* True when t's snapshot has an IVF index. */
 int cvs__ivf_exists(cvs_txn *t, int *yes);

@@ -38,8 +38,6 @@
 #include "pq/kernels.h"
 #include "store/seal.h"
 
-#define CVS__RELOAD (-30998) /* private: the log was trimmed past us */
-
 /* Oldest open snapshot of this process (at most `cur`): the store's
  * registry (store/read.c), under its own lock.  A snapshot that registers
  * after this returns sees a state at least as new as `cur`'s (LMDB begins
@@ -222,7 +220,7 @@ static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, si
 
 static int read_seq(cvs_db *db, MDB_txn *txn, uint64_t *seq)
 {
-    MDB_val k = {7, "ivf_seq"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_IVF_SEQ), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *seq = 0;
     if (mrc == MDB_NOTFOUND)

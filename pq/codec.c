@@ -99,6 +99,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/err.h"
 #include "pq/codec.h"
 #include "pq/opq.h"
@@ -115,7 +116,7 @@
  * refit rounds (deviation 2).  Wider beams and more rounds each lower the
  * quantization error; the cross-product tables (deviation 4) paid for the
  * widening: 32-byte Fashion-MNIST codes train in about the time beam 8 and
- * 4 rounds took before (BENCHMARKS.md). */
+ * 4 rounds took before (docs/BENCHMARKS.md as of commit 7b7bbbc). */
 #define RQ_BEAM 32
 #define RQ_TRAIN_BEAM 16
 #define RQ_REFINE 6
@@ -876,8 +877,8 @@ typedef struct wbuf {
 
 static void put_u32(wbuf *w, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        w->p[w->n++] = (uint8_t)(v >> (8 * i));
+    cvs__put_u32(w->p + w->n, v);
+    w->n += 4;
 }
 
 static void put_f32s(wbuf *w, const float *f, size_t cnt)
@@ -965,8 +966,7 @@ static int get_u32(rbuf *r, uint32_t *v, const char *what)
     if (r->n - r->pos < 4)
         return cvs__err(CVS_ECORRUPT, "codec blob: truncated at %s (offset %zu of %zu)", what,
                         r->pos, r->n);
-    *v = (uint32_t)r->p[r->pos] | (uint32_t)r->p[r->pos + 1] << 8 |
-         (uint32_t)r->p[r->pos + 2] << 16 | (uint32_t)r->p[r->pos + 3] << 24;
+    *v = cvs__get_u32(r->p + r->pos);
     r->pos += 4;
     return 0;
 }

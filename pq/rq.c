@@ -63,7 +63,7 @@
  *     computed exactly.  Scores differ from the direct ones by float
  *     rounding only, so a near-tie may go the other way; test_codec checks
  *     that codes and error match.  At the same beam width this encodes SIFT10K
- *     2-3x faster at 8-32 bytes (BENCHMARKS.md).
+ *     2-3x faster at 8-32 bytes (docs/BENCHMARKS.md as of commit 7b7bbbc).
  */
 #include <cblas.h>
 #include <float.h>

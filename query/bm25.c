@@ -130,7 +130,7 @@ static int doc_terms_build(doc_terms *d, const char *title, size_t title_len,
 
 static int stats_get(cvs_db *db, MDB_txn *txn, bm25_stats *s)
 {
-    MDB_val k = {4, "bm25"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_BM25), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     memset(s, 0, sizeof *s);
     if (mrc == MDB_NOTFOUND) {
@@ -150,7 +150,7 @@ static int stats_get(cvs_db *db, MDB_txn *txn, bm25_stats *s)
 static int stats_put(cvs_db *db, MDB_txn *txn, const bm25_stats *s)
 {
     unsigned char buf[STATS_BYTES] = {0};
-    MDB_val k = {4, "bm25"}, v = {STATS_BYTES, buf};
+    MDB_val k = CVS__MKEY(CVS__META_BM25), v = {STATS_BYTES, buf};
     int mrc;
     cvs__put_u32(buf, s->tokver);
     cvs__put_u64(buf + 8, s->ndocs);

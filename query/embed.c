@@ -166,7 +166,7 @@ typedef struct emb_rec {
 
 static int emb_rec_get(cvs_db *db, MDB_txn *txn, emb_rec *r)
 {
-    MDB_val k = {8, "embedder"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_EMBEDDER), v;
     const unsigned char *p;
     size_t nl, fl;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
@@ -197,7 +197,7 @@ static int emb_rec_put(cvs_db *db, MDB_txn *txn, const cvs_embedder *e)
 {
     size_t nl = strlen(e->name), fl = e->sif ? CVS_FINGERPRINT_BYTES : 0;
     unsigned char buf[12 + CVS_EMBEDDER_NAME_MAX + CVS_FINGERPRINT_BYTES];
-    MDB_val k = {8, "embedder"}, v = {12 + nl + fl, buf};
+    MDB_val k = CVS__MKEY(CVS__META_EMBEDDER), v = {12 + nl + fl, buf};
     int mrc;
     cvs__put_u32(buf, EMB_REC_VERSION);
     cvs__put_u32(buf + 4, e->dim);
@@ -241,7 +241,7 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
  * *has_pc is the SIF_PC_* kind (SIF_PC_NONE when there is no record). */
 static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_pc)
 {
-    MDB_val k = {3, "sif"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_SIF), v;
     const unsigned char *p;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *a = CVS_SIF_A;
@@ -268,7 +268,7 @@ static int sif_rec_get(cvs_db *db, MDB_txn *txn, float *a, float *pc, int *has_p
 
 static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc, int kind)
 {
-    MDB_val k = {3, "sif"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_SIF), v;
     int mrc;
     v.mv_size = SIF_REC_FIXED + (pc ? 4 * (size_t)db->dim : 0);
     if ((mrc = cvs__vreserve(db, txn, db->dbi_meta, &k, &v, 0)))
@@ -286,7 +286,8 @@ static int sif_rec_put(cvs_db *db, MDB_txn *txn, float a, const float *pc, int k
 
 /* ==== The vocabulary kept in the store ==== */
 
-static const MDB_val copy_words_key = {11, "glove_words"}, copy_vecs_key = {10, "glove_vecs"};
+static const MDB_val copy_words_key = CVS__MKEY(CVS__META_GLOVE_WORDS),
+                     copy_vecs_key = CVS__MKEY(CVS__META_GLOVE_VECS);
 
 /* Loads the store's copy of the GloVe files; *present 0 when it has none. */
 static int load_store_copy(cvs_db *db, cvs_sif **out, int *present)
@@ -453,7 +454,7 @@ static int record_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if (e->http) {
         /* Where the server was last seen, for handles that attach by
          * themselves (choice 5); updated by every successful attach. */
-        MDB_val k = {9, "embed_url"}, v = {strlen(e->http_url), (void *)e->http_url};
+        MDB_val k = CVS__MKEY(CVS__META_EMBED_URL), v = {strlen(e->http_url), (void *)e->http_url};
         if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
             return cvs__werr(mrc, "writing meta embed_url");
     }
@@ -706,7 +707,7 @@ out:
 static int attach_http_recorded(cvs_db *db, const emb_rec *r, cvs_embedder **out)
 {
     MDB_txn *txn;
-    MDB_val k = {9, "embed_url"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_EMBED_URL), v;
     char *url = NULL;
     cvs_http_embedder *h = NULL;
     cvs_embedder *e = NULL;

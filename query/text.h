@@ -12,21 +12,11 @@
 
 #include "cvstore.h"
 #include "store/module.h"
+#include "text/bm25.h"
 
 /* BM25 parameters (Robertson & Zaragoza 2009, the usual defaults). */
 #define CVS_BM25_K1 1.2f
 #define CVS_BM25_B 0.75f
-
-/* ==== The text module (store/module.h): the BM25 index ==== */
-
-struct cvs__text_state {
-    MDB_dbi dbi_terms;     /* "terms": BM25 term -> postings (dupsort) */
-};
-extern const cvs__module cvs__text_module;
-static inline struct cvs__text_state *cvs__text(const cvs_db *db)
-{
-    return (struct cvs__text_state *)cvs__module_state(db, &cvs__text_module);
-}
 
 /* ==== The module's hooks, inside the put's or delete's write transaction
  * (also called by the linker) ==== */
@@ -35,7 +25,7 @@ static inline struct cvs__text_state *cvs__text(const cvs_db *db)
  * them): replaces its BM25 postings and totals ("terms", meta "bm25") with
  * those of r's title and text.  existed: the key held a record before this
  * put (whose old title and text are still readable in txn).  Errors are
- * CVS__MAPFULL (db.h) or LMDB's; r was validated by cvs_put. */
+ * CVS__MAPFULL (core/err.h) or LMDB's; r was validated by cvs_put. */
 int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed,
                      const cvs_record *r);
 

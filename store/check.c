@@ -8,9 +8,9 @@
  * every key is below next_key; attrs are JSON objects and text is UTF-8;
  * every link's target exists; backlinks mirror links exactly; titles are
  * UTF-8 and belong to records.  Then each registered module checks its own
- * invariants through its check slot (store/module.h): codes and the IVF
- * lists (index/codes.c), the BM25 postings (query/bm25.c), the kNN rows and
- * the title map (graph/), ...
+ * invariants through its check slot (store/module.h): codes, the IVF index
+ * and its log (index/codes.c, index/ivf.c), the FAISS index (index/), the
+ * BM25 postings (query/bm25.c), the kNN rows and the title map (graph/).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -129,6 +129,11 @@ MDB_txn *cvs__chk_txn(cvs__chk *c)
 uint64_t cvs__chk_nrecs(cvs__chk *c)
 {
     return c->nrecs;
+}
+
+uint64_t cvs__chk_failed_values(cvs__chk *c)
+{
+    return c->auth_failures;
 }
 
 void cvs__chk_problem(cvs__chk *c, const char *fmt, ...)
@@ -397,7 +402,7 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
 {
     chk c = {.db = db, .report = report, .ctx = ctx};
     MDB_stat s_ids, s_recs, s_vecs;
-    MDB_val nk = {8, "next_key"}, nv;
+    MDB_val nk = CVS__MKEY(CVS__META_NEXT_KEY), nv;
     int rc;
 
     if (problems)
@@ -433,10 +438,11 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         (rc = walk(&c, db->dbi_attrs, "attrs", check_attrs)) ||
         (rc = walk(&c, db->dbi_links, "links", check_links)) ||
         (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)) ||
-        (db->have_titles && (rc = walk(&c, db->dbi_titles, "titles", check_titles))) ||
-        (rc = check_modules(&c, 0)))
+        (db->have_titles && (rc = walk(&c, db->dbi_titles, "titles", check_titles))))
         goto out;
     if (db->crypt && (rc = check_opens_all(&c)))
+        goto out;
+    if ((rc = check_modules(&c, 0)))
         goto out;
     /* The text index and graph checks re-read every record's text and rows
      * and stop at the first value that does not open; the failures are

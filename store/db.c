@@ -134,7 +134,7 @@ static void refresh_used(cvs_db *db)
 static void locate_map(cvs_db *db)
 {
     MDB_txn *txn;
-    MDB_val k = {6, "header"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_HEADER), v;
     MDB_envinfo ei;
     MDB_stat st;
     FILE *f = NULL;
@@ -591,14 +591,14 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
         (rc = open_module_dbis(db, txn, MDB_CREATE, &missing)))
         return rc;
     header_encode(db, h);
-    k.mv_data = "header"; k.mv_size = 6;
+    k.mv_data = CVS__META_HEADER; k.mv_size = CVS__MKEY_LEN(CVS__META_HEADER);
     v.mv_data = h; v.mv_size = sizeof h;
     if ((mrc = mdb_put(txn, db->dbi_meta, &k, &v, 0)))
         return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "writing the header");
     if (db->crypt && (rc = cvs__crypt_write_meta(db, txn)))
         return rc;
     cvs__put_u64(nk, 1);
-    k.mv_data = "next_key"; k.mv_size = 8;
+    k.mv_data = CVS__META_NEXT_KEY; k.mv_size = CVS__MKEY_LEN(CVS__META_NEXT_KEY);
     v.mv_data = nk; v.mv_size = 8;
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "writing next_key");
@@ -685,7 +685,7 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
         goto fail;
     if ((rc = open_dbis(db, txn, 0)) || (rc = open_module_dbis(db, txn, 0, &missing)))
         goto fail_txn;
-    k.mv_data = "header"; k.mv_size = 6;
+    k.mv_data = CVS__META_HEADER; k.mv_size = CVS__MKEY_LEN(CVS__META_HEADER);
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
         rc = mrc == MDB_NOTFOUND
                  ? cvs__err(CVS_EFORMAT, "%s: the meta database has no header record", path)
@@ -771,7 +771,7 @@ CVS_API int cvs_db_info(cvs_db *db, cvs_info *info)
         goto out;
     }
     info->count = st.ms_entries;
-    k.mv_data = "next_key"; k.mv_size = 8;
+    k.mv_data = CVS__META_NEXT_KEY; k.mv_size = CVS__MKEY_LEN(CVS__META_NEXT_KEY);
     if (cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == 8)
         info->next_key = cvs__get_u64(v.mv_data);
     info->encrypted = db->crypt != NULL;

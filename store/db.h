@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "core/bytes.h"
 #include "core/err.h"
 #include "store/err_lmdb.h"
+#include "store/meta_keys.h"
 
 #define CVS_FORMAT_VERSION 1u
 /* Encrypted stores carry version 2, so that a cvstore from before encryption
@@ -26,10 +28,6 @@
 #define CVS_MAGIC "CVSTORE\0"
 #define CVS_HEADER_SIZE 64
 #define CVS_REC_FIXED 18       /* created i64 + updated i64 + id_len u16 */
-
-/* Private return code: the operation ran out of map space and is retried
- * after the map grows.  Never escapes cvs__write. */
-#define CVS__MAPFULL (-30999)
 
 /* The largest squared norm a vector of an l2 or ip store (record or query)
  * may have: with both ||x||^2 and ||y||^2 at most FLT_MAX / 4, every
@@ -119,14 +117,8 @@ struct cvs_txn {
     size_t narena, carena;
 };
 
-/* Little-endian fixed-width codec; the store refuses big-endian hosts at
- * compile time (store/db.c), so these are plain copies kept for clarity. */
-static inline void cvs__put_u16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
-static inline void cvs__put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void cvs__put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline uint16_t cvs__get_u16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t cvs__get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t cvs__get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+/* The little-endian fixed-width helpers (cvs__put_u32, cvs__get_u64, ...)
+ * are core/bytes.h. */
 
 /* Bytes of one stored raw vector (raw "none" stores keep f32 until their
  * first build). */

@@ -16,56 +16,25 @@
  * candidates cannot (pgvector's HNSW returns fewer rows than asked for
  * under a selective WHERE clause).
  *
- * The metadata lives in LMDB as JSON text (the "attrs" database), and
- * parsing every record's JSON per query would cost more than the vector scan
- * it guards.  So, as a column store would, we keep per snapshot one decoded
- * column per field that some filter has touched: a type byte and a value
- * (a double, or a code into the column's string dictionary) per key, built
- * in one pass over "attrs" and shared by every later evaluation of that
- * snapshot, like the decoded vectors of index/flat.c.
+ * Field predicates read per-snapshot columns of decoded metadata from the
+ * column cache (store/colcache.c), so that a filter does not parse every
+ * record's JSON per query.
  *
  * Deviations and choices:
- *  1. The cache is keyed by LMDB's transaction id, so any committed write
- *     invalidates it, and the next filtered search of the new snapshot
- *     builds new columns.  LMDB keeps no change log to patch them from, but
- *     the cache also keeps a hash (SipHash) of every record's metadata text:
- *     a build for a newer snapshot carries over every column of the cached
- *     older one, hashing each record's metadata and re-parsing only those
- *     whose hash changed (or that are new).  Hashing costs a small fraction
- *     of parsing (200K records: ~40 ms instead of ~500 ms per field), so a
- *     write that touches few records, or no metadata (a codec build), costs
- *     little.  Older snapshots evaluated after a newer one replaced the cache
- *     build private columns, used once.
- *  2. Columns are reference counted, one reference per user, so that a
- *     newer snapshot replacing the cache does not free a column under an
- *     evaluation of an older one.  At most FCACHE_MAX_COLS columns are
- *     cached; columns beyond that are built for one evaluation only.  A
- *     column costs 9 bytes per key (type and value) plus its distinct
- *     strings, and the hashes 8 bytes per key.
- *  3. Numbers compare as doubles: exact for integers up to 2^53, and
+ *  1. Numbers compare as doubles: exact for integers up to 2^53, and
  *     2020 equals 2020.0.  A field whose value has another type than the
  *     predicate's (a string compared with a range, a missing field, null,
  *     an array) does not match.
- *  4. An $ids allow-list resolves through the "ids" database, one B-tree
+ *  2. An $ids allow-list resolves through the "ids" database, one B-tree
  *     look-up per id, with no scan; when it leaves at most PERREC_MAX
  *     records, the field terms are checked against those records' own JSON
  *     instead of (re)building columns of the whole store.
- *  5. Carrying a column over copies its string dictionary whole, so that
- *     the codes of unchanged records stay valid; the strings of deleted or
- *     changed records come along too.  Under a steady churn (an agent's
- *     memory: every memory's "_hash" is a new string, the oldest memories
- *     are forgotten) that grew the dictionary, and the copy each write
- *     makes, without bound.  So when the dictionary holds more than twice
- *     the strings still in use (plus DICT_SLACK), the build re-interns the
- *     carried strings into a fresh one instead: amortized, a constant cost
- *     per string added, and the dictionary stays within twice the live set.
  */
 #include <jansson.h>
-#include <pthread.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/colcache.h"
 #include "store/filter.h"
 #include "store/seal.h"
 
@@ -74,8 +43,6 @@
 #define FILTER_MAX_FIELD 1024        /* bytes of a field name */
 #define FILTER_MAX_IN 65536          /* values of one $in */
 #define FILTER_MAX_IDS (1u << 20)    /* ids of $ids */
-#define FCACHE_MAX_COLS 64
-#define DICT_SLACK 64 /* strings a dictionary may carry beyond twice its uses */
 #define PERREC_MAX 256
 #define KEY_MAX (1ull << 40)         /* keys beyond: a damaged store, not a
                                         bitmap we should try to allocate */
@@ -84,17 +51,12 @@
 
 enum { T_IN = 1, T_RANGE = 2 };
 
-typedef struct fstr {
-    char *s;
-    size_t len;
-} fstr;
-
 typedef struct fterm {
     int kind;
     char *field;       /* NUL-terminated (jansson keys hold no NUL) */
     size_t field_len;
     /* T_IN: sorted strings and numbers, and the booleans wanted */
-    fstr *strs;
+    cvs__fstr *strs;
     size_t nstrs;
     double *nums;
     size_t nnums;
@@ -108,16 +70,13 @@ struct cvs_filter {
     fterm *terms;
     size_t nterms;
     int has_ids;
-    fstr *ids;
+    cvs__fstr *ids;
     size_t nids;
 };
 
-/* Value types of a column entry (and of a JSON value met per record). */
-enum { V_ABSENT = 0, V_STR, V_NUM, V_TRUE, V_FALSE, V_OTHER };
-
 static int fstr_cmp(const void *a, const void *b)
 {
-    const fstr *x = a, *y = b;
+    const cvs__fstr *x = a, *y = b;
     size_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->s, y->s, n);
     return c ? c : (x->len > y->len) - (x->len < y->len);
@@ -161,16 +120,6 @@ CVS_API void cvs_filter_free(cvs_filter *f)
     free(f);
 }
 
-static int dup_str(const char *s, size_t len, fstr *out)
-{
-    if (!(out->s = malloc(len + 1)))
-        return cvs__err(CVS_ENOMEM, "out of memory parsing a filter");
-    memcpy(out->s, s, len);
-    out->s[len] = '\0';
-    out->len = len;
-    return CVS_OK;
-}
-
 static const char *json_type_name(const json_t *x)
 {
     switch (json_typeof(x)) {
@@ -191,7 +140,7 @@ static const char *json_type_name(const json_t *x)
 static int in_add(fterm *t, const json_t *x, const char *what)
 {
     if (json_is_string(x))
-        return dup_str(json_string_value(x), json_string_length(x), &t->strs[t->nstrs++]);
+        return cvs__fstr_dup(json_string_value(x), json_string_length(x), &t->strs[t->nstrs++]);
     if (json_is_number(x)) {
         t->nums[t->nnums++] = json_number_value(x);
         return CVS_OK;
@@ -331,7 +280,7 @@ static int parse_ids(cvs_filter *f, const json_t *arr)
         if (!json_is_string(x))
             return cvs__err(CVS_EINVAL, "filter: member \"$ids\": id %zu is %s, not a string", i,
                             json_type_name(x));
-        if ((rc = dup_str(json_string_value(x), json_string_length(x), &f->ids[f->nids])))
+        if ((rc = cvs__fstr_dup(json_string_value(x), json_string_length(x), &f->ids[f->nids])))
             return rc;
         f->nids++;
     }
@@ -426,25 +375,6 @@ out:
 
 /* ==== Matching one value ==== */
 
-static int classify(const json_t *x, double *num, const char **s, size_t *len)
-{
-    if (!x)
-        return V_ABSENT;
-    switch (json_typeof(x)) {
-    case JSON_STRING:
-        *s = json_string_value(x);
-        *len = json_string_length(x);
-        return V_STR;
-    case JSON_INTEGER:
-    case JSON_REAL:
-        *num = json_number_value(x);
-        return V_NUM;
-    case JSON_TRUE: return V_TRUE;
-    case JSON_FALSE: return V_FALSE;
-    default: return V_OTHER;
-    }
-}
-
 static int num_in(const fterm *t, double d)
 {
     return t->nnums && bsearch(&d, t->nums, t->nnums, sizeof *t->nums, dbl_cmp) != NULL;
@@ -460,492 +390,36 @@ static int range_ok(const fterm *t, double d)
 }
 
 /* The reference matcher, on a value of a record's JSON: used for the few
- * records of an $ids list (deviation 4). */
+ * records of an $ids list (deviation 2). */
 static int term_match_json(const fterm *t, const json_t *obj)
 {
     double d = 0;
     const char *s = NULL;
     size_t len = 0;
-    int type = classify(json_object_getn(obj, t->field, t->field_len), &d, &s, &len);
+    int type = cvs__json_classify(json_object_getn(obj, t->field, t->field_len), &d, &s, &len);
     if (t->kind == T_RANGE)
-        return type == V_NUM && range_ok(t, d);
+        return type == CVS__V_NUM && range_ok(t, d);
     switch (type) {
-    case V_STR: {
-        fstr key = {(char *)s, len};
+    case CVS__V_STR: {
+        cvs__fstr key = {(char *)s, len};
         return t->nstrs && bsearch(&key, t->strs, t->nstrs, sizeof *t->strs, fstr_cmp) != NULL;
     }
-    case V_NUM: return num_in(t, d);
-    case V_TRUE: return t->want_true;
-    case V_FALSE: return t->want_false;
+    case CVS__V_NUM: return num_in(t, d);
+    case CVS__V_TRUE: return t->want_true;
+    case CVS__V_FALSE: return t->want_false;
     default: return 0;
     }
 }
 
-/* ==== Columns ==== */
-
-/* Interned strings of one column: codes 0..n-1, looked up by an
- * open-addressing hash table (FNV-1a). */
-typedef struct sdict {
-    fstr *v;
-    size_t n, cap;
-    uint32_t *tab;     /* tcap slots of code + 1, 0 = empty */
-    size_t tcap;
-} sdict;
-
-typedef struct fcol {
-    char *name;
-    size_t name_len;
-    size_t nkeys;
-    uint8_t *type;     /* nkeys V_* */
-    union {
-        double d;
-        uint32_t s;
-    } *val;            /* nkeys */
-    sdict dict;
-    size_t nstr;       /* keys holding a string (deviation 5) */
-    int refs;          /* guarded by db->filter_mu */
-} fcol;
-
-/* The columns of one snapshot.  Reference counted (db->fcache holds one),
- * since a build for a newer snapshot reads the older one's columns and
- * hashes while another thread may replace it. */
-struct cvs_fcache {
-    size_t txnid;
-    size_t nkeys;
-    uint64_t *hash;    /* nkeys: hash of each record's metadata, 0 = none */
-    fcol **cols;
-    size_t ncols;
-    int refs;          /* guarded by db->filter_mu */
-};
-
-static uint64_t fnv1a(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
-/* Code of s, or UINT32_MAX when absent. */
-static uint32_t sdict_find(const sdict *d, const char *s, size_t len)
-{
-    if (!d->tcap)
-        return UINT32_MAX;
-    for (size_t i = fnv1a(s, len) & (d->tcap - 1);; i = (i + 1) & (d->tcap - 1)) {
-        uint32_t c = d->tab[i];
-        if (!c)
-            return UINT32_MAX;
-        if (d->v[c - 1].len == len && !memcmp(d->v[c - 1].s, s, len))
-            return c - 1;
-    }
-}
-
-static int sdict_grow(sdict *d)
-{
-    size_t tcap = d->tcap ? d->tcap * 2 : 64;
-    uint32_t *tab = calloc(tcap, sizeof *tab);
-    if (!tab)
-        return cvs__err(CVS_ENOMEM, "out of memory for a metadata column");
-    for (size_t c = 0; c < d->n; c++) {
-        size_t i = fnv1a(d->v[c].s, d->v[c].len) & (tcap - 1);
-        while (tab[i])
-            i = (i + 1) & (tcap - 1);
-        tab[i] = (uint32_t)c + 1;
-    }
-    free(d->tab);
-    d->tab = tab;
-    d->tcap = tcap;
-    return CVS_OK;
-}
-
-static int sdict_intern(sdict *d, const char *s, size_t len, uint32_t *code)
-{
-    uint32_t c = sdict_find(d, s, len);
-    int rc;
-    if (c != UINT32_MAX) {
-        *code = c;
-        return CVS_OK;
-    }
-    if (d->n >= UINT32_MAX - 1)
-        return cvs__err(CVS_ENOMEM, "too many distinct strings in one metadata field");
-    if ((d->n + 1) * 2 > d->tcap && (rc = sdict_grow(d)))
-        return rc;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        fstr *v = realloc(d->v, cap * sizeof *v);
-        if (!v)
-            return cvs__err(CVS_ENOMEM, "out of memory for a metadata column");
-        d->v = v;
-        d->cap = cap;
-    }
-    if ((rc = dup_str(s, len, &d->v[d->n])))
-        return rc;
-    {
-        size_t i = fnv1a(s, len) & (d->tcap - 1);
-        while (d->tab[i])
-            i = (i + 1) & (d->tcap - 1);
-        d->tab[i] = (uint32_t)d->n + 1;
-    }
-    *code = (uint32_t)d->n++;
-    return CVS_OK;
-}
-
-static void col_free(fcol *c)
-{
-    if (!c)
-        return;
-    free(c->name);
-    free(c->type);
-    free(c->val);
-    for (size_t i = 0; i < c->dict.n; i++)
-        free(c->dict.v[i].s);
-    free(c->dict.v);
-    free(c->dict.tab);
-    free(c);
-}
-
-/* True when name must appear in a record's metadata text exactly as
- * "name" if the record has that field, so that a record whose text lacks
- * it need not be parsed.  That holds for printable ASCII other than '"' and
- * '\\': "attrs" holds what cvs__meta_canonical wrote (jansson's compact
- * dump), which escapes only '"', '\\' and control characters.  Other names
- * are always looked up by parsing. */
-static int plain_name(const char *name, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-            return 0;
-    }
-    return 1;
-}
-
-static int has_quoted(const char *text, size_t tlen, const char *name, size_t len)
-{
-    const char *p = text, *end = text + tlen;
-    while (p < end && (p = memmem(p, (size_t)(end - p), name, len)) != NULL) {
-        if (p > text && p[-1] == '"' && p + len < end && p[len] == '"')
-            return 1;
-        p++;
-    }
-    return 0;
-}
-
-static fcol *cache_find(const struct cvs_fcache *fc, const char *name, size_t len);
-
-/* The key of the per-record hashes (SipHash, libsodium's crypto_shorthash):
- * random per process, so that crafted metadata cannot collide on purpose. */
-static unsigned char hash_key[crypto_shorthash_KEYBYTES];
-static int hash_ready;
-static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
-
-static void hash_init(void)
-{
-    if (sodium_init() < 0)
-        return;
-    crypto_shorthash_keygen(hash_key);
-    hash_ready = 1;
-}
-
-/* Never 0, which marks "no metadata". */
-static uint64_t attrs_hash(const void *p, size_t len)
-{
-    unsigned char out[crypto_shorthash_BYTES];
-    uint64_t h;
-    crypto_shorthash(out, p, len, hash_key);
-    memcpy(&h, out, 8);
-    return h | 1;
-}
-
-/* dst (empty) gets src's strings with the same codes. */
-static int sdict_copy(sdict *dst, const sdict *src)
-{
-    uint32_t code;
-    int rc;
-    for (size_t i = 0; i < src->n; i++)
-        if ((rc = sdict_intern(dst, src->v[i].s, src->v[i].len, &code)))
-            return rc;
-    return CVS_OK;
-}
-
-/* Builds columns for n fields in one pass over "attrs", filling hash[key]
- * with each record's metadata hash.  With base (the columns of an older
- * snapshot, deviation 1), a record whose hash is unchanged copies its
- * entries from base's column of the same field and is not parsed. */
-static int cols_build(cvs_txn *t, size_t nkeys, fcol **cols, size_t n,
-                      const struct cvs_fcache *base, uint64_t *hash)
-{
-    cvs__scan scan = {0};
-    cvs_db *db = t->db;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    json_t *obj = NULL;
-    const fcol **olds = NULL;
-    unsigned char *compact = NULL;
-    int rc = CVS_OK, mrc, all_plain = 1;
-
-    if (!(olds = calloc(n ? n : 1, sizeof *olds)) || !(compact = calloc(n ? n : 1, 1))) {
-        free(olds);
-        return cvs__err(CVS_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        fcol *c = cols[i];
-        c->nkeys = nkeys;
-        if (!(c->type = calloc(nkeys ? nkeys : 1, 1)) ||
-            !(c->val = malloc((nkeys ? nkeys : 1) * sizeof *c->val))) {
-            rc = cvs__err(CVS_ENOMEM, "out of memory for a metadata column of %zu keys", nkeys);
-            goto out;
-        }
-        all_plain &= plain_name(c->name, c->name_len);
-        if (base && hash_ready && (olds[i] = cache_find(base, c->name, c->name_len))) {
-            compact[i] = olds[i]->dict.n > 2 * olds[i]->nstr + DICT_SLACK;
-            if (!compact[i] && (rc = sdict_copy(&c->dict, &olds[i]->dict)))
-                goto out;
-        }
-    }
-    if ((mrc = mdb_cursor_open(t->txn, db->dbi_attrs, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
-        goto out;
-    }
-    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
-         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
-        uint64_t key, h = 0;
-        json_error_t err;
-        int same, parse = 0, wanted = !all_plain;
-        if (k.mv_size != 8) {
-            rc = cvs__err(CVS_ECORRUPT, "attrs: key of %zu bytes; run cvstore check", k.mv_size);
-            goto out;
-        }
-        key = cvs__get_u64(k.mv_data);
-        if (key >= nkeys) {
-            rc = cvs__err(CVS_ECORRUPT, "attrs: key %llu has no record; run cvstore check",
-                          (unsigned long long)key);
-            goto out;
-        }
-        if (hash_ready)
-            hash[key] = h = attrs_hash(v.mv_data, v.mv_size);
-        same = base && base->hash && key < base->nkeys && base->hash[key] == h && h != 0;
-        for (size_t i = 0; i < n; i++) {
-            if (same && olds[i]) {
-                cols[i]->type[key] = olds[i]->type[key];
-                if (compact[i] && olds[i]->type[key] == V_STR) {
-                    const fstr *o = &olds[i]->dict.v[olds[i]->val[key].s];
-                    if ((rc = sdict_intern(&cols[i]->dict, o->s, o->len, &cols[i]->val[key].s)))
-                        goto out;
-                } else {
-                    cols[i]->val[key] = olds[i]->val[key];
-                }
-                cols[i]->nstr += olds[i]->type[key] == V_STR;
-            } else {
-                parse = 1;
-                if (!wanted)
-                    wanted = has_quoted(v.mv_data, v.mv_size, cols[i]->name, cols[i]->name_len);
-            }
-        }
-        if (!parse || !wanted)
-            continue;
-        if (!(obj = json_loadb(v.mv_data, v.mv_size, 0, &err)) || !json_is_object(obj)) {
-            rc = cvs__err(CVS_ECORRUPT, "attrs: key %llu: not a JSON object; run cvstore check",
-                          (unsigned long long)key);
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            fcol *c = cols[i];
-            const char *s = NULL;
-            size_t len = 0;
-            double d = 0;
-            int type;
-            if (same && olds[i])
-                continue;
-            type = classify(json_object_getn(obj, c->name, c->name_len), &d, &s, &len);
-            c->type[key] = (uint8_t)type;
-            if (type == V_NUM)
-                c->val[key].d = d;
-            else if (type == V_STR && (rc = sdict_intern(&c->dict, s, len, &c->val[key].s)))
-                goto out;
-            c->nstr += type == V_STR;
-        }
-        json_decref(obj);
-        obj = NULL;
-    }
-    if (mrc != MDB_NOTFOUND)
-        rc = cvs__err_lmdb(mrc, "reading metadata");
-out:
-    cvs__scan_free(&scan);
-    json_decref(obj);
-    if (cur)
-        mdb_cursor_close(cur);
-    free(olds);
-    free(compact);
-    return rc;
-}
-
-static fcol *cache_find(const struct cvs_fcache *fc, const char *name, size_t len)
-{
-    for (size_t i = 0; fc && i < fc->ncols; i++)
-        if (fc->cols[i]->name_len == len && !memcmp(fc->cols[i]->name, name, len))
-            return fc->cols[i];
-    return NULL;
-}
-
-/* Drops one reference to fc; call with filter_mu held.  The last one drops
- * fc's column references, freeing columns left without users (cheap: a
- * few free() calls). */
-static void cache_release_locked(struct cvs_fcache *fc)
-{
-    if (!fc || --fc->refs > 0)
-        return;
-    for (size_t i = 0; i < fc->ncols; i++)
-        if (--fc->cols[i]->refs == 0)
-            col_free(fc->cols[i]);
-    free(fc->cols);
-    free(fc->hash);
-    free(fc);
-}
-
-void cvs__filter_cache_drop(cvs_db *db)
-{
-    pthread_mutex_lock(&db->filter_mu);
-    cache_release_locked(db->fcache);
-    db->fcache = NULL;
-    pthread_mutex_unlock(&db->filter_mu);
-}
-
-/* Releases the per-term column references taken by cols_get. */
-static void cols_release(cvs_db *db, fcol **tc, size_t n)
-{
-    if (!tc)
-        return;
-    pthread_mutex_lock(&db->filter_mu);
-    for (size_t i = 0; i < n; i++)
-        if (tc[i] && --tc[i]->refs == 0)
-            col_free(tc[i]);
-    pthread_mutex_unlock(&db->filter_mu);
-}
-
-/* Appends a new, empty column named name to fresh unless one is there. */
-static int fresh_add(fcol **fresh, size_t *n, const char *name, size_t len)
-{
-    for (size_t j = 0; j < *n; j++)
-        if (fresh[j]->name_len == len && !memcmp(fresh[j]->name, name, len))
-            return CVS_OK;
-    if (!(fresh[*n] = calloc(1, sizeof **fresh)))
-        return cvs__err(CVS_ENOMEM, "out of memory");
-    if (!(fresh[*n]->name = malloc(len + 1))) {
-        free(fresh[*n]);
-        fresh[*n] = NULL;
-        return cvs__err(CVS_ENOMEM, "out of memory");
-    }
-    memcpy(fresh[*n]->name, name, len);
-    fresh[*n]->name[len] = '\0';
-    fresh[(*n)++]->name_len = len;
-    return CVS_OK;
-}
-
-/* Fills tc[i] with the column of term i (one reference each), from the
- * cache when it holds them for this snapshot, building and caching the
- * others.  When the cache holds an older snapshot, its columns are carried
- * over too, re-parsing only the records whose metadata changed. */
-static int cols_get(cvs_txn *t, const cvs_filter *f, size_t nkeys, fcol **tc)
-{
-    cvs_db *db = t->db;
-    size_t id = mdb_txn_id(t->txn), nnew = 0;
-    struct cvs_fcache *base = NULL;
-    fcol **fresh = NULL;
-    uint64_t *hash = NULL;
-    int rc = CVS_OK;
-
-    pthread_once(&hash_once, hash_init);
-    pthread_mutex_lock(&db->filter_mu);
-    if (db->fcache && db->fcache->txnid == id) {
-        for (size_t i = 0; i < f->nterms; i++)
-            if ((tc[i] = cache_find(db->fcache, f->terms[i].field, f->terms[i].field_len)))
-                tc[i]->refs++;
-    } else if (db->fcache && db->fcache->txnid < id) {
-        base = db->fcache;
-        base->refs++;
-    }
-    pthread_mutex_unlock(&db->filter_mu);
-
-    /* The distinct fields still missing, built outside the lock: two
-     * threads may both build one; the first to publish it wins the slot
-     * and the other's copy lives for its own evaluation only. */
-    if (!(fresh = calloc(f->nterms + (base ? base->ncols : 0) + 1, sizeof *fresh)))
-        return cvs__err(CVS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < f->nterms; i++)
-        if (!tc[i] && (rc = fresh_add(fresh, &nnew, f->terms[i].field, f->terms[i].field_len)))
-            goto out;
-    if (nnew == 0)
-        goto out;
-    for (size_t i = 0; base && i < base->ncols && nnew < FCACHE_MAX_COLS; i++)
-        if ((rc = fresh_add(fresh, &nnew, base->cols[i]->name, base->cols[i]->name_len)))
-            goto out;
-    if (!(hash = calloc(nkeys ? nkeys : 1, sizeof *hash))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu metadata hashes", nkeys);
-        goto out;
-    }
-    if ((rc = cols_build(t, nkeys, fresh, nnew, base, hash)))
-        goto out;
-
-    pthread_mutex_lock(&db->filter_mu);
-    if (!db->fcache || db->fcache->txnid < id) {
-        struct cvs_fcache *fc = calloc(1, sizeof *fc);
-        if (fc) { /* not caching is no failure */
-            fc->txnid = id;
-            fc->nkeys = nkeys;
-            if (hash_ready) { /* else no refresh: the next snapshot parses */
-                fc->hash = hash;
-                hash = NULL;
-            }
-            fc->refs = 1;
-            cache_release_locked(db->fcache);
-            db->fcache = fc;
-        }
-    }
-    for (size_t j = 0; j < nnew; j++) {
-        struct cvs_fcache *fc = db->fcache;
-        fcol *c = fresh[j];
-        if (fc && fc->txnid == id && fc->ncols < FCACHE_MAX_COLS &&
-            !cache_find(fc, c->name, c->name_len)) {
-            fcol **cols = realloc(fc->cols, (fc->ncols + 1) * sizeof *cols);
-            if (cols) {
-                fc->cols = cols;
-                cols[fc->ncols++] = c;
-                c->refs++;
-            }
-        }
-        for (size_t i = 0; i < f->nterms; i++)
-            if (!tc[i] && f->terms[i].field_len == c->name_len &&
-                !memcmp(f->terms[i].field, c->name, c->name_len)) {
-                tc[i] = c;
-                c->refs++;
-            }
-        if (c->refs)
-            fresh[j] = NULL; /* owned by its references now */
-    }
-    pthread_mutex_unlock(&db->filter_mu);
-out:
-    if (base) {
-        pthread_mutex_lock(&db->filter_mu);
-        cache_release_locked(base);
-        pthread_mutex_unlock(&db->filter_mu);
-    }
-    for (size_t j = 0; j < nnew; j++)
-        col_free(fresh[j]);
-    free(fresh);
-    free(hash);
-    return rc;
-}
-
 /* Clears the bits of keys whose column value fails term t. */
-static int apply_col(const fterm *t, const fcol *c, uint64_t *b, size_t nw)
+static int apply_col(const fterm *t, const cvs__fcol *c, uint64_t *b, size_t nw)
 {
     uint8_t *want = NULL; /* by string code, for IN terms on strings */
     if (t->kind == T_IN && t->nstrs && c->dict.n) {
         if (!(want = calloc(c->dict.n, 1)))
             return cvs__err(CVS_ENOMEM, "out of memory");
         for (size_t i = 0; i < t->nstrs; i++) {
-            uint32_t code = sdict_find(&c->dict, t->strs[i].s, t->strs[i].len);
+            uint32_t code = cvs__sdict_find(&c->dict, t->strs[i].s, t->strs[i].len);
             if (code != UINT32_MAX)
                 want[code] = 1;
         }
@@ -958,12 +432,12 @@ static int apply_col(const fterm *t, const fcol *c, uint64_t *b, size_t nw)
             m &= m - 1;
             if (key < c->nkeys) {
                 switch (c->type[key]) {
-                case V_STR: ok = t->kind == T_IN && want && want[c->val[key].s]; break;
-                case V_NUM:
+                case CVS__V_STR: ok = t->kind == T_IN && want && want[c->val[key].s]; break;
+                case CVS__V_NUM:
                     ok = t->kind == T_RANGE ? range_ok(t, c->val[key].d) : num_in(t, c->val[key].d);
                     break;
-                case V_TRUE: ok = t->kind == T_IN && t->want_true; break;
-                case V_FALSE: ok = t->kind == T_IN && t->want_false; break;
+                case CVS__V_TRUE: ok = t->kind == T_IN && t->want_true; break;
+                case CVS__V_FALSE: ok = t->kind == T_IN && t->want_false; break;
                 default: break;
                 }
             }
@@ -976,7 +450,7 @@ static int apply_col(const fterm *t, const fcol *c, uint64_t *b, size_t nw)
     return CVS_OK;
 }
 
-/* Deviation 4: checks the few records left by $ids against their JSON. */
+/* Deviation 2: checks the few records left by $ids against their JSON. */
 static int apply_perrec(cvs_txn *t, const cvs_filter *f, uint64_t *b, size_t nw)
 {
     json_t *obj = NULL;
@@ -1090,7 +564,8 @@ int cvs__filter_eval(cvs_txn *t, const cvs_filter *f, uint64_t **bits, size_t *n
                      uint64_t *nmatch)
 {
     uint64_t *b = NULL, cnt = 0;
-    fcol **tc = NULL;
+    cvs__fcol **tc = NULL;
+    cvs__fstr *fields = NULL;
     size_t nkeys, nw;
     int rc;
 
@@ -1122,11 +597,14 @@ int cvs__filter_eval(cvs_txn *t, const cvs_filter *f, uint64_t **bits, size_t *n
         if (f->has_ids && left <= PERREC_MAX) {
             rc = apply_perrec(t, f, b, nw);
         } else {
-            if (!(tc = calloc(f->nterms, sizeof *tc))) {
+            if (!(tc = calloc(f->nterms, sizeof *tc)) ||
+                !(fields = malloc(f->nterms * sizeof *fields))) {
                 rc = cvs__err(CVS_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((rc = cols_get(t, f, nkeys, tc)))
+            for (size_t i = 0; i < f->nterms; i++)
+                fields[i] = (cvs__fstr){f->terms[i].field, f->terms[i].field_len};
+            if ((rc = cvs__colcache_get(t, nkeys, fields, f->nterms, tc)))
                 goto out;
             for (size_t i = 0; i < f->nterms && !rc; i++)
                 rc = apply_col(&f->terms[i], tc[i], b, nw);
@@ -1142,20 +620,9 @@ int cvs__filter_eval(cvs_txn *t, const cvs_filter *f, uint64_t **bits, size_t *n
     b = NULL;
 out:
     if (tc)
-        cols_release(t->db, tc, f->nterms);
+        cvs__colcache_release(t->db, tc, f->nterms);
     free(tc);
+    free(fields);
     free(b);
     return rc;
-}
-
-/* ==== Testing ==== */
-
-size_t cvs__filter_cache_strings(cvs_db *db)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&db->filter_mu);
-    for (size_t i = 0; db->fcache && i < db->fcache->ncols; i++)
-        n += db->fcache->cols[i]->dict.n;
-    pthread_mutex_unlock(&db->filter_mu);
-    return n;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/colcache.h" /* cvs__filter_cache_drop, for db.c */
 #include "store/db.h"
 
 /* Evaluates f in t's snapshot.  On success:
@@ -19,10 +20,11 @@
  *           NULL on success, and freed by the caller with free().
  *   *nwords its length in 64-bit words (0 for an empty store).
  *   *nmatch the number of bits set.
- * Field predicates read per-snapshot columns cached in db->fcache (built by
- * parsing every record's metadata once per snapshot and field, then shared
- * by all later evaluations of that snapshot); $ids resolves through the ids
- * database without a scan.  On failure *bits is NULL. */
+ * Field predicates read per-snapshot columns of the column cache
+ * (store/colcache.h: built by parsing every record's metadata once per
+ * snapshot and field, then shared by all later evaluations of that
+ * snapshot); $ids resolves through the ids database without a scan.  On
+ * failure *bits is NULL. */
 int cvs__filter_eval(cvs_txn *t, const cvs_filter *f, uint64_t **bits, size_t *nwords,
                      uint64_t *nmatch);
 
@@ -32,11 +34,5 @@ static inline int cvs__bit_test(const uint64_t *bits, size_t nwords, int64_t key
     uint64_t k = (uint64_t)key;
     return key >= 0 && (k >> 6) < nwords && ((bits[k >> 6] >> (k & 63)) & 1u);
 }
-
-/* Drops the column cache (on close). */
-void cvs__filter_cache_drop(cvs_db *db);
-
-/* Testing: the strings held by the dictionaries of the cached columns. */
-size_t cvs__filter_cache_strings(cvs_db *db);
 
 #endif

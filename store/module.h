@@ -113,6 +113,10 @@ int cvs__chk_walk(cvs__chk *c, MDB_dbi dbi, const char *name, cvs__chk_fn fn, vo
 void cvs__chk_orphan(cvs__chk *c, const MDB_val *k, const char *name);
 /* The number of records in the snapshot. */
 uint64_t cvs__chk_nrecs(cvs__chk *c);
+/* Values that failed authentication so far (encrypted store): a check
+ * that re-reads values beyond its own walk skips that part when nonzero
+ * (cvs_check then says what was not checked). */
+uint64_t cvs__chk_failed_values(cvs__chk *c);
 
 /* ==== The table ==== */
 

@@ -201,7 +201,7 @@ static int validate(cvs_db *db, put_arg *a)
 
 static int read_next_key(cvs_db *db, MDB_txn *txn, uint64_t *nk)
 {
-    MDB_val k = {8, "next_key"}, v;
+    MDB_val k = CVS__MKEY(CVS__META_NEXT_KEY), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     if (mrc)
         return cvs__err_lmdb(mrc, "reading next_key");
@@ -368,7 +368,7 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     put_arg *a = arg;
     uint64_t next_key;
     int64_t now = cvs__now_us();
-    MDB_val k = {8, "next_key"}, v = {8, &next_key};
+    MDB_val k = CVS__MKEY(CVS__META_NEXT_KEY), v = {8, &next_key};
     int rc, mrc;
 
     a->inserted = a->updated = 0;

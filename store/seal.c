@@ -132,8 +132,7 @@ static unsigned classify(const cvs_db *db, MDB_dbi dbi, const char **name)
 
 static int meta_plain(const MDB_val *k)
 {
-    return (k->mv_size == 6 && !memcmp(k->mv_data, "header", 6)) ||
-           (k->mv_size == 5 && !memcmp(k->mv_data, "crypt", 5));
+    return CVS__MKEY_IS(k, CVS__META_HEADER) || CVS__MKEY_IS(k, CVS__META_CRYPT);
 }
 
 static int sealed(unsigned how, const MDB_val *k)
@@ -761,7 +760,7 @@ int cvs__crypt_create(cvs_db *db, const char *pass, size_t len)
     return derive(db, pass, len);
 }
 
-static const MDB_val crypt_key = {5, "crypt"};
+static const MDB_val crypt_key = CVS__MKEY(CVS__META_CRYPT);
 
 int cvs__crypt_write_meta(cvs_db *db, MDB_txn *txn)
 {

@@ -8,8 +8,11 @@
  * against byte orders written out by hand.
  */
 #include <criterion/criterion.h>
+#include <lmdb.h>
 #include <stdint.h>
 
+#include "core/bytes.h"
+#include "core/err.h"
 #include "core/rng.h"
 
 /* ==== PRNG ==== */
@@ -34,4 +37,51 @@ Test(rng, below_stays_in_range_and_is_seeded)
     }
     cr_assert_eq(seen, 0x1f, "every value of [0, 5) comes up in 1000 draws");
     cr_assert_eq(cvs__rng_below(&a, 1), 0);
+}
+
+/* ==== Byte helpers ==== */
+
+Test(bytes, little_endian_on_any_host)
+{
+    unsigned char b[8];
+    static const unsigned char w16[2] = {0x34, 0x12};
+    static const unsigned char w32[4] = {0x78, 0x56, 0x34, 0x12};
+    static const unsigned char w64[8] = {0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01};
+    cvs__put_u16(b, 0x1234);
+    cr_assert_arr_eq(b, w16, 2);
+    cvs__put_u32(b, 0x12345678u);
+    cr_assert_arr_eq(b, w32, 4);
+    cvs__put_u64(b, 0x0123456789abcdefull);
+    cr_assert_arr_eq(b, w64, 8);
+    cr_assert_eq(cvs__get_u16(w16), 0x1234);
+    cr_assert_eq(cvs__get_u32(w32), 0x12345678u);
+    cr_assert_eq(cvs__get_u64(w64), 0x0123456789abcdefull);
+    /* Unaligned, and the top bit of every byte survives. */
+    unsigned char u[9] = {0};
+    cvs__put_u64(u + 1, 0xff80ff80ff80ff80ull);
+    cr_assert_eq(cvs__get_u64(u + 1), 0xff80ff80ff80ff80ull);
+    cr_assert_eq(cvs__get_u32(u + 1), 0xff80ff80u);
+    cr_assert_eq(u[0], 0);
+}
+
+/* ==== Private return codes ==== */
+
+Test(err, private_codes_are_distinct_and_clear_of_others)
+{
+    static const int priv[] = {CVS__MAPFULL, CVS__EAUTH, CVS__EDAMAGED, CVS__RELOAD};
+    static const int pub[] = {CVS_NOTFOUND, CVS_EINVAL,  CVS_ENOMEM,    CVS_EIO,   CVS_EFORMAT,
+                              CVS_EVERSION, CVS_EDIM,    CVS_EINPUT,    CVS_EEXIST, CVS_ECORRUPT,
+                              CVS_ELMDB,    CVS_EFAISS,  CVS_ERDONLY,   CVS_EINTERNAL, CVS_EBUSY,
+                              CVS_EKEY};
+    const size_t np = sizeof priv / sizeof priv[0], nq = sizeof pub / sizeof pub[0];
+    for (size_t i = 0; i < np; i++) {
+        cr_assert_lt(priv[i], 0);
+        for (size_t j = i + 1; j < np; j++)
+            cr_assert_neq(priv[i], priv[j], "private codes %zu and %zu collide", i, j);
+        for (size_t j = 0; j < nq; j++)
+            cr_assert_neq(priv[i], pub[j], "private code %d is a public one", priv[i]);
+        cr_assert(priv[i] < MDB_KEYEXIST || priv[i] > MDB_LAST_ERRCODE,
+                  "private code %d is in LMDB's range", priv[i]);
+        cr_assert_str_eq(cvs_strerror(priv[i]), "unknown error");
+    }
 }

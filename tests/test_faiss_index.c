@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "store/db.h"
 #include "tests/testutil.h"
 
 #define D 16
@@ -388,4 +389,102 @@ Test(faiss_index, dirty_set_stays_bounded_under_churn, .fini = teardown, .timeou
     free(ids);
     free(p);
     free(len);
+}
+
+/* ==== cvstore check, invariant 11 (docs/FORMAT.md) ==== */
+
+typedef struct raw_op {
+    MDB_val k, v;
+    int del;
+} raw_op;
+
+static int raw_meta_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    raw_op *r = arg;
+    return (r->del ? mdb_del(txn, d->dbi_meta, &r->k, NULL)
+                   : mdb_put(txn, d->dbi_meta, &r->k, &r->v, 0)) ? CVS_EIO : CVS_OK;
+}
+
+/* Reads meta value name into a malloc'd copy. */
+static unsigned char *meta_copy(const void *name, size_t nlen, size_t *len)
+{
+    MDB_txn *rt;
+    MDB_val k = {nlen, (void *)name}, v;
+    unsigned char *b;
+    cr_assert_eq(cvs__read_begin(db, &rt), 0);
+    cr_assert_eq(mdb_get(rt, db->dbi_meta, &k, &v), 0);
+    b = malloc(v.mv_size);
+    memcpy(b, v.mv_data, v.mv_size);
+    *len = v.mv_size;
+    cvs__read_end(db, rt);
+    return b;
+}
+
+static void mark_key(unsigned char kb[14], int64_t key)
+{
+    memcpy(kb, "fidx/d", 6);
+    for (int i = 0; i < 8; i++)
+        kb[6 + i] = (unsigned char)((uint64_t)key >> (56 - 8 * i));
+}
+
+/* Writes after a build keep the FAISS invariant; each damage breaks it
+ * alone and is reported once: a live record neither indexed nor marked
+ * dirty, an indexed record deleted without a mark, a blob that does not
+ * load, chunks left without fidx_spec. */
+Test(faiss_index, check_reports_invariant_11, .fini = teardown, .timeout = 120)
+{
+    float extra[D];
+    unsigned char kb[14], *chunk, *spec;
+    size_t clen, slen;
+    raw_op r;
+
+    setup_metric(CVS_METRIC_L2, "faiss:HNSW8");
+    cr_assert_eq(problems(), 0);
+    /* A put, an update and a delete after the build: marked, still clean. */
+    tu_randvecs(extra, D, 99);
+    put_range(N, N + 1, extra);
+    put_range(7, 8, extra);
+    int64_t k9 = key_of("r9");
+    cr_assert_eq(cvs_delete(db, (const char *[]){"r9"}, (size_t[]){2}, 1, NULL), 0);
+    cr_assert_eq(problems(), 0);
+
+    /* The new record loses its mark: searches would miss it. */
+    mark_key(kb, key_of("r3000"));
+    r = (raw_op){{14, kb}, {0, NULL}, 1};
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 1);
+
+    /* An indexed record deleted without a mark: searches would return it. */
+    mark_key(kb, k9);
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 2);
+    put_range(N, N + 1, extra); /* marks r3000 again */
+    cr_assert_eq(problems(), 1);
+    {
+        uint64_t one = 1; /* restore r9's mark: any epoch up to fidx_epoch */
+        r = (raw_op){{14, kb}, {8, &one}, 0};
+        cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    }
+    cr_assert_eq(problems(), 0);
+
+    /* A damaged blob (its magic). */
+    chunk = meta_copy("fidx/c\0\0\0\0", 10, &clen);
+    chunk[0] ^= 0xff;
+    r = (raw_op){{10, "fidx/c\0\0\0\0"}, {clen, chunk}, 0};
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 1);
+    chunk[0] ^= 0xff;
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 0);
+
+    /* The chunks without fidx_spec. */
+    spec = meta_copy("fidx_spec", 9, &slen);
+    r = (raw_op){{9, "fidx_spec"}, {0, NULL}, 1};
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 1);
+    r = (raw_op){{9, "fidx_spec"}, {slen, spec}, 0};
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 0);
+    free(chunk);
+    free(spec);
 }

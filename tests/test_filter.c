@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "index/ivf.h"
+#include "index/search.h"
+#include "store/colcache.h"
 #include "store/db.h"
 #include "store/filter.h"
 #include "tests/testutil.h"
@@ -587,6 +589,46 @@ Test(filter, churn_keeps_dictionary_bounded)
     cvs_db_close(db);
     tu_rmrf(dir);
     free(dir);
+}
+
+/* ==== The column cache ==== */
+
+/* store/colcache.h on its own: the column of a field decodes every
+ * record's value (type, number or interned string), and a second request in
+ * the same snapshot gets the cached column itself, not a rebuilt one. */
+Test(filter, colcache_columns_decode_and_are_shared)
+{
+    char *dir;
+    cvs_db *db = make_store(&dir, CVS_RAW_F32);
+    cvs_txn *t;
+    cvs__fstr fields[2] = {{"lang", 4}, {"year", 4}};
+    cvs__fcol *a[2] = {NULL, NULL}, *b[2] = {NULL, NULL};
+    size_t nkeys = 0;
+    for (size_t i = 0; i < N; i++)
+        nkeys = (size_t)keys[i] + 1 > nkeys ? (size_t)keys[i] + 1 : nkeys;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs__colcache_get(t, nkeys, fields, 2, a), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__colcache_get(t, nkeys, fields, 1, b), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(b[0], a[0], "the snapshot's cached column");
+    cr_assert_eq(a[0]->nkeys, nkeys);
+    for (size_t i = 0; i < N; i++) {
+        size_t k = (size_t)keys[i];
+        if (!R[i].has_meta || R[i].lang == 3) {
+            cr_assert_eq(a[0]->type[k], CVS__V_ABSENT, "r%zu", i);
+            continue;
+        }
+        cr_assert_eq(a[0]->type[k], CVS__V_STR, "r%zu", i);
+        cr_assert_eq(a[0]->val[k].s, cvs__sdict_find(&a[0]->dict, langs[R[i].lang], 2));
+        cr_assert_eq(a[1]->type[k], R[i].year_str ? CVS__V_STR : CVS__V_NUM, "r%zu", i);
+        if (!R[i].year_str)
+            cr_assert_eq(a[1]->val[k].d, (double)R[i].year, "r%zu", i);
+    }
+    cr_assert_eq(a[0]->dict.n, 3, "en, fr, de");
+    cr_assert_eq(cvs__sdict_find(&a[0]->dict, "es", 2), UINT32_MAX);
+    cvs__colcache_release(db, a, 2);
+    cvs__colcache_release(db, b, 1);
+    cvs_txn_end(t);
+    drop_store(db, dir);
 }
 
 /* ==== Search ==== */

@@ -15,6 +15,7 @@
 
 #include "cvstore.h"
 #include "index/ivf.h"
+#include "index/search.h"
 #include "tests/testutil.h"
 
 /* ==== SIFT10K ==== */
@@ -1063,4 +1064,86 @@ Test(ivf, log_stays_bounded_over_delete_and_reimport_cycles, .init = make_store,
     free(ids);
     free(p);
     free(len);
+}
+
+/* ==== cvstore check, invariant 9 (docs/FORMAT.md) ==== */
+
+static int raw_del_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    raw_put *r = arg;
+    (void)d;
+    return mdb_del(txn, r->dbi, &r->k, NULL) ? CVS_EIO : CVS_OK;
+}
+
+static uint64_t check_problems(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0, "%s", cvs_errmsg(db));
+    return p;
+}
+
+/* Each damage breaks invariant 9 alone and is reported once: an index
+ * built for another codec generation, a log entry beyond ivf_seq, one
+ * that is neither an add nor a delete, and a log left without an index.
+ * The clean store, before and after each repair, reports nothing. */
+Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .timeout = 120)
+{
+    MDB_txn *rt;
+    MDB_val k = {3, "ivf"}, v, sk = {7, "ivf_seq"}, sv;
+    unsigned char *blob, entry[CVS_IVF_LOG_FIXED] = {0};
+    size_t len;
+    uint64_t seq, bad_seq;
+    raw_put r;
+
+    cr_assert_eq(check_problems(), 0);
+    cr_assert_eq(cvs__read_begin(db, &rt), 0);
+    cr_assert_eq(mdb_get(rt, db->dbi_meta, &k, &v), 0);
+    len = v.mv_size;
+    blob = malloc(len);
+    memcpy(blob, v.mv_data, len);
+    seq = mdb_get(rt, db->dbi_meta, &sk, &sv) == 0 ? cvs__get_u64(sv.mv_data) : 0;
+    cvs__read_end(db, rt);
+
+    /* The index's generation is not the codec's. */
+    cvs__put_u64(blob + 24, cvs__get_u64(blob + 24) + 1);
+    r = (raw_put){db->dbi_meta, {3, "ivf"}, {len, blob}};
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(check_problems(), 1);
+    cvs__put_u64(blob + 24, cvs__get_u64(blob + 24) - 1);
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(check_problems(), 0);
+
+    /* A well-formed delete entry numbered beyond ivf_seq. */
+    bad_seq = seq + 2;
+    cvs__put_u64(entry, 1);
+    entry[20] = CVS_IVF_OP_DEL;
+    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(check_problems(), 1);
+    cr_assert_eq(cvs__write(db, raw_del_fn, &r), 0);
+    cr_assert_eq(check_problems(), 0);
+
+    /* An entry within ivf_seq with an unknown op. */
+    bad_seq = seq;
+    entry[20] = 9;
+    if (seq == 0) { /* no write since the build: make room under ivf_seq */
+        seq = bad_seq = 1;
+        r = (raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
+        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        cr_assert_eq(check_problems(), 0);
+    }
+    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(check_problems(), 1);
+
+    /* A build without an index removes meta/ivf and empties the log; a
+     * log entry written after that has no index to belong to. */
+    cvs_build_opts bo = {0};
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(check_problems(), 0);
+    entry[20] = CVS_IVF_OP_DEL;
+    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(check_problems(), 1);
+    free(blob);
 }

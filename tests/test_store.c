@@ -567,3 +567,46 @@ Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
     cr_assert_eq(rc, CVS_ECORRUPT, "relink: rc %d: %s", rc, cvs_errmsg(db));
     cr_assert(strstr(cvs_errmsg(db), "store is damaged"), "%s", cvs_errmsg(db));
 }
+
+/* The meta key names of store/meta_keys.h are on-disk bytes: each must be
+ * the name docs/FORMAT.md gives, with the compiler's length and no NUL. */
+Test(store, meta_keys_are_the_documented_names)
+{
+    static const struct {
+        MDB_val k;
+        const char *doc;
+    } keys[] = {
+        {CVS__MKEY(CVS__META_HEADER), "header"},
+        {CVS__MKEY(CVS__META_CRYPT), "crypt"},
+        {CVS__MKEY(CVS__META_NEXT_KEY), "next_key"},
+        {CVS__MKEY(CVS__META_CODEC), "codec"},
+        {CVS__MKEY(CVS__META_CODEC_GEN), "codec_gen"},
+        {CVS__MKEY(CVS__META_IVF), "ivf"},
+        {CVS__MKEY(CVS__META_IVF_SEQ), "ivf_seq"},
+        {CVS__MKEY(CVS__META_IVF_DEFAULTS), "ivf_defaults"},
+        {CVS__MKEY(CVS__META_FIDX_SPEC), "fidx_spec"},
+        {CVS__MKEY(CVS__META_FIDX_GEN), "fidx_gen"},
+        {CVS__MKEY(CVS__META_FIDX_EPOCH), "fidx_epoch"},
+        {CVS__MKEY(CVS__META_FIDX_NEXT), "fidx_next"},
+        {CVS__MKEY(CVS__META_FIDX_NCHUNKS), "fidx_nchunks"},
+        {CVS__MKEY(CVS__META_FIDX_PARAM), "fidx_param"},
+        {CVS__MKEY(CVS__META_FIDX_CHUNK), "fidx/c"},
+        {CVS__MKEY(CVS__META_FIDX_DIRTY), "fidx/d"},
+        {CVS__MKEY(CVS__META_BM25), "bm25"},
+        {CVS__MKEY(CVS__META_KNN), "knn"},
+        {CVS__MKEY(CVS__META_EMBEDDER), "embedder"},
+        {CVS__MKEY(CVS__META_EMBED_URL), "embed_url"},
+        {CVS__MKEY(CVS__META_SIF), "sif"},
+        {CVS__MKEY(CVS__META_GLOVE_WORDS), "glove_words"},
+        {CVS__MKEY(CVS__META_GLOVE_VECS), "glove_vecs"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t n = strlen(keys[i].doc);
+        cr_assert_eq(keys[i].k.mv_size, n, "%s", keys[i].doc);
+        cr_assert(!memcmp(keys[i].k.mv_data, keys[i].doc, n), "%s", keys[i].doc);
+        cr_assert(CVS__MKEY_IS(&keys[i].k, CVS__META_HEADER) == !strcmp(keys[i].doc, "header"));
+        for (size_t j = 0; j < i; j++)
+            cr_assert(keys[j].k.mv_size != n || memcmp(keys[j].k.mv_data, keys[i].doc, n),
+                      "%s twice", keys[i].doc);
+    }
+}
