@@ -22,6 +22,7 @@
 #include "index/faiss_index.h"
 #include "index/flat.h"
 #include "query/text.h"
+#include "text/sentences.h"
 #include "store/db.h"
 #include "store/module.h"
 
@@ -30,6 +31,7 @@ static const cvs__module *const modules[] = {
     &cvs__codes_module, /* codec, codes, IVF lists */
     &cvs__faiss_module, /* FAISS index dirty marks */
     &cvs__text_module,  /* BM25 postings */
+    &cvs__sent_module,  /* sentence offsets */
     &cvs__graph_module, /* kNN graph, title map, mention links */
     &cvs__embed_module, /* the handle's embedder */
 };

@@ -9,7 +9,8 @@
  *          cosine data also opq,pq{B} with the ScaNN loss (anisotropic_eta
  *          = 4, "+aniso"), pca{B},sq8 where B <= dim, and rq{B} (residual
  *          quantizer, B code bytes; pca128,rq{B} on data of more than 128
- *          dimensions);
+ *          dimensions), and rabitq{b} with the most bits per dimension b
+ *          (1..8) whose code, factors included, fits in B bytes;
  *   FAISS  PQ{m}np, OPQ{m},PQ{m}np and PQ{2B}x4fs, built by index_factory
  *          through the C API.
  * and reports recall@10 of the exhaustive code scan alone and after
@@ -39,7 +40,16 @@
  *     wall time, or the thread's CPU time with --cpu-clock.
  *  4. Re-ranking is done here for both sides, identically: the 100
  *     candidates are re-scored by exact distance to the raw vectors and the
- *     best 10 kept.
+ *     best 10 kept.  For every method the recall after re-ranking only the
+ *     first R of the 100 (R = 1..100) is kept too, so that the re-rank
+ *     reads a method needs for a given recall can be read off.  RaBitQ
+ *     codecs are also re-ranked by their error bound, as the IVF index does
+ *     (index/ivf_search.c deviation 4): the 100 smallest lower bounds
+ *     est - 1.9 err, re-scored in that order until a lower bound exceeds the
+ *     10th best exact distance; the reads are counted per query.  The
+ *     summary then sets each RaBitQ codec beside every other method of the
+ *     same code size: the re-rank depth R it needs to reach the RaBitQ
+ *     codec's bound-re-ranked recall.
  *  5. Bytes per vector = code bytes + parameter bytes / n.  Ours come from
  *     cvs__codec_param_bytes; FAISS's from the size of the trained, empty
  *     index written by write_index (a few header bytes included).
@@ -125,6 +135,9 @@ typedef struct result {
     int faiss;
     size_t size;           /* nominal code bytes B */
     double bpv, r10, r10rr, train_s, encode_vps, scan_cps;
+    double r10_at[TOPK + 1]; /* recall@10 after re-ranking the first R */
+    int rbq;                 /* RaBitQ: bound re-ranking measured */
+    double r10b, reads_b;    /* its recall@10 and re-rank reads per query */
 } result;
 
 typedef struct results {
@@ -164,6 +177,26 @@ static int score(const dataset *ds, const int64_t *lab, result *r)
         n = cvs__heap_sort(&h);
         for (size_t j = n; j < RK; j++)
             best[q * RK + j] = -1;
+    }
+    /* Recall after re-ranking only the first R candidates, R = 1..TOPK. */
+    for (size_t q = 0; q < ds->nq; q++) {
+        const float *qv = ds->xq + q * ds->d;
+        int64_t hid[RK];
+        cvs_heap h;
+        cvs__heap_init(&h, RK, hd, hid);
+        for (size_t R = 1; R <= TOPK; R++) {
+            int64_t id = lab[q * TOPK + R - 1];
+            size_t hit = 0;
+            if (id >= 0 && (size_t)id < ds->nb)
+                cvs__heap_push(&h, exact_dist(ds, qv, (size_t)id), id);
+            for (size_t i = 0; i < h.n; i++)
+                for (size_t j = 0; j < RK; j++)
+                    if (h.id[i] == ds->gt[q * ds->gtk + j]) {
+                        hit++;
+                        break;
+                    }
+            r->r10_at[R] += (double)hit / RK / (double)ds->nq;
+        }
     }
     r->r10rr = recall10(ds, best, RK);
     free(best);
@@ -226,6 +259,53 @@ typedef struct run_ctx {
     uint64_t seed;
     const char *tmpdir;
 } run_ctx;
+
+/* RaBitQ re-ranked by its error bound (point 4 above): the TOPK smallest
+ * lower bounds, re-scored in increasing order until one exceeds the RK-th
+ * best exact distance.  Fills r10b and reads_b. */
+static int rbq_bound_rerank(const dataset *ds, const cvs_codec *codec, const uint8_t *codes,
+                            result *r)
+{
+    size_t k = ds->nb < TOPK ? ds->nb : TOPK;
+    float *qb = malloc(cvs__codec_rbq_query_floats(codec) * sizeof *qb);
+    float *est = malloc((ds->nb + 1) * sizeof *est), *err = malloc((ds->nb + 1) * sizeof *err);
+    int64_t *best = malloc(ds->nq * RK * sizeof *best), cid[TOPK];
+    float cd[TOPK], hd[RK];
+    double reads = 0;
+    int rc = CVS_OK;
+    if (!qb || !est || !err || !best) {
+        rc = CVS_ENOMEM;
+        goto out;
+    }
+    for (size_t q = 0; q < ds->nq; q++) {
+        const float *qv = ds->xq + q * ds->d;
+        cvs_heap h, h2;
+        size_t n, j;
+        if ((rc = cvs__codec_rbq_prepare(codec, qv, qb)))
+            goto out;
+        cvs__codec_rbq_estimate(codec, qb, codes, ds->nb, est, err);
+        cvs__heap_init(&h, k, cd, cid);
+        for (size_t i = 0; i < ds->nb; i++)
+            cvs__heap_push(&h, est[i] - CVS_RBQ_EPS0 * err[i], (int64_t)i);
+        n = cvs__heap_sort(&h);
+        cvs__heap_init(&h2, RK, hd, best + q * RK);
+        for (j = 0; j < n && !(h2.n == h2.k && cd[j] > h2.d[0]); j++)
+            cvs__heap_push(&h2, exact_dist(ds, qv, (size_t)cid[j]), cid[j]);
+        reads += (double)j;
+        n = cvs__heap_sort(&h2);
+        for (j = n; j < RK; j++)
+            best[q * RK + j] = -1;
+    }
+    r->r10b = recall10(ds, best, RK);
+    r->reads_b = ds->nq ? reads / (double)ds->nq : NAN;
+    r->rbq = 1;
+out:
+    free(qb);
+    free(est);
+    free(err);
+    free(best);
+    return rc;
+}
 
 static void train_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
@@ -373,6 +453,8 @@ static int run_cvs(const run_ctx *rc_, const char *spec, float eta, result *r, i
         goto out;
     r->scan_cps = (double)ds->nq * (double)ds->nb / scan_s;
     rc = score(ds, lab, r);
+    if (!rc && cvs__codec_rabitq_bits(codec))
+        rc = rbq_bound_rerank(ds, codec, codes, r);
 out:
     cvs__codec_free(codec);
     free(codes);
@@ -472,9 +554,9 @@ out:
 
 /* ==== Methods ==== */
 
-enum { F_PQ, F_PQX4, F_OPQ, F_ANISO, F_SQ8, F_RQ, F_FPQ, F_FOPQ, F_FFS, NFAM };
+enum { F_PQ, F_PQX4, F_OPQ, F_ANISO, F_SQ8, F_RQ, F_RBQ, F_FPQ, F_FOPQ, F_FFS, NFAM };
 static const char *const family_name[NFAM] = {
-    "cvs:pq", "cvs:pq-x4", "cvs:opq", "cvs:opq+aniso", "cvs:pca-sq8", "cvs:rq",
+    "cvs:pq", "cvs:pq-x4", "cvs:opq", "cvs:opq+aniso", "cvs:pca-sq8", "cvs:rq", "cvs:rabitq",
     "faiss:PQ", "faiss:OPQ", "faiss:PQx4fs"};
 
 /* --methods: comma-separated family names (case-insensitive), or "cvs" /
@@ -550,6 +632,19 @@ static void progress_line(const result *r)
             "encode %9.0f v/s  scan %6.1f Mc/s\n",
             r->dataset, r->method, r->bpv, r->r10, r->r10rr, r->train_s, r->encode_vps,
             r->scan_cps / 1e6);
+    if (r->rbq)
+        fprintf(stderr, "  [%s] %-28s bound re-rank: R@10 %.4f with %.1f reads/query\n",
+                r->dataset, r->method, r->r10b, r->reads_b);
+}
+
+/* Smallest re-rank depth R at which r reaches recall@10 target (0: not
+ * within TOPK). */
+static size_t depth_for(const result *r, double target)
+{
+    for (size_t R = 1; R <= TOPK; R++)
+        if (r->r10_at[R] >= target - 1e-9)
+            return R;
+    return 0;
 }
 
 /* One row: trains, encodes and scans spec (FAISS's when faiss), reporting
@@ -633,6 +728,17 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
                 if (B > ds->d)
                     continue;
                 snprintf(spec, sizeof spec, "pca%zu,sq8", B);
+            } else if (f == F_RBQ) {
+                /* The most bits per dimension whose code (bit planes of
+                 * the dimension rounded up to 8, and 12 bytes of factors)
+                 * fits in B bytes. */
+                size_t dp = (ds->d + 7) / 8 * 8, bits = B > 12 ? (B - 12) * 8 / dp : 0;
+                if (bits < 1) {
+                    fprintf(stderr, "  [%s] cvs:rabitq at %zu B: skipped (1 bit needs %zu B)\n",
+                            ds->name, B, dp / 8 + 12);
+                    continue;
+                }
+                snprintf(spec, sizeof spec, "rabitq%zu", bits > 8 ? (size_t)8 : bits);
             } else if (f == F_RQ) {
                 /* Every rq stage spans all dimensions, so its training and
                  * encoding cost grows with d; above RQ_PCA dimensions a PCA
@@ -818,6 +924,51 @@ static void print_summary(const results *rs, const options *o)
     printf("\n### head to head (codes-only recall@10; scan speed ratios per code, 1 thread)\n\n");
     bu_table_print(t);
     bu_table_free(t);
+
+    /* RaBitQ against every method of the same nominal size: re-rank reads
+     * per query at the RaBitQ codec's bound-re-ranked recall. */
+    {
+        const char *const h2[] = {"dataset", "bytes", "method", "B/vec", "R@10 codes",
+                                  "R@10 re-ranked", "reads/query", "at recall"};
+        bu_table *t2 = bu_table_new(8, h2);
+        int any = 0;
+        for (size_t i = 0; i < rs->n; i++) {
+            const result *rb = &rs->r[i];
+            if (!rb->rbq)
+                continue;
+            any = 1;
+            for (size_t j = 0; j < rs->n; j++) {
+                const result *r = &rs->r[j];
+                size_t R;
+                if (strcmp(r->dataset, rb->dataset) != 0 || r->size != rb->size)
+                    continue;
+                bu_table_row(t2);
+                bu_table_cell(t2, "%s", r->dataset);
+                bu_table_cell(t2, "%zu", r->size);
+                bu_table_cell(t2, "%s%s", r->method, r == rb ? " (bound)" : "");
+                bu_table_cell(t2, "%.2f", r->bpv);
+                bu_table_cell(t2, "%.4f", r->r10);
+                if (r == rb) {
+                    bu_table_cell(t2, "%.4f", r->r10b);
+                    bu_table_cell(t2, "%.1f", r->reads_b);
+                } else if ((R = depth_for(r, rb->r10b)) != 0) {
+                    bu_table_cell(t2, "%.4f", r->r10_at[R]);
+                    bu_table_cell(t2, "%zu", R);
+                } else {
+                    bu_table_cell(t2, "%.4f", r->r10_at[TOPK]);
+                    bu_table_cell(t2, ">%d", TOPK);
+                }
+                bu_table_cell(t2, "%.4f", rb->r10b);
+            }
+        }
+        if (any) {
+            printf("\n### RaBitQ: re-rank reads per query to reach the RaBitQ codec's recall@10 "
+                   "after re-ranking by its error bound (eps0 %.1f); other methods re-rank "
+                   "their first R candidates\n\n", (double)CVS_RBQ_EPS0);
+            bu_table_print(t2);
+        }
+        bu_table_free(t2);
+    }
 }
 
 /* ==== Command ==== */
@@ -829,17 +980,23 @@ static void usage(FILE *f)
         "                            [--methods LIST] [--nq N] [--skip-slow] [--seed S]\n"
         "                            [--csv PATH] [--plot PATH.svg | --no-plot]\n"
         "                            [--data-dir DIR] [--dir TMPDIR] [--cpu-clock]\n"
+        "                            [--max-base N]\n"
         "                            [--cvs-specs LIST]\n"
         "       cvstore-bench codecs --base F --query F [--gt F.ivecs] --metric l2|ip|cosine ...\n"
         "Codes-only and re-ranked recall@10, training time, encoding and single-thread\n"
         "scan throughput, and bytes per vector (codebooks included) of cvstore's codecs\n"
-        "and FAISS's PQ{m}np, OPQ{m},PQ{m}np and PQ{m}x4fs at equal code sizes.\n"
+        "and FAISS's PQ{m}np, OPQ{m},PQ{m}np and PQ{m}x4fs at equal code sizes; for\n"
+        "RaBitQ codecs also the re-rank reads its error bound needs, against the\n"
+        "re-rank depth each other method needs for the same recall.\n"
         "  --datasets LIST  of sift (SIFT10K), fashion (Fashion-MNIST), glove\n"
         "                   (GloVe-100-angular from scripts/fetch-glove.sh); default all\n"
         "  --sizes LIST     code bytes per vector (default 8,16,32,64)\n"
         "  --methods LIST   families: cvs:pq cvs:pq-x4 cvs:opq cvs:opq+aniso cvs:pca-sq8 cvs:rq\n"
-        "                   faiss:PQ faiss:OPQ faiss:PQx4fs, or cvs / faiss (default all)\n"
+        "                   cvs:rabitq faiss:PQ faiss:OPQ faiss:PQx4fs, or cvs / faiss\n"
+        "                   (default all); cvs:rabitq is rabitq{b}, b the most bits per\n"
+        "                   dimension that fit the size (factors included)\n"
         "  --nq N           first N queries (default 1000)\n"
+        "  --max-base N     first N base vectors only (ground truth recomputed)\n"
         "  --skip-slow      skip FAISS OPQ on dimensions > 256 (minutes to train)\n"
         "  --seed S         training sample and k-means seed (default 1)\n"
         "  --csv PATH       write the results as CSV\n"
@@ -884,13 +1041,13 @@ int bench_codecs(int argc, char **argv)
         {"base", required_argument, 0, 'b'}, {"query", required_argument, 0, 'q'},
         {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
         {"dir", required_argument, 0, 'd'}, {"cpu-clock", no_argument, 0, 'C'},
-        {"cvs-specs", required_argument, 0, 'x'},
+        {"cvs-specs", required_argument, 0, 'x'}, {"max-base", required_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.sizes = {8, 16, 32, 64}, .nsizes = 4, .seed = 1};
     const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
     const char *base = NULL, *query = NULL, *gt = NULL;
     cvs_metric metric = CVS_METRIC_L2;
-    size_t nq_max = 1000;
+    size_t nq_max = 1000, max_base = 0;
     int c, noplot = 0, ret = 2;
     char plotbuf[4200];
     dataset dsets[4];
@@ -917,6 +1074,7 @@ int bench_codecs(int argc, char **argv)
                 return 1;
             break;
         case 'n': nq_max = strtoul(optarg, NULL, 10); break;
+        case 'B': max_base = strtoul(optarg, NULL, 10); break;
         case 'S': o.skip_slow = 1; break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
         case 'c': csv = optarg; break;
@@ -976,6 +1134,11 @@ int bench_codecs(int argc, char **argv)
         char name[64];
         memcpy(name, ds->name, sizeof name);
         rc = bu_dataset_load(ds, datadir, base, query, gt, nq_max);
+        if (!rc && max_base && max_base < ds->nb) {
+            bu_dataset_truncate(ds, max_base);
+            snprintf(ds->name, sizeof ds->name, "%.40s-%zuk", name, max_base / 1000);
+            memcpy(name, ds->name, sizeof name);
+        }
         if (!rc && !ds->gt)
             rc = bu_dataset_exact_gt(ds, TOPK, o.tmpparent);
         if (!rc)
@@ -994,9 +1157,10 @@ int bench_codecs(int argc, char **argv)
     /* ---- report ---- */
     {
         const char *const hdr[] = {"dataset", "method", "bytes_per_vector", "recall10",
-                                   "recall10_rerank", "train_s", "encode_vps", "scan_cps"};
+                                   "recall10_rerank", "train_s", "encode_vps", "scan_cps",
+                                   "recall10_bound", "reads_bound"};
         double load = br_load();
-        t = bu_table_new(8, hdr);
+        t = bu_table_new(10, hdr);
         for (size_t i = 0; i < rs.n; i++) {
             const result *r = &rs.r[i];
             bu_table_row(t);
@@ -1008,6 +1172,13 @@ int bench_codecs(int argc, char **argv)
             bu_table_cell(t, "%.3f", r->train_s);
             bu_table_cell(t, "%.0f", r->encode_vps);
             bu_table_cell(t, "%.0f", r->scan_cps);
+            if (r->rbq) {
+                bu_table_cell(t, "%.4f", r->r10b);
+                bu_table_cell(t, "%.1f", r->reads_b);
+            } else {
+                bu_table_cell(t, "-");
+                bu_table_cell(t, "-");
+            }
         }
         printf("### codecs: recall@10 (codes only / re-ranked top %d), k-NN over the whole base\n\n"
                "Scans: 1 thread, top %d by heap, codes/s = queries x base / seconds.  Training "

@@ -64,6 +64,15 @@
  *   p50/p99  latency in ms: the whole cvs_txn_context call for the
  *            strategies; the ranking, record reads and fill for the
  *            baselines.  One thread; pin it with `taskset -c 0`.
+ * --unit passage,sentence runs each cvs_context method also (or only) with
+ * unit sentence (query/sentsel.c), as the method "NAME/sentence"; the
+ * sentence-level table then adds, per budget (by default 64, 128, 256,
+ * 512 for that table's purpose, see usage):
+ *   srec     supporting-sentence recall: the share of the gold sentences
+ *            (HotpotQA's gold_sentences, [corpus id, sentence index]) in
+ *            the context -- a passage item holds all its sentences, a
+ *            sentence item those it lists; over the questions that have
+ *            gold sentences, clean variant only (copies renumber them)
  * Output: the tables on stdout (every figure, then the issue's goals on
  * half B as differences), --csv and --json with the same rows, and
  * --per-question with one JSON line per question and method (id, half,
@@ -95,6 +104,9 @@ typedef struct question {
     char **answers;         /* normalized answer and aliases */
     size_t nans;
     int half;               /* 0 = A, 1 = B */
+    char **gs_id;           /* gold sentences: corpus id and index */
+    uint32_t *gs_idx;
+    size_t ngs;
 } question;
 
 typedef struct qset {
@@ -116,6 +128,10 @@ static void qset_free(qset *s)
         for (size_t a = 0; a < q->nans; a++)
             free(q->answers[a]);
         free(q->answers);
+        for (size_t g = 0; g < q->ngs; g++)
+            free(q->gs_id[g]);
+        free(q->gs_id);
+        free(q->gs_idx);
     }
     free(s->q);
     memset(s, 0, sizeof *s);
@@ -257,6 +273,22 @@ static int load_questions(const char *dir, size_t limit, qset *s)
                         add_answer(q, json_string_value(v));
             }
             s->has_answers |= q->nans > 0;
+            if (json_is_array(al = json_object_get(j, "gold_sentences"))) {
+                size_t k;
+                json_t *v;
+                char nb[32];
+                json_array_foreach(al, k, v) {
+                    json_t *pid = json_array_get(v, 0), *six = json_array_get(v, 1);
+                    if (!json_is_integer(six) || !(json_is_integer(pid) || json_is_string(pid)))
+                        continue;
+                    if (json_is_integer(pid))
+                        snprintf(nb, sizeof nb, "%" JSON_INTEGER_FORMAT, json_integer_value(pid));
+                    q->gs_id = xrealloc(q->gs_id, (q->ngs + 1) * sizeof *q->gs_id);
+                    q->gs_idx = xrealloc(q->gs_idx, (q->ngs + 1) * sizeof *q->gs_idx);
+                    q->gs_id[q->ngs] = xstrdup(json_is_integer(pid) ? nb : json_string_value(pid));
+                    q->gs_idx[q->ngs++] = (uint32_t)json_integer_value(six);
+                }
+            }
         }
         json_decref(j);
     }
@@ -569,14 +601,19 @@ static int contains_answer(const question *q, const ctx *c)
 
 /* ==== Methods ==== */
 
-enum { M_BM25, M_VECTOR, M_LINKS, M_DEFAULT, M_DIVERSE, M_MMR, M_TOPK, M_COUNT };
+/* The cvs_context methods come twice: unit passage, then unit sentence. */
+enum { M_BM25, M_VECTOR, M_LINKS, M_DEFAULT, M_DIVERSE, M_MMR, M_TOPK, M_SDEFAULT, M_SDIVERSE,
+       M_SMMR, M_STOPK, M_COUNT };
+#define M_SENT_OFF (M_SDEFAULT - M_DEFAULT)
 static const char *const method_names[M_COUNT] = {
-    "bm25-topk", "vector-topk", "bm25+links", "default", "diverse", "mmr", "topk"};
+    "bm25-topk", "vector-topk", "bm25+links", "default", "diverse", "mmr", "topk",
+    "default/sentence", "diverse/sentence", "mmr/sentence", "topk/sentence"};
 
 /* What one question gave under one method. */
 typedef struct qres {
     unsigned char full[MAX_BUDGETS], ans[MAX_BUDGETS];
     float recall[MAX_BUDGETS], tokens[MAX_BUDGETS], ms[MAX_BUDGETS];
+    float srec[MAX_BUDGETS];  /* supporting-sentence recall; -1: no gold sentences */
     float r2, r5;
 } qres;
 
@@ -712,6 +749,46 @@ static void score_rank(const question *q, const char *const *ids, const size_t *
     r->r5 = (float)popcount(gold_hits(q, ids, lens, n < 5 ? n : 5)) / (float)q->ngold;
 }
 
+/* Supporting-sentence recall of a context result: item ids must equal
+ * the gold corpus id (a redundant copy renumbers its sentences). */
+static float sentence_recall(const question *q, const cvs_context_result *res)
+{
+    size_t hit = 0;
+    if (!q->ngs)
+        return -1;
+    for (size_t g = 0; g < q->ngs; g++) {
+        size_t gl = strlen(q->gs_id[g]);
+        for (size_t i = 0; i < res->n; i++) {
+            const cvs_context_item *it = &res->items[i];
+            int in = 0;
+            if (it->id_len != gl || memcmp(it->id, q->gs_id[g], gl))
+                continue;
+            if (!it->sentences)
+                in = 1;
+            for (size_t k = 0; k < it->nsentences && !in; k++)
+                in = it->sentences[k] == q->gs_idx[g];
+            hit += (size_t)in;
+            break;
+        }
+    }
+    return (float)hit / (float)q->ngs;
+}
+
+/* Same for a baseline's context (whole passages). */
+static float sentence_recall_ctx(const question *q, const ctx *c)
+{
+    size_t hit = 0;
+    if (!q->ngs)
+        return -1;
+    for (size_t g = 0; g < q->ngs; g++)
+        for (size_t i = 0; i < c->n; i++)
+            if (c->lens[i] == strlen(q->gs_id[g]) && !memcmp(c->ids[i], q->gs_id[g], c->lens[i])) {
+                hit++;
+                break;
+            }
+    return (float)hit / (float)q->ngs;
+}
+
 /* Runs method m on question q at every budget. */
 static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *base,
                          const question *q, const size_t *budgets, size_t nb, size_t nrec,
@@ -727,6 +804,7 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
             fill(t, s, budgets[b], c);
             r->ms[b] = (float)((rank_s + bu_now() - a) * 1e3);
             score(q, c, r, b);
+            r->srec[b] = sentence_recall_ctx(q, c);
         }
         /* ids of the ranking's first five */
         const char *ids[5];
@@ -737,6 +815,10 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
         return;
     }
     cvs_context_opts o = *base;
+    if (m >= M_SDEFAULT) {
+        o.unit = CVS_UNIT_SENTENCE;
+        m -= M_SENT_OFF;
+    }
     if (m == M_DIVERSE)
         o.strategy = CVS_CONTEXT_DIVERSE;
     else if (m == M_MMR)
@@ -756,6 +838,7 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
         }
         c->tokens = res.tokens;
         score(q, c, r, b);
+        r->srec[b] = sentence_recall(q, &res);
         cvs_context_result_free(&res);
     }
     /* the ranking: the strategy's order with no budget limit */
@@ -814,6 +897,8 @@ typedef struct agg {
     size_t budget, nq;
     int has_answers;
     double full, ans, recall, tokens, r2, r5, p50, p99;
+    double srec;            /* over nsq questions with gold sentences */
+    size_t nsq;
 } agg;
 
 typedef struct aggs {
@@ -849,6 +934,10 @@ static void aggregate(aggs *out, const char *set, const char *variant, const qse
                 g.tokens += r->tokens[b];
                 g.r2 += r->r2;
                 g.r5 += r->r5;
+                if (r->srec[b] >= 0) {
+                    g.srec += r->srec[b];
+                    g.nsq++;
+                }
                 lat[n++] = r->ms[b];
             }
             g.nq = n;
@@ -859,6 +948,7 @@ static void aggregate(aggs *out, const char *set, const char *variant, const qse
                 g.tokens /= (double)n;
                 g.r2 /= (double)n;
                 g.r5 /= (double)n;
+                g.srec /= g.nsq ? (double)g.nsq : 1;
                 qsort(lat, n, sizeof *lat, cmp_float);
                 g.p50 = lat[n / 2];
                 g.p99 = lat[(size_t)((double)(n - 1) * 0.99 + 0.5)];
@@ -914,6 +1004,43 @@ static void print_table(const aggs *as, const size_t *budgets, size_t nb, size_t
                 printf(" n/a |");
         const agg *l = find_agg(as, g->set, g->variant, g->half, g->method, budgets[lat_b]);
         printf(" %.3f | %.3f | %.2f | %.2f |\n", g->r2, g->r5, l->p50, l->p99);
+    }
+}
+
+/* The sentence-level table (--unit): the cvs_context methods of either
+ * unit, per budget answer containment, full support, supporting-sentence
+ * recall and tokens, and the latency at budget lat_b. */
+static void print_unit_table(const aggs *as, const size_t *budgets, size_t nb, size_t lat_b)
+{
+    static const char *const what[4] = {"ans", "full", "srec", "tokens"};
+    printf("\nSentence-level context sets (unit passage vs sentence):\n\n"
+           "| set | variant | half | method | n |");
+    for (int w = 0; w < 4; w++)
+        for (size_t b = 0; b < nb; b++)
+            printf(" %s@%zu |", what[w], budgets[b]);
+    printf(" p50@%zu ms | p99@%zu ms |\n|---|---|---|---|---:|", budgets[lat_b], budgets[lat_b]);
+    for (size_t b = 0; b < 4 * nb + 2; b++)
+        printf("---:|");
+    printf("\n");
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        if (g->budget != budgets[0] || g->method < M_DEFAULT)
+            continue;
+        printf("| %s | %s | %s | %s | %zu |", g->set, g->variant, g->half,
+               method_names[g->method], g->nq);
+        for (int w = 0; w < 4; w++)
+            for (size_t b = 0; b < nb; b++) {
+                const agg *x = find_agg(as, g->set, g->variant, g->half, g->method, budgets[b]);
+                if (w == 0 && !x->has_answers)
+                    printf(" n/a |");
+                else if (w == 2 && !x->nsq)
+                    printf(" n/a |");
+                else
+                    printf(w == 3 ? " %.0f |" : " %.3f |",
+                           w == 0 ? x->ans : w == 1 ? x->full : w == 2 ? x->srec : x->tokens);
+            }
+        const agg *l = find_agg(as, g->set, g->variant, g->half, g->method, budgets[lat_b]);
+        printf(" %.2f | %.2f |\n", l->p50, l->p99);
     }
 }
 
@@ -973,8 +1100,8 @@ static int write_csv(const aggs *as, const char *path)
     static const char *const header[] = {"set", "variant", "half", "method", "budget",
                                          "questions", "full_support", "answer_contained",
                                          "gold_recall", "recall_at_2", "recall_at_5", "tokens",
-                                         "p50_ms", "p99_ms"};
-    bu_table *tab = bu_table_new(14, header);
+                                         "p50_ms", "p99_ms", "sentence_recall"};
+    bu_table *tab = bu_table_new(15, header);
     int rc;
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
@@ -996,6 +1123,10 @@ static int write_csv(const aggs *as, const char *path)
         bu_table_cell(tab, "%.1f", g->tokens);
         bu_table_cell(tab, "%.3f", g->p50);
         bu_table_cell(tab, "%.3f", g->p99);
+        if (g->nsq)
+            bu_table_cell(tab, "%.4f", g->srec);
+        else
+            bu_table_cell(tab, "%s", "");
     }
     rc = bu_table_csv(tab, path);
     bu_table_free(tab);
@@ -1016,6 +1147,8 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
                             "answer_contained", g->has_answers ? json_real(g->ans) : json_null(),
                             "gold_recall", g->recall, "recall_at_2", g->r2, "recall_at_5",
                             g->r5, "tokens", g->tokens, "p50_ms", g->p50, "p99_ms", g->p99));
+        json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "sentence_recall",
+                            g->nsq ? json_real(g->srec) : json_null());
     }
     json_object_set(doc, "sets", sets);
     json_object_set_new(doc, "rows", rows);
@@ -1065,6 +1198,12 @@ static void usage(FILE *f)
         "                    mmr, topk (default all; --strategies is the same, and\n"
         "                    takes bm25 and vector for the top-k baselines)\n"
         "  --no-link         plain import: no mention links, no kNN graph\n"
+        "  --unit LIST       passage, sentence or passage,sentence: the unit of the\n"
+        "                    cvs_context methods (default passage); with sentence\n"
+        "                    they run as NAME/sentence and a sentence-level table\n"
+        "                    (answer, full support, supporting-sentence recall,\n"
+        "                    tokens; latency at 256) follows; e.g. --unit\n"
+        "                    passage,sentence --methods default --budgets 64,128,256,512\n"
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
         "  --per-question P  one JSON line per question and method: id, half, type,\n"
         "                    and per budget full support, answer, recall, ms\n"
@@ -1109,7 +1248,7 @@ int bench_context(int argc, char **argv)
         {"no-knn", no_argument, 0, 'K'}, {"knn", required_argument, 0, 'k'},
         {"title-weight", required_argument, 0, 'W'}, {"knn-weight", required_argument, 0, 'N'},
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
-        {"bridge-weight", required_argument, 0, 'G'},
+        {"bridge-weight", required_argument, 0, 'G'}, {"unit", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
@@ -1117,7 +1256,7 @@ int bench_context(int argc, char **argv)
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
     uint64_t seed = 1;
-    int link = 1, c, ret = 0, use[M_COUNT] = {0};
+    int link = 1, c, ret = 0, use[M_COUNT] = {0}, unit_p = 1, unit_s = 0;
     cvs_context_opts base;
     aggs as = {0};
     json_t *sets_json = json_array();
@@ -1164,6 +1303,15 @@ int bench_context(int argc, char **argv)
         case 'R': base.rrf_k = strtof(optarg, NULL); break;
         case 'g': base.bridges = strtoul(optarg, NULL, 10); break;
         case 'G': base.bridge_weight = strtof(optarg, NULL); break;
+        case 'U':
+            unit_p = strstr(optarg, "passage") != NULL;
+            unit_s = strstr(optarg, "sentence") != NULL;
+            if (!unit_p && !unit_s) {
+                fprintf(stderr, "cvstore-bench context: --unit: passage, sentence or both\n");
+                json_decref(sets_json);
+                return 1;
+            }
+            break;
         case 'h': usage(stdout); json_decref(sets_json); return 0;
         default: usage(stderr); json_decref(sets_json); return 1;
         }
@@ -1185,6 +1333,11 @@ int bench_context(int argc, char **argv)
             }
             use[m] = 1;
         }
+        for (int m = M_DEFAULT; m <= M_TOPK; m++)
+            if (use[m]) {
+                use[m + M_SENT_OFF] |= unit_s;
+                use[m] = unit_p;
+            }
     }
     data = bu_data_dir(data);
     if (pq_path && !(pq = fopen(pq_path, "w"))) {
@@ -1336,6 +1489,13 @@ int bench_context(int argc, char **argv)
             print_table(&as, budgets, nb, lat_b);
             if (use[M_DEFAULT])
                 print_goals(&as, budgets, nb);
+            if (unit_s) {
+                size_t lat_s = 0;
+                for (size_t b = 0; b < nb; b++)
+                    if (budgets[b] == 256)
+                        lat_s = b;
+                print_unit_table(&as, budgets, nb, lat_s);
+            }
         }
         if (csv && write_csv(&as, csv))
             ret = 2;

@@ -19,7 +19,7 @@ static const char usage[] =
     "                           --query-vector \"x,y,...\" | --query-file F)\n"
     "                       [--budget TOKENS] [--strategy diverse|topk|mmr|bm25|vector]\n"
     "                       [--hops N] [--fanout N] [--bridges N] [--lambda L]\n"
-    "                       [--lexical-weight W]\n"
+    "                       [--lexical-weight W] [--unit passage|sentence]\n"
     "                       [--fusion rrf|weighted] [--no-links] [--no-knn] [--json]\n"
     "\n"
     "Prints the records that answer a question best within a token budget\n"
@@ -28,11 +28,16 @@ static const char usage[] =
     "\"mentions\" of `cvstore link`) and kNN edges adds what the seeds point to;\n"
     "the strategy picks the set: diverse (default: relevance plus coverage of\n"
     "the candidates, near-duplicates suppressed), topk, mmr, or the baselines\n"
-    "bm25 and vector (one ranking alone, no walk).\n"
+    "bm25 and vector (one ranking alone, no walk).  With --unit sentence the\n"
+    "candidates are found the same way, then cut down to the sentences that\n"
+    "answer the question (each item prints its title and its chosen sentences\n"
+    "in their order; tokens count what is printed).\n"
     "\n"
     "With --json, one object per query on one line:\n"
     "  {\"query\", \"budget\", \"tokens\", \"items\": [{\"id\", \"score\", \"tokens\", \"hop\",\n"
     "   \"via\": [{\"id\", \"type\"}, ...], \"title\", \"text\"}]}\n"
+    "(with --unit sentence each item also has \"sentences\": the indexes of its\n"
+    "chosen sentences among the record's)\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
     "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
     "a question that cannot be embedded gets {\"query_id\", \"query\", \"error\"}.\n"
@@ -54,6 +59,7 @@ static const char usage[] =
     "      --lambda L          mmr: relevance vs. novelty in [0, 1] (default 0.7)\n"
     "      --lexical-weight W  share of BM25 in the fusion, [0, 1] (default 0.8)\n"
     "      --fusion F          weighted (default: normalized scores) or rrf\n"
+    "      --unit U            passage (default: whole records) or sentence\n"
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
     "      --json              JSON output\n"
@@ -120,6 +126,12 @@ static json_t *result_json(const cvs_context_result *r)
         if (it->title)
             json_object_set_new(o, "title", json_stringn(it->title, it->title_len));
         json_object_set_new(o, "text", json_stringn(it->text ? it->text : "", it->text_len));
+        if (it->sentences) {
+            json_t *ss = json_array();
+            for (size_t s = 0; s < it->nsentences; s++)
+                json_array_append_new(ss, json_integer((json_int_t)it->sentences[s]));
+            json_object_set_new(o, "sentences", ss);
+        }
         json_array_append_new(items, o);
     }
     return json_pack("{s:I, s:I, s:I, s:f, s:o}", "budget", (json_int_t)r->budget, "tokens",
@@ -211,6 +223,7 @@ int cmd_context(int argc, char **argv)
         {"lambda", required_argument, NULL, 'l'},
         {"lexical-weight", required_argument, NULL, 'w'},
         {"fusion", required_argument, NULL, 'u'},
+        {"unit", required_argument, NULL, 'U'},
         {"no-links", no_argument, NULL, 'L'},
         {"no-knn", no_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
@@ -288,6 +301,12 @@ int cmd_context(int argc, char **argv)
                 o.fusion = CVS_FUSION_WEIGHTED;
             else {
                 cli_err("context", "--fusion: expected rrf or weighted, got '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
+        case 'U':
+            if (cvs_context_unit_parse(optarg, &o.unit)) {
+                cli_err("context", "--unit: expected passage or sentence, got '%s'", optarg);
                 return cli_usage_error(usage);
             }
             break;

@@ -142,6 +142,9 @@ static const char tools_json[] =
     "this many steps from the direct hits; each step halves the score. Default 0.\"},"
     "\"half_life_seconds\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Weigh recency: a "
     "memory untouched for this long counts half. 0 = off (default).\"},"
+    "\"unit\":{\"type\":\"string\",\"enum\":[\"passage\",\"sentence\"],\"description\":"
+    "\"passage (default): whole memories; sentence: only the sentences of each memory that "
+    "answer the query (for long memories).\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter, e.g. {\\\"topic\\\": \\\"x\\\"} "
     "or {\\\"year\\\": {\\\"$gte\\\": 2020}}.\"}},"
     "\"required\":[\"query\"]}},"
@@ -446,7 +449,7 @@ static json_t *tool_recall(server *s, json_t *args)
 {
     cvs_mem_recall_opts o = {0};
     cvs_mem_items r = {0};
-    const char *query, *strategy, *retrieval;
+    const char *query, *strategy, *retrieval, *unit;
     long long k, budget, hops;
     char *filter = NULL;
     json_t *err, *hl = json_object_get(args, "half_life_seconds"), *res = NULL, *items;
@@ -472,6 +475,8 @@ static json_t *tool_recall(server *s, json_t *args)
           o.selection > CVS_CONTEXT_MMR)))
         return tool_error("recall: strategy must be diverse, topk or mmr (or hybrid, lexical, "
                           "vector)");
+    if (arg_str(args, "unit", &unit) || (unit && cvs_context_unit_parse(unit, &o.unit)))
+        return tool_error("recall: unit must be passage or sentence");
     if (hl && !json_is_null(hl)) {
         if (!json_is_number(hl) || !(json_number_value(hl) >= 0))
             return tool_error("recall: half_life_seconds must be a non-negative number");

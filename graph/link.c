@@ -8,7 +8,7 @@
  * the text, longest match first), without their learned disambiguation
  * step:
  *
- *   1. Every title is tokenized by query/tokenize.c (NFKC case folding,
+ *   1. Every title is tokenized by text/tokenize.c (NFKC case folding,
  *      accents stripped, stop words dropped), so matching is case- and
  *      Unicode-insensitive and "The Beatles" is the phrase [beatles].  A
  *      title with a Wikipedia-style disambiguation suffix also enters
@@ -92,9 +92,9 @@
 #include <time.h>
 
 #include "graph/graph.h"
-#include "query/tokenize.h"
 #include "store/seal.h"
 #include "text/bm25.h"
+#include "text/tokenize.h"
 
 #define MAX_SAME_TITLE 8
 #define MIN_SINGLE_TOKEN 3

@@ -197,6 +197,12 @@ typedef struct cvs_record {
     int64_t key;           /* internal 64-bit key */
     int64_t created_us;
     int64_t updated_us;
+    /* Optional on put (NULL/0 on get): the text's sentences as given,
+       nsentences pairs (start, end) of byte offsets into text, in order;
+       without them the text is split by ICU's sentence break iterator
+       (docs/FORMAT.md, "sents"). */
+    const uint32_t *sentences;
+    size_t nsentences;
 } cvs_record;
 
 /* cvs_put flags */
@@ -547,7 +553,7 @@ CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts
 /* ==== Text ==== */
 
 /* Lexical search: BM25 (k1 = 1.2, b = 0.75) over the records' title and
- * text, tokenized as documented in query/tokenize.c (NFKC case folding,
+ * text, tokenized as documented in text/tokenize.c (NFKC case folding,
  * accents stripped, split on anything but letters and digits, a short
  * English stop list).  The index is updated in the transaction of every put
  * and delete.  keys (k) receives internal keys, best first, padded with -1;
@@ -670,6 +676,16 @@ typedef enum cvs_context_strategy {
     CVS_CONTEXT_BM25 = 3,    /* baselines: BM25 ranking alone, no graph */
     CVS_CONTEXT_VECTOR = 4   /*            vector ranking alone, no graph */
 } cvs_context_strategy;
+
+/* What a context set is made of (cvs_context_opts.unit). */
+typedef enum cvs_context_unit {
+    CVS_UNIT_PASSAGE = 0,    /* whole records */
+    CVS_UNIT_SENTENCE = 1    /* the sentences of records that answer the
+                                question (query/sentsel.c) */
+} cvs_context_unit;
+
+/* "passage" | "sentence"; CVS_EINVAL otherwise. */
+CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR;
 
 /* ==== Memory (for agents) ==== */
 
@@ -804,6 +820,9 @@ typedef struct cvs_mem_recall_opts {
                                   syntax) ANDed with the namespace */
     size_t filter_len;         /* 0 = strlen(filter) */
     int no_touch;              /* 1: do not store the last-recalled time */
+    cvs_context_unit unit;     /* CVS_UNIT_SENTENCE: each memory's text is
+                                  only its sentences that answer the query
+                                  (cvs_context_opts.unit); default passage */
 } cvs_mem_recall_opts;
 
 /* One memory in a result.  Every pointer refers to memory owned by the
@@ -906,7 +925,7 @@ typedef struct cvs_link_stats {
 
 /* The automatic linker: links every record to the records whose title its
  * text mentions, as links of type CVS_LINK_MENTIONS, weight 1.  A mention
- * is the title's token sequence (query/tokenize.c: case and Unicode folded,
+ * is the title's token sequence (text/tokenize.c: case and Unicode folded,
  * accents and stop words dropped) occurring in the text's token sequence,
  * so "Paris" matches "PARIS," but not "Parisian"; a title's form before
  * " (" or ", " counts too ("Steve Smith (musician)", "Stanley, North
@@ -1020,6 +1039,10 @@ typedef struct cvs_context_opts {
                                  "bridge", first hop only); 0 = none; 3 */
     float bridge_weight;      /* bridge edges pass decay * bridge_weight *
                                  their BM25 score over the best one's; 1 */
+    cvs_context_unit unit;    /* CVS_UNIT_SENTENCE: each item keeps only its
+                                 chosen sentences (text, sentences); the
+                                 candidates are found as for passages.
+                                 Default CVS_UNIT_PASSAGE */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
@@ -1051,6 +1074,12 @@ typedef struct cvs_context_item {
     int hop;               /* 0 for a seed */
     const cvs_context_step *via; /* hop + 1 steps: the seed first, then each
                               record on the way, ending with this item */
+    /* CVS_UNIT_SENTENCE: text is the record's chosen sentences in their
+       order, joined by one space, and sentences their nsentences indexes
+       among the record's sentences (ascending; docs/FORMAT.md "sents").
+       CVS_UNIT_PASSAGE: NULL and 0 (text is the whole text). */
+    const uint32_t *sentences;
+    size_t nsentences;
 } cvs_context_item;
 
 typedef struct cvs_context_result {

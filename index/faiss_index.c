@@ -1050,9 +1050,12 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    memcpy(held, fx->keys, fx->n * sizeof *held);
-    qsort(held, fx->n, sizeof *held, cmp_i64);
-    qsort(dirty, ndirty, sizeof *dirty, cmp_i64);
+    if (fx->n) {
+        memcpy(held, fx->keys, fx->n * sizeof *held);
+        qsort(held, fx->n, sizeof *held, cmp_i64);
+    }
+    if (ndirty)
+        qsort(dirty, ndirty, sizeof *dirty, cmp_i64);
     for (size_t i = 0; i < fx->n; i++) {
         uint64_t key = (uint64_t)held[i];
         if (i && held[i] == held[i - 1])

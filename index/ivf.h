@@ -167,6 +167,13 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
                     size_t nprobe, size_t rerank, int norerank, const uint64_t *allow,
                     size_t allow_words, int threads, int64_t *labels, float *scores);
 
+/* Candidates re-scored (raw vectors read, or sq8 rows) and queries that
+ * re-ranked, summed over every IVF search of this process since it
+ * started; the bench and the tests read the difference around a search.
+ * With RaBitQ codes the reads per query follow the error bound (ivf_search.c
+ * deviation 4), with other codecs they are the re-rank depth. */
+void cvs__ivf_rerank_counts(uint64_t *reads, uint64_t *queries);
+
 /* cvs_index_get_info / cvs_index_set_defaults for an IVF index
  * (index/search.c picks the FAISS or the IVF one). */
 int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info);

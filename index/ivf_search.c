@@ -33,9 +33,21 @@
  *     query is computed by exactly one thread with the same code path.
  *  3. The coarse products q.c come from our own small kernel
  *     (cvs__ivf_dots, index/ivf.c) rather than OpenBLAS: see there.
+ *  4. RaBitQ codes (pq/rabitq.c) come with an error bound, and re-ranking
+ *     follows RaBitQ's rule (Gao & Long 2024, section 5) instead of a fixed
+ *     depth: the candidate heap keeps the R smallest lower bounds
+ *     est - eps0 * err (eps0 = CVS_RBQ_EPS0), and they are re-scored in
+ *     increasing order of that bound until the bound exceeds the k-th best
+ *     exact distance found so far; every later candidate's bound is larger
+ *     still, so with probability ~1 none of them belongs to the top k.  R
+ *     is then a cap, not the number of reads.  The paper applies the rule
+ *     to every scanned code; the cap bounds the heap as for other codecs.
+ *     Without re-ranking the heap keeps the R smallest estimates.  The reads
+ *     are counted (cvs__ivf_rerank_counts).
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +68,16 @@
 #define POS_LIST(pos) ((size_t)((uint64_t)(pos) >> 32))
 #define POS_ENTRY(pos) ((size_t)((uint64_t)(pos) & 0xffffffffu))
 
+
+/* Deviation 4: raw vectors (or sq8 rows) re-scored, and queries that
+ * re-ranked, over every search of this process. */
+static _Atomic uint64_t rerank_reads, rerank_queries;
+
+void cvs__ivf_rerank_counts(uint64_t *reads, uint64_t *queries)
+{
+    *reads = atomic_load_explicit(&rerank_reads, memory_order_relaxed);
+    *queries = atomic_load_explicit(&rerank_queries, memory_order_relaxed);
+}
 
 typedef struct job {
     cvs_db *db;
@@ -255,6 +277,7 @@ static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t 
 typedef struct scratch {
     const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
+    float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
     uint8_t *qlut;
     uint16_t *acc;
@@ -274,6 +297,8 @@ static void scratch_free(scratch *s)
     free(s->pid);
     free(s->qlut);
     free(s->acc);
+    free(s->rbq);
+    free(s->err);
 }
 
 static int scratch_alloc(const job *jb, scratch *s)
@@ -295,8 +320,13 @@ static int scratch_alloc(const job *jb, scratch *s)
     s->tmp = malloc(dim * sizeof *s->tmp);
     s->pd = malloc(jb->nprobe * sizeof *s->pd);
     s->pid = malloc(jb->nprobe * sizeof *s->pid);
+    if (cvs__codec_rabitq_bits(jb->codec)) {
+        s->rbq = malloc(cvs__codec_rbq_query_floats(jb->codec) * sizeof *s->rbq);
+        s->err = malloc((jb->maxn + 32) * sizeof *s->err);
+    }
     if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
-        !s->tmp || !s->pd || !s->pid || !s->vp) {
+        !s->tmp || !s->pd || !s->pid || !s->vp ||
+        (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err))) {
         scratch_free(s);
         memset(s, 0, sizeof *s);
         return cvs__err(CVS_ENOMEM, "out of memory for search buffers");
@@ -369,6 +399,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     const size_t nlist = p->nlist, dim = p->dim;
     const int l2 = db->metric == CVS_METRIC_L2, lut_n = cvs__codec_lut_size(jb->codec) != 0;
     const int per_list_lut = l2 && p->residual;
+    const int rbq = cvs__codec_rabitq_bits(jb->codec) != 0;
+    const float eps0 = jb->rerank ? CVS_RBQ_EPS0 : 0.0f; /* heap keys: bounds or estimates */
     float offset = 0, scale = 1, bias = 0;
     cvs_heap ph, h;
     size_t np, n;
@@ -384,6 +416,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     }
     np = cvs__heap_sort(&ph);
 
+    if (rbq && !per_list_lut && (rc = cvs__codec_rbq_prepare(jb->codec, q, s->rbq)))
+        return rc;
     if (lut_n && !per_list_lut) {
         if ((rc = cvs__codec_lut(jb->codec, q, s->lut, &offset)))
             return rc;
@@ -404,6 +438,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 for (size_t d = 0; d < dim; d++)
                     s->tmp[d] = q[d] - c[d];
                 qv = s->tmp;
+                if (rbq && (rc = cvs__codec_rbq_prepare(jb->codec, qv, s->rbq)))
+                    return rc;
                 if (lut_n) {
                     if ((rc = cvs__codec_lut(jb->codec, qv, s->lut, &offset)))
                         return rc;
@@ -414,7 +450,11 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 base = -qc[li];
             }
         }
-        if (ix->fs4) {
+        if (rbq) {
+            cvs__codec_rbq_estimate(jb->codec, s->rbq, l->codes, l->n, s->dist, s->err);
+            for (size_t j = 0; j < l->n; j++)
+                offer(jb, l, &h, j, base + s->dist[j] - eps0 * s->err[j]);
+        } else if (ix->fs4) {
             const float b = base + offset + bias;
             cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->acc);
             if (cvs__simd_avx2())
@@ -435,14 +475,32 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     }
     /* Re-ranking takes the candidates in any order (its own heap breaks
      * ties by key), so only the codes-only answer needs them sorted. */
-    n = jb->rerank ? h.n : cvs__heap_sort(&h);
+    n = jb->rerank && !rbq ? h.n : cvs__heap_sort(&h);
 
     {
         int64_t *lab = jb->labels + qi * jb->k;
         float *sc = jb->scores + qi * jb->k;
         cvs_heap h2;
         cvs__heap_init(&h2, jb->k, s->hd2, lab);
-        if (jb->rerank) {
+        if (jb->rerank && rbq) {
+            /* Deviation 4: in increasing lower bound, until it passes the
+             * k-th exact distance. */
+            size_t j = 0;
+            for (; j < n && !(h2.n == h2.k && s->hd[j] > h2.d[0]); j++) {
+                if (ix->rqb) {
+                    rc = rerank_sq8(jb, q, s->hid + j, 1, s->tmp, &h2);
+                } else if (!(rc = fetch_vec(jb, s->hid[j], &s->vp[0]))) {
+                    cvs__heap_push(&h2, raw_distance(jb, q, s->vp[0], s->tmp), s->hid[j]);
+                }
+                if (rc)
+                    return rc;
+            }
+            atomic_fetch_add_explicit(&rerank_reads, j, memory_order_relaxed);
+            atomic_fetch_add_explicit(&rerank_queries, 1, memory_order_relaxed);
+            n = cvs__heap_sort(&h2);
+        } else if (jb->rerank) {
+            atomic_fetch_add_explicit(&rerank_reads, n, memory_order_relaxed);
+            atomic_fetch_add_explicit(&rerank_queries, 1, memory_order_relaxed);
             if (ix->rqb) {
                 if ((rc = rerank_sq8(jb, q, s->hid, n, s->tmp, &h2)))
                     return rc;

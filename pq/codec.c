@@ -5,8 +5,11 @@
  * A codec chains up to three stages, the way FAISS's index_factory strings
  * do ("PCA64,OPQ16,PQ16"): an optional PCA projection (pca.c), an optional
  * OPQ rotation (opq.c, Ge et al. 2013), and one quantizer: a product
- * quantizer (pq.c, Jégou et al. 2011), per-dimension int8 (sq8.c), or a
- * residual quantizer (rq.c, with beam search and a norm byte).
+ * quantizer (pq.c, Jégou et al. 2011), per-dimension int8 (sq8.c), a
+ * residual quantizer (rq.c, with beam search and a norm byte), or RaBitQ
+ * (rabitq.c, Gao & Long 2024 and Extended RaBitQ, Gao et al. 2025: a random
+ * rotation, held in the OPQ slot, then B bits per dimension and three
+ * factors per vector).
  * Distances are computed asymmetrically (ADC): the query goes through the
  * same projection/rotation but is never quantized.
  *
@@ -27,17 +30,26 @@
  *                                    over all dimensions, or M - 1 and a
  *                                    byte for the norm term on l2; no opq
  *                                    before it (nothing to rotate for)
+ *               | "rabitq" [B]       RaBitQ (rabitq.c), B in 1..8 bits per
+ *                                    dimension, default 1; it brings its own
+ *                                    random rotation, so no opq before it
  *
  * Numbers are decimal without sign or leading zeros; spaces around commas
  * are ignored; stage names are lower-case.  Examples: "pq32" (=
  * "pq32x8"), "pq32x4", "opq,pq16", "pca64,pq32", "pca64,opq,pq32x4",
- * "pca64,sq8", "sq8", "pca128,rq8".  The canonical form (cvs__codec_spec)
- * always writes the bit count: "pca64,opq,pq32x4", "pq32x8", "sq8"; rq
- * has none ("rq8").
+ * "pca64,sq8", "sq8", "pca128,rq8", "rabitq", "rabitq4".  The canonical
+ * form (cvs__codec_spec) always writes the bit count: "pca64,opq,pq32x4",
+ * "pq32x8", "sq8", "rabitq1"; rq has none ("rq8").
  *
  * Code sizes: pqMx8 -> M bytes, pqMx4 -> ceil(M/2) bytes (sub-quantizer m
  * in the low nibble of byte m/2 when m is even, the high one when odd),
- * sq8 -> one byte per projected dimension, rqM -> M bytes.
+ * sq8 -> one byte per projected dimension, rqM -> M bytes, rabitqB ->
+ * B * D / 8 + 12 bytes (D: the projected dimension rounded up to a
+ * multiple of 8; rabitq.h).
+ *
+ * rabitq has no look-up table of this kind (cvs__codec_lut_size is 0):
+ * cvs__codec_distances returns its estimates, and cvs__codec_rbq_prepare /
+ * cvs__codec_rbq_estimate give them with their error bounds.
  *
  * ==== Metrics and the LUT offset ====
  *
@@ -106,12 +118,14 @@
 #include "pq/panel.h"
 #include "pq/pca.h"
 #include "pq/pq.h"
+#include "pq/rabitq.h"
 #include "pq/rq.h"
 #include "pq/sq8.h"
 
 #define CODEC_MAGIC "CVSCODEC"
 #define CODEC_VERSION 1u    /* blobs without an rq stage */
 #define CODEC_VERSION_RQ 2u /* blobs with one: older builds reject them by version */
+#define CODEC_VERSION_RBQ 3u /* blobs with a rabitq stage, likewise */
 /* rq beam widths when encoding and while training (rq.c, deviation 3), and
  * refit rounds (deviation 2).  Wider beams and more rounds each lower the
  * quantization error; the cross-product tables (deviation 4) paid for the
@@ -131,15 +145,16 @@
 #define BLOCK 4096 /* vectors per encode/decode block: bounds temporaries */
 #define OPQ_SAMPLE 16384 /* rows for the OPQ alternation (deviation 3) */
 
-enum { Q_PQ = 1, Q_SQ8 = 2, Q_RQ = 3 };
-enum { TAG_PCA = 1, TAG_OPQ = 2, TAG_PQ = 3, TAG_SQ8 = 4, TAG_RQ = 5 };
+enum { Q_PQ = 1, Q_SQ8 = 2, Q_RQ = 3, Q_RBQ = 4 };
+enum { TAG_PCA = 1, TAG_OPQ = 2, TAG_PQ = 3, TAG_SQ8 = 4, TAG_RQ = 5, TAG_RBQ = 6 };
 
 typedef struct spec {
     uint32_t pca_r;  /* 0 = no PCA */
     int opq;
     uint32_t opq_d;  /* opqD: output dimension D > input (zero padding); 0 = square */
-    int quant;       /* Q_PQ, Q_SQ8 or Q_RQ */
-    uint32_t M, nbits; /* rq: M = code bytes, nbits = 8 */
+    int quant;       /* Q_PQ, Q_SQ8, Q_RQ or Q_RBQ */
+    uint32_t M, nbits; /* rq: M = code bytes, nbits = 8; rabitq: M = 0,
+                          nbits = bits per dimension */
 } spec;
 
 struct cvs_codec {
@@ -148,16 +163,18 @@ struct cvs_codec {
     cvs_metric metric;
     spec s;
     uint32_t din;     /* dimension entering OPQ (dim, or R after PCA) */
-    uint32_t dq;      /* dimension seen by the quantizer (din, or D of opqD) */
+    uint32_t dq;      /* dimension seen by the quantizer (din, or D of opqD,
+                         or din rounded up to 8 for rabitq) */
     float eta;        /* anisotropic weight, 0 = off (ip/cosine only) */
     cvs__pca pca;
-    float *R;         /* din x dq, or NULL */
+    float *R;         /* din x dq (opq's, or rabitq's random rotation), or NULL */
     float *pca_p;     /* query-side copies of pca.P and R in panels
                          (pq/panel.h), or NULL; in memory only */
     float *R_p;
     cvs__pq pq;
     cvs__sq8 sq;
     cvs__rq rq;
+    cvs__rbq rbq;
 };
 
 /* ==== Spec parsing ==== */
@@ -241,6 +258,21 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
                 return cvs__err(CVS_EINVAL,
                                 "codec spec \"%s\": opq needs a pq quantizer, not sq8", str);
             s->quant = Q_SQ8;
+        } else if (tl >= 6 && !strncmp(a, "rabitq", 6)) {
+            const char *q = a + 6;
+            uint32_t B = 1;
+            if (q < b && (parse_num(&q, b, &B) || q != b))
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": bad stage \"%.*s\" (want rabitq "
+                                "or rabitqB, B bits per dimension)", str, tl, a);
+            if (s->opq)
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": opq does not apply to rabitq (it "
+                                "brings its own random rotation; drop opq)", str);
+            if (B < 1 || B > 8)
+                return cvs__err(CVS_EINVAL, "codec spec \"%s\": rabitq codes are 1..8 bits per "
+                                "dimension, not %u", str, B);
+            s->quant = Q_RBQ;
+            s->M = 0;
+            s->nbits = B;
         } else if (tl > 2 && !strncmp(a, "rq", 2)) {
             const char *q = a + 2;
             uint32_t M;
@@ -289,13 +321,13 @@ static int parse_spec(const char *str, uint32_t dim, spec *s)
             s->nbits = B;
         } else {
             return cvs__err(CVS_EINVAL, "codec spec \"%s\": unknown stage \"%.*s\" (stages: "
-                            "pcaR, opq, pqM[xB], rqM, sq8)", str, tl, a);
+                            "pcaR, opq, pqM[xB], rqM, sq8, rabitq[B])", str, tl, a);
         }
         p = te + 1;
     }
     if (!s->quant)
         return cvs__err(CVS_EINVAL, "codec spec \"%s\": no quantizer stage (end with pqM[xB], "
-                        "rqM or sq8)", str);
+                        "rqM, sq8 or rabitq[B])", str);
     return 0;
 }
 
@@ -313,6 +345,8 @@ static void canonical(const spec *s, char *buf, size_t cap)
         snprintf(buf + n, cap - (size_t)n, "pq%ux%u", s->M, s->nbits);
     else if (s->quant == Q_RQ)
         snprintf(buf + n, cap - (size_t)n, "rq%u", s->M);
+    else if (s->quant == Q_RBQ)
+        snprintf(buf + n, cap - (size_t)n, "rabitq%u", s->nbits);
     else
         snprintf(buf + n, cap - (size_t)n, "sq8");
 }
@@ -336,6 +370,7 @@ void cvs__codec_free(cvs_codec *c)
     cvs__pq_destroy(&c->pq);
     cvs__sq8_destroy(&c->sq);
     cvs__rq_destroy(&c->rq);
+    cvs__rbq_destroy(&c->rbq);
     free(c);
 }
 
@@ -343,7 +378,10 @@ const char *cvs__codec_spec(const cvs_codec *c) { return c->spec; }
 
 size_t cvs__codec_code_size(const cvs_codec *c)
 {
-    return c->s.quant == Q_PQ ? cvs__pq_code_size(&c->pq) : c->s.quant == Q_RQ ? c->s.M : c->dq;
+    return c->s.quant == Q_PQ    ? cvs__pq_code_size(&c->pq)
+           : c->s.quant == Q_RQ  ? c->s.M
+           : c->s.quant == Q_RBQ ? (size_t)c->s.nbits * c->dq / 8 + 4 * CVS_RBQ_FACTORS
+                                 : c->dq;
 }
 
 size_t cvs__codec_param_bytes(const cvs_codec *c)
@@ -351,9 +389,11 @@ size_t cvs__codec_param_bytes(const cvs_codec *c)
     size_t b = 0;
     if (c->s.pca_r)
         b += ((size_t)c->dim + (size_t)c->dim * c->s.pca_r) * sizeof(float);
-    if (c->s.opq)
+    if (c->s.opq || c->s.quant == Q_RBQ)
         b += (size_t)c->din * c->dq * sizeof(float);
-    if (c->s.quant == Q_PQ)
+    if (c->s.quant == Q_RBQ)
+        b += (size_t)c->dq * sizeof(float); /* the centre */
+    else if (c->s.quant == Q_PQ)
         b += (size_t)c->pq.M * c->pq.ksub * c->pq.dsub * sizeof(float);
     else if (c->s.quant == Q_RQ)
         b += ((size_t)c->rq.S * CVS_RQ_K * c->dq + (c->rq.norm ? CVS_RQ_K : 0)) * sizeof(float);
@@ -364,7 +404,10 @@ size_t cvs__codec_param_bytes(const cvs_codec *c)
 
 int cvs__codec_is_4bit(const cvs_codec *c) { return c->s.quant == Q_PQ && c->s.nbits == 4; }
 
-size_t cvs__codec_m(const cvs_codec *c) { return c->s.quant == Q_SQ8 ? c->dq : c->s.M; }
+size_t cvs__codec_m(const cvs_codec *c)
+{
+    return c->s.quant == Q_SQ8 ? c->dq : c->s.quant == Q_RBQ ? c->s.nbits * c->dq / 8 : c->s.M;
+}
 
 size_t cvs__codec_lut_size(const cvs_codec *c)
 {
@@ -400,6 +443,8 @@ static int codec_new(const char *spec_str, uint32_t dim, cvs_metric metric, cvs_
     c->metric = metric;
     c->din = c->s.pca_r ? c->s.pca_r : dim;
     c->dq = c->s.opq_d ? c->s.opq_d : c->din;
+    if (c->s.quant == Q_RBQ)
+        c->dq = (c->din + 7) / 8 * 8;
     *out = c;
     return 0;
 }
@@ -451,6 +496,8 @@ static int encode_space(const cvs_codec *c, const float *z, size_t n, uint8_t *i
         cvs__sq8_encode(&c->sq, z, n, codes);
         return 0;
     }
+    if (c->s.quant == Q_RBQ)
+        return cvs__rbq_encode(&c->rbq, z, n, codes);
     if (c->s.quant == Q_RQ)
         return cvs__rq_encode(&c->rq, z, n,
                               cvs__rq_has_tables(&c->rq) ? RQ_BEAM : RQ_BEAM_DIRECT, codes);
@@ -581,6 +628,22 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
         rc = cvs__sq8_train(&c->sq, ys, n, c->dq);
         goto out;
     }
+    if (c->s.quant == Q_RBQ) {
+        /* A random rotation (not learned) onto dq >= din dimensions, then
+         * the centre: the mean of the rotated sample. */
+        c->R = malloc((size_t)c->din * c->dq * sizeof *c->R);
+        z = malloc(n * c->dq * sizeof *z);
+        if (!c->R || !z) {
+            rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
+            goto out;
+        }
+        if ((rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits)) ||
+            (rc = cvs__rbq_rotation(c->din, c->dq, o.seed, c->R)))
+            goto out;
+        cvs__opq_apply(c->R, c->din, c->dq, ys, n, z);
+        cvs__rbq_train(&c->rbq, z, n);
+        goto out;
+    }
     if (c->s.quant == Q_RQ) {
         int l2 = !is_ip(c);
         cvs__rq_opts ro = {.iters = o.kmeans_iters, .seed = o.seed, .progress = o.progress,
@@ -709,6 +772,8 @@ int cvs__codec_decode(const cvs_codec *c, const uint8_t *codes, size_t n, float 
             cvs__sq8_decode(&c->sq, codes + i0 * cs, nb, z);
         } else if (c->s.quant == Q_RQ) {
             cvs__rq_decode(&c->rq, codes + i0 * cs, nb, z);
+        } else if (c->s.quant == Q_RBQ) {
+            cvs__rbq_decode(&c->rbq, codes + i0 * cs, nb, z);
         } else {
             cvs__pq_unpack(&c->pq, codes + i0 * cs, nb, idx);
             cvs__pq_decode_idx(&c->pq, idx, nb, z);
@@ -781,7 +846,7 @@ int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *l
 {
     int rc = 0;
     float *qz;
-    if (c->s.quant == Q_SQ8)
+    if (c->s.quant == Q_SQ8 || c->s.quant == Q_RBQ)
         return cvs__err(CVS_EINVAL, "codec %s has no look-up table (use "
                         "cvs__codec_distances)", c->spec);
     if (nq && (!q || !lut || !offsets))
@@ -813,6 +878,16 @@ int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *code
     qz = malloc(c->dq * sizeof *qz);
     if (!qz) {
         rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
+        goto out;
+    }
+    if (c->s.quant == Q_RBQ) {
+        if (!(lut = malloc(cvs__rbq_query_floats(&c->rbq) * sizeof *lut))) {
+            rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
+            goto out;
+        }
+        if ((rc = cvs__codec_rbq_prepare(c, q, lut)))
+            goto out;
+        cvs__rbq_estimate(&c->rbq, lut, codes, n, cvs__codec_code_size(c), out, NULL);
         goto out;
     }
     if (c->s.quant == Q_SQ8) {
@@ -850,6 +925,40 @@ out:
     free(qz);
     free(lut);
     return rc;
+}
+
+/* ==== RaBitQ query side ==== */
+
+int cvs__codec_rabitq_bits(const cvs_codec *c)
+{
+    return c->s.quant == Q_RBQ ? (int)c->s.nbits : 0;
+}
+
+size_t cvs__codec_rbq_query_floats(const cvs_codec *c)
+{
+    return c->s.quant == Q_RBQ ? cvs__rbq_query_floats(&c->rbq) : 0;
+}
+
+int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf)
+{
+    int rc;
+    float off = 0, *qz;
+    if (c->s.quant != Q_RBQ)
+        return cvs__err(CVS_EINVAL, "codec %s is not a rabitq codec", c->spec);
+    if (!q || !qbuf)
+        return cvs__err(CVS_EINVAL, "codec rabitq prepare: NULL argument");
+    if (!(qz = malloc(c->dq * sizeof *qz)))
+        return cvs__err(CVS_ENOMEM, "codec: out of memory");
+    if (!(rc = query_space(c, q, 1, qz, &off)))
+        cvs__rbq_prepare(&c->rbq, qz, is_ip(c), off, qbuf);
+    free(qz);
+    return rc;
+}
+
+void cvs__codec_rbq_estimate(const cvs_codec *c, const float *qbuf, const uint8_t *codes,
+                             size_t n, float *est, float *err)
+{
+    cvs__rbq_estimate(&c->rbq, qbuf, codes, n, cvs__codec_code_size(c), est, err);
 }
 
 /* ==== Serialization ==== */
@@ -890,6 +999,14 @@ static void put_f32s(wbuf *w, const float *f, size_t cnt)
     }
 }
 
+/* The oldest format version that can hold c: older builds then reject
+ * what they cannot read by its version. */
+static uint32_t blob_version(const cvs_codec *c)
+{
+    return c->s.quant == Q_RBQ ? CODEC_VERSION_RBQ
+           : c->s.quant == Q_RQ ? CODEC_VERSION_RQ : CODEC_VERSION;
+}
+
 int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
 {
     size_t sl = strlen(c->spec);
@@ -898,7 +1015,7 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         total += 12;
     if (c->s.opq)
         total += 8;
-    total += c->s.quant == Q_PQ ? 20 : c->s.quant == Q_RQ ? 16 : 8;
+    total += c->s.quant == Q_PQ ? 20 : c->s.quant == Q_RQ || c->s.quant == Q_RBQ ? 16 : 8;
     if (!buf || !len)
         return cvs__err(CVS_EINVAL, "codec serialize: NULL output");
     wbuf w = {malloc(total), 0};
@@ -906,7 +1023,7 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         return cvs__err(CVS_ENOMEM, "codec serialize: out of memory");
     memcpy(w.p, CODEC_MAGIC, 8);
     w.n = 8;
-    put_u32(&w, c->s.quant == Q_RQ ? CODEC_VERSION_RQ : CODEC_VERSION);
+    put_u32(&w, blob_version(c));
     put_u32(&w, (uint32_t)sl);
     memcpy(w.p + w.n, c->spec, sl);
     w.n += sl;
@@ -931,6 +1048,13 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         put_u32(&w, c->pq.nbits);
         put_f32s(&w, &c->eta, 1);
         put_f32s(&w, c->pq.cent, (size_t)c->pq.M * c->pq.ksub * c->pq.dsub);
+    } else if (c->s.quant == Q_RBQ) {
+        put_u32(&w, TAG_RBQ);
+        put_u32(&w, c->din);
+        put_u32(&w, c->dq);
+        put_u32(&w, c->s.nbits);
+        put_f32s(&w, c->R, (size_t)c->din * c->dq);
+        put_f32s(&w, c->rbq.mean, c->dq);
     } else if (c->s.quant == Q_RQ) {
         put_u32(&w, TAG_RQ);
         put_u32(&w, c->dq);
@@ -1020,9 +1144,9 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         return cvs__err(CVS_ECORRUPT, "codec blob: bad magic (not a cvstore codec)");
     r.pos = 8;
     (void)get_u32(&r, &ver, "version");
-    if (ver != CODEC_VERSION && ver != CODEC_VERSION_RQ)
-        return cvs__err(CVS_EVERSION, "codec blob: format version %u, this build reads %u and %u",
-                        ver, CODEC_VERSION, CODEC_VERSION_RQ);
+    if (ver < CODEC_VERSION || ver > CODEC_VERSION_RBQ)
+        return cvs__err(CVS_EVERSION, "codec blob: format version %u, this build reads %u to %u",
+                        ver, CODEC_VERSION, CODEC_VERSION_RBQ);
     if ((rc = get_u32(&r, &sl, "spec length")))
         return rc;
     if (sl == 0 || sl > SPEC_MAX || len - r.pos < sl)
@@ -1041,7 +1165,7 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         rc = cvs__err(CVS_ECORRUPT, "codec blob: spec \"%s\" is not in canonical form", sp);
         goto out;
     }
-    if ((c->s.quant == Q_RQ) != (ver == CODEC_VERSION_RQ)) {
+    if (blob_version(c) != ver) {
         rc = cvs__err(CVS_ECORRUPT, "codec blob: version %u with spec \"%s\"", ver, sp);
         goto out;
     }
@@ -1085,6 +1209,22 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
             (rc = cvs__pq_init(&c->pq, c->dq, c->s.M, c->s.nbits)) ||
             (rc = get_f32s(&r, c->pq.cent, nc, "pq codebooks")) ||
             (rc = cvs__pq_prepare(&c->pq)))
+            goto out;
+    } else if (c->s.quant == Q_RBQ) {
+        size_t nr = (size_t)c->din * c->dq;
+        if ((rc = expect_u32(&r, TAG_RBQ, "rabitq stage tag")) ||
+            (rc = expect_u32(&r, c->din, "rabitq input dim")) ||
+            (rc = expect_u32(&r, c->dq, "rabitq dim")) ||
+            (rc = expect_u32(&r, c->s.nbits, "rabitq bits")) ||
+            (rc = need_floats(&r, nr + c->dq, "rabitq rotation and centre")) ||
+            (rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits)))
+            goto out;
+        if (!(c->R = malloc(nr * sizeof *c->R))) {
+            rc = cvs__err(CVS_ENOMEM, "codec blob: out of memory");
+            goto out;
+        }
+        if ((rc = get_f32s(&r, c->R, nr, "rabitq rotation")) ||
+            (rc = get_f32s(&r, c->rbq.mean, c->dq, "rabitq centre")))
             goto out;
     } else if (c->s.quant == Q_RQ) {
         uint32_t l2 = !is_ip(c), S = c->s.M - l2;

@@ -4,6 +4,7 @@
  *
  * A codec is described by a spec string (grammar in codec.c's opening
  * comment), e.g. "pq32", "pq32x4", "opq,pq16", "pca64,opq,pq32x4", "pca64,sq8",
+ * "rabitq4" (RaBitQ, pq/rabitq.c),
  * trained on a sample, then used to encode vectors into fixed-size codes and
  * to compute query-to-code distances through per-query look-up tables.
  */
@@ -76,6 +77,28 @@ int cvs__codec_lut_batch(const cvs_codec *c, const float *q, size_t nq, float *l
 /* Distances from query q to n codes (plain layout), any codec. */
 int cvs__codec_distances(const cvs_codec *c, const float *q, const uint8_t *codes, size_t n,
                          float *out);
+
+/* ==== RaBitQ codecs (pq/rabitq.c) ====
+ *
+ * Their distances are estimates with a confidence interval: with
+ * probability >= 1 - 2 exp(-c0 eps0^2) over the random rotation,
+ * |est - true| <= eps0 * err.  CVS_RBQ_EPS0 is the paper's eps0 for
+ * deciding what to re-rank. */
+#define CVS_RBQ_EPS0 1.9f
+/* Bits per dimension of a rabitq codec, 0 for every other codec. */
+int cvs__codec_rabitq_bits(const cvs_codec *c);
+/* Floats of a prepared query (0 for other codecs). */
+size_t cvs__codec_rbq_query_floats(const cvs_codec *c);
+/* Prepares query q (dim floats, as cvs__codec_lut takes it) into qbuf
+ * (caller-owned, cvs__codec_rbq_query_floats floats).  CVS_EINVAL for
+ * other codecs, CVS_ENOMEM. */
+int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf);
+/* est[i]: the estimated distance ("smaller is better", as
+ * cvs__codec_distances gives it) of n plain codes; err[i] (err may be
+ * NULL): the half-width of its interval at eps0 = 1.  est is also the
+ * kernel's scratch: it needs n floats, nothing more. */
+void cvs__codec_rbq_estimate(const cvs_codec *c, const float *qbuf, const uint8_t *codes,
+                             size_t n, float *est, float *err);
 
 /* Versioned, little-endian serialization (layout in docs/FORMAT.md, section
  * "codec blob").  *buf is malloc'd. */

@@ -153,6 +153,19 @@ void cvs__adc8_scan_scalar(const float *lut, const uint8_t *codes, size_t n, siz
     }
 }
 
+/* The same sums over codes S bytes apart (S >= M). */
+void cvs__adc8_scan_strided_scalar(const float *lut, const uint8_t *codes, size_t n, size_t M,
+                                   size_t S, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * S;
+        float s = 0.0f;
+        for (size_t m = 0; m < M; m++)
+            s += lut[m * 256 + c[m]];
+        out[i] = s;
+    }
+}
+
 /* ==== adc8: AVX2, chosen kernel: 8 interleaved codes, blocked over M ====
  *
  * Why not SIMD arithmetic: an 8-bit ADC scan does one random load per
@@ -258,9 +271,12 @@ __attribute__((target("avx2,bmi2"))) static inline void adc8_x8_range(const floa
     _mm_store_ss(out + 6, acc6), _mm_store_ss(out + 7, acc7);
 }
 
-__attribute__((target("avx2,bmi2"))) static void adc8_scan_x8(const float *lut,
-                                                             const uint8_t *codes, size_t n,
-                                                             size_t M, float *out)
+/* Codes at a stride S >= M bytes (RaBitQ codes carry factors after their
+ * M table bytes); adc8_x8_range only ever uses its M as the stride. */
+__attribute__((target("avx2,bmi2"))) static void adc8_scan_x8_strided(const float *lut,
+                                                                     const uint8_t *codes,
+                                                                     size_t n, size_t M,
+                                                                     size_t S, float *out)
 {
     if (M == 0) { /* no chunk would write out[]; the reference gives 0 */
         for (size_t i = 0; i < n; i++)
@@ -273,9 +289,9 @@ __attribute__((target("avx2,bmi2"))) static void adc8_scan_x8(const float *lut,
             const size_t m1 = M - m0 < ADC8_MC ? M : m0 + ADC8_MC;
             size_t i = i0;
             for (; i + 8 <= i0 + nb; i += 8)
-                adc8_x8_range(lut, codes + i * M, M, m0, m1, m0 == 0, out + i);
+                adc8_x8_range(lut, codes + i * S, S, m0, m1, m0 == 0, out + i);
             for (; i < i0 + nb; i++) { /* < 8 codes left in the block */
-                const uint8_t *c = codes + i * M;
+                const uint8_t *c = codes + i * S;
                 float s = m0 == 0 ? 0.0f : out[i];
                 for (size_t m = m0; m < m1; m++)
                     s += lut[m * 256 + c[m]];
@@ -283,6 +299,13 @@ __attribute__((target("avx2,bmi2"))) static void adc8_scan_x8(const float *lut,
             }
         }
     }
+}
+
+__attribute__((target("avx2,bmi2"))) static void adc8_scan_x8(const float *lut,
+                                                             const uint8_t *codes, size_t n,
+                                                             size_t M, float *out)
+{
+    adc8_scan_x8_strided(lut, codes, n, M, M, out);
 }
 
 /* ==== adc8: AVX2, measured alternative: gathers ==== */
@@ -858,17 +881,21 @@ typedef void (*adc8_fn)(const float *, const uint8_t *, size_t, size_t, float *)
 typedef void (*fs4_fn)(const uint8_t *, size_t, size_t, const uint8_t *, uint16_t *);
 typedef void (*adc8q_fn)(const float *, size_t, const uint8_t *, size_t, size_t, float *);
 
+typedef void (*adc8s_fn)(const float *, const uint8_t *, size_t, size_t, size_t, float *);
+
 typedef struct kernel_table {
     const char *name;
     adc8_fn adc8;
     fs4_fn fs4;
     adc8q_fn adc8q;
+    adc8s_fn adc8s;
 } kernel_table;
 
 static const kernel_table scalar_table = {"scalar", cvs__adc8_scan_scalar, cvs__fs4_scan_scalar,
-                                          cvs__adc8_scan_multi_scalar};
+                                          cvs__adc8_scan_multi_scalar,
+                                          cvs__adc8_scan_strided_scalar};
 static const kernel_table avx2_table = {"avx2", ADC8_AVX2_CHOICE, fs4_scan_avx2,
-                                        adc8_scan_multi_avx2};
+                                        adc8_scan_multi_avx2, adc8_scan_x8_strided};
 
 /* Resolution is idempotent: every thread that races here computes the same
  * pointer (same CPU, same environment) and stores it; whichever store wins,
@@ -897,6 +924,12 @@ static inline const kernel_table *kernels(void)
 void cvs__adc8_scan(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out)
 {
     kernels()->adc8(lut, codes, n, M, out);
+}
+
+void cvs__adc8_scan_strided(const float *lut, const uint8_t *codes, size_t n, size_t M, size_t S,
+                            float *out)
+{
+    kernels()->adc8s(lut, codes, n, M, S, out);
 }
 
 void cvs__adc8_scan_multi(const float *lutq, size_t nq, const uint8_t *codes, size_t n, size_t M,

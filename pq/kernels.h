@@ -25,6 +25,14 @@
 void cvs__adc8_scan(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out);
 void cvs__adc8_scan_scalar(const float *lut, const uint8_t *codes, size_t n, size_t M, float *out);
 
+/* The same sums for codes S >= M bytes apart (code i at codes + i*S; bytes
+ * past M are not read): RaBitQ codes keep their factors there.  AVX2 and
+ * scalar are bit-identical, as for cvs__adc8_scan. */
+void cvs__adc8_scan_strided(const float *lut, const uint8_t *codes, size_t n, size_t M, size_t S,
+                            float *out);
+void cvs__adc8_scan_strided_scalar(const float *lut, const uint8_t *codes, size_t n, size_t M,
+                                   size_t S, float *out);
+
 /* Multi-query 8-bit scan: up to CVS_ADC8_QBLOCK queries per pass over the
  * codes, so each code byte is read once and selects one contiguous vector
  * of CVS_ADC8_QBLOCK floats (one AVX2 load) holding all the queries'

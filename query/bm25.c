@@ -13,7 +13,7 @@
  * with k1 = 1.2 and b = 0.75 (their recommended defaults), tf the count of t
  * in d, dl the number of tokens of d and avgdl the mean over the store.  A
  * record's "document" is its title followed by its text, tokenized by
- * query/tokenize.c with accents stripped.
+ * text/tokenize.c with accents stripped.
  *
  * Storage (docs/FORMAT.md): a dupsort database "terms" maps each term to
  * fixed 16-byte postings (u64 key, u32 tf, u32 dl), and the meta record
@@ -47,9 +47,9 @@
 
 #include "index/heap.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/db.h"
 #include "store/seal.h"
+#include "text/tokenize.h"
 
 #define POSTING_BYTES 16
 #define STATS_BYTES 24
@@ -592,6 +592,38 @@ CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
         return rc;
     rc = cvs_txn_text_search(t, query, len, k, keys, scores);
     cvs_txn_end(t);
+    return rc;
+}
+
+int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size_t n,
+                  double *idf)
+{
+    cvs_db *db = t->db;
+    MDB_cursor *cur = NULL;
+    bm25_stats st;
+    int rc = CVS_OK, mrc;
+
+    for (size_t i = 0; i < n; i++)
+        idf[i] = 0;
+    if (!cvs__module_present(db, &cvs__text_module) || n == 0)
+        return CVS_OK;
+    if ((rc = stats_get(db, t->txn, &st)))
+        return rc;
+    if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = {lens[i], (void *)terms[i]}, v;
+        size_t df = 0;
+        mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
+        if (mrc == 0 && (mrc = mdb_cursor_count(cur, &df)) == 0)
+            ;
+        else if (mrc != MDB_NOTFOUND) {
+            rc = cvs__err_lmdb(mrc, "reading postings");
+            break;
+        }
+        idf[i] = log(1.0 + ((double)st.ndocs - (double)df + 0.5) / ((double)df + 0.5));
+    }
+    mdb_cursor_close(cur);
     return rc;
 }
 

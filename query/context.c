@@ -39,7 +39,8 @@
  *      (Qi et al., EMNLP 2019) and IRCoT (Trivedi et al., ACL 2023), with
  *      a set difference of words standing in for their learned or
  *      generated next-hop query.
- *   3. Selection under the budget by the chosen strategy (query/select.c).
+ *   3. Selection under the budget by the chosen strategy (query/select.c),
+ *      or, with unit sentence, of the candidates' sentences (query/sentsel.c).
  *
  * Where we deviate or choose:
  *   1. Scores add rather than take a maximum: a record both retrieved and
@@ -106,9 +107,10 @@
 
 #include "graph/graph.h"
 #include "query/context.h"
+#include "query/sentsel.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/filter.h"
+#include "text/tokenize.h"
 
 /* ==== Options ==== */
 
@@ -158,6 +160,17 @@ CVS_API int cvs_context_strategy_parse(const char *s, cvs_context_strategy *out)
             return CVS_OK;
         }
     return cvs__err(CVS_EINVAL, "unknown strategy \"%s\" (diverse, topk, mmr, bm25, vector)", s);
+}
+
+CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out)
+{
+    if (!s || !out)
+        return cvs__err(CVS_EINVAL, "cvs_context_unit_parse: NULL argument");
+    if (!strcmp(s, "passage") || !strcmp(s, "sentence")) {
+        *out = s[0] == 'p' ? CVS_UNIT_PASSAGE : CVS_UNIT_SENTENCE;
+        return CVS_OK;
+    }
+    return cvs__err(CVS_EINVAL, "unknown unit \"%s\" (passage, sentence)", s);
 }
 
 CVS_API const char *cvs_context_strategy_name(cvs_context_strategy s)
@@ -538,6 +551,8 @@ typedef struct picked {
     size_t cand;
     cvs_record rec;
     size_t tokens;
+    const uint32_t *sents; /* unit sentence: the chosen sentences */
+    size_t nsents;
 } picked;
 
 static const char *seed_type(unsigned src)
@@ -576,6 +591,7 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
     for (size_t i = 0; i < n; i++) {
         size_t m = chain_of(cs, pk[i].cand, chain);
         nsteps += m;
+        bytes += pk[i].nsents * sizeof(uint32_t);
         bytes += pk[i].rec.id_len + pk[i].rec.title_len + pk[i].rec.text_len + 3;
         for (size_t s = 0; s + 1 < m; s++) {
             if ((rc = cvs_key_id(t, cs->c[chain[s]].key, &id, &idl)))
@@ -590,6 +606,13 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
     out->items = (cvs_context_item *)mem;
     steps = (cvs_context_step *)(mem + n * sizeof(cvs_context_item));
     sp = (char *)(steps + nsteps);
+    /* Sentence indexes, 4-byte aligned after the 8-byte aligned steps. */
+    for (size_t i = 0; i < n; i++) {
+        out->items[i].sentences = pk[i].nsents ? memcpy(sp, pk[i].sents,
+                                                        pk[i].nsents * sizeof(uint32_t)) : NULL;
+        out->items[i].nsentences = pk[i].nsents;
+        sp += pk[i].nsents * sizeof(uint32_t);
+    }
     for (size_t i = 0; i < n; i++) {
         const cand *c = &cs->c[pk[i].cand];
         cvs_context_item *it = &out->items[i];
@@ -631,6 +654,59 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
     }
     out->n = n;
     return CVS_OK;
+}
+
+/* ==== Sentences (query/sentsel.c) ==== */
+
+/* The context set of unit sentence: the pool, best first, cut down to the
+ * sentences sentsel.c chooses; each item's text is its chosen sentences. */
+static int sentences(cvs_txn *t, const cands *cs, const picked *pk, size_t npool,
+                     const float *rel, const cvs_context_opts *o,
+                     const cvs_context_scope *sc, const char *text, size_t len,
+                     cvs_context_result *out)
+{
+    cvs_sentsel_in *in = NULL;
+    cvs_sentsel_out so = {0};
+    picked *sel = NULL;
+    size_t nsel;
+    int rc;
+
+    if (!(in = malloc(npool * sizeof *in))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < npool; i++) {
+        int parent = cs->c[pk[i].cand].parent;
+        in[i] = (cvs_sentsel_in){cs->c[pk[i].cand].key, pk[i].rec.title, pk[i].rec.title_len,
+                                 pk[i].rec.text, pk[i].rec.text_len, rel[i], -1};
+        for (size_t j = 0; parent >= 0 && j < npool; j++)
+            if (pk[j].cand == (size_t)parent)
+                in[i].parent = (int)j;
+    }
+    if ((rc = cvs__sentsel(t, text, text ? len : 0, in, npool, o->budget, &so)))
+        goto out;
+    nsel = so.n;
+    if (sc && sc->k && nsel > sc->k)
+        nsel = sc->k;
+    if (nsel && !(sel = malloc(nsel * sizeof *sel))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < nsel; j++) {
+        sel[j] = pk[so.item[j]];
+        sel[j].rec.text = so.text[j];
+        sel[j].rec.text_len = so.text_len[j];
+        sel[j].tokens = so.tokens[j];
+        sel[j].sents = so.sents[j];
+        sel[j].nsents = so.nsents[j];
+        out->tokens += so.tokens[j];
+    }
+    rc = fill_result(t, cs, sel, nsel, out);
+out:
+    cvs__sentsel_free(&so);
+    free(sel);
+    free(in);
+    return rc;
 }
 
 /* ==== The call ==== */
@@ -687,7 +763,8 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         cvs_context_opts_init(&o);
     if (text && len == 0)
         len = strlen(text);
-    if ((unsigned)o.strategy > CVS_CONTEXT_VECTOR || o.lexical_weight < 0 ||
+    if ((unsigned)o.strategy > CVS_CONTEXT_VECTOR || (unsigned)o.unit > CVS_UNIT_SENTENCE ||
+        o.lexical_weight < 0 ||
         o.lexical_weight > 1 || o.lambda < 0 || o.lambda > 1 || o.hops < 0 ||
         o.decay < 0 || o.rrf_k < 0)
         return cvs__err(CVS_EINVAL, "cvs_context: option out of range");
@@ -846,6 +923,12 @@ fused:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)npool, (int)npool,
                     (int)db->dim, 1.0f, vecs, (int)db->dim, vecs, (int)db->dim, 0.0f, sim,
                     (int)npool);
+    if (o.unit == CVS_UNIT_SENTENCE) {
+        rc = sentences(t, &cs, pk, npool, rel, &o, sc, text, len, out);
+        if (rc)
+            goto out;
+        goto done;
+    }
     cvs_pool pool = {npool, rel, cost, sim};
     if ((rc = cvs__select(&pool, o.strategy == CVS_CONTEXT_BM25 || o.strategy == CVS_CONTEXT_VECTOR
                                      ? CVS_CONTEXT_TOPK : o.strategy,

@@ -38,7 +38,7 @@
  *   2. |s| counts the words that have a vector, not all words: a word
  *      missing from the vocabulary contributes nothing, and dividing by it
  *      would only rescale, which cosine ignores anyway.  Stop words are
- *      dropped by the shared tokenizer (query/tokenize.c) before weighting;
+ *      dropped by the shared tokenizer (text/tokenize.c) before weighting;
  *      their SIF weights are ~0.01 to 0.1, so this changes little and keeps
  *      one notion of "word" across BM25 and SIF.
  *   3. Words are folded by the shared tokenizer (NFKC casefold, which GloVe's
@@ -89,7 +89,7 @@
 
 #include "core/err.h"
 #include "query/embed.h"
-#include "query/tokenize.h"
+#include "text/tokenize.h"
 
 #define SIF_TEXT_WORDS 8.0 /* words of a typical text, for the vocabulary component */
 

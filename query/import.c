@@ -363,6 +363,7 @@ static void progress(prog *p, cvs_reader *r, uint64_t done, int final)
 typedef struct boff {
     size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks, title, title_len;
     size_t emb, emb_len;   /* the embedding input, when the record has no vector */
+    size_t sent0, nsent;   /* given sentences: pairs at b->sents[2 * sent0] */
     int has_text, has_meta, has_title, need_embed;
 } boff;
 
@@ -380,6 +381,8 @@ typedef struct batch {
     loff *loffs;
     cvs_link *links;
     size_t nl, cl;
+    uint32_t *sents;       /* given sentence offsets, pairs */
+    size_t ns, cs;
     char *arena;
     size_t alen, acap;
     uint64_t first_rec, first_line, last_line;
@@ -455,6 +458,21 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
         o->meta_len = rec->meta_len;
         o->has_meta = 1;
     }
+    o->sent0 = b->ns;
+    o->nsent = text ? rec->nsentences : 0;
+    if (b->ns + o->nsent > b->cs) {
+        size_t nc = b->cs ? b->cs : 1024;
+        uint32_t *p;
+        while (nc < b->ns + o->nsent)
+            nc *= 2;
+        if (!(p = realloc(b->sents, nc * 2 * sizeof *p)))
+            return cvs__err(CVS_ENOMEM, "out of memory for a batch's sentences");
+        b->sents = p;
+        b->cs = nc;
+    }
+    if (o->nsent)
+        memcpy(b->sents + 2 * b->ns, rec->sentences, o->nsent * 2 * sizeof *b->sents);
+    b->ns += o->nsent;
     o->link0 = b->nl;
     o->nlinks = rec->nlinks;
     if (b->nl + rec->nlinks > b->cl) {
@@ -569,6 +587,10 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
             r->links = links + o->link0;
             r->nlinks = o->nlinks;
         }
+        if (o->nsent) {
+            r->sentences = b->sents + 2 * o->sent0;
+            r->nsentences = o->nsent;
+        }
     }
     rc = cvs_put(db, b->recs, b->n, CVS_PUT_FORWARD_LINKS, &ins, &upd);
 fail:
@@ -587,7 +609,7 @@ fail:
         st->updated += upd;
     }
     free(links);
-    b->n = b->nl = b->alen = 0;
+    b->n = b->nl = b->ns = b->alen = 0;
     return rc;
 }
 
@@ -597,6 +619,7 @@ static void batch_free(batch *b)
     free(b->offs);
     free(b->recs);
     free(b->loffs);
+    free(b->sents);
     free(b->arena);
 }
 

@@ -72,7 +72,7 @@
  *                       B 0.704 / 0.889, 0.667 / 0.852
  *   7. The lexical query carries each word's other inflection of number
  *      (lexical_query): "taxes" for "tax", "lives" for "live", "city" for
- *      "cities".  BM25's postings are unstemmed (query/tokenize.c,
+ *      "cities".  BM25's postings are unstemmed (text/tokenize.c,
  *      deviation 3) and a paraphrase changes number freely; adding the
  *      forms to the query instead of stemming the index leaves the stored
  *      postings, and everything else that searches them, as they are.
@@ -118,9 +118,9 @@
 
 #include "query/context.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "text/tokenize.h"
 
 #define MEM_ID_PREFIX "m"
 #define MEM_ID_HEX 16          /* random bytes * 2 */
@@ -943,8 +943,11 @@ static int items_init(cvs_mem_items *r)
 }
 
 /* Appends the memory with key k (its record read from t) to r. */
+/* text (text_len bytes), when not NULL, replaces the memory's stored text
+ * (recall of unit sentence: its chosen sentences). */
 static int items_add(cvs_mem_items *r, cvs_txn *t, int64_t key, float score,
-                     const cvs_context_step *via, size_t npath)
+                     const cvs_context_step *via, size_t npath, const char *text,
+                     size_t text_len)
 {
     items_arena *a = r->priv_;
     cvs_record rec;
@@ -964,6 +967,10 @@ static int items_add(cvs_mem_items *r, cvs_txn *t, int64_t key, float score,
     }
     if ((rc = cvs_get_key(t, key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
         return rc;
+    if (text) {
+        rec.text = text;
+        rec.text_len = text_len;
+    }
     it = &r->items[r->n];
     memset(it, 0, sizeof *it);
     rc = cvs__err(CVS_ENOMEM, "out of memory");
@@ -1170,7 +1177,7 @@ static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
  * question (BM25's tokens), each followed by its other English inflection of number (and of
  * the third person, which is spelled the same): "taxes" <-> "tax",
  * "live" <-> "lives", "city" <-> "cities".  BM25's postings are not
- * stemmed (query/tokenize.c, deviation 3), so the query carries the
+ * stemmed (text/tokenize.c, deviation 3), so the query carries the
  * forms a memory may use instead.  Numbers and words of fewer than 3
  * letters are left alone ("ci" is not a plural of anything).  *out is
  * malloc'd. */
@@ -1269,6 +1276,7 @@ static void recall_context_opts(const cvs_mem_recall_opts *o, size_t want, int h
     co->dup_threshold = 2.0f;
     co->max_pool = want * 4;
     co->search_flags = CVS_SEARCH_EXACT;
+    co->unit = o->unit;
 }
 
 CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
@@ -1369,7 +1377,8 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         qsort(cr.items, cr.n, sizeof *cr.items, cmp_item_score);
     for (size_t i = 0; i < cr.n; i++) {
         const cvs_context_item *it = &cr.items[i];
-        if ((rc = items_add(out, t, it->key, it->score, it->via, (size_t)it->hop + 1)))
+        if ((rc = items_add(out, t, it->key, it->score, it->via, (size_t)it->hop + 1,
+                            it->sentences ? it->text : NULL, it->text_len)))
             goto cleanup;
     }
     /* Copies of what was returned, to store the recall time after the
@@ -1454,7 +1463,7 @@ CVS_API int cvs_mem_list(cvs_db *db, const char *ns, const char *cursor, size_t 
             snprintf(out->cursor, sizeof out->cursor, "%lld", (long long)(k + 1));
             break;
         }
-        if ((rc = items_add(out, t, k, 0, NULL, 0)))
+        if ((rc = items_add(out, t, k, 0, NULL, 0, NULL, 0)))
             goto cleanup;
     }
 cleanup:

@@ -49,6 +49,12 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
 int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                      int64_t *keys, float *scores);
 
+/* BM25's idf (deviation 1 of query/bm25.c) of n terms (already tokenized,
+ * accents stripped) in the snapshot, into idf[0..n); 0 for every term of a
+ * store without the text layer. */
+int cvs__bm25_idf(cvs_txn *txn, const char *const *terms, const size_t *lens, size_t n,
+                  double *idf);
+
 /* Records indexed (with a word in their title or text) in the snapshot. */
 int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
 

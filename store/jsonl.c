@@ -27,6 +27,12 @@
  *     text (query/bm25.c).
  *  7. Strings holding \u0000 are refused (jansson's default): ids and link
  *     types are C strings further on.
+ *  8. "sentences" (an array of strings, as HotpotQA's corpus gives them)
+ *     are kept as the record's sentences (text/sentences.c).  Without
+ *     "text", the text is the sentences, each trimmed of white space,
+ *     joined by one space (blank ones add nothing).  With "text", each
+ *     sentence is located in it in order, white-space runs matching any
+ *     white-space run; a sentence not found is an error.
  */
 #include <errno.h>
 #include <math.h>
@@ -35,6 +41,7 @@
 
 #include "store/db.h"
 #include "store/reader_impl.h"
+#include "store/spans.h"
 
 #define LINK_TYPE_MAX 255
 
@@ -192,6 +199,80 @@ static int get_links(cvs_reader *r, json_t *doc, cvs_rrec *rec)
     return CVS_OK;
 }
 
+/* "sentences": locates them in rec->text, or makes the text from them. */
+static int get_sentences(cvs_reader *r, json_t *doc, cvs_rrec *rec)
+{
+    json_t *a = json_object_get(doc, "sentences");
+    const char **ss = NULL;
+    size_t n, *ls = NULL, tot = 0;
+    int rc = CVS_OK;
+
+    if (!a || json_is_null(a))
+        return CVS_OK;
+    if (!json_is_array(a))
+        return LERR(CVS_EINPUT, "%s", "\"sentences\" must be an array of strings");
+    n = json_array_size(a);
+    if (!r->sents && !(r->sents = calloc(1, sizeof *r->sents)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (n == 0)
+        return CVS_OK;
+    if (!(ss = malloc(n * sizeof *ss)) || !(ls = malloc(n * sizeof *ls))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_string(x)) {
+            rc = LERR(CVS_EINPUT, "sentences[%zu] must be a string", i);
+            goto out;
+        }
+        ss[i] = json_string_value(x);
+        ls[i] = json_string_length(x);
+        tot += ls[i] + 1;
+    }
+    if (!rec->text) {
+        size_t w = 0;
+        if (tot > r->sjoin_cap) {
+            char *p = realloc(r->sjoin, tot);
+            if (!p) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            r->sjoin = p;
+            r->sjoin_cap = tot;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *s = ss[i];
+            size_t m = ls[i];
+            while (m && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+                s++;
+                m--;
+            }
+            while (m && (s[m - 1] == ' ' || s[m - 1] == '\t' || s[m - 1] == '\n' ||
+                         s[m - 1] == '\r'))
+                m--;
+            if (m == 0)
+                continue;
+            if (w)
+                r->sjoin[w++] = ' ';
+            memcpy(r->sjoin + w, s, m);
+            w += m;
+        }
+        rec->text = r->sjoin;
+        rec->text_len = w;
+    }
+    if ((rc = cvs__sent_locate(rec->text, rec->text_len, ss, ls, n, r->sents))) {
+        cvs__err_prefix(rc, "%s: line %llu", r->path, (unsigned long long)r->lineno);
+        goto out;
+    }
+    rec->sentences = (const uint32_t *)r->sents->s;
+    rec->nsentences = r->sents->n;
+out:
+    free(ss);
+    free(ls);
+    return rc;
+}
+
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -265,7 +346,7 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
         rec->meta = r->meta;
         rec->meta_len = strlen(r->meta);
     }
-    if ((rc = get_links(r, doc, rec)))
+    if ((rc = get_links(r, doc, rec)) || (rc = get_sentences(r, doc, rec)))
         return rc;
     rec->recno = r->recno;
     rec->line = r->lineno;

@@ -38,6 +38,7 @@
 
 #include "store/db.h"
 #include "store/reader_impl.h"
+#include "store/spans.h"
 
 #define READ_BUF (1u << 20)
 
@@ -311,6 +312,10 @@ void cvs_reader_close(cvs_reader *r)
     if (r->f)
         fclose(r->f);
     free(r->links);
+    if (r->sents)
+        free(r->sents->s);
+    free(r->sents);
+    free(r->sjoin);
     free(r->line);
     free(r->vec);
     free(r->raw);

@@ -32,6 +32,9 @@ typedef struct cvs_rrec {
     size_t meta_len;
     const cvs_link *links; /* jsonl only: strings or {"id","type","weight"} */
     size_t nlinks;
+    const uint32_t *sentences; /* jsonl "sentences": nsentences (start, end)
+                              byte pairs into text (text/sentences.h) */
+    size_t nsentences;
     uint64_t recno;        /* 0-based record index in the file */
     uint64_t line;         /* jsonl: 1-based line number; else 0 */
 } cvs_rrec;

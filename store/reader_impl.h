@@ -47,6 +47,9 @@ struct cvs_reader {
     char *meta;            /* json_dumps of the current meta */
     cvs_link *links;
     size_t links_cap;
+    struct cvs_spans *sents; /* jsonl "sentences" located in the text */
+    char *sjoin;           /* the text made of them when "text" is absent */
+    size_t sjoin_cap;
     char idbuf[32];        /* integer ids printed here */
     int allow_novec;       /* jsonl: a record may lack "vector" (the
                               importer embeds its text); rec->vec is NULL */

@@ -82,4 +82,23 @@ h=$(hits)
 ok "recall@10 of --ann over rq8 codes is $h/1000"
 expect 0 "check (rq)" check "$db"
 
+# RaBitQ codes: bad bit counts refused with the reason, the store intact;
+# 4 bits per dimension under the index, codes only and re-ranked.
+expect 1 "build: rabitq9" build "$db" --codec rabitq9
+has "$tmp/err" "rabitq codes are 1..8 bits per dimension, not 9" "the reason rabitq9 is refused"
+expect 1 "build: opq before rabitq" build "$db" --codec opq,rabitq4
+has "$tmp/err" "does not apply to rabitq" "the reason opq,rabitq4 is refused"
+expect 0 "stats after refused builds" stats "$db"
+has "$tmp/out" "rq8" "the rq codec is still in force"
+expect 0 "build --codec rabitq4 --index ivf32" build "$db" --codec rabitq4 --index ivf32 --json
+has "$tmp/out" '"codec":{"spec":"rabitq4"' "build --json reports the rabitq codec"
+hb=$(recall_codes rabitq4)
+[ "$hb" -ge 850 ] || fail "rabitq4 codes-only recall@10 $hb/1000"
+ok "codes-only recall@10: rabitq4 $hb/1000"
+expect 0 "search --ann (rabitq4)" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 12 --rerank 100
+h=$(hits)
+[ "$h" -ge 930 ] || fail "recall@10 of --ann over rabitq4 codes is $h/1000"
+ok "recall@10 of --ann over rabitq4 codes is $h/1000"
+expect 0 "check (rabitq)" check "$db"
+
 echo "$passed passed, 0 failed"

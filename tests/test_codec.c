@@ -139,6 +139,7 @@ Test(spec, canonical_forms)
         {"pq128", "pq128x8"}, {"pq1x4", "pq1x4"}, {"opq144,pq48", "opq144,pq48x8"},
         {"opq128,pq16", "opq,pq16x8"}, {"pca100,opq120,pq30x4", "pca100,opq120,pq30x4"},
         {"rq8", "rq8"}, {"pca64 , rq16", "pca64,rq16"}, {"rq256", "rq256"},
+        {"rabitq", "rabitq1"}, {"rabitq4", "rabitq4"}, {"pca60,rabitq2", "pca60,rabitq2"},
     };
     float *x = gaussian(300, 128, 1);
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -193,6 +194,11 @@ Test(spec, errors)
         {"rq8x4", 128, "want rqM"},
         {"rq8,pq8", 128, "after the quantizer"},
         {"rq", 128, "unknown stage"},
+        {"rabitq9", 128, "1..8 bits per dimension, not 9"},
+        {"rabitq0", 128, "1..8 bits per dimension, not 0"},
+        {"opq,rabitq4", 128, "does not apply to rabitq"},
+        {"rabitqx", 128, "want rabitq or rabitqB"},
+        {"rabitq4,pq8", 128, "after the quantizer"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = cvs__codec_check_spec(bad[i].spec, bad[i].dim);
@@ -809,6 +815,8 @@ Test(blob, roundtrip)
     roundtrip("sq8", CVS_METRIC_IP, 0);
     roundtrip("rq4", CVS_METRIC_L2, 0);
     roundtrip("pca16,rq3", CVS_METRIC_IP, 0);
+    roundtrip("rabitq4", CVS_METRIC_L2, 0);
+    roundtrip("pca20,rabitq", CVS_METRIC_IP, 0);
 }
 
 Test(blob, garbage_rejected)
@@ -816,9 +824,9 @@ Test(blob, garbage_rejected)
     size_t n = 600, d = 16;
     float *x = gaussian(n, d, 41);
     cvs_codec_train_opts o = {.seed = 1, .kmeans_iters = 3, .opq_iters = 2};
-    const char *specs[] = {"pca8,opq,pq4x4", "pca8,sq8", "pq2", "pca8,rq3"};
+    const char *specs[] = {"pca8,opq,pq4x4", "pca8,sq8", "pq2", "pca8,rq3", "pca12,rabitq3"};
     uint64_t rng = 99;
-    for (size_t s = 0; s < 4; s++) {
+    for (size_t s = 0; s < 5; s++) {
         cvs_codec *c = NULL, *b = NULL;
         uint8_t *blob;
         size_t len;
@@ -854,10 +862,11 @@ Test(blob, garbage_rejected)
             cr_assert_neq(cvs__codec_deserialize(g, l, &b), 0);
             free(g);
         }
-        /* A bigger version is CVS_EVERSION, not corruption; the other
-         * known version is corruption (1 cannot hold rq, 2 must). */
+        /* A bigger version is CVS_EVERSION, not corruption; another
+         * known version is corruption (1 holds neither rq nor rabitq, 2
+         * must hold rq, 3 rabitq). */
         memcpy(t, blob, len);
-        t[8] = 3;
+        t[8] = 4;
         cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
         memcpy(t, blob, len);
         t[8] = t[8] == 1 ? 2 : 1;
@@ -1179,3 +1188,109 @@ Test(speed, bench_64k, .timeout = 600)
     free(gt);
     free(x);
 }
+
+/* ==== RaBitQ (pq/rabitq.c) ==== */
+
+/* More bits per dimension, smaller reconstruction error; rabitq8 is within
+ * a few percent of the data's own scale. */
+Test(rabitq, more_bits_lower_error)
+{
+    size_t n = 2000, d = 100;
+    float *x = correlated(n, d, 71);
+    double prev = INFINITY, var = 0, mean[100] = {0};
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < d; t++)
+            mean[t] += x[i * d + t] / (double)n;
+    for (size_t i = 0; i < n * d; i++)
+        var += (x[i] - mean[i % d]) * (x[i] - mean[i % d]) / (double)n;
+    static const char *const specs[] = {"rabitq1", "rabitq2", "rabitq4", "rabitq8"};
+    for (size_t s = 0; s < 4; s++) {
+        cvs_codec *c = train(specs[s], d, CVS_METRIC_L2, x, n, 3);
+        double e = mse(c, x, n, d);
+        cr_log_info("%s: %zu bytes, relative mse %.5f", specs[s], cvs__codec_code_size(c),
+                    e / var);
+        cr_assert_lt(e, prev, "%s: mse %g not below %g", specs[s], e, prev);
+        prev = e;
+        cvs__codec_free(c);
+    }
+    cr_assert_lt(prev / var, 0.01);
+    free(x);
+}
+
+/* The estimator against exact distances on many (query, vector) pairs.
+ * The stored bound at eps0 = 1 is, by RaBitQ's analysis, the standard
+ * deviation of the error when the query is orthogonal to the vector and
+ * larger otherwise, and the error is close to normal (a coordinate of a
+ * random unit vector, D ~ 100).  So for each eps0 the share of pairs whose
+ * error stays inside eps0 * bound is at least P(|Z| <= eps0) = erf(eps0 /
+ * sqrt 2), less 4 binomial standard deviations over the vectors: ~0.943 at
+ * the paper's eps0 = 1.9 (so ~6% of single pairs fall outside; RaBitQ's
+ * re-ranking rule only misses when that happens to a true neighbour and
+ * on the far side), >= 0.99 at eps0 = 2.6.  The mean error, in units of
+ * each pair's bound (standard deviation <= 1), is within 4 / sqrt(#vectors)
+ * of zero: unbiased.  The vectors' errors are independent through their
+ * codes; pairs sharing a vector are not, hence the count of vectors, not
+ * of pairs. */
+static void rabitq_estimates(const char *spec, cvs_metric metric)
+{
+    size_t n = 2000, d = 100, nq = 40;
+    float *x = correlated(n, d, 81), *noise = gaussian(nq, d, 82);
+    float *q = malloc(nq * d * sizeof *q), *est = malloc(n * sizeof *est);
+    float *err = malloc(n * sizeof *err);
+    cvs_codec *c = train(spec, d, metric, x, n, 5);
+    static const double eps[] = {1.0, CVS_RBQ_EPS0, 2.6};
+    size_t cs = cvs__codec_code_size(c), inside[3] = {0}, pairs = 0;
+    uint8_t *codes = malloc(n * cs);
+    float *qb = malloc(cvs__codec_rbq_query_floats(c) * sizeof *qb), *dd = malloc(n * 4);
+    double zsum = 0;
+    cr_assert_eq(cvs__codec_rabitq_bits(c), spec[6] ? spec[6] - '0' : 1);
+    cr_assert_eq(cvs__codec_encode(c, x, n, codes), 0);
+    /* Queries near data points (high similarity) and far from them. */
+    for (size_t i = 0; i < nq * d; i++)
+        q[i] = x[(i / d) * 37 * d + i % d] * (i / d % 2 ? 1.0f : 0.0f) + noise[i];
+    for (size_t i = 0; i < nq; i++) {
+        const float *qi = q + i * d;
+        cr_assert_eq(cvs__codec_rbq_prepare(c, qi, qb), 0);
+        cvs__codec_rbq_estimate(c, qb, codes, n, est, err);
+        cr_assert_eq(cvs__codec_distances(c, qi, codes, n, dd), 0);
+        for (size_t j = 0; j < n; j++) {
+            double t = 0;
+            for (size_t k = 0; k < d; k++)
+                t += metric == CVS_METRIC_L2 ? ((double)qi[k] - x[j * d + k]) *
+                                                   ((double)qi[k] - x[j * d + k])
+                                             : -(double)qi[k] * x[j * d + k];
+            cr_assert_eq(dd[j], est[j], "cvs__codec_distances differs from the estimate");
+            cr_assert_gt(err[j], 0);
+            for (size_t e = 0; e < 3; e++)
+                inside[e] += fabs(est[j] - t) <= eps[e] * err[j];
+            zsum += (est[j] - t) / err[j];
+            pairs++;
+        }
+    }
+    double zmean = zsum / (double)pairs;
+    for (size_t e = 0; e < 3; e++) {
+        double frac = (double)inside[e] / (double)pairs, p = erf(eps[e] / sqrt(2.0));
+        double floor_ = p - 4.0 * sqrt(p * (1.0 - p) / (double)n);
+        cr_log_info("%s %s: eps0 %.1f: %.4f of %zu pairs inside the bound (normal: %.4f)", spec,
+                    cvs_metric_name(metric), eps[e], frac, pairs, p);
+        cr_assert_geq(frac, floor_, "%s: eps0 %.1f: only %.4f inside the bound, want >= %.4f",
+                      spec, eps[e], frac, floor_);
+    }
+    cr_assert_geq((double)inside[2] / (double)pairs, 0.99);
+    cr_log_info("%s %s: mean error %.4f bounds", spec, cvs_metric_name(metric), zmean);
+    cr_assert_leq(fabs(zmean), 4.0 / sqrt((double)n), "%s: mean error %.4f bounds", spec, zmean);
+    cvs__codec_free(c);
+    free(x);
+    free(noise);
+    free(q);
+    free(est);
+    free(err);
+    free(codes);
+    free(qb);
+    free(dd);
+}
+
+Test(rabitq, estimator_unbiased_and_bounded_l2) { rabitq_estimates("rabitq", CVS_METRIC_L2); }
+Test(rabitq, estimator_unbiased_and_bounded_l2_4bit) { rabitq_estimates("rabitq4", CVS_METRIC_L2); }
+Test(rabitq, estimator_unbiased_and_bounded_ip) { rabitq_estimates("rabitq", CVS_METRIC_IP); }
+Test(rabitq, estimator_unbiased_and_bounded_ip_4bit) { rabitq_estimates("rabitq4", CVS_METRIC_IP); }

@@ -741,8 +741,8 @@ static size_t short_without_refill(cvs_db *db, pred_fn pred)
 
 /* A filtered ANN search on the native IVF index returns min(k, matches)
  * matching results even when its probed lists hold fewer matches than k:
- * the exact scan of the matches makes up the difference (exact.c,
- * deviation 3).  Direct reads of the matches are off so that the index
+ * the exact scan of the matches makes up the difference (search.c,
+ * see its essay).  Direct reads of the matches are off so that the index
  * answers first; at nprobe 1 of 32 lists it sees about 1/32 of the 69
  * matches of the $ids filter, and of the 8 "rare" ones (all 8 must come
  * back).  The broad "en" filter (471 records) is the common case, where the

@@ -182,6 +182,65 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
 }
 
 /* ",sq8": re-ranking from in-memory SQ8 codes of the stored vectors. */
+/* RaBitQ codes under IVF (residual and direct), SIFT10K: codes-only recall
+ * above a low floor, and re-ranking by the error bound (ivf_search.c
+ * deviation 4): the recall of a deep re-rank with far fewer reads than the
+ * cap R, which a fixed-depth re-rank would read in full.  Reopening keeps
+ * the answers. */
+Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    cvs_build_opts bo = {.index = "ivf64,residual"};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 64,
+                           .threads = 1};
+    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
+    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    uint64_t r0, q0, r1, q1;
+    double rc_only, rr, reads;
+
+    cr_assert_eq(cvs_build(db, "rabitq4", &bo), 0, "%s", cvs_errmsg(db));
+    search(db, &p, query, nq, 10, l, s);
+    rc_only = recall10(l);
+    cr_assert_gt(rc_only, 0.7, "codes-only recall %.3f", rc_only);
+
+    p.flags = CVS_SEARCH_ANN;
+    p.nprobe = 12;
+    p.rerank = 100;
+    cvs__ivf_rerank_counts(&r0, &q0);
+    search(db, &p, query, nq, 10, l, s);
+    cvs__ivf_rerank_counts(&r1, &q1);
+    rr = recall10(l);
+    reads = (double)(r1 - r0) / (double)(q1 - q0);
+    cr_log_info("rabitq4 ivf64: codes-only recall %.4f (all lists), nprobe 12 re-ranked %.4f "
+                "with %.1f reads/query (cap 100)", rc_only, rr, reads);
+    cr_assert_eq(q1 - q0, nq);
+    cr_assert_geq(rr, 0.93, "recall %.3f at nprobe 12", rr);
+    cr_assert_lt(reads, 50.0, "%.1f reads per query", reads);
+    cr_assert_geq(reads, 10.0); /* at least the k answers are re-scored */
+    /* Scores of re-ranked answers are exact distances. */
+    for (size_t j = 0; j < 10; j++) {
+        int64_t key = l[j];
+        const float *x = base + (size_t)(key - 1) * dim;
+        double e = 0;
+        for (size_t t = 0; t < dim; t++)
+            e += ((double)query[t] - x[t]) * ((double)query[t] - x[t]);
+        cr_assert_float_eq(s[j], sqrt(e), 1e-3 * sqrt(e) + 1e-3);
+    }
+
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    same_answers(&p, l, s, l2, s2);
+
+    /* Direct codes (the l2 default) work too. */
+    bo.index = "ivf64";
+    cr_assert_eq(cvs_build(db, "rabitq4", &bo), 0, "%s", cvs_errmsg(db));
+    search(db, &p, query, nq, 10, l, s);
+    cr_assert_geq(recall10(l), 0.93, "direct: recall %.3f", recall10(l));
+    free(l);
+    free(l2);
+    free(s);
+    free(s2);
+}
+
 Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .timeout = 240)
 {
     cvs_build_opts bo = {.index = "ivf64,sq8"};
@@ -790,6 +849,69 @@ Test(ivf, cosine_residual, .timeout = 120)
     cr_assert_geq(hit, CQ * 10 * 9 / 10, "recall %zu / %d", hit, CQ * 10);
     drop_store();
 }
+
+/* RaBitQ on generated clustered cosine data (residual codes, one prepared
+ * query for every list), 1 and 4 bits: the exact top 10 found with
+ * re-ranking, codes alone above a low floor (1 bit on 64 dimensions is a
+ * coarse code, ~0.3; 4 bits ~0.75 on these evenly spread clusters). */
+static void rabitq_clusters(const char *spec, double floor_codes)
+{
+    enum { CN = 4000, CD = 64, CQ = 50, NC = 40 };
+    cvs_create_opts o = {CD, CVS_METRIC_COSINE, CVS_RAW_F32};
+    cvs_build_opts bo = {.index = "ivf32"};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 32};
+    cvs_search_params e = {.flags = CVS_SEARCH_EXACT};
+    int64_t la[CQ * 10], le[CQ * 10];
+    float sa[CQ * 10], se[CQ * 10], *cent = malloc((size_t)NC * CD * sizeof *cent);
+    size_t hit = 0, hit_codes = 0;
+
+    vecs = malloc((size_t)CN * CD * sizeof *vecs);
+    tu_randvecs(cent, (size_t)NC * CD, 11);
+    tu_randvecs(vecs, (size_t)CN * CD, 12);
+    for (size_t i = 0; i < (size_t)CN * CD; i++) /* points around NC centres */
+        vecs[i] = 3.0f * cent[(i / CD) % NC * CD + i % CD] + vecs[i];
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    {
+        cvs_record *r = calloc(CN, sizeof *r);
+        char (*ids)[16] = malloc(CN * sizeof *ids);
+        for (size_t i = 0; i < CN; i++) {
+            snprintf(ids[i], sizeof ids[i], "c%zu", i);
+            r[i].id = ids[i];
+            r[i].id_len = strlen(ids[i]);
+            r[i].vector = vecs + i * CD;
+        }
+        cr_assert_eq(cvs_put(db, r, CN, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        free(r);
+        free(ids);
+    }
+    cr_assert_eq(cvs_build(db, spec, &bo), 0, "%s", cvs_errmsg(db));
+    search(db, &e, vecs + 100 * CD, CQ, 10, le, se);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) { /* re-ranked */
+            p.flags = CVS_SEARCH_ANN;
+            p.nprobe = 8;
+            p.rerank = 200;
+        }
+        search(db, &p, vecs + 100 * CD, CQ, 10, la, sa);
+        for (size_t i = 0; i < CQ * 10; i++)
+            for (size_t h = 0; h < 10; h++)
+                if (la[i] == le[i / 10 * 10 + h]) {
+                    *(pass ? &hit : &hit_codes) += 1;
+                    break;
+                }
+    }
+    cr_log_info("%s cosine clusters: recall codes only %.3f, re-ranked %.3f", spec,
+                hit_codes / (CQ * 10.0), hit / (CQ * 10.0));
+    cr_assert_geq(hit_codes, floor_codes * CQ * 10, "codes-only recall %zu / %d", hit_codes,
+                  CQ * 10);
+    cr_assert_geq(hit, CQ * 10 * 95 / 100, "re-ranked recall %zu / %d", hit, CQ * 10);
+    free(cent);
+    drop_store();
+}
+
+Test(ivf, rabitq_cosine_clusters_1bit, .timeout = 120) { rabitq_clusters("rabitq", 0.2); }
+Test(ivf, rabitq_cosine_clusters_4bit, .timeout = 120) { rabitq_clusters("rabitq4", 0.6); }
 
 /* Every codec family through the index: sq8 (the codec's own distances)
  * residual and direct, and a raw "none" store (codes only, no re-ranking). */

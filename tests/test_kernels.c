@@ -196,6 +196,58 @@ Test(adc8, signed_lut_inner_product)
     }
 }
 
+/* The strided scan (RaBitQ codes: table bytes, then factors): AVX2 and
+ * the dispatched kernel bit-identical to the scalar reference, which is
+ * itself checked against cvs__adc8_scan_scalar on the codes copied to
+ * stride M; bytes past M (the factors, here 0xFF poison) are never read
+ * into a sum. */
+Test(adc8, strided_matches_scalar)
+{
+    static const size_t Ms[] = {1, 7, 8, 13, 32, 33, 52, 64, 104};
+    static const size_t extra[] = {0, 1, 12};
+    rng_seed(5);
+    for (size_t a = 0; a < COUNT(Ms); a++)
+        for (size_t e = 0; e < COUNT(extra); e++)
+            for (size_t b = 0; b < COUNT(test_ns); b++) {
+                size_t M = Ms[a], S = M + extra[e], n = test_ns[b];
+                float *lut = xmalloc(M * 256 * sizeof *lut);
+                uint8_t *codes = xmalloc(n * S), *plain = xmalloc(n * M);
+                float *ref = xmalloc((n + 1) * sizeof *ref), *got = xmalloc((n + 1) * sizeof *got);
+                float *want = xmalloc((n + 1) * sizeof *want);
+                for (size_t i = 0; i < M * 256; i++)
+                    lut[i] = rndf(-1.0f, 1.0f);
+                for (size_t i = 0; i < n; i++)
+                    for (size_t m = 0; m < S; m++) {
+                        codes[i * S + m] = m < M ? (uint8_t)rnd() : 0xFF;
+                        if (m < M)
+                            plain[i * M + m] = codes[i * S + m];
+                    }
+                cvs__adc8_scan_scalar(lut, plain, n, M, want);
+                cvs__adc8_scan_strided_scalar(lut, codes, n, M, S, ref);
+                cr_assert(!memcmp(ref, want, n * sizeof *ref), "scalar strided: M=%zu S=%zu n=%zu",
+                          M, S, n);
+                for (int f = 0; f < 2; f++) {
+                    if (f == 0 && !cvs__cpu_avx2())
+                        continue;
+                    got[n] = -7.0f;
+                    if (f == 0)
+                        adc8_scan_x8_strided(lut, codes, n, M, S, got);
+                    else
+                        cvs__adc8_scan_strided(lut, codes, n, M, S, got);
+                    cr_assert_eq(got[n], -7.0f, "wrote past n");
+                    for (size_t i = 0; i < n; i++)
+                        cr_assert_eq(got[i], ref[i], "%s: M=%zu S=%zu n=%zu i=%zu: %.9g vs %.9g",
+                                     f ? "dispatched" : "avx2", M, S, n, i, got[i], ref[i]);
+                }
+                free(lut);
+                free(codes);
+                free(plain);
+                free(ref);
+                free(got);
+                free(want);
+            }
+}
+
 Test(adc8, extreme_codes_and_zero_lut)
 {
     /* Codes 0 and 255 hit the first and last entry of every row: catches

@@ -16,9 +16,9 @@
 #include "cvstore.h"
 #include "query/embed.h"
 #include "query/text.h"
-#include "query/tokenize.h"
 #include "store/db.h"
 #include "tests/testutil.h"
+#include "text/tokenize.h"
 
 /* ==== Tokenizer ==== */
 

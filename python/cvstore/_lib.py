@@ -58,6 +58,7 @@ MAX_ID_LEN = 512
 EMBEDDER_NAME_MAX = 255
 
 CONTEXT_STRATEGY = {"diverse": 0, "topk": 1, "mmr": 2, "bm25": 3, "vector": 4}
+CONTEXT_UNIT = {"passage": 0, "sentence": 1}
 FUSION = {"rrf": 0, "weighted": 1}
 MEM_RETRIEVAL = {"hybrid": 0, "lexical": 1, "bm25": 1, "vector": 2}
 MEM_OUTCOME = {1: "added", 2: "duplicate", 3: "merged"}
@@ -91,7 +92,8 @@ class cvs_record(Structure):
                 ("title", c_void_p), ("title_len", c_size_t),
                 ("meta", c_void_p), ("meta_len", c_size_t),
                 ("links", POINTER(cvs_link)), ("nlinks", c_size_t),
-                ("key", c_int64), ("created_us", c_int64), ("updated_us", c_int64)]
+                ("key", c_int64), ("created_us", c_int64), ("updated_us", c_int64),
+                ("sentences", c_void_p), ("nsentences", c_size_t)]
 
 
 class cvs_search_params(Structure):
@@ -153,7 +155,7 @@ class cvs_mem_recall_opts(Structure):
     _fields_ = [("ns", c_char_p), ("k", c_size_t), ("token_budget", c_size_t),
                 ("strategy", c_int), ("selection", c_int), ("half_life_s", c_double),
                 ("hops", c_int), ("filter", c_char_p), ("filter_len", c_size_t),
-                ("no_touch", c_int)]
+                ("no_touch", c_int), ("unit", c_int)]
 
 
 class cvs_mem_item(Structure):
@@ -193,7 +195,7 @@ class cvs_context_opts(Structure):
                 ("knn_weight", c_float), ("use_links", c_int), ("use_knn", c_int),
                 ("lambda_", c_float), ("coverage", c_float), ("dup_threshold", c_float),
                 ("max_pool", c_size_t), ("search_flags", c_uint), ("bridges", c_size_t),
-                ("bridge_weight", c_float)]
+                ("bridge_weight", c_float), ("unit", c_int)]
 
 
 class cvs_context_step(Structure):
@@ -204,7 +206,8 @@ class cvs_context_item(Structure):
     _fields_ = [("key", c_int64), ("id", c_void_p), ("id_len", c_size_t),
                 ("title", c_void_p), ("title_len", c_size_t),
                 ("text", c_void_p), ("text_len", c_size_t), ("score", c_float),
-                ("tokens", c_size_t), ("hop", c_int), ("via", POINTER(cvs_context_step))]
+                ("tokens", c_size_t), ("hop", c_int), ("via", POINTER(cvs_context_step)),
+                ("sentences", POINTER(c_uint32)), ("nsentences", c_size_t)]
 
 
 class cvs_context_result(Structure):

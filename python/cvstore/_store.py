@@ -202,6 +202,9 @@ class ContextItem:
     title: str | None
     text: str | None
     key: int
+    sentences: list[int] | None = None
+    """unit "sentence": the indexes of the record's sentences in ``text``
+    (ascending); None for unit "passage", where ``text`` is the whole text."""
 
 
 @dataclass
@@ -780,12 +783,16 @@ class Store:
     # ==== context sets ====
 
     def context(self, question: str, *, budget: int = 512, strategy: str | None = None,
-                hops: int | None = None, **opts) -> Context:
+                hops: int | None = None, unit: str | None = None, **opts) -> Context:
         """The context set for a question (cvs_context): hybrid BM25 + vector
         seeds, a walk of `hops` over links and kNN edges, and a selection by
         `strategy` ("diverse", "topk", "mmr", "bm25", "vector") whose tokens
-        stay within `budget`.  Other cvs_context_opts fields may be given by
-        name (lexical_weight, seeds, depth, bridges, lambda_, ...)."""
+        stay within `budget`.  `unit` "sentence" keeps only the sentences of
+        each record that answer the question (each item's ``text`` is its
+        chosen sentences joined by a space, ``sentences`` their indexes);
+        "passage" (the default) whole records.  Other cvs_context_opts
+        fields may be given by name (lexical_weight, seeds, depth, bridges,
+        lambda_, ...)."""
         o = L.cvs_context_opts()
         lib.cvs_context_opts_init(byref(o))
         o.budget = budget
@@ -796,6 +803,11 @@ class Store:
             o.strategy = L.CONTEXT_STRATEGY[strategy]
         if hops is not None:
             o.hops = hops
+        if unit is not None:
+            if unit not in L.CONTEXT_UNIT:
+                raise InvalidArgument(f"unit {unit!r}: one of {', '.join(L.CONTEXT_UNIT)}",
+                                      L.EINVAL, "CVS_EINVAL")
+            o.unit = L.CONTEXT_UNIT[unit]
         names = {f for f, _ in L.cvs_context_opts._fields_}
         for key, v in opts.items():
             if key == "fusion":
@@ -813,9 +825,11 @@ class Store:
                 it = r.items[i]
                 via = [(_s(it.via[s].id, it.via[s].id_len), it.via[s].type.decode())
                        for s in range(it.hop + 1)]
+                sents = ([it.sentences[k] for k in range(it.nsentences)]
+                         if it.sentences else None)
                 items.append(ContextItem(_s(it.id, it.id_len), float(it.score), it.tokens,
                                          it.hop, via, _s(it.title, it.title_len),
-                                         _s(it.text, it.text_len), it.key))
+                                         _s(it.text, it.text_len), it.key, sents))
             return Context(items, r.tokens, r.budget, r.pool, r.seconds)
         finally:
             lib.cvs_context_result_free(byref(r))
@@ -859,8 +873,10 @@ class Store:
     def recall(self, query: str, *, namespace: str | None = None, k: int = 10,
                token_budget: int = 0, strategy: str = "diverse", retrieval: str = "hybrid",
                hops: int = 0, half_life_seconds: float = 0.0,
-               filter: Mapping | str | None = None, touch: bool = True) -> dict:
-        """The namespace's context set for a query (MCP `recall`):
+               filter: Mapping | str | None = None, touch: bool = True,
+               unit: str = "passage") -> dict:
+        """The namespace's context set for a query (MCP `recall`); unit
+        "sentence" keeps only each memory's sentences that answer the query:
         {"memories": [...], "tokens", "namespace"}; each memory has id, text,
         metadata, namespace, created_us, last_recalled_us, tokens, score,
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
@@ -880,6 +896,10 @@ class Store:
                                   selection=L.CONTEXT_STRATEGY[strategy],
                                   half_life_s=half_life_seconds, hops=hops, filter=flt,
                                   filter_len=len(flt) if flt else 0, no_touch=0 if touch else 1)
+        if unit not in L.CONTEXT_UNIT:
+            raise InvalidArgument("recall: unit must be passage or sentence", L.EINVAL,
+                                  "CVS_EINVAL")
+        o.unit = L.CONTEXT_UNIT[unit]
         b = _enc(query, "query")
         r = L.cvs_mem_items()
         _tls.embed_exc = None

@@ -55,7 +55,7 @@
 #include <utf8proc.h>
 
 #include "core/err.h"
-#include "query/tokenize.h"
+#include "text/tokenize.h"
 
 /* Sorted (strcmp order) for bsearch. */
 static const char *const stop_words[] = {

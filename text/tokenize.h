@@ -1,7 +1,7 @@
 /*
  * tokenize.h -- the one tokenizer of the text layer, shared by BM25
  * (query/bm25.c) and the SIF embedder (query/embed_sif.c).  Internal.
- * The rules are documented at the top of query/tokenize.c; changing them
+ * The rules are documented at the top of text/tokenize.c; changing them
  * changes what stored BM25 postings mean, so bump CVS_TOKENIZER_VERSION.
  */
 #ifndef CVS_TOKENIZE_H

@@ -1,0 +1,463 @@
+/*
+ * rabitq.c -- RaBitQ codes: a random rotation, B bits per dimension and
+ * three float factors per vector, with an unbiased distance estimator and
+ * an error bound.
+ *
+ * Method: Gao & Long, "RaBitQ: Quantizing High-Dimensional Vectors with a
+ * Theoretical Error Bound for Approximate Nearest Neighbor Search" (SIGMOD
+ * 2024), and for B > 1 bits per dimension Gao, Gou, Xu, Yang, Long & Wong,
+ * "Practical and Asymptotically Optimal Quantization of High-Dimensional
+ * Vectors in Euclidean Space for Approximate Nearest Neighbor Search"
+ * (Extended RaBitQ, SIGMOD 2025).
+ *
+ * A vector x is centred, v = x - c (c: the training mean, or under IVF the
+ * list centroid, since the IVF index hands residuals to the codec), rotated
+ * by a random orthogonal matrix P (codec.c applies it: every direction of
+ * v is then equally likely), and normalized, o = Pv / ||v||.  The code is
+ * the grid point nearest in angle to o on the grid of levels
+ *     y_j = u_j - (2^B - 1)/2,  u_j in 0 .. 2^B - 1,
+ * i.e. the y maximizing <y, o> / ||y||; ō = y / ||y||.  For B = 1 that is
+ * the sign of each o_j (RaBitQ); for B > 1 Extended RaBitQ finds it by
+ * scaling: y(t)_j = sign(o_j) (min(floor(t |o_j|), 2^(B-1) - 1) + 1/2),
+ * and only the t where some floor steps, t = k / |o_j|, need be tried; they
+ * are visited in increasing order by a priority queue, each step updating
+ * <y, o> and ||y||^2 in O(1).
+ *
+ * Estimator (RaBitQ section 3.2): for a query q, rotated the same way
+ * (q' = P(q - c)), <o, q'> is estimated by <ō, q'> / <ō, o>, unbiased, with
+ *     |<ō,q'>/<ō,o> - <o,q'>| <= ||q'|| sqrt(1 - <ō,o>^2) / <ō,o>
+ *                                  * eps0 / sqrt(D - 1)
+ * with probability at least 1 - 2 exp(-c0 eps0^2) over the rotation
+ * (Theorem 3.2; eps0 = 1.9 is the paper's setting for re-ranking).  The
+ * error is close to normal with a standard deviation of about the bound at
+ * eps0 = 1 (exactly so for a query orthogonal to o), so per single pair
+ * eps0 = 1.9 holds ~95% of the time and 2.6 ~99% (measured in
+ * tests/test_codec.c); re-ranking only loses a neighbour when its error
+ * falls outside on the far side, and the IVF runs re-rank to recall 0.995+
+ * (docs/BENCHMARKS.md).  The
+ * Extended RaBitQ paper keeps the same estimator and bound for its codes
+ * (its section 3.3): only <ō, o>, larger for more bits, changes.  Then
+ *     <v, q'> ~ ||v|| <ō,q'> / <ō,o> = scale * (<u, q'> - cb * sum_j q'_j)
+ * with cb = (2^B - 1)/2 and scale = ||v|| / <y, o>, and
+ *     l2: ||q - x||^2 = ||q'||^2 + ||v||^2 - 2 <v, q'>
+ *     ip: q.x = q.c + <v, Pq>.
+ * Per vector the code keeps norm = ||v||, scale, and
+ *     err = ||v|| sqrt(1 - <ō,o>^2) / <ō,o> / sqrt(D - 1),
+ * so that the bound on the distance is eps0 * ||q'|| * err (ip) or twice
+ * that (l2).  <u, q'> is a sum of look-ups: bit plane b of byte m selects
+ * 2^b times the sum of q'_j over the set bits of dimensions 8m .. 8m+7 (a
+ * 256-entry table per byte), which is exactly the 8-bit ADC scan of
+ * pq/kernels.c over B * D / 8 "sub-quantizers", run with the code stride.
+ *
+ * Deviations:
+ *  1. The query is not quantized.  The paper rounds q' to 4-bit integers
+ *     to score with popcounts (B = 1) or FastScan (B > 1) and widens the
+ *     bound for that rounding; here the per-byte tables hold floats and the
+ *     existing byte-LUT kernel sums them, so the only error is the code's,
+ *     and the bound needs no extra term.
+ *  2. All B bits of a dimension are scored in one pass over bit planes,
+ *     where Extended RaBitQ scores the sign bit first (1-bit FastScan) and
+ *     reads the extra bits only for candidates that survive.  One pass is
+ *     simpler and, at B = 4 on 100-128 dimensions, costs 52-64 look-ups a
+ *     code.
+ *  3. P is a stored dense matrix (Haar-random: Gram-Schmidt on a seeded
+ *     Gaussian matrix), not the Fast Hadamard / Kac-walk rotations of the
+ *     reference library: the codec already applies dense rotations (opq),
+ *     and at D ~ 100 the O(D^2) product costs ~10K multiply-adds.  D is the
+ *     input dimension rounded up to a multiple of 8 (the byte tables want
+ *     whole bytes), zero padding first; the paper pads to 64.
+ *  4. The factors are three float32 in each code (12 bytes).
+ *  5. The centre: the IVF centroid when the index encodes residuals (the
+ *     paper's setting), plus the training mean of what the codec is given,
+ *     which is ~0 for residuals and the data's mean otherwise.
+ *  6. The level search keeps the t midway between the best step and the
+ *     next one and rebuilds the code from it; every factor is then computed
+ *     from that final code, so the estimator never depends on the search
+ *     having been exact.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "pq/kernels.h"
+#include "pq/kmeans.h"
+#include "pq/rabitq.h"
+
+/* Header floats of a prepared query, before the tables. */
+enum { QH_OFF, QH_SUM, QH_N2, QH_N, QH_IP, QH_SIZE = 8 };
+
+int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B)
+{
+    memset(r, 0, sizeof *r);
+    if (d == 0 || d % 8 || B < 1 || B > 8)
+        return cvs__err(CVS_EINVAL, "rabitq: dimension %u (a multiple of 8) or %u bits (1..8)",
+                        d, B);
+    r->d = d;
+    r->B = B;
+    if (!(r->mean = calloc(d, sizeof *r->mean)))
+        return cvs__err(CVS_ENOMEM, "rabitq: out of memory");
+    return 0;
+}
+
+void cvs__rbq_destroy(cvs__rbq *r)
+{
+    if (!r)
+        return;
+    free(r->mean);
+    memset(r, 0, sizeof *r);
+}
+
+size_t cvs__rbq_code_size(const cvs__rbq *r)
+{
+    return (size_t)r->B * r->d / 8 + 4 * CVS_RBQ_FACTORS;
+}
+
+size_t cvs__rbq_query_floats(const cvs__rbq *r)
+{
+    return QH_SIZE + (size_t)r->B * r->d / 8 * 256;
+}
+
+/* ==== Rotation ==== */
+
+/* Standard normal by Box-Muller from the codec's splitmix64 stream. */
+static double gauss(uint64_t *s)
+{
+    double u1 = ((double)(cvs__rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(cvs__rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+int cvs__rbq_rotation(uint32_t din, uint32_t dout, uint64_t seed, float *R)
+{
+    uint64_t s = seed ^ 0x72616269747100ull; /* "rabitq" */
+    double *Q = malloc((size_t)din * dout * sizeof *Q);
+    if (!Q)
+        return cvs__err(CVS_ENOMEM, "rabitq: out of memory for the rotation");
+    /* Rows of a Gaussian matrix, orthonormalized in order (modified
+     * Gram-Schmidt, twice for accuracy): the first din rows of a Haar
+     * orthogonal matrix.  A row that comes out (numerically) dependent is
+     * redrawn, which a Gaussian draw makes vanishingly rare. */
+    for (uint32_t i = 0; i < din; i++) {
+        double *qi = Q + (size_t)i * dout;
+        for (;;) {
+            double nrm = 0;
+            for (uint32_t j = 0; j < dout; j++)
+                qi[j] = gauss(&s);
+            for (int pass = 0; pass < 2; pass++)
+                for (uint32_t k = 0; k < i; k++) {
+                    const double *qk = Q + (size_t)k * dout;
+                    double dot = 0;
+                    for (uint32_t j = 0; j < dout; j++)
+                        dot += qi[j] * qk[j];
+                    for (uint32_t j = 0; j < dout; j++)
+                        qi[j] -= dot * qk[j];
+                }
+            for (uint32_t j = 0; j < dout; j++)
+                nrm += qi[j] * qi[j];
+            if (nrm > 1e-6) {
+                nrm = 1.0 / sqrt(nrm);
+                for (uint32_t j = 0; j < dout; j++)
+                    qi[j] *= nrm;
+                break;
+            }
+        }
+    }
+    for (size_t t = 0; t < (size_t)din * dout; t++)
+        R[t] = (float)Q[t];
+    free(Q);
+    return 0;
+}
+
+/* ==== Training and encoding ==== */
+
+void cvs__rbq_train(cvs__rbq *r, const float *z, size_t n)
+{
+    double *acc = calloc(r->d, sizeof *acc);
+    if (!acc) { /* the mean only sharpens the codes: without it, centre 0 */
+        memset(r->mean, 0, r->d * sizeof *r->mean);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < r->d; j++)
+            acc[j] += z[i * r->d + j];
+    for (uint32_t j = 0; j < r->d; j++)
+        r->mean[j] = n ? (float)(acc[j] / (double)n) : 0.0f;
+    free(acc);
+}
+
+typedef struct ev {
+    float t;
+    uint32_t j;
+} ev;
+
+static void heap_down(ev *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && h[l].t < h[m].t)
+            m = l;
+        if (l + 1 < n && h[l + 1].t < h[m].t)
+            m = l + 1;
+        if (m == i)
+            return;
+        ev tmp = h[i];
+        h[i] = h[m];
+        h[m] = tmp;
+        i = m;
+    }
+}
+
+/* Sorts n keys ascending: Shell sort with Ciura's gaps (extended by
+ * x2.25), inlined and without a comparison callback, which is what made
+ * qsort a third of the encoding time at D = 128. */
+static void sort_u64(uint64_t *v, size_t n)
+{
+    static const size_t gaps[] = {86651, 38511, 17116, 7607, 3381, 1750, 701, 301, 132,
+                                  57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        const size_t h = gaps[g];
+        for (size_t i = h; i < n; i++) {
+            uint64_t x = v[i];
+            size_t j = i;
+            for (; j >= h && v[j - h] > x; j -= h)
+                v[j] = v[j - h];
+            v[j] = x;
+        }
+    }
+}
+
+/* Scratch of one encoding call. */
+typedef struct lv_scratch {
+    ev *s;          /* d: (a_j, j) by a_j descending, ties by j */
+    uint64_t *key;  /* d: sort keys */
+    ev *h;          /* H: the heap of next steps, one per level */
+    uint32_t *pos;  /* H: per level, the next dimension (index into s) */
+} lv_scratch;
+
+/* Levels k_j (0 .. H-1, the magnitude index) maximizing <y,a>/||y|| for
+ * the magnitudes a (a unit vector's |o_j|), by the critical-t sweep.  The
+ * steps of level k (k_j: k-1 -> k) come at t = k / a_j, so for each k in
+ * order of decreasing a_j: the sweep merges H - 1 sorted runs with a heap
+ * of H - 1 entries rather than keeping one entry per dimension.  Steps
+ * past t = (H + 9) / max a_j are not visited (the largest coordinate has
+ * then been saturated for 10 levels; the reference implementation stops
+ * there too). */
+static void best_levels(const float *a, uint32_t d, uint32_t H, lv_scratch *sc, uint8_t *k)
+{
+    double ip = 0, n2 = 0.25 * d, best, t_best = 0, t_next = -1, t_end;
+    size_t nz = 0, hn = 0;
+    int found = 0;
+    memset(k, 0, d);
+    for (uint32_t j = 0; j < d; j++) {
+        ip += 0.5 * a[j];
+        if (a[j] > 0) { /* positive floats order as their bits: complement for descending */
+            uint32_t bits;
+            memcpy(&bits, &a[j], 4);
+            sc->key[nz++] = (uint64_t)(~bits) << 32 | j;
+        }
+    }
+    best = ip / sqrt(n2);
+    if (H <= 1 || nz == 0)
+        return;
+    sort_u64(sc->key, nz);
+    for (size_t i = 0; i < nz; i++) {
+        const uint32_t j = (uint32_t)sc->key[i];
+        sc->s[i] = (ev){a[j], j};
+    }
+    t_end = (double)(H + 9) / sc->s[0].t;
+    for (uint32_t lv = 1; lv < H; lv++) { /* already in heap order: t grows with lv */
+        sc->pos[lv] = 0;
+        sc->h[hn++] = (ev){(float)lv / sc->s[0].t, lv};
+    }
+    while (hn) {
+        const ev e = sc->h[0];
+        const uint32_t lv = e.j, j = sc->s[sc->pos[lv]].j;
+        if (e.t > t_end)
+            break;
+        if (found && t_next < 0)
+            t_next = e.t; /* the first step after the best so far */
+        k[j] = (uint8_t)lv;
+        ip += a[j];
+        n2 += 2.0 * lv;
+        if (ip / sqrt(n2) > best) {
+            best = ip / sqrt(n2);
+            t_best = e.t;
+            t_next = -1;
+            found = 1;
+        }
+        if (++sc->pos[lv] < nz)
+            sc->h[0].t = (float)lv / sc->s[sc->pos[lv]].t;
+        else
+            sc->h[0] = sc->h[--hn];
+        heap_down(sc->h, hn, 0);
+    }
+    /* Deviation 6: rebuild at a t strictly inside the best interval. */
+    {
+        double t = !found ? 0 : t_next < 0 ? t_best * (1.0 + 1e-6) : 0.5 * (t_best + t_next);
+        for (uint32_t j = 0; j < d; j++) {
+            double f = floor(t * a[j]);
+            k[j] = (uint8_t)(f > H - 1 ? H - 1 : f < 0 ? 0 : f);
+        }
+    }
+}
+
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static float get_f32(const uint8_t *p)
+{
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
+{
+    const uint32_t d = r->d, B = r->B, H = 1u << (B - 1), nb = d / 8;
+    const size_t cs = cvs__rbq_code_size(r);
+    const double cb = ((double)(1u << B) - 1.0) / 2.0;
+    float *o = malloc(d * 2 * sizeof *o);
+    lv_scratch sc = {malloc(d * sizeof(ev)), malloc(d * sizeof(uint64_t)), malloc(H * sizeof(ev)),
+                     malloc(H * sizeof(uint32_t))};
+    uint8_t *k = malloc(d);
+    if (!o || !sc.s || !sc.key || !sc.h || !sc.pos || !k) {
+        free(o);
+        free(sc.s);
+        free(sc.key);
+        free(sc.h);
+        free(sc.pos);
+        free(k);
+        return cvs__err(CVS_ENOMEM, "rabitq: out of memory");
+    }
+    float *a = o + d;
+    for (size_t i = 0; i < n; i++) {
+        const float *zi = z + i * d;
+        uint8_t *c = codes + i * cs;
+        double nrm = 0, ip = 0, ny = 0;
+        for (uint32_t j = 0; j < d; j++) {
+            o[j] = zi[j] - r->mean[j];
+            nrm += (double)o[j] * o[j];
+        }
+        nrm = sqrt(nrm);
+        for (uint32_t j = 0; j < d; j++) {
+            o[j] = nrm > 0 ? (float)(o[j] / nrm) : 0.0f;
+            a[j] = fabsf(o[j]);
+        }
+        best_levels(a, d, H, &sc, k);
+        memset(c, 0, (size_t)B * nb);
+        for (uint32_t j = 0; j < d; j++) {
+            uint32_t u = o[j] >= 0 ? H + k[j] : H - 1 - k[j];
+            double y = (double)u - cb;
+            ip += y * o[j];
+            ny += y * y;
+            for (uint32_t b = 0; b < B; b++)
+                c[b * nb + j / 8] |= (uint8_t)(((u >> b) & 1u) << (j % 8));
+        }
+        /* <ō, o> = ip / ||y|| > 0 whenever v != 0 (y_j has o_j's sign). */
+        {
+            double cosv = ny > 0 && ip > 0 ? ip / sqrt(ny) : 1.0;
+            double scale = ip > 0 ? nrm / ip : 0.0;
+            double e = nrm * sqrt(fmax(0.0, 1.0 - cosv * cosv)) / cosv / sqrt((double)d - 1.0);
+            put_f32(c + (size_t)B * nb, (float)nrm);
+            put_f32(c + (size_t)B * nb + 4, (float)scale);
+            put_f32(c + (size_t)B * nb + 8, (float)e);
+        }
+    }
+    free(o);
+    free(sc.s);
+    free(sc.key);
+    free(sc.h);
+    free(sc.pos);
+    free(k);
+    return 0;
+}
+
+void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z)
+{
+    const uint32_t d = r->d, B = r->B, nb = d / 8;
+    const size_t cs = cvs__rbq_code_size(r);
+    const double cb = ((double)(1u << B) - 1.0) / 2.0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * cs;
+        float *zi = z + i * d;
+        double nrm = get_f32(c + (size_t)B * nb), scale = get_f32(c + (size_t)B * nb + 4);
+        double ny = 0, f;
+        for (uint32_t j = 0; j < d; j++) {
+            uint32_t u = 0;
+            for (uint32_t b = 0; b < B; b++)
+                u |= (uint32_t)((c[b * nb + j / 8] >> (j % 8)) & 1u) << b;
+            zi[j] = (float)((double)u - cb);
+            ny += (double)zi[j] * zi[j];
+        }
+        /* norm <ō,o> ō = norm * (ip / ||y||) * y / ||y||, ip = norm / scale. */
+        f = scale > 0 && ny > 0 ? nrm * nrm / scale / ny : 0.0;
+        for (uint32_t j = 0; j < d; j++)
+            zi[j] = r->mean[j] + (float)(f * zi[j]);
+    }
+}
+
+/* ==== Query side ==== */
+
+void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, int ip, float off, float *qbuf)
+{
+    const uint32_t d = r->d, nb = d / 8;
+    float *lut = qbuf + QH_SIZE, qc[8];
+    double sum = 0, n2 = 0, qm = 0;
+    for (uint32_t m = 0; m < nb; m++) {
+        float *L = lut + (size_t)m * 256;
+        for (int t = 0; t < 8; t++) {
+            size_t j = (size_t)m * 8 + (size_t)t;
+            /* l2 scores the centred query; ip the query itself, with the
+             * centre's share q.c in the offset. */
+            qc[t] = ip ? qz[j] : qz[j] - r->mean[j];
+            sum += qc[t];
+            n2 += (double)qc[t] * qc[t];
+            qm += (double)qz[j] * r->mean[j];
+        }
+        L[0] = 0.0f;
+        for (unsigned v = 1; v < 256; v++)
+            L[v] = L[v & (v - 1)] + qc[__builtin_ctz(v)];
+    }
+    /* Plane b weighs its bit by 2^b: an exact scaling of plane 0 (a
+     * multiplication by a power of two, which the compiler vectorizes;
+     * ldexpf was a call per entry). */
+    for (uint32_t b = 1; b < r->B; b++) {
+        const float w = (float)(1u << b);
+        float *dst = lut + (size_t)b * nb * 256;
+        for (size_t e = 0; e < (size_t)nb * 256; e++)
+            dst[e] = w * lut[e];
+    }
+    qbuf[QH_OFF] = ip ? (float)(off - qm) : off;
+    qbuf[QH_SUM] = (float)sum;
+    qbuf[QH_N2] = (float)n2;
+    qbuf[QH_N] = (float)sqrt(n2);
+    qbuf[QH_IP] = (float)ip;
+    for (int t = QH_IP + 1; t < QH_SIZE; t++)
+        qbuf[t] = 0.0f;
+}
+
+void cvs__rbq_estimate(const cvs__rbq *r, const float *qbuf, const uint8_t *codes, size_t n,
+                       size_t cs, float *est, float *err)
+{
+    const uint32_t B = r->B, M = B * r->d / 8;
+    const float cb = (float)((1u << B) - 1) * 0.5f, off = qbuf[QH_OFF], csum = cb * qbuf[QH_SUM];
+    const float n2 = qbuf[QH_N2], qn = qbuf[QH_N];
+    const int ip = qbuf[QH_IP] != 0.0f;
+    cvs__adc8_scan_strided(qbuf + QH_SIZE, codes, n, M, cs, est);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *f = codes + i * cs + M;
+        const float nrm = get_f32(f), scale = get_f32(f + 4);
+        const float ipv = scale * (est[i] - csum);
+        est[i] = ip ? off - ipv : off + n2 + nrm * nrm - 2.0f * ipv;
+        if (err)
+            err[i] = (ip ? 1.0f : 2.0f) * qn * get_f32(f + 8);
+    }
+}

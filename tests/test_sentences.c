@@ -1,0 +1,534 @@
+/* test_sentences.c -- the sentence table (text/sentences.c): ICU's split
+ * (abbreviations, quotes, scripts without spaces), sentences given in JSONL,
+ * offsets kept through put/update/delete, cvs_check on damaged offsets,
+ * and stores from before the table (the v1 fixture). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "store/db.h"
+#include "text/sentences.h"
+#include "tests/testutil.h"
+
+/* The sentences of t joined by '|'. */
+static char *split(const char *t)
+{
+    static char out[2048];
+    cvs_spans sp = {0};
+    size_t w = 0;
+    cr_assert_eq(cvs__sent_split(t, strlen(t), &sp), 0, "%s", cvs_errmsg(NULL));
+    out[0] = '\0';
+    for (size_t i = 0; i < sp.n; i++)
+        w += (size_t)snprintf(out + w, sizeof out - w, "%s%.*s", i ? "|" : "",
+                              (int)(sp.s[i].end - sp.s[i].start), t + sp.s[i].start);
+    free(sp.s);
+    return out;
+}
+
+Test(split, abbreviations_quotes_and_scripts)
+{
+    /* "Mr." is in ICU's suppression list; "U.S." before a lower-case word,
+     * "p.m." and "e.g." inside a sentence are no ends (UAX #29). */
+    cr_assert_str_eq(split("Mr. Smith went to the U.S. in May. He left at 5 p.m. with e.g. "
+                           "a hat."),
+                     "Mr. Smith went to the U.S. in May.|He left at 5 p.m. with e.g. a hat.");
+    /* The closing quote stays with its sentence; white space is trimmed. */
+    cr_assert_str_eq(split("  He said \"Stop.\"  Then he left!\n"),
+                     "He said \"Stop.\"|Then he left!");
+    cr_assert_str_eq(split("这是第一句。这是第二句。"), "这是第一句。|这是第二句。");
+    cr_assert_str_eq(split("Привет, мир. Как дела? Хорошо!"), "Привет, мир.|Как дела?|Хорошо!");
+    cr_assert_str_eq(split("no full stop at the end"), "no full stop at the end");
+    cr_assert_str_eq(split(" \n\t "), "");
+    cr_assert_str_eq(split(""), "");
+}
+
+Test(split, locate_given_sentences)
+{
+    const char *text = "Keith Moon (1946 \xc2\xa0\xe2\x80\x93 1978) was a drummer. He played.";
+    const char *ss[] = {" Keith Moon (1946 \xe2\x80\x93  1978) was a drummer.", "", "He played."};
+    size_t ls[] = {strlen(ss[0]), 0, strlen(ss[2])};
+    const char *bad[] = {"He played.", "Keith Moon"};
+    size_t lb[] = {10, 10};
+    cvs_spans sp = {0};
+    cr_assert_eq(cvs__sent_locate(text, strlen(text), ss, ls, 3, &sp), 0, "%s",
+                 cvs_errmsg(NULL));
+    cr_assert_eq(sp.n, 3);
+    cr_assert_eq(sp.s[0].start, 0);
+    cr_assert_eq(memcmp(text + sp.s[0].end - 8, "drummer.", 8), 0);
+    cr_assert_eq(sp.s[1].start, sp.s[1].end, "a blank sentence keeps its index, empty");
+    cr_assert_str_eq(text + sp.s[2].start, "He played.");
+    /* Out of order: the second is not after the first. */
+    cr_assert_eq(cvs__sent_locate(text, strlen(text), bad, lb, 2, &sp), CVS_EINPUT);
+    free(sp.s);
+}
+
+/* ==== In the store ==== */
+
+static char *dir;
+static cvs_db *db;
+
+static void mkstore(void)
+{
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    if (dir) {
+        tu_rmrf(dir);
+        free(dir);
+        dir = NULL;
+    }
+}
+
+static void put(const char *id, const char *text, const uint32_t *given, size_t ngiven)
+{
+    float v[4] = {1, 0.5f, 0.25f, 0.125f};
+    cvs_record r = {0};
+    r.id = id;
+    r.id_len = strlen(id);
+    r.vector = v;
+    r.text = text;
+    r.text_len = text ? strlen(text) : 0;
+    r.sentences = given;
+    r.nsentences = ngiven;
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+/* The stored entry of id: its sentences joined by '|' (the text read in the
+ * same snapshot), and its tag; "-" when there is no entry. */
+static char *stored(const char *id, unsigned *tag)
+{
+    static char out[1024];
+    cvs_txn *t;
+    cvs_record r;
+    MDB_val k, v;
+    cvs_spans sp = {0};
+    size_t w = 0;
+    int mrc;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0);
+    k.mv_size = 8;
+    k.mv_data = &r.key;
+    mrc = mdb_get(t->txn, cvs__sent_dbi(db), &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        cvs_txn_end(t);
+        return "-";
+    }
+    cr_assert_eq(mrc, 0);
+    if (tag)
+        *tag = cvs__get_u32(v.mv_data);
+    cr_assert_eq(cvs__sent_get(db, t->txn, (uint64_t)r.key, r.text, r.text_len, &sp), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < sp.n; i++)
+        w += (size_t)snprintf(out + w, sizeof out - w, "%s%.*s", i ? "|" : "",
+                              (int)(sp.s[i].end - sp.s[i].start), r.text + sp.s[i].start);
+    free(sp.s);
+    cvs_txn_end(t);
+    return out;
+}
+
+static uint64_t problems_of(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    return p;
+}
+
+Test(sents, follow_put_update_delete, .fini = teardown)
+{
+    const char *ids[] = {"a"};
+    size_t lens[] = {1};
+    unsigned tag = 0;
+    uint32_t given[] = {0, 3, 4, 8};
+    mkstore();
+    put("a", "One. Two.", NULL, 0);
+    put("b", "Alpha beta. Gamma.", NULL, 0);
+    cr_assert_str_eq(stored("a", &tag), "One.|Two.");
+    cr_assert_eq(tag, CVS_SENT_VERSION);
+    /* Update: the offsets follow the new text. */
+    put("a", "A longer first sentence. Second one here. Third.", NULL, 0);
+    cr_assert_str_eq(stored("a", NULL), "A longer first sentence.|Second one here.|Third.");
+    /* Given offsets are kept as given, flagged. */
+    put("b", "abc defg", given, 2);
+    cr_assert_str_eq(stored("b", &tag), "abc|defg");
+    cr_assert_eq(tag, CVS_SENT_VERSION | CVS_SENT_GIVEN);
+    /* Refused: beyond the text, or inside a UTF-8 character. */
+    {
+        float v[4] = {1, 0, 0, 0};
+        uint32_t out[] = {0, 30}, mid[] = {0, 1};
+        cvs_record r = {.id = "c", .id_len = 1, .vector = v, .text = "abc", .text_len = 3,
+                        .sentences = out, .nsentences = 1};
+        cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), CVS_EINPUT);
+        r.text = "\xc3\xa9t\xc3\xa9";
+        r.text_len = 5;
+        r.sentences = mid;
+        cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), CVS_EINPUT);
+    }
+    /* No text: no entry. */
+    put("b", NULL, NULL, 0);
+    cr_assert_str_eq(stored("b", NULL), "-");
+    cr_assert_eq(problems_of(), 0);
+    cr_assert_eq(cvs_delete(db, ids, lens, 1, NULL), 0);
+    {
+        MDB_stat st;
+        MDB_txn *txn;
+        cr_assert_eq(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn), 0);
+        cr_assert_eq(mdb_stat(txn, cvs__sent_dbi(db), &st), 0);
+        cr_assert_eq(st.ms_entries, 0, "the deleted record's entry is gone");
+        mdb_txn_abort(txn);
+    }
+    cr_assert_eq(problems_of(), 0);
+}
+
+/* Rewrites the entry of key k (u64) with value bytes behind the store's back. */
+static void raw_put(uint64_t key, const void *val, size_t len)
+{
+    MDB_txn *txn;
+    MDB_val k = {8, &key}, v = {len, (void *)val};
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_put(txn, cvs__sent_dbi(db), &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+}
+
+static void count_msgs(void *ctx, const char *msg)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+Test(sents, check_finds_damaged_offsets, .fini = teardown)
+{
+    cvs_txn *t;
+    cvs_record r;
+    MDB_val k, v;
+    unsigned char buf[64];
+    uint64_t key;
+    int n = 0;
+    uint64_t p;
+    mkstore();
+    put("a", "First sentence. Second sentence.", NULL, 0);
+    cr_assert_eq(problems_of(), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &r, NULL), 0);
+    key = (uint64_t)r.key;
+    k.mv_size = 8;
+    k.mv_data = &key;
+    cr_assert_eq(mdb_get(t->txn, cvs__sent_dbi(db), &k, &v), 0);
+    cr_assert_eq(v.mv_size, CVS_SENT_HEADER + 16);
+    memcpy(buf, v.mv_data, v.mv_size);
+    cvs_txn_end(t);
+    /* An end beyond the text. */
+    cvs__put_u32(buf + CVS_SENT_HEADER + 12, 500);
+    raw_put(key, buf, CVS_SENT_HEADER + 16);
+    cr_assert_eq(cvs_check(db, count_msgs, &n, &p), 0);
+    cr_assert_eq(p, 1);
+    /* Readers do not trust it: the text is split again. */
+    cr_assert_str_eq(stored("a", NULL), "First sentence.|Second sentence.");
+    /* A truncated value. */
+    raw_put(key, buf, CVS_SENT_HEADER + 5);
+    cr_assert_eq(problems_of(), 1);
+    /* A count that disagrees with the size. */
+    cvs__put_u32(buf + 12, 7);
+    raw_put(key, buf, CVS_SENT_HEADER + 16);
+    cr_assert_eq(problems_of(), 1);
+    /* Stale: the entry of another text (as an older cvstore would leave). */
+    put("b", "Other text here.", NULL, 0);
+    put("a", "First sentence. Second sentence.", NULL, 0);
+    cr_assert_eq(problems_of(), 0, "a put rewrites the entry");
+}
+
+Test(sents, jsonl_sentences_taken_as_given, .fini = teardown)
+{
+    const char *jl =
+        "{\"id\": \"h\", \"vector\": [1,0,0,0], \"sentences\": [\"Dr. No is a film.\", "
+        "\" It was made in 1962.\"]}\n"
+        "{\"id\": \"g\", \"vector\": [0,1,0,0], \"text\": \"A  B. C D.\", "
+        "\"sentences\": [\"A B.\", \"C D.\"]}\n"
+        "{\"id\": \"s\", \"vector\": [0,0,1,0], \"text\": \"Dr. No is a film.\"}\n";
+    const char *bad = "{\"id\": \"x\", \"vector\": [1,0,0,0], \"text\": \"abc\", "
+                      "\"sentences\": [\"abd\"]}\n";
+    const char *notstr = "{\"id\": \"x\", \"vector\": [1,0,0,0], \"sentences\": [1]}\n";
+    char *path;
+    cvs_txn *t;
+    cvs_record r;
+    unsigned tag;
+    mkstore();
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(path);
+    /* No "text": the sentences joined by a space. */
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "h", 1, &r, NULL), 0);
+    cr_assert_eq(r.text_len, strlen("Dr. No is a film. It was made in 1962."));
+    cr_assert_eq(memcmp(r.text, "Dr. No is a film. It was made in 1962.", r.text_len), 0);
+    cvs_txn_end(t);
+    /* As given, even where ICU would split after "Dr.". */
+    cr_assert_str_eq(stored("h", &tag), "Dr. No is a film.|It was made in 1962.");
+    cr_assert_eq(tag, CVS_SENT_VERSION | CVS_SENT_GIVEN);
+    cr_assert_str_eq(stored("g", NULL), "A  B.|C D.");
+    cr_assert_str_eq(stored("s", &tag), "Dr.|No is a film.");
+    cr_assert_eq(tag, CVS_SENT_VERSION);
+    cr_assert_eq(problems_of(), 0);
+    /* A sentence not in the text, or not a string: the import fails. */
+    path = tu_write_file(dir, "bad.jsonl", bad, strlen(bad));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1") && strstr(cvs_errmsg(db), "not in the text"),
+              "%s", cvs_errmsg(db));
+    free(path);
+    path = tu_write_file(dir, "bad2.jsonl", notstr, strlen(notstr));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), CVS_EINPUT);
+    free(path);
+}
+
+Test(sents, old_store_opens, .fini = teardown)
+{
+    char cmd[512];
+    cvs_txn *t;
+    cvs_record r;
+    cvs_spans sp = {0};
+    dir = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "cp '%s/fixture-v1/data.mdb' '%s/'", CVS_TEST_DATA, dir);
+    cr_assert_eq(system(cmd), 0);
+    /* Read-only: no table, sentences split when read. */
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__module_present(db, &cvs__sent_module), 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &r, NULL), 0);
+    cr_assert_eq(cvs__sent_get(db, t->txn, (uint64_t)r.key, r.text, r.text_len, &sp), 0);
+    cr_assert_eq(sp.n, 1);
+    cr_assert_eq(sp.s[0].end, 5);
+    cvs_txn_end(t);
+    free(sp.s);
+    cvs_db_close(db);
+    /* Writable: created and filled from the stored texts. */
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__module_present(db, &cvs__sent_module), 1);
+    cr_assert_str_eq(stored("a", NULL), "alpha");
+    cr_assert_eq(problems_of(), 0);
+}
+
+/* ==== Context sets of unit sentence ==== */
+
+#define DIM 8
+
+static void mkctx(void)
+{
+    cvs_create_opts o = {.dim = DIM, .metric = CVS_METRIC_COSINE};
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+}
+
+static void putv(const char *id, const char *title, const char *text, int axis)
+{
+    float v[DIM] = {0};
+    cvs_record r = {.id = id, .id_len = strlen(id), .vector = v, .text = text,
+                    .text_len = strlen(text), .title = title, .title_len = strlen(title)};
+    v[axis % DIM] = 1;
+    v[(axis + 1) % DIM] = 0.1f;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_FORWARD_LINKS, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static const char zq[] = "Which river flows through the birthplace of the composer of Zorblat?";
+
+static void make_corpus(void)
+{
+    putv("hop1", "Zorblat",
+         "Zorblat is an opera in three acts first staged in 1911. It was composed by Quentin "
+         "Vale, who was born in Brindlemoor. The premiere was delayed by a strike of the "
+         "stagehands. Critics praised the second act and disliked the third.", 0);
+    putv("hop2", "Brindlemoor",
+         "Brindlemoor is a market town in the north. Its weekly market sells wool, cheese and "
+         "pottery from the surrounding hills. The river Wendle flows through Brindlemoor on "
+         "its way to the sea. The town hall dates from 1790 and houses a small museum.", 2);
+    for (int i = 0; i < 6; i++) {
+        char id[16], text[160];
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming. It talks of "
+                 "weather and of sheep in spring.", i);
+        putv(id, id, text, 4 + i % 4);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static void ctx_run(cvs_context_unit unit, size_t budget, cvs_context_result *r)
+{
+    cvs_context_opts o;
+    cvs_txn *t;
+    float q[DIM] = {1, 0.05f};
+    cvs_context_opts_init(&o);
+    o.unit = unit;
+    o.budget = budget;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, zq, 0, q, r), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+static const cvs_context_item *item(const cvs_context_result *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].id_len == strlen(id) && !memcmp(r->items[i].id, id, r->items[i].id_len))
+            return &r->items[i];
+    return NULL;
+}
+
+/* Every item: text is its listed sentences in order joined by a space;
+ * tokens counts title + that text; the sum is the result's, within budget. */
+static void assert_shape(const cvs_context_result *r, size_t budget)
+{
+    size_t sum = 0;
+    cvs_txn *t;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (size_t i = 0; i < r->n; i++) {
+        const cvs_context_item *it = &r->items[i];
+        cvs_record rec;
+        cvs_spans sp = {0};
+        char want[1024];
+        size_t w = 0;
+        cr_assert_gt(it->nsentences, 0);
+        cr_assert_eq(cvs_get_key(t, it->key, &rec, NULL), 0);
+        cr_assert_eq(cvs__sent_get(db, t->txn, (uint64_t)it->key, rec.text, rec.text_len, &sp), 0);
+        for (size_t k = 0; k < it->nsentences; k++) {
+            uint32_t s = it->sentences[k];
+            cr_assert_lt(s, sp.n);
+            if (k)
+                cr_assert_gt(s, it->sentences[k - 1], "indexes ascend");
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s%.*s", k ? " " : "",
+                                  (int)(sp.s[s].end - sp.s[s].start), rec.text + sp.s[s].start);
+        }
+        cr_assert_eq(it->text_len, w);
+        cr_assert_eq(memcmp(it->text, want, w), 0, "%s vs %s", it->text, want);
+        cr_assert_eq(it->tokens, cvs_tokens_estimate(it->title_len, it->text_len));
+        sum += it->tokens;
+        free(sp.s);
+    }
+    cvs_txn_end(t);
+    cr_assert_eq(sum, r->tokens);
+    cr_assert_leq(r->tokens, budget);
+}
+
+Test(sentctx, shape_budget_and_the_hop_kept, .fini = teardown)
+{
+    cvs_context_result pr, sr;
+    const cvs_context_item *h1, *h2;
+    mkctx();
+    make_corpus();
+    /* 80 tokens hold one of the two passages (about 60 tokens each)... */
+    ctx_run(CVS_UNIT_PASSAGE, 80, &pr);
+    cr_assert_gt(pr.n, 0);
+    cr_assert(!(item(&pr, "hop2") && item(&pr, "hop1")), "passages: not both");
+    cr_assert_null(pr.items[0].sentences);
+    cr_assert_eq(pr.items[0].nsentences, 0);
+    cvs_context_result_free(&pr);
+    /* ...but the sentences that answer fit, the hop with them. */
+    ctx_run(CVS_UNIT_SENTENCE, 80, &sr);
+    assert_shape(&sr, 80);
+    h1 = item(&sr, "hop1");
+    h2 = item(&sr, "hop2");
+    cr_assert(h1 && h2, "both hops");
+    cr_assert(strstr(h2->text, "river Wendle flows through Brindlemoor"), "%s", h2->text);
+    cr_assert(strstr(h1->text, "born in Brindlemoor"), "%s", h1->text);
+    cr_assert_null(strstr(h2->text, "town hall"), "%s", h2->text);
+    cvs_context_result_free(&sr);
+    for (size_t b = 8; b <= 400; b = b * 2 + 3) {
+        ctx_run(CVS_UNIT_SENTENCE, b, &sr);
+        assert_shape(&sr, b);
+        cvs_context_result_free(&sr);
+    }
+}
+
+Test(sentctx, unit_names_and_cli, .fini = teardown)
+{
+    cvs_context_unit u;
+    char *out = NULL;
+    json_t *j, *items;
+    cr_assert_eq(cvs_context_unit_parse("sentence", &u), 0);
+    cr_assert_eq(u, CVS_UNIT_SENTENCE);
+    cr_assert_eq(cvs_context_unit_parse("passage", &u), 0);
+    cr_assert_eq(u, CVS_UNIT_PASSAGE);
+    cr_assert_eq(cvs_context_unit_parse("word", &u), CVS_EINVAL);
+    mkctx();
+    make_corpus();
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(tu_cli(&out, "context '%s' --text 'Which river flows through Brindlemoor?' "
+                        "--budget 30 --unit sentence --lexical-weight 1 --json", dir), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_leq(json_integer_value(json_object_get(j, "tokens")), 30);
+    items = json_object_get(j, "items");
+    cr_assert_gt(json_array_size(items), 0);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i), *ss = json_object_get(it, "sentences");
+        cr_assert(json_is_array(ss) && json_array_size(ss) > 0);
+        cr_assert(json_is_string(json_object_get(it, "id")));
+        cr_assert(json_is_array(json_object_get(it, "via")));
+        cr_assert(json_is_integer(json_object_get(it, "hop")));
+        cr_assert(json_is_number(json_object_get(it, "score")));
+    }
+    cr_assert(strstr(json_string_value(json_object_get(json_array_get(items, 0), "text")),
+                     "river Wendle"), "%s", out);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "context '%s' --text x --unit word 2>/dev/null", dir), 1);
+}
+
+/* MCP recall's "unit": a tiny GloVe cache (CVSTORE_GLOVE_DIR) for the
+ * store's embedder, then remember and recall over a pipe. */
+Test(sentctx, mcp_recall_unit, .fini = teardown)
+{
+    static const char *words[] = {"deploy", "key", "vault", "lives", "rotate", "lunch"};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"The deploy key lives in the vault. Rotate the key every "
+        "ninety days. Lunch is served at noon in the big hall downstairs.\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"where the deploy key lives\",\"unit\":\"sentence\","
+        "\"token_budget\":12}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"deploy key\",\"unit\":\"word\"}}}\n";
+    char words_txt[256] = "", *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
+    unsigned char fv[6 * (4 + 4 * 4)];
+    json_t *msg[4] = {0}, *mem;
+    size_t n = 0;
+    const char *text;
+    dir = tu_tmpdir();
+    for (int i = 0; i < 6; i++) {
+        int32_t d = 4;
+        float v[4] = {(float)(i == 0), (float)(i == 1), (float)(i == 2), (float)(i + 1) / 8};
+        strcat(words_txt, words[i]);
+        strcat(words_txt, "\n");
+        memcpy(fv + i * 20, &d, 4);
+        memcpy(fv + i * 20 + 4, v, 16);
+    }
+    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
+    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
+    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    snprintf(store, sizeof store, "%s/g.cvs", dir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
+    for (char *line = strtok(out, "\n"); line && n < 4; line = strtok(NULL, "\n"))
+        cr_assert(msg[n++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    cr_assert_eq(n, 3);
+    mem = json_array_get(json_object_get(json_object_get(json_object_get(msg[1], "result"),
+                                                         "structuredContent"), "memories"), 0);
+    text = json_string_value(json_object_get(mem, "text"));
+    cr_assert_str_eq(text, "The deploy key lives in the vault.", "%s", text);
+    cr_assert_leq(json_integer_value(json_object_get(mem, "tokens")), 12);
+    cr_assert(json_is_true(json_object_get(json_object_get(msg[2], "result"), "isError")));
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    free(out);
+    free(in);
+    tu_rmrf(gdir);
+    free(gdir);
+}
