@@ -47,6 +47,7 @@
 
 #include "bench/bench.h"
 #include "bench/benchutil.h"
+#include "index/ivf.h"
 #include "store/db.h"
 
 #define SYNTH_DIM 100
@@ -248,8 +249,8 @@ static int take_sample(cvs_db *db, const char *path, double t, sample *s)
         MDB_stat ls;
         if (cvs_index_get_info(db, &ii) == 0)
             s->dirty = ii.dirty;
-        if (db->has_ivf_dbis && mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0) {
-            if (mdb_stat(txn, db->dbi_ivflog, &ls) == 0)
+        if (cvs__codes(db)->has_ivf_dbis && mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) == 0) {
+            if (mdb_stat(txn, cvs__codes(db)->dbi_ivflog, &ls) == 0)
                 s->ivflog = ls.ms_entries;
             mdb_txn_abort(txn);
         }

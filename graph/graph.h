@@ -10,6 +10,20 @@
 #include <stdint.h>
 
 #include "store/db.h"
+#include "store/module.h"
+
+/* ==== The graph module (store/module.h): the kNN graph (graph/knn.c), the
+ * title map and the mention links kept on every write (graph/link.c) ==== */
+
+struct cvs__graph_state {
+    MDB_dbi dbi_knn;       /* "knn": key -> neighbour keys and scores */
+    MDB_dbi dbi_titlemap;  /* "titlemap": folded title tokens -> keys (dupsort) */
+};
+extern const cvs__module cvs__graph_module;
+static inline struct cvs__graph_state *cvs__graph(const cvs_db *db)
+{
+    return (struct cvs__graph_state *)cvs__module_state(db, &cvs__graph_module);
+}
 
 /* One outgoing edge, resolved to an internal key.  type points at static
  * or transaction-owned memory valid until the snapshot ends. */

@@ -171,9 +171,9 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if (!row)
         return cvs__err(CVS_ENOMEM, "out of memory writing the kNN graph");
     /* The graph is rewritten whole: its pages first (store/seal.h). */
-    if ((rc = cvs__walk_sound(db, txn, db->dbi_knn, "knn")))
+    if ((rc = cvs__walk_sound(db, txn, cvs__graph(db)->dbi_knn, "knn")))
         goto out;
-    if ((mrc = mdb_drop(txn, db->dbi_knn, 0))) {
+    if ((mrc = mdb_drop(txn, cvs__graph(db)->dbi_knn, 0))) {
         rc = cvs__werr(mrc, "emptying the kNN graph");
         goto out;
     }
@@ -188,7 +188,7 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
             m++;
         }
         MDB_val k = {8, &key}, v = {m * ROW_BYTES, row};
-        if ((mrc = cvs__vput(db, txn, db->dbi_knn, &k, &v, MDB_APPEND))) {
+        if ((mrc = cvs__vput(db, txn, cvs__graph(db)->dbi_knn, &k, &v, MDB_APPEND))) {
             rc = cvs__werr(mrc, "writing the kNN graph");
             goto out;
         }
@@ -251,7 +251,7 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
         return cvs__err(CVS_EINVAL, "cvs_knn_build: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "cvs_knn_build: store opened read-only");
-    if (!db->have_knn_dbi)
+    if (!cvs__module_present(db, &cvs__graph_module))
         return cvs__err(CVS_EINTERNAL, "cvs_knn_build: no knn database");
     b.k = opts && opts->k ? opts->k : 16;
     approx = opts && (opts->flags & CVS_SEARCH_ANN);
@@ -414,7 +414,7 @@ CVS_API int cvs_knn_get_info(cvs_db *db, cvs_knn_info *info)
 static size_t knn_k(cvs_db *db, MDB_txn *txn)
 {
     MDB_val mk = CVS__MKEY(CVS__META_KNN), mv;
-    if (!db->have_knn_dbi || cvs__vget(db, txn, db->dbi_meta, &mk, &mv) != 0 ||
+    if (!cvs__module_present(db, &cvs__graph_module) || cvs__vget(db, txn, db->dbi_meta, &mk, &mv) != 0 ||
         mv.mv_size != META_BYTES)
         return 0;
     return cvs__get_u32((const unsigned char *)mv.mv_data + 4);
@@ -426,7 +426,7 @@ static int row_get(cvs_db *db, MDB_txn *txn, uint64_t key, int64_t *nb, float *s
 {
     MDB_val k = {8, &key}, v;
     const unsigned char *p;
-    int mrc = cvs__vget(db, txn, db->dbi_knn, &k, &v);
+    int mrc = cvs__vget(db, txn, cvs__graph(db)->dbi_knn, &k, &v);
     *n = 0;
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
@@ -450,16 +450,16 @@ static int row_put(cvs_db *db, MDB_txn *txn, uint64_t key, const int64_t *nb, co
     MDB_val k = {8, &key}, v = {n * ROW_BYTES, NULL};
     int mrc;
     if (n == 0) {
-        mrc = cvs__vdel(db, txn, db->dbi_knn, &k, NULL);
+        mrc = cvs__vdel(db, txn, cvs__graph(db)->dbi_knn, &k, NULL);
         return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "deleting a kNN row") : CVS_OK;
     }
-    if ((mrc = cvs__vreserve(db, txn, db->dbi_knn, &k, &v, 0)))
+    if ((mrc = cvs__vreserve(db, txn, cvs__graph(db)->dbi_knn, &k, &v, 0)))
         return cvs__werr(mrc, "writing a kNN row");
     for (size_t i = 0; i < n; i++) {
         cvs__put_u64((unsigned char *)v.mv_data + i * ROW_BYTES, (uint64_t)nb[i]);
         memcpy((unsigned char *)v.mv_data + i * ROW_BYTES + 8, &sc[i], 4);
     }
-    if ((mrc = cvs__vreserve_done(db, txn, db->dbi_knn, &k, &v, 0)))
+    if ((mrc = cvs__vreserve_done(db, txn, cvs__graph(db)->dbi_knn, &k, &v, 0)))
         return cvs__werr(mrc, "writing a kNN row");
     return CVS_OK;
 }
@@ -556,7 +556,7 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
     size_t nhit = 0, chit = 0;
     int rc = CVS_OK, mrc;
 
-    if ((mrc = mdb_cursor_open(txn, db->dbi_knn, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__graph(db)->dbi_knn, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     for (mrc = cvs__cscan(db, cur, &mk, &mv, MDB_FIRST, &scan); mrc == 0;
          mrc = cvs__cscan(db, cur, &mk, &mv, MDB_NEXT, &scan)) {
@@ -684,7 +684,7 @@ int cvs__graph_on_delete(cvs_db *db, MDB_txn *txn, int64_t *keys, size_t n)
 {
     size_t k;
     int rc = CVS_OK;
-    if (!db->have_knn_dbi || n == 0)
+    if (!cvs__module_present(db, &cvs__graph_module) || n == 0)
         return CVS_OK;
     qsort(keys, n, sizeof *keys, cvs__cmp_i64);
     for (size_t i = 0; i < n && rc == CVS_OK; i++)
@@ -705,7 +705,7 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
     size_t K = 0, rows = 0;
     int have_meta, mrc;
 
-    if (!db->have_knn_dbi)
+    if (!cvs__module_present(db, &cvs__graph_module))
         return CVS_OK;
     have_meta = cvs__vget(db, txn, db->dbi_meta, &mk, &mv) == 0;
     if (have_meta && (mv.mv_size != META_BYTES || cvs__get_u32(mv.mv_data) != 1)) {
@@ -714,7 +714,7 @@ int cvs__knn_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void *ctx)
     } else if (have_meta) {
         K = cvs__get_u32((const unsigned char *)mv.mv_data + 4);
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_knn, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__graph(db)->dbi_knn, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
          mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
@@ -821,9 +821,9 @@ int cvs__graph_knn(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n
     const unsigned char *p;
     int mrc;
     *n = 0;
-    if (!t->db->have_knn_dbi)
+    if (!cvs__module_present(t->db, &cvs__graph_module))
         return CVS_OK;
-    mrc = cvs__vget(t->db, t->txn, t->db->dbi_knn, &k, &v);
+    mrc = cvs__vget(t->db, t->txn, cvs__graph(t->db)->dbi_knn, &k, &v);
     if (mrc == MDB_NOTFOUND) {
         int64_t kk[64];
         float ss[64];
@@ -863,9 +863,9 @@ CVS_API int cvs_knn_neighbors(cvs_txn *txn, int64_t key, size_t cap, int64_t *ke
     uint64_t k64 = (uint64_t)key;
     MDB_val k = {8, &k64}, v;
     *n = 0;
-    if (!txn->db->have_knn_dbi)
+    if (!cvs__module_present(txn->db, &cvs__graph_module))
         return CVS_OK;
-    rc = cvs__vget(txn->db, txn->txn, txn->db->dbi_knn, &k, &v);
+    rc = cvs__vget(txn->db, txn->txn, cvs__graph(txn->db)->dbi_knn, &k, &v);
     if (rc == MDB_NOTFOUND)
         return knn_search_row(txn, key, cap, keys, scores, n);
     if (rc)
@@ -962,3 +962,86 @@ int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, siz
     mdb_cursor_close(cur);
     return rc;
 }
+
+/* ==== The module (store/module.h) ==== */
+
+/* Per write: the old titles of the records updated or deleted. */
+static int graph_write_begin(cvs__wctx *w, void *ws)
+{
+    (void)w;
+    cvs__minc_reset(ws);
+    return CVS_OK;
+}
+
+static int graph_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
+{
+    return r->existed ? cvs__mentions_before(w->db, w->txn, ws, r->key) : CVS_OK;
+}
+
+static int graph_put_done(cvs__wctx *w, void *ws, const int64_t *keys,
+                          const unsigned char *existed, size_t n)
+{
+    int rc;
+    if ((rc = cvs__mentions_after(w->db, w->txn, ws, keys, n)))
+        return rc;
+    return cvs__graph_on_put(w->db, w->txn, keys, existed, n);
+}
+
+static int graph_del(cvs__wctx *w, void *ws, uint64_t key)
+{
+    return cvs__mentions_before(w->db, w->txn, ws, key);
+}
+
+/* The graph last: its rows are recomputed over what remains. */
+static int graph_del_done(cvs__wctx *w, void *ws, int64_t *keys, size_t n)
+{
+    int rc;
+    if ((rc = cvs__mentions_after(w->db, w->txn, ws, NULL, 0)))
+        return rc;
+    return cvs__graph_on_delete(w->db, w->txn, keys, n);
+}
+
+static void graph_write_free(void *ws)
+{
+    cvs__minc_free(ws);
+}
+
+static void graph_problem(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
+static int graph_check(cvs_db *db, void *state, cvs__chk *c)
+{
+    int rc;
+    (void)state;
+    if ((rc = cvs__knn_check(db, cvs__chk_txn(c), graph_problem, c)))
+        return rc;
+    return cvs__titlemap_check(db, cvs__chk_txn(c), graph_problem, c);
+}
+
+/* Added after the text layer: a writable open of an older store creates
+ * them empty (no graph until `cvstore link`). */
+static const cvs__dbi_spec graph_dbis[] = {
+    {"knn", MDB_INTEGERKEY, CVS__DBI_CHECK_OPENS, offsetof(struct cvs__graph_state, dbi_knn), 0,
+     CVS__SEAL_VALUES},
+    {"titlemap", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP, 0,
+     offsetof(struct cvs__graph_state, dbi_titlemap), 0, CVS__SEAL_HKEY | CVS__SEAL_DET8},
+};
+
+const cvs__module cvs__graph_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "graph",
+    .flags = CVS__MOD_CHECK_NEEDS_VALUES,
+    .dbis = graph_dbis,
+    .ndbis = sizeof graph_dbis / sizeof graph_dbis[0],
+    .state_size = sizeof(struct cvs__graph_state),
+    .wstate_size = sizeof(cvs__minc),
+    .write_begin = graph_write_begin,
+    .put = graph_put,
+    .put_done = graph_put_done,
+    .del = graph_del,
+    .del_done = graph_del_done,
+    .write_free = graph_write_free,
+    .check = graph_check,
+};

@@ -93,6 +93,7 @@
 
 #include "graph/graph.h"
 #include "store/seal.h"
+#include "text/bm25.h"
 #include "text/tokenize.h"
 
 #define MAX_SAME_TITLE 8
@@ -236,9 +237,9 @@ static int term_df(cvs_db *db, MDB_txn *txn, const char *s, size_t len, size_t *
     MDB_val k = {len, (void *)s}, v;
     int mrc;
     *df = 0;
-    if (!db->have_text_dbis)
+    if (!cvs__module_present(db, &cvs__text_module))
         return CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_terms, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
     if (mrc == 0)
@@ -335,7 +336,7 @@ static int load_titles(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok)
         if ((rc = arena_add(l, id, idl, &r->id_off)))
             goto out;
         l->nrecs++;
-        if (!db->have_text_dbis || cvs__vget(db, txn, db->dbi_titles, &k, &tv) != 0)
+        if (!cvs__module_present(db, &cvs__text_module) || cvs__vget(db, txn, db->dbi_titles, &k, &tv) != 0)
             continue;
         /* The title, and its forms without a disambiguation suffix:
          * "Steve Smith (musician)" -> "Steve Smith", "Stanley, North
@@ -453,7 +454,7 @@ int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_
     int rc = CVS_OK, mrc;
     if (mentions_kept(db, txn))
         return CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_titlemap, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__graph(db)->dbi_titlemap, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     /* After mdb_cursor_del, MDB_NEXT yields the entry that followed the
      * deleted one (LMDB marks the cursor), so the walk skips nothing. */
@@ -475,9 +476,9 @@ int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void 
     MDB_cursor *cur;
     MDB_val k, v;
     int mrc;
-    if (!db->have_knn_dbi)
+    if (!cvs__module_present(db, &cvs__graph_module))
         return CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_titlemap, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__graph(db)->dbi_titlemap, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     /* In an encrypted store the keys are keyed hashes (store/seal.c,
      * deviation 1): no title structure to check, none to print. */
@@ -608,11 +609,11 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
     /* Every mention link of the store is rewritten: the pages first (seal.h). */
     if ((rc = cvs__walk_sound(db, txn, db->dbi_links, "links")) ||
         (rc = cvs__walk_sound(db, txn, db->dbi_backlinks, "backlinks")) ||
-        (db->have_knn_dbi && (rc = cvs__walk_sound(db, txn, db->dbi_titlemap, "titlemap"))))
+        (cvs__module_present(db, &cvs__graph_module) && (rc = cvs__walk_sound(db, txn, cvs__graph(db)->dbi_titlemap, "titlemap"))))
         return rc;
     /* The title map, for mentions in questions (cvs__graph_title_seeds). */
-    if (db->have_knn_dbi) {
-        if ((mrc = mdb_drop(txn, db->dbi_titlemap, 0)))
+    if (cvs__module_present(db, &cvs__graph_module)) {
+        if ((mrc = mdb_drop(txn, cvs__graph(db)->dbi_titlemap, 0)))
             return cvs__werr(mrc, "emptying the title map");
         for (size_t i = 0; i < l->ntitles;) {
             size_t j = i;
@@ -624,7 +625,7 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
              * (leftmost-longest) without linking, in scan_map as in scan. */
             for (size_t e = i; e < j; e++) {
                 MDB_val k = {t->len, l->arena + t->off}, v = {8, &l->recs[l->titles[e].rec].key};
-                if ((mrc = cvs__vput(db, txn, db->dbi_titlemap, &k, &v, 0)))
+                if ((mrc = cvs__vput(db, txn, cvs__graph(db)->dbi_titlemap, &k, &v, 0)))
                     return cvs__werr(mrc, "writing the title map");
             }
             i = j;
@@ -757,7 +758,7 @@ out:
 static int mentions_kept(cvs_db *db, MDB_txn *txn)
 {
     MDB_val k = CVS__MKEY(CVS__META_EMBEDDER), v;
-    return db->have_text_dbis && db->have_knn_dbi &&
+    return cvs__module_present(db, &cvs__text_module) && cvs__module_present(db, &cvs__graph_module) &&
            cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0;
 }
 
@@ -899,7 +900,7 @@ static int add_candidates(cvs_db *db, MDB_txn *txn, minc_work *w, size_t off)
     }
     if (!best || bestdf == 0)
         return CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_terms, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     k.mv_size = bestlen;
     k.mv_data = (void *)best;
@@ -1097,8 +1098,8 @@ static int map_title(cvs_db *db, MDB_txn *txn, minc_work *w, const char *title, 
                 continue;
         }
         MDB_val k = {jl, buf}, v = {8, &key};
-        mrc = add ? cvs__vput(db, txn, db->dbi_titlemap, &k, &v, 0)
-                  : cvs__vdel(db, txn, db->dbi_titlemap, &k, &v);
+        mrc = add ? cvs__vput(db, txn, cvs__graph(db)->dbi_titlemap, &k, &v, 0)
+                  : cvs__vdel(db, txn, cvs__graph(db)->dbi_titlemap, &k, &v);
         if (mrc && mrc != MDB_NOTFOUND && mrc != MDB_KEYEXIST)
             return cvs__werr(mrc, "updating the title map");
         if ((rc = add_changed(w, buf, jl)))
@@ -1170,7 +1171,7 @@ int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *p
         goto out;
     if (w.naff)
         qsort(w.aff, w.naff, sizeof *w.aff, cmp_u64);
-    if ((mrc = mdb_cursor_open(txn, db->dbi_titlemap, &cur))) {
+    if ((mrc = mdb_cursor_open(txn, cvs__graph(db)->dbi_titlemap, &cur))) {
         rc = cvs__werr(mrc, "opening a cursor");
         goto out;
     }
@@ -1202,9 +1203,9 @@ int cvs__graph_titles_known(cvs_txn *t, int *known)
     MDB_stat st;
     int mrc;
     *known = 0;
-    if (!t->db->have_knn_dbi)
+    if (!cvs__module_present(t->db, &cvs__graph_module))
         return CVS_OK;
-    if ((mrc = mdb_stat(t->txn, t->db->dbi_titlemap, &st)))
+    if ((mrc = mdb_stat(t->txn, cvs__graph(t->db)->dbi_titlemap, &st)))
         return cvs__err_lmdb(mrc, "reading the title map");
     *known = st.ms_entries > 0;
     return CVS_OK;
@@ -1217,7 +1218,7 @@ int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *ke
     int rc;
 
     *n = 0;
-    if (!t->db->have_knn_dbi)
+    if (!cvs__module_present(t->db, &cvs__graph_module))
         return CVS_OK;
     if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &tok)) == CVS_OK)
         rc = cvs__graph_title_seeds_tokens(t, &tok, keys, cap, n);
@@ -1236,9 +1237,9 @@ int cvs__graph_title_seeds_tokens(cvs_txn *t, const cvs_tokens *q, int64_t *keys
     int rc = CVS_OK, mrc;
 
     *n = 0;
-    if (!db->have_knn_dbi)
+    if (!cvs__module_present(db, &cvs__graph_module))
         return CVS_OK;
-    if ((mrc = mdb_cursor_open(t->txn, db->dbi_titlemap, &cur))) {
+    if ((mrc = mdb_cursor_open(t->txn, cvs__graph(db)->dbi_titlemap, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }

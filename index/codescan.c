@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "index/codescan.h"
+#include "index/codes.h"
 #include "index/flat.h"
 #include "index/heap.h"
 #include "index/topk.h"
@@ -71,20 +72,21 @@ static void codes_release(cvs_db *db, cvs_codes *c)
     int last;
     if (!c)
         return;
-    pthread_mutex_lock(&db->flat_mu);
+    pthread_mutex_lock(&cvs__codes(db)->scan_mu);
     last = --c->refs == 0;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->scan_mu);
     if (last)
         codes_free(c);
 }
 
 void cvs__codes_drop(cvs_db *db)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs_codes *c;
-    pthread_mutex_lock(&db->flat_mu);
-    c = db->codes;
-    db->codes = NULL;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&st->scan_mu);
+    c = st->scan;
+    st->scan = NULL;
+    pthread_mutex_unlock(&st->scan_mu);
     codes_release(db, c);
 }
 
@@ -104,7 +106,7 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
     c->cs = cvs__codec_code_size(codec);
     c->m = cvs__codec_m(codec);
     c->refs = 1;
-    if ((mrc = mdb_stat(txn, db->dbi_codes, &st))) {
+    if ((mrc = mdb_stat(txn, cvs__codes(db)->dbi_codes, &st))) {
         rc = cvs__err_lmdb(mrc, "counting codes");
         goto out;
     }
@@ -114,7 +116,7 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         rc = cvs__err(CVS_ENOMEM, "out of memory for %zu codes", st.ms_entries);
         goto out;
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_codes, &cur))) {
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_codes, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
@@ -154,28 +156,29 @@ out:
 
 static int codes_get(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_codes **out)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     size_t id = mdb_txn_id(txn);
     cvs_codes *c = NULL;
     int rc;
-    pthread_mutex_lock(&db->flat_mu);
-    if (db->codes && db->codes->txnid == id) {
-        db->codes->refs++;
-        *out = db->codes;
-        pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&st->scan_mu);
+    if (st->scan && st->scan->txnid == id) {
+        st->scan->refs++;
+        *out = st->scan;
+        pthread_mutex_unlock(&st->scan_mu);
         return CVS_OK;
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&st->scan_mu);
     if ((rc = codes_load(db, txn, codec, &c)))
         return rc;
-    pthread_mutex_lock(&db->flat_mu);
-    if (!db->codes || db->codes->txnid < c->txnid) {
-        cvs_codes *old = db->codes;
-        db->codes = c;
+    pthread_mutex_lock(&st->scan_mu);
+    if (!st->scan || st->scan->txnid < c->txnid) {
+        cvs_codes *old = st->scan;
+        st->scan = c;
         c->refs++;
         if (old && --old->refs == 0)
             codes_free(old);
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&st->scan_mu);
     *out = c;
     return CVS_OK;
 }

@@ -216,7 +216,7 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NEXT, a->next)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
-    if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
+    if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
         return rc;
     for (size_t c = 0; c < nchunks; c++) {
         unsigned char key[CHUNK_KEY_BYTES];
@@ -443,14 +443,26 @@ static void fidx_free(cvs_fidx *fx)
     free(fx);
 }
 
+/* The module's per-handle state: the loaded index, under its own lock. */
+struct fidx_state {
+    pthread_mutex_t mu;
+    int mu_ok;
+    cvs_fidx *fidx;
+};
+
+static struct fidx_state *fidx_st(const cvs_db *db)
+{
+    return cvs__module_state(db, &cvs__faiss_module);
+}
+
 static void fidx_release(cvs_db *db, cvs_fidx *fx)
 {
     int last;
     if (!fx)
         return;
-    pthread_mutex_lock(&db->flat_mu);
+    pthread_mutex_lock(&fidx_st(db)->mu);
     last = --fx->refs == 0;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&fidx_st(db)->mu);
     if (last)
         fidx_free(fx);
 }
@@ -458,10 +470,10 @@ static void fidx_release(cvs_db *db, cvs_fidx *fx)
 void cvs__fidx_drop(cvs_db *db)
 {
     cvs_fidx *fx;
-    pthread_mutex_lock(&db->flat_mu);
-    fx = db->fidx;
-    db->fidx = NULL;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&fidx_st(db)->mu);
+    fx = fidx_st(db)->fidx;
+    fidx_st(db)->fidx = NULL;
+    pthread_mutex_unlock(&fidx_st(db)->mu);
     fidx_release(db, fx);
 }
 
@@ -586,25 +598,25 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
     if (!found)
         return cvs__err(CVS_EINVAL, "%s has no FAISS index: build one with "
                         "cvstore build --index faiss:FACTORY", db->path);
-    pthread_mutex_lock(&db->flat_mu);
-    if (db->fidx && db->fidx->gen == gen) {
-        db->fidx->refs++;
-        *out = db->fidx;
-        pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&fidx_st(db)->mu);
+    if (fidx_st(db)->fidx && fidx_st(db)->fidx->gen == gen) {
+        fidx_st(db)->fidx->refs++;
+        *out = fidx_st(db)->fidx;
+        pthread_mutex_unlock(&fidx_st(db)->mu);
         return CVS_OK;
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&fidx_st(db)->mu);
     if ((rc = fidx_load(db, txn, gen, &fx)))
         return rc;
-    pthread_mutex_lock(&db->flat_mu);
-    if (!db->fidx || db->fidx->gen < gen) {
-        cvs_fidx *old = db->fidx;
-        db->fidx = fx;
+    pthread_mutex_lock(&fidx_st(db)->mu);
+    if (!fidx_st(db)->fidx || fidx_st(db)->fidx->gen < gen) {
+        cvs_fidx *old = fidx_st(db)->fidx;
+        fidx_st(db)->fidx = fx;
         fx->refs++;
         if (old && --old->refs == 0)
             fidx_free(old);
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&fidx_st(db)->mu);
     *out = fx;
     return CVS_OK;
 }
@@ -1081,3 +1093,60 @@ out:
     fidx_free(fx);
     return rc;
 }
+
+/* ==== The module (store/module.h) ==== */
+
+static int fidx_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
+{
+    (void)ws;
+    return cvs__fidx_on_write(w->db, w->txn, r->key, 0);
+}
+
+static int fidx_del(cvs__wctx *w, void *ws, uint64_t key)
+{
+    (void)ws;
+    return cvs__fidx_on_write(w->db, w->txn, key, 1);
+}
+
+static int fidx_attach(cvs_db *db, void *state)
+{
+    struct fidx_state *st = state;
+    (void)db;
+    if (pthread_mutex_init(&st->mu, NULL))
+        return cvs__err(CVS_ENOMEM, "cannot make a lock");
+    st->mu_ok = 1;
+    return CVS_OK;
+}
+
+static void fidx_message(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
+/* Invariant 11 (cvs__fidx_check); it re-reads the records' keys. */
+static int fidx_check_slot(cvs_db *db, void *state, cvs__chk *c)
+{
+    (void)state;
+    return cvs__fidx_check(db, cvs__chk_txn(c), fidx_message, c);
+}
+
+static void fidx_close(cvs_db *db, void *state)
+{
+    struct fidx_state *st = state;
+    if (!st->mu_ok)
+        return;
+    cvs__fidx_drop(db);
+    pthread_mutex_destroy(&st->mu);
+}
+
+const cvs__module cvs__faiss_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "faiss",
+    .flags = CVS__MOD_CHECK_NEEDS_VALUES,
+    .state_size = sizeof(struct fidx_state),
+    .attach = fidx_attach,
+    .close = fidx_close,
+    .put = fidx_put,
+    .del = fidx_del,
+    .check = fidx_check_slot,
+};

@@ -6,6 +6,7 @@
 #define CVS_FAISS_INDEX_H
 
 #include "store/db.h"
+#include "store/module.h"
 
 /* Builds the FAISS index named by factory (without the "faiss:" prefix) over
  * every record of a snapshot and stores it; see faiss_index.c for how
@@ -53,5 +54,9 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
 
 /* Frees the cached index (close). */
 void cvs__fidx_drop(cvs_db *db);
+
+/* The FAISS module (store/module.h): marks records written since the
+ * index was built, drops the loaded index at close. */
+extern const cvs__module cvs__faiss_module;
 
 #endif

@@ -98,6 +98,20 @@ out:
     return rc;
 }
 
+/* The module's per-handle state: the decoded vectors of the newest snapshot
+ * that was searched, shared by searches of that snapshot, under its own
+ * lock. */
+struct flat_state {
+    pthread_mutex_t mu;
+    int mu_ok;
+    cvs_flat *flat;
+};
+
+static struct flat_state *flat_st(const cvs_db *db)
+{
+    return cvs__module_state(db, &cvs__flat_module);
+}
+
 int cvs__flat_get(cvs_db *db, MDB_txn *txn, cvs_flat **out)
 {
     MDB_stat st;
@@ -106,14 +120,14 @@ int cvs__flat_get(cvs_db *db, MDB_txn *txn, cvs_flat **out)
     int rc, mrc;
 
     *out = NULL;
-    pthread_mutex_lock(&db->flat_mu);
-    if (db->flat && db->flat->txnid == id) {
-        db->flat->refs++;
-        *out = db->flat;
-        pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&flat_st(db)->mu);
+    if (flat_st(db)->flat && flat_st(db)->flat->txnid == id) {
+        flat_st(db)->flat->refs++;
+        *out = flat_st(db)->flat;
+        pthread_mutex_unlock(&flat_st(db)->mu);
         return CVS_OK;
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&flat_st(db)->mu);
 
     if ((mrc = mdb_stat(txn, db->dbi_vecs, &st)))
         return cvs__err_lmdb(mrc, "counting vectors");
@@ -123,15 +137,15 @@ int cvs__flat_get(cvs_db *db, MDB_txn *txn, cvs_flat **out)
      * wins the slot and the other copy lives only as long as its search. */
     if ((rc = flat_load(db, txn, st.ms_entries, &f)))
         return rc;
-    pthread_mutex_lock(&db->flat_mu);
-    if (!db->flat || db->flat->txnid < f->txnid) {
-        cvs_flat *old = db->flat;
-        db->flat = f;
+    pthread_mutex_lock(&flat_st(db)->mu);
+    if (!flat_st(db)->flat || flat_st(db)->flat->txnid < f->txnid) {
+        cvs_flat *old = flat_st(db)->flat;
+        flat_st(db)->flat = f;
         f->refs++;
         if (old && --old->refs == 0)
             flat_free(old);
     }
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&flat_st(db)->mu);
     *out = f;
     return CVS_OK;
 }
@@ -141,9 +155,9 @@ void cvs__flat_release(cvs_db *db, cvs_flat *f)
     int last;
     if (!f)
         return;
-    pthread_mutex_lock(&db->flat_mu);
+    pthread_mutex_lock(&flat_st(db)->mu);
     last = --f->refs == 0;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_unlock(&flat_st(db)->mu);
     if (last)
         flat_free(f);
 }
@@ -151,9 +165,38 @@ void cvs__flat_release(cvs_db *db, cvs_flat *f)
 void cvs__flat_drop(cvs_db *db)
 {
     cvs_flat *f;
-    pthread_mutex_lock(&db->flat_mu);
-    f = db->flat;
-    db->flat = NULL;
-    pthread_mutex_unlock(&db->flat_mu);
+    pthread_mutex_lock(&flat_st(db)->mu);
+    f = flat_st(db)->flat;
+    flat_st(db)->flat = NULL;
+    pthread_mutex_unlock(&flat_st(db)->mu);
     cvs__flat_release(db, f);
 }
+
+/* ==== The module (store/module.h) ==== */
+
+static int flat_attach(cvs_db *db, void *state)
+{
+    struct flat_state *st = state;
+    (void)db;
+    if (pthread_mutex_init(&st->mu, NULL))
+        return cvs__err(CVS_ENOMEM, "cannot make a lock");
+    st->mu_ok = 1;
+    return CVS_OK;
+}
+
+static void flat_close(cvs_db *db, void *state)
+{
+    struct flat_state *st = state;
+    if (!st->mu_ok)
+        return;
+    cvs__flat_drop(db);
+    pthread_mutex_destroy(&st->mu);
+}
+
+const cvs__module cvs__flat_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "flat",
+    .state_size = sizeof(struct flat_state),
+    .attach = flat_attach,
+    .close = flat_close,
+};

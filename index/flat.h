@@ -6,6 +6,7 @@
 #define CVS_FLAT_H
 
 #include "store/db.h"
+#include "store/module.h"
 
 typedef struct cvs_flat {
     size_t txnid;      /* the LMDB snapshot it was read from */
@@ -14,7 +15,7 @@ typedef struct cvs_flat {
     float *x;          /* n * dim */
     float *xn;         /* squared norms (l2 stores), else NULL */
     int64_t *keys;     /* n keys, ascending */
-    int refs;          /* guarded by db->flat_mu */
+    int refs;          /* guarded by the flat module's lock */
 } cvs_flat;
 
 /* The flat copy of txn's snapshot: shared if it is cached, loaded (and
@@ -24,5 +25,9 @@ int cvs__flat_get(cvs_db *db, MDB_txn *txn, cvs_flat **out);
 void cvs__flat_release(cvs_db *db, cvs_flat *f);
 /* Drops the cached copy (on close). */
 void cvs__flat_drop(cvs_db *db);
+
+/* The module (store/module.h) that owns the decoded-vectors cache: it only
+ * frees it at close. */
+extern const cvs__module cvs__flat_module;
 
 #endif

@@ -170,18 +170,6 @@ int cvs__ivf_params_from_blob(cvs_db *db, const void *blob, size_t len, cvs_ivf_
     return params_decode(db, &v, out);
 }
 
-static int params_retire(cvs_db *db, cvs_ivf_params *p)
-{
-    cvs_ivf_params **r;
-    if (!p)
-        return CVS_OK;
-    if (!(r = realloc(db->ivfp_retired, (db->nivfp_retired + 1) * sizeof *r)))
-        return CVS_OK; /* leaking one beats freeing one a search may hold */
-    db->ivfp_retired = r;
-    r[db->nivfp_retired++] = p;
-    return CVS_OK;
-}
-
 int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out)
 {
     MDB_val k = CVS__MKEY(CVS__META_IVF), v;
@@ -198,39 +186,12 @@ int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out)
     if (v.mv_size < IVF_HDR)
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf is truncated", db->path);
     gen = cvs__get_u64((const unsigned char *)v.mv_data + 24);
-    pthread_mutex_lock(&db->ivf_mu);
-    if (db->ivfp && db->ivfp->gen == gen) {
-        *out = db->ivfp;
-        pthread_mutex_unlock(&db->ivf_mu);
+    if ((*out = cvs__gencache_get(&cvs__codes(db)->ivf_params, gen)))
         return CVS_OK;
-    }
-    pthread_mutex_unlock(&db->ivf_mu);
     if ((rc = params_decode(db, &v, &p)))
         return rc;
-    pthread_mutex_lock(&db->ivf_mu);
-    if (db->ivfp && db->ivfp->gen == gen) {
-        cvs__ivf_params_free(p);
-        p = db->ivfp;
-    } else if (!db->ivfp || gen > db->ivfp->gen) {
-        params_retire(db, db->ivfp);
-        db->ivfp = p;
-    } else {
-        params_retire(db, p);
-    }
-    pthread_mutex_unlock(&db->ivf_mu);
-    *out = p;
+    *out = cvs__gencache_offer(&cvs__codes(db)->ivf_params, gen, p);
     return CVS_OK;
-}
-
-void cvs__ivf_cleanup(cvs_db *db)
-{
-    cvs__ivf_params_free(db->ivfp);
-    for (size_t i = 0; i < db->nivfp_retired; i++)
-        cvs__ivf_params_free(db->ivfp_retired[i]);
-    free(db->ivfp_retired);
-    db->ivfp = NULL;
-    db->ivfp_retired = NULL;
-    db->nivfp_retired = 0;
 }
 
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
@@ -493,7 +454,7 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     size_t nf, rb;
     int rc = CVS_OK, mrc;
 
-    if ((mrc = mdb_drop(txn, db->dbi_lists, 0)) || (mrc = mdb_drop(txn, db->dbi_ivflog, 0)))
+    if ((mrc = mdb_drop(txn, cvs__codes(db)->dbi_lists, 0)) || (mrc = mdb_drop(txn, cvs__codes(db)->dbi_ivflog, 0)))
         return cvs__werr(mrc, "clearing the old lists");
     /* Defaults tuned for the old lists do not carry over. */
     if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &dk, NULL)) && mrc != MDB_NOTFOUND)
@@ -530,7 +491,7 @@ int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list)
 {
     MDB_val k = {8, &key}, v = {4, &list};
     /* Keys arrive ascending into an emptied database. */
-    int mrc = cvs__vput(db, txn, db->dbi_lists, &k, &v, MDB_APPEND);
+    int mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_lists, &k, &v, MDB_APPEND);
     return mrc ? cvs__werr(mrc, "writing a list assignment") : CVS_OK;
 }
 
@@ -560,7 +521,7 @@ static int log_append(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key,
     MDB_val k = {8, &seq}, v = {CVS_IVF_LOG_FIXED + (code ? cs : 0), NULL};
     unsigned char *b;
     int mrc;
-    if ((mrc = cvs__vreserve(db, txn, db->dbi_ivflog, &k, &v, MDB_APPEND)))
+    if ((mrc = cvs__vreserve(db, txn, cvs__codes(db)->dbi_ivflog, &k, &v, MDB_APPEND)))
         return cvs__werr(mrc, "writing the index log");
     b = v.mv_data;
     cvs__put_u64(b, key);
@@ -569,7 +530,7 @@ static int log_append(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key,
     b[20] = (unsigned char)op;
     if (code)
         memcpy(b + CVS_IVF_LOG_FIXED, code, cs);
-    if ((mrc = cvs__vreserve_done(db, txn, db->dbi_ivflog, &k, &v, MDB_APPEND)))
+    if ((mrc = cvs__vreserve_done(db, txn, cvs__codes(db)->dbi_ivflog, &k, &v, MDB_APPEND)))
         return cvs__werr(mrc, "writing the index log");
     return CVS_OK;
 }
@@ -580,7 +541,7 @@ static int del_entry(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key, 
 {
     MDB_val k = {8, &key}, v;
     uint32_t list;
-    int rc, mrc = cvs__vget(db, txn, db->dbi_lists, &k, &v);
+    int rc, mrc = cvs__vget(db, txn, cvs__codes(db)->dbi_lists, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return CVS_OK;
     if (mrc)
@@ -590,7 +551,7 @@ static int del_entry(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key, 
     list = cvs__get_u32(v.mv_data);
     if ((rc = log_append(db, txn, w, key, list, CVS_IVF_OP_DEL, NULL, 0)))
         return rc;
-    if (remove && (mrc = cvs__vdel(db, txn, db->dbi_lists, &k, NULL)))
+    if (remove && (mrc = cvs__vdel(db, txn, cvs__codes(db)->dbi_lists, &k, NULL)))
         return cvs__werr(mrc, "removing a list assignment");
     return CVS_OK;
 }
@@ -618,8 +579,8 @@ int cvs__ivf_put(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const cvs_codec *c
     if (existed && (rc = del_entry(db, txn, w, key, 0)))
         return rc;
     l32 = (uint32_t)list;
-    if ((mrc = cvs__vput(db, txn, db->dbi_codes, &k, &cv, 0)) ||
-        (mrc = cvs__vput(db, txn, db->dbi_lists, &k, &lv, 0)))
+    if ((mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_codes, &k, &cv, 0)) ||
+        (mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_lists, &k, &lv, 0)))
         return cvs__werr(mrc, "writing a code");
     return log_append(db, txn, w, key, l32, CVS_IVF_OP_ADD, code, cs);
 }
@@ -652,7 +613,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
      * (a process that finds a gap reloads), so LMDB's reader table, which
      * says which snapshots are open but not how far each process's lists
      * have applied the log, does not enter into it. */
-    if ((mrc = mdb_stat(txn, db->dbi_lists, &st)))
+    if ((mrc = mdb_stat(txn, cvs__codes(db)->dbi_lists, &st)))
         return cvs__werr(mrc, "counting the index's records");
     keep = st.ms_entries > CVS_IVF_LOG_MIN ? st.ms_entries : CVS_IVF_LOG_MIN;
     if (keep > cvs__ivf_log_keep)
@@ -662,7 +623,7 @@ int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)
     /* Trim: twice the entries just written, so the log stays bounded
      * without one write paying for a long backlog. */
     budget = 2 * (w->seq - w->seq0) + 64;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_ivflog, &cur)))
         return cvs__werr(mrc, "opening a cursor");
     while (budget-- && (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST)) == 0 &&
            cvs__get_u64(k.mv_data) + keep < seq)
@@ -701,7 +662,7 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
         return rc;
     if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
         goto out;
-    if (db->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &p)))
+    if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &p)))
         goto out;
     if (!codec || !p) {
         rc = cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built (cvstore build --index ivf)",
@@ -715,13 +676,13 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
         goto out;
     if (info->rerank == CVS_RERANK_NONE)
         info->rerank = 0;
-    if ((mrc = mdb_stat(t->txn, db->dbi_lists, &st))) {
+    if ((mrc = mdb_stat(t->txn, cvs__codes(db)->dbi_lists, &st))) {
         rc = cvs__err_lmdb(mrc, "counting list entries");
         goto out;
     }
     info->count = st.ms_entries;
-    info->disk_bytes = dbi_bytes(t->txn, db->dbi_lists) + dbi_bytes(t->txn, db->dbi_codes) +
-                       dbi_bytes(t->txn, db->dbi_ivflog);
+    info->disk_bytes = dbi_bytes(t->txn, cvs__codes(db)->dbi_lists) + dbi_bytes(t->txn, cvs__codes(db)->dbi_codes) +
+                       dbi_bytes(t->txn, cvs__codes(db)->dbi_ivflog);
     if (cvs__vget(db, t->txn, db->dbi_meta, &k, &v) == 0)
         info->disk_bytes += v.mv_size;
     if ((rc = cvs__ivf_acquire(db, t->txn, p, codec, &ix)))
@@ -773,7 +734,7 @@ int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
         return cvs__err(CVS_EINVAL, "cvs_index_set_defaults: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
-    if (!db->has_ivf_dbis)
+    if (!cvs__codes(db)->has_ivf_dbis)
         return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
     return cvs__write(db, defaults_fn, &a);
 }
@@ -792,10 +753,10 @@ static void ivf_problem(void (*problem)(void *, const char *), void *ctx, const 
     problem(ctx, msg);
 }
 
-/* What store/check.c does not see of invariant 9: the index belongs to the
+/* What the codes module's check does not see of invariant 9: the index belongs to the
  * codec in force, and the change log is what the writers leave (empty
  * without an index; else numbered up to ivf_seq, each entry a well-formed
- * add or delete).  The lists themselves are checked by store/check.c. */
+ * add or delete).  The lists themselves are checked by codes_check (index/codes.c). */
 int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
                    void *ctx)
 {
@@ -808,10 +769,10 @@ int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const ch
     size_t cs = 0;
     int have, mrc;
 
-    if (!db->has_ivf_dbis)
+    if (!cvs__codes(db)->has_ivf_dbis)
         return CVS_OK;
     have = cvs__vget(db, txn, db->dbi_meta, &k, &v) == 0;
-    /* A blob that does not load is reported by store/check.c. */
+    /* A blob that does not load is reported by codes_check (index/codes.c). */
     if (have && cvs__ivf_params_for_txn(db, txn, &p) == CVS_OK && p &&
         cvs__codec_for_txn(db, txn, &codec, &cgen) == CVS_OK && codec) {
         cs = cvs__codec_code_size(codec);
@@ -825,7 +786,7 @@ int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const ch
         seq = cvs__get_u64(sv.mv_data);
     else if (mrc == 0)
         ivf_problem(problem, ctx, "meta: ivf_seq has %zu bytes (expected 8)", sv.mv_size);
-    if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_ivflog, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0;
          mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {

@@ -13,6 +13,7 @@
 #ifndef CVS_IVF_H
 #define CVS_IVF_H
 
+#include "index/codes.h"
 #include "pq/sq8.h"
 #include "store/db.h"
 
@@ -52,7 +53,6 @@ int cvs__ivf_params_for_txn(cvs_db *db, MDB_txn *txn, cvs_ivf_params **out);
 /* Decodes a "meta/ivf" value held outside the store (cvs_index_export's
  * blob) for db's dimension; the caller frees it with cvs__ivf_params_free. */
 int cvs__ivf_params_from_blob(cvs_db *db, const void *blob, size_t len, cvs_ivf_params **out);
-void cvs__ivf_cleanup(cvs_db *db);
 /* Stored search defaults (meta "ivf_defaults"); built-in ones when unset. */
 int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t *nprobe,
                       size_t *rerank);
@@ -64,7 +64,7 @@ void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, s
 /* Nearest centroid (squared L2) of each of n vectors. */
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
 
-/* ==== Build (ivf.c, called by store/codes.c) ==== */
+/* ==== Build (ivf.c, called by index/codes.c) ==== */
 
 /* Parses opts->index: "" / NULL -> *nlist 0 (no index); "ivf" -> the default
  * for n records; "ivfN" -> N; either may be followed by ",residual" or
@@ -113,17 +113,6 @@ int cvs__ivf_del(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key);
 /* Writes the sequence counter and trims the log. */
 int cvs__ivf_writer_end(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w);
 
-/* ==== Open snapshots of this process (ivf_lists.c) ==== */
-
-/* cvs_txn_begin / cvs_txn_end register their snapshot's txnid, so that
- * deleted entries are purged only once no open snapshot can see them. */
-int cvs__snap_register(cvs_db *db, uint64_t txnid);
-/* cvs_txn_begin registers 0 (which holds every purge back) before it begins
- * its LMDB snapshot, then replaces it with the snapshot's txnid, so that no
- * purge can slip in between. */
-void cvs__snap_replace(cvs_db *db, uint64_t old, uint64_t txnid);
-void cvs__snap_unregister(cvs_db *db, uint64_t txnid);
-
 /* ==== In-memory lists (ivf_lists.c) ==== */
 
 typedef struct cvs_ivf_list {
@@ -155,8 +144,8 @@ typedef struct cvs_ivf {
     size_t ndirty;         /* lists with vis != NULL */
     uint64_t purged_min;   /* oldest open snapshot at the last purge */
     pthread_rwlock_t lock; /* searches shared, catch-up/purge exclusive */
-    int refs;              /* guarded by db->ivf_mu */
-    int shared;            /* installed as db->ivf */
+    int refs;              /* guarded by the codes module's ivf_mu */
+    int shared;            /* installed as the codes module's ivf */
 } cvs_ivf;
 
 /* The index for t's snapshot, caught up and ready to scan: *out is

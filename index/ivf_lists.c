@@ -38,58 +38,14 @@
 #include "pq/kernels.h"
 #include "store/seal.h"
 
-/* ==== Open snapshots ==== */
-
-int cvs__snap_register(cvs_db *db, uint64_t txnid)
-{
-    int rc = CVS_OK;
-    pthread_mutex_lock(&db->ivf_mu);
-    if (db->nsnaps == db->csnaps) {
-        size_t c = db->csnaps ? db->csnaps * 2 : 16;
-        uint64_t *p = realloc(db->snaps, c * sizeof *p);
-        if (!p) {
-            rc = cvs__err(CVS_ENOMEM, "out of memory");
-            goto out;
-        }
-        db->snaps = p;
-        db->csnaps = c;
-    }
-    db->snaps[db->nsnaps++] = txnid;
-out:
-    pthread_mutex_unlock(&db->ivf_mu);
-    return rc;
-}
-
-void cvs__snap_replace(cvs_db *db, uint64_t old, uint64_t txnid)
-{
-    pthread_mutex_lock(&db->ivf_mu);
-    for (size_t i = 0; i < db->nsnaps; i++)
-        if (db->snaps[i] == old) {
-            db->snaps[i] = txnid;
-            break;
-        }
-    pthread_mutex_unlock(&db->ivf_mu);
-}
-
-void cvs__snap_unregister(cvs_db *db, uint64_t txnid)
-{
-    pthread_mutex_lock(&db->ivf_mu);
-    for (size_t i = 0; i < db->nsnaps; i++)
-        if (db->snaps[i] == txnid) {
-            db->snaps[i] = db->snaps[--db->nsnaps];
-            break;
-        }
-    pthread_mutex_unlock(&db->ivf_mu);
-}
-
-/* Oldest open snapshot of this process (at most `cur`). Caller holds ivf_mu. */
+/* Oldest open snapshot of this process (at most `cur`): the store's
+ * registry (store/read.c), under its own lock.  A snapshot that registers
+ * after this returns sees a state at least as new as `cur`'s (LMDB begins
+ * every read at the newest commit), so nothing a purge bounded by the
+ * result removes is visible to it. */
 static uint64_t oldest_snap(cvs_db *db, uint64_t cur)
 {
-    uint64_t m = cur;
-    for (size_t i = 0; i < db->nsnaps; i++)
-        if (db->snaps[i] < m)
-            m = db->snaps[i];
-    return m;
+    return cvs__snap_oldest(db, cur);
 }
 
 /* ==== Lists ==== */
@@ -322,7 +278,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((mrc = mdb_stat(txn, db->dbi_lists, &st))) {
+    if ((mrc = mdb_stat(txn, cvs__codes(db)->dbi_lists, &st))) {
         rc = cvs__err_lmdb(mrc, "counting list entries");
         goto out;
     }
@@ -334,8 +290,8 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         rc = cvs__err(CVS_ENOMEM, "out of memory loading %zu list entries", st.ms_entries);
         goto out;
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_lists, &lc)) ||
-        (mrc = mdb_cursor_open(txn, db->dbi_codes, &cc))) {
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_lists, &lc)) ||
+        (mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_codes, &cc))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
@@ -441,7 +397,7 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
 
     if (ix->rqb && !(tmp = malloc(ix->p->dim * sizeof *tmp)))
         return cvs__err(CVS_ENOMEM, "out of memory");
-    if ((mrc = mdb_cursor_open(txn, db->dbi_ivflog, &cur))) {
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_ivflog, &cur))) {
         free(tmp);
         return cvs__err_lmdb(mrc, "opening a cursor");
     }
@@ -530,9 +486,9 @@ static void ivf_unref(cvs_db *db, cvs_ivf *ix)
     int last;
     if (!ix)
         return;
-    pthread_mutex_lock(&db->ivf_mu);
+    pthread_mutex_lock(&cvs__codes(db)->ivf_mu);
     last = --ix->refs == 0;
-    pthread_mutex_unlock(&db->ivf_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->ivf_mu);
     if (last)
         ivf_free(ix);
 }
@@ -540,19 +496,20 @@ static void ivf_unref(cvs_db *db, cvs_ivf *ix)
 /* Installs fresh as the shared index if it is newer than the current one. */
 static void install(cvs_db *db, cvs_ivf *fresh)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs_ivf *old = NULL;
-    pthread_mutex_lock(&db->ivf_mu);
-    if (!db->ivf || db->ivf->gen < fresh->gen ||
-        (db->ivf->gen == fresh->gen && db->ivf->applied_seq <= fresh->applied_seq &&
-         db->ivf->base_txn <= fresh->base_txn)) {
-        old = db->ivf;
+    pthread_mutex_lock(&st->ivf_mu);
+    if (!st->ivf || st->ivf->gen < fresh->gen ||
+        (st->ivf->gen == fresh->gen && st->ivf->applied_seq <= fresh->applied_seq &&
+         st->ivf->base_txn <= fresh->base_txn)) {
+        old = st->ivf;
         if (old)
             old->shared = 0;
-        db->ivf = fresh;
+        st->ivf = fresh;
         fresh->shared = 1;
         fresh->refs++;
     }
-    pthread_mutex_unlock(&db->ivf_mu);
+    pthread_mutex_unlock(&st->ivf_mu);
     ivf_unref(db, old);
 }
 
@@ -566,13 +523,13 @@ int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_code
     *out = NULL;
     if ((rc = read_seq(db, txn, &S)))
         return rc;
-    pthread_mutex_lock(&db->ivf_mu);
-    if (db->ivf && db->ivf->gen == p->gen && db->ivf->base_txn <= T) {
-        ix = db->ivf;
+    pthread_mutex_lock(&cvs__codes(db)->ivf_mu);
+    if (cvs__codes(db)->ivf && cvs__codes(db)->ivf->gen == p->gen && cvs__codes(db)->ivf->base_txn <= T) {
+        ix = cvs__codes(db)->ivf;
         ix->refs++;
     }
     oldest = oldest_snap(db, T);
-    pthread_mutex_unlock(&db->ivf_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->ivf_mu);
     if (ix) { /* the common case: nothing to apply or purge, share the lock */
         pthread_rwlock_rdlock(&ix->lock);
         if (ix->applied_seq >= S && !(ix->ndirty && oldest > ix->purged_min)) {
@@ -605,9 +562,9 @@ int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_code
         }
         break;
     }
-    pthread_mutex_lock(&db->ivf_mu);
+    pthread_mutex_lock(&cvs__codes(db)->ivf_mu);
     oldest = oldest_snap(db, T);
-    pthread_mutex_unlock(&db->ivf_mu);
+    pthread_mutex_unlock(&cvs__codes(db)->ivf_mu);
     need_purge = ix->ndirty && oldest > ix->purged_min;
     if (need_purge)
         purge(ix, oldest);
@@ -630,15 +587,13 @@ void cvs__ivf_release(cvs_db *db, cvs_ivf *ix)
 
 void cvs__ivf_drop(cvs_db *db)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs_ivf *ix;
-    pthread_mutex_lock(&db->ivf_mu);
-    ix = db->ivf;
-    db->ivf = NULL;
+    pthread_mutex_lock(&st->ivf_mu);
+    ix = st->ivf;
+    st->ivf = NULL;
     if (ix)
         ix->shared = 0;
-    pthread_mutex_unlock(&db->ivf_mu);
+    pthread_mutex_unlock(&st->ivf_mu);
     ivf_unref(db, ix);
-    free(db->snaps);
-    db->snaps = NULL;
-    db->nsnaps = db->csnaps = 0;
 }

@@ -54,6 +54,7 @@
 
 #include "core/cpu.h"
 #include "core/jobs.h"
+#include "index/codes.h"
 #include "index/heap.h"
 #include "index/ivf.h"
 #include "pq/codec.h"

@@ -210,7 +210,7 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
         struct cvs_ivf_params *ip = NULL;
         if ((rc = cvs__fidx_present(db, t->txn, &have_faiss, NULL, 0)))
             goto out;
-        if (!have_faiss && db->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
+        if (!have_faiss && cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
             goto out;
         if (!have_faiss && !ip) {
             rc = cvs__err(CVS_EINVAL, "%s: no ANN index has been built (cvstore build --index "
@@ -232,7 +232,7 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
     }
     if ((flags & CVS_SEARCH_CODES) && !direct) {
         struct cvs_ivf_params *ip = NULL;
-        if (db->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
+        if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
             goto out;
         if (ip && ip->residual) {
             /* Residual codes mean nothing without their list's centroid:

@@ -79,10 +79,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "pq/kernels.h"
 #include "pq/kmeans.h"
 #include "pq/rabitq.h"
-#include "core/err.h"
 
 /* Header floats of a prepared query, before the tables. */
 enum { QH_OFF, QH_SUM, QH_N2, QH_N, QH_IP, QH_SIZE = 8 };

@@ -188,9 +188,9 @@ static int apply(cvs_db *db, MDB_txn *txn, uint64_t key, const doc_terms *d, int
         MDB_val k = {d->t[i].len, (void *)d->t[i].s}, v = {POSTING_BYTES, p};
         posting_encode(p, key, d->t[i].tf, d->dl);
         if (add)
-            mrc = cvs__vput(db, txn, db->dbi_terms, &k, &v, MDB_NODUPDATA);
+            mrc = cvs__vput(db, txn, cvs__text(db)->dbi_terms, &k, &v, MDB_NODUPDATA);
         else
-            mrc = cvs__vdel(db, txn, db->dbi_terms, &k, &v);
+            mrc = cvs__vdel(db, txn, cvs__text(db)->dbi_terms, &k, &v);
         /* A missing posting on removal (or a present one on adding) means
          * the index was already in that state: nothing to repair. */
         if (mrc && mrc != MDB_NOTFOUND && mrc != MDB_KEYEXIST)
@@ -213,7 +213,8 @@ static int stored_doc(cvs_db *db, MDB_txn *txn, uint64_t key, MDB_val *title, MD
     int mrc;
     title->mv_data = text->mv_data = NULL;
     title->mv_size = text->mv_size = 0;
-    if ((mrc = cvs__vget(db, txn, db->dbi_titles, &k, title)) && mrc != MDB_NOTFOUND)
+    if (db->have_titles && (mrc = cvs__vget(db, txn, db->dbi_titles, &k, title)) &&
+        mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "reading a title");
     if ((mrc = cvs__vget(db, txn, db->dbi_text, &k, text)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "reading text");
@@ -238,7 +239,7 @@ int cvs__bm25_reindex(cvs_db *db, MDB_txn *txn)
     bm25_stats s = {CVS_TOKENIZER_VERSION, 0, 0};
     int rc = CVS_OK, mrc;
 
-    if ((mrc = mdb_drop(txn, db->dbi_terms, 0)))
+    if ((mrc = mdb_drop(txn, cvs__text(db)->dbi_terms, 0)))
         return cvs__werr(mrc, "emptying terms");
     if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur)))
         return cvs__werr(mrc, "opening a cursor");
@@ -283,8 +284,7 @@ int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed, const 
 {
     doc_terms d = {0};
     bm25_stats s;
-    MDB_val k = {8, &key}, v;
-    int rc, mrc;
+    int rc;
 
     if ((rc = stats_for_write(db, txn, &s)))
         return rc;
@@ -295,17 +295,6 @@ int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed, const 
             (rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size)) ||
             (rc = apply(db, txn, key, &d, 0, &s)))
             goto out;
-    }
-    if (r->title) {
-        v.mv_size = r->title_len;
-        v.mv_data = (void *)r->title;
-        if ((mrc = cvs__vput(db, txn, db->dbi_titles, &k, &v, 0))) {
-            rc = cvs__werr(mrc, "writing a title");
-            goto out;
-        }
-    } else if (existed && (mrc = cvs__vdel(db, txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
-        rc = cvs__werr(mrc, "removing a title");
-        goto out;
     }
     if ((rc = doc_terms_build(&d, r->title, r->title_len, r->text, r->text_len)) ||
         (rc = apply(db, txn, key, &d, 1, &s)))
@@ -320,17 +309,13 @@ int cvs__bm25_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key)
 {
     doc_terms d = {0};
     bm25_stats s;
-    MDB_val k = {8, &key}, ti, te;
-    int rc, mrc;
+    MDB_val ti, te;
+    int rc;
 
     if ((rc = stats_for_write(db, txn, &s)) || (rc = stored_doc(db, txn, key, &ti, &te)) ||
         (rc = doc_terms_build(&d, ti.mv_data, ti.mv_size, te.mv_data, te.mv_size)) ||
         (rc = apply(db, txn, key, &d, 0, &s)))
         goto out;
-    if ((mrc = cvs__vdel(db, txn, db->dbi_titles, &k, NULL)) && mrc != MDB_NOTFOUND) {
-        rc = cvs__werr(mrc, "removing a title");
-        goto out;
-    }
     rc = stats_put(db, txn, &s);
 out:
     doc_terms_free(&d);
@@ -352,7 +337,7 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
     char msg[512];
     int rc = CVS_OK, mrc;
 
-    if (!db->have_text_dbis)
+    if (!cvs__module_present(db, &cvs__text_module))
         return CVS_OK;
     if ((rc = stats_get(db, txn, &s))) {
         snprintf(msg, sizeof msg, "meta bm25: %s", cvs_errmsg(db));
@@ -365,27 +350,11 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         problem(ctx, msg);
         return CVS_OK;
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_titles, &cur)) ||
-        (mrc = mdb_cursor_open(txn, db->dbi_terms, &tc))) {
+    /* The titles themselves are the store's (store/check.c). */
+    if ((mrc = mdb_cursor_open(txn, cvs__text(db)->dbi_terms, &tc))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        MDB_val rk = k, rv;
-        uint64_t key = 0;
-        if (k.mv_size == 8)
-            memcpy(&key, k.mv_data, 8);
-        if (k.mv_size != 8 || cvs__vget(db, txn, db->dbi_recs, &rk, &rv) != 0) {
-            snprintf(msg, sizeof msg, "titles: key %llu has no record", (unsigned long long)key);
-            problem(ctx, msg);
-        } else if (!cvs__utf8_valid(v.mv_data, v.mv_size)) {
-            snprintf(msg, sizeof msg, "titles: key %llu is not valid UTF-8", (unsigned long long)key);
-            problem(ctx, msg);
-        }
-    }
-    mdb_cursor_close(cur);
-    cur = NULL;
     /* Every record's expected postings must be there... */
     if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
@@ -427,7 +396,7 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         goto out;
     }
     /* ...and nothing else. */
-    if ((mrc = mdb_stat(txn, db->dbi_terms, &st))) {
+    if ((mrc = mdb_stat(txn, cvs__text(db)->dbi_terms, &st))) {
         rc = cvs__err_lmdb(mrc, "reading terms statistics");
         goto out;
     }
@@ -512,7 +481,7 @@ static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats 
     double idf;
     int rc = CVS_OK, mrc;
 
-    if ((mrc = mdb_cursor_open(txn, db->dbi_terms, &cur)))
+    if ((mrc = mdb_cursor_open(txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
     if (mrc == MDB_NOTFOUND)
@@ -576,7 +545,7 @@ int cvs__bm25_search_tokens(cvs_txn *t, const cvs_tokens *query, size_t k, int64
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if (!db->have_text_dbis) {
+    if (!cvs__module_present(db, &cvs__text_module)) {
         rc = CVS_OK; /* an old store opened read-only: empty index */
         goto out;
     }
@@ -614,7 +583,7 @@ int cvs__bm25_docs(cvs_txn *t, uint64_t *ndocs)
     bm25_stats st;
     int rc;
     *ndocs = 0;
-    if (!t->db->have_text_dbis)
+    if (!cvs__module_present(t->db, &cvs__text_module))
         return CVS_OK;
     if ((rc = stats_get(t->db, t->txn, &st)))
         return rc;
@@ -654,11 +623,11 @@ int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size
 
     for (size_t i = 0; i < n; i++)
         idf[i] = 0;
-    if (!db->have_text_dbis || n == 0)
+    if (!cvs__module_present(db, &cvs__text_module) || n == 0)
         return CVS_OK;
     if ((rc = stats_get(db, t->txn, &st)))
         return rc;
-    if ((mrc = mdb_cursor_open(t->txn, db->dbi_terms, &cur)))
+    if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (size_t i = 0; i < n; i++) {
         MDB_val k = {lens[i], (void *)terms[i]}, v;
@@ -675,3 +644,54 @@ int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size
     mdb_cursor_close(cur);
     return rc;
 }
+
+/* ==== The module (store/module.h) ==== */
+
+static int text_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
+{
+    (void)ws;
+    return cvs__bm25_on_put(w->db, w->txn, r->key, r->existed, r->r);
+}
+
+static int text_del(cvs__wctx *w, void *ws, uint64_t key)
+{
+    (void)ws;
+    return cvs__bm25_on_delete(w->db, w->txn, key);
+}
+
+static int text_added(cvs_db *db, void *state, MDB_txn *txn)
+{
+    (void)state;
+    return cvs__bm25_reindex(db, txn);
+}
+
+static void text_problem(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
+static int text_check(cvs_db *db, void *state, cvs__chk *c)
+{
+    (void)state;
+    return cvs__bm25_check(db, cvs__chk_txn(c), text_problem, c);
+}
+
+/* Added after format 1's first release, with "titles" (the store's): a
+ * writable open of an older store creates it and indexes every record. */
+static const cvs__dbi_spec text_dbis[] = {
+    {"terms", MDB_DUPSORT | MDB_DUPFIXED, 0, offsetof(struct cvs__text_state, dbi_terms), 0,
+     CVS__SEAL_HKEY | CVS__SEAL_DET16},
+};
+
+const cvs__module cvs__text_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "bm25",
+    .flags = CVS__MOD_CHECK_NEEDS_VALUES,
+    .dbis = text_dbis,
+    .ndbis = 1,
+    .state_size = sizeof(struct cvs__text_state),
+    .added = text_added,
+    .put = text_put,
+    .del = text_del,
+    .check = text_check,
+};

@@ -480,7 +480,7 @@ static int question_analyze(cvs_txn *t, const cvs_context_opts *o, const cvs_con
          * answers a text question from BM25 and the graph alone. */
         cvs_embedder_info ei;
         int erc = cvs_db_embedder_info(db, &ei);
-        if (erc == CVS_NOTFOUND && !db->embedder && qn->wl > 0)
+        if (erc == CVS_NOTFOUND && !cvs__embedder_attached(db) && qn->wl > 0)
             goto titles;
         if (erc && erc != CVS_NOTFOUND)
             return erc;
@@ -1040,7 +1040,7 @@ static int text_searchable(cvs_txn *t)
     cvs_embedder_info ei;
     uint64_t docs;
     int rc;
-    if (t->db->embedder || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
+    if (cvs__embedder_attached(t->db) || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
         return CVS_OK;
     if (rc != CVS_NOTFOUND || (rc = cvs__bm25_docs(t, &docs)))
         return rc;

@@ -101,10 +101,33 @@ static void embedder_free(cvs_embedder *e)
     free(e);
 }
 
+/* The module's per-handle state: the embedder attached, under its own
+ * lock. */
+struct embed_state {
+    pthread_mutex_t mu;
+    int mu_ok;
+    struct cvs_embedder *e;
+};
+
+static struct embed_state *embed_st(const cvs_db *db)
+{
+    return cvs__module_state(db, &cvs__embed_module);
+}
+
+int cvs__embedder_attached(cvs_db *db)
+{
+    struct embed_state *st = embed_st(db);
+    int yes;
+    pthread_mutex_lock(&st->mu);
+    yes = st->e != NULL;
+    pthread_mutex_unlock(&st->mu);
+    return yes;
+}
+
 void cvs__embedder_drop(cvs_db *db)
 {
-    embedder_free(db->embedder);
-    db->embedder = NULL;
+    embedder_free(embed_st(db)->e);
+    embed_st(db)->e = NULL;
 }
 
 /* ==== The GloVe cache ==== */
@@ -601,10 +624,10 @@ static int attach(cvs_db *db, cvs_embedder *e)
         embedder_free(e);
         return rc;
     }
-    pthread_mutex_lock(&db->embed_mu);
-    embedder_free(db->embedder);
-    db->embedder = e;
-    pthread_mutex_unlock(&db->embed_mu);
+    pthread_mutex_lock(&embed_st(db)->mu);
+    embedder_free(embed_st(db)->e);
+    embed_st(db)->e = e;
+    pthread_mutex_unlock(&embed_st(db)->mu);
     return CVS_OK;
 }
 
@@ -641,7 +664,7 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
     e->http_url = url;
     rc = attach(db, e);
     if (rc == CVS_OK)
-        db->embedder->http_url = NULL; /* url is the caller's; only attach used it */
+        embed_st(db)->e->http_url = NULL; /* url is the caller's; only attach used it */
     return rc;
 }
 
@@ -705,19 +728,19 @@ static int attach_http_recorded(cvs_db *db, const emb_rec *r, cvs_embedder **out
         return cvs__err_lmdb(mrc, "reading meta embed_url");
     if (!url)
         return cvs__err(CVS_ENOMEM, "out of memory");
-    pthread_mutex_lock(&db->embed_mu);
-    if (!db->embedder) {
+    pthread_mutex_lock(&embed_st(db)->mu);
+    if (!embed_st(db)->e) {
         if ((rc = cvs_http_embedder_new(url, r->name + 5, getenv("CVSTORE_EMBED_API_KEY"), r->dim,
                                         &h)) == CVS_OK &&
             (rc = embedder_new(db, r->name, r->dim, cvs_http_embed, h, &e)) == CVS_OK) {
             e->http = h;
             h = NULL;
-            db->embedder = e;
+            embed_st(db)->e = e;
         }
         cvs_http_embedder_free(h);
     }
-    *out = db->embedder;
-    pthread_mutex_unlock(&db->embed_mu);
+    *out = embed_st(db)->e;
+    pthread_mutex_unlock(&embed_st(db)->mu);
     free(url);
     return rc;
 }
@@ -730,9 +753,9 @@ static int current(cvs_db *db, cvs_embedder **out)
     emb_rec r;
     cvs_embedder *e;
     int rc;
-    pthread_mutex_lock(&db->embed_mu);
-    e = db->embedder;
-    pthread_mutex_unlock(&db->embed_mu);
+    pthread_mutex_lock(&embed_st(db)->mu);
+    e = embed_st(db)->e;
+    pthread_mutex_unlock(&embed_st(db)->mu);
     if (e) {
         *out = e;
         return CVS_OK;
@@ -753,17 +776,17 @@ static int current(cvs_db *db, cvs_embedder **out)
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', which is not "
                         "attached to this handle (cvs_db_set_embedder)", db->path, r.name);
     /* Serialize the implicit attach so that two threads load GloVe once. */
-    pthread_mutex_lock(&db->embed_mu);
-    if (!db->embedder) {
+    pthread_mutex_lock(&embed_st(db)->mu);
+    if (!embed_st(db)->e) {
         if ((rc = embedder_new(db, "glove", 0, NULL, NULL, &e)) == CVS_OK) {
             if ((rc = check_fn_ro(db, e)))
                 embedder_free(e);
             else
-                db->embedder = e;
+                embed_st(db)->e = e;
         }
     }
-    *out = db->embedder;
-    pthread_mutex_unlock(&db->embed_mu);
+    *out = embed_st(db)->e;
+    pthread_mutex_unlock(&embed_st(db)->mu);
     return rc;
 }
 
@@ -908,3 +931,32 @@ int cvs__embed_standin(cvs_db *db, float *out)
         out[0] = 1;
     return CVS_OK;
 }
+
+/* ==== The module (store/module.h) ==== */
+
+static int embed_attach(cvs_db *db, void *state)
+{
+    struct embed_state *st = state;
+    (void)db;
+    if (pthread_mutex_init(&st->mu, NULL))
+        return cvs__err(CVS_ENOMEM, "cannot make a lock");
+    st->mu_ok = 1;
+    return CVS_OK;
+}
+
+static void embed_close(cvs_db *db, void *state)
+{
+    struct embed_state *st = state;
+    if (!st->mu_ok)
+        return;
+    cvs__embedder_drop(db);
+    pthread_mutex_destroy(&st->mu);
+}
+
+const cvs__module cvs__embed_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "embed",
+    .state_size = sizeof(struct embed_state),
+    .attach = embed_attach,
+    .close = embed_close,
+};

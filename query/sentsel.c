@@ -79,9 +79,9 @@
 
 #include "query/sentsel.h"
 #include "query/text.h"
-#include "text/tokenize.h"
 #include "store/db.h"
 #include "text/sentences.h"
+#include "text/tokenize.h"
 
 #define MAX_QTERMS 64
 #define MAX_PASSAGES 24   /* deviation 5 */

@@ -11,23 +11,25 @@
 #include <stdint.h>
 
 #include "cvstore.h"
+#include "store/module.h"
+#include "text/bm25.h"
 
 /* BM25 parameters (Robertson & Zaragoza 2009, the usual defaults). */
 #define CVS_BM25_K1 1.2f
 #define CVS_BM25_B 0.75f
 
-/* ==== Hooks called by store/put.c, inside the put's or delete's write
- * transaction ==== */
+/* ==== The module's hooks, inside the put's or delete's write transaction
+ * (also called by the linker) ==== */
 
-/* Before anything of record key is overwritten: replaces the record's title
- * ("titles") and its BM25 postings and totals ("terms", meta "bm25") with
+/* Before record key's title and text are overwritten (the store writes
+ * them): replaces its BM25 postings and totals ("terms", meta "bm25") with
  * those of r's title and text.  existed: the key held a record before this
  * put (whose old title and text are still readable in txn).  Errors are
  * CVS__MAPFULL (core/err.h) or LMDB's; r was validated by cvs_put. */
 int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed,
                      const cvs_record *r);
 
-/* Before record key's text is deleted: drops its title and postings. */
+/* Before record key's title and text are deleted: drops its postings. */
 int cvs__bm25_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key);
 
 /* Indexes every record of the store from scratch (the text databases were
@@ -63,8 +65,13 @@ int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
 
 /* ==== Embedders (query/embed.c) ==== */
 
+/* 1 when an embedder is attached to the handle. */
+int cvs__embedder_attached(cvs_db *db);
 /* Frees the handle's embedder (cvs_db_close). */
 void cvs__embedder_drop(cvs_db *db);
+/* The module (store/module.h) that owns the embedder attached to a
+ * handle: it only frees it at close. */
+extern const cvs__module cvs__embed_module;
 
 /* Makes sure the handle has an embedder (attaching the built-in glove when
  * the store records it): the importer calls it before writing anything. */

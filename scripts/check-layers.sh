@@ -25,7 +25,7 @@ index   3
 text    3
 graph   4
 query   5
-compose 6
+api     6
 cli     7
 bench   8
 mpi     8

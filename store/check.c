@@ -6,12 +6,11 @@
  * between external ids and keys); every record has exactly one vector of
  * dim values, all finite; no text, attrs or links value without a record;
  * every key is below next_key; attrs are JSON objects and text is UTF-8;
- * every link's target exists; backlinks mirror links exactly; once a codec
- * is built, every record has one code of the codec's size; titles and the
- * BM25 postings and totals match the records (query/bm25.c); kNN rows and
- * title-map entries are well formed and name live records (graph/); the
- * IVF index belongs to the codec in force and its log is well formed, and
- * the FAISS index covers every live record (index/).
+ * every link's target exists; backlinks mirror links exactly; titles are
+ * UTF-8 and belong to records.  Then each registered module checks its own
+ * invariants through its check slot (store/module.h): codes, the IVF index
+ * and its log (index/codes.c, index/ivf.c), the FAISS index (index/), the
+ * BM25 postings (query/bm25.c), the kNN rows and the title map (graph/).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -19,25 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/graph.h"
-#include "index/faiss_index.h"
-#include "index/ivf.h"
-#include "pq/codec.h"
-#include "query/text.h"
 #include "store/db.h"
+#include "store/module.h"
 #include "store/seal.h"
-#include "text/sentences.h"
 
-typedef struct chk {
+typedef struct cvs__chk {
     cvs_db *db;
     MDB_txn *txn;
     cvs_report_fn report;
     void *ctx;
     uint64_t problems;
     uint64_t next_key;
-    size_t code_size;      /* 0: no codec */
-    uint32_t nlist;        /* 0: no IVF index */
-    int codes_only;        /* raw "none" after a build: no vectors, only codes */
+    uint64_t nrecs;
+    int codes_only;        /* a module holds the vectors: the store keeps none */
     uint64_t auth_failures; /* encrypted store: values that failed authentication */
 } chk;
 
@@ -82,7 +75,8 @@ static void auth_problem(chk *c, const char *name, const MDB_val *k)
 
 /* Walks every entry of dbi, calling fn; stops on an LMDB error. */
 typedef int (*walk_fn)(chk *c, const MDB_val *k, const MDB_val *v);
-static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
+static int walk_any(chk *c, MDB_dbi dbi, const char *name, walk_fn fn, cvs__chk_fn mfn,
+                    void *arg)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -108,7 +102,7 @@ static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
         }
         if (mrc)
             break;
-        rc = fn(c, &k, &v);
+        rc = fn ? fn(c, &k, &v) : mfn(c, arg, &k, &v);
         cvs__arena_rewind(c->db, c->txn, &mark);
     }
     mdb_cursor_close(cur);
@@ -118,6 +112,43 @@ static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
         rc = cvs__err_lmdb(mrc, what);
     }
     return rc;
+}
+
+static int walk(chk *c, MDB_dbi dbi, const char *name, walk_fn fn)
+{
+    return walk_any(c, dbi, name, fn, NULL, NULL);
+}
+
+/* ==== What modules use (store/module.h) ==== */
+
+MDB_txn *cvs__chk_txn(cvs__chk *c)
+{
+    return c->txn;
+}
+
+uint64_t cvs__chk_nrecs(cvs__chk *c)
+{
+    return c->nrecs;
+}
+
+uint64_t cvs__chk_failed_values(cvs__chk *c)
+{
+    return c->auth_failures;
+}
+
+void cvs__chk_problem(cvs__chk *c, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(c, "%s", msg);
+}
+
+int cvs__chk_walk(cvs__chk *c, MDB_dbi dbi, const char *name, cvs__chk_fn fn, void *arg)
+{
+    return walk_any(c, dbi, name, NULL, fn, arg);
 }
 
 static int check_ids(chk *c, const MDB_val *k, const MDB_val *v)
@@ -183,9 +214,7 @@ static int check_recs(chk *c, const MDB_val *k, const MDB_val *v)
     vk.mv_data = &key;
     vk.mv_size = 8;
     if (c->codes_only) {
-        if (cvs__vget(c->db, c->txn, c->db->dbi_codes, &vk, &vv) != 0)
-            problem(c, "codes: \"%.*s\" (key %llu) has no code, and the store keeps nothing "
-                    "else", (int)len, id, (unsigned long long)key);
+        /* The module holding the vectors checks that each record has one. */
     } else if (cvs__vget(c->db, c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
         problem(c, "vecs: \"%.*s\" (key %llu) has no vector", (int)len, id, (unsigned long long)key);
     } else if (vv.mv_size != cvs__vec_bytes(c->db)) {
@@ -215,6 +244,11 @@ static int orphan_check(chk *c, const MDB_val *k, const char *name)
         problem(c, "%s: key %llu has no record", name,
                 (unsigned long long)cvs__get_u64(k->mv_data));
     return CVS_OK;
+}
+
+void cvs__chk_orphan(cvs__chk *c, const MDB_val *k, const char *name)
+{
+    orphan_check(c, k, name);
 }
 
 static int check_vecs(chk *c, const MDB_val *k, const MDB_val *v)
@@ -277,30 +311,6 @@ static int check_links(chk *c, const MDB_val *k, const MDB_val *v)
     return CVS_OK;
 }
 
-static int check_codes(chk *c, const MDB_val *k, const MDB_val *v)
-{
-    orphan_check(c, k, "codes");
-    if (c->code_size == 0)
-        problem(c, "codes: key %llu has a code but the store has no codec",
-                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0));
-    else if (v->mv_size != c->code_size)
-        problem(c, "codes: key %llu has a code of %zu bytes, the codec's are %zu",
-                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0),
-                v->mv_size, c->code_size);
-    return CVS_OK;
-}
-
-static int check_lists(chk *c, const MDB_val *k, const MDB_val *v)
-{
-    unsigned long long key = k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0;
-    orphan_check(c, k, "lists");
-    if (c->nlist == 0)
-        problem(c, "lists: key %llu has a list but the store has no IVF index", key);
-    else if (v->mv_size != 4 || cvs__get_u32(v->mv_data) >= c->nlist)
-        problem(c, "lists: key %llu has a bad list id (%zu bytes)", key, v->mv_size);
-    return CVS_OK;
-}
-
 static int check_backlinks(chk *c, const MDB_val *k, const MDB_val *v)
 {
     uint64_t src;
@@ -342,17 +352,56 @@ static int check_opens(chk *c, const MDB_val *k, const MDB_val *v)
     return CVS_OK;
 }
 
-/* The text layer's findings (query/bm25.c). */
-static void text_problem(void *ctx, const char *msg)
+/* The modules' checks: first those that read only their own rows, then,
+ * when every value opened, those that re-read the records' values. */
+static int check_modules(chk *c, int needs_values)
 {
-    problem(ctx, "%s", msg);
+    cvs_db *db = c->db;
+    int rc;
+    for (size_t i = 0; i < db->nmods; i++) {
+        const cvs__module *m = db->mods[i].m;
+        if (!db->mods[i].present || !m->check ||
+            !(m->flags & CVS__MOD_CHECK_NEEDS_VALUES) != !needs_values)
+            continue;
+        if ((rc = m->check(db, db->mods[i].state, c)))
+            return rc;
+    }
+    return CVS_OK;
+}
+
+/* Encrypted stores: opens every value of the databases that ask for it. */
+static int check_opens_all(chk *c)
+{
+    cvs_db *db = c->db;
+    int rc;
+    if ((rc = walk(c, db->dbi_meta, "meta", check_opens)))
+        return rc;
+    for (size_t i = 0; i < db->nmods; i++)
+        for (size_t j = 0; db->mods[i].present && j < db->mods[i].m->ndbis; j++) {
+            const cvs__dbi_spec *d = &db->mods[i].m->dbis[j];
+            if (!(d->flags & CVS__DBI_CHECK_OPENS) ||
+                ((d->flags & CVS__DBI_OPTIONAL) && !*(int *)((char *)db->mods[i].state + d->have_off)))
+                continue;
+            if ((rc = walk(c, *(MDB_dbi *)((char *)db->mods[i].state + d->off), d->name,
+                           check_opens)))
+                return rc;
+        }
+    return CVS_OK;
+}
+
+static int check_titles(chk *c, const MDB_val *k, const MDB_val *v)
+{
+    orphan_check(c, k, "titles");
+    if (!cvs__utf8_valid(v->mv_data, v->mv_size))
+        problem(c, "titles: key %llu is not valid UTF-8",
+                (unsigned long long)(k->mv_size == 8 ? cvs__get_u64(k->mv_data) : 0));
+    return CVS_OK;
 }
 
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
 {
     chk c = {.db = db, .report = report, .ctx = ctx};
-    MDB_stat s_ids, s_recs, s_vecs, s_codes;
-    struct cvs_codec *codec = NULL;
+    MDB_stat s_ids, s_recs, s_vecs;
     MDB_val nk = CVS__MKEY(CVS__META_NEXT_KEY), nv;
     int rc;
 
@@ -371,11 +420,10 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         rc = cvs__err(CVS_ELMDB, "reading database statistics");
         goto out;
     }
-    if (cvs__codec_for_txn(db, c.txn, &codec, NULL) != CVS_OK)
-        problem(&c, "meta: the codec cannot be loaded: %s", cvs_errmsg(db));
-    else if (codec)
-        c.code_size = cvs__codec_code_size(codec);
-    c.codes_only = cvs__codes_only(db, codec);
+    c.nrecs = s_recs.ms_entries;
+    /* A module whose state cannot be loaded reports that in its own check. */
+    if (cvs__vectors_held(db, c.txn, &c.codes_only) != CVS_OK)
+        c.codes_only = 0;
     if (s_ids.ms_entries != s_recs.ms_entries ||
         (!c.codes_only && s_recs.ms_entries != s_vecs.ms_entries))
         problem(&c, "counts differ: %zu ids, %zu records, %zu vectors", s_ids.ms_entries,
@@ -383,10 +431,6 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     if (c.codes_only && s_vecs.ms_entries)
         problem(&c, "vecs: %zu raw vectors in a store that keeps codes only (raw none)",
                 s_vecs.ms_entries);
-    if (mdb_stat(c.txn, db->dbi_codes, &s_codes) == 0 && codec &&
-        s_codes.ms_entries != s_recs.ms_entries)
-        problem(&c, "counts differ: %zu records but %zu codes", s_recs.ms_entries,
-                s_codes.ms_entries);
     if ((rc = walk(&c, db->dbi_ids, "ids", check_ids)) ||
         (rc = walk(&c, db->dbi_recs, "recs", check_recs)) ||
         (rc = walk(&c, db->dbi_vecs, "vecs", check_vecs)) ||
@@ -394,13 +438,11 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         (rc = walk(&c, db->dbi_attrs, "attrs", check_attrs)) ||
         (rc = walk(&c, db->dbi_links, "links", check_links)) ||
         (rc = walk(&c, db->dbi_backlinks, "backlinks", check_backlinks)) ||
-        (rc = walk(&c, db->dbi_codes, "codes", check_codes)))
+        (db->have_titles && (rc = walk(&c, db->dbi_titles, "titles", check_titles))))
         goto out;
-    if (db->crypt &&
-        ((rc = walk(&c, db->dbi_meta, "meta", check_opens)) ||
-         (db->have_text_dbis && (rc = walk(&c, db->dbi_titles, "titles", check_opens))) ||
-         (db->have_knn_dbi && (rc = walk(&c, db->dbi_knn, "knn", check_opens))) ||
-         (db->has_ivf_dbis && (rc = walk(&c, db->dbi_ivflog, "ivflog", check_opens)))))
+    if (db->crypt && (rc = check_opens_all(&c)))
+        goto out;
+    if ((rc = check_modules(&c, 0)))
         goto out;
     /* The text index and graph checks re-read every record's text and rows
      * and stop at the first value that does not open; the failures are
@@ -408,29 +450,8 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     if (c.auth_failures)
         problem(&c, "text index and graph not checked: %llu values failed authentication",
                 (unsigned long long)c.auth_failures);
-    else if ((rc = cvs__bm25_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__knn_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__titlemap_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__ivf_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__fidx_check(db, c.txn, text_problem, &c)) ||
-             (rc = cvs__sent_check(db, c.txn, text_problem, &c)))
+    else if ((rc = check_modules(&c, 1)))
         goto out;
-    if (db->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
-        struct cvs_ivf_params *ip = NULL;
-        MDB_stat s_lists;
-        if (cvs__ivf_params_for_txn(db, c.txn, &ip) != CVS_OK)
-            problem(&c, "meta: the IVF index cannot be loaded: %s", cvs_errmsg(db));
-        else if (ip)
-            c.nlist = ip->nlist;
-        if (ip && !codec)
-            problem(&c, "meta: an IVF index but no codec");
-        if (mdb_stat(c.txn, db->dbi_lists, &s_lists) == 0 && ip &&
-            s_lists.ms_entries != s_recs.ms_entries)
-            problem(&c, "counts differ: %zu records but %zu list entries", s_recs.ms_entries,
-                    s_lists.ms_entries);
-        if ((rc = walk(&c, db->dbi_lists, "lists", check_lists)))
-            goto out;
-    }
 out:
     cvs__read_end(db, c.txn);
     if (problems)

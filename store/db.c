@@ -26,15 +26,10 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "index/codescan.h"
-#include "index/faiss_index.h"
-#include "index/flat.h"
-#include "index/ivf.h"
-#include "query/text.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "store/module.h"
 #include "store/seal.h"
-#include "text/sentences.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "cvstore's on-disk format is little-endian; big-endian hosts are not supported"
@@ -42,6 +37,8 @@
 
 #define CVS_MAP_INITIAL (64ull << 20)
 #define CVS_MAP_STEP_MAX (4ull << 30)
+/* 15 named databases today (docs/FORMAT.md); room for more modules.  A
+ * runtime limit of this process only: nothing on disk depends on it. */
 #define CVS_MAX_DBS 32
 #define CVS_GROW_WAIT_S 30
 
@@ -366,119 +363,134 @@ static const struct {
     {"attrs", offsetof(cvs_db, dbi_attrs), MDB_INTEGERKEY},
     {"links", offsetof(cvs_db, dbi_links), MDB_INTEGERKEY},
     {"backlinks", offsetof(cvs_db, dbi_backlinks), MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP},
-    {"codes", offsetof(cvs_db, dbi_codes), MDB_INTEGERKEY},
 };
 
-/* Databases added after format version 1 was first released (the text
- * layer).  A store without them still opens: a writable open creates them
- * (and indexes the records already there), a read-only one reads them as
- * empty.  See docs/FORMAT.md. */
-static const struct {
-    const char *name;
-    size_t off;
-    unsigned flags;
-} text_dbis[] = {
-    {"titles", offsetof(cvs_db, dbi_titles), MDB_INTEGERKEY},
-    {"terms", offsetof(cvs_db, dbi_terms), MDB_DUPSORT | MDB_DUPFIXED},
-};
+/* ==== The modules' databases (store/module.h) ==== */
 
-/* Opens (or with MDB_CREATE creates) the text databases; *missing gets 1
- * when they are absent and create is 0. */
-static int open_text_dbis(cvs_db *db, MDB_txn *txn, unsigned create, int *missing)
+void *cvs__module_state(const cvs_db *db, const cvs__module *m)
 {
-    int mrc;
-    char what[64];
+    for (size_t i = 0; i < db->nmods; i++)
+        if (db->mods[i].m == m)
+            return db->mods[i].state;
+    return NULL;
+}
+
+int cvs__module_present(const cvs_db *db, const cvs__module *m)
+{
+    for (size_t i = 0; i < db->nmods; i++)
+        if (db->mods[i].m == m)
+            return db->mods[i].present;
+    return 0;
+}
+
+/* Opens one database into *dbi; *missing gets 1 (and CVS_OK comes back) when
+ * it is absent and create is 0. */
+static int open_one(MDB_txn *txn, const char *name, unsigned flags, unsigned create,
+                    MDB_dbi *dbi, int *missing)
+{
+    char what[96];
+    int mrc = mdb_dbi_open(txn, name, flags | create, dbi);
     *missing = 0;
-    db->have_text_dbis = 0;
-    for (size_t i = 0; i < sizeof text_dbis / sizeof text_dbis[0]; i++) {
-        MDB_dbi *p = (MDB_dbi *)((char *)db + text_dbis[i].off);
-        if ((mrc = mdb_dbi_open(txn, text_dbis[i].name, text_dbis[i].flags | create, p))) {
-            if (mrc == MDB_NOTFOUND) {
-                *missing = 1;
-                return CVS_OK;
-            }
-            snprintf(what, sizeof what, "opening database %s", text_dbis[i].name);
-            return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, what);
-        }
+    if (mrc == MDB_NOTFOUND) {
+        *missing = 1;
+        return CVS_OK;
     }
-    db->have_text_dbis = 1;
-    return CVS_OK;
-}
-
-/* A writable open of a store without the text databases: create them and
- * index the records already stored, in one transaction. */
-static int add_text_dbis_fn(cvs_db *db, MDB_txn *txn, void *arg)
-{
-    int missing, rc;
-    (void)arg;
-    if ((rc = open_text_dbis(db, txn, MDB_CREATE, &missing)))
-        return rc;
-    return cvs__bm25_reindex(db, txn);
-}
-
-/* Added after format 1's first release (without a version bump: older
- * cvstore ignores them): created when a store is created or first opened
- * for writing. */
-static const struct {
-    const char *name;
-    size_t off;
-    unsigned flags;
-} opt_dbis[] = {
-    {"lists", offsetof(cvs_db, dbi_lists), MDB_INTEGERKEY},
-    {"ivflog", offsetof(cvs_db, dbi_ivflog), MDB_INTEGERKEY},
-};
-
-static int open_opt_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
-{
-    int mrc;
-    db->has_ivf_dbis = 0;
-    for (size_t i = 0; i < sizeof opt_dbis / sizeof opt_dbis[0]; i++) {
-        MDB_dbi *p = (MDB_dbi *)((char *)db + opt_dbis[i].off);
-        if ((mrc = mdb_dbi_open(txn, opt_dbis[i].name, opt_dbis[i].flags | create, p))) {
-            if (mrc == MDB_NOTFOUND)
-                return CVS_OK;
-            return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "opening a database");
-        }
-    }
-    db->has_ivf_dbis = 1;
-    return CVS_OK;
-}
-
-static int create_opt_fn(cvs_db *db, MDB_txn *txn, void *arg)
-{
-    (void)arg;
-    return open_opt_dbis(db, txn, MDB_CREATE);
-}
-
-/* The graph layer's databases (graph/knn.c, graph/link.c), added after the
- * text layer.  Like the text databases, a store without them still opens: a
- * writable open creates them empty (no graph until `cvstore link`), a
- * read-only one reads the graph as empty.  *missing gets 1 when they are
- * absent and create is 0. */
-static int open_knn_dbi(cvs_db *db, MDB_txn *txn, unsigned create, int *missing)
-{
-    int mrc;
-    *missing = 0;
-    db->have_knn_dbi = 0;
-    if ((mrc = mdb_dbi_open(txn, "knn", MDB_INTEGERKEY | create, &db->dbi_knn)) == 0)
-        mrc = mdb_dbi_open(txn, "titlemap", MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP | create,
-                           &db->dbi_titlemap);
     if (mrc) {
-        if (mrc == MDB_NOTFOUND) {
-            *missing = 1;
-            return CVS_OK;
-        }
-        return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, "opening the graph databases");
+        snprintf(what, sizeof what, "opening database %s", name);
+        return mrc == MDB_MAP_FULL ? CVS__MAPFULL : cvs__err_lmdb(mrc, what);
     }
-    db->have_knn_dbi = 1;
     return CVS_OK;
 }
 
-static int add_knn_dbi_fn(cvs_db *db, MDB_txn *txn, void *arg)
+/* Opens (with MDB_CREATE: creates) every module's databases into its state
+ * and the store's later-added "titles".  A required database that is absent
+ * is a format error; an absent later-added one leaves its module (or
+ * have_titles) not present, to be created by add_missing_fn on a writable
+ * open.  *missing gets 1 when anything is absent. */
+static int open_module_dbis(cvs_db *db, MDB_txn *txn, unsigned create, int *missing)
 {
-    int missing;
+    int rc, gone;
+    *missing = 0;
+    if ((rc = open_one(txn, "titles", MDB_INTEGERKEY, create, &db->dbi_titles, &gone)))
+        return rc;
+    db->have_titles = !gone;
+    *missing |= gone;
+    for (size_t i = 0; i < db->nmods; i++) {
+        const cvs__module *m = db->mods[i].m;
+        int all = 1;
+        /* An optional database's "is open" flag is shared by all of the
+         * module's optional ones: set only when every one is open. */
+        for (size_t j = 0; j < m->ndbis; j++)
+            if (m->dbis[j].flags & CVS__DBI_OPTIONAL)
+                *(int *)((char *)db->mods[i].state + m->dbis[j].have_off) = 1;
+        for (size_t j = 0; j < m->ndbis; j++) {
+            const cvs__dbi_spec *d = &m->dbis[j];
+            if ((rc = open_one(txn, d->name, d->mdb_flags, create,
+                               (MDB_dbi *)((char *)db->mods[i].state + d->off), &gone)))
+                return rc;
+            if (gone && (d->flags & CVS__DBI_REQUIRED))
+                return cvs__err(CVS_EFORMAT, "%s: database '%s' is missing", db->path, d->name);
+            *missing |= gone;
+            if (d->flags & CVS__DBI_OPTIONAL)
+                *(int *)((char *)db->mods[i].state + d->have_off) &= !gone;
+            else
+                all &= !gone;
+        }
+        db->mods[i].present = all;
+    }
+    return CVS_OK;
+}
+
+/* A writable open of a store from before some databases existed: create
+ * them, and let each module whose databases were added fill them from the
+ * records already stored, all in one transaction. */
+static int add_missing_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    int was[CVS__MAX_MODULES], missing, rc;
     (void)arg;
-    return open_knn_dbi(db, txn, MDB_CREATE, &missing);
+    /* Which modules lack databases, found again in this transaction: a
+     * re-run after the map grew must not trust flags the aborted run set. */
+    if ((rc = open_module_dbis(db, txn, 0, &missing)))
+        return rc;
+    for (size_t i = 0; i < db->nmods; i++)
+        was[i] = db->mods[i].present;
+    if ((rc = open_module_dbis(db, txn, MDB_CREATE, &missing)))
+        return rc;
+    for (size_t i = 0; i < db->nmods; i++)
+        if (!was[i] && db->mods[i].m->added &&
+            (rc = db->mods[i].m->added(db, db->mods[i].state, txn)))
+            return rc;
+    return CVS_OK;
+}
+
+/* Allocates and attaches the modules' states (before any database opens). */
+static int attach_modules(cvs_db *db, const cvs__module *const *mods, size_t n)
+{
+    int rc;
+    if (n > CVS__MAX_MODULES)
+        return cvs__err(CVS_EINVAL, "%zu modules (at most %d)", n, CVS__MAX_MODULES);
+    for (size_t i = 0; i < n; i++) {
+        struct cvs__mslot *s = &db->mods[i];
+        s->m = mods[i];
+        db->nmods = i + 1;
+        if (!(s->state = calloc(1, mods[i]->state_size ? mods[i]->state_size : 1)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        if (mods[i]->attach && (rc = mods[i]->attach(db, s->state)))
+            return rc;
+        s->attached = 1;
+    }
+    return CVS_OK;
+}
+
+int cvs__vectors_held(cvs_db *db, MDB_txn *txn, int *yes)
+{
+    int rc;
+    *yes = 0;
+    for (size_t i = 0; i < db->nmods && !*yes; i++)
+        if (db->mods[i].present && db->mods[i].m->holds_vectors &&
+            (rc = db->mods[i].m->holds_vectors(db, db->mods[i].state, txn, yes)))
+            return rc;
+    return CVS_OK;
 }
 
 static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
@@ -542,10 +554,8 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     int lock_failed = pthread_rwlock_init(&db->maplock, &attr) != 0;
     pthread_rwlockattr_destroy(&attr);
-    if (!db->path || lock_failed ||
-        pthread_mutex_init(&db->flat_mu, NULL) || pthread_mutex_init(&db->codec_mu, NULL) ||
-        pthread_mutex_init(&db->filter_mu, NULL) || pthread_mutex_init(&db->embed_mu, NULL) ||
-        pthread_mutex_init(&db->ivf_mu, NULL)) {
+    if (!db->path || lock_failed || pthread_mutex_init(&db->filter_mu, NULL) ||
+        pthread_mutex_init(&db->snap_mu, NULL)) {
         free(db->path);
         free(db);
         return NULL;
@@ -578,10 +588,7 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     int rc, mrc, missing;
     (void)arg;
     if ((rc = open_dbis(db, txn, MDB_CREATE)) ||
-        (rc = open_text_dbis(db, txn, MDB_CREATE, &missing)) ||
-        (rc = open_opt_dbis(db, txn, MDB_CREATE)) ||
-        (rc = open_knn_dbi(db, txn, MDB_CREATE, &missing)) ||
-        (rc = cvs__sent_open(db, txn, MDB_CREATE, &missing)))
+        (rc = open_module_dbis(db, txn, MDB_CREATE, &missing)))
         return rc;
     header_encode(db, h);
     k.mv_data = CVS__META_HEADER; k.mv_size = CVS__MKEY_LEN(CVS__META_HEADER);
@@ -598,13 +605,8 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     return CVS_OK;
 }
 
-CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db **out)
-{
-    return cvs_db_create_encrypted(path, opts, NULL, 0, out);
-}
-
-CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opts,
-                                    const char *passphrase, size_t len, cvs_db **out)
+int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *passphrase,
+                   size_t len, const cvs__module *const *mods, size_t nmods, cvs_db **out)
 {
     cvs_db *db = NULL;
     int rc;
@@ -642,6 +644,8 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
     db->metric = opts->metric;
     db->raw = opts->raw ? opts->raw : CVS_RAW_F32;
     db->created_us = cvs__now_us();
+    if ((rc = attach_modules(db, mods, nmods)))
+        goto fail;
     if (passphrase && (rc = cvs__crypt_create(db, passphrase, len)))
         goto fail;
     if ((rc = env_open(db, 0, 0600)))
@@ -656,19 +660,14 @@ fail:
     return rc;
 }
 
-CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
-{
-    cvs_open_opts o = {.flags = flags};
-    return cvs_db_open_opts(path, &o, out);
-}
-
-CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **out)
+int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module *const *mods,
+                 size_t nmods, cvs_db **out)
 {
     cvs_db *db = NULL;
     MDB_txn *txn = NULL;
     MDB_val k, v;
     unsigned flags;
-    int rc, mrc, missing = 0, knn_missing = 0, sent_missing = 0, encrypted = 0;
+    int rc, mrc, missing = 0, encrypted = 0;
 
     if (!path || !out || !opts)
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
@@ -678,13 +677,13 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
     if (!(db = db_alloc(path, flags)))
         return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((rc = attach_modules(db, mods, nmods)))
+        goto fail;
     if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))))
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;
-    if ((rc = open_dbis(db, txn, 0)) || (rc = open_text_dbis(db, txn, 0, &missing)) ||
-        (rc = open_opt_dbis(db, txn, 0)) || (rc = open_knn_dbi(db, txn, 0, &knn_missing)) ||
-        (rc = cvs__sent_open(db, txn, 0, &sent_missing)))
+    if ((rc = open_dbis(db, txn, 0)) || (rc = open_module_dbis(db, txn, 0, &missing)))
         goto fail_txn;
     k.mv_data = CVS__META_HEADER; k.mv_size = CVS__MKEY_LEN(CVS__META_HEADER);
     if ((mrc = mdb_get(txn, db->dbi_meta, &k, &v))) {
@@ -708,13 +707,7 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
         goto fail;
     }
     locate_map(db);
-    if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_text_dbis_fn, NULL)))
-        goto fail;
-    if (!db->has_ivf_dbis && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, create_opt_fn, NULL)))
-        goto fail;
-    if (knn_missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_knn_dbi_fn, NULL)))
-        goto fail;
-    if (sent_missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, cvs__sent_add_fn, NULL)))
+    if (missing && !(flags & CVS_OPEN_RDONLY) && (rc = cvs__write(db, add_missing_fn, NULL)))
         goto fail;
     *out = db;
     return CVS_OK;
@@ -729,23 +722,21 @@ CVS_API void cvs_db_close(cvs_db *db)
 {
     if (!db)
         return;
-    cvs__flat_drop(db);
-    cvs__codes_drop(db);
-    cvs__fidx_drop(db);
-    cvs__ivf_drop(db);
-    cvs__ivf_cleanup(db);
-    cvs__codec_cleanup(db);
+    /* Last registered first, as a stack unwinds. */
+    for (size_t i = db->nmods; i-- > 0;) {
+        if (db->mods[i].attached && db->mods[i].m->close)
+            db->mods[i].m->close(db, db->mods[i].state);
+        free(db->mods[i].state);
+        db->mods[i].state = NULL;
+    }
     cvs__filter_cache_drop(db);
-    cvs__embedder_drop(db);
     if (db->env)
         mdb_env_close(db->env);
     cvs__crypt_free(db);
     pthread_rwlock_destroy(&db->maplock);
-    pthread_mutex_destroy(&db->flat_mu);
-    pthread_mutex_destroy(&db->codec_mu);
     pthread_mutex_destroy(&db->filter_mu);
-    pthread_mutex_destroy(&db->embed_mu);
-    pthread_mutex_destroy(&db->ivf_mu);
+    pthread_mutex_destroy(&db->snap_mu);
+    free(db->snaps);
     free(db->path);
     free(db);
 }

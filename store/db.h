@@ -41,6 +41,18 @@
  * would be stored as infinities, so they are refused too. */
 #define CVS__F16_MAX 65504.0
 
+struct cvs__module;
+#define CVS__MAX_MODULES 12    /* modules per handle (store/module.h) */
+
+/* One registered derived structure (store/module.h): its table, its
+ * per-handle state, and whether its databases are all present. */
+struct cvs__mslot {
+    const struct cvs__module *m;
+    void *state;
+    int attached;          /* attach ran: close must run */
+    int present;           /* every database of the module is open */
+};
+
 struct cvs_db {
     MDB_env *env;
     MDB_dbi dbi_meta;      /* "meta": header, next_key */
@@ -51,12 +63,13 @@ struct cvs_db {
     MDB_dbi dbi_attrs;     /* "attrs": key -> JSON object text */
     MDB_dbi dbi_links;     /* "links": key -> encoded outgoing links */
     MDB_dbi dbi_backlinks; /* "backlinks": target id -> source keys (dupsort) */
-    MDB_dbi dbi_codes;     /* "codes": key -> compressed code (after a build) */
+    /* "titles": key -> UTF-8 title.  Added after format 1's first release
+     * (with the text layer): have_titles is 0 only for a store from before
+     * opened read-only, where titles read as absent. */
+    MDB_dbi dbi_titles;
+    int have_titles;
     /* Encryption at rest (store/seal.c); NULL for a plain store. */
     struct cvs_crypt *crypt;
-    MDB_dbi dbi_lists;     /* "lists": key -> IVF list id (after an IVF build) */
-    MDB_dbi dbi_ivflog;    /* "ivflog": sequence -> IVF change (index/ivf.c) */
-    int has_ivf_dbis;      /* 0: an old store opened read-only lacks them */
     uint32_t dim;
     cvs_metric metric;
     cvs_raw raw;
@@ -67,55 +80,11 @@ struct cvs_db {
      * resize the map: LMDB forbids mdb_env_set_mapsize while this process
      * has any transaction open. */
     pthread_rwlock_t maplock;
-    /* The decoded vectors of the newest snapshot that was searched
-     * (index/flat.c), shared by searches of that snapshot. */
-    pthread_mutex_t flat_mu;
-    struct cvs_flat *flat;
-    /* The codec of the newest snapshot seen (store/codes.c).  Codecs are
-     * immutable; replaced ones stay allocated until close, since searches
-     * of older snapshots may still use them. */
-    pthread_mutex_t codec_mu;
-    struct cvs_codec *codec;
-    uint64_t codec_gen;      /* 0: no codec */
-    struct cvs_codec **retired;
-    size_t nretired;
-    struct cvs_codes *codes; /* in-memory codes of one snapshot (index/codescan.c) */
-    struct cvs_fidx *fidx;   /* the loaded FAISS index (index/faiss_index.c) */
-    /* Metadata columns of the newest snapshot filtered (store/colcache.c):
+    /* Metadata columns of the newest snapshot filtered (store/filter.c):
      * the fields filters have touched, decoded once and carried over to
      * newer snapshots by re-parsing only changed records. */
     pthread_mutex_t filter_mu;
     struct cvs_fcache *fcache;
-    /* The text layer (query/): titles and the BM25 index.  have_text_dbis
-     * is 0 only for a store from before they existed opened read-only,
-     * where they read as empty. */
-    MDB_dbi dbi_titles;    /* "titles": key -> UTF-8 title */
-    MDB_dbi dbi_terms;     /* "terms": BM25 term -> postings (dupsort) */
-    int have_text_dbis;
-    /* The graph layer (graph/).  have_knn_dbi is 0 only for a store from
-     * before these existed opened read-only, where they read as empty. */
-    MDB_dbi dbi_knn;       /* "knn": key -> neighbour keys and scores */
-    MDB_dbi dbi_titlemap;  /* "titlemap": folded title tokens -> keys (dupsort) */
-    int have_knn_dbi;
-    /* The sentence table (text/sentences.c); have_sent_dbi is 0 only for a
-     * store from before it existed opened read-only (sentences are then
-     * split when read). */
-    MDB_dbi dbi_sents;     /* "sents": key -> sentence offsets */
-    int have_sent_dbi;
-    /* The embedder attached to this handle (query/embed.c), or NULL. */
-    pthread_mutex_t embed_mu;
-    struct cvs_embedder *embedder;
-    /* The IVF index (index/ivf*.c), all guarded by ivf_mu: the parameters
-     * of the newest build seen (older ones retired until close, like
-     * codecs), the shared in-memory lists, and the txnids of this
-     * process's open snapshots (cvs_txn), which hold back purges. */
-    pthread_mutex_t ivf_mu;
-    struct cvs_ivf_params *ivfp;
-    struct cvs_ivf_params **ivfp_retired;
-    size_t nivfp_retired;
-    struct cvs_ivf *ivf;
-    uint64_t *snaps;
-    size_t nsnaps, csnaps;
     /* Where LMDB's map of data.mdb lies in this process and how much of it
      * the file covers (store/db.c locate_map, refresh_used), so that a key
      * or value a damaged page sends past the end of the file is an error
@@ -128,12 +97,21 @@ struct cvs_db {
     size_t map_used;
     size_t map_file;       /* data.mdb's size when last looked at (atomic) */
     unsigned map_psize;    /* LMDB's page size */
+    /* The txnids of this process's open snapshots (cvs_txn, store/read.c),
+     * which hold back purges of derived structures (the IVF lists), under
+     * their own lock. */
+    pthread_mutex_t snap_mu;
+    uint64_t *snaps;
+    size_t nsnaps, csnaps;
+    /* The derived structures, in calling order (store/module.h). */
+    struct cvs__mslot mods[CVS__MAX_MODULES];
+    size_t nmods;
 };
 
 struct cvs_txn {
     cvs_db *db;
     MDB_txn *txn;
-    uint64_t txnid;        /* registered with the IVF index (ivf.h) */
+    uint64_t txnid;        /* registered with cvs__snap_register (read.c) */
     /* Links decoded for cvs_record results live until cvs_txn_end. */
     void **arena;
     size_t narena, carena;
@@ -149,11 +127,6 @@ static inline size_t cvs__vec_bytes(const cvs_db *db)
     return (size_t)db->dim * (db->raw == CVS_RAW_F16 ? 2u : 4u);
 }
 
-/* True when the store keeps codes only: raw "none" and a codec built. */
-static inline int cvs__codes_only(const cvs_db *db, const struct cvs_codec *codec)
-{
-    return db->raw == CVS_RAW_NONE && codec != NULL;
-}
 
 int64_t cvs__now_us(void);
 
@@ -201,10 +174,20 @@ int cvs__links_decode(const void *val, size_t len, cvs_link **out, size_t *n);
 int cvs__rec_decode(const MDB_val *v, int64_t *created, int64_t *updated,
                     const char **id, size_t *id_len);
 
-/* The codec in force in txn's snapshot (NULL when none was built), loaded
- * and cached on first use; valid until cvs_db_close. */
-int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, struct cvs_codec **out, uint64_t *gen);
-void cvs__codec_cleanup(cvs_db *db);
+
+/* ==== Open snapshots of this process (store/read.c) ==== */
+
+/* cvs_txn_begin / cvs_txn_end register their snapshot's txnid, so that a
+ * derived structure purges deleted entries only once no open snapshot can
+ * see them. */
+int cvs__snap_register(cvs_db *db, uint64_t txnid);
+/* cvs_txn_begin registers 0 (which holds every purge back) before it begins
+ * its LMDB snapshot, then replaces it with the snapshot's txnid, so that no
+ * purge can slip in between. */
+void cvs__snap_replace(cvs_db *db, uint64_t old, uint64_t txnid);
+void cvs__snap_unregister(cvs_db *db, uint64_t txnid);
+/* The oldest registered snapshot, or cur when none is older. */
+uint64_t cvs__snap_oldest(cvs_db *db, uint64_t cur);
 
 /* Fills a cvs_record for key from the read transaction. */
 int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,

@@ -41,7 +41,7 @@
 
 #include "store/db.h"
 #include "store/reader_impl.h"
-#include "text/sentences.h"
+#include "store/spans.h"
 
 #define LINK_TYPE_MAX 255
 

@@ -8,12 +8,12 @@
  *   ids[idkey] = key        recs[key] = times + id      vecs[key] = vector
  *   text[key], attrs[key], links[key] when present, and
  *   backlinks[idkey(target)] += key for every link.
- *   codes[key] = the code, once a codec has been built (store/codes.c).
- *   titles[key] and the BM25 postings of title + text, through one hook
- *   into the text layer (query/bm25.c) called before the old text goes.
- *   In a text store, the mention links of the records written and of those
- *   whose text names a title that came or went (graph/link.c, saving the
- *   old title before the BM25 hook replaces it).
+ *   titles[key] when present.
+ * and then whatever the derived structures keep (codes and IVF lists, BM25
+ * postings, the kNN graph, ...): the store calls every registered module's
+ * hooks (store/module.h) in order, knowing none of them by name.  A
+ * record's per-record hook runs before its title and text are replaced, so
+ * the module can still read the old version of an update.
  * An update keeps the key and the creation time, replaces the rest.
  */
 #include <math.h>
@@ -21,14 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "index/faiss_index.h"
-#include "index/ivf.h"
-#include "pq/codec.h"
-#include "graph/graph.h"
-#include "query/text.h"
 #include "store/db.h"
+#include "store/module.h"
 #include "store/seal.h"
-#include "text/sentences.h"
 
 void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key)
 {
@@ -53,16 +48,62 @@ typedef struct put_arg {
     char **meta;           /* canonical meta per record (or NULL) */
     size_t *meta_len;
     float *tmp;            /* dim floats for cosine normalization */
-    struct cvs_codec *codec; /* the store's codec in this transaction, or NULL */
-    uint8_t *code;         /* one code */
-    size_t code_cap;
-    float *tmp2;           /* dim floats: an IVF residual */
-    cvs_ivf_writer ivf;    /* IVF lists and log (index/ivf.c) */
     size_t inserted, updated;
-    int64_t *keys;         /* n: each record's key, for the kNN graph */
+    int64_t *keys;         /* n: each record's key, for the modules */
     unsigned char *existed; /* n: 1 for an update */
-    cvs__minc minc;        /* old titles, for the mention links */
+    cvs__wctx w;           /* the modules' view of the transaction */
+    void *ws[CVS__MAX_MODULES]; /* their per-write states */
 } put_arg;
+
+/* ==== The modules' write hooks (store/module.h) ==== */
+
+#define EACH_MOD(db, i, slot) \
+    for (size_t i = 0; i < (db)->nmods; i++) \
+        if ((db)->mods[i].present && (db)->mods[i].m->slot)
+
+static int wstates_alloc(cvs_db *db, void **ws)
+{
+    for (size_t i = 0; i < db->nmods; i++) {
+        size_t sz = db->mods[i].m->wstate_size;
+        if (!(ws[i] = calloc(1, sz ? sz : 1)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    return CVS_OK;
+}
+
+static void wstates_free(cvs_db *db, void **ws)
+{
+    for (size_t i = 0; i < db->nmods; i++) {
+        if (ws[i] && db->mods[i].m->write_free)
+            db->mods[i].m->write_free(ws[i]);
+        free(ws[i]);
+        ws[i] = NULL;
+    }
+}
+
+/* Starts (or, after the map grew, restarts) a write for every module. */
+static int wbegin(cvs__wctx *w, void **ws, cvs_db *db, MDB_txn *txn, int op, unsigned flags)
+{
+    int rc;
+    w->db = db;
+    w->txn = txn;
+    w->op = op;
+    w->flags = flags;
+    w->keep_raw = 1;
+    EACH_MOD(db, i, write_begin)
+        if ((rc = db->mods[i].m->write_begin(w, ws[i])))
+            return rc;
+    return CVS_OK;
+}
+
+static int wend(cvs__wctx *w, void **ws)
+{
+    int rc;
+    EACH_MOD(w->db, i, write_end)
+        if ((rc = w->db->mods[i].m->write_end(w, ws[i])))
+            return rc;
+    return CVS_OK;
+}
 
 static int check_id(const char *id, size_t len, const char *what)
 {
@@ -279,7 +320,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 a->tmp[d] = (float)(r->vector[d] * norm);
             x = a->tmp;
         }
-        if (!cvs__codes_only(db, a->codec)) {
+        if (a->w.keep_raw) {
             v.mv_size = cvs__vec_bytes(db);
             if ((mrc = cvs__vreserve(db, txn, db->dbi_vecs, &k, &v, 0)))
                 return cvs__werr(mrc, "writing a vector");
@@ -287,23 +328,17 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
             if ((mrc = cvs__vreserve_done(db, txn, db->dbi_vecs, &k, &v, 0)))
                 return cvs__werr(mrc, "writing a vector");
         }
-        if (a->codec && a->ivf.p) {
-            if ((rc = cvs__ivf_put(db, txn, &a->ivf, a->codec, key, existed, x, a->tmp2, a->code)))
-                return rc;
-        } else if (a->codec) {
-            MDB_val cv = {cvs__codec_code_size(a->codec), a->code};
-            if ((rc = cvs__codec_encode(a->codec, x, 1, a->code)))
-                return rc;
-            if ((mrc = cvs__vput(db, txn, db->dbi_codes, &k, &cv, 0)))
-                return cvs__werr(mrc, "writing a code");
+        {
+            cvs__wrec wr = {key, existed, r, x};
+            EACH_MOD(db, m, put)
+                if ((rc = db->mods[m].m->put(&a->w, a->ws[m], &wr)))
+                    return rc;
         }
     }
 
-    if (existed && (rc = cvs__mentions_before(db, txn, &a->minc, key)))
-        return rc;
-    if ((rc = cvs__bm25_on_put(db, txn, key, existed, r)))
-        return rc;
-    if ((rc = cvs__sent_on_put(db, txn, key, r)))
+    if (db->have_titles &&
+        (rc = put_or_del(db, txn, db->dbi_titles, &key, r->title ? r->title : NULL,
+                         r->title ? r->title_len : 0, existed, "writing a title")))
         return rc;
     if ((rc = put_or_del(db, txn, db->dbi_text, &key, r->text ? r->text : NULL,
                          r->text ? r->text_len : 0, existed, "writing text")))
@@ -325,7 +360,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
                 return cvs__werr(mrc, "writing a backlink");
         }
     }
-    return cvs__fidx_on_write(db, txn, key, 0);
+    return CVS_OK;
 }
 
 static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -337,23 +372,12 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     int rc, mrc;
 
     a->inserted = a->updated = 0;
-    cvs__minc_reset(&a->minc);
     if ((rc = read_next_key(db, txn, &next_key)))
         return rc;
-    /* Checked inside the write transaction, so a build by another process
-     * is seen before anything is encoded with a stale codec. */
-    if ((rc = cvs__codec_for_txn(db, txn, &a->codec, NULL)))
+    /* Inside the write transaction, so that a module sees a build by
+     * another process before it encodes anything with stale parameters. */
+    if ((rc = wbegin(&a->w, a->ws, db, txn, CVS__WRITE_PUT, a->flags)))
         return rc;
-    memset(&a->ivf, 0, sizeof a->ivf);
-    if (a->codec && db->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, txn, &a->ivf)))
-        return rc;
-    if (a->codec && cvs__codec_code_size(a->codec) > a->code_cap) {
-        uint8_t *p = realloc(a->code, cvs__codec_code_size(a->codec));
-        if (!p)
-            return cvs__err(CVS_ENOMEM, "out of memory");
-        a->code = p;
-        a->code_cap = cvs__codec_code_size(a->codec);
-    }
     for (size_t i = 0; i < a->n; i++)
         if ((rc = put_one(db, txn, a, i, &next_key, now)))
             return rc;
@@ -375,10 +399,10 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing next_key");
-    if ((rc = cvs__mentions_after(db, txn, &a->minc, a->keys, a->n)) ||
-        (rc = cvs__graph_on_put(db, txn, a->keys, a->existed, a->n)))
-        return rc;
-    return cvs__ivf_writer_end(db, txn, &a->ivf);
+    EACH_MOD(db, i, put_done)
+        if ((rc = db->mods[i].m->put_done(&a->w, a->ws[i], a->keys, a->existed, a->n)))
+            return rc;
+    return wend(&a->w, a->ws);
 }
 
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
@@ -401,13 +425,14 @@ CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags
     a.meta = calloc(n, sizeof *a.meta);
     a.meta_len = calloc(n, sizeof *a.meta_len);
     a.tmp = malloc((size_t)db->dim * sizeof(float));
-    a.tmp2 = malloc((size_t)db->dim * sizeof(float));
     a.keys = malloc(n * sizeof *a.keys);
     a.existed = malloc(n);
-    if (!a.meta || !a.meta_len || !a.tmp || !a.tmp2 || !a.keys || !a.existed) {
+    if (!a.meta || !a.meta_len || !a.tmp || !a.keys || !a.existed) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
+    if ((rc = wstates_alloc(db, a.ws)))
+        goto out;
     if ((rc = validate(db, &a)))
         goto out;
     if ((rc = cvs__write(db, put_fn, &a)))
@@ -423,11 +448,9 @@ out:
     free(a.meta);
     free(a.meta_len);
     free(a.tmp);
-    free(a.tmp2);
-    free(a.code);
     free(a.keys);
     free(a.existed);
-    cvs__minc_free(&a.minc);
+    wstates_free(db, a.ws);
     return rc;
 }
 
@@ -438,9 +461,9 @@ typedef struct del_arg {
     const size_t *lens;
     size_t n;
     size_t deleted;
-    cvs_ivf_writer ivf;
-    int64_t *keys;         /* the keys deleted, for the kNN graph */
-    cvs__minc minc;        /* their titles, for the mention links */
+    int64_t *keys;         /* the keys deleted, for the modules */
+    cvs__wctx w;
+    void *ws[CVS__MAX_MODULES];
 } del_arg;
 
 /* Rewrites src's links without those pointing at id. */
@@ -482,8 +505,8 @@ out:
     return rc;
 }
 
-static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, cvs__minc *m, const char *id,
-                   size_t len, int *found, int64_t *deleted_key)
+static int del_one(cvs_db *db, MDB_txn *txn, del_arg *a, const char *id, size_t len,
+                   int *found, int64_t *deleted_key)
 {
     unsigned char buf[CVS_IDKEY_MAX];
     MDB_val ik, iv, k, bv;
@@ -491,7 +514,8 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, cvs__minc *m, co
     uint64_t key, *srcs = NULL;
     size_t nsrc = 0, csrc = 0;
     int rc = CVS_OK, mrc;
-    MDB_dbi by_key[5] = {db->dbi_recs, db->dbi_vecs, db->dbi_text, db->dbi_attrs, db->dbi_codes};
+    MDB_dbi by_key[5] = {db->dbi_recs, db->dbi_vecs, db->dbi_text, db->dbi_attrs, db->dbi_titles};
+    int nby_key = db->have_titles ? 5 : 4;
 
     *found = 0;
     cvs__idkey(id, len, buf, &ik);
@@ -505,21 +529,17 @@ static int del_one(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, cvs__minc *m, co
     key = cvs__get_u64(iv.mv_data);
     *found = 1;
     *deleted_key = (int64_t)key;
-    if ((rc = cvs__mentions_before(db, txn, m, key)) || (rc = cvs__bm25_on_delete(db, txn, key)))
-        return rc;
-    if ((rc = cvs__sent_on_delete(db, txn, key)))
-        return rc;
+    /* The modules first, while every value of the record is still there. */
+    EACH_MOD(db, m, del)
+        if ((rc = db->mods[m].m->del(&a->w, a->ws[m], key)))
+            return rc;
     if ((mrc = cvs__vdel(db, txn, db->dbi_ids, &ik, NULL)))
         return cvs__werr(mrc, "deleting an id");
     k.mv_data = &key;
     k.mv_size = 8;
-    if ((rc = cvs__ivf_del(db, txn, w, key)))
-        return rc;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < nby_key; i++)
         if ((mrc = mdb_del(txn, by_key[i], &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "deleting a record");
-    if ((rc = cvs__fidx_on_write(db, txn, key, 1)))
-        return rc;
     if ((rc = drop_outgoing(db, txn, key)))
         return rc;
 
@@ -566,27 +586,25 @@ static int del_fn(cvs_db *db, MDB_txn *txn, void *arg)
     del_arg *a = arg;
     int rc, found;
     a->deleted = 0;
-    cvs__minc_reset(&a->minc);
-    memset(&a->ivf, 0, sizeof a->ivf);
-    if (db->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, txn, &a->ivf)))
+    if ((rc = wbegin(&a->w, a->ws, db, txn, CVS__WRITE_DELETE, 0)))
         return rc;
     for (size_t i = 0; i < a->n; i++) {
-        if ((rc = del_one(db, txn, &a->ivf, &a->minc, a->ids[i], a->lens[i], &found,
-                          &a->keys[a->deleted])))
+        if ((rc = del_one(db, txn, a, a->ids[i], a->lens[i], &found, &a->keys[a->deleted])))
             return rc;
         a->deleted += (size_t)found;
     }
-    /* The graph last: its rows are recomputed over what remains. */
-    if ((rc = cvs__mentions_after(db, txn, &a->minc, NULL, 0)) ||
-        (rc = cvs__graph_on_delete(db, txn, a->keys, a->deleted)))
-        return rc;
-    return cvs__ivf_writer_end(db, txn, &a->ivf);
+    /* After the batch: what is recomputed over the records that remain
+     * (the kNN graph, the mention links). */
+    EACH_MOD(db, i, del_done)
+        if ((rc = db->mods[i].m->del_done(&a->w, a->ws[i], a->keys, a->deleted)))
+            return rc;
+    return wend(&a->w, a->ws);
 }
 
 CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens,
                        size_t n, size_t *deleted)
 {
-    del_arg a = {ids, id_lens, n, 0, {0}, NULL, {0}};
+    del_arg a = {.ids = ids, .lens = id_lens, .n = n};
     int rc;
     if (deleted)
         *deleted = 0;
@@ -599,9 +617,10 @@ CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens
         return CVS_OK;
     if (!(a.keys = malloc(n * sizeof *a.keys)))
         return cvs__err(CVS_ENOMEM, "out of memory");
-    rc = cvs__write(db, del_fn, &a);
+    if ((rc = wstates_alloc(db, a.ws)) == CVS_OK)
+        rc = cvs__write(db, del_fn, &a);
     free(a.keys);
-    cvs__minc_free(&a.minc);
+    wstates_free(db, a.ws);
     if (rc)
         return rc;
     if (deleted)

@@ -9,10 +9,66 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "index/ivf.h"
-#include "pq/codec.h"
 #include "store/db.h"
+#include "store/module.h"
 #include "store/seal.h"
+
+/* ==== Open snapshots ==== */
+
+int cvs__snap_register(cvs_db *db, uint64_t txnid)
+{
+    int rc = CVS_OK;
+    pthread_mutex_lock(&db->snap_mu);
+    if (db->nsnaps == db->csnaps) {
+        size_t c = db->csnaps ? db->csnaps * 2 : 16;
+        uint64_t *p = realloc(db->snaps, c * sizeof *p);
+        if (!p) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        db->snaps = p;
+        db->csnaps = c;
+    }
+    db->snaps[db->nsnaps++] = txnid;
+out:
+    pthread_mutex_unlock(&db->snap_mu);
+    return rc;
+}
+
+void cvs__snap_replace(cvs_db *db, uint64_t old, uint64_t txnid)
+{
+    pthread_mutex_lock(&db->snap_mu);
+    for (size_t i = 0; i < db->nsnaps; i++)
+        if (db->snaps[i] == old) {
+            db->snaps[i] = txnid;
+            break;
+        }
+    pthread_mutex_unlock(&db->snap_mu);
+}
+
+void cvs__snap_unregister(cvs_db *db, uint64_t txnid)
+{
+    pthread_mutex_lock(&db->snap_mu);
+    for (size_t i = 0; i < db->nsnaps; i++)
+        if (db->snaps[i] == txnid) {
+            db->snaps[i] = db->snaps[--db->nsnaps];
+            break;
+        }
+    pthread_mutex_unlock(&db->snap_mu);
+}
+
+uint64_t cvs__snap_oldest(cvs_db *db, uint64_t cur)
+{
+    uint64_t m = cur;
+    pthread_mutex_lock(&db->snap_mu);
+    for (size_t i = 0; i < db->nsnaps; i++)
+        if (db->snaps[i] < m)
+            m = db->snaps[i];
+    pthread_mutex_unlock(&db->snap_mu);
+    return m;
+}
+
+/* ==== Snapshots ==== */
 
 CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
 {
@@ -101,21 +157,16 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
         return cvs__err_prefix(rc, "key %lld", (long long)key);
     if (vec_out && db->raw == CVS_RAW_NONE &&
         (mrc = cvs__vget(db, t->txn, db->dbi_vecs, &k, &v)) == MDB_NOTFOUND) {
-        /* A codes-only store: the vector is the code's reconstruction. */
-        struct cvs_codec *codec;
-        if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
-            return rc;
-        if (!codec)
+        /* A codes-only store: the vector is what a module holds for it
+         * (store/module.h, reconstruct). */
+        rc = CVS_NOTFOUND;
+        for (size_t i = 0; i < db->nmods && rc == CVS_NOTFOUND; i++)
+            if (db->mods[i].present && db->mods[i].m->reconstruct)
+                rc = db->mods[i].m->reconstruct(db, db->mods[i].state, t->txn, k64, vec_out);
+        if (rc == CVS_NOTFOUND)
             return cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no vector", (int)rec->id_len, rec->id);
-        if ((mrc = cvs__vget(db, t->txn, db->dbi_codes, &k, &v)))
-            return mrc == MDB_NOTFOUND
-                       ? cvs__err(CVS_ECORRUPT, "record \"%.*s\" has no code", (int)rec->id_len, rec->id)
-                       : cvs__err_lmdb(mrc, "reading a code");
-        if (v.mv_size != cvs__codec_code_size(codec))
-            return cvs__err(CVS_ECORRUPT, "record \"%.*s\": code of %zu bytes", (int)rec->id_len,
-                            rec->id, v.mv_size);
-        if ((rc = cvs__codec_decode(codec, v.mv_data, 1, vec_out)))
-            return rc;
+        if (rc)
+            return cvs__err_prefix(rc, "record \"%.*s\"", (int)rec->id_len, rec->id);
     } else if (vec_out) {
         if ((mrc = cvs__vget(db, t->txn, db->dbi_vecs, &k, &v)))
             return mrc == MDB_NOTFOUND
@@ -132,7 +183,7 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
     } else if (mrc != MDB_NOTFOUND) {
         return cvs__err_lmdb(mrc, "reading text");
     }
-    if (db->have_text_dbis) {
+    if (db->have_titles) {
         if ((mrc = cvs__vget(db, t->txn, db->dbi_titles, &k, &v)) == 0) {
             rec->title = v.mv_data;
             rec->title_len = v.mv_size;

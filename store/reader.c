@@ -38,7 +38,7 @@
 
 #include "store/db.h"
 #include "store/reader_impl.h"
-#include "text/sentences.h"
+#include "store/spans.h"
 
 #define READ_BUF (1u << 20)
 

@@ -32,7 +32,7 @@ struct cvs_reader {
     uint64_t total;        /* records, when known from the size/header */
     uint64_t recno;        /* records yielded so far */
     uint64_t rec_off;      /* byte offset where the current record begins
-                              (store/import.c re-reads a jsonl line there) */
+                              (query/import.c re-reads a jsonl line there) */
     int el;                /* CVS__EL_* */
     size_t el_size;
     /* vector files: the raw payload of the current record and its floats */

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/module.h"
 #include "store/seal.h"
 
 #define CRYPT_MAGIC "CVSCRYPT"
@@ -63,11 +64,11 @@
 #define CRYPT_OPSLIMIT_MAX 64u
 
 /* How each database is treated (deviations 1-3). */
-#define T_SEAL 1u  /* values sealed */
-#define T_HKEY 2u  /* keys replaced by a keyed hash */
-#define T_META 4u  /* values sealed except "header" and "crypt" */
-#define T_DET8 8u  /* dupsort: 8-byte values under a keyed permutation */
-#define T_DET16 16u /* dupsort: 16-byte values under a keyed permutation */
+#define T_SEAL CVS__SEAL_VALUES
+#define T_HKEY CVS__SEAL_HKEY
+#define T_META CVS__SEAL_META
+#define T_DET8 CVS__SEAL_DET8
+#define T_DET16 CVS__SEAL_DET16
 #define T_DET (T_DET8 | T_DET16)
 
 struct chunk {
@@ -109,19 +110,21 @@ static unsigned classify(const cvs_db *db, MDB_dbi dbi, const char **name)
         {"attrs", offsetof(cvs_db, dbi_attrs), T_SEAL},
         {"links", offsetof(cvs_db, dbi_links), T_SEAL},
         {"backlinks", offsetof(cvs_db, dbi_backlinks), T_HKEY | T_DET8},
-        {"codes", offsetof(cvs_db, dbi_codes), T_SEAL},
-        {"lists", offsetof(cvs_db, dbi_lists), T_SEAL},
-        {"ivflog", offsetof(cvs_db, dbi_ivflog), T_SEAL},
         {"titles", offsetof(cvs_db, dbi_titles), T_SEAL},
-        {"terms", offsetof(cvs_db, dbi_terms), T_HKEY | T_DET16},
-        {"knn", offsetof(cvs_db, dbi_knn), T_SEAL},
-        {"titlemap", offsetof(cvs_db, dbi_titlemap), T_HKEY | T_DET8},
-        {"sents", offsetof(cvs_db, dbi_sents), T_SEAL},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (*(const MDB_dbi *)((const char *)db + t[i].off) == dbi) {
             *name = t[i].name;
             return t[i].how;
+        }
+    /* The modules' databases name their treatment (store/module.h). */
+    for (size_t i = 0; i < db->nmods; i++)
+        for (size_t j = 0; j < db->mods[i].m->ndbis; j++) {
+            const cvs__dbi_spec *d = &db->mods[i].m->dbis[j];
+            if (*(const MDB_dbi *)((const char *)db->mods[i].state + d->off) == dbi) {
+                *name = d->name;
+                return d->seal;
+            }
         }
     *name = "?";
     return T_SEAL; /* never reached for our handles; sealing is the safe side */

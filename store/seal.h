@@ -30,6 +30,14 @@
 
 #include "store/db.h"
 
+/* How an encrypted store treats a database (docs/SECURITY.md); a module
+ * names its databases' treatment in its cvs__dbi_spec (store/module.h). */
+#define CVS__SEAL_VALUES 1u  /* values sealed */
+#define CVS__SEAL_HKEY 2u    /* keys replaced by a keyed hash */
+#define CVS__SEAL_META 4u    /* values sealed except "header" and "crypt" */
+#define CVS__SEAL_DET8 8u    /* dupsort: 8-byte values under a keyed permutation */
+#define CVS__SEAL_DET16 16u  /* dupsort: 16-byte values under a keyed permutation */
+
 /* Bytes a sealed value adds to its plaintext: the nonce and the tag. */
 #define CVS_SEAL_OVERHEAD 40u
 /* Bytes of a keyed-hash key. */

@@ -144,7 +144,7 @@ static char *graph_dump(void)
     FILE *f = open_memstream(&buf, &len);
     cr_assert_not_null(f);
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
-    MDB_dbi dbis[3] = {db->dbi_links, db->dbi_backlinks, db->dbi_titlemap};
+    MDB_dbi dbis[3] = {db->dbi_links, db->dbi_backlinks, cvs__graph(db)->dbi_titlemap};
     for (int d = 0; d < 3; d++) {
         MDB_cursor *cur;
         MDB_val k, v;
@@ -433,7 +433,7 @@ static double check_rows(void)
     uint64_t count;
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     cr_assert_eq(cvs_txn_count(t, &count), 0);
-    cr_assert_eq(mdb_cursor_open(t->txn, db->dbi_knn, &cur), 0);
+    cr_assert_eq(mdb_cursor_open(t->txn, cvs__graph(db)->dbi_knn, &cur), 0);
     while (mdb_cursor_get(cur, &k, &v, rows ? MDB_NEXT : MDB_FIRST) == 0) {
         int64_t key = (int64_t)cvs__get_u64(k.mv_data), bk[K];
         float x[DIM], best[K];
@@ -996,12 +996,12 @@ Test(context, check_verifies_the_graph, .init = setup, .fini = teardown)
     /* Damage behind the store's back. */
     memset(bad, 0, sizeof bad);
     cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_put(txn, db->dbi_knn, &k, &v, 0), 0); /* 13 bytes */
+    cr_assert_eq(mdb_put(txn, cvs__graph(db)->dbi_knn, &k, &v, 0), 0); /* 13 bytes */
     key = 2;
     cvs__put_u64(bad, gone);
     v.mv_size = 12;
-    cr_assert_eq(mdb_put(txn, db->dbi_knn, &k, &v, 0), 0); /* an edge to key 999 */
-    cr_assert_eq(mdb_put(txn, db->dbi_titlemap, &tk, &tv, 0), 0);
+    cr_assert_eq(mdb_put(txn, cvs__graph(db)->dbi_knn, &k, &v, 0), 0); /* an edge to key 999 */
+    cr_assert_eq(mdb_put(txn, cvs__graph(db)->dbi_titlemap, &tk, &tv, 0), 0);
     cr_assert_eq(mdb_txn_commit(txn), 0);
     cr_assert_eq(cvs_check(db, collect_msg, msgs, &p), 0);
     cr_assert_eq(p, 4, "%s", msgs);

@@ -699,7 +699,7 @@ Test(filter, codes_fallback_to_exact)
         MDB_val mk = {8, &k};
         if (!p_en(&R[i], i) || kept++ < 3)
             continue;
-        cr_assert_eq(mdb_del(w, db->dbi_codes, &mk, NULL), 0);
+        cr_assert_eq(mdb_del(w, cvs__codes(db)->dbi_codes, &mk, NULL), 0);
     }
     cr_assert_eq(mdb_txn_commit(w), 0);
     setenv("CVSTORE_FILTER_DIRECT", "0", 1);

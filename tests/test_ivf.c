@@ -538,11 +538,11 @@ static int finds(cvs_db *d, const float *v, int64_t key)
 static size_t held(cvs_db *d)
 {
     size_t n = 0;
-    pthread_mutex_lock(&d->ivf_mu);
-    if (d->ivf)
-        for (size_t i = 0; i < d->ivf->nlist; i++)
-            n += d->ivf->lists[i].n;
-    pthread_mutex_unlock(&d->ivf_mu);
+    pthread_mutex_lock(&cvs__codes(d)->ivf_mu);
+    if (cvs__codes(d)->ivf)
+        for (size_t i = 0; i < cvs__codes(d)->ivf->nlist; i++)
+            n += cvs__codes(d)->ivf->lists[i].n;
+    pthread_mutex_unlock(&cvs__codes(d)->ivf_mu);
     return n;
 }
 
@@ -760,7 +760,7 @@ Test(ivf, trimmed_log_reloads, .init = make_store, .fini = drop_store, .timeout 
         MDB_txn *rt;
         MDB_stat st;
         cr_assert_eq(cvs__read_begin(db2, &rt), 0);
-        cr_assert_eq(mdb_stat(rt, db2->dbi_ivflog, &st), 0);
+        cr_assert_eq(mdb_stat(rt, cvs__codes(db2)->dbi_ivflog, &st), 0);
         cvs__read_end(db2, rt);
         cr_assert_leq(st.ms_entries, 10, "the log holds %zu entries", st.ms_entries);
     }
@@ -1026,7 +1026,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
         seq++;
         cvs__put_u64(entry, 5);
         entry[20] = 9;
-        r = (raw_put){db->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
+        r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
         r = (raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
@@ -1034,7 +1034,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
     }
 
     /* A list id out of range: loading refuses it, check reports it. */
-    r = (raw_put){db->dbi_lists, {8, &key}, {4, &bad_list}};
+    r = (raw_put){cvs__codes(db)->dbi_lists, {8, &key}, {4, &bad_list}};
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
@@ -1169,7 +1169,7 @@ Test(ivf, log_stays_bounded_over_delete_and_reimport_cycles, .init = make_store,
         for (int b = 0; b < N; b += 500) /* in batches, as an import writes */
             put_range(w, vecs + (size_t)b * D, (size_t)b, (size_t)b + 500, "r");
         cr_assert_eq(cvs__read_begin(w, &rt), 0);
-        cr_assert_eq(mdb_stat(rt, w->dbi_ivflog, &st), 0);
+        cr_assert_eq(mdb_stat(rt, cvs__codes(w)->dbi_ivflog, &st), 0);
         cvs__read_end(w, rt);
         cr_assert_leq(st.ms_entries, N + 64, "cycle %d: the log holds %zu entries", c,
                       st.ms_entries);
@@ -1239,7 +1239,7 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
     bad_seq = seq + 2;
     cvs__put_u64(entry, 1);
     entry[20] = CVS_IVF_OP_DEL;
-    r = (raw_put){db->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
     cr_assert_eq(cvs__write(db, raw_del_fn, &r), 0);
@@ -1254,7 +1254,7 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
         cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
         cr_assert_eq(check_problems(), 0);
     }
-    r = (raw_put){db->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
 
@@ -1264,7 +1264,7 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
     cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(check_problems(), 0);
     entry[20] = CVS_IVF_OP_DEL;
-    r = (raw_put){db->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
     cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
     free(blob);

@@ -117,7 +117,7 @@ static char *stored(const char *id, unsigned *tag)
     cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0);
     k.mv_size = 8;
     k.mv_data = &r.key;
-    mrc = mdb_get(t->txn, db->dbi_sents, &k, &v);
+    mrc = mdb_get(t->txn, cvs__sent_dbi(db), &k, &v);
     if (mrc == MDB_NOTFOUND) {
         cvs_txn_end(t);
         return "-";
@@ -181,7 +181,7 @@ Test(sents, follow_put_update_delete, .fini = teardown)
         MDB_stat st;
         MDB_txn *txn;
         cr_assert_eq(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn), 0);
-        cr_assert_eq(mdb_stat(txn, db->dbi_sents, &st), 0);
+        cr_assert_eq(mdb_stat(txn, cvs__sent_dbi(db), &st), 0);
         cr_assert_eq(st.ms_entries, 0, "the deleted record's entry is gone");
         mdb_txn_abort(txn);
     }
@@ -194,7 +194,7 @@ static void raw_put(uint64_t key, const void *val, size_t len)
     MDB_txn *txn;
     MDB_val k = {8, &key}, v = {len, (void *)val};
     cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_put(txn, db->dbi_sents, &k, &v, 0), 0);
+    cr_assert_eq(mdb_put(txn, cvs__sent_dbi(db), &k, &v, 0), 0);
     cr_assert_eq(mdb_txn_commit(txn), 0);
 }
 
@@ -221,7 +221,7 @@ Test(sents, check_finds_damaged_offsets, .fini = teardown)
     key = (uint64_t)r.key;
     k.mv_size = 8;
     k.mv_data = &key;
-    cr_assert_eq(mdb_get(t->txn, db->dbi_sents, &k, &v), 0);
+    cr_assert_eq(mdb_get(t->txn, cvs__sent_dbi(db), &k, &v), 0);
     cr_assert_eq(v.mv_size, CVS_SENT_HEADER + 16);
     memcpy(buf, v.mv_data, v.mv_size);
     cvs_txn_end(t);
@@ -299,7 +299,7 @@ Test(sents, old_store_opens, .fini = teardown)
     cr_assert_eq(system(cmd), 0);
     /* Read-only: no table, sentences split when read. */
     cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(db->have_sent_dbi, 0);
+    cr_assert_eq(cvs__module_present(db, &cvs__sent_module), 0);
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     cr_assert_eq(cvs_get(t, "a", 1, &r, NULL), 0);
     cr_assert_eq(cvs__sent_get(db, t->txn, (uint64_t)r.key, r.text, r.text_len, &sp), 0);
@@ -310,7 +310,7 @@ Test(sents, old_store_opens, .fini = teardown)
     cvs_db_close(db);
     /* Writable: created and filled from the stored texts. */
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(db->have_sent_dbi, 1);
+    cr_assert_eq(cvs__module_present(db, &cvs__sent_module), 1);
     cr_assert_str_eq(stored("a", NULL), "alpha");
     cr_assert_eq(problems_of(), 0);
 }

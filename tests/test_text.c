@@ -305,7 +305,7 @@ Test(bm25, follows_put_update_delete)
         cvs_txn *t;
         MDB_stat st;
         cr_assert_eq(cvs_txn_begin(db, &t), 0);
-        cr_assert_eq(mdb_stat(t->txn, db->dbi_terms, &st), 0);
+        cr_assert_eq(mdb_stat(t->txn, cvs__text(db)->dbi_terms, &st), 0);
         cr_assert_eq(st.ms_entries, 0);
         cvs_txn_end(t);
     }
@@ -1298,8 +1298,8 @@ Test(bm25, check_verifies_the_index, .fini = teardown)
     cr_assert_eq(problems_of(), 0);
     /* Damage: drop one posting behind the store's back. */
     cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_get(txn, db->dbi_terms, &k, &v), 0);
-    cr_assert_eq(mdb_del(txn, db->dbi_terms, &k, NULL), 0);
+    cr_assert_eq(mdb_get(txn, cvs__text(db)->dbi_terms, &k, &v), 0);
+    cr_assert_eq(mdb_del(txn, cvs__text(db)->dbi_terms, &k, NULL), 0);
     cr_assert_eq(mdb_txn_commit(txn), 0);
     cr_assert_eq(cvs_check(db, count_msgs, &n, &p), 0);
     cr_assert_eq(p, 2, "a missing posting and the postings count"); /* missing + count */

@@ -98,20 +98,6 @@ static int is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-static int spans_push(cvs_spans *sp, uint32_t a, uint32_t b)
-{
-    if (sp->n == sp->cap) {
-        size_t nc = sp->cap ? sp->cap * 2 : 16;
-        cvs_span *p = realloc(sp->s, nc * sizeof *p);
-        if (!p)
-            return cvs__err(CVS_ENOMEM, "out of memory for sentence offsets");
-        sp->s = p;
-        sp->cap = nc;
-    }
-    sp->s[sp->n++] = (cvs_span){a, b};
-    return CVS_OK;
-}
-
 int cvs__sent_split(const char *text, size_t len, cvs_spans *sp)
 {
     UErrorCode err = U_ZERO_ERROR;
@@ -140,7 +126,7 @@ int cvs__sent_split(const char *text, size_t len, cvs_spans *sp)
             a++;
         while (e > a && is_space((unsigned char)text[e - 1]))
             e--;
-        if (a < e && (rc = spans_push(sp, a, e)))
+        if (a < e && (rc = cvs__spans_push(sp, a, e)))
             goto out;
     }
 out:
@@ -154,103 +140,6 @@ out:
     }
     utext_close(ut);
     return rc;
-}
-
-/* Bytes of the white-space character at s[i] (of n), 0 when none: ASCII
- * white space and Unicode's Zs/line separators, since data sets collapse
- * white space with Unicode's definition (Python's str.split does). */
-static size_t space_at(const char *s, size_t i, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s + i;
-    size_t left = n - i;
-    if (left == 0)
-        return 0;
-    if (is_space(p[0]))
-        return 1;
-    if (left >= 2 && p[0] == 0xC2 && (p[1] == 0xA0 || p[1] == 0x85))
-        return 2; /* U+00A0, U+0085 */
-    if (left >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
-        ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF))
-        return 3; /* U+2000..U+200A, U+2028, U+2029, U+202F */
-    if (left >= 3 && ((p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||
-                      (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) ||
-                      (p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80)))
-        return 3; /* U+205F, U+3000, U+1680 */
-    return 0;
-}
-
-/* Matches sentence s (trimmed) at text[at..]: white-space runs match
- * white-space runs.  Returns the end of the match, or 0 when none. */
-static size_t match_at(const char *t, size_t len, size_t at, const char *s, size_t n)
-{
-    size_t i = at, j = 0, w;
-    while (j < n) {
-        if (space_at(s, j, n)) {
-            if (!space_at(t, i, len))
-                return 0;
-            while ((w = space_at(s, j, n)))
-                j += w;
-            while ((w = space_at(t, i, len)))
-                i += w;
-            continue;
-        }
-        if (i >= len || t[i] != s[j])
-            return 0;
-        i++;
-        j++;
-    }
-    return i;
-}
-
-/* The last white-space character ending at s[m] (of n), its length. */
-static size_t space_before(const char *s, size_t m)
-{
-    for (size_t w = 1; w <= 3 && w <= m; w++)
-        if (space_at(s, m - w, m) == w)
-            return w;
-    return 0;
-}
-
-int cvs__sent_locate(const char *text, size_t len, const char *const *sents,
-                     const size_t *lens, size_t n, cvs_spans *sp)
-{
-    size_t pos = 0;
-    int rc;
-    sp->n = 0;
-    if (len >= UINT32_MAX)
-        return cvs__err(CVS_EINPUT, "text of %zu bytes is too long for sentence offsets", len);
-    for (size_t k = 0; k < n; k++) {
-        const char *s = sents[k];
-        size_t m = lens[k], found = 0, end = 0, w;
-        while ((w = space_at(s, 0, m))) {
-            s += w;
-            m -= w;
-        }
-        while ((w = space_before(s, m)))
-            m -= w;
-        if (m == 0) { /* blank: an empty span keeps the indexes */
-            if ((rc = spans_push(sp, (uint32_t)pos, (uint32_t)pos)))
-                return rc;
-            continue;
-        }
-        for (size_t at = pos; at < len; at++) {
-            const char *hit = memchr(text + at, s[0], len - at);
-            if (!hit)
-                break;
-            at = (size_t)(hit - text);
-            if ((end = match_at(text, len, at, s, m))) {
-                found = at + 1;
-                break;
-            }
-        }
-        if (!found)
-            return cvs__err(CVS_EINPUT, "sentence %zu (\"%.40s%s\") is not in the text%s", k,
-                            s, m > 40 ? "..." : "", k ? " after the sentence before it" : "");
-        if ((rc = spans_push(sp, (uint32_t)(found - 1), (uint32_t)end)))
-            return rc;
-        pos = end;
-    }
-    return CVS_OK;
 }
 
 static int utf8_boundary(const char *t, size_t len, size_t i)
@@ -318,6 +207,21 @@ static const char *decode(const MDB_val *v, const char *text, size_t len, unsign
     return NULL;
 }
 
+/* The module's per-handle state. */
+struct sent_state {
+    MDB_dbi dbi_sents;     /* "sents": key -> sentence offsets */
+};
+
+static struct sent_state *sent_st(const cvs_db *db)
+{
+    return cvs__module_state(db, &cvs__sent_module);
+}
+
+MDB_dbi cvs__sent_dbi(const cvs_db *db)
+{
+    return sent_st(db)->dbi_sents;
+}
+
 static int store_spans(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text, size_t len,
                        const uint32_t *pairs, size_t n, unsigned flags)
 {
@@ -334,7 +238,7 @@ static int store_spans(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text,
     for (size_t i = 0; i < 2 * n; i++)
         cvs__put_u32(buf + CVS_SENT_HEADER + 4 * i, pairs[i]);
     v.mv_data = buf;
-    mrc = cvs__vput(db, txn, db->dbi_sents, &k, &v, 0);
+    mrc = cvs__vput(db, txn, sent_st(db)->dbi_sents, &k, &v, 0);
     free(buf);
     return mrc ? cvs__werr(mrc, "writing sentence offsets") : CVS_OK;
 }
@@ -355,30 +259,13 @@ static int split_and_store(cvs_db *db, MDB_txn *txn, uint64_t key, const char *t
 
 /* ==== Module slots ==== */
 
-int cvs__sent_open(cvs_db *db, MDB_txn *txn, unsigned create, int *missing)
-{
-    int mrc;
-    *missing = 0;
-    db->have_sent_dbi = 0;
-    if ((mrc = mdb_dbi_open(txn, "sents", MDB_INTEGERKEY | create, &db->dbi_sents))) {
-        if (mrc == MDB_NOTFOUND) {
-            *missing = 1;
-            return CVS_OK;
-        }
-        return mrc == MDB_MAP_FULL ? CVS__MAPFULL
-                                   : cvs__err_lmdb(mrc, "opening database sents");
-    }
-    db->have_sent_dbi = 1;
-    return CVS_OK;
-}
-
 int cvs__sent_rebuild(cvs_db *db, MDB_txn *txn)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v, tk, tv;
     int rc = CVS_OK, mrc;
 
-    if ((mrc = mdb_drop(txn, db->dbi_sents, 0)))
+    if ((mrc = mdb_drop(txn, sent_st(db)->dbi_sents, 0)))
         return cvs__werr(mrc, "emptying sents");
     if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur)))
         return cvs__werr(mrc, "opening a cursor");
@@ -408,23 +295,14 @@ out:
     return rc;
 }
 
-int cvs__sent_add_fn(cvs_db *db, MDB_txn *txn, void *arg)
-{
-    int missing, rc;
-    (void)arg;
-    if ((rc = cvs__sent_open(db, txn, MDB_CREATE, &missing)))
-        return rc;
-    return cvs__sent_rebuild(db, txn);
-}
-
 int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, const cvs_record *r)
 {
     MDB_val k = {8, &key};
     int rc, mrc;
-    if (!db->have_sent_dbi)
+    if (!cvs__module_present(db, &cvs__sent_module))
         return CVS_OK;
     if (!r->text) {
-        if ((mrc = cvs__vdel(db, txn, db->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
+        if ((mrc = cvs__vdel(db, txn, sent_st(db)->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing sentence offsets");
         return CVS_OK;
     }
@@ -435,7 +313,7 @@ int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, const cvs_record *r
                            CVS_SENT_GIVEN);
     }
     if (r->text_len >= UINT32_MAX &&
-        (mrc = cvs__vdel(db, txn, db->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
+        (mrc = cvs__vdel(db, txn, sent_st(db)->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "removing sentence offsets");
     return split_and_store(db, txn, key, r->text, r->text_len);
 }
@@ -444,9 +322,9 @@ int cvs__sent_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key)
 {
     MDB_val k = {8, &key};
     int mrc;
-    if (!db->have_sent_dbi)
+    if (!cvs__module_present(db, &cvs__sent_module))
         return CVS_OK;
-    if ((mrc = cvs__vdel(db, txn, db->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
+    if ((mrc = cvs__vdel(db, txn, sent_st(db)->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "removing sentence offsets");
     return CVS_OK;
 }
@@ -461,10 +339,10 @@ int cvs__sent_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
     uint64_t with_text = 0;
     int rc = CVS_OK, mrc;
 
-    if (!db->have_sent_dbi)
+    if (!cvs__module_present(db, &cvs__sent_module))
         return CVS_OK;
     /* Every entry against its record's text. */
-    if ((mrc = mdb_cursor_open(txn, db->dbi_sents, &cur)))
+    if ((mrc = mdb_cursor_open(txn, sent_st(db)->dbi_sents, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
@@ -513,7 +391,7 @@ int cvs__sent_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         rc = cvs__err_lmdb(mrc, "reading text");
         goto out;
     }
-    if ((mrc = mdb_stat(txn, db->dbi_sents, &st))) {
+    if ((mrc = mdb_stat(txn, sent_st(db)->dbi_sents, &st))) {
         rc = cvs__err_lmdb(mrc, "counting sents");
         goto out;
     }
@@ -541,7 +419,7 @@ int cvs__sent_get(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text, size
     sp->n = 0;
     if (!text || len == 0)
         return CVS_OK;
-    if (db->have_sent_dbi && (mrc = cvs__vget(db, txn, db->dbi_sents, &k, &v)) == 0 &&
+    if (cvs__module_present(db, &cvs__sent_module) && (mrc = cvs__vget(db, txn, sent_st(db)->dbi_sents, &k, &v)) == 0 &&
         !decode(&v, text, len, &tag, &n, &pairs)) {
         if (n > sp->cap) {
             cvs_span *p = realloc(sp->s, n * sizeof *p);
@@ -558,3 +436,53 @@ int cvs__sent_get(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text, size
     /* Absent, stale or damaged (deviation 2): the text is the truth. */
     return cvs__sent_split(text, len, sp);
 }
+
+/* ==== The module (store/module.h) ==== */
+
+static int sent_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
+{
+    (void)ws;
+    return cvs__sent_on_put(w->db, w->txn, r->key, r->r);
+}
+
+static int sent_del(cvs__wctx *w, void *ws, uint64_t key)
+{
+    (void)ws;
+    return cvs__sent_on_delete(w->db, w->txn, key);
+}
+
+static int sent_added(cvs_db *db, void *state, MDB_txn *txn)
+{
+    (void)state;
+    return cvs__sent_rebuild(db, txn);
+}
+
+static void sent_message(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
+static int sent_check(cvs_db *db, void *state, cvs__chk *c)
+{
+    (void)state;
+    return cvs__sent_check(db, cvs__chk_txn(c), sent_message, c);
+}
+
+/* Added after the graph: a writable open of an older store creates it and
+ * fills it from every stored text; a read-only one splits texts when read. */
+static const cvs__dbi_spec sent_dbis[] = {
+    {"sents", MDB_INTEGERKEY, 0, offsetof(struct sent_state, dbi_sents), 0, CVS__SEAL_VALUES},
+};
+
+const cvs__module cvs__sent_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "sentences",
+    .flags = CVS__MOD_CHECK_NEEDS_VALUES,
+    .dbis = sent_dbis,
+    .ndbis = 1,
+    .state_size = sizeof(struct sent_state),
+    .added = sent_added,
+    .put = sent_put,
+    .del = sent_del,
+    .check = sent_check,
+};

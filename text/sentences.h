@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "cvstore.h"
+#include "store/module.h"
+#include "store/spans.h"
 
 /* Version of the split rules (ICU's sentence break iterator, locale
  * "en@ss=standard", segments trimmed of white space, blank ones dropped).
@@ -27,16 +29,6 @@
 #define CVS_SENT_GIVEN 0x10000u
 #define CVS_SENT_HEADER 16     /* u32 tag, u32 text_len, u32 hash, u32 n */
 
-/* One sentence: bytes [start, end) of the record's UTF-8 text. */
-typedef struct cvs_span {
-    uint32_t start, end;
-} cvs_span;
-
-/* A growable array of spans, owned by its user (free(spans)). */
-typedef struct cvs_spans {
-    cvs_span *s;
-    size_t n, cap;
-} cvs_spans;
 
 /* ==== Splitting ==== */
 
@@ -46,14 +38,6 @@ typedef struct cvs_spans {
  * refuses the text. */
 int cvs__sent_split(const char *text, size_t len, cvs_spans *sp);
 
-/* Locates the given sentences (n strings) in text, in order, each after the
- * end of the one before; runs of white space match any run of white space,
- * and a sentence's leading and trailing white space is ignored.  A blank
- * sentence gets an empty span where the previous one ended, so indexes
- * stay those of the input.  CVS_EINPUT (naming the sentence) when one is
- * not found. */
-int cvs__sent_locate(const char *text, size_t len, const char *const *sents,
-                     const size_t *lens, size_t n, cvs_spans *sp);
 
 /* Checks caller-given spans (n pairs) against a text of len bytes: each
  * within the text, start <= end, starts non-decreasing, and both ends on
@@ -62,14 +46,6 @@ int cvs__sent_valid(const char *text, size_t len, const uint32_t *pairs, size_t 
 
 /* ==== Module slots ==== */
 
-/* Opens the "sents" database into db (with MDB_CREATE: creates it).
- * *missing gets 1 when it is absent and create is 0; a read-only handle
- * then reads every record's sentences by splitting its text. */
-int cvs__sent_open(cvs_db *db, MDB_txn *txn, unsigned create, int *missing);
-
-/* A cvs__write function for a writable open of a store without the table:
- * creates it and fills it from every stored text. */
-int cvs__sent_add_fn(cvs_db *db, MDB_txn *txn, void *arg);
 
 /* Drops and refills the table from every stored text. */
 int cvs__sent_rebuild(cvs_db *db, MDB_txn *txn);
@@ -97,5 +73,10 @@ int cvs__sent_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
  * read-only, or an entry left stale by an older cvstore). */
 int cvs__sent_get(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text, size_t len,
                   cvs_spans *sp);
+
+/* The sentence table's module (store/module.h), and its database's handle
+ * (tests). */
+extern const cvs__module cvs__sent_module;
+MDB_dbi cvs__sent_dbi(const cvs_db *db);
 
 #endif

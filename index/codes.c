@@ -1,6 +1,8 @@
 /*
- * codes.c -- the store's codec and compressed codes: cvs_build, the codec
- * cache, and the hooks that keep codes in step with puts and deletes.
+ * codes.c -- the codes module: the store's codec and compressed codes,
+ * cvs_build's codec and IVF part, the codec cache, and the module table
+ * (store/module.h) whose hooks keep codes and IVF lists in step with puts
+ * and deletes.
  *
  * A build trains on a snapshot (reads never block writers), then writes the
  * codec blob, a new generation number and every record's code in ONE write
@@ -23,10 +25,14 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "index/codes.h"
+#include "index/codescan.h"
 #include "index/faiss_index.h"
+#include "index/gencache.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "store/db.h"
+#include "store/module.h"
 #include "store/seal.h"
 
 #define ENCODE_BATCH 4096
@@ -46,22 +52,9 @@ static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
     return CVS_OK;
 }
 
-static int retire(cvs_db *db, cvs_codec *old)
-{
-    cvs_codec **r;
-    if (!old)
-        return CVS_OK;
-    if (!(r = realloc(db->retired, (db->nretired + 1) * sizeof *r))) {
-        /* Leaking one codec beats freeing one a search may hold. */
-        return CVS_OK;
-    }
-    db->retired = r;
-    r[db->nretired++] = old;
-    return CVS_OK;
-}
-
 int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_out)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     uint64_t gen;
     MDB_val k = CVS__MKEY(CVS__META_CODEC), v;
     cvs_codec *c = NULL;
@@ -74,14 +67,8 @@ int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_
         return rc;
     if (gen_out)
         *gen_out = gen;
-    pthread_mutex_lock(&db->codec_mu);
-    if (db->codec_gen == gen) {
-        *out = db->codec;
-        pthread_mutex_unlock(&db->codec_mu);
+    if ((*out = cvs__gencache_get(&st->codecs, gen)))
         return CVS_OK;
-    }
-    pthread_mutex_unlock(&db->codec_mu);
-
     if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v)))
         return mrc == MDB_NOTFOUND
                    ? cvs__err(CVS_ECORRUPT, "meta has codec_gen %llu but no codec",
@@ -89,31 +76,8 @@ int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_
                    : cvs__err_lmdb(mrc, "reading the codec");
     if ((rc = cvs__codec_deserialize(v.mv_data, v.mv_size, &c)))
         return cvs__err_prefix(rc, "%s: the stored codec", db->path);
-    pthread_mutex_lock(&db->codec_mu);
-    if (db->codec_gen == gen) { /* another thread won the race */
-        cvs__codec_free(c);
-        c = db->codec;
-    } else if (gen > db->codec_gen) {
-        retire(db, db->codec);
-        db->codec = c;
-        db->codec_gen = gen;
-    } else {
-        retire(db, c); /* an older snapshot's codec: keep it alive */
-    }
-    pthread_mutex_unlock(&db->codec_mu);
-    *out = c;
+    *out = cvs__gencache_offer(&st->codecs, gen, c);
     return CVS_OK;
-}
-
-void cvs__codec_cleanup(cvs_db *db)
-{
-    cvs__codec_free(db->codec);
-    for (size_t i = 0; i < db->nretired; i++)
-        cvs__codec_free(db->retired[i]);
-    free(db->retired);
-    db->codec = NULL;
-    db->retired = NULL;
-    db->nretired = 0;
 }
 
 /* ==== Build ==== */
@@ -127,6 +91,7 @@ typedef struct build_arg {
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
+    struct cvs__codes_state *st = cvs__codes(db);
     cvs__scan scan = {0};
     build_arg *a = arg;
     size_t cs = cvs__codec_code_size(a->codec), nb = 0;
@@ -163,11 +128,11 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__werr(mrc, "writing codec_gen");
         goto out;
     }
-    if ((mrc = mdb_drop(txn, db->dbi_codes, 0))) {
+    if ((mrc = mdb_drop(txn, st->dbi_codes, 0))) {
         rc = cvs__werr(mrc, "clearing the old codes");
         goto out;
     }
-    if (db->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, a->ivf, gen)))
+    if (st->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, a->ivf, gen)))
         goto out;
     if (a->ivf && (rc = cvs__fidx_remove(db, txn))) /* one ANN index at a time */
         goto out;
@@ -213,7 +178,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             for (size_t i = 0; i < nb; i++) {
                 MDB_val ck = {8, &keys[i]}, cv = {cs, codes + i * cs};
                 /* Keys arrive ascending into an emptied database. */
-                if ((mrc = cvs__vput(db, txn, db->dbi_codes, &ck, &cv, MDB_APPEND))) {
+                if ((mrc = cvs__vput(db, txn, st->dbi_codes, &ck, &cv, MDB_APPEND))) {
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }
@@ -322,7 +287,7 @@ static void train_progress(void *ctx, const char *phase, uint64_t done, uint64_t
     o->progress(o->progress_ctx, phase, done, total, 0, 0);
 }
 
-CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
 {
     cvs_codec_train_opts to = {0};
     progress_bridge pb = {opts};
@@ -337,17 +302,6 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
-    if (opts && opts->index && !strncmp(opts->index, "faiss:", 6)) {
-        /* A FAISS index stands on its own; a codec, if named too, is built
-         * first, as without an index. */
-        if (spec && *spec && (rc = cvs_build(db, spec, &(cvs_build_opts){
-                                  .seed = opts->seed, .max_train = opts->max_train,
-                                  .anisotropic_eta = opts->anisotropic_eta,
-                                  .progress = opts->progress,
-                                  .progress_ctx = opts->progress_ctx})))
-            return rc;
-        return cvs__fidx_build(db, opts->index + 6, opts);
-    }
     if (!spec)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL codec spec");
     if ((rc = cvs__codec_check_spec(spec, db->dim)))
@@ -362,7 +316,7 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
             return rc;
     }
     if (opts && opts->index && *opts->index) {
-        if (!db->has_ivf_dbis)
+        if (!cvs__codes(db)->has_ivf_dbis)
             return cvs__err(CVS_EINVAL, "%s: reopen the store for writing once to add the "
                             "index databases", db->path);
         if ((rc = cvs_db_info(db, &info)) ||
@@ -504,7 +458,7 @@ static int build_shared(cvs_db *db, const void *blob, size_t len, const void *ib
         goto out;
     }
     if (iblob) {
-        if (!db->has_ivf_dbis) {
+        if (!cvs__codes(db)->has_ivf_dbis) {
             rc = cvs__err(CVS_EINVAL, "%s: reopen the store for writing once to add the "
                           "index databases", db->path);
             goto out;
@@ -596,3 +550,297 @@ CVS_API int cvs_build_with_index(cvs_db *db, const void *codec_blob, size_t code
     return build_shared(db, codec_blob, codec_len, index_blob, index_len, opts,
                         "cvs_build_with_index");
 }
+
+/* ==== The module (store/module.h) ==== */
+
+/* Per write: the codec in force and scratch for one code. */
+typedef struct codes_w {
+    cvs_codec *codec;      /* the store's codec in this transaction, or NULL */
+    uint8_t *code;         /* one code */
+    size_t code_cap;
+    float *tmp;            /* dim floats: an IVF residual */
+    cvs_ivf_writer ivf;    /* IVF lists and log (index/ivf.c) */
+} codes_w;
+
+static int codes_write_begin(cvs__wctx *w, void *ws)
+{
+    codes_w *c = ws;
+    cvs_db *db = w->db;
+    int rc;
+    c->codec = NULL;
+    memset(&c->ivf, 0, sizeof c->ivf);
+    if (w->op == CVS__WRITE_DELETE)
+        return cvs__codes(db)->has_ivf_dbis ? cvs__ivf_writer_begin(db, w->txn, &c->ivf) : CVS_OK;
+    /* Checked inside the write transaction, so a build by another process
+     * is seen before anything is encoded with a stale codec. */
+    if ((rc = cvs__codec_for_txn(db, w->txn, &c->codec, NULL)) || !c->codec)
+        return rc;
+    if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_writer_begin(db, w->txn, &c->ivf)))
+        return rc;
+    if (cvs__codec_code_size(c->codec) > c->code_cap) {
+        uint8_t *p = realloc(c->code, cvs__codec_code_size(c->codec));
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        c->code = p;
+        c->code_cap = cvs__codec_code_size(c->codec);
+    }
+    if (!c->tmp && !(c->tmp = malloc((size_t)db->dim * sizeof *c->tmp)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (cvs__codes_only(db, c->codec))
+        w->keep_raw = 0; /* the code is all a raw "none" store keeps */
+    return CVS_OK;
+}
+
+static int codes_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
+{
+    codes_w *c = ws;
+    cvs_db *db = w->db;
+    MDB_val k = {8, (void *)&r->key}, cv;
+    int rc, mrc;
+    if (!c->codec)
+        return CVS_OK;
+    if (c->ivf.p)
+        return cvs__ivf_put(db, w->txn, &c->ivf, c->codec, r->key, r->existed, r->x, c->tmp,
+                            c->code);
+    if ((rc = cvs__codec_encode(c->codec, r->x, 1, c->code)))
+        return rc;
+    cv.mv_size = cvs__codec_code_size(c->codec);
+    cv.mv_data = c->code;
+    if ((mrc = cvs__vput(db, w->txn, cvs__codes(db)->dbi_codes, &k, &cv, 0)))
+        return cvs__werr(mrc, "writing a code");
+    return CVS_OK;
+}
+
+static int codes_del(cvs__wctx *w, void *ws, uint64_t key)
+{
+    codes_w *c = ws;
+    MDB_val k = {8, &key};
+    int rc, mrc;
+    if ((rc = cvs__ivf_del(w->db, w->txn, &c->ivf, key)))
+        return rc;
+    if ((mrc = mdb_del(w->txn, cvs__codes(w->db)->dbi_codes, &k, NULL)) && mrc != MDB_NOTFOUND)
+        return cvs__werr(mrc, "deleting a record");
+    return CVS_OK;
+}
+
+static int codes_write_end(cvs__wctx *w, void *ws)
+{
+    codes_w *c = ws;
+    return cvs__ivf_writer_end(w->db, w->txn, &c->ivf);
+}
+
+static void codes_write_free(void *ws)
+{
+    codes_w *c = ws;
+    free(c->code);
+    free(c->tmp);
+}
+
+static int codes_holds_vectors(cvs_db *db, void *state, MDB_txn *txn, int *yes)
+{
+    cvs_codec *codec;
+    int rc;
+    (void)state;
+    *yes = 0;
+    if (db->raw != CVS_RAW_NONE)
+        return CVS_OK;
+    if ((rc = cvs__codec_for_txn(db, txn, &codec, NULL)))
+        return rc;
+    *yes = cvs__codes_only(db, codec);
+    return CVS_OK;
+}
+
+/* A codes-only store: the vector is the code's reconstruction. */
+static int codes_reconstruct(cvs_db *db, void *state, MDB_txn *txn, uint64_t key, float *out)
+{
+    struct cvs__codes_state *st = state;
+    MDB_val k = {8, &key}, v;
+    cvs_codec *codec;
+    int rc, mrc;
+    if ((rc = cvs__codec_for_txn(db, txn, &codec, NULL)))
+        return rc;
+    if (!codec)
+        return CVS_NOTFOUND;
+    if ((mrc = cvs__vget(db, txn, st->dbi_codes, &k, &v)))
+        return mrc == MDB_NOTFOUND ? cvs__err(CVS_ECORRUPT, "key %llu has no code",
+                                              (unsigned long long)key)
+                                   : cvs__err_lmdb(mrc, "reading a code");
+    if (v.mv_size != cvs__codec_code_size(codec))
+        return cvs__err(CVS_ECORRUPT, "key %llu: code of %zu bytes", (unsigned long long)key,
+                        v.mv_size);
+    return cvs__codec_decode(codec, v.mv_data, 1, out);
+}
+
+/* ==== Check (docs/FORMAT.md, invariants of codes and lists) ==== */
+
+typedef struct codes_chk {
+    cvs_db *db;
+    struct cvs__codes_state *st;
+    size_t code_size;      /* 0: no codec */
+    uint32_t nlist;        /* 0: no IVF index */
+} codes_chk;
+
+static unsigned long long key_of(const MDB_val *k)
+{
+    return k->mv_size == 8 ? (unsigned long long)cvs__get_u64(k->mv_data) : 0;
+}
+
+static int check_code(cvs__chk *c, void *arg, const MDB_val *k, const MDB_val *v)
+{
+    codes_chk *cc = arg;
+    cvs__chk_orphan(c, k, "codes");
+    if (cc->code_size == 0)
+        cvs__chk_problem(c, "codes: key %llu has a code but the store has no codec", key_of(k));
+    else if (v->mv_size != cc->code_size)
+        cvs__chk_problem(c, "codes: key %llu has a code of %zu bytes, the codec's are %zu",
+                         key_of(k), v->mv_size, cc->code_size);
+    return CVS_OK;
+}
+
+static int check_list(cvs__chk *c, void *arg, const MDB_val *k, const MDB_val *v)
+{
+    codes_chk *cc = arg;
+    cvs__chk_orphan(c, k, "lists");
+    if (cc->nlist == 0)
+        cvs__chk_problem(c, "lists: key %llu has a list but the store has no IVF index",
+                         key_of(k));
+    else if (v->mv_size != 4 || cvs__get_u32(v->mv_data) >= cc->nlist)
+        cvs__chk_problem(c, "lists: key %llu has a bad list id (%zu bytes)", key_of(k),
+                         v->mv_size);
+    return CVS_OK;
+}
+
+/* In a codes-only store, every record has a code (its only vector). */
+static int check_rec_code(cvs__chk *c, void *arg, const MDB_val *k, const MDB_val *v)
+{
+    codes_chk *cc = arg;
+    MDB_val cv;
+    const char *id;
+    size_t len;
+    int64_t cr, up;
+    if (k->mv_size != 8 || cvs__rec_decode(v, &cr, &up, &id, &len) != CVS_OK)
+        return CVS_OK; /* reported by the store's own check */
+    if (cvs__vget(cc->db, cvs__chk_txn(c), cc->st->dbi_codes, (MDB_val *)k, &cv) != 0)
+        cvs__chk_problem(c, "codes: \"%.*s\" (key %llu) has no code, and the store keeps "
+                         "nothing else", (int)len, id, key_of(k));
+    return CVS_OK;
+}
+
+static void chk_message(void *ctx, const char *msg)
+{
+    cvs__chk_problem(ctx, "%s", msg);
+}
+
+static int codes_check(cvs_db *db, void *state, cvs__chk *c)
+{
+    codes_chk cc = {.db = db, .st = state};
+    MDB_txn *txn = cvs__chk_txn(c);
+    cvs_codec *codec = NULL;
+    MDB_stat s_codes;
+    uint64_t nrecs = cvs__chk_nrecs(c);
+    int rc;
+    if (cvs__codec_for_txn(db, txn, &codec, NULL) != CVS_OK)
+        cvs__chk_problem(c, "meta: the codec cannot be loaded: %s", cvs_errmsg(db));
+    else if (codec)
+        cc.code_size = cvs__codec_code_size(codec);
+    if (mdb_stat(txn, cc.st->dbi_codes, &s_codes) == 0 && codec && s_codes.ms_entries != nrecs)
+        cvs__chk_problem(c, "counts differ: %llu records but %zu codes",
+                         (unsigned long long)nrecs, s_codes.ms_entries);
+    if (cvs__codes_only(db, codec) &&
+        (rc = cvs__chk_walk(c, db->dbi_recs, "recs", check_rec_code, &cc)))
+        return rc;
+    if ((rc = cvs__chk_walk(c, cc.st->dbi_codes, "codes", check_code, &cc)))
+        return rc;
+    if (cc.st->has_ivf_dbis) { /* invariant 8: the IVF lists (index/ivf.c) */
+        struct cvs_ivf_params *ip = NULL;
+        MDB_stat s_lists;
+        if (cvs__ivf_params_for_txn(db, txn, &ip) != CVS_OK)
+            cvs__chk_problem(c, "meta: the IVF index cannot be loaded: %s", cvs_errmsg(db));
+        else if (ip)
+            cc.nlist = ip->nlist;
+        if (ip && !codec)
+            cvs__chk_problem(c, "meta: an IVF index but no codec");
+        if (mdb_stat(txn, cc.st->dbi_lists, &s_lists) == 0 && ip && s_lists.ms_entries != nrecs)
+            cvs__chk_problem(c, "counts differ: %llu records but %zu list entries",
+                             (unsigned long long)nrecs, s_lists.ms_entries);
+        if ((rc = cvs__chk_walk(c, cc.st->dbi_lists, "lists", check_list, &cc)))
+            return rc;
+        /* Invariant 9: the index's generation and its log (index/ivf.c). */
+        if (!cvs__chk_failed_values(c) &&
+            (rc = cvs__ivf_check(db, txn, chk_message, c)))
+            return rc;
+    }
+    return CVS_OK;
+}
+
+static void free_codec(void *c)
+{
+    cvs__codec_free(c);
+}
+
+static void free_params(void *p)
+{
+    cvs__ivf_params_free(p);
+}
+
+static int codes_attach(cvs_db *db, void *state)
+{
+    struct cvs__codes_state *st = state;
+    (void)db;
+    if (cvs__gencache_init(&st->codecs, free_codec) ||
+        cvs__gencache_init(&st->ivf_params, free_params))
+        return cvs__err(CVS_ENOMEM, "cannot make the codes module's locks");
+    if (pthread_mutex_init(&st->scan_mu, NULL))
+        return cvs__err(CVS_ENOMEM, "cannot make the codes module's locks");
+    st->scan_mu_ok = 1;
+    if (pthread_mutex_init(&st->ivf_mu, NULL))
+        return cvs__err(CVS_ENOMEM, "cannot make the codes module's locks");
+    st->ivf_mu_ok = 1;
+    return CVS_OK;
+}
+
+static void codes_close(cvs_db *db, void *state)
+{
+    struct cvs__codes_state *st = state;
+    if (st->scan_mu_ok && st->ivf_mu_ok) { /* else attach failed: nothing cached */
+        cvs__codes_drop(db);
+        cvs__ivf_drop(db);
+    }
+    cvs__gencache_destroy(&st->ivf_params);
+    cvs__gencache_destroy(&st->codecs);
+    if (st->scan_mu_ok)
+        pthread_mutex_destroy(&st->scan_mu);
+    if (st->ivf_mu_ok)
+        pthread_mutex_destroy(&st->ivf_mu);
+}
+
+static const cvs__dbi_spec codes_dbis[] = {
+    {"codes", MDB_INTEGERKEY, CVS__DBI_REQUIRED, offsetof(struct cvs__codes_state, dbi_codes), 0,
+     CVS__SEAL_VALUES},
+    /* Added after format 1's first release (without a version bump: older
+     * cvstore ignores them); a store without them still has its codes. */
+    {"lists", MDB_INTEGERKEY, CVS__DBI_OPTIONAL, offsetof(struct cvs__codes_state, dbi_lists),
+     offsetof(struct cvs__codes_state, has_ivf_dbis), CVS__SEAL_VALUES},
+    {"ivflog", MDB_INTEGERKEY, CVS__DBI_OPTIONAL | CVS__DBI_CHECK_OPENS,
+     offsetof(struct cvs__codes_state, dbi_ivflog), offsetof(struct cvs__codes_state, has_ivf_dbis),
+     CVS__SEAL_VALUES},
+};
+
+const cvs__module cvs__codes_module = {
+    .version = CVS__MODULE_VERSION,
+    .name = "codes",
+    .dbis = codes_dbis,
+    .ndbis = sizeof codes_dbis / sizeof codes_dbis[0],
+    .state_size = sizeof(struct cvs__codes_state),
+    .attach = codes_attach,
+    .close = codes_close,
+    .wstate_size = sizeof(codes_w),
+    .write_begin = codes_write_begin,
+    .put = codes_put,
+    .del = codes_del,
+    .write_end = codes_write_end,
+    .write_free = codes_write_free,
+    .holds_vectors = codes_holds_vectors,
+    .reconstruct = codes_reconstruct,
+    .check = codes_check,
+};

@@ -1,0 +1,81 @@
+/*
+ * compose.c -- the one place that names every derived structure.
+ *
+ * The store (store/) keeps records and knows no derived structure by name:
+ * it calls the module tables (store/module.h) it is handed, in order.  This
+ * file hands them over: the public cvs_db_create* and cvs_db_open* pass the
+ * list below to the store's cvs__db_create / cvs__db_open, and cvs_build,
+ * which chooses between the codes module's build and a FAISS index by the
+ * spec, lives here for the same reason: the store calls nothing above it.
+ *
+ * The order is the calling order of every hook (put, delete, check, ...):
+ * the codes first (so the vectors a raw "none" store keeps are settled
+ * before anything else runs), the graph after the BM25 index, whose terms
+ * the mention links read.  Close runs in the reverse order.  Adding a
+ * derived structure means writing its table in its own files and adding
+ * one line here (docs/ARCHITECTURE.md).
+ */
+#include <string.h>
+
+#include "graph/graph.h"
+#include "index/codes.h"
+#include "index/faiss_index.h"
+#include "index/flat.h"
+#include "query/text.h"
+#include "text/sentences.h"
+#include "store/db.h"
+#include "store/module.h"
+
+static const cvs__module *const modules[] = {
+    &cvs__flat_module,  /* the decoded-vectors cache of exact search */
+    &cvs__codes_module, /* codec, codes, IVF lists */
+    &cvs__faiss_module, /* FAISS index dirty marks */
+    &cvs__text_module,  /* BM25 postings */
+    &cvs__sent_module,  /* sentence offsets */
+    &cvs__graph_module, /* kNN graph, title map, mention links */
+    &cvs__embed_module, /* the handle's embedder */
+};
+#define NMODULES (sizeof modules / sizeof modules[0])
+
+CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts, cvs_db **out)
+{
+    return cvs__db_create(path, opts, NULL, 0, modules, NMODULES, out);
+}
+
+CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opts,
+                                    const char *passphrase, size_t len, cvs_db **out)
+{
+    return cvs__db_create(path, opts, passphrase, len, modules, NMODULES, out);
+}
+
+CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **out)
+{
+    cvs_open_opts o = {.flags = flags};
+    return cvs__db_open(path, &o, modules, NMODULES, out);
+}
+
+CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **out)
+{
+    return cvs__db_open(path, opts, modules, NMODULES, out);
+}
+
+CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+{
+    int rc;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (opts && opts->index && !strncmp(opts->index, "faiss:", 6)) {
+        /* A FAISS index stands on its own; a codec, if named too, is built
+         * first, as without an index. */
+        if (spec && *spec && (rc = cvs__codes_build(db, spec, &(cvs_build_opts){
+                                  .seed = opts->seed, .max_train = opts->max_train,
+                                  .anisotropic_eta = opts->anisotropic_eta,
+                                  .progress = opts->progress,
+                                  .progress_ctx = opts->progress_ctx})))
+            return rc;
+        return cvs__fidx_build(db, opts->index + 6, opts);
+    }
+    return cvs__codes_build(db, spec, opts);
+}
