@@ -30,7 +30,7 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  init DB --shards S --dim D --metric M [--raw R]   create a sharded store\n"
-    "  import DB FILE [--ids F] [--batch B]   import vectors, each record into\n"
+    "  import DB FILE [--ids F] [--batch B]   import vectors or jsonl records, each into\n"
     "                                         the shard its id hashes to\n"
     "  build DB --codec SPEC                  one codec, trained on a sample of all\n"
     "                                         shards, for every shard\n"

@@ -56,7 +56,8 @@ int mcmd_open_owned(const char *cmd, const char *db, const shards_manifest *m, u
 void mcmd_close_all(cvs_db **dbs, uint32_t n);
 
 /* Test hook (docs/SCALING.md): CVSTORE_MPI_KILL="RANK:POINT" makes that rank
- * kill itself with SIGKILL on reaching POINT ("open", "batch"). */
+ * kill itself with SIGKILL on reaching POINT ("open", "batch": after a
+ * committed batch of an import, "encode": after a shard's build). */
 void mcmd_maybe_die(const char *point);
 
 int mpi_cmd_init(int argc, char **argv);
