@@ -205,6 +205,17 @@ run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" >/dev/null 2>&1
 run 2 stats "$T/nothing" >/dev/null 2>&1
 [ $? = 1 ] || fail "stats of a missing store: not exit 1"
 
+# Threads: each rank runs one per core it may use, the cores shared by the
+# ranks of the host, so that N ranks on N cores do not oversubscribe them
+# (unbound, 2 ranks on C cores: C/2 each; 1 rank: C).
+cores="$(getconf _NPROCESSORS_ONLN)"
+for np in 1 2; do
+  want=$((cores / np)); [ "$want" -lt 1 ] && want=1
+  th="$(timeout 60 "$MPIRUN" --oversubscribe --bind-to none -np "$np" "$MPI" search "$T/sh-l2" \
+    --query-file "$T/q.fvecs" -k 3 --timing 2>&1 >/dev/null | sed -n 's/.*threads a rank: \([0-9]*\).*/\1/p')"
+  [ "$th" = "$want" ] || fail "$np ranks on $cores cores: $th threads a rank, not $want"
+done
+
 # A killed rank: the command fails (not 124, the timeout's code) with
 # mpirun's message naming the signal, and every shard stays consistent.
 gen 3000 16 23 > "$T/more.fvecs"
