@@ -12,6 +12,11 @@ T="$(mktemp -d)"
 trap 'rm -rf "$T"' EXIT
 # CI runs as root, which Open MPI refuses without these.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's session directory (/tmp/ompi.HOST.UID) is shared by every
+# mpirun of the user: another job's mpirun ending while one of ours starts
+# can remove it under us ("orte_session_dir failed").  Ours, in the test's
+# own directory.
+export OMPI_MCA_orte_tmpdir_base="$T"
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 run() { local np="$1"; shift; timeout 60 "$MPIRUN" --oversubscribe -np "$np" "$MPI" "$@"; }
