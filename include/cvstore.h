@@ -549,6 +549,14 @@ typedef struct cvs_import_stats {
  * blank lines) is CVS_EINPUT; a missing or unreadable one CVS_EINVAL. */
 CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
                        cvs_import_stats *stats) CVS_WUR;
+/* Pass 1 of cvs_import alone: validates the file against db as cvs_import
+ * would (the same errors and messages; links may name records of the file
+ * or of db) and writes nothing (stats->inserted, updated and write_s stay
+ * 0).  For callers that must check several inputs before writing any, as
+ * cvstore-mpi does for the shards of one file.  A file that passes may
+ * still fail cvs_import if db or the file changes in between. */
+CVS_API int cvs_import_check(cvs_db *db, const char *path, const cvs_import_opts *opts,
+                             cvs_import_stats *stats) CVS_WUR;
 
 /* ==== Text ==== */
 

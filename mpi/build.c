@@ -380,6 +380,7 @@ int mpi_cmd_build(int argc, char **argv)
                     cvs_errmsg(dbs[s]));
             rc = cli_exit_code(brc);
         }
+        mcmd_maybe_die("encode");
     }
     if ((rc = mcmd_agree(rc))) {
         MCMD_ERR0(cmd, "build failed; shards already encoded keep the new codec, the others "

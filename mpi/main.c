@@ -10,11 +10,15 @@
  * with a message naming the rank, so a command fails instead of hanging.
  * Like the plain CLI, this is a client of include/cvstore.h only.
  */
+#include <dlfcn.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
@@ -30,7 +34,7 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  init DB --shards S --dim D --metric M [--raw R]   create a sharded store\n"
-    "  import DB FILE [--ids F] [--batch B]   import vectors, each record into\n"
+    "  import DB FILE [--ids F] [--batch B]   import vectors or jsonl records, each into\n"
     "                                         the shard its id hashes to\n"
     "  build DB --codec SPEC                  one codec, trained on a sample of all\n"
     "                                         shards, for every shard\n"
@@ -42,10 +46,33 @@ static const char usage[] =
     "Exit codes: 0 success, 1 bad arguments or input, 2 internal or I/O error;\n"
     "every rank exits with the same code.  `COMMAND --help` for the options.\n";
 
+/* Waits for a non-blocking collective without spinning.  A blocking
+ * Open MPI collective polls at full speed until the slowest rank arrives:
+ * a rank that finished its shards early (or every rank but 0 while rank 0
+ * trains a codec) would burn a core that the ranks still working, on the
+ * same host, need, and on a host shared with other jobs it takes their
+ * cores too.  So MPI_Test, then sleep, doubling the sleep from 2 us to at
+ * most 256 us: a collective that completes at once costs nothing more,
+ * a long wait costs under 0.3 ms of latency and next to no CPU. */
+void mcmd_wait(MPI_Request *req)
+{
+    struct timespec ts = {0, 2000};
+    int done = 0;
+    MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    while (!done) {
+        nanosleep(&ts, NULL);
+        if (ts.tv_nsec < 256000)
+            ts.tv_nsec *= 2;
+        MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    }
+}
+
 int mcmd_agree(int rc)
 {
     int all = rc;
-    MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Iallreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req);
+    mcmd_wait(&req);
     return all;
 }
 
@@ -121,6 +148,40 @@ void mcmd_maybe_die(const char *point)
     raise(SIGKILL);
 }
 
+/* Threads for this rank: the cores it may run on (its affinity: mpirun
+ * binds each rank to a core by default up to 2 ranks, to a socket
+ * above), shared with the other ranks of its host when they are not bound
+ * apart; at least one.  The ranks are the parallelism: N ranks on N cores
+ * must not each start a thread per core (BLAS's default, and `threads = 0`
+ * of an ANN search), or every core runs several threads and each search
+ * waits for the others.  BLAS is told through openblas_set_num_threads
+ * when the BLAS loaded is OpenBLAS (looked up, not linked: another BLAS
+ * keeps its own setting, e.g. OPENBLAS_NUM_THREADS or OMP_NUM_THREADS);
+ * an explicit OPENBLAS_NUM_THREADS is the user's and is left alone. */
+static void mcmd_threads(void)
+{
+    MPI_Comm node;
+    cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int local = 1, mine = 1, t;
+    void (*set_blas)(int);
+
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        mine = CPU_COUNT(&set);
+    t = online > 0 ? (int)(online / local) : 1;
+    if (mine < t)
+        t = mine;
+    g_mpi.threads = t > 0 ? t : 1;
+    *(void **)&set_blas = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (set_blas && !getenv("OPENBLAS_NUM_THREADS"))
+        set_blas(g_mpi.threads);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -139,6 +200,7 @@ int main(int argc, char **argv)
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &g_mpi.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_mpi.nranks);
+    mcmd_threads();
 
     if (argc < 2) {
         if (g_mpi.rank == 0)

@@ -11,11 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mpi.h>
+
 #include "cli/common.h"
 #include "shards.h"
 
 typedef struct mcmd {
     int rank, nranks;
+    int threads; /* worker threads of this rank (mcmd_threads in main.c) */
 } mcmd;
 
 extern mcmd g_mpi;
@@ -29,8 +32,13 @@ static inline int mcmd_usage(const char *usage)
     return CLI_EUSER;
 }
 
-/* The worst exit code (CLI_OK < CLI_EUSER < CLI_EFAIL) over all ranks. */
+/* The worst exit code (CLI_OK < CLI_EUSER < CLI_EFAIL) over all ranks;
+ * the point where ranks wait for each other after their own work, so it
+ * waits with mcmd_wait, not spinning. */
 int mcmd_agree(int rc);
+
+/* Completes a non-blocking MPI request, sleeping between polls. */
+void mcmd_wait(MPI_Request *req);
 
 /* The first half of an MPI_Gatherv to rank 0: gathers every rank's count
  * (mine), and at rank 0 allocates and fills sizes and displs (the caller
@@ -56,7 +64,8 @@ int mcmd_open_owned(const char *cmd, const char *db, const shards_manifest *m, u
 void mcmd_close_all(cvs_db **dbs, uint32_t n);
 
 /* Test hook (docs/SCALING.md): CVSTORE_MPI_KILL="RANK:POINT" makes that rank
- * kill itself with SIGKILL on reaching POINT ("open", "batch"). */
+ * kill itself with SIGKILL on reaching POINT ("open", "batch": after a
+ * committed batch of an import, "encode": after a shard's build). */
 void mcmd_maybe_die(const char *point);
 
 int mpi_cmd_init(int argc, char **argv);

@@ -723,8 +723,9 @@ out:
     return rc;
 }
 
-CVS_API int cvs_import(cvs_db *db, const char *input, const cvs_import_opts *opts,
-                       cvs_import_stats *stats)
+/* The import proper; write 0 stops after pass 1 (cvs_import_check). */
+static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts,
+                      cvs_import_stats *stats, int write)
 {
     const char *path;
     cvs_import_opts o = {0};
@@ -841,6 +842,12 @@ CVS_API int cvs_import(cvs_db *db, const char *input, const cvs_import_opts *opt
     }
     if (has_links && (rc = check_links(db, r, &tab, &pg)))
         goto out;
+    if (!write) { /* before cvs_embed_fit, the first write */
+        progress(&pg, r, st.records, 1);
+        st.bytes = cvs_reader_bytes_total(r);
+        st.validate_s = now_s() - t0;
+        goto out;
+    }
     /* Install the embedder's fixed state (SIF's common component, from the
      * vocabulary) before the first record is embedded; a store that has
      * one keeps it.  No texts: the component does not depend on them. */
@@ -928,4 +935,16 @@ out:
     free(fi.line);
     cvs_reader_close(r);
     return rc;
+}
+
+CVS_API int cvs_import(cvs_db *db, const char *input, const cvs_import_opts *opts,
+                       cvs_import_stats *stats)
+{
+    return import_run(db, input, opts, stats, 1);
+}
+
+CVS_API int cvs_import_check(cvs_db *db, const char *input, const cvs_import_opts *opts,
+                             cvs_import_stats *stats)
+{
+    return import_run(db, input, opts, stats, 0);
 }

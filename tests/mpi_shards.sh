@@ -12,6 +12,11 @@ T="$(mktemp -d)"
 trap 'rm -rf "$T"' EXIT
 # CI runs as root, which Open MPI refuses without these.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's session directory (/tmp/ompi.HOST.UID) is shared by every
+# mpirun of the user: another job's mpirun ending while one of ours starts
+# can remove it under us ("orte_session_dir failed").  Ours, in the test's
+# own directory.
+export OMPI_MCA_orte_tmpdir_base="$T"
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 run() { local np="$1"; shift; timeout 60 "$MPIRUN" --oversubscribe -np "$np" "$MPI" "$@"; }
@@ -205,6 +210,17 @@ run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" >/dev/null 2>&1
 run 2 stats "$T/nothing" >/dev/null 2>&1
 [ $? = 1 ] || fail "stats of a missing store: not exit 1"
 
+# Threads: each rank runs one per core it may use, the cores shared by the
+# ranks of the host, so that N ranks on N cores do not oversubscribe them
+# (unbound, 2 ranks on C cores: C/2 each; 1 rank: C).
+cores="$(getconf _NPROCESSORS_ONLN)"
+for np in 1 2; do
+  want=$((cores / np)); [ "$want" -lt 1 ] && want=1
+  th="$(timeout 60 "$MPIRUN" --oversubscribe --bind-to none -np "$np" "$MPI" search "$T/sh-l2" \
+    --query-file "$T/q.fvecs" -k 3 --timing 2>&1 >/dev/null | sed -n 's/.*threads a rank: \([0-9]*\).*/\1/p')"
+  [ "$th" = "$want" ] || fail "$np ranks on $cores cores: $th threads a rank, not $want"
+done
+
 # A killed rank: the command fails (not 124, the timeout's code) with
 # mpirun's message naming the signal, and every shard stays consistent.
 gen 3000 16 23 > "$T/more.fvecs"
@@ -221,6 +237,126 @@ rc=$?
 run 2 import "$T/sh-l2" "$T/more.fvecs" >/dev/null || fail "import again"
 st="$(run 2 stats "$T/sh-l2" --json)"
 [ "$(json_num "$st" records)" = 3000 ] || fail "after the re-import: $(json_num "$st" records) records, not 3000 (ids 0..2999 upserted)"
+
+# A rank killed with SIGKILL in the middle of an import of a larger file
+# (20,000 records over 4 empty shards, one batch of each shard): mpirun
+# fails promptly (not the timeout's 124) naming the signal, check is clean
+# and every shard holds all of its records or none.  Rank 1 dies right
+# after committing shard 1, so shard 1 holds all of its records and
+# shard 3 none; rank 0's shards 0 and 2 may be either, as mpirun kills it.
+gen 20000 16 31 > "$T/big.fvecs"
+run 1 init "$T/sh-kill" --shards 4 --dim 16 --metric l2 >/dev/null || fail "kill: init"
+CVSTORE_MPI_KILL=1:batch run 2 import "$T/sh-kill" "$T/big.fvecs" >/dev/null 2>"$T/err"
+rc=$?
+{ [ "$rc" != 0 ] && [ "$rc" != 124 ]; } || fail "killed rank during a large import: exit $rc"
+grep -qi "signal 9\|killed" "$T/err" || fail "killed rank: no clear message: $(head -5 "$T/err")"
+want="$(python3 -c '
+def fnv(b):
+    h = 14695981039346656037
+    for c in b: h = ((h ^ c) * 1099511628211) % 2**64
+    return h
+n = [0] * 4
+for i in range(20000): n[fnv(str(i).encode()) % 4] += 1
+print(" ".join(map(str, n)))')"
+set -- $want
+for s in 0 1 2 3; do
+  w="$1"; shift
+  n="$("$CVS" stats "$T/sh-kill/shard-000$s" --json | perl -ne 'print "$1" if /"count":(\d+)/')"
+  case "$s:$n" in
+    1:"$w" | 3:0 | [02]:0 | [02]:"$w") ;;
+    *) fail "killed import: shard $s holds $n records, neither all ($w) nor none of its batch" ;;
+  esac
+done
+ck="$(run 2 check "$T/sh-kill" --json)" || fail "check after a killed large import: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "check after a killed large import: $ck"
+# Killed during a build (after shard 1 is encoded): each shard is still a
+# healthy store, check names the shards left with another codec, and
+# running the build again makes the store whole.
+run 2 import "$T/sh-kill" "$T/big.fvecs" >/dev/null || fail "kill: import again"
+CVSTORE_MPI_KILL=1:encode run 2 build "$T/sh-kill" --codec pq4 --max-train 2000 >/dev/null 2>"$T/err"
+rc=$?
+{ [ "$rc" != 0 ] && [ "$rc" != 124 ]; } || fail "killed rank during a build: exit $rc"
+for s in 0 1 2 3; do
+  "$CVS" check "$T/sh-kill/shard-000$s" >/dev/null 2>&1 || fail "killed build: shard $s is not healthy"
+done
+run 2 check "$T/sh-kill" >"$T/out" 2>&1
+[ $? = 1 ] && grep -q "shard-0003: its codec is not" "$T/out" \
+  || fail "check after a killed build: $(head -3 "$T/out")"
+run 2 build "$T/sh-kill" --codec pq4 --max-train 2000 >/dev/null || fail "kill: build again"
+ck="$(run 2 check "$T/sh-kill" --json)" || fail "check after the build again: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "check after the build again: $ck"
+
+# JSONL records (title, text, meta, links): each record links to the
+# previous record of its own shard (links must stay within a shard).  The
+# shards hold exactly what one store importing the file holds (cvstore
+# export of every shard against the one store's, sorted), check is clean,
+# and a bad record late in the file, or a link across shards, changes no
+# shard (exit 1, naming the line of the original file).
+# jgen N SHARDS [BAD_LINE] [CROSS_LINE]
+jgen() {
+  python3 - "$@" <<'PY'
+import json, sys
+n, shards = int(sys.argv[1]), int(sys.argv[2])
+bad = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+cross = int(sys.argv[4]) if len(sys.argv) > 4 else -1
+def fnv(b):
+    h = 14695981039346656037
+    for c in b:
+        h = ((h ^ c) * 1099511628211) % 2**64
+    return h
+last, s, line = {}, 12345, 0
+for i in range(n):
+    rid = "doc-%d" % i
+    sh = fnv(rid.encode()) % shards
+    v = []
+    for _ in range(16):
+        s = (s * 1103515245 + 12345) % 2147483648
+        v.append(round(s / 2147483648.0 - 0.5, 6))
+    r = {"id": rid, "vector": v, "title": "title %d" % i, "text": "text of record %d" % i,
+         "meta": {"n": i, "even": i % 2 == 0}}
+    if sh in last:
+        r["links"] = [{"id": last[sh], "type": "prev", "weight": 0.5}]
+    line += 1
+    if line == cross:
+        other = next(x for x in last.values() if fnv(x.encode()) % shards != sh)
+        r["links"] = [other]
+    if line == bad:
+        r["vector"] = v[:3]
+    last[sh] = rid
+    print(json.dumps(r))
+    if i % 50 == 0:
+        print("")  # blank lines are skipped, and line numbers count them
+        line += 1
+PY
+}
+jgen 400 3 > "$T/recs.jsonl"
+"$CVS" init "$T/jone" --dim 16 --metric l2 >/dev/null || fail "jsonl: single init"
+"$CVS" import "$T/jone" "$T/recs.jsonl" >/dev/null 2>&1 || fail "jsonl: single import"
+run 1 init "$T/sh-j" --shards 3 --dim 16 --metric l2 >/dev/null || fail "jsonl: init"
+run 2 import "$T/sh-j" "$T/recs.jsonl" --batch 50 >"$T/out" 2>&1 || fail "jsonl: import: $(cat "$T/out")"
+grep -q "imported 400 records (400 inserted" "$T/out" || fail "jsonl: import: $(cat "$T/out")"
+"$CVS" export "$T/jone" | sort > "$T/jone.exp" || fail "jsonl: single export"
+for s in 0 1 2; do "$CVS" export "$T/sh-j/shard-000$s"; done | sort > "$T/sh-j.exp"
+[ "$(wc -l < "$T/jone.exp")" = 400 ] || fail "jsonl: single export: $(wc -l < "$T/jone.exp") lines"
+grep -q '"links"' "$T/jone.exp" && grep -q '"title"' "$T/jone.exp" || fail "jsonl: export lacks links or titles"
+cmp -s "$T/jone.exp" "$T/sh-j.exp" || fail "jsonl: the shards do not hold what one store holds"
+ck="$(run 2 check "$T/sh-j" --json)" || fail "jsonl: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "jsonl: check: $ck"
+# Line 380 is record 371 (8 blank lines before it): 3 values, not 16.
+jgen 400 3 380 | sed 's/"text of record/"new text of record/' > "$T/bad.jsonl"
+run 2 import "$T/sh-j" "$T/bad.jsonl" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "jsonl: a bad record: exit $rc, not 1"
+grep -q "bad.jsonl: line 380: " "$T/err" \
+  || fail "jsonl: a bad record: the message does not name line 380: $(cat "$T/err")"
+jgen 400 3 -1 300 > "$T/cross.jsonl"
+run 2 import "$T/sh-j" "$T/cross.jsonl" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "jsonl: a link across shards: exit $rc, not 1"
+grep -q "cross.jsonl: line 300: a link from .*links across shards are not supported" "$T/err" \
+  || fail "jsonl: a link across shards: $(cat "$T/err")"
+for s in 0 1 2; do "$CVS" export "$T/sh-j/shard-000$s"; done | sort > "$T/sh-j2.exp"
+cmp -s "$T/jone.exp" "$T/sh-j2.exp" || fail "jsonl: a refused import changed a shard"
 
 # A record in the wrong shard is a problem check reports.
 for id in $(seq 0 50); do

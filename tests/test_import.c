@@ -457,3 +457,25 @@ Test(import, write_failure_names_the_batch)
     free(p);
     free(v);
 }
+
+/* cvs_import_check is pass 1 alone: a good file passes and writes nothing
+ * (not even on a later look), a bad one fails with cvs_import's message. */
+Test(import, check_validates_and_writes_nothing)
+{
+    char *good = jsonl_file("good.jsonl", N, -1, NULL, -1);
+    char *bad = jsonl_file("bad.jsonl", N, -1, "{\"id\": \"x\", \"vector\": [1, 2]}", N - 5);
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    o.batch = BATCH;
+    cr_assert_eq(cvs_import_check(db, good, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.records, N);
+    cr_assert_eq(st.inserted + st.updated, 0);
+    cr_assert_eq(count(), 0);
+    cr_assert_neq(cvs_import_check(db, bad, &o, &st), 0);
+    cr_assert(strstr(cvs_errmsg(db), "line"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    cr_assert_eq(cvs_import(db, good, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), N);
+    free(good);
+    free(bad);
+}

@@ -308,6 +308,7 @@ _fn("cvs_vecs_load", c_int, c_char_p, c_int, POINTER(POINTER(c_float)), _PSZ, PO
 _fn("cvs_ivecs_load", c_int, c_char_p, POINTER(POINTER(c_int32)), _PSZ, POINTER(c_uint32))
 _fn("cvs_free", None, _vp)
 _fn("cvs_import", c_int, _vp, c_char_p, _vp, _vp)
+_fn("cvs_import_check", c_int, _vp, c_char_p, _vp, _vp)
 _fn("cvs_txn_text_search", c_int, _vp, c_char_p, _sz, _sz, _vp, _vp)
 _fn("cvs_db_set_embedder", c_int, _vp, c_char_p, c_uint32, embed_fn, _vp)
 _fn("cvs_db_embedder_info", c_int, _vp, POINTER(cvs_embedder_info))
