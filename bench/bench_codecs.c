@@ -88,7 +88,7 @@
 #include "bench/benchutil.h"
 #include "bench/report.h"
 #include "index/faiss_util.h"
-#include "index/heap.h"
+#include "core/heap.h"
 #include "index/topk.h"
 
 /* Codes per multi-query scan call: 8 x 2048 floats of distances = 64 KiB. */

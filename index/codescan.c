@@ -38,7 +38,7 @@
 #include "index/codescan.h"
 #include "index/codes.h"
 #include "index/flat.h"
-#include "index/heap.h"
+#include "core/heap.h"
 #include "index/topk.h"
 
 /* Codes per multi-query scan call: 8 x 2048 floats of distances = 64 KiB. */

@@ -8,7 +8,7 @@
  * query-by-block score matrix is one OpenBLAS sgemm, so the work runs at
  * matrix-multiply speed rather than one dot product at a time.  For L2 we use
  * ||q - x||^2 = ||q||^2 + ||x||^2 - 2 q.x, computing ||x||^2 per block (it
- * costs 1/nq of the sgemm).  Each query keeps a bounded heap (index/heap.h).
+ * costs 1/nq of the sgemm).  Each query keeps a bounded heap (core/heap.h).
  *
  * Deviations:
  *  1. The vectors come from a decoded in-memory copy of the snapshot
@@ -30,7 +30,7 @@
 
 #include "index/exact.h"
 #include "index/flat.h"
-#include "index/heap.h"
+#include "core/heap.h"
 #include "store/filter.h"
 #include "store/seal.h"
 

@@ -59,7 +59,7 @@
 
 #include "index/faiss_index.h"
 #include "index/faiss_util.h"
-#include "index/heap.h"
+#include "core/heap.h"
 #include "index/ivf.h"
 #include "store/filter.h"
 #include "store/seal.h"

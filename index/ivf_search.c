@@ -55,7 +55,7 @@
 #include "core/cpu.h"
 #include "core/jobs.h"
 #include "index/codes.h"
-#include "index/heap.h"
+#include "core/heap.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"

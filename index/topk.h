@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index/heap.h"
+#include "core/heap.h"
 
 /* Offers d[j] + offset with key keys[j], for j < n, to h: afterwards h holds
  * the same (distance, key) pairs as n cvs__heap_push calls would leave, bit

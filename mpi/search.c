@@ -11,7 +11,7 @@
  *
  * Deviations from a single store:
  *  1. Ties.  One store breaks equal scores by the smaller internal key
- *     (insertion order, index/heap.h); keys are per shard, so across shards
+ *     (insertion order, core/heap.h); keys are per shard, so across shards
  *     equal scores break by the external id (bytewise, then the shorter
  *     first).  Within a shard the store's own rule still decides, so a tie
  *     at the k-th place may keep a different record than one store would.

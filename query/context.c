@@ -4,7 +4,7 @@
  *
  * Three stages, each after a known method:
  *
- *   1. Seeds by hybrid search.  BM25 (query/bm25.c) and vector search of the
+ *   1. Seeds by hybrid search.  BM25 (text/bm25.c) and vector search of the
  *      embedded question each return their `depth` best records; the lists
  *      are fused by reciprocal-rank fusion (Cormack, Clarke & Büttcher,
  *      SIGIR 2009), weighted: w / (k + rank_bm25) + (1 - w) / (k + rank_vec)

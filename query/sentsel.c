@@ -17,7 +17,7 @@
  *          + beta * sum_{q in Q covered by S or the titles of S's passages} idf(q) / sum_Q idf
  *
  * where Q is the question's terms (text/tokenize.c, as BM25 sees them),
- * idf is BM25's (query/bm25.c) and r_s = rel(p) * (eps + lex(s) + lead(s)):
+ * idf is BM25's (text/bm25.c) and r_s = rel(p) * (eps + lex(s) + lead(s)):
  * the relevance of the sentence's passage p as the pipeline found it (its
  * fused score plus what the walk carried to it), times the share of the
  * question's idf mass the sentence holds, plus a floor.  novelty(s | S) is

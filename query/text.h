@@ -1,7 +1,7 @@
 /*
- * text.h -- the text layer's internal entry points: the hooks the store
- * calls inside its write transactions (titles and the BM25 index,
- * query/bm25.c) and the embedder's per-handle state (query/embed.c).
+ * text.h -- the query layer's internal entry points: the embedder's
+ * per-handle state (query/embed.c), with the BM25 index's entry points
+ * (text/bm25.h) that every reader of this header also uses.
  * Not installed.
  */
 #ifndef CVS_TEXT_H
@@ -13,55 +13,6 @@
 #include "cvstore.h"
 #include "store/module.h"
 #include "text/bm25.h"
-
-/* BM25 parameters (Robertson & Zaragoza 2009, the usual defaults). */
-#define CVS_BM25_K1 1.2f
-#define CVS_BM25_B 0.75f
-
-/* ==== The module's hooks, inside the put's or delete's write transaction
- * (also called by the linker) ==== */
-
-/* Before record key's title and text are overwritten (the store writes
- * them): replaces its BM25 postings and totals ("terms", meta "bm25") with
- * those of r's title and text.  existed: the key held a record before this
- * put (whose old title and text are still readable in txn).  Errors are
- * CVS__MAPFULL (core/err.h) or LMDB's; r was validated by cvs_put. */
-int cvs__bm25_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed,
-                     const cvs_record *r);
-
-/* Before record key's title and text are deleted: drops its postings. */
-int cvs__bm25_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key);
-
-/* Indexes every record of the store from scratch (the text databases were
- * just created empty in txn, for a store written before they existed). */
-int cvs__bm25_reindex(cvs_db *db, MDB_txn *txn);
-
-/* cvs_check's part: titles belong to records and are UTF-8; "terms" holds
- * exactly the postings that tokenizing every record's title and text gives;
- * meta "bm25" has the right totals.  Calls problem once per violation;
- * returns an error only when the check itself fails. */
-int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
-                    void *ctx);
-
-/* Top-k BM25 search inside a snapshot: keys best first, padded with -1,
- * scores padded with NaN.  A query with no indexable term gives no results
- * (not an error). */
-int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
-                     int64_t *keys, float *scores);
-
-/* BM25's idf (deviation 1 of query/bm25.c) of n terms (already tokenized,
- * accents stripped) in the snapshot, into idf[0..n); 0 for every term of a
- * store without the text layer. */
-int cvs__bm25_idf(cvs_txn *txn, const char *const *terms, const size_t *lens, size_t n,
-                  double *idf);
-/* The same for a question already tokenized (cvs__tokenize with
- * CVS_TOK_STRIP_ACCENTS, as the index is). */
-struct cvs_tokens;
-int cvs__bm25_search_tokens(cvs_txn *txn, const struct cvs_tokens *query, size_t k,
-                            int64_t *keys, float *scores);
-
-/* Records indexed (with a word in their title or text) in the snapshot. */
-int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
 
 /* ==== Embedders (query/embed.c) ==== */
 

@@ -10,7 +10,7 @@
  * UTF-8 and belong to records.  Then each registered module checks its own
  * invariants through its check slot (store/module.h): codes, the IVF index
  * and its log (index/codes.c, index/ivf.c), the FAISS index (index/), the
- * BM25 postings (query/bm25.c), the kNN rows and the title map (graph/).
+ * BM25 postings (text/bm25.c), the kNN rows and the title map (graph/).
  */
 #include <math.h>
 #include <stdarg.h>

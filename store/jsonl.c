@@ -24,7 +24,7 @@
  *  5. meta must be an object (null counts as absent) and is re-serialized
  *     compactly, so equal metadata is stored as equal bytes.
  *  6. "title" must be a string; it is stored and indexed for BM25 with the
- *     text (query/bm25.c).
+ *     text (text/bm25.c).
  *  7. Strings holding \u0000 are refused (jansson's default): ids and link
  *     types are C strings further on.
  *  8. "sentences" (an array of strings, as HotpotQA's corpus gives them)

@@ -1,6 +1,6 @@
 /*
  * tokenize.h -- the one tokenizer of the text layer, shared by BM25
- * (query/bm25.c) and the SIF embedder (query/embed_sif.c).  Internal.
+ * (text/bm25.c) and the SIF embedder (query/embed_sif.c).  Internal.
  * The rules are documented at the top of text/tokenize.c; changing them
  * changes what stored BM25 postings mean, so bump CVS_TOKENIZER_VERSION.
  */

@@ -38,15 +38,15 @@
  *      ties the postings to the tokenizer, so the store records the
  *      tokenizer's version, and the first write under a different version
  *      rebuilds the whole index in its transaction.
- *   6. Ties in the top-k break on the smaller key (index/heap.h), so results
+ *   6. Ties in the top-k break on the smaller key (core/heap.h), so results
  *      are deterministic.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "index/heap.h"
-#include "query/text.h"
+#include "core/heap.h"
+#include "text/bm25.h"
 #include "store/db.h"
 #include "store/seal.h"
 #include "text/tokenize.h"
