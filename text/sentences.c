@@ -295,14 +295,16 @@ out:
     return rc;
 }
 
-int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, const cvs_record *r)
+int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed, const cvs_record *r)
 {
     MDB_val k = {8, &key};
     int rc, mrc;
     if (!cvs__module_present(db, &cvs__sent_module))
         return CVS_OK;
     if (!r->text) {
-        if ((mrc = cvs__vdel(db, txn, sent_st(db)->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
+        /* A vector-only import pays no lookup per record. */
+        if (existed &&
+            (mrc = cvs__vdel(db, txn, sent_st(db)->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing sentence offsets");
         return CVS_OK;
     }
@@ -312,7 +314,7 @@ int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, const cvs_record *r
         return store_spans(db, txn, key, r->text, r->text_len, r->sentences, r->nsentences,
                            CVS_SENT_GIVEN);
     }
-    if (r->text_len >= UINT32_MAX &&
+    if (existed && r->text_len >= UINT32_MAX &&
         (mrc = cvs__vdel(db, txn, sent_st(db)->dbi_sents, &k, NULL)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "removing sentence offsets");
     return split_and_store(db, txn, key, r->text, r->text_len);
@@ -442,7 +444,7 @@ int cvs__sent_get(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text, size
 static int sent_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
 {
     (void)ws;
-    return cvs__sent_on_put(w->db, w->txn, r->key, r->r);
+    return cvs__sent_on_put(w->db, w->txn, r->key, r->existed, r->r);
 }
 
 static int sent_del(cvs__wctx *w, void *ws, uint64_t key)

@@ -52,9 +52,10 @@ int cvs__sent_rebuild(cvs_db *db, MDB_txn *txn);
 
 /* Inside a put's write transaction: stores r's sentences (r->sentences when
  * given, else the split of r->text) or removes the entry when r has no
- * text.  Everything stays inside txn, since a put is retried from scratch
- * when the map grows. */
-int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, const cvs_record *r);
+ * text.  existed: the key held a record before this put (a new key has no
+ * entry to remove: internal keys are never reused).  Everything stays
+ * inside txn, since a put is retried from scratch when the map grows. */
+int cvs__sent_on_put(cvs_db *db, MDB_txn *txn, uint64_t key, int existed, const cvs_record *r);
 
 /* Inside a delete's write transaction: removes key's entry. */
 int cvs__sent_on_delete(cvs_db *db, MDB_txn *txn, uint64_t key);
