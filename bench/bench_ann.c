@@ -845,7 +845,9 @@ static void usage(FILE *f)
         "  --quick          for development: --max-base 20000 --nq 200, short timings\n"
         "  --systems LIST   of cvstore, faiss, hnswlib (default all)\n"
         "  --nprobe LIST    IVF lists probed (default 1,2,4,8,16,32,64,128, up to nlist)\n"
-        "  --ef LIST        hnswlib ef and FAISS efSearch (default 10,16,32,64,128,256,512)\n"
+        "  --ef LIST        hnswlib ef and FAISS efSearch (default 10,14,20,28,40,56,80,\n"
+        "                   112,160,224,320,448,640: steps of at most 1.5x, so peers are\n"
+        "                   compared at nearly equal recall)\n"
         "  --rerank LIST    candidates re-scored, cvstore R and FAISS RFlat k_factor*10;\n"
         "                   0 = none (default 0,20,50,100,200)\n"
         "  --cvs-codecs L   ';'-separated codec specs (default opq,pq{d}x4;opq,pq{d/2}x4,\n"
@@ -913,7 +915,7 @@ int bench_ann(int argc, char **argv)
         {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
         {"dir", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.nprobe = {1, 2, 4, 8, 16, 32, 64, 128}, .n_nprobe = 8,
-                 .ef = {10, 16, 32, 64, 128, 256, 512}, .n_ef = 7,
+                 .ef = {10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 448, 640}, .n_ef = 13,
                  .rerank = {0, 20, 50, 100, 200}, .n_rerank = 5,
                  .sys_cvs = 1, .sys_faiss = 1, .sys_hnsw = 1, .min_time = 0.3, .seed = 1};
     const char *datasets = "sift,fashion,glove", *csv = NULL, *plot = NULL, *datadir = NULL;
