@@ -3,7 +3,7 @@
 # against the number of MPI ranks, on SIFT10K or GloVe-100 (docs/SCALING.md has figures).
 #   bash scripts/bench-mpi.sh [DATA] [BUILD_DIR] [RANKS...]
 # DATA is a directory holding siftsmall_base.fvecs and siftsmall_query.fvecs
-# (default /work/shared/data/siftsmall; l2, pq16), or glove[:N]: the first N
+# (default tests/data/siftsmall of the checkout; l2, pq16), or glove[:N]: the first N
 # (default 100000) of the GloVe 6B 100-d vectors that scripts/fetch-glove.sh
 # caches, cosine, pq20, with the 1000 vectors after the last 1000 of the
 # file as queries (never in the store).  RANKS default "1 2".  The store has
@@ -17,7 +17,7 @@
 # and build are wall clock around mpirun, start-up included.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="${1:-/work/shared/data/siftsmall}"
+DATA="${1:-$ROOT/tests/data/siftsmall}"
 BUILD="${2:-$ROOT/build}"
 shift 2 2>/dev/null || shift $#
 RANKS=("${@:-}")
