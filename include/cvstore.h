@@ -267,7 +267,8 @@ typedef void (*cvs_report_fn)(void *ctx, const char *msg);
  * the codec in force, one valid list per record, a well-formed change log;
  * kNN rows and title-map entries are well formed and name live records; a
  * FAISS index loads with the store's dimension, and every live record is
- * in it or marked changed since (and nothing else is).  In an encrypted
+ * in it or marked changed since (and nothing else is); every stored text
+ * has its sentence offsets, matching the text.  In an encrypted
  * store, every value that fails authentication is reported.  report gets
  * one message per problem (may be NULL); *problems gets the number found
  * (0 = healthy); the return code is for failures of the check itself. */
