@@ -133,6 +133,11 @@ static void chunk_key(unsigned char key[CHUNK_KEY_BYTES], uint32_t c)
     be32(key + PREFIX_BYTES, c);
 }
 
+static uint32_t get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static uint64_t get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -962,7 +967,7 @@ static int check_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, 
 int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
                     void *ctx)
 {
-    MDB_val sk = {9, "fidx_spec"}, sv, nk = {8, "next_key"}, nv, k, v;
+    MDB_val sk = CVS__MKEY(CVS__META_FIDX_SPEC), sv, nk = CVS__MKEY(CVS__META_NEXT_KEY), nv, k, v;
     MDB_cursor *cur = NULL;
     cvs_fidx *fx = NULL;
     int64_t *dirty = NULL, *held = NULL;
@@ -973,35 +978,33 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
     has = cvs__vget(db, txn, db->dbi_meta, &sk, &sv) == 0;
     if (cvs__vget(db, txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
         next_key = cvs__get_u64(nv.mv_data);
-    if ((rc = check_u64(db, txn, "fidx_gen", &gen, &f_gen, problem, ctx)) ||
-        (rc = check_u64(db, txn, "fidx_epoch", &epoch, &f_epoch, problem, ctx)) ||
-        (rc = check_u64(db, txn, "fidx_nchunks", &nchunks, &f_nchunks, problem, ctx)) ||
-        (rc = check_u64(db, txn, "fidx_next", &next, &f_next, problem, ctx)))
+    if ((rc = check_u64(db, txn, CVS__META_FIDX_GEN, &gen, &f_gen, problem, ctx)) ||
+        (rc = check_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &f_epoch, problem, ctx)) ||
+        (rc = check_u64(db, txn, CVS__META_FIDX_NCHUNKS, &nchunks, &f_nchunks, problem, ctx)) ||
+        (rc = check_u64(db, txn, CVS__META_FIDX_NEXT, &next, &f_next, problem, ctx)))
         return rc;
     if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     /* Chunks: "fidx/c" + u32 BE, numbered 0..nchunks-1. */
-    k.mv_data = "fidx/c";
-    k.mv_size = 6;
+    k = (MDB_val)CVS__MKEY(CVS__META_FIDX_CHUNK);
     for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         const unsigned char *kb = k.mv_data;
-        if (k.mv_size < 6 || memcmp(kb, "fidx/c", 6))
+        if (k.mv_size < PREFIX_BYTES || memcmp(kb, CVS__META_FIDX_CHUNK, PREFIX_BYTES))
             break;
         nchunk_keys++;
-        if (k.mv_size != 10 || (has && f_nchunks &&
-                                ((uint64_t)kb[6] << 24 | kb[7] << 16 | kb[8] << 8 | kb[9]) >= nchunks))
+        if (k.mv_size != CHUNK_KEY_BYTES ||
+            (has && f_nchunks && get_be32(kb + PREFIX_BYTES) >= nchunks))
             fidx_problem(problem, ctx, "meta: a FAISS index chunk key of %zu bytes beyond "
                          "fidx_nchunks %llu", k.mv_size, (unsigned long long)nchunks);
     }
     /* Dirty marks: "fidx/d" + u64 BE key -> u64 epoch, at most fidx_epoch. */
-    k.mv_data = "fidx/d";
-    k.mv_size = 6;
+    k = (MDB_val)CVS__MKEY(CVS__META_FIDX_DIRTY);
     for (mrc = mrc && mrc != MDB_NOTFOUND ? mrc : cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
          mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 6 || memcmp(k.mv_data, "fidx/d", 6))
+        if (k.mv_size < PREFIX_BYTES || memcmp(k.mv_data, CVS__META_FIDX_DIRTY, PREFIX_BYTES))
             break;
-        if (k.mv_size != 14 || v.mv_size != 8 || !f_epoch || cvs__get_u64(v.mv_data) > epoch) {
+        if (k.mv_size != DIRTY_KEY_BYTES || v.mv_size != 8 || !f_epoch || cvs__get_u64(v.mv_data) > epoch) {
             fidx_problem(problem, ctx, "meta: a FAISS dirty mark (key of %zu bytes, value of %zu) "
                          "is malformed or from an epoch beyond fidx_epoch %llu", k.mv_size,
                          v.mv_size, (unsigned long long)epoch);
@@ -1017,7 +1020,7 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
             dirty = nd;
             dcap = nc;
         }
-        dirty[ndirty++] = (int64_t)get_be64((const unsigned char *)k.mv_data + 6);
+        dirty[ndirty++] = (int64_t)get_be64((const unsigned char *)k.mv_data + PREFIX_BYTES);
     }
     if (mrc && mrc != MDB_NOTFOUND) {
         rc = cvs__err_lmdb(mrc, "walking meta");

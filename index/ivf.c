@@ -760,7 +760,7 @@ static void ivf_problem(void (*problem)(void *, const char *), void *ctx, const 
 int cvs__ivf_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const char *msg),
                    void *ctx)
 {
-    MDB_val k = {3, "ivf"}, v, sk = {7, "ivf_seq"}, sv;
+    MDB_val k = CVS__MKEY(CVS__META_IVF), v, sk = CVS__MKEY(CVS__META_IVF_SEQ), sv;
     cvs_ivf_params *p = NULL;
     cvs_codec *codec = NULL;
     uint64_t cgen = 0, seq = 0, nlog = 0;
