@@ -269,7 +269,7 @@ static double qweight(uint64_t mask, const double *idf, size_t nq)
     return s;
 }
 
-int cvs__sentsel(cvs_txn *t, const char *question, size_t qlen, const cvs_sentsel_in *in,
+int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, const cvs_sentsel_in *in,
                  size_t n, size_t budget, cvs_sentsel_out *out)
 {
     cvs_db *db = t->db;
@@ -280,7 +280,6 @@ int cvs__sentsel(cvs_txn *t, const char *question, size_t qlen, const cvs_sentse
     double idf[MAX_QTERMS], qsum = 0;
     unsigned char *covered = NULL;
     uint64_t qcov = 0;
-    cvs_tokens qt = {0};
     int rc = CVS_OK;
 
     memset(out, 0, sizeof *out);
@@ -294,18 +293,16 @@ int cvs__sentsel(cvs_txn *t, const char *question, size_t qlen, const cvs_sentse
     }
 
     /* The question's distinct terms and their idf. */
-    if (question && (rc = cvs__tokenize(question, qlen, CVS_TOK_STRIP_ACCENTS, &qt)))
-        goto out;
-    for (size_t i = 0; question && i < qt.n && nq < MAX_QTERMS; i++) {
+    for (size_t i = 0; question && i < question->n && nq < MAX_QTERMS; i++) {
         uint32_t id;
         size_t before = w.voc.n;
-        if ((rc = vocab_id(&w.voc, qt.buf + qt.off[i], qt.len[i], &id)))
+        if ((rc = vocab_id(&w.voc, question->buf + question->off[i], question->len[i], &id)))
             goto out;
         if (w.voc.n == before)
             continue; /* repeated */
         qid[nq] = id;
-        qterm[nq] = qt.buf + qt.off[i];
-        qtlen[nq++] = qt.len[i];
+        qterm[nq] = question->buf + question->off[i];
+        qtlen[nq++] = question->len[i];
     }
     if ((rc = cvs__bm25_idf(t, qterm, qtlen, nq, idf)))
         goto out;
@@ -548,7 +545,6 @@ out:
     free(w.gidx);
     free(w.tmp);
     cvs__tokens_free(&w.tok);
-    cvs__tokens_free(&qt);
     return rc;
 }
 
