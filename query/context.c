@@ -153,6 +153,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "graph/graph.h"
 #include "query/context.h"
 #include "query/sentsel.h"
@@ -903,6 +904,12 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A byte of a word: an ASCII letter or digit, or any byte >= 0x80. */
+static int word_byte(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
 /* The distinct words of text (runs of ASCII letters and digits, case
  * folded, and of bytes >= 0x80) as sorted 32-bit FNV-1a hashes into
  * *w (grown as needed), their count in *nw.  A cheap word set, not the
@@ -911,17 +918,14 @@ static int word_set(const char *text, size_t len, uint32_t **w, size_t *nw, size
 {
     size_t n = 0, i = 0;
     while (i < len) {
-        while (i < len && !((unsigned char)text[i] >= 0x80 || (text[i] >= '0' && text[i] <= '9') ||
-                            ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z')))
+        while (i < len && !word_byte((unsigned char)text[i]))
             i++;
         if (i == len)
             break;
-        uint32_t h = 2166136261u;
-        while (i < len && ((unsigned char)text[i] >= 0x80 || (text[i] >= '0' && text[i] <= '9') ||
-                           ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z'))) {
+        uint32_t h = CVS__FNV32_BASIS;
+        while (i < len && word_byte((unsigned char)text[i])) {
             unsigned char c = (unsigned char)text[i++];
-            h = (h ^ (c < 0x80 ? (unsigned char)(c | 0x20 * (c >= 'A' && c <= 'Z')) : c)) *
-                16777619u;
+            h = cvs__fnv32_step(h, c < 0x80 ? (unsigned char)(c | 0x20 * (c >= 'A' && c <= 'Z')) : c);
         }
         if (n == *cap) {
             size_t nc = *cap ? *cap * 2 : 64;

@@ -43,6 +43,7 @@
 #include <unicode/ubrk.h>
 #include <unicode/utext.h>
 
+#include "core/hash.h"
 #include "store/db.h"
 #include "store/seal.h"
 #include "text/sentences.h"
@@ -171,11 +172,9 @@ int cvs__sent_valid(const char *text, size_t len, const uint32_t *pairs, size_t 
 
 static uint32_t fnv1a(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
+    uint32_t h = CVS__FNV32_BASIS;
+    for (size_t i = 0; i < n; i++)
+        h = cvs__fnv32_step(h, (unsigned char)s[i]);
     return h;
 }
 
