@@ -321,7 +321,14 @@ int cmd_context(int argc, char **argv)
         }
     }
     if (argc - optind != 1) {
-        cli_err("context", "expected DB");
+        /* The common slip is the question as a second word (`cvstore context DB "who ..."`):
+         * name the argument and the option it belongs to instead of a bare "expected DB". */
+        if (argc - optind < 1)
+            cli_err("context", "missing DB");
+        else if (argc - optind == 2 && inputs == 0)
+            cli_err("context", "unexpected argument '%s': give the question with --text", argv[optind + 1]);
+        else
+            cli_err("context", "too many arguments (the question goes in one --text argument; quote it)");
         return cli_usage_error(usage);
     }
     if (inputs != 1) {

@@ -65,7 +65,7 @@ int cmd_link(int argc, char **argv)
         }
     }
     if (argc - optind != 1) {
-        cli_err("link", "expected DB");
+        cli_err("link", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
     ko.k = (size_t)k;

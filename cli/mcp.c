@@ -838,7 +838,7 @@ int cmd_mcp(int argc, char **argv)
         }
     }
     if (argc - optind != 1) {
-        cli_err("mcp", "expected DB");
+        cli_err("mcp", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
     if (!*s.ns || strlen(s.ns) > CVS_MEM_NS_MAX) {

@@ -151,6 +151,9 @@ expect 1 "context --text without text or embedder" context "$sdb" --text "which 
 has "$tmp/err" "no text to search" "context says why"
 [ ! -s "$tmp/out" ] || fail "context printed a set anyway: $(head -c 200 "$tmp/out")"
 q=$(printf '1,%.0s' $(seq 127))1
+# The question given as a second word (no --text) is named in the error, with the option.
+expect 1 "context with the question as a bare argument" context "$sdb" "which vector is near"
+has "$tmp/err" "unexpected argument 'which vector is near': give the question with --text" "context names the stray question"
 expect 0 "context --query-vector on it" context "$sdb" --query-vector "$q" --budget 64 --json
 has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 
