@@ -137,8 +137,8 @@ int cmd_tune(int argc, char **argv)
             goto out;
         }
     } else {
-        printf("%s: %s nprobe %zu, rerank %zu: recall@%zu %.4f at %.3f ms/query (one "
-               "thread)", res.reached ? "stored" : "target not reached; stored the most accurate",
+        printf("%s: %s nprobe %zu, rerank %zu: recall@%zu %.4f at %.3f ms of CPU "
+               "per query (one thread)", res.reached ? "stored" : "target not reached; stored the most accurate",
                res.index, res.nprobe, res.rerank, to.k ? to.k : 10, res.recall,
                res.ms_per_query);
         if (to.flags & CVS_TUNE_REBUILD)

@@ -515,7 +515,8 @@ typedef struct cvs_tune_opts {
 typedef struct cvs_tune_result {
     size_t nprobe, rerank; /* the cheapest setting that reached the target */
     double recall;         /* its measured recall@k */
-    double ms_per_query;   /* its measured latency, one thread */
+    double ms_per_query;   /* its measured cost: process CPU time per
+                              query, one search thread */
     int reached;           /* 0: no setting reached the target; the most
                               accurate one tried is stored */
     char index[128];       /* the index spec in force afterwards, as
