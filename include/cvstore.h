@@ -528,8 +528,9 @@ typedef struct cvs_tune_result {
  * search and stores the cheapest nprobe/rerank reaching the target as the
  * store's defaults.  With CVS_TUNE_REBUILD on an IVF index of a store that
  * keeps raw vectors, it also tries, one change at a time from the best so
- * far, the index with and without ",sq8" rows, then half and then double
- * the list count (within the "ivf" limits), each built with the store's
+ * far, the index with and without ",sq8" rows, then half the list count,
+ * then double it (or, when half won, half again; within the "ivf"
+ * limits), each built with the store's
  * codec spec, the same residual/direct choice and the default training
  * sample and seed, and measured the same way; a setting replaces the best
  * one only when at least 10% faster per query at the target (less is

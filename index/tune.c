@@ -35,7 +35,8 @@
  *     CVS_TUNE_REBUILD we try a few IVF indexes in one call, by coordinate
  *     descent from the one in the store: with and without ",sq8"
  *     re-ranking rows (index/ivf.c deviation 5), then half the list count,
- *     then (if half did not win) double; each is built, its knobs found as
+ *     then double it if half did not win, else half again (the optimum
+ *     lies further that way); each is built, its knobs found as
  *     above, and its time per query at the target compared.  A list count
  *     trades the coarse scan (nlist centroids) against the lists' length
  *     (n / nlist): 4 sqrt(n) is a guideline, and which side of it is
@@ -296,8 +297,8 @@ static int tune_rebuild(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_
             t.refine = !cur.refine;
         else if (phase == 1)
             t.nlist = cur.nlist / 2;
-        else if (cur.nlist == ii.nlist) /* half lost (or was not tried) */
-            t.nlist = cur.nlist * 2;
+        else /* half again when half won, else double */
+            t.nlist = cur.nlist != ii.nlist ? cur.nlist / 2 : cur.nlist * 2;
         if (phase && (t.nlist == cur.nlist || t.nlist < 1 || t.nlist > maxlist))
             continue;
         if ((rc = rebuild(c->db, ci.spec, residual, t, o)))

@@ -49,8 +49,9 @@ ok "recall@10 of the built defaults is $h/1000"
 expect 1 "tune --rebuild refuses a bad target" tune "$db" --rebuild --target-recall 2
 expect 0 "tune --rebuild" tune "$db" --rebuild --target-recall 0.95 --sample 100 --json --quiet
 has "$tmp/out" '"reached":true' "tune --rebuild reaches 0.95"
-# Tried: without ,sq8, then 128 lists; 512 is above n / 39.
-grep -q '"rebuilds":[2-3]' "$tmp/out" || fail "tune --rebuild rebuilt 2 or 3 times: $(cat "$tmp/out")"
+# Tried: without ,sq8, then 128 lists, then 64 if 128 won (512 is above
+# n / 39), and the winner again if it was not the last one built.
+grep -q '"rebuilds":[2-4]' "$tmp/out" || fail "tune --rebuild rebuilt 2 to 4 times: $(cat "$tmp/out")"
 ok "tune --rebuild rebuilt the index"
 spec=$(grep -o '"index":"[^"]*"' "$tmp/out" | cut -d'"' -f4)
 expect 0 "stats --json after tune --rebuild" stats "$db" --json

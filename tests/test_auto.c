@@ -248,18 +248,20 @@ Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini
     cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_index_get_info(db, &ii), 0);
     /* 6000 / 39 = 153 lists: doubling is over the limit, so the tries are
-     * without ",sq8" and half the lists, plus at most the winner's rebuild. */
+     * without ",sq8", half the lists and, if half won, a quarter, plus at
+     * most the winner's rebuild. */
     cr_assert_str_eq(ii.spec, "ivf153,sq8");
     cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
     cr_log_info("tune --rebuild: %s nprobe %zu rerank %zu recall %.3f %.3f ms, %d rebuilds",
                 tr.index, tr.nprobe, tr.rerank, tr.recall, tr.ms_per_query, tr.rebuilds);
     cr_assert(tr.reached);
     cr_assert_geq(tr.recall, 0.95);
-    cr_assert(tr.rebuilds >= 2 && tr.rebuilds <= 3, "%d rebuilds", tr.rebuilds);
+    cr_assert(tr.rebuilds >= 2 && tr.rebuilds <= 4, "%d rebuilds", tr.rebuilds);
     cr_assert_eq(cvs_index_get_info(db, &ii), 0);
     cr_assert_str_eq(ii.spec, tr.index, "the result names the index in the store");
     cr_assert(!strcmp(ii.spec, "ivf153,sq8") || !strcmp(ii.spec, "ivf153") ||
-              !strcmp(ii.spec, "ivf76,sq8") || !strcmp(ii.spec, "ivf76"), "%s", ii.spec);
+              !strcmp(ii.spec, "ivf76,sq8") || !strcmp(ii.spec, "ivf76") ||
+              !strcmp(ii.spec, "ivf38,sq8") || !strcmp(ii.spec, "ivf38"), "%s", ii.spec);
     cr_assert_eq(ii.nprobe, tr.nprobe, "the defaults are the tuned knobs");
     cr_assert_eq(ii.count, 6000);
     cr_assert_eq(problems(), 0);
