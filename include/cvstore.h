@@ -530,13 +530,14 @@ typedef struct cvs_tune_result {
  * keeps raw vectors, it also tries, one change at a time from the best so
  * far, the index with and without ",sq8" rows, then half the list count,
  * then double it (or, when half won, half again; within the "ivf"
- * limits), each built with the store's
- * codec spec, the same residual/direct choice and the default training
- * sample and seed, and measured the same way; a setting replaces the best
+ * limits), each with the same residual/direct choice, the default
+ * training sample and seed, and the store's codec (kept as it is over
+ * direct codes; trained again from its spec over residual ones, which
+ * depend on the lists), and measured the same way; a setting replaces the best
  * one only when at least 10% faster per query at the target (less is
  * within the timing noise of a rebuild's worth of work), and the best is
  * rebuilt at the end if it is not the last one built.  So at most four
- * builds, each as long as cvs_build's.  Every rebuild is one transaction
+ * builds, each at most as long as cvs_build's.  Every rebuild is one transaction
  * (cvs_build's promise): a failure leaves a consistent store with the last
  * index built, and the error.  A FAISS index is tuned without rebuilds
  * (res->rebuilds 0); a raw "none" store cannot be tuned (CVS_EINVAL: no

@@ -43,7 +43,8 @@
  *     faster depends on the data's clustering and the target, so it is
  *     measured, not predicted.  One step per direction keeps it to at most
  *     four builds (the three tries and the winner's rebuild), which is what
- *     bounds the time on large stores.  A try must be 10% faster than the
+ *     bounds the time on large stores; over direct codes (l2 stores) a
+ *     rebuild keeps the codec and only clusters, assigns and encodes.  A try must be 10% faster than the
  *     best so far to replace it: best-of-two timings of 200 queries on a
  *     shared machine move by a few per cent, and a tie should not cost
  *     the final rebuild.  The ground truth is computed once: rebuilding an
@@ -242,8 +243,10 @@ typedef struct ivf_cfg {
     int refine;            /* ",sq8" rows */
 } ivf_cfg;
 
-/* Rebuilds the store's codec spec with the IVF index cfg, residual or
- * direct as before. */
+/* Rebuilds the IVF index as cfg, residual or direct as before: over
+ * direct codes with the store's codec kept (they do not depend on the
+ * lists, and training is most of a build), over residual ones with the
+ * codec trained again from its spec (they do). */
 static int rebuild(cvs_db *db, const char *codec, int residual, ivf_cfg cfg,
                    const cvs_tune_opts *o)
 {
@@ -252,7 +255,7 @@ static int rebuild(cvs_db *db, const char *codec, int residual, ivf_cfg cfg,
                          .progress_ctx = o->progress_ctx};
     snprintf(index, sizeof index, "ivf%zu,%s%s", cfg.nlist, residual ? "residual" : "direct",
              cfg.refine ? ",sq8" : "");
-    return cvs__codes_build(db, codec, &bo);
+    return residual ? cvs__codes_build(db, codec, &bo) : cvs__codes_reindex(db, &bo);
 }
 
 /* Deviation 4's rule: b replaces a when it reaches the target and a does

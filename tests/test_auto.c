@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cvstore.h"
+#include "index/codes.h"
 #include "index/ivf.h"
 #include "pq/codec.h"
 #include "core/rng.h"
@@ -277,4 +278,33 @@ Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini
     cr_assert_str_eq(tr.index, ii.spec);
     to.flags = 0x80;
     cr_assert_eq(cvs_tune(db, &to, &tr), CVS_EINVAL);
+}
+
+/* tune's rebuilds over direct codes keep the codec: the same blob before
+ * and after, a new index, a consistent store; residual codes are refused
+ * (their codec depends on the lists). */
+Test(auto_tune, reindex_keeps_the_codec, .fini = teardown)
+{
+    void *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    cvs_index_info ii;
+    make_store(3000, CVS_RAW_F32);
+    /* Seed 5 here, the default seed 1 in the rebuild: a codec trained
+     * again would differ. */
+    cr_assert_eq(cvs_build(db, NULL, &(cvs_build_opts){.seed = 5}), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_export(db, &a, &na), 0);
+    cr_assert_eq(cvs__codes_reindex(db, &(cvs_build_opts){.index = "ivf20,direct"}), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_export(db, &b, &nb), 0);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(a, b, na), 0, "the codec was trained again");
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "ivf20");
+    cr_assert_eq(ii.count, 3000);
+    cr_assert_eq(problems(), 0);
+    cr_assert_geq(ann_recall(100), 0.9);
+    cr_assert_eq(cvs__codes_reindex(db, &(cvs_build_opts){.index = "ivf20,residual"}),
+                 CVS_EINVAL);
+    cvs_free(a);
+    cvs_free(b);
 }
