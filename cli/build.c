@@ -35,7 +35,6 @@ static const char usage[] =
     "Then `cvstore tune DB --rebuild` measures the search knobs, the list count\n"
     "and the ,sq8 rows on the store's own vectors.\n"
     "\n"
-    "SPEC:\n"
     "SPEC is [pcaR,][opq,](pqM[xB] | sq8) or [pcaR,](rqM | rabitq[B]):\n"
     "  pqM, pqMx8     product quantization, M sub-quantizers of 8 bits (M bytes)\n"
     "  pqMx4          M sub-quantizers of 4 bits (M/2 bytes), scanned with AVX2\n"
