@@ -59,6 +59,28 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
     return cvs__db_open(path, opts, modules, NMODULES, out);
 }
 
+/* cvs_build told "auto" (or nothing): the choice of cvs_build_choose
+ * (index/choose.c) for the store as it is now, for whichever of the codec
+ * and the index was left to it. */
+static int build_auto(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+{
+    cvs_build_opts o = {0};
+    cvs_build_choice ch;
+    cvs_info info;
+    int rc;
+
+    if (opts)
+        o = *opts;
+    if ((rc = cvs_db_info(db, &info)) ||
+        (rc = cvs_build_choose(info.count, info.dim, info.metric, info.raw, &ch)))
+        return rc;
+    /* Called with the codec or the index (or both) left to the choice; an
+     * index given ("" included) is kept. */
+    if (!o.index || !strcmp(o.index, "auto"))
+        o.index = ch.index;
+    return cvs__codes_build(db, spec && strcmp(spec, "auto") ? spec : ch.codec, &o);
+}
+
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
 {
     int rc;
@@ -77,5 +99,7 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
             return rc;
         return cvs__fidx_build(db, opts->index + 6, opts);
     }
+    if (!spec || !strcmp(spec, "auto") || (opts && opts->index && !strcmp(opts->index, "auto")))
+        return build_auto(db, spec, opts);
     return cvs__codes_build(db, spec, opts);
 }

@@ -2,7 +2,9 @@
  * build.c -- `cvstore build`: trains a codec on a sample of the store's
  * vectors and encodes every record, after which searches can scan the
  * compressed codes (`search --codes`) and every put is encoded as it lands.
- * With --index ivf[N] it also builds the IVF index over the codes.
+ * With --index ivf[N] it also builds the IVF index over the codes.  With
+ * no --codec the library chooses the codec, and with neither --codec nor
+ * --index the index too (cvs_build_choose); the summary says what it chose.
  * The library writes the codec and all codes in one transaction, so an
  * interrupted build leaves the previous codec in force; this command only
  * adds the progress display and the summary.
@@ -15,9 +17,24 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore build DB --codec SPEC [options]\n"
+    "Usage: cvstore build DB [--codec SPEC|auto] [--index IDX|auto] [options]\n"
     "\n"
     "Trains the codec SPEC on a sample of DB's vectors and encodes every record.\n"
+    "\n"
+    "With no --codec (or --codec auto) the codec is chosen from the store's\n"
+    "record count, dimension and raw mode, and with no --index as well (or\n"
+    "--index auto) an index too; the rules and their reasons are in\n"
+    "index/choose.c (cvs_build_choose):\n"
+    "  under 2048 records   sq8, no index (exact search is fastest there)\n"
+    "  --raw none stores    sq8 (the codes are the only copy of the vectors)\n"
+    "  up to 256 dims       opq,pq{d/2}x4: 4-bit codes for the fast-scan kernel,\n"
+    "                       d/4 bytes per vector, re-ranked with the stored vectors\n"
+    "  above 256 dims       pca256,opq,pq128x4\n"
+    "  index                ivfN, N about 4*sqrt(records), with ,sq8 re-ranking\n"
+    "                       rows while they take at most 64 MiB (records * dim)\n"
+    "Then `cvstore tune DB --rebuild` measures the search knobs, the list count\n"
+    "and the ,sq8 rows on the store's own vectors.\n"
+    "\n"
     "SPEC is [pcaR,][opq,](pqM[xB] | sq8) or [pcaR,](rqM | rabitq[B]):\n"
     "  pqM, pqMx8     product quantization, M sub-quantizers of 8 bits (M bytes)\n"
     "  pqMx4          M sub-quantizers of 4 bits (M/2 bytes), scanned with AVX2\n"
@@ -47,8 +64,9 @@ static const char usage[] =
     "vectors (faster on small stores; costs dim bytes per record of memory).\n"
     "\n"
     "Options:\n"
-    "  -c, --codec SPEC     the codec (required)\n"
-    "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct, ...,sq8; or\n"
+    "  -c, --codec SPEC     the codec (default auto: chosen, see above)\n"
+    "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct, ...,sq8,\n"
+    "                       auto (chosen; the default when --codec is not given); or\n"
     "                       faiss:FACTORY (e.g. faiss:HNSW32, faiss:IVF1024,PQ32x4fs),\n"
     "                       a FAISS index kept in the store (no --codec needed)\n"
     "  -n, --train N        train the codec on at most N vectors (default 65536);\n"
@@ -58,7 +76,8 @@ static const char usage[] =
     "  -a, --anisotropic E  ip/cosine stores: ScaNN's score-aware loss with\n"
     "                       weight E (e.g. 4; default 0 = off)\n"
     "  -j, --json           print a summary as one JSON object on stdout:\n"
-    "                       {\"codec\": {...}, \"index\": {...} or null, \"seconds\"}\n"
+    "                       {\"codec\": {...}, \"index\": {...} or null, \"seconds\",\n"
+    "                       \"chosen\": {\"codec\", \"index\"} or null}\n"
     "  -q, --quiet          no progress bar and no summary\n"
     "  -h, --help           show this help\n";
 
@@ -105,6 +124,7 @@ int cmd_build(int argc, char **argv)
     };
     const char *spec = NULL;
     cvs_build_opts bo = {0};
+    cvs_build_choice choice = {{0}, {0}};
     cvs_codec_info ci;
     cvs_index_info ii;
     cli_progress prog;
@@ -161,12 +181,31 @@ int cmd_build(int argc, char **argv)
         return cli_usage_error(usage);
     }
     int faiss = bo.index && !strncmp(bo.index, "faiss:", 6);
-    if (!spec && !faiss) {
-        cli_err("build", "--codec is required (except with --index faiss:FACTORY)");
-        return cli_usage_error(usage);
-    }
+    /* Without a codec (and not a FAISS index alone) the library chooses:
+     * the codec, and the index too when none was named. */
+    int auto_codec = !faiss && (!spec || !strcmp(spec, "auto"));
+    int auto_index = !faiss && (bo.index ? !strcmp(bo.index, "auto") : auto_codec);
     if ((rc = cli_open("build", argv[optind], 0, &db)))
         goto out;
+    if (auto_codec || auto_index) {
+        cvs_info info;
+        if ((rc = cvs_db_info(db, &info)) ||
+            (rc = cvs_build_choose(info.count, info.dim, info.metric, info.raw, &choice))) {
+            rc = cli_fail("build", rc, db);
+            goto out;
+        }
+        if (auto_codec)
+            spec = choice.codec;
+        if (auto_index)
+            bo.index = choice.index;
+        if (!quiet && !json)
+            fprintf(stderr, "chose %s%s%s%s for %llu records of dimension %u (%s, raw %s)\n",
+                    auto_codec ? "codec " : "", auto_codec ? choice.codec : "",
+                    auto_codec && auto_index ? " and " : "",
+                    !auto_index ? "" : *choice.index ? choice.index : "no index",
+                    (unsigned long long)info.count, info.dim, cvs_metric_name(info.metric),
+                    cvs_raw_name(info.raw));
+    }
     cli_progress_init(&prog, quiet);
     if (prog.enabled) {
         bo.progress = on_progress;
@@ -196,6 +235,13 @@ int cmd_build(int argc, char **argv)
                              (json_int_t)ci.param_bytes, "generation",
                              (json_int_t)ci.generation, "seconds", cli_now() - t0)
                  : json_pack("{s:n,s:f}", "codec", "seconds", cli_now() - t0);
+        if (j)
+            json_object_set_new(j, "chosen",
+                                auto_codec || auto_index
+                                    ? json_pack("{s:s?,s:s?}", "codec",
+                                                auto_codec ? choice.codec : NULL, "index",
+                                                auto_index ? choice.index : NULL)
+                                    : json_null());
         if (j)
             json_object_set_new(
                 j, "index",

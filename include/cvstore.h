@@ -396,8 +396,36 @@ typedef struct cvs_build_opts {
  * a snapshot; the codec and all codes are written in one transaction, so a
  * build that fails or is killed leaves the previous codec and codes in
  * use.  From then on every put encodes its record.  CVS_EINVAL for a bad
- * spec, CVS_EINPUT for a store with too few records to train on. */
+ * spec, CVS_EINPUT for a store with too few records to train on.
+ * spec NULL or "auto" takes the codec cvs_build_choose gives for the store
+ * (its count, dimension, metric and raw mode at the call), and then
+ * opts->index NULL (or opts NULL) or "auto" takes its index as well ("" =
+ * codes only).  Exception, as before: spec NULL with opts->index
+ * "faiss:..." builds the FAISS index alone, no codec. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
+
+/* What cvs_build picks when told nothing: codec is a spec for cvs_build,
+ * index a value for cvs_build_opts.index ("ivfN" or "ivfN,sq8"; "" for
+ * none).  NUL-terminated. */
+typedef struct cvs_build_choice {
+    char codec[64];
+    char index[64];
+} cvs_build_choice;
+
+/* The codec and index for a store of count records of dimension dim with
+ * that metric and raw mode (raw 0 = CVS_RAW_F32), by the rules written out
+ * (with their reasons) in index/choose.c:
+ *   - under 2048 records: codec "sq8", no index (exact search is fastest);
+ *   - raw none: "sq8" (the codes are the only copy of the vectors);
+ *   - d <= 256: "opq,pq{d/2}x4" (odd d: "opq{d+1},pq{(d+1)/2}x4");
+ *   - d > 256: "pca256,opq,pq128x4";
+ *   - index "ivfN", N about 4 sqrt(count) (the "ivf" default), with ",sq8"
+ *     re-ranking rows when the store keeps raw vectors and count * dim
+ *     bytes is at most 64 MiB.
+ * A pure function: it reads no store.  CVS_EINVAL for dim 0 or above
+ * CVS_MAX_DIM, or an unknown metric or raw mode. */
+CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cvs_raw raw,
+                             cvs_build_choice *out) CVS_WUR;
 
 typedef struct cvs_codec_info {
     char spec[128];        /* canonical spec */
@@ -469,6 +497,11 @@ CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info) CVS_WUR;
 #define CVS_RERANK_NONE ((size_t)-1)
 CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank) CVS_WUR;
 
+/* cvs_tune_opts.flags */
+#define CVS_TUNE_REBUILD 0x1u /* IVF: also try other list counts and ",sq8"
+                                 re-ranking rows, rebuilding the index
+                                 (codec included) for each; see cvs_tune */
+
 typedef struct cvs_tune_opts {
     double target_recall;  /* recall@k to reach, e.g. 0.95 */
     size_t k;              /* 0 = 10 */
@@ -476,19 +509,39 @@ typedef struct cvs_tune_opts {
     uint64_t seed;
     cvs_progress_fn progress;
     void *progress_ctx;
+    unsigned flags;        /* 0 or CVS_TUNE_REBUILD */
 } cvs_tune_opts;
 
 typedef struct cvs_tune_result {
     size_t nprobe, rerank; /* the cheapest setting that reached the target */
     double recall;         /* its measured recall@k */
-    double ms_per_query;   /* its measured latency, one thread */
+    double ms_per_query;   /* its measured cost: process CPU time per
+                              query, one search thread */
     int reached;           /* 0: no setting reached the target; the most
                               accurate one tried is stored */
+    char index[128];       /* the index spec in force afterwards, as
+                              cvs_index_info.spec gives it */
+    int rebuilds;          /* index builds CVS_TUNE_REBUILD ran (0 without) */
 } cvs_tune_result;
 
 /* Measures recall on a sample of the store's own vectors against exact
  * search and stores the cheapest nprobe/rerank reaching the target as the
- * store's defaults. */
+ * store's defaults.  With CVS_TUNE_REBUILD on an IVF index of a store that
+ * keeps raw vectors, it also tries, one change at a time from the best so
+ * far, the index with and without ",sq8" rows, then half the list count,
+ * then double it (or, when half won, half again; within the "ivf"
+ * limits), each with the same residual/direct choice, the default
+ * training sample and seed, and the store's codec (kept as it is over
+ * direct codes; trained again from its spec over residual ones, which
+ * depend on the lists), and measured the same way; a setting replaces the best
+ * one only when at least 10% faster per query at the target (less is
+ * within the timing noise of a rebuild's worth of work), and the best is
+ * rebuilt at the end if it is not the last one built.  So at most four
+ * builds, each at most as long as cvs_build's.  Every rebuild is one transaction
+ * (cvs_build's promise): a failure leaves a consistent store with the last
+ * index built, and the error.  A FAISS index is tuned without rebuilds
+ * (res->rebuilds 0); a raw "none" store cannot be tuned (CVS_EINVAL: no
+ * exact search to measure against). */
 CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res) CVS_WUR;
 
 /* ==== Files of vectors ==== */

@@ -287,7 +287,10 @@ static void train_progress(void *ctx, const char *phase, uint64_t done, uint64_t
     o->progress(o->progress_ctx, phase, done, total, 0, 0);
 }
 
-int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+/* cvs__codes_build and cvs__codes_reindex: keep_codec takes the store's
+ * codec (exported and loaded again, so the build owns its copy) where the
+ * other trains spec's. */
+static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts, int keep_codec)
 {
     cvs_codec_train_opts to = {0};
     progress_bridge pb = {opts};
@@ -356,8 +359,17 @@ int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         to.progress = train_progress;
         to.progress_ctx = &pb;
     }
-    if ((rc = cvs__codec_train(spec, db->dim, db->metric, x, n, &to, &a.codec)))
+    if (keep_codec) {
+        void *blob = NULL;
+        size_t len = 0;
+        if (!(rc = cvs_codec_export(db, &blob, &len)))
+            rc = cvs__codec_deserialize(blob, len, &a.codec);
+        free(blob);
+        if (rc)
+            goto out;
+    } else if ((rc = cvs__codec_train(spec, db->dim, db->metric, x, n, &to, &a.codec))) {
         goto out;
+    }
     free(x);
     x = NULL;
     a.opts = opts;
@@ -368,6 +380,28 @@ out:
     cvs__ivf_params_free(a.ivf);
     free(x);
     return rc;
+}
+
+int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+{
+    return codes_build(db, spec, opts, 0);
+}
+
+int cvs__codes_reindex(cvs_db *db, const cvs_build_opts *opts)
+{
+    cvs_codec_info ci;
+    size_t nlist;
+    int rc, residual, refine;
+    if (!db || !opts || !opts->index)
+        return cvs__err(CVS_EINVAL, "cvs__codes_reindex: NULL argument");
+    if ((rc = cvs__ivf_parse_spec(opts->index, 1, &nlist, &residual, &refine)))
+        return rc;
+    if (residual != 0)
+        return cvs__err(CVS_EINVAL, "index \"%s\": only direct codes keep their codec",
+                        opts->index);
+    if ((rc = cvs_codec_get_info(db, &ci)))
+        return rc;
+    return codes_build(db, ci.spec, opts, 1);
 }
 
 CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info)

@@ -57,4 +57,11 @@ int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, struct cvs_codec **out, uint64_
  * and writes it with every record's code in one write transaction. */
 int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts);
 
+/* cvs__codes_build of a new IVF index (opts->index, which must name one
+ * with ",direct" codes) that keeps the store's codec instead of training
+ * it again: direct codes do not depend on the lists, so the codec is the
+ * same whatever their count, and the training (OPQ's above all) is most of
+ * a build's time.  cvs_tune's rebuilds.  CVS_NOTFOUND without a codec. */
+int cvs__codes_reindex(cvs_db *db, const cvs_build_opts *opts);
+
 #endif

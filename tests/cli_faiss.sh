@@ -15,7 +15,7 @@ expect 0 "import SIFT10K" import "$db" "$data/siftsmall/siftsmall_base.fvecs" --
 expect 1 "a bad factory string is refused" build "$db" --index faiss:NoSuchThing7
 grep -q "NoSuchThing7" "$tmp/err" || fail "the error names the factory string"
 ok "the error names the factory string"
-expect 1 "build without --codec or a FAISS index is refused" build "$db"
+expect 1 "build with an empty --codec is refused" build "$db" --codec ""
 expect 0 "build --index faiss:IVF64,Flat without a codec" build "$db" --index faiss:IVF64,Flat
 expect 0 "stats --json" stats "$db" --json
 grep -q '"spec":"faiss:IVF64,Flat"' "$tmp/out" || fail "stats shows the FAISS index"

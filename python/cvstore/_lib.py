@@ -125,12 +125,21 @@ class cvs_index_info(Structure):
 
 class cvs_tune_opts(Structure):
     _fields_ = [("target_recall", c_double), ("k", c_size_t), ("sample", c_size_t),
-                ("seed", c_uint64), ("progress", progress_fn), ("progress_ctx", c_void_p)]
+                ("seed", c_uint64), ("progress", progress_fn), ("progress_ctx", c_void_p),
+                ("flags", c_uint)]
+
+
+TUNE_REBUILD = 0x1
 
 
 class cvs_tune_result(Structure):
     _fields_ = [("nprobe", c_size_t), ("rerank", c_size_t), ("recall", c_double),
-                ("ms_per_query", c_double), ("reached", c_int)]
+                ("ms_per_query", c_double), ("reached", c_int), ("index", c_char * 128),
+                ("rebuilds", c_int)]
+
+
+class cvs_build_choice(Structure):
+    _fields_ = [("codec", c_char * 64), ("index", c_char * 64)]
 
 
 class cvs_embedder_info(Structure):
@@ -304,6 +313,7 @@ _fn("cvs_codec_get_info", c_int, _vp, POINTER(cvs_codec_info))
 _fn("cvs_index_get_info", c_int, _vp, POINTER(cvs_index_info))
 _fn("cvs_index_set_defaults", c_int, _vp, _sz, _sz)
 _fn("cvs_tune", c_int, _vp, POINTER(cvs_tune_opts), POINTER(cvs_tune_result))
+_fn("cvs_build_choose", c_int, c_uint64, c_uint32, c_int, c_int, POINTER(cvs_build_choice))
 _fn("cvs_vecs_load", c_int, c_char_p, c_int, POINTER(POINTER(c_float)), _PSZ, POINTER(c_uint32))
 _fn("cvs_ivecs_load", c_int, c_char_p, POINTER(POINTER(c_int32)), _PSZ, POINTER(c_uint32))
 _fn("cvs_free", None, _vp)

@@ -698,11 +698,10 @@ class Store:
               max_train: int = 0, anisotropic_eta: float = 0.0) -> dict:
         """Trains a codec (spec such as "pq32", "opq,pq16", "pca64,sq8") on a
         sample of the vectors and encodes every record, and/or builds an ANN
-        index ("ivf", "ivf1024,residual", "faiss:HNSW32").  Returns
-        {"codec": ..., "index": ...} as stats() reports them."""
-        if codec is None and index is None:
-            raise InvalidArgument("build: give a codec, an index or both", L.EINVAL,
-                                  "CVS_EINVAL")
+        index ("ivf", "ivf1024,residual", "faiss:HNSW32").  With neither (or
+        "auto") the library chooses them from the store's size, dimension
+        and raw mode (cvs_build_choose).  Returns {"codec": ..., "index":
+        ...} as stats() reports them."""
         o = L.cvs_build_opts(seed=seed, max_train=max_train, anisotropic_eta=anisotropic_eta,
                              index=_cstr(index))
         self._has_index = None
@@ -711,16 +710,20 @@ class Store:
         return {"codec": st["codec"], "index": st["index"]}
 
     def tune(self, target_recall: float = 0.95, *, k: int = 10, sample: int = 0,
-             seed: int = 0) -> dict:
+             seed: int = 0, rebuild: bool = False) -> dict:
         """Measures recall of the ANN index on a sample of the store's own
         vectors and stores the cheapest nprobe/rerank reaching target_recall
-        as the defaults; returns {"nprobe", "rerank", "recall",
-        "ms_per_query", "reached"}."""
-        o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed)
+        as the defaults (rebuild=True: also tries other IVF list counts and
+        ",sq8" rows, rebuilding the index); returns {"nprobe", "rerank",
+        "recall", "ms_per_query", "reached", "index", "rebuilds"}."""
+        o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed,
+                            flags=L.TUNE_REBUILD if rebuild else 0)
         r = L.cvs_tune_result()
+        self._has_index = None
         self._check(lib.cvs_tune(self._db, byref(o), byref(r)))
         return {"nprobe": r.nprobe, "rerank": r.rerank, "recall": r.recall,
-                "ms_per_query": r.ms_per_query, "reached": bool(r.reached)}
+                "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
+                "index": r.index.decode(), "rebuilds": r.rebuilds}
 
     def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
              ann: bool = False) -> dict:

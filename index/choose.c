@@ -1,0 +1,110 @@
+/*
+ * choose.c -- cvs_build_choose: the codec and index a store gets when its
+ * user names none (`cvstore build DB`, cvs_build with spec NULL or "auto").
+ *
+ * There is no paper for this; it is the IVFADC recipe of Jégou, Douze &
+ * Schmid (TPAMI 2011: a coarse k-means quantizer, PQ codes scanned by
+ * asymmetric distance, the best candidates re-ranked with the stored
+ * vectors) with each free parameter set by a rule that has a reason, from
+ * the store's record count n, dimension d, metric and raw-vector mode.  The
+ * rule is a starting point, not the last word: `cvstore tune` then measures
+ * the search knobs on the store's own vectors, and with --rebuild the list
+ * count and the ",sq8" rows too (index/tune.c).
+ *
+ *  1. No index below CVS_AUTO_MIN_INDEX (2048) records.  An IVF index wants
+ *     about 40 training points per list, so a store that small has at most
+ *     52 lists; reaching recall 0.95 then means probing a large share of
+ *     them, plus a coarse scan and per-query tables, to save at most a scan
+ *     of 2048 * d floats (1 MiB at d = 128), which exact search does with
+ *     one sgemm per batch.  The codec is still built (sq8: one byte per
+ *     dimension, trained from ranges alone, so any count will do), so that
+ *     `search --codes` works and an f32 store can later be indexed.
+ *  2. Raw "none" stores: sq8 at full dimension.  Their codes are the only
+ *     copy of the vectors (reads return decoded codes, and nothing can be
+ *     re-ranked or retrained), so fidelity comes before scan speed: sq8
+ *     keeps each coordinate within 1/510 of its range, where 4-bit PQ would
+ *     make every read lossy, and no PCA (what it drops is gone for good).
+ *  3. Otherwise 4-bit PQ after an OPQ rotation, two dimensions per
+ *     sub-quantizer: opq,pq{d/2}x4, d/4 bytes per vector (1/16 of f32).
+ *     4-bit codes are what the fast-scan kernel (André, Kermarrec & Le
+ *     Scouarnec, VLDB 2015; pq/kernels.c) scans from in-register tables,
+ *     several times faster per code than 8-bit tables read from memory;
+ *     the re-ranking restores exact distances, so the codes only have to
+ *     put the true neighbours among the best R candidates.  Two dimensions
+ *     per 16-centroid sub-quantizer is the measured default of the IVF
+ *     (index/ivf.c deviation 1: opq,pq50x4 on GloVe-100, opq,pq64x4 the
+ *     fastest at 0.95 on SIFT10K in `cvstore-bench ann`).  OPQ (Ge et al.
+ *     2013) balances the variance among sub-spaces that PQ's fixed split
+ *     would leave uneven.  An odd d is padded by one zero dimension in the
+ *     rotation (opq{d+1}), since pq needs M to divide the dimension.
+ *  4. Above 256 dimensions, PCA to 256 first: pca256,opq,pq128x4.  The
+ *     scan cost grows with M, the codes' budget is better spent on the
+ *     directions that carry the variance (image and text embeddings keep
+ *     most of it in their top few hundred components), and the re-ranking
+ *     reads the full stored vectors, so what PCA drops costs recall only
+ *     among the candidates.
+ *  5. The list count is the IVF's own default, about 4 sqrt(n) (FAISS's
+ *     guideline: 4 to 16 sqrt(n)), at most n / 39: the balance between the
+ *     coarse scan (nlist centroids) and the lists' length (n / nlist) that
+ *     probing a fixed share of the lists reads.  Written out as ivfN, so
+ *     the summary shows N.  Residual or direct codes stay the IVF's default
+ *     per metric (index/ivf.c deviation 1).
+ *  6. ",sq8" re-ranking rows while they take at most CVS_AUTO_SQ8_BYTES
+ *     (64 MiB: n * d bytes) and the store keeps raw vectors.  Re-ranking
+ *     from stored vectors costs an LMDB B-tree descent and a decode per
+ *     candidate (a third of a query on SIFT10K, index/ivf.c deviation 5);
+ *     the rows are d bytes per record held in memory.  On a small store
+ *     that memory is cheap and the look-ups dominate; on a large one the
+ *     rows would be most of the index's memory (d bytes against d / 4 of
+ *     code), and the look-ups are a smaller share of a query that scans
+ *     longer lists.  `tune --rebuild` measures both ways where it matters.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "index/ivf.h"
+
+#define CVS_AUTO_MIN_INDEX 2048u
+#define CVS_AUTO_SQ8_BYTES (64ull << 20)
+#define CVS_AUTO_PCA_ABOVE 256u
+
+CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cvs_raw raw,
+                             cvs_build_choice *out)
+{
+    size_t nlist;
+    int residual, refine, rc;
+
+    if (!out)
+        return cvs__err(CVS_EINVAL, "cvs_build_choose: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (dim == 0 || dim > CVS_MAX_DIM)
+        return cvs__err(CVS_EINVAL, "cvs_build_choose: dimension %u out of range 1..%d", dim,
+                        CVS_MAX_DIM);
+    if (metric != CVS_METRIC_L2 && metric != CVS_METRIC_IP && metric != CVS_METRIC_COSINE)
+        return cvs__err(CVS_EINVAL, "cvs_build_choose: unknown metric %d", (int)metric);
+    if (raw == 0)
+        raw = CVS_RAW_F32;
+    if (raw != CVS_RAW_F32 && raw != CVS_RAW_F16 && raw != CVS_RAW_NONE)
+        return cvs__err(CVS_EINVAL, "cvs_build_choose: unknown raw mode %d", (int)raw);
+
+    /* Rules 1 and 2: sq8 where fidelity or trainability matter more than
+     * scan speed. */
+    if (raw == CVS_RAW_NONE || count < CVS_AUTO_MIN_INDEX)
+        snprintf(out->codec, sizeof out->codec, "sq8");
+    else if (dim > CVS_AUTO_PCA_ABOVE) /* rule 4 */
+        snprintf(out->codec, sizeof out->codec, "pca%u,opq,pq%ux4", CVS_AUTO_PCA_ABOVE,
+                 CVS_AUTO_PCA_ABOVE / 2);
+    else if (dim % 2) /* rule 3, padded */
+        snprintf(out->codec, sizeof out->codec, "opq%u,pq%ux4", dim + 1, (dim + 1) / 2);
+    else
+        snprintf(out->codec, sizeof out->codec, "opq,pq%ux4", dim / 2);
+
+    if (count < CVS_AUTO_MIN_INDEX) /* rule 1 */
+        return CVS_OK;
+    if ((rc = cvs__ivf_parse_spec("ivf", count, &nlist, &residual, &refine)))
+        return rc; /* rule 5 */
+    refine = raw != CVS_RAW_NONE && count * (uint64_t)dim <= CVS_AUTO_SQ8_BYTES; /* rule 6 */
+    snprintf(out->index, sizeof out->index, "ivf%zu%s", nlist, refine ? ",sq8" : "");
+    return CVS_OK;
+}

@@ -1,0 +1,310 @@
+/* test_auto.c -- the defaults a user gets: cvs_build_choose's rules for
+ * small, large, odd, high-dimensional and raw "none" stores (every choice
+ * a spec the codec and the IVF accept), cvs_build with no spec building
+ * that choice and searching, and cvs_tune with CVS_TUNE_REBUILD reaching
+ * its target on a generated store and leaving it consistent. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "index/codes.h"
+#include "index/ivf.h"
+#include "pq/codec.h"
+#include "core/rng.h"
+#include "tests/testutil.h"
+
+/* ==== The chooser ==== */
+
+Test(choose, small_stores_get_sq8_and_no_index)
+{
+    cvs_build_choice ch;
+    cr_assert_eq(cvs_build_choose(1000, 128, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "sq8");
+    cr_assert_str_eq(ch.index, "");
+    cr_assert_eq(cvs_build_choose(2047, 100, CVS_METRIC_COSINE, CVS_RAW_F16, &ch), 0);
+    cr_assert_str_eq(ch.index, "");
+    cr_assert_eq(cvs_build_choose(2048, 100, CVS_METRIC_COSINE, CVS_RAW_F16, &ch), 0);
+    cr_assert_str_eq(ch.codec, "opq,pq50x4");
+    cr_assert_neq(ch.index[0], 0, "an index from 2048 records on");
+}
+
+Test(choose, list_count_and_sq8_rows_follow_the_size)
+{
+    cvs_build_choice ch;
+    /* SIFT10K: 4 sqrt(n) = 400, capped at n / 39 = 256; rows 1.2 MiB. */
+    cr_assert_eq(cvs_build_choose(10000, 128, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "opq,pq64x4");
+    cr_assert_str_eq(ch.index, "ivf256,sq8");
+    /* 1M x 128: 4000 lists; rows would be 122 MiB, over the budget. */
+    cr_assert_eq(cvs_build_choose(1000000, 128, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "opq,pq64x4");
+    cr_assert_str_eq(ch.index, "ivf4000");
+    /* GloVe-100 (1.18M, cosine): no rows either. */
+    cr_assert_eq(cvs_build_choose(1183514, 100, CVS_METRIC_COSINE, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "opq,pq50x4");
+    cr_assert_str_eq(ch.index, "ivf4351");
+    /* Exactly at the 64 MiB budget, and one record over it. */
+    cr_assert_eq(cvs_build_choose(524288, 128, CVS_METRIC_IP, CVS_RAW_F32, &ch), 0);
+    cr_assert(strstr(ch.index, ",sq8"), "%s", ch.index);
+    cr_assert_eq(cvs_build_choose(524289, 128, CVS_METRIC_IP, CVS_RAW_F32, &ch), 0);
+    cr_assert_null(strstr(ch.index, ",sq8"), "%s", ch.index);
+}
+
+Test(choose, high_dimensions_get_pca_and_odd_ones_padding)
+{
+    cvs_build_choice ch;
+    /* Fashion-MNIST: 60000 x 784. */
+    cr_assert_eq(cvs_build_choose(60000, 784, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "pca256,opq,pq128x4");
+    cr_assert_str_eq(ch.index, "ivf979,sq8");
+    cr_assert_eq(cvs_build_choose(50000, 256, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "opq,pq128x4", "256 dimensions need no PCA");
+    cr_assert_eq(cvs_build_choose(50000, 101, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_str_eq(ch.codec, "opq102,pq51x4");
+}
+
+Test(choose, raw_none_keeps_fidelity)
+{
+    cvs_build_choice ch;
+    cr_assert_eq(cvs_build_choose(1000000, 768, CVS_METRIC_COSINE, CVS_RAW_NONE, &ch), 0);
+    cr_assert_str_eq(ch.codec, "sq8");
+    cr_assert_str_eq(ch.index, "ivf4000", "no SQ8 rows without raw vectors");
+}
+
+Test(choose, every_choice_is_a_valid_spec)
+{
+    static const uint64_t counts[] = {0, 1, 100, 2048, 9999, 100000, 3000000, 50000000};
+    static const uint32_t dims[] = {1, 2, 3, 7, 16, 96, 100, 128, 255, 256, 257, 384, 784, 1536,
+                                    CVS_MAX_DIM};
+    static const cvs_raw raws[] = {CVS_RAW_F32, CVS_RAW_F16, CVS_RAW_NONE};
+    for (size_t a = 0; a < sizeof counts / sizeof counts[0]; a++)
+        for (size_t b = 0; b < sizeof dims / sizeof dims[0]; b++)
+            for (size_t r = 0; r < 3; r++) {
+                cvs_build_choice ch;
+                size_t nlist;
+                int residual, refine;
+                cr_assert_eq(cvs_build_choose(counts[a], dims[b], CVS_METRIC_IP, raws[r], &ch),
+                             0);
+                cr_assert_eq(cvs__codec_check_spec(ch.codec, dims[b]), 0, "%s for d %u: %s",
+                             ch.codec, dims[b], cvs_errmsg(NULL));
+                cr_assert_eq(cvs__ivf_parse_spec(ch.index, counts[a], &nlist, &residual,
+                                                 &refine), 0, "%s: %s", ch.index,
+                             cvs_errmsg(NULL));
+                if (*ch.index)
+                    cr_assert(nlist >= 1 && nlist * 39 <= counts[a], "%s for %llu records",
+                              ch.index, (unsigned long long)counts[a]);
+            }
+}
+
+Test(choose, bad_arguments)
+{
+    cvs_build_choice ch;
+    cr_assert_eq(cvs_build_choose(100, 0, CVS_METRIC_L2, CVS_RAW_F32, &ch), CVS_EINVAL);
+    cr_assert_eq(cvs_build_choose(100, CVS_MAX_DIM + 1, CVS_METRIC_L2, CVS_RAW_F32, &ch),
+                 CVS_EINVAL);
+    cr_assert_eq(cvs_build_choose(100, 8, (cvs_metric)9, CVS_RAW_F32, &ch), CVS_EINVAL);
+    cr_assert_eq(cvs_build_choose(100, 8, CVS_METRIC_L2, (cvs_raw)9, &ch), CVS_EINVAL);
+    cr_assert_eq(cvs_build_choose(100, 8, CVS_METRIC_L2, CVS_RAW_F32, NULL), CVS_EINVAL);
+    cr_assert_eq(cvs_build_choose(100, 8, CVS_METRIC_L2, 0, &ch), 0, "raw 0 means f32");
+}
+
+/* ==== Building and tuning a generated store ==== */
+
+#define D 32
+#define CLUSTERS 40
+
+static char *dir;
+static cvs_db *db;
+static float *vecs;
+static size_t nvecs;
+
+/* n vectors around CLUSTERS random centres (a spread like real data's, so
+ * that an IVF has clusters to find), ids "0".."n-1". */
+static void make_store(size_t n, cvs_raw raw)
+{
+    cvs_create_opts co = {D, CVS_METRIC_L2, raw};
+    float *cent = malloc(CLUSTERS * D * sizeof *cent), *noise = malloc(n * D * sizeof *noise);
+    cvs_record *recs = calloc(n, sizeof *recs);
+    char (*ids)[16] = malloc(n * sizeof *ids);
+    uint64_t s = 7;
+    cr_assert(cent && noise && recs && ids);
+    vecs = malloc(n * D * sizeof *vecs);
+    nvecs = n;
+    tu_randvecs(cent, CLUSTERS * D, 11);
+    tu_randvecs(noise, n * D, 12);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = cvs__rng_next(&s) % CLUSTERS;
+        for (size_t j = 0; j < D; j++)
+            vecs[i * D + j] = 4 * cent[c * D + j] + noise[i * D + j];
+        recs[i].id_len = (size_t)snprintf(ids[i], sizeof ids[i], "%zu", i);
+        recs[i].id = ids[i];
+        recs[i].vector = vecs + i * D;
+    }
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &co, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_put(db, recs, n, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(cent);
+    free(noise);
+    free(recs);
+    free(ids);
+}
+
+static void teardown(void)
+{
+    cvs_db_close(db);
+    db = NULL;
+    if (dir)
+        tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    free(vecs);
+    vecs = NULL;
+}
+
+/* Recall@10 of the ANN search at the store's defaults against exact, on
+ * nq of the store's vectors (each its own nearest, in both lists). */
+static double ann_recall(size_t nq)
+{
+    int64_t *a = malloc(nq * 10 * sizeof *a), *e = malloc(nq * 10 * sizeof *e);
+    float *sc = malloc(nq * 10 * sizeof *sc);
+    cvs_search_params ap = {.flags = CVS_SEARCH_ANN}, ep = {.flags = CVS_SEARCH_EXACT};
+    cvs_txn *t;
+    size_t hit = 0;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, vecs, nq, 10, &ap, a, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_search_params(t, vecs, nq, 10, &ep, e, sc), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < 10; j++)
+            for (size_t l = 0; l < 10; l++)
+                hit += a[i * 10 + j] == e[i * 10 + l];
+    free(a);
+    free(e);
+    free(sc);
+    return (double)hit / (double)(nq * 10);
+}
+
+static uint64_t problems(void)
+{
+    uint64_t p = 99;
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0, "%s", cvs_errmsg(db));
+    return p;
+}
+
+Test(auto_build, no_spec_builds_the_choice_and_searches, .fini = teardown)
+{
+    cvs_build_choice ch;
+    cvs_codec_info ci;
+    cvs_index_info ii;
+    make_store(5000, CVS_RAW_F32);
+    cr_assert_eq(cvs_build_choose(5000, D, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
+    cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ci.spec, ch.codec);
+    cr_assert_str_eq(ii.spec, ch.index);
+    cr_assert_str_eq(ii.spec, "ivf128,sq8", "5000 / 39 = 128 lists, with rows");
+    double r = ann_recall(200);
+    cr_log_info("auto build: %s %s, recall@10 %.3f at nprobe %zu rerank %zu", ci.spec, ii.spec,
+                r, ii.nprobe, ii.rerank);
+    cr_assert_geq(r, 0.9, "recall@10 %.3f at the built defaults", r);
+    cr_assert_eq(problems(), 0);
+
+    /* "auto" is NULL's spelling; an index given ("" = none) is kept. */
+    cr_assert_eq(cvs_build(db, "auto", &(cvs_build_opts){.index = ""}), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, ch.codec);
+    /* A codec given, the index chosen. */
+    cr_assert_eq(cvs_build(db, "pq8x8", &(cvs_build_opts){.index = "auto"}), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq8x8");
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, ch.index);
+    cr_assert_eq(problems(), 0);
+}
+
+Test(auto_build, tiny_store_gets_codes_and_no_index, .fini = teardown)
+{
+    cvs_codec_info ci;
+    cvs_index_info ii;
+    make_store(300, CVS_RAW_F16);
+    cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "sq8");
+    cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+    cr_assert_eq(problems(), 0);
+}
+
+Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini = teardown)
+{
+    cvs_tune_opts to = {.target_recall = 0.95, .sample = 100, .flags = CVS_TUNE_REBUILD};
+    cvs_tune_result tr;
+    cvs_index_info ii;
+    make_store(6000, CVS_RAW_F32);
+    cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    /* 6000 / 39 = 153 lists: doubling is over the limit, so the tries are
+     * without ",sq8", half the lists and, if half won, a quarter, plus at
+     * most the winner's rebuild. */
+    cr_assert_str_eq(ii.spec, "ivf153,sq8");
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_log_info("tune --rebuild: %s nprobe %zu rerank %zu recall %.3f %.3f ms, %d rebuilds",
+                tr.index, tr.nprobe, tr.rerank, tr.recall, tr.ms_per_query, tr.rebuilds);
+    cr_assert(tr.reached);
+    cr_assert_geq(tr.recall, 0.95);
+    cr_assert(tr.rebuilds >= 2 && tr.rebuilds <= 4, "%d rebuilds", tr.rebuilds);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, tr.index, "the result names the index in the store");
+    cr_assert(!strcmp(ii.spec, "ivf153,sq8") || !strcmp(ii.spec, "ivf153") ||
+              !strcmp(ii.spec, "ivf76,sq8") || !strcmp(ii.spec, "ivf76") ||
+              !strcmp(ii.spec, "ivf38,sq8") || !strcmp(ii.spec, "ivf38"), "%s", ii.spec);
+    cr_assert_eq(ii.nprobe, tr.nprobe, "the defaults are the tuned knobs");
+    cr_assert_eq(ii.count, 6000);
+    cr_assert_eq(problems(), 0);
+    /* Measured on 100 of the store's vectors (self excluded); on 300
+     * others, with self included in both lists, within sampling error. */
+    double r = ann_recall(300);
+    cr_assert_geq(r, 0.92, "recall@10 %.3f at the tuned defaults", r);
+
+    /* Without the flag nothing is rebuilt. */
+    to.flags = 0;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.rebuilds, 0);
+    cr_assert_str_eq(tr.index, ii.spec);
+    to.flags = 0x80;
+    cr_assert_eq(cvs_tune(db, &to, &tr), CVS_EINVAL);
+}
+
+/* tune's rebuilds over direct codes keep the codec: the same blob before
+ * and after, a new index, a consistent store; residual codes are refused
+ * (their codec depends on the lists). */
+Test(auto_tune, reindex_keeps_the_codec, .fini = teardown)
+{
+    void *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    cvs_index_info ii;
+    make_store(3000, CVS_RAW_F32);
+    /* Seed 5 here, the default seed 1 in the rebuild: a codec trained
+     * again would differ. */
+    cr_assert_eq(cvs_build(db, NULL, &(cvs_build_opts){.seed = 5}), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_export(db, &a, &na), 0);
+    cr_assert_eq(cvs__codes_reindex(db, &(cvs_build_opts){.index = "ivf20,direct"}), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_export(db, &b, &nb), 0);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(a, b, na), 0, "the codec was trained again");
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "ivf20");
+    cr_assert_eq(ii.count, 3000);
+    cr_assert_eq(problems(), 0);
+    cr_assert_geq(ann_recall(100), 0.9);
+    cr_assert_eq(cvs__codes_reindex(db, &(cvs_build_opts){.index = "ivf20,residual"}),
+                 CVS_EINVAL);
+    cvs_free(a);
+    cvs_free(b);
+}
