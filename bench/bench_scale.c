@@ -132,7 +132,7 @@
 #define GT_K 100          /* ground truth kept per query */
 #define NTARGET 3
 #define MAX_SIZES 16
-#define MAX_SWEEP 64
+#define MAX_SWEEP 128      /* FAISS: 20 nprobe x 5 k_factor at most */
 #define HNSW_M 16
 #define HNSW_EFC 200
 #define NSYS 3
@@ -620,6 +620,8 @@ static double sweep_point(row *r, const char *setting, double recall, double qps
         snprintf(p->setting, sizeof p->setting, "%s", setting);
         p->recall = recall;
         p->qps = qps;
+    } else {
+        fprintf(stderr, "cvstore-bench scale: more than %d points in a sweep (bug)\n", MAX_SWEEP);
     }
     fprintf(stderr, "    %-8s %-22s R@10 %.4f  %8.0f q/s\n", sys_names[r->sys], setting, recall,
             qps);
@@ -823,6 +825,7 @@ static int run_hnswlib(const bench_ctx *b, const float *xb, size_t n, uint32_t d
 {
     static const size_t efs[] = {10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 448, 640, 960,
                                  1440, 2160};
+    _Static_assert(sizeof efs / sizeof efs[0] <= MAX_SWEEP, "the ef sweep must fit in row.sweep");
     hnsw_ctx c = {.xq = xq, .nq = b->nq};
     char *dir = NULL, path[4200];
     struct stat st;
@@ -898,6 +901,8 @@ static int run_faiss(const bench_ctx *b, const float *xb, size_t n, uint32_t d,
     static const size_t nprobes[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192,
                                      256, 384, 512, 768, 1024};
     static const size_t kfs[] = {2, 5, 10, 20, 50};
+    _Static_assert(sizeof nprobes / sizeof nprobes[0] * (sizeof kfs / sizeof kfs[0]) <= MAX_SWEEP,
+                   "a FAISS sweep must fit in row.sweep");
     double prev[5] = {0};
     size_t nlist = bu_faiss_nlist(n), m = bu_divisor_below(d, d / 2);
     size_t ntrain = n < 256 * nlist ? n : 256 * nlist;
