@@ -15,5 +15,6 @@ int bench_context(int argc, char **argv);
 int bench_soak(int argc, char **argv);
 int bench_memory(int argc, char **argv);
 int bench_crypt(int argc, char **argv);
+int bench_scale(int argc, char **argv);
 
 #endif

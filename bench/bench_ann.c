@@ -205,25 +205,6 @@ static int measure(const options *o, const bu_dataset *ds, search_fn fn, void *c
     return 0;
 }
 
-/* ==== Per data set defaults ==== */
-
-/* Largest divisor of d in 1..cap. */
-static size_t divisor_below(uint32_t d, size_t cap)
-{
-    for (size_t m = cap < d ? cap : d; m > 1; m--)
-        if (d % m == 0)
-            return m;
-    return 1;
-}
-
-static size_t default_nlist(size_t nb)
-{
-    size_t n = 16;
-    while (n * 2 <= 2 * sqrt((double)nb) && n * 2 * 39 <= nb)
-        n *= 2;
-    return n;
-}
-
 /* ==== cvstore ==== */
 
 typedef struct cvs_ctx {
@@ -441,18 +422,8 @@ static int run_cvs(const options *o, const bu_dataset *ds, results *rs, int64_t 
         for (size_t i = 0; i < o->n_cvs_specs; i++)
             specs[nspecs++] = o->cvs_specs[i];
     } else {
-        /* 4-bit fast-scan codes after an OPQ rotation, at one and at half a
-         * sub-quantizer per dimension; above 256 dimensions PCA first
-         * (to 256 and 128), since the scan reads M/2 bytes per code and the
-         * re-ranking restores what the projection loses. */
-        if (ds->d <= 256) {
-            size_t m1 = divisor_below(ds->d, ds->d), m2 = divisor_below(ds->d, m1 / 2);
-            snprintf(defaults[0], sizeof defaults[0], "opq,pq%zux4", m1);
-            snprintf(defaults[1], sizeof defaults[1], "opq,pq%zux4", m2);
-        } else {
-            snprintf(defaults[0], sizeof defaults[0], "pca256,opq,pq128x4");
-            snprintf(defaults[1], sizeof defaults[1], "pca128,opq,pq64x4");
-        }
+        /* The same defaults as every benchmark (benchutil.c). */
+        bu_cvs_default_codecs(ds->d, defaults, 2);
         specs[nspecs++] = defaults[0];
         specs[nspecs++] = defaults[1];
     }
@@ -678,8 +649,8 @@ static int run_dataset(const options *o, const bu_dataset *ds, results *rs, ds_n
     if (o->sys_hnsw)
         rc = run_hnsw(o, ds, rs, lab, &notes->hnsw_build1_s);
     if (!rc && o->sys_faiss) {
-        size_t n = default_nlist(ds->nb);
-        size_t m8 = divisor_below(ds->d, ds->d / 4), m4 = divisor_below(ds->d, ds->d / 2);
+        size_t n = bu_faiss_nlist(ds->nb);
+        size_t m8 = bu_divisor_below(ds->d, ds->d / 4), m4 = bu_divisor_below(ds->d, ds->d / 2);
         if (!o->n_faiss_specs) {
             snprintf(specs[nspecs++], sizeof specs[0], "IVF%zu,PQ%zunp", n, m8);
             snprintf(specs[nspecs++], sizeof specs[0], "IVF%zu,PQ%zux4fs", n, m4);

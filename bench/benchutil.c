@@ -206,6 +206,45 @@ void bu_check(int rc, const char *what)
     exit(2);
 }
 
+/* ==== Default configurations ==== */
+
+size_t bu_divisor_below(uint32_t d, size_t cap)
+{
+    for (size_t m = cap < d ? cap : d; m > 1; m--)
+        if (d % m == 0)
+            return m;
+    return 1;
+}
+
+size_t bu_faiss_nlist(size_t nb)
+{
+    size_t n = 16;
+    while (n * 2 <= 2 * sqrt((double)nb) && n * 2 * 39 <= nb)
+        n *= 2;
+    return n;
+}
+
+size_t bu_cvs_default_codecs(uint32_t d, char (*specs)[64], size_t max)
+{
+    size_t n = 0;
+    /* 4-bit codes because the scan reads M/2 bytes per code from registers
+     * (fast-scan); above 256 dimensions a projection first, since the
+     * re-ranking restores what it loses. */
+    if (d <= 256) {
+        size_t m1 = bu_divisor_below(d, d), m2 = bu_divisor_below(d, m1 / 2);
+        if (n < max)
+            snprintf(specs[n++], 64, "opq,pq%zux4", m1);
+        if (n < max)
+            snprintf(specs[n++], 64, "opq,pq%zux4", m2);
+    } else {
+        if (n < max)
+            snprintf(specs[n++], 64, "pca256,opq,pq128x4");
+        if (n < max)
+            snprintf(specs[n++], 64, "pca128,opq,pq64x4");
+    }
+    return n;
+}
+
 /* ==== Data sets ==== */
 
 #define GLOVE_QSTRIDE 341  /* GloVe-100-angular: every 341st word is a query */

@@ -47,6 +47,26 @@ void bu_check(int rc, const char *what);
  * cosine data for FAISS, which has no cosine metric of its own. */
 void bu_normalize_rows(float *x, size_t n, uint32_t dim);
 
+/* ==== Default configurations ==== */
+
+/* The codec specs cvstore's benchmarks build by default for d-dimensional
+ * data, first the one a user gets (until `cvstore build` with no codec
+ * chooses for itself, this is the one place to swap): 4-bit fast-scan codes
+ * after an OPQ rotation, at one and at half a sub-quantizer per dimension
+ * (M a divisor of d); above 256 dimensions PCA first, to 256 and 128.
+ * Writes at most max (<= 2) specs of up to 64 bytes; returns how many.  The
+ * index that goes with them is BU_CVS_DEFAULT_INDEX. */
+size_t bu_cvs_default_codecs(uint32_t d, char (*specs)[64], size_t max);
+#define BU_CVS_DEFAULT_INDEX "ivf"
+
+/* Largest divisor of d in 1..cap (PQ sub-quantizer counts). */
+size_t bu_divisor_below(uint32_t d, size_t cap);
+
+/* The IVF list count of the FAISS baselines: the largest power of two
+ * <= 2 sqrt(nb) that leaves at least 39 training points per list (FAISS's
+ * own minimum), at least 16. */
+size_t bu_faiss_nlist(size_t nb);
+
 /* ==== Data sets ==== */
 
 /* A benchmark data set held in memory: base and queries as float32 rows,

@@ -131,6 +131,13 @@ int hb_add(hb_index *h, const float *x, size_t n, int threads)
     return parallel_for(n, threads, [&](size_t i) { h->g->addPoint(x + i * dim, i); });
 }
 
+int hb_add_rows(hb_index *h, const float *x, size_t first, size_t n, int threads)
+{
+    size_t dim = *static_cast<size_t *>(h->space->get_dist_func_param());
+    return parallel_for(n, threads,
+                        [&](size_t i) { h->g->addPoint(x + i * dim, first + i); });
+}
+
 int hb_search(hb_index *h, const float *q, size_t nq, size_t k, size_t ef, int threads,
               int64_t *labels)
 {
@@ -146,6 +153,17 @@ int hb_search(hb_index *h, const float *q, size_t nq, size_t k, size_t ef, int t
         for (size_t j = m; j-- > 0; res.pop())
             out[j] = static_cast<int64_t>(res.top().second);
     });
+}
+
+int hb_save(hb_index *h, const char *path)
+{
+    try {
+        h->g->saveIndex(path);
+        return 0;
+    } catch (const std::exception &e) {
+        fprintf(stderr, "hnswlib: save %s: %s\n", path, e.what());
+        return -1;
+    }
 }
 
 uint64_t hb_mem_bytes(const hb_index *h)

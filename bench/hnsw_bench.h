@@ -28,10 +28,18 @@ void hb_free(hb_index *h);
  * with the reason on stderr. */
 int hb_add(hb_index *h, const float *x, size_t n, int threads);
 
+/* The same for rows first..first+n-1 of a larger set, x pointing at row
+ * first (labels = row numbers): a long build added in slices. */
+int hb_add_rows(hb_index *h, const float *x, size_t first, size_t n, int threads);
+
 /* Top k of nq queries into labels (nq x k, best first, padded with -1) with
  * the search-time ef, the queries split over threads workers. */
 int hb_search(hb_index *h, const float *q, size_t nq, size_t k, size_t ef, int threads,
               int64_t *labels);
+
+/* Writes the index with hnswlib's saveIndex (what loadIndex reads back).
+ * 0, or -1 with the reason on stderr. */
+int hb_save(hb_index *h, const char *path);
 
 /* Bytes of the graph and its vectors, from hnswlib's own fields: the
  * level-0 block of every element (vector, links, label), the upper-level
