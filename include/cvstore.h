@@ -1254,7 +1254,17 @@ typedef struct cvs_context_source {
     /* Optional: the order of records of equal relevance (<0, 0, >0);
      * NULL = the smaller key first, as in one store. */
     int (*cmp)(void *ctx, int64_t a, int64_t b);
+    /* Optional: the pipeline is about to read, of the n records keys, what
+     * `what` names (CVS_PREFETCH_*; edges up to cap of each kind), so that
+     * a source paying a round trip per read can fetch them in one.  The
+     * reads that follow must give what they would have given without it. */
+    int (*prefetch)(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap);
 } cvs_context_source;
+
+#define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */
+#define CVS_PREFETCH_LINKS 0x2u     /* edges of kind CVS_EDGES_LINKS */
+#define CVS_PREFETCH_BACKLINKS 0x4u /* CVS_EDGES_BACKLINKS */
+#define CVS_PREFETCH_KNN 0x8u       /* CVS_EDGES_KNN */
 
 /* cvs_txn_context over a source: the same stages and rules, every read
  * answered by src.  opts->unit must be CVS_UNIT_PASSAGE (a sentence needs

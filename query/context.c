@@ -407,6 +407,24 @@ static int sort_by_rel(const src *s, const cands *cs, size_t *idx, size_t n)
     return CVS_OK;
 }
 
+/* Announces the reads to come (cvs_context_source.prefetch): the keys of
+ * candidates idx[0..n), what of them.  Nothing for one store. */
+static int src_prefetch(const src *s, const cands *cs, const size_t *idx, size_t n,
+                        unsigned what, size_t cap)
+{
+    int64_t *keys;
+    int rc;
+    if (s->t || !s->x->prefetch || !n || !what)
+        return CVS_OK;
+    if (!(keys = malloc(n * sizeof *keys)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        keys[i] = cs->c[idx[i]].key;
+    rc = s->x->prefetch(s->x->ctx, keys, n, what, cap);
+    free(keys);
+    return rc;
+}
+
 /* ==== The question, analyzed once ==== */
 
 /* What every stage reads about the question, computed once per call: its
@@ -752,6 +770,12 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
         goto out;
     }
     for (int hop = 1; hop <= o->hops && nf; hop++) {
+        unsigned what = (o->use_links ? CVS_PREFETCH_LINKS | CVS_PREFETCH_BACKLINKS : 0) |
+                        (o->use_knn ? CVS_PREFETCH_KNN : 0) |
+                        (qn->text && hop == 1 && o->bridges && o->bridge_weight > 0
+                             ? CVS_PREFETCH_RECORDS : 0);
+        if ((rc = src_prefetch(s, cs, frontier, nf, what, fan)))
+            goto out;
         nnext = 0;
         for (size_t f = 0; f < nf; f++) {
             size_t u = frontier[f], ne;
@@ -1311,6 +1335,8 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         goto out;
     }
     double top = cs.c[idx[0]].rel > 0 ? cs.c[idx[0]].rel : 1;
+    if ((rc = src_prefetch(s, &cs, idx, npool, CVS_PREFETCH_RECORDS, 0)))
+        goto out;
     for (size_t i = 0; i < npool; i++) {
         float *v = vecs + i * s->dim;
         double nrm = 0;
