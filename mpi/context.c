@@ -995,8 +995,10 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
             cli_err(c->cmd, "query %s: %s", ql->q[i].id, cvs_errmsg(c->dbs[0]));
             rc = cli_json_print(stdout, j) ? cli_fail(c->cmd, CVS_ENOMEM, NULL) : CLI_OK;
         } else if (crc) {
-            cli_err(c->cmd, "query %s: %s: %s", ql->q[i].id, cvs_strerror(crc),
-                    crc == CVS_ENOMEM || crc == CVS_EFORMAT ? "" : cvs_errmsg(c->dbs[0]));
+            /* A rank whose shard failed has said why; the pipeline's own
+             * errors (a bad option) name themselves. */
+            cli_err(c->cmd, "query %s: %s%s%s", ql->q[i].id, cvs_strerror(crc),
+                    crc == CVS_EINVAL ? ": " : "", crc == CVS_EINVAL ? cvs_errmsg(NULL) : "");
             rc = cli_exit_code(crc);
         } else {
             json_t *j = cli_context_json(&r);

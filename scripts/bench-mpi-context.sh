@@ -11,7 +11,8 @@
 # (the case where the sharded sets are one store's: the script counts the
 # lines that match, the "ms" field left out).  Times: `cvstore context`'s
 # wall clock around the batch (start-up included), and `cvstore-mpi context
-# --timing` (the batch at rank 0, start-up left out).  RANKS default "1 2".
+# --timing` (the batch at rank 0, start-up left out; the CPU time of the
+# busiest rank and of all, and the round trips).  RANKS default "1 2".
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${1:-/work/shared/data/multihop-qa/hotpotqa}"
@@ -44,21 +45,24 @@ PY
 mpirun --oversubscribe -np 2 "$BUILD/cvstore-mpi" init "$T/sh" --shards 4 --embedder glove >/dev/null
 mpirun --oversubscribe -np 2 "$BUILD/cvstore-mpi" import "$T/sh" "$T/passages.jsonl" >/dev/null
 nums() { perl -pe 's/"ms":[0-9.eE+-]+,//g'; }
-echo "| options | store | ranks | questions | seconds | ms a question | lines equal to one store's |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| options | store | ranks | questions | seconds | ms a question | CPU s, busiest rank | CPU s, all ranks | round trips | lines equal to one store's |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for opts in "" "--no-links --no-knn"; do
   s0=$(date +%s.%N)
   "$BUILD/cvstore" context "$T/one" --queries "$T/q.jsonl" --json $opts | nums > "$T/one.json"
   s1=$(date +%s.%N)
   dt=$(echo "$s1 - $s0" | bc -l)
-  printf '| %s | one store | - | %d | %.2f | %.1f | - |\n' "${opts:-default}" "$NQ" "$dt" \
+  printf '| %s | one store | - | %d | %.2f | %.1f | - | - | - | - |\n' "${opts:-default}" "$NQ" "$dt" \
     "$(echo "$dt * 1000 / $NQ" | bc -l)"
   for np in "${RANKS[@]}"; do
     mpirun --oversubscribe -np "$np" "$BUILD/cvstore-mpi" context "$T/sh" --queries "$T/q.jsonl" \
       --json --timing $opts 2>"$T/err" | nums > "$T/sh.json"
     secs=$(perl -ne 'print $1 if /questions in ([0-9.]+) s/' "$T/err")
+    cmax=$(perl -ne 'print $1 if /, ([0-9.]+) s the most of a rank/' "$T/err")
+    csum=$(perl -ne 'print $1 if /, ([0-9.]+) s in all/' "$T/err")
+    trips=$(perl -ne 'print $1 if /(\d+) round trips/' "$T/err")
     same=$(paste -d '\n' "$T/one.json" "$T/sh.json" | paste - - | awk -F'\t' '$1 == $2' | wc -l)
-    printf '| %s | 4 shards | %d | %d | %.2f | %.1f | %d |\n' "${opts:-default}" "$np" "$NQ" \
-      "$secs" "$(echo "$secs * 1000 / $NQ" | bc -l)" "$same"
+    printf '| %s | 4 shards | %d | %d | %.2f | %.1f | %.2f | %.2f | %d | %d |\n' "${opts:-default}" \
+      "$np" "$NQ" "$secs" "$(echo "$secs * 1000 / $NQ" | bc -l)" "$cmax" "$csum" "$trips" "$same"
   done
 done

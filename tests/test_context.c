@@ -1145,6 +1145,7 @@ Test(context, old_store_without_graph)
  * as over several stores. */
 typedef struct one_src {
     cvs_txn *t;
+    unsigned prefetched;       /* what the pipeline announced */
     cvs_title_run runs[64];
     int64_t keys[64 * 8];
     size_t nruns, nkeys;
@@ -1203,6 +1204,16 @@ static int os_record(void *ctx, int64_t key, cvs_record *rec, float *vec)
     return cvs_get_key(((one_src *)ctx)->t, key, rec, vec);
 }
 
+static int os_prefetch(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap)
+{
+    one_src *s = ctx;
+    cr_assert(n > 0 && keys);
+    cr_assert(!(what & ~0xfu));
+    cr_assert(cap > 0 || what == CVS_PREFETCH_RECORDS);
+    s->prefetched |= what;
+    return 0;
+}
+
 static int os_key_id(void *ctx, int64_t key, const char **id, size_t *len)
 {
     return cvs_key_id(((one_src *)ctx)->t, key, id, len);
@@ -1241,7 +1252,7 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
         .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &os, .dim = DIM,
         .metric = CVS_METRIC_COSINE, .bm25 = os_bm25, .vector = os_vector,
         .title_seeds = os_titles, .edges = os_edges, .record = os_record,
-        .key_id = os_key_id};
+        .key_id = os_key_id, .prefetch = os_prefetch};
     float v[DIM];
     make_two_hop();
     axis(v, 0, 1, 0.0f);
@@ -1276,6 +1287,8 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
             cvs_context_result_free(&b);
         }
     cr_assert(walked, "no item came from the walk: the test would not see the edges");
+    cr_assert_eq(os.prefetched, 0xfu, "prefetch announced %#x, not records and every edge kind",
+                 os.prefetched);
     {
         cvs_context_opts o;
         cvs_context_result r;
