@@ -25,7 +25,8 @@
  *      that names a title in its title map (cvs_txn_title_runs), and rank 0
  *      resolves them as one store holding every title would
  *      (cvs_title_runs_resolve: the longest title at each place, a title's
- *      records counted over all shards).
+ *      records counted over all shards).  The runs travel with the answer
+ *      to the question's BM25 query, which has the same terms.
  *   4. The walk: a record's edges (links, backlinks, kNN edges) come from
  *      the rank that owns its shard; keys are global (below), so an edge
  *      is followed wherever its target lives.  Each hop asks for the edges
@@ -55,9 +56,9 @@
  *      bridge edges (BM25, step 1) are global and always one store's.
  *   3. Sentence units need one store's sentence table: --unit sentence is
  *      refused.
- *   4. A question costs about 8 round trips (BM25, vector search, title
- *      runs, the beam's edges per hop, each bridge query, the pool's
- *      records), each a broadcast and a gather that the ranks wait for by
+ *   4. A question costs about 7 round trips (BM25 with the title runs,
+ *      vector search, the beam's edges per hop, each bridge query, the
+ *      pool's records), each a broadcast and a gather that the ranks wait for by
  *      polling with sleeps (mcmd_wait) rather than spinning: on a machine
  *      with fewer free cores than ranks, every round trip waits for the
  *      scheduler, and latency, not work, sets the time.
@@ -296,6 +297,14 @@ typedef struct mctx {
     int *sizes, *displs;
     kmap km;                   /* rank 0: the question's keys */
     uint64_t requests;         /* rank 0: round trips so far */
+    /* Rank 0: the question's title runs, fetched with its BM25 query
+     * (x_bm25): for the terms tterms (tn of them), each rank's runs at
+     * truns + toff[rank], tlen[rank] bytes. */
+    int titles_next;           /* the next BM25 query is a question's */
+    int tvalid;
+    size_t tn;
+    mbuf tterms, truns;
+    size_t *toff, *tlen;
 } mctx;
 
 static int64_t gkey(const mctx *c, uint32_t shard, int64_t local)
@@ -454,6 +463,10 @@ static int serve(mctx *c, const req *q, const char *payload)
         MPI_Iallreduce(st, sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
         mcmd_wait(&ar);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
+        uint32_t nhits = 0;
+        size_t at = c->mine.n;
+        if (mb_put(&c->mine, &nhits, 4))
+            rc = CVS_ENOMEM;
         for (uint32_t s = 0; s < c->nshards && !rc; s++) {
             if (!c->txns[s])
                 continue;
@@ -462,7 +475,19 @@ static int serve(mctx *c, const req *q, const char *payload)
                 break;
             }
             for (size_t i = 0; i < k && keys[i] >= 0 && !rc; i++)
-                put_hit(c, s, scores[i], keys[i], &rc);
+                if (put_hit(c, s, scores[i], keys[i], &rc) == CVS_OK)
+                    nhits++;
+        }
+        if (!rc)
+            memcpy(c->mine.p + at, &nhits, 4);
+        /* The question's BM25 brings its title runs along (OP_TITLES'
+         * answer), saving the pipeline a round trip. */
+        for (uint32_t s = 0; s < c->nshards && !rc && q->c; s++) {
+            run_ctx rx = {c, s, CVS_OK};
+            if (!c->txns[s])
+                continue;
+            if ((r = cvs_txn_title_runs(c->txns[s], &tm, put_run, &rx)))
+                rc = rx.rc ? rx.rc : shard_fail(c, s, r);
         }
         free(st);
         free(sum);
@@ -651,14 +676,19 @@ static int cmp_hit(const void *x, const void *y, void *arg)
 
 /* Every rank's hits merged: the k best (higher or lower scores first),
  * ties by id, into keys/scores padded with -1 / NaN. */
-static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *scores)
+static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *scores,
+                      rd *rest)
 {
     hit *h = NULL;
     size_t n = 0, cap = 0;
     int rc = CVS_OK;
     for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
         rd r = reply_of(c, rk);
-        while (r.p < r.end && !rc) {
+        uint32_t count = UINT32_MAX; /* rest: the hits are counted, more follows */
+        if (rest && rd_get(&r, &count, 4))
+            return CVS_EFORMAT;
+        while (r.p < r.end && !rc && count) {
+            count--;
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 hit *p = realloc(h, nc * sizeof *p);
@@ -671,6 +701,8 @@ static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *score
             }
             rc = read_hit(c, &r, &h[n++]);
         }
+        if (rest)
+            rest[rk] = r;
     }
     if (!rc) {
         hit_order ho = {higher};
@@ -686,12 +718,33 @@ static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *score
     return rc;
 }
 
+/* The first BM25 query of a question is the question's own, whose title
+ * runs the pipeline asks for next: they come along, kept for x_titles
+ * with the terms they are for. */
 static int x_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, float *scores)
 {
     mctx *c = ctx;
-    req q = {OP_BM25, (int64_t)terms->n, (int64_t)k, 0, (int64_t)terms->bytes};
-    int rc = request(c, q, terms->buf);
-    return rc ? rc : merge_hits(c, k, 1, keys, scores);
+    int with_titles = c->titles_next;
+    req q = {OP_BM25, (int64_t)terms->n, (int64_t)k, with_titles, (int64_t)terms->bytes};
+    rd *rest = calloc((size_t)g_mpi.nranks, sizeof *rest);
+    int rc = rest ? request(c, q, terms->buf) : CVS_ENOMEM;
+    c->titles_next = 0;
+    if (!rc)
+        rc = merge_hits(c, k, 1, keys, scores, rest);
+    if (!rc && with_titles) {
+        c->tterms.n = 0;
+        c->truns.n = 0;
+        rc = mb_put(&c->tterms, terms->buf, terms->bytes);
+        for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
+            c->toff[rk] = c->truns.n;
+            rc = mb_put(&c->truns, rest[rk].p, (size_t)(rest[rk].end - rest[rk].p));
+            c->tlen[rk] = c->truns.n - c->toff[rk];
+        }
+        c->tvalid = !rc;
+        c->tn = terms->n;
+    }
+    free(rest);
+    return rc;
 }
 
 static int x_vector(void *ctx, const float *v, size_t k, unsigned flags, int64_t *keys,
@@ -700,7 +753,7 @@ static int x_vector(void *ctx, const float *v, size_t k, unsigned flags, int64_t
     mctx *c = ctx;
     req q = {OP_VEC, 0, (int64_t)k, (int64_t)flags, (int64_t)(c->dim * sizeof *v)};
     int rc = request(c, q, v);
-    return rc ? rc : merge_hits(c, k, c->metric != CVS_METRIC_L2, keys, scores);
+    return rc ? rc : merge_hits(c, k, c->metric != CVS_METRIC_L2, keys, scores, NULL);
 }
 
 /* Every shard's title runs, resolved at rank 0 as one store would seed
@@ -713,10 +766,13 @@ static int x_titles(void *ctx, const cvs_terms *terms, size_t cap, int64_t *keys
     cvs_title_run *runs = NULL;
     int64_t *rk_keys = NULL;
     size_t nruns = 0, nkeys = 0, caprun = 0, capkey = 0;
-    int rc = request(c, q, terms->buf);
+    int cached = c->tvalid && c->tn == terms->n && c->tterms.n == terms->bytes &&
+                 (!terms->bytes || !memcmp(c->tterms.p, terms->buf, terms->bytes));
+    int rc = cached ? CVS_OK : request(c, q, terms->buf);
     *n = 0;
     for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
-        rd r = reply_of(c, rk);
+        rd r = cached ? (rd){c->truns.p + c->toff[rk], c->truns.p + c->toff[rk] + c->tlen[rk]}
+                      : reply_of(c, rk);
         while (r.p < r.end && !rc) {
             uint32_t h[4];
             if (rd_get(&r, h, sizeof h)) {
@@ -988,6 +1044,8 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {
         cvs_context_result r;
+        c->tvalid = 0;
+        c->titles_next = o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR;
         int crc = cvs_context_source_run(&src, o, ql->q[i].text, ql->q[i].len, NULL, &r);
         if (crc == CVS_EINPUT) {
             json_t *j = json_pack("{s:s, s:s%, s:s}", "query_id", ql->q[i].id, "query",
@@ -1109,7 +1167,9 @@ int mpi_cmd_context(int argc, char **argv)
     if (!(c.dbs = calloc(m.shards, sizeof *c.dbs)) ||
         !(c.txns = calloc(m.shards, sizeof *c.txns)) ||
         !(c.sizes = calloc((size_t)g_mpi.nranks, sizeof *c.sizes)) ||
-        !(c.displs = calloc((size_t)g_mpi.nranks, sizeof *c.displs)))
+        !(c.displs = calloc((size_t)g_mpi.nranks, sizeof *c.displs)) ||
+        !(c.toff = calloc((size_t)g_mpi.nranks, sizeof *c.toff)) ||
+        !(c.tlen = calloc((size_t)g_mpi.nranks, sizeof *c.tlen)))
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     if ((rc = mcmd_agree(rc)))
         goto out;
@@ -1173,6 +1233,10 @@ out:
     free(c.all);
     free(c.sizes);
     free(c.displs);
+    free(c.toff);
+    free(c.tlen);
+    free(c.tterms.p);
+    free(c.truns.p);
     kmap_free(&c.km);
     return rc;
 }
