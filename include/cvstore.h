@@ -1259,6 +1259,10 @@ typedef struct cvs_context_source {
      * a source paying a round trip per read can fetch them in one.  The
      * reads that follow must give what they would have given without it. */
     int (*prefetch)(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap);
+    /* Optional: the BM25 queries (n of them, each for its k best) that the
+     * pipeline is about to ask one by one (a hop's bridge queries), so
+     * that they can be asked in one round trip; the same contract. */
+    int (*bm25_prefetch)(void *ctx, const cvs_terms *queries, size_t n, size_t k);
 } cvs_context_source;
 
 #define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */

@@ -10,7 +10,9 @@
  * dfs_query_then_fetch is the same idea for BM25: gather the term
  * statistics first, then score everywhere with the global ones):
  *
- *   1. BM25 (the question, and every bridge query of the walk): each rank
+ *   1. BM25 (the question, and the bridge queries of the walk, announced
+ *      together by cvs_context_source.bm25_prefetch and asked in one
+ *      round trip): each rank
  *      sums its shards' N, total length and df of the query's terms, an
  *      MPI_Allreduce sums those over ranks, and every shard ranks its
  *      records with the global statistics (cvs_txn_text_search_terms), so
@@ -56,9 +58,10 @@
  *      bridge edges (BM25, step 1) are global and always one store's.
  *   3. Sentence units need one store's sentence table: --unit sentence is
  *      refused.
- *   4. A question costs about 7 round trips (BM25 with the title runs,
- *      vector search, the beam's edges per hop, each bridge query, the
- *      pool's records), each a broadcast and a gather that the ranks wait for by
+ *   4. A question costs about 6 round trips (BM25 with the title runs,
+ *      vector search, the beam's edges per hop, the bridge queries of the
+ *      first hop together, the pool's records), each a broadcast and a
+ *      gather that the ranks wait for by
  *      polling with sleeps (mcmd_wait) rather than spinning: on a machine
  *      with fewer free cores than ranks, every round trip waits for the
  *      scheduler, and latency, not work, sets the time.
@@ -115,7 +118,7 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH };
+enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N };
 
 /* What rank 0 broadcasts before each request: op, three arguments, and
  * the bytes of the payload that follows. */
@@ -305,6 +308,15 @@ typedef struct mctx {
     size_t tn;
     mbuf tterms, truns;
     size_t *toff, *tlen;
+    /* Rank 0: the answers to the BM25 queries announced for a hop
+     * (x_bm25_prefetch), nbq of them, each for its terms and k. */
+    struct bq {
+        mbuf terms;
+        size_t n, k;
+        int64_t *keys;
+        float *scores;
+    } *bq;
+    size_t nbq, capbq;
 } mctx;
 
 static int64_t gkey(const mctx *c, uint32_t shard, int64_t local)
@@ -496,6 +508,76 @@ static int serve(mctx *c, const req *q, const char *payload)
         free(scores);
         break;
     }
+    case OP_BM25N: {
+        /* As OP_BM25 for q->a queries at once (each: u32 terms, u32 bytes,
+         * the terms), their statistics summed in one collective. */
+        size_t nq = (size_t)q->a, k = (size_t)q->b, tot = 0, pos = 0;
+        cvs_terms *tm = calloc(nq ? nq : 1, sizeof *tm);
+        size_t *off = calloc(nq ? nq : 1, sizeof *off);
+        uint64_t *st = NULL, *sum = NULL, *df = NULL;
+        int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
+        float *scores = malloc((k ? k : 1) * sizeof *scores);
+        size_t maxn = 1;
+        for (size_t j = 0; tm && off && j < nq; j++) {
+            uint32_t h[2];
+            memcpy(h, payload + pos, sizeof h);
+            tm[j] = (cvs_terms){payload + pos + 8, h[1], h[0]};
+            pos += 8 + h[1];
+            off[j] = tot;
+            tot += 2 + h[0];
+            maxn = h[0] > maxn ? h[0] : maxn;
+        }
+        st = calloc(tot ? tot : 1, sizeof *st);
+        sum = calloc(tot ? tot : 1, sizeof *sum);
+        df = calloc(maxn, sizeof *df);
+        if (!tm || !off || !st || !sum || !df || !keys || !scores) {
+            cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
+            MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
+        }
+        for (uint32_t s = 0; s < c->nshards && !rc; s++)
+            for (size_t j = 0; j < nq && c->txns[s] && !rc; j++) {
+                uint64_t nd, tt;
+                if ((r = cvs_txn_text_stats(c->txns[s], &tm[j], &nd, &tt, df))) {
+                    rc = shard_fail(c, s, r);
+                    break;
+                }
+                st[off[j]] += nd;
+                st[off[j] + 1] += tt;
+                for (size_t i = 0; i < tm[j].n; i++)
+                    st[off[j] + 2 + i] += df[i];
+            }
+        MPI_Request ar;
+        MPI_Iallreduce(st, sum, (int)tot, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
+        mcmd_wait(&ar);
+        for (size_t j = 0; j < nq && !rc; j++) {
+            cvs_text_stats gs = {sum[off[j]], sum[off[j] + 1], sum + off[j] + 2};
+            uint32_t nhits = 0;
+            size_t at = c->mine.n;
+            if (mb_put(&c->mine, &nhits, 4))
+                rc = CVS_ENOMEM;
+            for (uint32_t s = 0; s < c->nshards && !rc; s++) {
+                if (!c->txns[s])
+                    continue;
+                if ((r = cvs_txn_text_search_terms(c->txns[s], &tm[j], &gs, k, keys, scores))) {
+                    rc = shard_fail(c, s, r);
+                    break;
+                }
+                for (size_t i = 0; i < k && keys[i] >= 0 && !rc; i++)
+                    if (put_hit(c, s, scores[i], keys[i], &rc) == CVS_OK)
+                        nhits++;
+            }
+            if (!rc)
+                memcpy(c->mine.p + at, &nhits, 4);
+        }
+        free(tm);
+        free(off);
+        free(st);
+        free(sum);
+        free(df);
+        free(keys);
+        free(scores);
+        break;
+    }
     case OP_VEC: {
         size_t k = (size_t)q->b;
         int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
@@ -677,13 +759,13 @@ static int cmp_hit(const void *x, const void *y, void *arg)
 /* Every rank's hits merged: the k best (higher or lower scores first),
  * ties by id, into keys/scores padded with -1 / NaN. */
 static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *scores,
-                      rd *rest)
+                      rd *rest, int resume)
 {
     hit *h = NULL;
     size_t n = 0, cap = 0;
     int rc = CVS_OK;
     for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
-        rd r = reply_of(c, rk);
+        rd r = resume ? rest[rk] : reply_of(c, rk);
         uint32_t count = UINT32_MAX; /* rest: the hits are counted, more follows */
         if (rest && rd_get(&r, &count, 4))
             return CVS_EFORMAT;
@@ -725,12 +807,21 @@ static int x_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, fl
 {
     mctx *c = ctx;
     int with_titles = c->titles_next;
+    for (size_t j = 0; j < c->nbq; j++) {
+        struct bq *b = &c->bq[j];
+        if (b->k == k && b->n == terms->n && b->terms.n == terms->bytes &&
+            (!terms->bytes || !memcmp(b->terms.p, terms->buf, terms->bytes))) {
+            memcpy(keys, b->keys, k * sizeof *keys);
+            memcpy(scores, b->scores, k * sizeof *scores);
+            return CVS_OK;
+        }
+    }
     req q = {OP_BM25, (int64_t)terms->n, (int64_t)k, with_titles, (int64_t)terms->bytes};
     rd *rest = calloc((size_t)g_mpi.nranks, sizeof *rest);
     int rc = rest ? request(c, q, terms->buf) : CVS_ENOMEM;
     c->titles_next = 0;
     if (!rc)
-        rc = merge_hits(c, k, 1, keys, scores, rest);
+        rc = merge_hits(c, k, 1, keys, scores, rest, 0);
     if (!rc && with_titles) {
         c->tterms.n = 0;
         c->truns.n = 0;
@@ -753,7 +844,63 @@ static int x_vector(void *ctx, const float *v, size_t k, unsigned flags, int64_t
     mctx *c = ctx;
     req q = {OP_VEC, 0, (int64_t)k, (int64_t)flags, (int64_t)(c->dim * sizeof *v)};
     int rc = request(c, q, v);
-    return rc ? rc : merge_hits(c, k, c->metric != CVS_METRIC_L2, keys, scores, NULL);
+    return rc ? rc : merge_hits(c, k, c->metric != CVS_METRIC_L2, keys, scores, NULL, 0);
+}
+
+/* A hop's bridge queries, asked in one round trip; x_bm25 answers them
+ * from what came back. */
+static int x_bm25_prefetch(void *ctx, const cvs_terms *queries, size_t n, size_t k)
+{
+    mctx *c = ctx;
+    mbuf pl = {0};
+    rd *rs = calloc((size_t)g_mpi.nranks, sizeof *rs);
+    int rc = rs ? CVS_OK : CVS_ENOMEM;
+    for (size_t j = 0; j < n && !rc; j++) {
+        uint32_t h[2] = {(uint32_t)queries[j].n, (uint32_t)queries[j].bytes};
+        if (mb_put(&pl, h, sizeof h) || mb_put(&pl, queries[j].buf, queries[j].bytes))
+            rc = CVS_ENOMEM;
+    }
+    if (!rc) {
+        req q = {OP_BM25N, (int64_t)n, (int64_t)k, 0, (int64_t)pl.n};
+        rc = request(c, q, pl.p);
+    }
+    for (int rk = 0; rk < g_mpi.nranks && !rc; rk++)
+        rs[rk] = reply_of(c, rk);
+    c->nbq = 0;
+    if (!rc && n > c->capbq) {
+        struct bq *p = realloc(c->bq, n * sizeof *p);
+        if (!p)
+            rc = CVS_ENOMEM;
+        else {
+            memset(p + c->capbq, 0, (n - c->capbq) * sizeof *p);
+            c->bq = p;
+            c->capbq = n;
+        }
+    }
+    for (size_t j = 0; j < n && !rc; j++) {
+        struct bq *b = &c->bq[j];
+        int64_t *kk = realloc(b->keys, (k ? k : 1) * sizeof *kk);
+        float *ss = kk ? realloc(b->scores, (k ? k : 1) * sizeof *ss) : NULL;
+        if (kk)
+            b->keys = kk;
+        if (ss)
+            b->scores = ss;
+        if (!kk || !ss) {
+            rc = CVS_ENOMEM;
+            break;
+        }
+        b->terms.n = 0;
+        b->n = queries[j].n;
+        b->k = k;
+        if (mb_put(&b->terms, queries[j].buf, queries[j].bytes) ||
+            (rc = merge_hits(c, k, 1, b->keys, b->scores, rs, 1)))
+            rc = rc ? rc : CVS_ENOMEM;
+        else
+            c->nbq = j + 1;
+    }
+    free(rs);
+    free(pl.p);
+    return rc;
 }
 
 /* Every shard's title runs, resolved at rank 0 as one store would seed
@@ -1040,11 +1187,13 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
         .embedder = c->dbs[0], .text_docs = docs, .titles_known = known, .bm25 = x_bm25,
         .vector = x_vector, .title_seeds = x_titles, .edges = x_edges, .record = x_record,
         .key_id = x_key_id, .cmp = x_cmp, .prefetch = x_prefetch,
+        .bm25_prefetch = x_bm25_prefetch,
     };
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {
         cvs_context_result r;
         c->tvalid = 0;
+        c->nbq = 0;
         c->titles_next = o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR;
         int crc = cvs_context_source_run(&src, o, ql->q[i].text, ql->q[i].len, NULL, &r);
         if (crc == CVS_EINPUT) {
@@ -1237,6 +1386,12 @@ out:
     free(c.tlen);
     free(c.tterms.p);
     free(c.truns.p);
+    for (size_t j = 0; j < c.capbq; j++) {
+        free(c.bq[j].terms.p);
+        free(c.bq[j].keys);
+        free(c.bq[j].scores);
+    }
+    free(c.bq);
     kmap_free(&c.km);
     return rc;
 }

@@ -710,36 +710,85 @@ static int residual(const cvs_tokens *x, const cvs_tokens *y, cvs_tokens *q)
  * record itself, for the residual query (the question's tokens that the
  * record lacks and the record's tokens that the question lacks), each
  * weighted by its score over the best one's.  See the opening essay. */
+/* The bridge query of record r into q (zeroed by the caller): the
+ * question's tokens that the record lacks and the record's tokens that the
+ * question lacks. */
+static int bridge_query(const cvs_record *r, const question *qn, cvs_tokens *q)
+{
+    cvs_tokens rt = {0};
+    size_t tl = r->title ? r->title_len : 0, xl = r->text ? r->text_len : 0;
+    char *doc = malloc(tl + xl + 2);
+    int rc;
+    if (!doc)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (tl)
+        memcpy(doc, r->title, tl);
+    doc[tl] = ' ';
+    if (xl)
+        memcpy(doc + tl + 1, r->text, xl);
+    if ((rc = cvs__tokenize(doc, tl + 1 + xl, CVS_TOK_STRIP_ACCENTS, &rt)) == CVS_OK &&
+        (rc = residual(&qn->tok, &rt, q)) == CVS_OK)
+        rc = residual(&rt, &qn->tok, q);
+    cvs__tokens_free(&rt);
+    free(doc);
+    return rc;
+}
+
+/* Announces the bridge queries of the frontier's first n nodes to a
+ * source that can ask them in one round trip (cvs_context_source.
+ * bm25_prefetch); bridge_edges then asks them one by one, as for one
+ * store.  Nothing for one store. */
+static int bridges_ahead(const src *s, const cands *cs, const question *qn,
+                         const size_t *frontier, size_t n, size_t fan)
+{
+    cvs_tokens *q;
+    cvs_terms *tm;
+    int rc = CVS_OK;
+    if (s->t || !s->x->bm25_prefetch || !n)
+        return CVS_OK;
+    q = calloc(n, sizeof *q);
+    tm = calloc(n, sizeof *tm);
+    if (!q || !tm)
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t f = 0; f < n && !rc; f++) {
+        cvs_record r;
+        if ((rc = src_record(s, cs->c[frontier[f]].key, &r, NULL))) {
+            if (rc == CVS_NOTFOUND)
+                rc = CVS_OK; /* bridge_edges skips it too */
+            continue;
+        }
+        if ((rc = bridge_query(&r, qn, &q[m])) == CVS_OK)
+            cvs__tokens_terms(&q[m], &tm[m]);
+        m++;
+    }
+    if (!rc && m)
+        rc = s->x->bm25_prefetch(s->x->ctx, tm, m, fan + 1);
+    for (size_t i = 0; q && i < n; i++)
+        cvs__tokens_free(&q[i]);
+    free(q);
+    free(tm);
+    return rc;
+}
+
 static int bridge_edges(const src *s, int64_t key, const question *qn, size_t fan, cvs_edge *e,
                         size_t *ne)
 {
     cvs_record r;
-    cvs_tokens rt = {0}, q = {0};
-    char *doc = NULL;
+    cvs_tokens q = {0};
     int64_t *lk = NULL;
     float *ls = NULL;
-    size_t tl, xl;
     double top = 0;
     int rc;
 
     *ne = 0;
     if ((rc = src_record(s, key, &r, NULL)))
         return rc == CVS_NOTFOUND ? CVS_OK : rc;
-    tl = r.title ? r.title_len : 0;
-    xl = r.text ? r.text_len : 0;
-    if (!(doc = malloc(tl + xl + 2)) || !(lk = malloc((fan + 1) * sizeof *lk)) ||
-        !(ls = malloc((fan + 1) * sizeof *ls))) {
+    if (!(lk = malloc((fan + 1) * sizeof *lk)) || !(ls = malloc((fan + 1) * sizeof *ls))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if (tl)
-        memcpy(doc, r.title, tl);
-    doc[tl] = ' ';
-    if (xl)
-        memcpy(doc + tl + 1, r.text, xl);
-    if ((rc = cvs__tokenize(doc, tl + 1 + xl, CVS_TOK_STRIP_ACCENTS, &rt)) ||
-        (rc = residual(&qn->tok, &rt, &q)) || (rc = residual(&rt, &qn->tok, &q)) ||
-        (rc = src_bm25(s, &q, fan + 1, lk, ls)))
+    if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25(s, &q, fan + 1, lk, ls)))
         goto out;
     for (size_t i = 0; i < fan + 1 && lk[i] >= 0; i++)
         if (lk[i] != key && ls[i] > top)
@@ -748,9 +797,7 @@ static int bridge_edges(const src *s, int64_t key, const question *qn, size_t fa
         if (lk[i] != key)
             e[(*ne)++] = (cvs_edge){lk[i], top > 0 ? (float)(ls[i] / top) : 0, "bridge"};
 out:
-    cvs__tokens_free(&rt);
     cvs__tokens_free(&q);
-    free(doc);
     free(lk);
     free(ls);
     return rc;
@@ -774,7 +821,9 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
                         (o->use_knn ? CVS_PREFETCH_KNN : 0) |
                         (qn->text && hop == 1 && o->bridges && o->bridge_weight > 0
                              ? CVS_PREFETCH_RECORDS : 0);
-        if ((rc = src_prefetch(s, cs, frontier, nf, what, fan)))
+        if ((rc = src_prefetch(s, cs, frontier, nf, what, fan)) ||
+            (qn->text && hop == 1 && o->bridge_weight > 0 &&
+             (rc = bridges_ahead(s, cs, qn, frontier, nf < o->bridges ? nf : o->bridges, fan))))
             goto out;
         nnext = 0;
         for (size_t f = 0; f < nf; f++) {

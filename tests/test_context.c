@@ -1146,6 +1146,7 @@ Test(context, old_store_without_graph)
 typedef struct one_src {
     cvs_txn *t;
     unsigned prefetched;       /* what the pipeline announced */
+    size_t bridges_announced;  /* BM25 queries announced (bm25_prefetch) */
     cvs_title_run runs[64];
     int64_t keys[64 * 8];
     size_t nruns, nkeys;
@@ -1214,6 +1215,24 @@ static int os_prefetch(void *ctx, const int64_t *keys, size_t n, unsigned what, 
     return 0;
 }
 
+/* The queries announced must be real token lists, for the walk's k. */
+static int os_bm25_prefetch(void *ctx, const cvs_terms *queries, size_t n, size_t k)
+{
+    one_src *s = ctx;
+    cvs_context_opts o;
+    cvs_context_opts_init(&o);
+    cr_assert(n > 0 && n <= o.bridges, "%zu queries", n);
+    cr_assert_eq(k, o.fanout + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t nul = 0;
+        for (size_t b = 0; b < queries[i].bytes; b++)
+            nul += queries[i].buf[b] == '\0';
+        cr_assert_eq(nul, queries[i].n, "query %zu: %zu terms, %zu NULs", i, queries[i].n, nul);
+    }
+    s->bridges_announced += n;
+    return 0;
+}
+
 static int os_key_id(void *ctx, int64_t key, const char **id, size_t *len)
 {
     return cvs_key_id(((one_src *)ctx)->t, key, id, len);
@@ -1252,7 +1271,7 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
         .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &os, .dim = DIM,
         .metric = CVS_METRIC_COSINE, .bm25 = os_bm25, .vector = os_vector,
         .title_seeds = os_titles, .edges = os_edges, .record = os_record,
-        .key_id = os_key_id, .prefetch = os_prefetch};
+        .key_id = os_key_id, .prefetch = os_prefetch, .bm25_prefetch = os_bm25_prefetch};
     float v[DIM];
     make_two_hop();
     axis(v, 0, 1, 0.0f);
@@ -1289,6 +1308,7 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
     cr_assert(walked, "no item came from the walk: the test would not see the edges");
     cr_assert_eq(os.prefetched, 0xfu, "prefetch announced %#x, not records and every edge kind",
                  os.prefetched);
+    cr_assert(os.bridges_announced > 0, "no bridge query was announced");
     {
         cvs_context_opts o;
         cvs_context_result r;
