@@ -558,3 +558,133 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     fclose(f);
     return rc;
 }
+
+/* ==== Context sets (cvstore context, cvstore-mpi context) ==== */
+
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* cli_err, unless cmd is NULL (a caller that says nothing). */
+static void ctx_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ctx_err(const char *cmd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    if (!cmd)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_err(cmd, "%s", msg);
+}
+
+int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts *o)
+{
+    uint64_t u;
+    switch (c) {
+    case 'b':
+        if (cli_parse_u64(arg, 1, (uint64_t)1 << 40, &u)) {
+            ctx_err(cmd, "--budget: expected a positive integer, got '%s'", arg);
+            return -1;
+        }
+        o->budget = (size_t)u;
+        return 0;
+    case 's':
+        if (cvs_context_strategy_parse(arg, &o->strategy)) {
+            ctx_err(cmd, "--strategy: expected diverse, topk, mmr, bm25 or vector, got '%s'",
+                    arg);
+            return -1;
+        }
+        return 0;
+    case 'H':
+        if (cli_parse_u64(arg, 0, 16, &u)) {
+            ctx_err(cmd, "--hops: expected an integer in 0..16, got '%s'", arg);
+            return -1;
+        }
+        o->hops = (int)u;
+        return 0;
+    case 'f':
+        if (cli_parse_u64(arg, 1, 1024, &u)) {
+            ctx_err(cmd, "--fanout: expected an integer in 1..1024, got '%s'", arg);
+            return -1;
+        }
+        o->fanout = (size_t)u;
+        return 0;
+    case 'g':
+        if (cli_parse_u64(arg, 0, 1024, &u)) {
+            ctx_err(cmd, "--bridges: expected an integer in 0..1024, got '%s'", arg);
+            return -1;
+        }
+        o->bridges = (size_t)u;
+        return 0;
+    case 'l':
+        if (parse_float(arg, 0, 1, &o->lambda)) {
+            ctx_err(cmd, "--lambda: expected a number in [0, 1], got '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case 'w':
+        if (parse_float(arg, 0, 1, &o->lexical_weight)) {
+            ctx_err(cmd, "--lexical-weight: expected a number in [0, 1], got '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case 'u':
+        if (!strcmp(arg, "rrf"))
+            o->fusion = CVS_FUSION_RRF;
+        else if (!strcmp(arg, "weighted"))
+            o->fusion = CVS_FUSION_WEIGHTED;
+        else {
+            ctx_err(cmd, "--fusion: expected rrf or weighted, got '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case 'U':
+        if (cvs_context_unit_parse(arg, &o->unit)) {
+            ctx_err(cmd, "--unit: expected passage or sentence, got '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case 'L': o->use_links = 0; return 0;
+    case 'K': o->use_knn = 0; return 0;
+    }
+    return -1;
+}
+
+json_t *cli_context_json(const cvs_context_result *r)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < r->n; i++) {
+        const cvs_context_item *it = &r->items[i];
+        json_t *via = json_array(), *o;
+        for (int s = 0; s <= it->hop; s++)
+            json_array_append_new(via, json_pack("{s:s%, s:s}", "id", it->via[s].id,
+                                                 it->via[s].id_len, "type",
+                                                 it->via[s].type ? it->via[s].type : ""));
+        o = json_pack("{s:s%, s:f, s:I, s:i, s:o}", "id", it->id, it->id_len, "score",
+                      (double)it->score, "tokens", (json_int_t)it->tokens, "hop", it->hop,
+                      "via", via);
+        if (it->title)
+            json_object_set_new(o, "title", json_stringn(it->title, it->title_len));
+        json_object_set_new(o, "text", json_stringn(it->text ? it->text : "", it->text_len));
+        if (it->sentences) {
+            json_t *ss = json_array();
+            for (size_t s = 0; s < it->nsentences; s++)
+                json_array_append_new(ss, json_integer((json_int_t)it->sentences[s]));
+            json_object_set_new(o, "sentences", ss);
+        }
+        json_array_append_new(items, o);
+    }
+    return json_pack("{s:I, s:I, s:I, s:f, s:o}", "budget", (json_int_t)r->budget, "tokens",
+                     (json_int_t)r->tokens, "pool", (json_int_t)r->pool, "ms",
+                     r->seconds * 1e3, "items", items);
+}
+

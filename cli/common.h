@@ -140,6 +140,18 @@ void cli_write_float(FILE *f, float x);
 typedef int (*cli_query_fn)(void *ctx, const char *id, const char *text, size_t len);
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx);
 
+/* The context-set options shared by `cvstore context` and `cvstore-mpi
+ * context`: c is the getopt value of --budget ('b'), --strategy ('s'),
+ * --hops ('H'), --fanout ('f'), --bridges ('g'), --lambda ('l'),
+ * --lexical-weight ('w'), --fusion ('u'), --unit ('U'), --no-links ('L')
+ * or --no-knn ('K'), set into o.  -1 for a bad value or another option,
+ * with a message naming cmd (none when cmd is NULL). */
+int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts *o);
+
+/* A context set as one JSON object, the shape `cvstore context --json`
+ * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */
+json_t *cli_context_json(const cvs_context_result *r);
+
 /* Record as one JSON object on one line, in the import format
  * {"id","vector","text","meta","links"} (absent parts left out).  meta is
  * copied verbatim: the store keeps it as compact canonical JSON, and

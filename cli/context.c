@@ -65,17 +65,6 @@ static const char usage[] =
     "      --json              JSON output\n"
     "  -h, --help              show this help\n";
 
-static int parse_float(const char *s, float lo, float hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = (float)v;
-    return 0;
-}
-
 /* "x,y,..." into a malloc'd array of exactly dim floats. */
 static int parse_vector(const char *s, uint32_t dim, float **out)
 {
@@ -108,35 +97,6 @@ static int parse_vector(const char *s, uint32_t dim, float **out)
     }
     *out = v;
     return 0;
-}
-
-static json_t *result_json(const cvs_context_result *r)
-{
-    json_t *items = json_array();
-    for (size_t i = 0; i < r->n; i++) {
-        const cvs_context_item *it = &r->items[i];
-        json_t *via = json_array(), *o;
-        for (int s = 0; s <= it->hop; s++)
-            json_array_append_new(via, json_pack("{s:s%, s:s}", "id", it->via[s].id,
-                                                 it->via[s].id_len, "type",
-                                                 it->via[s].type ? it->via[s].type : ""));
-        o = json_pack("{s:s%, s:f, s:I, s:i, s:o}", "id", it->id, it->id_len, "score",
-                      (double)it->score, "tokens", (json_int_t)it->tokens, "hop", it->hop,
-                      "via", via);
-        if (it->title)
-            json_object_set_new(o, "title", json_stringn(it->title, it->title_len));
-        json_object_set_new(o, "text", json_stringn(it->text ? it->text : "", it->text_len));
-        if (it->sentences) {
-            json_t *ss = json_array();
-            for (size_t s = 0; s < it->nsentences; s++)
-                json_array_append_new(ss, json_integer((json_int_t)it->sentences[s]));
-            json_object_set_new(o, "sentences", ss);
-        }
-        json_array_append_new(items, o);
-    }
-    return json_pack("{s:I, s:I, s:I, s:f, s:o}", "budget", (json_int_t)r->budget, "tokens",
-                     (json_int_t)r->tokens, "pool", (json_int_t)r->pool, "ms",
-                     r->seconds * 1e3, "items", items);
 }
 
 static void print_text(const cvs_context_result *r)
@@ -183,7 +143,7 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
         return cli_fail("context", rc, db);
     }
     if (json) {
-        json_t *j = result_json(&r);
+        json_t *j = cli_context_json(&r);
         if (qid)
             json_object_set_new(j, "query_id", json_string(qid));
         json_object_set_new(j, "query", qfield);
@@ -237,7 +197,6 @@ int cmd_context(int argc, char **argv)
     float *qv = NULL, *qf = NULL;
     size_t nqf = 0;
     uint32_t qdim = 0;
-    uint64_t u;
     int c, rc, json = 0, inputs = 0;
 
     cvs_context_opts_init(&o);
@@ -247,71 +206,11 @@ int cmd_context(int argc, char **argv)
         case 'Q': batch = optarg; inputs++; break;
         case 'V': vecstr = optarg; inputs++; break;
         case 'F': vecfile = optarg; inputs++; break;
-        case 'b':
-            if (cli_parse_u64(optarg, 1, (uint64_t)1 << 40, &u)) {
-                cli_err("context", "--budget: expected a positive integer, got '%s'", optarg);
+        case 'b': case 's': case 'H': case 'f': case 'g': case 'l': case 'w': case 'u':
+        case 'U': case 'L': case 'K':
+            if (cli_context_option("context", c, optarg, &o))
                 return cli_usage_error(usage);
-            }
-            o.budget = (size_t)u;
             break;
-        case 's':
-            if (cvs_context_strategy_parse(optarg, &o.strategy)) {
-                cli_err("context", "--strategy: expected diverse, topk, mmr, bm25 or vector, got '%s'",
-                        optarg);
-                return cli_usage_error(usage);
-            }
-            break;
-        case 'H':
-            if (cli_parse_u64(optarg, 0, 16, &u)) {
-                cli_err("context", "--hops: expected an integer in 0..16, got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            o.hops = (int)u;
-            break;
-        case 'f':
-            if (cli_parse_u64(optarg, 1, 1024, &u)) {
-                cli_err("context", "--fanout: expected an integer in 1..1024, got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            o.fanout = (size_t)u;
-            break;
-        case 'g':
-            if (cli_parse_u64(optarg, 0, 1024, &u)) {
-                cli_err("context", "--bridges: expected an integer in 0..1024, got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            o.bridges = (size_t)u;
-            break;
-        case 'l':
-            if (parse_float(optarg, 0, 1, &o.lambda)) {
-                cli_err("context", "--lambda: expected a number in [0, 1], got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            break;
-        case 'w':
-            if (parse_float(optarg, 0, 1, &o.lexical_weight)) {
-                cli_err("context", "--lexical-weight: expected a number in [0, 1], got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            break;
-        case 'u':
-            if (!strcmp(optarg, "rrf"))
-                o.fusion = CVS_FUSION_RRF;
-            else if (!strcmp(optarg, "weighted"))
-                o.fusion = CVS_FUSION_WEIGHTED;
-            else {
-                cli_err("context", "--fusion: expected rrf or weighted, got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            break;
-        case 'U':
-            if (cvs_context_unit_parse(optarg, &o.unit)) {
-                cli_err("context", "--unit: expected passage or sentence, got '%s'", optarg);
-                return cli_usage_error(usage);
-            }
-            break;
-        case 'L': o.use_links = 0; break;
-        case 'K': o.use_knn = 0; break;
         case 'j': json = 1; break;
         case 'h':
             fputs(usage, stdout);

@@ -25,14 +25,7 @@ static inline struct cvs__graph_state *cvs__graph(const cvs_db *db)
     return (struct cvs__graph_state *)cvs__module_state(db, &cvs__graph_module);
 }
 
-/* One outgoing edge, resolved to an internal key.  type points at static
- * or transaction-owned memory valid until the snapshot ends. */
-typedef struct cvs_edge {
-    int64_t key;
-    float weight;          /* link weight, or the kNN similarity in [0, 1] */
-    const char *type;      /* link type ("mentions", ...), "link" for an
-                              untyped link, "knn" */
-} cvs_edge;
+/* Edges are cvs_edge (cvstore.h): types are static strings. */
 
 /* Up to cap edges of kind "links" leaving key (explicit and mention links,
  * in stored order), skipping targets that are not in the snapshot.  type is

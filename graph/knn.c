@@ -963,6 +963,20 @@ int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, siz
     return rc;
 }
 
+CVS_API int cvs_txn_edges(cvs_txn *txn, int64_t key, cvs_edge_kind kind, size_t cap,
+                          cvs_edge *out, size_t *n)
+{
+    if (!txn || !n || (cap && !out))
+        return cvs__err(CVS_EINVAL, "cvs_txn_edges: NULL argument");
+    *n = 0;
+    switch (kind) {
+    case CVS_EDGES_LINKS: return cvs__graph_links(txn, key, out, cap, n);
+    case CVS_EDGES_BACKLINKS: return cvs__graph_backlinks(txn, key, out, cap, n);
+    case CVS_EDGES_KNN: return cvs__graph_knn(txn, key, out, cap, n);
+    }
+    return cvs__err(CVS_EINVAL, "cvs_txn_edges: unknown kind %d", (int)kind);
+}
+
 /* ==== The module (store/module.h) ==== */
 
 /* Per write: the old titles of the records updated or deleted. */

@@ -1211,6 +1211,13 @@ int cvs__graph_titles_known(cvs_txn *t, int *known)
     return CVS_OK;
 }
 
+CVS_API int cvs_txn_titles_known(cvs_txn *txn, int *known)
+{
+    if (!txn || !known)
+        return cvs__err(CVS_EINVAL, "cvs_txn_titles_known: NULL argument");
+    return cvs__graph_titles_known(txn, known);
+}
+
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n)
 {
@@ -1290,4 +1297,134 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     return rc;
+}
+
+/* The same matching, every run reported (cvstore.h, "Title seeds over
+ * several stores"); cvs_title_runs_resolve below applies the rule of
+ * cvs__graph_title_seeds_tokens above to the runs of several stores. */
+CVS_API int cvs_txn_title_runs(cvs_txn *t, const cvs_terms *terms,
+                               int (*fn)(void *ctx, const cvs_title_run *run), void *ctx)
+{
+    cvs_db *db;
+    cvs_tokens tok;
+    char buf[MAX_MAP_BYTES + CVS_TOKEN_MAX + 2];
+    int64_t *keys = NULL;
+    MDB_cursor *cur = NULL;
+    int rc, mrc;
+
+    if (!t || !terms || !fn)
+        return cvs__err(CVS_EINVAL, "cvs_txn_title_runs: NULL argument");
+    db = t->db;
+    if ((rc = cvs__terms_view(terms, &tok)))
+        return rc;
+    if (!cvs__module_present(db, &cvs__graph_module))
+        goto out;
+    if (!(keys = malloc(MAX_SAME_TITLE * sizeof *keys))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(t->txn, cvs__graph(db)->dbi_titlemap, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (size_t i = 0; i < tok.n && !rc; i++) {
+        size_t blen = 0;
+        for (size_t L = 1; L <= MAX_MAP_TOKENS && i + L <= tok.n && !rc; L++) {
+            uint32_t tl = tok.len[i + L - 1];
+            size_t same = 0;
+            cvs_title_run run = {i, L, 0, keys, 0};
+            if (blen + tl + 1 > MAX_MAP_BYTES)
+                break;
+            if (L > 1)
+                buf[blen++] = SEP;
+            memcpy(buf + blen, tok.buf + tok.off[i + L - 1], tl);
+            blen += tl;
+            MDB_val k = {blen, buf}, v;
+            mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
+            if (mrc == MDB_NOTFOUND)
+                continue;
+            if (mrc == 0)
+                mrc = mdb_cursor_count(cur, &same);
+            run.same = same;
+            while (mrc == 0 && same <= MAX_SAME_TITLE) {
+                int64_t key = (int64_t)cvs__get_u64(v.mv_data);
+                uint64_t k64 = (uint64_t)key;
+                MDB_val rk = {8, &k64}, rv;
+                if (run.nkeys < MAX_SAME_TITLE && cvs__vget(db, t->txn, db->dbi_recs, &rk, &rv) == 0)
+                    keys[run.nkeys++] = key;
+                mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_DUP);
+            }
+            if (mrc && mrc != MDB_NOTFOUND) {
+                rc = cvs__err_lmdb(mrc, "reading the title map");
+                break;
+            }
+            rc = fn(ctx, &run);
+        }
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(keys);
+    cvs__terms_view_free(&tok);
+    return rc;
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+    const cvs_title_run *x = *(const cvs_title_run *const *)a, *y = *(const cvs_title_run *const *)b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1; /* the longest first */
+    return (x > y) - (x < y);           /* then the stores' order */
+}
+
+CVS_API int cvs_title_runs_resolve(const cvs_title_run *runs, size_t nruns, size_t cap,
+                                   int64_t *keys, size_t *n)
+{
+    const cvs_title_run **o;
+    size_t pos = 0, next = 0;
+
+    if (!n || (nruns && !runs) || (cap && !keys))
+        return cvs__err(CVS_EINVAL, "cvs_title_runs_resolve: NULL argument");
+    *n = 0;
+    if (!nruns)
+        return CVS_OK;
+    if (!(o = malloc(nruns * sizeof *o)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < nruns; i++)
+        o[i] = &runs[i];
+    qsort(o, nruns, sizeof *o, cmp_run);
+    /* As cvs__graph_title_seeds_tokens: from term `next` on, the longest
+     * run there whose title has at most MAX_SAME_TITLE records in all
+     * (the runs of one title from several stores add up) gives its
+     * records, and the scan goes on after it; a place with none moves on
+     * by one term. */
+    while (pos < nruns && *n < cap) {
+        size_t at = o[pos]->start, taken = 0;
+        if (at < next) {
+            pos++;
+            continue;
+        }
+        while (pos < nruns && o[pos]->start == at && !taken) {
+            size_t end = pos, same = 0;
+            while (end < nruns && o[end]->start == at && o[end]->len == o[pos]->len)
+                same += o[end++]->same;
+            if (same <= MAX_SAME_TITLE) {
+                for (size_t r = pos; r < end; r++)
+                    for (size_t j = 0; j < o[r]->nkeys && *n < cap; j++) {
+                        int dup = 0;
+                        for (size_t q = 0; q < *n && !dup; q++)
+                            dup = keys[q] == o[r]->keys[j];
+                        if (!dup)
+                            keys[(*n)++] = o[r]->keys[j];
+                    }
+                taken = o[pos]->len;
+            }
+            pos = end;
+        }
+        next = at + (taken ? taken : 1);
+    }
+    free(o);
+    return CVS_OK;
 }

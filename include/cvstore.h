@@ -1177,6 +1177,160 @@ CVS_API int cvs_txn_context(cvs_txn *txn, const cvs_context_opts *opts, const ch
 /* Frees what *r owns and zeroes it; accepts NULL and a zeroed result. */
 CVS_API void cvs_context_result_free(cvs_context_result *r);
 
+/* ==== Context sets over several stores ====
+ *
+ * cvs_context reads one store.  A store split into shards (cvstore-mpi,
+ * docs/SCALING.md) runs the same pipeline through a source: a table of
+ * callbacks answering each read of the pipeline (BM25, vector search, the
+ * title seeds, a record's edges, a record itself) for all the stores at
+ * once, the way PostgreSQL's index access methods plug into the executor.
+ * The shard-side calls below answer those reads for one store with
+ * statistics given from outside, so that every shard scores as one store
+ * holding all of them would. */
+
+/* A question's terms as BM25 reads them (folded, accents stripped, stop
+ * words dropped, in question order, repeats kept): n NUL-terminated
+ * strings packed one after the other in buf, bytes in all (the NULs
+ * included).  Valid during the call that hands them out. */
+typedef struct cvs_terms {
+    const char *buf;
+    size_t bytes;
+    size_t n;
+} cvs_terms;
+
+/* BM25's collection statistics for some terms: documents (records with a
+ * word in their title or text), their total length in tokens, and the
+ * document frequency of each term (df[i] for term i; n entries). */
+typedef struct cvs_text_stats {
+    uint64_t ndocs;
+    uint64_t total;
+    const uint64_t *df;
+} cvs_text_stats;
+
+/* The snapshot's own statistics for terms: *ndocs, *total, and df[i]
+ * (caller-owned, room for terms->n).  All 0 in a store without text. */
+CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *ndocs,
+                               uint64_t *total, uint64_t *df) CVS_WUR;
+/* BM25 top-k of terms over the snapshot's records, as cvs_txn_text_search,
+ * scored with the statistics st (NULL: the snapshot's own) instead: the
+ * sums of cvs_txn_text_stats over several stores give every store the
+ * scores one store holding all their records would give. */
+CVS_API int cvs_txn_text_search_terms(cvs_txn *txn, const cvs_terms *terms,
+                                      const cvs_text_stats *st, size_t k, int64_t *keys,
+                                      float *scores) CVS_WUR;
+
+/* One edge of the graph, resolved to an internal key.  type is a static
+ * string: "mentions", "link" (any other explicit link), "linked-by" (a
+ * link followed backwards), "knn" or "bridge". */
+typedef struct cvs_edge {
+    int64_t key;
+    float weight;          /* link weight, or the kNN similarity in [0, 1] */
+    const char *type;
+} cvs_edge;
+
+typedef enum cvs_edge_kind {
+    CVS_EDGES_LINKS = 0,     /* links leaving the record, in stored order */
+    CVS_EDGES_BACKLINKS = 1, /* records linking to it */
+    CVS_EDGES_KNN = 2        /* its kNN edges, best first */
+} cvs_edge_kind;
+
+/* Up to cap edges of one kind leaving the record key into out
+ * (caller-owned), *n their count; targets not in the snapshot are
+ * skipped, and a key not in it has none. */
+CVS_API int cvs_txn_edges(cvs_txn *txn, int64_t key, cvs_edge_kind kind, size_t cap,
+                          cvs_edge *out, size_t *n) CVS_WUR;
+/* Title seeds over several stores.  A run of terms names a title when the
+ * title map holds it (cvs_link_mentions' matching, which
+ * cvs_context_opts.title_weight reads).  cvs_txn_title_runs calls fn once
+ * for every run of terms that names a title in the snapshot, every start
+ * and length (a store's own seeds take the longest at each place, but
+ * over several stores the longest may be in another); run->keys (valid
+ * during the call) are the live records of that title, none when too many
+ * records share it.  A nonzero return of fn stops the walk and is
+ * returned.  cvs_title_runs_resolve takes the runs of every store (the
+ * same run from several stores counts once, their records together) and
+ * writes the records one store holding them all would seed, by its rule:
+ * from the first term on, the longest run naming a title of at most 8
+ * records, then on after it; up to cap keys into keys, *n their count.
+ * *known (cvs_txn_titles_known) = 1 when the store's title map holds any
+ * title. */
+typedef struct cvs_title_run {
+    size_t start, len;         /* terms [start, start + len) */
+    size_t same;               /* records of that title in the store */
+    const int64_t *keys;       /* the live ones (nkeys) */
+    size_t nkeys;
+} cvs_title_run;
+CVS_API int cvs_txn_title_runs(cvs_txn *txn, const cvs_terms *terms,
+                               int (*fn)(void *ctx, const cvs_title_run *run), void *ctx) CVS_WUR;
+CVS_API int cvs_title_runs_resolve(const cvs_title_run *runs, size_t nruns, size_t cap,
+                                   int64_t *keys, size_t *n) CVS_WUR;
+CVS_API int cvs_txn_titles_known(cvs_txn *txn, int *known) CVS_WUR;
+
+#define CVS_CONTEXT_SOURCE_VERSION 1
+
+/* Where a context set's pipeline reads from.  Keys are the source's own
+ * (e.g. a shard number folded into each store's key); every callback
+ * returns 0 or a negative CVS_E* code, which fails the call (the source
+ * reports its own message).  Arrays are caller-owned; no slot may be NULL
+ * unless marked optional. */
+typedef struct cvs_context_source {
+    int version;               /* CVS_CONTEXT_SOURCE_VERSION */
+    void *ctx;                 /* passed to every callback */
+    uint32_t dim;              /* the records' vector dimension */
+    cvs_metric metric;
+    cvs_db *embedder;          /* embeds text questions (a handle with the
+                                  records' embedder), or NULL: text
+                                  questions go by BM25, titles and graph */
+    uint64_t text_docs;        /* records with text in all; with no
+                                  embedder, 0 refuses a text question as
+                                  cvs_context does */
+    int titles_known;          /* some store's title map holds a title */
+    /* BM25's k best for terms over all records, padded with -1 / NaN. */
+    int (*bm25)(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, float *scores);
+    /* The k nearest records to q (dim floats), as cvs_txn_search_params
+     * with these flags: padded with -1. */
+    int (*vector)(void *ctx, const float *q, size_t k, unsigned flags, int64_t *keys,
+                  float *scores);
+    /* The records whose title the terms name, up to cap (as one store
+     * seeds them: see cvs_title_runs_resolve). */
+    int (*title_seeds)(void *ctx, const cvs_terms *terms, size_t cap, int64_t *keys,
+                       size_t *n);
+    /* As cvs_txn_edges, over all records. */
+    int (*edges)(void *ctx, int64_t key, cvs_edge_kind kind, size_t cap, cvs_edge *out,
+                 size_t *n);
+    /* The record key (CVS_NOTFOUND when absent) and its vector (vec: dim
+     * floats, or NULL); its pointers stay valid until the context call
+     * returns. */
+    int (*record)(void *ctx, int64_t key, cvs_record *rec, float *vec);
+    /* Its external id (valid until the context call returns). */
+    int (*key_id)(void *ctx, int64_t key, const char **id, size_t *id_len);
+    /* Optional: the order of records of equal relevance (<0, 0, >0);
+     * NULL = the smaller key first, as in one store. */
+    int (*cmp)(void *ctx, int64_t a, int64_t b);
+    /* Optional: the pipeline is about to read, of the n records keys, what
+     * `what` names (CVS_PREFETCH_*; edges up to cap of each kind), so that
+     * a source paying a round trip per read can fetch them in one.  The
+     * reads that follow must give what they would have given without it. */
+    int (*prefetch)(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap);
+    /* Optional: the BM25 queries (n of them, each for its k best) that the
+     * pipeline is about to ask one by one (a hop's bridge queries), so
+     * that they can be asked in one round trip; the same contract. */
+    int (*bm25_prefetch)(void *ctx, const cvs_terms *queries, size_t n, size_t k);
+} cvs_context_source;
+
+#define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */
+#define CVS_PREFETCH_LINKS 0x2u     /* edges of kind CVS_EDGES_LINKS */
+#define CVS_PREFETCH_BACKLINKS 0x4u /* CVS_EDGES_BACKLINKS */
+#define CVS_PREFETCH_KNN 0x8u       /* CVS_EDGES_KNN */
+
+/* cvs_txn_context over a source: the same stages and rules, every read
+ * answered by src.  opts->unit must be CVS_UNIT_PASSAGE (a sentence needs
+ * one store's sentence table: CVS_EINVAL otherwise).  Items' keys are the
+ * source's. */
+CVS_API int cvs_context_source_run(const cvs_context_source *src, const cvs_context_opts *opts,
+                                   const char *text, size_t len, const float *qvec,
+                                   cvs_context_result *out) CVS_WUR;
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,11 +34,14 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  init DB --shards S --dim D --metric M [--raw R]   create a sharded store\n"
+    "  init DB --shards S --embedder glove    a sharded text store (or http)\n"
     "  import DB FILE [--ids F] [--batch B]   import vectors or jsonl records, each into\n"
     "                                         the shard its id hashes to\n"
     "  build DB --codec SPEC                  one codec, trained on a sample of all\n"
     "                                         shards, for every shard\n"
     "  search DB --query-file F -k K [--exact | --codes] [--json]\n"
+    "  context DB --queries F.jsonl [--budget B]   context sets over all shards,\n"
+    "                                         as `cvstore context --queries` prints\n"
     "  stats DB [--json]                      counts and sizes over all shards\n"
     "  check DB [--json]                      cvstore check of every shard, and\n"
     "                                         every record in its hash's shard\n"
@@ -190,6 +193,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"init", mpi_cmd_init},     {"import", mpi_cmd_import}, {"search", mpi_cmd_search},
         {"stats", mpi_cmd_stats},   {"check", mpi_cmd_check},  {"build", mpi_cmd_build},
+        {"context", mpi_cmd_context},
     };
     char name[64];
     int rc = CLI_EUSER;

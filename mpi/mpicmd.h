@@ -74,5 +74,6 @@ int mpi_cmd_search(int argc, char **argv);
 int mpi_cmd_stats(int argc, char **argv);
 int mpi_cmd_check(int argc, char **argv);
 int mpi_cmd_build(int argc, char **argv);
+int mpi_cmd_context(int argc, char **argv);
 
 #endif

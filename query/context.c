@@ -42,6 +42,11 @@
  *   3. Selection under the budget by the chosen strategy (query/select.c),
  *      or, with unit sentence, of the candidates' sentences (query/sentsel.c).
  *
+ * Every read of the stages goes through a source (struct src): one
+ * store's snapshot (cvs_txn_context), or an outside table of callbacks
+ * (cvs_context_source_run: cvstore-mpi's shards answering as one store),
+ * so that the rules are written once for both.
+ *
  * The question is analyzed once (question_analyze): its tokens, its BM25
  * and vector lists, its vector and the records whose title it names are
  * computed before any stage and every stage reads them (BM25, the title
@@ -227,6 +232,81 @@ CVS_API const char *cvs_context_strategy_name(cvs_context_strategy s)
     return (unsigned)s < 5 ? strategy_names[s] : "unknown";
 }
 
+/* ==== Where the stages read from ==== */
+
+/* One store's snapshot (t), or an outside source (x); db is the handle
+ * whose embedder embeds a text question (NULL: none). */
+typedef struct src {
+    cvs_txn *t;
+    const cvs_context_source *x;
+    cvs_db *db;
+    uint32_t dim;
+    cvs_metric metric;
+} src;
+
+static int src_bm25(const src *s, const cvs_tokens *q, size_t k, int64_t *keys, float *scores)
+{
+    cvs_terms tm;
+    if (s->t)
+        return cvs__bm25_search_tokens(s->t, q, k, keys, scores);
+    cvs__tokens_terms(q, &tm);
+    return s->x->bm25(s->x->ctx, &tm, k, keys, scores);
+}
+
+static int src_vector(const src *s, const float *vec, size_t k, const cvs_search_params *sp,
+                      int64_t *keys, float *scores)
+{
+    if (s->t)
+        return cvs_txn_search_params(s->t, vec, 1, k, sp, keys, scores);
+    return s->x->vector(s->x->ctx, vec, k, sp->flags, keys, scores);
+}
+
+static int src_title_seeds(const src *s, const cvs_tokens *q, int64_t *keys, size_t cap,
+                           size_t *n)
+{
+    cvs_terms tm;
+    if (s->t)
+        return cvs__graph_title_seeds_tokens(s->t, q, keys, cap, n);
+    cvs__tokens_terms(q, &tm);
+    *n = 0;
+    return s->x->title_seeds(s->x->ctx, &tm, cap, keys, n);
+}
+
+static int src_titles_known(const src *s, int *known)
+{
+    if (s->t)
+        return cvs__graph_titles_known(s->t, known);
+    *known = s->x->titles_known != 0;
+    return CVS_OK;
+}
+
+static int src_edges(const src *s, int64_t key, cvs_edge_kind kind, cvs_edge *e, size_t cap,
+                     size_t *n)
+{
+    *n = 0;
+    if (!s->t)
+        return s->x->edges(s->x->ctx, key, kind, cap, e, n);
+    switch (kind) {
+    case CVS_EDGES_LINKS: return cvs__graph_links(s->t, key, e, cap, n);
+    case CVS_EDGES_BACKLINKS: return cvs__graph_backlinks(s->t, key, e, cap, n);
+    default: return cvs__graph_knn(s->t, key, e, cap, n);
+    }
+}
+
+static int src_record(const src *s, int64_t key, cvs_record *rec, float *vec)
+{
+    if (s->t)
+        return cvs_get_key(s->t, key, rec, vec);
+    return s->x->record(s->x->ctx, key, rec, vec);
+}
+
+static int src_key_id(const src *s, int64_t key, const char **id, size_t *len)
+{
+    if (s->t)
+        return cvs_key_id(s->t, key, id, len);
+    return s->x->key_id(s->x->ctx, key, id, len);
+}
+
 /* ==== Candidates ==== */
 
 #define SRC_BM25 1u
@@ -298,17 +378,20 @@ typedef struct by_rel {
     size_t idx;
 } by_rel;
 
-static int cmp_rel_desc(const void *a, const void *b)
+static int cmp_rel_desc(const void *a, const void *b, void *arg)
 {
     const by_rel *x = a, *y = b;
+    const src *s = arg;
     if (x->rel != y->rel)
         return x->rel > y->rel ? -1 : 1;
+    if (s->x && s->x->cmp)
+        return s->x->cmp(s->x->ctx, x->key, y->key);
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
 /* Sorts candidate indices idx[0..n) by decreasing rel, ties on the smaller
- * key, so results are deterministic. */
-static int sort_by_rel(const cands *cs, size_t *idx, size_t n)
+ * key (or the source's order), so results are deterministic. */
+static int sort_by_rel(const src *s, const cands *cs, size_t *idx, size_t n)
 {
     by_rel *b;
     if (n < 2)
@@ -317,11 +400,29 @@ static int sort_by_rel(const cands *cs, size_t *idx, size_t n)
         return cvs__err(CVS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         b[i] = (by_rel){cs->c[idx[i]].rel, cs->c[idx[i]].key, idx[i]};
-    qsort(b, n, sizeof *b, cmp_rel_desc);
+    qsort_r(b, n, sizeof *b, cmp_rel_desc, (void *)s);
     for (size_t i = 0; i < n; i++)
         idx[i] = b[i].idx;
     free(b);
     return CVS_OK;
+}
+
+/* Announces the reads to come (cvs_context_source.prefetch): the keys of
+ * candidates idx[0..n), what of them.  Nothing for one store. */
+static int src_prefetch(const src *s, const cands *cs, const size_t *idx, size_t n,
+                        unsigned what, size_t cap)
+{
+    int64_t *keys;
+    int rc;
+    if (s->t || !s->x->prefetch || !n || !what)
+        return CVS_OK;
+    if (!(keys = malloc(n * sizeof *keys)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        keys[i] = cs->c[idx[i]].key;
+    rc = s->x->prefetch(s->x->ctx, keys, n, what, cap);
+    free(keys);
+    return rc;
 }
 
 /* ==== The question, analyzed once ==== */
@@ -448,10 +549,10 @@ out:
 
 /* Stage 1's retrieval: fills qn (zeroed by the caller) for the question
  * text (len bytes, or NULL) or qvec. */
-static int question_analyze(cvs_txn *t, const cvs_context_opts *o, const cvs_context_scope *sc,
+static int question_analyze(const src *s, const cvs_context_opts *o, const cvs_context_scope *sc,
                             const char *text, size_t len, const float *qvec, question *qn)
 {
-    cvs_db *db = t->db;
+    cvs_db *db = s->db;
     int rc;
 
     qn->text = text;
@@ -464,13 +565,12 @@ static int question_analyze(cvs_txn *t, const cvs_context_opts *o, const cvs_con
         !(qn->vk = malloc(o->depth * sizeof *qn->vk)) ||
         !(qn->vs = malloc(o->depth * sizeof *qn->vs)) ||
         !(qn->tk = malloc(o->depth * sizeof *qn->tk)) ||
-        !(qn->vec = malloc(db->dim * sizeof *qn->vec)))
+        !(qn->vec = malloc(s->dim * sizeof *qn->vec)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     if (text && qn->wl > 0) {
         if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qn->tok)) ||
-            (rc = sc && sc->allow ? bm25_scoped(t, &qn->tok, o->depth, sc, qn->bk, qn->bs)
-                                  : cvs__bm25_search_tokens(t, &qn->tok, o->depth, qn->bk,
-                                                            qn->bs)))
+            (rc = sc && sc->allow ? bm25_scoped(s->t, &qn->tok, o->depth, sc, qn->bk, qn->bs)
+                                  : src_bm25(s, &qn->tok, o->depth, qn->bk, qn->bs)))
             return rc;
         qn->has_bm25 = 1;
     } else if (text && (rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qn->tok))) {
@@ -480,24 +580,24 @@ static int question_analyze(cvs_txn *t, const cvs_context_opts *o, const cvs_con
         /* A store that records no embedder (vectors imported as vectors)
          * answers a text question from BM25 and the graph alone. */
         cvs_embedder_info ei;
-        int erc = cvs_db_embedder_info(db, &ei);
-        if (erc == CVS_NOTFOUND && !cvs__embedder_attached(db) && qn->wl > 0)
+        int erc = db ? cvs_db_embedder_info(db, &ei) : CVS_NOTFOUND;
+        if (erc == CVS_NOTFOUND && !(db && cvs__embedder_attached(db)) && qn->wl > 0)
             goto titles;
         if (erc && erc != CVS_NOTFOUND)
             return erc;
     }
     if (qn->wl < 1) {
         if (qvec) {
-            memcpy(qn->vec, qvec, db->dim * sizeof *qn->vec);
+            memcpy(qn->vec, qvec, s->dim * sizeof *qn->vec);
         } else if ((rc = cvs_embed_text(db, text, len, qn->vec))) {
             if (rc != CVS_EINPUT || !(qn->wl > 0))
                 return rc;
             goto titles; /* no word of the question is known: BM25 alone */
         }
         cvs_search_params sp = {.flags = o->search_flags, .filter = sc ? sc->filter : NULL};
-        if ((rc = cvs_txn_search_params(t, qn->vec, 1, o->depth, &sp, qn->vk, qn->vs)))
+        if ((rc = src_vector(s, qn->vec, o->depth, &sp, qn->vk, qn->vs)))
             return rc;
-        for (size_t i = 0; sc && sc->positive_vectors && db->metric != CVS_METRIC_L2 &&
+        for (size_t i = 0; sc && sc->positive_vectors && s->metric != CVS_METRIC_L2 &&
                            i < o->depth; i++)
             if (qn->vk[i] >= 0 && !(qn->vs[i] > 0))
                 qn->vk[i] = -1; /* sorted: the rest are no better */
@@ -505,7 +605,7 @@ static int question_analyze(cvs_txn *t, const cvs_context_opts *o, const cvs_con
     }
 titles:
     if (text && o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR)
-        return cvs__graph_title_seeds_tokens(t, &qn->tok, qn->tk, o->depth, &qn->nt);
+        return src_title_seeds(s, &qn->tok, qn->tk, o->depth, &qn->nt);
     return CVS_OK;
 }
 
@@ -515,14 +615,14 @@ titles:
  * vector list, the walk or the bridges (the essay, deviation 8): an
  * unscoped text question, with the walk on, in a store that knows its
  * titles, that names none of them. */
-static int single_hop(cvs_txn *t, const cvs_context_opts *o, const cvs_context_scope *sc,
+static int single_hop(const src *s, const cvs_context_opts *o, const cvs_context_scope *sc,
                       const question *qn, int *single)
 {
     *single = 0;
     if (sc || !qn->has_bm25 || qn->bk[0] < 0 || o->strategy > CVS_CONTEXT_MMR || o->hops <= 0 ||
         !(o->title_weight > 0) || qn->nt > 0)
         return CVS_OK;
-    return cvs__graph_titles_known(t, single);
+    return src_titles_known(s, single);
 }
 
 /* ==== Stage 2: the walk ==== */
@@ -610,36 +710,85 @@ static int residual(const cvs_tokens *x, const cvs_tokens *y, cvs_tokens *q)
  * record itself, for the residual query (the question's tokens that the
  * record lacks and the record's tokens that the question lacks), each
  * weighted by its score over the best one's.  See the opening essay. */
-static int bridge_edges(cvs_txn *t, int64_t key, const question *qn, size_t fan, cvs_edge *e,
+/* The bridge query of record r into q (zeroed by the caller): the
+ * question's tokens that the record lacks and the record's tokens that the
+ * question lacks. */
+static int bridge_query(const cvs_record *r, const question *qn, cvs_tokens *q)
+{
+    cvs_tokens rt = {0};
+    size_t tl = r->title ? r->title_len : 0, xl = r->text ? r->text_len : 0;
+    char *doc = malloc(tl + xl + 2);
+    int rc;
+    if (!doc)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (tl)
+        memcpy(doc, r->title, tl);
+    doc[tl] = ' ';
+    if (xl)
+        memcpy(doc + tl + 1, r->text, xl);
+    if ((rc = cvs__tokenize(doc, tl + 1 + xl, CVS_TOK_STRIP_ACCENTS, &rt)) == CVS_OK &&
+        (rc = residual(&qn->tok, &rt, q)) == CVS_OK)
+        rc = residual(&rt, &qn->tok, q);
+    cvs__tokens_free(&rt);
+    free(doc);
+    return rc;
+}
+
+/* Announces the bridge queries of the frontier's first n nodes to a
+ * source that can ask them in one round trip (cvs_context_source.
+ * bm25_prefetch); bridge_edges then asks them one by one, as for one
+ * store.  Nothing for one store. */
+static int bridges_ahead(const src *s, const cands *cs, const question *qn,
+                         const size_t *frontier, size_t n, size_t fan)
+{
+    cvs_tokens *q;
+    cvs_terms *tm;
+    int rc = CVS_OK;
+    if (s->t || !s->x->bm25_prefetch || !n)
+        return CVS_OK;
+    q = calloc(n, sizeof *q);
+    tm = calloc(n, sizeof *tm);
+    if (!q || !tm)
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t f = 0; f < n && !rc; f++) {
+        cvs_record r;
+        if ((rc = src_record(s, cs->c[frontier[f]].key, &r, NULL))) {
+            if (rc == CVS_NOTFOUND)
+                rc = CVS_OK; /* bridge_edges skips it too */
+            continue;
+        }
+        if ((rc = bridge_query(&r, qn, &q[m])) == CVS_OK)
+            cvs__tokens_terms(&q[m], &tm[m]);
+        m++;
+    }
+    if (!rc && m)
+        rc = s->x->bm25_prefetch(s->x->ctx, tm, m, fan + 1);
+    for (size_t i = 0; q && i < n; i++)
+        cvs__tokens_free(&q[i]);
+    free(q);
+    free(tm);
+    return rc;
+}
+
+static int bridge_edges(const src *s, int64_t key, const question *qn, size_t fan, cvs_edge *e,
                         size_t *ne)
 {
     cvs_record r;
-    cvs_tokens rt = {0}, q = {0};
-    char *doc = NULL;
+    cvs_tokens q = {0};
     int64_t *lk = NULL;
     float *ls = NULL;
-    size_t tl, xl;
     double top = 0;
     int rc;
 
     *ne = 0;
-    if ((rc = cvs_get_key(t, key, &r, NULL)))
+    if ((rc = src_record(s, key, &r, NULL)))
         return rc == CVS_NOTFOUND ? CVS_OK : rc;
-    tl = r.title ? r.title_len : 0;
-    xl = r.text ? r.text_len : 0;
-    if (!(doc = malloc(tl + xl + 2)) || !(lk = malloc((fan + 1) * sizeof *lk)) ||
-        !(ls = malloc((fan + 1) * sizeof *ls))) {
+    if (!(lk = malloc((fan + 1) * sizeof *lk)) || !(ls = malloc((fan + 1) * sizeof *ls))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if (tl)
-        memcpy(doc, r.title, tl);
-    doc[tl] = ' ';
-    if (xl)
-        memcpy(doc + tl + 1, r.text, xl);
-    if ((rc = cvs__tokenize(doc, tl + 1 + xl, CVS_TOK_STRIP_ACCENTS, &rt)) ||
-        (rc = residual(&qn->tok, &rt, &q)) || (rc = residual(&rt, &qn->tok, &q)) ||
-        (rc = cvs__bm25_search_tokens(t, &q, fan + 1, lk, ls)))
+    if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25(s, &q, fan + 1, lk, ls)))
         goto out;
     for (size_t i = 0; i < fan + 1 && lk[i] >= 0; i++)
         if (lk[i] != key && ls[i] > top)
@@ -648,15 +797,13 @@ static int bridge_edges(cvs_txn *t, int64_t key, const question *qn, size_t fan,
         if (lk[i] != key)
             e[(*ne)++] = (cvs_edge){lk[i], top > 0 ? (float)(ls[i] / top) : 0, "bridge"};
 out:
-    cvs__tokens_free(&rt);
     cvs__tokens_free(&q);
-    free(doc);
     free(lk);
     free(ls);
     return rc;
 }
 
-static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, const cvs_context_scope *sc,
+static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_context_scope *sc,
                 const question *qn, size_t *frontier, size_t nf)
 {
     size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, capnext, nnext;
@@ -670,29 +817,37 @@ static int walk(cvs_txn *t, cands *cs, const cvs_context_opts *o, const cvs_cont
         goto out;
     }
     for (int hop = 1; hop <= o->hops && nf; hop++) {
+        unsigned what = (o->use_links ? CVS_PREFETCH_LINKS | CVS_PREFETCH_BACKLINKS : 0) |
+                        (o->use_knn ? CVS_PREFETCH_KNN : 0) |
+                        (qn->text && hop == 1 && o->bridges && o->bridge_weight > 0
+                             ? CVS_PREFETCH_RECORDS : 0);
+        if ((rc = src_prefetch(s, cs, frontier, nf, what, fan)) ||
+            (qn->text && hop == 1 && o->bridge_weight > 0 &&
+             (rc = bridges_ahead(s, cs, qn, frontier, nf < o->bridges ? nf : o->bridges, fan))))
+            goto out;
         nnext = 0;
         for (size_t f = 0; f < nf; f++) {
             size_t u = frontier[f], ne;
             if (o->use_links) {
-                if ((rc = cvs__graph_links(t, cs->c[u].key, e, fan, &ne)) ||
+                if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, fan, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay, next, &nnext, capnext)) ||
-                    (rc = cvs__graph_backlinks(t, cs->c[u].key, e, fan, &ne)) ||
+                    (rc = src_edges(s, cs->c[u].key, CVS_EDGES_BACKLINKS, e, fan, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
                     goto out;
             }
             if (qn->text && hop == 1 && f < o->bridges && o->bridge_weight > 0) {
-                if ((rc = bridge_edges(t, cs->c[u].key, qn, fan, e, &ne)) ||
+                if ((rc = bridge_edges(s, cs->c[u].key, qn, fan, e, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay * o->bridge_weight, next, &nnext, capnext)))
                     goto out;
             }
             if (o->use_knn) {
-                if ((rc = cvs__graph_knn(t, cs->c[u].key, e, fan, &ne)) ||
+                if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_KNN, e, fan, &ne)) ||
                         (rc = relax(cs, sc, u, e, ne, o->decay * o->knn_weight, next, &nnext,
                                     capnext)))
                     goto out;
             }
         }
-        if ((rc = sort_by_rel(cs, next, nnext)))
+        if ((rc = sort_by_rel(s, cs, next, nnext)))
             goto out;
         nf = nnext < o->beam ? nnext : o->beam;
         memcpy(frontier, next, nf * sizeof *next);
@@ -762,7 +917,7 @@ static size_t chain_of(const cands *cs, size_t c, size_t *chain)
 }
 
 /* Lays out items, steps and copies of the strings in one allocation. */
-static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
+static int fill_result(const src *s, const cands *cs, const picked *pk, size_t n,
                        cvs_context_result *out)
 {
     size_t bytes = n * sizeof(cvs_context_item) + 16, nsteps = 0, chain[MAX_CHAIN];
@@ -777,8 +932,8 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
         nsteps += m;
         bytes += pk[i].nsents * sizeof(uint32_t);
         bytes += pk[i].rec.id_len + pk[i].rec.title_len + pk[i].rec.text_len + 3;
-        for (size_t s = 0; s + 1 < m; s++) {
-            if ((rc = cvs_key_id(t, cs->c[chain[s]].key, &id, &idl)))
+        for (size_t j = 0; j + 1 < m; j++) {
+            if ((rc = src_key_id(s, cs->c[chain[j]].key, &id, &idl)))
                 return rc;
             bytes += idl + 1;
         }
@@ -818,21 +973,21 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
         sp[it->text_len] = '\0';
         sp += it->text_len + 1;
         it->via = steps;
-        for (size_t s = 0; s < m; s++) {
-            const cand *cc = &cs->c[chain[s]];
-            steps[s].key = cc->key;
-            if (s + 1 == m) {
-                steps[s].id = it->id;
-                steps[s].id_len = it->id_len;
+        for (size_t j = 0; j < m; j++) {
+            const cand *cc = &cs->c[chain[j]];
+            steps[j].key = cc->key;
+            if (j + 1 == m) {
+                steps[j].id = it->id;
+                steps[j].id_len = it->id_len;
             } else {
-                if ((rc = cvs_key_id(t, cc->key, &id, &idl)))
+                if ((rc = src_key_id(s, cc->key, &id, &idl)))
                     return rc;
-                steps[s].id = memcpy(sp, id, idl);
-                steps[s].id_len = idl;
+                steps[j].id = memcpy(sp, id, idl);
+                steps[j].id_len = idl;
                 sp[idl] = '\0';
                 sp += idl + 1;
             }
-            steps[s].type = s == 0 ? seed_type(cc->src) : cc->etype;
+            steps[j].type = j == 0 ? seed_type(cc->src) : cc->etype;
         }
         steps += m;
     }
@@ -844,7 +999,7 @@ static int fill_result(cvs_txn *t, const cands *cs, const picked *pk, size_t n,
 
 /* The context set of unit sentence: the pool, best first, cut down to the
  * sentences sentsel.c chooses; each item's text is its chosen sentences. */
-static int sentences(cvs_txn *t, const cands *cs, const picked *pk, size_t npool,
+static int sentences(const src *s, const cands *cs, const picked *pk, size_t npool,
                      const float *rel, const cvs_context_opts *o,
                      const cvs_context_scope *sc, const cvs_tokens *qtok,
                      cvs_context_result *out)
@@ -867,7 +1022,7 @@ static int sentences(cvs_txn *t, const cands *cs, const picked *pk, size_t npool
             if (pk[j].cand == (size_t)parent)
                 in[i].parent = (int)j;
     }
-    if ((rc = cvs__sentsel(t, qtok, in, npool, o->budget, &so)))
+    if ((rc = cvs__sentsel(s->t, qtok, in, npool, o->budget, &so)))
         goto out;
     nsel = so.n;
     if (sc && sc->k && nsel > sc->k)
@@ -885,7 +1040,7 @@ static int sentences(cvs_txn *t, const cands *cs, const picked *pk, size_t npool
         sel[j].nsents = so.nsents[j];
         out->tokens += so.tokens[j];
     }
-    rc = fill_result(t, cs, sel, nsel, out);
+    rc = fill_result(s, cs, sel, nsel, out);
 out:
     cvs__sentsel_free(&so);
     free(sel);
@@ -1039,14 +1194,19 @@ static int is_copy(void *ctx, size_t i, size_t j)
 
 /* ==== The call ==== */
 
-static int text_searchable(cvs_txn *t)
+static int text_searchable(const src *s)
 {
     cvs_embedder_info ei;
     uint64_t docs;
-    int rc;
-    if (cvs__embedder_attached(t->db) || (rc = cvs_db_embedder_info(t->db, &ei)) == CVS_OK)
+    int rc = CVS_NOTFOUND;
+    if (s->db && (cvs__embedder_attached(s->db) ||
+                  (rc = cvs_db_embedder_info(s->db, &ei)) == CVS_OK))
         return CVS_OK;
-    if (rc != CVS_NOTFOUND || (rc = cvs__bm25_docs(t, &docs)))
+    if (rc != CVS_NOTFOUND)
+        return rc;
+    if (!s->t)
+        docs = s->x->text_docs;
+    else if ((rc = cvs__bm25_docs(s->t, &docs)))
         return rc;
     if (docs == 0)
         return cvs__err(CVS_EINVAL, "the store has no text to search (no record has a text or "
@@ -1061,6 +1221,9 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
+               const float *qvec, const cvs_context_scope *sc, cvs_context_result *out);
+
 CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char *text,
                             size_t len, const float *qvec, cvs_context_result *out)
 {
@@ -1071,10 +1234,40 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
                             size_t len, const float *qvec, const cvs_context_scope *sc,
                             cvs_context_result *out)
 {
+    src s;
+    if (!t || !out || (!text && len) || (!text && !qvec))
+        return cvs__err(CVS_EINVAL, "cvs_txn_context: NULL argument");
+    s = (src){t, NULL, t->db, t->db->dim, t->db->metric};
+    return run(&s, opts, text, len, qvec, sc, out);
+}
+
+CVS_API int cvs_context_source_run(const cvs_context_source *x, const cvs_context_opts *opts,
+                                   const char *text, size_t len, const float *qvec,
+                                   cvs_context_result *out)
+{
+    src s;
+    if (!x || !out || (!text && len) || (!text && !qvec))
+        return cvs__err(CVS_EINVAL, "cvs_context_source_run: NULL argument");
+    if (x->version != CVS_CONTEXT_SOURCE_VERSION)
+        return cvs__err(CVS_EINVAL, "cvs_context_source_run: source version %d, this library "
+                        "takes %d", x->version, CVS_CONTEXT_SOURCE_VERSION);
+    if (!x->bm25 || !x->vector || !x->title_seeds || !x->edges || !x->record || !x->key_id ||
+        !x->dim)
+        return cvs__err(CVS_EINVAL, "cvs_context_source_run: a required slot is NULL");
+    if (opts && opts->unit != CVS_UNIT_PASSAGE)
+        return cvs__err(CVS_EINVAL, "sentence units need one store's sentence table: a "
+                        "context set over a source is made of passages");
+    s = (src){NULL, x, x->embedder, x->dim, x->metric};
+    return run(&s, opts, text, len, qvec, NULL, out);
+}
+
+/* The three stages over the source s (scoped by sc: one store only). */
+static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
+               const float *qvec, const cvs_context_scope *sc, cvs_context_result *out)
+{
     cvs_context_opts o;
     cands cs = {0};
     question qn = {0};
-    cvs_db *db;
     int64_t bm25_top = -1;
     int single = 0;
     float *vecs = NULL, *sim = NULL, *rel = NULL;
@@ -1084,10 +1277,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     double t0 = now_s();
     int rc = CVS_OK;
 
-    if (!t || !out || (!text && len) || (!text && !qvec))
-        return cvs__err(CVS_EINVAL, "cvs_txn_context: NULL argument");
     memset(out, 0, sizeof *out);
-    db = t->db;
     if (opts)
         o = *opts;
     else
@@ -1108,10 +1298,10 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     /* Stage 1.  A text question needs text to match or a model to embed
      * it; without either it would get an empty set that looks like an
      * answer. */
-    if (text && !qvec && (rc = text_searchable(t)))
+    if (text && !qvec && (rc = text_searchable(s)))
         goto out;
-    if ((rc = question_analyze(t, &o, sc, text, len, qvec, &qn)) ||
-        (rc = single_hop(t, &o, sc, &qn, &single)))
+    if ((rc = question_analyze(s, &o, sc, text, len, qvec, &qn)) ||
+        (rc = single_hop(s, &o, sc, &qn, &single)))
         goto out;
     if (qn.has_bm25) {
         if ((rc = add_list(&cs, &o, qn.bk, qn.bs, o.depth, SRC_BM25, qn.wl, 1)))
@@ -1119,7 +1309,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         bm25_top = qn.bk[0];
     }
     if (qn.has_vec && !single && (rc = add_list(&cs, &o, qn.vk, qn.vs, o.depth, SRC_VEC, 1 - qn.wl,
-                                     db->metric != CVS_METRIC_L2)))
+                                     s->metric != CVS_METRIC_L2)))
         goto out;
     for (size_t i = 0; i < qn.nt; i++) {
         size_t j;
@@ -1139,7 +1329,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     }
     for (size_t i = 0; i < cs.n; i++)
         idx[i] = i;
-    if ((rc = sort_by_rel(&cs, idx, cs.n)))
+    if ((rc = sort_by_rel(s, &cs, idx, cs.n)))
         goto out;
 
     /* Stage 2. */
@@ -1152,7 +1342,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
             goto out;
         }
         memcpy(frontier, idx, nf * sizeof *idx);
-        rc = walk(t, &cs, &o, sc, &qn, frontier, nf);
+        rc = walk(s, &cs, &o, sc, &qn, frontier, nf);
         free(frontier);
         if (rc)
             goto out;
@@ -1161,7 +1351,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
     if (sc && sc->weigh) {
         for (size_t i = 0; i < cs.n; i++) {
             double f = 1;
-            if ((rc = sc->weigh(sc->ctx, t, cs.c[i].key, &f)))
+            if ((rc = sc->weigh(sc->ctx, s->t, cs.c[i].key, &f)))
                 goto out;
             cs.c[i].rel *= f;
         }
@@ -1175,7 +1365,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         }
         for (size_t i = 0; i < cs.n; i++)
             idx[i] = i;
-        if ((rc = sort_by_rel(&cs, idx, cs.n)))
+        if ((rc = sort_by_rel(s, &cs, idx, cs.n)))
             goto out;
     }
     if (bm25_top >= 0 && !sc && o.strategy <= CVS_CONTEXT_MMR)
@@ -1186,7 +1376,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         goto done;
 
     /* Stage 3: the pool's records, vectors and similarities. */
-    if (!(pk = calloc(npool, sizeof *pk)) || !(vecs = malloc(npool * db->dim * sizeof *vecs)) ||
+    if (!(pk = calloc(npool, sizeof *pk)) || !(vecs = malloc(npool * s->dim * sizeof *vecs)) ||
         !(sim = malloc(npool * npool * sizeof *sim)) || !(rel = malloc(npool * sizeof *rel)) ||
         !(cost = malloc(npool * sizeof *cost)) || !(order = malloc(npool * sizeof *order)) ||
         !(sel = malloc(npool * sizeof *sel))) {
@@ -1194,28 +1384,30 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         goto out;
     }
     double top = cs.c[idx[0]].rel > 0 ? cs.c[idx[0]].rel : 1;
+    if ((rc = src_prefetch(s, &cs, idx, npool, CVS_PREFETCH_RECORDS, 0)))
+        goto out;
     for (size_t i = 0; i < npool; i++) {
-        float *v = vecs + i * db->dim;
+        float *v = vecs + i * s->dim;
         double nrm = 0;
         pk[i].cand = idx[i];
-        if ((rc = cvs_get_key(t, cs.c[idx[i]].key, &pk[i].rec, v)))
+        if ((rc = src_record(s, cs.c[idx[i]].key, &pk[i].rec, v)))
             goto out;
         pk[i].tokens = cvs_tokens_estimate(pk[i].rec.title ? pk[i].rec.title_len : 0,
                                            pk[i].rec.text ? pk[i].rec.text_len : 0);
         cost[i] = pk[i].tokens;
         rel[i] = (float)(cs.c[idx[i]].rel / top);
-        for (uint32_t d = 0; d < db->dim; d++)
+        for (uint32_t d = 0; d < s->dim; d++)
             nrm += (double)v[d] * v[d];
         nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
-        for (uint32_t d = 0; d < db->dim; d++)
+        for (uint32_t d = 0; d < s->dim; d++)
             v[d] = (float)(v[d] * nrm);
     }
     if (o.strategy == CVS_CONTEXT_MMR || o.strategy == CVS_CONTEXT_DIVERSE)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)npool, (int)npool,
-                    (int)db->dim, 1.0f, vecs, (int)db->dim, vecs, (int)db->dim, 0.0f, sim,
+                    (int)s->dim, 1.0f, vecs, (int)s->dim, vecs, (int)s->dim, 0.0f, sim,
                     (int)npool);
     if (o.unit == CVS_UNIT_SENTENCE) {
-        rc = sentences(t, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, out);
+        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, out);
         if (rc)
             goto out;
         goto done;
@@ -1242,7 +1434,7 @@ int cvs__txn_context_scoped(cvs_txn *t, const cvs_context_opts *opts, const char
         sel[i] = pk[order[i]];
         out->tokens += sel[i].tokens;
     }
-    if ((rc = fill_result(t, &cs, sel, nsel, out)))
+    if ((rc = fill_result(s, &cs, sel, nsel, out)))
         goto out;
 done:
     out->seconds = now_s() - t0;

@@ -1136,3 +1136,251 @@ Test(context, old_store_without_graph)
     tu_rmrf(d);
     free(d);
 }
+
+/* ==== Context sets over a source (cvs_context_source_run) ==== */
+
+/* A source over one store's snapshot through the public calls that the
+ * shards of cvstore-mpi answer with: BM25 scored with statistics handed in
+ * (the store's own, read by cvs_txn_text_stats), the title runs resolved
+ * as over several stores. */
+typedef struct one_src {
+    cvs_txn *t;
+    unsigned prefetched;       /* what the pipeline announced */
+    size_t bridges_announced;  /* BM25 queries announced (bm25_prefetch) */
+    cvs_title_run runs[64];
+    int64_t keys[64 * 8];
+    size_t nruns, nkeys;
+} one_src;
+
+static int os_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, float *scores)
+{
+    one_src *s = ctx;
+    uint64_t df[64];
+    cvs_text_stats st = {0, 0, df};
+    int rc;
+    cr_assert_leq(terms->n, 64);
+    if ((rc = cvs_txn_text_stats(s->t, terms, &st.ndocs, &st.total, df)))
+        return rc;
+    return cvs_txn_text_search_terms(s->t, terms, &st, k, keys, scores);
+}
+
+static int os_vector(void *ctx, const float *q, size_t k, unsigned flags, int64_t *keys,
+                     float *scores)
+{
+    one_src *s = ctx;
+    cvs_search_params sp = {.flags = flags};
+    return cvs_txn_search_params(s->t, q, 1, k, &sp, keys, scores);
+}
+
+static int os_run(void *ctx, const cvs_title_run *run)
+{
+    one_src *s = ctx;
+    cr_assert_lt(s->nruns, 64);
+    s->runs[s->nruns] = *run;
+    s->runs[s->nruns].keys = s->keys + s->nkeys;
+    memcpy(s->keys + s->nkeys, run->keys, run->nkeys * sizeof *run->keys);
+    s->nkeys += run->nkeys;
+    s->nruns++;
+    return 0;
+}
+
+static int os_titles(void *ctx, const cvs_terms *terms, size_t cap, int64_t *keys, size_t *n)
+{
+    one_src *s = ctx;
+    int rc;
+    s->nruns = s->nkeys = 0;
+    if ((rc = cvs_txn_title_runs(s->t, terms, os_run, s)))
+        return rc;
+    return cvs_title_runs_resolve(s->runs, s->nruns, cap, keys, n);
+}
+
+static int os_edges(void *ctx, int64_t key, cvs_edge_kind kind, size_t cap, cvs_edge *out,
+                    size_t *n)
+{
+    return cvs_txn_edges(((one_src *)ctx)->t, key, kind, cap, out, n);
+}
+
+static int os_record(void *ctx, int64_t key, cvs_record *rec, float *vec)
+{
+    return cvs_get_key(((one_src *)ctx)->t, key, rec, vec);
+}
+
+static int os_prefetch(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap)
+{
+    one_src *s = ctx;
+    cr_assert(n > 0 && keys);
+    cr_assert(!(what & ~0xfu));
+    cr_assert(cap > 0 || what == CVS_PREFETCH_RECORDS);
+    s->prefetched |= what;
+    return 0;
+}
+
+/* The queries announced must be real token lists, for the walk's k. */
+static int os_bm25_prefetch(void *ctx, const cvs_terms *queries, size_t n, size_t k)
+{
+    one_src *s = ctx;
+    cvs_context_opts o;
+    cvs_context_opts_init(&o);
+    cr_assert(n > 0 && n <= o.bridges, "%zu queries", n);
+    cr_assert_eq(k, o.fanout + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t nul = 0;
+        for (size_t b = 0; b < queries[i].bytes; b++)
+            nul += queries[i].buf[b] == '\0';
+        cr_assert_eq(nul, queries[i].n, "query %zu: %zu terms, %zu NULs", i, queries[i].n, nul);
+    }
+    s->bridges_announced += n;
+    return 0;
+}
+
+static int os_key_id(void *ctx, int64_t key, const char **id, size_t *len)
+{
+    return cvs_key_id(((one_src *)ctx)->t, key, id, len);
+}
+
+static void assert_same_result(const cvs_context_result *a, const cvs_context_result *b,
+                               const char *what)
+{
+    cr_assert_eq(a->n, b->n, "%s: %zu items, %zu over the source", what, a->n, b->n);
+    cr_assert_eq(a->pool, b->pool, "%s: pool", what);
+    cr_assert_eq(a->tokens, b->tokens, "%s: tokens", what);
+    for (size_t i = 0; i < a->n; i++) {
+        const cvs_context_item *x = &a->items[i], *y = &b->items[i];
+        cr_assert_str_eq(x->id, y->id, "%s: item %zu", what, i);
+        cr_assert_eq(x->score, y->score, "%s: item %zu: score %g vs %g", what, i, x->score,
+                     y->score);
+        cr_assert_eq(x->hop, y->hop, "%s: item %zu: hop", what, i);
+        for (int h = 0; h <= x->hop; h++) {
+            cr_assert_str_eq(x->via[h].id, y->via[h].id, "%s: item %zu step %d", what, i, h);
+            cr_assert_str_eq(x->via[h].type, y->via[h].type, "%s: item %zu step %d", what, i, h);
+        }
+    }
+}
+
+/* The pipeline split into reads through a source gives, over a source
+ * that is one store, exactly what cvs_txn_context gives: every strategy,
+ * with the walk over links, kNN edges and bridges. */
+Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardown)
+{
+    static const char *const qs[] = {
+        question, "What is the seat of the county where Van Hook Township is located?",
+        "Brindlemoor market town", "an opera about weather"};
+    cvs_knn_opts ko = {0};
+    one_src os = {0};
+    cvs_context_source src = {
+        .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &os, .dim = DIM,
+        .metric = CVS_METRIC_COSINE, .bm25 = os_bm25, .vector = os_vector,
+        .title_seeds = os_titles, .edges = os_edges, .record = os_record,
+        .key_id = os_key_id, .prefetch = os_prefetch, .bm25_prefetch = os_bm25_prefetch};
+    float v[DIM];
+    make_two_hop();
+    axis(v, 0, 1, 0.0f);
+    put("vh", "Van Hook Township", "Van Hook Township is a township in Mountrail County.", v);
+    axis(v, 2, 3, 0.0f);
+    put("st", "Courthouse of Stanley", "The courthouse in Stanley serves Mountrail County.", v);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    ko.k = 3;
+    cr_assert_eq(cvs_knn_build(db, &ko, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &os.t), 0);
+    cr_assert_eq(cvs_txn_titles_known(os.t, &src.titles_known), 0);
+    cr_assert(src.titles_known);
+    src.text_docs = 12;
+    int walked = 0;
+    for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++)
+        for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_VECTOR; s++) {
+            cvs_context_opts o;
+            cvs_context_result a, b;
+            char what[96];
+            cvs_context_opts_init(&o);
+            o.strategy = (cvs_context_strategy)s;
+            o.budget = 80;
+            axis(v, (int)qi, 1, 0.005f);
+            snprintf(what, sizeof what, "question %zu, %s", qi, cvs_context_strategy_name(o.strategy));
+            cr_assert_eq(cvs_txn_context(os.t, &o, qs[qi], 0, v, &a), 0, "%s", cvs_errmsg(db));
+            cr_assert_eq(cvs_context_source_run(&src, &o, qs[qi], 0, v, &b), 0, "%s: %s", what,
+                         cvs_errmsg(db));
+            assert_same_result(&a, &b, what);
+            for (size_t i = 0; i < a.n; i++)
+                walked |= a.items[i].hop > 0;
+            cvs_context_result_free(&a);
+            cvs_context_result_free(&b);
+        }
+    cr_assert(walked, "no item came from the walk: the test would not see the edges");
+    cr_assert_eq(os.prefetched, 0xfu, "prefetch announced %#x, not records and every edge kind",
+                 os.prefetched);
+    cr_assert(os.bridges_announced > 0, "no bridge query was announced");
+    {
+        cvs_context_opts o;
+        cvs_context_result r;
+        cvs_context_opts_init(&o);
+        o.unit = CVS_UNIT_SENTENCE;
+        cr_assert_eq(cvs_context_source_run(&src, &o, question, 0, v, &r), CVS_EINVAL);
+        src.version = 99;
+        o.unit = CVS_UNIT_PASSAGE;
+        cr_assert_eq(cvs_context_source_run(&src, &o, question, 0, v, &r), CVS_EINVAL);
+    }
+    cvs_txn_end(os.t);
+}
+
+/* BM25 with statistics from outside: the store's own give its scores;
+ * others (a collection twice as large, the term twice as frequent) give
+ * other scores, as one store holding both halves would. */
+Test(context, bm25_with_outside_statistics, .init = setup, .fini = teardown)
+{
+    static const char terms_buf[] = "brindlemoor\0opera";
+    cvs_terms tm = {terms_buf, sizeof terms_buf, 2};
+    uint64_t nd, tot, df[2], df2[2];
+    int64_t k1[4], k2[4], k3[4];
+    float s1[4], s2[4], s3[4];
+    cvs_txn *t;
+    make_two_hop();
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_text_stats(t, &tm, &nd, &tot, df), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(nd, 10);
+    cr_assert_eq(df[0], 4, "brindlemoor is in 4 records, not %llu", (unsigned long long)df[0]);
+    cr_assert_eq(df[1], 3);
+    cvs_text_stats own = {nd, tot, df};
+    cr_assert_eq(cvs_txn_text_search(t, "Brindlemoor opera", 17, 4, k1, s1), 0);
+    cr_assert_eq(cvs_txn_text_search_terms(t, &tm, &own, 4, k2, s2), 0, "%s", cvs_errmsg(db));
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(k1[i], k2[i], "result %d: key %lld, %lld (%g, %g)", i, (long long)k1[i],
+                     (long long)k2[i], s1[i], s2[i]);
+        cr_assert_eq(s1[i], s2[i], "result %d: %g with the store's own statistics, %g", i, s1[i],
+                     s2[i]);
+    }
+    df2[0] = 2 * df[0];
+    df2[1] = 2 * df[1];
+    cvs_text_stats twice = {2 * nd, 2 * tot, df2};
+    cr_assert_eq(cvs_txn_text_search_terms(t, &tm, &twice, 4, k3, s3), 0);
+    cr_assert_neq(s3[0], s1[0], "a larger collection did not change the scores");
+    /* terms that do not hold their count: refused, not read past */
+    cvs_terms bad = {terms_buf, 5, 2};
+    cr_assert_eq(cvs_txn_text_stats(t, &bad, &nd, &tot, df), CVS_EINPUT);
+    cvs_txn_end(t);
+}
+
+/* Title runs of several stores resolve as one store holding them all
+ * would seed: the longest title at a place wins even when another store
+ * holds it, and a title's records count over all stores. */
+Test(context, title_runs_resolve_over_stores)
+{
+    int64_t ka[] = {10}, kb[] = {20}, kc[] = {30, 31, 32, 33, 34}, kd[] = {40, 41, 42, 43, 44};
+    cvs_title_run runs[] = {
+        {2, 2, 1, ka, 1},      /* store A: "new york" at term 2 */
+        {2, 3, 1, kb, 1},      /* store B: "new york city" at term 2 */
+        {3, 1, 1, ka, 1},      /* store A: "york", inside the longer match: skipped */
+        {6, 1, 5, kc, 5},      /* "springfield": 5 records in store A ... */
+        {6, 1, 5, kd, 5},      /* ... and 5 in store B: too many to name one */
+        {7, 1, 1, ka, 1},      /* then a repeat of record 10 at term 7 */
+    };
+    int64_t keys[8];
+    size_t n;
+    cr_assert_eq(cvs_title_runs_resolve(runs, 6, 8, keys, &n), 0);
+    cr_assert_eq(n, 2, "%zu seeds", n);
+    cr_assert_eq(keys[0], 20, "the longest title, from the other store");
+    cr_assert_eq(keys[1], 10);
+    runs[4].same = 3; /* 5 + 3 records: at most 8, a match */
+    cr_assert_eq(cvs_title_runs_resolve(runs, 6, 8, keys, &n), 0);
+    cr_assert_eq(n, 8, "capped at 8, %zu", n);
+    cr_assert_eq(keys[1], 30);
+}

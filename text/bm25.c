@@ -472,8 +472,10 @@ static int acc_add(acc *a, uint64_t key, float s)
     return CVS_OK;
 }
 
+/* gdf: the term's document frequency over all stores (cvs_text_stats), or
+ * UINT64_MAX for the snapshot's own; st->ndocs is then the global count. */
 static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats *st,
-                      double avgdl, acc *a)
+                      double avgdl, uint64_t gdf, acc *a)
 {
     MDB_cursor *cur = NULL;
     MDB_val k = {t->len, (void *)t->s}, v;
@@ -490,6 +492,8 @@ static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats 
         rc = cvs__err_lmdb(mrc, "reading postings");
         goto out;
     }
+    if (gdf != UINT64_MAX)
+        df = (size_t)gdf;
     idf = log(1.0 + ((double)st->ndocs - (double)df + 0.5) / ((double)df + 0.5));
     /* GET_MULTIPLE hands out a page of fixed-size postings at a time; for a
      * term with a single posting it leaves v as MDB_SET_KEY filled it. */
@@ -529,8 +533,10 @@ int cvs__bm25_search(cvs_txn *t, const char *query, size_t len, size_t k, int64_
     return rc;
 }
 
-int cvs__bm25_search_tokens(cvs_txn *t, const cvs_tokens *query, size_t k, int64_t *keys,
-                            float *scores)
+/* The top-k of query; with xs (and its terms xq, whose df it holds) the
+ * collection statistics are xs's instead of the snapshot's. */
+static int search_tokens(cvs_txn *t, const cvs_tokens *query, const cvs_text_stats *xs,
+                         size_t k, int64_t *keys, float *scores)
 {
     cvs_db *db = t->db;
     doc_terms q = {0};
@@ -552,11 +558,24 @@ int cvs__bm25_search_tokens(cvs_txn *t, const cvs_tokens *query, size_t k, int64
     if ((rc = stats_get(db, t->txn, &st)) ||
         (rc = doc_terms_of(&q, query, NULL)))
         goto out;
+    if (xs) {
+        st.ndocs = xs->ndocs;
+        st.total = xs->total;
+    }
     if (st.ndocs == 0 || q.n == 0 || k == 0)
         goto out;
-    for (size_t i = 0; i < q.n; i++)
-        if ((rc = score_term(db, t->txn, &q.t[i], &st, (double)st.total / (double)st.ndocs, &a)))
+    for (size_t i = 0; i < q.n; i++) {
+        uint64_t gdf = UINT64_MAX;
+        /* q's terms are sorted and distinct: find the term's df in xs by
+         * its place in the caller's list. */
+        for (size_t j = 0; xs && j < query->n && gdf == UINT64_MAX; j++)
+            if (query->len[j] == q.t[i].len &&
+                !memcmp(query->buf + query->off[j], q.t[i].s, q.t[i].len))
+                gdf = xs->df[j];
+        if ((rc = score_term(db, t->txn, &q.t[i], &st, (double)st.total / (double)st.ndocs,
+                             gdf, &a)))
             goto out;
+    }
     /* The heap keeps the smallest values: feed it negated scores. */
     cvs__heap_init(&h, k, hd, keys);
     for (size_t i = 0; i < a.cap; i++)
@@ -575,6 +594,70 @@ out:
     free(a.score);
     free(hd);
     doc_terms_free(&q);
+    return rc;
+}
+
+int cvs__bm25_search_tokens(cvs_txn *t, const cvs_tokens *query, size_t k, int64_t *keys,
+                            float *scores)
+{
+    return search_tokens(t, query, NULL, k, keys, scores);
+}
+
+CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *ndocs,
+                               uint64_t *total, uint64_t *df)
+{
+    cvs_tokens q;
+    bm25_stats st;
+    MDB_cursor *cur = NULL;
+    int rc, mrc;
+
+    if (!txn || !terms || !ndocs || !total || (terms->n && !df))
+        return cvs__err(CVS_EINVAL, "cvs_txn_text_stats: NULL argument");
+    *ndocs = *total = 0;
+    for (size_t i = 0; i < terms->n; i++)
+        df[i] = 0;
+    if ((rc = cvs__terms_view(terms, &q)))
+        return rc;
+    if (!cvs__module_present(txn->db, &cvs__text_module) ||
+        (rc = stats_get(txn->db, txn->txn, &st)))
+        goto out;
+    *ndocs = st.ndocs;
+    *total = st.total;
+    if ((mrc = mdb_cursor_open(txn->txn, cvs__text(txn->db)->dbi_terms, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (size_t i = 0; i < q.n; i++) {
+        MDB_val k = {q.len[i], q.buf + q.off[i]}, v;
+        size_t c = 0;
+        mrc = cvs__cget(txn->db, cur, &k, &v, MDB_SET_KEY);
+        if (mrc == 0)
+            mrc = mdb_cursor_count(cur, &c);
+        if (mrc && mrc != MDB_NOTFOUND) {
+            rc = cvs__err_lmdb(mrc, "reading postings");
+            goto out;
+        }
+        df[i] = c;
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    cvs__terms_view_free(&q);
+    return rc;
+}
+
+CVS_API int cvs_txn_text_search_terms(cvs_txn *txn, const cvs_terms *terms,
+                                      const cvs_text_stats *st, size_t k, int64_t *keys,
+                                      float *scores)
+{
+    cvs_tokens q;
+    int rc;
+    if (!txn || !terms || (k && (!keys || !scores)) || (st && terms->n && !st->df))
+        return cvs__err(CVS_EINVAL, "cvs_txn_text_search_terms: NULL argument");
+    if ((rc = cvs__terms_view(terms, &q)))
+        return rc;
+    rc = search_tokens(txn, &q, st, k, keys, scores);
+    cvs__terms_view_free(&q);
     return rc;
 }
 

@@ -198,3 +198,57 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
         return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
     return CVS_OK;
 }
+
+/* ==== Token lists across the API ==== */
+
+int cvs__terms_view(const cvs_terms *terms, cvs_tokens *out)
+{
+    size_t pos = 0;
+    memset(out, 0, sizeof *out);
+    if (!terms || (terms->n && !terms->buf))
+        return cvs__err(CVS_EINVAL, "terms: NULL argument");
+    if (terms->bytes > UINT32_MAX)
+        return cvs__err(CVS_EINPUT, "terms: %zu bytes, at most 2^32 - 1", terms->bytes);
+    if (terms->n && (!(out->off = malloc(terms->n * sizeof *out->off)) ||
+                     !(out->len = malloc(terms->n * sizeof *out->len)))) {
+        cvs__terms_view_free(out);
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < terms->n; i++) {
+        const char *end = pos < terms->bytes ? memchr(terms->buf + pos, '\0', terms->bytes - pos)
+                                             : NULL;
+        if (!end) {
+            cvs__terms_view_free(out);
+            return cvs__err(CVS_EINPUT, "terms: %zu strings announced, %zu found in %zu bytes",
+                            terms->n, i, terms->bytes);
+        }
+        out->off[i] = (uint32_t)pos;
+        out->len[i] = (uint32_t)(end - (terms->buf + pos));
+        pos += out->len[i] + 1;
+    }
+    if (pos != terms->bytes) {
+        cvs__terms_view_free(out);
+        return cvs__err(CVS_EINPUT, "terms: %zu bytes after the last of %zu strings",
+                        terms->bytes - pos, terms->n);
+    }
+    out->buf = (char *)terms->buf; /* read only: a view */
+    out->buf_len = terms->bytes;
+    out->n = out->cap = terms->n;
+    return CVS_OK;
+}
+
+void cvs__terms_view_free(cvs_tokens *t)
+{
+    free(t->off);
+    free(t->len);
+    memset(t, 0, sizeof *t);
+}
+
+void cvs__tokens_terms(const cvs_tokens *t, cvs_terms *out)
+{
+    /* Tokens are packed in order, each followed by its NUL (cvs__tokenize,
+     * and tok_push in query/context.c). */
+    out->buf = t->buf;
+    out->bytes = t->n ? t->buf_len : 0;
+    out->n = t->n;
+}

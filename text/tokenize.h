@@ -36,6 +36,16 @@ typedef struct cvs_tokens {
 int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *out);
 void cvs__tokens_free(cvs_tokens *t);
 
+/* Token lists as the public API hands them over (cvs_terms, cvstore.h):
+ * cvs__terms_view makes out a read-only view of terms (buf aliased, off
+ * and len allocated; CVS_EINPUT when buf does not hold exactly n
+ * NUL-terminated strings in bytes); free it with cvs__terms_view_free,
+ * not cvs__tokens_free.  cvs__tokens_terms is the reverse, aliasing t. */
+struct cvs_terms;
+int cvs__terms_view(const struct cvs_terms *terms, cvs_tokens *out);
+void cvs__terms_view_free(cvs_tokens *t);
+void cvs__tokens_terms(const cvs_tokens *t, struct cvs_terms *out);
+
 /* 1 if the folded token (len bytes) is on the stop list. */
 int cvs__is_stopword(const char *tok, size_t len);
 

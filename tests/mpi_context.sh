@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# mpi_context.sh MPIRUN CVSTORE_MPI CVSTORE DATA -- `cvstore-mpi context` on 1,
+# 2 and 4 ranks of one machine against `cvstore context` on one store
+# holding the same records (docs/SCALING.md, "context across shards"):
+#   - HotpotQA passages (DATA = tests/data/hotpot-mini) in 4 shards, the
+#     walk over bridge queries only (--no-links --no-knn): the same lines,
+#     ids, order and scores, as one store's (BM25 with the shards' summed
+#     statistics, seeds fused at rank 0, title seeds resolved over all
+#     shards);
+#   - the same passages in 1 shard on 2 ranks, every option at its default
+#     (one shard's graph is one store's): the same lines;
+#   - generated records whose mention links all stay inside their shard,
+#     links followed (--no-knn): the same lines, paths through links
+#     included;
+#   - a bad queries file, --unit sentence: exit 1 on every rank, a message,
+#     nothing printed on stdout.
+# The "ms" field (the time of each question) is left out of every
+# comparison.  The GloVe cache the embedder reads is generated here.
+set -uo pipefail
+MPIRUN="$1"; MPI="$2"; CVS="$3"; DATA="$4"
+T="$(mktemp -d)"
+trap 'rm -rf "$T"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_orte_tmpdir_base="$T"
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+run() { local np="$1"; shift; timeout 120 "$MPIRUN" --oversubscribe -np "$np" "$MPI" "$@"; }
+nums() { perl -pe 's/"ms":[0-9.eE+-]+,//g'; }
+
+# ---- data: generated records whose links stay in their shard, and a GloVe
+# cache (every word of both files, by frequency; vectors from a fixed LCG)
+python3 - "$T" "$DATA/passages.jsonl" <<'PY'
+import json, re, sys
+from collections import Counter
+t, passages = sys.argv[1], sys.argv[2]
+def fnv(s):  # the shard hash of docs/FORMAT.md: FNV-1a 64 of the id bytes
+    h = 14695981039346656037
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+seed = 12345
+def rnd(n):
+    global seed
+    seed = (seed * 1103515245 + 12345) % 2**31
+    return seed % n
+syl = ["ka", "lo", "mi", "ru", "te", "sa", "no", "vi", "pe", "da", "zu", "fo"]
+vocab = sorted({a + b + c for a in syl for b in syl for c in syl})[:400]
+tsyl = ["zor", "vak", "bel", "qui", "xan", "dro", "hel", "gym"]
+titles = [a + b + c for a in tsyl for b in tsyl for c in tsyl]
+n = 160
+ids = ["r%03d" % i for i in range(n)]
+shard = [fnv(i) % 4 for i in ids]
+names = [titles[(i * 37) % len(titles)].capitalize() for i in range(n)]
+texts, links = [], []
+for i in range(n):
+    same = [j for j in range(n) if j != i and shard[j] == shard[i]]
+    to = [same[rnd(len(same))] for _ in range(2)]
+    words = [vocab[rnd(len(vocab))] for _ in range(15)]
+    words[4:4] = [names[to[0]]]
+    words[11:11] = [names[to[1]]]
+    texts.append(" ".join(words))
+    links.append(to)
+with open(t + "/linked.jsonl", "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"id": ids[i], "title": names[i], "text": texts[i]}) + "\n")
+with open(t + "/linked-q.jsonl", "w") as f:
+    for q in range(12):
+        i = (q * 13) % n
+        j = links[i][0]
+        w = texts[j].split()
+        f.write(json.dumps({"id": "q%d" % q, "text": "which %s %s follows %s" %
+                            (w[0], w[2], names[i])}) + "\n")
+count = Counter()
+for path in (t + "/linked.jsonl", passages):
+    for line in open(path, encoding="utf-8"):
+        r = json.loads(line)
+        count.update(re.findall(r"[a-z0-9]+", (r["title"] + " " + r["text"]).lower()))
+words = sorted(count, key=lambda w: (-count[w], w))
+import os, struct
+os.makedirs(t + "/glove")
+with open(t + "/glove/glove100.words", "w") as f:
+    f.write("\n".join(words) + "\n")
+s = 7
+with open(t + "/glove/glove100.fvecs", "wb") as f:
+    for _ in words:
+        f.write(struct.pack("<i", 100))
+        for _ in range(100):
+            s = (s * 1103515245 + 12345) % 2**31
+            f.write(struct.pack("<f", s / 2**31 - 0.5))
+PY
+[ -s "$T/glove/glove100.words" ] || { echo "FAIL: generating the data" >&2; exit 1; }
+export CVSTORE_GLOVE_DIR="$T/glove"
+
+# one NAME FILE: one store holding FILE; sharded NAME SHARDS FILE: the same
+# records in SHARDS shards, made by cvstore-mpi init --embedder and import.
+one() {
+  "$CVS" init "$T/$1" --embedder glove >/dev/null || fail "$1: init"
+  "$CVS" import "$T/$1" "$2" >/dev/null 2>&1 || fail "$1: import"
+}
+sharded() {
+  run 2 init "$T/$1" --shards "$2" --embedder glove >"$T/out" 2>&1 || fail "$1: init: $(cat "$T/out")"
+  grep -q "embedder glove" "$T/out" || fail "$1: init does not name the embedder: $(cat "$T/out")"
+  run 2 import "$T/$1" "$3" >"$T/out" 2>&1 || fail "$1: import: $(cat "$T/out")"
+}
+# same LABEL STORE SHARDED QUERIES NPS [OPTIONS...]: cvstore context on STORE
+# and cvstore-mpi context on SHARDED at each rank count of NPS print the
+# same lines.
+same() {
+  local label="$1" store="$2" sh="$3" qf="$4" nps="$5"; shift 5
+  "$CVS" context "$T/$store" --queries "$qf" --json "$@" | nums > "$T/$label-one.json" \
+    || fail "$label: cvstore context"
+  [ "$(wc -l < "$T/$label-one.json")" -eq "$(grep -c . "$qf")" ] \
+    || fail "$label: one store: not one line per question"
+  grep -q '"items":\[{"id"' "$T/$label-one.json" || fail "$label: one store found nothing"
+  for np in $nps; do
+    run "$np" context "$T/$sh" --queries "$qf" --json "$@" 2>"$T/err" | nums > "$T/$label-$np.json" \
+      || fail "$label: $np ranks: exit $?: $(cat "$T/err")"
+    cmp -s "$T/$label-one.json" "$T/$label-$np.json" \
+      || fail "$label: $np ranks: differs from one store: $(diff "$T/$label-one.json" "$T/$label-$np.json" | head -c 600)"
+  done
+}
+
+# ---- HotpotQA passages, 4 shards: BM25, vectors, titles and bridges --------
+one hp "$DATA/passages.jsonl"
+sharded hp4 4 "$DATA/passages.jsonl"
+for s in 0 1 2 3; do
+  n="$("$CVS" stats "$T/hp4/shard-000$s" --json | perl -ne 'print $1 if /"count":(\d+)/')"
+  [ "${n:-0}" -gt 0 ] || fail "hp4: shard $s holds no record"
+done
+same hotpot hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links --no-knn
+grep -q '"type":"bridge"' "$T/hotpot-one.json" || fail "hotpot: no bridge edge was taken"
+grep -q '"type":"[a-z0-9+]*title' "$T/hotpot-one.json" || fail "hotpot: no title seed"
+same hotpot-topk hp hp4 "$DATA/questions.jsonl" "2" --no-links --no-knn --strategy topk --budget 256
+
+# One shard on 2 ranks (rank 1 owns none), linked as `cvstore import` links
+# one store (mentions and the kNN graph): its graph is one store's, so every
+# option at its default gives one store's lines.
+sharded hp1 1 "$DATA/passages.jsonl"
+"$CVS" link "$T/hp1/shard-0000" >/dev/null 2>&1 || fail "hp1: link"
+same hotpot-1shard hp hp1 "$DATA/questions.jsonl" "2"
+grep -q '"type":"mentions"\|"type":"knn"\|"type":"linked-by"' "$T/hotpot-1shard-one.json" \
+  || fail "hotpot-1shard: the walk took no graph edge"
+grep -q '"type":"knn"' "$T/hotpot-1shard-one.json" || fail "hotpot-1shard: no kNN edge was taken"
+
+# ---- links inside shards: followed on whatever rank owns the record -------
+one ln "$T/linked.jsonl"
+sharded ln4 4 "$T/linked.jsonl"
+same linked ln ln4 "$T/linked-q.jsonl" "1 2 4" --no-knn
+grep -q '"type":"mentions"' "$T/linked-one.json" || fail "linked: no mention link was followed"
+
+# ---- bad input: exit 1 on every rank, nothing printed ----------------------
+printf '{"id":"a","text":"who"}\nnot json\n' > "$T/bad.jsonl"
+run 2 context "$T/hp4" --queries "$T/bad.jsonl" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "bad queries: exit $rc, not 1"
+grep -q "bad.jsonl:2: " "$T/err" || fail "bad queries: the message does not name line 2: $(cat "$T/err")"
+[ ! -s "$T/out" ] || fail "bad queries: printed answers: $(head -c 200 "$T/out")"
+run 2 context "$T/hp4" --queries "$T/missing.jsonl" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "missing queries file: exit $rc, not 1"
+grep -q "missing.jsonl" "$T/err" || fail "missing queries file: no message naming it: $(cat "$T/err")"
+run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --unit sentence >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "--unit sentence: exit $rc, not 1"
+grep -q "sentence" "$T/err" || fail "--unit sentence: no message: $(cat "$T/err")"
+run 2 context "$T/hp4" >"$T/out" 2>"$T/err"
+[ "$?" = 1 ] || fail "no --queries: not exit 1"
+
+[ "$fails" -eq 0 ] && echo "mpi_context: all passed"
+exit $((fails > 0))
