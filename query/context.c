@@ -998,10 +998,11 @@ static int fill_result(const src *s, const cands *cs, const picked *pk, size_t n
 /* ==== Sentences (query/sentsel.c) ==== */
 
 /* The context set of unit sentence: the pool, best first, cut down to the
- * sentences sentsel.c chooses; each item's text is its chosen sentences. */
+ * sentences sentsel.c chooses; each item's text is its chosen sentences.
+ * single: the question took deviation 8's single-hop route. */
 static int sentences(const src *s, const cands *cs, const picked *pk, size_t npool,
                      const float *rel, const cvs_context_opts *o,
-                     const cvs_context_scope *sc, const cvs_tokens *qtok,
+                     const cvs_context_scope *sc, const cvs_tokens *qtok, int single,
                      cvs_context_result *out)
 {
     cvs_sentsel_in *in = NULL;
@@ -1022,7 +1023,7 @@ static int sentences(const src *s, const cands *cs, const picked *pk, size_t npo
             if (pk[j].cand == (size_t)parent)
                 in[i].parent = (int)j;
     }
-    if ((rc = cvs__sentsel(s->t, qtok, in, npool, o->budget, &so)))
+    if ((rc = cvs__sentsel(s->t, qtok, single, in, npool, o->budget, &so)))
         goto out;
     nsel = so.n;
     if (sc && sc->k && nsel > sc->k)
@@ -1407,7 +1408,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
                     (int)s->dim, 1.0f, vecs, (int)s->dim, vecs, (int)s->dim, 0.0f, sim,
                     (int)npool);
     if (o.unit == CVS_UNIT_SENTENCE) {
-        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, out);
+        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, single, out);
         if (rc)
             goto out;
         goto done;

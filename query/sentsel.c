@@ -14,17 +14,19 @@
  * functions", NAACL 2010), since cvstore has no language model:
  *
  *   f(S) = sum_{s in S} r_s * novelty(s | S before s)
- *          + beta * sum_{q in Q covered by S or the titles of S's passages} idf(q) / sum_Q idf
+ *          + sum_{q in Q covered by S or the titles of S's passages}
+ *                (beta + rho * rel(p_q)) * idf(q) / sum_Q idf
  *
  * where Q is the question's terms (text/tokenize.c, as BM25 sees them),
- * idf is BM25's (text/bm25.c) and r_s = rel(p) * (eps + lex(s) + lead(s)):
- * the relevance of the sentence's passage p as the pipeline found it (its
- * fused score plus what the walk carried to it), times the share of the
- * question's idf mass the sentence holds, plus a floor.  novelty(s | S) is
- * the share of s's words no chosen sentence has, so a second sentence
- * saying what a chosen one says adds little of the first term, and a
- * question term already covered adds nothing to the second: the function
- * is monotone with diminishing returns, and the greedy takes the best gain
+ * idf is BM25's (text/bm25.c) and r_s = rel(p) * (eps + (1 - rho) *
+ * lex(s) + lead(s)): the relevance of the sentence's passage p as the
+ * pipeline found it (its fused score plus what the walk carried to it),
+ * times the share of the question's idf mass the sentence holds, plus a
+ * floor; p_q is the passage of the sentence that first covers q (deviation
+ * 7).  novelty(s | S) is the share of s's words no chosen sentence has, so
+ * a second sentence saying what a chosen one says adds little of the first
+ * term, and a question term already covered adds nothing to the second:
+ * the function has diminishing returns, and the greedy takes the best gain
  * per token that still fits.
  *
  * Where we deviate or choose:
@@ -36,7 +38,14 @@
  *      encyclopedic text (HotpotQA, MuSiQue and SQuAD are Wikipedia) the
  *      first sentence defines the subject and holds the facts most often
  *      asked about it (birth, nationality, what it is), and it is what
- *      makes the later sentences' pronouns readable.
+ *      makes the later sentences' pronouns readable.  Not only when it
+ *      names the passage's title: with that condition (half A, as in
+ *      deviation 7, with rho = 1/2 for every question) HotpotQA fell to
+ *      0.415 / 0.648 / 0.719 / 0.764, MuSiQue moved to 0.129 / 0.247 /
+ *      0.312 / 0.376 and SQuAD, whose paragraphs are not an article's
+ *      first, to 0.759 / 0.856 / 0.905 / 0.933: a paragraph's first
+ *      sentence introduces what the paragraph is about whether or not it
+ *      repeats the title.
  *   3. The hop stays readable: when a sentence of a passage that the walk
  *      reached through a mention of its title is chosen, the sentence of
  *      the passage it came from that mentions the title (all of the title's
@@ -66,7 +75,57 @@
  *      ICU's rules did not know ("Hyrum W.", "Musa (; lit.") -- is a unit
  *      with the sentence after it: alone it states nothing, and its
  *      shortness would make it look cheap.
- *   7. No vector term.  Adding w * max(0, cos(question, sentence)) of the
+ *   7. Half of a sentence's question words count as what it adds to what the
+ *      chosen sentences already cover (rho = 1/2): its share of the
+ *      question's idf mass is half in r_s, as the sentence's own relevance,
+ *      and half in the coverage term, weighted by its passage's relevance, so
+ *      it counts only for the question terms no chosen sentence holds.  A
+ *      second sentence restating the question's words then loses to one
+ *      holding what the question still asks for -- the second hop's fact, the
+ *      other entity of a comparison -- which is the relevance to the question
+ *      given the chosen context that EXIT's classifier learns (RECOMP scores
+ *      each sentence alone).  Not all of it: a sentence holding the
+ *      question's words is also evidence that its passage is the one asked
+ *      about.  And not for a question the pipeline took for single-hop
+ *      (query/context.c, deviation 8: it names no passage's title): one
+ *      passage answers it, so there is nothing else to complement, and a
+ *      second sentence matching the same words is a hedge against the first
+ *      being from the wrong passage (rho = 0 there).  Credited to the first
+ *      coverer (the greedy's order), not the best one: the exact
+ *      facility-location form (each term worth the largest beta + rho * rel
+ *      among the chosen sentences holding it) measured within 0.003 of it on
+ *      every set and budget.  On half A (cvstore-bench context --unit
+ *      sentence, answer containment at 64 / 128 / 256 / 512 tokens; SQuAD,
+ *      which has no answers: the share of questions whose gold paragraph has
+ *      a sentence in the context): before, HotpotQA 0.409 / 0.621 / 0.713 /
+ *      0.767 (supporting-sentence recall 0.416 / 0.680 / 0.810 / 0.881),
+ *      MuSiQue 0.118 / 0.237 / 0.312 / 0.366, SQuAD 0.771 / 0.871 / 0.919 /
+ *      0.945; after, 0.418 / 0.651 / 0.722 / 0.773 (0.439 / 0.706 / 0.817 /
+ *      0.896), 0.129 / 0.237 / 0.333 / 0.398, SQuAD the same.  Half B,
+ *      reported: HotpotQA 0.351 / 0.546 / 0.671 / 0.729 -> 0.366 / 0.583 /
+ *      0.677 / 0.714 (recall 0.332 / 0.617 / 0.791 / 0.844 -> 0.342 / 0.634 /
+ *      0.775 / 0.846), MuSiQue 0.084 / 0.252 / 0.383 / 0.486 -> 0.103 / 0.243
+ *      / 0.383 / 0.477, SQuAD the same: the gain at 64-256 tokens holds, 512
+ *      loses 5 HotpotQA questions of 350.  Not taken, on half A: rho = 1
+ *      (HotpotQA 0.418 / 0.654 / 0.731 / 0.767, MuSiQue 0.129 / 0.247 / 0.344
+ *      / 0.387, and, before the single-hop exception, SQuAD 0.769 / 0.866 /
+ *      0.913 / 0.945); rho = 1/2 for single-hop questions too (SQuAD 0.769 /
+ *      0.869 / 0.917 / 0.947).
+ *   8. No answer-type cue.  The question's wh-phrase names the kind of
+ *      its answer (Li & Roth, "Learning question classifiers", COLING
+ *      2002): a number for how many / when / what year, a name for who /
+ *      where.  Adding 0.3 to lex(s) of a sentence holding a word of that
+ *      kind the question lacks (a token with a digit; a capitalized word
+ *      not first in the sentence), on half A as in deviation 7 with rho =
+ *      1/2 for every question: HotpotQA 0.412 / 0.648 / 0.734 / 0.791,
+ *      MuSiQue unchanged, SQuAD 0.773 / 0.867 / 0.915 / 0.941: it lowers
+ *      HotpotQA at 64 and 128 tokens and SQuAD at 128-512 to raise
+ *      HotpotQA at 256 and 512.
+ *      As a term covered once (the first chosen sentence with a cue gains
+ *      w * rel(p)): w = 0.3 / 1: HotpotQA 0.415 / 0.654 / 0.725 / 0.770,
+ *      0.406 / 0.660 / 0.728 / 0.770, MuSiQue unchanged / 0.140 / 0.237 /
+ *      0.344 / 0.376, SQuAD within 0.004 of no cue: no clear gain.
+ *   9. No vector term.  Adding w * max(0, cos(question, sentence)) of the
  *      store's embedder (SIF over GloVe) to r_s, on half A as in deviation
  *      4: w = 0.5 / 1 gave HotpotQA answer containment at 128 tokens 0.695
  *      / 0.709 against 0.689 without, MuSiQue 0.226 / 0.204 against 0.237,
@@ -90,6 +149,7 @@
 #define BETA 1.0          /* coverage of the question vs. relevance */
 #define COST_EXP 0.25     /* deviation 4 */
 #define MIN_WORDS 3       /* deviation 6 */
+#define RHO 0.5           /* deviation 7 */
 
 /* ==== A vocabulary of the candidates' words ==== */
 
@@ -269,9 +329,10 @@ static double qweight(uint64_t mask, const double *idf, size_t nq)
     return s;
 }
 
-int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, const cvs_sentsel_in *in,
-                 size_t n, size_t budget, cvs_sentsel_out *out)
+int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
+                 const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out)
 {
+    const double rho = single_hop ? 0 : RHO; /* deviation 7 */
     cvs_db *db = t->db;
     ws w = {0};
     const char *qterm[MAX_QTERMS] = {0};
@@ -362,7 +423,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, const cvs_sentsel_in *i
             for (size_t g = g0; g < w.ngs; g++)
                 s->bytes += (g > g0) + (w.gs[g].end - w.gs[g].start);
             w.nwords += nw;
-            s->r = in[p].rel * (EPS + (qsum > 0 ? qweight(qm, idf, nq) / qsum : 0) +
+            s->r = in[p].rel * (EPS + (1 - rho) * (qsum > 0 ? qweight(qm, idf, nq) / qsum : 0) +
                                 (first ? LEAD : 0));
             first = 0;
         }
@@ -449,14 +510,15 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, const cvs_sentsel_in *i
                 size_t fresh = 0;
                 for (size_t j = 0; j < x->nw; j++)
                     fresh += !covered[w.words[x->w0 + j]];
+                uint64_t mine = x->qmask;
                 gain += x->r * (x->nw ? (double)fresh / (double)x->nw : 0);
-                newq |= x->qmask;
                 if (w.ps[x->p].nchosen == 0)
-                    newq |= w.ps[x->p].qmask;
+                    mine |= w.ps[x->p].qmask;
+                mine &= ~qcov & ~newq; /* deviation 7: what is still asked */
+                if (qsum > 0)
+                    gain += (BETA + rho * in[x->p].rel) * qweight(mine, idf, nq) / qsum;
+                newq |= mine;
             }
-            newq &= ~qcov;
-            if (qsum > 0)
-                gain += BETA * qweight(newq, idf, nq) / qsum;
             gain /= pow((double)(cost ? cost : 1), COST_EXP);
             if (gain > best) {
                 best = gain;

@@ -42,11 +42,13 @@ typedef struct cvs_sentsel_out {
 /* Chooses sentences of the n passages for the question (its tokens as
  * the context's question analysis made them, cvs__tokenize with
  * CVS_TOK_STRIP_ACCENTS; NULL for a vector question) within budget
- * tokens; *out is overwritten (free with cvs__sentsel_free).  Reads the
- * sentence table and BM25's term statistics in t's snapshot. */
+ * tokens; single_hop: the pipeline took the question for one that one
+ * passage answers (query/context.c, deviation 8).  *out is overwritten
+ * (free with cvs__sentsel_free).  Reads the sentence table and BM25's
+ * term statistics in t's snapshot. */
 struct cvs_tokens;
-int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, const cvs_sentsel_in *in,
-                 size_t n, size_t budget, cvs_sentsel_out *out);
+int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, int single_hop,
+                 const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out);
 
 void cvs__sentsel_free(cvs_sentsel_out *out);
 
