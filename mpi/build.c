@@ -38,15 +38,18 @@
 #include "mpicmd.h"
 
 static const char usage[] =
-    "Usage: mpirun -np N cvstore-mpi build DB (--codec SPEC [--index ivf[N]] |\n"
-    "                                  --codec-from STORE) [--max-train N] [--seed S]\n"
+    "Usage: mpirun -np N cvstore-mpi build DB [--codec SPEC [--index ivf[N]] |\n"
+    "                                  --codec-from STORE] [--max-train N] [--seed S]\n"
     "\n"
     "Trains one codec (e.g. pq16, opq,pq32x4; as `cvstore build --codec`) on a\n"
     "sample gathered from all shards and encodes every shard with it, so that\n"
     "`cvstore-mpi search --codes` compares code distances across shards.\n"
+    "With neither --codec nor --codec-from (or --codec auto), the codec and\n"
+    "index are those `cvstore build` chooses for one store holding the records\n"
+    "of all shards (cvs_build_choose: the total count, dimension, metric).\n"
     "\n"
     "Options:\n"
-    "  -c, --codec SPEC        the codec to train\n"
+    "  -c, --codec SPEC        the codec to train (default auto)\n"
     "  -i, --index ivf[N]      also train N IVF lists (as `cvstore build --index`;\n"
     "                          \"ivf\": N from the records of all shards), shared by\n"
     "                          every shard, for `cvstore-mpi search --ann`\n"
@@ -169,6 +172,8 @@ int mpi_cmd_build(int argc, char **argv)
     const char *cmd = "mpi build";
     const char *dbpath, *spec = NULL, *from = NULL, *index = NULL;
     char index_n[80];
+    cvs_build_choice choice;
+    int autospec = 0;
     uint64_t max_train = 65536, seed = 1, len64 = 0;
     shards_manifest m;
     cvs_db **dbs = NULL;
@@ -214,12 +219,14 @@ int mpi_cmd_build(int argc, char **argv)
             return mcmd_usage(usage);
         }
     }
-    if (argc - optind != 1 || !spec == !from) {
+    if (argc - optind != 1 || (spec && from)) {
         MCMD_ERR0(cmd, "%s", argc - optind > 1 ? "too many arguments"
                              : argc - optind < 1 ? "missing DB"
                                                  : "give one of --codec and --codec-from");
         return mcmd_usage(usage);
     }
+    /* No codec named: chosen below, once the total count is known. */
+    autospec = !from && (!spec || strcmp(spec, "auto") == 0);
     if (index && (from || strncmp(index, "ivf", 3) != 0)) {
         MCMD_ERR0(cmd, "%s", from ? "--index goes with --codec (--codec-from takes the index "
                                     "of its store)"
@@ -264,6 +271,23 @@ int mpi_cmd_build(int argc, char **argv)
         if ((rc = mcmd_agree(rc)))
             goto out;
         MPI_Allreduce(&mytotal, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        if (autospec) {
+            /* The choice of one store holding every record, not of the
+             * scratch store's sample (which cvs_build's own auto would
+             * see); a pure function, so every rank gets the same. */
+            int crc = cvs_build_choose(total, m.dim, m.metric, m.raw, &choice);
+            if (crc) {
+                MCMD_ERR0(cmd, "choosing a codec: %s", cvs_strerror(crc));
+                rc = CLI_EFAIL;
+                goto out;
+            }
+            spec = choice.codec;
+            if (!index)
+                index = choice.index[0] ? choice.index : NULL;
+            if (g_mpi.rank == 0)
+                fprintf(stderr, "chose codec %s and %s for %" PRIu64 " records of dimension %u\n",
+                        spec, index ? index : "no index", total, m.dim);
+        }
         if (index && (index[3] == 0 || index[3] == ',')) {
             /* "ivf": the list count of one store holding every record
              * (about 4 sqrt(n), at least 16, at least 39 records a list;

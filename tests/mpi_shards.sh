@@ -136,6 +136,23 @@ for pr in "2 20" "4 0" "16 100"; do
 done
 ck="$(run 2 check "$T/sh-ann" --json)" || fail "ann: check: $ck"
 [[ "$ck" == *'"healthy":true'* ]] || fail "ann: check: $ck"
+# No codec named: the choice of `cvstore build` for one store holding every
+# record (the total over shards), not of the training sample or one shard.
+run 2 init "$T/sh-auto" --shards 4 --dim 16 --metric l2 >/dev/null || fail "auto: init"
+run 2 import "$T/sh-auto" "$T/base.fvecs" >/dev/null || fail "auto: import"
+run 2 build "$T/sh-auto" >/dev/null 2>"$T/err" || fail "auto: build: $(cat "$T/err")"
+cp -r "$T/ann1/shard-0000" "$T/auto-one"
+"$CVS" build "$T/auto-one" >/dev/null 2>"$T/err1" || fail "auto: plain build"
+want="$(sed -n 's/^chose \(codec [^ ]* and [^ ]*\( index\)\{0,1\}\) for \([0-9]*\) records.*/\1 for \3/p' "$T/err1")"
+got="$(sed -n 's/^chose \(.*\) for \([0-9]*\) records.*/\1 for \2/p' "$T/err")"
+[ -n "$want" ] && [ "$got" = "$want" ] || fail "auto: sharded build chose '$got', one store '$want'"
+spec1="$("$CVS" stats "$T/auto-one" --json | perl -ne 'print "$1\n" if /"codec":\{[^}]*"spec":"([^"]*)"/')"
+for s in 0 1 2 3; do
+  sp="$("$CVS" stats "$T/sh-auto/shard-000$s" --json | perl -ne 'print "$1\n" if /"codec":\{[^}]*"spec":"([^"]*)"/')"
+  [ -n "$sp" ] && [ "$sp" = "$spec1" ] || fail "auto: shard $s codec '$sp', one store '$spec1'"
+done
+run 2 search "$T/sh-auto" --query-file "$T/q.fvecs" -k 10 --codes --json >/dev/null \
+  || fail "auto: codes search"
 run 2 search "$T/sh-ann" --query-file "$T/q.fvecs" -k 10 --nprobe 2 >/dev/null 2>&1
 [ $? = 1 ] || fail "--nprobe without --ann: not exit 1"
 run 2 search "$T/sh-ties" --query-file "$T/q.fvecs" -k 10 --ann >/dev/null 2>"$T/err"
