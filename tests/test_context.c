@@ -3,9 +3,10 @@
  * edges, every strategy within its budget, the diverse strategy on a
  * constructed two-hop question, MMR at lambda 1 against top-k, the
  * question's tokens read as its text, a question naming no title going by
- * BM25 alone, near-copies by words taken once, diverse keeping top-k's set
- * without copies, and the JSON shape of `cvstore context`.  All data is
- * generated here. */
+ * BM25 alone, near-copies by words (and sibling copies) taken once, a
+ * seed's copies kept out of its bridges, relation links passing the seed's
+ * score, diverse keeping top-k's set without copies, and the JSON shape of
+ * `cvstore context`.  All data is generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -843,6 +844,144 @@ Test(context, near_copies_by_words_go_once, .init = setup, .fini = teardown)
         }
         cvs_context_result_free(&r);
     }
+    cvs_txn_end(t);
+}
+
+/* Two rewrites of one passage, each with another clause cut, share less
+ * than 90% of their words, but each is a copy of the passage itself, which
+ * is in the pool: they are copies of each other (query/context.c,
+ * deviation 9, siblings), so the default set holds one of the three. */
+Test(context, sibling_copies_go_once, .init = setup, .fini = teardown)
+{
+    static const char q[] = "When was the Quillon lighthouse built?";
+    static const char *copies[] = {"orig", "orig#2", "orig#3"};
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int n = 0;
+    axis(v, 0, 1, 0.0f);
+    put("orig", "Quillon light", "The Quillon lighthouse was built in 1872 by the harbour "
+        "board, as soon as the pier was finished, with granite from Tarnby quarry.", v);
+    axis(v, 0, 2, 0.75f);
+    put("orig#2", "Quillon light", "The Quillon lighthouse was built in 1872 by the harbour "
+        "board, with granite from Tarnby quarry.", v);
+    axis(v, 0, 3, 0.75f);
+    put("orig#3", "Quillon light", "The Quillon lighthouse was built in 1872 by the harbour "
+        "board, as soon as the pier was finished.", v);
+    axis(v, 4, 0, 0.5f);
+    put("pier", "North pier", "The north pier was rebuilt after the storm of 1953, with a new "
+        "house for the lighthouse keeper of Quillon.", v);
+    axis(v, 5, 0, 0.5f);
+    put("keeper", "Keepers", "Lighthouse keepers at Quillon were paid by the harbour board "
+        "until the light was built again.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[96];
+        axis(v, 6 + i % 2, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+    cvs_context_opts_init(&o);
+    o.budget = 75; /* three of these passages */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    for (size_t i = 0; i < 3; i++)
+        n += has(&r, copies[i]);
+    cr_assert_eq(n, 1, "%d of the three versions", n);
+    cr_assert(has(&r, "pier") || has(&r, "keeper"));
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* The first hop is in the store three times (lightly rewritten).  Copies
+ * have the same words, so the bridge query of a seed finds its copies
+ * first; they are neither bridges nor seeds of their own (query/context.c,
+ * deviation 10), so the bridge reaches the second hop at full weight, past
+ * distractors that match the question's words (without the rule, its
+ * weight is its score over a copy's, far higher). */
+Test(context, copies_of_a_seed_do_not_take_its_bridges, .init = setup, .fini = teardown)
+{
+    static const char q[] = "What is the seat of the county where Van Hook Township is located?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("hop1", "Van Hook Township", "Van Hook Township is a township in Mountrail County, "
+        "North Dakota. Its population was 255 at the 2000 census.", v);
+    axis(v, 0, 1, 0.05f);
+    put("hop1#2", "Van Hook Township", "Its population was 255 at the 2000 census. Van Hook "
+        "Township is a township in Mountrail County, North Dakota.", v);
+    axis(v, 0, 1, 0.1f);
+    put("hop1#3", "Van Hook Township", "Van Hook Township is a township in Mountrail County, "
+        "North Dakota.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Courthouse of Stanley", "The courthouse in Stanley has served Mountrail "
+        "County since 1914.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 1, 0.2f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(text, sizeof text, "Hook Township %d is a township located in a county on "
+                 "a river.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(mentions("hop1", "hop2"));
+    cvs_context_opts_init(&o);
+    o.budget = 60; /* a first hop and two more */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop2"), "%zu items", r.n);
+    for (size_t i = 0; i < r.n; i++)
+        if (!strcmp(r.items[i].id, "hop2"))
+            cr_assert_str_eq(r.items[i].via[1].type, "bridge");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* The record the question names mentions two titles; the sentence naming
+ * one of them also holds a word of the question outside the titles it
+ * names ("licensed"): that link states the relation asked about and passes
+ * the seed's whole score (query/context.c, deviation 11), so the place it
+ * names goes in before radio stations that match the question's words. */
+Test(context, relation_link_passes_the_seed_score, .init = setup, .fini = teardown)
+{
+    static const char q[] = "What administrative territorial entity includes the place that "
+                            "KTRP is licensed to broadcast to?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("ktrp", "KTRP (AM)", "KTRP is a radio station licensed to serve Notus, Idaho. The "
+        "station is owned by Centro Familiar.", v);
+    axis(v, 2, 3, 0.0f);
+    put("notus", "Notus, Idaho", "Notus is a small rural city in Canyon County.", v);
+    axis(v, 3, 2, 0.0f);
+    put("centro", "Centro Familiar", "Centro Familiar is a church with a choir.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "station%d", i);
+        snprintf(text, sizeof text, "Station W%dX is licensed to broadcast to a place in an "
+                 "administrative area.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("ktrp", "notus") && mentions("ktrp", "centro"));
+    cvs_context_opts_init(&o);
+    o.budget = 55; /* ktrp (30 tokens) and one of the others (15-22), not two */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 2);
+    cr_assert(has(&r, "ktrp") && has(&r, "notus"), "%s, %s", r.items[0].id, r.items[1].id);
+    cr_assert_str_eq(r.items[1].via[1].type, "mentions");
+    cvs_context_result_free(&r);
     cvs_txn_end(t);
 }
 
