@@ -3,7 +3,8 @@
  * edges, every strategy within its budget, the diverse strategy on a
  * constructed two-hop question, MMR at lambda 1 against top-k, the
  * question's tokens read as its text, a question naming no title going by
- * BM25 alone, near-copies by words (and sibling copies) taken once, a
+ * BM25 alone, near-copies by words (and sibling copies) taken once,
+ * templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
  * score, diverse keeping top-k's set without copies, and the JSON shape of
  * `cvstore context`.  All data is generated here. */
@@ -793,7 +794,7 @@ Test(context, single_hop_question_gets_no_walk, .init = setup, .fini = teardown)
 
 /* A redundant corpus: the passage that answers is there three times, the
  * copies lightly rewritten (sentences rotated, one dropped) and their
- * vectors apart (cosine 0.64-0.8, below the cosine rule's 0.95).  The
+ * vectors apart (cosine 0.64-0.8, below the cosine rule's 0.999).  The
  * default set holds one copy and fills the rest with other passages
  * (query/context.c, deviation 9); top-k takes the copies. */
 Test(context, near_copies_by_words_go_once, .init = setup, .fini = teardown)
@@ -891,6 +892,51 @@ Test(context, sibling_copies_go_once, .init = setup, .fini = teardown)
         n += has(&r, copies[i]);
     cr_assert_eq(n, 1, "%d of the three versions", n);
     cr_assert(has(&r, "pier") || has(&r, "keeper"));
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* Two templated stubs about different entities ("Gmina Alpha", "Gmina
+ * Beta": same sentence frame, other names) have SIF vectors closer than
+ * 0.95, yet their words say they are not copies.  The default's cosine
+ * threshold (0.999, query/context.c deviation 9) leaves that to the word
+ * test, so when the objective chooses (top-k's set holds Alpha's copy)
+ * Beta still goes in; at the old 0.95 it was suppressed. */
+Test(context, templated_stubs_are_not_copies, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Which rural gmina of Ryki County has its seat in a village?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("alpha", "Gmina Alpha", "Gmina Alpha is a rural gmina in Ryki County. Its seat is the "
+        "village of Alpha.", v);
+    axis(v, 0, 2, 0.75f);
+    put("alpha#2", "Gmina Alpha", "Its seat is the village of Alpha. Gmina Alpha is a rural "
+        "gmina in Ryki County.", v);
+    axis(v, 0, 1, 0.25f); /* cosine 0.97 with alpha */
+    put("beta", "Gmina Beta", "Gmina Beta is an urban gmina in Ryki County. Its seat is the "
+        "town of Beta, on the Wieprz.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[96];
+        axis(v, 4 + i % 2, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about a rural village.", i);
+        put(id, NULL, text, v);
+    }
+    cvs_context_opts_init(&o);
+    cr_assert_float_eq(o.dup_threshold, 0.999f, 1e-6);
+    o.budget = 50; /* two of these passages */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(has(&r, "alpha") + has(&r, "alpha#2"), 1);
+    cr_assert(has(&r, "beta"), "%zu items", r.n);
+    cvs_context_result_free(&r);
+    o.dup_threshold = 0.95f;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(has(&r, "beta"), "the cosine rule at 0.95 takes Beta for a copy");
     cvs_context_result_free(&r);
     cvs_txn_end(t);
 }
