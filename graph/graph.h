@@ -47,6 +47,12 @@ int cvs__graph_id_key(cvs_txn *t, const char *id, size_t len, int64_t *key);
  * appearance, without deleted ones: up to cap keys, *n the count. */
 int cvs__graph_title_seeds(cvs_txn *t, const char *text, size_t len, int64_t *keys, size_t cap,
                            size_t *n);
+/* The lengths of a title's forms (prefixes of ts, tl bytes) that the linker
+ * matches: the whole title, and without a disambiguation suffix: "Steve
+ * Smith (musician)" -> "Steve Smith", "Stanley, North Dakota" -> "Stanley".
+ * Returns how many (1 to 3). */
+size_t cvs__title_forms(const char *ts, size_t tl, size_t forms[3]);
+
 /* *known = 1 when the store's title map holds a title (a text store keeps
  * it on every put; cvs_link_mentions writes it), so that a question naming
  * no title is known to name none. */

@@ -288,7 +288,7 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
 /* The lengths of title's forms (prefixes): the whole title, and without a
  * disambiguation suffix: "Steve Smith (musician)" -> "Steve Smith",
  * "Stanley, North Dakota" -> "Stanley".  Returns how many (1 to 3). */
-static size_t title_forms(const char *ts, size_t tl, size_t forms[3])
+size_t cvs__title_forms(const char *ts, size_t tl, size_t forms[3])
 {
     size_t nforms = 0;
     forms[nforms++] = tl;
@@ -342,7 +342,7 @@ static int load_titles(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok)
          * "Steve Smith (musician)" -> "Steve Smith", "Stanley, North
          * Dakota" -> "Stanley". */
         const char *ts = tv.mv_data;
-        size_t forms[3], nforms = title_forms(ts, tv.mv_size, forms);
+        size_t forms[3], nforms = cvs__title_forms(ts, tv.mv_size, forms);
         for (size_t f = 0; f < nforms; f++)
             if ((rc = add_title(db, txn, l, tok, ts, forms[f], nrecords)))
                 goto out;
@@ -1079,7 +1079,7 @@ static int map_title(cvs_db *db, MDB_txn *txn, minc_work *w, const char *title, 
                      uint64_t key, int add, size_t nrecords)
 {
     char buf[MAX_MAP_BYTES + 1];
-    size_t forms[3], nforms = title_forms(title, tl, forms);
+    size_t forms[3], nforms = cvs__title_forms(title, tl, forms);
     int rc, mrc;
     for (size_t f = 0; f < nforms; f++) {
         size_t nall, df = 0, jl;

@@ -1089,7 +1089,8 @@ typedef struct cvs_context_opts {
     float dup_threshold;      /* cosine above which a candidate counts as a
                                  near-duplicate of a chosen one and is
                                  skipped (diverse, and mmr with lambda < 1);
-                                 > 1 disables; 0.95 */
+                                 below 1 the near-copy test by words is on
+                                 too; >= 1 disables both; 0.999 */
     size_t max_pool;          /* candidates kept for selection, the most
                                  relevant; 100 */
     unsigned search_flags;    /* vector seeds: CVS_SEARCH_* (0 = exact) */

@@ -151,6 +151,81 @@
  *      to choose diverse's set (deviation 6).  Only pairs of cosine > 0.5
  *      are compared, and none when the caller turns near-duplicate
  *      suppression off (dup_threshold >= 1, as the memory layer does).
+ *      Siblings are copies too: two records that are each a copy of a
+ *      third pool record and share at least half of the smaller one's
+ *      words.  Two rewrites of one short passage, each with another clause
+ *      cut, keep less than 90% of each other's words, yet each lies inside
+ *      the passage; the half rule keeps two halves of one long record
+ *      apart (they share little).  Context sets at 512 tokens holding two
+ *      versions of one passage, half A of the redundant variants: MuSiQue
+ *      11 of 93, SQuAD half 19 of its first 315 before, none after; full
+ *      support at 256 / 512 / 1024 (redundant, with deviations 10 and 11):
+ *      MuSiQue 0.129 / 0.194 / 0.355 -> 0.140 / 0.194 / 0.355, SQuAD half
+ *      0.797 / 0.886 / 0.943 -> 0.797 / 0.889 / 0.943, HotpotQA 0.549 /
+ *      0.794 / 0.910 -> 0.555 / 0.794 / 0.913 (half B: equal or higher on
+ *      all three; clean sets unchanged).
+ *      The default's cosine threshold (dup_threshold) is 0.999, not 0.95,
+ *      so the word test decides what a copy is: templated stubs of other
+ *      entities ("Gmina Stezyca" and "Gmina Ryki", two districts of one
+ *      county, the second the answer's passage) have SIF cosines above
+ *      0.95 and words that differ.  Half A, 256 / 512 / 1024: MuSiQue
+ *      clean 0.151 / 0.215 / 0.366 -> 0.151 / 0.215 / 0.376, redundant
+ *      0.140 / 0.194 / 0.355 -> 0.151 / 0.204 / 0.355; HotpotQA redundant
+ *      0.555 / 0.794 / 0.913 -> 0.555 / 0.791 / 0.919; SQuAD half (first
+ *      600) redundant 0.797 / 0.889 / 0.943 -> 0.797 / 0.889 / 0.946;
+ *      HotpotQA clean and SQuAD clean unchanged.  Half B: HotpotQA clean
+ *      0.494 / 0.783 / 0.914 -> 0.494 / 0.780 / 0.914, redundant 0.537 /
+ *      0.806 / 0.923 -> 0.534 / 0.809 / 0.934; MuSiQue redundant 0.168 /
+ *      0.271 / 0.402 -> 0.168 / 0.271 / 0.411; the rest unchanged.
+ *  10. A bridge is never a near-copy (deviation 9's word rule) of its seed
+ *      or of a bridge taken before it.  The residual query holds the
+ *      seed's own words, so in a store that repeats itself the seed's
+ *      copies top its results: they took the edges, and the real next hop,
+ *      weighted by its score over a copy's, got a fraction of its pass.
+ *      BM25 is asked for 2 * fanout + 1 results to leave room for them.
+ *      Measured (cvstore-bench context, without deviation 11) at 256 / 512
+ *      / 1024 tokens, half A: MuSiQue redundant 0.097 / 0.194 / 0.312 ->
+ *      0.108 / 0.204 / 0.366, clean 0.097 / 0.183 / 0.355 -> 0.108 / 0.194
+ *      / 0.344; HotpotQA redundant 0.537 / 0.797 / 0.910 -> 0.540 / 0.791
+ *      / 0.913, clean 0.478 / 0.788 / 0.907 -> 0.478 / 0.782 / 0.907 (two
+ *      questions at 512).  Half B: MuSiQue redundant 0.131 / 0.187 / 0.299
+ *      -> 0.150 / 0.262 / 0.393, HotpotQA redundant 0.523 / 0.800 / 0.917
+ *      -> 0.520 / 0.794 / 0.914, clean sets unchanged.  Tried on half A
+ *      and not taken: also skipping seeds and beam nodes that copy one
+ *      taken before (their links and bridges are the copy's): MuSiQue
+ *      redundant +0.010 / +0.022 / -0.022, HotpotQA redundant -0.003 /
+ *      -0.006 / -0.003 over the bridge rule alone.
+ *  11. Relation links (relation_links).  A record the question names by
+ *      its title passes its whole score, without the decay, along a link
+ *      whose target's title one of its sentences names together with a
+ *      relation word of the question: a word of the question outside the
+ *      titles it names ("the province that contains Maraveh Tappeh
+ *      County": "Maraveh Tappeh County is a county in Golestan Province";
+ *      "the place that KTRP is licensed to broadcast to": "KTRP is a radio
+ *      station licensed to serve Notus, Idaho").  The decay is the doubt
+ *      that a linked record is the next hop; a sentence of the named
+ *      record that names the target in the terms of the question removes
+ *      it.  Before, the target, which shares no word with the question,
+ *      got half the seed's score and lost to passages that only match the
+ *      question's words.  Only from records the question names: a record
+ *      found by its words states the relations of its own entity (from
+ *      every seed, half A, MuSiQue, at an earlier step of this work: clean
+ *      0.140 / 0.204 / 0.333, redundant 0.108 / 0.183 / 0.323, against
+ *      0.151 / 0.204 / 0.366 and 0.129 / 0.204 / 0.333).  Words
+ *      of the titles the question names are not relation words: "How I
+ *      Met Your Mother" in a question made every link to one of its eight
+ *      passages a relation.  All of a named record's links are read for
+ *      it (up to 4 * fanout: a MuSiQue title has up to eight passages, so
+ *      the first fanout links can all be one title's); its other links
+ *      are its first fanout as before.  Measured at 256 / 512 / 1024, half
+ *      A: HotpotQA clean 0.478 / 0.782 / 0.907 -> 0.504 / 0.800 / 0.910,
+ *      redundant 0.540 / 0.791 / 0.913 -> 0.555 / 0.794 / 0.913; MuSiQue
+ *      clean 0.108 / 0.194 / 0.344 -> 0.151 / 0.215 / 0.366, redundant
+ *      0.108 / 0.204 / 0.366 -> 0.140 / 0.194 / 0.355.  Half B: HotpotQA
+ *      clean 0.480 / 0.757 / 0.906 -> 0.494 / 0.783 / 0.914, redundant
+ *      0.520 / 0.794 / 0.914 -> 0.537 / 0.806 / 0.923; MuSiQue clean 0.196
+ *      / 0.290 / 0.411 -> 0.196 / 0.299 / 0.411, redundant 0.150 / 0.262
+ *      / 0.393 -> 0.168 / 0.271 / 0.402.  The SQuAD half has no links.
  */
 #include <cblas.h>
 #include <math.h>
@@ -164,6 +239,7 @@
 #include "query/sentsel.h"
 #include "query/text.h"
 #include "store/filter.h"
+#include "text/sentences.h"
 #include "text/tokenize.h"
 
 /* ==== Options ==== */
@@ -195,7 +271,7 @@ CVS_API void cvs_context_opts_init(cvs_context_opts *o)
     o->use_knn = 1;
     o->lambda = 0.7f;
     o->coverage = 1.0f;
-    o->dup_threshold = 0.95f;
+    o->dup_threshold = 0.999f;
     o->max_pool = 100;
     o->search_flags = 0;
     o->bridges = 3;
@@ -627,6 +703,21 @@ static int single_hop(const src *s, const cvs_context_opts *o, const cvs_context
 
 /* ==== Stage 2: the walk ==== */
 
+/* Word sets of records by key, read on demand, for the bridges' near-copy
+ * tests (the essay, deviation 10): the few seeds and bridge results they
+ * compare, in a short list. */
+typedef struct kwords {
+    int64_t *key;
+    uint32_t **ws;         /* sorted distinct word hashes */
+    size_t *cnt;
+    size_t n, cap;
+    uint32_t *w;           /* scratch */
+    size_t wcap;
+} kwords;
+
+static void kwords_free(kwords *k);
+static int key_copies(const src *s, kwords *kw, int64_t a, int64_t b, int *yes);
+
 static int relax(cands *cs, const cvs_context_scope *sc, size_t u, const cvs_edge *e, size_t ne,
                  double factor, size_t *next, size_t *nnext, size_t capnext)
 {
@@ -709,7 +800,11 @@ static int residual(const cvs_tokens *x, const cvs_tokens *y, cvs_tokens *q)
 /* Bridge edges of the record key: the best BM25 results, other than the
  * record itself, for the residual query (the question's tokens that the
  * record lacks and the record's tokens that the question lacks), each
- * weighted by its score over the best one's.  See the opening essay. */
+ * weighted by its score over the best one's.  See the opening essay.
+ * Results that are near-copies of the record or of a result taken before
+ * are skipped (deviation 10): the residual holds the record's own words, so
+ * its copies come first and would take the edges meant for the next hop;
+ * BM25 is asked for twice the edges to leave room for them. */
 /* The bridge query of record r into q (zeroed by the caller): the
  * question's tokens that the record lacks and the record's tokens that the
  * question lacks. */
@@ -763,7 +858,7 @@ static int bridges_ahead(const src *s, const cands *cs, const question *qn,
         m++;
     }
     if (!rc && m)
-        rc = s->x->bm25_prefetch(s->x->ctx, tm, m, fan + 1);
+        rc = s->x->bm25_prefetch(s->x->ctx, tm, m, 2 * fan + 1);
     for (size_t i = 0; q && i < n; i++)
         cvs__tokens_free(&q[i]);
     free(q);
@@ -771,35 +866,172 @@ static int bridges_ahead(const src *s, const cands *cs, const question *qn,
     return rc;
 }
 
-static int bridge_edges(const src *s, int64_t key, const question *qn, size_t fan, cvs_edge *e,
-                        size_t *ne)
+static int bridge_edges(const src *s, kwords *kw, int64_t key, const question *qn, size_t fan,
+                        cvs_edge *e, size_t *ne)
 {
     cvs_record r;
     cvs_tokens q = {0};
     int64_t *lk = NULL;
     float *ls = NULL;
+    size_t ask = 2 * fan + 1;
     double top = 0;
     int rc;
 
     *ne = 0;
     if ((rc = src_record(s, key, &r, NULL)))
         return rc == CVS_NOTFOUND ? CVS_OK : rc;
-    if (!(lk = malloc((fan + 1) * sizeof *lk)) || !(ls = malloc((fan + 1) * sizeof *ls))) {
+    if (!(lk = malloc(ask * sizeof *lk)) || !(ls = malloc(ask * sizeof *ls))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25(s, &q, fan + 1, lk, ls)))
+    if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25(s, &q, ask, lk, ls)))
         goto out;
-    for (size_t i = 0; i < fan + 1 && lk[i] >= 0; i++)
-        if (lk[i] != key && ls[i] > top)
-            top = ls[i];
-    for (size_t i = 0; i < fan + 1 && lk[i] >= 0 && *ne < fan; i++)
-        if (lk[i] != key)
-            e[(*ne)++] = (cvs_edge){lk[i], top > 0 ? (float)(ls[i] / top) : 0, "bridge"};
+    for (size_t i = 0; i < ask && lk[i] >= 0 && *ne < fan; i++) {
+        int copy = lk[i] == key;
+        if (!copy && (rc = key_copies(s, kw, lk[i], key, &copy)))
+            goto out;
+        for (size_t j = 0; j < *ne && !copy; j++)
+            if ((rc = key_copies(s, kw, lk[i], e[j].key, &copy)))
+                goto out;
+        if (copy)
+            continue;
+        if (*ne == 0)
+            top = ls[i]; /* sorted: the first taken scores best */
+        e[(*ne)++] = (cvs_edge){lk[i], top > 0 ? (float)(ls[i] / top) : 0, "bridge"};
+    }
 out:
     cvs__tokens_free(&q);
     free(lk);
     free(ls);
+    return rc;
+}
+
+/* ==== Relation links ==== */
+
+/* 1 when the tokens of b occur in a, in order and next to each other. */
+static int tokens_within(const cvs_tokens *a, const cvs_tokens *b)
+{
+    for (size_t i = 0; b->n && i + b->n <= a->n; i++) {
+        size_t j = 0;
+        while (j < b->n && a->len[i + j] == b->len[j] &&
+               !memcmp(a->buf + a->off[i + j], b->buf + b->off[j], b->len[j]))
+            j++;
+        if (j == b->n)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when a token of x is among y's. */
+static int tokens_meet(const cvs_tokens *x, const cvs_tokens *y)
+{
+    for (size_t i = 0; i < x->n; i++)
+        for (size_t j = 0; j < y->n; j++)
+            if (x->len[i] == y->len[j] && !memcmp(x->buf + x->off[i], y->buf + y->off[j], x->len[i]))
+                return 1;
+    return 0;
+}
+
+/* The question's relation words into rw: its tokens that are not in the
+ * title of a record it names (qn->tk), what it asks of the entities it
+ * names ("the province that contains", "who played"). */
+static int relation_words(const src *s, const question *qn, cvs_tokens *rw)
+{
+    cvs_tokens tt = {0}, named = {0};
+    int rc = CVS_OK;
+    for (size_t i = 0; i < qn->nt; i++) {
+        cvs_record r;
+        if ((rc = src_record(s, qn->tk[i], &r, NULL)) == CVS_NOTFOUND)
+            continue;
+        if (rc)
+            goto out;
+        if (!r.title)
+            continue;
+        if ((rc = cvs__tokenize(r.title, r.title_len, CVS_TOK_STRIP_ACCENTS, &tt)))
+            goto out;
+        for (size_t j = 0; j < tt.n; j++)
+            if ((rc = tok_push(&named, &tt, j)))
+                goto out;
+    }
+    rc = residual(&qn->tok, &named, rw);
+out:
+    cvs__tokens_free(&tt);
+    cvs__tokens_free(&named);
+    return rc;
+}
+
+/* Reorders the links e[0..ne) of record key so that those that state the
+ * question's relation come first, *nrel of them (the essay, deviation 11):
+ * the target's title (a form the linker matches) is named in a sentence of
+ * key's text that also holds one of the question's relation words rq
+ * (relation_words: "the province that contains Maraveh Tappeh County":
+ * "Maraveh Tappeh County is a county in Golestan Province").  Order is kept
+ * within each group. */
+static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_edge *e, size_t ne,
+                          size_t *nrel)
+{
+    cvs_record r;
+    cvs_tokens st = {0}, ft = {0};
+    cvs_spans sp = {0};
+    unsigned char *hit = NULL;
+    int rc;
+
+    *nrel = 0;
+    if (!ne || !rq->n)
+        return CVS_OK;
+    if ((rc = src_record(s, key, &r, NULL)))
+        return rc == CVS_NOTFOUND ? CVS_OK : rc;
+    if (!r.text || !r.text_len)
+        return CVS_OK;
+    if (!(hit = calloc(ne, 1))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* One store's stored spans; an outside source's records come without
+     * them, so their text is split here (the same spans unless the store
+     * took a record's sentences as given at import). */
+    if ((rc = s->t ? cvs__sent_get(s->t->db, s->t->txn, (uint64_t)key, r.text, r.text_len, &sp)
+                   : cvs__sent_split(r.text, r.text_len, &sp)))
+        goto out;
+    for (size_t i = 0; i < sp.n; i++) {
+        if (sp.s[i].end <= sp.s[i].start)
+            continue;
+        if ((rc = cvs__tokenize(r.text + sp.s[i].start, sp.s[i].end - sp.s[i].start,
+                                CVS_TOK_STRIP_ACCENTS, &st)))
+            goto out;
+        if (!tokens_meet(&st, rq))
+            continue;
+        for (size_t j = 0; j < ne; j++) {
+            cvs_record to;
+            size_t forms[3], nf;
+            if (hit[j])
+                continue;
+            if ((rc = src_record(s, e[j].key, &to, NULL)) == CVS_NOTFOUND)
+                continue;
+            if (rc)
+                goto out;
+            if (!to.title || !to.title_len)
+                continue;
+            nf = cvs__title_forms(to.title, to.title_len, forms);
+            for (size_t f = 0; f < nf && !hit[j]; f++) {
+                if ((rc = cvs__tokenize(to.title, forms[f], CVS_TOK_STRIP_ACCENTS, &ft)))
+                    goto out;
+                hit[j] = tokens_within(&st, &ft);
+            }
+        }
+    }
+    /* Stable partition: the relation links first. */
+    for (size_t j = 0; j < ne; j++)
+        if (hit[j]) {
+            cvs_edge x = e[j];
+            memmove(e + *nrel + 1, e + *nrel, (j - *nrel) * sizeof *e);
+            e[(*nrel)++] = x;
+        }
+out:
+    cvs__tokens_free(&st);
+    cvs__tokens_free(&ft);
+    free(sp.s);
+    free(hit);
     return rc;
 }
 
@@ -809,6 +1041,8 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
     size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, capnext, nnext;
     cvs_edge *e = malloc(cap * sizeof *e);
     size_t *next = NULL;
+    cvs_tokens rw = {0};   /* the question's relation words */
+    kwords kw = {0};       /* word sets for the bridges' copy tests */
     int rc = CVS_OK;
 
     capnext = (o->beam ? o->beam : 1) * 4 * fan + 1;
@@ -816,6 +1050,8 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
+    if (qn->text && o->use_links && (rc = relation_words(s, qn, &rw)))
+        goto out;
     for (int hop = 1; hop <= o->hops && nf; hop++) {
         unsigned what = (o->use_links ? CVS_PREFETCH_LINKS | CVS_PREFETCH_BACKLINKS : 0) |
                         (o->use_knn ? CVS_PREFETCH_KNN : 0) |
@@ -829,14 +1065,21 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
         for (size_t f = 0; f < nf; f++) {
             size_t u = frontier[f], ne;
             if (o->use_links) {
-                if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, fan, &ne)) ||
-                    (rc = relax(cs, sc, u, e, ne, o->decay, next, &nnext, capnext)) ||
+                /* A record the question names: all its links (up to cap)
+                 * are looked at for the relation (deviation 11); its other
+                 * links are the first fan, as for any record. */
+                size_t nrel = 0, named = (cs->c[u].src & SRC_TITLE) && rw.n;
+                if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, named ? cap : fan, &ne)) ||
+                    (named && (rc = relation_links(s, &rw, cs->c[u].key, e, ne, &nrel))) ||
+                    (rc = relax(cs, sc, u, e, nrel, 1.0, next, &nnext, capnext)) ||
+                    (rc = relax(cs, sc, u, e + nrel, ne - nrel < fan ? ne - nrel : fan, o->decay,
+                                next, &nnext, capnext)) ||
                     (rc = src_edges(s, cs->c[u].key, CVS_EDGES_BACKLINKS, e, fan, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay * 0.5, next, &nnext, capnext)))
                     goto out;
             }
             if (qn->text && hop == 1 && f < o->bridges && o->bridge_weight > 0) {
-                if ((rc = bridge_edges(s, cs->c[u].key, qn, fan, e, &ne)) ||
+                if ((rc = bridge_edges(s, &kw, cs->c[u].key, qn, fan, e, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay * o->bridge_weight, next, &nnext, capnext)))
                     goto out;
             }
@@ -855,6 +1098,8 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
 out:
     free(e);
     free(next);
+    cvs__tokens_free(&rw);
+    kwords_free(&kw);
     return rc;
 }
 
@@ -1159,38 +1404,139 @@ static const uint32_t *words_of(copies *c, size_t i)
     return c->ws[i];
 }
 
-/* 1 when pool records i and j are near-copies: at least COPY_SHARE of the
- * smaller one's distinct words are in the larger, which has at most twice
- * as many (the essay, deviation 9).  Pairs of cosine up to COPY_MIN_COS
- * are not compared (copies are always more similar). */
+/* The number of words the sorted word sets x (nx words) and y (ny) share. */
+static size_t words_both(const uint32_t *x, size_t nx, const uint32_t *y, size_t ny)
+{
+    size_t a = 0, b = 0, both = 0;
+    while (a < nx && b < ny) {
+        if (x[a] == y[b]) {
+            both++;
+            a++;
+            b++;
+        } else if (x[a] < y[b]) {
+            a++;
+        } else {
+            b++;
+        }
+    }
+    return both;
+}
+
+/* 1 when the sorted word sets x (nx words) and y (ny) are near-copies: at
+ * least COPY_SHARE of the smaller one's words are in the larger, which has
+ * at most twice as many (the essay, deviation 9). */
+static int words_copy(const uint32_t *x, size_t nx, const uint32_t *y, size_t ny)
+{
+    size_t small = nx < ny ? nx : ny;
+    /* Less than half the other's words: an excerpt, not a copy. */
+    if (!small || 2 * small < nx + ny - small)
+        return 0;
+    return (double)words_both(x, nx, y, ny) >= COPY_SHARE * (double)small;
+}
+
+/* 1 when pool records i and j (distinct, of cosine above COPY_MIN_COS) are
+ * near-copies by words_copy. */
+static int direct_copy(copies *c, size_t i, size_t j)
+{
+    const uint32_t *x = words_of(c, i), *y = x ? words_of(c, j) : NULL;
+    return y && words_copy(x, c->cnt[i], y, c->cnt[j]);
+}
+
+/* 1 when pool records i and j are near-copies: by words_copy, or as
+ * siblings, two copies of one pool record k that share at least half of
+ * the smaller one's words (the essay, deviation 9).  Pairs of cosine up to
+ * COPY_MIN_COS are not compared (copies are always more similar). */
 static int is_copy(void *ctx, size_t i, size_t j)
 {
     copies *c = ctx;
-    const uint32_t *x, *y;
     unsigned char *m = &c->memo[i * c->n + j];
-    size_t a = 0, b = 0, both = 0, small = 0;
+    int yes = 0;
     if (*m)
         return *m == 2;
-    if (i != j && c->sim[i * c->n + j] > COPY_MIN_COS && (x = words_of(c, i)) &&
-        (y = words_of(c, j))) {
-        size_t ni = c->cnt[i], nj = c->cnt[j];
-        small = ni < nj ? ni : nj;
-        /* Less than half the other's words: an excerpt, not a copy. */
-        if (2 * small >= ni + nj - small)
-            while (a < ni && b < nj) {
-                if (x[a] == y[b]) {
-                    both++;
-                    a++;
-                    b++;
-                } else if (x[a] < y[b]) {
-                    a++;
-                } else {
-                    b++;
-                }
-            }
+    if (i != j && c->sim[i * c->n + j] > COPY_MIN_COS && !(yes = direct_copy(c, i, j)) &&
+        !c->rc) {
+        size_t ni = c->cnt[i], nj = c->cnt[j], small = ni < nj ? ni : nj;
+        /* Siblings share much of what they kept; two halves of k do not. */
+        if (2 * words_both(c->ws[i], ni, c->ws[j], nj) >= small && small)
+            for (size_t k = 0; k < c->n && !yes && !c->rc; k++)
+                yes = k != i && k != j && c->sim[i * c->n + k] > COPY_MIN_COS &&
+                      c->sim[j * c->n + k] > COPY_MIN_COS && direct_copy(c, i, k) &&
+                      direct_copy(c, j, k);
     }
-    *m = c->memo[j * c->n + i] = small && (double)both >= COPY_SHARE * (double)small ? 2 : 1;
+    *m = c->memo[j * c->n + i] = yes ? 2 : 1;
     return *m == 2;
+}
+
+/* ==== Near-copies by key (the walk) ==== */
+
+static void kwords_free(kwords *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        free(k->ws[i]);
+    free(k->key);
+    free(k->ws);
+    free(k->cnt);
+    free(k->w);
+    memset(k, 0, sizeof *k);
+}
+
+/* The word set of record key into *w, *nw (valid until kwords_free); a
+ * record gone from the store has none. */
+static int key_words(const src *s, kwords *kw, int64_t key, const uint32_t **w, size_t *nw)
+{
+    cvs_record r;
+    size_t n = 0;
+    int rc;
+    for (size_t i = 0; i < kw->n; i++)
+        if (kw->key[i] == key) {
+            *w = kw->ws[i];
+            *nw = kw->cnt[i];
+            return CVS_OK;
+        }
+    if (kw->n == kw->cap) {
+        size_t nc = kw->cap ? kw->cap * 2 : 32;
+        int64_t *k = realloc(kw->key, nc * sizeof *k);
+        if (k)
+            kw->key = k;
+        uint32_t **ws = k ? realloc(kw->ws, nc * sizeof *ws) : NULL;
+        if (ws)
+            kw->ws = ws;
+        size_t *cnt = ws ? realloc(kw->cnt, nc * sizeof *cnt) : NULL;
+        if (!cnt)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        kw->cnt = cnt;
+        kw->cap = nc;
+    }
+    if ((rc = src_record(s, key, &r, NULL)) == CVS_NOTFOUND)
+        r.text = NULL;
+    else if (rc)
+        return rc;
+    if ((rc = word_set(r.text ? r.text : "", r.text ? r.text_len : 0, &kw->w, &n, &kw->wcap)))
+        return rc;
+    uint32_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if (n)
+        memcpy(copy, kw->w, n * sizeof *copy);
+    kw->key[kw->n] = key;
+    kw->ws[kw->n] = copy;
+    kw->cnt[kw->n++] = n;
+    *w = copy;
+    *nw = n;
+    return CVS_OK;
+}
+
+/* *yes = 1 when records a and b (distinct) are near-copies by words_copy. */
+static int key_copies(const src *s, kwords *kw, int64_t a, int64_t b, int *yes)
+{
+    const uint32_t *x, *y;
+    size_t nx, ny;
+    int rc;
+    *yes = 0;
+    if (a == b || (rc = key_words(s, kw, a, &x, &nx)) || (rc = key_words(s, kw, b, &y, &ny)))
+        return a == b ? CVS_OK : rc;
+    *yes = words_copy(x, nx, y, ny);
+    return CVS_OK;
 }
 
 /* ==== The call ==== */

@@ -3,9 +3,11 @@
  * edges, every strategy within its budget, the diverse strategy on a
  * constructed two-hop question, MMR at lambda 1 against top-k, the
  * question's tokens read as its text, a question naming no title going by
- * BM25 alone, near-copies by words taken once, diverse keeping top-k's set
- * without copies, and the JSON shape of `cvstore context`.  All data is
- * generated here. */
+ * BM25 alone, near-copies by words (and sibling copies) taken once,
+ * templated stubs of other entities not taken for copies, a
+ * seed's copies kept out of its bridges, relation links passing the seed's
+ * score, diverse keeping top-k's set without copies, and the JSON shape of
+ * `cvstore context`.  All data is generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -792,7 +794,7 @@ Test(context, single_hop_question_gets_no_walk, .init = setup, .fini = teardown)
 
 /* A redundant corpus: the passage that answers is there three times, the
  * copies lightly rewritten (sentences rotated, one dropped) and their
- * vectors apart (cosine 0.64-0.8, below the cosine rule's 0.95).  The
+ * vectors apart (cosine 0.64-0.8, below the cosine rule's 0.999).  The
  * default set holds one copy and fills the rest with other passages
  * (query/context.c, deviation 9); top-k takes the copies. */
 Test(context, near_copies_by_words_go_once, .init = setup, .fini = teardown)
@@ -843,6 +845,189 @@ Test(context, near_copies_by_words_go_once, .init = setup, .fini = teardown)
         }
         cvs_context_result_free(&r);
     }
+    cvs_txn_end(t);
+}
+
+/* Two rewrites of one passage, each with another clause cut, share less
+ * than 90% of their words, but each is a copy of the passage itself, which
+ * is in the pool: they are copies of each other (query/context.c,
+ * deviation 9, siblings), so the default set holds one of the three. */
+Test(context, sibling_copies_go_once, .init = setup, .fini = teardown)
+{
+    static const char q[] = "When was the Quillon lighthouse built?";
+    static const char *copies[] = {"orig", "orig#2", "orig#3"};
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int n = 0;
+    axis(v, 0, 1, 0.0f);
+    put("orig", "Quillon light", "The Quillon lighthouse was built in 1872 by the harbour "
+        "board, as soon as the pier was finished, with granite from Tarnby quarry.", v);
+    axis(v, 0, 2, 0.75f);
+    put("orig#2", "Quillon light", "The Quillon lighthouse was built in 1872 by the harbour "
+        "board, with granite from Tarnby quarry.", v);
+    axis(v, 0, 3, 0.75f);
+    put("orig#3", "Quillon light", "The Quillon lighthouse was built in 1872 by the harbour "
+        "board, as soon as the pier was finished.", v);
+    axis(v, 4, 0, 0.5f);
+    put("pier", "North pier", "The north pier was rebuilt after the storm of 1953, with a new "
+        "house for the lighthouse keeper of Quillon.", v);
+    axis(v, 5, 0, 0.5f);
+    put("keeper", "Keepers", "Lighthouse keepers at Quillon were paid by the harbour board "
+        "until the light was built again.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[96];
+        axis(v, 6 + i % 2, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+    cvs_context_opts_init(&o);
+    o.budget = 75; /* three of these passages */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    for (size_t i = 0; i < 3; i++)
+        n += has(&r, copies[i]);
+    cr_assert_eq(n, 1, "%d of the three versions", n);
+    cr_assert(has(&r, "pier") || has(&r, "keeper"));
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* Two templated stubs about different entities ("Gmina Alpha", "Gmina
+ * Beta": same sentence frame, other names) have SIF vectors closer than
+ * 0.95, yet their words say they are not copies.  The default's cosine
+ * threshold (0.999, query/context.c deviation 9) leaves that to the word
+ * test, so when the objective chooses (top-k's set holds Alpha's copy)
+ * Beta still goes in; at the old 0.95 it was suppressed. */
+Test(context, templated_stubs_are_not_copies, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Which rural gmina of Ryki County has its seat in a village?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("alpha", "Gmina Alpha", "Gmina Alpha is a rural gmina in Ryki County. Its seat is the "
+        "village of Alpha.", v);
+    axis(v, 0, 2, 0.75f);
+    put("alpha#2", "Gmina Alpha", "Its seat is the village of Alpha. Gmina Alpha is a rural "
+        "gmina in Ryki County.", v);
+    axis(v, 0, 1, 0.25f); /* cosine 0.97 with alpha */
+    put("beta", "Gmina Beta", "Gmina Beta is an urban gmina in Ryki County. Its seat is the "
+        "town of Beta, on the Wieprz.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[96];
+        axis(v, 4 + i % 2, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about a rural village.", i);
+        put(id, NULL, text, v);
+    }
+    cvs_context_opts_init(&o);
+    cr_assert_float_eq(o.dup_threshold, 0.999f, 1e-6);
+    o.budget = 50; /* two of these passages */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(has(&r, "alpha") + has(&r, "alpha#2"), 1);
+    cr_assert(has(&r, "beta"), "%zu items", r.n);
+    cvs_context_result_free(&r);
+    o.dup_threshold = 0.95f;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(has(&r, "beta"), "the cosine rule at 0.95 takes Beta for a copy");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* The first hop is in the store three times (lightly rewritten).  Copies
+ * have the same words, so the bridge query of a seed finds its copies
+ * first; they are neither bridges nor seeds of their own (query/context.c,
+ * deviation 10), so the bridge reaches the second hop at full weight, past
+ * distractors that match the question's words (without the rule, its
+ * weight is its score over a copy's, far higher). */
+Test(context, copies_of_a_seed_do_not_take_its_bridges, .init = setup, .fini = teardown)
+{
+    static const char q[] = "What is the seat of the county where Van Hook Township is located?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("hop1", "Van Hook Township", "Van Hook Township is a township in Mountrail County, "
+        "North Dakota. Its population was 255 at the 2000 census.", v);
+    axis(v, 0, 1, 0.05f);
+    put("hop1#2", "Van Hook Township", "Its population was 255 at the 2000 census. Van Hook "
+        "Township is a township in Mountrail County, North Dakota.", v);
+    axis(v, 0, 1, 0.1f);
+    put("hop1#3", "Van Hook Township", "Van Hook Township is a township in Mountrail County, "
+        "North Dakota.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Courthouse of Stanley", "The courthouse in Stanley has served Mountrail "
+        "County since 1914.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 1, 0.2f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(text, sizeof text, "Hook Township %d is a township located in a county on "
+                 "a river.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(mentions("hop1", "hop2"));
+    cvs_context_opts_init(&o);
+    o.budget = 60; /* a first hop and two more */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop2"), "%zu items", r.n);
+    for (size_t i = 0; i < r.n; i++)
+        if (!strcmp(r.items[i].id, "hop2"))
+            cr_assert_str_eq(r.items[i].via[1].type, "bridge");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* The record the question names mentions two titles; the sentence naming
+ * one of them also holds a word of the question outside the titles it
+ * names ("licensed"): that link states the relation asked about and passes
+ * the seed's whole score (query/context.c, deviation 11), so the place it
+ * names goes in before radio stations that match the question's words. */
+Test(context, relation_link_passes_the_seed_score, .init = setup, .fini = teardown)
+{
+    static const char q[] = "What administrative territorial entity includes the place that "
+                            "KTRP is licensed to broadcast to?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("ktrp", "KTRP (AM)", "KTRP is a radio station licensed to serve Notus, Idaho. The "
+        "station is owned by Centro Familiar.", v);
+    axis(v, 2, 3, 0.0f);
+    put("notus", "Notus, Idaho", "Notus is a small rural city in Canyon County.", v);
+    axis(v, 3, 2, 0.0f);
+    put("centro", "Centro Familiar", "Centro Familiar is a church with a choir.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "station%d", i);
+        snprintf(text, sizeof text, "Station W%dX is licensed to broadcast to a place in an "
+                 "administrative area.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("ktrp", "notus") && mentions("ktrp", "centro"));
+    cvs_context_opts_init(&o);
+    o.budget = 55; /* ktrp (30 tokens) and one of the others (15-22), not two */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 2);
+    cr_assert(has(&r, "ktrp") && has(&r, "notus"), "%s, %s", r.items[0].id, r.items[1].id);
+    cr_assert_str_eq(r.items[1].via[1].type, "mentions");
+    cvs_context_result_free(&r);
     cvs_txn_end(t);
 }
 
@@ -1222,7 +1407,7 @@ static int os_bm25_prefetch(void *ctx, const cvs_terms *queries, size_t n, size_
     cvs_context_opts o;
     cvs_context_opts_init(&o);
     cr_assert(n > 0 && n <= o.bridges, "%zu queries", n);
-    cr_assert_eq(k, o.fanout + 1);
+    cr_assert_eq(k, 2 * o.fanout + 1, "k %zu: bridges ask BM25 for twice the fanout (deviation 10)", k);
     for (size_t i = 0; i < n; i++) {
         size_t nul = 0;
         for (size_t b = 0; b < queries[i].bytes; b++)
