@@ -338,7 +338,7 @@ out:
     return rc;
 }
 
-#define SYS_DEFAULTS "cvstore (build+tune defaults)"
+#define SYS_DEFAULTS "cvstore (build, tune --rebuild)"
 
 /* The configuration a user gets without a sweep: cvs_build with no codec
  * (cvs_build_choose's codec and index), then cvs_tune with CVS_TUNE_REBUILD
@@ -386,7 +386,7 @@ static int run_cvs_defaults(const options *o, const bu_dataset *ds, cvs_db *db, 
                 "rerank %zu, recall %.4f on the store's own vectors%s\n", ds->name, targets[t],
                 tune_s, tr.rebuilds, tr.index, tr.nprobe, tr.rerank, tr.recall,
                 tr.reached ? "" : " (target not reached)");
-        if (!(r = results_add(rs, ds->name, SYS_DEFAULTS, "build+tune defaults")))
+        if (!(r = results_add(rs, ds->name, SYS_DEFAULTS, "build, tune --rebuild")))
             return CVS_ENOMEM;
         snprintf(r->config, sizeof r->config, "tune %.2f: %.40s,%.50s nprobe=%zu R=%zu",
                  targets[t], ii.spec, ci.spec, tr.nprobe, tr.rerank);
@@ -899,7 +899,7 @@ static void print_goals(const results *rs, const ds_notes *notes, size_t nds)
             bu_table_cell(t, "%s", c && hb ? (cb <= hb->build_s ? "yes" : "no") : "-");
         }
     }
-    printf("\n### issue 4 goals; issue 18: the build+tune defaults against hnswlib\n\n");
+    printf("\n### issue 4 goals; issue 18: cvstore build + tune --rebuild (no settings given) against hnswlib\n\n");
     bu_table_print(t);
     bu_table_free(t);
 }
