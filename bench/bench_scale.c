@@ -46,9 +46,10 @@
  *
  *  cvstore  a store made with cvs_db_create (raw f32 vectors, cosine), the
  *           rows imported with cvs_put in batches of 10,000 (import_s),
- *           then cvs_build with the configuration every benchmark uses by
- *           default (bu_cvs_default_codecs, opq,pq{d}x4 with index "ivf",
- *           lists from the store's size) as build_s; then, for each of
+ *           then cvs_build with no codec (build_s): the codec and index
+ *           `cvstore build DB` chooses for the store's size and dimension
+ *           (cvs_build_choose: opq,pq{d/2}x4 and ivfN, N about 4 sqrt(n),
+ *           with ",sq8" re-ranking rows while n*d <= 64 MiB); then, for each of
  *           the recalls 0.90, 0.95, 0.99 and 0.995, cvs_tune(target) and a
  *           search with the store's defaults (CVS_SEARCH_ANN, nprobe 0,
  *           rerank 0): the configurations a user gets from build + tune,
@@ -685,13 +686,14 @@ typedef struct cvs_ctx {
     const float *xq;
     size_t nq;
     float *scores;
+    unsigned flags; /* CVS_SEARCH_ANN, or 0: exact (a store left without an index) */
 } cvs_ctx;
 
 static int cvs_search_fn(void *ctx, int64_t *lab)
 {
     cvs_ctx *c = ctx;
     /* nprobe and rerank 0: the store's defaults, as cvs_tune left them. */
-    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .threads = 1};
+    cvs_search_params p = {.flags = c->flags, .threads = 1};
     return cvs_txn_search_params(c->txn, c->xq, c->nq, K, &p, lab, c->scores);
 }
 
@@ -716,19 +718,24 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
                        const float *xq, row *r, int64_t *lab, float *scores)
 {
     const size_t batch = 10000;
-    char specs[2][64], *dir = NULL, path[4200];
+    char *dir = NULL, path[4200];
+    cvs_build_choice ch;
     cvs_db *db = NULL;
     cvs_record *recs = calloc(batch, sizeof *recs);
     char (*ids)[24] = malloc(batch * sizeof *ids);
-    cvs_ctx c = {.xq = xq, .nq = b->nq, .scores = scores};
-    cvs_build_opts bo = {.seed = 1, .progress = bu_progress, .index = BU_CVS_DEFAULT_INDEX};
+    cvs_ctx c = {.xq = xq, .nq = b->nq, .scores = scores, .flags = CVS_SEARCH_ANN};
+    cvs_build_opts bo = {.seed = 1, .progress = bu_progress}; /* index NULL: the chosen one */
     cvs_index_info ii;
     double t0;
     int rc = CVS_ENOMEM;
 
-    bu_cvs_default_codecs(d, specs, 1);
-    snprintf(r->config, sizeof r->config, "%s, index %s (bench default), cvs_tune", specs[0],
-             BU_CVS_DEFAULT_INDEX);
+    /* What `cvstore build DB` with no codec builds for this n (printed; the
+     * build itself passes no spec, so it is cvs_build's own choice). */
+    if ((rc = cvs_build_choose(n, d, CVS_METRIC_COSINE, CVS_RAW_F32, &ch)))
+        goto out;
+    rc = CVS_ENOMEM;
+    snprintf(r->config, sizeof r->config, "%s, index %s (build with no codec), %s", ch.codec,
+             *ch.index ? ch.index : "none", *ch.index ? "cvs_tune" : "exact search");
     if (!recs || !ids)
         goto out;
     if (!(dir = bu_tmpdir(b->o->tmpparent))) {
@@ -755,13 +762,34 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
         bu_progress(NULL, "import", i + m, n, 0, 0);
     }
     r->import_s = bu_now() - t0;
-    fprintf(stderr, "  cvstore: import %.1f s; build %s, index %s\n", r->import_s, specs[0],
-            BU_CVS_DEFAULT_INDEX);
+    fprintf(stderr, "  cvstore: import %.1f s; build %s, index %s\n", r->import_s, ch.codec,
+            *ch.index ? ch.index : "none");
     t0 = bu_now();
-    if ((rc = cvs_build(db, specs[0], &bo)))
+    if ((rc = cvs_build(db, NULL, &bo)))
         goto out;
     r->build_s = bu_now() - t0;
-    if ((rc = cvs_index_get_info(db, &ii)))
+    if ((rc = cvs_index_get_info(db, &ii)) == CVS_NOTFOUND) {
+        /* Too few records for an index (the chooser's rule): nothing to
+         * tune; a user's search is exact, measured once as the one point. */
+        cvs_codec_info ci;
+        double qps;
+        if ((rc = cvs_codec_get_info(db, &ci)))
+            goto out;
+        r->bpv = (double)ci.code_bytes;
+        c.flags = 0;
+        if ((rc = cvs_txn_begin(db, &c.txn)))
+            goto out;
+        if (!(rc = timed(b, cvs_search_fn, &c, lab, &qps)) &&
+            !(rc = keys_to_rows(c.txn, lab, b->nq * K)))
+            sweep_point(r, "no index: exact", recall10(b, lab), qps);
+        cvs_txn_end(c.txn);
+        c.txn = NULL;
+        pick_targets(r);
+        if (rc)
+            goto out;
+        goto close;
+    }
+    if (rc)
         goto out;
     r->bpv = (double)ii.mem_bytes / (double)n;
     fprintf(stderr, "  cvstore: build %.1f s (%s, %.1f B/vector)\n", r->build_s, ii.spec, r->bpv);
@@ -793,6 +821,7 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
     pick_targets(r);
     if (rc)
         goto out;
+close:
     cvs_db_close(db);
     db = NULL;
     r->disk = bu_dir_bytes(path);

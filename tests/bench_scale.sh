@@ -29,8 +29,9 @@ run() {
     --cache "$T/cache" --dir "$T" "$@"
 }
 
-# Sizes below and above the 2,900 base seeds (the second adds noisy copies).
-run --sizes 2k,6k --json --out "$T/out" >"$T/run1.json" 2>"$T/run1.err" \
+# Sizes below and above the 2,900 base seeds (the second adds noisy copies);
+# both above the 2,048 records under which `cvstore build` makes no index.
+run --sizes 2.5k,6k --json --out "$T/out" >"$T/run1.json" 2>"$T/run1.err" \
   || { cat "$T/run1.err" >&2; fail "first run"; }
 "$PY" - "$T/run1.json" <<'PY' || exit 1
 import json, sys
@@ -41,7 +42,7 @@ def fail(msg):
 if doc["dim"] != 16 or doc["queries"] != 100 or doc["seeds"] != 3000:
     fail("header %r" % {k: doc[k] for k in ("dim", "queries", "seeds")})
 got = sorted((r["n"], r["system"]) for r in rows)
-want = sorted((n, s) for n in (2000, 6000) for s in ("cvstore", "hnswlib", "faiss"))
+want = sorted((n, s) for n in (2500, 6000) for s in ("cvstore", "hnswlib", "faiss"))
 if got != want:
     fail("rows %r" % got)
 for r in rows:
@@ -90,16 +91,31 @@ fi
 
 # A rerun reads the ground truth back, and the markdown table has a row per
 # size and system.
-run --sizes 2k --systems hnswlib --out "$T/out2" >"$T/run2.md" 2>"$T/run2.err" \
+run --sizes 2.5k --systems hnswlib --out "$T/out2" >"$T/run2.md" 2>"$T/run2.err" \
   || { cat "$T/run2.err" >&2; fail "second run"; }
 grep -q "ground truth: cached" "$T/run2.err" || fail "ground truth not read from the cache"
-grep -q "^| 2000 | hnswlib |" "$T/run2.md" || fail "no markdown row for 2000 hnswlib"
+grep -q "^| 2500 | hnswlib |" "$T/run2.md" || fail "no markdown row for 2500 hnswlib"
 
 # A damaged cache file is recomputed, not trusted.
-for g in "$T"/cache/gt-*-n2000-*; do printf 'junk' >"$g"; done
-run --sizes 2k --systems hnswlib --out "$T/out3" >/dev/null 2>"$T/run3.err" \
+for g in "$T"/cache/gt-*-n2500-*; do printf 'junk' >"$g"; done
+run --sizes 2.5k --systems hnswlib --out "$T/out3" >/dev/null 2>"$T/run3.err" \
   || { cat "$T/run3.err" >&2; fail "run over a damaged cache"; }
 grep -q "does not match; recomputing" "$T/run3.err" || fail "damaged cache not noticed"
+
+# Under 2,048 records `cvstore build` makes no index: the row is one exact
+# search (what a user's search is then), so its recall is the ground truth's.
+run --sizes 1k --systems cvstore --json --out "$T/out6" >"$T/run6.json" 2>"$T/run6.err" \
+  || { cat "$T/run6.err" >&2; fail "run at 1k"; }
+"$PY" - "$T/run6.json" <<'PY' || exit 1
+import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["rows"] if x["system"] == "cvstore"][0]
+pts = r.get("sweep") or r.get("points") or []
+txt = json.dumps(r)
+if "no index" not in txt:
+    print("FAIL: 1k cvstore row does not say it has no index:", txt[:300], file=sys.stderr); sys.exit(1)
+PY
+grep -q '"recall": *0\.99[0-9]*\|"recall": *1' "$T/run6.json" \
+  || fail "1k exact search: recall below 0.99: $(head -c 400 "$T/run6.json")"
 
 # A budget that holds nothing skips every system and says what it needs.
 run --sizes 2k --mem-gib 0.0001 --out "$T/out4" >"$T/run4.md" 2>/dev/null \
