@@ -221,23 +221,6 @@ static int cvs_search_fn(void *ctx, int threads, int64_t *lab)
     return cvs_txn_search_params(c->txn, c->ds->xq, c->ds->nq, K, &c->p, lab, c->scores);
 }
 
-/* Internal keys to base row numbers (the ids are the row numbers). */
-static int keys_to_rows(cvs_txn *txn, int64_t *lab, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *id;
-        size_t len;
-        char buf[32];
-        int rc;
-        if (lab[i] < 0)
-            continue;
-        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
-            return rc;
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
-        lab[i] = strtol(buf, NULL, 10);
-    }
-    return 0;
-}
 
 static int cvs_import_rows(cvs_db *db, const bu_dataset *ds)
 {
@@ -318,7 +301,7 @@ static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, cons
             r->build_s = build_s;
             /* As measure(), with the keys mapped to rows before scoring. */
             if (!(rc = timed(o, cvs_search_fn, &c, 1, ds->nq, lab, &r->qps1)) &&
-                !(rc = keys_to_rows(c.txn, lab, ds->nq * K))) {
+                !(rc = bu_keys_to_rows(c.txn, lab, ds->nq * K))) {
                 r->r10 = recall10(ds, lab);
                 rc = timed(o, cvs_search_fn, &c, 2, ds->nq, lab, &r->qps2);
             }
@@ -395,7 +378,7 @@ static int run_cvs_defaults(const options *o, const bu_dataset *ds, cvs_db *db, 
         if ((rc = cvs_txn_begin(db, &c.txn)))
             return rc;
         if (!(rc = timed(o, cvs_search_fn, &c, 1, ds->nq, lab, &r->qps1)) &&
-            !(rc = keys_to_rows(c.txn, lab, ds->nq * K))) {
+            !(rc = bu_keys_to_rows(c.txn, lab, ds->nq * K))) {
             r->r10 = recall10(ds, lab);
             rc = timed(o, cvs_search_fn, &c, 2, ds->nq, lab, &r->qps2);
         }

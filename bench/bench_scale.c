@@ -697,22 +697,6 @@ static int cvs_search_fn(void *ctx, int64_t *lab)
     return cvs_txn_search_params(c->txn, c->xq, c->nq, K, &p, lab, c->scores);
 }
 
-static int keys_to_rows(cvs_txn *txn, int64_t *lab, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *id;
-        size_t len;
-        char buf[32];
-        int rc;
-        if (lab[i] < 0)
-            continue;
-        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
-            return rc;
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
-        lab[i] = strtoll(buf, NULL, 10);
-    }
-    return 0;
-}
 
 static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d,
                        const float *xq, row *r, int64_t *lab, float *scores)
@@ -780,7 +764,7 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
         if ((rc = cvs_txn_begin(db, &c.txn)))
             goto out;
         if (!(rc = timed(b, cvs_search_fn, &c, lab, &qps)) &&
-            !(rc = keys_to_rows(c.txn, lab, b->nq * K)))
+            !(rc = bu_keys_to_rows(c.txn, lab, b->nq * K)))
             sweep_point(r, "no index: exact", recall10(b, lab), qps);
         cvs_txn_end(c.txn);
         c.txn = NULL;
@@ -807,7 +791,7 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
         if ((rc = cvs_txn_begin(db, &c.txn)))
             break;
         if (!(rc = timed(b, cvs_search_fn, &c, lab, &qps)) &&
-            !(rc = keys_to_rows(c.txn, lab, b->nq * K))) {
+            !(rc = bu_keys_to_rows(c.txn, lab, b->nq * K))) {
             double rec = recall10(b, lab);
             snprintf(setting, sizeof setting, "tune %.3g: nprobe=%zu R=%zu", tune_targets[t],
                      tr.nprobe, tr.rerank);

@@ -622,3 +622,20 @@ void bu_normalize_rows(float *x, size_t n, uint32_t dim)
         }
     }
 }
+
+int bu_keys_to_rows(cvs_txn *txn, int64_t *lab, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *id;
+        size_t len;
+        char buf[32];
+        int rc;
+        if (lab[i] < 0)
+            continue;
+        if ((rc = cvs_key_id(txn, lab[i], &id, &len)))
+            return rc;
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), id);
+        lab[i] = strtoll(buf, NULL, 10);
+    }
+    return 0;
+}

@@ -57,6 +57,10 @@ void bu_normalize_rows(float *x, size_t n, uint32_t dim);
  * Writes at most max (<= 2) specs of up to 64 bytes; returns how many.  The
  * index that goes with them is BU_CVS_DEFAULT_INDEX. */
 size_t bu_cvs_default_codecs(uint32_t d, char (*specs)[64], size_t max);
+
+/* Internal keys lab[0..n) (-1 = none, kept) to the base row numbers that the
+ * benchmarks use as record ids, in place; a cvs_key_id error code. */
+int bu_keys_to_rows(cvs_txn *txn, int64_t *lab, size_t n);
 #define BU_CVS_DEFAULT_INDEX "ivf"
 
 /* Largest divisor of d in 1..cap (PQ sub-quantizer counts). */
