@@ -1020,18 +1020,13 @@ static void graph_write_free(void *ws)
     cvs__minc_free(ws);
 }
 
-static void graph_problem(void *ctx, const char *msg)
-{
-    cvs__chk_problem(ctx, "%s", msg);
-}
-
 static int graph_check(cvs_db *db, void *state, cvs__chk *c)
 {
     int rc;
     (void)state;
-    if ((rc = cvs__knn_check(db, cvs__chk_txn(c), graph_problem, c)))
+    if ((rc = cvs__knn_check(db, cvs__chk_txn(c), cvs__chk_problem_cb, c)))
         return rc;
-    return cvs__titlemap_check(db, cvs__chk_txn(c), graph_problem, c);
+    return cvs__titlemap_check(db, cvs__chk_txn(c), cvs__chk_problem_cb, c);
 }
 
 /* Added after the text layer: a writable open of an older store creates

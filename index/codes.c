@@ -760,11 +760,6 @@ static int check_rec_code(cvs__chk *c, void *arg, const MDB_val *k, const MDB_va
     return CVS_OK;
 }
 
-static void chk_message(void *ctx, const char *msg)
-{
-    cvs__chk_problem(ctx, "%s", msg);
-}
-
 static int codes_check(cvs_db *db, void *state, cvs__chk *c)
 {
     codes_chk cc = {.db = db, .st = state};
@@ -801,7 +796,7 @@ static int codes_check(cvs_db *db, void *state, cvs__chk *c)
             return rc;
         /* Invariant 9: the index's generation and its log (index/ivf.c). */
         if (!cvs__chk_failed_values(c) &&
-            (rc = cvs__ivf_check(db, txn, chk_message, c)))
+            (rc = cvs__ivf_check(db, txn, cvs__chk_problem_cb, c)))
             return rc;
     }
     return CVS_OK;

@@ -1121,16 +1121,11 @@ static int fidx_attach(cvs_db *db, void *state)
     return CVS_OK;
 }
 
-static void fidx_message(void *ctx, const char *msg)
-{
-    cvs__chk_problem(ctx, "%s", msg);
-}
-
 /* Invariant 11 (cvs__fidx_check); it re-reads the records' keys. */
 static int fidx_check_slot(cvs_db *db, void *state, cvs__chk *c)
 {
     (void)state;
-    return cvs__fidx_check(db, cvs__chk_txn(c), fidx_message, c);
+    return cvs__fidx_check(db, cvs__chk_txn(c), cvs__chk_problem_cb, c);
 }
 
 static void fidx_close(cvs_db *db, void *state)

@@ -146,6 +146,11 @@ void cvs__chk_problem(cvs__chk *c, const char *fmt, ...)
     problem(c, "%s", msg);
 }
 
+void cvs__chk_problem_cb(void *ctx, const char *msg)
+{
+    problem(ctx, "%s", msg);
+}
+
 int cvs__chk_walk(cvs__chk *c, MDB_dbi dbi, const char *name, cvs__chk_fn fn, void *arg)
 {
     return walk_any(c, dbi, name, NULL, fn, arg);

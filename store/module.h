@@ -103,6 +103,10 @@ typedef struct cvs__chk cvs__chk;
 MDB_txn *cvs__chk_txn(cvs__chk *c);
 /* Reports one violation. */
 void cvs__chk_problem(cvs__chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
+/* The same as a (void *ctx, const char *msg) callback, ctx the cvs__chk:
+ * what a module's own check function (written to report through a callback
+ * so that tests can call it alone) is given by its check slot. */
+void cvs__chk_problem_cb(void *ctx, const char *msg);
 /* Walks every entry of dbi (name for messages), calling fn; values that fail
  * authentication in an encrypted store are reported and skipped.  Stops on
  * an error of fn or of LMDB. */

@@ -748,15 +748,10 @@ static int text_added(cvs_db *db, void *state, MDB_txn *txn)
     return cvs__bm25_reindex(db, txn);
 }
 
-static void text_problem(void *ctx, const char *msg)
-{
-    cvs__chk_problem(ctx, "%s", msg);
-}
-
 static int text_check(cvs_db *db, void *state, cvs__chk *c)
 {
     (void)state;
-    return cvs__bm25_check(db, cvs__chk_txn(c), text_problem, c);
+    return cvs__bm25_check(db, cvs__chk_txn(c), cvs__chk_problem_cb, c);
 }
 
 /* Added after format 1's first release, with "titles" (the store's): a

@@ -458,15 +458,10 @@ static int sent_added(cvs_db *db, void *state, MDB_txn *txn)
     return cvs__sent_rebuild(db, txn);
 }
 
-static void sent_message(void *ctx, const char *msg)
-{
-    cvs__chk_problem(ctx, "%s", msg);
-}
-
 static int sent_check(cvs_db *db, void *state, cvs__chk *c)
 {
     (void)state;
-    return cvs__sent_check(db, cvs__chk_txn(c), sent_message, c);
+    return cvs__sent_check(db, cvs__chk_txn(c), cvs__chk_problem_cb, c);
 }
 
 /* Added after the graph: a writable open of an older store creates it and
