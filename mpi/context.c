@@ -435,6 +435,52 @@ static int put_edges(mctx *c, uint32_t s, int64_t g, cvs_edge_kind kind, size_t 
     return rc;
 }
 
+/* Adds this rank's shards' BM25 statistics for the terms tm into st: the
+ * record count, the total length, then each term's document frequency
+ * (df: scratch of tm->n). */
+static int add_stats(const mctx *c, const cvs_terms *tm, uint64_t *st, uint64_t *df)
+{
+    for (uint32_t s = 0; s < c->nshards; s++) {
+        uint64_t nd, tot;
+        int r;
+        if (!c->txns[s])
+            continue;
+        if ((r = cvs_txn_text_stats(c->txns[s], tm, &nd, &tot, df)))
+            return shard_fail(c, s, r);
+        st[0] += nd;
+        st[1] += tot;
+        for (size_t i = 0; i < tm->n; i++)
+            st[2 + i] += df[i];
+    }
+    return CVS_OK;
+}
+
+/* Each of this rank's shards' k best for the terms tm under the summed
+ * statistics gs, into c->mine: their count (u32; written even when *rc
+ * already holds an error, then 0), then the hits.  Errors into *rc. */
+static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs, size_t k,
+                          int64_t *keys, float *scores, int *rc)
+{
+    uint32_t nhits = 0;
+    size_t at = c->mine.n;
+    int r;
+    if (mb_put(&c->mine, &nhits, 4))
+        *rc = CVS_ENOMEM;
+    for (uint32_t s = 0; s < c->nshards && !*rc; s++) {
+        if (!c->txns[s])
+            continue;
+        if ((r = cvs_txn_text_search_terms(c->txns[s], tm, gs, k, keys, scores))) {
+            *rc = shard_fail(c, s, r);
+            break;
+        }
+        for (size_t i = 0; i < k && keys[i] >= 0 && !*rc; i++)
+            if (put_hit(c, s, scores[i], keys[i], rc) == CVS_OK)
+                nhits++;
+    }
+    if (!*rc)
+        memcpy(c->mine.p + at, &nhits, 4);
+}
+
 /* A request's work on this rank, into c->mine (an int32 code first). */
 static int serve(mctx *c, const req *q, const char *payload)
 {
@@ -457,41 +503,13 @@ static int serve(mctx *c, const req *q, const char *payload)
             cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
-        for (uint32_t s = 0; s < c->nshards && !rc; s++) {
-            uint64_t nd, tot;
-            if (!c->txns[s])
-                continue;
-            if ((r = cvs_txn_text_stats(c->txns[s], &tm, &nd, &tot, df))) {
-                rc = shard_fail(c, s, r);
-                break;
-            }
-            st[0] += nd;
-            st[1] += tot;
-            for (size_t i = 0; i < n; i++)
-                st[2 + i] += df[i];
-        }
+        rc = add_stats(c, &tm, st, df);
         /* Every rank takes part, failed or not: the sums are a collective. */
         MPI_Request ar;
         MPI_Iallreduce(st, sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
         mcmd_wait(&ar);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
-        uint32_t nhits = 0;
-        size_t at = c->mine.n;
-        if (mb_put(&c->mine, &nhits, 4))
-            rc = CVS_ENOMEM;
-        for (uint32_t s = 0; s < c->nshards && !rc; s++) {
-            if (!c->txns[s])
-                continue;
-            if ((r = cvs_txn_text_search_terms(c->txns[s], &tm, &gs, k, keys, scores))) {
-                rc = shard_fail(c, s, r);
-                break;
-            }
-            for (size_t i = 0; i < k && keys[i] >= 0 && !rc; i++)
-                if (put_hit(c, s, scores[i], keys[i], &rc) == CVS_OK)
-                    nhits++;
-        }
-        if (!rc)
-            memcpy(c->mine.p + at, &nhits, 4);
+        put_bm25_hits(c, &tm, &gs, k, keys, scores, &rc);
         /* The question's BM25 brings its title runs along (OP_TITLES'
          * answer), saving the pipeline a round trip. */
         for (uint32_t s = 0; s < c->nshards && !rc && q->c; s++) {
@@ -534,40 +552,14 @@ static int serve(mctx *c, const req *q, const char *payload)
             cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
-        for (uint32_t s = 0; s < c->nshards && !rc; s++)
-            for (size_t j = 0; j < nq && c->txns[s] && !rc; j++) {
-                uint64_t nd, tt;
-                if ((r = cvs_txn_text_stats(c->txns[s], &tm[j], &nd, &tt, df))) {
-                    rc = shard_fail(c, s, r);
-                    break;
-                }
-                st[off[j]] += nd;
-                st[off[j] + 1] += tt;
-                for (size_t i = 0; i < tm[j].n; i++)
-                    st[off[j] + 2 + i] += df[i];
-            }
+        for (size_t j = 0; j < nq && !rc; j++)
+            rc = add_stats(c, &tm[j], st + off[j], df);
         MPI_Request ar;
         MPI_Iallreduce(st, sum, (int)tot, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
         mcmd_wait(&ar);
         for (size_t j = 0; j < nq && !rc; j++) {
             cvs_text_stats gs = {sum[off[j]], sum[off[j] + 1], sum + off[j] + 2};
-            uint32_t nhits = 0;
-            size_t at = c->mine.n;
-            if (mb_put(&c->mine, &nhits, 4))
-                rc = CVS_ENOMEM;
-            for (uint32_t s = 0; s < c->nshards && !rc; s++) {
-                if (!c->txns[s])
-                    continue;
-                if ((r = cvs_txn_text_search_terms(c->txns[s], &tm[j], &gs, k, keys, scores))) {
-                    rc = shard_fail(c, s, r);
-                    break;
-                }
-                for (size_t i = 0; i < k && keys[i] >= 0 && !rc; i++)
-                    if (put_hit(c, s, scores[i], keys[i], &rc) == CVS_OK)
-                        nhits++;
-            }
-            if (!rc)
-                memcpy(c->mine.p + at, &nhits, 4);
+            put_bm25_hits(c, &tm[j], &gs, k, keys, scores, &rc);
         }
         free(tm);
         free(off);
