@@ -148,6 +148,20 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
  * with a message naming cmd (none when cmd is NULL). */
 int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts *o);
 
+/* Their getopt_long entries, for each command's option table. */
+#define CLI_CONTEXT_LONG_OPTIONS                                                     \
+    {"budget", required_argument, NULL, 'b'},                                        \
+    {"strategy", required_argument, NULL, 's'},                                      \
+    {"hops", required_argument, NULL, 'H'},                                          \
+    {"fanout", required_argument, NULL, 'f'},                                        \
+    {"bridges", required_argument, NULL, 'g'},                                       \
+    {"lambda", required_argument, NULL, 'l'},                                        \
+    {"lexical-weight", required_argument, NULL, 'w'},                                \
+    {"fusion", required_argument, NULL, 'u'},                                        \
+    {"unit", required_argument, NULL, 'U'},                                          \
+    {"no-links", no_argument, NULL, 'L'},                                            \
+    {"no-knn", no_argument, NULL, 'K'}
+
 /* A context set as one JSON object, the shape `cvstore context --json`
  * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */
 json_t *cli_context_json(const cvs_context_result *r);

@@ -1241,17 +1241,7 @@ int mpi_cmd_context(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"queries", required_argument, NULL, 'Q'},
-        {"budget", required_argument, NULL, 'b'},
-        {"strategy", required_argument, NULL, 's'},
-        {"hops", required_argument, NULL, 'H'},
-        {"fanout", required_argument, NULL, 'f'},
-        {"bridges", required_argument, NULL, 'g'},
-        {"lambda", required_argument, NULL, 'l'},
-        {"lexical-weight", required_argument, NULL, 'w'},
-        {"fusion", required_argument, NULL, 'u'},
-        {"unit", required_argument, NULL, 'U'},
-        {"no-links", no_argument, NULL, 'L'},
-        {"no-knn", no_argument, NULL, 'K'},
+        CLI_CONTEXT_LONG_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {"timing", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
