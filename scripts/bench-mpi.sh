@@ -11,7 +11,9 @@
 # gives each rank one thread per core it may use (mpirun binds a rank to a
 # core up to 2 ranks), so N ranks use N cores.  The search batch is 1000
 # queries (SIFT10K's 100 repeated ten times); its time is taken inside
-# cvstore-mpi (--timing: from the broadcast queries to the merged results),
+# cvstore-mpi (--timing: from the broadcast queries to the merged results,
+# after one untimed pass over the same batch, --warmup, so that the first
+# fill of each shard's caches is not counted as search),
 # with the CPU time of the slowest rank's shards beside it, since on a
 # shared machine the wall clock also counts the waits for a core.  Import
 # and build are wall clock around mpirun, start-up included.
@@ -44,7 +46,7 @@ run() { local np="$1"; shift; mpirun --oversubscribe -np "$np" "$MPI" "$@"; }
 # search NP ARGS...: "QPS CPU" of one timed run (CPU: the slowest rank's shards)
 search() {
   local np="$1"; shift
-  run "$np" search "$db" --query-file "$T/q1000.fvecs" -k 10 --json --timing "$@" 2>&1 >/dev/null \
+  run "$np" search "$db" --query-file "$T/q1000.fvecs" -k 10 --json --timing --warmup "$@" 2>&1 >/dev/null \
     | sed -n 's/.* \([0-9.]*\) queries\/s (slowest rank.s shards [0-9.]* s, \([0-9.]*\) s of CPU.*/\1 \2/p'
 }
 

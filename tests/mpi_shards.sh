@@ -53,6 +53,11 @@ for metric in l2 cosine; do
   done
 done
 [ "$(wc -l < "$T/sh-l2-2.json")" -eq 30 ] || fail "search: not one line per query"
+# --warmup searches the batch once before the timed pass: the answer is the same.
+run 2 search "$T/sh-l2" --query-file "$T/q.fvecs" -k 10 --exact --json --timing --warmup \
+  > "$T/sh-l2-warm.json" 2>"$T/err" || fail "search --warmup: $(cat "$T/err")"
+cmp -s "$T/one-l2.json" "$T/sh-l2-warm.json" || fail "search --warmup differs from one store"
+grep -q "queries/s" "$T/err" || fail "search --warmup --timing: no timing line"
 
 # Equal scores across shards: 60 records (ids from --ids) share one vector,
 # so they tie for every query; the merge orders ties by id, so 1, 2 and 4
