@@ -11,12 +11,17 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore tune DB [--target-recall R] [--rebuild] [-k K] [--sample N] [--seed S]\n"
+    "Usage: cvstore tune DB [--target-recall R] [--rebuild] [-k K]\n"
+    "                       [--sample N] [--seed S] [--query-file F [--format FMT]]\n"
     "                       [--json]\n"
     "\n"
     "Finds the cheapest ANN search setting (lists probed, candidates re-ranked)\n"
     "that reaches the target recall@k on N of the store's own vectors, measured\n"
     "against exact search, and stores it as the store's default for searches.\n"
+    "With --query-file it measures on those queries instead: give a sample of\n"
+    "the queries the store will answer when they are not like its vectors\n"
+    "(questions against passages, another distribution); such queries usually\n"
+    "need more lists probed for the same recall than a stored vector does.\n"
     "Needs an index (cvstore build --index ..., or cvstore build DB with no options).\n"
     "\n"
     "With --rebuild (an IVF index on a store that keeps its raw vectors) it also\n"
@@ -36,6 +41,9 @@ static const char usage[] =
     "  -k K                 neighbours per query (default 10)\n"
     "  -n, --sample N       query vectors drawn from the store (default 200)\n"
     "      --seed S         sample seed (default 1)\n"
+    "      --query-file F   measure on these queries (fvecs, bvecs, npy, jsonl\n"
+    "                       vectors) instead of a sample of the store's vectors\n"
+    "      --format FMT     format of --query-file (default: from the extension)\n"
     "  -j, --json           print the result as one JSON object\n"
     "  -q, --quiet          no progress bar\n"
     "  -h, --help           show this help\n";
@@ -53,6 +61,8 @@ int cmd_tune(int argc, char **argv)
         {"rebuild", no_argument, NULL, 'b'},
         {"sample", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
+        {"query-file", required_argument, NULL, 'Q'},
+        {"format", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -61,8 +71,14 @@ int cmd_tune(int argc, char **argv)
     cvs_tune_opts to = {.target_recall = 0.95};
     cvs_tune_result res;
     cvs_db *db = NULL;
+    cvs_info info;
     cli_progress prog;
-    int c, rc, json = 0, quiet = 0;
+    cvs_format fmt = CVS_FMT_AUTO;
+    const char *qfile = NULL;
+    float *queries = NULL;
+    size_t nq = 0;
+    uint32_t qdim = 0;
+    int c, rc, json = 0, quiet = 0, fmt_set = 0;
     uint64_t v;
     char *end;
 
@@ -99,6 +115,16 @@ int cmd_tune(int argc, char **argv)
         case 'b':
             to.flags |= CVS_TUNE_REBUILD;
             break;
+        case 'Q':
+            qfile = optarg;
+            break;
+        case 'F':
+            if (cvs_format_parse(optarg, &fmt) || fmt == CVS_FMT_IVECS) {
+                cli_err("tune", "unknown format '%s' (fvecs, bvecs, npy or jsonl)", optarg);
+                return cli_usage_error(usage);
+            }
+            fmt_set = 1;
+            break;
         case 'j':
             json = 1;
             break;
@@ -116,8 +142,30 @@ int cmd_tune(int argc, char **argv)
         cli_err("tune", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
+    if (fmt_set && !qfile) {
+        cli_err("tune", "--format applies to --query-file only");
+        return cli_usage_error(usage);
+    }
     if ((rc = cli_open("tune", argv[optind], 0, &db)))
         return rc;
+    if (qfile) {
+        if ((rc = cvs_db_info(db, &info)) || (rc = cvs_vecs_load(qfile, fmt, &queries, &nq, &qdim))) {
+            rc = cli_fail("tune", rc, db);
+            goto out;
+        }
+        if (qdim != info.dim) {
+            cli_err("tune", "%s has dimension %u; the store's is %u", qfile, qdim, info.dim);
+            rc = CLI_EUSER;
+            goto out;
+        }
+        if (!nq) {
+            cli_err("tune", "%s holds no queries", qfile);
+            rc = CLI_EUSER;
+            goto out;
+        }
+        to.queries = queries;
+        to.nqueries = nq;
+    }
     cli_progress_init(&prog, quiet);
     to.progress = on_progress;
     to.progress_ctx = &prog;
@@ -149,6 +197,7 @@ int cmd_tune(int argc, char **argv)
     }
     rc = CLI_OK;
 out:
+    cvs_free(queries);
     cvs_db_close(db);
     return rc;
 }

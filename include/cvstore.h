@@ -510,6 +510,14 @@ typedef struct cvs_tune_opts {
     cvs_progress_fn progress;
     void *progress_ctx;
     unsigned flags;        /* 0 or CVS_TUNE_REBUILD */
+    /* Sample queries of the workload (nqueries x dim, row-major), measured
+     * instead of the store's own vectors; NULL draws `sample` of those.
+     * Queries that come from elsewhere than the stored vectors (questions
+     * against passages, another model's embeddings) are usually farther
+     * from their neighbours and need more lists probed than a stored vector
+     * does. */
+    const float *queries;
+    size_t nqueries;
 } cvs_tune_opts;
 
 typedef struct cvs_tune_result {
@@ -524,9 +532,9 @@ typedef struct cvs_tune_result {
     int rebuilds;          /* index builds CVS_TUNE_REBUILD ran (0 without) */
 } cvs_tune_result;
 
-/* Measures recall on a sample of the store's own vectors against exact
- * search and stores the cheapest nprobe/rerank reaching the target as the
- * store's defaults.  With CVS_TUNE_REBUILD on an IVF index of a store that
+/* Measures recall on a sample of the store's own vectors (or on
+ * opts->queries) against exact search and stores the cheapest nprobe/rerank
+ * reaching the target as the store's defaults.  With CVS_TUNE_REBUILD on an IVF index of a store that
  * keeps raw vectors, it also tries, one change at a time from the best so
  * far, the index with and without ",sq8" rows, then half the list count,
  * then double it (or, when half won, half again; within the "ivf"

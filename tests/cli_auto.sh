@@ -22,6 +22,8 @@ hits() {
 }
 
 db="$tmp/sift"
+# Two 16-dimensional vectors, for a dimension mismatch.
+perl -e 'binmode STDOUT; print pack("l<f<16", 16, (0.5) x 16) x 2' >"$tmp/q16.fvecs"
 expect 0 "init" init "$db" --dim 128 --metric l2
 expect 0 "import" import "$db" "$sift/siftsmall_base.fvecs" --quiet
 expect 1 "build with a bad --index next to the chosen codec" build "$db" --index hnsw
@@ -64,6 +66,17 @@ ok "recall@10 at the tuned defaults is $h/1000 (target 0.95 on the store's own v
 expect 0 "tune without --rebuild keeps the index" tune "$db" --target-recall 0.9 --sample 100 --json --quiet
 has "$tmp/out" "\"index\":\"$spec\"" "tune without --rebuild reports the same index"
 has "$tmp/out" '"rebuilds":0' "tune without --rebuild rebuilds nothing"
+# Tuned on the workload's queries: what is stored reaches the target on them.
+expect 0 "tune --query-file" tune "$db" --target-recall 0.97 --query-file "$sift/siftsmall_query.fvecs" --json --quiet
+has "$tmp/out" '"reached":true' "tune --query-file reaches 0.97 on the queries"
+expect 0 "search --ann at the defaults tuned on the queries" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann
+h=$(hits)
+[ "$h" -ge 970 ] || fail "recall@10 at the defaults tuned on these queries is $h/1000"
+ok "recall@10 at the defaults tuned on these very queries is $h/1000 (target 0.97)"
+expect 1 "tune --query-file of another dimension" tune "$db" --query-file "$tmp/q16.fvecs" --quiet
+has "$tmp/err" "has dimension 16; the store's is 128" "tune names the dimension mismatch"
+expect 1 "tune --format without --query-file" tune "$db" --format npy
+has "$tmp/err" "--format applies to --query-file only" "tune says --format needs a file"
 
 # A tiny store: 500 records, exact search is fastest: sq8 codes, no index.
 small="$tmp/small"

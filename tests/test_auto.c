@@ -280,6 +280,74 @@ Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini
     cr_assert_eq(cvs_tune(db, &to, &tr), CVS_EINVAL);
 }
 
+/* Recall@10 of the ANN search at the store's defaults against exact, on
+ * nq queries that are not stored vectors. */
+static double recall_on(const float *q, size_t nq)
+{
+    int64_t *a = malloc(nq * 10 * sizeof *a), *e = malloc(nq * 10 * sizeof *e);
+    float *sc = malloc(nq * 10 * sizeof *sc);
+    cvs_search_params ap = {.flags = CVS_SEARCH_ANN}, ep = {.flags = CVS_SEARCH_EXACT};
+    cvs_txn *t;
+    size_t hit = 0;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ap, a, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ep, e, sc), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < 10; j++)
+            for (size_t l = 0; l < 10; l++)
+                hit += a[i * 10 + j] == e[i * 10 + l];
+    free(a);
+    free(e);
+    free(sc);
+    return (double)hit / (double)(nq * 10);
+}
+
+/* Queries of another distribution than the stored vectors -- here the
+ * midpoints of two stored vectors of different clusters, which lie between
+ * clusters, where an IVF must probe more lists -- reach a target only when
+ * tune measures them (opts->queries), not the store's own vectors. */
+Test(auto_tune, workload_queries_are_what_is_measured, .fini = teardown)
+{
+    enum { NQ = 200 };
+    cvs_tune_opts own = {.target_recall = 0.95, .sample = 200};
+    cvs_tune_opts wl = {.target_recall = 0.95, .queries = NULL};
+    cvs_tune_result tr_own, tr_wl;
+    float *q = malloc(2 * NQ * D * sizeof *q);
+    uint64_t s = 99;
+    cr_assert(q);
+    make_store(6000, CVS_RAW_F32);
+    cr_assert_eq(cvs_build(db, NULL, &(cvs_build_opts){.index = "ivf153"}), 0, "%s",
+                 cvs_errmsg(db));
+    for (size_t i = 0; i < 2 * NQ; i++) {
+        size_t a = cvs__rng_next(&s) % nvecs, b = cvs__rng_next(&s) % nvecs;
+        for (size_t j = 0; j < D; j++)
+            q[i * D + j] = 0.5f * (vecs[a * D + j] + vecs[b * D + j]);
+    }
+    cr_assert_eq(cvs_tune(db, &own, &tr_own), 0, "%s", cvs_errmsg(db));
+    double r_own = recall_on(q, NQ);
+    cr_log_info("tuned on stored vectors: nprobe %zu rerank %zu, recall %.3f there, %.3f on "
+                "the midpoints", tr_own.nprobe, tr_own.rerank, tr_own.recall, r_own);
+    cr_assert_lt(r_own, 0.95, "precondition: the midpoints are harder (%.3f)", r_own);
+
+    wl.queries = q;
+    wl.nqueries = NQ;
+    cr_assert_eq(cvs_tune(db, &wl, &tr_wl), 0, "%s", cvs_errmsg(db));
+    cr_log_info("tuned on midpoints: nprobe %zu rerank %zu, recall %.3f", tr_wl.nprobe,
+                tr_wl.rerank, tr_wl.recall);
+    cr_assert(tr_wl.reached);
+    double r_same = recall_on(q, NQ), r_other = recall_on(q + NQ * D, NQ);
+    cr_assert_float_eq(r_same, tr_wl.recall, 1e-9, "the stored defaults give what tune "
+                       "measured on the same queries (%.3f, %.3f)", r_same, tr_wl.recall);
+    cr_assert_geq(r_same, 0.95);
+    cr_assert_geq(r_other, 0.92, "%.3f on 200 other midpoints", r_other);
+
+    /* queries and nqueries go together. */
+    wl.nqueries = 0;
+    cr_assert_eq(cvs_tune(db, &wl, &tr_wl), CVS_EINVAL);
+    free(q);
+}
+
 /* tune's rebuilds over direct codes keep the codec: the same blob before
  * and after, a new index, a consistent store; residual codes are refused
  * (their codec depends on the lists). */

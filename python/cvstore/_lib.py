@@ -126,7 +126,7 @@ class cvs_index_info(Structure):
 class cvs_tune_opts(Structure):
     _fields_ = [("target_recall", c_double), ("k", c_size_t), ("sample", c_size_t),
                 ("seed", c_uint64), ("progress", progress_fn), ("progress_ctx", c_void_p),
-                ("flags", c_uint)]
+                ("flags", c_uint), ("queries", c_void_p), ("nqueries", c_size_t)]
 
 
 TUNE_REBUILD = 0x1

@@ -710,14 +710,28 @@ class Store:
         return {"codec": st["codec"], "index": st["index"]}
 
     def tune(self, target_recall: float = 0.95, *, k: int = 10, sample: int = 0,
-             seed: int = 0, rebuild: bool = False) -> dict:
+             seed: int = 0, rebuild: bool = False, queries=None) -> dict:
         """Measures recall of the ANN index on a sample of the store's own
         vectors and stores the cheapest nprobe/rerank reaching target_recall
         as the defaults (rebuild=True: also tries other IVF list counts and
         ",sq8" rows, rebuilding the index); returns {"nprobe", "rerank",
-        "recall", "ms_per_query", "reached", "index", "rebuilds"}."""
+        "recall", "ms_per_query", "reached", "index", "rebuilds"}.
+        queries: sample queries of the workload, a (q, dim) array (or text,
+        embedded by the store's embedder), measured instead of the store's
+        own vectors."""
         o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed,
                             flags=L.TUNE_REBUILD if rebuild else 0)
+        q = None
+        if queries is not None:
+            if isinstance(queries, (str, bytes)):
+                queries = [queries]
+            if isinstance(queries, (list, tuple)) and queries and isinstance(
+                    queries[0], (str, bytes)):
+                q = self.embed(queries)
+            else:
+                q = self._matrix(np.asarray(queries, dtype=np.float32))
+            o.queries = _addr(q)
+            o.nqueries = q.shape[0]
         r = L.cvs_tune_result()
         self._has_index = None
         self._check(lib.cvs_tune(self._db, byref(o), byref(r)))

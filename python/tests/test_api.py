@@ -246,6 +246,18 @@ def test_build_codes_ann_tune_stats(filled):
     assert t["recall"] >= 0.9 and t["reached"]
     st = db.stats()
     assert st["index"]["nprobe"] == t["nprobe"]
+    # Tuned on queries of the workload (points between stored vectors): the
+    # stored defaults reach the target on those very queries.
+    q = (x[:40] + x[40:80]) / 2
+    t = db.tune(target_recall=0.97, queries=q)
+    assert t["reached"] and t["recall"] >= 0.97
+    exact = db.search(q, k=10, mode="exact").ids
+    ann = db.search(q, k=10).ids
+    hits = sum(len(set(a) & set(e)) for a, e in zip(ann, exact))
+    assert hits / 400 == pytest.approx(t["recall"])
+    with pytest.raises(cvstore.DimensionMismatch):
+        db.tune(queries=np.zeros((2, 3), dtype=np.float32))
+    st = db.stats()
     r = db.search(x[:20], k=1)  # ANN: the store has an index
     assert sum(row[0] == str(i) for i, row in enumerate(r.ids)) >= 18
     r = db.search(x[:20], k=1, mode="ann", nprobe=8, rerank=100)
