@@ -534,7 +534,10 @@ typedef struct cvs_tune_result {
 
 /* Measures recall on a sample of the store's own vectors (or on
  * opts->queries) against exact search and stores the cheapest nprobe/rerank
- * reaching the target as the store's defaults.  With CVS_TUNE_REBUILD on an IVF index of a store that
+ * reaching the target as the store's defaults.  "Reaching" means the lower
+ * bound of a one-sided 90% confidence interval over the sample's per-query
+ * recalls is at least the target, so that queries outside the sample reach
+ * it too; res->recall is the sample's mean.  With CVS_TUNE_REBUILD on an IVF index of a store that
  * keeps raw vectors, it also tries, one change at a time from the best so
  * far, the index with and without ",sq8" rows, then half the list count,
  * then double it (or, when half won, half again; within the "ivf"

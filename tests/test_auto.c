@@ -281,8 +281,9 @@ Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini
 }
 
 /* Recall@10 of the ANN search at the store's defaults against exact, on
- * nq queries that are not stored vectors. */
-static double recall_on(const float *q, size_t nq)
+ * nq queries that are not stored vectors; *se (if not NULL) the standard
+ * error of the mean of the per-query recalls. */
+static double recall_se(const float *q, size_t nq, double *se)
 {
     int64_t *a = malloc(nq * 10 * sizeof *a), *e = malloc(nq * 10 * sizeof *e);
     float *sc = malloc(nq * 10 * sizeof *sc);
@@ -293,14 +294,27 @@ static double recall_on(const float *q, size_t nq)
     cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ap, a, sc), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ep, e, sc), 0, "%s", cvs_errmsg(db));
     cvs_txn_end(t);
-    for (size_t i = 0; i < nq; i++)
+    double sq = 0, mean;
+    for (size_t i = 0; i < nq; i++) {
+        size_t h = 0;
         for (size_t j = 0; j < 10; j++)
             for (size_t l = 0; l < 10; l++)
-                hit += a[i * 10 + j] == e[i * 10 + l];
+                h += a[i * 10 + j] == e[i * 10 + l];
+        hit += h;
+        sq += (h / 10.0) * (h / 10.0);
+    }
     free(a);
     free(e);
     free(sc);
-    return (double)hit / (double)(nq * 10);
+    mean = (double)hit / (double)(nq * 10);
+    if (se)
+        *se = sqrt(fmax(0, (sq - (double)nq * mean * mean) / (double)(nq - 1)) / (double)nq);
+    return mean;
+}
+
+static double recall_on(const float *q, size_t nq)
+{
+    return recall_se(q, nq, NULL);
 }
 
 /* Queries of another distribution than the stored vectors -- here the
@@ -342,7 +356,23 @@ Test(auto_tune, workload_queries_are_what_is_measured, .fini = teardown)
     cr_assert_geq(r_same, 0.95);
     cr_assert_geq(r_other, 0.92, "%.3f on 200 other midpoints", r_other);
 
+    /* A setting reaches the target when the lower bound of its recall's
+     * one-sided 90% confidence interval does (tune.c deviation 5): over 20
+     * queries that is about 0.04 above the mean's own threshold. */
+    for (size_t off = 0; off < 2 * NQ; off += 40) {
+        double se, m;
+        wl.queries = q + off * D;
+        wl.nqueries = 20;
+        cr_assert_eq(cvs_tune(db, &wl, &tr_wl), 0, "%s", cvs_errmsg(db));
+        m = recall_se(q + off * D, 20, &se);
+        cr_assert_float_eq(m, tr_wl.recall, 1e-9);
+        cr_assert(!tr_wl.reached || m - 1.2816 * se >= 0.95 - 1e-9,
+                  "20 queries: nprobe %zu R %zu, recall %.3f, standard error %.4f", tr_wl.nprobe,
+                  tr_wl.rerank, m, se);
+    }
+
     /* queries and nqueries go together. */
+    wl.queries = q;
     wl.nqueries = 0;
     cr_assert_eq(cvs_tune(db, &wl, &tr_wl), CVS_EINVAL);
     free(q);
