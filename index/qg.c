@@ -20,21 +20,27 @@
  * Search: a best-first beam search with a candidate list of size ef
  * ordered by the codes' estimated distances; expanding a node scans its
  * block (32 estimates in one cvs__fs4_scan) and offers the neighbours that
- * beat the list's worst; when every listed candidate is expanded, the best
- * `rerank` of the list are re-scored exactly (SQ8 rows or float rows) and
- * the top k returned.
+ * beat the list's worst; the node expanded is itself scored exactly from
+ * its SQ8 row, and the top k of those exact scores are the answer.
  *
  * Deviations:
  *  1. Codes are the store's own OPQ+PQ 4-bit codes (opq,pq{M}x4), not
  *     RaBitQ's as in SymphonyQG: they are what the store already keeps,
  *     their LUT is built once per query (no residuals), and the fast-scan
- *     kernel is the one the IVF index uses.  No error bound, so the
- *     re-rank depth is a knob, as for the IVF index.
- *  2. SymphonyQG computes an exact distance for every node it expands and
- *     keeps the results in a separate list; here the beam runs on
- *     estimates alone and only the final best `rerank` are re-scored, so
- *     the two knobs (ef: how far the search goes; rerank: how many exact
- *     reads) trade independently, as nprobe and R do for the IVF index.
+ *     kernel is the one the IVF index uses.  With no error bound, the
+ *     codes only steer; the answer comes from the rows.
+ *  2. As SymphonyQG, every expanded node is scored exactly (here from an
+ *     SQ8 row, d bytes, prefetched with the node); the answer is the best
+ *     k of those.  Measured alternative: the beam on estimates alone and
+ *     the best R of the final list re-scored -- on SIFT10K (opq,pq64x4)
+ *     it needed R = ef = 20-24 for recall 0.96 at about the same speed,
+ *     but on Fashion-MNIST (pca256,opq,pq128x4, codes-only recall@10
+ *     0.63) R = 40-60 and ef >= R for 0.95-0.975, half the speed: with
+ *     coarse codes the list's order is the weak part, so scoring what the
+ *     search visits anyway is the better use of the row reads.  The
+ *     store's graph (qg_store.c) can re-score the best of these with the
+ *     raw vectors as a last step: SQ8 rows cap recall@10 on SIFT10K near
+ *     0.99.
  *  3. The candidate list is keyed by the u16 fast-scan sums, not floats:
  *     the order is the same (one scale for the whole query), and the test
  *     "beats the worst" is one vector compare for all 32 neighbours.  A
@@ -696,6 +702,24 @@ static inline int skipped(const cvs_qg_search_opts *o, uint32_t u)
     return o->skip && ((o->skip[u >> 6] >> (u & 63)) & 1);
 }
 
+/* Exact (SQ8 or float row) distance of q to node u. */
+static float exact_row(const cvs_qg *g, const float *q, uint32_t u)
+{
+    float d;
+    if (g->rows) {
+        const uint8_t *row = g->rows + (size_t)u * g->dim;
+        if (cvs__simd_avx2())
+            return sq8_avx2(q, row, &g->sq, g->l2);
+        cvs__sq8_distances(&g->sq, q, !g->l2, row, 1, &d);
+        return d;
+    }
+    if (cvs__simd_avx2())
+        return g->l2 ? l2_avx2(q, g->xf + (size_t)u * g->dim, g->dim)
+                     : ip_avx2(q, g->xf + (size_t)u * g->dim, g->dim);
+    return g->l2 ? l2_scalar(q, g->xf + (size_t)u * g->dim, g->dim)
+                 : ip_scalar(q, g->xf + (size_t)u * g->dim, g->dim);
+}
+
 static int qg_one(const sjob *jb, sscratch *s, size_t qi)
 {
     const cvs_qg *g = jb->g;
@@ -703,6 +727,7 @@ static int qg_one(const sjob *jb, sscratch *s, size_t qi)
     const float *q = jb->q + qi * g->dim;
     const size_t ef = o->ef, k = jb->k;
     uint32_t (*below)(const uint16_t *, uint16_t) = cvs__simd_avx2() ? below_avx2 : below_scalar;
+    const int exact = !o->codes_only && (g->rows || g->xf);
     float offset, scale, bias;
     size_t pn = 0, cur = 0, n;
     cvs_heap h;
@@ -712,6 +737,7 @@ static int qg_one(const sjob *jb, sscratch *s, size_t qi)
         return rc;
     cvs__fs4_quantize_lut(s->lut, g->m, s->qlut, &scale, &bias);
     bump_gen(s->stamp, &s->gen, g->n);
+    cvs__heap_init(&h, k, s->hd, s->hid);
     cvs__fs4_scan(g->eblock, 1, g->m, s->qlut, s->acc);
     s->stamp[g->entry] = s->gen;
     acc_insert(s->pacc, s->pid, &pn, ef, s->acc[0], g->entry);
@@ -725,8 +751,14 @@ static int qg_one(const sjob *jb, sscratch *s, size_t qi)
         for (size_t t = cur + 1; t < pn; t++)
             if (!(s->pid[t] & EXPANDED)) {
                 prefetch_node(g, s->pid[t]);
+                if (exact && g->rows)
+                    for (size_t b = 0; b < g->dim; b += 64)
+                        _mm_prefetch((const char *)(g->rows + (size_t)s->pid[t] * g->dim + b),
+                                     _MM_HINT_T0);
                 break;
             }
+        if (exact && !skipped(o, u))
+            cvs__heap_push(&h, exact_row(g, q, u), g->keys[u]);
         cvs__fs4_scan(node, 1, g->m, s->qlut, s->acc);
         mask = below(s->acc, pn == ef ? s->pacc[ef - 1] : 0xffff);
         while (mask) {
@@ -749,40 +781,14 @@ static int qg_one(const sjob *jb, sscratch *s, size_t qi)
         while (cur < pn && (s->pid[cur] & EXPANDED))
             cur++;
     }
-    /* Re-rank the best o->rerank of the list, or take the estimates. */
-    cvs__heap_init(&h, k, s->hd, s->hid);
-    if (o->rerank && (g->rows || g->xf)) {
-        size_t nr = o->rerank < pn ? o->rerank : pn;
-        dist_fn df = g->l2 ? (cvs__simd_avx2() ? l2_avx2 : l2_scalar)
-                           : (cvs__simd_avx2() ? ip_avx2 : ip_scalar);
-        for (size_t t = 0; t < nr; t++) {
-            uint32_t u = s->pid[t] & ~EXPANDED;
-            float d;
-            if (skipped(o, u))
-                continue;
-            if (g->rows) {
-                const uint8_t *row = g->rows + (size_t)u * g->dim;
-                if (t + 2 < nr)
-                    for (size_t b = 0; b < g->dim; b += 64)
-                        _mm_prefetch((const char *)(g->rows + (size_t)(s->pid[t + 2] & ~EXPANDED) *
-                                                                  g->dim + b), _MM_HINT_T0);
-                if (cvs__simd_avx2()) {
-                    d = sq8_avx2(q, row, &g->sq, g->l2);
-                } else {
-                    cvs__sq8_distances(&g->sq, q, !g->l2, row, 1, &d);
-                }
-            } else {
-                d = df(q, g->xf + (size_t)u * g->dim, g->dim);
-            }
-            cvs__heap_push(&h, d, g->keys[u]);
-        }
-    } else {
+    /* Codes only: the list's best by estimate.  Otherwise every expanded
+     * node was scored exactly on the way (deviation 2). */
+    if (!exact)
         for (size_t t = 0; t < pn && h.n < k; t++) {
             uint32_t u = s->pid[t] & ~EXPANDED;
             if (!skipped(o, u))
                 cvs__heap_push(&h, offset + bias + scale * (float)s->pacc[t], g->keys[u]);
         }
-    }
     n = cvs__heap_sort(&h);
     {
         int64_t *lab = jb->labels + qi * k;
@@ -833,7 +839,7 @@ out:
     return NULL;
 }
 
-int cvs__qg_search(const cvs_qg *g, const float *q, size_t nq, size_t k,
+int cvs__qg_search_graph(const cvs_qg *g, const float *q, size_t nq, size_t k,
                    const cvs_qg_search_opts *o, int64_t *labels, float *scores)
 {
     cvs_qg_search_opts so = *o;
@@ -850,11 +856,9 @@ int cvs__qg_search(const cvs_qg *g, const float *q, size_t nq, size_t k,
         }
         return CVS_OK;
     }
-    /* The list must hold the candidates to re-rank, and k of them. */
+    /* Codes only, the list must hold k candidates. */
     if (so.ef < k)
         so.ef = k;
-    if (so.ef < so.rerank)
-        so.ef = so.rerank;
     if (nt > nq)
         nt = nq;
     if (!(jobs = calloc(nt, sizeof *jobs)))

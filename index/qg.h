@@ -72,14 +72,17 @@ uint64_t cvs__qg_mem_bytes(const cvs_qg *g);
  * skip[u / 64].  May be NULL. */
 typedef struct cvs_qg_search_opts {
     size_t ef;              /* candidate list size (beam width) */
-    size_t rerank;          /* best candidates re-scored exactly; 0 = none */
     int threads;            /* 0 = one per core */
     const uint64_t *skip;   /* nodes never returned (still traversed) */
+    int codes_only;         /* rank by the codes' estimates alone (also
+                               when g has neither rows nor xf) */
 } cvs_qg_search_opts;
 
-/* Top-k of nq prepared queries (normalized for cosine): labels get keys
- * (-1 padding), scores as cvs_txn_search (sqrt of L2, or the product). */
-int cvs__qg_search(const cvs_qg *g, const float *q, size_t nq, size_t k,
+/* Top-k of nq prepared queries (normalized for cosine) among the nodes
+ * the search expands, by their row distance (SQ8 or float rows), or by
+ * the codes' estimate with codes_only: labels get keys (-1 padding),
+ * scores as cvs_txn_search (sqrt of L2, or the product). */
+int cvs__qg_search_graph(const cvs_qg *g, const float *q, size_t nq, size_t k,
                    const cvs_qg_search_opts *o, int64_t *labels, float *scores);
 
 #endif

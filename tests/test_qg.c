@@ -11,8 +11,11 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cvstore.h"
 
 #include "core/heap.h"
 #include "core/rng.h"
@@ -20,6 +23,7 @@
 #include "pq/codec.h"
 #include "pq/kernels.h"
 #include "pq/sq8.h"
+#include "store/db.h"
 #include "testutil.h"
 
 #define N 3000
@@ -202,54 +206,53 @@ Test(qg, blocks_hold_the_neighbours_codes)
     teardown(&f);
 }
 
-Test(qg, recall_close_to_the_exhaustive_code_scan)
+Test(qg, recall_close_to_the_exhaustive_row_scan)
 {
     fixture f;
     int64_t *lab = malloc(NQ * K * sizeof *lab), *base = malloc(NQ * K * sizeof *base);
     float *sc = malloc(NQ * K * sizeof *sc), *dist = malloc(N * sizeof *dist);
-    const size_t rr = 40;
     double rg, rb;
     setup(&f, 2);
-    cr_assert(lab && base && sc && dist);
-    /* The bound: every code scanned, the best rr re-ranked from the same
-     * SQ8 rows. */
+    cr_assert(lab && sc && base && dist);
+    /* The bound: every SQ8 row scored, the search's own exact measure. */
     for (size_t i = 0; i < NQ; i++) {
-        float hd[40], h2d[K];
-        int64_t hid[40], h2id[K];
-        cvs_heap h, h2;
-        cr_assert_eq(cvs__codec_distances(f.codec, f.q + i * D, f.codes, N, dist), 0);
-        cvs__heap_init(&h, rr, hd, hid);
+        float hd[K];
+        int64_t hid[K];
+        cvs_heap h;
+        cvs__sq8_distances(&f.g.sq, f.q + i * D, 0, f.g.rows, N, dist);
+        cvs__heap_init(&h, K, hd, hid);
         for (size_t j = 0; j < N; j++)
-            cvs__heap_push(&h, dist[j], (int64_t)j);
-        cvs__heap_init(&h2, K, h2d, h2id);
-        for (size_t j = 0; j < h.n; j++) {
-            float d;
-            cvs__sq8_distances(&f.g.sq, f.q + i * D, 0, f.g.rows + (size_t)hid[j] * D, 1, &d);
-            cvs__heap_push(&h2, d, 1000 + hid[j]);
-        }
-        cvs__heap_sort(&h2);
-        memcpy(base + i * K, h2id, sizeof h2id);
+            cvs__heap_push(&h, dist[j], 1000 + (int64_t)j);
+        cvs__heap_sort(&h);
+        memcpy(base + i * K, hid, sizeof hid);
     }
     rb = recall(base, f.truth);
-    cr_assert_eq(cvs__qg_search(&f.g, f.q, NQ, K, &(cvs_qg_search_opts){.ef = 64, .rerank = rr},
-                                lab, sc), 0);
+    /* These codes are coarse (codes-only recall ~0.4 here): the list must
+     * be long for the beam to reach every true neighbour's parent. */
+    cr_assert_eq(cvs__qg_search_graph(&f.g, f.q, NQ, K, &(cvs_qg_search_opts){.ef = 128}, lab,
+                                      sc), 0);
     rg = recall(lab, f.truth);
-    cr_log_info("graph recall %.3f, exhaustive scan of the codes %.3f", rg, rb);
-    cr_assert_geq(rg, rb - 0.02, "graph recall %.3f, exhaustive scan of the codes %.3f", rg, rb);
-    /* Scores are the sqrt of the re-ranked squared distances, sorted. */
-    for (size_t i = 0; i < NQ; i++)
+    cr_log_info("graph recall %.3f, exhaustive scan of the rows %.3f", rg, rb);
+    cr_assert_geq(rg, rb - 0.01, "graph recall %.3f, exhaustive scan of the rows %.3f", rg, rb);
+    /* Scores are the sqrt of the rows' squared distances, sorted. */
+    for (size_t i = 0; i < NQ; i++) {
         for (size_t j = 1; j < K; j++)
             cr_assert_leq(sc[i * K + j - 1], sc[i * K + j]);
-    /* Re-ranking the best 20 candidates of the same search finds more
-     * than their codes' order alone. */
+        cvs__sq8_distances(&f.g.sq, f.q + i * D, 0, f.g.rows + (size_t)(lab[i * K] - 1000) * D, 1,
+                           dist);
+        cr_assert_float_eq(sc[i * K], sqrtf(dist[0]), 1e-4f);
+    }
+    /* The codes alone rank worse than the rows of the nodes visited. */
     {
         double r0, r1;
-        cr_assert_eq(cvs__qg_search(&f.g, f.q, NQ, K, &(cvs_qg_search_opts){.ef = 20}, lab, sc), 0);
+        cr_assert_eq(cvs__qg_search_graph(&f.g, f.q, NQ, K,
+                                          &(cvs_qg_search_opts){.ef = 20, .codes_only = 1}, lab,
+                                          sc), 0);
         r0 = recall(lab, f.truth);
-        cr_assert_eq(cvs__qg_search(&f.g, f.q, NQ, K, &(cvs_qg_search_opts){.ef = 20, .rerank = 20},
-                                    lab, sc), 0);
+        cr_assert_eq(cvs__qg_search_graph(&f.g, f.q, NQ, K, &(cvs_qg_search_opts){.ef = 20}, lab,
+                                          sc), 0);
         r1 = recall(lab, f.truth);
-        cr_assert_gt(r1, r0, "re-ranking did not help: %.3f vs %.3f", r1, r0);
+        cr_assert_gt(r1, r0, "rows did not help: %.3f vs %.3f", r1, r0);
     }
     free(lab);
     free(base);
@@ -269,11 +272,11 @@ Test(qg, deterministic_across_thread_counts)
     cr_assert_eq(a.g.entry, b.g.entry);
     cr_assert_eq(memcmp(a.nbr, b.nbr, (size_t)N * CVS_QG_R * sizeof *a.nbr), 0,
                  "the graph depends on the thread count");
-    cr_assert_eq(cvs__qg_search(&a.g, a.q, NQ, K,
-                                &(cvs_qg_search_opts){.ef = 32, .rerank = 20, .threads = 1}, l1, s1),
+    cr_assert_eq(cvs__qg_search_graph(&a.g, a.q, NQ, K,
+                                &(cvs_qg_search_opts){.ef = 32, .threads = 1}, l1, s1),
                  0);
-    cr_assert_eq(cvs__qg_search(&a.g, a.q, NQ, K,
-                                &(cvs_qg_search_opts){.ef = 32, .rerank = 20, .threads = 3}, l3, s3),
+    cr_assert_eq(cvs__qg_search_graph(&a.g, a.q, NQ, K,
+                                &(cvs_qg_search_opts){.ef = 32, .threads = 3}, l3, s3),
                  0);
     cr_assert_eq(memcmp(l1, l3, NQ * K * sizeof *l1), 0);
     cr_assert_eq(memcmp(s1, s3, NQ * K * sizeof *s1), 0);
@@ -299,10 +302,10 @@ Test(qg, skipped_nodes_are_never_returned)
         skip[u >> 6] |= 1ull << (u & 63);
     }
     skip[f.g.entry >> 6] |= 1ull << (f.g.entry & 63);
-    for (int rr = 0; rr <= 20; rr += 20) {
-        cr_assert_eq(cvs__qg_search(&f.g, f.q, NQ, K,
-                                    &(cvs_qg_search_opts){.ef = 40, .rerank = (size_t)rr,
-                                                          .skip = skip}, lab, sc), 0);
+    for (int co = 0; co <= 1; co++) {
+        cr_assert_eq(cvs__qg_search_graph(&f.g, f.q, NQ, K,
+                                          &(cvs_qg_search_opts){.ef = 40, .codes_only = co,
+                                                                .skip = skip}, lab, sc), 0);
         for (size_t i = 0; i < NQ * K; i++) {
             uint64_t u;
             cr_assert_geq(lab[i], 1000, "query %zu: result %lld", i / K, (long long)lab[i]);
@@ -330,4 +333,292 @@ Test(qg, single_node_and_short_lists)
     cr_assert_eq(nbr[CVS_QG_R], 0);
     free(nbr);
     cr_assert_neq(cvs__qg_graph_build(x, 0, D, NULL, &nbr, &entry), 0);
+}
+
+/* ==== The stored index (index/qg_store.c), through the public API ==== */
+
+static cvs_db *sdb;
+static char *sdir;
+
+static void put_rows(const float *x, size_t from, size_t to)
+{
+    cvs_record *recs = calloc(to - from, sizeof *recs);
+    char (*ids)[16] = malloc((to - from) * sizeof *ids);
+    cr_assert(recs && ids);
+    for (size_t i = from; i < to; i++) {
+        int len = snprintf(ids[i - from], sizeof ids[i - from], "r%zu", i);
+        recs[i - from].id = ids[i - from];
+        recs[i - from].id_len = (size_t)len;
+        recs[i - from].vector = x + (i - from) * D;
+    }
+    cr_assert_eq(cvs_put(sdb, recs, to - from, 0, NULL, NULL), 0, "%s", cvs_errmsg(sdb));
+    free(recs);
+    free(ids);
+}
+
+/* A store of the N blob vectors (ids r0..), codec opq,pq16x4, graph index. */
+static void store_setup(float **x, float **q)
+{
+    cvs_create_opts co = {.dim = D, .metric = CVS_METRIC_L2};
+    char path[4200];
+    *x = malloc(N * D * sizeof **x);
+    *q = malloc(NQ * D * sizeof **q);
+    cr_assert(*x && *q);
+    blobs(*x, N, 1);
+    blobs(*q, NQ, 2);
+    sdir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/s", sdir);
+    cr_assert_eq(cvs_db_create(path, &co, &sdb), 0);
+    put_rows(*x, 0, N);
+    cr_assert_eq(cvs_build(sdb, "opq,pq16x4", &(cvs_build_opts){.seed = 3, .index = "qg"}), 0,
+                 "%s", cvs_errmsg(sdb));
+}
+
+static void store_teardown(void)
+{
+    cvs_db_close(sdb);
+    sdb = NULL;
+    tu_rmrf(sdir);
+    free(sdir);
+}
+
+static void search(unsigned flags, size_t ef, size_t rerank, int threads, const float *q,
+                   int64_t *lab, float *sc)
+{
+    cvs_txn *t;
+    cvs_search_params p = {.flags = flags, .nprobe = ef, .rerank = rerank, .threads = threads};
+    cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, NQ, K, &p, lab, sc), 0, "%s", cvs_errmsg(sdb));
+    cvs_txn_end(t);
+}
+
+static uint64_t problems(void)
+{
+    uint64_t n = 0;
+    cr_assert_eq(cvs_check(sdb, NULL, NULL, &n), 0, "%s", cvs_errmsg(sdb));
+    return n;
+}
+
+Test(qg_store, build_search_reopen, .timeout = 120)
+{
+    float *x, *q, sc[NQ * K];
+    int64_t exact[NQ * K], codes[NQ * K], lab[NQ * K], lab2[NQ * K];
+    cvs_index_info ii;
+    double ra, rc;
+    char path[4200];
+    store_setup(&x, &q);
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_str_eq(ii.spec, "qg32");
+    cr_assert_eq(ii.count, N);
+    cr_assert_gt(ii.mem_bytes, (uint64_t)N * D); /* at least the SQ8 rows */
+    cr_assert_eq(problems(), 0);
+    search(CVS_SEARCH_EXACT, 0, 0, 0, q, exact, sc);
+    /* The threshold: every code scanned and the best 128 re-ranked. */
+    search(CVS_SEARCH_CODES, 0, 128, 0, q, codes, sc);
+    rc = recall(codes, exact);
+    /* The graph's best 20 by SQ8 row, re-ranked with the raw vectors. */
+    search(CVS_SEARCH_ANN, 128, 20, 1, q, lab, sc);
+    ra = recall(lab, exact);
+    cr_log_info("graph %.3f, code scan re-ranked 128 deep %.3f", ra, rc);
+    cr_assert_geq(ra, rc - 0.02, "graph %.3f, code scan %.3f", ra, rc);
+    search(CVS_SEARCH_ANN, 128, 20, 2, q, lab2, sc);
+    cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0, "results depend on the thread count");
+    /* Without raw re-ranking the rows' order is the answer: no better. */
+    search(CVS_SEARCH_ANN, 128, 0, 0, q, lab, sc);
+    cr_assert_leq(recall(lab, exact), ra);
+    /* Stored defaults are used with 0; the index survives a reopen. */
+    cr_assert_eq(cvs_index_set_defaults(sdb, 128, 0), 0);
+    search(CVS_SEARCH_ANN, 0, 0, 0, q, lab2, sc);
+    search(CVS_SEARCH_ANN, 128, 0, 0, q, lab, sc);
+    cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0);
+    snprintf(path, sizeof path, "%s/s", sdir);
+    cvs_db_close(sdb);
+    cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
+    search(CVS_SEARCH_ANN, 0, 0, 0, q, lab2, sc);
+    cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0, "different answer after reopening");
+    /* Another index replaces the graph. */
+    cr_assert_eq(cvs_build(sdb, "opq,pq16x4", &(cvs_build_opts){.index = "ivf16"}), 0);
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_str_eq(ii.spec, "ivf16");
+    cr_assert_eq(problems(), 0);
+    free(x);
+    free(q);
+    store_teardown();
+}
+
+/* Deleted records never come back; records put after the build are
+ * found; an update is answered with its new vector. */
+Test(qg_store, writes_after_the_build, .timeout = 120)
+{
+    float *x, *q, sc[NQ * K];
+    int64_t lab[NQ * K], exact[NQ * K];
+    cvs_txn *t;
+    cvs_index_info ii;
+    cvs_info info;
+    size_t nd = 0;
+    store_setup(&x, &q);
+    search(CVS_SEARCH_EXACT, 0, 0, 0, q, exact, sc);
+    /* Delete every query's exact top 3. */
+    cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+    {
+        const char *ids[NQ * 3];
+        size_t lens[NQ * 3], n = 0;
+        char (*copies)[16] = malloc(NQ * 3 * sizeof *copies);
+        for (size_t i = 0; i < NQ; i++)
+            for (size_t j = 0; j < 3; j++) {
+                const char *id;
+                size_t len;
+                cr_assert_eq(cvs_key_id(t, exact[i * K + j], &id, &len), 0);
+                memcpy(copies[n], id, len);
+                ids[n] = copies[n];
+                lens[n++] = len;
+            }
+        cvs_txn_end(t);
+        cr_assert_eq(cvs_delete(sdb, ids, lens, n, &nd), 0);
+        free(copies);
+    }
+    for (int rr = 0; rr <= 20; rr += 20) {
+        search(CVS_SEARCH_ANN, 64, (size_t)rr, 0, q, lab, sc);
+        for (size_t i = 0; i < NQ; i++)
+            for (size_t j = 0; j < K; j++) {
+                cr_assert_geq(lab[i * K + j], 0);
+                for (size_t d = 0; d < 3; d++)
+                    cr_assert_neq(lab[i * K + j], exact[i * K + d], "deleted key %lld returned",
+                                  (long long)lab[i * K + j]);
+            }
+    }
+    /* New records: copies of the queries, each its query's nearest. */
+    put_rows(q, N, N + NQ);
+    search(CVS_SEARCH_ANN, 64, 0, 0, q, lab, sc);
+    for (size_t i = 0; i < NQ; i++) {
+        cr_assert_float_eq(sc[i * K], 0.0f, 1e-6f, "query %zu: new record not found", i);
+        cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+        {
+            const char *id;
+            size_t len;
+            char want[16];
+            snprintf(want, sizeof want, "r%zu", N + i);
+            cr_assert_eq(cvs_key_id(t, lab[i * K], &id, &len), 0);
+            cr_assert(len == strlen(want) && !memcmp(id, want, len));
+        }
+        cvs_txn_end(t);
+    }
+    /* An update moves r0 onto query 0: found at distance 0. */
+    {
+        cvs_record r = {.id = "r0", .id_len = 2, .vector = q};
+        cr_assert_eq(cvs_put(sdb, &r, 1, 0, NULL, NULL), 0);
+    }
+    search(CVS_SEARCH_ANN, 64, 0, 0, q, lab, sc);
+    cr_assert_float_eq(sc[0], 0.0f, 1e-6f);
+    cr_assert_float_eq(sc[1], 0.0f, 1e-6f);
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_eq(ii.dirty, nd + NQ + 1);
+    cr_assert_eq(problems(), 0);
+    /* A rebuild folds the marks in. */
+    cr_assert_eq(cvs_build(sdb, NULL, &(cvs_build_opts){.index = "qg"}), 0, "%s",
+                 cvs_errmsg(sdb));
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_eq(ii.dirty, 0);
+    cr_assert_eq(cvs_db_info(sdb, &info), 0);
+    cr_assert_eq(ii.count, info.count);
+    cr_assert_eq(problems(), 0);
+    free(x);
+    free(q);
+    store_teardown();
+}
+
+typedef struct raw_op {
+    MDB_val k, v;
+    int del;
+} raw_op;
+
+static int raw_meta_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    raw_op *r = arg;
+    return (r->del ? mdb_del(txn, d->dbi_meta, &r->k, NULL)
+                   : mdb_put(txn, d->dbi_meta, &r->k, &r->v, 0)) ? CVS_EIO : CVS_OK;
+}
+
+/* A damaged graph is an error for searches and a problem for check, never
+ * a crash; so are lost marks. */
+Test(qg_store, damage_is_reported, .timeout = 120)
+{
+    float *x, *q, sc[NQ * K];
+    int64_t lab[NQ * K];
+    unsigned char *blob;
+    size_t len;
+    raw_op r;
+    store_setup(&x, &q);
+    {
+        MDB_txn *rt;
+        MDB_val k = {2, "qg"}, v;
+        cr_assert_eq(cvs__read_begin(sdb, &rt), 0);
+        cr_assert_eq(mdb_get(rt, sdb->dbi_meta, &k, &v), 0);
+        len = v.mv_size;
+        blob = malloc(len);
+        memcpy(blob, v.mv_data, len);
+        cvs__read_end(sdb, rt);
+    }
+    /* Damage in turn: the magic, the length, a neighbour out of range, a
+     * self-loop, the node keys' order; each fails the search cleanly. */
+    for (int what = 0; what < 5; what++) {
+        unsigned char *b = malloc(len);
+        size_t blen = len, nbr0 = len - (size_t)N * CVS_QG_R * 4, keys0 = 40 + 8 * D;
+        cvs_txn *t;
+        cvs_search_params p = {.flags = CVS_SEARCH_ANN};
+        memcpy(b, blob, len);
+        if (what == 0)
+            b[0] ^= 0xff;
+        else if (what == 1)
+            blen -= 3;
+        else if (what == 2)
+            memset(b + nbr0, 0x7f, 4);
+        else if (what == 3)
+            memset(b + nbr0 + 4 * CVS_QG_R, 0, 4); /* node 1 -> node 0 ... */
+        else
+            memcpy(b + keys0, b + keys0 + 8, 8); /* keys 0 and 1 equal */
+        if (what == 3) /* ... and node 0 -> node 0 */
+            memset(b + nbr0, 0, 4);
+        r = (raw_op){{2, "qg"}, {blen, b}, 0};
+        cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+        /* A new handle: the loaded graph is cached per generation. */
+        {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/s", sdir);
+            cvs_db_close(sdb);
+            cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
+        }
+        cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, q, NQ, K, &p, lab, sc), CVS_ECORRUPT,
+                     "damage %d: %s", what, cvs_errmsg(sdb));
+        cvs_txn_end(t);
+        cr_assert_eq(problems(), 1, "damage %d", what);
+        free(b);
+    }
+    r = (raw_op){{2, "qg"}, {len, blob}, 0};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 0);
+    /* A record deleted behind the index's back (its mark lost). */
+    cr_assert_eq(cvs_delete(sdb, (const char *[]){"r5"}, (size_t[]){2}, 1, NULL), 0);
+    cr_assert_eq(problems(), 0);
+    {
+        MDB_txn *rt;
+        MDB_cursor *c;
+        MDB_val k = {4, "qg/d"}, v;
+        unsigned char kb[12];
+        cr_assert_eq(cvs__read_begin(sdb, &rt), 0);
+        cr_assert_eq(mdb_cursor_open(rt, sdb->dbi_meta, &c), 0);
+        cr_assert_eq(mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), 0);
+        cr_assert_eq(k.mv_size, 12);
+        memcpy(kb, k.mv_data, 12);
+        mdb_cursor_close(c);
+        cvs__read_end(sdb, rt);
+        r = (raw_op){{12, kb}, {0, NULL}, 1};
+        cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    }
+    cr_assert_eq(problems(), 1);
+    free(blob);
+    free(x);
+    free(q);
+    store_teardown();
 }
