@@ -922,7 +922,7 @@ static int qg_del(cvs__wctx *w, void *ws, uint64_t key)
     return mark(w, key, 1);
 }
 
-/* Invariant 12 (docs/FORMAT.md): the blob parses and validates, was built
+/* Invariant 14 (docs/FORMAT.md): the blob parses and validates, was built
  * for the codec in force, and every live record is a node or marked while
  * every node is a live record or marked; without a graph, no marks. */
 static int qg_check(cvs_db *db, void *state, cvs__chk *c)

@@ -41,7 +41,7 @@ int cvs__qg_info(cvs_db *db, cvs_index_info *info);
 int cvs__qg_set_defaults(cvs_db *db, size_t ef, size_t rerank);
 
 /* The module (store/module.h): marks records written after the build,
- * checks invariant 12, drops the loaded graph at close. */
+ * checks invariant 14, drops the loaded graph at close. */
 extern const cvs__module cvs__qg_module;
 
 #endif

@@ -622,3 +622,27 @@ Test(qg_store, damage_is_reported, .timeout = 120)
     free(q);
     store_teardown();
 }
+
+/* cvs_tune on the graph: ef (nprobe) is searched past the IVF's list
+ * count of 0, the rows' answer counts as "no re-ranking" (not the codes'
+ * alone), and --rebuild keeps the graph. */
+Test(qg_store, tune, .timeout = 300)
+{
+    float *x, *q;
+    cvs_tune_result res;
+    cvs_index_info ii;
+    store_setup(&x, &q);
+    cr_assert_eq(cvs_tune(sdb, &(cvs_tune_opts){.target_recall = 0.97, .flags = CVS_TUNE_REBUILD},
+                          &res), 0, "%s", cvs_errmsg(sdb));
+    cr_assert(res.reached, "recall %.3f at nprobe %zu rerank %zu", res.recall, res.nprobe,
+              res.rerank);
+    cr_assert_geq(res.recall, 0.97);
+    cr_assert_str_eq(res.index, "qg32");
+    cr_assert_eq(res.rebuilds, 0);
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_eq(ii.nprobe, res.nprobe);
+    cr_assert_eq(ii.rerank, res.rerank);
+    free(x);
+    free(q);
+    store_teardown();
+}
