@@ -105,6 +105,10 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
          * or the store's own when spec is NULL. */
         cvs_build_opts co = *opts;
         co.index = "";
+        /* Refused before the store's codec is replaced by an unusable one. */
+        if (spec && *spec && !strstr(spec, "x4"))
+            return cvs__err(CVS_EINVAL, "index \"%s\" needs 4-bit PQ codes (e.g. opq,pq%ux4), "
+                            "not \"%s\"", opts->index, db->dim / 2 ? db->dim / 2 : 1, spec);
         if (spec && *spec && (rc = cvs__codes_build(db, spec, &co)))
             return rc;
         return cvs__qg_build(db, opts);

@@ -66,6 +66,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -565,6 +566,18 @@ out:
 
 /* ==== The searchable graph ==== */
 
+/* Visited marks kept between searches (see "Visited marks" below). */
+typedef struct visit {
+    uint32_t *stamp, gen;
+    struct visit *next;
+} visit;
+
+struct cvs_qg_pool {
+    pthread_mutex_t mu;
+    visit *free;
+};
+
+
 int cvs__qg_assemble(cvs_qg *g, const uint32_t *nbr, const uint8_t *codes4)
 {
     size_t P, m;
@@ -580,6 +593,11 @@ int cvs__qg_assemble(cvs_qg *g, const uint32_t *nbr, const uint8_t *codes4)
     g->ns = g->bb + R * sizeof(uint32_t);
     free(g->nodes);
     free(g->eblock);
+    if (!g->pool && (g->pool = calloc(1, sizeof *g->pool)) &&
+        pthread_mutex_init(&g->pool->mu, NULL)) {
+        free(g->pool);
+        g->pool = NULL; /* searches then allocate their own marks */
+    }
     g->nodes = malloc(g->n * g->ns);
     g->eblock = calloc(1, g->bb);
     tmp = calloc(R, P);
@@ -612,6 +630,16 @@ void cvs__qg_free(cvs_qg *g)
     free(g->eblock);
     free(g->rows);
     cvs__sq8_destroy(&g->sq);
+    if (g->pool) {
+        while (g->pool->free) {
+            visit *v = g->pool->free;
+            g->pool->free = v->next;
+            free(v->stamp);
+            free(v);
+        }
+        pthread_mutex_destroy(&g->pool->mu);
+        free(g->pool);
+    }
     memset(g, 0, sizeof *g);
 }
 
@@ -806,13 +834,57 @@ static int qg_one(const sjob *jb, sscratch *s, size_t qi)
     return CVS_OK;
 }
 
+/* ==== Visited marks, kept between searches ====
+ *
+ * A search's visited set is an array of n generation stamps: a node is
+ * visited when its stamp equals the search's generation, so starting a
+ * search costs one increment, not clearing n entries.  Allocating (and
+ * faulting in) the array for every call would cost more than a small
+ * batch's searches, so finished jobs leave theirs in the graph's pool for
+ * the next call, with its generation. */
+
+static visit *visit_take(const cvs_qg *g)
+{
+    visit *v = NULL;
+    if (g->pool) {
+        pthread_mutex_lock(&g->pool->mu);
+        if ((v = g->pool->free))
+            g->pool->free = v->next;
+        pthread_mutex_unlock(&g->pool->mu);
+    }
+    if (!v && (v = calloc(1, sizeof *v)) && !(v->stamp = calloc(g->n, sizeof *v->stamp))) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+static void visit_give(const cvs_qg *g, visit *v)
+{
+    if (!v)
+        return;
+    if (g->pool) {
+        pthread_mutex_lock(&g->pool->mu);
+        v->next = g->pool->free;
+        g->pool->free = v;
+        pthread_mutex_unlock(&g->pool->mu);
+        return;
+    }
+    free(v->stamp);
+    free(v);
+}
+
 static void *search_job(void *arg)
 {
     sjob *jb = arg;
     const cvs_qg *g = jb->g;
     sscratch s = {0};
+    visit *vis = visit_take(g);
     int rc = CVS_OK;
-    s.stamp = calloc(g->n, sizeof *s.stamp);
+    if (vis) {
+        s.stamp = vis->stamp;
+        s.gen = vis->gen;
+    }
     s.pacc = malloc((jb->o->ef + 1) * sizeof *s.pacc);
     s.pid = malloc((jb->o->ef + 1) * sizeof *s.pid);
     s.lut = malloc(cvs__codec_lut_size(g->codec) * sizeof *s.lut);
@@ -829,7 +901,9 @@ out:
     if (rc)
         snprintf(jb->err, sizeof jb->err, "%s", cvs_errmsg(NULL));
     jb->rc = rc;
-    free(s.stamp);
+    if (vis)
+        vis->gen = s.gen;
+    visit_give(g, vis);
     free(s.pacc);
     free(s.pid);
     free(s.lut);

@@ -37,8 +37,8 @@ int cvs__qg_graph_build(const float *x, size_t n, size_t dim, const cvs_qg_build
 
 /* A searchable graph.  The caller fills n, dim, l2, entry, keys, codec
  * (and rows/sq or xf for re-ranking); cvs__qg_assemble makes the node
- * records.  cvs__qg_free frees keys, nodes, eblock, rows and sq, never
- * codec or xf. */
+ * records.  cvs__qg_free frees keys, nodes, eblock, rows, sq and pool,
+ * never codec or xf.  Searches may run concurrently on one cvs_qg. */
 typedef struct cvs_qg {
     size_t n, dim;
     int l2;                 /* 1: squared L2; 0: negated inner product */
@@ -53,6 +53,7 @@ typedef struct cvs_qg {
     cvs__sq8 sq;            /* re-ranking rows' quantizer (rows != NULL) */
     uint8_t *rows;          /* n * dim SQ8 rows, or NULL */
     const float *xf;        /* n * dim float rows for re-ranking, or NULL */
+    struct cvs_qg_pool *pool; /* searches' visited marks, kept for reuse */
 } cvs_qg;
 
 /* Makes g->nodes and g->eblock from nbr (n * CVS_QG_R, as

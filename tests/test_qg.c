@@ -436,6 +436,10 @@ Test(qg_store, build_search_reopen, .timeout = 120)
     cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
     search(CVS_SEARCH_ANN, 0, 0, 0, q, lab2, sc);
     cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0, "different answer after reopening");
+    /* An 8-bit codec is refused before anything changes. */
+    cr_assert_eq(cvs_build(sdb, "pq16", &(cvs_build_opts){.index = "qg"}), CVS_EINVAL);
+    search(CVS_SEARCH_ANN, 0, 0, 0, q, lab2, sc);
+    cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0);
     /* Another index replaces the graph. */
     cr_assert_eq(cvs_build(sdb, "opq,pq16x4", &(cvs_build_opts){.index = "ivf16"}), 0);
     cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
