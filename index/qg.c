@@ -748,7 +748,13 @@ static float exact_row(const cvs_qg *g, const float *q, uint32_t u)
                  : ip_scalar(q, g->xf + (size_t)u * g->dim, g->dim);
 }
 
-static int qg_one(const sjob *jb, sscratch *s, size_t qi)
+/* Queries whose LUTs are made in one cvs__codec_lut_batch call: the
+ * OPQ/PCA matrices and codebooks are loaded once per block, not once per
+ * query (pq/panel.c); the LUT is a fixed cost of every query. */
+#define LUT_BLOCK 16
+
+/* lut, offset: query qi's LUT (cvs__codec_lut's) and its offset. */
+static int qg_one(const sjob *jb, sscratch *s, size_t qi, const float *lut, float offset)
 {
     const cvs_qg *g = jb->g;
     const cvs_qg_search_opts *o = jb->o;
@@ -756,14 +762,11 @@ static int qg_one(const sjob *jb, sscratch *s, size_t qi)
     const size_t ef = o->ef, k = jb->k;
     uint32_t (*below)(const uint16_t *, uint16_t) = cvs__simd_avx2() ? below_avx2 : below_scalar;
     const int exact = !o->codes_only && (g->rows || g->xf);
-    float offset, scale, bias;
+    float scale, bias;
     size_t pn = 0, cur = 0, n;
     cvs_heap h;
-    int rc;
 
-    if ((rc = cvs__codec_lut(g->codec, q, s->lut, &offset)))
-        return rc;
-    cvs__fs4_quantize_lut(s->lut, g->m, s->qlut, &scale, &bias);
+    cvs__fs4_quantize_lut(lut, g->m, s->qlut, &scale, &bias);
     bump_gen(s->stamp, &s->gen, g->n);
     cvs__heap_init(&h, k, s->hd, s->hid);
     cvs__fs4_scan(g->eblock, 1, g->m, s->qlut, s->acc);
@@ -887,7 +890,7 @@ static void *search_job(void *arg)
     }
     s.pacc = malloc((jb->o->ef + 1) * sizeof *s.pacc);
     s.pid = malloc((jb->o->ef + 1) * sizeof *s.pid);
-    s.lut = malloc(cvs__codec_lut_size(g->codec) * sizeof *s.lut);
+    s.lut = malloc(LUT_BLOCK * cvs__codec_lut_size(g->codec) * sizeof *s.lut);
     s.qlut = malloc(g->m * 16 + 32);
     s.hd = malloc(jb->k * sizeof *s.hd);
     s.hid = malloc(jb->k * sizeof *s.hid);
@@ -895,8 +898,15 @@ static void *search_job(void *arg)
         rc = cvs__err(CVS_ENOMEM, "out of memory for search buffers");
         goto out;
     }
-    for (size_t i = jb->q0; i < jb->q1 && !rc; i++)
-        rc = qg_one(jb, &s, i);
+    for (size_t a = jb->q0; a < jb->q1 && !rc; a += LUT_BLOCK) {
+        size_t bn = jb->q1 - a < LUT_BLOCK ? jb->q1 - a : LUT_BLOCK;
+        size_t ls = cvs__codec_lut_size(g->codec);
+        float off[LUT_BLOCK];
+        if ((rc = cvs__codec_lut_batch(g->codec, jb->q + a * g->dim, bn, s.lut, off)))
+            break;
+        for (size_t i = 0; i < bn && !rc; i++)
+            rc = qg_one(jb, &s, a + i, s.lut + i * ls, off[i]);
+    }
 out:
     if (rc)
         snprintf(jb->err, sizeof jb->err, "%s", cvs_errmsg(NULL));
