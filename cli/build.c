@@ -278,7 +278,7 @@ int cmd_build(int argc, char **argv)
             rc = cli_fail("build", rc, db);
             goto out;
         }
-        if (faiss)
+        if (faiss || !strncmp(ii.spec, "qg", 2))
             fprintf(stderr, "built index %s over %llu records in %.1f s: %.1f bytes per vector "
                     "in memory; search with --ann\n", ii.spec, (unsigned long long)ii.count,
                     cli_now() - t0, ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);

@@ -31,16 +31,17 @@
  *     codes only steer; the answer comes from the rows.
  *  2. As SymphonyQG, every expanded node is scored exactly (here from an
  *     SQ8 row, d bytes, prefetched with the node); the answer is the best
- *     k of those.  Measured alternative: the beam on estimates alone and
- *     the best R of the final list re-scored -- on SIFT10K (opq,pq64x4)
- *     it needed R = ef = 20-24 for recall 0.96 at about the same speed,
- *     but on Fashion-MNIST (pca256,opq,pq128x4, codes-only recall@10
- *     0.63) R = 40-60 and ef >= R for 0.95-0.975, half the speed: with
- *     coarse codes the list's order is the weak part, so scoring what the
- *     search visits anyway is the better use of the row reads.  The
- *     store's graph (qg_store.c) can re-score the best of these with the
- *     raw vectors as a last step: SQ8 rows cap recall@10 on SIFT10K near
- *     0.99.
+ *     k of those.  Measured alternative (prototype runs on a loaded
+ *     machine): the beam on estimates alone and the best R of the final
+ *     list re-scored.  On SIFT10K (opq,pq64x4) the two were within noise
+ *     (recall@10 0.965 at ef = R = 20).  On Fashion-MNIST
+ *     (pca256,opq,pq128x4, codes-only recall@10 0.63) the list's order is
+ *     the weak part: 0.975 needed R = 60 at ef = 64 (9.6k queries/s)
+ *     against 0.978 at ef = 64 scoring the visited rows (11.2k).  Scoring
+ *     what the search visits anyway is the better use of the row reads.
+ *     SQ8 rows cap recall@10 on SIFT10K near 0.99 (float rows: 0.998), so
+ *     the store's graph (qg_store.c) can re-score the best of these with
+ *     the raw vectors as a last step.
  *  3. The candidate list is keyed by the u16 fast-scan sums, not floats:
  *     the order is the same (one scale for the whole query), and the test
  *     "beats the worst" is one vector compare for all 32 neighbours.  A
