@@ -20,6 +20,7 @@
 #include "core/heap.h"
 #include "core/rng.h"
 #include "index/qg.h"
+#include "index/search.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
 #include "pq/sq8.h"
@@ -426,6 +427,21 @@ Test(qg_store, build_search_reopen, .timeout = 120)
     /* Without raw re-ranking the rows' order is the answer: no better. */
     search(CVS_SEARCH_ANN, 128, 0, 0, q, lab, sc);
     cr_assert_leq(recall(lab, exact), ra);
+    /* An allow-bitmap (a filter's): only even keys come back, k of them. */
+    {
+        uint64_t allow[(N + 63) / 64 + 1];
+        cvs_txn *t;
+        cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 64};
+        for (size_t w = 0; w < sizeof allow / sizeof allow[0]; w++)
+            allow[w] = 0x5555555555555555ull;
+        cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+        cr_assert_eq(cvs__txn_search_allow(t, q, NQ, K, &p, allow, sizeof allow / sizeof allow[0],
+                                           lab, sc), 0);
+        cvs_txn_end(t);
+        for (size_t i = 0; i < NQ * K; i++)
+            cr_assert(lab[i] >= 0 && lab[i] % 2 == 0, "result %zu: key %lld", i,
+                      (long long)lab[i]);
+    }
     /* Stored defaults are used with 0; the index survives a reopen. */
     cr_assert_eq(cvs_index_set_defaults(sdb, 128, 0), 0);
     search(CVS_SEARCH_ANN, 0, 0, 0, q, lab2, sc);
