@@ -98,9 +98,12 @@ static uint64_t dirty_key_value(const unsigned char *p)
     return v;
 }
 
+/* Every search and every write asks, so the answer comes from the small
+ * "qg_next" (written and removed with the blob), not from the blob, which
+ * an encrypted store would open in full each time. */
 int cvs__qg_present(cvs_db *db, MDB_txn *txn, int *yes)
 {
-    MDB_val k = CVS__MKEY(CVS__META_QG), v;
+    MDB_val k = CVS__MKEY(CVS__META_QG_NEXT), v;
     int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
     *yes = mrc == 0;
     if (mrc && mrc != MDB_NOTFOUND)
@@ -510,9 +513,9 @@ static int qg_load(cvs_db *db, MDB_txn *txn, uint64_t gen, qg_loaded **out)
 
     *out = NULL;
     if ((mrc = cvs__vget(db, txn, db->dbi_meta, &bk, &bv)))
-        return mrc == MDB_NOTFOUND
-                   ? cvs__err(CVS_EINVAL, "%s: no graph index has been built (cvstore build "
-                              "--index qg)", db->path)
+        return mrc == MDB_NOTFOUND /* qg_next said there is one */
+                   ? cvs__err(CVS_ECORRUPT, "%s: the graph index is missing (meta qg_next "
+                              "without qg); rebuild it", db->path)
                    : cvs__err_lmdb(mrc, "reading the graph index");
     if ((rc = blob_parse(db, bv.mv_data, bv.mv_size, &b)))
         return rc;
@@ -941,6 +944,16 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
     if ((rc = dirty_keys(db, txn, &dirty, &ndirty)))
         return rc;
     mrc = cvs__vget(db, txn, db->dbi_meta, &bk, &bv);
+    {
+        int yes;
+        if ((rc = cvs__qg_present(db, txn, &yes)))
+            goto out;
+        if (yes != (mrc == 0)) {
+            cvs__chk_problem(c, "meta: %s without %s", yes ? "qg_next" : "qg",
+                             yes ? "qg" : "qg_next");
+            goto out;
+        }
+    }
     if (mrc == MDB_NOTFOUND) {
         if (ndirty)
             cvs__chk_problem(c, "meta: %zu graph index marks but no graph index", ndirty);

@@ -615,6 +615,17 @@ Test(qg_store, damage_is_reported, .timeout = 120)
         cr_assert_eq(problems(), 1, "damage %d", what);
         free(b);
     }
+    /* The blob gone, qg_next left. */
+    r = (raw_op){{2, "qg"}, {0, NULL}, 1};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    {
+        cvs_txn *t;
+        cvs_search_params p = {.flags = CVS_SEARCH_ANN};
+        cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+        cr_assert_eq(cvs_txn_search_params(t, q, NQ, K, &p, lab, sc), CVS_ECORRUPT);
+        cvs_txn_end(t);
+    }
+    cr_assert_eq(problems(), 1);
     r = (raw_op){{2, "qg"}, {len, blob}, 0};
     cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
     cr_assert_eq(problems(), 0);
