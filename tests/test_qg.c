@@ -677,3 +677,31 @@ Test(qg_store, tune, .timeout = 300)
     free(q);
     store_teardown();
 }
+
+/* An encrypted store: the blob and the marks are sealed like any meta
+ * value; build, search, a delete and check work the same. */
+Test(qg_store, encrypted, .timeout = 120)
+{
+    float *x = malloc(N * D * sizeof *x), *q = malloc(NQ * D * sizeof *q), sc[NQ * K];
+    int64_t lab[NQ * K], exact[NQ * K], codes[NQ * K];
+    cvs_create_opts co = {.dim = D, .metric = CVS_METRIC_L2};
+    char path[4200];
+    cr_assert(x && q);
+    blobs(x, N, 1);
+    blobs(q, NQ, 2);
+    sdir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/s", sdir);
+    cr_assert_eq(cvs_db_create_encrypted(path, &co, "pw", 2, &sdb), 0, "%s", cvs_errmsg(NULL));
+    put_rows(x, 0, N);
+    cr_assert_eq(cvs_build(sdb, "opq,pq16x4", &(cvs_build_opts){.seed = 3, .index = "qg"}), 0,
+                 "%s", cvs_errmsg(sdb));
+    search(CVS_SEARCH_EXACT, 0, 0, 0, q, exact, sc);
+    search(CVS_SEARCH_CODES, 0, 128, 0, q, codes, sc);
+    search(CVS_SEARCH_ANN, 128, 20, 0, q, lab, sc);
+    cr_assert_geq(recall(lab, exact), recall(codes, exact) - 0.02);
+    cr_assert_eq(cvs_delete(sdb, (const char *[]){"r5"}, (size_t[]){2}, 1, NULL), 0);
+    cr_assert_eq(problems(), 0);
+    free(x);
+    free(q);
+    store_teardown();
+}
