@@ -615,6 +615,34 @@ Test(qg_store, damage_is_reported, .timeout = 120)
         cr_assert_eq(problems(), 1, "damage %d", what);
         free(b);
     }
+    /* Random damage, a byte at a time: an error or an answer, never a
+     * crash (the sanitizer build checks the reads). */
+    {
+        uint64_t rs = 12345;
+        unsigned char *b = malloc(len);
+        cr_assert(b);
+        for (int it = 0; it < 40; it++) {
+            char path[4200];
+            cvs_txn *t;
+            cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16};
+            uint64_t np;
+            int src;
+            memcpy(b, blob, len);
+            b[cvs__rng_below(&rs, len)] ^= (unsigned char)(1 + cvs__rng_below(&rs, 255));
+            r = (raw_op){{2, "qg"}, {len, b}, 0};
+            cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+            snprintf(path, sizeof path, "%s/s", sdir);
+            cvs_db_close(sdb);
+            cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
+            cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+            src = cvs_txn_search_params(t, q, NQ, K, &p, lab, sc);
+            cvs_txn_end(t);
+            cr_assert(src == CVS_OK || src == CVS_ECORRUPT || src == CVS_EVERSION, "rc %d", src);
+            cr_assert_eq(cvs_check(sdb, NULL, NULL, &np), 0);
+            cr_assert(src == CVS_OK || np > 0, "a failing search but a clean check");
+        }
+        free(b);
+    }
     /* The blob gone, qg_next left. */
     r = (raw_op){{2, "qg"}, {0, NULL}, 1};
     cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
