@@ -28,9 +28,17 @@
  *     runs the build again (the store's re-run rule).
  *  2. A deleted key at or above "qg_next" (the first key after the build)
  *     was never in the graph, so its mark is dropped rather than kept.
+ *  3. Re-ranking (rerank R) reads the stored vectors of the graph's best R
+ *     by SQ8 row, but only while a row distance is within 2e of the k-th
+ *     best (e the SQ8 rows' largest possible error, sq8_radius): past
+ *     that, a candidate provably cannot enter the top k, so reading it
+ *     changes nothing.  The bound is RaBitQ's re-ranking rule (Gao & Long
+ *     2024; ivf_search.c deviation 4) with the rows' deterministic error
+ *     bound in place of a probabilistic one; R is then a cap.
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -718,9 +726,33 @@ static int allowed(const uint64_t *allow, size_t words, int64_t key)
     return !allow || (w < words && ((allow[w] >> ((uint64_t)key & 63)) & 1));
 }
 
+/* Deviation 3: raw vectors read by re-ranking, and queries that re-ranked;
+ * the rule itself can be turned off (tests compare). */
+static _Atomic uint64_t rerank_reads, rerank_queries;
+int cvs__qg_rerank_bound = 1;
+
+void cvs__qg_rerank_counts(uint64_t *reads, uint64_t *queries)
+{
+    *reads = atomic_load_explicit(&rerank_reads, memory_order_relaxed);
+    *queries = atomic_load_explicit(&rerank_queries, memory_order_relaxed);
+}
+
+/* How far an SQ8 row can be from its vector (L2): rounding moves each
+ * coordinate by at most half a step.  Holds for every row encoded from a
+ * vector inside the trained ranges -- every node's at the build; a record
+ * changed since is marked and never taken from the rows. */
+static float sq8_radius(const cvs__sq8 *sq)
+{
+    double e2 = 0;
+    for (uint32_t d = 0; d < sq->d; d++)
+        e2 += 0.25 * (double)sq->scale[d] * (double)sq->scale[d];
+    return (float)sqrt(e2);
+}
+
 /* The graph's best kk by SQ8 row, re-scored with the stored vectors, the
  * best k of those kept (qg.c deviation 2: the rows cap recall@10 near
- * 0.99 on SIFT10K). */
+ * 0.99 on SIFT10K), skipping those the rows' error bound rules out
+ * (deviation 3). */
 static int search_rerank(cvs_txn *t, const cvs_qg *g, const float *q, size_t nq, size_t k,
                          size_t kk, size_t ef, int threads, const uint64_t *skip,
                          int64_t *labels, float *scores)
@@ -730,7 +762,7 @@ static int search_rerank(cvs_txn *t, const cvs_qg *g, const float *q, size_t nq,
     cvs_qg_search_opts so = {.ef = ef, .threads = threads, .skip = skip};
     int64_t *cl = malloc(nq * kk * sizeof *cl), *hid = malloc(k * sizeof *hid);
     float *cs = malloc(nq * kk * sizeof *cs), *hd = malloc(k * sizeof *hd);
-    float *x = malloc(db->dim * sizeof *x);
+    float *x = malloc(db->dim * sizeof *x), radius;
     int rc;
 
     if (!cl || !cs || !hid || !hd || !x) {
@@ -739,11 +771,29 @@ static int search_rerank(cvs_txn *t, const cvs_qg *g, const float *q, size_t nq,
     }
     if ((rc = cvs__qg_search_graph(g, q, nq, kk, &so, cl, cs)))
         goto out;
+    radius = sq8_radius(&g->sq);
     for (size_t i = 0; i < nq; i++) {
+        const float *sc = cs + i * kk;
+        float limit = INFINITY;
         cvs_heap h;
-        size_t n;
+        size_t n, j;
+        /* Row distances, smallest first: sqrt of L2, or minus the product.
+         * Each true one lies within e of its row's; the k best rows' true
+         * distances are all at most t + e, so a candidate whose row
+         * distance passes t + 2e cannot enter the top k. */
+        if (cvs__qg_rerank_bound && kk > k && cl[i * kk + k] >= 0) {
+            float t = l2 ? sc[k - 1] : -sc[k - 1], e = radius;
+            if (!l2) {
+                double qn = 0;
+                for (size_t d = 0; d < db->dim; d++)
+                    qn += (double)q[i * db->dim + d] * q[i * db->dim + d];
+                e *= (float)sqrt(qn);
+            }
+            limit = t + 2 * e;
+            limit += 1e-5f * (fabsf(limit) + 1.0f); /* float rounding of both sides */
+        }
         cvs__heap_init(&h, k, hd, hid);
-        for (size_t j = 0; j < kk && cl[i * kk + j] >= 0; j++) {
+        for (j = 0; j < kk && cl[i * kk + j] >= 0 && (l2 ? sc[j] : -sc[j]) <= limit; j++) {
             uint64_t k64 = (uint64_t)cl[i * kk + j];
             MDB_val mk = {8, &k64}, mv;
             int mrc = cvs__vget(db, t->txn, db->dbi_vecs, &mk, &mv);
@@ -762,6 +812,8 @@ static int search_rerank(cvs_txn *t, const cvs_qg *g, const float *q, size_t nq,
             cvs__decode_vec(db, mv.mv_data, x);
             cvs__heap_push(&h, exact_dist(q + i * db->dim, x, db->dim, l2), (int64_t)k64);
         }
+        atomic_fetch_add_explicit(&rerank_reads, j, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rerank_queries, 1, memory_order_relaxed);
         n = cvs__heap_sort(&h);
         for (size_t j = 0; j < k; j++) {
             labels[i * k + j] = j < n ? hid[j] : -1;

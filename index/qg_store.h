@@ -34,6 +34,12 @@ int cvs__qg_search(cvs_txn *t, const float *q, size_t nq, size_t k, size_t ef, s
                    int norerank, const uint64_t *allow, size_t allow_words, int threads,
                    int64_t *labels, float *scores);
 
+/* Stored vectors read by graph re-ranking and queries that re-ranked,
+ * over the process (qg_store.c deviation 3); cvs__qg_rerank_bound = 0
+ * turns the bound off (tests). */
+void cvs__qg_rerank_counts(uint64_t *reads, uint64_t *queries);
+extern int cvs__qg_rerank_bound;
+
 /* cvs_index_get_info's fields for the graph (nprobe = ef); the graph must
  * exist (see cvs__qg_present). */
 int cvs__qg_info(cvs_db *db, cvs_index_info *info);

@@ -20,6 +20,7 @@
 #include "core/heap.h"
 #include "core/rng.h"
 #include "index/qg.h"
+#include "index/qg_store.h"
 #include "index/search.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
@@ -424,6 +425,27 @@ Test(qg_store, build_search_reopen, .timeout = 120)
     cr_assert_geq(ra, rc - 0.02, "graph %.3f, code scan %.3f", ra, rc);
     search(CVS_SEARCH_ANN, 128, 20, 2, q, lab2, sc);
     cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0, "results depend on the thread count");
+    /* The rows' error bound skips reads that cannot change the answer. */
+    {
+        int64_t l0[NQ * K];
+        float s0[NQ * K], s1[NQ * K];
+        uint64_t r0, r1, q0, q1, r2, q2;
+        cvs__qg_rerank_counts(&r0, &q0);
+        cvs__qg_rerank_bound = 0;
+        search(CVS_SEARCH_ANN, 128, 50, 0, q, l0, s0);
+        cvs__qg_rerank_bound = 1;
+        cvs__qg_rerank_counts(&r1, &q1);
+        search(CVS_SEARCH_ANN, 128, 50, 0, q, lab2, s1);
+        cvs__qg_rerank_counts(&r2, &q2);
+        cr_assert_eq(q1 - q0, NQ);
+        cr_assert_eq(r1 - r0, (uint64_t)NQ * 50, "without the bound every candidate is read");
+        cr_assert_lt(r2 - r1, (r1 - r0) / 2, "the bound read %llu of %llu",
+                     (unsigned long long)(r2 - r1), (unsigned long long)(r1 - r0));
+        cr_log_info("re-rank reads with the bound: %llu of %llu", (unsigned long long)(r2 - r1),
+                    (unsigned long long)(r1 - r0));
+        cr_assert_eq(memcmp(l0, lab2, sizeof l0), 0, "the bound changed the answer");
+        cr_assert_eq(memcmp(s0, s1, sizeof s0), 0);
+    }
     /* Without raw re-ranking the rows' order is the answer: no better. */
     search(CVS_SEARCH_ANN, 128, 0, 0, q, lab, sc);
     cr_assert_leq(recall(lab, exact), ra);
