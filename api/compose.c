@@ -21,6 +21,7 @@
 #include "index/codes.h"
 #include "index/faiss_index.h"
 #include "index/flat.h"
+#include "index/qg_store.h"
 #include "query/text.h"
 #include "text/sentences.h"
 #include "store/db.h"
@@ -30,6 +31,7 @@ static const cvs__module *const modules[] = {
     &cvs__flat_module,  /* the decoded-vectors cache of exact search */
     &cvs__codes_module, /* codec, codes, IVF lists */
     &cvs__faiss_module, /* FAISS index dirty marks */
+    &cvs__qg_module,    /* graph index marks */
     &cvs__text_module,  /* BM25 postings */
     &cvs__sent_module,  /* sentence offsets */
     &cvs__graph_module, /* kNN graph, title map, mention links */
@@ -81,6 +83,16 @@ static int build_auto(cvs_db *db, const char *spec, const cvs_build_opts *opts)
     return cvs__codes_build(db, spec && strcmp(spec, "auto") ? spec : ch.codec, &o);
 }
 
+static int drop_qg_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    (void)arg;
+    return cvs__qg_remove(db, txn);
+}
+
+static int build_impl(cvs_db *db, const char *spec, const cvs_build_opts *opts);
+
+/* One ANN index at a time: a build of anything but the graph index
+ * removes the graph (the codes it was built over are replaced anyway). */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
 {
     int rc;
@@ -88,6 +100,27 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (opts && cvs__qg_parse_spec(opts->index)) {
+        /* The graph over the codes: the codec (without IVF lists) first,
+         * or the store's own when spec is NULL. */
+        cvs_build_opts co = *opts;
+        co.index = "";
+        /* Refused before the store's codec is replaced by an unusable one. */
+        if (spec && *spec && !strstr(spec, "x4"))
+            return cvs__err(CVS_EINVAL, "index \"%s\" needs 4-bit PQ codes (e.g. opq,pq%ux4), "
+                            "not \"%s\"", opts->index, db->dim / 2 ? db->dim / 2 : 1, spec);
+        if (spec && *spec && (rc = cvs__codes_build(db, spec, &co)))
+            return rc;
+        return cvs__qg_build(db, opts);
+    }
+    if ((rc = build_impl(db, spec, opts)))
+        return rc;
+    return cvs__write(db, drop_qg_fn, NULL);
+}
+
+static int build_impl(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+{
+    int rc;
     if (opts && opts->index && !strncmp(opts->index, "faiss:", 6)) {
         /* A FAISS index stands on its own; a codec, if named too, is built
          * first, as without an index. */

@@ -293,7 +293,11 @@ static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, cons
             }
             c.p = (cvs_search_params){.flags = CVS_SEARCH_ANN, .nprobe = o->nprobe[a],
                                       .rerank = o->rerank[b]};
-            if (!o->rerank[b])
+            /* R=0: the graph index's answer without re-ranking is its SQ8
+             * rows' (index/qg.c); its codes alone only steer. */
+            if (!o->rerank[b] && !strncmp(ii.spec, "qg", 2))
+                c.p.rerank = CVS_RERANK_NONE;
+            else if (!o->rerank[b])
                 c.p.flags |= CVS_SEARCH_NORERANK;
             snprintf(r->config, sizeof r->config, "%s nprobe=%zu R=%zu", family, o->nprobe[a],
                      o->rerank[b]);
@@ -918,7 +922,8 @@ static void usage(FILE *f)
         "  --no-sweep       cvstore: only the build+tune defaults rows (see below)\n"
         "  --cvs-index L    ';'-separated cvs_build index specs, each built with every\n"
         "                   codec (default ivf: lists chosen from the store's size;\n"
-        "                   e.g. ivf64;ivf256,direct)\n"
+        "                   e.g. ivf64;ivf256,direct; qg: the graph index, --nprobe\n"
+        "                   its ef, R=0 its SQ8 rows' answer, R>0 raw re-ranking)\n"
         "  --faiss L        ';'-separated factory strings instead of the default five\n"
         "  --hnsw-build1    also time hnswlib's build on one thread (a second build)\n"
         "  --cpu-clock      single-thread QPS from the process's CPU time, not wall\n"

@@ -63,12 +63,21 @@ static const char usage[] =
     "from one byte per dimension held in memory instead of reading the stored\n"
     "vectors (faster on small stores; costs dim bytes per record of memory).\n"
     "\n"
+    "With --index qg, a graph over the records (Vamana, 32 neighbours each) whose\n"
+    "nodes keep their neighbours' 4-bit codes for one fast-scan pass per node\n"
+    "visited, and one byte per dimension per record to score the nodes visited;\n"
+    "the codec must be 4-bit PQ (opq,pqMx4).  `search --ann --nprobe` sets the\n"
+    "candidate list (ef, default 32), --rerank re-scores the best R with the\n"
+    "stored vectors.  Records written after the build are scored exactly until\n"
+    "the next build.\n"
+    "\n"
     "Options:\n"
     "  -c, --codec SPEC     the codec (default auto: chosen, see above)\n"
     "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct, ...,sq8,\n"
     "                       auto (chosen; the default when --codec is not given); or\n"
     "                       faiss:FACTORY (e.g. faiss:HNSW32, faiss:IVF1024,PQ32x4fs),\n"
-    "                       a FAISS index kept in the store (no --codec needed)\n"
+    "                       a FAISS index kept in the store (no --codec needed);\n"
+    "                       or qg, the graph over the codes (see above)\n"
     "  -n, --train N        train the codec on at most N vectors (default 65536);\n"
     "                       an IVF index's k-means takes at least 40 per list,\n"
     "                       more than N when N is smaller (the summary says so)\n"
@@ -269,7 +278,7 @@ int cmd_build(int argc, char **argv)
             rc = cli_fail("build", rc, db);
             goto out;
         }
-        if (faiss)
+        if (faiss || !strncmp(ii.spec, "qg", 2))
             fprintf(stderr, "built index %s over %llu records in %.1f s: %.1f bytes per vector "
                     "in memory; search with --ann\n", ii.spec, (unsigned long long)ii.count,
                     cli_now() - t0, ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);

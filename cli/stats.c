@@ -162,7 +162,16 @@ int cmd_stats(int argc, char **argv)
                ci.code_bytes, cli_human_bytes(ci.param_bytes, b1, sizeof b1));
     else
         printf("codec:          none (cvstore build DB --codec SPEC)\n");
-    if (irc == 0 && !strncmp(ii.spec, "faiss:", 6)) {
+    if (irc == 0 && !strncmp(ii.spec, "qg", 2)) {
+        printf("index:          %s (graph over the codes), %" PRIu64 " records, default nprobe "
+               "(ef) %zu, rerank %zu, %" PRIu64 " written since the build (searched exactly)\n",
+               ii.spec, ii.count, ii.nprobe, ii.rerank, ii.dirty);
+        printf("index memory:   %s (%.1f bytes per vector: neighbours, their codes, SQ8 rows)\n",
+               cli_human_bytes(ii.mem_bytes, b1, sizeof b1),
+               ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);
+        printf("index disk:     %s (node keys and neighbour lists)\n",
+               cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
+    } else if (irc == 0 && !strncmp(ii.spec, "faiss:", 6)) {
         printf("index:          %s, %" PRIu64 " records, default search parameter %zu "
                "(0 = FAISS's), %" PRIu64 " written since the build (searched exactly)\n",
                ii.spec, ii.count, ii.nprobe, ii.dirty);

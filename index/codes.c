@@ -30,6 +30,7 @@
 #include "index/faiss_index.h"
 #include "index/gencache.h"
 #include "index/ivf.h"
+#include "index/qg_store.h"
 #include "pq/codec.h"
 #include "store/db.h"
 #include "store/module.h"
@@ -135,6 +136,8 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if (st->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, a->ivf, gen)))
         goto out;
     if (a->ivf && (rc = cvs__fidx_remove(db, txn))) /* one ANN index at a time */
+        goto out;
+    if ((rc = cvs__qg_remove(db, txn))) /* a graph index steers by the old codes */
         goto out;
     x = malloc((size_t)ENCODE_BATCH * db->dim * sizeof *x);
     keys = malloc(ENCODE_BATCH * sizeof *keys);

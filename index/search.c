@@ -27,6 +27,7 @@
 #include "index/exact.h"
 #include "index/faiss_index.h"
 #include "index/ivf.h"
+#include "index/qg_store.h"
 #include "index/search.h"
 #include "pq/codec.h"
 #include "store/db.h"
@@ -206,13 +207,22 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
         filter = NULL; /* no exact refill: the caller's bitmap is not checked against records */
     }
     if (flags & CVS_SEARCH_ANN) {
-        int have_faiss;
+        int have_faiss, have_qg;
         struct cvs_ivf_params *ip = NULL;
-        if ((rc = cvs__fidx_present(db, t->txn, &have_faiss, NULL, 0)))
+        if ((rc = cvs__fidx_present(db, t->txn, &have_faiss, NULL, 0)) ||
+            (rc = cvs__qg_present(db, t->txn, &have_qg)))
             goto out;
+        if (have_qg && !direct) {
+            rc = cvs__qg_search(t, q, nq, k, params->nprobe, params->rerank,
+                                (flags & CVS_SEARCH_NORERANK) != 0 || codes_only, use_allow,
+                                allow_words, params->threads, labels, scores);
+            if (!rc && filter && !codes_only)
+                rc = refill_short(t, q, qn, nq, k, use_allow, allow_words, nmatch, labels, scores);
+            goto out;
+        }
         if (!have_faiss && cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &ip)))
             goto out;
-        if (!have_faiss && !ip) {
+        if (!have_faiss && !ip && !have_qg) {
             rc = cvs__err(CVS_EINVAL, "%s: no ANN index has been built (cvstore build --index "
                           "ivf, or --index faiss:FACTORY)", db->path);
             goto out;
@@ -307,11 +317,27 @@ static int have_faiss(cvs_db *db, int *yes)
     return rc;
 }
 
+/* The graph index (index/qg_store.c) likewise excludes the other two. */
+static int have_qg(cvs_db *db, int *yes)
+{
+    MDB_txn *txn;
+    int rc;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = cvs__qg_present(db, txn, yes);
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info)
 {
     int yes, rc;
     if (!db || !info)
         return cvs__err(CVS_EINVAL, "cvs_index_get_info: NULL argument");
+    if ((rc = have_qg(db, &yes)))
+        return rc;
+    if (yes)
+        return cvs__qg_info(db, info);
     if ((rc = have_faiss(db, &yes)))
         return rc;
     return yes ? cvs__fidx_info(db, info) : cvs__ivf_get_info(db, info);
@@ -324,6 +350,10 @@ CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
         return cvs__err(CVS_EINVAL, "cvs_index_set_defaults: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if ((rc = have_qg(db, &yes)))
+        return rc;
+    if (yes) /* nprobe is the graph's candidate list, ef */
+        return cvs__qg_set_defaults(db, nprobe, rerank);
     if ((rc = have_faiss(db, &yes)))
         return rc;
     /* FAISS indexes do not re-rank; their one parameter is nprobe/efSearch. */

@@ -66,6 +66,9 @@
  *     queries for 0.90 / 0.95 it gave 0.887 / 0.945 on the measured ones).
  *     The margin shrinks as the sample grows (about 0.008 at recall 0.95
  *     over 200 queries, 0.04 over 20); the recall reported is the mean.
+ *  6. The graph index (index/qg.c): nprobe is its candidate list ef (up to
+ *     4096), rerank 0 its SQ8 rows' answer rather than the codes' alone,
+ *     and CVS_TUNE_REBUILD does not replace it with an IVF index.
  */
 #include <math.h>
 #include <stdio.h>
@@ -87,6 +90,7 @@ typedef struct tune_ctx {
     size_t nq, k;
     int64_t *lab;         /* nq x (k + 1) */
     float *sc;
+    int qg;               /* the graph index: rerank 0 = its SQ8 rows' answer */
 } tune_ctx;
 
 /* Deviation 2: the process's CPU time, not the wall clock. */
@@ -105,8 +109,9 @@ static double cpu_s(void)
 static int measure(tune_ctx *c, size_t nprobe, size_t rerank, double *recall, double *lb,
                    double *ms)
 {
-    cvs_search_params p = {.flags = CVS_SEARCH_ANN | (rerank ? 0 : CVS_SEARCH_NORERANK),
-                           .nprobe = nprobe, .rerank = rerank, .threads = 1};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN | (rerank || c->qg ? 0 : CVS_SEARCH_NORERANK),
+                           .nprobe = nprobe, .rerank = rerank || !c->qg ? rerank : CVS_RERANK_NONE,
+                           .threads = 1};
     size_t kk = c->k + 1, hit = 0;
     double best = INFINITY, sq = 0, mean, var;
     int rc;
@@ -193,7 +198,12 @@ static int search_knobs(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_
     if ((rc = cvs_index_get_info(c->db, &ii)))
         return rc;
     faiss = !strncmp(ii.spec, "faiss:", 6);
-    if (faiss) {
+    c->qg = !strncmp(ii.spec, "qg", 2);
+    if (c->qg) { /* nprobe is the candidate list (index/qg.c) */
+        reranks = reranks_ivf;
+        nrr = c->db->raw == CVS_RAW_NONE ? 1 : 3;
+        maxprobe = 4096;
+    } else if (faiss) {
         reranks = reranks_none;
         nrr = 1;
         maxprobe = strstr(ii.spec, "HNSW") ? 4096 : ii.nlist ? ii.nlist : 4096;
@@ -398,7 +408,8 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
                    : rc;
     faiss = !strncmp(ii.spec, "faiss:", 6);
     /* Deviation 4 needs the stored vectors to retrain on, and an IVF. */
-    rebuilding = (o.flags & CVS_TUNE_REBUILD) && !faiss && db->raw != CVS_RAW_NONE;
+    rebuilding = (o.flags & CVS_TUNE_REBUILD) && !faiss && strncmp(ii.spec, "qg", 2) &&
+                 db->raw != CVS_RAW_NONE;
     nsteps = (faiss || db->raw == CVS_RAW_NONE ? 1 : 7) * 16 * (rebuilding ? 5 : 1);
 
     q = malloc(o.sample * db->dim * sizeof *q);

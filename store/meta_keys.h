@@ -31,6 +31,12 @@
 #define CVS__META_FIDX_PARAM "fidx_param"     /* u64: default search parameter */
 #define CVS__META_FIDX_CHUNK "fidx/c"         /* prefix; + u32 big-endian chunk */
 #define CVS__META_FIDX_DIRTY "fidx/d"         /* prefix; + u64 big-endian key */
+/* The graph index over the codes (index/qg_store.c) */
+#define CVS__META_QG "qg"                     /* the graph blob */
+#define CVS__META_QG_GEN "qg_gen"             /* u64, +1 per build */
+#define CVS__META_QG_NEXT "qg_next"           /* u64: first key after the build */
+#define CVS__META_QG_DEFAULTS "qg_defaults"   /* u64 ef, u64 rerank */
+#define CVS__META_QG_DIRTY "qg/d"             /* prefix; + u64 big-endian key */
 /* Text and graph */
 #define CVS__META_BM25 "bm25"                 /* BM25 totals */
 #define CVS__META_KNN "knn"                   /* kNN graph header */
