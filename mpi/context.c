@@ -29,10 +29,21 @@
  *      (cvs_title_runs_resolve: the longest title at each place, a title's
  *      records counted over all shards).  The runs travel with the answer
  *      to the question's BM25 query, which has the same terms.
- *   4. The walk: a record's edges (links, backlinks, kNN edges) come from
- *      the rank that owns its shard; keys are global (below), so an edge
- *      is followed wherever its target lives.  Each hop asks for the edges
- *      of the whole beam in one round trip (cvs_context_source.prefetch).
+ *   4. The walk: a record's links and backlinks come from the rank that
+ *      owns its shard; keys are global (below), so an edge is followed
+ *      wherever its target lives.  Its kNN edges are found at query time
+ *      over all shards (x_knn): one store's kNN graph (graph/knn.c, built
+ *      by `cvstore import`) holds each record's exact K = 16 nearest, found
+ *      by an exact search with the record's vector, so an exact search of
+ *      every shard with that vector, merged, the record left out, is the
+ *      same row wherever the neighbours live.  This route rather than a
+ *      stored cross-shard graph: a row names its neighbours by local key,
+ *      which cannot name another shard's record without a new format, and
+ *      the search costs each rank a scan of its vectors per hop, far less
+ *      than the round trip it rides on at these sizes.  Each hop asks for
+ *      the links, backlinks and vectors of the whole beam in one round
+ *      trip (cvs_context_source.prefetch), then for their neighbours in a
+ *      second.
  *   5. Selection at rank 0: the pool's records (id, title, text, vector)
  *      are fetched from their owners in one round trip.
  *
@@ -47,15 +58,15 @@
  *      shards they are ordered by id (bytewise, then shorter first), as
  *      `cvstore-mpi search` does.  Identical where one store's records were
  *      inserted in id order.
- *   2. The graph is each shard's own.  A record's mention links are found
- *      in its shard's title map, so one mentioning a title held by another
- *      shard has no link to it (and a one-word title that is too common to
- *      link is judged by its shard's counts); kNN edges are each record's
- *      nearest in its own shard (`cvstore link` on a shard builds them;
- *      `cvstore-mpi import` builds none); links between shards are refused
- *      at import.  So the walk over links and kNN edges is one store's
- *      only where no edge of one store's graph would cross shards; the
- *      bridge edges (BM25, step 1) are global and always one store's.
+ *   2. The links are each shard's own.  A record's mention links are
+ *      found in its shard's title map, so one mentioning a title held by
+ *      another shard has no link to it (and a one-word title that is too
+ *      common to link is judged by its shard's counts); links between
+ *      shards are refused at import.  So the walk over links is one
+ *      store's only where no link of one store's graph would cross shards;
+ *      the kNN edges (step 4) and the bridge edges (BM25, step 1) are
+ *      global and always one store's (a shard's own kNN graph, if
+ *      `cvstore link` built one, is not read).
  *   3. Sentence units need one store's sentence table: --unit sentence is
  *      refused.
  *   4. A question costs about 6 round trips (BM25 with the title runs,
@@ -118,7 +129,12 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N };
+enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN };
+
+/* The K of the kNN graph the walk follows: what `cvstore import` builds in
+ * one store (cvs_knn_opts.k = 0), each record's exact K nearest, found here
+ * over all shards when the walk asks (x_knn). */
+#define KNN_K 16
 
 /* What rank 0 broadcasts before each request: op, three arguments, and
  * the bytes of the payload that follows. */
@@ -603,6 +619,39 @@ static int serve(mctx *c, const req *q, const char *payload)
         }
         break;
     }
+    case OP_KNN: {
+        /* q->a vectors (the walk's records, dim floats each): every shard's
+         * exact q->b nearest of each, as the rows of one store's kNN graph
+         * are found (graph/knn.c: exact search, sgemm batches).  For each
+         * shard, for each vector: u32 count, then the hits. */
+        size_t nq = (size_t)q->a, k = (size_t)q->b;
+        int64_t *keys = malloc((nq * k > 0 ? nq * k : 1) * sizeof *keys);
+        float *scores = malloc((nq * k > 0 ? nq * k : 1) * sizeof *scores);
+        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT};
+        if (!keys || !scores || (size_t)q->len != nq * c->dim * sizeof(float))
+            rc = !keys || !scores ? CVS_ENOMEM : CVS_EINVAL;
+        for (uint32_t s = 0; s < c->nshards && !rc; s++) {
+            if (!c->txns[s])
+                continue;
+            if ((r = cvs_txn_search_params(c->txns[s], (const float *)(const void *)payload, nq,
+                                           k, &sp, keys, scores))) {
+                rc = shard_fail(c, s, r);
+                break;
+            }
+            for (size_t j = 0; j < nq && !rc; j++) {
+                uint32_t cnt = 0;
+                while (cnt < k && keys[j * k + cnt] >= 0)
+                    cnt++;
+                if (mb_put(&c->mine, &cnt, 4))
+                    rc = CVS_ENOMEM;
+                for (size_t i = 0; i < cnt && !rc; i++)
+                    put_hit(c, s, scores[j * k + i], keys[j * k + i], &rc);
+            }
+        }
+        free(keys);
+        free(scores);
+        break;
+    }
     case OP_FETCH: {
         const int64_t *keys = (const int64_t *)(const void *)payload;
         size_t n = (size_t)q->len / sizeof *keys;
@@ -1062,20 +1111,137 @@ static unsigned missing(const mctx *c, int64_t key, unsigned what, size_t cap)
     return m;
 }
 
+/* A kNN hit of the query at index q (x_knn). */
+typedef struct qhit {
+    size_t q;
+    hit h;
+} qhit;
+
+static int cmp_qhit(const void *x, const void *y, void *arg)
+{
+    const qhit *a = x, *b = y;
+    if (a->q != b->q)
+        return a->q < b->q ? -1 : 1;
+    return cmp_hit(&a->h, &b->h, arg);
+}
+
+/* The kNN edges (up to cap) of the n records keys whose edges are not yet
+ * known, as one store's exact kNN graph would give them (essay, step 4):
+ * their vectors (fetched with the hop's other reads), every shard's
+ * KNN_K + 1 nearest of each in one round trip, merged, the record itself
+ * left out, the first min(cap, KNN_K) kept, best first.  The queries go as
+ * one batch of at least two, so that every shard scores them with sgemm,
+ * as the graph's build scores its batches (one query would take gemv,
+ * whose sums may differ in the last bit and reorder near ties). */
+static int x_knn(mctx *c, const int64_t *keys, size_t n, size_t cap)
+{
+    size_t kk = KNN_K + 1, keep = cap < KNN_K ? cap : KNN_K, m = 0, nq, nh = 0, caph = 0;
+    int64_t *qk = malloc((n ? n : 1) * sizeof *qk);
+    float *vecs = NULL;
+    qhit *hs = NULL;
+    int rc = qk ? CVS_OK : CVS_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        node *d = kmap_find(&c->km, keys[i]);
+        if (!d || !missing(c, keys[i], CVS_PREFETCH_KNN, cap))
+            continue;
+        if (d->rec_state != 1) { /* gone: no edges, as in one store */
+            d->have[CVS_EDGES_KNN] = 1;
+            d->cap[CVS_EDGES_KNN] = cap;
+            d->ne[CVS_EDGES_KNN] = 0;
+            continue;
+        }
+        qk[m++] = keys[i];
+    }
+    nq = m == 1 ? 2 : m;
+    if (!rc && m && !(vecs = malloc(nq * c->dim * sizeof *vecs)))
+        rc = CVS_ENOMEM;
+    for (size_t j = 0; j < nq && !rc && m; j++)
+        memcpy(vecs + j * c->dim, kmap_find(&c->km, qk[j < m ? j : 0])->rec.vec,
+               c->dim * sizeof *vecs);
+    if (!rc && m) {
+        req q = {OP_KNN, (int64_t)nq, (int64_t)kk, 0, (int64_t)(nq * c->dim * sizeof *vecs)};
+        rc = request(c, q, vecs);
+    }
+    for (int rk = 0; rk < g_mpi.nranks && !rc && m; rk++) {
+        rd r = reply_of(c, rk);
+        for (size_t b = 0; r.p < r.end && !rc; b++) {
+            uint32_t cnt;
+            if (rd_get(&r, &cnt, 4) || cnt > kk) {
+                rc = CVS_EFORMAT;
+                break;
+            }
+            if (nh + cnt > caph) {
+                size_t nc = caph ? caph * 2 : 256;
+                while (nc < nh + cnt)
+                    nc *= 2;
+                qhit *p = realloc(hs, nc * sizeof *p);
+                if (!p) {
+                    rc = CVS_ENOMEM;
+                    break;
+                }
+                hs = p;
+                caph = nc;
+            }
+            for (uint32_t i = 0; i < cnt && !rc; i++) {
+                hs[nh].q = b % nq;
+                if (!(rc = read_hit(c, &r, &hs[nh].h)) && hs[nh].q < m)
+                    nh++; /* the padding query's hits are dropped */
+            }
+        }
+    }
+    if (!rc && nh > 1) {
+        hit_order ho = {c->metric != CVS_METRIC_L2};
+        qsort_r(hs, nh, sizeof *hs, cmp_qhit, &ho);
+    }
+    for (size_t j = 0, at = 0; j < m && !rc; j++) {
+        node *d = kmap_find(&c->km, qk[j]);
+        cvs_edge *e = malloc((keep ? keep : 1) * sizeof *e);
+        if (!e) {
+            rc = CVS_ENOMEM;
+            break;
+        }
+        free(d->e[CVS_EDGES_KNN]);
+        d->e[CVS_EDGES_KNN] = e;
+        d->ne[CVS_EDGES_KNN] = 0;
+        d->have[CVS_EDGES_KNN] = 1;
+        d->cap[CVS_EDGES_KNN] = cap;
+        for (; at < nh && hs[at].q == j; at++) {
+            float sc = hs[at].h.score;
+            if (hs[at].h.key == qk[j] || d->ne[CVS_EDGES_KNN] == keep)
+                continue;
+            /* graph/knn.c's weight: the similarity, 1 / (1 + d) for l2 */
+            e[d->ne[CVS_EDGES_KNN]++] = (cvs_edge){
+                hs[at].h.key, c->metric == CVS_METRIC_L2 ? 1.0f / (1.0f + sc) : sc, "knn"};
+        }
+    }
+    free(hs);
+    free(vecs);
+    free(qk);
+    return rc;
+}
+
 /* The walk's hop and the pool ahead: one request for every record's
- * edges (or record) not yet fetched, instead of one each. */
+ * edges (or record) not yet fetched, instead of one each; the kNN edges
+ * need the records' vectors, which come with it, then one more. */
 static int x_prefetch(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap)
 {
     mctx *c = ctx;
+    unsigned knn = what & CVS_PREFETCH_KNN, w = what & ~CVS_PREFETCH_KNN;
     int64_t *need = malloc((n ? n : 1) * sizeof *need);
     size_t m = 0;
     int rc;
     if (!need)
         return CVS_ENOMEM;
+    if (knn)
+        w |= CVS_PREFETCH_RECORDS;
     for (size_t i = 0; i < n; i++)
-        if (missing(c, keys[i], what, cap))
+        if (missing(c, keys[i], what & ~CVS_PREFETCH_KNN, cap) ||
+            (knn && missing(c, keys[i], CVS_PREFETCH_KNN, cap) &&
+             missing(c, keys[i], CVS_PREFETCH_RECORDS, 0)))
             need[m++] = keys[i];
-    rc = m ? fetch(c, need, m, what, cap) : CVS_OK;
+    rc = m ? fetch(c, need, m, w, cap) : CVS_OK;
+    if (!rc && knn)
+        rc = x_knn(c, keys, n, cap);
     free(need);
     return rc;
 }
@@ -1090,7 +1256,8 @@ static int x_edges(void *ctx, int64_t key, cvs_edge_kind kind, size_t cap, cvs_e
     *n = 0;
     if ((unsigned)kind > 2)
         return CVS_EINVAL;
-    if (missing(c, key, what, cap) && (rc = fetch(c, &key, 1, what, cap)))
+    if (missing(c, key, what, cap) &&
+        (rc = x_prefetch(c, &key, 1, what, cap)))
         return rc;
     if (!(d = kmap_find(&c->km, key)) || !d->have[kind])
         return CVS_EFORMAT;

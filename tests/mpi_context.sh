@@ -131,6 +131,12 @@ same hotpot hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links --no-knn
 grep -q '"type":"bridge"' "$T/hotpot-one.json" || fail "hotpot: no bridge edge was taken"
 grep -q '"type":"[a-z0-9+]*title' "$T/hotpot-one.json" || fail "hotpot: no title seed"
 same hotpot-topk hp hp4 "$DATA/questions.jsonl" "2" --no-links --no-knn --strategy topk --budget 256
+# kNN edges across shards: one store's graph (built by its import) is each
+# record's exact 16 nearest of the whole store; the shards' walk finds them
+# over all shards, so the lines are one store's, though the 4-shard store
+# has no kNN graph of its own and most neighbours live in another shard.
+same hotpot-knn hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links
+grep -q '"type":"knn"' "$T/hotpot-knn-one.json" || fail "hotpot-knn: no kNN edge was taken"
 
 # One shard on 2 ranks (rank 1 owns none), linked as `cvstore import` links
 # one store (mentions and the kNN graph): its graph is one store's, so every
