@@ -1287,6 +1287,14 @@ typedef enum cvs_edge_kind {
  * skipped, and a key not in it has none. */
 CVS_API int cvs_txn_edges(cvs_txn *txn, int64_t key, cvs_edge_kind kind, size_t cap,
                           cvs_edge *out, size_t *n) CVS_WUR;
+/* Up to cap records of the snapshot whose links name id (CVS_EDGES_BACKLINKS
+ * by id: the record need not be in this store, as when a shard's record
+ * links to another shard's, cvs_link_mentions_scope), in key order, the
+ * record of id itself left out. */
+CVS_API int cvs_txn_backlinks_id(cvs_txn *txn, const char *id, size_t id_len, size_t cap,
+                                 cvs_edge *out, size_t *n) CVS_WUR;
+/* The internal key of an external id: CVS_NOTFOUND when absent. */
+CVS_API int cvs_txn_id_key(cvs_txn *txn, const char *id, size_t id_len, int64_t *key) CVS_WUR;
 /* Title seeds over several stores.  A run of terms names a title when the
  * title map holds it (cvs_link_mentions' matching, which
  * cvs_context_opts.title_weight reads).  cvs_txn_title_runs calls fn once

@@ -129,7 +129,7 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN };
+enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE };
 
 /* The K of the kNN graph the walk follows: what `cvstore import` builds in
  * one store (cvs_knn_opts.k = 0), each record's exact K nearest, found here
@@ -419,18 +419,72 @@ static int put_record(mctx *c, uint32_t s, int64_t g)
     return rc;
 }
 
-/* Edges of one kind of record g of shard s: tag (the kind), g, their
- * count (u32), then each: weight, type (an index of edge_types), target. */
-static int put_edges(mctx *c, uint32_t s, int64_t g, cvs_edge_kind kind, size_t cap)
+/* The links of record g of shard s, in stored order, as cvs_txn_edges
+ * gives them in one store (a target that is nowhere skipped): tag 0, g,
+ * their count (u32), then each: weight, type (an index of edge_types),
+ * then the target as a hit when a shard of this rank holds it; with the
+ * type's bit 0x80, the target's id alone (u32 length, bytes) when another
+ * rank's shard would: rank 0 asks that rank (OP_RESOLVE). */
+static int put_links(mctx *c, uint32_t s, int64_t g)
 {
-    uint8_t tag = (uint8_t)kind;
+    cvs_record rec;
+    uint8_t tag = CVS_EDGES_LINKS;
+    uint32_t n32 = 0;
+    size_t at;
+    int rc = CVS_OK, r = cvs_get_key(c->txns[s], g / c->nshards, &rec, NULL);
+    if (r == CVS_NOTFOUND)
+        rec.nlinks = 0;
+    else if (r)
+        return shard_fail(c, s, r);
+    if (mb_put(&c->mine, &tag, 1) || mb_put(&c->mine, &g, 8))
+        return CVS_ENOMEM;
+    at = c->mine.n;
+    if (mb_put(&c->mine, &n32, 4))
+        return CVS_ENOMEM;
+    for (size_t i = 0; i < rec.nlinks && !rc; i++) {
+        const cvs_link *l = &rec.links[i];
+        uint32_t t = (uint32_t)(shards_hash(l->id, l->id_len) % c->nshards);
+        uint8_t ty = l->type && !strcmp(l->type, CVS_LINK_MENTIONS) ? 0 : 1;
+        int64_t key;
+        if (!c->txns[t]) {
+            uint32_t len = (uint32_t)l->id_len;
+            ty |= 0x80;
+            if (mb_put(&c->mine, &l->weight, 4) || mb_put(&c->mine, &ty, 1) ||
+                mb_put(&c->mine, &len, 4) || mb_put(&c->mine, l->id, len))
+                rc = CVS_ENOMEM;
+            n32++;
+            continue;
+        }
+        r = cvs_txn_id_key(c->txns[t], l->id, l->id_len, &key);
+        if (r == CVS_NOTFOUND)
+            continue;
+        if (r)
+            rc = shard_fail(c, t, r);
+        else if (mb_put(&c->mine, &l->weight, 4) || mb_put(&c->mine, &ty, 1))
+            rc = CVS_ENOMEM;
+        else if (put_hit(c, t, 0, key, &rc) == CVS_OK)
+            n32++;
+    }
+    if (!rc)
+        memcpy(c->mine.p + at, &n32, 4);
+    return rc;
+}
+
+/* The records of shard s linking to record g (id, len), up to cap, in the
+ * shard's key order: tag 1, g, their count (u32), then each: weight, type
+ * (an index of edge_types), the source as a hit.  Rank 0 merges the
+ * shards' lists. */
+static int put_backlinks(mctx *c, uint32_t s, int64_t g, const char *id, uint32_t len,
+                         size_t cap)
+{
+    uint8_t tag = CVS_EDGES_BACKLINKS, ty = 2;
     uint32_t n32;
     size_t n = 0;
     cvs_edge *e = malloc((cap ? cap : 1) * sizeof *e);
     int rc = CVS_OK, r;
     if (!e)
         return CVS_ENOMEM;
-    if ((r = cvs_txn_edges(c->txns[s], g / c->nshards, kind, cap, e, &n))) {
+    if ((r = cvs_txn_backlinks_id(c->txns[s], id, len, cap, e, &n))) {
         free(e);
         return shard_fail(c, s, r);
     }
@@ -438,10 +492,6 @@ static int put_edges(mctx *c, uint32_t s, int64_t g, cvs_edge_kind kind, size_t 
     if (mb_put(&c->mine, &tag, 1) || mb_put(&c->mine, &g, 8) || mb_put(&c->mine, &n32, 4))
         rc = CVS_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++) {
-        uint8_t ty = 1;
-        for (uint8_t t = 0; t < sizeof edge_types / sizeof *edge_types; t++)
-            if (e[i].type && !strcmp(e[i].type, edge_types[t]))
-                ty = t;
         if (mb_put(&c->mine, &e[i].weight, 4) || mb_put(&c->mine, &ty, 1))
             rc = CVS_ENOMEM;
         else
@@ -653,17 +703,58 @@ static int serve(mctx *c, const req *q, const char *payload)
         break;
     }
     case OP_FETCH: {
-        const int64_t *keys = (const int64_t *)(const void *)payload;
-        size_t n = (size_t)q->len / sizeof *keys;
-        for (size_t i = 0; i < n && !rc; i++) {
-            uint32_t s = (uint32_t)(keys[i] % c->nshards);
+        /* Items: i64 global key, u32 id length, id.  The owner answers for
+         * the record and its links; every shard for the records linking to
+         * it (a link to another shard is kept in its source's shard). */
+        size_t pos = 0;
+        while (pos + 12 <= (size_t)q->len && !rc) {
+            int64_t g;
+            uint32_t len;
+            memcpy(&g, payload + pos, 8);
+            memcpy(&len, payload + pos + 8, 4);
+            const char *id = payload + pos + 12;
+            uint32_t s = (uint32_t)(g % c->nshards);
+            pos += 12 + (size_t)len;
+            if (pos > (size_t)q->len) {
+                rc = CVS_EINVAL;
+                break;
+            }
+            if (c->txns[s] && (q->a & CVS_PREFETCH_RECORDS))
+                rc = put_record(c, s, g);
+            if (!rc && c->txns[s] && (q->a & CVS_PREFETCH_LINKS))
+                rc = put_links(c, s, g);
+            for (uint32_t s2 = 0; s2 < c->nshards && !rc && (q->a & CVS_PREFETCH_BACKLINKS); s2++)
+                if (c->txns[s2])
+                    rc = put_backlinks(c, s2, g, id, len, (size_t)q->b);
+        }
+        break;
+    }
+    case OP_RESOLVE: {
+        /* Items: u32 id length, id; each found in a shard of this rank:
+         * u32 its index, then the hit (score 0). */
+        size_t pos = 0;
+        for (uint32_t i = 0; pos + 4 <= (size_t)q->len && !rc; i++) {
+            uint32_t len;
+            int64_t key;
+            memcpy(&len, payload + pos, 4);
+            const char *id = payload + pos + 4;
+            pos += 4 + (size_t)len;
+            if (pos > (size_t)q->len) {
+                rc = CVS_EINVAL;
+                break;
+            }
+            uint32_t s = (uint32_t)(shards_hash(id, len) % c->nshards);
             if (!c->txns[s])
-                continue; /* another rank's record */
-            if (q->a & CVS_PREFETCH_RECORDS)
-                rc = put_record(c, s, keys[i]);
-            for (int k = 0; k < 3 && !rc; k++)
-                if (q->a & (CVS_PREFETCH_LINKS << k))
-                    rc = put_edges(c, s, keys[i], (cvs_edge_kind)k, (size_t)q->b);
+                continue;
+            r = cvs_txn_id_key(c->txns[s], id, len, &key);
+            if (r == CVS_NOTFOUND)
+                continue; /* gone: the link is skipped, as one store skips it */
+            if (r)
+                rc = shard_fail(c, s, r);
+            else if (mb_put(&c->mine, &i, 4))
+                rc = CVS_ENOMEM;
+            else
+                put_hit(c, s, 0, key, &rc);
         }
         break;
     }
@@ -1033,26 +1124,120 @@ static int read_text(rd *r, char **s, size_t *len)
     return CVS_OK;
 }
 
-/* Fetches what `what` names of the n records keys from their owners into
- * the question's map (put_record, put_edges). */
+/* A link whose target's key rank 0 has still to ask for (OP_RESOLVE). */
+typedef struct pend {
+    node *d;                   /* the link's source */
+    size_t e;                  /* its index in d->e[CVS_EDGES_LINKS] */
+} pend;
+
+/* A backlink of record g, as one shard gave it. */
+typedef struct bhit {
+    int64_t g;
+    hit h;
+} bhit;
+
+static int cmp_bhit(const void *x, const void *y)
+{
+    const bhit *a = x, *b = y;
+    if (a->g != b->g)
+        return a->g < b->g ? -1 : 1;
+    return id_cmp(a->h.d, b->h.d);
+}
+
+static int grow_arr(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CVS_OK;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return CVS_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return CVS_OK;
+}
+
+/* The keys of the links' targets held by another rank's shard, in one
+ * round trip; a target found nowhere is dropped, as one store skips it. */
+static int resolve(mctx *c, pend *pd, size_t np, const mbuf *ids)
+{
+    req q = {OP_RESOLVE, (int64_t)np, 0, 0, (int64_t)ids->n};
+    int rc = request(c, q, ids->p);
+    for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
+        rd r = reply_of(c, rk);
+        while (r.p < r.end && !rc) {
+            uint32_t i;
+            hit h;
+            if (rd_get(&r, &i, 4) || i >= np)
+                return CVS_EFORMAT;
+            if (!(rc = read_hit(c, &r, &h)))
+                pd[i].d->e[CVS_EDGES_LINKS][pd[i].e].key = h.key;
+        }
+    }
+    for (size_t i = 0; i < np && !rc; i++) {
+        node *d = pd[i].d;
+        size_t m = 0;
+        if (i && pd[i - 1].d == d)
+            continue; /* a node's pending links are next to each other */
+        for (size_t j = 0; j < d->ne[CVS_EDGES_LINKS]; j++)
+            if (d->e[CVS_EDGES_LINKS][j].key >= 0)
+                d->e[CVS_EDGES_LINKS][m++] = d->e[CVS_EDGES_LINKS][j];
+        d->ne[CVS_EDGES_LINKS] = m;
+    }
+    return rc;
+}
+
+/* Fetches what `what` names of the n records keys into the question's map:
+ * records and links from their owners, backlinks from every shard
+ * (put_record, put_links, put_backlinks; the kNN edges are x_knn's). */
 static int fetch(mctx *c, const int64_t *keys, size_t n, unsigned what, size_t cap)
 {
-    req q = {OP_FETCH, (int64_t)what, (int64_t)cap, 0, (int64_t)(n * sizeof *keys)};
-    int rc = request(c, q, keys);
+    mbuf pl = {0}, ids = {0};
+    pend *pd = NULL;
+    bhit *bh = NULL;
+    size_t np = 0, cappd = 0, nb = 0, capbh = 0;
+    int rc = CVS_OK;
+    what &= ~CVS_PREFETCH_KNN;
+    for (size_t i = 0; i < n && !rc; i++) {
+        node *d = kmap_find(&c->km, keys[i]);
+        uint32_t len;
+        if (!d)
+            return CVS_EFORMAT; /* every key the pipeline holds came with its id */
+        len = (uint32_t)d->len;
+        if (mb_put(&pl, &keys[i], 8) || mb_put(&pl, &len, 4) || mb_put(&pl, d->id, d->len))
+            rc = CVS_ENOMEM;
+        if (what & CVS_PREFETCH_BACKLINKS) { /* none until a shard names one */
+            free(d->e[CVS_EDGES_BACKLINKS]);
+            d->e[CVS_EDGES_BACKLINKS] = NULL;
+            d->ne[CVS_EDGES_BACKLINKS] = 0;
+            d->have[CVS_EDGES_BACKLINKS] = 1;
+            d->cap[CVS_EDGES_BACKLINKS] = cap;
+        }
+    }
+    if (!rc) {
+        req q = {OP_FETCH, (int64_t)what, (int64_t)cap, 0, (int64_t)pl.n};
+        rc = request(c, q, pl.p);
+    }
     for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
         rd r = reply_of(c, rk);
         while (r.p < r.end && !rc) {
             uint8_t tag;
             int64_t g;
             node *d;
-            if (rd_get(&r, &tag, 1) || rd_get(&r, &g, 8) || tag > 3 ||
-                !(d = kmap_find(&c->km, g)))
-                return CVS_EFORMAT; /* a key rank 0 asked for is one it knows */
+            if (rd_get(&r, &tag, 1) || rd_get(&r, &g, 8) || tag == 2 || tag > 3 ||
+                !(d = kmap_find(&c->km, g))) {
+                rc = CVS_EFORMAT; /* a key rank 0 asked for is one it knows */
+                break;
+            }
             if (tag == 3) {
                 uint8_t found;
                 hit h;
-                if (rd_get(&r, &found, 1))
-                    return CVS_EFORMAT;
+                if (rd_get(&r, &found, 1)) {
+                    rc = CVS_EFORMAT;
+                    break;
+                }
                 free(d->rec.title);
                 free(d->rec.text);
                 free(d->rec.vec);
@@ -1065,34 +1250,99 @@ static int fetch(mctx *c, const int64_t *keys, size_t n, unsigned what, size_t c
                     (rc = read_text(&r, &d->rec.text, &d->rec.text_len)))
                     break;
                 if (!(d->rec.vec = malloc(c->dim * sizeof(float))))
-                    return CVS_ENOMEM;
-                if (rd_get(&r, d->rec.vec, c->dim * sizeof(float)))
-                    return CVS_EFORMAT;
-            } else {
+                    rc = CVS_ENOMEM;
+                else if (rd_get(&r, d->rec.vec, c->dim * sizeof(float)))
+                    rc = CVS_EFORMAT;
+            } else if (tag == CVS_EDGES_LINKS) {
+                /* All of them (cap SIZE_MAX): a target found nowhere is
+                 * dropped before one store's cap would count it. */
                 uint32_t ne;
                 cvs_edge *e;
-                if (rd_get(&r, &ne, 4))
-                    return CVS_EFORMAT;
-                if (!(e = malloc((ne ? ne : 1) * sizeof *e)))
-                    return CVS_ENOMEM;
-                free(d->e[tag]);
-                d->e[tag] = e;
-                d->ne[tag] = 0;
-                d->have[tag] = 1;
-                d->cap[tag] = cap;
+                if (rd_get(&r, &ne, 4) || ne > (size_t)(r.end - r.p) / 9) {
+                    rc = CVS_EFORMAT;
+                    break;
+                }
+                if (!(e = malloc((ne ? ne : 1) * sizeof *e))) {
+                    rc = CVS_ENOMEM;
+                    break;
+                }
+                free(d->e[CVS_EDGES_LINKS]);
+                d->e[CVS_EDGES_LINKS] = e;
+                d->ne[CVS_EDGES_LINKS] = 0;
+                d->have[CVS_EDGES_LINKS] = 1;
+                d->cap[CVS_EDGES_LINKS] = SIZE_MAX;
                 for (uint32_t i = 0; i < ne && !rc; i++) {
                     float w;
                     uint8_t ty;
                     hit h;
-                    if (rd_get(&r, &w, 4) || rd_get(&r, &ty, 1) ||
-                        ty >= sizeof edge_types / sizeof *edge_types)
-                        return CVS_EFORMAT;
-                    if (!(rc = read_hit(c, &r, &h)))
-                        e[d->ne[tag]++] = (cvs_edge){h.key, w, edge_types[ty]};
+                    if (rd_get(&r, &w, 4) || rd_get(&r, &ty, 1) || (ty & 0x7f) > 1) {
+                        rc = CVS_EFORMAT;
+                        break;
+                    }
+                    if (ty & 0x80) {
+                        uint32_t len;
+                        if (rd_get(&r, &len, 4) || (size_t)(r.end - r.p) < len) {
+                            rc = CVS_EFORMAT;
+                            break;
+                        }
+                        if (grow_arr((void **)&pd, &cappd, np + 1, sizeof *pd) ||
+                            mb_put(&ids, &len, 4) || mb_put(&ids, r.p, len)) {
+                            rc = CVS_ENOMEM;
+                            break;
+                        }
+                        r.p += len;
+                        pd[np++] = (pend){d, d->ne[CVS_EDGES_LINKS]};
+                        e[d->ne[CVS_EDGES_LINKS]++] = (cvs_edge){-1, w, edge_types[ty & 0x7f]};
+                    } else if (!(rc = read_hit(c, &r, &h))) {
+                        e[d->ne[CVS_EDGES_LINKS]++] = (cvs_edge){h.key, w, edge_types[ty]};
+                    }
+                }
+            } else {
+                uint32_t ne;
+                if (rd_get(&r, &ne, 4) || grow_arr((void **)&bh, &capbh, nb + ne, sizeof *bh)) {
+                    rc = rc ? rc : CVS_EFORMAT;
+                    break;
+                }
+                for (uint32_t i = 0; i < ne && !rc; i++) {
+                    float w;
+                    uint8_t ty;
+                    if (rd_get(&r, &w, 4) || rd_get(&r, &ty, 1)) {
+                        rc = CVS_EFORMAT;
+                        break;
+                    }
+                    if (!(rc = read_hit(c, &r, &bh[nb].h)))
+                        bh[nb++].g = g;
                 }
             }
         }
     }
+    if (!rc && np)
+        rc = resolve(c, pd, np, &ids);
+    /* Each record's backlinks from every shard: the first cap by id, one
+     * store's key order where it was filled in id order (deviation 1). */
+    if (!rc && nb > 1)
+        qsort(bh, nb, sizeof *bh, cmp_bhit);
+    for (size_t i = 0; i < nb && !rc;) {
+        size_t j = i, m = 0;
+        node *d = kmap_find(&c->km, bh[i].g);
+        cvs_edge *e;
+        while (j < nb && bh[j].g == bh[i].g)
+            j++;
+        if (!(e = malloc((j - i) * sizeof *e))) {
+            rc = CVS_ENOMEM;
+            break;
+        }
+        for (size_t k = i; k < j && m < cap; k++)
+            e[m++] = (cvs_edge){bh[k].h.key, 1.0f, "linked-by"};
+        free(d->e[CVS_EDGES_BACKLINKS]);
+        d->e[CVS_EDGES_BACKLINKS] = e;
+        d->ne[CVS_EDGES_BACKLINKS] = m;
+        i = j;
+    }
+    free(pl.p);
+    free(ids.p);
+    free(pd);
+    free(bh);
     return rc;
 }
 
