@@ -7,6 +7,10 @@
 #     ids, order and scores, as one store's (BM25 with the shards' summed
 #     statistics, seeds fused at rank 0, title seeds resolved over all
 #     shards);
+#   - the same passages in 4 and in 2 shards, every option at its default,
+#     the walk crossing shards over mention links, backlinks and kNN edges:
+#     the same lines (the import links mentions against the titles of all
+#     shards; kNN edges are found over all shards); check clean;
 #   - the same passages in 1 shard on 2 ranks, every option at its default
 #     (one shard's graph is one store's): the same lines;
 #   - generated records whose mention links all stay inside their shard,
@@ -137,6 +141,44 @@ same hotpot-topk hp hp4 "$DATA/questions.jsonl" "2" --no-links --no-knn --strate
 # has no kNN graph of its own and most neighbours live in another shard.
 same hotpot-knn hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links
 grep -q '"type":"knn"' "$T/hotpot-knn-one.json" || fail "hotpot-knn: no kNN edge was taken"
+
+# Every option at its default on 4 and on 2 shards: the walk takes mention
+# links and kNN edges from records of one shard to records of another
+# (checked below on one store's paths; the target of such a link has its
+# backlink in the other shard, read as well), and the lines are one
+# store's: the import linked every shard's texts against the titles of all
+# (mpi/link.c), links and backlinks are followed into the shard that holds
+# their end, and kNN edges are found over all shards.
+same hotpot-default hp hp4 "$DATA/questions.jsonl" "1 2 4"
+sharded hp2 2 "$DATA/passages.jsonl"
+same hotpot-default2 hp hp2 "$DATA/questions.jsonl" "2"
+for sh in 4 2; do
+  crossed="$(python3 - "$T/hotpot-default-one.json" "$sh" <<'PY'
+import json, sys
+def fnv(s):
+    h = 14695981039346656037
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+n = int(sys.argv[2])
+kinds = set()
+for line in open(sys.argv[1]):
+    for it in json.loads(line).get("items", []):
+        via = it.get("via", [])
+        for a, b in zip(via, via[1:]):
+            if fnv(a["id"]) % n != fnv(b["id"]) % n:
+                kinds.add({"mentions": "link", "link": "link", "knn": "knn"}.get(b["type"], "other"))
+print(" ".join(sorted(kinds)))
+PY
+)"
+  for k in link knn; do
+    [[ " $crossed " == *" $k "* ]] \
+      || fail "hotpot-default: no $k edge of the walk crosses $sh shards (only: $crossed)"
+  done
+done
+ck="$(run 2 check "$T/hp4" --json)" || fail "hp4: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "hp4: check: $ck"
+"$CVS" check "$T/hp4/shard-0001" >/dev/null 2>&1 || fail "hp4: check of shard 1 alone"
 
 # One shard on 2 ranks (rank 1 owns none), linked as `cvstore import` links
 # one store (mentions and the kNN graph): its graph is one store's, so every
