@@ -29,9 +29,21 @@
  *      (cvs_title_runs_resolve: the longest title at each place, a title's
  *      records counted over all shards).  The runs travel with the answer
  *      to the question's BM25 query, which has the same terms.
- *   4. The walk: a record's links and backlinks come from the rank that
- *      owns its shard; keys are global (below), so an edge is followed
- *      wherever its target lives.  Its kNN edges are found at query time
+ *   4. The walk: keys are global (below), so an edge is followed wherever
+ *      its target lives.  A record's links come from the rank that owns
+ *      its shard, in stored order (put_links): a link is kept by id, and
+ *      its target may be in another shard (an explicit link across shards,
+ *      or a mention: `cvstore-mpi import` links every shard's texts against
+ *      the titles of all, mpi/link.c), whose key the owner gives when it
+ *      is its own and rank 0 asks the target's rank for otherwise
+ *      (OP_RESOLVE, one round trip for the whole hop); a target found
+ *      nowhere is skipped, as one store skips it.  Its backlinks come from
+ *      every shard (a link's backlink is kept in its source's shard, under
+ *      the target's id: cvs_txn_backlinks_id), merged by id.  The mention
+ *      links themselves are made when the records are written, not here:
+ *      a backlink is a search over every text for the record's title,
+ *      which only a stored index answers in one read.  Its kNN edges are
+ *      found at query time
  *      over all shards (x_knn): one store's kNN graph (graph/knn.c, built
  *      by `cvstore import`) holds each record's exact K = 16 nearest, found
  *      by an exact search with the record's vector, so an exact search of
@@ -58,24 +70,25 @@
  *      shards they are ordered by id (bytewise, then shorter first), as
  *      `cvstore-mpi search` does.  Identical where one store's records were
  *      inserted in id order.
- *   2. The links are each shard's own.  A record's mention links are
- *      found in its shard's title map, so one mentioning a title held by
- *      another shard has no link to it (and a one-word title that is too
- *      common to link is judged by its shard's counts); links between
- *      shards are refused at import.  So the walk over links is one
- *      store's only where no link of one store's graph would cross shards;
- *      the kNN edges (step 4) and the bridge edges (BM25, step 1) are
- *      global and always one store's (a shard's own kNN graph, if
- *      `cvstore link` built one, is not read).
+ *   2. A shard written alone.  A put on one shard through `cvstore` keeps
+ *      its mention links with that shard's titles only, until the next
+ *      `cvstore-mpi import` links over all shards again; a shard's own kNN
+ *      graph (`cvstore link` on it) is not read.  Otherwise the walk over
+ *      links, backlinks, kNN edges (step 4) and bridge edges (step 1) is
+ *      one store's: with every option at its default, the sets are one
+ *      store's (tests/mpi_context.sh on 2 and 4 shards).
  *   3. Sentence units need one store's sentence table: --unit sentence is
  *      refused.
- *   4. A question costs about 6 round trips (BM25 with the title runs,
- *      vector search, the beam's edges per hop, the bridge queries of the
- *      first hop together, the pool's records), each a broadcast and a
- *      gather that the ranks wait for by
- *      polling with sleeps (mcmd_wait) rather than spinning: on a machine
- *      with fewer free cores than ranks, every round trip waits for the
- *      scheduler, and latency, not work, sets the time.
+ *   4. A question costs about 11 round trips at the defaults (BM25 with
+ *      the title runs, vector search, per hop the beam's links, backlinks
+ *      and vectors and then its kNN rows, the links into another rank's
+ *      shards, the first hop's bridge queries together and their hits'
+ *      records, the pool's records), each a broadcast and a gather that
+ *      the ranks wait for by polling with sleeps (mcmd_wait) rather than
+ *      spinning: on a machine with fewer free cores than ranks, every
+ *      round trip waits for the scheduler, and latency, not work, sets the
+ *      time.  Several questions per round trip would pay it per batch; the
+ *      pipeline runs one question at a time, so that is not built.
  */
 #include <getopt.h>
 #include <math.h>
@@ -97,9 +110,9 @@ static const char usage[] =
     "A context set for each question of FILE.jsonl (one {\"id\", \"text\"} object a\n"
     "line) over all shards, one JSON line per question in file order, as\n"
     "`cvstore context --queries` prints them.  BM25 scores with the statistics\n"
-    "of all shards together; the seeds, the walk and the selection are one\n"
-    "store's; each shard's links, mentions and kNN edges are its own.  The\n"
-    "options are those of `cvstore context` (--unit passage only).\n"
+    "of all shards together; the seeds, the walk (links and backlinks followed\n"
+    "into any shard, kNN edges found over all shards) and the selection are one\n"
+    "store's.  The options are those of `cvstore context` (--unit passage only).\n"
     "\n"
     "Options:\n"
     "      --queries FILE      the questions, JSONL (required)\n"
