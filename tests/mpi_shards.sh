@@ -383,6 +383,24 @@ ck="$(run 2 check "$T/sh-j" --json)" || fail "jsonl: cross: check: $ck"
 for s in 0 1 2; do
   "$CVS" check "$T/sh-j/shard-000$s" >/dev/null 2>&1 || fail "jsonl: cross: check of shard $s alone"
 done
+# A link into another shard whose target goes (deleted through that shard
+# alone): the source's shard still checks clean (it cannot look), and
+# cvstore-mpi check finds the dangling link there.
+cp -r "$T/sh-j" "$T/sh-jd"
+tgt="$(grep -o '"links": \["doc-[0-9]*"\]' "$T/cross.jsonl" | grep -o 'doc-[0-9]*')"
+tsh="$(python3 -c '
+import sys
+h = 14695981039346656037
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 1099511628211) % 2**64
+print(h % 3)' "$tgt")"
+"$CVS" delete "$T/sh-jd/shard-000$tsh" "$tgt" >/dev/null || fail "jsonl: cross: delete $tgt"
+ck="$(run 2 check "$T/sh-jd" --json)"
+[ "$?" = 1 ] || fail "jsonl: cross: check after deleting $tgt did not exit 1: $ck"
+[[ "$ck" == *"links to \\\"$tgt\\\", which shard-000$tsh"*dangling* ]] \
+  || fail "jsonl: cross: check does not name the dangling link to $tgt: $ck"
+rm -rf "$T/sh-jd"
+
 # A link to an id that is in no record of the file nor in its shard is
 # refused before anything is written (exit 1, naming the line).
 sed 's/"links": \["doc-[0-9]*"\]/"links": ["doc-9999"]/' "$T/cross.jsonl" \
