@@ -86,6 +86,18 @@
  * rebuild after it 0.3 s), 2.3 s more in batches of 100 (each batch relinks
  * the texts naming its new titles); a put of one record tokenizes the
  * records holding its title's rarest word, not the store.
+ *
+ * Linking one store among several (cvs_link_mentions_scope: the shards of
+ * a sharded store, mpi/link.c).  The full run above, with the title table
+ * built from the scope instead of the store: every titled record of all
+ * the stores in the scope's order (this store's with their keys, the
+ * others marked FOREIGN), each one-word title judged by the scope's record
+ * count and document frequency, then this store's untitled records.  Only
+ * this store's texts are scanned; a mention of a FOREIGN record is written
+ * as any link is, by id, and its backlink goes under that id in this
+ * store; the title map keeps this store's titles.  With each store linked
+ * so, the stores together hold the links one store holding all the
+ * records would (the same table, the same scan).
  */
 #include <stdlib.h>
 #include <string.h>
