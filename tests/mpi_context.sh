@@ -67,6 +67,27 @@ for i in range(n):
 with open(t + "/linked.jsonl", "w") as f:
     for i in range(n):
         f.write(json.dumps({"id": ids[i], "title": names[i], "text": texts[i]}) + "\n")
+# The same names, each record naming two records of any shard and linking
+# explicitly to the first (links and mentions across shards).
+xtexts, xlinks = [], []
+for i in range(n):
+    to = [j for j in (rnd(n), rnd(n)) if j != i] or [(i + 1) % n]
+    words = [vocab[rnd(len(vocab))] for _ in range(15)]
+    for at, j in zip((4, 11), to):
+        words[at:at] = [names[j]]
+    xtexts.append(" ".join(words))
+    xlinks.append(to)
+with open(t + "/linked-x.jsonl", "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"id": ids[i], "title": names[i], "text": xtexts[i],
+                            "links": [{"id": ids[xlinks[i][0]], "type": "see",
+                                       "weight": 0.9}]}) + "\n")
+with open(t + "/linked-xq.jsonl", "w") as f:
+    for q in range(12):
+        i = (q * 29 + 5) % n
+        w = xtexts[xlinks[i][0]].split()
+        f.write(json.dumps({"id": "x%d" % q, "text": "which %s %s follows %s" %
+                            (w[0], w[2], names[i])}) + "\n")
 with open(t + "/linked-q.jsonl", "w") as f:
     for q in range(12):
         i = (q * 13) % n
@@ -195,6 +216,14 @@ one ln "$T/linked.jsonl"
 sharded ln4 4 "$T/linked.jsonl"
 same linked ln ln4 "$T/linked-q.jsonl" "1 2 4" --no-knn
 grep -q '"type":"mentions"' "$T/linked-one.json" || fail "linked: no mention link was followed"
+
+# ---- explicit links and mentions across shards, followed where they lead --
+one lx "$T/linked-x.jsonl"
+sharded lx4 4 "$T/linked-x.jsonl"
+same linked-x lx lx4 "$T/linked-xq.jsonl" "1 2 4" --no-knn
+grep -q '"type":"link"' "$T/linked-x-one.json" || fail "linked-x: no explicit link was followed"
+ck="$(run 2 check "$T/lx4" --json)" || fail "lx4: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "lx4: check: $ck"
 
 # ---- bad input: exit 1 on every rank, nothing printed ----------------------
 printf '{"id":"a","text":"who"}\nnot json\n' > "$T/bad.jsonl"
