@@ -938,17 +938,16 @@ int cvs__graph_links(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t 
     return rc;
 }
 
-int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n)
+/* Up to cap records of the snapshot linking to id, in key order, but key
+ * (the record of id itself, or -1). */
+static int backlinks_of(cvs_txn *t, const char *id, size_t idl, int64_t key, cvs_edge *out,
+                        size_t cap, size_t *n)
 {
-    const char *id;
-    size_t idl;
     unsigned char buf[CVS_IDKEY_MAX];
     MDB_cursor *cur = NULL;
     MDB_val ik, bv;
     int rc, mrc;
     *n = 0;
-    if ((rc = cvs_key_id(t, key, &id, &idl)))
-        return rc == CVS_NOTFOUND ? CVS_OK : rc;
     cvs__idkey(id, idl, buf, &ik);
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_backlinks, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
@@ -961,6 +960,41 @@ int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, siz
     rc = (mrc == 0 || mrc == MDB_NOTFOUND) ? CVS_OK : cvs__err_lmdb(mrc, "reading backlinks");
     mdb_cursor_close(cur);
     return rc;
+}
+
+int cvs__graph_backlinks(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t *n)
+{
+    const char *id;
+    size_t idl;
+    int rc;
+    *n = 0;
+    if ((rc = cvs_key_id(t, key, &id, &idl)))
+        return rc == CVS_NOTFOUND ? CVS_OK : rc;
+    return backlinks_of(t, id, idl, key, out, cap, n);
+}
+
+CVS_API int cvs_txn_backlinks_id(cvs_txn *txn, const char *id, size_t id_len, size_t cap,
+                                 cvs_edge *out, size_t *n)
+{
+    int64_t self = -1;
+    int rc;
+    if (!txn || !n || !id || (cap && !out))
+        return cvs__err(CVS_EINVAL, "cvs_txn_backlinks_id: NULL argument");
+    *n = 0;
+    if (!id_len || id_len > CVS_MAX_ID_LEN)
+        return CVS_OK; /* no record has such an id, none links to it */
+    if ((rc = cvs__graph_id_key(txn, id, id_len, &self)) && rc != CVS_NOTFOUND)
+        return rc;
+    return backlinks_of(txn, id, id_len, self, out, cap, n);
+}
+
+CVS_API int cvs_txn_id_key(cvs_txn *txn, const char *id, size_t id_len, int64_t *key)
+{
+    if (!txn || !key || !id)
+        return cvs__err(CVS_EINVAL, "cvs_txn_id_key: NULL argument");
+    if (!id_len || id_len > CVS_MAX_ID_LEN)
+        return CVS_NOTFOUND;
+    return cvs__graph_id_key(txn, id, id_len, key);
 }
 
 CVS_API int cvs_txn_edges(cvs_txn *txn, int64_t key, cvs_edge_kind kind, size_t cap,

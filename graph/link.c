@@ -86,6 +86,18 @@
  * rebuild after it 0.3 s), 2.3 s more in batches of 100 (each batch relinks
  * the texts naming its new titles); a put of one record tokenizes the
  * records holding its title's rarest word, not the store.
+ *
+ * Linking one store among several (cvs_link_mentions_scope: the shards of
+ * a sharded store, mpi/link.c).  The full run above, with the title table
+ * built from the scope instead of the store: every titled record of all
+ * the stores in the scope's order (this store's with their keys, the
+ * others marked FOREIGN), each one-word title judged by the scope's record
+ * count and document frequency, then this store's untitled records.  Only
+ * this store's texts are scanned; a mention of a FOREIGN record is written
+ * as any link is, by id, and its backlink goes under that id in this
+ * store; the title map keeps this store's titles.  With each store linked
+ * so, the stores together hold the links one store holding all the
+ * records would (the same table, the same scan).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +145,8 @@ typedef struct linker {
     size_t ntgt, ctgt;
     size_t sources;        /* records with at least one mention */
     uint64_t snap;         /* LMDB transaction id the output was computed in */
+    const cvs_link_scope *scope; /* titles of several stores, or NULL */
+    size_t nlocal;         /* records of this store among recs */
     cvs_tokens tok;
     uint64_t *hs;
 } linker;
@@ -248,9 +262,11 @@ static int term_df(cvs_db *db, MDB_txn *txn, const char *s, size_t len, size_t *
     return mrc && mrc != MDB_NOTFOUND ? cvs__err_lmdb(mrc, "reading postings") : CVS_OK;
 }
 
-/* Adds title (len bytes) of the last record read, when usable. */
+/* Adds title (len bytes) of the last record read, when usable.  A
+ * one-word title's document frequency is the store's own, or with a scope
+ * the next of scope->df (*gi counts them, in cvs_link_title_terms' order). */
 static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const char *title,
-                     size_t len, size_t nrecords)
+                     size_t len, size_t nrecords, size_t *gi)
 {
     size_t nall, df = 0;
     int rc;
@@ -259,8 +275,15 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
     nall = tok->n;
     if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS, tok)))
         return rc;
-    if (tok->n == 1 && (rc = term_df(db, txn, tok->buf + tok->off[0], tok->len[0], &df)))
+    if (tok->n == 1 && l->scope) {
+        if (*gi >= l->scope->ndf)
+            return cvs__err(CVS_EINVAL, "cvs_link_mentions_scope: scope->ndf = %zu, fewer than "
+                            "the titles' one-word forms (cvs_link_title_terms)", l->scope->ndf);
+        df = (size_t)l->scope->df[(*gi)++];
+    } else if (tok->n == 1 &&
+               (rc = term_df(db, txn, tok->buf + tok->off[0], tok->len[0], &df))) {
         return rc;
+    }
     if (!title_usable(tok, nall, df, nrecords) || !title_fits(tok))
         return CVS_OK;
     if ((rc = grow((void **)&l->titles, &l->ctitles, l->ntitles + 1, sizeof *l->titles)))
@@ -344,13 +367,101 @@ static int load_titles(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok)
         const char *ts = tv.mv_data;
         size_t forms[3], nforms = cvs__title_forms(ts, tv.mv_size, forms);
         for (size_t f = 0; f < nforms; f++)
-            if ((rc = add_title(db, txn, l, tok, ts, forms[f], nrecords)))
+            if ((rc = add_title(db, txn, l, tok, ts, forms[f], nrecords, NULL)))
                 goto out;
     }
     if (mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading records");
 out:
     mdb_cursor_close(cur);
+    return rc;
+}
+
+/* A record of another store among the linker's records (scope). */
+#define FOREIGN UINT64_MAX
+
+/* As load_titles, over the scope's titles: its records first, in its order
+ * (those of this store with their keys, the others FOREIGN), judged with
+ * its record count and document frequencies; then this store's records
+ * that are not among them, which only mention. */
+static int load_scope(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok)
+{
+    const cvs_link_scope *sc = l->scope;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint64_t *lk = NULL;
+    size_t nlk = 0, gi = 0;
+    int rc = CVS_OK, mrc;
+
+    if (!(lk = malloc((sc->ntitles ? sc->ntitles : 1) * sizeof *lk)))
+        return cvs__err(CVS_ENOMEM, "out of memory linking");
+    for (size_t i = 0; i < sc->ntitles; i++) {
+        const cvs_link_title *t = &sc->titles[i];
+        unsigned char buf[CVS_IDKEY_MAX];
+        MDB_val ik, iv;
+        rec_ent *r;
+        if (!t->id || !t->id_len || t->id_len > CVS_MAX_ID_LEN || (!t->title && t->title_len)) {
+            rc = cvs__err(CVS_EINVAL, "cvs_link_mentions_scope: title %zu has no id or a "
+                          "NULL title", i);
+            goto out;
+        }
+        if ((rc = grow((void **)&l->recs, &l->crecs, l->nrecs + 1, sizeof *l->recs)))
+            goto out;
+        r = &l->recs[l->nrecs];
+        cvs__idkey(t->id, t->id_len, buf, &ik);
+        mrc = cvs__vget(db, txn, db->dbi_ids, &ik, &iv);
+        if (mrc && mrc != MDB_NOTFOUND) {
+            rc = cvs__err_lmdb(mrc, "looking up an id");
+            goto out;
+        }
+        r->key = mrc == 0 && iv.mv_size == 8 ? cvs__get_u64(iv.mv_data) : FOREIGN;
+        r->id_len = (uint32_t)t->id_len;
+        if ((rc = arena_add(l, t->id, t->id_len, &r->id_off)))
+            goto out;
+        if (r->key != FOREIGN)
+            lk[nlk++] = r->key;
+        l->nrecs++;
+        size_t forms[3], nforms = cvs__title_forms(t->title, t->title_len, forms);
+        for (size_t f = 0; f < nforms; f++)
+            if ((rc = add_title(db, txn, l, tok, t->title, forms[f], (size_t)sc->records, &gi)))
+                goto out;
+    }
+    if (gi != sc->ndf) {
+        rc = cvs__err(CVS_EINVAL, "cvs_link_mentions_scope: scope->ndf = %zu, but the titles "
+                      "have %zu one-word forms (cvs_link_title_terms)", sc->ndf, gi);
+        goto out;
+    }
+    qsort(lk, nlk, sizeof *lk, cvs__cmp_i64);
+    if ((mrc = mdb_cursor_open(txn, db->dbi_recs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    l->nlocal = nlk;
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        uint64_t key = cvs__get_u64(k.mv_data);
+        int64_t cr, up;
+        const char *id;
+        size_t idl;
+        rec_ent *r;
+        if (bsearch(&key, lk, nlk, sizeof *lk, cvs__cmp_i64))
+            continue;
+        if ((rc = cvs__rec_decode(&v, &cr, &up, &id, &idl)) ||
+            (rc = grow((void **)&l->recs, &l->crecs, l->nrecs + 1, sizeof *l->recs)))
+            goto out;
+        r = &l->recs[l->nrecs];
+        r->key = key;
+        r->id_len = (uint32_t)idl;
+        if ((rc = arena_add(l, id, idl, &r->id_off)))
+            goto out;
+        l->nrecs++;
+        l->nlocal++;
+    }
+    if (mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading records");
+out:
+    mdb_cursor_close(cur);
+    free(lk);
     return rc;
 }
 
@@ -625,6 +736,8 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
              * (leftmost-longest) without linking, in scan_map as in scan. */
             for (size_t e = i; e < j; e++) {
                 MDB_val k = {t->len, l->arena + t->off}, v = {8, &l->recs[l->titles[e].rec].key};
+                if (l->recs[l->titles[e].rec].key == FOREIGN)
+                    continue; /* another store's title: that store maps it */
                 if ((mrc = cvs__vput(db, txn, cvs__graph(db)->dbi_titlemap, &k, &v, 0)))
                     return cvs__werr(mrc, "writing the title map");
             }
@@ -634,6 +747,8 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
 
     for (size_t r = 0; r < l->nrecs && rc == CVS_OK; r++) {
         size_t ntg = l->first[r + 1] - l->first[r];
+        if (l->recs[r].key == FOREIGN)
+            continue;
         if ((rc = grow((void **)&tg, &ctg, ntg, sizeof *tg)))
             break;
         for (size_t j = 0; j < ntg; j++) {
@@ -650,7 +765,7 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
 /* Forgets what compute found (keeps the buffers). */
 static void linker_reset(linker *l)
 {
-    l->nrecs = l->alen = l->ntitles = l->ntgt = l->sources = 0;
+    l->nrecs = l->alen = l->ntitles = l->ntgt = l->sources = l->nlocal = 0;
     l->maxtok = 0;
     free(l->slots);
     l->slots = NULL;
@@ -677,7 +792,8 @@ static int compute(cvs_db *db, MDB_txn *txn, linker *l)
     int rc;
     linker_reset(l);
     l->snap = (uint64_t)mdb_txn_id(txn);
-    if ((rc = load_titles(db, txn, l, &l->tok)) || (rc = build_table(l)))
+    if ((rc = l->scope ? load_scope(db, txn, l, &l->tok) : load_titles(db, txn, l, &l->tok)) ||
+        (rc = build_table(l)))
         return rc;
     if (!(l->first = malloc((l->nrecs + 1) * sizeof *l->first)) ||
         !(l->hs = malloc((l->maxtok + 1) * sizeof *l->hs)))
@@ -685,7 +801,8 @@ static int compute(cvs_db *db, MDB_txn *txn, linker *l)
     for (size_t r = 0; r < l->nrecs; r++) {
         MDB_val k = {8, &l->recs[r].key}, v;
         l->first[r] = (uint32_t)l->ntgt;
-        if (l->ntitles == 0 || cvs__vget(db, txn, db->dbi_text, &k, &v) != 0)
+        if (l->ntitles == 0 || l->recs[r].key == FOREIGN ||
+            cvs__vget(db, txn, db->dbi_text, &k, &v) != 0)
             continue;
         if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &l->tok)) ||
             (rc = scan(l, (uint32_t)r, &l->tok, l->hs)))
@@ -716,9 +833,66 @@ static int write_or_redo_fn(cvs_db *db, MDB_txn *txn, void *arg)
     return write_fn(db, txn, arg);
 }
 
+static int link_run(cvs_db *db, const cvs_link_scope *scope, cvs_link_stats *stats);
+
 CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats)
 {
-    linker l = {0};
+    return link_run(db, NULL, stats);
+}
+
+CVS_API int cvs_link_mentions_scope(cvs_db *db, const cvs_link_scope *scope,
+                                    cvs_link_stats *stats)
+{
+    if (!scope || (scope->ntitles && !scope->titles) || (scope->ndf && !scope->df))
+        return cvs__err(CVS_EINVAL, "cvs_link_mentions_scope: NULL argument");
+    return link_run(db, scope, stats);
+}
+
+CVS_API int cvs_link_title_terms(const cvs_link_title *titles, size_t n, char **buf,
+                                 cvs_terms *terms)
+{
+    cvs_tokens tok = {0};
+    char *b = NULL;
+    size_t len = 0, cap = 0, nt = 0;
+    int rc = CVS_OK;
+    if (!buf || !terms || (n && !titles))
+        return cvs__err(CVS_EINVAL, "cvs_link_title_terms: NULL argument");
+    *buf = NULL;
+    *terms = (cvs_terms){NULL, 0, 0};
+    /* The order add_title takes them in: each title's forms, those of
+     * one word without stop words. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t forms[3], nforms;
+        if (!titles[i].title && titles[i].title_len) {
+            rc = cvs__err(CVS_EINVAL, "cvs_link_title_terms: title %zu is NULL", i);
+            break;
+        }
+        nforms = cvs__title_forms(titles[i].title, titles[i].title_len, forms);
+        for (size_t f = 0; f < nforms && !rc; f++) {
+            if ((rc = cvs__tokenize(titles[i].title, forms[f], CVS_TOK_STRIP_ACCENTS, &tok)) ||
+                tok.n != 1)
+                continue;
+            if ((rc = grow((void **)&b, &cap, len + tok.len[0] + 1, 1)))
+                break;
+            memcpy(b + len, tok.buf + tok.off[0], tok.len[0]);
+            b[len + tok.len[0]] = '\0';
+            len += tok.len[0] + 1;
+            nt++;
+        }
+    }
+    cvs__tokens_free(&tok);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    *buf = b;
+    *terms = (cvs_terms){b, len, nt};
+    return CVS_OK;
+}
+
+static int link_run(cvs_db *db, const cvs_link_scope *scope, cvs_link_stats *stats)
+{
+    linker l = {.scope = scope};
     MDB_txn *txn = NULL;
     struct timespec t0, t1;
     int rc;
@@ -740,7 +914,7 @@ CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (stats) {
-        stats->records = l.nrecs;
+        stats->records = scope ? l.nlocal : l.nrecs;
         stats->titles = l.ntitles;
         stats->sources = l.sources;
         stats->links = l.ntgt;

@@ -165,6 +165,13 @@ typedef struct cvs_info {
 
 CVS_API int cvs_db_info(cvs_db *db, cvs_info *info) CVS_WUR;
 
+/* Marks the store as shard index of count (0 <= index < count) of a sharded
+ * store (docs/SCALING.md), whose records belong to the shard FNV-1a-64 of
+ * their id mod count picks: a link to an id of another shard is then not
+ * dangling to cvs_check (that shard holds it; `cvstore-mpi check` looks).
+ * Kept in the store (docs/FORMAT.md, meta "shard"); set again to change. */
+CVS_API int cvs_db_set_shard(cvs_db *db, uint32_t index, uint32_t count) CVS_WUR;
+
 /* ==== Records ==== */
 
 /* An explicit link from one record to another, by external id.  type is an
@@ -1013,6 +1020,46 @@ typedef struct cvs_link_stats {
  * replaces all links) until the next run.  stats may be NULL. */
 CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats) CVS_WUR;
 
+/* Mention links of one store among several (the shards of a sharded store,
+ * docs/SCALING.md) as one store holding all their records would have them:
+ * the linker matches this store's texts against the titles of every store,
+ * judges a title with the record count and document frequencies of all,
+ * and links a mention of another store's record by its id (links are kept
+ * by id: the reader of all the stores follows it there; this store's own
+ * readers skip it, as any link to an id they do not hold).  The title map
+ * keeps this store's titles only.  The scope, caller-owned, read during the
+ * call: */
+struct cvs_terms;
+typedef struct cvs_link_title {
+    const char *id;            /* a record with a title, of any of the stores */
+    size_t id_len;
+    const char *title;
+    size_t title_len;
+} cvs_link_title;
+typedef struct cvs_link_scope {
+    const cvs_link_title *titles; /* every titled record of all the stores, in
+                                     the order one store would hold them (it
+                                     orders a title's several records) */
+    size_t ntitles;
+    uint64_t records;          /* records of all the stores */
+    const uint64_t *df;        /* document frequency over all the stores (the
+                                  sums of cvs_txn_text_stats) of each term of
+                                  cvs_link_title_terms(titles) ... */
+    size_t ndf;                /* ... of which there are ndf */
+} cvs_link_scope;
+/* The terms whose document frequencies judge titles (their one-word forms,
+ * in the order the linker takes them): *buf malloc'd (free with cvs_free),
+ * terms->buf pointing into it.  CVS_EINVAL for a NULL title of nonzero
+ * length. */
+CVS_API int cvs_link_title_terms(const cvs_link_title *titles, size_t n, char **buf,
+                                 struct cvs_terms *terms) CVS_WUR; /* cvs_terms: below */
+/* cvs_link_mentions with the titles and statistics of scope (the same
+ * transaction, the same replacement of mention links and title map);
+ * stats->records counts this store's records.  CVS_EINVAL when scope->ndf
+ * is not the count of cvs_link_title_terms. */
+CVS_API int cvs_link_mentions_scope(cvs_db *db, const cvs_link_scope *scope,
+                                    cvs_link_stats *stats) CVS_WUR;
+
 typedef struct cvs_knn_opts {
     size_t k;              /* neighbours per record; 0 = 16 */
     unsigned flags;        /* search used to find them: 0 or CVS_SEARCH_EXACT
@@ -1251,6 +1298,14 @@ typedef enum cvs_edge_kind {
  * skipped, and a key not in it has none. */
 CVS_API int cvs_txn_edges(cvs_txn *txn, int64_t key, cvs_edge_kind kind, size_t cap,
                           cvs_edge *out, size_t *n) CVS_WUR;
+/* Up to cap records of the snapshot whose links name id (CVS_EDGES_BACKLINKS
+ * by id: the record need not be in this store, as when a shard's record
+ * links to another shard's, cvs_link_mentions_scope), in key order, the
+ * record of id itself left out. */
+CVS_API int cvs_txn_backlinks_id(cvs_txn *txn, const char *id, size_t id_len, size_t cap,
+                                 cvs_edge *out, size_t *n) CVS_WUR;
+/* The internal key of an external id: CVS_NOTFOUND when absent. */
+CVS_API int cvs_txn_id_key(cvs_txn *txn, const char *id, size_t id_len, int64_t *key) CVS_WUR;
 /* Title seeds over several stores.  A run of terms names a title when the
  * title map holds it (cvs_link_mentions' matching, which
  * cvs_context_opts.title_weight reads).  cvs_txn_title_runs calls fn once

@@ -29,10 +29,33 @@
  *      (cvs_title_runs_resolve: the longest title at each place, a title's
  *      records counted over all shards).  The runs travel with the answer
  *      to the question's BM25 query, which has the same terms.
- *   4. The walk: a record's edges (links, backlinks, kNN edges) come from
- *      the rank that owns its shard; keys are global (below), so an edge
- *      is followed wherever its target lives.  Each hop asks for the edges
- *      of the whole beam in one round trip (cvs_context_source.prefetch).
+ *   4. The walk: keys are global (below), so an edge is followed wherever
+ *      its target lives.  A record's links come from the rank that owns
+ *      its shard, in stored order (put_links): a link is kept by id, and
+ *      its target may be in another shard (an explicit link across shards,
+ *      or a mention: `cvstore-mpi import` links every shard's texts against
+ *      the titles of all, mpi/link.c), whose key the owner gives when it
+ *      is its own and rank 0 asks the target's rank for otherwise
+ *      (OP_RESOLVE, one round trip for the whole hop); a target found
+ *      nowhere is skipped, as one store skips it.  Its backlinks come from
+ *      every shard (a link's backlink is kept in its source's shard, under
+ *      the target's id: cvs_txn_backlinks_id), merged by id.  The mention
+ *      links themselves are made when the records are written, not here:
+ *      a backlink is a search over every text for the record's title,
+ *      which only a stored index answers in one read.  Its kNN edges are
+ *      found at query time
+ *      over all shards (x_knn): one store's kNN graph (graph/knn.c, built
+ *      by `cvstore import`) holds each record's exact K = 16 nearest, found
+ *      by an exact search with the record's vector, so an exact search of
+ *      every shard with that vector, merged, the record left out, is the
+ *      same row wherever the neighbours live.  This route rather than a
+ *      stored cross-shard graph: a row names its neighbours by local key,
+ *      which cannot name another shard's record without a new format, and
+ *      the search costs each rank a scan of its vectors per hop, far less
+ *      than the round trip it rides on at these sizes.  Each hop asks for
+ *      the links, backlinks and vectors of the whole beam in one round
+ *      trip (cvs_context_source.prefetch), then for their neighbours in a
+ *      second.
  *   5. Selection at rank 0: the pool's records (id, title, text, vector)
  *      are fetched from their owners in one round trip.
  *
@@ -47,24 +70,25 @@
  *      shards they are ordered by id (bytewise, then shorter first), as
  *      `cvstore-mpi search` does.  Identical where one store's records were
  *      inserted in id order.
- *   2. The graph is each shard's own.  A record's mention links are found
- *      in its shard's title map, so one mentioning a title held by another
- *      shard has no link to it (and a one-word title that is too common to
- *      link is judged by its shard's counts); kNN edges are each record's
- *      nearest in its own shard (`cvstore link` on a shard builds them;
- *      `cvstore-mpi import` builds none); links between shards are refused
- *      at import.  So the walk over links and kNN edges is one store's
- *      only where no edge of one store's graph would cross shards; the
- *      bridge edges (BM25, step 1) are global and always one store's.
+ *   2. A shard written alone.  A put on one shard through `cvstore` keeps
+ *      its mention links with that shard's titles only, until the next
+ *      `cvstore-mpi import` links over all shards again; a shard's own kNN
+ *      graph (`cvstore link` on it) is not read.  Otherwise the walk over
+ *      links, backlinks, kNN edges (step 4) and bridge edges (step 1) is
+ *      one store's: with every option at its default, the sets are one
+ *      store's (tests/mpi_context.sh on 2 and 4 shards).
  *   3. Sentence units need one store's sentence table: --unit sentence is
  *      refused.
- *   4. A question costs about 6 round trips (BM25 with the title runs,
- *      vector search, the beam's edges per hop, the bridge queries of the
- *      first hop together, the pool's records), each a broadcast and a
- *      gather that the ranks wait for by
- *      polling with sleeps (mcmd_wait) rather than spinning: on a machine
- *      with fewer free cores than ranks, every round trip waits for the
- *      scheduler, and latency, not work, sets the time.
+ *   4. A question costs about 11 round trips at the defaults (BM25 with
+ *      the title runs, vector search, per hop the beam's links, backlinks
+ *      and vectors and then its kNN rows, the links into another rank's
+ *      shards, the first hop's bridge queries together and their hits'
+ *      records, the pool's records), each a broadcast and a gather that
+ *      the ranks wait for by polling with sleeps (mcmd_wait) rather than
+ *      spinning: on a machine with fewer free cores than ranks, every
+ *      round trip waits for the scheduler, and latency, not work, sets the
+ *      time.  Several questions per round trip would pay it per batch; the
+ *      pipeline runs one question at a time, so that is not built.
  */
 #include <getopt.h>
 #include <math.h>
@@ -86,9 +110,9 @@ static const char usage[] =
     "A context set for each question of FILE.jsonl (one {\"id\", \"text\"} object a\n"
     "line) over all shards, one JSON line per question in file order, as\n"
     "`cvstore context --queries` prints them.  BM25 scores with the statistics\n"
-    "of all shards together; the seeds, the walk and the selection are one\n"
-    "store's; each shard's links, mentions and kNN edges are its own.  The\n"
-    "options are those of `cvstore context` (--unit passage only).\n"
+    "of all shards together; the seeds, the walk (links and backlinks followed\n"
+    "into any shard, kNN edges found over all shards) and the selection are one\n"
+    "store's.  The options are those of `cvstore context` (--unit passage only).\n"
     "\n"
     "Options:\n"
     "      --queries FILE      the questions, JSONL (required)\n"
@@ -118,7 +142,12 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N };
+enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE };
+
+/* The K of the kNN graph the walk follows: what `cvstore import` builds in
+ * one store (cvs_knn_opts.k = 0), each record's exact K nearest, found here
+ * over all shards when the walk asks (x_knn). */
+#define KNN_K 16
 
 /* What rank 0 broadcasts before each request: op, three arguments, and
  * the bytes of the payload that follows. */
@@ -403,18 +432,72 @@ static int put_record(mctx *c, uint32_t s, int64_t g)
     return rc;
 }
 
-/* Edges of one kind of record g of shard s: tag (the kind), g, their
- * count (u32), then each: weight, type (an index of edge_types), target. */
-static int put_edges(mctx *c, uint32_t s, int64_t g, cvs_edge_kind kind, size_t cap)
+/* The links of record g of shard s, in stored order, as cvs_txn_edges
+ * gives them in one store (a target that is nowhere skipped): tag 0, g,
+ * their count (u32), then each: weight, type (an index of edge_types),
+ * then the target as a hit when a shard of this rank holds it; with the
+ * type's bit 0x80, the target's id alone (u32 length, bytes) when another
+ * rank's shard would: rank 0 asks that rank (OP_RESOLVE). */
+static int put_links(mctx *c, uint32_t s, int64_t g)
 {
-    uint8_t tag = (uint8_t)kind;
+    cvs_record rec;
+    uint8_t tag = CVS_EDGES_LINKS;
+    uint32_t n32 = 0;
+    size_t at;
+    int rc = CVS_OK, r = cvs_get_key(c->txns[s], g / c->nshards, &rec, NULL);
+    if (r == CVS_NOTFOUND)
+        rec.nlinks = 0;
+    else if (r)
+        return shard_fail(c, s, r);
+    if (mb_put(&c->mine, &tag, 1) || mb_put(&c->mine, &g, 8))
+        return CVS_ENOMEM;
+    at = c->mine.n;
+    if (mb_put(&c->mine, &n32, 4))
+        return CVS_ENOMEM;
+    for (size_t i = 0; i < rec.nlinks && !rc; i++) {
+        const cvs_link *l = &rec.links[i];
+        uint32_t t = (uint32_t)(shards_hash(l->id, l->id_len) % c->nshards);
+        uint8_t ty = l->type && !strcmp(l->type, CVS_LINK_MENTIONS) ? 0 : 1;
+        int64_t key;
+        if (!c->txns[t]) {
+            uint32_t len = (uint32_t)l->id_len;
+            ty |= 0x80;
+            if (mb_put(&c->mine, &l->weight, 4) || mb_put(&c->mine, &ty, 1) ||
+                mb_put(&c->mine, &len, 4) || mb_put(&c->mine, l->id, len))
+                rc = CVS_ENOMEM;
+            n32++;
+            continue;
+        }
+        r = cvs_txn_id_key(c->txns[t], l->id, l->id_len, &key);
+        if (r == CVS_NOTFOUND)
+            continue;
+        if (r)
+            rc = shard_fail(c, t, r);
+        else if (mb_put(&c->mine, &l->weight, 4) || mb_put(&c->mine, &ty, 1))
+            rc = CVS_ENOMEM;
+        else if (put_hit(c, t, 0, key, &rc) == CVS_OK)
+            n32++;
+    }
+    if (!rc)
+        memcpy(c->mine.p + at, &n32, 4);
+    return rc;
+}
+
+/* The records of shard s linking to record g (id, len), up to cap, in the
+ * shard's key order: tag 1, g, their count (u32), then each: weight, type
+ * (an index of edge_types), the source as a hit.  Rank 0 merges the
+ * shards' lists. */
+static int put_backlinks(mctx *c, uint32_t s, int64_t g, const char *id, uint32_t len,
+                         size_t cap)
+{
+    uint8_t tag = CVS_EDGES_BACKLINKS, ty = 2;
     uint32_t n32;
     size_t n = 0;
     cvs_edge *e = malloc((cap ? cap : 1) * sizeof *e);
     int rc = CVS_OK, r;
     if (!e)
         return CVS_ENOMEM;
-    if ((r = cvs_txn_edges(c->txns[s], g / c->nshards, kind, cap, e, &n))) {
+    if ((r = cvs_txn_backlinks_id(c->txns[s], id, len, cap, e, &n))) {
         free(e);
         return shard_fail(c, s, r);
     }
@@ -422,10 +505,6 @@ static int put_edges(mctx *c, uint32_t s, int64_t g, cvs_edge_kind kind, size_t 
     if (mb_put(&c->mine, &tag, 1) || mb_put(&c->mine, &g, 8) || mb_put(&c->mine, &n32, 4))
         rc = CVS_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++) {
-        uint8_t ty = 1;
-        for (uint8_t t = 0; t < sizeof edge_types / sizeof *edge_types; t++)
-            if (e[i].type && !strcmp(e[i].type, edge_types[t]))
-                ty = t;
         if (mb_put(&c->mine, &e[i].weight, 4) || mb_put(&c->mine, &ty, 1))
             rc = CVS_ENOMEM;
         else
@@ -603,18 +682,92 @@ static int serve(mctx *c, const req *q, const char *payload)
         }
         break;
     }
-    case OP_FETCH: {
-        const int64_t *keys = (const int64_t *)(const void *)payload;
-        size_t n = (size_t)q->len / sizeof *keys;
-        for (size_t i = 0; i < n && !rc; i++) {
-            uint32_t s = (uint32_t)(keys[i] % c->nshards);
+    case OP_KNN: {
+        /* q->a vectors (the walk's records, dim floats each): every shard's
+         * exact q->b nearest of each, as the rows of one store's kNN graph
+         * are found (graph/knn.c: exact search, sgemm batches).  For each
+         * shard, for each vector: u32 count, then the hits. */
+        size_t nq = (size_t)q->a, k = (size_t)q->b;
+        int64_t *keys = malloc((nq * k > 0 ? nq * k : 1) * sizeof *keys);
+        float *scores = malloc((nq * k > 0 ? nq * k : 1) * sizeof *scores);
+        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT};
+        if (!keys || !scores || (size_t)q->len != nq * c->dim * sizeof(float))
+            rc = !keys || !scores ? CVS_ENOMEM : CVS_EINVAL;
+        for (uint32_t s = 0; s < c->nshards && !rc; s++) {
             if (!c->txns[s])
-                continue; /* another rank's record */
-            if (q->a & CVS_PREFETCH_RECORDS)
-                rc = put_record(c, s, keys[i]);
-            for (int k = 0; k < 3 && !rc; k++)
-                if (q->a & (CVS_PREFETCH_LINKS << k))
-                    rc = put_edges(c, s, keys[i], (cvs_edge_kind)k, (size_t)q->b);
+                continue;
+            if ((r = cvs_txn_search_params(c->txns[s], (const float *)(const void *)payload, nq,
+                                           k, &sp, keys, scores))) {
+                rc = shard_fail(c, s, r);
+                break;
+            }
+            for (size_t j = 0; j < nq && !rc; j++) {
+                uint32_t cnt = 0;
+                while (cnt < k && keys[j * k + cnt] >= 0)
+                    cnt++;
+                if (mb_put(&c->mine, &cnt, 4))
+                    rc = CVS_ENOMEM;
+                for (size_t i = 0; i < cnt && !rc; i++)
+                    put_hit(c, s, scores[j * k + i], keys[j * k + i], &rc);
+            }
+        }
+        free(keys);
+        free(scores);
+        break;
+    }
+    case OP_FETCH: {
+        /* Items: i64 global key, u32 id length, id.  The owner answers for
+         * the record and its links; every shard for the records linking to
+         * it (a link to another shard is kept in its source's shard). */
+        size_t pos = 0;
+        while (pos + 12 <= (size_t)q->len && !rc) {
+            int64_t g;
+            uint32_t len;
+            memcpy(&g, payload + pos, 8);
+            memcpy(&len, payload + pos + 8, 4);
+            const char *id = payload + pos + 12;
+            uint32_t s = (uint32_t)(g % c->nshards);
+            pos += 12 + (size_t)len;
+            if (pos > (size_t)q->len) {
+                rc = CVS_EINVAL;
+                break;
+            }
+            if (c->txns[s] && (q->a & CVS_PREFETCH_RECORDS))
+                rc = put_record(c, s, g);
+            if (!rc && c->txns[s] && (q->a & CVS_PREFETCH_LINKS))
+                rc = put_links(c, s, g);
+            for (uint32_t s2 = 0; s2 < c->nshards && !rc && (q->a & CVS_PREFETCH_BACKLINKS); s2++)
+                if (c->txns[s2])
+                    rc = put_backlinks(c, s2, g, id, len, (size_t)q->b);
+        }
+        break;
+    }
+    case OP_RESOLVE: {
+        /* Items: u32 id length, id; each found in a shard of this rank:
+         * u32 its index, then the hit (score 0). */
+        size_t pos = 0;
+        for (uint32_t i = 0; pos + 4 <= (size_t)q->len && !rc; i++) {
+            uint32_t len;
+            int64_t key;
+            memcpy(&len, payload + pos, 4);
+            const char *id = payload + pos + 4;
+            pos += 4 + (size_t)len;
+            if (pos > (size_t)q->len) {
+                rc = CVS_EINVAL;
+                break;
+            }
+            uint32_t s = (uint32_t)(shards_hash(id, len) % c->nshards);
+            if (!c->txns[s])
+                continue;
+            r = cvs_txn_id_key(c->txns[s], id, len, &key);
+            if (r == CVS_NOTFOUND)
+                continue; /* gone: the link is skipped, as one store skips it */
+            if (r)
+                rc = shard_fail(c, s, r);
+            else if (mb_put(&c->mine, &i, 4))
+                rc = CVS_ENOMEM;
+            else
+                put_hit(c, s, 0, key, &rc);
         }
         break;
     }
@@ -984,26 +1137,120 @@ static int read_text(rd *r, char **s, size_t *len)
     return CVS_OK;
 }
 
-/* Fetches what `what` names of the n records keys from their owners into
- * the question's map (put_record, put_edges). */
+/* A link whose target's key rank 0 has still to ask for (OP_RESOLVE). */
+typedef struct pend {
+    node *d;                   /* the link's source */
+    size_t e;                  /* its index in d->e[CVS_EDGES_LINKS] */
+} pend;
+
+/* A backlink of record g, as one shard gave it. */
+typedef struct bhit {
+    int64_t g;
+    hit h;
+} bhit;
+
+static int cmp_bhit(const void *x, const void *y)
+{
+    const bhit *a = x, *b = y;
+    if (a->g != b->g)
+        return a->g < b->g ? -1 : 1;
+    return id_cmp(a->h.d, b->h.d);
+}
+
+static int grow_arr(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CVS_OK;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return CVS_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return CVS_OK;
+}
+
+/* The keys of the links' targets held by another rank's shard, in one
+ * round trip; a target found nowhere is dropped, as one store skips it. */
+static int resolve(mctx *c, pend *pd, size_t np, const mbuf *ids)
+{
+    req q = {OP_RESOLVE, (int64_t)np, 0, 0, (int64_t)ids->n};
+    int rc = request(c, q, ids->p);
+    for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
+        rd r = reply_of(c, rk);
+        while (r.p < r.end && !rc) {
+            uint32_t i;
+            hit h;
+            if (rd_get(&r, &i, 4) || i >= np)
+                return CVS_EFORMAT;
+            if (!(rc = read_hit(c, &r, &h)))
+                pd[i].d->e[CVS_EDGES_LINKS][pd[i].e].key = h.key;
+        }
+    }
+    for (size_t i = 0; i < np && !rc; i++) {
+        node *d = pd[i].d;
+        size_t m = 0;
+        if (i && pd[i - 1].d == d)
+            continue; /* a node's pending links are next to each other */
+        for (size_t j = 0; j < d->ne[CVS_EDGES_LINKS]; j++)
+            if (d->e[CVS_EDGES_LINKS][j].key >= 0)
+                d->e[CVS_EDGES_LINKS][m++] = d->e[CVS_EDGES_LINKS][j];
+        d->ne[CVS_EDGES_LINKS] = m;
+    }
+    return rc;
+}
+
+/* Fetches what `what` names of the n records keys into the question's map:
+ * records and links from their owners, backlinks from every shard
+ * (put_record, put_links, put_backlinks; the kNN edges are x_knn's). */
 static int fetch(mctx *c, const int64_t *keys, size_t n, unsigned what, size_t cap)
 {
-    req q = {OP_FETCH, (int64_t)what, (int64_t)cap, 0, (int64_t)(n * sizeof *keys)};
-    int rc = request(c, q, keys);
+    mbuf pl = {0}, ids = {0};
+    pend *pd = NULL;
+    bhit *bh = NULL;
+    size_t np = 0, cappd = 0, nb = 0, capbh = 0;
+    int rc = CVS_OK;
+    what &= ~CVS_PREFETCH_KNN;
+    for (size_t i = 0; i < n && !rc; i++) {
+        node *d = kmap_find(&c->km, keys[i]);
+        uint32_t len;
+        if (!d)
+            return CVS_EFORMAT; /* every key the pipeline holds came with its id */
+        len = (uint32_t)d->len;
+        if (mb_put(&pl, &keys[i], 8) || mb_put(&pl, &len, 4) || mb_put(&pl, d->id, d->len))
+            rc = CVS_ENOMEM;
+        if (what & CVS_PREFETCH_BACKLINKS) { /* none until a shard names one */
+            free(d->e[CVS_EDGES_BACKLINKS]);
+            d->e[CVS_EDGES_BACKLINKS] = NULL;
+            d->ne[CVS_EDGES_BACKLINKS] = 0;
+            d->have[CVS_EDGES_BACKLINKS] = 1;
+            d->cap[CVS_EDGES_BACKLINKS] = cap;
+        }
+    }
+    if (!rc) {
+        req q = {OP_FETCH, (int64_t)what, (int64_t)cap, 0, (int64_t)pl.n};
+        rc = request(c, q, pl.p);
+    }
     for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
         rd r = reply_of(c, rk);
         while (r.p < r.end && !rc) {
             uint8_t tag;
             int64_t g;
             node *d;
-            if (rd_get(&r, &tag, 1) || rd_get(&r, &g, 8) || tag > 3 ||
-                !(d = kmap_find(&c->km, g)))
-                return CVS_EFORMAT; /* a key rank 0 asked for is one it knows */
+            if (rd_get(&r, &tag, 1) || rd_get(&r, &g, 8) || tag == 2 || tag > 3 ||
+                !(d = kmap_find(&c->km, g))) {
+                rc = CVS_EFORMAT; /* a key rank 0 asked for is one it knows */
+                break;
+            }
             if (tag == 3) {
                 uint8_t found;
                 hit h;
-                if (rd_get(&r, &found, 1))
-                    return CVS_EFORMAT;
+                if (rd_get(&r, &found, 1)) {
+                    rc = CVS_EFORMAT;
+                    break;
+                }
                 free(d->rec.title);
                 free(d->rec.text);
                 free(d->rec.vec);
@@ -1016,34 +1263,99 @@ static int fetch(mctx *c, const int64_t *keys, size_t n, unsigned what, size_t c
                     (rc = read_text(&r, &d->rec.text, &d->rec.text_len)))
                     break;
                 if (!(d->rec.vec = malloc(c->dim * sizeof(float))))
-                    return CVS_ENOMEM;
-                if (rd_get(&r, d->rec.vec, c->dim * sizeof(float)))
-                    return CVS_EFORMAT;
-            } else {
+                    rc = CVS_ENOMEM;
+                else if (rd_get(&r, d->rec.vec, c->dim * sizeof(float)))
+                    rc = CVS_EFORMAT;
+            } else if (tag == CVS_EDGES_LINKS) {
+                /* All of them (cap SIZE_MAX): a target found nowhere is
+                 * dropped before one store's cap would count it. */
                 uint32_t ne;
                 cvs_edge *e;
-                if (rd_get(&r, &ne, 4))
-                    return CVS_EFORMAT;
-                if (!(e = malloc((ne ? ne : 1) * sizeof *e)))
-                    return CVS_ENOMEM;
-                free(d->e[tag]);
-                d->e[tag] = e;
-                d->ne[tag] = 0;
-                d->have[tag] = 1;
-                d->cap[tag] = cap;
+                if (rd_get(&r, &ne, 4) || ne > (size_t)(r.end - r.p) / 9) {
+                    rc = CVS_EFORMAT;
+                    break;
+                }
+                if (!(e = malloc((ne ? ne : 1) * sizeof *e))) {
+                    rc = CVS_ENOMEM;
+                    break;
+                }
+                free(d->e[CVS_EDGES_LINKS]);
+                d->e[CVS_EDGES_LINKS] = e;
+                d->ne[CVS_EDGES_LINKS] = 0;
+                d->have[CVS_EDGES_LINKS] = 1;
+                d->cap[CVS_EDGES_LINKS] = SIZE_MAX;
                 for (uint32_t i = 0; i < ne && !rc; i++) {
                     float w;
                     uint8_t ty;
                     hit h;
-                    if (rd_get(&r, &w, 4) || rd_get(&r, &ty, 1) ||
-                        ty >= sizeof edge_types / sizeof *edge_types)
-                        return CVS_EFORMAT;
-                    if (!(rc = read_hit(c, &r, &h)))
-                        e[d->ne[tag]++] = (cvs_edge){h.key, w, edge_types[ty]};
+                    if (rd_get(&r, &w, 4) || rd_get(&r, &ty, 1) || (ty & 0x7f) > 1) {
+                        rc = CVS_EFORMAT;
+                        break;
+                    }
+                    if (ty & 0x80) {
+                        uint32_t len;
+                        if (rd_get(&r, &len, 4) || (size_t)(r.end - r.p) < len) {
+                            rc = CVS_EFORMAT;
+                            break;
+                        }
+                        if (grow_arr((void **)&pd, &cappd, np + 1, sizeof *pd) ||
+                            mb_put(&ids, &len, 4) || mb_put(&ids, r.p, len)) {
+                            rc = CVS_ENOMEM;
+                            break;
+                        }
+                        r.p += len;
+                        pd[np++] = (pend){d, d->ne[CVS_EDGES_LINKS]};
+                        e[d->ne[CVS_EDGES_LINKS]++] = (cvs_edge){-1, w, edge_types[ty & 0x7f]};
+                    } else if (!(rc = read_hit(c, &r, &h))) {
+                        e[d->ne[CVS_EDGES_LINKS]++] = (cvs_edge){h.key, w, edge_types[ty]};
+                    }
+                }
+            } else {
+                uint32_t ne;
+                if (rd_get(&r, &ne, 4) || grow_arr((void **)&bh, &capbh, nb + ne, sizeof *bh)) {
+                    rc = rc ? rc : CVS_EFORMAT;
+                    break;
+                }
+                for (uint32_t i = 0; i < ne && !rc; i++) {
+                    float w;
+                    uint8_t ty;
+                    if (rd_get(&r, &w, 4) || rd_get(&r, &ty, 1)) {
+                        rc = CVS_EFORMAT;
+                        break;
+                    }
+                    if (!(rc = read_hit(c, &r, &bh[nb].h)))
+                        bh[nb++].g = g;
                 }
             }
         }
     }
+    if (!rc && np)
+        rc = resolve(c, pd, np, &ids);
+    /* Each record's backlinks from every shard: the first cap by id, one
+     * store's key order where it was filled in id order (deviation 1). */
+    if (!rc && nb > 1)
+        qsort(bh, nb, sizeof *bh, cmp_bhit);
+    for (size_t i = 0; i < nb && !rc;) {
+        size_t j = i, m = 0;
+        node *d = kmap_find(&c->km, bh[i].g);
+        cvs_edge *e;
+        while (j < nb && bh[j].g == bh[i].g)
+            j++;
+        if (!(e = malloc((j - i) * sizeof *e))) {
+            rc = CVS_ENOMEM;
+            break;
+        }
+        for (size_t k = i; k < j && m < cap; k++)
+            e[m++] = (cvs_edge){bh[k].h.key, 1.0f, "linked-by"};
+        free(d->e[CVS_EDGES_BACKLINKS]);
+        d->e[CVS_EDGES_BACKLINKS] = e;
+        d->ne[CVS_EDGES_BACKLINKS] = m;
+        i = j;
+    }
+    free(pl.p);
+    free(ids.p);
+    free(pd);
+    free(bh);
     return rc;
 }
 
@@ -1062,20 +1374,137 @@ static unsigned missing(const mctx *c, int64_t key, unsigned what, size_t cap)
     return m;
 }
 
+/* A kNN hit of the query at index q (x_knn). */
+typedef struct qhit {
+    size_t q;
+    hit h;
+} qhit;
+
+static int cmp_qhit(const void *x, const void *y, void *arg)
+{
+    const qhit *a = x, *b = y;
+    if (a->q != b->q)
+        return a->q < b->q ? -1 : 1;
+    return cmp_hit(&a->h, &b->h, arg);
+}
+
+/* The kNN edges (up to cap) of the n records keys whose edges are not yet
+ * known, as one store's exact kNN graph would give them (essay, step 4):
+ * their vectors (fetched with the hop's other reads), every shard's
+ * KNN_K + 1 nearest of each in one round trip, merged, the record itself
+ * left out, the first min(cap, KNN_K) kept, best first.  The queries go as
+ * one batch of at least two, so that every shard scores them with sgemm,
+ * as the graph's build scores its batches (one query would take gemv,
+ * whose sums may differ in the last bit and reorder near ties). */
+static int x_knn(mctx *c, const int64_t *keys, size_t n, size_t cap)
+{
+    size_t kk = KNN_K + 1, keep = cap < KNN_K ? cap : KNN_K, m = 0, nq, nh = 0, caph = 0;
+    int64_t *qk = malloc((n ? n : 1) * sizeof *qk);
+    float *vecs = NULL;
+    qhit *hs = NULL;
+    int rc = qk ? CVS_OK : CVS_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        node *d = kmap_find(&c->km, keys[i]);
+        if (!d || !missing(c, keys[i], CVS_PREFETCH_KNN, cap))
+            continue;
+        if (d->rec_state != 1) { /* gone: no edges, as in one store */
+            d->have[CVS_EDGES_KNN] = 1;
+            d->cap[CVS_EDGES_KNN] = cap;
+            d->ne[CVS_EDGES_KNN] = 0;
+            continue;
+        }
+        qk[m++] = keys[i];
+    }
+    nq = m == 1 ? 2 : m;
+    if (!rc && m && !(vecs = malloc(nq * c->dim * sizeof *vecs)))
+        rc = CVS_ENOMEM;
+    for (size_t j = 0; j < nq && !rc && m; j++)
+        memcpy(vecs + j * c->dim, kmap_find(&c->km, qk[j < m ? j : 0])->rec.vec,
+               c->dim * sizeof *vecs);
+    if (!rc && m) {
+        req q = {OP_KNN, (int64_t)nq, (int64_t)kk, 0, (int64_t)(nq * c->dim * sizeof *vecs)};
+        rc = request(c, q, vecs);
+    }
+    for (int rk = 0; rk < g_mpi.nranks && !rc && m; rk++) {
+        rd r = reply_of(c, rk);
+        for (size_t b = 0; r.p < r.end && !rc; b++) {
+            uint32_t cnt;
+            if (rd_get(&r, &cnt, 4) || cnt > kk) {
+                rc = CVS_EFORMAT;
+                break;
+            }
+            if (nh + cnt > caph) {
+                size_t nc = caph ? caph * 2 : 256;
+                while (nc < nh + cnt)
+                    nc *= 2;
+                qhit *p = realloc(hs, nc * sizeof *p);
+                if (!p) {
+                    rc = CVS_ENOMEM;
+                    break;
+                }
+                hs = p;
+                caph = nc;
+            }
+            for (uint32_t i = 0; i < cnt && !rc; i++) {
+                hs[nh].q = b % nq;
+                if (!(rc = read_hit(c, &r, &hs[nh].h)) && hs[nh].q < m)
+                    nh++; /* the padding query's hits are dropped */
+            }
+        }
+    }
+    if (!rc && nh > 1) {
+        hit_order ho = {c->metric != CVS_METRIC_L2};
+        qsort_r(hs, nh, sizeof *hs, cmp_qhit, &ho);
+    }
+    for (size_t j = 0, at = 0; j < m && !rc; j++) {
+        node *d = kmap_find(&c->km, qk[j]);
+        cvs_edge *e = malloc((keep ? keep : 1) * sizeof *e);
+        if (!e) {
+            rc = CVS_ENOMEM;
+            break;
+        }
+        free(d->e[CVS_EDGES_KNN]);
+        d->e[CVS_EDGES_KNN] = e;
+        d->ne[CVS_EDGES_KNN] = 0;
+        d->have[CVS_EDGES_KNN] = 1;
+        d->cap[CVS_EDGES_KNN] = cap;
+        for (; at < nh && hs[at].q == j; at++) {
+            float sc = hs[at].h.score;
+            if (hs[at].h.key == qk[j] || d->ne[CVS_EDGES_KNN] == keep)
+                continue;
+            /* graph/knn.c's weight: the similarity, 1 / (1 + d) for l2 */
+            e[d->ne[CVS_EDGES_KNN]++] = (cvs_edge){
+                hs[at].h.key, c->metric == CVS_METRIC_L2 ? 1.0f / (1.0f + sc) : sc, "knn"};
+        }
+    }
+    free(hs);
+    free(vecs);
+    free(qk);
+    return rc;
+}
+
 /* The walk's hop and the pool ahead: one request for every record's
- * edges (or record) not yet fetched, instead of one each. */
+ * edges (or record) not yet fetched, instead of one each; the kNN edges
+ * need the records' vectors, which come with it, then one more. */
 static int x_prefetch(void *ctx, const int64_t *keys, size_t n, unsigned what, size_t cap)
 {
     mctx *c = ctx;
+    unsigned knn = what & CVS_PREFETCH_KNN, w = what & ~CVS_PREFETCH_KNN;
     int64_t *need = malloc((n ? n : 1) * sizeof *need);
     size_t m = 0;
     int rc;
     if (!need)
         return CVS_ENOMEM;
+    if (knn)
+        w |= CVS_PREFETCH_RECORDS;
     for (size_t i = 0; i < n; i++)
-        if (missing(c, keys[i], what, cap))
+        if (missing(c, keys[i], what & ~CVS_PREFETCH_KNN, cap) ||
+            (knn && missing(c, keys[i], CVS_PREFETCH_KNN, cap) &&
+             missing(c, keys[i], CVS_PREFETCH_RECORDS, 0)))
             need[m++] = keys[i];
-    rc = m ? fetch(c, need, m, what, cap) : CVS_OK;
+    rc = m ? fetch(c, need, m, w, cap) : CVS_OK;
+    if (!rc && knn)
+        rc = x_knn(c, keys, n, cap);
     free(need);
     return rc;
 }
@@ -1090,7 +1519,8 @@ static int x_edges(void *ctx, int64_t key, cvs_edge_kind kind, size_t cap, cvs_e
     *n = 0;
     if ((unsigned)kind > 2)
         return CVS_EINVAL;
-    if (missing(c, key, what, cap) && (rc = fetch(c, &key, 1, what, cap)))
+    if (missing(c, key, what, cap) &&
+        (rc = x_prefetch(c, &key, 1, what, cap)))
         return rc;
     if (!(d = kmap_find(&c->km, key)) || !d->have[kind])
         return CVS_EFORMAT;

@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,9 @@ static const char usage[] =
     "Imports the records of FILE (fvecs, bvecs, npy, or jsonl with text, title,\n"
     "meta and links, as `cvstore import` takes) into the sharded store DB, each\n"
     "record into the shard its id hashes to.  Vector files' ids are the record\n"
-    "numbers (\"0\", \"1\", ...) or the lines of --ids; jsonl links must stay\n"
-    "within a shard.  The file is validated by every rank\n"
+    "numbers (\"0\", \"1\", ...) or the lines of --ids; jsonl links may name\n"
+    "records of any shard, and a text store's mention links are made against\n"
+    "the titles of all shards.  The file is validated by every rank\n"
     "before anything is written; then each shard takes batches of B records, each\n"
     "batch atomic within its shard (a batch spanning shards is not).\n"
     "\n"
@@ -142,12 +144,15 @@ static int cmp_id(const void *a, const void *b)
  * Messages name the original file and line: the part's name and line
  * numbers are mapped back.
  *
- * Links are kept by external id in the record's own store, which checks
- * that every link target is there (`cvstore check`: no link dangles), so a
- * link between records of different shards would leave both shards
- * failing their check.  Such a link is refused before anything is written
- * (exit 1, naming the line): sharded stores take links within a shard
- * only, until the shards learn to keep links to one another. */
+ * Links are kept by external id in the record's own store, so a link to a
+ * record of another shard is stored as any link is, in its source's shard
+ * (with its backlink there), and `cvstore-mpi context` follows it to the
+ * target's shard.  Each shard written is marked with its place
+ * (cvs_db_set_shard), so that its check takes a link to an id of another
+ * shard for what it is; `cvstore-mpi check` looks for the target there.
+ * In a text store the import ends, as `cvstore import` does, with the
+ * mention links of every record against the titles of all shards
+ * (mpi/link.c). */
 
 typedef struct jpart {
     char path[4096];
@@ -199,23 +204,6 @@ static void map_msg(const jpart *p, const char *file, const char *msg, char *out
     out[o < cap ? o : cap - 1] = '\0';
 }
 
-/* The first link of doc (a record of shard s) to a record of another
- * shard: 1 with its id in *to and *tolen, else 0. */
-static int cross_link(const shards_manifest *m, json_t *doc, uint32_t s, char *buf, size_t cap,
-                      const char **to, size_t *tolen)
-{
-    json_t *links = json_object_get(doc, "links"), *l;
-    size_t i;
-    if (!json_is_array(links))
-        return 0; /* the shard's reader names what is wrong with it */
-    json_array_foreach(links, i, l) {
-        json_t *x = json_is_object(l) ? json_object_get(l, "id") : l;
-        if (x && !json_id(x, buf, cap, to, tolen) && shards_of(m, *to, *tolen) != s)
-            return 1;
-    }
-    return 0;
-}
-
 static int jpart_add(jpart *p, const char *line, size_t len, uint64_t lineno)
 {
     if (p->n == p->cap) {
@@ -232,6 +220,186 @@ static int jpart_add(jpart *p, const char *line, size_t len, uint64_t lineno)
     return CVS_OK;
 }
 
+/* ==== Links across shards ====
+ *
+ * One store's importer refuses a link to an id that is neither in the file
+ * nor in the store.  A shard's importer checks the links into its own
+ * shard; a link into another shard is checked here: every rank sees every
+ * line, so it knows every id of the file (ids), and a target in none is
+ * looked for in its shard by the rank that owns it (ask, gathered). */
+
+typedef struct idlist {
+    char **id;                 /* malloc'd, NUL-terminated */
+    size_t *len;
+    uint64_t *line;            /* for ask: the line of the link */
+    size_t n, cap;
+} idlist;
+
+static int idl_add(idlist *l, const char *id, size_t len, uint64_t line)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 1024;
+        char **a = realloc(l->id, nc * sizeof *a);
+        size_t *b = a ? realloc(l->len, nc * sizeof *b) : NULL;
+        uint64_t *c = b ? realloc(l->line, nc * sizeof *c) : NULL;
+        if (a)
+            l->id = a;
+        if (b)
+            l->len = b;
+        if (!c)
+            return CVS_ENOMEM;
+        l->line = c;
+        l->cap = nc;
+    }
+    if (!(l->id[l->n] = malloc(len + 1)))
+        return CVS_ENOMEM;
+    memcpy(l->id[l->n], id, len);
+    l->id[l->n][len] = '\0';
+    l->len[l->n] = len;
+    l->line[l->n++] = line;
+    return CVS_OK;
+}
+
+static void idl_free(idlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->id[i]);
+    free(l->id);
+    free(l->len);
+    free(l->line);
+}
+
+static int cmp_idp(const void *x, const void *y)
+{
+    const char *const *a = x, *const *b = y;
+    return strcmp(*a, *b);
+}
+
+/* The targets of doc's links (doc: a record of shard s) in other shards:
+ * into ask, with the line. */
+static int cross_links(const shards_manifest *m, json_t *doc, uint32_t s, uint64_t line,
+                       idlist *ask)
+{
+    json_t *links = json_object_get(doc, "links"), *l;
+    size_t i;
+    char buf[32];
+    if (!json_is_array(links))
+        return CVS_OK; /* the shard's reader names what is wrong with it */
+    json_array_foreach(links, i, l) {
+        json_t *x = json_is_object(l) ? json_object_get(l, "id") : l;
+        const char *to;
+        size_t tolen;
+        int rc;
+        if (!x || json_id(x, buf, sizeof buf, &to, &tolen) || shards_of(m, to, tolen) == s)
+            continue;
+        if ((rc = idl_add(ask, to, tolen, line)))
+            return rc;
+    }
+    return CVS_OK;
+}
+
+/* Every rank's ask, gathered; each target looked for in its shard by its
+ * owner.  An exit code, agreed (a message names each line). */
+static int check_cross(const char *cmd, const char *file, const shards_manifest *m, cvs_db **dbs,
+                       const idlist *ask)
+{
+    char *mine = NULL, *all = NULL;
+    size_t n = 0;
+    int *sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
+    int *displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
+    int rc = CLI_OK, mysize;
+    long long sum = 0;
+    for (size_t i = 0; i < ask->n; i++)
+        n += 12 + ask->len[i];
+    if (!sizes || !displs || !(mine = malloc(n ? n : 1)) || n > INT_MAX)
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    for (size_t i = 0, at = 0; !rc && i < ask->n; i++) {
+        uint32_t len = (uint32_t)ask->len[i];
+        memcpy(mine + at, &ask->line[i], 8);
+        memcpy(mine + at + 8, &len, 4);
+        memcpy(mine + at + 12, ask->id[i], len);
+        at += 12 + len;
+    }
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    mysize = (int)n;
+    MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int r = 0; r < g_mpi.nranks; r++) {
+        displs[r] = (int)sum;
+        sum += sizes[r];
+    }
+    if (sum > INT_MAX || !(all = malloc(sum ? (size_t)sum : 1)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Allgatherv(mine, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, MPI_COMM_WORLD);
+    for (long long at = 0; at < sum;) {
+        uint64_t line;
+        uint32_t len;
+        cvs_txn *txn = NULL;
+        int64_t key;
+        int crc;
+        memcpy(&line, all + at, 8);
+        memcpy(&len, all + at + 8, 4);
+        const char *id = all + at + 12;
+        uint32_t t = shards_of(m, id, len);
+        at += 12 + (long long)len;
+        if (!dbs[t])
+            continue;
+        if ((crc = cvs_txn_begin(dbs[t], &txn)) == CVS_OK)
+            crc = cvs_txn_id_key(txn, id, len, &key);
+        cvs_txn_end(txn);
+        if (crc == CVS_NOTFOUND) {
+            cli_err(cmd, "%s: line %llu: link to unknown id \"%.*s\" (in no record of the file, "
+                    "nor in shard-%04u)", file, (unsigned long long)line,
+                    (int)(len > 64 ? 64 : len), id, t);
+            rc = CLI_EUSER;
+        } else if (crc) {
+            cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, t, cvs_strerror(crc),
+                    cvs_errmsg(dbs[t]));
+            rc = cli_exit_code(crc);
+        }
+    }
+    rc = mcmd_agree(rc);
+out:
+    free(mine);
+    free(all);
+    free(sizes);
+    free(displs);
+    return rc;
+}
+
+/* A text store (its shards made with an embedder) links its mentions
+ * after an import, as `cvstore import` does, over all shards. */
+static int link_if_text(const char *cmd, const shards_manifest *m, cvs_db **dbs)
+{
+    int text = 0, any = 0, rc = CLI_OK;
+    cvs_link_stats ls;
+    for (uint32_t s = 0; s < m->shards && !rc; s++) {
+        cvs_embedder_info ei;
+        int erc;
+        if (!dbs[s])
+            continue;
+        erc = cvs_db_embedder_info(dbs[s], &ei);
+        if (erc == CVS_OK)
+            text = 1;
+        else if (erc != CVS_NOTFOUND)
+            rc = cli_fail(cmd, erc, dbs[s]);
+    }
+    if ((rc = mcmd_agree(rc)))
+        return rc;
+    MPI_Allreduce(&text, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (!any)
+        return CLI_OK;
+    if ((rc = mcmd_link_mentions(cmd, m, dbs, &ls)))
+        return rc;
+    if (g_mpi.rank == 0)
+        fprintf(stderr, "linked: %llu mention links from %llu records against %llu titles of "
+                "all shards, %.2f s\n", (unsigned long long)ls.links,
+                (unsigned long long)ls.sources, (unsigned long long)ls.titles, ls.seconds);
+    return CLI_OK;
+}
+
 static int import_jsonl(const char *cmd, const char *db, const char *file,
                         const shards_manifest *m, uint64_t batch, double t0)
 {
@@ -245,6 +413,7 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
     uint64_t lineno = 0, nrec = 0;
     unsigned long long local[3] = {0, 0, 0}, total[3] = {0, 0, 0};
     cvs_import_opts o = {0};
+    idlist ids = {0}, cand = {0}, ask = {0};
     int rc = CLI_OK;
 
     if (!tmp || !*tmp)
@@ -275,9 +444,9 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
     /* Split: each line of an owned shard into its part.  A line without a
      * readable id goes to shard 0, whose validation names the problem. */
     while (!rc && (got = getline(&line, &cap, in)) >= 0) {
-        char *p = line, ibuf[32], tbuf[32];
-        size_t len = (size_t)got, id_len, to_len;
-        const char *id, *to;
+        char *p = line, ibuf[32];
+        size_t len = (size_t)got, id_len;
+        const char *id;
         json_t *doc;
         uint32_t s = 0;
         int has_id;
@@ -295,17 +464,11 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
         has_id = doc && !json_id(json_object_get(doc, "id"), ibuf, sizeof ibuf, &id, &id_len);
         if (has_id)
             s = shards_of(m, id, id_len);
-        if (mcmd_owns(s)) {
-            if (has_id && cross_link(m, doc, s, tbuf, sizeof tbuf, &to, &to_len)) {
-                cli_err(cmd, "%s: line %llu: a link from \"%.*s\" (shard-%04u) to \"%.*s\" "
-                        "(shard-%04u): links across shards are not supported", file,
-                        (unsigned long long)lineno, (int)(id_len > 64 ? 64 : id_len), id, s,
-                        (int)(to_len > 64 ? 64 : to_len), to, shards_of(m, to, to_len));
-                rc = CLI_EUSER;
-            } else if ((rc = jpart_add(&parts[s], p, len, lineno))) {
-                rc = cli_fail(cmd, rc, NULL);
-            }
-        }
+        if ((has_id && idl_add(&ids, id, id_len, lineno)) ||
+            (mcmd_owns(s) && has_id && cross_links(m, doc, s, lineno, &cand)))
+            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+        else if (mcmd_owns(s) && (rc = jpart_add(&parts[s], p, len, lineno)))
+            rc = cli_fail(cmd, rc, NULL);
         json_decref(doc);
     }
     if (!rc && ferror(in)) {
@@ -326,8 +489,26 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
     if ((rc = mcmd_agree(rc)))
         goto out;
 
-    /* Validate every part against its shard before any is written. */
+    /* Validate every part against its shard before any is written; each
+     * shard knows its place first, so that its importer leaves the links
+     * into other shards to check_cross. */
     if ((rc = mcmd_open_owned(cmd, db, m, 0, dbs)))
+        goto out;
+    if (ids.n > 1)
+        qsort(ids.id, ids.n, sizeof *ids.id, cmp_idp);
+    for (size_t i = 0; i < cand.n && !rc; i++)
+        if (!bsearch(&cand.id[i], ids.id, ids.n, sizeof *ids.id, cmp_idp) &&
+            idl_add(&ask, cand.id[i], cand.len[i], cand.line[i]))
+            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    for (uint32_t s = 0; s < m->shards && !rc; s++) {
+        int prc;
+        if (dbs[s] && (prc = cvs_db_set_shard(dbs[s], s, m->shards))) {
+            cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, s, cvs_strerror(prc),
+                    cvs_errmsg(dbs[s]));
+            rc = cli_exit_code(prc);
+        }
+    }
+    if ((rc = mcmd_agree(rc)) || (rc = check_cross(cmd, file, m, dbs, &ask)))
         goto out;
     for (uint32_t s = 0; s < m->shards && !rc; s++) {
         int prc;
@@ -363,6 +544,8 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
         goto out;
     }
     MPI_Reduce(local, total, 3, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    if ((rc = link_if_text(cmd, m, dbs)))
+        goto out;
     if (g_mpi.rank == 0)
         printf("imported %llu records (%llu inserted, %llu updated) into %u shards on %d "
                "ranks in %.2f s\n", total[0], total[1], total[2], m->shards, g_mpi.nranks,
@@ -379,6 +562,9 @@ out:
     }
     free(parts);
     free(line);
+    idl_free(&ids);
+    idl_free(&cand);
+    idl_free(&ask);
     if (in)
         fclose(in);
     return rc;

@@ -171,6 +171,10 @@ int mpi_cmd_init(int argc, char **argv)
             cli_err(cmd, "rank %d: %s: %s: %s", g_mpi.rank, path, cvs_strerror(crc),
                     cvs_errmsg(NULL));
             rc = cli_exit_code(crc);
+        } else if ((crc = cvs_db_set_shard(sdb, s, m.shards))) {
+            cli_err(cmd, "rank %d: %s: %s: %s", g_mpi.rank, path, cvs_strerror(crc),
+                    cvs_errmsg(sdb));
+            rc = cli_exit_code(crc);
         } else if (embedder &&
                    (crc = !strcmp(embedder, "http")
                               ? cvs_db_set_embedder_http(sdb, url, model,

@@ -68,6 +68,12 @@ void mcmd_close_all(cvs_db **dbs, uint32_t n);
  * committed batch of an import, "encode": after a shard's build). */
 void mcmd_maybe_die(const char *point);
 
+/* Mention links over all shards (mpi/link.c): every rank with its owned
+ * shards open for writing in dbs; the sums of the shards' link statistics
+ * into *total on every rank.  An exit code, agreed. */
+int mcmd_link_mentions(const char *cmd, const shards_manifest *m, cvs_db **dbs,
+                       cvs_link_stats *total);
+
 int mpi_cmd_init(int argc, char **argv);
 int mpi_cmd_import(int argc, char **argv);
 int mpi_cmd_search(int argc, char **argv);

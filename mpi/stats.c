@@ -1,14 +1,17 @@
 /*
  * stats.c -- `cvstore-mpi stats` and `cvstore-mpi check` over all shards.
  * Each rank looks at its shards and rank 0 prints the sums.  check runs
- * cvs_check on every shard and also verifies the two invariants of the
+ * cvs_check on every shard and also verifies the three invariants of the
  * sharded layout: every record lives in the shard its id hashes to (a
  * record elsewhere would be found by search but missed by an upsert,
- * which would then store it twice), and every shard has the same codec
- * or none (else code distances are not comparable across shards).
+ * which would then store it twice), a link into another shard names a
+ * record that shard holds (each shard's own check cannot look), and every
+ * shard has the same codec or none (else code distances are not
+ * comparable across shards).
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +31,8 @@ static const char check_usage[] =
     "Usage: mpirun -np N cvstore-mpi check DB [--json]\n"
     "\n"
     "cvstore check of every shard, that every record is in the shard its id\n"
-    "hashes to, and that all shards share one codec (or none).  Exit code 0 when\n"
+    "hashes to, that a link into another shard names a record there, and that\n"
+    "all shards share one codec (or none).  Exit code 0 when\n"
     "healthy, 1 when problems were found, 2 when the check itself failed.\n"
     "  -j, --json   one JSON object: {\"healthy\": true, \"problems\": 0,\n"
     "               \"records\": R, \"messages\": [...]}\n"
@@ -204,6 +208,114 @@ out:
     return rc;
 }
 
+/* Links into other shards (a shard keeps them by id, its check takes
+ * them as held there: meta "shard", docs/FORMAT.md): every rank sends the
+ * links of its shards that leave them, and the rank owning each target's
+ * shard looks for it there.  A problem names the source's shard.  A
+ * collective: every rank calls it; an exit code, agreed. */
+static int check_cross_links(const char *cmd, const shards_manifest *m, cvs_db **dbs,
+                             problems *pr)
+{
+    char *mine = NULL, *all = NULL;
+    size_t n = 0, cap = 0;
+    int *sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
+    int *displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
+    int rc = sizes && displs ? CLI_OK : cli_fail(cmd, CVS_ENOMEM, NULL), mysize;
+    long long sum = 0;
+    for (uint32_t s = 0; s < m->shards && !rc; s++) {
+        cvs_txn *txn = NULL;
+        cvs_iter *it = NULL;
+        cvs_record r;
+        int crc;
+        if (!dbs[s])
+            continue;
+        if ((crc = cvs_txn_begin(dbs[s], &txn)) == CVS_OK && (crc = cvs_iter_open(txn, &it)) == CVS_OK)
+            while ((crc = cvs_iter_next(it, &r, NULL)) == CVS_OK && !rc)
+                for (size_t i = 0; i < r.nlinks && !rc; i++) {
+                    uint32_t h[3] = {s, (uint32_t)r.id_len, (uint32_t)r.links[i].id_len};
+                    size_t need = n + sizeof h + h[1] + h[2];
+                    if (shards_of(m, r.links[i].id, r.links[i].id_len) == s)
+                        continue;
+                    if (need > cap) {
+                        size_t nc = cap ? cap * 2 : 4096;
+                        char *p;
+                        while (nc < need)
+                            nc *= 2;
+                        if (!(p = realloc(mine, nc))) {
+                            rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+                            break;
+                        }
+                        mine = p;
+                        cap = nc;
+                    }
+                    memcpy(mine + n, h, sizeof h);
+                    memcpy(mine + n + sizeof h, r.id, h[1]);
+                    memcpy(mine + n + sizeof h + h[1], r.links[i].id, h[2]);
+                    n = need;
+                }
+        if (crc != CVS_OK && crc != CVS_NOTFOUND && !rc) {
+            cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, s, cvs_strerror(crc),
+                    cvs_errmsg(dbs[s]));
+            rc = CLI_EFAIL;
+        }
+        cvs_iter_close(it);
+        cvs_txn_end(txn);
+    }
+    if (!rc && n > INT_MAX) {
+        cli_err(cmd, "rank %d: over 2 GiB of links across shards", g_mpi.rank);
+        rc = CLI_EFAIL;
+    }
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    mysize = (int)n;
+    MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int k = 0; k < g_mpi.nranks; k++) {
+        displs[k] = (int)sum;
+        sum += sizes[k];
+    }
+    if (sum > INT_MAX || !(all = malloc(sum ? (size_t)sum : 1)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Allgatherv(mine, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, MPI_COMM_WORLD);
+    for (long long at = 0; at < sum && !rc;) {
+        uint32_t h[3], t;
+        const char *src, *to;
+        cvs_txn *txn = NULL;
+        int64_t key;
+        int crc;
+        memcpy(h, all + at, sizeof h);
+        src = all + at + sizeof h;
+        to = src + h[1];
+        at += (long long)(sizeof h + h[1] + h[2]);
+        t = shards_of(m, to, h[2]);
+        if (!dbs[t])
+            continue;
+        if ((crc = cvs_txn_begin(dbs[t], &txn)) == CVS_OK)
+            crc = cvs_txn_id_key(txn, to, h[2], &key);
+        cvs_txn_end(txn);
+        if (crc == CVS_NOTFOUND) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "links: \"%.*s\" links to \"%.*s\", which shard-%04u "
+                     "(its shard) does not hold (dangling)", (int)(h[1] > 200 ? 200 : h[1]), src,
+                     (int)(h[2] > 200 ? 200 : h[2]), to, t);
+            pr->shard = h[0];
+            add_problem(pr, msg);
+        } else if (crc) {
+            cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, t, cvs_strerror(crc),
+                    cvs_errmsg(dbs[t]));
+            rc = CLI_EFAIL;
+        }
+    }
+    rc = mcmd_agree(rc);
+out:
+    free(mine);
+    free(all);
+    free(sizes);
+    free(displs);
+    return rc;
+}
+
 int mpi_cmd_check(int argc, char **argv)
 {
     const char *cmd = "mpi check";
@@ -274,7 +386,7 @@ int mpi_cmd_check(int argc, char **argv)
     }
     if (!rc && pr.oom)
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    if ((rc = mcmd_agree(rc)))
+    if ((rc = mcmd_agree(rc)) || (rc = check_cross_links(cmd, &m, dbs, &pr)))
         goto out;
     MPI_Reduce(fp, fp_all, 2 * (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
     if (g_mpi.rank == 0) {

@@ -886,6 +886,14 @@ static int bridge_edges(const src *s, kwords *kw, int64_t key, const question *q
     }
     if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25(s, &q, ask, lk, ls)))
         goto out;
+    if (!s->t && s->x->prefetch) {
+        /* The copy tests below read the hits' texts: one read for all. */
+        size_t nh = 0;
+        while (nh < ask && lk[nh] >= 0)
+            nh++;
+        if (nh && (rc = s->x->prefetch(s->x->ctx, lk, nh, CVS_PREFETCH_RECORDS, 0)))
+            goto out;
+    }
     for (size_t i = 0; i < ask && lk[i] >= 0 && *ne < fan; i++) {
         int copy = lk[i] == key;
         if (!copy && (rc = key_copies(s, kw, lk[i], key, &copy)))
@@ -939,6 +947,10 @@ static int relation_words(const src *s, const question *qn, cvs_tokens *rw)
 {
     cvs_tokens tt = {0}, named = {0};
     int rc = CVS_OK;
+    /* The named records' titles, in one read from an outside source. */
+    if (!s->t && s->x->prefetch && qn->nt &&
+        (rc = s->x->prefetch(s->x->ctx, qn->tk, qn->nt, CVS_PREFETCH_RECORDS, 0)))
+        return rc;
     for (size_t i = 0; i < qn->nt; i++) {
         cvs_record r;
         if ((rc = src_record(s, qn->tk[i], &r, NULL)) == CVS_NOTFOUND)
@@ -974,7 +986,7 @@ static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_e
     cvs_tokens st = {0}, ft = {0};
     cvs_spans sp = {0};
     unsigned char *hit = NULL;
-    int rc;
+    int rc, fetched = 0;
 
     *nrel = 0;
     if (!ne || !rq->n)
@@ -1001,6 +1013,22 @@ static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_e
             goto out;
         if (!tokens_meet(&st, rq))
             continue;
+        if (!s->t && s->x->prefetch && !fetched) {
+            /* The targets' titles are read next: one read for all of them
+             * from a source that pays a round trip per read. */
+            int64_t *keys = malloc(ne * sizeof *keys);
+            if (!keys) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t j = 0; j < ne; j++)
+                keys[j] = e[j].key;
+            rc = s->x->prefetch(s->x->ctx, keys, ne, CVS_PREFETCH_RECORDS, 0);
+            free(keys);
+            if (rc)
+                goto out;
+            fetched = 1;
+        }
         for (size_t j = 0; j < ne; j++) {
             cvs_record to;
             size_t forms[3], nf;

@@ -696,13 +696,19 @@ static int check_links(cvs_db *db, cvs_reader *r, idtab *t, prog *pg)
     uint64_t done = 0;
     int rc;
 
+    uint32_t shard = 0, shards = 0;
     if ((rc = cvs_reader_rewind(r)) || (rc = cvs_txn_begin(db, &txn)))
         return rc;
+    /* A shard's record may link to another shard's (store/shard.c): that
+     * target is for the sharded importer to find, not this store. */
+    if ((rc = cvs__shard_get(db, txn->txn, &shard, &shards)) && rc != CVS_NOTFOUND)
+        goto out;
     while ((rc = cvs_reader_next(r, &rec)) == CVS_OK) {
         for (size_t i = 0; i < rec.nlinks; i++) {
             const cvs_link *k = &rec.links[i];
             cvs_record got;
-            if (idtab_has_hash(t, id_hash(t, k->id, k->id_len)))
+            if (idtab_has_hash(t, id_hash(t, k->id, k->id_len)) ||
+                (shards && cvs__shard_of(k->id, k->id_len, shards) != shard))
                 continue;
             rc = cvs_get(txn, k->id, k->id_len, &got, NULL);
             if (rc == CVS_NOTFOUND) {

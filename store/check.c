@@ -32,6 +32,7 @@ typedef struct cvs__chk {
     uint64_t nrecs;
     int codes_only;        /* a module holds the vectors: the store keeps none */
     uint64_t auth_failures; /* encrypted store: values that failed authentication */
+    uint32_t shard, shards; /* the store's place in a sharded store (0 of 0: none) */
 } chk;
 
 static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
@@ -302,7 +303,8 @@ static int check_links(chk *c, const MDB_val *k, const MDB_val *v)
         MDB_val ik, iv, bv = {8, &src};
         MDB_cursor *cur;
         cvs__idkey(links[i].id, links[i].id_len, buf, &ik);
-        if (cvs__vget(c->db, c->txn, c->db->dbi_ids, &ik, &iv) != 0)
+        if (cvs__vget(c->db, c->txn, c->db->dbi_ids, &ik, &iv) != 0 &&
+            (!c->shards || cvs__shard_of(links[i].id, links[i].id_len, c->shards) == c->shard))
             problem(c, "links: key %llu links to \"%.*s\", which does not exist (dangling)",
                     (unsigned long long)src, (int)links[i].id_len, links[i].id);
         if (mdb_cursor_open(c->txn, c->db->dbi_backlinks, &cur) == 0) {
@@ -426,6 +428,14 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         goto out;
     }
     c.nrecs = s_recs.ms_entries;
+    /* A shard's links may name records of other shards (store/shard.c). */
+    if ((rc = cvs__shard_get(db, c.txn, &c.shard, &c.shards)) == CVS_ECORRUPT) {
+        problem(&c, "meta: %s", cvs_errmsg(db));
+        c.shard = c.shards = 0;
+    } else if (rc && rc != CVS_NOTFOUND) {
+        goto out;
+    }
+    rc = CVS_OK;
     /* A module whose state cannot be loaded reports that in its own check. */
     if (cvs__vectors_held(db, c.txn, &c.codes_only) != CVS_OK)
         c.codes_only = 0;

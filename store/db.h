@@ -206,6 +206,11 @@ int cvs__load_record(cvs_txn *t, int64_t key, const MDB_val *recval,
 #define CVS_IDKEY_MAX CVS_IDKEY_LONG
 void cvs__idkey(const char *id, size_t len, unsigned char *buf, MDB_val *key);
 
+/* The store's place in a sharded store (store/shard.c): CVS_NOTFOUND when
+ * it has none.  cvs__shard_of: the shard of an id among count. */
+int cvs__shard_get(cvs_db *db, MDB_txn *txn, uint32_t *index, uint32_t *count);
+uint32_t cvs__shard_of(const char *id, size_t len, uint32_t count);
+
 /* Maps an LMDB failure inside a write to our code: MDB_MAP_FULL becomes the
  * private retry code. */
 static inline int cvs__werr(int mrc, const char *what)

@@ -40,6 +40,7 @@
 /* Text and graph */
 #define CVS__META_BM25 "bm25"                 /* BM25 totals */
 #define CVS__META_KNN "knn"                   /* kNN graph header */
+#define CVS__META_SHARD "shard"               /* u32 index, u32 count (store/shard.c) */
 #define CVS__META_EMBEDDER "embedder"         /* the store's embedder */
 #define CVS__META_EMBED_URL "embed_url"       /* HTTP embedder URL */
 #define CVS__META_SIF "sif"                   /* SIF state */

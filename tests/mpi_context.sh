@@ -7,6 +7,10 @@
 #     ids, order and scores, as one store's (BM25 with the shards' summed
 #     statistics, seeds fused at rank 0, title seeds resolved over all
 #     shards);
+#   - the same passages in 4 and in 2 shards, every option at its default,
+#     the walk crossing shards over mention links, backlinks and kNN edges:
+#     the same lines (the import links mentions against the titles of all
+#     shards; kNN edges are found over all shards); check clean;
 #   - the same passages in 1 shard on 2 ranks, every option at its default
 #     (one shard's graph is one store's): the same lines;
 #   - generated records whose mention links all stay inside their shard,
@@ -63,6 +67,27 @@ for i in range(n):
 with open(t + "/linked.jsonl", "w") as f:
     for i in range(n):
         f.write(json.dumps({"id": ids[i], "title": names[i], "text": texts[i]}) + "\n")
+# The same names, each record naming two records of any shard and linking
+# explicitly to the first (links and mentions across shards).
+xtexts, xlinks = [], []
+for i in range(n):
+    to = [j for j in (rnd(n), rnd(n)) if j != i] or [(i + 1) % n]
+    words = [vocab[rnd(len(vocab))] for _ in range(15)]
+    for at, j in zip((4, 11), to):
+        words[at:at] = [names[j]]
+    xtexts.append(" ".join(words))
+    xlinks.append(to)
+with open(t + "/linked-x.jsonl", "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"id": ids[i], "title": names[i], "text": xtexts[i],
+                            "links": [{"id": ids[xlinks[i][0]], "type": "see",
+                                       "weight": 0.9}]}) + "\n")
+with open(t + "/linked-xq.jsonl", "w") as f:
+    for q in range(12):
+        i = (q * 29 + 5) % n
+        w = xtexts[xlinks[i][0]].split()
+        f.write(json.dumps({"id": "x%d" % q, "text": "which %s %s follows %s" %
+                            (w[0], w[2], names[i])}) + "\n")
 with open(t + "/linked-q.jsonl", "w") as f:
     for q in range(12):
         i = (q * 13) % n
@@ -131,6 +156,50 @@ same hotpot hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links --no-knn
 grep -q '"type":"bridge"' "$T/hotpot-one.json" || fail "hotpot: no bridge edge was taken"
 grep -q '"type":"[a-z0-9+]*title' "$T/hotpot-one.json" || fail "hotpot: no title seed"
 same hotpot-topk hp hp4 "$DATA/questions.jsonl" "2" --no-links --no-knn --strategy topk --budget 256
+# kNN edges across shards: one store's graph (built by its import) is each
+# record's exact 16 nearest of the whole store; the shards' walk finds them
+# over all shards, so the lines are one store's, though the 4-shard store
+# has no kNN graph of its own and most neighbours live in another shard.
+same hotpot-knn hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links
+grep -q '"type":"knn"' "$T/hotpot-knn-one.json" || fail "hotpot-knn: no kNN edge was taken"
+
+# Every option at its default on 4 and on 2 shards: the walk takes mention
+# links and kNN edges from records of one shard to records of another
+# (checked below on one store's paths; the target of such a link has its
+# backlink in the other shard, read as well), and the lines are one
+# store's: the import linked every shard's texts against the titles of all
+# (mpi/link.c), links and backlinks are followed into the shard that holds
+# their end, and kNN edges are found over all shards.
+same hotpot-default hp hp4 "$DATA/questions.jsonl" "1 2 4"
+sharded hp2 2 "$DATA/passages.jsonl"
+same hotpot-default2 hp hp2 "$DATA/questions.jsonl" "2"
+for sh in 4 2; do
+  crossed="$(python3 - "$T/hotpot-default-one.json" "$sh" <<'PY'
+import json, sys
+def fnv(s):
+    h = 14695981039346656037
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+n = int(sys.argv[2])
+kinds = set()
+for line in open(sys.argv[1]):
+    for it in json.loads(line).get("items", []):
+        via = it.get("via", [])
+        for a, b in zip(via, via[1:]):
+            if fnv(a["id"]) % n != fnv(b["id"]) % n:
+                kinds.add({"mentions": "link", "link": "link", "knn": "knn"}.get(b["type"], "other"))
+print(" ".join(sorted(kinds)))
+PY
+)"
+  for k in link knn; do
+    [[ " $crossed " == *" $k "* ]] \
+      || fail "hotpot-default: no $k edge of the walk crosses $sh shards (only: $crossed)"
+  done
+done
+ck="$(run 2 check "$T/hp4" --json)" || fail "hp4: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "hp4: check: $ck"
+"$CVS" check "$T/hp4/shard-0001" >/dev/null 2>&1 || fail "hp4: check of shard 1 alone"
 
 # One shard on 2 ranks (rank 1 owns none), linked as `cvstore import` links
 # one store (mentions and the kNN graph): its graph is one store's, so every
@@ -147,6 +216,14 @@ one ln "$T/linked.jsonl"
 sharded ln4 4 "$T/linked.jsonl"
 same linked ln ln4 "$T/linked-q.jsonl" "1 2 4" --no-knn
 grep -q '"type":"mentions"' "$T/linked-one.json" || fail "linked: no mention link was followed"
+
+# ---- explicit links and mentions across shards, followed where they lead --
+one lx "$T/linked-x.jsonl"
+sharded lx4 4 "$T/linked-x.jsonl"
+same linked-x lx lx4 "$T/linked-xq.jsonl" "1 2 4" --no-knn
+grep -q '"type":"link"' "$T/linked-x-one.json" || fail "linked-x: no explicit link was followed"
+ck="$(run 2 check "$T/lx4" --json)" || fail "lx4: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "lx4: check: $ck"
 
 # ---- bad input: exit 1 on every rank, nothing printed ----------------------
 printf '{"id":"a","text":"who"}\nnot json\n' > "$T/bad.jsonl"

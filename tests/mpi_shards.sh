@@ -309,10 +309,10 @@ ck="$(run 2 check "$T/sh-kill" --json)" || fail "check after the build again: $c
 [[ "$ck" == *'"healthy":true'* ]] || fail "check after the build again: $ck"
 
 # JSONL records (title, text, meta, links): each record links to the
-# previous record of its own shard (links must stay within a shard).  The
+# previous record of its own shard.  The
 # shards hold exactly what one store importing the file holds (cvstore
 # export of every shard against the one store's, sorted), check is clean,
-# and a bad record late in the file, or a link across shards, changes no
+# and a bad record late in the file, or a link to no record, changes no
 # shard (exit 1, naming the line of the original file).
 # jgen N SHARDS [BAD_LINE] [CROSS_LINE]
 jgen() {
@@ -371,14 +371,52 @@ rc=$?
 [ "$rc" = 1 ] || fail "jsonl: a bad record: exit $rc, not 1"
 grep -q "bad.jsonl: line 380: " "$T/err" \
   || fail "jsonl: a bad record: the message does not name line 380: $(cat "$T/err")"
+# A link across shards (line 300 links to a record of another shard) is
+# kept in its source's shard: the shards hold what one store importing the
+# file holds, and check is clean on every shard alone and over all.
 jgen 400 3 -1 300 > "$T/cross.jsonl"
-run 2 import "$T/sh-j" "$T/cross.jsonl" >/dev/null 2>"$T/err"
+grep -q '"links": \["doc-' "$T/cross.jsonl" || fail "jsonl: cross.jsonl has no link across shards"
+"$CVS" init "$T/jone-x" --dim 16 --metric l2 >/dev/null || fail "jsonl: single init (cross)"
+"$CVS" import "$T/jone-x" "$T/cross.jsonl" >/dev/null 2>&1 || fail "jsonl: single import (cross)"
+run 2 import "$T/sh-j" "$T/cross.jsonl" >/dev/null 2>"$T/err" \
+  || fail "jsonl: a link across shards: exit $?: $(cat "$T/err")"
+"$CVS" export "$T/jone-x" | sort > "$T/jone-x.exp"
+for s in 0 1 2; do "$CVS" export "$T/sh-j/shard-000$s"; done | sort > "$T/sh-jx.exp"
+cmp -s "$T/jone-x.exp" "$T/sh-jx.exp" || fail "jsonl: cross: the shards do not hold what one store holds"
+ck="$(run 2 check "$T/sh-j" --json)" || fail "jsonl: cross: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "jsonl: cross: check: $ck"
+for s in 0 1 2; do
+  "$CVS" check "$T/sh-j/shard-000$s" >/dev/null 2>&1 || fail "jsonl: cross: check of shard $s alone"
+done
+# A link into another shard whose target goes (deleted through that shard
+# alone): the source's shard still checks clean (it cannot look), and
+# cvstore-mpi check finds the dangling link there.
+cp -r "$T/sh-j" "$T/sh-jd"
+tgt="$(grep -o '"links": \["doc-[0-9]*"\]' "$T/cross.jsonl" | grep -o 'doc-[0-9]*')"
+tsh="$(python3 -c '
+import sys
+h = 14695981039346656037
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 1099511628211) % 2**64
+print(h % 3)' "$tgt")"
+"$CVS" delete "$T/sh-jd/shard-000$tsh" "$tgt" >/dev/null || fail "jsonl: cross: delete $tgt"
+ck="$(run 2 check "$T/sh-jd" --json)"
+[ "$?" = 1 ] || fail "jsonl: cross: check after deleting $tgt did not exit 1: $ck"
+[[ "$ck" == *"links to \\\"$tgt\\\", which shard-000$tsh"*dangling* ]] \
+  || fail "jsonl: cross: check does not name the dangling link to $tgt: $ck"
+rm -rf "$T/sh-jd"
+
+# A link to an id that is in no record of the file nor in its shard is
+# refused before anything is written (exit 1, naming the line).
+sed 's/"links": \["doc-[0-9]*"\]/"links": ["doc-9999"]/' "$T/cross.jsonl" \
+  | sed 's/"text of record/"new text of record/' > "$T/cross-bad.jsonl"
+run 2 import "$T/sh-j" "$T/cross-bad.jsonl" >/dev/null 2>"$T/err"
 rc=$?
-[ "$rc" = 1 ] || fail "jsonl: a link across shards: exit $rc, not 1"
-grep -q "cross.jsonl: line 300: a link from .*links across shards are not supported" "$T/err" \
-  || fail "jsonl: a link across shards: $(cat "$T/err")"
+[ "$rc" = 1 ] || fail "jsonl: a link to no record: exit $rc, not 1"
+grep -q "cross-bad.jsonl: line 300: link to unknown id \"doc-9999\"" "$T/err" \
+  || fail "jsonl: a link to no record: $(cat "$T/err")"
 for s in 0 1 2; do "$CVS" export "$T/sh-j/shard-000$s"; done | sort > "$T/sh-j2.exp"
-cmp -s "$T/jone.exp" "$T/sh-j2.exp" || fail "jsonl: a refused import changed a shard"
+cmp -s "$T/jone-x.exp" "$T/sh-j2.exp" || fail "jsonl: a refused import changed a shard"
 
 # A record in the wrong shard is a problem check reports.
 for id in $(seq 0 50); do
