@@ -58,6 +58,7 @@
 #include <faiss/c_api/index_io_c.h>
 
 #include "index/faiss_index.h"
+#include "index/marks.h"
 #include "index/faiss_util.h"
 #include "core/heap.h"
 #include "index/ivf.h"
@@ -87,44 +88,10 @@ typedef struct cvs_fidx {
 
 /* ==== Meta helpers ==== */
 
-static int meta_get_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found)
-{
-    MDB_val k = {strlen(name), (void *)name}, v;
-    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
-    *out = 0;
-    *found = 0;
-    if (mrc == MDB_NOTFOUND)
-        return CVS_OK;
-    if (mrc)
-        return cvs__err_lmdb(mrc, "reading meta");
-    if (v.mv_size != 8)
-        return cvs__err(CVS_ECORRUPT, "meta %s has %zu bytes (expected 8)", name, v.mv_size);
-    *out = cvs__get_u64(v.mv_data);
-    *found = 1;
-    return CVS_OK;
-}
-
-static int meta_put_u64(cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
-{
-    unsigned char b[8];
-    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
-    int mrc;
-    cvs__put_u64(b, val);
-    if ((mrc = cvs__vput(db, txn, dbi, &k, &v, 0)))
-        return cvs__werr(mrc, "writing meta");
-    return CVS_OK;
-}
-
 static void be32(unsigned char *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
-
-static void be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (56 - 8 * i));
 }
 
 static void chunk_key(unsigned char key[CHUNK_KEY_BYTES], uint32_t c)
@@ -138,43 +105,6 @@ static uint32_t get_be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* Deletes every meta key starting with prefix whose value passes keep()
- * == 0 (keep NULL: all). */
-static int drop_prefix(cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *prefix,
-                       int (*keep)(const MDB_val *v, uint64_t arg), uint64_t arg)
-{
-    MDB_cursor *cur = NULL;
-    size_t pl = strlen(prefix);
-    MDB_val k = {pl, (void *)prefix}, v;
-    int mrc, rc = CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, dbi, &cur)))
-        return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl))
-            break;
-        if (keep && keep(&v, arg))
-            continue;
-        if ((mrc = mdb_cursor_del(cur, 0))) {
-            rc = cvs__werr(mrc, "deleting an old index entry");
-            goto out;
-        }
-    }
-    if (mrc && mrc != MDB_NOTFOUND)
-        rc = cvs__err_lmdb(mrc, "walking the index entries");
-out:
-    mdb_cursor_close(cur);
-    return rc;
-}
-
 /* ==== Build ==== */
 
 typedef struct epoch_arg {
@@ -186,10 +116,10 @@ static int epoch_fn(cvs_db *db, MDB_txn *txn, void *arg)
     epoch_arg *a = arg;
     uint64_t e;
     int found, rc;
-    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &e, &found)))
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &e, &found)))
         return rc;
     a->epoch = e + 1;
-    return meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_EPOCH, a->epoch);
+    return cvs__meta_put_u64(db, txn, CVS__META_FIDX_EPOCH, a->epoch);
 }
 
 typedef struct store_arg {
@@ -214,11 +144,11 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t nchunks = (a->len + FIDX_CHUNK - 1) / FIDX_CHUNK;
     MDB_val k, v;
 
-    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_CHUNK, NULL, 0)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
+        (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_CHUNK, NULL, 0)) ||
+        (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
         return rc;
-    if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NEXT, a->next)))
+    if ((rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_NEXT, a->next)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
     if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
@@ -240,8 +170,8 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     v.mv_size = strlen(a->factory);
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing the FAISS index spec");
-    if ((rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_NCHUNKS, nchunks)) ||
-        (rc = meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_GEN, gen + 1)))
+    if ((rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_NCHUNKS, nchunks)) ||
+        (rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_GEN, gen + 1)))
         return rc;
     return CVS_OK;
 }
@@ -429,8 +359,8 @@ int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
         if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing the FAISS index");
     }
-    if ((rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_CHUNK, NULL, 0)) ||
-        (rc = drop_prefix(db, txn, db->dbi_meta, CVS__META_FIDX_DIRTY, NULL, 0)))
+    if ((rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_CHUNK, NULL, 0)) ||
+        (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_DIRTY, NULL, 0)))
         return rc;
     return CVS_OK; /* fidx_gen stays: generations only grow, for the caches */
 }
@@ -509,7 +439,7 @@ static int fidx_load(cvs_db *db, MDB_txn *txn, uint64_t gen, cvs_fidx **out)
     MDB_val sk = CVS__MKEY(CVS__META_FIDX_SPEC), sv;
 
     *out = NULL;
-    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_NCHUNKS, &nchunks, &found)))
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_NCHUNKS, &nchunks, &found)))
         return rc;
     if (!found || nchunks == 0 || nchunks > (1u << 20))
         return cvs__err(CVS_ECORRUPT, "%s: FAISS index has no data; rebuild it", db->path);
@@ -598,7 +528,7 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
     int found, rc;
     cvs_fidx *fx = NULL;
     *out = NULL;
-    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)))
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)))
         return rc;
     if (!found)
         return cvs__err(CVS_EINVAL, "%s has no FAISS index: build one with "
@@ -631,83 +561,27 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
 int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 {
     uint64_t epoch, next;
-    int found, found_next, rc, mrc;
-    unsigned char kb[DIRTY_KEY_BYTES], vb[8];
-    MDB_val k = {sizeof kb, kb}, v = {8, vb};
-    if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) || !found)
+    int found, found_next, rc;
+    unsigned char vb[8];
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) || !found)
         return rc;
-    memcpy(kb, CVS__META_FIDX_DIRTY, PREFIX_BYTES);
-    be64(kb + PREFIX_BYTES, key);
-    /* A deleted record that the FAISS index never held (keys only grow, so
-     * every key from fidx_next on came after the indexed snapshot) needs
-     * no mark: dropping its mark keeps the dirty set, and the cost of
-     * every search, bounded by the records indexed plus those live, under
-     * any churn.  Stores built before fidx_next existed keep every mark. */
-    if (deleted) {
-        if ((rc = meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))
-            return rc;
-        if (found_next && key >= next) {
-            mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
-            return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "unmarking a record") : CVS_OK;
-        }
-    }
+    /* Stores built before fidx_next existed keep every mark (marks.h). */
+    if (deleted && (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))
+        return rc;
     cvs__put_u64(vb, epoch);
-    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
-        return cvs__werr(mrc, "marking a record for the FAISS index");
-    return CVS_OK;
+    return cvs__mark_write(db, txn, CVS__META_FIDX_DIRTY, key, deleted,
+                           deleted && found_next ? &next : NULL, vb, 8, "FAISS index");
 }
 
 /* Sorted keys of the snapshot's dirty records. */
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k = CVS__MKEY(CVS__META_FIDX_DIRTY), v;
-    int64_t *keys = NULL;
-    size_t n = 0, cap = 0;
-    int rc = CVS_OK, mrc;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
-        return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != DIRTY_KEY_BYTES || memcmp(k.mv_data, CVS__META_FIDX_DIRTY, PREFIX_BYTES))
-            break;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            int64_t *nk = realloc(keys, nc * sizeof *nk);
-            if (!nk) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto out;
-            }
-            keys = nk;
-            cap = nc;
-        }
-        keys[n++] = (int64_t)get_be64((const unsigned char *)k.mv_data + PREFIX_BYTES);
-    }
-    if (mrc && mrc != MDB_NOTFOUND)
-        rc = cvs__err_lmdb(mrc, "reading the dirty records");
-out:
-    mdb_cursor_close(cur);
-    if (rc) {
-        free(keys);
-        keys = NULL;
-        n = 0;
-    }
-    *out = keys;
-    *nout = n;
-    return rc;
+    return cvs__marks_list(db, txn, CVS__META_FIDX_DIRTY, out, nout);
 }
 
 static int in_sorted(const int64_t *a, size_t n, int64_t key)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (a[mid] < key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == key;
+    return cvs__sorted_find(a, n, key) < n;
 }
 
 /* ==== Search ==== */
@@ -753,7 +627,7 @@ int cvs__fidx_search(cvs_txn *t, const float *q, const float *qn, size_t nq, siz
 
     if ((rc = fidx_get(db, t->txn, &fx)) || (rc = dirty_keys(db, t->txn, &dirty, &ndirty)))
         goto out;
-    if (!param && (rc = meta_get_u64(db, t->txn, CVS__META_FIDX_PARAM, &defp, &found)) == 0)
+    if (!param && (rc = cvs__meta_get_u64(db, t->txn, CVS__META_FIDX_PARAM, &defp, &found)) == 0)
         param = (size_t)defp;
     if (rc)
         goto out;
@@ -879,7 +753,7 @@ typedef struct param_arg {
 
 static int param_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
-    return meta_put_u64(db, txn, db->dbi_meta, CVS__META_FIDX_PARAM, ((param_arg *)arg)->param);
+    return cvs__meta_put_u64(db, txn, CVS__META_FIDX_PARAM, ((param_arg *)arg)->param);
     (void)db;
 }
 
@@ -910,7 +784,7 @@ int cvs__fidx_info(cvs_db *db, cvs_index_info *info)
         goto out;
     }
     if ((rc = fidx_get(db, txn, &fx)) || (rc = dirty_keys(db, txn, &dirty, &ndirty)) ||
-        (rc = meta_get_u64(db, txn, CVS__META_FIDX_PARAM, &p, &found)))
+        (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_PARAM, &p, &found)))
         goto out;
     info->count = fx->n;
     info->nprobe = (size_t)p;
@@ -951,7 +825,7 @@ static int cmp_i64(const void *a, const void *b)
 static int check_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found,
                      void (*problem)(void *, const char *), void *ctx)
 {
-    int rc = meta_get_u64(db, txn, name, out, found);
+    int rc = cvs__meta_get_u64(db, txn, name, out, found);
     if (rc == CVS_ECORRUPT) {
         fidx_problem(problem, ctx, "meta: %s", cvs_errmsg(db));
         return CVS_OK;
@@ -1020,7 +894,7 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
             dirty = nd;
             dcap = nc;
         }
-        dirty[ndirty++] = (int64_t)get_be64((const unsigned char *)k.mv_data + PREFIX_BYTES);
+        dirty[ndirty++] = (int64_t)cvs__mark_key_of(&k, PREFIX_BYTES);
     }
     if (mrc && mrc != MDB_NOTFOUND) {
         rc = cvs__err_lmdb(mrc, "walking meta");

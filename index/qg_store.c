@@ -46,6 +46,7 @@
 #include "core/heap.h"
 #include "index/codes.h"
 #include "index/faiss_index.h"
+#include "index/marks.h"
 #include "index/qg.h"
 #include "index/qg_store.h"
 #include "pq/codec.h"
@@ -57,54 +58,8 @@
 #define QG_HEAD 40 /* magic, version, R, dim, entry, n, codec generation */
 #define DEF_EF 32
 #define DEF_RERANK CVS_RERANK_NONE /* the SQ8 rows' distances are the answer */
-#define PREFIX_BYTES CVS__MKEY_LEN(CVS__META_QG_DIRTY)
-#define DIRTY_KEY_BYTES (PREFIX_BYTES + 8)
 
-/* ==== Meta helpers ==== */
-
-static int get_u64(cvs_db *db, MDB_txn *txn, MDB_val k, uint64_t *out, int *found)
-{
-    MDB_val v;
-    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
-    *out = 0;
-    *found = 0;
-    if (mrc == MDB_NOTFOUND)
-        return CVS_OK;
-    if (mrc)
-        return cvs__err_lmdb(mrc, "reading meta");
-    if (v.mv_size != 8)
-        return cvs__err(CVS_ECORRUPT, "meta %.*s has %zu bytes (expected 8)", (int)k.mv_size,
-                        (const char *)k.mv_data, v.mv_size);
-    *out = cvs__get_u64(v.mv_data);
-    *found = 1;
-    return CVS_OK;
-}
-
-static int put_u64(cvs_db *db, MDB_txn *txn, MDB_val k, uint64_t val)
-{
-    unsigned char b[8];
-    MDB_val v = {8, b};
-    int mrc;
-    cvs__put_u64(b, val);
-    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
-        return cvs__werr(mrc, "writing meta");
-    return CVS_OK;
-}
-
-static void dirty_key(unsigned char kb[DIRTY_KEY_BYTES], uint64_t key)
-{
-    memcpy(kb, CVS__META_QG_DIRTY, PREFIX_BYTES);
-    for (int i = 0; i < 8; i++)
-        kb[PREFIX_BYTES + i] = (unsigned char)(key >> (56 - 8 * i));
-}
-
-static uint64_t dirty_key_value(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[PREFIX_BYTES + i];
-    return v;
-}
+/* ==== Meta ==== */
 
 /* Every search and every write asks, so the answer comes from the small
  * "qg_next" (written and removed with the blob), not from the blob, which
@@ -119,28 +74,10 @@ int cvs__qg_present(cvs_db *db, MDB_txn *txn, int *yes)
     return CVS_OK;
 }
 
-/* Deletes every meta key starting with the dirty-mark prefix. */
+/* Deletes every mark. */
 static int drop_marks(cvs_db *db, MDB_txn *txn)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k = CVS__MKEY(CVS__META_QG_DIRTY), v;
-    int mrc, rc = CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
-        return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < PREFIX_BYTES || memcmp(k.mv_data, CVS__META_QG_DIRTY, PREFIX_BYTES))
-            break;
-        if ((mrc = mdb_cursor_del(cur, 0))) {
-            rc = cvs__werr(mrc, "deleting a graph index mark");
-            goto out;
-        }
-    }
-    if (mrc && mrc != MDB_NOTFOUND)
-        rc = cvs__err_lmdb(mrc, "walking the graph index marks");
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    return cvs__meta_drop_prefix(db, txn, CVS__META_QG_DIRTY, NULL, 0);
 }
 
 int cvs__qg_remove(cvs_db *db, MDB_txn *txn)
@@ -159,55 +96,7 @@ int cvs__qg_remove(cvs_db *db, MDB_txn *txn)
 /* Sorted keys of the snapshot's marked records. */
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k = CVS__MKEY(CVS__META_QG_DIRTY), v;
-    int64_t *keys = NULL;
-    size_t n = 0, cap = 0;
-    int rc = CVS_OK, mrc;
-    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
-        return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != DIRTY_KEY_BYTES || memcmp(k.mv_data, CVS__META_QG_DIRTY, PREFIX_BYTES))
-            break;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            int64_t *nk = realloc(keys, nc * sizeof *nk);
-            if (!nk) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto out;
-            }
-            keys = nk;
-            cap = nc;
-        }
-        keys[n++] = (int64_t)dirty_key_value(k.mv_data);
-    }
-    if (mrc && mrc != MDB_NOTFOUND)
-        rc = cvs__err_lmdb(mrc, "reading the graph index marks");
-out:
-    mdb_cursor_close(cur);
-    if (rc) {
-        free(keys);
-        keys = NULL;
-        n = 0;
-    }
-    *out = keys;
-    *nout = n;
-    return rc;
-}
-
-/* Index of key in the ascending a[0..n), or n. */
-static size_t find_sorted(const int64_t *a, size_t n, int64_t key)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == key ? lo : n;
+    return cvs__marks_list(db, txn, CVS__META_QG_DIRTY, out, nout);
 }
 
 /* ==== The stored blob ====
@@ -429,9 +318,9 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             goto out;
         }
     }
-    if ((rc = get_u64(db, txn, (MDB_val)CVS__MKEY(CVS__META_QG_GEN), &qgen, &found)) ||
-        (rc = put_u64(db, txn, (MDB_val)CVS__MKEY(CVS__META_QG_GEN), qgen + 1)) ||
-        (rc = put_u64(db, txn, (MDB_val)CVS__MKEY(CVS__META_QG_NEXT),
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_QG_GEN, &qgen, &found)) ||
+        (rc = cvs__meta_put_u64(db, txn, CVS__META_QG_GEN, qgen + 1)) ||
+        (rc = cvs__meta_put_u64(db, txn, CVS__META_QG_NEXT,
                       (uint64_t)keys[n - 1] + 1)) ||
         (rc = drop_marks(db, txn)) ||
         (rc = cvs__fidx_remove(db, txn))) /* one ANN index at a time */
@@ -605,7 +494,7 @@ static int qg_get(cvs_db *db, MDB_txn *txn, qg_loaded **out)
     int found, rc;
 
     *out = NULL;
-    if ((rc = get_u64(db, txn, (MDB_val)CVS__MKEY(CVS__META_QG_GEN), &gen, &found)))
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_QG_GEN, &gen, &found)))
         return rc;
     pthread_mutex_lock(&st->mu);
     if (st->cur && st->cur->gen == gen) {
@@ -860,7 +749,7 @@ int cvs__qg_search(cvs_txn *t, const float *q, size_t nq, size_t k, size_t ef, s
             goto out;
         }
         for (size_t i = 0; i < ndirty; i++) {
-            size_t u = find_sorted(g->keys, g->n, dirty[i]);
+            size_t u = cvs__sorted_find(g->keys, g->n, dirty[i]);
             if (u < g->n)
                 skip[u >> 6] |= 1ull << (u & 63);
         }
@@ -944,25 +833,15 @@ out:
 
 static int mark(cvs__wctx *w, uint64_t key, int deleted)
 {
-    cvs_db *db = w->db;
-    unsigned char kb[DIRTY_KEY_BYTES];
-    MDB_val k = {sizeof kb, kb}, v = {0, kb};
     uint64_t next;
-    int yes, found, rc, mrc;
-    if ((rc = cvs__qg_present(db, w->txn, &yes)) || !yes)
+    int yes, found, rc;
+    if ((rc = cvs__qg_present(w->db, w->txn, &yes)) || !yes)
         return rc;
-    dirty_key(kb, key);
-    if (deleted) { /* deviation 2 */
-        if ((rc = get_u64(db, w->txn, (MDB_val)CVS__MKEY(CVS__META_QG_NEXT), &next, &found)))
-            return rc;
-        if (found && key >= next) {
-            mrc = cvs__vdel(db, w->txn, db->dbi_meta, &k, NULL);
-            return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "unmarking a record") : CVS_OK;
-        }
-    }
-    if ((mrc = cvs__vput(db, w->txn, db->dbi_meta, &k, &v, 0)))
-        return cvs__werr(mrc, "marking a record for the graph index");
-    return CVS_OK;
+    if (deleted && /* deviation 2 */
+        (rc = cvs__meta_get_u64(w->db, w->txn, CVS__META_QG_NEXT, &next, &found)))
+        return rc;
+    return cvs__mark_write(w->db, w->txn, CVS__META_QG_DIRTY, key, deleted,
+                           deleted && found ? &next : NULL, NULL, 0, "graph index");
 }
 
 static int qg_put(cvs__wctx *w, void *ws, const cvs__wrec *r)
@@ -1045,15 +924,15 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
                 continue; /* the store's own check reports it */
             key = (int64_t)cvs__get_u64(k.mv_data);
             for (; i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) < key; i++)
-                if (find_sorted(dirty, ndirty, (int64_t)cvs__get_u64(b.keys + 8 * i)) == ndirty)
+                if (cvs__sorted_find(dirty, ndirty, (int64_t)cvs__get_u64(b.keys + 8 * i)) == ndirty)
                     bad_node++;
             if (i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) == key)
                 i++;
-            else if (find_sorted(dirty, ndirty, key) == ndirty)
+            else if (cvs__sorted_find(dirty, ndirty, key) == ndirty)
                 bad_live++;
         }
         for (; i < b.n; i++)
-            if (find_sorted(dirty, ndirty, (int64_t)cvs__get_u64(b.keys + 8 * i)) == ndirty)
+            if (cvs__sorted_find(dirty, ndirty, (int64_t)cvs__get_u64(b.keys + 8 * i)) == ndirty)
                 bad_node++;
         mdb_cursor_close(cur);
         if (mrc != MDB_NOTFOUND) {

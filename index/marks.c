@@ -1,0 +1,162 @@
+/*
+ * marks.c -- meta counters and per-record marks of the indexes built from
+ * a snapshot (index/marks.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bytes.h"
+#include "index/marks.h"
+#include "store/seal.h"
+
+int cvs__meta_get_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
+    *out = 0;
+    *found = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta");
+    if (v.mv_size != 8)
+        return cvs__err(CVS_ECORRUPT, "meta %s has %zu bytes (expected 8)", name, v.mv_size);
+    *out = cvs__get_u64(v.mv_data);
+    *found = 1;
+    return CVS_OK;
+}
+
+int cvs__meta_put_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t val)
+{
+    unsigned char b[8];
+    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+    int mrc;
+    cvs__put_u64(b, val);
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing meta");
+    return CVS_OK;
+}
+
+int cvs__meta_drop_prefix(cvs_db *db, MDB_txn *txn, const char *prefix,
+                          int (*keep)(const MDB_val *v, uint64_t arg), uint64_t arg)
+{
+    MDB_cursor *cur = NULL;
+    size_t pl = strlen(prefix);
+    MDB_val k = {pl, (void *)prefix}, v;
+    int mrc, rc = CVS_OK;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl))
+            break;
+        if (keep && keep(&v, arg))
+            continue;
+        if ((mrc = mdb_cursor_del(cur, 0))) {
+            rc = cvs__werr(mrc, "deleting an old index entry");
+            goto out;
+        }
+    }
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "walking the index entries");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* prefix then key in big-endian: the marks of a prefix sort by key. */
+static size_t mark_key(unsigned char *kb, size_t cap, const char *prefix, uint64_t key)
+{
+    size_t pl = strlen(prefix);
+    if (pl + 8 > cap)
+        return 0;
+    memcpy(kb, prefix, pl);
+    for (int i = 0; i < 8; i++)
+        kb[pl + i] = (unsigned char)(key >> (56 - 8 * i));
+    return pl + 8;
+}
+
+uint64_t cvs__mark_key_of(const MDB_val *k, size_t prefix_len)
+{
+    const unsigned char *p = (const unsigned char *)k->mv_data + prefix_len;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int cvs__mark_write(cvs_db *db, MDB_txn *txn, const char *prefix, uint64_t key, int deleted,
+                    const uint64_t *next, const void *val, size_t vlen, const char *what)
+{
+    unsigned char kb[64];
+    MDB_val k = {mark_key(kb, sizeof kb, prefix, key), kb}, v = {vlen, (void *)val};
+    int mrc;
+    if (!k.mv_size)
+        return cvs__err(CVS_EINVAL, "mark prefix %s too long", prefix);
+    if (deleted && next && key >= *next) {
+        mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
+        return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "unmarking a record") : CVS_OK;
+    }
+    if (!vlen)
+        v.mv_data = kb; /* LMDB wants a pointer even for an empty value */
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0))) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "marking a record for the %s", what);
+        return cvs__werr(mrc, msg);
+    }
+    return CVS_OK;
+}
+
+int cvs__marks_list(cvs_db *db, MDB_txn *txn, const char *prefix, int64_t **out, size_t *nout)
+{
+    MDB_cursor *cur = NULL;
+    size_t pl = strlen(prefix);
+    MDB_val k = {pl, (void *)prefix}, v;
+    int64_t *keys = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CVS_OK, mrc;
+    if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != pl + 8 || memcmp(k.mv_data, prefix, pl))
+            break;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            int64_t *nk = realloc(keys, nc * sizeof *nk);
+            if (!nk) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            keys = nk;
+            cap = nc;
+        }
+        keys[n++] = (int64_t)cvs__mark_key_of(&k, pl);
+    }
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading the index's marks");
+out:
+    mdb_cursor_close(cur);
+    if (rc) {
+        free(keys);
+        keys = NULL;
+        n = 0;
+    }
+    *out = keys;
+    *nout = n;
+    return rc;
+}
+
+size_t cvs__sorted_find(const int64_t *a, size_t n, int64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo] == key ? lo : n;
+}
