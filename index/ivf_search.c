@@ -490,22 +490,28 @@ static inline uint16_t fs4_lim(float T, float b, float scale)
     return !(t < 65535.0f) ? 0xffff : t < 0 ? 0 : (uint16_t)t;
 }
 
-/* Gathers every probed list's codes at or under T into s->cand. */
-static size_t fs4_gather_all(const job *jb, scratch *s, size_t np, float T)
+/* Gathers every probed list's codes at or under T into s->cand (*pc of
+ * them).  The buffer grows with what is gathered, list by list, so it
+ * stays near 2 kk entries rather than one per scanned code. */
+static int fs4_gather_all(const job *jb, scratch *s, size_t np, float T, size_t *pc)
 {
     const int avx2 = cvs__simd_avx2();
     size_t c = 0;
+    int rc;
     for (size_t pi = 0; pi < np; pi++) {
         const cvs_ivf_list *l = &jb->ix->lists[s->pid[pi]];
         const uint16_t *acc = s->accs + s->aoff[pi];
         uint16_t lim;
         if (!l->n)
             continue;
+        if ((rc = grow((void **)&s->cand, &s->cand_cap, c + l->n, sizeof *s->cand)))
+            return rc;
         lim = fs4_lim(T, s->ab[pi], s->as[pi]);
         c += avx2 ? fs4_gather_avx2(jb, l, acc, s->ab[pi], s->as[pi], T, lim, s->cand + c)
                   : fs4_gather_scalar(jb, l, acc, s->ab[pi], s->as[pi], T, lim, s->cand + c);
     }
-    return c;
+    *pc = c;
+    return CVS_OK;
 }
 
 /* Leaves in h (capacity kk, empty) the kk best (distance, id) pairs of the
@@ -519,8 +525,6 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
     float T = INFINITY;
     size_t c;
     int rc;
-    if ((rc = grow((void **)&s->cand, &s->cand_cap, ntot, sizeof *s->cand)))
-        return rc;
     if (ntot >= FS4_SAMPLE && 2 * kk * FS4_SAMPLE < ntot * (FS4_SAMPLE / 2)) {
         /* Rank r of the sample ~ 2 kk of ntot; evenly spaced positions over
          * the lists in probe order. */
@@ -539,9 +543,10 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
         cvs__cand_select(smp, FS4_SAMPLE, r + 1);
         T = smp[r].d;
     }
-    c = fs4_gather_all(jb, s, np, T);
-    if (c < kk && T != INFINITY)
-        c = fs4_gather_all(jb, s, np, INFINITY);
+    if ((rc = fs4_gather_all(jb, s, np, T, &c)))
+        return rc;
+    if (c < kk && T != INFINITY && (rc = fs4_gather_all(jb, s, np, INFINITY, &c)))
+        return rc;
     if (c > kk)
         cvs__cand_select(s->cand, c, kk);
     h->n = c < kk ? c : kk;
