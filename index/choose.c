@@ -37,6 +37,23 @@
  *     2013) balances the variance among sub-spaces that PQ's fixed split
  *     would leave uneven.  An odd d is padded by one zero dimension in the
  *     rotation (opq{d+1}), since pq needs M to divide the dimension.
+ *     One dimension per sub-quantizer (pq{d}x4: twice the scan, finer
+ *     codes, shallower re-ranking) was measured against this in
+ *     `cvstore-bench ann` sweeps, one thread, CPU time, on a loaded
+ *     machine.  With ",sq8" rows (rule 6; every store of the three
+ *     benchmark sets gets them) pq{d/2}x4 was as fast or faster at recall
+ *     0.95: GloVe-100 (340K, ivf1167,sq8) ~5,400 queries/s at nprobe
+ *     80-96, R 200-400 against ~4,100 for pq100x4 at nprobe 80, R 50;
+ *     SIFT10K within noise.  The rows make a deep re-rank cheap, so the
+ *     coarser codes' extra candidates cost little and their scan is half.
+ *     Re-ranking from the stored vectors instead (no rows), GloVe favoured
+ *     pq100x4 (~3,400 against ~2,700-2,900 at 0.95: each extra candidate
+ *     is an LMDB look-up), SIFT10K was within noise, and Fashion-MNIST
+ *     behind PCA (rule 4) gave the same recall at each nprobe and R with
+ *     pq256x4 as with pq128x4 (the PCA truncation, not the codes, limits
+ *     it).  One data set in favour is no rule, so the width stays d/2 for
+ *     all; the stores without rows are the large ones, where `cvstore-bench
+ *     scale` is the place to measure it again.
  *  4. Above 256 dimensions, PCA to 256 first: pca256,opq,pq128x4.  The
  *     scan cost grows with M, the codes' budget is better spent on the
  *     directions that carry the variance (image and text embeddings keep

@@ -13,9 +13,9 @@
  *  - scan: the fast-scan kernel for 4-bit codes (LUT quantized to bytes,
  *    32 codes per shuffle), the 8-bit ADC kernel, or the codec's own
  *    distances for sq8; a candidate enters the heap only if it beats the
- *    heap's worst, and only then are the allow-bitmap and the snapshot
- *    stamps (ivf_lists.c) consulted, so filters cost nothing on the
- *    common path;
+ *    heap's worst (4-bit codes: the gathering threshold of deviation 5),
+ *    and only then are the allow-bitmap and the snapshot stamps
+ *    (ivf_lists.c) consulted, so filters cost nothing on the common path;
  *  - re-rank: the best R candidates are re-scored exactly with their
  *    stored vectors, read with mdb_get straight from LMDB's memory map (no
  *    in-memory copy of the vectors: the index keeps codes and keys only);
@@ -44,6 +44,19 @@
  *     to every scanned code; the cap bounds the heap as for other codecs.
  *     Without re-ranking the heap keeps the R smallest estimates.  The reads
  *     are counted (cvs__ivf_rerank_counts).
+ *  5. 4-bit codes are selected by gathering, not by pushes (the idea of
+ *     index/topk.c, per query over all probed lists).  Pushing each code
+ *     that beat the heap's worst cost ~140 sift-downs through a heap of 50
+ *     per SIFT10K query, each level an unpredictable branch: a fifth of
+ *     the query's instructions and more of its time.  Now every probed
+ *     list is scanned first (their u16 sums kept, with each list's bias
+ *     and scale), a threshold T is guessed as the sum of rank ~2 kk in 128
+ *     sums sampled evenly over the lists, the codes at or under T (and
+ *     allowed, and visible) are gathered, and the best kk selected by
+ *     quickselect (cvs__cand_select).  If fewer than kk pass T (a poor
+ *     sample, or a filter), every code is gathered: the guess costs time,
+ *     never results, and the kk kept are exactly the heap's, ties broken
+ *     by id, so answers do not change and stay independent of threads.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -57,6 +70,7 @@
 #include "index/codes.h"
 #include "core/heap.h"
 #include "index/ivf.h"
+#include "index/topk.h"
 #include "pq/codec.h"
 #include "pq/kernels.h"
 #include "store/seal.h"
@@ -202,36 +216,68 @@ static float raw_distance(const job *jb, const float *q, const void *val, float 
 /* ==== Re-ranking from in-memory SQ8 codes (",sq8") ==== */
 
 /* Distance of q to the decoded row c (x = vmin + scale * c), as
- * raw_distance scores a stored vector. */
-__attribute__((target("avx2,fma"))) static float sq8_avx2(const float *q, const uint8_t *c,
-                                                         const cvs__sq8 *sq, int l2)
+ * raw_distance scores a stored vector, from the query prepared once by
+ * sq8_prepare: l2 sums (y - scale * c)^2 with y = q - vmin, ip is
+ * -(c0 + y . c) with y = q * scale and c0 = q . vmin.  Per 8 dimensions
+ * that is a convert and two fused multiply-adds, where expanding
+ * vmin + scale * c per row took twice the instructions; two accumulators
+ * halve the add chain a row waits on. */
+static void sq8_prepare(const cvs__sq8 *sq, const float *q, int l2, float *y, float *c0)
+{
+    double c = 0;
+    for (size_t d = 0; d < sq->d; d++) {
+        y[d] = l2 ? q[d] - sq->vmin[d] : q[d] * sq->scale[d];
+        c += l2 ? 0.0 : (double)q[d] * sq->vmin[d];
+    }
+    *c0 = (float)c;
+}
+
+__attribute__((target("avx2,fma"))) static float sq8_avx2(const float *y, float c0,
+                                                         const uint8_t *c, const cvs__sq8 *sq,
+                                                         int l2)
 {
     const size_t dim = sq->d;
-    __m256 a = _mm256_setzero_ps();
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
     size_t d = 0;
     float t = 0;
-    for (; d + 8 <= dim; d += 8) {
-        __m256 cf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)(c + d))));
-        __m256 x = _mm256_fmadd_ps(cf, _mm256_loadu_ps(sq->scale + d), _mm256_loadu_ps(sq->vmin + d));
-        __m256 qd = _mm256_loadu_ps(q + d);
-        if (l2) {
-            x = _mm256_sub_ps(qd, x);
-            a = _mm256_fmadd_ps(x, x, a);
-        } else {
-            a = _mm256_fmadd_ps(qd, x, a);
+#define SQ8_CVT(o) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)(c + (o)))))
+    if (l2) {
+        for (; d + 16 <= dim; d += 16) {
+            __m256 u = _mm256_fnmadd_ps(SQ8_CVT(d), _mm256_loadu_ps(sq->scale + d),
+                                        _mm256_loadu_ps(y + d));
+            __m256 v = _mm256_fnmadd_ps(SQ8_CVT(d + 8), _mm256_loadu_ps(sq->scale + d + 8),
+                                        _mm256_loadu_ps(y + d + 8));
+            a = _mm256_fmadd_ps(u, u, a);
+            b = _mm256_fmadd_ps(v, v, b);
         }
+        for (; d + 8 <= dim; d += 8) {
+            __m256 u = _mm256_fnmadd_ps(SQ8_CVT(d), _mm256_loadu_ps(sq->scale + d),
+                                        _mm256_loadu_ps(y + d));
+            a = _mm256_fmadd_ps(u, u, a);
+        }
+        for (; d < dim; d++) {
+            float u = y[d] - sq->scale[d] * (float)c[d];
+            t += u * u;
+        }
+    } else {
+        for (; d + 16 <= dim; d += 16) {
+            a = _mm256_fmadd_ps(SQ8_CVT(d), _mm256_loadu_ps(y + d), a);
+            b = _mm256_fmadd_ps(SQ8_CVT(d + 8), _mm256_loadu_ps(y + d + 8), b);
+        }
+        for (; d + 8 <= dim; d += 8)
+            a = _mm256_fmadd_ps(SQ8_CVT(d), _mm256_loadu_ps(y + d), a);
+        for (; d < dim; d++)
+            t += y[d] * (float)c[d];
     }
-    for (; d < dim; d++) {
-        float x = sq->vmin[d] + sq->scale[d] * (float)c[d];
-        t += l2 ? (q[d] - x) * (q[d] - x) : q[d] * x;
-    }
+#undef SQ8_CVT
+    a = _mm256_add_ps(a, b);
     {
         __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
         h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         h = _mm_add_ss(h, _mm_movehdup_ps(h));
         t += _mm_cvtss_f32(h);
     }
-    return l2 ? t : -t;
+    return l2 ? t : -(c0 + t);
 }
 
 static inline void prefetch_row(const cvs_ivf *ix, int64_t pos)
@@ -242,10 +288,11 @@ static inline void prefetch_row(const cvs_ivf *ix, int64_t pos)
 }
 
 /* Re-scores candidate positions pos[0..n) into h2 (keys): from their SQ8
- * rows, or from the stored vector for entries deleted in the index's
- * newest state, whose rows may be blank (see ivf_lists.c). */
-static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t n, float *tmp,
-                      cvs_heap *h2)
+ * rows (y, c0: sq8_prepare's), or from the stored vector for entries
+ * deleted in the index's newest state, whose rows may be blank (see
+ * ivf_lists.c). */
+static int rerank_sq8(const job *jb, const float *q, const float *y, float c0,
+                      const int64_t *pos, size_t n, float *tmp, cvs_heap *h2)
 {
     const cvs_ivf *ix = jb->ix;
     const int l2 = jb->db->metric == CVS_METRIC_L2;
@@ -265,7 +312,7 @@ static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t 
                 return rc;
             d = raw_distance(jb, q, x, tmp);
         } else if (cvs__simd_avx2()) {
-            d = sq8_avx2(q, row, &ix->p->sq, l2);
+            d = sq8_avx2(y, c0, row, &ix->p->sq, l2);
         } else {
             cvs__sq8_distances(&ix->p->sq, q, !l2, row, 1, &d);
         }
@@ -277,10 +324,18 @@ static int rerank_sq8(const job *jb, const float *q, const int64_t *pos, size_t 
 typedef struct scratch {
     const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
+    float *sqy; /* ",sq8": the query as sq8_prepare leaves it */
     float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
     uint8_t *qlut;
     uint16_t *acc;
+    /* Fast-scan selection (fs4_select): the probed lists' sums, where each
+     * list's start and its (bias, scale), and the gathered candidates. */
+    uint16_t *accs;
+    size_t accs_cap, cand_cap;
+    size_t *aoff;
+    float *ab, *as;
+    cvs_cand *cand;
 } scratch;
 
 static void scratch_free(scratch *s)
@@ -292,6 +347,7 @@ static void scratch_free(scratch *s)
     free(s->hd);
     free(s->hd2);
     free(s->tmp);
+    free(s->sqy);
     free(s->pd);
     free(s->hid);
     free(s->pid);
@@ -299,6 +355,11 @@ static void scratch_free(scratch *s)
     free(s->acc);
     free(s->rbq);
     free(s->err);
+    free(s->accs);
+    free(s->aoff);
+    free(s->ab);
+    free(s->as);
+    free(s->cand);
 }
 
 static int scratch_alloc(const job *jb, scratch *s)
@@ -318,14 +379,18 @@ static int scratch_alloc(const job *jb, scratch *s)
     s->vp = malloc(jb->kk * sizeof *s->vp);
     s->hd2 = malloc(jb->k * sizeof *s->hd2);
     s->tmp = malloc(dim * sizeof *s->tmp);
+    s->sqy = malloc(dim * sizeof *s->sqy);
     s->pd = malloc(jb->nprobe * sizeof *s->pd);
     s->pid = malloc(jb->nprobe * sizeof *s->pid);
+    s->aoff = malloc(jb->nprobe * sizeof *s->aoff);
+    s->ab = malloc(jb->nprobe * sizeof *s->ab);
+    s->as = malloc(jb->nprobe * sizeof *s->as);
     if (cvs__codec_rabitq_bits(jb->codec)) {
         s->rbq = malloc(cvs__codec_rbq_query_floats(jb->codec) * sizeof *s->rbq);
         s->err = malloc((jb->maxn + 32) * sizeof *s->err);
     }
     if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
-        !s->tmp || !s->pd || !s->pid || !s->vp ||
+        !s->tmp || !s->sqy || !s->pd || !s->pid || !s->vp || !s->aoff || !s->ab || !s->as ||
         (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err))) {
         scratch_free(s);
         memset(s, 0, sizeof *s);
@@ -344,50 +409,156 @@ static inline void offer(const job *jb, const cvs_ivf_list *l, cvs_heap *h, size
     }
 }
 
-/* The heap's admission limit in fast-scan units: codes with acc > limit
- * cannot enter (ties and rounding are settled by offer's exact test). */
-static inline uint16_t fs4_limit(const cvs_heap *h, float b, float scale)
+/* ==== Fast-scan selection: gather, then select ====
+ *
+ * Deviation 5 (see the top): the probed lists are all scanned first, a
+ * threshold T is guessed from a sample of their sums, the candidates at or
+ * under T are gathered, and the best kk of them selected. */
+
+#define FS4_SAMPLE 128 /* sums sampled for the threshold */
+
+/* Grows *p (elements of size sz, capacity *cap) to hold n. */
+static int grow(void **p, size_t *cap, size_t n, size_t sz)
 {
-    float t;
-    if (h->n < h->k)
-        return 0xffff;
-    t = (h->d[0] - b) / scale + 1.0f;
-    return t < 0 ? 0 : t >= 65535.0f ? 0xffff : (uint16_t)t;
+    void *q;
+    if (n <= *cap)
+        return CVS_OK;
+    n += n / 2 + 64;
+    if (!(q = realloc(*p, n * sz)))
+        return cvs__err(CVS_ENOMEM, "out of memory for search buffers");
+    *p = q;
+    *cap = n;
+    return CVS_OK;
 }
 
-static void fs4_offer_scalar(const job *jb, const cvs_ivf_list *l, cvs_heap *h,
-                             const uint16_t *acc, float b, float scale)
+/* Appends list l's codes with b + scale * acc <= T (and allowed, visible)
+ * to out; returns how many.  lim is T in accumulator units, rounded up, so
+ * the exact test decides the codes the integer compare lets through. */
+static size_t fs4_gather_scalar(const job *jb, const cvs_ivf_list *l, const uint16_t *acc,
+                                float b, float scale, float T, uint16_t lim, cvs_cand *out)
 {
-    uint16_t lim = fs4_limit(h, b, scale);
+    const int64_t li = (int64_t)(l - jb->ix->lists);
+    size_t c = 0;
     for (size_t j = 0; j < l->n; j++)
         if (acc[j] <= lim) {
-            offer(jb, l, h, j, b + scale * (float)acc[j]);
-            lim = fs4_limit(h, b, scale);
+            const float d = b + scale * (float)acc[j];
+            const int64_t key = l->keys[j];
+            if (d <= T && allowed(jb, key) && visible(l, j, jb->T)) {
+                out[c].d = d;
+                out[c].id = jb->ix->rqb ? POS(li, j) : key;
+                c++;
+            }
         }
+    return c;
 }
 
-/* The same, 16 accumulators per compare: most codes fail the limit, so
- * whole groups are skipped on one movemask. */
-__attribute__((target("avx2"))) static void fs4_offer_avx2(const job *jb, const cvs_ivf_list *l,
-                                                           cvs_heap *h, const uint16_t *acc,
-                                                           float b, float scale)
+/* The same, 16 sums per compare: most codes fail the limit, so whole
+ * groups are skipped on one movemask. */
+__attribute__((target("avx2"))) static size_t fs4_gather_avx2(const job *jb,
+                                                              const cvs_ivf_list *l,
+                                                              const uint16_t *acc, float b,
+                                                              float scale, float T, uint16_t lim,
+                                                              cvs_cand *out)
 {
-    uint16_t lim = fs4_limit(h, b, scale);
+    const int64_t li = (int64_t)(l - jb->ix->lists);
+    const __m256i vl = _mm256_set1_epi16((short)lim);
+    size_t c = 0;
     for (size_t j0 = 0; j0 < l->n; j0 += 16) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(acc + j0));
-        __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(a, _mm256_set1_epi16((short)lim)), a);
-        uint32_t m = (uint32_t)_mm256_movemask_epi8(le);
+        __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(a, vl), a);
+        uint32_t m = (uint32_t)_mm256_movemask_epi8(le) & 0x55555555u;
         while (m) {
-            size_t j = j0 + (size_t)(__builtin_ctz(m) >> 1);
-            m &= ~(3u << (__builtin_ctz(m) & ~1));
+            const size_t j = j0 + (size_t)(__builtin_ctz(m) >> 1);
+            m &= m - 1;
             if (j >= l->n)
                 break;
-            if (acc[j] <= lim) {
-                offer(jb, l, h, j, b + scale * (float)acc[j]);
-                lim = fs4_limit(h, b, scale);
+            const float d = b + scale * (float)acc[j];
+            const int64_t key = l->keys[j];
+            if (d <= T && allowed(jb, key) && visible(l, j, jb->T)) {
+                out[c].d = d;
+                out[c].id = jb->ix->rqb ? POS(li, j) : key;
+                c++;
             }
         }
     }
+    return c;
+}
+
+static inline uint16_t fs4_lim(float T, float b, float scale)
+{
+    float t = (T - b) / scale + 1.0f;
+    return !(t < 65535.0f) ? 0xffff : t < 0 ? 0 : (uint16_t)t;
+}
+
+/* Gathers every probed list's codes at or under T into s->cand (*pc of
+ * them).  The buffer grows with what is gathered, list by list, so it
+ * stays near 2 kk entries rather than one per scanned code. */
+static int fs4_gather_all(const job *jb, scratch *s, size_t np, float T, size_t *pc)
+{
+    const int avx2 = cvs__simd_avx2();
+    size_t c = 0;
+    int rc;
+    for (size_t pi = 0; pi < np; pi++) {
+        const cvs_ivf_list *l = &jb->ix->lists[s->pid[pi]];
+        const uint16_t *acc = s->accs + s->aoff[pi];
+        uint16_t lim;
+        if (!l->n)
+            continue;
+        if ((rc = grow((void **)&s->cand, &s->cand_cap, c + l->n, sizeof *s->cand)))
+            return rc;
+        lim = fs4_lim(T, s->ab[pi], s->as[pi]);
+        c += avx2 ? fs4_gather_avx2(jb, l, acc, s->ab[pi], s->as[pi], T, lim, s->cand + c)
+                  : fs4_gather_scalar(jb, l, acc, s->ab[pi], s->as[pi], T, lim, s->cand + c);
+    }
+    *pc = c;
+    return CVS_OK;
+}
+
+/* Leaves in h (capacity kk, empty) the kk best (distance, id) pairs of the
+ * probed lists' ntot scanned codes, as kk pushes of all of them would.
+ * The threshold guess aims at about 2 kk candidates; if fewer than kk pass
+ * it (a poor sample, or filters), every code is gathered instead, so the
+ * guess costs time, never results. */
+static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_heap *h)
+{
+    const size_t kk = h->k;
+    float T = INFINITY;
+    size_t c;
+    int rc;
+    if (ntot >= FS4_SAMPLE && 2 * kk * FS4_SAMPLE < ntot * (FS4_SAMPLE / 2)) {
+        /* Rank r of the sample ~ 2 kk of ntot; evenly spaced positions over
+         * the lists in probe order. */
+        cvs_cand smp[FS4_SAMPLE];
+        const size_t r = (2 * kk * FS4_SAMPLE + ntot - 1) / ntot;
+        size_t pi = 0, base = 0;
+        for (size_t i = 0; i < FS4_SAMPLE; i++) {
+            size_t pos = i * ntot / FS4_SAMPLE, n;
+            while ((n = jb->ix->lists[s->pid[pi]].n), pos >= base + n) {
+                base += n;
+                pi++;
+            }
+            smp[i].d = s->ab[pi] + s->as[pi] * (float)s->accs[s->aoff[pi] + pos - base];
+            smp[i].id = (int64_t)i;
+        }
+        cvs__cand_select(smp, FS4_SAMPLE, r + 1);
+        T = smp[r].d;
+    }
+    if ((rc = fs4_gather_all(jb, s, np, T, &c)))
+        return rc;
+    if (c < kk && T != INFINITY && (rc = fs4_gather_all(jb, s, np, INFINITY, &c)))
+        return rc;
+    if (c > kk)
+        cvs__cand_select(s->cand, c, kk);
+    h->n = c < kk ? c : kk;
+    for (size_t i = 0; i < h->n; i++) {
+        h->d[i] = s->cand[i].d;
+        h->id[i] = s->cand[i].id;
+    }
+    /* Re-ranking reads the kk in any order; the codes-only answer sorts
+     * them as a heap. */
+    for (size_t i = jb->rerank ? 0 : h->n / 2; i-- > 0;)
+        cvs__heap_sift_down(h, i);
+    return CVS_OK;
 }
 
 static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
@@ -403,7 +574,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     const float eps0 = jb->rerank ? CVS_RBQ_EPS0 : 0.0f; /* heap keys: bounds or estimates */
     float offset = 0, scale = 1, bias = 0;
     cvs_heap ph, h;
-    size_t np, n;
+    size_t np, n, ntot = 0;
     int rc;
 
     /* Coarse: the nprobe nearest centroids. */
@@ -425,6 +596,15 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             cvs__fs4_quantize_lut(s->lut, ix->m, s->qlut, &scale, &bias);
     }
     cvs__heap_init(&h, jb->kk, s->hd, s->hid);
+    if (ix->fs4 && !rbq) { /* deviation 5: room for every probed list's sums */
+        size_t tot = 0;
+        for (size_t pi = 0; pi < np; pi++) {
+            s->aoff[pi] = tot;
+            tot += (ix->lists[s->pid[pi]].n + 31) / 32 * 32;
+        }
+        if ((rc = grow((void **)&s->accs, &s->accs_cap, tot + 16, sizeof *s->accs)))
+            return rc;
+    }
     for (size_t pi = 0; pi < np; pi++) {
         const size_t li = (size_t)s->pid[pi];
         const cvs_ivf_list *l = &ix->lists[li];
@@ -455,12 +635,10 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             for (size_t j = 0; j < l->n; j++)
                 offer(jb, l, &h, j, base + s->dist[j] - eps0 * s->err[j]);
         } else if (ix->fs4) {
-            const float b = base + offset + bias;
-            cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->acc);
-            if (cvs__simd_avx2())
-                fs4_offer_avx2(jb, l, &h, s->acc, b, scale);
-            else
-                fs4_offer_scalar(jb, l, &h, s->acc, b, scale);
+            s->ab[pi] = base + offset + bias;
+            s->as[pi] = scale;
+            ntot += l->n;
+            cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->accs + s->aoff[pi]);
         } else if (lut_n) {
             const float b = base + offset;
             cvs__adc8_scan(s->lut, l->codes, l->n, ix->m, s->dist);
@@ -473,6 +651,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 offer(jb, l, &h, j, base + s->dist[j]);
         }
     }
+    if (ix->fs4 && !rbq && (rc = fs4_select(jb, s, np, ntot, &h)))
+        return rc;
     /* Re-ranking takes the candidates in any order (its own heap breaks
      * ties by key), so only the codes-only answer needs them sorted. */
     n = jb->rerank && !rbq ? h.n : cvs__heap_sort(&h);
@@ -481,14 +661,17 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
         int64_t *lab = jb->labels + qi * jb->k;
         float *sc = jb->scores + qi * jb->k;
         cvs_heap h2;
+        float c0 = 0;
         cvs__heap_init(&h2, jb->k, s->hd2, lab);
+        if (jb->rerank && ix->rqb)
+            sq8_prepare(&ix->p->sq, q, l2, s->sqy, &c0);
         if (jb->rerank && rbq) {
             /* Deviation 4: in increasing lower bound, until it passes the
              * k-th exact distance. */
             size_t j = 0;
             for (; j < n && !(h2.n == h2.k && s->hd[j] > h2.d[0]); j++) {
                 if (ix->rqb) {
-                    rc = rerank_sq8(jb, q, s->hid + j, 1, s->tmp, &h2);
+                    rc = rerank_sq8(jb, q, s->sqy, c0, s->hid + j, 1, s->tmp, &h2);
                 } else if (!(rc = fetch_vec(jb, s->hid[j], &s->vp[0]))) {
                     cvs__heap_push(&h2, raw_distance(jb, q, s->vp[0], s->tmp), s->hid[j]);
                 }
@@ -502,7 +685,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             atomic_fetch_add_explicit(&rerank_reads, n, memory_order_relaxed);
             atomic_fetch_add_explicit(&rerank_queries, 1, memory_order_relaxed);
             if (ix->rqb) {
-                if ((rc = rerank_sq8(jb, q, s->hid, n, s->tmp, &h2)))
+                if ((rc = rerank_sq8(jb, q, s->sqy, c0, s->hid, n, s->tmp, &h2)))
                     return rc;
             } else {
                 /* All look-ups first, then the distances: the vectors' cache

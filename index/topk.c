@@ -127,22 +127,18 @@ static void offer_pushes(cvs_heap *h, const float *d, float offset, const int64_
 #define GATHER_MAXK 256  /* larger heaps push (offer_pushes) */
 #define SAMPLE 128       /* distances sampled for a first threshold */
 
-typedef struct cand {
-    float d;
-    int64_t id;
-} cand;
+typedef cvs_cand cand;
+_Static_assert(sizeof(cvs_cand) == 16, "cvs__cand_select moves a cvs_cand as 16 bytes");
 
 static inline int cand_better(cand a, cand b)
 {
     return cvs__heap_worse(b.d, b.id, a.d, a.id);
 }
 
-/* Moves the k best of a[0..n) to a[0..k), in no order except that a[k - 1]
- * is the k-th best (0 < k < n).
- * Quickselect with a median-of-three pivot and a branchless Lomuto
+/* (topk.h) Quickselect with a median-of-three pivot and a branchless Lomuto
  * partition: the swap is unconditional and only the boundary moves by
  * the comparison, so the half-random outcomes cost no mispredictions. */
-static void select_best(cand *a, size_t n, size_t k)
+void cvs__cand_select(cvs_cand *a, size_t n, size_t k)
 {
     size_t lo = 0, hi = n, t = k - 1;
     while (hi - lo > 1) {
@@ -158,10 +154,27 @@ static void select_best(cand *a, size_t n, size_t k)
         CSWAP(mid, last); /* the median is the pivot, parked at the end */
         cand p = a[last];
         for (size_t i = lo; i < last; i++) {
+#ifdef CVS_TOPK_X86
+            /* Every copy as one 16-byte move: GCC wrote a[s] = x as two
+             * narrow stores and read a[s] back as one wide load, which the
+             * store buffer cannot forward when s stays put (a third of
+             * the time of this loop went to that stall). */
+            const __m128i xv = _mm_loadu_si128((const __m128i *)(void *)(a + i));
+            cand x;
+            x.d = _mm_cvtss_f32(_mm_castsi128_ps(xv));
+            x.id = (int64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(xv, xv));
+            /* cand_better without its short-circuit, which GCC compiles
+             * to a branch taken half the time at random. */
+            size_t lt = (size_t)((x.d < p.d) | ((x.d == p.d) & (x.id < p.id)));
+            _mm_storeu_si128((__m128i *)(void *)(a + i),
+                             _mm_loadu_si128((const __m128i *)(void *)(a + s)));
+            _mm_storeu_si128((__m128i *)(void *)(a + s), xv);
+#else
             cand x = a[i];
             size_t lt = cand_better(x, p);
             a[i] = a[s];
             a[s] = x;
+#endif
             s += lt;
         }
         CSWAP(s, last);
@@ -197,7 +210,7 @@ static void merge(cvs_heap *h, cand *buf, size_t c)
     t = c + h->n;
     keep = t < h->k ? t : h->k;
     if (keep < t)
-        select_best(buf, t, keep);
+        cvs__cand_select(buf, t, keep);
     for (size_t i = 0; i < keep; i++) {
         h->d[i] = buf[i].d;
         h->id[i] = buf[i].id;
@@ -222,8 +235,8 @@ static float sample_threshold(const float *d, size_t n, float offset, size_t k)
         s[i].d = d[i * stride] + offset;
         s[i].id = (int64_t)i;
     }
-    /* select_best leaves the element of rank r at s[r]. */
-    select_best(s, SAMPLE, r + 1);
+    /* cvs__cand_select leaves the element of rank r at s[r]. */
+    cvs__cand_select(s, SAMPLE, r + 1);
     return s[r].d;
 }
 

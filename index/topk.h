@@ -9,6 +9,18 @@
 
 #include "core/heap.h"
 
+/* A (distance, key) pair; "better" is smaller distance, then smaller key,
+ * as in core/heap.h. */
+typedef struct cvs_cand {
+    float d;
+    int64_t id;
+} cvs_cand;
+
+/* Moves the k best of a[0..n) to a[0..k), in no order except that a[k - 1]
+ * is the k-th best (0 < k < n).  Quickselect with a median-of-three pivot
+ * and a branchless partition (topk.c). */
+void cvs__cand_select(cvs_cand *a, size_t n, size_t k);
+
 /* Offers d[j] + offset with key keys[j], for j < n, to h: afterwards h holds
  * the same (distance, key) pairs as n cvs__heap_push calls would leave, bit
  * for bit (the sums are the same float additions), and cvs__heap_sort puts

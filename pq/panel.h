@@ -39,6 +39,21 @@ void cvs__panel_apply(cvs_panel_op op, const float *Wp, size_t din, size_t dout,
 void cvs__panel_apply_scalar(cvs_panel_op op, const float *Wp, size_t din, size_t dout,
                              const float *x, size_t ldx, size_t nq, float *y, size_t ldy);
 
+/* Block-diagonal product: nb single-panel matrices of din rows each,
+ * stored one after another (block b at Wp + b * din * CVS_PANEL, as nb
+ * calls of cvs__panel_pack with dout = CVS_PANEL place them), block b
+ * applied to x[q * ldx + b * din .. + din) and written to
+ * y[q * ldy + b * CVS_PANEL .. + CVS_PANEL).  Exactly the nb calls
+ *     cvs__panel_apply(op, Wp + b * din * CVS_PANEL, din, CVS_PANEL,
+ *                      x + b * din, ldx, nq, y + b * CVS_PANEL, ldy)
+ * bit for bit, in one call: the look-up tables of 16-centroid PQ
+ * (pq{M}x4), whose blocks of 2-4 rows made the per-call set-up most of the
+ * cost. */
+void cvs__panel_apply_blocks(cvs_panel_op op, const float *Wp, size_t nb, size_t din,
+                             const float *x, size_t ldx, size_t nq, float *y, size_t ldy);
+void cvs__panel_apply_blocks_scalar(cvs_panel_op op, const float *Wp, size_t nb, size_t din,
+                                    const float *x, size_t ldx, size_t nq, float *y, size_t ldy);
+
 /* "avx2" or "scalar" (CVSTORE_SIMD=scalar forces the scalar kernel). */
 const char *cvs__panel_impl(void);
 

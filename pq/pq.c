@@ -285,9 +285,13 @@ void cvs__pq_lut(const cvs__pq *pq, const float *y, size_t nq, int ip, float *lu
             cvs__pq_lut_scalar(pq, y + q * pq->d, ip, lut + q * M * K);
         return;
     }
-    for (size_t m = 0; m < M; m++)
-        cvs__panel_apply(ip ? CVS_PANEL_DOT : CVS_PANEL_L2, pq->cent_p + m * pf, ds, K,
-                         y + m * ds, pq->d, nq, lut + m * K, M * K);
+    if (K == CVS_PANEL) /* 4-bit: each sub-quantizer is one panel */
+        cvs__panel_apply_blocks(ip ? CVS_PANEL_DOT : CVS_PANEL_L2, pq->cent_p, M, ds, y, pq->d,
+                                nq, lut, M * K);
+    else
+        for (size_t m = 0; m < M; m++)
+            cvs__panel_apply(ip ? CVS_PANEL_DOT : CVS_PANEL_L2, pq->cent_p + m * pf, ds, K,
+                             y + m * ds, pq->d, nq, lut + m * K, M * K);
     if (ip) /* the reference negates each finished sum: exact */
         for (size_t i = 0; i < nq * M * K; i++)
             lut[i] = -lut[i];

@@ -332,6 +332,60 @@ Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload,
     free(s2);
 }
 
+/* 4-bit codes take the fast-scan selection (ivf_search.c deviation 5): all
+ * probed lists scanned, a threshold guessed from a sample, the candidates
+ * under it gathered and the best selected, with every code gathered when
+ * too few pass.  Probing every list of direct codes, it must give exactly
+ * what the store's code scan gives (the same LUT, quantization and float
+ * sums; a plain heap there): for short and long candidate lists (k 10 and
+ * 200 of 10,000, where the guess is taken and where it is not), and under
+ * allow-bitmaps that leave a fifth of the keys, and only 31 of them, so
+ * that the guessed threshold lets too few through and the fallback runs. */
+Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    static const size_t ks[] = {10, 200};
+    cvs_build_opts bo = {.index = "ivf16"};
+    cvs_search_params ann = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 16,
+                             .threads = 1};
+    cvs_search_params ref = {.flags = CVS_SEARCH_CODES, .threads = 1};
+    const size_t words = nb / 64 + 2, kmax = 200;
+    uint64_t *allow = malloc(words * sizeof *allow);
+    int64_t *la = malloc(nq * kmax * sizeof *la), *lr = malloc(nq * kmax * sizeof *lr);
+    float *sa = malloc(nq * kmax * sizeof *sa), *sr = malloc(nq * kmax * sizeof *sr);
+    cvs_txn *t;
+
+    cr_assert_eq(cvs_build(db, "opq,pq32x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int f = 0; f < 3; f++) {
+        memset(allow, 0, words * sizeof *allow);
+        for (size_t i = 1; i <= nb; i++)
+            if (f == 1 ? i % 5 == 0 : f == 2 ? i % 331 == 7 : 1)
+                allow[i / 64] |= 1ull << (i % 64);
+        for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
+            const size_t k = ks[a];
+            cr_assert_eq(cvs__txn_search_allow(t, query, nq, k, &ann, f ? allow : NULL, words,
+                                               la, sa), 0, "%s", cvs_errmsg(db));
+            cr_assert_eq(cvs__txn_search_allow(t, query, nq, k, &ref, f ? allow : NULL, words,
+                                               lr, sr), 0, "%s", cvs_errmsg(db));
+            for (size_t i = 0; i < nq * k; i++) {
+                cr_assert_eq(la[i], lr[i], "filter %d k %zu query %zu rank %zu: %lld vs %lld", f,
+                             k, i / k, i % k, (long long)la[i], (long long)lr[i]);
+                cr_assert(sa[i] == sr[i] || (isnan(sa[i]) && isnan(sr[i])));
+                if (f == 1 && la[i] >= 0)
+                    cr_assert_eq(la[i] % 5, 0);
+            }
+            if (f == 2) /* 31 keys allowed: all of them, then padding */
+                cr_assert(la[k - 1] == (k > 30 ? -1 : la[k - 1]) && la[29] >= 0);
+        }
+    }
+    cvs_txn_end(t);
+    free(allow);
+    free(la);
+    free(lr);
+    free(sa);
+    free(sr);
+}
+
 /* nprobe p must scan exactly the p lists whose centroids are nearest the
  * query, all of each.  A recall floor cannot tell: SIFT10K keeps recall
  * above 0.93 even when half the lists asked for are probed.  So each query's

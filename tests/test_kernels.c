@@ -838,3 +838,83 @@ Test(fs4, quantize_avx2_matches_scalar)
         free(q2);
     }
 }
+
+Test(fs4, row_bounds_avx2_matches_scalar)
+{
+    /* Row minima, widest range and sum of minima: the shuffle reduction
+     * must give the compare loop's values exactly, for rows of repeated
+     * entries, constant rows and rows whose extremes sit in either half. */
+    if (!cvs__cpu_avx2())
+        cr_skip_test("no AVX2 on this CPU");
+    rng_seed(12);
+    size_t Ms[] = {1, 2, 3, 16, 64, 256};
+    for (size_t a = 0; a < COUNT(Ms); a++) {
+        size_t M = Ms[a];
+        float *lut = xmalloc(M * 16 * sizeof *lut), lo1[256], lo2[256];
+        double r1, r2, b1, b2;
+        for (size_t i = 0; i < M * 16; i++)
+            lut[i] = (float)(int)rndf(-8.0f, 8.0f) * 0.37f + (i % 5 == 0 ? rndf(-1e3f, 1e3f) : 0);
+        for (int j = 0; j < 16; j++) /* a constant row */
+            lut[(M / 2) * 16 + j] = -2.5f;
+        fs4_row_bounds_avx2(lut, M, lo1, &r1, &b1);
+        fs4_row_bounds_scalar(lut, M, lo2, &r2, &b2);
+        cr_assert_arr_eq(lo1, lo2, M * sizeof *lo1, "M=%zu", M);
+        cr_assert_eq(r1, r2, "M=%zu", M);
+        cr_assert_eq(b1, b2, "M=%zu", M);
+        for (size_t m = 0; m < M; m++) /* and against the definition */
+            for (int j = 0; j < 16; j++)
+                cr_assert_leq(lo1[m], lut[m * 16 + j]);
+        free(lut);
+    }
+}
+
+Test(panel, blocks_equal_separate_calls)
+{
+    /* cvs__panel_apply_blocks must give, bit for bit, what one
+     * cvs__panel_apply_scalar call per block gives, and write nothing
+     * outside the blocks' outputs (the rows' slack keeps its canary). */
+    static const size_t dins[] = {1, 2, 3, 4, 8};
+    static const size_t nbs[] = {1, 3, 64};
+    rng_seed(13);
+    for (size_t a = 0; a < COUNT(dins); a++)
+        for (size_t c = 0; c < COUNT(nbs); c++)
+            for (size_t nq = 0; nq <= 5; nq++)
+                for (int op = 0; op < 2; op++) {
+                    const size_t din = dins[a], nb = nbs[c];
+                    const size_t ldx = nb * din + 3, ldy = nb * CVS_PANEL + 5;
+                    float *Wp = xmalloc(nb * din * CVS_PANEL * sizeof *Wp);
+                    float *x = xmalloc((nq * ldx + 1) * sizeof *x);
+                    float *ref = xmalloc((nq * ldy + 1) * sizeof *ref);
+                    float *got = xmalloc((nq * ldy + 1) * sizeof *got);
+                    float *sc = xmalloc((nq * ldy + 1) * sizeof *sc);
+                    for (size_t i = 0; i < nb * din * CVS_PANEL; i++)
+                        Wp[i] = rndf(-3.0f, 3.0f);
+                    for (size_t i = 0; i < nq * ldx; i++)
+                        x[i] = rndf(-3.0f, 3.0f);
+                    for (size_t i = 0; i < nq * ldy; i++)
+                        ref[i] = got[i] = sc[i] = CANARY;
+                    for (size_t b = 0; b < nb; b++)
+                        cvs__panel_apply_scalar((cvs_panel_op)op, Wp + b * din * CVS_PANEL, din,
+                                                CVS_PANEL, x + b * din, ldx, nq,
+                                                ref + b * CVS_PANEL, ldy);
+                    cvs__panel_apply_blocks_scalar((cvs_panel_op)op, Wp, nb, din, x, ldx, nq, sc,
+                                                   ldy);
+                    cvs__panel_apply_blocks((cvs_panel_op)op, Wp, nb, din, x, ldx, nq, got, ldy);
+                    cr_assert_eq(memcmp(ref, sc, nq * ldy * sizeof *ref), 0, "scalar din %zu",
+                                 din);
+                    cr_assert_eq(memcmp(ref, got, nq * ldy * sizeof *ref), 0,
+                                 "dispatched din %zu nb %zu nq %zu op %d", din, nb, nq, op);
+                    if (cvs__cpu_avx2()) {
+                        for (size_t i = 0; i < nq * ldy; i++)
+                            got[i] = CANARY;
+                        panel_blocks_avx2((cvs_panel_op)op, Wp, nb, din, x, ldx, nq, got, ldy);
+                        cr_assert_eq(memcmp(ref, got, nq * ldy * sizeof *ref), 0,
+                                     "avx2 din %zu nb %zu nq %zu op %d", din, nb, nq, op);
+                    }
+                    free(Wp);
+                    free(x);
+                    free(ref);
+                    free(got);
+                    free(sc);
+                }
+}

@@ -219,7 +219,7 @@ Test(topk, select_best_against_sort)
                     sorted[i].id = a[i].id;
                 }
                 qsort(sorted, n, sizeof *sorted, cmp_pair);
-                select_best(a, n, k);
+                cvs__cand_select(a, n, k);
                 cr_assert(a[k - 1].d == sorted[k - 1].d && a[k - 1].id == sorted[k - 1].id,
                           "n=%zu k=%zu: a[k-1] is not the k-th best", n, k);
                 pair front[N];
