@@ -1123,8 +1123,13 @@ static int run_size(const options *o, const seeds *sd, size_t n, const float *xq
                 rc = CVS_ENOMEM;
                 break;
             }
-            if (!fits(o, r, estimate_bytes(s, n, d)))
+            if (!fits(o, r, estimate_bytes(s, n, d))) {
+                if (r2) { /* the same store: skipped with it */
+                    r2->est_gib = r->est_gib;
+                    snprintf(r2->skipped, sizeof r2->skipped, "%s", r->skipped);
+                }
                 continue;
+            }
             fprintf(stderr, "  %s: estimated %.2f GiB\n", sys_names[s], r->est_gib);
             rss0 = bu_rss_now();
             reset_peak();
