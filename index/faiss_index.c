@@ -179,66 +179,15 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
 /* Reads every (key, vector) of a snapshot. */
 static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out)
 {
-    cvs__scan scan = {0};
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_stat st;
-    MDB_val k, v;
-    int64_t *keys = NULL;
-    float *x = NULL;
-    size_t n = 0;
-    int rc = CVS_OK, mrc;
-
+    int rc;
+    *keys_out = NULL;
+    *x_out = NULL;
+    *n_out = 0;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    if ((mrc = mdb_stat(txn, db->dbi_vecs, &st))) {
-        rc = cvs__err_lmdb(mrc, "counting vectors");
-        goto out;
-    }
-    if (st.ms_entries == 0) {
-        rc = cvs__err(CVS_EINPUT, "%s: the store has no raw vectors to index%s", db->path,
-                      db->raw == CVS_RAW_NONE ? " (raw none keeps codes only)" : "");
-        goto out;
-    }
-    keys = malloc(st.ms_entries * sizeof *keys);
-    x = malloc(st.ms_entries * db->dim * sizeof *x);
-    if (!keys || !x) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu vectors", (size_t)st.ms_entries);
-        goto out;
-    }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
-        goto out;
-    }
-    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < st.ms_entries;
-         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
-        if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
-            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
-            goto out;
-        }
-        keys[n] = (int64_t)cvs__get_u64(k.mv_data);
-        cvs__decode_vec(db, v.mv_data, x + n * db->dim);
-        n++;
-    }
-    if (mrc && mrc != MDB_NOTFOUND) {
-        rc = cvs__err_lmdb(mrc, "reading vectors");
-        goto out;
-    }
-out:
-    cvs__scan_free(&scan);
-    if (cur)
-        mdb_cursor_close(cur);
+    rc = cvs__vecs_read_all(db, txn, keys_out, x_out, n_out);
     cvs__read_end(db, txn);
-    if (rc) {
-        free(keys);
-        free(x);
-        keys = NULL;
-        x = NULL;
-        n = 0;
-    }
-    *keys_out = keys;
-    *x_out = x;
-    *n_out = n;
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
- * marks.c -- meta counters and per-record marks of the indexes built from
- * a snapshot (index/marks.h).
+ * marks.c -- the snapshot's vectors, meta counters and per-record marks of
+ * the indexes built from a snapshot (index/marks.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,66 @@
 #include "core/bytes.h"
 #include "index/marks.h"
 #include "store/seal.h"
+
+int cvs__vecs_read_all(cvs_db *db, MDB_txn *txn, int64_t **keys_out, float **x_out,
+                       size_t *n_out)
+{
+    cvs__scan scan = {0};
+    MDB_cursor *cur = NULL;
+    MDB_stat st;
+    MDB_val k, v;
+    int64_t *keys = NULL;
+    float *x = NULL;
+    size_t n = 0;
+    int rc = CVS_OK, mrc;
+
+    if ((mrc = mdb_stat(txn, db->dbi_vecs, &st))) {
+        rc = cvs__err_lmdb(mrc, "counting vectors");
+        goto out;
+    }
+    if (st.ms_entries == 0) {
+        rc = cvs__err(CVS_EINPUT, "%s: the store has no raw vectors to index%s", db->path,
+                      db->raw == CVS_RAW_NONE ? " (raw none keeps codes only)" : "");
+        goto out;
+    }
+    keys = malloc(st.ms_entries * sizeof *keys);
+    x = malloc(st.ms_entries * db->dim * sizeof *x);
+    if (!keys || !x) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu vectors", (size_t)st.ms_entries);
+        goto out;
+    }
+    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < st.ms_entries;
+         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
+        if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
+            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+            goto out;
+        }
+        keys[n] = (int64_t)cvs__get_u64(k.mv_data);
+        cvs__decode_vec(db, v.mv_data, x + n * db->dim);
+        n++;
+    }
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading vectors");
+out:
+    cvs__scan_free(&scan);
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc) {
+        free(keys);
+        free(x);
+        keys = NULL;
+        x = NULL;
+        n = 0;
+    }
+    *keys_out = keys;
+    *x_out = x;
+    *n_out = n;
+    return rc;
+}
 
 int cvs__meta_get_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, int *found)
 {

@@ -1,7 +1,8 @@
 /*
  * marks.h -- what the indexes built from a snapshot (the FAISS index,
- * index/faiss_index.c; the graph, index/qg_store.c) keep in the store's
- * meta table beside their data: u64 counters, and one "mark" per record
+ * index/faiss_index.c; the graph, index/qg_store.c) read from it and keep
+ * in the store's meta table beside their data: every stored vector, at
+ * build time; u64 counters, and one "mark" per record
  * written or deleted since the build (a meta key of a prefix and the
  * record's key in big-endian, so the marks of a prefix sort by record key),
  * which searches score exactly and the next build clears.
@@ -13,6 +14,12 @@
 #include <stdint.h>
 
 #include "store/db.h"
+
+/* Every stored vector of txn's snapshot, decoded to float32, with its
+ * record key, in key order: malloc'd arrays (*n rows) the caller frees.
+ * CVS_EINPUT when the store keeps no raw vectors; CVS_ECORRUPT for an entry
+ * of the wrong size. */
+int cvs__vecs_read_all(cvs_db *db, MDB_txn *txn, int64_t **keys, float **x, size_t *n);
 
 /* Meta u64 name: *found 0 and *out 0 when absent; CVS_ECORRUPT when it is
  * not 8 bytes. */

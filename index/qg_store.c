@@ -202,10 +202,6 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     build_arg *a = arg;
     cvs_codec *codec;
     uint64_t gen, qgen;
-    MDB_cursor *cur = NULL;
-    cvs__scan scan = {0};
-    MDB_stat st;
-    MDB_val k, v;
     int64_t *keys = NULL;
     float *x = NULL;
     uint8_t *codes = NULL;
@@ -224,42 +220,19 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     cs = cvs__codec_code_size(codec);
     if (cs != (cvs__codec_m(codec) + 1) / 2)
         return cvs__err(CVS_EINTERNAL, "4-bit codec with %zu-byte codes", cs);
-    if ((mrc = mdb_stat(txn, db->dbi_vecs, &st)))
-        return cvs__err_lmdb(mrc, "counting vectors");
-    if (st.ms_entries == 0)
-        return cvs__err(CVS_EINPUT, "%s: the store has no raw vectors to index%s", db->path,
-                        db->raw == CVS_RAW_NONE ? " (raw none keeps codes only)" : "");
-    keys = malloc(st.ms_entries * sizeof *keys);
-    x = malloc(st.ms_entries * db->dim * sizeof *x);
-    codes = malloc(st.ms_entries * cs);
-    if (!keys || !x || !codes) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu vectors", (size_t)st.ms_entries);
+    if ((rc = cvs__vecs_read_all(db, txn, &keys, &x, &n)))
         goto out;
-    }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
+    if (!(codes = malloc(n * cs))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %zu vectors", n);
         goto out;
     }
     /* Keys come in increasing order (an integer-key database), which the
-     * node -> key table relies on; checked below all the same. */
-    for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan); mrc == 0 && n < st.ms_entries;
-         mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
-        if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
-            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
-            goto out;
-        }
-        keys[n] = (int64_t)cvs__get_u64(k.mv_data);
-        if (n && keys[n] <= keys[n - 1]) {
+     * node -> key table relies on; checked all the same. */
+    for (size_t i = 1; i < n; i++)
+        if (keys[i] <= keys[i - 1]) {
             rc = cvs__err(CVS_EINTERNAL, "vecs: keys out of order");
             goto out;
         }
-        cvs__decode_vec(db, v.mv_data, x + n * db->dim);
-        n++;
-    }
-    if (mrc && mrc != MDB_NOTFOUND) {
-        rc = cvs__err_lmdb(mrc, "reading vectors");
-        goto out;
-    }
     for (size_t i = 0; i < n; i++) {
         uint64_t k64 = (uint64_t)keys[i];
         MDB_val ck = {8, &k64}, cv;
@@ -326,9 +299,6 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         (rc = cvs__fidx_remove(db, txn))) /* one ANN index at a time */
         goto out;
 out:
-    cvs__scan_free(&scan);
-    if (cur)
-        mdb_cursor_close(cur);
     cvs__sq8_destroy(&sq);
     free(blob);
     free(nbr);
