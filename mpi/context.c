@@ -901,6 +901,22 @@ static int cmp_hit(const void *x, const void *y, void *arg)
     return id_cmp(a->d, b->d);
 }
 
+/* *p (*cap elements of elem bytes) holds at least need: doubled from 64. */
+static int grow_arr(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CVS_OK;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return CVS_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return CVS_OK;
+}
+
 /* Every rank's hits merged: the k best (higher or lower scores first),
  * ties by id, into keys/scores padded with -1 / NaN. */
 static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *scores,
@@ -916,16 +932,8 @@ static int merge_hits(mctx *c, size_t k, int higher, int64_t *keys, float *score
             return CVS_EFORMAT;
         while (r.p < r.end && !rc && count) {
             count--;
-            if (n == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                hit *p = realloc(h, nc * sizeof *p);
-                if (!p) {
-                    rc = CVS_ENOMEM;
-                    break;
-                }
-                h = p;
-                cap = nc;
-            }
+            if ((rc = grow_arr((void **)&h, &cap, n + 1, sizeof *h)))
+                break;
             rc = read_hit(c, &r, &h[n++]);
         }
         if (rest)
@@ -1071,28 +1079,9 @@ static int x_titles(void *ctx, const cvs_terms *terms, size_t cap, int64_t *keys
                 rc = CVS_EFORMAT;
                 break;
             }
-            if (nruns == caprun) {
-                size_t nc = caprun ? caprun * 2 : 32;
-                cvs_title_run *p = realloc(runs, nc * sizeof *p);
-                if (!p) {
-                    rc = CVS_ENOMEM;
-                    break;
-                }
-                runs = p;
-                caprun = nc;
-            }
-            if (nkeys + h[3] > capkey) {
-                size_t nc = capkey ? capkey * 2 : 64;
-                while (nc < nkeys + h[3])
-                    nc *= 2;
-                int64_t *p = realloc(rk_keys, nc * sizeof *p);
-                if (!p) {
-                    rc = CVS_ENOMEM;
-                    break;
-                }
-                rk_keys = p;
-                capkey = nc;
-            }
+            if ((rc = grow_arr((void **)&runs, &caprun, nruns + 1, sizeof *runs)) ||
+                (rc = grow_arr((void **)&rk_keys, &capkey, nkeys + h[3], sizeof *rk_keys)))
+                break;
             /* keys are set once all are read: rk_keys may still move */
             runs[nruns++] = (cvs_title_run){h[0], h[1], h[2], NULL, h[3]};
             for (uint32_t i = 0; i < h[3] && !rc; i++) {
@@ -1155,21 +1144,6 @@ static int cmp_bhit(const void *x, const void *y)
     if (a->g != b->g)
         return a->g < b->g ? -1 : 1;
     return id_cmp(a->h.d, b->h.d);
-}
-
-static int grow_arr(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return CVS_OK;
-    size_t nc = *cap ? *cap * 2 : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*p, nc * elem);
-    if (!q)
-        return CVS_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return CVS_OK;
 }
 
 /* The keys of the links' targets held by another rank's shard, in one
@@ -1578,14 +1552,8 @@ typedef struct qlist {
 static int collect(void *ctx, const char *id, const char *text, size_t len)
 {
     qlist *l = ctx;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        question *p = realloc(l->q, nc * sizeof *p);
-        if (!p)
-            return cli_fail("cvstore-mpi context", CVS_ENOMEM, NULL);
-        l->q = p;
-        l->cap = nc;
-    }
+    if (grow_arr((void **)&l->q, &l->cap, l->n + 1, sizeof *l->q))
+        return cli_fail("cvstore-mpi context", CVS_ENOMEM, NULL);
     question *q = &l->q[l->n];
     if (!(q->id = strdup(id)) || !(q->text = malloc(len + 1))) {
         free(q->id);
