@@ -304,14 +304,11 @@ static int check_cross(const char *cmd, const char *file, const shards_manifest 
                        const idlist *ask)
 {
     char *mine = NULL, *all = NULL;
-    size_t n = 0;
-    int *sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
-    int *displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
-    int rc = CLI_OK, mysize;
-    long long sum = 0;
+    size_t n = 0, sum = 0;
+    int rc = CLI_OK;
     for (size_t i = 0; i < ask->n; i++)
         n += 12 + ask->len[i];
-    if (!sizes || !displs || !(mine = malloc(n ? n : 1)) || n > INT_MAX)
+    if (!(mine = malloc(n ? n : 1)) || n > INT_MAX)
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     for (size_t i = 0, at = 0; !rc && i < ask->n; i++) {
         uint32_t len = (uint32_t)ask->len[i];
@@ -320,20 +317,9 @@ static int check_cross(const char *cmd, const char *file, const shards_manifest 
         memcpy(mine + at + 12, ask->id[i], len);
         at += 12 + len;
     }
-    if ((rc = mcmd_agree(rc)))
+    if ((rc = mcmd_agree(rc)) || (rc = mcmd_allgather_bytes(cmd, mine, n, NULL, &all, &sum)))
         goto out;
-    mysize = (int)n;
-    MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
-    for (int r = 0; r < g_mpi.nranks; r++) {
-        displs[r] = (int)sum;
-        sum += sizes[r];
-    }
-    if (sum > INT_MAX || !(all = malloc(sum ? (size_t)sum : 1)))
-        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    if ((rc = mcmd_agree(rc)))
-        goto out;
-    MPI_Allgatherv(mine, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, MPI_COMM_WORLD);
-    for (long long at = 0; at < sum;) {
+    for (size_t at = 0; at < sum;) {
         uint64_t line;
         uint32_t len;
         cvs_txn *txn = NULL;
@@ -343,7 +329,7 @@ static int check_cross(const char *cmd, const char *file, const shards_manifest 
         memcpy(&len, all + at + 8, 4);
         const char *id = all + at + 12;
         uint32_t t = shards_of(m, id, len);
-        at += 12 + (long long)len;
+        at += 12 + (size_t)len;
         if (!dbs[t])
             continue;
         if ((crc = cvs_txn_begin(dbs[t], &txn)) == CVS_OK)
@@ -364,8 +350,6 @@ static int check_cross(const char *cmd, const char *file, const shards_manifest 
 out:
     free(mine);
     free(all);
-    free(sizes);
-    free(displs);
     return rc;
 }
 

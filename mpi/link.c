@@ -107,9 +107,9 @@ int mcmd_link_mentions(const char *cmd, const shards_manifest *m, cvs_db **dbs,
 {
     char *mine = NULL, *all = NULL, *tbuf = NULL;
     size_t nmine = 0, ntitles = 0;
-    int *sizes = NULL, *displs = NULL, mysize, rc = CLI_OK, crc;
+    int rc = CLI_OK, crc;
     uint64_t records = 0, grecords = 0, *df = NULL, *gdf = NULL;
-    long long sum = 0;
+    size_t sum = 0;
     cvs_link_title *titles = NULL;
     cvs_terms terms = {NULL, 0, 0};
     cvs_link_stats mystats = {0};
@@ -121,28 +121,13 @@ int mcmd_link_mentions(const char *cmd, const shards_manifest *m, cvs_db **dbs,
         cli_err(cmd, "rank %d: its shards' titles take over 2 GiB", g_mpi.rank);
         rc = CLI_EFAIL;
     }
-    if (!(sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes)) ||
-        !(displs = calloc((size_t)g_mpi.nranks, sizeof *displs)))
-        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    if ((rc = mcmd_agree(rc)))
-        goto out;
     /* 1. Every rank gets every title. */
-    mysize = (int)nmine;
-    MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
-    for (int r = 0; r < g_mpi.nranks; r++) {
-        displs[r] = (int)sum;
-        sum += sizes[r];
-    }
-    if (sum > INT_MAX) {
-        MCMD_ERR0(cmd, "the shards' titles take over 2 GiB: too many to link in one pass");
-        rc = CLI_EFAIL;
-    } else if (!(all = malloc(sum ? (size_t)sum : 1))) {
-        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    }
-    if ((rc = mcmd_agree(rc)))
+    if ((rc = mcmd_agree(rc)) ||
+        (rc = mcmd_allgather_bytes(cmd, mine, nmine,
+                                   "the shards' titles take over 2 GiB: too many to link in "
+                                   "one pass", &all, &sum)))
         goto out;
-    MPI_Allgatherv(mine, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, MPI_COMM_WORLD);
-    for (size_t at = 0, cap = 0; at < (size_t)sum && !rc;) {
+    for (size_t at = 0, cap = 0; at < sum && !rc;) {
         uint32_t il, tl;
         if (ntitles == cap) {
             size_t nc = cap ? cap * 2 : 1024;
@@ -228,8 +213,6 @@ int mcmd_link_mentions(const char *cmd, const shards_manifest *m, cvs_db **dbs,
 out:
     free(mine);
     free(all);
-    free(sizes);
-    free(displs);
     free(titles);
     cvs_free(tbuf);
     free(df);

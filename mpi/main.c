@@ -12,6 +12,7 @@
  */
 #include <dlfcn.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,42 @@ int mcmd_gather_counts(const char *cmd, int mine, int **sizes, int **displs, uin
             *total += (uint64_t)(*sizes)[r];
         }
     return CLI_OK;
+}
+
+int mcmd_allgather_bytes(const char *cmd, const void *mine, size_t n, const char *too_big,
+                         char **all, size_t *total)
+{
+    int *sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
+    int *displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
+    int rc = sizes && displs ? CLI_OK : cli_fail(cmd, CVS_ENOMEM, NULL), mysize = (int)n;
+    long long sum = 0;
+    *all = NULL;
+    *total = 0;
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int r = 0; r < g_mpi.nranks; r++) {
+        displs[r] = (int)sum;
+        sum += sizes[r];
+    }
+    if (sum > INT_MAX && too_big) {
+        MCMD_ERR0(cmd, "%s", too_big);
+        rc = CLI_EFAIL;
+    } else if (sum > INT_MAX || !(*all = malloc(sum ? (size_t)sum : 1))) {
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    }
+    if ((rc = mcmd_agree(rc)))
+        goto out;
+    MPI_Allgatherv(mine, mysize, MPI_CHAR, *all, sizes, displs, MPI_CHAR, MPI_COMM_WORLD);
+    *total = (size_t)sum;
+out:
+    if (rc) {
+        free(*all);
+        *all = NULL;
+    }
+    free(sizes);
+    free(displs);
+    return rc;
 }
 
 int mcmd_manifest(const char *cmd, const char *db, shards_manifest *m)

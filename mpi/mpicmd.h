@@ -47,6 +47,14 @@ void mcmd_wait(MPI_Request *req);
  * refuse, with a message in its own terms. */
 int mcmd_gather_counts(const char *cmd, int mine, int **sizes, int **displs, uint64_t *total);
 
+/* MPI_Allgatherv of bytes: every rank's n bytes (n <= INT_MAX, the caller's
+ * to check) into *all, malloc'd on every rank (the caller frees it), in rank
+ * order, *total bytes.  A total past INT_MAX (MPI's int displacements) fails
+ * with too_big as the message, or as out of memory when too_big is NULL.
+ * 0, or the agreed exit code. */
+int mcmd_allgather_bytes(const char *cmd, const void *mine, size_t n, const char *too_big,
+                         char **all, size_t *total);
+
 static inline int mcmd_owns(uint32_t shard)
 {
     return (int)(shard % (uint32_t)g_mpi.nranks) == g_mpi.rank;

@@ -217,11 +217,8 @@ static int check_cross_links(const char *cmd, const shards_manifest *m, cvs_db *
                              problems *pr)
 {
     char *mine = NULL, *all = NULL;
-    size_t n = 0, cap = 0;
-    int *sizes = calloc((size_t)g_mpi.nranks, sizeof *sizes);
-    int *displs = calloc((size_t)g_mpi.nranks, sizeof *displs);
-    int rc = sizes && displs ? CLI_OK : cli_fail(cmd, CVS_ENOMEM, NULL), mysize;
-    long long sum = 0;
+    size_t n = 0, cap = 0, sum = 0;
+    int rc = CLI_OK;
     for (uint32_t s = 0; s < m->shards && !rc; s++) {
         cvs_txn *txn = NULL;
         cvs_iter *it = NULL;
@@ -265,20 +262,9 @@ static int check_cross_links(const char *cmd, const shards_manifest *m, cvs_db *
         cli_err(cmd, "rank %d: over 2 GiB of links across shards", g_mpi.rank);
         rc = CLI_EFAIL;
     }
-    if ((rc = mcmd_agree(rc)))
+    if ((rc = mcmd_agree(rc)) || (rc = mcmd_allgather_bytes(cmd, mine, n, NULL, &all, &sum)))
         goto out;
-    mysize = (int)n;
-    MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
-    for (int k = 0; k < g_mpi.nranks; k++) {
-        displs[k] = (int)sum;
-        sum += sizes[k];
-    }
-    if (sum > INT_MAX || !(all = malloc(sum ? (size_t)sum : 1)))
-        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-    if ((rc = mcmd_agree(rc)))
-        goto out;
-    MPI_Allgatherv(mine, mysize, MPI_CHAR, all, sizes, displs, MPI_CHAR, MPI_COMM_WORLD);
-    for (long long at = 0; at < sum && !rc;) {
+    for (size_t at = 0; at < sum && !rc;) {
         uint32_t h[3], t;
         const char *src, *to;
         cvs_txn *txn = NULL;
@@ -287,7 +273,7 @@ static int check_cross_links(const char *cmd, const shards_manifest *m, cvs_db *
         memcpy(h, all + at, sizeof h);
         src = all + at + sizeof h;
         to = src + h[1];
-        at += (long long)(sizeof h + h[1] + h[2]);
+        at += sizeof h + h[1] + h[2];
         t = shards_of(m, to, h[2]);
         if (!dbs[t])
             continue;
@@ -311,8 +297,6 @@ static int check_cross_links(const char *cmd, const shards_manifest *m, cvs_db *
 out:
     free(mine);
     free(all);
-    free(sizes);
-    free(displs);
     return rc;
 }
 
