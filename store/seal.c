@@ -212,7 +212,15 @@ int cvs__vdamaged(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, const char *w
  * and its data (an 8-byte page number for F_BIGDATA, a 48-byte MDB_db for
  * F_SUBDATA, a sub-page for F_DUPDATA).  Only what LMDB's own writers rely
  * on is checked; a page that passes may still hold wrong bytes, which the
- * value checks and the seals find. */
+ * value checks and the seals find.
+ *
+ * In a DUPFIXED database LMDB moves packed values by a size it reads from
+ * the store, not from the caller: a sub-page's mp_pad (offset 8 of its
+ * header) or a sub-database's md_pad (the first field of its MDB_db), and
+ * a key's single value is copied by its node's data size when a second
+ * value turns it into a sub-page.  A flipped byte there makes the next
+ * insert or delete move a page's worth of values past the page copy, so
+ * each of those sizes must be the one the caller knows its values have. */
 enum {
     PG_LEAF = 0x02, PG_OVERFLOW = 0x04, PG_LEAF2 = 0x20, PG_SUBP = 0x40,
     ND_BIGDATA = 0x01, ND_SUBDATA = 0x02, ND_DUPDATA = 0x04,
@@ -227,8 +235,9 @@ static unsigned u16_at(const unsigned char *p)
 }
 
 /* 1 when the leaf page or sub-page p of size bytes is laid out soundly.
- * fixed: the key size of a DUPFIXED page's packed keys (LEAF2), 0 when
- * unknown; depth limits sub-pages to the one level LMDB nests. */
+ * fixed: the size of every value of a DUPFIXED database, which LMDB packs
+ * into LEAF2 pages, 0 for a database without DUPFIXED; depth limits
+ * sub-pages to the one level LMDB nests. */
 static int leaf_sound(const unsigned char *p, size_t size, size_t fixed, int depth)
 {
     unsigned flags = u16_at(p + 10), lower = u16_at(p + 12), upper = u16_at(p + 14);
@@ -237,23 +246,36 @@ static int leaf_sound(const unsigned char *p, size_t size, size_t fixed, int dep
         upper > size || !(flags & PG_LEAF))
         return 0;
     n = (lower - CVS__PAGE_HDR) / 2;
-    if (flags & PG_LEAF2) /* packed keys, no node offsets */
-        return !fixed || CVS__PAGE_HDR + n * fixed <= size;
+    if (flags & PG_LEAF2) /* packed values of a DUPFIXED database, no node offsets */
+        return fixed && CVS__PAGE_HDR + n * fixed <= size;
     for (size_t i = 0; i < n; i++) {
         size_t off = u16_at(p + CVS__PAGE_HDR + 2 * i), dsize, nf;
-        const unsigned char *nd = p + off;
+        const unsigned char *nd = p + off, *data;
         if (off < upper || off + ND_HDR > size)
             return 0;
         nf = u16_at(nd + 4);
         dsize = (size_t)u16_at(nd) | (size_t)u16_at(nd + 2) << 16;
-        dsize = nf & ND_BIGDATA ? 8 : nf & ND_SUBDATA ? DB_REC : dsize;
+        data = nd + ND_HDR + u16_at(nd + 6);
+        if (nf & ND_SUBDATA) {
+            uint32_t pad;
+            if (dsize != DB_REC || ND_HDR + (size_t)u16_at(nd + 6) + DB_REC > size - off)
+                return 0;
+            memcpy(&pad, data, 4);
+            if (fixed && depth == 0 && (nf & ND_DUPDATA) && pad != fixed)
+                return 0; /* the sub-database's md_pad */
+            continue;
+        }
+        if (nf & ND_BIGDATA)
+            dsize = 8;
         if (ND_HDR + (size_t)u16_at(nd + 6) + dsize > size - off)
             return 0;
-        if ((nf & (ND_DUPDATA | ND_SUBDATA)) == ND_DUPDATA) { /* a sub-page */
-            const unsigned char *sp = nd + ND_HDR + u16_at(nd + 6);
-            if (depth > 0 || dsize < CVS__PAGE_HDR || !(u16_at(sp + 10) & PG_SUBP) ||
-                !leaf_sound(sp, dsize, fixed, depth + 1))
+        if (nf & ND_DUPDATA) { /* a sub-page */
+            if (depth > 0 || dsize < CVS__PAGE_HDR || !(u16_at(data + 10) & PG_SUBP) ||
+                (fixed && (!(u16_at(data + 10) & PG_LEAF2) || u16_at(data + 8) != fixed)) ||
+                !leaf_sound(data, dsize, fixed, depth + 1))
                 return 0;
+        } else if (fixed && depth == 0 && dsize != fixed) {
+            return 0; /* a key's single value */
         }
     }
     return 1;
@@ -271,24 +293,24 @@ static const unsigned char *map_page(const cvs_db *db, const MDB_val *x)
 
 /* 0 when the leaf page k lies on (and v's, unless v is on an overflow
  * page) is sound; last caches the pages already found sound. */
-static int pages_sound(const cvs_db *db, const MDB_val *k, const MDB_val *v,
+static int pages_sound(const cvs_db *db, const MDB_val *k, const MDB_val *v, size_t fixed,
                        const unsigned char *last[2])
 {
     const unsigned char *pk = map_page(db, k), *pv = map_page(db, v);
     if (pk && pk != last[0]) {
-        if (!leaf_sound(pk, db->map_psize, v->mv_size, 0))
+        if (!leaf_sound(pk, db->map_psize, fixed, 0))
             return -1;
         last[0] = pk;
     }
     if (pv && pv != pk && pv != last[1] && !(u16_at(pv + 10) & PG_OVERFLOW)) {
-        if (!leaf_sound(pv, db->map_psize, v->mv_size, 0))
+        if (!leaf_sound(pv, db->map_psize, fixed, 0))
             return -1;
         last[1] = pv;
     }
     return 0;
 }
 
-int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name)
+int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name, size_t fixed)
 {
     const unsigned char *last[2] = {NULL, NULL};
     MDB_cursor *cur;
@@ -299,7 +321,7 @@ int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *nam
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = cvs__mdb_cget(db, cur, &k, &v, MDB_NEXT))
-        if (pages_sound(db, &k, &v, last)) {
+        if (pages_sound(db, &k, &v, fixed, last)) {
             mdb_cursor_close(cur);
             return cvs__err(CVS_ECORRUPT, "store is damaged: %s: a page's layout is "
                             "inconsistent (checking it before writing it)", name);

@@ -492,31 +492,15 @@ Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
     free(cdir);
 }
 
-/* A leaf page whose first node offset points below the page's free space
- * (mp_upper): LMDB reads its nodes as it finds them, and a delete on that
- * page moves (offset - upper) bytes, a negative length, over its page copy.
- * Relinking deletes and rewrites the mention links and their backlinks, so
- * before writing it walks them and must call the page damaged instead.
- * The page is found through LMDB itself (the page of the first backlink's
- * key, by the page number in its header), so it is a live page of that
- * database, not a free one. */
-Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
+/* 40 records, each text naming two others' titles, mention-linked: every
+ * record then has the backlinks of two sources, two values under one key,
+ * which LMDB keeps in a sub-page (DUPFIXED: packed 8-byte values). */
+static void put_mentioning_records(void)
 {
-    char path[4200];
-    float v[40][4];
-    cvs_record r[40];
-    char ids[40][16], titles[40][16], texts[40][64];
+    static float v[40][4];
+    static char ids[40][16], titles[40][16], texts[40][64];
+    cvs_record r;
     cvs_link_stats st;
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_cursor *cur;
-    MDB_val k, d;
-    MDB_stat ms;
-    uint64_t pgno;
-    uint16_t upper, bad;
-    FILE *f;
-    int rc;
 
     for (int i = 0; i < 40; i++) {
         snprintf(ids[i], sizeof ids[i], "r%d", i);
@@ -525,17 +509,32 @@ Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
                  (i + 7) % 40);
         for (int j = 0; j < 4; j++)
             v[i][j] = (float)(i * 3 + j);
-        r[i] = rec(ids[i], v[i]);
-        r[i].title = titles[i];
-        r[i].title_len = strlen(titles[i]);
-        r[i].text = texts[i];
-        r[i].text_len = strlen(texts[i]);
-        cr_assert_eq(cvs_put(db, &r[i], 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        r = rec(ids[i], v[i]);
+        r.title = titles[i];
+        r.title_len = strlen(titles[i]);
+        r.text = texts[i];
+        r.text_len = strlen(texts[i]);
+        cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
     }
     cr_assert_eq(cvs_link_mentions(db, &st), 0, "%s", cvs_errmsg(db));
     cr_assert_gt(st.links, 0);
     cvs_db_close(db);
     db = NULL;
+}
+
+/* Where the first backlink lies, found through LMDB itself, so that it is
+ * a live page of that database, not a free one: the file offset of its
+ * leaf page and, within that page, of its key and of its first value. */
+static void first_backlink(long *page_off, size_t *key_in_page, size_t *val_in_page)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, d;
+    MDB_stat ms;
+    uint64_t pgno;
+    uintptr_t page;
 
     cr_assert_eq(mdb_env_create(&env), 0);
     cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
@@ -545,27 +544,81 @@ Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
     cr_assert_eq(mdb_dbi_open(txn, "backlinks", 0, &dbi), 0);
     cr_assert_eq(mdb_cursor_open(txn, dbi, &cur), 0);
     cr_assert_eq(mdb_cursor_get(cur, &k, &d, MDB_FIRST), 0);
-    {
-        const unsigned char *page =
-            (const unsigned char *)((uintptr_t)k.mv_data & ~(uintptr_t)(ms.ms_psize - 1));
-        memcpy(&pgno, page, 8);
-        memcpy(&upper, page + 14, 2);
-    }
+    page = (uintptr_t)k.mv_data & ~(uintptr_t)(ms.ms_psize - 1);
+    memcpy(&pgno, (const void *)page, 8);
+    *page_off = (long)(pgno * ms.ms_psize);
+    *key_in_page = (uintptr_t)k.mv_data - page;
+    *val_in_page = (uintptr_t)d.mv_data - page;
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     mdb_env_close(env);
+}
 
-    bad = (uint16_t)(upper - 16);
+static void overwrite(long off, const void *bytes, size_t n)
+{
+    char path[4200];
+    FILE *f;
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     cr_assert_not_null(f = fopen(path, "r+b"));
-    cr_assert_eq(fseek(f, (long)(pgno * ms.ms_psize + 16), SEEK_SET), 0);
-    cr_assert_eq(fwrite(&bad, 2, 1, f), 1);
+    cr_assert_eq(fseek(f, off, SEEK_SET), 0);
+    cr_assert_eq(fwrite(bytes, n, 1, f), 1);
     cr_assert_eq(fclose(f), 0);
+}
 
+static void relink_is_damage(void)
+{
+    cvs_link_stats st;
+    int rc;
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
     rc = cvs_link_mentions(db, &st);
     cr_assert_eq(rc, CVS_ECORRUPT, "relink: rc %d: %s", rc, cvs_errmsg(db));
     cr_assert(strstr(cvs_errmsg(db), "store is damaged"), "%s", cvs_errmsg(db));
+}
+
+/* A leaf page whose first node offset points below the page's free space
+ * (mp_upper): LMDB reads its nodes as it finds them, and a delete on that
+ * page moves (offset - upper) bytes, a negative length, over its page copy.
+ * Relinking deletes and rewrites the mention links and their backlinks, so
+ * before writing it walks them and must call the page damaged instead. */
+Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
+{
+    long page;
+    size_t kin, vin;
+    uint16_t upper, bad;
+    char path[4200];
+    FILE *f;
+
+    put_mentioning_records();
+    first_backlink(&page, &kin, &vin);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    cr_assert_not_null(f = fopen(path, "rb"));
+    cr_assert_eq(fseek(f, page + 14, SEEK_SET), 0);
+    cr_assert_eq(fread(&upper, 2, 1, f), 1);
+    cr_assert_eq(fclose(f), 0);
+    bad = (uint16_t)(upper - 16);
+    overwrite(page + 16, &bad, 2);
+    relink_is_damage();
+}
+
+/* The size LMDB moves a DUPFIXED key's packed values by is the sub-page's
+ * own mp_pad (offset 8 of its header), not the caller's: with 8 turned into
+ * 37, deleting the first backlink moved 37-byte values past the page copy
+ * (a heap overflow in mdb_cursor_del, seen with a damaged copy in
+ * tests/cli_damaged.sh).  The walk before the write must refuse it. */
+Test(store, relinking_over_a_damaged_sub_page_size_is_an_error)
+{
+    long page;
+    size_t kin, vin;
+    uint16_t bad = 37;
+
+    put_mentioning_records();
+    first_backlink(&page, &kin, &vin);
+    /* the first value of a two-value key: the sub-page's first packed
+     * value, right after its 16-byte header, inside the leaf page */
+    cr_assert_gt(vin, kin, "the first backlink's values are not in a sub-page");
+    cr_assert_lt(vin, 4096);
+    overwrite(page + (long)vin - 16 + 8, &bad, 2);
+    relink_is_damage();
 }
 
 /* The meta key names of store/meta_keys.h are on-disk bytes: each must be
