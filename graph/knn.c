@@ -561,7 +561,13 @@ static int detach(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n, size_
     for (mrc = cvs__cscan(db, cur, &mk, &mv, MDB_FIRST, &scan); mrc == 0;
          mrc = cvs__cscan(db, cur, &mk, &mv, MDB_NEXT, &scan)) {
         const unsigned char *p = mv.mv_data;
-        int64_t y = (int64_t)cvs__get_u64(mk.mv_data);
+        int64_t y;
+        if (mk.mv_size != 8) {
+            rc = cvs__err(CVS_ECORRUPT, "store is damaged: knn: a key of %zu bytes",
+                          mk.mv_size);
+            goto out;
+        }
+        y = (int64_t)cvs__get_u64(mk.mv_data);
         for (size_t i = 0; i < mv.mv_size / ROW_BYTES; i++, p += ROW_BYTES) {
             int64_t nk = (int64_t)cvs__get_u64(p);
             if (!bsearch(&nk, keys, n, sizeof *keys, cvs__cmp_i64))

@@ -258,7 +258,8 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             return cvs__err_lmdb(mrc, "beginning a write transaction");
         }
         refresh_used(db);
-        rc = fn(db, txn, arg);
+        if ((rc = cvs__pages_check(db, txn)) == CVS_OK)
+            rc = fn(db, txn, arg);
         cvs__seal_txn_end(db, txn);
         if (rc == CVS_OK) {
             mrc = mdb_txn_commit(txn);

@@ -97,6 +97,9 @@ struct cvs_db {
     size_t map_used;
     size_t map_file;       /* data.mdb's size when last looked at (atomic) */
     unsigned map_psize;    /* LMDB's page size */
+    /* 1 once data.mdb's pages passed cvs__pages_check (store/pages.c),
+     * set and read only inside write transactions. */
+    int pages_checked;
     /* The txnids of this process's open snapshots (cvs_txn, store/read.c),
      * which hold back purges of derived structures (the IVF lists), under
      * their own lock. */
@@ -140,6 +143,13 @@ void cvs__fault_lmdb(const char *path, const char *msg);
  * space, so fn must keep its effects inside the transaction. */
 typedef int (*cvs__write_fn)(cvs_db *db, MDB_txn *txn, void *arg);
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
+
+/* Before a handle's first write: every page of data.mdb's B-trees checked
+ * as LMDB lays it out (store/pages.c), since LMDB's writers move nodes by
+ * what damaged pages record; CVS_OK, or CVS_ECORRUPT naming the page.
+ * Called by cvs__write at the start of each write transaction; a no-op
+ * once a check passed. */
+int cvs__pages_check(cvs_db *db, MDB_txn *txn);
 
 /* Begins a read transaction with the map lock held shared. */
 int cvs__read_begin(cvs_db *db, MDB_txn **txn);

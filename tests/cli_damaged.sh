@@ -3,7 +3,8 @@
 # Copies of a plain and an encrypted store (records with text, titles,
 # metadata and links, a codec with an IVF index, the kNN graph) get bytes
 # of data.mdb overwritten at random, seeded so that a failure replays; on
-# each copy every reading command and `link` must end with exit 0, 1 or 2
+# each copy every reading command, `link`, `import` and `delete` must end
+# with exit 0, 1 or 2
 # (with a message for anything but success), within a time
 # limit, and without a sanitizer report in a sanitizer build.
 #   bash tests/cli_damaged.sh PATH_TO_cvstore [PATH_TO_tests/data] [COPIES]
@@ -26,6 +27,13 @@ for i in $(seq 0 299); do
   printf '{"id":"r%d","vector":[%s],"title":"topic%d","text":"note %d about topic%d and topic%d","meta":{"n":%d}%s}\n' \
     "$i" "$v" "$i" "$i" "$(( (i + 1) % 300 ))" "$(( (i + 7) % 300 ))" "$i" "$link"
 done >"$tmp/in.jsonl"
+
+# Three records to import into each damaged copy: text naming titles (the
+# title map and mention links change) and a link into the old records.
+for i in 1 2 3; do
+  printf '{"id":"n%d","vector":[1,2,3,4,5,6,7,%d],"title":"new%d","text":"more about topic%d","links":[{"id":"r%d","type":"next"}]}\n' \
+    "$i" "$i" "$i" "$((i * 70))" "$((i * 70 + 1))"
+done >"$tmp/more.jsonl"
 
 make_store() { # DIR [--encrypt]
   expect 0 "init $*" init "$1" --dim 8 --metric l2 "${@:2}"
@@ -83,6 +91,8 @@ for kind in plain sealed; do
     survive "$what: export" export "$d" -o "$tmp/export.jsonl"
     survive "$what: context" context "$d" --query-vector 1,2,3,4,5,6,7,8 --budget 200
     survive "$what: link" link "$d" -k 5
+    survive "$what: import" import "$d" "$tmp/more.jsonl" --quiet
+    survive "$what: delete" delete "$d" r5 r150 r299 r77
   done
 done
 ok "every command on $((2 * copies)) damaged copies ended with a message, never a signal"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cvstore.h"
@@ -619,6 +620,64 @@ Test(store, relinking_over_a_damaged_sub_page_size_is_an_error)
     cr_assert_lt(vin, 4096);
     overwrite(page + (long)vin - 16 + 8, &bad, 2);
     relink_is_damage();
+}
+
+/* The first write of a handle checks every page of data.mdb first
+ * (store/pages.c): a delete on a store whose backlinks sub-page packs its
+ * values by a flipped size (37 for 8) is refused before LMDB moves them,
+ * nothing is written, and the record is still there. */
+Test(store, a_write_to_a_store_with_a_damaged_page_is_refused)
+{
+    long page;
+    size_t kin, vin, del = 9;
+    uint16_t bad = 37;
+    const char *id = "r1";
+    size_t len = 2;
+    cvs_record got;
+    cvs_txn *t;
+    int rc;
+
+    put_mentioning_records();
+    first_backlink(&page, &kin, &vin);
+    cr_assert_gt(vin, kin, "the first backlink's values are not in a sub-page");
+    overwrite(page + (long)vin - 16 + 8, &bad, 2);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    rc = cvs_delete(db, &id, &len, 1, &del);
+    cr_assert_eq(rc, CVS_ECORRUPT, "delete: rc %d: %s", rc, cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "store is damaged: data.mdb page"), "%s", cvs_errmsg(db));
+    cr_assert_eq(del, 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, len, &got, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+/* A live page that does not carry its own page number is damage too, and
+ * a sound store opened afresh passes the check and takes the write. */
+Test(store, a_page_without_its_own_number_is_refused_a_sound_one_is_written)
+{
+    long page;
+    size_t kin, vin, ins = 0;
+    uint64_t wrong = 3;
+    float v[4] = {1, 2, 3, 4};
+    cvs_record r = rec("fresh", v);
+    int rc;
+
+    put_mentioning_records();
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_put(db, &r, 1, 0, &ins, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ins, 1);
+    cvs_db_close(db);
+    db = NULL;
+
+    first_backlink(&page, &kin, &vin);
+    wrong = (uint64_t)page / (uint64_t)sysconf(_SC_PAGESIZE) + 1;
+    overwrite(page, &wrong, 8);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    r.id = "fresher";
+    r.id_len = strlen(r.id);
+    rc = cvs_put(db, &r, 1, 0, &ins, NULL);
+    cr_assert_eq(rc, CVS_ECORRUPT, "put: rc %d: %s", rc, cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "does not carry its own number"), "%s", cvs_errmsg(db));
 }
 
 /* The meta key names of store/meta_keys.h are on-disk bytes: each must be
