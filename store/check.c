@@ -2,7 +2,8 @@
  * check.c -- cvs_check: verifies the store's invariants inside one read
  * snapshot and reports every violation, changing nothing.
  *
- * Invariants (docs/FORMAT.md): ids and recs are inverse maps (a bijection
+ * First the structure of data.mdb's pages (store/pages.c, what a write
+ * would refuse), then the invariants (docs/FORMAT.md): ids and recs are inverse maps (a bijection
  * between external ids and keys); every record has exactly one vector of
  * dim values, all finite; no text, attrs or links value without a record;
  * every key is below next_key; attrs are JSON objects and text is UTF-8;
@@ -410,6 +411,7 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     chk c = {.db = db, .report = report, .ctx = ctx};
     MDB_stat s_ids, s_recs, s_vecs;
     MDB_val nk = CVS__MKEY(CVS__META_NEXT_KEY), nv;
+    char why[160];
     int rc;
 
     if (problems)
@@ -418,6 +420,9 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
         return cvs__err(CVS_EINVAL, "cvs_check: NULL argument");
     if ((rc = cvs__read_begin(db, &c.txn)))
         return rc;
+    /* The pages' structure first: the writes would refuse this store. */
+    if (cvs__pages_problem(db, c.txn, why, sizeof why) == CVS_ECORRUPT)
+        problem(&c, "store is damaged: %s", why);
     if (cvs__vget(db, c.txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
         c.next_key = cvs__get_u64(nv.mv_data);
     else

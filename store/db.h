@@ -150,6 +150,10 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
  * Called by cvs__write at the start of each write transaction; a no-op
  * once a check passed. */
 int cvs__pages_check(cvs_db *db, MDB_txn *txn);
+/* The same check of read snapshot txn for `cvstore check`: CVS_OK, or
+ * CVS_ECORRUPT with the damaged page and what is wrong with it in why
+ * (CVS_ENOMEM: not checked). */
+int cvs__pages_problem(const cvs_db *db, MDB_txn *txn, char *why, size_t nwhy);
 
 /* Begins a read transaction with the map lock held shared. */
 int cvs__read_begin(cvs_db *db, MDB_txn **txn);

@@ -37,7 +37,10 @@
  *     keys and values, which the read checks, the seals and `cvstore
  *     check` find.  Pages on the free list are not read (LMDB writes them
  *     before it reads them).
- *  3. Nothing is checked when the map was not located (store/db.c
+ *  3. `cvstore check` runs the same walk over its read snapshot
+ *     (cvs__pages_problem) and reports the first damaged page, so that
+ *     what a write would refuse is also what check names.
+ *  4. Nothing is checked when the map was not located (store/db.c
  *     locate_map; no /proc): the read checks are off then too.
  */
 #include <stdint.h>
@@ -305,39 +308,58 @@ static int tree(walk *w, const unsigned char *rec, dbctx *d)
     return node_sound(w, root, 1, depth, d);
 }
 
-int cvs__pages_check(cvs_db *db, MDB_txn *txn)
+/* Walks the trees of the snapshot whose meta page holds txnid: CVS_OK, or
+ * CVS_ECORRUPT with the fault written to why. */
+static int pages_walk(const cvs_db *db, uint64_t txnid, char *why, size_t nwhy)
 {
     walk w = {0};
     const unsigned char *meta = NULL;
-    uint64_t want = (uint64_t)mdb_txn_id(txn) - 1;
     dbctx fr = {K_FREE, 0, 0}, mn = {K_MAIN, 0, 0};
-    int rc = CVS_OK;
 
-    if (db->pages_checked || !db->map_len)
-        return CVS_OK;
     w.map = (const unsigned char *)db->map_lo;
     w.ps = db->map_psize;
     w.np = __atomic_load_n(&db->map_used, __ATOMIC_RELAXED) / w.ps;
     if (w.np < 2)
         return CVS_OK;
     for (int m = 0; m < 2; m++)
-        if (u64(w.map + m * w.ps + META_TXNID) == want)
+        if (u64(w.map + m * w.ps + META_TXNID) == txnid)
             meta = w.map + m * w.ps;
-    if (!meta)
-        return cvs__err(CVS_ECORRUPT, "store is damaged: no meta page holds the newest "
-                                      "transaction (checking the pages before writing)");
+    if (!meta) {
+        snprintf(why, nwhy, "no meta page holds transaction %llu", (unsigned long long)txnid);
+        return CVS_ECORRUPT;
+    }
     if (!(w.seen = calloc(w.np / 8 + 1, 1)))
-        return cvs__err(CVS_ENOMEM, "out of memory checking the store's pages");
+        return CVS_ENOMEM;
     if (tree(&w, meta + META_DBS, &fr) == 0)
         tree(&w, meta + META_DBS + DBREC, &mn);
-    if (w.why)
-        rc = cvs__err(CVS_ECORRUPT,
-                      "store is damaged: data.mdb page %llu: %s (found checking the pages before "
-                      "writing); nothing was written; restore the store from a backup, or "
-                      "export what `cvstore check` can still read",
-                      (unsigned long long)w.at, w.why);
-    else
-        db->pages_checked = 1;
     free(w.seen);
-    return rc;
+    if (!w.why)
+        return CVS_OK;
+    snprintf(why, nwhy, "data.mdb page %llu: %s", (unsigned long long)w.at, w.why);
+    return CVS_ECORRUPT;
+}
+
+int cvs__pages_check(cvs_db *db, MDB_txn *txn)
+{
+    char why[160];
+    int rc;
+    if (db->pages_checked || !db->map_len)
+        return CVS_OK;
+    /* A write transaction's snapshot is the newest commit, one before it. */
+    rc = pages_walk(db, (uint64_t)mdb_txn_id(txn) - 1, why, sizeof why);
+    if (rc == CVS_ENOMEM)
+        return cvs__err(rc, "out of memory checking the store's pages");
+    if (rc)
+        return cvs__err(rc, "store is damaged: %s (found checking the pages before writing); "
+                            "nothing was written; restore the store from a backup, or export "
+                            "what `cvstore check` can still read", why);
+    db->pages_checked = 1;
+    return CVS_OK;
+}
+
+int cvs__pages_problem(const cvs_db *db, MDB_txn *txn, char *why, size_t nwhy)
+{
+    if (!db->map_len)
+        return CVS_OK;
+    return pages_walk(db, (uint64_t)mdb_txn_id(txn), why, nwhy);
 }

@@ -625,9 +625,20 @@ Test(store, relinking_over_a_damaged_sub_page_size_is_an_error)
 /* The first write of a handle checks every page of data.mdb first
  * (store/pages.c): a delete on a store whose backlinks sub-page packs its
  * values by a flipped size (37 for 8) is refused before LMDB moves them,
- * nothing is written, and the record is still there. */
+ * nothing is written, the record is still there, and `check` reports the
+ * page. */
+static char first_problem[512];
+
+static void keep_first(void *ctx, const char *msg)
+{
+    char *buf = ctx;
+    if (!buf[0])
+        snprintf(buf, sizeof first_problem, "%s", msg);
+}
+
 Test(store, a_write_to_a_store_with_a_damaged_page_is_refused)
 {
+    uint64_t problems;
     long page;
     size_t kin, vin, del = 9;
     uint16_t bad = 37;
@@ -649,6 +660,11 @@ Test(store, a_write_to_a_store_with_a_damaged_page_is_refused)
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     cr_assert_eq(cvs_get(t, id, len, &got, NULL), 0, "%s", cvs_errmsg(db));
     cvs_txn_end(t);
+    /* check names it, as the first of its problems */
+    first_problem[0] = 0;
+    cr_assert_eq(cvs_check(db, keep_first, first_problem, &problems), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(problems, 1);
+    cr_assert(strstr(first_problem, "store is damaged: data.mdb page"), "%s", first_problem);
 }
 
 /* A live page that does not carry its own page number is damage too, and
