@@ -170,9 +170,6 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
 
     if (!row)
         return cvs__err(CVS_ENOMEM, "out of memory writing the kNN graph");
-    /* The graph is rewritten whole: its pages first (store/seal.h). */
-    if ((rc = cvs__walk_sound(db, txn, cvs__graph(db)->dbi_knn, "knn", 0)))
-        goto out;
     if ((mrc = mdb_drop(txn, cvs__graph(db)->dbi_knn, 0))) {
         rc = cvs__werr(mrc, "emptying the kNN graph");
         goto out;

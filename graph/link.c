@@ -717,11 +717,6 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t ctg = 0;
     int rc = CVS_OK, mrc;
 
-    /* Every mention link of the store is rewritten: the pages first (seal.h). */
-    if ((rc = cvs__walk_sound(db, txn, db->dbi_links, "links", 0)) ||
-        (rc = cvs__walk_sound(db, txn, db->dbi_backlinks, "backlinks", 8)) ||
-        (cvs__module_present(db, &cvs__graph_module) && (rc = cvs__walk_sound(db, txn, cvs__graph(db)->dbi_titlemap, "titlemap", 8))))
-        return rc;
     /* The title map, for mentions in questions (cvs__graph_title_seeds). */
     if (cvs__module_present(db, &cvs__graph_module)) {
         if ((mrc = mdb_drop(txn, cvs__graph(db)->dbi_titlemap, 0)))

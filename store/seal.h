@@ -113,16 +113,6 @@ static inline int cvs__vcheck(const cvs_db *db, MDB_dbi dbi, const MDB_val *k, c
     return 0;
 }
 
-/* Walks every entry of dbi in txn through the checks above (keys and
- * values only, nothing is opened): 0, or a CVS_ECORRUPT error naming the
- * database.  For writers about to rewrite a database in place (the linker):
- * LMDB trusts the pages it updates as much as those it reads, and a node
- * whose sizes run out of its page would be moved over its neighbours in
- * the page copy, in the middle of the write; this finds it first.  fixed:
- * the size of every value of a DUPFIXED database (LMDB takes the size it
- * moves packed values by from the store), 0 for one without DUPFIXED. */
-int cvs__walk_sound(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, const char *name, size_t fixed);
-
 static inline int cvs__mdb_get(const cvs_db *db, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
                                MDB_val *v)
 {

@@ -579,8 +579,9 @@ static void relink_is_damage(void)
 /* A leaf page whose first node offset points below the page's free space
  * (mp_upper): LMDB reads its nodes as it finds them, and a delete on that
  * page moves (offset - upper) bytes, a negative length, over its page copy.
- * Relinking deletes and rewrites the mention links and their backlinks, so
- * before writing it walks them and must call the page damaged instead. */
+ * Relinking deletes and rewrites the mention links and their backlinks;
+ * the page check before the handle's first write (store/pages.c) must call
+ * the page damaged instead. */
 Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
 {
     long page;
@@ -605,7 +606,7 @@ Test(store, relinking_over_a_damaged_leaf_page_is_an_error)
  * own mp_pad (offset 8 of its header), not the caller's: with 8 turned into
  * 37, deleting the first backlink moved 37-byte values past the page copy
  * (a heap overflow in mdb_cursor_del, seen with a damaged copy in
- * tests/cli_damaged.sh).  The walk before the write must refuse it. */
+ * tests/cli_damaged.sh).  The page check before the write must refuse it. */
 Test(store, relinking_over_a_damaged_sub_page_size_is_an_error)
 {
     long page;
