@@ -197,9 +197,23 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
         r.hit1 += rank == 1;
         r.hit3 += rank >= 1 && rank <= 3;
         r.mrr += rank ? 1.0 / (double)rank : 0;
-        if (verbose && rank != 1)
-            fprintf(stderr, "  miss (rank %zu): %s -> %s\n", rank, qs[i].question,
-                    it.n ? it.items[0].text : "(nothing)");
+        if (verbose && rank != 1) {
+            /* where each ranking alone puts it, to tell the fusion's
+             * misses from the rankings' */
+            size_t alone[2] = {0, 0};
+            for (int a = 0; a < 2; a++) {
+                cvs_mem_recall_opts ao = {.strategy = a ? CVS_MEM_VECTOR : CVS_MEM_LEXICAL,
+                                          .no_touch = 1};
+                cvs_mem_items ai = {0};
+                bu_check(cvs_mem_recall(db, qs[i].question, 0, &ao, &ai), "recall");
+                for (size_t k = 0; k < ai.n && !alone[a]; k++)
+                    if (!strcmp(ai.items[k].id, want))
+                        alone[a] = k + 1;
+                cvs_mem_items_free(&ai);
+            }
+            fprintf(stderr, "  miss (rank %zu; lexical %zu, vector %zu): %s -> %s\n", rank,
+                    alone[0], alone[1], qs[i].question, it.n ? it.items[0].text : "(nothing)");
+        }
         cvs_mem_items_free(&it);
     }
     r.nq = nq;
@@ -227,7 +241,9 @@ static void usage(FILE *f)
         "               set C, memory-{facts,questions}-c.jsonl, in a store of its own;\n"
         "               all (the default): both, one after the other\n"
         "  --facts, --questions  another set instead (both files)\n"
-        "  --verbose    print every question whose memory is not first\n"
+        "  --verbose    print every question of the main set whose memory is not\n"
+        "               first, with its rank in each ranking alone (0: not in the\n"
+        "               first k); set C's are not printed, so that it stays held out\n"
         "  --half A|B   the main set only, and only the questions on its odd (A) or even\n"
         "               (B) lines; every fact is still remembered.  Choose rules on A;\n"
         "               set C is only for reporting\n");
@@ -434,7 +450,7 @@ int bench_memory(int argc, char **argv)
     if (!ret && set_c)
         ret = run_set("C", CVS_SOURCE_DIR "/bench/data/memory-facts-c.jsonl",
                       CVS_SOURCE_DIR "/bench/data/memory-questions-c.jsonl", 0, n_unrel, seed,
-                      parent, verbose, tab);
+                      parent, 0, tab);
     if (!ret) {
         bu_table_print(tab);
         if (csv && bu_table_csv(tab, csv))
