@@ -78,6 +78,7 @@
 #include <fcntl.h>
 #include <lapacke.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,9 @@ struct cvs_sif {
     int map_owned;         /* 1: map is malloc'd (loaded from a store) */
     double harmonic;       /* H_n */
     unsigned char fp[CVS_FINGERPRINT_BYTES];
+    pthread_mutex_t norm_mu; /* guards the one computation of inv_norm */
+    float *inv_norm;       /* 1 / |v_w| of every word (0 for a zero vector),
+                              computed by the first neighbour query */
 };
 
 static uint64_t hash_word(const char *w, size_t len)
@@ -143,6 +147,8 @@ void cvs__sif_free(cvs_sif *s)
     free(s->woff);
     free(s->wlen);
     free(s->slots);
+    free(s->inv_norm);
+    pthread_mutex_destroy(&s->norm_mu);
     free(s);
 }
 
@@ -332,6 +338,7 @@ int cvs__sif_load(const char *dir, cvs_sif **out)
         return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
     if (!(s = calloc(1, sizeof *s)))
         return cvs__err(CVS_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->norm_mu, NULL);
     if ((rc = load_words(s, dir)) || (rc = build_table(s)) || (rc = map_vectors(s, dir))) {
         cvs__sif_free(s);
         return rc;
@@ -355,6 +362,7 @@ int cvs__sif_load_mem(const void *words, size_t wlen, const void *fvecs, size_t 
         return cvs__err(CVS_ECORRUPT, "the store's copy of the vocabulary is damaged");
     if (!(s = calloc(1, sizeof *s)))
         return cvs__err(CVS_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->norm_mu, NULL);
     if (!(s->words = malloc(wlen + 1)) || !(s->map = malloc(flen))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for the store's copy of the vocabulary");
         goto fail;
@@ -552,4 +560,104 @@ void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc)
         for (uint32_t d = 0; d < dim; d++)
             r[d] -= (float)(dot * pc[d]);
     }
+}
+
+/* ==== Word neighbours ==== */
+
+const char *cvs__sif_word(const cvs_sif *s, long x, size_t *len)
+{
+    if (x < 0 || (size_t)x >= s->n)
+        return NULL;
+    *len = s->wlen[x];
+    return s->words + s->woff[x];
+}
+
+/* The words' inverse norms, computed once (every row's header checked on
+ * the way, so the matrix product below can read the rows directly). */
+static int inv_norms(cvs_sif *s, const float **out)
+{
+    int rc = CVS_OK;
+    pthread_mutex_lock(&s->norm_mu);
+    if (!s->inv_norm) {
+        float *in = malloc(s->n * sizeof *in);
+        if (!in)
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+        for (size_t x = 0; x < s->n && !rc; x++) {
+            const float *v = word_vec(s, (long)x);
+            double q = 0;
+            if (!v) {
+                rc = cvs__err(CVS_ECORRUPT, "%s: row %zu has a bad dimension header",
+                              CVS_GLOVE_FVECS, x);
+                break;
+            }
+            for (uint32_t d = 0; d < s->dim; d++)
+                q += (double)v[d] * v[d];
+            in[x] = q > 0 ? (float)(1.0 / sqrt(q)) : 0.0f;
+        }
+        if (rc)
+            free(in);
+        else
+            s->inv_norm = in;
+    }
+    *out = s->inv_norm;
+    pthread_mutex_unlock(&s->norm_mu);
+    return rc;
+}
+
+int cvs__sif_neighbours(const cvs_sif *cs, long w, size_t max_rank, float min_cos, long *idx,
+                        float *cos, size_t cap, size_t *n)
+{
+    /* The norms are a cache: filling it does not change what s is. */
+    cvs_sif *s = (cvs_sif *)cs;
+    const float *inv;
+    float *dot = NULL;
+    int rc;
+    *n = 0;
+    if (w < 0 || (size_t)w >= s->n || !cap)
+        return CVS_OK;
+    if ((rc = inv_norms(s, &inv)))
+        return rc;
+    if (!(inv[w] > 0))
+        return CVS_OK;
+    if (max_rank > s->n)
+        max_rank = s->n;
+    if (!(dot = malloc((max_rank ? max_rank : 1) * sizeof *dot)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    /* Our own loop rather than BLAS: one small product per question word,
+     * where a threaded BLAS spends more waking its threads than it saves.
+     * Eight partial sums let the compiler vectorize without reordering a
+     * float sum it was not told it may reorder. */
+    {
+        const float *v = word_vec(s, w);
+        size_t stride = (size_t)s->dim + 1;
+        const float *row = (const float *)(s->map + 4);
+        uint32_t d8 = s->dim & ~7u;
+        for (size_t x = 0; x < max_rank; x++, row += stride) {
+            float acc[8] = {0}, t = 0;
+            for (uint32_t d = 0; d < d8; d += 8)
+                for (int k = 0; k < 8; k++)
+                    acc[k] += row[d + k] * v[d + k];
+            for (uint32_t d = d8; d < s->dim; d++)
+                t += row[d] * v[d];
+            dot[x] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+        }
+    }
+    for (size_t x = 0; x < max_rank; x++) {
+        float c = dot[x] * inv[x] * inv[w];
+        size_t j;
+        if ((long)x == w || !(c >= min_cos))
+            continue;
+        /* insertion into the best-first list of at most cap */
+        if (*n == cap && !(c > cos[cap - 1]))
+            continue;
+        j = *n < cap ? (*n)++ : cap - 1;
+        for (; j > 0 && cos[j - 1] < c; j--) {
+            cos[j] = cos[j - 1];
+            idx[j] = idx[j - 1];
+        }
+        cos[j] = c;
+        idx[j] = (long)x;
+    }
+    free(dot);
+    return CVS_OK;
 }
