@@ -1321,10 +1321,9 @@ static size_t other_number(const char *t, size_t n, char forms[2][CVS_TOKEN_MAX 
  * namespace counts too. */
 static int term_present(cvs_txn *t, const char *w, size_t n, int *yes)
 {
-    int64_t key = -1;
-    float score;
-    int rc = cvs__bm25_search(t, w, n, 1, &key, &score);
-    *yes = rc == CVS_OK && key >= 0;
+    size_t df = 0;
+    int rc = cvs__bm25_df(t, w, n, &df);
+    *yes = rc == CVS_OK && df > 0;
     return rc;
 }
 
