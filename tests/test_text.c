@@ -614,6 +614,25 @@ Test(sif, nearest_words_by_cosine)
     cr_assert_eq(len, 6);
     cr_assert_null(cvs__sif_word(s, NV, &len));
     cvs__sif_free(s);
+    /* a damaged row header is an error, not a read past the row */
+    {
+        char *bad = tu_tmpdir();
+        unsigned char fv[NV * 20];
+        int32_t dim = 4, wrong = 7;
+        write_glove(bad, NULL);
+        for (int i = 0; i < NV; i++) {
+            memcpy(fv + i * 20, i == 5 ? &wrong : &dim, 4);
+            memcpy(fv + i * 20 + 4, vecs[i], 16);
+        }
+        free(tu_write_file(bad, CVS_GLOVE_FVECS, fv, sizeof fv));
+        cr_assert_eq(cvs__sif_load(bad, &s), 0, "%s", cvs_errmsg(NULL));
+        cr_assert_eq(cvs__sif_neighbours(s, 2, 4, 0.6f, idx, cos, NV, &n), 0, "rows 0-3 are sound");
+        cr_assert_eq(cvs__sif_neighbours(s, 2, NV, 0.6f, idx, cos, NV, &n), CVS_ECORRUPT);
+        cr_assert_eq(cvs__sif_neighbours(s, 5, 4, 0.6f, idx, cos, NV, &n), CVS_ECORRUPT);
+        cvs__sif_free(s);
+        tu_rmrf(bad);
+        free(bad);
+    }
     /* the store's: its glove embedder's vectors (another embedder has
      * none: custom_embedder) */
     cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
