@@ -73,6 +73,10 @@
  *      store.  Stores made before it keep their state: a component fitted
  *      on a first import stays, and a store that embedded records without
  *      one keeps embedding without one (query/embed.c).
+ *
+ * The word vectors also answer word-level look-ups: cvs__sif_neighbours,
+ * a word's nearest words by cosine among the most frequent (recall's
+ * stand-ins for a question word no memory has, query/memory.c rule 9).
  */
 #include <errno.h>
 #include <fcntl.h>
