@@ -18,6 +18,11 @@
  * memory layer merges do not count towards the 500) and the questions are
  * asked again.  Recall runs with no_touch, so asking does not change what
  * the next question sees.
+ *
+ * Set C (bench/data/memory-{facts,questions}-c.jsonl, 50 facts) is run the
+ * same way in a store of its own, after the main set.  It is held out:
+ * rules are chosen on half A of the main set (--half A), and C is run only
+ * to report them, so a run on a half skips it.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -192,9 +197,23 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
         r.hit1 += rank == 1;
         r.hit3 += rank >= 1 && rank <= 3;
         r.mrr += rank ? 1.0 / (double)rank : 0;
-        if (verbose && rank != 1)
-            fprintf(stderr, "  miss (rank %zu): %s -> %s\n", rank, qs[i].question,
-                    it.n ? it.items[0].text : "(nothing)");
+        if (verbose && rank != 1) {
+            /* where each ranking alone puts it, to tell the fusion's
+             * misses from the rankings' */
+            size_t alone[2] = {0, 0};
+            for (int a = 0; a < 2; a++) {
+                cvs_mem_recall_opts ao = {.strategy = a ? CVS_MEM_VECTOR : CVS_MEM_LEXICAL,
+                                          .no_touch = 1};
+                cvs_mem_items ai = {0};
+                bu_check(cvs_mem_recall(db, qs[i].question, 0, &ao, &ai), "recall");
+                for (size_t k = 0; k < ai.n && !alone[a]; k++)
+                    if (!strcmp(ai.items[k].id, want))
+                        alone[a] = k + 1;
+                cvs_mem_items_free(&ai);
+            }
+            fprintf(stderr, "  miss (rank %zu; lexical %zu, vector %zu): %s -> %s\n", rank,
+                    alone[0], alone[1], qs[i].question, it.n ? it.items[0].text : "(nothing)");
+        }
         cvs_mem_items_free(&it);
     }
     r.nq = nq;
@@ -212,67 +231,40 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench memory [--facts PATH] [--questions PATH] [--unrelated N]\n"
-        "                            [--seed N] [--csv PATH] [--dir TMPDIR] [--verbose]\n"
-        "                            [--half A|B]\n"
+        "usage: cvstore-bench memory [--set main|c|all] [--facts PATH --questions PATH]\n"
+        "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
+        "                            [--verbose] [--half A|B]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh glove store,\n"
         "asks the paraphrased questions, then adds N unrelated memories (default 500)\n"
         "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
-        "  --facts, --questions  default bench/data/memory-{facts,questions}.jsonl\n"
-        "  --verbose             print every question whose memory is not first\n"
-        "  --half A|B            ask only the questions on odd (A) or even (B) lines;\n"
-        "                        every fact is still remembered.  Choose rules on A,\n"
-        "                        report B\n");
+        "  --set        main: bench/data/memory-{facts,questions}.jsonl; c: the held-out\n"
+        "               set C, memory-{facts,questions}-c.jsonl, in a store of its own;\n"
+        "               all (the default): both, one after the other\n"
+        "  --facts, --questions  another set instead (both files)\n"
+        "  --verbose    print every question of the main set whose memory is not\n"
+        "               first, with its rank in each ranking alone (0: not in the\n"
+        "               first k); set C's are not printed, so that it stays held out\n"
+        "  --half A|B   the main set only, and only the questions on its odd (A) or even\n"
+        "               (B) lines; every fact is still remembered.  Choose rules on A;\n"
+        "               set C is only for reporting\n");
 }
 
-int bench_memory(int argc, char **argv)
+/* One set of the benchmark: its facts remembered into a fresh store under
+ * parent, its questions asked before and after n_unrel unrelated memories,
+ * six rows added to tab.  Returns 0, or 1 on a malformed input file. */
+static int run_set(const char *name, const char *facts_path, const char *q_path, int half,
+                   size_t n_unrel, uint64_t seed, const char *parent, int verbose,
+                   bu_table *tab)
 {
-    static const struct option opts[] = {
-        {"facts", required_argument, 0, 'F'}, {"questions", required_argument, 0, 'Q'},
-        {"unrelated", required_argument, 0, 'u'}, {"seed", required_argument, 0, 'e'},
-        {"csv", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
-        {"verbose", no_argument, 0, 'v'}, {"half", required_argument, 0, 'H'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    static const char *const header[] = {"memories", "strategy", "questions", "hit_at_1",
-                                         "hit_at_3", "mrr", "p50_ms"};
     static const char *const stname[] = {"hybrid", "lexical", "vector"};
-    const char *facts_path = CVS_SOURCE_DIR "/bench/data/memory-facts.jsonl";
-    const char *q_path = CVS_SOURCE_DIR "/bench/data/memory-questions.jsonl";
-    const char *csv = NULL, *parent = NULL;
-    size_t n_unrel = 500, nf = 0, nqr = 0, nq = 0, merged = 0;
-    uint64_t seed = 1;
-    int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
+    size_t nf = 0, nqr = 0, nq = 0, merged = 0;
+    int ret = 0;
     json_t **frows = NULL, **qrows = NULL;
     fact *facts = NULL;
     mq *qs = NULL;
     cvs_db *db = NULL;
     char *tmp = NULL, store[4200];
-    bu_table *tab = NULL;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'F': facts_path = optarg; break;
-        case 'Q': q_path = optarg; break;
-        case 'u': n_unrel = strtoul(optarg, NULL, 10); break;
-        case 'e': seed = strtoull(optarg, NULL, 10); break;
-        case 'c': csv = optarg; break;
-        case 'd': parent = optarg; break;
-        case 'v': verbose = 1; break;
-        case 'H':
-            if (!strcmp(optarg, "A") || !strcmp(optarg, "a"))
-                half = 1;
-            else if (!strcmp(optarg, "B") || !strcmp(optarg, "b"))
-                half = 2;
-            else {
-                usage(stderr);
-                return 1;
-            }
-            break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 1;
-        }
-    }
     if (load_jsonl(facts_path, &frows, &nf) || load_jsonl(q_path, &qrows, &nqr)) {
         ret = 1;
         goto out;
@@ -328,9 +320,9 @@ int bench_memory(int argc, char **argv)
                     r.outcome == CVS_MEM_MERGED ? "merged" : "folded as a duplicate");
         }
     }
-    fprintf(stderr, "memory: %zu facts remembered in %.2f s (%zu not added as new), %zu questions\n",
-            nf, bu_now() - t0, merged, nq);
-    tab = bu_table_new(7, header);
+    fprintf(stderr,
+            "memory: set %s: %zu facts remembered in %.2f s (%zu not added as new), %zu questions\n",
+            name, nf, bu_now() - t0, merged, nq);
     for (int round = 0; round < 2; round++) {
         size_t total = nf - merged;
         if (round == 1) {
@@ -356,6 +348,7 @@ int bench_memory(int argc, char **argv)
         for (int st = 0; st < 3; st++) {
             mres r = ask(db, facts, qs, nq, (cvs_mem_strategy)st, verbose && st == 0);
             bu_table_row(tab);
+            bu_table_cell(tab, "%s", name);
             bu_table_cell(tab, "%zu", total);
             bu_table_cell(tab, "%s", stname[st]);
             bu_table_cell(tab, "%zu", r.nq);
@@ -363,15 +356,11 @@ int bench_memory(int argc, char **argv)
             bu_table_cell(tab, "%.3f", r.hit3);
             bu_table_cell(tab, "%.3f", r.mrr);
             bu_table_cell(tab, "%.2f", r.p50);
-            fprintf(stderr, "memory: %zu memories, %s: hit@1 %.3f hit@3 %.3f\n", total,
-                    stname[st], r.hit1, r.hit3);
+            fprintf(stderr, "memory: set %s, %zu memories, %s: hit@1 %.3f hit@3 %.3f\n", name,
+                    total, stname[st], r.hit1, r.hit3);
         }
     }
-    bu_table_print(tab);
-    if (csv && bu_table_csv(tab, csv))
-        ret = 2;
 out:
-    bu_table_free(tab);
     cvs_db_close(db);
     if (tmp) {
         bu_rmrf(tmp);
@@ -385,5 +374,88 @@ out:
     free(qrows);
     free(facts);
     free(qs);
+    return ret;
+}
+
+int bench_memory(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"facts", required_argument, 0, 'F'}, {"questions", required_argument, 0, 'Q'},
+        {"unrelated", required_argument, 0, 'u'}, {"seed", required_argument, 0, 'e'},
+        {"csv", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
+        {"verbose", no_argument, 0, 'v'}, {"half", required_argument, 0, 'H'},
+        {"set", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const char *const header[] = {"set", "memories", "strategy", "questions",
+                                         "hit_at_1", "hit_at_3", "mrr", "p50_ms"};
+    const char *facts_path = NULL, *q_path = NULL;
+    const char *csv = NULL, *parent = NULL;
+    size_t n_unrel = 500;
+    uint64_t seed = 1;
+    int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
+    int set_main = 1, set_c = 1;
+    bu_table *tab = NULL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'F': facts_path = optarg; break;
+        case 'Q': q_path = optarg; break;
+        case 'u': n_unrel = strtoul(optarg, NULL, 10); break;
+        case 'e': seed = strtoull(optarg, NULL, 10); break;
+        case 'c': csv = optarg; break;
+        case 'd': parent = optarg; break;
+        case 'v': verbose = 1; break;
+        case 'H':
+            if (!strcmp(optarg, "A") || !strcmp(optarg, "a"))
+                half = 1;
+            else if (!strcmp(optarg, "B") || !strcmp(optarg, "b"))
+                half = 2;
+            else {
+                usage(stderr);
+                return 1;
+            }
+            break;
+        case 'S':
+            if (!strcmp(optarg, "main"))
+                set_c = 0;
+            else if (!strcmp(optarg, "c") || !strcmp(optarg, "C"))
+                set_main = 0;
+            else if (strcmp(optarg, "all")) {
+                usage(stderr);
+                return 1;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+    }
+    if (optind < argc || !facts_path != !q_path || (half && !set_main)) {
+        fprintf(stderr, "cvstore-bench memory: %s\n",
+                optind < argc           ? "unexpected argument"
+                : !facts_path != !q_path ? "--facts and --questions go together"
+                                         : "--half splits the main set; set C has no halves");
+        usage(stderr);
+        return 1;
+    }
+    /* Halves are for choosing rules, set C for reporting them: a run on a
+     * half never asks set C's questions. */
+    if (half || facts_path)
+        set_c = 0;
+    tab = bu_table_new(8, header);
+    if (set_main)
+        ret = run_set(facts_path ? "file" : "main",
+                      facts_path ? facts_path : CVS_SOURCE_DIR "/bench/data/memory-facts.jsonl",
+                      q_path ? q_path : CVS_SOURCE_DIR "/bench/data/memory-questions.jsonl", half,
+                      n_unrel, seed, parent, verbose, tab);
+    if (!ret && set_c)
+        ret = run_set("C", CVS_SOURCE_DIR "/bench/data/memory-facts-c.jsonl",
+                      CVS_SOURCE_DIR "/bench/data/memory-questions-c.jsonl", 0, n_unrel, seed,
+                      parent, 0, tab);
+    if (!ret) {
+        bu_table_print(tab);
+        if (csv && bu_table_csv(tab, csv))
+            ret = 2;
+    }
+    bu_table_free(tab);
     return ret;
 }

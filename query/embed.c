@@ -891,6 +891,19 @@ CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *le
     return sif_state(db, e, &a, &pc);
 }
 
+int cvs__embed_words(cvs_db *db, const struct cvs_sif **out)
+{
+    cvs_embedder *e;
+    int rc;
+    *out = NULL;
+    if ((rc = current(db, &e)))
+        return rc;
+    if (!e->sif)
+        return CVS_NOTFOUND;
+    *out = e->sif;
+    return CVS_OK;
+}
+
 /* ==== For the importer ==== */
 
 int cvs__embed_prepare(cvs_db *db)

@@ -45,6 +45,14 @@ int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const si
  * whose words are drawn from the Zipf unigram distribution, stop words
  * excluded, with SIF weights for a. */
 int cvs__sif_vocab_pc(const cvs_sif *s, float a, float *pc);
+/* Word x of the vocabulary (NUL-terminated, *len bytes; valid while s is),
+ * or NULL when x is out of range. */
+const char *cvs__sif_word(const cvs_sif *s, long x, size_t *len);
+/* The words among the vocabulary's first max_rank (the most frequent)
+ * whose vector is within cosine min_cos of word w's, w itself aside: at
+ * most cap of them, best first, into idx and cos, their number in *n. */
+int cvs__sif_neighbours(const cvs_sif *s, long w, size_t max_rank, float min_cos, long *idx,
+                        float *cos, size_t cap, size_t *n);
 /* v -= (v . pc) pc for n rows. */
 void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc);
 

@@ -73,11 +73,16 @@
  *      store.  Stores made before it keep their state: a component fitted
  *      on a first import stays, and a store that embedded records without
  *      one keeps embedding without one (query/embed.c).
+ *
+ * The word vectors also answer word-level look-ups: cvs__sif_neighbours,
+ * a word's nearest words by cosine among the most frequent (recall's
+ * stand-ins for a question word no memory has, query/memory.c rule 9).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <lapacke.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +112,10 @@ struct cvs_sif {
     int map_owned;         /* 1: map is malloc'd (loaded from a store) */
     double harmonic;       /* H_n */
     unsigned char fp[CVS_FINGERPRINT_BYTES];
+    pthread_mutex_t norm_mu; /* guards inv_norm and nnorm */
+    float *inv_norm;       /* 1 / |v_w| (0 for a zero vector) of the first
+                              nnorm words, filled as neighbour queries need */
+    size_t nnorm;
 };
 
 static uint64_t hash_word(const char *w, size_t len)
@@ -143,6 +152,8 @@ void cvs__sif_free(cvs_sif *s)
     free(s->woff);
     free(s->wlen);
     free(s->slots);
+    free(s->inv_norm);
+    pthread_mutex_destroy(&s->norm_mu);
     free(s);
 }
 
@@ -332,6 +343,7 @@ int cvs__sif_load(const char *dir, cvs_sif **out)
         return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
     if (!(s = calloc(1, sizeof *s)))
         return cvs__err(CVS_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->norm_mu, NULL);
     if ((rc = load_words(s, dir)) || (rc = build_table(s)) || (rc = map_vectors(s, dir))) {
         cvs__sif_free(s);
         return rc;
@@ -355,6 +367,7 @@ int cvs__sif_load_mem(const void *words, size_t wlen, const void *fvecs, size_t 
         return cvs__err(CVS_ECORRUPT, "the store's copy of the vocabulary is damaged");
     if (!(s = calloc(1, sizeof *s)))
         return cvs__err(CVS_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->norm_mu, NULL);
     if (!(s->words = malloc(wlen + 1)) || !(s->map = malloc(flen))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for the store's copy of the vocabulary");
         goto fail;
@@ -552,4 +565,111 @@ void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc)
         for (uint32_t d = 0; d < dim; d++)
             r[d] -= (float)(dot * pc[d]);
     }
+}
+
+/* ==== Word neighbours ==== */
+
+const char *cvs__sif_word(const cvs_sif *s, long x, size_t *len)
+{
+    if (x < 0 || (size_t)x >= s->n)
+        return NULL;
+    *len = s->wlen[x];
+    return s->words + s->woff[x];
+}
+
+/* |v|^2 of word x's vector, or -1 when its row header is damaged. */
+static double norm2(const cvs_sif *s, long x)
+{
+    const float *v = word_vec(s, x);
+    double q = 0;
+    if (!v)
+        return -1;
+    for (uint32_t d = 0; d < s->dim; d++)
+        q += (double)v[d] * v[d];
+    return q;
+}
+
+/* The inverse norms of the first `need` words (0 for a zero vector), each
+ * computed once, every row's header checked on the way so that the product
+ * below may read the rows directly.  Other threads only ever append, so
+ * *out's first `need` entries stay as they are while s lives. */
+static int inv_norms(cvs_sif *s, size_t need, const float **out)
+{
+    int rc = CVS_OK;
+    pthread_mutex_lock(&s->norm_mu);
+    if (!s->inv_norm && !(s->inv_norm = malloc(s->n * sizeof *s->inv_norm)))
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+    for (; !rc && s->nnorm < need; s->nnorm++) {
+        double q = norm2(s, (long)s->nnorm);
+        if (q < 0)
+            rc = cvs__err(CVS_ECORRUPT, "%s: row %zu has a bad dimension header",
+                          CVS_GLOVE_FVECS, s->nnorm);
+        else
+            s->inv_norm[s->nnorm] = q > 0 ? (float)(1.0 / sqrt(q)) : 0.0f;
+    }
+    *out = s->inv_norm;
+    pthread_mutex_unlock(&s->norm_mu);
+    return rc;
+}
+
+int cvs__sif_neighbours(const cvs_sif *cs, long w, size_t max_rank, float min_cos, long *idx,
+                        float *cos, size_t cap, size_t *n)
+{
+    /* The norms are a cache: filling it does not change what s holds. */
+    cvs_sif *s = (cvs_sif *)cs;
+    const float *inv, *v, *row;
+    float *dot = NULL, inv_w;
+    size_t stride = (size_t)s->dim + 1;
+    uint32_t d8 = s->dim & ~7u;
+    double qw;
+    int rc;
+    *n = 0;
+    if (w < 0 || (size_t)w >= s->n || !cap)
+        return CVS_OK;
+    if (max_rank > s->n)
+        max_rank = s->n;
+    if ((qw = norm2(s, w)) < 0)
+        return cvs__err(CVS_ECORRUPT, "%s: row %ld has a bad dimension header",
+                        CVS_GLOVE_FVECS, w);
+    if (!(qw > 0) || !max_rank)
+        return CVS_OK;
+    inv_w = (float)(1.0 / sqrt(qw));
+    if ((rc = inv_norms(s, max_rank, &inv)))
+        return rc;
+    if (!(dot = malloc(max_rank * sizeof *dot)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    /* Our own loop rather than BLAS: one small product per question word,
+     * where a threaded BLAS spends more waking its threads than it saves.
+     * Eight partial sums let the compiler vectorize a float sum it may not
+     * reorder. */
+    v = word_vec(s, w);
+    row = (const float *)(s->map + 4);
+    for (size_t x = 0; x < max_rank; x++, row += stride) {
+        float acc[8] = {0}, t = 0;
+        for (uint32_t d = 0; d < d8; d += 8)
+            for (int k = 0; k < 8; k++)
+                acc[k] += row[d + k] * v[d + k];
+        for (uint32_t d = d8; d < s->dim; d++)
+            t += row[d] * v[d];
+        dot[x] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                 ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+    }
+    for (size_t x = 0; x < max_rank; x++) {
+        float c = dot[x] * inv[x] * inv_w;
+        size_t j;
+        if ((long)x == w || !(c >= min_cos))
+            continue;
+        /* insertion into the best-first list of at most cap */
+        if (*n == cap && !(c > cos[cap - 1]))
+            continue;
+        j = *n < cap ? (*n)++ : cap - 1;
+        for (; j > 0 && cos[j - 1] < c; j--) {
+            cos[j] = cos[j - 1];
+            idx[j] = idx[j - 1];
+        }
+        cos[j] = c;
+        idx[j] = (long)x;
+    }
+    free(dot);
+    return CVS_OK;
 }

@@ -36,5 +36,11 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len);
  * with a common component, the component itself, to which every embedding
  * is orthogonal (it scores 0 against any query); otherwise the first axis. */
 int cvs__embed_standin(cvs_db *db, float *out);
+/* The word vectors of the handle's embedder, for word-level lookups
+ * (query/memory.c, rule 9): CVS_NOTFOUND when it is not the built-in
+ * glove.  *out stays valid while the embedder is attached (until the
+ * handle closes or gets another embedder), as for every embedding. */
+struct cvs_sif;
+int cvs__embed_words(cvs_db *db, const struct cvs_sif **out);
 
 #endif

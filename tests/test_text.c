@@ -240,6 +240,32 @@ Test(bm25, hand_computed_scores)
     cr_assert_eq(cvs_text_search(db, "cats", 4, 0, NULL, NULL), 0);
 }
 
+/* Document frequencies and idf as hand-computed (query/memory.c reads
+ * them to tell a word no memory has, rule 9, and to weigh words, rule 10). */
+Test(bm25, document_frequency_and_idf)
+{
+    const char *terms[3] = {"cats", "mice", "zebra"};
+    size_t lens[3] = {4, 4, 5}, df = 9;
+    double idf[3];
+    cvs_txn *t;
+    mkstore(4, CVS_METRIC_L2);
+    put("d1", "Cats", "cats chase mice");
+    put("d2", NULL, "Dogs chase the cats");
+    put("d3", NULL, "birds sing");
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs__bm25_df(t, "cats", 4, &df), 0);
+    cr_assert_eq(df, 2);
+    cr_assert_eq(cvs__bm25_df(t, "mice", 4, &df), 0);
+    cr_assert_eq(df, 1);
+    cr_assert_eq(cvs__bm25_df(t, "zebra", 5, &df), 0);
+    cr_assert_eq(df, 0);
+    cr_assert_eq(cvs__bm25_idf(t, terms, lens, 3, idf), 0);
+    cr_assert_float_eq(idf[0], log(1.6), 1e-9);           /* df 2 of 3 */
+    cr_assert_float_eq(idf[1], log(1 + 2.5 / 1.5), 1e-9); /* df 1 */
+    cr_assert_float_eq(idf[2], log(1 + 3.5 / 0.5), 1e-9); /* df 0 */
+    cvs_txn_end(t);
+}
+
 Test(bm25, titles_round_trip_and_are_indexed)
 {
     cvs_txn *t;
@@ -540,6 +566,82 @@ Test(sif, weighted_mean_and_accent_fallback)
     }
 }
 
+/* A word's nearest words (query/memory.c, rule 9): every word within the
+ * cosine among the first max_rank, best first, at most cap, the word
+ * itself aside, as a brute-force cosine in double precision says; and a
+ * store's word vectors are its glove embedder's, none for another. */
+Test(sif, nearest_words_by_cosine)
+{
+    cvs_sif *s;
+    const cvs_sif *sw;
+    long idx[NV];
+    float cos[NV];
+    size_t n, len;
+    double want[NV];
+    int order[NV], m = 0;
+    cr_assert_eq(cvs__sif_load(gdir, &s), 0, "%s", cvs_errmsg(NULL));
+    for (int i = 0; i < NV; i++) {
+        double d = 0, a = 0, b = 0;
+        for (int k = 0; k < 4; k++) {
+            d += (double)vecs[2][k] * vecs[i][k];
+            a += (double)vecs[2][k] * vecs[2][k];
+            b += (double)vecs[i][k] * vecs[i][k];
+        }
+        want[i] = d / sqrt(a * b);
+        if (i != 2 && want[i] >= 0.6) {
+            int j = m++;
+            for (; j > 0 && want[order[j - 1]] < want[i]; j--)
+                order[j] = order[j - 1];
+            order[j] = i;
+        }
+    }
+    cr_assert_geq(m, 3, "the fixture has three words near apple");
+    cr_assert_eq(cvs__sif_neighbours(s, 2, NV, 0.6f, idx, cos, NV, &n), 0);
+    cr_assert_eq(n, (size_t)m);
+    for (int i = 0; i < m; i++) {
+        cr_assert_eq(idx[i], order[i], "rank %d", i);
+        cr_assert_float_eq(cos[i], want[order[i]], 1e-5);
+    }
+    /* capped: the best two */
+    cr_assert_eq(cvs__sif_neighbours(s, 2, NV, 0.6f, idx, cos, 2, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(idx[0], order[0]);
+    cr_assert_eq(idx[1], order[1]);
+    /* only the 4 most frequent words: banana (3) and not fruit (7) */
+    cr_assert_eq(cvs__sif_neighbours(s, 2, 4, 0.6f, idx, cos, NV, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(cvs__sif_word(s, idx[0], &len), "banana");
+    cr_assert_eq(len, 6);
+    cr_assert_null(cvs__sif_word(s, NV, &len));
+    cvs__sif_free(s);
+    /* a damaged row header is an error, not a read past the row */
+    {
+        char *bad = tu_tmpdir();
+        unsigned char fv[NV * 20];
+        int32_t dim = 4, wrong = 7;
+        write_glove(bad, NULL);
+        for (int i = 0; i < NV; i++) {
+            memcpy(fv + i * 20, i == 5 ? &wrong : &dim, 4);
+            memcpy(fv + i * 20 + 4, vecs[i], 16);
+        }
+        free(tu_write_file(bad, CVS_GLOVE_FVECS, fv, sizeof fv));
+        cr_assert_eq(cvs__sif_load(bad, &s), 0, "%s", cvs_errmsg(NULL));
+        cr_assert_eq(cvs__sif_neighbours(s, 2, 4, 0.6f, idx, cos, NV, &n), 0, "rows 0-3 are sound");
+        cr_assert_eq(cvs__sif_neighbours(s, 2, NV, 0.6f, idx, cos, NV, &n), CVS_ECORRUPT);
+        cr_assert_eq(cvs__sif_neighbours(s, 5, 4, 0.6f, idx, cos, NV, &n), CVS_ECORRUPT);
+        cvs__sif_free(s);
+        tu_rmrf(bad);
+        free(bad);
+    }
+    /* the store's: its glove embedder's vectors (another embedder has
+     * none: custom_embedder) */
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__embed_words(db, &sw), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__sif_neighbours(sw, 2, NV, 0.6f, idx, cos, NV, &n), 0);
+    cr_assert_eq(n, (size_t)m);
+    cr_assert_eq(idx[0], order[0]);
+}
+
 /* The component is the top eigenvector of mu mu^T + (E[x x^T] - mu mu^T) / 8
  * over the vocabulary (x = weight * vector, drawn with Zipf p): computed
  * here by power iteration, independently of LAPACK. */
@@ -832,6 +934,11 @@ Test(sif, custom_embedder)
     cr_assert_eq(cvs_embed_text(db, "x", 1, out), CVS_EINVAL);
     cr_assert_eq(cvs_db_set_embedder(db, "lengths", 3, len_embed, &calls), CVS_EDIM);
     cr_assert_eq(cvs_db_set_embedder(db, "lengths", 4, len_embed, &calls), 0, "%s", cvs_errmsg(db));
+    {
+        const cvs_sif *sw = (const cvs_sif *)&calls;
+        cr_assert_eq(cvs__embed_words(db, &sw), CVS_NOTFOUND, "no word vectors but glove's");
+        cr_assert_null(sw);
+    }
     cr_assert_eq(cvs_embed_texts(db, t, l, 2, out), 0);
     cr_assert_eq(calls, 1);
     cr_assert_float_eq(out[0], 3, 0);

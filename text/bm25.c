@@ -696,8 +696,10 @@ CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
     return rc;
 }
 
-int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size_t n,
-                  double *idf)
+/* The number of records holding each of n terms, into df[0..n), and the
+ * number indexed into *ndocs (both 0 without the text layer). */
+static int terms_df(cvs_txn *t, const char *const *terms, const size_t *lens, size_t n,
+                    size_t *df, uint64_t *ndocs)
 {
     cvs_db *db = t->db;
     MDB_cursor *cur = NULL;
@@ -705,27 +707,53 @@ int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size
     int rc = CVS_OK, mrc;
 
     for (size_t i = 0; i < n; i++)
-        idf[i] = 0;
+        df[i] = 0;
+    *ndocs = 0;
     if (!cvs__module_present(db, &cvs__text_module) || n == 0)
         return CVS_OK;
     if ((rc = stats_get(db, t->txn, &st)))
         return rc;
+    *ndocs = st.ndocs;
     if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (size_t i = 0; i < n; i++) {
         MDB_val k = {lens[i], (void *)terms[i]}, v;
-        size_t df = 0;
         mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
-        if (mrc == 0 && (mrc = mdb_cursor_count(cur, &df)) == 0)
+        if (mrc == 0 && (mrc = mdb_cursor_count(cur, &df[i])) == 0)
             ;
         else if (mrc != MDB_NOTFOUND) {
             rc = cvs__err_lmdb(mrc, "reading postings");
             break;
         }
-        idf[i] = log(1.0 + ((double)st.ndocs - (double)df + 0.5) / ((double)df + 0.5));
     }
     mdb_cursor_close(cur);
     return rc;
+}
+
+int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size_t n,
+                  double *idf)
+{
+    size_t *df = NULL;
+    uint64_t ndocs;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        idf[i] = 0;
+    if (!cvs__module_present(t->db, &cvs__text_module) || n == 0)
+        return CVS_OK;
+    if (!(df = malloc(n * sizeof *df)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    rc = terms_df(t, terms, lens, n, df, &ndocs);
+    for (size_t i = 0; i < n && rc == CVS_OK; i++)
+        idf[i] = log(1.0 + ((double)ndocs - (double)df[i] + 0.5) / ((double)df[i] + 0.5));
+    free(df);
+    return rc;
+}
+
+int cvs__bm25_df(cvs_txn *t, const char *term, size_t len, size_t *df)
+{
+    uint64_t ndocs;
+    return terms_df(t, &term, &len, 1, df, &ndocs);
 }
 
 /* ==== The module (store/module.h) ==== */

@@ -65,6 +65,10 @@ int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
  * store without the text layer. */
 int cvs__bm25_idf(cvs_txn *txn, const char *const *terms, const size_t *lens, size_t n,
                   double *idf);
+/* How many records of the snapshot hold the term (tokenized, accents
+ * stripped) in their title or text: one look-up, whatever the count; 0
+ * without the text layer. */
+int cvs__bm25_df(cvs_txn *txn, const char *term, size_t len, size_t *df);
 /* The same for a question already tokenized (cvs__tokenize with
  * CVS_TOK_STRIP_ACCENTS, as the index is). */
 struct cvs_tokens;
