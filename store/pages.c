@@ -232,7 +232,6 @@ static int leaf_sound(walk *w, uint64_t pg, const unsigned char *p, size_t n, un
             if (d->kind != K_DATA || !(d->flags & DB_DUPSORT) || !(nf & F_DUPDATA))
                 return fault(w, pg, "a sub-database where none can be");
             sub.flags = d->flags;
-            sub.fixed = d->fixed;
             if ((d->flags & DB_DUPFIXED) && same_size(w, pg, d, u32(data)))
                 return -1;
             sub.fixed = d->fixed;
