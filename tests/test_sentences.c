@@ -497,6 +497,26 @@ Test(sentsel, residual_relevance, .fini = teardown)
     cr_assert_str_eq(got, "0,1", "%s", got);
 }
 
+/* Deviation 10 (the title's words are not new): a sentence that only
+ * restates the passage's title adds nothing the printed title does not say;
+ * the sentence about the subject goes in instead.  Without the rule the
+ * restatement wins: it holds every question word and all its words look
+ * fresh. */
+Test(sentsel, title_restated_is_not_new, .fini = teardown)
+{
+    static const char s0[] = "Grey Heron Stone.";
+    static const char s1[] = "The stone marks the old ford of the drovers on the Ulla.";
+    char text[256];
+    /* Room for either sentence with the title, not for both. */
+    size_t one = cvs_tokens_estimate(16, sizeof s1 - 1);
+    mkctx();
+    cr_assert_lt(one, cvs_tokens_estimate(16, sizeof s0 + sizeof s1 - 1));
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    putv("g", "Grey Heron Stone", text, 0);
+    const char *got = choose("What is Grey Heron Stone?", 1, one);
+    cr_assert_str_eq(got, "1", "%s", got);
+}
+
 Test(sentctx, unit_names_and_cli, .fini = teardown)
 {
     cvs_context_unit u;
