@@ -46,7 +46,20 @@
  *      0.312 / 0.376 and SQuAD, whose paragraphs are not an article's
  *      first, to 0.759 / 0.856 / 0.905 / 0.933: a paragraph's first
  *      sentence introduces what the paragraph is about whether or not it
- *      repeats the title.
+ *      repeats the title.  Not more of it (half A, before deviation 10,
+ *      against its first figures; answer containment at 64 / 128 / 256 /
+ *      512 tokens): LEAD 0.6 gave HotpotQA 0.361 / 0.609 / 0.731 / 0.773,
+ *      MuSiQue 0.129 / 0.215 / 0.344 / 0.387; LEAD 1, 0.346 / 0.576 / 0.701
+ *      / 0.761 and 0.108 / 0.183 / 0.301 / 0.376: a larger bonus buys the
+ *      leads of more distractor passages.  Nor the lead as a unit with any
+ *      later sentence of its passage chosen first (with deviation 10,
+ *      against its second figures; it makes the later sentence's pronouns
+ *      readable): HotpotQA 0.355 /
+ *      0.609 / 0.743 / 0.797 (supporting-sentence recall 0.385 / 0.705 /
+ *      0.878 / 0.909), MuSiQue 0.118 / 0.194 / 0.333 / 0.376; as an option
+ *      of such a sentence, 0.367 / 0.639 / 0.740 / 0.797 (0.400 / 0.710 /
+ *      0.878 / 0.912), MuSiQue 0.161 / 0.237 / 0.344 / 0.398: the pair
+ *      costs a small budget a passage.
  *   3. The hop stays readable: when a sentence of a passage that the walk
  *      reached through a mention of its title is chosen, the sentence of
  *      the passage it came from that mentions the title (all of the title's
@@ -57,7 +70,31 @@
  *      per token: the chain is then readable too when it is cheap.  On
  *      half A (as in deviation 4) this raised HotpotQA's supporting-
  *      sentence recall at 128 / 256 tokens from 0.678 / 0.794 to 0.688 /
- *      0.818, answer containment unchanged.
+ *      0.818, answer containment unchanged.  Tried on half A and not taken
+ *      (answer containment at 64 / 128 / 256 / 512 tokens, before
+ *      deviation 10: HotpotQA 0.385 / 0.645 / 0.734 / 0.788, recall 0.422
+ *      / 0.718 / 0.841 / 0.905, full support 0.242 / 0.746 / 0.904 / 0.931;
+ *      MuSiQue 0.129 / 0.258 / 0.366 / 0.430): no optional link for the
+ *      retrievers' passages (the pair, whose cost^0.25 grows less than its
+ *      gain, can take most of a small budget): HotpotQA 0.403 / 0.660 /
+ *      0.722 / 0.776, recall 0.422 / 0.704 / 0.817 / 0.875, full support
+ *      0.272 / 0.693 / 0.842 / 0.910, MuSiQue 0.129 / 0.290 / 0.366 /
+ *      0.409: the link sentence is often the other supporting one; each
+ *      sentence of a pair paying its own cost^0.25 (no discount for the
+ *      pair): HotpotQA 0.394 / 0.618 / 0.707 / 0.770, recall 0.413 / 0.668
+ *      / 0.760 / 0.839, MuSiQue 0.118 / 0.269 / 0.376 / 0.419; the
+ *      optional link never a sentence of a passage whose own title holds
+ *      the title's words (a namesake, "Kacha Bira" for "Kacha,
+ *      Sevastopol"): HotpotQA 0.388 / 0.642 / 0.737 / 0.791, recall 0.419
+ *      / 0.720 / 0.833 / 0.905, MuSiQue 0.118 / 0.280 / 0.366 / 0.409.
+ *      With deviation 10, the reverse pair -- a sentence that names a
+ *      linked passage's title offered with that passage's lead, the bridge
+ *      and what it leads to -- for the walk's passages: HotpotQA 0.397 /
+ *      0.654 / 0.746 / 0.788 (recall 0.430 / 0.730 / 0.859 / 0.913),
+ *      MuSiQue 0.151 / 0.247 / 0.355 / 0.409; for every linked passage,
+ *      0.397 / 0.657 / 0.749 / 0.791 (0.430 / 0.732 / 0.857 / 0.913),
+ *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409: within a question or two of
+ *      the pairs above, which already hold the walk's chains.
  *   4. The gain per token divides by the cost raised to COST_EXP = 0.25,
  *      the exponent select.c's deviation 3 uses for passages: with the
  *      plain ratio a four-word sentence beats the one that holds the
@@ -70,12 +107,27 @@
  *      rooted, 12 or 24 passages), so they stay at their first values.
  *   5. Only the first MAX_PASSAGES candidates are cut into sentences: the
  *      pipeline's ranking already orders them, and beyond that the
- *      sentences would cost more time than they win.
+ *      sentences would cost more time than they win.  48 (more second-hop
+ *      passages, each of which a small budget could hold one sentence of;
+ *      half A before deviation 10, as in deviation 3): HotpotQA 0.388 /
+ *      0.645 / 0.734 / 0.788, recall 0.425 / 0.718 / 0.838 / 0.905,
+ *      MuSiQue 0.129 / 0.258 / 0.355 / 0.430: at 128 tokens, 65 of the 93
+ *      supporting HotpotQA passages left out rank in the pool's first 8
+ *      and 9 are not in it;
+ *      what keeps them out is the choice among the first candidates, not
+ *      the pool's depth.
  *   6. A fragment -- a sentence with fewer than MIN_WORDS words (stop words
  *      left out), usually a split after an abbreviation the data set's or
  *      ICU's rules did not know ("Hyrum W.", "Musa (; lit.") -- is a unit
  *      with the sentence after it: alone it states nothing, and its
- *      shortness would make it look cheap.
+ *      shortness would make it look cheap.  Not extended to a sentence
+ *      that ends in an initial or a two-letter abbreviation ("Kurt
+ *      Vonnegut Jr.", "The Bill Martin Jr."; with deviation 10): HotpotQA
+ *      0.397 / 0.660 / 0.746 / 0.800, recall 0.430 / 0.735 / 0.856 / 0.910,
+ *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409 (full support at 512 0.376 ->
+ *      0.355); with three-letter words too, which end real sentences too
+ *      ("II.", "Lee."), HotpotQA recall at 128 rose to 0.749 but full
+ *      support fell at 64 and 128 (0.245 / 0.737) and MuSiQue's at 512.
  *   7. Half of a sentence's question words count as what it adds to what the
  *      chosen sentences already cover (rho = 1/2): its share of the
  *      question's idf mass is half in r_s, as the sentence's own relevance,
@@ -112,6 +164,11 @@
  *      / 0.387, and, before the single-hop exception, SQuAD 0.769 / 0.866 /
  *      0.913 / 0.945); rho = 1/2 for single-hop questions too (SQuAD 0.769 /
  *      0.869 / 0.917 / 0.947).
+ *      Not taken: coverage weighted by the whole relevance, (beta + rho)
+ *      * rel(p_q), so that a distractor's sentence matching the question's
+ *      words counts less (half A, before deviation 10, against its first
+ *      figures): HotpotQA 0.370 / 0.627 / 0.734 / 0.782, recall 0.415 /
+ *      0.709 / 0.828 / 0.897, MuSiQue 0.129 / 0.258 / 0.344 / 0.398.
  *   8. No answer-type cue.  The question's wh-phrase names the kind of
  *      its answer (Li & Roth, "Learning question classifiers", COLING
  *      2002): a number for how many / when / what year, a name for who /
@@ -151,6 +208,17 @@
  *      Not taken: also counting a chosen passage's title words as covered
  *      for the other passages' sentences (what is printed is known
  *      everywhere): the same figures but for one HotpotQA question.
+ *  11. No coreference rule.  A later sentence of a passage is about its
+ *      subject whether it names it or says "He" or "It", so it could count
+ *      as holding the title's question terms in r_s.  On half A (with
+ *      deviation 10, against its second figures):
+ *      for sentences that begin with a personal or possessive pronoun,
+ *      HotpotQA 0.394 / 0.660 / 0.731 / 0.788 (recall 0.425 / 0.742 /
+ *      0.858 / 0.919), MuSiQue 0.151 / 0.237 / 0.355 / 0.419; for every
+ *      sentence of a passage the question names (all of its title's words
+ *      in the question: the two sides of a comparison), 0.403 / 0.651 /
+ *      0.728 / 0.782 (0.410 / 0.730 / 0.858 / 0.921), MuSiQue 0.129 / 0.237
+ *      / 0.323 / 0.398: no clear gain, and losses at 256 tokens.
  */
 #include <math.h>
 #include <stdlib.h>
