@@ -553,6 +553,48 @@ Test(sentctx, unit_names_and_cli, .fini = teardown)
     cr_assert_eq(tu_cli(NULL, "context '%s' --text x --unit word 2>/dev/null", dir), 1);
 }
 
+/* The items of `cvstore context DB ARGS --json` that list their sentences,
+ * and (through *n) all of them. */
+static size_t cli_items_with_sentences(const char *args, size_t *n)
+{
+    char *out = NULL;
+    json_t *j, *items;
+    size_t with = 0;
+    cr_assert_eq(tu_cli(&out, "context '%s' %s --json", dir, args), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    items = json_object_get(j, "items");
+    *n = json_array_size(items);
+    for (size_t i = 0; i < *n; i++)
+        with += json_is_array(json_object_get(json_array_get(items, i), "sentences"));
+    json_decref(j);
+    free(out);
+    return with;
+}
+
+/* `cvstore context` answers a question in words with sentences unless told
+ * --unit passage; a query vector, which has no words to choose sentences by,
+ * with passages. */
+Test(sentctx, cli_default_unit, .fini = teardown)
+{
+    size_t n;
+    mkctx();
+    make_corpus();
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(cli_items_with_sentences("--text 'Which river flows through Brindlemoor?' "
+                                          "--budget 80", &n), n);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(cli_items_with_sentences("--text 'Which river flows through Brindlemoor?' "
+                                          "--budget 80 --unit passage", &n), 0);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(cli_items_with_sentences("--query-vector 0,0,1,0,0,0,0,0 --budget 80", &n), 0);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(cli_items_with_sentences("--query-vector 0,0,1,0,0,0,0,0 --budget 80 "
+                                          "--unit sentence", &n), n);
+    cr_assert_gt(n, 0);
+}
+
 /* MCP recall's "unit": a tiny GloVe cache (CVSTORE_GLOVE_DIR) for the
  * store's embedder, then remember and recall over a pipe. */
 Test(sentctx, mcp_recall_unit, .fini = teardown)
