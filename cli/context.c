@@ -28,10 +28,12 @@ static const char usage[] =
     "\"mentions\" of `cvstore link`) and kNN edges adds what the seeds point to;\n"
     "the strategy picks the set: diverse (default: relevance plus coverage of\n"
     "the candidates, near-duplicates suppressed), topk, mmr, or the baselines\n"
-    "bm25 and vector (one ranking alone, no walk).  With --unit sentence the\n"
+    "bm25 and vector (one ranking alone, no walk).  A question in words\n"
+    "(--text, --queries) gets sentences by default (--unit sentence): the\n"
     "candidates are found the same way, then cut down to the sentences that\n"
     "answer the question (each item prints its title and its chosen sentences\n"
-    "in their order; tokens count what is printed).\n"
+    "in their order; tokens count what is printed); --unit passage prints whole\n"
+    "records, the default for a query vector.\n"
     "\n"
     "With --json, one object per query on one line:\n"
     "  {\"query\", \"budget\", \"tokens\", \"items\": [{\"id\", \"score\", \"tokens\", \"hop\",\n"
@@ -59,7 +61,9 @@ static const char usage[] =
     "      --lambda L          mmr: relevance vs. novelty in [0, 1] (default 0.7)\n"
     "      --lexical-weight W  share of BM25 in the fusion, [0, 1] (default 0.8)\n"
     "      --fusion F          weighted (default: normalized scores) or rrf\n"
-    "      --unit U            passage (default: whole records) or sentence\n"
+    "      --unit U            sentence (default for --text and --queries: the\n"
+    "                          records' sentences that answer) or passage (whole\n"
+    "                          records; default for query vectors)\n"
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
     "      --json              JSON output\n"
@@ -187,7 +191,7 @@ int cmd_context(int argc, char **argv)
     float *qv = NULL, *qf = NULL;
     size_t nqf = 0;
     uint32_t qdim = 0;
-    int c, rc, json = 0, inputs = 0;
+    int c, rc, json = 0, inputs = 0, unit_given = 0;
 
     cvs_context_opts_init(&o);
     while ((c = getopt_long(argc, argv, "t:b:s:h", opts, NULL)) != -1) {
@@ -200,6 +204,7 @@ int cmd_context(int argc, char **argv)
         case 'U': case 'L': case 'K':
             if (cli_context_option("context", c, optarg, &o))
                 return cli_usage_error(usage);
+            unit_given |= c == 'U';
             break;
         case 'j': json = 1; break;
         case 'h':
@@ -224,6 +229,13 @@ int cmd_context(int argc, char **argv)
         cli_err("context", "give exactly one of --text, --queries, --query-vector, --query-file");
         return cli_usage_error(usage);
     }
+    /* Sentences by default for a question in words: at every budget they
+     * hold the answer at least as often as whole passages on every
+     * benchmark set (docs/BENCHMARKS.md, "Sentence-level context sets").
+     * A query vector has no words to choose sentences by, and a store of
+     * bare vectors has no sentences: passages there. */
+    if (!unit_given)
+        o.unit = text || batch ? CVS_UNIT_SENTENCE : CVS_UNIT_PASSAGE;
     if ((rc = cli_open("context", argv[optind], CVS_OPEN_RDONLY, &db)))
         goto out;
     if (vecstr || vecfile) {

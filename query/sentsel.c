@@ -23,7 +23,8 @@
  * pipeline found it (its fused score plus what the walk carried to it),
  * times the share of the question's idf mass the sentence holds, plus a
  * floor; p_q is the passage of the sentence that first covers q (deviation
- * 7).  novelty(s | S) is the share of s's words no chosen sentence has, so
+ * 7).  novelty(s | S) is the share of s's words that neither a chosen
+ * sentence nor the title of s's passage has (deviation 10), so
  * a second sentence saying what a chosen one says adds little of the first
  * term, and a question term already covered adds nothing to the second:
  * the function has diminishing returns, and the greedy takes the best gain
@@ -45,7 +46,20 @@
  *      0.312 / 0.376 and SQuAD, whose paragraphs are not an article's
  *      first, to 0.759 / 0.856 / 0.905 / 0.933: a paragraph's first
  *      sentence introduces what the paragraph is about whether or not it
- *      repeats the title.
+ *      repeats the title.  Not more of it (half A, before deviation 10,
+ *      against its first figures; answer containment at 64 / 128 / 256 /
+ *      512 tokens): LEAD 0.6 gave HotpotQA 0.361 / 0.609 / 0.731 / 0.773,
+ *      MuSiQue 0.129 / 0.215 / 0.344 / 0.387; LEAD 1, 0.346 / 0.576 / 0.701
+ *      / 0.761 and 0.108 / 0.183 / 0.301 / 0.376: a larger bonus buys the
+ *      leads of more distractor passages.  Nor the lead as a unit with any
+ *      later sentence of its passage chosen first (with deviation 10,
+ *      against its second figures; it makes the later sentence's pronouns
+ *      readable): HotpotQA 0.355 /
+ *      0.609 / 0.743 / 0.797 (supporting-sentence recall 0.385 / 0.705 /
+ *      0.878 / 0.909), MuSiQue 0.118 / 0.194 / 0.333 / 0.376; as an option
+ *      of such a sentence, 0.367 / 0.639 / 0.740 / 0.797 (0.400 / 0.710 /
+ *      0.878 / 0.912), MuSiQue 0.161 / 0.237 / 0.344 / 0.398: the pair
+ *      costs a small budget a passage.
  *   3. The hop stays readable: when a sentence of a passage that the walk
  *      reached through a mention of its title is chosen, the sentence of
  *      the passage it came from that mentions the title (all of the title's
@@ -56,7 +70,31 @@
  *      per token: the chain is then readable too when it is cheap.  On
  *      half A (as in deviation 4) this raised HotpotQA's supporting-
  *      sentence recall at 128 / 256 tokens from 0.678 / 0.794 to 0.688 /
- *      0.818, answer containment unchanged.
+ *      0.818, answer containment unchanged.  Tried on half A and not taken
+ *      (answer containment at 64 / 128 / 256 / 512 tokens, before
+ *      deviation 10: HotpotQA 0.385 / 0.645 / 0.734 / 0.788, recall 0.422
+ *      / 0.718 / 0.841 / 0.905, full support 0.242 / 0.746 / 0.904 / 0.931;
+ *      MuSiQue 0.129 / 0.258 / 0.366 / 0.430): no optional link for the
+ *      retrievers' passages (the pair, whose cost^0.25 grows less than its
+ *      gain, can take most of a small budget): HotpotQA 0.403 / 0.660 /
+ *      0.722 / 0.776, recall 0.422 / 0.704 / 0.817 / 0.875, full support
+ *      0.272 / 0.693 / 0.842 / 0.910, MuSiQue 0.129 / 0.290 / 0.366 /
+ *      0.409: the link sentence is often the other supporting one; each
+ *      sentence of a pair paying its own cost^0.25 (no discount for the
+ *      pair): HotpotQA 0.394 / 0.618 / 0.707 / 0.770, recall 0.413 / 0.668
+ *      / 0.760 / 0.839, MuSiQue 0.118 / 0.269 / 0.376 / 0.419; the
+ *      optional link never a sentence of a passage whose own title holds
+ *      the title's words (a namesake, "Kacha Bira" for "Kacha,
+ *      Sevastopol"): HotpotQA 0.388 / 0.642 / 0.737 / 0.791, recall 0.419
+ *      / 0.720 / 0.833 / 0.905, MuSiQue 0.118 / 0.280 / 0.366 / 0.409.
+ *      With deviation 10, the reverse pair -- a sentence that names a
+ *      linked passage's title offered with that passage's lead, the bridge
+ *      and what it leads to -- for the walk's passages: HotpotQA 0.397 /
+ *      0.654 / 0.746 / 0.788 (recall 0.430 / 0.730 / 0.859 / 0.913),
+ *      MuSiQue 0.151 / 0.247 / 0.355 / 0.409; for every linked passage,
+ *      0.397 / 0.657 / 0.749 / 0.791 (0.430 / 0.732 / 0.857 / 0.913),
+ *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409: within a question or two of
+ *      the pairs above, which already hold the walk's chains.
  *   4. The gain per token divides by the cost raised to COST_EXP = 0.25,
  *      the exponent select.c's deviation 3 uses for passages: with the
  *      plain ratio a four-word sentence beats the one that holds the
@@ -69,12 +107,27 @@
  *      rooted, 12 or 24 passages), so they stay at their first values.
  *   5. Only the first MAX_PASSAGES candidates are cut into sentences: the
  *      pipeline's ranking already orders them, and beyond that the
- *      sentences would cost more time than they win.
+ *      sentences would cost more time than they win.  48 (more second-hop
+ *      passages, each of which a small budget could hold one sentence of;
+ *      half A before deviation 10, as in deviation 3): HotpotQA 0.388 /
+ *      0.645 / 0.734 / 0.788, recall 0.425 / 0.718 / 0.838 / 0.905,
+ *      MuSiQue 0.129 / 0.258 / 0.355 / 0.430: at 128 tokens, 65 of the 93
+ *      supporting HotpotQA passages left out rank in the pool's first 8
+ *      and 9 are not in it;
+ *      what keeps them out is the choice among the first candidates, not
+ *      the pool's depth.
  *   6. A fragment -- a sentence with fewer than MIN_WORDS words (stop words
  *      left out), usually a split after an abbreviation the data set's or
  *      ICU's rules did not know ("Hyrum W.", "Musa (; lit.") -- is a unit
  *      with the sentence after it: alone it states nothing, and its
- *      shortness would make it look cheap.
+ *      shortness would make it look cheap.  Not extended to a sentence
+ *      that ends in an initial or a two-letter abbreviation ("Kurt
+ *      Vonnegut Jr.", "The Bill Martin Jr."; with deviation 10): HotpotQA
+ *      0.397 / 0.660 / 0.746 / 0.800, recall 0.430 / 0.735 / 0.856 / 0.910,
+ *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409 (full support at 512 0.376 ->
+ *      0.355); with three-letter words too, which end real sentences too
+ *      ("II.", "Lee."), HotpotQA recall at 128 rose to 0.749 but full
+ *      support fell at 64 and 128 (0.245 / 0.737) and MuSiQue's at 512.
  *   7. Half of a sentence's question words count as what it adds to what the
  *      chosen sentences already cover (rho = 1/2): its share of the
  *      question's idf mass is half in r_s, as the sentence's own relevance,
@@ -111,6 +164,11 @@
  *      / 0.387, and, before the single-hop exception, SQuAD 0.769 / 0.866 /
  *      0.913 / 0.945); rho = 1/2 for single-hop questions too (SQuAD 0.769 /
  *      0.869 / 0.917 / 0.947).
+ *      Not taken: coverage weighted by the whole relevance, (beta + rho)
+ *      * rel(p_q), so that a distractor's sentence matching the question's
+ *      words counts less (half A, before deviation 10, against its first
+ *      figures): HotpotQA 0.370 / 0.627 / 0.734 / 0.782, recall 0.415 /
+ *      0.709 / 0.828 / 0.897, MuSiQue 0.129 / 0.258 / 0.344 / 0.398.
  *   8. No answer-type cue.  The question's wh-phrase names the kind of
  *      its answer (Li & Roth, "Learning question classifiers", COLING
  *      2002): a number for how many / when / what year, a name for who /
@@ -131,6 +189,64 @@
  *      / 0.709 against 0.689 without, MuSiQue 0.226 / 0.204 against 0.237,
  *      and embedding every candidate sentence raised the median latency at
  *      256 tokens from 2.4 to 9.2 ms: not cheap, and no clear gain.
+ *  10. The title's words are not new.  A passage's title is printed with
+ *      its first chosen sentence (deviation 1), so a word of the title is
+ *      in the context whenever any sentence of the passage is; a sentence
+ *      that only restates it ("What Ever Happened to Baby Jane?", cut off
+ *      its passage's next sentence by the split at "?") says nothing more,
+ *      and its words no longer count as fresh in novelty.  Its question
+ *      terms still count in r_s and, through the title, in the coverage
+ *      term, which are about relevance, not what is new.  On half A
+ *      (cvstore-bench context --unit sentence, answer containment at 64 /
+ *      128 / 256 / 512 tokens): HotpotQA 0.385 / 0.645 / 0.734 / 0.788 ->
+ *      0.397 / 0.657 / 0.743 / 0.794 (full support 0.242 / 0.746 / 0.904
+ *      / 0.931 -> 0.263 / 0.749 / 0.907 / 0.934, supporting-sentence
+ *      recall 0.422 / 0.718 / 0.841 / 0.905 -> 0.430 / 0.735 / 0.861 /
+ *      0.910); MuSiQue 0.129 / 0.258 / 0.366 / 0.430 -> 0.151 / 0.247 /
+ *      0.344 / 0.419 (full support 0.065 / 0.161 / 0.269 / 0.387 -> 0.065
+ *      / 0.172 / 0.312 / 0.376): one or two of its 93 questions each way.
+ *      Half B, reported: HotpotQA 0.366 / 0.583 / 0.686 / 0.726 -> 0.354 /
+ *      0.597 / 0.706 / 0.763 (recall 0.342 / 0.664 / 0.807 / 0.879 -> 0.348
+ *      / 0.700 / 0.819 / 0.899), MuSiQue 0.093 / 0.252 / 0.393 / 0.467 ->
+ *      0.112 / 0.262 / 0.383 / 0.477; SQuAD (first 600 questions, gold
+ *      paragraph present) A 0.765 / 0.844 / 0.911 / 0.930 -> 0.756 / 0.854
+ *      / 0.911 / 0.937, B 0.758 / 0.870 / 0.923 / 0.968 -> 0.747 / 0.877 /
+ *      0.926 / 0.965.  With it, sentences hold the answer at least as often
+ *      as passages at every budget on both halves of every set, which made
+ *      them the default of `cvstore context` (cli/context.c).
+ *      Not taken: also counting a chosen passage's title words as covered
+ *      for the other passages' sentences (what is printed is known
+ *      everywhere): the same figures but for one HotpotQA question.  Nor
+ *      the question's own words (an answer is never one of them): HotpotQA
+ *      0.415 / 0.657 / 0.743 / 0.797 (full support 0.299 / 0.752 / 0.904 /
+ *      0.934, recall 0.434 / 0.738 / 0.856 / 0.905), MuSiQue 0.151 / 0.237
+ *      / 0.344 / 0.430 (full support 0.065 / 0.161 / 0.290 / 0.355): gains
+ *      at 64 tokens on HotpotQA, losses in MuSiQue's full support.
+ *  11. No coreference rule.  A later sentence of a passage is about its
+ *      subject whether it names it or says "He" or "It", so it could count
+ *      as holding the title's question terms in r_s.  On half A (with
+ *      deviation 10, against its second figures):
+ *      for sentences that begin with a personal or possessive pronoun,
+ *      HotpotQA 0.394 / 0.660 / 0.731 / 0.788 (recall 0.425 / 0.742 /
+ *      0.858 / 0.919), MuSiQue 0.151 / 0.237 / 0.355 / 0.419; for every
+ *      sentence of a passage the question names (all of its title's words
+ *      in the question: the two sides of a comparison), 0.403 / 0.651 /
+ *      0.728 / 0.782 (0.410 / 0.730 / 0.858 / 0.921), MuSiQue 0.129 / 0.237
+ *      / 0.323 / 0.398: no clear gain, and losses at 256 tokens.
+ *  12. No stemming.  A question's "inducted" is a sentence's "induction",
+ *      its "formed" a sentence's "Formed"; matching the question's words to
+ *      the sentences' (and the titles') by stem would see that.  On half A
+ *      (with deviation 10, against its second figures), with Snowball's
+ *      English stemmer (libstemmer, Porter's 1980 algorithm gave the same
+ *      to 0.004): HotpotQA 0.409 / 0.654 / 0.740 / 0.788 (recall 0.426 /
+ *      0.731 / 0.847 / 0.909), MuSiQue 0.129 / 0.269 / 0.409 / 0.430 (full
+ *      support 0.065 / 0.161 / 0.376 / 0.419); with a light stemmer that
+ *      strips only -s, -es, -ed, -ing and -ion, HotpotQA 0.412 / 0.660 /
+ *      0.743 / 0.785 (recall 0.430 / 0.751 / 0.856 / 0.916), MuSiQue 0.118 /
+ *      0.269 / 0.387 / 0.409.  MuSiQue gains at 128-256 tokens, HotpotQA's
+ *      answers do not move and its recall falls with Snowball's stems
+ *      (which also join unrelated words: "organ" and "organization"), and
+ *      each would add a dependency or a stemmer of our own: not taken.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -231,6 +347,7 @@ typedef struct pass {
     size_t tokens;
     int order;             /* position among the chosen passages, -1 */
     size_t s0, ns;         /* its sentences: ss[s0 .. s0 + ns) */
+    size_t tw0, ntw;       /* its title's distinct words: words[tw0 .. tw0 + ntw) */
 } pass;
 
 typedef struct ws {
@@ -382,6 +499,14 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
         if (in[p].title && (rc = words_of(&w, in[p].title, in[p].title_len, qid, nq, &nw,
                                           &ps->qmask)))
             goto out;
+        if (in[p].title) { /* deviation 10 */
+            if ((rc = grow((void **)&w.words, &w.cwords, w.nwords + nw + 1, sizeof *w.words)))
+                goto out;
+            memcpy(w.words + w.nwords, w.tmp, nw * sizeof *w.tmp);
+            ps->tw0 = w.nwords;
+            ps->ntw = nw;
+            w.nwords += nw;
+        }
         if (!in[p].text || !in[p].text_len)
             continue;
         if ((rc = cvs__sent_get(db, t->txn, (uint64_t)in[p].key, in[p].text, in[p].text_len,
@@ -507,9 +632,12 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 continue;
             for (size_t k = 0; k < nu; k++) {
                 const sent *x = &w.ss[u[k]];
+                const pass *xp = &w.ps[x->p];
                 size_t fresh = 0;
-                for (size_t j = 0; j < x->nw; j++)
-                    fresh += !covered[w.words[x->w0 + j]];
+                for (size_t j = 0; j < x->nw; j++) { /* deviation 10: the title's are not */
+                    uint32_t id = w.words[x->w0 + j];
+                    fresh += !covered[id] && !has_word(w.words + xp->tw0, xp->ntw, id);
+                }
                 uint64_t mine = x->qmask;
                 gain += x->r * (x->nw ? (double)fresh / (double)x->nw : 0);
                 if (w.ps[x->p].nchosen == 0)

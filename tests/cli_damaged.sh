@@ -90,6 +90,8 @@ for kind in plain sealed; do
     survive "$what: stats" stats "$d"
     survive "$what: export" export "$d" -o "$tmp/export.jsonl"
     survive "$what: context" context "$d" --query-vector 1,2,3,4,5,6,7,8 --budget 200
+    # a question in words: sentences by default, read from the sentence table
+    survive "$what: context --text" context "$d" --text "note about topic5" --budget 200
     survive "$what: link" link "$d" -k 5
     survive "$what: import" import "$d" "$tmp/more.jsonl" --quiet
     survive "$what: delete" delete "$d" r5 r150 r299 r77

@@ -128,11 +128,12 @@ sharded() {
   run 2 import "$T/$1" "$3" >"$T/out" 2>&1 || fail "$1: import: $(cat "$T/out")"
 }
 # same LABEL STORE SHARDED QUERIES NPS [OPTIONS...]: cvstore context on STORE
+# (--unit passage, the one unit across shards)
 # and cvstore-mpi context on SHARDED at each rank count of NPS print the
 # same lines.
 same() {
   local label="$1" store="$2" sh="$3" qf="$4" nps="$5"; shift 5
-  "$CVS" context "$T/$store" --queries "$qf" --json "$@" | nums > "$T/$label-one.json" \
+  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage "$@" | nums > "$T/$label-one.json" \
     || fail "$label: cvstore context"
   [ "$(wc -l < "$T/$label-one.json")" -eq "$(grep -c . "$qf")" ] \
     || fail "$label: one store: not one line per question"

@@ -497,6 +497,26 @@ Test(sentsel, residual_relevance, .fini = teardown)
     cr_assert_str_eq(got, "0,1", "%s", got);
 }
 
+/* Deviation 10 (the title's words are not new): a sentence that only
+ * restates the passage's title adds nothing the printed title does not say;
+ * the sentence about the subject goes in instead.  Without the rule the
+ * restatement wins: it holds every question word and all its words look
+ * fresh. */
+Test(sentsel, title_restated_is_not_new, .fini = teardown)
+{
+    static const char s0[] = "Grey Heron Stone.";
+    static const char s1[] = "The stone marks the old ford of the drovers on the Ulla.";
+    char text[256];
+    /* Room for either sentence with the title, not for both. */
+    size_t one = cvs_tokens_estimate(16, sizeof s1 - 1);
+    mkctx();
+    cr_assert_lt(one, cvs_tokens_estimate(16, sizeof s0 + sizeof s1 - 1));
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    putv("g", "Grey Heron Stone", text, 0);
+    const char *got = choose("What is Grey Heron Stone?", 1, one);
+    cr_assert_str_eq(got, "1", "%s", got);
+}
+
 Test(sentctx, unit_names_and_cli, .fini = teardown)
 {
     cvs_context_unit u;
@@ -531,6 +551,48 @@ Test(sentctx, unit_names_and_cli, .fini = teardown)
     json_decref(j);
     free(out);
     cr_assert_eq(tu_cli(NULL, "context '%s' --text x --unit word 2>/dev/null", dir), 1);
+}
+
+/* The items of `cvstore context DB ARGS --json` that list their sentences,
+ * and (through *n) all of them. */
+static size_t cli_items_with_sentences(const char *args, size_t *n)
+{
+    char *out = NULL;
+    json_t *j, *items;
+    size_t with = 0;
+    cr_assert_eq(tu_cli(&out, "context '%s' %s --json", dir, args), 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    items = json_object_get(j, "items");
+    *n = json_array_size(items);
+    for (size_t i = 0; i < *n; i++)
+        with += json_is_array(json_object_get(json_array_get(items, i), "sentences"));
+    json_decref(j);
+    free(out);
+    return with;
+}
+
+/* `cvstore context` answers a question in words with sentences unless told
+ * --unit passage; a query vector, which has no words to choose sentences by,
+ * with passages. */
+Test(sentctx, cli_default_unit, .fini = teardown)
+{
+    size_t n;
+    mkctx();
+    make_corpus();
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(cli_items_with_sentences("--text 'Which river flows through Brindlemoor?' "
+                                          "--budget 80", &n), n);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(cli_items_with_sentences("--text 'Which river flows through Brindlemoor?' "
+                                          "--budget 80 --unit passage", &n), 0);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(cli_items_with_sentences("--query-vector 0,0,1,0,0,0,0,0 --budget 80", &n), 0);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(cli_items_with_sentences("--query-vector 0,0,1,0,0,0,0,0 --budget 80 "
+                                          "--unit sentence", &n), n);
+    cr_assert_gt(n, 0);
 }
 
 /* MCP recall's "unit": a tiny GloVe cache (CVSTORE_GLOVE_DIR) for the
