@@ -46,9 +46,12 @@ static void on_problem(void *ctx, const char *msg)
         r->oom = 1;
         return;
     }
-    if (!r->json)
+    if (!r->json) {
         printf("problem: %s\n", text);
-    else if (json_array_append_new(r->messages, json_string(text)))
+        /* Out before anything else is read: damage LMDB trips over ends
+         * the process (cvs_fault_exit), and buffered lines would be lost. */
+        fflush(stdout);
+    } else if (json_array_append_new(r->messages, json_string(text)))
         r->oom = 1;
     free(text);
 }

@@ -34,6 +34,9 @@ typedef struct cvs__chk {
     int codes_only;        /* a module holds the vectors: the store keeps none */
     uint64_t auth_failures; /* encrypted store: values that failed authentication */
     uint32_t shard, shards; /* the store's place in a sharded store (0 of 0: none) */
+    /* Databases whose pages are damaged (store/pages.c): not walked. */
+    char damaged[8][64];
+    size_t ndamaged;
 } chk;
 
 static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
@@ -75,7 +78,25 @@ static void auth_problem(chk *c, const char *name, const MDB_val *k)
                 "or moved from another record", name, cvs__key_name(k, kn, sizeof kn));
 }
 
-/* Walks every entry of dbi, calling fn; stops on an LMDB error. */
+/* cvs__pages_report's callback: each damaged tree is a problem, and a
+ * named one is left out of the walks below. */
+static void on_damaged(void *ctx, const char *name, size_t len, uint64_t page, const char *why)
+{
+    chk *c = ctx;
+    if (!name) {
+        problem(c, "store is damaged: %s", why);
+        return;
+    }
+    problem(c, "store is damaged: %.*s: data.mdb page %llu: %s; its entries are not read",
+            (int)len, name, (unsigned long long)page, why);
+    if (c->ndamaged < sizeof c->damaged / sizeof c->damaged[0] && len < sizeof c->damaged[0]) {
+        memcpy(c->damaged[c->ndamaged], name, len);
+        c->damaged[c->ndamaged++][len] = 0;
+    }
+}
+
+/* Walks every entry of dbi, calling fn; stops on an LMDB error.  A
+ * database whose pages are damaged is skipped (on_damaged reported it). */
 typedef int (*walk_fn)(chk *c, const MDB_val *k, const MDB_val *v);
 static int walk_any(chk *c, MDB_dbi dbi, const char *name, walk_fn fn, cvs__chk_fn mfn,
                     void *arg)
@@ -86,6 +107,9 @@ static int walk_any(chk *c, MDB_dbi dbi, const char *name, walk_fn fn, cvs__chk_
     cvs__mark mark;
     int mrc, rc = CVS_OK;
     char what[64];
+    for (size_t i = 0; i < c->ndamaged; i++)
+        if (!strcmp(c->damaged[i], name))
+            return CVS_OK;
     if ((mrc = mdb_cursor_open(c->txn, dbi, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     /* An encrypted store's values that fn looks up are dropped after each
@@ -368,9 +392,18 @@ static int check_modules(chk *c, int needs_values)
     int rc;
     for (size_t i = 0; i < db->nmods; i++) {
         const cvs__module *m = db->mods[i].m;
+        int skip = 0;
         if (!db->mods[i].present || !m->check ||
             !(m->flags & CVS__MOD_CHECK_NEEDS_VALUES) != !needs_values)
             continue;
+        /* A module walks its databases itself: not over damaged pages. */
+        for (size_t j = 0; j < m->ndbis && !skip; j++)
+            for (size_t d = 0; d < c->ndamaged && !skip; d++)
+                skip = !strcmp(m->dbis[j].name, c->damaged[d]);
+        if (skip) {
+            problem(c, "%s: not checked, since one of its databases has damaged pages", m->name);
+            continue;
+        }
         if ((rc = m->check(db, db->mods[i].state, c)))
             return rc;
     }
@@ -411,7 +444,6 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     chk c = {.db = db, .report = report, .ctx = ctx};
     MDB_stat s_ids, s_recs, s_vecs;
     MDB_val nk = CVS__MKEY(CVS__META_NEXT_KEY), nv;
-    char why[160];
     int rc;
 
     if (problems)
@@ -421,8 +453,8 @@ CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *pro
     if ((rc = cvs__read_begin(db, &c.txn)))
         return rc;
     /* The pages' structure first: the writes would refuse this store. */
-    if (cvs__pages_problem(db, c.txn, why, sizeof why) == CVS_ECORRUPT)
-        problem(&c, "store is damaged: %s", why);
+    if ((rc = cvs__pages_report(db, c.txn, on_damaged, &c)))
+        goto out;
     if (cvs__vget(db, c.txn, db->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8)
         c.next_key = cvs__get_u64(nv.mv_data);
     else

@@ -150,10 +150,14 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
  * Called by cvs__write at the start of each write transaction; a no-op
  * once a check passed. */
 int cvs__pages_check(cvs_db *db, MDB_txn *txn);
-/* The same check of read snapshot txn for `cvstore check`: CVS_OK, or
- * CVS_ECORRUPT with the damaged page and what is wrong with it in why
- * (CVS_ENOMEM: not checked). */
-int cvs__pages_problem(const cvs_db *db, MDB_txn *txn, char *why, size_t nwhy);
+/* The same check of read snapshot txn for `cvstore check`: fn is called
+ * for each named database whose tree is damaged (name, name_len: its
+ * name, not NUL-terminated; page: the first damaged page; why: what is
+ * wrong), and once with name NULL when the free list, the main database or
+ * the meta page is (why then names the page).  CVS_OK, or CVS_ENOMEM. */
+typedef void (*cvs__pages_fn)(void *ctx, const char *name, size_t name_len, uint64_t page,
+                              const char *why);
+int cvs__pages_report(const cvs_db *db, MDB_txn *txn, cvs__pages_fn fn, void *ctx);
 
 /* Begins a read transaction with the map lock held shared. */
 int cvs__read_begin(cvs_db *db, MDB_txn **txn);

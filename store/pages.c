@@ -38,8 +38,10 @@
  *     check` find.  Pages on the free list are not read (LMDB writes them
  *     before it reads them).
  *  3. `cvstore check` runs the same walk over its read snapshot
- *     (cvs__pages_problem) and reports the first damaged page, so that
- *     what a write would refuse is also what check names.
+ *     (cvs__pages_report), reports each named database whose tree is
+ *     damaged (its first damaged page) and does not walk its entries:
+ *     LMDB follows a damaged tree's page numbers wherever they lead, and
+ *     a cursor stepping through a cycle of pages never ends.
  *  4. Nothing is checked when the map was not located (store/db.c
  *     locate_map; no /proc): the read checks are off then too.
  */
@@ -71,6 +73,10 @@ typedef struct {
     unsigned char *seen; /* one bit per page: reached already */
     const char *why;     /* the first fault found */
     uint64_t at;         /* its page */
+    /* NULL: stop at the first fault; else each named database whose tree
+     * is damaged is reported here and the walk goes on to the next one. */
+    cvs__pages_fn on_db;
+    void *ctx;
 } walk;
 
 typedef struct {
@@ -225,9 +231,15 @@ static int leaf_sound(walk *w, uint64_t pg, const unsigned char *p, size_t n, un
             if (d->kind == K_MAIN) { /* a named database */
                 sub.kind = K_DATA;
                 sub.flags = u16(data + 4);
-                if (!(nf & F_DUPDATA) && tree(w, data, &sub) == 0)
+                if (nf & F_DUPDATA)
+                    return fault(w, pg, "a named database whose record is inconsistent");
+                if (tree(w, data, &sub) == 0)
                     continue;
-                return fault(w, pg, "a named database whose record is inconsistent");
+                if (!w->on_db)
+                    return -1;
+                w->on_db(w->ctx, (const char *)nd + NODE, ks, w->at, w->why);
+                w->why = NULL;
+                continue;
             }
             if (d->kind != K_DATA || !(d->flags & DB_DUPSORT) || !(nf & F_DUPDATA))
                 return fault(w, pg, "a sub-database where none can be");
@@ -311,9 +323,10 @@ static int tree(walk *w, const unsigned char *rec, dbctx *d)
 
 /* Walks the trees of the snapshot whose meta page holds txnid: CVS_OK, or
  * CVS_ECORRUPT with the fault written to why. */
-static int pages_walk(const cvs_db *db, uint64_t txnid, char *why, size_t nwhy)
+static int pages_walk(const cvs_db *db, uint64_t txnid, char *why, size_t nwhy,
+                      cvs__pages_fn on_db, void *ctx)
 {
-    walk w = {0};
+    walk w = {.on_db = on_db, .ctx = ctx};
     const unsigned char *meta = NULL;
     dbctx fr = {K_FREE, 0, 0}, mn = {K_MAIN, 0, 0};
 
@@ -347,7 +360,7 @@ int cvs__pages_check(cvs_db *db, MDB_txn *txn)
     if (db->pages_checked || !db->map_len)
         return CVS_OK;
     /* A write transaction's snapshot is the newest commit, one before it. */
-    rc = pages_walk(db, (uint64_t)mdb_txn_id(txn) - 1, why, sizeof why);
+    rc = pages_walk(db, (uint64_t)mdb_txn_id(txn) - 1, why, sizeof why, NULL, NULL);
     if (rc == CVS_ENOMEM)
         return cvs__err(rc, "out of memory checking the store's pages");
     if (rc)
@@ -358,9 +371,16 @@ int cvs__pages_check(cvs_db *db, MDB_txn *txn)
     return CVS_OK;
 }
 
-int cvs__pages_problem(const cvs_db *db, MDB_txn *txn, char *why, size_t nwhy)
+int cvs__pages_report(const cvs_db *db, MDB_txn *txn, cvs__pages_fn fn, void *ctx)
 {
+    char why[160];
+    int rc;
     if (!db->map_len)
         return CVS_OK;
-    return pages_walk(db, (uint64_t)mdb_txn_id(txn), why, nwhy);
+    rc = pages_walk(db, (uint64_t)mdb_txn_id(txn), why, sizeof why, fn, ctx);
+    if (rc == CVS_ECORRUPT) { /* the free list, the main database, or the meta page */
+        fn(ctx, NULL, 0, 0, why);
+        rc = CVS_OK;
+    }
+    return rc;
 }

@@ -665,7 +665,8 @@ Test(store, a_write_to_a_store_with_a_damaged_page_is_refused)
     first_problem[0] = 0;
     cr_assert_eq(cvs_check(db, keep_first, first_problem, &problems), 0, "%s", cvs_errmsg(db));
     cr_assert_geq(problems, 1);
-    cr_assert(strstr(first_problem, "store is damaged: data.mdb page"), "%s", first_problem);
+    cr_assert(strstr(first_problem, "store is damaged: backlinks: data.mdb page"), "%s",
+              first_problem);
 }
 
 /* A live page that does not carry its own page number is damage too, and
