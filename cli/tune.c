@@ -35,7 +35,7 @@ static const char usage[] =
     "codec; ip and cosine ones, whose residual codes depend on the lists, train\n"
     "it again) and keeping the one with the least CPU time per query at the\n"
     "target (interpolated between the settings measured on either side of it; less\n"
-    "by more than the spread of its timing runs, to count).  At most four rebuilds,\n"
+    "by more than its timing noise, to count).  At most four rebuilds,\n"
     "each at most as long as `cvstore build` (seconds on 100K vectors, several\n"
     "minutes on 1M); the\n"
     "measurements add about as much again.  Each rebuild is one transaction:\n"

@@ -570,8 +570,8 @@ typedef struct cvs_tune_result {
  * direct codes; trained again from its spec over residual ones, which
  * depend on the lists), and measured the same way; a setting replaces the best
  * one only when its time per query at the target (interpolated between the
- * settings measured on either side of it) is lower by more than the spread
- * of either's two timing runs (less is within the timing noise), and the
+ * settings measured on either side of it) is lower by more than either's
+ * timing noise (the gap between its two fastest of five runs), and the
  * best is
  * rebuilt at the end if it is not the last one built.  So at most four
  * builds, each at most as long as cvs_build's.  Every rebuild is one transaction
