@@ -377,13 +377,14 @@ static int run_cvs_defaults(const options *o, const bu_dataset *ds, cvs_db *db, 
         }
         tune_s = bu_now() - t0;
         fprintf(stderr, "  [%s] cvstore: tune %.2f in %.1f s (%d rebuilds): %s nprobe %zu "
-                "rerank %zu, recall %.4f on the store's own vectors%s\n", ds->name, targets[t],
-                tune_s, tr.rebuilds, tr.index, tr.nprobe, tr.rerank, tr.recall,
+                "rerank %zu refine %zu, recall %.4f on the store's own vectors%s\n", ds->name,
+                targets[t], tune_s, tr.rebuilds, tr.index, tr.nprobe, tr.rerank, tr.refine,
+                tr.recall,
                 tr.reached ? "" : " (target not reached)");
         if (!(r = results_add(rs, ds->name, SYS_DEFAULTS, "build, tune --rebuild")))
             return CVS_ENOMEM;
-        snprintf(r->config, sizeof r->config, "tune %.2f: %.40s,%.50s nprobe=%zu R=%zu",
-                 targets[t], ii.spec, ci.spec, tr.nprobe, tr.rerank);
+        snprintf(r->config, sizeof r->config, "tune %.2f: %.40s,%.50s nprobe=%zu R=%zu E=%zu",
+                 targets[t], ii.spec, ci.spec, tr.nprobe, tr.rerank, tr.refine);
         r->bpv = ii.count ? (double)ii.mem_bytes / (double)ii.count : NAN;
         r->build_s = build_s + tune_s;
         if ((rc = cvs_txn_begin(db, &c.txn)))

@@ -750,8 +750,8 @@ static int tune_points(const bench_ctx *b, cvs_db *db, cvs_ctx *c, int tq, row *
         if (!(rc = timed(b, cvs_search_fn, c, lab, &qps)) &&
             !(rc = bu_keys_to_rows(c->txn, lab, b->nq * K))) {
             double rec = recall10(b, lab);
-            snprintf(setting, sizeof setting, "tune %.3g: nprobe=%zu R=%zu", tune_targets[t],
-                     tr.nprobe, tr.rerank);
+            snprintf(setting, sizeof setting, "tune %.3g: nprobe=%zu R=%zu E=%zu",
+                     tune_targets[t], tr.nprobe, tr.rerank, tr.refine);
             sweep_point(r, setting, rec, qps);
             snprintf(r->config + len, sizeof r->config - len, "%s%.3g->%.3f",
                      t ? ", " : "; tuned for -> recall here: ", tune_targets[t], rec);

@@ -22,7 +22,8 @@ static const char usage[] =
     "                          --query-vector \"x,y,...\" | --text \"...\" |\n"
     "                          --queries FILE.jsonl) -k K [--json]\n"
     "                          [--exact | --codes [--rerank R] |\n"
-    "                           --ann [--nprobe N] [--rerank R] [--threads T]]\n"
+    "                           --ann [--nprobe N] [--rerank R] [--refine E]\n"
+    "                                 [--threads T]]\n"
     "                          [--filter JSON] [--include text,title,meta]\n"
     "\n"
     "Prints the K nearest records to each query, best first.  The score is the\n"
@@ -59,6 +60,10 @@ static const char usage[] =
     "  -r, --rerank R       re-score the R best by their stored vectors; --codes:\n"
     "                       default 100, 0 = code distances only; --ann: default\n"
     "                       the store's, 0 = code distances only\n"
+    "      --refine E       with --ann over an ivfN,sq8 index: score the best E\n"
+    "                       (at least K) of the SQ8 re-rank again exactly from\n"
+    "                       the stored vectors; 0 = none (default: the store's,\n"
+    "                       see cvstore tune)\n"
     "  -t, --threads T      with --ann: threads for a file of queries (default:\n"
     "                       one per core)\n"
     "  -F, --filter JSON    only records whose metadata matches, e.g.\n"
@@ -284,6 +289,7 @@ int cmd_search(int argc, char **argv)
         {"ann", no_argument, NULL, 'a'},
         {"nprobe", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'},
+        {"refine", required_argument, NULL, 'E'},
         {"include", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -302,7 +308,8 @@ int cmd_search(int argc, char **argv)
     uint64_t k = 0;
     unsigned flags = 0;
     uint64_t rerank = 100, nprobe = 0, threads = 0;
-    int rerank_given = 0;
+    uint64_t refine = 0;
+    int rerank_given = 0, refine_given = 0;
     cvs_search_params sp = {0};
     cvs_filter *filter = NULL;
     int c, rc, json = 0, nsrc;
@@ -352,6 +359,13 @@ int cmd_search(int argc, char **argv)
                 cli_err("search", "--nprobe must be an integer from 1 to 65536, not '%s'", optarg);
                 return cli_usage_error(usage);
             }
+            break;
+        case 'E':
+            if (cli_parse_u64(optarg, 0, 1000000, &refine)) {
+                cli_err("search", "--refine must be an integer from 0 to 1000000, not '%s'", optarg);
+                return cli_usage_error(usage);
+            }
+            refine_given = 1;
             break;
         case 't':
             if (cli_parse_u64(optarg, 1, 1024, &threads)) {
@@ -517,6 +531,8 @@ int cmd_search(int argc, char **argv)
         sp.rerank = rerank_given ? (size_t)rerank : 0;
         if (rerank_given && rerank == 0)
             sp.flags |= CVS_SEARCH_NORERANK;
+        if (refine_given)
+            sp.refine = refine ? (size_t)refine : CVS_RERANK_NONE;
     }
     if (nq && (rc = cvs_txn_search_params(txn, queries, nq, kk, &sp, labels, scores))) {
         rc = cli_fail("search", rc, db);

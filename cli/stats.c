@@ -119,11 +119,11 @@ int cmd_stats(int argc, char **argv)
         if (j && irc == 0)
             json_object_set_new(
                 j, "index",
-                json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:f,s:I,s:I}", "spec", ii.spec, "count",
+                json_pack("{s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:f,s:I,s:I}", "spec", ii.spec, "count",
                           (json_int_t)ii.count, "nlist", (json_int_t)ii.nlist, "residual",
                           ii.residual, "nprobe", (json_int_t)ii.nprobe, "rerank",
-                          (json_int_t)ii.rerank, "mem_bytes", (json_int_t)ii.mem_bytes,
-                          "mem_bytes_per_vector",
+                          (json_int_t)ii.rerank, "refine", (json_int_t)ii.refine, "mem_bytes",
+                          (json_int_t)ii.mem_bytes, "mem_bytes_per_vector",
                           ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0,
                           "disk_bytes", (json_int_t)ii.disk_bytes, "dirty",
                           (json_int_t)ii.dirty));
@@ -182,8 +182,11 @@ int cmd_stats(int argc, char **argv)
                cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
     } else if (irc == 0) {
         printf("index:          %s, %s codes, %" PRIu64 " records, default nprobe %zu, "
-               "rerank %zu\n", ii.spec, ii.residual ? "residual" : "direct", ii.count,
+               "rerank %zu", ii.spec, ii.residual ? "residual" : "direct", ii.count,
                ii.nprobe, ii.rerank);
+        if (ii.refine)
+            printf(", refine %zu", ii.refine);
+        printf("\n");
         printf("index memory:   %s (%.1f bytes per vector; raw vectors for re-ranking are\n"
                "                read from disk through the memory map)\n",
                cli_human_bytes(ii.mem_bytes, b1, sizeof b1),

@@ -15,7 +15,8 @@ static const char usage[] =
     "                       [--sample N] [--seed S] [--query-file F [--format FMT]]\n"
     "                       [--json]\n"
     "\n"
-    "Finds the cheapest ANN search setting (lists probed, candidates re-ranked)\n"
+    "Finds the cheapest ANN search setting (lists probed, candidates re-ranked,\n"
+    "and with ,sq8 rows whether to re-score the best 2k exactly: search --refine)\n"
     "that reaches the target recall@k on N of the store's own vectors, measured\n"
     "against exact search, and stores it as the store's default for searches.\n"
     "\"Reaches\": the lower bound of a one-sided 90% confidence interval of the\n"
@@ -33,8 +34,10 @@ static const char usage[] =
     "from the fastest so far, rebuilding the index for each (l2 stores keep their\n"
     "codec; ip and cosine ones, whose residual codes depend on the lists, train\n"
     "it again) and keeping the one with the least CPU time per query at the\n"
-    "target (10% less to count).  At most four rebuilds, each at most as long as\n"
-    "`cvstore build` (seconds on 100K vectors, several minutes on 1M); the\n"
+    "target (interpolated between the settings measured on either side of it; less\n"
+    "by more than its timing noise, to count).  At most four rebuilds,\n"
+    "each at most as long as `cvstore build` (seconds on 100K vectors, several\n"
+    "minutes on 1M); the\n"
     "measurements add about as much again.  Each rebuild is one transaction:\n"
     "stopped part-way, the store keeps the last complete index.\n"
     "\n"
@@ -179,21 +182,23 @@ int cmd_tune(int argc, char **argv)
         goto out;
     }
     if (json) {
-        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:f,s:f,s:s,s:i}", "reached", res.reached,
+        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:I,s:f,s:f,s:s,s:i}", "reached", res.reached,
                               "target_recall", to.target_recall, "nprobe", (json_int_t)res.nprobe,
-                              "rerank", (json_int_t)res.rerank, "recall", res.recall,
-                              "ms_per_query", res.ms_per_query, "index", res.index, "rebuilds",
-                              res.rebuilds);
+                              "rerank", (json_int_t)res.rerank, "refine", (json_int_t)res.refine,
+                              "recall", res.recall, "ms_per_query", res.ms_per_query, "index",
+                              res.index, "rebuilds", res.rebuilds);
         if (!j || cli_json_print(stdout, j)) {
             cli_err("tune", "error writing output");
             rc = CLI_EFAIL;
             goto out;
         }
     } else {
-        printf("%s: %s nprobe %zu, rerank %zu: recall@%zu %.4f at %.3f ms of CPU "
-               "per query (one thread)", res.reached ? "stored" : "target not reached; stored the most accurate",
-               res.index, res.nprobe, res.rerank, to.k ? to.k : 10, res.recall,
-               res.ms_per_query);
+        printf("%s: %s nprobe %zu, rerank %zu", res.reached ? "stored" : "target not reached; stored the most accurate",
+               res.index, res.nprobe, res.rerank);
+        if (res.refine)
+            printf(", refine %zu", res.refine);
+        printf(": recall@%zu %.4f at %.3f ms of CPU per query (one thread)", to.k ? to.k : 10,
+               res.recall, res.ms_per_query);
         if (to.flags & CVS_TUNE_REBUILD)
             printf("; %d rebuild%s", res.rebuilds, res.rebuilds == 1 ? "" : "s");
         printf("\n");

@@ -360,6 +360,14 @@ typedef struct cvs_search_params {
     const cvs_filter *filter; /* only records matching it; NULL = all.  When
                               at least k records match, k come back. */
     int threads;           /* ANN batches: worker threads, 0 = one per core */
+    size_t refine;         /* ANN over an IVF index with ",sq8" rows: after
+                              the SQ8 re-rank, the best max(refine, k) of
+                              its candidates are scored again exactly from
+                              the stored vectors (SQ8 distances are
+                              approximate and cap recall near 0.98).
+                              0 = store default (cvs_index_set_refine),
+                              CVS_RERANK_NONE = none; ignored by other
+                              indexes and without re-ranking */
 } cvs_search_params;
 
 /* cvs_txn_search with parameters (params NULL = exact). */
@@ -495,6 +503,8 @@ typedef struct cvs_index_info {
     uint64_t disk_bytes;   /* bytes of the index in the store's file */
     uint64_t dirty;        /* FAISS: records written since the build, which
                               searches score exactly until the next build */
+    size_t refine;         /* IVF with ",sq8" rows: default exact re-score
+                              depth (cvs_search_params.refine), 0 = none */
 } cvs_index_info;
 
 /* The store's ANN index; CVS_NOTFOUND when none has been built. */
@@ -503,6 +513,10 @@ CVS_API int cvs_index_get_info(cvs_db *db, cvs_index_info *info) CVS_WUR;
  * rerank CVS_RERANK_NONE makes "no re-ranking" the default). */
 #define CVS_RERANK_NONE ((size_t)-1)
 CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank) CVS_WUR;
+/* Stores the default exact re-score depth of an IVF index with ",sq8" rows
+ * (cvs_search_params.refine; 0 = none).  CVS_NOTFOUND without an IVF index;
+ * every build removes it, as it does the other defaults. */
+CVS_API int cvs_index_set_refine(cvs_db *db, size_t refine) CVS_WUR;
 
 /* cvs_tune_opts.flags */
 #define CVS_TUNE_REBUILD 0x1u /* IVF: also try other list counts and ",sq8"
@@ -537,10 +551,13 @@ typedef struct cvs_tune_result {
     char index[128];       /* the index spec in force afterwards, as
                               cvs_index_info.spec gives it */
     int rebuilds;          /* index builds CVS_TUNE_REBUILD ran (0 without) */
+    size_t refine;         /* ",sq8" rows: the exact re-score depth chosen
+                              (cvs_search_params.refine), 0 = none */
 } cvs_tune_result;
 
 /* Measures recall on a sample of the store's own vectors (or on
  * opts->queries) against exact search and stores the cheapest nprobe/rerank
+ * (and, on an IVF index with ",sq8" rows, exact re-score depth: none or 2k)
  * reaching the target as the store's defaults.  "Reaching" means the lower
  * bound of a one-sided 90% confidence interval over the sample's per-query
  * recalls is at least the target, so that queries outside the sample reach
@@ -552,8 +569,10 @@ typedef struct cvs_tune_result {
  * training sample and seed, and the store's codec (kept as it is over
  * direct codes; trained again from its spec over residual ones, which
  * depend on the lists), and measured the same way; a setting replaces the best
- * one only when at least 10% faster per query at the target (less is
- * within the timing noise of a rebuild's worth of work), and the best is
+ * one only when its time per query at the target (interpolated between the
+ * settings measured on either side of it) is lower by more than either's
+ * timing noise (the gap between its two fastest of five runs), and the
+ * best is
  * rebuilt at the end if it is not the last one built.  So at most four
  * builds, each at most as long as cvs_build's.  Every rebuild is one transaction
  * (cvs_build's promise): a failure leaves a consistent store with the last

@@ -219,6 +219,23 @@ int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t 
     return CVS_OK;
 }
 
+/* The default exact re-score depth after SQ8 re-ranking (meta ivf_refine,
+ * ivf_search.c deviation 6); absent = 0, none. */
+int cvs__ivf_refine_default(cvs_db *db, MDB_txn *txn, size_t *refine)
+{
+    MDB_val k = CVS__MKEY(CVS__META_IVF_REFINE), v;
+    int mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v);
+    *refine = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading meta ivf_refine");
+    if (v.mv_size != 8)
+        return cvs__err(CVS_ECORRUPT, "%s: meta ivf_refine has %zu bytes", db->path, v.mv_size);
+    *refine = (size_t)cvs__get_u64(v.mv_data);
+    return CVS_OK;
+}
+
 /* ==== Coarse products ====
  *
  * q.c for every centroid, by our own small kernel rather than OpenBLAS:
@@ -449,7 +466,8 @@ static int meta_put(cvs_db *db, MDB_txn *txn, const char *name, const void *data
 
 int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t gen)
 {
-    MDB_val k = CVS__MKEY(CVS__META_IVF), dk = CVS__MKEY(CVS__META_IVF_DEFAULTS);
+    MDB_val k = CVS__MKEY(CVS__META_IVF), dk = CVS__MKEY(CVS__META_IVF_DEFAULTS),
+           rk = CVS__MKEY(CVS__META_IVF_REFINE);
     unsigned char *blob = NULL;
     size_t nf, rb;
     int rc = CVS_OK, mrc;
@@ -459,6 +477,8 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     /* Defaults tuned for the old lists do not carry over. */
     if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &dk, NULL)) && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "clearing ivf_defaults");
+    if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &rk, NULL)) && mrc != MDB_NOTFOUND)
+        return cvs__werr(mrc, "clearing ivf_refine");
     if (!p) {
         if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
             return cvs__werr(mrc, "removing the index");
@@ -676,6 +696,8 @@ int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info)
         goto out;
     if (info->rerank == CVS_RERANK_NONE)
         info->rerank = 0;
+    if (p->refine && (rc = cvs__ivf_refine_default(db, t->txn, &info->refine)))
+        goto out;
     if ((mrc = mdb_stat(t->txn, cvs__codes(db)->dbi_lists, &st))) {
         rc = cvs__err_lmdb(mrc, "counting list entries");
         goto out;
@@ -737,6 +759,35 @@ int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
     if (!cvs__codes(db)->has_ivf_dbis)
         return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
     return cvs__write(db, defaults_fn, &a);
+}
+
+static int refine_fn(cvs_db *db, MDB_txn *txn, void *arg)
+{
+    MDB_val k = CVS__MKEY(CVS__META_IVF_REFINE);
+    cvs_ivf_params *p;
+    unsigned char buf[8];
+    int rc, mrc;
+
+    if ((rc = cvs__ivf_params_for_txn(db, txn, &p)))
+        return rc;
+    if (!p)
+        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built (cvstore build --index ivf)",
+                        db->path);
+    if (*(const size_t *)arg == 0) { /* none: the absent key says so */
+        mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
+        return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "clearing ivf_refine") : CVS_OK;
+    }
+    cvs__put_u64(buf, (uint64_t)*(const size_t *)arg);
+    return meta_put(db, txn, CVS__META_IVF_REFINE, buf, 8);
+}
+
+int cvs__ivf_set_refine(cvs_db *db, size_t refine)
+{
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (!cvs__codes(db)->has_ivf_dbis)
+        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
+    return cvs__write(db, refine_fn, &refine);
 }
 
 /* ==== Check (docs/FORMAT.md, invariant 9) ==== */

@@ -160,12 +160,15 @@ uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix);
 /* ==== Search (ivf_search.c) ==== */
 
 /* q: nq prepared queries (normalized for cosine), qn their squared norms.
- * nprobe/rerank 0 = stored defaults; norerank skips re-ranking.  allow (may
+ * nprobe/rerank/refine 0 = stored defaults (refine CVS_RERANK_NONE: no
+ * exact re-score after SQ8 re-ranking, ivf_search.c deviation 6); norerank
+ * skips re-ranking.  allow (may
  * be NULL): bit k of allow[k / 64] set = key k may be returned; keys at or
  * past allow_words * 64 are excluded.  threads 0 = one per core. */
 int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
-                    size_t nprobe, size_t rerank, int norerank, const uint64_t *allow,
-                    size_t allow_words, int threads, int64_t *labels, float *scores);
+                    size_t nprobe, size_t rerank, size_t refine, int norerank,
+                    const uint64_t *allow, size_t allow_words, int threads, int64_t *labels,
+                    float *scores);
 
 /* Candidates re-scored (raw vectors read, or sq8 rows) and queries that
  * re-ranked, summed over every IVF search of this process since it
@@ -178,6 +181,10 @@ void cvs__ivf_rerank_counts(uint64_t *reads, uint64_t *queries);
  * (index/search.c picks the FAISS or the IVF one). */
 int cvs__ivf_get_info(cvs_db *db, cvs_index_info *info);
 int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank);
+/* The default exact re-score depth after SQ8 re-ranking (meta ivf_refine;
+ * 0 = none): read in txn, and stored (cvs_index_set_refine). */
+int cvs__ivf_refine_default(cvs_db *db, MDB_txn *txn, size_t *refine);
+int cvs__ivf_set_refine(cvs_db *db, size_t refine);
 
 /* True when t's snapshot has an IVF index. */
 int cvs__ivf_exists(cvs_txn *t, int *yes);

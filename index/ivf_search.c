@@ -21,7 +21,8 @@
  *    in-memory copy of the vectors: the index keeps codes and keys only);
  *    all R look-ups come first, prefetching each vector, then the
  *    distances.  With ",sq8" (ivf.c deviation 5) they are re-scored from
- *    the in-memory SQ8 rows instead, by list position.
+ *    the in-memory SQ8 rows instead, by list position, and optionally the
+ *    best few of those again from the stored vectors (deviation 6).
  *
  * Deviations:
  *  1. Batches are split into contiguous ranges of queries, one per thread;
@@ -57,6 +58,18 @@
  *     sample, or a filter), every code is gathered: the guess costs time,
  *     never results, and the kk kept are exactly the heap's, ties broken
  *     by id, so answers do not change and stay independent of threads.
+ *  6. ",sq8" rows make the re-rank's distances approximate: each
+ *     coordinate is rounded to 1/255 of its range, so two candidates whose
+ *     true distances differ by less than the rounding can swap, and the
+ *     k-th neighbour is often within that of the (k+1)-th.  On GloVe-100
+ *     that caps recall@10 near 0.98 however many lists are probed.  FAISS's
+ *     IndexRefine has one refinement stage; we add a second one, exact: the
+ *     best `refine` of the SQ8 re-rank (at least k, at most its candidates)
+ *     are scored again from their stored vectors, as the re-rank without
+ *     rows does.  Rounding only reorders near-ties, so a few more than k
+ *     suffice; each costs an LMDB look-up, which is why it is a knob that
+ *     cvs_tune turns on only where it pays (index/tune.c deviation 7), not
+ *     always on.  The reads count with the re-rank's.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -101,6 +114,7 @@ typedef struct job {
     const cvs_codec *codec;
     const float *q, *qn;
     size_t k, nprobe, kk, maxn;
+    size_t refine;    /* deviation 6: SQ8-ranked candidates re-scored exactly, 0 = none */
     int rerank;
     const uint64_t *allow;
     size_t allow_words;
@@ -321,12 +335,30 @@ static int rerank_sq8(const job *jb, const float *q, const float *y, float c0,
     return CVS_OK;
 }
 
+/* Deviation 6: the n keys of id[] scored again from their stored vectors
+ * into h3 (capacity k).  All look-ups first, then the distances, as for a
+ * re-rank from the stored vectors; vp holds at least n pointers. */
+static int refine_exact(const job *jb, const float *q, const int64_t *id, size_t n,
+                        const void **vp, float *tmp, cvs_heap *h3)
+{
+    int rc;
+    for (size_t j = 0; j < n; j++)
+        if ((rc = fetch_vec(jb, id[j], &vp[j])))
+            return rc;
+    for (size_t j = 0; j < n; j++)
+        cvs__heap_push(h3, raw_distance(jb, q, vp[j], tmp), id[j]);
+    atomic_fetch_add_explicit(&rerank_reads, n, memory_order_relaxed);
+    return CVS_OK;
+}
+
 typedef struct scratch {
     const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
     float *sqy; /* ",sq8": the query as sq8_prepare leaves it */
     float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
+    float *rfd;       /* deviation 6: the SQ8 re-rank's best jb->refine */
+    int64_t *rfid;
     uint8_t *qlut;
     uint16_t *acc;
     /* Fast-scan selection (fs4_select): the probed lists' sums, where each
@@ -351,6 +383,8 @@ static void scratch_free(scratch *s)
     free(s->pd);
     free(s->hid);
     free(s->pid);
+    free(s->rfd);
+    free(s->rfid);
     free(s->qlut);
     free(s->acc);
     free(s->rbq);
@@ -385,13 +419,18 @@ static int scratch_alloc(const job *jb, scratch *s)
     s->aoff = malloc(jb->nprobe * sizeof *s->aoff);
     s->ab = malloc(jb->nprobe * sizeof *s->ab);
     s->as = malloc(jb->nprobe * sizeof *s->as);
+    if (jb->refine) {
+        s->rfd = malloc(jb->refine * sizeof *s->rfd);
+        s->rfid = malloc(jb->refine * sizeof *s->rfid);
+    }
     if (cvs__codec_rabitq_bits(jb->codec)) {
         s->rbq = malloc(cvs__codec_rbq_query_floats(jb->codec) * sizeof *s->rbq);
         s->err = malloc((jb->maxn + 32) * sizeof *s->err);
     }
     if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
         !s->tmp || !s->sqy || !s->pd || !s->pid || !s->vp || !s->aoff || !s->ab || !s->as ||
-        (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err))) {
+        (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err)) ||
+        (jb->refine && (!s->rfd || !s->rfid))) {
         scratch_free(s);
         memset(s, 0, sizeof *s);
         return cvs__err(CVS_ENOMEM, "out of memory for search buffers");
@@ -662,7 +701,10 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
         float *sc = jb->scores + qi * jb->k;
         cvs_heap h2;
         float c0 = 0;
-        cvs__heap_init(&h2, jb->k, s->hd2, lab);
+        if (jb->refine && jb->rerank) /* deviation 6: the SQ8 re-rank keeps more than k */
+            cvs__heap_init(&h2, jb->refine, s->rfd, s->rfid);
+        else
+            cvs__heap_init(&h2, jb->k, s->hd2, lab);
         if (jb->rerank && ix->rqb)
             sq8_prepare(&ix->p->sq, q, l2, s->sqy, &c0);
         if (jb->rerank && rbq) {
@@ -680,7 +722,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             }
             atomic_fetch_add_explicit(&rerank_reads, j, memory_order_relaxed);
             atomic_fetch_add_explicit(&rerank_queries, 1, memory_order_relaxed);
-            n = cvs__heap_sort(&h2);
+            n = h2.n;
         } else if (jb->rerank) {
             atomic_fetch_add_explicit(&rerank_reads, n, memory_order_relaxed);
             atomic_fetch_add_explicit(&rerank_queries, 1, memory_order_relaxed);
@@ -697,7 +739,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 for (size_t j = 0; j < n; j++)
                     cvs__heap_push(&h2, raw_distance(jb, q, s->vp[j], s->tmp), s->hid[j]);
             }
-            n = cvs__heap_sort(&h2);
+            n = h2.n;
         } else {
             if (n > jb->k)
                 n = jb->k;
@@ -705,6 +747,17 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
                 lab[j] = ix->rqb ? ix->lists[POS_LIST(s->hid[j])].keys[POS_ENTRY(s->hid[j])]
                                  : s->hid[j];
                 s->hd2[j] = s->hd[j];
+            }
+        }
+        if (jb->rerank) {
+            if (jb->refine) { /* deviation 6 */
+                cvs_heap h3;
+                cvs__heap_init(&h3, jb->k, s->hd2, lab);
+                if ((rc = refine_exact(jb, q, h2.id, h2.n, s->vp, s->tmp, &h3)))
+                    return rc;
+                n = cvs__heap_sort(&h3);
+            } else {
+                n = cvs__heap_sort(&h2);
             }
         }
         for (size_t j = 0; j < jb->k; j++) {
@@ -754,8 +807,9 @@ int cvs__ivf_exists(cvs_txn *t, int *yes)
 }
 
 int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size_t k,
-                    size_t nprobe, size_t rerank, int norerank, const uint64_t *allow,
-                    size_t allow_words, int threads, int64_t *labels, float *scores)
+                    size_t nprobe, size_t rerank, size_t refine, int norerank,
+                    const uint64_t *allow, size_t allow_words, int threads, int64_t *labels,
+                    float *scores)
 {
     cvs_db *db = t->db;
     cvs_codec *codec;
@@ -784,6 +838,10 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
         rerank = 0;
     if (norerank || cvs__codes_only(db, codec))
         rerank = 0;
+    if (!refine && p->refine && (rc = cvs__ivf_refine_default(db, t->txn, &refine)))
+        return rc;
+    if (refine == CVS_RERANK_NONE || !p->refine || !rerank)
+        refine = 0; /* deviation 6 re-scores the SQ8 re-rank's answer only */
     if ((rc = cvs__ivf_acquire(db, t->txn, p, codec, &ix)))
         return rc;
     base.db = db;
@@ -797,6 +855,9 @@ int cvs__ivf_search(cvs_txn *t, const float *q, const float *qn, size_t nq, size
     base.nprobe = nprobe;
     base.rerank = rerank != 0;
     base.kk = rerank > k ? rerank : k;
+    /* Deviation 6: at least k (fewer would leave SQ8 distances among the
+     * answer), at most the candidates the SQ8 re-rank had. */
+    base.refine = !refine ? 0 : refine < k ? k : refine > base.kk ? base.kk : refine;
     base.allow = allow;
     base.allow_words = allow_words;
     base.T = (uint64_t)mdb_txn_id(t->txn);

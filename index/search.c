@@ -234,8 +234,8 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
                                   labels, scores);
         else
             rc = cvs__ivf_search(t, q, qn, nq, k, params->nprobe, params->rerank,
-                                 (flags & CVS_SEARCH_NORERANK) != 0, use_allow, allow_words,
-                                 params->threads, labels, scores);
+                                 params->refine, (flags & CVS_SEARCH_NORERANK) != 0, use_allow,
+                                 allow_words, params->threads, labels, scores);
         if (!rc && filter && !codes_only)
             rc = refill_short(t, q, qn, nq, k, use_allow, allow_words, nmatch, labels, scores);
         goto out;
@@ -247,8 +247,9 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
         if (ip && ip->residual) {
             /* Residual codes mean nothing without their list's centroid:
              * the exhaustive scan is the IVF search probing every list. */
-            rc = cvs__ivf_search(t, q, qn, nq, k, ip->nlist, rerank, rerank == 0, use_allow,
-                                 allow_words, params ? params->threads : 0, labels, scores);
+            rc = cvs__ivf_search(t, q, qn, nq, k, ip->nlist, rerank, CVS_RERANK_NONE,
+                                 rerank == 0, use_allow, allow_words,
+                                 params ? params->threads : 0, labels, scores);
         } else {
             rc = cvs__codes_search(t, q, qn, nq, k, rerank, use_allow, allow_words, labels,
                                    scores);
@@ -358,4 +359,19 @@ CVS_API int cvs_index_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
         return rc;
     /* FAISS indexes do not re-rank; their one parameter is nprobe/efSearch. */
     return yes ? cvs__fidx_set_default(db, nprobe) : cvs__ivf_set_defaults(db, nprobe, rerank);
+}
+
+CVS_API int cvs_index_set_refine(cvs_db *db, size_t refine)
+{
+    int yes, rc;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_index_set_refine: NULL argument");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if ((rc = have_qg(db, &yes)) || (!yes && (rc = have_faiss(db, &yes))))
+        return rc;
+    if (yes)
+        return cvs__err(CVS_NOTFOUND, "%s: the exact re-score depth is a setting of IVF "
+                        "indexes, not of this one", db->path);
+    return cvs__ivf_set_refine(db, refine);
 }

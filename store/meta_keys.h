@@ -22,6 +22,7 @@
 #define CVS__META_IVF "ivf"                   /* the IVF header */
 #define CVS__META_IVF_SEQ "ivf_seq"           /* u64: last list-log sequence */
 #define CVS__META_IVF_DEFAULTS "ivf_defaults" /* tuned search defaults */
+#define CVS__META_IVF_REFINE "ivf_refine"     /* u64: default exact re-score depth */
 /* FAISS indexes */
 #define CVS__META_FIDX_SPEC "fidx_spec"       /* the factory string */
 #define CVS__META_FIDX_GEN "fidx_gen"         /* u64, +1 per build */

@@ -101,4 +101,24 @@ h=$(hits)
 ok "recall@10 of --ann over rabitq4 codes is $h/1000"
 expect 0 "check (rabitq)" check "$db"
 
+# --refine: over ,sq8 rows, re-scoring every re-ranked candidate from the
+# stored vectors answers as the index without rows re-ranking them does
+# (same codec and lists: the same candidates, but for ties at the R-th code
+# distance, which the two heaps break by list position and by key).
+same_lines() { grep -cxF -f "$1" "$2" || true; }
+expect 0 "build ivf32 (pq16x4)" build "$db" --codec pq16x4 --index ivf32
+expect 0 "search --ann, no rows" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 8 --rerank 50
+cp "$tmp/out" "$tmp/norows"
+expect 0 "build ivf32,sq8 (pq16x4)" build "$db" --codec pq16x4 --index ivf32,sq8
+expect 0 "search --ann --refine 50" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 8 --rerank 50 --refine 50
+n=$(same_lines "$tmp/norows" "$tmp/out")
+[ "$n" -ge 95 ] || fail "--refine 50 of 50: $n of 100 answers as the exact re-rank's"
+ok "--refine of every candidate is the exact re-rank ($n of 100 answers the same)"
+expect 0 "search --ann --refine 0" search "$db" --query-file "$sift/siftsmall_query.fvecs" -k 10 --json --ann --nprobe 8 --rerank 50 --refine 0
+n=$(same_lines "$tmp/norows" "$tmp/out")
+[ "$n" -le 50 ] || fail "--refine 0: $n of 100 answers with exact scores: SQ8 rows unused"
+ok "--refine 0 answers with SQ8 distances ($n of 100 answers as the exact re-rank's)"
+expect 1 "search --refine x" search "$db" --query-id 5 -k 3 --ann --refine x
+has "$tmp/err" "--refine must be an integer" "the reason --refine x is refused"
+
 echo "$passed passed, 0 failed"

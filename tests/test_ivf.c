@@ -1323,3 +1323,131 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
     cr_assert_eq(check_problems(), 1);
     free(blob);
 }
+
+/* ==== The exact re-score after SQ8 re-ranking (ivf_search.c deviation 6) ==== */
+
+/* One record with a large first coordinate stretches that dimension's SQ8
+ * range, so its rounding step (about 11 / 255) is wider than the gaps
+ * between neighbours' distances: the SQ8 re-rank then misorders them even
+ * with every list probed and every record re-ranked, and only the exact
+ * re-score gives the exact answer back. */
+enum { RQ = 50, RK = 10 };
+
+static size_t hits(const int64_t *a, const int64_t *b)
+{
+    size_t h = 0;
+    for (size_t i = 0; i < RQ; i++)
+        for (size_t j = 0; j < RK; j++)
+            for (size_t t = 0; t < RK; t++)
+                if (a[i * RK + j] == b[i * RK + t]) {
+                    h++;
+                    break;
+                }
+    return h;
+}
+
+static void make_stretched_sq8(float *q, float stretch)
+{
+    cvs_create_opts o = {D, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_build_opts bo = {.index = "ivf16,sq8"};
+    vecs = malloc((size_t)N * D * sizeof *vecs);
+    tu_randvecs(vecs, (size_t)N * D, 11);
+    vecs[0] = stretch;
+    tu_randvecs(q, (size_t)RQ * D, 12);
+    dir = tu_tmpdir();
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
+    put_range(db, vecs, 0, N, "r");
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+}
+
+Test(ivf, sq8_exact_refine, .fini = drop_store, .timeout = 120)
+{
+    float q[RQ * D], s[RQ * RK], se[RQ * RK];
+    int64_t le[RQ * RK], off[RQ * RK], l[RQ * RK];
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16, .rerank = N, .threads = 1,
+                           .refine = CVS_RERANK_NONE};
+    cvs_search_params ep = {.flags = CVS_SEARCH_EXACT};
+    cvs_build_opts bo = {.index = "ivf16,sq8"};
+    cvs_index_info ii;
+    uint64_t r0, r1, q0, q1;
+    size_t h_off, h;
+
+    make_stretched_sq8(q, 10.0f);
+    search(db, &ep, q, RQ, RK, le, se);
+    /* Off: every record re-ranked by SQ8 distances falls short of exact. */
+    search(db, &p, q, RQ, RK, off, s);
+    h_off = hits(off, le);
+    cr_assert_lt(h_off, RQ * RK, "the SQ8 re-rank was exact: the test proves nothing");
+    /* Re-scoring every candidate exactly is exact search. */
+    p.refine = N;
+    search(db, &p, q, RQ, RK, l, s);
+    cr_assert_eq(memcmp(l, le, sizeof l), 0, "refine %d: not the exact top %d", N, RK);
+    for (size_t i = 0; i < RQ * RK; i++)
+        cr_assert_float_eq(s[i], se[i], 1e-4f * (1 + se[i]), "score %zu: %g vs %g", i, s[i],
+                           se[i]);
+    /* A few more than k already recovers most of what SQ8 lost, and reads
+     * exactly that many stored vectors per query on top of the re-rank. */
+    p.refine = 2 * RK;
+    cvs__ivf_rerank_counts(&r0, &q0);
+    search(db, &p, q, RQ, RK, l, s);
+    cvs__ivf_rerank_counts(&r1, &q1);
+    h = hits(l, le);
+    cr_assert_gt(h, h_off, "refine %d: %zu hits, %zu without", 2 * RK, h, h_off);
+    cr_assert_eq(r1 - r0, (uint64_t)RQ * (N + 2 * RK), "%llu reads",
+                 (unsigned long long)(r1 - r0));
+    /* Below k it re-scores k (fewer would mix SQ8 and exact distances). */
+    p.refine = 1;
+    search(db, &p, q, RQ, RK, off, s);
+    cr_assert_eq(hits(off, le), h_off);
+    /* The stored default applies when the search names none (0), and a
+     * build removes it. */
+    cr_assert_eq(cvs_index_set_refine(db, N), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.refine, (size_t)N);
+    p.refine = 0;
+    search(db, &p, q, RQ, RK, l, s);
+    cr_assert_eq(memcmp(l, le, sizeof l), 0);
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.refine, 0);
+    /* An index without rows has nothing to refine: the setting is ignored. */
+    bo.index = "ivf16";
+    cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
+    p.refine = 2 * RK;
+    search(db, &p, q, RQ, RK, l, s);
+    cr_assert_eq(memcmp(l, le, sizeof l), 0, "the re-rank from stored vectors is exact");
+}
+
+/* cvs_tune turns the exact re-score on where the target needs it (index/tune.c
+ * deviation 7): no SQ8 re-rank of this store reaches 0.99, the re-score does. */
+Test(ivf, tune_chooses_refine, .fini = drop_store, .timeout = 120)
+{
+    float q[RQ * D], s[RQ * RK];
+    int64_t le[RQ * RK], l[RQ * RK];
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16, .rerank = N, .threads = 1,
+                           .refine = CVS_RERANK_NONE};
+    cvs_search_params ep = {.flags = CVS_SEARCH_EXACT};
+    cvs_tune_opts to = {.target_recall = 0.99, .k = RK};
+    cvs_tune_result tr;
+    cvs_index_info ii;
+
+    make_stretched_sq8(q, 10.0f);
+    /* Every list probed, every record re-ranked by SQ8: short of 0.99. */
+    search(db, &ep, q, RQ, RK, le, s);
+    search(db, &p, q, RQ, RK, l, s);
+    cr_assert_lt(hits(l, le), 0.99 * RQ * RK, "%zu hits", hits(l, le));
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_log_info("tune: nprobe %zu rerank %zu refine %zu recall %.3f", tr.nprobe, tr.rerank,
+                tr.refine, tr.recall);
+    cr_assert(tr.reached);
+    cr_assert_eq(tr.refine, 2 * RK);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.refine, 2 * RK);
+    /* A target the SQ8 re-rank reaches alone stores none. */
+    cr_assert_eq(cvs_index_set_refine(db, 7), 0);
+    to.target_recall = 0.5;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert(tr.reached);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_eq(ii.refine, tr.refine);
+}

@@ -714,6 +714,7 @@ Test(store, meta_keys_are_the_documented_names)
         {CVS__MKEY(CVS__META_IVF), "ivf"},
         {CVS__MKEY(CVS__META_IVF_SEQ), "ivf_seq"},
         {CVS__MKEY(CVS__META_IVF_DEFAULTS), "ivf_defaults"},
+        {CVS__MKEY(CVS__META_IVF_REFINE), "ivf_refine"},
         {CVS__MKEY(CVS__META_FIDX_SPEC), "fidx_spec"},
         {CVS__MKEY(CVS__META_FIDX_GEN), "fidx_gen"},
         {CVS__MKEY(CVS__META_FIDX_EPOCH), "fidx_epoch"},

@@ -98,7 +98,7 @@ class cvs_record(Structure):
 
 class cvs_search_params(Structure):
     _fields_ = [("flags", c_uint), ("rerank", c_size_t), ("nprobe", c_size_t),
-                ("filter", c_void_p), ("threads", c_int)]
+                ("filter", c_void_p), ("threads", c_int), ("refine", c_size_t)]
 
 
 progress_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_uint64, c_uint64, c_uint64, c_uint64)
@@ -120,7 +120,8 @@ class cvs_codec_info(Structure):
 class cvs_index_info(Structure):
     _fields_ = [("spec", c_char * 128), ("count", c_uint64), ("nlist", c_size_t),
                 ("residual", c_int), ("nprobe", c_size_t), ("rerank", c_size_t),
-                ("mem_bytes", c_uint64), ("disk_bytes", c_uint64), ("dirty", c_uint64)]
+                ("mem_bytes", c_uint64), ("disk_bytes", c_uint64), ("dirty", c_uint64),
+                ("refine", c_size_t)]
 
 
 class cvs_tune_opts(Structure):
@@ -135,7 +136,7 @@ TUNE_REBUILD = 0x1
 class cvs_tune_result(Structure):
     _fields_ = [("nprobe", c_size_t), ("rerank", c_size_t), ("recall", c_double),
                 ("ms_per_query", c_double), ("reached", c_int), ("index", c_char * 128),
-                ("rebuilds", c_int)]
+                ("rebuilds", c_int), ("refine", c_size_t)]
 
 
 class cvs_build_choice(Structure):
@@ -312,6 +313,7 @@ _fn("cvs_build", c_int, _vp, c_char_p, POINTER(cvs_build_opts))
 _fn("cvs_codec_get_info", c_int, _vp, POINTER(cvs_codec_info))
 _fn("cvs_index_get_info", c_int, _vp, POINTER(cvs_index_info))
 _fn("cvs_index_set_defaults", c_int, _vp, _sz, _sz)
+_fn("cvs_index_set_refine", c_int, _vp, _sz)
 _fn("cvs_tune", c_int, _vp, POINTER(cvs_tune_opts), POINTER(cvs_tune_result))
 _fn("cvs_build_choose", c_int, c_uint64, c_uint32, c_int, c_int, POINTER(cvs_build_choice))
 _fn("cvs_vecs_load", c_int, c_char_p, c_int, POINTER(POINTER(c_float)), _PSZ, POINTER(c_uint32))

@@ -585,7 +585,7 @@ class Store:
     def search(self, queries, k: int = 10, *, mode: str | None = None,
                nprobe: int | None = None, rerank: int | None = None,
                filter: Mapping | str | None = None, include: Iterable[str] = (),
-               threads: int | None = None) -> Results:
+               threads: int | None = None, refine: int | None = None) -> Results:
         """Top-k search for one vector, a (q, dim) array of vectors, or text
         (a str or a list of str, embedded by the store's embedder).
 
@@ -597,6 +597,9 @@ class Store:
         dict or JSON ({"lang": "en"}, {"year": {"$gte": 2000}}, {"$ids":
         [...]}).  include: any of "text", "title", "meta", read with the
         results.  threads: ANN batches' worker threads (0 = one per core).
+        refine: "ann" over an ivfN,sq8 index: the best max(refine, k) of the
+        SQ8 re-rank scored again exactly from the stored vectors (0 = none;
+        None = the store's default, see tune()).
         """
         if isinstance(queries, (str, bytes)):
             queries = [queries]
@@ -628,7 +631,8 @@ class Store:
                                       L.EINVAL, "CVS_EINVAL")
         n = nq * k
         buf = _out_buffer(n)
-        if not (filter is not None or nprobe or rerank is not None or threads or include):
+        if not (filter is not None or nprobe or rerank is not None or threads or include
+                or refine is not None):
             # The common case in one library call, without a snapshot of our own.
             rc = lib.cvs_search(self._db, _addr(q), nq, k, flags, buf, _byref(buf, n * 8))
             if rc:
@@ -638,8 +642,8 @@ class Store:
             return res
         sp = L.cvs_search_params(flags=flags)
         if flags == L.SEARCH_EXACT:
-            if nprobe or rerank:
-                raise InvalidArgument("nprobe and rerank need mode 'codes' or 'ann'",
+            if nprobe or rerank or refine:
+                raise InvalidArgument("nprobe, rerank and refine need mode 'codes' or 'ann'",
                                       L.EINVAL, "CVS_EINVAL")
         elif flags == L.SEARCH_CODES:
             sp.rerank = rerank or 0
@@ -649,6 +653,8 @@ class Store:
                 sp.flags |= L.SEARCH_NORERANK
             sp.rerank = rerank or 0
             sp.threads = threads or 0
+            if refine is not None:
+                sp.refine = L.RERANK_NONE if refine == 0 else int(refine)
         flt = _parse_filter(filter)
         if flt is not None:
             sp.filter = flt.value
@@ -715,7 +721,7 @@ class Store:
         vectors and stores the cheapest nprobe/rerank reaching target_recall
         as the defaults (rebuild=True: also tries other IVF list counts and
         ",sq8" rows, rebuilding the index); returns {"nprobe", "rerank",
-        "recall", "ms_per_query", "reached", "index", "rebuilds"}.
+        "refine", "recall", "ms_per_query", "reached", "index", "rebuilds"}.
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors."""
@@ -735,7 +741,7 @@ class Store:
         r = L.cvs_tune_result()
         self._has_index = None
         self._check(lib.cvs_tune(self._db, byref(o), byref(r)))
-        return {"nprobe": r.nprobe, "rerank": r.rerank, "recall": r.recall,
+        return {"nprobe": r.nprobe, "rerank": r.rerank, "refine": r.refine, "recall": r.recall,
                 "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
                 "index": r.index.decode(), "rebuilds": r.rebuilds}
 
@@ -778,7 +784,8 @@ class Store:
             out["index"] = {"spec": ii.spec.decode(), "count": ii.count, "nlist": ii.nlist,
                             "residual": bool(ii.residual), "nprobe": ii.nprobe,
                             "rerank": ii.rerank, "mem_bytes": ii.mem_bytes,
-                            "disk_bytes": ii.disk_bytes, "dirty": ii.dirty}
+                            "disk_bytes": ii.disk_bytes, "dirty": ii.dirty,
+                            "refine": ii.refine}
         out["embedder"] = self.embedder()
         return out
 

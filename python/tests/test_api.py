@@ -272,6 +272,24 @@ def test_build_codes_ann_tune_stats(filled):
     assert st["count"] == 300 and st["dim"] == 16 and st["metric"] == "l2"
 
 
+def test_ann_refine_sq8(filled):
+    # ",sq8" rows: the re-rank scores by SQ8 distances; refine re-scores the
+    # best of them from the stored vectors, all of them = exact search.
+    db, x = filled
+    db.build(codec="pq8", index="ivf8,sq8")
+    q = x[:10] + 0.3
+    exact = db.search(q, k=10, mode="exact")
+    off = db.search(q, k=10, mode="ann", nprobe=8, rerank=300, refine=0)
+    full = db.search(q, k=10, mode="ann", nprobe=8, rerank=300, refine=300)
+    assert full.ids == exact.ids
+    assert np.allclose(full.scores, exact.scores, rtol=1e-5)
+    assert not np.allclose(off.scores, exact.scores, rtol=1e-5)
+    t = db.tune(target_recall=0.9, sample=50)
+    assert t["refine"] in (0, 20) and db.stats()["index"]["refine"] == t["refine"]
+    with pytest.raises(cvstore.InvalidArgument):
+        db.search(q, k=10, mode="exact", refine=20)
+
+
 def test_build_bad_spec(path):
     with cvstore.open(path, create=True, dim=4) as db:
         db.put("a", [1, 2, 3, 4])
