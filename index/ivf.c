@@ -720,6 +720,26 @@ typedef struct defaults_arg {
     size_t nprobe, rerank;
 } defaults_arg;
 
+/* The index txn sees, for a write that changes its stored search setting. */
+static int built_params(cvs_db *db, MDB_txn *txn, cvs_ivf_params **p)
+{
+    int rc = cvs__ivf_params_for_txn(db, txn, p);
+    if (rc == CVS_OK && !*p)
+        rc = cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built (cvstore build --index ivf)",
+                      db->path);
+    return rc;
+}
+
+/* Whether a stored search setting can be written at all. */
+static int settable(cvs_db *db)
+{
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (!cvs__codes(db)->has_ivf_dbis)
+        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
+    return CVS_OK;
+}
+
 static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     defaults_arg *a = arg;
@@ -729,11 +749,8 @@ static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
     unsigned char buf[16];
     int rc, mrc;
 
-    if ((rc = cvs__ivf_params_for_txn(db, txn, &p)))
+    if ((rc = built_params(db, txn, &p)))
         return rc;
-    if (!p)
-        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built (cvstore build --index ivf)",
-                        db->path);
     if ((mrc = cvs__vget(db, txn, db->dbi_meta, &k, &v)) == 0 && v.mv_size == 16) {
         cur[0] = cvs__get_u64(v.mv_data);
         cur[1] = cvs__get_u64((const unsigned char *)v.mv_data + 8);
@@ -752,13 +769,10 @@ static int defaults_fn(cvs_db *db, MDB_txn *txn, void *arg)
 int cvs__ivf_set_defaults(cvs_db *db, size_t nprobe, size_t rerank)
 {
     defaults_arg a = {nprobe, rerank};
+    int rc;
     if (!db)
         return cvs__err(CVS_EINVAL, "cvs_index_set_defaults: NULL argument");
-    if (db->flags & CVS_OPEN_RDONLY)
-        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
-    if (!cvs__codes(db)->has_ivf_dbis)
-        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
-    return cvs__write(db, defaults_fn, &a);
+    return (rc = settable(db)) ? rc : cvs__write(db, defaults_fn, &a);
 }
 
 static int refine_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -768,11 +782,8 @@ static int refine_fn(cvs_db *db, MDB_txn *txn, void *arg)
     unsigned char buf[8];
     int rc, mrc;
 
-    if ((rc = cvs__ivf_params_for_txn(db, txn, &p)))
+    if ((rc = built_params(db, txn, &p)))
         return rc;
-    if (!p)
-        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built (cvstore build --index ivf)",
-                        db->path);
     if (*(const size_t *)arg == 0) { /* none: the absent key says so */
         mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL);
         return mrc && mrc != MDB_NOTFOUND ? cvs__werr(mrc, "clearing ivf_refine") : CVS_OK;
@@ -783,11 +794,8 @@ static int refine_fn(cvs_db *db, MDB_txn *txn, void *arg)
 
 int cvs__ivf_set_refine(cvs_db *db, size_t refine)
 {
-    if (db->flags & CVS_OPEN_RDONLY)
-        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
-    if (!cvs__codes(db)->has_ivf_dbis)
-        return cvs__err(CVS_NOTFOUND, "%s: no ANN index has been built", db->path);
-    return cvs__write(db, refine_fn, &refine);
+    int rc;
+    return (rc = settable(db)) ? rc : cvs__write(db, refine_fn, &refine);
 }
 
 /* ==== Check (docs/FORMAT.md, invariant 9) ==== */
