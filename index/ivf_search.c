@@ -470,6 +470,19 @@ static int grow(void **p, size_t *cap, size_t n, size_t sz)
     return CVS_OK;
 }
 
+/* Code j of list l (number li) at estimated distance d into *out when d
+ * <= T and the code is allowed and visible: 1 if it went in, else 0. */
+static inline size_t gather_one(const job *jb, const cvs_ivf_list *l, int64_t li, size_t j,
+                                float d, float T, cvs_cand *out)
+{
+    const int64_t key = l->keys[j];
+    if (!(d <= T) || !allowed(jb, key) || !visible(l, j, jb->T))
+        return 0;
+    out->d = d;
+    out->id = jb->ix->rqb ? POS(li, j) : key;
+    return 1;
+}
+
 /* Appends list l's codes with b + scale * acc <= T (and allowed, visible)
  * to out; returns how many.  lim is T in accumulator units, rounded up, so
  * the exact test decides the codes the integer compare lets through. */
@@ -479,15 +492,8 @@ static size_t fs4_gather_scalar(const job *jb, const cvs_ivf_list *l, const uint
     const int64_t li = (int64_t)(l - jb->ix->lists);
     size_t c = 0;
     for (size_t j = 0; j < l->n; j++)
-        if (acc[j] <= lim) {
-            const float d = b + scale * (float)acc[j];
-            const int64_t key = l->keys[j];
-            if (d <= T && allowed(jb, key) && visible(l, j, jb->T)) {
-                out[c].d = d;
-                out[c].id = jb->ix->rqb ? POS(li, j) : key;
-                c++;
-            }
-        }
+        if (acc[j] <= lim)
+            c += gather_one(jb, l, li, j, b + scale * (float)acc[j], T, out + c);
     return c;
 }
 
@@ -511,13 +517,7 @@ __attribute__((target("avx2"))) static size_t fs4_gather_avx2(const job *jb,
             m &= m - 1;
             if (j >= l->n)
                 break;
-            const float d = b + scale * (float)acc[j];
-            const int64_t key = l->keys[j];
-            if (d <= T && allowed(jb, key) && visible(l, j, jb->T)) {
-                out[c].d = d;
-                out[c].id = jb->ix->rqb ? POS(li, j) : key;
-                c++;
-            }
+            c += gather_one(jb, l, li, j, b + scale * (float)acc[j], T, out + c);
         }
     }
     return c;
