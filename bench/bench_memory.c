@@ -261,7 +261,7 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
                    bu_table *tab)
 {
     static const char *const stname[] = {"hybrid", "lexical", "vector"};
-    size_t nf = 0, nqr = 0, nq = 0, merged = 0;
+    size_t nf = 0, nqr = 0, nq = 0, merged = 0, superseded = 0;
     int ret = 0;
     json_t **frows = NULL, **qrows = NULL;
     fact *facts = NULL;
@@ -323,10 +323,19 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
             fprintf(stderr, "memory: fact %s was %s into an earlier memory\n", facts[i].key,
                     r.outcome == CVS_MEM_MERGED ? "merged" : "folded as a duplicate");
         }
+        /* Each fact is a fact of its own: one superseding another hides it
+         * (recall weighs it at a quarter). */
+        for (size_t j = 0; j < i && r.superseded[0]; j++)
+            if (!strcmp(r.superseded, facts[j].id)) {
+                superseded++;
+                fprintf(stderr, "memory: fact %s superseded fact %s\n", facts[i].key,
+                        facts[j].key);
+            }
     }
     fprintf(stderr,
-            "memory: set %s: %zu facts remembered in %.2f s (%zu not added as new), %zu questions\n",
-            name, nf, bu_now() - t0, merged, nq);
+            "memory: set %s: %zu facts remembered in %.2f s (%zu not added as new, %zu "
+            "superseding another), %zu questions\n",
+            name, nf, bu_now() - t0, merged, superseded, nq);
     for (int round = 0; round < 2; round++) {
         size_t total = nf - merged;
         if (round == 1) {
@@ -339,14 +348,22 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
                 unrelated(&rng, buf, sizeof buf);
                 bu_check(cvs_mem_remember(db, buf, 0, NULL, &r), "remember unrelated");
                 added += r.outcome == CVS_MEM_ADDED;
-                /* an unrelated memory must never rewrite a fact */
-                for (size_t i = 0; i < nf; i++)
+                /* an unrelated memory must never rewrite or hide a fact */
+                for (size_t i = 0; i < nf; i++) {
                     if (r.outcome == CVS_MEM_MERGED && !strcmp(r.id, facts[i].id))
                         fprintf(stderr, "memory: \"%s\" merged into fact %s\n", buf,
                                 facts[i].key);
+                    if (r.superseded[0] && !strcmp(r.superseded, facts[i].id)) {
+                        superseded++;
+                        fprintf(stderr, "memory: \"%s\" superseded fact %s\n", buf,
+                                facts[i].key);
+                    }
+                }
             }
-            fprintf(stderr, "memory: %zu unrelated memories added (%zu calls) in %.2f s\n",
-                    added, tries, bu_now() - t0);
+            fprintf(stderr,
+                    "memory: %zu unrelated memories added (%zu calls) in %.2f s; facts "
+                    "superseded in all: %zu\n",
+                    added, tries, bu_now() - t0, superseded);
             total += added;
         }
         for (int st = 0; st < 3; st++) {

@@ -809,7 +809,12 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  *     it (its text becomes the new wording, the metadata members given
  *     are merged in, its id, creation time and links stay); otherwise
  *     (a name, number or word of the old text is missing from the new)
- *     they are a revision of it, added as a new memory that supersedes it.
+ *     they are a revision of it, added as a new memory that supersedes it
+ *     -- when both are about the same thing: the same theme, the first
+ *     content word with the words that own it ("my son's school": son,
+ *     school; pronouns, articles and a correction's "actually" skipped).
+ *     Near embeddings with another theme ("my daughter's school ...") are
+ *     another fact, added as a memory of its own.
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
  *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It

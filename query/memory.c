@@ -44,6 +44,23 @@
  *      makes a merge safe: it replaces the old text, so a name or number
  *      that differs ("Bob's flight" / "Carol's flight", "production" /
  *      "staging") must never merge, however high the overlap.
+ *      A revision must keep the theme (theme_of): English puts what a
+ *      sentence is about first and what it says of it last (the given-new
+ *      order of information structure, Halliday's theme and rheme), so a
+ *      changed fact keeps its opening ("the meeting is on Monday" / "the
+ *      meeting moved to Friday") and another fact changes it ("my
+ *      daughter's school starts at 8" / "my son's school starts at 9",
+ *      cosine >= 0.95 in SIF over GloVe).  The theme is the first content
+ *      word with the words that own it (ending in 's or s'), articles,
+ *      pronouns and a correction's opening ("actually") skipped.  Before,
+ *      the son's memory superseded the daughter's, and recall ranked hers
+ *      below three unrelated memories: a fact told and lost.  Near vectors
+ *      with another theme are now a memory of their own.  What this cannot
+ *      tell: two values of one theme that both hold ("the user likes jazz"
+ *      / "the user likes hiking", if their vectors were that near) are
+ *      still one revising the other; and a changed fact that opens
+ *      differently ("I live in Berlin" / "I moved to Munich") is kept as
+ *      two live memories, newest first on a tie, which loses nothing.
  *   3. Recency and supersession multiply the fused score instead of adding
  *      to it (Park et al. add normalized terms): RRF scores of different
  *      queries are not comparable, so only a factor keeps a fixed meaning.
@@ -188,6 +205,7 @@
  *   an access token valid?": the many weak cosines of unrelated words
  *   (0.3-0.5) add up to more than one strong one.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -213,6 +231,7 @@
 #define MEM_NEAR_FROM 1000     /* GloVe's more frequent words get no stand-in */
 #define MEM_NEAR_RANK 30000    /* stand-ins are among GloVe's most frequent words */
 #define MEM_NEAR_TRY 64        /* nearest words tried */
+#define MEM_THEME_WORDS 4      /* deviation 2: the most words of a theme */
 
 /* ==== Small helpers ==== */
 
@@ -634,6 +653,70 @@ static int newest_unsuperseded(cvs_txn *t, const uint64_t *bits, size_t nwords, 
     return rc;
 }
 
+/* The theme of a memory's text (deviation 2): its first content word, lower
+ * case, with the words before it that own it ("my son's school": "son
+ * school"), at most MEM_THEME_WORDS words, space-separated into out (cap
+ * bytes, NUL-terminated).  Content words are BM25's (not stop words); an
+ * owner is a word ending in 's or s' (either apostrophe). */
+static void theme_of(const char *text, size_t len, char *out, size_t cap)
+{
+    /* Besides BM25's stop words: the pronouns and determiners it keeps,
+     * and the words a correction opens with.  Sorted (bsearch). */
+    static const char *const no_theme[] = {"actually", "also", "am", "just", "me",  "my",
+                                           "now",      "ok",   "okay", "our", "so", "still",
+                                           "then",     "us",   "well", "you", "your"};
+    size_t i = 0, o = 0, words = 0;
+    out[0] = 0;
+    while (i < len && words < MEM_THEME_WORDS) {
+        unsigned char c = (unsigned char)text[i];
+        if (!(c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))) {
+            i++;
+            continue;
+        }
+        size_t st = i, e, own = 0;
+        while (i < len) {
+            c = (unsigned char)text[i];
+            size_t ap = c == '\'' ? 1
+                        : (i + 2 < len && c == 0xe2 && (unsigned char)text[i + 1] == 0x80 &&
+                           (unsigned char)text[i + 2] == 0x99) ? 3 : 0;
+            if (ap) {
+                /* "son's": the owner's word ends here; "parents'": too */
+                if (i + ap < len && (text[i + ap] | 0x20) == 's' &&
+                    (i + ap + 1 == len || !isalnum((unsigned char)text[i + ap + 1])))
+                    own = ap + 1;
+                else if (i > st && (text[i - 1] | 0x20) == 's')
+                    own = ap;
+                else if (i + ap < len && isalnum((unsigned char)text[i + ap])) {
+                    i += ap; /* "don't", "o'clock": one word */
+                    continue;
+                }
+                break;
+            }
+            if (!(c >= 0x80 || isalnum(c)))
+                break;
+            i++;
+        }
+        e = i;
+        i += own;
+        char w[32];
+        size_t wl = e - st < sizeof w ? e - st : sizeof w - 1;
+        for (size_t k = 0; k < wl; k++)
+            w[k] = (char)tolower((unsigned char)text[st + k]);
+        w[wl] = 0;
+        if (!wl || cvs__is_stopword(w, wl) || bsearch(&(const char *){w}, no_theme,
+                                                      sizeof no_theme / sizeof *no_theme,
+                                                      sizeof *no_theme, cmp_word))
+            continue;
+        for (size_t k = 0; k < wl && o + 2 < cap; k++)
+            out[o++] = w[k];
+        out[o++] = ' ';
+        out[o] = 0;
+        words++;
+        if (!own)
+            break;
+    }
+}
+
 static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, const char *hash,
                      const float *vec, json_t *user, const cvs_mem_remember_opts *o, float thr,
                      plan *p)
@@ -706,7 +789,16 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
         /* A merge replaces the old text: only a rewording that still says
          * every name, number and word of it may do that. */
         if (p->near >= 0 && (words < CVS_MEM_SAME_WORDS || !kept)) {
-            p->revision = p->near;
+            /* Deviation 2: a revision keeps the theme; another theme
+             * is another fact, however near the vectors. */
+            char mt[256], tt[256];
+            cvs_record r;
+            if ((rc = cvs_get_key(t, p->near, &r, NULL)))
+                goto cleanup;
+            theme_of(text, len, mt, sizeof mt);
+            theme_of(r.text ? r.text : "", r.text ? r.text_len : 0, tt, sizeof tt);
+            if (!strcmp(mt, tt))
+                p->revision = p->near;
             p->near = -1;
         }
     }
