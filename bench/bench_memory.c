@@ -26,6 +26,10 @@
  * and misses printed by --verbose.  Set D is held out: written in one
  * sitting before C's misses were looked at, never split, its misses never
  * printed, run only to report the rules chosen on the halves of the others.
+ * Set E (40 facts in 20 sibling pairs: "my daughter's school starts at 8",
+ * "my son's school starts at 9") checks that no fact hides another by
+ * superseding it; it was written to measure that defect, after its fix was
+ * designed, so it is a regression check, not held out.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -234,7 +238,7 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench memory [--set main|c|d|all] [--facts PATH --questions PATH]\n"
+        "usage: cvstore-bench memory [--set main|c|d|e|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
         "                            [--verbose] [--half A|B]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh glove store,\n"
@@ -242,8 +246,10 @@ static void usage(FILE *f)
         "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
         "  --set        main: bench/data/memory-{facts,questions}.jsonl; c, d: sets C\n"
         "               and D, memory-{facts,questions}-{c,d}.jsonl, each in a store of\n"
-        "               its own; all (the default): the three, one after the other.\n"
-        "               Set D is held out: it is only for reporting\n"
+        "               its own; e: set E, 20 pairs of sibling facts (near in words,\n"
+        "               about different things: none may hide the other); all (the\n"
+        "               default): the four, one after the other.  Set D is held out:\n"
+        "               it is only for reporting\n"
         "  --facts, --questions  another set instead (both files)\n"
         "  --verbose    print every question of the main set and set C whose memory is\n"
         "               not first, with its rank in each ranking alone (0: not in the\n"
@@ -413,7 +419,7 @@ int bench_memory(int argc, char **argv)
     size_t n_unrel = 500;
     uint64_t seed = 1;
     int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
-    int set_main = 1, set_c = 1, set_d = 1;
+    int set_main = 1, set_c = 1, set_d = 1, set_e = 1;
     bu_table *tab = NULL;
 
     optind = 1;
@@ -440,7 +446,8 @@ int bench_memory(int argc, char **argv)
             set_main = !strcmp(optarg, "main") || !strcmp(optarg, "all");
             set_c = !strcmp(optarg, "c") || !strcmp(optarg, "C") || !strcmp(optarg, "all");
             set_d = !strcmp(optarg, "d") || !strcmp(optarg, "D") || !strcmp(optarg, "all");
-            if (!set_main && !set_c && !set_d) {
+            set_e = !strcmp(optarg, "e") || !strcmp(optarg, "E") || !strcmp(optarg, "all");
+            if (!set_main && !set_c && !set_d && !set_e) {
                 usage(stderr);
                 return 1;
             }
@@ -460,9 +467,9 @@ int bench_memory(int argc, char **argv)
     /* Halves are for choosing rules, set D for reporting them: a run on a
      * half never asks set D's questions. */
     if (half)
-        set_d = 0;
+        set_d = set_e = 0;
     if (facts_path)
-        set_c = set_d = 0;
+        set_c = set_d = set_e = 0;
     tab = bu_table_new(8, header);
     if (set_main)
         ret = run_set(facts_path ? "file" : "main",
@@ -477,6 +484,10 @@ int bench_memory(int argc, char **argv)
         ret = run_set("D", CVS_SOURCE_DIR "/bench/data/memory-facts-d.jsonl",
                       CVS_SOURCE_DIR "/bench/data/memory-questions-d.jsonl", 0, n_unrel, seed,
                       parent, 0, tab);
+    if (!ret && set_e)
+        ret = run_set("E", CVS_SOURCE_DIR "/bench/data/memory-facts-e.jsonl",
+                      CVS_SOURCE_DIR "/bench/data/memory-questions-e.jsonl", 0, n_unrel, seed,
+                      parent, verbose, tab);
     if (!ret) {
         bu_table_print(tab);
         if (csv && bu_table_csv(tab, csv))
