@@ -673,10 +673,10 @@ static void theme_of(const char *text, size_t len, char *out, size_t cap)
             i++;
             continue;
         }
-        size_t st = i, e, own = 0;
+        size_t st = i, e, own = 0, ap = 0;
         while (i < len) {
             c = (unsigned char)text[i];
-            size_t ap = c == '\'' ? 1
+            ap = c == '\'' ? 1
                         : (i + 2 < len && c == 0xe2 && (unsigned char)text[i + 1] == 0x80 &&
                            (unsigned char)text[i + 2] == 0x99) ? 3 : 0;
             if (ap) {
@@ -698,6 +698,11 @@ static void theme_of(const char *text, size_t len, char *out, size_t cap)
         }
         e = i;
         i += own;
+        if (e == st) {
+            /* an apostrophe where a word would start: skip it */
+            i = st + (own ? own : ap ? ap : 1);
+            continue;
+        }
         char w[32];
         size_t wl = e - st < sizeof w ? e - st : sizeof w - 1;
         for (size_t k = 0; k < wl; k++)

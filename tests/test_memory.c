@@ -435,7 +435,7 @@ Test(memory, a_changed_name_or_place_is_never_merged)
  * another fact, kept live beside the first, and recall finds each by its
  * own words.  The theme skips articles, pronouns and a correction's
  * opening words, so a revision that opens with "Actually" is still one. */
-Test(memory, a_near_memory_about_something_else_supersedes_nothing)
+Test(memory, a_near_memory_about_something_else_supersedes_nothing, .timeout = 60)
 {
     static const char *tail = " school bus leaves the north gate of the park every weekday "
                               "morning and returns at four in the afternoon with the same "
@@ -463,6 +463,19 @@ Test(memory, a_near_memory_about_something_else_supersedes_nothing)
     cr_assert_eq(c.outcome, CVS_MEM_ADDED);
     cr_assert_gt(c.similarity, 0.95f);
     cr_assert_str_eq(c.superseded, a.id);
+    /* Stray apostrophes (ASCII and U+2019) where a word would start, and
+     * one ending the text, are skipped, not taken for a word (or looped
+     * on); the first content word after them is the theme. */
+    {
+        char x[512], y[512];
+        cvs_mem_remembered e, f;
+        snprintf(x, sizeof x, "\xe2\x80\x99 ' \xe2\x80\x99s daughter%s at 7:40 '", tail);
+        snprintf(y, sizeof y, "\xe2\x80\x99 ' \xe2\x80\x99s son%s at 7:40 \xe2\x80\x99", tail);
+        remember("u", x, NULL, &e);
+        remember("u", y, NULL, &f);
+        cr_assert_gt(bow_cos(x, y), 0.95);
+        cr_assert_str_eq(f.superseded, "");
+    }
 }
 
 /* A memory that supersedes the conversation's last one (by subject, by an
