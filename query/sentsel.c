@@ -183,6 +183,54 @@
  *      w * rel(p)): w = 0.3 / 1: HotpotQA 0.415 / 0.654 / 0.725 / 0.770,
  *      0.406 / 0.660 / 0.728 / 0.770, MuSiQue unchanged / 0.140 / 0.237 /
  *      0.344 / 0.376, SQuAD within 0.004 of no cue: no clear gain.
+ *      Nor with a question classifier and typed candidates (Li & Roth's
+ *      coarse classes, and the expected-answer-type test of DeepQA-era
+ *      pipelines), read off the question's tokens: "when", "what year",
+ *      "which year" ask for a date (a candidate: a year such as "1974" or
+ *      "1990s", or a month name); "how many / much / old / long ...",
+ *      "what percentage / population / century" for a number (a token with
+ *      a digit, or a number word); "where", "what city / country / county
+ *      ...", "in which city" for a place (a capitalized word after "in",
+ *      "at", "from", "near" ... or after "<Name>, "); "what nationality"
+ *      for a demonym (a capitalized word, not the sentence's first, ending
+ *      in -an, -ese, -ish, -ch, -ic, -i); "whom", "whose" for a person (two
+ *      capitalized words in a row); each candidate a word the question
+ *      does not hold; yes/no questions no class.  The tokenizer drops
+ *      "who", "which" and the auxiliaries as stop words, so "Who ..." and
+ *      "Which band ..." get no class either: 91 of the 428 half-A HotpotQA
+ *      and MuSiQue questions get one, and of those 18 of HotpotQA's and 27
+ *      of MuSiQue's miss the answer at 128 tokens (against 97 and 43 of the
+ *      others).  Half A, answer containment at 64 / 128 / 256 / 512 tokens
+ *      (cvstore-bench context --sets hotpotqa,musique,squad:600 --unit
+ *      passage,sentence --budgets 64,128,256,512, at 1f40ecc); without
+ *      the rule: HotpotQA 0.397 / 0.657 / 0.743 / 0.794 (supporting-
+ *      sentence recall 0.430 / 0.735 / 0.861 / 0.910), MuSiQue 0.151 /
+ *      0.247 / 0.344 / 0.419, SQuAD full support 0.756 / 0.854 / 0.911 /
+ *      0.937.  As the element "the answer", covered once, worth one
+ *      question term of mean idf: HotpotQA 0.394 / 0.654 / 0.740 / 0.791
+ *      (recall 0.425 / 0.730 / 0.856 / 0.905), MuSiQue 0.140 / 0.247 /
+ *      0.344 / 0.409, SQuAD 0.752 / 0.851 / 0.908 / 0.937; worth two, the
+ *      same on HotpotQA and MuSiQue, SQuAD 0.743 at 64.  The first chosen
+ *      sentence already holds a candidate of the type for 69% of typed
+ *      questions at 128 tokens, the first two for 86% (a lead sentence has
+ *      its dates and places), so the element is spent before the choice
+ *      it was meant to make.  As a gain of 0.3 * rel(p) in r_s for each
+ *      sentence holding a candidate: HotpotQA 0.397 / 0.654 / 0.746 / 0.803
+ *      (recall 0.422 / 0.731 / 0.853 / 0.907), MuSiQue 0.140 / 0.237 /
+ *      0.355 / 0.419, SQuAD 0.756 / 0.854 / 0.911 / 0.930; as r_s halved
+ *      for a sentence without one: HotpotQA 0.397 / 0.657 / 0.749 / 0.794
+ *      (0.430 / 0.735 / 0.858 / 0.904), MuSiQue 0.129 / 0.237 / 0.333 /
+ *      0.419, SQuAD 0.749 / 0.857 / 0.914 / 0.937.  Each moves one to
+ *      three questions each way; none raises half A at 128 tokens, and
+ *      recall falls.  Half B, reported (without: HotpotQA 0.354 / 0.597 /
+ *      0.706 / 0.763, MuSiQue 0.112 / 0.262 / 0.383 / 0.477): the element,
+ *      0.354 / 0.597 / 0.709 / 0.763 and 0.112 / 0.271 / 0.393 / 0.477; the
+ *      gain in r_s, 0.363 / 0.617 / 0.734 / 0.771 and 0.112 / 0.234 / 0.374
+ *      / 0.495; the halving, 0.357 / 0.611 / 0.717 / 0.763 and 0.121 /
+ *      0.252 / 0.374 / 0.486.  The classifier and the candidate tests cost
+ *      0.1-0.5 ms of HotpotQA's median 1.7 ms at 256 tokens on a busy core
+ *      (a tokenization of each candidate word to compare it with the
+ *      question's terms).
  *   9. No vector term.  Adding w * max(0, cos(question, sentence)) of the
  *      store's embedder (SIF over GloVe) to r_s, on half A as in deviation
  *      4: w = 0.5 / 1 gave HotpotQA answer containment at 128 tokens 0.695
