@@ -94,7 +94,31 @@
  *      MuSiQue 0.151 / 0.247 / 0.355 / 0.409; for every linked passage,
  *      0.397 / 0.657 / 0.749 / 0.791 (0.430 / 0.732 / 0.857 / 0.913),
  *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409: within a question or two of
- *      the pairs above, which already hold the walk's chains.
+ *      the pairs above, which already hold the walk's chains.  Nor the
+ *      same as a state of the greedy, the way multi-hop retrievers ask for
+ *      the next hop with what the first one found (Xiong et al., "Answering
+ *      Complex Open-Domain Questions with Multi-Hop Dense Retrieval", ICLR
+ *      2021): once a chosen sentence names a candidate's title (all of its
+ *      words, as above; not a title the question names), that candidate's
+ *      first chosen sentence gains w question terms of mean idf (an element
+ *      covered once per candidate; not for single-hop questions).  On half
+ *      A at 1f40ecc (as in deviation 8; without it HotpotQA 0.397 / 0.657
+ *      / 0.743 / 0.794, full support 0.263 / 0.749 / 0.907 / 0.934, recall
+ *      0.430 / 0.735 / 0.861 / 0.910; MuSiQue 0.151 / 0.247 / 0.344 /
+ *      0.419): w = 1/2, HotpotQA 0.397 / 0.660 / 0.752 / 0.788 (full
+ *      support 0.266 / 0.752 / 0.919 / 0.931, recall 0.430 / 0.735 / 0.871
+ *      / 0.910), MuSiQue 0.151 / 0.237 / 0.344 / 0.419; w = 1, 0.397 /
+ *      0.660 / 0.749 / 0.788 (0.266 / 0.764 / 0.913 / 0.931, 0.430 / 0.735
+ *      / 0.868 / 0.905), MuSiQue 0.151 / 0.226 / 0.344 / 0.409; w = 3,
+ *      0.394 / 0.654 / 0.746 / 0.788 (0.263 / 0.761 / 0.913 / 0.931, 0.430
+ *      / 0.733 / 0.858 / 0.905), MuSiQue 0.151 / 0.204 / 0.344 / 0.398;
+ *      SQuAD unchanged.  HotpotQA's full support gains a few questions at
+ *      64-256 tokens, its answers at 512 and MuSiQue's at 128 lose one to
+ *      four, and recall at 128 does not move.  Half B, reported (without:
+ *      HotpotQA 0.354 / 0.597 / 0.706 / 0.763, full support 0.231 / 0.720
+ *      / 0.886 / 0.926; MuSiQue 0.112 / 0.262 / 0.383 / 0.477): w = 1/2,
+ *      0.357 / 0.603 / 0.706 / 0.769 (0.243 / 0.734 / 0.897 / 0.934),
+ *      MuSiQue 0.112 / 0.262 / 0.393 / 0.477.
  *   4. The gain per token divides by the cost raised to COST_EXP = 0.25,
  *      the exponent select.c's deviation 3 uses for passages: with the
  *      plain ratio a four-word sentence beats the one that holds the
