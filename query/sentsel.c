@@ -234,19 +234,20 @@
  *      question term of mean idf: HotpotQA 0.394 / 0.654 / 0.740 / 0.791
  *      (recall 0.425 / 0.730 / 0.856 / 0.905), MuSiQue 0.140 / 0.247 /
  *      0.344 / 0.409, SQuAD 0.752 / 0.851 / 0.908 / 0.937; worth two, the
- *      same on HotpotQA and MuSiQue, SQuAD 0.743 at 64.  The first chosen
- *      sentence already holds a candidate of the type for 69% of typed
- *      questions at 128 tokens, the first two for 86% (a lead sentence has
- *      its dates and places), so the element is spent before the choice
- *      it was meant to make.  As a gain of 0.3 * rel(p) in r_s for each
+ *      same on HotpotQA and MuSiQue, SQuAD 0.743 / 0.854 / 0.911 / 0.937.
+ *      The first chosen sentence already holds a candidate of the type for
+ *      69% of the typed HotpotQA and MuSiQue questions (both halves) at 128
+ *      tokens, the first two for 86% (a lead sentence has its dates and
+ *      places), so the element is spent before the choice it was meant to
+ *      make.  As a gain of 0.3 * rel(p) in r_s for each
  *      sentence holding a candidate: HotpotQA 0.397 / 0.654 / 0.746 / 0.803
  *      (recall 0.422 / 0.731 / 0.853 / 0.907), MuSiQue 0.140 / 0.237 /
  *      0.355 / 0.419, SQuAD 0.756 / 0.854 / 0.911 / 0.930; as r_s halved
  *      for a sentence without one: HotpotQA 0.397 / 0.657 / 0.749 / 0.794
  *      (0.430 / 0.735 / 0.858 / 0.904), MuSiQue 0.129 / 0.237 / 0.333 /
  *      0.419, SQuAD 0.749 / 0.857 / 0.914 / 0.937.  Each moves one to
- *      three questions each way; none raises half A at 128 tokens, and
- *      recall falls.  Half B, reported (without: HotpotQA 0.354 / 0.597 /
+ *      three questions each way; none raises half A at 128 tokens, nor
+ *      recall at any budget.  Half B, reported (without: HotpotQA 0.354 / 0.597 /
  *      0.706 / 0.763, MuSiQue 0.112 / 0.262 / 0.383 / 0.477): the element,
  *      0.354 / 0.597 / 0.709 / 0.763 and 0.112 / 0.271 / 0.393 / 0.477; the
  *      gain in r_s, 0.363 / 0.617 / 0.734 / 0.771 and 0.112 / 0.234 / 0.374
