@@ -28,7 +28,8 @@
  * a second sentence saying what a chosen one says adds little of the first
  * term, and a question term already covered adds nothing to the second:
  * the function has diminishing returns, and the greedy takes the best gain
- * per token that still fits.
+ * per token that still fits.  A multi-hop question adds two elements per
+ * candidate passage, its links to the chosen ones (deviation 13).
  *
  * Where we deviate or choose:
  *   1. A passage's title is printed with its first chosen sentence and
@@ -94,7 +95,8 @@
  *      MuSiQue 0.151 / 0.247 / 0.355 / 0.409; for every linked passage,
  *      0.397 / 0.657 / 0.749 / 0.791 (0.430 / 0.732 / 0.857 / 0.913),
  *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409: within a question or two of
- *      the pairs above, which already hold the walk's chains.
+ *      the pairs above, which already hold the walk's chains.  The same
+ *      link as a state of the greedy, in both directions, is deviation 13.
  *   4. The gain per token divides by the cost raised to COST_EXP = 0.25,
  *      the exponent select.c's deviation 3 uses for passages: with the
  *      plain ratio a four-word sentence beats the one that holds the
@@ -183,6 +185,55 @@
  *      w * rel(p)): w = 0.3 / 1: HotpotQA 0.415 / 0.654 / 0.725 / 0.770,
  *      0.406 / 0.660 / 0.728 / 0.770, MuSiQue unchanged / 0.140 / 0.237 /
  *      0.344 / 0.376, SQuAD within 0.004 of no cue: no clear gain.
+ *      Nor with a question classifier and typed candidates (Li & Roth's
+ *      coarse classes, and the expected-answer-type test of DeepQA-era
+ *      pipelines), read off the question's tokens: "when", "what year",
+ *      "which year" ask for a date (a candidate: a year such as "1974" or
+ *      "1990s", or a month name); "how many / much / old / long ...",
+ *      "what percentage / population / century" for a number (a token with
+ *      a digit, or a number word); "where", "what city / country / county
+ *      ...", "in which city" for a place (a capitalized word after "in",
+ *      "at", "from", "near" ... or after "<Name>, "); "what nationality"
+ *      for a demonym (a capitalized word, not the sentence's first, ending
+ *      in -an, -ese, -ish, -ch, -ic, -i); "whom", "whose" for a person (two
+ *      capitalized words in a row); each candidate a word the question
+ *      does not hold; yes/no questions no class.  The tokenizer drops
+ *      "who", "which" and the auxiliaries as stop words, so "Who ..." and
+ *      "Which band ..." get no class either: 91 of the 428 half-A HotpotQA
+ *      and MuSiQue questions get one, and of those 18 of HotpotQA's and 27
+ *      of MuSiQue's miss the answer at 128 tokens (against 97 and 43 of the
+ *      others).  Half A, answer containment at 64 / 128 / 256 / 512 tokens
+ *      (cvstore-bench context --sets hotpotqa,musique,squad:600 --unit
+ *      passage,sentence --budgets 64,128,256,512, at 1f40ecc); without
+ *      the rule: HotpotQA 0.397 / 0.657 / 0.743 / 0.794 (supporting-
+ *      sentence recall 0.430 / 0.735 / 0.861 / 0.910), MuSiQue 0.151 /
+ *      0.247 / 0.344 / 0.419, SQuAD full support 0.756 / 0.854 / 0.911 /
+ *      0.937.  As the element "the answer", covered once, worth one
+ *      question term of mean idf: HotpotQA 0.394 / 0.654 / 0.740 / 0.791
+ *      (recall 0.425 / 0.730 / 0.856 / 0.905), MuSiQue 0.140 / 0.247 /
+ *      0.344 / 0.409, SQuAD 0.752 / 0.851 / 0.908 / 0.937; worth two, the
+ *      same on HotpotQA and MuSiQue, SQuAD 0.743 / 0.854 / 0.911 / 0.937.
+ *      The first chosen sentence already holds a candidate of the type for
+ *      69% of the typed HotpotQA and MuSiQue questions (both halves) at 128
+ *      tokens, the first two for 86% (a lead sentence has its dates and
+ *      places), so the element is spent before the choice it was meant to
+ *      make.  As a gain of 0.3 * rel(p) in r_s for each
+ *      sentence holding a candidate: HotpotQA 0.397 / 0.654 / 0.746 / 0.803
+ *      (recall 0.422 / 0.731 / 0.853 / 0.907), MuSiQue 0.140 / 0.237 /
+ *      0.355 / 0.419, SQuAD 0.756 / 0.854 / 0.911 / 0.930; as r_s halved
+ *      for a sentence without one: HotpotQA 0.397 / 0.657 / 0.749 / 0.794
+ *      (0.430 / 0.735 / 0.858 / 0.904), MuSiQue 0.129 / 0.237 / 0.333 /
+ *      0.419, SQuAD 0.749 / 0.857 / 0.914 / 0.937.  Each moves one to
+ *      three questions each way; none raises half A at 128 tokens, nor
+ *      recall at any budget.  Half B, reported (without: HotpotQA 0.354 / 0.597 /
+ *      0.706 / 0.763, MuSiQue 0.112 / 0.262 / 0.383 / 0.477): the element,
+ *      0.354 / 0.597 / 0.709 / 0.763 and 0.112 / 0.271 / 0.393 / 0.477; the
+ *      gain in r_s, 0.363 / 0.617 / 0.734 / 0.771 and 0.112 / 0.234 / 0.374
+ *      / 0.495; the halving, 0.357 / 0.611 / 0.717 / 0.763 and 0.121 /
+ *      0.252 / 0.374 / 0.486.  The classifier and the candidate tests cost
+ *      0.1-0.5 ms of HotpotQA's median 1.7 ms at 256 tokens on a busy core
+ *      (a tokenization of each candidate word to compare it with the
+ *      question's terms).
  *   9. No vector term.  Adding w * max(0, cos(question, sentence)) of the
  *      store's embedder (SIF over GloVe) to r_s, on half A as in deviation
  *      4: w = 0.5 / 1 gave HotpotQA answer containment at 128 tokens 0.695
@@ -247,6 +298,57 @@
  *      answers do not move and its recall falls with Snowball's stems
  *      (which also join unrelated words: "organ" and "organization"), and
  *      each would add a dependency or a stemmer of our own: not taken.
+ *  13. The links between chosen passages.  A multi-hop answer is a chain
+ *      of passages, each naming the next (HotpotQA's bridge entity is the
+ *      second passage's title, named in the first), and multi-hop
+ *      retrievers ask for the next hop with what the first one found
+ *      (Xiong et al., "Answering Complex Open-Domain Questions with
+ *      Multi-Hop Dense Retrieval", ICLR 2021).  Here what is found is the
+ *      chosen sentences, so each candidate passage p has two elements of
+ *      f, each worth LINK = 1/2 question term of mean idf, weighted like
+ *      the question's terms ((beta + rho * rel(p)) * LINK / |Q|): "named",
+ *      covered by p's first chosen sentence when a chosen sentence of
+ *      another passage names p's title (all of its words, before any " ("
+ *      or ", ", as in deviation 3) -- the next link; and "naming", covered
+ *      by p's first chosen sentence that names a passage chosen before it
+ *      -- the link back.  A title the question names is neither (a
+ *      comparison's two sides are asked for by the question's own terms),
+ *      and a question the pipeline took for single-hop has no chain (rho
+ *      = 0 there, as in deviation 7: LINK is 0 too).  Deviation 3 pairs a
+ *      passage with the walk's mention of it before either is chosen; this
+ *      counts the links among what the greedy has chosen, whichever order
+ *      it chose them in.  On half A (cvstore-bench context --sets
+ *      hotpotqa,musique,squad:600 --unit passage,sentence --budgets
+ *      64,128,256,512 at 1f40ecc; answer containment at 64 / 128 / 256 /
+ *      512 tokens): HotpotQA 0.397 / 0.657 / 0.743 / 0.794 -> 0.397 / 0.663
+ *      / 0.752 / 0.785 (full support 0.263 / 0.749 / 0.907 / 0.934 ->
+ *      0.266 / 0.755 / 0.919 / 0.931, supporting-sentence recall 0.430 /
+ *      0.735 / 0.861 / 0.910 -> 0.430 / 0.735 / 0.873 / 0.907); MuSiQue
+ *      0.151 / 0.247 / 0.344 / 0.419, the same (full support 0.065 / 0.172
+ *      / 0.312 / 0.376 -> 0.065 / 0.183 / 0.323 / 0.409); SQuAD the same
+ *      (single-hop).  Half B, reported: HotpotQA 0.354 / 0.597 / 0.706 /
+ *      0.763 -> 0.357 / 0.603 / 0.706 / 0.766 (full support 0.231 / 0.720
+ *      / 0.886 / 0.926 -> 0.243 / 0.734 / 0.897 / 0.934, recall 0.348 /
+ *      0.700 / 0.819 / 0.899 -> 0.348 / 0.696 / 0.840 / 0.915); MuSiQue
+ *      0.112 / 0.262 / 0.383 / 0.477 -> 0.112 / 0.262 / 0.393 / 0.505
+ *      (full support 0.084 / 0.168 / 0.308 / 0.458 -> 0.084 / 0.178 / 0.318
+ *      / 0.495).  Small gains -- two to five questions at a budget -- that
+ *      hold on both halves but for HotpotQA half A's answers at 512 tokens
+ *      (three questions lost) and recall at 512 on half A and at 128 on
+ *      half B (a sentence each).  The masks and the title match cost about
+ *      0.1-0.3 ms of a median near 2 ms at 256 tokens (busy core).  Chosen
+ *      on half A among (same figures' order): "named" alone at LINK 1/2, 0.397 / 0.660 / 0.752 /
+ *      0.788 (full support 0.266 / 0.752 / 0.919 / 0.931), MuSiQue 0.151 /
+ *      0.237 / 0.344 / 0.419; at 1, 0.397 / 0.660 / 0.749 / 0.788 (0.266 /
+ *      0.764 / 0.913 / 0.931), MuSiQue 0.151 / 0.226 / 0.344 / 0.409; at 3,
+ *      0.394 / 0.654 / 0.746 / 0.788, MuSiQue 0.151 / 0.204 / 0.344 /
+ *      0.398; "naming" alone at 1/2, 0.397 / 0.660 / 0.746 / 0.788 (0.263
+ *      / 0.752 / 0.907 / 0.931), MuSiQue 0.151 / 0.247 / 0.344 / 0.419; at
+ *      1, 0.397 / 0.654 / 0.749 / 0.788, MuSiQue 0.151 / 0.247 / 0.333 /
+ *      0.409; both at LINK 1, 0.397 / 0.654 / 0.752 / 0.785 (recall 0.430
+ *      / 0.730 / 0.877 / 0.907), MuSiQue 0.151 / 0.226 / 0.333 / 0.398.  A
+ *      larger weight buys the links of distractors (MuSiQue at 128 tokens
+ *      falls with it).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -266,6 +368,9 @@
 #define COST_EXP 0.25     /* deviation 4 */
 #define MIN_WORDS 3       /* deviation 6 */
 #define RHO 0.5           /* deviation 7 */
+#define LINK 0.5          /* deviation 13 */
+
+_Static_assert(MAX_PASSAGES <= 32, "deviation 13 keeps candidates in 32-bit masks");
 
 /* ==== A vocabulary of the candidates' words ==== */
 
@@ -338,6 +443,8 @@ typedef struct sent {
     int link;              /* sentence chosen with it (deviation 3), or -1 */
     int link_opt;          /* the link may also be left out */
     int chosen;
+    uint32_t names;        /* the other candidates whose title it names
+                              (deviation 13; MAX_PASSAGES <= 32) */
 } sent;
 
 typedef struct pass {
@@ -458,6 +565,11 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
     double idf[MAX_QTERMS], qsum = 0;
     unsigned char *covered = NULL;
     uint64_t qcov = 0;
+    /* Deviation 13: the candidates a chosen sentence names, those with a
+     * chosen sentence, those whose chosen sentence names one chosen before
+     * it; the weight of either link. */
+    uint32_t named = 0, inset = 0, naming = 0;
+    double link_w = 0;
     int rc = CVS_OK;
 
     memset(out, 0, sizeof *out);
@@ -489,6 +601,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             idf[j] = 1; /* no BM25 statistics: every term alike */
         qsum += idf[j];
     }
+    if (nq && !single_hop)
+        link_w = LINK / (double)nq; /* deviation 13: LINK question terms of mean idf */
 
     /* Every candidate's sentences and their words. */
     for (size_t p = 0; p < n; p++) {
@@ -544,7 +658,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 goto out;
             memcpy(w.words + w.nwords, w.tmp, nw * sizeof *w.tmp);
             s = &w.ss[w.nss++];
-            *s = (sent){(uint32_t)p, g0, w.ngs - 1, 0, w.nwords, nw, qm, 0, -1, 0, 0};
+            *s = (sent){(uint32_t)p, g0, w.ngs - 1, 0, w.nwords, nw, qm, 0, -1, 0, 0, 0};
             for (size_t g = g0; g < w.ngs; g++)
                 s->bytes += (g > g0) + (w.gs[g].end - w.gs[g].start);
             w.nwords += nw;
@@ -577,6 +691,22 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             goto out;
         if (nt == 0)
             continue;
+        /* Deviation 13: every other passage's sentence that names it,
+         * unless the question does (all of the title's words). */
+        size_t inq = 0;
+        for (size_t j = 0; j < nt; j++)
+            for (size_t k = 0; k < nq; k++)
+                inq += qid[k] == w.tmp[j];
+        for (size_t k = 0; inq < nt && k < w.nss; k++) {
+            sent *s = &w.ss[k];
+            size_t hit = 0;
+            if (s->p == p)
+                continue;
+            for (size_t j = 0; j < nt; j++)
+                hit += (size_t)has_word(w.words + s->w0, s->nw, w.tmp[j]);
+            if (hit == nt)
+                s->names |= 1u << p;
+        }
         int found = -1;
         for (size_t k = a >= 0 ? w.ps[a].s0 : 0;
              found < 0 && k < (a >= 0 ? w.ps[a].s0 + w.ps[a].ns : w.nss); k++) {
@@ -612,6 +742,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             int u[2] = {(int)i, with ? s->link : -1};
             double gain = 0;
             uint64_t newq = 0;
+            uint32_t nb = 0, nr = 0; /* deviation 13's elements this unit covers */
             size_t cost = 0, nu = with ? 2 : 1;
             if (s->chosen || (with && !pending) || (!with && pending && !s->link_opt))
                 continue;
@@ -646,6 +777,16 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 if (qsum > 0)
                     gain += (BETA + rho * in[x->p].rel) * qweight(mine, idf, nq) / qsum;
                 newq |= mine;
+                /* Deviation 13: the first sentence of a passage the chosen
+                 * ones name; the first of a passage to name a chosen one. */
+                if (w.ps[x->p].nchosen == 0 && (named >> x->p & 1) && !(nb >> x->p & 1)) {
+                    gain += (BETA + rho * in[x->p].rel) * link_w;
+                    nb |= 1u << x->p;
+                }
+                if ((x->names & inset) && !((naming | nr) >> x->p & 1)) {
+                    gain += (BETA + rho * in[x->p].rel) * link_w;
+                    nr |= 1u << x->p;
+                }
             }
             gain /= pow((double)(cost ? cost : 1), COST_EXP);
             if (gain > best) {
@@ -669,6 +810,10 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             for (size_t j = 0; j < x->nw; j++)
                 covered[w.words[x->w0 + j]] = 1;
             qcov |= x->qmask | ps->qmask;
+            named |= x->names;
+            if (x->names & inset)
+                naming |= 1u << x->p;
+            inset |= 1u << x->p;
             if (ps->nchosen == 0)
                 ps->order = (int)nchosen_p++;
             ps->bytes += (ps->bytes ? 1 : 0) + x->bytes;
