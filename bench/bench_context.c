@@ -77,6 +77,12 @@
  * half B as differences), --csv and --json with the same rows, and
  * --per-question with one JSON line per question and method (id, half,
  * the data set's question type, per-budget outcomes) for analysis.
+ * --by-type adds the rows per question type (HotpotQA's bridge and
+ * comparison, untyped for the questions whose source did not keep it;
+ * MuSiQue's 2hop, 3hop, 4hop) and default's full support minus the better
+ * of bm25-topk and bm25+links per type: an average over a set hides the
+ * kind of question a rule loses on.  --half A runs half A alone (choosing
+ * a rule needs no look at half B); the goals are then printed for A.
  */
 #include <ctype.h>
 #include <getopt.h>
@@ -115,26 +121,56 @@ typedef struct qset {
     int has_answers;
 } qset;
 
+static void question_free(question *q)
+{
+    free(q->id);
+    free(q->text);
+    free(q->type);
+    for (size_t g = 0; g < q->ngold; g++)
+        free(q->gold[g]);
+    free(q->gold);
+    for (size_t a = 0; a < q->nans; a++)
+        free(q->answers[a]);
+    free(q->answers);
+    for (size_t g = 0; g < q->ngs; g++)
+        free(q->gs_id[g]);
+    free(q->gs_id);
+    free(q->gs_idx);
+}
+
 static void qset_free(qset *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        question *q = &s->q[i];
-        free(q->id);
-        free(q->text);
-        free(q->type);
-        for (size_t g = 0; g < q->ngold; g++)
-            free(q->gold[g]);
-        free(q->gold);
-        for (size_t a = 0; a < q->nans; a++)
-            free(q->answers[a]);
-        free(q->answers);
-        for (size_t g = 0; g < q->ngs; g++)
-            free(q->gs_id[g]);
-        free(q->gs_id);
-        free(q->gs_idx);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        question_free(&s->q[i]);
     free(s->q);
     memset(s, 0, sizeof *s);
+}
+
+/* Keeps the questions of one half of s (0 = A, 1 = B), in their order. */
+static void qset_keep_half(qset *s, int half)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->q[i].half == half)
+            s->q[m++] = s->q[i];
+        else
+            question_free(&s->q[i]);
+    s->n = m;
+}
+
+/* The group a question's type is counted in by --by-type: the data set's
+ * type ("bridge", "comparison"), MuSiQue's "3hop1", "3hop2" as "3hop" (the
+ * hop count; the digit after it is the shape of the chain, and each shape
+ * alone holds a handful of questions), "untyped" for none. */
+static void type_group(const char *type, char *out, size_t cap)
+{
+    const char *h = type ? strstr(type, "hop") : NULL;
+    if (!type)
+        snprintf(out, cap, "untyped");
+    else if (h && h > type && isdigit((unsigned char)type[0]))
+        snprintf(out, cap, "%.*s", (int)(h - type + 3), type);
+    else
+        snprintf(out, cap, "%s", type);
 }
 
 static uint64_t fnv1a64(const char *s, size_t n)
@@ -890,9 +926,10 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
     }
 }
 
-/* One aggregated line: a set, variant, half and method at one budget. */
+/* One aggregated line: a set, variant, half, question type ("" = all
+ * types) and method at one budget. */
 typedef struct agg {
-    char set[16], variant[16], half[4];
+    char set[16], variant[16], half[4], type[16];
     int method;
     size_t budget, nq;
     int has_answers;
@@ -912,36 +949,60 @@ static int cmp_float(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The rows of method m: per half (A, B, all) and budget, over all the
+ * questions and, with by_type, over each type group (type_group) too.  A
+ * half or type with no question gives no row; with one half run (--half)
+ * the "all" rows, equal to its rows, are left out. */
 static void aggregate(aggs *out, const char *set, const char *variant, const qset *qs,
-                      int m, const qres *res, const size_t *budgets, size_t nb)
+                      int m, const qres *res, const size_t *budgets, size_t nb, int by_type,
+                      int one_half)
 {
     static const char *const halves[3] = {"A", "B", "all"};
     float *lat = xrealloc(NULL, (qs->n + 1) * sizeof *lat);
-    for (int h = 0; h < 3; h++)
-        for (size_t b = 0; b < nb; b++) {
-            agg g = {.method = m, .budget = budgets[b], .has_answers = qs->has_answers};
-            snprintf(g.set, sizeof g.set, "%s", set);
-            snprintf(g.variant, sizeof g.variant, "%s", variant);
-            snprintf(g.half, sizeof g.half, "%s", halves[h]);
-            size_t n = 0;
-            for (size_t i = 0; i < qs->n; i++) {
-                const qres *r = &res[i];
-                if (!qs->q[i].ngold || (h < 2 && qs->q[i].half != h))
-                    continue;
-                g.full += r->full[b];
-                g.ans += r->ans[b];
-                g.recall += r->recall[b];
-                g.tokens += r->tokens[b];
-                g.r2 += r->r2;
-                g.r5 += r->r5;
-                if (r->srec[b] >= 0) {
-                    g.srec += r->srec[b];
-                    g.nsq++;
+    char (*types)[16] = xrealloc(NULL, (qs->n + 1) * sizeof *types), qt[16];
+    size_t nt = 1;
+    types[0][0] = '\0';
+    for (size_t i = 0; by_type && i < qs->n; i++) {
+        size_t k = 1;
+        type_group(qs->q[i].type, qt, sizeof qt);
+        while (k < nt && strcmp(types[k], qt))
+            k++;
+        if (k == nt)
+            memcpy(types[nt++], qt, sizeof qt);
+    }
+    for (int h = 0; h < (one_half ? 2 : 3); h++)
+        for (size_t ty = 0; ty < nt; ty++)
+            for (size_t b = 0; b < nb; b++) {
+                agg g = {.method = m, .budget = budgets[b], .has_answers = qs->has_answers};
+                size_t n = 0;
+                snprintf(g.set, sizeof g.set, "%s", set);
+                snprintf(g.variant, sizeof g.variant, "%s", variant);
+                snprintf(g.half, sizeof g.half, "%s", halves[h]);
+                memcpy(g.type, types[ty], sizeof g.type);
+                for (size_t i = 0; i < qs->n; i++) {
+                    const qres *r = &res[i];
+                    if (!qs->q[i].ngold || (h < 2 && qs->q[i].half != h))
+                        continue;
+                    if (ty) {
+                        type_group(qs->q[i].type, qt, sizeof qt);
+                        if (strcmp(qt, types[ty]))
+                            continue;
+                    }
+                    g.full += r->full[b];
+                    g.ans += r->ans[b];
+                    g.recall += r->recall[b];
+                    g.tokens += r->tokens[b];
+                    g.r2 += r->r2;
+                    g.r5 += r->r5;
+                    if (r->srec[b] >= 0) {
+                        g.srec += r->srec[b];
+                        g.nsq++;
+                    }
+                    lat[n++] = r->ms[b];
                 }
-                lat[n++] = r->ms[b];
-            }
-            g.nq = n;
-            if (n) {
+                if (!n)
+                    continue;
+                g.nq = n;
                 g.full /= (double)n;
                 g.ans /= (double)n;
                 g.recall /= (double)n;
@@ -952,26 +1013,34 @@ static void aggregate(aggs *out, const char *set, const char *variant, const qse
                 qsort(lat, n, sizeof *lat, cmp_float);
                 g.p50 = lat[n / 2];
                 g.p99 = lat[(size_t)((double)(n - 1) * 0.99 + 0.5)];
+                if (out->n == out->cap) {
+                    out->cap = out->cap ? out->cap * 2 : 64;
+                    out->a = xrealloc(out->a, out->cap * sizeof *out->a);
+                }
+                out->a[out->n++] = g;
             }
-            if (out->n == out->cap) {
-                out->cap = out->cap ? out->cap * 2 : 64;
-                out->a = xrealloc(out->a, out->cap * sizeof *out->a);
-            }
-            out->a[out->n++] = g;
-        }
+    free(types);
     free(lat);
+}
+
+/* The row of a set, variant, half, type ("" = all) and method at one
+ * budget, or NULL. */
+static const agg *find_agg_type(const aggs *as, const char *set, const char *variant,
+                                const char *half, const char *type, int m, size_t budget)
+{
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        if (g->method == m && g->budget == budget && !strcmp(g->set, set) &&
+            !strcmp(g->variant, variant) && !strcmp(g->half, half) && !strcmp(g->type, type))
+            return g;
+    }
+    return NULL;
 }
 
 static const agg *find_agg(const aggs *as, const char *set, const char *variant, const char *half,
                            int m, size_t budget)
 {
-    for (size_t i = 0; i < as->n; i++) {
-        const agg *g = &as->a[i];
-        if (g->method == m && g->budget == budget && !strcmp(g->set, set) &&
-            !strcmp(g->variant, variant) && !strcmp(g->half, half))
-            return g;
-    }
-    return NULL;
+    return find_agg_type(as, set, variant, half, "", m, budget);
 }
 
 /* The human table: one row per set, variant, half and method, the budgets
@@ -990,7 +1059,7 @@ static void print_table(const aggs *as, const size_t *budgets, size_t nb, size_t
     printf("\n");
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
-        if (g->budget != budgets[0])
+        if (g->budget != budgets[0] || g->type[0])
             continue;
         printf("| %s | %s | %s | %s | %zu |", g->set, g->variant, g->half,
                method_names[g->method], g->nq);
@@ -1004,6 +1073,83 @@ static void print_table(const aggs *as, const size_t *budgets, size_t nb, size_t
                 printf(" n/a |");
         const agg *l = find_agg(as, g->set, g->variant, g->half, g->method, budgets[lat_b]);
         printf(" %.3f | %.3f | %.2f | %.2f |\n", g->r2, g->r5, l->p50, l->p99);
+    }
+}
+
+/* The per-type table (--by-type): for each set, variant, half and
+ * question type, every method's full support and answer containment at
+ * each budget and its R@5; then default's full support minus the better of
+ * bm25-topk and bm25+links per type, where all three ran. */
+static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
+{
+    int first = -1, deltas = 0;
+    printf("\nBy question type (the data set's type; MuSiQue's by hop count):\n\n"
+           "| set | variant | half | type | method | n |");
+    for (size_t b = 0; b < nb; b++)
+        printf(" full@%zu |", budgets[b]);
+    for (size_t b = 0; b < nb; b++)
+        printf(" ans@%zu |", budgets[b]);
+    printf(" R@5 |\n|---|---|---|---|---|---:|");
+    for (size_t b = 0; b < 2 * nb + 1; b++)
+        printf("---:|");
+    printf("\n");
+    /* The first method's rows name every set, variant, half and type once,
+     * in run order; the other methods ran on the same questions. */
+    for (size_t i = 0; i < as->n && first < 0; i++)
+        if (as->a[i].type[0])
+            first = as->a[i].method;
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *k = &as->a[i];
+        if (k->method != first || k->budget != budgets[0] || !k->type[0])
+            continue;
+        for (int m = 0; m < M_COUNT; m++) {
+            const agg *g = find_agg_type(as, k->set, k->variant, k->half, k->type, m, budgets[0]);
+            if (!g)
+                continue;
+            printf("| %s | %s | %s | %s | %s | %zu |", g->set, g->variant, g->half, g->type,
+                   method_names[m], g->nq);
+            for (size_t b = 0; b < nb; b++)
+                printf(" %.3f |",
+                       find_agg_type(as, g->set, g->variant, g->half, g->type, m, budgets[b])->full);
+            for (size_t b = 0; b < nb; b++)
+                if (g->has_answers)
+                    printf(" %.3f |", find_agg_type(as, g->set, g->variant, g->half, g->type, m,
+                                                    budgets[b])->ans);
+                else
+                    printf(" n/a |");
+            printf(" %.3f |\n", g->r5);
+        }
+        deltas |= find_agg_type(as, k->set, k->variant, k->half, k->type, M_DEFAULT, budgets[0]) &&
+                  find_agg_type(as, k->set, k->variant, k->half, k->type, M_BM25, budgets[0]) &&
+                  find_agg_type(as, k->set, k->variant, k->half, k->type, M_LINKS, budgets[0]);
+    }
+    if (!deltas)
+        return;
+    printf("\nBy question type: default's full support minus the better of bm25-topk and "
+           "bm25+links:\n\n| set | variant | half | type | n |");
+    for (size_t b = 0; b < nb; b++)
+        printf(" default-best@%zu |", budgets[b]);
+    printf("\n|---|---|---|---|---:|");
+    for (size_t b = 0; b < nb; b++)
+        printf("---:|");
+    printf("\n");
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *k = &as->a[i];
+        if (k->method != M_DEFAULT || k->budget != budgets[0] || !k->type[0] ||
+            !find_agg_type(as, k->set, k->variant, k->half, k->type, M_BM25, budgets[0]) ||
+            !find_agg_type(as, k->set, k->variant, k->half, k->type, M_LINKS, budgets[0]))
+            continue;
+        printf("| %s | %s | %s | %s | %zu |", k->set, k->variant, k->half, k->type, k->nq);
+        for (size_t b = 0; b < nb; b++) {
+            const agg *d = find_agg_type(as, k->set, k->variant, k->half, k->type, M_DEFAULT,
+                                         budgets[b]),
+                      *x = find_agg_type(as, k->set, k->variant, k->half, k->type, M_BM25,
+                                         budgets[b]),
+                      *y = find_agg_type(as, k->set, k->variant, k->half, k->type, M_LINKS,
+                                         budgets[b]);
+            printf(" %+.3f |", d->full - (x->full > y->full ? x->full : y->full));
+        }
+        printf("\n");
     }
 }
 
@@ -1024,7 +1170,7 @@ static void print_unit_table(const aggs *as, const size_t *budgets, size_t nb, s
     printf("\n");
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
-        if (g->budget != budgets[0] || g->method < M_DEFAULT)
+        if (g->budget != budgets[0] || g->method < M_DEFAULT || g->type[0])
             continue;
         printf("| %s | %s | %s | %s | %zu |", g->set, g->variant, g->half,
                method_names[g->method], g->nq);
@@ -1044,15 +1190,16 @@ static void print_unit_table(const aggs *as, const size_t *budgets, size_t nb, s
     }
 }
 
-/* The goals of issue 15 on half B, as differences, so a reader sees at a
- * glance which hold: default vs the better of bm25-topk and bm25+links
- * (full support), default's R@5 over bm25-topk's, and diverse over topk at
- * each budget on the redundant variant. */
-static void print_goals(const aggs *as, const size_t *budgets, size_t nb)
+/* The goals of issue 15 on half B (or the one half run, --half), as
+ * differences, so a reader sees at a glance which hold: default vs the
+ * better of bm25-topk and bm25+links (full support), default's R@5 over
+ * bm25-topk's, and diverse over topk at each budget on the redundant
+ * variant. */
+static void print_goals(const aggs *as, const size_t *budgets, size_t nb, const char *half)
 {
-    printf("\nHalf B: default's full support minus the better of bm25-topk and bm25+links; "
+    printf("\nHalf %s: default's full support minus the better of bm25-topk and bm25+links; "
            "R@5 minus bm25-topk's; diverse and default minus topk (full support):\n\n"
-           "| set | variant |");
+           "| set | variant |", half);
     for (size_t b = 0; b < nb; b++)
         printf(" default-best@%zu |", budgets[b]);
     printf(" R@5 default-bm25 |");
@@ -1064,32 +1211,35 @@ static void print_goals(const aggs *as, const size_t *budgets, size_t nb)
     printf("\n");
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
-        if (g->method != M_DEFAULT || g->budget != budgets[0] || strcmp(g->half, "B"))
+        if (g->method != M_DEFAULT || g->budget != budgets[0] || strcmp(g->half, half) || g->type[0])
             continue;
         printf("| %s | %s |", g->set, g->variant);
         for (size_t b = 0; b < nb; b++) {
-            const agg *d = find_agg(as, g->set, g->variant, "B", M_DEFAULT, budgets[b]),
-                      *x = find_agg(as, g->set, g->variant, "B", M_BM25, budgets[b]),
-                      *y = find_agg(as, g->set, g->variant, "B", M_LINKS, budgets[b]);
+            const agg *d = find_agg(as, g->set, g->variant, half, M_DEFAULT, budgets[b]),
+                      *x = find_agg(as, g->set, g->variant, half, M_BM25, budgets[b]),
+                      *y = find_agg(as, g->set, g->variant, half, M_LINKS, budgets[b]);
             if (x && y)
                 printf(" %+.3f |", d->full - (x->full > y->full ? x->full : y->full));
             else
                 printf(" - |");
         }
-        const agg *x = find_agg(as, g->set, g->variant, "B", M_BM25, budgets[0]);
+        const agg *x = find_agg(as, g->set, g->variant, half, M_BM25, budgets[0]);
         if (x)
             printf(" %+.3f |", g->r5 - x->r5);
         else
             printf(" - |");
         for (size_t b = 0; b < nb; b++) {
-            const agg *t = find_agg(as, g->set, g->variant, "B", M_TOPK, budgets[b]),
-                      *v = find_agg(as, g->set, g->variant, "B", M_DIVERSE, budgets[b]),
-                      *d = find_agg(as, g->set, g->variant, "B", M_DEFAULT, budgets[b]);
+            const agg *t = find_agg(as, g->set, g->variant, half, M_TOPK, budgets[b]),
+                      *v = find_agg(as, g->set, g->variant, half, M_DIVERSE, budgets[b]),
+                      *d = find_agg(as, g->set, g->variant, half, M_DEFAULT, budgets[b]);
             if (t && v)
                 printf(" %+.3f |", v->full - t->full);
             else
                 printf(" - |");
-            printf(" %+.3f |", t ? d->full - t->full : 0.0);
+            if (t)
+                printf(" %+.3f |", d->full - t->full);
+            else
+                printf(" - |");
         }
         printf("\n");
     }
@@ -1100,8 +1250,8 @@ static int write_csv(const aggs *as, const char *path)
     static const char *const header[] = {"set", "variant", "half", "method", "budget",
                                          "questions", "full_support", "answer_contained",
                                          "gold_recall", "recall_at_2", "recall_at_5", "tokens",
-                                         "p50_ms", "p99_ms", "sentence_recall"};
-    bu_table *tab = bu_table_new(15, header);
+                                         "p50_ms", "p99_ms", "sentence_recall", "type"};
+    bu_table *tab = bu_table_new(16, header);
     int rc;
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
@@ -1127,6 +1277,7 @@ static int write_csv(const aggs *as, const char *path)
             bu_table_cell(tab, "%.4f", g->srec);
         else
             bu_table_cell(tab, "%s", "");
+        bu_table_cell(tab, "%s", g->type[0] ? g->type : "all");
     }
     rc = bu_table_csv(tab, path);
     bu_table_free(tab);
@@ -1149,6 +1300,8 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
                             g->r5, "tokens", g->tokens, "p50_ms", g->p50, "p99_ms", g->p99));
         json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "sentence_recall",
                             g->nsq ? json_real(g->srec) : json_null());
+        json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "type",
+                            json_string(g->type[0] ? g->type : "all"));
     }
     json_object_set(doc, "sets", sets);
     json_object_set_new(doc, "rows", rows);
@@ -1178,7 +1331,8 @@ static void usage(FILE *f)
         "usage: cvstore-bench context [--data DIR] [--sets hotpotqa,musique,squad]\n"
         "         [--limit N] [--variants clean,redundant] [--seed N]\n"
         "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
-        "         [--csv PATH] [--json PATH|-] [--per-question PATH] [--dir TMPDIR]\n"
+        "         [--half A|B] [--by-type] [--csv PATH] [--json PATH|-]\n"
+        "         [--per-question PATH] [--dir TMPDIR]\n"
         "         [tuning options]\n"
         "Imports each set's corpus (glove embedder; mention links and kNN graph\n"
         "unless --no-link), answers every question with every method at every\n"
@@ -1191,6 +1345,10 @@ static void usage(FILE *f)
         "  --sets LIST       of hotpotqa, musique, squad; SET:N takes its first N\n"
         "                    questions (default all three, all questions)\n"
         "  --limit N         at most N questions of every set (SET:N wins)\n"
+        "  --half A|B        only that half's questions (of the first N with SET:N)\n"
+        "  --by-type         also a table per question type (HotpotQA bridge and\n"
+        "                    comparison, MuSiQue by hop count) and default's full\n"
+        "                    support minus the better baseline per type\n"
         "  --variants LIST   clean, redundant (each passage 1-4 times, copies\n"
         "                    lightly rewritten); default both\n"
         "  --seed N          seed of the redundant variant (default 1)\n"
@@ -1249,6 +1407,7 @@ int bench_context(int argc, char **argv)
         {"title-weight", required_argument, 0, 'W'}, {"knn-weight", required_argument, 0, 'N'},
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
         {"bridge-weight", required_argument, 0, 'G'}, {"unit", required_argument, 0, 'U'},
+        {"half", required_argument, 0, 'A'}, {"by-type", no_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
@@ -1256,7 +1415,7 @@ int bench_context(int argc, char **argv)
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
     uint64_t seed = 1;
-    int link = 1, c, ret = 0, use[M_COUNT] = {0}, unit_p = 1, unit_s = 0;
+    int link = 1, c, ret = 0, use[M_COUNT] = {0}, unit_p = 1, unit_s = 0, half = -1, by_type = 0;
     cvs_context_opts base;
     aggs as = {0};
     json_t *sets_json = json_array();
@@ -1312,6 +1471,15 @@ int bench_context(int argc, char **argv)
                 return 1;
             }
             break;
+        case 'A':
+            if (strcmp(optarg, "A") && strcmp(optarg, "B")) {
+                fprintf(stderr, "cvstore-bench context: --half: A or B\n");
+                json_decref(sets_json);
+                return 1;
+            }
+            half = optarg[0] == 'B';
+            break;
+        case 'T': by_type = 1; break;
         case 'h': usage(stdout); json_decref(sets_json); return 0;
         default: usage(stderr); json_decref(sets_json); return 1;
         }
@@ -1369,6 +1537,8 @@ int bench_context(int argc, char **argv)
             ret = 1;
             break;
         }
+        if (half >= 0)
+            qset_keep_half(&qs, half);
         size_t nha = 0;
         for (size_t i = 0; i < qs.n; i++)
             nha += qs.q[i].half == 0;
@@ -1453,7 +1623,7 @@ int bench_context(int argc, char **argv)
                         run_question(db, t, m, &base, &qs.q[i], budgets, nb, (size_t)nrec, &s,
                                      &cx, &res[i]);
                 size_t before = as.n;
-                aggregate(&as, sn, vn, &qs, m, res, budgets, nb);
+                aggregate(&as, sn, vn, &qs, m, res, budgets, nb, by_type, half >= 0);
                 if (pq)
                     write_per_question(pq, sn, vn, &qs, m, res, budgets, nb);
                 fprintf(stderr, "%s/%s %-11s (%.0f s):", sn, vn, method_names[m], bu_now() - tm);
@@ -1488,7 +1658,9 @@ int bench_context(int argc, char **argv)
                    "B = the rest (for reporting).\n\n");
             print_table(&as, budgets, nb, lat_b);
             if (use[M_DEFAULT])
-                print_goals(&as, budgets, nb);
+                print_goals(&as, budgets, nb, half == 0 ? "A" : "B");
+            if (by_type)
+                print_by_type(&as, budgets, nb);
             if (unit_s) {
                 size_t lat_s = 0;
                 for (size_t b = 0; b < nb; b++)
