@@ -1627,10 +1627,15 @@ int bench_context(int argc, char **argv)
                 if (pq)
                     write_per_question(pq, sn, vn, &qs, m, res, budgets, nb);
                 fprintf(stderr, "%s/%s %-11s (%.0f s):", sn, vn, method_names[m], bu_now() - tm);
+                /* all questions (or the one half run), all types */
+                const char *hn = half < 0 ? "all" : half ? "B" : "A";
+                double r5 = 0;
                 for (size_t i = before; i < as.n; i++)
-                    if (!strcmp(as.a[i].half, "all"))
+                    if (!strcmp(as.a[i].half, hn) && !as.a[i].type[0]) {
                         fprintf(stderr, " %.3f", as.a[i].full);
-                fprintf(stderr, "  R@5 %.3f\n", as.a[as.n - 1].r5);
+                        r5 = as.a[i].r5;
+                    }
+                fprintf(stderr, "  R@5 %.3f\n", r5);
             }
             free(res);
             free(s.keys);
