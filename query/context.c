@@ -110,7 +110,8 @@
  *      is >= 1.5: SQuAD 0.692 / 0.895 / 0.949 but HotpotQA 0.445 / 0.767
  *      / 0.887 and MuSiQue 0.065 / 0.108 / 0.290.
  *   8. A question that names no record by its title goes by BM25's
- *      ranking alone (single_hop): no vector list, no walk, no bridges.
+ *      ranking (single_hop): no vector list, no walk, no bridges; only
+ *      the links of its best records (deviation 12).
  *      The walk is for following what the question names to the passages
  *      linked to it; a question that names nothing the store has a
  *      passage for gives it no entity to start from, and then its hops
@@ -226,6 +227,77 @@
  *      0.520 / 0.794 / 0.914 -> 0.537 / 0.806 / 0.923; MuSiQue clean 0.196
  *      / 0.290 / 0.411 -> 0.196 / 0.299 / 0.411, redundant 0.150 / 0.262
  *      / 0.393 -> 0.168 / 0.271 / 0.402.  The SQuAD half has no links.
+ *  12. A question that names no title still describes a record: BM25's
+ *      best records are the candidates for the entity it describes, and what
+ *      each of them mentions is where a compositional question goes next
+ *      ("the founder of the Metroplex record label": Metroplex's passage
+ *      names Juan Atkins).  So deviation 8's single-hop route puts after each
+ *      of BM25's three best records (LEAD_RECORDS) its one linked record that
+ *      BM25 scores best (lead_links; one it does not score comes after those
+ *      it does, in link order), never a near-copy of its leader or of a
+ *      record placed before (a redundant store links every copy of a title),
+ *      then the rest of BM25's ranking: the naive BM25 + title-links
+ *      reference with one link per record, since a compositional question
+ *      asks one relation of the entity.  A store without links (the SQuAD
+ *      half) keeps BM25's ranking exactly; no vector list, bridge or kNN edge
+ *      is added.  Of the half-A questions where BM25 + title links held every
+ *      gold passage at a budget and the default did not (33 questions, 47
+ *      question-budgets), 26 question-budgets were this route's.  Half A of
+ *      cvstore-bench context --by-type, full support at 256 / 512 / 1024
+ *      tokens: HotpotQA clean 0.504 / 0.800 / 0.910 -> 0.528 / 0.830 / 0.925
+ *      (its "bridge" questions 0.380 / 0.676 / 0.831 -> 0.437 / 0.732 /
+ *      0.873, where BM25 + title links has 0.394 / 0.732 / 0.831), redundant
+ *      0.555 / 0.791 / 0.919 -> 0.582 / 0.812 / 0.928; MuSiQue clean 0.151 /
+ *      0.215 / 0.376 -> 0.151 / 0.215 / 0.387, redundant 0.151 / 0.204 /
+ *      0.355 -> 0.151 / 0.194 / 0.355 (one question); SQuAD half unchanged.
+ *      Half B: HotpotQA clean 0.494 / 0.780 / 0.914 -> 0.514 / 0.797 / 0.926
+ *      (bridge 0.444 / 0.794 / 0.921 -> 0.476 / 0.794 / 0.905), redundant
+ *      0.534 / 0.809 / 0.934 -> 0.563 / 0.826 / 0.940; MuSiQue clean 0.196 /
+ *      0.299 / 0.411 -> 0.196 / 0.290 / 0.421, redundant 0.168 / 0.271 /
+ *      0.411 -> 0.168 / 0.262 / 0.402; SQuAD half unchanged.  Tried on half
+ *      A: the reference's two links per leader (clean sets the same; HotpotQA
+ *      redundant 0.582 / 0.818 / 0.931, without the copy test 0.579 / 0.812 /
+ *      0.934).
+ *  13. The records the question names lead, each followed by its link.
+ *      After BM25's best record (deviation 7) come the records whose title
+ *      the question names, one per title in the walk's order (the question
+ *      names an entity; which of its paragraphs, or copies, fits is the
+ *      walk's to say), then for each its one linked record that BM25 scores
+ *      best, as in deviation 12, then the rest in the walk's order.  A
+ *      comparison ("Are Sorbaria and Goldenrod both genera of more than 50
+ *      species?") needs every entity it names; a compositional question
+ *      ("when was the father of Margaret Roper born") needs the record its
+ *      named one mentions (Thomas More), which shares no word with the
+ *      question and got only the decayed half of the named record's score
+ *      (deviation 11 misses it: the sentence says "daughter of", not
+ *      "father"), below passages that only repeat the question's words
+ *      ("Chris Roper", "Tudor Barn, Eltham").  Only for unscoped calls that
+ *      walked, with links.  Half A, 256 / 512 / 1024 (after deviation 12):
+ *      HotpotQA clean 0.528 / 0.830 / 0.925 -> 0.543 / 0.839 / 0.940 (bridge
+ *      0.437 / 0.732 / 0.873 -> 0.437 / 0.761 / 0.887, comparison 0.594 /
+ *      0.906 / 0.969 -> 0.594 / 0.906 / 1.000), redundant 0.582 / 0.812 /
+ *      0.928 -> 0.585 / 0.848 / 0.928; MuSiQue clean 0.151 / 0.215 / 0.387 ->
+ *      0.161 / 0.226 / 0.419, redundant 0.151 / 0.194 / 0.355 -> 0.140 /
+ *      0.215 / 0.366; R@5 HotpotQA clean 0.925 -> 0.937, MuSiQue clean 0.589
+ *      -> 0.596.  It costs two HotpotQA redundant bridge questions at 256
+ *      tokens (0.507 -> 0.479) and gains two at 512.  Half B: HotpotQA clean
+ *      0.514 / 0.797 / 0.926 -> 0.517 / 0.809 / 0.929 (comparison 0.618 /
+ *      0.882 / 1.000 -> 0.647 / 0.941 / 1.000, bridge 0.476 / 0.794 / 0.905
+ *      -> 0.444 / 0.762 / 0.905: two questions, BM25 + title links 0.444 /
+ *      0.730 / 0.873), redundant 0.563 / 0.826 / 0.940 -> 0.566 / 0.817 /
+ *      0.934 (comparison 0.676 / 0.882 / 1.000 -> 0.735 / 0.971 / 1.000,
+ *      bridge 0.460 / 0.810 / 0.921 -> 0.444 / 0.762 / 0.921); MuSiQue clean
+ *      0.196 / 0.290 / 0.421 -> 0.206 / 0.290 / 0.430, redundant 0.168 /
+ *      0.262 / 0.402 -> 0.178 / 0.271 / 0.402; R@5 HotpotQA clean 0.927 ->
+ *      0.933, MuSiQue clean 0.627 -> 0.641.  Tried on half A: the named
+ *      records before BM25's best: HotpotQA clean 0.564 / 0.848 / 0.937,
+ *      redundant 0.600 / 0.851 / 0.928, MuSiQue clean 0.151 / 0.237 / 0.398,
+ *      redundant 0.140 / 0.237 / 0.355, but MuSiQue's R@5 0.589 -> 0.548: its
+ *      questions name generic titles ("Jews", "President of India", "Venus")
+ *      whose passages push out BM25's best, which holds the answer; every
+ *      named record leading, not one per title: HotpotQA redundant 0.582 /
+ *      0.839 / 0.928, MuSiQue clean 0.151 / 0.215 / 0.409, redundant 0.161 /
+ *      0.226 / 0.366.
  */
 #include <cblas.h>
 #include <math.h>
@@ -414,6 +486,12 @@ static size_t cslot(const cands *cs, int64_t key)
     return i;
 }
 
+/* Index of key's candidate, -1 when it is none. */
+static int32_t cfind(const cands *cs, int64_t key)
+{
+    return cs->nslot ? cs->slot[cslot(cs, key)] - 1 : -1;
+}
+
 /* Index of key's candidate, adding it (zeroed) when new. */
 static int cget(cands *cs, int64_t key, size_t *idx)
 {
@@ -523,6 +601,7 @@ typedef struct question {
     int has_vec;           /* the vector list was filled */
     int64_t *tk;           /* records whose title the question names */
     size_t nt;
+    size_t depth;          /* length of the lists */
 } question;
 
 static void question_free(question *q)
@@ -633,6 +712,7 @@ static int question_analyze(const src *s, const cvs_context_opts *o, const cvs_c
 
     qn->text = text;
     qn->len = len;
+    qn->depth = o->depth;
     qn->wl = o->strategy == CVS_CONTEXT_BM25     ? 1
              : o->strategy == CVS_CONTEXT_VECTOR ? 0
                                                  : o->lexical_weight;
@@ -1157,6 +1237,177 @@ static void bm25_first(cands *cs, size_t *idx, size_t n, int64_t key)
     cs->c[c].rel = r;
 }
 
+/* ==== The records that lead, and their links ==== */
+
+#define LEAD_RECORDS 3 /* BM25's best records that lead a question naming none */
+#define MAX_CHAIN 64    /* longest path reported (chain_of) */
+
+/* BM25's score of key for the question, -1 when BM25 did not return it. */
+static double bm25_of(const question *qn, int64_t key)
+{
+    for (size_t i = 0; qn->has_bm25 && i < qn->depth && qn->bk[i] >= 0; i++)
+        if (qn->bk[i] == key)
+            return qn->bs[i];
+    return -1;
+}
+
+/* 1 when candidate v is on the path of candidate u (u included): v may
+ * not take u as its parent. */
+static int on_path(const cands *cs, size_t u, size_t v)
+{
+    int c = (int)u;
+    for (size_t n = 0; c >= 0 && n < MAX_CHAIN; n++, c = cs->c[c].parent)
+        if ((size_t)c == v)
+            return 1;
+    return 0;
+}
+
+/* Reorders the candidates idx[0..*n) (every candidate, sorted by
+ * relevance) so that the records that lead come first, each followed by
+ * the one record it links to that BM25 scores best: by_title (the essay,
+ * deviation 13), BM25's best record, then the records the question names
+ * by title, one per title, then their links in the same order; else
+ * (deviation 12: a question that names no title, idx in BM25's order)
+ * BM25's LEAD_RECORDS best records, each with its link after it.  The
+ * rest keep their order.  A linked record already placed, or a
+ * near-copy (deviation 9) of its leader or of a record placed before it,
+ * is passed over; one that BM25 did not return scores below every one it
+ * did, and ties keep the link order.  Every position keeps the relevance
+ * the sorted order had there, so the strategies see the new order.  *idxp
+ * is reallocated for the records added: cs gains the linked records that
+ * were not candidates. */
+static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const question *qn,
+                      int by_title, size_t **idxp, size_t *n)
+{
+    size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, nin = *n, m = 0, nl = 0;
+    size_t *idx = *idxp, *ord = malloc((2 * nin + 1) * sizeof *ord);
+    size_t *lead = malloc((nin + 1) * sizeof *lead);
+    double *at = malloc((nin + 1) * sizeof *at);
+    unsigned char *placed = NULL;
+    cvs_edge *e = malloc(cap * sizeof *e);
+    kwords kw = {0};
+    int rc = CVS_OK;
+
+    if (!ord || !lead || !at || !e) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nin; i++) {
+        cvs_record r, q;
+        int same = 0;
+        at[i] = cs->c[idx[i]].rel;
+        if (!by_title) {
+            if (i < LEAD_RECORDS)
+                lead[nl++] = idx[i];
+            continue;
+        }
+        if (!(cs->c[idx[i]].src & SRC_TITLE))
+            continue;
+        /* One record per title: the question names an entity, and which of
+         * its records (a title with several paragraphs, or copies) fits
+         * it is what the walk's order says. */
+        if ((rc = src_record(s, cs->c[idx[i]].key, &r, NULL)) == CVS_NOTFOUND)
+            continue;
+        if (rc)
+            goto out;
+        for (size_t l = 0; l < nl && !same && r.title; l++) {
+            if ((rc = src_record(s, cs->c[lead[l]].key, &q, NULL)) == CVS_NOTFOUND) {
+                rc = CVS_OK;
+                continue;
+            }
+            if (rc)
+                goto out;
+            same = q.title && q.title_len == r.title_len && !memcmp(q.title, r.title, r.title_len);
+        }
+        if (!same)
+            lead[nl++] = idx[i];
+    }
+    if (!nl)
+        goto out;
+    if (!(placed = calloc(nin + nl + 1, 1))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (by_title && qn->has_bm25 && qn->bk[0] >= 0) {
+        int32_t b = cfind(cs, qn->bk[0]);
+        if (b >= 0 && !placed[b]) {
+            ord[m++] = (size_t)b;
+            placed[b] = 1;
+        }
+    }
+    if (by_title)
+        for (size_t l = 0; l < nl; l++) {
+            if (placed[lead[l]])
+                continue;
+            ord[m++] = lead[l];
+            placed[lead[l]] = 1;
+        }
+    for (size_t l = 0; l < nl; l++) {
+        size_t u = lead[l], ne, best = 0;
+        double bs = -2;
+        if (!by_title && !placed[u]) {
+            ord[m++] = u;
+            placed[u] = 1;
+        }
+        if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, cap, &ne)))
+            goto out;
+        for (size_t k = 0; k < ne; k++) {
+            int32_t v = cfind(cs, e[k].key);
+            double f = bm25_of(qn, e[k].key);
+            int copy = 0;
+            if (e[k].key == cs->c[u].key || (v >= 0 && placed[v]) || !(f > bs))
+                continue;
+            if (o->dup_threshold < 1) {
+                /* In a store that repeats itself u links to every copy of
+                 * a title, its own among them. */
+                if ((rc = key_copies(s, &kw, e[k].key, cs->c[u].key, &copy)))
+                    goto out;
+                for (size_t j = 0; j < m && !copy; j++)
+                    if ((rc = key_copies(s, &kw, e[k].key, cs->c[ord[j]].key, &copy)))
+                        goto out;
+                if (copy)
+                    continue;
+            }
+            best = k;
+            bs = f;
+        }
+        if (bs > -2) {
+            size_t v;
+            if ((rc = cget(cs, e[best].key, &v)))
+                goto out;
+            if (!on_path(cs, u, v)) {
+                cs->c[v].parent = (int)u;
+                cs->c[v].etype = e[best].type;
+            }
+            ord[m++] = v;
+            placed[v] = 1;
+        }
+    }
+    for (size_t i = 0; i < nin; i++)
+        if (!placed[idx[i]])
+            ord[m++] = idx[i];
+    /* Positions past the old count (the records added) take their own
+     * relevance, never more than the position before. */
+    for (size_t p = 0; p < m; p++) {
+        double r = p < nin ? at[p] : cs->c[ord[p]].rel;
+        if (p && r > cs->c[ord[p - 1]].rel)
+            r = cs->c[ord[p - 1]].rel;
+        cs->c[ord[p]].rel = r;
+    }
+    free(idx);
+    *idxp = ord; /* m <= nin + nl <= 2 * nin */
+    ord = NULL;
+    *n = m;
+out:
+    free(ord);
+    free(lead);
+    free(at);
+    free(placed);
+    free(e);
+    kwords_free(&kw);
+    return rc;
+}
+
 /* ==== Result ==== */
 
 typedef struct picked {
@@ -1173,8 +1424,6 @@ static const char *seed_type(unsigned src)
                                          "title", "bm25+title", "vector+title", "bm25+vector+title"};
     return names[src & 7u];
 }
-
-#define MAX_CHAIN 64
 
 /* The path of candidate c, seed first, into chain; returns its length.  The
  * walk only ever lowers what it passes along, so parents cannot loop, but
@@ -1706,9 +1955,16 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         idx[i] = i;
     if ((rc = sort_by_rel(s, &cs, idx, cs.n)))
         goto out;
+    if (single && o.use_links) {
+        /* Deviation 12: BM25's best records lead, each followed by its
+         * link.  Every candidate is in idx, the records added too. */
+        size_t n = cs.n;
+        if ((rc = lead_links(s, &cs, &o, &qn, 0, &idx, &n)))
+            goto out;
+    }
 
     /* Stage 2. */
-    int resort = 0;
+    int resort = 0, walked = 0;
     if (o.hops > 0 && o.strategy <= CVS_CONTEXT_MMR && cs.n && !single) {
         size_t nf = o.seeds < cs.n ? o.seeds : cs.n;
         size_t *frontier = malloc(((o.beam > nf ? o.beam : nf) + 1) * sizeof *frontier);
@@ -1721,7 +1977,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         free(frontier);
         if (rc)
             goto out;
-        resort = 1;
+        resort = walked = 1;
     }
     if (sc && sc->weigh) {
         for (size_t i = 0; i < cs.n; i++) {
@@ -1743,8 +1999,15 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         if ((rc = sort_by_rel(s, &cs, idx, cs.n)))
             goto out;
     }
-    if (bm25_top >= 0 && !sc && o.strategy <= CVS_CONTEXT_MMR)
+    if (walked && qn.nt && !sc && o.use_links) {
+        /* Deviation 13: after BM25's best, the records the question names
+         * lead, each followed by its link. */
+        size_t n = cs.n;
+        if ((rc = lead_links(s, &cs, &o, &qn, 1, &idx, &n)))
+            goto out;
+    } else if (bm25_top >= 0 && !sc && o.strategy <= CVS_CONTEXT_MMR) {
         bm25_first(&cs, idx, cs.n, bm25_top);
+    }
     npool = cs.n < o.max_pool ? cs.n : o.max_pool;
     out->pool = npool;
     if (npool == 0)

@@ -3,8 +3,9 @@
  * edges, every strategy within its budget, the diverse strategy on a
  * constructed two-hop question, MMR at lambda 1 against top-k, the
  * question's tokens read as its text, a question naming no title going by
- * BM25 alone, near-copies by words (and sibling copies) taken once,
- * templated stubs of other entities not taken for copies, a
+ * BM25 with the links of its best records, the records a question names
+ * leading with their links, near-copies by words (and sibling copies)
+ * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
  * score, diverse keeping top-k's set without copies, and the JSON shape of
  * `cvstore context`.  All data is generated here. */
@@ -751,10 +752,12 @@ Test(context, question_tokens_read_as_text, .init = setup, .fini = teardown)
 }
 
 /* A question that names no record by its title, in a store that knows its
- * titles, goes by BM25's ranking alone (query/context.c, deviation 8): no
- * walk, so no hop-1 passage (the first hop mentions "Brindlemoor", which
- * the walk would add), and BM25's order.  The same store with a question
- * naming "Zorblat" still walks (diverse_finds_second_hop). */
+ * titles, goes by BM25's ranking (query/context.c, deviation 8): no vector
+ * list, no bridges, no kNN edges; only the records that BM25's three best
+ * mention come in, each right after its leader (deviation 12).  Here
+ * BM25's best is the first hop, which mentions "Brindlemoor"; its copies
+ * mention it too, and it is placed once.  The same store with a question
+ * naming "Zorblat" walks (diverse_finds_second_hop). */
 Test(context, single_hop_question_gets_no_walk, .init = setup, .fini = teardown)
 {
     static const char q[] = "Which opera did Quentin Vale compose?";
@@ -769,25 +772,157 @@ Test(context, single_hop_question_gets_no_walk, .init = setup, .fini = teardown)
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 16, keys, scores), 0);
     for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        size_t next = 0; /* BM25's rank of the last record it placed */
         cvs_context_opts_init(&o);
         o.strategy = (cvs_context_strategy)s;
         o.budget = 1000;
         cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
         cr_assert_geq(r.n, 1);
-        cr_assert_not(has(&r, "hop2"), "strategy %d walked to the second hop", s);
+        cr_assert(has(&r, "hop2"));
         for (size_t i = 0; i < r.n; i++) {
-            cr_assert_eq(r.items[i].hop, 0);
-            cr_assert_str_eq(r.items[i].via[0].type, "bm25");
-            if (s == CVS_CONTEXT_TOPK)
-                cr_assert_eq(r.items[i].key, keys[i], "rank %zu", i);
+            if (r.items[i].hop == 0) {
+                cr_assert_str_eq(r.items[i].via[0].type, "bm25");
+                if (s == CVS_CONTEXT_TOPK) {
+                    /* The records no link placed keep BM25's order. */
+                    while (next < 16 && keys[next] != r.items[i].key)
+                        next++;
+                    cr_assert_lt(next, 16, "rank %zu is not BM25's", i);
+                }
+                continue;
+            }
+            /* Reached from one of BM25's three best by mentions only: a
+             * leader's link (which may be a leader too, and bring its
+             * own link), never a vector, bridge or kNN step. */
+            cr_assert(r.items[i].via[0].key == keys[0] || r.items[i].via[0].key == keys[1] ||
+                      r.items[i].via[0].key == keys[2]);
+            for (int k = 1; k <= r.items[i].hop; k++)
+                cr_assert_str_eq(r.items[i].via[k].type, "mentions", "strategy %d walked", s);
+        }
+        if (s == CVS_CONTEXT_TOPK) {
+            cr_assert_eq(r.items[0].key, keys[0]);
+            for (size_t i = 0; i < r.n; i++)
+                if (!strcmp(r.items[i].id, "hop2"))
+                    cr_assert_lt(i, 6, "the link of a leader comes early, not at %zu", i);
         }
         cvs_context_result_free(&r);
     }
+    /* Without links, BM25's ranking alone. */
+    cvs_context_opts_init(&o);
+    o.strategy = CVS_CONTEXT_TOPK;
+    o.budget = 1000;
+    o.use_links = 0;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    for (size_t i = 0; i < r.n; i++)
+        cr_assert_eq(r.items[i].key, keys[i], "rank %zu", i);
+    cvs_context_result_free(&r);
     /* With the walk asked for by a title in the question, it walks. */
     cvs_context_opts_init(&o);
     o.budget = 1000;
     cr_assert_eq(cvs_txn_context(t, &o, question, 0, v, &r), 0, "%s", cvs_errmsg(db));
     cr_assert(has(&r, "hop2"));
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* A compositional question that names no title ("the wife of the painter
+ * of the Quillon lighthouse mural"): BM25's best record is the first hop,
+ * and the second hop, which shares no word with the question, is only the
+ * record it mentions.  The single-hop route puts it right after its
+ * mention (query/context.c, deviation 12), ahead of passages that match
+ * the question's words and say nothing of her; a budget of two passages
+ * holds both hops. */
+Test(context, single_hop_route_follows_the_best_records_link, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Where was the wife of the painter of the Quillon lighthouse mural "
+                            "born?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int64_t keys[4];
+    float scores[4];
+    axis(v, 0, 1, 0.0f);
+    put("hop1", "Osric Pell", "Osric Pell painted the Quillon lighthouse mural; he married "
+        "Ilse Marrow in 1901.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Ilse Marrow", "Ilse Marrow (1880-1950) was a sculptor from Tarnby.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(text, sizeof text, "The lighthouse keeper number %d was born where his wife "
+                 "painted.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("hop1", "hop2"));
+    cvs_context_opts_init(&o);
+    o.budget = 50; /* hop1 (26 tokens) and one more (16-21), not two */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    /* The premises: BM25 ranks the first hop first and does not find the
+     * second; the question names no title. */
+    cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 4, keys, scores), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, "hop1");
+    cr_assert_eq(r.items[0].key, keys[0]);
+    cr_assert_str_eq(r.items[0].via[0].type, "bm25");
+    cr_assert_str_eq(r.items[1].id, "hop2", "%s", r.items[1].id);
+    cr_assert_eq(r.items[1].hop, 1);
+    cr_assert_str_eq(r.items[1].via[1].type, "mentions");
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_neq(keys[i], r.items[1].key, "BM25 should not find the second hop");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* A compositional question that names its first hop ("the wife of Osric
+ * Pell"), whose second hop shares no word with the question and is only
+ * what the named record mentions, in a sentence without the question's
+ * relation words ("married", not "wife": deviation 11 does not apply).
+ * Passages that match the question's words ("wife", "born") outscore the
+ * mention's decayed share; the named record and then its best link come
+ * right after BM25's best (query/context.c, deviation 13), so a budget of
+ * three passages holds both hops. */
+Test(context, named_records_lead_with_their_link, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Where was the wife of Osric Pell born?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("hop1", "Osric Pell", "Osric Pell was a painter from Quillon; he married Ilse Marrow "
+        "in 1901.", v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Ilse Marrow", "Ilse Marrow (1880-1950) was a sculptor from Tarnby.", v);
+    static const char *const others[] = {
+        "Osric, a keeper, and his wife Agnes Pell were born at sea.",
+        "Where was Mary Pell born?  Her husband Osric, a miller, never said.",
+        "Osric's wife, a Pell, was born in a tent during the great fair.",
+        "The Pell family: every wife was born in the valley, every Osric too.",
+        "Tom Pell and his wife were both born near the mill of Osric."};
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        axis(v, 0, 4 + i % 4, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        put(id, NULL, others[i], v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("hop1", "hop2"));
+    cvs_context_opts_init(&o);
+    o.budget = 60; /* three of these passages (16-22 tokens), not four */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "hop1") && has(&r, "hop2"), "%zu items: %s, %s", r.n, r.items[0].id,
+              r.n > 1 ? r.items[1].id : "-");
+    for (size_t i = 0; i < r.n; i++)
+        if (!strcmp(r.items[i].id, "hop2")) {
+            cr_assert_str_eq(r.items[i].via[0].id, "hop1");
+            cr_assert_str_eq(r.items[i].via[1].type, "mentions");
+        }
     cvs_context_result_free(&r);
     cvs_txn_end(t);
 }
