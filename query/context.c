@@ -272,7 +272,14 @@
  *      (deviation 11 misses it: the sentence says "daughter of", not
  *      "father"), below passages that only repeat the question's words
  *      ("Chris Roper", "Tudor Barn, Eltham").  Only for unscoped calls that
- *      walked, with links.  Half A, 256 / 512 / 1024 (after deviation 12):
+ *      walked, with links.  One per title, and the near-copy tests of
+ *      deviation 12, hold for the strategies that take no copy twice
+ *      (diverse, mmr): topk is the relevance order, copies and all, and a
+ *      lead without copies made it a diversity method (half A, HotpotQA
+ *      redundant, topk at 512 tokens: 0.642 before deviations 12 and 13,
+ *      0.809 with them and the copy tests for every strategy; the
+ *      default's figures are the same either way).
+ *      Half A, 256 / 512 / 1024 (after deviation 12):
  *      HotpotQA clean 0.528 / 0.830 / 0.925 -> 0.543 / 0.839 / 0.940 (bridge
  *      0.437 / 0.732 / 0.873 -> 0.437 / 0.761 / 0.887, comparison 0.594 /
  *      0.906 / 0.969 -> 0.594 / 0.906 / 1.000), redundant 0.582 / 0.812 /
@@ -1269,13 +1276,13 @@ static int on_path(const cands *cs, size_t u, size_t v)
  * by title, one per title, then their links in the same order; else
  * (deviation 12: a question that names no title, idx in BM25's order)
  * BM25's LEAD_RECORDS best records, each with its link after it.  The
- * rest keep their order.  A linked record already placed, or a
- * near-copy (deviation 9) of its leader or of a record placed before it,
- * is passed over; one that BM25 did not return scores below every one it
- * did, and ties keep the link order.  Every position keeps the relevance
- * the sorted order had there, so the strategies see the new order.  *idxp
- * is reallocated for the records added: cs gains the linked records that
- * were not candidates. */
+ * rest keep their order.  A linked record already placed is passed over,
+ * and for diverse and mmr a near-copy (deviation 9) of its leader or of a
+ * record placed before it; one that BM25 did not return scores below
+ * every one it did, and ties keep the link order.  Every position keeps
+ * the relevance the sorted order had there, so the strategies see the new
+ * order.  *idxp is reallocated for the records added: cs gains the linked
+ * records that were not candidates. */
 static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const question *qn,
                       int by_title, size_t **idxp, size_t *n)
 {
@@ -1286,6 +1293,11 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
     unsigned char *placed = NULL;
     cvs_edge *e = malloc(cap * sizeof *e);
     kwords kw = {0};
+    /* The strategies that never take a copy twice (deviation 9; mmr below
+     * lambda 1, select.c deviation 1) get a lead without copies; topk
+     * keeps the relevance order, copies and all. */
+    int dedup = (o->strategy == CVS_CONTEXT_DIVERSE ||
+                 (o->strategy == CVS_CONTEXT_MMR && o->lambda < 1)) && o->dup_threshold < 1;
     int rc = CVS_OK;
 
     if (!ord || !lead || !at || !e) {
@@ -1303,6 +1315,10 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
         }
         if (!(cs->c[idx[i]].src & SRC_TITLE))
             continue;
+        if (!dedup) {
+            lead[nl++] = idx[i];
+            continue;
+        }
         /* One record per title: the question names an entity, and which of
          * its records (a title with several paragraphs, or copies) fits
          * it is what the walk's order says. */
@@ -1357,7 +1373,7 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
             int copy = 0;
             if (e[k].key == cs->c[u].key || (v >= 0 && placed[v]) || !(f > bs))
                 continue;
-            if (o->dup_threshold < 1) {
+            if (dedup) {
                 /* In a store that repeats itself u links to every copy of
                  * a title, its own among them. */
                 if ((rc = key_copies(s, &kw, e[k].key, cs->c[u].key, &copy)))
