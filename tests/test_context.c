@@ -877,6 +877,55 @@ Test(context, single_hop_route_follows_the_best_records_link, .init = setup, .fi
     cvs_txn_end(t);
 }
 
+/* A record mentions its own copy (the same text under the title
+ * "Zorblat Libretto", which the text names), which BM25 scores as high as
+ * the record itself.  Behind BM25's best record diverse
+ * places the link that is no copy of it, the second hop (deviation 12's
+ * copy test); topk, the relevance order without redundancy handling,
+ * places the copy. */
+Test(context, lead_link_is_no_copy_for_diverse_only, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Which opera did Quentin Vale compose?";
+    static const char text[] = "Zorblat is an opera composed by Quentin Vale, born in "
+                               "Brindlemoor; its text is the Zorblat Libretto.";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("a", "Zorblat", text, v);
+    axis(v, 0, 1, 0.01f);
+    put("a2", "Zorblat Libretto", text, v);
+    axis(v, 2, 3, 0.0f);
+    put("hop2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], t2[96];
+        axis(v, 4 + i, 1, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(t2, sizeof t2, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, t2, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("a", "a2") && mentions("a", "hop2"));
+    axis(v, 0, 1, 0.005f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_TOPK; s++) {
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 1000;
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+        cr_assert_geq(r.n, 2);
+        cr_assert(!strcmp(r.items[0].id, "a") || !strcmp(r.items[0].id, "a2"));
+        if (s == CVS_CONTEXT_TOPK)
+            cr_assert(!strcmp(r.items[1].id, "a") || !strcmp(r.items[1].id, "a2"),
+                      "topk: %s after %s", r.items[1].id, r.items[0].id);
+        else
+            cr_assert_str_eq(r.items[1].id, "hop2");
+        cvs_context_result_free(&r);
+    }
+    cvs_txn_end(t);
+}
+
 /* A compositional question that names its first hop ("the wife of Osric
  * Pell"), whose second hop shares no word with the question and is only
  * what the named record mentions, in a sentence without the question's
