@@ -96,7 +96,7 @@ int cvs__qg_remove(cvs_db *db, MDB_txn *txn)
 /* Sorted keys of the snapshot's marked records. */
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
-    return cvs__marks_list(db, txn, CVS__META_QG_DIRTY, out, nout);
+    return cvs__marks_list(db, txn, CVS__META_QG_DIRTY, NULL, NULL, out, nout);
 }
 
 /* ==== The stored blob ====
