@@ -929,19 +929,8 @@ Test(mcp, raw_protocol_errors_and_tools)
         "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{}}\n"
         "[{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"x\"}]\n"
         "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}"; /* no final newline: EOF ends it */
-    char *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
     json_t *msg[16] = {0};
-    size_t n = 0;
-    tu_glove_write(gdir, words, vecs, 6, 4);
-    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
-    snprintf(store, sizeof store, "%s/g.cvs", dir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
-    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
-    for (char *line = strtok(out, "\n"); line && n < 16; line = strtok(NULL, "\n")) {
-        json_error_t je;
-        cr_assert(msg[n++] = json_loads(line, 0, &je), "not JSON: %s", line);
-    }
+    size_t n = tu_mcp_glove(dir, words, vecs, 6, input, msg, 16);
     cr_assert_eq(n, 12, "%zu replies", n);
 #define ERRCODE(i) json_integer_value(json_object_get(json_object_get(msg[i], "error"), "code"))
 #define RESULT(i) json_object_get(msg[i], "result")
@@ -976,11 +965,6 @@ Test(mcp, raw_protocol_errors_and_tools)
     cr_assert_eq(tu_cli(NULL, "mcp 2>/dev/null"), 1);
     cr_assert_eq(tu_cli(NULL, "mcp '%s/none' 2>/dev/null </dev/null", dir), 1);
     cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    free(out);
-    free(in);
-    tu_rmrf(gdir);
-    free(gdir);
 }
 
 /* A store whose texts cannot be embedded is refused before serving, with

@@ -695,19 +695,11 @@ Test(sentctx, mcp_recall_unit, .fini = teardown)
         "\"token_budget\":12}}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
         "\"arguments\":{\"query\":\"deploy key\",\"unit\":\"word\"}}}\n";
-    char *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
     json_t *msg[4] = {0}, *mem;
-    size_t n = 0;
+    size_t n;
     const char *text;
     dir = tu_tmpdir();
-    tu_glove_write(gdir, words, vecs, 6, 4);
-    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
-    snprintf(store, sizeof store, "%s/g.cvs", dir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
-    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
-    for (char *line = strtok(out, "\n"); line && n < 4; line = strtok(NULL, "\n"))
-        cr_assert(msg[n++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    n = tu_mcp_glove(dir, words, vecs, 6, input, msg, 4);
     cr_assert_eq(n, 3);
     mem = json_array_get(json_object_get(json_object_get(json_object_get(msg[1], "result"),
                                                          "structuredContent"), "memories"), 0);
@@ -717,9 +709,4 @@ Test(sentctx, mcp_recall_unit, .fini = teardown)
     cr_assert(json_is_true(json_object_get(json_object_get(msg[2], "result"), "isError")));
     for (size_t i = 0; i < n; i++)
         json_decref(msg[i]);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    free(out);
-    free(in);
-    tu_rmrf(gdir);
-    free(gdir);
 }

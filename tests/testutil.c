@@ -151,6 +151,28 @@ void tu_glove_write(const char *dir, const char *const *words, const float *vecs
     free(fv);
 }
 
+size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    const char *input, json_t **msg, size_t cap)
+{
+    char *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
+    size_t got = 0;
+    cr_assert_not_null(gdir);
+    tu_glove_write(gdir, words, vecs, n, 4);
+    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    snprintf(store, sizeof store, "%s/g.cvs", dir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
+    for (char *line = strtok(out, "\n"); line && got < cap; line = strtok(NULL, "\n"))
+        cr_assert(msg[got++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    free(out);
+    free(in);
+    tu_rmrf(gdir);
+    free(gdir);
+    return got;
+}
+
 /* ==== Timeouts under the sanitizers ==== */
 
 /* The tests' own timeouts (and their suites') are there to catch hangs.

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cvstore.h"
 
 /* A fresh empty temporary directory (malloc'd path); removed by tu_rmrf. */
@@ -48,5 +50,12 @@ void tu_sift_unload(tu_sift *s, char **dir, cvs_db **db);
  * glove100.fvecs, word i's dim floats vecs[i * dim ..] as a row. */
 void tu_glove_write(const char *dir, const char *const *words, const float *vecs, size_t n,
                     uint32_t dim);
+/* One `cvstore mcp` session over a pipe: a GloVe cache of the n words and
+ * their vectors of 4 floats (tu_glove_write), a store dir/g.cvs made by
+ * `cvstore init --embedder glove --dim 4`, and input on stdin.  Each reply
+ * line is parsed into msg[0..cap), which the caller json_decref's; returns
+ * the number of replies. */
+size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    const char *input, json_t **msg, size_t cap);
 
 #endif
