@@ -57,6 +57,16 @@ static double recall10(const int64_t *l)
     return (double)hit / (10.0 * sift.nq);
 }
 
+/* The exact L2 distance of query qi to the base vector of record key. */
+static double exact_dist(size_t qi, int64_t key)
+{
+    const float *x = sift.base + (size_t)(key - 1) * sift.dim, *q = sift.query + qi * sift.dim;
+    double e = 0;
+    for (uint32_t d = 0; d < sift.dim; d++)
+        e += ((double)q[d] - x[d]) * ((double)q[d] - x[d]);
+    return sqrt(e);
+}
+
 /* Searches all queries with p into l2/s2 and requires exactly l/s. */
 static void same_answers(const cvs_search_params *p, const int64_t *l, const float *s,
                          int64_t *l2, float *s2)
@@ -199,12 +209,8 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     cr_assert_geq(reads, 10.0); /* at least the k answers are re-scored */
     /* Scores of re-ranked answers are exact distances. */
     for (size_t j = 0; j < 10; j++) {
-        int64_t key = l[j];
-        const float *x = sift.base + (size_t)(key - 1) * sift.dim;
-        double e = 0;
-        for (size_t t = 0; t < sift.dim; t++)
-            e += ((double)sift.query[t] - x[t]) * ((double)sift.query[t] - x[t]);
-        cr_assert_float_eq(s[j], sqrt(e), 1e-3 * sqrt(e) + 1e-3);
+        double e = exact_dist(0, l[j]);
+        cr_assert_float_eq(s[j], e, 1e-3 * e + 1e-3);
     }
 
     cvs_db_close(db);
@@ -249,13 +255,9 @@ Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .t
      * nearly exact: the reported score of the best hit is within 1% of its
      * exact distance. */
     for (size_t i = 0; i < sift.nq; i++) {
-        const float *x = sift.base + (size_t)(l[i * 10] - 1) * sift.dim,
-                    *q = sift.query + i * sift.dim;
-        double e = 0;
-        for (uint32_t d = 0; d < sift.dim; d++)
-            e += ((double)q[d] - x[d]) * ((double)q[d] - x[d]);
-        cr_assert_leq(fabs(s[i * 10] - sqrt(e)), 0.01 * sqrt(e) + 1e-3, "query %zu: %g vs %g",
-                      i, s[i * 10], sqrt(e));
+        double e = exact_dist(i, l[i * 10]);
+        cr_assert_leq(fabs(s[i * 10] - e), 0.01 * e + 1e-3, "query %zu: %g vs %g", i, s[i * 10],
+                      e);
     }
     /* Without re-ranking the codes alone answer, as for any index. */
     p.flags |= CVS_SEARCH_NORERANK;
