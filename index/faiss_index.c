@@ -525,7 +525,7 @@ int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 /* Sorted keys of the snapshot's dirty records. */
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
-    return cvs__marks_list(db, txn, CVS__META_FIDX_DIRTY, out, nout);
+    return cvs__marks_list(db, txn, CVS__META_FIDX_DIRTY, NULL, NULL, out, nout);
 }
 
 static int in_sorted(const int64_t *a, size_t n, int64_t key)
@@ -782,6 +782,30 @@ static int check_u64(cvs_db *db, MDB_txn *txn, const char *name, uint64_t *out, 
     return rc;
 }
 
+/* The check's view of the dirty marks: where a problem goes, and the
+ * epoch no mark may pass. */
+typedef struct dirty_chk {
+    void (*problem)(void *ctx, const char *msg);
+    void *ctx;
+    uint64_t epoch;
+    int f_epoch;
+} dirty_chk;
+
+/* cvs__marks_list's keep for the check: a well-formed mark holds a u64
+ * epoch at most fidx_epoch; any other is reported and left out. */
+static int dirty_ok(void *arg, const MDB_val *k, const MDB_val *v, uint64_t key, int malformed)
+{
+    dirty_chk *dc = arg;
+    (void)key;
+    if (malformed || v->mv_size != 8 || !dc->f_epoch || cvs__get_u64(v->mv_data) > dc->epoch) {
+        fidx_problem(dc->problem, dc->ctx, "meta: a FAISS dirty mark (key of %zu bytes, value of "
+                     "%zu) is malformed or from an epoch beyond fidx_epoch %llu", k->mv_size,
+                     v->mv_size, (unsigned long long)dc->epoch);
+        return 0;
+    }
+    return 1;
+}
+
 /* The search's contract: every live record is in the FAISS index or marked
  * dirty, and every record the index holds is live or marked; the stored
  * blob decodes to n vectors of the store's dimension under n distinct keys
@@ -794,7 +818,8 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
     MDB_cursor *cur = NULL;
     cvs_fidx *fx = NULL;
     int64_t *dirty = NULL, *held = NULL;
-    size_t ndirty = 0, dcap = 0, nchunk_keys = 0;
+    size_t ndirty = 0, nchunk_keys = 0;
+    dirty_chk dc;
     uint64_t gen = 0, epoch = 0, nchunks = 0, next = 0, next_key = UINT64_MAX;
     int has, f_gen, f_epoch, f_nchunks, f_next, rc = CVS_OK, mrc;
 
@@ -821,36 +846,17 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
             fidx_problem(problem, ctx, "meta: a FAISS index chunk key of %zu bytes beyond "
                          "fidx_nchunks %llu", k.mv_size, (unsigned long long)nchunks);
     }
-    /* Dirty marks: "fidx/d" + u64 BE key -> u64 epoch, at most fidx_epoch. */
-    k = (MDB_val)CVS__MKEY(CVS__META_FIDX_DIRTY);
-    for (mrc = mrc && mrc != MDB_NOTFOUND ? mrc : cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
-         mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < PREFIX_BYTES || memcmp(k.mv_data, CVS__META_FIDX_DIRTY, PREFIX_BYTES))
-            break;
-        if (k.mv_size != DIRTY_KEY_BYTES || v.mv_size != 8 || !f_epoch || cvs__get_u64(v.mv_data) > epoch) {
-            fidx_problem(problem, ctx, "meta: a FAISS dirty mark (key of %zu bytes, value of %zu) "
-                         "is malformed or from an epoch beyond fidx_epoch %llu", k.mv_size,
-                         v.mv_size, (unsigned long long)epoch);
-            continue;
-        }
-        if (ndirty == dcap) {
-            size_t nc = dcap ? dcap * 2 : 64;
-            int64_t *nd = realloc(dirty, nc * sizeof *nd);
-            if (!nd) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto out;
-            }
-            dirty = nd;
-            dcap = nc;
-        }
-        dirty[ndirty++] = (int64_t)cvs__mark_key_of(&k, PREFIX_BYTES);
-    }
     if (mrc && mrc != MDB_NOTFOUND) {
         rc = cvs__err_lmdb(mrc, "walking meta");
         goto out;
     }
     mdb_cursor_close(cur);
     cur = NULL;
+    /* Dirty marks: "fidx/d" + u64 BE key -> u64 epoch, at most fidx_epoch;
+     * each malformed one reported (dirty_ok), the rest listed ascending. */
+    dc = (dirty_chk){problem, ctx, epoch, f_epoch};
+    if ((rc = cvs__marks_list(db, txn, CVS__META_FIDX_DIRTY, dirty_ok, &dc, &dirty, &ndirty)))
+        goto out;
     if (!has) {
         if (nchunk_keys || f_nchunks)
             fidx_problem(problem, ctx, "meta: %zu FAISS index chunks%s but no fidx_spec",
@@ -880,8 +886,6 @@ int cvs__fidx_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
         memcpy(held, fx->keys, fx->n * sizeof *held);
         qsort(held, fx->n, sizeof *held, cmp_i64);
     }
-    if (ndirty)
-        qsort(dirty, ndirty, sizeof *dirty, cmp_i64);
     for (size_t i = 0; i < fx->n; i++) {
         uint64_t key = (uint64_t)held[i];
         if (i && held[i] == held[i - 1])

@@ -168,43 +168,70 @@ int cvs__mark_write(cvs_db *db, MDB_txn *txn, const char *prefix, uint64_t key, 
     return CVS_OK;
 }
 
-int cvs__marks_list(cvs_db *db, MDB_txn *txn, const char *prefix, int64_t **out, size_t *nout)
+int cvs__marks_each(cvs_db *db, MDB_txn *txn, const char *prefix, cvs__mark_fn fn, void *arg)
 {
     MDB_cursor *cur = NULL;
     size_t pl = strlen(prefix);
     MDB_val k = {pl, (void *)prefix}, v;
-    int64_t *keys = NULL;
-    size_t n = 0, cap = 0;
     int rc = CVS_OK, mrc;
     if ((mrc = mdb_cursor_open(txn, db->dbi_meta, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
     for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != pl + 8 || memcmp(k.mv_data, prefix, pl))
+        /* Only a key of another prefix ends the walk: one of the wrong size
+         * under this prefix is still a (malformed) mark, and the marks after
+         * it count. */
+        int malformed = k.mv_size != pl + 8;
+        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl))
             break;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            int64_t *nk = realloc(keys, nc * sizeof *nk);
-            if (!nk) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto out;
-            }
-            keys = nk;
-            cap = nc;
-        }
-        keys[n++] = (int64_t)cvs__mark_key_of(&k, pl);
+        if ((rc = fn(arg, &k, &v, malformed ? 0 : cvs__mark_key_of(&k, pl), malformed)))
+            goto out;
     }
     if (mrc && mrc != MDB_NOTFOUND)
         rc = cvs__err_lmdb(mrc, "reading the index's marks");
 out:
     mdb_cursor_close(cur);
-    if (rc) {
-        free(keys);
-        keys = NULL;
-        n = 0;
+    return rc;
+}
+
+/* cvs__marks_list's walk: the keys so far and the caller's filter. */
+typedef struct marks_acc {
+    int64_t *keys;
+    size_t n, cap;
+    cvs__mark_fn keep;
+    void *arg;
+} marks_acc;
+
+static int marks_add(void *arg, const MDB_val *k, const MDB_val *v, uint64_t key, int malformed)
+{
+    marks_acc *a = arg;
+    int take = a->keep ? a->keep(a->arg, k, v, key, malformed) : 1;
+    if (!take || malformed)
+        return CVS_OK;
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 64;
+        int64_t *nk = realloc(a->keys, nc * sizeof *nk);
+        if (!nk)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        a->keys = nk;
+        a->cap = nc;
     }
-    *out = keys;
-    *nout = n;
+    a->keys[a->n++] = (int64_t)key;
+    return CVS_OK;
+}
+
+int cvs__marks_list(cvs_db *db, MDB_txn *txn, const char *prefix, cvs__mark_fn keep, void *arg,
+                    int64_t **out, size_t *nout)
+{
+    marks_acc a = {.keep = keep, .arg = arg};
+    int rc = cvs__marks_each(db, txn, prefix, marks_add, &a);
+    if (rc) {
+        free(a.keys);
+        a.keys = NULL;
+        a.n = 0;
+    }
+    *out = a.keys;
+    *nout = a.n;
     return rc;
 }
 

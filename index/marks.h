@@ -41,9 +41,28 @@ int cvs__meta_drop_prefix(cvs_db *db, MDB_txn *txn, const char *prefix,
 int cvs__mark_write(cvs_db *db, MDB_txn *txn, const char *prefix, uint64_t key, int deleted,
                     const uint64_t *next, const void *val, size_t vlen, const char *what);
 
+/* One meta key under a mark prefix, as cvs__marks_each finds it: k and v
+ * are valid until the next call; key is the record key of a well-formed
+ * mark (k->mv_size is strlen(prefix) + 8), and 0 with malformed set for any
+ * other key under the prefix.  As cvs__marks_each's fn, a nonzero return
+ * stops the walk; as cvs__marks_list's keep, it takes the mark. */
+typedef int (*cvs__mark_fn)(void *arg, const MDB_val *k, const MDB_val *v, uint64_t key,
+                            int malformed);
+
+/* Calls fn for every meta key under prefix in txn, in key order (the
+ * well-formed marks by ascending record key), malformed ones included, so
+ * that a check can name each of them.  Returns fn's first nonzero return,
+ * or an LMDB error of the walk. */
+int cvs__marks_each(cvs_db *db, MDB_txn *txn, const char *prefix, cvs__mark_fn fn, void *arg);
+
 /* The record keys marked under prefix in txn, ascending, in a malloc'd
- * array (NULL when none) the caller frees. */
-int cvs__marks_list(cvs_db *db, MDB_txn *txn, const char *prefix, int64_t **out, size_t *n);
+ * array (NULL when none) the caller frees.  A malformed mark is left out;
+ * so is any mark keep(arg, ...) refuses (keep NULL: every well-formed one),
+ * keep being called for the malformed ones too (malformed set), which lets
+ * a check report them as it lists the rest; keep returns nonzero to take
+ * the mark. */
+int cvs__marks_list(cvs_db *db, MDB_txn *txn, const char *prefix, cvs__mark_fn keep, void *arg,
+                    int64_t **out, size_t *n);
 
 /* The record key of a mark's meta key k (k->mv_size must be
  * strlen(prefix) + 8, checked by the caller). */

@@ -96,7 +96,7 @@ int cvs__qg_remove(cvs_db *db, MDB_txn *txn)
 /* Sorted keys of the snapshot's marked records. */
 static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
 {
-    return cvs__marks_list(db, txn, CVS__META_QG_DIRTY, out, nout);
+    return cvs__marks_list(db, txn, CVS__META_QG_DIRTY, NULL, NULL, out, nout);
 }
 
 /* ==== The stored blob ====
@@ -826,6 +826,17 @@ static int qg_del(cvs__wctx *w, void *ws, uint64_t key)
     return mark(w, key, 1);
 }
 
+/* cvs__marks_list's keep for the check: each malformed mark is a problem. */
+static int qg_mark_ok(void *arg, const MDB_val *k, const MDB_val *v, uint64_t key, int malformed)
+{
+    (void)v;
+    (void)key;
+    if (malformed)
+        cvs__chk_problem(arg, "meta: a graph index mark (key of %zu bytes) is malformed",
+                         k->mv_size);
+    return !malformed;
+}
+
 /* Invariant 14 (docs/FORMAT.md): the blob parses and validates, was built
  * for the codec in force, and every live record is a node or marked while
  * every node is a live record or marked; without a graph, no marks. */
@@ -842,7 +853,7 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
     int rc, mrc;
     (void)state;
 
-    if ((rc = dirty_keys(db, txn, &dirty, &ndirty)))
+    if ((rc = cvs__marks_list(db, txn, CVS__META_QG_DIRTY, qg_mark_ok, c, &dirty, &ndirty)))
         return rc;
     mrc = cvs__vget(db, txn, db->dbi_meta, &bk, &bv);
     {

@@ -17,16 +17,27 @@
 
 /* ==== The chooser ==== */
 
+/* cvs_build_choose for count records of dim dimensions must succeed and
+ * choose codec and index (either NULL: not checked); returns the choice for
+ * any further check. */
+static cvs_build_choice chooses(uint64_t count, uint32_t dim, cvs_metric m, cvs_raw raw,
+                                const char *codec, const char *index)
+{
+    cvs_build_choice ch;
+    cr_assert_eq(cvs_build_choose(count, dim, m, raw, &ch), 0);
+    if (codec)
+        cr_assert_str_eq(ch.codec, codec, "%llu x %u", (unsigned long long)count, dim);
+    if (index)
+        cr_assert_str_eq(ch.index, index, "%llu x %u", (unsigned long long)count, dim);
+    return ch;
+}
+
 Test(choose, small_stores_get_sq8_and_no_index)
 {
     cvs_build_choice ch;
-    cr_assert_eq(cvs_build_choose(1000, 128, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "sq8");
-    cr_assert_str_eq(ch.index, "");
-    cr_assert_eq(cvs_build_choose(2047, 100, CVS_METRIC_COSINE, CVS_RAW_F16, &ch), 0);
-    cr_assert_str_eq(ch.index, "");
-    cr_assert_eq(cvs_build_choose(2048, 100, CVS_METRIC_COSINE, CVS_RAW_F16, &ch), 0);
-    cr_assert_str_eq(ch.codec, "opq,pq50x4");
+    chooses(1000, 128, CVS_METRIC_L2, CVS_RAW_F32, "sq8", "");
+    chooses(2047, 100, CVS_METRIC_COSINE, CVS_RAW_F16, NULL, "");
+    ch = chooses(2048, 100, CVS_METRIC_COSINE, CVS_RAW_F16, "opq,pq50x4", NULL);
     cr_assert_neq(ch.index[0], 0, "an index from 2048 records on");
 }
 
@@ -34,43 +45,31 @@ Test(choose, list_count_and_sq8_rows_follow_the_size)
 {
     cvs_build_choice ch;
     /* SIFT10K: 4 sqrt(n) = 400, capped at n / 39 = 256; rows 1.2 MiB. */
-    cr_assert_eq(cvs_build_choose(10000, 128, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "opq,pq64x4");
-    cr_assert_str_eq(ch.index, "ivf256,sq8");
+    chooses(10000, 128, CVS_METRIC_L2, CVS_RAW_F32, "opq,pq64x4", "ivf256,sq8");
     /* 1M x 128: 4000 lists; rows would be 122 MiB, over the budget. */
-    cr_assert_eq(cvs_build_choose(1000000, 128, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "opq,pq64x4");
-    cr_assert_str_eq(ch.index, "ivf4000");
+    chooses(1000000, 128, CVS_METRIC_L2, CVS_RAW_F32, "opq,pq64x4", "ivf4000");
     /* GloVe-100 (1.18M, cosine): no rows either. */
-    cr_assert_eq(cvs_build_choose(1183514, 100, CVS_METRIC_COSINE, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "opq,pq50x4");
-    cr_assert_str_eq(ch.index, "ivf4351");
+    chooses(1183514, 100, CVS_METRIC_COSINE, CVS_RAW_F32, "opq,pq50x4", "ivf4351");
     /* Exactly at the 64 MiB budget, and one record over it. */
-    cr_assert_eq(cvs_build_choose(524288, 128, CVS_METRIC_IP, CVS_RAW_F32, &ch), 0);
+    ch = chooses(524288, 128, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
     cr_assert(strstr(ch.index, ",sq8"), "%s", ch.index);
-    cr_assert_eq(cvs_build_choose(524289, 128, CVS_METRIC_IP, CVS_RAW_F32, &ch), 0);
+    ch = chooses(524289, 128, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
     cr_assert_null(strstr(ch.index, ",sq8"), "%s", ch.index);
 }
 
 Test(choose, high_dimensions_get_pca_and_odd_ones_padding)
 {
-    cvs_build_choice ch;
     /* Fashion-MNIST: 60000 x 784. */
-    cr_assert_eq(cvs_build_choose(60000, 784, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "pca256,opq,pq128x4");
-    cr_assert_str_eq(ch.index, "ivf979,sq8");
-    cr_assert_eq(cvs_build_choose(50000, 256, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "opq,pq128x4", "256 dimensions need no PCA");
-    cr_assert_eq(cvs_build_choose(50000, 101, CVS_METRIC_L2, CVS_RAW_F32, &ch), 0);
-    cr_assert_str_eq(ch.codec, "opq102,pq51x4");
+    chooses(60000, 784, CVS_METRIC_L2, CVS_RAW_F32, "pca256,opq,pq128x4", "ivf979,sq8");
+    /* 256 dimensions need no PCA. */
+    chooses(50000, 256, CVS_METRIC_L2, CVS_RAW_F32, "opq,pq128x4", NULL);
+    chooses(50000, 101, CVS_METRIC_L2, CVS_RAW_F32, "opq102,pq51x4", NULL);
 }
 
 Test(choose, raw_none_keeps_fidelity)
 {
-    cvs_build_choice ch;
-    cr_assert_eq(cvs_build_choose(1000000, 768, CVS_METRIC_COSINE, CVS_RAW_NONE, &ch), 0);
-    cr_assert_str_eq(ch.codec, "sq8");
-    cr_assert_str_eq(ch.index, "ivf4000", "no SQ8 rows without raw vectors");
+    /* No SQ8 rows without raw vectors. */
+    chooses(1000000, 768, CVS_METRIC_COSINE, CVS_RAW_NONE, "sq8", "ivf4000");
 }
 
 Test(choose, every_choice_is_a_valid_spec)
@@ -164,8 +163,9 @@ static void teardown(void)
 }
 
 /* Recall@10 of the ANN search at the store's defaults against exact, on
- * nq of the store's vectors (each its own nearest, in both lists). */
-static double ann_recall(size_t nq)
+ * the nq queries q; *se (if not NULL) the standard error of the mean of
+ * the per-query recalls. */
+static double recall_se(const float *q, size_t nq, double *se)
 {
     int64_t *a = malloc(nq * 10 * sizeof *a), *e = malloc(nq * 10 * sizeof *e);
     float *sc = malloc(nq * 10 * sizeof *sc);
@@ -173,17 +173,32 @@ static double ann_recall(size_t nq)
     cvs_txn *t;
     size_t hit = 0;
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
-    cr_assert_eq(cvs_txn_search_params(t, vecs, nq, 10, &ap, a, sc), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_txn_search_params(t, vecs, nq, 10, &ep, e, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ap, a, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ep, e, sc), 0, "%s", cvs_errmsg(db));
     cvs_txn_end(t);
-    for (size_t i = 0; i < nq; i++)
+    double sq = 0, mean;
+    for (size_t i = 0; i < nq; i++) {
+        size_t h = 0;
         for (size_t j = 0; j < 10; j++)
             for (size_t l = 0; l < 10; l++)
-                hit += a[i * 10 + j] == e[i * 10 + l];
+                h += a[i * 10 + j] == e[i * 10 + l];
+        hit += h;
+        sq += (h / 10.0) * (h / 10.0);
+    }
     free(a);
     free(e);
     free(sc);
-    return (double)hit / (double)(nq * 10);
+    mean = (double)hit / (double)(nq * 10);
+    if (se)
+        *se = sqrt(fmax(0, (sq - (double)nq * mean * mean) / (double)(nq - 1)) / (double)nq);
+    return mean;
+}
+
+/* The same on nq of the store's vectors (each its own nearest, in both
+ * lists). */
+static double ann_recall(size_t nq)
+{
+    return recall_se(vecs, nq, NULL);
 }
 
 static uint64_t problems(void)
@@ -278,38 +293,6 @@ Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini
     cr_assert_str_eq(tr.index, ii.spec);
     to.flags = 0x80;
     cr_assert_eq(cvs_tune(db, &to, &tr), CVS_EINVAL);
-}
-
-/* Recall@10 of the ANN search at the store's defaults against exact, on
- * nq queries that are not stored vectors; *se (if not NULL) the standard
- * error of the mean of the per-query recalls. */
-static double recall_se(const float *q, size_t nq, double *se)
-{
-    int64_t *a = malloc(nq * 10 * sizeof *a), *e = malloc(nq * 10 * sizeof *e);
-    float *sc = malloc(nq * 10 * sizeof *sc);
-    cvs_search_params ap = {.flags = CVS_SEARCH_ANN}, ep = {.flags = CVS_SEARCH_EXACT};
-    cvs_txn *t;
-    size_t hit = 0;
-    cr_assert_eq(cvs_txn_begin(db, &t), 0);
-    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ap, a, sc), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_txn_search_params(t, q, nq, 10, &ep, e, sc), 0, "%s", cvs_errmsg(db));
-    cvs_txn_end(t);
-    double sq = 0, mean;
-    for (size_t i = 0; i < nq; i++) {
-        size_t h = 0;
-        for (size_t j = 0; j < 10; j++)
-            for (size_t l = 0; l < 10; l++)
-                h += a[i * 10 + j] == e[i * 10 + l];
-        hit += h;
-        sq += (h / 10.0) * (h / 10.0);
-    }
-    free(a);
-    free(e);
-    free(sc);
-    mean = (double)hit / (double)(nq * 10);
-    if (se)
-        *se = sqrt(fmax(0, (sq - (double)nq * mean * mean) / (double)(nq - 1)) / (double)nq);
-    return mean;
 }
 
 static double recall_on(const float *q, size_t nq)

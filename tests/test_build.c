@@ -13,58 +13,39 @@
 #include "cvstore.h"
 #include "tests/testutil.h"
 
-static float *base, *query;
-static int32_t *gt;
-static size_t nb, nq, ng;
-static uint32_t dim, gdim;
+static tu_sift sift;
 static char *dir;
 static cvs_db *db;
 
 static void load_sift(void)
 {
-    cvs_import_opts io = {0};
-    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_F32};
-    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO,
-                               &base, &nb, &dim), 0);
-    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_query.fvecs", CVS_FMT_AUTO,
-                               &query, &nq, &dim), 0);
-    cr_assert_eq(cvs_ivecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_groundtruth.ivecs", &gt, &ng,
-                                &gdim), 0);
-    dir = tu_tmpdir();
-    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
-    cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0,
-                 "%s", cvs_errmsg(db));
+    tu_sift_load(&sift, &dir, &db);
 }
 
 static void unload(void)
 {
-    cvs_db_close(db);
-    db = NULL;
-    tu_rmrf(dir);
-    free(dir);
-    cvs_free(base);
-    cvs_free(query);
-    cvs_free(gt);
+    tu_sift_unload(&sift, &dir, &db);
 }
 
 /* 10-recall@10 against the official ground truth (keys are row + 1). */
 static double recall10(size_t rerank)
 {
     cvs_search_params p = {.flags = CVS_SEARCH_CODES, .rerank = rerank};
-    int64_t *l = malloc(nq * 10 * sizeof *l);
-    float *s = malloc(nq * 10 * sizeof *s);
+    int64_t *l = malloc(sift.nq * 10 * sizeof *l);
+    float *s = malloc(sift.nq * 10 * sizeof *s);
     cvs_txn *t;
     size_t hit = 0;
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
-    cr_assert_eq(cvs_txn_search_params(t, query, nq, 10, &p, l, s), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_search_params(t, sift.query, sift.nq, 10, &p, l, s), 0, "%s",
+                 cvs_errmsg(db));
     cvs_txn_end(t);
-    for (size_t i = 0; i < nq; i++)
+    for (size_t i = 0; i < sift.nq; i++)
         for (size_t a = 0; a < 10; a++)
             for (size_t b = 0; b < 10; b++)
-                hit += l[i * 10 + a] - 1 == gt[i * gdim + b];
+                hit += l[i * 10 + a] - 1 == sift.gt[i * sift.gdim + b];
     free(l);
     free(s);
-    return (double)hit / (double)(nq * 10);
+    return (double)hit / (double)(sift.nq * 10);
 }
 
 static uint64_t problems(void)
@@ -87,7 +68,7 @@ Test(build, pq_codes_recall_and_rerank)
         float sc[10];
         cvs_txn *t;
         cr_assert_eq(cvs_txn_begin(db, &t), 0);
-        cr_assert_eq(cvs_txn_search_params(t, query, 1, 10, &p, l, sc), CVS_EINVAL,
+        cr_assert_eq(cvs_txn_search_params(t, sift.query, 1, 10, &p, l, sc), CVS_EINVAL,
                      "codes search without a codec must fail");
         cr_assert(strstr(cvs_errmsg(db), "no codec"), "%s", cvs_errmsg(db));
         cvs_txn_end(t);
@@ -112,9 +93,9 @@ Test(build, pq_codes_recall_and_rerank)
         float sb[13 * 10], s1[10];
         cvs_txn *t;
         cr_assert_eq(cvs_txn_begin(db, &t), 0);
-        cr_assert_eq(cvs_txn_search_params(t, query, 13, 10, &p, lb, sb), 0);
+        cr_assert_eq(cvs_txn_search_params(t, sift.query, 13, 10, &p, lb, sb), 0);
         for (size_t i = 0; i < 13; i++) {
-            cr_assert_eq(cvs_txn_search_params(t, query + i * dim, 1, 10, &p, l1, s1), 0);
+            cr_assert_eq(cvs_txn_search_params(t, sift.query + i * sift.dim, 1, 10, &p, l1, s1), 0);
             cr_assert_eq(memcmp(l1, lb + i * 10, sizeof l1), 0, "query %zu differs", i);
             cr_assert_eq(memcmp(s1, sb + i * 10, sizeof s1), 0, "query %zu scores differ", i);
         }
@@ -284,25 +265,25 @@ Test(rawnone, codes_only_after_build, .timeout = 120)
     cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0);
     /* Before a build it searches exactly, like any store. */
     cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_query.fvecs", CVS_FMT_AUTO,
-                               &query, &nq, &dim), 0);
-    cr_assert_eq(cvs_search(db, query, 1, 10, CVS_SEARCH_EXACT, l, s), 0);
+                               &sift.query, &sift.nq, &sift.dim), 0);
+    cr_assert_eq(cvs_search(db, sift.query, 1, 10, CVS_SEARCH_EXACT, l, s), 0);
     cr_assert_eq(cvs_db_info(db, &before), 0);
     cr_assert_eq(cvs_build(db, "pq32", NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
     cr_assert_eq(p, 0);
     /* Exact search is refused; the default search scans the codes. */
-    cr_assert_eq(cvs_search(db, query, 1, 10, CVS_SEARCH_EXACT, l, s), CVS_EINVAL);
+    cr_assert_eq(cvs_search(db, sift.query, 1, 10, CVS_SEARCH_EXACT, l, s), CVS_EINVAL);
     cr_assert(strstr(cvs_errmsg(db), "raw none"), "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_search(db, query, 1, 10, 0, l, s), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_search(db, sift.query, 1, 10, 0, l, s), 0, "%s", cvs_errmsg(db));
     cr_assert_neq(l[9], -1);
     /* Reads return the code's reconstruction. */
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     cr_assert_eq(cvs_get(t, "0", 1, &g, out), 0, "%s", cvs_errmsg(db));
     cvs_txn_end(t);
     cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO,
-                               &base, &nb, &dim), 0);
+                               &sift.base, &sift.nb, &sift.dim), 0);
     for (int i = 0; i < 128; i++)
-        err += (out[i] - base[i]) * (out[i] - base[i]);
+        err += (out[i] - sift.base[i]) * (out[i] - sift.base[i]);
     cr_assert(err < 0.1 * 128 * 128 * 30, "reconstruction error %g", err);
     /* New records get codes only; rebuilds are refused. */
     for (int i = 0; i < 128; i++)
@@ -322,6 +303,6 @@ Test(rawnone, codes_only_after_build, .timeout = 120)
     db = NULL;
     tu_rmrf(d);
     free(d);
-    cvs_free(query);
-    cvs_free(base);
+    cvs_free(sift.query);
+    cvs_free(sift.base);
 }

@@ -30,21 +30,13 @@ static cvs_db *db;
 
 static void setup(void)
 {
-    char path[4200];
     cvs_create_opts o = {.dim = DIM, .metric = CVS_METRIC_COSINE};
-    dir = tu_tmpdir();
-    cr_assert_not_null(dir);
-    snprintf(path, sizeof path, "%s/db", dir);
-    cr_assert_eq(cvs_db_create(path, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    tu_store_create(&o, "db", &dir, &db);
 }
 
 static void teardown(void)
 {
-    cvs_db_close(db);
-    db = NULL;
-    tu_rmrf(dir);
-    free(dir);
-    dir = NULL;
+    tu_store_remove(&dir, &db);
 }
 
 /* A unit vector along axis a, tilted by eps toward axis b. */

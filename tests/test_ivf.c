@@ -20,38 +20,18 @@
 
 /* ==== SIFT10K ==== */
 
-static float *base, *query;
-static int32_t *gt;
-static size_t nb, nq, ng;
-static uint32_t dim, gdim;
+static tu_sift sift;
 static char *dir;
 static cvs_db *db;
 
 static void load_sift(void)
 {
-    cvs_import_opts io = {0};
-    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_F32};
-    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO,
-                               &base, &nb, &dim), 0);
-    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_query.fvecs", CVS_FMT_AUTO,
-                               &query, &nq, &dim), 0);
-    cr_assert_eq(cvs_ivecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_groundtruth.ivecs", &gt, &ng,
-                                &gdim), 0);
-    dir = tu_tmpdir();
-    cr_assert_eq(cvs_db_create(dir, &o, &db), 0);
-    cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0,
-                 "%s", cvs_errmsg(db));
+    tu_sift_load(&sift, &dir, &db);
 }
 
 static void unload(void)
 {
-    cvs_db_close(db);
-    db = NULL;
-    tu_rmrf(dir);
-    free(dir);
-    cvs_free(base);
-    cvs_free(query);
-    cvs_free(gt);
+    tu_sift_unload(&sift, &dir, &db);
 }
 
 static void search(cvs_db *d, const cvs_search_params *p, const float *q, size_t n, size_t k,
@@ -67,23 +47,33 @@ static void search(cvs_db *d, const cvs_search_params *p, const float *q, size_t
 static double recall10(const int64_t *l)
 {
     size_t hit = 0;
-    for (size_t i = 0; i < nq; i++)
+    for (size_t i = 0; i < sift.nq; i++)
         for (size_t j = 0; j < 10; j++)
             for (size_t h = 0; h < 10; h++)
-                if (l[i * 10 + j] == (int64_t)gt[i * gdim + h] + 1) {
+                if (l[i * 10 + j] == (int64_t)sift.gt[i * sift.gdim + h] + 1) {
                     hit++;
                     break;
                 }
-    return (double)hit / (10.0 * nq);
+    return (double)hit / (10.0 * sift.nq);
+}
+
+/* The exact L2 distance of query qi to the base vector of record key. */
+static double exact_dist(size_t qi, int64_t key)
+{
+    const float *x = sift.base + (size_t)(key - 1) * sift.dim, *q = sift.query + qi * sift.dim;
+    double e = 0;
+    for (uint32_t d = 0; d < sift.dim; d++)
+        e += ((double)q[d] - x[d]) * ((double)q[d] - x[d]);
+    return sqrt(e);
 }
 
 /* Searches all queries with p into l2/s2 and requires exactly l/s. */
 static void same_answers(const cvs_search_params *p, const int64_t *l, const float *s,
                          int64_t *l2, float *s2)
 {
-    search(db, p, query, nq, 10, l2, s2);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
-    cr_assert_eq(memcmp(s, s2, nq * 10 * sizeof *s), 0);
+    search(db, p, sift.query, sift.nq, 10, l2, s2);
+    cr_assert_eq(memcmp(l, l2, sift.nq * 10 * sizeof *l), 0);
+    cr_assert_eq(memcmp(s, s2, sift.nq * 10 * sizeof *s), 0);
 }
 
 Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .timeout = 240)
@@ -91,8 +81,8 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     cvs_build_opts bo = {0};
     cvs_index_info ii;
     cvs_search_params p = {.flags = CVS_SEARCH_ANN, .threads = 1};
-    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
-    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    int64_t *l = malloc(sift.nq * 10 * sizeof *l), *l2 = malloc(sift.nq * 10 * sizeof *l2);
+    float *s = malloc(sift.nq * 10 * sizeof *s), *s2 = malloc(sift.nq * 10 * sizeof *s2);
     double r_full, r_mid;
 
     cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
@@ -101,20 +91,20 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
     cr_assert_str_eq(ii.spec, "ivf64");
     cr_assert_eq(ii.nlist, 64);
-    cr_assert_eq(ii.count, nb);
+    cr_assert_eq(ii.count, sift.nb);
     cr_assert_eq(ii.residual, 1);
-    cr_assert_gt(ii.mem_bytes, nb * 16);
-    cr_assert_lt(ii.mem_bytes, nb * 137, "%llu bytes", (unsigned long long)ii.mem_bytes);
-    cr_assert_gt(ii.disk_bytes, nb * 16);
+    cr_assert_gt(ii.mem_bytes, sift.nb * 16);
+    cr_assert_lt(ii.mem_bytes, sift.nb * 137, "%llu bytes", (unsigned long long)ii.mem_bytes);
+    cr_assert_gt(ii.disk_bytes, sift.nb * 16);
 
     /* All lists probed, no re-ranking: the exhaustive scan of the codes. */
     p.nprobe = 64;
     p.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK;
-    search(db, &p, query, nq, 10, l, s);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
     r_full = recall10(l);
     {
         cvs_search_params c = {.flags = CVS_SEARCH_CODES};
-        search(db, &c, query, nq, 10, l2, s2);
+        search(db, &c, sift.query, sift.nq, 10, l2, s2);
         cr_assert_eq(recall10(l2), r_full);
     }
     cr_assert_gt(r_full, 0.5, "codes-only recall %.3f", r_full);
@@ -122,7 +112,7 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     p.flags = CVS_SEARCH_ANN;
     p.nprobe = 12;
     p.rerank = 100;
-    search(db, &p, query, nq, 10, l, s);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
     r_mid = recall10(l);
     cr_assert_geq(r_mid, 0.93, "recall %.3f at nprobe 12, rerank 100", r_mid);
 
@@ -131,9 +121,9 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     same_answers(&p, l, s, l2, s2);
     /* One query at a time too. */
     p.threads = 1;
-    for (size_t i = 0; i < nq; i++)
-        search(db, &p, query + i * dim, 1, 10, l2 + i * 10, s2 + i * 10);
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    for (size_t i = 0; i < sift.nq; i++)
+        search(db, &p, sift.query + i * sift.dim, 1, 10, l2 + i * 10, s2 + i * 10);
+    cr_assert_eq(memcmp(l, l2, sift.nq * 10 * sizeof *l), 0);
 
     /* Reopen: the lists come back from the store, identical. */
     cvs_db_close(db);
@@ -143,8 +133,8 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     {
         cvs_db *ro;
         cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &ro), 0);
-        search(ro, &p, query, nq, 10, l2, s2);
-        cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+        search(ro, &p, sift.query, sift.nq, 10, l2, s2);
+        cr_assert_eq(memcmp(l, l2, sift.nq * 10 * sizeof *l), 0);
         cvs_db_close(ro);
     }
 
@@ -166,7 +156,8 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
         cr_assert_eq(cvs_filter_parse("{\"$ids\": [\"5\", \"17\"]}", 0, &f), 0);
         p.filter = f;
         cr_assert_eq(cvs_txn_begin(db, &t), 0);
-        cr_assert_eq(cvs_txn_search_params(t, query, 1, 10, &p, l, s), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_txn_search_params(t, sift.query, 1, 10, &p, l, s), 0, "%s",
+                     cvs_errmsg(db));
         cvs_txn_end(t);
         cr_assert((l[0] == 6 && l[1] == 18) || (l[0] == 18 && l[1] == 6), "%lld %lld",
                   (long long)l[0], (long long)l[1]);
@@ -192,13 +183,13 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     cvs_build_opts bo = {.index = "ivf64,residual"};
     cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 64,
                            .threads = 1};
-    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
-    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    int64_t *l = malloc(sift.nq * 10 * sizeof *l), *l2 = malloc(sift.nq * 10 * sizeof *l2);
+    float *s = malloc(sift.nq * 10 * sizeof *s), *s2 = malloc(sift.nq * 10 * sizeof *s2);
     uint64_t r0, q0, r1, q1;
     double rc_only, rr, reads;
 
     cr_assert_eq(cvs_build(db, "rabitq4", &bo), 0, "%s", cvs_errmsg(db));
-    search(db, &p, query, nq, 10, l, s);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
     rc_only = recall10(l);
     cr_assert_gt(rc_only, 0.7, "codes-only recall %.3f", rc_only);
 
@@ -206,24 +197,20 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     p.nprobe = 12;
     p.rerank = 100;
     cvs__ivf_rerank_counts(&r0, &q0);
-    search(db, &p, query, nq, 10, l, s);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
     cvs__ivf_rerank_counts(&r1, &q1);
     rr = recall10(l);
     reads = (double)(r1 - r0) / (double)(q1 - q0);
     cr_log_info("rabitq4 ivf64: codes-only recall %.4f (all lists), nprobe 12 re-ranked %.4f "
                 "with %.1f reads/query (cap 100)", rc_only, rr, reads);
-    cr_assert_eq(q1 - q0, nq);
+    cr_assert_eq(q1 - q0, sift.nq);
     cr_assert_geq(rr, 0.93, "recall %.3f at nprobe 12", rr);
     cr_assert_lt(reads, 50.0, "%.1f reads per query", reads);
     cr_assert_geq(reads, 10.0); /* at least the k answers are re-scored */
     /* Scores of re-ranked answers are exact distances. */
     for (size_t j = 0; j < 10; j++) {
-        int64_t key = l[j];
-        const float *x = base + (size_t)(key - 1) * dim;
-        double e = 0;
-        for (size_t t = 0; t < dim; t++)
-            e += ((double)query[t] - x[t]) * ((double)query[t] - x[t]);
-        cr_assert_float_eq(s[j], sqrt(e), 1e-3 * sqrt(e) + 1e-3);
+        double e = exact_dist(0, l[j]);
+        cr_assert_float_eq(s[j], e, 1e-3 * e + 1e-3);
     }
 
     cvs_db_close(db);
@@ -233,7 +220,7 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     /* Direct codes (the l2 default) work too. */
     bo.index = "ivf64";
     cr_assert_eq(cvs_build(db, "rabitq4", &bo), 0, "%s", cvs_errmsg(db));
-    search(db, &p, query, nq, 10, l, s);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
     cr_assert_geq(recall10(l), 0.93, "direct: recall %.3f", recall10(l));
     free(l);
     free(l2);
@@ -246,8 +233,8 @@ Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .t
     cvs_build_opts bo = {.index = "ivf64,sq8"};
     cvs_index_info ii;
     cvs_search_params p = {.flags = CVS_SEARCH_ANN, .nprobe = 16, .rerank = 50, .threads = 1};
-    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
-    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    int64_t *l = malloc(sift.nq * 10 * sizeof *l), *l2 = malloc(sift.nq * 10 * sizeof *l2);
+    float *s = malloc(sift.nq * 10 * sizeof *s), *s2 = malloc(sift.nq * 10 * sizeof *s2);
     double r;
 
     bo.index = "ivf64,sq8,sq8";
@@ -258,26 +245,23 @@ Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .t
     cr_assert_str_eq(ii.spec, "ivf64,sq8");
     cr_assert_eq(ii.residual, 0);
     /* Codes, keys and one byte per dimension: ~152 B of rows per vector. */
-    cr_assert_gt(ii.mem_bytes, nb * (16 + 8 + 128));
-    cr_assert_lt(ii.mem_bytes, nb * 175, "%llu bytes", (unsigned long long)ii.mem_bytes);
+    cr_assert_gt(ii.mem_bytes, sift.nb * (16 + 8 + 128));
+    cr_assert_lt(ii.mem_bytes, sift.nb * 175, "%llu bytes", (unsigned long long)ii.mem_bytes);
 
-    search(db, &p, query, nq, 10, l, s);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
     r = recall10(l);
     cr_assert_geq(r, 0.95, "recall %.3f at nprobe 16, rerank 50", r);
     /* SIFT's components are integers below 256, so SQ8 distances are
      * nearly exact: the reported score of the best hit is within 1% of its
      * exact distance. */
-    for (size_t i = 0; i < nq; i++) {
-        const float *x = base + (size_t)(l[i * 10] - 1) * dim, *q = query + i * dim;
-        double e = 0;
-        for (uint32_t d = 0; d < dim; d++)
-            e += ((double)q[d] - x[d]) * ((double)q[d] - x[d]);
-        cr_assert_leq(fabs(s[i * 10] - sqrt(e)), 0.01 * sqrt(e) + 1e-3, "query %zu: %g vs %g",
-                      i, s[i * 10], sqrt(e));
+    for (size_t i = 0; i < sift.nq; i++) {
+        double e = exact_dist(i, l[i * 10]);
+        cr_assert_leq(fabs(s[i * 10] - e), 0.01 * e + 1e-3, "query %zu: %g vs %g", i, s[i * 10],
+                      e);
     }
     /* Without re-ranking the codes alone answer, as for any index. */
     p.flags |= CVS_SEARCH_NORERANK;
-    search(db, &p, query, nq, 10, l2, s2);
+    search(db, &p, sift.query, sift.nq, 10, l2, s2);
     cr_assert_lt(recall10(l2), r);
     p.flags &= ~(unsigned)CVS_SEARCH_NORERANK;
     /* Two threads, and a reopen (rows rebuilt from the stored vectors):
@@ -292,7 +276,7 @@ Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .t
     cr_assert_eq(cvs_build(db, "pq32x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_index_get_info(db, &ii), 0);
     cr_assert_str_eq(ii.spec, "ivf64");
-    cr_assert_lt(ii.mem_bytes, nb * 40);
+    cr_assert_lt(ii.mem_bytes, sift.nb * 40);
     free(l);
     free(l2);
     free(s);
@@ -305,16 +289,16 @@ Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload,
     cvs_index_info ii;
     cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 32};
     cvs_search_params c = {.flags = CVS_SEARCH_CODES};
-    int64_t *l = malloc(nq * 10 * sizeof *l), *l2 = malloc(nq * 10 * sizeof *l2);
-    float *s = malloc(nq * 10 * sizeof *s), *s2 = malloc(nq * 10 * sizeof *s2);
+    int64_t *l = malloc(sift.nq * 10 * sizeof *l), *l2 = malloc(sift.nq * 10 * sizeof *l2);
+    float *s = malloc(sift.nq * 10 * sizeof *s), *s2 = malloc(sift.nq * 10 * sizeof *s2);
 
     cr_assert_eq(cvs_build(db, "pq16x8", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_index_get_info(db, &ii), 0);
     cr_assert_eq(ii.residual, 0);
-    search(db, &p, query, nq, 10, l, s);
-    search(db, &c, query, nq, 10, l2, s2);
+    search(db, &p, sift.query, sift.nq, 10, l, s);
+    search(db, &c, sift.query, sift.nq, 10, l2, s2);
     /* Same codes, same LUTs, same kernel: the same answers. */
-    cr_assert_eq(memcmp(l, l2, nq * 10 * sizeof *l), 0);
+    cr_assert_eq(memcmp(l, l2, sift.nq * 10 * sizeof *l), 0);
     cr_assert_eq(recall10(l), recall10(l2));
 
     /* A build without an index removes it. */
@@ -323,7 +307,7 @@ Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload,
     {
         cvs_txn *t;
         cr_assert_eq(cvs_txn_begin(db, &t), 0);
-        cr_assert_eq(cvs_txn_search_params(t, query, 1, 10, &p, l, s), CVS_EINVAL);
+        cr_assert_eq(cvs_txn_search_params(t, sift.query, 1, 10, &p, l, s), CVS_EINVAL);
         cvs_txn_end(t);
     }
     free(l);
@@ -348,26 +332,26 @@ Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .ti
     cvs_search_params ann = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 16,
                              .threads = 1};
     cvs_search_params ref = {.flags = CVS_SEARCH_CODES, .threads = 1};
-    const size_t words = nb / 64 + 2, kmax = 200;
+    const size_t words = sift.nb / 64 + 2, kmax = 200;
     uint64_t *allow = malloc(words * sizeof *allow);
-    int64_t *la = malloc(nq * kmax * sizeof *la), *lr = malloc(nq * kmax * sizeof *lr);
-    float *sa = malloc(nq * kmax * sizeof *sa), *sr = malloc(nq * kmax * sizeof *sr);
+    int64_t *la = malloc(sift.nq * kmax * sizeof *la), *lr = malloc(sift.nq * kmax * sizeof *lr);
+    float *sa = malloc(sift.nq * kmax * sizeof *sa), *sr = malloc(sift.nq * kmax * sizeof *sr);
     cvs_txn *t;
 
     cr_assert_eq(cvs_build(db, "opq,pq32x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     for (int f = 0; f < 3; f++) {
         memset(allow, 0, words * sizeof *allow);
-        for (size_t i = 1; i <= nb; i++)
+        for (size_t i = 1; i <= sift.nb; i++)
             if (f == 1 ? i % 5 == 0 : f == 2 ? i % 331 == 7 : 1)
                 allow[i / 64] |= 1ull << (i % 64);
         for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
             const size_t k = ks[a];
-            cr_assert_eq(cvs__txn_search_allow(t, query, nq, k, &ann, f ? allow : NULL, words,
-                                               la, sa), 0, "%s", cvs_errmsg(db));
-            cr_assert_eq(cvs__txn_search_allow(t, query, nq, k, &ref, f ? allow : NULL, words,
-                                               lr, sr), 0, "%s", cvs_errmsg(db));
-            for (size_t i = 0; i < nq * k; i++) {
+            cr_assert_eq(cvs__txn_search_allow(t, sift.query, sift.nq, k, &ann, f ? allow : NULL,
+                                               words, la, sa), 0, "%s", cvs_errmsg(db));
+            cr_assert_eq(cvs__txn_search_allow(t, sift.query, sift.nq, k, &ref, f ? allow : NULL,
+                                               words, lr, sr), 0, "%s", cvs_errmsg(db));
+            for (size_t i = 0; i < sift.nq * k; i++) {
                 cr_assert_eq(la[i], lr[i], "filter %d k %zu query %zu rank %zu: %lld vs %lld", f,
                              k, i / k, i % k, (long long)la[i], (long long)lr[i]);
                 cr_assert(sa[i] == sr[i] || (isnan(sa[i]) && isnan(sr[i])));
@@ -404,8 +388,8 @@ static void same_as_nearest_lists(const char *index, int residual)
     struct cvs_codec *codec = NULL;
     cvs_ivf *ix = NULL;
     cvs_txn *t;
-    size_t nlist, words = nb / 64 + 2, compared = 0, skipped = 0, moved = 0;
-    int32_t *list_of = malloc((nb + 1) * sizeof *list_of);
+    size_t nlist, words = sift.nb / 64 + 2, compared = 0, skipped = 0, moved = 0;
+    int32_t *list_of = malloc((sift.nb + 1) * sizeof *list_of);
     uint64_t *allow = malloc(words * sizeof *allow);
     double *cd = NULL;
     size_t *order = NULL;
@@ -419,26 +403,27 @@ static void same_as_nearest_lists(const char *index, int residual)
     cd = malloc(nlist * sizeof *cd);
     order = malloc(nlist * sizeof *order);
     /* Which list holds each key: the lists themselves say. */
-    for (size_t i = 0; i <= nb; i++)
+    for (size_t i = 0; i <= sift.nb; i++)
         list_of[i] = -1;
     cr_assert_eq(cvs__codec_for_txn(db, t->txn, &codec, NULL), 0);
     cr_assert_eq(cvs__ivf_acquire(db, t->txn, ip, codec, &ix), 0, "%s", cvs_errmsg(db));
     for (size_t l = 0; l < nlist; l++)
         for (size_t j = 0; j < ix->lists[l].n; j++) {
             int64_t key = ix->lists[l].keys[j];
-            cr_assert(key >= 1 && (size_t)key <= nb && list_of[key] < 0, "key %lld", (long long)key);
+            cr_assert(key >= 1 && (size_t)key <= sift.nb && list_of[key] < 0, "key %lld",
+                      (long long)key);
             list_of[key] = (int32_t)l;
         }
     cvs__ivf_release(db, ix);
-    for (size_t i = 1; i <= nb; i++)
+    for (size_t i = 1; i <= sift.nb; i++)
         cr_assert_geq(list_of[i], 0, "key %zu is in no list", i);
 
-    for (size_t qi = 0; qi < nq; qi++) {
-        const float *q = query + qi * dim;
+    for (size_t qi = 0; qi < sift.nq; qi++) {
+        const float *q = sift.query + qi * sift.dim;
         for (size_t l = 0; l < nlist; l++) {
             double e = 0;
-            for (uint32_t d = 0; d < dim; d++) {
-                double x = (double)q[d] - ip->cent[l * dim + d];
+            for (uint32_t d = 0; d < sift.dim; d++) {
+                double x = (double)q[d] - ip->cent[l * sift.dim + d];
                 e += x * x;
             }
             cd[l] = e;
@@ -463,7 +448,7 @@ static void same_as_nearest_lists(const char *index, int residual)
                 continue;
             }
             memset(allow, 0, words * sizeof *allow);
-            for (size_t i = 1; i <= nb; i++)
+            for (size_t i = 1; i <= sift.nb; i++)
                 for (size_t j = 0; j < p; j++)
                     if ((size_t)list_of[i] == order[j])
                         allow[i / 64] |= 1ull << (i % 64);
@@ -493,8 +478,8 @@ static void same_as_nearest_lists(const char *index, int residual)
     cvs_txn_end(t);
     cr_log_info("%s: %zu answers compared, %zu near ties left out, %zu differ from the full "
                 "probe", index, compared, skipped, moved);
-    cr_assert_geq(compared, 3 * nq - 10, "%zu of %zu compared", compared, 3 * nq);
-    cr_assert_gt(moved, nq / 2);
+    cr_assert_geq(compared, 3 * sift.nq - 10, "%zu of %zu compared", compared, 3 * sift.nq);
+    cr_assert_gt(moved, sift.nq / 2);
     free(list_of);
     free(allow);
     free(cd);

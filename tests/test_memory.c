@@ -75,19 +75,14 @@ static double bow_cos(const char *a, const char *b)
 
 static void setup(void)
 {
-    char path[4200];
     cvs_create_opts co = {.dim = D, .metric = CVS_METRIC_COSINE};
-    dir = tu_tmpdir();
-    snprintf(path, sizeof path, "%s/mem.cvs", dir);
-    cr_assert_eq(cvs_db_create(path, &co, &db), 0, "%s", cvs_errmsg(NULL));
+    tu_store_create(&co, "mem.cvs", &dir, &db);
     cr_assert_eq(cvs_db_set_embedder(db, "bow", D, bow_embed, NULL), 0, "%s", cvs_errmsg(db));
 }
 
 static void teardown(void)
 {
-    cvs_db_close(db);
-    tu_rmrf(dir);
-    free(dir);
+    tu_store_remove(&dir, &db);
 }
 
 TestSuite(memory, .init = setup, .fini = teardown);
@@ -911,7 +906,10 @@ Test(memory, token_budget_and_k)
  * reached; this one keeps the protocol's error handling covered anyway. */
 Test(mcp, raw_protocol_errors_and_tools)
 {
-    static const char *words[] = {"alice", "lives", "paris", "bob", "coffee", "likes"};
+    static const char *const words[] = {"alice", "lives", "paris", "bob", "coffee", "likes"};
+    /* Word i along axis i (the first three), apart by its last coordinate. */
+    static const float vecs[6 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f,  0, 0, 1, 0.375f,
+                                      0, 0, 0, 0.5f,   0, 0, 0, 0.625f, 0, 0, 0, 0.75f};
     static const char input[] =
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
         "\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"0\"}}}\n"
@@ -931,29 +929,8 @@ Test(mcp, raw_protocol_errors_and_tools)
         "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{}}\n"
         "[{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"x\"}]\n"
         "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}"; /* no final newline: EOF ends it */
-    char words_txt[256] = "", *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
-    unsigned char fv[6 * (4 + 4 * 4)];
     json_t *msg[16] = {0};
-    size_t n = 0;
-    for (int i = 0; i < 6; i++) {
-        int32_t d = 4;
-        float v[4] = {(float)(i == 0), (float)(i == 1), (float)(i == 2), (float)(i + 1) / 8};
-        strcat(words_txt, words[i]);
-        strcat(words_txt, "\n");
-        memcpy(fv + i * 20, &d, 4);
-        memcpy(fv + i * 20 + 4, v, 16);
-    }
-    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
-    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
-    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
-    snprintf(store, sizeof store, "%s/g.cvs", dir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
-    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
-    for (char *line = strtok(out, "\n"); line && n < 16; line = strtok(NULL, "\n")) {
-        json_error_t je;
-        cr_assert(msg[n++] = json_loads(line, 0, &je), "not JSON: %s", line);
-    }
+    size_t n = tu_mcp_glove(dir, words, vecs, 6, input, msg, 16);
     cr_assert_eq(n, 12, "%zu replies", n);
 #define ERRCODE(i) json_integer_value(json_object_get(json_object_get(msg[i], "error"), "code"))
 #define RESULT(i) json_object_get(msg[i], "result")
@@ -988,30 +965,16 @@ Test(mcp, raw_protocol_errors_and_tools)
     cr_assert_eq(tu_cli(NULL, "mcp 2>/dev/null"), 1);
     cr_assert_eq(tu_cli(NULL, "mcp '%s/none' 2>/dev/null </dev/null", dir), 1);
     cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    free(out);
-    free(in);
-    tu_rmrf(gdir);
-    free(gdir);
 }
 
 /* A store whose texts cannot be embedded is refused before serving, with
  * the fix; stats names the embedder and its text state. */
 Test(mcp, refuses_a_store_that_cannot_embed)
 {
-    static const char *words[] = {"alice", "paris"};
-    char *out = NULL, *gdir = tu_tmpdir(), words_txt[64] = "";
-    unsigned char fv[2 * 20];
-    for (int i = 0; i < 2; i++) {
-        int32_t d = 4;
-        float v[4] = {(float)(i == 0), (float)(i == 1), 0, 0.5f};
-        strcat(words_txt, words[i]);
-        strcat(words_txt, "\n");
-        memcpy(fv + i * 20, &d, 4);
-        memcpy(fv + i * 20 + 4, v, 16);
-    }
-    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
-    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
+    static const char *const words[] = {"alice", "paris"};
+    static const float vecs[2 * 4] = {1, 0, 0, 0.5f, 0, 1, 0, 0.5f};
+    char *out = NULL, *gdir = tu_tmpdir();
+    tu_glove_write(gdir, words, vecs, 2, 4);
     cr_assert_eq(tu_cli(NULL, "init '%s/plain' --dim 4 --metric l2 >/dev/null", dir), 0);
     cr_assert_eq(tu_cli(&out, "mcp '%s/plain' </dev/null 2>&1", dir), 1);
     cr_assert(strstr(out, "no embedder") && strstr(out, "--embedder glove"), "%s", out);

@@ -401,6 +401,13 @@ static uint64_t problems(void)
     return n;
 }
 
+static void collect_msg(void *ctx, const char *msg)
+{
+    char *all = ctx;
+    size_t n = strlen(all);
+    snprintf(all + n, 4000 - n, "%s\n", msg);
+}
+
 Test(qg_store, build_search_reopen, .timeout = 120)
 {
     float *x, *q, sc[NQ * K];
@@ -582,7 +589,7 @@ static int raw_meta_fn(cvs_db *d, MDB_txn *txn, void *arg)
 }
 
 /* A damaged graph is an error for searches and a problem for check, never
- * a crash; so are lost marks. */
+ * a crash; so are lost marks and malformed ones. */
 Test(qg_store, damage_is_reported, .timeout = 120)
 {
     float *x, *q, sc[NQ * K];
@@ -698,6 +705,17 @@ Test(qg_store, damage_is_reported, .timeout = 120)
         cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
     }
     cr_assert_eq(problems(), 1);
+    /* A mark whose key is too short for a record key: named by check. */
+    r = (raw_op){{7, "qg/d\0\0\0"}, {0, "qg/d"}, 0};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    {
+        char msgs[4001] = "";
+        uint64_t n = 0;
+        cr_assert_eq(cvs_check(sdb, collect_msg, msgs, &n), 0, "%s", cvs_errmsg(sdb));
+        cr_assert_eq(n, 2, "%s", msgs);
+        cr_assert(strstr(msgs, "meta: a graph index mark (key of 7 bytes) is malformed"), "%s",
+                  msgs);
+    }
     free(blob);
     free(x);
     free(q);

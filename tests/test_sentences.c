@@ -76,19 +76,12 @@ static cvs_db *db;
 static void mkstore(void)
 {
     cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
-    dir = tu_tmpdir();
-    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    tu_store_create(&o, NULL, &dir, &db);
 }
 
 static void teardown(void)
 {
-    cvs_db_close(db);
-    db = NULL;
-    if (dir) {
-        tu_rmrf(dir);
-        free(dir);
-        dir = NULL;
-    }
+    tu_store_remove(&dir, &db);
 }
 
 static void put(const char *id, const char *text, const uint32_t *given, size_t ngiven)
@@ -325,8 +318,7 @@ Test(sents, old_store_opens, .fini = teardown)
 static void mkctx(void)
 {
     cvs_create_opts o = {.dim = DIM, .metric = CVS_METRIC_COSINE};
-    dir = tu_tmpdir();
-    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    tu_store_create(&o, NULL, &dir, &db);
 }
 
 static void putv(const char *id, const char *title, const char *text, int axis)
@@ -690,7 +682,10 @@ Test(sentctx, cli_default_unit, .fini = teardown)
  * store's embedder, then remember and recall over a pipe. */
 Test(sentctx, mcp_recall_unit, .fini = teardown)
 {
-    static const char *words[] = {"deploy", "key", "vault", "lives", "rotate", "lunch"};
+    static const char *const words[] = {"deploy", "key", "vault", "lives", "rotate", "lunch"};
+    /* Word i along axis i (the first three), apart by its last coordinate. */
+    static const float vecs[6 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f,  0, 0, 1, 0.375f,
+                                      0, 0, 0, 0.5f,   0, 0, 0, 0.625f, 0, 0, 0, 0.75f};
     static const char input[] =
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
         "\"arguments\":{\"text\":\"The deploy key lives in the vault. Rotate the key every "
@@ -700,29 +695,11 @@ Test(sentctx, mcp_recall_unit, .fini = teardown)
         "\"token_budget\":12}}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
         "\"arguments\":{\"query\":\"deploy key\",\"unit\":\"word\"}}}\n";
-    char words_txt[256] = "", *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
-    unsigned char fv[6 * (4 + 4 * 4)];
     json_t *msg[4] = {0}, *mem;
-    size_t n = 0;
+    size_t n;
     const char *text;
     dir = tu_tmpdir();
-    for (int i = 0; i < 6; i++) {
-        int32_t d = 4;
-        float v[4] = {(float)(i == 0), (float)(i == 1), (float)(i == 2), (float)(i + 1) / 8};
-        strcat(words_txt, words[i]);
-        strcat(words_txt, "\n");
-        memcpy(fv + i * 20, &d, 4);
-        memcpy(fv + i * 20 + 4, v, 16);
-    }
-    free(tu_write_file(gdir, "glove100.words", words_txt, strlen(words_txt)));
-    free(tu_write_file(gdir, "glove100.fvecs", fv, sizeof fv));
-    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
-    snprintf(store, sizeof store, "%s/g.cvs", dir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
-    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
-    for (char *line = strtok(out, "\n"); line && n < 4; line = strtok(NULL, "\n"))
-        cr_assert(msg[n++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    n = tu_mcp_glove(dir, words, vecs, 6, input, msg, 4);
     cr_assert_eq(n, 3);
     mem = json_array_get(json_object_get(json_object_get(json_object_get(msg[1], "result"),
                                                          "structuredContent"), "memories"), 0);
@@ -732,9 +709,4 @@ Test(sentctx, mcp_recall_unit, .fini = teardown)
     cr_assert(json_is_true(json_object_get(json_object_get(msg[2], "result"), "isError")));
     for (size_t i = 0; i < n; i++)
         json_decref(msg[i]);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    free(out);
-    free(in);
-    tu_rmrf(gdir);
-    free(gdir);
 }

@@ -104,19 +104,12 @@ static cvs_db *db;
 static void mkstore(uint32_t dim, cvs_metric m)
 {
     cvs_create_opts o = {dim, m, CVS_RAW_F32};
-    dir = tu_tmpdir();
-    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    tu_store_create(&o, NULL, &dir, &db);
 }
 
 static void teardown(void)
 {
-    cvs_db_close(db);
-    db = NULL;
-    if (dir) {
-        tu_rmrf(dir);
-        free(dir);
-        dir = NULL;
-    }
+    tu_store_remove(&dir, &db);
 }
 
 static void put(const char *id, const char *title, const char *text)

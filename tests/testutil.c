@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <criterion/criterion.h>
+
 #include "tests/testutil.h"
 
 char *tu_tmpdir(void)
@@ -83,6 +85,94 @@ void tu_randvecs(float *v, size_t n, uint64_t seed)
     }
 }
 
+/* ==== Fixtures ==== */
+
+void tu_store_create(const cvs_create_opts *o, const char *sub, char **dir, cvs_db **db)
+{
+    char path[4200];
+    *dir = tu_tmpdir();
+    cr_assert_not_null(*dir);
+    snprintf(path, sizeof path, "%s%s%s", *dir, sub ? "/" : "", sub ? sub : "");
+    cr_assert_eq(cvs_db_create(path, o, db), 0, "%s", cvs_errmsg(NULL));
+}
+
+void tu_store_remove(char **dir, cvs_db **db)
+{
+    cvs_db_close(*db);
+    *db = NULL;
+    tu_rmrf(*dir);
+    free(*dir);
+    *dir = NULL;
+}
+
+#define SIFT CVS_TEST_DATA "/siftsmall/siftsmall_"
+
+void tu_sift_load(tu_sift *s, char **dir, cvs_db **db)
+{
+    cvs_import_opts io = {0};
+    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_F32};
+    cr_assert_eq(cvs_vecs_load(SIFT "base.fvecs", CVS_FMT_AUTO, &s->base, &s->nb, &s->dim), 0);
+    cr_assert_eq(cvs_vecs_load(SIFT "query.fvecs", CVS_FMT_AUTO, &s->query, &s->nq, &s->dim), 0);
+    cr_assert_eq(cvs_ivecs_load(SIFT "groundtruth.ivecs", &s->gt, &s->ng, &s->gdim), 0);
+    tu_store_create(&o, NULL, dir, db);
+    cr_assert_eq(cvs_import(*db, SIFT "base.fvecs", &io, NULL), 0, "%s", cvs_errmsg(*db));
+}
+
+void tu_sift_unload(tu_sift *s, char **dir, cvs_db **db)
+{
+    tu_store_remove(dir, db);
+    cvs_free(s->base);
+    cvs_free(s->query);
+    cvs_free(s->gt);
+    s->base = s->query = NULL;
+    s->gt = NULL;
+}
+
+void tu_glove_write(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    uint32_t dim)
+{
+    size_t row = 4 + 4 * (size_t)dim, wlen = 0;
+    unsigned char *fv = malloc(n * row);
+    char *txt;
+    int32_t d = (int32_t)dim;
+    for (size_t i = 0; i < n; i++)
+        wlen += strlen(words[i]) + 1;
+    txt = malloc(wlen + 1);
+    cr_assert(fv && txt);
+    txt[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        strcat(strcat(txt, words[i]), "\n");
+        memcpy(fv + i * row, &d, 4);
+        memcpy(fv + i * row + 4, vecs + i * dim, 4 * (size_t)dim);
+    }
+    free(tu_write_file(dir, "glove100.words", txt, strlen(txt)));
+    free(tu_write_file(dir, "glove100.fvecs", fv, n * row));
+    free(txt);
+    free(fv);
+}
+
+size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    const char *input, json_t **msg, size_t cap)
+{
+    char *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
+    size_t got = 0;
+    cr_assert_not_null(gdir);
+    tu_glove_write(gdir, words, vecs, n, 4);
+    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    snprintf(store, sizeof store, "%s/g.cvs", dir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
+    cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
+    for (char *line = strtok(out, "\n"); line && got < cap; line = strtok(NULL, "\n"))
+        cr_assert(msg[got++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    free(out);
+    free(in);
+    tu_rmrf(gdir);
+    free(gdir);
+    return got;
+}
+
 /* ==== Timeouts under the sanitizers ==== */
 
 /* The tests' own timeouts (and their suites') are there to catch hangs.
@@ -91,7 +181,6 @@ void tu_randvecs(float *v, size_t n, uint64_t seed)
  * one of them before the first test starts, rather than each test knowing
  * how it was built.  The runner reads them from these same structures. */
 #ifdef CVS_TEST_SLOW
-#include <criterion/criterion.h>
 #include <criterion/hooks.h>
 #include <criterion/internal/ordered-set.h>
 

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "cvstore.h"
+
 /* A fresh empty temporary directory (malloc'd path); removed by tu_rmrf. */
 char *tu_tmpdir(void);
 /* rm -rf path (a directory or a file). */
@@ -17,5 +21,41 @@ char *tu_write_file(const char *dir, const char *name, const void *data, size_t 
 int tu_cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Deterministic pseudo-random floats in [-1, 1). */
 void tu_randvecs(float *v, size_t n, uint64_t seed);
+
+/* ==== Fixtures (each asserts its own steps) ==== */
+
+/* A new empty store of options o in a fresh temporary directory *dir
+ * (malloc'd): the store is *dir itself, or the folder sub inside it when
+ * sub is not NULL, which leaves *dir for other files. */
+void tu_store_create(const cvs_create_opts *o, const char *sub, char **dir, cvs_db **db);
+/* Closes *db and removes *dir, setting both to NULL; either may be NULL. */
+void tu_store_remove(char **dir, cvs_db **db);
+
+/* SIFT10K (tests/data/siftsmall): nb base vectors and nq queries of dim
+ * floats, and the ground truth, gdim base rows (from 0) a query. */
+typedef struct tu_sift {
+    float *base, *query;
+    int32_t *gt;
+    size_t nb, nq, ng;
+    uint32_t dim, gdim;
+} tu_sift;
+/* Loads SIFT10K into *s and its base vectors into a new L2 store (raw f32,
+ * keys 1..nb in row order) made by tu_store_create(..., NULL, dir, db). */
+void tu_sift_load(tu_sift *s, char **dir, cvs_db **db);
+/* Frees what tu_sift_load loaded and removes its store. */
+void tu_sift_unload(tu_sift *s, char **dir, cvs_db **db);
+
+/* Writes a GloVe cache into dir, as the glove embedder reads it
+ * (CVSTORE_GLOVE_DIR): glove100.words, the n words one a line, and
+ * glove100.fvecs, word i's dim floats vecs[i * dim ..] as a row. */
+void tu_glove_write(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    uint32_t dim);
+/* One `cvstore mcp` session over a pipe: a GloVe cache of the n words and
+ * their vectors of 4 floats (tu_glove_write), a store dir/g.cvs made by
+ * `cvstore init --embedder glove --dim 4`, and input on stdin.  Each reply
+ * line is parsed into msg[0..cap), which the caller json_decref's; returns
+ * the number of replies. */
+size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    const char *input, json_t **msg, size_t cap);
 
 #endif
