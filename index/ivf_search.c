@@ -8,8 +8,10 @@
  *    (cvs__ivf_dots reads each slice of centroids once per chunk), then the
  *    nprobe nearest by ||c||^2 - 2 q.c in a bounded heap;
  *  - LUT: one per query for direct codes and for ip/cosine residual codes
- *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant); one per
- *    probed list for l2 residual codes (the LUT of q - c);
+ *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant), made for
+ *    the same chunks of 16 queries so that they share each load of the
+ *    PCA/OPQ matrices; one per probed list for l2 residual codes (the LUT
+ *    of q - c);
  *  - scan: the fast-scan kernel for 4-bit codes (LUT quantized to bytes,
  *    32 codes per shuffle), the 8-bit ADC kernel, or the codec's own
  *    distances for sq8; a candidate enters the heap only if it beats the
@@ -355,6 +357,7 @@ typedef struct scratch {
     const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
     float *sqy; /* ",sq8": the query as sq8_prepare leaves it */
+    float *lutb, *offb; /* one LUT (and offset) per query of the chunk, when they serve every list */
     float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
     float *rfd;       /* deviation 6: the SQ8 re-rank's best jb->refine */
@@ -380,6 +383,8 @@ static void scratch_free(scratch *s)
     free(s->hd2);
     free(s->tmp);
     free(s->sqy);
+    free(s->lutb);
+    free(s->offb);
     free(s->pd);
     free(s->hid);
     free(s->pid);
@@ -405,6 +410,8 @@ static int scratch_alloc(const job *jb, scratch *s)
      * threshold, so a search costs no page faults. */
     s->qc = malloc((qn ? qn : 1) * nlist * sizeof *s->qc);
     s->lut = malloc((lut_n + 1) * sizeof *s->lut);
+    s->lutb = malloc(((qn ? qn : 1) * lut_n + 1) * sizeof *s->lutb);
+    s->offb = malloc((qn ? qn : 1) * sizeof *s->offb);
     s->qlut = malloc(lut_n + 32);
     s->dist = malloc((jb->maxn + 32) * sizeof *s->dist);
     s->acc = malloc((jb->maxn + 64) * sizeof *s->acc);
@@ -427,7 +434,7 @@ static int scratch_alloc(const job *jb, scratch *s)
         s->rbq = malloc(cvs__codec_rbq_query_floats(jb->codec) * sizeof *s->rbq);
         s->err = malloc((jb->maxn + 32) * sizeof *s->err);
     }
-    if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
+    if (!s->qc || !s->lut || !s->lutb || !s->offb || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
         !s->tmp || !s->sqy || !s->pd || !s->pid || !s->vp || !s->aoff || !s->ab || !s->as ||
         (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err)) ||
         (jb->refine && (!s->rfd || !s->rfid))) {
@@ -600,7 +607,11 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
     return CVS_OK;
 }
 
-static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
+/* Query qi of the batch; qc its centroid products, clut and coff its LUT
+ * and offset when one LUT serves every list (run_job makes them a chunk at
+ * a time), else NULL and 0. */
+static int one_query(const job *jb, scratch *s, size_t qi, const float *qc, const float *clut,
+                     float coff)
 {
     const cvs_ivf *ix = jb->ix;
     const cvs_ivf_params *p = jb->p;
@@ -612,6 +623,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     const int rbq = cvs__codec_rabitq_bits(jb->codec) != 0;
     const float eps0 = jb->rerank ? CVS_RBQ_EPS0 : 0.0f; /* heap keys: bounds or estimates */
     float offset = 0, scale = 1, bias = 0;
+    const float *lut = s->lut;
     cvs_heap ph, h;
     size_t np, n, ntot = 0;
     int rc;
@@ -629,10 +641,10 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     if (rbq && !per_list_lut && (rc = cvs__codec_rbq_prepare(jb->codec, q, s->rbq)))
         return rc;
     if (lut_n && !per_list_lut) {
-        if ((rc = cvs__codec_lut(jb->codec, q, s->lut, &offset)))
-            return rc;
+        lut = clut;
+        offset = coff;
         if (ix->fs4)
-            cvs__fs4_quantize_lut(s->lut, ix->m, s->qlut, &scale, &bias);
+            cvs__fs4_quantize_lut(lut, ix->m, s->qlut, &scale, &bias);
     }
     cvs__heap_init(&h, jb->kk, s->hd, s->hid);
     if (ix->fs4 && !rbq) { /* deviation 5: room for every probed list's sums */
@@ -680,7 +692,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->accs + s->aoff[pi]);
         } else if (lut_n) {
             const float b = base + offset;
-            cvs__adc8_scan(s->lut, l->codes, l->n, ix->m, s->dist);
+            cvs__adc8_scan(lut, l->codes, l->n, ix->m, s->dist);
             for (size_t j = 0; j < l->n; j++)
                 offer(jb, l, &h, j, b + s->dist[j]);
         } else {
@@ -778,6 +790,8 @@ static void *run_job(void *arg)
 {
     job *jb = arg;
     const cvs_ivf_params *p = jb->p;
+    const size_t lut_n = cvs__codec_lut_size(jb->codec);
+    const int per_list_lut = jb->db->metric == CVS_METRIC_L2 && p->residual;
     scratch s = {0};
     int rc;
 
@@ -786,8 +800,17 @@ static void *run_job(void *arg)
     for (size_t a = jb->q0; a < jb->q1; a += QCHUNK) {
         size_t bn = jb->q1 - a < QCHUNK ? jb->q1 - a : QCHUNK;
         cvs__ivf_dots(jb->q + a * p->dim, bn, p->cent, p->nlist, p->dim, s.qc);
+        /* One LUT per query serving every list: made for the whole chunk,
+         * so the chunk shares each load of the PCA/OPQ matrices and the
+         * codebooks (on Fashion-MNIST the 784 x 256 projection alone is
+         * 800 KB, past L2, read once per query before). */
+        if (lut_n && !per_list_lut &&
+            (rc = cvs__codec_lut_batch(jb->codec, jb->q + a * p->dim, bn, s.lutb, s.offb)))
+            goto out;
         for (size_t i = 0; i < bn; i++)
-            if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist)))
+            if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist,
+                                lut_n && !per_list_lut ? s.lutb + i * lut_n : NULL,
+                                lut_n && !per_list_lut ? s.offb[i] : 0.0f)))
                 goto out;
     }
 out:
