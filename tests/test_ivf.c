@@ -339,8 +339,10 @@ Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload,
  * what the store's code scan gives (the same LUT, quantization and float
  * sums; a plain heap there): for short and long candidate lists (k 10 and
  * 200 of 10,000, where the guess is taken and where it is not), and under
- * allow-bitmaps that leave a fifth of the keys, and only 31 of them, so
- * that the guessed threshold lets too few through and the fallback runs. */
+ * allow-bitmaps that leave a fifth of the keys, half of them (the first
+ * threshold, ~1.3 kk, then lets about 0.65 kk through, the second ~1.25
+ * kk), and only 31 of them, so that the guessed thresholds let too few
+ * through and the fallbacks run. */
 Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .timeout = 240)
 {
     static const size_t ks[] = {10, 200};
@@ -356,10 +358,10 @@ Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .ti
 
     cr_assert_eq(cvs_build(db, "opq,pq32x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
         memset(allow, 0, words * sizeof *allow);
         for (size_t i = 1; i <= nb; i++)
-            if (f == 1 ? i % 5 == 0 : f == 2 ? i % 331 == 7 : 1)
+            if (f == 1 ? i % 5 == 0 : f == 2 ? i % 331 == 7 : f == 3 ? i % 2 == 0 : 1)
                 allow[i / 64] |= 1ull << (i % 64);
         for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
             const size_t k = ks[a];
@@ -373,6 +375,8 @@ Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .ti
                 cr_assert(sa[i] == sr[i] || (isnan(sa[i]) && isnan(sr[i])));
                 if (f == 1 && la[i] >= 0)
                     cr_assert_eq(la[i] % 5, 0);
+                if (f == 3 && la[i] >= 0)
+                    cr_assert_eq(la[i] % 2, 0);
             }
             if (f == 2) /* 31 keys allowed: all of them, then padding */
                 cr_assert(la[k - 1] == (k > 30 ? -1 : la[k - 1]) && la[29] >= 0);
