@@ -422,6 +422,29 @@ Test(ivf, batched_luts_equal_single_queries, .init = load_sift, .fini = unload, 
     free(s1);
 }
 
+/* cvs_tune's default sample follows the store's size (index/tune.c
+ * deviation 9): 1000 of SIFT10K's 10,000 vectors, not a fixed 200; a
+ * sample the caller names, or its own queries, are taken as given. */
+Test(ivf, tune_default_sample_by_size, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    cvs_build_opts bo = {.index = "ivf32"};
+    cvs_tune_opts to = {.target_recall = 0.9};
+    cvs_tune_result tr;
+
+    cr_assert_eq(cvs_build(db, "opq,pq16x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.sample, 1000);
+    cr_assert(tr.reached);
+    to.sample = 300;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.sample, 300);
+    to.sample = 0;
+    to.queries = query;
+    to.nqueries = 40;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.sample, 40);
+}
+
 /* nprobe p must scan exactly the p lists whose centroids are nearest the
  * query, all of each.  A recall floor cannot tell: SIFT10K keeps recall
  * above 0.93 even when half the lists asked for are probed.  So each query's
