@@ -45,7 +45,8 @@ static const char usage[] =
     "  -r, --target-recall R  recall@k to reach, in (0, 1] (default 0.95)\n"
     "  -b, --rebuild        also try list counts and ,sq8 rows (see above)\n"
     "  -k K                 neighbours per query (default 10)\n"
-    "  -n, --sample N       query vectors drawn from the store (default 200)\n"
+    "  -n, --sample N       query vectors drawn from the store (default: 1000 up\n"
+    "                       to 10,000 records, 1e7 / records above, at least 200)\n"
     "      --seed S         sample seed (default 1)\n"
     "      --query-file F   measure on these queries (fvecs, bvecs, npy, jsonl\n"
     "                       vectors) instead of a sample of the store's vectors\n"
@@ -182,11 +183,12 @@ int cmd_tune(int argc, char **argv)
         goto out;
     }
     if (json) {
-        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:I,s:f,s:f,s:s,s:i}", "reached", res.reached,
-                              "target_recall", to.target_recall, "nprobe", (json_int_t)res.nprobe,
-                              "rerank", (json_int_t)res.rerank, "refine", (json_int_t)res.refine,
-                              "recall", res.recall, "ms_per_query", res.ms_per_query, "index",
-                              res.index, "rebuilds", res.rebuilds);
+        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:I,s:f,s:f,s:s,s:i,s:I}", "reached",
+                              res.reached, "target_recall", to.target_recall, "nprobe",
+                              (json_int_t)res.nprobe, "rerank", (json_int_t)res.rerank, "refine",
+                              (json_int_t)res.refine, "recall", res.recall, "ms_per_query",
+                              res.ms_per_query, "index", res.index, "rebuilds", res.rebuilds,
+                              "sample", (json_int_t)res.sample);
         if (!j || cli_json_print(stdout, j)) {
             cli_err("tune", "error writing output");
             rc = CLI_EFAIL;
@@ -197,8 +199,8 @@ int cmd_tune(int argc, char **argv)
                res.index, res.nprobe, res.rerank);
         if (res.refine)
             printf(", refine %zu", res.refine);
-        printf(": recall@%zu %.4f at %.3f ms of CPU per query (one thread)", to.k ? to.k : 10,
-               res.recall, res.ms_per_query);
+        printf(": recall@%zu %.4f on %zu queries at %.3f ms of CPU per query (one thread)",
+               to.k ? to.k : 10, res.recall, res.sample, res.ms_per_query);
         if (to.flags & CVS_TUNE_REBUILD)
             printf("; %d rebuild%s", res.rebuilds, res.rebuilds == 1 ? "" : "s");
         printf("\n");

@@ -526,7 +526,9 @@ CVS_API int cvs_index_set_refine(cvs_db *db, size_t refine) CVS_WUR;
 typedef struct cvs_tune_opts {
     double target_recall;  /* recall@k to reach, e.g. 0.95 */
     size_t k;              /* 0 = 10 */
-    size_t sample;         /* query vectors drawn from the store; 0 = 200 */
+    size_t sample;         /* query vectors drawn from the store; 0 = by
+                              its size: 1e7 / records, in [200, 1000]
+                              (index/tune.c deviation 9) */
     uint64_t seed;
     cvs_progress_fn progress;
     void *progress_ctx;
@@ -553,6 +555,9 @@ typedef struct cvs_tune_result {
     int rebuilds;          /* index builds CVS_TUNE_REBUILD ran (0 without) */
     size_t refine;         /* ",sq8" rows: the exact re-score depth chosen
                               (cvs_search_params.refine), 0 = none */
+    size_t sample;         /* queries measured: opts->nqueries, or the
+                              store's vectors drawn (opts->sample or its
+                              default) */
 } cvs_tune_result;
 
 /* Measures recall on a sample of the store's own vectors (or on

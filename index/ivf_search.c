@@ -8,8 +8,10 @@
  *    (cvs__ivf_dots reads each slice of centroids once per chunk), then the
  *    nprobe nearest by ||c||^2 - 2 q.c in a bounded heap;
  *  - LUT: one per query for direct codes and for ip/cosine residual codes
- *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant); one per
- *    probed list for l2 residual codes (the LUT of q - c);
+ *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant), made for
+ *    the same chunks of 16 queries so that they share each load of the
+ *    PCA/OPQ matrices; one per probed list for l2 residual codes (the LUT
+ *    of q - c);
  *  - scan: the fast-scan kernel for 4-bit codes (LUT quantized to bytes,
  *    32 codes per shuffle), the 8-bit ADC kernel, or the codec's own
  *    distances for sq8; a candidate enters the heap only if it beats the
@@ -51,13 +53,21 @@
  *     per SIFT10K query, each level an unpredictable branch: a fifth of
  *     the query's instructions and more of its time.  Now every probed
  *     list is scanned first (their u16 sums kept, with each list's bias
- *     and scale), a threshold T is guessed as the sum of rank ~2 kk in 128
- *     sums sampled evenly over the lists, the codes at or under T (and
+ *     and scale), a threshold T is guessed as the sum of rank ~1.3 kk in
+ *     128 sums sampled evenly over the lists, the codes at or under T (and
  *     allowed, and visible) are gathered, and the best kk selected by
  *     quickselect (cvs__cand_select).  If fewer than kk pass T (a poor
- *     sample, or a filter), every code is gathered: the guess costs time,
- *     never results, and the kk kept are exactly the heap's, ties broken
- *     by id, so answers do not change and stay independent of threads.
+ *     sample, or a filter), they are gathered again under the sample's
+ *     rank ~2.5 kk, and then, if still too few, every code: the guess
+ *     costs time, never results, and the kk kept are exactly the heap's,
+ *     ties broken by id, so answers do not change and stay independent of
+ *     threads.  Why 1.3 kk and not more: the quickselect's cost grows with
+ *     what was gathered, and aiming at 2 kk (2.3 kk gathered on average
+ *     on SIFT10K) made the selection a sixth of a query; at 1.3 kk the
+ *     second threshold is needed for 7% of SIFT10K's queries (4% of
+ *     Fashion-MNIST's) and a SIFT10K query costs 5% fewer instructions.
+ *     The sample's ranks come from a sorted run of its smallest sums
+ *     (sample_ranks), not from a quickselect of all 128 (another 6%).
  *  6. ",sq8" rows make the re-rank's distances approximate: each
  *     coordinate is rounded to 1/255 of its range, so two candidates whose
  *     true distances differ by less than the rounding can swap, and the
@@ -355,6 +365,7 @@ typedef struct scratch {
     const void **vp;
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
     float *sqy; /* ",sq8": the query as sq8_prepare leaves it */
+    float *lutb, *offb; /* one LUT (and offset) per query of the chunk, when they serve every list */
     float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
     float *rfd;       /* deviation 6: the SQ8 re-rank's best jb->refine */
@@ -380,6 +391,8 @@ static void scratch_free(scratch *s)
     free(s->hd2);
     free(s->tmp);
     free(s->sqy);
+    free(s->lutb);
+    free(s->offb);
     free(s->pd);
     free(s->hid);
     free(s->pid);
@@ -405,6 +418,8 @@ static int scratch_alloc(const job *jb, scratch *s)
      * threshold, so a search costs no page faults. */
     s->qc = malloc((qn ? qn : 1) * nlist * sizeof *s->qc);
     s->lut = malloc((lut_n + 1) * sizeof *s->lut);
+    s->lutb = malloc(((qn ? qn : 1) * lut_n + 1) * sizeof *s->lutb);
+    s->offb = malloc((qn ? qn : 1) * sizeof *s->offb);
     s->qlut = malloc(lut_n + 32);
     s->dist = malloc((jb->maxn + 32) * sizeof *s->dist);
     s->acc = malloc((jb->maxn + 64) * sizeof *s->acc);
@@ -427,7 +442,7 @@ static int scratch_alloc(const job *jb, scratch *s)
         s->rbq = malloc(cvs__codec_rbq_query_floats(jb->codec) * sizeof *s->rbq);
         s->err = malloc((jb->maxn + 32) * sizeof *s->err);
     }
-    if (!s->qc || !s->lut || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
+    if (!s->qc || !s->lut || !s->lutb || !s->offb || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
         !s->tmp || !s->sqy || !s->pd || !s->pid || !s->vp || !s->aoff || !s->ab || !s->as ||
         (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err)) ||
         (jb->refine && (!s->rfd || !s->rfid))) {
@@ -553,22 +568,49 @@ static int fs4_gather_all(const job *jb, scratch *s, size_t np, float T, size_t 
     return CVS_OK;
 }
 
+/* The values of ranks r and r2 (from 0; r <= r2 < n) of v[0..n), n <=
+ * FS4_SAMPLE, into *t and *t2: a sorted run of the r2 + 1 smallest so far,
+ * which most values leave at the first compare once it is full. */
+static void sample_ranks(const float *v, size_t n, size_t r, size_t r2, float *t, float *t2)
+{
+    float top[FS4_SAMPLE];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float x = v[i];
+        size_t j;
+        if (m <= r2) {
+            j = m++;
+        } else if (x < top[r2]) {
+            j = r2;
+        } else {
+            continue;
+        }
+        for (; j > 0 && top[j - 1] > x; j--)
+            top[j] = top[j - 1];
+        top[j] = x;
+    }
+    *t = top[r];
+    *t2 = top[r2];
+}
+
 /* Leaves in h (capacity kk, empty) the kk best (distance, id) pairs of the
  * probed lists' ntot scanned codes, as kk pushes of all of them would.
- * The threshold guess aims at about 2 kk candidates; if fewer than kk pass
- * it (a poor sample, or filters), every code is gathered instead, so the
- * guess costs time, never results. */
+ * The threshold guess aims at about 1.3 kk candidates; if fewer than kk
+ * pass it (a poor sample, or filters), a looser one (2.5 kk) and then
+ * every code are gathered instead, so the guess costs time, never
+ * results. */
 static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_heap *h)
 {
     const size_t kk = h->k;
-    float T = INFINITY;
+    float T = INFINITY, T2 = INFINITY;
     size_t c;
     int rc;
     if (ntot >= FS4_SAMPLE && 2 * kk * FS4_SAMPLE < ntot * (FS4_SAMPLE / 2)) {
-        /* Rank r of the sample ~ 2 kk of ntot; evenly spaced positions over
-         * the lists in probe order. */
-        cvs_cand smp[FS4_SAMPLE];
-        const size_t r = (2 * kk * FS4_SAMPLE + ntot - 1) / ntot;
+        /* Ranks r ~ 1.3 kk and r2 ~ 2.5 kk of ntot in the sample, taken
+         * at evenly spaced positions over the lists in probe order. */
+        float smp[FS4_SAMPLE];
+        const size_t r = (13 * kk * FS4_SAMPLE + 10 * ntot - 1) / (10 * ntot);
+        const size_t r2 = (5 * kk * FS4_SAMPLE + 2 * ntot - 1) / (2 * ntot);
         size_t pi = 0, base = 0;
         for (size_t i = 0; i < FS4_SAMPLE; i++) {
             size_t pos = i * ntot / FS4_SAMPLE, n;
@@ -576,15 +618,15 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
                 base += n;
                 pi++;
             }
-            smp[i].d = s->ab[pi] + s->as[pi] * (float)s->accs[s->aoff[pi] + pos - base];
-            smp[i].id = (int64_t)i;
+            smp[i] = s->ab[pi] + s->as[pi] * (float)s->accs[s->aoff[pi] + pos - base];
         }
-        cvs__cand_select(smp, FS4_SAMPLE, r + 1);
-        T = smp[r].d;
+        sample_ranks(smp, FS4_SAMPLE, r, r2, &T, &T2);
     }
     if ((rc = fs4_gather_all(jb, s, np, T, &c)))
         return rc;
-    if (c < kk && T != INFINITY && (rc = fs4_gather_all(jb, s, np, INFINITY, &c)))
+    if (c < kk && T2 != T && (rc = fs4_gather_all(jb, s, np, T2, &c)))
+        return rc;
+    if (c < kk && T2 != INFINITY && (rc = fs4_gather_all(jb, s, np, INFINITY, &c)))
         return rc;
     if (c > kk)
         cvs__cand_select(s->cand, c, kk);
@@ -600,7 +642,11 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
     return CVS_OK;
 }
 
-static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
+/* Query qi of the batch; qc its centroid products, clut and coff its LUT
+ * and offset when one LUT serves every list (run_job makes them a chunk at
+ * a time), else NULL and 0. */
+static int one_query(const job *jb, scratch *s, size_t qi, const float *qc, const float *clut,
+                     float coff)
 {
     const cvs_ivf *ix = jb->ix;
     const cvs_ivf_params *p = jb->p;
@@ -612,6 +658,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     const int rbq = cvs__codec_rabitq_bits(jb->codec) != 0;
     const float eps0 = jb->rerank ? CVS_RBQ_EPS0 : 0.0f; /* heap keys: bounds or estimates */
     float offset = 0, scale = 1, bias = 0;
+    const float *lut = s->lut;
     cvs_heap ph, h;
     size_t np, n, ntot = 0;
     int rc;
@@ -629,10 +676,10 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
     if (rbq && !per_list_lut && (rc = cvs__codec_rbq_prepare(jb->codec, q, s->rbq)))
         return rc;
     if (lut_n && !per_list_lut) {
-        if ((rc = cvs__codec_lut(jb->codec, q, s->lut, &offset)))
-            return rc;
+        lut = clut;
+        offset = coff;
         if (ix->fs4)
-            cvs__fs4_quantize_lut(s->lut, ix->m, s->qlut, &scale, &bias);
+            cvs__fs4_quantize_lut(lut, ix->m, s->qlut, &scale, &bias);
     }
     cvs__heap_init(&h, jb->kk, s->hd, s->hid);
     if (ix->fs4 && !rbq) { /* deviation 5: room for every probed list's sums */
@@ -680,7 +727,7 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc)
             cvs__fs4_scan(l->codes, (l->n + 31) / 32, ix->m, s->qlut, s->accs + s->aoff[pi]);
         } else if (lut_n) {
             const float b = base + offset;
-            cvs__adc8_scan(s->lut, l->codes, l->n, ix->m, s->dist);
+            cvs__adc8_scan(lut, l->codes, l->n, ix->m, s->dist);
             for (size_t j = 0; j < l->n; j++)
                 offer(jb, l, &h, j, b + s->dist[j]);
         } else {
@@ -778,6 +825,8 @@ static void *run_job(void *arg)
 {
     job *jb = arg;
     const cvs_ivf_params *p = jb->p;
+    const size_t lut_n = cvs__codec_lut_size(jb->codec);
+    const int per_list_lut = jb->db->metric == CVS_METRIC_L2 && p->residual;
     scratch s = {0};
     int rc;
 
@@ -786,8 +835,17 @@ static void *run_job(void *arg)
     for (size_t a = jb->q0; a < jb->q1; a += QCHUNK) {
         size_t bn = jb->q1 - a < QCHUNK ? jb->q1 - a : QCHUNK;
         cvs__ivf_dots(jb->q + a * p->dim, bn, p->cent, p->nlist, p->dim, s.qc);
+        /* One LUT per query serving every list: made for the whole chunk,
+         * so the chunk shares each load of the PCA/OPQ matrices and the
+         * codebooks (on Fashion-MNIST the 784 x 256 projection alone is
+         * 800 KB, past L2, read once per query before). */
+        if (lut_n && !per_list_lut &&
+            (rc = cvs__codec_lut_batch(jb->codec, jb->q + a * p->dim, bn, s.lutb, s.offb)))
+            goto out;
         for (size_t i = 0; i < bn; i++)
-            if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist)))
+            if ((rc = one_query(jb, &s, a + i, s.qc + i * p->nlist,
+                                lut_n && !per_list_lut ? s.lutb + i * lut_n : NULL,
+                                lut_n && !per_list_lut ? s.offb[i] : 0.0f)))
                 goto out;
     }
 out:

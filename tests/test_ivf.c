@@ -323,8 +323,10 @@ Test(ivf, direct_full_probe_equals_code_scan, .init = load_sift, .fini = unload,
  * what the store's code scan gives (the same LUT, quantization and float
  * sums; a plain heap there): for short and long candidate lists (k 10 and
  * 200 of 10,000, where the guess is taken and where it is not), and under
- * allow-bitmaps that leave a fifth of the keys, and only 31 of them, so
- * that the guessed threshold lets too few through and the fallback runs. */
+ * allow-bitmaps that leave a fifth of the keys, half of them (the first
+ * threshold, ~1.3 kk, then lets about 0.65 kk through, the second ~1.25
+ * kk), and only 31 of them, so that the guessed thresholds let too few
+ * through and the fallbacks run. */
 Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .timeout = 240)
 {
     static const size_t ks[] = {10, 200};
@@ -340,10 +342,10 @@ Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .ti
 
     cr_assert_eq(cvs_build(db, "opq,pq32x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
         memset(allow, 0, words * sizeof *allow);
         for (size_t i = 1; i <= sift.nb; i++)
-            if (f == 1 ? i % 5 == 0 : f == 2 ? i % 331 == 7 : 1)
+            if (f == 1 ? i % 5 == 0 : f == 2 ? i % 331 == 7 : f == 3 ? i % 2 == 0 : 1)
                 allow[i / 64] |= 1ull << (i % 64);
         for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
             const size_t k = ks[a];
@@ -357,6 +359,8 @@ Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .ti
                 cr_assert(sa[i] == sr[i] || (isnan(sa[i]) && isnan(sr[i])));
                 if (f == 1 && la[i] >= 0)
                     cr_assert_eq(la[i] % 5, 0);
+                if (f == 3 && la[i] >= 0)
+                    cr_assert_eq(la[i] % 2, 0);
             }
             if (f == 2) /* 31 keys allowed: all of them, then padding */
                 cr_assert(la[k - 1] == (k > 30 ? -1 : la[k - 1]) && la[29] >= 0);
@@ -368,6 +372,61 @@ Test(ivf, fs4_selection_equals_code_scan, .init = load_sift, .fini = unload, .ti
     free(lr);
     free(sa);
     free(sr);
+}
+
+/* Over direct codes one LUT serves every list, and a batch makes its
+ * queries' LUTs a chunk of 16 at a time (ivf_search.c, run_job).  Each
+ * query of a batch of 100 (six full chunks and a partial one) must get
+ * bit for bit what it gets searched alone, through PCA and OPQ (whose
+ * offsets differ per query), with the 8-bit scan and the fast-scan one. */
+Test(ivf, batched_luts_equal_single_queries, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    static const char *codecs[] = {"pca64,opq,pq16x4", "pca64,opq,pq16"};
+    cvs_build_opts bo = {.index = "ivf16"};
+    cvs_search_params p = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = 4,
+                           .threads = 1};
+    int64_t *l = malloc(sift.nq * 10 * sizeof *l), *l1 = malloc(10 * sizeof *l1);
+    float *s = malloc(sift.nq * 10 * sizeof *s), *s1 = malloc(10 * sizeof *s1);
+
+    cr_assert_geq(sift.nq, 100);
+    for (size_t c = 0; c < sizeof codecs / sizeof codecs[0]; c++) {
+        cr_assert_eq(cvs_build(db, codecs[c], &bo), 0, "%s", cvs_errmsg(db));
+        search(db, &p, sift.query, sift.nq, 10, l, s);
+        for (size_t i = 0; i < sift.nq; i++) {
+            search(db, &p, sift.query + i * sift.dim, 1, 10, l1, s1);
+            cr_assert_eq(memcmp(l + i * 10, l1, 10 * sizeof *l1), 0, "%s query %zu", codecs[c],
+                         i);
+            cr_assert_eq(memcmp(s + i * 10, s1, 10 * sizeof *s1), 0, "%s query %zu", codecs[c],
+                         i);
+        }
+    }
+    free(l);
+    free(l1);
+    free(s);
+    free(s1);
+}
+
+/* cvs_tune's default sample follows the store's size (index/tune.c
+ * deviation 9): 1000 of SIFT10K's 10,000 vectors, not a fixed 200; a
+ * sample the caller names, or its own queries, are taken as given. */
+Test(ivf, tune_default_sample_by_size, .init = load_sift, .fini = unload, .timeout = 240)
+{
+    cvs_build_opts bo = {.index = "ivf32"};
+    cvs_tune_opts to = {.target_recall = 0.9};
+    cvs_tune_result tr;
+
+    cr_assert_eq(cvs_build(db, "opq,pq16x4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.sample, 1000);
+    cr_assert(tr.reached);
+    to.sample = 300;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.sample, 300);
+    to.sample = 0;
+    to.queries = sift.query;
+    to.nqueries = 40;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(tr.sample, 40);
 }
 
 /* nprobe p must scan exactly the p lists whose centroids are nearest the

@@ -721,7 +721,7 @@ class Store:
         vectors and stores the cheapest nprobe/rerank reaching target_recall
         as the defaults (rebuild=True: also tries other IVF list counts and
         ",sq8" rows, rebuilding the index); returns {"nprobe", "rerank",
-        "refine", "recall", "ms_per_query", "reached", "index", "rebuilds"}.
+        "refine", "recall", "ms_per_query", "reached", "index", "rebuilds", "sample"}.
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors."""
@@ -743,7 +743,7 @@ class Store:
         self._check(lib.cvs_tune(self._db, byref(o), byref(r)))
         return {"nprobe": r.nprobe, "rerank": r.rerank, "refine": r.refine, "recall": r.recall,
                 "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
-                "index": r.index.decode(), "rebuilds": r.rebuilds}
+                "index": r.index.decode(), "rebuilds": r.rebuilds, "sample": r.sample}
 
     def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
              ann: bool = False) -> dict:
