@@ -546,7 +546,8 @@ static inline uint16_t fs4_lim(float T, float b, float scale)
 
 /* Gathers every probed list's codes at or under T into s->cand (*pc of
  * them).  The buffer grows with what is gathered, list by list, so it
- * stays near 2 kk entries rather than one per scanned code. */
+ * stays near the threshold's 1.3 kk entries (2.5 kk, or every code, on a
+ * fallback) rather than one per scanned code. */
 static int fs4_gather_all(const job *jb, scratch *s, size_t np, float T, size_t *pc)
 {
     const int avx2 = cvs__simd_avx2();

@@ -182,9 +182,16 @@ int cvs__marks_each(cvs_db *db, MDB_txn *txn, const char *prefix, cvs__mark_fn f
          * under this prefix is still a (malformed) mark, and the marks after
          * it count. */
         int malformed = k.mv_size != pl + 8;
+        uint64_t key = 0;
         if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl))
             break;
-        if ((rc = fn(arg, &k, &v, malformed ? 0 : cvs__mark_key_of(&k, pl), malformed)))
+        /* Record keys are below 2^63 (int64_t everywhere else): a mark past
+         * that is damage, and taken as a key it would sort first as a
+         * signed value after keys it follows here, breaking the callers'
+         * binary searches. */
+        if (!malformed && ((key = cvs__mark_key_of(&k, pl)) >> 63))
+            malformed = 1;
+        if ((rc = fn(arg, &k, &v, malformed ? 0 : key, malformed)))
             goto out;
     }
     if (mrc && mrc != MDB_NOTFOUND)

@@ -43,8 +43,8 @@ int cvs__mark_write(cvs_db *db, MDB_txn *txn, const char *prefix, uint64_t key, 
 
 /* One meta key under a mark prefix, as cvs__marks_each finds it: k and v
  * are valid until the next call; key is the record key of a well-formed
- * mark (k->mv_size is strlen(prefix) + 8), and 0 with malformed set for any
- * other key under the prefix.  As cvs__marks_each's fn, a nonzero return
+ * mark (k->mv_size is strlen(prefix) + 8 and the key below 2^63), and 0
+ * with malformed set for any other key under the prefix.  As cvs__marks_each's fn, a nonzero return
  * stops the walk; as cvs__marks_list's keep, it takes the mark. */
 typedef int (*cvs__mark_fn)(void *arg, const MDB_val *k, const MDB_val *v, uint64_t key,
                             int malformed);

@@ -521,12 +521,21 @@ Test(faiss_index, check_names_each_malformed_mark, .fini = teardown, .timeout = 
     mark_key(kb, key_of("r5"));
     r = (raw_op){{14, kb}, {4, &four}, 0};
     cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
+    /* A mark whose key has the top bit set: no record has such a key, and
+     * read as one it would sort out of order before r9's mark. */
+    mark_key(kb, INT64_MIN + 1);
+    r = (raw_op){{14, kb}, {8, "\0\0\0\0\0\0\0\0"}, 0};
+    cr_assert_eq(cvs__write(db, raw_meta_fn, &r), 0);
     cr_assert_eq(cvs_check(db, collect_msg, msgs, &p), 0);
-    cr_assert_eq(p, 2, "%s", msgs);
+    cr_assert_eq(p, 3, "%s", msgs);
     cr_assert(strstr(msgs, "meta: a FAISS dirty mark (key of 9 bytes, value of 8) is malformed"),
               "%s", msgs);
     cr_assert(strstr(msgs, "meta: a FAISS dirty mark (key of 14 bytes, value of 4) is malformed"),
               "%s", msgs);
+    cr_assert(strstr(msgs, "meta: a FAISS dirty mark (key of 14 bytes, value of 8) is malformed"),
+              "%s", msgs);
+    cr_assert_null(strstr(msgs, "no dirty mark"), "%s", msgs);
+    cr_assert_null(strstr(msgs, "neither in the index"), "%s", msgs);
     search(x + 9 * D, 1, 10, CVS_SEARCH_ANN, 16, l, s);
     for (int j = 0; j < 10; j++)
         cr_assert_neq(l[j], k9, "the deleted r9 came back");
