@@ -53,9 +53,13 @@ int cvs__sq8_train(cvs__sq8 *s, const float *x, size_t n, uint32_t d)
     float *vmax = NULL;
     if (n == 0)
         return cvs__err(CVS_EINVAL, "sq8: no training vectors");
-    rc = cvs__sq8_alloc(s, d);
-    if (rc)
-        return rc;
+    /* s may hold an earlier quantizer (a caller that allocated first):
+     * its buffers are reused, or freed before new ones replace them. */
+    if (!(s->vmin && s->scale && s->d == d)) {
+        cvs__sq8_destroy(s);
+        if ((rc = cvs__sq8_alloc(s, d)))
+            return rc;
+    }
     vmax = malloc(d * sizeof *vmax);
     if (!vmax) {
         cvs__sq8_destroy(s);

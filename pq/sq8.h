@@ -16,7 +16,8 @@ typedef struct cvs__sq8 {
 
 int cvs__sq8_alloc(cvs__sq8 *s, uint32_t d);
 void cvs__sq8_destroy(cvs__sq8 *s);  /* accepts a zeroed struct */
-/* min/max per dimension over n x d rows. */
+/* min/max per dimension over n x d rows; s is zeroed or holds an earlier
+ * quantizer, whose buffers are reused (same d) or freed. */
 int cvs__sq8_train(cvs__sq8 *s, const float *x, size_t n, uint32_t d);
 /* One byte per dimension: round((v - min) / scale), clamped to 0..255. */
 void cvs__sq8_encode(const cvs__sq8 *s, const float *x, size_t n, uint8_t *codes);
