@@ -536,6 +536,16 @@ static int has_word(const uint32_t *ws_, size_t n, uint32_t id)
     return lo < n && ws_[lo] == id;
 }
 
+/* Whether the sentence of words ws (n, sorted) holds all nt words of t (a
+ * title's, deviation 3: a sentence that names the title). */
+static int names_all(const uint32_t *ws, size_t n, const uint32_t *t, size_t nt)
+{
+    for (size_t j = 0; j < nt; j++)
+        if (!has_word(ws, n, t[j]))
+            return 0;
+    return 1;
+}
+
 /* ==== Selection ==== */
 
 /* Tokens a passage costs with `bytes` of sentences (0: nothing printed). */
@@ -699,24 +709,14 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 inq += qid[k] == w.tmp[j];
         for (size_t k = 0; inq < nt && k < w.nss; k++) {
             sent *s = &w.ss[k];
-            size_t hit = 0;
-            if (s->p == p)
-                continue;
-            for (size_t j = 0; j < nt; j++)
-                hit += (size_t)has_word(w.words + s->w0, s->nw, w.tmp[j]);
-            if (hit == nt)
+            if (s->p != p && names_all(w.words + s->w0, s->nw, w.tmp, nt))
                 s->names |= 1u << p;
         }
         int found = -1;
         for (size_t k = a >= 0 ? w.ps[a].s0 : 0;
              found < 0 && k < (a >= 0 ? w.ps[a].s0 + w.ps[a].ns : w.nss); k++) {
             const sent *s = &w.ss[k];
-            size_t hit = 0;
-            if (s->p == p)
-                continue;
-            for (size_t j = 0; j < nt; j++)
-                hit += (size_t)has_word(w.words + s->w0, s->nw, w.tmp[j]);
-            if (hit == nt)
+            if (s->p != p && names_all(w.words + s->w0, s->nw, w.tmp, nt))
                 found = (int)k;
         }
         for (size_t m = w.ps[p].s0; found >= 0 && m < w.ps[p].s0 + w.ps[p].ns; m++) {
