@@ -1598,12 +1598,6 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* A byte of a word: an ASCII letter or digit, or any byte >= 0x80. */
-static int word_byte(unsigned char c)
-{
-    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-}
-
 /* The distinct words of text (runs of ASCII letters and digits, case
  * folded, and of bytes >= 0x80) as sorted 32-bit FNV-1a hashes into
  * *w (grown as needed), their count in *nw.  A cheap word set, not the
@@ -1612,12 +1606,12 @@ static int word_set(const char *text, size_t len, uint32_t **w, size_t *nw, size
 {
     size_t n = 0, i = 0;
     while (i < len) {
-        while (i < len && !word_byte((unsigned char)text[i]))
+        while (i < len && !cvs__word_byte((unsigned char)text[i]))
             i++;
         if (i == len)
             break;
         uint32_t h = CVS__FNV32_BASIS;
-        while (i < len && word_byte((unsigned char)text[i])) {
+        while (i < len && cvs__word_byte((unsigned char)text[i])) {
             unsigned char c = (unsigned char)text[i++];
             h = cvs__fnv32_step(h, c < 0x80 ? (unsigned char)(c | 0x20 * (c >= 'A' && c <= 'Z')) : c);
         }

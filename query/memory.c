@@ -669,7 +669,7 @@ static void theme_of(const char *text, size_t len, char *out, size_t cap)
     out[0] = 0;
     while (i < len && words < MEM_THEME_WORDS) {
         unsigned char c = (unsigned char)text[i];
-        if (!(c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))) {
+        if (!cvs__word_byte(c)) {
             i++;
             continue;
         }
@@ -692,7 +692,7 @@ static void theme_of(const char *text, size_t len, char *out, size_t cap)
                 }
                 break;
             }
-            if (!(c >= 0x80 || isalnum(c)))
+            if (!cvs__word_byte(c))
                 break;
             i++;
         }
@@ -1292,7 +1292,7 @@ static int question_names(const char *q, size_t len, wordset *out)
     int rc = CVS_OK, opens = 1;
     while (i < len && !rc) {
         unsigned char c = (unsigned char)q[i];
-        if (!(c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))) {
+        if (!cvs__word_byte(c)) {
             if (c == '.' || c == '?' || c == '!' || c == ':' || c == ';' || c == '\n')
                 opens = 1;
             i++;
@@ -1302,8 +1302,7 @@ static int question_names(const char *q, size_t len, wordset *out)
         int upper = 0, digit = 0;
         while (i < len) {
             c = (unsigned char)q[i];
-            if (!(c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
-                  c == '\''))
+            if (!(cvs__word_byte(c) || c == '\''))
                 break;
             upper |= c >= 'A' && c <= 'Z' && !(opens && i == st);
             digit |= c >= '0' && c <= '9';

@@ -14,6 +14,13 @@
 #include "store/module.h"
 #include "text/bm25.h"
 
+/* A byte of a word, for the scans of raw text outside the tokenizer: an
+ * ASCII letter or digit, or any byte >= 0x80 (UTF-8 beyond ASCII). */
+static inline int cvs__word_byte(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
 /* ==== Embedders (query/embed.c) ==== */
 
 /* 1 when an embedder is attached to the handle. */
