@@ -256,7 +256,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         if ((rc = cvs__qg_graph_build(x, n, db->dim, &bo, &nbr, &entry)))
             goto out;
     }
-    if ((rc = cvs__sq8_alloc(&sq, db->dim)) || (rc = cvs__sq8_train(&sq, x, n, db->dim)))
+    if ((rc = cvs__sq8_train(&sq, x, n, db->dim)))
         goto out;
     len = QG_HEAD + 8 * (size_t)db->dim + n * 8 + n * CVS_QG_R * 4;
     if (!(blob = malloc(len))) {
