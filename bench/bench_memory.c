@@ -404,6 +404,24 @@ out:
     return ret;
 }
 
+/* The sets of the benchmark: --set's name, the files' suffix, whether
+ * --half splits it and --verbose prints its misses (set D is held out:
+ * neither). */
+static const struct mset {
+    const char *name, *opt, *facts, *questions; /* --set takes opt or name */
+    int halves, misses;
+} msets[] = {
+    {"main", "main", CVS_SOURCE_DIR "/bench/data/memory-facts.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions.jsonl", 1, 1},
+    {"C", "c", CVS_SOURCE_DIR "/bench/data/memory-facts-c.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-c.jsonl", 1, 1},
+    {"D", "d", CVS_SOURCE_DIR "/bench/data/memory-facts-d.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-d.jsonl", 0, 0},
+    {"E", "e", CVS_SOURCE_DIR "/bench/data/memory-facts-e.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-e.jsonl", 0, 1},
+};
+#define NSETS (sizeof msets / sizeof msets[0])
+
 int bench_memory(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -419,7 +437,7 @@ int bench_memory(int argc, char **argv)
     size_t n_unrel = 500;
     uint64_t seed = 1;
     int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
-    int set_main = 1, set_c = 1, set_d = 1, set_e = 1;
+    int on[NSETS] = {1, 1, 1, 1}, any, split;
     bu_table *tab = NULL;
 
     optind = 1;
@@ -443,11 +461,11 @@ int bench_memory(int argc, char **argv)
             }
             break;
         case 'S':
-            set_main = !strcmp(optarg, "main") || !strcmp(optarg, "all");
-            set_c = !strcmp(optarg, "c") || !strcmp(optarg, "C") || !strcmp(optarg, "all");
-            set_d = !strcmp(optarg, "d") || !strcmp(optarg, "D") || !strcmp(optarg, "all");
-            set_e = !strcmp(optarg, "e") || !strcmp(optarg, "E") || !strcmp(optarg, "all");
-            if (!set_main && !set_c && !set_d && !set_e) {
+            any = 0;
+            for (size_t i = 0; i < NSETS; i++)
+                any |= on[i] = !strcmp(optarg, msets[i].opt) || !strcmp(optarg, msets[i].name) ||
+                               !strcmp(optarg, "all");
+            if (!any) {
                 usage(stderr);
                 return 1;
             }
@@ -456,38 +474,29 @@ int bench_memory(int argc, char **argv)
         default: usage(stderr); return 1;
         }
     }
-    if (optind < argc || !facts_path != !q_path || (half && !set_main && !set_c)) {
+    split = 0;
+    for (size_t i = 0; i < NSETS; i++)
+        split |= on[i] && msets[i].halves;
+    if (optind < argc || !facts_path != !q_path || (half && !split)) {
         fprintf(stderr, "cvstore-bench memory: %s\n",
                 optind < argc           ? "unexpected argument"
                 : !facts_path != !q_path ? "--facts and --questions go together"
-                                         : "--half splits the main set and set C; set D has no halves");
+                                         : "--half splits the main set and set C; sets D and E "
+                                           "have no halves");
         usage(stderr);
         return 1;
     }
-    /* Halves are for choosing rules, set D for reporting them: a run on a
-     * half never asks set D's questions. */
-    if (half)
-        set_d = set_e = 0;
-    if (facts_path)
-        set_c = set_d = set_e = 0;
     tab = bu_table_new(8, header);
-    if (set_main)
-        ret = run_set(facts_path ? "file" : "main",
-                      facts_path ? facts_path : CVS_SOURCE_DIR "/bench/data/memory-facts.jsonl",
-                      q_path ? q_path : CVS_SOURCE_DIR "/bench/data/memory-questions.jsonl", half,
-                      n_unrel, seed, parent, verbose, tab);
-    if (!ret && set_c)
-        ret = run_set("C", CVS_SOURCE_DIR "/bench/data/memory-facts-c.jsonl",
-                      CVS_SOURCE_DIR "/bench/data/memory-questions-c.jsonl", half, n_unrel, seed,
-                      parent, verbose, tab);
-    if (!ret && set_d)
-        ret = run_set("D", CVS_SOURCE_DIR "/bench/data/memory-facts-d.jsonl",
-                      CVS_SOURCE_DIR "/bench/data/memory-questions-d.jsonl", 0, n_unrel, seed,
-                      parent, 0, tab);
-    if (!ret && set_e)
-        ret = run_set("E", CVS_SOURCE_DIR "/bench/data/memory-facts-e.jsonl",
-                      CVS_SOURCE_DIR "/bench/data/memory-questions-e.jsonl", 0, n_unrel, seed,
-                      parent, verbose, tab);
+    for (size_t i = 0; i < NSETS && !ret; i++) {
+        /* Halves are for choosing rules, set D for reporting them: a run
+         * on a half asks only the sets that have halves; --facts replaces
+         * the main set and runs alone. */
+        if (!on[i] || (half && !msets[i].halves) || (facts_path && i > 0))
+            continue;
+        ret = run_set(facts_path ? "file" : msets[i].name, facts_path ? facts_path : msets[i].facts,
+                      q_path ? q_path : msets[i].questions, msets[i].halves ? half : 0, n_unrel,
+                      seed, parent, verbose && msets[i].misses, tab);
+    }
     if (!ret) {
         bu_table_print(tab);
         if (csv && bu_table_csv(tab, csv))
