@@ -434,7 +434,28 @@
  *      0.867 / 0.908 / 0.937; a fragment that ends a passage (deviation 6's
  *      '".' after a split inside a quotation) joined to the sentence
  *      before it: HotpotQA the same but for full support at 64 tokens
- *      (0.319), MuSiQue 0.140 / 0.226 / 0.344 / 0.409.
+ *      (0.319), MuSiQue 0.140 / 0.226 / 0.344 / 0.409; the optional link as
+ *      the candidate sentence naming the title with the largest r_s (the
+ *      one that ties the passage to the question best) instead of the
+ *      first: HotpotQA 0.430 / 0.669 / 0.752 / 0.794 (0.426 / 0.759 / 0.866
+ *      / 0.905), MuSiQue 0.151 / 0.226 / 0.366 / 0.409, SQuAD 0.768 / 0.870
+ *      / 0.892 / 0.930; the walk's pair made optional when the question
+ *      names the passage it reaches (the reader knows why it is there):
+ *      HotpotQA 0.427 / 0.666 / 0.755 / 0.791 (recall the same), MuSiQue
+ *      0.161 / 0.237 / 0.355 / 0.409: a question each way; the walk's pair
+ *      scored by the lesser of its two sentences' gains per token (a pair
+ *      no cheaper than its parts, so the target waits for its link to be
+ *      chosen alone): HotpotQA 0.406 / 0.621 / 0.699 / 0.752 (0.417 / 0.693
+ *      / 0.793 / 0.845), MuSiQue 0.151 / 0.258 / 0.355 / 0.452 -- the link
+ *      alone is often weak, and the target, which holds the answer, then
+ *      never comes in; every pair so scored, HotpotQA 0.406 / 0.618 / 0.716
+ *      / 0.770.  Deviation 7's coverage weighted by the whole relevance,
+ *      measured again because sentences of passages off the chain chosen
+ *      alone are now the largest use of the budget in the misses (33 of
+ *      about 124 tokens; 28 more go to such passages in pairs, now mostly
+ *      the walk's): HotpotQA 0.433 / 0.648 / 0.749 / 0.797 (0.428 / 0.752 /
+ *      0.864 / 0.922), MuSiQue 0.151 / 0.226 / 0.344 / 0.398, SQuAD 0.794 /
+ *      0.863 / 0.911 / 0.933: still lower at 128 tokens.
  */
 #include <math.h>
 #include <stdlib.h>
