@@ -96,7 +96,8 @@
  *      0.397 / 0.657 / 0.749 / 0.791 (0.430 / 0.732 / 0.857 / 0.913),
  *      MuSiQue 0.151 / 0.237 / 0.344 / 0.409: within a question or two of
  *      the pairs above, which already hold the walk's chains.  The same
- *      link as a state of the greedy, in both directions, is deviation 13.
+ *      link as a state of the greedy, in both directions, is deviation 13;
+ *      an optional pair takes at most half the budget, deviation 14.
  *   4. The gain per token divides by the cost raised to COST_EXP = 0.25,
  *      the exponent select.c's deviation 3 uses for passages: with the
  *      plain ratio a four-word sentence beats the one that holds the
@@ -349,6 +350,118 @@
  *      / 0.730 / 0.877 / 0.907), MuSiQue 0.151 / 0.226 / 0.333 / 0.398.  A
  *      larger weight buys the links of distractors (MuSiQue at 128 tokens
  *      falls with it).
+ *  14. An optional pair takes at most half the budget.  Deviation 3's pair
+ *      of a passage the retrievers found themselves with the first candidate
+ *      sentence naming its title is there to make the passage readable, not
+ *      because the question needs it: the passage was found without the link.
+ *      Its gain is the sum of both sentences' over cost^0.25 (deviation 4),
+ *      so a strong sentence carries a weak partner in -- a partner with a
+ *      fifth of its gain is enough -- and the partner is most often a
+ *      distractor that happens to name the subject (the women's team of the
+ *      club asked about, the drummer "second only to" the one asked about).
+ *      A pair that costs more than half the budget leaves less room than it
+ *      takes for the rest of the evidence, and a multi-hop answer needs at
+ *      least a second passage: such a pair is not offered (its sentence
+ *      still is, alone).  The walk's pairs stay whole: there the link is how
+ *      the passage was reached, the chain itself.  What the budget went to
+ *      (half A, HotpotQA at 128 tokens, at the code before the rule): of the
+ *      239 supporting sentences of the 103 questions that list them, 70 were
+ *      left out -- 39 in a passage chosen through another of its sentences,
+ *      29 in a candidate passage with no sentence chosen, 2 in a passage
+ *      not among the candidates; in the 52 questions with a miss, the 124
+ *      tokens a question used went 41 to supporting sentences, 18 to the
+ *      gold passages' other sentences, 6 to their titles, 30 to passages
+ *      off the gold chain chosen in a pair and 28 to such passages chosen
+ *      alone; in 47 of the 68 misses among the candidates, a sentence of a
+ *      passage off the chain had come in as half of a pair before the
+ *      supporting sentence stopped fitting.  Of the optional pairs chosen
+ *      over all 335 questions, 28 joined two gold passages and 114 a gold
+ *      passage with a distractor's sentence (the walk's pairs: 84 and 6).
+ *      On half A (cvstore-bench context --sets hotpotqa,musique,squad:600
+ *      --unit sentence --budgets 64,128,256,512 --half A; answer
+ *      containment at 64 / 128 / 256 / 512 tokens): HotpotQA 0.403 / 0.657
+ *      / 0.752 / 0.791 -> 0.430 / 0.666 / 0.755 / 0.791 (supporting-sentence
+ *      recall 0.431 / 0.730 / 0.869 / 0.912 -> 0.426 / 0.757 / 0.869 /
+ *      0.912, full support 0.275 / 0.758 / 0.919 / 0.940 -> 0.322 / 0.770 /
+ *      0.919 / 0.940); MuSiQue 0.140 / 0.226 / 0.355 / 0.409 -> 0.151 /
+ *      0.226 / 0.355 / 0.409 (full support 0.183 -> 0.194 at 128, the same
+ *      elsewhere); SQuAD (gold paragraph present) 0.756 / 0.854 / 0.911 /
+ *      0.937 -> 0.768 / 0.867 / 0.908 / 0.937.  Half B, reported: HotpotQA
+ *      0.343 / 0.609 / 0.717 / 0.777 -> 0.349 / 0.617 / 0.711 / 0.777
+ *      (recall 0.348 / 0.695 / 0.857 / 0.921 -> 0.347 / 0.705 / 0.857 /
+ *      0.921, full support 0.237 / 0.734 / 0.903 / 0.946 -> 0.266 / 0.740 /
+ *      0.900 / 0.946); MuSiQue 0.093 / 0.271 / 0.383 / 0.505 -> 0.103 /
+ *      0.243 / 0.374 / 0.505 (three questions of 107 lost at 128 tokens);
+ *      SQuAD 0.747 / 0.877 / 0.926 / 0.965 -> 0.772 / 0.867 / 0.930 / 0.965.
+ *      At 512 tokens no pair takes half, and nothing changes.  The half is
+ *      the reason's, not a tuned share: at a third or two thirds of the
+ *      budget half A moves by one to three questions (HotpotQA 0.430 / 0.669
+ *      / 0.746 / 0.791 and 0.427 / 0.666 / 0.752 / 0.791, recall at 128
+ *      tokens 0.754 and 0.757; MuSiQue 0.151 / 0.237 / 0.355 / 0.419 and
+ *      0.151 / 0.237 / 0.344 / 0.409; SQuAD 0.768 / 0.867 / 0.921 / 0.943
+ *      and 0.768 / 0.854 / 0.908 / 0.937).
+ *      Tried on half A and not taken (same figures' order; HotpotQA recall
+ *      in parentheses): no optional pair at all, now that deviation 13
+ *      rewards the chain: HotpotQA 0.430 / 0.669 / 0.758 / 0.800 (0.426 /
+ *      0.754 / 0.863 / 0.899), full support 0.322 / 0.755 / 0.901 / 0.940,
+ *      MuSiQue 0.151 / 0.237 / 0.366 / 0.419, full support 0.301 / 0.398 at
+ *      256 / 512, SQuAD 0.768 / 0.870 / 0.921 / 0.952: at 256-512 tokens the
+ *      small pairs still bring second passages in (six HotpotQA questions
+ *      lose full support at 256, three MuSiQue ones at 512); the same with
+ *      LINK 1, HotpotQA 0.430 / 0.672 / 0.755 / 0.803 (0.426 / 0.754 /
+ *      0.861 / 0.896), MuSiQue 0.151 / 0.226 / 0.355 / 0.398.  No optional
+ *      pair for a passage whose title the question names (the question asks
+ *      for it; there is no hop to make readable): HotpotQA 0.433 / 0.678 /
+ *      0.761 / 0.794 (0.426 / 0.735 / 0.865 / 0.905), MuSiQue 0.151 / 0.247
+ *      / 0.333 / 0.419, its full support 0.312 / 0.430 -> 0.280 / 0.387 at
+ *      256 / 512 (MuSiQue splits an article into paragraphs of one title,
+ *      and the pair is how a second one comes in); for the walk's pairs too,
+ *      HotpotQA 0.430 / 0.678 / 0.767 / 0.794 (0.426 / 0.732 / 0.867 /
+ *      0.905), MuSiQue 0.161 / 0.247 / 0.323 / 0.409.  The optional link
+ *      only from a passage ranked before the one it names (the chain runs
+ *      from what was found first): HotpotQA 0.409 / 0.663 / 0.749 / 0.791
+ *      (0.428 / 0.739 / 0.867 / 0.905), MuSiQue 0.140 / 0.204 / 0.344 /
+ *      0.409; both of the last two: 0.430 / 0.672 / 0.752 / 0.791 (0.426 /
+ *      0.749 / 0.862 / 0.905), MuSiQue 0.151 / 0.237 / 0.344 / 0.419, its
+ *      full support 0.280 / 0.376 at 256 / 512.  With the rule: the half
+ *      budget for the walk's pairs too: HotpotQA 0.406 / 0.627 / 0.755 /
+ *      0.791 (0.417 / 0.709 / 0.869 / 0.912), MuSiQue 0.151 / 0.247 /
+ *      0.355 / 0.409 (the walk's pairs are mostly the chain); with the
+ *      named-title rule above, HotpotQA 0.430 / 0.672 / 0.761 / 0.794
+ *      (0.426 / 0.754 / 0.865 / 0.905), MuSiQue 0.151 / 0.237 / 0.355 /
+ *      0.419, full support 0.290 / 0.387 at 256 / 512; with the ranked-
+ *      before rule, 0.430 / 0.669 / 0.749 / 0.791 (0.426 / 0.754 / 0.867 /
+ *      0.905), MuSiQue 0.151 / 0.226 / 0.344 / 0.409; the coverage of a
+ *      sentence holding a single question word halved (one shared word is
+ *      as likely a coincidence as a match; "Nickelback is a Canadian rock
+ *      band formed in 1995" for "Which American band was formed the
+ *      earliest?"): HotpotQA 0.427 / 0.660 / 0.749 / 0.791 (0.422 / 0.754 /
+ *      0.871 / 0.912), MuSiQue 0.151 / 0.226 / 0.344 / 0.409, SQuAD 0.771 /
+ *      0.867 / 0.908 / 0.937; a fragment that ends a passage (deviation 6's
+ *      '".' after a split inside a quotation) joined to the sentence
+ *      before it: HotpotQA the same but for full support at 64 tokens
+ *      (0.319), MuSiQue 0.140 / 0.226 / 0.344 / 0.409; the optional link as
+ *      the candidate sentence naming the title with the largest r_s (the
+ *      one that ties the passage to the question best) instead of the
+ *      first: HotpotQA 0.430 / 0.669 / 0.752 / 0.794 (0.426 / 0.759 / 0.866
+ *      / 0.905), MuSiQue 0.151 / 0.226 / 0.366 / 0.409, SQuAD 0.768 / 0.870
+ *      / 0.892 / 0.930; the walk's pair made optional when the question
+ *      names the passage it reaches (the reader knows why it is there):
+ *      HotpotQA 0.427 / 0.666 / 0.755 / 0.791 (recall the same), MuSiQue
+ *      0.161 / 0.237 / 0.355 / 0.409: a question each way; the walk's pair
+ *      scored by the lesser of its two sentences' gains per token (a pair
+ *      no cheaper than its parts, so the target waits for its link to be
+ *      chosen alone): HotpotQA 0.406 / 0.621 / 0.699 / 0.752 (0.417 / 0.693
+ *      / 0.793 / 0.845), MuSiQue 0.151 / 0.258 / 0.355 / 0.452 -- the link
+ *      alone is often weak, and the target, which holds the answer, then
+ *      never comes in; every pair so scored, HotpotQA 0.406 / 0.618 / 0.716
+ *      / 0.770.  Deviation 7's coverage weighted by the whole relevance,
+ *      measured again because sentences of passages off the chain chosen
+ *      alone are now the largest use of the budget in the misses (33 of
+ *      about 124 tokens; 28 more go to such passages in pairs, now mostly
+ *      the walk's): HotpotQA 0.433 / 0.648 / 0.749 / 0.797 (0.428 / 0.752 /
+ *      0.864 / 0.922), MuSiQue 0.151 / 0.226 / 0.344 / 0.398, SQuAD 0.794 /
+ *      0.863 / 0.911 / 0.933: still lower at 128 tokens.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -761,6 +874,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             }
             if (total + cost > budget)
                 continue;
+            if (with && s->link_opt && 2 * cost > budget)
+                continue; /* deviation 14 */
             for (size_t k = 0; k < nu; k++) {
                 const sent *x = &w.ss[u[k]];
                 const pass *xp = &w.ps[x->p];

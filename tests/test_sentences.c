@@ -600,6 +600,42 @@ Test(sentsel, names_the_chosen_context, .fini = teardown)
     cr_assert_str_eq(got, "vale:0 zorblat:0", "%s", got);
 }
 
+/* Deviation 14 (an optional pair takes at most half the budget): the club
+ * the question names, found by the retrievers, may come with the first
+ * candidate sentence naming it (deviation 3), here the women's team's, which
+ * also holds question words the club's lacks; that pair would leave no room
+ * for the player's sentence the question asks about.  Without the rule the
+ * pair goes in and the player's sentence does not; with it, the club's
+ * sentence alone and then the player's.  With twice the budget the pair fits
+ * in half of it and is still offered. */
+Test(sentsel, optional_pair_takes_half_the_budget, .fini = teardown)
+{
+    static const char cs[] = "Tarrow Rovers is a football club in Tarrow known as the Spurs.";
+    static const char ls[] = "Tarrow Rovers Ladies, founded in 1882, is the women's club of "
+                             "Tarrow Rovers.";
+    static const char ps[] = "Len Worley was an amateur footballer who played for Tarrow Rovers, "
+                             "Wendle Town and Brindlemoor United.";
+    static const char *const ids[] = {"club", "ladies", "player"};
+    static const float rel[] = {1.0f, 0.7f, 0.3f};
+    static const char q[] = "What is the football club Tarrow Rovers, founded in 1882, that Len "
+                            "Worley played for known as?";
+    /* Room for the club's and the player's sentences, not for the pair and
+     * the player's. */
+    size_t budget = cvs_tokens_estimate(13, sizeof cs - 1) + cvs_tokens_estimate(10, sizeof ps - 1);
+    size_t pair = cvs_tokens_estimate(13, sizeof cs - 1) + cvs_tokens_estimate(20, sizeof ls - 1);
+    mkctx();
+    cr_assert_leq(pair, budget);
+    cr_assert_gt(2 * pair, budget);
+    cr_assert_lt(budget - pair, cvs_tokens_estimate(10, sizeof ps - 1));
+    putv("club", "Tarrow Rovers", cs, 0);
+    putv("ladies", "Tarrow Rovers Ladies", ls, 1);
+    putv("player", "Len Worley", ps, 2);
+    const char *got = choose_among(q, 0, ids, rel, 3, budget);
+    cr_assert_str_eq(got, "club:0 player:0", "%s", got);
+    got = choose_among(q, 0, ids, rel, 3, 2 * pair);
+    cr_assert(strstr(got, "club:0") && strstr(got, "ladies:0"), "%s", got);
+}
+
 Test(sentctx, unit_names_and_cli, .fini = teardown)
 {
     cvs_context_unit u;
