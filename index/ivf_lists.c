@@ -286,6 +286,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     uint32_t *lid = NULL;
     int64_t *keys = NULL;
     uint8_t *codes = NULL, *sorted = NULL, *rows = NULL;
+    const uint8_t **rowp = NULL;
     float *tmp = NULL;
     size_t n = 0, *fill = NULL, lb = cvs__ivf_list_bytes(p);
     int rc = CVS_OK, mrc;
@@ -326,9 +327,17 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     keys = malloc((st.ms_entries + 1) * sizeof *keys);
     codes = malloc((st.ms_entries + 1) * ix->cs);
     fill = calloc(ix->nlist + 1, sizeof *fill);
-    if (p->rows) /* key order here, list order in the lists below */
-        rows = malloc((st.ms_entries + 1) * ix->rqb);
-    if (!lid || !keys || !codes || !fill || (p->rows && !rows)) {
+    /* Where each entry's row is, in key order, until the lists are laid
+     * out: in LMDB's map, which stays put while txn is open, or, in an
+     * encrypted store, whose cursor reuses one plaintext buffer, in a copy
+     * (rows).  Pointing saves a plain store a copy of every row and the
+     * memory for it. */
+    if (p->rows) {
+        rowp = malloc((st.ms_entries + 1) * sizeof *rowp);
+        if (db->crypt)
+            rows = malloc((st.ms_entries + 1) * ix->rqb);
+    }
+    if (!lid || !keys || !codes || !fill || (p->rows && (!rowp || (db->crypt && !rows)))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory loading %zu list entries", st.ms_entries);
         goto out;
     }
@@ -366,8 +375,12 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         lid[n] = cvs__get_u32(v.mv_data);
         keys[n] = (int64_t)key;
         memcpy(codes + n * ix->cs, cv.mv_data, ix->cs);
-        if (rows)
+        if (rows) {
             memcpy(rows + n * ix->rqb, (const unsigned char *)v.mv_data + 4, ix->rqb);
+            rowp[n] = rows + n * ix->rqb;
+        } else if (rowp) {
+            rowp[n] = (const uint8_t *)v.mv_data + 4;
+        }
         fill[lid[n]]++;
         n++;
         mrc = cvs__cscan(db, cc, &ck, &cv, MDB_NEXT, &cscan);
@@ -390,8 +403,8 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         for (size_t i = 0; i < n; i++) {
             cvs_ivf_list *l = &ix->lists[lid[i]];
             memcpy(sorted + (start[lid[i]] + l->n) * ix->cs, codes + i * ix->cs, ix->cs);
-            if (rows)
-                memcpy(l->rq + l->n * ix->rqb, rows + i * ix->rqb, ix->rqb);
+            if (rowp)
+                memcpy(l->rq + l->n * ix->rqb, rowp[i], ix->rqb);
             l->keys[l->n++] = keys[i];
         }
         for (size_t l = 0; l < ix->nlist; l++) {
@@ -427,6 +440,7 @@ out:
     free(codes);
     free(sorted);
     free(rows);
+    free(rowp);
     free(fill);
     free(tmp);
     if (rc) {
