@@ -59,10 +59,11 @@
  *     and re-ranks from those: FAISS's IndexRefine with an SQ8 refine
  *     index, kept in memory.  The rows are stored too, after the list id
  *     of each "lists" value, so a process that opens the store copies
- *     them rather than reading and encoding every vector (which took
- *     0.2 s of CPU before the first answer on Fashion-MNIST's 60,000 x
- *     784; version 2 indexes, written before, still do that until the
- *     next build).  Scores are then SQ8 distances, not exact
+ *     them rather than reading and encoding every vector (about 0.25 s of
+ *     CPU before the first answer on Fashion-MNIST's 60,000 x 784, where
+ *     the search itself takes well under a millisecond; version 2
+ *     indexes, written before, still do that until the next build; see
+ *     docs/BENCHMARKS.md, "Time to the first answer").  Scores are then SQ8 distances, not exact
  *     ones.  It costs dim bytes per vector, so it is an option for small
  *     stores, not the default (see docs/BENCHMARKS.md for the numbers).
  *
