@@ -885,6 +885,9 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
     qg_blob b;
     cvs_codec *codec;
     uint64_t cgen;
+    cvs__sq8 sq = {0};
+    float *tmp = NULL;
+    uint8_t *row = NULL;
     char msg[160];
     int rc, mrc;
     (void)state;
@@ -926,10 +929,21 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
                          "store's is %llu", (unsigned long long)b.gen, (unsigned long long)cgen);
     {
         /* Both directions by one merge of two increasing key sequences:
-         * the nodes and the records' vectors. */
+         * the nodes and the records' vectors; on the way, each stored row
+         * of an unmarked node against its vector's. */
         MDB_cursor *cur = NULL;
         MDB_val k, v;
-        uint64_t i = 0, bad_live = 0, bad_node = 0;
+        uint64_t i = 0, bad_live = 0, bad_node = 0, bad_row = 0;
+        if (b.rows) {
+            tmp = malloc(db->dim * sizeof *tmp);
+            row = malloc(db->dim);
+            if (!tmp || !row || (rc = cvs__sq8_alloc(&sq, db->dim))) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            memcpy(sq.vmin, b.sq, 4 * (size_t)db->dim); /* little-endian host */
+            memcpy(sq.scale, b.sq + 4 * (size_t)db->dim, 4 * (size_t)db->dim);
+        }
         if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
             rc = cvs__err_lmdb(mrc, "opening a cursor");
             goto out;
@@ -943,9 +957,15 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
             for (; i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) < key; i++)
                 if (cvs__sorted_find(dirty, ndirty, (int64_t)cvs__get_u64(b.keys + 8 * i)) == ndirty)
                     bad_node++;
-            if (i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) == key)
+            if (i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) == key) {
+                if (b.rows && v.mv_size == cvs__vec_bytes(db) &&
+                    cvs__sorted_find(dirty, ndirty, key) == ndirty) {
+                    cvs__decode_vec(db, v.mv_data, tmp);
+                    cvs__sq8_encode(&sq, tmp, 1, row);
+                    bad_row += memcmp(row, b.rows + i * db->dim, db->dim) != 0;
+                }
                 i++;
-            else if (cvs__sorted_find(dirty, ndirty, key) == ndirty)
+            } else if (cvs__sorted_find(dirty, ndirty, key) == ndirty)
                 bad_live++;
         }
         for (; i < b.n; i++)
@@ -962,8 +982,14 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
         if (bad_node)
             cvs__chk_problem(c, "graph index: %llu nodes are neither records nor marked",
                              (unsigned long long)bad_node);
+        if (bad_row)
+            cvs__chk_problem(c, "graph index: the SQ8 rows of %llu nodes differ from their "
+                             "vectors' (rebuild it)", (unsigned long long)bad_row);
     }
 out:
+    cvs__sq8_destroy(&sq);
+    free(tmp);
+    free(row);
     free(dirty);
     return rc;
 }

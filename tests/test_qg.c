@@ -809,6 +809,10 @@ Test(qg_store, rows_stored_in_the_blob, .timeout = 120)
     cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
     search(CVS_SEARCH_ANN, 64, 0, 1, q, lab2, sc2);
     cr_assert(lab2[0] != lab[0] || sc2[0] != sc[0], "the changed row was encoded again");
+    cr_assert_eq(problems(), 1, "check compares the stored rows with the vectors");
+    r = (raw_op){{2, "qg"}, {len, blob}, 0};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 0);
 
     cvs__sq8_destroy(&sq);
     free(blob);
