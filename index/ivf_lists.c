@@ -199,7 +199,8 @@ uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix)
  * being caught up to.  Version 2 indexes (built before the rows were
  * stored, until the next build) encode each row from the record's stored
  * vector instead, read in that snapshot: on Fashion-MNIST's 60,000 x 784
- * store that was 0.3 s before a process's first answer (docs/BENCHMARKS.md).
+ * store that costs a process about 0.25 s of CPU before its first answer,
+ * against 0.1 s in all with stored rows (docs/BENCHMARKS.md).
  *
  * Either way the row is read in the newest snapshot.  An entry live there
  * has had the same vector since it was added (an update logs a delete and
@@ -328,7 +329,8 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     codes = malloc((st.ms_entries + 1) * ix->cs);
     fill = calloc(ix->nlist + 1, sizeof *fill);
     /* Where each entry's row is, in key order, until the lists are laid
-     * out: in LMDB's map, which stays put while txn is open, or, in an
+     * out: in LMDB's map, which stays put while txn is open (the load makes
+     * no write in it), or, in an
      * encrypted store, whose cursor reuses one plaintext buffer, in a copy
      * (rows).  Pointing saves a plain store a copy of every row and the
      * memory for it. */
