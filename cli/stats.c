@@ -169,7 +169,7 @@ int cmd_stats(int argc, char **argv)
         printf("index memory:   %s (%.1f bytes per vector: neighbours, their codes, SQ8 rows)\n",
                cli_human_bytes(ii.mem_bytes, b1, sizeof b1),
                ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);
-        printf("index disk:     %s (node keys and neighbour lists)\n",
+        printf("index disk:     %s (node keys, neighbour lists, SQ8 rows)\n",
                cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
     } else if (irc == 0 && !strncmp(ii.spec, "faiss:", 6)) {
         printf("index:          %s, %" PRIu64 " records, default search parameter %zu "

@@ -96,7 +96,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     cvs__scan scan = {0};
     build_arg *a = arg;
     size_t cs = cvs__codec_code_size(a->codec), nb = 0;
-    uint8_t *blob = NULL, *codes = NULL;
+    uint8_t *blob = NULL, *codes = NULL, *rows = NULL;
     float *x = NULL;
     uint64_t *keys = NULL, gen, done = 0;
     int32_t *lists = NULL;
@@ -143,7 +143,10 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     keys = malloc(ENCODE_BATCH * sizeof *keys);
     codes = malloc(ENCODE_BATCH * cs);
     lists = malloc(ENCODE_BATCH * sizeof *lists);
-    if (!x || !keys || !codes || !lists) {
+    /* ",sq8": the records' rows, stored with their lists (index/ivf.c). */
+    if (a->ivf && a->ivf->rows)
+        rows = malloc((size_t)ENCODE_BATCH * db->dim);
+    if (!x || !keys || !codes || !lists || (a->ivf && a->ivf->rows && !rows)) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -169,6 +172,8 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             if (a->ivf) { /* assign lists; residual codes encode x - c */
                 if ((rc = cvs__ivf_assign(a->ivf, x, nb, lists)))
                     goto out;
+                if (rows) /* of the vectors as read, before any residual */
+                    cvs__sq8_encode(&a->ivf->sq, x, nb, rows);
                 if (a->ivf->residual)
                     for (size_t i = 0; i < nb; i++) {
                         const float *c = a->ivf->cent + (size_t)lists[i] * db->dim;
@@ -185,7 +190,8 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }
-                if (a->ivf && (rc = cvs__ivf_build_put(db, txn, keys[i], (uint32_t)lists[i])))
+                if (a->ivf && (rc = cvs__ivf_build_put(db, txn, a->ivf, keys[i], (uint32_t)lists[i],
+                                                       rows ? rows + i * db->dim : NULL)))
                     goto out;
             }
             mrc = done_mrc;
@@ -211,6 +217,7 @@ out:
     free(x);
     free(keys);
     free(codes);
+    free(rows);
     free(lists);
     return rc;
 }
@@ -715,6 +722,9 @@ typedef struct codes_chk {
     struct cvs__codes_state *st;
     size_t code_size;      /* 0: no codec */
     uint32_t nlist;        /* 0: no IVF index */
+    const struct cvs_ivf_params *ip; /* the IVF index, or NULL */
+    float *tmp;            /* with stored SQ8 rows: dim floats */
+    uint8_t *row;          /* and dim bytes */
 } codes_chk;
 
 static unsigned long long key_of(const MDB_val *k)
@@ -741,9 +751,22 @@ static int check_list(cvs__chk *c, void *arg, const MDB_val *k, const MDB_val *v
     if (cc->nlist == 0)
         cvs__chk_problem(c, "lists: key %llu has a list but the store has no IVF index",
                          key_of(k));
-    else if (v->mv_size != 4 || cvs__get_u32(v->mv_data) >= cc->nlist)
-        cvs__chk_problem(c, "lists: key %llu has a bad list id (%zu bytes)", key_of(k),
-                         v->mv_size);
+    else if (v->mv_size != cvs__ivf_list_bytes(cc->ip) || cvs__get_u32(v->mv_data) >= cc->nlist)
+        cvs__chk_problem(c, "lists: key %llu has a bad list id (%zu bytes, expected %zu)",
+                         key_of(k), v->mv_size, cvs__ivf_list_bytes(cc->ip));
+    else if (cc->ip->rows && k->mv_size == 8) {
+        /* The stored row is what a load would otherwise encode. */
+        MDB_val vv;
+        if (cvs__vget(cc->db, cvs__chk_txn(c), cc->db->dbi_vecs, (MDB_val *)k, &vv) == 0 &&
+            vv.mv_size == cvs__vec_bytes(cc->db)) {
+            cvs__decode_vec(cc->db, vv.mv_data, cc->tmp);
+            cvs__sq8_encode(&cc->ip->sq, cc->tmp, 1, cc->row);
+            if (memcmp(cc->row, (const unsigned char *)v->mv_data + 4, cc->ip->dim))
+                cvs__chk_problem(c, "lists: key %llu (list %u): the SQ8 row differs from its "
+                                 "vector's (run cvstore build)", key_of(k),
+                                 cvs__get_u32(v->mv_data));
+        }
+    }
     return CVS_OK;
 }
 
@@ -790,12 +813,25 @@ static int codes_check(cvs_db *db, void *state, cvs__chk *c)
             cvs__chk_problem(c, "meta: the IVF index cannot be loaded: %s", cvs_errmsg(db));
         else if (ip)
             cc.nlist = ip->nlist;
+        cc.ip = ip;
         if (ip && !codec)
             cvs__chk_problem(c, "meta: an IVF index but no codec");
         if (mdb_stat(txn, cc.st->dbi_lists, &s_lists) == 0 && ip && s_lists.ms_entries != nrecs)
             cvs__chk_problem(c, "counts differ: %llu records but %zu list entries",
                              (unsigned long long)nrecs, s_lists.ms_entries);
-        if ((rc = cvs__chk_walk(c, cc.st->dbi_lists, "lists", check_list, &cc)))
+        if (ip && ip->rows) {
+            cc.tmp = malloc((size_t)db->dim * sizeof *cc.tmp);
+            cc.row = malloc(db->dim);
+            if (!cc.tmp || !cc.row) {
+                free(cc.tmp);
+                free(cc.row);
+                return cvs__err(CVS_ENOMEM, "out of memory");
+            }
+        }
+        rc = cvs__chk_walk(c, cc.st->dbi_lists, "lists", check_list, &cc);
+        free(cc.tmp);
+        free(cc.row);
+        if (rc)
             return rc;
         /* Invariant 9: the index's generation and its log (index/ivf.c). */
         if (!cvs__chk_failed_values(c) &&

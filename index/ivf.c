@@ -55,10 +55,15 @@
  *     on small stores those LMDB look-ups (a B-tree descent each, ~0.25 us
  *     on SIFT10K) were a third of a query.  With ",sq8" the index also
  *     holds one byte per dimension of every vector (the sq8 codec's rule,
- *     ranges from the training sample, stored in meta "ivf" version 2;
- *     the bytes are encoded from the stored vectors on load, not stored)
+ *     ranges from the training sample, stored in meta "ivf" version 3)
  *     and re-ranks from those: FAISS's IndexRefine with an SQ8 refine
- *     index, kept in memory.  Scores are then SQ8 distances, not exact
+ *     index, kept in memory.  The rows are stored too, after the list id
+ *     of each "lists" value, so a process that opens the store copies
+ *     them rather than reading and encoding every vector (about 0.25 s of
+ *     CPU before the first answer on Fashion-MNIST's 60,000 x 784, where
+ *     the search itself takes well under a millisecond; version 2
+ *     indexes, written before, still do that until the next build; see
+ *     docs/BENCHMARKS.md, "Time to the first answer").  Scores are then SQ8 distances, not exact
  *     ones.  It costs dim bytes per vector, so it is an option for small
  *     stores, not the default (see docs/BENCHMARKS.md for the numbers).
  *
@@ -110,7 +115,7 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
     const unsigned char *b = v->mv_data;
     cvs_ivf_params *p = NULL;
     uint32_t ver, dim, nlist, flags;
-    size_t nf;
+    size_t nf, rb;
 
     *out = NULL;
     if (v->mv_size < IVF_HDR || memcmp(b, IVF_MAGIC, 8) != 0)
@@ -119,16 +124,18 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
     dim = cvs__get_u32(b + 12);
     nlist = cvs__get_u32(b + 16);
     flags = cvs__get_u32(b + 20);
-    if (ver != 1 && ver != 2)
-        return cvs__err(CVS_EVERSION, "%s: meta ivf has version %u; this cvstore reads 1 and 2",
+    if (ver < 1 || ver > 3)
+        return cvs__err(CVS_EVERSION, "%s: meta ivf has version %u; this cvstore reads 1 to 3",
                         db->path, ver);
     if (dim != db->dim || nlist == 0 || nlist > CVS_IVF_MAX_NLIST || (flags & ~1u))
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf: bad dim/nlist/flags", db->path);
     nf = (size_t)nlist * dim;
-    /* Version 2 appends the SQ8 re-ranking ranges: dim minima, dim steps. */
-    if (v->mv_size != IVF_HDR + nf * 4 + (ver == 2 ? (size_t)dim * 8 : 0))
+    /* Versions 2 and 3 append the SQ8 re-ranking ranges: dim minima, dim
+     * steps (3 also stores the rows, in "lists"). */
+    rb = ver >= 2 ? (size_t)dim * 8 : 0;
+    if (v->mv_size != IVF_HDR + nf * 4 + rb)
         return cvs__err(CVS_ECORRUPT, "%s: meta ivf has %zu bytes, expected %zu", db->path,
-                        v->mv_size, IVF_HDR + nf * 4 + (ver == 2 ? (size_t)dim * 8 : 0));
+                        v->mv_size, IVF_HDR + nf * 4 + rb);
     if (!(p = calloc(1, sizeof *p)) || !(p->cent = malloc(nf * sizeof *p->cent)) ||
         !(p->cnorm = malloc(nlist * sizeof *p->cnorm))) {
         cvs__ivf_params_free(p);
@@ -144,7 +151,7 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
             cvs__ivf_params_free(p);
             return cvs__err(CVS_ECORRUPT, "%s: meta ivf: a centroid is not finite", db->path);
         }
-    if (ver == 2) {
+    if (rb) {
         int rc = cvs__sq8_alloc(&p->sq, dim);
         if (rc) {
             cvs__ivf_params_free(p);
@@ -158,6 +165,7 @@ static int params_decode(cvs_db *db, const MDB_val *v, cvs_ivf_params **out)
                 return cvs__err(CVS_ECORRUPT, "%s: meta ivf: bad SQ8 range", db->path);
             }
         p->refine = 1;
+        p->rows = ver == 3;
     }
     cvs__row_norms(p->cent, nlist, dim, dim, p->cnorm);
     *out = p;
@@ -485,6 +493,10 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
         return CVS_OK;
     }
     p->gen = gen;
+    /* The rows go into "lists" with the build (version 3), even when p
+     * came from a version 2 blob (cvs_build_with_index): a store rebuilt
+     * by this cvstore never encodes its rows on load again. */
+    p->rows = p->refine;
     nf = (size_t)p->nlist * p->dim;
     /* Version 1 without SQ8 ranges, so such stores stay readable by older
      * cvstore versions. */
@@ -492,7 +504,7 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     if (!(blob = malloc(IVF_HDR + nf * 4 + rb)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     memcpy(blob, IVF_MAGIC, 8);
-    cvs__put_u32(blob + 8, p->refine ? 2 : 1);
+    cvs__put_u32(blob + 8, p->refine ? 3 : 1);
     cvs__put_u32(blob + 12, p->dim);
     cvs__put_u32(blob + 16, p->nlist);
     cvs__put_u32(blob + 20, p->residual ? 1u : 0u);
@@ -507,12 +519,49 @@ int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t g
     return rc;
 }
 
-int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list)
+/* Writes key's "lists" value: its list, then its row when rows are stored
+ * (row NULL: the row of x, tmp dim floats of scratch). */
+static int list_put(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, uint64_t key,
+                    uint32_t list, const uint8_t *row, const float *x, float *tmp,
+                    unsigned flags)
 {
-    MDB_val k = {8, &key}, v = {4, &list};
+    MDB_val k = {8, &key}, v = {cvs__ivf_list_bytes(p), NULL};
+    int mrc;
+    if ((mrc = cvs__vreserve(db, txn, cvs__codes(db)->dbi_lists, &k, &v, flags)))
+        return cvs__werr(mrc, "writing a list assignment");
+    cvs__put_u32(v.mv_data, list);
+    if (p->rows && row)
+        memcpy((unsigned char *)v.mv_data + 4, row, p->dim);
+    else if (p->rows)
+        cvs__ivf_row(db, p, x, tmp, (uint8_t *)v.mv_data + 4);
+    if ((mrc = cvs__vreserve_done(db, txn, cvs__codes(db)->dbi_lists, &k, &v, flags)))
+        return cvs__werr(mrc, "writing a list assignment");
+    return CVS_OK;
+}
+
+int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, uint64_t key,
+                       uint32_t list, const uint8_t *row)
+{
+    if (p->rows && !row)
+        return cvs__err(CVS_EINTERNAL, "cvs__ivf_build_put: no SQ8 row for key %llu",
+                        (unsigned long long)key);
     /* Keys arrive ascending into an emptied database. */
-    int mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_lists, &k, &v, MDB_APPEND);
-    return mrc ? cvs__werr(mrc, "writing a list assignment") : CVS_OK;
+    return list_put(db, txn, p, key, list, row, NULL, NULL, MDB_APPEND);
+}
+
+void cvs__ivf_row(const cvs_db *db, const cvs_ivf_params *p, const float *x, float *tmp,
+                  uint8_t *row)
+{
+    /* What a load of a version 2 index encodes is the vector read back
+     * from "vecs"; a put's x is that before f16 rounding, so round it the
+     * same way (the scalar conversion gives the same bits as the F16C one,
+     * tests/test_store.c) and version 2 and 3 rows agree byte for byte. */
+    if (db->raw == CVS_RAW_F16) {
+        for (uint32_t d = 0; d < p->dim; d++)
+            tmp[d] = cvs__f16_to_f32_scalar1(cvs__f32_to_f16_scalar1(x[d]));
+        x = tmp;
+    }
+    cvs__sq8_encode(&p->sq, x, 1, row);
 }
 
 /* ==== Write hooks ==== */
@@ -566,8 +615,10 @@ static int del_entry(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, uint64_t key, 
         return CVS_OK;
     if (mrc)
         return cvs__werr(mrc, "reading a list assignment");
-    if (v.mv_size != 4)
-        return cvs__err(CVS_ECORRUPT, "lists: entry of %zu bytes; run cvstore check", v.mv_size);
+    if (v.mv_size != cvs__ivf_list_bytes(w->p))
+        return cvs__err(CVS_ECORRUPT, "lists: the entry of key %llu has %zu bytes, expected %zu; "
+                        "run cvstore check", (unsigned long long)key, v.mv_size,
+                        cvs__ivf_list_bytes(w->p));
     list = cvs__get_u32(v.mv_data);
     if ((rc = log_append(db, txn, w, key, list, CVS_IVF_OP_DEL, NULL, 0)))
         return rc;
@@ -583,10 +634,16 @@ int cvs__ivf_put(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const cvs_codec *c
     size_t cs = cvs__codec_code_size(codec);
     int32_t list;
     uint32_t l32;
-    MDB_val k = {8, &key}, cv = {cs, code}, lv = {4, &l32};
+    MDB_val k = {8, &key}, cv = {cs, code};
     int rc, mrc;
 
     if ((rc = cvs__ivf_assign(p, x, 1, &list)))
+        return rc;
+    l32 = (uint32_t)list;
+    if (existed && (rc = del_entry(db, txn, w, key, 0)))
+        return rc;
+    /* Before x becomes the residual: the row is of the vector itself. */
+    if ((rc = list_put(db, txn, p, key, l32, NULL, x, tmp, 0)))
         return rc;
     if (p->residual) {
         const float *c = p->cent + (size_t)list * p->dim;
@@ -596,11 +653,7 @@ int cvs__ivf_put(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w, const cvs_codec *c
     }
     if ((rc = cvs__codec_encode(codec, x, 1, code)))
         return rc;
-    if (existed && (rc = del_entry(db, txn, w, key, 0)))
-        return rc;
-    l32 = (uint32_t)list;
-    if ((mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_codes, &k, &cv, 0)) ||
-        (mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_lists, &k, &lv, 0)))
+    if ((mrc = cvs__vput(db, txn, cvs__codes(db)->dbi_codes, &k, &cv, 0)))
         return cvs__werr(mrc, "writing a code");
     return log_append(db, txn, w, key, l32, CVS_IVF_OP_ADD, code, cs);
 }

@@ -42,8 +42,19 @@ typedef struct cvs_ivf_params {
     float *cnorm;          /* nlist squared norms */
     int refine;            /* ",sq8": re-rank with in-memory SQ8 codes of
                               the stored vectors (sq), not the vectors */
+    int rows;              /* refine and the rows are stored after the list
+                              id of each "lists" value (meta ivf version 3);
+                              0 with refine: version 2, rows encoded from
+                              "vecs" on load */
     cvs__sq8 sq;
 } cvs_ivf_params;
+
+/* Bytes of a "lists" value: the u32 list id, then with stored rows the
+ * record's SQ8 row (dim bytes). */
+static inline size_t cvs__ivf_list_bytes(const cvs_ivf_params *p)
+{
+    return 4 + (p->rows ? (size_t)p->dim : 0);
+}
 
 /* ==== Stored parameters (ivf.c) ==== */
 
@@ -79,10 +90,19 @@ int cvs__ivf_train(cvs_db *db, float *x, size_t n, size_t nlist, int residual, i
                    uint64_t seed, cvs_progress_fn progress, void *ctx, cvs_ivf_params **out);
 void cvs__ivf_params_free(cvs_ivf_params *p);
 /* Inside a build's write transaction: stores the parameters for generation
- * gen (p NULL: removes any index), empties "lists" and "ivflog". */
+ * gen (p NULL: removes any index), empties "lists" and "ivflog".  With
+ * refine it sets p->rows: every build writes the rows (version 3). */
 int cvs__ivf_build_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, uint64_t gen);
-/* Writes the list of one record during a build (after its code). */
-int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, uint64_t key, uint32_t list);
+/* Writes the list of one record during a build (after its code), and with
+ * p->rows its SQ8 row (dim bytes: cvs__sq8_encode of the vector as decoded
+ * from "vecs"; NULL otherwise). */
+int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, uint64_t key,
+                       uint32_t list, const uint8_t *row);
+/* The SQ8 row of a record whose prepared vector is x, as the rows of the
+ * index encode it: of the vector "vecs" holds, so rounded to f16 first in
+ * an f16 store (tmp: dim floats of scratch). */
+void cvs__ivf_row(const cvs_db *db, const cvs_ivf_params *p, const float *x, float *tmp,
+                  uint8_t *row);
 
 /* cvstore check, the parts of invariant 9 (docs/FORMAT.md) that
  * store/check.c does not see: meta "ivf" was built for the codec

@@ -30,6 +30,7 @@
  *  2. No per-entry id map: a logged delete names its list, and the list is
  *     searched linearly for the key (lists are ~100-2000 entries).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,15 +190,27 @@ uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix)
 
 /* ==== Re-ranking codes (",sq8") ====
  *
- * Not stored: each row is encoded from the record's stored vector when its
- * entry enters the in-memory list (load, or catch-up from the log), read in
- * the snapshot being caught up to.  An entry live in that snapshot has had
- * the same vector since it was added (an update logs a delete and a new
- * entry), so its row is right for every snapshot that sees it.  An entry
- * already deleted there has no vector to read; its row stays zero, and
- * searches re-rank such entries (deleted in the newest state, seen only by
- * older snapshots) from the stored vector instead (ivf_search.c). */
+ * Each entry's row is the SQ8 code of its record's vector as stored.  An
+ * index built by this cvstore (meta ivf version 3) keeps the rows in the
+ * store, after the list id of each "lists" value, written by the build and
+ * by every put in the put's transaction, so entering the in-memory lists
+ * (load, or catch-up from the log) copies the row: a load walks "lists"
+ * anyway, and a catch-up reads the record's "lists" value in the snapshot
+ * being caught up to.  Version 2 indexes (built before the rows were
+ * stored, until the next build) encode each row from the record's stored
+ * vector instead, read in that snapshot: on Fashion-MNIST's 60,000 x 784
+ * store that costs a process about 0.25 s of CPU before its first answer,
+ * against 0.1 s in all with stored rows (docs/BENCHMARKS.md).
+ *
+ * Either way the row is read in the newest snapshot.  An entry live there
+ * has had the same vector since it was added (an update logs a delete and
+ * a new entry), so its row is right for every snapshot that sees it.  An
+ * entry already deleted or replaced there has no row of its own (zero, or
+ * its successor's); searches re-rank such entries (deleted in the newest
+ * state, seen only by older snapshots) from the stored vector instead
+ * (ivf_search.c). */
 
+/* Version 2: row i of l encoded from its record's stored vector. */
 static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, size_t i,
                       float *tmp)
 {
@@ -213,6 +226,34 @@ static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, si
         return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
     cvs__decode_vec(db, v.mv_data, tmp);
     cvs__sq8_encode(&ix->p->sq, tmp, 1, l->rq + i * ix->rqb);
+    return CVS_OK;
+}
+
+/* The damaged "lists" value of key (list: its list id when it has one). */
+static int bad_list_value(const cvs_ivf *ix, uint64_t key, const MDB_val *v)
+{
+    char list[32] = "";
+    if (v->mv_size >= 4)
+        snprintf(list, sizeof list, " (list %u)", cvs__get_u32(v->mv_data));
+    return cvs__err(CVS_ECORRUPT, "lists: the entry of key %llu%s has %zu bytes, expected %zu "
+                    "(a list id%s); run cvstore check", (unsigned long long)key, list, v->mv_size,
+                    cvs__ivf_list_bytes(ix->p), ix->p->rows ? " and an SQ8 row" : "");
+}
+
+/* Version 3: row i of l copied from its record's "lists" value. */
+static int stored_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, size_t i)
+{
+    uint64_t key = (uint64_t)l->keys[i];
+    MDB_val k = {8, &key}, v;
+    int mrc = cvs__vget(db, txn, cvs__codes(db)->dbi_lists, &k, &v);
+    memset(l->rq + i * ix->rqb, 0, ix->rqb);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading a list entry for its SQ8 row");
+    if (v.mv_size != cvs__ivf_list_bytes(ix->p))
+        return bad_list_value(ix, key, &v);
+    memcpy(l->rq + i * ix->rqb, (const unsigned char *)v.mv_data + 4, ix->rqb);
     return CVS_OK;
 }
 
@@ -245,9 +286,10 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     MDB_val k, v, ck, cv;
     uint32_t *lid = NULL;
     int64_t *keys = NULL;
-    uint8_t *codes = NULL, *sorted = NULL;
+    uint8_t *codes = NULL, *sorted = NULL, *rows = NULL;
+    const uint8_t **rowp = NULL;
     float *tmp = NULL;
-    size_t n = 0, *fill = NULL;
+    size_t n = 0, *fill = NULL, lb = cvs__ivf_list_bytes(p);
     int rc = CVS_OK, mrc;
 
     *out = NULL;
@@ -286,7 +328,18 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     keys = malloc((st.ms_entries + 1) * sizeof *keys);
     codes = malloc((st.ms_entries + 1) * ix->cs);
     fill = calloc(ix->nlist + 1, sizeof *fill);
-    if (!lid || !keys || !codes || !fill) {
+    /* Where each entry's row is, in key order, until the lists are laid
+     * out: in LMDB's map, which stays put while txn is open (the load makes
+     * no write in it), or, in an
+     * encrypted store, whose cursor reuses one plaintext buffer, in a copy
+     * (rows).  Pointing saves a plain store a copy of every row and the
+     * memory for it. */
+    if (p->rows) {
+        rowp = malloc((st.ms_entries + 1) * sizeof *rowp);
+        if (db->crypt)
+            rows = malloc((st.ms_entries + 1) * ix->rqb);
+    }
+    if (!lid || !keys || !codes || !fill || (p->rows && (!rowp || (db->crypt && !rows)))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory loading %zu list entries", st.ms_entries);
         goto out;
     }
@@ -300,10 +353,15 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     mrc = cvs__cscan(db, cc, &ck, &cv, MDB_FIRST, &cscan);
     for (int lrc = cvs__cscan(db, lc, &k, &v, MDB_FIRST, &lscan); lrc == 0 && n < st.ms_entries;
          lrc = cvs__cscan(db, lc, &k, &v, MDB_NEXT, &lscan)) {
-        uint64_t key = cvs__get_u64(k.mv_data);
-        if (v.mv_size != 4 || cvs__get_u32(v.mv_data) >= ix->nlist) {
-            rc = cvs__err(CVS_ECORRUPT, "lists: bad entry for key %llu; run cvstore check",
-                          (unsigned long long)key);
+        uint64_t key = k.mv_size == 8 ? cvs__get_u64(k.mv_data) : 0;
+        if (v.mv_size != lb) {
+            rc = bad_list_value(ix, key, &v);
+            goto out;
+        }
+        if (k.mv_size != 8 || cvs__get_u32(v.mv_data) >= ix->nlist) {
+            rc = cvs__err(CVS_ECORRUPT, "lists: bad entry for key %llu (list %u of %zu); run "
+                          "cvstore check", (unsigned long long)key, cvs__get_u32(v.mv_data),
+                          ix->nlist);
             goto out;
         }
         if (mrc || ck.mv_size != 8 || cvs__get_u64(ck.mv_data) != key) {
@@ -319,6 +377,12 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         lid[n] = cvs__get_u32(v.mv_data);
         keys[n] = (int64_t)key;
         memcpy(codes + n * ix->cs, cv.mv_data, ix->cs);
+        if (rows) {
+            memcpy(rows + n * ix->rqb, (const unsigned char *)v.mv_data + 4, ix->rqb);
+            rowp[n] = rows + n * ix->rqb;
+        } else if (rowp) {
+            rowp[n] = (const uint8_t *)v.mv_data + 4;
+        }
         fill[lid[n]]++;
         n++;
         mrc = cvs__cscan(db, cc, &ck, &cv, MDB_NEXT, &cscan);
@@ -341,6 +405,8 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         for (size_t i = 0; i < n; i++) {
             cvs_ivf_list *l = &ix->lists[lid[i]];
             memcpy(sorted + (start[lid[i]] + l->n) * ix->cs, codes + i * ix->cs, ix->cs);
+            if (rowp)
+                memcpy(l->rq + l->n * ix->rqb, rowp[i], ix->rqb);
             l->keys[l->n++] = keys[i];
         }
         for (size_t l = 0; l < ix->nlist; l++) {
@@ -353,7 +419,7 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
                 memcpy(L->codes, sorted + start[l] * ix->cs, L->n * ix->cs);
         }
     }
-    if (ix->rqb) {
+    if (ix->rqb && !p->rows) { /* version 2: encode the rows */
         if (!(tmp = malloc(p->dim * sizeof *tmp))) {
             rc = cvs__err(CVS_ENOMEM, "out of memory");
             goto out;
@@ -375,6 +441,8 @@ out:
     free(keys);
     free(codes);
     free(sorted);
+    free(rows);
+    free(rowp);
     free(fill);
     free(tmp);
     if (rc) {
@@ -395,7 +463,7 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
     float *tmp = NULL;
     int rc = CVS_OK, mrc;
 
-    if (ix->rqb && !(tmp = malloc(ix->p->dim * sizeof *tmp)))
+    if (ix->rqb && !ix->p->rows && !(tmp = malloc(ix->p->dim * sizeof *tmp)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_ivflog, &cur))) {
         free(tmp);
@@ -428,7 +496,8 @@ static int catch_up(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, uint64_t upto)
         if (op == CVS_IVF_OP_ADD) {
             cvs_ivf_list *l = &ix->lists[list];
             if ((rc = list_append(ix, l, (int64_t)key, b + CVS_IVF_LOG_FIXED, txnid)) ||
-                (ix->rqb && (rc = refine_row(db, txn, ix, l, l->n - 1, tmp))))
+                (ix->rqb && ix->p->rows && (rc = stored_row(db, txn, ix, l, l->n - 1))) ||
+                (ix->rqb && !ix->p->rows && (rc = refine_row(db, txn, ix, l, l->n - 1, tmp))))
                 goto out;
             ix->live++;
         } else if (op == CVS_IVF_OP_DEL) {

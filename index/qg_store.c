@@ -5,12 +5,16 @@
  * `cvstore check` verifies it.
  *
  * What is stored (docs/FORMAT.md, "meta/qg"): the graph's node -> key
- * table, its neighbour lists, its entry node and the SQ8 quantizer of the
- * re-ranking rows, in one meta value; nothing of the codes or vectors,
- * which the store already holds.  Loading rebuilds the in-memory records
- * (each node's neighbours' codes as a fast-scan block, its SQ8 row) from
- * the codes and vectors of the snapshot, once per build generation
- * ("qg_gen"), shared by every search of the handle.
+ * table, its neighbour lists, its entry node, the SQ8 quantizer of the
+ * re-ranking rows and (blob version 2) the rows themselves, in one meta
+ * value; nothing of the codes or vectors, which the store already holds.
+ * Loading rebuilds the in-memory records (each node's neighbours' codes
+ * as a fast-scan block) from the codes of the snapshot, read in one walk
+ * of "codes" in key order, once per build generation ("qg_gen"), shared
+ * by every search of the handle.  The rows are copied from the blob:
+ * encoding them from the vectors (version 1 blobs, which still load that
+ * way) read every vector at random before a process's first answer, the
+ * cost the IVF index's stored rows remove too (index/ivf_lists.c).
  *
  * Records written after the build are handled as the FAISS index handles
  * them (index/faiss_index.c): every put and delete marks its key in the
@@ -54,7 +58,7 @@
 #include "store/seal.h"
 
 #define QG_MAGIC "CVSQG\0\0\1"
-#define QG_VERSION 1u
+#define QG_VERSION 2u /* 1: no rows, encoded from "vecs" on load; still read */
 #define QG_HEAD 40 /* magic, version, R, dim, entry, n, codec generation */
 #define DEF_EF 32
 #define DEF_RERANK CVS_RERANK_NONE /* the SQ8 rows' distances are the answer */
@@ -108,12 +112,14 @@ static int dirty_keys(cvs_db *db, MDB_txn *txn, int64_t **out, size_t *nout)
  *  40  f32 vmin[dim], f32 scale[dim]   (SQ8 re-ranking rows)
  *      i64 keys[n], strictly increasing (node -> record key)
  *      u32 nbr[n * R], node numbers < n or 0xffffffff (empty slot)
+ *      u8 rows[n * dim], version 2 only: node i's SQ8 row
  * All little-endian.  Parsed with every length checked first. */
 
 typedef struct qg_blob {
     uint32_t dim, entry;
     uint64_t n, gen;
     const unsigned char *sq, *keys, *nbr;
+    const unsigned char *rows; /* NULL in a version 1 blob */
 } qg_blob;
 
 static int blob_parse(const cvs_db *db, const void *data, size_t len, qg_blob *b)
@@ -125,9 +131,9 @@ static int blob_parse(const cvs_db *db, const void *data, size_t len, qg_blob *b
         return cvs__err(CVS_ECORRUPT, "%s: the graph index is damaged (bad header); rebuild it",
                         db->path);
     version = cvs__get_u32(p + 8);
-    if (version != QG_VERSION)
-        return cvs__err(CVS_EVERSION, "%s: graph index format %u, this build reads %u; rebuild "
-                        "it", db->path, version, QG_VERSION);
+    if (version < 1 || version > QG_VERSION)
+        return cvs__err(CVS_EVERSION, "%s: graph index format %u, this build reads 1 to %u; "
+                        "rebuild it", db->path, version, QG_VERSION);
     r = cvs__get_u32(p + 12);
     b->dim = cvs__get_u32(p + 16);
     b->entry = cvs__get_u32(p + 20);
@@ -138,13 +144,15 @@ static int blob_parse(const cvs_db *db, const void *data, size_t len, qg_blob *b
         return cvs__err(CVS_ECORRUPT, "%s: the graph index is damaged (degree %u, dimension %u, "
                         "%llu nodes, entry %u); rebuild it", db->path, r, b->dim,
                         (unsigned long long)b->n, b->entry);
-    need = QG_HEAD + 8ull * b->dim + b->n * 8 + b->n * CVS_QG_R * 4;
+    need = QG_HEAD + 8ull * b->dim + b->n * 8 + b->n * CVS_QG_R * 4 +
+           (version >= 2 ? b->n * b->dim : 0);
     if (len != need)
         return cvs__err(CVS_ECORRUPT, "%s: the graph index has %zu bytes, its header says %llu; "
                         "rebuild it", db->path, len, (unsigned long long)need);
     b->sq = p + QG_HEAD;
     b->keys = b->sq + 8ull * b->dim;
     b->nbr = b->keys + b->n * 8;
+    b->rows = version >= 2 ? b->nbr + b->n * CVS_QG_R * 4 : NULL;
     return CVS_OK;
 }
 
@@ -258,7 +266,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     }
     if ((rc = cvs__sq8_train(&sq, x, n, db->dim)))
         goto out;
-    len = QG_HEAD + 8 * (size_t)db->dim + n * 8 + n * CVS_QG_R * 4;
+    len = QG_HEAD + 8 * (size_t)db->dim + n * 8 + n * CVS_QG_R * 4 + n * db->dim;
     if (!(blob = malloc(len))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for the graph index");
         goto out;
@@ -283,6 +291,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
             cvs__put_u64(p, (uint64_t)keys[i]);
         for (size_t i = 0; i < n * CVS_QG_R; i++, p += 4)
             cvs__put_u32(p, nbr[i]);
+        cvs__sq8_encode(&sq, x, n, p); /* the rows, of the vectors as read */
     }
     {
         MDB_val bk = CVS__MKEY(CVS__META_QG), bv = {len, blob};
@@ -360,16 +369,19 @@ static void qg_release(cvs_db *db, qg_loaded *l)
         loaded_free(l);
 }
 
-/* Rebuilds the in-memory graph of txn's snapshot from the blob, the codes
- * and the vectors.  A node whose record is gone (deleted since the build,
- * so marked) gets a zero code and row: it still routes the search, and
- * its mark keeps it out of the results. */
+/* Rebuilds the in-memory graph of txn's snapshot from the blob and the
+ * codes (and, for a version 1 blob, the vectors).  A node whose record is
+ * gone (deleted since the build, so marked) gets a zero code (and, from a
+ * version 1 blob, a zero row): it still routes the search, and its mark
+ * keeps it out of the results. */
 static int qg_load(cvs_db *db, MDB_txn *txn, uint64_t gen, qg_loaded **out)
 {
     MDB_val bk = CVS__MKEY(CVS__META_QG), bv;
     qg_blob b;
     qg_loaded *l = NULL;
     cvs_codec *codec;
+    cvs__scan scan = {0};
+    MDB_cursor *cur = NULL;
     uint64_t cgen;
     uint32_t *nbr = NULL;
     uint8_t *codes = NULL;
@@ -411,7 +423,7 @@ static int qg_load(cvs_db *db, MDB_txn *txn, uint64_t gen, qg_loaded **out)
     l->g.entry = b.entry;
     l->g.codec = codec;
     l->g.keys = malloc(b.n * sizeof *l->g.keys);
-    l->g.rows = calloc(b.n, db->dim);
+    l->g.rows = b.rows ? malloc(b.n * db->dim) : calloc(b.n, db->dim);
     if (!l->g.keys || !l->g.rows || (rc = cvs__sq8_alloc(&l->g.sq, db->dim))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory loading the graph index");
         goto out;
@@ -423,24 +435,45 @@ static int qg_load(cvs_db *db, MDB_txn *txn, uint64_t gen, qg_loaded **out)
     }
     for (uint64_t i = 0; i < b.n * CVS_QG_R; i++)
         nbr[i] = cvs__get_u32(b.nbr + 4 * i);
-    for (uint64_t i = 0; i < b.n; i++) {
-        uint64_t k64 = cvs__get_u64(b.keys + 8 * i);
-        MDB_val k = {8, &k64}, v;
-        l->g.keys[i] = (int64_t)k64;
-        mrc = cvs__vget(db, txn, cvs__codes(db)->dbi_codes, &k, &v);
-        if (mrc == 0 && v.mv_size == cs)
-            memcpy(codes + i * cs, v.mv_data, cs);
-        else if (mrc && mrc != MDB_NOTFOUND) {
-            rc = cvs__err_lmdb(mrc, "reading a code");
-            goto out;
-        }
-        mrc = cvs__vget(db, txn, db->dbi_vecs, &k, &v);
-        if (mrc == 0 && v.mv_size == cvs__vec_bytes(db)) {
-            cvs__decode_vec(db, v.mv_data, tmp);
-            cvs__sq8_encode(&l->g.sq, tmp, 1, l->g.rows + i * db->dim);
-        } else if (mrc && mrc != MDB_NOTFOUND) {
-            rc = cvs__err_lmdb(mrc, "reading a vector");
-            goto out;
+    if (b.rows)
+        memcpy(l->g.rows, b.rows, b.n * db->dim);
+    if ((mrc = mdb_cursor_open(txn, cvs__codes(db)->dbi_codes, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    /* The node keys increase (blob_validate), so one walk of "codes" in key
+     * order meets every node's code, a B-tree step each instead of a
+     * descent; keys it passes over are records added since the build. */
+    {
+        MDB_val k, v;
+        int crc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan);
+        for (uint64_t i = 0; i < b.n; i++) {
+            uint64_t k64 = cvs__get_u64(b.keys + 8 * i);
+            l->g.keys[i] = (int64_t)k64;
+            while (crc == 0 && k.mv_size == 8 && cvs__get_u64(k.mv_data) < k64)
+                crc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan);
+            if (crc && crc != MDB_NOTFOUND) {
+                rc = cvs__err_lmdb(crc, "reading a code");
+                goto out;
+            }
+            if (crc == 0 && k.mv_size != 8) {
+                rc = cvs__err(CVS_ECORRUPT, "codes: a key of %zu bytes; run cvstore check",
+                              k.mv_size);
+                goto out;
+            }
+            if (crc == 0 && cvs__get_u64(k.mv_data) == k64 && v.mv_size == cs)
+                memcpy(codes + i * cs, v.mv_data, cs);
+            if (!b.rows) { /* version 1: encode the row from the vector */
+                MDB_val vk = {8, &k64}, vv;
+                mrc = cvs__vget(db, txn, db->dbi_vecs, &vk, &vv);
+                if (mrc == 0 && vv.mv_size == cvs__vec_bytes(db)) {
+                    cvs__decode_vec(db, vv.mv_data, tmp);
+                    cvs__sq8_encode(&l->g.sq, tmp, 1, l->g.rows + i * db->dim);
+                } else if (mrc && mrc != MDB_NOTFOUND) {
+                    rc = cvs__err_lmdb(mrc, "reading a vector");
+                    goto out;
+                }
+            }
         }
     }
     if ((rc = cvs__qg_assemble(&l->g, nbr, codes)))
@@ -448,6 +481,9 @@ static int qg_load(cvs_db *db, MDB_txn *txn, uint64_t gen, qg_loaded **out)
     *out = l;
     l = NULL;
 out:
+    cvs__scan_free(&scan);
+    if (cur)
+        mdb_cursor_close(cur);
     loaded_free(l);
     free(nbr);
     free(codes);
@@ -849,6 +885,9 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
     qg_blob b;
     cvs_codec *codec;
     uint64_t cgen;
+    cvs__sq8 sq = {0};
+    float *tmp = NULL;
+    uint8_t *row = NULL;
     char msg[160];
     int rc, mrc;
     (void)state;
@@ -890,10 +929,21 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
                          "store's is %llu", (unsigned long long)b.gen, (unsigned long long)cgen);
     {
         /* Both directions by one merge of two increasing key sequences:
-         * the nodes and the records' vectors. */
+         * the nodes and the records' vectors; on the way, each stored row
+         * of an unmarked node against its vector's. */
         MDB_cursor *cur = NULL;
         MDB_val k, v;
-        uint64_t i = 0, bad_live = 0, bad_node = 0;
+        uint64_t i = 0, bad_live = 0, bad_node = 0, bad_row = 0;
+        if (b.rows) {
+            tmp = malloc(db->dim * sizeof *tmp);
+            row = malloc(db->dim);
+            if (!tmp || !row || (rc = cvs__sq8_alloc(&sq, db->dim))) {
+                rc = cvs__err(CVS_ENOMEM, "out of memory");
+                goto out;
+            }
+            memcpy(sq.vmin, b.sq, 4 * (size_t)db->dim); /* little-endian host */
+            memcpy(sq.scale, b.sq + 4 * (size_t)db->dim, 4 * (size_t)db->dim);
+        }
         if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
             rc = cvs__err_lmdb(mrc, "opening a cursor");
             goto out;
@@ -907,9 +957,15 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
             for (; i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) < key; i++)
                 if (cvs__sorted_find(dirty, ndirty, (int64_t)cvs__get_u64(b.keys + 8 * i)) == ndirty)
                     bad_node++;
-            if (i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) == key)
+            if (i < b.n && (int64_t)cvs__get_u64(b.keys + 8 * i) == key) {
+                if (b.rows && v.mv_size == cvs__vec_bytes(db) &&
+                    cvs__sorted_find(dirty, ndirty, key) == ndirty) {
+                    cvs__decode_vec(db, v.mv_data, tmp);
+                    cvs__sq8_encode(&sq, tmp, 1, row);
+                    bad_row += memcmp(row, b.rows + i * db->dim, db->dim) != 0;
+                }
                 i++;
-            else if (cvs__sorted_find(dirty, ndirty, key) == ndirty)
+            } else if (cvs__sorted_find(dirty, ndirty, key) == ndirty)
                 bad_live++;
         }
         for (; i < b.n; i++)
@@ -926,8 +982,14 @@ static int qg_check(cvs_db *db, void *state, cvs__chk *c)
         if (bad_node)
             cvs__chk_problem(c, "graph index: %llu nodes are neither records nor marked",
                              (unsigned long long)bad_node);
+        if (bad_row)
+            cvs__chk_problem(c, "graph index: the SQ8 rows of %llu nodes differ from their "
+                             "vectors' (rebuild it)", (unsigned long long)bad_row);
     }
 out:
+    cvs__sq8_destroy(&sq);
+    free(tmp);
+    free(row);
     free(dirty);
     return rc;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_damaged.sh -- a damaged store is an error message, never a signal.
 # Copies of a plain and an encrypted store (records with text, titles,
-# metadata and links, a codec with an IVF index, the kNN graph) get bytes
+# metadata and links, a codec with an IVF index -- with stored SQ8 rows in
+# the plain one --, the kNN graph) get bytes
 # of data.mdb overwritten at random, seeded so that a failure replays; on
 # each copy every reading command, `link`, `import` and `delete` must end
 # with exit 0, 1 or 2
@@ -35,10 +36,10 @@ for i in 1 2 3; do
     "$i" "$i" "$i" "$((i * 70))" "$((i * 70 + 1))"
 done >"$tmp/more.jsonl"
 
-make_store() { # DIR [--encrypt]
-  expect 0 "init $*" init "$1" --dim 8 --metric l2 "${@:2}"
+make_store() { # DIR INDEX [--encrypt]
+  expect 0 "init $1 ${*:3}" init "$1" --dim 8 --metric l2 "${@:3}"
   expect 0 "import into $1" import "$1" "$tmp/in.jsonl" --quiet
-  expect 0 "build pq4 with an IVF index in $1" build "$1" --codec pq4 --index ivf4 --quiet
+  expect 0 "build pq4 with index $2 in $1" build "$1" --codec pq4 --index "$2" --quiet
   expect 0 "link $1" link "$1" -k 5
   expect 0 "check $1" check "$1"
 }
@@ -71,8 +72,8 @@ survive() {
 }
 
 export CVSTORE_PASSPHRASE='damage test'
-make_store "$tmp/plain"
-make_store "$tmp/sealed" --encrypt
+make_store "$tmp/plain" ivf4,sq8
+make_store "$tmp/sealed" ivf4 --encrypt
 
 damaged=0
 for kind in plain sealed; do

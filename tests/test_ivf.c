@@ -1153,7 +1153,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
         if (c == 0) {
             b[0] ^= 0xff;
         } else if (c == 1) {
-            b[8] = 3; /* 2 is the version with SQ8 ranges */
+            b[8] = 4; /* 2 and 3 are the versions with SQ8 ranges */
         } else if (c == 3) { /* version 2 whose first SQ8 step is negative */
             float neg = -1.0f;
             b[8] = 2;

@@ -612,7 +612,8 @@ Test(qg_store, damage_is_reported, .timeout = 120)
      * self-loop, the node keys' order; each fails the search cleanly. */
     for (int what = 0; what < 5; what++) {
         unsigned char *b = malloc(len);
-        size_t blen = len, nbr0 = len - (size_t)N * CVS_QG_R * 4, keys0 = 40 + 8 * D;
+        size_t blen = len, nbr0 = len - (size_t)N * CVS_QG_R * 4 - (size_t)N * D,
+               keys0 = 40 + 8 * D;
         cvs_txn *t;
         cvs_search_params p = {.flags = CVS_SEARCH_ANN};
         memcpy(b, blob, len);
@@ -672,9 +673,16 @@ Test(qg_store, damage_is_reported, .timeout = 120)
         }
         free(b);
     }
-    /* The blob gone, qg_next left. */
+    /* The blob gone, qg_next left (seen by a new handle: the last one may
+     * hold a graph loaded from a blob whose damage left it usable). */
     r = (raw_op){{2, "qg"}, {0, NULL}, 1};
     cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/s", sdir);
+        cvs_db_close(sdb);
+        cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
+    }
     {
         cvs_txn *t;
         cvs_search_params p = {.flags = CVS_SEARCH_ANN};
@@ -717,6 +725,98 @@ Test(qg_store, damage_is_reported, .timeout = 120)
                   msgs);
     }
     free(blob);
+    free(x);
+    free(q);
+    store_teardown();
+}
+
+/* The SQ8 rows are stored at the end of the blob (version 2) and a load
+ * copies them: they are the codes of the stored vectors, a row changed in
+ * the blob is the one a fresh handle scores with (nothing encodes it
+ * again), and a version 1 blob (no rows) still loads, encodes them from
+ * the vectors and answers exactly as the stored rows do. */
+Test(qg_store, rows_stored_in_the_blob, .timeout = 120)
+{
+    float *x, *q, sc[NQ * K], sc2[NQ * K];
+    int64_t lab[NQ * K], lab2[NQ * K];
+    unsigned char *blob, *b;
+    size_t len, rows0;
+    uint8_t row[D];
+    cvs__sq8 sq = {0};
+    char path[4200];
+    raw_op r;
+
+    store_setup(&x, &q);
+    snprintf(path, sizeof path, "%s/s", sdir);
+    {
+        MDB_txn *rt;
+        MDB_val k = {2, "qg"}, v;
+        cr_assert_eq(cvs__read_begin(sdb, &rt), 0);
+        cr_assert_eq(mdb_get(rt, sdb->dbi_meta, &k, &v), 0);
+        len = v.mv_size;
+        blob = malloc(len);
+        b = malloc(len);
+        cr_assert(blob && b);
+        memcpy(blob, v.mv_data, len);
+        cvs__read_end(sdb, rt);
+    }
+    cr_assert_eq(cvs__get_u32(blob + 8), 2);
+    cr_assert_eq(len, 40 + 8 * D + (size_t)N * 8 + (size_t)N * CVS_QG_R * 4 + (size_t)N * D);
+    rows0 = len - (size_t)N * D;
+    cr_assert_eq(cvs__sq8_alloc(&sq, D), 0);
+    memcpy(sq.vmin, blob + 40, 4 * D);
+    memcpy(sq.scale, blob + 40 + 4 * D, 4 * D);
+    {
+        cvs_txn *t;
+        cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+        for (size_t i = 0; i < N; i++) { /* node i holds the record of key i */
+            cvs_record rec;
+            char id[16];
+            int64_t key = (int64_t)cvs__get_u64(blob + 40 + 8 * D + 8 * i);
+            size_t j;
+            snprintf(id, sizeof id, "r%zu", (size_t)key - 1);
+            cr_assert_eq(cvs_get(t, id, strlen(id), &rec, NULL), 0);
+            cr_assert_eq(rec.key, key, "ids r0.. have keys 1..");
+            j = (size_t)key - 1;
+            cvs__sq8_encode(&sq, x + j * D, 1, row);
+            cr_assert_eq(memcmp(row, blob + rows0 + i * D, D), 0, "node %zu's stored row", i);
+        }
+        cvs_txn_end(t);
+    }
+    search(CVS_SEARCH_ANN, 64, 0, 1, q, lab, sc); /* the rows' distances answer */
+
+    /* Version 1: no rows; encoded on load, the same answers. */
+    memcpy(b, blob, rows0);
+    cvs__put_u32(b + 8, 1);
+    r = (raw_op){{2, "qg"}, {rows0, b}, 0};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    cvs_db_close(sdb);
+    cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
+    search(CVS_SEARCH_ANN, 64, 0, 1, q, lab2, sc2);
+    cr_assert_eq(memcmp(lab, lab2, sizeof lab), 0, "version 1 answers otherwise");
+    cr_assert_eq(memcmp(sc, sc2, sizeof sc), 0);
+    cr_assert_eq(problems(), 0);
+
+    /* Version 2 with the row of query 0's best answer moved far away. */
+    memcpy(b, blob, len);
+    for (size_t i = 0; i < N; i++)
+        if ((int64_t)cvs__get_u64(blob + 40 + 8 * D + 8 * i) == lab[0])
+            for (size_t d = 0; d < D; d++)
+                b[rows0 + i * D + d] = (unsigned char)(255 - b[rows0 + i * D + d]);
+    r = (raw_op){{2, "qg"}, {len, b}, 0};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    cvs_db_close(sdb);
+    cr_assert_eq(cvs_db_open(path, 0, &sdb), 0);
+    search(CVS_SEARCH_ANN, 64, 0, 1, q, lab2, sc2);
+    cr_assert(lab2[0] != lab[0] || sc2[0] != sc[0], "the changed row was encoded again");
+    cr_assert_eq(problems(), 1, "check compares the stored rows with the vectors");
+    r = (raw_op){{2, "qg"}, {len, blob}, 0};
+    cr_assert_eq(cvs__write(sdb, raw_meta_fn, &r), 0);
+    cr_assert_eq(problems(), 0);
+
+    cvs__sq8_destroy(&sq);
+    free(blob);
+    free(b);
     free(x);
     free(q);
     store_teardown();
