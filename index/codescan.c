@@ -110,6 +110,11 @@ static int codes_load(cvs_db *db, MDB_txn *txn, const cvs_codec *codec, cvs_code
         rc = cvs__err_lmdb(mrc, "counting codes");
         goto out;
     }
+    if (!cvs__count_fits(st.ms_entries, c->cs + 8)) {
+        rc = cvs__err(CVS_ECORRUPT, "codes: a count of %zu entries; run cvstore check",
+                      st.ms_entries);
+        goto out;
+    }
     c->keys = malloc((st.ms_entries + 1) * sizeof *c->keys);
     c->codes = malloc((st.ms_entries + 1) * c->cs);
     if (!c->keys || !c->codes) {

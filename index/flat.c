@@ -131,7 +131,10 @@ int cvs__flat_get(cvs_db *db, MDB_txn *txn, cvs_flat **out)
 
     if ((mrc = mdb_stat(txn, db->dbi_vecs, &st)))
         return cvs__err_lmdb(mrc, "counting vectors");
-    if (st.ms_entries * (size_t)db->dim * sizeof(float) > budget_bytes())
+    /* A count too large to size (a damaged store's) is past any budget
+     * too: the search goes on without the cache. */
+    if (!cvs__count_fits(st.ms_entries, (size_t)db->dim * sizeof(float) + 8) ||
+        st.ms_entries * (size_t)db->dim * sizeof(float) > budget_bytes())
         return CVS_OK;
     /* Loaded outside the lock: two threads may both load; the later one
      * wins the slot and the other copy lives only as long as its search. */

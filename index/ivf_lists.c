@@ -324,6 +324,11 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
         rc = cvs__err_lmdb(mrc, "counting list entries");
         goto out;
     }
+    if (!cvs__count_fits(st.ms_entries, ix->cs > ix->rqb ? ix->cs + 8 : ix->rqb + 8)) {
+        rc = cvs__err(CVS_ECORRUPT, "lists: a count of %zu entries; run cvstore check",
+                      st.ms_entries);
+        goto out;
+    }
     lid = malloc((st.ms_entries + 1) * sizeof *lid);
     keys = malloc((st.ms_entries + 1) * sizeof *keys);
     codes = malloc((st.ms_entries + 1) * ix->cs);

@@ -31,6 +31,11 @@ int cvs__vecs_read_all(cvs_db *db, MDB_txn *txn, int64_t **keys_out, float **x_o
                       db->raw == CVS_RAW_NONE ? " (raw none keeps codes only)" : "");
         goto out;
     }
+    if (!cvs__count_fits(st.ms_entries, (size_t)db->dim * sizeof *x + sizeof *keys)) {
+        rc = cvs__err(CVS_ECORRUPT, "vecs: a count of %zu entries; run cvstore check",
+                      (size_t)st.ms_entries);
+        goto out;
+    }
     keys = malloc(st.ms_entries * sizeof *keys);
     x = malloc(st.ms_entries * db->dim * sizeof *x);
     if (!keys || !x) {

@@ -130,6 +130,14 @@ static inline size_t cvs__vec_bytes(const cvs_db *db)
     return (size_t)db->dim * (db->raw == CVS_RAW_F16 ? 2u : 4u);
 }
 
+/* Whether n + 1 items of `each` bytes can be sized without wrapping: a
+ * count read from the store (LMDB's ms_entries) is the store's word, and a
+ * damaged one must be an error, not a small buffer its walk overruns. */
+static inline int cvs__count_fits(uint64_t n, size_t each)
+{
+    return each == 0 || n < SIZE_MAX / each;
+}
+
 
 int64_t cvs__now_us(void);
 

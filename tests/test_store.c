@@ -741,3 +741,16 @@ Test(store, meta_keys_are_the_documented_names)
                       "%s twice", keys[i].doc);
     }
 }
+
+/* A count read from a damaged store sizes nothing it cannot: the index
+ * loads (index/ivf_lists.c, codescan.c, marks.c, flat.c) refuse a count
+ * whose (n + 1) * each would wrap, and take every count that fits. */
+Test(store, counts_that_would_wrap_a_size_are_refused)
+{
+    cr_assert(cvs__count_fits(0, 8));
+    cr_assert(cvs__count_fits(1000000, 784 + 8));
+    cr_assert(cvs__count_fits(SIZE_MAX / 16 - 1, 16));
+    cr_assert(!cvs__count_fits(SIZE_MAX / 16, 16));
+    cr_assert(!cvs__count_fits(UINT64_MAX, 8));
+    cr_assert(!cvs__count_fits(UINT64_MAX / 8 + 1, 16)); /* (n + 1) * 16 wraps to a small size */
+}
