@@ -256,9 +256,14 @@ static float raw_distance(const job *jb, const float *q, const void *val, float 
 static void sq8_prepare(const cvs__sq8 *sq, const float *q, int l2, float *y, float *c0)
 {
     double c = 0;
-    for (size_t d = 0; d < sq->d; d++) {
-        y[d] = l2 ? q[d] - sq->vmin[d] : q[d] * sq->scale[d];
-        c += l2 ? 0.0 : (double)q[d] * sq->vmin[d];
+    if (l2) { /* a loop of its own, which the compiler vectorizes */
+        for (size_t d = 0; d < sq->d; d++)
+            y[d] = q[d] - sq->vmin[d];
+    } else {
+        for (size_t d = 0; d < sq->d; d++) {
+            y[d] = q[d] * sq->scale[d];
+            c += (double)q[d] * sq->vmin[d];
+        }
     }
     *c0 = (float)c;
 }
@@ -619,14 +624,16 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
         float smp[FS4_SAMPLE];
         const size_t r = (13 * kk * FS4_SAMPLE + 10 * ntot - 1) / (10 * ntot);
         const size_t r2 = (5 * kk * FS4_SAMPLE + 2 * ntot - 1) / (2 * ntot);
-        size_t pi = 0, base = 0;
-        for (size_t i = 0; i < FS4_SAMPLE; i++) {
-            size_t pos = i * ntot / FS4_SAMPLE, n;
-            while ((n = jb->ix->lists[s->pid[pi]].n), pos >= base + n) {
-                base += n;
-                pi++;
-            }
-            smp[i] = s->ab[pi] + s->as[pi] * (float)s->accs[s->aoff[pi] + pos - base];
+        size_t i = 0, base = 0;
+        /* List by list, the sample positions i ntot / FS4_SAMPLE that fall
+         * in it (no list search per sample). */
+        for (size_t pi = 0; pi < np && i < FS4_SAMPLE; pi++) {
+            const size_t end = base + jb->ix->lists[s->pid[pi]].n;
+            const uint16_t *acc = s->accs + s->aoff[pi] - base;
+            const float b = s->ab[pi], sc = s->as[pi];
+            for (size_t pos; i < FS4_SAMPLE && (pos = i * ntot / FS4_SAMPLE) < end; i++)
+                smp[i] = b + sc * (float)acc[pos];
+            base = end;
         }
         sample_ranks(smp, FS4_SAMPLE, r, r2, &T, &T2);
     }
