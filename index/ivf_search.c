@@ -253,10 +253,22 @@ static float raw_distance(const job *jb, const float *q, const void *val, float 
  * that is a convert and two fused multiply-adds, where expanding
  * vmin + scale * c per row took twice the instructions; two accumulators
  * halve the add chain a row waits on. */
+__attribute__((target("avx2"))) static void sub_avx2(const float *a, const float *b, size_t n,
+                                                     float *y)
+{
+    size_t d = 0;
+    for (; d + 8 <= n; d += 8)
+        _mm256_storeu_ps(y + d, _mm256_sub_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d)));
+    for (; d < n; d++)
+        y[d] = a[d] - b[d];
+}
+
 static void sq8_prepare(const cvs__sq8 *sq, const float *q, int l2, float *y, float *c0)
 {
     double c = 0;
-    if (l2) { /* a loop of its own, which the compiler vectorizes */
+    if (l2 && cvs__simd_avx2()) { /* -O2 leaves the loop below scalar */
+        sub_avx2(q, sq->vmin, sq->d, y);
+    } else if (l2) {
         for (size_t d = 0; d < sq->d; d++)
             y[d] = q[d] - sq->vmin[d];
     } else {
