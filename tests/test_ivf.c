@@ -1498,3 +1498,42 @@ Test(ivf, tune_chooses_refine, .fini = drop_store, .timeout = 120)
     cr_assert_eq(cvs_index_get_info(db, &ii), 0);
     cr_assert_eq(ii.refine, tr.refine);
 }
+
+/* The coarse probe's selection (ivf_search.c deviation 7) against a
+ * stable sort by distance (ties to the lower list, as the heap it replaced
+ * broke them), for nprobe from 1 to past nlist, the l2 and ip forms, and
+ * distances with many ties. */
+Test(ivf, coarse_select_matches_sort)
+{
+    enum { MAXL = 70 };
+    float cn[MAXL], qc[MAXL], pd[MAXL + 2], dd[MAXL];
+    int64_t pid[MAXL + 2];
+    size_t order[MAXL];
+    uint64_t seed = 7;
+    for (size_t nlist = 1; nlist <= MAXL; nlist += (nlist < 20 ? 1 : 7))
+        for (int form = 0; form < 2; form++)
+            for (int rep = 0; rep < 3; rep++) {
+                for (size_t l = 0; l < nlist; l++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    /* few distinct values, so ties are common */
+                    qc[l] = (float)((seed >> 40) % 9) * 0.5f;
+                    cn[l] = (float)((seed >> 20) % 5);
+                    dd[l] = form ? cn[l] - 2.0f * qc[l] : -qc[l];
+                    order[l] = l;
+                }
+                for (size_t a = 1; a < nlist; a++) /* stable insertion sort */
+                    for (size_t b = a; b > 0 && dd[order[b]] < dd[order[b - 1]]; b--) {
+                        size_t t = order[b];
+                        order[b] = order[b - 1];
+                        order[b - 1] = t;
+                    }
+                for (size_t np = 1; np <= nlist + 1; np++) {
+                    size_t got = cvs__ivf_coarse_select(form ? cn : NULL, qc, nlist, np, pd, pid);
+                    cr_assert_eq(got, np < nlist ? np : nlist);
+                    for (size_t j = 0; j < got; j++)
+                        cr_assert(pid[j] == (int64_t)order[j] && pd[j] == dd[order[j]],
+                                  "nlist %zu np %zu form %d rank %zu: list %lld, want %zu", nlist,
+                                  np, form, j, (long long)pid[j], order[j]);
+                }
+            }
+}
