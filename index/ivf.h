@@ -209,4 +209,11 @@ int cvs__ivf_set_refine(cvs_db *db, size_t refine);
 /* True when t's snapshot has an IVF index. */
 int cvs__ivf_exists(cvs_txn *t, int *yes);
 
+/* The np nearest of nlist centroids (ivf_search.c deviation 7), nearest
+ * first, ties to the lower list, into pd/pid (min(np, nlist) slots each);
+ * distances cnorm[l] - 2 qc[l], or -qc[l] when cnorm is NULL.  Returns
+ * min(np, nlist). */
+size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                              float *pd, int64_t *pid);
+
 #endif

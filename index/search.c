@@ -129,9 +129,6 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
         return CVS_OK;
     db = t->db;
     dim = db->dim;
-    for (size_t i = 0; i < nq * dim; i++)
-        if (!isfinite(queries[i]))
-            return cvs__err(CVS_EINPUT, "query %zu: value %zu is not finite", i / dim, i % dim);
     q = malloc(nq * dim * sizeof *q);
     qn = malloc(nq * sizeof *qn);
     if (!q || !qn) {
@@ -144,6 +141,15 @@ static int search_impl(cvs_txn *t, const float *queries, size_t nq, size_t k,
         double n2 = 0;
         for (size_t d = 0; d < dim; d++)
             n2 += (double)qi[d] * qi[d];
+        /* Float squares cannot overflow a double sum, so n2 is finite
+         * exactly when every value is: one pass checks both. */
+        if (!isfinite(n2)) {
+            size_t d = 0;
+            while (d + 1 < dim && isfinite(qi[d]))
+                d++;
+            rc = cvs__err(CVS_EINPUT, "query %zu: value %zu is not finite", i, d);
+            goto out;
+        }
         /* The limits cvs_put sets for records (store/db.h), so that no
          * score overflows; a zero query has no direction to compare. */
         if (db->metric == CVS_METRIC_COSINE && n2 == 0) {

@@ -441,7 +441,9 @@ Test(ivf, tune_default_sample_by_size, .init = load_sift, .fini = unload, .timeo
  * them in float, we in double). */
 static void same_as_nearest_lists(const char *index, int residual)
 {
-    static const size_t probes[] = {1, 3, 8};
+    /* 20 of 32: a long run of nearest lists (ivf_search.c deviation 7). */
+    static const size_t probes[] = {1, 3, 8, 20};
+    const size_t nprobes = sizeof probes / sizeof probes[0];
     cvs_build_opts bo = {.index = index};
     cvs_ivf_params *ip = NULL;
     struct cvs_codec *codec = NULL;
@@ -494,7 +496,7 @@ static void same_as_nearest_lists(const char *index, int residual)
                 order[b] = order[b - 1];
                 order[b - 1] = tmp;
             }
-        for (size_t pi = 0; pi < sizeof probes / sizeof probes[0]; pi++) {
+        for (size_t pi = 0; pi < nprobes; pi++) {
             size_t p = probes[pi];
             cvs_search_params ann = {.flags = CVS_SEARCH_ANN | CVS_SEARCH_NORERANK, .nprobe = p,
                                      .threads = 1};
@@ -537,7 +539,8 @@ static void same_as_nearest_lists(const char *index, int residual)
     cvs_txn_end(t);
     cr_log_info("%s: %zu answers compared, %zu near ties left out, %zu differ from the full "
                 "probe", index, compared, skipped, moved);
-    cr_assert_geq(compared, 3 * sift.nq - 10, "%zu of %zu compared", compared, 3 * sift.nq);
+    cr_assert_geq(compared, nprobes * sift.nq - 10, "%zu of %zu compared", compared,
+                  nprobes * sift.nq);
     cr_assert_gt(moved, sift.nq / 2);
     free(list_of);
     free(allow);
@@ -1494,4 +1497,43 @@ Test(ivf, tune_chooses_refine, .fini = drop_store, .timeout = 120)
     cr_assert(tr.reached);
     cr_assert_eq(cvs_index_get_info(db, &ii), 0);
     cr_assert_eq(ii.refine, tr.refine);
+}
+
+/* The coarse probe's selection (ivf_search.c deviation 7) against a
+ * stable sort by distance (ties to the lower list, as the heap it replaced
+ * broke them), for nprobe from 1 to past nlist, the l2 and ip forms, and
+ * distances with many ties. */
+Test(ivf, coarse_select_matches_sort)
+{
+    enum { MAXL = 70 };
+    float cn[MAXL], qc[MAXL], pd[MAXL + 2], dd[MAXL];
+    int64_t pid[MAXL + 2];
+    size_t order[MAXL];
+    uint64_t seed = 7;
+    for (size_t nlist = 1; nlist <= MAXL; nlist += (nlist < 20 ? 1 : 7))
+        for (int form = 0; form < 2; form++)
+            for (int rep = 0; rep < 3; rep++) {
+                for (size_t l = 0; l < nlist; l++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    /* few distinct values, so ties are common */
+                    qc[l] = (float)((seed >> 40) % 9) * 0.5f;
+                    cn[l] = (float)((seed >> 20) % 5);
+                    dd[l] = form ? cn[l] - 2.0f * qc[l] : -qc[l];
+                    order[l] = l;
+                }
+                for (size_t a = 1; a < nlist; a++) /* stable insertion sort */
+                    for (size_t b = a; b > 0 && dd[order[b]] < dd[order[b - 1]]; b--) {
+                        size_t t = order[b];
+                        order[b] = order[b - 1];
+                        order[b - 1] = t;
+                    }
+                for (size_t np = 1; np <= nlist + 1; np++) {
+                    size_t got = cvs__ivf_coarse_select(form ? cn : NULL, qc, nlist, np, pd, pid);
+                    cr_assert_eq(got, np < nlist ? np : nlist);
+                    for (size_t j = 0; j < got; j++)
+                        cr_assert(pid[j] == (int64_t)order[j] && pd[j] == dd[order[j]],
+                                  "nlist %zu np %zu form %d rank %zu: list %lld, want %zu", nlist,
+                                  np, form, j, (long long)pid[j], order[j]);
+                }
+            }
 }

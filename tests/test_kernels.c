@@ -49,7 +49,8 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-static const size_t test_ns[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 1000};
+/* 97, 129, 160, 200: 4 to 7 fast-scan blocks (4 per step, then 2, then 1) */
+static const size_t test_ns[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 97, 129, 160, 200, 1000};
 static const size_t test_Ms[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 32, 64};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -130,6 +130,20 @@ Test(search, pads_with_minus_one)
     cr_assert_float_eq(scores[0], 0.1f, 1e-6);
     q[0] = NAN;
     cr_assert_eq(cvs_search(db, q, 1, 5, 0, labels, scores), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "query 0: value 0 is not finite"), "%s", cvs_errmsg(db));
+    {
+        /* The message names the query and the value, whichever the batch
+         * position (the check rides on each query's norm). */
+        float qs[3 * 2] = {0.1f, 0, 0.2f, -INFINITY, 3e38f, 3e38f};
+        int64_t l3[3 * 5];
+        float s3[3 * 5];
+        cr_assert_eq(cvs_search(db, qs, 3, 5, 0, l3, s3), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(db), "query 1: value 1 is not finite"), "%s",
+                  cvs_errmsg(db));
+        qs[3] = 0; /* query 2's finite but huge values: the norm's own error */
+        cr_assert_eq(cvs_search(db, qs, 3, 5, 0, l3, s3), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(db), "query 2: vector too large"), "%s", cvs_errmsg(db));
+    }
     cvs_db_close(db);
     tu_rmrf(dir);
     free(dir);
