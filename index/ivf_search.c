@@ -86,7 +86,10 @@
  *     (about nprobe ln(nlist / nprobe) entries in all), and the run comes
  *     out in the probe order without a heap sort.  On SIFT10K's tuned ivf64
  *     nprobe 11 the heap's pushes and sort were 4,400 of a query's 74,100
- *     instructions.  Same lists, same order (ties to the lower list).
+ *     instructions.  Same lists, same order (ties to the lower list).  Only
+ *     up to 32 lists probed: an entry shifts the run behind it, so with
+ *     many lists probed (most of them entering) the run costs nprobe^2 and
+ *     the heap is kept there.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -671,6 +674,14 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
 
 /* ==== Coarse selection ==== */
 
+/* The longest run kept sorted by insertion (deviation 7).  Each entry that
+ * enters shifts up to the run's length, and when many lists are probed
+ * most of them enter (every one at nprobe = nlist): the cost grows as
+ * nprobe^2 (3 ms a query at 4096 of 4096 lists), where the heap's is
+ * nlist log nprobe.  Up to 32 the shifts are a few cache lines and cheaper
+ * than the heap's pushes and sort; past it the heap is used. */
+#define COARSE_RUN_MAX 32
+
 /* Offers centroid l at distance d to the sorted run pd/pid (*m of np
  * filled): kept while the run has room or when d beats its last entry; l
  * is larger than every list in the run, so it goes after equals. */
@@ -707,11 +718,21 @@ size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist,
                               float *pd, int64_t *pid)
 {
     size_t m = 0;
+    cvs_heap h;
     if (np > nlist)
         np = nlist;
-    for (size_t l = 0; l < nlist && np; l++)
-        coarse_offer(cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l], l, np, &m, pd, pid);
-    return m;
+    if (np <= COARSE_RUN_MAX) {
+        for (size_t l = 0; l < nlist && np; l++)
+            coarse_offer(cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l], l, np, &m, pd, pid);
+        return m;
+    }
+    cvs__heap_init(&h, np, pd, pid);
+    for (size_t l = 0; l < nlist; l++) {
+        float d = cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l];
+        if (h.n < h.k || d < h.d[0])
+            cvs__heap_push(&h, d, (int64_t)l);
+    }
+    return cvs__heap_sort(&h);
 }
 
 /* Query qi of the batch; qc its centroid products, clut and coff its LUT
