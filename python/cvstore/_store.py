@@ -18,6 +18,7 @@ GIL while C runs: threads sharing one Store search in parallel.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import threading
@@ -152,6 +153,24 @@ class Results:
         return self._ids
 
     def _resolve(self) -> None:
+        store = self._store
+        try:
+            store._enter()
+        except Error:
+            # A close() under way looks up the ids of every result not read
+            # yet: wait for it to finish.
+            with store._gate:
+                store._gate.wait_for(lambda: store._h is None)
+            if self._ids is not None:
+                return
+            raise
+        try:
+            self._resolve_open()
+        finally:
+            store._leave()
+
+    def _resolve_open(self) -> None:
+        """_resolve, by a caller that keeps the handle open (close())."""
         txn = self._store._txn()
         try:
             self._ids = _keys_to_ids(txn, self.keys)
@@ -255,6 +274,24 @@ def _filter_text(flt) -> bytes | None:
 
 _tls = threading.local()
 _MODES = {"exact": L.SEARCH_EXACT, "codes": L.SEARCH_CODES, "ann": L.SEARCH_ANN}
+_get_ident = threading.get_ident
+
+
+def _closed_error() -> Error:
+    return Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+
+
+def _guarded(method):
+    """Runs method as one call on the store's handle: close() waits for it
+    to return before it closes the handle (see Store.close)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        self._enter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._leave()
+    return call
 
 
 class Store:
@@ -267,6 +304,12 @@ class Store:
 
     Attributes: ``path``, ``dim``, ``metric`` ("l2", "ip", "cosine"),
     ``raw`` ("f32", "f16", "none"), ``readonly``.
+
+    Closing is safe while other threads are inside calls on the Store:
+    cvs_db_close under a running call would free what that call reads (the
+    interpreter would die of a segmentation fault), so every method counts
+    itself in and out of a gate (_enter, _leave), and close() lets the calls
+    in flight finish, refusing new ones, before it closes the handle.
     """
 
     def __init__(self, handle: c_void_p, path: str, readonly: bool):
@@ -275,7 +318,12 @@ class Store:
         self.readonly = readonly
         self._embedder_ref = None
         self._has_index = None  # looked up by the first search with mode None
-        self._lock = threading.Lock()
+        # The gate: the threads inside a call on the handle, each with a
+        # depth (a call may make others: put embeds), and whether close()
+        # is waiting for them.
+        self._gate = threading.Condition(threading.Lock())
+        self._active: dict[int, int] = {}
+        self._closing = False
         # Results whose ids are not looked up yet; close() looks them up.
         self._unresolved = weakref.WeakSet()
         info = self._info()
@@ -289,23 +337,61 @@ class Store:
     def _db(self) -> int:
         h = self._h
         if h is None:
-            raise Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+            raise _closed_error()
         return h
 
+    def _enter(self) -> None:
+        """Counts this thread into a call on the handle; raises when the
+        store is closed, or closing (unless this thread is inside a call
+        already, which close() is waiting for)."""
+        me = _get_ident()
+        with self._gate:
+            depth = self._active.get(me, 0)
+            if self._h is None or (self._closing and not depth):
+                raise _closed_error()
+            self._active[me] = depth + 1
+
+    def _leave(self) -> None:
+        me = _get_ident()
+        with self._gate:
+            depth = self._active[me] - 1
+            if depth:
+                self._active[me] = depth
+            else:
+                del self._active[me]
+                if not self._active:
+                    self._gate.notify_all()
+
     def close(self) -> None:
-        """Closes the store (idempotent).  Wait for other threads' calls on
-        it to return first: closing under a running call is undefined."""
-        if self._h is not None:
+        """Closes the store (idempotent).  Calls running in other threads
+        finish first (close waits for them); calls made once close() has
+        begun raise Error("the store is closed").  Closing from inside a
+        call on this store (its embedder function) raises Error instead of
+        waiting for itself."""
+        with self._gate:
+            if self._h is None:
+                return
+            if _get_ident() in self._active:
+                raise Error("close() inside a call on the same store (from its embedder "
+                            "function?)", L.EINVAL, "CVS_EINVAL")
+            self._closing = True
+            try:
+                self._gate.wait_for(lambda: not self._active)
+            except BaseException:  # interrupted: the store stays open
+                self._closing = False
+                raise
+            # No call runs now and none can start: the results not read yet
+            # (those of the calls just finished too) get their ids while the
+            # handle is still open.
             for r in list(self._unresolved):
                 if r._ids is None:
                     try:
-                        r._resolve()
+                        r._resolve_open()
                     except Error:
                         pass
-        with self._lock:
             h, self._h = self._h, None
-        if h is not None:
-            lib.cvs_db_close(h)
+            self._gate.notify_all()  # Results._resolve waiting for the ids
+        lib.cvs_db_close(h)
 
     def __enter__(self) -> "Store":
         return self
@@ -349,6 +435,7 @@ class Store:
         self._check(lib.cvs_db_info(self._db, byref(info)))
         return info
 
+    @_guarded
     def __len__(self) -> int:
         return int(self._info().count)
 
@@ -377,6 +464,7 @@ class Store:
             a = np.ascontiguousarray(a)
         return a
 
+    @_guarded
     def embed(self, texts: str | Sequence[str]) -> np.ndarray:
         """The store's embedder's vectors for texts, an (n, dim) float32 array
         (one text: still (1, dim))."""
@@ -394,6 +482,7 @@ class Store:
         self._check(rc)
         return out
 
+    @_guarded
     def fit_embedder(self, texts: Sequence[str]) -> None:
         """Fits the corpus-dependent part of the embedder (glove: the SIF
         common component) on a sample of texts; once per store (later calls
@@ -407,6 +496,7 @@ class Store:
         del buf
         self._check(rc)
 
+    @_guarded
     def set_embedder(self, fn: Callable[[list[str]], Any] | str, *, name: str | None = None,
                      dim: int | None = None) -> None:
         """Makes fn the store's embedder: a function from a list of texts to an
@@ -453,6 +543,7 @@ class Store:
         # as the handle (or until the next set_embedder).
         self._embedder_ref = (cb, fn)
 
+    @_guarded
     def embedder(self) -> dict | None:
         """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None."""
         info = L.cvs_embedder_info()
@@ -466,6 +557,7 @@ class Store:
 
     # ==== records ====
 
+    @_guarded
     def put(self, ids: str | Sequence[str], vectors=None, *,
             texts: Sequence[str | None] | None = None,
             titles: Sequence[str | None] | None = None,
@@ -539,6 +631,7 @@ class Store:
         self._check(rc)
         return PutResult(ins.value, upd.value)
 
+    @_guarded
     def get(self, id: str, *, vector: bool = True) -> dict | None:
         """The record with this id as a dict (id, key, vector, text, title,
         meta, links, created_us, updated_us), or None when there is none."""
@@ -558,6 +651,7 @@ class Store:
     def __contains__(self, id: str) -> bool:
         return self.get(id, vector=False) is not None
 
+    @_guarded
     def delete(self, ids: str | Sequence[str]) -> int:
         """Deletes the records with these ids (one transaction); returns how
         many there were.  Ids not present are skipped."""
@@ -573,6 +667,7 @@ class Store:
         self._check(rc)
         return n.value
 
+    @_guarded
     def import_file(self, path: str) -> dict:
         """Imports a vector or JSONL file (cvs_import; format from the
         extension): {"records", "inserted", "updated"}."""
@@ -582,6 +677,7 @@ class Store:
 
     # ==== search ====
 
+    @_guarded
     def search(self, queries, k: int = 10, *, mode: str | None = None,
                nprobe: int | None = None, rerank: int | None = None,
                filter: Mapping | str | None = None, include: Iterable[str] = (),
@@ -700,6 +796,7 @@ class Store:
 
     # ==== compression and indexes ====
 
+    @_guarded
     def build(self, codec: str | None = None, index: str | None = None, *, seed: int = 0,
               max_train: int = 0, anisotropic_eta: float = 0.0) -> dict:
         """Trains a codec (spec such as "pq32", "opq,pq16", "pca64,sq8") on a
@@ -715,6 +812,7 @@ class Store:
         st = self.stats()
         return {"codec": st["codec"], "index": st["index"]}
 
+    @_guarded
     def tune(self, target_recall: float = 0.95, *, k: int = 10, sample: int = 0,
              seed: int = 0, rebuild: bool = False, queries=None) -> dict:
         """Measures recall of the ANN index on a sample of the store's own
@@ -745,6 +843,7 @@ class Store:
                 "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
                 "index": r.index.decode(), "rebuilds": r.rebuilds, "sample": r.sample}
 
+    @_guarded
     def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
              ann: bool = False) -> dict:
         """Builds the graph context() walks: mention links from titles found
@@ -762,6 +861,7 @@ class Store:
             out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}
         return out
 
+    @_guarded
     def stats(self) -> dict:
         """The store's figures, as `cvstore stats --json` gives them (count,
         dim, metric, raw, format_version, encrypted, disk_bytes, map_bytes,
@@ -789,6 +889,7 @@ class Store:
         out["embedder"] = self.embedder()
         return out
 
+    @_guarded
     def check(self) -> list[str]:
         """Verifies the store's invariants without changing anything; the
         problems found, one message each ([] for a healthy store)."""
@@ -806,6 +907,7 @@ class Store:
 
     # ==== context sets ====
 
+    @_guarded
     def context(self, question: str, *, budget: int = 512, strategy: str | None = None,
                 hops: int | None = None, unit: str | None = None, **opts) -> Context:
         """The context set for a question (cvs_context): hybrid BM25 + vector
@@ -860,6 +962,7 @@ class Store:
 
     # ==== memory (the MCP tools' operations) ====
 
+    @_guarded
     def remember(self, text: str, *, namespace: str | None = None,
                  metadata: Mapping | None = None, links: Sequence | None = None,
                  conversation: str | None = None, supersedes: str | None = None,
@@ -894,6 +997,7 @@ class Store:
             r["supersedes"] = out.superseded.decode()
         return r
 
+    @_guarded
     def recall(self, query: str, *, namespace: str | None = None, k: int = 10,
                token_budget: int = 0, strategy: str = "diverse", retrieval: str = "hybrid",
                hops: int = 0, half_life_seconds: float = 0.0,
@@ -933,6 +1037,7 @@ class Store:
         finally:
             lib.cvs_mem_items_free(byref(r))
 
+    @_guarded
     def forget(self, id: str | None = None, *, filter: Mapping | str | None = None,
                namespace: str | None = None) -> int:
         """Deletes the memory id and/or the memories matching filter ({} for
@@ -947,6 +1052,7 @@ class Store:
                                        flt, len(flt) if flt else 0, byref(n)))
         return n.value
 
+    @_guarded
     def list_memories(self, namespace: str | None = None, *, limit: int = 20,
                       cursor: str | None = None) -> dict:
         """A page of the namespace's memories, newest first (MCP `list`):
