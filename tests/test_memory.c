@@ -967,6 +967,47 @@ Test(mcp, raw_protocol_errors_and_tools)
     cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
 }
 
+/* "\u0000" is valid JSON: a request holding it is answered with its own
+ * id (a parse error's null id would leave the client waiting for an
+ * answer), and the server goes on.  A namespace that is not UTF-8 is
+ * refused at start-up. */
+Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"Alice\\u0000 lives in Paris\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":\"two\",\"method\":\"ping\\u0000x\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
+        "\"arguments\":{}}}\n";
+    json_t *msg[4] = {0};
+    size_t n = tu_mcp_glove(dir, words, vecs, 3, input, msg, 4);
+    cr_assert_eq(n, 3, "%zu replies", n);
+    cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 1);
+    cr_assert_eq(ERRCODE(0), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
+                                                       "message")), "NUL"));
+    cr_assert_str_eq(json_string_value(json_object_get(msg[1], "id")), "two");
+    cr_assert_eq(ERRCODE(1), -32600);
+    /* Nothing was stored. */
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(2), "structuredContent"),
+                                                 "memories")), 0);
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+    {
+        char *gdir = tu_tmpdir();
+        tu_glove_write(gdir, words, vecs, 3, 4);
+        setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+        cr_assert_eq(tu_cli(NULL, "mcp '%s/g.cvs' </dev/null", dir), 0);
+        cr_assert_eq(tu_cli(NULL, "mcp '%s/g.cvs' --namespace \"$(printf 'a\\377')\" "
+                                  "</dev/null 2>/dev/null", dir), 1);
+        unsetenv("CVSTORE_GLOVE_DIR");
+        tu_rmrf(gdir);
+        free(gdir);
+    }
+}
+
 /* A store whose texts cannot be embedded is refused before serving, with
  * the fix; stats names the embedder and its text state. */
 Test(mcp, refuses_a_store_that_cannot_embed)
