@@ -519,11 +519,20 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
     return ferror(f) ? -1 : 0;
 }
 
+/* Whether a line holds only white space (its newline, a CR, spaces, tabs). */
+static int blank_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL, idbuf[32];
-    size_t cap = 0, lineno = 0;
+    size_t cap = 0, lineno = 0, nquery = 0;
     ssize_t len;
     int rc = CLI_OK;
     if (!f) {
@@ -533,13 +542,23 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
         json_error_t err;
         json_t *j, *id, *text;
-        const char *qid = idbuf;
+        const char *qid = idbuf, *p = line;
         lineno++;
-        if (len <= 1 && (len == 0 || line[0] == '\n'))
+        /* A byte order mark, as editors on Windows write them, and CRLF
+         * line ends: the importer takes both, so the queries do too. */
+        if (lineno == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
+            p += 3;
+            len -= 3;
+        }
+        if (blank_line(p, (size_t)len))
             continue;
-        if (!(j = json_loadb(line, (size_t)len, 0, &err)) || !json_is_object(j) ||
+        if (!(j = json_loadb(p, (size_t)len, 0, &err)) || !json_is_object(j) ||
             !(text = json_object_get(j, "text")) || !json_is_string(text)) {
-            cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
+            if (!j)
+                cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}: %s (column %d)",
+                        path, lineno, err.text, err.column);
+            else
+                cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
             json_decref(j);
             rc = CLI_EUSER;
             break;
@@ -551,8 +570,18 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
             snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
         else
             snprintf(idbuf, sizeof idbuf, "%zu", lineno);
+        nquery++;
         rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
         json_decref(j);
+    }
+    /* A directory opens, then fails its first read; an empty file would
+     * answer nothing with exit code 0, which a script takes for success. */
+    if (rc == CLI_OK && ferror(f)) {
+        cli_err(cmd, "%s: %s", path, strerror(errno));
+        rc = CLI_EUSER;
+    } else if (rc == CLI_OK && nquery == 0) {
+        cli_err(cmd, "%s: no queries (one {\"id\": ..., \"text\": \"...\"} per line)", path);
+        rc = CLI_EUSER;
     }
     free(line);
     fclose(f);
