@@ -728,7 +728,11 @@ CVS_API int cvs_db_copy_embedder_data(cvs_db *db) CVS_WUR;
  * caller-owned).  With none attached, a store that records "glove" attaches
  * the built-in by itself; any other store needs cvs_db_set_embedder first
  * (CVS_EINVAL).  CVS_EINPUT for text that is not UTF-8, or (glove) that has
- * no word of the vocabulary. */
+ * no word of the vocabulary, or that an application's embedder refused with
+ * CVS_EINPUT; CVS_EIO when an application's embedder fails otherwise or
+ * returns a non-finite value (the embedder is broken, not the text: the
+ * memory layer keeps a text its embedder cannot embed, never one embedded
+ * wrong). */
 CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *lens,
                             size_t n, float *out) CVS_WUR;
 /* One text (len 0 with a NUL-terminated text means strlen). */

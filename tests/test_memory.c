@@ -1043,6 +1043,39 @@ Test(mcp, refuses_a_store_that_cannot_embed)
     free(gdir);
 }
 
+static int nan_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                     float *out)
+{
+    (void)ctx, (void)texts, (void)lens;
+    for (size_t i = 0; i < n * D; i++)
+        out[i] = NAN;
+    return 0;
+}
+
+/* A text the embedder cannot embed is kept with a stand-in vector; a text
+ * a broken embedder embeds to NaN is not kept as if it had been: remember
+ * fails with CVS_EIO, nothing is stored, and recall says so too instead of
+ * quietly ranking by words alone. */
+Test(memory, broken_embedder_is_an_error_not_a_stand_in)
+{
+    cvs_mem_remembered r;
+    cvs_mem_items it = {0};
+    cvs_mem_recall_opts ro = {.ns = "default", .k = 5};
+    remember(NULL, "kept by its words", NULL, &r);
+    remember(NULL, "...", NULL, &r); /* bow_embed: CVS_EINPUT, the stand-in */
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_db_set_embedder(db, "bow", D, nan_embed, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "lost to a broken embedder", 0, NULL, &r), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(db), "non-finite"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_mem_recall(db, "kept", 0, &ro, &it), CVS_EIO);
+    cvs_mem_items_free(&it);
+    ro.strategy = CVS_MEM_LEXICAL; /* no embedding asked for */
+    cr_assert_eq(cvs_mem_recall(db, "kept", 0, &ro, &it), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(it.n, 1);
+    cvs_mem_items_free(&it);
+}
+
 /* The cap on a memory's size: text and metadata together, configurable. */
 Test(memory, size_is_capped)
 {

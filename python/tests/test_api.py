@@ -385,8 +385,11 @@ def test_embedder_errors(textdb):
     with pytest.raises(cvstore.IoError, match="shape"):
         textdb.context("anything")
     textdb.set_embedder(lambda t: np.full((len(t), DIM), np.inf), name="test:hash")
-    with pytest.raises(cvstore.InvalidInput, match="non-finite"):
+    with pytest.raises(cvstore.IoError, match="non-finite"):  # the model's fault, not the text's
         textdb.embed(["x"])
+    with pytest.raises(cvstore.IoError, match="non-finite"):  # not kept with a stand-in vector
+        textdb.remember("a memory the model cannot embed right")
+    assert textdb.list_memories()["memories"] == []
     with pytest.raises(cvstore.InvalidArgument, match="test:hash"):
         textdb.set_embedder(hash_embed, name="another-model")
     def interrupted(texts):
