@@ -112,6 +112,19 @@ class cvs_build_opts(Structure):
                 ("progress", progress_fn), ("progress_ctx", c_void_p), ("index", c_char_p)]
 
 
+class cvs_import_opts(Structure):
+    _fields_ = [("format", c_int), ("batch", c_size_t), ("ids_path", c_char_p),
+                ("ids_as_text", c_int), ("progress", progress_fn), ("progress_ctx", c_void_p)]
+
+
+class cvs_import_stats(Structure):
+    _fields_ = [("records", c_uint64), ("inserted", c_uint64), ("updated", c_uint64),
+                ("bytes", c_uint64), ("validate_s", c_double), ("write_s", c_double)]
+
+
+FORMAT = {"fvecs": 1, "bvecs": 2, "npy": 3, "jsonl": 4}
+
+
 class cvs_codec_info(Structure):
     _fields_ = [("spec", c_char * 128), ("code_bytes", c_size_t), ("param_bytes", c_size_t),
                 ("generation", c_uint64)]

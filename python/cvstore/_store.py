@@ -668,12 +668,48 @@ class Store:
         return n.value
 
     @_guarded
-    def import_file(self, path: str) -> dict:
-        """Imports a vector or JSONL file (cvs_import; format from the
-        extension): {"records", "inserted", "updated"}."""
-        st = (c_uint64 * 6)()
-        self._check(lib.cvs_import(self._db, os.fsencode(path), None, ctypes.addressof(st)))
-        return {"records": st[0], "inserted": st[1], "updated": st[2]}
+    def import_file(self, path: str | os.PathLike, *, format: str | None = None,
+                    ids: str | os.PathLike | None = None, ids_as_text: bool = False,
+                    batch: int = 0, link: bool | None = None) -> dict:
+        """Imports a vector or JSONL file as `cvstore import` does (cvs_import):
+        the whole file is validated first, then written in batches of batch
+        records (0: 10,000), upserted by id.  format: "fvecs", "bvecs",
+        "npy" or "jsonl" (None: from the extension; "-" as path is standard
+        input and needs it).  ids: a file of one id per line for a vector
+        file (ids_as_text stores each as the record's text too).
+
+        link: as `cvstore import`: None (the default) rebuilds the mention
+        links of a text store (one with an embedder) and builds its kNN
+        graph when it has none, so context() finds both after an import;
+        True does that in any store (link()), False skips it.  Returns
+        {"records", "inserted", "updated"}, and "link" with what link()
+        reports when it ran."""
+        o = L.cvs_import_opts(batch=int(batch), ids_as_text=1 if ids_as_text else 0)
+        if batch < 0:
+            raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
+        if format is not None:
+            if format not in L.FORMAT:
+                raise InvalidArgument(f"format {format!r}: {', '.join(L.FORMAT)}", L.EINVAL,
+                                      "CVS_EINVAL")
+            o.format = L.FORMAT[format]
+        if ids is not None:
+            o.ids_path = os.fsencode(ids)
+        elif ids_as_text:
+            raise InvalidArgument("ids_as_text needs ids (a file of ids)", L.EINVAL, "CVS_EINVAL")
+        st = L.cvs_import_stats()
+        self._check(lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st)))
+        out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
+        if link is None and self.embedder() is not None:
+            # A text store keeps its graph: mentions judged again against the
+            # whole store, the kNN graph built once (puts keep it after).
+            ki = L.cvs_knn_info()
+            rc = lib.cvs_knn_get_info(self._db, byref(ki))
+            if rc not in (0, L.NOTFOUND):
+                self._check(rc)
+            out["link"] = self.link(knn=rc == L.NOTFOUND)
+        elif link:
+            out["link"] = self.link()
+        return out
 
     # ==== search ====
 

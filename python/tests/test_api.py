@@ -309,6 +309,44 @@ def test_import_file(path, tmp_path):
             db.import_file(str(bad))
 
 
+def test_import_file_as_the_cli_imports(path, tmp_path):
+    """import_file takes what `cvstore import` takes (format for a name
+    without the extension, an ids file, ids_as_text, batch), and a text
+    store comes out of it with its graph, as from the CLI: mention links and
+    a kNN graph, for context()."""
+    f = tmp_path / "passages.txt"  # no .jsonl: the format must be given
+    f.write_text("".join(json.dumps({"id": i, "title": t, "text": x}) + "\n"
+                         for i, (t, x) in PASSAGES.items()))
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash") as db:
+        with pytest.raises(cvstore.InvalidArgument, match="format"):
+            db.import_file(f)
+        with pytest.raises(cvstore.InvalidArgument, match="csv"):
+            db.import_file(f, format="csv")
+        r = db.import_file(f, format="jsonl", batch=2)
+        assert (r["records"], r["inserted"], r["updated"]) == (5, 5, 0)
+        assert r["link"]["knn"]["records"] == 5
+        ki = _lib.cvs_knn_info()
+        assert _lib.lib.cvs_knn_get_info(db._db, ctypes.byref(ki)) == 0 and ki.records == 5
+        assert {"id": "seine", "type": "mentions", "weight": 1.0} in db.get("paris")["links"]
+        # Again: the mentions are judged again, the kNN graph is kept.
+        r = db.import_file(f, format="jsonl")
+        assert r["updated"] == 5 and "knn" not in r["link"]
+        assert "link" not in db.import_file(f, format="jsonl", link=False)
+    vec = tmp_path / "v.fvecs"
+    vec.write_bytes(b"".join(np.int32(2).tobytes() + np.float32([i, 1]).tobytes()
+                             for i in range(3)))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("x\ny\nz\n")
+    with cvstore.open(tmp_path / "v.cvs", create=True, dim=2, metric="l2") as db:
+        with pytest.raises(cvstore.InvalidArgument, match="ids"):
+            db.import_file(vec, ids_as_text=True)
+        r = db.import_file(vec, ids=ids, ids_as_text=True)
+        assert r["inserted"] == 3 and "link" not in r  # a vector store links on request
+        assert db.get("y")["text"] == "y"
+        assert db.import_file(vec, ids=ids, link=True)["link"]["knn"]["records"] == 3
+
+
 # ==== text, embedders, context ====
 
 PASSAGES = {
