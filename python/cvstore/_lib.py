@@ -353,4 +353,6 @@ _fn("cvs_knn_get_info", c_int, _vp, POINTER(cvs_knn_info))
 _fn("cvs_context_opts_init", None, POINTER(cvs_context_opts))
 _fn("cvs_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz,
     POINTER(cvs_context_result))
+_fn("cvs_txn_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz, _vp,
+    POINTER(cvs_context_result))
 _fn("cvs_context_result_free", None, POINTER(cvs_context_result))

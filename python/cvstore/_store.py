@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import operator
 import os
 import threading
 import weakref
@@ -275,6 +276,20 @@ def _filter_text(flt) -> bytes | None:
 _tls = threading.local()
 _MODES = {"exact": L.SEARCH_EXACT, "codes": L.SEARCH_CODES, "ann": L.SEARCH_ANN}
 _get_ident = threading.get_ident
+
+
+def _int_arg(what: str, v, lo: int) -> int:
+    """v as an int of at least lo (NumPy integers too), else InvalidArgument:
+    a negative count would wrap around in a size_t."""
+    try:
+        if isinstance(v, bool):
+            raise TypeError
+        n = operator.index(v)
+    except TypeError:
+        n = None
+    if n is None or n < lo:
+        raise InvalidArgument(f"{what} {v!r}: an integer from {lo}", L.EINVAL, "CVS_EINVAL")
+    return n
 
 
 def _closed_error() -> Error:
@@ -727,7 +742,8 @@ class Store:
         or "bm25" (text queries only: lexical search).  None means "ann" when
         the store has an index, else "exact".  filter: a metadata filter as a
         dict or JSON ({"lang": "en"}, {"year": {"$gte": 2000}}, {"$ids":
-        [...]}).  include: any of "text", "title", "meta", read with the
+        [...]}).  include: any of "text", "title", "meta" (a sequence, or
+        one string, comma-separated as `--include`), read with the
         results.  threads: ANN batches' worker threads (0 = one per core).
         refine: "ann" over an ivfN,sq8 index: the best max(refine, k) of the
         SQ8 re-rank scored again exactly from the stored vectors (0 = none;
@@ -944,8 +960,9 @@ class Store:
     # ==== context sets ====
 
     @_guarded
-    def context(self, question: str, *, budget: int = 512, strategy: str | None = None,
-                hops: int | None = None, unit: str | None = None, **opts) -> Context:
+    def context(self, question: str | None = None, *, vector=None, budget: int = 512,
+                strategy: str | None = None, hops: int | None = None, unit: str | None = None,
+                **opts) -> Context:
         """The context set for a question (cvs_context): hybrid BM25 + vector
         seeds, a walk of `hops` over links and kNN edges, and a selection by
         `strategy` ("diverse", "topk", "mmr", "bm25", "vector") whose tokens
@@ -954,7 +971,16 @@ class Store:
         chosen sentences joined by a space, ``sentences`` their indexes);
         "passage" (the default) whole records.  Other cvs_context_opts
         fields may be given by name (lexical_weight, seeds, depth, bridges,
-        lambda_, ...)."""
+        lambda_, ...).
+
+        vector: the question's vector (dim floats) instead of its embedding,
+        as `cvstore context --query-vector` takes it: for a store without
+        an embedder, or vectors made elsewhere; with no question the seeds
+        are the vector's nearest records alone."""
+        if question is None and vector is None:
+            raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
+                                  "CVS_EINVAL")
+        budget = _int_arg("context: budget", budget, 1)
         o = L.cvs_context_opts()
         lib.cvs_context_opts_init(byref(o))
         o.budget = budget
@@ -973,14 +999,29 @@ class Store:
         names = {f for f, _ in L.cvs_context_opts._fields_}
         for key, v in opts.items():
             if key == "fusion":
+                if v not in L.FUSION:
+                    raise InvalidArgument(f"fusion {v!r}: one of {', '.join(L.FUSION)}",
+                                          L.EINVAL, "CVS_EINVAL")
                 v = L.FUSION[v]
             elif key not in names:
                 raise TypeError(f"context() got an unexpected option {key!r}")
             setattr(o, key, v)
-        b = _enc(question, "question")
+        b = None if question is None else _enc(question, "question")
         r = L.cvs_context_result()
         _tls.embed_exc = None
-        self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
+        if vector is None:
+            self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
+        else:
+            q = self._matrix(vector)
+            if q.shape[0] != 1:
+                raise InvalidArgument(f"context: one vector, not {q.shape[0]}", L.EINVAL,
+                                      "CVS_EINVAL")
+            txn = self._txn()
+            try:
+                self._check(lib.cvs_txn_context(txn, byref(o), b, len(b) if b else 0,
+                                                q.ctypes.data, byref(r)))
+            finally:
+                lib.cvs_txn_end(txn)
         try:
             items = []
             for i in range(r.n):
@@ -1046,6 +1087,8 @@ class Store:
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
         supersedes, superseded_by when set."""
         ns = namespace or "default"
+        k = _int_arg("recall: k", k, 1)
+        token_budget = _int_arg("recall: token_budget", token_budget, 0)
         if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings
             retrieval, strategy = strategy, "diverse"
         if strategy not in ("diverse", "topk", "mmr"):
@@ -1095,6 +1138,7 @@ class Store:
         {"memories": [...], "namespace", "next_cursor"} (next_cursor None
         after the last page)."""
         ns = namespace or "default"
+        limit = _int_arg("list_memories: limit", limit, 1)
         r = L.cvs_mem_items()
         self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor), limit, byref(r)))
         try:
@@ -1141,6 +1185,8 @@ def _record_dict(rec: L.cvs_record, vec) -> dict:
 
 
 def _fill_include(res: Results, txn, include) -> None:
+    if isinstance(include, str):  # "text" or "text,title", as the CLI's --include
+        include = [f.strip() for f in include.split(",")]
     include = set(include)
     bad = include - {"text", "title", "meta"}
     if bad:

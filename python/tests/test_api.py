@@ -411,6 +411,49 @@ def test_context(textdb):
     assert lex.items[0].id == "rome"
 
 
+def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
+    """context(vector=...) takes a query vector as `cvstore context
+    --query-vector` does: seeds by the vector alone, or the vector in place
+    of the question's embedding; a vector store without an embedder answers
+    too."""
+    textdb.link(k=2)
+    v = hash_embed(["capital of Italy"])[0]
+    byvec = textdb.context(vector=v, budget=512, strategy="topk", hops=0)
+    assert byvec.items[0].id == "rome" and byvec.items[0].via == [("rome", "vector")]
+    both = textdb.context("capital of Italy", vector=v, budget=512, strategy="topk")
+    assert both.items[0].id == "rome"
+    with pytest.raises(cvstore.InvalidArgument, match="question, a vector"):
+        textdb.context()
+    with pytest.raises(cvstore.DimensionMismatch):
+        textdb.context(vector=[1.0, 2.0])
+    with pytest.raises(cvstore.InvalidArgument, match="one vector"):
+        textdb.context(vector=np.ones((2, DIM)))
+    with cvstore.open(tmp_path / "plain.cvs", create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[0, 0], [5, 5]], texts=["near", "far"])
+        assert [it.id for it in db.context(vector=[0.1, 0], budget=1, hops=0)] == ["a"]
+
+
+def test_bad_counts_and_names_raise(textdb):
+    """Negative budgets and counts are refused (a size_t would wrap them
+    into 'no limit', or an allocation that fails as OutOfMemory), an unknown
+    fusion is InvalidArgument, not KeyError; include takes one string too."""
+    for bad in (-1, 0, 2.5, "7", True):
+        with pytest.raises(cvstore.InvalidArgument, match="budget"):
+            textdb.context("capital", budget=bad)
+    assert textdb.context("capital", budget=np.int64(40)).budget == 40
+    with pytest.raises(cvstore.InvalidArgument, match="fusion"):
+        textdb.context("capital", fusion="best")
+    for bad in (-1, 0):
+        with pytest.raises(cvstore.InvalidArgument, match="k"):
+            textdb.recall("capital", k=bad)
+        with pytest.raises(cvstore.InvalidArgument, match="limit"):
+            textdb.list_memories(limit=bad)
+    with pytest.raises(cvstore.InvalidArgument, match="token_budget"):
+        textdb.recall("capital", token_budget=-1)
+    r = textdb.search("capital of Italy", k=1, mode="bm25", include="title,text")
+    assert r.titles == [["Rome"]] and r.texts == [[PASSAGES["rome"][1]]]
+
+
 def test_embedder_errors(textdb):
     def broken(texts):
         raise RuntimeError("model offline")
