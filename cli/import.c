@@ -201,8 +201,16 @@ int cmd_import(int argc, char **argv)
             have_knn = rc == CVS_OK;
             rc = CVS_OK;
         }
-        if ((rc = cvs_link_mentions(db, &ls)) ||
-            (!have_knn && (rc = cvs_knn_build(db, &ko, &ki)))) {
+        if (prog.enabled) {
+            /* The kNN build compares every record with every other: on a
+             * large import it is the longest part after the writes. */
+            ko.progress = on_progress;
+            ko.progress_ctx = &prog;
+        }
+        if ((rc = cvs_link_mentions(db, &ls)) == CVS_OK && !have_knn)
+            rc = cvs_knn_build(db, &ko, &ki);
+        cli_progress_clear(&prog);
+        if (rc) {
             rc = cli_fail("import", rc, db);
             goto out;
         }

@@ -233,6 +233,15 @@ if command -v script >/dev/null; then
   ! grep -a "coarse" progress.lines | grep -q "rec" || fail "k-means iterations are not counted as records"
   grep -a "encode" progress.lines | grep -q "rec/s" || fail "encoding counts records"
   ok "k-means progress counts steps, encoding records"
+  # The kNN graph of link (and of a text store's import) compares every
+  # record with every other: it shows progress too, unless --quiet.
+  script -qec "'$cli' link '$big'" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out >progress.lines
+  grep -a "^.*knn  .*rec/s" progress.lines >/dev/null || fail "link shows the kNN build's progress: $(head -c 300 progress.lines)"
+  script -qec "'$cli' link '$big' --quiet" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "rec/s" progress.out || fail "link --quiet draws no progress bar"
+  grep -qa "^knn: 16 neighbours for 200 records" progress.out || fail "link --quiet still reports"
+  ok "link shows the kNN build's progress on a terminal"
 fi
 
 echo "$passed passed"
