@@ -30,7 +30,7 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore export DB [--output FILE] [--no-vector]\n"
+    "Usage: cvstore export DB [--output FILE] [--no-vector] [--umask]\n"
     "\n"
     "Writes every record, in insertion order, one JSON object per line:\n"
     "  {\"id\": ..., \"vector\": [...], \"title\": ..., \"text\": ..., \"meta\": {...},\n"
@@ -41,8 +41,9 @@ static const char usage[] =
     "  -o, --output FILE    write to FILE instead of standard output\n"
     "                       (a file is replaced only once the export is\n"
     "                       complete; a new one is owner-only, mode 0600)\n"
-    "  -n, --no-vector      leave the vectors out (the output is then not\n"
-    "                       importable)\n"
+    "  -n, --no-vector      leave the vectors out (the output then imports\n"
+    "                       only into a text store, which embeds the texts\n"
+    "                       again: cvstore init DB --embedder ...)\n"
     "      --umask          create a new FILE with the usual permissions (0666\n"
     "                       less the umask) instead of 0600\n"
     "  -h, --help           show this help\n";

@@ -70,7 +70,7 @@
 #define RPC_INTERNAL_ERROR (-32603)
 
 static const char usage[] =
-    "Usage: cvstore mcp DB [--namespace NS]\n"
+    "Usage: cvstore mcp DB [--namespace NS] [--max-memory-bytes N]\n"
     "\n"
     "Serves the store as agent memory over the Model Context Protocol: JSON-RPC\n"
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"

@@ -225,6 +225,17 @@ has "$tmp/err" "note: the IVF k-means trained on 160 vectors (40 per list for 4 
 has "$tmp/err" "(direct codes)" "an l2 store gets direct codes"
 expect 0 "build --help" build --help
 has "$tmp/out" "the vector itself (direct) on l2 stores" "build --help says l2 stores get direct codes"
+# ---- 17. each command's Usage line names the options its help describes ----
+expect 0 "mcp --help" mcp --help
+grep -q "^Usage: cvstore mcp DB .*--max-memory-bytes N" "$tmp/out" || fail "mcp's Usage names --max-memory-bytes"
+expect 0 "export --help" export --help
+grep -q "^Usage: cvstore export DB .*--umask" "$tmp/out" || fail "export's Usage names --umask"
+expect 0 "link --help" link --help
+grep -q "^Usage: cvstore link DB .*--quiet" "$tmp/out" || fail "link's Usage names --quiet"
+expect 0 "context --help" context --help
+has "$tmp/out" '"pool" (candidates chosen from), "ms"' "context --help names every member of its JSON"
+ok "Usage lines name the options"
+
 if command -v script >/dev/null; then
   # The progress bar draws only on a terminal: give it one.
   script -qec "'$cli' build '$big' --codec pq8 --index ivf4" /dev/null </dev/null >progress.out 2>&1 || true
