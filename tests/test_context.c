@@ -1548,6 +1548,11 @@ Test(context, old_store_without_graph)
     cr_assert_eq(cvs_txn_context(t, &o, "alpha", 0, q, &r), 0, "%s", cvs_errmsg(old));
     cr_assert_gt(r.n, 0);
     cvs_context_result_free(&r);
+    /* A question alone: its record "a" has a text, which the read-only
+     * open cannot index; the error says so, not that there is no text. */
+    cr_assert_eq(cvs_txn_context(t, &o, "alpha", 0, NULL, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(old), "no text index yet") &&
+              strstr(cvs_errmsg(old), "read-only"), "%s", cvs_errmsg(old));
     cvs_txn_end(t);
     cr_assert_eq(cvs_link_mentions(old, NULL), CVS_ERDONLY);
     cvs_db_close(old);
@@ -1555,6 +1560,12 @@ Test(context, old_store_without_graph)
     cr_assert_eq(cvs_link_mentions(old, NULL), 0, "%s", cvs_errmsg(old));
     cr_assert_eq(cvs_knn_build(old, NULL, &ki), 0, "%s", cvs_errmsg(old));
     cr_assert_eq(ki.records, 3);
+    cvs_db_close(old);
+    /* After one writable open, the read-only one answers the question. */
+    cr_assert_eq(cvs_db_open(d, CVS_OPEN_RDONLY, &old), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_context(old, &o, "alpha", 0, &r), 0, "%s", cvs_errmsg(old));
+    cr_assert(r.n > 0 && !strcmp(r.items[0].id, "a"));
+    cvs_context_result_free(&r);
     cvs_db_close(old);
     tu_rmrf(d);
     free(d);
