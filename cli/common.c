@@ -474,7 +474,7 @@ static int write_links(FILE *f, const cvs_link *links, size_t n)
 }
 
 int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
-                          uint32_t dim, int extra)
+                          uint32_t dim, int extra, const uint32_t *sents, size_t nsents)
 {
     char tb[40];
 
@@ -501,6 +501,18 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
         fputs(",\"text\":", f);
         if (cli_json_write_string(f, rec->text, rec->text_len))
             return -1;
+    }
+    if (sents && rec->text) {
+        fputs(",\"sentences\":[", f);
+        for (size_t i = 0; i < nsents; i++) {
+            uint32_t a = sents[2 * i], b = sents[2 * i + 1];
+            if (i)
+                fputc(',', f);
+            if (a > b || b > rec->text_len ||
+                cli_json_write_string(f, rec->text + a, (size_t)(b - a)))
+                return -1;
+        }
+        fputc(']', f);
     }
     if (rec->meta && rec->meta_len) {
         fputs(",\"meta\":", f);

@@ -173,8 +173,10 @@ json_t *cli_context_json(const cvs_context_result *r);
  * copied verbatim: the store keeps it as compact canonical JSON, and
  * re-encoding through jansson would round its doubles.  vec may be NULL.
  * With extra, also "key", "created" and "updated" (for `get --json`).
+ * sents (nsents (start, end) byte-offset pairs into rec->text, or NULL)
+ * are written as "sentences", the strings they span, after the text.
  * Returns 0 or -1 on a write error. */
 int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
-                          uint32_t dim, int extra);
+                          uint32_t dim, int extra, const uint32_t *sents, size_t nsents);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * export.c -- `cvstore export`: writes every record as JSONL in exactly the
  * format `cvstore import` reads, so export -> import is a faithful copy
- * (ids, vectors to the last bit via %.9g, title, text, meta, links; the internal
+ * (ids, vectors to the last bit via %.9g, title, text, meta, links, and the
+ * sentences a record came with, which an import would not split the same; the internal
  * keys and timestamps are the store's own and are not carried over).  One
  * snapshot covers the whole export, so it is consistent even while
  * writers run.
@@ -35,7 +36,8 @@ static const char usage[] =
     "Writes every record, in insertion order, one JSON object per line:\n"
     "  {\"id\": ..., \"vector\": [...], \"title\": ..., \"text\": ..., \"meta\": {...},\n"
     "   \"links\": [...]}\n"
-    "the format `cvstore import` reads.\n"
+    "the format `cvstore import` reads; a record imported with its own\n"
+    "\"sentences\" has them too (otherwise import splits the text again).\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE    write to FILE instead of standard output\n"
@@ -182,8 +184,10 @@ int cmd_export(int argc, char **argv)
     cvs_info info;
     FILE *out = stdout;
     float *vec = NULL;
+    uint32_t *sents = NULL; /* (start, end) pairs of one record's sentences */
+    size_t nsents = 0, nsents_cap = 0;
     uint64_t n = 0;
-    int c, rc, irc, novec = 0, use_umask = 0;
+    int c, rc, irc, novec = 0, use_umask = 0, given = 0;
 
     while ((c = getopt_long(argc, argv, "o:nh", opts, NULL)) != -1) {
         switch (c) {
@@ -237,7 +241,28 @@ int cmd_export(int argc, char **argv)
             rc = cli_fail("export", irc, db);
             goto done;
         }
-        if (cli_write_record_json(out, &r, vec, info.dim, 0))
+        /* Sentences that came with the record (JSONL "sentences") go out
+         * with it; ICU's split of the text is computed again on import. */
+        given = 0;
+        nsents = 0;
+        if (r.text) {
+            irc = cvs_txn_sentences(txn, r.key, sents, nsents_cap, &nsents, &given);
+            if (irc == CVS_OK && given && nsents > nsents_cap) {
+                uint32_t *p = realloc(sents, nsents * 2 * sizeof *p);
+                if (!p) {
+                    rc = cli_fail("export", CVS_ENOMEM, NULL);
+                    goto done;
+                }
+                sents = p;
+                nsents_cap = nsents;
+                irc = cvs_txn_sentences(txn, r.key, sents, nsents_cap, &nsents, &given);
+            }
+            if (irc) {
+                rc = cli_fail("export", irc, db);
+                goto done;
+            }
+        }
+        if (cli_write_record_json(out, &r, vec, info.dim, 0, given ? sents : NULL, nsents))
             break; /* reported below, with the file's name */
         n++;
     }
@@ -254,6 +279,7 @@ done:
         fprintf(stderr, "exported %" PRIu64 " records to %s\n", n, outpath);
     cvs_iter_close(it);
     cvs_txn_end(txn);
+    free(sents);
     free(vec);
     cvs_db_close(db);
     return rc;
