@@ -1321,7 +1321,12 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                             passphrase_len=len(pw) if pw else 0)
         rc = lib.cvs_db_open_opts(p, byref(o), byref(h))
     if rc:
-        raise error(rc, None)
+        e = error(rc, None)
+        if rc == L.EKEY and pw is None:
+            # The library's hint names the CLI's ways to give one.
+            e.message = f"{os.fsdecode(p)}: the store is encrypted: open it with passphrase=..."
+            e.args = (e.message,)
+        raise e
     store = Store(h, os.fsdecode(p), readonly)
     key = _store_key(p)
     if key:
