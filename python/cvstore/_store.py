@@ -788,6 +788,10 @@ class Store:
             res = Results(self, buf, nq, k)
             self._unresolved.add(res)
             return res
+        for what, v in (("nprobe", nprobe), ("rerank", rerank), ("refine", refine),
+                        ("threads", threads)):
+            if v is not None:  # a negative one would wrap in a size_t (rerank -1: all)
+                _int_arg(what, v, 0)
         sp = L.cvs_search_params(flags=flags)
         if flags == L.SEARCH_EXACT:
             if nprobe or rerank or refine:

@@ -452,6 +452,9 @@ def test_bad_counts_and_names_raise(textdb):
             textdb.list_memories(limit=bad)
     with pytest.raises(cvstore.InvalidArgument, match="token_budget"):
         textdb.recall("capital", token_budget=-1)
+    for opt in ("nprobe", "rerank", "refine", "threads"):
+        with pytest.raises(cvstore.InvalidArgument, match=opt):
+            textdb.search("capital", k=1, mode="codes", **{opt: -1})
     r = textdb.search("capital of Italy", k=1, mode="bm25", include="title,text")
     assert r.titles == [["Rome"]] and r.texts == [[PASSAGES["rome"][1]]]
 
