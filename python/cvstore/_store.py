@@ -666,6 +666,81 @@ class Store:
     def __contains__(self, id: str) -> bool:
         return self.get(id, vector=False) is not None
 
+    def _keys(self) -> list[int]:
+        """The internal keys of every record, in insertion order, read in one
+        snapshot."""
+        txn = self._txn()
+        it = c_void_p()
+        keys = []
+        try:
+            self._check(lib.cvs_iter_open(txn, byref(it)))
+            rec = L.cvs_record()
+            while (rc := lib.cvs_iter_next(it, byref(rec), None)) == 0:
+                keys.append(rec.key)
+            if rc != L.NOTFOUND:
+                self._check(rc)
+        finally:
+            lib.cvs_iter_close(it)
+            lib.cvs_txn_end(txn)
+        return keys
+
+    @_guarded
+    def ids(self) -> list[str]:
+        """Every record's id, in insertion order (one snapshot)."""
+        txn = self._txn()
+        it = c_void_p()
+        out = []
+        try:
+            self._check(lib.cvs_iter_open(txn, byref(it)))
+            rec = L.cvs_record()
+            while (rc := lib.cvs_iter_next(it, byref(rec), None)) == 0:
+                out.append(_s(rec.id, rec.id_len))
+            if rc != L.NOTFOUND:
+                self._check(rc)
+        finally:
+            lib.cvs_iter_close(it)
+            lib.cvs_txn_end(txn)
+        return out
+
+    def records(self, *, vector: bool = False, batch: int = 1000):
+        """Every record as get() returns it (a dict), in insertion order: what
+        `cvstore export` writes, for re-embedding a store with a new model,
+        copying it, or reading it whole.  The records are listed when the
+        iteration starts and read batch at a time, each batch in its own
+        snapshot, so no snapshot is held between records and the loop may
+        write to the store: a record deleted meanwhile is skipped, one updated
+        is read as it is then, and records added after the start are not
+        listed."""
+        batch = _int_arg("records: batch", batch, 1)
+        self._enter()
+        try:
+            keys = self._keys()
+        finally:
+            self._leave()
+        for i in range(0, len(keys), batch):
+            self._enter()
+            try:
+                got = self._read_keys(keys[i:i + batch], vector)
+            finally:
+                self._leave()
+            yield from got
+
+    def _read_keys(self, keys, vector: bool) -> list[dict]:
+        out = []
+        rec = L.cvs_record()
+        txn = self._txn()
+        try:
+            for key in keys:
+                vec = np.empty(self.dim, dtype=np.float32) if vector else None
+                rc = lib.cvs_get_key(txn, key, byref(rec), vec.ctypes.data if vector else None)
+                if rc == L.NOTFOUND:
+                    continue
+                self._check(rc)
+                out.append(_record_dict(rec, vec))
+        finally:
+            lib.cvs_txn_end(txn)
+        return out
+
     @_guarded
     def delete(self, ids: str | Sequence[str]) -> int:
         """Deletes the records with these ids (one transaction); returns how

@@ -3,13 +3,14 @@ context sets, memory, embedders and errors."""
 
 import ctypes
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
 import cvstore
 from cvstore import _lib
-from conftest import DIM, hash_embed
+from conftest import CLI, DIM, hash_embed
 
 
 def ids_of(n, prefix=""):
@@ -347,6 +348,37 @@ def test_import_file_as_the_cli_imports(path, tmp_path):
         assert r["inserted"] == 3 and "link" not in r  # a vector store links on request
         assert db.get("y")["text"] == "y"
         assert db.import_file(vec, ids=ids, link=True)["link"]["knn"]["records"] == 3
+
+
+def test_records_lists_the_store_as_export_does(path, tmp_path):
+    """ids() and records() read the whole store in insertion order, as
+    `cvstore export` does (the same ids, texts and vectors); records() holds
+    no snapshot between batches, so the loop may write: a record deleted
+    meanwhile is skipped, records added are not listed."""
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put([f"r{i}" for i in range(10)], x, texts=[f"text {i}" for i in range(10)])
+        db.delete("r3")
+        assert db.ids() == [f"r{i}" for i in range(10) if i != 3]
+        recs = list(db.records(vector=True, batch=4))
+        assert [r["id"] for r in recs] == db.ids()
+        np.testing.assert_array_equal(np.stack([r["vector"] for r in recs]),
+                                      np.delete(x, 3, axis=0))
+        seen = []
+        for r in db.records(batch=3):  # writes between batches: no snapshot is held
+            seen.append(r["id"])
+            if r["id"] == "r0":
+                db.delete("r7")
+            db.put(r["id"] + "-copy", [0, 1])
+        assert seen == [f"r{i}" for i in range(10) if i not in (3, 7)]
+        with pytest.raises(cvstore.InvalidArgument, match="batch"):
+            next(db.records(batch=0))
+    p = subprocess.run([CLI, "export", path, "--no-vector"], capture_output=True, text=True,
+                       check=True)
+    with cvstore.open(path, readonly=True) as db:
+        want = [json.loads(line) for line in p.stdout.splitlines()]
+        assert [(r["id"], r["text"]) for r in db.records()] == \
+            [(w["id"], w.get("text")) for w in want]
 
 
 # ==== text, embedders, context ====
