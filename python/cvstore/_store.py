@@ -954,6 +954,8 @@ class Store:
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors."""
+        k = _int_arg("tune: k", k, 0)  # 0: the library's default
+        sample = _int_arg("tune: sample", sample, 0)
         o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed,
                             flags=L.TUNE_REBUILD if rebuild else 0)
         q = None
@@ -979,6 +981,7 @@ class Store:
              ann: bool = False) -> dict:
         """Builds the graph context() walks: mention links from titles found
         in texts, and the kNN graph (k neighbours per record)."""
+        k = _int_arg("link: k", k, 1)
         out = {}
         if mentions:
             ls = L.cvs_link_stats()

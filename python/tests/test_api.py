@@ -484,6 +484,10 @@ def test_bad_counts_and_names_raise(textdb):
             textdb.list_memories(limit=bad)
     with pytest.raises(cvstore.InvalidArgument, match="token_budget"):
         textdb.recall("capital", token_budget=-1)
+    with pytest.raises(cvstore.InvalidArgument, match="link: k -1"):
+        textdb.link(k=-1)  # was "k = 18446744073709551615 is over 4096"
+    with pytest.raises(cvstore.InvalidArgument, match="tune: sample -5"):
+        textdb.tune(sample=-5)
     for opt in ("nprobe", "rerank", "refine", "threads"):
         with pytest.raises(cvstore.InvalidArgument, match=opt):
             textdb.search("capital", k=1, mode="codes", **{opt: -1})
