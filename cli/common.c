@@ -281,7 +281,7 @@ void cli_progress_init(cli_progress *p, int quiet)
 static const char *phase_unit(const char *phase)
 {
     static const char *const rec_phases[] = {"validate", "write", "sample", "encode",
-                                             "knn", "add", "train", "import"};
+                                             "knn", "add", "train", "import", "export"};
     for (size_t i = 0; i < sizeof rec_phases / sizeof rec_phases[0]; i++)
         if (!strcmp(phase, rec_phases[i]))
             return "rec";

@@ -31,7 +31,7 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore export DB [--output FILE] [--no-vector] [--umask]\n"
+    "Usage: cvstore export DB [--output FILE] [--no-vector] [--umask] [--quiet]\n"
     "\n"
     "Writes every record, in insertion order, one JSON object per line:\n"
     "  {\"id\": ..., \"vector\": [...], \"title\": ..., \"text\": ..., \"meta\": {...},\n"
@@ -48,6 +48,7 @@ static const char usage[] =
     "                       again: cvstore init DB --embedder ...)\n"
     "      --umask          create a new FILE with the usual permissions (0666\n"
     "                       less the umask) instead of 0600\n"
+    "  -q, --quiet          no progress bar (shown on a terminal with --output)\n"
     "  -h, --help           show this help\n";
 
 /* The output: where to write (the target itself, or a temporary file
@@ -173,6 +174,7 @@ int cmd_export(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"no-vector", no_argument, NULL, 'n'},
         {"umask", no_argument, NULL, 'u'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -187,9 +189,11 @@ int cmd_export(int argc, char **argv)
     uint32_t *sents = NULL; /* (start, end) pairs of one record's sentences */
     size_t nsents = 0, nsents_cap = 0;
     uint64_t n = 0;
-    int c, rc, irc, novec = 0, use_umask = 0, given = 0;
+    int c, rc, irc, novec = 0, use_umask = 0, given = 0, quiet = 0;
+    uint64_t total = 0;
+    cli_progress prog = {0};
 
-    while ((c = getopt_long(argc, argv, "o:nh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             outpath = optarg;
@@ -199,6 +203,9 @@ int cmd_export(int argc, char **argv)
             break;
         case 'u':
             use_umask = 1;
+            break;
+        case 'q':
+            quiet = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -228,10 +235,13 @@ int cmd_export(int argc, char **argv)
             goto done;
         out = of.f;
     }
-    if ((rc = cvs_txn_begin(db, &txn)) || (rc = cvs_iter_open(txn, &it))) {
+    if ((rc = cvs_txn_begin(db, &txn)) || (rc = cvs_txn_count(txn, &total)) ||
+        (rc = cvs_iter_open(txn, &it))) {
         rc = cli_fail("export", rc, db);
         goto done;
     }
+    /* A bar on stderr, unless the records themselves go to the terminal. */
+    cli_progress_init(&prog, quiet || (!outpath && isatty(STDOUT_FILENO)));
     for (;;) {
         cvs_record r;
         irc = cvs_iter_next(it, &r, vec);
@@ -265,6 +275,8 @@ int cmd_export(int argc, char **argv)
         if (cli_write_record_json(out, &r, vec, info.dim, 0, given ? sents : NULL, nsents))
             break; /* reported below, with the file's name */
         n++;
+        if (prog.enabled && (n % 1024 == 0 || n == total))
+            cli_progress_update(&prog, "export", n, total, 0, 0);
     }
     if (fflush(out) != 0 || ferror(out)) {
         cli_err("export", "error writing %s: %s", outpath ? outpath : "standard output",
@@ -274,6 +286,7 @@ int cmd_export(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    cli_progress_clear(&prog);
     rc = out_close(&of, rc);
     if (rc == CLI_OK && outpath)
         fprintf(stderr, "exported %" PRIu64 " records to %s\n", n, outpath);

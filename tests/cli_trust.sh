@@ -253,6 +253,15 @@ if command -v script >/dev/null; then
   ! grep -qa "rec/s" progress.out || fail "link --quiet draws no progress bar"
   grep -qa "^knn: 16 neighbours for 200 records" progress.out || fail "link --quiet still reports"
   ok "link shows the kNN build's progress on a terminal"
+  # export to a file shows its progress; to the terminal itself, or --quiet, it does not.
+  script -qec "'$cli' export '$big' -o '$tmp/prog.jsonl'" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out | grep -qa "^.*export .*200/200 rec" || fail "export -o shows progress: $(head -c 300 progress.out)"
+  [ "$(wc -l <"$tmp/prog.jsonl")" = 200 ] || fail "export with a progress bar writes every record"
+  script -qec "'$cli' export '$big' -q -o '$tmp/prog.jsonl'" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "rec/s" progress.out || fail "export --quiet draws no bar"
+  script -qec "'$cli' export '$big'" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "rec/s" progress.out || fail "export to the terminal draws no bar over the records"
+  ok "export shows its progress on a terminal when the records go to a file"
 fi
 
 echo "$passed passed"
