@@ -254,11 +254,23 @@ class Context:
         return iter(self.items)
 
 
+def _json_default(o):
+    """NumPy scalars and arrays in metadata and filters (a score, a count
+    computed with NumPy) as the JSON numbers and lists they hold."""
+    if isinstance(o, (np.generic, np.ndarray)):
+        return o.tolist()
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _dumps(o) -> str:
+    return json.dumps(o, ensure_ascii=False, default=_json_default)
+
+
 def _parse_filter(flt):
     """A cvs_filter* for a filter given as a dict or as JSON text (None: none)."""
     if flt is None:
         return None
-    text = flt if isinstance(flt, (str, bytes)) else json.dumps(flt)
+    text = flt if isinstance(flt, (str, bytes)) else _dumps(flt)
     b = _enc(text, "filter")
     h = c_void_p()
     rc = lib.cvs_filter_parse(b, len(b), byref(h))
@@ -270,7 +282,7 @@ def _parse_filter(flt):
 def _filter_text(flt) -> bytes | None:
     if flt is None:
         return None
-    return _enc(flt if isinstance(flt, (str, bytes)) else json.dumps(flt), "filter")
+    return _enc(flt if isinstance(flt, (str, bytes)) else _dumps(flt), "filter")
 
 
 _tls = threading.local()
@@ -627,7 +639,7 @@ class Store:
         if metas is not None:
             present = np.array([m is not None for m in metas], dtype=bool)
             enc = [b"" if m is None else _enc(m if isinstance(m, (str, bytes))
-                                              else json.dumps(m, ensure_ascii=False), "meta")
+                                              else _dumps(m), "meta")
                    for m in metas]
             buf, p, ln = _joined(enc)
             keep.append(buf)
@@ -1136,7 +1148,7 @@ class Store:
                                     supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
                                     max_bytes=max_bytes or 0)
         if metadata is not None:
-            m = _enc(json.dumps(metadata, ensure_ascii=False), "metadata")
+            m = _enc(_dumps(metadata), "metadata")
             o.meta, o.meta_len = m, len(m)
         refs = None
         if links:

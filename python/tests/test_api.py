@@ -350,6 +350,17 @@ def test_import_file_as_the_cli_imports(path, tmp_path):
         assert db.import_file(vec, ids=ids, link=True)["link"]["knn"]["records"] == 3
 
 
+def test_numpy_values_in_metadata_and_filters(path):
+    """Metadata computed with NumPy (np.float32, np.int64, arrays) is stored
+    as the JSON it holds instead of failing in json.dumps; filters too."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[0, 1], [1, 0]],
+               metas=[{"score": np.float32(0.5), "n": np.int64(3), "v": np.arange(2)},
+                      {"n": 4}])
+        assert db.get("a")["meta"] == {"score": 0.5, "n": 3, "v": [0, 1]}
+        assert db.search([0, 1], k=2, filter={"n": np.int64(4)}).ids == [["b"]]
+
+
 def test_records_lists_the_store_as_export_does(path, tmp_path):
     """ids() and records() read the whole store in insertion order, as
     `cvstore export` does (the same ids, texts and vectors); records() holds
