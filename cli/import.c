@@ -169,14 +169,17 @@ int cmd_import(int argc, char **argv)
         rc = cli_fail("import", rc, db);
         goto out;
     }
-    if (!quiet)
+    if (!quiet) {
+        /* Large texts import at a few records a second: "0 rec/s" would
+         * read as a stall, so slow rates keep a decimal. */
+        double rate = el > 0 ? (double)st.records / el : 0.0;
         fprintf(stderr,
-                "imported %" PRIu64 " records (%" PRIu64 " new, %" PRIu64 " updated)"
-                " from %s in %.*f s: %.0f rec/s, %.1f MB/s\n",
-                st.records, st.inserted, st.updated,
+                "imported %" PRIu64 " record%s (%" PRIu64 " new, %" PRIu64 " updated)"
+                " from %s in %.*f s: %.*f rec/s, %.1f MB/s\n",
+                st.records, st.records == 1 ? "" : "s", st.inserted, st.updated,
                 strcmp(file, "-") ? base_name(file) : "standard input", el < 10 ? 2 : 1, el,
-                el > 0 ? (double)st.records / el : 0.0,
-                el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
+                rate < 10 ? 1 : 0, rate, el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
+    }
     if (link == 0) {
         cvs_embedder_info ei;
         if ((rc = cvs_db_embedder_info(db, &ei)) == CVS_OK)
