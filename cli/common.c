@@ -281,7 +281,7 @@ void cli_progress_init(cli_progress *p, int quiet)
 static const char *phase_unit(const char *phase)
 {
     static const char *const rec_phases[] = {"validate", "write", "sample", "encode",
-                                             "knn", "add", "train", "import"};
+                                             "knn", "add", "train", "import", "export"};
     for (size_t i = 0; i < sizeof rec_phases / sizeof rec_phases[0]; i++)
         if (!strcmp(phase, rec_phases[i]))
             return "rec";
@@ -474,7 +474,7 @@ static int write_links(FILE *f, const cvs_link *links, size_t n)
 }
 
 int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
-                          uint32_t dim, int extra)
+                          uint32_t dim, int extra, const uint32_t *sents, size_t nsents)
 {
     char tb[40];
 
@@ -502,6 +502,18 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
         if (cli_json_write_string(f, rec->text, rec->text_len))
             return -1;
     }
+    if (sents && rec->text) {
+        fputs(",\"sentences\":[", f);
+        for (size_t i = 0; i < nsents; i++) {
+            uint32_t a = sents[2 * i], b = sents[2 * i + 1];
+            if (i)
+                fputc(',', f);
+            if (a > b || b > rec->text_len ||
+                cli_json_write_string(f, rec->text + a, (size_t)(b - a)))
+                return -1;
+        }
+        fputc(']', f);
+    }
     if (rec->meta && rec->meta_len) {
         fputs(",\"meta\":", f);
         fwrite(rec->meta, 1, rec->meta_len, f);
@@ -519,11 +531,20 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
     return ferror(f) ? -1 : 0;
 }
 
+/* Whether a line holds only white space (its newline, a CR, spaces, tabs). */
+static int blank_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL, idbuf[32];
-    size_t cap = 0, lineno = 0;
+    size_t cap = 0, lineno = 0, nquery = 0;
     ssize_t len;
     int rc = CLI_OK;
     if (!f) {
@@ -533,13 +554,23 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
         json_error_t err;
         json_t *j, *id, *text;
-        const char *qid = idbuf;
+        const char *qid = idbuf, *p = line;
         lineno++;
-        if (len <= 1 && (len == 0 || line[0] == '\n'))
+        /* A byte order mark, as editors on Windows write them, and CRLF
+         * line ends: the importer takes both, so the queries do too. */
+        if (lineno == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
+            p += 3;
+            len -= 3;
+        }
+        if (blank_line(p, (size_t)len))
             continue;
-        if (!(j = json_loadb(line, (size_t)len, 0, &err)) || !json_is_object(j) ||
+        if (!(j = json_loadb(p, (size_t)len, 0, &err)) || !json_is_object(j) ||
             !(text = json_object_get(j, "text")) || !json_is_string(text)) {
-            cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
+            if (!j)
+                cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}: %s (column %d)",
+                        path, lineno, err.text, err.column);
+            else
+                cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
             json_decref(j);
             rc = CLI_EUSER;
             break;
@@ -551,8 +582,18 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
             snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
         else
             snprintf(idbuf, sizeof idbuf, "%zu", lineno);
+        nquery++;
         rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
         json_decref(j);
+    }
+    /* A directory opens, then fails its first read; an empty file would
+     * answer nothing with exit code 0, which a script takes for success. */
+    if (rc == CLI_OK && ferror(f)) {
+        cli_err(cmd, "%s: %s", path, strerror(errno));
+        rc = CLI_EUSER;
+    } else if (rc == CLI_OK && nquery == 0) {
+        cli_err(cmd, "%s: no queries (one {\"id\": ..., \"text\": \"...\"} per line)", path);
+        rc = CLI_EUSER;
     }
     free(line);
     fclose(f);

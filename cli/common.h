@@ -132,11 +132,13 @@ int cli_json_write_string(FILE *f, const char *s, size_t len);
 void cli_write_float(FILE *f, float x);
 
 /* A batch of text queries (--queries FILE.jsonl): one {"id", "text"}
- * object per line, blank lines skipped.  Calls fn once per line in file
+ * object per line, blank lines skipped (CRLF line ends and a leading
+ * UTF-8 byte order mark too).  Calls fn once per line in file
  * order with the id (the "id" string, an integer "id" as text, else the line
  * number; valid during the call) and the text (NUL-terminated, len bytes);
  * stops at the first nonzero return of fn and returns it.  A line that is
- * not such an object is a user error naming the line (CLI_EUSER). */
+ * not such an object is a user error naming the line (CLI_EUSER), and so
+ * is a file with no query at all. */
 typedef int (*cli_query_fn)(void *ctx, const char *id, const char *text, size_t len);
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx);
 
@@ -171,8 +173,10 @@ json_t *cli_context_json(const cvs_context_result *r);
  * copied verbatim: the store keeps it as compact canonical JSON, and
  * re-encoding through jansson would round its doubles.  vec may be NULL.
  * With extra, also "key", "created" and "updated" (for `get --json`).
+ * sents (nsents (start, end) byte-offset pairs into rec->text, or NULL)
+ * are written as "sentences", the strings they span, after the text.
  * Returns 0 or -1 on a write error. */
 int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
-                          uint32_t dim, int extra);
+                          uint32_t dim, int extra, const uint32_t *sents, size_t nsents);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * export.c -- `cvstore export`: writes every record as JSONL in exactly the
  * format `cvstore import` reads, so export -> import is a faithful copy
- * (ids, vectors to the last bit via %.9g, title, text, meta, links; the internal
+ * (ids, vectors to the last bit via %.9g, title, text, meta, links, and the
+ * sentences a record came with, which an import would not split the same; the internal
  * keys and timestamps are the store's own and are not carried over).  One
  * snapshot covers the whole export, so it is consistent even while
  * writers run.
@@ -30,21 +31,24 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore export DB [--output FILE] [--no-vector]\n"
+    "Usage: cvstore export DB [--output FILE] [--no-vector] [--umask] [--quiet]\n"
     "\n"
     "Writes every record, in insertion order, one JSON object per line:\n"
     "  {\"id\": ..., \"vector\": [...], \"title\": ..., \"text\": ..., \"meta\": {...},\n"
     "   \"links\": [...]}\n"
-    "the format `cvstore import` reads.\n"
+    "the format `cvstore import` reads; a record imported with its own\n"
+    "\"sentences\" has them too (otherwise import splits the text again).\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE    write to FILE instead of standard output\n"
     "                       (a file is replaced only once the export is\n"
     "                       complete; a new one is owner-only, mode 0600)\n"
-    "  -n, --no-vector      leave the vectors out (the output is then not\n"
-    "                       importable)\n"
+    "  -n, --no-vector      leave the vectors out (the output then imports\n"
+    "                       only into a text store, which embeds the texts\n"
+    "                       again: cvstore init DB --embedder ...)\n"
     "      --umask          create a new FILE with the usual permissions (0666\n"
     "                       less the umask) instead of 0600\n"
+    "  -q, --quiet          no progress bar (shown on a terminal with --output)\n"
     "  -h, --help           show this help\n";
 
 /* The output: where to write (the target itself, or a temporary file
@@ -170,6 +174,7 @@ int cmd_export(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"no-vector", no_argument, NULL, 'n'},
         {"umask", no_argument, NULL, 'u'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -181,10 +186,14 @@ int cmd_export(int argc, char **argv)
     cvs_info info;
     FILE *out = stdout;
     float *vec = NULL;
+    uint32_t *sents = NULL; /* (start, end) pairs of one record's sentences */
+    size_t nsents = 0, nsents_cap = 0;
     uint64_t n = 0;
-    int c, rc, irc, novec = 0, use_umask = 0;
+    int c, rc, irc, novec = 0, use_umask = 0, given = 0, quiet = 0;
+    uint64_t total = 0;
+    cli_progress prog = {0};
 
-    while ((c = getopt_long(argc, argv, "o:nh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             outpath = optarg;
@@ -194,6 +203,9 @@ int cmd_export(int argc, char **argv)
             break;
         case 'u':
             use_umask = 1;
+            break;
+        case 'q':
+            quiet = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -223,10 +235,13 @@ int cmd_export(int argc, char **argv)
             goto done;
         out = of.f;
     }
-    if ((rc = cvs_txn_begin(db, &txn)) || (rc = cvs_iter_open(txn, &it))) {
+    if ((rc = cvs_txn_begin(db, &txn)) || (rc = cvs_txn_count(txn, &total)) ||
+        (rc = cvs_iter_open(txn, &it))) {
         rc = cli_fail("export", rc, db);
         goto done;
     }
+    /* A bar on stderr, unless the records themselves go to the terminal. */
+    cli_progress_init(&prog, quiet || (!outpath && isatty(STDOUT_FILENO)));
     for (;;) {
         cvs_record r;
         irc = cvs_iter_next(it, &r, vec);
@@ -236,9 +251,32 @@ int cmd_export(int argc, char **argv)
             rc = cli_fail("export", irc, db);
             goto done;
         }
-        if (cli_write_record_json(out, &r, vec, info.dim, 0))
+        /* Sentences that came with the record (JSONL "sentences") go out
+         * with it; ICU's split of the text is computed again on import. */
+        given = 0;
+        nsents = 0;
+        if (r.text) {
+            irc = cvs_txn_sentences(txn, r.key, sents, nsents_cap, &nsents, &given);
+            if (irc == CVS_OK && given && nsents > nsents_cap) {
+                uint32_t *p = realloc(sents, nsents * 2 * sizeof *p);
+                if (!p) {
+                    rc = cli_fail("export", CVS_ENOMEM, NULL);
+                    goto done;
+                }
+                sents = p;
+                nsents_cap = nsents;
+                irc = cvs_txn_sentences(txn, r.key, sents, nsents_cap, &nsents, &given);
+            }
+            if (irc) {
+                rc = cli_fail("export", irc, db);
+                goto done;
+            }
+        }
+        if (cli_write_record_json(out, &r, vec, info.dim, 0, given ? sents : NULL, nsents))
             break; /* reported below, with the file's name */
         n++;
+        if (prog.enabled && (n % 1024 == 0 || n == total))
+            cli_progress_update(&prog, "export", n, total, 0, 0);
     }
     if (fflush(out) != 0 || ferror(out)) {
         cli_err("export", "error writing %s: %s", outpath ? outpath : "standard output",
@@ -248,11 +286,13 @@ int cmd_export(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    cli_progress_clear(&prog);
     rc = out_close(&of, rc);
     if (rc == CLI_OK && outpath)
         fprintf(stderr, "exported %" PRIu64 " records to %s\n", n, outpath);
     cvs_iter_close(it);
     cvs_txn_end(txn);
+    free(sents);
     free(vec);
     cvs_db_close(db);
     return rc;

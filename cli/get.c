@@ -129,7 +129,7 @@ int cmd_get(int argc, char **argv)
             goto out;
         }
         if (json) {
-            if (cli_write_record_json(stdout, &r, vec, info.dim, 1)) {
+            if (cli_write_record_json(stdout, &r, vec, info.dim, 1, NULL, 0)) {
                 cli_err("get", "error writing output");
                 rc = CLI_EFAIL;
                 goto out;

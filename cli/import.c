@@ -169,14 +169,17 @@ int cmd_import(int argc, char **argv)
         rc = cli_fail("import", rc, db);
         goto out;
     }
-    if (!quiet)
+    if (!quiet) {
+        /* Large texts import at a few records a second: "0 rec/s" would
+         * read as a stall, so slow rates keep a decimal. */
+        double rate = el > 0 ? (double)st.records / el : 0.0;
         fprintf(stderr,
-                "imported %" PRIu64 " records (%" PRIu64 " new, %" PRIu64 " updated)"
-                " from %s in %.*f s: %.0f rec/s, %.1f MB/s\n",
-                st.records, st.inserted, st.updated,
+                "imported %" PRIu64 " record%s (%" PRIu64 " new, %" PRIu64 " updated)"
+                " from %s in %.*f s: %.*f rec/s, %.1f MB/s\n",
+                st.records, st.records == 1 ? "" : "s", st.inserted, st.updated,
                 strcmp(file, "-") ? base_name(file) : "standard input", el < 10 ? 2 : 1, el,
-                el > 0 ? (double)st.records / el : 0.0,
-                el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
+                rate < 10 ? 1 : 0, rate, el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
+    }
     if (link == 0) {
         cvs_embedder_info ei;
         if ((rc = cvs_db_embedder_info(db, &ei)) == CVS_OK)
@@ -201,8 +204,16 @@ int cmd_import(int argc, char **argv)
             have_knn = rc == CVS_OK;
             rc = CVS_OK;
         }
-        if ((rc = cvs_link_mentions(db, &ls)) ||
-            (!have_knn && (rc = cvs_knn_build(db, &ko, &ki)))) {
+        if (prog.enabled) {
+            /* The kNN build compares every record with every other: on a
+             * large import it is the longest part after the writes. */
+            ko.progress = on_progress;
+            ko.progress_ctx = &prog;
+        }
+        if ((rc = cvs_link_mentions(db, &ls)) == CVS_OK && !have_knn)
+            rc = cvs_knn_build(db, &ko, &ki);
+        cli_progress_clear(&prog);
+        if (rc) {
             rc = cli_fail("import", rc, db);
             goto out;
         }

@@ -11,13 +11,14 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore link DB [-k K] [--ann] [--no-mentions] [--no-knn] [--json]\n"
+    "Usage: cvstore link DB [-k K] [--ann] [--no-mentions] [--no-knn] [--json] [--quiet]\n"
     "\n"
     "Links every record to the records whose title its text mentions (type\n"
     "\"mentions\"; explicit links stay), and builds the kNN graph: each record's\n"
     "K nearest records, found by exact search, or with --ann by the store's ANN\n"
     "index (then the recall of the true K nearest is measured and printed).\n"
-    "Run it after imports; `cvstore context` walks both.\n"
+    "Run it after imports; `cvstore context` walks both.  The exact kNN graph\n"
+    "compares every record with every other: a progress bar shows on a terminal.\n"
     "\n"
     "Options:\n"
     "  -k, --knn K          neighbours per record (default 16)\n"
@@ -25,7 +26,14 @@ static const char usage[] =
     "      --no-mentions    skip the title-mention linker\n"
     "      --no-knn         skip the kNN graph\n"
     "      --json           one JSON object with both reports\n"
+    "  -q, --quiet          no progress bar\n"
     "  -h, --help           show this help\n";
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                        uint64_t bytes_done, uint64_t bytes_total)
+{
+    cli_progress_update(ctx, phase, done, total, bytes_done, bytes_total);
+}
 
 int cmd_link(int argc, char **argv)
 {
@@ -35,6 +43,7 @@ int cmd_link(int argc, char **argv)
         {"no-mentions", no_argument, NULL, 'M'},
         {"no-knn", no_argument, NULL, 'N'},
         {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -43,9 +52,10 @@ int cmd_link(int argc, char **argv)
     cvs_knn_opts ko = {0};
     cvs_knn_info ki = {0};
     uint64_t k = 16;
-    int c, rc, mentions = 1, knn = 1, json = 0;
+    cli_progress prog;
+    int c, rc, mentions = 1, knn = 1, json = 0, quiet = 0;
 
-    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             if (cli_parse_u64(optarg, 1, 4096, &k)) {
@@ -57,6 +67,7 @@ int cmd_link(int argc, char **argv)
         case 'M': mentions = 0; break;
         case 'N': knn = 0; break;
         case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -75,7 +86,14 @@ int cmd_link(int argc, char **argv)
         rc = cli_fail("link", rc, db);
         goto out;
     }
-    if (knn && (rc = cvs_knn_build(db, &ko, &ki))) {
+    cli_progress_init(&prog, quiet);
+    if (prog.enabled) {
+        ko.progress = on_progress;
+        ko.progress_ctx = &prog;
+    }
+    rc = knn ? cvs_knn_build(db, &ko, &ki) : CVS_OK;
+    cli_progress_clear(&prog);
+    if (rc) {
         rc = cli_fail("link", rc, db);
         goto out;
     }

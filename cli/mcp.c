@@ -26,8 +26,9 @@
  *
  * Robustness: a line is read whole (up to MCP_LINE_MAX bytes; a longer one
  * is consumed and answered -32700), parsed by jansson (which refuses
- * invalid UTF-8 and caps nesting depth), and answered before the next is
- * read, so a bad line costs one error reply and nothing else.  EOF on stdin
+ * invalid UTF-8 and caps nesting depth; "\u0000" is let through the parser
+ * and the request refused with its id: has_nul), and answered before the
+ * next is read, so a bad line costs one error reply and nothing else.  EOF on stdin
  * ends the server with exit code 0; so does a closed stdout.
  *
  * Choices: batches (a JSON array of requests, allowed by 2025-03-26 and
@@ -69,7 +70,7 @@
 #define RPC_INTERNAL_ERROR (-32603)
 
 static const char usage[] =
-    "Usage: cvstore mcp DB [--namespace NS]\n"
+    "Usage: cvstore mcp DB [--namespace NS] [--max-memory-bytes N]\n"
     "\n"
     "Serves the store as agent memory over the Model Context Protocol: JSON-RPC\n"
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
@@ -591,6 +592,31 @@ static json_t *do_initialize(json_t *params)
                      "browse. Memories are kept per namespace.");
 }
 
+/* Whether a string inside v holds a NUL character.  Messages are parsed
+ * with JSON_ALLOW_NUL, since "\u0000" is valid JSON: refusing it at the
+ * parser would answer a parse error with id null, which a client cannot
+ * match to its request (it would wait for an answer forever).  The request
+ * is refused instead, with its id, before anything reads a string as a C
+ * string. */
+static int has_nul(json_t *v)
+{
+    const char *key;
+    json_t *x;
+    size_t i;
+    if (json_is_string(v))
+        return memchr(json_string_value(v), 0, json_string_length(v)) != NULL;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, x)
+            if (has_nul(x))
+                return 1;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+            if (has_nul(x))
+                return 1;
+    }
+    return 0;
+}
+
 /* Answers one request object; NULL when nothing is to be sent (a
  * notification) -- and, for want of memory, NULL too, which the caller
  * turns into an internal error where a reply is due. */
@@ -605,6 +631,11 @@ static json_t *handle(server *s, json_t *req, int *is_note)
     id = json_object_get(req, "id");
     if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id) && !json_is_real(id))
         return rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: bad id");
+    if (has_nul(json_object_get(req, "params")))
+        return rpc_error(id, RPC_INVALID_PARAMS,
+                         "Invalid params: a string holds \\u0000 (NUL), which no tool takes");
+    if (has_nul(req))
+        return rpc_error(id, RPC_INVALID_REQUEST, "Invalid Request: a string holds \\u0000 (NUL)");
     if (!json_is_string(json_object_get(req, "jsonrpc")) ||
         strcmp(json_string_value(json_object_get(req, "jsonrpc")), "2.0"))
         return rpc_error(id, RPC_INVALID_REQUEST, "Invalid Request: jsonrpc must be \"2.0\"");
@@ -741,7 +772,7 @@ static int serve(server *s)
             reply = rpc_error(NULL, RPC_PARSE_ERROR, "Parse error: message too long");
         } else if (blank(line ? line : "", (size_t)n)) {
             continue;
-        } else if (!(msg = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &je))) {
+        } else if (!(msg = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je))) {
             char m[300];
             snprintf(m, sizeof m, "Parse error: %s (column %d)", je.text, je.column);
             reply = rpc_error(NULL, RPC_PARSE_ERROR, m);
@@ -844,6 +875,16 @@ int cmd_mcp(int argc, char **argv)
     if (!*s.ns || strlen(s.ns) > CVS_MEM_NS_MAX) {
         cli_err("mcp", "namespace must have 1..%d bytes", CVS_MEM_NS_MAX);
         return CLI_EUSER;
+    }
+    {
+        /* jansson's UTF-8 check: a namespace every tool would refuse is
+         * refused here, once, rather than in each call's reply. */
+        json_t *ns = json_string(s.ns);
+        if (!ns) {
+            cli_err("mcp", "--namespace is not valid UTF-8");
+            return CLI_EUSER;
+        }
+        json_decref(ns);
     }
     if ((rc = cli_open("mcp", argv[optind], 0, &s.db)))
         return rc;

@@ -669,6 +669,17 @@ CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
 CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                                 int64_t *keys, float *scores) CVS_WUR;
 
+/* The sentences of the record with internal key `key` in txn's snapshot, as
+ * context sets cut it (--unit sentence): *n (start, end) pairs of byte
+ * offsets into its text, the first min(*n, cap) written to pairs (2 * cap
+ * uint32_t, caller-owned; call again with room when *n > cap).  *given
+ * (may be NULL) is 1 when they came with the record (JSONL "sentences",
+ * cvs_record.sentences) and 0 when they are ICU's split of the text, which
+ * an import of the same text computes again.  A record without text has
+ * none (*n = 0); CVS_NOTFOUND when there is no such record. */
+CVS_API int cvs_txn_sentences(cvs_txn *txn, int64_t key, uint32_t *pairs, size_t cap,
+                              size_t *n, int *given) CVS_WUR;
+
 /* An embedder: writes n rows of dim floats (the dim it was attached with) to
  * out for the n texts (texts[i] has lens[i] bytes of UTF-8, not necessarily
  * NUL-terminated; valid during the call only).  Returns 0, or a negative
@@ -728,7 +739,11 @@ CVS_API int cvs_db_copy_embedder_data(cvs_db *db) CVS_WUR;
  * caller-owned).  With none attached, a store that records "glove" attaches
  * the built-in by itself; any other store needs cvs_db_set_embedder first
  * (CVS_EINVAL).  CVS_EINPUT for text that is not UTF-8, or (glove) that has
- * no word of the vocabulary. */
+ * no word of the vocabulary, or that an application's embedder refused with
+ * CVS_EINPUT; CVS_EIO when an application's embedder fails otherwise or
+ * returns a non-finite value (the embedder is broken, not the text: the
+ * memory layer keeps a text its embedder cannot embed, never one embedded
+ * wrong). */
 CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *lens,
                             size_t n, float *out) CVS_WUR;
 /* One text (len 0 with a NUL-terminated text means strlen). */

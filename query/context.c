@@ -1842,6 +1842,10 @@ static int text_searchable(const src *s)
         docs = s->x->text_docs;
     else if ((rc = cvs__bm25_docs(s->t, &docs)))
         return rc;
+    if (docs == 0 && s->t && !cvs__bm25_present(s->t))
+        return cvs__err(CVS_EINVAL, "the store has no text index yet: it was written by an older "
+                        "cvstore and is open read-only; one writable open builds the index "
+                        "(e.g. `cvstore link DB`), or query it by vector");
     if (docs == 0)
         return cvs__err(CVS_EINVAL, "the store has no text to search (no record has a text or "
                         "a title) and no embedder to embed the question: query it by vector");

@@ -860,9 +860,12 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
         return cvs__err(CVS_EIO, "embedder '%s' failed with code %d", e->name, rc);
     if (rc)
         return rc;
+    /* CVS_EIO, not CVS_EINPUT: the text is not at fault, and callers that
+     * keep a text the embedder cannot embed (cvs_mem_remember's stand-in
+     * vector) must not keep it as if it had been. */
     for (size_t i = 0; i < n * e->dim; i++)
         if (!isfinite(out[i]))
-            return cvs__err(CVS_EINPUT, "embedder '%s' returned a non-finite value for text %zu",
+            return cvs__err(CVS_EIO, "embedder '%s' returned a non-finite value for text %zu",
                             e->name, i / e->dim);
     return CVS_OK;
 }

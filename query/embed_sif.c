@@ -461,8 +461,14 @@ int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const si
         if (empty)
             empty[i] = used == 0;
         if (used == 0 && !empty) {
-            rc = cvs__err(CVS_EINPUT, "text %zu (\"%.*s%s\") has no word in the GloVe vocabulary",
-                          i, (int)(lens[i] > 60 ? 60 : lens[i]), texts[i], lens[i] > 60 ? "..." : "");
+            /* A batch's text is named by its index; a single one (a query,
+             * a memory) needs none: "query q2: text 0 ..." read as a
+             * reference to another query. */
+            char at[32] = "";
+            if (n > 1)
+                snprintf(at, sizeof at, " %zu", i);
+            rc = cvs__err(CVS_EINPUT, "text%s (\"%.*s%s\") has no word in the GloVe vocabulary",
+                          at, (int)(lens[i] > 60 ? 60 : lens[i]), texts[i], lens[i] > 60 ? "..." : "");
             goto out;
         }
         for (uint32_t d = 0; d < s->dim; d++)

@@ -105,14 +105,20 @@ static int wend(cvs__wctx *w, void **ws)
     return CVS_OK;
 }
 
+/* what prefixes the message ("link: empty id"); NULL for none, where the
+ * caller prefixes its own ("record 3: empty id"). */
 static int check_id(const char *id, size_t len, const char *what)
 {
+    const char *sep = what ? ": " : "";
+    if (!what)
+        what = "";
     if (!id || len == 0)
-        return cvs__err(CVS_EINPUT, "%s: empty id", what);
+        return cvs__err(CVS_EINPUT, "%s%sempty id", what, sep);
     if (len > CVS_MAX_ID_LEN)
-        return cvs__err(CVS_EINPUT, "%s: id of %zu bytes (at most %d)", what, len, CVS_MAX_ID_LEN);
+        return cvs__err(CVS_EINPUT, "%s%sid of %zu bytes (at most %d)", what, sep, len,
+                        CVS_MAX_ID_LEN);
     if (!cvs__utf8_valid(id, len))
-        return cvs__err(CVS_EINPUT, "%s: id is not valid UTF-8", what);
+        return cvs__err(CVS_EINPUT, "%s%sid is not valid UTF-8", what, sep);
     return CVS_OK;
 }
 
@@ -132,7 +138,7 @@ static int validate(cvs_db *db, put_arg *a)
     for (size_t i = 0; i < a->n; i++) {
         const cvs_record *r = &a->recs[i];
         double norm = 0;
-        if ((rc = check_id(r->id, r->id_len, "record")))
+        if ((rc = check_id(r->id, r->id_len, NULL)))
             return cvs__err_prefix(rc, "record %zu", i);
         if (!r->vector)
             return cvs__err(CVS_EINPUT, "record \"%.*s\": no vector", (int)r->id_len, r->id);

@@ -45,6 +45,10 @@ printf '%s\n' \
   '{"id":"c","vector":[0.3333333432674408,2.5,-7]}' >"$tmp/small.jsonl"
 expect 0 "import jsonl" import "$db" "$tmp/small.jsonl"
 has "$tmp/err" "imported 4 records (4 new, 0 updated) from small.jsonl" "import summary"
+head -1 "$tmp/small.jsonl" >"$tmp/one.jsonl"
+expect 0 "import one record" import "$db" "$tmp/one.jsonl"
+has "$tmp/err" "imported 1 record (0 new, 1 updated) from one.jsonl" "one record, singular"
+grep -qE "s: [0-9]+(\.[0-9])? rec/s" "$tmp/err" || fail "the rate: $(cat "$tmp/err")"
 [ "$(count_of "$db")" = 4 ] || fail "count after import"
 ok "stats --json count is 4"
 

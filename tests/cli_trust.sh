@@ -225,6 +225,17 @@ has "$tmp/err" "note: the IVF k-means trained on 160 vectors (40 per list for 4 
 has "$tmp/err" "(direct codes)" "an l2 store gets direct codes"
 expect 0 "build --help" build --help
 has "$tmp/out" "the vector itself (direct) on l2 stores" "build --help says l2 stores get direct codes"
+# ---- 17. each command's Usage line names the options its help describes ----
+expect 0 "mcp --help" mcp --help
+grep -q "^Usage: cvstore mcp DB .*--max-memory-bytes N" "$tmp/out" || fail "mcp's Usage names --max-memory-bytes"
+expect 0 "export --help" export --help
+grep -q "^Usage: cvstore export DB .*--umask" "$tmp/out" || fail "export's Usage names --umask"
+expect 0 "link --help" link --help
+grep -q "^Usage: cvstore link DB .*--quiet" "$tmp/out" || fail "link's Usage names --quiet"
+expect 0 "context --help" context --help
+has "$tmp/out" '"pool" (candidates chosen from), "ms"' "context --help names every member of its JSON"
+ok "Usage lines name the options"
+
 if command -v script >/dev/null; then
   # The progress bar draws only on a terminal: give it one.
   script -qec "'$cli' build '$big' --codec pq8 --index ivf4" /dev/null </dev/null >progress.out 2>&1 || true
@@ -233,6 +244,24 @@ if command -v script >/dev/null; then
   ! grep -a "coarse" progress.lines | grep -q "rec" || fail "k-means iterations are not counted as records"
   grep -a "encode" progress.lines | grep -q "rec/s" || fail "encoding counts records"
   ok "k-means progress counts steps, encoding records"
+  # The kNN graph of link (and of a text store's import) compares every
+  # record with every other: it shows progress too, unless --quiet.
+  script -qec "'$cli' link '$big'" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out >progress.lines
+  grep -a "^.*knn  .*rec/s" progress.lines >/dev/null || fail "link shows the kNN build's progress: $(head -c 300 progress.lines)"
+  script -qec "'$cli' link '$big' --quiet" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "rec/s" progress.out || fail "link --quiet draws no progress bar"
+  grep -qa "^knn: 16 neighbours for 200 records" progress.out || fail "link --quiet still reports"
+  ok "link shows the kNN build's progress on a terminal"
+  # export to a file shows its progress; to the terminal itself, or --quiet, it does not.
+  script -qec "'$cli' export '$big' -o '$tmp/prog.jsonl'" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out | grep -qa "^.*export .*200/200 rec" || fail "export -o shows progress: $(head -c 300 progress.out)"
+  [ "$(wc -l <"$tmp/prog.jsonl")" = 200 ] || fail "export with a progress bar writes every record"
+  script -qec "'$cli' export '$big' -q -o '$tmp/prog.jsonl'" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "rec/s" progress.out || fail "export --quiet draws no bar"
+  script -qec "'$cli' export '$big'" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "rec/s" progress.out || fail "export to the terminal draws no bar over the records"
+  ok "export shows its progress on a terminal when the records go to a file"
 fi
 
 echo "$passed passed"

@@ -1464,6 +1464,68 @@ Test(context, cli_json_shape, .init = setup, .fini = teardown)
     cr_assert_eq(tu_cli(NULL, "context '%s/db' 2>/dev/null", dir), 1);
 }
 
+/* --queries files as editors write them: a UTF-8 byte order mark, CRLF
+ * line ends and white-space lines are read as the importer reads them; a
+ * file with no query is an error (exit 1), not an empty answer with exit 0,
+ * for search and context alike; a line that is not JSON says why. */
+Test(context, cli_queries_file_forms, .init = setup, .fini = teardown)
+{
+    static const char bom_crlf[] = "\xEF\xBB\xBF{\"id\": \"q1\", \"text\": \"farming and weather\"}\r\n"
+                                   "  \r\n"
+                                   "{\"id\": \"q2\", \"text\": \"river\"}\r\n";
+    static const char *const words[] = {"farming", "weather", "river"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.5f, 0, 1, 0, 0.5f, 0, 0, 1, 0.5f};
+    static const char recs[] = "{\"id\": \"a\", \"text\": \"farming and weather\"}\n"
+                               "{\"id\": \"b\", \"text\": \"the river\"}\n";
+    char *out = NULL, *qf, *ef, *bf, *gdir = tu_tmpdir(), *rf;
+    tu_glove_write(gdir, words, vecs, 3, 4);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    rf = tu_write_file(dir, "recs.jsonl", recs, sizeof recs - 1);
+    cr_assert_eq(tu_cli(NULL, "init '%s/g' --embedder glove --dim 4 >/dev/null", dir), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s/g' '%s' --quiet", dir, rf), 0);
+    qf = tu_write_file(dir, "bom.jsonl", bom_crlf, sizeof bom_crlf - 1);
+    ef = tu_write_file(dir, "empty.jsonl", "", 0);
+    bf = tu_write_file(dir, "blank.jsonl", "\n \r\n", 4);
+    for (int c = 0; c < 2; c++) {
+        const char *cmd = c ? "context '%s/g' --queries '%s' --budget 40" :
+                              "search '%s/g' --queries '%s' -k 2";
+        char *nl;
+        json_t *j;
+        cr_assert_eq(tu_cli(&out, cmd, dir, qf), 0, "%s", out);
+        nl = strchr(out, '\n');
+        cr_assert(nl && strchr(nl + 1, '\n'), "%s", out);
+        cr_assert_not_null(j = json_loadb(out, (size_t)(nl - out), 0, NULL));
+        cr_assert_str_eq(json_string_value(json_object_get(j, "query_id")), "q1");
+        json_decref(j);
+        cr_assert_not_null(j = json_loads(nl + 1, 0, NULL));
+        cr_assert_str_eq(json_string_value(json_object_get(j, "query_id")), "q2");
+        json_decref(j);
+        free(out);
+        out = NULL;
+        cr_assert_eq(tu_cli(&out, c ? "context '%s/g' --queries '%s' 2>&1" :
+                                      "search '%s/g' --queries '%s' -k 2 2>&1", dir, ef), 1);
+        cr_assert(strstr(out, "no queries"), "%s", out);
+        free(out);
+        out = NULL;
+        cr_assert_eq(tu_cli(&out, c ? "context '%s/g' --queries '%s' 2>&1" :
+                                      "search '%s/g' --queries '%s' -k 2 2>&1", dir, bf), 1);
+        cr_assert(strstr(out, "no queries"), "%s", out);
+        free(out);
+        out = NULL;
+    }
+    free(tu_write_file(dir, "bad.jsonl", "{\"id\": 1, \"text\": \"x\"\n", 21));
+    cr_assert_eq(tu_cli(&out, "search '%s/g' --queries '%s/bad.jsonl' -k 2 2>&1", dir, dir), 1);
+    cr_assert(strstr(out, "bad.jsonl:1: expected") && strstr(out, "column"), "%s", out);
+    free(out);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(gdir);
+    free(gdir);
+    free(rf);
+    free(qf);
+    free(ef);
+    free(bf);
+}
+
 /* ==== Old stores ==== */
 
 /* The format-v1 fixture predates the graph databases: read-only it answers
@@ -1486,6 +1548,11 @@ Test(context, old_store_without_graph)
     cr_assert_eq(cvs_txn_context(t, &o, "alpha", 0, q, &r), 0, "%s", cvs_errmsg(old));
     cr_assert_gt(r.n, 0);
     cvs_context_result_free(&r);
+    /* A question alone: its record "a" has a text, which the read-only
+     * open cannot index; the error says so, not that there is no text. */
+    cr_assert_eq(cvs_txn_context(t, &o, "alpha", 0, NULL, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(old), "no text index yet") &&
+              strstr(cvs_errmsg(old), "read-only"), "%s", cvs_errmsg(old));
     cvs_txn_end(t);
     cr_assert_eq(cvs_link_mentions(old, NULL), CVS_ERDONLY);
     cvs_db_close(old);
@@ -1493,6 +1560,12 @@ Test(context, old_store_without_graph)
     cr_assert_eq(cvs_link_mentions(old, NULL), 0, "%s", cvs_errmsg(old));
     cr_assert_eq(cvs_knn_build(old, NULL, &ki), 0, "%s", cvs_errmsg(old));
     cr_assert_eq(ki.records, 3);
+    cvs_db_close(old);
+    /* After one writable open, the read-only one answers the question. */
+    cr_assert_eq(cvs_db_open(d, CVS_OPEN_RDONLY, &old), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_context(old, &o, "alpha", 0, &r), 0, "%s", cvs_errmsg(old));
+    cr_assert(r.n > 0 && !strcmp(r.items[0].id, "a"));
+    cvs_context_result_free(&r);
     cvs_db_close(old);
     tu_rmrf(d);
     free(d);

@@ -967,6 +967,47 @@ Test(mcp, raw_protocol_errors_and_tools)
     cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
 }
 
+/* "\u0000" is valid JSON: a request holding it is answered with its own
+ * id (a parse error's null id would leave the client waiting for an
+ * answer), and the server goes on.  A namespace that is not UTF-8 is
+ * refused at start-up. */
+Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"Alice\\u0000 lives in Paris\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":\"two\",\"method\":\"ping\\u0000x\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
+        "\"arguments\":{}}}\n";
+    json_t *msg[4] = {0};
+    size_t n = tu_mcp_glove(dir, words, vecs, 3, input, msg, 4);
+    cr_assert_eq(n, 3, "%zu replies", n);
+    cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 1);
+    cr_assert_eq(ERRCODE(0), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
+                                                       "message")), "NUL"));
+    cr_assert_str_eq(json_string_value(json_object_get(msg[1], "id")), "two");
+    cr_assert_eq(ERRCODE(1), -32600);
+    /* Nothing was stored. */
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(2), "structuredContent"),
+                                                 "memories")), 0);
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+    {
+        char *gdir = tu_tmpdir();
+        tu_glove_write(gdir, words, vecs, 3, 4);
+        setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+        cr_assert_eq(tu_cli(NULL, "mcp '%s/g.cvs' </dev/null", dir), 0);
+        cr_assert_eq(tu_cli(NULL, "mcp '%s/g.cvs' --namespace \"$(printf 'a\\377')\" "
+                                  "</dev/null 2>/dev/null", dir), 1);
+        unsetenv("CVSTORE_GLOVE_DIR");
+        tu_rmrf(gdir);
+        free(gdir);
+    }
+}
+
 /* A store whose texts cannot be embedded is refused before serving, with
  * the fix; stats names the embedder and its text state. */
 Test(mcp, refuses_a_store_that_cannot_embed)
@@ -1000,6 +1041,39 @@ Test(mcp, refuses_a_store_that_cannot_embed)
     unsetenv("CVSTORE_GLOVE_DIR");
     tu_rmrf(gdir);
     free(gdir);
+}
+
+static int nan_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                     float *out)
+{
+    (void)ctx, (void)texts, (void)lens;
+    for (size_t i = 0; i < n * D; i++)
+        out[i] = NAN;
+    return 0;
+}
+
+/* A text the embedder cannot embed is kept with a stand-in vector; a text
+ * a broken embedder embeds to NaN is not kept as if it had been: remember
+ * fails with CVS_EIO, nothing is stored, and recall says so too instead of
+ * quietly ranking by words alone. */
+Test(memory, broken_embedder_is_an_error_not_a_stand_in)
+{
+    cvs_mem_remembered r;
+    cvs_mem_items it = {0};
+    cvs_mem_recall_opts ro = {.ns = "default", .k = 5};
+    remember(NULL, "kept by its words", NULL, &r);
+    remember(NULL, "...", NULL, &r); /* bow_embed: CVS_EINPUT, the stand-in */
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_db_set_embedder(db, "bow", D, nan_embed, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_mem_remember(db, "lost to a broken embedder", 0, NULL, &r), CVS_EIO);
+    cr_assert(strstr(cvs_errmsg(db), "non-finite"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 2);
+    cr_assert_eq(cvs_mem_recall(db, "kept", 0, &ro, &it), CVS_EIO);
+    cvs_mem_items_free(&it);
+    ro.strategy = CVS_MEM_LEXICAL; /* no embedding asked for */
+    cr_assert_eq(cvs_mem_recall(db, "kept", 0, &ro, &it), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(it.n, 1);
+    cvs_mem_items_free(&it);
 }
 
 /* The cap on a memory's size: text and metadata together, configurable. */

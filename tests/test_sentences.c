@@ -284,6 +284,60 @@ Test(sents, jsonl_sentences_taken_as_given, .fini = teardown)
     free(path);
 }
 
+/* Given sentences survive export and import: cvs_txn_sentences reports
+ * them with given = 1 (ICU's split of "s" with 0), `cvstore export` writes
+ * them as "sentences" (only the given ones), and the store the export is
+ * imported into holds them as given, where ICU would split "Dr. No". */
+Test(sents, given_sentences_survive_export_and_import, .fini = teardown)
+{
+    const char *jl =
+        "{\"id\": \"h\", \"vector\": [1,0,0,0], \"text\": \"Dr. No is a film. It was made in 1962.\", "
+        "\"sentences\": [\"Dr. No is a film.\", \"It was made in 1962.\"]}\n"
+        "{\"id\": \"s\", \"vector\": [0,0,1,0], \"text\": \"Dr. No is a film.\"}\n"
+        "{\"id\": \"v\", \"vector\": [0,1,0,0]}\n";
+    char *path, *out = NULL, dst[4200];
+    uint32_t pairs[2 * 2];
+    size_t n;
+    int given;
+    cvs_txn *t;
+    cvs_record r;
+    unsigned tag;
+    mkstore();
+    path = tu_write_file(dir, "in.jsonl", jl, strlen(jl));
+    cr_assert_eq(cvs_import(db, path, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    free(path);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "h", 1, &r, NULL), 0);
+    cr_assert_eq(cvs_txn_sentences(t, r.key, NULL, 0, &n, &given), 0);
+    cr_assert(n == 2 && given);
+    cr_assert_eq(cvs_txn_sentences(t, r.key, pairs, 2, &n, &given), 0);
+    cr_assert(pairs[0] == 0 && pairs[1] == 17 && pairs[2] == 18 && pairs[3] == 38);
+    cr_assert_eq(cvs_get(t, "s", 1, &r, NULL), 0);
+    cr_assert_eq(cvs_txn_sentences(t, r.key, pairs, 2, &n, &given), 0);
+    cr_assert(n == 2 && !given && pairs[1] == 3); /* ICU: "Dr." | "No is a film." */
+    cr_assert_eq(cvs_get(t, "v", 1, &r, NULL), 0);
+    cr_assert_eq(cvs_txn_sentences(t, r.key, pairs, 2, &n, &given), 0);
+    cr_assert(n == 0 && !given);
+    cr_assert_eq(cvs_txn_sentences(t, 999, pairs, 2, &n, &given), CVS_NOTFOUND);
+    cvs_txn_end(t);
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_eq(tu_cli(&out, "export '%s' --no-vector", dir), 0);
+    cr_assert(strstr(out, "\"text\":\"Dr. No is a film. It was made in 1962.\","
+                          "\"sentences\":[\"Dr. No is a film.\",\"It was made in 1962.\"]"), "%s", out);
+    cr_assert_eq(strstr(strstr(out, "\"id\":\"s\""), "sentences"), NULL, "%s", out);
+    free(out);
+    snprintf(dst, sizeof dst, "%s/copy", dir);
+    cr_assert_eq(tu_cli(NULL, "init '%s' --dim 4 --metric l2 >/dev/null", dst), 0);
+    cr_assert_eq(tu_cli(NULL, "export '%s' -o '%s/e.jsonl' 2>/dev/null", dir, dir), 0);
+    cr_assert_eq(tu_cli(NULL, "import '%s' '%s/e.jsonl' --quiet", dst, dir), 0);
+    cr_assert_eq(cvs_db_open(dst, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_str_eq(stored("h", &tag), "Dr. No is a film.|It was made in 1962.");
+    cr_assert_eq(tag, CVS_SENT_VERSION | CVS_SENT_GIVEN);
+    cr_assert_str_eq(stored("s", &tag), "Dr.|No is a film.");
+    cr_assert_eq(tag, CVS_SENT_VERSION);
+}
+
 Test(sents, old_store_opens, .fini = teardown)
 {
     char cmd[512];

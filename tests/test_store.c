@@ -153,7 +153,10 @@ Test(store, bad_records_change_nothing)
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     r[1] = rec("\xff\xfe", v);
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
-    cr_assert(strstr(cvs_errmsg(db), "UTF-8"), "%s", cvs_errmsg(db));
+    cr_assert_str_eq(cvs_errmsg(db), "record 1: id is not valid UTF-8");
+    r[1] = rec("", v);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert_str_eq(cvs_errmsg(db), "record 1: empty id");
     r[1] = rec("z", v);
     r[1].text = "ok\xc3";
     r[1].text_len = 3;

@@ -674,6 +674,11 @@ int cvs__bm25_docs(cvs_txn *t, uint64_t *ndocs)
     return CVS_OK;
 }
 
+int cvs__bm25_present(cvs_txn *t)
+{
+    return cvs__module_present(t->db, &cvs__text_module);
+}
+
 CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                                 int64_t *keys, float *scores)
 {

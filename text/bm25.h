@@ -77,5 +77,9 @@ int cvs__bm25_search_tokens(cvs_txn *txn, const struct cvs_tokens *query, size_t
 
 /* Records indexed (with a word in their title or text) in the snapshot. */
 int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
+/* Whether the snapshot's handle has the text layer: 0 for a store written
+ * before it was added and opened read-only (its index reads as empty until
+ * a writable open builds it), so that "no text" can be told apart. */
+int cvs__bm25_present(cvs_txn *txn);
 
 #endif

@@ -438,6 +438,52 @@ int cvs__sent_get(cvs_db *db, MDB_txn *txn, uint64_t key, const char *text, size
     return cvs__sent_split(text, len, sp);
 }
 
+CVS_API int cvs_txn_sentences(cvs_txn *txn, int64_t key, uint32_t *pairs, size_t cap,
+                              size_t *n, int *given)
+{
+    cvs_record rec;
+    cvs_spans sp = {0};
+    uint64_t k64 = (uint64_t)key;
+    MDB_val k = {8, &k64}, v;
+    unsigned tag;
+    size_t nv;
+    const unsigned char *pv;
+    int rc;
+
+    if (!txn || !n || (cap && !pairs))
+        return cvs__err(CVS_EINVAL, "cvs_txn_sentences: NULL argument");
+    *n = 0;
+    if (given)
+        *given = 0;
+    if ((rc = cvs_get_key(txn, key, &rec, NULL)))
+        return rc;
+    if (!rec.text || rec.text_len == 0)
+        return CVS_OK;
+    /* The stored entry when it describes this text (with its "given" flag);
+     * else the split, as cvs__sent_get reads it. */
+    if (cvs__module_present(txn->db, &cvs__sent_module) &&
+        cvs__vget(txn->db, txn->txn, sent_st(txn->db)->dbi_sents, &k, &v) == 0 &&
+        !decode(&v, rec.text, rec.text_len, &tag, &nv, &pv)) {
+        for (size_t i = 0; i < nv && i < cap; i++) {
+            pairs[2 * i] = cvs__get_u32(pv + 8 * i);
+            pairs[2 * i + 1] = cvs__get_u32(pv + 8 * i + 4);
+        }
+        *n = nv;
+        if (given)
+            *given = (tag & CVS_SENT_GIVEN) != 0;
+        return CVS_OK;
+    }
+    if ((rc = cvs__sent_split(rec.text, rec.text_len, &sp)) == CVS_OK) {
+        for (size_t i = 0; i < sp.n && i < cap; i++) {
+            pairs[2 * i] = sp.s[i].start;
+            pairs[2 * i + 1] = sp.s[i].end;
+        }
+        *n = sp.n;
+    }
+    free(sp.s);
+    return rc;
+}
+
 /* ==== The module (store/module.h) ==== */
 
 static int sent_put(cvs__wctx *w, void *ws, const cvs__wrec *r)

@@ -112,6 +112,19 @@ class cvs_build_opts(Structure):
                 ("progress", progress_fn), ("progress_ctx", c_void_p), ("index", c_char_p)]
 
 
+class cvs_import_opts(Structure):
+    _fields_ = [("format", c_int), ("batch", c_size_t), ("ids_path", c_char_p),
+                ("ids_as_text", c_int), ("progress", progress_fn), ("progress_ctx", c_void_p)]
+
+
+class cvs_import_stats(Structure):
+    _fields_ = [("records", c_uint64), ("inserted", c_uint64), ("updated", c_uint64),
+                ("bytes", c_uint64), ("validate_s", c_double), ("write_s", c_double)]
+
+
+FORMAT = {"fvecs": 1, "bvecs": 2, "npy": 3, "jsonl": 4}
+
+
 class cvs_codec_info(Structure):
     _fields_ = [("spec", c_char * 128), ("code_bytes", c_size_t), ("param_bytes", c_size_t),
                 ("generation", c_uint64)]
@@ -309,6 +322,9 @@ _fn("cvs_filter_parse", c_int, c_char_p, _sz, POINTER(_vp))
 _fn("cvs_filter_free", None, _vp)
 _fn("cvs_key_id", c_int, _vp, c_int64, POINTER(_vp), _PSZ)
 _fn("cvs_get_key", c_int, _vp, c_int64, POINTER(cvs_record), _vp)
+_fn("cvs_iter_open", c_int, _vp, POINTER(c_void_p))
+_fn("cvs_iter_next", c_int, _vp, POINTER(cvs_record), _vp)
+_fn("cvs_iter_close", None, _vp)
 _fn("cvs_build", c_int, _vp, c_char_p, POINTER(cvs_build_opts))
 _fn("cvs_codec_get_info", c_int, _vp, POINTER(cvs_codec_info))
 _fn("cvs_index_get_info", c_int, _vp, POINTER(cvs_index_info))
@@ -339,5 +355,7 @@ _fn("cvs_knn_build", c_int, _vp, POINTER(cvs_knn_opts), POINTER(cvs_knn_info))
 _fn("cvs_knn_get_info", c_int, _vp, POINTER(cvs_knn_info))
 _fn("cvs_context_opts_init", None, POINTER(cvs_context_opts))
 _fn("cvs_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz,
+    POINTER(cvs_context_result))
+_fn("cvs_txn_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz, _vp,
     POINTER(cvs_context_result))
 _fn("cvs_context_result_free", None, POINTER(cvs_context_result))

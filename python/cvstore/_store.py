@@ -18,7 +18,9 @@ GIL while C runs: threads sharing one Store search in parallel.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
+import operator
 import os
 import threading
 import weakref
@@ -152,6 +154,24 @@ class Results:
         return self._ids
 
     def _resolve(self) -> None:
+        store = self._store
+        try:
+            store._enter()
+        except Error:
+            # A close() under way looks up the ids of every result not read
+            # yet: wait for it to finish.
+            with store._gate:
+                store._gate.wait_for(lambda: store._h is None)
+            if self._ids is not None:
+                return
+            raise
+        try:
+            self._resolve_open()
+        finally:
+            store._leave()
+
+    def _resolve_open(self) -> None:
+        """_resolve, by a caller that keeps the handle open (close())."""
         txn = self._store._txn()
         try:
             self._ids = _keys_to_ids(txn, self.keys)
@@ -234,11 +254,23 @@ class Context:
         return iter(self.items)
 
 
+def _json_default(o):
+    """NumPy scalars and arrays in metadata and filters (a score, a count
+    computed with NumPy) as the JSON numbers and lists they hold."""
+    if isinstance(o, (np.generic, np.ndarray)):
+        return o.tolist()
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _dumps(o) -> str:
+    return json.dumps(o, ensure_ascii=False, default=_json_default)
+
+
 def _parse_filter(flt):
     """A cvs_filter* for a filter given as a dict or as JSON text (None: none)."""
     if flt is None:
         return None
-    text = flt if isinstance(flt, (str, bytes)) else json.dumps(flt)
+    text = flt if isinstance(flt, (str, bytes)) else _dumps(flt)
     b = _enc(text, "filter")
     h = c_void_p()
     rc = lib.cvs_filter_parse(b, len(b), byref(h))
@@ -250,11 +282,43 @@ def _parse_filter(flt):
 def _filter_text(flt) -> bytes | None:
     if flt is None:
         return None
-    return _enc(flt if isinstance(flt, (str, bytes)) else json.dumps(flt), "filter")
+    return _enc(flt if isinstance(flt, (str, bytes)) else _dumps(flt), "filter")
 
 
 _tls = threading.local()
 _MODES = {"exact": L.SEARCH_EXACT, "codes": L.SEARCH_CODES, "ann": L.SEARCH_ANN}
+_get_ident = threading.get_ident
+
+
+def _int_arg(what: str, v, lo: int) -> int:
+    """v as an int of at least lo (NumPy integers too), else InvalidArgument:
+    a negative count would wrap around in a size_t."""
+    try:
+        if isinstance(v, bool):
+            raise TypeError
+        n = operator.index(v)
+    except TypeError:
+        n = None
+    if n is None or n < lo:
+        raise InvalidArgument(f"{what} {v!r}: an integer from {lo}", L.EINVAL, "CVS_EINVAL")
+    return n
+
+
+def _closed_error() -> Error:
+    return Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+
+
+def _guarded(method):
+    """Runs method as one call on the store's handle: close() waits for it
+    to return before it closes the handle (see Store.close)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        self._enter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._leave()
+    return call
 
 
 class Store:
@@ -267,6 +331,12 @@ class Store:
 
     Attributes: ``path``, ``dim``, ``metric`` ("l2", "ip", "cosine"),
     ``raw`` ("f32", "f16", "none"), ``readonly``.
+
+    Closing is safe while other threads are inside calls on the Store:
+    cvs_db_close under a running call would free what that call reads (the
+    interpreter would die of a segmentation fault), so every method counts
+    itself in and out of a gate (_enter, _leave), and close() lets the calls
+    in flight finish, refusing new ones, before it closes the handle.
     """
 
     def __init__(self, handle: c_void_p, path: str, readonly: bool):
@@ -275,7 +345,12 @@ class Store:
         self.readonly = readonly
         self._embedder_ref = None
         self._has_index = None  # looked up by the first search with mode None
-        self._lock = threading.Lock()
+        # The gate: the threads inside a call on the handle, each with a
+        # depth (a call may make others: put embeds), and whether close()
+        # is waiting for them.
+        self._gate = threading.Condition(threading.Lock())
+        self._active: dict[int, int] = {}
+        self._closing = False
         # Results whose ids are not looked up yet; close() looks them up.
         self._unresolved = weakref.WeakSet()
         info = self._info()
@@ -289,23 +364,61 @@ class Store:
     def _db(self) -> int:
         h = self._h
         if h is None:
-            raise Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+            raise _closed_error()
         return h
 
+    def _enter(self) -> None:
+        """Counts this thread into a call on the handle; raises when the
+        store is closed, or closing (unless this thread is inside a call
+        already, which close() is waiting for)."""
+        me = _get_ident()
+        with self._gate:
+            depth = self._active.get(me, 0)
+            if self._h is None or (self._closing and not depth):
+                raise _closed_error()
+            self._active[me] = depth + 1
+
+    def _leave(self) -> None:
+        me = _get_ident()
+        with self._gate:
+            depth = self._active[me] - 1
+            if depth:
+                self._active[me] = depth
+            else:
+                del self._active[me]
+                if not self._active:
+                    self._gate.notify_all()
+
     def close(self) -> None:
-        """Closes the store (idempotent).  Wait for other threads' calls on
-        it to return first: closing under a running call is undefined."""
-        if self._h is not None:
+        """Closes the store (idempotent).  Calls running in other threads
+        finish first (close waits for them); calls made once close() has
+        begun raise Error("the store is closed").  Closing from inside a
+        call on this store (its embedder function) raises Error instead of
+        waiting for itself."""
+        with self._gate:
+            if self._h is None:
+                return
+            if _get_ident() in self._active:
+                raise Error("close() inside a call on the same store (from its embedder "
+                            "function?)", L.EINVAL, "CVS_EINVAL")
+            self._closing = True
+            try:
+                self._gate.wait_for(lambda: not self._active)
+            except BaseException:  # interrupted: the store stays open
+                self._closing = False
+                raise
+            # No call runs now and none can start: the results not read yet
+            # (those of the calls just finished too) get their ids while the
+            # handle is still open.
             for r in list(self._unresolved):
                 if r._ids is None:
                     try:
-                        r._resolve()
+                        r._resolve_open()
                     except Error:
                         pass
-        with self._lock:
             h, self._h = self._h, None
-        if h is not None:
-            lib.cvs_db_close(h)
+            self._gate.notify_all()  # Results._resolve waiting for the ids
+        lib.cvs_db_close(h)
 
     def __enter__(self) -> "Store":
         return self
@@ -349,6 +462,7 @@ class Store:
         self._check(lib.cvs_db_info(self._db, byref(info)))
         return info
 
+    @_guarded
     def __len__(self) -> int:
         return int(self._info().count)
 
@@ -377,6 +491,7 @@ class Store:
             a = np.ascontiguousarray(a)
         return a
 
+    @_guarded
     def embed(self, texts: str | Sequence[str]) -> np.ndarray:
         """The store's embedder's vectors for texts, an (n, dim) float32 array
         (one text: still (1, dim))."""
@@ -394,6 +509,7 @@ class Store:
         self._check(rc)
         return out
 
+    @_guarded
     def fit_embedder(self, texts: Sequence[str]) -> None:
         """Fits the corpus-dependent part of the embedder (glove: the SIF
         common component) on a sample of texts; once per store (later calls
@@ -407,6 +523,7 @@ class Store:
         del buf
         self._check(rc)
 
+    @_guarded
     def set_embedder(self, fn: Callable[[list[str]], Any] | str, *, name: str | None = None,
                      dim: int | None = None) -> None:
         """Makes fn the store's embedder: a function from a list of texts to an
@@ -453,6 +570,7 @@ class Store:
         # as the handle (or until the next set_embedder).
         self._embedder_ref = (cb, fn)
 
+    @_guarded
     def embedder(self) -> dict | None:
         """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None."""
         info = L.cvs_embedder_info()
@@ -466,6 +584,7 @@ class Store:
 
     # ==== records ====
 
+    @_guarded
     def put(self, ids: str | Sequence[str], vectors=None, *,
             texts: Sequence[str | None] | None = None,
             titles: Sequence[str | None] | None = None,
@@ -520,7 +639,7 @@ class Store:
         if metas is not None:
             present = np.array([m is not None for m in metas], dtype=bool)
             enc = [b"" if m is None else _enc(m if isinstance(m, (str, bytes))
-                                              else json.dumps(m, ensure_ascii=False), "meta")
+                                              else _dumps(m), "meta")
                    for m in metas]
             buf, p, ln = _joined(enc)
             keep.append(buf)
@@ -539,6 +658,7 @@ class Store:
         self._check(rc)
         return PutResult(ins.value, upd.value)
 
+    @_guarded
     def get(self, id: str, *, vector: bool = True) -> dict | None:
         """The record with this id as a dict (id, key, vector, text, title,
         meta, links, created_us, updated_us), or None when there is none."""
@@ -558,6 +678,82 @@ class Store:
     def __contains__(self, id: str) -> bool:
         return self.get(id, vector=False) is not None
 
+    def _keys(self) -> list[int]:
+        """The internal keys of every record, in insertion order, read in one
+        snapshot."""
+        txn = self._txn()
+        it = c_void_p()
+        keys = []
+        try:
+            self._check(lib.cvs_iter_open(txn, byref(it)))
+            rec = L.cvs_record()
+            while (rc := lib.cvs_iter_next(it, byref(rec), None)) == 0:
+                keys.append(rec.key)
+            if rc != L.NOTFOUND:
+                self._check(rc)
+        finally:
+            lib.cvs_iter_close(it)
+            lib.cvs_txn_end(txn)
+        return keys
+
+    @_guarded
+    def ids(self) -> list[str]:
+        """Every record's id, in insertion order (one snapshot)."""
+        txn = self._txn()
+        it = c_void_p()
+        out = []
+        try:
+            self._check(lib.cvs_iter_open(txn, byref(it)))
+            rec = L.cvs_record()
+            while (rc := lib.cvs_iter_next(it, byref(rec), None)) == 0:
+                out.append(_s(rec.id, rec.id_len))
+            if rc != L.NOTFOUND:
+                self._check(rc)
+        finally:
+            lib.cvs_iter_close(it)
+            lib.cvs_txn_end(txn)
+        return out
+
+    def records(self, *, vector: bool = False, batch: int = 1000):
+        """Every record as get() returns it (a dict), in insertion order: what
+        `cvstore export` writes, for re-embedding a store with a new model,
+        copying it, or reading it whole.  The records are listed when the
+        iteration starts and read batch at a time, each batch in its own
+        snapshot, so no snapshot is held between records and the loop may
+        write to the store: a record deleted meanwhile is skipped, one updated
+        is read as it is then, and records added after the start are not
+        listed."""
+        batch = _int_arg("records: batch", batch, 1)
+        self._enter()
+        try:
+            keys = self._keys()
+        finally:
+            self._leave()
+        for i in range(0, len(keys), batch):
+            self._enter()
+            try:
+                got = self._read_keys(keys[i:i + batch], vector)
+            finally:
+                self._leave()
+            yield from got
+
+    def _read_keys(self, keys, vector: bool) -> list[dict]:
+        out = []
+        rec = L.cvs_record()
+        txn = self._txn()
+        try:
+            for key in keys:
+                vec = np.empty(self.dim, dtype=np.float32) if vector else None
+                rc = lib.cvs_get_key(txn, key, byref(rec), vec.ctypes.data if vector else None)
+                if rc == L.NOTFOUND:
+                    continue
+                self._check(rc)
+                out.append(_record_dict(rec, vec))
+        finally:
+            lib.cvs_txn_end(txn)
+        return out
+
+    @_guarded
     def delete(self, ids: str | Sequence[str]) -> int:
         """Deletes the records with these ids (one transaction); returns how
         many there were.  Ids not present are skipped."""
@@ -573,15 +769,53 @@ class Store:
         self._check(rc)
         return n.value
 
-    def import_file(self, path: str) -> dict:
-        """Imports a vector or JSONL file (cvs_import; format from the
-        extension): {"records", "inserted", "updated"}."""
-        st = (c_uint64 * 6)()
-        self._check(lib.cvs_import(self._db, os.fsencode(path), None, ctypes.addressof(st)))
-        return {"records": st[0], "inserted": st[1], "updated": st[2]}
+    @_guarded
+    def import_file(self, path: str | os.PathLike, *, format: str | None = None,
+                    ids: str | os.PathLike | None = None, ids_as_text: bool = False,
+                    batch: int = 0, link: bool | None = None) -> dict:
+        """Imports a vector or JSONL file as `cvstore import` does (cvs_import):
+        the whole file is validated first, then written in batches of batch
+        records (0: 10,000), upserted by id.  format: "fvecs", "bvecs",
+        "npy" or "jsonl" (None: from the extension; "-" as path is standard
+        input and needs it).  ids: a file of one id per line for a vector
+        file (ids_as_text stores each as the record's text too).
+
+        link: as `cvstore import`: None (the default) rebuilds the mention
+        links of a text store (one with an embedder) and builds its kNN
+        graph when it has none, so context() finds both after an import;
+        True does that in any store (link()), False skips it.  Returns
+        {"records", "inserted", "updated"}, and "link" with what link()
+        reports when it ran."""
+        o = L.cvs_import_opts(batch=int(batch), ids_as_text=1 if ids_as_text else 0)
+        if batch < 0:
+            raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
+        if format is not None:
+            if format not in L.FORMAT:
+                raise InvalidArgument(f"format {format!r}: {', '.join(L.FORMAT)}", L.EINVAL,
+                                      "CVS_EINVAL")
+            o.format = L.FORMAT[format]
+        if ids is not None:
+            o.ids_path = os.fsencode(ids)
+        elif ids_as_text:
+            raise InvalidArgument("ids_as_text needs ids (a file of ids)", L.EINVAL, "CVS_EINVAL")
+        st = L.cvs_import_stats()
+        self._check(lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st)))
+        out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
+        if link is None and self.embedder() is not None:
+            # A text store keeps its graph: mentions judged again against the
+            # whole store, the kNN graph built once (puts keep it after).
+            ki = L.cvs_knn_info()
+            rc = lib.cvs_knn_get_info(self._db, byref(ki))
+            if rc not in (0, L.NOTFOUND):
+                self._check(rc)
+            out["link"] = self.link(knn=rc == L.NOTFOUND)
+        elif link:
+            out["link"] = self.link()
+        return out
 
     # ==== search ====
 
+    @_guarded
     def search(self, queries, k: int = 10, *, mode: str | None = None,
                nprobe: int | None = None, rerank: int | None = None,
                filter: Mapping | str | None = None, include: Iterable[str] = (),
@@ -595,7 +829,8 @@ class Store:
         or "bm25" (text queries only: lexical search).  None means "ann" when
         the store has an index, else "exact".  filter: a metadata filter as a
         dict or JSON ({"lang": "en"}, {"year": {"$gte": 2000}}, {"$ids":
-        [...]}).  include: any of "text", "title", "meta", read with the
+        [...]}).  include: any of "text", "title", "meta" (a sequence, or
+        one string, comma-separated as `--include`), read with the
         results.  threads: ANN batches' worker threads (0 = one per core).
         refine: "ann" over an ivfN,sq8 index: the best max(refine, k) of the
         SQ8 re-rank scored again exactly from the stored vectors (0 = none;
@@ -640,6 +875,10 @@ class Store:
             res = Results(self, buf, nq, k)
             self._unresolved.add(res)
             return res
+        for what, v in (("nprobe", nprobe), ("rerank", rerank), ("refine", refine),
+                        ("threads", threads)):
+            if v is not None:  # a negative one would wrap in a size_t (rerank -1: all)
+                _int_arg(what, v, 0)
         sp = L.cvs_search_params(flags=flags)
         if flags == L.SEARCH_EXACT:
             if nprobe or rerank or refine:
@@ -700,6 +939,7 @@ class Store:
 
     # ==== compression and indexes ====
 
+    @_guarded
     def build(self, codec: str | None = None, index: str | None = None, *, seed: int = 0,
               max_train: int = 0, anisotropic_eta: float = 0.0) -> dict:
         """Trains a codec (spec such as "pq32", "opq,pq16", "pca64,sq8") on a
@@ -715,6 +955,7 @@ class Store:
         st = self.stats()
         return {"codec": st["codec"], "index": st["index"]}
 
+    @_guarded
     def tune(self, target_recall: float = 0.95, *, k: int = 10, sample: int = 0,
              seed: int = 0, rebuild: bool = False, queries=None) -> dict:
         """Measures recall of the ANN index on a sample of the store's own
@@ -725,6 +966,8 @@ class Store:
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors."""
+        k = _int_arg("tune: k", k, 0)  # 0: the library's default
+        sample = _int_arg("tune: sample", sample, 0)
         o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed,
                             flags=L.TUNE_REBUILD if rebuild else 0)
         q = None
@@ -745,10 +988,12 @@ class Store:
                 "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
                 "index": r.index.decode(), "rebuilds": r.rebuilds, "sample": r.sample}
 
+    @_guarded
     def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
              ann: bool = False) -> dict:
         """Builds the graph context() walks: mention links from titles found
         in texts, and the kNN graph (k neighbours per record)."""
+        k = _int_arg("link: k", k, 1)
         out = {}
         if mentions:
             ls = L.cvs_link_stats()
@@ -762,6 +1007,7 @@ class Store:
             out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}
         return out
 
+    @_guarded
     def stats(self) -> dict:
         """The store's figures, as `cvstore stats --json` gives them (count,
         dim, metric, raw, format_version, encrypted, disk_bytes, map_bytes,
@@ -789,6 +1035,7 @@ class Store:
         out["embedder"] = self.embedder()
         return out
 
+    @_guarded
     def check(self) -> list[str]:
         """Verifies the store's invariants without changing anything; the
         problems found, one message each ([] for a healthy store)."""
@@ -806,8 +1053,10 @@ class Store:
 
     # ==== context sets ====
 
-    def context(self, question: str, *, budget: int = 512, strategy: str | None = None,
-                hops: int | None = None, unit: str | None = None, **opts) -> Context:
+    @_guarded
+    def context(self, question: str | None = None, *, vector=None, budget: int = 512,
+                strategy: str | None = None, hops: int | None = None, unit: str | None = None,
+                **opts) -> Context:
         """The context set for a question (cvs_context): hybrid BM25 + vector
         seeds, a walk of `hops` over links and kNN edges, and a selection by
         `strategy` ("diverse", "topk", "mmr", "bm25", "vector") whose tokens
@@ -816,7 +1065,16 @@ class Store:
         chosen sentences joined by a space, ``sentences`` their indexes);
         "passage" (the default) whole records.  Other cvs_context_opts
         fields may be given by name (lexical_weight, seeds, depth, bridges,
-        lambda_, ...)."""
+        lambda_, ...).
+
+        vector: the question's vector (dim floats) instead of its embedding,
+        as `cvstore context --query-vector` takes it: for a store without
+        an embedder, or vectors made elsewhere; with no question the seeds
+        are the vector's nearest records alone."""
+        if question is None and vector is None:
+            raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
+                                  "CVS_EINVAL")
+        budget = _int_arg("context: budget", budget, 1)
         o = L.cvs_context_opts()
         lib.cvs_context_opts_init(byref(o))
         o.budget = budget
@@ -835,14 +1093,29 @@ class Store:
         names = {f for f, _ in L.cvs_context_opts._fields_}
         for key, v in opts.items():
             if key == "fusion":
+                if v not in L.FUSION:
+                    raise InvalidArgument(f"fusion {v!r}: one of {', '.join(L.FUSION)}",
+                                          L.EINVAL, "CVS_EINVAL")
                 v = L.FUSION[v]
             elif key not in names:
                 raise TypeError(f"context() got an unexpected option {key!r}")
             setattr(o, key, v)
-        b = _enc(question, "question")
+        b = None if question is None else _enc(question, "question")
         r = L.cvs_context_result()
         _tls.embed_exc = None
-        self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
+        if vector is None:
+            self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
+        else:
+            q = self._matrix(vector)
+            if q.shape[0] != 1:
+                raise InvalidArgument(f"context: one vector, not {q.shape[0]}", L.EINVAL,
+                                      "CVS_EINVAL")
+            txn = self._txn()
+            try:
+                self._check(lib.cvs_txn_context(txn, byref(o), b, len(b) if b else 0,
+                                                q.ctypes.data, byref(r)))
+            finally:
+                lib.cvs_txn_end(txn)
         try:
             items = []
             for i in range(r.n):
@@ -860,6 +1133,7 @@ class Store:
 
     # ==== memory (the MCP tools' operations) ====
 
+    @_guarded
     def remember(self, text: str, *, namespace: str | None = None,
                  metadata: Mapping | None = None, links: Sequence | None = None,
                  conversation: str | None = None, supersedes: str | None = None,
@@ -874,7 +1148,7 @@ class Store:
                                     supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
                                     max_bytes=max_bytes or 0)
         if metadata is not None:
-            m = _enc(json.dumps(metadata, ensure_ascii=False), "metadata")
+            m = _enc(_dumps(metadata), "metadata")
             o.meta, o.meta_len = m, len(m)
         refs = None
         if links:
@@ -894,6 +1168,7 @@ class Store:
             r["supersedes"] = out.superseded.decode()
         return r
 
+    @_guarded
     def recall(self, query: str, *, namespace: str | None = None, k: int = 10,
                token_budget: int = 0, strategy: str = "diverse", retrieval: str = "hybrid",
                hops: int = 0, half_life_seconds: float = 0.0,
@@ -906,6 +1181,8 @@ class Store:
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
         supersedes, superseded_by when set."""
         ns = namespace or "default"
+        k = _int_arg("recall: k", k, 1)
+        token_budget = _int_arg("recall: token_budget", token_budget, 0)
         if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings
             retrieval, strategy = strategy, "diverse"
         if strategy not in ("diverse", "topk", "mmr"):
@@ -933,6 +1210,7 @@ class Store:
         finally:
             lib.cvs_mem_items_free(byref(r))
 
+    @_guarded
     def forget(self, id: str | None = None, *, filter: Mapping | str | None = None,
                namespace: str | None = None) -> int:
         """Deletes the memory id and/or the memories matching filter ({} for
@@ -947,12 +1225,14 @@ class Store:
                                        flt, len(flt) if flt else 0, byref(n)))
         return n.value
 
+    @_guarded
     def list_memories(self, namespace: str | None = None, *, limit: int = 20,
                       cursor: str | None = None) -> dict:
         """A page of the namespace's memories, newest first (MCP `list`):
         {"memories": [...], "namespace", "next_cursor"} (next_cursor None
         after the last page)."""
         ns = namespace or "default"
+        limit = _int_arg("list_memories: limit", limit, 1)
         r = L.cvs_mem_items()
         self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor), limit, byref(r)))
         try:
@@ -999,6 +1279,8 @@ def _record_dict(rec: L.cvs_record, vec) -> dict:
 
 
 def _fill_include(res: Results, txn, include) -> None:
+    if isinstance(include, str):  # "text" or "text,title", as the CLI's --include
+        include = [f.strip() for f in include.split(",")]
     include = set(include)
     bad = include - {"text", "title", "meta"}
     if bad:
@@ -1133,7 +1415,12 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                             passphrase_len=len(pw) if pw else 0)
         rc = lib.cvs_db_open_opts(p, byref(o), byref(h))
     if rc:
-        raise error(rc, None)
+        e = error(rc, None)
+        if rc == L.EKEY and pw is None:
+            # The library's hint names the CLI's ways to give one.
+            e.message = f"{os.fsdecode(p)}: the store is encrypted: open it with passphrase=..."
+            e.args = (e.message,)
+        raise e
     store = Store(h, os.fsdecode(p), readonly)
     key = _store_key(p)
     if key:

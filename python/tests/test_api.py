@@ -3,13 +3,14 @@ context sets, memory, embedders and errors."""
 
 import ctypes
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
 import cvstore
 from cvstore import _lib
-from conftest import DIM, hash_embed
+from conftest import CLI, DIM, hash_embed
 
 
 def ids_of(n, prefix=""):
@@ -88,8 +89,10 @@ def test_passphrase(path):
     with pytest.raises(cvstore.WrongPassphrase) as e:
         cvstore.open(path, passphrase="wrong")
     assert e.value.code == _lib.EKEY and e.value.message
-    with pytest.raises(cvstore.WrongPassphrase):
+    with pytest.raises(cvstore.WrongPassphrase, match=r"encrypted: open it with passphrase=") \
+            as e:
         cvstore.open(path)
+    assert "--key-file" not in str(e.value)  # the CLI's ways, not Python's
     with cvstore.open(path, passphrase=b"correct horse") as db:
         assert db.get("a")["text"] == "secret"
 
@@ -309,6 +312,86 @@ def test_import_file(path, tmp_path):
             db.import_file(str(bad))
 
 
+def test_import_file_as_the_cli_imports(path, tmp_path):
+    """import_file takes what `cvstore import` takes (format for a name
+    without the extension, an ids file, ids_as_text, batch), and a text
+    store comes out of it with its graph, as from the CLI: mention links and
+    a kNN graph, for context()."""
+    f = tmp_path / "passages.txt"  # no .jsonl: the format must be given
+    f.write_text("".join(json.dumps({"id": i, "title": t, "text": x}) + "\n"
+                         for i, (t, x) in PASSAGES.items()))
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash") as db:
+        with pytest.raises(cvstore.InvalidArgument, match="format"):
+            db.import_file(f)
+        with pytest.raises(cvstore.InvalidArgument, match="csv"):
+            db.import_file(f, format="csv")
+        r = db.import_file(f, format="jsonl", batch=2)
+        assert (r["records"], r["inserted"], r["updated"]) == (5, 5, 0)
+        assert r["link"]["knn"]["records"] == 5
+        ki = _lib.cvs_knn_info()
+        assert _lib.lib.cvs_knn_get_info(db._db, ctypes.byref(ki)) == 0 and ki.records == 5
+        assert {"id": "seine", "type": "mentions", "weight": 1.0} in db.get("paris")["links"]
+        # Again: the mentions are judged again, the kNN graph is kept.
+        r = db.import_file(f, format="jsonl")
+        assert r["updated"] == 5 and "knn" not in r["link"]
+        assert "link" not in db.import_file(f, format="jsonl", link=False)
+    vec = tmp_path / "v.fvecs"
+    vec.write_bytes(b"".join(np.int32(2).tobytes() + np.float32([i, 1]).tobytes()
+                             for i in range(3)))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("x\ny\nz\n")
+    with cvstore.open(tmp_path / "v.cvs", create=True, dim=2, metric="l2") as db:
+        with pytest.raises(cvstore.InvalidArgument, match="ids"):
+            db.import_file(vec, ids_as_text=True)
+        r = db.import_file(vec, ids=ids, ids_as_text=True)
+        assert r["inserted"] == 3 and "link" not in r  # a vector store links on request
+        assert db.get("y")["text"] == "y"
+        assert db.import_file(vec, ids=ids, link=True)["link"]["knn"]["records"] == 3
+
+
+def test_numpy_values_in_metadata_and_filters(path):
+    """Metadata computed with NumPy (np.float32, np.int64, arrays) is stored
+    as the JSON it holds instead of failing in json.dumps; filters too."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[0, 1], [1, 0]],
+               metas=[{"score": np.float32(0.5), "n": np.int64(3), "v": np.arange(2)},
+                      {"n": 4}])
+        assert db.get("a")["meta"] == {"score": 0.5, "n": 3, "v": [0, 1]}
+        assert db.search([0, 1], k=2, filter={"n": np.int64(4)}).ids == [["b"]]
+
+
+def test_records_lists_the_store_as_export_does(path, tmp_path):
+    """ids() and records() read the whole store in insertion order, as
+    `cvstore export` does (the same ids, texts and vectors); records() holds
+    no snapshot between batches, so the loop may write: a record deleted
+    meanwhile is skipped, records added are not listed."""
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put([f"r{i}" for i in range(10)], x, texts=[f"text {i}" for i in range(10)])
+        db.delete("r3")
+        assert db.ids() == [f"r{i}" for i in range(10) if i != 3]
+        recs = list(db.records(vector=True, batch=4))
+        assert [r["id"] for r in recs] == db.ids()
+        np.testing.assert_array_equal(np.stack([r["vector"] for r in recs]),
+                                      np.delete(x, 3, axis=0))
+        seen = []
+        for r in db.records(batch=3):  # writes between batches: no snapshot is held
+            seen.append(r["id"])
+            if r["id"] == "r0":
+                db.delete("r7")
+            db.put(r["id"] + "-copy", [0, 1])
+        assert seen == [f"r{i}" for i in range(10) if i not in (3, 7)]
+        with pytest.raises(cvstore.InvalidArgument, match="batch"):
+            next(db.records(batch=0))
+    p = subprocess.run([CLI, "export", path, "--no-vector"], capture_output=True, text=True,
+                       check=True)
+    with cvstore.open(path, readonly=True) as db:
+        want = [json.loads(line) for line in p.stdout.splitlines()]
+        assert [(r["id"], r["text"]) for r in db.records()] == \
+            [(w["id"], w.get("text")) for w in want]
+
+
 # ==== text, embedders, context ====
 
 PASSAGES = {
@@ -373,6 +456,56 @@ def test_context(textdb):
     assert lex.items[0].id == "rome"
 
 
+def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
+    """context(vector=...) takes a query vector as `cvstore context
+    --query-vector` does: seeds by the vector alone, or the vector in place
+    of the question's embedding; a vector store without an embedder answers
+    too."""
+    textdb.link(k=2)
+    v = hash_embed(["capital of Italy"])[0]
+    byvec = textdb.context(vector=v, budget=512, strategy="topk", hops=0)
+    assert byvec.items[0].id == "rome" and byvec.items[0].via == [("rome", "vector")]
+    both = textdb.context("capital of Italy", vector=v, budget=512, strategy="topk")
+    assert both.items[0].id == "rome"
+    with pytest.raises(cvstore.InvalidArgument, match="question, a vector"):
+        textdb.context()
+    with pytest.raises(cvstore.DimensionMismatch):
+        textdb.context(vector=[1.0, 2.0])
+    with pytest.raises(cvstore.InvalidArgument, match="one vector"):
+        textdb.context(vector=np.ones((2, DIM)))
+    with cvstore.open(tmp_path / "plain.cvs", create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[0, 0], [5, 5]], texts=["near", "far"])
+        assert [it.id for it in db.context(vector=[0.1, 0], budget=1, hops=0)] == ["a"]
+
+
+def test_bad_counts_and_names_raise(textdb):
+    """Negative budgets and counts are refused (a size_t would wrap them
+    into 'no limit', or an allocation that fails as OutOfMemory), an unknown
+    fusion is InvalidArgument, not KeyError; include takes one string too."""
+    for bad in (-1, 0, 2.5, "7", True):
+        with pytest.raises(cvstore.InvalidArgument, match="budget"):
+            textdb.context("capital", budget=bad)
+    assert textdb.context("capital", budget=np.int64(40)).budget == 40
+    with pytest.raises(cvstore.InvalidArgument, match="fusion"):
+        textdb.context("capital", fusion="best")
+    for bad in (-1, 0):
+        with pytest.raises(cvstore.InvalidArgument, match="k"):
+            textdb.recall("capital", k=bad)
+        with pytest.raises(cvstore.InvalidArgument, match="limit"):
+            textdb.list_memories(limit=bad)
+    with pytest.raises(cvstore.InvalidArgument, match="token_budget"):
+        textdb.recall("capital", token_budget=-1)
+    with pytest.raises(cvstore.InvalidArgument, match="link: k -1"):
+        textdb.link(k=-1)  # was "k = 18446744073709551615 is over 4096"
+    with pytest.raises(cvstore.InvalidArgument, match="tune: sample -5"):
+        textdb.tune(sample=-5)
+    for opt in ("nprobe", "rerank", "refine", "threads"):
+        with pytest.raises(cvstore.InvalidArgument, match=opt):
+            textdb.search("capital", k=1, mode="codes", **{opt: -1})
+    r = textdb.search("capital of Italy", k=1, mode="bm25", include="title,text")
+    assert r.titles == [["Rome"]] and r.texts == [[PASSAGES["rome"][1]]]
+
+
 def test_embedder_errors(textdb):
     def broken(texts):
         raise RuntimeError("model offline")
@@ -385,8 +518,11 @@ def test_embedder_errors(textdb):
     with pytest.raises(cvstore.IoError, match="shape"):
         textdb.context("anything")
     textdb.set_embedder(lambda t: np.full((len(t), DIM), np.inf), name="test:hash")
-    with pytest.raises(cvstore.InvalidInput, match="non-finite"):
+    with pytest.raises(cvstore.IoError, match="non-finite"):  # the model's fault, not the text's
         textdb.embed(["x"])
+    with pytest.raises(cvstore.IoError, match="non-finite"):  # not kept with a stand-in vector
+        textdb.remember("a memory the model cannot embed right")
+    assert textdb.list_memories()["memories"] == []
     with pytest.raises(cvstore.InvalidArgument, match="test:hash"):
         textdb.set_embedder(hash_embed, name="another-model")
     def interrupted(texts):

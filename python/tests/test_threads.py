@@ -140,3 +140,90 @@ def test_other_threads_run_during_a_library_call(path, rng):
             t.join()
     assert labels[-1, -1] >= 0
     assert counted[0] > 0
+
+
+def test_close_waits_for_a_call_in_flight(path):
+    """close() from one thread while another is inside a call (held in its
+    embedder function) waits for that call, which completes with its
+    results; calls made once close() has begun raise Error instead of
+    reaching a handle being closed (cvs_db_close under a running call is a
+    segmentation fault)."""
+    inside, go = threading.Event(), threading.Event()
+    held = []
+
+    def embed(texts):
+        if held == [] and texts == ["held query"]:
+            held.append(True)
+            inside.set()
+            go.wait(60)
+        return hash_embed(texts)
+
+    d = cvstore.open(path, create=True, dim=DIM, embedder=embed, embedder_name="t:hash")
+    d.put(["a", "b"], texts=["alpha words", "beta words"])
+    out = {}
+
+    def searcher():
+        out["ids"] = d.search("held query", k=2).ids
+
+    s = threading.Thread(target=searcher)
+    s.start()
+    assert inside.wait(60)
+    c = threading.Thread(target=d.close)
+    c.start()
+    for _ in range(6000):  # until close() is waiting at the gate
+        if d._closing:
+            break
+        c.join(0.01)
+    assert d._closing and c.is_alive()
+    with pytest.raises(cvstore.Error, match="closed"):
+        d.search("alpha", k=1)
+    go.set()
+    s.join()
+    c.join()
+    assert sorted(out["ids"][0]) == ["a", "b"]
+    with pytest.raises(cvstore.Error, match="closed"):
+        len(d)
+
+
+def test_close_under_searching_threads(path, rng):
+    """Threads searching in a loop while the main thread closes the store:
+    each ends with Error("the store is closed") or finishes; the process
+    survives."""
+    x = rng.standard_normal((5000, 32)).astype(np.float32)
+    d = cvstore.open(path, create=True, dim=32, metric="l2")
+    d.put([str(i) for i in range(len(x))], x)
+    started = threading.Barrier(THREADS // 2 + 1)
+    ended = []
+
+    def searcher(i):
+        started.wait()
+        try:
+            for _ in range(200):
+                assert len(d.search(x[:100], k=5).ids) == 100
+        except cvstore.Error as e:
+            assert "closed" in str(e)
+        ended.append(i)
+
+    ts = [threading.Thread(target=searcher, args=(i,)) for i in range(THREADS // 2)]
+    for t in ts:
+        t.start()
+    started.wait()
+    d.close()
+    for t in ts:
+        t.join()
+    assert len(ended) == THREADS // 2
+
+
+def test_close_inside_the_embedder_raises(path):
+    holder = {}
+
+    def embed(texts):
+        holder["d"].close()
+        return hash_embed(texts)
+
+    with cvstore.open(path, create=True, dim=DIM, embedder=embed, embedder_name="t:hash") as d:
+        holder["d"] = d
+        with pytest.raises(cvstore.IoError) as e:
+            d.embed(["x"])
+        assert "close() inside a call" in str(e.value)
+        assert len(d) == 0
