@@ -155,16 +155,21 @@ class Results:
 
     def _resolve(self) -> None:
         store = self._store
-        try:
-            store._enter()
-        except Error:
-            # A close() under way looks up the ids of every result not read
-            # yet: wait for it to finish.
-            with store._gate:
-                store._gate.wait_for(lambda: store._h is None)
-            if self._ids is not None:
-                return
-            raise
+        while True:
+            try:
+                store._enter()
+                break
+            except Error:
+                # A close() under way looks up the ids of every result not
+                # read yet: wait for it to finish, or to be given up (an
+                # interrupted close leaves the store open: enter again).
+                with store._gate:
+                    store._gate.wait_for(lambda: store._h is None or not store._closing)
+                    closed = store._h is None
+                if self._ids is not None:
+                    return
+                if closed:
+                    raise
         try:
             self._resolve_open()
         finally:
@@ -406,6 +411,7 @@ class Store:
                 self._gate.wait_for(lambda: not self._active)
             except BaseException:  # interrupted: the store stays open
                 self._closing = False
+                self._gate.notify_all()  # Results._resolve waiting on the close
                 raise
             # No call runs now and none can start: the results not read yet
             # (those of the calls just finished too) get their ids while the

@@ -227,3 +227,57 @@ def test_close_inside_the_embedder_raises(path):
             d.embed(["x"])
         assert "close() inside a call" in str(e.value)
         assert len(d) == 0
+
+
+def test_results_read_during_an_interrupted_close(path, rng):
+    """A Results whose ids are read while close() waits for a call in
+    flight waits for the close; when that close is interrupted (Ctrl-C in
+    its wait: the store stays open), the reader is woken and reads the ids
+    from the open store instead of waiting for ever."""
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    d = cvstore.open(path, create=True, dim=8, metric="l2")
+    d.put([str(i) for i in range(len(x))], x)
+    res = d.search(x[:2], k=3)
+    assert res._ids is None  # looked up when read
+
+    closer = {}
+    fire = threading.Event()
+
+    class Gate(threading.Condition):
+        def wait_for(self, predicate, timeout=None):
+            if threading.current_thread() is closer.get("t"):
+                while not fire.is_set():  # the close waits (the lock let go) ...
+                    self.wait(0.01)
+                raise KeyboardInterrupt  # ... until it is interrupted
+            return super().wait_for(predicate, timeout)
+
+    d._gate = Gate(threading.Lock())
+    with d._gate:
+        d._active[-1] = 1  # a call in flight that close() must wait for
+    out, errs = {}, []
+
+    def close():
+        try:
+            d.close()
+        except KeyboardInterrupt:
+            errs.append("interrupted")
+
+    closer["t"] = threading.Thread(target=close)
+    closer["t"].start()
+    for _ in range(6000):
+        if d._closing:
+            break
+        closer["t"].join(0.01)
+    assert d._closing
+    reader = threading.Thread(target=lambda: out.setdefault("ids", res.ids))
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive()  # waiting for the close
+    fire.set()
+    closer["t"].join(60)
+    reader.join(60)
+    assert errs == ["interrupted"] and not reader.is_alive()
+    assert len(out["ids"]) == 2 and all(len(r) == 3 for r in out["ids"])
+    with d._gate:
+        del d._active[-1]
+    d.close()
