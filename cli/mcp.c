@@ -597,7 +597,9 @@ static json_t *do_initialize(json_t *params)
  * parser would answer a parse error with id null, which a client cannot
  * match to its request (it would wait for an answer forever).  The request
  * is refused instead, with its id, before anything reads a string as a C
- * string. */
+ * string (a notification, which has none, is dropped unanswered).  jansson
+ * cannot hold a NUL in an object's key: such a line is a parse error, id
+ * null, as any line that is not JSON. */
 static int has_nul(json_t *v)
 {
     const char *key;
@@ -631,6 +633,10 @@ static json_t *handle(server *s, json_t *req, int *is_note)
     id = json_object_get(req, "id");
     if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id) && !json_is_real(id))
         return rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: bad id");
+    if (!id && has_nul(req)) { /* a notification gets no reply, not even an error */
+        *is_note = 1;
+        return NULL;
+    }
     if (has_nul(json_object_get(req, "params")))
         return rpc_error(id, RPC_INVALID_PARAMS,
                          "Invalid params: a string holds \\u0000 (NUL), which no tool takes");

@@ -969,7 +969,8 @@ Test(mcp, raw_protocol_errors_and_tools)
 
 /* "\u0000" is valid JSON: a request holding it is answered with its own
  * id (a parse error's null id would leave the client waiting for an
- * answer), and the server goes on.  A namespace that is not UTF-8 is
+ * answer), a notification holding it gets no reply (JSON-RPC answers no
+ * notification), and the server goes on.  A namespace that is not UTF-8 is
  * refused at start-up. */
 Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
 {
@@ -979,6 +980,7 @@ Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
         "\"arguments\":{\"text\":\"Alice\\u0000 lives in Paris\"}}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":\"two\",\"method\":\"ping\\u0000x\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"a\":\"b\\u0000\"}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
         "\"arguments\":{}}}\n";
     json_t *msg[4] = {0};
