@@ -205,7 +205,8 @@ typedef struct cvs_record {
     int64_t created_us;
     int64_t updated_us;
     /* Optional on put (NULL/0 on get): the text's sentences as given,
-       nsentences pairs (start, end) of byte offsets into text, in order;
+       nsentences pairs (start, end) of byte offsets into text, in order,
+       none beginning before the one before it ends;
        without them the text is split by ICU's sentence break iterator
        (docs/FORMAT.md, "sents"). */
     const uint32_t *sentences;

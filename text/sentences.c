@@ -159,11 +159,12 @@ int cvs__sent_valid(const char *text, size_t len, const uint32_t *pairs, size_t 
             return cvs__err(CVS_EINPUT, "sentence %zu spans bytes %u..%u of a text of %zu", i,
                             a, b, len);
         if (a < prev)
-            return cvs__err(CVS_EINPUT, "sentence %zu begins before sentence %zu", i, i - 1);
+            return cvs__err(CVS_EINPUT, "sentence %zu begins before sentence %zu ends", i, i - 1);
         if (!utf8_boundary(text, len, a) || !utf8_boundary(text, len, b))
             return cvs__err(CVS_EINPUT, "sentence %zu does not begin and end on UTF-8 "
                             "character boundaries", i);
-        prev = a;
+        prev = b; /* no overlap: export writes given sentences as strings,
+                   * which an import locates each after the one before */
     }
     return CVS_OK;
 }
