@@ -1073,18 +1073,6 @@ Test(ivf, sq8_and_raw_none, .timeout = 120)
 
 /* ==== Corrupted stored values: clear errors, never a crash ==== */
 
-typedef struct raw_put {
-    MDB_dbi dbi;
-    MDB_val k, v;
-} raw_put;
-
-static int raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg)
-{
-    raw_put *r = arg;
-    (void)d;
-    return mdb_put(txn, r->dbi, &r->k, &r->v, 0) ? CVS_EIO : CVS_OK;
-}
-
 static int ann_rc(cvs_db *d)
 {
     cvs_search_params p = {.flags = CVS_SEARCH_ANN};
@@ -1107,7 +1095,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
     uint64_t key = 1, seq, problems;
     uint32_t bad_list = 999;
     unsigned char entry[CVS_IVF_LOG_FIXED] = {0};
-    raw_put r;
+    tu_raw_put r;
     cvs_index_info ii;
 
     cr_assert_eq(ann_rc(db), 0);
@@ -1127,16 +1115,16 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
         seq++;
         cvs__put_u64(entry, 5);
         entry[20] = 9;
-        r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
-        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
-        r = (raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
-        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        r = (tu_raw_put){cvs__codes(db)->dbi_ivflog, {8, &seq}, {sizeof entry, entry}};
+        cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
+        r = (tu_raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
+        cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
         cr_assert_eq(ann_rc(db), CVS_ECORRUPT, "%s", cvs_errmsg(db));
     }
 
     /* A list id out of range: loading refuses it, check reports it. */
-    r = (raw_put){cvs__codes(db)->dbi_lists, {8, &key}, {4, &bad_list}};
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    r = (tu_raw_put){cvs__codes(db)->dbi_lists, {8, &key}, {4, &bad_list}};
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
     cr_assert_eq(ann_rc(db), CVS_ECORRUPT, "%s", cvs_errmsg(db));
@@ -1148,7 +1136,7 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
      * the blob it validated, by generation).  The list id is repaired
      * first. */
     bad_list = 0;
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     for (int c = 0; c < 4; c++) {
         unsigned char *b = calloc(1, len + 8 * D);
         size_t blen = c == 2 ? len - 4 : c == 3 ? len + 8 * D : len;
@@ -1162,8 +1150,8 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
             b[8] = 2;
             memcpy(b + len + 4 * D, &neg, 4);
         }
-        r = (raw_put){db->dbi_meta, {3, "ivf"}, {blen, b}};
-        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        r = (tu_raw_put){db->dbi_meta, {3, "ivf"}, {blen, b}};
+        cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
         cvs_db_close(db);
         cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
         cr_assert_eq(cvs_index_get_info(db, &ii), c == 1 ? CVS_EVERSION : CVS_ECORRUPT,
@@ -1173,8 +1161,8 @@ Test(ivf, corrupt_values, .init = make_store, .fini = drop_store, .timeout = 120
     }
     /* Restored, it works again: a fresh load starts after the bad log
      * entry (and the list repair above went through no log at all). */
-    r = (raw_put){db->dbi_meta, {3, "ivf"}, {len, blob}};
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    r = (tu_raw_put){db->dbi_meta, {3, "ivf"}, {len, blob}};
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cvs_db_close(db);
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
     cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
@@ -1293,7 +1281,7 @@ Test(ivf, log_stays_bounded_over_delete_and_reimport_cycles, .init = make_store,
 
 static int raw_del_fn(cvs_db *d, MDB_txn *txn, void *arg)
 {
-    raw_put *r = arg;
+    tu_raw_put *r = arg;
     (void)d;
     return mdb_del(txn, r->dbi, &r->k, NULL) ? CVS_EIO : CVS_OK;
 }
@@ -1316,7 +1304,7 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
     unsigned char *blob, entry[CVS_IVF_LOG_FIXED] = {0};
     size_t len;
     uint64_t seq, bad_seq;
-    raw_put r;
+    tu_raw_put r;
 
     cr_assert_eq(check_problems(), 0);
     cr_assert_eq(cvs__read_begin(db, &rt), 0);
@@ -1329,19 +1317,19 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
 
     /* The index's generation is not the codec's. */
     cvs__put_u64(blob + 24, cvs__get_u64(blob + 24) + 1);
-    r = (raw_put){db->dbi_meta, {3, "ivf"}, {len, blob}};
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    r = (tu_raw_put){db->dbi_meta, {3, "ivf"}, {len, blob}};
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
     cvs__put_u64(blob + 24, cvs__get_u64(blob + 24) - 1);
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 0);
 
     /* A well-formed delete entry numbered beyond ivf_seq. */
     bad_seq = seq + 2;
     cvs__put_u64(entry, 1);
     entry[20] = CVS_IVF_OP_DEL;
-    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    r = (tu_raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
     cr_assert_eq(cvs__write(db, raw_del_fn, &r), 0);
     cr_assert_eq(check_problems(), 0);
@@ -1351,12 +1339,12 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
     entry[20] = 9;
     if (seq == 0) { /* no write since the build: make room under ivf_seq */
         seq = bad_seq = 1;
-        r = (raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
-        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        r = (tu_raw_put){db->dbi_meta, {7, "ivf_seq"}, {8, &seq}};
+        cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
         cr_assert_eq(check_problems(), 0);
     }
-    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    r = (tu_raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
 
     /* A build without an index removes meta/ivf and empties the log; a
@@ -1365,8 +1353,8 @@ Test(ivf, check_reports_invariant_9, .init = make_store, .fini = drop_store, .ti
     cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(check_problems(), 0);
     entry[20] = CVS_IVF_OP_DEL;
-    r = (raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    r = (tu_raw_put){cvs__codes(db)->dbi_ivflog, {8, &bad_seq}, {sizeof entry, entry}};
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cr_assert_eq(check_problems(), 1);
     free(blob);
 }

@@ -26,18 +26,6 @@ static char *dir;
 static cvs_db *db;
 static int sealed; /* the store is encrypted (passphrase "pw") */
 
-typedef struct raw_put {
-    MDB_dbi dbi;
-    MDB_val k, v;
-} raw_put;
-
-static int raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg)
-{
-    raw_put *r = arg;
-    (void)d;
-    return mdb_put(txn, r->dbi, &r->k, &r->v, 0) ? CVS_EIO : CVS_OK;
-}
-
 static void put_vecs(cvs_db *d, const float *v, size_t n, size_t dim, const char *prefix,
                      size_t from)
 {
@@ -306,11 +294,11 @@ Test(ivf_rows, load_reads_the_stored_rows, .init = make_store, .fini = fini, .ti
     uint64_t key = (uint64_t)key_of(db, "r9");
     unsigned char val[4 + D];
     size_t differ, differ_stored;
-    raw_put r = {cvs__codes(db)->dbi_lists, {8, &key}, {sizeof val, val}};
+    tu_raw_put r = {cvs__codes(db)->dbi_lists, {8, &key}, {sizeof val, val}};
 
     cr_assert_eq(list_value(db, key, val), sizeof val);
     val[4 + 3] ^= 0x5a;
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cvs_db_close(db);
     open_dir();
     cr_assert_eq(compare_rows(db, &differ, &differ_stored), N);
@@ -329,7 +317,7 @@ Test(ivf_rows, damaged_list_values, .init = make_store, .fini = fini, .timeout =
     unsigned char val[4 + D + 1];
     int64_t l[5];
     float s[5], q[D] = {0};
-    raw_put r = {cvs__codes(db)->dbi_lists, {8, &key}, {0, val}};
+    tu_raw_put r = {cvs__codes(db)->dbi_lists, {8, &key}, {0, val}};
     char want[64];
 
     cr_assert_eq(list_value(db, key, val), 4 + D);
@@ -338,7 +326,7 @@ Test(ivf_rows, damaged_list_values, .init = make_store, .fini = fini, .timeout =
              cvs__get_u32(val));
     for (int c = 0; c < 2; c++) {
         r.v.mv_size = c ? 4 + D + 1 : 4 + D - 1;
-        cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+        cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
         cvs_db_close(db);
         open_dir();
         cr_assert_eq(ann(db, q, 5, 4, 20, l, s), CVS_ECORRUPT, "case %d", c);
@@ -346,7 +334,7 @@ Test(ivf_rows, damaged_list_values, .init = make_store, .fini = fini, .timeout =
         cr_assert_geq(problems(db), 1);
     }
     r.v.mv_size = 4 + D;
-    cr_assert_eq(cvs__write(db, raw_put_fn, &r), 0);
+    cr_assert_eq(cvs__write(db, tu_raw_put_fn, &r), 0);
     cvs_db_close(db);
     open_dir();
     cr_assert_eq(ann(db, q, 5, 4, 20, l, s), 0, "%s", cvs_errmsg(db));
@@ -365,7 +353,7 @@ Test(ivf_rows, damaged_list_values, .init = make_store, .fini = fini, .timeout =
         cr_assert_eq(list_value(w, nk, val), 4 + D);
         r.k.mv_data = &nk;
         r.v.mv_size = 4 + D - 1;
-        cr_assert_eq(cvs__write(w, raw_put_fn, &r), 0);
+        cr_assert_eq(cvs__write(w, tu_raw_put_fn, &r), 0);
         cvs_db_close(w);
         cr_assert_eq(ann(db, q, 5, 4, 20, l, s), CVS_ECORRUPT);
         snprintf(want, sizeof want, "key %llu (list %u)", (unsigned long long)nk,

@@ -196,3 +196,10 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
     }
 }
 #endif
+
+int tu_raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    tu_raw_put *r = arg;
+    (void)d;
+    return mdb_put(txn, r->dbi, &r->k, &r->v, 0) ? CVS_EIO : CVS_OK;
+}

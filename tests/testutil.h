@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <lmdb.h>
 
 #include "cvstore.h"
 
@@ -57,5 +58,13 @@ void tu_glove_write(const char *dir, const char *const *words, const float *vecs
  * the number of replies. */
 size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
                     const char *input, json_t **msg, size_t cap);
+
+/* One value written behind the store's back (a damaged store, an old
+ * format): cvs__write(db, tu_raw_put_fn, &(tu_raw_put){dbi, key, value}). */
+typedef struct tu_raw_put {
+    MDB_dbi dbi;
+    MDB_val k, v;
+} tu_raw_put;
+int tu_raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg);
 
 #endif
