@@ -684,27 +684,9 @@ class Store:
     def __contains__(self, id: str) -> bool:
         return self.get(id, vector=False) is not None
 
-    def _keys(self) -> list[int]:
-        """The internal keys of every record, in insertion order, read in one
-        snapshot."""
-        txn = self._txn()
-        it = c_void_p()
-        keys = []
-        try:
-            self._check(lib.cvs_iter_open(txn, byref(it)))
-            rec = L.cvs_record()
-            while (rc := lib.cvs_iter_next(it, byref(rec), None)) == 0:
-                keys.append(rec.key)
-            if rc != L.NOTFOUND:
-                self._check(rc)
-        finally:
-            lib.cvs_iter_close(it)
-            lib.cvs_txn_end(txn)
-        return keys
-
-    @_guarded
-    def ids(self) -> list[str]:
-        """Every record's id, in insertion order (one snapshot)."""
+    def _each_record(self, pick) -> list:
+        """pick(rec) of every record, in insertion order, read in one
+        snapshot (cvs_iter)."""
         txn = self._txn()
         it = c_void_p()
         out = []
@@ -712,13 +694,23 @@ class Store:
             self._check(lib.cvs_iter_open(txn, byref(it)))
             rec = L.cvs_record()
             while (rc := lib.cvs_iter_next(it, byref(rec), None)) == 0:
-                out.append(_s(rec.id, rec.id_len))
+                out.append(pick(rec))
             if rc != L.NOTFOUND:
                 self._check(rc)
         finally:
             lib.cvs_iter_close(it)
             lib.cvs_txn_end(txn)
         return out
+
+    def _keys(self) -> list[int]:
+        """The internal keys of every record, in insertion order, read in one
+        snapshot."""
+        return self._each_record(lambda rec: rec.key)
+
+    @_guarded
+    def ids(self) -> list[str]:
+        """Every record's id, in insertion order (one snapshot)."""
+        return self._each_record(lambda rec: _s(rec.id, rec.id_len))
 
     def records(self, *, vector: bool = False, batch: int = 1000):
         """Every record as get() returns it (a dict), in insertion order: what
