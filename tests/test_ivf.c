@@ -601,17 +601,6 @@ static void drop_store(void)
     free(vecs);
 }
 
-static int64_t key_of(cvs_db *d, const char *id)
-{
-    cvs_txn *t;
-    cvs_record r;
-    int rc;
-    cr_assert_eq(cvs_txn_begin(d, &t), 0);
-    rc = cvs_get(t, id, strlen(id), &r, NULL);
-    cvs_txn_end(t);
-    return rc ? -1 : r.key;
-}
-
 /* Does an ANN search for v in snapshot t return key among the top 10? */
 static int finds_in(cvs_txn *t, const float *v, int64_t key)
 {
@@ -655,7 +644,7 @@ Test(ivf, puts_deletes_updates, .init = make_store, .fini = drop_store, .timeout
     char idbuf[25][16];
     cvs_index_info ii;
 
-    cr_assert(finds(db, vecs + 5 * D, key_of(db, "r5")));
+    cr_assert(finds(db, vecs + 5 * D, tu_key_of(db, "r5")));
     cr_assert_eq(held(db), N);
 
     /* Puts after the build are searchable at once, without a rebuild. */
@@ -664,7 +653,7 @@ Test(ivf, puts_deletes_updates, .init = make_store, .fini = drop_store, .timeout
     for (int i = 0; i < 50; i++) {
         char id[16];
         snprintf(id, sizeof id, "new%d", i);
-        cr_assert(finds(db, extra + i * D, key_of(db, id)), "%s not found", id);
+        cr_assert(finds(db, extra + i * D, tu_key_of(db, id)), "%s not found", id);
     }
     cr_assert_eq(held(db), N + 50);
 
@@ -677,7 +666,7 @@ Test(ivf, puts_deletes_updates, .init = make_store, .fini = drop_store, .timeout
     {
         int64_t keys[25];
         for (int i = 0; i < 25; i++)
-            keys[i] = key_of(db, ids[i]);
+            keys[i] = tu_key_of(db, ids[i]);
         cr_assert_eq(cvs_delete(db, ids, lens, 25, &deleted), 0);
         cr_assert_eq(deleted, 25);
         for (int i = 0; i < 25; i++)
@@ -692,7 +681,7 @@ Test(ivf, puts_deletes_updates, .init = make_store, .fini = drop_store, .timeout
         {
             cvs_record r = {.id = "r7", .id_len = 2, .vector = moved};
             size_t up = 0;
-            int64_t k7 = key_of(db, "r7");
+            int64_t k7 = tu_key_of(db, "r7");
             cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, &up), 0);
             cr_assert_eq(up, 1);
             cr_assert(finds(db, moved, k7));
@@ -705,8 +694,8 @@ Test(ivf, puts_deletes_updates, .init = make_store, .fini = drop_store, .timeout
         cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
         for (int i = 0; i < 25; i++)
             cr_assert(!finds(db, vecs + (size_t)i * 3 * D, keys[i]));
-        cr_assert(finds(db, moved, key_of(db, "r7")));
-        cr_assert(finds(db, extra + 49 * D, key_of(db, "new49")));
+        cr_assert(finds(db, moved, tu_key_of(db, "r7")));
+        cr_assert(finds(db, extra + 49 * D, tu_key_of(db, "new49")));
         cr_assert_eq(held(db), N + 50 - 25);
     }
     {
@@ -720,7 +709,7 @@ Test(ivf, snapshots_see_their_state, .init = make_store, .fini = drop_store, .ti
 {
     cvs_txn *old, *now;
     float x[D];
-    int64_t k9 = key_of(db, "r9"), kx;
+    int64_t k9 = tu_key_of(db, "r9"), kx;
     const char *id = "r9";
     size_t len = 2;
 
@@ -728,7 +717,7 @@ Test(ivf, snapshots_see_their_state, .init = make_store, .fini = drop_store, .ti
     cr_assert(finds(db, vecs + 9 * D, k9)); /* the index is loaded before the snapshot */
     cr_assert_eq(cvs_txn_begin(db, &old), 0);
     put_range(db, x, 0, 1, "x");
-    kx = key_of(db, "x0");
+    kx = tu_key_of(db, "x0");
     cr_assert_eq(cvs_delete(db, &id, &len, 1, NULL), 0);
 
     cr_assert_eq(cvs_txn_begin(db, &now), 0);
@@ -750,8 +739,8 @@ Test(ivf, snapshots_see_their_state, .init = make_store, .fini = drop_store, .ti
     cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
     cr_assert_eq(cvs_txn_begin(db, &old), 0);
     put_range(db, vecs + 9 * D, 0, 1, "again");
-    cr_assert(finds(db, vecs + 9 * D, key_of(db, "again0"))); /* loads after the put */
-    cr_assert(!finds_in(old, vecs + 9 * D, key_of(db, "again0")));
+    cr_assert(finds(db, vecs + 9 * D, tu_key_of(db, "again0"))); /* loads after the put */
+    cr_assert(!finds_in(old, vecs + 9 * D, tu_key_of(db, "again0")));
     cvs_txn_end(old);
 }
 
@@ -772,11 +761,11 @@ Test(ivf, sq8_refine_updates_and_snapshots, .init = make_store, .fini = drop_sto
     cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
     tu_randvecs(y, D, 31);
     tu_randvecs(z, D, 32);
-    cr_assert(finds(db, vecs + 9 * D, key_of(db, "r9"))); /* loads the index */
+    cr_assert(finds(db, vecs + 9 * D, tu_key_of(db, "r9"))); /* loads the index */
     put_range(db, y, 0, 1, "y");
     cr_assert_eq(cvs_txn_begin(db, &old), 0); /* sees y0 = y */
     put_range(db, z, 0, 1, "y");              /* y0 = z */
-    ky = key_of(db, "y0");
+    ky = tu_key_of(db, "y0");
     /* The newest snapshot catches up first: its rows are read there. */
     cr_assert_eq(cvs_txn_begin(db, &now), 0);
     cr_assert(finds_in(now, z, ky));
@@ -805,20 +794,20 @@ Test(ivf, other_handles_and_processes, .init = make_store, .fini = drop_store, .
     tu_randvecs(x, D, 31);
     tu_randvecs(y, D, 37);
     cr_assert_eq(cvs_db_open(dir, 0, &db2), 0);
-    cr_assert(finds(db2, vecs, key_of(db2, "r0"))); /* db2 loads its lists */
+    cr_assert(finds(db2, vecs, tu_key_of(db2, "r0"))); /* db2 loads its lists */
     put_range(db, x, 0, 1, "x");
-    cr_assert(finds(db2, x, key_of(db2, "x0")), "a second handle misses a put");
+    cr_assert(finds(db2, x, tu_key_of(db2, "x0")), "a second handle misses a put");
     {
         const char *id = "r0";
         size_t len = 2;
-        int64_t k0 = key_of(db2, "r0");
+        int64_t k0 = tu_key_of(db2, "r0");
         cr_assert_eq(cvs_delete(db, &id, &len, 1, NULL), 0);
         cr_assert(!finds(db2, vecs, k0), "a second handle still sees a delete");
     }
     cvs_db_close(db2);
 
     /* Another process writes; this one's loaded lists catch up. */
-    cr_assert(finds(db, x, key_of(db, "x0")));
+    cr_assert(finds(db, x, tu_key_of(db, "x0")));
     pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
@@ -834,10 +823,10 @@ Test(ivf, other_handles_and_processes, .init = make_store, .fini = drop_store, .
         _exit(0);
     }
     {
-        int64_t kx = key_of(db, "x0");
+        int64_t kx = tu_key_of(db, "x0");
         waitpid(pid, &st, 0);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        cr_assert(finds(db, y, key_of(db, "y0")), "a put by another process is missed");
+        cr_assert(finds(db, y, tu_key_of(db, "y0")), "a put by another process is missed");
         cr_assert(!finds(db, x, kx), "a delete by another process is missed");
     }
 }
@@ -846,7 +835,7 @@ Test(ivf, trimmed_log_reloads, .init = make_store, .fini = drop_store, .timeout 
 {
     cvs_db *db2;
     float x[40 * D];
-    int64_t k5 = key_of(db, "r5");
+    int64_t k5 = tu_key_of(db, "r5");
     const char *id = "r5";
     size_t len = 2;
 
@@ -871,7 +860,7 @@ Test(ivf, trimmed_log_reloads, .init = make_store, .fini = drop_store, .timeout 
     for (int i = 0; i < 40; i++) {
         char tid[16];
         snprintf(tid, sizeof tid, "t%d", i);
-        cr_assert(finds(db, x + i * D, key_of(db, tid)), "%s missed", tid);
+        cr_assert(finds(db, x + i * D, tu_key_of(db, tid)), "%s missed", tid);
     }
     cr_assert(!finds(db, vecs + 5 * D, k5));
     cr_assert_eq(held(db), N + 40 - 1);
@@ -1220,11 +1209,11 @@ Test(ivf, build_killed_keeps_old_index, .init = make_store, .fini = drop_store, 
     for (int i = 0; i < 20; i++) {
         char id[16];
         snprintf(id, sizeof id, "r%d", i);
-        cr_assert(finds(db, vecs + i * D, key_of(db, id)));
+        cr_assert(finds(db, vecs + i * D, tu_key_of(db, id)));
     }
     /* And the store still takes writes that the index follows. */
     put_range(db, vecs + 100 * D, 0, 1, "z");
-    cr_assert(finds(db, vecs + 100 * D, key_of(db, "z0")));
+    cr_assert(finds(db, vecs + 100 * D, tu_key_of(db, "z0")));
 }
 
 /* Deleting every record and putting them back, again and again, with a
@@ -1241,7 +1230,7 @@ Test(ivf, log_stays_bounded_over_delete_and_reimport_cycles, .init = make_store,
     cvs_db *w;
     int64_t k7;
 
-    cr_assert(finds(db, vecs + 7 * D, key_of(db, "r7"))); /* db's lists are loaded */
+    cr_assert(finds(db, vecs + 7 * D, tu_key_of(db, "r7"))); /* db's lists are loaded */
     cr_assert_eq(cvs_db_open(dir, 0, &w), 0);
     for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof ids[i], "r%d", i);
@@ -1269,7 +1258,7 @@ Test(ivf, log_stays_bounded_over_delete_and_reimport_cycles, .init = make_store,
     cr_assert_leq(used[5], used[2] + used[2] / 50, "pages in use %zu after cycle 3, %zu "
                   "after cycle 6", used[2], used[5]);
     cvs_db_close(w);
-    k7 = key_of(db, "r7");
+    k7 = tu_key_of(db, "r7");
     cr_assert(finds(db, vecs + 7 * D, k7), "a reader behind the trimmed log misses r7");
     cr_assert_eq(held(db), N);
     free(ids);

@@ -54,17 +54,6 @@ static void del_ids(cvs_db *d, const char *prefix, size_t from, size_t n)
     }
 }
 
-static int64_t key_of(cvs_db *d, const char *id)
-{
-    cvs_txn *t;
-    cvs_record r;
-    int rc;
-    cr_assert_eq(cvs_txn_begin(d, &t), 0);
-    rc = cvs_get(t, id, strlen(id), &r, NULL);
-    cvs_txn_end(t);
-    return rc ? -1 : r.key;
-}
-
 /* The version field of meta "ivf" (0: none). */
 static uint32_t ivf_version(cvs_db *d)
 {
@@ -225,7 +214,7 @@ static void rows_follow_writes(int metric, int raw)
     cr_assert_eq(cvs_build(db, "pq8x4", &bo), 0, "%s", cvs_errmsg(db));
     if (!sealed) { /* (compare_rows reads the sealed values' plaintext) */
         cr_assert_eq(ivf_version(db), 3);
-        cr_assert_eq(list_value(db, (uint64_t)key_of(db, "r7"), NULL), 4 + D);
+        cr_assert_eq(list_value(db, (uint64_t)tu_key_of(db, "r7"), NULL), 4 + D);
     }
     cr_assert_eq(rows_equal_vectors(db), N);
 
@@ -241,7 +230,7 @@ static void rows_follow_writes(int metric, int raw)
     cr_assert_eq(rows_equal_vectors(db), n);
     cr_assert_eq(rows_equal_vectors(db2), n);
     cr_assert_eq(ann(db, extra + 45 * D, 10, 16, 50, l, s), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(l[0], key_of(db, "r105"), "the updated record is its own nearest");
+    cr_assert_eq(l[0], tu_key_of(db, "r105"), "the updated record is its own nearest");
     cvs_db_close(db2);
 
     cvs_db_close(db);
@@ -291,7 +280,7 @@ static void make_store(void)
  * holds, and `cvstore check`, which does encode, reports it. */
 Test(ivf_rows, load_reads_the_stored_rows, .init = make_store, .fini = fini, .timeout = 120)
 {
-    uint64_t key = (uint64_t)key_of(db, "r9");
+    uint64_t key = (uint64_t)tu_key_of(db, "r9");
     unsigned char val[4 + D];
     size_t differ, differ_stored;
     tu_raw_put r = {cvs__codes(db)->dbi_lists, {8, &key}, {sizeof val, val}};
@@ -313,7 +302,7 @@ Test(ivf_rows, load_reads_the_stored_rows, .init = make_store, .fini = fini, .ti
  * check` reports it.  Repaired, the store answers again. */
 Test(ivf_rows, damaged_list_values, .init = make_store, .fini = fini, .timeout = 120)
 {
-    uint64_t key = (uint64_t)key_of(db, "r9");
+    uint64_t key = (uint64_t)tu_key_of(db, "r9");
     unsigned char val[4 + D + 1];
     int64_t l[5];
     float s[5], q[D] = {0};
@@ -349,7 +338,7 @@ Test(ivf_rows, damaged_list_values, .init = make_store, .fini = fini, .timeout =
         tu_randvecs(x, D, 44);
         cr_assert_eq(cvs_db_open(dir, 0, &w), 0);
         put_vecs(w, x, 1, D, "late", 0);
-        nk = (uint64_t)key_of(w, "late0");
+        nk = (uint64_t)tu_key_of(w, "late0");
         cr_assert_eq(list_value(w, nk, val), 4 + D);
         r.k.mv_data = &nk;
         r.v.mv_size = 4 + D - 1;
@@ -397,7 +386,7 @@ Test(ivf_rows, v2_fixture_opens_answers_and_upgrades_on_build, .init = open_fixt
     cr_assert_eq(problems(db), 0);
     cr_assert_eq(ann(db, q, 5, 2, 20, l, s), 0, "%s", cvs_errmsg(db));
     for (int i = 0; i < 5; i++) {
-        cr_assert_eq(l[i], key_of(db, want_id[i]), "rank %d", i);
+        cr_assert_eq(l[i], tu_key_of(db, want_id[i]), "rank %d", i);
         cr_assert_float_eq(s[i], want_s[i], 1e-5f, "rank %d: %f", i, s[i]);
     }
     cr_assert_eq(rows_equal_vectors(db), n);
@@ -408,8 +397,8 @@ Test(ivf_rows, v2_fixture_opens_answers_and_upgrades_on_build, .init = open_fixt
     del_ids(db, "r", 60, 1);
     n += 2 - 1;
     cr_assert_eq(ivf_version(db), 2);
-    cr_assert_eq(list_value(db, (uint64_t)key_of(db, "v1"), NULL), 4);
-    cr_assert_eq(list_value(db, (uint64_t)key_of(db, "r33"), NULL), 4);
+    cr_assert_eq(list_value(db, (uint64_t)tu_key_of(db, "v1"), NULL), 4);
+    cr_assert_eq(list_value(db, (uint64_t)tu_key_of(db, "r33"), NULL), 4);
     cr_assert_eq(rows_equal_vectors(db), n);
     cr_assert_eq(problems(db), 0);
     cvs_db_close(db);
@@ -418,7 +407,7 @@ Test(ivf_rows, v2_fixture_opens_answers_and_upgrades_on_build, .init = open_fixt
 
     cr_assert_eq(cvs_build(db, "pq4", &bo), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(ivf_version(db), 3);
-    cr_assert_eq(list_value(db, (uint64_t)key_of(db, "v1"), NULL), 4 + 8);
+    cr_assert_eq(list_value(db, (uint64_t)tu_key_of(db, "v1"), NULL), 4 + 8);
     cr_assert_eq(rows_equal_vectors(db), n);
     cr_assert_eq(problems(db), 0);
     cvs_db_close(db);

@@ -203,3 +203,14 @@ int tu_raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg)
     (void)d;
     return mdb_put(txn, r->dbi, &r->k, &r->v, 0) ? CVS_EIO : CVS_OK;
 }
+
+int64_t tu_key_of(cvs_db *d, const char *id)
+{
+    cvs_txn *t;
+    cvs_record r;
+    int rc;
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    rc = cvs_get(t, id, strlen(id), &r, NULL);
+    cvs_txn_end(t);
+    return rc ? -1 : r.key;
+}

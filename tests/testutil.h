@@ -59,6 +59,9 @@ void tu_glove_write(const char *dir, const char *const *words, const float *vecs
 size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
                     const char *input, json_t **msg, size_t cap);
 
+/* The internal key of the record with this id, -1 when there is none. */
+int64_t tu_key_of(cvs_db *d, const char *id);
+
 /* One value written behind the store's back (a damaged store, an old
  * format): cvs__write(db, tu_raw_put_fn, &(tu_raw_put){dbi, key, value}). */
 typedef struct tu_raw_put {
