@@ -754,19 +754,14 @@ static int check_list(cvs__chk *c, void *arg, const MDB_val *k, const MDB_val *v
     else if (v->mv_size != cvs__ivf_list_bytes(cc->ip) || cvs__get_u32(v->mv_data) >= cc->nlist)
         cvs__chk_problem(c, "lists: key %llu has a bad list id (%zu bytes, expected %zu)",
                          key_of(k), v->mv_size, cvs__ivf_list_bytes(cc->ip));
-    else if (cc->ip->rows && k->mv_size == 8) {
-        /* The stored row is what a load would otherwise encode. */
-        MDB_val vv;
-        if (cvs__vget(cc->db, cvs__chk_txn(c), cc->db->dbi_vecs, (MDB_val *)k, &vv) == 0 &&
-            vv.mv_size == cvs__vec_bytes(cc->db)) {
-            cvs__decode_vec(cc->db, vv.mv_data, cc->tmp);
-            cvs__sq8_encode(&cc->ip->sq, cc->tmp, 1, cc->row);
-            if (memcmp(cc->row, (const unsigned char *)v->mv_data + 4, cc->ip->dim))
-                cvs__chk_problem(c, "lists: key %llu (list %u): the SQ8 row differs from its "
-                                 "vector's (run cvstore build)", key_of(k),
-                                 cvs__get_u32(v->mv_data));
-        }
-    }
+    else if (cc->ip->rows && k->mv_size == 8 &&
+             /* The stored row is what a load would otherwise encode (a
+              * missing or damaged vector is vecs' own problem). */
+             cvs__ivf_vec_row(cc->db, cvs__chk_txn(c), cc->ip, key_of(k), cc->tmp,
+                              cc->row) == CVS_OK &&
+             memcmp(cc->row, (const unsigned char *)v->mv_data + 4, cc->ip->dim))
+        cvs__chk_problem(c, "lists: key %llu (list %u): the SQ8 row differs from its "
+                         "vector's (run cvstore build)", key_of(k), cvs__get_u32(v->mv_data));
     return CVS_OK;
 }
 

@@ -564,6 +564,22 @@ void cvs__ivf_row(const cvs_db *db, const cvs_ivf_params *p, const float *x, flo
     cvs__sq8_encode(&p->sq, x, 1, row);
 }
 
+int cvs__ivf_vec_row(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, uint64_t key,
+                     float *tmp, uint8_t *row)
+{
+    MDB_val k = {8, &key}, v;
+    int mrc = cvs__vget(db, txn, db->dbi_vecs, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return CVS_NOTFOUND;
+    if (mrc)
+        return cvs__err_lmdb(mrc, "reading a vector for its SQ8 code");
+    if (v.mv_size != cvs__vec_bytes(db))
+        return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+    cvs__decode_vec(db, v.mv_data, tmp);
+    cvs__sq8_encode(&p->sq, tmp, 1, row);
+    return CVS_OK;
+}
+
 /* ==== Write hooks ==== */
 
 int cvs__ivf_writer_begin(cvs_db *db, MDB_txn *txn, cvs_ivf_writer *w)

@@ -103,6 +103,12 @@ int cvs__ivf_build_put(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, uint64
  * an f16 store (tmp: dim floats of scratch). */
 void cvs__ivf_row(const cvs_db *db, const cvs_ivf_params *p, const float *x, float *tmp,
                   uint8_t *row);
+/* The SQ8 row of key's vector as "vecs" holds it (what a version 2 load
+ * encodes, and what a stored row must equal): CVS_OK, CVS_NOTFOUND when
+ * key has no vector, CVS_ECORRUPT for a vector of the wrong size (tmp: dim
+ * floats of scratch). */
+int cvs__ivf_vec_row(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, uint64_t key,
+                     float *tmp, uint8_t *row);
 
 /* cvstore check, the parts of invariant 9 (docs/FORMAT.md) that
  * store/check.c does not see: meta "ivf" was built for the codec

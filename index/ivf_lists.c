@@ -214,19 +214,13 @@ uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix)
 static int refine_row(cvs_db *db, MDB_txn *txn, cvs_ivf *ix, cvs_ivf_list *l, size_t i,
                       float *tmp)
 {
-    uint64_t key = (uint64_t)l->keys[i];
-    MDB_val k = {8, &key}, v;
-    int mrc = cvs__vget(db, txn, db->dbi_vecs, &k, &v);
-    memset(l->rq + i * ix->rqb, 0, ix->rqb);
-    if (mrc == MDB_NOTFOUND)
+    uint8_t *row = l->rq + i * ix->rqb;
+    int rc = cvs__ivf_vec_row(db, txn, ix->p, (uint64_t)l->keys[i], tmp, row);
+    if (rc == CVS_NOTFOUND) {
+        memset(row, 0, ix->rqb);
         return CVS_OK;
-    if (mrc)
-        return cvs__err_lmdb(mrc, "reading a vector for its SQ8 code");
-    if (v.mv_size != cvs__vec_bytes(db))
-        return cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
-    cvs__decode_vec(db, v.mv_data, tmp);
-    cvs__sq8_encode(&ix->p->sq, tmp, 1, l->rq + i * ix->rqb);
-    return CVS_OK;
+    }
+    return rc;
 }
 
 /* The damaged "lists" value of key (list: its list id when it has one). */
