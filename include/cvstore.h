@@ -1381,7 +1381,7 @@ CVS_API int cvs_title_runs_resolve(const cvs_title_run *runs, size_t nruns, size
                                    int64_t *keys, size_t *n) CVS_WUR;
 CVS_API int cvs_txn_titles_known(cvs_txn *txn, int *known) CVS_WUR;
 
-#define CVS_CONTEXT_SOURCE_VERSION 1
+#define CVS_CONTEXT_SOURCE_VERSION 2 /* 1: a source without text_stats */
 
 /* Where a context set's pipeline reads from.  Keys are the source's own
  * (e.g. a shard number folded into each store's key); every callback
@@ -1431,6 +1431,13 @@ typedef struct cvs_context_source {
      * pipeline is about to ask one by one (a hop's bridge queries), so
      * that they can be asked in one round trip; the same contract. */
     int (*bm25_prefetch)(void *ctx, const cvs_terms *queries, size_t n, size_t k);
+    /* Optional, version 2 on: the BM25 statistics of terms over all
+     * records, as cvs_txn_text_stats (*ndocs, and df[i] for each of the
+     * terms->n terms), from which the question's terms get the idf one
+     * store would give them.  NULL (or a version 1 source): every term
+     * weighs alike there, and single-hop rankings may differ from one
+     * store's (query/context.c, deviation 14). */
+    int (*text_stats)(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df);
 } cvs_context_source;
 
 #define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */

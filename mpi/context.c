@@ -58,6 +58,10 @@
  *      second.
  *   5. Selection at rank 0: the pool's records (id, title, text, vector)
  *      are fetched from their owners in one round trip.
+ *   6. A question that names no title (query/context.c, deviation 14)
+ *      weighs its terms by their idf over all shards: the N and df of
+ *      step 1, summed by the same collective, in one more round trip
+ *      (OP_STATS, cvs_context_source.text_stats).
  *
  * A record's key in the pipeline is global: its key in its shard times the
  * shard count, plus the shard.  Every answer carries the record's id too,
@@ -142,7 +146,7 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE };
+enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE, OP_STATS };
 
 /* The K of the kNN graph the walk follows: what `cvstore import` builds in
  * one store (cvs_knn_opts.k = 0), each record's exact K nearest, found here
@@ -649,6 +653,29 @@ static int serve(mctx *c, const req *q, const char *payload)
         free(scores);
         break;
     }
+    case OP_STATS: {
+        /* The BM25 statistics of q->a terms over all shards: the record
+         * count and each term's document frequency, summed in one
+         * collective; rank 0 reads its own reply (x_text_stats). */
+        cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
+        size_t n = (size_t)q->a;
+        uint64_t *st = calloc(2 + n, sizeof *st), *sum = calloc(2 + n, sizeof *sum);
+        uint64_t *df = calloc(n ? n : 1, sizeof *df);
+        if (!st || !sum || !df) {
+            cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
+            MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
+        }
+        rc = add_stats(c, &tm, st, df);
+        MPI_Request ar;
+        MPI_Iallreduce(st, sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
+        mcmd_wait(&ar);
+        if (!rc && g_mpi.rank == 0 && mb_put(&c->mine, sum, (2 + n) * sizeof *sum))
+            rc = CVS_ENOMEM;
+        free(st);
+        free(sum);
+        free(df);
+        break;
+    }
     case OP_VEC: {
         size_t k = (size_t)q->b;
         int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
@@ -989,6 +1016,25 @@ static int x_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, fl
     }
     free(rest);
     return rc;
+}
+
+/* The terms' BM25 statistics over all shards (cvs_context_source.
+ * text_stats): the sums OP_STATS computes, from rank 0's own reply. */
+static int x_text_stats(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
+{
+    mctx *c = ctx;
+    req q = {OP_STATS, (int64_t)terms->n, 0, 0, (int64_t)terms->bytes};
+    int rc = request(c, q, terms->buf);
+    rd r = reply_of(c, 0);
+    uint64_t total;
+    if (rc)
+        return rc;
+    if (rd_get(&r, ndocs, 8) || rd_get(&r, &total, 8))
+        return CVS_EFORMAT;
+    for (size_t i = 0; i < terms->n; i++)
+        if (rd_get(&r, &df[i], 8))
+            return CVS_EFORMAT;
+    return CVS_OK;
 }
 
 static int x_vector(void *ctx, const float *v, size_t k, unsigned flags, int64_t *keys,
@@ -1577,7 +1623,7 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
         .embedder = c->dbs[0], .text_docs = docs, .titles_known = known, .bm25 = x_bm25,
         .vector = x_vector, .title_seeds = x_titles, .edges = x_edges, .record = x_record,
         .key_id = x_key_id, .cmp = x_cmp, .prefetch = x_prefetch,
-        .bm25_prefetch = x_bm25_prefetch,
+        .bm25_prefetch = x_bm25_prefetch, .text_stats = x_text_stats,
     };
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {

@@ -473,7 +473,7 @@
 #include "text/sentences.h"
 #include "text/tokenize.h"
 
-#define MAX_QTERMS 64
+#define MAX_QTERMS CVS__QTERMS_MAX
 #define MAX_PASSAGES 24   /* deviation 5 */
 #define EPS 0.1           /* r_s floor: a sentence of a relevant passage */
 #define LEAD 0.3          /* deviation 2 */
@@ -659,6 +659,89 @@ static int names_all(const uint32_t *ws, size_t n, const uint32_t *t, size_t nt)
     return 1;
 }
 
+/* ==== The question's terms, and one sentence's share of them ==== */
+
+int cvs__qterms_init(cvs_txn *t, const cvs_tokens *question, cvs__qterms *qt)
+{
+    int rc;
+    qt->n = 0;
+    qt->sum = 0;
+    for (size_t i = 0; question && i < question->n && qt->n < CVS__QTERMS_MAX; i++) {
+        const char *x = question->buf + question->off[i];
+        size_t l = question->len[i], j = 0;
+        while (j < qt->n && !(qt->len[j] == l && !memcmp(qt->term[j], x, l)))
+            j++;
+        if (j < qt->n)
+            continue; /* repeated */
+        qt->term[qt->n] = x;
+        qt->len[qt->n++] = l;
+    }
+    if (t && (rc = cvs__bm25_idf(t, qt->term, qt->len, qt->n, qt->idf)))
+        return rc;
+    for (size_t j = 0; j < qt->n; j++) {
+        if (!t || !(qt->idf[j] > 0))
+            qt->idf[j] = 1; /* no BM25 statistics: every term alike */
+        qt->sum += qt->idf[j];
+    }
+    return CVS_OK;
+}
+
+int cvs__sent_qmasks(const cvs__qterms *qt, const char *text, const cvs_spans *sp,
+                     cvs_tokens *tok, uint64_t **masks, size_t *n, size_t *cap)
+{
+    size_t pend = SIZE_MAX, last = SIZE_MAX;
+    int rc;
+
+    if (!text)
+        return CVS_OK;
+    for (size_t i = 0; i < sp->n; i++)
+        if (sp->s[i].end > sp->s[i].start)
+            last = i;
+    for (size_t i = 0; i < sp->n; i++) {
+        const cvs_span *x = &sp->s[i];
+        size_t g0, distinct = 0;
+        uint64_t m = 0;
+        if (x->end <= x->start)
+            continue;
+        if (pend == SIZE_MAX)
+            pend = x->start;
+        g0 = pend;
+        /* The whole unit, a fragment before it included (deviation 6). */
+        if ((rc = cvs__tokenize(text + g0, x->end - g0, CVS_TOK_STRIP_ACCENTS, tok)))
+            return rc;
+        for (size_t a = 0; a < tok->n && distinct < MIN_WORDS; a++) {
+            size_t b = 0;
+            while (b < a && !(tok->len[a] == tok->len[b] &&
+                              !memcmp(tok->buf + tok->off[a], tok->buf + tok->off[b], tok->len[a])))
+                b++;
+            distinct += b == a;
+        }
+        if (distinct < MIN_WORDS && i != last)
+            continue; /* a fragment goes with what follows */
+        pend = SIZE_MAX;
+        for (size_t j = 0; j < qt->n; j++)
+            for (size_t a = 0; a < tok->n; a++)
+                if (tok->len[a] == qt->len[j] && !memcmp(tok->buf + tok->off[a], qt->term[j],
+                                                         qt->len[j])) {
+                    m |= 1ull << j;
+                    break;
+                }
+        if ((rc = grow((void **)masks, cap, *n + 1, sizeof **masks)))
+            return rc;
+        (*masks)[(*n)++] = m;
+    }
+    return CVS_OK;
+}
+
+double cvs__qterms_share(const cvs__qterms *qt, uint64_t mask)
+{
+    double held = 0;
+    for (size_t j = 0; j < qt->n; j++)
+        if (mask & (1ull << j))
+            held += qt->idf[j];
+    return qt->sum > 0 ? held / qt->sum : 0;
+}
+
 /* ==== Selection ==== */
 
 /* Tokens a passage costs with `bytes` of sentences (0: nothing printed). */
@@ -682,8 +765,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
     const double rho = single_hop ? 0 : RHO; /* deviation 7 */
     cvs_db *db = t->db;
     ws w = {0};
-    const char *qterm[MAX_QTERMS] = {0};
-    size_t qtlen[MAX_QTERMS] = {0}, nq = 0, total = 0, nchosen_p = 0;
+    cvs__qterms qt;
+    size_t nq = 0, total = 0, nchosen_p = 0;
     uint32_t qid[MAX_QTERMS];
     double idf[MAX_QTERMS], qsum = 0;
     unsigned char *covered = NULL;
@@ -706,23 +789,14 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
     }
 
     /* The question's distinct terms and their idf. */
-    for (size_t i = 0; question && i < question->n && nq < MAX_QTERMS; i++) {
-        uint32_t id;
-        size_t before = w.voc.n;
-        if ((rc = vocab_id(&w.voc, question->buf + question->off[i], question->len[i], &id)))
-            goto out;
-        if (w.voc.n == before)
-            continue; /* repeated */
-        qid[nq] = id;
-        qterm[nq] = question->buf + question->off[i];
-        qtlen[nq++] = question->len[i];
-    }
-    if ((rc = cvs__bm25_idf(t, qterm, qtlen, nq, idf)))
+    if ((rc = cvs__qterms_init(t, question, &qt)))
         goto out;
+    nq = qt.n;
+    qsum = qt.sum;
     for (size_t j = 0; j < nq; j++) {
-        if (!(idf[j] > 0))
-            idf[j] = 1; /* no BM25 statistics: every term alike */
-        qsum += idf[j];
+        if ((rc = vocab_id(&w.voc, qt.term[j], qt.len[j], &qid[j])))
+            goto out;
+        idf[j] = qt.idf[j];
     }
     if (nq && !single_hop)
         link_w = LINK / (double)nq; /* deviation 13: LINK question terms of mean idf */
@@ -785,7 +859,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             for (size_t g = g0; g < w.ngs; g++)
                 s->bytes += (g > g0) + (w.gs[g].end - w.gs[g].start);
             w.nwords += nw;
-            s->r = in[p].rel * (EPS + (1 - rho) * (qsum > 0 ? qweight(qm, idf, nq) / qsum : 0) +
+            s->r = in[p].rel * (EPS + (1 - rho) * cvs__qterms_share(&qt, qm) +
                                 (first ? LEAD : 0));
             first = 0;
         }

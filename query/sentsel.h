@@ -52,4 +52,36 @@ int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, int single_hop,
 
 void cvs__sentsel_free(cvs_sentsel_out *out);
 
+/* ==== One sentence's lexical score, shared with query/context.c ==== */
+
+#define CVS__QTERMS_MAX 64
+
+/* The question's distinct terms, in order of first occurrence (at most
+ * CVS__QTERMS_MAX), each with its weight and their sum: BM25's idf in t's
+ * snapshot, or 1 for every term when t is NULL (a source without BM25's
+ * statistics) or the store has none.  The terms point into the question's
+ * tokens, which must outlive qt. */
+typedef struct cvs__qterms {
+    size_t n;
+    const char *term[CVS__QTERMS_MAX];
+    size_t len[CVS__QTERMS_MAX];
+    double idf[CVS__QTERMS_MAX];
+    double sum;
+} cvs__qterms;
+
+int cvs__qterms_init(cvs_txn *t, const struct cvs_tokens *question, cvs__qterms *qt);
+
+/* The question terms (bits of qt's order) that each sentence of a text holds,
+ * a fragment counted with the sentence after it (sentsel.c deviation 6),
+ * appended to (*masks)[0..*n), one per such unit, grown as needed (*cap;
+ * the caller frees *masks).  sp: the text's sentence spans (cvs__sent_get or
+ * cvs__sent_split); tok: scratch tokens, reused. */
+struct cvs_spans;
+int cvs__sent_qmasks(const cvs__qterms *qt, const char *text, const struct cvs_spans *sp,
+                     struct cvs_tokens *tok, uint64_t **masks, size_t *n, size_t *cap);
+
+/* lex(s) of sentsel.c: the share of qt's weight that the terms of mask
+ * hold, in [0, 1] (0 for an empty question). */
+double cvs__qterms_share(const cvs__qterms *qt, uint64_t mask);
+
 #endif

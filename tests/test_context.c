@@ -3,7 +3,8 @@
  * edges, every strategy within its budget, the diverse strategy on a
  * constructed two-hop question, MMR at lambda 1 against top-k, the
  * question's tokens read as its text, a question naming no title going by
- * BM25 with the links of its best records, the records a question names
+ * BM25 with the links of its best records, and re-ranked by its records'
+ * best sentences (the one-sentence match first), the records a question names
  * leading with their links, near-copies by words (and sibling copies)
  * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
@@ -869,6 +870,72 @@ Test(context, single_hop_route_follows_the_best_records_link, .init = setup, .fi
     cvs_txn_end(t);
 }
 
+/* A question that names no title, written about one sentence: the passage
+ * whose one sentence holds all its words answers it, not the one that BM25
+ * ranks first for repeating some of them across several sentences.  The
+ * single-hop route re-ranks BM25's first records by their best sentence too
+ * (query/context.c, deviation 14), so a budget of one passage holds the
+ * answer. */
+Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup,
+     .fini = teardown)
+{
+    static const char q[] = "When did the Velmar observatory open its northern telescope dome?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int64_t keys[8];
+    float scores[8];
+    axis(v, 0, 1, 0.0f);
+    put("spread", "Hill Station Grounds",
+        "The Velmar observatory stands on a hill. The Velmar observatory has a cafe. A "
+        "telescope shop sells maps. A northern road leads up. The observatory dome is white. "
+        "The Velmar observatory gardens open at noon.", v);
+    axis(v, 2, 3, 0.0f);
+    put("sentence", "Karst Plateau Sites",
+        "The town below has a bakery, a school and a small harbour that freezes in winter. "
+        "The northern telescope dome of the Velmar observatory was open to visitors in 1911, "
+        "when the road was paved. Its museum keeps letters, photographs and old instruments "
+        "from the founders.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], title[32], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(title, sizeof title, "Quarry Number %d", i);
+        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast every week.",
+                 i);
+        put(id, title, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    /* The premise: BM25 ranks the passage that spreads the question's words
+     * first. */
+    cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
+    cr_assert_geq(keys[1], 0);
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 74; /* one passage: 57 or 72 tokens, the others 18 */
+        axis(v, 0, 1, 0.0f);
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(r.n, 1, "strategy %d: %zu items", s, r.n);
+        cr_assert_str_eq(r.items[0].id, "sentence", "strategy %d: %s", s, r.items[0].id);
+        cr_assert_str_eq(r.items[0].via[0].type, "bm25");
+        cr_assert_neq(r.items[0].key, keys[0], "BM25 should rank the spread passage first");
+        cvs_context_result_free(&r);
+    }
+    /* BM25's own ranking (strategy bm25, no walk) keeps BM25's order. */
+    cvs_context_opts_init(&o);
+    o.strategy = CVS_CONTEXT_BM25;
+    o.budget = 74;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(r.items[0].key, keys[0]);
+    cr_assert_str_eq(r.items[0].id, "spread");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
 /* A record mentions its own copy (the same text under the title
  * "Zorblat Libretto", which the text names), which BM25 scores as high as
  * the record itself.  Behind BM25's best record diverse
@@ -1598,6 +1665,13 @@ static int os_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, f
     return cvs_txn_text_search_terms(s->t, terms, &st, k, keys, scores);
 }
 
+static int os_text_stats(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
+{
+    one_src *s = ctx;
+    uint64_t total;
+    return cvs_txn_text_stats(s->t, terms, ndocs, &total, df);
+}
+
 static int os_vector(void *ctx, const float *q, size_t k, unsigned flags, int64_t *keys,
                      float *scores)
 {
@@ -1705,7 +1779,8 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
         .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &os, .dim = DIM,
         .metric = CVS_METRIC_COSINE, .bm25 = os_bm25, .vector = os_vector,
         .title_seeds = os_titles, .edges = os_edges, .record = os_record,
-        .key_id = os_key_id, .prefetch = os_prefetch, .bm25_prefetch = os_bm25_prefetch};
+        .key_id = os_key_id, .prefetch = os_prefetch, .bm25_prefetch = os_bm25_prefetch,
+        .text_stats = os_text_stats};
     float v[DIM];
     make_two_hop();
     axis(v, 0, 1, 0.0f);

@@ -750,7 +750,7 @@ int cvs__bm25_idf(cvs_txn *t, const char *const *terms, const size_t *lens, size
         return cvs__err(CVS_ENOMEM, "out of memory");
     rc = terms_df(t, terms, lens, n, df, &ndocs);
     for (size_t i = 0; i < n && rc == CVS_OK; i++)
-        idf[i] = log(1.0 + ((double)ndocs - (double)df[i] + 0.5) / ((double)df[i] + 0.5));
+        idf[i] = cvs__bm25_idf_of((double)ndocs, (double)df[i]);
     free(df);
     return rc;
 }
