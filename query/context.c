@@ -326,7 +326,13 @@
  *      BM25's order; the list keeps its scores by position, so the fusion,
  *      deviation 12's leads and bm25_of read the new order.  An outside
  *      source gives the idf through its text_stats (cvstore-mpi sums its
- *      shards'), so it ranks as one store.  Measured on half A
+ *      shards'), so it ranks as one store.  Not for unit sentence:
+ *      sentsel.c already scores every sentence by the same lex(s), so the
+ *      re-ranking counted it twice (half A, --unit sentence, answer
+ *      containment at 64 / 128 / 256 / 512 tokens: HotpotQA 0.430 / 0.666 /
+ *      0.755 / 0.791 -> 0.427 / 0.663 / 0.749 / 0.782; the SQuAD half's full
+ *      support 0.752 / 0.859 / 0.903 / 0.926 -> 0.752 / 0.859 / 0.901 /
+ *      0.929).  Measured on half A
  *      (cvstore-bench context --sets hotpotqa,musique,squad:1200 --half A:
  *      618 SQuAD-half questions), full support at 256 / 512 / 1024: SQuAD
  *      half clean 0.639 / 0.850 / 0.929 (= BM25 top-k) -> 0.647 / 0.858 /
@@ -2119,8 +2125,8 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         (rc = single_hop(s, &o, sc, &qn, &single)))
         goto out;
     /* Deviation 14: a single-hop question's BM25 ranking weighs each record's
-     * best sentence too. */
-    if (single && (rc = passage_evidence(s, &qn)))
+     * best sentence too (for passages: sentsel.c weighs sentences itself). */
+    if (single && o.unit == CVS_UNIT_PASSAGE && (rc = passage_evidence(s, &qn)))
         goto out;
     if (qn.has_bm25) {
         if ((rc = add_list(&cs, &o, qn.bk, qn.bs, o.depth, SRC_BM25, qn.wl, 1)))

@@ -870,22 +870,14 @@ Test(context, single_hop_route_follows_the_best_records_link, .init = setup, .fi
     cvs_txn_end(t);
 }
 
-/* A question that names no title, written about one sentence: the passage
- * whose one sentence holds all its words answers it, not the one that BM25
- * ranks first for repeating some of them across several sentences.  The
- * single-hop route re-ranks BM25's first records by their best sentence too
- * (query/context.c, deviation 14), so a budget of one passage holds the
- * answer. */
-Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup,
-     .fini = teardown)
+/* Two passages for a question written about one sentence, "spread" (the
+ * question's words over several sentences; BM25's first) and "sentence"
+ * (most of them in one), among others; titles known, none named. */
+static const char velmar_q[] = "When did the Velmar observatory open its northern telescope dome?";
+
+static void make_velmar(void)
 {
-    static const char q[] = "When did the Velmar observatory open its northern telescope dome?";
-    cvs_context_opts o;
-    cvs_context_result r;
-    cvs_txn *t;
     float v[DIM];
-    int64_t keys[8];
-    float scores[8];
     axis(v, 0, 1, 0.0f);
     put("spread", "Hill Station Grounds",
         "The Velmar observatory stands on a hill. The Velmar observatory has a cafe. A "
@@ -907,6 +899,25 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
         put(id, title, text, v);
     }
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+}
+
+/* A question that names no title, written about one sentence: the passage
+ * whose one sentence holds all its words answers it, not the one that BM25
+ * ranks first for repeating some of them across several sentences.  The
+ * single-hop route re-ranks BM25's first records by their best sentence too
+ * (query/context.c, deviation 14), so a budget of one passage holds the
+ * answer. */
+Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup,
+     .fini = teardown)
+{
+    const char *q = velmar_q;
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int64_t keys[8];
+    float scores[8];
+    make_velmar();
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     /* The premise: BM25 ranks the passage that spreads the question's words
      * first. */
@@ -1828,6 +1839,47 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
         o.unit = CVS_UNIT_PASSAGE;
         cr_assert_eq(cvs_context_source_run(&src, &o, question, 0, v, &r), CVS_EINVAL);
     }
+    cvs_txn_end(os.t);
+}
+
+/* Over a source, the single-hop route's passage evidence weighs the
+ * question's terms by the idf the source's text_stats gives: the same
+ * ranking as the store's.  A version 1 table (no text_stats) is still
+ * taken. */
+Test(context, source_passage_evidence_is_the_stores, .init = setup, .fini = teardown)
+{
+    one_src os = {0};
+    cvs_context_source src = {
+        .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &os, .dim = DIM,
+        .metric = CVS_METRIC_COSINE, .bm25 = os_bm25, .vector = os_vector,
+        .title_seeds = os_titles, .edges = os_edges, .record = os_record,
+        .key_id = os_key_id, .text_stats = os_text_stats};
+    cvs_context_opts o;
+    cvs_context_result a, b;
+    float v[DIM];
+    make_velmar();
+    cr_assert_eq(cvs_txn_begin(db, &os.t), 0);
+    cr_assert_eq(cvs_txn_titles_known(os.t, &src.titles_known), 0);
+    src.text_docs = 6;
+    axis(v, 0, 1, 0.0f);
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 1000;
+        cr_assert_eq(cvs_txn_context(os.t, &o, velmar_q, 0, v, &a), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_context_source_run(&src, &o, velmar_q, 0, v, &b), 0, "%s",
+                     cvs_errmsg(db));
+        cr_assert_geq(a.n, 2);
+        cr_assert_str_eq(a.items[0].id, "sentence");
+        assert_same_result(&a, &b, cvs_context_strategy_name(o.strategy));
+        cvs_context_result_free(&a);
+        cvs_context_result_free(&b);
+    }
+    src.version = 1;
+    src.text_stats = NULL;
+    cr_assert_eq(cvs_context_source_run(&src, &o, velmar_q, 0, v, &b), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(b.n, 1);
+    cvs_context_result_free(&b);
     cvs_txn_end(os.t);
 }
 
