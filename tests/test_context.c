@@ -4,7 +4,8 @@
  * constructed two-hop question, MMR at lambda 1 against top-k, the
  * question's tokens read as its text, a question naming no title going by
  * BM25 with the links of its best records, and re-ranked by its records'
- * best sentences (the one-sentence match first), the records a question names
+ * best sentences (the one-sentence match first; over a source, with the
+ * source's idf), the records a question names
  * leading with their links, near-copies by words (and sibling copies)
  * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
@@ -1844,10 +1845,16 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
 
 /* Over a source, the single-hop route's passage evidence weighs the
  * question's terms by the idf the source's text_stats gives: the same
- * ranking as the store's.  A version 1 table (no text_stats) is still
+ * ranking as the store's.  Here the weights decide: "common" (BM25's best)
+ * has a sentence with the four question words every record holds and the
+ * rare ones ("Velmar", "dome") in two sentences, "rare" has both rare ones
+ * in one sentence.  By idf the second comes first; a version 1 table (no
+ * text_stats: every term alike) puts the first first, and is still
  * taken. */
-Test(context, source_passage_evidence_is_the_stores, .init = setup, .fini = teardown)
+Test(context, source_passage_evidence_weighs_by_the_sources_idf, .init = setup,
+     .fini = teardown)
 {
+    static const char q[] = "When did the Velmar observatory open its northern telescope dome?";
     one_src os = {0};
     cvs_context_source src = {
         .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &os, .dim = DIM,
@@ -1856,29 +1863,46 @@ Test(context, source_passage_evidence_is_the_stores, .init = setup, .fini = tear
         .key_id = os_key_id, .text_stats = os_text_stats};
     cvs_context_opts o;
     cvs_context_result a, b;
-    float v[DIM];
-    make_velmar();
+    int64_t keys[8];
+    float scores[8], v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("common", "Hill Station Grounds", "Velmar is a quiet farming village. A dome of green "
+        "glass covers its hall. The observatory has an open northern telescope deck.", v);
+    axis(v, 2, 3, 0.0f);
+    put("rare", "Karst Plateau Sites", "The Velmar dome was finished in 1911 by masons from "
+        "the valley below.", v);
+    for (int i = 0; i < 6; i++) {
+        char id[16], title[32], text[128];
+        axis(v, 4 + i % 4, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(title, sizeof title, "Quarry Number %d", i);
+        snprintf(text, sizeof text, "Quarry %d runs an open northern telescope observatory "
+                 "at night.", i);
+        put(id, title, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
     cr_assert_eq(cvs_txn_begin(db, &os.t), 0);
     cr_assert_eq(cvs_txn_titles_known(os.t, &src.titles_known), 0);
-    src.text_docs = 6;
+    src.text_docs = 8;
+    /* The premise: BM25 ranks "common" first. */
+    cr_assert_eq(cvs_txn_text_search(os.t, q, strlen(q), 8, keys, scores), 0);
+    cvs_context_opts_init(&o);
+    o.strategy = CVS_CONTEXT_TOPK;
+    o.budget = 1000;
     axis(v, 0, 1, 0.0f);
-    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
-        cvs_context_opts_init(&o);
-        o.strategy = (cvs_context_strategy)s;
-        o.budget = 1000;
-        cr_assert_eq(cvs_txn_context(os.t, &o, velmar_q, 0, v, &a), 0, "%s", cvs_errmsg(db));
-        cr_assert_eq(cvs_context_source_run(&src, &o, velmar_q, 0, v, &b), 0, "%s",
-                     cvs_errmsg(db));
-        cr_assert_geq(a.n, 2);
-        cr_assert_str_eq(a.items[0].id, "sentence");
-        assert_same_result(&a, &b, cvs_context_strategy_name(o.strategy));
-        cvs_context_result_free(&a);
-        cvs_context_result_free(&b);
-    }
+    cr_assert_eq(cvs_txn_context(os.t, &o, q, 0, v, &a), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_context_source_run(&src, &o, q, 0, v, &b), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(a.n, 2);
+    cr_assert_str_eq(a.items[0].id, "rare");
+    cr_assert_neq(a.items[0].key, keys[0], "BM25 should rank \"common\" first");
+    assert_same_result(&a, &b, "topk");
+    cvs_context_result_free(&a);
+    cvs_context_result_free(&b);
     src.version = 1;
     src.text_stats = NULL;
-    cr_assert_eq(cvs_context_source_run(&src, &o, velmar_q, 0, v, &b), 0, "%s", cvs_errmsg(db));
-    cr_assert_geq(b.n, 1);
+    cr_assert_eq(cvs_context_source_run(&src, &o, q, 0, v, &b), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(b.n, 2);
+    cr_assert_str_eq(b.items[0].id, "common", "terms alike: %s", b.items[0].id);
     cvs_context_result_free(&b);
     cvs_txn_end(os.t);
 }
