@@ -240,9 +240,10 @@
  *      then the rest of BM25's ranking: the naive BM25 + title-links
  *      reference with one link per record, since a compositional question
  *      asks one relation of the entity.  A store without links (the SQuAD
- *      half) keeps BM25's ranking exactly; no vector list, bridge or kNN edge
- *      is added.  Of the half-A questions where BM25 + title links held every
- *      gold passage at a budget and the default did not (33 questions, 47
+ *      half) keeps BM25's ranking (as deviation 14 re-ranks it); no vector
+ *      list, bridge or kNN edge is added.  Of the half-A questions where
+ *      BM25 + title links held every gold passage at a budget and the
+ *      default did not (33 questions, 47
  *      question-budgets), 26 question-budgets were this route's.  Half A of
  *      cvstore-bench context --by-type, full support at 256 / 512 / 1024
  *      tokens: HotpotQA clean 0.504 / 0.800 / 0.910 -> 0.528 / 0.830 / 0.925
