@@ -61,15 +61,16 @@ int cvs__bm25_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
 int cvs__bm25_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                      int64_t *keys, float *scores);
 
-/* BM25's idf (deviation 1 of text/bm25.c) of n terms (already tokenized,
- * accents stripped) in the snapshot, into idf[0..n); 0 for every term of a
- * store without the text layer. */
 /* The idf of a term held by df of ndocs records (deviation 1 of
  * text/bm25.c): what cvs__bm25_idf gives, for statistics summed elsewhere. */
 static inline double cvs__bm25_idf_of(double ndocs, double df)
 {
     return log(1.0 + (ndocs - df + 0.5) / (df + 0.5));
 }
+
+/* BM25's idf (deviation 1 of text/bm25.c) of n terms (already tokenized,
+ * accents stripped) in the snapshot, into idf[0..n); 0 for every term of a
+ * store without the text layer. */
 int cvs__bm25_idf(cvs_txn *txn, const char *const *terms, const size_t *lens, size_t n,
                   double *idf);
 /* How many records of the snapshot hold the term (tokenized, accents
