@@ -105,6 +105,17 @@ CVS_API const char *cvs_raw_name(cvs_raw r);
 
 #define CVS_MAX_DIM    65536
 #define CVS_MAX_ID_LEN 512
+/* The most bytes of a query's text: cvs_text_search, cvs_context (and
+ * cvs_txn_context, cvs_context_source_run) and cvs_mem_recall refuse a
+ * longer one with CVS_EINVAL, naming the limit.  A query is a question or
+ * a passage, not a corpus: 32 KiB is 8192 tokens of 4 bytes (the token of
+ * cvs_context's budget), the longest input that the embedding models with
+ * the longest context take (OpenAI's text-embedding-3, bge-m3,
+ * nomic-embed: 8192 tokens; most take 512), so a longer query cannot be
+ * embedded whole by them anyway, while its cost keeps growing with every
+ * word (each distinct word reads its BM25 postings, and recall looks for
+ * a stand-in for each word no memory has: a 12 MB query took 18 s). */
+#define CVS_QUERY_MAX_BYTES 32768
 
 typedef struct cvs_create_opts {
     uint32_t dim;          /* 1..CVS_MAX_DIM */
@@ -663,7 +674,8 @@ CVS_API int cvs_import_check(cvs_db *db, const char *path, const cvs_import_opts
  * English stop list).  The index is updated in the transaction of every put
  * and delete.  keys (k) receives internal keys, best first, padded with -1;
  * scores (k) the BM25 scores, padded with NaN.  A query with no indexable
- * word (empty, only stop words) returns no results, not an error. */
+ * word (empty, only stop words) returns no results, not an error; one of
+ * more than CVS_QUERY_MAX_BYTES is CVS_EINVAL. */
 CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
                             int64_t *keys, float *scores) CVS_WUR;
 /* Same, inside a caller's snapshot. */
@@ -1010,8 +1022,9 @@ CVS_API void cvs_mem_items_free(cvs_mem_items *r);
  * similarity 0 or less are left out (they are unrelated, not far down).
  * Stores the time as the last-recalled time of the memories returned
  * (unless opts->no_touch).  A query with no
- * indexable word and no embeddable word gives no results, not an error.
- * opts may be NULL; *out is overwritten (free it first if it held one). */
+ * indexable word and no embeddable word gives no results, not an error;
+ * one of more than CVS_QUERY_MAX_BYTES is CVS_EINVAL.  opts may be NULL;
+ * *out is overwritten (free it first if it held one). */
 CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
                            const cvs_mem_recall_opts *opts, cvs_mem_items *out) CVS_WUR;
 
@@ -1273,7 +1286,8 @@ typedef struct cvs_context_result {
  * and the graph alone (as with lexical_weight 1), and fails with
  * CVS_EINVAL ("no text to search") when no record has a text or a title
  * either, rather than answer a text question with nothing.  A question that finds
- * nothing gives n = 0, not an error.  *out is zeroed on failure. */
+ * nothing gives n = 0, not an error; one of more than CVS_QUERY_MAX_BYTES
+ * is CVS_EINVAL.  *out is zeroed on failure. */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;
 /* Same, inside a caller's snapshot; qvec (dim floats, or NULL) replaces the

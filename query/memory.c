@@ -1639,7 +1639,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         len = strlen(query);
     if ((rc = items_init(out)))
         return rc;
-    if ((rc = check_ns(ns)))
+    if ((rc = cvs__query_len_check("cvs_mem_recall", len)) || (rc = check_ns(ns)))
         goto cleanup;
     if (o->strategy != CVS_MEM_HYBRID && o->strategy != CVS_MEM_LEXICAL &&
         o->strategy != CVS_MEM_VECTOR) {
