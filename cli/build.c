@@ -174,9 +174,11 @@ int cmd_build(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            cli_wait_quiet();
             break;
         case 'j':
             json = 1;
+            cli_wait_quiet();
             break;
         case 'h':
             fputs(usage, stdout);

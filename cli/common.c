@@ -178,6 +178,54 @@ void cli_passphrase_free(char *pass, size_t len)
     free(pass);
 }
 
+/* ==== Waiting for another writer ==== */
+
+/* A command opens one store (cli_open) and draws one bar at a time. */
+static struct {
+    const char *cmd;
+    int quiet;
+    int64_t pid;
+    double waited_s;
+    int bar_drawn;     /* a progress bar's line is on the terminal */
+} wait_state;
+
+void cli_wait_quiet(void)
+{
+    wait_state.quiet = 1;
+}
+
+double cli_waited(int64_t *pid)
+{
+    if (pid)
+        *pid = wait_state.pid;
+    return wait_state.waited_s;
+}
+
+/* cvs_wait_fn: a line on a terminal once the wait passes about a second
+ * (the library calls it then), clearing the bar first; the total kept for
+ * cli_waited. */
+static void on_wait(void *ctx, int64_t pid, double waited_s, int done)
+{
+    (void)ctx;
+    if (done) {
+        wait_state.pid = pid;
+        wait_state.waited_s += waited_s;
+        return;
+    }
+    if (wait_state.quiet || !isatty(STDERR_FILENO))
+        return;
+    if (wait_state.bar_drawn) /* the bar redraws itself on its next update */
+        fputs("\r\033[K", stderr);
+    wait_state.bar_drawn = 0;
+    if (pid > 0)
+        fprintf(stderr, "cvstore: %s: waiting for another writer (pid %" PRId64 ") to "
+                "finish...\n", wait_state.cmd, pid);
+    else
+        fprintf(stderr, "cvstore: %s: waiting for another writer to finish...\n",
+                wait_state.cmd);
+    fflush(stderr);
+}
+
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
 {
     struct stat st;
@@ -208,6 +256,8 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
         }
         return cli_fail(cmd, rc, NULL);
     }
+    wait_state.cmd = cmd;
+    cvs_db_set_wait_fn(*db, on_wait, NULL);
     return CLI_OK;
 }
 
@@ -356,6 +406,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     fprintf(stderr, " %s  %s %s/s%s", unit, rbuf, unit, etabuf);
     fflush(stderr);
     p->drawn = 1;
+    wait_state.bar_drawn = 1;
 }
 
 void cli_progress_clear(cli_progress *p)
@@ -365,6 +416,7 @@ void cli_progress_clear(cli_progress *p)
         fflush(stderr);
     }
     p->drawn = 0;
+    wait_state.bar_drawn = 0;
 }
 
 /* ==== Escaping ==== */

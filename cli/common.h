@@ -74,6 +74,16 @@ void cli_passphrase_free(char *pass, size_t len);
  * says which path and why ("no store at PATH" rather than LMDB's ENOENT). */
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
 
+/* A store cli_open opened tells, when a write of the command waits more
+ * than about a second for another process's writer (cvs_db_set_wait_fn),
+ * on a terminal only: "cvstore: CMD: waiting for another writer (pid N)
+ * to finish..." on stderr, clearing a progress bar first.  Commands call
+ * cli_wait_quiet for --quiet and --json, whose output stays as it is.
+ * cli_waited gives the seconds waited so far and the last writer waited
+ * for (*pid 0 when unknown; pid may be NULL). */
+void cli_wait_quiet(void);
+double cli_waited(int64_t *pid);
+
 /* Strict decimal parse of the whole string into [min, max]; 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -66,8 +66,8 @@ int cmd_link(int argc, char **argv)
         case 'a': ko.flags = CVS_SEARCH_ANN; break;
         case 'M': mentions = 0; break;
         case 'N': knn = 0; break;
-        case 'j': json = 1; break;
-        case 'q': quiet = 1; break;
+        case 'j': json = 1; cli_wait_quiet(); break;
+        case 'q': quiet = 1; cli_wait_quiet(); break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;

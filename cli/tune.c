@@ -134,9 +134,11 @@ int cmd_tune(int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            cli_wait_quiet();
             break;
         case 'q':
             quiet = 1;
+            cli_wait_quiet();
             break;
         case 'h':
             fputs(usage, stdout);

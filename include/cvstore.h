@@ -161,6 +161,26 @@ typedef struct cvs_open_opts {
 CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **db) CVS_WUR;
 CVS_API void cvs_db_close(cvs_db *db);
 
+/* Writers wait for each other: a store has one write transaction at a time
+ * across all processes (LMDB's writer lock), and a write -- a put, an
+ * import batch, a build's whole encoding pass -- waits for the one in
+ * progress, then runs on the store as that one left it.  Nothing is lost
+ * or mixed: two builds both complete, one after the other, and the store
+ * keeps the codec of the last to write.  Readers never wait.
+ *
+ * A write that waits for another process's writer calls fn(ctx, pid,
+ * waited_s, done) once the wait passes CVS_WAIT_NOTICE_S seconds (done 0,
+ * pid the other writer's process id, or 0 when unknown), and once more
+ * when the wait ends (done 1, waited_s the whole wait), so that a program
+ * can tell its user why nothing moves.  fn runs on the waiting thread,
+ * without any lock of the store held; it must not call into db.  A writer
+ * that is not a cvstore of this version (or newer) is waited for all the
+ * same, silently.  fn NULL turns it off (the default).  ctx is the
+ * caller's and must outlive the handle or the next call. */
+#define CVS_WAIT_NOTICE_S 1.0
+typedef void (*cvs_wait_fn)(void *ctx, int64_t pid, double waited_s, int done);
+CVS_API void cvs_db_set_wait_fn(cvs_db *db, cvs_wait_fn fn, void *ctx);
+
 typedef struct cvs_info {
     uint32_t format_version;
     uint32_t dim;

@@ -109,6 +109,10 @@ struct cvs_db {
     /* The derived structures, in calling order (store/module.h). */
     struct cvs__mslot mods[CVS__MAX_MODULES];
     size_t nmods;
+    /* cvs_db_set_wait_fn: told when a write waits for another process's
+     * writer (store/db.c, deviation 4). */
+    cvs_wait_fn wait_fn;
+    void *wait_ctx;
 };
 
 struct cvs_txn {
