@@ -389,6 +389,19 @@ Test(writer_wait, a_write_waiting_for_another_process_is_told, .timeout = 120)
     cr_assert(!strstr(out, "waiting"), "%s", out);
     free(out);
     child_done(pid);
+    /* A build that waited for another (the child's) says so in its
+     * summary, terminal or not; the store keeps the later build. */
+    pid = hold_writer(dir);
+    snprintf(pat, sizeof pat, "note: waited");
+    cr_assert_eq(tu_cli(&out, "build '%s' --codec pq2 2>&1", dir), 0, "%s", out);
+    cr_assert(strstr(out, pat), "%s", out);
+    snprintf(pat, sizeof pat, "another writer (pid %d)", (int)pid);
+    cr_assert(strstr(out, pat), "%s", out);
+    free(out);
+    child_done(pid);
+    cr_assert_eq(tu_cli(&out, "stats '%s'", dir), 0);
+    cr_assert(strstr(out, "pq2"), "%s", out);
+    free(out);
     cr_assert_eq(tu_cli(&out, "check '%s'", dir), 0, "%s", out);
     free(out);
     tu_rmrf(dir);
