@@ -335,6 +335,8 @@ static const char *phase_unit(const char *phase)
     for (size_t i = 0; i < sizeof rec_phases / sizeof rec_phases[0]; i++)
         if (!strcmp(phase, rec_phases[i]))
             return "rec";
+    if (!strncmp(phase, "check ", 6)) /* cvs_check_progress: a database's entries */
+        return "entry";
     return "step";
 }
 

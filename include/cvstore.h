@@ -292,6 +292,13 @@ CVS_API void cvs_iter_close(cvs_iter *it);
 
 /* ==== Consistency check ==== */
 
+/* Progress callback: done/total records (total 0 when unknown) and bytes of
+ * the input consumed; phase names the step ("validate", "write", "sample",
+ * "train", "encode", ...). */
+typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
+                                uint64_t total, uint64_t bytes_done,
+                                uint64_t bytes_total);
+
 /* Called once per problem found; msg valid during the call only. */
 typedef void (*cvs_report_fn)(void *ctx, const char *msg);
 
@@ -313,6 +320,12 @@ typedef void (*cvs_report_fn)(void *ctx, const char *msg);
  * (0 = healthy); the return code is for failures of the check itself. */
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                       uint64_t *problems) CVS_WUR;
+/* cvs_check telling progress (may be NULL) as it walks each database:
+ * phase "check NAME" (NAME the database: "ids", "vecs", "postings", ...),
+ * done and total its entries. */
+CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
+                               cvs_progress_fn progress, void *progress_ctx,
+                               uint64_t *problems) CVS_WUR;
 
 /* ==== Damaged stores ====
  *
@@ -412,13 +425,6 @@ CVS_API int cvs_key_id(cvs_txn *txn, int64_t key, const char **id,
                        size_t *id_len) CVS_WUR;
 
 /* ==== Compression ==== */
-
-/* Progress callback: done/total records (total 0 when unknown) and bytes of
- * the input consumed; phase names the step ("validate", "write", "sample",
- * "train", "encode", ...). */
-typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
-                                uint64_t total, uint64_t bytes_done,
-                                uint64_t bytes_total);
 
 typedef struct cvs_build_opts {
     uint64_t seed;          /* training sample and k-means seeds; 0 = 1 */
