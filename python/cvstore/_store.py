@@ -310,7 +310,8 @@ def _int_arg(what: str, v, lo: int) -> int:
 
 
 def _closed_error() -> Error:
-    return Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+    # A ValueError, as a closed file's is: code written for files catches it.
+    return InvalidArgument("the store is closed", L.EINVAL, "CVS_EINVAL")
 
 
 def _guarded(method):

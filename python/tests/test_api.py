@@ -25,6 +25,9 @@ def test_create_open_close(path):
         assert len(db) == 0
     with pytest.raises(cvstore.Error, match="closed"):
         len(db)
+    # A ValueError, as a closed file's: a caller's `except ValueError` holds.
+    with pytest.raises(ValueError, match="closed"):
+        db.search(np.zeros(8, dtype=np.float32), k=1)
     db.close()  # idempotent
     db = cvstore.open(path)
     assert (db.dim, db.metric, db.raw) == (8, "l2", "f16")
@@ -664,4 +667,3 @@ def test_uses_cdll_not_pydll():
 
 def test_version():
     assert cvstore.__version__ == "0.1.0"
-    assert json.loads(json.dumps(cvstore.__all__))
