@@ -667,3 +667,12 @@ def test_uses_cdll_not_pydll():
 
 def test_version():
     assert cvstore.__version__ == "0.1.0"
+    assert json.loads(json.dumps(cvstore.__all__))
+
+
+def test_namespace_holds_only_the_api():
+    # help(cvstore) and dir(cvstore) list what the package offers, and a
+    # name imported for its own use (importlib's PackageNotFoundError) is
+    # not part of it.
+    public = {n for n in dir(cvstore) if not n.startswith("_")}
+    assert public == set(cvstore.__all__) - {"__version__"}
