@@ -48,6 +48,8 @@ CVSTORE_PASSPHRASE=wrong expect 1 "a wrong passphrase by env" stats "$db"
 expect 1 "no passphrase" get "$db" rec1
 has "$tmp/err" "passphrase is needed" "a missing passphrase is named as such"
 expect 1 "an unreadable key file" stats "$db" --key-file "$tmp/nonexistent"
+expect 1 "a directory as key file" stats "$db" --key-file "$tmp"
+has "$tmp/err" "Is a directory" "a directory given as key file is named as such, not as an empty file"
 
 for s in confidential alice rec3 owner; do
   if grep -qF "$s" "$db/data.mdb"; then fail "'$s' is readable in data.mdb"; fi
