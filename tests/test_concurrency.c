@@ -254,60 +254,7 @@ Test(graph_race, mention_links_are_redone_when_writes_came_between)
 
 /* ==== A write waiting for another process's writer is told ==== */
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 enum { WD = 8, WN = 64 };
-
-static int hold_fd = -1;
-
-/* Inside the build's write transaction (its encoding pass): says so on
- * the pipe, then holds the writer's lock for 2.5 s. */
-static void hold_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
-                          uint64_t bytes_done, uint64_t bytes_total)
-{
-    struct timespec ts = {2, 500000000L};
-    (void)ctx, (void)done, (void)total, (void)bytes_done, (void)bytes_total;
-    if (strcmp(phase, "encode") || hold_fd < 0)
-        return;
-    if (write(hold_fd, "x", 1) != 1)
-        _exit(3);
-    close(hold_fd);
-    hold_fd = -1;
-    nanosleep(&ts, NULL);
-}
-
-/* A child process that builds dir's codec and holds the writer's lock in
- * its encoding pass; returns once it holds it. */
-static pid_t hold_writer(const char *dir)
-{
-    int p[2];
-    char c;
-    pid_t pid;
-    cr_assert_eq(pipe(p), 0);
-    cr_assert_neq(pid = fork(), -1);
-    if (pid == 0) {
-        cvs_db *h;
-        cvs_build_opts bo = {.progress = hold_progress};
-        close(p[0]);
-        hold_fd = p[1];
-        if (cvs_db_open(dir, 0, &h) || cvs_build(h, "sq8", &bo))
-            _exit(2);
-        cvs_db_close(h);
-        _exit(0);
-    }
-    close(p[1]);
-    cr_assert_eq(read(p[0], &c, 1), 1, "the child did not reach its write");
-    close(p[0]);
-    return pid;
-}
-
-static void child_done(pid_t pid)
-{
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
-}
 
 typedef struct waits {
     int calls[2];        /* done 0, done 1 */
@@ -349,7 +296,7 @@ Test(writer_wait, a_write_waiting_for_another_process_is_told, .timeout = 120)
 
     /* The library: told once past CVS_WAIT_NOTICE_S, with the writer's
      * pid, and once when the wait ends; the write then goes through. */
-    pid = hold_writer(dir);
+    pid = tu_hold_writer(dir);
     cr_assert_eq(cvs_db_open(dir, 0, &h), 0);
     cvs_db_set_wait_fn(h, on_wait, &w);
     cr_assert_eq(cvs_delete(h, (const char *const[]){"r0"}, (const size_t[]){2}, 1, NULL), 0,
@@ -364,11 +311,11 @@ Test(writer_wait, a_write_waiting_for_another_process_is_told, .timeout = 120)
     cr_assert_eq(cvs_delete(h, (const char *const[]){"r1"}, (const size_t[]){2}, 1, NULL), 0);
     cr_assert_eq(w.calls[0] + w.calls[1], 2);
     cvs_db_close(h);
-    child_done(pid);
+    tu_child_done(pid);
 
     /* The CLI: a line on a terminal (script(1) gives it one) ... */
     cr_assert_eq(system("command -v script >/dev/null"), 0, "script(1) is needed");
-    pid = hold_writer(dir);
+    pid = tu_hold_writer(dir);
     snprintf(pat, sizeof pat, "waiting for another writer (pid %d) to finish...", (int)pid);
     {
         char cmd[4400], buf[4096];
@@ -382,23 +329,23 @@ Test(writer_wait, a_write_waiting_for_another_process_is_told, .timeout = 120)
         cr_assert_eq(pclose(p), 0, "%s", buf);
         cr_assert(strstr(buf, pat), "%s", buf);
     }
-    child_done(pid);
+    tu_child_done(pid);
     /* ... and none in a script's log. */
-    pid = hold_writer(dir);
+    pid = tu_hold_writer(dir);
     cr_assert_eq(tu_cli(&out, "delete '%s' r3 2>&1", dir), 0);
     cr_assert(!strstr(out, "waiting"), "%s", out);
     free(out);
-    child_done(pid);
+    tu_child_done(pid);
     /* A build that waited for another (the child's) says so in its
      * summary, terminal or not; the store keeps the later build. */
-    pid = hold_writer(dir);
+    pid = tu_hold_writer(dir);
     snprintf(pat, sizeof pat, "note: waited");
     cr_assert_eq(tu_cli(&out, "build '%s' --codec pq2 2>&1", dir), 0, "%s", out);
     cr_assert(strstr(out, pat), "%s", out);
     snprintf(pat, sizeof pat, "another writer (pid %d)", (int)pid);
     cr_assert(strstr(out, pat), "%s", out);
     free(out);
-    child_done(pid);
+    tu_child_done(pid);
     cr_assert_eq(tu_cli(&out, "stats '%s'", dir), 0);
     cr_assert(strstr(out, "pq2"), "%s", out);
     free(out);
