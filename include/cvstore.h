@@ -889,7 +889,8 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  * function here writes through cvs_put/cvs_delete, so the handle must be
  * writable -- except recall, which stores the last-recalled time when it
  * can and answers without storing it when the store cannot be written (a
- * full disk, a read-only handle). */
+ * full disk, a read-only handle) or another process is writing it (rather
+ * than wait for that writer: recall is a read). */
 
 #define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
 #define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */

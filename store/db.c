@@ -316,6 +316,14 @@ static void wait_other_writer(cvs_db *db, int fd)
         db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, mono_s() - t0, 1);
 }
 
+int cvs__writer_elsewhere(cvs_db *db)
+{
+    int fd;
+    if (mdb_env_get_fd(db->env, &fd))
+        return 0;
+    return other_writer(fd) != 0;
+}
+
 CVS_API void cvs_db_set_wait_fn(cvs_db *db, cvs_wait_fn fn, void *ctx)
 {
     if (!db)

@@ -802,6 +802,44 @@ Test(memory, recall_answers_when_the_store_cannot_be_written)
     cvs_mem_items_free(&r);
 }
 
+static void count_wait(void *ctx, int64_t pid, double waited_s, int done)
+{
+    (void)pid, (void)waited_s, (void)done;
+    ++*(int *)ctx;
+}
+
+/* A recall is a read: while another process writes (a build's encoding
+ * pass, an import: minutes), it answers at once and leaves the recall time
+ * out rather than wait for the writer to store it.  With no writer, the
+ * time is stored. */
+Test(memory, recall_does_not_wait_for_another_writer, .timeout = 60)
+{
+    cvs_mem_remembered a;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "w"};
+    char path[4200];
+    int waits = 0;
+    pid_t pid;
+    remember("w", "the spare key is under the blue flower pot", NULL, &a);
+    snprintf(path, sizeof path, "%s/mem.cvs", dir);
+    cvs_db_set_wait_fn(db, count_wait, &waits);
+    pid = tu_hold_writer(path);
+    cr_assert_eq(cvs_mem_recall(db, "where is the spare key", 0, &ro, &r), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(waits, 0, "recall waited for the other writer");
+    tu_child_done(pid);
+    cr_assert_eq(cvs_mem_list(db, "w", NULL, 0, &r), 0);
+    cr_assert_eq(r.items[0].recalled_us, 0);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_recall(db, "where is the spare key", 0, &ro, &r), 0);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_list(db, "w", NULL, 0, &r), 0);
+    cr_assert_neq(r.items[0].recalled_us, 0);
+    cvs_mem_items_free(&r);
+}
+
 Test(memory, forget_by_id_and_filter)
 {
     cvs_mem_remembered m[6];
