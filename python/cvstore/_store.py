@@ -398,7 +398,8 @@ class Store:
     def close(self) -> None:
         """Closes the store (idempotent).  Calls running in other threads
         finish first (close waits for them); calls made once close() has
-        begun raise Error("the store is closed").  Closing from inside a
+        begun raise InvalidArgument("the store is closed"), a ValueError.
+        Closing from inside a
         call on this store (its embedder function) raises Error instead of
         waiting for itself."""
         with self._gate:
@@ -518,10 +519,13 @@ class Store:
 
     @_guarded
     def fit_embedder(self, texts: Sequence[str]) -> None:
-        """Fits the corpus-dependent part of the embedder (glove: the SIF
-        common component) on a sample of texts; once per store (later calls
-        change nothing).  put() with texts and no vectors does it with its
-        first batch, as the importer does with the first texts of a file."""
+        """Installs the embedder's fixed state in the store before texts are
+        embedded (cvs_embed_fit): for glove, the SIF common component, which
+        is derived from the vocabulary alone, so that a text embeds the same
+        in every store.  texts are not used (they once were a fitting
+        sample); a store that has the component keeps it, and other
+        embedders have nothing to install.  put() with texts and the
+        importer do it by themselves: there is no need to call this."""
         enc = [_enc(t, "text") for t in texts]
         if not enc:
             return
