@@ -399,9 +399,8 @@ class Store:
         """Closes the store (idempotent).  Calls running in other threads
         finish first (close waits for them); calls made once close() has
         begun raise InvalidArgument("the store is closed"), a ValueError.
-        Closing from inside a
-        call on this store (its embedder function) raises Error instead of
-        waiting for itself."""
+        Closing from inside a call on this store (its embedder function)
+        raises Error instead of waiting for itself."""
         with self._gate:
             if self._h is None:
                 return
