@@ -236,7 +236,7 @@ static void on_wait(void *ctx, int64_t pid, double waited_s, int done)
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
 {
     struct stat st;
-    cvs_open_opts oo = {.flags = flags};
+    cvs_open_opts oo = {.flags = flags & ~CLI_OPEN_READ_FALLBACK};
     char *pass = NULL;
     int rc;
 
@@ -255,6 +255,12 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
         return rc;
     oo.passphrase = pass;
     rc = cvs_db_open_opts(path, &oo, db);
+    if (rc == CVS_ERDONLY && (flags & CLI_OPEN_READ_FALLBACK)) {
+        oo.flags |= CVS_OPEN_RDONLY;
+        if (!(rc = cvs_db_open_opts(path, &oo, db)))
+            fprintf(stderr, "cvstore: %s: %s cannot be written (a read-only file system or "
+                    "directory): opened read-only, so whatever writes fails\n", cmd, path);
+    }
     cli_passphrase_free(pass, oo.passphrase_len);
     if (rc) {
         if (rc == CVS_NOTFOUND) {

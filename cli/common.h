@@ -73,6 +73,10 @@ void cli_passphrase_free(char *pass, size_t len);
  * returning an exit code; on failure the message
  * says which path and why ("no store at PATH" rather than LMDB's ENOENT). */
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
+/* A flag of cli_open: a store that cannot be opened for writing (a
+ * read-only file system) is opened read-only instead, with a note on
+ * stderr, for a command that can serve reads without writing. */
+#define CLI_OPEN_READ_FALLBACK 0x10000u
 
 /* A store cli_open opened tells, when a write of the command waits more
  * than about a second for another process's writer (cvs_db_set_wait_fn),

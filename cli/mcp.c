@@ -83,7 +83,9 @@ static const char usage[] =
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
     "Tools: remember, recall, forget, list.  The store needs an embedder\n"
     "(`cvstore init DB --embedder glove`); without one, or without its data,\n"
-    "it is refused at start-up.  Runs until stdin closes.\n"
+    "it is refused at start-up.  A store that cannot be written (a read-only\n"
+    "file system) is served read-only: recall and list answer, remember and\n"
+    "forget fail with the reason.  Runs until stdin closes.\n"
     "\n"
     "Options:\n"
     "  -n, --namespace NS   namespace of tool calls that name none (default\n"
@@ -980,7 +982,9 @@ int cmd_mcp(int argc, char **argv)
         }
         json_decref(ns);
     }
-    if ((rc = cli_open("mcp", argv[optind], 0, &s.db)))
+    /* A store on a read-only file system still answers recall and list
+     * (recall leaves its time out); remember and forget say why they fail. */
+    if ((rc = cli_open("mcp", argv[optind], CLI_OPEN_READ_FALLBACK, &s.db)))
         return rc;
     if ((rc = check_embedder(&s, argv[optind]))) {
         cvs_db_close(s.db);
