@@ -1422,6 +1422,11 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
             # The library's hint names the CLI's ways to give one.
             e.message = f"{os.fsdecode(p)}: the store is encrypted: open it with passphrase=..."
             e.args = (e.message,)
+        elif rc == L.NOTFOUND and not create:
+            # The library's hint names the CLI's `cvstore init`.
+            e.message = (f"{os.fsdecode(p)}: no store there (create one with "
+                         f"cvstore.open(path, create=True, dim=...))")
+            e.args = (e.message,)
         raise e
     store = Store(h, os.fsdecode(p), readonly)
     key = _store_key(p)

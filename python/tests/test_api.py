@@ -61,6 +61,8 @@ def test_open_errors(path, tmp_path):
     with pytest.raises(cvstore.NotFound) as e:
         cvstore.open(str(tmp_path / "none.cvs"))
     assert e.value.code == _lib.NOTFOUND and "none.cvs" in str(e.value)
+    # The hint is the Python way to create one, not the CLI's `cvstore init`.
+    assert "create=True" in str(e.value) and "cvstore init" not in str(e.value)
     cvstore.open(path, create=True, dim=3).close()
     with pytest.raises(cvstore.AlreadyExists):
         cvstore.open(path, create=True, dim=3)
