@@ -63,7 +63,7 @@ void cli_getopt_reset(void);
 int cli_key_file_take(const char *cmd, int *argc, char **argv);
 
 /* The passphrase for an encrypted store: the contents of the --key-file (one
- * trailing newline dropped), else $CVSTORE_PASSPHRASE, else none (*pass
+ * trailing \n or \r\n dropped, and a lone trailing \r), else $CVSTORE_PASSPHRASE, else none (*pass
  * NULL).  Returns an exit code; free *pass with cli_passphrase_free. */
 int cli_passphrase(const char *cmd, char **pass, size_t *len);
 /* Wipes and frees a passphrase; NULL is fine. */
