@@ -234,6 +234,10 @@ expect 0 "link --help" link --help
 grep -q "^Usage: cvstore link DB .*--quiet" "$tmp/out" || fail "link's Usage names --quiet"
 expect 0 "check --help" check --help
 grep -q "^Usage: cvstore check DB .*--quiet" "$tmp/out" || fail "check's Usage names --quiet"
+long=$(printf 'why %.0s' $(seq 1 5000))
+expect 1 "context with the question as a second word" context "$big" "$long"
+has "$tmp/err" "unexpected argument 'why why" "the argument is named"
+[ "$(wc -c <"$tmp/err")" -lt 400 ] || fail "a 20 KB argument is not echoed whole: $(wc -c <"$tmp/err") bytes"
 expect 0 "context --help" context --help
 has "$tmp/out" '"pool" (candidates chosen from), "ms"' "context --help names every member of its JSON"
 ok "Usage lines name the options"
