@@ -397,6 +397,32 @@ def test_records_lists_the_store_as_export_does(path, tmp_path):
             [(w["id"], w.get("text")) for w in want]
 
 
+def test_given_sentences_survive_a_copy(path, tmp_path):
+    """Sentences given at put (or imported from JSONL "sentences") come back
+    from get() and records(), and put(sentences=) takes them, so copying a
+    store record by record keeps them: "Dr. No is a film." stays one
+    sentence instead of ICU's two.  A text split by ICU reads None."""
+    text = "Dr. No is a film. It was made in 1962."
+    given = ["Dr. No is a film.", "It was made in 1962."]
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[1, 0], [0, 1]], texts=[text, "Plain text. Two parts."],
+               sentences=[given, None])
+        assert db.get("a")["sentences"] == given
+        assert db.get("b")["sentences"] is None
+        recs = list(db.records(vector=True))
+        with pytest.raises(cvstore.InvalidInput, match="not in its text"):
+            db.put("c", [1, 1], texts="Some text.", sentences=["Other text."])
+    copy = str(tmp_path / "copy.cvs")
+    with cvstore.open(copy, create=True, dim=2, metric="l2") as db:
+        db.put([r["id"] for r in recs], np.stack([r["vector"] for r in recs]),
+               texts=[r["text"] for r in recs], sentences=[r["sentences"] for r in recs])
+        assert db.get("a")["sentences"] == given
+    # The CLI reads them back the same: export writes them.
+    p = subprocess.run([CLI, "export", copy, "--no-vector"], capture_output=True, text=True,
+                       check=True)
+    assert json.loads(p.stdout.splitlines()[0])["sentences"] == given
+
+
 # ==== text, embedders, context ====
 
 PASSAGES = {
