@@ -137,16 +137,18 @@ int cli_passphrase(const char *cmd, char **pass, size_t *len)
         cli_err(cmd, "--key-file %s: %s", key_file, strerror(errno));
         return CLI_EUSER;
     }
+    if (fstat(fileno(f), &st) != 0)
+        st.st_mode = 0;
     /* fopen opens a directory for reading; fread then fails (EISDIR), which
      * read as an empty file. */
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
         fclose(f);
         cli_err(cmd, "--key-file %s: %s", key_file, strerror(EISDIR));
         return CLI_EUSER;
     }
     /* Like ssh with a private key, but a warning: refusing would lock the
      * user out of a store over a chmod. */
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0044))
+    if (S_ISREG(st.st_mode) && (st.st_mode & 0044))
         fprintf(stderr, "cvstore: %s: warning: --key-file %s is readable by others "
                 "(mode %04o); run chmod 600 on it\n", cmd, key_file,
                 (unsigned)(st.st_mode & 07777));
