@@ -542,6 +542,27 @@ static int write_links(FILE *f, const cvs_link *links, size_t n)
     return 0;
 }
 
+int cli_given_sentences(cvs_txn *txn, const cvs_record *rec, uint32_t **buf, size_t *cap,
+                        size_t *n)
+{
+    int given = 0, rc;
+    *n = 0;
+    if (!rec->text)
+        return CVS_OK;
+    rc = cvs_txn_sentences(txn, rec->key, *buf, *cap, n, &given);
+    if (rc == CVS_OK && given && *n > *cap) {
+        uint32_t *p = realloc(*buf, *n * 2 * sizeof *p);
+        if (!p)
+            return CVS_ENOMEM;
+        *buf = p;
+        *cap = *n;
+        rc = cvs_txn_sentences(txn, rec->key, *buf, *cap, n, &given);
+    }
+    if (rc || !given)
+        *n = 0;
+    return rc;
+}
+
 int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
                           uint32_t dim, int extra, const uint32_t *sents, size_t nsents)
 {

@@ -182,6 +182,13 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
  * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */
 json_t *cli_context_json(const cvs_context_result *r);
 
+/* The sentences rec came with (JSONL "sentences", put's own), read into
+ * *buf (grown as needed: *cap pairs, free it after the last call), *n
+ * pairs; *n 0 when its text was split by ICU (which an import does again)
+ * or it has none.  Returns a cvs code. */
+int cli_given_sentences(cvs_txn *txn, const cvs_record *rec, uint32_t **buf, size_t *cap,
+                        size_t *n);
+
 /* Record as one JSON object on one line, in the import format
  * {"id","vector","text","meta","links"} (absent parts left out).  meta is
  * copied verbatim: the store keeps it as compact canonical JSON, and
