@@ -71,6 +71,10 @@ static const char usage[] =
     "stored vectors.  Records written after the build are scored exactly until\n"
     "the next build.\n"
     "\n"
+    "Two builds of one store train side by side; their writes take turns, and\n"
+    "the store keeps the last to write, whole.  A build that waited for\n"
+    "another writer says so in its summary.\n"
+    "\n"
     "Options:\n"
     "  -c, --codec SPEC     the codec (default auto: chosen, see above)\n"
     "  -x, --index IDX      also build an ANN index: ivf, ivfN, ivfN,direct, ...,sq8,\n"
@@ -139,7 +143,8 @@ int cmd_build(int argc, char **argv)
     cli_progress prog;
     cvs_db *db = NULL;
     uint64_t v;
-    double t0;
+    int64_t pid;
+    double t0, waited;
     char *end;
     int c, rc = CLI_OK, quiet = 0, json = 0;
 
@@ -174,9 +179,11 @@ int cmd_build(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            cli_wait_quiet();
             break;
         case 'j':
             json = 1;
+            cli_wait_quiet();
             break;
         case 'h':
             fputs(usage, stdout);
@@ -269,6 +276,18 @@ int cmd_build(int argc, char **argv)
     if (!quiet && !faiss && bo.index && *bo.index && bo.max_train &&
         (rc = note_train(db, &bo)))
         goto out;
+    if (!quiet && (waited = cli_waited(&pid)) > 0) {
+        /* Two builds of one store run side by side until one writes; the
+         * other waits for it, then writes over it (the store keeps the
+         * last, whole): the user of the second is told, not left to think
+         * the first build's result is what the store holds. */
+        char who[40] = "";
+        if (pid > 0)
+            snprintf(who, sizeof who, " (pid %lld)", (long long)pid);
+        fprintf(stderr, "note: waited %.1f s for another writer%s to finish before writing; "
+                "the store now holds this build's result, over what that writer wrote\n",
+                waited, who);
+    }
     if (!quiet && spec)
         fprintf(stderr, "built codec %s in %.1f s: %zu bytes per vector, %zu bytes of "
                 "codebooks (generation %llu)\n", ci.spec, cli_now() - t0, ci.code_bytes,

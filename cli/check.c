@@ -13,7 +13,7 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore check DB [--json]\n"
+    "Usage: cvstore check DB [--json] [--quiet]\n"
     "\n"
     "Verifies the store's invariants without changing anything: the id maps are\n"
     "a bijection, the count matches, every vector has the right length and is\n"
@@ -25,16 +25,26 @@ static const char usage[] =
     "are kept hashed, so those are binary) show each such byte as \\xNN, in\n"
     "both modes; a backslash shows as \\\\.\n"
     "\n"
+    "A progress bar shows on a terminal (stderr) while each database is walked.\n"
+    "\n"
     "Options:\n"
     "  -j, --json           one JSON object: {\"healthy\": true, \"problems\": 0,\n"
-    "                       \"messages\": [...]}\n"
+    "                       \"records\": N, \"messages\": [...]}\n"
+    "  -q, --quiet          no progress bar\n"
     "  -h, --help           show this help\n";
 
 struct report {
     int json;
     json_t *messages;      /* --json: collected, printed at the end */
     int oom;
+    cli_progress *bar;
 };
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                        uint64_t bytes_done, uint64_t bytes_total)
+{
+    cli_progress_update(ctx, phase, done, total, bytes_done, bytes_total);
+}
 
 static void on_problem(void *ctx, const char *msg)
 {
@@ -47,6 +57,7 @@ static void on_problem(void *ctx, const char *msg)
         return;
     }
     if (!r->json) {
+        cli_progress_clear(r->bar); /* the bar is on stderr, the problems on stdout */
         printf("problem: %s\n", text);
         /* Out before anything else is read: damage LMDB trips over ends
          * the process (cvs_fault_exit), and buffered lines would be lost. */
@@ -60,19 +71,24 @@ int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct report rep = {0};
+    cli_progress prog;
     cvs_db *db = NULL;
     cvs_info info;
     uint64_t problems = 0;
-    int c, rc;
+    int c, rc, quiet = 0;
 
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "jqh", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
             rep.json = 1;
+            break;
+        case 'q':
+            quiet = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -92,7 +108,12 @@ int cmd_check(int argc, char **argv)
         rc = cli_fail("check", CVS_ENOMEM, NULL);
         goto out;
     }
-    if ((rc = cvs_check(db, on_problem, &rep, &problems))) {
+    cli_progress_init(&prog, quiet);
+    rep.bar = &prog;
+    rc = cvs_check_progress(db, on_problem, &rep, prog.enabled ? on_progress : NULL, &prog,
+                            &problems);
+    cli_progress_clear(&prog);
+    if (rc) {
         /* Whatever the code, the store was not verified: that is never a
          * verdict on the store, so never exit 1 here. */
         cli_fail("check", rc, db);

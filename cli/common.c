@@ -137,9 +137,18 @@ int cli_passphrase(const char *cmd, char **pass, size_t *len)
         cli_err(cmd, "--key-file %s: %s", key_file, strerror(errno));
         return CLI_EUSER;
     }
+    if (fstat(fileno(f), &st) != 0)
+        st.st_mode = 0;
+    /* fopen opens a directory for reading; fread then fails (EISDIR), which
+     * read as an empty file. */
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        cli_err(cmd, "--key-file %s: %s", key_file, strerror(EISDIR));
+        return CLI_EUSER;
+    }
     /* Like ssh with a private key, but a warning: refusing would lock the
      * user out of a store over a chmod. */
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0044))
+    if (S_ISREG(st.st_mode) && (st.st_mode & 0044))
         fprintf(stderr, "cvstore: %s: warning: --key-file %s is readable by others "
                 "(mode %04o); run chmod 600 on it\n", cmd, key_file,
                 (unsigned)(st.st_mode & 07777));
@@ -178,10 +187,58 @@ void cli_passphrase_free(char *pass, size_t len)
     free(pass);
 }
 
+/* ==== Waiting for another writer ==== */
+
+/* A command opens one store (cli_open) and draws one bar at a time. */
+static struct {
+    const char *cmd;
+    int quiet;
+    int64_t pid;
+    double waited_s;
+    int bar_drawn;     /* a progress bar's line is on the terminal */
+} wait_state;
+
+void cli_wait_quiet(void)
+{
+    wait_state.quiet = 1;
+}
+
+double cli_waited(int64_t *pid)
+{
+    if (pid)
+        *pid = wait_state.pid;
+    return wait_state.waited_s;
+}
+
+/* cvs_wait_fn: a line on a terminal once the wait passes about a second
+ * (the library calls it then), clearing the bar first; the total kept for
+ * cli_waited. */
+static void on_wait(void *ctx, int64_t pid, double waited_s, int done)
+{
+    (void)ctx;
+    if (done) {
+        wait_state.pid = pid;
+        wait_state.waited_s += waited_s;
+        return;
+    }
+    if (wait_state.quiet || !isatty(STDERR_FILENO))
+        return;
+    if (wait_state.bar_drawn) /* the bar redraws itself on its next update */
+        fputs("\r\033[K", stderr);
+    wait_state.bar_drawn = 0;
+    if (pid > 0)
+        fprintf(stderr, "cvstore: %s: waiting for another writer (pid %" PRId64 ") to "
+                "finish...\n", wait_state.cmd, pid);
+    else
+        fprintf(stderr, "cvstore: %s: waiting for another writer to finish...\n",
+                wait_state.cmd);
+    fflush(stderr);
+}
+
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
 {
     struct stat st;
-    cvs_open_opts oo = {.flags = flags};
+    cvs_open_opts oo = {.flags = flags & ~CLI_OPEN_READ_FALLBACK};
     char *pass = NULL;
     int rc;
 
@@ -200,6 +257,12 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
         return rc;
     oo.passphrase = pass;
     rc = cvs_db_open_opts(path, &oo, db);
+    if (rc == CVS_ERDONLY && (flags & CLI_OPEN_READ_FALLBACK)) {
+        oo.flags |= CVS_OPEN_RDONLY;
+        if (!(rc = cvs_db_open_opts(path, &oo, db)))
+            fprintf(stderr, "cvstore: %s: %s cannot be written (a read-only file system or "
+                    "directory): opened read-only, so whatever writes fails\n", cmd, path);
+    }
     cli_passphrase_free(pass, oo.passphrase_len);
     if (rc) {
         if (rc == CVS_NOTFOUND) {
@@ -208,6 +271,8 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
         }
         return cli_fail(cmd, rc, NULL);
     }
+    wait_state.cmd = cmd;
+    cvs_db_set_wait_fn(*db, on_wait, NULL);
     return CLI_OK;
 }
 
@@ -285,6 +350,8 @@ static const char *phase_unit(const char *phase)
     for (size_t i = 0; i < sizeof rec_phases / sizeof rec_phases[0]; i++)
         if (!strcmp(phase, rec_phases[i]))
             return "rec";
+    if (!strncmp(phase, "check ", 6)) /* cvs_check_progress: a database's entries */
+        return "entry";
     return "step";
 }
 
@@ -356,6 +423,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     fprintf(stderr, " %s  %s %s/s%s", unit, rbuf, unit, etabuf);
     fflush(stderr);
     p->drawn = 1;
+    wait_state.bar_drawn = 1;
 }
 
 void cli_progress_clear(cli_progress *p)
@@ -365,6 +433,7 @@ void cli_progress_clear(cli_progress *p)
         fflush(stderr);
     }
     p->drawn = 0;
+    wait_state.bar_drawn = 0;
 }
 
 /* ==== Escaping ==== */
@@ -471,6 +540,27 @@ static int write_links(FILE *f, const cvs_link *links, size_t n)
     }
     fputc(']', f);
     return 0;
+}
+
+int cli_given_sentences(cvs_txn *txn, const cvs_record *rec, uint32_t **buf, size_t *cap,
+                        size_t *n)
+{
+    int given = 0, rc;
+    *n = 0;
+    if (!rec->text)
+        return CVS_OK;
+    rc = cvs_txn_sentences(txn, rec->key, *buf, *cap, n, &given);
+    if (rc == CVS_OK && given && *n > *cap) {
+        uint32_t *p = realloc(*buf, *n * 2 * sizeof *p);
+        if (!p)
+            return CVS_ENOMEM;
+        *buf = p;
+        *cap = *n;
+        rc = cvs_txn_sentences(txn, rec->key, *buf, *cap, n, &given);
+    }
+    if (rc || !given)
+        *n = 0;
+    return rc;
 }
 
 int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,

@@ -63,7 +63,7 @@ void cli_getopt_reset(void);
 int cli_key_file_take(const char *cmd, int *argc, char **argv);
 
 /* The passphrase for an encrypted store: the contents of the --key-file (one
- * trailing newline dropped), else $CVSTORE_PASSPHRASE, else none (*pass
+ * trailing \n or \r\n dropped, and a lone trailing \r), else $CVSTORE_PASSPHRASE, else none (*pass
  * NULL).  Returns an exit code; free *pass with cli_passphrase_free. */
 int cli_passphrase(const char *cmd, char **pass, size_t *len);
 /* Wipes and frees a passphrase; NULL is fine. */
@@ -73,6 +73,20 @@ void cli_passphrase_free(char *pass, size_t len);
  * returning an exit code; on failure the message
  * says which path and why ("no store at PATH" rather than LMDB's ENOENT). */
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
+/* A flag of cli_open: a store that cannot be opened for writing (a
+ * read-only file system) is opened read-only instead, with a note on
+ * stderr, for a command that can serve reads without writing. */
+#define CLI_OPEN_READ_FALLBACK 0x10000u
+
+/* A store cli_open opened tells, when a write of the command waits more
+ * than about a second for another process's writer (cvs_db_set_wait_fn),
+ * on a terminal only: "cvstore: CMD: waiting for another writer (pid N)
+ * to finish..." on stderr, clearing a progress bar first.  Commands call
+ * cli_wait_quiet for --quiet and --json, whose output stays as it is.
+ * cli_waited gives the seconds waited so far and the last writer waited
+ * for (*pid 0 when unknown; pid may be NULL). */
+void cli_wait_quiet(void);
+double cli_waited(int64_t *pid);
 
 /* Strict decimal parse of the whole string into [min, max]; 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
@@ -167,6 +181,13 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
 /* A context set as one JSON object, the shape `cvstore context --json`
  * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */
 json_t *cli_context_json(const cvs_context_result *r);
+
+/* The sentences rec came with (JSONL "sentences", put's own), read into
+ * *buf (grown as needed: *cap pairs, free it after the last call), *n
+ * pairs; *n 0 when its text was split by ICU (which an import does again)
+ * or it has none.  Returns a cvs code. */
+int cli_given_sentences(cvs_txn *txn, const cvs_record *rec, uint32_t **buf, size_t *cap,
+                        size_t *n);
 
 /* Record as one JSON object on one line, in the import format
  * {"id","vector","text","meta","links"} (absent parts left out).  meta is

@@ -220,8 +220,16 @@ int cmd_context(int argc, char **argv)
          * name the argument and the option it belongs to instead of a bare "expected DB". */
         if (argc - optind < 1)
             cli_err("context", "missing DB");
-        else if (argc - optind == 2 && inputs == 0)
-            cli_err("context", "unexpected argument '%s': give the question with --text", argv[optind + 1]);
+        else if (argc - optind == 2 && inputs == 0) {
+            /* The question as it was typed, up to a line of it: a pasted
+             * page is not echoed back whole. */
+            const char *q = argv[optind + 1];
+            size_t n = strlen(q), cut = n > 60 ? 60 : n;
+            while (cut < n && cut > 0 && ((unsigned char)q[cut] & 0xC0) == 0x80)
+                cut--;
+            cli_err("context", "unexpected argument '%.*s%s': give the question with --text",
+                    (int)cut, q, cut < n ? "..." : "");
+        }
         else
             cli_err("context", "too many arguments (the question goes in one --text argument; quote it)");
         return cli_usage_error(usage);

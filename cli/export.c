@@ -189,7 +189,7 @@ int cmd_export(int argc, char **argv)
     uint32_t *sents = NULL; /* (start, end) pairs of one record's sentences */
     size_t nsents = 0, nsents_cap = 0;
     uint64_t n = 0;
-    int c, rc, irc, novec = 0, use_umask = 0, given = 0, quiet = 0;
+    int c, rc, irc, novec = 0, use_umask = 0, quiet = 0;
     uint64_t total = 0;
     cli_progress prog = {0};
 
@@ -253,26 +253,11 @@ int cmd_export(int argc, char **argv)
         }
         /* Sentences that came with the record (JSONL "sentences") go out
          * with it; ICU's split of the text is computed again on import. */
-        given = 0;
-        nsents = 0;
-        if (r.text) {
-            irc = cvs_txn_sentences(txn, r.key, sents, nsents_cap, &nsents, &given);
-            if (irc == CVS_OK && given && nsents > nsents_cap) {
-                uint32_t *p = realloc(sents, nsents * 2 * sizeof *p);
-                if (!p) {
-                    rc = cli_fail("export", CVS_ENOMEM, NULL);
-                    goto done;
-                }
-                sents = p;
-                nsents_cap = nsents;
-                irc = cvs_txn_sentences(txn, r.key, sents, nsents_cap, &nsents, &given);
-            }
-            if (irc) {
-                rc = cli_fail("export", irc, db);
-                goto done;
-            }
+        if ((irc = cli_given_sentences(txn, &r, &sents, &nsents_cap, &nsents))) {
+            rc = cli_fail("export", irc, irc == CVS_ENOMEM ? NULL : db);
+            goto done;
         }
-        if (cli_write_record_json(out, &r, vec, info.dim, 0, given ? sents : NULL, nsents))
+        if (cli_write_record_json(out, &r, vec, info.dim, 0, nsents ? sents : NULL, nsents))
             break; /* reported below, with the file's name */
         n++;
         if (prog.enabled && (n % 1024 == 0 || n == total))

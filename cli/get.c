@@ -22,7 +22,9 @@ static const char usage[] =
     "are reported on stderr after the others are printed, and the exit code is 1.\n"
     "\n"
     "Options:\n"
-    "  -j, --json           one JSON object per record per line\n"
+    "  -j, --json           one JSON object per record per line, as export writes\n"
+    "                       it (\"sentences\" when the record came with them) with\n"
+    "                       \"key\", \"created\" and \"updated\"\n"
     "  -v, --vector         include the vector\n"
     "  -h, --help           show this help\n";
 
@@ -77,7 +79,8 @@ int cmd_get(int argc, char **argv)
     cvs_info info;
     float *vec = NULL;
     char **missing = NULL;
-    size_t nmissing = 0, nfound = 0;
+    uint32_t *sents = NULL; /* (start, end) pairs of one record's given sentences */
+    size_t nmissing = 0, nfound = 0, sents_cap = 0, nsents = 0;
     int c, rc, json = 0, want_vec = 0;
 
     while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
@@ -129,7 +132,13 @@ int cmd_get(int argc, char **argv)
             goto out;
         }
         if (json) {
-            if (cli_write_record_json(stdout, &r, vec, info.dim, 1, NULL, 0)) {
+            /* As export writes them, so get --json shows what a record is. */
+            if ((grc = cli_given_sentences(txn, &r, &sents, &sents_cap, &nsents))) {
+                rc = cli_fail("get", grc, grc == CVS_ENOMEM ? NULL : db);
+                goto out;
+            }
+            if (cli_write_record_json(stdout, &r, vec, info.dim, 1, nsents ? sents : NULL,
+                                      nsents)) {
                 cli_err("get", "error writing output");
                 rc = CLI_EFAIL;
                 goto out;
@@ -151,6 +160,7 @@ int cmd_get(int argc, char **argv)
     }
     rc = nmissing ? CLI_EUSER : CLI_OK;
 out:
+    free(sents);
     free(missing);
     free(vec);
     cvs_txn_end(txn);

@@ -116,6 +116,7 @@ int cmd_import(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            cli_wait_quiet();
             break;
         case 'l':
             link = 1;

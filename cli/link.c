@@ -25,7 +25,10 @@ static const char usage[] =
     "      --ann            find neighbours with the ANN index (cvstore build --index)\n"
     "      --no-mentions    skip the title-mention linker\n"
     "      --no-knn         skip the kNN graph\n"
-    "      --json           one JSON object with both reports\n"
+    "      --json           one JSON object with both reports: {\"mentions\":\n"
+    "                       {\"records\", \"titles\", \"sources\", \"links\",\n"
+    "                       \"seconds\"}, \"knn\": {\"k\", \"records\", \"approximate\",\n"
+    "                       \"recall\", \"seconds\"}} (each left out when skipped)\n"
     "  -q, --quiet          no progress bar\n"
     "  -h, --help           show this help\n";
 
@@ -66,8 +69,8 @@ int cmd_link(int argc, char **argv)
         case 'a': ko.flags = CVS_SEARCH_ANN; break;
         case 'M': mentions = 0; break;
         case 'N': knn = 0; break;
-        case 'j': json = 1; break;
-        case 'q': quiet = 1; break;
+        case 'j': json = 1; cli_wait_quiet(); break;
+        case 'q': quiet = 1; cli_wait_quiet(); break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;

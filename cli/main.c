@@ -46,8 +46,9 @@ static void usage(FILE *f)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fputs("\n"
           "Encrypted stores (`cvstore init DB --encrypt`): every command takes the\n"
-          "passphrase from --key-file FILE (the file's contents, one trailing newline\n"
-          "dropped) or else from the environment variable CVSTORE_PASSPHRASE.\n"
+          "passphrase from --key-file FILE (the file's contents, one trailing line end,\n"
+          "\\n or \\r\\n, dropped) or else from the environment variable\n"
+          "CVSTORE_PASSPHRASE.\n"
           "\n"
           "Exit codes:\n"
           "  0  success\n"

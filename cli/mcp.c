@@ -18,8 +18,8 @@
  *                              as structuredContent
  * Errors are JSON-RPC's: -32700 for a line that is not JSON, -32600 for
  * JSON that is not a request, -32601 for an unknown method, -32602 for
- * tools/call without a known tool name or with arguments that are not an
- * object.  Whatever goes wrong inside a tool -- a missing or mistyped
+ * tools/call without a known tool name, with arguments that are not an
+ * object or with one over its size limit (below, Sizes).  Whatever goes wrong inside a tool -- a missing or mistyped
  * argument, a store error -- comes back as a result with isError true and
  * the reason as text, which is what MCP asks for errors a model can read
  * and correct.
@@ -44,7 +44,14 @@
  * memory stored larger than the cap before (by another program) is shown
  * cut to it ("text_truncated"), and a result stays under MCP_RESULT_MAX
  * bytes: recall drops its last memories ("truncated": true), list returns
- * a shorter page whose next_cursor continues after it.
+ * a shorter page whose next_cursor continues after it.  A free-text
+ * argument has a limit too (arg_limits: a query CVS_QUERY_MAX_BYTES, a
+ * filter as much serialized, a namespace CVS_MEM_NS_MAX, an id
+ * CVS_MAX_ID_LEN, ...), checked before the tool runs: one over it is
+ * answered -32602 naming the argument and the limit, since a 12 MB query
+ * took 18 s for nothing any model could use.  The memory's own text is
+ * the exception: over --max-memory-bytes it is the tool's error (isError),
+ * which a model reads and answers with a summary.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -76,7 +83,9 @@ static const char usage[] =
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
     "Tools: remember, recall, forget, list.  The store needs an embedder\n"
     "(`cvstore init DB --embedder glove`); without one, or without its data,\n"
-    "it is refused at start-up.  Runs until stdin closes.\n"
+    "it is refused at start-up.  A store that cannot be written (a read-only\n"
+    "file system) is served read-only: recall and list answer, remember and\n"
+    "forget fail with the reason.  Runs until stdin closes.\n"
     "\n"
     "Options:\n"
     "  -n, --namespace NS   namespace of tool calls that name none (default\n"
@@ -126,7 +135,8 @@ static const char tools_json[] =
     "memories down-weighted, chosen by a strategy within k and a token budget. Returns ids, "
     "scores, texts, and for each memory its hop count and the path (via) that reached it.\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
-    "\"query\":{\"type\":\"string\",\"description\":\"What to look for.\"},"
+    "\"query\":{\"type\":\"string\",\"description\":\"What to look for: a question or a "
+    "passage, at most " CLI_STR(CVS_QUERY_MAX_BYTES) " bytes.\"},"
     "\"namespace\":{\"type\":\"string\"},"
     "\"token_budget\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Most tokens (4 bytes each) "
     "of text to return; 0 = no limit.\"},"
@@ -592,6 +602,82 @@ static json_t *do_initialize(json_t *params)
                      "browse. Memories are kept per namespace.");
 }
 
+/* ==== Argument size limits ==== */
+
+/* The free-text arguments' limits, in bytes of UTF-8 (tool NULL: every
+ * tool's).  The library refuses each of them too, but only after work
+ * that grows with its size (parsing a filter, looking up every word of a
+ * query), and with a tool error where the client deserves a protocol one. */
+static const struct arg_limit {
+    const char *tool, *name;
+    size_t max;
+    const char *what;
+} arg_limits[] = {
+    {NULL, "namespace", CVS_MEM_NS_MAX, "CVS_MEM_NS_MAX"},
+    {"recall", "query", CVS_QUERY_MAX_BYTES,
+     "CVS_QUERY_MAX_BYTES: a question or a passage, not a document"},
+    {NULL, "filter", CVS_QUERY_MAX_BYTES, "CVS_QUERY_MAX_BYTES, serialized"},
+    {"remember", "conversation", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
+    {"remember", "supersedes", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
+    {"forget", "id", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
+    {"list", "cursor", sizeof ((cvs_mem_items *)0)->cursor - 1, "a cursor that list returned"},
+};
+
+#define LINK_TYPE_MAX 255 /* bytes of a link's type (cvs_put refuses more) */
+
+/* The bytes v takes: a string's, or an object's serialized (0 for want of
+ * memory, which the tool then meets and reports). */
+static size_t arg_bytes(json_t *v)
+{
+    char *txt;
+    size_t n;
+    if (json_is_string(v))
+        return json_string_length(v);
+    if (!(txt = json_dumps(v, JSON_COMPACT)))
+        return 0;
+    n = strlen(txt);
+    free(txt);
+    return n;
+}
+
+/* The JSON-RPC error for the first argument of tool over its limit, or
+ * NULL when all are within them.  A value of the wrong type is left to the
+ * tool, which says what it wants. */
+static json_t *check_limits(json_t *id, const char *tool, json_t *args)
+{
+    char msg[400];
+    json_t *links = json_object_get(args, "links"), *l;
+    size_t i, n;
+    for (i = 0; i < sizeof arg_limits / sizeof arg_limits[0]; i++) {
+        const struct arg_limit *al = &arg_limits[i];
+        json_t *v = json_object_get(args, al->name);
+        if ((al->tool && strcmp(al->tool, tool)) || (!json_is_string(v) && !json_is_object(v)))
+            continue;
+        if ((n = arg_bytes(v)) > al->max) {
+            snprintf(msg, sizeof msg, "Invalid params: %s: %s has %zu bytes, over the limit of "
+                     "%zu (%s)", tool, al->name, n, al->max, al->what);
+            return rpc_error(id, RPC_INVALID_PARAMS, msg);
+        }
+    }
+    if (strcmp(tool, "remember") || !json_is_array(links))
+        return NULL;
+    json_array_foreach(links, i, l) {
+        json_t *lid = json_is_string(l) ? l : json_object_get(l, "id");
+        json_t *type = json_object_get(l, "type");
+        if (json_is_string(lid) && json_string_length(lid) > CVS_MAX_ID_LEN)
+            snprintf(msg, sizeof msg, "Invalid params: remember: links[%zu]: the id has %zu "
+                     "bytes, over the limit of %d (CVS_MAX_ID_LEN)", i, json_string_length(lid),
+                     CVS_MAX_ID_LEN);
+        else if (json_is_string(type) && json_string_length(type) > LINK_TYPE_MAX)
+            snprintf(msg, sizeof msg, "Invalid params: remember: links[%zu]: the type has %zu "
+                     "bytes, over the limit of %d", i, json_string_length(type), LINK_TYPE_MAX);
+        else
+            continue;
+        return rpc_error(id, RPC_INVALID_PARAMS, msg);
+    }
+    return NULL;
+}
+
 /* Whether a string inside v holds a NUL character.  Messages are parsed
  * with JSON_ALLOW_NUL, since "\u0000" is valid JSON: refusing it at the
  * parser would answer a parse error with id null, which a client cannot
@@ -679,6 +765,10 @@ static json_t *handle(server *s, json_t *req, int *is_note)
             return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: arguments must be an object");
         if (!args || json_is_null(args))
             args = empty = json_object();
+        if ((result = check_limits(id, name, args))) {
+            json_decref(empty);
+            return result;
+        }
         if (!strcmp(name, "remember"))
             result = tool_remember(s, args);
         else if (!strcmp(name, "recall"))
@@ -892,7 +982,9 @@ int cmd_mcp(int argc, char **argv)
         }
         json_decref(ns);
     }
-    if ((rc = cli_open("mcp", argv[optind], 0, &s.db)))
+    /* A store on a read-only file system still answers recall and list
+     * (recall leaves its time out); remember and forget say why they fail. */
+    if ((rc = cli_open("mcp", argv[optind], CLI_OPEN_READ_FALLBACK, &s.db)))
         return rc;
     if ((rc = check_embedder(&s, argv[optind]))) {
         cvs_db_close(s.db);

@@ -20,13 +20,13 @@ static const char usage[] =
     "with, for glove, the state of its SIF common component.\n"
     "\n"
     "Options:\n"
-    "  -j, --json           one JSON object: count, dim, metric, raw,\n"
+    "  -j, --json           one JSON object: path, count, dim, metric, raw,\n"
     "                       format_version, encrypted, disk_bytes, map_bytes, created,\n"
-    "                       codec {...} or null, index {spec, count, nlist,\n"
-    "                       residual, nprobe, rerank, mem_bytes,\n"
-    "                       mem_bytes_per_vector, disk_bytes} or null, embedder\n"
-    "                       {name, dim, common_component, vocabulary_in_store} or\n"
-    "                       null\n"
+    "                       codec {spec, code_bytes, param_bytes, generation} or\n"
+    "                       null, index {spec, count, nlist, residual, nprobe,\n"
+    "                       rerank, refine, mem_bytes, mem_bytes_per_vector,\n"
+    "                       disk_bytes, dirty} or null, embedder {name, dim,\n"
+    "                       common_component, vocabulary_in_store} or null\n"
     "  -h, --help           show this help\n";
 
 /* The built-in glove embedder's text state (query/embed.c), or NULL for

@@ -51,7 +51,10 @@ static const char usage[] =
     "      --query-file F   measure on these queries (fvecs, bvecs, npy, jsonl\n"
     "                       vectors) instead of a sample of the store's vectors\n"
     "      --format FMT     format of --query-file (default: from the extension)\n"
-    "  -j, --json           print the result as one JSON object\n"
+    "  -j, --json           print the result as one JSON object: {\"reached\",\n"
+    "                       \"target_recall\", \"nprobe\", \"rerank\", \"refine\",\n"
+    "                       \"recall\", \"ms_per_query\", \"index\", \"rebuilds\",\n"
+    "                       \"sample\"}\n"
     "  -q, --quiet          no progress bar\n"
     "  -h, --help           show this help\n";
 
@@ -134,9 +137,11 @@ int cmd_tune(int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            cli_wait_quiet();
             break;
         case 'q':
             quiet = 1;
+            cli_wait_quiet();
             break;
         case 'h':
             fputs(usage, stdout);

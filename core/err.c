@@ -88,3 +88,12 @@ void cvs__err_clear(void)
 {
     err_buf[0] = '\0';
 }
+
+int cvs__query_len_check(const char *fn, size_t len)
+{
+    if (len <= CVS_QUERY_MAX_BYTES)
+        return CVS_OK;
+    return cvs__err(CVS_EINVAL, "%s: the query has %zu bytes, over the limit of %d "
+                    "(CVS_QUERY_MAX_BYTES): ask with a question or a passage, not a document",
+                    fn, len, CVS_QUERY_MAX_BYTES);
+}

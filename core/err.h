@@ -44,4 +44,9 @@ int cvs__err_prefix(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);
 /* Clears the thread's message. */
 void cvs__err_clear(void);
 
+/* CVS_OK for a query of len bytes within CVS_QUERY_MAX_BYTES, else
+ * CVS_EINVAL with a message naming fn, the length and the limit.  The one
+ * check of every public query entry point (cvstore.h says which). */
+int cvs__query_len_check(const char *fn, size_t len);
+
 #endif

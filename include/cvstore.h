@@ -105,6 +105,17 @@ CVS_API const char *cvs_raw_name(cvs_raw r);
 
 #define CVS_MAX_DIM    65536
 #define CVS_MAX_ID_LEN 512
+/* The most bytes of a query's text: cvs_text_search, cvs_context (and
+ * cvs_txn_context, cvs_context_source_run) and cvs_mem_recall refuse a
+ * longer one with CVS_EINVAL, naming the limit.  A query is a question or
+ * a passage, not a corpus: 32 KiB is 8192 tokens of 4 bytes (the token of
+ * cvs_context's budget), the longest input that the embedding models with
+ * the longest context take (OpenAI's text-embedding-3, bge-m3,
+ * nomic-embed: 8192 tokens; most take 512), so a longer query cannot be
+ * embedded whole by them anyway, while its cost keeps growing with every
+ * word (each distinct word reads its BM25 postings, and recall looks for
+ * a stand-in for each word no memory has: a 12 MB query took 18 s). */
+#define CVS_QUERY_MAX_BYTES 32768
 
 typedef struct cvs_create_opts {
     uint32_t dim;          /* 1..CVS_MAX_DIM */
@@ -149,6 +160,26 @@ typedef struct cvs_open_opts {
  * derivation costs about 0.1-0.5 s and 64 MiB of memory on every open. */
 CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **db) CVS_WUR;
 CVS_API void cvs_db_close(cvs_db *db);
+
+/* Writers wait for each other: a store has one write transaction at a time
+ * across all processes (LMDB's writer lock), and a write -- a put, an
+ * import batch, a build's whole encoding pass -- waits for the one in
+ * progress, then runs on the store as that one left it.  Nothing is lost
+ * or mixed: two builds both complete, one after the other, and the store
+ * keeps the codec of the last to write.  Readers never wait.
+ *
+ * A write that waits for another process's writer calls fn(ctx, pid,
+ * waited_s, done) once the wait passes CVS_WAIT_NOTICE_S seconds (done 0,
+ * pid the other writer's process id, or 0 when unknown), and once more
+ * when the wait ends (done 1, waited_s the whole wait), so that a program
+ * can tell its user why nothing moves.  fn runs on the waiting thread,
+ * without any lock of the store held; it must not call into db.  A writer
+ * that is not a cvstore of this version (or newer) is waited for all the
+ * same, silently.  fn NULL turns it off (the default).  ctx is the
+ * caller's and must outlive the handle or the next call. */
+#define CVS_WAIT_NOTICE_S 1.0
+typedef void (*cvs_wait_fn)(void *ctx, int64_t pid, double waited_s, int done);
+CVS_API void cvs_db_set_wait_fn(cvs_db *db, cvs_wait_fn fn, void *ctx);
 
 typedef struct cvs_info {
     uint32_t format_version;
@@ -261,6 +292,13 @@ CVS_API void cvs_iter_close(cvs_iter *it);
 
 /* ==== Consistency check ==== */
 
+/* Progress callback: done/total records (total 0 when unknown) and bytes of
+ * the input consumed; phase names the step ("validate", "write", "sample",
+ * "train", "encode", ...). */
+typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
+                                uint64_t total, uint64_t bytes_done,
+                                uint64_t bytes_total);
+
 /* Called once per problem found; msg valid during the call only. */
 typedef void (*cvs_report_fn)(void *ctx, const char *msg);
 
@@ -282,6 +320,12 @@ typedef void (*cvs_report_fn)(void *ctx, const char *msg);
  * (0 = healthy); the return code is for failures of the check itself. */
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx,
                       uint64_t *problems) CVS_WUR;
+/* cvs_check telling progress (may be NULL) as it walks each database:
+ * phase "check NAME" (NAME the database: "ids", "vecs", "postings", ...),
+ * done and total its entries. */
+CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
+                               cvs_progress_fn progress, void *progress_ctx,
+                               uint64_t *problems) CVS_WUR;
 
 /* ==== Damaged stores ====
  *
@@ -381,13 +425,6 @@ CVS_API int cvs_key_id(cvs_txn *txn, int64_t key, const char **id,
                        size_t *id_len) CVS_WUR;
 
 /* ==== Compression ==== */
-
-/* Progress callback: done/total records (total 0 when unknown) and bytes of
- * the input consumed; phase names the step ("validate", "write", "sample",
- * "train", "encode", ...). */
-typedef void (*cvs_progress_fn)(void *ctx, const char *phase, uint64_t done,
-                                uint64_t total, uint64_t bytes_done,
-                                uint64_t bytes_total);
 
 typedef struct cvs_build_opts {
     uint64_t seed;          /* training sample and k-means seeds; 0 = 1 */
@@ -663,7 +700,8 @@ CVS_API int cvs_import_check(cvs_db *db, const char *path, const cvs_import_opts
  * English stop list).  The index is updated in the transaction of every put
  * and delete.  keys (k) receives internal keys, best first, padded with -1;
  * scores (k) the BM25 scores, padded with NaN.  A query with no indexable
- * word (empty, only stop words) returns no results, not an error. */
+ * word (empty, only stop words) returns no results, not an error; one of
+ * more than CVS_QUERY_MAX_BYTES is CVS_EINVAL. */
 CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
                             int64_t *keys, float *scores) CVS_WUR;
 /* Same, inside a caller's snapshot. */
@@ -851,7 +889,8 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  * function here writes through cvs_put/cvs_delete, so the handle must be
  * writable -- except recall, which stores the last-recalled time when it
  * can and answers without storing it when the store cannot be written (a
- * full disk, a read-only handle). */
+ * full disk, a read-only handle) or another process is writing it (rather
+ * than wait for that writer: recall is a read). */
 
 #define CVS_MEM_NEAR_DUP 0.95f          /* default near-duplicate threshold */
 #define CVS_MEM_SAME_WORDS 0.8          /* word overlap of a rewording */
@@ -1010,8 +1049,9 @@ CVS_API void cvs_mem_items_free(cvs_mem_items *r);
  * similarity 0 or less are left out (they are unrelated, not far down).
  * Stores the time as the last-recalled time of the memories returned
  * (unless opts->no_touch).  A query with no
- * indexable word and no embeddable word gives no results, not an error.
- * opts may be NULL; *out is overwritten (free it first if it held one). */
+ * indexable word and no embeddable word gives no results, not an error;
+ * one of more than CVS_QUERY_MAX_BYTES is CVS_EINVAL.  opts may be NULL;
+ * *out is overwritten (free it first if it held one). */
 CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
                            const cvs_mem_recall_opts *opts, cvs_mem_items *out) CVS_WUR;
 
@@ -1273,7 +1313,8 @@ typedef struct cvs_context_result {
  * and the graph alone (as with lexical_weight 1), and fails with
  * CVS_EINVAL ("no text to search") when no record has a text or a title
  * either, rather than answer a text question with nothing.  A question that finds
- * nothing gives n = 0, not an error.  *out is zeroed on failure. */
+ * nothing gives n = 0, not an error; one of more than CVS_QUERY_MAX_BYTES
+ * is CVS_EINVAL.  *out is zeroed on failure. */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;
 /* Same, inside a caller's snapshot; qvec (dim floats, or NULL) replaces the

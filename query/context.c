@@ -2059,6 +2059,10 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
 CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char *text,
                             size_t len, const float *qvec, cvs_context_result *out)
 {
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (text && cvs__query_len_check("cvs_txn_context", len ? len : strlen(text)))
+        return CVS_EINVAL;
     return cvs__txn_context_scoped(t, opts, text, len, qvec, NULL, out);
 }
 
@@ -2080,6 +2084,8 @@ CVS_API int cvs_context_source_run(const cvs_context_source *x, const cvs_contex
     src s;
     if (!x || !out || (!text && len) || (!text && !qvec))
         return cvs__err(CVS_EINVAL, "cvs_context_source_run: NULL argument");
+    if (text && cvs__query_len_check("cvs_context_source_run", len ? len : strlen(text)))
+        return CVS_EINVAL;
     if (x->version < 1 || x->version > CVS_CONTEXT_SOURCE_VERSION)
         return cvs__err(CVS_EINVAL, "cvs_context_source_run: source version %d, this library "
                         "takes 1 to %d", x->version, CVS_CONTEXT_SOURCE_VERSION);

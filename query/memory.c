@@ -76,7 +76,10 @@
  *      also re-indexes its text: simple, and cheap at the size of what one
  *      recall returns.  It is best effort: when the write fails (a full
  *      disk, a read-only handle) recall answers all the same, and the
- *      memories keep their earlier time.
+ *      memories keep their earlier time; when another process is writing
+ *      (an import, a build's encoding pass: minutes) the time is left out
+ *      rather than waited for, since a recall is a read and must not stall
+ *      behind a writer (an agent's recall waited out a whole build).
  *   6. Checks run in a read snapshot and the writes in a later transaction;
  *      a concurrent writer may slip between them (cvstore.h says so).
  *
@@ -1639,7 +1642,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         len = strlen(query);
     if ((rc = items_init(out)))
         return rc;
-    if ((rc = check_ns(ns)))
+    if ((rc = cvs__query_len_check("cvs_mem_recall", len)) || (rc = check_ns(ns)))
         goto cleanup;
     if (o->strategy != CVS_MEM_HYBRID && o->strategy != CVS_MEM_LEXICAL &&
         o->strategy != CVS_MEM_VECTOR) {
@@ -1737,8 +1740,10 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         t = NULL;
         /* The time is a hint for recency weighting, not part of the
          * answer: a store that cannot be written (a full disk, a read-only
-         * handle) still answers, without it (deviation 5). */
-        (void)mem_recs_put(db, tp, ntouch);
+         * handle) still answers, without it, and so does one that another
+         * process is writing, rather than wait for it (deviation 5). */
+        if (!cvs__writer_elsewhere(db))
+            (void)mem_recs_put(db, tp, ntouch);
     }
 cleanup:
     cvs_txn_end(t);

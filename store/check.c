@@ -37,6 +37,8 @@ typedef struct cvs__chk {
     /* Databases whose pages are damaged (store/pages.c): not walked. */
     char damaged[8][64];
     size_t ndamaged;
+    cvs_progress_fn progress; /* cvs_check_progress: each walk's entries */
+    void *progress_ctx;
 } chk;
 
 static void problem(chk *c, const char *fmt, ...) CVS_PRINTF(2, 3);
@@ -107,11 +109,18 @@ static int walk_any(chk *c, MDB_dbi dbi, const char *name, walk_fn fn, cvs__chk_
     cvs__mark mark;
     int mrc, rc = CVS_OK;
     char what[64];
+    MDB_stat st;
+    uint64_t done = 0, total = 0;
     for (size_t i = 0; i < c->ndamaged; i++)
         if (!strcmp(c->damaged[i], name))
             return CVS_OK;
     if ((mrc = mdb_cursor_open(c->txn, dbi, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
+    /* Progress counts the walk's entries, phase "check NAME": every
+     * database is walked here, the modules' too (cvs__chk_walk). */
+    snprintf(what, sizeof what, "check %s", name);
+    if (c->progress && mdb_stat(c->txn, dbi, &st) == 0)
+        total = st.ms_entries;
     /* An encrypted store's values that fn looks up are dropped after each
      * entry, so that checking holds one record's plaintext at a time. */
     cvs__arena_mark(c->db, c->txn, &mark);
@@ -130,7 +139,11 @@ static int walk_any(chk *c, MDB_dbi dbi, const char *name, walk_fn fn, cvs__chk_
             break;
         rc = fn ? fn(c, &k, &v) : mfn(c, arg, &k, &v);
         cvs__arena_rewind(c->db, c->txn, &mark);
+        if (c->progress && (++done & 4095) == 0)
+            c->progress(c->progress_ctx, what, done, total, 0, 0);
     }
+    if (c->progress && rc == CVS_OK)
+        c->progress(c->progress_ctx, what, total, total, 0, 0);
     mdb_cursor_close(cur);
     cvs__scan_free(&scan);
     if (rc == CVS_OK && mrc != MDB_NOTFOUND) {
@@ -441,7 +454,14 @@ static int check_titles(chk *c, const MDB_val *k, const MDB_val *v)
 
 CVS_API int cvs_check(cvs_db *db, cvs_report_fn report, void *ctx, uint64_t *problems)
 {
-    chk c = {.db = db, .report = report, .ctx = ctx};
+    return cvs_check_progress(db, report, ctx, NULL, NULL, problems);
+}
+
+CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
+                               cvs_progress_fn progress, void *progress_ctx, uint64_t *problems)
+{
+    chk c = {.db = db, .report = report, .ctx = ctx, .progress = progress,
+             .progress_ctx = progress_ctx};
     MDB_stat s_ids, s_recs, s_vecs;
     MDB_val nk = CVS__MKEY(CVS__META_NEXT_KEY), nv;
     int rc;

@@ -16,8 +16,27 @@
  *     exercised on every real import rather than only on huge ones.
  *  2. A meta record with a magic and a format version is checked on open.
  *  3. MDB_NOTLS, so a read snapshot (cvs_txn) is not tied to its thread.
+ *  4. A writer says who it is.  LMDB's writer lock is a mutex in lock.mdb
+ *     that a write waits on silently, for as long as the other writer
+ *     takes (a build's encoding pass holds it for minutes), with no way to
+ *     ask whether it is taken or by whom.  So each write transaction also
+ *     holds a POSIX record lock (fcntl F_SETLK) on one byte of data.mdb far
+ *     past its end (WRITER_BYTE: LMDB locks nothing in data.mdb), taken
+ *     once LMDB's lock is ours and released just before the commit, and a
+ *     write about to begin looks at it first (F_GETLK, which names the
+ *     holder's pid): while another process holds it, the write polls until
+ *     it is free, telling the handle's wait_fn after CVS_WAIT_NOTICE_S
+ *     seconds, then takes LMDB's lock as before.  The record lock only
+ *     reports: LMDB's lock alone keeps writers apart, so a writer that
+ *     does not take it (an older cvstore, mdb tools) is still waited for,
+ *     only silently; and the lock goes away with its process, so a writer
+ *     that crashed leaves nothing behind.  Released before the commit, not
+ *     after, because a POSIX lock belongs to the process: a thread of the
+ *     same process that takes LMDB's lock after our commit takes this one
+ *     too, and our late release would drop it under that thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/db.h"
 #include "store/filter.h"
@@ -41,6 +61,8 @@
  * runtime limit of this process only: nothing on disk depends on it. */
 #define CVS_MAX_DBS 32
 #define CVS_GROW_WAIT_S 30
+/* Deviation 4: the byte of data.mdb whose record lock a writer holds. */
+#define WRITER_BYTE ((off_t)1 << 62)
 
 int64_t cvs__now_us(void)
 {
@@ -237,14 +259,91 @@ static int commit_errno(const cvs_db *db, int mrc)
     return mrc;
 }
 
+/* ==== Who is writing (deviation 4) ==== */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The pid of another process holding the writer byte, 0 when none does
+ * (or it cannot be told: no fd, a file system without record locks). */
+static int64_t other_writer(int fd)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = WRITER_BYTE,
+                       .l_len = 1};
+    if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
+        return 0;
+    return fl.l_pid > 0 ? fl.l_pid : -1;
+}
+
+/* Takes (F_WRLCK) or releases (F_UNLCK) the writer byte.  Best effort: a
+ * failure costs only the report to a waiting process. */
+static void writer_byte(int fd, short type)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = WRITER_BYTE, .l_len = 1};
+    if (fd >= 0)
+        (void)fcntl(fd, F_SETLK, &fl);
+}
+
+/* Waits while another process writes, telling db->wait_fn past
+ * CVS_WAIT_NOTICE_S.  Polls (10 ms, growing to 100 ms) rather than
+ * blocking in F_SETLKW, which could not wake up to tell anyone. */
+static void wait_other_writer(cvs_db *db, int fd)
+{
+    int64_t pid = other_writer(fd), p;
+    double t0, waited = 0;
+    long sleep_ms = 10;
+    int told = 0;
+    if (!pid)
+        return;
+    t0 = mono_s();
+    while ((p = other_writer(fd))) {
+        struct timespec ts = {0, sleep_ms * 1000000L};
+        pid = p;
+        waited = mono_s() - t0;
+        if (!told && waited >= CVS_WAIT_NOTICE_S) {
+            db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, waited, 0);
+            told = 1;
+        }
+        nanosleep(&ts, NULL);
+        if (sleep_ms < 100)
+            sleep_ms += 10;
+    }
+    if (told)
+        db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, mono_s() - t0, 1);
+}
+
+int cvs__writer_elsewhere(cvs_db *db)
+{
+    int fd;
+    if (mdb_env_get_fd(db->env, &fd))
+        return 0;
+    return other_writer(fd) != 0;
+}
+
+CVS_API void cvs_db_set_wait_fn(cvs_db *db, cvs_wait_fn fn, void *ctx)
+{
+    if (!db)
+        return;
+    db->wait_fn = fn;
+    db->wait_ctx = ctx;
+}
+
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
 {
     MDB_txn *txn;
-    int rc, mrc;
+    int rc, mrc, fd;
 
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if (mdb_env_get_fd(db->env, &fd))
+        fd = -1;
     for (;;) {
+        if (db->wait_fn)
+            wait_other_writer(db, fd);
         pthread_rwlock_rdlock(&db->maplock);
         mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
         if (mrc == MDB_MAP_RESIZED) {
@@ -257,10 +356,12 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
             pthread_rwlock_unlock(&db->maplock);
             return cvs__err_lmdb(mrc, "beginning a write transaction");
         }
+        writer_byte(fd, F_WRLCK);
         refresh_used(db);
         if ((rc = cvs__pages_check(db, txn)) == CVS_OK)
             rc = fn(db, txn, arg);
         cvs__seal_txn_end(db, txn);
+        writer_byte(fd, F_UNLCK);
         if (rc == CVS_OK) {
             mrc = mdb_txn_commit(txn);
             if (mrc == MDB_MAP_FULL)

@@ -109,6 +109,10 @@ struct cvs_db {
     /* The derived structures, in calling order (store/module.h). */
     struct cvs__mslot mods[CVS__MAX_MODULES];
     size_t nmods;
+    /* cvs_db_set_wait_fn: told when a write waits for another process's
+     * writer (store/db.c, deviation 4). */
+    cvs_wait_fn wait_fn;
+    void *wait_ctx;
 };
 
 struct cvs_txn {
@@ -151,6 +155,11 @@ void cvs__fault_lmdb(const char *path, const char *msg);
  * space, so fn must keep its effects inside the transaction. */
 typedef int (*cvs__write_fn)(cvs_db *db, MDB_txn *txn, void *arg);
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
+/* 1 when another process is inside a write transaction (it holds the
+ * writer byte, db.c deviation 4), so that a best-effort write (recall's
+ * last-recalled time) can be left out instead of waiting behind a build
+ * or an import for minutes; 0 otherwise, or when it cannot be told. */
+int cvs__writer_elsewhere(cvs_db *db);
 
 /* Before a handle's first write: every page of data.mdb's B-trees checked
  * as LMDB lays it out (store/pages.c), since LMDB's writers move nodes by

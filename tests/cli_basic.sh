@@ -199,6 +199,27 @@ has "$tmp/out" '{"id":"b","type":"mentions"' "puts keep mention links without th
 expect 0 "plain import into a vector store prints no link line" import "$db" "$tmp/small.jsonl"
 if grep -qF 'linked:' "$tmp/err"; then fail "a vector store was linked without --link"; fi
 ok "a vector store is not linked without --link"
+# mcp on a store that cannot be written (a read-only file system: a tmpfs
+# remounted read-only in a private mount namespace) serves recall and
+# refuses remember with the reason, instead of refusing to start.
+if unshare -rm true 2>/dev/null; then
+  mkdir "$tmp/ro"
+  unshare -rm bash -c '
+    mount -t tmpfs -o size=16m tmpfs "$1" && "$2" init "$1/m" --embedder glove >/dev/null &&
+      "$2" import "$1/m" "$3" >/dev/null 2>&1 && mount -o remount,ro "$1" || exit 9
+    printf "%s\n" \
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\",\"arguments\":{\"query\":\"opera\"}}}" \
+      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\",\"arguments\":{\"text\":\"a new opera\"}}}" |
+      "$2" mcp "$1/m" >"$4/ro.out" 2>"$4/ro.err"' _ "$tmp/ro" "$cli" "$tmp/text.jsonl" "$tmp" ||
+    fail "mcp on a read-only file system (exit $?): $(cat "$tmp/ro.err" 2>/dev/null)"
+  has "$tmp/ro.err" "opened read-only" "mcp says the store is served read-only"
+  [ "$(grep -c '"isError":false' "$tmp/ro.out")" = 1 ] || fail "recall answers on a read-only store: $(cat "$tmp/ro.out")"
+  grep '"id":2' "$tmp/ro.out" | grep -q '"isError":true.*read-only\|read-only.*"isError":true' ||
+    fail "remember says the store is read-only: $(cat "$tmp/ro.out")"
+  ok "mcp serves a read-only store, remember says why it fails"
+else
+  ok "# SKIP mcp on a read-only file system (no unshare -rm here)"
+fi
 unset CVSTORE_GLOVE_DIR
 
 echo "$passed passed, 0 failed"

@@ -34,6 +34,9 @@ expect 0 "get with --key-file=F" get "$db" rec7 --key-file="$tmp/key"
 has "$tmp/out" "confidential memo 7" "get returns the decrypted text"
 has "$tmp/out" "alice7" "get returns the decrypted metadata"
 expect 0 "stats" stats "$db" --key-file "$tmp/key"
+printf 'open sesame\r\n' >"$tmp/key.crlf"
+chmod 600 "$tmp/key.crlf"
+expect 0 "a key file with a Windows line end (--help: \\r\\n dropped)" stats "$db" --key-file "$tmp/key.crlf"
 has "$tmp/out" "encrypted:      yes" "stats says encrypted"
 expect 0 "build pq1 with an IVF index" build "$db" --codec pq1 --index ivf2 --key-file "$tmp/key"
 expect 0 "ANN search" search "$db" --query-vector 8.9,0 -k 1 --ann --json --key-file "$tmp/key"
@@ -48,6 +51,8 @@ CVSTORE_PASSPHRASE=wrong expect 1 "a wrong passphrase by env" stats "$db"
 expect 1 "no passphrase" get "$db" rec1
 has "$tmp/err" "passphrase is needed" "a missing passphrase is named as such"
 expect 1 "an unreadable key file" stats "$db" --key-file "$tmp/nonexistent"
+expect 1 "a directory as key file" stats "$db" --key-file "$tmp"
+has "$tmp/err" "Is a directory" "a directory given as key file is named as such, not as an empty file"
 
 for s in confidential alice rec3 owner; do
   if grep -qF "$s" "$db/data.mdb"; then fail "'$s' is readable in data.mdb"; fi

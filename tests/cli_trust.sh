@@ -232,6 +232,12 @@ expect 0 "export --help" export --help
 grep -q "^Usage: cvstore export DB .*--umask" "$tmp/out" || fail "export's Usage names --umask"
 expect 0 "link --help" link --help
 grep -q "^Usage: cvstore link DB .*--quiet" "$tmp/out" || fail "link's Usage names --quiet"
+expect 0 "check --help" check --help
+grep -q "^Usage: cvstore check DB .*--quiet" "$tmp/out" || fail "check's Usage names --quiet"
+long=$(printf 'why %.0s' $(seq 1 5000))
+expect 1 "context with the question as a second word" context "$big" "$long"
+has "$tmp/err" "unexpected argument 'why why" "the argument is named"
+[ "$(wc -c <"$tmp/err")" -lt 400 ] || fail "a 20 KB argument is not echoed whole: $(wc -c <"$tmp/err") bytes"
 expect 0 "context --help" context --help
 has "$tmp/out" '"pool" (candidates chosen from), "ms"' "context --help names every member of its JSON"
 ok "Usage lines name the options"
@@ -262,6 +268,17 @@ if command -v script >/dev/null; then
   script -qec "'$cli' export '$big'" /dev/null </dev/null >progress.out 2>&1 || true
   ! grep -qa "rec/s" progress.out || fail "export to the terminal draws no bar over the records"
   ok "export shows its progress on a terminal when the records go to a file"
+  # check walks every database of a large store: a bar per database on a
+  # terminal, none with --quiet, none in a log, and the verdict unchanged.
+  script -qec "'$cli' check '$big'" /dev/null </dev/null >progress.out 2>&1 || true
+  tr '\r' '\n' <progress.out >progress.lines
+  grep -qa "check ids .*200/200 entry" progress.lines || fail "check shows progress: $(head -c 300 progress.lines)"
+  grep -qa "ok: 200 records, no problems found" progress.lines || fail "check's verdict after its bar"
+  script -qec "'$cli' check '$big' --quiet" /dev/null </dev/null >progress.out 2>&1 || true
+  ! grep -qa "entry/s" progress.out || fail "check --quiet draws no bar"
+  "$cli" check "$big" >progress.out 2>&1 || fail "check of a healthy store"
+  ! grep -qa "entry" progress.out || fail "check draws no bar off a terminal"
+  ok "check shows its progress on a terminal"
 fi
 
 echo "$passed passed"

@@ -88,6 +88,43 @@ Test(cli, stats_json, .init = setup, .fini = teardown)
     free(out);
 }
 
+/* Each member of a command's --json output (nested ones too) is named in
+ * its --help. */
+static void help_names_json(const char *json_args, const char *cmd)
+{
+    char *out = NULL, *help = NULL;
+    const char *key, *k2;
+    json_t *j, *v, *v2;
+    cr_assert_eq(tu_cli(&out, "%s", json_args), 0, "%s", json_args);
+    cr_assert_eq(tu_cli(&help, "%s --help", cmd), 0);
+    j = parse_line(out, strlen(out));
+    json_object_foreach(j, key, v) {
+        cr_expect(strstr(help, key), "%s --help does not name %s", cmd, key);
+        if (json_is_object(v))
+            json_object_foreach(v, k2, v2)
+                cr_expect(strstr(help, k2), "%s --help does not name %s.%s", cmd, key, k2);
+    }
+    json_decref(j);
+    free(out);
+    free(help);
+}
+
+/* stats, link and tune --help name every member their --json prints (they
+ * left out stats' path, its codec's members and its index's refine and
+ * dirty, and all of link's and tune's). */
+Test(cli, help_names_every_json_member, .init = setup, .fini = teardown)
+{
+    char args[4300];
+    make_small("l2");
+    cr_assert_eq(tu_cli(NULL, "build '%s/db' --codec sq8 --index ivf1 -q", dir), 0);
+    snprintf(args, sizeof args, "stats '%s/db' --json", dir);
+    help_names_json(args, "stats");
+    snprintf(args, sizeof args, "link '%s/db' --json", dir);
+    help_names_json(args, "link");
+    snprintf(args, sizeof args, "tune '%s/db' --json -k 1 2>/dev/null", dir);
+    help_names_json(args, "tune");
+}
+
 Test(cli, search_json_cosine_golden, .init = setup, .fini = teardown)
 {
     char *out = NULL;

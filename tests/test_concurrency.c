@@ -251,3 +251,106 @@ Test(graph_race, mention_links_are_redone_when_writes_came_between)
     tu_rmrf(dir);
     free(dir);
 }
+
+/* ==== A write waiting for another process's writer is told ==== */
+
+enum { WD = 8, WN = 64 };
+
+typedef struct waits {
+    int calls[2];        /* done 0, done 1 */
+    int64_t pid[2];
+    double waited[2];
+} waits;
+
+static void on_wait(void *ctx, int64_t pid, double waited_s, int done)
+{
+    waits *w = ctx;
+    w->calls[done]++;
+    w->pid[done] = pid;
+    w->waited[done] = waited_s;
+}
+
+Test(writer_wait, a_write_waiting_for_another_process_is_told, .timeout = 120)
+{
+    char *dir = tu_tmpdir(), *out = NULL, pat[64];
+    cvs_create_opts o = {WD, CVS_METRIC_L2, CVS_RAW_F32};
+    static float v[WN * WD];
+    cvs_record r[WN];
+    char ids[WN][8];
+    waits w;
+    cvs_db *h;
+    pid_t pid;
+
+    memset(&w, 0, sizeof w);
+    tu_randvecs(v, WN * WD, 7);
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < WN; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        r[i].id = ids[i];
+        r[i].id_len = strlen(ids[i]);
+        r[i].vector = v + i * WD;
+    }
+    cr_assert_eq(cvs_db_create(dir, &o, &h), 0, "%s", cvs_errmsg(h));
+    cr_assert_eq(cvs_put(h, r, WN, 0, NULL, NULL), 0, "%s", cvs_errmsg(h));
+    cvs_db_close(h);
+
+    /* The library: told once past CVS_WAIT_NOTICE_S, with the writer's
+     * pid, and once when the wait ends; the write then goes through. */
+    pid = tu_hold_writer(dir);
+    cr_assert_eq(cvs_db_open(dir, 0, &h), 0);
+    cvs_db_set_wait_fn(h, on_wait, &w);
+    cr_assert_eq(cvs_delete(h, (const char *const[]){"r0"}, (const size_t[]){2}, 1, NULL), 0,
+                 "%s", cvs_errmsg(h));
+    cr_assert_eq(w.calls[0], 1);
+    cr_assert_eq(w.calls[1], 1);
+    cr_assert_eq(w.pid[0], pid);
+    cr_assert_eq(w.pid[1], pid);
+    cr_assert(w.waited[0] >= CVS_WAIT_NOTICE_S && w.waited[1] >= w.waited[0],
+              "%g then %g s", w.waited[0], w.waited[1]);
+    /* A write with no other writer is not told anything. */
+    cr_assert_eq(cvs_delete(h, (const char *const[]){"r1"}, (const size_t[]){2}, 1, NULL), 0);
+    cr_assert_eq(w.calls[0] + w.calls[1], 2);
+    cvs_db_close(h);
+    tu_child_done(pid);
+
+    /* The CLI: a line on a terminal (script(1) gives it one) ... */
+    cr_assert_eq(system("command -v script >/dev/null"), 0, "script(1) is needed");
+    pid = tu_hold_writer(dir);
+    snprintf(pat, sizeof pat, "waiting for another writer (pid %d) to finish...", (int)pid);
+    {
+        char cmd[4400], buf[4096];
+        size_t n;
+        FILE *p;
+        snprintf(cmd, sizeof cmd, "script -qfec \"'%s' delete '%s' r2\" /dev/null 2>&1",
+                 CVS_CLI_PATH, dir);
+        cr_assert_not_null(p = popen(cmd, "r"));
+        n = fread(buf, 1, sizeof buf - 1, p);
+        buf[n] = 0;
+        cr_assert_eq(pclose(p), 0, "%s", buf);
+        cr_assert(strstr(buf, pat), "%s", buf);
+    }
+    tu_child_done(pid);
+    /* ... and none in a script's log. */
+    pid = tu_hold_writer(dir);
+    cr_assert_eq(tu_cli(&out, "delete '%s' r3 2>&1", dir), 0);
+    cr_assert(!strstr(out, "waiting"), "%s", out);
+    free(out);
+    tu_child_done(pid);
+    /* A build that waited for another (the child's) says so in its
+     * summary, terminal or not; the store keeps the later build. */
+    pid = tu_hold_writer(dir);
+    snprintf(pat, sizeof pat, "note: waited");
+    cr_assert_eq(tu_cli(&out, "build '%s' --codec pq2 2>&1", dir), 0, "%s", out);
+    cr_assert(strstr(out, pat), "%s", out);
+    snprintf(pat, sizeof pat, "another writer (pid %d)", (int)pid);
+    cr_assert(strstr(out, pat), "%s", out);
+    free(out);
+    tu_child_done(pid);
+    cr_assert_eq(tu_cli(&out, "stats '%s'", dir), 0);
+    cr_assert(strstr(out, "pq2"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "check '%s'", dir), 0, "%s", out);
+    free(out);
+    tu_rmrf(dir);
+    free(dir);
+}

@@ -802,6 +802,44 @@ Test(memory, recall_answers_when_the_store_cannot_be_written)
     cvs_mem_items_free(&r);
 }
 
+static void count_wait(void *ctx, int64_t pid, double waited_s, int done)
+{
+    (void)pid, (void)waited_s, (void)done;
+    ++*(int *)ctx;
+}
+
+/* A recall is a read: while another process writes (a build's encoding
+ * pass, an import: minutes), it answers at once and leaves the recall time
+ * out rather than wait for the writer to store it.  With no writer, the
+ * time is stored. */
+Test(memory, recall_does_not_wait_for_another_writer, .timeout = 60)
+{
+    cvs_mem_remembered a;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "w"};
+    char path[4200];
+    int waits = 0;
+    pid_t pid;
+    remember("w", "the spare key is under the blue flower pot", NULL, &a);
+    snprintf(path, sizeof path, "%s/mem.cvs", dir);
+    cvs_db_set_wait_fn(db, count_wait, &waits);
+    pid = tu_hold_writer(path);
+    cr_assert_eq(cvs_mem_recall(db, "where is the spare key", 0, &ro, &r), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(waits, 0, "recall waited for the other writer");
+    tu_child_done(pid);
+    cr_assert_eq(cvs_mem_list(db, "w", NULL, 0, &r), 0);
+    cr_assert_eq(r.items[0].recalled_us, 0);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_recall(db, "where is the spare key", 0, &ro, &r), 0);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_list(db, "w", NULL, 0, &r), 0);
+    cr_assert_neq(r.items[0].recalled_us, 0);
+    cvs_mem_items_free(&r);
+}
+
 Test(memory, forget_by_id_and_filter)
 {
     cvs_mem_remembered m[6];
@@ -1045,6 +1083,50 @@ Test(mcp, refuses_a_store_that_cannot_embed)
     free(gdir);
 }
 
+/* A free-text argument over its limit is answered -32602 naming the
+ * argument and the limit, before the tool runs; at the limit it runs. */
+Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char *const calls[] = {
+        "\"recall\",\"arguments\":{\"query\":\"%s\"}",          /* 32769 bytes */
+        "\"recall\",\"arguments\":{\"query\":\"%.32768s\"}",    /* the limit */
+        "\"forget\",\"arguments\":{\"filter\":{\"a\":\"%s\"}}",
+        "\"list\",\"arguments\":{\"namespace\":\"%.256s\"}",
+        "\"remember\",\"arguments\":{\"text\":\"alice\",\"links\":[{\"id\":\"%.513s\"}]}",
+    };
+    size_t n = CVS_QUERY_MAX_BYTES + 1, len = 0, cap = 6 * (n + 200);
+    char *big = malloc(n + 1), *input = malloc(cap);
+    json_t *msg[5] = {0};
+    for (size_t i = 0; i < n; i++)
+        big[i] = i % 6 == 5 ? ' ' : "alice "[i % 6];
+    big[n] = 0;
+    for (size_t i = 0; i < 5; i++) {
+        len += (size_t)snprintf(input + len, cap - len, "{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":"
+                                "\"tools/call\",\"params\":{\"name\":", i);
+        len += (size_t)snprintf(input + len, cap - len, calls[i], big);
+        len += (size_t)snprintf(input + len, cap - len, "}}\n");
+    }
+    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 5), 5);
+    cr_assert_eq(ERRCODE(0), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
+                                                       "message")),
+                     "query has 32769 bytes, over the limit of 32768"));
+    cr_assert(json_is_false(json_object_get(RESULT(1), "isError")));
+    cr_assert_eq(ERRCODE(2), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[2], "error"),
+                                                       "message")), "filter"));
+    cr_assert_eq(ERRCODE(3), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[3], "error"),
+                                                       "message")), "namespace has 256 bytes"));
+    cr_assert_eq(ERRCODE(4), -32602);
+    for (size_t i = 0; i < 5; i++)
+        json_decref(msg[i]);
+    free(big);
+    free(input);
+}
+
 static int nan_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
                      float *out)
 {
@@ -1099,6 +1181,45 @@ Test(memory, size_is_capped)
     cr_assert_eq(cvs_mem_remember(db, big, n, &o, &r), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(count(), 1);
     free(big);
+}
+
+/* A query is a question or a passage: one over CVS_QUERY_MAX_BYTES is
+ * refused by every query entry point with CVS_EINVAL naming the limit (a
+ * 12 MB recall took 18 s), and one at the limit is answered. */
+Test(memory, a_query_over_the_limit_is_refused)
+{
+    size_t n = CVS_QUERY_MAX_BYTES + 1;
+    char *q = malloc(n + 1);
+    cvs_mem_remembered r;
+    cvs_mem_items it = {0};
+    cvs_context_result cr = {0};
+    int64_t keys[1];
+    float scores[1];
+    for (size_t i = 0; i < n; i++)
+        q[i] = i % 6 == 5 ? ' ' : "limit "[i % 6];
+    q[n] = 0;
+    remember(NULL, "a question about the limit", NULL, &r);
+    cr_assert_eq(cvs_mem_recall(db, q, n, NULL, &it), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "over the limit of 32768"), "%s", cvs_errmsg(db));
+    cr_assert_eq(it.n, 0);
+    cvs_mem_items_free(&it);
+    cr_assert_eq(cvs_mem_recall(db, q, 0, NULL, &it), CVS_EINVAL, "len 0 means strlen");
+    cvs_mem_items_free(&it);
+    cr_assert_eq(cvs_text_search(db, q, n, 1, keys, scores), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "CVS_QUERY_MAX_BYTES"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_context(db, NULL, q, 0, &cr), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "over the limit of 32768"), "%s", cvs_errmsg(db));
+    /* At the limit: answered. */
+    q[n - 1] = 0;
+    cr_assert_eq(cvs_mem_recall(db, q, n - 1, NULL, &it), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(it.n, 1);
+    cvs_mem_items_free(&it);
+    cr_assert_eq(cvs_text_search(db, q, n - 1, 1, keys, scores), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(keys[0], 1);
+    cr_assert_eq(cvs_context(db, NULL, q, 0, &cr), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cr.n, 1);
+    cvs_context_result_free(&cr);
+    free(q);
 }
 
 /* ==== The built-in embedder over the real GloVe vectors ==== */

@@ -339,6 +339,12 @@ Test(sents, given_sentences_survive_export_and_import, .fini = teardown)
                           "\"sentences\":[\"Dr. No is a film.\",\"It was made in 1962.\"]"), "%s", out);
     cr_assert_eq(strstr(strstr(out, "\"id\":\"s\""), "sentences"), NULL, "%s", out);
     free(out);
+    /* get --json shows them as export writes them (and only the given). */
+    cr_assert_eq(tu_cli(&out, "get '%s' h s --json", dir), 0);
+    cr_assert(strstr(out, "\"sentences\":[\"Dr. No is a film.\",\"It was made in 1962.\"]"),
+              "%s", out);
+    cr_assert_eq(strstr(strstr(out, "\"id\":\"s\""), "sentences"), NULL, "%s", out);
+    free(out);
     snprintf(dst, sizeof dst, "%s/copy", dir);
     cr_assert_eq(tu_cli(NULL, "init '%s' --dim 4 --metric l2 >/dev/null", dst), 0);
     cr_assert_eq(tu_cli(NULL, "export '%s' -o '%s/e.jsonl' 2>/dev/null", dir, dir), 0);

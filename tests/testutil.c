@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -171,6 +173,56 @@ size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs
     tu_rmrf(gdir);
     free(gdir);
     return got;
+}
+
+/* ==== Another process writing ==== */
+
+static int hold_fd = -1;
+
+/* Inside the build's write transaction (its encoding pass): says so on
+ * the pipe, then holds the writer's lock for 2.5 s. */
+static void hold_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                          uint64_t bytes_done, uint64_t bytes_total)
+{
+    struct timespec ts = {2, 500000000L};
+    (void)ctx, (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    if (strcmp(phase, "encode") || hold_fd < 0)
+        return;
+    if (write(hold_fd, "x", 1) != 1)
+        _exit(3);
+    close(hold_fd);
+    hold_fd = -1;
+    nanosleep(&ts, NULL);
+}
+
+pid_t tu_hold_writer(const char *path)
+{
+    int p[2];
+    char c;
+    pid_t pid;
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_neq(pid = fork(), -1);
+    if (pid == 0) {
+        cvs_db *h;
+        cvs_build_opts bo = {.progress = hold_progress};
+        close(p[0]);
+        hold_fd = p[1];
+        if (cvs_db_open(path, 0, &h) || cvs_build(h, "sq8", &bo))
+            _exit(2);
+        cvs_db_close(h);
+        _exit(0);
+    }
+    close(p[1]);
+    cr_assert_eq(read(p[0], &c, 1), 1, "the child did not reach its write");
+    close(p[0]);
+    return pid;
+}
+
+void tu_child_done(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
 }
 
 /* ==== Timeouts under the sanitizers ==== */

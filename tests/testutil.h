@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 #include <lmdb.h>
@@ -58,6 +59,14 @@ void tu_glove_write(const char *dir, const char *const *words, const float *vecs
  * the number of replies. */
 size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
                     const char *input, json_t **msg, size_t cap);
+
+/* A child process that opens the store at path and builds its codec (sq8)
+ * holding the writer's lock for 2.5 s in the encoding pass; returns its
+ * pid once it holds it.  The store must have records and be closed in
+ * this process or opened after the fork only.  tu_child_done waits for
+ * it and asserts it succeeded. */
+pid_t tu_hold_writer(const char *path);
+void tu_child_done(pid_t pid);
 
 /* The internal key of the record with this id, -1 when there is none. */
 int64_t tu_key_of(cvs_db *d, const char *id);

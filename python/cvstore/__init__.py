@@ -23,10 +23,10 @@ from ._lib import lib_path
 from ._store import Context, ContextItem, PutResult, Results, Store, open
 
 try:
-    from importlib.metadata import PackageNotFoundError, version as _version
+    from importlib import metadata as _metadata
     try:
-        __version__ = _version("cvstore")
-    except PackageNotFoundError:
+        __version__ = _metadata.version("cvstore")
+    except _metadata.PackageNotFoundError:
         __version__ = "0.1.0"
 except ImportError:  # pragma: no cover
     __version__ = "0.1.0"

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import _lib as L
-from ._errors import Error, InvalidArgument, DimensionMismatch, error
+from ._errors import Error, InvalidArgument, InvalidInput, DimensionMismatch, error
 
 lib = L.lib
 
@@ -310,7 +310,8 @@ def _int_arg(what: str, v, lo: int) -> int:
 
 
 def _closed_error() -> Error:
-    return Error("the store is closed", L.EINVAL, "CVS_EINVAL")
+    # A ValueError, as a closed file's is: code written for files catches it.
+    return InvalidArgument("the store is closed", L.EINVAL, "CVS_EINVAL")
 
 
 def _guarded(method):
@@ -397,9 +398,9 @@ class Store:
     def close(self) -> None:
         """Closes the store (idempotent).  Calls running in other threads
         finish first (close waits for them); calls made once close() has
-        begun raise Error("the store is closed").  Closing from inside a
-        call on this store (its embedder function) raises Error instead of
-        waiting for itself."""
+        begun raise InvalidArgument("the store is closed"), a ValueError.
+        Closing from inside a call on this store (its embedder function)
+        raises Error instead of waiting for itself."""
         with self._gate:
             if self._h is None:
                 return
@@ -517,10 +518,13 @@ class Store:
 
     @_guarded
     def fit_embedder(self, texts: Sequence[str]) -> None:
-        """Fits the corpus-dependent part of the embedder (glove: the SIF
-        common component) on a sample of texts; once per store (later calls
-        change nothing).  put() with texts and no vectors does it with its
-        first batch, as the importer does with the first texts of a file."""
+        """Installs the embedder's fixed state in the store before texts are
+        embedded (cvs_embed_fit): for glove, the SIF common component, which
+        is derived from the vocabulary alone, so that a text embeds the same
+        in every store.  texts are not used (they once were a fitting
+        sample); a store that has the component keeps it, and other
+        embedders have nothing to install.  put() with texts and the
+        importer do it by themselves: there is no need to call this."""
         enc = [_enc(t, "text") for t in texts]
         if not enc:
             return
@@ -595,7 +599,8 @@ class Store:
             texts: Sequence[str | None] | None = None,
             titles: Sequence[str | None] | None = None,
             metas: Sequence[Mapping | None] | None = None,
-            links: Sequence[Sequence | None] | None = None) -> PutResult:
+            links: Sequence[Sequence | None] | None = None,
+            sentences: Sequence[Sequence[str] | None] | None = None) -> PutResult:
         """Upserts records by id, all in one transaction (all or none).
 
         ids: one id or a sequence of n ids.  vectors: an (n, dim) array-like
@@ -604,17 +609,22 @@ class Store:
         embedded by the store's embedder.  texts, titles: strings or None per
         record; metas: dicts (JSON objects) or None; links: per record None or
         a list of ids, (id, type) / (id, type, weight) tuples or
-        {"id", "type", "weight"} dicts.
+        {"id", "type", "weight"} dicts; sentences: per record None (the
+        library splits the text with ICU) or its sentences, strings found in
+        its text in order, as get() and records() return them (so a copy of
+        a store keeps them: "Dr. No is a film." stays one sentence).
         """
         if isinstance(ids, (str, bytes)):
             ids = [ids]
             texts = None if texts is None else [texts] if isinstance(texts, str) else texts
             titles = None if titles is None else [titles] if isinstance(titles, str) else titles
             metas = None if metas is None else [metas] if isinstance(metas, Mapping) else metas
+            if sentences is not None and (not sentences or isinstance(sentences[0], str)):
+                sentences = [sentences]
         idb = [_enc(i, "id") for i in ids]
         n = len(idb)
         for what, col in (("texts", texts), ("titles", titles), ("metas", metas),
-                          ("links", links)):
+                          ("links", links), ("sentences", sentences)):
             if col is not None and len(col) != n:
                 raise InvalidArgument(f"{len(col)} {what} for {n} ids", L.EINVAL, "CVS_EINVAL")
         if n == 0:
@@ -658,6 +668,21 @@ class Store:
                     keep.append((arr, refs))
                     recs["links"][i] = ctypes.addressof(arr)
                     recs["nlinks"][i] = len(arr)
+        if sentences is not None:
+            for i, ss in enumerate(sentences):
+                if ss is None:
+                    continue
+                if texts is None or texts[i] is None:
+                    raise InvalidArgument(f"put: record {i}: sentences need its text",
+                                          L.EINVAL, "CVS_EINVAL")
+                if isinstance(ss, str):
+                    raise InvalidArgument(f"put: record {i}: sentences is a list of strings, "
+                                          f"not one string", L.EINVAL, "CVS_EINVAL")
+                offs = np.array(_sentence_offsets(_enc(texts[i], "text"), ss, i),
+                                dtype=np.uint32)
+                keep.append(offs)
+                recs["sentences"][i] = offs.ctypes.data if len(offs) else 0
+                recs["nsentences"][i] = len(offs) // 2
         ins, upd = c_size_t(), c_size_t()
         rc = lib.cvs_put(self._db, recs.ctypes.data, n, 0, byref(ins), byref(upd))
         del keep
@@ -667,7 +692,10 @@ class Store:
     @_guarded
     def get(self, id: str, *, vector: bool = True) -> dict | None:
         """The record with this id as a dict (id, key, vector, text, title,
-        meta, links, created_us, updated_us), or None when there is none."""
+        meta, links, sentences, created_us, updated_us), or None when there
+        is none.  sentences: the sentences it was put with (put's
+        sentences=, JSONL "sentences"), None when its text was split by the
+        library (ICU) or it has no text."""
         b = _enc(id, "id")
         rec = L.cvs_record()
         vec = np.empty(self.dim, dtype=np.float32) if vector else None
@@ -677,7 +705,7 @@ class Store:
             if rc == L.NOTFOUND:
                 return None
             self._check(rc)
-            return _record_dict(rec, vec)
+            return _record_dict(rec, vec, txn)
         finally:
             lib.cvs_txn_end(txn)
 
@@ -746,7 +774,7 @@ class Store:
                 if rc == L.NOTFOUND:
                     continue
                 self._check(rc)
-                out.append(_record_dict(rec, vec))
+                out.append(_record_dict(rec, vec, txn))
         finally:
             lib.cvs_txn_end(txn)
         return out
@@ -1262,7 +1290,38 @@ def _links(lk) -> tuple:
     return arr, refs
 
 
-def _record_dict(rec: L.cvs_record, vec) -> dict:
+def _given_sentences(txn, rec: L.cvs_record) -> list[str] | None:
+    """The sentences the record was put with (cvs_txn_sentences, given), as
+    strings of its text, or None when its text was split by ICU or it has
+    none."""
+    n, given = c_size_t(), ctypes.c_int()
+    rc = lib.cvs_txn_sentences(txn, rec.key, None, 0, byref(n), byref(given))
+    if rc or not given.value or not n.value or not rec.text:
+        return None
+    pairs = np.empty(2 * n.value, dtype=np.uint32)
+    if lib.cvs_txn_sentences(txn, rec.key, pairs.ctypes.data, n.value, byref(n),
+                             byref(given)):
+        return None
+    text = ctypes.string_at(rec.text, rec.text_len)
+    return [text[a:b].decode() for a, b in pairs.reshape(-1, 2).tolist()]
+
+
+def _sentence_offsets(text: bytes, sents, i: int) -> list[int]:
+    """Byte offsets (start, end) into text of each sentence of sents, found
+    in order (each after the one before): the record's given sentences."""
+    out, pos = [], 0
+    for s in sents:
+        b = _enc(s, "sentence")
+        at = text.find(b, pos)
+        if not b or at < 0:
+            raise InvalidInput(f"put: record {i}: sentence {s!r} is not in its text (after "
+                               f"the sentence before it)", L.EINPUT, "CVS_EINPUT")
+        out += [at, at + len(b)]
+        pos = at + len(b)
+    return out
+
+
+def _record_dict(rec: L.cvs_record, vec, txn=None) -> dict:
     links = []
     for i in range(rec.nlinks):
         lk = rec.links[i]
@@ -1273,6 +1332,7 @@ def _record_dict(rec: L.cvs_record, vec) -> dict:
     return {"id": _s(rec.id, rec.id_len), "key": rec.key, "vector": vec,
             "text": _s(rec.text, rec.text_len), "title": _s(rec.title, rec.title_len),
             "meta": json.loads(meta) if meta else None, "links": links,
+            "sentences": _given_sentences(txn, rec) if txn else None,
             "created_us": rec.created_us, "updated_us": rec.updated_us}
 
 
@@ -1417,6 +1477,11 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         if rc == L.EKEY and pw is None:
             # The library's hint names the CLI's ways to give one.
             e.message = f"{os.fsdecode(p)}: the store is encrypted: open it with passphrase=..."
+            e.args = (e.message,)
+        elif rc == L.NOTFOUND and not create:
+            # The library's hint names the CLI's `cvstore init`.
+            e.message = (f"{os.fsdecode(p)}: no store there (create one with "
+                         f"cvstore.open(path, create=True, dim=...))")
             e.args = (e.message,)
         raise e
     store = Store(h, os.fsdecode(p), readonly)

@@ -25,6 +25,9 @@ def test_create_open_close(path):
         assert len(db) == 0
     with pytest.raises(cvstore.Error, match="closed"):
         len(db)
+    # A ValueError, as a closed file's: a caller's `except ValueError` holds.
+    with pytest.raises(ValueError, match="closed"):
+        db.search(np.zeros(8, dtype=np.float32), k=1)
     db.close()  # idempotent
     db = cvstore.open(path)
     assert (db.dim, db.metric, db.raw) == (8, "l2", "f16")
@@ -58,6 +61,8 @@ def test_open_errors(path, tmp_path):
     with pytest.raises(cvstore.NotFound) as e:
         cvstore.open(str(tmp_path / "none.cvs"))
     assert e.value.code == _lib.NOTFOUND and "none.cvs" in str(e.value)
+    # The hint is the Python way to create one, not the CLI's `cvstore init`.
+    assert "create=True" in str(e.value) and "cvstore init" not in str(e.value)
     cvstore.open(path, create=True, dim=3).close()
     with pytest.raises(cvstore.AlreadyExists):
         cvstore.open(path, create=True, dim=3)
@@ -392,6 +397,32 @@ def test_records_lists_the_store_as_export_does(path, tmp_path):
             [(w["id"], w.get("text")) for w in want]
 
 
+def test_given_sentences_survive_a_copy(path, tmp_path):
+    """Sentences given at put (or imported from JSONL "sentences") come back
+    from get() and records(), and put(sentences=) takes them, so copying a
+    store record by record keeps them: "Dr. No is a film." stays one
+    sentence instead of ICU's two.  A text split by ICU reads None."""
+    text = "Dr. No is a film. It was made in 1962."
+    given = ["Dr. No is a film.", "It was made in 1962."]
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[1, 0], [0, 1]], texts=[text, "Plain text. Two parts."],
+               sentences=[given, None])
+        assert db.get("a")["sentences"] == given
+        assert db.get("b")["sentences"] is None
+        recs = list(db.records(vector=True))
+        with pytest.raises(cvstore.InvalidInput, match="not in its text"):
+            db.put("c", [1, 1], texts="Some text.", sentences=["Other text."])
+    copy = str(tmp_path / "copy.cvs")
+    with cvstore.open(copy, create=True, dim=2, metric="l2") as db:
+        db.put([r["id"] for r in recs], np.stack([r["vector"] for r in recs]),
+               texts=[r["text"] for r in recs], sentences=[r["sentences"] for r in recs])
+        assert db.get("a")["sentences"] == given
+    # The CLI reads them back the same: export writes them.
+    p = subprocess.run([CLI, "export", copy, "--no-vector"], capture_output=True, text=True,
+                       check=True)
+    assert json.loads(p.stdout.splitlines()[0])["sentences"] == given
+
+
 # ==== text, embedders, context ====
 
 PASSAGES = {
@@ -665,3 +696,11 @@ def test_uses_cdll_not_pydll():
 def test_version():
     assert cvstore.__version__ == "0.1.0"
     assert json.loads(json.dumps(cvstore.__all__))
+
+
+def test_namespace_holds_only_the_api():
+    # help(cvstore) and dir(cvstore) list what the package offers, and a
+    # name imported for its own use (importlib's PackageNotFoundError) is
+    # not part of it.
+    public = {n for n in dir(cvstore) if not n.startswith("_")}
+    assert public == set(cvstore.__all__) - {"__version__"}
