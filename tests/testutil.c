@@ -1,4 +1,6 @@
 /* testutil.c -- helpers for the Criterion tests (see testutil.h). */
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,14 +179,26 @@ size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs
 
 /* ==== Another process writing ==== */
 
-static int hold_fd = -1;
+static int hold_fd = -1;     /* the child's: tells the parent it holds the lock */
+static int release_fd = -1;  /* the child's: closed by the parent to release it */
+static int release_w = -1;   /* the parent's end of that pipe */
+
+#ifdef CVS_TEST_SLOW
+#define HOLD_MAX_MS (8000 * CVS_TEST_SLOW)
+#else
+#define HOLD_MAX_MS 8000
+#endif
 
 /* Inside the build's write transaction (its encoding pass): says so on
- * the pipe, then holds the writer's lock for 2.5 s. */
+ * the pipe, then holds the writer's lock until the parent releases it
+ * (tu_release_writer, tu_child_done) or HOLD_MAX_MS pass.  A fixed hold
+ * would race the waiter: a CLI process must start and reach its write
+ * with more than the notice's second of the hold left, which a loaded or
+ * sanitized run does not promise. */
 static void hold_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
                           uint64_t bytes_done, uint64_t bytes_total)
 {
-    struct timespec ts = {2, 500000000L};
+    struct pollfd pf;
     (void)ctx, (void)done, (void)total, (void)bytes_done, (void)bytes_total;
     if (strcmp(phase, "encode") || hold_fd < 0)
         return;
@@ -192,35 +206,53 @@ static void hold_progress(void *ctx, const char *phase, uint64_t done, uint64_t 
         _exit(3);
     close(hold_fd);
     hold_fd = -1;
-    nanosleep(&ts, NULL);
+    pf.fd = release_fd;
+    pf.events = POLLIN;
+    while (poll(&pf, 1, HOLD_MAX_MS) < 0 && errno == EINTR)
+        ;
+    close(release_fd);
+    release_fd = -1;
 }
 
 pid_t tu_hold_writer(const char *path)
 {
-    int p[2];
+    int p[2], q[2];
     char c;
     pid_t pid;
     cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(q), 0);
     cr_assert_neq(pid = fork(), -1);
     if (pid == 0) {
         cvs_db *h;
         cvs_build_opts bo = {.progress = hold_progress};
         close(p[0]);
+        close(q[1]);
         hold_fd = p[1];
+        release_fd = q[0];
         if (cvs_db_open(path, 0, &h) || cvs_build(h, "sq8", &bo))
             _exit(2);
         cvs_db_close(h);
         _exit(0);
     }
     close(p[1]);
+    close(q[0]);
+    release_w = q[1];
     cr_assert_eq(read(p[0], &c, 1), 1, "the child did not reach its write");
     close(p[0]);
     return pid;
 }
 
+void tu_release_writer(void)
+{
+    if (release_w >= 0)
+        close(release_w);
+    release_w = -1;
+}
+
 void tu_child_done(pid_t pid)
 {
     int st;
+    tu_release_writer();
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
 }

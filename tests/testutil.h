@@ -61,11 +61,14 @@ size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs
                     const char *input, json_t **msg, size_t cap);
 
 /* A child process that opens the store at path and builds its codec (sq8)
- * holding the writer's lock for 2.5 s in the encoding pass; returns its
- * pid once it holds it.  The store must have records and be closed in
- * this process or opened after the fork only.  tu_child_done waits for
- * it and asserts it succeeded. */
+ * holding the writer's lock in the encoding pass until tu_release_writer
+ * (or tu_child_done) releases it, or 8 s pass (stretched under the
+ * sanitizers) for a waiter the test cannot watch (a CLI process); returns
+ * its pid once it holds the lock.  One at a time.  The store must have
+ * records and be closed in this process or opened after the fork only.
+ * tu_child_done releases it, waits for it and asserts it succeeded. */
 pid_t tu_hold_writer(const char *path);
+void tu_release_writer(void);
 void tu_child_done(pid_t pid);
 
 /* The internal key of the record with this id, -1 when there is none. */
