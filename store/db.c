@@ -33,7 +33,16 @@
  *     that crashed leaves nothing behind.  Released before the commit, not
  *     after, because a POSIX lock belongs to the process: a thread of the
  *     same process that takes LMDB's lock after our commit takes this one
- *     too, and our late release would drop it under that thread.
+ *     too, and our late release would drop it under that thread.  What it
+ *     therefore cannot see: a commit (its fsync: seconds after a build),
+ *     during which a write about to begin, or a recall deciding whether to
+ *     store its time (query/memory.c), sees no other writer and then waits
+ *     on LMDB's lock unannounced; a writer in this same process (POSIX
+ *     locks do not exclude their own process); and a writer whose process
+ *     closes another descriptor of data.mdb mid-write (a second handle on
+ *     the store, closed meanwhile), which drops every lock the process
+ *     held on the file.  Each only loses the notice, never the exclusion,
+ *     which LMDB's lock keeps.
  */
 #include <errno.h>
 #include <fcntl.h>
