@@ -705,7 +705,7 @@ class Store:
             if rc == L.NOTFOUND:
                 return None
             self._check(rc)
-            return _record_dict(rec, vec, txn)
+            return _record_dict(rec, vec, txn, self._check)
         finally:
             lib.cvs_txn_end(txn)
 
@@ -774,7 +774,7 @@ class Store:
                 if rc == L.NOTFOUND:
                     continue
                 self._check(rc)
-                out.append(_record_dict(rec, vec, txn))
+                out.append(_record_dict(rec, vec, txn, self._check))
         finally:
             lib.cvs_txn_end(txn)
         return out
@@ -1290,18 +1290,18 @@ def _links(lk) -> tuple:
     return arr, refs
 
 
-def _given_sentences(txn, rec: L.cvs_record) -> list[str] | None:
+def _given_sentences(txn, rec: L.cvs_record, check) -> list[str] | None:
     """The sentences the record was put with (cvs_txn_sentences, given), as
     strings of its text, or None when its text was split by ICU or it has
-    none."""
+    none.  A failing read (a damaged or undecryptable record) raises through
+    check, the store's _check: it must not read as "split by ICU"."""
     n, given = c_size_t(), ctypes.c_int()
-    rc = lib.cvs_txn_sentences(txn, rec.key, None, 0, byref(n), byref(given))
-    if rc or not given.value or not n.value or not rec.text:
+    check(lib.cvs_txn_sentences(txn, rec.key, None, 0, byref(n), byref(given)))
+    if not given.value or not n.value or not rec.text:
         return None
     pairs = np.empty(2 * n.value, dtype=np.uint32)
-    if lib.cvs_txn_sentences(txn, rec.key, pairs.ctypes.data, n.value, byref(n),
-                             byref(given)):
-        return None
+    check(lib.cvs_txn_sentences(txn, rec.key, pairs.ctypes.data, n.value, byref(n),
+                                byref(given)))
     text = ctypes.string_at(rec.text, rec.text_len)
     return [text[a:b].decode() for a, b in pairs.reshape(-1, 2).tolist()]
 
@@ -1321,7 +1321,7 @@ def _sentence_offsets(text: bytes, sents, i: int) -> list[int]:
     return out
 
 
-def _record_dict(rec: L.cvs_record, vec, txn=None) -> dict:
+def _record_dict(rec: L.cvs_record, vec, txn=None, check=None) -> dict:
     links = []
     for i in range(rec.nlinks):
         lk = rec.links[i]
@@ -1332,7 +1332,7 @@ def _record_dict(rec: L.cvs_record, vec, txn=None) -> dict:
     return {"id": _s(rec.id, rec.id_len), "key": rec.key, "vector": vec,
             "text": _s(rec.text, rec.text_len), "title": _s(rec.title, rec.title_len),
             "meta": json.loads(meta) if meta else None, "links": links,
-            "sentences": _given_sentences(txn, rec) if txn else None,
+            "sentences": _given_sentences(txn, rec, check) if txn else None,
             "created_us": rec.created_us, "updated_us": rec.updated_us}
 
 
