@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,20 @@ Test(cli, stats_json, .init = setup, .fini = teardown)
 
 /* Each member of a command's --json output (nested ones too) is named in
  * its --help. */
+/* key occurs in text as a word of its own (not inside a longer name:
+ * "k" is in "knn", which would let any short key pass). */
+static int names_word(const char *text, const char *key)
+{
+    size_t n = strlen(key);
+    for (const char *p = text; (p = strstr(p, key)); p++) {
+        int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+        if (!before && !after)
+            return 1;
+    }
+    return 0;
+}
+
 static void help_names_json(const char *json_args, const char *cmd)
 {
     char *out = NULL, *help = NULL;
@@ -99,10 +114,10 @@ static void help_names_json(const char *json_args, const char *cmd)
     cr_assert_eq(tu_cli(&help, "%s --help", cmd), 0);
     j = parse_line(out, strlen(out));
     json_object_foreach(j, key, v) {
-        cr_expect(strstr(help, key), "%s --help does not name %s", cmd, key);
+        cr_expect(names_word(help, key), "%s --help does not name %s", cmd, key);
         if (json_is_object(v))
             json_object_foreach(v, k2, v2)
-                cr_expect(strstr(help, k2), "%s --help does not name %s.%s", cmd, key, k2);
+                cr_expect(names_word(help, k2), "%s --help does not name %s.%s", cmd, key, k2);
     }
     json_decref(j);
     free(out);
