@@ -47,7 +47,7 @@ static void usage(FILE *f)
     fputs("\n"
           "Encrypted stores (`cvstore init DB --encrypt`): every command takes the\n"
           "passphrase from --key-file FILE (the file's contents, one trailing line end,\n"
-          "\\n or \\r\\n, dropped) or else from the environment variable\n"
+          "\\n, \\r\\n or a lone \\r, dropped) or else from the environment variable\n"
           "CVSTORE_PASSPHRASE.\n"
           "\n"
           "Exit codes:\n"
