@@ -215,11 +215,15 @@ int cvs__ivf_set_refine(cvs_db *db, size_t refine);
 /* True when t's snapshot has an IVF index. */
 int cvs__ivf_exists(cvs_txn *t, int *yes);
 
-/* The np nearest of nlist centroids (ivf_search.c deviation 7), nearest
- * first, ties to the lower list, into pd/pid (min(np, nlist) slots each);
- * distances cnorm[l] - 2 qc[l], or -qc[l] when cnorm is NULL.  Returns
- * min(np, nlist). */
+/* The np nearest of nlist centroids (ivf_search.c deviations 7 and 8),
+ * nearest first, ties to the lower list, into pd/pid (min(np, nlist) slots
+ * each); distances cnorm[l] - 2 qc[l], or -qc[l] when cnorm is NULL.  keys
+ * is the caller's scratch of nlist entries.  Returns min(np, nlist).  The
+ * _with form takes the choice of the AVX2 gathering pass (avx2 = 1 only
+ * where cvs__cpu_avx2()) so that tests can run both. */
 size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
-                              float *pd, int64_t *pid);
+                              float *pd, int64_t *pid, uint64_t *keys);
+size_t cvs__ivf_coarse_select_with(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                                   float *pd, int64_t *pid, uint64_t *keys, int avx2);
 
 #endif

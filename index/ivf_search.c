@@ -6,7 +6,7 @@
  * Per query:
  *  - coarse: q.c for every centroid, for chunks of 16 queries at a time
  *    (cvs__ivf_dots reads each slice of centroids once per chunk), then the
- *    nprobe nearest by ||c||^2 - 2 q.c in a bounded heap;
+ *    nprobe nearest by ||c||^2 - 2 q.c (deviations 7 and 8);
  *  - LUT: one per query for direct codes and for ip/cosine residual codes
  *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant), made for
  *    the same chunks of 16 queries so that they share each load of the
@@ -88,8 +88,22 @@
  *     nprobe 11 the heap's pushes and sort were 4,400 of a query's 74,100
  *     instructions.  Same lists, same order (ties to the lower list).  Only
  *     up to 32 lists probed: an entry shifts the run behind it, so with
- *     many lists probed (most of them entering) the run costs nprobe^2 and
- *     the heap is kept there.
+ *     many lists probed (most of them entering) the run costs nprobe^2;
+ *     past 32, deviation 8.
+ *  8. Past 32 lists probed, the coarse probe guesses a threshold as the
+ *     fast-scan selection does (deviation 5): the distances of 128 evenly
+ *     spaced centroids give the ranks of about 1.3 and 2.5 nprobe; the
+ *     centroids at or under the first (8 compared per AVX2 instruction)
+ *     are gathered as 64-bit keys, distance bits over list number, and
+ *     only the first nprobe of them sorted (a quicksort that skips the
+ *     parts past nprobe).  Fewer than nprobe under it: the second, then
+ *     every centroid, so the guess costs time, never lists.  A heap took
+ *     ~4 nprobe pushes (about nprobe (1 + ln(nlist / nprobe))) with a
+ *     mispredicted branch per level and a heap sort: on GloVe-100 at
+ *     nprobe 160 of 2,334 lists it was 150,000 of a query's 725,000
+ *     instructions, at nprobe 72 of 1,167 61,000 of 545,000; now 612,000
+ *     and 504,000 in all, the same lists in the same order (keys order
+ *     as the floats with ties to the lower list; -0 is made +0 first).
  */
 #include <immintrin.h>
 #include <math.h>
@@ -395,6 +409,7 @@ typedef struct scratch {
     float *lutb, *offb; /* one LUT (and offset) per query of the chunk, when they serve every list */
     float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
+    uint64_t *ckey;   /* coarse selection's keys, one per list */
     float *rfd;       /* deviation 6: the SQ8 re-rank's best jb->refine */
     int64_t *rfid;
     uint8_t *qlut;
@@ -423,6 +438,7 @@ static void scratch_free(scratch *s)
     free(s->pd);
     free(s->hid);
     free(s->pid);
+    free(s->ckey);
     free(s->rfd);
     free(s->rfid);
     free(s->qlut);
@@ -458,6 +474,7 @@ static int scratch_alloc(const job *jb, scratch *s)
     s->sqy = malloc(dim * sizeof *s->sqy);
     s->pd = malloc(jb->nprobe * sizeof *s->pd);
     s->pid = malloc(jb->nprobe * sizeof *s->pid);
+    s->ckey = malloc(nlist * sizeof *s->ckey);
     s->aoff = malloc(jb->nprobe * sizeof *s->aoff);
     s->ab = malloc(jb->nprobe * sizeof *s->ab);
     s->as = malloc(jb->nprobe * sizeof *s->as);
@@ -470,7 +487,7 @@ static int scratch_alloc(const job *jb, scratch *s)
         s->err = malloc((jb->maxn + 32) * sizeof *s->err);
     }
     if (!s->qc || !s->lut || !s->lutb || !s->offb || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
-        !s->tmp || !s->sqy || !s->pd || !s->pid || !s->vp || !s->aoff || !s->ab || !s->as ||
+        !s->tmp || !s->sqy || !s->pd || !s->pid || !s->ckey || !s->vp || !s->aoff || !s->ab || !s->as ||
         (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err)) ||
         (jb->refine && (!s->rfd || !s->rfid))) {
         scratch_free(s);
@@ -677,10 +694,11 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
 /* The longest run kept sorted by insertion (deviation 7).  Each entry that
  * enters shifts up to the run's length, and when many lists are probed
  * most of them enter (every one at nprobe = nlist): the cost grows as
- * nprobe^2 (3 ms a query at 4096 of 4096 lists), where the heap's is
- * nlist log nprobe.  Up to 32 the shifts are a few cache lines and cheaper
- * than the heap's pushes and sort; past it the heap is used. */
+ * nprobe^2 (3 ms a query at 4096 of 4096 lists).  Up to 32 the shifts are
+ * a few cache lines and cheaper than anything else; past it the lists are
+ * gathered under a sampled threshold and sorted (coarse_select_many). */
 #define COARSE_RUN_MAX 32
+#define COARSE_SAMPLE 128 /* centroid distances sampled for the threshold */
 
 /* Offers centroid l at distance d to the sorted run pd/pid (*m of np
  * filled): kept while the run has room or when d beats its last entry; l
@@ -703,36 +721,174 @@ static inline void coarse_offer(float d, size_t l, size_t np, size_t *m, float *
     pid[j] = (int64_t)l;
 }
 
-/* The np nearest of nlist centroids into pd/pid, nearest first (ties to
- * the lower list number, as the heap of every other selection here breaks
- * them), from their products qc: ||c||^2 - 2 q.c when cnorm is given
- * (l2: ||q - c||^2 - ||q||^2), else -q.c (ivf.c deviation 2).  Returns how
- * many (min(np, nlist)).  A sorted run rather than a heap (deviation 7):
- * most centroids fail the compare with the run's last entry, and the few
- * that enter shift a short run, where heap pushes and the final heap sort
- * cost a twentieth of a SIFT10K query (nprobe 11 of 64 lists).  (An AVX2
- * version skipping blocks of 8 on one compare saved 356 of 68,938
- * instructions there: the entries' shifts, not the distances, are the
- * cost.) */
-size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
-                              float *pd, int64_t *pid)
+static inline float coarse_dist(const float *cnorm, const float *qc, size_t l)
 {
-    size_t m = 0;
-    cvs_heap h;
+    return cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l];
+}
+
+/* (d, l) as one integer whose order is the order of distance, then list:
+ * the float's bits flipped so that they compare as unsigned integers (all
+ * of them for a negative d, the sign bit for a positive one), above the
+ * list number.  -0 is made +0 first: the two compare equal as floats, so
+ * they must tie here too. */
+static inline uint64_t coarse_key(float d, size_t l)
+{
+    uint32_t u;
+    d += 0.0f;
+    memcpy(&u, &d, sizeof u);
+    u ^= (u >> 31) ? 0xffffffffu : 0x80000000u;
+    return (uint64_t)u << 32 | (uint64_t)l;
+}
+
+static inline float coarse_key_dist(uint64_t key)
+{
+    uint32_t u = (uint32_t)(key >> 32);
+    float d;
+    u ^= (u >> 31) ? 0x80000000u : 0xffffffffu;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* The keys of the lists with distance <= T into keys; returns how many. */
+static size_t coarse_gather_scalar(const float *cnorm, const float *qc, size_t nlist, float T,
+                                   uint64_t *keys)
+{
+    size_t c = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        const float d = coarse_dist(cnorm, qc, l);
+        if (d <= T)
+            keys[c++] = coarse_key(d, l);
+    }
+    return c;
+}
+
+/* The same, 8 distances per compare (most fail it).  The distances of the
+ * lists that pass are computed again as the scalar loop does, so the keys
+ * are the same bit for bit (2 qc is exact, so no fused multiply-add can
+ * round differently). */
+__attribute__((target("avx2"))) static size_t coarse_gather_avx2(const float *cnorm,
+                                                                 const float *qc, size_t nlist,
+                                                                 float T, uint64_t *keys)
+{
+    const __m256 t = _mm256_set1_ps(T), two = _mm256_set1_ps(2.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    size_t c = 0, l = 0;
+    for (; l + 8 <= nlist; l += 8) {
+        const __m256 q = _mm256_loadu_ps(qc + l);
+        const __m256 d = cnorm ? _mm256_sub_ps(_mm256_loadu_ps(cnorm + l), _mm256_mul_ps(two, q))
+                               : _mm256_xor_ps(q, sign);
+        uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(d, t, _CMP_LE_OQ));
+        while (m) {
+            const size_t j = l + (size_t)__builtin_ctz(m);
+            m &= m - 1;
+            keys[c++] = coarse_key(coarse_dist(cnorm, qc, j), j);
+        }
+    }
+    for (; l < nlist; l++) {
+        const float d = coarse_dist(cnorm, qc, l);
+        if (d <= T)
+            keys[c++] = coarse_key(d, l);
+    }
+    return c;
+}
+
+/* Sorts keys[0..n) far enough that keys[0..m) are the m smallest, in
+ * order (m <= n): quicksort that leaves alone the parts past m, insertion
+ * sort below 24.  Keys are distinct (the list is part of each). */
+static void coarse_sort(uint64_t *a, size_t n, size_t m)
+{
+    while (n > 24 && m > 0) {
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1], p, t;
+        size_t i = 0, j = n - 1;
+        p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        /* Hoare's partition: a[0..j] <= p <= a[j + 1..n) at the end; p is
+         * the median of three distinct keys, so both sides are non-empty. */
+        for (;;) {
+            while (a[i] < p)
+                i++;
+            while (a[j] > p)
+                j--;
+            if (i >= j)
+                break;
+            t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        if (j + 1 >= n) /* cannot happen with distinct keys; stay finite anyway */
+            break;
+        if (j + 1 >= m) { /* the m smallest are all on the left */
+            n = j + 1;
+            continue;
+        }
+        coarse_sort(a, j + 1, j + 1);
+        a += j + 1;
+        n -= j + 1;
+        m -= j + 1;
+    }
+    for (size_t i = 1; i < n; i++) {
+        const uint64_t x = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > x; j--)
+            a[j] = a[j - 1];
+        a[j] = x;
+    }
+}
+
+size_t cvs__ivf_coarse_select_with(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                                   float *pd, int64_t *pid, uint64_t *keys, int avx2)
+{
+    float T = INFINITY, T2 = INFINITY;
+    size_t m = 0, c;
     if (np > nlist)
         np = nlist;
     if (np <= COARSE_RUN_MAX) {
         for (size_t l = 0; l < nlist && np; l++)
-            coarse_offer(cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l], l, np, &m, pd, pid);
+            coarse_offer(coarse_dist(cnorm, qc, l), l, np, &m, pd, pid);
         return m;
     }
-    cvs__heap_init(&h, np, pd, pid);
-    for (size_t l = 0; l < nlist; l++) {
-        float d = cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l];
-        if (h.n < h.k || d < h.d[0])
-            cvs__heap_push(&h, d, (int64_t)l);
+    if (4 * np < nlist) {
+        /* Ranks ~1.3 np and ~2.5 np of nlist in a sample of evenly spaced
+         * lists, as the fast-scan selection guesses its threshold. */
+        float smp[COARSE_SAMPLE];
+        const size_t r = (13 * np * COARSE_SAMPLE + 10 * nlist - 1) / (10 * nlist);
+        const size_t r2 = (5 * np * COARSE_SAMPLE + 2 * nlist - 1) / (2 * nlist);
+        for (size_t i = 0; i < COARSE_SAMPLE; i++)
+            smp[i] = coarse_dist(cnorm, qc, i * nlist / COARSE_SAMPLE);
+        sample_ranks(smp, COARSE_SAMPLE, r, r2, &T, &T2);
     }
-    return cvs__heap_sort(&h);
+    c = (avx2 ? coarse_gather_avx2 : coarse_gather_scalar)(cnorm, qc, nlist, T, keys);
+    if (c < np && T2 != T)
+        c = (avx2 ? coarse_gather_avx2 : coarse_gather_scalar)(cnorm, qc, nlist, T2, keys);
+    if (c < np) { /* every list, whatever its distance (NaN included) */
+        for (size_t l = 0; l < nlist; l++)
+            keys[l] = coarse_key(coarse_dist(cnorm, qc, l), l);
+        c = nlist;
+    }
+    coarse_sort(keys, c, np);
+    for (size_t j = 0; j < np; j++) {
+        pd[j] = coarse_key_dist(keys[j]);
+        pid[j] = (int64_t)(keys[j] & 0xffffffffu);
+    }
+    return np;
+}
+
+/* The np nearest of nlist centroids into pd/pid, nearest first (ties to
+ * the lower list number, as the heap of every other selection here breaks
+ * them), from their products qc: ||c||^2 - 2 q.c when cnorm is given
+ * (l2: ||q - c||^2 - ||q||^2), else -q.c (ivf.c deviation 2).  Returns
+ * how many (min(np, nlist)).  Up to COARSE_RUN_MAX a sorted run
+ * (deviation 7): most centroids fail the compare with the run's last
+ * entry, and the few that enter shift a short run, where heap pushes and
+ * the final heap sort cost a twentieth of a SIFT10K query (nprobe 11 of
+ * 64 lists).  (An AVX2 version skipping blocks of 8 on one compare saved
+ * 356 of 68,938 instructions there: the entries' shifts, not the
+ * distances, are the cost.)  Past it, a threshold from a sample, the
+ * lists under it gathered as keys and the first np of them sorted
+ * (deviation 8). */
+size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                              float *pd, int64_t *pid, uint64_t *keys)
+{
+    return cvs__ivf_coarse_select_with(cnorm, qc, nlist, np, pd, pid, keys, cvs__simd_avx2());
 }
 
 /* Query qi of the batch; qc its centroid products, clut and coff its LUT
@@ -757,7 +913,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc, cons
     int rc;
 
     /* Coarse: the nprobe nearest centroids, nearest first. */
-    np = cvs__ivf_coarse_select(l2 ? p->cnorm : NULL, qc, nlist, jb->nprobe, s->pd, s->pid);
+    np = cvs__ivf_coarse_select(l2 ? p->cnorm : NULL, qc, nlist, jb->nprobe, s->pd, s->pid,
+                                s->ckey);
 
     if (rbq && !per_list_lut && (rc = cvs__codec_rbq_prepare(jb->codec, q, s->rbq)))
         return rc;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
 #include "cvstore.h"
 #include "index/ivf.h"
 #include "index/search.h"
@@ -1476,15 +1477,41 @@ Test(ivf, tune_chooses_refine, .fini = drop_store, .timeout = 120)
     cr_assert_eq(ii.refine, tr.refine);
 }
 
-/* The coarse probe's selection (ivf_search.c deviation 7) against a
- * stable sort by distance (ties to the lower list, as the heap it replaced
- * broke them), for nprobe from 1 to past nlist, the l2 and ip forms, and
+/* Checks cvs__ivf_coarse_select's answer for nlist distances dd (the
+ * form's: cn - 2 qc, or -qc without cn) against a stable sort by distance
+ * (ties to the lower list, as the heap it replaced broke them), with the
+ * scalar gathering pass and, where the CPU has it, the AVX2 one. */
+static void check_coarse(const float *cn, const float *qc, const float *dd, size_t nlist,
+                         size_t np, size_t *order, float *pd, int64_t *pid, uint64_t *keys)
+{
+    for (size_t l = 0; l < nlist; l++)
+        order[l] = l;
+    for (size_t a = 1; a < nlist; a++) /* stable insertion sort */
+        for (size_t b = a; b > 0 && dd[order[b]] < dd[order[b - 1]]; b--) {
+            size_t t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (int avx2 = 0; avx2 <= cvs__cpu_avx2(); avx2++) {
+        size_t got = cvs__ivf_coarse_select_with(cn, qc, nlist, np, pd, pid, keys, avx2);
+        cr_assert_eq(got, np < nlist ? np : nlist);
+        for (size_t j = 0; j < got; j++)
+            cr_assert(pid[j] == (int64_t)order[j] && pd[j] == dd[order[j]],
+                      "nlist %zu np %zu cnorm %d avx2 %d rank %zu: list %lld, want %zu", nlist,
+                      np, cn != NULL, avx2, j, (long long)pid[j], order[j]);
+    }
+}
+
+/* The coarse probe's selection (ivf_search.c deviations 7 and 8) against
+ * a stable sort by distance, for nprobe from 1 to past nlist (the sorted
+ * run up to 32, the sampled threshold past it), the l2 and ip forms, and
  * distances with many ties. */
 Test(ivf, coarse_select_matches_sort)
 {
     enum { MAXL = 70 };
     float cn[MAXL], qc[MAXL], pd[MAXL + 2], dd[MAXL];
     int64_t pid[MAXL + 2];
+    uint64_t keys[MAXL];
     size_t order[MAXL];
     uint64_t seed = 7;
     for (size_t nlist = 1; nlist <= MAXL; nlist += (nlist < 20 ? 1 : 7))
@@ -1496,21 +1523,65 @@ Test(ivf, coarse_select_matches_sort)
                     qc[l] = (float)((seed >> 40) % 9) * 0.5f;
                     cn[l] = (float)((seed >> 20) % 5);
                     dd[l] = form ? cn[l] - 2.0f * qc[l] : -qc[l];
-                    order[l] = l;
                 }
-                for (size_t a = 1; a < nlist; a++) /* stable insertion sort */
-                    for (size_t b = a; b > 0 && dd[order[b]] < dd[order[b - 1]]; b--) {
-                        size_t t = order[b];
-                        order[b] = order[b - 1];
-                        order[b - 1] = t;
-                    }
-                for (size_t np = 1; np <= nlist + 1; np++) {
-                    size_t got = cvs__ivf_coarse_select(form ? cn : NULL, qc, nlist, np, pd, pid);
-                    cr_assert_eq(got, np < nlist ? np : nlist);
-                    for (size_t j = 0; j < got; j++)
-                        cr_assert(pid[j] == (int64_t)order[j] && pd[j] == dd[order[j]],
-                                  "nlist %zu np %zu form %d rank %zu: list %lld, want %zu", nlist,
-                                  np, form, j, (long long)pid[j], order[j]);
-                }
+                for (size_t np = 1; np <= nlist + 1; np++)
+                    check_coarse(form ? cn : NULL, qc, dd, nlist, np, order, pd, pid, keys);
             }
+}
+
+/* Past 32 lists probed (deviation 8): thousands of lists, the threshold
+ * sampled from every nlist/128-th of them.  Continuous distances, ties
+ * (few distinct values, signed zeros among them), and samples that lie:
+ * the sampled lists far nearer than the rest (fewer than np pass the
+ * threshold, so both fallbacks run) or far further (all pass). */
+Test(ivf, coarse_select_many_lists)
+{
+    enum { MAXL = 2400 };
+    float *cn = malloc(MAXL * sizeof *cn), *qc = malloc(MAXL * sizeof *qc);
+    float *dd = malloc(MAXL * sizeof *dd), *pd = malloc(MAXL * sizeof *pd);
+    int64_t *pid = malloc(MAXL * sizeof *pid);
+    uint64_t *keys = malloc(MAXL * sizeof *keys);
+    size_t *order = malloc(MAXL * sizeof *order);
+    char *sampled = malloc(MAXL);
+    const size_t nlists[] = {150, 1167, 2334, MAXL};
+    const size_t nps[] = {33, 40, 72, 88, 160, 256, 599, 1000};
+    uint64_t seed = 11;
+    cr_assert(cn && qc && dd && pd && pid && keys && order && sampled);
+    for (size_t a = 0; a < sizeof nlists / sizeof *nlists; a++)
+        for (int kind = 0; kind < 4; kind++)
+            for (int form = 0; form < 2; form++) {
+                const size_t nlist = nlists[a];
+                memset(sampled, 0, nlist);
+                for (size_t i = 0; i < 128; i++) /* the lists the threshold is sampled from */
+                    sampled[i * nlist / 128] = 1;
+                for (size_t l = 0; l < nlist; l++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    if (kind == 0) {
+                        qc[l] = (float)(seed >> 40) / 16777216.0f - 0.5f;
+                        cn[l] = (float)((seed >> 16) & 0xffffff) / 16777216.0f;
+                    } else if (kind == 1) { /* ties, and +0 / -0 */
+                        qc[l] = (float)((int)((seed >> 40) % 7) - 3) * 0.25f;
+                        cn[l] = (float)((seed >> 20) % 3) * 0.5f;
+                        if ((seed >> 33) & 1)
+                            qc[l] = -qc[l];
+                    } else {
+                        const int near = (kind == 2) == (sampled[l] != 0);
+                        qc[l] = (near ? 10.0f : 0.0f) + (float)(seed >> 40) / 16777216.0f;
+                        cn[l] = 0.0f;
+                    }
+                    dd[l] = form ? cn[l] - 2.0f * qc[l] : -qc[l];
+                }
+                for (size_t b = 0; b < sizeof nps / sizeof *nps; b++)
+                    if (nps[b] <= nlist)
+                        check_coarse(form ? cn : NULL, qc, dd, nlist, nps[b], order, pd, pid,
+                                     keys);
+            }
+    free(cn);
+    free(qc);
+    free(dd);
+    free(pd);
+    free(pid);
+    free(keys);
+    free(order);
+    free(sampled);
 }
