@@ -69,9 +69,13 @@ int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t 
                       size_t *rerank);
 
 /* out[i * nlist + l] = q_i . cent[l] for nq queries and nlist centroids of
- * dim floats. */
+ * dim floats.  Each product is the same bits whatever nq, nlist and its
+ * place among them.  The _with form takes the kernel (avx2 = 1 only where
+ * cvs__cpu_avx2()), for tests. */
 void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
                    float *out);
+void cvs__ivf_dots_with(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                        float *out, int avx2);
 /* Nearest centroid (squared L2) of each of n vectors. */
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
 

@@ -1585,3 +1585,56 @@ Test(ivf, coarse_select_many_lists)
     free(order);
     free(sampled);
 }
+
+/* The coarse products (index/ivf.c): the AVX2 kernel against the scalar
+ * reference (to 1e-5 of sum |q_d c_d|; the two sum in different orders),
+ * for dimensions around the 8-lane width and its masked tail, centroid
+ * counts around the groups of four, and batches of queries; and each
+ * AVX2 product bit for bit the same as the same centroid's alone, one
+ * query at a time (the search's results must not depend on the batch). */
+Test(ivf, dots_avx2_matches_scalar)
+{
+    const size_t dims[] = {1, 3, 7, 8, 9, 15, 16, 17, 100, 128, 200};
+    const size_t nlists[] = {1, 2, 3, 4, 5, 7, 9, 163, 170};
+    enum { NQ = 5, MAXD = 200, MAXL = 170 };
+    float *q, *c, *a, *b, one;
+    uint64_t seed = 3;
+    if (!cvs__cpu_avx2())
+        cr_skip_test("no AVX2 on this CPU");
+    q = malloc(NQ * MAXD * sizeof *q);
+    c = malloc(MAXL * MAXD * sizeof *c);
+    a = malloc(NQ * MAXL * sizeof *a);
+    b = malloc(NQ * MAXL * sizeof *b);
+    cr_assert(q && c && a && b);
+    for (size_t i = 0; i < NQ * MAXD; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        q[i] = (float)(seed >> 40) / 16777216.0f - 0.5f;
+    }
+    for (size_t i = 0; i < MAXL * MAXD; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        c[i] = (float)(seed >> 40) / 8388608.0f - 1.0f;
+    }
+    for (size_t x = 0; x < sizeof dims / sizeof *dims; x++)
+        for (size_t y = 0; y < sizeof nlists / sizeof *nlists; y++) {
+            const size_t dim = dims[x], nlist = nlists[y];
+            cvs__ivf_dots_with(q, NQ, c, nlist, dim, a, 0);
+            cvs__ivf_dots_with(q, NQ, c, nlist, dim, b, 1);
+            for (size_t i = 0; i < NQ; i++)
+                for (size_t l = 0; l < nlist; l++) {
+                    double mag = 0;
+                    for (size_t d = 0; d < dim; d++)
+                        mag += fabs((double)q[i * dim + d] * c[l * dim + d]);
+                    cr_assert(fabs((double)a[i * nlist + l] - b[i * nlist + l]) <= 1e-5 * mag,
+                              "dim %zu nlist %zu query %zu list %zu: scalar %g avx2 %g", dim,
+                              nlist, i, l, a[i * nlist + l], b[i * nlist + l]);
+                    cvs__ivf_dots_with(q + i * dim, 1, c + l * dim, 1, dim, &one, 1);
+                    cr_assert(one == b[i * nlist + l],
+                              "dim %zu nlist %zu query %zu list %zu: %a alone, %a in the batch",
+                              dim, nlist, i, l, one, b[i * nlist + l]);
+                }
+        }
+    free(q);
+    free(c);
+    free(a);
+    free(b);
+}
