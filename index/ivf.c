@@ -47,10 +47,14 @@
  *     CVS_IVF_LOG_MIN, at most CVS_IVF_LOG_KEEP): replaying more would
  *     cost more than that reload, and so deletes and re-imports leave no
  *     bloat behind (cvs__ivf_writer_end).
- *  4. The coarse quantizer is searched exactly (sgemm / sgemv against all
- *     centroids): at nlist = 2048, d = 100 that is 0.2 MFLOP per query,
- *     ~20 us, cheaper and simpler than a second-level quantizer or HNSW
- *     over the centroids, which only pay off beyond ~16K lists.
+ *  4. The coarse quantizer is searched exactly (sgemm for the build's
+ *     batches, our own AVX2 kernel for queries and single puts, see "Coarse
+ *     products" below): at nlist = 2048, d = 100 that is 0.2 MFLOP per
+ *     query, cheaper and simpler than a second-level quantizer or HNSW over
+ *     the centroids, which only pay off beyond ~16K lists.  Measured on
+ *     GloVe-100 (callgrind, one thread): 36,000 instructions a query at
+ *     1,167 lists and 72,000 at 2,334, 7-14% of a query at the tuned
+ *     settings (docs/BENCHMARKS.md, "GloVe's per-query cost").
  *  5. ",sq8": the re-ranking of the paper reads each candidate's raw vector;
  *     on small stores those LMDB look-ups (a B-tree descent each, ~0.25 us
  *     on SIFT10K) were a third of a query.  With ",sq8" the index also

@@ -14,6 +14,7 @@
 #define CVS_IVF_H
 
 #include "index/codes.h"
+#include "index/topk.h"
 #include "pq/sq8.h"
 #include "store/db.h"
 
@@ -229,5 +230,14 @@ size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist,
                               float *pd, int64_t *pid, uint64_t *keys);
 size_t cvs__ivf_coarse_select_with(const float *cnorm, const float *qc, size_t nlist, size_t np,
                                    float *pd, int64_t *pid, uint64_t *keys, int avx2);
+
+/* The k best (distance, id) pairs of a[0..n) (0 < k < n; ties to the lower
+ * id) into d[0..k) and id[0..k), in no particular order; tmp has room for n
+ * (ivf_search.c deviation 9).  _with takes the choice of the AVX2 range
+ * pass (avx2 = 1 only where cvs__cpu_avx2()), for tests. */
+void cvs__ivf_best_of(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                      cvs_cand *tmp);
+void cvs__ivf_best_of_with(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                           cvs_cand *tmp, int avx2);
 
 #endif

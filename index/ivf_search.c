@@ -23,8 +23,10 @@
  *    in-memory copy of the vectors: the index keeps codes and keys only);
  *    all R look-ups come first, prefetching each vector, then the
  *    distances.  With ",sq8" (ivf.c deviation 5) they are re-scored from
- *    the in-memory SQ8 rows instead, by list position, and optionally the
- *    best few of those again from the stored vectors (deviation 6).
+ *    the in-memory SQ8 rows instead, by list position (each row
+ *    prefetched 8 candidates ahead: the rows are scattered over the lists),
+ *    and optionally the best few of those again from the stored vectors
+ *    (deviation 6).
  *
  * Deviations:
  *  1. Batches are split into contiguous ranges of queries, one per thread;
@@ -55,13 +57,13 @@
  *     list is scanned first (their u16 sums kept, with each list's bias
  *     and scale), a threshold T is guessed as the sum of rank ~1.3 kk in
  *     128 sums sampled evenly over the lists, the codes at or under T (and
- *     allowed, and visible) are gathered, and the best kk selected by
- *     quickselect (cvs__cand_select).  If fewer than kk pass T (a poor
+ *     allowed, and visible) are gathered, and the best kk selected
+ *     by slices of distance (deviation 9).  If fewer than kk pass T (a poor
  *     sample, or a filter), they are gathered again under the sample's
  *     rank ~2.5 kk, and then, if still too few, every code: the guess
  *     costs time, never results, and the kk kept are exactly the heap's,
  *     ties broken by id, so answers do not change and stay independent of
- *     threads.  Why 1.3 kk and not more: the quickselect's cost grows with
+ *     threads.  Why 1.3 kk and not more: the selection's cost grows with
  *     what was gathered, and aiming at 2 kk (2.3 kk gathered on average
  *     on SIFT10K) made the selection a sixth of a query; at 1.3 kk the
  *     second threshold is needed for 7% of SIFT10K's queries (4% of
@@ -104,6 +106,20 @@
  *     instructions, at nprobe 72 of 1,167 61,000 of 545,000; now 612,000
  *     and 504,000 in all, the same lists in the same order (keys order
  *     as the floats with ties to the lower list; -0 is made +0 first).
+ *  9. The best kk of the candidates gathered under deviation 5's threshold
+ *     are picked by slices of distance (cvs__ivf_best_of), not by a
+ *     quickselect of all of them: the candidates are counted in 256 equal
+ *     slices of their range, those of the slices below the one holding
+ *     the kk-th are taken whole, and only that slice goes through the
+ *     quickselect.  Three branch-free passes of a few instructions per
+ *     candidate, where the quickselect's partitions visit each ~3 times
+ *     with a 16-byte swap.  With 128 sampled sums the threshold passes
+ *     1.3-3 kk codes on GloVe-100 (the sample's rank rounds up, and the
+ *     looser second threshold serves one query in seven), so this step
+ *     was 33,000 of a query's 490,000 instructions at nprobe 72, R 200 and
+ *     101,000 of 1,400,000 at nprobe 256, R 400; now a query costs 480,900
+ *     and 1,377,000.  The same kk: a lower slice never holds a worse
+ *     candidate.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -429,10 +445,10 @@ typedef struct scratch {
     /* Fast-scan selection (fs4_select): the probed lists' sums, where each
      * list's start and its (bias, scale), and the gathered candidates. */
     uint16_t *accs;
-    size_t accs_cap, cand_cap;
+    size_t accs_cap, cand_cap, cand2_cap;
     size_t *aoff;
     float *ab, *as;
-    cvs_cand *cand;
+    cvs_cand *cand, *cand2; /* cand2: cvs__ivf_best_of's straddling slice */
 } scratch;
 
 static void scratch_free(scratch *s)
@@ -462,6 +478,7 @@ static void scratch_free(scratch *s)
     free(s->ab);
     free(s->as);
     free(s->cand);
+    free(s->cand2);
 }
 
 static int scratch_alloc(const job *jb, scratch *s)
@@ -650,6 +667,95 @@ static void sample_ranks(const float *v, size_t n, size_t r, size_t r2, float *t
     *t2 = top[r2];
 }
 
+/* Deviation 9: the k best (distance, id) of a[0..n) (k < n) into d/id, in
+ * no particular order, by buckets of distance: one pass for the range,
+ * one counting the candidates in each of FS4_BUCKETS equal slices of it,
+ * one writing out those of the slices wholly inside the k best and setting
+ * aside the slice that straddles the k-th, whose best few a quickselect
+ * then picks (tmp: room for n).  The slice of d is monotone in d, so a
+ * lower slice never holds a worse candidate: the same k as a quickselect
+ * of all n, in about a third of its instructions. */
+#define FS4_BUCKETS 256
+static inline size_t fs4_slice(float x, float lo, float inv)
+{
+    const float t = (x - lo) * inv;
+    return t < (float)(FS4_BUCKETS - 1) ? (size_t)t : (size_t)(FS4_BUCKETS - 1);
+}
+
+/* The range of a[0..n).d, two candidates per AVX2 load: lanes 0 and 4
+ * hold their distances, the other lanes ids and padding, kept apart. */
+__attribute__((target("avx2"))) static void cand_range_avx2(const cvs_cand *a, size_t n,
+                                                            float *lo, float *hi)
+{
+    __m256 mn = _mm256_set1_ps(a[0].d), mx = mn;
+    size_t i = 0;
+    float l, h;
+    for (; i + 2 <= n; i += 2) {
+        const __m256 v = _mm256_loadu_ps((const float *)(const void *)(a + i));
+        mn = _mm256_min_ps(mn, v);
+        mx = _mm256_max_ps(mx, v);
+    }
+    l = _mm256_cvtss_f32(mn);
+    h = _mm256_cvtss_f32(mx);
+    {
+        const float l4 = _mm_cvtss_f32(_mm256_extractf128_ps(mn, 1));
+        const float h4 = _mm_cvtss_f32(_mm256_extractf128_ps(mx, 1));
+        l = l4 < l ? l4 : l;
+        h = h4 > h ? h4 : h;
+    }
+    for (; i < n; i++) {
+        l = a[i].d < l ? a[i].d : l;
+        h = a[i].d > h ? a[i].d : h;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+void cvs__ivf_best_of_with(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                           cvs_cand *tmp, int avx2)
+{
+    uint32_t hist[FS4_BUCKETS] = {0};
+    float lo = a[0].d, hi = a[0].d, inv;
+    size_t cut = 0, below = 0, m = 0, e = 0;
+    if (avx2) {
+        cand_range_avx2(a, n, &lo, &hi);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            lo = a[i].d < lo ? a[i].d : lo;
+            hi = a[i].d > hi ? a[i].d : hi;
+        }
+    }
+    /* Not finite or all equal: one slice, a quickselect of all. */
+    inv = hi > lo && isfinite(hi - lo) ? (float)FS4_BUCKETS / (hi - lo) : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        hist[fs4_slice(a[i].d, lo, inv)]++;
+    while (below + hist[cut] < k)
+        below += hist[cut++];
+    /* Slices under cut hold below < k candidates, all among the k best;
+     * slice cut holds the k-th.  Both written without a branch on the
+     * slice (half the candidates fall each way, at random). */
+    for (size_t i = 0; i < n; i++) {
+        const size_t b = fs4_slice(a[i].d, lo, inv);
+        d[m] = a[i].d;
+        id[m] = a[i].id;
+        m += b < cut;
+        tmp[e] = a[i];
+        e += b == cut;
+    }
+    if (e > k - below)
+        cvs__cand_select(tmp, e, k - below);
+    for (size_t i = 0; i < k - below; i++) {
+        d[below + i] = tmp[i].d;
+        id[below + i] = tmp[i].id;
+    }
+}
+
+void cvs__ivf_best_of(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                      cvs_cand *tmp)
+{
+    cvs__ivf_best_of_with(a, n, k, d, id, tmp, cvs__simd_avx2());
+}
+
 /* Leaves in h (capacity kk, empty) the kk best (distance, id) pairs of the
  * probed lists' ntot scanned codes, as kk pushes of all of them would.
  * The threshold guess aims at about 1.3 kk candidates; if fewer than kk
@@ -687,12 +793,17 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
         return rc;
     if (c < kk && T2 != INFINITY && (rc = fs4_gather_all(jb, s, np, INFINITY, &c)))
         return rc;
-    if (c > kk)
-        cvs__cand_select(s->cand, c, kk);
-    h->n = c < kk ? c : kk;
-    for (size_t i = 0; i < h->n; i++) {
-        h->d[i] = s->cand[i].d;
-        h->id[i] = s->cand[i].id;
+    if (c > kk) {
+        if ((rc = grow((void **)&s->cand2, &s->cand2_cap, c, sizeof *s->cand2)))
+            return rc;
+        cvs__ivf_best_of(s->cand, c, kk, h->d, h->id, s->cand2);
+        h->n = kk;
+    } else {
+        h->n = c;
+        for (size_t i = 0; i < c; i++) {
+            h->d[i] = s->cand[i].d;
+            h->id[i] = s->cand[i].id;
+        }
     }
     /* Re-ranking reads the kk in any order; the codes-only answer sorts
      * them as a heap. */

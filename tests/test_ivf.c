@@ -1638,3 +1638,60 @@ Test(ivf, dots_avx2_matches_scalar)
     free(a);
     free(b);
 }
+
+/* The fast-scan selection's best-k by slices of distance (ivf_search.c
+ * deviation 9) against a full sort by (distance, id): continuous
+ * distances, few distinct ones (ties broken by id across the straddling
+ * slice), all equal, one far outlier (every other candidate in one slice),
+ * and k from 1 to n - 1. */
+static int cand_cmp(const void *x, const void *y)
+{
+    const cvs_cand *a = x, *b = y;
+    return a->d < b->d ? -1 : a->d > b->d ? 1 : a->id < b->id ? -1 : a->id > b->id;
+}
+
+Test(ivf, best_of_matches_sort)
+{
+    enum { MAXN = 700 };
+    cvs_cand *a = malloc(MAXN * sizeof *a), *ref = malloc(MAXN * sizeof *ref);
+    cvs_cand *tmp = malloc(MAXN * sizeof *tmp), *got = malloc(MAXN * sizeof *got);
+    float *d = malloc(MAXN * sizeof *d);
+    int64_t *id = malloc(MAXN * sizeof *id);
+    const size_t ns[] = {2, 3, 17, 300, MAXN};
+    uint64_t seed = 5;
+    cr_assert(a && ref && tmp && got && d && id);
+    for (size_t x = 0; x < sizeof ns / sizeof *ns; x++)
+        for (int kind = 0; kind < 4; kind++) {
+            const size_t n = ns[x];
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                a[i].id = (int64_t)(i * 7919 % 100003); /* distinct, not in order */
+                a[i].d = kind == 0   ? (float)(seed >> 40) / 1048576.0f - 3.0f
+                         : kind == 1 ? (float)((seed >> 40) % 5)
+                         : kind == 2 ? 2.5f
+                                     : (i == n / 2 ? 1e6f : (float)(seed >> 40) / 16777216.0f);
+            }
+            memcpy(ref, a, n * sizeof *a);
+            qsort(ref, n, sizeof *ref, cand_cmp);
+            for (size_t k = 1; k < n; k += (n > 40 ? 13 : 1))
+                for (int avx2 = 0; avx2 <= cvs__cpu_avx2(); avx2++) {
+                    cvs__ivf_best_of_with(a, n, k, d, id, tmp, avx2);
+                    for (size_t i = 0; i < k; i++) {
+                        got[i].d = d[i];
+                        got[i].id = id[i];
+                    }
+                    qsort(got, k, sizeof *got, cand_cmp);
+                    for (size_t i = 0; i < k; i++)
+                        cr_assert(got[i].d == ref[i].d && got[i].id == ref[i].id,
+                                  "n %zu kind %d k %zu avx2 %d: rank %zu is (%g, %lld), want "
+                                  "(%g, %lld)", n, kind, k, avx2, i, got[i].d,
+                                  (long long)got[i].id, ref[i].d, (long long)ref[i].id);
+                }
+        }
+    free(a);
+    free(ref);
+    free(tmp);
+    free(got);
+    free(d);
+    free(id);
+}
