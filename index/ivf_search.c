@@ -60,8 +60,9 @@
  *     allowed, and visible) are gathered, and the best kk selected
  *     by slices of distance (deviation 9).  If fewer than kk pass T (a poor
  *     sample, or a filter), they are gathered again under the sample's
- *     rank ~2.5 kk, and then, if still too few, every code: the guess
- *     costs time, never results, and the kk kept are exactly the heap's,
+ *     rank ~2.5 kk, then under its ranks 4 and 16 times that one, and
+ *     then, if still too few, every code: the guess costs time, never
+ *     results, and the kk kept are exactly the heap's,
  *     ties broken by id, so answers do not change and stay independent of
  *     threads.  Why 1.3 kk and not more: the selection's cost grows with
  *     what was gathered, and aiming at 2 kk (2.3 kk gathered on average
