@@ -836,7 +836,7 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
  * most of them enter (every one at nprobe = nlist): the cost grows as
  * nprobe^2 (3 ms a query at 4096 of 4096 lists).  Up to 32 the shifts are
  * a few cache lines and cheaper than anything else; past it the lists are
- * gathered under a sampled threshold and sorted (coarse_select_many). */
+ * gathered under a sampled threshold and sorted (deviation 8). */
 #define COARSE_RUN_MAX 32
 #define COARSE_SAMPLE 128 /* centroid distances sampled for the threshold */
 
