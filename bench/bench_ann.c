@@ -100,6 +100,7 @@ typedef struct options {
     size_t nprobe[MAX_LIST], n_nprobe;
     size_t ef[MAX_LIST], n_ef;
     size_t rerank[MAX_LIST], n_rerank; /* 0 = no rerank */
+    size_t refine;                     /* cvstore ,sq8: exact re-scores (0 = the store's: none) */
     char *cvs_specs[MAX_SPECS];        /* NULL: per data set defaults */
     size_t n_cvs_specs;
     char *cvs_index[MAX_SPECS];        /* cvs_build_opts.index values */
@@ -306,8 +307,13 @@ static int run_cvs_spec(const options *o, const bu_dataset *ds, cvs_db *db, cons
                 c.p.rerank = CVS_RERANK_NONE;
             else if (!o->rerank[b])
                 c.p.flags |= CVS_SEARCH_NORERANK;
-            snprintf(r->config, sizeof r->config, "%s nprobe=%zu R=%zu", family, o->nprobe[a],
-                     o->rerank[b]);
+            c.p.refine = o->refine;
+            if (o->refine && strstr(ii.spec, ",sq8") && o->rerank[b])
+                snprintf(r->config, sizeof r->config, "%s nprobe=%zu R=%zu refine=%zu", family,
+                         o->nprobe[a], o->rerank[b], o->refine);
+            else
+                snprintf(r->config, sizeof r->config, "%s nprobe=%zu R=%zu", family,
+                         o->nprobe[a], o->rerank[b]);
             r->bpv = bpv;
             r->build_s = build_s;
             /* As measure(), with the keys mapped to rows before scoring. */
@@ -975,6 +981,8 @@ static void usage(FILE *f)
         "                   compared at nearly equal recall)\n"
         "  --rerank LIST    candidates re-scored, cvstore R and FAISS RFlat k_factor*10;\n"
         "                   0 = none (default 0,20,50,100,200)\n"
+        "  --refine E       cvstore ivfN,sq8 indexes: the best E of the SQ8 re-rank\n"
+        "                   scored again exactly (cvs_search_params.refine; default none)\n"
         "  --cvs-codecs L   ';'-separated codec specs (default opq,pq{d}x4;opq,pq{d/2}x4,\n"
         "                   M a divisor of d; above 256 dimensions pca256,opq,pq128x4;\n"
         "                   pca128,opq,pq64x4)\n"
@@ -1049,7 +1057,7 @@ int bench_ann(int argc, char **argv)
         {"base", required_argument, 0, 'b'}, {"query", required_argument, 0, 'q'},
         {"gt", required_argument, 0, 'g'}, {"metric", required_argument, 0, 'm'},
         {"dir", required_argument, 0, 'd'}, {"no-sweep", no_argument, 0, 'S'},
-        {"split-seed", required_argument, 0, 'L'},
+        {"split-seed", required_argument, 0, 'L'}, {"refine", required_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.nprobe = {1, 2, 4, 8, 16, 32, 64, 128}, .n_nprobe = 8,
                  .ef = {10, 14, 20, 28, 40, 56, 80, 112, 160, 224, 320, 448, 640}, .n_ef = 13,
@@ -1098,6 +1106,17 @@ int bench_ann(int argc, char **argv)
                 fprintf(stderr, "cvstore-bench ann: bad list '%s'\n", optarg);
                 return 1;
             }
+            break;
+        }
+        case 'f': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-' || v == 0) {
+                fprintf(stderr, "cvstore-bench ann: bad --refine '%s' (a count of 1 or more)\n",
+                        optarg);
+                return 1;
+            }
+            o.refine = (size_t)v;
             break;
         }
         case 'C': cvs_arg = optarg; break;

@@ -47,10 +47,14 @@
  *     CVS_IVF_LOG_MIN, at most CVS_IVF_LOG_KEEP): replaying more would
  *     cost more than that reload, and so deletes and re-imports leave no
  *     bloat behind (cvs__ivf_writer_end).
- *  4. The coarse quantizer is searched exactly (sgemm / sgemv against all
- *     centroids): at nlist = 2048, d = 100 that is 0.2 MFLOP per query,
- *     ~20 us, cheaper and simpler than a second-level quantizer or HNSW
- *     over the centroids, which only pay off beyond ~16K lists.
+ *  4. The coarse quantizer is searched exactly (sgemm for the build's
+ *     batches, our own AVX2 kernel for queries and single puts, see "Coarse
+ *     products" below): at nlist = 2048, d = 100 that is 0.2 MFLOP per
+ *     query, cheaper and simpler than a second-level quantizer or HNSW over
+ *     the centroids, which only pay off beyond ~16K lists.  Measured on
+ *     GloVe-100 (callgrind, one thread): 36,000 instructions a query at
+ *     1,167 lists and 72,000 at 2,334, 7-14% of a query at the tuned
+ *     settings (docs/BENCHMARKS.md, "GloVe's per-query cost").
  *  5. ",sq8": the re-ranking of the paper reads each candidate's raw vector;
  *     on small stores those LMDB look-ups (a B-tree descent each, ~0.25 us
  *     on SIFT10K) were a third of a query.  With ",sq8" the index also
@@ -264,23 +268,37 @@ static void coarse_scalar(const float *q, const float *cent, size_t nlist, size_
     }
 }
 
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
+/* The 4 sums of a[i]'s 8 lanes, as one vector (i = 0..3): three
+ * horizontal adds and one cross-lane add where four separate reductions
+ * took 7 instructions each. */
+__attribute__((target("avx2,fma"))) static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2,
+                                                              __m256 a3)
 {
-    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_add_ss(a, _mm_movehdup_ps(a));
-    return _mm_cvtss_f32(a);
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
+/* Four centroids per pass share each load of the query.  The last dim % 8
+ * dimensions are one masked load and multiply-add (a masked load reads
+ * only the lanes it keeps: no read past a row), not a scalar loop per
+ * centroid, and the four sums are reduced together (hsum4).  On GloVe-100
+ * (100 dimensions) the scalar tail and four separate reductions were 75 of
+ * the 186 instructions a group of four centroids cost; at 2,334 lists the
+ * products went from 108,000 to 72,000 instructions a query.  The sums
+ * come out in another order than the scalar loop's (the tests allow 1e-5
+ * of sum |q_d c_d|), but the same for a centroid wherever it sits. */
 __attribute__((target("avx2,fma"))) static void coarse_avx2(const float *q, const float *cent,
                                                             size_t nlist, size_t dim, float *out)
 {
-    const size_t d8 = dim & ~(size_t)7;
+    const size_t d8 = dim & ~(size_t)7, r = dim - d8;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 xt = _mm256_maskload_ps(q + d8, mask);
     size_t l = 0;
     for (; l + 4 <= nlist; l += 4) {
         const float *c0 = cent + l * dim, *c1 = c0 + dim, *c2 = c1 + dim, *c3 = c2 + dim;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+#pragma GCC unroll 4
         for (size_t d = 0; d < d8; d += 8) {
             __m256 x = _mm256_loadu_ps(q + d);
             a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c0 + d), a0);
@@ -288,23 +306,27 @@ __attribute__((target("avx2,fma"))) static void coarse_avx2(const float *q, cons
             a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c2 + d), a2);
             a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(c3 + d), a3);
         }
-        for (size_t d = d8; d < dim; d++) {
-            t0 += q[d] * c0[d];
-            t1 += q[d] * c1[d];
-            t2 += q[d] * c2[d];
-            t3 += q[d] * c3[d];
+        if (r) {
+            a0 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(c0 + d8, mask), a0);
+            a1 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(c1 + d8, mask), a1);
+            a2 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(c2 + d8, mask), a2);
+            a3 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(c3 + d8, mask), a3);
         }
-        out[l] = hsum256(a0) + t0;
-        out[l + 1] = hsum256(a1) + t1;
-        out[l + 2] = hsum256(a2) + t2;
-        out[l + 3] = hsum256(a3) + t3;
+        _mm_storeu_ps(out + l, hsum4(a0, a1, a2, a3));
     }
-    coarse_scalar(q, cent + l * dim, nlist - l, dim, out + l);
+    for (; l < nlist; l++) { /* the last nlist % 4, one at a time */
+        const float *c = cent + l * dim;
+        __m256 a = _mm256_setzero_ps(), z = a;
+        for (size_t d = 0; d < d8; d += 8)
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(c + d), a);
+        if (r)
+            a = _mm256_fmadd_ps(xt, _mm256_maskload_ps(c + d8, mask), a);
+        out[l] = _mm_cvtss_f32(hsum4(a, z, z, z));
+    }
 }
 
-
-void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
-                   float *out)
+void cvs__ivf_dots_with(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                        float *out, int avx2)
 {
     /* Blocks of centroids of ~64 KiB (an L2-resident slice) are scored
      * against every query before moving on, so the centroids stream from
@@ -313,16 +335,21 @@ void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, s
      * Each product is summed as in the one-query kernel, so results do not
      * depend on the batch. */
     const size_t cb = dim > 4096 ? 4 : (16384 / dim) & ~(size_t)3;
-    const int simd = cvs__simd_avx2();
     for (size_t l0 = 0; l0 < nlist; l0 += cb) {
         const size_t nb = nlist - l0 < cb ? nlist - l0 : cb;
         for (size_t i = 0; i < nq; i++) {
-            if (simd)
+            if (avx2)
                 coarse_avx2(q + i * dim, cent + l0 * dim, nb, dim, out + i * nlist + l0);
             else
                 coarse_scalar(q + i * dim, cent + l0 * dim, nb, dim, out + i * nlist + l0);
         }
     }
+}
+
+void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                   float *out)
+{
+    cvs__ivf_dots_with(q, nq, cent, nlist, dim, out, cvs__simd_avx2());
 }
 
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list)

@@ -14,6 +14,7 @@
 #define CVS_IVF_H
 
 #include "index/codes.h"
+#include "index/topk.h"
 #include "pq/sq8.h"
 #include "store/db.h"
 
@@ -69,9 +70,13 @@ int cvs__ivf_defaults(cvs_db *db, MDB_txn *txn, const cvs_ivf_params *p, size_t 
                       size_t *rerank);
 
 /* out[i * nlist + l] = q_i . cent[l] for nq queries and nlist centroids of
- * dim floats. */
+ * dim floats.  Each product is the same bits whatever nq, nlist and its
+ * place among them.  The _with form takes the kernel (avx2 = 1 only where
+ * cvs__cpu_avx2()), for tests. */
 void cvs__ivf_dots(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
                    float *out);
+void cvs__ivf_dots_with(const float *q, size_t nq, const float *cent, size_t nlist, size_t dim,
+                        float *out, int avx2);
 /* Nearest centroid (squared L2) of each of n vectors. */
 int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *list);
 
@@ -215,11 +220,24 @@ int cvs__ivf_set_refine(cvs_db *db, size_t refine);
 /* True when t's snapshot has an IVF index. */
 int cvs__ivf_exists(cvs_txn *t, int *yes);
 
-/* The np nearest of nlist centroids (ivf_search.c deviation 7), nearest
- * first, ties to the lower list, into pd/pid (min(np, nlist) slots each);
- * distances cnorm[l] - 2 qc[l], or -qc[l] when cnorm is NULL.  Returns
- * min(np, nlist). */
+/* The np nearest of nlist centroids (ivf_search.c deviations 7 and 8),
+ * nearest first, ties to the lower list, into pd/pid (min(np, nlist) slots
+ * each); distances cnorm[l] - 2 qc[l], or -qc[l] when cnorm is NULL.  keys
+ * is the caller's scratch of nlist entries.  Returns min(np, nlist).  The
+ * _with form takes the choice of the AVX2 gathering pass (avx2 = 1 only
+ * where cvs__cpu_avx2()) so that tests can run both. */
 size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
-                              float *pd, int64_t *pid);
+                              float *pd, int64_t *pid, uint64_t *keys);
+size_t cvs__ivf_coarse_select_with(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                                   float *pd, int64_t *pid, uint64_t *keys, int avx2);
+
+/* The k best (distance, id) pairs of a[0..n) (0 < k < n; ties to the lower
+ * id) into d[0..k) and id[0..k), in no particular order; tmp has room for n
+ * (ivf_search.c deviation 9).  _with takes the choice of the AVX2 range
+ * pass (avx2 = 1 only where cvs__cpu_avx2()), for tests. */
+void cvs__ivf_best_of(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                      cvs_cand *tmp);
+void cvs__ivf_best_of_with(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                           cvs_cand *tmp, int avx2);
 
 #endif

@@ -6,7 +6,7 @@
  * Per query:
  *  - coarse: q.c for every centroid, for chunks of 16 queries at a time
  *    (cvs__ivf_dots reads each slice of centroids once per chunk), then the
- *    nprobe nearest by ||c||^2 - 2 q.c in a bounded heap;
+ *    nprobe nearest by ||c||^2 - 2 q.c (deviations 7 and 8);
  *  - LUT: one per query for direct codes and for ip/cosine residual codes
  *    (q.(c + r) = q.c + q.r, the q.c term is the list's constant), made for
  *    the same chunks of 16 queries so that they share each load of the
@@ -23,8 +23,10 @@
  *    in-memory copy of the vectors: the index keeps codes and keys only);
  *    all R look-ups come first, prefetching each vector, then the
  *    distances.  With ",sq8" (ivf.c deviation 5) they are re-scored from
- *    the in-memory SQ8 rows instead, by list position, and optionally the
- *    best few of those again from the stored vectors (deviation 6).
+ *    the in-memory SQ8 rows instead, by list position (each row
+ *    prefetched 8 candidates ahead: the rows are scattered over the lists),
+ *    and optionally the best few of those again from the stored vectors
+ *    (deviation 6).
  *
  * Deviations:
  *  1. Batches are split into contiguous ranges of queries, one per thread;
@@ -55,13 +57,14 @@
  *     list is scanned first (their u16 sums kept, with each list's bias
  *     and scale), a threshold T is guessed as the sum of rank ~1.3 kk in
  *     128 sums sampled evenly over the lists, the codes at or under T (and
- *     allowed, and visible) are gathered, and the best kk selected by
- *     quickselect (cvs__cand_select).  If fewer than kk pass T (a poor
+ *     allowed, and visible) are gathered, and the best kk selected
+ *     by slices of distance (deviation 9).  If fewer than kk pass T (a poor
  *     sample, or a filter), they are gathered again under the sample's
- *     rank ~2.5 kk, and then, if still too few, every code: the guess
- *     costs time, never results, and the kk kept are exactly the heap's,
+ *     rank ~2.5 kk, then under its ranks 4 and 16 times that one, and
+ *     then, if still too few, every code: the guess costs time, never
+ *     results, and the kk kept are exactly the heap's,
  *     ties broken by id, so answers do not change and stay independent of
- *     threads.  Why 1.3 kk and not more: the quickselect's cost grows with
+ *     threads.  Why 1.3 kk and not more: the selection's cost grows with
  *     what was gathered, and aiming at 2 kk (2.3 kk gathered on average
  *     on SIFT10K) made the selection a sixth of a query; at 1.3 kk the
  *     second threshold is needed for 7% of SIFT10K's queries (4% of
@@ -88,8 +91,37 @@
  *     nprobe 11 the heap's pushes and sort were 4,400 of a query's 74,100
  *     instructions.  Same lists, same order (ties to the lower list).  Only
  *     up to 32 lists probed: an entry shifts the run behind it, so with
- *     many lists probed (most of them entering) the run costs nprobe^2 and
- *     the heap is kept there.
+ *     many lists probed (most of them entering) the run costs nprobe^2;
+ *     past 32, deviation 8.
+ *  8. Past 32 lists probed, the coarse probe guesses a threshold as the
+ *     fast-scan selection does (deviation 5): the distances of 128 evenly
+ *     spaced centroids give the ranks of about 1.3 and 2.5 nprobe; the
+ *     centroids at or under the first (8 compared per AVX2 instruction)
+ *     are gathered as 64-bit keys, distance bits over list number, and
+ *     only the first nprobe of them sorted (a quicksort that skips the
+ *     parts past nprobe).  Fewer than nprobe under it: the second, then
+ *     every centroid, so the guess costs time, never lists.  A heap took
+ *     ~4 nprobe pushes (about nprobe (1 + ln(nlist / nprobe))) with a
+ *     mispredicted branch per level and a heap sort: on GloVe-100 at
+ *     nprobe 160 of 2,334 lists it was 150,000 of a query's 725,000
+ *     instructions, at nprobe 72 of 1,167 61,000 of 545,000; now 612,000
+ *     and 504,000 in all, the same lists in the same order (keys order
+ *     as the floats with ties to the lower list; -0 is made +0 first).
+ *  9. The best kk of the candidates gathered under deviation 5's threshold
+ *     are picked by slices of distance (cvs__ivf_best_of), not by a
+ *     quickselect of all of them: the candidates are counted in 256 equal
+ *     slices of their range, those of the slices below the one holding
+ *     the kk-th are taken whole, and only that slice goes through the
+ *     quickselect.  Three branch-free passes of a few instructions per
+ *     candidate, where the quickselect's partitions visit each ~3 times
+ *     with a 16-byte swap.  With 128 sampled sums the threshold passes
+ *     1.3-3 kk codes on GloVe-100 (the sample's rank rounds up, and the
+ *     looser second threshold serves one query in seven), so this step
+ *     was 33,000 of a query's 490,000 instructions at nprobe 72, R 200 and
+ *     101,000 of 1,400,000 at nprobe 256, R 400; now a query costs 480,900
+ *     and 1,377,000.  The same kk: a lower slice never holds a worse
+ *     candidate.  Below 256 candidates (fewer than one a slice) the
+ *     quickselect stays: there the slices' counts cost more than they save.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -331,11 +363,23 @@ __attribute__((target("avx2,fma"))) static float sq8_avx2(const float *y, float 
     return l2 ? t : -(c0 + t);
 }
 
-static inline void prefetch_row(const cvs_ivf *ix, int64_t pos)
+/* Rows prefetched ahead of the one scored.  A row costs ~110 instructions,
+ * ~40 cycles, and a row from memory ~300 cycles: 8 in flight cover it (on
+ * GloVe-100, R = 400 of 2,334 lists, 4 ahead gave 113-150 us a query, 8
+ * 113-137, 16 118-137, best of 10 rounds, five alternations, loaded). */
+#define SQ8_AHEAD 8
+
+/* Starts loading the SQ8 row of candidate pos: every cache line of its
+ * rqb bytes (a row of 100 bytes can straddle three).  always_inline: GCC
+ * treats a function whose only effect is __builtin_prefetch as free of
+ * side effects and deletes its calls once it has not inlined it, which it
+ * did here, so rerank_sq8 prefetched nothing. */
+static inline __attribute__((always_inline)) void prefetch_row(const cvs_ivf *ix, int64_t pos)
 {
     const char *p = (const char *)(ix->lists[POS_LIST(pos)].rq + POS_ENTRY(pos) * ix->rqb);
     for (size_t o = 0; o < ix->rqb; o += 64)
         _mm_prefetch(p + o, _MM_HINT_T0);
+    _mm_prefetch(p + ix->rqb - 1, _MM_HINT_T0);
 }
 
 /* Re-scores candidate positions pos[0..n) into h2 (keys): from their SQ8
@@ -347,7 +391,7 @@ static int rerank_sq8(const job *jb, const float *q, const float *y, float c0,
 {
     const cvs_ivf *ix = jb->ix;
     const int l2 = jb->db->metric == CVS_METRIC_L2;
-    for (size_t j = 0; j < n && j < 4; j++)
+    for (size_t j = 0; j < n && j < SQ8_AHEAD; j++)
         prefetch_row(ix, pos[j]);
     for (size_t j = 0; j < n; j++) {
         const cvs_ivf_list *l = &ix->lists[POS_LIST(pos[j])];
@@ -355,8 +399,8 @@ static int rerank_sq8(const job *jb, const float *q, const float *y, float c0,
         const uint8_t *row = l->rq + e * ix->rqb;
         float d;
         int rc;
-        if (j + 4 < n) /* rows are scattered: start loading the one 4 ahead */
-            prefetch_row(ix, pos[j + 4]);
+        if (j + SQ8_AHEAD < n) /* rows are scattered: start loading one ahead */
+            prefetch_row(ix, pos[j + SQ8_AHEAD]);
         if (l->vis && l->vis[2 * e + 1] != UINT64_MAX) {
             const void *x;
             if ((rc = fetch_vec(jb, l->keys[e], &x)))
@@ -395,6 +439,7 @@ typedef struct scratch {
     float *lutb, *offb; /* one LUT (and offset) per query of the chunk, when they serve every list */
     float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
     int64_t *hid, *pid;
+    uint64_t *ckey;   /* coarse selection's keys, one per list */
     float *rfd;       /* deviation 6: the SQ8 re-rank's best jb->refine */
     int64_t *rfid;
     uint8_t *qlut;
@@ -402,10 +447,10 @@ typedef struct scratch {
     /* Fast-scan selection (fs4_select): the probed lists' sums, where each
      * list's start and its (bias, scale), and the gathered candidates. */
     uint16_t *accs;
-    size_t accs_cap, cand_cap;
+    size_t accs_cap, cand_cap, cand2_cap;
     size_t *aoff;
     float *ab, *as;
-    cvs_cand *cand;
+    cvs_cand *cand, *cand2; /* cand2: cvs__ivf_best_of's straddling slice */
 } scratch;
 
 static void scratch_free(scratch *s)
@@ -423,6 +468,7 @@ static void scratch_free(scratch *s)
     free(s->pd);
     free(s->hid);
     free(s->pid);
+    free(s->ckey);
     free(s->rfd);
     free(s->rfid);
     free(s->qlut);
@@ -434,6 +480,7 @@ static void scratch_free(scratch *s)
     free(s->ab);
     free(s->as);
     free(s->cand);
+    free(s->cand2);
 }
 
 static int scratch_alloc(const job *jb, scratch *s)
@@ -458,6 +505,7 @@ static int scratch_alloc(const job *jb, scratch *s)
     s->sqy = malloc(dim * sizeof *s->sqy);
     s->pd = malloc(jb->nprobe * sizeof *s->pd);
     s->pid = malloc(jb->nprobe * sizeof *s->pid);
+    s->ckey = malloc(nlist * sizeof *s->ckey);
     s->aoff = malloc(jb->nprobe * sizeof *s->aoff);
     s->ab = malloc(jb->nprobe * sizeof *s->ab);
     s->as = malloc(jb->nprobe * sizeof *s->as);
@@ -470,7 +518,7 @@ static int scratch_alloc(const job *jb, scratch *s)
         s->err = malloc((jb->maxn + 32) * sizeof *s->err);
     }
     if (!s->qc || !s->lut || !s->lutb || !s->offb || !s->qlut || !s->dist || !s->acc || !s->hd || !s->hid || !s->hd2 ||
-        !s->tmp || !s->sqy || !s->pd || !s->pid || !s->vp || !s->aoff || !s->ab || !s->as ||
+        !s->tmp || !s->sqy || !s->pd || !s->pid || !s->ckey || !s->vp || !s->aoff || !s->ab || !s->as ||
         (cvs__codec_rabitq_bits(jb->codec) && (!s->rbq || !s->err)) ||
         (jb->refine && (!s->rfd || !s->rfid))) {
         scratch_free(s);
@@ -621,6 +669,95 @@ static void sample_ranks(const float *v, size_t n, size_t r, size_t r2, float *t
     *t2 = top[r2];
 }
 
+/* Deviation 9: the k best (distance, id) of a[0..n) (k < n) into d/id, in
+ * no particular order, by buckets of distance: one pass for the range,
+ * one counting the candidates in each of FS4_BUCKETS equal slices of it,
+ * one writing out those of the slices wholly inside the k best and setting
+ * aside the slice that straddles the k-th, whose best few a quickselect
+ * then picks (tmp: room for n).  The slice of d is monotone in d, so a
+ * lower slice never holds a worse candidate: the same k as a quickselect
+ * of all n, in about a third of its instructions. */
+#define FS4_BUCKETS 256
+static inline size_t fs4_slice(float x, float lo, float inv)
+{
+    const float t = (x - lo) * inv;
+    return t < (float)(FS4_BUCKETS - 1) ? (size_t)t : (size_t)(FS4_BUCKETS - 1);
+}
+
+/* The range of a[0..n).d, two candidates per AVX2 load: lanes 0 and 4
+ * hold their distances, the other lanes ids and padding, kept apart. */
+__attribute__((target("avx2"))) static void cand_range_avx2(const cvs_cand *a, size_t n,
+                                                            float *lo, float *hi)
+{
+    __m256 mn = _mm256_set1_ps(a[0].d), mx = mn;
+    size_t i = 0;
+    float l, h;
+    for (; i + 2 <= n; i += 2) {
+        const __m256 v = _mm256_loadu_ps((const float *)(const void *)(a + i));
+        mn = _mm256_min_ps(mn, v);
+        mx = _mm256_max_ps(mx, v);
+    }
+    l = _mm256_cvtss_f32(mn);
+    h = _mm256_cvtss_f32(mx);
+    {
+        const float l4 = _mm_cvtss_f32(_mm256_extractf128_ps(mn, 1));
+        const float h4 = _mm_cvtss_f32(_mm256_extractf128_ps(mx, 1));
+        l = l4 < l ? l4 : l;
+        h = h4 > h ? h4 : h;
+    }
+    for (; i < n; i++) {
+        l = a[i].d < l ? a[i].d : l;
+        h = a[i].d > h ? a[i].d : h;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+void cvs__ivf_best_of_with(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                           cvs_cand *tmp, int avx2)
+{
+    uint32_t hist[FS4_BUCKETS] = {0};
+    float lo = a[0].d, hi = a[0].d, inv;
+    size_t cut = 0, below = 0, m = 0, e = 0;
+    if (avx2) {
+        cand_range_avx2(a, n, &lo, &hi);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            lo = a[i].d < lo ? a[i].d : lo;
+            hi = a[i].d > hi ? a[i].d : hi;
+        }
+    }
+    /* Not finite or all equal: one slice, a quickselect of all. */
+    inv = hi > lo && isfinite(hi - lo) ? (float)FS4_BUCKETS / (hi - lo) : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        hist[fs4_slice(a[i].d, lo, inv)]++;
+    while (below + hist[cut] < k)
+        below += hist[cut++];
+    /* Slices under cut hold below < k candidates, all among the k best;
+     * slice cut holds the k-th.  Both written without a branch on the
+     * slice (half the candidates fall each way, at random). */
+    for (size_t i = 0; i < n; i++) {
+        const size_t b = fs4_slice(a[i].d, lo, inv);
+        d[m] = a[i].d;
+        id[m] = a[i].id;
+        m += b < cut;
+        tmp[e] = a[i];
+        e += b == cut;
+    }
+    if (e > k - below)
+        cvs__cand_select(tmp, e, k - below);
+    for (size_t i = 0; i < k - below; i++) {
+        d[below + i] = tmp[i].d;
+        id[below + i] = tmp[i].id;
+    }
+}
+
+void cvs__ivf_best_of(const cvs_cand *a, size_t n, size_t k, float *d, int64_t *id,
+                      cvs_cand *tmp)
+{
+    cvs__ivf_best_of_with(a, n, k, d, id, tmp, cvs__simd_avx2());
+}
+
 /* Leaves in h (capacity kk, empty) the kk best (distance, id) pairs of the
  * probed lists' ntot scanned codes, as kk pushes of all of them would.
  * The threshold guess aims at about 1.3 kk candidates; if fewer than kk
@@ -630,16 +767,15 @@ static void sample_ranks(const float *v, size_t n, size_t r, size_t r2, float *t
 static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_heap *h)
 {
     const size_t kk = h->k;
-    float T = INFINITY, T2 = INFINITY;
-    size_t c;
+    float T = INFINITY, T2 = INFINITY, smp[FS4_SAMPLE];
+    size_t c, r2 = FS4_SAMPLE;
     int rc;
     if (ntot >= FS4_SAMPLE && 2 * kk * FS4_SAMPLE < ntot * (FS4_SAMPLE / 2)) {
         /* Ranks r ~ 1.3 kk and r2 ~ 2.5 kk of ntot in the sample, taken
          * at evenly spaced positions over the lists in probe order. */
-        float smp[FS4_SAMPLE];
         const size_t r = (13 * kk * FS4_SAMPLE + 10 * ntot - 1) / (10 * ntot);
-        const size_t r2 = (5 * kk * FS4_SAMPLE + 2 * ntot - 1) / (2 * ntot);
         size_t i = 0, base = 0;
+        r2 = (5 * kk * FS4_SAMPLE + 2 * ntot - 1) / (2 * ntot);
         /* List by list, the sample positions i ntot / FS4_SAMPLE that fall
          * in it (no list search per sample). */
         for (size_t pi = 0; pi < np && i < FS4_SAMPLE; pi++) {
@@ -656,14 +792,41 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
         return rc;
     if (c < kk && T2 != T && (rc = fs4_gather_all(jb, s, np, T2, &c)))
         return rc;
+    if (c < kk && r2 < FS4_SAMPLE) {
+        /* Still too few (one query in a hundred at nprobe 256 of GloVe's
+         * 1,167 lists, where 128 samples of 75,000 sums put only ~0.7
+         * under the kk-th): the sample's ranks 4 (r2 + 1) - 1, 16 (r2 + 1)
+         * - 1, ... before every code, which gathered all 75,000 codes
+         * and selected from them (3.4 million instructions a time). */
+        for (size_t a = 1; a < FS4_SAMPLE; a++) { /* sorted: a rare path */
+            const float x = smp[a];
+            size_t b = a;
+            for (; b > 0 && smp[b - 1] > x; b--)
+                smp[b] = smp[b - 1];
+            smp[b] = x;
+        }
+        for (size_t r3 = 4 * (r2 + 1) - 1; c < kk && r3 < FS4_SAMPLE; r3 = 4 * (r3 + 1) - 1)
+            if (smp[r3] != T2 && (rc = fs4_gather_all(jb, s, np, smp[r3], &c)))
+                return rc;
+    }
     if (c < kk && T2 != INFINITY && (rc = fs4_gather_all(jb, s, np, INFINITY, &c)))
         return rc;
-    if (c > kk)
-        cvs__cand_select(s->cand, c, kk);
-    h->n = c < kk ? c : kk;
-    for (size_t i = 0; i < h->n; i++) {
-        h->d[i] = s->cand[i].d;
-        h->id[i] = s->cand[i].id;
+    if (c > kk && c >= FS4_BUCKETS) {
+        if ((rc = grow((void **)&s->cand2, &s->cand2_cap, c, sizeof *s->cand2)))
+            return rc;
+        cvs__ivf_best_of(s->cand, c, kk, h->d, h->id, s->cand2);
+        h->n = kk;
+    } else {
+        /* Fewer candidates than slices: clearing and walking the slices'
+         * counts would cost more than they save (SIFT10K, R 20: +700 of
+         * 70,000 instructions a query), so a quickselect. */
+        if (c > kk)
+            cvs__cand_select(s->cand, c, kk);
+        h->n = c < kk ? c : kk;
+        for (size_t i = 0; i < h->n; i++) {
+            h->d[i] = s->cand[i].d;
+            h->id[i] = s->cand[i].id;
+        }
     }
     /* Re-ranking reads the kk in any order; the codes-only answer sorts
      * them as a heap. */
@@ -677,10 +840,11 @@ static int fs4_select(const job *jb, scratch *s, size_t np, size_t ntot, cvs_hea
 /* The longest run kept sorted by insertion (deviation 7).  Each entry that
  * enters shifts up to the run's length, and when many lists are probed
  * most of them enter (every one at nprobe = nlist): the cost grows as
- * nprobe^2 (3 ms a query at 4096 of 4096 lists), where the heap's is
- * nlist log nprobe.  Up to 32 the shifts are a few cache lines and cheaper
- * than the heap's pushes and sort; past it the heap is used. */
+ * nprobe^2 (3 ms a query at 4096 of 4096 lists).  Up to 32 the shifts are
+ * a few cache lines and cheaper than anything else; past it the lists are
+ * gathered under a sampled threshold and sorted (deviation 8). */
 #define COARSE_RUN_MAX 32
+#define COARSE_SAMPLE 128 /* centroid distances sampled for the threshold */
 
 /* Offers centroid l at distance d to the sorted run pd/pid (*m of np
  * filled): kept while the run has room or when d beats its last entry; l
@@ -703,36 +867,174 @@ static inline void coarse_offer(float d, size_t l, size_t np, size_t *m, float *
     pid[j] = (int64_t)l;
 }
 
-/* The np nearest of nlist centroids into pd/pid, nearest first (ties to
- * the lower list number, as the heap of every other selection here breaks
- * them), from their products qc: ||c||^2 - 2 q.c when cnorm is given
- * (l2: ||q - c||^2 - ||q||^2), else -q.c (ivf.c deviation 2).  Returns how
- * many (min(np, nlist)).  A sorted run rather than a heap (deviation 7):
- * most centroids fail the compare with the run's last entry, and the few
- * that enter shift a short run, where heap pushes and the final heap sort
- * cost a twentieth of a SIFT10K query (nprobe 11 of 64 lists).  (An AVX2
- * version skipping blocks of 8 on one compare saved 356 of 68,938
- * instructions there: the entries' shifts, not the distances, are the
- * cost.) */
-size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
-                              float *pd, int64_t *pid)
+static inline float coarse_dist(const float *cnorm, const float *qc, size_t l)
 {
-    size_t m = 0;
-    cvs_heap h;
+    return cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l];
+}
+
+/* (d, l) as one integer whose order is the order of distance, then list:
+ * the float's bits flipped so that they compare as unsigned integers (all
+ * of them for a negative d, the sign bit for a positive one), above the
+ * list number.  -0 is made +0 first: the two compare equal as floats, so
+ * they must tie here too. */
+static inline uint64_t coarse_key(float d, size_t l)
+{
+    uint32_t u;
+    d += 0.0f;
+    memcpy(&u, &d, sizeof u);
+    u ^= (u >> 31) ? 0xffffffffu : 0x80000000u;
+    return (uint64_t)u << 32 | (uint64_t)l;
+}
+
+static inline float coarse_key_dist(uint64_t key)
+{
+    uint32_t u = (uint32_t)(key >> 32);
+    float d;
+    u ^= (u >> 31) ? 0x80000000u : 0xffffffffu;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* The keys of the lists with distance <= T into keys; returns how many. */
+static size_t coarse_gather_scalar(const float *cnorm, const float *qc, size_t nlist, float T,
+                                   uint64_t *keys)
+{
+    size_t c = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        const float d = coarse_dist(cnorm, qc, l);
+        if (d <= T)
+            keys[c++] = coarse_key(d, l);
+    }
+    return c;
+}
+
+/* The same, 8 distances per compare (most fail it).  The distances of the
+ * lists that pass are computed again as the scalar loop does, so the keys
+ * are the same bit for bit (2 qc is exact, so no fused multiply-add can
+ * round differently). */
+__attribute__((target("avx2"))) static size_t coarse_gather_avx2(const float *cnorm,
+                                                                 const float *qc, size_t nlist,
+                                                                 float T, uint64_t *keys)
+{
+    const __m256 t = _mm256_set1_ps(T), two = _mm256_set1_ps(2.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    size_t c = 0, l = 0;
+    for (; l + 8 <= nlist; l += 8) {
+        const __m256 q = _mm256_loadu_ps(qc + l);
+        const __m256 d = cnorm ? _mm256_sub_ps(_mm256_loadu_ps(cnorm + l), _mm256_mul_ps(two, q))
+                               : _mm256_xor_ps(q, sign);
+        uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(d, t, _CMP_LE_OQ));
+        while (m) {
+            const size_t j = l + (size_t)__builtin_ctz(m);
+            m &= m - 1;
+            keys[c++] = coarse_key(coarse_dist(cnorm, qc, j), j);
+        }
+    }
+    for (; l < nlist; l++) {
+        const float d = coarse_dist(cnorm, qc, l);
+        if (d <= T)
+            keys[c++] = coarse_key(d, l);
+    }
+    return c;
+}
+
+/* Sorts keys[0..n) far enough that keys[0..m) are the m smallest, in
+ * order (m <= n): quicksort that leaves alone the parts past m, insertion
+ * sort below 24.  Keys are distinct (the list is part of each). */
+static void coarse_sort(uint64_t *a, size_t n, size_t m)
+{
+    while (n > 24 && m > 0) {
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1], p, t;
+        size_t i = 0, j = n - 1;
+        p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        /* Hoare's partition: a[0..j] <= p <= a[j + 1..n) at the end; p is
+         * the median of three distinct keys, so both sides are non-empty. */
+        for (;;) {
+            while (a[i] < p)
+                i++;
+            while (a[j] > p)
+                j--;
+            if (i >= j)
+                break;
+            t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        if (j + 1 >= n) /* cannot happen with distinct keys; stay finite anyway */
+            break;
+        if (j + 1 >= m) { /* the m smallest are all on the left */
+            n = j + 1;
+            continue;
+        }
+        coarse_sort(a, j + 1, j + 1);
+        a += j + 1;
+        n -= j + 1;
+        m -= j + 1;
+    }
+    for (size_t i = 1; i < n; i++) {
+        const uint64_t x = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > x; j--)
+            a[j] = a[j - 1];
+        a[j] = x;
+    }
+}
+
+size_t cvs__ivf_coarse_select_with(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                                   float *pd, int64_t *pid, uint64_t *keys, int avx2)
+{
+    float T = INFINITY, T2 = INFINITY;
+    size_t m = 0, c;
     if (np > nlist)
         np = nlist;
     if (np <= COARSE_RUN_MAX) {
         for (size_t l = 0; l < nlist && np; l++)
-            coarse_offer(cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l], l, np, &m, pd, pid);
+            coarse_offer(coarse_dist(cnorm, qc, l), l, np, &m, pd, pid);
         return m;
     }
-    cvs__heap_init(&h, np, pd, pid);
-    for (size_t l = 0; l < nlist; l++) {
-        float d = cnorm ? cnorm[l] - 2.0f * qc[l] : -qc[l];
-        if (h.n < h.k || d < h.d[0])
-            cvs__heap_push(&h, d, (int64_t)l);
+    if (4 * np < nlist) {
+        /* Ranks ~1.3 np and ~2.5 np of nlist in a sample of evenly spaced
+         * lists, as the fast-scan selection guesses its threshold. */
+        float smp[COARSE_SAMPLE];
+        const size_t r = (13 * np * COARSE_SAMPLE + 10 * nlist - 1) / (10 * nlist);
+        const size_t r2 = (5 * np * COARSE_SAMPLE + 2 * nlist - 1) / (2 * nlist);
+        for (size_t i = 0; i < COARSE_SAMPLE; i++)
+            smp[i] = coarse_dist(cnorm, qc, i * nlist / COARSE_SAMPLE);
+        sample_ranks(smp, COARSE_SAMPLE, r, r2, &T, &T2);
     }
-    return cvs__heap_sort(&h);
+    c = (avx2 ? coarse_gather_avx2 : coarse_gather_scalar)(cnorm, qc, nlist, T, keys);
+    if (c < np && T2 != T)
+        c = (avx2 ? coarse_gather_avx2 : coarse_gather_scalar)(cnorm, qc, nlist, T2, keys);
+    if (c < np) { /* every list, whatever its distance (NaN included) */
+        for (size_t l = 0; l < nlist; l++)
+            keys[l] = coarse_key(coarse_dist(cnorm, qc, l), l);
+        c = nlist;
+    }
+    coarse_sort(keys, c, np);
+    for (size_t j = 0; j < np; j++) {
+        pd[j] = coarse_key_dist(keys[j]);
+        pid[j] = (int64_t)(keys[j] & 0xffffffffu);
+    }
+    return np;
+}
+
+/* The np nearest of nlist centroids into pd/pid, nearest first (ties to
+ * the lower list number, as the heap of every other selection here breaks
+ * them), from their products qc: ||c||^2 - 2 q.c when cnorm is given
+ * (l2: ||q - c||^2 - ||q||^2), else -q.c (ivf.c deviation 2).  Returns
+ * how many (min(np, nlist)).  Up to COARSE_RUN_MAX a sorted run
+ * (deviation 7): most centroids fail the compare with the run's last
+ * entry, and the few that enter shift a short run, where heap pushes and
+ * the final heap sort cost a twentieth of a SIFT10K query (nprobe 11 of
+ * 64 lists).  (An AVX2 version skipping blocks of 8 on one compare saved
+ * 356 of 68,938 instructions there: the entries' shifts, not the
+ * distances, are the cost.)  Past it, a threshold from a sample, the
+ * lists under it gathered as keys and the first np of them sorted
+ * (deviation 8). */
+size_t cvs__ivf_coarse_select(const float *cnorm, const float *qc, size_t nlist, size_t np,
+                              float *pd, int64_t *pid, uint64_t *keys)
+{
+    return cvs__ivf_coarse_select_with(cnorm, qc, nlist, np, pd, pid, keys, cvs__simd_avx2());
 }
 
 /* Query qi of the batch; qc its centroid products, clut and coff its LUT
@@ -757,7 +1059,8 @@ static int one_query(const job *jb, scratch *s, size_t qi, const float *qc, cons
     int rc;
 
     /* Coarse: the nprobe nearest centroids, nearest first. */
-    np = cvs__ivf_coarse_select(l2 ? p->cnorm : NULL, qc, nlist, jb->nprobe, s->pd, s->pid);
+    np = cvs__ivf_coarse_select(l2 ? p->cnorm : NULL, qc, nlist, jb->nprobe, s->pd, s->pid,
+                                s->ckey);
 
     if (rbq && !per_list_lut && (rc = cvs__codec_rbq_prepare(jb->codec, q, s->rbq)))
         return rc;

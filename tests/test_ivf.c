@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
 #include "cvstore.h"
 #include "index/ivf.h"
 #include "index/search.h"
@@ -1476,15 +1477,41 @@ Test(ivf, tune_chooses_refine, .fini = drop_store, .timeout = 120)
     cr_assert_eq(ii.refine, tr.refine);
 }
 
-/* The coarse probe's selection (ivf_search.c deviation 7) against a
- * stable sort by distance (ties to the lower list, as the heap it replaced
- * broke them), for nprobe from 1 to past nlist, the l2 and ip forms, and
+/* Checks cvs__ivf_coarse_select's answer for nlist distances dd (the
+ * form's: cn - 2 qc, or -qc without cn) against a stable sort by distance
+ * (ties to the lower list, as the heap it replaced broke them), with the
+ * scalar gathering pass and, where the CPU has it, the AVX2 one. */
+static void check_coarse(const float *cn, const float *qc, const float *dd, size_t nlist,
+                         size_t np, size_t *order, float *pd, int64_t *pid, uint64_t *keys)
+{
+    for (size_t l = 0; l < nlist; l++)
+        order[l] = l;
+    for (size_t a = 1; a < nlist; a++) /* stable insertion sort */
+        for (size_t b = a; b > 0 && dd[order[b]] < dd[order[b - 1]]; b--) {
+            size_t t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (int avx2 = 0; avx2 <= cvs__cpu_avx2(); avx2++) {
+        size_t got = cvs__ivf_coarse_select_with(cn, qc, nlist, np, pd, pid, keys, avx2);
+        cr_assert_eq(got, np < nlist ? np : nlist);
+        for (size_t j = 0; j < got; j++)
+            cr_assert(pid[j] == (int64_t)order[j] && pd[j] == dd[order[j]],
+                      "nlist %zu np %zu cnorm %d avx2 %d rank %zu: list %lld, want %zu", nlist,
+                      np, cn != NULL, avx2, j, (long long)pid[j], order[j]);
+    }
+}
+
+/* The coarse probe's selection (ivf_search.c deviations 7 and 8) against
+ * a stable sort by distance, for nprobe from 1 to past nlist (the sorted
+ * run up to 32, the sampled threshold past it), the l2 and ip forms, and
  * distances with many ties. */
 Test(ivf, coarse_select_matches_sort)
 {
     enum { MAXL = 70 };
     float cn[MAXL], qc[MAXL], pd[MAXL + 2], dd[MAXL];
     int64_t pid[MAXL + 2];
+    uint64_t keys[MAXL];
     size_t order[MAXL];
     uint64_t seed = 7;
     for (size_t nlist = 1; nlist <= MAXL; nlist += (nlist < 20 ? 1 : 7))
@@ -1496,21 +1523,175 @@ Test(ivf, coarse_select_matches_sort)
                     qc[l] = (float)((seed >> 40) % 9) * 0.5f;
                     cn[l] = (float)((seed >> 20) % 5);
                     dd[l] = form ? cn[l] - 2.0f * qc[l] : -qc[l];
-                    order[l] = l;
                 }
-                for (size_t a = 1; a < nlist; a++) /* stable insertion sort */
-                    for (size_t b = a; b > 0 && dd[order[b]] < dd[order[b - 1]]; b--) {
-                        size_t t = order[b];
-                        order[b] = order[b - 1];
-                        order[b - 1] = t;
-                    }
-                for (size_t np = 1; np <= nlist + 1; np++) {
-                    size_t got = cvs__ivf_coarse_select(form ? cn : NULL, qc, nlist, np, pd, pid);
-                    cr_assert_eq(got, np < nlist ? np : nlist);
-                    for (size_t j = 0; j < got; j++)
-                        cr_assert(pid[j] == (int64_t)order[j] && pd[j] == dd[order[j]],
-                                  "nlist %zu np %zu form %d rank %zu: list %lld, want %zu", nlist,
-                                  np, form, j, (long long)pid[j], order[j]);
-                }
+                for (size_t np = 1; np <= nlist + 1; np++)
+                    check_coarse(form ? cn : NULL, qc, dd, nlist, np, order, pd, pid, keys);
             }
+}
+
+/* Past 32 lists probed (deviation 8): thousands of lists, the threshold
+ * sampled from every nlist/128-th of them.  Continuous distances, ties
+ * (few distinct values, signed zeros among them), and samples that lie:
+ * the sampled lists far nearer than the rest (fewer than np pass the
+ * threshold, so both fallbacks run) or far further (all pass). */
+Test(ivf, coarse_select_many_lists)
+{
+    enum { MAXL = 2400 };
+    float *cn = malloc(MAXL * sizeof *cn), *qc = malloc(MAXL * sizeof *qc);
+    float *dd = malloc(MAXL * sizeof *dd), *pd = malloc(MAXL * sizeof *pd);
+    int64_t *pid = malloc(MAXL * sizeof *pid);
+    uint64_t *keys = malloc(MAXL * sizeof *keys);
+    size_t *order = malloc(MAXL * sizeof *order);
+    char *sampled = malloc(MAXL);
+    const size_t nlists[] = {150, 1167, 2334, MAXL};
+    const size_t nps[] = {33, 40, 72, 88, 160, 256, 599, 1000};
+    uint64_t seed = 11;
+    cr_assert(cn && qc && dd && pd && pid && keys && order && sampled);
+    for (size_t a = 0; a < sizeof nlists / sizeof *nlists; a++)
+        for (int kind = 0; kind < 4; kind++)
+            for (int form = 0; form < 2; form++) {
+                const size_t nlist = nlists[a];
+                memset(sampled, 0, nlist);
+                for (size_t i = 0; i < 128; i++) /* the lists the threshold is sampled from */
+                    sampled[i * nlist / 128] = 1;
+                for (size_t l = 0; l < nlist; l++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    if (kind == 0) {
+                        qc[l] = (float)(seed >> 40) / 16777216.0f - 0.5f;
+                        cn[l] = (float)((seed >> 16) & 0xffffff) / 16777216.0f;
+                    } else if (kind == 1) { /* ties, and +0 / -0 */
+                        qc[l] = (float)((int)((seed >> 40) % 7) - 3) * 0.25f;
+                        cn[l] = (float)((seed >> 20) % 3) * 0.5f;
+                        if ((seed >> 33) & 1)
+                            qc[l] = -qc[l];
+                    } else {
+                        const int near = (kind == 2) == (sampled[l] != 0);
+                        qc[l] = (near ? 10.0f : 0.0f) + (float)(seed >> 40) / 16777216.0f;
+                        cn[l] = 0.0f;
+                    }
+                    dd[l] = form ? cn[l] - 2.0f * qc[l] : -qc[l];
+                }
+                for (size_t b = 0; b < sizeof nps / sizeof *nps; b++)
+                    if (nps[b] <= nlist)
+                        check_coarse(form ? cn : NULL, qc, dd, nlist, nps[b], order, pd, pid,
+                                     keys);
+            }
+    free(cn);
+    free(qc);
+    free(dd);
+    free(pd);
+    free(pid);
+    free(keys);
+    free(order);
+    free(sampled);
+}
+
+/* The coarse products (index/ivf.c): the AVX2 kernel against the scalar
+ * reference (to 1e-5 of sum |q_d c_d|; the two sum in different orders),
+ * for dimensions around the 8-lane width and its masked tail, centroid
+ * counts around the groups of four, and batches of queries; and each
+ * AVX2 product bit for bit the same as the same centroid's alone, one
+ * query at a time (the search's results must not depend on the batch). */
+Test(ivf, dots_avx2_matches_scalar)
+{
+    const size_t dims[] = {1, 3, 7, 8, 9, 15, 16, 17, 100, 128, 200};
+    const size_t nlists[] = {1, 2, 3, 4, 5, 7, 9, 163, 170};
+    enum { NQ = 5, MAXD = 200, MAXL = 170 };
+    float *q, *c, *a, *b, one;
+    uint64_t seed = 3;
+    if (!cvs__cpu_avx2())
+        cr_skip_test("no AVX2 on this CPU");
+    q = malloc(NQ * MAXD * sizeof *q);
+    c = malloc(MAXL * MAXD * sizeof *c);
+    a = malloc(NQ * MAXL * sizeof *a);
+    b = malloc(NQ * MAXL * sizeof *b);
+    cr_assert(q && c && a && b);
+    for (size_t i = 0; i < NQ * MAXD; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        q[i] = (float)(seed >> 40) / 16777216.0f - 0.5f;
+    }
+    for (size_t i = 0; i < MAXL * MAXD; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        c[i] = (float)(seed >> 40) / 8388608.0f - 1.0f;
+    }
+    for (size_t x = 0; x < sizeof dims / sizeof *dims; x++)
+        for (size_t y = 0; y < sizeof nlists / sizeof *nlists; y++) {
+            const size_t dim = dims[x], nlist = nlists[y];
+            cvs__ivf_dots_with(q, NQ, c, nlist, dim, a, 0);
+            cvs__ivf_dots_with(q, NQ, c, nlist, dim, b, 1);
+            for (size_t i = 0; i < NQ; i++)
+                for (size_t l = 0; l < nlist; l++) {
+                    double mag = 0;
+                    for (size_t d = 0; d < dim; d++)
+                        mag += fabs((double)q[i * dim + d] * c[l * dim + d]);
+                    cr_assert(fabs((double)a[i * nlist + l] - b[i * nlist + l]) <= 1e-5 * mag,
+                              "dim %zu nlist %zu query %zu list %zu: scalar %g avx2 %g", dim,
+                              nlist, i, l, a[i * nlist + l], b[i * nlist + l]);
+                    cvs__ivf_dots_with(q + i * dim, 1, c + l * dim, 1, dim, &one, 1);
+                    cr_assert(one == b[i * nlist + l],
+                              "dim %zu nlist %zu query %zu list %zu: %a alone, %a in the batch",
+                              dim, nlist, i, l, one, b[i * nlist + l]);
+                }
+        }
+    free(q);
+    free(c);
+    free(a);
+    free(b);
+}
+
+/* The fast-scan selection's best-k by slices of distance (ivf_search.c
+ * deviation 9) against a full sort by (distance, id): continuous
+ * distances, few distinct ones (ties broken by id across the straddling
+ * slice), all equal, one far outlier (every other candidate in one slice),
+ * and k from 1 to n - 1. */
+static int cand_cmp(const void *x, const void *y)
+{
+    const cvs_cand *a = x, *b = y;
+    return a->d < b->d ? -1 : a->d > b->d ? 1 : a->id < b->id ? -1 : a->id > b->id;
+}
+
+Test(ivf, best_of_matches_sort)
+{
+    enum { MAXN = 700 };
+    cvs_cand *a = malloc(MAXN * sizeof *a), *ref = malloc(MAXN * sizeof *ref);
+    cvs_cand *tmp = malloc(MAXN * sizeof *tmp), *got = malloc(MAXN * sizeof *got);
+    float *d = malloc(MAXN * sizeof *d);
+    int64_t *id = malloc(MAXN * sizeof *id);
+    const size_t ns[] = {2, 3, 17, 300, MAXN};
+    uint64_t seed = 5;
+    cr_assert(a && ref && tmp && got && d && id);
+    for (size_t x = 0; x < sizeof ns / sizeof *ns; x++)
+        for (int kind = 0; kind < 4; kind++) {
+            const size_t n = ns[x];
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                a[i].id = (int64_t)(i * 7919 % 100003); /* distinct, not in order */
+                a[i].d = kind == 0   ? (float)(seed >> 40) / 1048576.0f - 3.0f
+                         : kind == 1 ? (float)((seed >> 40) % 5)
+                         : kind == 2 ? 2.5f
+                                     : (i == n / 2 ? 1e6f : (float)(seed >> 40) / 16777216.0f);
+            }
+            memcpy(ref, a, n * sizeof *a);
+            qsort(ref, n, sizeof *ref, cand_cmp);
+            for (size_t k = 1; k < n; k += (n > 40 ? 13 : 1))
+                for (int avx2 = 0; avx2 <= cvs__cpu_avx2(); avx2++) {
+                    cvs__ivf_best_of_with(a, n, k, d, id, tmp, avx2);
+                    for (size_t i = 0; i < k; i++) {
+                        got[i].d = d[i];
+                        got[i].id = id[i];
+                    }
+                    qsort(got, k, sizeof *got, cand_cmp);
+                    for (size_t i = 0; i < k; i++)
+                        cr_assert(got[i].d == ref[i].d && got[i].id == ref[i].id,
+                                  "n %zu kind %d k %zu avx2 %d: rank %zu is (%g, %lld), want "
+                                  "(%g, %lld)", n, kind, k, avx2, i, got[i].d,
+                                  (long long)got[i].id, ref[i].d, (long long)ref[i].id);
+                }
+        }
+    free(a);
+    free(ref);
+    free(tmp);
+    free(got);
+    free(d);
+    free(id);
 }
