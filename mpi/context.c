@@ -538,6 +538,31 @@ static int add_stats(const mctx *c, const cvs_terms *tm, uint64_t *st, uint64_t 
     return CVS_OK;
 }
 
+/* The BM25 statistics of the terms tm summed over every rank's shards
+ * (record count, total length, each term's document frequency: 2 + tm->n
+ * words, into *sum, which the caller frees).  A collective: every rank
+ * calls it with the same tm->n and joins the sum even when its own shards
+ * failed (the error is returned after); a rank that cannot allocate the
+ * few hundred bytes cannot join, so it aborts the job. */
+static int sum_stats(const mctx *c, const cvs_terms *tm, uint64_t **sum)
+{
+    size_t n = tm->n;
+    uint64_t *st = calloc(2 + n, sizeof *st), *df = calloc(n ? n : 1, sizeof *df);
+    MPI_Request ar;
+    int rc;
+    *sum = calloc(2 + n, sizeof **sum);
+    if (!st || !*sum || !df) {
+        cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
+        MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
+    }
+    rc = add_stats(c, tm, st, df);
+    MPI_Iallreduce(st, *sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
+    mcmd_wait(&ar);
+    free(st);
+    free(df);
+    return rc;
+}
+
 /* Each of this rank's shards' k best for the terms tm under the summed
  * statistics gs, into c->mine: their count (u32; written even when *rc
  * already holds an error, then 0), then the hits.  Errors into *rc. */
@@ -575,22 +600,17 @@ static int serve(mctx *c, const req *q, const char *payload)
     switch (q->op) {
     case OP_BM25: {
         cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
-        size_t n = (size_t)q->a, k = (size_t)q->b;
-        uint64_t *st = calloc(2 + n, sizeof *st), *sum = calloc(2 + n, sizeof *sum);
-        uint64_t *df = calloc(n ? n : 1, sizeof *df);
+        size_t k = (size_t)q->b;
+        uint64_t *sum = NULL;
         int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
         float *scores = malloc((k ? k : 1) * sizeof *scores);
-        if (!st || !sum || !df || !keys || !scores) {
-            /* The sums below are a collective every rank must join with
-             * the same count: a rank without a few hundred bytes cannot. */
+        if (!keys || !scores) {
+            /* sum_stats is a collective every rank must join: a rank
+             * without a few hundred bytes cannot. */
             cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
-        rc = add_stats(c, &tm, st, df);
-        /* Every rank takes part, failed or not: the sums are a collective. */
-        MPI_Request ar;
-        MPI_Iallreduce(st, sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
-        mcmd_wait(&ar);
+        rc = sum_stats(c, &tm, &sum);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
         put_bm25_hits(c, &tm, &gs, k, keys, scores, &rc);
         /* The question's BM25 brings its title runs along (OP_TITLES'
@@ -602,9 +622,7 @@ static int serve(mctx *c, const req *q, const char *payload)
             if ((r = cvs_txn_title_runs(c->txns[s], &tm, put_run, &rx)))
                 rc = rx.rc ? rx.rc : shard_fail(c, s, r);
         }
-        free(st);
         free(sum);
-        free(df);
         free(keys);
         free(scores);
         break;
@@ -659,21 +677,11 @@ static int serve(mctx *c, const req *q, const char *payload)
          * collective; rank 0 reads its own reply (x_text_stats). */
         cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
         size_t n = (size_t)q->a;
-        uint64_t *st = calloc(2 + n, sizeof *st), *sum = calloc(2 + n, sizeof *sum);
-        uint64_t *df = calloc(n ? n : 1, sizeof *df);
-        if (!st || !sum || !df) {
-            cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
-            MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
-        }
-        rc = add_stats(c, &tm, st, df);
-        MPI_Request ar;
-        MPI_Iallreduce(st, sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
-        mcmd_wait(&ar);
+        uint64_t *sum = NULL;
+        rc = sum_stats(c, &tm, &sum);
         if (!rc && g_mpi.rank == 0 && mb_put(&c->mine, sum, (2 + n) * sizeof *sum))
             rc = CVS_ENOMEM;
-        free(st);
         free(sum);
-        free(df);
         break;
     }
     case OP_VEC: {
