@@ -8,9 +8,9 @@
 
 #include <stddef.h>
 
-/* One finalist: its passing setting's recall bound and, when the search for
- * it measured one, the failing setting's below it (deviation 8 interpolates
- * between them), and what the head-to-head found. */
+/* One setting of a finalist: its passing recall bound and, when the
+ * search for it measured one, the failing setting's below it (deviation 8
+ * interpolates between them), and what the head-to-head found. */
 typedef struct cvs__tune_side {
     int have_lo;             /* a failing setting was measured below */
     double lo_lb, hi_lb;     /* their recall lower bounds (deviation 5) */
@@ -18,21 +18,22 @@ typedef struct cvs__tune_side {
                                 query at the target */
 } cvs__tune_side;
 
-/* Times one run of the sample with side's (0: the best so far, 1: the
- * challenger) passing setting (lo 0) or failing one (lo 1): *ms per query.
- * A nonzero return stops the head-to-head and is returned. */
-typedef int (*cvs__tune_run_fn)(void *ctx, int side, int lo, double *ms);
+/* Times one run of the sample with setting set of side (0: the best so
+ * far, 1: the challenger), its passing (lo 0) or failing (lo 1) nprobe:
+ * *ms per query.  A nonzero return stops the head-to-head and is returned. */
+typedef int (*cvs__tune_run_fn)(void *ctx, int side, size_t set, int lo, double *ms);
 
-/* Deviation 4's head-to-head of two finalists: rounds rounds, each timing
- * both sides' settings back to back in a mirrored order (first second
- * second first, who goes first alternating by round), so that a load that
- * rises or falls during a round weighs on both alike.  Each round gives
- * each side its cost at target (deviation 8, from the mean of its two runs
- * of each setting); *challenger_wins is set when side 1 was the cheaper in
- * at least cvs__tune_duel_need(rounds) rounds.  s[i].cost gets each side's
- * median cost. */
-int cvs__tune_duel(cvs__tune_side s[2], double target, size_t rounds, cvs__tune_run_fn run,
-                   void *ctx, int *challenger_wins);
+/* Deviation 4's head-to-head of two finalists, each with n[i] >= 1 settings
+ * s[i][0..n[i]-1]: rounds rounds, each timing both sides' settings back to
+ * back in a mirrored order (first second second first, who goes first
+ * alternating by round), so that a load that rises or falls during a round
+ * weighs on both alike.  Each round gives each setting its cost at target
+ * (deviation 8, from the mean of its two runs of each nprobe) and each side
+ * the least of its settings'; *challenger_wins is set when side 1 was the
+ * cheaper in at least cvs__tune_duel_need(rounds) rounds.  Every setting's
+ * cost gets its median, and pick[i] the index of side i's cheapest. */
+int cvs__tune_duel(cvs__tune_side *const s[2], const size_t n[2], double target, size_t rounds,
+                   cvs__tune_run_fn run, void *ctx, size_t pick[2], int *challenger_wins);
 
 /* The fewest of rounds wins that two equally fast sides reach with
  * probability at most 10% (a one-sided sign test): 7 of 9. */

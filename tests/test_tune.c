@@ -17,24 +17,24 @@
 
 /* ==== The head-to-head, with injected timings ==== */
 
-/* The undisturbed ms per query of each side's passing (0) and failing (1)
- * setting, and the load: every run's time is its undisturbed one times
- * load(call), call counting the runs so far. */
+/* The undisturbed ms per query of each side's settings, passing (0) and
+ * failing (1) nprobe, and the load: every run's time is its undisturbed
+ * one times load(call), call counting the runs so far. */
 typedef struct fake {
-    double base[2][2];
+    double base[2][3][2];
     double (*load)(const struct fake *f, int side);
     size_t calls, per_side[2];
     int fail_at; /* the run that fails with CVS_EIO (0: none) */
 } fake;
 
-static int fake_run(void *ctx, int side, int lo, double *ms)
+static int fake_run(void *ctx, int side, size_t set, int lo, double *ms)
 {
     fake *f = ctx;
     f->calls++;
     if (f->fail_at && f->calls == (size_t)f->fail_at)
         return CVS_EIO;
     f->per_side[side]++;
-    *ms = f->base[side][lo] * f->load(f, side);
+    *ms = f->base[side][set][lo] * f->load(f, side);
     return CVS_OK;
 }
 
@@ -48,7 +48,7 @@ static double rising(const fake *f, int side)
 static double falling(const fake *f, int side)
 {
     (void)side;
-    return 100 - 1.2 * (double)f->calls;
+    return 1000 - 2 * (double)f->calls;
 }
 
 static double flat(const fake *f, int side)
@@ -73,11 +73,16 @@ static double burst(const fake *f, int side)
     return side == 1 && round == 3 ? 5 : 1;
 }
 
+/* One setting a side. */
 static int duel(fake *f, cvs__tune_side s[2], double target, size_t rounds)
 {
+    cvs__tune_side *const ss[2] = {&s[0], &s[1]};
+    const size_t n[2] = {1, 1};
+    size_t pick[2] = {9, 9};
     int wins = -1;
-    cr_assert_eq(cvs__tune_duel(s, target, rounds, fake_run, f, &wins), CVS_OK);
+    cr_assert_eq(cvs__tune_duel(ss, n, target, rounds, fake_run, f, pick, &wins), CVS_OK);
     cr_assert(wins == 0 || wins == 1);
+    cr_assert(pick[0] == 0 && pick[1] == 0);
     return wins;
 }
 
@@ -97,7 +102,7 @@ Test(tune_duel, a_cheaper_challenger_wins_however_the_load_moves)
      * round, the undisturbed ratio decides. */
     double (*loads[])(const fake *, int) = {rising, falling, flat};
     for (size_t i = 0; i < sizeof loads / sizeof loads[0]; i++) {
-        fake f = {.base = {{1.0, 0}, {0.9, 0}}, .load = loads[i]};
+        fake f = {.base = {{{1.0, 0}}, {{0.9, 0}}}, .load = loads[i]};
         cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
         cr_assert_eq(duel(&f, s, 0.95, 9), 1, "load %zu", i);
         cr_assert_eq(f.per_side[0], 18, "two runs a side a round");
@@ -106,7 +111,7 @@ Test(tune_duel, a_cheaper_challenger_wins_however_the_load_moves)
     }
     /* And a dearer one loses, under each load. */
     for (size_t i = 0; i < sizeof loads / sizeof loads[0]; i++) {
-        fake f = {.base = {{0.9, 0}, {1.0, 0}}, .load = loads[i]};
+        fake f = {.base = {{{0.9, 0}}, {{1.0, 0}}}, .load = loads[i]};
         cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
         cr_assert_eq(duel(&f, s, 0.95, 9), 0, "load %zu", i);
     }
@@ -114,17 +119,17 @@ Test(tune_duel, a_cheaper_challenger_wins_however_the_load_moves)
 
 Test(tune_duel, equally_fast_builds_keep_the_one_in_hand)
 {
-    fake f = {.base = {{1.0, 0}, {1.0, 0}}, .load = flat};
+    fake f = {.base = {{{1.0, 0}}, {{1.0, 0}}}, .load = flat};
     cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
     cr_assert_eq(duel(&f, s, 0.95, 9), 0, "a tie is not a win");
     /* Cheaper in 5 of 9 rounds (the even ones) is within chance. */
-    fake g = {.base = {{1.0, 0}, {1.0, 0}}, .load = seesaw};
+    fake g = {.base = {{{1.0, 0}}, {{1.0, 0}}}, .load = seesaw};
     cr_assert_eq(duel(&g, s, 0.95, 9), 0);
 }
 
 Test(tune_duel, a_burst_in_one_round_does_not_decide)
 {
-    fake f = {.base = {{1.0, 0}, {0.9, 0}}, .load = burst};
+    fake f = {.base = {{{1.0, 0}}, {{0.9, 0}}}, .load = burst};
     cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
     cr_assert_eq(duel(&f, s, 0.95, 9), 1);
     cr_assert_float_eq(s[1].cost, 0.9, 1e-9, "the median leaves the burst out");
@@ -137,18 +142,18 @@ Test(tune_duel, the_costs_compared_are_at_the_target)
      * failing one (0.90, 0.5 ms): at 0.95 it costs 0.5 + 5/7 0.5 = 0.857
      * ms, less than side 1's 0.9 ms at a setting that just passes, though
      * side 0's passing setting is the dearer of the two. */
-    fake f = {.base = {{1.0, 0.5}, {0.9, 0}}, .load = rising};
+    fake f = {.base = {{{1.0, 0.5}}, {{0.9, 0}}}, .load = rising};
     cvs__tune_side s[2] = {{.have_lo = 1, .lo_lb = 0.90, .hi_lb = 0.97}, {.hi_lb = 0.951}};
     cr_assert_eq(duel(&f, s, 0.95, 9), 0);
     cr_assert_eq(f.per_side[0], 36, "both of side 0's settings, twice a round");
     cr_assert_eq(f.per_side[1], 18);
     /* Flat load: the medians are the undisturbed costs. */
-    fake g = {.base = {{1.0, 0.5}, {0.9, 0}}, .load = flat};
+    fake g = {.base = {{{1.0, 0.5}}, {{0.9, 0}}}, .load = flat};
     cr_assert_eq(duel(&g, s, 0.95, 9), 0);
     cr_assert_float_eq(s[0].cost, 0.5 + 0.5 * 5.0 / 7.0, 1e-9);
     cr_assert_float_eq(s[1].cost, 0.9, 1e-9);
     /* A setting that fails alone would cost 0.45 ms. */
-    fake h = {.base = {{1.0, 0.5}, {0.8, 0.45}}, .load = flat};
+    fake h = {.base = {{{1.0, 0.5}}, {{0.8, 0.45}}}, .load = flat};
     s[1] = (cvs__tune_side){.have_lo = 1, .lo_lb = 0.94, .hi_lb = 0.96};
     cr_assert_eq(duel(&h, s, 0.95, 9), 1);
     cr_assert_float_eq(s[1].cost, 0.45 + 0.35 * 0.5, 1e-9);
@@ -156,12 +161,44 @@ Test(tune_duel, the_costs_compared_are_at_the_target)
 
 Test(tune_duel, a_failing_run_stops_it)
 {
-    fake f = {.base = {{1.0, 0}, {0.9, 0}}, .load = flat, .fail_at = 11};
+    fake f = {.base = {{{1.0, 0}}, {{0.9, 0}}}, .load = flat, .fail_at = 11};
     cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
+    cvs__tune_side *const ss[2] = {&s[0], &s[1]};
+    const size_t n[2] = {1, 1};
+    size_t pick[2];
     int wins = -1;
-    cr_assert_eq(cvs__tune_duel(s, 0.95, 9, fake_run, &f, &wins), CVS_EIO);
+    cr_assert_eq(cvs__tune_duel(ss, n, 0.95, 9, fake_run, &f, pick, &wins), CVS_EIO);
     cr_assert_eq(wins, 0);
     cr_assert_eq(f.calls, 11);
+}
+
+Test(tune_duel, each_side_is_judged_at_its_cheapest_setting)
+{
+    /* The challenger's first setting (the cheapest by its own knob
+     * search) is in truth dearer than the best so far; its second is
+     * cheaper, and so is it at that one.  The best so far's second setting
+     * is its cheapest. */
+    fake f = {.base = {{{1.0, 0}, {0.95, 0}}, {{1.1, 0}, {0.85, 0.6}, {1.3, 0}}},
+              .load = rising};
+    cvs__tune_side s0[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
+    cvs__tune_side s1[3] = {{.hi_lb = 0.96}, {.have_lo = 1, .lo_lb = 0.93, .hi_lb = 0.97},
+                            {.hi_lb = 0.96}};
+    cvs__tune_side *const ss[2] = {s0, s1};
+    const size_t n[2] = {2, 3};
+    size_t pick[2];
+    int wins = -1;
+    cr_assert_eq(cvs__tune_duel(ss, n, 0.95, 9, fake_run, &f, pick, &wins), CVS_OK);
+    cr_assert_eq(wins, 1);
+    cr_assert_eq(pick[0], 1);
+    cr_assert_eq(pick[1], 1);
+    cr_assert_eq(f.per_side[0], 2 * 2 * 9, "every setting twice a round");
+    cr_assert_eq(f.per_side[1], (1 + 2 + 1) * 2 * 9);
+    /* Against a best so far whose second setting (0.7) beats the
+     * challenger's cheapest (0.725 at the target): no win. */
+    fake g = {.base = {{{1.0, 0}, {0.7, 0}}, {{1.1, 0}, {0.85, 0.6}, {1.3, 0}}}, .load = falling};
+    cr_assert_eq(cvs__tune_duel(ss, n, 0.95, 9, fake_run, &g, pick, &wins), CVS_OK);
+    cr_assert_eq(wins, 0);
+    cr_assert_eq(pick[0], 1);
 }
 
 /* ==== Pinned lists ==== */
