@@ -32,6 +32,9 @@ struct cvs__codes_state {
     /* The shared in-memory IVF lists (index/ivf_lists.c). */
     pthread_mutex_t ivf_mu;
     struct cvs_ivf *ivf;
+    /* An older build's lists kept loaded for searches of its snapshot
+     * (cvs__ivf_pin), or NULL; under ivf_mu. */
+    struct cvs_ivf *ivf_pin;
     int scan_mu_ok, ivf_mu_ok; /* the locks were made (close destroys them) */
 };
 

@@ -21,37 +21,49 @@ int cvs__gencache_init(cvs__gencache *c, void (*free_fn)(void *))
 
 /* Caller holds mu.  Leaking one object beats freeing one a search may hold,
  * so an allocation failure keeps it alive forever. */
-static void retire(cvs__gencache *c, void *obj)
+static void retire(cvs__gencache *c, void *obj, uint64_t gen)
 {
-    void **r;
+    struct cvs__gencache_old *r;
     if (!obj || !(r = realloc(c->retired, (c->nretired + 1) * sizeof *r)))
         return;
     c->retired = r;
-    r[c->nretired++] = obj;
+    r[c->nretired].obj = obj;
+    r[c->nretired++].gen = gen;
+}
+
+/* Caller holds mu.  Newest retired first: the likeliest to be asked for. */
+static void *find(const cvs__gencache *c, uint64_t gen)
+{
+    if (c->cur && c->gen == gen)
+        return c->cur;
+    for (size_t i = c->nretired; i-- > 0;)
+        if (c->retired[i].gen == gen)
+            return c->retired[i].obj;
+    return NULL;
 }
 
 void *cvs__gencache_get(cvs__gencache *c, uint64_t gen)
 {
-    void *p = NULL;
+    void *p;
     pthread_mutex_lock(&c->mu);
-    if (c->cur && c->gen == gen)
-        p = c->cur;
+    p = find(c, gen);
     pthread_mutex_unlock(&c->mu);
     return p;
 }
 
 void *cvs__gencache_offer(cvs__gencache *c, uint64_t gen, void *obj)
 {
+    void *have;
     pthread_mutex_lock(&c->mu);
-    if (c->cur && c->gen == gen) { /* another thread won the race */
+    if ((have = find(c, gen))) { /* another thread won the race */
         c->free_fn(obj);
-        obj = c->cur;
+        obj = have;
     } else if (!c->cur || gen > c->gen) {
-        retire(c, c->cur);
+        retire(c, c->cur, c->gen);
         c->cur = obj;
         c->gen = gen;
     } else {
-        retire(c, obj); /* an older snapshot's: keep it alive */
+        retire(c, obj, gen); /* an older snapshot's: keep it alive */
     }
     pthread_mutex_unlock(&c->mu);
     return obj;
@@ -64,7 +76,7 @@ void cvs__gencache_destroy(cvs__gencache *c)
     if (c->cur)
         c->free_fn(c->cur);
     for (size_t i = 0; i < c->nretired; i++)
-        c->free_fn(c->retired[i]);
+        c->free_fn(c->retired[i].obj);
     free(c->retired);
     c->cur = NULL;
     c->retired = NULL;

@@ -184,7 +184,16 @@ typedef struct cvs_ivf {
 int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const struct cvs_codec *codec,
                      cvs_ivf **out);
 void cvs__ivf_release(cvs_db *db, cvs_ivf *ix);
+/* Drops the shared index and the pinned one. */
 void cvs__ivf_drop(cvs_db *db);
+/* Keeps the lists of t's snapshot loaded after a newer build replaces them
+ * as the shared index, so that searches of that snapshot (t kept open) scan
+ * them instead of loading a private copy each time: cvs_tune's head-to-head
+ * of two builds (index/tune.c deviation 4).  One pin per handle, replaced by
+ * the next; held until cvs__ivf_unpin or cvs_db_close.  CVS_NOTFOUND when
+ * t's snapshot has no IVF index. */
+int cvs__ivf_pin(cvs_txn *t);
+void cvs__ivf_unpin(cvs_db *db);
 /* Resident bytes of an index. */
 uint64_t cvs__ivf_mem_bytes(const cvs_ivf *ix);
 

@@ -595,6 +595,10 @@ int cvs__ivf_acquire(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_code
     if (cvs__codes(db)->ivf && cvs__codes(db)->ivf->gen == p->gen && cvs__codes(db)->ivf->base_txn <= T) {
         ix = cvs__codes(db)->ivf;
         ix->refs++;
+    } else if (cvs__codes(db)->ivf_pin && cvs__codes(db)->ivf_pin->gen == p->gen &&
+               cvs__codes(db)->ivf_pin->base_txn <= T) {
+        ix = cvs__codes(db)->ivf_pin; /* an older build kept loaded */
+        ix->refs++;
     }
     oldest = oldest_snap(db, T);
     pthread_mutex_unlock(&cvs__codes(db)->ivf_mu);
@@ -662,6 +666,45 @@ void cvs__ivf_drop(cvs_db *db)
     st->ivf = NULL;
     if (ix)
         ix->shared = 0;
+    pthread_mutex_unlock(&st->ivf_mu);
+    ivf_unref(db, ix);
+    cvs__ivf_unpin(db);
+}
+
+int cvs__ivf_pin(cvs_txn *t)
+{
+    cvs_db *db = t->db;
+    struct cvs__codes_state *st = cvs__codes(db);
+    cvs_codec *codec;
+    cvs_ivf_params *p = NULL;
+    cvs_ivf *ix, *old;
+    int rc;
+
+    if ((rc = cvs__codec_for_txn(db, t->txn, &codec, NULL)))
+        return rc;
+    if (st->has_ivf_dbis && (rc = cvs__ivf_params_for_txn(db, t->txn, &p)))
+        return rc;
+    if (!codec || !p)
+        return cvs__err(CVS_NOTFOUND, "%s: no IVF index to keep loaded", db->path);
+    if ((rc = cvs__ivf_acquire(db, t->txn, p, codec, &ix)))
+        return rc;
+    pthread_mutex_lock(&st->ivf_mu);
+    ix->refs++;
+    old = st->ivf_pin;
+    st->ivf_pin = ix;
+    pthread_mutex_unlock(&st->ivf_mu);
+    cvs__ivf_release(db, ix);
+    ivf_unref(db, old);
+    return CVS_OK;
+}
+
+void cvs__ivf_unpin(cvs_db *db)
+{
+    struct cvs__codes_state *st = cvs__codes(db);
+    cvs_ivf *ix;
+    pthread_mutex_lock(&st->ivf_mu);
+    ix = st->ivf_pin;
+    st->ivf_pin = NULL;
     pthread_mutex_unlock(&st->ivf_mu);
     ivf_unref(db, ix);
 }

@@ -256,6 +256,24 @@ static size_t next_map_size(cvs_db *db)
     return cur + step;
 }
 
+int cvs__map_reserve(cvs_db *db, uint64_t bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uint64_t want;
+    size_t size;
+    mdb_env_info(db->env, &info);
+    if (mdb_env_stat(db->env, &st))
+        return cvs__err(CVS_EIO, "%s: cannot read the page size", db->path);
+    want = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize + bytes;
+    if (info.me_mapsize >= want)
+        return CVS_OK;
+    /* In the steps cvs__write grows by. */
+    for (size = info.me_mapsize; size < want;)
+        size += size < CVS_MAP_STEP_MAX ? size : CVS_MAP_STEP_MAX;
+    return grow_map(db, size);
+}
+
 /* LMDB reports a short write as EIO (it has no errno to give), and a
  * write to a regular file comes up short when the disk fills.  So an EIO
  * from a commit with (almost) nothing left on the store's file system is

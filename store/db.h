@@ -161,6 +161,13 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
  * or an import for minutes; 0 otherwise, or when it cannot be told. */
 int cvs__writer_elsewhere(cvs_db *db);
 
+/* Grows the map, if need be, so that at least bytes more than the pages in
+ * use fit: for a write that must run while a snapshot of this process stays
+ * open, when the map cannot grow (cvs_tune's rebuild beside a held index,
+ * index/tune.c deviation 4).  Call with no snapshot of this process open;
+ * CVS_EBUSY when one stays open (store/db.c deviation 1). */
+int cvs__map_reserve(cvs_db *db, uint64_t bytes);
+
 /* Before a handle's first write: every page of data.mdb's B-trees checked
  * as LMDB lays it out (store/pages.c), since LMDB's writers move nodes by
  * what damaged pages record; CVS_OK, or CVS_ECORRUPT naming the page.
