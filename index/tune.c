@@ -92,7 +92,10 @@
  *     rounds cannot decide; a minimum over runs (deviation 2) would still
  *     compare two different moments.  The map cannot grow while the
  *     snapshot is open (store/db.c deviation 1), so it is grown first by
- *     twice the index's bytes on disk (cvs__map_reserve); when it cannot
+ *     four times the index's bytes on disk (cvs__map_reserve: room for the
+ *     three tries that may be built while it is held; data.mdb itself
+ *     grows by what they write, up to about three indexes' worth, and
+ *     LMDB reuses those pages later but never shrinks the file); when it cannot
  *     be, or when either side misses the target, the try replaces the best
  *     when it reaches the target and the best does not, or its own cost at
  *     the target is lower by more than either's timing noise (deviation
@@ -207,12 +210,16 @@ static double cpu_s(void)
 #define TUNE_RUNS 5
 
 /* Deviation 4: rounds of the head-to-head, the sign test's level, and the
- * room a rebuild beside a held snapshot wants in the map (in multiples of
- * the index's bytes on disk). */
+ * room the rebuilds beside a held snapshot want in the map (in multiples
+ * of the index's bytes on disk): the snapshot stays open over every try
+ * that loses, up to three (phases 0-2), and the pages each frees cannot be
+ * reused while it is open, so three indexes' worth plus the B-tree's own
+ * (a map's size is address space; data.mdb grows only by what is
+ * written). */
 #define TUNE_DUEL_ROUNDS 9
 #define TUNE_FINALISTS 3
 #define TUNE_DUEL_ALPHA 0.1
-#define TUNE_HOLD_ROOM 2
+#define TUNE_HOLD_ROOM 4
 
 /* Deviation 7: the exact re-score depth tried, in multiples of k. */
 #define TUNE_REFINE 2
@@ -673,11 +680,14 @@ static int hold(cvs_db *db, cvs_txn **held)
         return CVS_OK;
     if ((rc = cvs_txn_begin(db, held)))
         return rc;
-    if ((rc = cvs__ivf_pin(*held))) {
+    if (cvs__ivf_pin(*held)) {
+        /* Not held (out of memory for the lists, say): compare by
+         * measurements, as when the map cannot grow; a real fault of the
+         * store shows again in the rebuild that follows. */
         cvs_txn_end(*held);
         *held = NULL;
     }
-    return rc;
+    return CVS_OK;
 }
 
 static void unhold(cvs_db *db, cvs_txn **held)
