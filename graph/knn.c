@@ -50,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "graph/graph.h"
 #include "index/exact.h"
 #include "store/seal.h"
@@ -58,12 +59,6 @@
 #define META_BYTES 48
 #define BATCH 256
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* ==== Build ==== */
 
@@ -240,7 +235,7 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
     int64_t *lab = NULL, *enb = NULL;
     size_t cap = 0, sample;
     cvs_search_params p = {0};
-    double t0 = now_s(), recall = 1.0;
+    double t0 = cvs__mono_s(), recall = 1.0;
     int approx, rc;
     uint64_t count;
 
@@ -329,7 +324,7 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
     cvs_txn_end(t);
     t = NULL;
 
-    double secs = now_s() - t0;
+    double secs = cvs__mono_s() - t0;
     int64_t built = cvs__now_us();
     cvs__put_u32(b.meta, 1);
     cvs__put_u32(b.meta + 4, (uint32_t)b.k);

@@ -381,6 +381,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/hash.h"
 #include "graph/graph.h"
 #include "query/context.h"
@@ -2046,12 +2047,6 @@ static int text_searchable(const src *s)
     return CVS_OK;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
                const float *qvec, const cvs_context_scope *sc, cvs_context_result *out);
@@ -2112,7 +2107,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     copies cp = {0};
     size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
     picked *pk = NULL, *sel = NULL;
-    double t0 = now_s();
+    double t0 = cvs__mono_s();
     int rc = CVS_OK;
 
     memset(out, 0, sizeof *out);
@@ -2293,7 +2288,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     if ((rc = fill_result(s, &cs, sel, nsel, out)))
         goto out;
 done:
-    out->seconds = now_s() - t0;
+    out->seconds = cvs__mono_s() - t0;
 out:
     if (rc)
         cvs_context_result_free(out);

@@ -53,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "query/text.h"
 #include "store/db.h"
 #include "store/reader_impl.h"
@@ -61,12 +62,6 @@
 #define PROGRESS_EVERY_S 0.1
 #define SHOW_ID 200 /* bytes of an id shown in a message */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ==== Id table: keyed hash -> offset of first occurrence ==== */
 
@@ -348,7 +343,7 @@ static void progress(prog *p, cvs_reader *r, uint64_t done, int final)
     double t;
     if (!p->o || !p->o->progress)
         return;
-    t = now_s();
+    t = cvs__mono_s();
     if (!final && t - p->last < PROGRESS_EVERY_S)
         return;
     p->last = t;
@@ -747,7 +742,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     cvs_rrec rec;
     const char *id;
     size_t id_len;
-    double t0 = now_s();
+    double t0 = cvs__mono_s();
     int rc, has_links = 0, jsonl;
     char nbuf[24];
 
@@ -851,7 +846,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     if (!write) { /* before cvs_embed_fit, the first write */
         progress(&pg, r, st.records, 1);
         st.bytes = cvs_reader_bytes_total(r);
-        st.validate_s = now_s() - t0;
+        st.validate_s = cvs__mono_s() - t0;
         goto out;
     }
     /* Install the embedder's fixed state (SIF's common component, from the
@@ -867,10 +862,10 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     free(tab.slots);
     tab.slots = NULL;
     tab.cap = tab.n = 0;
-    st.validate_s = now_s() - t0;
+    st.validate_s = cvs__mono_s() - t0;
 
     /* ---- Pass 2: write ---- */
-    t0 = now_s();
+    t0 = cvs__mono_s();
     pg.phase = "write";
     pg.last = 0;
     b.cap = o.batch;
@@ -926,7 +921,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         }
         progress(&pg, r, done, 1);
     }
-    st.write_s = now_s() - t0;
+    st.write_s = cvs__mono_s() - t0;
     rc = CVS_OK;
 out:
     if (stats)

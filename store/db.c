@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "store/db.h"
 #include "store/filter.h"
 #include "store/module.h"
@@ -288,12 +289,6 @@ static int commit_errno(const cvs_db *db, int mrc)
 
 /* ==== Who is writing (deviation 4) ==== */
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The pid of another process holding the writer byte, 0 when none does
  * (or it cannot be told: no fd, a file system without record locks). */
@@ -326,11 +321,11 @@ static void wait_other_writer(cvs_db *db, int fd)
     int told = 0;
     if (!pid)
         return;
-    t0 = mono_s();
+    t0 = cvs__mono_s();
     while ((p = other_writer(fd))) {
         struct timespec ts = {0, sleep_ms * 1000000L};
         pid = p;
-        waited = mono_s() - t0;
+        waited = cvs__mono_s() - t0;
         if (!told && waited >= CVS_WAIT_NOTICE_S) {
             db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, waited, 0);
             told = 1;
@@ -340,7 +335,7 @@ static void wait_other_writer(cvs_db *db, int fd)
             sleep_ms += 10;
     }
     if (told)
-        db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, mono_s() - t0, 1);
+        db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, cvs__mono_s() - t0, 1);
 }
 
 int cvs__writer_elsewhere(cvs_db *db)
