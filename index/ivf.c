@@ -54,7 +54,8 @@
  *     the centroids, which only pay off beyond ~16K lists.  Measured on
  *     GloVe-100 (callgrind, one thread): 36,000 instructions a query at
  *     1,167 lists and 72,000 at 2,334, 7-14% of a query at the tuned
- *     settings (docs/BENCHMARKS.md, "GloVe's per-query cost").
+ *     settings (docs/BENCHMARKS.md, "Where a GloVe query's instructions
+ *     go").
  *  5. ",sq8": the re-ranking of the paper reads each candidate's raw vector;
  *     on small stores those LMDB look-ups (a B-tree descent each, ~0.25 us
  *     on SIFT10K) were a third of a query.  With ",sq8" the index also

@@ -104,10 +104,11 @@
  *     and the winner's rebuild (when it was not the last built) keeps it
  *     once one measurement shows it still reaches the target.
  *     Measured (tune --rebuild for 0.95 from `cvstore build`'s choice;
- *     loaded machine, load average 4-12; docs/BENCHMARKS.md, "The
- *     list-count choice, head to head"): on Fashion-MNIST six tunes each
- *     went ivf979,sq8 -> ivf489,sq8 -> ivf244,sq8, ivf244 the cheaper in 8
- *     or 9 of 9 rounds each time, where the comparison by own
+ *     loaded machine, load average 4-12; docs/BENCHMARKS.md, "Which
+ *     list count is faster on queries the tuner never saw"): on
+ *     Fashion-MNIST six tunes each went ivf979,sq8 -> ivf489,sq8 ->
+ *     ivf244,sq8, ivf244 the cheaper in 8 or 9 of 9 rounds each time,
+ *     where the comparison by own
  *     measurements, run beside them, kept ivf489 (and in one of the six
  *     would have: ivf244's own cost 2% lower, within its 7% noise); on
  *     the data set's held-out queries (CPU time, the two alternated)
