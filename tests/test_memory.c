@@ -302,6 +302,53 @@ Test(memory_words, recall_stands_in_a_near_word_for_one_no_memory_has)
     free(gdir);
 }
 
+/* A question word that no memory has, and that has no stand-in (rule 9's
+ * bars), still counts for the memory with the word nearest to it
+ * (memory.c, rule 11): "designs" is nearer "painter" (cosine 0.65) than
+ * any word of the other memory.  The premise: each ranking alone puts a
+ * different memory first, so the reciprocal ranks tie and rule 10 (both
+ * hold "posters", the only question word a memory has) leaves the tie to
+ * age, which would put the newer gardener first. */
+Test(memory_words, recall_counts_the_nearest_word_to_one_no_memory_has)
+{
+    char *gdir = tu_tmpdir(), path[4200];
+    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_remembered painter, gardener;
+    cvs_mem_items r = {0};
+    const char *q = "who designs posters";
+    cvs_db *g;
+    write_small_glove(gdir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    dir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/g.cvs", dir);
+    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(cvs_mem_remember(g, "painter of posters and novels", 0, NULL, &painter), 0);
+    cr_assert_eq(cvs_mem_remember(g, "gardener posters", 0, NULL, &gardener), 0);
+    o.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, gardener.id), "premise: BM25 puts the gardener first");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_VECTOR;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, painter.id), "premise: SIF puts the painter first");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, painter.id);
+    cr_assert_gt(r.items[0].score, r.items[1].score, "a tie, broken by age");
+    cvs_mem_items_free(&r);
+    cvs_db_close(g);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
 Test(memory, exact_duplicate_stored_once)
 {
     cvs_mem_remembered a, b;
