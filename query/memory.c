@@ -242,8 +242,9 @@
  *      Without a GloVe embedder, rule 10 stays as it was.  The candidates
  *      are the context's pool (the two rankings' seeds and the links they
  *      lead to), so the cost grows with k, not with the store: p50 of the
- *      hybrid recall 1.3-2.5 ms on the benchmark at 50-555 memories, one
- *      BLAS thread, loaded machine (0.8-1.2 ms with rules 7 to 10).
+ *      hybrid recall 1.27-1.68 ms on the benchmark's main set and set C at
+ *      50-555 memories against 0.73-1.08 ms without the rule (one run each,
+ *      one BLAS thread, loaded machine).
  *      Chosen on half A of the main set and of set C, reported on half B;
  *      hit@1 / hit@3 at 55 (50) memories, then 555 (550):
  *        rules 7 to 10      main A 0.964 / 1.000, 0.964 / 0.964
