@@ -203,13 +203,20 @@ Test(memory, recall_prefers_the_memory_with_more_of_the_question)
 /* ==== Rule 9: a near word stands in for one no memory has ==== */
 
 /* A GloVe cache of dimension 8 written to gdir: 1,000 filler words (the
- * "frequent" ones, ranks 1-1000, orthogonal to the test words) with
- * "often" among them at rank 11, then the test words, whose cosines are
- * set by hand: writer/author 0.9; designs/designer 0.6 (the same stem)
- * and designs/painter 0.65; often/occasionally 0.99. */
+ * "frequent" ones, ranks 1-1000, orthogonal to the test words but for
+ * "stuff" and "sketches") with "often" among them at rank 11, then the
+ * test words, whose cosines are set by hand: writer/author 0.9;
+ * designs/designer 0.6 (the same stem) and designs/painter 0.65;
+ * often/occasionally 0.99.  "stuff" lies along the fillers' mean, which
+ * is nearly the vocabulary's common component, and "sketches" is stuff
+ * plus 1.5 times writer: its cosine is 0.71 to stuff and 0.63 to author
+ * as they stand, and about 0.9 to author and near 0 to stuff once the
+ * component is removed. */
 static void write_small_glove(const char *gdir)
 {
-    static const struct { const char *w; float v[4]; } test_words[] = {
+    static const struct { const char *w; float v[8]; } test_words[] = {
+        {"stuff", {0, 0, 0, 0, 1, 0.43f, 0.4f, 1}},
+        {"sketches", {1.5f, 0, 0, 0, 1, 0.43f, 0.4f, 1}},
         {"writer", {1, 0, 0, 0}},          {"author", {0.9f, 0.43589f, 0, 0}},
         {"novels", {0, 0, 1, 0}},          {"gardener", {0, 0, 0, 1}},
         {"roses", {0, 0.3f, 0.3f, 0.9f}}, {"designs", {0, 1, 0, 0}},
@@ -339,6 +346,97 @@ Test(memory_words, recall_counts_the_nearest_word_to_one_no_memory_has)
     cr_assert_eq(r.n, 2);
     cr_assert_str_eq(r.items[0].id, painter.id);
     cr_assert_gt(r.items[0].score, r.items[1].score, "a tie, broken by age");
+    cvs_mem_items_free(&r);
+    cvs_db_close(g);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
+/* Rule 11 compares word vectors without the embedder's common component
+ * (memory.c, rule 11 (a)): "sketches" is nearest "stuff" as the vectors
+ * stand (0.71, against 0.63 to "author"), only because both lie along the
+ * direction all frequent words share; without it, "author" is its near
+ * word.  The premise is rule 11's test's: each ranking alone puts a
+ * different memory first, and the newer one would win the tie. */
+Test(memory_words, recall_compares_words_without_the_common_component)
+{
+    char *gdir = tu_tmpdir(), path[4200];
+    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_remembered author, stuff;
+    cvs_mem_items r = {0};
+    const char *q = "who sketches posters";
+    cvs_db *g;
+    write_small_glove(gdir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    dir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/g.cvs", dir);
+    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(cvs_mem_remember(g, "author of posters and novels", 0, NULL, &author), 0);
+    cr_assert_eq(cvs_mem_remember(g, "stuff posters", 0, NULL, &stuff), 0);
+    o.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, stuff.id), "premise: BM25 puts stuff first");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_VECTOR;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, author.id), "premise: SIF puts author first");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, author.id);
+    cr_assert_gt(r.items[0].score, r.items[1].score);
+    cvs_mem_items_free(&r);
+    cvs_db_close(g);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
+/* Rule 11 weighs a question word by the embedder's weight of it too
+ * (memory.c, rule 11 (c)): "often" (rank 11) and "designs" are both words
+ * no memory has, so the store's idf weighs them alike, but "often" says
+ * little; its near word "occasionally" (0.99) must count for less than
+ * "painter", near "designs" (0.65).  Premise as in the tests above. */
+Test(memory_words, recall_weighs_a_frequent_word_less)
+{
+    char *gdir = tu_tmpdir(), path[4200];
+    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_remembered painter, occasional;
+    cvs_mem_items r = {0};
+    const char *q = "who often designs posters";
+    cvs_db *g;
+    write_small_glove(gdir);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    dir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/g.cvs", dir);
+    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(cvs_mem_remember(g, "painter of posters and novels", 0, NULL, &painter), 0);
+    cr_assert_eq(cvs_mem_remember(g, "posters occasionally", 0, NULL, &occasional), 0);
+    o.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, occasional.id), "premise: BM25's first");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_VECTOR;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, painter.id), "premise: SIF's first");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, painter.id);
+    cr_assert_gt(r.items[0].score, r.items[1].score);
     cvs_mem_items_free(&r);
     cvs_db_close(g);
     unsetenv("CVSTORE_GLOVE_DIR");
