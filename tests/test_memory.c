@@ -447,6 +447,80 @@ Test(memory_words, recall_weighs_a_frequent_word_less)
     free(gdir);
 }
 
+/* Rule 11 counts a near word by what it is above the median match of the
+ * same question word among the candidates (memory.c, rule 11 (b)).  The
+ * question "who plays violin" has two words no memory has: "plays" is
+ * near a word of most memories ("games" 0.95, "football" 0.9), "violin"
+ * of one ("cello" 0.6).  Unscaled, "games" holds more of the question;
+ * above the median, "cello" does, by enough to overturn the vector
+ * ranking's order (games, football, cello; BM25 finds none).  A GloVe of
+ * dimension 8: 1,000 fillers along the last four axes ("plays" at rank
+ * 500, so no stand-in for it, rule 9), the other words after them. */
+Test(memory_words, recall_counts_a_near_word_above_the_candidates_median)
+{
+    enum { NF = 1000, NT = 4, NW = NF + NT, DIM = 8 };
+    static const char *const tw[NT] = {"violin", "games", "football", "cello"};
+    static const float tv[NT][4] = {
+        {0, 1, 0, 0}, {0.95f, 0, 0.31225f, 0}, {0.9f, 0, 0, 0.43589f}, {0.1f, 0.6f, 0.79373f, 0}};
+    const char **words = calloc(NW, sizeof *words);
+    float *vecs = calloc((size_t)NW * DIM, sizeof *vecs);
+    char (*names)[16] = calloc(NF, sizeof *names), *gdir = tu_tmpdir(), path[4200];
+    cvs_create_opts co = {.dim = DIM, .metric = CVS_METRIC_COSINE};
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_remembered games, football, cello;
+    cvs_mem_items r = {0};
+    const char *q = "who plays violin";
+    cvs_db *g;
+    cr_assert(words && vecs && names);
+    for (int i = 0; i < NF; i++) {
+        float *v = vecs + (size_t)i * DIM;
+        if (i == 499) {
+            words[i] = "plays";
+            v[0] = 1;
+            continue;
+        }
+        snprintf(names[i], sizeof names[i], "filler%d", i);
+        words[i] = names[i];
+        v[4] = 1, v[5] = (float)(i % 7) / 7, v[6] = (float)(i % 5) / 5, v[7] = (float)(i % 3);
+    }
+    for (int i = 0; i < NT; i++) {
+        words[NF + i] = tw[i];
+        memcpy(vecs + (size_t)(NF + i) * DIM, tv[i], sizeof tv[i]);
+    }
+    tu_glove_write(gdir, words, vecs, NW, DIM);
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    dir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/g.cvs", dir);
+    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(cvs_mem_remember(g, "the cello", 0, NULL, &cello), 0);
+    cr_assert_eq(cvs_mem_remember(g, "the football", 0, NULL, &football), 0);
+    cr_assert_eq(cvs_mem_remember(g, "the games", 0, NULL, &games), 0);
+    cr_assert_eq(cello.outcome, CVS_MEM_ADDED);
+    cr_assert_eq(football.outcome, CVS_MEM_ADDED);
+    cr_assert_eq(games.outcome, CVS_MEM_ADDED);
+    o.strategy = CVS_MEM_VECTOR;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 3 && !strcmp(r.items[0].id, games.id) && !strcmp(r.items[2].id, cello.id),
+              "premise: SIF's order is games, football, cello");
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(r.n, 3);
+    cr_assert_str_eq(r.items[0].id, cello.id);
+    cvs_mem_items_free(&r);
+    cvs_db_close(g);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    tu_rmrf(gdir);
+    free(gdir);
+    free(words);
+    free(vecs);
+    free(names);
+}
+
 Test(memory, exact_duplicate_stored_once)
 {
     cvs_mem_remembered a, b;
