@@ -1038,9 +1038,11 @@ CVS_API void cvs_mem_items_free(cvs_mem_items *r);
  * ranking (cvs_text_search) and the vector ranking (the embedded query) of
  * the namespace's memories, fused by reciprocal-rank fusion (Cormack et al.
  * 2009, k = CVS_MEM_RRF_K; the hybrid strategy also weighs each memory by
- * the question's names and the share of its words it holds, and looks for
- * a question word no memory has under a near word, query/memory.c rules 7
- * to 10), expanded opts->hops along links inside the namespace,
+ * the question's names and the share of its words it holds, looks for a
+ * question word no memory has under a near word and, with the glove
+ * embedder, counts a memory's words near the question's too,
+ * query/memory.c rules 7 to 11), expanded opts->hops along links inside
+ * the namespace,
  * down-weighted when superseded and, optionally, by age; then
  * chosen by opts->selection within k and the token budget (a memory that
  * does not fit is skipped for a smaller one).  A superseded memory is

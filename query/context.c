@@ -2192,6 +2192,19 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
             goto out;
         resort = walked = 1;
     }
+    if (sc && sc->weigh_pool && cs.n) {
+        int64_t *keys = malloc(cs.n * sizeof *keys);
+        if (!keys) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < cs.n; i++)
+            keys[i] = cs.c[i].key;
+        rc = sc->weigh_pool(sc->ctx, s->t, keys, cs.n);
+        free(keys);
+        if (rc)
+            goto out;
+    }
     if (sc && sc->weigh) {
         for (size_t i = 0; i < cs.n; i++) {
             double f = 1;

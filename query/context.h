@@ -43,6 +43,10 @@ typedef struct cvs_context_scope {
     /* Multiplies the relevance of candidate key before selection (factor
      * starts at 1); NULL = none.  A non-zero return fails the call. */
     int (*weigh)(void *ctx, cvs_txn *t, int64_t key, double *factor);
+    /* Sees every candidate's key (n of them) before weigh is called for
+     * any, for a weighing that compares each candidate with the others;
+     * NULL = none.  A non-zero return fails the call. */
+    int (*weigh_pool)(void *ctx, cvs_txn *t, const int64_t *keys, size_t n);
     void *ctx;
 } cvs_context_scope;
 

@@ -907,6 +907,19 @@ int cvs__embed_words(cvs_db *db, const struct cvs_sif **out)
     return CVS_OK;
 }
 
+int cvs__embed_component(cvs_db *db, const float **out)
+{
+    cvs_embedder *e;
+    float a;
+    int rc;
+    *out = NULL;
+    if ((rc = current(db, &e)))
+        return rc;
+    if (!e->sif)
+        return CVS_NOTFOUND;
+    return sif_state(db, e, &a, out);
+}
+
 /* ==== For the importer ==== */
 
 int cvs__embed_prepare(cvs_db *db)

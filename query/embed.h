@@ -53,6 +53,14 @@ const char *cvs__sif_word(const cvs_sif *s, long x, size_t *len);
  * most cap of them, best first, into idx and cos, their number in *n. */
 int cvs__sif_neighbours(const cvs_sif *s, long w, size_t max_rank, float min_cos, long *idx,
                         float *cos, size_t cap, size_t *n);
+/* The SIF weight a / (a + p(x)) of word x (deviation 1's Zipf p), in
+ * (0, 1); 1 for x out of range (a word without a vector is rarer than
+ * every word with one). */
+double cvs__sif_weight(const cvs_sif *s, long x, float a);
+/* The unit vector of word x into out (dim floats): CVS_OK, CVS_NOTFOUND
+ * when x is out of range or its vector is zero, CVS_ECORRUPT when its row
+ * is damaged. */
+int cvs__sif_unit(const cvs_sif *s, long x, float *out);
 /* v -= (v . pc) pc for n rows. */
 void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc);
 

@@ -595,6 +595,32 @@ static double norm2(const cvs_sif *s, long x)
     return q;
 }
 
+double cvs__sif_weight(const cvs_sif *s, long x, float a)
+{
+    double p;
+    if (x < 0 || (size_t)x >= s->n)
+        return 1.0;
+    p = 1.0 / ((double)(x + 1) * s->harmonic);
+    return a / (a + p);
+}
+
+int cvs__sif_unit(const cvs_sif *s, long x, float *out)
+{
+    const float *v;
+    double q;
+    if (x < 0 || (size_t)x >= s->n)
+        return CVS_NOTFOUND;
+    if (!(v = word_vec(s, x)))
+        return cvs__err(CVS_ECORRUPT, "%s: row %ld has a bad dimension header",
+                        CVS_GLOVE_FVECS, x);
+    if (!((q = norm2(s, x)) > 0))
+        return CVS_NOTFOUND;
+    q = 1.0 / sqrt(q);
+    for (uint32_t d = 0; d < s->dim; d++)
+        out[d] = (float)(v[d] * q);
+    return CVS_OK;
+}
+
 /* The inverse norms of the first `need` words (0 for a zero vector), each
  * computed once, every row's header checked on the way so that the product
  * below may read the rows directly.  Other threads only ever append, so

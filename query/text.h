@@ -49,5 +49,10 @@ int cvs__embed_standin(cvs_db *db, float *out);
  * handle closes or gets another embedder), as for every embedding. */
 struct cvs_sif;
 int cvs__embed_words(cvs_db *db, const struct cvs_sif **out);
+/* The common component the glove embedder removes from every embedding
+ * (embed_sif.c, deviation 4), dim floats, into *out (NULL when the store
+ * embeds without one); valid as long as cvs__embed_words' vectors.
+ * CVS_NOTFOUND when the embedder is not the built-in glove. */
+int cvs__embed_component(cvs_db *db, const float **out);
 
 #endif
