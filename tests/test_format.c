@@ -1,0 +1,392 @@
+/* test_format.c -- the bytes docs/FORMAT.md documents, read back raw.
+ *
+ * Each test writes records through the public API, closes the store, opens
+ * data.mdb with LMDB alone and checks the stored keys and values field by
+ * field at the offsets the document gives: the header, next_key, ids (raw
+ * and hashed idkeys), recs, vecs (f32, f16, cosine-normalized), text,
+ * titles, attrs, links and backlinks, the text layer's terms and
+ * meta/bm25, the sentence table, and meta/shard.  The little-endian
+ * decoding here is the test's own, so a writer that changed a field's
+ * place, size or byte order fails here even where the store's own reader
+ * would follow it.  (Codes, meta/ivf, lists, ivflog, the codec, FAISS and
+ * graph index blobs have tests of their own layouts: test_codec.c,
+ * test_ivf.c, test_ivf_rows.c, test_faiss_index.c, test_qg.c.) */
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cvstore.h"
+#include "tests/testutil.h"
+
+static uint16_t le16(const void *p)
+{
+    const unsigned char *b = p;
+    return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static uint32_t le32(const void *p)
+{
+    const unsigned char *b = p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint64_t le64(const void *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32((const unsigned char *)p + 4) << 32;
+}
+
+static float lef32(const void *p)
+{
+    uint32_t u = le32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static int64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* One read transaction over a closed store's data.mdb, LMDB only. */
+typedef struct raw {
+    MDB_env *env;
+    MDB_txn *txn;
+} raw;
+
+static void raw_open(raw *r, const char *dir)
+{
+    cr_assert_eq(mdb_env_create(&r->env), 0);
+    mdb_env_set_maxdbs(r->env, 32);
+    cr_assert_eq(mdb_env_open(r->env, dir, MDB_RDONLY, 0600), 0);
+    cr_assert_eq(mdb_txn_begin(r->env, NULL, MDB_RDONLY, &r->txn), 0);
+}
+
+static void raw_close(raw *r)
+{
+    mdb_txn_abort(r->txn);
+    mdb_env_close(r->env);
+}
+
+/* The value under key (k, klen) of database name; fails the test if absent. */
+static MDB_val raw_get(raw *r, const char *name, const void *k, size_t klen)
+{
+    MDB_dbi dbi;
+    MDB_val key = {klen, (void *)k}, v;
+    cr_assert_eq(mdb_dbi_open(r->txn, name, 0, &dbi), 0, "database %s", name);
+    cr_assert_eq(mdb_get(r->txn, dbi, &key, &v), 0, "%s: key of %zu bytes", name, klen);
+    return v;
+}
+
+static MDB_val raw_meta(raw *r, const char *name)
+{
+    return raw_get(r, "meta", name, strlen(name));
+}
+
+static int raw_has(raw *r, const char *name, const void *k, size_t klen)
+{
+    MDB_dbi dbi;
+    MDB_val key = {klen, (void *)k}, v;
+    cr_assert_eq(mdb_dbi_open(r->txn, name, 0, &dbi), 0, "database %s", name);
+    return mdb_get(r->txn, dbi, &key, &v) == 0;
+}
+
+/* The DUPSORT values under key, concatenated into out (at most cap bytes);
+ * returns how many. */
+static size_t raw_dups(raw *r, const char *name, const void *k, size_t klen, unsigned char *out,
+                       size_t cap, size_t each)
+{
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val key = {klen, (void *)k}, v;
+    size_t n = 0;
+    int rc;
+    cr_assert_eq(mdb_dbi_open(r->txn, name, 0, &dbi), 0, "database %s", name);
+    cr_assert_eq(mdb_cursor_open(r->txn, dbi, &c), 0);
+    for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(c, &key, &v, MDB_NEXT_DUP)) {
+        cr_assert_eq(v.mv_size, each, "%s: a value of %zu bytes", name, v.mv_size);
+        cr_assert_leq((n + 1) * each, cap);
+        memcpy(out + n * each, v.mv_data, each);
+        n++;
+    }
+    mdb_cursor_close(c);
+    return n;
+}
+
+static cvs_record rec(const char *id, const float *v)
+{
+    cvs_record r = {0};
+    r.id = id;
+    r.id_len = strlen(id);
+    r.vector = v;
+    return r;
+}
+
+Test(format, header_and_the_record_databases_are_laid_out_as_documented)
+{
+    cvs_create_opts o = {3, CVS_METRIC_L2, CVS_RAW_F32};
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    float va[3] = {1.5f, -2.0f, 0.25f}, vb[3] = {0, 1, 0};
+    cvs_link links[2] = {{"b", 1, NULL, 1.0f}, {"b", 1, "cites", 0.5f}};
+    cvs_record r[2] = {rec("b", vb), rec("a", va)};
+    int64_t before = now_us(), after;
+    raw w;
+    MDB_val v;
+    uint64_t key;
+    unsigned char back[64];
+
+    r[1].text = "first text";
+    r[1].text_len = 10;
+    r[1].title = "Alpha";
+    r[1].title_len = 5;
+    r[1].meta = "{ \"lang\" : \"en\" }";
+    r[1].meta_len = strlen(r[1].meta);
+    r[1].links = links;
+    r[1].nlinks = 2;
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    after = now_us();
+    cvs_db_close(db);
+    db = NULL;
+
+    raw_open(&w, dir);
+    /* meta/header: 64 bytes. */
+    v = raw_meta(&w, "header");
+    cr_assert_eq(v.mv_size, 64);
+    cr_assert_eq(memcmp(v.mv_data, "CVSTORE\0", 8), 0);
+    cr_assert_eq(le32((char *)v.mv_data + 8), 1, "format version");
+    cr_assert_eq(le32((char *)v.mv_data + 12), 3, "dim");
+    cr_assert_eq(le32((char *)v.mv_data + 16), 1, "metric l2");
+    cr_assert_eq(le32((char *)v.mv_data + 20), 1, "raw f32");
+    cr_assert_geq((int64_t)le64((char *)v.mv_data + 24), before, "creation time");
+    cr_assert_leq((int64_t)le64((char *)v.mv_data + 24), after, "creation time");
+    cr_assert_eq(le32((char *)v.mv_data + 32), 0, "flags of a plain store");
+    for (int i = 36; i < 64; i++)
+        cr_assert_eq(((unsigned char *)v.mv_data)[i], 0, "reserved byte %d", i);
+    /* next_key starts at 1: b got 1, a got 2. */
+    v = raw_meta(&w, "next_key");
+    cr_assert_eq(v.mv_size, 8);
+    cr_assert_eq(le64(v.mv_data), 3);
+    /* ids: the id's own bytes -> u64 key. */
+    v = raw_get(&w, "ids", "a", 1);
+    cr_assert_eq(v.mv_size, 8);
+    cr_assert_eq(le64(v.mv_data), 2);
+    key = 2;
+    /* recs: i64 created, i64 updated, u16 L, id. */
+    v = raw_get(&w, "recs", &key, 8);
+    cr_assert_eq(v.mv_size, 18 + 1);
+    cr_assert_geq((int64_t)le64(v.mv_data), before);
+    cr_assert_leq((int64_t)le64(v.mv_data), after);
+    cr_assert_eq(le64((char *)v.mv_data + 8), le64(v.mv_data), "updated = created at insert");
+    cr_assert_eq(le16((char *)v.mv_data + 16), 1);
+    cr_assert_eq(((char *)v.mv_data)[18], 'a');
+    /* vecs: dim f32, little-endian. */
+    v = raw_get(&w, "vecs", &key, 8);
+    cr_assert_eq(v.mv_size, 12);
+    for (int d = 0; d < 3; d++)
+        cr_assert_eq(lef32((char *)v.mv_data + 4 * d), va[d], "coordinate %d", d);
+    /* text and titles: the UTF-8 bytes; attrs: compact JSON. */
+    v = raw_get(&w, "text", &key, 8);
+    cr_assert_eq(v.mv_size, 10);
+    cr_assert_eq(memcmp(v.mv_data, "first text", 10), 0);
+    v = raw_get(&w, "titles", &key, 8);
+    cr_assert_eq(v.mv_size, 5);
+    cr_assert_eq(memcmp(v.mv_data, "Alpha", 5), 0);
+    v = raw_get(&w, "attrs", &key, 8);
+    cr_assert_eq(v.mv_size, strlen("{\"lang\":\"en\"}"));
+    cr_assert_eq(memcmp(v.mv_data, "{\"lang\":\"en\"}", v.mv_size), 0);
+    /* links: u32 n, then per link u16 L, u16 T, f32 weight, id, type. */
+    v = raw_get(&w, "links", &key, 8);
+    cr_assert_eq(v.mv_size, 4 + (8 + 1) + (8 + 1 + 5));
+    {
+        const unsigned char *p = v.mv_data;
+        cr_assert_eq(le32(p), 2);
+        cr_assert_eq(le16(p + 4), 1);
+        cr_assert_eq(le16(p + 6), 0, "an untyped link has T = 0");
+        cr_assert_eq(lef32(p + 8), 1.0f);
+        cr_assert_eq(p[12], 'b');
+        cr_assert_eq(le16(p + 13), 1);
+        cr_assert_eq(le16(p + 15), 5);
+        cr_assert_eq(lef32(p + 17), 0.5f);
+        cr_assert_eq(p[21], 'b');
+        cr_assert_eq(memcmp(p + 22, "cites", 5), 0);
+    }
+    /* backlinks: under the target's idkey, the source's key once per link. */
+    cr_assert_eq(raw_dups(&w, "backlinks", "b", 1, back, sizeof back, 8), 1);
+    cr_assert_eq(le64(back), 2);
+    /* A record without text, title, meta or links has no entry there. */
+    key = 1;
+    cr_assert_not(raw_has(&w, "text", &key, 8));
+    cr_assert_not(raw_has(&w, "titles", &key, 8));
+    cr_assert_not(raw_has(&w, "attrs", &key, 8));
+    cr_assert_not(raw_has(&w, "links", &key, 8));
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+}
+
+Test(format, an_id_over_480_bytes_is_keyed_by_its_head_0xff_and_blake2b)
+{
+    cvs_create_opts o = {2, CVS_METRIC_L2, CVS_RAW_F32};
+    char *dir = NULL, id[500];
+    cvs_db *db = NULL;
+    float x[2] = {1, 2};
+    cvs_record r = rec("", x);
+    unsigned char ik[481], h[32];
+    uint64_t key = 1;
+    raw w;
+    MDB_val v;
+
+    for (size_t i = 0; i < sizeof id; i++)
+        id[i] = (char)('a' + i % 26);
+    r.id = id;
+    r.id_len = sizeof id;
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+
+    cr_assert_geq(sodium_init(), 0);
+    crypto_generichash(h, sizeof h, (const unsigned char *)id, sizeof id, NULL, 0);
+    memcpy(ik, id, 448);
+    ik[448] = 0xff;
+    memcpy(ik + 449, h, 32);
+    raw_open(&w, dir);
+    v = raw_get(&w, "ids", ik, sizeof ik);
+    cr_assert_eq(le64(v.mv_data), 1);
+    /* The full id stays in recs. */
+    v = raw_get(&w, "recs", &key, 8);
+    cr_assert_eq(v.mv_size, 18 + sizeof id);
+    cr_assert_eq(le16((char *)v.mv_data + 16), sizeof id);
+    cr_assert_eq(memcmp((char *)v.mv_data + 18, id, sizeof id), 0);
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+}
+
+Test(format, f16_and_cosine_vectors_are_stored_as_documented)
+{
+    cvs_create_opts o16 = {2, CVS_METRIC_L2, CVS_RAW_F16}, ocos = {2, CVS_METRIC_COSINE, CVS_RAW_F32};
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    float x[2] = {1.0f, -2.0f}, y[2] = {3.0f, 4.0f};
+    cvs_record r = rec("v", x);
+    uint64_t key = 1;
+    raw w;
+    MDB_val v;
+
+    /* f16: 2 bytes a value, IEEE binary16 (1.0 = 0x3c00, -2.0 = 0xc000). */
+    tu_store_create(&o16, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+    raw_open(&w, dir);
+    v = raw_meta(&w, "header");
+    cr_assert_eq(le32((char *)v.mv_data + 20), 2, "raw f16");
+    v = raw_get(&w, "vecs", &key, 8);
+    cr_assert_eq(v.mv_size, 4);
+    cr_assert_eq(le16(v.mv_data), 0x3c00);
+    cr_assert_eq(le16((char *)v.mv_data + 2), 0xc000);
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+
+    /* cosine: normalized once, at insert. */
+    r.vector = y;
+    tu_store_create(&ocos, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+    raw_open(&w, dir);
+    v = raw_meta(&w, "header");
+    cr_assert_eq(le32((char *)v.mv_data + 16), 3, "metric cosine");
+    v = raw_get(&w, "vecs", &key, 8);
+    cr_assert_eq(v.mv_size, 8);
+    cr_assert_float_eq(lef32(v.mv_data), 0.6f, 1e-6f);
+    cr_assert_float_eq(lef32((char *)v.mv_data + 4), 0.8f, 1e-6f);
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+}
+
+Test(format, terms_bm25_sents_and_shard_are_laid_out_as_documented)
+{
+    cvs_create_opts o = {2, CVS_METRIC_L2, CVS_RAW_F32};
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    float x[2] = {1, 0}, y[2] = {0, 1};
+    /* "the" is a stop word: the document is seine river seine river. */
+    static const char text[] = "The Seine river. The river!";
+    const uint32_t given[4] = {0, 3, 4, 9};
+    cvs_record r[2] = {rec("s", x), rec("g", y)};
+    unsigned char post[64];
+    uint64_t key = 1;
+    uint32_t h = 2166136261u;
+    raw w;
+    MDB_val v;
+
+    r[0].title = "Seine";
+    r[0].title_len = 5;
+    r[0].text = text;
+    r[0].text_len = sizeof text - 1;
+    r[1].text = "Given text";
+    r[1].text_len = 10;
+    r[1].sentences = given;
+    r[1].nsentences = 2;
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_set_shard(db, 2, 5), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+
+    raw_open(&w, dir);
+    /* terms: per document, u64 key, u32 tf, u32 dl (title + text, stop
+     * words excluded: seine seine river river = 4). */
+    cr_assert_eq(raw_dups(&w, "terms", "river", 5, post, sizeof post, 16), 1);
+    cr_assert_eq(le64(post), 1);
+    cr_assert_eq(le32(post + 8), 2, "tf");
+    cr_assert_eq(le32(post + 12), 4, "dl");
+    cr_assert_eq(raw_dups(&w, "terms", "seine", 5, post, sizeof post, 16), 1);
+    cr_assert_eq(le32(post + 8), 2);
+    cr_assert_not(raw_has(&w, "terms", "the", 3), "stop words are not terms");
+    /* meta/bm25: u32 tokenizer version 1, u32 0, u64 N, u64 total length
+     * ("given text": 2 terms). */
+    v = raw_meta(&w, "bm25");
+    cr_assert_eq(v.mv_size, 24);
+    cr_assert_eq(le32(v.mv_data), 1);
+    cr_assert_eq(le32((char *)v.mv_data + 4), 0);
+    cr_assert_eq(le64((char *)v.mv_data + 8), 2);
+    cr_assert_eq(le64((char *)v.mv_data + 16), 4 + 2);
+    /* sents, split: tag 1, length, FNV-1a 32 of the text, n, then pairs. */
+    for (size_t i = 0; i < sizeof text - 1; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    v = raw_get(&w, "sents", &key, 8);
+    cr_assert_eq(v.mv_size, 16 + 2 * 8);
+    cr_assert_eq(le32(v.mv_data), 1, "split version 1, not given");
+    cr_assert_eq(le32((char *)v.mv_data + 4), sizeof text - 1);
+    cr_assert_eq(le32((char *)v.mv_data + 8), h);
+    cr_assert_eq(le32((char *)v.mv_data + 12), 2);
+    cr_assert_eq(le32((char *)v.mv_data + 16), 0);
+    cr_assert_eq(le32((char *)v.mv_data + 20), 16, "\"The Seine river.\"");
+    cr_assert_eq(le32((char *)v.mv_data + 24), 17);
+    cr_assert_eq(le32((char *)v.mv_data + 28), sizeof text - 1);
+    /* sents, given: bit 16 set, the offsets as given. */
+    key = 2;
+    v = raw_get(&w, "sents", &key, 8);
+    cr_assert_eq(v.mv_size, 16 + 2 * 8);
+    cr_assert_eq(le32(v.mv_data), 1u | 1u << 16);
+    cr_assert_eq(le32((char *)v.mv_data + 12), 2);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(le32((char *)v.mv_data + 16 + 4 * i), given[i], "offset %d", i);
+    /* meta/shard: u32 index, u32 count. */
+    v = raw_meta(&w, "shard");
+    cr_assert_eq(v.mv_size, 8);
+    cr_assert_eq(le32(v.mv_data), 2);
+    cr_assert_eq(le32((char *)v.mv_data + 4), 5);
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+}
