@@ -5,12 +5,12 @@
  * field at the offsets the document gives: the header, next_key, ids (raw
  * and hashed idkeys), recs, vecs (f32, f16, cosine-normalized), text,
  * titles, attrs, links and backlinks, the text layer's terms and
- * meta/bm25, the sentence table, and meta/shard.  The little-endian
- * decoding here is the test's own, so a writer that changed a field's
- * place, size or byte order fails here even where the store's own reader
- * would follow it.  (Codes, meta/ivf, lists, ivflog, the codec, FAISS and
- * graph index blobs have tests of their own layouts: test_codec.c,
- * test_ivf.c, test_ivf_rows.c, test_faiss_index.c, test_qg.c.) */
+ * meta/bm25, the sentence table, meta/shard, the codec blob (header, PQ
+ * stage, size, CRC), meta/ivf, lists, codes, ivflog, meta/knn and knn
+ * rows.  The little-endian decoding (and the CRC) is the test's own, so a
+ * writer that changed a field's place, size or byte order fails here even
+ * where the store's own reader would follow it.  Not here: the FAISS and
+ * graph index blobs and the sealed values of encrypted stores. */
 #include <criterion/criterion.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -389,4 +389,140 @@ Test(format, terms_bm25_sents_and_shard_are_laid_out_as_documented)
     cr_assert_eq(le32((char *)v.mv_data + 4), 5);
     raw_close(&w);
     tu_store_remove(&dir, &db);
+}
+
+/* CRC-32 of the zlib polynomial, bit by bit (the document's definition). */
+static uint32_t crc32_bits(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int b = 0; b < 8; b++)
+            c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
+    }
+    return ~c;
+}
+
+Test(format, codec_ivf_lists_ivflog_and_knn_are_laid_out_as_documented)
+{
+    enum { N = 300, D = 8 };
+    cvs_create_opts o = {D, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_build_opts bo = {.index = "ivf4,sq8"};
+    cvs_knn_opts ko = {.k = 5, .flags = CVS_SEARCH_EXACT};
+    cvs_knn_info ki;
+    char *dir = NULL, ids[N + 1][8];
+    cvs_db *db = NULL;
+    float *x = malloc((size_t)(N + 1) * D * sizeof *x);
+    cvs_record r[N + 1];
+    uint64_t key, gen, seq;
+    const unsigned char *p;
+    raw w;
+    MDB_val v;
+    size_t sl;
+
+    cr_assert_not_null(x);
+    tu_randvecs(x, (size_t)(N + 1) * D, 7);
+    for (int i = 0; i <= N; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        r[i] = rec(ids[i], x + (size_t)i * D);
+    }
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, r, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build(db, "pq4x8", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_knn_build(db, &ko, &ki), 0, "%s", cvs_errmsg(db));
+    /* One put after the build: an add entry in the change log. */
+    cr_assert_eq(cvs_put(db, &r[N], 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+
+    raw_open(&w, dir);
+    /* The codec blob: magic, u32 version 1, u32 spec_len, spec, u32 dim,
+     * u32 metric, stages, CRC-32 of every byte before it. */
+    v = raw_meta(&w, "codec");
+    p = v.mv_data;
+    cr_assert_eq(memcmp(p, "CVSCODEC", 8), 0);
+    cr_assert_eq(le32(p + 8), 1);
+    sl = le32(p + 12);
+    cr_assert_eq(sl, 5, "the canonical spec pq4x8");
+    cr_assert_eq(memcmp(p + 16, "pq4x8", 5), 0);
+    cr_assert_eq(le32(p + 16 + sl), D);
+    cr_assert_eq(le32(p + 20 + sl), 1);
+    /* The PQ stage: tag 3, D, M, B, eta, then M * 256 * D/M floats. */
+    cr_assert_eq(le32(p + 24 + sl), 3);
+    cr_assert_eq(le32(p + 28 + sl), D);
+    cr_assert_eq(le32(p + 32 + sl), 4);
+    cr_assert_eq(le32(p + 36 + sl), 8);
+    cr_assert_eq(lef32(p + 40 + sl), 0.0f);
+    cr_assert_eq(v.mv_size, 28 + sl + 20 + 4 * 256 * (D / 4) * 4, "the documented size");
+    cr_assert_eq(le32(p + v.mv_size - 4), crc32_bits(p, v.mv_size - 4));
+    v = raw_meta(&w, "codec_gen");
+    cr_assert_eq(v.mv_size, 8);
+    gen = le64(v.mv_data);
+    cr_assert_geq(gen, 1);
+    /* meta/ivf: magic, u32 version 3 (,sq8), dim, nlist, flags (l2:
+     * direct), u64 codec generation, centroids, then vmin and scale. */
+    v = raw_meta(&w, "ivf");
+    p = v.mv_data;
+    cr_assert_eq(memcmp(p, "CVSIVF\0\0", 8), 0);
+    cr_assert_eq(le32(p + 8), 3);
+    cr_assert_eq(le32(p + 12), D);
+    cr_assert_eq(le32(p + 16), 4);
+    cr_assert_eq(le32(p + 20), 0, "direct codes on an l2 store");
+    cr_assert_eq(le64(p + 24), gen);
+    cr_assert_eq(v.mv_size, 32 + 4 * 4 * D + 8 * D);
+    /* lists: u32 list id, then the dim-byte SQ8 row (version 3). */
+    key = 1;
+    v = raw_get(&w, "lists", &key, 8);
+    cr_assert_eq(v.mv_size, 4 + D);
+    cr_assert_lt(le32(v.mv_data), 4);
+    /* codes: pq4 = 4 bytes. */
+    v = raw_get(&w, "codes", &key, 8);
+    cr_assert_eq(v.mv_size, 4);
+    /* ivflog: the put after the build, an add entry numbered ivf_seq. */
+    v = raw_meta(&w, "ivf_seq");
+    cr_assert_eq(v.mv_size, 8);
+    seq = le64(v.mv_data);
+    v = raw_get(&w, "ivflog", &seq, 8);
+    p = v.mv_data;
+    cr_assert_eq(v.mv_size, 21 + 4, "an add entry carries the code");
+    cr_assert_eq(le64(p), N + 1, "the key of the record put");
+    cr_assert_gt(le64(p + 8), 0, "a txnid");
+    {
+        uint64_t k2 = N + 1;
+        MDB_val lv = raw_get(&w, "lists", &k2, 8), cv = raw_get(&w, "codes", &k2, 8);
+        cr_assert_eq(le32(p + 16), le32(lv.mv_data), "the record's list");
+        cr_assert_eq(p[20], 1, "op add");
+        cr_assert_eq(memcmp(p + 21, cv.mv_data, 4), 0, "the record's code");
+    }
+    /* meta/knn: u32 1, u32 K, u64 rows, u32 source 0 (exact), u32 0, f64
+     * recall 1, f64 seconds, i64 time. */
+    v = raw_meta(&w, "knn");
+    p = v.mv_data;
+    cr_assert_eq(v.mv_size, 48);
+    cr_assert_eq(le32(p), 1);
+    cr_assert_eq(le32(p + 4), 5);
+    cr_assert_eq(le64(p + 8), N);
+    cr_assert_eq(le32(p + 16), 0);
+    cr_assert_eq(le32(p + 20), 0);
+    {
+        double recall;
+        memcpy(&recall, p + 24, 8);
+        cr_assert_eq(recall, 1.0);
+    }
+    /* knn rows: K x (u64 key, f32 score), best first. */
+    key = 1;
+    v = raw_get(&w, "knn", &key, 8);
+    cr_assert_eq(v.mv_size, 5 * 12);
+    p = v.mv_data;
+    for (int j = 0; j < 5; j++) {
+        uint64_t nb = le64(p + 12 * j);
+        cr_assert(nb >= 1 && nb <= N + 1 && nb != 1, "edge %d names key %llu", j,
+                  (unsigned long long)nb);
+        if (j)
+            cr_assert_leq(lef32(p + 12 * (j - 1) + 8), lef32(p + 12 * j + 8),
+                          "l2 distances, nearest first");
+    }
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+    free(x);
 }
