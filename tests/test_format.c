@@ -7,10 +7,13 @@
  * titles, attrs, links and backlinks, the text layer's terms and
  * meta/bm25, the sentence table, meta/shard, the codec blob (header, PQ
  * stage, size, CRC), meta/ivf, lists, codes, ivflog, meta/knn and knn
- * rows.  The little-endian decoding (and the CRC) is the test's own, so a
- * writer that changed a field's place, size or byte order fails here even
+ * rows, and an encrypted store's header, meta/crypt, keys (Argon2id, the
+ * KDF subkeys), sealed values, hashed keys and permuted dupsort values.
+ * The little-endian decoding, the CRC and the decryption are the test's
+ * own (from the document, with libsodium's primitives), so a writer that
+ * changed a field's place, size, byte order or sealing fails here even
  * where the store's own reader would follow it.  Not here: the FAISS and
- * graph index blobs and the sealed values of encrypted stores. */
+ * graph index blobs. */
 #include <criterion/criterion.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -272,7 +275,8 @@ Test(format, an_id_over_480_bytes_is_keyed_by_its_head_0xff_and_blake2b)
 
 Test(format, f16_and_cosine_vectors_are_stored_as_documented)
 {
-    cvs_create_opts o16 = {2, CVS_METRIC_L2, CVS_RAW_F16}, ocos = {2, CVS_METRIC_COSINE, CVS_RAW_F32};
+    cvs_create_opts o16 = {2, CVS_METRIC_L2, CVS_RAW_F16};
+    cvs_create_opts ocos = {2, CVS_METRIC_COSINE, CVS_RAW_F32};
     char *dir = NULL;
     cvs_db *db = NULL;
     float x[2] = {1.0f, -2.0f}, y[2] = {3.0f, 4.0f};
@@ -525,4 +529,117 @@ Test(format, codec_ivf_lists_ivflog_and_knn_are_laid_out_as_documented)
     raw_close(&w);
     tu_store_remove(&dir, &db);
     free(x);
+}
+
+/* The Feistel permutation of FORMAT.md's dupsort values, decrypting: the
+ * document's round function, undone from round 3 down to round 0. */
+static void unpermute(const unsigned char pk[16], char dbinitial, const unsigned char *sk,
+                      size_t sklen, unsigned char *b, size_t n)
+{
+    unsigned char in[18], f[8], t[8], *L = b, *R = b + n / 2;
+    size_t h = n / 2;
+    for (int i = 3; i >= 0; i--) {
+        memset(in, 0, sizeof in);
+        in[0] = (unsigned char)dbinitial;
+        in[1] = (unsigned char)i;
+        memcpy(in + 2, sk, sklen < 8 ? sklen : 8);
+        memcpy(in + 10, L, h);
+        crypto_shorthash(f, in, 10 + h, pk);
+        for (size_t j = 0; j < h; j++)
+            t[j] = R[j] ^ f[j];
+        memcpy(R, L, h);
+        memcpy(L, t, h);
+    }
+}
+
+/* Opens a sealed value: nonce, ciphertext, tag; AD = name, NUL, stored key. */
+static size_t unseal(const unsigned char aead[32], const char *name, const void *k, size_t klen,
+                     const MDB_val *v, unsigned char *out)
+{
+    unsigned char ad[600];
+    unsigned long long n = 0;
+    size_t nl = strlen(name) + 1;
+    memcpy(ad, name, nl);
+    memcpy(ad + nl, k, klen);
+    cr_assert_geq(v->mv_size, 40);
+    cr_assert_eq(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                     out, &n, NULL, (unsigned char *)v->mv_data + 24, v->mv_size - 24, ad,
+                     nl + klen, v->mv_data, aead),
+                 0, "%s: the value opens with the documented key, nonce and AD", name);
+    cr_assert_eq(n, v->mv_size - 40);
+    return (size_t)n;
+}
+
+Test(format, an_encrypted_store_seals_as_documented, .timeout = 120)
+{
+    cvs_create_opts o = {2, CVS_METRIC_L2, CVS_RAW_F32};
+    static const char pass[] = "format test passphrase";
+    char *dir = tu_tmpdir();
+    cvs_db *db = NULL;
+    float va[2] = {1, 2}, vb[2] = {3, 4};
+    cvs_link link = {"b", 1, NULL, 1.0f};
+    cvs_record r[2] = {rec("b", vb), rec("a", va)};
+    unsigned char master[32], aead[32], hk[32], pk[16], idh[32], plain[256], back[8];
+    uint64_t key = 2;
+    raw w;
+    MDB_val v;
+    const unsigned char *p;
+
+    r[1].links = &link;
+    r[1].nlinks = 1;
+    cr_assert_not_null(dir);
+    cr_assert_eq(cvs_db_create_encrypted(dir, &o, pass, strlen(pass), &db), 0, "%s",
+                 cvs_errmsg(NULL));
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+    cr_assert_geq(sodium_init(), 0);
+
+    raw_open(&w, dir);
+    /* The header: version 2, flag bit 0. */
+    v = raw_meta(&w, "header");
+    cr_assert_eq(le32((char *)v.mv_data + 8), 2);
+    cr_assert_eq(le32((char *)v.mv_data + 32), 1);
+    /* meta/crypt, 120 bytes, plain. */
+    v = raw_meta(&w, "crypt");
+    p = v.mv_data;
+    cr_assert_eq(v.mv_size, 120);
+    cr_assert_eq(memcmp(p, "CVSCRYPT", 8), 0);
+    cr_assert_eq(le32(p + 8), 1);
+    cr_assert_eq(le32(p + 12), 1);
+    cr_assert_eq(le64(p + 16), crypto_pwhash_OPSLIMIT_INTERACTIVE);
+    cr_assert_eq(le64(p + 24), crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    /* The keys, derived as documented: Argon2id, then crypto_kdf ids 1-3. */
+    cr_assert_eq(crypto_pwhash(master, 32, pass, strlen(pass), p + 32, le64(p + 16),
+                               (size_t)le64(p + 24), crypto_pwhash_ALG_ARGON2ID13), 0);
+    crypto_kdf_derive_from_key(aead, 32, 1, "cvstore_", master);
+    crypto_kdf_derive_from_key(hk, 32, 2, "cvstore_", master);
+    crypto_kdf_derive_from_key(pk, 16, 3, "cvstore_", master);
+    {
+        MDB_val check = {72, (void *)(p + 48)};
+        cr_assert_eq(unseal(aead, "meta", "crypt", 5, &check, plain), 32);
+        cr_assert_eq(memcmp(plain, "cvstore key check block, v1.....", 32), 0);
+    }
+    /* ids: keyed BLAKE2b of the idkey, a sealed u64 key. */
+    crypto_generichash(idh, 32, (const unsigned char *)"a", 1, hk, 32);
+    v = raw_get(&w, "ids", idh, 32);
+    cr_assert_eq(unseal(aead, "ids", idh, 32, &v, plain), 8);
+    cr_assert_eq(le64(plain), 2);
+    /* recs: the plain layout, sealed under the plain u64 key. */
+    v = raw_get(&w, "recs", &key, 8);
+    cr_assert_eq(unseal(aead, "recs", &key, 8, &v, plain), 18 + 1);
+    cr_assert_eq(le16(plain + 16), 1);
+    cr_assert_eq(plain[18], 'a');
+    /* meta next_key: sealed under its name. */
+    v = raw_meta(&w, "next_key");
+    cr_assert_eq(unseal(aead, "meta", "next_key", 8, &v, plain), 8);
+    cr_assert_eq(le64(plain), 3);
+    /* backlinks: under the keyed hash of the target's idkey, the source's
+     * key permuted. */
+    crypto_generichash(idh, 32, (const unsigned char *)"b", 1, hk, 32);
+    cr_assert_eq(raw_dups(&w, "backlinks", idh, 32, back, sizeof back, 8), 1);
+    unpermute(pk, 'b', idh, 32, back, 8);
+    cr_assert_eq(le64(back), 2);
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
 }
