@@ -7,13 +7,13 @@
  * titles, attrs, links and backlinks, the text layer's terms and
  * meta/bm25, the sentence table, meta/shard, the codec blob (header, PQ
  * stage, size, CRC), meta/ivf, lists, codes, ivflog, meta/knn and knn
- * rows, and an encrypted store's header, meta/crypt, keys (Argon2id, the
- * KDF subkeys), sealed values, hashed keys and permuted dupsort values.
+ * rows, the FAISS index chunk and the graph index blob with their counters
+ * and marks, and an encrypted store's header, meta/crypt, keys (Argon2id,
+ * the KDF subkeys), sealed values, hashed keys and permuted dupsort values.
  * The little-endian decoding, the CRC and the decryption are the test's
  * own (from the document, with libsodium's primitives), so a writer that
  * changed a field's place, size, byte order or sealing fails here even
- * where the store's own reader would follow it.  Not here: the FAISS and
- * graph index blobs. */
+ * where the store's own reader would follow it. */
 #include <criterion/criterion.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -642,4 +642,121 @@ Test(format, an_encrypted_store_seals_as_documented, .timeout = 120)
     cr_assert_eq(le64(back), 2);
     raw_close(&w);
     tu_store_remove(&dir, &db);
+}
+
+/* The u64 value of a meta entry named by prefix + 8-byte big-endian key. */
+static int raw_mark(raw *r, const char *prefix, uint64_t key, MDB_val *v)
+{
+    unsigned char k[16];
+    size_t pl = strlen(prefix);
+    MDB_dbi dbi;
+    MDB_val mk = {pl + 8, k};
+    memcpy(k, prefix, pl);
+    for (int i = 0; i < 8; i++)
+        k[pl + i] = (unsigned char)(key >> (56 - 8 * i));
+    cr_assert_eq(mdb_dbi_open(r->txn, "meta", 0, &dbi), 0);
+    return mdb_get(r->txn, dbi, &mk, v) == 0;
+}
+
+Test(format, the_faiss_and_graph_index_blobs_and_their_marks_are_laid_out_as_documented)
+{
+    enum { N = 300, D = 8, R = 32 };
+    cvs_create_opts o = {D, CVS_METRIC_L2, CVS_RAW_F32};
+    char *dir = NULL, *dir2 = NULL, ids[N + 1][8];
+    cvs_db *db = NULL;
+    float *x = malloc((size_t)(N + 1) * D * sizeof *x);
+    cvs_record r[N + 1];
+    const unsigned char *p;
+    uint64_t n, gen, len;
+    raw w;
+    MDB_val v;
+
+    cr_assert_not_null(x);
+    tu_randvecs(x, (size_t)(N + 1) * D, 11);
+    for (int i = 0; i <= N; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        r[i] = rec(ids[i], x + (size_t)i * D);
+    }
+
+    /* FAISS: one chunk "fidx/c" + u32 BE 0 holding magic, n, keys, L,
+     * FAISS's bytes; the counters; a put afterwards is marked under
+     * "fidx/d" + u64 BE key with the epoch. */
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_put(db, r, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build(db, NULL, &(cvs_build_opts){.index = "faiss:Flat"}), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_put(db, &r[N], 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+    raw_open(&w, dir);
+    cr_assert_eq(le64(raw_meta(&w, "fidx_nchunks").mv_data), 1);
+    cr_assert_eq(le64(raw_meta(&w, "fidx_gen").mv_data), 1);
+    cr_assert_eq(le64(raw_meta(&w, "fidx_next").mv_data), N + 1, "one above the largest key");
+    v = raw_meta(&w, "fidx_spec");
+    cr_assert_eq(v.mv_size, 4);
+    cr_assert_eq(memcmp(v.mv_data, "Flat", 4), 0);
+    v = raw_get(&w, "meta", "fidx/c\0\0\0\0", 10);
+    p = v.mv_data;
+    cr_assert_eq(memcmp(p, "CVSFIDX1", 8), 0);
+    n = le64(p + 8);
+    cr_assert_eq(n, N);
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(le64(p + 16 + 8 * i), i + 1, "label %llu", (unsigned long long)i);
+    len = le64(p + 16 + 8 * n);
+    cr_assert_eq(v.mv_size, 24 + 8 * n + len);
+    cr_assert_eq(memcmp(p + 24 + 8 * n, "IxF2", 4), 0, "faiss_write_index's flat L2 header");
+    cr_assert(raw_mark(&w, "fidx/d", N + 1, &v), "the record put after the build is marked");
+    cr_assert_eq(v.mv_size, 8);
+    cr_assert_eq(le64(v.mv_data), le64(raw_meta(&w, "fidx_epoch").mv_data));
+    raw_close(&w);
+    tu_store_remove(&dir, &db);
+
+    /* The graph index: meta qg (version 2) and its counters; a later put
+     * is marked "qg/d" + u64 BE key with an empty value. */
+    tu_store_create(&o, NULL, &dir2, &db);
+    cr_assert_eq(cvs_put(db, r, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build(db, "opq,pq4x4", &(cvs_build_opts){.seed = 3, .index = "qg"}), 0,
+                 "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_put(db, &r[N], 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    db = NULL;
+    raw_open(&w, dir2);
+    gen = le64(raw_meta(&w, "codec_gen").mv_data);
+    cr_assert_eq(le64(raw_meta(&w, "qg_next").mv_data), N + 1);
+    cr_assert_geq(le64(raw_meta(&w, "qg_gen").mv_data), 1);
+    v = raw_meta(&w, "qg");
+    p = v.mv_data;
+    cr_assert_eq(memcmp(p, "CVSQG\0\0\x01", 8), 0);
+    cr_assert_eq(le32(p + 8), 2);
+    cr_assert_eq(le32(p + 12), R);
+    cr_assert_eq(le32(p + 16), D);
+    cr_assert_lt(le32(p + 20), N, "entry node");
+    n = le64(p + 24);
+    cr_assert_eq(n, N);
+    cr_assert_eq(le64(p + 32), gen);
+    cr_assert_eq(v.mv_size, 40 + 8 * D + 8 * n + 4 * R * n + D * n, "the documented length");
+    for (int t = 0; t < D; t++)
+        cr_assert_geq(lef32(p + 40 + 4 * D + 4 * t), 0.0f, "scale %d", t);
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(le64(p + 40 + 8 * D + 8 * i), i + 1, "node %llu's key",
+                     (unsigned long long)i);
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *l = p + 40 + 8 * D + 8 * n + 4 * R * i;
+        int pad = 0;
+        for (int j = 0; j < R; j++) {
+            uint32_t u = le32(l + 4 * j);
+            if (u == 0xffffffffu) {
+                pad = 1;
+                continue;
+            }
+            cr_assert_not(pad, "padding only at the end of node %llu's list",
+                          (unsigned long long)i);
+            cr_assert(u < n && u != i, "node %llu: neighbour %u", (unsigned long long)i, u);
+        }
+    }
+    cr_assert(raw_mark(&w, "qg/d", N + 1, &v), "the record put after the build is marked");
+    cr_assert_eq(v.mv_size, 0);
+    raw_close(&w);
+    tu_store_remove(&dir2, &db);
+    free(x);
 }
