@@ -57,7 +57,9 @@
  *           then cvs_build with no codec (build_s): the codec and index
  *           `cvstore build DB` chooses for the store's size and dimension
  *           (cvs_build_choose: opq,pq{d/2}x4 and ivfN, N about 4 sqrt(n),
- *           with ",sq8" re-ranking rows while n*d <= 64 MiB); then, for each of
+ *           with ",sq8" re-ranking rows while n*d bytes fit in a quarter of
+ *           the machine's memory; --cvstore-index names another index, to
+ *           measure the choice against it); then, for each of
  *           the recalls 0.90, 0.95, 0.99 and 0.995, cvs_tune(target) and a
  *           search with the store's defaults (CVS_SEARCH_ANN, nprobe 0,
  *           rerank 0): the configurations a user gets from build + tune,
@@ -178,6 +180,7 @@ typedef struct options {
     double min_time, mem_gib;
     int cpu_clock, json, estimate_only;
     const char *seed_file, *out_dir, *cache_dir, *tmpparent, *split;
+    const char *cvs_index;  /* --cvstore-index: the index instead of the chosen one */
     int ncores;
 } options;
 
@@ -702,9 +705,10 @@ static double estimate_bytes(int sys, size_t n, uint32_t d)
     switch (sys) {
     case 0:
     case SYS_TUNEQ: /* cvstore: the store's mapped pages (vectors, ids, B-tree),
-               the 4-bit codes and lists held and written, a training
+               the 4-bit codes and lists and the ",sq8" rows (d bytes a
+               vector, index/choose.c rule 6) held and written, a training
                sample */
-        return nn * (vec * 1.25 + 96) + nn * (d / 2.0 + 16) * 2 + 65536.0 * vec * 4 + 256e6;
+        return nn * (vec * 1.25 + 96) + nn * (d / 2.0 + 16 + d) * 2 + 65536.0 * vec * 4 + 256e6;
     case 1: /* hnswlib: level 0 (vector, 2M links, count, label), upper
                levels (1/M of the elements), a lock and a map entry each */
         return nn * (vec + 2.0 * HNSW_M * 4 + 4 + 8) + nn / HNSW_M * (HNSW_M * 4 + 4) +
@@ -800,7 +804,10 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
     cvs_record *recs = calloc(batch, sizeof *recs);
     char (*ids)[24] = malloc(batch * sizeof *ids);
     cvs_ctx c = {.xq = xq, .nq = b->nq, .scores = scores, .flags = CVS_SEARCH_ANN};
-    cvs_build_opts bo = {.seed = 1, .progress = bu_progress}; /* index NULL: the chosen one */
+    /* index NULL: the chosen one; --cvstore-index names another (the codec
+     * stays the chosen one), to measure a default against an alternative in
+     * one run. */
+    cvs_build_opts bo = {.seed = 1, .progress = bu_progress, .index = b->o->cvs_index};
     cvs_index_info ii;
     double t0;
     int rc = CVS_ENOMEM;
@@ -810,8 +817,11 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
     if ((rc = cvs_build_choose(n, d, CVS_METRIC_COSINE, CVS_RAW_F32, &ch)))
         goto out;
     rc = CVS_ENOMEM;
-    snprintf(r->config, sizeof r->config, "%s, index %s (build with no codec), %s", ch.codec,
-             *ch.index ? ch.index : "none", *ch.index ? "cvs_tune" : "exact search");
+    if (b->o->cvs_index)
+        snprintf(ch.index, sizeof ch.index, "%s", b->o->cvs_index);
+    snprintf(r->config, sizeof r->config, "%s, index %s (build with %s), %s", ch.codec,
+             *ch.index ? ch.index : "none",
+             b->o->cvs_index ? "--cvstore-index" : "no codec", *ch.index ? "cvs_tune" : "exact search");
     if (!recs || !ids)
         goto out;
     if (!(dir = bu_tmpdir(b->o->tmpparent))) {
@@ -1406,7 +1416,10 @@ static void print_estimates(const options *o, uint32_t d)
            "| n | data GiB |", d, o->mem_gib);
     for (int s = 0; s < NSYS; s++)
         printf(" %s GiB |", sys_names[s]);
-    printf("\n|---:|---:|---:|---:|---:|\n");
+    printf("\n|---:|---:|");
+    for (int s = 0; s < NSYS; s++)
+        printf("---:|");
+    printf("\n");
     for (size_t i = 0; i < o->nsizes; i++) {
         size_t n = o->sizes[i];
         double data = gib(data_bytes(n, d, o->nq));
@@ -1489,6 +1502,8 @@ static void usage(FILE *f)
         "  --nq N          queries (default 1000), held out of the seeds\n"
         "  --tune-seeds N  seeds held out for cvstore-tuneq's sample queries\n"
         "                  (default 1000)\n"
+        "  --cvstore-index SPEC  build cvstore's store with this index (e.g.\n"
+        "                  ivf4000,sq8) and the chosen codec, not the chosen index\n"
         "  --split FILE    write the seed of every query, tune sample query and row of\n"
         "                  the largest size as JSON, then stop\n"
         "  --seed S        generator seed (default 1)\n"
@@ -1548,7 +1563,8 @@ int bench_scale(int argc, char **argv)
         {"min-time", required_argument, 0, 't'}, {"cpu-clock", no_argument, 0, 'U'},
         {"cache", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
         {"estimate", no_argument, 0, 'E'}, {"tune-seeds", required_argument, 0, 'T'},
-        {"split", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"split", required_argument, 0, 'P'}, {"cvstore-index", required_argument, 0, 'I'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.sizes = {100000, 300000, 1000000, 3000000, 10000000}, .nsizes = 5,
                  .nq = 1000, .nt = 1000, .sys_on = {1, 1, 1, 1}, .seed = 1, .min_time = 0.3,
                  .out_dir = "cvstore-scale"};
@@ -1603,6 +1619,7 @@ int bench_scale(int argc, char **argv)
             }
             break;
         case 'P': o.split = optarg; break;
+        case 'I': o.cvs_index = optarg; break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
         case 'M':
             o.mem_gib = strtod(optarg, &end);
