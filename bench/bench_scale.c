@@ -21,9 +21,17 @@
  *     sgemm pass over all pairs, cached); a seed whose nearest neighbour is
  *     a duplicate of it (r_s = 0) takes the median of the non-zero r_s.
  *  2. The seeds are shuffled by a splitmix64 stream seeded with S.  The
- *     first nq (--nq, default 1,000) are query seeds, held out of every
- *     base; the other nbs = ns - nq, in shuffled order B[0..nbs), are base
- *     seeds.
+ *     first nq (--nq, default 1,000) are query seeds and the last nt
+ *     (--tune-seeds, default 1,000) tune seeds, both held out of every
+ *     base; the nbs = ns - nq - nt between them, in shuffled order
+ *     B[0..nbs), are base seeds.  The tune seeds sit at the end so that
+ *     B[i] is the same seed as before they were reserved for every i <
+ *     nbs: bases of up to nbs rows (0.1M and 0.3M on GloVe) are the rows
+ *     they were, and their cached ground truth stays valid.  Larger bases
+ *     changed when the tune seeds came in: row i >= nbs copies B[i mod
+ *     nbs], and nbs fell by nt (340,479 -> 339,479 on GloVe), so most
+ *     generated rows copy another seed than before, and the nt seeds
+ *     reserved are no longer in the base nor copied into it.
  *  3. Base row i (0 <= i < n) is seed B[i mod nbs] itself for i < nbs, and
  *     for i >= nbs that seed plus noise: x = v_s + (r_s / sqrt(d)) g, g a
  *     vector of d independent standard normals (Box-Muller over splitmix64,
@@ -38,7 +46,7 @@
  *     never in the base, since their seeds are not.
  *  5. Ground truth: the exact top 100 of each query by inner product over
  *     the whole base, in sgemm blocks with a bounded heap per query
- *     (OpenBLAS), cached per (seed file, S, n, nq) under
+ *     (OpenBLAS), cached per (seed file, S, n, nq, nbs) under
  *     ${CVSTORE_CACHE:-~/.cache/cvstore}/scale/ as is the nearest-neighbour
  *     table of step 1, so that a rerun reads both back.
  *
@@ -49,7 +57,9 @@
  *           then cvs_build with no codec (build_s): the codec and index
  *           `cvstore build DB` chooses for the store's size and dimension
  *           (cvs_build_choose: opq,pq{d/2}x4 and ivfN, N about 4 sqrt(n),
- *           with ",sq8" re-ranking rows while n*d <= 64 MiB); then, for each of
+ *           with ",sq8" re-ranking rows while n*d bytes fit in a quarter of
+ *           the machine's memory; --cvstore-index names another index, to
+ *           measure the choice against it); then, for each of
  *           the recalls 0.90, 0.95, 0.99 and 0.995, cvs_tune(target) and a
  *           search with the store's defaults (CVS_SEARCH_ANN, nprobe 0,
  *           rerank 0): the configurations a user gets from build + tune,
@@ -59,11 +69,16 @@
  *           vectors).
  *  cvstore-tuneq  the same store, tuned again for each target with
  *           cvs_tune_opts.queries (`cvstore tune --query-file`): 200 sample
- *           queries made as the measured ones are (step 4) from base seeds
- *           of the first n rows (stream 3 picks the seed, stream 4 draws the
- *           noise), so none is a measured query: what a user who keeps a
- *           sample of past queries gets.  Import, build and memory are the
- *           cvstore row's.
+ *           queries made as the measured ones are (step 4) from the tune
+ *           seeds of step 2 (stream 3 picks the seed, stream 4 draws the
+ *           noise), the same 200 at every n: what a user who keeps a sample
+ *           of past queries gets.  Their seeds are neither in the base nor
+ *           copied into it, as the measured queries' are not; drawn from
+ *           base seeds instead (as they were before the tune seeds), each
+ *           sample query had its own seed -- and at n > nbs that seed's
+ *           noisy copies -- among its neighbours, and was easier than a
+ *           measured query (1M: tuned so for 0.95, 0.944 on the measured
+ *           queries).  Import, build and memory are the cvstore row's.
  *  hnswlib  M = 16, efConstruction = 200, inner-product space, one thread
  *           (build_s = the inserts), ef swept in steps of at most 1.5x.
  *  FAISS    "IVF{nlist},PQ{d/2}x4fs,RFlat" through the C API (the closest
@@ -159,12 +174,13 @@ static const char *const sys_names[NSYS] = {"cvstore", "hnswlib", "faiss", "cvst
 
 typedef struct options {
     size_t sizes[MAX_SIZES], nsizes;
-    size_t nq;
+    size_t nq, nt;
     int sys_on[NSYS];
     uint64_t seed;
     double min_time, mem_gib;
     int cpu_clock, json, estimate_only;
-    const char *seed_file, *out_dir, *cache_dir, *tmpparent;
+    const char *seed_file, *out_dir, *cache_dir, *tmpparent, *split;
+    const char *cvs_index;  /* --cvstore-index: the index instead of the chosen one */
     int ncores;
 } options;
 
@@ -216,9 +232,9 @@ static row *row_add(results *rs, size_t n, int sys)
 typedef struct seeds {
     float *v;                 /* ns x d, unit rows */
     float *r;                 /* ns nearest-neighbour distances */
-    size_t ns, nq, nbs;
+    size_t ns, nq, nbs, nt;
     uint32_t d;
-    uint32_t *perm;           /* shuffled seed order: queries, then base */
+    uint32_t *perm;           /* shuffled seed order: queries, base, tune */
     uint64_t hash;            /* of the normalized vectors, names the caches */
 } seeds;
 
@@ -274,10 +290,22 @@ static void noisy_copy(const seeds *sd, uint32_t s, uint64_t state, float *x)
     normalize(x, sd->d);
 }
 
+/* The seeds of step 2: of base row i, query j and tune sample j (stream 3
+ * picks it).  The generators and --split name seeds through these alone. */
+static uint32_t base_seed(const seeds *sd, size_t i) { return sd->perm[sd->nq + i % sd->nbs]; }
+
+static uint32_t query_seed(const seeds *sd, size_t j) { return sd->perm[j]; }
+
+static uint32_t tune_seed(const seeds *sd, uint64_t seed, size_t j)
+{
+    uint64_t st = row_state(seed, 3, j);
+    return sd->perm[sd->nq + sd->nbs + cvs__rng_below(&st, sd->nt)];
+}
+
 static void gen_base(const seeds *sd, uint64_t seed, size_t i0, size_t n, float *x)
 {
     for (size_t i = i0; i < i0 + n; i++) {
-        uint32_t s = sd->perm[sd->nq + i % sd->nbs];
+        uint32_t s = base_seed(sd, i);
         float *out = x + (i - i0) * sd->d;
         if (i < sd->nbs)
             memcpy(out, sd->v + (size_t)s * sd->d, sd->d * sizeof *out);
@@ -289,22 +317,18 @@ static void gen_base(const seeds *sd, uint64_t seed, size_t i0, size_t n, float 
 static void gen_queries(const seeds *sd, uint64_t seed, float *x)
 {
     for (size_t j = 0; j < sd->nq; j++)
-        noisy_copy(sd, sd->perm[j], row_state(seed, 2, j), x + j * sd->d);
+        noisy_copy(sd, query_seed(sd, j), row_state(seed, 2, j), x + j * sd->d);
 }
 
 /* The cvstore-tuneq row's sample queries: NTUNEQ made as the queries are
- * (step 4), but from base seeds of the first n rows (stream 3 picks the
- * seed, stream 4 draws the noise), so they are none of the measured
- * queries and their seeds are in the store: what a user holds when they
- * keep a sample of past queries. */
-static void gen_tune_queries(const seeds *sd, uint64_t seed, size_t n, float *x)
+ * (step 4) from the tune seeds (stream 3 picks the seed, stream 4 draws the
+ * noise): like the measured queries, none has its seed or a copy of it in
+ * the base, and none is a measured query.  What a user holds when they keep
+ * a sample of past queries. */
+static void gen_tune_queries(const seeds *sd, uint64_t seed, float *x)
 {
-    size_t pool = n < sd->nbs ? n : sd->nbs;
-    for (size_t j = 0; j < NTUNEQ; j++) {
-        uint64_t st = row_state(seed, 3, j);
-        noisy_copy(sd, sd->perm[sd->nq + cvs__rng_below(&st, pool)], row_state(seed, 4, j),
-                   x + j * sd->d);
-    }
+    for (size_t j = 0; j < NTUNEQ; j++)
+        noisy_copy(sd, tune_seed(sd, seed, j), row_state(seed, 4, j), x + j * sd->d);
 }
 
 /* Reads a cache file: magic, then the u64 header words, then want bytes. 0
@@ -505,9 +529,9 @@ static int seeds_load(const options *o, seeds *sd)
     fprintf(stderr, "  seeds: %s\n", path);
     if ((rc = cvs_vecs_load(path, CVS_FMT_AUTO, &v, &n, &d)))
         return rc;
-    if (n < o->nq + 2) {
-        fprintf(stderr, "cvstore-bench scale: %s has %zu vectors; need more than --nq %zu + 1\n",
-                path, n, o->nq);
+    if (n < o->nq + o->nt + 2) {
+        fprintf(stderr, "cvstore-bench scale: %s has %zu vectors; need more than --nq %zu + "
+                "--tune-seeds %zu + 1\n", path, n, o->nq, o->nt);
         cvs_free(v);
         return CVS_EINPUT;
     }
@@ -520,7 +544,8 @@ static int seeds_load(const options *o, seeds *sd)
     sd->ns = n;
     sd->d = d;
     sd->nq = o->nq;
-    sd->nbs = n - o->nq;
+    sd->nt = o->nt;
+    sd->nbs = n - o->nq - o->nt;
     bu_normalize_rows(sd->v, n, d);
     sd->hash = fnv64(0xcbf29ce484222325ull, sd->v, n * d * sizeof *sd->v);
     /* Fisher-Yates with the generator seed (step 2). */
@@ -533,8 +558,8 @@ static int seeds_load(const options *o, seeds *sd)
         sd->perm[i] = sd->perm[j];
         sd->perm[j] = t;
     }
-    fprintf(stderr, "  seeds: %zu x %u (%zu query seeds held out, %zu base seeds)\n", n, d,
-            sd->nq, sd->nbs);
+    fprintf(stderr, "  seeds: %zu x %u (%zu query and %zu tune seeds held out, %zu base seeds)\n",
+            n, d, sd->nq, sd->nt, sd->nbs);
     return seed_nn(o, sd);
 }
 
@@ -551,12 +576,15 @@ static int ground_truth(const options *o, const seeds *sd, const float *xb, size
                         const float *xq, int32_t *gt)
 {
     char path[4200];
-    uint64_t hdr[5] = {sd->hash, o->seed, n, sd->nq, GT_K};
+    /* The base seed count is in the key (version 2) since the tune seeds
+     * (step 2) changed the bases past it; a version 1 file has no nbs and
+     * is never read (its name lacks the -b part). */
+    uint64_t hdr[6] = {sd->hash, o->seed, n, sd->nq, GT_K, sd->nbs};
     double t0 = bu_now();
     int rc;
-    snprintf(path, sizeof path, "%s/gt-%016llx-s%llu-n%zu-q%zu.i32", o->cache_dir,
-             (unsigned long long)sd->hash, (unsigned long long)o->seed, n, sd->nq);
-    if (cache_read(path, "CVSGT001", hdr, 5, gt, sd->nq * GT_K * sizeof *gt) == 0) {
+    snprintf(path, sizeof path, "%s/gt-%016llx-s%llu-n%zu-q%zu-b%zu.i32", o->cache_dir,
+             (unsigned long long)sd->hash, (unsigned long long)o->seed, n, sd->nq, sd->nbs);
+    if (cache_read(path, "CVSGT002", hdr, 6, gt, sd->nq * GT_K * sizeof *gt) == 0) {
         fprintf(stderr, "  ground truth: cached (%s)\n", path);
         return 0;
     }
@@ -572,7 +600,7 @@ static int ground_truth(const options *o, const seeds *sd, const float *xb, size
                 gt[q * GT_K + j] = -1;
         }
     fprintf(stderr, "  ground truth in %.1f s\n", bu_now() - t0);
-    cache_write(path, "CVSGT001", hdr, 5, gt, sd->nq * GT_K * sizeof *gt);
+    cache_write(path, "CVSGT002", hdr, 6, gt, sd->nq * GT_K * sizeof *gt);
     return 0;
 }
 
@@ -677,9 +705,10 @@ static double estimate_bytes(int sys, size_t n, uint32_t d)
     switch (sys) {
     case 0:
     case SYS_TUNEQ: /* cvstore: the store's mapped pages (vectors, ids, B-tree),
-               the 4-bit codes and lists held and written, a training
+               the 4-bit codes and lists and the ",sq8" rows (d bytes a
+               vector, index/choose.c rule 6) held and written, a training
                sample */
-        return nn * (vec * 1.25 + 96) + nn * (d / 2.0 + 16) * 2 + 65536.0 * vec * 4 + 256e6;
+        return nn * (vec * 1.25 + 96) + nn * (d / 2.0 + 16 + d) * 2 + 65536.0 * vec * 4 + 256e6;
     case 1: /* hnswlib: level 0 (vector, 2M links, count, label), upper
                levels (1/M of the elements), a lock and a map entry each */
         return nn * (vec + 2.0 * HNSW_M * 4 + 4 + 8) + nn / HNSW_M * (HNSW_M * 4 + 4) +
@@ -775,7 +804,10 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
     cvs_record *recs = calloc(batch, sizeof *recs);
     char (*ids)[24] = malloc(batch * sizeof *ids);
     cvs_ctx c = {.xq = xq, .nq = b->nq, .scores = scores, .flags = CVS_SEARCH_ANN};
-    cvs_build_opts bo = {.seed = 1, .progress = bu_progress}; /* index NULL: the chosen one */
+    /* index NULL: the chosen one; --cvstore-index names another (the codec
+     * stays the chosen one), to measure a default against an alternative in
+     * one run. */
+    cvs_build_opts bo = {.seed = 1, .progress = bu_progress, .index = b->o->cvs_index};
     cvs_index_info ii;
     double t0;
     int rc = CVS_ENOMEM;
@@ -785,8 +817,11 @@ static int run_cvstore(const bench_ctx *b, const float *xb, size_t n, uint32_t d
     if ((rc = cvs_build_choose(n, d, CVS_METRIC_COSINE, CVS_RAW_F32, &ch)))
         goto out;
     rc = CVS_ENOMEM;
-    snprintf(r->config, sizeof r->config, "%s, index %s (build with no codec), %s", ch.codec,
-             *ch.index ? ch.index : "none", *ch.index ? "cvs_tune" : "exact search");
+    if (b->o->cvs_index)
+        snprintf(ch.index, sizeof ch.index, "%s", b->o->cvs_index);
+    snprintf(r->config, sizeof r->config, "%s, index %s (build with %s), %s", ch.codec,
+             *ch.index ? ch.index : "none",
+             b->o->cvs_index ? "--cvstore-index" : "no codec", *ch.index ? "cvs_tune" : "exact search");
     if (!recs || !ids)
         goto out;
     if (!(dir = bu_tmpdir(b->o->tmpparent))) {
@@ -1112,7 +1147,7 @@ static int run_size(const options *o, const seeds *sd, size_t n, const float *xq
         goto out;
     {
         bench_ctx b = {.o = o, .nq = sd->nq, .gt = gt, .xt = xt};
-        gen_tune_queries(sd, o->seed, n, xt);
+        gen_tune_queries(sd, o->seed, xt);
         for (int s = 0; s < NSYS && !rc; s++) {
             row *r, *r2 = NULL;
             uint64_t rss0;
@@ -1213,6 +1248,7 @@ static json_t *make_json(const options *o, const seeds *sd, const results *rs, d
     json_object_set_new(root, "seeds", json_integer((json_int_t)sd->ns));
     json_object_set_new(root, "dim", json_integer(sd->d));
     json_object_set_new(root, "queries", json_integer((json_int_t)sd->nq));
+    json_object_set_new(root, "tune_seeds", json_integer((json_int_t)sd->nt));
     json_object_set_new(root, "generator_seed", json_integer((json_int_t)o->seed));
     json_object_set_new(root, "k", json_integer(K));
     json_object_set_new(root, "load", jnum(load));
@@ -1380,7 +1416,10 @@ static void print_estimates(const options *o, uint32_t d)
            "| n | data GiB |", d, o->mem_gib);
     for (int s = 0; s < NSYS; s++)
         printf(" %s GiB |", sys_names[s]);
-    printf("\n|---:|---:|---:|---:|---:|\n");
+    printf("\n|---:|---:|");
+    for (int s = 0; s < NSYS; s++)
+        printf("---:|");
+    printf("\n");
     for (size_t i = 0; i < o->nsizes; i++) {
         size_t n = o->sizes[i];
         double data = gib(data_bytes(n, d, o->nq));
@@ -1408,6 +1447,36 @@ static void print_estimates(const options *o, uint32_t d)
 
 /* ==== Command ==== */
 
+/* --split: the seed behind every query, tune sample query and base row of
+ * the largest size, through the functions the generators use, so that a
+ * test can check the three sets apart.  0, or 2 when it cannot write. */
+static int write_split(const options *o, const seeds *sd, const char *path)
+{
+    size_t nmax = 0;
+    json_t *root = json_object(), *a;
+    int ret = 2;
+    for (size_t i = 0; i < o->nsizes; i++)
+        nmax = o->sizes[i] > nmax ? o->sizes[i] : nmax;
+    if (!root)
+        return 2;
+    json_object_set_new(root, "base_seeds", json_integer((json_int_t)sd->nbs));
+    json_object_set_new(root, "queries", a = json_array());
+    for (size_t j = 0; a && j < sd->nq; j++)
+        json_array_append_new(a, json_integer(query_seed(sd, j)));
+    json_object_set_new(root, "tune", a = json_array());
+    for (size_t j = 0; a && j < NTUNEQ; j++)
+        json_array_append_new(a, json_integer(tune_seed(sd, o->seed, j)));
+    json_object_set_new(root, "base", a = json_array());
+    for (size_t i = 0; a && i < nmax; i++)
+        json_array_append_new(a, json_integer(base_seed(sd, i)));
+    if (json_dump_file(root, path, JSON_COMPACT) == 0)
+        ret = 0;
+    else
+        fprintf(stderr, "cvstore-bench scale: cannot write %s\n", path);
+    json_decref(root);
+    return ret;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1431,6 +1500,12 @@ static void usage(FILE *f)
         "  --seed-file F   seed vectors (fvecs, bvecs, npy; default the GloVe vectors\n"
         "                  of scripts/fetch-glove.sh)\n"
         "  --nq N          queries (default 1000), held out of the seeds\n"
+        "  --tune-seeds N  seeds held out for cvstore-tuneq's sample queries\n"
+        "                  (default 1000)\n"
+        "  --cvstore-index SPEC  build cvstore's store with this index (e.g.\n"
+        "                  ivf4000,sq8) and the chosen codec, not the chosen index\n"
+        "  --split FILE    write the seed of every query, tune sample query and row of\n"
+        "                  the largest size as JSON, then stop\n"
         "  --seed S        generator seed (default 1)\n"
         "  --mem-gib G     memory budget (default the machine's memory)\n"
         "  --min-time S    seconds each measured point runs at least (default 0.3)\n"
@@ -1487,9 +1562,11 @@ int bench_scale(int argc, char **argv)
         {"seed", required_argument, 0, 'e'}, {"mem-gib", required_argument, 0, 'M'},
         {"min-time", required_argument, 0, 't'}, {"cpu-clock", no_argument, 0, 'U'},
         {"cache", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
-        {"estimate", no_argument, 0, 'E'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"estimate", no_argument, 0, 'E'}, {"tune-seeds", required_argument, 0, 'T'},
+        {"split", required_argument, 0, 'P'}, {"cvstore-index", required_argument, 0, 'I'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     options o = {.sizes = {100000, 300000, 1000000, 3000000, 10000000}, .nsizes = 5,
-                 .nq = 1000, .sys_on = {1, 1, 1, 1}, .seed = 1, .min_time = 0.3,
+                 .nq = 1000, .nt = 1000, .sys_on = {1, 1, 1, 1}, .seed = 1, .min_time = 0.3,
                  .out_dir = "cvstore-scale"};
     char cache[4096], path[4200], csv[4200];
     seeds sd = {0};
@@ -1533,6 +1610,16 @@ int bench_scale(int argc, char **argv)
                 return 1;
             }
             break;
+        case 'T':
+            o.nt = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || o.nt < 1 || o.nt > 100000) {
+                fprintf(stderr, "cvstore-bench scale: bad --tune-seeds '%s' (1..100000)\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        case 'P': o.split = optarg; break;
+        case 'I': o.cvs_index = optarg; break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
         case 'M':
             o.mem_gib = strtod(optarg, &end);
@@ -1583,6 +1670,10 @@ int bench_scale(int argc, char **argv)
     if ((rc = seeds_load(&o, &sd))) {
         fprintf(stderr, "cvstore-bench scale: seeds: %s\n", cvs_strerror(rc));
         ret = rc == CVS_EINPUT || rc == CVS_NOTFOUND || rc == CVS_EDIM ? 1 : 2;
+        goto out;
+    }
+    if (o.split) {
+        ret = write_split(&o, &sd, o.split);
         goto out;
     }
     if (!(xq = malloc(sd.nq * sd.d * sizeof *xq)))

@@ -52,8 +52,8 @@
  *     behind PCA (rule 4) gave the same recall at each nprobe and R with
  *     pq256x4 as with pq128x4 (the PCA truncation, not the codes, limits
  *     it).  One data set in favour is no rule, so the width stays d/2 for
- *     all; the stores without rows are the large ones, where `cvstore-bench
- *     scale` is the place to measure it again.
+ *     all; stores without rows (raw "none", or rows past rule 6's share of
+ *     memory) are where to measure it again.
  *  4. Above 256 dimensions, PCA to 256 first: pca256,opq,pq128x4.  The
  *     scan cost grows with M, the codes' budget is better spent on the
  *     directions that carry the variance (image and text embeddings keep
@@ -66,25 +66,42 @@
  *     probing a fixed share of the lists reads.  Written out as ivfN, so
  *     the summary shows N.  Residual or direct codes stay the IVF's default
  *     per metric (index/ivf.c deviation 1).
- *  6. ",sq8" re-ranking rows while they take at most CVS_AUTO_SQ8_BYTES
- *     (64 MiB: n * d bytes) and the store keeps raw vectors.  Re-ranking
- *     from stored vectors costs an LMDB B-tree descent and a decode per
- *     candidate (a third of a query on SIFT10K, index/ivf.c deviation 5);
- *     the rows are d bytes per record held in memory.  On a small store
- *     that memory is cheap and the look-ups dominate; on a large one the
- *     rows would be most of the index's memory (d bytes against d / 4 of
- *     code), and the look-ups are a smaller share of a query that scans
- *     longer lists.  `tune --rebuild` measures both ways where it matters.
+ *  6. ",sq8" re-ranking rows when the store keeps raw vectors and the rows
+ *     (n * d bytes) take at most a quarter of the machine's physical
+ *     memory.  Re-ranking from stored vectors costs an LMDB B-tree descent
+ *     and a decode per candidate (a third of a query on SIFT10K,
+ *     index/ivf.c deviation 5); the rows are d bytes per record held in
+ *     memory, a quarter of the f32 vectors the store keeps anyway.  Their
+ *     cost per vector does not depend on n, and the look-ups they save do
+ *     not get cheaper as n grows (a deeper B-tree, a map that outgrows the
+ *     page cache), so a bound on n has no reason; memory does: every
+ *     process that searches holds the rows, beside the codes and lists and
+ *     the page cache that the exact re-score (index/ivf_search.c deviation
+ *     6) and the tuner read through.  A quarter leaves the rest of the
+ *     machine to those.  Until 2026-12 the bound was a fixed 64 MiB (n * d),
+ *     chosen with the rule and never measured; at 1M x 100 (`cvstore-bench
+ *     scale`, docs/BENCHMARKS.md) the store without rows answered the
+ *     same held-out queries at the same recall 1.2-1.8x slower than with
+ *     them, so the bound went.  `tune --rebuild` measures both ways.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "index/ivf.h"
 
 #define CVS_AUTO_MIN_INDEX 2048u
-#define CVS_AUTO_SQ8_BYTES (64ull << 20)
+#define CVS_AUTO_SQ8_SHARE 4u             /* rule 6: rows up to 1/4 of memory */
+#define CVS_AUTO_MEM_UNKNOWN (4ull << 30) /* when the system does not say */
 #define CVS_AUTO_PCA_ABOVE 256u
+
+/* Rule 6: the machine's physical memory in bytes. */
+static uint64_t phys_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : CVS_AUTO_MEM_UNKNOWN;
+}
 
 CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cvs_raw raw,
                              cvs_build_choice *out)
@@ -121,7 +138,8 @@ CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cv
         return CVS_OK;
     if ((rc = cvs__ivf_parse_spec("ivf", count, &nlist, &residual, &refine)))
         return rc; /* rule 5 */
-    refine = raw != CVS_RAW_NONE && count * (uint64_t)dim <= CVS_AUTO_SQ8_BYTES; /* rule 6 */
+    refine = raw != CVS_RAW_NONE &&
+             count * (uint64_t)dim <= phys_bytes() / CVS_AUTO_SQ8_SHARE; /* rule 6 */
     snprintf(out->index, sizeof out->index, "ivf%zu%s", nlist, refine ? ",sq8" : "");
     return CVS_OK;
 }

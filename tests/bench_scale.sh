@@ -25,11 +25,38 @@ with open(sys.argv[1], "wb") as f:
 PY
 
 run() {
-  "$BENCH" scale --seed-file "$T/seeds.fvecs" --nq 100 --min-time 0 \
+  "$BENCH" scale --seed-file "$T/seeds.fvecs" --nq 100 --tune-seeds 100 --min-time 0 \
     --cache "$T/cache" --dir "$T" "$@"
 }
 
-# Sizes below and above the 2,900 base seeds (the second adds noisy copies);
+# The seeds split three ways: a tune sample query's seed (cvstore-tuneq's
+# sample) is neither a base seed nor a query seed, and no base row, real
+# or a noisy copy, at a size past the base seeds, is made from one; the
+# base of a size below the base seed count is a prefix of every larger one.
+run --sizes 2.5k,6k --split "$T/split.json" >/dev/null 2>"$T/split.err" \
+  || { cat "$T/split.err" >&2; fail "--split"; }
+run --sizes 2k --split "$T/split2.json" >/dev/null 2>>"$T/split.err" \
+  || { cat "$T/split.err" >&2; fail "--split 2k"; }
+"$PY" - "$T/split.json" "$T/split2.json" <<'PY' || exit 1
+import json, sys
+s, s2 = (json.load(open(p)) for p in sys.argv[1:3])
+def fail(msg):
+    print("FAIL:", msg, file=sys.stderr); sys.exit(1)
+q, t, b = set(s["queries"]), set(s["tune"]), set(s["base"])
+if len(s["base"]) != 6000 or len(s["queries"]) != 100 or len(s["tune"]) != 200:
+    fail("split sizes %d %d %d" % (len(s["base"]), len(s["queries"]), len(s["tune"])))
+if s["base_seeds"] != 2800 or len(b) != 2800:
+    fail("base seeds %r, %d distinct in the rows" % (s["base_seeds"], len(b)))
+if t & b or t & q or q & b:
+    fail("seeds shared: tune&base %d, tune&query %d, query&base %d"
+         % (len(t & b), len(t & q), len(q & b)))
+if len(t) < 50:
+    fail("tune sample drawn from only %d seeds" % len(t))
+if s2["base"] != s["base"][:2000] or s2["tune"] != s["tune"] or s2["queries"] != s["queries"]:
+    fail("a smaller size is not a prefix, or its queries differ")
+PY
+
+# Sizes below and above the 2,800 base seeds (the second adds noisy copies);
 # both above the 2,048 records under which `cvstore build` makes no index.
 run --sizes 2.5k,6k --json --out "$T/out" >"$T/run1.json" 2>"$T/run1.err" \
   || { cat "$T/run1.err" >&2; fail "first run"; }

@@ -30,7 +30,7 @@ expect 1 "build with a bad --index next to the chosen codec" build "$db" --index
 has "$tmp/err" "expected ivf or ivfN" "the reason for a bad --index"
 expect 0 "build with no options" build "$db"
 # 10,000 records of 128 dims: opq,pq64x4, 4 sqrt(n) = 400 lists capped at
-# n / 39 = 256, and SQ8 rows (1.2 MiB) well under the 64 MiB budget.
+# n / 39 = 256, and SQ8 rows (1.2 MiB) well under a quarter of the machine's memory.
 has "$tmp/err" "chose codec opq,pq64x4 and ivf256,sq8 for 10000 records of dimension 128" \
   "build says what it chose"
 has "$tmp/err" "built index ivf256,sq8" "build built the chosen index"

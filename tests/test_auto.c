@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cvstore.h"
 #include "index/codes.h"
@@ -43,18 +44,32 @@ Test(choose, small_stores_get_sq8_and_no_index)
 
 Test(choose, list_count_and_sq8_rows_follow_the_size)
 {
-    cvs_build_choice ch;
     /* SIFT10K: 4 sqrt(n) = 400, capped at n / 39 = 256; rows 1.2 MiB. */
     chooses(10000, 128, CVS_METRIC_L2, CVS_RAW_F32, "opq,pq64x4", "ivf256,sq8");
-    /* 1M x 128: 4000 lists; rows would be 122 MiB, over the budget. */
-    chooses(1000000, 128, CVS_METRIC_L2, CVS_RAW_F32, "opq,pq64x4", "ivf4000");
-    /* GloVe-100 (1.18M, cosine): no rows either. */
-    chooses(1183514, 100, CVS_METRIC_COSINE, CVS_RAW_F32, "opq,pq50x4", "ivf4351");
-    /* Exactly at the 64 MiB budget, and one record over it. */
-    ch = chooses(524288, 128, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
-    cr_assert(strstr(ch.index, ",sq8"), "%s", ch.index);
-    ch = chooses(524289, 128, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
-    cr_assert_null(strstr(ch.index, ",sq8"), "%s", ch.index);
+    /* 1M x 128: 4000 lists, and rows (122 MiB): the bound is the machine's
+     * memory, not the record count (index/choose.c rule 6; the bound had
+     * been 64 MiB, which left 1M x 100 without them, 1.2-1.8x slower). */
+    chooses(1000000, 128, CVS_METRIC_L2, CVS_RAW_F32, "opq,pq64x4", "ivf4000,sq8");
+    /* GloVe-100 (1.18M, cosine): rows too. */
+    chooses(1183514, 100, CVS_METRIC_COSINE, CVS_RAW_F32, "opq,pq50x4", "ivf4351,sq8");
+}
+
+Test(choose, sq8_rows_up_to_a_quarter_of_memory)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    uint64_t mem = (uint64_t)pages * (uint64_t)size, n;
+    cvs_build_choice ch;
+    if (pages <= 0 || size <= 0)
+        cr_skip_test("the system does not say its memory size");
+    /* At d = 256 the rows of n records take 256 n bytes: n = mem / 1024 is
+     * exactly a quarter of memory, one record more is over it (counts far
+     * above the 4 sqrt(n) lists' bounds only change N). */
+    n = mem / 1024;
+    ch = chooses(n, 256, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
+    cr_assert(strstr(ch.index, ",sq8"), "%llu x 256: %s", (unsigned long long)n, ch.index);
+    ch = chooses(n + 1, 256, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
+    cr_assert_null(strstr(ch.index, ",sq8"), "%llu x 256: %s", (unsigned long long)n + 1,
+                   ch.index);
 }
 
 Test(choose, high_dimensions_get_pca_and_odd_ones_padding)
