@@ -474,7 +474,8 @@ typedef struct cvs_build_choice {
  *   - d > 256: "pca256,opq,pq128x4";
  *   - index "ivfN", N about 4 sqrt(count) (the "ivf" default), with ",sq8"
  *     re-ranking rows when the store keeps raw vectors and count * dim
- *     bytes is at most a quarter of the machine's physical memory.
+ *     bytes is at most a quarter of the machine's physical memory and at
+ *     most 2 GiB (every process that opens the store holds the rows).
  * It reads no store (only the machine's memory size).  CVS_EINVAL for dim 0 or above
  * CVS_MAX_DIM, or an unknown metric or raw mode. */
 CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cvs_raw raw,

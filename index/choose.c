@@ -68,7 +68,7 @@
  *     per metric (index/ivf.c deviation 1).
  *  6. ",sq8" re-ranking rows when the store keeps raw vectors and the rows
  *     (n * d bytes) take at most a quarter of the machine's physical
- *     memory.  Re-ranking from stored vectors costs an LMDB B-tree descent
+ *     memory and at most 2 GiB.  Re-ranking from stored vectors costs an LMDB B-tree descent
  *     and a decode per candidate (a third of a query on SIFT10K,
  *     index/ivf.c deviation 5); the rows are d bytes per record held in
  *     memory, a quarter of the f32 vectors the store keeps anyway.  Their
@@ -78,11 +78,17 @@
  *     process that searches holds the rows, beside the codes and lists and
  *     the page cache that the exact re-score (index/ivf_search.c deviation
  *     6) and the tuner read through.  A quarter leaves the rest of the
- *     machine to those.  Until 2026-12 the bound was a fixed 64 MiB (n * d),
- *     chosen with the rule and never measured; at 1M x 100 (`cvstore-bench
- *     scale`, docs/BENCHMARKS.md) the store without rows answered the
- *     same held-out queries at the same recall 1.2-1.8x slower than with
- *     them, so the bound went.  `tune --rebuild` measures both ways.
+ *     machine to those.  And every process that opens the store copies the
+ *     rows into its heap before its first answer (index/ivf_lists.c) and
+ *     fails to search if they do not fit, on whatever machine the store is
+ *     later opened: 2 GiB (20M vectors of 100 dimensions) bounds that copy
+ *     and what a laptop's CLI, Python or MCP process must hold, where the
+ *     quarter alone would let a store built on a large server need tens of
+ *     GiB in each.  A bound on n * d alone (64 MiB, chosen with the rule
+ *     and never measured) had left 1M x 100 without rows; there
+ *     (`cvstore-bench scale`, docs/BENCHMARKS.md, "Cost curves") the store
+ *     without them answered the same held-out queries at the same recall
+ *     1.2-1.8x slower.  `tune --rebuild` measures both ways.
  */
 #include <stdio.h>
 #include <string.h>
@@ -93,14 +99,19 @@
 
 #define CVS_AUTO_MIN_INDEX 2048u
 #define CVS_AUTO_SQ8_SHARE 4u             /* rule 6: rows up to 1/4 of memory */
+#define CVS_AUTO_SQ8_MAX (2ull << 30)     /* rule 6: and up to 2 GiB */
 #define CVS_AUTO_MEM_UNKNOWN (4ull << 30) /* when the system does not say */
 #define CVS_AUTO_PCA_ABOVE 256u
 
-/* Rule 6: the machine's physical memory in bytes. */
-static uint64_t phys_bytes(void)
+/* Rule 6: the bytes of ,sq8 rows a default build may add, the smaller of
+ * a quarter of the machine's physical memory and CVS_AUTO_SQ8_MAX. */
+static uint64_t sq8_rows_limit(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : CVS_AUTO_MEM_UNKNOWN;
+    uint64_t mem = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size
+                                         : CVS_AUTO_MEM_UNKNOWN;
+    mem /= CVS_AUTO_SQ8_SHARE;
+    return mem < CVS_AUTO_SQ8_MAX ? mem : CVS_AUTO_SQ8_MAX;
 }
 
 CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cvs_raw raw,
@@ -138,8 +149,7 @@ CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cv
         return CVS_OK;
     if ((rc = cvs__ivf_parse_spec("ivf", count, &nlist, &residual, &refine)))
         return rc; /* rule 5 */
-    refine = raw != CVS_RAW_NONE &&
-             count * (uint64_t)dim <= phys_bytes() / CVS_AUTO_SQ8_SHARE; /* rule 6 */
+    refine = raw != CVS_RAW_NONE && count * (uint64_t)dim <= sq8_rows_limit(); /* rule 6 */
     snprintf(out->index, sizeof out->index, "ivf%zu%s", nlist, refine ? ",sq8" : "");
     return CVS_OK;
 }

@@ -54,17 +54,19 @@ Test(choose, list_count_and_sq8_rows_follow_the_size)
     chooses(1183514, 100, CVS_METRIC_COSINE, CVS_RAW_F32, "opq,pq50x4", "ivf4351,sq8");
 }
 
-Test(choose, sq8_rows_up_to_a_quarter_of_memory)
+Test(choose, sq8_rows_up_to_a_quarter_of_memory_and_2_gib)
 {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    uint64_t mem = (uint64_t)pages * (uint64_t)size, n;
+    uint64_t mem = (uint64_t)pages * (uint64_t)size, limit, n;
     cvs_build_choice ch;
     if (pages <= 0 || size <= 0)
         cr_skip_test("the system does not say its memory size");
-    /* At d = 256 the rows of n records take 256 n bytes: n = mem / 1024 is
-     * exactly a quarter of memory, one record more is over it (counts far
-     * above the 4 sqrt(n) lists' bounds only change N). */
-    n = mem / 1024;
+    /* At d = 256 the rows of n records take 256 n bytes: n = limit / 256 is
+     * exactly the limit (a quarter of memory, at most 2 GiB: every process
+     * that opens the store holds them), one record more is over it (counts
+     * far above the 4 sqrt(n) lists' bounds only change N). */
+    limit = mem / 4 < (2ull << 30) ? mem / 4 : (2ull << 30);
+    n = limit / 256;
     ch = chooses(n, 256, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
     cr_assert(strstr(ch.index, ",sq8"), "%llu x 256: %s", (unsigned long long)n, ch.index);
     ch = chooses(n + 1, 256, CVS_METRIC_IP, CVS_RAW_F32, NULL, NULL);
