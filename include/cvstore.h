@@ -233,6 +233,9 @@ typedef struct cvs_record {
     size_t nlinks;
     /* Output only (ignored on put): */
     int64_t key;           /* internal 64-bit key */
+    /* Microseconds since the epoch.  On get: when the record was first put
+       and last put.  On put: ignored (the store sets them) unless the put
+       has CVS_PUT_TIMES. */
     int64_t created_us;
     int64_t updated_us;
     /* Optional on put (NULL/0 on get): the text's sentences as given,
@@ -247,6 +250,17 @@ typedef struct cvs_record {
 /* cvs_put flags */
 #define CVS_PUT_FORWARD_LINKS 0x1u /* allow links to ids not (yet) in the store;
                                       the importer sets it after checking them */
+#define CVS_PUT_TIMES 0x2u         /* keep the times the records give: a nonzero
+                                      created_us / updated_us is stored as it
+                                      is instead of the time of the put (0 =
+                                      as without the flag: the put's time, and
+                                      an update keeps its creation time).  For
+                                      restoring records with their history
+                                      (cvs_import does it for JSONL
+                                      "created_us" / "updated_us", as export
+                                      writes them); a negative time, or an
+                                      updated_us before the created_us given,
+                                      is CVS_EINPUT */
 
 /* Upserts n records (by external id) in one transaction: all of them or none.
  * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad

@@ -43,6 +43,11 @@
  * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
  * the committed batches stay, and re-running the import finishes it.
  *
+ * Times.  A JSONL record's "created_us" and "updated_us" (export writes
+ * them) are put with CVS_PUT_TIMES, so a restored store keeps its records'
+ * history (the memory layer's recency reads it); a record without them
+ * gets the import's time, as any put.
+ *
  * Vector files carry no ids: records are "0", "1", ... or the lines of
  * opts->ids_path, which get the same checks (count, uniqueness, length,
  * UTF-8).
@@ -359,6 +364,7 @@ typedef struct boff {
     size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks, title, title_len;
     size_t emb, emb_len;   /* the embedding input, when the record has no vector */
     size_t sent0, nsent;   /* given sentences: pairs at b->sents[2 * sent0] */
+    int64_t created_us, updated_us; /* given times, 0 = the put's */
     int has_text, has_meta, has_title, need_embed;
 } boff;
 
@@ -453,6 +459,8 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
         o->meta_len = rec->meta_len;
         o->has_meta = 1;
     }
+    o->created_us = rec->created_us;
+    o->updated_us = rec->updated_us;
     o->sent0 = b->ns;
     o->nsent = text ? rec->nsentences : 0;
     if (b->ns + o->nsent > b->cs) {
@@ -586,8 +594,12 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
             r->sentences = b->sents + 2 * o->sent0;
             r->nsentences = o->nsent;
         }
+        r->created_us = o->created_us;
+        r->updated_us = o->updated_us;
     }
-    rc = cvs_put(db, b->recs, b->n, CVS_PUT_FORWARD_LINKS, &ins, &upd);
+    /* Times a record gives (an export's) are restored; one without keeps
+     * the put's, as CVS_PUT_TIMES takes 0 for "now". */
+    rc = cvs_put(db, b->recs, b->n, CVS_PUT_FORWARD_LINKS | CVS_PUT_TIMES, &ins, &upd);
 fail:
     if (rc) {
         if (b->first_line)

@@ -35,6 +35,10 @@ typedef struct cvs_rrec {
     const uint32_t *sentences; /* jsonl "sentences": nsentences (start, end)
                               byte pairs into text (text/sentences.h) */
     size_t nsentences;
+    int64_t created_us;    /* jsonl "created_us" / "updated_us" (microseconds
+                              since the epoch, as export writes them), 0 when
+                              absent; checked >= 0 and updated >= created */
+    int64_t updated_us;
     uint64_t recno;        /* 0-based record index in the file */
     uint64_t line;         /* jsonl: 1-based line number; else 0 */
 } cvs_rrec;

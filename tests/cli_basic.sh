@@ -108,7 +108,12 @@ run export "$tmp/copy"
 [ "$rc" -eq 0 ] || fail "export the copy"
 cmp -s "$tmp/e1.jsonl" "$tmp/out" || fail "export -> import -> export differs: $(diff "$tmp/e1.jsonl" "$tmp/out" | head -5)"
 ok "export -> import -> export is identical"
-has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7]}' "export writes floats with 9 digits"
+# The times are exported and restored (the fixed point above compares them):
+# a restored store keeps its records' history.
+grep -qE '^\{"id":"a",.*"created_us":[0-9]{16},"updated_us":[0-9]{16}\}$' "$tmp/e1.jsonl" ||
+  fail "export writes created_us and updated_us: $(head -1 "$tmp/e1.jsonl")"
+ok "export writes the times, import restores them"
+has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7],' "export writes floats with 9 digits"
 
 # ---- delete -------------------------------------------------------------------
 expect 0 "delete" delete "$db" a zz

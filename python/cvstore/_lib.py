@@ -48,6 +48,7 @@ RAW = {"f32": 1, "f16": 2, "none": 3}
 RAW_NAME = {v: k for k, v in RAW.items()}
 
 OPEN_RDONLY = 0x1
+PUT_TIMES = 0x2
 SEARCH_EXACT = 0x1
 SEARCH_CODES = 0x2
 SEARCH_ANN = 0x4

@@ -600,7 +600,9 @@ class Store:
             titles: Sequence[str | None] | None = None,
             metas: Sequence[Mapping | None] | None = None,
             links: Sequence[Sequence | None] | None = None,
-            sentences: Sequence[Sequence[str] | None] | None = None) -> PutResult:
+            sentences: Sequence[Sequence[str] | None] | None = None,
+            created_us: Sequence[int | None] | None = None,
+            updated_us: Sequence[int | None] | None = None) -> PutResult:
         """Upserts records by id, all in one transaction (all or none).
 
         ids: one id or a sequence of n ids.  vectors: an (n, dim) array-like
@@ -613,18 +615,30 @@ class Store:
         library splits the text with ICU) or its sentences, strings found in
         its text in order, as get() and records() return them (so a copy of
         a store keeps them: "Dr. No is a film." stays one sentence).
+        created_us, updated_us: per record None or its time in microseconds
+        since 1970, as get() and records() return them, stored instead of
+        the time of the put (cvs_put's CVS_PUT_TIMES), so a copy keeps its
+        records' history; None (or leaving them out) is the put's time, and
+        an update keeps its creation time.  A time that is not an integer
+        in [0, 2**63) raises InvalidArgument, an update before the creation
+        InvalidInput.
         """
         if isinstance(ids, (str, bytes)):
             ids = [ids]
             texts = None if texts is None else [texts] if isinstance(texts, str) else texts
             titles = None if titles is None else [titles] if isinstance(titles, str) else titles
             metas = None if metas is None else [metas] if isinstance(metas, Mapping) else metas
+            created_us = None if created_us is None or isinstance(created_us, Sequence) \
+                else [created_us]
+            updated_us = None if updated_us is None or isinstance(updated_us, Sequence) \
+                else [updated_us]
             if sentences is not None and (not sentences or isinstance(sentences[0], str)):
                 sentences = [sentences]
         idb = [_enc(i, "id") for i in ids]
         n = len(idb)
         for what, col in (("texts", texts), ("titles", titles), ("metas", metas),
-                          ("links", links), ("sentences", sentences)):
+                          ("links", links), ("sentences", sentences),
+                          ("created_us", created_us), ("updated_us", updated_us)):
             if col is not None and len(col) != n:
                 raise InvalidArgument(f"{len(col)} {what} for {n} ids", L.EINVAL, "CVS_EINVAL")
         if n == 0:
@@ -683,8 +697,18 @@ class Store:
                 keep.append(offs)
                 recs["sentences"][i] = offs.ctypes.data if len(offs) else 0
                 recs["nsentences"][i] = len(offs) // 2
+        flags = 0
+        for col, name in ((created_us, "created_us"), (updated_us, "updated_us")):
+            if col is None:
+                continue
+            flags = L.PUT_TIMES
+            ts = [0 if t is None else _int_arg(f"put: {name}", t, 0) for t in col]
+            if any(t >= 1 << 63 for t in ts):
+                raise InvalidArgument(f"put: {name}: a time past 2**63 microseconds",
+                                      L.EINVAL, "CVS_EINVAL")
+            recs[name] = ts
         ins, upd = c_size_t(), c_size_t()
-        rc = lib.cvs_put(self._db, recs.ctypes.data, n, 0, byref(ins), byref(upd))
+        rc = lib.cvs_put(self._db, recs.ctypes.data, n, flags, byref(ins), byref(upd))
         del keep
         self._check(rc)
         return PutResult(ins.value, upd.value)

@@ -704,3 +704,32 @@ def test_namespace_holds_only_the_api():
     # not part of it.
     public = {n for n in dir(cvstore) if not n.startswith("_")}
     assert public == set(cvstore.__all__) - {"__version__"}
+
+
+def test_put_keeps_the_times_given(path, tmp_path):
+    """put(created_us=, updated_us=) stores the times records() returns, so a
+    copy made record by record keeps their history (a memory's recency);
+    None is the put's time; bad times raise before anything is written."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[1, 0], [0, 1]], texts=["one", "two"])
+        db.put("a", [1, 1], texts="one again")
+        recs = list(db.records(vector=True))
+    assert recs[0]["created_us"] < recs[0]["updated_us"]
+    copy = str(tmp_path / "copy.cvs")
+    with cvstore.open(copy, create=True, dim=2, metric="l2") as db:
+        db.put([r["id"] for r in recs], np.stack([r["vector"] for r in recs]),
+               texts=[r["text"] for r in recs], created_us=[r["created_us"] for r in recs],
+               updated_us=[r["updated_us"] for r in recs])
+        for r in recs:
+            got = db.get(r["id"])
+            assert (got["created_us"], got["updated_us"]) == (r["created_us"], r["updated_us"])
+        db.put("c", [2, 2], created_us=1_000_000, updated_us=None)
+        c = db.get("c")
+        assert c["created_us"] == 1_000_000 and c["updated_us"] > recs[0]["updated_us"]
+        with pytest.raises(cvstore.InvalidArgument, match="created_us"):
+            db.put("d", [3, 3], created_us=-1)
+        with pytest.raises(cvstore.InvalidInput, match="before created_us"):
+            db.put("d", [3, 3], created_us=20, updated_us=10)
+        with pytest.raises(cvstore.InvalidArgument, match="2 created_us for 1 ids"):
+            db.put(["d"], [[3, 3]], created_us=[1, 2])
+        assert db.get("d") is None
