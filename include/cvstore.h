@@ -468,7 +468,9 @@ typedef struct cvs_build_opts {
  * (its count, dimension, metric and raw mode at the call), and then
  * opts->index NULL (or opts NULL) or "auto" takes its index as well ("" =
  * codes only).  Exception, as before: spec NULL with opts->index
- * "faiss:..." builds the FAISS index alone, no codec. */
+ * "faiss:..." builds the FAISS index alone, no codec.  An IVF index over
+ * codes of more than 512 bytes (sq8 above 512 dimensions) is CVS_EINVAL,
+ * before any training. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
 
 /* What cvs_build picks when told nothing: codec is a spec for cvs_build,
@@ -483,7 +485,9 @@ typedef struct cvs_build_choice {
  * that metric and raw mode (raw 0 = CVS_RAW_F32), by the rules written out
  * (with their reasons) in index/choose.c:
  *   - under 2048 records: codec "sq8", no index (exact search is fastest);
- *   - raw none: "sq8" (the codes are the only copy of the vectors);
+ *   - raw none: "sq8" (the codes are the only copy of the vectors), and
+ *     no index above 512 dimensions (an IVF list holds codes of at most
+ *     512 bytes);
  *   - d <= 256: "opq,pq{d/2}x4" (odd d: "opq{d+1},pq{(d+1)/2}x4");
  *   - d > 256: "pca256,opq,pq128x4";
  *   - index "ivfN", N about 4 sqrt(count) (the "ivf" default), with ",sq8"
