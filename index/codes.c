@@ -333,7 +333,7 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
     cvs_build_opts so = {0};
     cvs_info info;
     float *x = NULL;
-    size_t n, nlist = 0;
+    size_t n, nlist = 0, code_bytes;
     int rc, residual = -1, refine = 0;
 
     if (!db)
@@ -342,7 +342,9 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
     if (!spec)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL codec spec");
-    if ((rc = cvs__codec_check_spec(spec, db->dim)))
+    /* Every refusal the spec, dimension and metric decide (rq1 on an l2
+     * store too), before the sample and the coarse quantizer's training. */
+    if ((rc = cvs__codec_spec_code_size(spec, db->dim, db->metric, &code_bytes)))
         return rc;
     if (db->raw == CVS_RAW_NONE) {
         cvs_codec_info ci;
