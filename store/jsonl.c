@@ -76,6 +76,9 @@ static int bad_json(cvs_reader *r, const json_error_t *e)
     case json_error_invalid_utf8:
         return LERR(CVS_EINPUT, "invalid UTF-8 at column %d (%s)", e->column, e->text);
     case json_error_numeric_overflow:
+        if (cvs__json_int_range_why(e))
+            return LERR(CVS_EINPUT, "integer out of range at column %d (%s): %s", e->column,
+                        e->text, cvs__json_int_range_why(e));
         return LERR(CVS_EINPUT, "number out of range at column %d (%s): it would be infinite",
                     e->column, e->text);
     default:

@@ -733,3 +733,16 @@ def test_put_keeps_the_times_given(path, tmp_path):
         with pytest.raises(cvstore.InvalidArgument, match="2 created_us for 1 ids"):
             db.put(["d"], [[3, 3]], created_us=[1, 2])
         assert db.get("d") is None
+
+
+def test_an_integer_beyond_64_bits_in_metadata_says_so(path):
+    """Metadata holding an integer past 2**63 is refused saying it is out of
+    range for an integer and to write it as a string, not that it 'would be
+    infinite' or is 'not valid JSON'; nothing is stored."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        with pytest.raises(cvstore.InvalidInput,
+                           match="integer out of range.*write it as a string"):
+            db.put("a", [1, 0], metas={"n": 2**64})
+        assert len(db) == 0
+        db.put("a", [1, 0], metas={"n": str(2**64)})
+        assert db.get("a")["meta"] == {"n": str(2**64)}
