@@ -36,7 +36,8 @@ static const char usage[] =
     "Imports FILE into the store DB.  The whole file is validated first: a file\n"
     "with a bad record changes nothing, and the error names the file, the record\n"
     "or line and the problem.  Records are upserted by id, so re-running an\n"
-    "import is harmless.  An empty file, or one of blank lines only, is an error.\n"
+    "import is harmless.  A file of no records (empty, or blank lines only, as\n"
+    "the export of an empty store is) imports nothing, and the summary says so.\n"
     "\n"
     "FILE - reads standard input (give --format).  Standard input, a pipe or\n"
     "any other FILE that is not a regular file is first copied to a temporary\n"
@@ -168,6 +169,13 @@ int cmd_import(int argc, char **argv)
     cli_progress_clear(&prog);
     if (rc) {
         rc = cli_fail("import", rc, db);
+        goto out;
+    }
+    if (st.records == 0) {
+        /* Said even with --quiet: a wrong file (a failed download) is
+         * noticed, and a restored empty export reads as one. */
+        fprintf(stderr, "imported 0 records: %s holds no records; the store is unchanged\n",
+                strcmp(file, "-") ? base_name(file) : "standard input");
         goto out;
     }
     if (!quiet) {

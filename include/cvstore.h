@@ -697,8 +697,10 @@ typedef struct cvs_import_stats {
  * path "-" is standard input (opts->format then must be given); it, and any
  * other input that is not a regular file (a pipe, /dev/stdin), is first
  * copied to an unlinked spool file in $TMPDIR (else /tmp), so the same
- * validate-then-write promise holds.  A file of no records (empty, or only
- * blank lines) is CVS_EINPUT; a missing or unreadable one CVS_EINVAL. */
+ * validate-then-write promise holds.  A file of no records (empty, only
+ * blank lines, or an npy of zero rows: what cvstore export writes for an
+ * empty store) imports nothing and succeeds with stats->records 0; a
+ * missing or unreadable one is CVS_EINVAL. */
 CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
                        cvs_import_stats *stats) CVS_WUR;
 /* Pass 1 of cvs_import alone: validates the file against db as cvs_import

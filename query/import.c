@@ -48,6 +48,12 @@
  * history (the memory layer's recency reads it); a record without them
  * gets the import's time, as any put.
  *
+ * No records.  A file with none (empty, blank lines only, an npy of zero
+ * rows) imports as nothing and succeeds (stats->records 0): an export of
+ * an empty store is an empty file, and a backup restored must come back
+ * as the empty store it was.  The callers say so (cvstore import: "the
+ * file holds no records"), so that a wrong file is still noticed.
+ *
  * Vector files carry no ids: records are "0", "1", ... or the lines of
  * opts->ids_path, which get the same checks (count, uniqueness, length,
  * UTF-8).
@@ -785,7 +791,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
                         "standard input");
     lb.path = path;
 
-    if ((rc = cvs_reader_open(input, o.format, info.dim, &r)))
+    if ((rc = cvs_reader_open_flags(input, o.format, info.dim, CVS_READER_EMPTY_OK, &r)))
         goto out;
     lb.file = cvs_reader_reopen_path(r);
     if (o.ids_path) {
@@ -833,14 +839,6 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     if (rc != CVS_NOTFOUND)
         goto out;
     rc = CVS_OK;
-    /* Like an empty file (reader.c): a file of blank lines, or an npy of
-     * zero rows, is a wrong file far more often than a wish to import
-     * nothing. */
-    if (st.records == 0) {
-        rc = cvs__err(CVS_EINPUT, "%s: no records in the file%s", path,
-                      jsonl ? " (only blank lines)" : "");
-        goto out;
-    }
     if (fi.f) { /* the ids may end with blank lines, nothing else */
         while ((rc = ids_next(&fi, &id, &id_len)) == 0)
             if (id_len) {
@@ -852,6 +850,14 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         if (rc < 0)
             goto out;
         rc = CVS_OK;
+    }
+    /* A file of no records (empty, blank lines, an npy of zero rows) is
+     * what an export of an empty store writes: it imports as nothing,
+     * stats->records 0, for the caller to say so. */
+    if (st.records == 0) {
+        st.bytes = cvs_reader_bytes_total(r);
+        st.validate_s = cvs__mono_s() - t0;
+        goto out;
     }
     if (has_links && (rc = check_links(db, r, &tab, &pg)))
         goto out;

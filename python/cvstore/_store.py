@@ -835,7 +835,9 @@ class Store:
         graph when it has none, so context() finds both after an import;
         True does that in any store (link()), False skips it.  Returns
         {"records", "inserted", "updated"}, and "link" with what link()
-        reports when it ran."""
+        reports when it ran.  A file of no records (empty, or blank lines
+        only: the export of an empty store) imports nothing and returns
+        records 0."""
         o = L.cvs_import_opts(batch=int(batch), ids_as_text=1 if ids_as_text else 0)
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
@@ -851,6 +853,8 @@ class Store:
         st = L.cvs_import_stats()
         self._check(lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st)))
         out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
+        if st.records == 0:  # an empty file (an empty store's export): nothing changed
+            return out
         if link is None and self.embedder() is not None:
             # A text store keeps its graph: mentions judged again against the
             # whole store, the kNN graph built once (puts keep it after).

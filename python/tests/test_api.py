@@ -746,3 +746,18 @@ def test_an_integer_beyond_64_bits_in_metadata_says_so(path):
         assert len(db) == 0
         db.put("a", [1, 0], metas={"n": str(2**64)})
         assert db.get("a")["meta"] == {"n": str(2**64)}
+
+
+def test_an_empty_export_imports_as_nothing(path, tmp_path):
+    """The export of an empty store is an empty file; import_file takes it
+    as no records (records 0, the store unchanged) instead of failing, so a
+    backup of an empty store restores."""
+    empty = tmp_path / "empty.jsonl"
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        pass
+    subprocess.run([CLI, "export", path, "-o", str(empty)], check=True, capture_output=True)
+    assert empty.read_bytes() == b""
+    with cvstore.open(str(tmp_path / "b.cvs"), create=True, dim=2, metric="l2") as db:
+        db.put("a", [1, 0])
+        assert db.import_file(empty)["records"] == 0
+        assert db.ids() == ["a"]
