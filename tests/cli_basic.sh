@@ -190,7 +190,20 @@ tdb="$tmp/text"
 export CVSTORE_GLOVE_DIR="$g"
 expect 0 "init a text store" init "$tdb" --embedder glove
 expect 0 "import into a text store" import "$tdb" "$tmp/text.jsonl"
-has "$tmp/err" "linked: 1 mention links" "import of a text store links mentions"
+has "$tmp/err" "linked: 1 mention link from 1 record to 2 titles; kNN graph of 2 records, 1 neighbour each" \
+  "import of a text store links mentions"
+# Records without titles: the summary says why there are no mention links,
+# not "0 mention links from 0 records", which read as if nothing was imported.
+printf '%s\n' '{"id":"u1","text":"an opera in the town"}' '{"id":"u2","text":"a market on the river"}' \
+  >"$tmp/untitled.jsonl"
+expect 0 "init a text store for untitled records" init "$tmp/untitled" --embedder glove
+expect 0 "import untitled records" import "$tmp/untitled" "$tmp/untitled.jsonl"
+has "$tmp/err" "imported 2 records (2 new, 0 updated)" "the records are counted"
+has "$tmp/err" "linked: no mention links (no record has a title to be mentioned by); kNN graph of 2 records" \
+  "no titles, said so"
+if grep -qF "0 mention links" "$tmp/err"; then fail "a summary of 0 mention links from 0 records"; fi
+expect 0 "import them again" import "$tmp/untitled" "$tmp/untitled.jsonl"
+has "$tmp/err" "kNN graph kept up to date by the writes" "a kept kNN graph is not said to be built"
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"
