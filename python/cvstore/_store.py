@@ -23,6 +23,7 @@ import json
 import operator
 import os
 import threading
+import warnings
 import weakref
 from ctypes import byref, c_float, c_size_t, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import _lib as L
-from ._errors import Error, InvalidArgument, InvalidInput, DimensionMismatch, error
+from ._errors import Error, InvalidArgument, InvalidInput, DimensionMismatch, WaitWarning, error
 
 lib = L.lib
 
@@ -350,6 +351,7 @@ class Store:
         self.path = path
         self.readonly = readonly
         self._embedder_ref = None
+        self._wait_ref = None  # the wait notice's C thunk (set_wait)
         self._has_index = None  # looked up by the first search with mode None
         # The gate: the threads inside a call on the handle, each with a
         # depth (a call may make others: put embeds), and whether close()
@@ -579,6 +581,51 @@ class Store:
         # The library keeps the function pointer: the thunk must live as long
         # as the handle (or until the next set_embedder).
         self._embedder_ref = (cb, fn)
+
+    @_guarded
+    def set_wait(self, wait: Callable[[int | None, float, bool], Any] | str | None) -> None:
+        """What happens when a write of this Store (put, delete, import_file,
+        build, link, remember, ...) has to wait for another process's writer:
+        a store has one write transaction at a time, and writes take turns
+        (the other may be `cvstore import` or `build` running for minutes).
+
+        "warn" (what :func:`cvstore.open` sets): once the wait passes 1
+        second (CVS_WAIT_NOTICE_S), a :class:`cvstore.WaitWarning` saying
+        which process holds the lock; warnings filters apply as to any
+        warning.  A callable: called as wait(pid, waited_s, done) once the
+        wait passes 1 second (done False; pid the other writer's process id,
+        or None when unknown) and once more when it ends (done True,
+        waited_s the whole wait), on the waiting thread; it must not call
+        into this Store, and an exception it raises is reported by
+        sys.unraisablehook and otherwise ignored (the write goes on).  None:
+        waits silently (cvs_db_set_wait_fn with NULL).
+        """
+        if wait is None:
+            lib.cvs_db_set_wait_fn(self._db, L.wait_fn(), None)
+            self._wait_ref = None
+            return
+        if wait == "warn":
+            path = self.path
+
+            def fn(pid, waited_s, done):
+                if not done:
+                    who = f"pid {pid}" if pid else "another process"
+                    warnings.warn(f"cvstore: {path}: waiting for another writer ({who}) to "
+                                  f"finish; writes take turns", WaitWarning, stacklevel=2)
+        elif callable(wait):
+            fn = wait
+        else:
+            raise InvalidArgument(f"wait {wait!r}: \"warn\", a callable or None", L.EINVAL,
+                                  "CVS_EINVAL")
+
+        def trampoline(_ctx, pid, waited_s, done):
+            fn(int(pid) or None, float(waited_s), bool(done))
+
+        cb = L.wait_fn(trampoline)
+        lib.cvs_db_set_wait_fn(self._db, cb, None)
+        # The library keeps the function pointer: the thunk lives as long as
+        # the handle (or until the next set_wait).
+        self._wait_ref = (cb, fn)
 
     @_guarded
     def embedder(self) -> dict | None:
@@ -1090,17 +1137,37 @@ class Store:
         return out
 
     @_guarded
-    def check(self) -> list[str]:
+    def check(self, *, progress: Callable[[str, int, int], Any] | None = None) -> list[str]:
         """Verifies the store's invariants without changing anything; the
-        problems found, one message each ([] for a healthy store)."""
+        problems found, one message each ([] for a healthy store).
+
+        progress: called as progress(phase, done, total) as the check walks
+        each of the store's databases (phase "check NAME": "check ids",
+        "check vecs", "check postings", ...; done and total its entries), as
+        `cvstore check` draws its bar (cvs_check_progress); a large store's
+        check takes minutes.  An exception it raises is raised by check()
+        once the check has returned (the walk is not interrupted)."""
         problems: list[str] = []
+        raised: list[BaseException] = []
 
         def report(_ctx, msg):
             problems.append(msg.decode("utf-8", "replace"))
 
+        def on_progress(_ctx, phase, done, total, _bd, _bt):
+            if raised:
+                return
+            try:
+                progress(phase.decode("utf-8", "replace"), int(done), int(total))
+            except BaseException as e:  # noqa: BLE001 - raised after the call
+                raised.append(e)
+
         cb = L.report_fn(report)
+        pcb = L.progress_fn(on_progress) if progress is not None else L.progress_fn()
         n = c_uint64()
-        self._check(lib.cvs_check(self._db, cb, None, byref(n)))
+        rc = lib.cvs_check_progress(self._db, cb, None, pcb, None, byref(n))
+        if raised:
+            raise raised[0]
+        self._check(rc)
         if n.value and not problems:
             problems.append(f"{n.value} problems")
         return problems
@@ -1426,7 +1493,8 @@ def _mem_items(r: L.cvs_mem_items, with_score: bool) -> list[dict]:
 def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = None,
          metric: str = "cosine", raw: str = "f32", embedder: str | Callable | None = None,
          passphrase: str | bytes | None = None, readonly: bool = False,
-         embedder_name: str | None = None) -> Store:
+         embedder_name: str | None = None,
+         wait: Callable[[int | None, float, bool], Any] | str | None = "warn") -> Store:
     """Opens the store in directory path, or creates it (create=True; then
     dim is required, except with embedder="glove", whose dimension is its
     own: 100).
@@ -1437,6 +1505,10 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     cvs_glove_dir names), or a callable texts -> (n, dim) array (see
     Store.set_embedder; embedder_name names it).  passphrase: create an
     encrypted store, or open one (WrongPassphrase when wrong or missing).
+    wait: what a write does while another process's writer holds the store
+    (Store.set_wait): "warn" (the default) issues a cvstore.WaitWarning
+    once the wait passes a second, a callable wait(pid, waited_s, done) is
+    called instead, None waits silently.
 
     Raises NotFound when there is no store at path (and create is False),
     AlreadyExists when creating over one, InvalidArgument when this process
@@ -1447,7 +1519,7 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     with _open_lock:
         _check_not_open(p)
         return _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly,
-                            embedder_name)
+                            embedder_name, wait)
 
 
 # LMDB must not have one environment open twice in a process: closing either
@@ -1478,7 +1550,8 @@ def _check_not_open(p: bytes) -> None:
                               "first", L.EINVAL, "CVS_EINVAL")
 
 
-def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, embedder_name):
+def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, embedder_name,
+                 wait):
     h = c_void_p()
     pw = _enc(passphrase, "passphrase") if passphrase is not None else None
     if create:
@@ -1517,6 +1590,8 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
     if key:
         _open_stores[key] = weakref.ref(store)
     try:
+        if wait is not None and not readonly:
+            store.set_wait(wait)
         if embedder is not None:
             store.set_embedder(embedder, name=embedder_name)
     except BaseException:

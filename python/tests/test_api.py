@@ -761,3 +761,105 @@ def test_an_empty_export_imports_as_nothing(path, tmp_path):
         db.put("a", [1, 0])
         assert db.import_file(empty)["records"] == 0
         assert db.ids() == ["a"]
+
+
+# ==== waits and progress ====
+
+# A child process that holds the store's writer lock: it builds a codec with
+# a progress callback that, at the encoding pass (inside the write
+# transaction), says "held" and waits for its stdin to close (30 s at most).
+_HOLDER = r"""
+import ctypes, select, sys
+sys.path.insert(0, sys.argv[2])
+from cvstore import _lib as L
+h = ctypes.c_void_p()
+assert L.lib.cvs_db_open_opts(sys.argv[1].encode(), ctypes.byref(L.cvs_open_opts()),
+                              ctypes.byref(h)) == 0
+said = []
+def hold(_ctx, phase, done, total, bd, bt):
+    if phase == b"encode" and not said:
+        said.append(1)
+        print("held", flush=True)
+        select.select([sys.stdin], [], [], 30)
+        sys.stdin.read()
+o = L.cvs_build_opts(progress=L.progress_fn(hold))
+sys.exit(L.lib.cvs_build(h, b"sq8", ctypes.byref(o)))
+"""
+
+
+def _hold_writer(path):
+    from conftest import REPO
+    p = subprocess.Popen([__import__("sys").executable, "-c", _HOLDER, path,
+                          str(REPO / "python")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_a_write_waiting_for_another_process_is_told(path):
+    """A put behind another process's writer calls the wait callback once
+    the wait passes a second (with that process's pid) and when it ends;
+    the default, wait="warn", issues a cvstore.WaitWarning instead."""
+    import threading
+    import warnings
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(ids_of(50), np.arange(100, dtype=np.float32).reshape(50, 2))
+    calls = []
+    holder = _hold_writer(path)
+
+    def on_wait(pid, waited_s, done):
+        calls.append((pid, waited_s, done))
+        if not done:
+            holder.stdin.close()  # let the other writer finish
+
+    with cvstore.open(path, wait=on_wait) as db:
+        db.put("x", [1, 1])
+        assert db.get("x") is not None
+    assert holder.wait(30) == 0
+    assert calls[0][0] == holder.pid and calls[0][1] >= 1.0 and calls[0][2] is False
+    assert calls[-1][2] is True and calls[-1][1] >= calls[0][1]
+
+    holder = _hold_writer(path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+
+        def release():  # once warned, or after 20 s
+            for _ in range(200):
+                if seen:
+                    break
+                threading.Event().wait(0.1)
+            holder.stdin.close()
+
+        t = threading.Thread(target=release)
+        t.start()
+        with cvstore.open(path) as db:
+            db.put("y", [2, 2])
+        t.join()
+    assert holder.wait(30) == 0
+    waits = [w for w in seen if issubclass(w.category, cvstore.WaitWarning)]
+    assert waits and f"pid {holder.pid}" in str(waits[0].message), [str(w.message) for w in seen]
+    with pytest.raises(cvstore.InvalidArgument, match="wait"):
+        cvstore.open(path, wait="loud")
+
+
+def test_check_tells_progress(path):
+    """check(progress=...) is called for each database the check walks
+    (phase "check NAME", done <= total), as `cvstore check` draws its bar;
+    an exception it raises comes out of check() once the check is done."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(ids_of(20), np.arange(40, dtype=np.float32).reshape(20, 2),
+               texts=[f"text {i}" for i in range(20)])
+        seen = []
+        assert db.check(progress=lambda phase, done, total: seen.append((phase, done, total))) \
+            == []
+        phases = {p for p, _, _ in seen}
+        assert {"check ids", "check vecs"} <= phases, phases
+        assert all(p.startswith("check ") and d <= t for p, d, t in seen if t), seen
+        assert ("check ids", 20, 20) in seen
+
+        def boom(phase, done, total):
+            raise KeyError(phase)
+
+        with pytest.raises(KeyError, match="check"):
+            db.check(progress=boom)
+        assert db.check() == []
