@@ -89,6 +89,9 @@ static void link_summary(const cvs_link_stats *ls, const cvs_knn_info *ki)
     if (ls->titles == 0)
         fprintf(stderr, "linked: no mention links (no record has a title to be mentioned "
                 "by); %s\n", knn);
+    else if (ls->links == 0)
+        fprintf(stderr, "linked: no mention links (no text mentions one of the %" PRIu64
+                " title%s); %s\n", ls->titles, plural(ls->titles), knn);
     else
         fprintf(stderr, "linked: %" PRIu64 " mention link%s from %" PRIu64 " record%s to "
                 "%" PRIu64 " title%s; %s\n", ls->links, plural(ls->links), ls->sources,

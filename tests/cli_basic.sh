@@ -204,6 +204,9 @@ has "$tmp/err" "linked: no mention links (no record has a title to be mentioned 
 if grep -qF "0 mention links" "$tmp/err"; then fail "a summary of 0 mention links from 0 records"; fi
 expect 0 "import them again" import "$tmp/untitled" "$tmp/untitled.jsonl"
 has "$tmp/err" "kNN graph kept up to date by the writes" "a kept kNN graph is not said to be built"
+printf '%s\n' '{"id":"t1","title":"Zorblat","text":"a composer"}' >"$tmp/titled.jsonl"
+expect 0 "import a titled record no text mentions" import "$tmp/untitled" "$tmp/titled.jsonl"
+has "$tmp/err" "linked: no mention links (no text mentions one of the 1 title)" "titles no text names"
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"
