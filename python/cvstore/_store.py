@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import _lib as L
-from ._errors import Error, InvalidArgument, InvalidInput, DimensionMismatch, WaitWarning, error
+from ._errors import (DimensionMismatch, Error, InvalidArgument, InvalidInput, OutOfMemory,
+                      WaitWarning, error)
 
 lib = L.lib
 
@@ -953,9 +954,7 @@ class Store:
         if mode == "bm25":
             raise InvalidArgument("mode 'bm25' needs text queries", L.EINVAL, "CVS_EINVAL")
         nq = q.shape[0] if q.ndim == 2 else 1
-        k = int(k)
-        if k < 1:
-            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
+        k = _int_arg("search: k", k, 1)
         if mode is None:
             if self._has_index is None:
                 self._has_index = self._index_info() is not None
@@ -966,7 +965,7 @@ class Store:
                 raise InvalidArgument(f"mode {mode!r}: exact, codes, ann or bm25",
                                       L.EINVAL, "CVS_EINVAL")
         n = nq * k
-        buf = _out_buffer(n)
+        buf = self._results_buffer(nq, k)
         if not (filter is not None or nprobe or rerank is not None or threads or include
                 or refine is not None):
             # The common case in one library call, without a snapshot of our own.
@@ -1017,12 +1016,22 @@ class Store:
                 lib.cvs_filter_free(flt)
         return res
 
+    def _results_buffer(self, nq: int, k: int):
+        """_out_buffer for nq x k results, or OutOfMemory saying why: a k
+        far beyond the store's records (a typo, or "all of them" as 10**12)
+        asks for room no machine has, and MemoryError said nothing."""
+        try:
+            return _out_buffer(nq * k)
+        except (MemoryError, OverflowError):
+            pass
+        raise OutOfMemory(f"search: no memory for {nq} x {k} results ({nq * k * 12} bytes); "
+                          f"the store has {len(self)} records, and k need not exceed that",
+                          L.ENOMEM, "CVS_ENOMEM")
+
     def _text_search(self, queries, k: int, include) -> Results:
         nq = len(queries)
-        k = int(k)
-        if k < 1:
-            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
-        buf = _out_buffer(nq * k)
+        k = _int_arg("search: k", k, 1)
+        buf = self._results_buffer(nq, k)
         txn = self._txn()
         try:
             for i, t in enumerate(queries):

@@ -863,3 +863,16 @@ def test_check_tells_progress(path):
         with pytest.raises(KeyError, match="check"):
             db.check(progress=boom)
         assert db.check() == []
+
+
+def test_search_k_is_checked_as_an_integer_and_a_huge_one_says_why(path):
+    """k=2.5 is refused like every other count (it was truncated to 2), and
+    a k no machine has room for raises OutOfMemory naming k and the store's
+    size, not a MemoryError with no message."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(ids_of(5), np.arange(10, dtype=np.float32).reshape(5, 2))
+        with pytest.raises(cvstore.InvalidArgument, match="k 2.5"):
+            db.search([0, 0], k=2.5)
+        with pytest.raises(cvstore.OutOfMemory, match="the store has 5 records"):
+            db.search([0, 0], k=10**15)
+        assert db.search([0, 0], k=50).ids == [ids_of(5)]
