@@ -473,7 +473,8 @@ static json_t *tool_recall(server *s, json_t *args)
     if (arg_int(args, "k", 1, MCP_K_MAX, 10, &k))
         return tool_error("recall: k must be an integer from 1 to %d", MCP_K_MAX);
     if (arg_int(args, "token_budget", 0, (long long)1 << 40, 0, &budget))
-        return tool_error("recall: token_budget must be a non-negative integer");
+        return tool_error("recall: token_budget must be an integer from 0 (no limit) to %lld",
+                          (long long)1 << 40);
     if (arg_int(args, "hops", 0, CVS_MEM_HOPS_MAX, 0, &hops))
         return tool_error("recall: hops must be an integer from 0 to %d", CVS_MEM_HOPS_MAX);
     if (arg_str(args, "retrieval", &retrieval) ||

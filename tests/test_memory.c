@@ -1361,10 +1361,14 @@ Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"a\":"
         "-18446744073709551616}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"list\",\"arguments\":{}}}\n";
-    json_t *msg[3] = {0};
+        "\"list\",\"arguments\":{}}}\n"
+        /* Within 64 bits but over the limit: the limit is named, not "must be
+         * a non-negative integer" of a number that is one. */
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"recall\",\"arguments\":{\"query\":\"alice\",\"token_budget\":99999999999999999}}}\n";
+    json_t *msg[4] = {0};
     const char *m;
-    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 3), 2);
+    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 4), 3);
     cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 7);
     cr_assert_eq(ERRCODE(0), -32602);
     m = json_string_value(json_object_get(json_object_get(msg[0], "error"), "message"));
@@ -1373,7 +1377,11 @@ Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
     m = json_dumps(RESULT(1), 0);
     cr_assert(!strstr(m, "alice lives"), "nothing was remembered: %s", m);
     free((char *)m);
-    for (size_t i = 0; i < 2; i++)
+    m = json_string_value(json_object_get(json_array_get(json_object_get(RESULT(2), "content"),
+                                                         0), "text"));
+    cr_assert(m && strstr(m, "token_budget must be an integer from 0 (no limit) to 1099511627776"),
+              "%s", m);
+    for (size_t i = 0; i < 3; i++)
         json_decref(msg[i]);
 }
 
