@@ -1272,8 +1272,10 @@ typedef struct cvs_context_opts {
                                  their BM25 score over the best one's; 1 */
     cvs_context_unit unit;    /* CVS_UNIT_SENTENCE: each item keeps only its
                                  chosen sentences (text, sentences); the
-                                 candidates are found as for passages.
-                                 Default CVS_UNIT_PASSAGE */
+                                 candidates are found as for passages, and
+                                 when none of them has a text (records of
+                                 titles or bare vectors) they are chosen
+                                 as passages.  Default CVS_UNIT_PASSAGE */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);

@@ -2306,7 +2306,13 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)npool, (int)npool,
                     (int)s->dim, 1.0f, vecs, (int)s->dim, vecs, (int)s->dim, 0.0f, sim,
                     (int)npool);
-    if (o.unit == CVS_UNIT_SENTENCE) {
+    /* Sentences come from texts: a pool of records without any (titles
+     * only, bare vectors) would give an empty set, so it is answered in
+     * passages, as the CLI does for a query vector. */
+    int any_text = 0;
+    for (size_t i = 0; i < npool && !any_text; i++)
+        any_text = pk[i].rec.text && pk[i].rec.text_len;
+    if (o.unit == CVS_UNIT_SENTENCE && any_text) {
         rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, single, out);
         if (rc)
             goto out;
