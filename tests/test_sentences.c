@@ -852,3 +852,29 @@ Test(sentctx, records_without_text_are_given_whole, .fini = teardown)
     cr_assert_geq(res.items[0].nsentences, 1);
     cvs_context_result_free(&res);
 }
+
+/* Deviation 15: a sentence every word of which the chosen sentences hold
+ * already is not chosen, even with room in the budget: a document stored
+ * twice (three ids, one text) put its sentence into the set once per copy,
+ * where unit passage drops the copies. */
+Test(sentsel, a_restatement_is_not_chosen, .fini = teardown)
+{
+    static const char copy[] = "The Wendle river floods every spring.";
+    cvs_context_opts o;
+    cvs_context_result res;
+    size_t seen = 0;
+    mkstore();
+    put("a", copy, NULL, 0);
+    put("b", copy, NULL, 0);
+    put("c", copy, NULL, 0);
+    put("d", "Brindlemoor lies on the Wendle river. Its bridge is old.", NULL, 0);
+    cvs_context_opts_init(&o);
+    o.unit = CVS_UNIT_SENTENCE;
+    cr_assert_eq(cvs_context(db, &o, "when does the Wendle river flood", 0, &res), 0, "%s",
+                 cvs_errmsg(db));
+    for (size_t i = 0; i < res.n; i++)
+        seen += strstr(res.items[i].text, copy) != NULL;
+    cr_assert_eq(seen, 1, "the sentence once, not once per copy (%zu items)", res.n);
+    cr_assert(res.n >= 2, "the other passage still has room");
+    cvs_context_result_free(&res);
+}
