@@ -238,6 +238,12 @@ int cmd_context(int argc, char **argv)
         cli_err("context", "give exactly one of --text, --queries, --query-vector, --query-file");
         return cli_usage_error(usage);
     }
+    if (text && !text[strspn(text, " \t\r\n")]) {
+        /* An empty variable in a script (--text "$Q"): an empty set with
+         * exit 0 would read as "nothing in the store answers it". */
+        cli_err("context", "--text is empty: give the question");
+        return cli_usage_error(usage);
+    }
     /* Sentences by default for a question in words: at every budget they
      * hold the answer at least as often as whole passages on every
      * benchmark set (docs/BENCHMARKS.md, "Sentence-level context sets").

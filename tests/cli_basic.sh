@@ -165,6 +165,10 @@ expect 1 "context with the question as a bare argument" context "$sdb" "which ve
 has "$tmp/err" "unexpected argument 'which vector is near': give the question with --text" "context names the stray question"
 expect 0 "context --query-vector on it" context "$sdb" --query-vector "$q" --budget 64 --json
 has "$tmp/out" '"items":[{"id":' "context by vector finds records"
+# An empty --text (an unset variable in a script) is a mistake said as one,
+# not an empty set with exit 0.
+expect 1 "context --text ''" context "$sdb" --text " "
+has "$tmp/err" "--text is empty: give the question" "context says the question is empty"
 
 # ---- a text store keeps its graph on import --------------------------------
 # A tiny GloVe cache (5 words, 100 dimensions: word i is axis i plus a
