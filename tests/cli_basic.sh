@@ -108,6 +108,12 @@ run export "$tmp/copy"
 [ "$rc" -eq 0 ] || fail "export the copy"
 cmp -s "$tmp/e1.jsonl" "$tmp/out" || fail "export -> import -> export differs: $(diff "$tmp/e1.jsonl" "$tmp/out" | head -5)"
 ok "export -> import -> export is identical"
+# The kNN graph of a store of one record: no neighbour, said so.
+expect 0 "init a one-record store" init "$tmp/one" --dim 3 --metric l2
+head -1 "$tmp/small.jsonl" | sed 's/,"links":\["b"\]//' >"$tmp/one.jsonl"
+expect 0 "import one record" import "$tmp/one" "$tmp/one.jsonl"
+expect 0 "link one record" link "$tmp/one"
+has "$tmp/out" "knn: 0 neighbours each for 1 record," "link counts the neighbours a record has"
 # The times are exported and restored (the fixed point above compares them):
 # a restored store keeps its records' history.
 grep -qE '^\{"id":"a",.*"created_us":[0-9]{16},"updated_us":[0-9]{16}\}$' "$tmp/e1.jsonl" ||

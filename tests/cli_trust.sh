@@ -267,7 +267,7 @@ if command -v script >/dev/null; then
   grep -a "^.*knn  .*rec/s" progress.lines >/dev/null || fail "link shows the kNN build's progress: $(head -c 300 progress.lines)"
   script -qec "'$cli' link '$big' --quiet" /dev/null </dev/null >progress.out 2>&1 || true
   ! grep -qa "rec/s" progress.out || fail "link --quiet draws no progress bar"
-  grep -qa "^knn: 16 neighbours for 200 records" progress.out || fail "link --quiet still reports"
+  grep -qa "^knn: 16 neighbours each for 200 records" progress.out || fail "link --quiet still reports"
   ok "link shows the kNN build's progress on a terminal"
   # export to a file shows its progress; to the terminal itself, or --quiet, it does not.
   script -qec "'$cli' export '$big' -o '$tmp/prog.jsonl'" /dev/null </dev/null >progress.out 2>&1 || true
