@@ -1311,7 +1311,10 @@ class Store:
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
         supersedes, superseded_by when set."""
         ns = namespace or "default"
-        k = _int_arg("recall: k", k, 1)
+        # No more memories come back than the store holds: a k beyond that
+        # (10**9 for "all of them") made the library reserve room for k and
+        # fail with a bare "out of memory".
+        k = min(_int_arg("recall: k", k, 1), max(1, int(self._info().count)))
         token_budget = _int_arg("recall: token_budget", token_budget, 0)
         if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings
             retrieval, strategy = strategy, "diverse"

@@ -876,3 +876,15 @@ def test_search_k_is_checked_as_an_integer_and_a_huge_one_says_why(path):
         with pytest.raises(cvstore.OutOfMemory, match="the store has 5 records"):
             db.search([0, 0], k=10**15)
         assert db.search([0, 0], k=50).ids == [ids_of(5)]
+
+
+def test_recall_with_a_k_beyond_the_store_returns_them_all(path):
+    """recall(k=10**9) -- "all of them" -- returns every match instead of
+    failing with a bare OutOfMemory (the library reserved room for k)."""
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed) as db:
+        for t in ("the river floods", "the river town", "a market by the river"):
+            db.remember(t)
+        got = db.recall("river", k=10**9)
+        assert len(got["memories"]) == 3
+        with pytest.raises(cvstore.InvalidArgument, match="k 0"):
+            db.recall("river", k=0)
