@@ -217,6 +217,13 @@ has "$tmp/err" "kNN graph kept up to date by the writes" "a kept kNN graph is no
 printf '%s\n' '{"id":"t1","title":"Zorblat","text":"a composer"}' >"$tmp/titled.jsonl"
 expect 0 "import a titled record no text mentions" import "$tmp/untitled" "$tmp/titled.jsonl"
 has "$tmp/err" "linked: no mention links (no text mentions one of the 1 title)" "titles no text names"
+# A blank question of a --queries batch gets its error line, as --text ""
+# is refused; the batch goes on.
+printf '%s\n' '{"id":"e","text":"  "}' '{"id":"o","text":"which opera"}' >"$tmp/qs.jsonl"
+expect 0 "context --queries with a blank question" context "$tdb" --queries "$tmp/qs.jsonl"
+has "$tmp/out" '{"query_id":"e","query":"  ","error":"empty question"}' "the blank question's line"
+grep -q '"query_id":"o"' "$tmp/out" || fail "the next question is answered: $(cat "$tmp/out")"
+ok "the batch goes on after a blank question"
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"
