@@ -616,6 +616,10 @@ int cli_write_record_json(FILE *f, const cvs_record *rec, const float *vec,
     if (extra) {
         fprintf(f, ",\"created\":\"%s\"", cli_iso8601(rec->created_us, tb, sizeof tb));
         fprintf(f, ",\"updated\":\"%s\"", cli_iso8601(rec->updated_us, tb, sizeof tb));
+    } else {
+        /* The import format: exact integers, which import restores. */
+        fprintf(f, ",\"created_us\":%" PRId64 ",\"updated_us\":%" PRId64, rec->created_us,
+                rec->updated_us);
     }
     fputs("}\n", f);
     return ferror(f) ? -1 : 0;

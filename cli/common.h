@@ -193,7 +193,9 @@ int cli_given_sentences(cvs_txn *txn, const cvs_record *rec, uint32_t **buf, siz
  * {"id","vector","text","meta","links"} (absent parts left out).  meta is
  * copied verbatim: the store keeps it as compact canonical JSON, and
  * re-encoding through jansson would round its doubles.  vec may be NULL.
- * With extra, also "key", "created" and "updated" (for `get --json`).
+ * With extra, also "key", "created" and "updated" (ISO-8601, for `get
+ * --json`); without, "created_us" and "updated_us" (integer microseconds,
+ * which import restores: export).
  * sents (nsents (start, end) byte-offset pairs into rec->text, or NULL)
  * are written as "sentences", the strings they span, after the text.
  * Returns 0 or -1 on a write error. */

@@ -43,7 +43,8 @@ static const char usage[] =
     "chosen sentences among the record's)\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
     "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
-    "a question that cannot be embedded gets {\"query_id\", \"query\", \"error\"}.\n"
+    "a question that is blank or cannot be embedded gets {\"query_id\", \"query\",\n"
+    "\"error\"}.\n"
     "--query-file F (fvecs, npy) takes query vectors instead of text (vector\n"
     "seeds only); \"query\" is then the row number.\n"
     "\n"
@@ -132,15 +133,18 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
                   const float *qvec, json_t *qfield, const char *qid, int json)
 {
     cvs_context_result r;
-    int rc = cvs_txn_context(t, o, text, text ? strlen(text) : 0, qvec, &r);
+    /* A blank question of a batch is a hole in the file, not a question
+     * nothing answers: said as --text "" is. */
+    int blank = qid && text && !text[strspn(text, " \t\r\n")];
+    int rc = blank ? CVS_EINPUT : cvs_txn_context(t, o, text, text ? strlen(text) : 0, qvec, &r);
     if (rc == CVS_EINPUT && qid) {
         /* A question of a --queries batch that cannot be answered for what
          * it is (no word the embedder knows, with a strategy that needs the
          * vector): its line says so and the batch goes on.  A store error
          * still stops it. */
-        json_t *j = json_pack("{s:s, s:o, s:s}", "query_id", qid, "query", qfield, "error",
-                              cvs_errmsg(db));
-        cli_err("context", "query %s: %s", qid, cvs_errmsg(db));
+        const char *why = blank ? "empty question" : cvs_errmsg(db);
+        json_t *j = json_pack("{s:s, s:o, s:s}", "query_id", qid, "query", qfield, "error", why);
+        cli_err("context", "query %s: %s", qid, why);
         return cli_json_print(stdout, j) ? cli_fail("context", CVS_ENOMEM, NULL) : CLI_OK;
     }
     if (rc) {
@@ -236,6 +240,12 @@ int cmd_context(int argc, char **argv)
     }
     if (inputs != 1) {
         cli_err("context", "give exactly one of --text, --queries, --query-vector, --query-file");
+        return cli_usage_error(usage);
+    }
+    if (text && !text[strspn(text, " \t\r\n")]) {
+        /* An empty variable in a script (--text "$Q"): an empty set with
+         * exit 0 would read as "nothing in the store answers it". */
+        cli_err("context", "--text is empty: give the question");
         return cli_usage_error(usage);
     }
     /* Sentences by default for a question in words: at every budget they

@@ -1,9 +1,11 @@
 /*
  * export.c -- `cvstore export`: writes every record as JSONL in exactly the
  * format `cvstore import` reads, so export -> import is a faithful copy
- * (ids, vectors to the last bit via %.9g, title, text, meta, links, and the
- * sentences a record came with, which an import would not split the same; the internal
- * keys and timestamps are the store's own and are not carried over).  One
+ * (ids, vectors to the last bit via %.9g, title, text, meta, links, the
+ * sentences a record came with, which an import would not split the same,
+ * and the times it was created and last updated, which an import restores,
+ * so that a restored agent memory keeps its recency; only the internal keys
+ * are the store's own and are not carried over).  One
  * snapshot covers the whole export, so it is consistent even while
  * writers run.
  *
@@ -35,9 +37,11 @@ static const char usage[] =
     "\n"
     "Writes every record, in insertion order, one JSON object per line:\n"
     "  {\"id\": ..., \"vector\": [...], \"title\": ..., \"text\": ..., \"meta\": {...},\n"
-    "   \"links\": [...]}\n"
+    "   \"links\": [...], \"created_us\": ..., \"updated_us\": ...}\n"
     "the format `cvstore import` reads; a record imported with its own\n"
     "\"sentences\" has them too (otherwise import splits the text again).\n"
+    "created_us and updated_us are the record's times (microseconds since\n"
+    "1970), which import restores.\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE    write to FILE instead of standard output\n"

@@ -36,7 +36,8 @@ static const char usage[] =
     "Imports FILE into the store DB.  The whole file is validated first: a file\n"
     "with a bad record changes nothing, and the error names the file, the record\n"
     "or line and the problem.  Records are upserted by id, so re-running an\n"
-    "import is harmless.  An empty file, or one of blank lines only, is an error.\n"
+    "import is harmless.  A file of no records (empty, or blank lines only, as\n"
+    "the export of an empty store is) imports nothing, and the summary says so.\n"
     "\n"
     "FILE - reads standard input (give --format).  Standard input, a pipe or\n"
     "any other FILE that is not a regular file is first copied to a temporary\n"
@@ -63,6 +64,38 @@ static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
                         uint64_t bytes_done, uint64_t bytes_total)
 {
     cli_progress_update(ctx, phase, done, total, bytes_done, bytes_total);
+}
+
+static const char *plural(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* The graph's line of the summary.  Mention links exist only where records
+ * have titles: a store without any says so, rather than "0 mention links
+ * from 0 records", which read as if nothing had been imported.  ki NULL:
+ * the kNN graph was there already (puts keep it). */
+static void link_summary(const cvs_link_stats *ls, const cvs_knn_info *ki)
+{
+    char knn[160];
+    if (!ki) {
+        snprintf(knn, sizeof knn, "kNN graph kept up to date by the writes");
+    } else {
+        /* A record's neighbours are the other records, k at most. */
+        uint64_t nb = ki->records > ki->k ? (uint64_t)ki->k : ki->records ? ki->records - 1 : 0;
+        snprintf(knn, sizeof knn, "kNN graph of %" PRIu64 " record%s, %" PRIu64 " neighbour%s "
+                 "each, %.2f s", ki->records, plural(ki->records), nb, plural(nb), ki->seconds);
+    }
+    if (ls->titles == 0)
+        fprintf(stderr, "linked: no mention links (no record has a title to be mentioned "
+                "by); %s\n", knn);
+    else if (ls->links == 0)
+        fprintf(stderr, "linked: no mention links (no text mentions one of the %" PRIu64
+                " title%s); %s\n", ls->titles, plural(ls->titles), knn);
+    else
+        fprintf(stderr, "linked: %" PRIu64 " mention link%s from %" PRIu64 " record%s to "
+                "%" PRIu64 " title%s; %s\n", ls->links, plural(ls->links), ls->sources,
+                plural(ls->sources), ls->titles, plural(ls->titles), knn);
 }
 
 static const char *base_name(const char *path)
@@ -170,6 +203,13 @@ int cmd_import(int argc, char **argv)
         rc = cli_fail("import", rc, db);
         goto out;
     }
+    if (st.records == 0) {
+        /* Said even with --quiet: a wrong file (a failed download) is
+         * noticed, and a restored empty export reads as one. */
+        fprintf(stderr, "imported 0 records: %s holds no records; the store is unchanged\n",
+                strcmp(file, "-") ? base_name(file) : "standard input");
+        goto out;
+    }
     if (!quiet) {
         /* Large texts import at a few records a second: "0 rec/s" would
          * read as a stall, so slow rates keep a decimal. */
@@ -218,12 +258,8 @@ int cmd_import(int argc, char **argv)
             rc = cli_fail("import", rc, db);
             goto out;
         }
-        if (have_knn)
-            ki.seconds = 0;
         if (!quiet)
-            fprintf(stderr, "linked: %" PRIu64 " mention links from %" PRIu64 " records; "
-                    "kNN graph of %zu neighbours, %.2f s\n", ls.links, ls.sources, ki.k,
-                    ls.seconds + ki.seconds);
+            link_summary(&ls, have_knn ? NULL : &ki);
     }
 out:
     cvs_db_close(db);

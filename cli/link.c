@@ -120,10 +120,16 @@ int cmd_link(int argc, char **argv)
             printf("mentions: %llu links from %llu of %llu records (%llu usable titles), %.2f s\n",
                    (unsigned long long)ls.links, (unsigned long long)ls.sources,
                    (unsigned long long)ls.records, (unsigned long long)ls.titles, ls.seconds);
-        if (knn)
-            printf("knn: %zu neighbours for %llu records, %s, recall@%zu %.4f, %.2f s\n", ki.k,
-                   (unsigned long long)ki.records, ki.approximate ? "ANN" : "exact", ki.k,
-                   ki.recall, ki.seconds);
+        if (knn) {
+            /* A record's neighbours are the other records: k at most. */
+            unsigned long long nb = ki.records > ki.k ? (unsigned long long)ki.k
+                                    : ki.records      ? (unsigned long long)ki.records - 1
+                                                      : 0;
+            printf("knn: %llu neighbour%s each for %llu record%s, %s, recall@%zu %.4f, %.2f s\n",
+                   nb, nb == 1 ? "" : "s", (unsigned long long)ki.records,
+                   ki.records == 1 ? "" : "s", ki.approximate ? "ANN" : "exact", ki.k, ki.recall,
+                   ki.seconds);
+        }
     }
 out:
     cvs_db_close(db);

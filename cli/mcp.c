@@ -473,7 +473,8 @@ static json_t *tool_recall(server *s, json_t *args)
     if (arg_int(args, "k", 1, MCP_K_MAX, 10, &k))
         return tool_error("recall: k must be an integer from 1 to %d", MCP_K_MAX);
     if (arg_int(args, "token_budget", 0, (long long)1 << 40, 0, &budget))
-        return tool_error("recall: token_budget must be a non-negative integer");
+        return tool_error("recall: token_budget must be an integer from 0 (no limit) to %lld",
+                          (long long)1 << 40);
     if (arg_int(args, "hops", 0, CVS_MEM_HOPS_MAX, 0, &hops))
         return tool_error("recall: hops must be an integer from 0 to %d", CVS_MEM_HOPS_MAX);
     if (arg_str(args, "retrieval", &retrieval) ||
@@ -853,6 +854,55 @@ static int blank(const char *s, size_t n)
     return 1;
 }
 
+/* The reply to a line jansson could not parse.  An integer beyond 64 bits
+ * (jansson's "too big integer") is valid JSON: the request is read again
+ * with such integers as reals to find its id, and refused with it (-32602
+ * in params, -32600 elsewhere, saying to write the number as a string),
+ * since an error with id null leaves the client waiting for its answer; a
+ * notification gets none (*note 1).  Anything else: -32700, id null. */
+static json_t *parse_error(const char *line, size_t n, const json_error_t *je, int *note)
+{
+    char m[400];
+    json_t *msg, *id, *reply;
+    *note = 0;
+    snprintf(m, sizeof m, "Parse error: %s (column %d)", je->text, je->column);
+    if (json_error_code(je) != json_error_numeric_overflow || strncmp(je->text, "too big", 7) ||
+        !(msg = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                           NULL)))
+        return rpc_error(NULL, RPC_PARSE_ERROR, m);
+    if (!json_is_object(msg)) { /* a batch: no one id to answer with */
+        json_decref(msg);
+        return rpc_error(NULL, RPC_PARSE_ERROR, m);
+    }
+    id = json_object_get(msg, "id");
+    if (!id) {
+        *note = 1;
+        json_decref(msg);
+        return NULL;
+    }
+    /* Integer ids came back as reals; one beyond 2^53 (the integer out of
+     * range may be the id itself) cannot be given back exactly: null. */
+    if (!json_is_string(id) && !json_is_null(id) &&
+        !(json_is_real(id) && json_real_value(id) >= -9007199254740992.0 &&
+          json_real_value(id) <= 9007199254740992.0 &&
+          json_real_value(id) == (double)(json_int_t)json_real_value(id)))
+        id = NULL;
+    snprintf(m, sizeof m, "%s: integer out of range at column %d (%s): integers are 64-bit "
+             "(-9223372036854775808 to 9223372036854775807); write it as a string (\"...\")",
+             json_object_get(msg, "params") ? "Invalid params" : "Invalid Request", je->column,
+             je->text);
+    /* An integer id was read back as a real: answer with the integer. */
+    if (id && json_is_real(id))
+        id = json_integer((json_int_t)json_real_value(id));
+    else
+        json_incref(id);
+    reply = rpc_error(id, json_object_get(msg, "params") ? RPC_INVALID_PARAMS
+                                                         : RPC_INVALID_REQUEST, m);
+    json_decref(id);
+    json_decref(msg);
+    return reply;
+}
+
 static int serve(server *s)
 {
     char *line = NULL;
@@ -869,9 +919,9 @@ static int serve(server *s)
         } else if (blank(line ? line : "", (size_t)n)) {
             continue;
         } else if (!(msg = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je))) {
-            char m[300];
-            snprintf(m, sizeof m, "Parse error: %s (column %d)", je.text, je.column);
-            reply = rpc_error(NULL, RPC_PARSE_ERROR, m);
+            reply = parse_error(line, (size_t)n, &je, &note);
+            if (note)
+                continue;
         } else if (json_is_array(msg)) {
             size_t i;
             json_t *req;

@@ -233,6 +233,9 @@ typedef struct cvs_record {
     size_t nlinks;
     /* Output only (ignored on put): */
     int64_t key;           /* internal 64-bit key */
+    /* Microseconds since the epoch.  On get: when the record was first put
+       and last put.  On put: ignored (the store sets them) unless the put
+       has CVS_PUT_TIMES. */
     int64_t created_us;
     int64_t updated_us;
     /* Optional on put (NULL/0 on get): the text's sentences as given,
@@ -247,6 +250,17 @@ typedef struct cvs_record {
 /* cvs_put flags */
 #define CVS_PUT_FORWARD_LINKS 0x1u /* allow links to ids not (yet) in the store;
                                       the importer sets it after checking them */
+#define CVS_PUT_TIMES 0x2u         /* keep the times the records give: a nonzero
+                                      created_us / updated_us is stored as it
+                                      is instead of the time of the put (0 =
+                                      as without the flag: the put's time, and
+                                      an update keeps its creation time).  For
+                                      restoring records with their history
+                                      (cvs_import does it for JSONL
+                                      "created_us" / "updated_us", as export
+                                      writes them); a negative time, or an
+                                      updated_us before the created_us given,
+                                      is CVS_EINPUT */
 
 /* Upserts n records (by external id) in one transaction: all of them or none.
  * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad
@@ -454,7 +468,9 @@ typedef struct cvs_build_opts {
  * (its count, dimension, metric and raw mode at the call), and then
  * opts->index NULL (or opts NULL) or "auto" takes its index as well ("" =
  * codes only).  Exception, as before: spec NULL with opts->index
- * "faiss:..." builds the FAISS index alone, no codec. */
+ * "faiss:..." builds the FAISS index alone, no codec.  An IVF index over
+ * codes of more than 512 bytes (sq8 above 512 dimensions) is CVS_EINVAL,
+ * before any training. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
 
 /* What cvs_build picks when told nothing: codec is a spec for cvs_build,
@@ -469,7 +485,9 @@ typedef struct cvs_build_choice {
  * that metric and raw mode (raw 0 = CVS_RAW_F32), by the rules written out
  * (with their reasons) in index/choose.c:
  *   - under 2048 records: codec "sq8", no index (exact search is fastest);
- *   - raw none: "sq8" (the codes are the only copy of the vectors);
+ *   - raw none: "sq8" (the codes are the only copy of the vectors), and
+ *     no index above 512 dimensions (an IVF list holds codes of at most
+ *     512 bytes);
  *   - d <= 256: "opq,pq{d/2}x4" (odd d: "opq{d+1},pq{(d+1)/2}x4");
  *   - d > 256: "pca256,opq,pq128x4";
  *   - index "ivfN", N about 4 sqrt(count) (the "ivf" default), with ",sq8"
@@ -680,8 +698,10 @@ typedef struct cvs_import_stats {
  * path "-" is standard input (opts->format then must be given); it, and any
  * other input that is not a regular file (a pipe, /dev/stdin), is first
  * copied to an unlinked spool file in $TMPDIR (else /tmp), so the same
- * validate-then-write promise holds.  A file of no records (empty, or only
- * blank lines) is CVS_EINPUT; a missing or unreadable one CVS_EINVAL. */
+ * validate-then-write promise holds.  A file of no records (empty, only
+ * blank lines, or an npy of zero rows: what cvstore export writes for an
+ * empty store) imports nothing and succeeds with stats->records 0; a
+ * missing or unreadable one is CVS_EINVAL. */
 CVS_API int cvs_import(cvs_db *db, const char *path, const cvs_import_opts *opts,
                        cvs_import_stats *stats) CVS_WUR;
 /* Pass 1 of cvs_import alone: validates the file against db as cvs_import
@@ -1253,8 +1273,10 @@ typedef struct cvs_context_opts {
                                  their BM25 score over the best one's; 1 */
     cvs_context_unit unit;    /* CVS_UNIT_SENTENCE: each item keeps only its
                                  chosen sentences (text, sentences); the
-                                 candidates are found as for passages.
-                                 Default CVS_UNIT_PASSAGE */
+                                 candidates are found as for passages, and
+                                 when none of them has a text (records of
+                                 titles or bare vectors) they are chosen
+                                 as passages.  Default CVS_UNIT_PASSAGE */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);

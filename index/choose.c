@@ -24,6 +24,10 @@
  *     re-ranked or retrained), so fidelity comes before scan speed: sq8
  *     keeps each coordinate within 1/510 of its range, where 4-bit PQ would
  *     make every read lossy, and no PCA (what it drops is gone for good).
+ *     Above CVS_IVF_MAX_CODE (512) dimensions their sq8 codes are longer
+ *     than an IVF list holds, so they get no index: the codes are scanned
+ *     whole, which is slower but loses nothing, where an index would need
+ *     a shorter, lossier code that the store could never undo.
  *  3. Otherwise 4-bit PQ after an OPQ rotation, two dimensions per
  *     sub-quantizer: opq,pq{d/2}x4, d/4 bytes per vector (1/16 of f32).
  *     4-bit codes are what the fast-scan kernel (André, Kermarrec & Le
@@ -146,6 +150,8 @@ CVS_API int cvs_build_choose(uint64_t count, uint32_t dim, cvs_metric metric, cv
         snprintf(out->codec, sizeof out->codec, "opq,pq%ux4", dim / 2);
 
     if (count < CVS_AUTO_MIN_INDEX) /* rule 1 */
+        return CVS_OK;
+    if (raw == CVS_RAW_NONE && dim > CVS_IVF_MAX_CODE) /* rule 2: sq8 codes, too long */
         return CVS_OK;
     if ((rc = cvs__ivf_parse_spec("ivf", count, &nlist, &residual, &refine)))
         return rc; /* rule 5 */

@@ -297,6 +297,31 @@ static void train_progress(void *ctx, const char *phase, uint64_t done, uint64_t
     o->progress(o->progress_ctx, phase, done, total, 0, 0);
 }
 
+/* Whether the codes of spec (NULL: of the store's codec) at the store's
+ * dimension fit an IVF list (CVS_IVF_MAX_CODE bytes); CVS_EINVAL saying
+ * what would, otherwise. */
+static int ivf_code_fits(cvs_db *db, const char *spec, const char *index)
+{
+    cvs_codec_info ci;
+    size_t bytes;
+    int rc;
+    if (spec) {
+        if ((rc = cvs__codec_spec_code_size(spec, db->dim, db->metric, &bytes)))
+            return rc;
+    } else {
+        if ((rc = cvs_codec_get_info(db, &ci)))
+            return rc;
+        spec = ci.spec;
+        bytes = ci.code_bytes;
+    }
+    if (bytes <= CVS_IVF_MAX_CODE)
+        return CVS_OK;
+    return cvs__err(CVS_EINVAL, "index \"%s\": codec %s makes codes of %zu bytes at dimension "
+                    "%u, and an IVF list holds codes of at most %d bytes: choose a codec of "
+                    "shorter codes (pcaR,sq8 with R <= %d, or a pq codec) or no index", index,
+                    spec, bytes, db->dim, CVS_IVF_MAX_CODE, CVS_IVF_MAX_CODE);
+}
+
 /* cvs__codes_build and cvs__codes_reindex: keep_codec takes the store's
  * codec (exported and loaded again, so the build owns its copy) where the
  * other trains spec's. */
@@ -308,7 +333,7 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
     cvs_build_opts so = {0};
     cvs_info info;
     float *x = NULL;
-    size_t n, nlist = 0;
+    size_t n, nlist = 0, code_bytes;
     int rc, residual = -1, refine = 0;
 
     if (!db)
@@ -317,7 +342,9 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
     if (!spec)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL codec spec");
-    if ((rc = cvs__codec_check_spec(spec, db->dim)))
+    /* Every refusal the spec, dimension and metric decide (rq1 on an l2
+     * store too), before the sample and the coarse quantizer's training. */
+    if ((rc = cvs__codec_spec_code_size(spec, db->dim, db->metric, &code_bytes)))
         return rc;
     if (db->raw == CVS_RAW_NONE) {
         cvs_codec_info ci;
@@ -338,6 +365,11 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
         if (refine && db->raw == CVS_RAW_NONE)
             return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none): index \"%s\" "
                             "needs them for its SQ8 re-ranking codes", db->path, opts->index);
+        /* Known from the spec and the dimension: refused now, not after
+         * seconds of training (or, before this check, after a write that
+         * left the store with an index no search could load). */
+        if ((rc = ivf_code_fits(db, keep_codec ? NULL : spec, opts->index)))
+            return rc;
         /* Residual codes by default for ip/cosine, direct for l2 (measured,
          * see index/ivf.c deviation 1); raw "none" stores read records back
          * by decoding the code alone, so theirs are direct. */
@@ -510,6 +542,12 @@ static int build_shared(cvs_db *db, const void *blob, size_t len, const void *ib
         /* The same checks a stored "meta/ivf" gets, the dimension too. */
         if ((rc = cvs__ivf_params_from_blob(db, iblob, ilen, &a.ivf)))
             goto out;
+        if (cvs__codec_code_size(a.codec) > CVS_IVF_MAX_CODE) {
+            rc = cvs__err(CVS_EINVAL, "%s: codec %s makes codes of %zu bytes, and an IVF list "
+                          "holds codes of at most %d bytes", fn, cvs__codec_spec(a.codec),
+                          cvs__codec_code_size(a.codec), CVS_IVF_MAX_CODE);
+            goto out;
+        }
         /* raw "none" stores read records back by decoding the code alone,
          * so their codes must be direct, and keep no vectors for SQ8. */
         if (db->raw == CVS_RAW_NONE && (a.ivf->residual || a.ivf->refine)) {

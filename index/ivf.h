@@ -21,6 +21,10 @@
 struct cvs_codec;
 
 #define CVS_IVF_MAX_NLIST 65536
+/* The longest code an IVF list holds (bytes per vector); a build refuses a
+ * longer one before it trains (index/codes.c), a load of one stored
+ * otherwise fails. */
+#define CVS_IVF_MAX_CODE 512
 /* The change log keeps about as many entries as the index holds records,
  * at least CVS_IVF_LOG_MIN and at most cvs__ivf_log_keep (CVS_IVF_LOG_KEEP;
  * a variable so that tests can make the log short); a process whose

@@ -303,9 +303,9 @@ static int ivf_load(cvs_db *db, MDB_txn *txn, cvs_ivf_params *p, const cvs_codec
     ix->rqb = p->refine ? p->dim : 0;
     ix->nlist = p->nlist;
     ix->refs = 1;
-    if (ix->cs > 512) {
+    if (ix->cs > CVS_IVF_MAX_CODE) {
         rc = cvs__err(CVS_EINVAL, "%s: codes of %zu bytes are too long for the IVF index "
-                      "(at most 512)", db->path, ix->cs);
+                      "(at most %d)", db->path, ix->cs, CVS_IVF_MAX_CODE);
         goto out;
     }
     if ((rc = read_seq(db, txn, &ix->applied_seq)))

@@ -376,12 +376,20 @@ void cvs__codec_free(cvs_codec *c)
 
 const char *cvs__codec_spec(const cvs_codec *c) { return c->spec; }
 
+/* Bytes per vector of spec s with dq dimensions at the quantizer: known
+ * from the spec alone, so that a build can refuse a code its index cannot
+ * hold before it trains (cvs__codec_spec_code_size). */
+static size_t spec_code_size(const spec *s, uint32_t dq)
+{
+    return s->quant == Q_PQ    ? (s->nbits == 8 ? s->M : (s->M + 1) / 2)
+           : s->quant == Q_RQ  ? s->M
+           : s->quant == Q_RBQ ? (size_t)s->nbits * dq / 8 + 4 * CVS_RBQ_FACTORS
+                               : dq;
+}
+
 size_t cvs__codec_code_size(const cvs_codec *c)
 {
-    return c->s.quant == Q_PQ    ? cvs__pq_code_size(&c->pq)
-           : c->s.quant == Q_RQ  ? c->s.M
-           : c->s.quant == Q_RBQ ? (size_t)c->s.nbits * c->dq / 8 + 4 * CVS_RBQ_FACTORS
-                                 : c->dq;
+    return spec_code_size(&c->s, c->dq);
 }
 
 size_t cvs__codec_param_bytes(const cvs_codec *c)
@@ -447,6 +455,18 @@ static int codec_new(const char *spec_str, uint32_t dim, cvs_metric metric, cvs_
         c->dq = (c->din + 7) / 8 * 8;
     *out = c;
     return 0;
+}
+
+int cvs__codec_spec_code_size(const char *spec_str, uint32_t dim, cvs_metric metric,
+                              size_t *bytes)
+{
+    cvs_codec *c;
+    int rc = codec_new(spec_str, dim, metric, &c);
+    if (rc)
+        return rc;
+    *bytes = cvs__codec_code_size(c);
+    free(c);
+    return CVS_OK;
 }
 
 /* ==== Transforms ==== */

@@ -38,6 +38,10 @@ typedef struct cvs_codec_train_opts {
 /* Validates a spec for a dimension: CVS_EINVAL with a clear reason
  * ("pq32 needs the dimension (100) to be a multiple of 32", ...). */
 int cvs__codec_check_spec(const char *spec, uint32_t dim);
+/* The bytes per vector of the codes spec would make at dimension dim,
+ * without training (the errors of cvs__codec_check_spec). */
+int cvs__codec_spec_code_size(const char *spec, uint32_t dim, cvs_metric metric,
+                              size_t *bytes);
 
 /* Trains on n vectors x (n x dim, row-major; cosine callers pass unit
  * vectors).  metric decides the LUT's distance. */

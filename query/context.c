@@ -376,7 +376,9 @@
  *      costing HotpotQA or MuSiQue more than one question at any budget.
  */
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -2094,6 +2096,43 @@ CVS_API int cvs_context_source_run(const cvs_context_source *x, const cvs_contex
     return run(&s, opts, text, len, qvec, NULL, out);
 }
 
+/* The options' ranges, each named: a NaN weight (which no comparison
+ * catches) made every score NaN and the set silently empty. */
+static int check_opts(const cvs_context_opts *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        float lo, hi;
+    } f[] = {
+        {"lexical_weight", offsetof(cvs_context_opts, lexical_weight), 0, 1},
+        {"lambda", offsetof(cvs_context_opts, lambda), 0, 1},
+        {"decay", offsetof(cvs_context_opts, decay), 0, FLT_MAX},
+        {"rrf_k", offsetof(cvs_context_opts, rrf_k), 0, FLT_MAX},
+        {"title_weight", offsetof(cvs_context_opts, title_weight), -FLT_MAX, FLT_MAX},
+        {"knn_weight", offsetof(cvs_context_opts, knn_weight), -FLT_MAX, FLT_MAX},
+        {"coverage", offsetof(cvs_context_opts, coverage), -FLT_MAX, FLT_MAX},
+        {"dup_threshold", offsetof(cvs_context_opts, dup_threshold), -FLT_MAX, FLT_MAX},
+        {"bridge_weight", offsetof(cvs_context_opts, bridge_weight), -FLT_MAX, FLT_MAX},
+    };
+    if ((unsigned)o->strategy > CVS_CONTEXT_VECTOR)
+        return cvs__err(CVS_EINVAL, "cvs_context: unknown strategy %d", (int)o->strategy);
+    if ((unsigned)o->unit > CVS_UNIT_SENTENCE)
+        return cvs__err(CVS_EINVAL, "cvs_context: unknown unit %d", (int)o->unit);
+    if (o->hops < 0)
+        return cvs__err(CVS_EINVAL, "cvs_context: hops %d is negative", o->hops);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        float v;
+        memcpy(&v, (const char *)o + f[i].off, sizeof v);
+        if (!(v >= f[i].lo && v <= f[i].hi)) /* NaN fails both */
+            return cvs__err(CVS_EINVAL, "cvs_context: %s %g is out of range (%s)", f[i].name,
+                            (double)v, f[i].hi == 1      ? "0 to 1"
+                                       : f[i].lo == 0 ? "a finite value >= 0"
+                                                      : "a finite value");
+    }
+    return CVS_OK;
+}
+
 /* The three stages over the source s (scoped by sc: one store only). */
 static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
                const float *qvec, const cvs_context_scope *sc, cvs_context_result *out)
@@ -2117,11 +2156,8 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         cvs_context_opts_init(&o);
     if (text && len == 0)
         len = strlen(text);
-    if ((unsigned)o.strategy > CVS_CONTEXT_VECTOR || (unsigned)o.unit > CVS_UNIT_SENTENCE ||
-        o.lexical_weight < 0 ||
-        o.lexical_weight > 1 || o.lambda < 0 || o.lambda > 1 || o.hops < 0 ||
-        o.decay < 0 || o.rrf_k < 0)
-        return cvs__err(CVS_EINVAL, "cvs_context: option out of range");
+    if ((rc = check_opts(&o)))
+        return rc;
     if (o.depth == 0)
         o.depth = 1;
     if (o.max_pool == 0)
@@ -2270,7 +2306,13 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)npool, (int)npool,
                     (int)s->dim, 1.0f, vecs, (int)s->dim, vecs, (int)s->dim, 0.0f, sim,
                     (int)npool);
-    if (o.unit == CVS_UNIT_SENTENCE) {
+    /* Sentences come from texts: a pool of records without any (titles
+     * only, bare vectors) would give an empty set, so it is answered in
+     * passages, as the CLI does for a query vector. */
+    int any_text = 0;
+    for (size_t i = 0; i < npool && !any_text; i++)
+        any_text = pk[i].rec.text && pk[i].rec.text_len;
+    if (o.unit == CVS_UNIT_SENTENCE && any_text) {
         rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, single, out);
         if (rc)
             goto out;

@@ -43,6 +43,17 @@
  * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
  * the committed batches stay, and re-running the import finishes it.
  *
+ * Times.  A JSONL record's "created_us" and "updated_us" (export writes
+ * them) are put with CVS_PUT_TIMES, so a restored store keeps its records'
+ * history (the memory layer's recency reads it); a record without them
+ * gets the import's time, as any put.
+ *
+ * No records.  A file with none (empty, blank lines only, an npy of zero
+ * rows) imports as nothing and succeeds (stats->records 0): an export of
+ * an empty store is an empty file, and a backup restored must come back
+ * as the empty store it was.  The callers say so (cvstore import: "the
+ * file holds no records"), so that a wrong file is still noticed.
+ *
  * Vector files carry no ids: records are "0", "1", ... or the lines of
  * opts->ids_path, which get the same checks (count, uniqueness, length,
  * UTF-8).
@@ -359,6 +370,7 @@ typedef struct boff {
     size_t id, id_len, text, text_len, meta, meta_len, link0, nlinks, title, title_len;
     size_t emb, emb_len;   /* the embedding input, when the record has no vector */
     size_t sent0, nsent;   /* given sentences: pairs at b->sents[2 * sent0] */
+    int64_t created_us, updated_us; /* given times, 0 = the put's */
     int has_text, has_meta, has_title, need_embed;
 } boff;
 
@@ -453,6 +465,8 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
         o->meta_len = rec->meta_len;
         o->has_meta = 1;
     }
+    o->created_us = rec->created_us;
+    o->updated_us = rec->updated_us;
     o->sent0 = b->ns;
     o->nsent = text ? rec->nsentences : 0;
     if (b->ns + o->nsent > b->cs) {
@@ -586,8 +600,12 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
             r->sentences = b->sents + 2 * o->sent0;
             r->nsentences = o->nsent;
         }
+        r->created_us = o->created_us;
+        r->updated_us = o->updated_us;
     }
-    rc = cvs_put(db, b->recs, b->n, CVS_PUT_FORWARD_LINKS, &ins, &upd);
+    /* Times a record gives (an export's) are restored; one without keeps
+     * the put's, as CVS_PUT_TIMES takes 0 for "now". */
+    rc = cvs_put(db, b->recs, b->n, CVS_PUT_FORWARD_LINKS | CVS_PUT_TIMES, &ins, &upd);
 fail:
     if (rc) {
         if (b->first_line)
@@ -773,7 +791,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
                         "standard input");
     lb.path = path;
 
-    if ((rc = cvs_reader_open(input, o.format, info.dim, &r)))
+    if ((rc = cvs_reader_open_flags(input, o.format, info.dim, CVS_READER_EMPTY_OK, &r)))
         goto out;
     lb.file = cvs_reader_reopen_path(r);
     if (o.ids_path) {
@@ -821,14 +839,6 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     if (rc != CVS_NOTFOUND)
         goto out;
     rc = CVS_OK;
-    /* Like an empty file (reader.c): a file of blank lines, or an npy of
-     * zero rows, is a wrong file far more often than a wish to import
-     * nothing. */
-    if (st.records == 0) {
-        rc = cvs__err(CVS_EINPUT, "%s: no records in the file%s", path,
-                      jsonl ? " (only blank lines)" : "");
-        goto out;
-    }
     if (fi.f) { /* the ids may end with blank lines, nothing else */
         while ((rc = ids_next(&fi, &id, &id_len)) == 0)
             if (id_len) {
@@ -840,6 +850,14 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         if (rc < 0)
             goto out;
         rc = CVS_OK;
+    }
+    /* A file of no records (empty, blank lines, an npy of zero rows) is
+     * what an export of an empty store writes: it imports as nothing,
+     * stats->records 0, for the caller to say so. */
+    if (st.records == 0) {
+        st.bytes = cvs_reader_bytes_total(r);
+        st.validate_s = cvs__mono_s() - t0;
+        goto out;
     }
     if (has_links && (rc = check_links(db, r, &tab, &pg)))
         goto out;

@@ -203,6 +203,11 @@ int cvs__utf8_valid(const char *s, size_t len);
 /* Parses meta as a JSON object and returns its compact serialization in
  * *out (malloc'd).  CVS_EINPUT with a reason otherwise. */
 int cvs__meta_canonical(const char *meta, size_t len, char **out, size_t *out_len);
+/* When jansson refused an integer beyond 64 bits (valid JSON it cannot
+ * hold), what to tell the user (the range, and to write it as a string);
+ * NULL for any other error, a real beyond double range included. */
+struct json_error_t;
+const char *cvs__json_int_range_why(const struct json_error_t *e);
 
 /* Links value codec (store/links.c). */
 size_t cvs__links_encoded_size(const cvs_link *links, size_t n);

@@ -33,6 +33,10 @@
  *     joined by one space (blank ones add nothing).  With "text", each
  *     sentence is located in it in order, white-space runs matching any
  *     white-space run; a sentence not found is an error.
+ *  9. "created_us" and "updated_us" (integers, microseconds since the
+ *     epoch, as export writes them) are the record's times, restored by the
+ *     import (CVS_PUT_TIMES); absent, the import's time.  Negative times
+ *     and an update before the creation are errors.
  */
 #include <errno.h>
 #include <math.h>
@@ -72,6 +76,9 @@ static int bad_json(cvs_reader *r, const json_error_t *e)
     case json_error_invalid_utf8:
         return LERR(CVS_EINPUT, "invalid UTF-8 at column %d (%s)", e->column, e->text);
     case json_error_numeric_overflow:
+        if (cvs__json_int_range_why(e))
+            return LERR(CVS_EINPUT, "integer out of range at column %d (%s): %s", e->column,
+                        e->text, cvs__json_int_range_why(e));
         return LERR(CVS_EINPUT, "number out of range at column %d (%s): it would be infinite",
                     e->column, e->text);
     default:
@@ -273,6 +280,21 @@ out:
     return rc;
 }
 
+/* "created_us" / "updated_us": the record's times as export writes them,
+ * integer microseconds since the epoch; absent or null is 0 (the import's
+ * time). */
+static int get_time(cvs_reader *r, json_t *doc, const char *key, int64_t *out)
+{
+    json_t *x = json_object_get(doc, key);
+    *out = 0;
+    if (!x || json_is_null(x))
+        return CVS_OK;
+    if (!json_is_integer(x) || json_integer_value(x) < 0)
+        return LERR(CVS_EINPUT, "\"%s\" must be an integer >= 0 (microseconds since 1970)", key);
+    *out = (int64_t)json_integer_value(x);
+    return CVS_OK;
+}
+
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -346,8 +368,13 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
         rec->meta = r->meta;
         rec->meta_len = strlen(r->meta);
     }
-    if ((rc = get_links(r, doc, rec)) || (rc = get_sentences(r, doc, rec)))
+    if ((rc = get_links(r, doc, rec)) || (rc = get_sentences(r, doc, rec)) ||
+        (rc = get_time(r, doc, "created_us", &rec->created_us)) ||
+        (rc = get_time(r, doc, "updated_us", &rec->updated_us)))
         return rc;
+    if (rec->created_us && rec->updated_us && rec->updated_us < rec->created_us)
+        return LERR(CVS_EINPUT, "\"updated_us\" %" JSON_INTEGER_FORMAT " is before \"created_us\" %"
+                    JSON_INTEGER_FORMAT, (json_int_t)rec->updated_us, (json_int_t)rec->created_us);
     rec->recno = r->recno;
     rec->line = r->lineno;
     return CVS_OK;

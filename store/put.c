@@ -14,7 +14,9 @@
  * hooks (store/module.h) in order, knowing none of them by name.  A
  * record's per-record hook runs before its title and text are replaced, so
  * the module can still read the old version of an update.
- * An update keeps the key and the creation time, replaces the rest.
+ * An update keeps the key and the creation time, replaces the rest; with
+ * CVS_PUT_TIMES the times a record gives replace the put's (an import
+ * restoring an export's history).
  */
 #include <math.h>
 #include <sodium.h>
@@ -174,6 +176,15 @@ static int validate(cvs_db *db, put_arg *a)
             return cvs__err_prefix(rc, "record \"%.*s\"", (int)r->id_len, r->id);
         if (r->nlinks && !r->links)
             return cvs__err(CVS_EINVAL, "record \"%.*s\": nlinks without links", (int)r->id_len, r->id);
+        if ((a->flags & CVS_PUT_TIMES) && (r->created_us < 0 || r->updated_us < 0))
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": a negative time (created_us %lld, "
+                            "updated_us %lld; microseconds since 1970)", (int)r->id_len, r->id,
+                            (long long)r->created_us, (long long)r->updated_us);
+        if ((a->flags & CVS_PUT_TIMES) && r->created_us && r->updated_us &&
+            r->updated_us < r->created_us)
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": updated_us %lld is before created_us "
+                            "%lld", (int)r->id_len, r->id, (long long)r->updated_us,
+                            (long long)r->created_us);
         for (size_t l = 0; l < r->nlinks; l++) {
             const cvs_link *k = &r->links[l];
             if ((rc = check_id(k->id, k->id_len, "link")))
@@ -271,7 +282,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     unsigned char idbuf[CVS_IDKEY_MAX];
     MDB_val ik, iv, k, v;
     uint64_t key;
-    int64_t created = now;
+    int64_t created = now, updated = now;
     int existed, rc, mrc;
 
     cvs__idkey(r->id, r->id_len, idbuf, &ik);
@@ -302,6 +313,12 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         a->existed[i] = 0;
     }
     a->keys[i] = (int64_t)key;
+    if (a->flags & CVS_PUT_TIMES) { /* times restored, validate() checked them */
+        if (r->created_us)
+            created = r->created_us;
+        if (r->updated_us)
+            updated = r->updated_us;
+    }
 
     k.mv_data = &key;
     k.mv_size = 8;
@@ -309,7 +326,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     if ((mrc = cvs__vreserve(db, txn, db->dbi_recs, &k, &v, 0)))
         return cvs__werr(mrc, "writing a record");
     cvs__put_u64(v.mv_data, (uint64_t)created);
-    cvs__put_u64((unsigned char *)v.mv_data + 8, (uint64_t)now);
+    cvs__put_u64((unsigned char *)v.mv_data + 8, (uint64_t)updated);
     cvs__put_u16((unsigned char *)v.mv_data + 16, (uint16_t)r->id_len);
     memcpy((unsigned char *)v.mv_data + CVS_REC_FIXED, r->id, r->id_len);
     if ((mrc = cvs__vreserve_done(db, txn, db->dbi_recs, &k, &v, 0)))

@@ -10,8 +10,11 @@
  * to its new end, and its "total" is then only an estimate for progress.
  *
  * Strictness shared by all formats:
- *  1. An empty file is an error, not zero records: an import of nothing is
- *     almost always a wrong path or a failed download.
+ *  1. An empty file is an error, not zero records: a file of queries or
+ *     vectors to load that holds nothing is almost always a wrong path or
+ *     a failed download.  The importer alone opens one as zero records
+ *     (CVS_READER_EMPTY_OK): the export of an empty store is empty, and
+ *     its import must restore that store (query/import.c).
  *  2. A dimension of 0 or above CVS_MAX_DIM is an error at the first record
  *     that declares it.
  *  3. Non-finite values (NaN, +-Inf, and f16/f32 overflow) are rejected:
@@ -208,6 +211,12 @@ out:
 
 int cvs_reader_open(const char *path, cvs_format fmt, uint32_t expect_dim, cvs_reader **out)
 {
+    return cvs_reader_open_flags(path, fmt, expect_dim, 0, out);
+}
+
+int cvs_reader_open_flags(const char *path, cvs_format fmt, uint32_t expect_dim,
+                          unsigned flags, cvs_reader **out)
+{
     cvs_reader *r = NULL;
     struct stat st;
     int rc = CVS_OK;
@@ -232,6 +241,10 @@ int cvs_reader_open(const char *path, cvs_format fmt, uint32_t expect_dim, cvs_r
         goto out;
     }
     r->size = (uint64_t)st.st_size;
+    if (r->size == 0 && (flags & CVS_READER_EMPTY_OK)) {
+        r->empty = 1;
+        goto out;
+    }
     if (r->size == 0) {
         rc = cvs__err(CVS_EINPUT, "%s: empty %s", r->path, strcmp(path, "-") ? "file" : "input");
         goto out;
@@ -265,6 +278,8 @@ int cvs_reader_next(cvs_reader *r, cvs_rrec *rec)
 {
     int rc;
     memset(rec, 0, sizeof *rec);
+    if (r->empty)
+        return CVS_NOTFOUND;
     switch (r->fmt) {
     case CVS_FMT_NPY:
         rc = cvs__npy_next(r, rec);

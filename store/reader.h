@@ -35,6 +35,10 @@ typedef struct cvs_rrec {
     const uint32_t *sentences; /* jsonl "sentences": nsentences (start, end)
                               byte pairs into text (text/sentences.h) */
     size_t nsentences;
+    int64_t created_us;    /* jsonl "created_us" / "updated_us" (microseconds
+                              since the epoch, as export writes them), 0 when
+                              absent; checked >= 0 and updated >= created */
+    int64_t updated_us;
     uint64_t recno;        /* 0-based record index in the file */
     uint64_t line;         /* jsonl: 1-based line number; else 0 */
 } cvs_rrec;
@@ -43,6 +47,12 @@ typedef struct cvs_rrec {
  * An empty file is an error (CVS_EINPUT "empty file"). */
 int cvs_reader_open(const char *path, cvs_format fmt, uint32_t expect_dim,
                     cvs_reader **r);
+/* cvs_reader_open with flags: CVS_READER_EMPTY_OK reads an empty file (no
+ * bytes, so no header either) as one of no records, for cvs_import, where
+ * the export of an empty store is such a file. */
+#define CVS_READER_EMPTY_OK 0x1u
+int cvs_reader_open_flags(const char *path, cvs_format fmt, uint32_t expect_dim,
+                          unsigned flags, cvs_reader **r);
 /* 0 with *rec filled, CVS_NOTFOUND at the clean end, CVS_EINPUT/CVS_EDIM/
  * CVS_EIO/CVS_ENOMEM on failure. */
 int cvs_reader_next(cvs_reader *r, cvs_rrec *rec);

@@ -51,6 +51,8 @@ struct cvs_reader {
     char *sjoin;           /* the text made of them when "text" is absent */
     size_t sjoin_cap;
     char idbuf[32];        /* integer ids printed here */
+    int empty;             /* opened with CVS_READER_EMPTY_OK on an empty
+                              file: no records, no format header read */
     int allow_novec;       /* jsonl: a record may lack "vector" (the
                               importer embeds its text); rec->vec is NULL */
 };

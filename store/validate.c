@@ -31,12 +31,27 @@ int cvs__utf8_valid(const char *s, size_t len)
     return 1;
 }
 
+const char *cvs__json_int_range_why(const json_error_t *e)
+{
+    /* jansson says "too big integer" / "too big negative integer" for an
+     * integer outside int64, "real number overflow" for a real beyond
+     * double range. */
+    if (json_error_code(e) != json_error_numeric_overflow || strncmp(e->text, "too big", 7))
+        return NULL;
+    return "integers are 64-bit (-9223372036854775808 to 9223372036854775807); write it as "
+           "a string (\"...\") to keep every digit";
+}
+
 int cvs__meta_canonical(const char *meta, size_t len, char **out, size_t *out_len)
 {
     json_error_t err;
     json_t *j = json_loadb(meta, len, JSON_REJECT_DUPLICATES, &err);
+    const char *why;
     char *s;
     *out = NULL;
+    if (!j && (why = cvs__json_int_range_why(&err)))
+        return cvs__err(CVS_EINPUT, "meta: integer out of range at column %d (%s): %s",
+                        err.column, err.text, why);
     if (!j)
         return cvs__err(CVS_EINPUT, "meta is not valid JSON: %s (column %d)", err.text, err.column);
     if (!json_is_object(j)) {

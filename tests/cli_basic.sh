@@ -108,7 +108,18 @@ run export "$tmp/copy"
 [ "$rc" -eq 0 ] || fail "export the copy"
 cmp -s "$tmp/e1.jsonl" "$tmp/out" || fail "export -> import -> export differs: $(diff "$tmp/e1.jsonl" "$tmp/out" | head -5)"
 ok "export -> import -> export is identical"
-has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7]}' "export writes floats with 9 digits"
+# The kNN graph of a store of one record: no neighbour, said so.
+expect 0 "init a one-record store" init "$tmp/one" --dim 3 --metric l2
+head -1 "$tmp/small.jsonl" | sed 's/,"links":\["b"\]//' >"$tmp/one.jsonl"
+expect 0 "import one record" import "$tmp/one" "$tmp/one.jsonl"
+expect 0 "link one record" link "$tmp/one"
+has "$tmp/out" "knn: 0 neighbours each for 1 record," "link counts the neighbours a record has"
+# The times are exported and restored (the fixed point above compares them):
+# a restored store keeps its records' history.
+grep -qE '^\{"id":"a",.*"created_us":[0-9]{16},"updated_us":[0-9]{16}\}$' "$tmp/e1.jsonl" ||
+  fail "export writes created_us and updated_us: $(head -1 "$tmp/e1.jsonl")"
+ok "export writes the times, import restores them"
+has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7],' "export writes floats with 9 digits"
 
 # ---- delete -------------------------------------------------------------------
 expect 0 "delete" delete "$db" a zz
@@ -160,6 +171,10 @@ expect 1 "context with the question as a bare argument" context "$sdb" "which ve
 has "$tmp/err" "unexpected argument 'which vector is near': give the question with --text" "context names the stray question"
 expect 0 "context --query-vector on it" context "$sdb" --query-vector "$q" --budget 64 --json
 has "$tmp/out" '"items":[{"id":' "context by vector finds records"
+# An empty --text (an unset variable in a script) is a mistake said as one,
+# not an empty set with exit 0.
+expect 1 "context --text ''" context "$sdb" --text " "
+has "$tmp/err" "--text is empty: give the question" "context says the question is empty"
 
 # ---- a text store keeps its graph on import --------------------------------
 # A tiny GloVe cache (5 words, 100 dimensions: word i is axis i plus a
@@ -185,7 +200,30 @@ tdb="$tmp/text"
 export CVSTORE_GLOVE_DIR="$g"
 expect 0 "init a text store" init "$tdb" --embedder glove
 expect 0 "import into a text store" import "$tdb" "$tmp/text.jsonl"
-has "$tmp/err" "linked: 1 mention links" "import of a text store links mentions"
+has "$tmp/err" "linked: 1 mention link from 1 record to 2 titles; kNN graph of 2 records, 1 neighbour each" \
+  "import of a text store links mentions"
+# Records without titles: the summary says why there are no mention links,
+# not "0 mention links from 0 records", which read as if nothing was imported.
+printf '%s\n' '{"id":"u1","text":"an opera in the town"}' '{"id":"u2","text":"a market on the river"}' \
+  >"$tmp/untitled.jsonl"
+expect 0 "init a text store for untitled records" init "$tmp/untitled" --embedder glove
+expect 0 "import untitled records" import "$tmp/untitled" "$tmp/untitled.jsonl"
+has "$tmp/err" "imported 2 records (2 new, 0 updated)" "the records are counted"
+has "$tmp/err" "linked: no mention links (no record has a title to be mentioned by); kNN graph of 2 records" \
+  "no titles, said so"
+if grep -qF "0 mention links" "$tmp/err"; then fail "a summary of 0 mention links from 0 records"; fi
+expect 0 "import them again" import "$tmp/untitled" "$tmp/untitled.jsonl"
+has "$tmp/err" "kNN graph kept up to date by the writes" "a kept kNN graph is not said to be built"
+printf '%s\n' '{"id":"t1","title":"Zorblat","text":"a composer"}' >"$tmp/titled.jsonl"
+expect 0 "import a titled record no text mentions" import "$tmp/untitled" "$tmp/titled.jsonl"
+has "$tmp/err" "linked: no mention links (no text mentions one of the 1 title)" "titles no text names"
+# A blank question of a --queries batch gets its error line, as --text ""
+# is refused; the batch goes on.
+printf '%s\n' '{"id":"e","text":"  "}' '{"id":"o","text":"which opera"}' >"$tmp/qs.jsonl"
+expect 0 "context --queries with a blank question" context "$tdb" --queries "$tmp/qs.jsonl"
+has "$tmp/out" '{"query_id":"e","query":"  ","error":"empty question"}' "the blank question's line"
+grep -q '"query_id":"o"' "$tmp/out" || fail "the next question is answered: $(cat "$tmp/out")"
+ok "the batch goes on after a blank question"
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"

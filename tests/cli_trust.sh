@@ -131,11 +131,21 @@ expect 1 "a float64 beyond float32's range" import "$std" f8big.npy
 has "$tmp/err" "outside the float32 range" "the range error says so"
 
 # ---- 21. blank lines, a full disk --------------------------------------------
+# A file of no records imports nothing, says so (even with --quiet), and
+# changes nothing: an empty store's export is an empty file, and its
+# import restores the empty store.
 printf '\n\n\n' >blank.jsonl
-expect 1 "a jsonl file of blank lines" import "$db" blank.jsonl
-has "$tmp/err" "no records" "blank lines are no records"
-: >empty.jsonl
-expect 1 "an empty jsonl file" import "$db" empty.jsonl
+expect 0 "a jsonl file of blank lines" import "$db" blank.jsonl --quiet
+has "$tmp/err" "imported 0 records: blank.jsonl holds no records; the store is unchanged" \
+  "blank lines are no records"
+expect 0 "init an empty store" init "$tmp/empty" --dim 2 --metric l2
+expect 0 "export the empty store" export "$tmp/empty" -o empty.jsonl
+[ ! -s empty.jsonl ] || fail "an empty store exports an empty file"
+expect 0 "import the empty export" import "$db" empty.jsonl
+has "$tmp/err" "imported 0 records: empty.jsonl holds no records" "the summary says none"
+run export "$db"
+[ "$(wc -l <"$tmp/out")" -eq 2 ] || fail "the store keeps its two records: $(cat "$tmp/out")"
+ok "an empty import changes nothing"
 if [ "$(id -u)" -eq 0 ] && mkdir small && mount -t tmpfs -o size=96k tmpfs small 2>/dev/null; then
   trap 'umount "$tmp/small" 2>/dev/null || true; rm -rf "$tmp"' EXIT
   expect 0 "init on a small file system" init small/db --dim 64 --metric l2
@@ -257,7 +267,7 @@ if command -v script >/dev/null; then
   grep -a "^.*knn  .*rec/s" progress.lines >/dev/null || fail "link shows the kNN build's progress: $(head -c 300 progress.lines)"
   script -qec "'$cli' link '$big' --quiet" /dev/null </dev/null >progress.out 2>&1 || true
   ! grep -qa "rec/s" progress.out || fail "link --quiet draws no progress bar"
-  grep -qa "^knn: 16 neighbours for 200 records" progress.out || fail "link --quiet still reports"
+  grep -qa "^knn: 16 neighbours each for 200 records" progress.out || fail "link --quiet still reports"
   ok "link shows the kNN build's progress on a terminal"
   # export to a file shows its progress; to the terminal itself, or --quiet, it does not.
   script -qec "'$cli' export '$big' -o '$tmp/prog.jsonl'" /dev/null </dev/null >progress.out 2>&1 || true

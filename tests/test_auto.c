@@ -86,7 +86,9 @@ Test(choose, high_dimensions_get_pca_and_odd_ones_padding)
 Test(choose, raw_none_keeps_fidelity)
 {
     /* No SQ8 rows without raw vectors. */
-    chooses(1000000, 768, CVS_METRIC_COSINE, CVS_RAW_NONE, "sq8", "ivf4000");
+    chooses(1000000, 512, CVS_METRIC_COSINE, CVS_RAW_NONE, "sq8", "ivf4000");
+    /* Above 512 dimensions sq8 codes do not fit an IVF list: no index. */
+    chooses(1000000, 768, CVS_METRIC_COSINE, CVS_RAW_NONE, "sq8", "");
 }
 
 Test(choose, every_choice_is_a_valid_spec)
@@ -108,9 +110,16 @@ Test(choose, every_choice_is_a_valid_spec)
                 cr_assert_eq(cvs__ivf_parse_spec(ch.index, counts[a], &nlist, &residual,
                                                  &refine), 0, "%s: %s", ch.index,
                              cvs_errmsg(NULL));
-                if (*ch.index)
+                if (*ch.index) {
+                    size_t bytes;
                     cr_assert(nlist >= 1 && nlist * 39 <= counts[a], "%s for %llu records",
                               ch.index, (unsigned long long)counts[a]);
+                    /* An index the build can make: its codes fit a list. */
+                    cr_assert_eq(cvs__codec_spec_code_size(ch.codec, dims[b], CVS_METRIC_IP,
+                                                           &bytes), 0);
+                    cr_assert_leq(bytes, CVS_IVF_MAX_CODE, "%s with %s at d %u", ch.codec,
+                                  ch.index, dims[b]);
+                }
             }
 }
 

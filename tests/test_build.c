@@ -306,3 +306,76 @@ Test(rawnone, codes_only_after_build, .timeout = 120)
     cvs_free(sift.query);
     cvs_free(sift.base);
 }
+
+/* An IVF list holds codes of at most 512 bytes.  A build whose codes would
+ * be longer (sq8 at 784 dimensions: 784 bytes) is refused before it trains
+ * and changes nothing: it used to train for seconds, write the codec and
+ * an index no search could load (every search and stats then failed), and
+ * in a raw "none" store, which cannot be rebuilt, for good.  The default
+ * build of such a store (cvs_build_choose) takes no index. */
+static void count_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                           uint64_t bytes_done, uint64_t bytes_total)
+{
+    (void)phase, (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    ++*(int *)ctx;
+}
+
+Test(ivfcode, long_codes_refused_before_training, .timeout = 120)
+{
+    enum { DIM = 784, N = 2100 };
+    cvs_create_opts o = {DIM, CVS_METRIC_L2, CVS_RAW_F32};
+    int calls = 0;
+    cvs_build_opts bo = {.index = "ivf8", .progress = count_progress, .progress_ctx = &calls};
+    cvs_record *recs = calloc(N, sizeof *recs);
+    float *x = malloc((size_t)N * DIM * sizeof *x), s[3];
+    char (*ids)[8] = malloc(N * sizeof *ids);
+    cvs_codec_info ci;
+    cvs_index_info ii;
+    int64_t l[3];
+    char *d = NULL;
+
+    cr_assert(recs && x && ids);
+    tu_randvecs(x, (size_t)N * DIM, 7);
+    for (size_t i = 0; i < N; i++) {
+        recs[i].id_len = (size_t)snprintf(ids[i], sizeof ids[i], "%zu", i);
+        recs[i].id = ids[i];
+        recs[i].vector = x + i * DIM;
+    }
+    for (int raw = 0; raw < 2; raw++) {
+        o.raw = raw ? CVS_RAW_NONE : CVS_RAW_F32;
+        tu_store_create(&o, "long", &d, &db);
+        cr_assert_eq(cvs_put(db, recs, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_build(db, "sq8", &bo), CVS_EINVAL);
+        cr_assert(strstr(cvs_errmsg(db), "codes of 784 bytes") &&
+                  strstr(cvs_errmsg(db), "at most 512"), "%s", cvs_errmsg(db));
+        /* Refused before the sample and any training: no progress told. */
+        cr_assert_eq(calls, 0);
+        if (!raw) { /* a spec the metric refuses (rq on l2 needs 2 bytes), the same */
+            cr_assert_eq(cvs_build(db, "rq1", &bo), CVS_EINVAL);
+            cr_assert(strstr(cvs_errmsg(db), "rq on an l2 store"), "%s", cvs_errmsg(db));
+            cr_assert_eq(calls, 0);
+        }
+        cr_assert_eq(cvs_codec_get_info(db, &ci), CVS_NOTFOUND, "nothing was trained");
+        cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+        cr_assert_eq(cvs_search(db, x, 1, 3, 0, l, s), 0, "%s", cvs_errmsg(db));
+        /* The default choice builds what it can load: sq8 codes, and an
+         * index only where they fit. */
+        cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_codec_get_info(db, &ci), 0, "%s", cvs_errmsg(db));
+        if (raw) {
+            cr_assert_str_eq(ci.spec, "sq8");
+            cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND);
+        } else {
+            cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+            /* The store's codec, kept over a new index: refused the same. */
+            cr_assert_eq(cvs_build(db, "pca600,sq8", &bo), CVS_EINVAL);
+            cr_assert(strstr(cvs_errmsg(db), "codes of 600 bytes"), "%s", cvs_errmsg(db));
+        }
+        cr_assert_eq(cvs_search(db, x, 1, 3, 0, l, s), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(l[0], tu_key_of(db, "0"));
+        tu_store_remove(&d, &db);
+    }
+    free(recs);
+    free(x);
+    free(ids);
+}

@@ -616,6 +616,33 @@ Test(context, diverse_finds_second_hop, .init = setup, .fini = teardown)
     cvs_context_result_free(NULL);
 }
 
+/* Options out of range are refused naming the option; a NaN weight, which
+ * passes every comparison, made every score NaN and the set silently
+ * empty. */
+Test(context, options_out_of_range_are_named, .init = setup, .fini = teardown)
+{
+    cvs_context_opts o;
+    cvs_context_result r;
+    make_two_hop();
+    cvs_context_opts_init(&o);
+    o.lexical_weight = NAN;
+    cr_assert_eq(cvs_context(db, &o, "hop question", 0, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "lexical_weight nan is out of range (0 to 1)"), "%s",
+              cvs_errmsg(db));
+    cr_assert_eq(r.n, 0);
+    cvs_context_opts_init(&o);
+    o.knn_weight = INFINITY;
+    cr_assert_eq(cvs_context(db, &o, "hop question", 0, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "knn_weight"), "%s", cvs_errmsg(db));
+    cvs_context_opts_init(&o);
+    o.hops = -1;
+    cr_assert_eq(cvs_context(db, &o, "hop question", 0, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "hops -1"), "%s", cvs_errmsg(db));
+    cvs_context_opts_init(&o);
+    cr_assert_eq(cvs_context(db, &o, "hop question", 0, &r), 0, "%s", cvs_errmsg(db));
+    cvs_context_result_free(&r);
+}
+
 /* A single-hop question: BM25's best passage holds the answer, and a
  * record the vectors like (and that passage mentions) collects the walk's
  * score on top of its own.  The lexical evidence still goes first, and a

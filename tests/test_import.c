@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cvstore.h"
@@ -313,9 +314,44 @@ Test(import, jsonl_bad_line_late_changes_nothing)
     p = text_file("inf.jsonl", "{\"id\": \"a\", \"vector\": [1e999]}\n");
     cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
     free(p);
-    p = text_file("e.jsonl", "");
-    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
-    cr_assert(strstr(cvs_errmsg(db), "empty file"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+}
+
+/* A file of no records -- what export writes for an empty store -- imports
+ * as nothing and succeeds, so that a backup of an empty store restores;
+ * stats say 0 records.  An ids file with ids for no records still fails. */
+Test(import, no_records_import_as_nothing)
+{
+    static const char *const empties[] = {"", "\n\n  \n"};
+    cvs_import_stats st;
+    char *p, *ids;
+    for (size_t i = 0; i < 2; i++) {
+        p = text_file("e.jsonl", empties[i]);
+        st.records = 99;
+        cr_assert_eq(cvs_import(db, p, NULL, &st), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(st.records, 0);
+        cr_assert_eq(st.inserted + st.updated, 0);
+        cr_assert_eq(cvs_import_check(db, p, NULL, &st), 0, "%s", cvs_errmsg(db));
+        free(p);
+    }
+    p = text_file("e.fvecs", "");
+    cr_assert_eq(cvs_import(db, p, NULL, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.records, 0);
+    ids = text_file("ids.txt", "a\n");
+    {
+        cvs_import_opts o = {.ids_path = ids};
+        cr_assert_eq(cvs_import(db, p, &o, &st), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(db), "more ids than the 0 records"), "%s", cvs_errmsg(db));
+    }
+    /* Loading vectors (queries) from an empty file is still an error. */
+    {
+        float *v = NULL;
+        size_t n;
+        uint32_t d;
+        cr_assert_eq(cvs_vecs_load(p, CVS_FMT_AUTO, &v, &n, &d), CVS_EINPUT);
+        cr_assert(strstr(cvs_errmsg(NULL), "empty file"), "%s", cvs_errmsg(NULL));
+    }
+    free(ids);
     free(p);
     cr_assert_eq(count(), 0);
 }
@@ -478,4 +514,106 @@ Test(import, check_validates_and_writes_nothing)
     cr_assert_eq(count(), N);
     free(good);
     free(bad);
+}
+
+/* The times of a record: created_us and updated_us. */
+static void times_of(const char *id, int64_t *created, int64_t *updated)
+{
+    cvs_txn *t;
+    cvs_record r;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, id, strlen(id), &r, NULL), 0, "get %s: %s", id, cvs_errmsg(db));
+    *created = r.created_us;
+    *updated = r.updated_us;
+    cvs_txn_end(t);
+}
+
+/* JSONL "created_us" / "updated_us" (what export writes) are restored, so
+ * that a store restored from an export keeps its records' history; a
+ * record without them gets the import's time; bad ones fail validation and
+ * change nothing. */
+Test(import, jsonl_times_are_restored)
+{
+    const char *v = "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]";
+    char buf[1024], *p;
+    int64_t c, u, before;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    snprintf(buf, sizeof buf,
+             "{\"id\":\"old\",\"vector\":%s,\"created_us\":1000000000000000,"
+             "\"updated_us\":1500000000000001}\n"
+             "{\"id\":\"new\",\"vector\":%s}\n"
+             "{\"id\":\"half\",\"vector\":%s,\"created_us\":1000000000000000,\"updated_us\":null}\n",
+             v, v, v);
+    p = text_file("times.jsonl", buf);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    times_of("old", &c, &u);
+    cr_assert_eq(c, 1000000000000000);
+    cr_assert_eq(u, 1500000000000001);
+    times_of("new", &c, &u);
+    cr_assert_geq(c, before, "a record without times gets the import's");
+    cr_assert_eq(c, u);
+    times_of("half", &c, &u);
+    cr_assert_eq(c, 1000000000000000);
+    cr_assert_geq(u, before);
+    free(p);
+
+    /* Refused in validation, naming the line; nothing written. */
+    snprintf(buf, sizeof buf, "{\"id\":\"x\",\"vector\":%s}\n"
+             "{\"id\":\"y\",\"vector\":%s,\"created_us\":-5}\n", v, v);
+    p = text_file("neg.jsonl", buf);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 2: \"created_us\" must be an integer >= 0"), "%s",
+              cvs_errmsg(db));
+    free(p);
+    snprintf(buf, sizeof buf, "{\"id\":\"x\",\"vector\":%s,\"created_us\":\"2024-01-01\"}\n", v);
+    p = text_file("str.jsonl", buf);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: \"created_us\" must be an integer"), "%s",
+              cvs_errmsg(db));
+    free(p);
+    snprintf(buf, sizeof buf, "{\"id\":\"x\",\"vector\":%s,\"created_us\":20,\"updated_us\":10}\n",
+             v);
+    p = text_file("order.jsonl", buf);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: \"updated_us\" 10 is before \"created_us\" 20"),
+              "%s", cvs_errmsg(db));
+    free(p);
+    cr_assert_eq(count(), 3);
+}
+
+/* cvs_put keeps the store's times unless CVS_PUT_TIMES: then the times
+ * given, 0 meaning the put's (an update keeping its creation time). */
+Test(import, put_times_flag)
+{
+    float v[D] = {1};
+    cvs_record r = {.id = "a", .id_len = 1, .vector = v, .created_us = 7, .updated_us = 9};
+    int64_t c, u, c0;
+
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    times_of("a", &c0, &u);
+    cr_assert_gt(c0, 9, "without the flag the times given are ignored");
+    r.created_us = 0;
+    r.updated_us = 9000000000000000;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    times_of("a", &c, &u);
+    cr_assert_eq(c, c0, "an update with created_us 0 keeps its creation time");
+    cr_assert_eq(u, 9000000000000000);
+    r.created_us = 7;
+    r.updated_us = 9;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    times_of("a", &c, &u);
+    cr_assert_eq(c, 7);
+    cr_assert_eq(u, 9);
+    r.updated_us = 3;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "updated_us 3 is before created_us 7"), "%s",
+              cvs_errmsg(db));
+    r.created_us = -1;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), CVS_EINPUT);
+    times_of("a", &c, &u);
+    cr_assert_eq(c, 7);
+    cr_assert_eq(u, 9);
 }

@@ -1346,6 +1346,45 @@ Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
     free(input);
 }
 
+/* An integer beyond 64 bits is valid JSON that jansson cannot hold: the
+ * request is refused with its own id (an error with id null left the
+ * client waiting), saying what is wrong and to write it as a string, and
+ * nothing is stored; a notification gets no reply. */
+Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"remember\",\"arguments\":{\"text\":\"alice lives\",\"metadata\":{\"n\":"
+        "18446744073709551616}}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"a\":"
+        "-18446744073709551616}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list\",\"arguments\":{}}}\n"
+        /* Within 64 bits but over the limit: the limit is named, not "must be
+         * a non-negative integer" of a number that is one. */
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"recall\",\"arguments\":{\"query\":\"alice\",\"token_budget\":99999999999999999}}}\n";
+    json_t *msg[4] = {0};
+    const char *m;
+    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 4), 3);
+    cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 7);
+    cr_assert_eq(ERRCODE(0), -32602);
+    m = json_string_value(json_object_get(json_object_get(msg[0], "error"), "message"));
+    cr_assert(strstr(m, "integer out of range") && strstr(m, "write it as a string"), "%s", m);
+    cr_assert_str_eq(json_string_value(json_object_get(msg[1], "id")), "s");
+    m = json_dumps(RESULT(1), 0);
+    cr_assert(!strstr(m, "alice lives"), "nothing was remembered: %s", m);
+    free((char *)m);
+    m = json_string_value(json_object_get(json_array_get(json_object_get(RESULT(2), "content"),
+                                                         0), "text"));
+    cr_assert(m && strstr(m, "token_budget must be an integer from 0 (no limit) to 1099511627776"),
+              "%s", m);
+    for (size_t i = 0; i < 3; i++)
+        json_decref(msg[i]);
+}
+
 static int nan_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
                      float *out)
 {

@@ -561,6 +561,12 @@ Test(readers, jsonl_rejects)
         {"{\"id\": \"x\", \"vector\": \"1 2 3\"}", "must be an array of numbers", CVS_EINPUT},
         {"{\"id\": \"x\", \"vector\": [1, \"2\", 3]}", "vector value 1 is not a number", CVS_EINPUT},
         {"{\"id\": \"x\", \"vector\": [1, 1e999, 3]}", "line 2: number out of range", CVS_EINPUT},
+        /* Valid JSON, but not an int64: said so, not "it would be infinite". */
+        {"{\"id\": \"x\", \"vector\": [1, 2, 3], \"meta\": {\"n\": 18446744073709551616}}",
+         "line 2: integer out of range at column 67 (too big integer near "
+         "'18446744073709551616'): integers are 64-bit", CVS_EINPUT},
+        {"{\"id\": \"x\", \"vector\": [1, 2, 3], \"meta\": {\"n\": -9223372036854775809}}",
+         "write it as a string", CVS_EINPUT},
         {"{\"id\": \"x\", \"vector\": [1, 2, -1e300]}", "vector value 2 (-1e+300) is out of float range", CVS_EINPUT},
         {"{\"id\": \"x\", \"vector\": [1, 2]}", "line 2: expected 3 values, got 2", CVS_EDIM},
         {"{\"id\": \"x\", \"vector\": []}", "vector of 0 values", CVS_EINPUT},

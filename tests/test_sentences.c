@@ -818,3 +818,63 @@ Test(sentctx, mcp_recall_unit, .fini = teardown)
     for (size_t i = 0; i < n; i++)
         json_decref(msg[i]);
 }
+
+/* Sentences come from texts: a question to a store whose records have
+ * titles and no text (a catalogue of names) found them and answered
+ * nothing in unit sentence (the CLI's default for a text question); such a
+ * pool is chosen as passages instead, and a pool with texts still gets
+ * sentences. */
+Test(sentctx, records_without_text_are_given_whole, .fini = teardown)
+{
+    float v[4] = {1, 0.5f, 0.25f, 0.125f};
+    cvs_record r[2] = {{.id = "a", .id_len = 1, .vector = v, .title = "Wendle river bridge",
+                        .title_len = 19},
+                       {.id = "b", .id_len = 1, .vector = v, .title = "Brindlemoor town hall",
+                        .title_len = 21}};
+    cvs_context_opts o;
+    cvs_context_result res;
+    mkstore();
+    cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_context_opts_init(&o);
+    o.unit = CVS_UNIT_SENTENCE;
+    cr_assert_eq(cvs_context(db, &o, "the Wendle river", 0, &res), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(res.n, 1, "the titled record is in the set");
+    cr_assert_str_eq(res.items[0].id, "a");
+    cr_assert_str_eq(res.items[0].title, "Wendle river bridge");
+    cr_assert_null(res.items[0].sentences);
+    cvs_context_result_free(&res);
+    put("c", "The Wendle river floods every spring. The mayor is new.", NULL, 0);
+    cr_assert_eq(cvs_context(db, &o, "the Wendle river floods", 0, &res), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_geq(res.n, 1);
+    cr_assert_str_eq(res.items[0].id, "c");
+    cr_assert_not_null(res.items[0].sentences, "a pool with text is cut into sentences");
+    cr_assert_geq(res.items[0].nsentences, 1);
+    cvs_context_result_free(&res);
+}
+
+/* Deviation 15: a sentence every word of which the chosen sentences hold
+ * already is not chosen, even with room in the budget: a document stored
+ * twice (three ids, one text) put its sentence into the set once per copy,
+ * where unit passage drops the copies. */
+Test(sentsel, a_restatement_is_not_chosen, .fini = teardown)
+{
+    static const char copy[] = "The Wendle river floods every spring.";
+    cvs_context_opts o;
+    cvs_context_result res;
+    size_t seen = 0;
+    mkstore();
+    put("a", copy, NULL, 0);
+    put("b", copy, NULL, 0);
+    put("c", copy, NULL, 0);
+    put("d", "Brindlemoor lies on the Wendle river. Its bridge is old.", NULL, 0);
+    cvs_context_opts_init(&o);
+    o.unit = CVS_UNIT_SENTENCE;
+    cr_assert_eq(cvs_context(db, &o, "when does the Wendle river flood", 0, &res), 0, "%s",
+                 cvs_errmsg(db));
+    for (size_t i = 0; i < res.n; i++)
+        seen += strstr(res.items[i].text, copy) != NULL;
+    cr_assert_eq(seen, 1, "the sentence once, not once per copy (%zu items)", res.n);
+    cr_assert(res.n >= 2, "the other passage still has room");
+    cvs_context_result_free(&res);
+}

@@ -18,7 +18,7 @@ library's codes (NotFound, InvalidInput, WrongPassphrase, Corrupt, ...).
 from ._errors import (AlreadyExists, Busy, Corrupt, DimensionMismatch, Error, FaissError,
                       FormatError, InternalError, InvalidArgument, InvalidInput, IoError,
                       LmdbError, NotFound, OutOfMemory, ReadOnly, VersionMismatch,
-                      WrongPassphrase)
+                      WaitWarning, WrongPassphrase)
 from ._lib import lib_path
 from ._store import Context, ContextItem, PutResult, Results, Store, open
 
@@ -35,4 +35,4 @@ __all__ = ["open", "Store", "Results", "Context", "ContextItem", "PutResult", "l
            "Error", "NotFound", "InvalidArgument", "OutOfMemory", "IoError", "FormatError",
            "VersionMismatch", "DimensionMismatch", "InvalidInput", "AlreadyExists", "Corrupt",
            "LmdbError", "FaissError", "ReadOnly", "InternalError", "Busy", "WrongPassphrase",
-           "__version__"]
+           "WaitWarning", "__version__"]

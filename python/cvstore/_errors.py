@@ -106,6 +106,13 @@ class WrongPassphrase(Error):
     code = L.EKEY
 
 
+class WaitWarning(UserWarning):
+    """A write of this process is waiting for another process's writer
+    (cvs_db_set_wait_fn): a store has one write transaction at a time, and
+    writes take turns.  Issued by the default wait notice of
+    :func:`cvstore.open` (``wait="warn"``)."""
+
+
 _BY_CODE = {c.code: c for c in (NotFound, InvalidArgument, OutOfMemory, IoError, FormatError,
                                 VersionMismatch, DimensionMismatch, InvalidInput, AlreadyExists,
                                 Corrupt, LmdbError, FaissError, ReadOnly, InternalError, Busy,

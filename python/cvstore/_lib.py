@@ -48,6 +48,8 @@ RAW = {"f32": 1, "f16": 2, "none": 3}
 RAW_NAME = {v: k for k, v in RAW.items()}
 
 OPEN_RDONLY = 0x1
+WAIT_NOTICE_S = 1.0
+PUT_TIMES = 0x2
 SEARCH_EXACT = 0x1
 SEARCH_CODES = 0x2
 SEARCH_ANN = 0x4
@@ -103,6 +105,7 @@ class cvs_search_params(Structure):
 
 progress_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_uint64, c_uint64, c_uint64, c_uint64)
 report_fn = CFUNCTYPE(None, c_void_p, c_char_p)
+wait_fn = CFUNCTYPE(None, c_void_p, c_int64, c_double, c_int)
 embed_fn = CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), POINTER(c_size_t), c_size_t,
                      POINTER(c_float))
 
@@ -317,6 +320,8 @@ _fn("cvs_txn_end", None, _vp)
 _fn("cvs_get", c_int, _vp, c_char_p, _sz, POINTER(cvs_record), _vp)
 _fn("cvs_txn_sentences", c_int, _vp, c_int64, _vp, _sz, _PSZ, POINTER(c_int))
 _fn("cvs_check", c_int, _vp, report_fn, _vp, POINTER(c_uint64))
+_fn("cvs_check_progress", c_int, _vp, report_fn, _vp, progress_fn, _vp, POINTER(c_uint64))
+_fn("cvs_db_set_wait_fn", None, _vp, wait_fn, _vp)
 _fn("cvs_search", c_int, _vp, _vp, _sz, _sz, c_uint, _vp, _vp)
 _fn("cvs_txn_search_params", c_int, _vp, _vp, _sz, _sz, POINTER(cvs_search_params), _vp, _vp)
 _fn("cvs_filter_parse", c_int, c_char_p, _sz, POINTER(_vp))

@@ -23,6 +23,7 @@ import json
 import operator
 import os
 import threading
+import warnings
 import weakref
 from ctypes import byref, c_float, c_size_t, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import _lib as L
-from ._errors import Error, InvalidArgument, InvalidInput, DimensionMismatch, error
+from ._errors import (DimensionMismatch, Error, InvalidArgument, InvalidInput, OutOfMemory,
+                      WaitWarning, error)
 
 lib = L.lib
 
@@ -350,6 +352,7 @@ class Store:
         self.path = path
         self.readonly = readonly
         self._embedder_ref = None
+        self._wait_ref = None  # the wait notice's C thunk (set_wait)
         self._has_index = None  # looked up by the first search with mode None
         # The gate: the threads inside a call on the handle, each with a
         # depth (a call may make others: put embeds), and whether close()
@@ -581,6 +584,51 @@ class Store:
         self._embedder_ref = (cb, fn)
 
     @_guarded
+    def set_wait(self, wait: Callable[[int | None, float, bool], Any] | str | None) -> None:
+        """What happens when a write of this Store (put, delete, import_file,
+        build, link, remember, ...) has to wait for another process's writer:
+        a store has one write transaction at a time, and writes take turns
+        (the other may be `cvstore import` or `build` running for minutes).
+
+        "warn" (what :func:`cvstore.open` sets): once the wait passes 1
+        second (CVS_WAIT_NOTICE_S), a :class:`cvstore.WaitWarning` saying
+        which process holds the lock; warnings filters apply as to any
+        warning.  A callable: called as wait(pid, waited_s, done) once the
+        wait passes 1 second (done False; pid the other writer's process id,
+        or None when unknown) and once more when it ends (done True,
+        waited_s the whole wait), on the waiting thread; it must not call
+        into this Store, and an exception it raises is reported by
+        sys.unraisablehook and otherwise ignored (the write goes on).  None:
+        waits silently (cvs_db_set_wait_fn with NULL).
+        """
+        if wait is None:
+            lib.cvs_db_set_wait_fn(self._db, L.wait_fn(), None)
+            self._wait_ref = None
+            return
+        if wait == "warn":
+            path = self.path
+
+            def fn(pid, waited_s, done):
+                if not done:
+                    who = f"pid {pid}" if pid else "another process"
+                    warnings.warn(f"cvstore: {path}: waiting for another writer ({who}) to "
+                                  f"finish; writes take turns", WaitWarning, stacklevel=2)
+        elif callable(wait):
+            fn = wait
+        else:
+            raise InvalidArgument(f"wait {wait!r}: \"warn\", a callable or None", L.EINVAL,
+                                  "CVS_EINVAL")
+
+        def trampoline(_ctx, pid, waited_s, done):
+            fn(int(pid) or None, float(waited_s), bool(done))
+
+        cb = L.wait_fn(trampoline)
+        lib.cvs_db_set_wait_fn(self._db, cb, None)
+        # The library keeps the function pointer: the thunk lives as long as
+        # the handle (or until the next set_wait).
+        self._wait_ref = (cb, fn)
+
+    @_guarded
     def embedder(self) -> dict | None:
         """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None."""
         info = L.cvs_embedder_info()
@@ -600,7 +648,9 @@ class Store:
             titles: Sequence[str | None] | None = None,
             metas: Sequence[Mapping | None] | None = None,
             links: Sequence[Sequence | None] | None = None,
-            sentences: Sequence[Sequence[str] | None] | None = None) -> PutResult:
+            sentences: Sequence[Sequence[str] | None] | None = None,
+            created_us: Sequence[int | None] | None = None,
+            updated_us: Sequence[int | None] | None = None) -> PutResult:
         """Upserts records by id, all in one transaction (all or none).
 
         ids: one id or a sequence of n ids.  vectors: an (n, dim) array-like
@@ -613,18 +663,30 @@ class Store:
         library splits the text with ICU) or its sentences, strings found in
         its text in order, as get() and records() return them (so a copy of
         a store keeps them: "Dr. No is a film." stays one sentence).
+        created_us, updated_us: per record None or its time in microseconds
+        since 1970, as get() and records() return them, stored instead of
+        the time of the put (cvs_put's CVS_PUT_TIMES), so a copy keeps its
+        records' history; None (or leaving them out) is the put's time, and
+        an update keeps its creation time.  A time that is not an integer
+        in [0, 2**63) raises InvalidArgument, an update before the creation
+        InvalidInput.
         """
         if isinstance(ids, (str, bytes)):
             ids = [ids]
             texts = None if texts is None else [texts] if isinstance(texts, str) else texts
             titles = None if titles is None else [titles] if isinstance(titles, str) else titles
             metas = None if metas is None else [metas] if isinstance(metas, Mapping) else metas
+            created_us = None if created_us is None or isinstance(created_us, Sequence) \
+                else [created_us]
+            updated_us = None if updated_us is None or isinstance(updated_us, Sequence) \
+                else [updated_us]
             if sentences is not None and (not sentences or isinstance(sentences[0], str)):
                 sentences = [sentences]
         idb = [_enc(i, "id") for i in ids]
         n = len(idb)
         for what, col in (("texts", texts), ("titles", titles), ("metas", metas),
-                          ("links", links), ("sentences", sentences)):
+                          ("links", links), ("sentences", sentences),
+                          ("created_us", created_us), ("updated_us", updated_us)):
             if col is not None and len(col) != n:
                 raise InvalidArgument(f"{len(col)} {what} for {n} ids", L.EINVAL, "CVS_EINVAL")
         if n == 0:
@@ -683,8 +745,18 @@ class Store:
                 keep.append(offs)
                 recs["sentences"][i] = offs.ctypes.data if len(offs) else 0
                 recs["nsentences"][i] = len(offs) // 2
+        flags = 0
+        for col, name in ((created_us, "created_us"), (updated_us, "updated_us")):
+            if col is None:
+                continue
+            flags = L.PUT_TIMES
+            ts = [0 if t is None else _int_arg(f"put: {name}", t, 0) for t in col]
+            if any(t >= 1 << 63 for t in ts):
+                raise InvalidArgument(f"put: {name}: a time past 2**63 microseconds",
+                                      L.EINVAL, "CVS_EINVAL")
+            recs[name] = ts
         ins, upd = c_size_t(), c_size_t()
-        rc = lib.cvs_put(self._db, recs.ctypes.data, n, 0, byref(ins), byref(upd))
+        rc = lib.cvs_put(self._db, recs.ctypes.data, n, flags, byref(ins), byref(upd))
         del keep
         self._check(rc)
         return PutResult(ins.value, upd.value)
@@ -811,7 +883,9 @@ class Store:
         graph when it has none, so context() finds both after an import;
         True does that in any store (link()), False skips it.  Returns
         {"records", "inserted", "updated"}, and "link" with what link()
-        reports when it ran."""
+        reports when it ran.  A file of no records (empty, or blank lines
+        only: the export of an empty store) imports nothing and returns
+        records 0."""
         o = L.cvs_import_opts(batch=int(batch), ids_as_text=1 if ids_as_text else 0)
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
@@ -827,6 +901,8 @@ class Store:
         st = L.cvs_import_stats()
         self._check(lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st)))
         out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
+        if st.records == 0:  # an empty file (an empty store's export): nothing changed
+            return out
         if link is None and self.embedder() is not None:
             # A text store keeps its graph: mentions judged again against the
             # whole store, the kNN graph built once (puts keep it after).
@@ -878,9 +954,7 @@ class Store:
         if mode == "bm25":
             raise InvalidArgument("mode 'bm25' needs text queries", L.EINVAL, "CVS_EINVAL")
         nq = q.shape[0] if q.ndim == 2 else 1
-        k = int(k)
-        if k < 1:
-            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
+        k = _int_arg("search: k", k, 1)
         if mode is None:
             if self._has_index is None:
                 self._has_index = self._index_info() is not None
@@ -891,7 +965,7 @@ class Store:
                 raise InvalidArgument(f"mode {mode!r}: exact, codes, ann or bm25",
                                       L.EINVAL, "CVS_EINVAL")
         n = nq * k
-        buf = _out_buffer(n)
+        buf = self._results_buffer(nq, k)
         if not (filter is not None or nprobe or rerank is not None or threads or include
                 or refine is not None):
             # The common case in one library call, without a snapshot of our own.
@@ -942,12 +1016,22 @@ class Store:
                 lib.cvs_filter_free(flt)
         return res
 
+    def _results_buffer(self, nq: int, k: int):
+        """_out_buffer for nq x k results, or OutOfMemory saying why: a k
+        far beyond the store's records (a typo, or "all of them" as 10**12)
+        asks for room no machine has, and MemoryError said nothing."""
+        try:
+            return _out_buffer(nq * k)
+        except (MemoryError, OverflowError):
+            pass
+        raise OutOfMemory(f"search: no memory for {nq} x {k} results ({nq * k * 12} bytes); "
+                          f"the store has {len(self)} records, and k need not exceed that",
+                          L.ENOMEM, "CVS_ENOMEM")
+
     def _text_search(self, queries, k: int, include) -> Results:
         nq = len(queries)
-        k = int(k)
-        if k < 1:
-            raise InvalidArgument("k must be at least 1", L.EINVAL, "CVS_EINVAL")
-        buf = _out_buffer(nq * k)
+        k = _int_arg("search: k", k, 1)
+        buf = self._results_buffer(nq, k)
         txn = self._txn()
         try:
             for i, t in enumerate(queries):
@@ -1062,17 +1146,37 @@ class Store:
         return out
 
     @_guarded
-    def check(self) -> list[str]:
+    def check(self, *, progress: Callable[[str, int, int], Any] | None = None) -> list[str]:
         """Verifies the store's invariants without changing anything; the
-        problems found, one message each ([] for a healthy store)."""
+        problems found, one message each ([] for a healthy store).
+
+        progress: called as progress(phase, done, total) as the check walks
+        each of the store's databases (phase "check NAME": "check ids",
+        "check vecs", "check postings", ...; done and total its entries), as
+        `cvstore check` draws its bar (cvs_check_progress); a large store's
+        check takes minutes.  An exception it raises is raised by check()
+        once the check has returned (the walk is not interrupted)."""
         problems: list[str] = []
+        raised: list[BaseException] = []
 
         def report(_ctx, msg):
             problems.append(msg.decode("utf-8", "replace"))
 
+        def on_progress(_ctx, phase, done, total, _bd, _bt):
+            if raised:
+                return
+            try:
+                progress(phase.decode("utf-8", "replace"), int(done), int(total))
+            except BaseException as e:  # noqa: BLE001 - raised after the call
+                raised.append(e)
+
         cb = L.report_fn(report)
+        pcb = L.progress_fn(on_progress) if progress is not None else L.progress_fn()
         n = c_uint64()
-        self._check(lib.cvs_check(self._db, cb, None, byref(n)))
+        rc = lib.cvs_check_progress(self._db, cb, None, pcb, None, byref(n))
+        if raised:
+            raise raised[0]
+        self._check(rc)
         if n.value and not problems:
             problems.append(f"{n.value} problems")
         return problems
@@ -1207,7 +1311,10 @@ class Store:
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
         supersedes, superseded_by when set."""
         ns = namespace or "default"
-        k = _int_arg("recall: k", k, 1)
+        # No more memories come back than the store holds: a k beyond that
+        # (10**9 for "all of them") made the library reserve room for k and
+        # fail with a bare "out of memory".
+        k = min(_int_arg("recall: k", k, 1), max(1, int(self._info().count)))
         token_budget = _int_arg("recall: token_budget", token_budget, 0)
         if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings
             retrieval, strategy = strategy, "diverse"
@@ -1398,7 +1505,8 @@ def _mem_items(r: L.cvs_mem_items, with_score: bool) -> list[dict]:
 def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = None,
          metric: str = "cosine", raw: str = "f32", embedder: str | Callable | None = None,
          passphrase: str | bytes | None = None, readonly: bool = False,
-         embedder_name: str | None = None) -> Store:
+         embedder_name: str | None = None,
+         wait: Callable[[int | None, float, bool], Any] | str | None = "warn") -> Store:
     """Opens the store in directory path, or creates it (create=True; then
     dim is required, except with embedder="glove", whose dimension is its
     own: 100).
@@ -1409,6 +1517,10 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     cvs_glove_dir names), or a callable texts -> (n, dim) array (see
     Store.set_embedder; embedder_name names it).  passphrase: create an
     encrypted store, or open one (WrongPassphrase when wrong or missing).
+    wait: what a write does while another process's writer holds the store
+    (Store.set_wait): "warn" (the default) issues a cvstore.WaitWarning
+    once the wait passes a second, a callable wait(pid, waited_s, done) is
+    called instead, None waits silently.
 
     Raises NotFound when there is no store at path (and create is False),
     AlreadyExists when creating over one, InvalidArgument when this process
@@ -1419,7 +1531,7 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     with _open_lock:
         _check_not_open(p)
         return _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly,
-                            embedder_name)
+                            embedder_name, wait)
 
 
 # LMDB must not have one environment open twice in a process: closing either
@@ -1450,7 +1562,8 @@ def _check_not_open(p: bytes) -> None:
                               "first", L.EINVAL, "CVS_EINVAL")
 
 
-def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, embedder_name):
+def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, embedder_name,
+                 wait):
     h = c_void_p()
     pw = _enc(passphrase, "passphrase") if passphrase is not None else None
     if create:
@@ -1489,6 +1602,8 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
     if key:
         _open_stores[key] = weakref.ref(store)
     try:
+        if wait is not None and not readonly:
+            store.set_wait(wait)
         if embedder is not None:
             store.set_embedder(embedder, name=embedder_name)
     except BaseException:

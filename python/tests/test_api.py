@@ -704,3 +704,187 @@ def test_namespace_holds_only_the_api():
     # not part of it.
     public = {n for n in dir(cvstore) if not n.startswith("_")}
     assert public == set(cvstore.__all__) - {"__version__"}
+
+
+def test_put_keeps_the_times_given(path, tmp_path):
+    """put(created_us=, updated_us=) stores the times records() returns, so a
+    copy made record by record keeps their history (a memory's recency);
+    None is the put's time; bad times raise before anything is written."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["a", "b"], [[1, 0], [0, 1]], texts=["one", "two"])
+        db.put("a", [1, 1], texts="one again")
+        recs = list(db.records(vector=True))
+    assert recs[0]["created_us"] < recs[0]["updated_us"]
+    copy = str(tmp_path / "copy.cvs")
+    with cvstore.open(copy, create=True, dim=2, metric="l2") as db:
+        db.put([r["id"] for r in recs], np.stack([r["vector"] for r in recs]),
+               texts=[r["text"] for r in recs], created_us=[r["created_us"] for r in recs],
+               updated_us=[r["updated_us"] for r in recs])
+        for r in recs:
+            got = db.get(r["id"])
+            assert (got["created_us"], got["updated_us"]) == (r["created_us"], r["updated_us"])
+        db.put("c", [2, 2], created_us=1_000_000, updated_us=None)
+        c = db.get("c")
+        assert c["created_us"] == 1_000_000 and c["updated_us"] > recs[0]["updated_us"]
+        with pytest.raises(cvstore.InvalidArgument, match="created_us"):
+            db.put("d", [3, 3], created_us=-1)
+        with pytest.raises(cvstore.InvalidInput, match="before created_us"):
+            db.put("d", [3, 3], created_us=20, updated_us=10)
+        with pytest.raises(cvstore.InvalidArgument, match="2 created_us for 1 ids"):
+            db.put(["d"], [[3, 3]], created_us=[1, 2])
+        assert db.get("d") is None
+
+
+def test_an_integer_beyond_64_bits_in_metadata_says_so(path):
+    """Metadata holding an integer past 2**63 is refused saying it is out of
+    range for an integer and to write it as a string, not that it 'would be
+    infinite' or is 'not valid JSON'; nothing is stored."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        with pytest.raises(cvstore.InvalidInput,
+                           match="integer out of range.*write it as a string"):
+            db.put("a", [1, 0], metas={"n": 2**64})
+        assert len(db) == 0
+        db.put("a", [1, 0], metas={"n": str(2**64)})
+        assert db.get("a")["meta"] == {"n": str(2**64)}
+
+
+def test_an_empty_export_imports_as_nothing(path, tmp_path):
+    """The export of an empty store is an empty file; import_file takes it
+    as no records (records 0, the store unchanged) instead of failing, so a
+    backup of an empty store restores."""
+    empty = tmp_path / "empty.jsonl"
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        pass
+    subprocess.run([CLI, "export", path, "-o", str(empty)], check=True, capture_output=True)
+    assert empty.read_bytes() == b""
+    with cvstore.open(str(tmp_path / "b.cvs"), create=True, dim=2, metric="l2") as db:
+        db.put("a", [1, 0])
+        assert db.import_file(empty)["records"] == 0
+        assert db.ids() == ["a"]
+
+
+# ==== waits and progress ====
+
+# A child process that holds the store's writer lock: it builds a codec with
+# a progress callback that, at the encoding pass (inside the write
+# transaction), says "held" and waits for its stdin to close (30 s at most).
+_HOLDER = r"""
+import ctypes, select, sys
+sys.path.insert(0, sys.argv[2])
+from cvstore import _lib as L
+h = ctypes.c_void_p()
+assert L.lib.cvs_db_open_opts(sys.argv[1].encode(), ctypes.byref(L.cvs_open_opts()),
+                              ctypes.byref(h)) == 0
+said = []
+def hold(_ctx, phase, done, total, bd, bt):
+    if phase == b"encode" and not said:
+        said.append(1)
+        print("held", flush=True)
+        select.select([sys.stdin], [], [], 30)
+        sys.stdin.read()
+o = L.cvs_build_opts(progress=L.progress_fn(hold))
+sys.exit(L.lib.cvs_build(h, b"sq8", ctypes.byref(o)))
+"""
+
+
+def _hold_writer(path):
+    from conftest import REPO
+    p = subprocess.Popen([__import__("sys").executable, "-c", _HOLDER, path,
+                          str(REPO / "python")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_a_write_waiting_for_another_process_is_told(path):
+    """A put behind another process's writer calls the wait callback once
+    the wait passes a second (with that process's pid) and when it ends;
+    the default, wait="warn", issues a cvstore.WaitWarning instead."""
+    import threading
+    import warnings
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(ids_of(50), np.arange(100, dtype=np.float32).reshape(50, 2))
+    calls = []
+    holder = _hold_writer(path)
+
+    def on_wait(pid, waited_s, done):
+        calls.append((pid, waited_s, done))
+        if not done:
+            holder.stdin.close()  # let the other writer finish
+
+    with cvstore.open(path, wait=on_wait) as db:
+        db.put("x", [1, 1])
+        assert db.get("x") is not None
+    assert holder.wait(30) == 0
+    assert calls[0][0] == holder.pid and calls[0][1] >= 1.0 and calls[0][2] is False
+    assert calls[-1][2] is True and calls[-1][1] >= calls[0][1]
+
+    holder = _hold_writer(path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+
+        def release():  # once warned, or after 20 s
+            for _ in range(200):
+                if seen:
+                    break
+                threading.Event().wait(0.1)
+            holder.stdin.close()
+
+        t = threading.Thread(target=release)
+        t.start()
+        with cvstore.open(path) as db:
+            db.put("y", [2, 2])
+        t.join()
+    assert holder.wait(30) == 0
+    waits = [w for w in seen if issubclass(w.category, cvstore.WaitWarning)]
+    assert waits and f"pid {holder.pid}" in str(waits[0].message), [str(w.message) for w in seen]
+    with pytest.raises(cvstore.InvalidArgument, match="wait"):
+        cvstore.open(path, wait="loud")
+
+
+def test_check_tells_progress(path):
+    """check(progress=...) is called for each database the check walks
+    (phase "check NAME", done <= total), as `cvstore check` draws its bar;
+    an exception it raises comes out of check() once the check is done."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(ids_of(20), np.arange(40, dtype=np.float32).reshape(20, 2),
+               texts=[f"text {i}" for i in range(20)])
+        seen = []
+        assert db.check(progress=lambda phase, done, total: seen.append((phase, done, total))) \
+            == []
+        phases = {p for p, _, _ in seen}
+        assert {"check ids", "check vecs"} <= phases, phases
+        assert all(p.startswith("check ") and d <= t for p, d, t in seen if t), seen
+        assert ("check ids", 20, 20) in seen
+
+        def boom(phase, done, total):
+            raise KeyError(phase)
+
+        with pytest.raises(KeyError, match="check"):
+            db.check(progress=boom)
+        assert db.check() == []
+
+
+def test_search_k_is_checked_as_an_integer_and_a_huge_one_says_why(path):
+    """k=2.5 is refused like every other count (it was truncated to 2), and
+    a k no machine has room for raises OutOfMemory naming k and the store's
+    size, not a MemoryError with no message."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(ids_of(5), np.arange(10, dtype=np.float32).reshape(5, 2))
+        with pytest.raises(cvstore.InvalidArgument, match="k 2.5"):
+            db.search([0, 0], k=2.5)
+        with pytest.raises(cvstore.OutOfMemory, match="the store has 5 records"):
+            db.search([0, 0], k=10**15)
+        assert db.search([0, 0], k=50).ids == [ids_of(5)]
+
+
+def test_recall_with_a_k_beyond_the_store_returns_them_all(path):
+    """recall(k=10**9) -- "all of them" -- returns every match instead of
+    failing with a bare OutOfMemory (the library reserved room for k)."""
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed) as db:
+        for t in ("the river floods", "the river town", "a market by the river"):
+            db.remember(t)
+        got = db.recall("river", k=10**9)
+        assert len(got["memories"]) == 3
+        with pytest.raises(cvstore.InvalidArgument, match="k 0"):
+            db.recall("river", k=0)
