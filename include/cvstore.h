@@ -258,9 +258,14 @@ typedef struct cvs_record {
                                       restoring records with their history
                                       (cvs_import does it for JSONL
                                       "created_us" / "updated_us", as export
-                                      writes them); a negative time, or an
-                                      updated_us before the created_us given,
-                                      is CVS_EINPUT */
+                                      writes them).  A time given alone keeps
+                                      the pair ordered: a new record given only
+                                      updated_us was created then; an update
+                                      given only updated_us keeps its stored
+                                      creation time, which must not be later.
+                                      A negative time, one more than a day past
+                                      the clock, or an update before the
+                                      creation is CVS_EINPUT */
 
 /* Upserts n records (by external id) in one transaction: all of them or none.
  * Cosine stores normalize vectors.  Fails with CVS_EINPUT (bad UTF-8, bad

@@ -310,10 +310,11 @@ static void writer_byte(int fd, short type)
         (void)fcntl(fd, F_SETLK, &fl);
 }
 
-/* Waits while another process writes, telling db->wait_fn past
+/* Waits while another process writes, telling fn (the handle's wait_fn as
+ * read once by the caller) past
  * CVS_WAIT_NOTICE_S.  Polls (10 ms, growing to 100 ms) rather than
  * blocking in F_SETLKW, which could not wake up to tell anyone. */
-static void wait_other_writer(cvs_db *db, int fd)
+static void wait_other_writer(int fd, cvs_wait_fn fn, void *ctx)
 {
     int64_t pid = other_writer(fd), p;
     double t0, waited = 0;
@@ -327,7 +328,7 @@ static void wait_other_writer(cvs_db *db, int fd)
         pid = p;
         waited = cvs__mono_s() - t0;
         if (!told && waited >= CVS_WAIT_NOTICE_S) {
-            db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, waited, 0);
+            fn(ctx, pid > 0 ? pid : 0, waited, 0);
             told = 1;
         }
         nanosleep(&ts, NULL);
@@ -335,7 +336,7 @@ static void wait_other_writer(cvs_db *db, int fd)
             sleep_ms += 10;
     }
     if (told)
-        db->wait_fn(db->wait_ctx, pid > 0 ? pid : 0, cvs__mono_s() - t0, 1);
+        fn(ctx, pid > 0 ? pid : 0, cvs__mono_s() - t0, 1);
 }
 
 int cvs__writer_elsewhere(cvs_db *db)
@@ -350,8 +351,10 @@ CVS_API void cvs_db_set_wait_fn(cvs_db *db, cvs_wait_fn fn, void *ctx)
 {
     if (!db)
         return;
-    db->wait_fn = fn;
-    db->wait_ctx = ctx;
+    /* Another thread may be in a write reading them: each is stored whole,
+     * the context first, and a write reads each once (cvs__write). */
+    __atomic_store_n(&db->wait_ctx, ctx, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->wait_fn, fn, __ATOMIC_SEQ_CST);
 }
 
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
@@ -364,8 +367,9 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
     if (mdb_env_get_fd(db->env, &fd))
         fd = -1;
     for (;;) {
-        if (db->wait_fn)
-            wait_other_writer(db, fd);
+        cvs_wait_fn wfn = __atomic_load_n(&db->wait_fn, __ATOMIC_SEQ_CST);
+        if (wfn)
+            wait_other_writer(fd, wfn, __atomic_load_n(&db->wait_ctx, __ATOMIC_SEQ_CST));
         pthread_rwlock_rdlock(&db->maplock);
         mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
         if (mrc == MDB_MAP_RESIZED) {

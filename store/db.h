@@ -144,6 +144,11 @@ static inline int cvs__count_fits(uint64_t n, size_t each)
 
 
 int64_t cvs__now_us(void);
+/* A record time given with CVS_PUT_TIMES (or in a JSONL line) may lie at
+ * most this far past the clock: a clock a little behind another machine's
+ * is tolerated, a time in nanoseconds or a typo of the next century is
+ * not (memory recall would take a future time for "just now" for ever). */
+#define CVS__TIME_AHEAD_US (86400ll * 1000000ll)
 
 /* LMDB failed an assertion in the store at path (store/fault.c): ends the
  * process with a message when cvs_fault_exit asked for it, else returns

@@ -291,6 +291,10 @@ static int get_time(cvs_reader *r, json_t *doc, const char *key, int64_t *out)
         return CVS_OK;
     if (!json_is_integer(x) || json_integer_value(x) < 0)
         return LERR(CVS_EINPUT, "\"%s\" must be an integer >= 0 (microseconds since 1970)", key);
+    if (json_integer_value(x) > cvs__now_us() + CVS__TIME_AHEAD_US)
+        return LERR(CVS_EINPUT, "\"%s\" %" JSON_INTEGER_FORMAT " is more than a day in the future "
+                    "(microseconds since 1970; a time in nanoseconds is 1000 times too large)",
+                    key, json_integer_value(x));
     *out = (int64_t)json_integer_value(x);
     return CVS_OK;
 }

@@ -134,6 +134,7 @@ static int cmp_rec_id(const void *a, const void *b)
 
 static int validate(cvs_db *db, put_arg *a)
 {
+    const int64_t latest = cvs__now_us() + CVS__TIME_AHEAD_US; /* CVS_PUT_TIMES */
     const cvs_record **sorted = NULL;
     int rc = CVS_OK;
 
@@ -180,6 +181,12 @@ static int validate(cvs_db *db, put_arg *a)
             return cvs__err(CVS_EINPUT, "record \"%.*s\": a negative time (created_us %lld, "
                             "updated_us %lld; microseconds since 1970)", (int)r->id_len, r->id,
                             (long long)r->created_us, (long long)r->updated_us);
+        if ((a->flags & CVS_PUT_TIMES) &&
+            (r->created_us > latest || r->updated_us > latest))
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": a time more than a day in the future "
+                            "(created_us %lld, updated_us %lld; microseconds since 1970)",
+                            (int)r->id_len, r->id, (long long)r->created_us,
+                            (long long)r->updated_us);
         if ((a->flags & CVS_PUT_TIMES) && r->created_us && r->updated_us &&
             r->updated_us < r->created_us)
             return cvs__err(CVS_EINPUT, "record \"%.*s\": updated_us %lld is before created_us "
@@ -313,11 +320,24 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
         a->existed[i] = 0;
     }
     a->keys[i] = (int64_t)key;
-    if (a->flags & CVS_PUT_TIMES) { /* times restored, validate() checked them */
+    if (a->flags & CVS_PUT_TIMES) {
+        /* Times restored; validate() checked each, and here the pair is
+         * made whole so that updated >= created always holds (an export
+         * writes both, and its own import refuses an update before the
+         * creation).  A time not given is the record's stored creation
+         * time, or for a new record the update time given, else now. */
         if (r->created_us)
             created = r->created_us;
+        else if (!existed && r->updated_us)
+            created = r->updated_us;
         if (r->updated_us)
             updated = r->updated_us;
+        else if (updated < created)
+            updated = created; /* a creation time given up to a day ahead */
+        if (updated < created)
+            return cvs__err(CVS_EINPUT, "record \"%.*s\": updated_us %lld is before its "
+                            "creation time %lld (microseconds since 1970)", (int)r->id_len,
+                            r->id, (long long)updated, (long long)created);
     }
 
     k.mv_data = &key;

@@ -581,6 +581,14 @@ Test(import, jsonl_times_are_restored)
     cr_assert(strstr(cvs_errmsg(db), "line 1: \"updated_us\" 10 is before \"created_us\" 20"),
               "%s", cvs_errmsg(db));
     free(p);
+    snprintf(buf, sizeof buf, "{\"id\":\"x\",\"vector\":%s,\"created_us\":%lld}\n", v,
+             (long long)before * 1000); /* nanoseconds by mistake */
+    p = text_file("ns.jsonl", buf);
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: \"created_us\"") &&
+                  strstr(cvs_errmsg(db), "more than a day in the future"),
+              "%s", cvs_errmsg(db));
+    free(p);
     cr_assert_eq(count(), 3);
 }
 
@@ -596,11 +604,17 @@ Test(import, put_times_flag)
     times_of("a", &c0, &u);
     cr_assert_gt(c0, 9, "without the flag the times given are ignored");
     r.created_us = 0;
-    r.updated_us = 9000000000000000;
+    r.updated_us = c0 + 1000;
     cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), 0, "%s", cvs_errmsg(db));
     times_of("a", &c, &u);
     cr_assert_eq(c, c0, "an update with created_us 0 keeps its creation time");
-    cr_assert_eq(u, 9000000000000000);
+    cr_assert_eq(u, c0 + 1000);
+    r.updated_us = c0 - 1; /* before the creation time the store keeps */
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "is before its creation time"), "%s", cvs_errmsg(db));
+    r.updated_us = c0 + 3 * 86400ll * 1000000ll; /* days ahead: nanoseconds, a typo */
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "more than a day in the future"), "%s", cvs_errmsg(db));
     r.created_us = 7;
     r.updated_us = 9;
     cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), 0, "%s", cvs_errmsg(db));
@@ -616,4 +630,25 @@ Test(import, put_times_flag)
     times_of("a", &c, &u);
     cr_assert_eq(c, 7);
     cr_assert_eq(u, 9);
+}
+
+/* One time given alone: the pair stays ordered (an export writes both, and
+ * its own import refuses an update before the creation). */
+Test(import, put_times_one_given)
+{
+    float v[D] = {1};
+    cvs_record r = {.id = "b", .id_len = 1, .vector = v, .updated_us = 1000};
+    int64_t c, u;
+
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    times_of("b", &c, &u);
+    cr_assert_eq(c, 1000, "a new record given only its update time was created then");
+    cr_assert_eq(u, 1000);
+    r.id = "c";
+    r.updated_us = 0;
+    r.created_us = 5000;
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_TIMES, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    times_of("c", &c, &u);
+    cr_assert_eq(c, 5000);
+    cr_assert_gt(u, 5000, "its update time is the put's");
 }

@@ -352,7 +352,7 @@ class Store:
         self.path = path
         self.readonly = readonly
         self._embedder_ref = None
-        self._wait_ref = None  # the wait notice's C thunk (set_wait)
+        self._wait_refs = []  # every wait notice's C thunk set (set_wait)
         self._has_index = None  # looked up by the first search with mode None
         # The gate: the threads inside a call on the handle, each with a
         # depth (a call may make others: put embeds), and whether close()
@@ -603,7 +603,6 @@ class Store:
         """
         if wait is None:
             lib.cvs_db_set_wait_fn(self._db, L.wait_fn(), None)
-            self._wait_ref = None
             return
         if wait == "warn":
             path = self.path
@@ -623,10 +622,11 @@ class Store:
             fn(int(pid) or None, float(waited_s), bool(done))
 
         cb = L.wait_fn(trampoline)
+        # The library keeps the function pointer, and a write already waiting
+        # on another thread may call the one it read before this call: every
+        # thunk set lives as long as the handle (a few hundred bytes each).
+        self._wait_refs.append((cb, fn))
         lib.cvs_db_set_wait_fn(self._db, cb, None)
-        # The library keeps the function pointer: the thunk lives as long as
-        # the handle (or until the next set_wait).
-        self._wait_ref = (cb, fn)
 
     @_guarded
     def embedder(self) -> dict | None:
