@@ -27,7 +27,8 @@
  *     B[0..nbs), are base seeds.  The tune seeds sit at the end so that
  *     B[i] is the same seed as before they were reserved for every i <
  *     nbs: bases of up to nbs rows (0.1M and 0.3M on GloVe) are the rows
- *     they were, and their cached ground truth stays valid.  Larger bases
+ *     they were, so their figures compare with earlier runs' (their ground
+ *     truth is computed once more: its cache key now holds nbs).  Larger bases
  *     changed when the tune seeds came in: row i >= nbs copies B[i mod
  *     nbs], and nbs fell by nt (340,479 -> 339,479 on GloVe), so most
  *     generated rows copy another seed than before, and the nt seeds
