@@ -176,6 +176,19 @@ has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 expect 1 "context --text ''" context "$sdb" --text " "
 has "$tmp/err" "--text is empty: give the question" "context says the question is empty"
 
+# tune on a store too small for it says how many records it needs and what
+# to do, not only that there are too few.
+printf '%s\n' '{"id":"t1","vector":[1,2,3]}' '{"id":"t2","vector":[1,2,4]}' '{"id":"t3","vector":[1,5,3]}' \
+  '{"id":"t4","vector":[2,2,3]}' '{"id":"t5","vector":[1,0,3]}' >"$tmp/five.jsonl"
+expect 0 "init a 5-record store" init "$tmp/five" --dim 3 --metric l2
+expect 0 "import 5 records" import "$tmp/five" "$tmp/five.jsonl"
+expect 0 "build an index on 5 records" build "$tmp/five" --index ivf2
+expect 1 "tune on 5 records" tune "$tmp/five"
+has "$tmp/err" "too few records (5) to tune on: tuning for k = 10 on the store's own records needs at least 11" \
+  "tune names the minimum"
+has "$tmp/err" "add records, or measure on queries of your own (cvstore tune --query-file)" \
+  "tune says what to do"
+
 # ---- a text store keeps its graph on import --------------------------------
 # A tiny GloVe cache (5 words, 100 dimensions: word i is axis i plus a
 # shared last axis) makes an embedding text store.
