@@ -986,7 +986,9 @@ CVS_API int cvs_mem_strategy_parse(const char *s, cvs_mem_strategy *out) CVS_WUR
 
 typedef struct cvs_mem_recall_opts {
     const char *ns;            /* namespace; NULL = "default" */
-    size_t k;                  /* at most k memories; 0 = 10 */
+    size_t k;                  /* at most k memories; 0 = 10; a k above
+                                  the memories that match (10^9) returns
+                                  every match */
     size_t token_budget;       /* at most this many tokens in all, a token
                                   being 4 bytes of title + text, rounded up;
                                   0 = no limit */

@@ -1878,7 +1878,6 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         o = &def;
     ns = ns_or_default(o->ns);
     k = o->k ? o->k : 10;
-    want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
     rw.half_life_s = o->half_life_s;
     if (!len)
         len = strlen(query);
@@ -1929,12 +1928,6 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         rc = CVS_OK;
     if (rc)
         goto cleanup;
-    /* Among the seeds, fused scores lie within 1 / (k + 1) and
-     * 1 / (2 (k + want)) (one ranking at half weight, at its last rank):
-     * a factor of their ratio per name, times 2 for rule 10's factor
-     * (1 to 2), puts a memory that names more of what the question names
-     * ahead of every seed that names fewer. */
-    rw.name_factor = 4.0 * (double)(CVS_MEM_RRF_K + want) / (double)(CVS_MEM_RRF_K + 1);
     if ((rc = question_names(query, len, &rw.names)))
         goto cleanup;
     if ((rc = ns_filter(ns, o->filter, o->filter_len, &f)) || (rc = cvs_txn_begin(db, &t)) ||
@@ -1942,6 +1935,18 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         goto cleanup;
     if (nmatch == 0)
         goto cleanup;
+    /* No answer holds more memories than match: a k above that (10^9,
+     * "all of them") asks for every match, not for pools and walks sized
+     * by k that cannot be allocated. */
+    if (k > nmatch)
+        k = (size_t)nmatch;
+    want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
+    /* Among the seeds, fused scores lie within 1 / (k + 1) and
+     * 1 / (2 (k + want)) (one ranking at half weight, at its last rank):
+     * a factor of their ratio per name, times 2 for rule 10's factor
+     * (1 to 2), puts a memory that names more of what the question names
+     * ahead of every seed that names fewer. */
+    rw.name_factor = 4.0 * (double)(CVS_MEM_RRF_K + want) / (double)(CVS_MEM_RRF_K + 1);
     recall_context_opts(o, want, qv != NULL, &co);
     {
         cvs_context_scope sc = {.filter = f, .allow = bits, .nwords = nwords,

@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1155,6 +1156,27 @@ Test(memory, token_budget_and_k)
     cvs_mem_items_free(&r);
     cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &(cvs_mem_recall_opts){.ns = "t", .filter = "nope"}, &r),
                  CVS_EINVAL);
+}
+
+/* A k far above the namespace's memories (10^9: "all of them") returns
+ * every match: it sized the candidate pools and failed with ENOMEM. */
+Test(memory, a_huge_k_returns_every_match)
+{
+    cvs_mem_remembered m;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "h", .no_touch = 1, .k = 1000000000};
+    remember("h", "zebra lion", NULL, &m);
+    remember("h", "zebra tiger", NULL, &m);
+    remember("h", "zebra wolf bear", NULL, &m);
+    remember("other", "zebra elsewhere", NULL, &m);
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 3);
+    cvs_mem_items_free(&r);
+    ro.k = SIZE_MAX;
+    ro.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 3);
+    cvs_mem_items_free(&r);
 }
 
 /* ==== `cvstore mcp` over a pipe, without any MCP client library ==== */
