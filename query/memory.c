@@ -1018,6 +1018,18 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                             "the limit of %zu bytes: remember a summary, or split it",
                             len + ml, len, ml, cap);
     }
+    {
+        /* A text of spaces (U+00A0, U+3000 too) or punctuation only would
+         * be stored with a stand-in vector and come back from any recall
+         * that finds too little: nothing in it can be recalled for what it
+         * says. */
+        size_t words;
+        if ((rc = cvs_text_words(text, len, &words)))
+            return rc;
+        if (!words)
+            return cvs__err(CVS_EINPUT, "text has no words (only spaces, punctuation or "
+                            "symbols): nothing to remember");
+    }
     if ((rc = check_ns(ns)))
         return rc;
     if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN))
@@ -1903,6 +1915,18 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     if (!cvs__utf8_valid(query, len)) {
         rc = cvs__err(CVS_EINPUT, "query is not valid UTF-8");
         goto cleanup;
+    }
+    {
+        /* A blank query is a caller's slip (an empty variable), not a
+         * question that nothing answers: said so, as cvs_context does. */
+        size_t words;
+        if ((rc = cvs_text_words(query, len, &words)))
+            goto cleanup;
+        if (!words) {
+            rc = cvs__err(CVS_EINVAL, "query has no words (it is empty, or only spaces, "
+                          "punctuation or symbols): give a question");
+            goto cleanup;
+        }
     }
     if (o->strategy != CVS_MEM_LEXICAL) {
         if (!(qv = malloc((size_t)db->dim * sizeof *qv))) {

@@ -175,6 +175,11 @@ has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 # not an empty set with exit 0.
 expect 1 "context --text ''" context "$sdb" --text " "
 has "$tmp/err" "--text is empty: give the question" "context says the question is empty"
+# Spaces of other kinds (U+3000, U+00A0) and punctuation hold no words either.
+expect 1 "context --text of U+3000 and U+00A0" context "$sdb" --text $'\u3000\u00a0 '
+has "$tmp/err" "--text is empty: give the question" "context says a question of Unicode spaces is empty"
+expect 1 "context --text '?!'" context "$sdb" --text '?!'
+has "$tmp/err" "--text is empty: give the question" "context says a question of punctuation is empty"
 
 # tune on a store too small for it says how many records it needs and what
 # to do, not only that there are too few.
@@ -232,9 +237,13 @@ expect 0 "import a titled record no text mentions" import "$tmp/untitled" "$tmp/
 has "$tmp/err" "linked: no mention links (no text mentions one of the 1 title)" "titles no text names"
 # A blank question of a --queries batch gets its error line, as --text ""
 # is refused; the batch goes on.
-printf '%s\n' '{"id":"e","text":"  "}' '{"id":"o","text":"which opera"}' >"$tmp/qs.jsonl"
+printf '%s\n' '{"id":"e","text":"  "}' '{"id":"u","text":"\u3000\u00a0"}' '{"id":"o","text":"which opera"}' \
+  >"$tmp/qs.jsonl"
 expect 0 "context --queries with a blank question" context "$tdb" --queries "$tmp/qs.jsonl"
 has "$tmp/out" '{"query_id":"e","query":"  ","error":"empty question"}' "the blank question's line"
+has "$tmp/out" '"query_id":"u"' "the question of Unicode spaces has its line"
+grep '"query_id":"u"' "$tmp/out" | grep -q '"error":"empty question"' \
+  || fail "the question of Unicode spaces is an empty question: $(cat "$tmp/out")"
 grep -q '"query_id":"o"' "$tmp/out" || fail "the next question is answered: $(cat "$tmp/out")"
 ok "the batch goes on after a blank question"
 expect 0 "get the mentioning record" get "$tdb" z --json

@@ -487,6 +487,18 @@ def test_context(textdb):
     assert lex.items[0].id == "rome"
 
 
+def test_a_question_of_no_words_is_refused(textdb):
+    """context("") or a question of spaces (U+00A0, U+3000 too) or
+    punctuation raises InvalidArgument, as `cvstore context --text ""`
+    refuses it, instead of an empty set that reads as "nothing answers";
+    with a vector the vector answers."""
+    for q in ("", "  ", "\u00a0", "\u3000\u00a0 ", "?!"):
+        with pytest.raises(cvstore.InvalidArgument, match="the question has no words"):
+            textdb.context(q)
+    v = textdb.embed(["capital of Germany"])[0]
+    assert textdb.context("\u3000", vector=v, budget=60).items
+
+
 def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
     """context(vector=...) takes a query vector as `cvstore context
     --query-vector` does: seeds by the vector alone, or the vector in place
@@ -638,6 +650,16 @@ def test_remember_recall_forget_list(memdb):
         memdb.remember("x", metadata={"_ns": "other"})
     with pytest.raises(cvstore.InvalidInput):
         memdb.remember("")
+    # No words (spaces of any kind, punctuation): refused, nothing stored,
+    # and a recall of no words is refused too.
+    before = len(memdb)
+    for t in ("   ", "\u00a0", "\u3000", " \u3000\u00a0\t", "..."):
+        with pytest.raises(cvstore.InvalidInput, match="text has no words"):
+            memdb.remember(t)
+        with pytest.raises(cvstore.InvalidArgument, match="query has no words"):
+            memdb.recall(t)
+    assert len(memdb) == before
+    assert all(x["text"].strip() for x in memdb.recall("river", k=50)["memories"])
     with pytest.raises(cvstore.InvalidArgument):
         memdb.recall("x", strategy="random")
     for i in range(5):
