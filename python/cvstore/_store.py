@@ -1217,7 +1217,9 @@ class Store:
         vector: the question's vector (dim floats) instead of its embedding,
         as `cvstore context --query-vector` takes it: for a store without
         an embedder, or vectors made elsewhere; with no question the seeds
-        are the vector's nearest records alone."""
+        are the vector's nearest records alone.  A question of no words
+        (empty, spaces of any kind, punctuation) without a vector raises
+        InvalidArgument rather than return an empty set."""
         if question is None and vector is None:
             raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
                                   "CVS_EINVAL")
@@ -1289,7 +1291,8 @@ class Store:
         "duplicate" or "merged"), "namespace"}, with "similarity" when merged
         and "supersedes" when it replaced an earlier memory.  A memory whose
         text plus metadata is over max_bytes (default: the library's
-        CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput."""
+        CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput, and so does a text
+        of no words (empty, spaces of any kind, punctuation)."""
         ns = namespace or "default"
         o = L.cvs_mem_remember_opts(ns=_cstr(ns), conversation=_cstr(conversation),
                                     supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
@@ -1326,11 +1329,14 @@ class Store:
         {"memories": [...], "tokens", "namespace"}; each memory has id, text,
         metadata, namespace, created_us, last_recalled_us, tokens, score,
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
-        supersedes, superseded_by when set."""
+        supersedes, superseded_by when set.  A k above the memories that
+        match (10**9, "all of them") returns every match; a query of no
+        words (empty, spaces of any kind, punctuation) raises
+        InvalidArgument."""
         ns = namespace or "default"
         # No more memories come back than the store holds: a k beyond that
-        # (10**9 for "all of them") made the library reserve room for k and
-        # fail with a bare "out of memory".
+        # (10**9 for "all of them") asks for every match, as the library
+        # takes it (it caps k at the memories that match).
         k = min(_int_arg("recall: k", k, 1), max(1, int(self._info().count)))
         token_budget = _int_arg("recall: token_budget", token_budget, 0)
         if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings
