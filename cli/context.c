@@ -43,7 +43,8 @@ static const char usage[] =
     "chosen sentences among the record's)\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
     "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
-    "a question that is blank or cannot be embedded gets {\"query_id\", \"query\",\n"
+    "a question with no words (blank, only punctuation) or that cannot be\n"
+    "embedded gets {\"query_id\", \"query\", "
     "\"error\"}.\n"
     "--query-file F (fvecs, npy) takes query vectors instead of text (vector\n"
     "seeds only); \"query\" is then the row number.\n"
@@ -133,9 +134,11 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
                   const float *qvec, json_t *qfield, const char *qid, int json)
 {
     cvs_context_result r;
-    /* A blank question of a batch is a hole in the file, not a question
-     * nothing answers: said as --text "" is. */
-    int blank = qid && text && !text[strspn(text, " \t\r\n")];
+    /* A question of a batch with no words (blank, punctuation) is a hole
+     * in the file, not a question nothing answers: said as --text "" is,
+     * and the batch goes on (cvs_txn_context would refuse it). */
+    size_t words = 1;
+    int blank = qid && text && !qvec && !cvs_text_words(text, strlen(text), &words) && !words;
     int rc = blank ? CVS_EINPUT : cvs_txn_context(t, o, text, text ? strlen(text) : 0, qvec, &r);
     if (rc == CVS_EINPUT && qid) {
         /* A question of a --queries batch that cannot be answered for what
@@ -242,11 +245,15 @@ int cmd_context(int argc, char **argv)
         cli_err("context", "give exactly one of --text, --queries, --query-vector, --query-file");
         return cli_usage_error(usage);
     }
-    if (text && !text[strspn(text, " \t\r\n")]) {
+    if (text) {
         /* An empty variable in a script (--text "$Q"): an empty set with
-         * exit 0 would read as "nothing in the store answers it". */
-        cli_err("context", "--text is empty: give the question");
-        return cli_usage_error(usage);
+         * exit 0 would read as "nothing in the store answers it".  Spaces
+         * of any kind and punctuation hold no words either. */
+        size_t words = 1; /* text that is not UTF-8: the library says so */
+        if (!cvs_text_words(text, strlen(text), &words) && !words) {
+            cli_err("context", "--text is empty: give the question");
+            return cli_usage_error(usage);
+        }
     }
     /* Sentences by default for a question in words: at every budget they
      * hold the answer at least as often as whole passages on every

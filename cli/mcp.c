@@ -19,7 +19,8 @@
  * Errors are JSON-RPC's: -32700 for a line that is not JSON, -32600 for
  * JSON that is not a request, -32601 for an unknown method, -32602 for
  * tools/call without a known tool name, with arguments that are not an
- * object or with one over its size limit (below, Sizes).  Whatever goes wrong inside a tool -- a missing or mistyped
+ * object, with one over its size limit (below, Sizes), or with a memory's
+ * text or a recall's query of no words (empty, spaces, punctuation).  Whatever goes wrong inside a tool -- a missing or mistyped
  * argument, a store error -- comes back as a result with isError true and
  * the reason as text, which is what MCP asks for errors a model can read
  * and correct.
@@ -679,6 +680,26 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
     return NULL;
 }
 
+/* The JSON-RPC error for a memory's text or a recall's query with no
+ * words (cvs_text_words: empty, spaces of any kind, punctuation), or NULL.
+ * The library refuses both too, but as a tool error, which reads as "the
+ * store failed"; an argument the client got wrong is -32602, like one over
+ * its size limit.  A value of the wrong type is left to the tool. */
+static json_t *check_words(json_t *id, const char *tool, json_t *args)
+{
+    const char *name = !strcmp(tool, "remember") ? "text" : !strcmp(tool, "recall") ? "query" : NULL;
+    json_t *v = name ? json_object_get(args, name) : NULL;
+    size_t words = 1;
+    char msg[300];
+    if (!json_is_string(v) || cvs_text_words(json_string_value(v), json_string_length(v), &words) ||
+        words)
+        return NULL; /* not UTF-8 cannot happen (jansson checks): the tool would say */
+    snprintf(msg, sizeof msg, "Invalid params: %s: %s has no words (it is empty, or only spaces, "
+             "punctuation or symbols): %s", tool, name,
+             name[0] == 't' ? "give the text to remember" : "give a question");
+    return rpc_error(id, RPC_INVALID_PARAMS, msg);
+}
+
 /* Whether a string inside v holds a NUL character.  Messages are parsed
  * with JSON_ALLOW_NUL, since "\u0000" is valid JSON: refusing it at the
  * parser would answer a parse error with id null, which a client cannot
@@ -766,7 +787,7 @@ static json_t *handle(server *s, json_t *req, int *is_note)
             return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: arguments must be an object");
         if (!args || json_is_null(args))
             args = empty = json_object();
-        if ((result = check_limits(id, name, args))) {
+        if ((result = check_limits(id, name, args)) || (result = check_words(id, name, args))) {
             json_decref(empty);
             return result;
         }

@@ -733,6 +733,16 @@ CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
 /* Same, inside a caller's snapshot. */
 CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                                 int64_t *keys, float *scores) CVS_WUR;
+/* *n = the words of len bytes of UTF-8 text (len 0 = strlen; text NULL
+ * with len 0 has none), split as BM25 splits them (runs of letters and
+ * digits, text/tokenize.c) but counting stop words and over-long runs
+ * too.  0 means the text has nothing to read: empty, or only spaces (any
+ * Unicode space: U+00A0, U+3000, ...), punctuation and symbols.  Such a
+ * text is refused by cvs_mem_remember (nothing to remember), cvs_mem_recall
+ * and cvs_context (no question) with no query vector; callers use this to
+ * refuse it first (cvstore context --text, the MCP server).  CVS_EINPUT
+ * for text that is not UTF-8. */
+CVS_API int cvs_text_words(const char *text, size_t len, size_t *n) CVS_WUR;
 
 /* The sentences of the record with internal key `key` in txn's snapshot, as
  * context sets cut it (--unit sentence): *n (start, end) pairs of byte
@@ -964,7 +974,8 @@ typedef struct cvs_mem_remembered {
 } cvs_mem_remembered;
 
 /* Remembers len bytes of UTF-8 text (len 0 = strlen) in opts->ns (opts may
- * be NULL).  CVS_EINPUT for empty or invalid text, text and metadata over
+ * be NULL).  CVS_EINPUT for empty or invalid text, text of no words
+ * (cvs_text_words: only spaces, punctuation or symbols), text and metadata over
  * opts->max_bytes (nothing is stored), bad metadata, a link or
  * supersedes naming no memory of the namespace; CVS_EINVAL for a store
  * without an embedder.  Text the embedder cannot embed (glove: no word of
@@ -986,7 +997,9 @@ CVS_API int cvs_mem_strategy_parse(const char *s, cvs_mem_strategy *out) CVS_WUR
 
 typedef struct cvs_mem_recall_opts {
     const char *ns;            /* namespace; NULL = "default" */
-    size_t k;                  /* at most k memories; 0 = 10 */
+    size_t k;                  /* at most k memories; 0 = 10; a k above
+                                  the memories that match (10^9) returns
+                                  every match */
     size_t token_budget;       /* at most this many tokens in all, a token
                                   being 4 bytes of title + text, rounded up;
                                   0 = no limit */
@@ -1077,8 +1090,9 @@ CVS_API void cvs_mem_items_free(cvs_mem_items *r);
  * similarity 0 or less are left out (they are unrelated, not far down).
  * Stores the time as the last-recalled time of the memories returned
  * (unless opts->no_touch).  A query with no
- * indexable word and no embeddable word gives no results, not an error;
- * one of more than CVS_QUERY_MAX_BYTES is CVS_EINVAL.  opts may be NULL;
+ * indexable word and no embeddable word (stop words only) gives no
+ * results, not an error; one of no words at all (cvs_text_words: empty,
+ * spaces, punctuation) or of more than CVS_QUERY_MAX_BYTES is CVS_EINVAL.  opts may be NULL;
  * *out is overwritten (free it first if it held one). */
 CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
                            const cvs_mem_recall_opts *opts, cvs_mem_items *out) CVS_WUR;
@@ -1344,12 +1358,16 @@ typedef struct cvs_context_result {
  * CVS_EINVAL ("no text to search") when no record has a text or a title
  * either, rather than answer a text question with nothing.  A question that finds
  * nothing gives n = 0, not an error; one of more than CVS_QUERY_MAX_BYTES
- * is CVS_EINVAL.  *out is zeroed on failure. */
+ * is CVS_EINVAL, and so is one of no words (cvs_text_words: empty, only
+ * spaces of any kind, punctuation or symbols) without a query vector,
+ * since an empty set would read as "nothing answers it" (a batch of
+ * questions checks each with cvs_text_words first, as cvstore context
+ * does).  *out is zeroed on failure. */
 CVS_API int cvs_context(cvs_db *db, const cvs_context_opts *opts, const char *text,
                         size_t len, cvs_context_result *out) CVS_WUR;
 /* Same, inside a caller's snapshot; qvec (dim floats, or NULL) replaces the
  * embedding of the text, and text may be NULL when qvec is given (vector
- * seeds only). */
+ * seeds only); with qvec, a text of no words is taken as none. */
 CVS_API int cvs_txn_context(cvs_txn *txn, const cvs_context_opts *opts, const char *text,
                             size_t len, const float *qvec, cvs_context_result *out) CVS_WUR;
 /* Frees what *r owns and zeroes it; accepts NULL and a zeroed result. */

@@ -901,7 +901,14 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
         goto out;
     }
     if (!o.queries && (nq < 2 || nq <= o.k)) {
-        rc = cvs__err(CVS_EINPUT, "%s: too few records (%zu) to tune on", db->path, nq);
+        /* Each query is a record of the store, which finds itself first:
+         * its k neighbours are the other records, so there must be k + 1
+         * (and 2 at least for k 1). */
+        size_t need = o.k + 1 > 2 ? o.k + 1 : 2;
+        rc = cvs__err(CVS_EINPUT, "%s: too few records (%zu) to tune on: tuning for k = %zu "
+                      "on the store's own records needs at least %zu (each one's k neighbours "
+                      "besides itself); add records, or measure on queries of your own "
+                      "(cvstore tune --query-file)", db->path, nq, o.k, need);
         goto out;
     }
     {

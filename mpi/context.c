@@ -1635,15 +1635,22 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
     };
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {
-        cvs_context_result r;
+        cvs_context_result r = {0};
         c->tvalid = 0;
         c->nbq = 0;
         c->titles_next = o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR;
-        int crc = cvs_context_source_run(&src, o, ql->q[i].text, ql->q[i].len, NULL, &r);
+        /* A question of no words is a hole in the file, as `cvstore context`
+         * says: its error line, and the batch goes on (the pipeline would
+         * refuse it with CVS_EINVAL, which stops a batch). */
+        size_t words = 1;
+        int blank = !cvs_text_words(ql->q[i].text, ql->q[i].len, &words) && !words;
+        int crc = blank ? CVS_EINPUT
+                        : cvs_context_source_run(&src, o, ql->q[i].text, ql->q[i].len, NULL, &r);
         if (crc == CVS_EINPUT) {
+            const char *why = blank ? "empty question" : cvs_errmsg(c->dbs[0]);
             json_t *j = json_pack("{s:s, s:s%, s:s}", "query_id", ql->q[i].id, "query",
-                                  ql->q[i].text, ql->q[i].len, "error", cvs_errmsg(c->dbs[0]));
-            cli_err(c->cmd, "query %s: %s", ql->q[i].id, cvs_errmsg(c->dbs[0]));
+                                  ql->q[i].text, ql->q[i].len, "error", why);
+            cli_err(c->cmd, "query %s: %s", ql->q[i].id, why);
             rc = cli_json_print(stdout, j) ? cli_fail(c->cmd, CVS_ENOMEM, NULL) : CLI_OK;
         } else if (crc) {
             /* A rank whose shard failed has said why; the pipeline's own

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -38,7 +39,8 @@ static const char usage[] =
     "records of any shard, and a text store's mention links are made against\n"
     "the titles of all shards.  The file is validated by every rank\n"
     "before anything is written; then each shard takes batches of B records, each\n"
-    "batch atomic within its shard (a batch spanning shards is not).\n"
+    "batch atomic within its shard (a batch spanning shards is not).  A file of\n"
+    "no records (empty, blank lines only) imports nothing and says so, exit 0.\n"
     "\n"
     "Options:\n"
     "  -f, --format FMT   fvecs, bvecs, npy or jsonl (default: from the extension)\n"
@@ -384,6 +386,15 @@ static int link_if_text(const char *cmd, const shards_manifest *m, cvs_db **dbs)
     return CLI_OK;
 }
 
+/* Rank 0 says that file held no records and nothing changed (exit 0),
+ * in the words of `cvstore import`. */
+static void empty_file(const char *file)
+{
+    if (g_mpi.rank == 0)
+        fprintf(stderr, "imported 0 records: %s holds no records; the store is unchanged\n",
+                file);
+}
+
 static int import_jsonl(const char *cmd, const char *db, const char *file,
                         const shards_manifest *m, uint64_t batch, double t0)
 {
@@ -466,12 +477,15 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
         }
         parts[s].f = NULL;
     }
-    if (!rc && nrec == 0) { /* every rank read the same lines */
-        MCMD_ERR0(cmd, "%s: no records in the file (only blank lines)", file);
-        rc = CLI_EUSER;
-    }
     if ((rc = mcmd_agree(rc)))
         goto out;
+    if (nrec == 0) {
+        /* Every rank read the same lines.  A file of no records (empty, or
+         * blank lines only) is what export writes for an empty store: it
+         * imports as nothing, said even so, as `cvstore import` says it. */
+        empty_file(file);
+        goto out;
+    }
 
     /* Validate every part against its shard before any is written; each
      * shard knows its place first, so that its importer leaves the links
@@ -575,6 +589,7 @@ int mpi_cmd_import(int argc, char **argv)
     char (*numids)[24] = NULL;
     unsigned long long local[3] = {0, 0, 0}, total[3] = {0, 0, 0};
     double t0 = cli_now();
+    struct stat sb;
     int c, rc = CLI_OK;
 
     while ((c = getopt_long(argc, argv, "f:i:b:h", opts, NULL)) != -1) {
@@ -621,7 +636,12 @@ int mpi_cmd_import(int argc, char **argv)
         return import_jsonl(cmd, db, file, &m, batch, t0);
 
     /* Phase 1: read and validate, every rank its own records. */
-    if ((rc = cvs_vecs_load(file, fmt, &data, &n, &dim))) {
+    /* An empty file, or an npy of zero rows of the store's dimension, has
+     * no records: nothing to import, as for jsonl (cvs_vecs_load, a
+     * loader of queries too, refuses an empty file as a wrong path). */
+    if (stat(file, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+        n = 0;
+    } else if ((rc = cvs_vecs_load(file, fmt, &data, &n, &dim))) {
         if (g_mpi.rank == 0)
             cli_fail(cmd, rc, NULL);
         rc = cli_exit_code(rc);
@@ -633,6 +653,10 @@ int mpi_cmd_import(int argc, char **argv)
     }
     if ((rc = mcmd_agree(rc)))
         goto out;
+    if (n == 0) { /* every rank read the same file */
+        empty_file(file);
+        goto out;
+    }
     mine = malloc((n ? n : 1) * sizeof *mine);
     if (!ids_path)
         numids = malloc((n ? n : 1) * sizeof *numids);

@@ -2053,13 +2053,38 @@ static int text_searchable(const src *s)
 static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
                const float *qvec, const cvs_context_scope *sc, cvs_context_result *out);
 
+/* A question of no words and no vector (an empty variable, spaces of any
+ * kind, punctuation) is the caller's slip: an empty set would read as
+ * "nothing in the store answers it".  The length is checked first. */
+static int question_check(const char *fn, const char *text, size_t len, const float *qvec)
+{
+    size_t words;
+    int rc;
+    if (!text)
+        return CVS_OK;
+    if (!len)
+        len = strlen(text);
+    if (cvs__query_len_check(fn, len))
+        return CVS_EINVAL;
+    if (qvec)
+        return CVS_OK;
+    if ((rc = cvs_text_words(text, len, &words)))
+        return rc;
+    if (!words)
+        return cvs__err(CVS_EINVAL, "%s: the question has no words (it is empty, or only "
+                        "spaces, punctuation or symbols): give a question or a query vector",
+                        fn);
+    return CVS_OK;
+}
+
 CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char *text,
                             size_t len, const float *qvec, cvs_context_result *out)
 {
+    int rc;
     if (out)
         memset(out, 0, sizeof *out);
-    if (text && cvs__query_len_check("cvs_txn_context", len ? len : strlen(text)))
-        return CVS_EINVAL;
+    if ((rc = question_check("cvs_txn_context", text, len, qvec)))
+        return rc;
     return cvs__txn_context_scoped(t, opts, text, len, qvec, NULL, out);
 }
 
@@ -2079,10 +2104,11 @@ CVS_API int cvs_context_source_run(const cvs_context_source *x, const cvs_contex
                                    cvs_context_result *out)
 {
     src s;
+    int rc;
     if (!x || !out || (!text && len) || (!text && !qvec))
         return cvs__err(CVS_EINVAL, "cvs_context_source_run: NULL argument");
-    if (text && cvs__query_len_check("cvs_context_source_run", len ? len : strlen(text)))
-        return CVS_EINVAL;
+    if ((rc = question_check("cvs_context_source_run", text, len, qvec)))
+        return rc;
     if (x->version < 1 || x->version > CVS_CONTEXT_SOURCE_VERSION)
         return cvs__err(CVS_EINVAL, "cvs_context_source_run: source version %d, this library "
                         "takes 1 to %d", x->version, CVS_CONTEXT_SOURCE_VERSION);

@@ -1018,6 +1018,18 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                             "the limit of %zu bytes: remember a summary, or split it",
                             len + ml, len, ml, cap);
     }
+    {
+        /* A text of spaces (U+00A0, U+3000 too) or punctuation only would
+         * be stored with a stand-in vector and come back from any recall
+         * that finds too little: nothing in it can be recalled for what it
+         * says. */
+        size_t words;
+        if ((rc = cvs_text_words(text, len, &words)))
+            return rc;
+        if (!words)
+            return cvs__err(CVS_EINPUT, "text has no words (only spaces, punctuation or "
+                            "symbols): nothing to remember");
+    }
     if ((rc = check_ns(ns)))
         return rc;
     if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN))
@@ -1878,7 +1890,6 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         o = &def;
     ns = ns_or_default(o->ns);
     k = o->k ? o->k : 10;
-    want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
     rw.half_life_s = o->half_life_s;
     if (!len)
         len = strlen(query);
@@ -1905,6 +1916,18 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         rc = cvs__err(CVS_EINPUT, "query is not valid UTF-8");
         goto cleanup;
     }
+    {
+        /* A blank query is a caller's slip (an empty variable), not a
+         * question that nothing answers: said so, as cvs_context does. */
+        size_t words;
+        if ((rc = cvs_text_words(query, len, &words)))
+            goto cleanup;
+        if (!words) {
+            rc = cvs__err(CVS_EINVAL, "query has no words (it is empty, or only spaces, "
+                          "punctuation or symbols): give a question");
+            goto cleanup;
+        }
+    }
     if (o->strategy != CVS_MEM_LEXICAL) {
         if (!(qv = malloc((size_t)db->dim * sizeof *qv))) {
             rc = cvs__err(CVS_ENOMEM, "out of memory");
@@ -1929,12 +1952,6 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         rc = CVS_OK;
     if (rc)
         goto cleanup;
-    /* Among the seeds, fused scores lie within 1 / (k + 1) and
-     * 1 / (2 (k + want)) (one ranking at half weight, at its last rank):
-     * a factor of their ratio per name, times 2 for rule 10's factor
-     * (1 to 2), puts a memory that names more of what the question names
-     * ahead of every seed that names fewer. */
-    rw.name_factor = 4.0 * (double)(CVS_MEM_RRF_K + want) / (double)(CVS_MEM_RRF_K + 1);
     if ((rc = question_names(query, len, &rw.names)))
         goto cleanup;
     if ((rc = ns_filter(ns, o->filter, o->filter_len, &f)) || (rc = cvs_txn_begin(db, &t)) ||
@@ -1942,6 +1959,18 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         goto cleanup;
     if (nmatch == 0)
         goto cleanup;
+    /* No answer holds more memories than match: a k above that (10^9,
+     * "all of them") asks for every match, not for pools and walks sized
+     * by k that cannot be allocated. */
+    if (k > nmatch)
+        k = (size_t)nmatch;
+    want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
+    /* Among the seeds, fused scores lie within 1 / (k + 1) and
+     * 1 / (2 (k + want)) (one ranking at half weight, at its last rank):
+     * a factor of their ratio per name, times 2 for rule 10's factor
+     * (1 to 2), puts a memory that names more of what the question names
+     * ahead of every seed that names fewer. */
+    rw.name_factor = 4.0 * (double)(CVS_MEM_RRF_K + want) / (double)(CVS_MEM_RRF_K + 1);
     recall_context_opts(o, want, qv != NULL, &co);
     {
         cvs_context_scope sc = {.filter = f, .allow = bits, .nwords = nwords,

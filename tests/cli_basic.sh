@@ -175,6 +175,24 @@ has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 # not an empty set with exit 0.
 expect 1 "context --text ''" context "$sdb" --text " "
 has "$tmp/err" "--text is empty: give the question" "context says the question is empty"
+# Spaces of other kinds (U+3000, U+00A0) and punctuation hold no words either.
+expect 1 "context --text of U+3000 and U+00A0" context "$sdb" --text $'\u3000\u00a0 '
+has "$tmp/err" "--text is empty: give the question" "context says a question of Unicode spaces is empty"
+expect 1 "context --text '?!'" context "$sdb" --text '?!'
+has "$tmp/err" "--text is empty: give the question" "context says a question of punctuation is empty"
+
+# tune on a store too small for it says how many records it needs and what
+# to do, not only that there are too few.
+printf '%s\n' '{"id":"t1","vector":[1,2,3]}' '{"id":"t2","vector":[1,2,4]}' '{"id":"t3","vector":[1,5,3]}' \
+  '{"id":"t4","vector":[2,2,3]}' '{"id":"t5","vector":[1,0,3]}' >"$tmp/five.jsonl"
+expect 0 "init a 5-record store" init "$tmp/five" --dim 3 --metric l2
+expect 0 "import 5 records" import "$tmp/five" "$tmp/five.jsonl"
+expect 0 "build an index on 5 records" build "$tmp/five" --index ivf2
+expect 1 "tune on 5 records" tune "$tmp/five"
+has "$tmp/err" "too few records (5) to tune on: tuning for k = 10 on the store's own records needs at least 11" \
+  "tune names the minimum"
+has "$tmp/err" "add records, or measure on queries of your own (cvstore tune --query-file)" \
+  "tune says what to do"
 
 # ---- a text store keeps its graph on import --------------------------------
 # A tiny GloVe cache (5 words, 100 dimensions: word i is axis i plus a
@@ -219,9 +237,13 @@ expect 0 "import a titled record no text mentions" import "$tmp/untitled" "$tmp/
 has "$tmp/err" "linked: no mention links (no text mentions one of the 1 title)" "titles no text names"
 # A blank question of a --queries batch gets its error line, as --text ""
 # is refused; the batch goes on.
-printf '%s\n' '{"id":"e","text":"  "}' '{"id":"o","text":"which opera"}' >"$tmp/qs.jsonl"
+printf '%s\n' '{"id":"e","text":"  "}' '{"id":"u","text":"\u3000\u00a0"}' '{"id":"o","text":"which opera"}' \
+  >"$tmp/qs.jsonl"
 expect 0 "context --queries with a blank question" context "$tdb" --queries "$tmp/qs.jsonl"
 has "$tmp/out" '{"query_id":"e","query":"  ","error":"empty question"}' "the blank question's line"
+has "$tmp/out" '"query_id":"u"' "the question of Unicode spaces has its line"
+grep '"query_id":"u"' "$tmp/out" | grep -q '"error":"empty question"' \
+  || fail "the question of Unicode spaces is an empty question: $(cat "$tmp/out")"
 grep -q '"query_id":"o"' "$tmp/out" || fail "the next question is answered: $(cat "$tmp/out")"
 ok "the batch goes on after a blank question"
 expect 0 "get the mentioning record" get "$tdb" z --json

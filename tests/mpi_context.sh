@@ -226,6 +226,19 @@ grep -q '"type":"link"' "$T/linked-x-one.json" || fail "linked-x: no explicit li
 ck="$(run 2 check "$T/lx4" --json)" || fail "lx4: check: $ck"
 [[ "$ck" == *'"healthy":true'* ]] || fail "lx4: check: $ck"
 
+# ---- a question of no words: its error line, the batch goes on --------------
+# As `cvstore context --queries` answers it (the pipeline refuses a
+# question of no words rather than answer an empty set).
+printf '%s\n' '{"id":"e","text":"  "}' '{"id":"u","text":"\u3000\u00a0"}' '{"id":"p","text":"?!"}' \
+  '{"id":"o","text":"who"}' > "$T/blank.jsonl"
+run 2 context "$T/hp4" --queries "$T/blank.jsonl" >"$T/out" 2>"$T/err" \
+  || fail "blank questions: exit $?: $(cat "$T/err")"
+for q in e u p; do
+  grep "\"query_id\":\"$q\"" "$T/out" | grep -q '"error":"empty question"' \
+    || fail "blank question $q: no error line: $(cat "$T/out")"
+done
+grep '"query_id":"o"' "$T/out" | grep -q '"items":' || fail "blank questions: the batch did not go on: $(cat "$T/out")"
+
 # ---- bad input: exit 1 on every rank, nothing printed ----------------------
 printf '{"id":"a","text":"who"}\nnot json\n' > "$T/bad.jsonl"
 run 2 context "$T/hp4" --queries "$T/bad.jsonl" >"$T/out" 2>"$T/err"

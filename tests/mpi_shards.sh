@@ -438,5 +438,23 @@ rc=$?
 [ "$rc" = 1 ] || fail "check of a shard with its own codec: exit $rc, not 1"
 grep -q "shard-0001: its codec is not shard-0000's" "$T/out" || fail "check: $(tail -3 "$T/out")"
 
+# A file of no records -- what export writes for an empty store, an empty
+# fvecs, blank lines -- imports as nothing and says so, exit 0, as
+# `cvstore import` does; the shards are unchanged.
+"$CVS" init "$T/none" --dim 16 --metric l2 >/dev/null || fail "empty: init"
+"$CVS" export "$T/none" >"$T/none.jsonl" || fail "empty: export"
+: >"$T/none.fvecs"
+printf '\n  \n' >"$T/blank.jsonl"
+before="$(for s in 0 1 2; do json_num "$("$CVS" stats "$T/sh-j/shard-000$s" --json)" count; done)"
+for f in none.jsonl none.fvecs blank.jsonl; do
+  run 2 import "$T/sh-j" "$T/$f" >"$T/out" 2>"$T/err" \
+    || fail "empty: import $f: exit $?: $(cat "$T/err")"
+  grep -q "imported 0 records: .*$f holds no records; the store is unchanged" "$T/err" \
+    || fail "empty: import $f says so: $(cat "$T/err" "$T/out")"
+  [ "$(grep -c "imported 0 records" "$T/err")" = 1 ] || fail "empty: import $f: said once: $(cat "$T/err")"
+done
+after="$(for s in 0 1 2; do json_num "$("$CVS" stats "$T/sh-j/shard-000$s" --json)" count; done)"
+[ "$before" = "$after" ] || fail "empty: the shards changed: $before -> $after"
+
 [ "$fails" = 0 ] && echo "mpi_shards: all passed"
 exit $((fails > 0))

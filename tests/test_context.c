@@ -643,6 +643,49 @@ Test(context, options_out_of_range_are_named, .init = setup, .fini = teardown)
     cvs_context_result_free(&r);
 }
 
+/* A question of no words (empty, spaces of any kind, punctuation) and no
+ * vector is refused, naming the problem: an empty set would read as
+ * "nothing in the store answers it".  With a query vector it is answered
+ * by the vector; a question of stop words only has words and is answered
+ * (with whatever they find). */
+Test(context, a_question_of_no_words_is_refused, .init = setup, .fini = teardown)
+{
+    static const char *const blank[] = {"", "   ", "\t\n", "\xc2\xa0", "\xe3\x80\x80 \xc2\xa0",
+                                        "?!", "-- ... --"};
+    cvs_context_result r;
+    cvs_txn *t;
+    float q[DIM];
+    size_t n;
+    make_two_hop();
+    for (size_t i = 0; i < sizeof blank / sizeof *blank; i++) {
+        cr_assert_eq(cvs_text_words(blank[i], 0, &n), 0);
+        cr_assert_eq(n, 0, "'%s' has %zu words", blank[i], n);
+        cr_assert_eq(cvs_context(db, NULL, blank[i], strlen(blank[i]), &r), CVS_EINVAL,
+                     "'%s' was not refused", blank[i]);
+        cr_assert(strstr(cvs_errmsg(db), "the question has no words"), "%s", cvs_errmsg(db));
+        cr_assert_eq(r.n, 0);
+    }
+    /* Words: stop words, and a run longer than BM25 keeps (70 letters). */
+    cr_assert_eq(cvs_text_words("the of", 0, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(cvs_text_words("\xc2\xa0" "Brindlemoor" "\xe3\x80\x80", 0, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(cvs_text_words("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij",
+                                0, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(cvs_text_words("\xff", 1, &n), CVS_EINPUT);
+    cr_assert_eq(cvs_context(db, NULL, "the of", 0, &r), 0, "%s", cvs_errmsg(db));
+    cvs_context_result_free(&r);
+    /* A blank question with a vector: the vector answers. */
+    axis(q, 0, 1, 0.005f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, NULL, "\xe3\x80\x80", 0, q, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_gt(r.n, 0);
+    cvs_context_result_free(&r);
+    cr_assert_eq(cvs_txn_context(t, NULL, " ", 0, NULL, &r), CVS_EINVAL);
+    cvs_txn_end(t);
+}
+
 /* A single-hop question: BM25's best passage holds the answer, and a
  * record the vectors like (and that passage mentions) collects the walk's
  * score on top of its own.  The lexical evidence still goes first, and a
@@ -1866,6 +1909,10 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
         src.version = 99;
         o.unit = CVS_UNIT_PASSAGE;
         cr_assert_eq(cvs_context_source_run(&src, &o, question, 0, v, &r), CVS_EINVAL);
+        /* A question of no words, and no vector: refused as by cvs_context. */
+        src.version = CVS_CONTEXT_SOURCE_VERSION;
+        cr_assert_eq(cvs_context_source_run(&src, &o, "\xe3\x80\x80 ", 0, NULL, &r), CVS_EINVAL);
+        cr_assert(strstr(cvs_errmsg(NULL), "the question has no words"), "%s", cvs_errmsg(NULL));
     }
     cvs_txn_end(os.t);
 }

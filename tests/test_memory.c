@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1148,13 +1149,64 @@ Test(memory, token_budget_and_k)
     cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0);
     cr_assert_eq(r.n, 1);
     cvs_mem_items_free(&r);
-    /* A query with no known word at all: no results, no error. */
+    /* A query with no known word at all: no results, no error.  One with
+     * no word at all (punctuation) is refused (blank_memories_refused). */
     ro.k = 0;
-    cr_assert_eq(cvs_mem_recall(db, "...", 0, &ro, &r), 0);
+    cr_assert_eq(cvs_mem_recall(db, "the", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(r.n, 0);
     cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_recall(db, "...", 0, &ro, &r), CVS_EINVAL);
+    cr_assert_eq(r.n, 0);
     cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &(cvs_mem_recall_opts){.ns = "t", .filter = "nope"}, &r),
                  CVS_EINVAL);
+}
+
+/* A k far above the namespace's memories (10^9: "all of them") returns
+ * every match: it sized the candidate pools and failed with ENOMEM. */
+Test(memory, a_huge_k_returns_every_match)
+{
+    cvs_mem_remembered m;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "h", .no_touch = 1, .k = 1000000000};
+    remember("h", "zebra lion", NULL, &m);
+    remember("h", "zebra tiger", NULL, &m);
+    remember("h", "zebra wolf bear", NULL, &m);
+    remember("other", "zebra elsewhere", NULL, &m);
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 3);
+    cvs_mem_items_free(&r);
+    ro.k = SIZE_MAX;
+    ro.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(db, "zebra", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 3);
+    cvs_mem_items_free(&r);
+}
+
+/* A memory of no words (blank, Unicode spaces, punctuation) is refused
+ * and nothing is stored: it came back from a later recall of anything.
+ * A query of no words is refused too. */
+Test(memory, blank_memories_refused)
+{
+    static const char *const blank[] = {"   ", "\t\n ", "\xc2\xa0\xc2\xa0", "\xe3\x80\x80",
+                                        " \xe3\x80\x80\xc2\xa0 ", "?!", "..."};
+    cvs_mem_remembered m;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.no_touch = 1};
+    remember(NULL, "the river floods in spring", NULL, &m);
+    for (size_t i = 0; i < sizeof blank / sizeof *blank; i++) {
+        cr_assert_eq(cvs_mem_remember(db, blank[i], 0, NULL, &m), CVS_EINPUT, "'%s'", blank[i]);
+        cr_assert(strstr(cvs_errmsg(db), "text has no words"), "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_mem_recall(db, blank[i], 0, &ro, &r), CVS_EINVAL, "'%s'", blank[i]);
+        cr_assert(strstr(cvs_errmsg(db), "query has no words"), "%s", cvs_errmsg(db));
+    }
+    cr_assert_eq(count(), 1);
+    cr_assert_eq(cvs_mem_recall(db, "river", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].text, "the river floods in spring");
+    cvs_mem_items_free(&r);
+    /* Stop words are words: kept. */
+    remember(NULL, "it is", NULL, &m);
+    cr_assert_eq(count(), 2);
 }
 
 /* ==== `cvstore mcp` over a pipe, without any MCP client library ==== */
@@ -1346,6 +1398,48 @@ Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
     free(input);
 }
 
+/* A memory's text or a recall's query of no words (empty, U+00A0,
+ * U+3000, punctuation) is -32602 naming the argument, and nothing is
+ * stored: a blank memory came back from every later recall. */
+Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"   \"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"\\u00a0\\u3000\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"alice lives in paris\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\" \\u3000 \"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"paris\"}}}\n";
+    json_t *msg[6] = {0};
+    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 6), 6);
+    for (size_t i = 0; i < 3; i++) {
+        const char *m = json_string_value(json_object_get(json_object_get(msg[i], "error"), "message"));
+        cr_assert_eq(ERRCODE(i), -32602, "reply %zu", i);
+        cr_assert(m && strstr(m, "remember: text has no words"), "%s", m ? m : "(none)");
+    }
+    cr_assert(json_is_false(json_object_get(RESULT(3), "isError")));
+    cr_assert_eq(ERRCODE(4), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[4], "error"), "message")),
+                     "recall: query has no words"));
+    {
+        /* Only the one memory with words is there to be recalled. */
+        json_t *mem = json_object_get(json_object_get(RESULT(5), "structuredContent"), "memories");
+        cr_assert_eq(json_array_size(mem), 1);
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(mem, 0), "text")),
+                         "alice lives in paris");
+    }
+    for (size_t i = 0; i < 6; i++)
+        json_decref(msg[i]);
+}
+
 /* An integer beyond 64 bits is valid JSON that jansson cannot hold: the
  * request is refused with its own id (an error with id null left the
  * client waiting), saying what is wrong and to write it as a string, and
@@ -1404,7 +1498,7 @@ Test(memory, broken_embedder_is_an_error_not_a_stand_in)
     cvs_mem_items it = {0};
     cvs_mem_recall_opts ro = {.ns = "default", .k = 5};
     remember(NULL, "kept by its words", NULL, &r);
-    remember(NULL, "...", NULL, &r); /* bow_embed: CVS_EINPUT, the stand-in */
+    remember(NULL, "\xe6\x97\xa5\xe6\x9c\xac", NULL, &r); /* words, but none bow_embed embeds: the stand-in */
     cr_assert_eq(count(), 2);
     cr_assert_eq(cvs_db_set_embedder(db, "bow", D, nan_embed, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_mem_remember(db, "lost to a broken embedder", 0, NULL, &r), CVS_EIO);

@@ -113,7 +113,7 @@ static int finish_token(cvs_tokens *t, size_t start, unsigned flags)
     size_t len = t->buf_len - start;
     if (len == 0)
         return 0;
-    if (len > CVS_TOKEN_MAX ||
+    if ((len > CVS_TOKEN_MAX && !(flags & CVS_TOK_KEEP_LONG)) ||
         (!(flags & CVS_TOK_KEEP_STOP) && cvs__is_stopword(t->buf + start, len))) {
         t->buf_len = start;
         return 0;
@@ -197,6 +197,30 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
     if (in_tok && finish_token(t, start, flags))
         return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
     return CVS_OK;
+}
+
+/* ==== Whether a text has words ==== */
+
+/* Every word, stop words and over-long runs too: the question is whether
+ * the text holds anything to read, not what BM25 indexes of it.  "the",
+ * a long hash or a sentence of Chinese longer than CVS_TOKEN_MAX
+ * are words someone wrote (a model may embed them); spaces of any kind
+ * (U+00A0, U+3000), punctuation and symbols are not. */
+CVS_API int cvs_text_words(const char *text, size_t len, size_t *n)
+{
+    cvs_tokens t = {0};
+    int rc;
+    if (!n || (!text && len))
+        return cvs__err(CVS_EINVAL, "cvs_text_words: NULL argument");
+    *n = 0;
+    if (!text)
+        return CVS_OK;
+    if (!len)
+        len = strlen(text);
+    if (!(rc = cvs__tokenize(text, len, CVS_TOK_KEEP_STOP | CVS_TOK_KEEP_LONG, &t)))
+        *n = t.n;
+    cvs__tokens_free(&t);
+    return rc;
 }
 
 /* ==== Token lists across the API ==== */

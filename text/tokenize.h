@@ -16,6 +16,7 @@
 /* cvs__tokenize flags */
 #define CVS_TOK_STRIP_ACCENTS 0x1u /* "café" -> "cafe" (BM25 does; SIF does not) */
 #define CVS_TOK_KEEP_STOP 0x2u     /* keep stop words (tests, diagnostics) */
+#define CVS_TOK_KEEP_LONG 0x4u     /* keep tokens over CVS_TOKEN_MAX (cvs_text_words) */
 
 /* Tokens of one text: n NUL-terminated strings in buf, token i at
  * buf + off[i] with len[i] bytes.  Reused across calls (grows only);

@@ -294,6 +294,11 @@ def _filter_text(flt) -> bytes | None:
 
 _tls = threading.local()
 _MODES = {"exact": L.SEARCH_EXACT, "codes": L.SEARCH_CODES, "ann": L.SEARCH_ANN}
+# The most bytes of one search's results (nq x k x 12): a k beyond it is a
+# typo or "all of them", refused by name rather than allocated.  1 GiB is
+# 89 million results, far more than any caller reads at once; a larger
+# answer is asked for in batches of queries.
+_RESULTS_MAX_BYTES = 1 << 30
 _get_ident = threading.get_ident
 
 
@@ -937,6 +942,10 @@ class Store:
         refine: "ann" over an ivfN,sq8 index: the best max(refine, k) of the
         SQ8 re-rank scored again exactly from the stored vectors (0 = none;
         None = the store's default, see tune()).
+
+        The result is (q, k), padded with -1 past the store's records; a k
+        whose (q, k) results would take over 1 GiB (12 bytes each) raises
+        InvalidArgument naming k and the store's size.
         """
         if isinstance(queries, (str, bytes)):
             queries = [queries]
@@ -1017,9 +1026,17 @@ class Store:
         return res
 
     def _results_buffer(self, nq: int, k: int):
-        """_out_buffer for nq x k results, or OutOfMemory saying why: a k
-        far beyond the store's records (a typo, or "all of them" as 10**12)
-        asks for room no machine has, and MemoryError said nothing."""
+        """_out_buffer for nq x k results (12 bytes each: id key and score),
+        or an error saying why: above _RESULTS_MAX_BYTES InvalidArgument
+        naming k and the store's size, before any allocation (k=10**9 on a
+        small store asked for gigabytes, which the machine may even grant,
+        to return -1 padding), and OutOfMemory when a smaller one fails."""
+        if nq * k * 12 > _RESULTS_MAX_BYTES:
+            raise InvalidArgument(
+                f"search: k {k} for {nq} quer{'y' if nq == 1 else 'ies'} needs "
+                f"{nq * k * 12} bytes of results, over the bound of "
+                f"{_RESULTS_MAX_BYTES >> 30} GiB; the store has {len(self)} records, and k "
+                f"need not exceed that (results are padded to k)", L.EINVAL, "CVS_EINVAL")
         try:
             return _out_buffer(nq * k)
         except (MemoryError, OverflowError):
@@ -1200,7 +1217,9 @@ class Store:
         vector: the question's vector (dim floats) instead of its embedding,
         as `cvstore context --query-vector` takes it: for a store without
         an embedder, or vectors made elsewhere; with no question the seeds
-        are the vector's nearest records alone."""
+        are the vector's nearest records alone.  A question of no words
+        (empty, spaces of any kind, punctuation) without a vector raises
+        InvalidArgument rather than return an empty set."""
         if question is None and vector is None:
             raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
                                   "CVS_EINVAL")
@@ -1272,7 +1291,8 @@ class Store:
         "duplicate" or "merged"), "namespace"}, with "similarity" when merged
         and "supersedes" when it replaced an earlier memory.  A memory whose
         text plus metadata is over max_bytes (default: the library's
-        CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput."""
+        CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput, and so does a text
+        of no words (empty, spaces of any kind, punctuation)."""
         ns = namespace or "default"
         o = L.cvs_mem_remember_opts(ns=_cstr(ns), conversation=_cstr(conversation),
                                     supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
@@ -1309,11 +1329,14 @@ class Store:
         {"memories": [...], "tokens", "namespace"}; each memory has id, text,
         metadata, namespace, created_us, last_recalled_us, tokens, score,
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
-        supersedes, superseded_by when set."""
+        supersedes, superseded_by when set.  A k above the memories that
+        match (10**9, "all of them") returns every match; a query of no
+        words (empty, spaces of any kind, punctuation) raises
+        InvalidArgument."""
         ns = namespace or "default"
         # No more memories come back than the store holds: a k beyond that
-        # (10**9 for "all of them") made the library reserve room for k and
-        # fail with a bare "out of memory".
+        # (10**9 for "all of them") asks for every match, as the library
+        # takes it (it caps k at the memories that match).
         k = min(_int_arg("recall: k", k, 1), max(1, int(self._info().count)))
         token_budget = _int_arg("recall: token_budget", token_budget, 0)
         if strategy in L.MEM_RETRIEVAL:  # as MCP: strategy may name the rankings

@@ -487,6 +487,18 @@ def test_context(textdb):
     assert lex.items[0].id == "rome"
 
 
+def test_a_question_of_no_words_is_refused(textdb):
+    """context("") or a question of spaces (U+00A0, U+3000 too) or
+    punctuation raises InvalidArgument, as `cvstore context --text ""`
+    refuses it, instead of an empty set that reads as "nothing answers";
+    with a vector the vector answers."""
+    for q in ("", "  ", "\u00a0", "\u3000\u00a0 ", "?!"):
+        with pytest.raises(cvstore.InvalidArgument, match="the question has no words"):
+            textdb.context(q)
+    v = textdb.embed(["capital of Germany"])[0]
+    assert textdb.context("\u3000", vector=v, budget=60).items
+
+
 def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
     """context(vector=...) takes a query vector as `cvstore context
     --query-vector` does: seeds by the vector alone, or the vector in place
@@ -638,6 +650,16 @@ def test_remember_recall_forget_list(memdb):
         memdb.remember("x", metadata={"_ns": "other"})
     with pytest.raises(cvstore.InvalidInput):
         memdb.remember("")
+    # No words (spaces of any kind, punctuation): refused, nothing stored,
+    # and a recall of no words is refused too.
+    before = len(memdb)
+    for t in ("   ", "\u00a0", "\u3000", " \u3000\u00a0\t", "..."):
+        with pytest.raises(cvstore.InvalidInput, match="text has no words"):
+            memdb.remember(t)
+        with pytest.raises(cvstore.InvalidArgument, match="query has no words"):
+            memdb.recall(t)
+    assert len(memdb) == before
+    assert all(x["text"].strip() for x in memdb.recall("river", k=50)["memories"])
     with pytest.raises(cvstore.InvalidArgument):
         memdb.recall("x", strategy="random")
     for i in range(5):
@@ -865,17 +887,31 @@ def test_check_tells_progress(path):
         assert db.check() == []
 
 
-def test_search_k_is_checked_as_an_integer_and_a_huge_one_says_why(path):
+def test_search_k_is_checked_as_an_integer_and_a_huge_one_says_why(path, monkeypatch):
     """k=2.5 is refused like every other count (it was truncated to 2), and
-    a k no machine has room for raises OutOfMemory naming k and the store's
-    size, not a MemoryError with no message."""
+    a k whose results would take over 1 GiB (k=10**9 on 5 records: 12 GB
+    of -1 padding) raises InvalidArgument naming k and the store's size
+    before anything is allocated, for vectors and text alike; below the
+    bound the (q, k) shape stays, padded."""
+    import cvstore._store as S
     with cvstore.open(path, create=True, dim=2, metric="l2") as db:
         db.put(ids_of(5), np.arange(10, dtype=np.float32).reshape(5, 2))
         with pytest.raises(cvstore.InvalidArgument, match="k 2.5"):
             db.search([0, 0], k=2.5)
-        with pytest.raises(cvstore.OutOfMemory, match="the store has 5 records"):
-            db.search([0, 0], k=10**15)
-        assert db.search([0, 0], k=50).ids == [ids_of(5)]
+        allocated = []
+        real = S._out_buffer
+        monkeypatch.setattr(S, "_out_buffer", lambda n: allocated.append(n) or real(n))
+        for k in (10**9, 10**15):
+            with pytest.raises(cvstore.InvalidArgument,
+                               match=rf"k {k} for 1 query .*the store has 5 records"):
+                db.search([0, 0], k=k)
+        with pytest.raises(cvstore.InvalidArgument, match=r"k 50000000 for 2 queries"):
+            db.search([[0, 0], [1, 1]], k=5 * 10**7)
+        with pytest.raises(cvstore.InvalidArgument, match="the store has 5 records"):
+            db.search("x", k=10**9, mode="bm25")
+        assert allocated == []
+        r = db.search([0, 0], k=50)
+        assert r.ids == [ids_of(5)] and allocated == [50]
 
 
 def test_recall_with_a_k_beyond_the_store_returns_them_all(path):
