@@ -123,15 +123,6 @@ static size_t raw_dups(raw *r, const char *name, const void *k, size_t klen, uns
     return n;
 }
 
-static cvs_record rec(const char *id, const float *v)
-{
-    cvs_record r = {0};
-    r.id = id;
-    r.id_len = strlen(id);
-    r.vector = v;
-    return r;
-}
-
 Test(format, header_and_the_record_databases_are_laid_out_as_documented)
 {
     cvs_create_opts o = {3, CVS_METRIC_L2, CVS_RAW_F32};
@@ -139,7 +130,7 @@ Test(format, header_and_the_record_databases_are_laid_out_as_documented)
     cvs_db *db = NULL;
     float va[3] = {1.5f, -2.0f, 0.25f}, vb[3] = {0, 1, 0};
     cvs_link links[2] = {{"b", 1, NULL, 1.0f}, {"b", 1, "cites", 0.5f}};
-    cvs_record r[2] = {rec("b", vb), rec("a", va)};
+    cvs_record r[2] = {tu_rec("b", vb), tu_rec("a", va)};
     int64_t before = now_us(), after;
     raw w;
     MDB_val v;
@@ -241,7 +232,7 @@ Test(format, an_id_over_480_bytes_is_keyed_by_its_head_0xff_and_blake2b)
     char *dir = NULL, id[500];
     cvs_db *db = NULL;
     float x[2] = {1, 2};
-    cvs_record r = rec("", x);
+    cvs_record r = tu_rec("", x);
     unsigned char ik[481], h[32];
     uint64_t key = 1;
     raw w;
@@ -280,7 +271,7 @@ Test(format, f16_and_cosine_vectors_are_stored_as_documented)
     char *dir = NULL;
     cvs_db *db = NULL;
     float x[2] = {1.0f, -2.0f}, y[2] = {3.0f, 4.0f};
-    cvs_record r = rec("v", x);
+    cvs_record r = tu_rec("v", x);
     uint64_t key = 1;
     raw w;
     MDB_val v;
@@ -326,7 +317,7 @@ Test(format, terms_bm25_sents_and_shard_are_laid_out_as_documented)
     /* "the" is a stop word: the document is seine river seine river. */
     static const char text[] = "The Seine river. The river!";
     const uint32_t given[4] = {0, 3, 4, 9};
-    cvs_record r[2] = {rec("s", x), rec("g", y)};
+    cvs_record r[2] = {tu_rec("s", x), tu_rec("g", y)};
     unsigned char post[64];
     uint64_t key = 1;
     uint32_t h = 2166136261u;
@@ -428,7 +419,7 @@ Test(format, codec_ivf_lists_ivflog_and_knn_are_laid_out_as_documented)
     tu_randvecs(x, (size_t)(N + 1) * D, 7);
     for (int i = 0; i <= N; i++) {
         snprintf(ids[i], sizeof ids[i], "r%d", i);
-        r[i] = rec(ids[i], x + (size_t)i * D);
+        r[i] = tu_rec(ids[i], x + (size_t)i * D);
     }
     tu_store_create(&o, NULL, &dir, &db);
     cr_assert_eq(cvs_put(db, r, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
@@ -578,7 +569,7 @@ Test(format, an_encrypted_store_seals_as_documented, .timeout = 120)
     cvs_db *db = NULL;
     float va[2] = {1, 2}, vb[2] = {3, 4};
     cvs_link link = {"b", 1, NULL, 1.0f};
-    cvs_record r[2] = {rec("b", vb), rec("a", va)};
+    cvs_record r[2] = {tu_rec("b", vb), tu_rec("a", va)};
     unsigned char master[32], aead[32], hk[32], pk[16], idh[32], plain[256], back[8];
     uint64_t key = 2;
     raw w;
@@ -675,7 +666,7 @@ Test(format, the_faiss_and_graph_index_blobs_and_their_marks_are_laid_out_as_doc
     tu_randvecs(x, (size_t)(N + 1) * D, 11);
     for (int i = 0; i <= N; i++) {
         snprintf(ids[i], sizeof ids[i], "r%d", i);
-        r[i] = rec(ids[i], x + (size_t)i * D);
+        r[i] = tu_rec(ids[i], x + (size_t)i * D);
     }
 
     /* FAISS: one chunk "fidx/c" + u32 BE 0 holding magic, n, keys, L,

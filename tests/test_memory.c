@@ -266,6 +266,57 @@ static int found_by_bm25(cvs_db *g, const char *q, const char *id)
     return yes;
 }
 
+/* A store of dimension 8 with the glove embedder over the GloVe files in
+ * gdir, in the file-scope dir; glove_store_close removes both. */
+static cvs_db *glove_store(const char *gdir)
+{
+    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
+    char path[4200];
+    cvs_db *g;
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    dir = tu_tmpdir();
+    snprintf(path, sizeof path, "%s/g.cvs", dir);
+    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    return g;
+}
+
+static void glove_store_close(cvs_db *g, char *gdir)
+{
+    cvs_db_close(g);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
+/* Rule 11's tests: of the two memories, BM25 alone puts `other` first and
+ * the vector ranking alone `first` (the premise: the reciprocal ranks tie,
+ * and age would put the newer `other` first); hybrid recall must put
+ * `first` ahead by its score. */
+static void hybrid_puts_first(cvs_db *g, const char *q, const cvs_mem_remembered *first,
+                              const cvs_mem_remembered *other)
+{
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_items r = {0};
+    o.strategy = CVS_MEM_LEXICAL;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, other->id), "premise: BM25's first (%s)", q);
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_VECTOR;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert(r.n == 2 && !strcmp(r.items[0].id, first->id), "premise: SIF's first (%s)", q);
+    cvs_mem_items_free(&r);
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.items[0].id, first->id);
+    cr_assert_gt(r.items[0].score, r.items[1].score, "a tie, broken by age");
+    cvs_mem_items_free(&r);
+}
+
 /* Recall's lexical query carries, for a question word that no memory has
  * in either number and that is no name, the nearest word in GloVe that a
  * memory has: a synonym (cosine >= 0.75), or a word of the same stem at a
@@ -273,16 +324,11 @@ static int found_by_bm25(cvs_db *g, const char *q, const char *id)
  * and never when the word itself is in a memory (memory.c, rule 9). */
 Test(memory_words, recall_stands_in_a_near_word_for_one_no_memory_has)
 {
-    char *gdir = tu_tmpdir(), path[4200];
-    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
+    char *gdir = tu_tmpdir();
     cvs_mem_remembered author, gardener, designer, painter, swimmer, songwriter;
     cvs_db *g;
     write_small_glove(gdir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    dir = tu_tmpdir();
-    snprintf(path, sizeof path, "%s/g.cvs", dir);
-    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    g = glove_store(gdir);
     cr_assert_eq(cvs_mem_remember(g, "author of novels", 0, NULL, &author), 0);
     cr_assert_eq(cvs_mem_remember(g, "gardener grows roses", 0, NULL, &gardener), 0);
     cr_assert_eq(cvs_mem_remember(g, "designer of posters", 0, NULL, &designer), 0);
@@ -301,13 +347,7 @@ Test(memory_words, recall_stands_in_a_near_word_for_one_no_memory_has)
     cr_assert_eq(cvs_mem_remember(g, "writer of songs", 0, NULL, &songwriter), 0);
     cr_assert(found_by_bm25(g, "writer", songwriter.id));
     cr_assert_not(found_by_bm25(g, "writer", author.id), "a stand-in for a word a memory has");
-    cvs_db_close(g);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    tu_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    tu_rmrf(gdir);
-    free(gdir);
+    glove_store_close(g, gdir);
 }
 
 /* A question word that no memory has, and that has no stand-in (rule 9's
@@ -319,42 +359,15 @@ Test(memory_words, recall_stands_in_a_near_word_for_one_no_memory_has)
  * age, which would put the newer gardener first. */
 Test(memory_words, recall_counts_the_nearest_word_to_one_no_memory_has)
 {
-    char *gdir = tu_tmpdir(), path[4200];
-    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
-    cvs_mem_recall_opts o = {.no_touch = 1};
+    char *gdir = tu_tmpdir();
     cvs_mem_remembered painter, gardener;
-    cvs_mem_items r = {0};
-    const char *q = "who designs posters";
     cvs_db *g;
     write_small_glove(gdir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    dir = tu_tmpdir();
-    snprintf(path, sizeof path, "%s/g.cvs", dir);
-    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    g = glove_store(gdir);
     cr_assert_eq(cvs_mem_remember(g, "painter of posters and novels", 0, NULL, &painter), 0);
     cr_assert_eq(cvs_mem_remember(g, "gardener posters", 0, NULL, &gardener), 0);
-    o.strategy = CVS_MEM_LEXICAL;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert(r.n == 2 && !strcmp(r.items[0].id, gardener.id), "premise: BM25 puts the gardener first");
-    cvs_mem_items_free(&r);
-    o.strategy = CVS_MEM_VECTOR;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert(r.n == 2 && !strcmp(r.items[0].id, painter.id), "premise: SIF puts the painter first");
-    cvs_mem_items_free(&r);
-    o.strategy = CVS_MEM_HYBRID;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert_eq(r.n, 2);
-    cr_assert_str_eq(r.items[0].id, painter.id);
-    cr_assert_gt(r.items[0].score, r.items[1].score, "a tie, broken by age");
-    cvs_mem_items_free(&r);
-    cvs_db_close(g);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    tu_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    tu_rmrf(gdir);
-    free(gdir);
+    hybrid_puts_first(g, "who designs posters", &painter, &gardener);
+    glove_store_close(g, gdir);
 }
 
 /* Rule 11 compares word vectors without the embedder's common component
@@ -365,42 +378,15 @@ Test(memory_words, recall_counts_the_nearest_word_to_one_no_memory_has)
  * different memory first, and the newer one would win the tie. */
 Test(memory_words, recall_compares_words_without_the_common_component)
 {
-    char *gdir = tu_tmpdir(), path[4200];
-    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
-    cvs_mem_recall_opts o = {.no_touch = 1};
+    char *gdir = tu_tmpdir();
     cvs_mem_remembered author, stuff;
-    cvs_mem_items r = {0};
-    const char *q = "who sketches posters";
     cvs_db *g;
     write_small_glove(gdir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    dir = tu_tmpdir();
-    snprintf(path, sizeof path, "%s/g.cvs", dir);
-    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    g = glove_store(gdir);
     cr_assert_eq(cvs_mem_remember(g, "author of posters and novels", 0, NULL, &author), 0);
     cr_assert_eq(cvs_mem_remember(g, "stuff posters", 0, NULL, &stuff), 0);
-    o.strategy = CVS_MEM_LEXICAL;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert(r.n == 2 && !strcmp(r.items[0].id, stuff.id), "premise: BM25 puts stuff first");
-    cvs_mem_items_free(&r);
-    o.strategy = CVS_MEM_VECTOR;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert(r.n == 2 && !strcmp(r.items[0].id, author.id), "premise: SIF puts author first");
-    cvs_mem_items_free(&r);
-    o.strategy = CVS_MEM_HYBRID;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert_eq(r.n, 2);
-    cr_assert_str_eq(r.items[0].id, author.id);
-    cr_assert_gt(r.items[0].score, r.items[1].score);
-    cvs_mem_items_free(&r);
-    cvs_db_close(g);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    tu_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    tu_rmrf(gdir);
-    free(gdir);
+    hybrid_puts_first(g, "who sketches posters", &author, &stuff);
+    glove_store_close(g, gdir);
 }
 
 /* Rule 11 weighs a question word by the embedder's weight of it too
@@ -410,42 +396,15 @@ Test(memory_words, recall_compares_words_without_the_common_component)
  * "painter", near "designs" (0.65).  Premise as in the tests above. */
 Test(memory_words, recall_weighs_a_frequent_word_less)
 {
-    char *gdir = tu_tmpdir(), path[4200];
-    cvs_create_opts co = {.dim = 8, .metric = CVS_METRIC_COSINE};
-    cvs_mem_recall_opts o = {.no_touch = 1};
+    char *gdir = tu_tmpdir();
     cvs_mem_remembered painter, occasional;
-    cvs_mem_items r = {0};
-    const char *q = "who often designs posters";
     cvs_db *g;
     write_small_glove(gdir);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    dir = tu_tmpdir();
-    snprintf(path, sizeof path, "%s/g.cvs", dir);
-    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    g = glove_store(gdir);
     cr_assert_eq(cvs_mem_remember(g, "painter of posters and novels", 0, NULL, &painter), 0);
     cr_assert_eq(cvs_mem_remember(g, "posters occasionally", 0, NULL, &occasional), 0);
-    o.strategy = CVS_MEM_LEXICAL;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert(r.n == 2 && !strcmp(r.items[0].id, occasional.id), "premise: BM25's first");
-    cvs_mem_items_free(&r);
-    o.strategy = CVS_MEM_VECTOR;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert(r.n == 2 && !strcmp(r.items[0].id, painter.id), "premise: SIF's first");
-    cvs_mem_items_free(&r);
-    o.strategy = CVS_MEM_HYBRID;
-    cr_assert_eq(cvs_mem_recall(g, q, 0, &o, &r), 0, "%s", cvs_errmsg(g));
-    cr_assert_eq(r.n, 2);
-    cr_assert_str_eq(r.items[0].id, painter.id);
-    cr_assert_gt(r.items[0].score, r.items[1].score);
-    cvs_mem_items_free(&r);
-    cvs_db_close(g);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    tu_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    tu_rmrf(gdir);
-    free(gdir);
+    hybrid_puts_first(g, "who often designs posters", &painter, &occasional);
+    glove_store_close(g, gdir);
 }
 
 /* Rule 11 counts a near word by what it is above the median match of the
@@ -465,8 +424,7 @@ Test(memory_words, recall_counts_a_near_word_above_the_candidates_median)
         {0, 1, 0, 0}, {0.95f, 0, 0.31225f, 0}, {0.9f, 0, 0, 0.43589f}, {0.1f, 0.6f, 0.79373f, 0}};
     const char **words = calloc(NW, sizeof *words);
     float *vecs = calloc((size_t)NW * DIM, sizeof *vecs);
-    char (*names)[16] = calloc(NF, sizeof *names), *gdir = tu_tmpdir(), path[4200];
-    cvs_create_opts co = {.dim = DIM, .metric = CVS_METRIC_COSINE};
+    char (*names)[16] = calloc(NF, sizeof *names), *gdir = tu_tmpdir();
     cvs_mem_recall_opts o = {.no_touch = 1};
     cvs_mem_remembered games, football, cello;
     cvs_mem_items r = {0};
@@ -489,11 +447,7 @@ Test(memory_words, recall_counts_a_near_word_above_the_candidates_median)
         memcpy(vecs + (size_t)(NF + i) * DIM, tv[i], sizeof tv[i]);
     }
     tu_glove_write(gdir, words, vecs, NW, DIM);
-    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
-    dir = tu_tmpdir();
-    snprintf(path, sizeof path, "%s/g.cvs", dir);
-    cr_assert_eq(cvs_db_create(path, &co, &g), 0, "%s", cvs_errmsg(NULL));
-    cr_assert_eq(cvs_db_set_embedder(g, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(g));
+    g = glove_store(gdir); /* of dimension 8, DIM */
     cr_assert_eq(cvs_mem_remember(g, "the cello", 0, NULL, &cello), 0);
     cr_assert_eq(cvs_mem_remember(g, "the football", 0, NULL, &football), 0);
     cr_assert_eq(cvs_mem_remember(g, "the games", 0, NULL, &games), 0);
@@ -510,13 +464,7 @@ Test(memory_words, recall_counts_a_near_word_above_the_candidates_median)
     cr_assert_eq(r.n, 3);
     cr_assert_str_eq(r.items[0].id, cello.id);
     cvs_mem_items_free(&r);
-    cvs_db_close(g);
-    unsetenv("CVSTORE_GLOVE_DIR");
-    tu_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    tu_rmrf(gdir);
-    free(gdir);
+    glove_store_close(g, gdir);
     free(words);
     free(vecs);
     free(names);

@@ -32,15 +32,6 @@ static void teardown(void)
     free(dir);
 }
 
-static cvs_record rec(const char *id, const float *v)
-{
-    cvs_record r = {0};
-    r.id = id;
-    r.id_len = strlen(id);
-    r.vector = v;
-    return r;
-}
-
 static uint64_t count(void)
 {
     cvs_info info;
@@ -60,10 +51,10 @@ TestSuite(store, .init = setup_l2, .fini = teardown);
 Test(store, put_get_roundtrip)
 {
     float v[4] = {1, 2, 3, 4}, out[4];
-    cvs_record r = rec("alpha", v), g;
+    cvs_record r = tu_rec("alpha", v), g;
     cvs_link links[2] = {{"alpha", 5, "self", 0.5f}, {"beta", 4, NULL, 1.0f}};
     float w[4] = {0, 0, 0, 1};
-    cvs_record r2 = rec("beta", w);
+    cvs_record r2 = tu_rec("beta", w);
     size_t ins, upd;
     cvs_txn *t;
 
@@ -100,7 +91,7 @@ Test(store, put_get_roundtrip)
 Test(store, upsert_keeps_key_and_created)
 {
     float v[4] = {1, 2, 3, 4}, v2[4] = {4, 3, 2, 1}, out[4];
-    cvs_record r = rec("a", v), g;
+    cvs_record r = tu_rec("a", v), g;
     size_t ins, upd;
     cvs_txn *t;
     int64_t key, created;
@@ -134,35 +125,35 @@ Test(store, upsert_keeps_key_and_created)
 Test(store, bad_records_change_nothing)
 {
     float v[4] = {1, 2, 3, 4}, bad[4] = {1, NAN, 3, 4};
-    cvs_record ok = rec("ok", v), r[2];
+    cvs_record ok = tu_rec("ok", v), r[2];
     cr_assert_eq(cvs_put(db, &ok, 1, 0, NULL, NULL), 0);
 
-    r[0] = rec("x", v);
-    r[1] = rec("y", bad);
+    r[0] = tu_rec("x", v);
+    r[1] = tu_rec("y", bad);
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     cr_assert(strstr(cvs_errmsg(db), "not finite"), "%s", cvs_errmsg(db));
-    r[1] = rec("x", v);
+    r[1] = tu_rec("x", v);
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     cr_assert(strstr(cvs_errmsg(db), "duplicate id"), "%s", cvs_errmsg(db));
-    r[1] = rec("z", v);
+    r[1] = tu_rec("z", v);
     r[1].meta = "[1,2]";
     r[1].meta_len = 5;
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     r[1].meta = "{bad";
     r[1].meta_len = 4;
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
-    r[1] = rec("\xff\xfe", v);
+    r[1] = tu_rec("\xff\xfe", v);
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     cr_assert_str_eq(cvs_errmsg(db), "record 1: id is not valid UTF-8");
-    r[1] = rec("", v);
+    r[1] = tu_rec("", v);
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     cr_assert_str_eq(cvs_errmsg(db), "record 1: empty id");
-    r[1] = rec("z", v);
+    r[1] = tu_rec("z", v);
     r[1].text = "ok\xc3";
     r[1].text_len = 3;
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
     cvs_link dangling = {"nowhere", 7, NULL, 1};
-    r[1] = rec("z", v);
+    r[1] = tu_rec("z", v);
     r[1].links = &dangling;
     r[1].nlinks = 1;
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), CVS_EINPUT);
@@ -182,8 +173,8 @@ Test(store, long_ids_up_to_512_bytes)
     id1[512] = 0;
     memcpy(id2, id1, 513);
     id2[511] = 'b'; /* same 448-byte prefix, different hash */
-    r[0] = rec(id1, v);
-    r[1] = rec(id2, v);
+    r[0] = tu_rec(id1, v);
+    r[1] = tu_rec(id2, v);
     cvs_link l = {id2, 512, NULL, 1};
     r[0].links = &l;
     r[0].nlinks = 1;
@@ -198,7 +189,7 @@ Test(store, long_ids_up_to_512_bytes)
     char id3[514];
     memset(id3, 'c', 513);
     id3[513] = 0;
-    r[0] = rec(id3, v);
+    r[0] = tu_rec(id3, v);
     cr_assert_eq(cvs_put(db, r, 1, 0, NULL, NULL), CVS_EINPUT);
     const char *ids[1] = {id2};
     size_t lens[1] = {512}, n;
@@ -210,7 +201,7 @@ Test(store, long_ids_up_to_512_bytes)
 Test(store, delete_removes_incoming_links)
 {
     float v[4] = {1, 2, 3, 4};
-    cvs_record r[3] = {rec("a", v), rec("b", v), rec("c", v)};
+    cvs_record r[3] = {tu_rec("a", v), tu_rec("b", v), tu_rec("c", v)};
     cvs_link ab[2] = {{"b", 1, NULL, 1}, {"c", 1, "cites", 2}};
     cvs_link cb = {"b", 1, NULL, 1};
     cvs_record g;
@@ -249,7 +240,7 @@ Test(store, iterate_in_insertion_order)
     for (i = 0; i < 50; i++) {
         snprintf(ids[i], sizeof ids[i], "r%zu", i);
         v[0] = (float)i;
-        r[i] = rec(ids[i], v);
+        r[i] = tu_rec(ids[i], v);
     }
     /* vector pointers all alias v, so every record has v[0]=49: fine here */
     cr_assert_eq(cvs_put(db, r, 50, 0, NULL, NULL), 0);
@@ -269,7 +260,7 @@ Test(store, iterate_in_insertion_order)
 Test(store, reopen_and_readonly)
 {
     float v[4] = {1, 2, 3, 4};
-    cvs_record r = rec("a", v);
+    cvs_record r = tu_rec("a", v);
     cvs_info info;
     cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0);
     cvs_db_close(db);
@@ -348,7 +339,7 @@ Test(store, map_grows_without_error)
         tu_randvecs(v, 1000 * 1024, (uint64_t)b);
         for (int i = 0; i < 1000; i++) {
             snprintf(ids[i], 16, "%d", b * 1000 + i);
-            r[i] = rec(ids[i], v + (size_t)i * 1024);
+            r[i] = tu_rec(ids[i], v + (size_t)i * 1024);
         }
         cr_assert_eq(cvs_put(big, r, 1000, 0, NULL, NULL), 0, "batch %d: %s", b, cvs_errmsg(big));
     }
@@ -375,7 +366,7 @@ static void collect(void *ctx, const char *msg)
 Test(store, check_reports_damage)
 {
     float v[4] = {1, 2, 3, 4};
-    cvs_record r[2] = {rec("a", v), rec("b", v)};
+    cvs_record r[2] = {tu_rec("a", v), tu_rec("b", v)};
     int seen = 0;
     uint64_t p;
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0);
@@ -401,7 +392,7 @@ Test(store, f16_cosine_store)
     cvs_db *h;
     char *d2 = tu_tmpdir();
     float v[3] = {3, 0, 4}, out[3], zero[3] = {0, 0, 0};
-    cvs_record r = rec("v", v), g;
+    cvs_record r = tu_rec("v", v), g;
     cvs_txn *t;
     cr_assert_eq(cvs_db_create(d2, &o, &h), 0);
     cr_assert_eq(cvs_put(h, &r, 1, 0, NULL, NULL), 0);
@@ -457,7 +448,7 @@ Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
     float huge[4] = {3.4e38f, -3.4e38f, 1e-45f, 0}, near[4] = {6e18f, -6e18f, 0, 0};
     float v[4] = {1, 2, 3, 4}, q[4] = {1, 1, 1, 1}, zero[4] = {0};
     float f16big[4] = {1, 70000, 0, 0};
-    cvs_record r[2] = {rec("ok", v), rec("huge", huge)};
+    cvs_record r[2] = {tu_rec("ok", v), tu_rec("huge", huge)};
     cvs_create_opts co = {4, CVS_METRIC_COSINE, CVS_RAW_F32}, fo = {4, CVS_METRIC_L2, CVS_RAW_F16};
     cvs_db *c = NULL;
     char *cdir;
@@ -468,7 +459,7 @@ Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
     cr_assert(strstr(cvs_errmsg(db), "record \"huge\": vector too large"), "%s",
               cvs_errmsg(db));
     cr_assert_eq(count(), 0);
-    r[1] = rec("near", near);
+    r[1] = tu_rec("near", near);
     cr_assert_eq(cvs_put(db, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_search(db, q, 1, 3, 0, lab, sc), 0, "%s", cvs_errmsg(db));
     cr_assert(isfinite(sc[0]) && isfinite(sc[1]), "%g %g", sc[0], sc[1]);
@@ -479,7 +470,7 @@ Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
 
     cr_assert_not_null(cdir = tu_tmpdir());
     cr_assert_eq(cvs_db_create(cdir, &co, &c), 0, "%s", cvs_errmsg(NULL));
-    r[1] = rec("huge", huge); /* cosine keeps the direction only: fine */
+    r[1] = tu_rec("huge", huge); /* cosine keeps the direction only: fine */
     cr_assert_eq(cvs_put(c, r, 2, 0, NULL, NULL), 0, "%s", cvs_errmsg(c));
     cr_assert_eq(cvs_search(c, zero, 1, 3, 0, lab, sc), CVS_EINPUT);
     cr_assert(strstr(cvs_errmsg(c), "zero vector in a cosine store"), "%s", cvs_errmsg(c));
@@ -488,7 +479,7 @@ Test(store, overflowing_vectors_and_zero_cosine_queries_are_refused)
     tu_rmrf(cdir);
 
     cr_assert_eq(cvs_db_create(cdir, &fo, &c), 0, "%s", cvs_errmsg(NULL));
-    r[1] = rec("big", f16big);
+    r[1] = tu_rec("big", f16big);
     cr_assert_eq(cvs_put(c, r, 2, 0, NULL, NULL), CVS_EINPUT);
     cr_assert(strstr(cvs_errmsg(c), "half precision"), "%s", cvs_errmsg(c));
     cvs_db_close(c);
@@ -513,7 +504,7 @@ static void put_mentioning_records(void)
                  (i + 7) % 40);
         for (int j = 0; j < 4; j++)
             v[i][j] = (float)(i * 3 + j);
-        r = rec(ids[i], v[i]);
+        r = tu_rec(ids[i], v[i]);
         r.title = titles[i];
         r.title_len = strlen(titles[i]);
         r.text = texts[i];
@@ -680,7 +671,7 @@ Test(store, a_page_without_its_own_number_is_refused_a_sound_one_is_written)
     size_t kin, vin, ins = 0;
     uint64_t wrong = 3;
     float v[4] = {1, 2, 3, 4};
-    cvs_record r = rec("fresh", v);
+    cvs_record r = tu_rec("fresh", v);
     int rc;
 
     put_mentioning_records();

@@ -288,6 +288,15 @@ int tu_raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg)
     return mdb_put(txn, r->dbi, &r->k, &r->v, 0) ? CVS_EIO : CVS_OK;
 }
 
+cvs_record tu_rec(const char *id, const float *v)
+{
+    cvs_record r = {0};
+    r.id = id;
+    r.id_len = strlen(id);
+    r.vector = v;
+    return r;
+}
+
 int64_t tu_key_of(cvs_db *d, const char *id)
 {
     cvs_txn *t;

@@ -74,6 +74,9 @@ void tu_child_done(pid_t pid);
 /* The internal key of the record with this id, -1 when there is none. */
 int64_t tu_key_of(cvs_db *d, const char *id);
 
+/* A record of id and vector, every other field empty. */
+cvs_record tu_rec(const char *id, const float *v);
+
 /* One value written behind the store's back (a damaged store, an old
  * format): cvs__write(db, tu_raw_put_fn, &(tu_raw_put){dbi, key, value}). */
 typedef struct tu_raw_put {
