@@ -100,9 +100,19 @@ char *bu_tmpdir(const char *parent)
     if (!parent || !*parent)
         parent = "/tmp";
     snprintf(tmpl, sizeof tmpl, "%s/cvstore-bench-XXXXXX", parent);
+    /* A --dir that does not exist yet is made (one level, as mkdir would):
+     * the benchmarks ask for scratch space only after their peers' runs,
+     * so failing here threw minutes of measurements away. */
     if (!mkdtemp(tmpl)) {
-        fprintf(stderr, "cvstore-bench: mkdtemp %s: %s\n", tmpl, strerror(errno));
-        return NULL;
+        int made = errno == ENOENT && mkdir(parent, 0700) == 0;
+        snprintf(tmpl, sizeof tmpl, "%s/cvstore-bench-XXXXXX", parent);
+        if (!made || !mkdtemp(tmpl)) {
+            fprintf(stderr,
+                    "cvstore-bench: cannot make a scratch directory under %s (--dir or "
+                    "$TMPDIR): %s\n",
+                    parent, strerror(errno));
+            return NULL;
+        }
     }
     if (!registered && atexit(remove_scratch) == 0)
         registered = 1;
