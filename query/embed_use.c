@@ -460,23 +460,23 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
 
     if (len < 24 || memcmp(p, USE_MAGIC, 8) != 0) {
         rc = cvs__err(CVS_EFORMAT, "not a cvstore USE model file (bad magic)");
-        goto fail;
+        goto out;
     }
     if (get_u32(p + 8) != USE_VERSION) {
         rc = cvs__err(CVS_EVERSION, "USE model file version %u; this build reads %u "
                       "(run scripts/fetch-use.sh again)", get_u32(p + 8), USE_VERSION);
-        goto fail;
+        goto out;
     }
     nt = get_u32(p + 12);
     np = get_u32(p + 16);
     if (nt != nw || np < USE_RESERVED + 1 || np > USE_ROWS) {
         rc = cvs__err(CVS_ECORRUPT, "USE model file: %u tensors and %u pieces, expected %zu "
                       "tensors and at most %u pieces", nt, np, nw, USE_ROWS);
-        goto fail;
+        goto out;
     }
     if (!(u->arena = malloc(floats * sizeof *u->arena))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for the USE model (%zu MB)", floats * 4 >> 20);
-        goto fail;
+        goto out;
     }
     p += 24;
     for (uint32_t t = 0; t < nt; t++) {
@@ -492,13 +492,13 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
         if (!w || *w->dst || nd < 1 || nd > 2 || (size_t)(end - p) < 8 + nl + 4 * (size_t)nd) {
             rc = cvs__err(CVS_ECORRUPT, "USE model file: unexpected tensor %u '%.*s'", t,
                           (int)nl, (const char *)p + 4);
-            goto fail;
+            goto out;
         }
         for (i = 0; i < nd; i++)
             cnt *= dims[i] = get_u32(p + 8 + nl + 4 * i);
         if (dims[0] != w->r || (nd == 2) != (w->c != 0) || (nd == 2 && dims[1] != w->c)) {
             rc = cvs__err(CVS_ECORRUPT, "USE model file: tensor %s has the wrong shape", w->name);
-            goto fail;
+            goto out;
         }
         p += 8 + nl + 4 * nd;
         if ((size_t)(end - p) < 4 * cnt)
@@ -508,7 +508,7 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
         for (size_t k = 0; k < cnt; k++)
             if (!isfinite(u->arena[used + k])) {
                 rc = cvs__err(CVS_ECORRUPT, "USE model file: tensor %s is not finite", w->name);
-                goto fail;
+                goto out;
             }
         *w->dst = u->arena + used;
         used += cnt;
@@ -517,7 +517,7 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
     if (!(pieces = calloc(np, sizeof *pieces)) || !(plens = calloc(np, sizeof *plens)) ||
         !(scores = calloc(np, sizeof *scores))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
-        goto fail;
+        goto out;
     }
     for (uint32_t i = 0; i < np; i++) {
         if (end - p < 12)
@@ -532,19 +532,17 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
     if (p != end) {
         rc = cvs__err(CVS_ECORRUPT, "USE model file: %zu bytes after the vocabulary",
                       (size_t)(end - p));
-        goto fail;
+        goto out;
     }
     if ((rc = cvs__spm_new(pieces, plens, scores, np, USE_RESERVED, &u->spm)))
-        goto fail;
+        goto out;
     crypto_generichash(u->fp, sizeof u->fp, buf, len, NULL, 0);
-    free(pieces);
-    free(plens);
-    free(scores);
     *out = u;
-    return CVS_OK;
+    u = NULL;
+    goto out;
 trunc:
     rc = cvs__err(CVS_ECORRUPT, "USE model file is truncated");
-fail:
+out:
     free(pieces);
     free(plens);
     free(scores);
