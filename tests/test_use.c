@@ -104,6 +104,21 @@ Test(use_tokenizer, a_score_of_zero_counts_as_unset_like_the_tfjs_port)
     cvs__spm_free(s);
 }
 
+Test(use_tokenizer, an_exact_tie_goes_to_the_later_split_like_the_tfjs_port)
+{
+    /* "▁a" as one piece (-2) or as ▁ + a (-1 + -1): a tie, which the port
+     * (and so we) gives to the candidate that starts later. */
+    static const char *const p[] = {"<unk>", SP, "a", SP "a"};
+    static const double sc[] = {0, -1, -1, -2};
+    size_t lens[4];
+    cvs_spm *s = NULL;
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(p[i]);
+    cr_assert_eq(cvs__spm_new(p, lens, sc, 4, 1, &s), CVS_OK);
+    cr_expect_str_eq(enc(s, "a"), "1 2");
+    cvs__spm_free(s);
+}
+
 /* ==== The model ==== */
 
 static char use_dir[4096];
