@@ -356,9 +356,11 @@ int cvs__spm_encode(const cvs_spm *s, const char *text, size_t len, int32_t **id
         res[i] = res[k - 1 - i];
         res[k - 1 - i] = x;
     }
-    *ids = res;
-    *n = k;
-    res = NULL;
+    if (k) { /* none: *ids stays NULL, as embed.h says */
+        *ids = res;
+        *n = k;
+        res = NULL;
+    }
 out:
     free(t);
     free(cp);
