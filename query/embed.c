@@ -2,11 +2,13 @@
  * embed.c -- embedders attached to a store handle: the application's own
  * (a cvs_embed_fn callback), the built-in "glove" (SIF, query/embed_sif.c)
  * and the HTTP one (query/embed_http.c), behind one entry point,
- * cvs_embed_texts.
+ * cvs_embed_texts, and the built-in "use" (the Universal Sentence Encoder
+ * lite, query/embed_use.c).
  *
  * The store remembers which model made its vectors.  The first embedder
  * attached to a writable store is recorded in meta "embedder" (name, dim
- * and, for "glove", a BLAKE2b fingerprint of the vocabulary file); from then
+ * and, for "glove", a BLAKE2b fingerprint of the vocabulary file, for "use"
+ * one of the model file); from then
  * on an embedder of another name or dim, or a GloVe cache with another
  * vocabulary, is refused with CVS_EINVAL.  Vectors from two models share no
  * geometry, so a mismatched query would return confident nonsense; refusing
@@ -81,6 +83,7 @@ typedef struct cvs_embedder {
     cvs_embed_fn fn;       /* NULL for the built-in glove */
     void *ctx;
     cvs_sif *sif;          /* owned: "glove" */
+    cvs_use *use;          /* owned: "use" */
     cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
     const char *http_url;  /* its URL (owned by the caller during attach) */
     const float *first_pc; /* glove, during a first attach: the component */
@@ -95,6 +98,7 @@ static void embedder_free(cvs_embedder *e)
     if (!e)
         return;
     cvs__sif_free(e->sif);
+    cvs__use_free(e->use);
     cvs_http_embedder_free(e->http);
     pthread_mutex_destroy(&e->mu);
     free(e->pc);
@@ -132,26 +136,37 @@ void cvs__embedder_drop(cvs_db *db)
 
 /* ==== The GloVe cache ==== */
 
-CVS_API int cvs_glove_dir(char *buf, size_t cap)
+/* A built-in's cache directory: $env, else $CVSTORE_CACHE/sub, else
+ * $XDG_CACHE_HOME/cvstore/sub, else $HOME/.cache/cvstore/sub. */
+static int cache_dir(char *buf, size_t cap, const char *env, const char *sub, const char *what)
 {
     const char *v;
     int n;
     if (!buf || !cap)
-        return cvs__err(CVS_EINVAL, "cvs_glove_dir: NULL argument");
-    if ((v = getenv("CVSTORE_GLOVE_DIR")) && *v)
+        return cvs__err(CVS_EINVAL, "%s cache directory: NULL argument", what);
+    if ((v = getenv(env)) && *v)
         n = snprintf(buf, cap, "%s", v);
     else if ((v = getenv("CVSTORE_CACHE")) && *v)
-        n = snprintf(buf, cap, "%s/glove", v);
+        n = snprintf(buf, cap, "%s/%s", v, sub);
     else if ((v = getenv("XDG_CACHE_HOME")) && *v)
-        n = snprintf(buf, cap, "%s/cvstore/glove", v);
+        n = snprintf(buf, cap, "%s/cvstore/%s", v, sub);
     else if ((v = getenv("HOME")) && *v)
-        n = snprintf(buf, cap, "%s/.cache/cvstore/glove", v);
+        n = snprintf(buf, cap, "%s/.cache/cvstore/%s", v, sub);
     else
-        return cvs__err(CVS_NOTFOUND, "no GloVe cache directory: set CVSTORE_GLOVE_DIR "
-                        "(or HOME)");
+        return cvs__err(CVS_NOTFOUND, "no %s cache directory: set %s (or HOME)", what, env);
     if (n < 0 || (size_t)n >= cap)
-        return cvs__err(CVS_EINVAL, "GloVe cache path longer than %zu bytes", cap);
+        return cvs__err(CVS_EINVAL, "%s cache path longer than %zu bytes", what, cap);
     return CVS_OK;
+}
+
+CVS_API int cvs_glove_dir(char *buf, size_t cap)
+{
+    return cache_dir(buf, cap, "CVSTORE_GLOVE_DIR", "glove", "GloVe");
+}
+
+CVS_API int cvs_use_dir(char *buf, size_t cap)
+{
+    return cache_dir(buf, cap, "CVSTORE_USE_DIR", "use", "USE model");
 }
 
 /* ==== meta "embedder" and meta "sif" ==== */
@@ -193,9 +208,15 @@ static int emb_rec_get(cvs_db *db, MDB_txn *txn, emb_rec *r)
     return CVS_OK;
 }
 
+/* The fingerprint of a built-in's data files, or NULL. */
+static const unsigned char *emb_fp(const cvs_embedder *e)
+{
+    return e->sif ? cvs__sif_fingerprint(e->sif) : e->use ? cvs__use_fingerprint(e->use) : NULL;
+}
+
 static int emb_rec_put(cvs_db *db, MDB_txn *txn, const cvs_embedder *e)
 {
-    size_t nl = strlen(e->name), fl = e->sif ? CVS_FINGERPRINT_BYTES : 0;
+    size_t nl = strlen(e->name), fl = emb_fp(e) ? CVS_FINGERPRINT_BYTES : 0;
     unsigned char buf[12 + CVS_EMBEDDER_NAME_MAX + CVS_FINGERPRINT_BYTES];
     MDB_val k = CVS__MKEY(CVS__META_EMBEDDER), v = {12 + nl + fl, buf};
     int mrc;
@@ -205,7 +226,7 @@ static int emb_rec_put(cvs_db *db, MDB_txn *txn, const cvs_embedder *e)
     memcpy(buf + 10, e->name, nl);
     cvs__put_u16(buf + 10 + nl, (uint16_t)fl);
     if (fl)
-        memcpy(buf + 12 + nl, cvs__sif_fingerprint(e->sif), fl);
+        memcpy(buf + 12 + nl, emb_fp(e), fl);
     if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
         return cvs__werr(mrc, "writing meta embedder");
     return CVS_OK;
@@ -224,15 +245,14 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
         return cvs__err(CVS_EINVAL, "%s: the store's vectors come from embedder '%s' (dim %u); "
                         "refusing embedder '%s' (dim %u): its vectors would not be comparable",
                         db->path, r->name, r->dim, e->name, e->dim);
-    if (r->has_fp && e->sif &&
-        memcmp(r->fp, cvs__sif_fingerprint(e->sif), CVS_FINGERPRINT_BYTES) != 0) {
+    if (r->has_fp && emb_fp(e) && memcmp(r->fp, emb_fp(e), CVS_FINGERPRINT_BYTES) != 0) {
         char a[2 * CVS_FINGERPRINT_BYTES + 1], b[2 * CVS_FINGERPRINT_BYTES + 1];
         hex(r->fp, 8, a);
-        hex(cvs__sif_fingerprint(e->sif), 8, b);
-        return cvs__err(CVS_EINVAL, "%s: the store was embedded with a GloVe vocabulary of "
-                        "fingerprint %s..., but the GloVe cache has %s...: point "
-                        "CVSTORE_GLOVE_DIR at the files the store was built with",
-                        db->path, a, b);
+        hex(emb_fp(e), 8, b);
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with a %s of fingerprint "
+                        "%s..., but the cache has %s...: point %s at the files the store was "
+                        "built with", db->path, e->sif ? "GloVe vocabulary" : "USE model", a, b,
+                        e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR");
     }
     return CVS_OK;
 }
@@ -554,9 +574,9 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
     if (!name || !(nl = strlen(name)) || nl > CVS_EMBEDDER_NAME_MAX || !cvs__utf8_valid(name, nl))
         return cvs__err(CVS_EINVAL, "embedder name must be UTF-8 of 1..%d bytes",
                         CVS_EMBEDDER_NAME_MAX);
-    if (!fn && strcmp(name, "glove") != 0)
-        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (built-in: glove; for HTTP use "
-                        "cvs_db_set_embedder_http)", name);
+    if (!fn && strcmp(name, "glove") != 0 && strcmp(name, "use") != 0)
+        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (built-in: glove, use; for HTTP "
+                        "use cvs_db_set_embedder_http)", name);
     if (fn && dim == 0)
         return cvs__err(CVS_EINVAL, "embedder '%s': dim 0", name);
     if (!(e = calloc(1, sizeof *e)))
@@ -570,7 +590,17 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
     e->ctx = ctx;
     e->dim = dim;
     e->a = CVS_SIF_A;
-    if (!fn) {
+    if (!fn && strcmp(name, "use") == 0) {
+        char dir[4096];
+        if ((rc = cvs_use_dir(dir, sizeof dir)) || (rc = cvs__use_load(dir, &e->use)))
+            goto fail;
+        if (dim && dim != CVS_USE_DIM) {
+            rc = cvs__err(CVS_EDIM, "embedder use gives %u-dimensional vectors, not %u",
+                          CVS_USE_DIM, dim);
+            goto fail;
+        }
+        e->dim = CVS_USE_DIM;
+    } else if (!fn) {
         if ((rc = load_glove(db, &e->sif)))
             goto fail;
         if (dim && dim != cvs__sif_dim(e->sif)) {
@@ -772,13 +802,14 @@ static int current(cvs_db *db, cvs_embedder **out)
                         "(cvstore init DB --embedder glove)", db->path);
     if (strncmp(r.name, "http:", 5) == 0)
         return attach_http_recorded(db, &r, out);
-    if (strcmp(r.name, "glove") != 0)
+    if (strcmp(r.name, "glove") != 0 && strcmp(r.name, "use") != 0)
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', which is not "
                         "attached to this handle (cvs_db_set_embedder)", db->path, r.name);
-    /* Serialize the implicit attach so that two threads load GloVe once. */
+    /* Serialize the implicit attach so that two threads load the model
+     * once. */
     pthread_mutex_lock(&embed_st(db)->mu);
     if (!embed_st(db)->e) {
-        if ((rc = embedder_new(db, "glove", 0, NULL, NULL, &e)) == CVS_OK) {
+        if ((rc = embedder_new(db, r.name, 0, NULL, NULL, &e)) == CVS_OK) {
             if ((rc = check_fn_ro(db, e)))
                 embedder_free(e);
             else
@@ -855,6 +886,8 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
             cvs__sif_remove_pc(out, n, e->dim, pc);
         return CVS_OK;
     }
+    if (e->use)
+        return cvs__use_embed(e->use, texts, lens, n, out, NULL);
     rc = e->fn(e->ctx, texts, lens, n, out);
     if (rc && (rc > CVS_NOTFOUND || rc < CVS_NOTFOUND - 99)) /* not one of ours */
         return cvs__err(CVS_EIO, "embedder '%s' failed with code %d", e->name, rc);
@@ -934,8 +967,17 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
     float *tmp;
     unsigned char empty = 0;
     int rc;
-    if ((rc = current(db, &e)) || !e->sif)
+    if ((rc = current(db, &e)) || (!e->sif && !e->use))
         return rc;
+    if (e->use) {
+        /* Only the tokenizer: a text with a piece has an embedding. */
+        int32_t *ids;
+        size_t k;
+        if ((rc = cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, &k)))
+            return rc;
+        free(ids);
+        return k ? CVS_OK : cvs__err(CVS_EINPUT, "its text has no character to embed");
+    }
     if (!(tmp = malloc(e->dim * sizeof *tmp)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     rc = cvs__sif_embed(e->sif, CVS_SIF_A, &text, &len, 1, tmp, &empty);

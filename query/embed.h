@@ -64,4 +64,39 @@ int cvs__sif_unit(const cvs_sif *s, long x, float *out);
 /* v -= (v . pc) pc for n rows. */
 void cvs__sif_remove_pc(float *v, size_t n, uint32_t dim, const float *pc);
 
+/* ==== The Universal Sentence Encoder lite (query/embed_use.c) ==== */
+
+#define CVS_USE_DIM 512
+#define CVS_USE_FILE "use-lite.bin"
+
+/* A SentencePiece unigram vocabulary: immutable once made. */
+typedef struct cvs_spm cvs_spm;
+/* Piece i (lens[i] bytes of UTF-8, score scores[i]) is token id i; the
+ * first `reserved` ids never match text.  Everything is copied. */
+int cvs__spm_new(const char *const *pieces, const size_t *lens, const double *scores, size_t n,
+                 size_t reserved, cvs_spm **out);
+void cvs__spm_free(cvs_spm *s);
+/* The token ids of text (embed_use.c: normalisation, Viterbi, unknown
+ * characters as id 0, runs of them merged) into *ids (malloc'ed, freed by
+ * the caller; NULL when *n is 0). */
+int cvs__spm_encode(const cvs_spm *s, const char *text, size_t len, int32_t **ids, size_t *n);
+
+/* The model, loaded from dir/use-lite.bin (CVS_NOTFOUND naming the file and
+ * scripts/fetch-use.sh when it is missing) or from its bytes.  Immutable:
+ * any number of threads may embed with it at once. */
+typedef struct cvs_use cvs_use;
+int cvs__use_load(const char *dir, cvs_use **out);
+int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out);
+void cvs__use_free(cvs_use *u);
+/* BLAKE2b-256 of the model file (weights and vocabulary). */
+const unsigned char *cvs__use_fingerprint(const cvs_use *u);
+const cvs_spm *cvs__use_tokenizer(const cvs_use *u);
+/* The unit 512-d embedding of n token ids (the first 128 count). */
+int cvs__use_forward(const cvs_use *u, const int32_t *ids, size_t n, float *out);
+/* Texts to rows of out (n x 512).  A text with no piece (empty or only
+ * whitespace) is CVS_EINPUT when empty is NULL; otherwise its row is zero
+ * and empty[i] is 1 (0 for the others). */
+int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *lens, size_t n,
+                   float *out, unsigned char *empty);
+
 #endif

@@ -552,7 +552,7 @@ class Store:
         name identifies the model and is recorded in the store the first time
         (default "python:" + the function's name); the store then refuses an
         embedder of another name or dimension, so its vectors and its queries
-        come from one model.  A string fn names a built-in ("glove").
+        come from one model.  A string fn names a built-in ("glove", "use").
 
         An exception raised by fn fails the calling operation with IoError
         (its message names the exception, which is chained as __cause__);
@@ -1531,13 +1531,14 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
          embedder_name: str | None = None,
          wait: Callable[[int | None, float, bool], Any] | str | None = "warn") -> Store:
     """Opens the store in directory path, or creates it (create=True; then
-    dim is required, except with embedder="glove", whose dimension is its
-    own: 100).
+    dim is required, except with embedder="glove" or "use", whose dimension
+    is their own: 100, 512).
 
     metric: "cosine" (vectors normalized at insert), "l2" or "ip".  raw: how
     raw vectors are kept, "f32", "f16" or "none" (codes only once a codec is
     built).  embedder: None, "glove" (the built-in SIF-GloVe, whose files
-    cvs_glove_dir names), or a callable texts -> (n, dim) array (see
+    cvs_glove_dir names), "use" (the built-in Universal Sentence Encoder
+    lite, whose file cvs_use_dir names), or a callable texts -> (n, dim) array (see
     Store.set_embedder; embedder_name names it).  passphrase: create an
     encrypted store, or open one (WrongPassphrase when wrong or missing).
     wait: what a write does while another process's writer holds the store
@@ -1597,6 +1598,8 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         if dim is None:
             if embedder == "glove":
                 dim = 100
+            elif embedder == "use":
+                dim = 512
             else:
                 raise InvalidArgument("create: dim is required", L.EINVAL, "CVS_EINVAL")
         o = L.cvs_create_opts(dim=dim, metric=L.METRIC[metric], raw=L.RAW[raw])

@@ -603,6 +603,26 @@ def test_glove_missing_names_directory(path, tmp_path, monkeypatch):
         cvstore.open(path, create=True, embedder="glove")
 
 
+def test_use_missing_names_directory_and_fetcher(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("CVSTORE_USE_DIR", str(tmp_path / "nouse"))
+    with pytest.raises(cvstore.NotFound, match="nouse.*fetch-use.sh"):
+        cvstore.open(path, create=True, embedder="use")
+
+
+def test_use_embeds_512_when_the_model_is_cached(path):
+    import os
+    d = os.environ.get("CVSTORE_USE_DIR") or os.path.join(
+        os.environ.get("CVSTORE_CACHE") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cvstore"), "use")
+    if not os.path.exists(os.path.join(d, "use-lite.bin")):
+        pytest.skip(f"no USE model in {d} (scripts/fetch-use.sh fetches it)")
+    with cvstore.open(path, create=True, embedder="use") as db:
+        assert db.dim == 512
+        db.put(["gp", "tom"], texts=["The family doctor's surgery number is 020 7946 0018.",
+                                     "The tomatoes on the balcony need water every second day."])
+        assert db.search("How do I call the GP?", k=1).ids == [["gp"]]
+
+
 # ==== memory ====
 
 @pytest.fixture

