@@ -920,8 +920,10 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  *   - Memories remembered with the same conversation id are chained by
  *     "prev" (to the one before) and "next" links (from it).
  *
- * Checks and writes of one call are two transactions; two processes
- * remembering the same text at the same moment may both add it.  Every
+ * Checks and writes of one call are two transactions, and the write is
+ * made only when no other writer committed since the checks (else they run
+ * again), so two processes or threads remembering the same text at once
+ * store it once.  Every
  * function here writes through cvs_put/cvs_delete, so the handle must be
  * writable -- except recall, which stores the last-recalled time when it
  * can and answers without storing it when the store cannot be written (a
