@@ -108,6 +108,11 @@ run export "$tmp/copy"
 [ "$rc" -eq 0 ] || fail "export the copy"
 cmp -s "$tmp/e1.jsonl" "$tmp/out" || fail "export -> import -> export differs: $(diff "$tmp/e1.jsonl" "$tmp/out" | head -5)"
 ok "export -> import -> export is identical"
+# `export -o -` is standard output, as `import DB -` is standard input.
+(cd "$tmp" && "$cli" export "$db" -o - >"$tmp/dash.out" 2>"$tmp/err") || fail "export -o -"
+[ ! -e "$tmp/-" ] || fail "export -o - wrote a file named '-'"
+cmp -s "$tmp/e1.jsonl" "$tmp/dash.out" || fail "export -o - writes the records to standard output"
+ok "export -o - writes to standard output"
 # The kNN graph of a store of one record: no neighbour, said so.
 expect 0 "init a one-record store" init "$tmp/one" --dim 3 --metric l2
 head -1 "$tmp/small.jsonl" | sed 's/,"links":\["b"\]//' >"$tmp/one.jsonl"
