@@ -475,7 +475,10 @@ typedef struct cvs_build_opts {
  * codes only).  Exception, as before: spec NULL with opts->index
  * "faiss:..." builds the FAISS index alone, no codec.  An IVF index over
  * codes of more than 512 bytes (sq8 above 512 dimensions) is CVS_EINVAL,
- * before any training. */
+ * before any training.  A raw "none" store keeps its first codec (its codes
+ * are the only copy of the vectors): a later build with that spec (or NULL /
+ * "auto") and an IVF index builds the index again over the codes, kept as
+ * they are; anything else is CVS_EINVAL. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
 
 /* What cvs_build picks when told nothing: codec is a spec for cvs_build,
