@@ -130,6 +130,11 @@ has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7],' "export writes fl
 expect 0 "delete" delete "$db" a zz
 has "$tmp/out" "deleted 1 of 2" "delete reports the count"
 expect 1 "delete of ids none of which exist" delete "$db" zz
+# An id that is not text is named with its bytes as \xNN, as get names it.
+expect 1 "delete of an id that is not UTF-8" delete "$db" $'a\xffb'
+has "$tmp/err" 'not found: a\xffb' "delete names a missing binary id as \\xNN"
+expect 1 "search --query-id of an id that is not UTF-8" search "$db" --query-id $'a\xffb' -k 1
+has "$tmp/err" 'not found: a\xffb' "search names a missing binary id as \\xNN"
 [ "$(count_of "$db")" = 3 ] || fail "count after delete"
 ok "count after delete is 3"
 expect 0 "check after delete (links into a were dropped)" check "$db"
