@@ -68,6 +68,7 @@ static int build_auto(cvs_db *db, const char *spec, const cvs_build_opts *opts)
 {
     cvs_build_opts o = {0};
     cvs_build_choice ch;
+    cvs_codec_info ci;
     cvs_info info;
     int rc;
 
@@ -80,7 +81,17 @@ static int build_auto(cvs_db *db, const char *spec, const cvs_build_opts *opts)
      * index given ("" included) is kept. */
     if (!o.index || !strcmp(o.index, "auto"))
         o.index = ch.index;
-    return cvs__codes_build(db, spec && strcmp(spec, "auto") ? spec : ch.codec, &o);
+    if (!spec || !strcmp(spec, "auto")) {
+        spec = ch.codec;
+        /* A raw "none" store keeps the codec it has, the only one its codes
+         * fit (index/codes.c): the choice is its index. */
+        if (info.raw == CVS_RAW_NONE && (rc = cvs_codec_get_info(db, &ci)) != CVS_NOTFOUND) {
+            if (rc)
+                return rc;
+            spec = ci.spec;
+        }
+    }
+    return cvs__codes_build(db, spec, &o);
 }
 
 static int drop_qg_fn(cvs_db *db, MDB_txn *txn, void *arg)

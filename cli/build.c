@@ -27,7 +27,9 @@ static const char usage[] =
     "index/choose.c (cvs_build_choose):\n"
     "  under 2048 records   sq8, no index (exact search is fastest there)\n"
     "  --raw none stores    sq8 (the codes are the only copy of the vectors); no\n"
-    "                       index above 512 dims (a list holds codes of <= 512 B)\n"
+    "                       index above 512 dims (a list holds codes of <= 512 B);\n"
+    "                       once built, the codec is kept and only the index is\n"
+    "                       built again, over the codes\n"
     "  up to 256 dims       opq,pq{d/2}x4: 4-bit codes for the fast-scan kernel,\n"
     "                       d/4 bytes per vector, re-ranked with the stored vectors\n"
     "  above 256 dims       pca256,opq,pq128x4\n"
@@ -141,7 +143,7 @@ int cmd_build(int argc, char **argv)
     const char *spec = NULL;
     cvs_build_opts bo = {0};
     cvs_build_choice choice = {{0}, {0}};
-    cvs_codec_info ci;
+    cvs_codec_info ci, kept;
     cvs_index_info ii;
     cli_progress prog;
     cvs_db *db = NULL;
@@ -149,7 +151,7 @@ int cmd_build(int argc, char **argv)
     int64_t pid;
     double t0, waited;
     char *end;
-    int c, rc = CLI_OK, quiet = 0, json = 0;
+    int c, rc = CLI_OK, quiet = 0, json = 0, keeps = 0;
 
     while ((c = getopt_long(argc, argv, "c:x:n:s:a:qjh", opts, NULL)) != -1) {
         switch (c) {
@@ -206,6 +208,19 @@ int cmd_build(int argc, char **argv)
     int auto_index = !faiss && (bo.index ? !strcmp(bo.index, "auto") : auto_codec);
     if ((rc = cli_open("build", argv[optind], 0, &db)))
         goto out;
+    {
+        /* A raw "none" store keeps the codec it has (its codes are the
+         * only copy of the vectors): a build makes its index again. */
+        cvs_info info;
+        if ((rc = cvs_db_info(db, &info)) ||
+            (info.raw == CVS_RAW_NONE && (rc = cvs_codec_get_info(db, &kept)) &&
+             rc != CVS_NOTFOUND)) {
+            rc = cli_fail("build", rc, db);
+            goto out;
+        }
+        keeps = info.raw == CVS_RAW_NONE && rc == CVS_OK;
+        rc = CLI_OK;
+    }
     if (auto_codec || auto_index) {
         cvs_info info;
         if ((rc = cvs_db_info(db, &info)) ||
@@ -217,9 +232,13 @@ int cmd_build(int argc, char **argv)
             spec = choice.codec;
         if (auto_index)
             bo.index = choice.index;
+        /* A raw "none" store keeps the codec it has (its codes are the only
+         * copy of the vectors): only its index is built again. */
+        if (auto_codec && keeps)
+            spec = kept.spec;
         if (!quiet && !json)
             fprintf(stderr, "chose %s%s%s%s for %llu records of dimension %u (%s, raw %s)\n",
-                    auto_codec ? "codec " : "", auto_codec ? choice.codec : "",
+                    auto_codec ? "codec " : "", auto_codec ? spec : "",
                     auto_codec && auto_index ? " and " : "",
                     !auto_index ? "" : *choice.index ? choice.index : "no index",
                     (unsigned long long)info.count, info.dim, cvs_metric_name(info.metric),
@@ -258,7 +277,7 @@ int cmd_build(int argc, char **argv)
             json_object_set_new(j, "chosen",
                                 auto_codec || auto_index
                                     ? json_pack("{s:s?,s:s?}", "codec",
-                                                auto_codec ? choice.codec : NULL, "index",
+                                                auto_codec ? spec : NULL, "index",
                                                 auto_index ? choice.index : NULL)
                                     : json_null());
         if (j)
@@ -291,7 +310,10 @@ int cmd_build(int argc, char **argv)
                 "the store now holds this build's result, over what that writer wrote\n",
                 waited, who);
     }
-    if (!quiet && spec)
+    if (!quiet && spec && keeps)
+        fprintf(stderr, "kept codec %s (raw none: its codes are the only copy of the vectors; "
+                "generation %llu)\n", ci.spec, (unsigned long long)ci.generation);
+    else if (!quiet && spec)
         fprintf(stderr, "built codec %s in %.1f s: %zu bytes per vector, %zu bytes of "
                 "codebooks (generation %llu)\n", ci.spec, cli_now() - t0, ci.code_bytes,
                 ci.param_bytes, (unsigned long long)ci.generation);

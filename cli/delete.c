@@ -77,9 +77,11 @@ int cmd_delete(int argc, char **argv)
     }
     printf("deleted %zu of %zu\n", deleted, n);
     if (!deleted) {
-        if (n == 1)
-            cli_err("delete", "not found: %s", ids[0]);
-        else
+        if (n == 1) {
+            char *m = cli_escape_text(ids[0], lens[0]);
+            cli_err("delete", "not found: %s", m ? m : "?");
+            free(m);
+        } else
             cli_err("delete", "none of the %zu ids was found", n);
         rc = CLI_EUSER;
     }

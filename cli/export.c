@@ -44,9 +44,10 @@ static const char usage[] =
     "1970), which import restores.\n"
     "\n"
     "Options:\n"
-    "  -o, --output FILE    write to FILE instead of standard output\n"
-    "                       (a file is replaced only once the export is\n"
-    "                       complete; a new one is owner-only, mode 0600)\n"
+    "  -o, --output FILE    write to FILE instead of standard output (- is\n"
+    "                       standard output; a file is replaced only once\n"
+    "                       the export is complete; a new one is owner-only,\n"
+    "                       mode 0600)\n"
     "  -n, --no-vector      leave the vectors out (the output then imports\n"
     "                       only into a text store, which embeds the texts\n"
     "                       again: cvstore init DB --embedder ...)\n"
@@ -200,7 +201,8 @@ int cmd_export(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
-            outpath = optarg;
+            /* "-" is standard output, as `import DB -` reads standard input. */
+            outpath = strcmp(optarg, "-") ? optarg : NULL;
             break;
         case 'n':
             novec = 1;

@@ -486,7 +486,9 @@ int cmd_search(int argc, char **argv)
         cvs_record r;
         int grc = cvs_get(txn, qid, strlen(qid), &r, queries);
         if (grc == CVS_NOTFOUND) {
-            cli_err("search", "not found: %s", qid);
+            char *m = cli_escape_text(qid, strlen(qid));
+            cli_err("search", "not found: %s", m ? m : "?");
+            free(m);
             rc = CLI_EUSER;
             goto out;
         }

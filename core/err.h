@@ -36,6 +36,10 @@
 /* An IVF snapshot's list log was trimmed past it (index/ivf_lists.c): the
  * reader reloads its lists. */
 #define CVS__RELOAD (-30996)
+/* A put conditioned on a read snapshot (store/put.c cvs__put_since) found
+ * another writer's commit after it and wrote nothing: the caller decides
+ * again from a new snapshot. */
+#define CVS__STALE (-30995)
 
 /* Sets the thread's message and returns rc unchanged. */
 int cvs__err(int rc, const char *fmt, ...) CVS_PRINTF(2, 3);

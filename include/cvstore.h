@@ -475,7 +475,10 @@ typedef struct cvs_build_opts {
  * codes only).  Exception, as before: spec NULL with opts->index
  * "faiss:..." builds the FAISS index alone, no codec.  An IVF index over
  * codes of more than 512 bytes (sq8 above 512 dimensions) is CVS_EINVAL,
- * before any training. */
+ * before any training.  A raw "none" store keeps its first codec (its codes
+ * are the only copy of the vectors): a later build with that spec (or NULL /
+ * "auto") and an IVF index builds the index again over the codes, kept as
+ * they are; anything else is CVS_EINVAL. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
 
 /* What cvs_build picks when told nothing: codec is a spec for cvs_build,
@@ -934,8 +937,10 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  *   - Memories remembered with the same conversation id are chained by
  *     "prev" (to the one before) and "next" links (from it).
  *
- * Checks and writes of one call are two transactions; two processes
- * remembering the same text at the same moment may both add it.  Every
+ * Checks and writes of one call are two transactions, and the write is
+ * made only when no other writer committed since the checks (else they run
+ * again), so two processes or threads remembering the same text at once
+ * store it once.  Every
  * function here writes through cvs_put/cvs_delete, so the handle must be
  * writable -- except recall, which stores the last-recalled time when it
  * can and answers without storing it when the store cannot be written (a

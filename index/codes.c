@@ -13,7 +13,12 @@
  * the vectors it sees itself.
  *
  * In a raw "none" store the same transaction drops the raw vectors, so the
- * first build is also the last: nothing is left to retrain on.
+ * first build is the last to train a codec: nothing is left to retrain on.
+ * An IVF index over the codes it made can still be built (the store built
+ * while small got none, cvs_build_choose's rule 1, and has grown): the
+ * lists are trained on the codes' reconstructions, each record is assigned
+ * by its reconstruction, and the codes, direct in such a store, stay as
+ * they are (build_arg.from_codes).
  *
  * Each process caches the codec it last loaded, keyed by the generation
  * ("codec_gen" in meta).  A put checks the generation inside its own write
@@ -88,6 +93,8 @@ typedef struct build_arg {
     cvs_ivf_params *ivf;   /* NULL: codes only */
     const cvs_build_opts *opts;
     uint64_t total;
+    int from_codes;        /* raw "none": read the codes, keep them */
+    uint64_t gen;          /* from_codes: the generation of codec */
 } build_arg;
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -107,9 +114,12 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
 
     if ((rc = read_gen(db, txn, &gen)))
         return rc;
-    if (db->raw == CVS_RAW_NONE && gen) /* checked again: another process may have built */
-        return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and already has a "
-                        "codec: there is nothing left to retrain on", db->path);
+    /* Checked again: another process may have built meanwhile. */
+    if (db->raw == CVS_RAW_NONE && gen != (a->from_codes ? a->gen : 0))
+        return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and %s", db->path,
+                        a->from_codes ? "another process built it meanwhile: build again"
+                                      : "already has a codec: there is nothing left to "
+                                        "retrain on");
     gen++;
     if ((rc = cvs__codec_serialize(a->codec, &blob, &blen)))
         goto out;
@@ -129,7 +139,7 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__werr(mrc, "writing codec_gen");
         goto out;
     }
-    if ((mrc = mdb_drop(txn, st->dbi_codes, 0))) {
+    if (!a->from_codes && (mrc = mdb_drop(txn, st->dbi_codes, 0))) {
         rc = cvs__werr(mrc, "clearing the old codes");
         goto out;
     }
@@ -150,18 +160,25 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+    if ((mrc = mdb_cursor_open(txn, a->from_codes ? st->dbi_codes : db->dbi_vecs, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
     for (mrc = cvs__cscan(db, cur, &k, &v, MDB_FIRST, &scan);; mrc = cvs__cscan(db, cur, &k, &v, MDB_NEXT, &scan)) {
         if (mrc == 0) {
-            if (k.mv_size != 8 || v.mv_size != cvs__vec_bytes(db)) {
-                rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+            if (k.mv_size != 8 || v.mv_size != (a->from_codes ? cs : cvs__vec_bytes(db))) {
+                rc = cvs__err(CVS_ECORRUPT, "%s: entry of %zu bytes; run cvstore check",
+                              a->from_codes ? "codes" : "vecs", v.mv_size);
                 goto out;
             }
             keys[nb] = cvs__get_u64(k.mv_data);
-            cvs__decode_vec(db, v.mv_data, x + nb * db->dim);
+            if (a->from_codes) {
+                memcpy(codes + nb * cs, v.mv_data, cs);
+                if ((rc = cvs__codec_decode(a->codec, codes + nb * cs, 1, x + nb * db->dim)))
+                    goto out;
+            } else {
+                cvs__decode_vec(db, v.mv_data, x + nb * db->dim);
+            }
             nb++;
         } else if (mrc != MDB_NOTFOUND) {
             rc = cvs__err_lmdb(mrc, "reading vectors");
@@ -181,12 +198,14 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
                             x[i * db->dim + d] -= c[d];
                     }
             }
-            if ((rc = cvs__codec_encode(a->codec, x, nb, codes)))
+            /* from_codes: the codes read are the records' codes still. */
+            if (!a->from_codes && (rc = cvs__codec_encode(a->codec, x, nb, codes)))
                 goto out;
             for (size_t i = 0; i < nb; i++) {
                 MDB_val ck = {8, &keys[i]}, cv = {cs, codes + i * cs};
                 /* Keys arrive ascending into an emptied database. */
-                if ((mrc = cvs__vput(db, txn, st->dbi_codes, &ck, &cv, MDB_APPEND))) {
+                if (!a->from_codes &&
+                    (mrc = cvs__vput(db, txn, st->dbi_codes, &ck, &cv, MDB_APPEND))) {
                     rc = cvs__werr(mrc, "writing codes");
                     goto out;
                 }
@@ -223,9 +242,13 @@ out:
 }
 
 /* Reads a uniform sample of up to max vectors (selection sampling, in key
- * order, one pass). */
-static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout, uint64_t *total)
+ * order, one pass); with from (raw "none"), the reconstructions of the
+ * codes that codec made. */
+static int sample(cvs_db *db, const cvs_build_opts *o, const cvs_codec *from, float **out,
+                  size_t *nout, uint64_t *total)
 {
+    MDB_dbi dbi = from ? cvs__codes(db)->dbi_codes : db->dbi_vecs;
+    size_t vbytes = from ? cvs__codec_code_size(from) : cvs__vec_bytes(db);
     cvs__scan scan = {0};
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
@@ -240,7 +263,7 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
     *nout = 0;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    if ((mrc = mdb_stat(txn, db->dbi_vecs, &st))) {
+    if ((mrc = mdb_stat(txn, dbi, &st))) {
         rc = cvs__err_lmdb(mrc, "counting vectors");
         goto out;
     }
@@ -254,7 +277,7 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
         rc = cvs__err(CVS_ENOMEM, "out of memory for %zu training vectors", want);
         goto out;
     }
-    if ((mrc = mdb_cursor_open(txn, db->dbi_vecs, &cur))) {
+    if ((mrc = mdb_cursor_open(txn, dbi, &cur))) {
         rc = cvs__err_lmdb(mrc, "opening a cursor");
         goto out;
     }
@@ -263,12 +286,16 @@ static int sample(cvs_db *db, const cvs_build_opts *o, float **out, size_t *nout
         /* Knuth's algorithm S: take this one with probability
          * (want - n) / (N - seen). */
         uint64_t left = st.ms_entries - seen;
-        if (v.mv_size != cvs__vec_bytes(db)) {
-            rc = cvs__err(CVS_ECORRUPT, "vecs: entry of %zu bytes; run cvstore check", v.mv_size);
+        if (v.mv_size != vbytes) {
+            rc = cvs__err(CVS_ECORRUPT, "%s: entry of %zu bytes; run cvstore check",
+                          from ? "codes" : "vecs", v.mv_size);
             goto out;
         }
         if (cvs__rng_next(&seed) % left < want - n) {
-            cvs__decode_vec(db, v.mv_data, x + n * db->dim);
+            if (!from)
+                cvs__decode_vec(db, v.mv_data, x + n * db->dim);
+            else if ((rc = cvs__codec_decode(from, v.mv_data, 1, x + n * db->dim)))
+                goto out;
             n++;
         }
         if (o && o->progress && (seen & 0xffff) == 0)
@@ -347,13 +374,23 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
     if ((rc = cvs__codec_spec_code_size(spec, db->dim, db->metric, &code_bytes)))
         return rc;
     if (db->raw == CVS_RAW_NONE) {
+        /* The codes are the only copy of the vectors: no other codec can be
+         * trained, but an IVF index over them can be built (the head of
+         * this file). */
         cvs_codec_info ci;
         rc = cvs_codec_get_info(db, &ci);
-        if (rc == CVS_OK)
+        if (rc == CVS_OK && (!opts || !opts->index || !*opts->index ||
+                             (!keep_codec && strcmp(spec, ci.spec))))
             return cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and already has "
-                            "codec %s: there is nothing left to retrain on", db->path, ci.spec);
-        if (rc != CVS_NOTFOUND)
+                            "codec %s: there is nothing left to train another codec on (an "
+                            "index over its codes: --codec %s --index ivf)", db->path, ci.spec,
+                            ci.spec);
+        if (rc == CVS_OK) {
+            keep_codec = a.from_codes = 1;
+            a.gen = ci.generation;
+        } else if (rc != CVS_NOTFOUND) {
             return rc;
+        }
     }
     if (opts && opts->index && *opts->index) {
         if (!cvs__codes(db)->has_ivf_dbis)
@@ -385,7 +422,16 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
         if (want < nlist * 40)
             so.max_train = nlist * 40;
     }
-    if ((rc = sample(db, &so, &x, &n, &a.total)))
+    if (keep_codec) {
+        void *blob = NULL;
+        size_t len = 0;
+        if (!(rc = cvs_codec_export(db, &blob, &len)))
+            rc = cvs__codec_deserialize(blob, len, &a.codec);
+        free(blob);
+        if (rc)
+            goto out;
+    }
+    if ((rc = sample(db, &so, a.from_codes ? a.codec : NULL, &x, &n, &a.total)))
         goto out;
     if (nlist) {
         if (nlist > n)
@@ -401,17 +447,8 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
         to.progress = train_progress;
         to.progress_ctx = &pb;
     }
-    if (keep_codec) {
-        void *blob = NULL;
-        size_t len = 0;
-        if (!(rc = cvs_codec_export(db, &blob, &len)))
-            rc = cvs__codec_deserialize(blob, len, &a.codec);
-        free(blob);
-        if (rc)
-            goto out;
-    } else if ((rc = cvs__codec_train(spec, db->dim, db->metric, x, n, &to, &a.codec))) {
+    if (!keep_codec && (rc = cvs__codec_train(spec, db->dim, db->metric, x, n, &to, &a.codec)))
         goto out;
-    }
     free(x);
     x = NULL;
     a.opts = opts;

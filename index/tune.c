@@ -905,10 +905,16 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
          * its k neighbours are the other records, so there must be k + 1
          * (and 2 at least for k 1). */
         size_t need = o.k + 1 > 2 ? o.k + 1 : 2;
-        rc = cvs__err(CVS_EINPUT, "%s: too few records (%zu) to tune on: tuning for k = %zu "
-                      "on the store's own records needs at least %zu (each one's k neighbours "
-                      "besides itself); add records, or measure on queries of your own "
-                      "(cvstore tune --query-file)", db->path, nq, o.k, need);
+        if (nq < ii.count) /* the caller's sample, not the store, is too small */
+            rc = cvs__err(CVS_EINPUT, "%s: a sample of %zu queries is too few to tune k = %zu "
+                          "on: give a sample of at least %zu (cvstore tune --sample; the store "
+                          "has %llu records)", db->path, nq, o.k, need,
+                          (unsigned long long)ii.count);
+        else
+            rc = cvs__err(CVS_EINPUT, "%s: too few records (%zu) to tune on: tuning for k = "
+                          "%zu on the store's own records needs at least %zu (each one's k "
+                          "neighbours besides itself); add records, or measure on queries of "
+                          "your own (cvstore tune --query-file)", db->path, nq, o.k, need);
         goto out;
     }
     {

@@ -886,7 +886,9 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     t0 = cvs__mono_s();
     pg.phase = "write";
     pg.last = 0;
-    b.cap = o.batch;
+    /* A batch larger than the file is the file: buffers for the records
+     * there are, not for the batch asked for. */
+    b.cap = o.batch < st.records ? o.batch : (size_t)st.records;
     b.dim = info.dim;
     if (b.cap > SIZE_MAX / ((size_t)b.dim * sizeof(float)) ||
         !(b.vecs = malloc(b.cap * b.dim * sizeof(float))) || !(b.offs = malloc(b.cap * sizeof *b.offs)) ||

@@ -691,12 +691,24 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
     return db;
 }
 
-static int data_file_exists(const char *path)
+/* 1 when path/data.mdb exists, its stat in *st. */
+static int data_file_stat(const char *path, struct stat *st)
 {
     char f[4200];
-    struct stat st;
     snprintf(f, sizeof f, "%s/data.mdb", path);
-    return stat(f, &st) == 0;
+    return stat(f, st) == 0;
+}
+
+static int data_file_exists(const char *path)
+{
+    struct stat st;
+    return data_file_stat(path, &st);
+}
+
+static int data_file_empty(const char *path)
+{
+    struct stat st;
+    return data_file_stat(path, &st) && S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
 /* The permission bits of an existing store's data.mdb, for a lock.mdb that
@@ -803,6 +815,11 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
     *out = NULL;
     if (!data_file_exists(path))
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
+    /* LMDB takes an empty data file for a new environment: it writes one
+     * (a writing open) or fails with EBADF (a reading one). */
+    if (data_file_empty(path))
+        return cvs__err(CVS_EFORMAT, "%s: data.mdb is empty (0 bytes): not a store, or a copy "
+                        "cut short; restore it from a backup or an export", path);
     if (!(db = db_alloc(path, flags)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     if ((rc = attach_modules(db, mods, nmods)))

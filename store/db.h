@@ -160,6 +160,15 @@ void cvs__fault_lmdb(const char *path, const char *msg);
  * space, so fn must keep its effects inside the transaction. */
 typedef int (*cvs__write_fn)(cvs_db *db, MDB_txn *txn, void *arg);
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg);
+/* cvs_put, conditioned on the store being as the read snapshot of txnid
+ * snap (cvs_txn's txnid) saw it: when another writer, of this process or
+ * another, committed after that snapshot, nothing is written and the
+ * result is CVS__STALE, so that a caller that decided what to write from
+ * the snapshot (query/memory.c, remember's duplicate check) decides again.
+ * Write transaction ids follow each other, so the write is the snapshot's
+ * next exactly when nothing came between. */
+int cvs__put_since(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
+                   uint64_t snap);
 /* 1 when another process is inside a write transaction (it holds the
  * writer byte, db.c deviation 4), so that a best-effort write (recall's
  * last-recalled time) can be left out instead of waiting behind a build

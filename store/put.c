@@ -55,6 +55,8 @@ typedef struct put_arg {
     unsigned char *existed; /* n: 1 for an update */
     cvs__wctx w;           /* the modules' view of the transaction */
     void *ws[CVS__MAX_MODULES]; /* their per-write states */
+    int since;             /* cvs__put_since: only onto snapshot snap */
+    uint64_t snap;
 } put_arg;
 
 /* ==== The modules' write hooks (store/module.h) ==== */
@@ -415,6 +417,8 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     int rc, mrc;
 
     a->inserted = a->updated = 0;
+    if (a->since && (uint64_t)mdb_txn_id(txn) != a->snap + 1)
+        return CVS__STALE; /* another writer committed after the snapshot */
     if ((rc = read_next_key(db, txn, &next_key)))
         return rc;
     /* Inside the write transaction, so that a module sees a build by
@@ -448,10 +452,10 @@ static int put_fn(cvs_db *db, MDB_txn *txn, void *arg)
     return wend(&a->w, a->ws);
 }
 
-CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
-                    size_t *inserted, size_t *updated)
+static int put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags, const uint64_t *snap,
+               size_t *inserted, size_t *updated)
 {
-    put_arg a = {0};
+    put_arg a = {.since = snap != NULL, .snap = snap ? *snap : 0};
     int rc;
 
     if (inserted)
@@ -495,6 +499,18 @@ out:
     free(a.existed);
     wstates_free(db, a.ws);
     return rc;
+}
+
+CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
+                    size_t *inserted, size_t *updated)
+{
+    return put(db, recs, n, flags, NULL, inserted, updated);
+}
+
+int cvs__put_since(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
+                   uint64_t snap)
+{
+    return put(db, recs, n, flags, &snap, NULL, NULL);
 }
 
 /* ==== Delete ==== */

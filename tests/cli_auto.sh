@@ -98,4 +98,12 @@ expect 0 "import into raw none" import "$none" "$sift/siftsmall_base.fvecs" --qu
 expect 0 "build raw none with no options" build "$none" --json
 has "$tmp/out" '"chosen":{"codec":"sq8","index":"ivf256"}' "sq8 codes and a plain IVF for raw none"
 expect 0 "check raw none" check "$none"
+# Built again (more records, another list count): the codec is kept, the
+# index made anew over the same codes; another codec is refused.
+expect 0 "build raw none again" build "$none" --index ivf64
+has "$tmp/err" "kept codec sq8" "build says the raw none store keeps its codec"
+has "$tmp/err" "built index ivf64" "the index is built again over the codes"
+expect 0 "check raw none after the second build" check "$none"
+expect 1 "another codec for raw none" build "$none" --codec pq16 --index ivf
+has "$tmp/err" "--codec sq8 --index ivf" "the refusal names what can be built"
 echo "$passed passed"

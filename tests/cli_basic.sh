@@ -108,6 +108,11 @@ run export "$tmp/copy"
 [ "$rc" -eq 0 ] || fail "export the copy"
 cmp -s "$tmp/e1.jsonl" "$tmp/out" || fail "export -> import -> export differs: $(diff "$tmp/e1.jsonl" "$tmp/out" | head -5)"
 ok "export -> import -> export is identical"
+# `export -o -` is standard output, as `import DB -` is standard input.
+(cd "$tmp" && "$cli" export "$db" -o - >"$tmp/dash.out" 2>"$tmp/err") || fail "export -o -"
+[ ! -e "$tmp/-" ] || fail "export -o - wrote a file named '-'"
+cmp -s "$tmp/e1.jsonl" "$tmp/dash.out" || fail "export -o - writes the records to standard output"
+ok "export -o - writes to standard output"
 # The kNN graph of a store of one record: no neighbour, said so.
 expect 0 "init a one-record store" init "$tmp/one" --dim 3 --metric l2
 head -1 "$tmp/small.jsonl" | sed 's/,"links":\["b"\]//' >"$tmp/one.jsonl"
@@ -125,6 +130,11 @@ has "$tmp/e1.jsonl" '{"id":"c","vector":[0.333333343,2.5,-7],' "export writes fl
 expect 0 "delete" delete "$db" a zz
 has "$tmp/out" "deleted 1 of 2" "delete reports the count"
 expect 1 "delete of ids none of which exist" delete "$db" zz
+# An id that is not text is named with its bytes as \xNN, as get names it.
+expect 1 "delete of an id that is not UTF-8" delete "$db" $'a\xffb'
+has "$tmp/err" 'not found: a\xffb' "delete names a missing binary id as \\xNN"
+expect 1 "search --query-id of an id that is not UTF-8" search "$db" --query-id $'a\xffb' -k 1
+has "$tmp/err" 'not found: a\xffb' "search names a missing binary id as \\xNN"
 [ "$(count_of "$db")" = 3 ] || fail "count after delete"
 ok "count after delete is 3"
 expect 0 "check after delete (links into a were dropped)" check "$db"

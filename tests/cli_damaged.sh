@@ -102,4 +102,18 @@ ok "every command on $((2 * copies)) damaged copies ended with a message, never 
 # The flips must have hit something: most copies fail their check.
 [ "$damaged" -ge "$copies" ] || fail "only $damaged of $((2 * copies)) damaged copies failed check"
 ok "check found damage in $damaged of $((2 * copies)) copies"
+# A data.mdb of 0 bytes (a copy cut short, a full disk): not a store, said
+# so (a reading open said "opening: Bad file descriptor", exit 2, and a
+# writing one made the file an empty LMDB environment); nothing is written.
+d="$tmp/empty"
+cp -r "$tmp/plain" "$d"
+: >"$d/data.mdb"
+for cmd in check stats; do
+  expect 1 "$cmd of an empty data.mdb" "$cmd" "$d"
+  has "$tmp/err" "data.mdb is empty" "$cmd says data.mdb is empty"
+done
+expect 1 "import into an empty data.mdb" import "$d" "$tmp/more.jsonl" --quiet
+has "$tmp/err" "data.mdb is empty" "import says data.mdb is empty"
+[ ! -s "$d/data.mdb" ] || fail "opening an empty data.mdb for writing wrote to it"
+ok "an empty data.mdb stays empty"
 echo "$passed passed"

@@ -281,6 +281,23 @@ Test(auto_build, tiny_store_gets_codes_and_no_index, .fini = teardown)
     cr_assert_eq(problems(), 0);
 }
 
+/* A sample too small for k is the caller's --sample, not the store's size:
+ * the message said "too few records (5) ...: add records" of a store of
+ * thousands. */
+Test(auto_tune, a_sample_too_small_for_k_names_the_sample, .fini = teardown)
+{
+    cvs_tune_opts to = {.target_recall = 0.9, .sample = 5};
+    cvs_tune_result tr;
+    make_store(3000, CVS_RAW_F32);
+    cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_tune(db, &to, &tr), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "sample of 5"), "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "at least 11"), "%s", cvs_errmsg(db));
+    cr_assert_null(strstr(cvs_errmsg(db), "add records"), "%s", cvs_errmsg(db));
+    to.sample = 11;
+    cr_assert_eq(cvs_tune(db, &to, &tr), 0, "%s", cvs_errmsg(db));
+}
+
 Test(auto_tune, rebuild_reaches_the_target_and_keeps_the_store_consistent, .fini = teardown)
 {
     cvs_tune_opts to = {.target_recall = 0.95, .sample = 100, .flags = CVS_TUNE_REBUILD};

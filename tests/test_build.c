@@ -307,6 +307,84 @@ Test(rawnone, codes_only_after_build, .timeout = 120)
     cvs_free(sift.base);
 }
 
+/* A raw "none" store built while small gets sq8 codes and no index (the
+ * default under 2048 records); once it has grown, an index over the same
+ * codes can still be built, and `cvstore build` with the default choice
+ * builds it: the lists are trained on the codes' reconstructions and the
+ * codes stay as they are.  Every such build was refused ("nothing left
+ * to retrain on"), so the store could never get an index.  Another codec
+ * is still refused: the vectors it would be trained on are gone. */
+static void ann_and_codes_agree(const float *q, size_t nlist)
+{
+    cvs_search_params pc = {.flags = CVS_SEARCH_CODES},
+                      pa = {.flags = CVS_SEARCH_ANN, .nprobe = nlist};
+    int64_t lc[10], la[10];
+    float sc[10], sa[10];
+    cvs_txn *t;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_search_params(t, q, 1, 10, &pc, lc, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_search_params(t, q, 1, 10, &pa, la, sa), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+    /* Every list probed: the index scans every code the codes scan does. */
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(la[i], lc[i], "rank %d: ann %lld, codes %lld", i, (long long)la[i],
+                     (long long)lc[i]);
+}
+
+Test(rawnone, an_index_once_the_store_has_grown, .timeout = 120)
+{
+    cvs_create_opts o = {128, CVS_METRIC_L2, CVS_RAW_NONE};
+    cvs_build_opts bo = {.index = "ivf32"};
+    cvs_import_opts io = {0};
+    cvs_index_info ii;
+    cvs_codec_info ci;
+    uint64_t p;
+    size_t nb, dim;
+    float *x;
+    char *d = tu_tmpdir();
+    cvs_record *r = calloc(1000, sizeof *r);
+    char (*ids)[8] = calloc(1000, sizeof *ids);
+    cr_assert_eq(cvs_vecs_load(CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", CVS_FMT_AUTO, &x,
+                               &nb, &dim), 0);
+    cr_assert_eq(cvs_db_create(d, &o, &db), 0);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(ids[i], sizeof ids[i], "s%d", i);
+        r[i].id = ids[i];
+        r[i].id_len = strlen(ids[i]);
+        r[i].vector = x + (size_t)i * dim;
+    }
+    cr_assert_eq(cvs_put(db, r, 1000, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), CVS_NOTFOUND, "a small store gets no index");
+    cr_assert_eq(cvs_import(db, CVS_TEST_DATA "/siftsmall/siftsmall_base.fvecs", &io, NULL), 0);
+    cr_assert_eq(cvs_build(db, "sq8", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ii.nlist, 32);
+    cr_assert_eq(ii.count, 11000);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    ann_and_codes_agree(x + 5 * dim, 32);
+    /* The default choice for the store as it is now: sq8 and an index. */
+    cr_assert_eq(cvs_build(db, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+    cr_assert_neq(ii.nlist, 32);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+    cr_assert_eq(p, 0);
+    ann_and_codes_agree(x + 7 * dim, ii.nlist);
+    /* Another codec cannot be trained: refused, the store unchanged. */
+    cr_assert_eq(cvs_build(db, "pq16", &bo), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "raw none"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "sq8");
+    cvs_db_close(db);
+    db = NULL;
+    tu_rmrf(d);
+    free(d);
+    free(r);
+    free(ids);
+    cvs_free(x);
+}
+
 /* An IVF list holds codes of at most 512 bytes.  A build whose codes would
  * be longer (sq8 at 784 dimensions: 784 bytes) is refused before it trains
  * and changes nothing: it used to train for seconds, write the codec and

@@ -68,7 +68,7 @@ Test(bytes, little_endian_on_any_host)
 
 Test(err, private_codes_are_distinct_and_clear_of_others)
 {
-    static const int priv[] = {CVS__MAPFULL, CVS__EAUTH, CVS__EDAMAGED, CVS__RELOAD};
+    static const int priv[] = {CVS__MAPFULL, CVS__EAUTH, CVS__EDAMAGED, CVS__RELOAD, CVS__STALE};
     static const int pub[] = {CVS_NOTFOUND, CVS_EINVAL,  CVS_ENOMEM,    CVS_EIO,   CVS_EFORMAT,
                               CVS_EVERSION, CVS_EDIM,    CVS_EINPUT,    CVS_EEXIST, CVS_ECORRUPT,
                               CVS_ELMDB,    CVS_EFAISS,  CVS_ERDONLY,   CVS_EINTERNAL, CVS_EBUSY,

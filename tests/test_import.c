@@ -137,6 +137,27 @@ Test(import, fvecs_multi_batch_then_idempotent)
     free(v);
 }
 
+/* A batch larger than the file is the whole file in one transaction:
+ * `cvstore import DB f --batch 100000000` of 1,000 records failed "out of
+ * memory for a batch of 100000000 records" (exit 2), the buffers sized by
+ * the batch asked for instead of the records there are. */
+Test(import, a_batch_larger_than_the_file_is_one_batch)
+{
+    enum { SMALL = 100 };
+    float *v = malloc(SMALL * D * sizeof *v);
+    char *p;
+    cvs_import_opts o = {.batch = (size_t)1 << 40};
+    cvs_import_stats st;
+    tu_randvecs(v, SMALL * D, 12);
+    p = fvecs("small.fvecs", v, SMALL);
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.inserted, SMALL);
+    cr_assert_eq(count(), SMALL);
+    expect_vec("99", v + 99 * D);
+    free(p);
+    free(v);
+}
+
 Test(import, bad_record_late_in_file_changes_nothing)
 {
     float *v = malloc(N * D * sizeof *v), *w = malloc(N * D * sizeof *w);

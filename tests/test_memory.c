@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,6 +487,44 @@ Test(memory, exact_duplicate_stored_once)
     cr_assert_eq(b.outcome, CVS_MEM_ADDED);
     cr_assert_str_neq(b.id, a.id);
     cr_assert_eq(count(), 2);
+}
+
+/* Two writers remembering the same texts at once (two agents' `cvstore
+ * mcp` on one store, or threads of one program): each text is stored once,
+ * the other remember finds it a duplicate.  Checking in a snapshot and
+ * writing later let both add it (memory.c deviation 6). */
+enum { RACE_THREADS = 4, RACE_TEXTS = 40 };
+
+static void *remember_all(void *arg)
+{
+    int *added = arg;
+    for (int i = 0; i < RACE_TEXTS; i++) {
+        char text[128];
+        cvs_mem_remembered r;
+        snprintf(text, sizeof text, "memory %d holds token%d and item%d", i, i, i);
+        if (cvs_mem_remember(db, text, 0, NULL, &r)) {
+            *added = -1;
+            break;
+        }
+        *added += r.outcome == CVS_MEM_ADDED;
+    }
+    return NULL;
+}
+
+Test(memory, the_same_text_remembered_at_once_is_stored_once, .timeout = 120)
+{
+    pthread_t th[RACE_THREADS];
+    int added[RACE_THREADS] = {0}, total = 0;
+    for (int i = 0; i < RACE_THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, remember_all, &added[i]), 0);
+    for (int i = 0; i < RACE_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_geq(added[i], 0, "a remember failed");
+        total += added[i];
+    }
+    cr_assert_eq(count(), RACE_TEXTS, "%llu memories for %d texts",
+                 (unsigned long long)count(), RACE_TEXTS);
+    cr_assert_eq(total, RACE_TEXTS);
 }
 
 Test(memory, near_duplicate_updates_in_place)

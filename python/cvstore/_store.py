@@ -1617,6 +1617,12 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
             # The library's hint names the CLI's ways to give one.
             e.message = f"{os.fsdecode(p)}: the store is encrypted: open it with passphrase=..."
             e.args = (e.message,)
+        elif rc == L.ERDONLY and not create and not readonly:
+            # A read-only file system: the CLI's reads and MCP open such a
+            # store read-only by themselves; a Store is opened for writing.
+            e.message = (f"{e.message}: the store cannot be written there; "
+                         f"cvstore.open(path, readonly=True) reads it")
+            e.args = (e.message,)
         elif rc == L.NOTFOUND and not create:
             # The library's hint names the CLI's `cvstore init`.
             e.message = (f"{os.fsdecode(p)}: no store there (create one with "

@@ -110,6 +110,39 @@ def test_readonly(path):
         assert db.search([1, 0], k=1).ids == [[]]
 
 
+_RO_OPEN = """
+import subprocess, sys
+sys.path.insert(0, sys.argv[2])
+import cvstore
+d = sys.argv[1]
+cvstore.open(d + "/s", create=True, dim=2).close()
+subprocess.run(["mount", "-o", "remount,ro", d], check=True)
+try:
+    cvstore.open(d + "/s")
+except cvstore.ReadOnly as e:
+    print("refused:", e)
+with cvstore.open(d + "/s", readonly=True) as db:
+    print("read:", len(db))
+"""
+
+
+def test_a_store_on_a_read_only_file_system_says_to_open_it_readonly(tmp_path):
+    """cvstore.open(path) of a store on a read-only file system (a container
+    image, a read-only mount) raises ReadOnly saying how to read it, as the
+    CLI and MCP read such a store without being told."""
+    import sys
+    from conftest import REPO
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("no unshare -rm here for a private read-only mount")
+    p = subprocess.run(["unshare", "-rm", "sh", "-c",
+                        'mount -t tmpfs -o size=16m tmpfs "$1" && exec "$2" -c "$3" "$1" "$4"',
+                        "_", str(tmp_path), sys.executable, _RO_OPEN, str(REPO / "python")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "refused:" in p.stdout and "readonly=True" in p.stdout, p.stdout
+    assert "read: 0" in p.stdout, p.stdout
+
+
 # ==== records ====
 
 def test_put_get_delete(path, rng):
