@@ -251,7 +251,7 @@ int cmd_context(int argc, char **argv)
          * of any kind and punctuation hold no words either. */
         size_t words = 1; /* text that is not UTF-8: the library says so */
         if (!cvs_text_words(text, strlen(text), &words) && !words) {
-            cli_err("context", "--text is empty: give the question");
+            cli_err("context", "--text has no words (it is empty, or only spaces or punctuation): give the question");
             return cli_usage_error(usage);
         }
     }

@@ -82,6 +82,12 @@ int cmd_link(int argc, char **argv)
         cli_err("link", "%s", argc - optind < 1 ? "missing DB" : "too many arguments");
         return cli_usage_error(usage);
     }
+    if (!mentions && !knn) {
+        /* Both parts skipped would open the store, do nothing and exit 0:
+         * a script that meant one of them would never hear of it. */
+        cli_err("link", "--no-mentions and --no-knn together leave nothing to do: drop one");
+        return cli_usage_error(usage);
+    }
     ko.k = (size_t)k;
     if ((rc = cli_open("link", argv[optind], 0, &db)))
         goto out;

@@ -119,6 +119,9 @@ head -1 "$tmp/small.jsonl" | sed 's/,"links":\["b"\]//' >"$tmp/one.jsonl"
 expect 0 "import one record" import "$tmp/one" "$tmp/one.jsonl"
 expect 0 "link one record" link "$tmp/one"
 has "$tmp/out" "knn: 0 neighbours each for 1 record," "link counts the neighbours a record has"
+# Skipping both parts leaves nothing to do: said, not an exit 0 that did nothing.
+expect 1 "link --no-mentions --no-knn" link "$tmp/one" --no-mentions --no-knn
+has "$tmp/err" "--no-mentions and --no-knn together leave nothing to do" "link says both skips leave nothing to do"
 # The times are exported and restored (the fixed point above compares them):
 # a restored store keeps its records' history.
 grep -qE '^\{"id":"a",.*"created_us":[0-9]{16},"updated_us":[0-9]{16}\}$' "$tmp/e1.jsonl" ||
@@ -184,12 +187,12 @@ has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 # An empty --text (an unset variable in a script) is a mistake said as one,
 # not an empty set with exit 0.
 expect 1 "context --text ''" context "$sdb" --text " "
-has "$tmp/err" "--text is empty: give the question" "context says the question is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says the question is empty"
 # Spaces of other kinds (U+3000, U+00A0) and punctuation hold no words either.
 expect 1 "context --text of U+3000 and U+00A0" context "$sdb" --text $'\u3000\u00a0 '
-has "$tmp/err" "--text is empty: give the question" "context says a question of Unicode spaces is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says a question of Unicode spaces is empty"
 expect 1 "context --text '?!'" context "$sdb" --text '?!'
-has "$tmp/err" "--text is empty: give the question" "context says a question of punctuation is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says a question of punctuation is empty"
 
 # tune on a store too small for it says how many records it needs and what
 # to do, not only that there are too few.
