@@ -864,9 +864,13 @@ Test(blob, garbage_rejected)
         }
         /* A bigger version is CVS_EVERSION, not corruption; another
          * known version is corruption (1 holds neither rq nor rabitq, 2
-         * must hold rq, 3 rabitq). */
+         * must hold rq, 4 rabitq); 3, rabitq of the older layout, is
+         * CVS_EVERSION whatever follows. */
         memcpy(t, blob, len);
-        t[8] = 4;
+        t[8] = 3;
+        cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
+        memcpy(t, blob, len);
+        t[8] = 5;
         cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
         memcpy(t, blob, len);
         t[8] = t[8] == 1 ? 2 : 1;
