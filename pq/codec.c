@@ -44,7 +44,7 @@
  * Code sizes: pqMx8 -> M bytes, pqMx4 -> ceil(M/2) bytes (sub-quantizer m
  * in the low nibble of byte m/2 when m is even, the high one when odd),
  * sq8 -> one byte per projected dimension, rqM -> M bytes, rabitqB ->
- * B * D / 8 + 12 bytes (D: the projected dimension rounded up to a
+ * B * D / 8 + 11 bytes (D: the projected dimension rounded up to a
  * multiple of 8; rabitq.h).
  *
  * rabitq has no look-up table of this kind (cvs__codec_lut_size is 0):
