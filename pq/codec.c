@@ -976,7 +976,7 @@ int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf)
     return rc;
 }
 
-void cvs__codec_rbq_estimate(const cvs_codec *c, const float *qbuf, const uint8_t *codes,
+void cvs__codec_rbq_estimate(const cvs_codec *c, float *qbuf, const uint8_t *codes,
                              size_t n, float *est, float *err)
 {
     cvs__rbq_estimate(&c->rbq, qbuf, codes, n, cvs__codec_code_size(c), est, err);

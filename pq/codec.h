@@ -100,8 +100,9 @@ int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf);
 /* est[i]: the estimated distance ("smaller is better", as
  * cvs__codec_distances gives it) of n plain codes; err[i] (err may be
  * NULL): the half-width of its interval at eps0 = 1.  est is also the
- * kernel's scratch: it needs n floats, nothing more. */
-void cvs__codec_rbq_estimate(const cvs_codec *c, const float *qbuf, const uint8_t *codes,
+ * kernel's scratch: it needs n floats, nothing more.  qbuf's per-centre
+ * tables are filled here on first use: one qbuf per thread. */
+void cvs__codec_rbq_estimate(const cvs_codec *c, float *qbuf, const uint8_t *codes,
                              size_t n, float *est, float *err);
 
 /* Versioned, little-endian serialization (layout in docs/FORMAT.md, section

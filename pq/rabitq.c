@@ -87,8 +87,11 @@
  *     near the data's own scale on data whose mean is near the origin
  *     (normalized GloVe: ||mean|| 0.15, ||v||^2 0.99 on average), 256
  *     bring ||v||^2 to 0.71 (docs/BENCHMARKS.md, "RaBitQ codes").
- *     The query costs a K-entry table (K * D multiply-adds, ~2.5x the
- *     rotation at K = 256), the scan one more look-up per code.
+ *     The query costs a K-entry table, K * D multiply-adds (~3x the
+ *     rest of the query's preparation at K = 256, D = 128), filled as the
+ *     scan first meets each centre, so that an IVF search that scans a
+ *     few lists pays only for the centres their codes name; the scan does
+ *     one more look-up per code.
  *  6. The level search keeps the t midway between the best step and the
  *     next one and rebuilds the code from it; every factor is then computed
  *     from that final code, so the estimator never depends on the search
@@ -111,7 +114,7 @@
 #include "pq/rabitq.h"
 
 /* Header floats of a prepared query, before the tables. */
-enum { QH_OFF, QH_SUM, QH_SIZE = 8 };
+enum { QH_OFF, QH_SUM, QH_N2, QH_SIZE = 8 };
 
 int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B, uint32_t K, int ip)
 {
@@ -159,7 +162,7 @@ size_t cvs__rbq_code_size(const cvs__rbq *r)
 
 size_t cvs__rbq_query_floats(const cvs__rbq *r)
 {
-    return QH_SIZE + (size_t)r->B * r->d / 8 * 256 + 2 * (size_t)r->K;
+    return QH_SIZE + (size_t)r->B * r->d / 8 * 256 + 2 * (size_t)r->K + r->d;
 }
 
 /* ==== Rotation ==== */
@@ -517,7 +520,6 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
 void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf)
 {
     const uint32_t d = r->d, nb = d / 8, K = r->K;
-    const int ip = r->ip;
     float *lut = qbuf + QH_SIZE, *ct = lut + (size_t)r->B * nb * 256, *cn = ct + K;
     double sum = 0, n2 = 0;
     for (uint32_t m = 0; m < nb; m++) {
@@ -540,41 +542,52 @@ void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf
         for (size_t e = 0; e < (size_t)nb * 256; e++)
             dst[e] = w * lut[e];
     }
-    /* Per centre: its share of the score (||q - c||^2, or -<q, c>) and
-     * ||q - c||, the query's length as the bound sees it (the estimator's
-     * error is linear in the centred query). */
-    for (uint32_t k = 0; k < K; k++) {
-        /* Eight float lanes (d is a multiple of 8), which the compiler
-         * vectorizes: K * d multiply-adds per query. */
-        const float *ce = r->cent + (size_t)k * d;
-        float acc[8] = {0};
-        double qc = 0, l2;
-        for (uint32_t j = 0; j < d; j += 8)
-            for (int t = 0; t < 8; t++)
-                acc[t] += qz[j + t] * ce[j + t];
-        for (int t = 0; t < 8; t++)
-            qc += acc[t];
-        l2 = fmax(0.0, n2 - 2.0 * qc + r->cn2[k]);
-        ct[k] = (float)(ip ? -qc : l2);
-        cn[k] = (float)sqrt(l2);
-    }
+    /* The per-centre tables are filled on first use (centre_share): an
+     * IVF search scans a few lists, whose codes name a few centres, and
+     * K * d multiply-adds per query (or per list) would cost more than
+     * its scan.  cn[k] < 0 marks an entry not yet computed. */
+    for (uint32_t k = 0; k < K; k++)
+        cn[k] = -1.0f;
+    memcpy(cn + K, qz, d * sizeof *qz);
     qbuf[QH_OFF] = off;
     qbuf[QH_SUM] = (float)sum;
-    for (int t = QH_SUM + 1; t < QH_SIZE; t++)
+    qbuf[QH_N2] = (float)n2;
+    for (int t = QH_N2 + 1; t < QH_SIZE; t++)
         qbuf[t] = 0.0f;
 }
 
-void cvs__rbq_estimate(const cvs__rbq *r, const float *qbuf, const uint8_t *codes, size_t n,
+/* Centre k's share of the score (||q - c||^2, or -<q, c>) into ct[k], and
+ * ||q - c||, the query's length as the bound sees it (the estimator's
+ * error is linear in the centred query), into cn[k]. */
+static void centre_share(const cvs__rbq *r, float *qbuf, float *ct, float *cn, uint32_t k)
+{
+    const uint32_t d = r->d;
+    const float *qz = cn + r->K, *ce = r->cent + (size_t)k * d;
+    float acc[8] = {0}; /* eight lanes (d is a multiple of 8): vectorized */
+    double qc = 0, l2;
+    for (uint32_t j = 0; j < d; j += 8)
+        for (int t = 0; t < 8; t++)
+            acc[t] += qz[j + t] * ce[j + t];
+    for (int t = 0; t < 8; t++)
+        qc += acc[t];
+    l2 = fmax(0.0, (double)qbuf[QH_N2] - 2.0 * qc + r->cn2[k]);
+    ct[k] = (float)(r->ip ? -qc : l2);
+    cn[k] = (float)sqrt(l2);
+}
+
+void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, size_t n,
                        size_t cs, float *est, float *err)
 {
     const uint32_t B = r->B, M = B * r->d / 8, K = r->K;
     const float cb = (float)((1u << B) - 1) * 0.5f, off = qbuf[QH_OFF], csum = cb * qbuf[QH_SUM];
-    const float *ct = qbuf + QH_SIZE + (size_t)M * 256, *cn = ct + K;
+    float *ct = qbuf + QH_SIZE + (size_t)M * 256, *cn = ct + K;
     const float w = r->ip ? 1.0f : 2.0f;
     cvs__adc8_scan_strided(qbuf + QH_SIZE, codes, n, M, cs, est);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *t = codes + i * cs + M;
         const uint32_t k = tail_centre(t) < K ? tail_centre(t) : 0;
+        if (cn[k] < 0.0f)
+            centre_share(r, qbuf, ct, cn, k);
         /* est = share of the centre + shift - w * scale * <y, q>. */
         est[i] = off + ct[k] + get_f32(t + 5) - w * get_f32(t + 1) * (est[i] - csum);
         if (err)

@@ -64,14 +64,16 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
 
 /* Query side.  qz: the query in the quantizer's space (d floats), scored
  * as r->ip says.  off is added to every estimate.  Fills qbuf
- * (cvs__rbq_query_floats floats, caller-owned). */
+ * (cvs__rbq_query_floats floats, caller-owned); cvs__rbq_estimate fills
+ * its per-centre tables as codes name the centres, so one qbuf serves
+ * one thread. */
 void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf);
 /* For n codes (stride cs bytes, >= cvs__rbq_code_size): est[i], the
  * estimated "smaller is better" distance (squared L2, or minus the inner
  * product), and err[i] (may be NULL), the half-width of its confidence
  * interval at eps0 = 1: |est - true| <= eps0 * err with probability
  * >= 1 - 2 exp(-c0 eps0^2) over the random rotation (RaBitQ, Theorem 3.2). */
-void cvs__rbq_estimate(const cvs__rbq *r, const float *qbuf, const uint8_t *codes, size_t n,
+void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, size_t n,
                        size_t cs, float *est, float *err);
 
 #endif
