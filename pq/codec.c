@@ -658,7 +658,8 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
             rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
             goto out;
         }
-        if ((rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits, cvs__rbq_centres_for(n), is_ip(c))) ||
+        if ((rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits,
+                                   o.rabitq_one_centre ? 1u : cvs__rbq_centres_for(n), is_ip(c))) ||
             (rc = cvs__rbq_rotation(c->din, c->dq, o.seed, c->R)))
             goto out;
         cvs__opq_apply(c->R, c->din, c->dq, ys, n, z);

@@ -30,6 +30,11 @@ typedef struct cvs_codec_train_opts {
                                h_par / h_perp, useful values 2..8; ignored
                                for l2 and for sq8.  Kept in the codec: every
                                later encode uses it. */
+    /* rabitq: 1 codes every vector against one centre, for vectors the
+     * caller has already centred (IVF residuals: each list's centroid is
+     * the centre, the RaBitQ paper's setting); 0 = K k-means centres, one
+     * per 39 training vectors, at most 256 (pq/rabitq.c, deviation 5). */
+    int rabitq_one_centre;
     /* Progress: called with a phase name and done/total; may be NULL. */
     void (*progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
     void *progress_ctx;
