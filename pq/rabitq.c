@@ -82,7 +82,8 @@
  *     sample, K = one per CVS_RBQ_MIN_PER_CENTRE training vectors, at most
  *     256: a byte names it; 39 is FAISS's minimum of points per centroid
  *     below which k-means warns), where the paper codes against one
- *     centre per IVF list.  The estimator's error grows with ||v|| and
+ *     centre per IVF list (and so do IVF residual codes here: the index
+ *     trains the codec with one centre, index/codes.c).  The estimator's error grows with ||v|| and
  *     with the centred query's length; one global centre leaves both
  *     near the data's own scale on data whose mean is near the origin
  *     (normalized GloVe: ||mean|| 0.15, ||v||^2 0.99 on average), 256
