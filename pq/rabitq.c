@@ -76,7 +76,9 @@
  *     float32, and err as an IEEE half rounded up (a bound only ever
  *     widens; 2^-11 relative is far below its own spread).  ||v|| is not
  *     stored: the shift carries it into the estimate, and the
- *     reconstruction recovers it from scale, err and ||y|| (decode).  At
+ *     reconstruction recovers it from scale, err and ||y|| (decode).  A
+ *     bound past the largest half (||v|| beyond ~6e6 at 4 bits) is
+ *     infinite: the code is always re-ranked, and decodes to its centre.  At
  *     4 bits on 100-d GloVe the code is 63 bytes, under a 64-byte budget.
  *  5. The centre is the nearest of K centres (k-means on the training
  *     sample, K = one per CVS_RBQ_MIN_PER_CENTRE training vectors, at most
@@ -407,6 +409,7 @@ static uint16_t half_up(float f)
         h = (uint16_t)((uint32_t)e << 10 | (m & 0x7fffff) >> 13);
     return half_f32(h) < f ? (uint16_t)(h + 1) : h; /* the next half up */
 }
+
 int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
 {
     const uint32_t d = r->d, B = r->B, H = 1u << (B - 1), nb = d / 8;
@@ -479,7 +482,7 @@ out:
     return rc;
 }
 
-/* The three per-code values of the tail: centre, scale, shift, bound. */
+/* The tail's centre byte and bound (scale and shift: get_f32 at 1, 5). */
 static uint32_t tail_centre(const uint8_t *t) { return t[0]; }
 static float tail_bound(const uint8_t *t) { return half_f32((uint16_t)(t[9] | t[10] << 8)); }
 
