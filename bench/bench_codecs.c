@@ -730,12 +730,17 @@ static int run_dataset(const dataset *ds, const options *o, results *rs)
                 snprintf(spec, sizeof spec, "pca%zu,sq8", B);
             } else if (f == F_RBQ) {
                 /* The most bits per dimension whose code (bit planes of
-                 * the dimension rounded up to 8, and 12 bytes of factors)
+                 * the dimension rounded up to 8, and the bytes of centre
+                 * and factors every code has, as the codec counts them)
                  * fits in B bytes. */
-                size_t dp = (ds->d + 7) / 8 * 8, bits = B > 12 ? (B - 12) * 8 / dp : 0;
+                size_t dp = (ds->d + 7) / 8 * 8, one = 0, tail, bits;
+                if (cvs__codec_spec_code_size("rabitq1", (uint32_t)ds->d, ds->metric, &one))
+                    continue;
+                tail = one - dp / 8;
+                bits = B > tail ? (B - tail) * 8 / dp : 0;
                 if (bits < 1) {
                     fprintf(stderr, "  [%s] cvs:rabitq at %zu B: skipped (1 bit needs %zu B)\n",
-                            ds->name, B, dp / 8 + 12);
+                            ds->name, B, dp / 8 + tail);
                     continue;
                 }
                 snprintf(spec, sizeof spec, "rabitq%zu", bits > 8 ? (size_t)8 : bits);

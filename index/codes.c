@@ -443,6 +443,10 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
     to.seed = opts && opts->seed ? opts->seed : 1;
     to.max_train = opts && opts->max_train ? opts->max_train : 65536;
     to.anisotropic_eta = opts ? opts->anisotropic_eta : 0;
+    /* Residual codes are centred on their list already: more centres
+     * cost every probed list a table and bought no recall after
+     * re-ranking (docs/BENCHMARKS.md, "RaBitQ codes"). */
+    to.rabitq_one_centre = nlist && residual == 1;
     if (opts && opts->progress) {
         to.progress = train_progress;
         to.progress_ctx = &pb;

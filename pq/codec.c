@@ -44,7 +44,7 @@
  * Code sizes: pqMx8 -> M bytes, pqMx4 -> ceil(M/2) bytes (sub-quantizer m
  * in the low nibble of byte m/2 when m is even, the high one when odd),
  * sq8 -> one byte per projected dimension, rqM -> M bytes, rabitqB ->
- * B * D / 8 + 12 bytes (D: the projected dimension rounded up to a
+ * B * D / 8 + 11 bytes (D: the projected dimension rounded up to a
  * multiple of 8; rabitq.h).
  *
  * rabitq has no look-up table of this kind (cvs__codec_lut_size is 0):
@@ -125,7 +125,8 @@
 #define CODEC_MAGIC "CVSCODEC"
 #define CODEC_VERSION 1u    /* blobs without an rq stage */
 #define CODEC_VERSION_RQ 2u /* blobs with one: older builds reject them by version */
-#define CODEC_VERSION_RBQ 3u /* blobs with a rabitq stage, likewise */
+#define CODEC_VERSION_RBQ1 3u /* rabitq with one centre: no longer read */
+#define CODEC_VERSION_RBQ 4u /* blobs with a rabitq stage, likewise */
 /* rq beam widths when encoding and while training (rq.c, deviation 3), and
  * refit rounds (deviation 2).  Wider beams and more rounds each lower the
  * quantization error; the cross-product tables (deviation 4) paid for the
@@ -383,7 +384,7 @@ static size_t spec_code_size(const spec *s, uint32_t dq)
 {
     return s->quant == Q_PQ    ? (s->nbits == 8 ? s->M : (s->M + 1) / 2)
            : s->quant == Q_RQ  ? s->M
-           : s->quant == Q_RBQ ? (size_t)s->nbits * dq / 8 + 4 * CVS_RBQ_FACTORS
+           : s->quant == Q_RBQ ? (size_t)s->nbits * dq / 8 + CVS_RBQ_TAIL
                                : dq;
 }
 
@@ -400,7 +401,7 @@ size_t cvs__codec_param_bytes(const cvs_codec *c)
     if (c->s.opq || c->s.quant == Q_RBQ)
         b += (size_t)c->din * c->dq * sizeof(float);
     if (c->s.quant == Q_RBQ)
-        b += (size_t)c->dq * sizeof(float); /* the centre */
+        b += (size_t)c->rbq.K * c->dq * sizeof(float); /* the centres */
     else if (c->s.quant == Q_PQ)
         b += (size_t)c->pq.M * c->pq.ksub * c->pq.dsub * sizeof(float);
     else if (c->s.quant == Q_RQ)
@@ -657,11 +658,12 @@ int cvs__codec_train(const char *spec_str, uint32_t dim, cvs_metric metric, cons
             rc = cvs__err(CVS_ENOMEM, "codec: out of memory");
             goto out;
         }
-        if ((rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits)) ||
+        if ((rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits,
+                                   o.rabitq_one_centre ? 1u : cvs__rbq_centres_for(n), is_ip(c))) ||
             (rc = cvs__rbq_rotation(c->din, c->dq, o.seed, c->R)))
             goto out;
         cvs__opq_apply(c->R, c->din, c->dq, ys, n, z);
-        cvs__rbq_train(&c->rbq, z, n);
+        rc = cvs__rbq_train(&c->rbq, z, n, o.kmeans_iters, o.seed);
         goto out;
     }
     if (c->s.quant == Q_RQ) {
@@ -970,12 +972,12 @@ int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf)
     if (!(qz = malloc(c->dq * sizeof *qz)))
         return cvs__err(CVS_ENOMEM, "codec: out of memory");
     if (!(rc = query_space(c, q, 1, qz, &off)))
-        cvs__rbq_prepare(&c->rbq, qz, is_ip(c), off, qbuf);
+        cvs__rbq_prepare(&c->rbq, qz, off, qbuf);
     free(qz);
     return rc;
 }
 
-void cvs__codec_rbq_estimate(const cvs_codec *c, const float *qbuf, const uint8_t *codes,
+void cvs__codec_rbq_estimate(const cvs_codec *c, float *qbuf, const uint8_t *codes,
                              size_t n, float *est, float *err)
 {
     cvs__rbq_estimate(&c->rbq, qbuf, codes, n, cvs__codec_code_size(c), est, err);
@@ -1035,7 +1037,7 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         total += 12;
     if (c->s.opq)
         total += 8;
-    total += c->s.quant == Q_PQ ? 20 : c->s.quant == Q_RQ || c->s.quant == Q_RBQ ? 16 : 8;
+    total += c->s.quant == Q_PQ || c->s.quant == Q_RBQ ? 20 : c->s.quant == Q_RQ ? 16 : 8;
     if (!buf || !len)
         return cvs__err(CVS_EINVAL, "codec serialize: NULL output");
     wbuf w = {malloc(total), 0};
@@ -1073,8 +1075,9 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         put_u32(&w, c->din);
         put_u32(&w, c->dq);
         put_u32(&w, c->s.nbits);
+        put_u32(&w, c->rbq.K);
         put_f32s(&w, c->R, (size_t)c->din * c->dq);
-        put_f32s(&w, c->rbq.mean, c->dq);
+        put_f32s(&w, c->rbq.cent, (size_t)c->rbq.K * c->dq);
     } else if (c->s.quant == Q_RQ) {
         put_u32(&w, TAG_RQ);
         put_u32(&w, c->dq);
@@ -1164,6 +1167,10 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         return cvs__err(CVS_ECORRUPT, "codec blob: bad magic (not a cvstore codec)");
     r.pos = 8;
     (void)get_u32(&r, &ver, "version");
+    if (ver == CODEC_VERSION_RBQ1)
+        return cvs__err(CVS_EVERSION, "codec blob: format version %u holds rabitq codes of the "
+                        "older layout (one centre, three float factors), which this build no "
+                        "longer reads: build the codes again (cvstore build DB SPEC)", ver);
     if (ver < CODEC_VERSION || ver > CODEC_VERSION_RBQ)
         return cvs__err(CVS_EVERSION, "codec blob: format version %u, this build reads %u to %u",
                         ver, CODEC_VERSION, CODEC_VERSION_RBQ);
@@ -1232,20 +1239,28 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
             goto out;
     } else if (c->s.quant == Q_RBQ) {
         size_t nr = (size_t)c->din * c->dq;
+        uint32_t K = 0;
         if ((rc = expect_u32(&r, TAG_RBQ, "rabitq stage tag")) ||
             (rc = expect_u32(&r, c->din, "rabitq input dim")) ||
             (rc = expect_u32(&r, c->dq, "rabitq dim")) ||
             (rc = expect_u32(&r, c->s.nbits, "rabitq bits")) ||
-            (rc = need_floats(&r, nr + c->dq, "rabitq rotation and centre")) ||
-            (rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits)))
+            (rc = get_u32(&r, &K, "rabitq centres")))
+            goto out;
+        if (K < 1 || K > CVS_RBQ_MAXK) {
+            rc = cvs__err(CVS_ECORRUPT, "codec blob: %u rabitq centres (1..%d)", K, CVS_RBQ_MAXK);
+            goto out;
+        }
+        if ((rc = need_floats(&r, nr + (size_t)K * c->dq, "rabitq rotation and centres")) ||
+            (rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits, K, is_ip(c))))
             goto out;
         if (!(c->R = malloc(nr * sizeof *c->R))) {
             rc = cvs__err(CVS_ENOMEM, "codec blob: out of memory");
             goto out;
         }
         if ((rc = get_f32s(&r, c->R, nr, "rabitq rotation")) ||
-            (rc = get_f32s(&r, c->rbq.mean, c->dq, "rabitq centre")))
+            (rc = get_f32s(&r, c->rbq.cent, (size_t)K * c->dq, "rabitq centres")))
             goto out;
+        cvs__rbq_centres_set(&c->rbq);
     } else if (c->s.quant == Q_RQ) {
         uint32_t l2 = !is_ip(c), S = c->s.M - l2;
         size_t nc = (size_t)S * CVS_RQ_K * c->dq;

@@ -30,6 +30,11 @@ typedef struct cvs_codec_train_opts {
                                h_par / h_perp, useful values 2..8; ignored
                                for l2 and for sq8.  Kept in the codec: every
                                later encode uses it. */
+    /* rabitq: 1 codes every vector against one centre, for vectors the
+     * caller has already centred (IVF residuals: each list's centroid is
+     * the centre, the RaBitQ paper's setting); 0 = K k-means centres, one
+     * per 39 training vectors, at most 256 (pq/rabitq.c, deviation 5). */
+    int rabitq_one_centre;
     /* Progress: called with a phase name and done/total; may be NULL. */
     void (*progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
     void *progress_ctx;
@@ -100,8 +105,9 @@ int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf);
 /* est[i]: the estimated distance ("smaller is better", as
  * cvs__codec_distances gives it) of n plain codes; err[i] (err may be
  * NULL): the half-width of its interval at eps0 = 1.  est is also the
- * kernel's scratch: it needs n floats, nothing more. */
-void cvs__codec_rbq_estimate(const cvs_codec *c, const float *qbuf, const uint8_t *codes,
+ * kernel's scratch: it needs n floats, nothing more.  qbuf's per-centre
+ * tables are filled here on first use: one qbuf per thread. */
+void cvs__codec_rbq_estimate(const cvs_codec *c, float *qbuf, const uint8_t *codes,
                              size_t n, float *est, float *err);
 
 /* Versioned, little-endian serialization (layout in docs/FORMAT.md, section

@@ -1,7 +1,7 @@
 /*
- * rabitq.c -- RaBitQ codes: a random rotation, B bits per dimension and
- * three float factors per vector, with an unbiased distance estimator and
- * an error bound.
+ * rabitq.c -- RaBitQ codes: a random rotation, B bits per dimension, a
+ * centre byte and three factors per vector, with an unbiased distance
+ * estimator and an error bound.
  *
  * Method: Gao & Long, "RaBitQ: Quantizing High-Dimensional Vectors with a
  * Theoretical Error Bound for Approximate Nearest Neighbor Search" (SIGMOD
@@ -10,8 +10,9 @@
  * Vectors in Euclidean Space for Approximate Nearest Neighbor Search"
  * (Extended RaBitQ, SIGMOD 2025).
  *
- * A vector x is centred, v = x - c (c: the training mean, or under IVF the
- * list centroid, since the IVF index hands residuals to the codec), rotated
+ * A vector x is centred, v = x - c (c: the nearest of the codec's K
+ * centres, deviation 5; under IVF residual codes the list centroid comes
+ * first, since the IVF index hands residuals to the codec), rotated
  * by a random orthogonal matrix P (codec.c applies it: every direction of
  * v is then equally likely), and normalized, o = Pv / ||v||.  The code is
  * the grid point nearest in angle to o on the grid of levels
@@ -24,7 +25,7 @@
  * <y, o> and ||y||^2 in O(1).
  *
  * Estimator (RaBitQ section 3.2): for a query q, rotated the same way
- * (q' = P(q - c)), <o, q'> is estimated by <ō, q'> / <ō, o>, unbiased, with
+ * and centred on the same centre (q' = P(q - c)), <o, q'> is estimated by <ō, q'> / <ō, o>, unbiased, with
  *     |<ō,q'>/<ō,o> - <o,q'>| <= ||q'|| sqrt(1 - <ō,o>^2) / <ō,o>
  *                                  * eps0 / sqrt(D - 1)
  * with probability at least 1 - 2 exp(-c0 eps0^2) over the rotation
@@ -37,17 +38,22 @@
  * (docs/BENCHMARKS.md).  The
  * Extended RaBitQ paper keeps the same estimator and bound for its codes
  * (its section 3.3): only <ō, o>, larger for more bits, changes.  Then
- *     <v, q'> ~ ||v|| <ō,q'> / <ō,o> = scale * (<u, q'> - cb * sum_j q'_j)
+ *     <v, q'> ~ ||v|| <ō,q'> / <ō,o> = scale * <y, q'>,  y = u - cb,
  * with cb = (2^B - 1)/2 and scale = ||v|| / <y, o>, and
  *     l2: ||q - x||^2 = ||q'||^2 + ||v||^2 - 2 <v, q'>
- *     ip: q.x = q.c + <v, Pq>.
- * Per vector the code keeps norm = ||v||, scale, and
- *     err = ||v|| sqrt(1 - <ō,o>^2) / <ō,o> / sqrt(D - 1),
- * so that the bound on the distance is eps0 * ||q'|| * err (ip) or twice
- * that (l2).  <u, q'> is a sum of look-ups: bit plane b of byte m selects
- * 2^b times the sum of q'_j over the set bits of dimensions 8m .. 8m+7 (a
- * 256-entry table per byte), which is exactly the 8-bit ADC scan of
- * pq/kernels.c over B * D / 8 "sub-quantizers", run with the code stride.
+ *     ip: q.x = q.c + <v, c> + <v, q'>.
+ * The estimate is linear in the query, so <y, q'> = <y, Pq> - <y, c>: one
+ * table per query (on Pq) serves every centre, and the part that depends
+ * on the centre alone is a per-vector constant known at encoding, the
+ * shift = ||v||^2 + 2 scale <y,c> (l2) or scale <y,c> - <v,c> (ip).  So
+ *     est = share_k(q) + shift - w scale <y, Pq>,  w = 2 (l2) or 1 (ip),
+ * share_k = ||q - c_k||^2 (l2) or -<q, c_k> (ip), a table of K per query.
+ * The bound: err = ||v|| sqrt(1 - <ō,o>^2) / <ō,o> / sqrt(D - 1) in the
+ * code, times w ||q - c_k|| and eps0.  <u, Pq> is a sum of look-ups: bit
+ * plane b of byte m selects 2^b times the sum of the query's coordinates
+ * over the set bits of dimensions 8m .. 8m+7 (a 256-entry table per byte),
+ * which is exactly the 8-bit ADC scan of pq/kernels.c over B * D / 8
+ * "sub-quantizers", run with the code stride.
  *
  * Deviations:
  *  1. The query is not quantized.  The paper rounds q' to 4-bit integers
@@ -66,14 +72,40 @@
  *     and at D ~ 100 the O(D^2) product costs ~10K multiply-adds.  D is the
  *     input dimension rounded up to a multiple of 8 (the byte tables want
  *     whole bytes), zero padding first; the paper pads to 64.
- *  4. The factors are three float32 in each code (12 bytes).
- *  5. The centre: the IVF centroid when the index encodes residuals (the
- *     paper's setting), plus the training mean of what the codec is given,
- *     which is ~0 for residuals and the data's mean otherwise.
+ *  4. The code's tail is 11 bytes: the centre byte, scale and shift as
+ *     float32, and err as an IEEE half rounded up (a bound only ever
+ *     widens; 2^-11 relative is far below its own spread).  ||v|| is not
+ *     stored: the shift carries it into the estimate, and the
+ *     reconstruction recovers it from scale, err and ||y|| (decode).  A
+ *     bound past the largest half (||v|| beyond ~6e6 at 4 bits) is
+ *     infinite: the code is always re-ranked, and decodes to its centre.  At
+ *     4 bits on 100-d GloVe the code is 63 bytes, under a 64-byte budget.
+ *  5. The centre is the nearest of K centres (k-means on the training
+ *     sample, K = one per CVS_RBQ_MIN_PER_CENTRE training vectors, at most
+ *     256: a byte names it; 39 is FAISS's minimum of points per centroid
+ *     below which k-means warns), where the paper codes against one
+ *     centre per IVF list (and so do IVF residual codes here: the index
+ *     trains the codec with one centre, index/codes.c).  The estimator's error grows with ||v|| and
+ *     with the centred query's length; one global centre leaves both
+ *     near the data's own scale on data whose mean is near the origin
+ *     (normalized GloVe: ||mean|| 0.15, ||v||^2 0.99 on average), 256
+ *     bring ||v||^2 to 0.71 (docs/BENCHMARKS.md, "RaBitQ codes").
+ *     The query costs a K-entry table, K * D multiply-adds (~3x the
+ *     rest of the query's preparation at K = 256, D = 128), filled as the
+ *     scan first meets each centre, so that an IVF search that scans a
+ *     few lists pays only for the centres their codes name; the scan does
+ *     one more look-up per code.
  *  6. The level search keeps the t midway between the best step and the
  *     next one and rebuilds the code from it; every factor is then computed
  *     from that final code, so the estimator never depends on the search
- *     having been exact.
+ *     having been exact.  (The sweep stops at t = (H + 9) / max |o_j|, as
+ *     the reference implementation does; sweeping every step to the end
+ *     gives the same codes on GloVe: mean <ō,o> 0.99521 either way.)
+ *  7. Inner-product codes score the centred query too (the shift): the
+ *     estimator's error is <e, q'> for a per-vector e orthogonal to o, so
+ *     scoring the raw query Pq adds <e, c>, an error fixed per vector that
+ *     every query repeats; the shift removes it exactly and the bound uses
+ *     ||q - c|| instead of ||q||.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -85,18 +117,24 @@
 #include "pq/rabitq.h"
 
 /* Header floats of a prepared query, before the tables. */
-enum { QH_OFF, QH_SUM, QH_N2, QH_N, QH_IP, QH_SIZE = 8 };
+enum { QH_OFF, QH_SUM, QH_N2, QH_SIZE = 8 };
 
-int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B)
+int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B, uint32_t K, int ip)
 {
     memset(r, 0, sizeof *r);
-    if (d == 0 || d % 8 || B < 1 || B > 8)
-        return cvs__err(CVS_EINVAL, "rabitq: dimension %u (a multiple of 8) or %u bits (1..8)",
-                        d, B);
+    if (d == 0 || d % 8 || B < 1 || B > 8 || K < 1 || K > CVS_RBQ_MAXK)
+        return cvs__err(CVS_EINVAL, "rabitq: dimension %u (a multiple of 8), %u bits (1..8) "
+                        "or %u centres (1..%d)", d, B, K, CVS_RBQ_MAXK);
     r->d = d;
     r->B = B;
-    if (!(r->mean = calloc(d, sizeof *r->mean)))
+    r->K = K;
+    r->ip = ip != 0;
+    r->cent = calloc((size_t)K * d, sizeof *r->cent);
+    r->cn2 = calloc(K, sizeof *r->cn2);
+    if (!r->cent || !r->cn2) {
+        cvs__rbq_destroy(r);
         return cvs__err(CVS_ENOMEM, "rabitq: out of memory");
+    }
     return 0;
 }
 
@@ -104,18 +142,30 @@ void cvs__rbq_destroy(cvs__rbq *r)
 {
     if (!r)
         return;
-    free(r->mean);
+    free(r->cent);
+    free(r->cn2);
     memset(r, 0, sizeof *r);
+}
+
+void cvs__rbq_centres_set(cvs__rbq *r)
+{
+    cvs__row_norms(r->cent, r->K, r->d, r->d, r->cn2);
+}
+
+uint32_t cvs__rbq_centres_for(size_t n)
+{
+    size_t k = n / CVS_RBQ_MIN_PER_CENTRE;
+    return k < 1 ? 1u : k > CVS_RBQ_MAXK ? (uint32_t)CVS_RBQ_MAXK : (uint32_t)k;
 }
 
 size_t cvs__rbq_code_size(const cvs__rbq *r)
 {
-    return (size_t)r->B * r->d / 8 + 4 * CVS_RBQ_FACTORS;
+    return (size_t)r->B * r->d / 8 + CVS_RBQ_TAIL;
 }
 
 size_t cvs__rbq_query_floats(const cvs__rbq *r)
 {
-    return QH_SIZE + (size_t)r->B * r->d / 8 * 256;
+    return QH_SIZE + (size_t)r->B * r->d / 8 * 256 + 2 * (size_t)r->K + r->d;
 }
 
 /* ==== Rotation ==== */
@@ -171,19 +221,27 @@ int cvs__rbq_rotation(uint32_t din, uint32_t dout, uint64_t seed, float *R)
 
 /* ==== Training and encoding ==== */
 
-void cvs__rbq_train(cvs__rbq *r, const float *z, size_t n)
+int cvs__rbq_train(cvs__rbq *r, const float *z, size_t n, int iters, uint64_t seed)
 {
-    double *acc = calloc(r->d, sizeof *acc);
-    if (!acc) { /* the mean only sharpens the codes: without it, centre 0 */
-        memset(r->mean, 0, r->d * sizeof *r->mean);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
+    int rc = 0;
+    if (r->K > 1) {
+        cvs__kmeans_opts ko = {.iters = iters > 0 ? iters : 25,
+                               .seed = seed ^ 0x7262712d63ull /* "rbq-c" */};
+        rc = cvs__kmeans(z, n, r->d, r->d, r->K, &ko, r->cent, NULL, NULL);
+    } else {
+        double *acc = calloc(r->d, sizeof *acc);
+        if (!acc)
+            return cvs__err(CVS_ENOMEM, "rabitq: out of memory");
+        for (size_t i = 0; i < n; i++)
+            for (uint32_t j = 0; j < r->d; j++)
+                acc[j] += z[i * r->d + j];
         for (uint32_t j = 0; j < r->d; j++)
-            acc[j] += z[i * r->d + j];
-    for (uint32_t j = 0; j < r->d; j++)
-        r->mean[j] = n ? (float)(acc[j] / (double)n) : 0.0f;
-    free(acc);
+            r->cent[j] = n ? (float)(acc[j] / (double)n) : 0.0f;
+        free(acc);
+    }
+    if (!rc)
+        cvs__rbq_centres_set(r);
+    return rc;
 }
 
 typedef struct ev {
@@ -319,32 +377,66 @@ static float get_f32(const uint8_t *p)
     return f;
 }
 
+static float half_f32(uint16_t h)
+{
+    uint32_t e = (h >> 10) & 31u, m = h & 0x3ffu, bits;
+    float f;
+    if (e == 0)
+        return (float)m * (1.0f / 16777216.0f);
+    bits = e == 31 ? 0x7f800000u | m << 13 : (e - 15 + 127) << 23 | m << 13;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* IEEE binary16, for the bound's factor: only ever >= 0.  Rounded up, so
+ * the stored bound is never narrower than the computed one; past the
+ * largest half it is infinite (every such code is re-ranked). */
+static uint16_t half_up(float f)
+{
+    uint32_t bits, m;
+    int e;
+    uint16_t h;
+    if (!(f > 0))
+        return 0;
+    if (f > 65504.0f)
+        return 0x7C00;
+    memcpy(&bits, &f, 4);
+    e = (int)((bits >> 23) & 0xff) - 127 + 15;
+    m = (bits & 0x7fffff) | 0x800000;
+    if (e <= 0) /* subnormal half: m * 2^-24, truncated */
+        h = (uint16_t)(14 - e < 32 ? m >> (14 - e) : 0);
+    else
+        h = (uint16_t)((uint32_t)e << 10 | (m & 0x7fffff) >> 13);
+    return half_f32(h) < f ? (uint16_t)(h + 1) : h; /* the next half up */
+}
+
 int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
 {
     const uint32_t d = r->d, B = r->B, H = 1u << (B - 1), nb = d / 8;
     const size_t cs = cvs__rbq_code_size(r);
     const double cb = ((double)(1u << B) - 1.0) / 2.0;
+    int rc = 0;
     float *o = malloc(d * 2 * sizeof *o);
+    int32_t *as = calloc(n ? n : 1, sizeof *as);
     lv_scratch sc = {malloc(d * sizeof(ev)), malloc(d * sizeof(uint64_t)), malloc(H * sizeof(ev)),
                      malloc(H * sizeof(uint32_t))};
     uint8_t *k = malloc(d);
-    if (!o || !sc.s || !sc.key || !sc.h || !sc.pos || !k) {
-        free(o);
-        free(sc.s);
-        free(sc.key);
-        free(sc.h);
-        free(sc.pos);
-        free(k);
-        return cvs__err(CVS_ENOMEM, "rabitq: out of memory");
+    if (!o || !as || !sc.s || !sc.key || !sc.h || !sc.pos || !k) {
+        rc = cvs__err(CVS_ENOMEM, "rabitq: out of memory");
+        goto out;
     }
+    /* Each vector against its nearest centre (one sgemm per block). */
+    if (r->K > 1 && n && (rc = cvs__kmeans_assign(z, n, d, d, r->cent, r->K, r->cn2, as, NULL)))
+        goto out;
     float *a = o + d;
     for (size_t i = 0; i < n; i++) {
-        const float *zi = z + i * d;
+        const float *zi = z + i * d, *ce = r->cent + (size_t)as[i] * d;
         uint8_t *c = codes + i * cs;
-        double nrm = 0, ip = 0, ny = 0;
+        double nrm = 0, ip = 0, ny = 0, yc = 0, vc = 0;
         for (uint32_t j = 0; j < d; j++) {
-            o[j] = zi[j] - r->mean[j];
+            o[j] = zi[j] - ce[j];
             nrm += (double)o[j] * o[j];
+            vc += (double)o[j] * ce[j];
         }
         nrm = sqrt(nrm);
         for (uint32_t j = 0; j < d; j++) {
@@ -358,6 +450,7 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
             double y = (double)u - cb;
             ip += y * o[j];
             ny += y * y;
+            yc += y * ce[j];
             for (uint32_t b = 0; b < B; b++)
                 c[b * nb + j / 8] |= (uint8_t)(((u >> b) & 1u) << (j % 8));
         }
@@ -366,19 +459,32 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
             double cosv = ny > 0 && ip > 0 ? ip / sqrt(ny) : 1.0;
             double scale = ip > 0 ? nrm / ip : 0.0;
             double e = nrm * sqrt(fmax(0.0, 1.0 - cosv * cosv)) / cosv / sqrt((double)d - 1.0);
-            put_f32(c + (size_t)B * nb, (float)nrm);
-            put_f32(c + (size_t)B * nb + 4, (float)scale);
-            put_f32(c + (size_t)B * nb + 8, (float)e);
+            /* The shift (deviation 7): the estimate of <v, c> the scan
+             * makes, scale <y, c>, against the exact <v, c>. */
+            double shift = r->ip ? scale * yc - vc : nrm * nrm + 2.0 * scale * yc;
+            uint16_t eh = half_up((float)e);
+            uint8_t *t = c + (size_t)B * nb;
+            t[0] = (uint8_t)as[i];
+            put_f32(t + 1, (float)scale);
+            put_f32(t + 5, (float)shift);
+            t[9] = (uint8_t)(eh & 0xff);
+            t[10] = (uint8_t)(eh >> 8);
         }
     }
+out:
     free(o);
+    free(as);
     free(sc.s);
     free(sc.key);
     free(sc.h);
     free(sc.pos);
     free(k);
-    return 0;
+    return rc;
 }
+
+/* The tail's centre byte and bound (scale and shift: get_f32 at 1, 5). */
+static uint32_t tail_centre(const uint8_t *t) { return t[0]; }
+static float tail_bound(const uint8_t *t) { return half_f32((uint16_t)(t[9] | t[10] << 8)); }
 
 void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z)
 {
@@ -386,10 +492,11 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
     const size_t cs = cvs__rbq_code_size(r);
     const double cb = ((double)(1u << B) - 1.0) / 2.0;
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * cs;
+        const uint8_t *c = codes + i * cs, *t = c + (size_t)B * nb;
+        const uint32_t k = tail_centre(t) < r->K ? tail_centre(t) : 0;
+        const float *ce = r->cent + (size_t)k * d;
         float *zi = z + i * d;
-        double nrm = get_f32(c + (size_t)B * nb), scale = get_f32(c + (size_t)B * nb + 4);
-        double ny = 0, f;
+        double scale = get_f32(t + 1), e = tail_bound(t), ny = 0, f = 0;
         for (uint32_t j = 0; j < d; j++) {
             uint32_t u = 0;
             for (uint32_t b = 0; b < B; b++)
@@ -397,34 +504,38 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
             zi[j] = (float)((double)u - cb);
             ny += (double)zi[j] * zi[j];
         }
-        /* norm <ō,o> ō = norm * (ip / ||y||) * y / ||y||, ip = norm / scale. */
-        f = scale > 0 && ny > 0 ? nrm * nrm / scale / ny : 0.0;
+        /* norm <ō,o> ō = (norm <ō,o> / ||y||) y.  The code keeps no norm:
+         * with s = sin of the angle between ō and o,
+         *   e = norm tan / sqrt(D - 1),  norm = scale <y,o> = scale ||y|| cos,
+         * so s = e sqrt(D - 1) / (scale ||y||), and norm <ō,o> / ||y|| =
+         * scale cos^2.  A half's rounding of e moves cos^2 by ~2 s^2 2^-11,
+         * ~1e-5 at 4 bits: the reconstruction keeps float precision. */
+        if (scale > 0 && ny > 0 && isfinite(e)) {
+            double sn = e * sqrt((double)d - 1.0) / (scale * sqrt(ny));
+            f = scale * fmax(0.0, 1.0 - sn * sn);
+        }
         for (uint32_t j = 0; j < d; j++)
-            zi[j] = r->mean[j] + (float)(f * zi[j]);
+            zi[j] = ce[j] + (float)(f * zi[j]);
     }
 }
 
 /* ==== Query side ==== */
 
-void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, int ip, float off, float *qbuf)
+void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf)
 {
-    const uint32_t d = r->d, nb = d / 8;
-    float *lut = qbuf + QH_SIZE, qc[8];
-    double sum = 0, n2 = 0, qm = 0;
+    const uint32_t d = r->d, nb = d / 8, K = r->K;
+    float *lut = qbuf + QH_SIZE, *ct = lut + (size_t)r->B * nb * 256, *cn = ct + K;
+    double sum = 0, n2 = 0;
     for (uint32_t m = 0; m < nb; m++) {
         float *L = lut + (size_t)m * 256;
-        for (int t = 0; t < 8; t++) {
-            size_t j = (size_t)m * 8 + (size_t)t;
-            /* l2 scores the centred query; ip the query itself, with the
-             * centre's share q.c in the offset. */
-            qc[t] = ip ? qz[j] : qz[j] - r->mean[j];
-            sum += qc[t];
-            n2 += (double)qc[t] * qc[t];
-            qm += (double)qz[j] * r->mean[j];
-        }
+        const float *qm = qz + (size_t)m * 8;
         L[0] = 0.0f;
         for (unsigned v = 1; v < 256; v++)
-            L[v] = L[v & (v - 1)] + qc[__builtin_ctz(v)];
+            L[v] = L[v & (v - 1)] + qm[__builtin_ctz(v)];
+        for (int t = 0; t < 8; t++) {
+            sum += qm[t];
+            n2 += (double)qm[t] * qm[t];
+        }
     }
     /* Plane b weighs its bit by 2^b: an exact scaling of plane 0 (a
      * multiplication by a power of two, which the compiler vectorizes;
@@ -435,29 +546,55 @@ void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, int ip, float off, flo
         for (size_t e = 0; e < (size_t)nb * 256; e++)
             dst[e] = w * lut[e];
     }
-    qbuf[QH_OFF] = ip ? (float)(off - qm) : off;
+    /* The per-centre tables are filled on first use (centre_share): an
+     * IVF search scans a few lists, whose codes name a few centres, and
+     * K * d multiply-adds per query (or per list) would cost more than
+     * its scan.  cn[k] < 0 marks an entry not yet computed. */
+    for (uint32_t k = 0; k < K; k++)
+        cn[k] = -1.0f;
+    memcpy(cn + K, qz, d * sizeof *qz);
+    qbuf[QH_OFF] = off;
     qbuf[QH_SUM] = (float)sum;
     qbuf[QH_N2] = (float)n2;
-    qbuf[QH_N] = (float)sqrt(n2);
-    qbuf[QH_IP] = (float)ip;
-    for (int t = QH_IP + 1; t < QH_SIZE; t++)
+    for (int t = QH_N2 + 1; t < QH_SIZE; t++)
         qbuf[t] = 0.0f;
 }
 
-void cvs__rbq_estimate(const cvs__rbq *r, const float *qbuf, const uint8_t *codes, size_t n,
+/* Centre k's share of the score (||q - c||^2, or -<q, c>) into ct[k], and
+ * ||q - c||, the query's length as the bound sees it (the estimator's
+ * error is linear in the centred query), into cn[k]. */
+static void centre_share(const cvs__rbq *r, float *qbuf, float *ct, float *cn, uint32_t k)
+{
+    const uint32_t d = r->d;
+    const float *qz = cn + r->K, *ce = r->cent + (size_t)k * d;
+    float acc[8] = {0}; /* eight lanes (d is a multiple of 8): vectorized */
+    double qc = 0, l2;
+    for (uint32_t j = 0; j < d; j += 8)
+        for (int t = 0; t < 8; t++)
+            acc[t] += qz[j + t] * ce[j + t];
+    for (int t = 0; t < 8; t++)
+        qc += acc[t];
+    l2 = fmax(0.0, (double)qbuf[QH_N2] - 2.0 * qc + r->cn2[k]);
+    ct[k] = (float)(r->ip ? -qc : l2);
+    cn[k] = (float)sqrt(l2);
+}
+
+void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, size_t n,
                        size_t cs, float *est, float *err)
 {
-    const uint32_t B = r->B, M = B * r->d / 8;
+    const uint32_t B = r->B, M = B * r->d / 8, K = r->K;
     const float cb = (float)((1u << B) - 1) * 0.5f, off = qbuf[QH_OFF], csum = cb * qbuf[QH_SUM];
-    const float n2 = qbuf[QH_N2], qn = qbuf[QH_N];
-    const int ip = qbuf[QH_IP] != 0.0f;
+    float *ct = qbuf + QH_SIZE + (size_t)M * 256, *cn = ct + K;
+    const float w = r->ip ? 1.0f : 2.0f;
     cvs__adc8_scan_strided(qbuf + QH_SIZE, codes, n, M, cs, est);
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *f = codes + i * cs + M;
-        const float nrm = get_f32(f), scale = get_f32(f + 4);
-        const float ipv = scale * (est[i] - csum);
-        est[i] = ip ? off - ipv : off + n2 + nrm * nrm - 2.0f * ipv;
+        const uint8_t *t = codes + i * cs + M;
+        const uint32_t k = tail_centre(t) < K ? tail_centre(t) : 0;
+        if (cn[k] < 0.0f)
+            centre_share(r, qbuf, ct, cn, k);
+        /* est = share of the centre + shift - w * scale * <y, q>. */
+        est[i] = off + ct[k] + get_f32(t + 5) - w * get_f32(t + 1) * (est[i] - csum);
         if (err)
-            err[i] = (ip ? 1.0f : 2.0f) * qn * get_f32(f + 8);
+            err[i] = w * cn[k] * tail_bound(t);
     }
 }

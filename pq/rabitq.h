@@ -8,8 +8,10 @@
  * multiple of 8) and B bits per dimension:
  *   B bit planes of d/8 bytes: byte m of plane b holds, in bit t, bit b of
  *     the level u_j in 0..2^B-1 of dimension j = 8m + t;
- *   three little-endian float32 factors: norm = ||v||, scale and err (see
- *     rabitq.c), v = z - mean the centred vector.
+ *   one byte: the centre k (0..K-1) the vector is coded against;
+ *   two little-endian float32 factors, scale and shift, then one
+ *     little-endian IEEE half, the bound's factor (see rabitq.c);
+ * CVS_RBQ_TAIL bytes after the planes in all.
  */
 #ifndef CVS_PQ_RABITQ_H
 #define CVS_PQ_RABITQ_H
@@ -17,18 +19,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CVS_RBQ_FACTORS 3 /* floats after the bit planes */
+#define CVS_RBQ_TAIL 11 /* bytes after the bit planes: centre, 2 floats, 1 half */
+#define CVS_RBQ_MAXK 256 /* centres one byte can name */
 
 typedef struct cvs__rbq {
     uint32_t d;      /* dimension seen by the quantizer (a multiple of 8) */
     uint32_t B;      /* bits per dimension, 1..8 */
-    float *mean;     /* d floats: the centre of the codes, owned */
+    uint32_t K;      /* centres, 1..CVS_RBQ_MAXK */
+    int ip;          /* 1: codes for inner-product scores, 0: squared L2 */
+    float *cent;     /* K x d floats: the centres, owned */
+    float *cn2;      /* K floats: their squared norms (derived), owned */
 } cvs__rbq;
 
-int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B);
+/* K centres (zeroed until cvs__rbq_train or the caller fills them; call
+ * cvs__rbq_centres_set after filling).  CVS_EINVAL, CVS_ENOMEM. */
+int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B, uint32_t K, int ip);
 void cvs__rbq_destroy(cvs__rbq *r); /* accepts a zeroed struct */
+/* Recomputes what derives from the centres (after filling r->cent). */
+void cvs__rbq_centres_set(cvs__rbq *r);
+/* The centres a training sample of n vectors supports: one per
+ * CVS_RBQ_MIN_PER_CENTRE vectors, 1..CVS_RBQ_MAXK. */
+uint32_t cvs__rbq_centres_for(size_t n);
+#define CVS_RBQ_MIN_PER_CENTRE 39
 
-/* Bytes of one code: B * d / 8 + 4 * CVS_RBQ_FACTORS. */
+/* Bytes of one code: B * d / 8 + CVS_RBQ_TAIL. */
 size_t cvs__rbq_code_size(const cvs__rbq *r);
 /* Floats of a prepared query (cvs__rbq_prepare). */
 size_t cvs__rbq_query_floats(const cvs__rbq *r);
@@ -38,24 +52,28 @@ size_t cvs__rbq_query_floats(const cvs__rbq *r);
  * CVS_ENOMEM. */
 int cvs__rbq_rotation(uint32_t din, uint32_t dout, uint64_t seed, float *R);
 
-/* mean = the average of n rows of z (n x d). */
-void cvs__rbq_train(cvs__rbq *r, const float *z, size_t n);
-/* Codes of n rows z (n x d, already rotated).  CVS_ENOMEM. */
+/* The centres: k-means over n rows of z (n x d), iters Lloyd steps from
+ * seed (r->K = 1: the mean).  CVS_ENOMEM. */
+int cvs__rbq_train(cvs__rbq *r, const float *z, size_t n, int iters, uint64_t seed);
+/* Codes of n rows z (n x d, already rotated), each against its nearest
+ * centre.  CVS_ENOMEM. */
 int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes);
-/* Reconstructions mean + norm * <ō,o> * ō (the projection of v on the
- * code's direction: least squared error for that direction), n x d. */
+/* Reconstructions c + norm * <ō,o> * ō (the projection of v on the code's
+ * direction: least squared error for that direction), n x d. */
 void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z);
 
-/* Query side.  qz: the query in the quantizer's space (d floats); ip: 1 for
- * inner-product scores.  off is added to every estimate.  Fills qbuf
- * (cvs__rbq_query_floats floats, caller-owned). */
-void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, int ip, float off, float *qbuf);
+/* Query side.  qz: the query in the quantizer's space (d floats), scored
+ * as r->ip says.  off is added to every estimate.  Fills qbuf
+ * (cvs__rbq_query_floats floats, caller-owned); cvs__rbq_estimate fills
+ * its per-centre tables as codes name the centres, so one qbuf serves
+ * one thread. */
+void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf);
 /* For n codes (stride cs bytes, >= cvs__rbq_code_size): est[i], the
  * estimated "smaller is better" distance (squared L2, or minus the inner
  * product), and err[i] (may be NULL), the half-width of its confidence
  * interval at eps0 = 1: |est - true| <= eps0 * err with probability
  * >= 1 - 2 exp(-c0 eps0^2) over the random rotation (RaBitQ, Theorem 3.2). */
-void cvs__rbq_estimate(const cvs__rbq *r, const float *qbuf, const uint8_t *codes, size_t n,
+void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, size_t n,
                        size_t cs, float *est, float *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include "pq/kmeans.h"
 #include "pq/pca.h"
 #include "pq/pq.h"
+#include "pq/rabitq.h"
 #include "pq/rq.h"
 
 #define SIFT_DIR CVS_TEST_DATA "/siftsmall/"
@@ -864,9 +865,13 @@ Test(blob, garbage_rejected)
         }
         /* A bigger version is CVS_EVERSION, not corruption; another
          * known version is corruption (1 holds neither rq nor rabitq, 2
-         * must hold rq, 3 rabitq). */
+         * must hold rq, 4 rabitq); 3, rabitq of the older layout, is
+         * CVS_EVERSION whatever follows. */
         memcpy(t, blob, len);
-        t[8] = 4;
+        t[8] = 3;
+        cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
+        memcpy(t, blob, len);
+        t[8] = 5;
         cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
         memcpy(t, blob, len);
         t[8] = t[8] == 1 ? 2 : 1;
@@ -1294,3 +1299,126 @@ Test(rabitq, estimator_unbiased_and_bounded_l2) { rabitq_estimates("rabitq", CVS
 Test(rabitq, estimator_unbiased_and_bounded_l2_4bit) { rabitq_estimates("rabitq4", CVS_METRIC_L2); }
 Test(rabitq, estimator_unbiased_and_bounded_ip) { rabitq_estimates("rabitq", CVS_METRIC_IP); }
 Test(rabitq, estimator_unbiased_and_bounded_ip_4bit) { rabitq_estimates("rabitq4", CVS_METRIC_IP); }
+
+/* Clustered data: nc centres drawn at spread `far`, each point a centre
+ * plus unit Gaussian noise; its nearest neighbours are in its own cluster
+ * and lie ~sqrt(2 d) apart, while one global centre leaves ||v|| ~ far
+ * sqrt(d). */
+static float *clustered(size_t n, size_t d, size_t nc, float far, uint64_t seed)
+{
+    float *c = gaussian(nc, d, seed), *x = gaussian(n, d, seed + 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < d; t++)
+            x[i * d + t] += far * c[(i % nc) * d + t];
+    free(c);
+    return x;
+}
+
+/* Codes-only recall@10 of rabitq4 codes against K centres, squared L2,
+ * queries q (nq x d) over x (n x d). */
+static double rbq_recall(const float *x, size_t n, const float *q, size_t nq, uint32_t d,
+                         uint32_t K)
+{
+    cvs__rbq r;
+    cr_assert_eq(cvs__rbq_init(&r, d, 4, K, 0), 0);
+    cr_assert_eq(cvs__rbq_train(&r, x, n, 25, 11), 0);
+    size_t cs = cvs__rbq_code_size(&r), hit = 0;
+    uint8_t *codes = malloc(n * cs);
+    float *qb = malloc(cvs__rbq_query_floats(&r) * sizeof *qb), *est = malloc(n * sizeof *est);
+    pair *ex = malloc(n * sizeof *ex), *ap = malloc(n * sizeof *ap);
+    cr_assert_eq(cvs__rbq_encode(&r, x, n, codes), 0);
+    for (size_t i = 0; i < nq; i++) {
+        const float *qi = q + i * d;
+        cvs__rbq_prepare(&r, qi, 0.0f, qb);
+        cvs__rbq_estimate(&r, qb, codes, n, cs, est, NULL);
+        for (size_t j = 0; j < n; j++) {
+            double t = 0;
+            for (size_t k = 0; k < d; k++)
+                t += ((double)qi[k] - x[j * d + k]) * ((double)qi[k] - x[j * d + k]);
+            ex[j] = (pair){(float)t, (int32_t)j};
+            ap[j] = (pair){est[j], (int32_t)j};
+        }
+        qsort(ex, n, sizeof *ex, cmp_pair);
+        qsort(ap, n, sizeof *ap, cmp_pair);
+        for (size_t a = 0; a < 10; a++)
+            for (size_t b = 0; b < 10; b++)
+                hit += ex[a].i == ap[b].i;
+    }
+    cvs__rbq_destroy(&r);
+    free(codes);
+    free(qb);
+    free(est);
+    free(ex);
+    free(ap);
+    return (double)hit / (10.0 * (double)nq);
+}
+
+/* The codes name the nearest of K centres, K = one per 39 training
+ * vectors: on clustered data, where one centre leaves every ||v|| at the
+ * data's spread, the centres bring codes-only recall well above one
+ * centre's (the estimator's error scales with ||v||). */
+Test(rabitq, centres_raise_recall)
+{
+    const size_t n = 4000, nq = 50, d = 64;
+    float *x = clustered(n + nq, d, 40, 4.0f, 91);
+    const uint32_t K = cvs__rbq_centres_for(n);
+    cr_assert_eq(K, n / CVS_RBQ_MIN_PER_CENTRE);
+    cr_assert_eq(cvs__rbq_centres_for(10), 1);
+    cr_assert_eq(cvs__rbq_centres_for(1000000), CVS_RBQ_MAXK);
+    double one = rbq_recall(x, n, x + n * d, nq, (uint32_t)d, 1);
+    double many = rbq_recall(x, n, x + n * d, nq, (uint32_t)d, K);
+    cr_log_info("rabitq4, clustered 64-d: recall@10 %.3f with one centre, %.3f with %u", one,
+                many, K);
+    cr_assert_gt(many, one + 0.1, "recall %.3f with %u centres, %.3f with one", many, K, one);
+    /* The codec trains that many and stores them. */
+    cvs_codec *c = train("rabitq4", d, CVS_METRIC_L2, x, n, 3);
+    cr_assert_eq(cvs__codec_param_bytes(c), (d * d + (size_t)K * d) * sizeof(float));
+    cr_assert_eq(cvs__codec_code_size(c), 4 * d / 8 + CVS_RBQ_TAIL);
+    cvs__codec_free(c);
+    free(x);
+}
+
+/* Inner-product estimates score the centred query (deviation 7 of
+ * rabitq.c): moving data and queries by the same offset a changes every
+ * true score by <a, q> + <a, x> + ||a||^2 but none of the estimator's
+ * errors, since the codes, relative to their centres, are the same.
+ * Scoring the raw query would add <e, c + a> per vector, growing with
+ * ||a||. */
+Test(rabitq, ip_errors_do_not_move_with_the_data)
+{
+    const size_t n = 2000, nq = 20, d = 64;
+    float *x = correlated(n + nq, d, 93), *y = malloc((n + nq) * d * sizeof *y);
+    double rms[2] = {0, 0};
+    for (size_t i = 0; i < (n + nq) * d; i++)
+        y[i] = x[i] + 3.0f;
+    for (int s = 0; s < 2; s++) {
+        const float *z = s ? y : x;
+        cvs_codec *c = train("rabitq4", d, CVS_METRIC_IP, z, n, 5);
+        uint8_t *codes = malloc(n * cvs__codec_code_size(c));
+        float *qb = malloc(cvs__codec_rbq_query_floats(c) * sizeof *qb);
+        float *est = malloc(n * sizeof *est), *err = malloc(n * sizeof *err);
+        cr_assert_eq(cvs__codec_encode(c, z, n, codes), 0);
+        for (size_t i = 0; i < nq; i++) {
+            const float *qi = z + (n + i) * d;
+            cr_assert_eq(cvs__codec_rbq_prepare(c, qi, qb), 0);
+            cvs__codec_rbq_estimate(c, qb, codes, n, est, err);
+            for (size_t j = 0; j < n; j++) {
+                double t = 0;
+                for (size_t k = 0; k < d; k++)
+                    t -= (double)qi[k] * z[j * d + k];
+                rms[s] += (est[j] - t) * (est[j] - t);
+            }
+        }
+        rms[s] = sqrt(rms[s] / (double)(n * nq));
+        cvs__codec_free(c);
+        free(codes);
+        free(qb);
+        free(est);
+        free(err);
+    }
+    cr_log_info("rabitq4 ip: rms error %.4f, %.4f with the data moved by 3 per dimension",
+                rms[0], rms[1]);
+    cr_assert_lt(rms[1], 1.1 * rms[0], "rms error %.4f moved, %.4f in place", rms[1], rms[0]);
+    free(x);
+    free(y);
+}

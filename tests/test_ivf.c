@@ -17,6 +17,7 @@
 #include "cvstore.h"
 #include "index/ivf.h"
 #include "index/search.h"
+#include "pq/codec.h"
 #include "tests/testutil.h"
 
 /* ==== SIFT10K ==== */
@@ -179,6 +180,21 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
  * deviation 4): the recall of a deep re-rank with far fewer reads than the
  * cap R, which a fixed-depth re-rank would read in full.  Reopening keeps
  * the answers. */
+/* The centres of the store's rabitq codec: its parameters are the
+ * rotation (d x D floats) and K x D centres (docs/FORMAT.md). */
+static size_t rabitq_centres(cvs_db *d)
+{
+    void *blob = NULL;
+    size_t len = 0, k;
+    cvs_codec *c = NULL;
+    cr_assert_eq(cvs_codec_export(d, &blob, &len), 0, "%s", cvs_errmsg(d));
+    cr_assert_eq(cvs__codec_deserialize(blob, len, &c), 0, "%s", cvs_errmsg(NULL));
+    k = cvs__codec_param_bytes(c) / sizeof(float) / 128 - 128; /* SIFT: d = D = 128 */
+    cvs__codec_free(c);
+    free(blob);
+    return k;
+}
+
 Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeout = 240)
 {
     cvs_build_opts bo = {.index = "ivf64,residual"};
@@ -190,6 +206,9 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     double rc_only, rr, reads;
 
     cr_assert_eq(cvs_build(db, "rabitq4", &bo), 0, "%s", cvs_errmsg(db));
+    /* Residual codes are centred on their lists: one codec centre
+     * (index/codes.c). */
+    cr_assert_eq(rabitq_centres(db), 1);
     search(db, &p, sift.query, sift.nq, 10, l, s);
     rc_only = recall10(l);
     cr_assert_gt(rc_only, 0.7, "codes-only recall %.3f", rc_only);
@@ -221,6 +240,7 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     /* Direct codes (the l2 default) work too. */
     bo.index = "ivf64";
     cr_assert_eq(cvs_build(db, "rabitq4", &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(rabitq_centres(db), 256); /* 10,000 vectors: one per 39, at most 256 */
     search(db, &p, sift.query, sift.nq, 10, l, s);
     cr_assert_geq(recall10(l), 0.93, "direct: recall %.3f", recall10(l));
     free(l);
