@@ -339,7 +339,8 @@ Test(rawnone, an_index_once_the_store_has_grown, .timeout = 120)
     cvs_index_info ii;
     cvs_codec_info ci;
     uint64_t p;
-    size_t nb, dim;
+    size_t nb;
+    uint32_t dim;
     float *x;
     char *d = tu_tmpdir();
     cvs_record *r = calloc(1000, sizeof *r);
