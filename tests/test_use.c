@@ -281,6 +281,71 @@ Test(use_model, paraphrases_are_nearer_than_unrelated_sentences)
     cvs__use_free(u);
 }
 
+/* Only a long text's first words are tokenized (embed_use.c deviation 6):
+ * its vector must be the one of the whole text's first 128 pieces.  Words
+ * of several pieces, a non-breaking space that NFKC turns into a space,
+ * unknown characters and newlines make the prefix's split the hard case. */
+Test(use_model, a_long_text_embeds_as_its_first_128_pieces)
+{
+    cvs_use *u = load_model();
+    const char *words[] = {"Antidisestablishmentarianism", "ok,", "\xC2\xA0x", "\xE2\x98\x83\xE2\x98\x83",
+                           "tomatoes\n", "GP's", "2026-12-07", "unbelievably"};
+    size_t cap = 1 << 16, len = 0, k = 0;
+    char *text = malloc(cap);
+    int32_t *ids = NULL;
+    float a[CVS_USE_DIM], b[CVS_USE_DIM];
+    cr_assert(text);
+    for (int i = 0; len + 64 < cap && i < 2000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%s ", words[i % 8]);
+    cr_assert_eq(cvs__spm_encode(cvs__use_tokenizer(u), text, len, &ids, &k), CVS_OK);
+    cr_assert_gt(k, 1000, "the whole text has %zu pieces", k);
+    cr_assert_eq(cvs__use_forward(u, ids, 128, a), CVS_OK);
+    const char *t[] = {text};
+    cr_assert_eq(cvs__use_embed(u, t, &len, 1, b, NULL), CVS_OK);
+    for (int j = 0; j < CVS_USE_DIM; j++)
+        cr_expect_eq(a[j], b[j], "float %d: %g from the whole text's pieces, %g embedded", j,
+                     (double)a[j], (double)b[j]);
+    free(ids);
+    free(text);
+    cvs__use_free(u);
+}
+
+/* The store's fingerprint is of the model (weights and vocabulary), not of
+ * the file's bytes: the header's reserved word does not move it, one
+ * weight's last bit does. */
+Test(use_model, the_fingerprint_is_of_the_model_not_the_file)
+{
+    char path[4096 + 32];
+    unsigned char fp[3][32];
+    long len;
+    FILE *f;
+    unsigned char *buf;
+    cvs_use *u = NULL;
+    if (!have_model())
+        return;
+    snprintf(path, sizeof path, "%s/use-lite.bin", use_dir);
+    cr_assert((f = fopen(path, "rb")));
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    cr_assert_gt(len = ftell(f), 1 << 20);
+    rewind(f);
+    cr_assert((buf = malloc((size_t)len)));
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    for (int k = 0; k < 3; k++) {
+        if (k == 1)
+            buf[20] ^= 0x5a; /* the header's reserved u32 */
+        if (k == 2)
+            buf[len / 2 & ~3L] ^= 1; /* the low bit of a float in the weights */
+        cr_assert_eq(cvs__use_load_mem(buf, (size_t)len, &u), CVS_OK, "%s", cvs_errmsg(NULL));
+        memcpy(fp[k], cvs__use_fingerprint(u), 32);
+        cvs__use_free(u);
+        u = NULL;
+    }
+    cr_expect_arr_eq(fp[0], fp[1], 32, "the header moved the fingerprint");
+    cr_expect(memcmp(fp[0], fp[2], 32) != 0, "a changed weight kept the fingerprint");
+    free(buf);
+}
+
 Test(use_model, empty_text_is_reported_not_invented)
 {
     cvs_use *u = load_model();
