@@ -818,8 +818,9 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
     /* LMDB takes an empty data file for a new environment: it writes one
      * (a writing open) or fails with EBADF (a reading one). */
     if (data_file_empty(path))
-        return cvs__err(CVS_EFORMAT, "%s: data.mdb is empty (0 bytes): not a store, or a copy "
-                        "cut short; restore it from a backup or an export", path);
+        return cvs__err(CVS_EFORMAT, "%s: data.mdb is empty (0 bytes): a store another process "
+                        "is creating this moment (try again), not a store, or a copy cut short "
+                        "(restore it from a backup or an export)", path);
     if (!(db = db_alloc(path, flags)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     if ((rc = attach_modules(db, mods, nmods)))
