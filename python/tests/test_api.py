@@ -132,8 +132,14 @@ def test_a_store_on_a_read_only_file_system_says_to_open_it_readonly(tmp_path):
     CLI and MCP read such a store without being told."""
     import sys
     from conftest import REPO
-    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
-        pytest.skip("no unshare -rm here for a private read-only mount")
+    # The whole set-up, tried first on a scratch directory: a machine may
+    # allow the namespace but not the tmpfs or its read-only remount.
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    if subprocess.run(["unshare", "-rm", "sh", "-c",
+                       'mount -t tmpfs -o size=1m tmpfs "$1" && mount -o remount,ro "$1"',
+                       "_", str(probe)], capture_output=True).returncode:
+        pytest.skip("no private read-only tmpfs mount here (unshare -rm, mount)")
     p = subprocess.run(["unshare", "-rm", "sh", "-c",
                         'mount -t tmpfs -o size=16m tmpfs "$1" && exec "$2" -c "$3" "$1" "$4"',
                         "_", str(tmp_path), sys.executable, _RO_OPEN, str(REPO / "python")],
