@@ -581,6 +581,37 @@ Test(sentsel, title_restated_is_not_new, .fini = teardown)
     cr_assert_str_eq(got, "1", "%s", got);
 }
 
+/* Deviation 16 (the wh-phrase is not a question term): "when" and "where"
+ * in a sentence are conjunctions, not what the question asks about; the
+ * sentence holding the question's other words goes in.  Without the rule
+ * the lead holds three question terms as well, "when" and "where" among
+ * them, and its lead bonus makes it win.  So does "how long": the sentence
+ * that says how long goes in, not the one that repeats "long". */
+Test(sentsel, wh_phrase_is_not_a_term, .fini = teardown)
+{
+    static const char s0[] = "Where the road meets the weir the mill stood idle when the river froze.";
+    static const char s1[] = "Ferrow mill opened in 1820.";
+    static const char s2[] = "Long barges moor below Ferrow.";
+    static const char s3[] = "The weir is forty yards across.";
+    char text[256];
+    /* Room for one sentence and the title, not for two. */
+    size_t one = cvs_tokens_estimate(6, sizeof s0 - 1);
+    mkctx();
+    cr_assert_lt(one, cvs_tokens_estimate(6, sizeof s0 + sizeof s1 - 1));
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    putv("g", "Ferrow", text, 0);
+    const char *got = choose("When and where was Ferrow mill opened?", 1, one);
+    cr_assert_str_eq(got, "1", "%s", got);
+    teardown();
+    one = cvs_tokens_estimate(6, sizeof s3 - 1);
+    mkctx();
+    cr_assert_lt(one, cvs_tokens_estimate(6, sizeof s2 + sizeof s3 - 1));
+    snprintf(text, sizeof text, "%s %s", s2, s3);
+    putv("g", "Ferrow", text, 0);
+    got = choose("How long is the Ferrow weir?", 1, one);
+    cr_assert_str_eq(got, "1", "%s", got);
+}
+
 /* The sentences sentsel.c chooses of the n passages ids (relevance rel, no
  * walk parents) for question q within budget, as "id:i,j" per passage in the
  * order first chosen, joined by ' '. */
