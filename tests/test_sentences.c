@@ -703,6 +703,36 @@ Test(sentsel, names_the_chosen_context, .fini = teardown)
     cr_assert_str_eq(got, "vale:0 zorblat:0", "%s", got);
 }
 
+/* Deviation 17 (a sentence off the chain counts at ISOLATED of its gain): of
+ * two towns' sentences that answer the rest of a multi-hop question equally
+ * well, the one holding the chosen sentence's bridge word ("Kelling", in no
+ * other candidate) goes in, though that word makes it less new.  No title
+ * links them: the bridge is an entity the chosen sentence names.  Without
+ * the rule the other town goes in; so it does for a question taken for
+ * single-hop, where the rule is off. */
+Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
+{
+    static const char zs[] = "Zorblat is an opera written at Kelling.";
+    static const char os[] = "The mill at Oskerby stands where the river Tamsin flows.";
+    static const char ks[] = "The mill at Kelling stands where the river Wendle flows.";
+    static const char *const ids[] = {"osk", "kett", "zorblat"};
+    static const float rel[] = {0.6f, 0.6f, 1.0f};
+    static const char q[] = "Which river flows past the town where the opera Zorblat was written?";
+    /* Room for the opera's sentence and one town's, not for two towns. */
+    size_t budget = cvs_tokens_estimate(7, sizeof zs - 1) + cvs_tokens_estimate(7, sizeof ks - 1);
+    mkctx();
+    cr_assert_eq(sizeof os, sizeof ks);
+    cr_assert_lt(budget, cvs_tokens_estimate(7, sizeof zs - 1) +
+                             2 * cvs_tokens_estimate(7, sizeof ks - 1));
+    putv("osk", "Oskerby", os, 1);
+    putv("kett", "Stannet", ks, 2);
+    putv("zorblat", "Zorblat", zs, 0);
+    const char *got = choose_among(q, 0, ids, rel, 3, budget);
+    cr_assert_str_eq(got, "zorblat:0 kett:0", "%s", got);
+    got = choose_among(q, 1, ids, rel, 3, budget);
+    cr_assert_str_eq(got, "zorblat:0 osk:0", "%s", got);
+}
+
 /* Deviation 14 (an optional pair takes at most half the budget): the club
  * the question names, found by the retrievers, may come with the first
  * candidate sentence naming it (deviation 3), here the women's team's, which
