@@ -561,6 +561,21 @@ Test(sentsel, residual_relevance, .fini = teardown)
     cr_assert_str_eq(got, "0,1", "%s", got);
 }
 
+/* A store of the one passage "g" (title, the sentences s0 and s1) and the
+ * sentences choose() takes for the single-hop question q with room for
+ * either sentence and the title, not for both. */
+static char *choose_of_two(const char *title, const char *s0, const char *s1, const char *q)
+{
+    char text[256];
+    size_t l0 = strlen(s0), l1 = strlen(s1);
+    size_t one = cvs_tokens_estimate(strlen(title), l0 > l1 ? l0 : l1);
+    mkctx();
+    cr_assert_lt(one, cvs_tokens_estimate(strlen(title), l0 + l1 + 1));
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    putv("g", title, text, 0);
+    return choose(q, 1, one);
+}
+
 /* Deviation 10 (the title's words are not new): a sentence that only
  * restates the passage's title adds nothing the printed title does not say;
  * the sentence about the subject goes in instead.  Without the rule the
@@ -568,16 +583,9 @@ Test(sentsel, residual_relevance, .fini = teardown)
  * fresh. */
 Test(sentsel, title_restated_is_not_new, .fini = teardown)
 {
-    static const char s0[] = "Grey Heron Stone.";
-    static const char s1[] = "The stone marks the old ford of the drovers on the Ulla.";
-    char text[256];
-    /* Room for either sentence with the title, not for both. */
-    size_t one = cvs_tokens_estimate(16, sizeof s1 - 1);
-    mkctx();
-    cr_assert_lt(one, cvs_tokens_estimate(16, sizeof s0 + sizeof s1 - 1));
-    snprintf(text, sizeof text, "%s %s", s0, s1);
-    putv("g", "Grey Heron Stone", text, 0);
-    const char *got = choose("What is Grey Heron Stone?", 1, one);
+    const char *got = choose_of_two("Grey Heron Stone", "Grey Heron Stone.",
+                                    "The stone marks the old ford of the drovers on the Ulla.",
+                                    "What is Grey Heron Stone?");
     cr_assert_str_eq(got, "1", "%s", got);
 }
 
@@ -589,26 +597,13 @@ Test(sentsel, title_restated_is_not_new, .fini = teardown)
  * that says how long goes in, not the one that repeats "long". */
 Test(sentsel, wh_phrase_is_not_a_term, .fini = teardown)
 {
-    static const char s0[] = "Where the road meets the weir the mill stood idle when the river froze.";
-    static const char s1[] = "Ferrow mill opened in 1820.";
-    static const char s2[] = "Long barges moor below Ferrow.";
-    static const char s3[] = "The weir is forty yards across.";
-    char text[256];
-    /* Room for one sentence and the title, not for two. */
-    size_t one = cvs_tokens_estimate(6, sizeof s0 - 1);
-    mkctx();
-    cr_assert_lt(one, cvs_tokens_estimate(6, sizeof s0 + sizeof s1 - 1));
-    snprintf(text, sizeof text, "%s %s", s0, s1);
-    putv("g", "Ferrow", text, 0);
-    const char *got = choose("When and where was Ferrow mill opened?", 1, one);
+    const char *got = choose_of_two(
+        "Ferrow", "Where the road meets the weir the mill stood idle when the river froze.",
+        "Ferrow mill opened in 1820.", "When and where was Ferrow mill opened?");
     cr_assert_str_eq(got, "1", "%s", got);
     teardown();
-    one = cvs_tokens_estimate(6, sizeof s3 - 1);
-    mkctx();
-    cr_assert_lt(one, cvs_tokens_estimate(6, sizeof s2 + sizeof s3 - 1));
-    snprintf(text, sizeof text, "%s %s", s2, s3);
-    putv("g", "Ferrow", text, 0);
-    got = choose("How long is the Ferrow weir?", 1, one);
+    got = choose_of_two("Ferrow", "Long barges moor below Ferrow.",
+                        "The weir is forty yards across.", "How long is the Ferrow weir?");
     cr_assert_str_eq(got, "1", "%s", got);
 }
 
@@ -647,6 +642,17 @@ static char *choose_among(const char *q, int single, const char *const *ids, con
     return out;
 }
 
+/* Asserts what choose_among gives for a multi-hop question (multi) and for
+ * the same question taken for single-hop (single). */
+static void chosen_both_ways(const char *q, const char *const *ids, const float *rel, size_t n,
+                             size_t budget, const char *multi, const char *single)
+{
+    const char *got = choose_among(q, 0, ids, rel, n, budget);
+    cr_assert_str_eq(got, multi, "%s", got);
+    got = choose_among(q, 1, ids, rel, n, budget);
+    cr_assert_str_eq(got, single, "%s", got);
+}
+
 /* Deviation 13 (the links between chosen passages): of two passages that
  * answer the rest of a multi-hop question equally well, the one a chosen
  * sentence names is the chain's next link and goes in.  Without the rule
@@ -672,10 +678,7 @@ Test(sentsel, named_by_the_chosen_context, .fini = teardown)
     putv("zorblat", "Zorblat", zs, 0);
     putv("oskerbymoor", "Oskerbymoor", os, 1);
     putv("brindlemoor", "Brindlemoor", bs, 2);
-    const char *got = choose_among(q, 0, ids, rel, 4, budget);
-    cr_assert_str_eq(got, "zorblat:0 brindlemoor:0", "%s", got);
-    got = choose_among(q, 1, ids, rel, 4, budget);
-    cr_assert_str_eq(got, "zorblat:0 oskerbymoor:0", "%s", got);
+    chosen_both_ways(q, ids, rel, 4, budget, "zorblat:0 brindlemoor:0", "zorblat:0 oskerbymoor:0");
 }
 
 /* Deviation 13, the other way: of two passages that answer the rest of the
@@ -727,10 +730,7 @@ Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
     putv("osk", "Oskerby", os, 1);
     putv("kett", "Stannet", ks, 2);
     putv("zorblat", "Zorblat", zs, 0);
-    const char *got = choose_among(q, 0, ids, rel, 3, budget);
-    cr_assert_str_eq(got, "zorblat:0 kett:0", "%s", got);
-    got = choose_among(q, 1, ids, rel, 3, budget);
-    cr_assert_str_eq(got, "zorblat:0 osk:0", "%s", got);
+    chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kett:0", "zorblat:0 osk:0");
 }
 
 /* Deviation 14 (an optional pair takes at most half the budget): the club
