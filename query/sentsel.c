@@ -506,6 +506,30 @@
  *      -> 0.347 / 0.708 / 0.857 / 0.917), MuSiQue 0.103 / 0.243 / 0.374 /
  *      0.505 -> 0.103 / 0.243 / 0.364 / 0.505, SQuAD 0.772 / 0.867 / 0.930
  *      / 0.965 -> 0.786 / 0.877 / 0.933 / 0.975.
+ *      Not taken, on half A (same figures' order): the wh-phrase kept as a
+ *      typed term instead (Li & Roth's NUM and DATE, as deviation 8 tried
+ *      with the words kept too) -- "when" held by a sentence with a year or
+ *      a month name, the "how many" phrase by one with a number, neither in
+ *      the question: HotpotQA 0.427 / 0.666 / 0.752 / 0.803, MuSiQue the
+ *      same, SQuAD 0.762 / 0.873 / 0.927 / 0.943; the number alone, 0.430 /
+ *      0.666 / 0.752 / 0.803, SQuAD the same; the number only within two
+ *      words before the counted noun ("It has 703 rooms", with deviation 17
+ *      and against its figures): HotpotQA 0.427 / 0.669 / 0.767 / 0.806,
+ *      MuSiQue the same, SQuAD 0.762 / 0.873 / 0.924 / 0.940 -- a question
+ *      or two each way; a lead holds its subject's dates and numbers, so
+ *      the type does not tell the answer's sentence from the others.  Nor,
+ *      measured with this rule's question terms: the cost exponent of
+ *      deviation 4 at 0.1 / 0.4, HotpotQA 0.415 / 0.657 / 0.749 / 0.797 and
+ *      0.433 / 0.639 / 0.740 / 0.800, MuSiQue 0.129 / 0.226 / 0.323 / 0.409
+ *      and 0.161 / 0.237 / 0.344 / 0.419, SQuAD 0.775 / 0.876 / 0.914 /
+ *      0.940 and 0.778 / 0.886 / 0.924 / 0.940.  And, before it, r_s of a
+ *      sentence that shares no term with the question, nor does its title,
+ *      set to 0 / halved (what such a sentence holds is there only through
+ *      the chain, deviation 13): HotpotQA 0.427 / 0.663 / 0.746 / 0.785
+ *      and 0.427 / 0.663 / 0.752 / 0.794, MuSiQue 0.140 / 0.215 / 0.333 /
+ *      0.409 and 0.140 / 0.215 / 0.323 / 0.430: the budget it frees goes to
+ *      other distractors, and many answers are such sentences (the second
+ *      hop's lead, "Sir Thomas More (7 February 1478 ...)").
  *  17. A sentence off the chain counts at ISOLATED = 0.7 of its gain.  A
  *      multi-hop answer is a chain of passages, each reached from one
  *      before it (deviation 13; Xiong et al. 2021); once a sentence is
