@@ -561,6 +561,21 @@ Test(sentsel, residual_relevance, .fini = teardown)
     cr_assert_str_eq(got, "0,1", "%s", got);
 }
 
+/* A store of the one passage "g" (title, the sentences s0 and s1) and the
+ * sentences choose() takes for the single-hop question q with room for
+ * either sentence and the title, not for both. */
+static char *choose_of_two(const char *title, const char *s0, const char *s1, const char *q)
+{
+    char text[256];
+    size_t l0 = strlen(s0), l1 = strlen(s1);
+    size_t one = cvs_tokens_estimate(strlen(title), l0 > l1 ? l0 : l1);
+    mkctx();
+    cr_assert_lt(one, cvs_tokens_estimate(strlen(title), l0 + l1 + 1));
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    putv("g", title, text, 0);
+    return choose(q, 1, one);
+}
+
 /* Deviation 10 (the title's words are not new): a sentence that only
  * restates the passage's title adds nothing the printed title does not say;
  * the sentence about the subject goes in instead.  Without the rule the
@@ -568,16 +583,27 @@ Test(sentsel, residual_relevance, .fini = teardown)
  * fresh. */
 Test(sentsel, title_restated_is_not_new, .fini = teardown)
 {
-    static const char s0[] = "Grey Heron Stone.";
-    static const char s1[] = "The stone marks the old ford of the drovers on the Ulla.";
-    char text[256];
-    /* Room for either sentence with the title, not for both. */
-    size_t one = cvs_tokens_estimate(16, sizeof s1 - 1);
-    mkctx();
-    cr_assert_lt(one, cvs_tokens_estimate(16, sizeof s0 + sizeof s1 - 1));
-    snprintf(text, sizeof text, "%s %s", s0, s1);
-    putv("g", "Grey Heron Stone", text, 0);
-    const char *got = choose("What is Grey Heron Stone?", 1, one);
+    const char *got = choose_of_two("Grey Heron Stone", "Grey Heron Stone.",
+                                    "The stone marks the old ford of the drovers on the Ulla.",
+                                    "What is Grey Heron Stone?");
+    cr_assert_str_eq(got, "1", "%s", got);
+}
+
+/* Deviation 16 (the wh-phrase is not a question term): "when" and "where"
+ * in a sentence are conjunctions, not what the question asks about; the
+ * sentence holding the question's other words goes in.  Without the rule
+ * the lead holds three question terms as well, "when" and "where" among
+ * them, and its lead bonus makes it win.  So does "how long": the sentence
+ * that says how long goes in, not the one that repeats "long". */
+Test(sentsel, wh_phrase_is_not_a_term, .fini = teardown)
+{
+    const char *got = choose_of_two(
+        "Ferrow", "Where the road meets the weir the mill stood idle when the river froze.",
+        "Ferrow mill opened in 1820.", "When and where was Ferrow mill opened?");
+    cr_assert_str_eq(got, "1", "%s", got);
+    teardown();
+    got = choose_of_two("Ferrow", "Long barges moor below Ferrow.",
+                        "The weir is forty yards across.", "How long is the Ferrow weir?");
     cr_assert_str_eq(got, "1", "%s", got);
 }
 
@@ -616,6 +642,17 @@ static char *choose_among(const char *q, int single, const char *const *ids, con
     return out;
 }
 
+/* Asserts what choose_among gives for a multi-hop question (multi) and for
+ * the same question taken for single-hop (single). */
+static void chosen_both_ways(const char *q, const char *const *ids, const float *rel, size_t n,
+                             size_t budget, const char *multi, const char *single)
+{
+    const char *got = choose_among(q, 0, ids, rel, n, budget);
+    cr_assert_str_eq(got, multi, "%s", got);
+    got = choose_among(q, 1, ids, rel, n, budget);
+    cr_assert_str_eq(got, single, "%s", got);
+}
+
 /* Deviation 13 (the links between chosen passages): of two passages that
  * answer the rest of a multi-hop question equally well, the one a chosen
  * sentence names is the chain's next link and goes in.  Without the rule
@@ -641,10 +678,7 @@ Test(sentsel, named_by_the_chosen_context, .fini = teardown)
     putv("zorblat", "Zorblat", zs, 0);
     putv("oskerbymoor", "Oskerbymoor", os, 1);
     putv("brindlemoor", "Brindlemoor", bs, 2);
-    const char *got = choose_among(q, 0, ids, rel, 4, budget);
-    cr_assert_str_eq(got, "zorblat:0 brindlemoor:0", "%s", got);
-    got = choose_among(q, 1, ids, rel, 4, budget);
-    cr_assert_str_eq(got, "zorblat:0 oskerbymoor:0", "%s", got);
+    chosen_both_ways(q, ids, rel, 4, budget, "zorblat:0 brindlemoor:0", "zorblat:0 oskerbymoor:0");
 }
 
 /* Deviation 13, the other way: of two passages that answer the rest of the
@@ -670,6 +704,33 @@ Test(sentsel, names_the_chosen_context, .fini = teardown)
     putv("zorblat", "Zorblat", zs, 2);
     const char *got = choose_among(q, 0, ids, rel, 4, budget);
     cr_assert_str_eq(got, "vale:0 zorblat:0", "%s", got);
+}
+
+/* Deviation 17 (a sentence off the chain counts at ISOLATED of its gain): of
+ * two towns' sentences that answer the rest of a multi-hop question equally
+ * well, the one holding the chosen sentence's bridge word ("Kelling", in no
+ * other candidate) goes in, though that word makes it less new.  No title
+ * links them: the bridge is an entity the chosen sentence names.  Without
+ * the rule the other town goes in; so it does for a question taken for
+ * single-hop, where the rule is off. */
+Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
+{
+    static const char zs[] = "Zorblat is an opera written at Kelling.";
+    static const char os[] = "The mill at Oskerby stands where the river Tamsin flows.";
+    static const char ks[] = "The mill at Kelling stands where the river Wendle flows.";
+    static const char *const ids[] = {"osk", "kett", "zorblat"};
+    static const float rel[] = {0.6f, 0.6f, 1.0f};
+    static const char q[] = "Which river flows past the town where the opera Zorblat was written?";
+    /* Room for the opera's sentence and one town's, not for two towns. */
+    size_t budget = cvs_tokens_estimate(7, sizeof zs - 1) + cvs_tokens_estimate(7, sizeof ks - 1);
+    mkctx();
+    cr_assert_eq(sizeof os, sizeof ks);
+    cr_assert_lt(budget, cvs_tokens_estimate(7, sizeof zs - 1) +
+                             2 * cvs_tokens_estimate(7, sizeof ks - 1));
+    putv("osk", "Oskerby", os, 1);
+    putv("kett", "Stannet", ks, 2);
+    putv("zorblat", "Zorblat", zs, 0);
+    chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kett:0", "zorblat:0 osk:0");
 }
 
 /* Deviation 14 (an optional pair takes at most half the budget): the club
