@@ -706,6 +706,37 @@ Test(sentsel, names_the_chosen_context, .fini = teardown)
     cr_assert_str_eq(got, "vale:0 zorblat:0", "%s", got);
 }
 
+/* Deviation 13 reads "the question names the title" off all the question's
+ * words, its wh-phrase included (deviation 16 drops that phrase from the
+ * terms the sentences cover, not from the names it reads): a question that
+ * names "When Vale Sang" in full gives no link to a sentence repeating the
+ * title, so of two sentences that answer the rest of the question equally
+ * well, the first goes in.  Reading the names off the covered terms only
+ * ("vale", "sang") took the title for unnamed and the repeating sentence
+ * for the chain's next link. */
+Test(sentsel, a_title_with_a_wh_word_named_by_the_question, .fini = teardown)
+{
+    static const char vs[] = "When Vale Sang is like no other song.";
+    static const char ms[] = "Mirrowe is an opera sung once Vale sang.";
+    static const char zs[] = "Zorblat is an opera sung when Vale sang.";
+    static const char *const ids[] = {"vale", "mirrowe", "zorblat", "fair"};
+    static const float rel[] = {1.0f, 0.3f, 0.3f, 0.05f};
+    static const char q[] = "What opera is like When Vale Sang?";
+    size_t budget = cvs_tokens_estimate(14, sizeof vs - 1) + cvs_tokens_estimate(7, sizeof zs - 1);
+    mkctx();
+    cr_assert_eq(sizeof zs, sizeof ms);
+    cr_assert_lt(budget, cvs_tokens_estimate(14, sizeof vs - 1) +
+                             cvs_tokens_estimate(7, sizeof zs + sizeof ms - 1));
+    putv("vale", "When Vale Sang", vs, 0);
+    putv("mirrowe", "Mirrowe", ms, 1);
+    putv("zorblat", "Zorblat", zs, 2);
+    /* A third candidate holding "when" keeps it from being a bridge word
+     * (deviation 17: at most BRIDGE_DF candidates). */
+    putv("fair", "Lammas fair", "Sheep are sold when the fair opens.", 3);
+    const char *got = choose_among(q, 0, ids, rel, 4, budget);
+    cr_assert_str_eq(got, "vale:0 mirrowe:0", "%s", got);
+}
+
 /* Deviation 17 (a sentence off the chain counts at ISOLATED of its gain): of
  * two towns' sentences that answer the rest of a multi-hop question equally
  * well, the one holding the chosen sentence's bridge word ("Kelling", in no
