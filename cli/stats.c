@@ -187,10 +187,13 @@ int cmd_stats(int argc, char **argv)
         if (ii.refine)
             printf(", refine %zu", ii.refine);
         printf("\n");
-        printf("index memory:   %s (%.1f bytes per vector; raw vectors for re-ranking are\n"
-               "                read from disk through the memory map)\n",
+        printf("index memory:   %s (%.1f bytes per vector; %s)\n",
                cli_human_bytes(ii.mem_bytes, b1, sizeof b1),
-               ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0);
+               ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0,
+               in.raw == CVS_RAW_NONE
+                   ? "no raw vectors are kept (raw none), so nothing is re-ranked"
+                   : "raw vectors for re-ranking are\n                read from disk "
+                     "through the memory map");
         printf("index disk:     %s (lists, codes, change log, centroids)\n",
                cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
     } else {

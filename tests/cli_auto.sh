@@ -98,6 +98,8 @@ expect 0 "import into raw none" import "$none" "$sift/siftsmall_base.fvecs" --qu
 expect 0 "build raw none with no options" build "$none" --json
 has "$tmp/out" '"chosen":{"codec":"sq8","index":"ivf256"}' "sq8 codes and a plain IVF for raw none"
 expect 0 "check raw none" check "$none"
+expect 0 "stats raw none" stats "$none"
+has "$tmp/out" "no raw vectors are kept (raw none), so nothing is re-ranked" "stats says a raw none index re-ranks nothing"
 # Built again (more records, another list count): the codec is kept, the
 # index made anew over the same codes; another codec is refused.
 expect 0 "build raw none again" build "$none" --index ivf64
