@@ -110,10 +110,11 @@ int cmd_stats(int argc, char **argv)
                               "map_bytes", (json_int_t)in.map_bytes,
                               "created", created);
         if (j && crc == 0)
-            json_object_set_new(j, "codec", json_pack("{s:s,s:I,s:I,s:I}", "spec", ci.spec,
+            json_object_set_new(j, "codec", json_pack("{s:s,s:I,s:I,s:I,s:i}", "spec", ci.spec,
                                                       "code_bytes", (json_int_t)ci.code_bytes,
                                                       "param_bytes", (json_int_t)ci.param_bytes,
-                                                      "generation", (json_int_t)ci.generation));
+                                                      "generation", (json_int_t)ci.generation,
+                                                      "format", (int)ci.format));
         else if (j)
             json_object_set_new(j, "codec", json_null());
         if (j && irc == 0)
@@ -162,6 +163,14 @@ int cmd_stats(int argc, char **argv)
                ci.code_bytes, cli_human_bytes(ci.param_bytes, b1, sizeof b1));
     else
         printf("codec:          none (cvstore build DB --codec SPEC)\n");
+    /* Format 3 is rabitq's one-centre layout (cvstore.h, cvs_codec_info). */
+    if (crc == 0 && ci.format == 3)
+        printf("codec format:   rabitq, format 3: %s\n",
+               in.raw == CVS_RAW_NONE
+                   ? "one centre; its codes are the only copy of the vectors (raw none), "
+                     "kept as they are"
+                   : "rebuild the codes to get the centres' recall (cvstore build DB "
+                     "--codec SPEC)");
     if (irc == 0 && !strncmp(ii.spec, "qg", 2)) {
         printf("index:          %s (graph over the codes), %" PRIu64 " records, default nprobe "
                "(ef) %zu, rerank %zu, %" PRIu64 " written since the build (searched exactly)\n",

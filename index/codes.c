@@ -508,6 +508,7 @@ CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info)
     info->code_bytes = cvs__codec_code_size(c);
     info->param_bytes = cvs__codec_param_bytes(c);
     info->generation = gen;
+    info->format = cvs__codec_blob_version(c);
 out:
     cvs__read_end(db, txn);
     return rc;

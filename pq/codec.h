@@ -56,6 +56,9 @@ void cvs__codec_free(cvs_codec *c);
 
 const char *cvs__codec_spec(const cvs_codec *c);   /* canonical spec */
 size_t cvs__codec_code_size(const cvs_codec *c);  /* bytes per vector */
+/* The version of the blob c serializes to (docs/FORMAT.md, "Codec blob"):
+ * a codec keeps the version it was read from. */
+uint32_t cvs__codec_blob_version(const cvs_codec *c);
 size_t cvs__codec_param_bytes(const cvs_codec *c);/* codebooks + matrices */
 int cvs__codec_is_4bit(const cvs_codec *c);        /* fast-scan capable */
 size_t cvs__codec_m(const cvs_codec *c);           /* sub-quantizers (or R for sq8,

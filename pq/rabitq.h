@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #define CVS_RBQ_TAIL 11 /* bytes after the bit planes: centre, 2 floats, 1 half */
+#define CVS_RBQ_TAIL_V3 12 /* the same in codec blob version 3: norm, scale, err as float32 */
 #define CVS_RBQ_MAXK 256 /* centres one byte can name */
 
 typedef struct cvs__rbq {
@@ -29,6 +30,9 @@ typedef struct cvs__rbq {
     int ip;          /* 1: codes for inner-product scores, 0: squared L2 */
     float *cent;     /* K x d floats: the centres, owned */
     float *cn2;      /* K floats: their squared norms (derived), owned */
+    int v3;          /* 1: the codes of codec blob version 3 (K = 1, no centre
+                        byte, a tail of CVS_RBQ_TAIL_V3 bytes: norm, scale, err);
+                        read, searched and extended, never trained */
 } cvs__rbq;
 
 /* K centres (zeroed until cvs__rbq_train or the caller fills them; call
@@ -42,7 +46,7 @@ void cvs__rbq_centres_set(cvs__rbq *r);
 uint32_t cvs__rbq_centres_for(size_t n);
 #define CVS_RBQ_MIN_PER_CENTRE 39
 
-/* Bytes of one code: B * d / 8 + CVS_RBQ_TAIL. */
+/* Bytes of one code: B * d / 8 + CVS_RBQ_TAIL (CVS_RBQ_TAIL_V3 if v3). */
 size_t cvs__rbq_code_size(const cvs__rbq *r);
 /* Floats of a prepared query (cvs__rbq_prepare). */
 size_t cvs__rbq_query_floats(const cvs__rbq *r);
