@@ -4,7 +4,9 @@
 # readable: tests/data/fixture-rbq3-none (raw none: the codes are the only
 # copy of the vectors) and fixture-rbq3-f32 (ip, raw f32).  Both READMEs say
 # how they were made; their search.txt and export.jsonl are the old
-# binary's output, which this build must reproduce.
+# binary's output, which this build must reproduce.  And a codec of a
+# version this build does not know is one problem for check, and stats
+# prints the rest of the store.
 #   bash tests/cli_rbq3.sh PATH_TO_cvstore PATH_TO_tests/data
 set -euo pipefail
 
@@ -99,5 +101,35 @@ expect 0 "stats text after the rebuild" stats "$tmp/rf"
 ok "no format 3 note after the rebuild"
 expect 0 "check after the rebuild" check "$tmp/rf"
 has "$tmp/out" "no problems found" "check rf after the rebuild"
+
+# ---- a codec blob of a version this build does not know ----
+# (byte 8 of the blob is its version; it is checked before the checksum).
+# The fixtures were built once, so their data.mdb holds one blob.
+bump_codec_version() { # DIR
+  local off
+  off=$(grep -obUa -F CVSCODEC "$1/data.mdb" | cut -d: -f1)
+  [ "$(printf '%s\n' "$off" | grep -c .)" -eq 1 ] || fail "not one codec blob in $1: $off"
+  printf '\x09' | dd of="$1/data.mdb" bs=1 seek=$((off + 8)) conv=notrunc status=none
+}
+for db in rf rn; do
+  mkdir "$tmp/new-$db"
+  case $db in rf) cp "$data/fixture-rbq3-f32/data.mdb" "$tmp/new-$db/" ;;
+              rn) cp "$data/fixture-rbq3-none/data.mdb" "$tmp/new-$db/" ;; esac
+  bump_codec_version "$tmp/new-$db"
+  expect 1 "$db: check of a codec of version 9" check "$tmp/new-$db"
+  [ "$(grep -c '^problem:' "$tmp/out")" -eq 1 ] ||
+    fail "$db: check reported more than the codec: $(head -5 "$tmp/out")"
+  has "$tmp/out" "the codec cannot be loaded, so the codes are not checked" "$db: check"
+  has "$tmp/out" "format version 9" "$db: check names the version"
+  ok "$db: check reports the unreadable codec once"
+  expect 1 "$db: stats of a codec of version 9" stats "$tmp/new-$db"
+  has "$tmp/out" "records:        240" "$db: stats still counts the records"
+  has "$tmp/out" "codec:          cannot be read: " "$db: stats names the codec"
+  has "$tmp/out" "embedder:       none" "$db: stats prints the parts after the codec"
+  has "$tmp/err" "format version 9" "$db: stats says why on stderr"
+  expect 1 "$db: stats --json of a codec of version 9" stats "$tmp/new-$db" --json
+  has "$tmp/out" '"codec":{"error":' "$db: stats --json"
+  has "$tmp/out" '"count":240' "$db: stats --json still counts the records"
+done
 
 echo "$passed passed"
