@@ -69,14 +69,15 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
 /* Query side.  qz: the query in the quantizer's space (d floats), scored
  * as r->ip says.  off is added to every estimate.  Fills qbuf
  * (cvs__rbq_query_floats floats, caller-owned); cvs__rbq_estimate fills
- * its per-centre tables as codes name the centres, so one qbuf serves
- * one thread. */
+ * its per-centre tables as codes name the centres. */
 void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf);
 /* For n codes (stride cs bytes, >= cvs__rbq_code_size): est[i], the
  * estimated "smaller is better" distance (squared L2, or minus the inner
  * product), and err[i] (may be NULL), the half-width of its confidence
  * interval at eps0 = 1: |est - true| <= eps0 * err with probability
- * >= 1 - 2 exp(-c0 eps0^2) over the random rotation (RaBitQ, Theorem 3.2). */
+ * >= 1 - 2 exp(-c0 eps0^2) over the random rotation (RaBitQ, Theorem 3.2).
+ * Writes qbuf (a centre's table, the first time a code names it, unlocked):
+ * a qbuf must not be used by two threads at once; r is only read. */
 void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, size_t n,
                        size_t cs, float *est, float *err);
 
