@@ -121,6 +121,21 @@ Test(fixture, rabitq_v3_codec_reads_back_and_scores)
     cr_assert_eq(cvs__codec_blob_version(c), 3);
     cr_assert_eq(cvs__codec_serialize(c, &back, &blen), 0, "%s", cvs_errmsg(NULL));
     cr_assert(blen == len && !memcmp(back, blob, len), "written back differently");
+    /* The version 3 parser is as strict as the others: every truncation and
+     * every single bit flip is refused (CRC-32 sees any one flip). */
+    for (size_t l = 0; l < len; l++) {
+        cvs_codec *b = NULL;
+        cr_assert_neq(cvs__codec_deserialize(blob, l, &b), 0, "truncation to %zu accepted", l);
+        cr_assert_null(b);
+    }
+    for (size_t bit = 0; bit < len * 8; bit += 7) {
+        cvs_codec *b = NULL;
+        int rc;
+        back[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        rc = cvs__codec_deserialize(back, len, &b);
+        cr_assert(rc == CVS_ECORRUPT || rc == CVS_EVERSION, "flip of bit %zu gave %d", bit, rc);
+        back[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof id, "%d", i);
