@@ -553,7 +553,8 @@ void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf
         for (int t = 0; t < 8; t++) {
             const size_t j = (size_t)m * 8 + (size_t)t;
             qm[t] = centred ? qz[j] - r->cent[j] : qz[j];
-            qc += (double)qz[j] * r->cent[j];
+            if (r->v3)
+                qc += (double)qz[j] * r->cent[j];
         }
         L[0] = 0.0f;
         for (unsigned v = 1; v < 256; v++)
