@@ -267,6 +267,8 @@ static int rbq_bound_rerank(const dataset *ds, const cvs_codec *codec, const uin
                             result *r)
 {
     size_t k = ds->nb < TOPK ? ds->nb : TOPK;
+    /* One prepared query, written by each estimate: this loop runs on one
+     * thread (pq/codec.h, cvs__codec_rbq_estimate). */
     float *qb = malloc(cvs__codec_rbq_query_floats(codec) * sizeof *qb);
     float *est = malloc((ds->nb + 1) * sizeof *est), *err = malloc((ds->nb + 1) * sizeof *err);
     int64_t *best = malloc(ds->nq * RK * sizeof *best), cid[TOPK];

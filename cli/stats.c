@@ -22,12 +22,16 @@ static const char usage[] =
     "Options:\n"
     "  -j, --json           one JSON object: path, count, dim, metric, raw,\n"
     "                       format_version, encrypted, disk_bytes, map_bytes, created,\n"
-    "                       codec {spec, code_bytes, param_bytes, generation} or\n"
-    "                       null, index {spec, count, nlist, residual, nprobe,\n"
-    "                       rerank, refine, mem_bytes, mem_bytes_per_vector,\n"
+    "                       codec {spec, code_bytes, param_bytes, generation,\n"
+    "                       format} or null, index {spec, count, nlist, residual,\n"
+    "                       nprobe, rerank, refine, mem_bytes, mem_bytes_per_vector,\n"
     "                       disk_bytes, dirty} or null, embedder {name, dim,\n"
     "                       common_component, vocabulary_in_store} or null\n"
-    "  -h, --help           show this help\n";
+    "  -h, --help           show this help\n"
+    "\n"
+    "A codec, index or embedder this build cannot read (a newer format, or\n"
+    "damage) is named on its line (in JSON, {\"error\": MESSAGE}) and the rest is\n"
+    "printed; the exit status is then 1, with the first such error on stderr.\n";
 
 /* The built-in glove embedder's text state (query/embed.c), or NULL for
  * embedders that have none. */
@@ -38,6 +42,27 @@ static const char *sif_state(const cvs_embedder_info *e)
     return e->fitted == 2 ? "fixed by the vocabulary"
            : e->fitted   ? "fitted on the first import"
                          : "none (embeddings skip its removal)";
+}
+
+/* A part stats cannot read: its message, kept before a later call
+ * replaces the handle's, and the first such error for the exit status. */
+typedef struct part_err {
+    int rc;            /* the first failure, 0 = none */
+    char first[512];   /* its message */
+} part_err;
+
+/* rc of reading one part: 0 and CVS_NOTFOUND pass through; anything else is
+ * kept in msg (size bytes) and, if the first, in pe. */
+static int part(int rc, cvs_db *db, char *msg, size_t size, part_err *pe)
+{
+    if (rc == 0 || rc == CVS_NOTFOUND)
+        return rc;
+    snprintf(msg, size, "%s: %s", cvs_strerror(rc), cvs_errmsg(db));
+    if (!pe->rc) {
+        pe->rc = rc;
+        snprintf(pe->first, sizeof pe->first, "%s", msg);
+    }
+    return rc;
 }
 
 int cmd_stats(int argc, char **argv)
@@ -53,6 +78,8 @@ int cmd_stats(int argc, char **argv)
     cvs_index_info ii;
     cvs_embedder_info ei;
     int crc, irc, erc;
+    part_err pe = {0};
+    char cmsg[512] = "", imsg[512] = "", emsg[512] = "";
     const char *path;
     char created[40], b1[24], b2[24];
     int c, rc, json = 0;
@@ -82,21 +109,9 @@ int cmd_stats(int argc, char **argv)
         goto out;
     }
     cli_iso8601(in.created_us, created, sizeof created);
-    crc = cvs_codec_get_info(db, &ci);
-    if (crc && crc != CVS_NOTFOUND) {
-        rc = cli_fail("stats", crc, db);
-        goto out;
-    }
-    irc = cvs_index_get_info(db, &ii);
-    if (irc && irc != CVS_NOTFOUND) {
-        rc = cli_fail("stats", irc, db);
-        goto out;
-    }
-    erc = cvs_db_embedder_info(db, &ei);
-    if (erc && erc != CVS_NOTFOUND) {
-        rc = cli_fail("stats", erc, db);
-        goto out;
-    }
+    crc = part(cvs_codec_get_info(db, &ci), db, cmsg, sizeof cmsg, &pe);
+    irc = part(cvs_index_get_info(db, &ii), db, imsg, sizeof imsg, &pe);
+    erc = part(cvs_db_embedder_info(db, &ei), db, emsg, sizeof emsg, &pe);
     if (json) {
         json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:b,s:I,s:I,s:s}",
                               "path", path,
@@ -110,10 +125,13 @@ int cmd_stats(int argc, char **argv)
                               "map_bytes", (json_int_t)in.map_bytes,
                               "created", created);
         if (j && crc == 0)
-            json_object_set_new(j, "codec", json_pack("{s:s,s:I,s:I,s:I}", "spec", ci.spec,
+            json_object_set_new(j, "codec", json_pack("{s:s,s:I,s:I,s:I,s:i}", "spec", ci.spec,
                                                       "code_bytes", (json_int_t)ci.code_bytes,
                                                       "param_bytes", (json_int_t)ci.param_bytes,
-                                                      "generation", (json_int_t)ci.generation));
+                                                      "generation", (json_int_t)ci.generation,
+                                                      "format", (int)ci.format));
+        else if (j && crc != CVS_NOTFOUND)
+            json_object_set_new(j, "codec", json_pack("{s:s}", "error", cmsg));
         else if (j)
             json_object_set_new(j, "codec", json_null());
         if (j && irc == 0)
@@ -127,6 +145,8 @@ int cmd_stats(int argc, char **argv)
                           ii.count ? (double)ii.mem_bytes / (double)ii.count : 0.0,
                           "disk_bytes", (json_int_t)ii.disk_bytes, "dirty",
                           (json_int_t)ii.dirty));
+        else if (j && irc != CVS_NOTFOUND)
+            json_object_set_new(j, "index", json_pack("{s:s}", "error", imsg));
         else if (j)
             json_object_set_new(j, "index", json_null());
         if (j && erc == 0)
@@ -134,6 +154,8 @@ int cmd_stats(int argc, char **argv)
                                 json_pack("{s:s,s:i,s:s?,s:b}", "name", ei.name, "dim", (int)ei.dim,
                                           "common_component", sif_state(&ei),
                                           "vocabulary_in_store", ei.data_in_store));
+        else if (j && erc != CVS_NOTFOUND)
+            json_object_set_new(j, "embedder", json_pack("{s:s}", "error", emsg));
         else if (j)
             json_object_set_new(j, "embedder", json_null());
         if (!j) {
@@ -160,8 +182,18 @@ int cmd_stats(int argc, char **argv)
     if (crc == 0)
         printf("codec:          %s (%zu bytes per vector, %s of codebooks)\n", ci.spec,
                ci.code_bytes, cli_human_bytes(ci.param_bytes, b1, sizeof b1));
+    else if (crc != CVS_NOTFOUND)
+        printf("codec:          cannot be read: %s\n", cmsg);
     else
         printf("codec:          none (cvstore build DB --codec SPEC)\n");
+    /* Format 3 is rabitq's one-centre layout (cvstore.h, cvs_codec_info). */
+    if (crc == 0 && ci.format == 3)
+        printf("codec format:   rabitq, format 3: %s\n",
+               in.raw == CVS_RAW_NONE
+                   ? "one centre; its codes are the only copy of the vectors (raw none), "
+                     "kept as they are"
+                   : "rebuild the codes to get the centres' recall (cvstore build DB "
+                     "--codec SPEC)");
     if (irc == 0 && !strncmp(ii.spec, "qg", 2)) {
         printf("index:          %s (graph over the codes), %" PRIu64 " records, default nprobe "
                "(ef) %zu, rerank %zu, %" PRIu64 " written since the build (searched exactly)\n",
@@ -196,6 +228,8 @@ int cmd_stats(int argc, char **argv)
                      "through the memory map");
         printf("index disk:     %s (lists, codes, change log, centroids)\n",
                cli_human_bytes(ii.disk_bytes, b2, sizeof b2));
+    } else if (irc != CVS_NOTFOUND) {
+        printf("index:          cannot be read: %s\n", imsg);
     } else {
         printf("index:          none (cvstore build DB --codec SPEC --index ivf)\n");
     }
@@ -204,9 +238,15 @@ int cmd_stats(int argc, char **argv)
                sif_state(&ei), ei.data_in_store ? "; vocabulary copied into the store" : "");
     else if (erc == 0)
         printf("embedder:       %s (dim %u)\n", ei.name, ei.dim);
+    else if (erc != CVS_NOTFOUND)
+        printf("embedder:       cannot be read: %s\n", emsg);
     else
         printf("embedder:       none (text needs one: cvstore init DB --embedder glove)\n");
 out:
+    if (!rc && pe.rc) {
+        cli_err("stats", "%s", pe.first);
+        rc = cli_exit_code(pe.rc);
+    }
     cvs_db_close(db);
     return rc;
 }

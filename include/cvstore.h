@@ -512,6 +512,10 @@ typedef struct cvs_codec_info {
     size_t code_bytes;     /* bytes per vector */
     size_t param_bytes;    /* codebooks and matrices */
     uint64_t generation;   /* increments with every build */
+    uint32_t format;       /* the codec blob's version (docs/FORMAT.md, "Codec
+                              blob"); 3 is rabitq's older one-centre layout,
+                              read, searched and extended by puts but never
+                              trained: a build gives version 4's codes */
 } cvs_codec_info;
 
 /* The store's codec; CVS_NOTFOUND when none has been built. */

@@ -508,6 +508,7 @@ CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info)
     info->code_bytes = cvs__codec_code_size(c);
     info->param_bytes = cvs__codec_param_bytes(c);
     info->generation = gen;
+    info->format = cvs__codec_blob_version(c);
 out:
     cvs__read_end(db, txn);
     return rc;
@@ -800,6 +801,7 @@ typedef struct codes_chk {
     cvs_db *db;
     struct cvs__codes_state *st;
     size_t code_size;      /* 0: no codec */
+    int unreadable;        /* 1: a codec this build cannot load (reported once) */
     uint32_t nlist;        /* 0: no IVF index */
     const struct cvs_ivf_params *ip; /* the IVF index, or NULL */
     float *tmp;            /* with stored SQ8 rows: dim floats */
@@ -815,6 +817,8 @@ static int check_code(cvs__chk *c, void *arg, const MDB_val *k, const MDB_val *v
 {
     codes_chk *cc = arg;
     cvs__chk_orphan(c, k, "codes");
+    if (cc->unreadable)
+        return CVS_OK; /* nothing to check a code against */
     if (cc->code_size == 0)
         cvs__chk_problem(c, "codes: key %llu has a code but the store has no codec", key_of(k));
     else if (v->mv_size != cc->code_size)
@@ -868,9 +872,12 @@ static int codes_check(cvs_db *db, void *state, cvs__chk *c)
     MDB_stat s_codes;
     uint64_t nrecs = cvs__chk_nrecs(c);
     int rc;
-    if (cvs__codec_for_txn(db, txn, &codec, NULL) != CVS_OK)
-        cvs__chk_problem(c, "meta: the codec cannot be loaded: %s", cvs_errmsg(db));
-    else if (codec)
+    if (cvs__codec_for_txn(db, txn, &codec, NULL) != CVS_OK) {
+        /* Once, not once per code (a newer codec format, or damage). */
+        cvs__chk_problem(c, "meta: the codec cannot be loaded, so the codes are not checked "
+                         "against it: %s", cvs_errmsg(db));
+        cc.unreadable = 1;
+    } else if (codec)
         cc.code_size = cvs__codec_code_size(codec);
     if (mdb_stat(txn, cc.st->dbi_codes, &s_codes) == 0 && codec && s_codes.ms_entries != nrecs)
         cvs__chk_problem(c, "counts differ: %llu records but %zu codes",
@@ -888,7 +895,7 @@ static int codes_check(cvs_db *db, void *state, cvs__chk *c)
         else if (ip)
             cc.nlist = ip->nlist;
         cc.ip = ip;
-        if (ip && !codec)
+        if (ip && !codec && !cc.unreadable)
             cvs__chk_problem(c, "meta: an IVF index but no codec");
         if (mdb_stat(txn, cc.st->dbi_lists, &s_lists) == 0 && ip && s_lists.ms_entries != nrecs)
             cvs__chk_problem(c, "counts differ: %llu records but %zu list entries",

@@ -437,7 +437,8 @@ typedef struct scratch {
     float *qc, *lut, *dist, *hd, *hd2, *tmp, *pd;
     float *sqy; /* ",sq8": the query as sq8_prepare leaves it */
     float *lutb, *offb; /* one LUT (and offset) per query of the chunk, when they serve every list */
-    float *rbq, *err; /* RaBitQ: the prepared query, the bounds of a list */
+    float *rbq, *err; /* RaBitQ: the prepared query (written by every estimate:
+                         one per job, never shared), the bounds of a list */
     int64_t *hid, *pid;
     uint64_t *ckey;   /* coarse selection's keys, one per list */
     float *rfd;       /* deviation 6: the SQ8 re-rank's best jb->refine */

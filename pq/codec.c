@@ -125,7 +125,7 @@
 #define CODEC_MAGIC "CVSCODEC"
 #define CODEC_VERSION 1u    /* blobs without an rq stage */
 #define CODEC_VERSION_RQ 2u /* blobs with one: older builds reject them by version */
-#define CODEC_VERSION_RBQ1 3u /* rabitq with one centre: no longer read */
+#define CODEC_VERSION_RBQ1 3u /* rabitq with one centre: read and kept, never trained */
 #define CODEC_VERSION_RBQ 4u /* blobs with a rabitq stage, likewise */
 /* rq beam widths when encoding and while training (rq.c, deviation 3), and
  * refit rounds (deviation 2).  Wider beams and more rounds each lower the
@@ -390,7 +390,8 @@ static size_t spec_code_size(const spec *s, uint32_t dq)
 
 size_t cvs__codec_code_size(const cvs_codec *c)
 {
-    return spec_code_size(&c->s, c->dq);
+    /* A codec read from blob version 3 keeps that version's rabitq codes. */
+    return c->s.quant == Q_RBQ ? cvs__rbq_code_size(&c->rbq) : spec_code_size(&c->s, c->dq);
 }
 
 size_t cvs__codec_param_bytes(const cvs_codec *c)
@@ -1025,9 +1026,11 @@ static void put_f32s(wbuf *w, const float *f, size_t cnt)
  * what they cannot read by its version. */
 static uint32_t blob_version(const cvs_codec *c)
 {
-    return c->s.quant == Q_RBQ ? CODEC_VERSION_RBQ
+    return c->s.quant == Q_RBQ ? (c->rbq.v3 ? CODEC_VERSION_RBQ1 : CODEC_VERSION_RBQ)
            : c->s.quant == Q_RQ ? CODEC_VERSION_RQ : CODEC_VERSION;
 }
+
+uint32_t cvs__codec_blob_version(const cvs_codec *c) { return blob_version(c); }
 
 int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
 {
@@ -1037,7 +1040,9 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         total += 12;
     if (c->s.opq)
         total += 8;
-    total += c->s.quant == Q_PQ || c->s.quant == Q_RBQ ? 20 : c->s.quant == Q_RQ ? 16 : 8;
+    total += c->s.quant == Q_PQ || (c->s.quant == Q_RBQ && !c->rbq.v3) ? 20
+             : c->s.quant == Q_RQ || c->s.quant == Q_RBQ                ? 16
+                                                                        : 8;
     if (!buf || !len)
         return cvs__err(CVS_EINVAL, "codec serialize: NULL output");
     wbuf w = {malloc(total), 0};
@@ -1075,7 +1080,8 @@ int cvs__codec_serialize(const cvs_codec *c, uint8_t **buf, size_t *len)
         put_u32(&w, c->din);
         put_u32(&w, c->dq);
         put_u32(&w, c->s.nbits);
-        put_u32(&w, c->rbq.K);
+        if (!c->rbq.v3) /* version 3 has one centre and no count */
+            put_u32(&w, c->rbq.K);
         put_f32s(&w, c->R, (size_t)c->din * c->dq);
         put_f32s(&w, c->rbq.cent, (size_t)c->rbq.K * c->dq);
     } else if (c->s.quant == Q_RQ) {
@@ -1167,10 +1173,6 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         return cvs__err(CVS_ECORRUPT, "codec blob: bad magic (not a cvstore codec)");
     r.pos = 8;
     (void)get_u32(&r, &ver, "version");
-    if (ver == CODEC_VERSION_RBQ1)
-        return cvs__err(CVS_EVERSION, "codec blob: format version %u holds rabitq codes of the "
-                        "older layout (one centre, three float factors), which this build no "
-                        "longer reads: build the codes again (cvstore build DB SPEC)", ver);
     if (ver < CODEC_VERSION || ver > CODEC_VERSION_RBQ)
         return cvs__err(CVS_EVERSION, "codec blob: format version %u, this build reads %u to %u",
                         ver, CODEC_VERSION, CODEC_VERSION_RBQ);
@@ -1192,6 +1194,9 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         rc = cvs__err(CVS_ECORRUPT, "codec blob: spec \"%s\" is not in canonical form", sp);
         goto out;
     }
+    /* Version 3 blobs hold a rabitq stage of the one-centre layout. */
+    if (c->s.quant == Q_RBQ && ver == CODEC_VERSION_RBQ1)
+        c->rbq.v3 = 1;
     if (blob_version(c) != ver) {
         rc = cvs__err(CVS_ECORRUPT, "codec blob: version %u with spec \"%s\"", ver, sp);
         goto out;
@@ -1239,12 +1244,13 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
             goto out;
     } else if (c->s.quant == Q_RBQ) {
         size_t nr = (size_t)c->din * c->dq;
-        uint32_t K = 0;
+        uint32_t K = 1;
+        const int v3 = c->rbq.v3;
         if ((rc = expect_u32(&r, TAG_RBQ, "rabitq stage tag")) ||
             (rc = expect_u32(&r, c->din, "rabitq input dim")) ||
             (rc = expect_u32(&r, c->dq, "rabitq dim")) ||
             (rc = expect_u32(&r, c->s.nbits, "rabitq bits")) ||
-            (rc = get_u32(&r, &K, "rabitq centres")))
+            (!v3 && (rc = get_u32(&r, &K, "rabitq centres"))))
             goto out;
         if (K < 1 || K > CVS_RBQ_MAXK) {
             rc = cvs__err(CVS_ECORRUPT, "codec blob: %u rabitq centres (1..%d)", K, CVS_RBQ_MAXK);
@@ -1253,6 +1259,7 @@ int cvs__codec_deserialize(const uint8_t *buf, size_t len, cvs_codec **out)
         if ((rc = need_floats(&r, nr + (size_t)K * c->dq, "rabitq rotation and centres")) ||
             (rc = cvs__rbq_init(&c->rbq, c->dq, c->s.nbits, K, is_ip(c))))
             goto out;
+        c->rbq.v3 = v3; /* cvs__rbq_init cleared it */
         if (!(c->R = malloc(nr * sizeof *c->R))) {
             rc = cvs__err(CVS_ENOMEM, "codec blob: out of memory");
             goto out;

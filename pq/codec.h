@@ -56,6 +56,9 @@ void cvs__codec_free(cvs_codec *c);
 
 const char *cvs__codec_spec(const cvs_codec *c);   /* canonical spec */
 size_t cvs__codec_code_size(const cvs_codec *c);  /* bytes per vector */
+/* The version of the blob c serializes to (docs/FORMAT.md, "Codec blob"):
+ * a codec keeps the version it was read from. */
+uint32_t cvs__codec_blob_version(const cvs_codec *c);
 size_t cvs__codec_param_bytes(const cvs_codec *c);/* codebooks + matrices */
 int cvs__codec_is_4bit(const cvs_codec *c);        /* fast-scan capable */
 size_t cvs__codec_m(const cvs_codec *c);           /* sub-quantizers (or R for sq8,
@@ -105,8 +108,12 @@ int cvs__codec_rbq_prepare(const cvs_codec *c, const float *q, float *qbuf);
 /* est[i]: the estimated distance ("smaller is better", as
  * cvs__codec_distances gives it) of n plain codes; err[i] (err may be
  * NULL): the half-width of its interval at eps0 = 1.  est is also the
- * kernel's scratch: it needs n floats, nothing more.  qbuf's per-centre
- * tables are filled here on first use: one qbuf per thread. */
+ * kernel's scratch: it needs n floats, nothing more.
+ * Thread contract: this call writes qbuf (the per-centre tables are filled
+ * on first use, cvs__rbq_estimate), so a prepared query belongs to one
+ * thread at a time: threads that score the same query each prepare their
+ * own qbuf (index/ivf_search.c keeps one per search job, in its scratch).
+ * The codec itself is only read and may be shared. */
 void cvs__codec_rbq_estimate(const cvs_codec *c, float *qbuf, const uint8_t *codes,
                              size_t n, float *est, float *err);
 

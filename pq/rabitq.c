@@ -106,6 +106,15 @@
  *     scoring the raw query Pq adds <e, c>, an error fixed per vector that
  *     every query repeats; the shift removes it exactly and the bound uses
  *     ||q - c|| instead of ||q||.
+ *  8. Codes of codec blob version 3 (r->v3) are still read, searched and
+ *     extended by puts: one centre (the training mean), no shift, and a
+ *     tail of three float32, norm = ||v||, scale and err.  Their estimate
+ *     is the same estimator over the centred query for l2 (the table is
+ *     built on q - c: ||q'||^2 + norm^2 - 2 scale <y, q'>) and over q
+ *     itself for ip (q.c - scale <y, q>, deviation 7's error left in);
+ *     the bound is w ||q'|| err.  A raw "none" store's codes are its only
+ *     copy of the vectors, so they cannot be re-encoded into version 4;
+ *     a store with raw vectors gets version 4 by building again.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -117,7 +126,7 @@
 #include "pq/rabitq.h"
 
 /* Header floats of a prepared query, before the tables. */
-enum { QH_OFF, QH_SUM, QH_N2, QH_SIZE = 8 };
+enum { QH_OFF, QH_SUM, QH_N2, QH_N, QH_SIZE = 8 };
 
 int cvs__rbq_init(cvs__rbq *r, uint32_t d, uint32_t B, uint32_t K, int ip)
 {
@@ -160,7 +169,7 @@ uint32_t cvs__rbq_centres_for(size_t n)
 
 size_t cvs__rbq_code_size(const cvs__rbq *r)
 {
-    return (size_t)r->B * r->d / 8 + CVS_RBQ_TAIL;
+    return (size_t)r->B * r->d / 8 + (r->v3 ? CVS_RBQ_TAIL_V3 : CVS_RBQ_TAIL);
 }
 
 size_t cvs__rbq_query_floats(const cvs__rbq *r)
@@ -464,6 +473,12 @@ int cvs__rbq_encode(const cvs__rbq *r, const float *z, size_t n, uint8_t *codes)
             double shift = r->ip ? scale * yc - vc : nrm * nrm + 2.0 * scale * yc;
             uint16_t eh = half_up((float)e);
             uint8_t *t = c + (size_t)B * nb;
+            if (r->v3) { /* deviation 8: a codec of blob version 3 */
+                put_f32(t, (float)nrm);
+                put_f32(t + 4, (float)scale);
+                put_f32(t + 8, (float)e);
+                continue;
+            }
             t[0] = (uint8_t)as[i];
             put_f32(t + 1, (float)scale);
             put_f32(t + 5, (float)shift);
@@ -493,7 +508,7 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
     const double cb = ((double)(1u << B) - 1.0) / 2.0;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *c = codes + i * cs, *t = c + (size_t)B * nb;
-        const uint32_t k = tail_centre(t) < r->K ? tail_centre(t) : 0;
+        const uint32_t k = r->v3 || tail_centre(t) >= r->K ? 0 : tail_centre(t);
         const float *ce = r->cent + (size_t)k * d;
         float *zi = z + i * d;
         double scale = get_f32(t + 1), e = tail_bound(t), ny = 0, f = 0;
@@ -510,7 +525,11 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
          * so s = e sqrt(D - 1) / (scale ||y||), and norm <ō,o> / ||y|| =
          * scale cos^2.  A half's rounding of e moves cos^2 by ~2 s^2 2^-11,
          * ~1e-5 at 4 bits: the reconstruction keeps float precision. */
-        if (scale > 0 && ny > 0 && isfinite(e)) {
+        if (r->v3) { /* deviation 8: the norm is in the tail */
+            double nrm = get_f32(t);
+            scale = get_f32(t + 4);
+            f = scale > 0 && ny > 0 ? nrm * nrm / scale / ny : 0.0;
+        } else if (scale > 0 && ny > 0 && isfinite(e)) {
             double sn = e * sqrt((double)d - 1.0) / (scale * sqrt(ny));
             f = scale * fmax(0.0, 1.0 - sn * sn);
         }
@@ -525,10 +544,18 @@ void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf
 {
     const uint32_t d = r->d, nb = d / 8, K = r->K;
     float *lut = qbuf + QH_SIZE, *ct = lut + (size_t)r->B * nb * 256, *cn = ct + K;
-    double sum = 0, n2 = 0;
+    double sum = 0, n2 = 0, qc = 0;
+    /* Version 3 l2 codes score the query centred on the one centre
+     * (deviation 8); every other code the query itself. */
+    const int centred = r->v3 && !r->ip;
     for (uint32_t m = 0; m < nb; m++) {
-        float *L = lut + (size_t)m * 256;
-        const float *qm = qz + (size_t)m * 8;
+        float *L = lut + (size_t)m * 256, qm[8];
+        for (int t = 0; t < 8; t++) {
+            const size_t j = (size_t)m * 8 + (size_t)t;
+            qm[t] = centred ? qz[j] - r->cent[j] : qz[j];
+            if (r->v3)
+                qc += (double)qz[j] * r->cent[j];
+        }
         L[0] = 0.0f;
         for (unsigned v = 1; v < 256; v++)
             L[v] = L[v & (v - 1)] + qm[__builtin_ctz(v)];
@@ -553,10 +580,12 @@ void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf
     for (uint32_t k = 0; k < K; k++)
         cn[k] = -1.0f;
     memcpy(cn + K, qz, d * sizeof *qz);
-    qbuf[QH_OFF] = off;
+    /* Version 3 ip codes: the one centre's share q.c in the offset. */
+    qbuf[QH_OFF] = r->v3 && r->ip ? (float)(off - qc) : off;
     qbuf[QH_SUM] = (float)sum;
     qbuf[QH_N2] = (float)n2;
-    for (int t = QH_N2 + 1; t < QH_SIZE; t++)
+    qbuf[QH_N] = (float)sqrt(n2);
+    for (int t = QH_N + 1; t < QH_SIZE; t++)
         qbuf[t] = 0.0f;
 }
 
@@ -587,6 +616,17 @@ void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, siz
     float *ct = qbuf + QH_SIZE + (size_t)M * 256, *cn = ct + K;
     const float w = r->ip ? 1.0f : 2.0f;
     cvs__adc8_scan_strided(qbuf + QH_SIZE, codes, n, M, cs, est);
+    if (r->v3) { /* deviation 8: the estimator of the one-centre codes */
+        const float n2 = qbuf[QH_N2], qn = qbuf[QH_N];
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *t = codes + i * cs + M;
+            const float nrm = get_f32(t), ipv = get_f32(t + 4) * (est[i] - csum);
+            est[i] = r->ip ? off - ipv : off + n2 + nrm * nrm - 2.0f * ipv;
+            if (err)
+                err[i] = w * qn * get_f32(t + 8);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *t = codes + i * cs + M;
         const uint32_t k = tail_centre(t) < K ? tail_centre(t) : 0;

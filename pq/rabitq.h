@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #define CVS_RBQ_TAIL 11 /* bytes after the bit planes: centre, 2 floats, 1 half */
+#define CVS_RBQ_TAIL_V3 12 /* the same in codec blob version 3: norm, scale, err as float32 */
 #define CVS_RBQ_MAXK 256 /* centres one byte can name */
 
 typedef struct cvs__rbq {
@@ -29,6 +30,9 @@ typedef struct cvs__rbq {
     int ip;          /* 1: codes for inner-product scores, 0: squared L2 */
     float *cent;     /* K x d floats: the centres, owned */
     float *cn2;      /* K floats: their squared norms (derived), owned */
+    int v3;          /* 1: the codes of codec blob version 3 (K = 1, no centre
+                        byte, a tail of CVS_RBQ_TAIL_V3 bytes: norm, scale, err);
+                        read, searched and extended, never trained */
 } cvs__rbq;
 
 /* K centres (zeroed until cvs__rbq_train or the caller fills them; call
@@ -42,7 +46,7 @@ void cvs__rbq_centres_set(cvs__rbq *r);
 uint32_t cvs__rbq_centres_for(size_t n);
 #define CVS_RBQ_MIN_PER_CENTRE 39
 
-/* Bytes of one code: B * d / 8 + CVS_RBQ_TAIL. */
+/* Bytes of one code: B * d / 8 + CVS_RBQ_TAIL (CVS_RBQ_TAIL_V3 if v3). */
 size_t cvs__rbq_code_size(const cvs__rbq *r);
 /* Floats of a prepared query (cvs__rbq_prepare). */
 size_t cvs__rbq_query_floats(const cvs__rbq *r);
@@ -65,14 +69,15 @@ void cvs__rbq_decode(const cvs__rbq *r, const uint8_t *codes, size_t n, float *z
 /* Query side.  qz: the query in the quantizer's space (d floats), scored
  * as r->ip says.  off is added to every estimate.  Fills qbuf
  * (cvs__rbq_query_floats floats, caller-owned); cvs__rbq_estimate fills
- * its per-centre tables as codes name the centres, so one qbuf serves
- * one thread. */
+ * its per-centre tables as codes name the centres. */
 void cvs__rbq_prepare(const cvs__rbq *r, const float *qz, float off, float *qbuf);
 /* For n codes (stride cs bytes, >= cvs__rbq_code_size): est[i], the
  * estimated "smaller is better" distance (squared L2, or minus the inner
  * product), and err[i] (may be NULL), the half-width of its confidence
  * interval at eps0 = 1: |est - true| <= eps0 * err with probability
- * >= 1 - 2 exp(-c0 eps0^2) over the random rotation (RaBitQ, Theorem 3.2). */
+ * >= 1 - 2 exp(-c0 eps0^2) over the random rotation (RaBitQ, Theorem 3.2).
+ * Writes qbuf (a centre's table, the first time a code names it, unlocked):
+ * a qbuf must not be used by two threads at once; r is only read. */
 void cvs__rbq_estimate(const cvs__rbq *r, float *qbuf, const uint8_t *codes, size_t n,
                        size_t cs, float *est, float *err);
 

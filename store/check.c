@@ -32,6 +32,8 @@ typedef struct cvs__chk {
     uint64_t next_key;
     uint64_t nrecs;
     int codes_only;        /* a module holds the vectors: the store keeps none */
+    int held_unknown;      /* the module that would say so cannot load its state:
+                              whether a record needs a vector is not known */
     uint64_t auth_failures; /* encrypted store: values that failed authentication */
     uint32_t shard, shards; /* the store's place in a sharded store (0 of 0: none) */
     /* Databases whose pages are damaged (store/pages.c): not walked. */
@@ -260,7 +262,9 @@ static int check_recs(chk *c, const MDB_val *k, const MDB_val *v)
     if (c->codes_only) {
         /* The module holding the vectors checks that each record has one. */
     } else if (cvs__vget(c->db, c->txn, c->db->dbi_vecs, &vk, &vv) != 0) {
-        problem(c, "vecs: \"%.*s\" (key %llu) has no vector", (int)len, id, (unsigned long long)key);
+        if (!c->held_unknown)
+            problem(c, "vecs: \"%.*s\" (key %llu) has no vector", (int)len, id,
+                    (unsigned long long)key);
     } else if (vv.mv_size != cvs__vec_bytes(c->db)) {
         problem(c, "vecs: \"%.*s\" has a vector of %zu bytes, expected %zu (dim %u, %s)",
                 (int)len, id, vv.mv_size, cvs__vec_bytes(c->db), c->db->dim,
@@ -493,11 +497,14 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
         goto out;
     }
     rc = CVS_OK;
-    /* A module whose state cannot be loaded reports that in its own check. */
-    if (cvs__vectors_held(db, c.txn, &c.codes_only) != CVS_OK)
+    /* A module whose state cannot be loaded reports that in its own check,
+     * once; the vectors' presence is then not checked record by record. */
+    if (cvs__vectors_held(db, c.txn, &c.codes_only) != CVS_OK) {
         c.codes_only = 0;
+        c.held_unknown = 1;
+    }
     if (s_ids.ms_entries != s_recs.ms_entries ||
-        (!c.codes_only && s_recs.ms_entries != s_vecs.ms_entries))
+        (!c.codes_only && !c.held_unknown && s_recs.ms_entries != s_vecs.ms_entries))
         problem(&c, "counts differ: %zu ids, %zu records, %zu vectors", s_ids.ms_entries,
                 s_recs.ms_entries, s_vecs.ms_entries);
     if (c.codes_only && s_vecs.ms_entries)

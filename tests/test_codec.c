@@ -865,11 +865,12 @@ Test(blob, garbage_rejected)
         }
         /* A bigger version is CVS_EVERSION, not corruption; another
          * known version is corruption (1 holds neither rq nor rabitq, 2
-         * must hold rq, 4 rabitq); 3, rabitq of the older layout, is
-         * CVS_EVERSION whatever follows. */
+         * must hold rq, 3 or 4 rabitq, and a version 4 rabitq stage is
+         * not of version 3's layout). */
         memcpy(t, blob, len);
         t[8] = 3;
-        cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);
+        cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_ECORRUPT, "%s: version 3",
+                     specs[s]);
         memcpy(t, blob, len);
         t[8] = 5;
         cr_assert_eq(cvs__codec_deserialize(t, len, &b), CVS_EVERSION);

@@ -174,12 +174,6 @@ Test(ivf, sift_recall_reopen_threads_info, .init = load_sift, .fini = unload, .t
     free(s2);
 }
 
-/* ",sq8": re-ranking from in-memory SQ8 codes of the stored vectors. */
-/* RaBitQ codes under IVF (residual and direct), SIFT10K: codes-only recall
- * above a low floor, and re-ranking by the error bound (ivf_search.c
- * deviation 4): the recall of a deep re-rank with far fewer reads than the
- * cap R, which a fixed-depth re-rank would read in full.  Reopening keeps
- * the answers. */
 /* The centres of the store's rabitq codec: its parameters are the
  * rotation (d x D floats) and K x D centres (docs/FORMAT.md). */
 static size_t rabitq_centres(cvs_db *d)
@@ -195,6 +189,11 @@ static size_t rabitq_centres(cvs_db *d)
     return k;
 }
 
+/* RaBitQ codes under IVF (residual and direct), SIFT10K: codes-only recall
+ * above a low floor, and re-ranking by the error bound (ivf_search.c
+ * deviation 4): the recall of a deep re-rank with far fewer reads than the
+ * cap R, which a fixed-depth re-rank would read in full.  Reopening keeps
+ * the answers. */
 Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeout = 240)
 {
     cvs_build_opts bo = {.index = "ivf64,residual"};
@@ -249,6 +248,7 @@ Test(ivf, rabitq_bound_rerank_reopen, .init = load_sift, .fini = unload, .timeou
     free(s2);
 }
 
+/* ",sq8": re-ranking from in-memory SQ8 codes of the stored vectors. */
 Test(ivf, sq8_refine_recall_scores_reopen, .init = load_sift, .fini = unload, .timeout = 240)
 {
     cvs_build_opts bo = {.index = "ivf64,sq8"};

@@ -130,7 +130,7 @@ FORMAT = {"fvecs": 1, "bvecs": 2, "npy": 3, "jsonl": 4}
 
 class cvs_codec_info(Structure):
     _fields_ = [("spec", c_char * 128), ("code_bytes", c_size_t), ("param_bytes", c_size_t),
-                ("generation", c_uint64)]
+                ("generation", c_uint64), ("format", c_uint32)]
 
 
 class cvs_index_info(Structure):

@@ -1149,7 +1149,8 @@ class Store:
         rc = lib.cvs_codec_get_info(self._db, byref(ci))
         if rc == 0:
             out["codec"] = {"spec": ci.spec.decode(), "code_bytes": ci.code_bytes,
-                            "param_bytes": ci.param_bytes, "generation": ci.generation}
+                            "param_bytes": ci.param_bytes, "generation": ci.generation,
+                            "format": ci.format}
         elif rc != L.NOTFOUND:
             self._check(rc)
         ii = self._index_info()

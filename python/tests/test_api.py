@@ -293,6 +293,7 @@ def test_build_codes_ann_tune_stats(filled):
     assert t["recall"] >= 0.9 and t["reached"]
     st = db.stats()
     assert st["index"]["nprobe"] == t["nprobe"]
+    assert st["codec"]["format"] == 1  # a pq codec's blob version (docs/FORMAT.md)
     # Tuned on queries of the workload (points between stored vectors): the
     # stored defaults reach the target on those very queries.
     q = (x[:40] + x[40:80]) / 2
