@@ -1263,6 +1263,10 @@ Test(mcp, raw_protocol_errors_and_tools)
     cr_assert_eq(tu_cli(NULL, "mcp --help >/dev/null"), 0);
 }
 
+/* The three-word GloVe cache of the MCP tests that need no more. */
+static const char *const mcp_words[] = {"alice", "lives", "paris"};
+static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+
 /* "\u0000" is valid JSON: a request holding it is answered with its own
  * id (a parse error's null id would leave the client waiting for an
  * answer), a notification holding it gets no reply (JSON-RPC answers no
@@ -1270,8 +1274,6 @@ Test(mcp, raw_protocol_errors_and_tools)
  * refused at start-up. */
 Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
 {
-    static const char *const words[] = {"alice", "lives", "paris"};
-    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
     static const char input[] =
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
         "\"arguments\":{\"text\":\"Alice\\u0000 lives in Paris\"}}}\n"
@@ -1280,7 +1282,7 @@ Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
         "\"arguments\":{}}}\n";
     json_t *msg[4] = {0};
-    size_t n = tu_mcp_glove(dir, words, vecs, 3, input, msg, 4);
+    size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 4);
     cr_assert_eq(n, 3, "%zu replies", n);
     cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 1);
     cr_assert_eq(ERRCODE(0), -32602);
@@ -1295,7 +1297,7 @@ Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
         json_decref(msg[i]);
     {
         char *gdir = tu_tmpdir();
-        tu_glove_write(gdir, words, vecs, 3, 4);
+        tu_glove_write(gdir, mcp_words, mcp_vecs, 3, 4);
         setenv("CVSTORE_GLOVE_DIR", gdir, 1);
         cr_assert_eq(tu_cli(NULL, "mcp '%s/g.cvs' </dev/null", dir), 0);
         cr_assert_eq(tu_cli(NULL, "mcp '%s/g.cvs' --namespace \"$(printf 'a\\377')\" "
@@ -1345,8 +1347,6 @@ Test(mcp, refuses_a_store_that_cannot_embed)
  * argument and the limit, before the tool runs; at the limit it runs. */
 Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
 {
-    static const char *const words[] = {"alice", "lives", "paris"};
-    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
     static const char *const calls[] = {
         "\"recall\",\"arguments\":{\"query\":\"%s\"}",          /* 32769 bytes */
         "\"recall\",\"arguments\":{\"query\":\"%.32768s\"}",    /* the limit */
@@ -1366,7 +1366,7 @@ Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
         len += (size_t)snprintf(input + len, cap - len, calls[i], big);
         len += (size_t)snprintf(input + len, cap - len, "}}\n");
     }
-    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 5), 5);
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 5), 5);
     cr_assert_eq(ERRCODE(0), -32602);
     cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
                                                        "message")),
@@ -1390,8 +1390,6 @@ Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
  * stored: a blank memory came back from every later recall. */
 Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
 {
-    static const char *const words[] = {"alice", "lives", "paris"};
-    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
     static const char input[] =
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
         "\"arguments\":{\"text\":\"   \"}}}\n"
@@ -1406,7 +1404,7 @@ Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
         "\"arguments\":{\"query\":\"paris\"}}}\n";
     json_t *msg[6] = {0};
-    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 6), 6);
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 6), 6);
     for (size_t i = 0; i < 3; i++) {
         const char *m = json_string_value(json_object_get(json_object_get(msg[i], "error"), "message"));
         cr_assert_eq(ERRCODE(i), -32602, "reply %zu", i);
@@ -1433,8 +1431,6 @@ Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
  * nothing is stored; a notification gets no reply. */
 Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
 {
-    static const char *const words[] = {"alice", "lives", "paris"};
-    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
     static const char input[] =
         "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
         "\"remember\",\"arguments\":{\"text\":\"alice lives\",\"metadata\":{\"n\":"
@@ -1449,7 +1445,7 @@ Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
         "\"recall\",\"arguments\":{\"query\":\"alice\",\"token_budget\":99999999999999999}}}\n";
     json_t *msg[4] = {0};
     const char *m;
-    cr_assert_eq(tu_mcp_glove(dir, words, vecs, 3, input, msg, 4), 3);
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 4), 3);
     cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 7);
     cr_assert_eq(ERRCODE(0), -32602);
     m = json_string_value(json_object_get(json_object_get(msg[0], "error"), "message"));
