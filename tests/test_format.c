@@ -398,6 +398,18 @@ static uint32_t crc32_bits(const unsigned char *p, size_t n)
     return ~c;
 }
 
+/* n records "r0".."r{n-1}" over n random vectors of dimension d in x
+ * (seeded), their ids in ids. */
+static void random_recs(float *x, size_t d, cvs_record *r, char (*ids)[8], int n, uint64_t seed)
+{
+    cr_assert_not_null(x);
+    tu_randvecs(x, (size_t)n * d, seed);
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        r[i] = tu_rec(ids[i], x + (size_t)i * d);
+    }
+}
+
 Test(format, codec_ivf_lists_ivflog_and_knn_are_laid_out_as_documented)
 {
     enum { N = 300, D = 8 };
@@ -415,12 +427,7 @@ Test(format, codec_ivf_lists_ivflog_and_knn_are_laid_out_as_documented)
     MDB_val v;
     size_t sl;
 
-    cr_assert_not_null(x);
-    tu_randvecs(x, (size_t)(N + 1) * D, 7);
-    for (int i = 0; i <= N; i++) {
-        snprintf(ids[i], sizeof ids[i], "r%d", i);
-        r[i] = tu_rec(ids[i], x + (size_t)i * D);
-    }
+    random_recs(x, D, r, ids, N + 1, 7);
     tu_store_create(&o, NULL, &dir, &db);
     cr_assert_eq(cvs_put(db, r, N, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_build(db, "pq4x8", &bo), 0, "%s", cvs_errmsg(db));
@@ -662,12 +669,7 @@ Test(format, the_faiss_and_graph_index_blobs_and_their_marks_are_laid_out_as_doc
     raw w;
     MDB_val v;
 
-    cr_assert_not_null(x);
-    tu_randvecs(x, (size_t)(N + 1) * D, 11);
-    for (int i = 0; i <= N; i++) {
-        snprintf(ids[i], sizeof ids[i], "r%d", i);
-        r[i] = tu_rec(ids[i], x + (size_t)i * D);
-    }
+    random_recs(x, D, r, ids, N + 1, 11);
 
     /* FAISS: one chunk "fidx/c" + u32 BE 0 holding magic, n, keys, L,
      * FAISS's bytes; the counters; a put afterwards is marked under
