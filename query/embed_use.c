@@ -213,6 +213,13 @@ fail:
     return rc;
 }
 
+/* The whitespace deviation 2 folds and deviation 6 counts words by: ASCII's
+ * (the C locale's isspace, without its locale). */
+static int ascii_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
 /* NFKC (libicu), ASCII whitespace runs to one space, ends trimmed
  * (deviation 2), then U+2581 in front and for every space.  *out is
  * malloc'ed, NUL-terminated. */
@@ -267,7 +274,7 @@ static int spm_normalize(const char *text, size_t len, char **out, size_t *outle
         int pending = 1; /* the leading U+2581 */
         for (int32_t i = 0; i < blen; i++) {
             char c = b[i];
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+            if (ascii_space(c)) {
                 pending = 1;
                 continue;
             }
@@ -751,7 +758,7 @@ static size_t use_prefix(const char *text, size_t len)
     int in = 0;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
-        int sp = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+        int sp = ascii_space(c);
         if (!sp && !in && ++words > USE_MAXLEN + 1)
             return i;
         in = !sp;
