@@ -440,3 +440,61 @@ Test(use_store, a_store_records_use_and_embeds_concurrently)
     }
     tu_store_remove(&dir, &db);
 }
+
+/* ==== Memory recall led by the encoder (query/memory.c, rule 12) ==== */
+
+/* The memories of texts[0..n) in a fresh use store, their ids into ids. */
+static void use_memories(const char *const *texts, size_t n, char ids[][CVS_MAX_ID_LEN + 1],
+                         char **dir, cvs_db **db)
+{
+    cvs_create_opts o = {.dim = CVS_USE_DIM, .metric = CVS_METRIC_COSINE};
+    tu_store_create(&o, NULL, dir, db);
+    cr_assert_eq(cvs_db_set_embedder(*db, "use", 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(*db));
+    for (size_t i = 0; i < n; i++) {
+        cvs_mem_remembered r;
+        cr_assert_eq(cvs_mem_remember(*db, texts[i], 0, NULL, &r), CVS_OK, "%s",
+                     cvs_errmsg(*db));
+        cr_assert_eq(r.outcome, CVS_MEM_ADDED, "memory %zu was merged into another", i);
+        cr_assert_str_eq(r.superseded, "", "memory %zu superseded another", i);
+        memcpy(ids[i], r.id, sizeof ids[i]);
+    }
+}
+
+/* The id of the first memory recall gives for q with strategy st. */
+static const char *first_recalled(cvs_db *db, const char *q, cvs_mem_strategy st)
+{
+    static char id[CVS_MAX_ID_LEN + 1];
+    cvs_mem_recall_opts o = {.strategy = st, .no_touch = 1};
+    cvs_mem_items r = {0};
+    cr_assert_eq(cvs_mem_recall(db, q, 0, &o, &r), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_gt(r.n, 0);
+    snprintf(id, sizeof id, "%s", r.items[0].id);
+    cvs_mem_items_free(&r);
+    return id;
+}
+
+/* Where BM25 and the encoder disagree, the encoder's answer comes first:
+ * the memories that share the question's words ("user", "likes") are not
+ * about music, and the one about music shares none of them but "user".
+ * With GloVe's fusion (RRF with BM25 and rule 10's share) a memory that
+ * "likes" something came first. */
+Test(use_store, recall_follows_the_encoder_where_bm25_disagrees)
+{
+    static const char *const texts[] = {
+        "The user's favourite band is Radiohead and they have seen them live twice.",
+        "The user likes news summaries as bullet points, not paragraphs.",
+        "The user likes the office warm, around 23 degrees.",
+        "The user likes to review pull requests first thing in the morning.",
+        "The user does not like meetings before 10 am."};
+    char ids[5][CVS_MAX_ID_LEN + 1], *dir = NULL;
+    cvs_db *db = NULL;
+    const char *q = "What music does the user like?";
+    if (!have_model())
+        return;
+    use_memories(texts, 5, ids, &dir, &db);
+    /* The premise: the rankings disagree. */
+    cr_assert_str_eq(first_recalled(db, q, CVS_MEM_VECTOR), ids[0]);
+    cr_assert_str_neq(first_recalled(db, q, CVS_MEM_LEXICAL), ids[0]);
+    cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
+    tu_store_remove(&dir, &db);
+}
