@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cvstore.h"
 #include "query/embed.h"
@@ -386,6 +387,109 @@ Test(use_model, damaged_files_are_refused)
     buf[0] = 'X';
     cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz, &u), CVS_EFORMAT);
     cr_expect_null(u);
+    free(buf);
+}
+
+/* The model file's bytes (*len of them), malloc'ed. */
+static unsigned char *model_bytes(long *len)
+{
+    char path[4200];
+    unsigned char *buf;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
+    cr_assert((f = fopen(path, "rb")));
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    cr_assert_gt(*len = ftell(f), 1 << 20);
+    rewind(f);
+    cr_assert((buf = malloc((size_t)*len)));
+    cr_assert_eq(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    return buf;
+}
+
+static const char *const share_text = "Where are the spare keys kept?";
+
+struct share_run {
+    const float *want;
+    int rc, same;
+};
+
+/* Loads, embeds and frees the shared model a few times. */
+static void *share_run(void *arg)
+{
+    struct share_run *r = arg;
+    size_t len = strlen(share_text);
+    float v[CVS_USE_DIM];
+    r->same = 1;
+    for (int i = 0; i < 4 && r->rc == 0; i++) {
+        cvs_use *u = NULL;
+        if ((r->rc = cvs__use_load(use_dir, &u)) == 0 &&
+            (r->rc = cvs__use_embed(u, &share_text, &len, 1, v, NULL)) == 0)
+            r->same &= !memcmp(v, r->want, sizeof v);
+        cvs__use_free(u);
+    }
+    return NULL;
+}
+
+/* Two loads of one file share one copy, which lives until its last holder
+ * frees it; another file's bytes are another copy; threads that load and
+ * free at once all get the model whole (embed_use.c, deviation 7). */
+Test(use_model, one_copy_per_process_for_the_same_file)
+{
+    cvs_use *a = NULL, *b = NULL, *own = NULL, *other = NULL;
+    char tmp[] = "/tmp/cvs_use_share_XXXXXX", path[4200];
+    size_t len = strlen(share_text);
+    float va[CVS_USE_DIM], vo[CVS_USE_DIM];
+    struct share_run runs[4];
+    pthread_t th[4];
+    unsigned char *buf;
+    long sz;
+    FILE *f;
+    if (!have_model())
+        return;
+    cr_assert_eq(cvs__use_load(use_dir, &a), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__use_load(use_dir, &b), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_expect_eq(a, b, "a second load of the same file made a second copy");
+    buf = model_bytes(&sz);
+    cr_assert_eq(cvs__use_load_mem(buf, (size_t)sz, &own), CVS_OK);
+    cr_expect_neq(own, a, "a model from memory was shared");
+    cr_assert_eq(cvs__use_embed(own, &share_text, &len, 1, vo, NULL), CVS_OK);
+    /* The first holder lets go: the second still embeds as a copy of its
+     * own does. */
+    cvs__use_free(a);
+    cr_assert_eq(cvs__use_embed(b, &share_text, &len, 1, va, NULL), CVS_OK);
+    cr_expect_arr_eq(va, vo, sizeof va);
+    /* The same model with one weight changed, in a file of its own, is
+     * not the shared one. */
+    cr_assert_not_null(mkdtemp(tmp));
+    snprintf(path, sizeof path, "%s/%s", tmp, CVS_USE_FILE);
+    buf[sz / 2 & ~3L] ^= 1;
+    cr_assert((f = fopen(path, "wb")));
+    cr_assert_eq(fwrite(buf, 1, (size_t)sz, f), (size_t)sz);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(cvs__use_load(tmp, &other), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_expect_neq(other, b, "a different file was given the shared model");
+    cr_expect(memcmp(cvs__use_fingerprint(other), cvs__use_fingerprint(b), 32) != 0);
+    cvs__use_free(other);
+    remove(path);
+    rmdir(tmp);
+    /* Threads loading and freeing at once, while b holds it. */
+    for (int i = 0; i < 4; i++) {
+        runs[i] = (struct share_run){.want = vo};
+        cr_assert_eq(pthread_create(&th[i], NULL, share_run, &runs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(runs[i].rc, CVS_OK, "thread %d: %s", i, cvs_strerror(runs[i].rc));
+        cr_expect(runs[i].same, "thread %d embedded differently", i);
+    }
+    cvs__use_free(b);
+    /* After the last holder, a load makes a new copy that works. */
+    cr_assert_eq(cvs__use_load(use_dir, &a), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__use_embed(a, &share_text, &len, 1, va, NULL), CVS_OK);
+    cr_expect_arr_eq(va, vo, sizeof va);
+    cvs__use_free(a);
+    cvs__use_free(own);
     free(buf);
 }
 
