@@ -299,11 +299,13 @@
  *      the hybrid recall does not fuse ranks: a candidate's relevance is
  *      its cosine to the question (recall_relevance), and lexical
  *      evidence only moves memories the encoder already puts close
- *      together.  Rules 7 and 9 to 11 were built to rescue GloVe's weak
- *      vector ranking; with "use" (rules 9 and 11 off, they read GloVe's
- *      word vectors) RRF with BM25 and rule 10 pulled memories sharing a
- *      common word ("the user likes ...") above the encoder's answer, and
- *      the hybrid recall lost to the vector ranking alone on every set.
+ *      together, names aside (c).  Rules 7 and 9 to 11 were built to
+ *      rescue GloVe's weak vector ranking; with "use" (rules 9 and 11 off,
+ *      they read GloVe's word vectors) RRF with BM25 and rule 10 pulled
+ *      memories sharing a common word ("the user likes ...") above the
+ *      encoder's answer, and the hybrid recall was at best equal to the
+ *      vector ranking alone on every set but E (held-out F: 0.625 against
+ *      0.844).
  *      Relevance = names + (1 + cos + s * share) / (2 + s), where
  *      (a) cos is the exact cosine of the memory's stored vector to the
  *          question's, for every candidate (BM25's seeds too, so a memory
@@ -356,10 +358,23 @@
  *                             G B    0.750 / 0.893, 0.679 / 0.750
  *      (mean hit@1 0.775 against 0.828; C's half B loses two questions
  *      after the 500 unrelated memories).  Each half is 25-28 questions,
- *      one question 0.04.  Sets D, E, F and H were run once after that,
- *      nothing changed after them (docs/BENCHMARKS.md, "The `use`
- *      embedder").  What A's misses under the rule are: paraphrases the
- *      encoder too ranks second or lower ("Where should meeting minutes
+ *      one question 0.04.  Sets D, E, F and H were then run once, and
+ *      nothing was changed after (docs/BENCHMARKS.md, "The `use`
+ *      embedder"); `use` with GloVe's fusion, `use` with rule 12, and
+ *      glove's recall (unchanged):
+ *        D (held out)   fusion  0.850 / 0.950, 0.850 / 0.933
+ *                       rule 12 0.950 / 1.000, 0.933 / 0.967
+ *                       glove   0.950 / 0.983, 0.933 / 0.967
+ *        E              fusion  0.975 / 1.000, 0.975 / 1.000
+ *                       rule 12 1.000 / 1.000, 1.000 / 1.000
+ *                       glove   1.000 / 1.000, 0.975 / 1.000
+ *        F (held out)   fusion  0.625 / 0.797, 0.578 / 0.703
+ *                       rule 12 0.859 / 0.938, 0.781 / 0.828
+ *                       glove   0.656 / 0.781, 0.625 / 0.766
+ *        H (held out,   rule 12 0.800 / 0.927, 0.800 / 0.873
+ *        its one run)   glove   0.600 / 0.855, 0.600 / 0.800
+ *      What A's misses under the rule are: paraphrases the encoder too
+ *      ranks second or lower ("Where should meeting minutes
  *      go?" for "keep meeting notes in the shared Notion space", "What
  *      diet does the user follow?"), and a rare exact word the encoder
  *      ranks seventh ("dashboards"), which a share worth one spread does

@@ -314,24 +314,32 @@ Test(use_model, a_long_text_embeds_as_its_first_128_pieces)
 /* The store's fingerprint is of the model (weights and vocabulary), not of
  * the file's bytes: the header's reserved word does not move it, one
  * weight's last bit does. */
+/* The model file's bytes (*len of them), malloc'ed. */
+static unsigned char *model_bytes(long *len)
+{
+    char path[4200];
+    unsigned char *buf;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
+    cr_assert((f = fopen(path, "rb")));
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    cr_assert_gt(*len = ftell(f), 1 << 20);
+    rewind(f);
+    cr_assert((buf = malloc((size_t)*len)));
+    cr_assert_eq(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    return buf;
+}
+
 Test(use_model, the_fingerprint_is_of_the_model_not_the_file)
 {
-    char path[4096 + 32];
     unsigned char fp[3][32];
     long len;
-    FILE *f;
     unsigned char *buf;
     cvs_use *u = NULL;
     if (!have_model())
         return;
-    snprintf(path, sizeof path, "%s/use-lite.bin", use_dir);
-    cr_assert((f = fopen(path, "rb")));
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    cr_assert_gt(len = ftell(f), 1 << 20);
-    rewind(f);
-    cr_assert((buf = malloc((size_t)len)));
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
+    buf = model_bytes(&len);
     for (int k = 0; k < 3; k++) {
         if (k == 1)
             buf[20] ^= 0x5a; /* the header's reserved u32 */
@@ -365,20 +373,11 @@ Test(use_model, empty_text_is_reported_not_invented)
 Test(use_model, damaged_files_are_refused)
 {
     cvs_use *u = NULL;
-    char path[4200];
-    FILE *f;
     unsigned char *buf;
     long sz;
     if (!have_model())
         return;
-    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
-    cr_assert((f = fopen(path, "rb")));
-    fseek(f, 0, SEEK_END);
-    sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    cr_assert((buf = malloc((size_t)sz)));
-    cr_assert_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
+    buf = model_bytes(&sz);
     cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz - 1, &u), CVS_ECORRUPT);
     cr_expect_eq(cvs__use_load_mem(buf, 1000, &u), CVS_ECORRUPT);
     buf[8] = 9;
@@ -388,23 +387,6 @@ Test(use_model, damaged_files_are_refused)
     cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz, &u), CVS_EFORMAT);
     cr_expect_null(u);
     free(buf);
-}
-
-/* The model file's bytes (*len of them), malloc'ed. */
-static unsigned char *model_bytes(long *len)
-{
-    char path[4200];
-    unsigned char *buf;
-    FILE *f;
-    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
-    cr_assert((f = fopen(path, "rb")));
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    cr_assert_gt(*len = ftell(f), 1 << 20);
-    rewind(f);
-    cr_assert((buf = malloc((size_t)*len)));
-    cr_assert_eq(fread(buf, 1, (size_t)*len, f), (size_t)*len);
-    fclose(f);
-    return buf;
 }
 
 static const char *const share_text = "Where are the spare keys kept?";
