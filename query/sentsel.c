@@ -598,6 +598,34 @@
 #define ISOLATED 0.7      /* deviation 17 */
 #define BRIDGE_DF 2       /* deviation 17: a bridge word's passages */
 
+/* Deviation 18: the fitted sentence model (scripts/fit-sentsel.py). */
+enum { F_LEX, F_TLEX, F_REL, F_RANK, F_LEAD, F_POS, F_LEN, F_WALK, F_QNAMED, F_NAMES,
+       F_NAMEDBY, F_NUM, NFEAT };
+static const double LR_W[NFEAT] = {
+    +2.1312, /* F_LEX */
+    +2.3788, /* F_TLEX */
+    +3.4449, /* F_REL */
+    -3.8412, /* F_RANK */
+    +0.2117, /* F_LEAD */
+    -0.9027, /* F_POS */
+    +0.1200, /* F_LEN */
+    +0.0155, /* F_WALK */
+    +1.5807, /* F_QNAMED */
+    +1.0157, /* F_NAMES */
+    +1.7181, /* F_NAMEDBY */
+    +1.1557, /* F_NUM */
+};
+static const double LR_B = -2.3707;
+
+static cvs__sentsel_feat_fn feat_hook;
+static void *feat_arg;
+
+void cvs__sentsel_feat_hook(cvs__sentsel_feat_fn fn, void *arg)
+{
+    feat_hook = fn;
+    feat_arg = arg;
+}
+
 _Static_assert(MAX_PASSAGES <= 32, "deviation 13 keeps candidates in 32-bit masks");
 
 /* ==== A vocabulary of the candidates' words ==== */
@@ -673,6 +701,8 @@ typedef struct sent {
     int chosen;
     uint32_t names;        /* the other candidates whose title it names
                               (deviation 13; MAX_PASSAGES <= 32) */
+    uint32_t pos;          /* its index among its passage's units */
+    int digit;             /* it holds a token with a digit (deviation 18) */
 } sent;
 
 typedef struct pass {
@@ -917,6 +947,21 @@ static void qterms_drop_wh(const cvs_tokens *question, cvs__qterms *qt)
         qt->sum = 0; /* not what the subtractions' rounding left */
 }
 
+/* Deviation 18: whether the question asks for a number or a date: "when",
+ * "year", or "how" before a quantity word. */
+static int asks_number(const cvs_tokens *q)
+{
+    for (size_t i = 0; q && i < q->n; i++) {
+        const char *x = q->buf + q->off[i];
+        size_t l = q->len[i];
+        if ((l == 4 && (!memcmp(x, "when", 4) || !memcmp(x, "year", 4))) ||
+            (i > 0 && q->len[i - 1] == 3 && !memcmp(q->buf + q->off[i - 1], "how", 3) &&
+             is_how_word(x, l)))
+            return 1;
+    }
+    return 0;
+}
+
 /* ==== Selection ==== */
 
 /* Tokens a passage costs with `bytes` of sentences (0: nothing printed). */
@@ -976,7 +1021,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
      * it; the weight of either link. */
     uint32_t named = 0, inset = 0, naming = 0;
     double link_w = 0;
-    int rc = CVS_OK;
+    int rc = CVS_OK, nocov = 0, namedlead = getenv("CVS_SENTSEL_NAMEDLEAD") ? atoi(getenv("CVS_SENTSEL_NAMEDLEAD")) : 0;
+    double *feats = NULL;        /* deviation 18: for the feature hook */
 
     memset(out, 0, sizeof *out);
     if (n > MAX_PASSAGES)
@@ -1062,9 +1108,12 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 goto out;
             memcpy(w.words + w.nwords, w.tmp, nw * sizeof *w.tmp);
             s = &w.ss[w.nss++];
-            *s = (sent){(uint32_t)p, g0, w.ngs - 1, 0, w.nwords, nw, qm, 0, -1, 0, 0, 0};
+            *s = (sent){(uint32_t)p, g0, w.ngs - 1, 0, w.nwords, nw, qm, 0, -1, 0, 0, 0,
+                        (uint32_t)(w.nss - 1 - ps->s0), 0};
             for (size_t g = g0; g < w.ngs; g++)
                 s->bytes += (g > g0) + (w.gs[g].end - w.gs[g].start);
+            for (size_t c = w.gs[g0].start; c < x->end && !s->digit; c++)
+                s->digit = in[p].text[c] >= '0' && in[p].text[c] <= '9';
             w.nwords += nw;
             s->r = in[p].rel * (EPS + (1 - rho) * cvs__qterms_share(&qt, qm) +
                                 (first ? LEAD : 0));
@@ -1117,6 +1166,59 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
         for (size_t m = w.ps[p].s0; found >= 0 && m < w.ps[p].s0 + w.ps[p].ns; m++) {
             w.ss[m].link = found;
             w.ss[m].link_opt = opt;
+        }
+    }
+
+    /* Deviation 18: each unit's features; the fitted model's relevance. */
+    if (feat_hook && !(feats = malloc((w.nss + 1) * NFEAT * sizeof *feats))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        uint32_t namedby = 0;
+        int numq = asks_number(question);
+        int mode = getenv("CVS_SENTSEL_LR") ? atoi(getenv("CVS_SENTSEL_LR")) : 0;
+        nocov = getenv("CVS_SENTSEL_NOCOV") && !(single_hop && mode > 10);
+        double DW[NFEAT + 1], scale = getenv("CVS_SENTSEL_SCALE") ? atof(getenv("CVS_SENTSEL_SCALE")) : 1;
+        for (size_t j = 0; j < NFEAT; j++) DW[j] = LR_W[j];
+        DW[NFEAT] = LR_B;
+        if (getenv("CVS_SENTSEL_W")) { char *e = getenv("CVS_SENTSEL_W"); for (size_t j = 0; j <= NFEAT; j++) DW[j] = strtod(e, &e), e += *e == ','; }
+        for (size_t k = 0; k < w.nss; k++)
+            namedby |= w.ss[k].names;
+        for (size_t k = 0; k < w.nss; k++) {
+            sent *s = &w.ss[k];
+            const pass *ps = &w.ps[s->p];
+            double f[NFEAT], z = DW[NFEAT];
+            f[F_LEX] = cvs__qterms_share(&qt, s->qmask);
+            f[F_TLEX] = cvs__qterms_share(&qt, s->qmask | ps->qmask);
+            f[F_REL] = in[s->p].rel;
+            f[F_RANK] = log1p((double)s->p) / log1p((double)MAX_PASSAGES);
+            f[F_LEAD] = s->pos == 0;
+            f[F_POS] = log1p((double)s->pos);
+            f[F_LEN] = log1p((double)s->nw);
+            f[F_WALK] = in[s->p].parent >= 0;
+            f[F_QNAMED] = ps->qnamed;
+            f[F_NAMES] = s->names != 0;
+            f[F_NAMEDBY] = namedby >> s->p & 1;
+            f[F_NUM] = numq && s->digit;
+            for (size_t j = 0; j < NFEAT; j++)
+                z += DW[j] * f[j];
+            if (feats)
+                memcpy(feats + k * NFEAT, f, sizeof f);
+            double pr = scale / (1 + exp(-z));
+            if (single_hop && mode > 10) continue;
+            if (mode % 10 == 1)
+                s->r = pr;
+            else if (mode % 10 == 2)
+                s->r = pr * in[s->p].rel;
+            else if (mode % 10 == 3)
+                s->r = 0.5 * s->r + 0.5 * pr;
+            else if (mode % 10 == 5)
+                s->r += pr;
+            else if (mode % 10 == 6)
+                s->r += pr * in[s->p].rel;
+            else if (mode % 10 == 4)
+                s->r = in[s->p].rel * (EPS + pr);
         }
     }
 
@@ -1188,12 +1290,12 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 if (w.ps[x->p].nchosen == 0)
                     mine |= w.ps[x->p].qmask;
                 mine &= ~qcov & ~newq; /* deviation 7: what is still asked */
-                if (qsum > 0)
+                if (qsum > 0 && !nocov)
                     gain += (BETA + rho * in[x->p].rel) * qweight(mine, idf, nq) / qsum;
                 newq |= mine;
                 /* Deviation 13: the first sentence of a passage the chosen
                  * ones name; the first of a passage to name a chosen one. */
-                if (w.ps[x->p].nchosen == 0 && (named >> x->p & 1) && !(nb >> x->p & 1)) {
+                if ((namedlead ? x->pos == 0 : w.ps[x->p].nchosen == 0) && (named >> x->p & 1) && !(nb >> x->p & 1)) {
                     gain += (BETA + rho * in[x->p].rel) * link_w;
                     nb |= 1u << x->p;
                 }
@@ -1239,6 +1341,14 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             ps->tokens = pass_tokens(&in[x->p], ps->bytes);
         }
         total += bcost;
+    }
+
+    for (size_t k = 0; feat_hook && k < w.nss; k++) {
+        const sent *s = &w.ss[k];
+        feat_hook(feat_arg, in[s->p].key, w.gidx[s->g0], w.gidx[s->g1],
+                  in[s->p].text + w.gs[s->g0].start, w.gs[s->g1].end - w.gs[s->g0].start,
+                  single_hop, s->chosen, pass_tokens(&in[s->p], s->bytes), feats + k * NFEAT,
+                  NFEAT);
     }
 
     /* The result, passages in the order first chosen. */
@@ -1287,6 +1397,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
 out:
     if (rc)
         cvs__sentsel_free(out);
+    free(feats);
     free(covered);
     free(pdf);
     free(lastp);
