@@ -95,7 +95,6 @@
 
 #include "bench/bench.h"
 #include "bench/benchutil.h"
-#include "query/sentsel.h"
 
 #define MAX_BUDGETS 8
 #define RANK_DEPTH 100          /* baseline rankings: enough for 1024 tokens */
@@ -826,52 +825,6 @@ static float sentence_recall_ctx(const question *q, const ctx *c)
     return (float)hit / (float)q->ngs;
 }
 
-/* --features: one tab-separated line per candidate unit sentsel.c weighs
- * for a question (its deviation 18, scripts/fit-sentsel.py): set, half,
- * question id, whether the question lists gold sentences, corpus id, first
- * and last sentence index, labels (a gold passage's unit; holds a gold
- * sentence; holds the answer), the single-hop flag, whether the greedy
- * chose it at 128 tokens, its cost alone (tokens, with the title), the
- * features. */
-typedef struct featdump {
-    FILE *f;
-    const char *set;
-    const question *q;
-    cvs_txn *t;
-} featdump;
-
-static featdump feat; /* the bench runs one question at a time */
-
-static void feat_line(void *arg, int64_t key, uint32_t s0, uint32_t s1, const char *text,
-                      size_t len, int single_hop, int chosen, size_t cost, const double *f,
-                      size_t nf)
-{
-    const featdump *d = arg;
-    const question *q = d->q;
-    const char *id;
-    size_t idl;
-    int gold = 0, gsent = 0, ans = 0;
-    if (cvs_key_id(d->t, key, &id, &idl))
-        return;
-    gold = gold_hits(q, &id, &idl, 1) != 0;
-    for (size_t g = 0; g < q->ngs; g++)
-        if (strlen(q->gs_id[g]) == idl && !memcmp(q->gs_id[g], id, idl) &&
-            q->gs_idx[g] >= s0 && q->gs_idx[g] <= s1)
-            gsent = 1;
-    if (q->nans) {
-        char *norm = normalize(text, len);
-        for (size_t a = 0; a < q->nans && !ans; a++)
-            ans = strstr(norm, q->answers[a]) != NULL;
-        free(norm);
-    }
-    fprintf(d->f, "%s\t%c\t%s\t%d\t%.*s\t%u\t%u\t%d\t%d\t%d\t%d\t%d\t%zu", d->set,
-            q->half ? 'B' : 'A', q->id, q->ngs > 0, (int)idl, id, s0, s1, gold, gsent, ans,
-            single_hop, chosen, cost);
-    for (size_t j = 0; j < nf; j++)
-        fprintf(d->f, "\t%.5g", f[j]);
-    fputc('\n', d->f);
-}
-
 /* Runs method m on question q at every budget. */
 static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *base,
                          const question *q, const size_t *budgets, size_t nb, size_t nrec,
@@ -908,16 +861,6 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
         o.strategy = CVS_CONTEXT_MMR;
     else if (m == M_TOPK)
         o.strategy = CVS_CONTEXT_TOPK;
-    if (feat.f && feat.set && m == M_DEFAULT && o.unit == CVS_UNIT_SENTENCE) {
-        cvs_context_result res;
-        feat.q = q;
-        feat.t = t;
-        o.budget = 128; /* the features do not depend on the budget */
-        cvs__sentsel_feat_hook(feat_line, &feat);
-        bu_check(cvs_txn_context(t, &o, q->text, 0, NULL, &res), q->id);
-        cvs__sentsel_feat_hook(NULL, NULL);
-        cvs_context_result_free(&res);
-    }
     for (size_t b = 0; b < nb; b++) {
         cvs_context_result res;
         o.budget = budgets[b];
@@ -1422,9 +1365,6 @@ static void usage(FILE *f)
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
         "  --per-question P  one JSON line per question and method: id, half, type,\n"
         "                    and per budget full support, answer, recall, ms\n"
-        "  --features F      with default/sentence, clean variant: one line per\n"
-        "                    candidate unit of sentsel.c with its labels and the\n"
-        "                    features of its fitted model (scripts/fit-sentsel.py)\n"
         "  tuning (applied to the cvs_context methods; defaults: cvs_context_opts_init):\n"
         "  --hops N --fanout N --beam N --seeds N --depth N --decay X --lambda X\n"
         "  --coverage X --lexical-weight X --fusion rrf|weighted --dup X --pool N\n"
@@ -1468,7 +1408,6 @@ int bench_context(int argc, char **argv)
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
         {"bridge-weight", required_argument, 0, 'G'}, {"unit", required_argument, 0, 'U'},
         {"half", required_argument, 0, 'A'}, {"by-type", no_argument, 0, 'T'},
-        {"features", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
@@ -1541,13 +1480,6 @@ int bench_context(int argc, char **argv)
             half = optarg[0] == 'B';
             break;
         case 'T': by_type = 1; break;
-        case 'F':
-            if (!(feat.f = fopen(optarg, "w"))) {
-                fprintf(stderr, "cvstore-bench context: --features: cannot write %s\n", optarg);
-                json_decref(sets_json);
-                return 1;
-            }
-            break;
         case 'h': usage(stdout); json_decref(sets_json); return 0;
         default: usage(stderr); json_decref(sets_json); return 1;
         }
@@ -1682,7 +1614,6 @@ int bench_context(int argc, char **argv)
             ctx cx = {0};
             qres *res = xrealloc(NULL, (qs.n + 1) * sizeof *res);
             s.qvec = xrealloc(NULL, co.dim * sizeof *s.qvec);
-            feat.set = strcmp(vn, "clean") ? NULL : sn; /* gold sentence indexes: clean */
             for (int m = 0; m < M_COUNT; m++) {
                 if (!use[m])
                     continue;
@@ -1752,11 +1683,6 @@ int bench_context(int argc, char **argv)
         perror(pq_path);
         ret = 2;
     }
-    if (feat.f && fclose(feat.f)) {
-        perror("--features");
-        ret = 2;
-    }
-    feat.f = NULL;
     json_decref(sets_json);
     free(as.a);
     return ret;

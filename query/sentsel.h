@@ -52,19 +52,6 @@ int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, int single_hop,
 
 void cvs__sentsel_free(cvs_sentsel_out *out);
 
-/* For fitting the sentence model (sentsel.c deviation 18; `cvstore-bench
- * context --features`): fn, when set, is called by cvs__sentsel once per
- * candidate unit with its passage's key, its first and last sentence
- * indexes, its text (valid during the call), the question's single-hop
- * flag, whether the greedy chose it, its cost alone with its passage's
- * title (tokens) and its nf features.  A process-wide setting for the bench, which
- * runs one question at a time; NULL turns it off.  Not for the library's
- * users. */
-typedef void (*cvs__sentsel_feat_fn)(void *arg, int64_t key, uint32_t sent0, uint32_t sent1,
-                                     const char *text, size_t len, int single_hop,
-                                     int chosen, size_t cost, const double *f, size_t nf);
-void cvs__sentsel_feat_hook(cvs__sentsel_feat_fn fn, void *arg);
-
 /* ==== One sentence's lexical score, shared with query/context.c ==== */
 
 #define CVS__QTERMS_MAX 64
