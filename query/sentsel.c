@@ -313,9 +313,11 @@
  *      or ", ", as in deviation 3) -- the next link; and "naming", covered
  *      by p's first chosen sentence that names a passage chosen before it
  *      -- the link back.  A title the question names is neither (a
- *      comparison's two sides are asked for by the question's own terms),
- *      and a question the pipeline took for single-hop has no chain (rho
- *      = 0 there, as in deviation 7: LINK is 0 too).  Deviation 3 pairs a
+ *      comparison's two sides are asked for by the question's own terms).
+ *      A question the pipeline took for single-hop keeps the links, weighted
+ *      by beta alone there (rho = 0, deviation 7; deviation 19 says why and
+ *      what it measured; the figures below are from when LINK was 0 for such
+ *      a question).  Deviation 3 pairs a
  *      passage with the walk's mention of it before either is chosen; this
  *      counts the links among what the greedy has chosen, whichever order
  *      it chose them in.  On half A (cvstore-bench context --sets
@@ -641,6 +643,40 @@
  *      bridge question's answer most often is): HotpotQA 0.421 / 0.666 /
  *      0.761 / 0.806 (full support 0.328 / 0.779 / 0.919 / 0.946), MuSiQue
  *      0.151 / 0.215 / 0.355 / 0.419: no gain.
+ *  19. The links count for a question taken for single-hop too.  The
+ *      single-hop route (query/context.c deviation 8) is the pipeline's
+ *      guess from the question's words: it names no candidate's title.  But
+ *      a question can hide its hop behind a description ("Who replaced the
+ *      manager of the Aston Villa that began at Leeds United?" is taken for
+ *      single-hop; the answer's sentence "They were managed by Martin
+ *      O'Neill ... since replacing David O'Leary" names the chosen "David
+ *      O'Leary"), and 79 of HotpotQA's 685 questions, all of them multi-hop,
+ *      are taken for single-hop.  A chosen sentence naming another
+ *      candidate's title, or a candidate naming a chosen one, is evidence of
+ *      a chain whatever the question looked like, so deviation 13's two
+ *      elements are offered to every question; for a question taken for
+ *      single-hop they weigh beta * LINK / |Q| (rho = 0 there, deviation 7),
+ *      and deviations 7 and 17 stay off for it (one passage may answer it;
+ *      deviation 17's discount of a sentence off the chain, tried for it
+ *      too, lost SQuAD questions: half A 0.768 / 0.873 / 0.924 / 0.940 ->
+ *      0.756 / 0.857 / 0.927 / 0.956 on its first 600).  Half A (cvstore-
+ *      bench context --sets hotpotqa,musique,squad:600 --variants clean
+ *      --methods default --unit sentence --budgets 64,128,256,512 --half A;
+ *      answer containment at 64 / 128 / 256 / 512 tokens): HotpotQA 0.427 /
+ *      0.666 / 0.761 / 0.806 -> 0.427 / 0.666 / 0.764 / 0.812 (full support
+ *      0.334 / 0.785 / 0.922 / 0.946 -> 0.334 / 0.785 / 0.925 / 0.952,
+ *      supporting-sentence recall 0.426 / 0.765 / 0.867 / 0.923 -> 0.426 /
+ *      0.765 / 0.871 / 0.933), MuSiQue the same, SQuAD (gold paragraph
+ *      present, first 600) 0.768 / 0.873 / 0.924 / 0.940 -> 0.768 / 0.876 /
+ *      0.924 / 0.949.  Half B, reported: HotpotQA answers the same (full
+ *      support 0.946 -> 0.949 at 512, recall 0.934 -> 0.937), MuSiQue 0.103
+ *      / 0.243 / 0.383 / 0.523 -> 0.103 / 0.243 / 0.393 / 0.533 (full
+ *      support 0.336 / 0.505 -> 0.346 / 0.514 at 256 / 512), SQuAD's first
+ *      600 0.786 / 0.877 / 0.933 / 0.975 -> 0.789 / 0.874 / 0.937 / 0.972.
+ *      The whole SQuAD half, both halves: A 0.770 / 0.873 / 0.926 / 0.946
+ *      -> 0.771 / 0.875 / 0.929 / 0.953, B 0.794 / 0.889 / 0.938 / 0.963 ->
+ *      0.796 / 0.891 / 0.941 / 0.966.  Small gains, most at 256-512 tokens;
+ *      none at 128 tokens on HotpotQA or MuSiQue.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -1071,8 +1107,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             goto out;
         idf[j] = qt.idf[j];
     }
-    if (nq && !single_hop)
-        link_w = LINK / (double)nq; /* deviation 13: LINK question terms of mean idf */
+    if (nq) /* deviation 13: LINK question terms of mean idf; 19: single-hop too */
+        link_w = LINK / (double)nq;
 
     /* Every candidate's sentences and their words. */
     for (size_t p = 0; p < n; p++) {
