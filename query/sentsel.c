@@ -677,6 +677,23 @@
  *      -> 0.771 / 0.875 / 0.929 / 0.953, B 0.794 / 0.889 / 0.938 / 0.963 ->
  *      0.796 / 0.891 / 0.941 / 0.966.  Small gains, most at 256-512 tokens;
  *      none at 128 tokens on HotpotQA or MuSiQue.
+ *      Not taken, with the rule, on half A (same figures' order; full
+ *      support in parentheses): deviation 17's bridge word as a link too --
+ *      the first sentence of an unchosen passage holding a bridge word
+ *      covers its "named" element, as a sentence naming its title would
+ *      (MuSiQue's hops go through entities that are not titles): HotpotQA
+ *      0.427 / 0.663 / 0.755 / 0.800 (0.337 / 0.779 / 0.919 / 0.952),
+ *      MuSiQue 0.140 / 0.269 / 0.366 / 0.398 (0.065 / 0.247 / 0.344 /
+ *      0.473); at twice LINK, HotpotQA 0.427 / 0.663 / 0.752 / 0.794,
+ *      MuSiQue 0.151 / 0.280 / 0.387 / 0.419; only while no passage a chosen
+ *      sentence names by title waits (the chain follows titles where it
+ *      has them), 0.427 / 0.663 / 0.755 / 0.803, MuSiQue 0.151 / 0.269 /
+ *      0.355 / 0.387; that at twice LINK, 0.427 / 0.663 / 0.755 / 0.794,
+ *      MuSiQue 0.161 / 0.280 / 0.376 / 0.398.  MuSiQue gains five or six
+ *      questions of 93 at 128 tokens, HotpotQA loses one there and three to
+ *      six at 256-512, and MuSiQue at 512 falls below what passages hold
+ *      (0.409): at a large budget the rare words of many chosen sentences
+ *      link distractors in.
  */
 #include <math.h>
 #include <stdlib.h>
