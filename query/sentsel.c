@@ -689,11 +689,15 @@
  *      sentence names by title waits (the chain follows titles where it
  *      has them), 0.427 / 0.663 / 0.755 / 0.803, MuSiQue 0.151 / 0.269 /
  *      0.355 / 0.387; that at twice LINK, 0.427 / 0.663 / 0.755 / 0.794,
- *      MuSiQue 0.161 / 0.280 / 0.376 / 0.398.  MuSiQue gains five or six
- *      questions of 93 at 128 tokens, HotpotQA loses one there and three to
- *      six at 256-512, and MuSiQue at 512 falls below what passages hold
- *      (0.409): at a large budget the rare words of many chosen sentences
- *      link distractors in.
+ *      MuSiQue 0.161 / 0.280 / 0.376 / 0.398; the bridge words read only
+ *      off chosen sentences that hold a question term (the entity the
+ *      question's description resolves to, not every rare word the chain
+ *      brings), 0.427 / 0.663 / 0.755 / 0.800, MuSiQue 0.151 / 0.269 / 0.376
+ *      / 0.409 (full support 0.065 / 0.247 / 0.366 / 0.473).  MuSiQue
+ *      gains five or six questions of 93 at 128 tokens, HotpotQA loses one
+ *      there and three to six at 256-512, and MuSiQue at 512 falls to or
+ *      below what passages hold (0.409): at a large budget the rare words
+ *      of many chosen sentences link distractors in.
  */
 #include <math.h>
 #include <stdlib.h>
