@@ -1971,6 +1971,10 @@ static int key_words(const src *s, kwords *kw, int64_t key, const uint32_t **w, 
     cvs_record r;
     size_t n = 0;
     int rc;
+    /* An empty set after a failure too, so the caller's variables are
+     * defined on every path. */
+    *w = NULL;
+    *nw = 0;
     for (size_t i = 0; i < kw->n; i++)
         if (kw->key[i] == key) {
             *w = kw->ws[i];
