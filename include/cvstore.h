@@ -750,6 +750,15 @@ CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, siz
  * refuse it first (cvstore context --text, the MCP server).  CVS_EINPUT
  * for text that is not UTF-8. */
 CVS_API int cvs_text_words(const char *text, size_t len, size_t *n) CVS_WUR;
+/* *n = the words of the text BM25 searches: cvs_text_words' words less the
+ * stop words ("the", "is", "who", ... text/tokenize.c) and runs over 64
+ * bytes.  A question with words but no such word (stop words only) finds
+ * nothing by text, and nothing at all with the glove embedder, which
+ * leaves stop words out too: an empty set is then no verdict on the store,
+ * and callers say why (cvstore context, the MCP server's recall and
+ * Python's context and recall add a note).  CVS_EINPUT for text that is
+ * not UTF-8. */
+CVS_API int cvs_text_terms(const char *text, size_t len, size_t *n) CVS_WUR;
 
 /* The sentences of the record with internal key `key` in txn's snapshot, as
  * context sets cut it (--unit sentence): *n (start, end) pairs of byte

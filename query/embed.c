@@ -983,7 +983,8 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
     rc = cvs__sif_embed(e->sif, CVS_SIF_A, &text, &len, 1, tmp, &empty);
     free(tmp);
     if (rc == CVS_OK && empty)
-        rc = cvs__err(CVS_EINPUT, "no word of its text is in the GloVe vocabulary");
+        rc = cvs__err(CVS_EINPUT, "no word of its text is one the GloVe embedder reads (it "
+                      "leaves out stop words such as \"the\" and words not in its vocabulary)");
     return rc;
 }
 

@@ -1429,6 +1429,39 @@ Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
  * request is refused with its own id (an error with id null left the
  * client waiting), saying what is wrong and to write it as a string, and
  * nothing is stored; a notification gets no reply. */
+/* A recall of stop words only finds nothing (neither BM25 nor GloVe reads
+ * a stop word); its empty answer says why, so that an agent does not take
+ * it for "nothing remembered".  An answered recall has no note. */
+Test(mcp, a_recall_of_stop_words_says_why_it_is_empty)
+{
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"alice lives in paris\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"who was it\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"paris\"}}}\n";
+    json_t *msg[3] = {0};
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 3), 3);
+    {
+        json_t *sc = json_object_get(RESULT(1), "structuredContent");
+        const char *note = json_string_value(json_object_get(sc, "note"));
+        const char *text = json_string_value(
+            json_object_get(json_array_get(json_object_get(RESULT(1), "content"), 0), "text"));
+        cr_assert(json_is_false(json_object_get(RESULT(1), "isError")));
+        cr_assert_eq(json_array_size(json_object_get(sc, "memories")), 0);
+        cr_assert(note && strstr(note, "no result: the question has only stop words"), "%s",
+                  note ? note : "(no note)");
+        cr_assert(text && strstr(text, "only stop words"), "the text content says it too: %s",
+                  text ? text : "(none)");
+    }
+    cr_assert_eq(json_array_size(json_object_get(
+                     json_object_get(RESULT(2), "structuredContent"), "memories")), 1);
+    cr_assert_null(json_object_get(json_object_get(RESULT(2), "structuredContent"), "note"));
+    for (size_t i = 0; i < 3; i++)
+        json_decref(msg[i]);
+}
+
 Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
 {
     static const char input[] =
