@@ -555,7 +555,10 @@ CVS_API int cvs_index_export(cvs_db *db, void **blob, size_t *len) CVS_WUR;
  * opts->index must be NULL or "" (only the progress callback is used).
  * CVS_ECORRUPT or CVS_EVERSION for a bad blob, CVS_EINVAL for another
  * dimension or metric, or residual / ",sq8" parameters given to a raw
- * "none" store. */
+ * "none" store.  A raw "none" store that has a codec keeps its codes (the
+ * only copy of its vectors): it takes its own codec (the same bytes as
+ * its cvs_codec_export) with an index, which is then built over the codes
+ * as cvs_build does, and refuses any other (CVS_EINVAL). */
 CVS_API int cvs_build_with_index(cvs_db *db, const void *codec_blob, size_t codec_len,
                                  const void *index_blob, size_t index_len,
                                  const cvs_build_opts *opts) CVS_WUR;
