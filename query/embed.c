@@ -251,8 +251,10 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
         hex(emb_fp(e), 8, b);
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with a %s of fingerprint "
                         "%s..., but the cache has %s...: point %s at the files the store was "
-                        "built with", db->path, e->sif ? "GloVe vocabulary" : "USE model", a, b,
-                        e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR");
+                        "built with (a damaged cache: remove its files and fetch it again with "
+                        "scripts/fetch-%s.sh)", db->path, e->sif ? "GloVe vocabulary" : "USE model",
+                        a, b, e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR",
+                        e->sif ? "glove" : "use");
     }
     return CVS_OK;
 }

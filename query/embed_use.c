@@ -628,8 +628,17 @@ int cvs__use_load(const char *dir, cvs_use **out)
         rc = cvs__err(CVS_EIO, "%s: short read", path);
         goto out;
     }
-    if ((rc = cvs__use_load_mem(buf, (size_t)sz, out)))
+    if ((rc = cvs__use_load_mem(buf, (size_t)sz, out)) == CVS_ECORRUPT || rc == CVS_EFORMAT) {
+        /* A cut or damaged download: fetch-use.sh skips a file that is
+         * there, so the remedy starts with removing it. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
+        rc = cvs__err(rc, "%s: %s: the model file is damaged: remove it and fetch it again "
+                      "with scripts/fetch-use.sh (or set CVSTORE_USE_DIR to a good copy)", path,
+                      why);
+    } else if (rc) {
         cvs__err_prefix(rc, "%s", path);
+    }
 out:
     free(buf);
     fclose(f);

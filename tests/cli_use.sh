@@ -38,6 +38,20 @@ has "$tmp/out" '"items":[{"id":"tom"' "the tomatoes' record comes first in the c
 run stats "$db" --json
 has "$tmp/out" '"use"' "stats names the embedder"
 
+# ---- a damaged model cache: the message names the file and the remedy -----
+mkdir -p "$tmp/cut" "$tmp/flip"
+head -c 100000 "$dir/use-lite.bin" >"$tmp/cut/use-lite.bin"
+cp "$dir/use-lite.bin" "$tmp/flip/use-lite.bin"
+printf '\001' | dd of="$tmp/flip/use-lite.bin" bs=1 seek=5000000 conv=notrunc 2>/dev/null
+CVSTORE_USE_DIR=$tmp/cut "$cli" search "$db" --text "the doctor" -k 1 >"$tmp/out" 2>"$tmp/err" \
+  && fail "search with a truncated model succeeded"
+has "$tmp/err" "$tmp/cut/use-lite.bin" "the truncated model is named"
+has "$tmp/err" "fetch it again with scripts/fetch-use.sh" "and how to replace it"
+CVSTORE_USE_DIR=$tmp/flip "$cli" search "$db" --text "the doctor" -k 1 >"$tmp/out" 2>"$tmp/err" \
+  && fail "search with a model of a flipped weight succeeded"
+has "$tmp/err" "fingerprint" "a changed weight is a fingerprint mismatch"
+has "$tmp/err" "fetch it again with scripts/fetch-use.sh" "which says a damaged cache is fetched again"
+
 # ---- agent memory over MCP (raw JSON-RPC, one message a line) -------------
 msg() { printf '%s\n' "$@"; }
 msg '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"cli_use","version":"1"}}}' \
