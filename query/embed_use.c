@@ -811,8 +811,12 @@ int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *len
             memset(row, 0, CVS_USE_DIM * sizeof *row);
             if (empty)
                 empty[i] = 1;
+            else if (n > 1) /* a batch names the text; one text needs no name */
+                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
+                              "only white space)", i);
             else
-                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed", i);
+                rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
+                              "only white space)");
         } else {
             rc = cvs__use_forward(u, ids, k, row);
         }

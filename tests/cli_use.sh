@@ -38,6 +38,17 @@ has "$tmp/out" '"items":[{"id":"tom"' "the tomatoes' record comes first in the c
 run stats "$db" --json
 has "$tmp/out" '"use"' "stats names the embedder"
 
+# A query of white space alone (U+2028 too) is refused, naming the text, not
+# "text 0" (which read as another query's in a batch).
+expect 1 "search --text of white space" search "$db" --text $'  \u2028' -k 1
+has "$tmp/err" "has no characters to embed (it is empty or only white space)" "a blank query is refused"
+if grep -q "text 0" "$tmp/err"; then fail "a single query is called text 0: $(cat "$tmp/err")"; fi
+printf '%s\n' '{"id":"q1","text":"the doctor"}' '{"id":"q2","text":"\u2029 "}' >"$tmp/qs.jsonl"
+expect 0 "search --queries with a blank line" search "$db" --queries "$tmp/qs.jsonl" -k 1
+grep '"query_id":"q2"' "$tmp/out" | grep -q '"error":"the text has no characters to embed' \
+  || fail "the blank query's line: $(cat "$tmp/out")"
+ok "a blank query of a batch is named by its id alone"
+
 # ---- a damaged model cache: the message names the file and the remedy -----
 mkdir -p "$tmp/cut" "$tmp/flip"
 head -c 100000 "$dir/use-lite.bin" >"$tmp/cut/use-lite.bin"
