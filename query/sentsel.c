@@ -575,6 +575,20 @@
  *      0.660 / 0.761 / 0.803, MuSiQue 0.151 / 0.226 / 0.312 / 0.419.  The
  *      bridge words and their counts cost a pass over the candidates'
  *      words (well under 0.1 ms).
+ *  18. A walk's pair whose link sentence alone costs more than the whole
+ *      budget is offered as a retrievers' pair is (deviation 3): the
+ *      passage may go alone.  The chain cannot be shown in a set of that
+ *      budget at all, and holding the passage to it kept the passage out
+ *      of every set: a record of one unpunctuated run of 5,000 words that
+ *      names a title (a transcript, a scraped page) left a question with
+ *      an empty set where --unit passage answered it.  A rule for a reason
+ *      (such a pair is in no set), not a tuned one; measured after the
+ *      fact (cvstore-bench context, every question, --unit sentence,
+ *      answer containment / full support / supporting-sentence recall at
+ *      64 tokens): HotpotQA half A 0.427 / 0.334 / 0.426 -> 0.433 / 0.337 /
+ *      0.430, half B 0.357 / 0.303 / 0.355 -> 0.366 / 0.311 / 0.360 (584
+ *      of its 8,035 sentences are over 64 tokens); at 128 tokens, and on
+ *      MuSiQue and SQuAD at both, nothing moves.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -1114,6 +1128,10 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             if (s->p != p && names_all(w.words + s->w0, s->nw, w.tmp, nt))
                 found = (int)k;
         }
+        /* Deviation 18: a link sentence no set can hold leaves the
+         * passage free to go alone. */
+        if (found >= 0 && pass_tokens(&in[w.ss[found].p], w.ss[found].bytes) > budget)
+            opt = 1;
         for (size_t m = w.ps[p].s0; found >= 0 && m < w.ps[p].s0 + w.ps[p].ns; m++) {
             w.ss[m].link = found;
             w.ss[m].link_opt = opt;
