@@ -1045,7 +1045,8 @@ typedef struct cvs_mem_recall_opts {
                                   cvs_context chooses (others: CVS_EINVAL) */
     double half_life_s;        /* > 0: scores are multiplied by
                                   0.5^(age / half_life), age counted from the
-                                  later of creation and last recall; 0 = off */
+                                  later of creation and last recall; 0 = off;
+                                  below 0 or NaN: CVS_EINVAL */
     int hops;                  /* links of the direct hits (conversation
                                   neighbours, superseded memories, the
                                   caller's links) followed this many hops,

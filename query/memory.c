@@ -1946,6 +1946,12 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         rc = cvs__err(CVS_EINVAL, "hops %d (0 to %d)", o->hops, CVS_MEM_HOPS_MAX);
         goto cleanup;
     }
+    /* Below 0 or NaN was "off" in silence; MCP refuses it, so does this. */
+    if (!(o->half_life_s >= 0)) {
+        rc = cvs__err(CVS_EINVAL, "half_life_s %g: 0 (off) or a positive number of seconds",
+                      o->half_life_s);
+        goto cleanup;
+    }
     if (!cvs__utf8_valid(query, len)) {
         rc = cvs__err(CVS_EINPUT, "query is not valid UTF-8");
         goto cleanup;

@@ -944,6 +944,17 @@ Test(memory, recall_follows_links_two_hops)
     ro.hops = 1;
     ro.selection = CVS_CONTEXT_BM25;
     cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    /* A half-life below 0 or not a number was taken for "off" in silence
+     * (MCP refused it); named now. */
+    ro.selection = CVS_CONTEXT_DIVERSE;
+    ro.half_life_s = -1;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "half_life_s"), "%s", cvs_errmsg(db));
+    ro.half_life_s = NAN;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    ro.half_life_s = 0;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cvs_mem_items_free(&r);
 }
 
 Test(memory, recency_half_life_and_recall_time)

@@ -738,6 +738,9 @@ def test_remember_recall_forget_list(memdb):
     assert all(x["text"].strip() for x in memdb.recall("river", k=50)["memories"])
     with pytest.raises(cvstore.InvalidArgument):
         memdb.recall("x", strategy="random")
+    for hl in (-1.0, float("nan"), float("-inf")):  # taken for "off" in silence before
+        with pytest.raises(cvstore.InvalidArgument, match="half_life_s"):
+            memdb.recall("river", half_life_seconds=hl)
     for i in range(5):
         memdb.remember(f"note number {i} about {i * 'x'} things", namespace="notes",
                        near_dup=2.0)
