@@ -1430,8 +1430,11 @@ def _links(lk) -> tuple:
             lid, typ, w = l, None, 1.0
         elif isinstance(l, Mapping):
             lid, typ, w = l["id"], l.get("type"), l.get("weight", 1.0)
-        else:
+        elif isinstance(l, (tuple, list)):
             lid, typ, w = (tuple(l) + (None, 1.0))[:3]
+        else:  # an int id said "'int' object is not iterable"
+            raise TypeError(f"links[{j}] must be an id (str), an (id, type, weight) tuple "
+                            f"or a dict, not {type(l).__name__}")
         b = _enc(lid, "link id")
         t = _cstr(typ)
         refs.append((b, t))

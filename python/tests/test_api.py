@@ -738,6 +738,8 @@ def test_remember_recall_forget_list(memdb):
     assert all(x["text"].strip() for x in memdb.recall("river", k=50)["memories"])
     with pytest.raises(cvstore.InvalidArgument):
         memdb.recall("x", strategy="random")
+    with pytest.raises(TypeError, match=r"links\[0\] must be an id \(str\)"):
+        memdb.remember("a fact linked by a number", links=[5])
     for hl in (-1.0, float("nan"), float("-inf")):  # taken for "off" in silence before
         with pytest.raises(cvstore.InvalidArgument, match="half_life_s"):
             memdb.recall("river", half_life_seconds=hl)
