@@ -587,8 +587,9 @@
  *      answer containment / full support / supporting-sentence recall at
  *      64 tokens): HotpotQA half A 0.427 / 0.334 / 0.426 -> 0.433 / 0.337 /
  *      0.430, half B 0.357 / 0.303 / 0.355 -> 0.366 / 0.311 / 0.360 (584
- *      of its 8,035 sentences are over 64 tokens); at 128 tokens, and on
- *      MuSiQue and SQuAD at both, nothing moves.
+ *      of its 8,035 sentences are over 64 tokens); at 128, 256 and 512
+ *      tokens, and on MuSiQue and SQuAD at every budget, no figure moves
+ *      (docs/BENCHMARKS.md, "Sentence-level context sets").
  */
 #include <math.h>
 #include <stdlib.h>
