@@ -1436,22 +1436,19 @@ Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
         json_decref(msg[i]);
 }
 
-/* An integer beyond 64 bits is valid JSON that jansson cannot hold: the
- * request is refused with its own id (an error with id null left the
- * client waiting), saying what is wrong and to write it as a string, and
- * nothing is stored; a notification gets no reply. */
+/* One tools/call request line: id, tool name and its arguments (JSON). */
+#define TOOL_CALL(id, name, args)                                                              \
+    "{\"jsonrpc\":\"2.0\",\"id\":" #id ",\"method\":\"tools/call\",\"params\":{\"name\":\"" name  \
+    "\",\"arguments\":" args "}}\n"
+
 /* A recall of stop words only finds nothing (neither BM25 nor GloVe reads
  * a stop word); its empty answer says why, so that an agent does not take
  * it for "nothing remembered".  An answered recall has no note. */
 Test(mcp, a_recall_of_stop_words_says_why_it_is_empty)
 {
-    static const char input[] =
-        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
-        "\"arguments\":{\"text\":\"alice lives in paris\"}}}\n"
-        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
-        "\"arguments\":{\"query\":\"who was it\"}}}\n"
-        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
-        "\"arguments\":{\"query\":\"paris\"}}}\n";
+    static const char input[] = TOOL_CALL(0, "remember", "{\"text\":\"alice lives in paris\"}")
+        TOOL_CALL(1, "recall", "{\"query\":\"who was it\"}")
+        TOOL_CALL(2, "recall", "{\"query\":\"paris\"}");
     json_t *msg[3] = {0};
     cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 3), 3);
     {
@@ -1473,6 +1470,10 @@ Test(mcp, a_recall_of_stop_words_says_why_it_is_empty)
         json_decref(msg[i]);
 }
 
+/* An integer beyond 64 bits is valid JSON that jansson cannot hold: the
+ * request is refused with its own id (an error with id null left the
+ * client waiting), saying what is wrong and to write it as a string, and
+ * nothing is stored; a notification gets no reply. */
 Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
 {
     static const char input[] =
