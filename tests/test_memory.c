@@ -293,6 +293,35 @@ static void glove_store_close(cvs_db *g, char *gdir)
     free(gdir);
 }
 
+/* A memory of no word the embedder knows is kept with a stand-in vector,
+ * to be found by its words: its vector says nothing about its text, so it
+ * is never a vector hit (it came back from every recall, an unrelated
+ * question's "vector" match); its own words still find it. */
+Test(memory_words, a_stand_in_vector_is_no_vector_hit)
+{
+    char *gdir = tu_tmpdir();
+    cvs_mem_remembered junk, author;
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_items r = {0};
+    cvs_db *g;
+    write_small_glove(gdir);
+    g = glove_store(gdir);
+    cr_assert_eq(cvs_mem_remember(g, "zorblatix quuxorrf", 0, NULL, &junk), 0, "%s",
+                 cvs_errmsg(g));
+    cr_assert_eq(cvs_mem_remember(g, "author of novels", 0, NULL, &author), 0);
+    for (int s = 0; s < 2; s++) {
+        o.strategy = s ? CVS_MEM_VECTOR : CVS_MEM_HYBRID;
+        cr_assert_eq(cvs_mem_recall(g, "gardener roses", 0, &o, &r), 0, "%s", cvs_errmsg(g));
+        cr_assert_lt(find(&r, junk.id), 0, "the stand-in came back (%s)", s ? "vector" : "hybrid");
+        cvs_mem_items_free(&r);
+    }
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, "zorblatix", 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_geq(find(&r, junk.id), 0, "its own word finds it");
+    cvs_mem_items_free(&r);
+    glove_store_close(g, gdir);
+}
+
 /* Rule 11's tests: of the two memories, BM25 alone puts `other` first and
  * the vector ranking alone `first` (the premise: the reciprocal ranks tie,
  * and age would put the newer `other` first); hybrid recall must put
