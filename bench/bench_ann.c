@@ -1174,6 +1174,8 @@ int bench_ann(int argc, char **argv)
         fprintf(stderr, "cvstore-bench ann: bad --cvs-codecs / --cvs-index / --faiss list\n");
         return 1;
     }
+    if (bu_tmpdir_check(o.tmpparent))
+        return 1;
     if (!o.n_cvs_index) {
         static char ivf[] = "ivf";
         o.cvs_index[o.n_cvs_index++] = ivf;
@@ -1222,8 +1224,11 @@ int bench_ann(int argc, char **argv)
         if (!rc)
             rc = run_dataset(&o, ds, &rs, &notes[i]);
         if (rc) {
-            fprintf(stderr, "cvstore-bench ann: %s: %s: %s\n", name, cvs_strerror(rc),
-                    cvs_errmsg(NULL));
+            /* A failure outside the library (a scratch directory) has said
+             * why already and left no library message. */
+            const char *m = cvs_errmsg(NULL);
+            fprintf(stderr, "cvstore-bench ann: %s: %s%s%s\n", name, cvs_strerror(rc),
+                    m && *m ? ": " : "", m && *m ? m : "");
             goto out;
         }
         /* The result rows point at ds->name, which stays. */

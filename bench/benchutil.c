@@ -121,6 +121,16 @@ char *bu_tmpdir(const char *parent)
     return strdup(tmpl);
 }
 
+int bu_tmpdir_check(const char *parent)
+{
+    char *d = bu_tmpdir(parent);
+    if (!d)
+        return -1;
+    bu_rmrf(d);
+    free(d);
+    return 0;
+}
+
 void bu_rmrf(const char *path)
 {
     char cmd[4200];

@@ -24,6 +24,10 @@ uint64_t bu_dir_bytes(const char *path);
  * $TMPDIR, then /tmp); malloc'd path, NULL with a message on stderr.  It is
  * removed at exit if bu_rmrf has not removed it before (bu_check exits). */
 char *bu_tmpdir(const char *parent);
+/* 0 when bu_tmpdir(parent) can make a scratch directory (one is made and
+ * removed), else -1 after its message: a benchmark checks --dir before it
+ * loads data and runs peers for minutes. */
+int bu_tmpdir_check(const char *parent);
 /* Removes a directory made by bu_tmpdir (refuses any other path). */
 void bu_rmrf(const char *path);
 

@@ -794,6 +794,17 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
     return -1;
 }
 
+const char *cli_empty_note(const char *text, size_t len)
+{
+    size_t words = 0, terms = 1;
+    if (!text || cvs_text_words(text, len, &words) || !words || cvs_text_terms(text, len, &terms) ||
+        terms)
+        return NULL;
+    return "no result: the question has only stop words (words such as \"the\", \"is\", "
+           "\"who\" that the text index leaves out, as the glove embedder does): add a word "
+           "that names what you look for";
+}
+
 json_t *cli_context_json(const cvs_context_result *r)
 {
     json_t *items = json_array();

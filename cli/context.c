@@ -41,6 +41,8 @@ static const char usage[] =
     "   \"title\", \"text\"}]}\n"
     "(with --unit sentence each item also has \"sentences\": the indexes of its\n"
     "chosen sentences among the record's)\n"
+    "An empty set for a question of stop words only (\"who was the\": nothing\n"
+    "reads them) says so on stderr and in a \"note\" member; exit 0.\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
     "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
     "a question with no words (blank, only punctuation) or that cannot be\n"
@@ -134,6 +136,7 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
                   const float *qvec, json_t *qfield, const char *qid, int json)
 {
     cvs_context_result r;
+    const char *note;
     /* A question of a batch with no words (blank, punctuation) is a hole
      * in the file, not a question nothing answers: said as --text "" is,
      * and the batch goes on (cvs_txn_context would refuse it). */
@@ -154,11 +157,18 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
         json_decref(qfield);
         return cli_fail("context", rc, db);
     }
+    note = r.n ? NULL : cli_empty_note(text, text ? strlen(text) : 0);
+    if (note && qid)
+        cli_err("context", "query %s: %s", qid, note);
+    else if (note)
+        cli_err("context", "%s", note);
     if (json) {
         json_t *j = cli_context_json(&r);
         if (qid)
             json_object_set_new(j, "query_id", json_string(qid));
         json_object_set_new(j, "query", qfield);
+        if (note)
+            json_object_set_new(j, "note", json_string(note));
         rc = cli_json_print(stdout, j) ? CLI_EFAIL : CLI_OK;
     } else {
         json_decref(qfield);

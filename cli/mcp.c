@@ -461,7 +461,7 @@ static json_t *tool_recall(server *s, json_t *args)
 {
     cvs_mem_recall_opts o = {0};
     cvs_mem_items r = {0};
-    const char *query, *strategy, *retrieval, *unit;
+    const char *query, *strategy, *retrieval, *unit, *note;
     long long k, budget, hops;
     char *filter = NULL;
     json_t *err, *hl = json_object_get(args, "half_life_seconds"), *res = NULL, *items;
@@ -517,6 +517,8 @@ static json_t *tool_recall(server *s, json_t *args)
             !(obj = json_pack("{s:o, s:I, s:s}", "memories", items, "tokens",
                               (json_int_t)tokens, "namespace", o.ns)) ||
             (n < r.n && json_object_set_new(obj, "truncated", json_true())) ||
+            (!r.n && (note = cli_empty_note(query, strlen(query))) &&
+             json_object_set_new(obj, "note", json_string(note))) ||
             !(res = tool_ok(obj)))
             break;
         if ((size = result_size(res)) <= MCP_RESULT_MAX || n <= 1)

@@ -555,7 +555,10 @@ CVS_API int cvs_index_export(cvs_db *db, void **blob, size_t *len) CVS_WUR;
  * opts->index must be NULL or "" (only the progress callback is used).
  * CVS_ECORRUPT or CVS_EVERSION for a bad blob, CVS_EINVAL for another
  * dimension or metric, or residual / ",sq8" parameters given to a raw
- * "none" store. */
+ * "none" store.  A raw "none" store that has a codec keeps its codes (the
+ * only copy of its vectors): it takes its own codec (the same bytes as
+ * its cvs_codec_export) with an index, which is then built over the codes
+ * as cvs_build does, and refuses any other (CVS_EINVAL). */
 CVS_API int cvs_build_with_index(cvs_db *db, const void *codec_blob, size_t codec_len,
                                  const void *index_blob, size_t index_len,
                                  const cvs_build_opts *opts) CVS_WUR;
@@ -750,6 +753,15 @@ CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, siz
  * refuse it first (cvstore context --text, the MCP server).  CVS_EINPUT
  * for text that is not UTF-8. */
 CVS_API int cvs_text_words(const char *text, size_t len, size_t *n) CVS_WUR;
+/* *n = the words of the text BM25 searches: cvs_text_words' words less the
+ * stop words ("the", "is", "who", ... text/tokenize.c) and runs over 64
+ * bytes.  A question with words but no such word (stop words only) finds
+ * nothing by text, and nothing at all with the glove embedder, which
+ * leaves stop words out too: an empty set is then no verdict on the store,
+ * and callers say why (cvstore context, the MCP server's recall and
+ * Python's context and recall add a note).  CVS_EINPUT for text that is
+ * not UTF-8. */
+CVS_API int cvs_text_terms(const char *text, size_t len, size_t *n) CVS_WUR;
 
 /* The sentences of the record with internal key `key` in txn's snapshot, as
  * context sets cut it (--unit sentence): *n (start, end) pairs of byte
@@ -1033,7 +1045,8 @@ typedef struct cvs_mem_recall_opts {
                                   cvs_context chooses (others: CVS_EINVAL) */
     double half_life_s;        /* > 0: scores are multiplied by
                                   0.5^(age / half_life), age counted from the
-                                  later of creation and last recall; 0 = off */
+                                  later of creation and last recall; 0 = off;
+                                  below 0 or NaN: CVS_EINVAL */
     int hops;                  /* links of the direct hits (conversation
                                   neighbours, superseded memories, the
                                   caller's links) followed this many hops,

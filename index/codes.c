@@ -599,11 +599,26 @@ static int build_shared(cvs_db *db, const void *blob, size_t len, const void *ib
         }
     }
     if (db->raw == CVS_RAW_NONE) {
+        /* The codes are the only copy of the vectors: no other codec can
+         * be given, but its own one with an index keeps the codes and
+         * builds the index over them, as cvs_build does for such a store
+         * (how the shards of a raw none store built while small get an
+         * index once grown: cvstore-mpi build). */
         cvs_codec_info ci;
+        void *own = NULL;
+        size_t olen = 0;
         rc = cvs_codec_get_info(db, &ci);
-        if (rc == CVS_OK)
+        if (rc == CVS_OK && iblob && !(rc = cvs_codec_export(db, &own, &olen)) && olen == len &&
+            !memcmp(own, blob, len)) {
+            a.from_codes = 1;
+            a.gen = ci.generation;
+            rc = CVS_NOTFOUND; /* go on */
+        } else if (rc == CVS_OK) {
             rc = cvs__err(CVS_EINVAL, "%s keeps no raw vectors (raw none) and already has "
-                          "codec %s: there is nothing left to encode", db->path, ci.spec);
+                          "codec %s: there is nothing left to encode (an index over its codes: "
+                          "its own codec with an index)", db->path, ci.spec);
+        }
+        free(own);
         if (rc != CVS_NOTFOUND)
             goto out;
     }

@@ -358,12 +358,14 @@ int cvs__ivf_assign(const cvs_ivf_params *p, const float *x, size_t n, int32_t *
     float *qc;
     if (n > 16) /* batches (builds): one sgemm per block */
         return cvs__kmeans_assign(x, n, p->dim, p->dim, p->cent, p->nlist, p->cnorm, list, NULL);
+    /* List 0 (one that exists) after a failure too: the output is defined
+     * on every path of the one-vector calls a put makes. */
+    memset(list, 0, n * sizeof *list);
     if (!(qc = malloc(p->nlist * sizeof *qc)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         float best = INFINITY;
         cvs__ivf_dots(x + i * p->dim, 1, p->cent, p->nlist, p->dim, qc);
-        list[i] = 0;
         for (size_t l = 0; l < p->nlist; l++) {
             float d = p->cnorm[l] - 2.0f * qc[l];
             if (d < best) {

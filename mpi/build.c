@@ -17,6 +17,13 @@
  * codec of an existing store (a shard of another sharded store, say), and
  * its IVF centroids when it has an index, are used instead of training.
  *
+ * A raw "none" store whose shards have a codec keeps it, as `cvstore
+ * build` keeps one store's: the codes are the only copy of the vectors.
+ * Only the IVF centroids are trained (on a sample of the codes'
+ * reconstructions), and each shard builds its index over its codes
+ * (cvs_build_with_index with the shards' own codec); the index of a raw
+ * none store has direct codes.
+ *
  * Each shard's build is one transaction of that shard, as with cvs_build;
  * a build that fails on one shard leaves the shards already encoded with
  * the new codec and the rest with their old one: run it again.
@@ -171,7 +178,10 @@ int mpi_cmd_build(int argc, char **argv)
     };
     const char *cmd = "mpi build";
     const char *dbpath, *spec = NULL, *from = NULL, *index = NULL;
-    char index_n[80];
+    char index_n[80], index_d[96], kept_spec[sizeof ((cvs_codec_info *)0)->spec] = "";
+    void *kept = NULL;
+    size_t klen = 0;
+    int keeps = 0;
     cvs_build_choice choice;
     int autospec = 0;
     uint64_t max_train = 65536, seed = 1, len64 = 0;
@@ -244,6 +254,37 @@ int mpi_cmd_build(int argc, char **argv)
         goto out;
     if ((rc = mcmd_open_owned(cmd, dbpath, &m, 0, dbs)))
         goto out;
+    if (m.raw == CVS_RAW_NONE && !from) {
+        /* Whether the shards have a codec to keep; rank 0 exports its
+         * first shard's (every shard has the same one, from one build). */
+        int mine = 0;
+        for (uint32_t s = 0; s < m.shards && !rc; s++) {
+            cvs_codec_info ci;
+            int crc;
+            if (!dbs[s])
+                continue;
+            crc = cvs_codec_get_info(dbs[s], &ci);
+            if (crc == CVS_OK && !mine && g_mpi.rank == 0) {
+                snprintf(kept_spec, sizeof kept_spec, "%s", ci.spec);
+                if ((crc = cvs_codec_export(dbs[s], &kept, &klen)))
+                    rc = cli_fail(cmd, crc, dbs[s]);
+            } else if (crc && crc != CVS_NOTFOUND) {
+                rc = cli_fail(cmd, crc, dbs[s]);
+            }
+            mine |= crc == CVS_OK;
+        }
+        if ((rc = mcmd_agree(rc)))
+            goto out;
+        MPI_Allreduce(&mine, &keeps, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (keeps && g_mpi.rank == 0 && !kept) {
+            cli_err(cmd, "%s keeps no raw vectors (raw none), and some of its shards have a "
+                    "codec but shard-0000 has none (a build that failed part way): run "
+                    "`cvstore build` on each shard without one, with the others' codec", dbpath);
+            rc = CLI_EUSER;
+        }
+        if ((rc = mcmd_agree(rc)))
+            goto out;
+    }
 
     if (from) {
         if (g_mpi.rank == 0) {
@@ -281,13 +322,21 @@ int mpi_cmd_build(int argc, char **argv)
                 rc = CLI_EFAIL;
                 goto out;
             }
-            spec = choice.codec;
+            spec = keeps ? kept_spec : choice.codec;
             if (!index)
                 index = choice.index[0] ? choice.index : NULL;
             if (g_mpi.rank == 0)
                 fprintf(stderr, "chose codec %s and %s for %" PRIu64 " records of dimension %u\n",
                         spec, index ? index : "no index", total, m.dim);
         }
+        if (keeps && g_mpi.rank == 0 && (!index || strcmp(spec, kept_spec))) {
+            cli_err(cmd, "%s keeps no raw vectors (raw none) and already has codec %s: there "
+                    "is nothing left to train another codec on (an index over its codes: "
+                    "--codec %s --index ivf)", dbpath, kept_spec, kept_spec);
+            rc = CLI_EUSER;
+        }
+        if ((rc = mcmd_agree(rc)))
+            goto out;
         if (index && (index[3] == 0 || index[3] == ',')) {
             /* "ivf": the list count of one store holding every record
              * (about 4 sqrt(n), at least 16, at least 39 records a list;
@@ -301,6 +350,14 @@ int mpi_cmd_build(int argc, char **argv)
                 l = 65536;
             snprintf(index_n, sizeof index_n, "ivf%" PRIu64 "%s", l ? l : 1, index + 3);
             index = index_n;
+        }
+        if (index && m.raw == CVS_RAW_NONE && !strstr(index, ",residual") &&
+            !strstr(index, ",direct")) {
+            /* The scratch store keeps raw vectors and would choose residual
+             * codes for ip and cosine; a raw none shard reads a record back
+             * from its code alone, so takes direct ones only. */
+            snprintf(index_d, sizeof index_d, "%s,direct", index);
+            index = index_d;
         }
         if (index) { /* the coarse k-means wants ~40 points per list, as in cvs_build */
             unsigned long nl = strtoul(index + 3, NULL, 10);
@@ -360,6 +417,13 @@ int mpi_cmd_build(int argc, char **argv)
         MPI_Gatherv(x, mysize, MPI_FLOAT, all, sizes, displs, MPI_FLOAT, 0, MPI_COMM_WORLD);
         if (g_mpi.rank == 0)
             rc = train(cmd, dbpath, &m, spec, index, seed, all, n, &blob, &len, &iblob, &ilen);
+        if (g_mpi.rank == 0 && !rc && keeps) {
+            /* The centroids of the sample; the codec is the shards' own. */
+            cvs_free(blob);
+            blob = kept;
+            len = klen;
+            kept = NULL;
+        }
     }
     if ((rc = mcmd_agree(rc)))
         goto out;
@@ -422,6 +486,9 @@ int mpi_cmd_build(int argc, char **argv)
             if (ilen && cvs_index_get_info(any, &ii) == CVS_OK)
                 snprintf(ix, sizeof ix, " with index %s (%s codes)", ii.spec,
                          ii.residual ? "residual" : "direct");
+            if (keeps)
+                fprintf(stderr, "kept codec %s (raw none: its codes are the only copy of the "
+                        "vectors)\n", ci.spec);
             printf("built %s (%zu bytes per vector)%s %s; %u shards encoded on %d ranks\n",
                    ci.spec, ci.code_bytes, ix,
                    from ? "from another store" : "on a sample of all shards", m.shards,
@@ -429,6 +496,7 @@ int mpi_cmd_build(int argc, char **argv)
         }
     }
 out:
+    cvs_free(kept);
     if (g_mpi.rank == 0) {
         cvs_free(blob);
         cvs_free(iblob);

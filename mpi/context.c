@@ -1660,8 +1660,13 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
             rc = cli_exit_code(crc);
         } else {
             json_t *j = cli_context_json(&r);
+            const char *note = r.n ? NULL : cli_empty_note(ql->q[i].text, ql->q[i].len);
             json_object_set_new(j, "query_id", json_string(ql->q[i].id));
             json_object_set_new(j, "query", json_stringn(ql->q[i].text, ql->q[i].len));
+            if (note) {
+                cli_err(c->cmd, "query %s: %s", ql->q[i].id, note);
+                json_object_set_new(j, "note", json_string(note));
+            }
             rc = cli_json_print(stdout, j) ? CLI_EFAIL : CLI_OK;
         }
         cvs_context_result_free(&r);

@@ -1116,6 +1116,9 @@ typedef struct rbuf {
 
 static int get_u32(rbuf *r, uint32_t *v, const char *what)
 {
+    /* *v is 0 after a failure, so a caller's variable is defined on every
+     * path (cvs__err's nonzero return is not visible to the compiler). */
+    *v = 0;
     if (r->n - r->pos < 4)
         return cvs__err(CVS_ECORRUPT, "codec blob: truncated at %s (offset %zu of %zu)", what,
                         r->pos, r->n);

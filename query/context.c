@@ -838,6 +838,16 @@ static int question_analyze(const src *s, const cvs_context_opts *o, const cvs_c
                            i < o->depth; i++)
             if (qn->vk[i] >= 0 && !(qn->vs[i] > 0))
                 qn->vk[i] = -1; /* sorted: the rest are no better */
+        if (sc && sc->vector_deny) { /* dropped, the rest moved up in order */
+            size_t j = 0;
+            for (size_t i = 0; i < o->depth && qn->vk[i] >= 0; i++)
+                if (!cvs__bit_test(sc->vector_deny, sc->deny_nwords, qn->vk[i])) {
+                    qn->vk[j] = qn->vk[i];
+                    qn->vs[j++] = qn->vs[i];
+                }
+            for (; j < o->depth; j++)
+                qn->vk[j] = -1;
+        }
         qn->has_vec = 1;
     }
 titles:
@@ -1973,6 +1983,10 @@ static int key_words(const src *s, kwords *kw, int64_t key, const uint32_t **w, 
     cvs_record r;
     size_t n = 0;
     int rc;
+    /* An empty set after a failure too, so the caller's variables are
+     * defined on every path. */
+    *w = NULL;
+    *nw = 0;
     for (size_t i = 0; i < kw->n; i++)
         if (kw->key[i] == key) {
             *w = kw->ws[i];

@@ -39,6 +39,10 @@ typedef struct cvs_context_scope {
     size_t nwords;
     int positive_vectors;      /* ip/cosine: a vector hit of similarity <= 0
                                   is unrelated, no candidate */
+    const uint64_t *vector_deny; /* records that are never a vector hit (a
+                                  bitmap over keys, deny_nwords words; NULL =
+                                  none): their vectors stand in for no text */
+    size_t deny_nwords;
     size_t k;                  /* at most k items (0 = no limit) */
     /* Multiplies the relevance of candidate key before selection (factor
      * starts at 1); NULL = none.  A non-zero return fails the call. */

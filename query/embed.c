@@ -255,8 +255,10 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
         hex(emb_fp(e), 8, b);
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with a %s of fingerprint "
                         "%s..., but the cache has %s...: point %s at the files the store was "
-                        "built with", db->path, e->sif ? "GloVe vocabulary" : "USE model", a, b,
-                        e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR");
+                        "built with (a damaged cache: remove its files and fetch it again with "
+                        "scripts/fetch-%s.sh)", db->path, e->sif ? "GloVe vocabulary" : "USE model",
+                        a, b, e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR",
+                        e->sif ? "glove" : "use");
     }
     return CVS_OK;
 }
@@ -999,7 +1001,8 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
     rc = cvs__sif_embed(e->sif, CVS_SIF_A, &text, &len, 1, tmp, &empty);
     free(tmp);
     if (rc == CVS_OK && empty)
-        rc = cvs__err(CVS_EINPUT, "no word of its text is in the GloVe vocabulary");
+        rc = cvs__err(CVS_EINPUT, "no word of its text is one the GloVe embedder reads (it "
+                      "leaves out stop words such as \"the\" and words not in its vocabulary)");
     return rc;
 }
 

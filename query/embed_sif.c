@@ -467,8 +467,11 @@ int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const si
             char at[32] = "";
             if (n > 1)
                 snprintf(at, sizeof at, " %zu", i);
-            rc = cvs__err(CVS_EINPUT, "text%s (\"%.*s%s\") has no word in the GloVe vocabulary",
-                          at, (int)(lens[i] > 60 ? 60 : lens[i]), texts[i], lens[i] > 60 ? "..." : "");
+            /* "the of and" is all in the vocabulary: say that stop words
+             * are left out too, or the message reads as a wrong cache. */
+            rc = cvs__err(CVS_EINPUT, "text%s (\"%.*s%s\") has no word the GloVe embedder reads "
+                          "(it leaves out stop words such as \"the\" and words not in its "
+                          "vocabulary)", at, (int)(lens[i] > 60 ? 60 : lens[i]), texts[i], lens[i] > 60 ? "..." : "");
             goto out;
         }
         for (uint32_t d = 0; d < s->dim; d++)

@@ -54,12 +54,18 @@
  *      scores 0; the 7 pieces holding ':' whose score vocab.json lost
  *      (null) score 0 (use2bin.js); ids 0-5 (unk, <s>, </s>, 3 extra) never
  *      match.  tests/data/use/reference.txt holds its token ids.
- *   2. Before NFKC output is segmented, every run of ASCII whitespace
- *      (space, tab, newline, CR, VT, FF) becomes one space and the ends are
- *      trimmed, as SentencePiece's own nmt_nfkc normaliser does and the
- *      tfjs port does not (it would turn each newline into an unk and each
- *      extra space into a piece).  Stored texts and memories are full of
- *      newlines; the model never saw them.
+ *   2. Before NFKC output is segmented, every run of white space becomes
+ *      one space and the ends are trimmed, as SentencePiece's own nmt_nfkc
+ *      normaliser does and the tfjs port does not (it would turn each
+ *      newline into an unk and each extra space into a piece).  Stored
+ *      texts and memories are full of newlines; the model never saw them.
+ *      White space is Unicode's (the White_Space property): NFKC has made
+ *      U+00A0, U+2000-U+200A, U+202F, U+205F and U+3000 a space already,
+ *      which leaves ASCII's six (space, tab, newline, CR, VT, FF), U+0085
+ *      (NEL), U+1680 (Ogham space) and U+2028/U+2029 (line and paragraph
+ *      separators: nmt_nfkc maps these three to a space too).  Left to the
+ *      tfjs port, each became an unk that glued the words on either side
+ *      into one ("line\u2028two" lost the piece boundary before "two").
  *   3. A text with no piece at all (empty or all whitespace) is not given
  *      the graph's answer (tanh of the bias alone, the same vector for all
  *      such texts): it is reported as empty, like a text with no known word
@@ -225,14 +231,26 @@ fail:
     return rc;
 }
 
-/* The whitespace deviation 2 folds and deviation 6 counts words by: ASCII's
- * (the C locale's isspace, without its locale). */
-static int ascii_space(char c)
+/* The bytes of the white space character at p (n > 0 bytes left), or 0:
+ * what deviation 2 folds and deviation 6 counts words by.  Unicode's
+ * White_Space characters that NFKC leaves as they are (the others it maps
+ * to U+0020): ASCII's six, U+0085 (C2 85), U+1680 (E1 9A 80), U+2028 and
+ * U+2029 (E2 80 A8/A9). */
+static size_t space_len(const char *p, size_t n)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+    const unsigned char *u = (const unsigned char *)p;
+    if (u[0] == ' ' || (u[0] >= '\t' && u[0] <= '\r'))
+        return 1;
+    if (u[0] == 0xC2 && n >= 2 && u[1] == 0x85)
+        return 2;
+    if (u[0] == 0xE1 && n >= 3 && u[1] == 0x9A && u[2] == 0x80)
+        return 3;
+    if (u[0] == 0xE2 && n >= 3 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9))
+        return 3;
+    return 0;
 }
 
-/* NFKC (libicu), ASCII whitespace runs to one space, ends trimmed
+/* NFKC (libicu), white space runs to one space, ends trimmed
  * (deviation 2), then U+2581 in front and for every space.  *out is
  * malloc'ed, NUL-terminated. */
 static int spm_normalize(const char *text, size_t len, char **out, size_t *outlen)
@@ -284,10 +302,11 @@ static int spm_normalize(const char *text, size_t len, char **out, size_t *outle
     {
         size_t k = 0;
         int pending = 1; /* the leading U+2581 */
-        for (int32_t i = 0; i < blen; i++) {
-            char c = b[i];
-            if (ascii_space(c)) {
+        for (int32_t i = 0; i < blen;) {
+            size_t sp = space_len(b + i, (size_t)(blen - i));
+            if (sp) {
                 pending = 1;
+                i += (int32_t)sp;
                 continue;
             }
             if (pending) {
@@ -295,7 +314,7 @@ static int spm_normalize(const char *text, size_t len, char **out, size_t *outle
                 k += 3;
             }
             pending = 0;
-            r[k++] = c;
+            r[k++] = b[i++];
         }
         r[k] = '\0';
         *outlen = k;
@@ -669,7 +688,17 @@ int cvs__use_load(const char *dir, cvs_use **out)
             rc = CVS_OK;
             goto out;
         }
-        if ((rc = cvs__use_load_mem(buf, (size_t)sz, &u))) {
+        if ((rc = cvs__use_load_mem(buf, (size_t)sz, &u)) == CVS_ECORRUPT ||
+            rc == CVS_EFORMAT) {
+            /* A cut or damaged download: fetch-use.sh skips a file that
+             * is there, so the remedy starts with removing it. */
+            char why[512];
+            snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
+            rc = cvs__err(rc, "%s: %s: the model file is damaged: remove it and fetch it "
+                          "again with scripts/fetch-use.sh (or set CVSTORE_USE_DIR to a "
+                          "good copy)", path, why);
+            goto out;
+        } else if (rc) {
             cvs__err_prefix(rc, "%s", path);
             goto out;
         }
@@ -821,10 +850,10 @@ int cvs__use_forward(const cvs_use *u, const int32_t *ids, size_t n, float *out)
     return CVS_OK;
 }
 
-/* The length of text's first USE_MAXLEN + 1 words (runs of non-ASCII-
- * whitespace), or len when it has fewer (deviation 6).  Every word gives at
- * least one piece (NFKC never joins two ASCII-whitespace-separated words; it
- * may split one), no piece of the vocabulary holds U+2581 past its first
+/* The length of text's first USE_MAXLEN + 1 words (runs of anything but
+ * space_len's white space), or len when it has fewer (deviation 6).  Every
+ * word gives at least one piece (NFKC leaves those characters as they are,
+ * so never joins two words they separate; it may split one), no piece of the vocabulary holds U+2581 past its first
  * character (use2bin.js checks it) and U+2581 is itself a piece, so the
  * Viterbi split is forced at every word boundary: the pieces of this
  * prefix are the first pieces of the whole text, and more than the model
@@ -833,12 +862,12 @@ static size_t use_prefix(const char *text, size_t len)
 {
     size_t words = 0;
     int in = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        int sp = ascii_space(c);
+    for (size_t i = 0; i < len;) {
+        size_t sp = space_len(text + i, len - i);
         if (!sp && !in && ++words > USE_MAXLEN + 1)
             return i;
         in = !sp;
+        i += sp ? sp : 1;
     }
     return len;
 }
@@ -860,8 +889,12 @@ int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *len
             memset(row, 0, CVS_USE_DIM * sizeof *row);
             if (empty)
                 empty[i] = 1;
+            else if (n > 1) /* a batch names the text; one text needs no name */
+                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
+                              "only white space)", i);
             else
-                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed", i);
+                rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
+                              "only white space)");
         } else {
             rc = cvs__use_forward(u, ids, k, row);
         }

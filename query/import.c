@@ -398,6 +398,9 @@ typedef struct batch {
 static int arena_put(batch *b, const void *s, size_t len, int nul, size_t *off)
 {
     size_t need = len + (nul ? 1 : 0);
+    /* Defined on failure too (cvs__err's nonzero return is not visible to
+     * the compiler, which otherwise sees a caller read it unset). */
+    *off = 0;
     if (b->alen + need > b->acap) {
         size_t nc = b->acap ? b->acap : 1 << 16;
         char *p;

@@ -71,7 +71,9 @@
  *      selection strategy (diverse by default) chooses under k and the
  *      token budget.  Its near-duplicate suppression is off: a superseded
  *      revision is near its replacement by construction, and nothing is
- *      hidden but by forget.
+ *      hidden but by forget.  A memory of no word the embedder knows is
+ *      kept with a stand-in vector (meta "_noembed") and is never a vector
+ *      seed (the scope's vector_deny): the vector says nothing of its text.
  *   5. Storing the last-recalled time rewrites the record (cvs_put), which
  *      also re-indexes its text: simple, and cheap at the size of what one
  *      recall returns.  It is best effort: when the write fails (a full
@@ -2069,9 +2071,9 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     const char *ns;
     size_t k, want;
     cvs_txn *t = NULL;
-    cvs_filter *f = NULL;
-    uint64_t *bits = NULL, nmatch;
-    size_t nwords;
+    cvs_filter *f = NULL, *fdeny = NULL;
+    uint64_t *bits = NULL, *deny = NULL, nmatch, ndeny = 0;
+    size_t nwords, deny_nwords = 0;
     float *qv = NULL;
     char *lq = NULL;
     size_t lq_len = 0;
@@ -2107,6 +2109,12 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     }
     if (o->hops < 0 || o->hops > CVS_MEM_HOPS_MAX) {
         rc = cvs__err(CVS_EINVAL, "hops %d (0 to %d)", o->hops, CVS_MEM_HOPS_MAX);
+        goto cleanup;
+    }
+    /* Below 0 or NaN was "off" in silence; MCP refuses it, so does this. */
+    if (!(o->half_life_s >= 0)) {
+        rc = cvs__err(CVS_EINVAL, "half_life_s %g: 0 (off) or a positive number of seconds",
+                      o->half_life_s);
         goto cleanup;
     }
     if (!cvs__utf8_valid(query, len)) {
@@ -2160,6 +2168,12 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         goto cleanup;
     if (nmatch == 0)
         goto cleanup;
+    /* Memories kept with a stand-in vector (no word the embedder knows)
+     * are found by their words, never by that vector: it says nothing of
+     * their text, and came back as an unrelated question's vector hit. */
+    if (qv && ((rc = cvs_filter_parse("{\"_noembed\": true}", 0, &fdeny)) ||
+               (rc = cvs__filter_eval(t, fdeny, &deny, &deny_nwords, &ndeny))))
+        goto cleanup;
     /* No answer holds more memories than match: a k above that (10^9,
      * "all of them") asks for every match, not for pools and walks sized
      * by k that cannot be allocated. */
@@ -2175,7 +2189,8 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     recall_context_opts(o, want, qv != NULL, &co);
     {
         cvs_context_scope sc = {.filter = f, .allow = bits, .nwords = nwords,
-                                .positive_vectors = 1, .k = k, .weigh = recall_weigh,
+                                .positive_vectors = 1, .vector_deny = ndeny ? deny : NULL,
+                                .deny_nwords = deny_nwords, .k = k, .weigh = recall_weigh,
                                 .weigh_pool = recall_pool,
                                 .relevance = rw.leads ? recall_relevance : NULL, .ctx = &rw};
         if ((rc = lexical_query(t, sif, &rw.names, query, len, &lq, &lq_len,
@@ -2251,6 +2266,7 @@ cleanup:
     free(tp);
     cvs_context_result_free(&cr);
     free(bits);
+    free(deny);
     free(qv);
     free(lq);
     wordset_free(&rw.names);
@@ -2259,6 +2275,7 @@ cleanup:
     free(rw.pool);
     free(rw.lead);
     cvs_filter_free(f);
+    cvs_filter_free(fdeny);
     if (rc)
         cvs_mem_items_free(out);
     return rc;

@@ -698,6 +698,21 @@
  *      there and three to six at 256-512, and MuSiQue at 512 falls to or
  *      below what passages hold (0.409): at a large budget the rare words
  *      of many chosen sentences link distractors in.
+ *  20. A walk's pair whose link sentence alone costs more than the whole
+ *      budget is offered as a retrievers' pair is (deviation 3): the
+ *      passage may go alone.  The chain cannot be shown in a set of that
+ *      budget at all, and holding the passage to it kept the passage out
+ *      of every set: a record of one unpunctuated run of 5,000 words that
+ *      names a title (a transcript, a scraped page) left a question with
+ *      an empty set where --unit passage answered it.  A rule for a reason
+ *      (such a pair is in no set), not a tuned one; measured after the
+ *      fact (cvstore-bench context, every question, --unit sentence,
+ *      answer containment / full support / supporting-sentence recall at
+ *      64 tokens): HotpotQA half A 0.427 / 0.334 / 0.426 -> 0.433 / 0.337 /
+ *      0.430, half B 0.357 / 0.303 / 0.355 -> 0.366 / 0.311 / 0.360 (584
+ *      of its 8,035 sentences are over 64 tokens); at 128, 256 and 512
+ *      tokens, and on MuSiQue and SQuAD at every budget, no figure moves
+ *      (docs/BENCHMARKS.md, "Sentence-level context sets").
  */
 #include <math.h>
 #include <stdlib.h>
@@ -1237,6 +1252,10 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             if (s->p != p && names_all(w.words + s->w0, s->nw, w.tmp, nt))
                 found = (int)k;
         }
+        /* Deviation 18: a link sentence no set can hold leaves the
+         * passage free to go alone. */
+        if (found >= 0 && pass_tokens(&in[w.ss[found].p], w.ss[found].bytes) > budget)
+            opt = 1;
         for (size_t m = w.ps[p].s0; found >= 0 && m < w.ps[p].s0 + w.ps[p].ns; m++) {
             w.ss[m].link = found;
             w.ss[m].link_opt = opt;

@@ -11,7 +11,7 @@
  * encoder package feeds it (indices [[0, position]], values = token ids),
  * with that package's Tokenizer on that package's reading of vocab.json.
  * Neither shares code with ours.  Our one deliberate difference in the
- * input (embed_use.c, deviation 2: whitespace runs become one space, ends
+ * input (embed_use.c, deviation 2: white space runs become one space, ends
  * trimmed) is applied to the text before the tokenizer sees it.
  *
  * Usage, in a scratch directory outside the repository:
@@ -60,11 +60,15 @@ const SENTENCES = [
   'Remember to water the tomatoes on the balcony every second day in July.',
   'Where are the spare keys kept?',
   'tokenization edge-cases: foo_bar, foo-bar, foo/bar, (parenthesised) [bracketed] {braced}',
+  'Line one\u2028line two\u2029a paragraph\u0085next line\u1680ogham  \u2028',
+  'no-break\u00a0space,\u3000ideographic\u2003em,\u202fnarrow\u00a0\u00a0\u3000run\u00a0',
 ];
 
 function prep(s) {
-  // embed_use.c deviation 2, then what the tfjs tokenizer does itself.
-  return s.normalize('NFKC').replace(/[ \t\n\v\f\r]+/g, ' ').trim();
+  // embed_use.c deviation 2 (runs of the white space NFKC leaves: ASCII's,
+  // U+0085, U+1680, U+2028, U+2029), then what the tfjs tokenizer does.
+  return s.normalize('NFKC').replace(/[ \t\n\v\f\r\u0085\u1680\u2028\u2029]+/g, ' ')
+    .replace(/^ | $/g, '');
 }
 function esc(s) {
   return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\t/g, '\\t');

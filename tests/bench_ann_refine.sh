@@ -56,4 +56,12 @@ for bad in 0 -3 x 10x ""; do
   if run --refine "$bad" >"$T/bad.out" 2>&1; then fail "--refine '$bad' accepted"; fi
   grep -q "bad --refine" "$T/bad.out" || { cat "$T/bad.out" >&2; fail "no message for --refine '$bad'"; }
 done
+# A --dir that cannot hold a scratch directory (a regular file) is refused
+# before anything runs: the runs of the systems before cvstore's took
+# minutes, then the first scratch store failed.
+: >"$T/afile"
+if run --dir "$T/afile" >"$T/bad.out" 2>&1; then fail "--dir of a regular file accepted"; fi
+grep -q "cannot make a scratch directory under $T/afile" "$T/bad.out" \
+  || { cat "$T/bad.out" >&2; fail "no message for a --dir of a regular file"; }
+if grep -q "loading" "$T/bad.out"; then cat "$T/bad.out" >&2; fail "a data set was loaded with a bad --dir"; fi
 echo "bench_ann_refine: ok"

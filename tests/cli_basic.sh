@@ -259,6 +259,22 @@ grep '"query_id":"u"' "$tmp/out" | grep -q '"error":"empty question"' \
   || fail "the question of Unicode spaces is an empty question: $(cat "$tmp/out")"
 grep -q '"query_id":"o"' "$tmp/out" || fail "the next question is answered: $(cat "$tmp/out")"
 ok "the batch goes on after a blank question"
+# A question of stop words only: neither BM25 nor GloVe reads a stop word,
+# so nothing answers it; the empty set (exit 0, as for any question that
+# finds nothing) says why and what to do, on stderr and in the JSON.
+expect 0 "context --text of stop words only" context "$tdb" --text "who was the"
+has "$tmp/err" 'no result: the question has only stop words (words such as "the", "is", "who"' \
+  "context says why the set is empty"
+has "$tmp/err" "add a word that names what you look for" "and what to do"
+expect 0 "context --json of stop words only" context "$tdb" --text "who was the" --json
+has "$tmp/out" '"items":[]' "the set is empty"
+has "$tmp/out" '"note":"no result: the question has only stop words' "the JSON says why"
+printf '%s\n' '{"id":"s","text":"Is it the"}' '{"id":"o","text":"which opera"}' >"$tmp/qs.jsonl"
+expect 0 "context --queries with a question of stop words" context "$tdb" --queries "$tmp/qs.jsonl"
+grep '"query_id":"s"' "$tmp/out" | grep -qF '"note":"no result: the question has only stop words' \
+  || fail "the stop-word question's line says why: $(cat "$tmp/out")"
+if grep '"query_id":"o"' "$tmp/out" | grep -qF '"note"'; then fail "an answered question has a note"; fi
+ok "a question of stop words gets a note in a batch"
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"

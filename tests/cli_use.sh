@@ -38,6 +38,31 @@ has "$tmp/out" '"items":[{"id":"tom"' "the tomatoes' record comes first in the c
 run stats "$db" --json
 has "$tmp/out" '"use"' "stats names the embedder"
 
+# A query of white space alone (U+2028 too) is refused, naming the text, not
+# "text 0" (which read as another query's in a batch).
+expect 1 "search --text of white space" search "$db" --text $'  \u2028' -k 1
+has "$tmp/err" "has no characters to embed (it is empty or only white space)" "a blank query is refused"
+if grep -q "text 0" "$tmp/err"; then fail "a single query is called text 0: $(cat "$tmp/err")"; fi
+printf '%s\n' '{"id":"q1","text":"the doctor"}' '{"id":"q2","text":"\u2029 "}' >"$tmp/qs.jsonl"
+expect 0 "search --queries with a blank line" search "$db" --queries "$tmp/qs.jsonl" -k 1
+grep '"query_id":"q2"' "$tmp/out" | grep -q '"error":"the text has no characters to embed' \
+  || fail "the blank query's line: $(cat "$tmp/out")"
+ok "a blank query of a batch is named by its id alone"
+
+# ---- a damaged model cache: the message names the file and the remedy -----
+mkdir -p "$tmp/cut" "$tmp/flip"
+head -c 100000 "$dir/use-lite.bin" >"$tmp/cut/use-lite.bin"
+cp "$dir/use-lite.bin" "$tmp/flip/use-lite.bin"
+printf '\001' | dd of="$tmp/flip/use-lite.bin" bs=1 seek=5000000 conv=notrunc 2>/dev/null
+CVSTORE_USE_DIR=$tmp/cut "$cli" search "$db" --text "the doctor" -k 1 >"$tmp/out" 2>"$tmp/err" \
+  && fail "search with a truncated model succeeded"
+has "$tmp/err" "$tmp/cut/use-lite.bin" "the truncated model is named"
+has "$tmp/err" "fetch it again with scripts/fetch-use.sh" "and how to replace it"
+CVSTORE_USE_DIR=$tmp/flip "$cli" search "$db" --text "the doctor" -k 1 >"$tmp/out" 2>"$tmp/err" \
+  && fail "search with a model of a flipped weight succeeded"
+has "$tmp/err" "fingerprint" "a changed weight is a fingerprint mismatch"
+has "$tmp/err" "fetch it again with scripts/fetch-use.sh" "which says a damaged cache is fetched again"
+
 # ---- agent memory over MCP (raw JSON-RPC, one message a line) -------------
 msg() { printf '%s\n' "$@"; }
 msg '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"cli_use","version":"1"}}}' \

@@ -238,6 +238,11 @@ for q in e u p; do
     || fail "blank question $q: no error line: $(cat "$T/out")"
 done
 grep '"query_id":"o"' "$T/out" | grep -q '"items":' || fail "blank questions: the batch did not go on: $(cat "$T/out")"
+# "who" is a stop word: nothing reads it, and its empty set says why.
+grep '"query_id":"o"' "$T/out" | grep -q '"note":"no result: the question has only stop words' \
+  || fail "a question of stop words: no note: $(cat "$T/out")"
+grep -q 'query o: no result: the question has only stop words' "$T/err" \
+  || fail "a question of stop words: nothing on stderr: $(cat "$T/err")"
 
 # ---- bad input: exit 1 on every rank, nothing printed ----------------------
 printf '{"id":"a","text":"who"}\nnot json\n' > "$T/bad.jsonl"

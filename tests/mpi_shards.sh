@@ -158,6 +158,33 @@ for s in 0 1 2 3; do
 done
 run 2 search "$T/sh-auto" --query-file "$T/q.fvecs" -k 10 --codes --json >/dev/null \
   || fail "auto: codes search"
+# A raw none store built while small (sq8, no index) gets its IVF index once
+# it has grown, as one store does (cli/build.c): its codes are the only copy
+# of the vectors, so the shards keep their codec and only the index is
+# built, over the codes.  Cosine: an f32 store's index would be residual,
+# which a raw none shard cannot take.
+gen 1000 16 5 > "$T/small.fvecs"
+run 2 init "$T/sh-none" --shards 2 --dim 16 --metric cosine --raw none >/dev/null || fail "none: init"
+run 2 import "$T/sh-none" "$T/small.fvecs" >/dev/null 2>&1 || fail "none: import"
+run 2 build "$T/sh-none" >"$T/out" 2>"$T/err" || fail "none: first build: $(cat "$T/err")"
+grep -q "no index" "$T/err" || fail "none: a small store got an index: $(cat "$T/err")"
+gen 3000 16 11 > "$T/grown.fvecs" # ids 0-2999: the first 1000 updated, over 2,048 in all
+run 2 import "$T/sh-none" "$T/grown.fvecs" >/dev/null 2>&1 || fail "none: import more"
+run 2 build "$T/sh-none" >"$T/out" 2>"$T/err" || fail "none: build once grown: $(cat "$T/err")"
+grep -q "with index ivf" "$T/out" || fail "none: no index after the build: $(cat "$T/out") $(cat "$T/err")"
+grep -q "kept codec sq8" "$T/err" || fail "none: the build does not say it kept the codec: $(cat "$T/err")"
+run 2 search "$T/sh-none" --query-file "$T/q.fvecs" -k 10 --codes --json >"$T/none-codes.json" \
+  2>"$T/err" || fail "none: codes search: $(cat "$T/err")"
+nl="$(sed -n 's/.*with index ivf\([0-9]*\).*/\1/p' "$T/out")"
+run 2 search "$T/sh-none" --query-file "$T/q.fvecs" -k 10 --ann --nprobe "$nl" --json \
+  >"$T/none-ann.json" 2>"$T/err" || fail "none: ann search: $(cat "$T/err")"
+cmp -s "$T/none-codes.json" "$T/none-ann.json" \
+  || fail "none: ann with every list probed differs from the codes scan"
+ck="$(run 2 check "$T/sh-none" --json)" || fail "none: check: $ck"
+[[ "$ck" == *'"healthy":true'* ]] || fail "none: check: $ck"
+run 2 build "$T/sh-none" --codec pq4 --index ivf16 >/dev/null 2>"$T/err"
+[ $? = 1 ] && grep -q "already has codec sq8" "$T/err" \
+  || fail "none: another codec was not refused by name: $(cat "$T/err")"
 run 2 search "$T/sh-ann" --query-file "$T/q.fvecs" -k 10 --nprobe 2 >/dev/null 2>&1
 [ $? = 1 ] || fail "--nprobe without --ann: not exit 1"
 run 2 search "$T/sh-ties" --query-file "$T/q.fvecs" -k 10 --ann >/dev/null 2>"$T/err"

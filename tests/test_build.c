@@ -377,6 +377,26 @@ Test(rawnone, an_index_once_the_store_has_grown, .timeout = 120)
     cr_assert(strstr(cvs_errmsg(db), "raw none"), "%s", cvs_errmsg(db));
     cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
     cr_assert_str_eq(ci.spec, "sq8");
+    {
+        /* Its own codec with an index, as cvstore-mpi build gives every
+         * shard one codec and one set of centroids: the codes are kept and
+         * the index built over them (it was refused: "nothing left to
+         * encode"); its codec without an index is still refused. */
+        void *cb = NULL, *ib = NULL;
+        size_t cl = 0, il = 0;
+        cr_assert_eq(cvs_codec_export(db, &cb, &cl), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_index_export(db, &ib, &il), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_build_with_index(db, cb, cl, ib, il, NULL), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_index_get_info(db, &ii), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(ii.count, 11000);
+        cr_assert_eq(cvs_check(db, NULL, NULL, &p), 0);
+        cr_assert_eq(p, 0);
+        ann_and_codes_agree(x + 9 * dim, ii.nlist);
+        cr_assert_eq(cvs_build_with_codec(db, cb, cl, NULL), CVS_EINVAL);
+        cr_assert(strstr(cvs_errmsg(db), "already has codec sq8"), "%s", cvs_errmsg(db));
+        cvs_free(cb);
+        cvs_free(ib);
+    }
     cvs_db_close(db);
     db = NULL;
     tu_rmrf(d);

@@ -293,6 +293,35 @@ static void glove_store_close(cvs_db *g, char *gdir)
     free(gdir);
 }
 
+/* A memory of no word the embedder knows is kept with a stand-in vector,
+ * to be found by its words: its vector says nothing about its text, so it
+ * is never a vector hit (it came back from every recall, an unrelated
+ * question's "vector" match); its own words still find it. */
+Test(memory_words, a_stand_in_vector_is_no_vector_hit)
+{
+    char *gdir = tu_tmpdir();
+    cvs_mem_remembered junk, author;
+    cvs_mem_recall_opts o = {.no_touch = 1};
+    cvs_mem_items r = {0};
+    cvs_db *g;
+    write_small_glove(gdir);
+    g = glove_store(gdir);
+    cr_assert_eq(cvs_mem_remember(g, "zorblatix quuxorrf", 0, NULL, &junk), 0, "%s",
+                 cvs_errmsg(g));
+    cr_assert_eq(cvs_mem_remember(g, "author of novels", 0, NULL, &author), 0);
+    for (int s = 0; s < 2; s++) {
+        o.strategy = s ? CVS_MEM_VECTOR : CVS_MEM_HYBRID;
+        cr_assert_eq(cvs_mem_recall(g, "gardener roses", 0, &o, &r), 0, "%s", cvs_errmsg(g));
+        cr_assert_lt(find(&r, junk.id), 0, "the stand-in came back (%s)", s ? "vector" : "hybrid");
+        cvs_mem_items_free(&r);
+    }
+    o.strategy = CVS_MEM_HYBRID;
+    cr_assert_eq(cvs_mem_recall(g, "zorblatix", 0, &o, &r), 0, "%s", cvs_errmsg(g));
+    cr_assert_geq(find(&r, junk.id), 0, "its own word finds it");
+    cvs_mem_items_free(&r);
+    glove_store_close(g, gdir);
+}
+
 /* Rule 11's tests: of the two memories, BM25 alone puts `other` first and
  * the vector ranking alone `first` (the premise: the reciprocal ranks tie,
  * and age would put the newer `other` first); hybrid recall must put
@@ -944,6 +973,17 @@ Test(memory, recall_follows_links_two_hops)
     ro.hops = 1;
     ro.selection = CVS_CONTEXT_BM25;
     cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    /* A half-life below 0 or not a number was taken for "off" in silence
+     * (MCP refused it); named now. */
+    ro.selection = CVS_CONTEXT_DIVERSE;
+    ro.half_life_s = -1;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "half_life_s"), "%s", cvs_errmsg(db));
+    ro.half_life_s = NAN;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), CVS_EINVAL);
+    ro.half_life_s = 0;
+    cr_assert_eq(cvs_mem_recall(db, "bluebird", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cvs_mem_items_free(&r);
 }
 
 Test(memory, recency_half_life_and_recall_time)
@@ -1422,6 +1462,40 @@ Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
                          "alice lives in paris");
     }
     for (size_t i = 0; i < 6; i++)
+        json_decref(msg[i]);
+}
+
+/* One tools/call request line: id, tool name and its arguments (JSON). */
+#define TOOL_CALL(id, name, args)                                                              \
+    "{\"jsonrpc\":\"2.0\",\"id\":" #id ",\"method\":\"tools/call\",\"params\":{\"name\":\"" name  \
+    "\",\"arguments\":" args "}}\n"
+
+/* A recall of stop words only finds nothing (neither BM25 nor GloVe reads
+ * a stop word); its empty answer says why, so that an agent does not take
+ * it for "nothing remembered".  An answered recall has no note. */
+Test(mcp, a_recall_of_stop_words_says_why_it_is_empty)
+{
+    static const char input[] = TOOL_CALL(0, "remember", "{\"text\":\"alice lives in paris\"}")
+        TOOL_CALL(1, "recall", "{\"query\":\"who was it\"}")
+        TOOL_CALL(2, "recall", "{\"query\":\"paris\"}");
+    json_t *msg[3] = {0};
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 3), 3);
+    {
+        json_t *sc = json_object_get(RESULT(1), "structuredContent");
+        const char *note = json_string_value(json_object_get(sc, "note"));
+        const char *text = json_string_value(
+            json_object_get(json_array_get(json_object_get(RESULT(1), "content"), 0), "text"));
+        cr_assert(json_is_false(json_object_get(RESULT(1), "isError")));
+        cr_assert_eq(json_array_size(json_object_get(sc, "memories")), 0);
+        cr_assert(note && strstr(note, "no result: the question has only stop words"), "%s",
+                  note ? note : "(no note)");
+        cr_assert(text && strstr(text, "only stop words"), "the text content says it too: %s",
+                  text ? text : "(none)");
+    }
+    cr_assert_eq(json_array_size(json_object_get(
+                     json_object_get(RESULT(2), "structuredContent"), "memories")), 1);
+    cr_assert_null(json_object_get(json_object_get(RESULT(2), "structuredContent"), "note"));
+    for (size_t i = 0; i < 3; i++)
         json_decref(msg[i]);
 }
 

@@ -547,14 +547,18 @@ Test(sif, weighted_mean_and_accent_fallback)
     assert_embeds_as("Beyoncé", (const int[]){5}, 1, pc);
     /* No known word: an error, not a zero vector. */
     cr_assert_eq(cvs_embed_text(db, "zebra the", 0, out), CVS_EINPUT);
-    cr_assert_str_eq(cvs_errmsg(db), "text (\"zebra the\") has no word in the GloVe vocabulary");
+    cr_assert_str_eq(cvs_errmsg(db), "text (\"zebra the\") has no word the GloVe embedder reads "
+                                     "(it leaves out stop words such as \"the\" and words not in "
+                                     "its vocabulary)");
     /* Batches agree with single calls; a batch's message names the text. */
     {
         const char *t[2] = {"king", "apple banana"}, *u[2] = {"king", "zebra"};
         size_t l[2] = {4, 12}, ul[2] = {4, 5};
         float b[8];
         cr_assert_eq(cvs_embed_texts(db, u, ul, 2, b), CVS_EINPUT);
-        cr_assert_str_eq(cvs_errmsg(db), "text 1 (\"zebra\") has no word in the GloVe vocabulary");
+        cr_assert_str_eq(cvs_errmsg(db), "text 1 (\"zebra\") has no word the GloVe embedder "
+                                         "reads (it leaves out stop words such as \"the\" and "
+                                         "words not in its vocabulary)");
         cr_assert_eq(cvs_embed_texts(db, t, l, 2, b), 0);
         cr_assert_float_eq(b[4], two[0], 1e-6);
         cr_assert_float_eq(b[5], two[1], 1e-6);

@@ -285,19 +285,22 @@ Test(use_model, paraphrases_are_nearer_than_unrelated_sentences)
 /* Only a long text's first words are tokenized (embed_use.c deviation 6):
  * its vector must be the one of the whole text's first 128 pieces.  Words
  * of several pieces, a non-breaking space that NFKC turns into a space,
- * unknown characters and newlines make the prefix's split the hard case. */
+ * unknown characters, newlines and words parted by the white space NFKC
+ * leaves (U+2028, U+0085, U+1680 U+2029) make the prefix's split the hard
+ * case. */
 Test(use_model, a_long_text_embeds_as_its_first_128_pieces)
 {
     cvs_use *u = load_model();
     const char *words[] = {"Antidisestablishmentarianism", "ok,", "\xC2\xA0x", "\xE2\x98\x83\xE2\x98\x83",
                            "tomatoes\n", "GP's", "2026-12-07", "unbelievably"};
+    const char *seps[] = {" ", "\xE2\x80\xA8", "\xC2\x85", "\xE1\x9A\x80\xE2\x80\xA9", " "};
     size_t cap = 1 << 16, len = 0, k = 0;
     char *text = malloc(cap);
     int32_t *ids = NULL;
     float a[CVS_USE_DIM], b[CVS_USE_DIM];
     cr_assert(text);
     for (int i = 0; len + 64 < cap && i < 2000; i++)
-        len += (size_t)snprintf(text + len, cap - len, "%s ", words[i % 8]);
+        len += (size_t)snprintf(text + len, cap - len, "%s%s", words[i % 8], seps[i % 5]);
     cr_assert_eq(cvs__spm_encode(cvs__use_tokenizer(u), text, len, &ids, &k), CVS_OK);
     cr_assert_gt(k, 1000, "the whole text has %zu pieces", k);
     cr_assert_eq(cvs__use_forward(u, ids, 128, a), CVS_OK);

@@ -201,6 +201,24 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
 
 /* ==== Whether a text has words ==== */
 
+/* *n = the tokens of text under flags (fn names the caller in a message). */
+static int count_tokens(const char *fn, const char *text, size_t len, unsigned flags, size_t *n)
+{
+    cvs_tokens t = {0};
+    int rc;
+    if (!n || (!text && len))
+        return cvs__err(CVS_EINVAL, "%s: NULL argument", fn);
+    *n = 0;
+    if (!text)
+        return CVS_OK;
+    if (!len)
+        len = strlen(text);
+    if (!(rc = cvs__tokenize(text, len, flags, &t)))
+        *n = t.n;
+    cvs__tokens_free(&t);
+    return rc;
+}
+
 /* Every word, stop words and over-long runs too: the question is whether
  * the text holds anything to read, not what BM25 indexes of it.  "the",
  * a long hash or a sentence of Chinese longer than CVS_TOKEN_MAX
@@ -208,19 +226,14 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
  * (U+00A0, U+3000), punctuation and symbols are not. */
 CVS_API int cvs_text_words(const char *text, size_t len, size_t *n)
 {
-    cvs_tokens t = {0};
-    int rc;
-    if (!n || (!text && len))
-        return cvs__err(CVS_EINVAL, "cvs_text_words: NULL argument");
-    *n = 0;
-    if (!text)
-        return CVS_OK;
-    if (!len)
-        len = strlen(text);
-    if (!(rc = cvs__tokenize(text, len, CVS_TOK_KEEP_STOP | CVS_TOK_KEEP_LONG, &t)))
-        *n = t.n;
-    cvs__tokens_free(&t);
-    return rc;
+    return count_tokens("cvs_text_words", text, len, CVS_TOK_KEEP_STOP | CVS_TOK_KEEP_LONG, n);
+}
+
+/* The words BM25 searches, as it splits a question (it also strips
+ * accents, which changes no count). */
+CVS_API int cvs_text_terms(const char *text, size_t len, size_t *n)
+{
+    return count_tokens("cvs_text_terms", text, len, 0, n);
 }
 
 /* ==== Token lists across the API ==== */

@@ -72,6 +72,19 @@ def _enc(s, what: str) -> bytes:
     return s.encode("utf-8")
 
 
+def _empty_note(b: bytes | None) -> str | None:
+    """Why a question found nothing when the question is the reason, as
+    `cvstore context` and the MCP recall say it: words, but only stop
+    words (cvs_text_terms), which BM25 and the glove embedder leave out."""
+    words, terms = ctypes.c_size_t(0), ctypes.c_size_t(1)
+    if (not b or lib.cvs_text_words(b, len(b), byref(words)) or not words.value
+            or lib.cvs_text_terms(b, len(b), byref(terms)) or terms.value):
+        return None
+    return ('no result: the question has only stop words (words such as "the", "is", "who" '
+            'that the text index leaves out, as the glove embedder does): add a word that '
+            'names what you look for')
+
+
 def _cstr(s) -> bytes | None:
     return None if s is None else _enc(s, "argument")
 
@@ -246,6 +259,9 @@ class Context:
     budget: int
     pool: int
     seconds: float
+    note: str | None = None
+    """Why the set is empty when the question is the reason (only stop
+    words, which nothing reads), else None."""
 
     def __str__(self) -> str:
         parts = []
@@ -1277,7 +1293,8 @@ class Store:
                 items.append(ContextItem(_s(it.id, it.id_len), float(it.score), it.tokens,
                                          it.hop, via, _s(it.title, it.title_len),
                                          _s(it.text, it.text_len), it.key, sents))
-            return Context(items, r.tokens, r.budget, r.pool, r.seconds)
+            return Context(items, r.tokens, r.budget, r.pool, r.seconds,
+                           None if items else _empty_note(b))
         finally:
             lib.cvs_context_result_free(byref(r))
 
@@ -1363,7 +1380,11 @@ class Store:
         _tls.embed_exc = None
         self._check(lib.cvs_mem_recall(self._db, b, len(b), byref(o), byref(r)))
         try:
-            return {"memories": _mem_items(r, True), "tokens": r.tokens, "namespace": ns}
+            out = {"memories": _mem_items(r, True), "tokens": r.tokens, "namespace": ns}
+            note = None if r.n else _empty_note(b)
+            if note:
+                out["note"] = note
+            return out
         finally:
             lib.cvs_mem_items_free(byref(r))
 
@@ -1409,8 +1430,11 @@ def _links(lk) -> tuple:
             lid, typ, w = l, None, 1.0
         elif isinstance(l, Mapping):
             lid, typ, w = l["id"], l.get("type"), l.get("weight", 1.0)
-        else:
+        elif isinstance(l, (tuple, list)):
             lid, typ, w = (tuple(l) + (None, 1.0))[:3]
+        else:  # an int id said "'int' object is not iterable"
+            raise TypeError(f"links[{j}] must be an id (str), an (id, type, weight) tuple "
+                            f"or a dict, not {type(l).__name__}")
         b = _enc(lid, "link id")
         t = _cstr(typ)
         refs.append((b, t))

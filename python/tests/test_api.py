@@ -539,6 +539,22 @@ def test_a_question_of_no_words_is_refused(textdb):
     assert textdb.context("\u3000", vector=v, budget=60).items
 
 
+def test_a_question_of_stop_words_says_why_it_finds_nothing(textdb):
+    """A question of stop words only finds nothing by BM25 (which leaves
+    them out, as the glove embedder does): the empty answer carries a note
+    saying why and what to do, as `cvstore context` prints it; an answer
+    with items, or one to a question of content words, has none."""
+    ctx = textdb.context("who was the", strategy="bm25")
+    assert ctx.items == [] and "the question has only stop words" in ctx.note
+    assert "add a word" in ctx.note
+    assert textdb.context("capital of Germany", strategy="bm25").note is None
+    assert textdb.context("zzyzx", strategy="bm25").note is None
+    textdb.remember("The river floods in spring.")
+    r = textdb.recall("is it the", retrieval="lexical")
+    assert r["memories"] == [] and "the question has only stop words" in r["note"]
+    assert "note" not in textdb.recall("river", retrieval="lexical")
+
+
 def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
     """context(vector=...) takes a query vector as `cvstore context
     --query-vector` does: seeds by the vector alone, or the vector in place
@@ -722,6 +738,11 @@ def test_remember_recall_forget_list(memdb):
     assert all(x["text"].strip() for x in memdb.recall("river", k=50)["memories"])
     with pytest.raises(cvstore.InvalidArgument):
         memdb.recall("x", strategy="random")
+    with pytest.raises(TypeError, match=r"links\[0\] must be an id \(str\)"):
+        memdb.remember("a fact linked by a number", links=[5])
+    for hl in (-1.0, float("nan"), float("-inf")):  # taken for "off" in silence before
+        with pytest.raises(cvstore.InvalidArgument, match="half_life_s"):
+            memdb.recall("river", half_life_seconds=hl)
     for i in range(5):
         memdb.remember(f"note number {i} about {i * 'x'} things", namespace="notes",
                        near_dup=2.0)
