@@ -698,6 +698,39 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
     return rc;
 }
 
+/* The built-ins trained as sentence encoders (cvs__embedder_trained):
+ * "use" (Cer et al. 2018: trained on question-answer pairs, paraphrase
+ * and natural-language inference); "glove" is SIF, a weighted mean of
+ * word vectors. */
+static int builtin_trained(const char *name)
+{
+    return strcmp(name, "use") == 0;
+}
+
+int cvs__embedder_trained(cvs_db *db, int *yes)
+{
+    cvs_embedder *e;
+    MDB_txn *txn;
+    emb_rec r;
+    int rc;
+    *yes = 0;
+    pthread_mutex_lock(&embed_st(db)->mu);
+    e = embed_st(db)->e;
+    /* An application's callback under the name "use" is not the
+     * built-in. */
+    if (e)
+        *yes = !e->fn && builtin_trained(e->name);
+    pthread_mutex_unlock(&embed_st(db)->mu);
+    if (e)
+        return CVS_OK;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present)
+        *yes = builtin_trained(r.name);
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info)
 {
     MDB_txn *txn;
