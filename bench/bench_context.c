@@ -21,7 +21,10 @@
  * and variant and runs every method on both, each row naming its embedder
  * ("default (use)"; the CSV's and JSON's "embedder" column), so the two
  * compare on the same questions in one run.  Import times are printed per
- * store.
+ * store.  --store-cache DIR keeps the stores (named by set, variant, seed,
+ * embedder) and opens them on later runs: a use import is slow (~85
+ * passages a second on one core), and a run that only changes the query
+ * pipeline need not repeat it.
  *
  * Halves.  Every question belongs to half A or half B by a hash of its id:
  * half A when the top bit of FNV-1a-64(id) is 0.  Half A is for choosing
@@ -1391,6 +1394,7 @@ static void usage(FILE *f)
         "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
         "         [--half A|B] [--by-type] [--csv PATH] [--json PATH|-]\n"
         "         [--per-question PATH] [--dir TMPDIR] [--embedder glove,use]\n"
+        "         [--store-cache DIR]\n"
         "         [tuning options]\n"
         "Imports each set's corpus (one store per embedder; mention links and kNN\n"
         "graph unless --no-link), answers every question with every method at every\n"
@@ -1417,6 +1421,10 @@ static void usage(FILE *f)
         "  --embedder LIST   glove, use or glove,use: the built-in embedder of the\n"
         "                    stores (default glove); a list makes one store of each\n"
         "                    per set and variant, rows labelled \"METHOD (EMBEDDER)\"\n"
+        "  --store-cache DIR keep each store in DIR (named by set, variant, seed,\n"
+        "                    embedder) and open it there on later runs instead of\n"
+        "                    importing again (a use import of HotpotQA takes minutes);\n"
+        "                    the import time is then not measured\n"
         "  --unit LIST       passage, sentence or passage,sentence: the unit of the\n"
         "                    cvs_context methods (default passage); with sentence\n"
         "                    they run as NAME/sentence and a sentence-level table\n"
@@ -1469,13 +1477,14 @@ int bench_context(int argc, char **argv)
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
         {"bridge-weight", required_argument, 0, 'G'}, {"unit", required_argument, 0, 'U'},
         {"half", required_argument, 0, 'A'}, {"by-type", no_argument, 0, 'T'},
-        {"embedder", required_argument, 0, 'E'},
+        {"embedder", required_argument, 0, 'E'}, {"store-cache", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
     char sets_s[256] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     char emb_s[64] = "glove";
+    const char *cache = NULL;
     size_t emb[N_EMBEDDERS], nemb = 0;
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
     uint64_t seed = 1;
@@ -1545,6 +1554,7 @@ int bench_context(int argc, char **argv)
             break;
         case 'T': by_type = 1; break;
         case 'E': snprintf(emb_s, sizeof emb_s, "%s", optarg); break;
+        case 'C': cache = optarg; break;
         case 'h': usage(stdout); json_decref(sets_json); return 0;
         default: usage(stderr); json_decref(sets_json); return 1;
         }
@@ -1670,17 +1680,39 @@ int bench_context(int argc, char **argv)
             }
             for (size_t ei = 0; ei < nemb; ei++) {
                 const char *en = known_embedders[emb[ei]].name;
+                int cached = 0;
                 snprintf(store, sizeof store, "%s/store-%s", tmp, en);
+                if (cache) {
+                    /* The store's name says what made it: set, variant (and
+                     * seed), embedder, links. */
+                    char seedbuf[32] = "";
+                    if (redundant)
+                        snprintf(seedbuf, sizeof seedbuf, "-s%llu", (unsigned long long)seed);
+                    snprintf(store, sizeof store, "%s/%s-%s%s-%s%s", cache, sn, vn, seedbuf, en,
+                             link ? "" : "-nolink");
+                    char probe[4600];
+                    snprintf(probe, sizeof probe, "%s/data.mdb", store);
+                    FILE *pf = fopen(probe, "rb");
+                    if ((cached = pf != NULL))
+                        fclose(pf);
+                }
                 co.dim = known_embedders[emb[ei]].dim;
                 ls = (cvs_link_stats){0};
                 ki = (cvs_knn_info){0};
                 t_link = 0;
                 t0 = bu_now();
-                bu_check(cvs_db_create(store, &co, &db), "create");
-                bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
-                bu_check(cvs_import(db, corpus, &io, NULL), corpus);
-                t_imp = bu_now() - t0;
-                if (link) {
+                if (cached) {
+                    bu_check(cvs_db_open(store, 0, &db), store);
+                    bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
+                    t_imp = 0;
+                    fprintf(stderr, "%s/%s (%s): store from the cache %s\n", sn, vn, en, store);
+                } else {
+                    bu_check(cvs_db_create(store, &co, &db), "create");
+                    bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
+                    bu_check(cvs_import(db, corpus, &io, NULL), corpus);
+                    t_imp = bu_now() - t0;
+                }
+                if (link && !cached) {
                     t0 = bu_now();
                     bu_check(cvs_link_mentions(db, &ls), "link");
                     bu_check(cvs_knn_build(db, &ko, &ki), "knn");
