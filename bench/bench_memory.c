@@ -32,10 +32,14 @@
  * designed, so it is a regression check, not held out.  Set F (64 facts,
  * memory-{facts,questions}-f.jsonl) is held out like D: written in one
  * sitting before the rules after rule 10 were looked for, never split, its
- * misses never printed.
+ * misses never printed.  Set G (56 facts, the agent's reports of what it
+ * was told) is a development set with halves like main and C, and set H
+ * (55 facts in the user's own loose words) is held out like D and F; both
+ * were written in one sitting before any fusion for a strong encoder.
  *
- * --embedder names the store's embedder: glove (the default), use (the
- * Universal Sentence Encoder lite, query/embed_use.c), or both ("glove,use"),
+ * --embedder names the store's embedder: use (the default: the Universal
+ * Sentence Encoder lite, query/embed_use.c, which the README recommends for
+ * memory stores), glove, or both ("glove,use"),
  * each set then run once per embedder in a store of its own, side by side
  * in one table.  remember_ms is the mean wall time of one cvs_mem_remember
  * call: the facts' in the first rows of a set, the unrelated memories' in
@@ -248,7 +252,7 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench memory [--set main|c|d|e|f|all] [--facts PATH --questions PATH]\n"
+        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
         "                            [--verbose] [--half A|B] [--embedder glove|use|glove,use]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh text store,\n"
@@ -258,18 +262,19 @@ static void usage(FILE *f)
         "               and D, memory-{facts,questions}-{c,d}.jsonl, each in a store of\n"
         "               its own; e: set E, 20 pairs of sibling facts (near in words,\n"
         "               about different things: none may hide the other); f: set F,\n"
-        "               memory-{facts,questions}-f.jsonl, 64 facts; all (the default):\n"
-        "               the five, one after the other.  Sets D and F are held out:\n"
+        "               memory-{facts,questions}-f.jsonl, 64 facts; g, h: sets G (56)\n"
+        "               and H (55); a list (main,c,g) or all (the default): those\n"
+        "               sets, one after the other.  Sets D, F and H are held out:\n"
         "               they are only for reporting\n"
         "  --facts, --questions  another set instead (both files)\n"
-        "  --verbose    print every question of the main set and set C whose memory is\n"
+        "  --verbose    print every question of sets main, C, E and G whose memory is\n"
         "               not first, with its rank in each ranking alone (0: not in the\n"
-        "               first k); the misses of sets D and F are not printed, so that\n"
-        "               they stay held out\n"
-        "  --half A|B   the main set and set C only, and only the questions on their odd\n"
+        "               first k); the misses of sets D, F and H are not printed, so\n"
+        "               that they stay held out\n"
+        "  --half A|B   sets main, C and G only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
         "               rules on A\n"
-        "  --embedder   the store's embedder: glove (default), use, or glove,use (each\n"
+        "  --embedder   the store's embedder: use (default), glove, or glove,use (each\n"
         "               set once per embedder, side by side)\n");
 }
 
@@ -425,8 +430,8 @@ out:
 }
 
 /* The sets of the benchmark: --set's name, the files' suffix, whether
- * --half splits it and --verbose prints its misses (sets D and F are held
- * out: neither). */
+ * --half splits it and --verbose prints its misses (sets D, F and H are
+ * held out: neither). */
 static const struct mset {
     const char *name, *opt, *facts, *questions; /* --set takes opt or name */
     int halves, misses;
@@ -441,6 +446,10 @@ static const struct mset {
      CVS_SOURCE_DIR "/bench/data/memory-questions-e.jsonl", 0, 1},
     {"F", "f", CVS_SOURCE_DIR "/bench/data/memory-facts-f.jsonl",
      CVS_SOURCE_DIR "/bench/data/memory-questions-f.jsonl", 0, 0},
+    {"G", "g", CVS_SOURCE_DIR "/bench/data/memory-facts-g.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-g.jsonl", 1, 1},
+    {"H", "h", CVS_SOURCE_DIR "/bench/data/memory-facts-h.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-h.jsonl", 0, 0},
 };
 #define NSETS (sizeof msets / sizeof msets[0])
 
@@ -456,15 +465,17 @@ int bench_memory(int argc, char **argv)
     static const char *const header[] = {"set", "embedder", "memories", "strategy", "questions",
                                          "hit_at_1", "hit_at_3", "mrr", "p50_ms", "remember_ms"};
     static const char *const embs[] = {"glove", "use"};
-    int emb_on[2] = {1, 0};
+    int emb_on[2] = {0, 1}; /* use: the embedder the README recommends for memory */
     const char *facts_path = NULL, *q_path = NULL;
     const char *csv = NULL, *parent = NULL;
     size_t n_unrel = 500;
     uint64_t seed = 1;
     int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
-    int on[NSETS] = {1, 1, 1, 1, 1}, any, split;
+    int on[NSETS], any, split;
     bu_table *tab = NULL;
 
+    for (size_t i = 0; i < NSETS; i++)
+        on[i] = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -486,10 +497,22 @@ int bench_memory(int argc, char **argv)
             }
             break;
         case 'S':
-            any = 0;
+            /* one name, a comma-separated list of them ("main,c,g"), or all */
+            any = 1;
             for (size_t i = 0; i < NSETS; i++)
-                any |= on[i] = !strcmp(optarg, msets[i].opt) || !strcmp(optarg, msets[i].name) ||
-                               !strcmp(optarg, "all");
+                on[i] = 0;
+            for (const char *p = optarg; any;) {
+                size_t l = strcspn(p, ",");
+                any = 0;
+                for (size_t i = 0; i < NSETS; i++)
+                    if ((l == strlen(msets[i].opt) && !strncmp(p, msets[i].opt, l)) ||
+                        (l == strlen(msets[i].name) && !strncmp(p, msets[i].name, l)) ||
+                        (l == 3 && !strncmp(p, "all", 3)))
+                        any = on[i] = 1;
+                if (!any || !p[l])
+                    break;
+                p += l + 1;
+            }
             if (!any) {
                 usage(stderr);
                 return 1;
@@ -516,8 +539,8 @@ int bench_memory(int argc, char **argv)
         fprintf(stderr, "cvstore-bench memory: %s\n",
                 optind < argc           ? "unexpected argument"
                 : !facts_path != !q_path ? "--facts and --questions go together"
-                                         : "--half splits the main set and set C; sets D, E "
-                                           "and F have no halves");
+                                         : "--half splits sets main, C and G; sets D, E, F "
+                                           "and H have no halves");
         usage(stderr);
         return 1;
     }

@@ -83,7 +83,7 @@ static const char usage[] =
     "Serves the store as agent memory over the Model Context Protocol: JSON-RPC\n"
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
     "Tools: remember, recall, forget, list.  The store needs an embedder\n"
-    "(`cvstore init DB --embedder glove` or `--embedder use`); without one,\n"
+    "(`cvstore init DB --embedder use`, the recommended one, or glove); without one,\n"
     "or without its data, it is refused at start-up.  A store that cannot be\n"
     "written (a read-only file system) is served read-only: recall and list\n"
     "answer, remember and forget fail with the reason.  Runs until stdin closes.\n"
@@ -989,7 +989,7 @@ static int check_embedder(server *s, const char *path)
     int rc = cvs_db_embedder_info(s->db, &ei);
     if (rc == CVS_NOTFOUND) {
         cli_err("mcp", "%s has no embedder, and every memory tool embeds text: create a memory "
-                "store with `cvstore init NEW_DB --embedder glove`", path);
+                "store with `cvstore init NEW_DB --embedder use` (or glove)", path);
         return CLI_EUSER;
     }
     if (rc || (rc = cvs_db_info(s->db, &in)))

@@ -1103,8 +1103,11 @@ CVS_API void cvs_mem_items_free(cvs_mem_items *r);
  * the question's names and the share of its words it holds, looks for a
  * question word no memory has under a near word and, with the glove
  * embedder, counts a memory's words near the question's too,
- * query/memory.c rules 7 to 11), expanded opts->hops along links inside
- * the namespace,
+ * query/memory.c rules 7 to 11; with the built-in use embedder the hybrid
+ * strategy does not fuse ranks: the encoder's cosine leads, the question's
+ * names still first and the share of its words adding at most the spread
+ * of the candidates' cosines, rule 12), expanded opts->hops along links
+ * inside the namespace,
  * down-weighted when superseded and, optionally, by age; then
  * chosen by opts->selection within k and the token budget (a memory that
  * does not fit is skipped for a smaller one).  A superseded memory is

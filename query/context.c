@@ -84,7 +84,9 @@
  *      none, so it is asked for more results while too few of them fall
  *      inside (ranks are those of the cut list); the walk never steps
  *      outside.  The caller may reweigh candidates after the walk
- *      (supersession, recency) and cap the count.
+ *      (supersession, recency), replace their fused relevance with its
+ *      own (recall led by a sentence encoder's cosine, memory.c rule 12)
+ *      and cap the count.
  *   7. BM25's best record goes first (bm25_first; unscoped calls of the
  *      walking strategies), whatever the walk added to the others: it is
  *      the strongest single piece of lexical evidence, and on a single-hop
@@ -2323,6 +2325,12 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         free(keys);
         if (rc)
             goto out;
+    }
+    if (sc && sc->relevance) {
+        for (size_t i = 0; i < cs.n; i++)
+            if ((rc = sc->relevance(sc->ctx, s->t, cs.c[i].key, &cs.c[i].rel)))
+                goto out;
+        resort = 1;
     }
     if (sc && sc->weigh) {
         for (size_t i = 0; i < cs.n; i++) {

@@ -47,6 +47,11 @@ typedef struct cvs_context_scope {
      * any, for a weighing that compares each candidate with the others;
      * NULL = none.  A non-zero return fails the call. */
     int (*weigh_pool)(void *ctx, cvs_txn *t, const int64_t *keys, size_t n);
+    /* Replaces the fused relevance of candidate key (*rel holds it) with
+     * the caller's own, after weigh_pool and before weigh; NULL = keep the
+     * fusion's.  For a caller that fuses the rankings itself (query/
+     * memory.c, rule 12).  A non-zero return fails the call. */
+    int (*relevance)(void *ctx, cvs_txn *t, int64_t key, double *rel);
     void *ctx;
 } cvs_context_scope;
 

@@ -84,6 +84,10 @@ typedef struct cvs_embedder {
     void *ctx;
     cvs_sif *sif;          /* owned: "glove" */
     cvs_use *use;          /* owned: "use" */
+    /* Its vector ranking leads memory recall (query/memory.c, rule 12): a
+     * sentence encoder trained for question-answer retrieval, as "use" is
+     * (Cer et al. 2018), not an average of word vectors. */
+    int ranks_alone;
     cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
     const char *http_url;  /* its URL (owned by the caller during attach) */
     const float *first_pc; /* glove, during a first attach: the component */
@@ -600,6 +604,7 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
             goto fail;
         }
         e->dim = CVS_USE_DIM;
+        e->ranks_alone = 1;
     } else if (!fn) {
         if ((rc = load_glove(db, &e->sif)))
             goto fail;
@@ -970,6 +975,17 @@ int cvs__embed_words(cvs_db *db, const struct cvs_sif **out)
     if (!e->sif)
         return CVS_NOTFOUND;
     *out = e->sif;
+    return CVS_OK;
+}
+
+int cvs__embed_ranks_alone(cvs_db *db, int *yes)
+{
+    cvs_embedder *e;
+    int rc;
+    *yes = 0;
+    if ((rc = current(db, &e)))
+        return rc;
+    *yes = e->ranks_alone;
     return CVS_OK;
 }
 

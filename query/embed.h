@@ -83,7 +83,10 @@ int cvs__spm_encode(const cvs_spm *s, const char *text, size_t len, int32_t **id
 
 /* The model, loaded from dir/use-lite.bin (CVS_NOTFOUND naming the file and
  * scripts/fetch-use.sh when it is missing) or from its bytes.  Immutable:
- * any number of threads may embed with it at once. */
+ * any number of threads may embed with it at once.  Loads of the same file
+ * bytes in one process return one shared copy (embed_use.c, deviation 7),
+ * freed when every holder has called cvs__use_free; a model from
+ * cvs__use_load_mem is its caller's alone. */
 typedef struct cvs_use cvs_use;
 int cvs__use_load(const char *dir, cvs_use **out);
 int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out);

@@ -76,12 +76,24 @@
  *      the prefix is the split of the whole text's beginning (why: at
  *      use_prefix).
  *
+ *   7. A model loaded from a file is shared by every handle of the process
+ *      that loads the same bytes (cvs__use_load): each "use" store held
+ *      its own 28 MB copy, so two stores open in one process (an MCP
+ *      server over two namespaces' stores, a test suite) held two.  The
+ *      key is the BLAKE2b of the file's bytes, computed as it is read, so
+ *      a second load reads and hashes the file (tens of ms) but neither
+ *      parses nor keeps it; a changed file is another model.  The copy is
+ *      reference-counted and freed with its last holder (cvs__use_free).
+ *      A model made from memory (cvs__use_load_mem) is never shared.
+ *
  * Thread safety: the loaded model is immutable; every embedding call works
- * in buffers of its own, so any number of threads may embed at once.
+ * in buffers of its own, so any number of threads may embed at once.  The
+ * list of shared models and their counts are under one mutex.
  */
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,12 +409,46 @@ struct cvs_use {
     const float *emb, *timing, *res_w, *res_b, *head_w, *head_b;
     struct use_layer l[2];
     unsigned char fp[CVS_FINGERPRINT_BYTES];
+    /* Deviation 7: a model loaded from a file is shared in the process. */
+    int shared;                                 /* in the list below */
+    size_t refs;                                /* its holders, under shared_mu */
+    unsigned char file_fp[CVS_FINGERPRINT_BYTES]; /* BLAKE2b of the file's bytes */
+    cvs_use *next;
 };
+
+/* Deviation 7: the models loaded from files in this process, each once. */
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static cvs_use *shared_list;
+
+/* The shared model of file fingerprint fp with one more holder, or NULL;
+ * under shared_mu. */
+static cvs_use *shared_take(const unsigned char *fp)
+{
+    for (cvs_use *u = shared_list; u; u = u->next)
+        if (!memcmp(u->file_fp, fp, sizeof u->file_fp)) {
+            u->refs++;
+            return u;
+        }
+    return NULL;
+}
 
 void cvs__use_free(cvs_use *u)
 {
     if (!u)
         return;
+    if (u->shared) {
+        pthread_mutex_lock(&shared_mu);
+        if (--u->refs) {
+            pthread_mutex_unlock(&shared_mu);
+            return;
+        }
+        for (cvs_use **p = &shared_list; *p; p = &(*p)->next)
+            if (*p == u) {
+                *p = u->next;
+                break;
+            }
+        pthread_mutex_unlock(&shared_mu);
+    }
     cvs__spm_free(u->spm);
     free(u->arena);
     free(u);
@@ -609,8 +655,39 @@ int cvs__use_load(const char *dir, cvs_use **out)
         rc = cvs__err(CVS_EIO, "%s: short read", path);
         goto out;
     }
-    if ((rc = cvs__use_load_mem(buf, (size_t)sz, out)))
-        cvs__err_prefix(rc, "%s", path);
+    {
+        /* Deviation 7: the copy this process already holds of the same
+         * bytes, or a new one that later loads will share. */
+        unsigned char fp[CVS_FINGERPRINT_BYTES];
+        cvs_use *u = NULL, *had;
+        crypto_generichash(fp, sizeof fp, buf, (size_t)sz, NULL, 0);
+        pthread_mutex_lock(&shared_mu);
+        had = shared_take(fp);
+        pthread_mutex_unlock(&shared_mu);
+        if (had) {
+            *out = had;
+            rc = CVS_OK;
+            goto out;
+        }
+        if ((rc = cvs__use_load_mem(buf, (size_t)sz, &u))) {
+            cvs__err_prefix(rc, "%s", path);
+            goto out;
+        }
+        /* Another thread may have loaded the same file meanwhile: one
+         * copy is kept, the other dropped. */
+        pthread_mutex_lock(&shared_mu);
+        if (!(had = shared_take(fp))) {
+            memcpy(u->file_fp, fp, sizeof fp);
+            u->shared = 1;
+            u->refs = 1;
+            u->next = shared_list;
+            shared_list = u;
+        }
+        pthread_mutex_unlock(&shared_mu);
+        if (had)
+            cvs__use_free(u);
+        *out = had ? had : u;
+    }
 out:
     free(buf);
     fclose(f);

@@ -62,5 +62,10 @@ int cvs__embed_words(cvs_db *db, const struct cvs_sif **out);
  * embeds without one); valid as long as cvs__embed_words' vectors.
  * CVS_NOTFOUND when the embedder is not the built-in glove. */
 int cvs__embed_component(cvs_db *db, const float **out);
+/* *yes = 1 when the handle's embedder is a sentence encoder whose vector
+ * ranking leads memory recall (the built-in "use"; query/memory.c, rule
+ * 12), 0 for the others (glove's averaged word vectors, a caller's or an
+ * HTTP embedder, whose strength is unknown). */
+int cvs__embed_ranks_alone(cvs_db *db, int *yes);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cvstore.h"
 #include "query/embed.h"
@@ -315,24 +316,32 @@ Test(use_model, a_long_text_embeds_as_its_first_128_pieces)
 /* The store's fingerprint is of the model (weights and vocabulary), not of
  * the file's bytes: the header's reserved word does not move it, one
  * weight's last bit does. */
+/* The model file's bytes (*len of them), malloc'ed. */
+static unsigned char *model_bytes(long *len)
+{
+    char path[4200];
+    unsigned char *buf;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
+    cr_assert((f = fopen(path, "rb")));
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    cr_assert_gt(*len = ftell(f), 1 << 20);
+    rewind(f);
+    cr_assert((buf = malloc((size_t)*len)));
+    cr_assert_eq(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    return buf;
+}
+
 Test(use_model, the_fingerprint_is_of_the_model_not_the_file)
 {
-    char path[4096 + 32];
     unsigned char fp[3][32];
     long len;
-    FILE *f;
     unsigned char *buf;
     cvs_use *u = NULL;
     if (!have_model())
         return;
-    snprintf(path, sizeof path, "%s/use-lite.bin", use_dir);
-    cr_assert((f = fopen(path, "rb")));
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    cr_assert_gt(len = ftell(f), 1 << 20);
-    rewind(f);
-    cr_assert((buf = malloc((size_t)len)));
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
+    buf = model_bytes(&len);
     for (int k = 0; k < 3; k++) {
         if (k == 1)
             buf[20] ^= 0x5a; /* the header's reserved u32 */
@@ -366,20 +375,11 @@ Test(use_model, empty_text_is_reported_not_invented)
 Test(use_model, damaged_files_are_refused)
 {
     cvs_use *u = NULL;
-    char path[4200];
-    FILE *f;
     unsigned char *buf;
     long sz;
     if (!have_model())
         return;
-    snprintf(path, sizeof path, "%s/%s", use_dir, CVS_USE_FILE);
-    cr_assert((f = fopen(path, "rb")));
-    fseek(f, 0, SEEK_END);
-    sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    cr_assert((buf = malloc((size_t)sz)));
-    cr_assert_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
+    buf = model_bytes(&sz);
     cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz - 1, &u), CVS_ECORRUPT);
     cr_expect_eq(cvs__use_load_mem(buf, 1000, &u), CVS_ECORRUPT);
     buf[8] = 9;
@@ -388,6 +388,92 @@ Test(use_model, damaged_files_are_refused)
     buf[0] = 'X';
     cr_expect_eq(cvs__use_load_mem(buf, (size_t)sz, &u), CVS_EFORMAT);
     cr_expect_null(u);
+    free(buf);
+}
+
+static const char *const share_text = "Where are the spare keys kept?";
+
+struct share_run {
+    const float *want;
+    int rc, same;
+};
+
+/* Loads, embeds and frees the shared model a few times. */
+static void *share_run(void *arg)
+{
+    struct share_run *r = arg;
+    size_t len = strlen(share_text);
+    float v[CVS_USE_DIM];
+    r->same = 1;
+    for (int i = 0; i < 4 && r->rc == 0; i++) {
+        cvs_use *u = NULL;
+        if ((r->rc = cvs__use_load(use_dir, &u)) == 0 &&
+            (r->rc = cvs__use_embed(u, &share_text, &len, 1, v, NULL)) == 0)
+            r->same &= !memcmp(v, r->want, sizeof v);
+        cvs__use_free(u);
+    }
+    return NULL;
+}
+
+/* Two loads of one file share one copy, which lives until its last holder
+ * frees it; another file's bytes are another copy; threads that load and
+ * free at once all get the model whole (embed_use.c, deviation 7). */
+Test(use_model, one_copy_per_process_for_the_same_file)
+{
+    cvs_use *a = NULL, *b = NULL, *own = NULL, *other = NULL;
+    char tmp[] = "/tmp/cvs_use_share_XXXXXX", path[4200];
+    size_t len = strlen(share_text);
+    float va[CVS_USE_DIM], vo[CVS_USE_DIM];
+    struct share_run runs[4];
+    pthread_t th[4];
+    unsigned char *buf;
+    long sz;
+    FILE *f;
+    if (!have_model())
+        return;
+    cr_assert_eq(cvs__use_load(use_dir, &a), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__use_load(use_dir, &b), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_expect_eq(a, b, "a second load of the same file made a second copy");
+    buf = model_bytes(&sz);
+    cr_assert_eq(cvs__use_load_mem(buf, (size_t)sz, &own), CVS_OK);
+    cr_expect_neq(own, a, "a model from memory was shared");
+    cr_assert_eq(cvs__use_embed(own, &share_text, &len, 1, vo, NULL), CVS_OK);
+    /* The first holder lets go: the second still embeds as a copy of its
+     * own does. */
+    cvs__use_free(a);
+    cr_assert_eq(cvs__use_embed(b, &share_text, &len, 1, va, NULL), CVS_OK);
+    cr_expect_arr_eq(va, vo, sizeof va);
+    /* The same model with one weight changed, in a file of its own, is
+     * not the shared one. */
+    cr_assert_not_null(mkdtemp(tmp));
+    snprintf(path, sizeof path, "%s/%s", tmp, CVS_USE_FILE);
+    buf[sz / 2 & ~3L] ^= 1;
+    cr_assert((f = fopen(path, "wb")));
+    cr_assert_eq(fwrite(buf, 1, (size_t)sz, f), (size_t)sz);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(cvs__use_load(tmp, &other), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_expect_neq(other, b, "a different file was given the shared model");
+    cr_expect(memcmp(cvs__use_fingerprint(other), cvs__use_fingerprint(b), 32) != 0);
+    cvs__use_free(other);
+    remove(path);
+    rmdir(tmp);
+    /* Threads loading and freeing at once, while b holds it. */
+    for (int i = 0; i < 4; i++) {
+        runs[i] = (struct share_run){.want = vo};
+        cr_assert_eq(pthread_create(&th[i], NULL, share_run, &runs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(runs[i].rc, CVS_OK, "thread %d: %s", i, cvs_strerror(runs[i].rc));
+        cr_expect(runs[i].same, "thread %d embedded differently", i);
+    }
+    cvs__use_free(b);
+    /* After the last holder, a load makes a new copy that works. */
+    cr_assert_eq(cvs__use_load(use_dir, &a), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__use_embed(a, &share_text, &len, 1, va, NULL), CVS_OK);
+    cr_expect_arr_eq(va, vo, sizeof va);
+    cvs__use_free(a);
+    cvs__use_free(own);
     free(buf);
 }
 
@@ -537,4 +623,62 @@ Test(use_context, a_trained_encoder_joins_a_single_hop_question)
     for (int s = 0; s < 2; s++)
         tu_store_remove(&dir[s], &db[s]);
     free(v);
+}
+
+/* ==== Memory recall led by the encoder (query/memory.c, rule 12) ==== */
+
+/* The memories of texts[0..n) in a fresh use store, their ids into ids. */
+static void use_memories(const char *const *texts, size_t n, char ids[][CVS_MAX_ID_LEN + 1],
+                         char **dir, cvs_db **db)
+{
+    cvs_create_opts o = {.dim = CVS_USE_DIM, .metric = CVS_METRIC_COSINE};
+    tu_store_create(&o, NULL, dir, db);
+    cr_assert_eq(cvs_db_set_embedder(*db, "use", 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(*db));
+    for (size_t i = 0; i < n; i++) {
+        cvs_mem_remembered r;
+        cr_assert_eq(cvs_mem_remember(*db, texts[i], 0, NULL, &r), CVS_OK, "%s",
+                     cvs_errmsg(*db));
+        cr_assert_eq(r.outcome, CVS_MEM_ADDED, "memory %zu was merged into another", i);
+        cr_assert_str_eq(r.superseded, "", "memory %zu superseded another", i);
+        memcpy(ids[i], r.id, sizeof ids[i]);
+    }
+}
+
+/* The id of the first memory recall gives for q with strategy st. */
+static const char *first_recalled(cvs_db *db, const char *q, cvs_mem_strategy st)
+{
+    static char id[CVS_MAX_ID_LEN + 1];
+    cvs_mem_recall_opts o = {.strategy = st, .no_touch = 1};
+    cvs_mem_items r = {0};
+    cr_assert_eq(cvs_mem_recall(db, q, 0, &o, &r), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_gt(r.n, 0);
+    snprintf(id, sizeof id, "%s", r.items[0].id);
+    cvs_mem_items_free(&r);
+    return id;
+}
+
+/* Where BM25 and the encoder disagree, the encoder's answer comes first:
+ * the memories that share the question's words ("user", "likes") are not
+ * about music, and the one about music shares none of them but "user".
+ * With GloVe's fusion (RRF with BM25 and rule 10's share) a memory that
+ * "likes" something came first. */
+Test(use_store, recall_follows_the_encoder_where_bm25_disagrees)
+{
+    static const char *const texts[] = {
+        "The user's favourite band is Radiohead and they have seen them live twice.",
+        "The user likes news summaries as bullet points, not paragraphs.",
+        "The user likes the office warm, around 23 degrees.",
+        "The user likes to review pull requests first thing in the morning.",
+        "The user does not like meetings before 10 am."};
+    char ids[5][CVS_MAX_ID_LEN + 1], *dir = NULL;
+    cvs_db *db = NULL;
+    const char *q = "What music does the user like?";
+    if (!have_model())
+        return;
+    use_memories(texts, 5, ids, &dir, &db);
+    /* The premise: the rankings disagree. */
+    cr_assert_str_eq(first_recalled(db, q, CVS_MEM_VECTOR), ids[0]);
+    cr_assert_str_neq(first_recalled(db, q, CVS_MEM_LEXICAL), ids[0]);
+    cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
+    tu_store_remove(&dir, &db);
 }
