@@ -32,8 +32,9 @@ void cvs__embedder_drop(cvs_db *db);
  * question near the passages that answer it and paraphrases near each
  * other (the built-in "use"), not a weighted mean of word vectors (glove)
  * nor an application's or a server's model, of which nothing is known.
- * Context sets read it (query/context.c, deviation 15).  0 for a store
- * that records none; an error only from reading the record. */
+ * The property cvs__embed_ranks_alone gives, without attaching the
+ * embedder.  Context sets read it (query/context.c, deviation 15).  0 for
+ * a store that records none; an error only from reading the record. */
 int cvs__embedder_trained(cvs_db *db, int *yes);
 /* The module (store/module.h) that owns the embedder attached to a
  * handle: it only frees it at close. */
