@@ -313,9 +313,11 @@
  *      or ", ", as in deviation 3) -- the next link; and "naming", covered
  *      by p's first chosen sentence that names a passage chosen before it
  *      -- the link back.  A title the question names is neither (a
- *      comparison's two sides are asked for by the question's own terms),
- *      and a question the pipeline took for single-hop has no chain (rho
- *      = 0 there, as in deviation 7: LINK is 0 too).  Deviation 3 pairs a
+ *      comparison's two sides are asked for by the question's own terms).
+ *      A question the pipeline took for single-hop keeps the links, weighted
+ *      by beta alone there (rho = 0, deviation 7; deviation 19 says why and
+ *      what it measured; the figures below are from when LINK was 0 for such
+ *      a question).  Deviation 3 pairs a
  *      passage with the walk's mention of it before either is chosen; this
  *      counts the links among what the greedy has chosen, whichever order
  *      it chose them in.  On half A (cvstore-bench context --sets
@@ -575,6 +577,127 @@
  *      0.660 / 0.761 / 0.803, MuSiQue 0.151 / 0.226 / 0.312 / 0.419.  The
  *      bridge words and their counts cost a pass over the candidates'
  *      words (well under 0.1 ms).
+ *  18. No fitted sentence model.  RECOMP and EXIT train their scorers on
+ *      labelled sentences; without a neural network, the nearest thing is
+ *      a logistic regression over what this file computes: twelve features
+ *      of each unit (lex(s); lex(s) with its title's terms; rel(p); its
+ *      passage's rank, log(1 + i) / log(1 + MAX_PASSAGES); lead; log(1 +
+ *      position); log(1 + distinct words); reached by the walk; title named
+ *      by the question; names another candidate's title; named by another
+ *      candidate's sentence; a token with a digit when the question asks
+ *      "when", "year" or "how many/much/..."), labelled positive when the
+ *      unit holds a gold supporting sentence (HotpotQA's gold_sentences) or
+ *      is a gold passage's unit holding the answer, negative in a passage
+ *      that is not gold, left out otherwise (a gold passage's unit without
+ *      the answer in a question without gold sentences: it may be the first
+ *      hop's evidence).  Fitted on half A of HotpotQA alone (its questions
+ *      taken for multi-hop, 27,759 units, 432 positive), L2 1 on
+ *      standardized weights, Newton's method, numpy; its weights: lex
+ *      +2.88, with title +0.66, rel +1.59, rank -4.99, lead +0.44, position
+ *      -0.81, words +0.40, walk -0.29, title named by the question +2.52,
+ *      names a candidate +0.47, named by one +2.46, number +0.81, bias
+ *      -5.79.  As a ranking it beats r_s: area under the ROC curve on half
+ *      B 0.978 against r_s's 0.942 (HotpotQA) and 0.848 against 0.795
+ *      (MuSiQue), mean average precision per question 0.725 against 0.589
+ *      and 0.408 against 0.337.  As r_s in the greedy (its probability in
+ *      place of r_s, for questions taken for multi-hop; answer containment
+ *      at 64 / 128 / 256 / 512 tokens, cvstore-bench context --sets
+ *      hotpotqa,musique,squad:600 --variants clean --methods default --unit
+ *      sentence --budgets 64,128,256,512 --half A, then B): half A,
+ *      HotpotQA 0.427 / 0.666 / 0.761 / 0.806 -> 0.436 / 0.660 / 0.755 /
+ *      0.806 (full support 0.334 / 0.785 / 0.922 / 0.946 -> 0.313 / 0.752 /
+ *      0.907 / 0.946, supporting-sentence recall 0.426 / 0.765 / 0.867 /
+ *      0.923 -> 0.447 / 0.765 / 0.879 / 0.930), MuSiQue 0.151 / 0.215 /
+ *      0.355 / 0.430 -> 0.161 / 0.247 / 0.312 / 0.387; half B, HotpotQA
+ *      0.357 / 0.626 / 0.717 / 0.780 -> 0.383 / 0.609 / 0.726 / 0.806 (full
+ *      support 0.303 / 0.749 / 0.914 / 0.946 -> 0.294 / 0.734 / 0.880 /
+ *      0.954, recall 0.355 / 0.716 / 0.871 / 0.934 -> 0.382 / 0.751 / 0.868
+ *      / 0.937), MuSiQue 0.103 / 0.243 / 0.383 / 0.523 -> 0.121 / 0.206 /
+ *      0.374 / 0.486; SQuAD the same (single-hop).  It loses answers at 128
+ *      tokens on half B of both sets, and full support at 128-256 tokens on
+ *      both halves: not taken.  Fitted on half A of HotpotQA and MuSiQue
+ *      together: half A HotpotQA 0.433 / 0.651 / 0.758 / 0.803, MuSiQue
+ *      0.161 / 0.247 / 0.344 / 0.430; half B 0.383 / 0.611 / 0.726 / 0.806
+ *      and 0.140 / 0.234 / 0.383 / 0.495.  Also measured on half A, none
+ *      above the figures without a model at 128 tokens on HotpotQA
+ *      (HotpotQA; MuSiQue): for every question, single-hop too, 0.439 /
+ *      0.660 / 0.758 / 0.818; 0.161 / 0.247 / 0.312 / 0.387 (and SQuAD
+ *      0.873 -> 0.848 at 128); classes weighted to equal mass, 0.394 / 0.615
+ *      / 0.734 / 0.806; 0.140 / 0.194 / 0.312 / 0.430; the mean of r_s and
+ *      the probability, 0.430 / 0.663 / 0.761 / 0.809; 0.161 / 0.215 / 0.333
+ *      / 0.441; their sum, 0.418 / 0.648 / 0.755 / 0.812; 0.151 / 0.226 /
+ *      0.333 / 0.430; labelled by the answer alone, 0.427 / 0.648 / 0.752 /
+ *      0.809; 0.172 / 0.237 / 0.344 / 0.409; without the four features the
+ *      greedy already weighs (the two coverages and the two title links),
+ *      0.433 / 0.642 / 0.752 / 0.809; 0.140 / 0.269 / 0.355 / 0.430; the
+ *      probability alone with no coverage or link term, as RECOMP ranks,
+ *      0.379 / 0.588 / 0.719 / 0.797; 0.140 / 0.237 / 0.290 / 0.387.  The
+ *      model knows which sentences are evidence; what it does not know is
+ *      which of them the others already make unnecessary, and the coverage
+ *      and link terms that say so count its best features (the question's
+ *      terms, the titles named) a second time.  The features, the fitting
+ *      script (scripts/fit-sentsel.py), `cvstore-bench context --features`
+ *      and the switches that measured each variant are at commit e6d04e3.
+ *      Measured with the same build: deviation 13's "named" link credited
+ *      to the lead of the named passage only (the next hop's definition, where a
+ *      bridge question's answer most often is): HotpotQA 0.421 / 0.666 /
+ *      0.761 / 0.806 (full support 0.328 / 0.779 / 0.919 / 0.946), MuSiQue
+ *      0.151 / 0.215 / 0.355 / 0.419: no gain.
+ *  19. The links count for a question taken for single-hop too.  The
+ *      single-hop route (query/context.c deviation 8) is the pipeline's
+ *      guess from the question's words: it names no candidate's title.  But
+ *      a question can hide its hop behind a description ("Who replaced the
+ *      manager of the Aston Villa that began at Leeds United?" is taken for
+ *      single-hop; the answer's sentence "They were managed by Martin
+ *      O'Neill ... since replacing David O'Leary" names the chosen "David
+ *      O'Leary"), and 79 of HotpotQA's 685 questions, all of them multi-hop,
+ *      are taken for single-hop.  A chosen sentence naming another
+ *      candidate's title, or a candidate naming a chosen one, is evidence of
+ *      a chain whatever the question looked like, so deviation 13's two
+ *      elements are offered to every question; for a question taken for
+ *      single-hop they weigh beta * LINK / |Q| (rho = 0 there, deviation 7),
+ *      and deviations 7 and 17 stay off for it (one passage may answer it;
+ *      deviation 17's discount of a sentence off the chain, tried for it
+ *      too, lost SQuAD questions: half A 0.768 / 0.873 / 0.924 / 0.940 ->
+ *      0.756 / 0.857 / 0.927 / 0.956 on its first 600).  Half A (cvstore-
+ *      bench context --sets hotpotqa,musique,squad:600 --variants clean
+ *      --methods default --unit sentence --budgets 64,128,256,512 --half A;
+ *      answer containment at 64 / 128 / 256 / 512 tokens): HotpotQA 0.427 /
+ *      0.666 / 0.761 / 0.806 -> 0.427 / 0.666 / 0.764 / 0.812 (full support
+ *      0.334 / 0.785 / 0.922 / 0.946 -> 0.334 / 0.785 / 0.925 / 0.952,
+ *      supporting-sentence recall 0.426 / 0.765 / 0.867 / 0.923 -> 0.426 /
+ *      0.765 / 0.871 / 0.933), MuSiQue the same, SQuAD (gold paragraph
+ *      present, first 600) 0.768 / 0.873 / 0.924 / 0.940 -> 0.768 / 0.876 /
+ *      0.924 / 0.949.  Half B, reported: HotpotQA answers the same (full
+ *      support 0.946 -> 0.949 at 512, recall 0.934 -> 0.937), MuSiQue 0.103
+ *      / 0.243 / 0.383 / 0.523 -> 0.103 / 0.243 / 0.393 / 0.533 (full
+ *      support 0.336 / 0.505 -> 0.346 / 0.514 at 256 / 512), SQuAD's first
+ *      600 0.786 / 0.877 / 0.933 / 0.975 -> 0.789 / 0.874 / 0.937 / 0.972.
+ *      The whole SQuAD half, both halves: A 0.770 / 0.873 / 0.926 / 0.946
+ *      -> 0.771 / 0.875 / 0.929 / 0.953, B 0.794 / 0.889 / 0.938 / 0.963 ->
+ *      0.796 / 0.891 / 0.941 / 0.966.  Small gains, most at 256-512 tokens;
+ *      none at 128 tokens on HotpotQA or MuSiQue.
+ *      Not taken, with the rule, on half A (same figures' order; full
+ *      support in parentheses): deviation 17's bridge word as a link too --
+ *      the first sentence of an unchosen passage holding a bridge word
+ *      covers its "named" element, as a sentence naming its title would
+ *      (MuSiQue's hops go through entities that are not titles): HotpotQA
+ *      0.427 / 0.663 / 0.755 / 0.800 (0.337 / 0.779 / 0.919 / 0.952),
+ *      MuSiQue 0.140 / 0.269 / 0.366 / 0.398 (0.065 / 0.247 / 0.344 /
+ *      0.473); at twice LINK, HotpotQA 0.427 / 0.663 / 0.752 / 0.794,
+ *      MuSiQue 0.151 / 0.280 / 0.387 / 0.419; only while no passage a chosen
+ *      sentence names by title waits (the chain follows titles where it
+ *      has them), 0.427 / 0.663 / 0.755 / 0.803, MuSiQue 0.151 / 0.269 /
+ *      0.355 / 0.387; that at twice LINK, 0.427 / 0.663 / 0.755 / 0.794,
+ *      MuSiQue 0.161 / 0.280 / 0.376 / 0.398; the bridge words read only
+ *      off chosen sentences that hold a question term (the entity the
+ *      question's description resolves to, not every rare word the chain
+ *      brings), 0.427 / 0.663 / 0.755 / 0.800, MuSiQue 0.151 / 0.269 / 0.376
+ *      / 0.409 (full support 0.065 / 0.247 / 0.366 / 0.473).  MuSiQue
+ *      gains five or six questions of 93 at 128 tokens, HotpotQA loses one
+ *      there and three to six at 256-512, and MuSiQue at 512 falls to or
+ *      below what passages hold (0.409): at a large budget the rare words
+ *      of many chosen sentences link distractors in.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -1005,8 +1128,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             goto out;
         idf[j] = qt.idf[j];
     }
-    if (nq && !single_hop)
-        link_w = LINK / (double)nq; /* deviation 13: LINK question terms of mean idf */
+    if (nq) /* deviation 13: LINK question terms of mean idf; 19: single-hop too */
+        link_w = LINK / (double)nq;
 
     /* Every candidate's sentences and their words. */
     for (size_t p = 0; p < n; p++) {
