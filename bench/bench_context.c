@@ -15,7 +15,16 @@
  *
  * Each corpus is imported into a fresh store as a user would: `init
  * --embedder glove`, `import corpus.jsonl`, then `link` (mention links and
- * the exact kNN graph, K = 16) unless --no-link.
+ * the exact kNN graph, K = 16) unless --no-link.  --embedder use (the
+ * Universal Sentence Encoder lite, 512-d) makes the stores with that
+ * embedder instead; --embedder glove,use makes one store of each per set
+ * and variant and runs every method on both, each row naming its embedder
+ * ("default (use)"; the CSV's and JSON's "embedder" column), so the two
+ * compare on the same questions in one run.  Import times are printed per
+ * store.  --store-cache DIR keeps the stores (named by set, variant, seed,
+ * embedder) and opens them on later runs: a use import is slow (~85
+ * passages a second on one core), and a run that only changes the query
+ * pipeline need not repeat it.
  *
  * Halves.  Every question belongs to half A or half B by a hash of its id:
  * half A when the top bit of FNV-1a-64(id) is 0.  Half A is for choosing
@@ -861,12 +870,22 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
         o.strategy = CVS_CONTEXT_MMR;
     else if (m == M_TOPK)
         o.strategy = CVS_CONTEXT_TOPK;
+    /* The question is embedded once and its vector passed with its text to
+     * every call below (cvs_txn_context then embeds nothing): the same
+     * sets, and the embedding's time is added to each call's, so a latency
+     * is still that of one call from the text.  The use embedder takes
+     * ~10 ms a question, and four calls a method made it most of the run.
+     * A question the embedder refuses (no word of GloVe's vocabulary) goes
+     * without a vector, as cvs_txn_context itself answers it. */
+    double e0 = bu_now();
+    const float *qv = cvs_embed_text(db, q->text, 0, s->qvec) ? NULL : s->qvec;
+    double embed_s = bu_now() - e0;
     for (size_t b = 0; b < nb; b++) {
         cvs_context_result res;
         o.budget = budgets[b];
         double a = bu_now();
-        bu_check(cvs_txn_context(t, &o, q->text, 0, NULL, &res), q->id);
-        r->ms[b] = (float)((bu_now() - a) * 1e3);
+        bu_check(cvs_txn_context(t, &o, q->text, 0, qv, &res), q->id);
+        r->ms[b] = (float)((embed_s + bu_now() - a) * 1e3);
         ctx_reset(c);
         for (size_t i = 0; i < res.n; i++) {
             const cvs_context_item *it = &res.items[i];
@@ -880,7 +899,7 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
     /* the ranking: the strategy's order with no budget limit */
     cvs_context_result res;
     o.budget = UNLIMITED;
-    bu_check(cvs_txn_context(t, &o, q->text, 0, NULL, &res), q->id);
+    bu_check(cvs_txn_context(t, &o, q->text, 0, qv, &res), q->id);
     const char *ids[5];
     size_t lens[5], n = 0;
     for (; n < res.n && n < 5; n++) {
@@ -896,8 +915,9 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
 /* One JSON line per question and method (--per-question), for looking at
  * the questions behind a rate: which half, which type, what each budget
  * found. */
-static void write_per_question(FILE *f, const char *set, const char *variant, const qset *qs,
-                               int m, const qres *res, const size_t *budgets, size_t nb)
+static void write_per_question(FILE *f, const char *set, const char *variant, const char *emb,
+                               const qset *qs, int m, const qres *res, const size_t *budgets,
+                               size_t nb)
 {
     for (size_t i = 0; i < qs->n; i++) {
         const question *q = &qs->q[i];
@@ -913,8 +933,8 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
             json_array_append_new(rec, json_real(r->recall[b]));
             json_array_append_new(ms, json_real(r->ms[b]));
         }
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:o,s:o,s:o,s:o,s:f,s:f}", "set",
-                              set, "variant", variant, "id", q->id, "half", q->half ? "B" : "A",
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:o,s:o,s:o,s:o,s:f,s:f}",
+                              "set", set, "variant", variant, "embedder", emb, "id", q->id, "half", q->half ? "B" : "A",
                               "type", q->type, "method", method_names[m], "budgets", bud,
                               "full", full, "answer", ans, "recall", rec, "ms", ms, "r2",
                               (double)r->r2, "r5", (double)r->r5);
@@ -929,7 +949,7 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
 /* One aggregated line: a set, variant, half, question type ("" = all
  * types) and method at one budget. */
 typedef struct agg {
-    char set[16], variant[16], half[4], type[16];
+    char set[16], variant[16], half[4], type[16], emb[16];
     int method;
     size_t budget, nq;
     int has_answers;
@@ -941,6 +961,7 @@ typedef struct agg {
 typedef struct aggs {
     agg *a;
     size_t n, cap;
+    int show_emb;           /* the tables name each row's embedder (--embedder) */
 } aggs;
 
 static int cmp_float(const void *a, const void *b)
@@ -953,9 +974,9 @@ static int cmp_float(const void *a, const void *b)
  * questions and, with by_type, over each type group (type_group) too.  A
  * half or type with no question gives no row; with one half run (--half)
  * the "all" rows, equal to its rows, are left out. */
-static void aggregate(aggs *out, const char *set, const char *variant, const qset *qs,
-                      int m, const qres *res, const size_t *budgets, size_t nb, int by_type,
-                      int one_half)
+static void aggregate(aggs *out, const char *set, const char *variant, const char *emb,
+                      const qset *qs, int m, const qres *res, const size_t *budgets, size_t nb,
+                      int by_type, int one_half)
 {
     static const char *const halves[3] = {"A", "B", "all"};
     float *lat = xrealloc(NULL, (qs->n + 1) * sizeof *lat);
@@ -977,6 +998,7 @@ static void aggregate(aggs *out, const char *set, const char *variant, const qse
                 size_t n = 0;
                 snprintf(g.set, sizeof g.set, "%s", set);
                 snprintf(g.variant, sizeof g.variant, "%s", variant);
+                snprintf(g.emb, sizeof g.emb, "%s", emb);
                 snprintf(g.half, sizeof g.half, "%s", halves[h]);
                 memcpy(g.type, types[ty], sizeof g.type);
                 for (size_t i = 0; i < qs->n; i++) {
@@ -1025,22 +1047,36 @@ static void aggregate(aggs *out, const char *set, const char *variant, const qse
 
 /* The row of a set, variant, half, type ("" = all) and method at one
  * budget, or NULL. */
-static const agg *find_agg_type(const aggs *as, const char *set, const char *variant,
-                                const char *half, const char *type, int m, size_t budget)
+/* The row of set, variant, half, type ("" = all) and method at one budget
+ * from the stores of like's embedder, or NULL. */
+static const agg *find_agg_type(const aggs *as, const agg *like, const char *set,
+                                const char *variant, const char *half, const char *type, int m,
+                                size_t budget)
 {
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
         if (g->method == m && g->budget == budget && !strcmp(g->set, set) &&
-            !strcmp(g->variant, variant) && !strcmp(g->half, half) && !strcmp(g->type, type))
+            !strcmp(g->variant, variant) && !strcmp(g->half, half) && !strcmp(g->type, type) &&
+            !strcmp(g->emb, like->emb))
             return g;
     }
     return NULL;
 }
 
-static const agg *find_agg(const aggs *as, const char *set, const char *variant, const char *half,
-                           int m, size_t budget)
+static const agg *find_agg(const aggs *as, const agg *like, const char *set, const char *variant,
+                           const char *half, int m, size_t budget)
 {
-    return find_agg_type(as, set, variant, half, "", m, budget);
+    return find_agg_type(as, like, set, variant, half, "", m, budget);
+}
+
+/* A row's method as the tables name it: "default", or "default (use)"
+ * when the run compares embedders. */
+static const char *row_method(const aggs *as, const agg *g, char *buf, size_t cap)
+{
+    if (!as->show_emb)
+        return method_names[g->method];
+    snprintf(buf, cap, "%s (%s)", method_names[g->method], g->emb);
+    return buf;
 }
 
 /* The human table: one row per set, variant, half and method, the budgets
@@ -1059,19 +1095,20 @@ static void print_table(const aggs *as, const size_t *budgets, size_t nb, size_t
     printf("\n");
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
+        char mb[48];
         if (g->budget != budgets[0] || g->type[0])
             continue;
         printf("| %s | %s | %s | %s | %zu |", g->set, g->variant, g->half,
-               method_names[g->method], g->nq);
+               row_method(as, g, mb, sizeof mb), g->nq);
         for (size_t b = 0; b < nb; b++)
-            printf(" %.3f |", find_agg(as, g->set, g->variant, g->half, g->method, budgets[b])->full);
+            printf(" %.3f |", find_agg(as, g, g->set, g->variant, g->half, g->method, budgets[b])->full);
         for (size_t b = 0; b < nb; b++)
             if (g->has_answers)
                 printf(" %.3f |",
-                       find_agg(as, g->set, g->variant, g->half, g->method, budgets[b])->ans);
+                       find_agg(as, g, g->set, g->variant, g->half, g->method, budgets[b])->ans);
             else
                 printf(" n/a |");
-        const agg *l = find_agg(as, g->set, g->variant, g->half, g->method, budgets[lat_b]);
+        const agg *l = find_agg(as, g, g->set, g->variant, g->half, g->method, budgets[lat_b]);
         printf(" %.3f | %.3f | %.2f | %.2f |\n", g->r2, g->r5, l->p50, l->p99);
     }
 }
@@ -1103,25 +1140,26 @@ static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
         if (k->method != first || k->budget != budgets[0] || !k->type[0])
             continue;
         for (int m = 0; m < M_COUNT; m++) {
-            const agg *g = find_agg_type(as, k->set, k->variant, k->half, k->type, m, budgets[0]);
+            const agg *g = find_agg_type(as, k, k->set, k->variant, k->half, k->type, m, budgets[0]);
+            char mb[48];
             if (!g)
                 continue;
             printf("| %s | %s | %s | %s | %s | %zu |", g->set, g->variant, g->half, g->type,
-                   method_names[m], g->nq);
+                   row_method(as, g, mb, sizeof mb), g->nq);
             for (size_t b = 0; b < nb; b++)
                 printf(" %.3f |",
-                       find_agg_type(as, g->set, g->variant, g->half, g->type, m, budgets[b])->full);
+                       find_agg_type(as, g, g->set, g->variant, g->half, g->type, m, budgets[b])->full);
             for (size_t b = 0; b < nb; b++)
                 if (g->has_answers)
-                    printf(" %.3f |", find_agg_type(as, g->set, g->variant, g->half, g->type, m,
+                    printf(" %.3f |", find_agg_type(as, g, g->set, g->variant, g->half, g->type, m,
                                                     budgets[b])->ans);
                 else
                     printf(" n/a |");
             printf(" %.3f |\n", g->r5);
         }
-        deltas |= find_agg_type(as, k->set, k->variant, k->half, k->type, M_DEFAULT, budgets[0]) &&
-                  find_agg_type(as, k->set, k->variant, k->half, k->type, M_BM25, budgets[0]) &&
-                  find_agg_type(as, k->set, k->variant, k->half, k->type, M_LINKS, budgets[0]);
+        deltas |= find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_DEFAULT, budgets[0]) &&
+                  find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_BM25, budgets[0]) &&
+                  find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_LINKS, budgets[0]);
     }
     if (!deltas)
         return;
@@ -1136,16 +1174,20 @@ static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
     for (size_t i = 0; i < as->n; i++) {
         const agg *k = &as->a[i];
         if (k->method != M_DEFAULT || k->budget != budgets[0] || !k->type[0] ||
-            !find_agg_type(as, k->set, k->variant, k->half, k->type, M_BM25, budgets[0]) ||
-            !find_agg_type(as, k->set, k->variant, k->half, k->type, M_LINKS, budgets[0]))
+            !find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_BM25, budgets[0]) ||
+            !find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_LINKS, budgets[0]))
             continue;
-        printf("| %s | %s | %s | %s | %zu |", k->set, k->variant, k->half, k->type, k->nq);
+        if (as->show_emb)
+            printf("| %s | %s (%s) | %s | %s | %zu |", k->set, k->variant, k->emb, k->half,
+                   k->type, k->nq);
+        else
+            printf("| %s | %s | %s | %s | %zu |", k->set, k->variant, k->half, k->type, k->nq);
         for (size_t b = 0; b < nb; b++) {
-            const agg *d = find_agg_type(as, k->set, k->variant, k->half, k->type, M_DEFAULT,
+            const agg *d = find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_DEFAULT,
                                          budgets[b]),
-                      *x = find_agg_type(as, k->set, k->variant, k->half, k->type, M_BM25,
+                      *x = find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_BM25,
                                          budgets[b]),
-                      *y = find_agg_type(as, k->set, k->variant, k->half, k->type, M_LINKS,
+                      *y = find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_LINKS,
                                          budgets[b]);
             printf(" %+.3f |", d->full - (x->full > y->full ? x->full : y->full));
         }
@@ -1170,13 +1212,14 @@ static void print_unit_table(const aggs *as, const size_t *budgets, size_t nb, s
     printf("\n");
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
+        char mb[48];
         if (g->budget != budgets[0] || g->method < M_DEFAULT || g->type[0])
             continue;
         printf("| %s | %s | %s | %s | %zu |", g->set, g->variant, g->half,
-               method_names[g->method], g->nq);
+               row_method(as, g, mb, sizeof mb), g->nq);
         for (int w = 0; w < 4; w++)
             for (size_t b = 0; b < nb; b++) {
-                const agg *x = find_agg(as, g->set, g->variant, g->half, g->method, budgets[b]);
+                const agg *x = find_agg(as, g, g->set, g->variant, g->half, g->method, budgets[b]);
                 if (w == 0 && !x->has_answers)
                     printf(" n/a |");
                 else if (w == 2 && !x->nsq)
@@ -1185,7 +1228,7 @@ static void print_unit_table(const aggs *as, const size_t *budgets, size_t nb, s
                     printf(w == 3 ? " %.0f |" : " %.3f |",
                            w == 0 ? x->ans : w == 1 ? x->full : w == 2 ? x->srec : x->tokens);
             }
-        const agg *l = find_agg(as, g->set, g->variant, g->half, g->method, budgets[lat_b]);
+        const agg *l = find_agg(as, g, g->set, g->variant, g->half, g->method, budgets[lat_b]);
         printf(" %.2f | %.2f |\n", l->p50, l->p99);
     }
 }
@@ -1213,25 +1256,28 @@ static void print_goals(const aggs *as, const size_t *budgets, size_t nb, const 
         const agg *g = &as->a[i];
         if (g->method != M_DEFAULT || g->budget != budgets[0] || strcmp(g->half, half) || g->type[0])
             continue;
-        printf("| %s | %s |", g->set, g->variant);
+        if (as->show_emb)
+            printf("| %s | %s (%s) |", g->set, g->variant, g->emb);
+        else
+            printf("| %s | %s |", g->set, g->variant);
         for (size_t b = 0; b < nb; b++) {
-            const agg *d = find_agg(as, g->set, g->variant, half, M_DEFAULT, budgets[b]),
-                      *x = find_agg(as, g->set, g->variant, half, M_BM25, budgets[b]),
-                      *y = find_agg(as, g->set, g->variant, half, M_LINKS, budgets[b]);
+            const agg *d = find_agg(as, g, g->set, g->variant, half, M_DEFAULT, budgets[b]),
+                      *x = find_agg(as, g, g->set, g->variant, half, M_BM25, budgets[b]),
+                      *y = find_agg(as, g, g->set, g->variant, half, M_LINKS, budgets[b]);
             if (x && y)
                 printf(" %+.3f |", d->full - (x->full > y->full ? x->full : y->full));
             else
                 printf(" - |");
         }
-        const agg *x = find_agg(as, g->set, g->variant, half, M_BM25, budgets[0]);
+        const agg *x = find_agg(as, g, g->set, g->variant, half, M_BM25, budgets[0]);
         if (x)
             printf(" %+.3f |", g->r5 - x->r5);
         else
             printf(" - |");
         for (size_t b = 0; b < nb; b++) {
-            const agg *t = find_agg(as, g->set, g->variant, half, M_TOPK, budgets[b]),
-                      *v = find_agg(as, g->set, g->variant, half, M_DIVERSE, budgets[b]),
-                      *d = find_agg(as, g->set, g->variant, half, M_DEFAULT, budgets[b]);
+            const agg *t = find_agg(as, g, g->set, g->variant, half, M_TOPK, budgets[b]),
+                      *v = find_agg(as, g, g->set, g->variant, half, M_DIVERSE, budgets[b]),
+                      *d = find_agg(as, g, g->set, g->variant, half, M_DEFAULT, budgets[b]);
             if (t && v)
                 printf(" %+.3f |", v->full - t->full);
             else
@@ -1250,8 +1296,9 @@ static int write_csv(const aggs *as, const char *path)
     static const char *const header[] = {"set", "variant", "half", "method", "budget",
                                          "questions", "full_support", "answer_contained",
                                          "gold_recall", "recall_at_2", "recall_at_5", "tokens",
-                                         "p50_ms", "p99_ms", "sentence_recall", "type"};
-    bu_table *tab = bu_table_new(16, header);
+                                         "p50_ms", "p99_ms", "sentence_recall", "type",
+                                         "embedder"};
+    bu_table *tab = bu_table_new(17, header);
     int rc;
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
@@ -1278,6 +1325,7 @@ static int write_csv(const aggs *as, const char *path)
         else
             bu_table_cell(tab, "%s", "");
         bu_table_cell(tab, "%s", g->type[0] ? g->type : "all");
+        bu_table_cell(tab, "%s", g->emb);
     }
     rc = bu_table_csv(tab, path);
     bu_table_free(tab);
@@ -1302,6 +1350,8 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
                             g->nsq ? json_real(g->srec) : json_null());
         json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "type",
                             json_string(g->type[0] ? g->type : "all"));
+        json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "embedder",
+                            json_string(g->emb));
     }
     json_object_set(doc, "sets", sets);
     json_object_set_new(doc, "rows", rows);
@@ -1325,6 +1375,17 @@ static const struct {
     {"squad", "squad2-test-half"},
 };
 
+/* The built-in embedders a store can be made with (--embedder), each with
+ * its own dimension (cvs_db_create needs it before the embedder attaches). */
+static const struct {
+    const char *name;
+    uint32_t dim;
+} known_embedders[] = {
+    {"glove", 100},
+    {"use", 512},
+};
+#define N_EMBEDDERS (sizeof known_embedders / sizeof known_embedders[0])
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1332,10 +1393,11 @@ static void usage(FILE *f)
         "         [--limit N] [--variants clean,redundant] [--seed N]\n"
         "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
         "         [--half A|B] [--by-type] [--csv PATH] [--json PATH|-]\n"
-        "         [--per-question PATH] [--dir TMPDIR]\n"
+        "         [--per-question PATH] [--dir TMPDIR] [--embedder glove,use]\n"
+        "         [--store-cache DIR]\n"
         "         [tuning options]\n"
-        "Imports each set's corpus (glove embedder; mention links and kNN graph\n"
-        "unless --no-link), answers every question with every method at every\n"
+        "Imports each set's corpus (one store per embedder; mention links and kNN\n"
+        "graph unless --no-link), answers every question with every method at every\n"
         "budget and reports, for question halves A, B and all: full-support rate,\n"
         "answer containment, passage R@2/R@5 of the ranking, tokens, p50/p99 ms.\n"
         "Half A (top bit of FNV-1a-64 of the question id 0) is for choosing rules,\n"
@@ -1356,6 +1418,13 @@ static void usage(FILE *f)
         "                    mmr, topk (default all; --strategies is the same, and\n"
         "                    takes bm25 and vector for the top-k baselines)\n"
         "  --no-link         plain import: no mention links, no kNN graph\n"
+        "  --embedder LIST   glove, use or glove,use: the built-in embedder of the\n"
+        "                    stores (default glove); a list makes one store of each\n"
+        "                    per set and variant, rows labelled \"METHOD (EMBEDDER)\"\n"
+        "  --store-cache DIR keep each store in DIR (named by set, variant, seed,\n"
+        "                    embedder) and open it there on later runs instead of\n"
+        "                    importing again (a use import of HotpotQA takes minutes);\n"
+        "                    the import time is then not measured\n"
         "  --unit LIST       passage, sentence or passage,sentence: the unit of the\n"
         "                    cvs_context methods (default passage); with sentence\n"
         "                    they run as NAME/sentence and a sentence-level table\n"
@@ -1408,11 +1477,15 @@ int bench_context(int argc, char **argv)
         {"rrf-k", required_argument, 0, 'R'}, {"bridges", required_argument, 0, 'g'},
         {"bridge-weight", required_argument, 0, 'G'}, {"unit", required_argument, 0, 'U'},
         {"half", required_argument, 0, 'A'}, {"by-type", no_argument, 0, 'T'},
+        {"embedder", required_argument, 0, 'E'}, {"store-cache", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
     char sets_s[256] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
+    char emb_s[64] = "glove";
+    const char *cache = NULL;
+    size_t emb[N_EMBEDDERS], nemb = 0;
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
     uint64_t seed = 1;
     int link = 1, c, ret = 0, use[M_COUNT] = {0}, unit_p = 1, unit_s = 0, half = -1, by_type = 0;
@@ -1480,6 +1553,8 @@ int bench_context(int argc, char **argv)
             half = optarg[0] == 'B';
             break;
         case 'T': by_type = 1; break;
+        case 'E': snprintf(emb_s, sizeof emb_s, "%s", optarg); break;
+        case 'C': cache = optarg; break;
         case 'h': usage(stdout); json_decref(sets_json); return 0;
         default: usage(stderr); json_decref(sets_json); return 1;
         }
@@ -1506,6 +1581,30 @@ int bench_context(int argc, char **argv)
                 use[m + M_SENT_OFF] |= unit_s;
                 use[m] = unit_p;
             }
+    }
+    {
+        char buf[64], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", emb_s);
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            size_t e = 0, dup = 0;
+            while (e < N_EMBEDDERS && strcmp(known_embedders[e].name, tok))
+                e++;
+            for (size_t i = 0; i < nemb; i++)
+                dup |= emb[i] == e;
+            if (e == N_EMBEDDERS || dup) {
+                fprintf(stderr, "cvstore-bench context: --embedder: '%s' is %s (glove, use)\n",
+                        tok, dup ? "named twice" : "unknown");
+                json_decref(sets_json);
+                return 1;
+            }
+            emb[nemb++] = e;
+        }
+        if (!nemb) {
+            fprintf(stderr, "cvstore-bench context: --embedder: glove, use or glove,use\n");
+            json_decref(sets_json);
+            return 1;
+        }
+        as.show_emb = nemb > 1 || strcmp(known_embedders[emb[0]].name, "glove");
     }
     data = bu_data_dir(data);
     if (pq_path && !(pq = fopen(pq_path, "w"))) {
@@ -1579,73 +1678,103 @@ int bench_context(int argc, char **argv)
                     break;
                 }
             }
-            snprintf(store, sizeof store, "%s/store", tmp);
-            t0 = bu_now();
-            bu_check(cvs_db_create(store, &co, &db), "create");
-            bu_check(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), "glove embedder");
-            bu_check(cvs_import(db, corpus, &io, NULL), corpus);
-            t_imp = bu_now() - t0;
-            if (link) {
+            for (size_t ei = 0; ei < nemb; ei++) {
+                const char *en = known_embedders[emb[ei]].name;
+                int cached = 0;
+                snprintf(store, sizeof store, "%s/store-%s", tmp, en);
+                if (cache) {
+                    /* The store's name says what made it: set, variant (and
+                     * seed), embedder, links. */
+                    char seedbuf[32] = "";
+                    if (redundant)
+                        snprintf(seedbuf, sizeof seedbuf, "-s%llu", (unsigned long long)seed);
+                    snprintf(store, sizeof store, "%s/%s-%s%s-%s%s", cache, sn, vn, seedbuf, en,
+                             link ? "" : "-nolink");
+                    char probe[4600];
+                    snprintf(probe, sizeof probe, "%s/data.mdb", store);
+                    FILE *pf = fopen(probe, "rb");
+                    if ((cached = pf != NULL))
+                        fclose(pf);
+                }
+                co.dim = known_embedders[emb[ei]].dim;
+                ls = (cvs_link_stats){0};
+                ki = (cvs_knn_info){0};
+                t_link = 0;
                 t0 = bu_now();
-                bu_check(cvs_link_mentions(db, &ls), "link");
-                bu_check(cvs_knn_build(db, &ko, &ki), "knn");
-                t_link = bu_now() - t0;
+                if (cached) {
+                    bu_check(cvs_db_open(store, 0, &db), store);
+                    bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
+                    t_imp = 0;
+                    fprintf(stderr, "%s/%s (%s): store from the cache %s\n", sn, vn, en, store);
+                } else {
+                    bu_check(cvs_db_create(store, &co, &db), "create");
+                    bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
+                    bu_check(cvs_import(db, corpus, &io, NULL), corpus);
+                    t_imp = bu_now() - t0;
+                }
+                if (link && !cached) {
+                    t0 = bu_now();
+                    bu_check(cvs_link_mentions(db, &ls), "link");
+                    bu_check(cvs_knn_build(db, &ko, &ki), "knn");
+                    t_link = bu_now() - t0;
+                }
+                bu_check(cvs_txn_begin(db, &t), "txn");
+                bu_check(cvs_txn_count(t, &nrec), "count");
+                fprintf(stderr,
+                        "%s/%s (%s): %zu questions (half A %zu, B %zu); %llu passages; "
+                        "import %.1f s; link %.1f s (%llu mention links, kNN recall %.3f)\n",
+                        sn, vn, en, qs.n, nha, qs.n - nha, (unsigned long long)nrec, t_imp, t_link,
+                        (unsigned long long)ls.links, ki.recall);
+                json_array_append_new(
+                    sets_json,
+                    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:f,s:f,s:I}", "set", sn,
+                              "variant", vn, "embedder", en, "questions", (json_int_t)qs.n, "half_a", (json_int_t)nha,
+                              "half_b", (json_int_t)(qs.n - nha), "passages", (json_int_t)nrec,
+                              "answers", qs.has_answers, "linked", link, "import_s", t_imp,
+                              "link_s", t_link, "mention_links", (json_int_t)ls.links));
+                {   /* Warm-up: loads the embedder's data and the flat vectors once. */
+                    cvs_context_result r;
+                    bu_check(cvs_txn_context(t, &base, "warm up", 0, NULL, &r), "warm-up");
+                    cvs_context_result_free(&r);
+                }
+                scratch s = {0};
+                ctx cx = {0};
+                qres *res = xrealloc(NULL, (qs.n + 1) * sizeof *res);
+                s.qvec = xrealloc(NULL, co.dim * sizeof *s.qvec);
+                for (int m = 0; m < M_COUNT; m++) {
+                    if (!use[m])
+                        continue;
+                    double tm = bu_now();
+                    for (size_t i = 0; i < qs.n; i++)
+                        if (qs.q[i].ngold)
+                            run_question(db, t, m, &base, &qs.q[i], budgets, nb, (size_t)nrec, &s,
+                                         &cx, &res[i]);
+                    size_t before = as.n;
+                    aggregate(&as, sn, vn, en, &qs, m, res, budgets, nb, by_type, half >= 0);
+                    if (pq)
+                        write_per_question(pq, sn, vn, en, &qs, m, res, budgets, nb);
+                    fprintf(stderr, "%s/%s (%s) %-11s (%.0f s):", sn, vn, en, method_names[m],
+                            bu_now() - tm);
+                    /* all questions (or the one half run), all types */
+                    const char *hn = half < 0 ? "all" : half ? "B" : "A";
+                    double r5 = 0;
+                    for (size_t i = before; i < as.n; i++)
+                        if (!strcmp(as.a[i].half, hn) && !as.a[i].type[0]) {
+                            fprintf(stderr, " %.3f", as.a[i].full);
+                            r5 = as.a[i].r5;
+                        }
+                    fprintf(stderr, "  R@5 %.3f\n", r5);
+                }
+                free(res);
+                free(s.keys);
+                free(s.scores);
+                free(s.rank);
+                free(s.bm);
+                free(s.qvec);
+                ctx_free(&cx);
+                cvs_txn_end(t);
+                cvs_db_close(db);
             }
-            bu_check(cvs_txn_begin(db, &t), "txn");
-            bu_check(cvs_txn_count(t, &nrec), "count");
-            fprintf(stderr,
-                    "%s/%s: %zu questions (half A %zu, B %zu); %llu passages; import %.1f s; "
-                    "link %.1f s (%llu mention links, kNN recall %.3f)\n",
-                    sn, vn, qs.n, nha, qs.n - nha, (unsigned long long)nrec, t_imp, t_link,
-                    (unsigned long long)ls.links, ki.recall);
-            json_array_append_new(
-                sets_json,
-                json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:f,s:f,s:I}", "set", sn, "variant",
-                          vn, "questions", (json_int_t)qs.n, "half_a", (json_int_t)nha,
-                          "half_b", (json_int_t)(qs.n - nha), "passages", (json_int_t)nrec,
-                          "answers", qs.has_answers, "linked", link, "import_s", t_imp,
-                          "link_s", t_link, "mention_links", (json_int_t)ls.links));
-            {   /* Warm-up: loads the word vectors and the flat vectors once. */
-                cvs_context_result r;
-                bu_check(cvs_txn_context(t, &base, "warm up", 0, NULL, &r), "warm-up");
-                cvs_context_result_free(&r);
-            }
-            scratch s = {0};
-            ctx cx = {0};
-            qres *res = xrealloc(NULL, (qs.n + 1) * sizeof *res);
-            s.qvec = xrealloc(NULL, co.dim * sizeof *s.qvec);
-            for (int m = 0; m < M_COUNT; m++) {
-                if (!use[m])
-                    continue;
-                double tm = bu_now();
-                for (size_t i = 0; i < qs.n; i++)
-                    if (qs.q[i].ngold)
-                        run_question(db, t, m, &base, &qs.q[i], budgets, nb, (size_t)nrec, &s,
-                                     &cx, &res[i]);
-                size_t before = as.n;
-                aggregate(&as, sn, vn, &qs, m, res, budgets, nb, by_type, half >= 0);
-                if (pq)
-                    write_per_question(pq, sn, vn, &qs, m, res, budgets, nb);
-                fprintf(stderr, "%s/%s %-11s (%.0f s):", sn, vn, method_names[m], bu_now() - tm);
-                /* all questions (or the one half run), all types */
-                const char *hn = half < 0 ? "all" : half ? "B" : "A";
-                double r5 = 0;
-                for (size_t i = before; i < as.n; i++)
-                    if (!strcmp(as.a[i].half, hn) && !as.a[i].type[0]) {
-                        fprintf(stderr, " %.3f", as.a[i].full);
-                        r5 = as.a[i].r5;
-                    }
-                fprintf(stderr, "  R@5 %.3f\n", r5);
-            }
-            free(res);
-            free(s.keys);
-            free(s.scores);
-            free(s.rank);
-            free(s.bm);
-            free(s.qvec);
-            ctx_free(&cx);
-            cvs_txn_end(t);
-            cvs_db_close(db);
             bu_rmrf(tmp);
             free(tmp);
         }

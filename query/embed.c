@@ -705,6 +705,34 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
     return rc;
 }
 
+/* The same property as the attached embedder's ranks_alone (set for the
+ * built-in "use" alone, embedder_new), read without attaching: from the
+ * embedder attached, else from the store's record, so that a store queried
+ * with a vector and no embedder attached (or none recorded: 0) needs no
+ * model loaded to say it.  cvs__embed_ranks_alone attaches. */
+int cvs__embedder_trained(cvs_db *db, int *yes)
+{
+    cvs_embedder *e;
+    MDB_txn *txn;
+    emb_rec r;
+    int rc;
+    *yes = 0;
+    pthread_mutex_lock(&embed_st(db)->mu);
+    e = embed_st(db)->e;
+    if (e)
+        *yes = e->ranks_alone;
+    pthread_mutex_unlock(&embed_st(db)->mu);
+    if (e)
+        return CVS_OK;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    /* The record names a built-in; "use" is the one embedder_new marks. */
+    if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present)
+        *yes = strcmp(r.name, "use") == 0;
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 CVS_API int cvs_db_embedder_info(cvs_db *db, cvs_embedder_info *info)
 {
     MDB_txn *txn;

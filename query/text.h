@@ -27,6 +27,15 @@ static inline int cvs__word_byte(unsigned char c)
 int cvs__embedder_attached(cvs_db *db);
 /* Frees the handle's embedder (cvs_db_close). */
 void cvs__embedder_drop(cvs_db *db);
+/* *yes = 1 when the handle's embedder (the one attached, else the one the
+ * store records) is a trained sentence encoder: a model trained to place a
+ * question near the passages that answer it and paraphrases near each
+ * other (the built-in "use"), not a weighted mean of word vectors (glove)
+ * nor an application's or a server's model, of which nothing is known.
+ * The property cvs__embed_ranks_alone gives, without attaching the
+ * embedder.  Context sets read it (query/context.c, deviation 15).  0 for
+ * a store that records none; an error only from reading the record. */
+int cvs__embedder_trained(cvs_db *db, int *yes);
 /* The module (store/module.h) that owns the embedder attached to a
  * handle: it only frees it at close. */
 extern const cvs__module cvs__embed_module;

