@@ -1252,7 +1252,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             if (s->p != p && names_all(w.words + s->w0, s->nw, w.tmp, nt))
                 found = (int)k;
         }
-        /* Deviation 18: a link sentence no set can hold leaves the
+        /* Deviation 20: a link sentence no set can hold leaves the
          * passage free to go alone. */
         if (found >= 0 && pass_tokens(&in[w.ss[found].p], w.ss[found].bytes) > budget)
             opt = 1;
