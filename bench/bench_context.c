@@ -22,7 +22,8 @@
  * ("default (use)"; the CSV's and JSON's "embedder" column), so the two
  * compare on the same questions in one run.  Import times are printed per
  * store.  --store-cache DIR keeps the stores (named by set, variant, seed,
- * embedder) and opens them on later runs: a use import is slow (~85
+ * kNN K, embedder; each made under a temporary name and renamed when
+ * finished) and opens them on later runs: a use import is slow (~85
  * passages a second on one core), and a run that only changes the query
  * pipeline need not repeat it.
  *
@@ -94,6 +95,7 @@
  * a rule needs no look at half B); the goals are then printed for A.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -101,6 +103,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "bench/benchutil.h"
@@ -1421,8 +1425,8 @@ static void usage(FILE *f)
         "  --embedder LIST   glove, use or glove,use: the built-in embedder of the\n"
         "                    stores (default glove); a list makes one store of each\n"
         "                    per set and variant, rows labelled \"METHOD (EMBEDDER)\"\n"
-        "  --store-cache DIR keep each store in DIR (named by set, variant, seed,\n"
-        "                    embedder) and open it there on later runs instead of\n"
+        "  --store-cache DIR keep each store in DIR (named by set, variant, seed, kNN\n"
+        "                    K, embedder) and open it there on later runs instead of\n"
         "                    importing again (a use import of HotpotQA takes minutes);\n"
         "                    the import time is then not measured\n"
         "  --unit LIST       passage, sentence or passage,sentence: the unit of the\n"
@@ -1606,6 +1610,17 @@ int bench_context(int argc, char **argv)
         }
         as.show_emb = nemb > 1 || strcmp(known_embedders[emb[0]].name, "glove");
     }
+    if (cache) {
+        /* A --store-cache that does not exist yet is made (one level, as
+         * mkdir would), before any import: not after minutes of one. */
+        struct stat st;
+        if ((mkdir(cache, 0755) && errno != EEXIST) || stat(cache, &st) || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "cvstore-bench context: --store-cache %s: %s\n", cache,
+                    errno && errno != EEXIST ? strerror(errno) : "not a directory");
+            json_decref(sets_json);
+            return 1;
+        }
+    }
     data = bu_data_dir(data);
     if (pq_path && !(pq = fopen(pq_path, "w"))) {
         perror(pq_path);
@@ -1681,6 +1696,7 @@ int bench_context(int argc, char **argv)
             for (size_t ei = 0; ei < nemb; ei++) {
                 const char *en = known_embedders[emb[ei]].name;
                 int cached = 0;
+                char building[4700];
                 snprintf(store, sizeof store, "%s/store-%s", tmp, en);
                 if (cache) {
                     /* The store's name says what made it: set, variant (and
@@ -1688,6 +1704,9 @@ int bench_context(int argc, char **argv)
                     char seedbuf[32] = "";
                     if (redundant)
                         snprintf(seedbuf, sizeof seedbuf, "-s%llu", (unsigned long long)seed);
+                    if (link)
+                        snprintf(seedbuf + strlen(seedbuf), sizeof seedbuf - strlen(seedbuf),
+                                 "-k%u", (unsigned)knn_k);
                     snprintf(store, sizeof store, "%s/%s-%s%s-%s%s", cache, sn, vn, seedbuf, en,
                              link ? "" : "-nolink");
                     char probe[4600];
@@ -1707,7 +1726,14 @@ int bench_context(int argc, char **argv)
                     t_imp = 0;
                     fprintf(stderr, "%s/%s (%s): store from the cache %s\n", sn, vn, en, store);
                 } else {
-                    bu_check(cvs_db_create(store, &co, &db), "create");
+                    /* A store for the cache is made under a name of this
+                     * process and renamed into place only when its import
+                     * and links are done: a killed run, or another run
+                     * making the same store, never leaves a half-made one
+                     * where a later run would take it as finished. */
+                    if (cache)
+                        snprintf(building, sizeof building, "%s.tmp-%ld", store, (long)getpid());
+                    bu_check(cvs_db_create(cache ? building : store, &co, &db), "create");
                     bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
                     bu_check(cvs_import(db, corpus, &io, NULL), corpus);
                     t_imp = bu_now() - t0;
@@ -1718,6 +1744,16 @@ int bench_context(int argc, char **argv)
                     bu_check(cvs_knn_build(db, &ko, &ki), "knn");
                     t_link = bu_now() - t0;
                 }
+                if (cache && !cached) {
+                    cvs_db_close(db);
+                    db = NULL;
+                    if (rename(building, store))
+                        fprintf(stderr, "cvstore-bench context: cannot move %s to %s: %s (another "
+                                "run may have made it first; %s is left for you to remove)\n",
+                                building, store, strerror(errno), building);
+                    bu_check(cvs_db_open(store, 0, &db), store);
+                    bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
+                }
                 bu_check(cvs_txn_begin(db, &t), "txn");
                 bu_check(cvs_txn_count(t, &nrec), "count");
                 fprintf(stderr,
@@ -1727,10 +1763,11 @@ int bench_context(int argc, char **argv)
                         (unsigned long long)ls.links, ki.recall);
                 json_array_append_new(
                     sets_json,
-                    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:f,s:f,s:I}", "set", sn,
+                    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:b,s:f,s:f,s:I}", "set", sn,
                               "variant", vn, "embedder", en, "questions", (json_int_t)qs.n, "half_a", (json_int_t)nha,
                               "half_b", (json_int_t)(qs.n - nha), "passages", (json_int_t)nrec,
-                              "answers", qs.has_answers, "linked", link, "import_s", t_imp,
+                              "answers", qs.has_answers, "linked", link, "cached", cached,
+                              "import_s", t_imp,
                               "link_s", t_link, "mention_links", (json_int_t)ls.links));
                 {   /* Warm-up: loads the embedder's data and the flat vectors once. */
                     cvs_context_result r;

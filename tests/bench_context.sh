@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# bench_context.sh -- `cvstore-bench context` end to end on a tiny generated
+# data set laid out as --data expects (multihop-qa/hotpotqa: corpus.jsonl,
+# queries.jsonl, qrels.tsv) with a generated GloVe-format vocabulary: the
+# CSV's columns (the embedder column of --embedder), figures that only
+# come out right when gold passages and answers are read and scored
+# right, --store-cache (a store made once, renamed into place when
+# finished, opened by the next run with the same figures; a half-made
+# store of a killed run is never taken), and bad input.
+# usage: bench_context.sh PATH/TO/cvstore-bench PYTHON
+set -uo pipefail
+BENCH="$1"
+PY="${2:-python3}"
+T="$(mktemp -d)"
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# 40 passages, each about one made-up entity with words of its own; each
+# of 12 questions reuses three of its gold passage's rare words, and its
+# answer is a fourth word of that passage.
+"$PY" - "$T" <<'PY' || { echo "FAIL: generating the data" >&2; exit 1; }
+import json, os, random, struct, sys
+t = sys.argv[1]
+rng = random.Random(11)
+d = t + "/data/multihop-qa/hotpotqa"
+os.makedirs(d)
+syll = ["ka", "lo", "mi", "ru", "te", "vo", "zan", "pel", "dor", "fis", "gun", "hab"]
+def word():
+    return "".join(rng.choice(syll) for _ in range(3))
+common = "the of and a in was is by for with on at from that".split()
+passages, vocab = [], set(common)
+for k in range(40):
+    own = [word() for _ in range(6)]
+    vocab.update(own)
+    text = " ".join(rng.choice(common) + " " + w for w in own) + "."
+    passages.append({"id": "p%02d" % k, "title": "Entity %s" % own[0].capitalize(),
+                     "text": text, "own": own})
+with open(d + "/corpus.jsonl", "w") as f:
+    for p in passages:
+        f.write(json.dumps({"id": p["id"], "title": p["title"], "text": p["text"]}) + "\n")
+with open(d + "/queries.jsonl", "w") as q, open(d + "/qrels.tsv", "w") as r:
+    r.write("query-id\tcorpus-id\tscore\n")
+    for i in range(12):
+        p = passages[3 * i]
+        q.write(json.dumps({"id": "q%02d" % i, "question": "what %s %s %s" % tuple(p["own"][1:4]),
+                            "answer": p["own"][4], "type": "bridge"}) + "\n")
+        r.write("q%02d\t%s\t1\n" % (i, p["id"]))
+for p in passages:
+    vocab.update(p["title"].lower().split())
+words = sorted(vocab)
+os.makedirs(t + "/glove")
+with open(t + "/glove/glove100.words", "w") as f:
+    f.write("\n".join(words) + "\n")
+s = 7
+with open(t + "/glove/glove100.fvecs", "wb") as f:
+    for _ in words:
+        f.write(struct.pack("<i", 100))
+        for _ in range(100):
+            s = (s * 1103515245 + 12345) % 2**31
+            f.write(struct.pack("<f", s / 2**31 - 0.5))
+PY
+export CVSTORE_GLOVE_DIR="$T/glove"
+
+run() {
+  timeout 300 "$BENCH" context --data "$T/data" --sets hotpotqa --variants clean \
+    --methods bm25-topk,default --budgets 256 --store-cache "$T/cache" "$@"
+}
+# Quality columns only (set..recall_at_5 and sentence_recall): latencies vary.
+quality() { cut -d, -f1-11,15- "$1"; }
+
+run --csv "$T/a.csv" >"$T/a.out" 2>"$T/a.err" || { cat "$T/a.err" >&2; fail "first run"; }
+head -1 "$T/a.csv" | grep -q "embedder" || fail "the CSV has no embedder column: $(head -1 "$T/a.csv")"
+"$PY" - "$T/a.csv" <<'PY' || fail "figures of the first run"
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["half"] == "all" and r["type"] == "all"]
+by = {r["method"]: r for r in rows}
+assert set(by) >= {"bm25-topk", "default"}, by.keys()
+for m in ("bm25-topk", "default"):
+    r = by[m]
+    assert r["embedder"] == "glove", r
+    assert int(r["questions"]) == 12, r
+    # every question copies three rare words of its one gold passage, whose
+    # fourth word is the answer: BM25 puts it first, so it is in 256 tokens
+    assert float(r["full_support"]) == 1.0, (m, r["full_support"])
+    assert float(r["answer_contained"]) == 1.0, (m, r["answer_contained"])
+    assert float(r["recall_at_2"]) == 1.0, (m, r["recall_at_2"])
+PY
+ls "$T/cache" >"$T/ls" 2>&1
+grep -qx "hotpotqa-clean-k16-glove" "$T/ls" || fail "the cache does not hold the store: $(cat "$T/ls")"
+grep -q "tmp-" "$T/ls" && fail "a temporary store was left in the cache: $(cat "$T/ls")"
+
+# A half-made store of a killed run (its temporary name) is not taken; the
+# finished one is, and gives the same figures.
+mkdir -p "$T/cache/hotpotqa-clean-k16-glove.tmp-1"
+run --csv "$T/b.csv" >/dev/null 2>"$T/b.err" || { cat "$T/b.err" >&2; fail "second run"; }
+grep -q "store from the cache $T/cache/hotpotqa-clean-k16-glove\$" "$T/b.err" ||
+  fail "the second run did not open the cached store: $(cat "$T/b.err")"
+[ "$(quality "$T/a.csv")" = "$(quality "$T/b.csv")" ] ||
+  fail "a cached store gave other figures: $(diff <(quality "$T/a.csv") <(quality "$T/b.csv"))"
+
+# Bad input: an unknown embedder is refused before anything runs.
+if timeout 60 "$BENCH" context --data "$T/data" --sets hotpotqa --embedder nosuch \
+  >/dev/null 2>"$T/c.err"; then
+  fail "--embedder nosuch was accepted"
+fi
+grep -qi "usage\|embedder" "$T/c.err" || fail "--embedder nosuch said nothing useful: $(cat "$T/c.err")"
+
+[ "$fails" -eq 0 ] || exit 1
+echo "ok - cvstore-bench context: CSV columns, figures, --store-cache, bad input"
