@@ -801,8 +801,9 @@ const char *cli_empty_note(const char *text, size_t len)
         terms)
         return NULL;
     return "no result: the question has only stop words (words such as \"the\", \"is\", "
-           "\"who\" that the text index leaves out, as the glove embedder does): add a word "
-           "that names what you look for";
+           "\"who\" that the text index leaves out, as the glove embedder does) or runs of "
+           "over 64 bytes without a space, which it leaves out too: add a word that names "
+           "what you look for";
 }
 
 json_t *cli_context_json(const cvs_context_result *r)

@@ -266,6 +266,10 @@ expect 0 "context --text of stop words only" context "$tdb" --text "who was the"
 has "$tmp/err" 'no result: the question has only stop words (words such as "the", "is", "who"' \
   "context says why the set is empty"
 has "$tmp/err" "add a word that names what you look for" "and what to do"
+# A question of one run of over 64 bytes (an id or hash), which BM25 drops
+# as it drops stop words: the note names that reason too.
+expect 0 "context --text of one 80-byte run" context "$tdb" --text "$(printf 'a%.0s' {1..80})"
+has "$tmp/err" "runs of over 64 bytes without a space" "the note names long runs"
 expect 0 "context --json of stop words only" context "$tdb" --text "who was the" --json
 has "$tmp/out" '"items":[]' "the set is empty"
 has "$tmp/out" '"note":"no result: the question has only stop words' "the JSON says why"

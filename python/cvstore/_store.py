@@ -81,8 +81,9 @@ def _empty_note(b: bytes | None) -> str | None:
             or lib.cvs_text_terms(b, len(b), byref(terms)) or terms.value):
         return None
     return ('no result: the question has only stop words (words such as "the", "is", "who" '
-            'that the text index leaves out, as the glove embedder does): add a word that '
-            'names what you look for')
+            'that the text index leaves out, as the glove embedder does) or runs of over 64 '
+            'bytes without a space, which it leaves out too: add a word that names what you '
+            'look for')
 
 
 def _cstr(s) -> bytes | None:
