@@ -726,9 +726,12 @@ int cvs__embedder_trained(cvs_db *db, int *yes)
         return CVS_OK;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    /* The record names a built-in; "use" is the one embedder_new marks. */
+    /* The record names a built-in; "use" is the one embedder_new marks.  A
+     * built-in's record holds its model's fingerprint; an application's
+     * function that calls itself "use" leaves none, and is not the
+     * encoder (as embedder_new does not mark it). */
     if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present)
-        *yes = strcmp(r.name, "use") == 0;
+        *yes = r.has_fp && strcmp(r.name, "use") == 0;
     cvs__read_end(db, txn);
     return rc;
 }
