@@ -127,8 +127,9 @@ typedef struct cvs_create_opts {
  * not already hold a store: CVS_EEXIST).  The store is owner-only, since it
  * holds its users' text: the directory, when made here, 0700, the files
  * 0600; chmod them afterwards to share it (a later open makes a missing
- * lock.mdb with data.mdb's permissions).  An empty path or one that is not
- * a directory is CVS_EINVAL. */
+ * lock.mdb with data.mdb's permissions).  An empty path, one that is not
+ * a directory, or a directory holding files other than a store's (a store
+ * is made in a new or empty directory) is CVS_EINVAL. */
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 

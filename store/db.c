@@ -44,6 +44,7 @@
  *     held on the file.  Each only loses the notice, never the exclusion,
  *     which LMDB's lock keeps.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -705,6 +706,27 @@ static int data_file_exists(const char *path)
     return data_file_stat(path, &st);
 }
 
+/* The name of a file in directory path other than a store's own (data.mdb,
+ * lock.mdb), copied into name; 0 when there is none or path cannot be read
+ * (then the create goes on and fails, if it must, with LMDB's reason). */
+static int other_file(const char *path, char *name, size_t cap)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int found = 0;
+    if (!d)
+        return 0;
+    while (!found && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            !strcmp(e->d_name, "data.mdb") || !strcmp(e->d_name, "lock.mdb"))
+            continue;
+        snprintf(name, cap, "%s", e->d_name);
+        found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
 static int data_file_empty(const char *path)
 {
     struct stat st;
@@ -775,6 +797,16 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
             return cvs__err(CVS_EIO, "%s: cannot create directory: %s", path, strerror(errno));
         if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
             return cvs__err(CVS_EINVAL, "%s: exists and is not a directory", path);
+        /* A store is made in a new or empty directory: a path that names
+         * a folder of other files is a slip (a home or documents folder),
+         * and the store's files would be mixed with the user's. */
+        {
+            char other[256];
+            if (!data_file_exists(path) && other_file(path, other, sizeof other))
+                return cvs__err(CVS_EINVAL, "%s: the directory exists and holds other files "
+                                "(such as '%s'): a store is made in a new or empty directory; "
+                                "give a new path", path, other);
+        }
     }
     if (data_file_exists(path))
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);

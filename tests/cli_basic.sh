@@ -38,6 +38,14 @@ expect 1 "missing store: search" search "$tmp/nope" --query-vector 1,2,3 -k 1
 db="$tmp/small"
 expect 0 "init l2 dim 3" init "$db" --dim 3 --metric l2
 expect 1 "init over an existing store" init "$db" --dim 3 --metric l2
+# A folder of the user's own files is no place for a store's files: refused,
+# naming a file, and nothing is written there; an empty folder is fine.
+mkdir -p "$tmp/docs" "$tmp/emptydir"
+echo "my notes" >"$tmp/docs/notes.txt"
+expect 1 "init in a folder of other files" init "$tmp/docs" --dim 3 --metric l2
+has "$tmp/err" "holds other files (such as 'notes.txt')" "init names a file that is there"
+[ "$(ls "$tmp/docs")" = "notes.txt" ] || fail "init wrote into a folder of other files: $(ls "$tmp/docs")"
+expect 0 "init in an empty folder" init "$tmp/emptydir" --dim 3 --metric l2
 printf '%s\n' \
   '{"id":"a","vector":[1,0,0],"text":"first","meta":{"k":"v","n":3},"links":["b"]}' \
   '{"id":"b","vector":[0,1,0.25],"text":"second \"quoted\"","links":[{"id":"a","type":"cites","weight":0.5}]}' \
