@@ -727,7 +727,8 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
     switch (c) {
     case 'b':
         if (cli_parse_u64(arg, 1, (uint64_t)1 << 40, &u)) {
-            ctx_err(cmd, "--budget: expected a positive integer, got '%s'", arg);
+            ctx_err(cmd, "--budget: expected a whole number of tokens from 1 to %llu, got '%s'",
+                    (unsigned long long)((uint64_t)1 << 40), arg);
             return -1;
         }
         o->budget = (size_t)u;

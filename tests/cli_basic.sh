@@ -278,6 +278,10 @@ has "$tmp/err" "add a word that names what you look for" "and what to do"
 # as it drops stop words: the note names that reason too.
 expect 0 "context --text of one 80-byte run" context "$tdb" --text "$(printf 'a%.0s' {1..80})"
 has "$tmp/err" "runs of over 64 bytes without a space" "the note names long runs"
+# A budget past the largest one says what the range is (it said "expected a
+# positive integer" of a positive integer).
+expect 1 "context --budget too large" context "$tdb" --text "opera" --budget 99999999999999999999
+has "$tmp/err" "from 1 to 1099511627776" "the budget's range"
 expect 0 "context --json of stop words only" context "$tdb" --text "who was the" --json
 has "$tmp/out" '"items":[]' "the set is empty"
 has "$tmp/out" '"note":"no result: the question has only stop words' "the JSON says why"
