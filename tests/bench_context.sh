@@ -20,7 +20,7 @@ fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 # of 12 questions reuses three of its gold passage's rare words, and its
 # answer is a fourth word of that passage.
 "$PY" - "$T" <<'PY' || { echo "FAIL: generating the data" >&2; exit 1; }
-import json, os, random, struct, sys
+import json, os, random, sys
 t = sys.argv[1]
 rng = random.Random(11)
 d = t + "/data/multihop-qa/hotpotqa"
@@ -29,10 +29,9 @@ syll = ["ka", "lo", "mi", "ru", "te", "vo", "zan", "pel", "dor", "fis", "gun", "
 def word():
     return "".join(rng.choice(syll) for _ in range(3))
 common = "the of and a in was is by for with on at from that".split()
-passages, vocab = [], set(common)
+passages = []
 for k in range(40):
     own = [word() for _ in range(6)]
-    vocab.update(own)
     text = " ".join(rng.choice(common) + " " + w for w in own) + "."
     passages.append({"id": "p%02d" % k, "title": "Entity %s" % own[0].capitalize(),
                      "text": text, "own": own})
@@ -46,20 +45,9 @@ with open(d + "/queries.jsonl", "w") as q, open(d + "/qrels.tsv", "w") as r:
         q.write(json.dumps({"id": "q%02d" % i, "question": "what %s %s %s" % tuple(p["own"][1:4]),
                             "answer": p["own"][4], "type": "bridge"}) + "\n")
         r.write("q%02d\t%s\t1\n" % (i, p["id"]))
-for p in passages:
-    vocab.update(p["title"].lower().split())
-words = sorted(vocab)
-os.makedirs(t + "/glove")
-with open(t + "/glove/glove100.words", "w") as f:
-    f.write("\n".join(words) + "\n")
-s = 7
-with open(t + "/glove/glove100.fvecs", "wb") as f:
-    for _ in words:
-        f.write(struct.pack("<i", 100))
-        for _ in range(100):
-            s = (s * 1103515245 + 12345) % 2**31
-            f.write(struct.pack("<f", s / 2**31 - 0.5))
 PY
+"$PY" "$(dirname "$0")/fake_glove.py" "$T/glove" "$T/data/multihop-qa/hotpotqa/corpus.jsonl" \
+  || { echo "FAIL: generating the GloVe cache" >&2; exit 1; }
 export CVSTORE_GLOVE_DIR="$T/glove"
 
 run() {

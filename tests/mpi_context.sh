@@ -34,8 +34,7 @@ nums() { perl -pe 's/"ms":[0-9.eE+-]+,//g'; }
 # ---- data: generated records whose links stay in their shard, and a GloVe
 # cache (every word of both files, by frequency; vectors from a fixed LCG)
 python3 - "$T" "$DATA/passages.jsonl" <<'PY'
-import json, re, sys
-from collections import Counter
+import json, sys
 t, passages = sys.argv[1], sys.argv[2]
 def fnv(s):  # the shard hash of docs/FORMAT.md: FNV-1a 64 of the id bytes
     h = 14695981039346656037
@@ -95,24 +94,8 @@ with open(t + "/linked-q.jsonl", "w") as f:
         w = texts[j].split()
         f.write(json.dumps({"id": "q%d" % q, "text": "which %s %s follows %s" %
                             (w[0], w[2], names[i])}) + "\n")
-count = Counter()
-for path in (t + "/linked.jsonl", passages):
-    for line in open(path, encoding="utf-8"):
-        r = json.loads(line)
-        count.update(re.findall(r"[a-z0-9]+", (r["title"] + " " + r["text"]).lower()))
-words = sorted(count, key=lambda w: (-count[w], w))
-import os, struct
-os.makedirs(t + "/glove")
-with open(t + "/glove/glove100.words", "w") as f:
-    f.write("\n".join(words) + "\n")
-s = 7
-with open(t + "/glove/glove100.fvecs", "wb") as f:
-    for _ in words:
-        f.write(struct.pack("<i", 100))
-        for _ in range(100):
-            s = (s * 1103515245 + 12345) % 2**31
-            f.write(struct.pack("<f", s / 2**31 - 0.5))
 PY
+python3 "$(dirname "$0")/fake_glove.py" "$T/glove" "$T/linked.jsonl" "$DATA/passages.jsonl"
 [ -s "$T/glove/glove100.words" ] || { echo "FAIL: generating the data" >&2; exit 1; }
 export CVSTORE_GLOVE_DIR="$T/glove"
 
