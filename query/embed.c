@@ -84,10 +84,11 @@ typedef struct cvs_embedder {
     void *ctx;
     cvs_sif *sif;          /* owned: "glove" */
     cvs_use *use;          /* owned: "use" */
-    /* Its vector ranking leads memory recall (query/memory.c, rule 12): a
-     * sentence encoder trained for question-answer retrieval, as "use" is
-     * (Cer et al. 2018), not an average of word vectors. */
-    int ranks_alone;
+    /* A sentence encoder trained for question-answer retrieval, as "use"
+     * is (Cer et al. 2018), not an average of word vectors: its vector
+     * ranking leads memory recall and joins single-hop context questions
+     * (cvs__embedder_trained). */
+    int trained;
     cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
     const char *http_url;  /* its URL (owned by the caller during attach) */
     const float *first_pc; /* glove, during a first attach: the component */
@@ -606,7 +607,7 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
             goto fail;
         }
         e->dim = CVS_USE_DIM;
-        e->ranks_alone = 1;
+        e->trained = 1;
     } else if (!fn) {
         if ((rc = load_glove(db, &e->sif)))
             goto fail;
@@ -705,11 +706,11 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
     return rc;
 }
 
-/* The same property as the attached embedder's ranks_alone (set for the
+/* The same property as the attached embedder's trained flag (set for the
  * built-in "use" alone, embedder_new), read without attaching: from the
  * embedder attached, else from the store's record, so that a store queried
  * with a vector and no embedder attached (or none recorded: 0) needs no
- * model loaded to say it.  cvs__embed_ranks_alone attaches. */
+ * model loaded to say it. */
 int cvs__embedder_trained(cvs_db *db, int *yes)
 {
     cvs_embedder *e;
@@ -720,7 +721,7 @@ int cvs__embedder_trained(cvs_db *db, int *yes)
     pthread_mutex_lock(&embed_st(db)->mu);
     e = embed_st(db)->e;
     if (e)
-        *yes = e->ranks_alone;
+        *yes = e->trained;
     pthread_mutex_unlock(&embed_st(db)->mu);
     if (e)
         return CVS_OK;
@@ -975,17 +976,6 @@ int cvs__embed_words(cvs_db *db, const struct cvs_sif **out)
     if (!e->sif)
         return CVS_NOTFOUND;
     *out = e->sif;
-    return CVS_OK;
-}
-
-int cvs__embed_ranks_alone(cvs_db *db, int *yes)
-{
-    cvs_embedder *e;
-    int rc;
-    *yes = 0;
-    if ((rc = current(db, &e)))
-        return rc;
-    *yes = e->ranks_alone;
     return CVS_OK;
 }
 

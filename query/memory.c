@@ -295,7 +295,7 @@
  *      (the exact "like" outweighs music / band at 0.62), "ebooks" for
  *      "e-readers", "where does the user work from" for "works remotely".
  *  12. With an embedder whose vector ranking is strong enough to lead (a
- *      flag of the embedder, cvs__embed_ranks_alone: the built-in "use",
+ *      flag of the embedder, cvs__embedder_trained: the built-in "use",
  *      the Universal Sentence Encoder lite, query/embed_use.c: a sentence
  *      encoder trained in part on question-answer pairs, Cer et al. 2018),
  *      the hybrid recall does not fuse ranks: a candidate's relevance is
@@ -2157,7 +2157,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         rc = CVS_OK;
     if (rc)
         goto cleanup;
-    if (qv && o->strategy == CVS_MEM_HYBRID && (rc = cvs__embed_ranks_alone(db, &rw.leads)))
+    if (qv && o->strategy == CVS_MEM_HYBRID && (rc = cvs__embedder_trained(db, &rw.leads)))
         goto cleanup;
     rw.qv = qv;
     rw.dim = db->dim;

@@ -31,10 +31,11 @@ void cvs__embedder_drop(cvs_db *db);
  * store records) is a trained sentence encoder: a model trained to place a
  * question near the passages that answer it and paraphrases near each
  * other (the built-in "use"), not a weighted mean of word vectors (glove)
- * nor an application's or a server's model, of which nothing is known.
- * The property cvs__embed_ranks_alone gives, without attaching the
- * embedder.  Context sets read it (query/context.c, deviation 15).  0 for
- * a store that records none; an error only from reading the record. */
+ * nor an application's or a server's model, of which nothing is known;
+ * read without attaching the embedder.  Memory recall (query/memory.c,
+ * rule 12: its vector ranking leads) and context sets (query/context.c,
+ * deviation 15) read it.  0 for a store that records none; an error only
+ * from reading the record. */
 int cvs__embedder_trained(cvs_db *db, int *yes);
 /* The module (store/module.h) that owns the embedder attached to a
  * handle: it only frees it at close. */
@@ -63,10 +64,5 @@ int cvs__embed_words(cvs_db *db, const struct cvs_sif **out);
  * embeds without one); valid as long as cvs__embed_words' vectors.
  * CVS_NOTFOUND when the embedder is not the built-in glove. */
 int cvs__embed_component(cvs_db *db, const float **out);
-/* *yes = 1 when the handle's embedder is a sentence encoder whose vector
- * ranking leads memory recall (the built-in "use"; query/memory.c, rule
- * 12), 0 for the others (glove's averaged word vectors, a caller's or an
- * HTTP embedder, whose strength is unknown). */
-int cvs__embed_ranks_alone(cvs_db *db, int *yes);
 
 #endif
