@@ -86,8 +86,8 @@
  *      that loads the same bytes (cvs__use_load): each "use" store held
  *      its own 28 MB copy, so two stores open in one process (an MCP
  *      server over two namespaces' stores, a test suite) held two.  The
- *      key is the BLAKE2b of the file's bytes, computed as it is read, so
- *      a second load reads and hashes the file (tens of ms) but neither
+ *      key is the BLAKE2b of the file's bytes, computed once they are read,
+ *      so a second load reads and hashes the file (tens of ms) but neither
  *      parses nor keeps it; a changed file is another model.  The copy is
  *      reference-counted and freed with its last holder (cvs__use_free).
  *      A model made from memory (cvs__use_load_mem) is never shared.
