@@ -11,7 +11,15 @@
  *   squad     squad2-test-half     5,915 questions, 570 passages, 1 gold
  * HotpotQA and MuSiQue carry gold answers ("answer", MuSiQue also
  * "answer_aliases"); the SQuAD half carries none (its SOURCE.md: the CS224N
- * test file has no answers), so answer containment is not measured there.
+ * test file has no answers).  For it the answers of a hand-labelled sample
+ * are read from bench/data/squad2-test-half-answers.jsonl of the source
+ * tree (200 questions of each half, written from the gold paragraph alone;
+ * see bench/data/README.md), or from --answers PATH: one JSON object a
+ * line, {"id", "answers": [...]} or {"id", "answerable": false}.  Answer
+ * containment is then a mean over the questions that have an answer (on
+ * SQuAD, the sample's answerable ones: SQuAD 2.0 mixes in questions the
+ * paragraph does not answer), and every row says over how many
+ * ("answer_questions" in the CSV and JSON, a note under the tables).
  *
  * Each corpus is imported into a fresh store as a user would: `init
  * --embedder glove`, `import corpus.jsonl`, then `link` (mention links and
@@ -361,6 +369,60 @@ static int load_questions(const char *dir, size_t limit, qset *s)
     free(line);
     fclose(f);
     return 0;
+}
+
+/* Answers kept apart from the questions (--answers; the SQuAD sample of
+ * bench/data): one JSON object a line, {"id", "answers": [strings]} or
+ * {"id", "answerable": false}.  A labelled question of s gets the answers;
+ * one marked unanswerable gets none and so stays out of answer containment
+ * (a question the paragraph does not answer cannot be contained); ids that
+ * s does not hold (the other half, past --limit) are skipped.  A line that
+ * is not such an object is an error naming the line: a label file read
+ * wrong would change a figure silently.  *labelled and *answerable count
+ * the lines that matched a question of s. */
+static int load_answer_file(const char *path, qset *s, size_t *labelled, size_t *answerable)
+{
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    int rc = 0;
+    FILE *f = fopen(path, "r");
+    *labelled = *answerable = 0;
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    while (!rc && getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL), *id, *ans, *v;
+        int ok, unans;
+        size_t k;
+        lineno++;
+        id = json_object_get(j, "id");
+        ans = json_object_get(j, "answers");
+        unans = json_is_false(json_object_get(j, "answerable"));
+        ok = json_is_string(id) && (unans || (json_is_array(ans) && json_array_size(ans) > 0));
+        json_array_foreach(ans, k, v)
+            ok &= json_is_string(v);
+        if (!ok) {
+            fprintf(stderr, "cvstore-bench context: %s line %zu: expected {\"id\", \"answers\": "
+                    "[strings]} or {\"id\", \"answerable\": false}\n", path, lineno);
+            rc = -1;
+        } else {
+            question *q = find_q(s, json_string_value(id));
+            if (q) {
+                ++*labelled;
+                if (!unans) {
+                    json_array_foreach(ans, k, v)
+                        add_answer(q, json_string_value(v));
+                    *answerable += q->nans > 0;
+                }
+                s->has_answers |= q->nans > 0;
+            }
+        }
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    return rc;
 }
 
 /* ==== The redundant variant ==== */
@@ -933,7 +995,7 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
         for (size_t b = 0; b < nb; b++) {
             json_array_append_new(bud, json_integer((json_int_t)budgets[b]));
             json_array_append_new(full, json_integer(r->full[b]));
-            json_array_append_new(ans, qs->has_answers ? json_integer(r->ans[b]) : json_null());
+            json_array_append_new(ans, q->nans ? json_integer(r->ans[b]) : json_null());
             json_array_append_new(rec, json_real(r->recall[b]));
             json_array_append_new(ms, json_real(r->ms[b]));
         }
@@ -956,7 +1018,8 @@ typedef struct agg {
     char set[16], variant[16], half[4], type[16], emb[16];
     int method;
     size_t budget, nq;
-    int has_answers;
+    int has_answers;        /* some question of the row has an answer */
+    size_t nans;            /* how many: ans is a mean over them */
     double full, ans, recall, tokens, r2, r5, p50, p99;
     double srec;            /* over nsq questions with gold sentences */
     size_t nsq;
@@ -998,7 +1061,7 @@ static void aggregate(aggs *out, const char *set, const char *variant, const cha
     for (int h = 0; h < (one_half ? 2 : 3); h++)
         for (size_t ty = 0; ty < nt; ty++)
             for (size_t b = 0; b < nb; b++) {
-                agg g = {.method = m, .budget = budgets[b], .has_answers = qs->has_answers};
+                agg g = {.method = m, .budget = budgets[b]};
                 size_t n = 0;
                 snprintf(g.set, sizeof g.set, "%s", set);
                 snprintf(g.variant, sizeof g.variant, "%s", variant);
@@ -1015,7 +1078,10 @@ static void aggregate(aggs *out, const char *set, const char *variant, const cha
                             continue;
                     }
                     g.full += r->full[b];
-                    g.ans += r->ans[b];
+                    if (qs->q[i].nans) {
+                        g.ans += r->ans[b];
+                        g.nans++;
+                    }
                     g.recall += r->recall[b];
                     g.tokens += r->tokens[b];
                     g.r2 += r->r2;
@@ -1030,7 +1096,8 @@ static void aggregate(aggs *out, const char *set, const char *variant, const cha
                     continue;
                 g.nq = n;
                 g.full /= (double)n;
-                g.ans /= (double)n;
+                g.ans /= g.nans ? (double)g.nans : 1;
+                g.has_answers = g.nans > 0;
                 g.recall /= (double)n;
                 g.tokens /= (double)n;
                 g.r2 /= (double)n;
@@ -1237,6 +1304,30 @@ static void print_unit_table(const aggs *as, const size_t *budgets, size_t nb, s
     }
 }
 
+/* Where answer containment is a mean over fewer questions than the row's
+ * (the SQuAD sample), one line per set, variant and half says over how
+ * many, so a figure is never read as one over the whole set. */
+static void print_answer_note(const aggs *as, const size_t *budgets)
+{
+    int first = 1;
+    for (size_t i = 0; i < as->n; i++) {
+        const agg *g = &as->a[i];
+        int seen = 0;
+        if (g->budget != budgets[0] || g->type[0] || !g->has_answers || g->nans == g->nq)
+            continue;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = as->a[k].budget == budgets[0] && !as->a[k].type[0] &&
+                   !strcmp(as->a[k].set, g->set) && !strcmp(as->a[k].variant, g->variant) &&
+                   !strcmp(as->a[k].half, g->half);
+        if (seen)
+            continue;
+        printf("%s%s %s half %s: ans is over the %zu of %zu questions with a hand-written "
+               "answer (the labelled sample's answerable ones)\n", first ? "\n" : "", g->set,
+               g->variant, g->half, g->nans, g->nq);
+        first = 0;
+    }
+}
+
 /* The goals of issue 15 on half B (or the one half run, --half), as
  * differences, so a reader sees at a glance which hold: default vs the
  * better of bm25-topk and bm25+links (full support), default's R@5 over
@@ -1301,8 +1392,8 @@ static int write_csv(const aggs *as, const char *path)
                                          "questions", "full_support", "answer_contained",
                                          "gold_recall", "recall_at_2", "recall_at_5", "tokens",
                                          "p50_ms", "p99_ms", "sentence_recall", "type",
-                                         "embedder"};
-    bu_table *tab = bu_table_new(17, header);
+                                         "embedder", "answer_questions"};
+    bu_table *tab = bu_table_new(18, header);
     int rc;
     for (size_t i = 0; i < as->n; i++) {
         const agg *g = &as->a[i];
@@ -1330,6 +1421,7 @@ static int write_csv(const aggs *as, const char *path)
             bu_table_cell(tab, "%s", "");
         bu_table_cell(tab, "%s", g->type[0] ? g->type : "all");
         bu_table_cell(tab, "%s", g->emb);
+        bu_table_cell(tab, "%zu", g->nans);
     }
     rc = bu_table_csv(tab, path);
     bu_table_free(tab);
@@ -1356,6 +1448,8 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
                             json_string(g->type[0] ? g->type : "all"));
         json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "embedder",
                             json_string(g->emb));
+        json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "answer_questions",
+                            json_integer((json_int_t)g->nans));
     }
     json_object_set(doc, "sets", sets);
     json_object_set_new(doc, "rows", rows);
@@ -1371,12 +1465,14 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
 
 /* ==== The command ==== */
 
+/* Each set's folder under --data, and for a set whose questions carry no
+ * answers the file of hand-written ones (--answers replaces it). */
 static const struct {
-    const char *name, *dir;
+    const char *name, *dir, *answers;
 } known_sets[] = {
-    {"hotpotqa", "multihop-qa/hotpotqa"},
-    {"musique", "multihop-qa/musique"},
-    {"squad", "squad2-test-half"},
+    {"hotpotqa", "multihop-qa/hotpotqa", NULL},
+    {"musique", "multihop-qa/musique", NULL},
+    {"squad", "squad2-test-half", CVS_SOURCE_DIR "/bench/data/squad2-test-half-answers.jsonl"},
 };
 
 /* The built-in embedders a store can be made with (--embedder), each with
@@ -1398,7 +1494,7 @@ static void usage(FILE *f)
         "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
         "         [--half A|B] [--by-type] [--csv PATH] [--json PATH|-]\n"
         "         [--per-question PATH] [--dir TMPDIR] [--embedder glove,use]\n"
-        "         [--store-cache DIR]\n"
+        "         [--store-cache DIR] [--answers PATH|none]\n"
         "         [tuning options]\n"
         "Imports each set's corpus (one store per embedder; mention links and kNN\n"
         "graph unless --no-link), answers every question with every method at every\n"
@@ -1435,6 +1531,14 @@ static void usage(FILE *f)
         "                    (answer, full support, supporting-sentence recall,\n"
         "                    tokens; latency at 256) follows; e.g. --unit\n"
         "                    passage,sentence --methods default --budgets 64,128,256,512\n"
+        "  --answers PATH    hand-written answers for the squad set, whose questions\n"
+        "                    carry none: JSONL {\"id\", \"answers\": [...]} or {\"id\",\n"
+        "                    \"answerable\": false} (default: the labelled sample of\n"
+        "                    200 questions per half, bench/data/squad2-test-half-\n"
+        "                    answers.jsonl; 'none': no answers, ans n/a); answer\n"
+        "                    containment is over the questions with an answer, their\n"
+        "                    count in a note under the tables and in the CSV/JSON\n"
+        "                    column answer_questions\n"
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
         "  --per-question P  one JSON line per question and method: id, half, type,\n"
         "                    and per budget full support, answer, recall, ms\n"
@@ -1482,13 +1586,14 @@ int bench_context(int argc, char **argv)
         {"bridge-weight", required_argument, 0, 'G'}, {"unit", required_argument, 0, 'U'},
         {"half", required_argument, 0, 'A'}, {"by-type", no_argument, 0, 'T'},
         {"embedder", required_argument, 0, 'E'}, {"store-cache", required_argument, 0, 'C'},
+        {"answers", required_argument, 0, 'a'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
     char sets_s[256] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     char emb_s[64] = "glove";
-    const char *cache = NULL;
+    const char *cache = NULL, *answers = NULL;
     size_t emb[N_EMBEDDERS], nemb = 0;
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
     uint64_t seed = 1;
@@ -1559,6 +1664,7 @@ int bench_context(int argc, char **argv)
         case 'T': by_type = 1; break;
         case 'E': snprintf(emb_s, sizeof emb_s, "%s", optarg); break;
         case 'C': cache = optarg; break;
+        case 'a': answers = optarg; break;
         case 'h': usage(stdout); json_decref(sets_json); return 0;
         default: usage(stderr); json_decref(sets_json); return 1;
         }
@@ -1653,6 +1759,21 @@ int bench_context(int argc, char **argv)
         }
         if (half >= 0)
             qset_keep_half(&qs, half);
+        {
+            /* the default file may be absent (a copy of the binary away
+             * from its source tree): then no answers, as for 'none' */
+            const char *af = known_sets[si].answers && answers ? answers : known_sets[si].answers;
+            size_t nl, na;
+            if (af && strcmp(af, "none") && (answers || !access(af, R_OK))) {
+                if (load_answer_file(af, &qs, &nl, &na)) {
+                    qset_free(&qs);
+                    ret = 1;
+                    break;
+                }
+                fprintf(stderr, "%s: hand-written answers of %zu questions (%zu answerable) from %s\n",
+                        sn, nl, na, af);
+            }
+        }
         size_t nha = 0;
         for (size_t i = 0; i < qs.n; i++)
             nha += qs.q[i].half == 0;
@@ -1839,6 +1960,7 @@ int bench_context(int argc, char **argv)
                         lat_s = b;
                 print_unit_table(&as, budgets, nb, lat_s);
             }
+            print_answer_note(&as, budgets);
         }
         if (csv && write_csv(&as, csv))
             ret = 2;

@@ -713,6 +713,78 @@
  *      of its 8,035 sentences are over 64 tokens); at 128, 256 and 512
  *      tokens, and on MuSiQue and SQuAD at every budget, no figure moves
  *      (docs/BENCHMARKS.md, "Sentence-level context sets").
+ *  31. No lead bonus (deviation 2) for a question taken for single-hop in
+ *      a passage that shares its title with another candidate.  Deviation
+ *      2's reason is the article: its first sentence defines the subject.
+ *      A passage whose title another candidate also has is one paragraph
+ *      of a longer article (SQuAD's 570 paragraphs have 20 titles; the
+ *      candidates of a SQuAD question are mostly paragraphs of one
+ *      article), and its first sentence is only the paragraph's; a
+ *      single-hop question was written from the sentence that holds its
+ *      words, which the question terms find without the prior.  What
+ *      pointed here: answer containment on the hand-labelled SQuAD sample
+ *      (bench/data/squad2-test-half-answers.jsonl, 110 answerable
+ *      questions in half A, 102 in B), half A at 128 tokens: of 23
+ *      misses, 7 had the gold paragraph in the set through its first
+ *      sentence, with the answer in another (all 7), and in most of the
+ *      other 16 the budget had gone to other paragraphs' first sentences.
+ *      HotpotQA's passages are articles' opening paragraphs with titles of
+ *      their own, so its questions taken for single-hop (bridge questions
+ *      that name no title) keep the bonus.  Half A (cvstore-bench context
+ *      --sets squad,hotpotqa,musique --variants clean --methods default
+ *      --unit sentence --budgets 64,128,256,512 --half A; answer
+ *      containment at 64 / 128 / 256 / 512 tokens): SQuAD 0.564 / 0.791 /
+ *      0.900 / 0.927 -> 0.609 / 0.809 / 0.891 / 0.927; HotpotQA unchanged
+ *      (0.433 / 0.666 / 0.764 / 0.812, every figure); MuSiQue 0.151 /
+ *      0.215 / 0.355 / 0.430 -> 0.151 / 0.237 / 0.355 / 0.430.  Half B,
+ *      reported: SQuAD 0.637 / 0.794 / 0.882 / 0.912 -> 0.637 / 0.814 /
+ *      0.892 / 0.912, HotpotQA unchanged (0.366 / 0.626 / 0.717 / 0.780),
+ *      MuSiQue 0.103 / 0.243 / 0.393 / 0.533 -> 0.112 / 0.243 / 0.383 /
+ *      0.523.  A question is 0.009 of SQuAD's sample, 0.011 of MuSiQue's
+ *      half.  The gold paragraph is present less often (over all 5,915
+ *      SQuAD questions, half A 0.771 / 0.875 / 0.929 / 0.953 -> 0.759 /
+ *      0.870 / 0.925 / 0.950, B 0.796 / 0.891 / 0.941 / 0.966 -> 0.781 /
+ *      0.886 / 0.941 / 0.962): a first sentence brought its paragraph in
+ *      cheaply, most often without the answer.  A stored copy of a passage shares its title too, and loses
+ *      its lead with the original (the redundant variant, --variants
+ *      redundant, same figures): half A SQuAD 0.582 / 0.800 / 0.918 /
+ *      0.936 -> 0.600 / 0.800 / 0.882 / 0.927, HotpotQA 0.439 / 0.636 /
+ *      0.755 / 0.782 -> 0.439 / 0.645 / 0.755 / 0.788, MuSiQue 0.161 /
+ *      0.226 / 0.280 / 0.323 -> 0.161 / 0.226 / 0.290 / 0.344; half B
+ *      SQuAD 0.637 / 0.784 / 0.833 / 0.892 -> 0.637 / 0.794 / 0.853 /
+ *      0.882, HotpotQA 0.360 / 0.597 / 0.714 / 0.786 -> 0.357 / 0.600 /
+ *      0.729 / 0.791, MuSiQue 0.103 / 0.243 / 0.355 / 0.477 -> 0.093 /
+ *      0.234 / 0.364 / 0.477: SQuAD's four questions fewer at 256 tokens
+ *      on half A are two more on half B.  Tried on half A and not taken (same figures' order; half B
+ *      where measured): coverage weighted by the passage's relevance for a
+ *      single-hop question, BETA * rel(p_q) (one passage answers it, so a
+ *      term held by a passage ranked low is a coincidence): SQuAD 0.582 /
+ *      0.818 / 0.900 / 0.927, B 0.627 / 0.784 / 0.902 / 0.922, HotpotQA
+ *      0.433 / 0.663 / 0.764 / 0.812, B 0.366 / 0.626 / 0.711 / 0.780; with
+ *      this rule, SQuAD 0.609 / 0.818 / 0.891 / 0.927 (B 0.657 / 0.814 /
+ *      0.892 / 0.941), HotpotQA 0.433 / 0.663 / 0.764 / 0.812, MuSiQue
+ *      0.151 / 0.226 / 0.355 / 0.430: a SQuAD question more at 128 tokens
+ *      for a HotpotQA and a MuSiQue one fewer.  No lead bonus for any
+ *      single-hop question: SQuAD 0.618 / 0.809 / 0.891 / 0.936, HotpotQA
+ *      0.436 / 0.657 / 0.752 / 0.818 (three questions fewer at 128 and
+ *      256: its single-hop-looking questions are bridges over article
+ *      openings).  The first unit forced to the best passage's sentence
+ *      with the largest share of the question's idf (the sentence the
+ *      question paraphrases), the greedy after it: SQuAD 0.582 / 0.845 /
+ *      0.891 / 0.909, HotpotQA 0.430 / 0.657 / 0.761 / 0.812; with the
+ *      weighted coverage, SQuAD 0.591 / 0.845 / 0.909 / 0.918 but half B
+ *      0.598 / 0.765 / 0.902 / 0.931 (three questions fewer at 128 than
+ *      without), HotpotQA 0.427 / 0.660 / 0.761 / 0.812; that sentence's
+ *      predecessor with it when it opens with a pronoun: no SQuAD answer
+ *      changes.  Every candidate's best such sentence, in rank order,
+ *      before any passage's second: SQuAD 0.582 / 0.745 / 0.809 / 0.836
+ *      (the answer is often not the sentence sharing most words, and the
+ *      best passage's second sentence is worth more than a fourth
+ *      passage's first).  This rule for every question, multi-hop too
+ *      (HotpotQA unchanged, its titles unique): MuSiQue 0.172 / 0.247 /
+ *      0.366 / 0.398, B 0.103 / 0.290 / 0.402 / 0.505 -- gains at 64-256
+ *      tokens, three questions fewer at 512 on both halves; left to the
+ *      multi-hop rules.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -754,6 +826,20 @@ static uint64_t hash_str(const char *s, size_t n)
         h *= 1099511628211ull;
     }
     return h ? h : 1;
+}
+
+/* Deviation 31: whether another candidate has passage p's title, so that
+ * p is one paragraph of a longer article (SQuAD's 570 paragraphs have 20
+ * titles), not the article's opening one. */
+static int shares_title(const cvs_sentsel_in *in, size_t n, size_t p)
+{
+    if (!in[p].title || !in[p].title_len)
+        return 0;
+    for (size_t o = 0; o < n; o++)
+        if (o != p && in[o].title && in[o].title_len == in[p].title_len &&
+            !memcmp(in[o].title, in[p].title, in[p].title_len))
+            return 1;
+    return 0;
 }
 
 /* The id of a word (by its 64-bit hash: a collision merges two words,
@@ -1168,7 +1254,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
         if ((rc = cvs__sent_get(db, t->txn, (uint64_t)in[p].key, in[p].text, in[p].text_len,
                                 &w.sp)))
             goto out;
-        int first = 1;
+        int first = !(single_hop && shares_title(in, n, p)); /* deviation 31 */
         size_t pend = SIZE_MAX, last = SIZE_MAX;
         for (size_t i = 0; i < w.sp.n; i++)
             if (w.sp.s[i].end > w.sp.s[i].start)

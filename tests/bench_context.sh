@@ -6,7 +6,9 @@
 # come out right when gold passages and answers are read and scored
 # right, --store-cache (a store made once, renamed into place when
 # finished, opened by the next run with the same figures; a half-made
-# store of a killed run is never taken), and bad input.
+# store of a killed run is never taken), --answers (hand-written answers
+# for the squad set, whose questions carry none: containment over the
+# labelled answerable questions only), and bad input.
 # usage: bench_context.sh PATH/TO/cvstore-bench PYTHON
 set -uo pipefail
 BENCH="$1"
@@ -45,6 +47,28 @@ with open(d + "/queries.jsonl", "w") as q, open(d + "/qrels.tsv", "w") as r:
         q.write(json.dumps({"id": "q%02d" % i, "question": "what %s %s %s" % tuple(p["own"][1:4]),
                             "answer": p["own"][4], "type": "bridge"}) + "\n")
         r.write("q%02d\t%s\t1\n" % (i, p["id"]))
+# The squad layout: the same passages, 8 questions without answers; the
+# answers come from a file of their own (--answers): q0-q2 labelled with
+# their passage's answer word, q3 with a word no passage holds, q4 marked
+# unanswerable, q5-q7 not labelled.  Containment is then 3 of 4, over 4.
+d = t + "/data/squad2-test-half"
+os.makedirs(d)
+with open(d + "/corpus.jsonl", "w") as f:
+    for p in passages:
+        f.write(json.dumps({"id": p["id"], "title": p["title"], "text": p["text"]}) + "\n")
+with open(d + "/queries.jsonl", "w") as q, open(d + "/qrels.tsv", "w") as r, \
+        open(t + "/answers.jsonl", "w") as a:
+    r.write("query-id\tcorpus-id\tscore\n")
+    for i in range(8):
+        p = passages[3 * i + 1]
+        q.write(json.dumps({"id": "s%02d" % i, "question": "what %s %s %s" % tuple(p["own"][1:4])}) + "\n")
+        r.write("s%02d\t%s\t1\n" % (i, p["id"]))
+        if i < 3:
+            a.write(json.dumps({"id": "s%02d" % i, "answers": [p["own"][4]]}) + "\n")
+        elif i == 3:
+            a.write(json.dumps({"id": "s%02d" % i, "answers": ["nowhereword"]}) + "\n")
+        elif i == 4:
+            a.write(json.dumps({"id": "s%02d" % i, "answerable": False}) + "\n")
 PY
 "$PY" "$(dirname "$0")/fake_glove.py" "$T/glove" "$T/data/multihop-qa/hotpotqa/corpus.jsonl" \
   || { echo "FAIL: generating the GloVe cache" >&2; exit 1; }
@@ -87,6 +111,38 @@ grep -q "store from the cache $T/cache/hotpotqa-clean-k16-glove\$" "$T/b.err" ||
 [ "$(quality "$T/a.csv")" = "$(quality "$T/b.csv")" ] ||
   fail "a cached store gave other figures: $(diff <(quality "$T/a.csv") <(quality "$T/b.csv"))"
 
+# --answers: the squad set's containment is over the labelled answerable
+# questions (3 of 4), and the CSV says over how many; 'none' leaves it out.
+timeout 300 "$BENCH" context --data "$T/data" --sets squad --variants clean --methods default \
+  --budgets 256 --answers "$T/answers.jsonl" --csv "$T/s.csv" >"$T/s.out" 2>"$T/s.err" ||
+  { cat "$T/s.err" >&2; fail "squad run with --answers"; }
+"$PY" - "$T/s.csv" <<'PY' || fail "squad figures with --answers"
+import csv, sys
+r = [r for r in csv.DictReader(open(sys.argv[1])) if r["half"] == "all" and r["type"] == "all"][0]
+assert int(r["questions"]) == 8, r
+assert int(r["answer_questions"]) == 4, r
+assert float(r["full_support"]) == 1.0, r
+assert abs(float(r["answer_contained"]) - 0.75) < 1e-9, r
+PY
+grep -q "answers of 5 questions (4 answerable)" "$T/s.err" || fail "no count of the labels read: $(cat "$T/s.err")"
+grep -q "ans is over the 4 of 8 questions" "$T/s.out" || fail "no note of the sample's size: $(cat "$T/s.out")"
+timeout 300 "$BENCH" context --data "$T/data" --sets squad --variants clean --methods default \
+  --budgets 256 --answers none --csv "$T/n.csv" >/dev/null 2>&1 || fail "squad run with --answers none"
+"$PY" - "$T/n.csv" <<'PY' || fail "--answers none still measured answers"
+import csv, sys
+r = [r for r in csv.DictReader(open(sys.argv[1])) if r["half"] == "all" and r["type"] == "all"][0]
+assert r["answer_contained"] == "" and int(r["answer_questions"]) == 0, r
+PY
+# A label line that is not {"id", "answers"} or {"id", "answerable": false}
+# is an error naming the line, before anything is imported.
+cp "$T/answers.jsonl" "$T/bad.jsonl"
+echo '{"id": "s05", "answers": "not a list"}' >>"$T/bad.jsonl"
+if timeout 60 "$BENCH" context --data "$T/data" --sets squad --answers "$T/bad.jsonl" \
+  >/dev/null 2>"$T/bad.err"; then
+  fail "a malformed answers file was accepted"
+fi
+grep -q "bad.jsonl line 6" "$T/bad.err" || fail "the bad label line is not named: $(cat "$T/bad.err")"
+
 # Bad input: an unknown embedder is refused before anything runs.
 if timeout 60 "$BENCH" context --data "$T/data" --sets hotpotqa --embedder nosuch \
   >/dev/null 2>"$T/c.err"; then
@@ -95,4 +151,4 @@ fi
 grep -qi "usage\|embedder" "$T/c.err" || fail "--embedder nosuch said nothing useful: $(cat "$T/c.err")"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "ok - cvstore-bench context: CSV columns, figures, --store-cache, bad input"
+echo "ok - cvstore-bench context: CSV columns, figures, --store-cache, --answers, bad input"

@@ -1001,3 +1001,36 @@ Test(sentsel, a_restatement_is_not_chosen, .fini = teardown)
     cr_assert(res.n >= 2, "the other passage still has room");
     cvs_context_result_free(&res);
 }
+
+/* Deviation 31: for a question taken for single-hop, the first sentence of
+ * a passage that shares its title with another candidate -- one paragraph
+ * of a longer article -- gets no lead bonus; the sentence holding as much
+ * of the question goes in at less cost.  A control with the other
+ * candidate under a title of its own keeps the bonus, and the lead wins. */
+Test(sentsel, a_paragraph_of_a_longer_article_has_no_lead, .fini = teardown)
+{
+    static const char *const ids[] = {"g", "h"};
+    static const float rel[] = {1.0f, 0.5f};
+    static const char s0[] = "The old mill stands on the weir below the town bridge.";
+    static const char s1[] = "Its stones grind barley.";
+    static const char q[] = "Which mill on the weir can grind barley?";
+    static const char other[] = "Sheep graze on the far hills all summer and come down to the "
+                                "valley farms before the first snow.";
+    size_t one = cvs_tokens_estimate(6, sizeof s0 - 1);
+    char text[256];
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    mkctx();
+    putv("g", "Ferrow", text, 0);
+    putv("h", "Ulla", other, 2);
+    const char *got = choose_among(q, 1, ids, rel, 2, one);
+    cr_assert_str_eq(got, "g:0", "a passage of its own title keeps its lead: %s", got);
+    teardown();
+    mkctx();
+    putv("g", "Ferrow", text, 0);
+    putv("h", "Ferrow", other, 2);
+    got = choose_among(q, 1, ids, rel, 2, one);
+    cr_assert_str_eq(got, "g:1", "a paragraph of a longer article: %s", got);
+    /* A multi-hop question keeps the lead bonus (deviation 2). */
+    got = choose_among(q, 0, ids, rel, 2, one);
+    cr_assert_str_eq(got, "g:0", "multi-hop: %s", got);
+}
