@@ -1515,7 +1515,7 @@ typedef struct recall_weights {
     uint32_t dim;
     key_lead *lead;     /* the candidates' evidence, by key */
     size_t nlead;
-    double best, spread; /* the candidates' best cosine, and their spread */
+    double best, spread; /* the candidates' best evidence (rule 14), their cosines' spread */
 } recall_weights;
 
 /* The names and numbers of a question (rule 8 of the essay), as a word
@@ -1556,12 +1556,18 @@ static int question_names(const char *q, size_t len, wordset *out)
     return rc;
 }
 
-/* How many of the question's names the memory's words (ws) contain. */
-static size_t names_in(const wordset *names, const wordset *ws)
+/* How many of the question's names the memory's words (ws) contain.
+ * With no_digit a lone digit ("3" of "at 3 pm") is not one: it counts or
+ * tells an hour, and names nothing (rule 13). */
+static size_t names_in(const wordset *names, const wordset *ws, int no_digit)
 {
     size_t m = 0;
-    for (size_t i = 0; i < names->n; i++)
+    for (size_t i = 0; i < names->n; i++) {
+        const char *n = names->w[i];
+        if (no_digit && n[0] >= '0' && n[0] <= '9' && !n[1])
+            continue;
         m += bsearch(&names->w[i], ws->w, ws->n, sizeof *ws->w, cmp_word) != NULL;
+    }
     return m;
 }
 
@@ -1634,9 +1640,10 @@ static int cmp_key_lead(const void *a, const void *b)
 }
 
 /* Rule 12: each of the n candidates' cosine to the question (from its
- * stored vector), rule 8's names and rule 10's share, into w->lead for
- * recall_relevance, with the best cosine and the cosines' spread (their
- * standard deviation over the candidates). */
+ * stored vector), rule 8's names (without lone digits, rule 13) and rule
+ * 10's share, into w->lead for recall_relevance, with the cosines' spread
+ * (their standard deviation over the candidates) and the best evidence,
+ * cosine + spread x share (rule 14). */
 static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, size_t n)
 {
     float *v = NULL;
@@ -1646,7 +1653,6 @@ static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, 
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    w->best = -1;
     for (size_t i = 0; i < n && !rc; i++) {
         key_lead *l = &w->lead[i];
         cvs_record rec;
@@ -1656,19 +1662,21 @@ static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, 
             break;
         l->cos = cosine(w->qv, v, w->dim);
         if (rec.text && rec.text_len && (rc = wordset_make(rec.text, rec.text_len, &ws)) == CVS_OK) {
-            l->names = names_in(&w->names, &ws);
+            l->names = names_in(&w->names, &ws, 1);
             l->cov = w->cs_total > 0 ? coverage(w, &ws) : 0;
         }
         wordset_free(&ws);
         sum += l->cos;
         sq += l->cos * l->cos;
-        if (l->cos > w->best)
-            w->best = l->cos;
     }
     if (rc)
         goto out;
     sum /= (double)n;
     w->spread = sq / (double)n - sum * sum > 0 ? sqrt(sq / (double)n - sum * sum) : 0;
+    w->best = -2;
+    for (size_t i = 0; i < n; i++)
+        if (w->lead[i].cos + w->spread * w->lead[i].cov > w->best)
+            w->best = w->lead[i].cos + w->spread * w->lead[i].cov;
     qsort(w->lead, n, sizeof *w->lead, cmp_key_lead);
     w->nlead = n;
 out:
@@ -1763,9 +1771,12 @@ out:
 /* Rule 12: a candidate's relevance when the vector ranking leads (a
  * cvs_context_scope's relevance): its cosine to the question, to which
  * rule 10's share adds at most the spread of the candidates' cosines,
- * mapped into [0, 1]; and one more for each of the question's names it
- * holds (rule 8: names first, by cosine among equals).  The fused score
- * (*rel on entry) is not used: the encoder's cosine replaces its ranks. */
+ * measured from the best candidate's in spreads (rule 14: exp of the
+ * difference, 1 for the best, 1/e one spread below); and one more for
+ * each of the question's names it holds (rule 8: names first, by the
+ * rest among equals; rule 13: a lone digit is not a name).  The fused
+ * score (*rel on entry) is not used: the encoder's cosine replaces its
+ * ranks. */
 static int recall_relevance(void *ctx, cvs_txn *t, int64_t key, double *rel)
 {
     const recall_weights *w = ctx;
@@ -1774,7 +1785,8 @@ static int recall_relevance(void *ctx, cvs_txn *t, int64_t key, double *rel)
     (void)t;
     if (!w->nlead || !(l = bsearch(&kk, w->lead, w->nlead, sizeof *w->lead, cmp_key_lead)))
         return CVS_OK;
-    *rel = (double)l->names + (1 + l->cos + w->spread * l->cov) / (2 + w->spread);
+    double x = l->cos + w->spread * l->cov;
+    *rel = (double)l->names + (w->spread > 0 ? exp((x - w->best) / w->spread) : x >= w->best);
     return CVS_OK;
 }
 
@@ -1803,7 +1815,7 @@ static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
         rec.text_len) {
         wordset ws = {0};
         if ((rc = wordset_make(rec.text, rec.text_len, &ws)) == CVS_OK) {
-            *factor *= pow(w->name_factor, (double)names_in(&w->names, &ws));
+            *factor *= pow(w->name_factor, (double)names_in(&w->names, &ws, 0));
             if (w->npool) {
                 /* rule 11 in place of rule 10 */
                 key_soft kk = {.key = key};
