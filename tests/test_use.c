@@ -630,9 +630,34 @@ Test(use_context, a_trained_encoder_joins_a_single_hop_question)
 
 /* ==== Memory recall led by the encoder (query/memory.c, rule 12) ==== */
 
-/* The memories of texts[0..n) in a fresh use store, their ids into ids. */
+/* The order the encoder alone puts texts[0..n) in for q, nearest first
+ * (cosines of its unit vectors: dot products), into order. */
+static void encoder_order(cvs_db *db, const char *q, const char *const *texts, int n,
+                          int *order)
+{
+    float v[2][CVS_USE_DIM];
+    double c[8];
+    cr_assert(n <= 8);
+    cr_assert_eq(cvs_embed_text(db, q, 0, v[0]), CVS_OK, "%s", cvs_errmsg(db));
+    for (int i = 0; i < n; i++) {
+        c[i] = 0;
+        cr_assert_eq(cvs_embed_text(db, texts[i], 0, v[1]), CVS_OK, "%s", cvs_errmsg(db));
+        for (int k = 0; k < CVS_USE_DIM; k++)
+            c[i] += (double)v[0][k] * v[1][k];
+        order[i] = i;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && c[order[j]] > c[order[j - 1]]; j--) {
+            int x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
+        }
+}
+
+/* The memories of texts[0..n) in a fresh use store, their ids into ids;
+ * with q, the encoder's own order of them for q into order. */
 static void use_memories(const char *const *texts, size_t n, char ids[][CVS_MAX_ID_LEN + 1],
-                         char **dir, cvs_db **db)
+                         char **dir, cvs_db **db, const char *q, int *order)
 {
     cvs_create_opts o = {.dim = CVS_USE_DIM, .metric = CVS_METRIC_COSINE};
     tu_store_create(&o, NULL, dir, db);
@@ -645,6 +670,8 @@ static void use_memories(const char *const *texts, size_t n, char ids[][CVS_MAX_
         cr_assert_str_eq(r.superseded, "", "memory %zu superseded another", i);
         memcpy(ids[i], r.id, sizeof ids[i]);
     }
+    if (q)
+        encoder_order(*db, q, texts, (int)n, order);
 }
 
 /* The id of the first memory recall gives for q with strategy st. */
@@ -678,36 +705,12 @@ Test(use_store, recall_follows_the_encoder_where_bm25_disagrees)
     const char *q = "What music does the user like?";
     if (!have_model())
         return;
-    use_memories(texts, 5, ids, &dir, &db);
+    use_memories(texts, 5, ids, &dir, &db, NULL, NULL);
     /* The premise: the rankings disagree. */
     cr_assert_str_eq(first_recalled(db, q, CVS_MEM_VECTOR), ids[0]);
     cr_assert_str_neq(first_recalled(db, q, CVS_MEM_LEXICAL), ids[0]);
     cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
     tu_store_remove(&dir, &db);
-}
-
-/* The order the encoder alone puts texts[0..n) in for q, nearest first
- * (cosines of its unit vectors: dot products), into order. */
-static void encoder_order(cvs_db *db, const char *q, const char *const *texts, int n,
-                          int *order)
-{
-    float v[2][CVS_USE_DIM];
-    double c[8];
-    cr_assert(n <= 8);
-    cr_assert_eq(cvs_embed_text(db, q, 0, v[0]), CVS_OK, "%s", cvs_errmsg(db));
-    for (int i = 0; i < n; i++) {
-        c[i] = 0;
-        cr_assert_eq(cvs_embed_text(db, texts[i], 0, v[1]), CVS_OK, "%s", cvs_errmsg(db));
-        for (int k = 0; k < CVS_USE_DIM; k++)
-            c[i] += (double)v[0][k] * v[1][k];
-        order[i] = i;
-    }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && c[order[j]] > c[order[j - 1]]; j--) {
-            int x = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = x;
-        }
 }
 
 /* Rule 13: a lone digit of the question ("3" of "at 3 pm") is not a name.
@@ -726,9 +729,8 @@ Test(use_store, a_lone_digit_is_not_a_name)
     int order[4];
     if (!have_model())
         return;
-    use_memories(texts, 4, ids, &dir, &db);
     /* The premise: the encoder knows the answer. */
-    encoder_order(db, q, texts, 4, order);
+    use_memories(texts, 4, ids, &dir, &db, q, order);
     cr_assert_eq(order[0], 0, "the encoder puts memory %d nearest the question", order[0]);
     cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
     /* A name of letters still leads ("Hillside"). */
@@ -758,9 +760,8 @@ Test(use_store, the_second_memory_is_the_encoders_second)
     int order[4];
     if (!have_model())
         return;
-    use_memories(texts, 4, ids, &dir, &db);
     /* The premise: the encoder's order is the texts' */
-    encoder_order(db, q, texts, 4, order);
+    use_memories(texts, 4, ids, &dir, &db, q, order);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(order[i], i, "the encoder's %d-th is memory %d", i + 1, order[i]);
     cr_assert_eq(cvs_mem_recall(db, q, 0, &o, &r), CVS_OK, "%s", cvs_errmsg(db));
