@@ -821,6 +821,8 @@ typedef struct pass {
     int order;             /* position among the chosen passages, -1 */
     size_t s0, ns;         /* its sentences: ss[s0 .. s0 + ns) */
     size_t tw0, ntw;       /* its title's distinct words: words[tw0 .. tw0 + ntw) */
+    size_t nw0, nnw;       /* those of its name, the title before any " (" or
+                              ", " (deviation 21): words[nw0 .. nw0 + nnw) */
     int qnamed;            /* the question names its title (deviation 17) */
 } pass;
 
@@ -1094,6 +1096,20 @@ static int connected(const ws *w, const int *u, size_t nu, uint32_t inset, uint3
     return 0;
 }
 
+/* Deviation 21: whether a word of the passage's name is a bridge word
+ * (deviation 17): a word of the chosen sentences, not a question term,
+ * that at most BRIDGE_DF candidates hold. */
+static int names_bridge(const ws *w, const pass *ps, const unsigned char *covered,
+                        const unsigned char *pdf)
+{
+    for (size_t j = 0; j < ps->nnw; j++) {
+        uint32_t id = w->words[ps->nw0 + j];
+        if (covered[id] && pdf[id] >= 2 && pdf[id] <= BRIDGE_DF)
+            return 1;
+    }
+    return 0;
+}
+
 int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                  const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out)
 {
@@ -1233,6 +1249,12 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             goto out;
         if (nt == 0)
             continue;
+        if ((rc = grow((void **)&w.words, &w.cwords, w.nwords + nt, sizeof *w.words)))
+            goto out;
+        memcpy(w.words + w.nwords, w.tmp, nt * sizeof *w.tmp);
+        w.ps[p].nw0 = w.nwords;
+        w.ps[p].nnw = nt;
+        w.nwords += nt;
         /* Deviation 13: every other passage's sentence that names it,
          * unless the question does (all of the title's words). */
         size_t inq = 0;
@@ -1334,8 +1356,10 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                     gain += (BETA + rho * in[x->p].rel) * qweight(mine, idf, nq) / qsum;
                 newq |= mine;
                 /* Deviation 13: the first sentence of a passage the chosen
-                 * ones name; the first of a passage to name a chosen one. */
-                if (w.ps[x->p].nchosen == 0 && (named >> x->p & 1) && !(nb >> x->p & 1)) {
+                 * ones name (or whose name holds a bridge word, 21); the
+                 * first of a passage to name a chosen one. */
+                if (w.ps[x->p].nchosen == 0 && !(nb >> x->p & 1) &&
+                    ((named >> x->p & 1) || names_bridge(&w, xp, covered, pdf))) {
                     gain += (BETA + rho * in[x->p].rel) * link_w;
                     nb |= 1u << x->p;
                 }
