@@ -795,6 +795,36 @@ Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
     chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kett:0", "zorblat:0 osk:0");
 }
 
+/* Deviation 21 (a passage whose name holds a bridge word is the next
+ * link): the chosen sentence names the place ("Kelling") but not the title
+ * of the passage about it ("Kelling Priory"), so deviation 13 sees no link;
+ * of two priories' sentences that answer the rest of the question equally
+ * well, neither holding the place's name, the one whose title holds it goes
+ * in.  Without the rule the tie goes to the first of the two, Oskerby's; so
+ * it does for the question taken for single-hop. */
+Test(sentsel, a_title_holding_a_bridge_word_is_the_next_link, .fini = teardown)
+{
+    static const char zs[] = "Zorblat is an opera written at Kelling.";
+    static const char os[] = "The priory stands where the river Tamsin flows. Monks founded Oskerby "
+                             "Priory in 1150.";
+    static const char ks[] = "The priory stands where the river Wendle flows. Monks founded Kelling "
+                             "Priory in 1150.";
+    static const char first[] = "The priory stands where the river Wendle flows.";
+    static const char *const ids[] = {"osk", "kel", "zorblat"};
+    static const float rel[] = {0.6f, 0.6f, 1.0f};
+    static const char q[] = "Which river flows past the place where the opera Zorblat was written?";
+    /* Room for the opera's sentence and one priory's first, not for two. */
+    size_t budget = cvs_tokens_estimate(7, sizeof zs - 1) + cvs_tokens_estimate(14, sizeof first - 1);
+    mkctx();
+    cr_assert_eq(sizeof os, sizeof ks);
+    cr_assert_lt(budget, cvs_tokens_estimate(7, sizeof zs - 1) +
+                             2 * cvs_tokens_estimate(14, sizeof first - 1));
+    putv("osk", "Oskerby Priory", os, 1);
+    putv("kel", "Kelling Priory", ks, 2);
+    putv("zorblat", "Zorblat", zs, 0);
+    chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kel:0", "zorblat:0 kel:0");
+}
+
 /* Deviation 14 (an optional pair takes at most half the budget): the club
  * the question names, found by the retrievers, may come with the first
  * candidate sentence naming it (deviation 3), here the women's team's, which
