@@ -1348,7 +1348,12 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                     novel |= !covered[id];
                 }
                 uint64_t mine = x->qmask;
-                gain += x->r * (x->nw ? (double)fresh / (double)x->nw : 0);
+                double xr = x->r;
+                /* Deviation 22: a walk's pair introduces its target through
+                 * the link sentence; the target's lead earns no LEAD there. */
+                if (k == 0 && with && !s->link_opt && (size_t)u[0] == xp->s0)
+                    xr -= in[x->p].rel * LEAD;
+                gain += xr * (x->nw ? (double)fresh / (double)x->nw : 0);
                 if (w.ps[x->p].nchosen == 0)
                     mine |= w.ps[x->p].qmask;
                 mine &= ~qcov & ~newq; /* deviation 7: what is still asked */
