@@ -825,6 +825,38 @@ Test(sentsel, a_title_holding_a_bridge_word_is_the_next_link, .fini = teardown)
     chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kel:0", "zorblat:0 kel:0");
 }
 
+/* Deviation 22 (a walk's pair introduces its target): the walk reached
+ * Brindlemoor through the composer's sentence that names it, so the pair
+ * offers that sentence with one of the town's; room for one.  The town's
+ * later sentence holds what the question still asks (the river), its lead
+ * only a word of it ("town").  Without the rule LEAD carries the lead in;
+ * with it the pair is the link and the river's sentence.  The same passage
+ * found by the retrievers (no parent) keeps its lead's bonus: there no
+ * sentence has introduced it. */
+Test(sentsel, a_walked_pair_is_introduced_by_its_link, .fini = teardown)
+{
+    static const char vs[] = "Quentin Vale was a composer born in Brindlemoor.";
+    static const char lead[] = "Brindlemoor is a quiet market town.";
+    static const char later[] = "The Wendle is its river.";
+    static const char *const ids[] = {"vale", "brindlemoor"};
+    static const float rel[] = {1.0f, 0.8f};
+    static const int parent[] = {-1, 0};
+    static const char q[] = "What river runs past the town where the composer Quentin Vale was born?";
+    char text[128];
+    size_t budget = cvs_tokens_estimate(5, sizeof vs - 1) +
+                    cvs_tokens_estimate(11, sizeof lead - 1);
+    mkctx();
+    snprintf(text, sizeof text, "%s %s", lead, later);
+    cr_assert_lt(budget, cvs_tokens_estimate(5, sizeof vs - 1) +
+                             cvs_tokens_estimate(11, sizeof lead + sizeof later - 1));
+    putv("vale", "Vale", vs, 0);
+    putv("brindlemoor", "Brindlemoor", text, 1);
+    const char *got = choose_walked(q, 0, ids, rel, parent, 2, budget);
+    cr_assert_str_eq(got, "brindlemoor:1 vale:0", "%s", got);
+    got = choose_among(q, 0, ids, rel, 2, budget);
+    cr_assert_str_eq(got, "vale:0 brindlemoor:0", "%s", got);
+}
+
 /* Deviation 14 (an optional pair takes at most half the budget): the club
  * the question names, found by the retrievers, may come with the first
  * candidate sentence naming it (deviation 3), here the women's team's, which
