@@ -775,24 +775,39 @@ Test(sentsel, a_title_with_a_wh_word_named_by_the_question, .fini = teardown)
  * links them: the bridge is an entity the chosen sentence names.  Without
  * the rule the other town goes in; so it does for a question taken for
  * single-hop, where the rule is off. */
+/* Asserts the choice among the opera's sentence zs ("zorblat") and two
+ * rivals' passages (ids[0], ids[1]: titles, texts of equal length, both
+ * relevance 0.6) within room for zs and one rival's first sentence (first,
+ * of the second rival), for q multi-hop (multi) and single-hop (single). */
+static void opera_and_two_rivals(const char *q, const char *zs, const char *const *ids,
+                                 const char *const *titles, const char *const *texts,
+                                 const char *first, const char *multi, const char *single)
+{
+    static const float rel[] = {0.6f, 0.6f, 1.0f};
+    size_t tl = strlen(titles[1]);
+    size_t budget = cvs_tokens_estimate(7, strlen(zs)) + cvs_tokens_estimate(tl, strlen(first));
+    mkctx();
+    cr_assert_eq(strlen(titles[0]), tl);
+    cr_assert_eq(strlen(texts[0]), strlen(texts[1]));
+    cr_assert_lt(budget, cvs_tokens_estimate(7, strlen(zs)) +
+                             2 * cvs_tokens_estimate(tl, strlen(first)));
+    putv(ids[0], titles[0], texts[0], 1);
+    putv(ids[1], titles[1], texts[1], 2);
+    putv(ids[2], "Zorblat", zs, 0);
+    chosen_both_ways(q, ids, rel, 3, budget, multi, single);
+}
+
 Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
 {
-    static const char zs[] = "Zorblat is an opera written at Kelling.";
-    static const char os[] = "The mill at Oskerby stands where the river Tamsin flows.";
     static const char ks[] = "The mill at Kelling stands where the river Wendle flows.";
     static const char *const ids[] = {"osk", "kett", "zorblat"};
-    static const float rel[] = {0.6f, 0.6f, 1.0f};
-    static const char q[] = "Which river flows past the town where the opera Zorblat was written?";
+    static const char *const titles[] = {"Oskerby", "Stannet"};
+    static const char *const texts[] = {
+        "The mill at Oskerby stands where the river Tamsin flows.", ks};
     /* Room for the opera's sentence and one town's, not for two towns. */
-    size_t budget = cvs_tokens_estimate(7, sizeof zs - 1) + cvs_tokens_estimate(7, sizeof ks - 1);
-    mkctx();
-    cr_assert_eq(sizeof os, sizeof ks);
-    cr_assert_lt(budget, cvs_tokens_estimate(7, sizeof zs - 1) +
-                             2 * cvs_tokens_estimate(7, sizeof ks - 1));
-    putv("osk", "Oskerby", os, 1);
-    putv("kett", "Stannet", ks, 2);
-    putv("zorblat", "Zorblat", zs, 0);
-    chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kett:0", "zorblat:0 osk:0");
+    opera_and_two_rivals("Which river flows past the town where the opera Zorblat was written?",
+                         "Zorblat is an opera written at Kelling.", ids, titles, texts, ks,
+                         "zorblat:0 kett:0", "zorblat:0 osk:0");
 }
 
 /* Deviation 21 (a passage whose name holds a bridge word is the next
@@ -804,25 +819,16 @@ Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
  * it does for the question taken for single-hop. */
 Test(sentsel, a_title_holding_a_bridge_word_is_the_next_link, .fini = teardown)
 {
-    static const char zs[] = "Zorblat is an opera written at Kelling.";
-    static const char os[] = "The priory stands where the river Tamsin flows. Monks founded Oskerby "
-                             "Priory in 1150.";
-    static const char ks[] = "The priory stands where the river Wendle flows. Monks founded Kelling "
-                             "Priory in 1150.";
-    static const char first[] = "The priory stands where the river Wendle flows.";
     static const char *const ids[] = {"osk", "kel", "zorblat"};
-    static const float rel[] = {0.6f, 0.6f, 1.0f};
-    static const char q[] = "Which river flows past the place where the opera Zorblat was written?";
+    static const char *const titles[] = {"Oskerby Priory", "Kelling Priory"};
+    static const char *const texts[] = {
+        "The priory stands where the river Tamsin flows. Monks founded Oskerby Priory in 1150.",
+        "The priory stands where the river Wendle flows. Monks founded Kelling Priory in 1150."};
     /* Room for the opera's sentence and one priory's first, not for two. */
-    size_t budget = cvs_tokens_estimate(7, sizeof zs - 1) + cvs_tokens_estimate(14, sizeof first - 1);
-    mkctx();
-    cr_assert_eq(sizeof os, sizeof ks);
-    cr_assert_lt(budget, cvs_tokens_estimate(7, sizeof zs - 1) +
-                             2 * cvs_tokens_estimate(14, sizeof first - 1));
-    putv("osk", "Oskerby Priory", os, 1);
-    putv("kel", "Kelling Priory", ks, 2);
-    putv("zorblat", "Zorblat", zs, 0);
-    chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kel:0", "zorblat:0 kel:0");
+    opera_and_two_rivals("Which river flows past the place where the opera Zorblat was written?",
+                         "Zorblat is an opera written at Kelling.", ids, titles, texts,
+                         "The priory stands where the river Wendle flows.", "zorblat:0 kel:0",
+                         "zorblat:0 kel:0");
 }
 
 /* Deviation 22 (a walk's pair introduces its target): the walk reached
