@@ -762,9 +762,10 @@
  *      0.626 / 0.717 / 0.780 -> 0.366 / 0.629 / 0.723 / 0.780 (full support
  *      0.949 -> 0.957 at 512), MuSiQue 0.103 / 0.243 / 0.393 / 0.533 ->
  *      0.112 / 0.243 / 0.402 / 0.523 (full support 0.514 -> 0.505 at 512),
- *      SQuAD the same.  Counting the name's own passage among a bridge
- *      word's holders (one is enough) measured the same but for MuSiQue at
- *      512 tokens (0.430).
+ *      SQuAD the same.  Read off the whole title, its disambiguator too:
+ *      the same but SQuAD at 256 tokens (0.921); that, with the title's own
+ *      passage counted among a bridge word's holders (one is enough): the
+ *      same but MuSiQue at 512 tokens (0.430).
  *  22. A walk's pair introduces its target.  The pair of deviation 3 is a
  *      sentence of the passage the walk came from, naming the target's
  *      title, with a sentence of the target; the target's lead earns LEAD
@@ -773,7 +774,7 @@
  *      chosen by what it says about the question, not by being first: its
  *      lead counts without LEAD there (alone, later, it keeps it).  At 128
  *      tokens a pair leaves room for one sentence of the target; of the 17
- *      losses above in a later sentence of a chosen gold passage, 9 are a
+ *      losses above in a later sentence of a chosen gold passage, 7 are a
  *      first step that brought that passage's lead in as a pair ("Chuck
  *      Long": "... is an American football coach." / "He played ...
  *      professionally with the Detroit Lions and the Los Angeles Rams.").
