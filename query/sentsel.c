@@ -752,13 +752,14 @@
  *      sentence --budgets 64,128,256,512 --half A; answer containment at
  *      64 / 128 / 256 / 512 tokens): HotpotQA 0.433 / 0.666 / 0.764 / 0.812
  *      -> 0.433 / 0.669 / 0.758 / 0.806 (supporting-sentence recall the
- *      same, full support 0.952 -> 0.949 at 512), MuSiQue 0.151 / 0.215 /
+ *      same, full support 0.785 / 0.952 -> 0.782 / 0.949 at 128 / 512),
+ *      MuSiQue 0.151 / 0.215 /
  *      0.355 / 0.430 -> 0.151 / 0.247 / 0.366 / 0.441 (full support 0.065 /
  *      0.183 / 0.323 / 0.452 -> 0.065 / 0.215 / 0.333 / 0.473), SQuAD the
- *      same.  The two HotpotQA questions lost at 256 / 512 have answers
- *      that are a fragment of a name split by the data set's sentences
- *      ("Rear Adm. J." / "Edward Snyder") and a clause ("arose on the
- *      'Playboy' magazine pattern").  Half B, reported: HotpotQA 0.366 /
+ *      same.  Two of the three HotpotQA questions that lose the answer at
+ *      256 or 512 tokens have answers that are a name the data set's split
+ *      cut in two ("Rear Adm. J." / "Edward Snyder") and a clause ("arose
+ *      on the 'Playboy' magazine pattern").  Half B, reported: HotpotQA 0.366 /
  *      0.626 / 0.717 / 0.780 -> 0.366 / 0.629 / 0.723 / 0.780 (full support
  *      0.949 -> 0.957 at 512), MuSiQue 0.103 / 0.243 / 0.393 / 0.533 ->
  *      0.112 / 0.243 / 0.402 / 0.523 (full support 0.514 -> 0.505 at 512),
