@@ -797,10 +797,10 @@
  *      hundredth (HotpotQA's supporting sentence of the second hop is most
  *      often its lead).  For every pair, the optional ones too: half A
  *      HotpotQA 0.430 / 0.684 / 0.752 / 0.797, MuSiQue 0.151 / 0.280 /
- *      0.344 / 0.430 (the optional pairs' leads are what 256-512 tokens
- *      lose); half B 0.377 / 0.634 / 0.717 / 0.794, MuSiQue 0.121 / 0.252 /
- *      0.402 / 0.495.  Nor LEAD dropped for the lead of any passage a
- *      chosen sentence names (the same reason, without the pair): half A
+ *      0.344 / 0.430 (more lost at 256-512 tokens); half B 0.377 / 0.634 / 0.717 / 0.794, MuSiQue 0.121 / 0.252 /
+ *      0.402 / 0.495.  Nor, with the rule and against its figures, LEAD
+ *      dropped for the lead of any passage a chosen sentence names (the
+ *      same reason, without the pair): half A
  *      HotpotQA 0.433 / 0.675 / 0.749 / 0.788 (recall at 256 / 512 0.842 /
  *      0.909), MuSiQue 0.151 / 0.290 / 0.366 / 0.462; half B 0.377 / 0.623
  *      / 0.731 / 0.794, MuSiQue 0.121 / 0.262 / 0.411 / 0.486.
@@ -810,8 +810,8 @@
  *      question, so cutting it would be a small extractive deviation
  *      worth making if it freed room.  It does not: parentheses with no
  *      digit that hold a letter of a script other than Latin, or no word
- *      at all (the "( ; )" HotpotQA's text keeps where a guide was), are
- *      0.65 / 1.48 tokens of a 128-token set (HotpotQA / MuSiQue, half A),
+ *      of two letters (the "( ; )" HotpotQA's text keeps where a guide was;
+ *      "(U.S.)" counted too, so an upper bound), are 0.65 / 1.48 tokens of a 128-token set (HotpotQA / MuSiQue, half A),
  *      and all bytes outside ASCII 0.9 / 0.8; the other parentheses hold
  *      dates (birth and death, asked about) and aliases (asked about too).
  *  24. No other packing.  The greedy leaves 4.0 / 3.5 of 128 tokens
@@ -837,10 +837,12 @@
  *      deviation 21) HotpotQA 0.430 / 0.663 / 0.767 / 0.806, MuSiQue 0.151
  *      / 0.215 / 0.355 / 0.441, SQuAD 0.768 / 0.870 / 0.930 / 0.952; half B
  *      0.369 / 0.634 / 0.731 / 0.794 and 0.112 / 0.243 / 0.374 / 0.514.
- *      With it, a walked passage whose parent names it only case-blind
- *      keeping only the retrievers' part of its relevance: half A 0.433 /
- *      0.663 / 0.764 / 0.812, MuSiQue the same as without; half B 0.369 /
- *      0.631 / 0.726 / 0.786 and 0.112 / 0.243 / 0.393 / 0.523.  Half B
+ *      A walked passage whose parent's sentences name it only case-blind
+ *      keeping only the retrievers' part of its relevance (the walk's
+ *      share of it dropped): half A 0.433 / 0.663 / 0.764 / 0.812, MuSiQue
+ *      unchanged; half B 0.369 / 0.631 / 0.726 / 0.786 and 0.112 / 0.243 /
+ *      0.393 / 0.523; both rules, half A 0.430 / 0.663 / 0.770 / 0.806,
+ *      MuSiQue 0.151 / 0.215 / 0.355 / 0.441.  Half B
  *      gains, half A does not (a question each way): not taken on half B's
  *      word.  The linker itself is where such a rule belongs (it would
  *      change the passage unit too).
@@ -849,8 +851,8 @@
  *      and its target's gain per cost^0.25 (a strong link sentence no
  *      longer carries a weak target in), HotpotQA 0.421 / 0.645 / 0.752 /
  *      0.806, MuSiQue 0.151 / 0.247 / 0.355 / 0.441; B 0.383 / 0.606 /
- *      0.703 / 0.789 and 0.121 / 0.271 / 0.402 / 0.523 -- the pairs that a
- *      strong link carries are mostly the chain; a walked passage already
+ *      0.703 / 0.789 and 0.121 / 0.271 / 0.402 / 0.523 -- HotpotQA loses
+ *      seven questions at 128 tokens on half A; a walked passage already
  *      named by a chosen sentence freed from its pair (it is readable
  *      without it), HotpotQA answers the same, MuSiQue 0.344 at 256; B
  *      0.369 / 0.626 / 0.717 / 0.780 and 0.103 / 0.243 / 0.393 / 0.514;
