@@ -797,14 +797,8 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
 
 const char *cli_empty_note(const char *text, size_t len)
 {
-    size_t words = 0, terms = 1;
-    if (!text || cvs_text_words(text, len, &words) || !words || cvs_text_terms(text, len, &terms) ||
-        terms)
-        return NULL;
-    return "no result: the question has only stop words (words such as \"the\", \"is\", "
-           "\"who\" that the text index leaves out, as the glove embedder does) or runs of "
-           "over 64 bytes without a space, which it leaves out too: add a word that names "
-           "what you look for";
+    const char *note = NULL;
+    return text && !cvs_text_empty_note(text, len, &note) ? note : NULL;
 }
 
 json_t *cli_context_json(const cvs_context_result *r)

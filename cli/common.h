@@ -182,11 +182,9 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
  * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */
 json_t *cli_context_json(const cvs_context_result *r);
 
-/* Why a text question found nothing, when the question is the reason: a
- * static note for a question of stop words only (cvs_text_terms: none of
- * its words is searched by BM25, nor read by the glove embedder), which an
- * empty set alone would report as "nothing in the store answers it";
- * NULL otherwise.  The caller prints it beside the empty set. */
+/* cvs_text_empty_note's note for a text question that found nothing, or
+ * NULL (also when the text cannot be read: the caller has reported that
+ * already, if it matters).  The caller prints it beside the empty set. */
 const char *cli_empty_note(const char *text, size_t len);
 
 /* The sentences rec came with (JSONL "sentences", put's own), read into

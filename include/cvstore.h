@@ -759,10 +759,20 @@ CVS_API int cvs_text_words(const char *text, size_t len, size_t *n) CVS_WUR;
  * bytes.  A question with words but no such word (stop words only) finds
  * nothing by text, and nothing at all with the glove embedder, which
  * leaves stop words out too: an empty set is then no verdict on the store,
- * and callers say why (cvstore context, the MCP server's recall and
- * Python's context and recall add a note).  CVS_EINPUT for text that is
+ * and callers say why (cvs_text_empty_note).  CVS_EINPUT for text that is
  * not UTF-8. */
 CVS_API int cvs_text_terms(const char *text, size_t len, size_t *n) CVS_WUR;
+/* Why a question of these len bytes (0 = strlen) finds nothing, when the
+ * question itself is the reason: *note = a message for the user ("no
+ * result: the question has only stop words ...: add a word that names what
+ * you look for") when the text has words (cvs_text_words) but none that
+ * BM25 searches (cvs_text_terms), else NULL.  The message is static: valid
+ * for the life of the program, never freed.  Callers show it beside an
+ * empty result (cvstore context, MCP recall's "note", Python's Context.note
+ * and recall()), so that an empty set of such a question does not read as
+ * "the store holds nothing about it".  CVS_EINVAL for a NULL argument,
+ * CVS_EINPUT for text that is not UTF-8 (*note = NULL then). */
+CVS_API int cvs_text_empty_note(const char *text, size_t len, const char **note) CVS_WUR;
 
 /* The sentences of the record with internal key `key` in txn's snapshot, as
  * context sets cut it (--unit sentence): *n (start, end) pairs of byte

@@ -73,17 +73,13 @@ def _enc(s, what: str) -> bytes:
 
 
 def _empty_note(b: bytes | None) -> str | None:
-    """Why a question found nothing when the question is the reason, as
-    `cvstore context` and the MCP recall say it: words, but only stop
-    words (cvs_text_terms), which BM25 and the glove embedder leave out."""
-    words, terms = ctypes.c_size_t(0), ctypes.c_size_t(1)
-    if (not b or lib.cvs_text_words(b, len(b), byref(words)) or not words.value
-            or lib.cvs_text_terms(b, len(b), byref(terms)) or terms.value):
+    """Why a question found nothing when the question is the reason (stop
+    words only), in the library's words (cvs_text_empty_note), as
+    `cvstore context` and MCP recall say it; else None."""
+    note = ctypes.c_char_p()
+    if not b or lib.cvs_text_empty_note(b, len(b), byref(note)) or not note.value:
         return None
-    return ('no result: the question has only stop words (words such as "the", "is", "who" '
-            'that the text index leaves out, as the glove embedder does) or runs of over 64 '
-            'bytes without a space, which it leaves out too: add a word that names what you '
-            'look for')
+    return note.value.decode("utf-8")
 
 
 def _cstr(s) -> bytes | None:

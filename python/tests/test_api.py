@@ -553,6 +553,10 @@ def test_a_question_of_stop_words_says_why_it_finds_nothing(textdb):
     r = textdb.recall("is it the", retrieval="lexical")
     assert r["memories"] == [] and "the question has only stop words" in r["note"]
     assert "note" not in textdb.recall("river", retrieval="lexical")
+    # One wording, the library's (cvs_text_empty_note), for every entry point.
+    raw = ctypes.c_char_p()
+    assert _lib.lib.cvs_text_empty_note(b"who was the", 11, ctypes.byref(raw)) == 0
+    assert ctx.note == r["note"] == raw.value.decode()
 
 
 def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
