@@ -161,39 +161,10 @@ uint32_t cvs__sif_dim(const cvs_sif *s) { return s->dim; }
 size_t cvs__sif_vocab(const cvs_sif *s) { return s->n; }
 const unsigned char *cvs__sif_fingerprint(const cvs_sif *s) { return s->fp; }
 
-#ifndef CVS_DATADIR
-#define CVS_DATADIR "/usr/local/share/cvstore"
-#endif
-
-/* Where the GloVe fetcher is, for the message below: `cmake --install` puts
- * it in PREFIX/share/cvstore.  First beside the running program (an install
- * moved elsewhere, or one in a scratch prefix, still names its own), then
- * the configured prefix, else where a checkout has it. */
-static const char *fetcher(char *buf, size_t cap)
-{
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash;
-    if (n > 0) {
-        exe[n] = '\0';
-        if ((slash = strrchr(exe, '/')))
-            *slash = '\0';
-        if ((slash = strrchr(exe, '/'))) { /* PREFIX/bin -> PREFIX */
-            *slash = '\0';
-            snprintf(buf, cap, "%s/share/cvstore/fetch-glove.sh", exe);
-            if (access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
-    if (access(CVS_DATADIR "/fetch-glove.sh", R_OK) == 0)
-        return CVS_DATADIR "/fetch-glove.sh";
-    return "scripts/fetch-glove.sh";
-}
-
 static int missing(const char *dir, const char *file)
 {
     char buf[4200];
-    const char *fetch = fetcher(buf, sizeof buf);
+    const char *fetch = cvs__fetcher("fetch-glove.sh", buf, sizeof buf);
     return cvs__err(CVS_NOTFOUND,
                     "GloVe word vectors not found: %s/%s is missing.  Fetch them (117 MB, once) "
                     "with `bash %s '%s'`%s, or point CVSTORE_GLOVE_DIR at a directory holding "

@@ -98,4 +98,16 @@ grep -qF "\`bash $(realpath "$fetch") " "$tmp/log" ||
   fail "the missing-GloVe error names the installed fetcher: $(cat "$tmp/log")"
 ok "the missing-GloVe error names a fetcher that exists"
 
+# ---- and so is the USE fetcher (it said scripts/fetch-use.sh, a checkout's) --------
+fetch=$prefix/share/cvstore/fetch-use.sh
+[ -x "$fetch" ] && [ -f "$prefix/share/cvstore/use2bin.js" ] ||
+  fail "fetch-use.sh and use2bin.js are installed in share/cvstore"
+rc=0
+(cd "$tmp" && CVSTORE_USE_DIR="$tmp/no-use" "$prefix/bin/cvstore" init "$tmp/u" --embedder use) \
+  >"$tmp/log" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "init --embedder use without the model fails"
+grep -qF "\`bash $(realpath "$fetch") " "$tmp/log" ||
+  fail "the missing-USE error names the installed fetcher: $(cat "$tmp/log")"
+ok "the missing-USE error names a fetcher that exists"
+
 echo "$passed passed"

@@ -496,6 +496,18 @@ Test(sif, missing_cache_names_path_and_command)
     cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_NOTFOUND);
     cr_assert(strstr(cvs_errmsg(db), "/nonexistent/glove/glove100.words"), "%s", cvs_errmsg(db));
     cr_assert(strstr(cvs_errmsg(db), "fetch-glove.sh"), "%s", cvs_errmsg(db));
+    {
+        /* The command names a fetcher that exists here ("bash PATH DIR"):
+         * this checkout's scripts/, not a path relative to the cwd. */
+        const char *p = strstr(cvs_errmsg(db), "bash ");
+        char fetch[4200];
+        size_t n = 0;
+        cr_assert(p, "%s", cvs_errmsg(db));
+        for (p += 5; p[n] && p[n] != ' ' && n + 1 < sizeof fetch; n++)
+            fetch[n] = p[n];
+        fetch[n] = '\0';
+        cr_assert(fetch[0] == '/' && access(fetch, R_OK) == 0, "%s", cvs_errmsg(db));
+    }
     /* Nothing was recorded. */
     cvs_embedder_info info;
     cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_NOTFOUND);

@@ -394,6 +394,50 @@ Test(use_model, damaged_files_are_refused)
     free(buf);
 }
 
+/* The path of the fetcher a message tells the user to run ("bash PATH"),
+ * copied into buf, or "" when it names none. */
+static const char *named_fetcher(const char *msg, char *buf, size_t cap)
+{
+    const char *p = strstr(msg, "bash ");
+    size_t n = 0;
+    buf[0] = '\0';
+    if (!p)
+        return buf;
+    for (p += 5; p[n] && p[n] != ' ' && p[n] != '`' && n + 1 < cap; n++)
+        buf[n] = p[n];
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A missing or damaged model file: the message names the file and a
+ * fetcher that exists where this library runs (a checkout's scripts/, an
+ * installation's share/cvstore), with the command to run, not a path
+ * relative to a checkout the user may not have. */
+Test(use_model, missing_or_damaged_names_a_fetcher_that_exists)
+{
+    char dir[] = "/tmp/cvs-use-XXXXXX", path[4200], fetch[4200];
+    cvs_use *u = NULL;
+    FILE *f;
+    cr_assert(mkdtemp(dir));
+    cr_assert_eq(cvs__use_load(dir, &u), CVS_NOTFOUND);
+    cr_assert(strstr(cvs_errmsg(NULL), dir), "%s", cvs_errmsg(NULL));
+    named_fetcher(cvs_errmsg(NULL), fetch, sizeof fetch);
+    cr_assert(strstr(fetch, "fetch-use.sh") && fetch[0] == '/' && access(fetch, R_OK) == 0,
+              "names no fetcher that exists: %s", cvs_errmsg(NULL));
+    snprintf(path, sizeof path, "%s/%s", dir, CVS_USE_FILE);
+    cr_assert((f = fopen(path, "wb")));
+    fputs("not a model, a cut download", f);
+    fclose(f);
+    cr_assert_eq(cvs__use_load(dir, &u), CVS_EFORMAT);
+    cr_assert(strstr(cvs_errmsg(NULL), "damaged: remove it"), "%s", cvs_errmsg(NULL));
+    named_fetcher(cvs_errmsg(NULL), fetch, sizeof fetch);
+    cr_assert(strstr(fetch, "fetch-use.sh") && fetch[0] == '/' && access(fetch, R_OK) == 0,
+              "names no fetcher that exists: %s", cvs_errmsg(NULL));
+    cr_assert_null(u);
+    remove(path);
+    rmdir(dir);
+}
+
 static const char *const share_text = "Where are the spare keys kept?";
 
 struct share_run {
