@@ -82,8 +82,20 @@ def _empty_note(b: bytes | None) -> str | None:
     return note.value.decode("utf-8")
 
 
-def _cstr(s) -> bytes | None:
-    return None if s is None else _enc(s, "argument")
+def _cstr(s, what: str = "argument") -> bytes | None:
+    return None if s is None else _enc(s, what)
+
+
+def _ns(namespace) -> str:
+    """The namespace a memory call means: None or "" is the default
+    namespace, "default", as the library takes a NULL or empty one
+    (query/memory.c, ns_or_default); anything but a str is a TypeError
+    naming the argument."""
+    if namespace is None or namespace == "":
+        return "default"
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
+    return namespace
 
 
 def _joined(strings: Sequence[bytes]):
@@ -1302,15 +1314,17 @@ class Store:
                  metadata: Mapping | None = None, links: Sequence | None = None,
                  conversation: str | None = None, supersedes: str | None = None,
                  near_dup: float | None = None, max_bytes: int | None = None) -> dict:
-        """Stores a memory (MCP `remember`): {"id", "status" ("added",
+        """Stores a memory (MCP `remember`) in namespace (None or "": the
+        default namespace, "default"): {"id", "status" ("added",
         "duplicate" or "merged"), "namespace"}, with "similarity" when merged
         and "supersedes" when it replaced an earlier memory.  A memory whose
         text plus metadata is over max_bytes (default: the library's
         CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput, and so does a text
         of no words (empty, spaces of any kind, punctuation)."""
-        ns = namespace or "default"
-        o = L.cvs_mem_remember_opts(ns=_cstr(ns), conversation=_cstr(conversation),
-                                    supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
+        ns = _ns(namespace)
+        o = L.cvs_mem_remember_opts(ns=ns.encode(),
+                                    conversation=_cstr(conversation, "conversation"),
+                                    supersedes=_cstr(supersedes, "supersedes"), near_dup=near_dup or 0.0,
                                     max_bytes=max_bytes or 0)
         if metadata is not None:
             m = _enc(_dumps(metadata), "metadata")
@@ -1339,7 +1353,8 @@ class Store:
                hops: int = 0, half_life_seconds: float = 0.0,
                filter: Mapping | str | None = None, touch: bool = True,
                unit: str = "passage") -> dict:
-        """The namespace's context set for a query (MCP `recall`); unit
+        """The namespace's context set for a query (MCP `recall`; namespace
+        None or "" is "default", as in every memory call); unit
         "sentence" keeps only each memory's sentences that answer the query:
         {"memories": [...], "tokens", "namespace"}; each memory has id, text,
         metadata, namespace, created_us, last_recalled_us, tokens, score,
@@ -1348,7 +1363,7 @@ class Store:
         match (10**9, "all of them") returns every match; a query of no
         words (empty, spaces of any kind, punctuation) raises
         InvalidArgument."""
-        ns = namespace or "default"
+        ns = _ns(namespace)
         # No more memories come back than the store holds: a k beyond that
         # (10**9 for "all of them") asks for every match, as the library
         # takes it (it caps k at the memories that match).
@@ -1389,11 +1404,12 @@ class Store:
     def forget(self, id: str | None = None, *, filter: Mapping | str | None = None,
                namespace: str | None = None) -> int:
         """Deletes the memory id and/or the memories matching filter ({} for
-        the whole namespace) from the namespace (MCP `forget`); the count."""
+        the whole namespace) from the namespace (None or "": "default")
+        (MCP `forget`); the count."""
         if id is None and filter is None:
             raise InvalidArgument("forget: give an id or a filter", L.EINVAL, "CVS_EINVAL")
-        ns = namespace or "default"
-        idb = _cstr(id)
+        ns = _ns(namespace)
+        idb = _cstr(id, "id")
         flt = _filter_text(filter)
         n = c_size_t()
         self._check(lib.cvs_mem_forget(self._db, ns.encode(), idb, len(idb) if idb else 0,
@@ -1403,13 +1419,14 @@ class Store:
     @_guarded
     def list_memories(self, namespace: str | None = None, *, limit: int = 20,
                       cursor: str | None = None) -> dict:
-        """A page of the namespace's memories, newest first (MCP `list`):
+        """A page of the namespace's memories (None or "": "default"),
+        newest first (MCP `list`):
         {"memories": [...], "namespace", "next_cursor"} (next_cursor None
         after the last page)."""
-        ns = namespace or "default"
+        ns = _ns(namespace)
         limit = _int_arg("list_memories: limit", limit, 1)
         r = L.cvs_mem_items()
-        self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor), limit, byref(r)))
+        self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor, "cursor"), limit, byref(r)))
         try:
             return {"memories": _mem_items(r, False), "namespace": ns,
                     "next_cursor": r.cursor.decode() or None}

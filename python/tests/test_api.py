@@ -767,6 +767,31 @@ def test_remember_recall_forget_list(memdb):
     assert len(memdb.list_memories("work")["memories"]) == 2
 
 
+def test_namespace_empty_is_default_and_wrong_types_are_named(memdb):
+    """namespace="" is the default namespace, as the library takes an empty
+    one (and every result says "default"); a namespace that is not a str
+    is a TypeError naming the argument, from every memory call (recall,
+    forget and list_memories raised AttributeError: 'int' object has no
+    attribute 'encode'), and nothing is stored."""
+    a = memdb.remember("The spare key is under the blue flowerpot.", namespace="")
+    assert a["namespace"] == "default"
+    assert memdb.recall("spare key", namespace="")["namespace"] == "default"
+    assert [x["id"] for x in memdb.recall("spare key")["memories"]] == [a["id"]]
+    assert memdb.list_memories("")["namespace"] == "default"
+    before = len(memdb)
+    for bad in (5, b"work", ["work"]):
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.remember("Another fact about keys.", namespace=bad)
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.recall("keys", namespace=bad)
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.forget(filter={}, namespace=bad)
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.list_memories(bad)
+    assert len(memdb) == before
+    assert memdb.forget(a["id"], namespace="") == 1
+
+
 def test_conversation_links(memdb):
     a = memdb.remember("We met at the station.", conversation="c1")
     b = memdb.remember("Then we took the train north.", conversation="c1")
