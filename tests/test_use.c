@@ -394,6 +394,43 @@ Test(use_model, damaged_files_are_refused)
     free(buf);
 }
 
+/* Every code point that cvs_text_words counts as a word has at least one
+ * piece: so a memory with words always has a USE embedding, and no `use`
+ * store holds a stand-in vector for memory.c's rule 12 to read (the
+ * comment in recall_lead_pool rests on this). */
+Test(use_model, every_word_has_a_piece)
+{
+    cvs_use *u = load_model();
+    size_t worded = 0;
+    if (!u)
+        return;
+    for (uint32_t c = 1; c < 0x110000; c++) {
+        char b[4];
+        size_t n, w = 0, k = 0;
+        int32_t *ids = NULL;
+        if (c >= 0xD800 && c < 0xE000)
+            continue;
+        if (c < 0x80)
+            b[0] = (char)c, n = 1;
+        else if (c < 0x800)
+            b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 63)), n = 2;
+        else if (c < 0x10000)
+            b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | ((c >> 6) & 63)),
+            b[2] = (char)(0x80 | (c & 63)), n = 3;
+        else
+            b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 63)),
+            b[2] = (char)(0x80 | ((c >> 6) & 63)), b[3] = (char)(0x80 | (c & 63)), n = 4;
+        if (cvs_text_words(b, n, &w) || !w)
+            continue;
+        worded++;
+        cr_assert_eq(cvs__spm_encode(cvs__use_tokenizer(u), b, n, &ids, &k), CVS_OK);
+        free(ids);
+        cr_assert_gt(k, 0, "U+%04X is a word without a piece", c);
+    }
+    cr_assert_gt(worded, 100000, "only %zu code points are words", worded);
+    cvs__use_free(u);
+}
+
 /* The path of the fetcher a message tells the user to run ("bash PATH"),
  * copied into buf, or "" when it names none. */
 static const char *named_fetcher(const char *msg, char *buf, size_t cap)
