@@ -807,14 +807,18 @@ typedef int (*cvs_embed_fn)(void *ctx, const char *const *texts, const size_t *l
  *   "glove": SIF sentence embeddings (Arora et al. 2017) over the GloVe 6B
  *            100-d word vectors, from the cache that cvs_glove_dir names;
  *            CVS_NOTFOUND, naming the directory and the command that fetches
- *            the files, when they are missing.  The store also records a
+ *            the files, when they are missing; CVS_ECORRUPT, with the same
+ *            command and the files to remove first, when they are damaged
+ *            (cut short, or not of one download).  The store also records a
  *            BLAKE2b fingerprint of the vocabulary and refuses a cache whose
  *            vocabulary differs.
  *   "use":   Google's Universal Sentence Encoder lite (Cer et al. 2018),
  *            512-d, a small transformer trained for question-answer
  *            retrieval and paraphrase, run on the CPU (query/embed_use.c),
  *            from use-lite.bin in the cache that cvs_use_dir names (same
- *            CVS_NOTFOUND; scripts/fetch-use.sh fetches it).  The store
+ *            CVS_NOTFOUND, and CVS_ECORRUPT for a damaged file, or
+ *            CVS_EVERSION for one of another version: the message names the
+ *            fetcher, fetch-use.sh beside fetch-glove.sh).  The store
  *            records a BLAKE2b fingerprint of the model file and refuses
  *            another.  Texts past 128 pieces are embedded by their start.
  * ctx belongs to the caller and must outlive the handle (or the next

@@ -266,7 +266,7 @@ static int check_size(const cvs_sif *s, uint64_t bytes, const char *what)
 {
     if (bytes != (uint64_t)s->n * (4 + 4 * (uint64_t)s->dim))
         return cvs__err(CVS_ECORRUPT, "%s holds %.1f vectors of dimension %u but the vocabulary "
-                        "has %zu words: the two do not belong together (fetch them again)",
+                        "has %zu words: the two do not belong together",
                         what, (double)bytes / (4.0 + 4.0 * s->dim), s->dim, s->n);
     return CVS_OK;
 }
@@ -317,6 +317,16 @@ int cvs__sif_load(const char *dir, cvs_sif **out)
     pthread_mutex_init(&s->norm_mu, NULL);
     if ((rc = load_words(s, dir)) || (rc = build_table(s)) || (rc = map_vectors(s, dir))) {
         cvs__sif_free(s);
+        if (rc == CVS_ECORRUPT) {
+            /* A cut or mixed-up download: fetch-glove.sh skips files that
+             * are there, so the remedy starts with removing them. */
+            char why[1024], buf[4200];
+            snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
+            rc = cvs__err(rc, "%s: the GloVe cache is damaged: remove %s/%s and %s/%s and fetch "
+                          "them again with `bash %s '%s'` (or point CVSTORE_GLOVE_DIR at a good "
+                          "copy)", why, dir, CVS_GLOVE_WORDS, dir, CVS_GLOVE_FVECS,
+                          cvs__fetcher("fetch-glove.sh", buf, sizeof buf), dir);
+        }
         return rc;
     }
     for (size_t r = 1; r <= s->n; r++)

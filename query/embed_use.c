@@ -699,6 +699,10 @@ int cvs__use_load(const char *dir, cvs_use **out)
              * starts with removing it. */
             char why[512], fbuf[4200];
             snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
+            /* Not CVS_EFORMAT, which says "not a cvstore store" first: the
+             * store is fine, the file in the cache is not. */
+            if (rc == CVS_EFORMAT)
+                rc = CVS_ECORRUPT;
             rc = cvs__err(rc, "%s: %s: the model file is %s: remove it and fetch it again "
                           "with `bash %s '%s'` (or set CVSTORE_USE_DIR to a good copy)", path,
                           why, rc == CVS_EVERSION ? "not one this build reads" : "damaged",
