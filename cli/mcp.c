@@ -111,7 +111,7 @@ static const char tools_json[] =
     "{\"name\":\"remember\","
     "\"description\":\"Store a memory (a piece of text) for later recall. An exact duplicate of a "
     "memory of the namespace is not stored again; a rewording of one (embedding cosine >= 0.95, "
-    "every word of it kept) updates it instead; a near-duplicate that changes or drops a word is "
+    "every word of it kept, as often) updates it instead; a near-duplicate that changes or drops a word is "
     "added and supersedes the old one, which is kept. Returns the memory's id and status (added, duplicate, merged).\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
     "\"text\":{\"type\":\"string\",\"minLength\":1,\"description\":\"What to remember: a fact or a "

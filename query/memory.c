@@ -36,8 +36,10 @@
  *      tell a rewording from a changed fact (SIF over GloVe puts "the
  *      meeting is on Monday" and "the meeting moved to Friday" at 0.97), so
  *      the words decide what a near-duplicate is: when the new text still
- *      carries every word of the old one (BM25's tokens: names, numbers and
- *      content words; stop words aside) and their word sets overlap by at
+ *      carries every word of the old one, as often (BM25's tokens: names,
+ *      numbers and content words; stop words aside; "meeting 2 on March 2"
+ *      / "meeting 3 on March 2" keeps a 2 and changes the fact), and their
+ *      word sets overlap by at
  *      least CVS_MEM_SAME_WORDS (Jaccard), it is the same memory reworded
  *      and is updated in place; otherwise it is a revision, stored as a new
  *      memory that supersedes the old one.  The first condition is what
@@ -462,6 +464,7 @@ static double cosine(const float *a, const float *b, uint32_t dim)
 typedef struct wordset {
     cvs_tokens tok;
     const char **w;
+    size_t *cnt;               /* how often w[i] occurs in the text */
     size_t n;
 } wordset;
 
@@ -476,15 +479,20 @@ static int wordset_make(const char *text, size_t len, wordset *ws)
     size_t m = 0;
     if (rc)
         return rc;
-    if (!(ws->w = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->w)))
+    if (!(ws->w = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->w)) ||
+        !(ws->cnt = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->cnt)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     for (size_t i = 0; i < ws->tok.n; i++)
         ws->w[i] = ws->tok.buf + ws->tok.off[i];
     if (ws->tok.n)
         qsort(ws->w, ws->tok.n, sizeof *ws->w, cmp_word);
-    for (size_t i = 0; i < ws->tok.n; i++)
-        if (m == 0 || strcmp(ws->w[m - 1], ws->w[i]))
+    for (size_t i = 0; i < ws->tok.n; i++) {
+        if (m == 0 || strcmp(ws->w[m - 1], ws->w[i])) {
+            ws->cnt[m] = 0;
             ws->w[m++] = ws->w[i];
+        }
+        ws->cnt[m - 1]++;
+    }
     ws->n = m;
     return CVS_OK;
 }
@@ -493,17 +501,20 @@ static void wordset_free(wordset *ws)
 {
     cvs__tokens_free(&ws->tok);
     free(ws->w);
+    free(ws->cnt);
     memset(ws, 0, sizeof *ws);
 }
 
-/* Whether every word of b is in a (both sorted and distinct). */
+/* Whether every word of b is in a, as often (both sorted and distinct).
+ * As often: "meeting 2 ... on March 2" / "meeting 3 ... on March 2" keeps
+ * a 2 but changes a fact, and a merge would overwrite the old one. */
 static int covers(const wordset *a, const wordset *b)
 {
     size_t i = 0, j = 0;
     while (j < b->n) {
         int c = i < a->n ? strcmp(a->w[i], b->w[j]) : 1;
-        if (c > 0)
-            return 0; /* b->w[j] is not in a */
+        if (c > 0 || (c == 0 && a->cnt[i] < b->cnt[j]))
+            return 0; /* b->w[j] is not in a, or fewer times */
         i++;
         j += c == 0;
     }

@@ -661,6 +661,36 @@ Test(memory, a_changed_name_or_place_is_never_merged)
     cr_assert_eq(count(), 5);
 }
 
+/* "Every number of the old text still there" counts each occurrence: a
+ * number said twice and changed once ("meeting 2 ... on March 2" /
+ * "meeting 3 ... on March 2") is a changed fact, not a rewording.  It was
+ * merged (the new text holds a 2 as well), and the old text, the only
+ * record of meeting 2, was overwritten. */
+Test(memory, a_number_said_twice_and_changed_once_is_not_merged)
+{
+    static const char *old = "Meeting 2 of the budget review is on March 2 in the large hall on "
+                             "the third floor of the north building with the finance team";
+    static const char *new = "Meeting 3 of the budget review is on March 2 in the large hall on "
+                             "the third floor of the north building with the finance team";
+    cvs_mem_remembered a, b;
+    cvs_mem_items l = {0};
+    cr_assert_gt(bow_cos(old, new), 0.95);
+    remember("m", old, NULL, &a);
+    remember("m", new, NULL, &b);
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED, "outcome %d", (int)b.outcome);
+    cr_assert_str_eq(b.superseded, a.id);
+    cr_assert_eq(cvs_mem_list(db, "m", NULL, 0, &l), 0);
+    cr_assert_eq(l.n, 2);
+    cr_assert(find(&l, a.id) >= 0);
+    cr_assert_str_eq(l.items[find(&l, a.id)].text, old);
+    cvs_mem_items_free(&l);
+    /* The same words as often, in other words' order: still a rewording. */
+    remember("m", "meeting 3 of the budget review is on march 2, in the large hall on the "
+                  "third floor of the north building, with the finance team!", NULL, &a);
+    cr_assert_eq(a.outcome, CVS_MEM_MERGED, "outcome %d", (int)a.outcome);
+    cr_assert_str_eq(a.id, b.id);
+}
+
 /* A revision keeps what the memory is about, its theme (the first content
  * word, with the words that own it): near vectors with another theme are
  * another fact, kept live beside the first, and recall finds each by its
