@@ -143,7 +143,8 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
 
 #define CVS_OPEN_RDONLY 0x1u
 /* Opens an existing store.  CVS_NOTFOUND if path holds no store, CVS_EVERSION
- * if it was written by another format version, CVS_EFORMAT if it is not ours. */
+ * if it was written by another format version, CVS_EFORMAT if it is not ours,
+ * CVS_ECORRUPT if its data.mdb is cut short (see "Damaged stores"). */
 CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **db) CVS_WUR;
 
 /* Options of cvs_db_open_opts; zero-fill what you do not need. */
@@ -350,6 +351,8 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
 /* ==== Damaged stores ====
  *
  * Damage to a stored value is an error (CVS_ECORRUPT, listed by cvs_check).
+ * So is a data.mdb cut short (shorter than its pages reach: a copy that
+ * stopped), refused by cvs_db_open before any read.
  * Damage to the structure of data.mdb's pages is not always reachable that
  * way: LMDB keeps no page checksums, and a damaged page can make it fail
  * one of its internal assertions (it then calls abort()) or read memory

@@ -3,7 +3,9 @@ context sets, memory, embedders and errors."""
 
 import ctypes
 import json
+import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -1034,3 +1036,23 @@ def test_recall_with_a_k_beyond_the_store_returns_them_all(path):
         assert len(got["memories"]) == 3
         with pytest.raises(cvstore.InvalidArgument, match="k 0"):
             db.recall("river", k=0)
+
+
+def test_a_store_cut_short_raises_instead_of_killing_python(path, rng):
+    """A data.mdb cut short (a copy that stopped) killed the interpreter
+    with SIGBUS on the first read; open now raises Corrupt naming it, and
+    the process goes on."""
+    x = rng.standard_normal((3000, 8)).astype(np.float32)
+    with cvstore.open(path, create=True, dim=8, metric="l2") as db:
+        db.put([f"v{i}" for i in range(len(x))], x)
+    data = os.path.join(path, "data.mdb")
+    os.truncate(data, os.path.getsize(data) // 2)
+    code = ("import cvstore, sys\n"
+            "try:\n"
+            "    cvstore.open(sys.argv[1], readonly=True)\n"
+            "except cvstore.Corrupt as e:\n"
+            "    print('Corrupt:', e)\n")
+    p = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "data.mdb is cut short" in p.stdout and "restore" in p.stdout
