@@ -152,7 +152,8 @@ void cli_write_float(FILE *f, float x);
  * number; valid during the call) and the text (NUL-terminated, len bytes);
  * stops at the first nonzero return of fn and returns it.  A line that is
  * not such an object is a user error naming the line (CLI_EUSER), and so
- * is a file with no query at all. */
+ * is a file with no query at all: the whole file is read and checked
+ * before fn is first called, so a bad file answers nothing. */
 typedef int (*cli_query_fn)(void *ctx, const char *id, const char *text, size_t len);
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx);
 
