@@ -17,6 +17,7 @@ GIL while C runs: threads sharing one Store search in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import json
@@ -1578,7 +1579,9 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     built).  embedder: None, "glove" (the built-in SIF-GloVe, whose files
     cvs_glove_dir names), "use" (the built-in Universal Sentence Encoder
     lite, whose file cvs_use_dir names), or a callable texts -> (n, dim) array (see
-    Store.set_embedder; embedder_name names it).  passphrase: create an
+    Store.set_embedder; embedder_name names it); a create whose embedder
+    cannot be attached (NotFound: no model yet) leaves no store behind.
+    passphrase: create an
     encrypted store, or open one (WrongPassphrase when wrong or missing).
     wait: what a write does while another process's writer holds the store
     (Store.set_wait): "warn" (the default) issues a cvstore.WaitWarning
@@ -1629,6 +1632,7 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                  wait):
     h = c_void_p()
     pw = _enc(passphrase, "passphrase") if passphrase is not None else None
+    existed = os.path.isdir(p)
     if create:
         if metric not in L.METRIC:
             raise InvalidArgument(f"metric {metric!r}: cosine, l2 or ip", L.EINVAL, "CVS_EINVAL")
@@ -1679,5 +1683,17 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
             store.set_embedder(embedder, name=embedder_name)
     except BaseException:
         store.close()
+        if create:
+            # As `cvstore init --embedder` does: a store made here whose
+            # embedder cannot be attached (no model yet) is removed, so
+            # that the same call works once the model is there (it raised
+            # AlreadyExists).  It holds nothing; a directory that was
+            # there before stays.
+            for f in (b"data.mdb", b"lock.mdb"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(p, f))
+            if not existed:
+                with contextlib.suppress(OSError):
+                    os.rmdir(p)
         raise
     return store

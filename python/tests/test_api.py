@@ -671,6 +671,25 @@ def test_use_missing_names_directory_and_fetcher(path, tmp_path, monkeypatch):
         cvstore.open(path, create=True, embedder="use")
 
 
+def test_a_create_whose_embedder_fails_leaves_no_store(path, tmp_path, monkeypatch):
+    """open(create=True, embedder=...) whose embedder cannot be attached
+    (no model yet) left a store without one, so the same call, once the
+    model was fetched, raised AlreadyExists; nothing is left now, as
+    `cvstore init --embedder` leaves nothing, and a directory that was
+    there before (empty) stays."""
+    monkeypatch.setenv("CVSTORE_GLOVE_DIR", str(tmp_path / "noglove"))
+    with pytest.raises(cvstore.NotFound):
+        cvstore.open(path, create=True, embedder="glove")
+    assert not os.path.exists(path)
+    os.mkdir(path)
+    with pytest.raises(cvstore.NotFound):
+        cvstore.open(path, create=True, embedder="glove")
+    assert os.path.isdir(path) and os.listdir(path) == []
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash") as db:
+        assert len(db) == 0
+
+
 def test_use_embeds_512_when_the_model_is_cached(path):
     import os
     d = os.environ.get("CVSTORE_USE_DIR") or os.path.join(
