@@ -1337,6 +1337,37 @@ Test(mcp, raw_protocol_errors_and_tools)
 static const char *const mcp_words[] = {"alice", "lives", "paris"};
 static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
 
+/* Two messages on one line (a client that writes them back to back, with or
+ * without a space): each is answered with its own id, as if each had its
+ * line.  Before, the line was one parse error with id null, and the client
+ * waited for answers that never came.  What follows a message and is not
+ * JSON is still a parse error. */
+Test(mcp, two_messages_on_one_line_are_both_answered)
+{
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"} "
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"} garbage\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}   \n";
+    json_t *msg[16] = {0};
+    size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 16);
+    static const int ids[] = {1, 2, 3, 4, 5};
+    cr_assert_eq(n, 7, "%zu replies", n);
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_eq(json_integer_value(json_object_get(msg[i], "id")), ids[i], "reply %zu", i);
+        cr_assert(json_object_get(msg[i], "result"), "reply %zu has no result", i);
+    }
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(msg[3], "result"), "tools")), 4);
+    cr_assert(json_is_null(json_object_get(msg[5], "id")));
+    cr_assert_eq(ERRCODE(5), -32700);
+    cr_assert_eq(json_integer_value(json_object_get(msg[6], "id")), 6);
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
+
 /* "\u0000" is valid JSON: a request holding it is answered with its own
  * id (a parse error's null id would leave the client waiting for an
  * answer), a notification holding it gets no reply (JSON-RPC answers no
