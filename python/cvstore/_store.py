@@ -462,6 +462,9 @@ class Store:
         lib.cvs_db_close(h)
 
     def __enter__(self) -> "Store":
+        # As a closed file's `with` does: at once, not at the first call.
+        if self._h is None:
+            raise _closed_error()
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1075,3 +1075,14 @@ def test_a_store_cut_short_raises_instead_of_killing_python(path, rng):
                        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=60)
     assert p.returncode == 0, p.stderr
     assert "data.mdb is cut short" in p.stdout and "restore" in p.stdout
+
+
+def test_with_on_a_closed_store_raises_at_once(path):
+    """`with store:` on a closed Store raised nothing until the first call
+    inside; it raises at the `with`, as a closed file does."""
+    db = cvstore.open(path, create=True, dim=DIM)
+    db.close()
+    with pytest.raises(cvstore.InvalidArgument, match="the store is closed"):
+        with db:
+            pass
+
