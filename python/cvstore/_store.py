@@ -1597,6 +1597,11 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     the Store between threads).
     """
     p = os.fsencode(os.fspath(path))
+    if create and readonly:
+        # A create writes: it made the store all the same, and returned a
+        # handle that could not write.
+        raise InvalidArgument("open: create=True and readonly=True exclude each other",
+                              L.EINVAL, "CVS_EINVAL")
     with _open_lock:
         _check_not_open(p)
         return _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly,

@@ -1086,3 +1086,10 @@ def test_with_on_a_closed_store_raises_at_once(path):
         with db:
             pass
 
+
+def test_create_and_readonly_exclude_each_other(path):
+    """open(create=True, readonly=True) made a store (a write) though asked
+    not to write; it is refused, and nothing is made."""
+    with pytest.raises(cvstore.InvalidArgument, match="create.*readonly"):
+        cvstore.open(path, create=True, dim=DIM, readonly=True)
+    assert not os.path.exists(path)
