@@ -1097,6 +1097,22 @@ static int user_meta(const cvs_mem_remember_opts *o, json_t **out)
     return CVS_OK;
 }
 
+/* cvs_embed_text, whose message for a store without an embedder advises
+ * records with their own vectors, which no memory call takes: a memory is
+ * embedded to be recalled by meaning, so the advice is a store made with
+ * an embedder, or lexical recall, which needs none. */
+static int mem_embed(cvs_db *db, const char *text, size_t len, float *out)
+{
+    cvs_embedder_info ei;
+    int rc = cvs_embed_text(db, text, len, out);
+    if (rc == CVS_EINVAL && cvs_db_embedder_info(db, &ei) == CVS_NOTFOUND)
+        rc = cvs__err(CVS_EINVAL, "%s: the store has no embedder, and memories are embedded to "
+                      "be recalled by meaning: keep them in a store made with one (`cvstore init "
+                      "DB --embedder use`, or glove; Python: cvstore.open(path, create=True, "
+                      "embedder=\"use\")), or recall with retrieval lexical", db->path);
+    return rc;
+}
+
 CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                              const cvs_mem_remember_opts *o, cvs_mem_remembered *out)
 {
@@ -1156,7 +1172,7 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
     /* A text the embedder cannot embed (no word of the vocabulary) is kept
      * all the same, with a stand-in vector, to be found by its words; it
      * is nobody's near-duplicate. */
-    if ((rc = cvs_embed_text(db, text, len, vec)) == CVS_EINPUT) {
+    if ((rc = mem_embed(db, text, len, vec)) == CVS_EINPUT) {
         noembed = 1;
         thr = 2.0f;
         rc = cvs__embed_standin(db, vec);
@@ -2160,7 +2176,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
         }
         /* A query the embedder cannot embed has no vector ranking. */
-        rc = len ? cvs_embed_text(db, query, len, qv) : CVS_EINPUT;
+        rc = len ? mem_embed(db, query, len, qv) : CVS_EINPUT;
         if (rc == CVS_EINPUT) {
             free(qv);
             qv = NULL;

@@ -1093,3 +1093,16 @@ def test_create_and_readonly_exclude_each_other(path):
     with pytest.raises(cvstore.InvalidArgument, match="create.*readonly"):
         cvstore.open(path, create=True, dim=DIM, readonly=True)
     assert not os.path.exists(path)
+
+
+def test_memory_in_a_store_without_an_embedder_says_what_to_do(path):
+    """remember and recall on a store without an embedder advised 'give each
+    record a "vector"', which no memory call takes; they name the store a
+    memory needs, and lexical recall, which needs no embedder."""
+    with cvstore.open(path, create=True, dim=DIM) as db:
+        for call in (lambda: db.remember("The cat is called Miso."),
+                     lambda: db.recall("cat")):
+            with pytest.raises(cvstore.InvalidArgument) as e:
+                call()
+            assert "--embedder use" in str(e.value) and "vector\"" not in str(e.value)
+        assert db.recall("cat", retrieval="lexical")["memories"] == []
