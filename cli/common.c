@@ -828,6 +828,12 @@ const char *cli_empty_note(const char *text, size_t len)
     return text && !cvs_text_empty_note(text, len, &note) ? note : NULL;
 }
 
+const char *cli_context_note(const cvs_context_result *r, const char *text, size_t len)
+{
+    const char *note = NULL;
+    return !cvs_context_note(r, text, len, &note) ? note : NULL;
+}
+
 json_t *cli_context_json(const cvs_context_result *r)
 {
     json_t *items = json_array();

@@ -187,6 +187,9 @@ json_t *cli_context_json(const cvs_context_result *r);
  * NULL (also when the text cannot be read: the caller has reported that
  * already, if it matters).  The caller prints it beside the empty set. */
 const char *cli_empty_note(const char *text, size_t len);
+/* cvs_context_note's note for the context set r of text (may be NULL), or
+ * NULL: the question's reason, or the budget's. */
+const char *cli_context_note(const cvs_context_result *r, const char *text, size_t len);
 
 /* The sentences rec came with (JSONL "sentences", put's own), read into
  * *buf (grown as needed: *cap pairs, free it after the last call), *n

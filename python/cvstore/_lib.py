@@ -368,3 +368,4 @@ _fn("cvs_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz,
 _fn("cvs_txn_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz, _vp,
     POINTER(cvs_context_result))
 _fn("cvs_context_result_free", None, POINTER(cvs_context_result))
+_fn("cvs_context_note", c_int, POINTER(cvs_context_result), c_char_p, _sz, POINTER(c_char_p))

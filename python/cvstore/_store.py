@@ -1306,8 +1306,11 @@ class Store:
                 items.append(ContextItem(_s(it.id, it.id_len), float(it.score), it.tokens,
                                          it.hop, via, _s(it.title, it.title_len),
                                          _s(it.text, it.text_len), it.key, sents))
+            note = ctypes.c_char_p()
+            if lib.cvs_context_note(byref(r), b, len(b) if b else 0, byref(note)):
+                note.value = None
             return Context(items, r.tokens, r.budget, r.pool, r.seconds,
-                           None if items else _empty_note(b))
+                           note.value.decode("utf-8") if note.value else None)
         finally:
             lib.cvs_context_result_free(byref(r))
 

@@ -559,6 +559,9 @@ def test_a_question_of_stop_words_says_why_it_finds_nothing(textdb):
     raw = ctypes.c_char_p()
     assert _lib.lib.cvs_text_empty_note(b"who was the", 11, ctypes.byref(raw)) == 0
     assert ctx.note == r["note"] == raw.value.decode()
+    # Candidates, none within the budget: the note names the budget.
+    tight = textdb.context("capital of Germany", budget=1, unit="passage")
+    assert tight.items == [] and tight.pool > 0 and "budget" in tight.note
 
 
 def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
