@@ -638,17 +638,23 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
 {
     FILE *f = fopen(path, "r");
     char *line = NULL, idbuf[32];
-    size_t cap = 0, lineno = 0, nquery = 0;
+    size_t cap = 0, lineno = 0, n = 0, ncap = 0;
     ssize_t len;
+    json_t **q = NULL; /* the file's query objects, read before any is answered */
+    size_t *qline = NULL;
     int rc = CLI_OK;
     if (!f) {
         cli_err(cmd, "%s: %s", path, strerror(errno));
         return CLI_EUSER;
     }
+    /* The whole file first, as import validates its file: a bad line is a
+     * bad file, refused before any answer, so a script never gets half a
+     * batch with its error.  Read once, into memory, since the file may be
+     * a pipe (--queries <(...)) that cannot be read twice. */
     while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
         json_error_t err;
-        json_t *j, *id, *text;
-        const char *qid = idbuf, *p = line;
+        json_t *j, *text;
+        const char *p = line;
         lineno++;
         /* A byte order mark, as editors on Windows write them, and CRLF
          * line ends: the importer takes both, so the queries do too. */
@@ -669,26 +675,47 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
             rc = CLI_EUSER;
             break;
         }
-        id = json_object_get(j, "id");
-        if (json_is_string(id))
-            qid = json_string_value(id);
-        else if (json_is_integer(id))
-            snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
-        else
-            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
-        nquery++;
-        rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
-        json_decref(j);
+        if (n == ncap) {
+            size_t nc = ncap ? 2 * ncap : 64;
+            json_t **nq = realloc(q, nc * sizeof *nq);
+            size_t *nl = nq ? realloc(qline, nc * sizeof *nl) : NULL;
+            if (nq)
+                q = nq;
+            if (!nl) {
+                json_decref(j);
+                rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+                break;
+            }
+            qline = nl;
+            ncap = nc;
+        }
+        q[n] = j;
+        qline[n++] = lineno;
     }
     /* A directory opens, then fails its first read; an empty file would
      * answer nothing with exit code 0, which a script takes for success. */
     if (rc == CLI_OK && ferror(f)) {
         cli_err(cmd, "%s: %s", path, strerror(errno));
         rc = CLI_EUSER;
-    } else if (rc == CLI_OK && nquery == 0) {
+    } else if (rc == CLI_OK && n == 0) {
         cli_err(cmd, "%s: no queries (one {\"id\": ..., \"text\": \"...\"} per line)", path);
         rc = CLI_EUSER;
     }
+    for (size_t i = 0; rc == CLI_OK && i < n; i++) {
+        json_t *id = json_object_get(q[i], "id"), *text = json_object_get(q[i], "text");
+        const char *qid = idbuf;
+        if (json_is_string(id))
+            qid = json_string_value(id);
+        else if (json_is_integer(id))
+            snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
+        else
+            snprintf(idbuf, sizeof idbuf, "%zu", qline[i]);
+        rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(q[i]);
+    free(q);
+    free(qline);
     free(line);
     fclose(f);
     return rc;
@@ -797,14 +824,14 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
 
 const char *cli_empty_note(const char *text, size_t len)
 {
-    size_t words = 0, terms = 1;
-    if (!text || cvs_text_words(text, len, &words) || !words || cvs_text_terms(text, len, &terms) ||
-        terms)
-        return NULL;
-    return "no result: the question has only stop words (words such as \"the\", \"is\", "
-           "\"who\" that the text index leaves out, as the glove embedder does) or runs of "
-           "over 64 bytes without a space, which it leaves out too: add a word that names "
-           "what you look for";
+    const char *note = NULL;
+    return text && !cvs_text_empty_note(text, len, &note) ? note : NULL;
+}
+
+const char *cli_context_note(const cvs_context_result *r, const char *text, size_t len)
+{
+    const char *note = NULL;
+    return !cvs_context_note(r, text, len, &note) ? note : NULL;
 }
 
 json_t *cli_context_json(const cvs_context_result *r)

@@ -152,7 +152,8 @@ void cli_write_float(FILE *f, float x);
  * number; valid during the call) and the text (NUL-terminated, len bytes);
  * stops at the first nonzero return of fn and returns it.  A line that is
  * not such an object is a user error naming the line (CLI_EUSER), and so
- * is a file with no query at all. */
+ * is a file with no query at all: the whole file is read and checked
+ * before fn is first called, so a bad file answers nothing. */
 typedef int (*cli_query_fn)(void *ctx, const char *id, const char *text, size_t len);
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx);
 
@@ -182,12 +183,13 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
  * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */
 json_t *cli_context_json(const cvs_context_result *r);
 
-/* Why a text question found nothing, when the question is the reason: a
- * static note for a question of stop words only (cvs_text_terms: none of
- * its words is searched by BM25, nor read by the glove embedder), which an
- * empty set alone would report as "nothing in the store answers it";
- * NULL otherwise.  The caller prints it beside the empty set. */
+/* cvs_text_empty_note's note for a text question that found nothing, or
+ * NULL (also when the text cannot be read: the caller has reported that
+ * already, if it matters).  The caller prints it beside the empty set. */
 const char *cli_empty_note(const char *text, size_t len);
+/* cvs_context_note's note for the context set r of text (may be NULL), or
+ * NULL: the question's reason, or the budget's. */
+const char *cli_context_note(const cvs_context_result *r, const char *text, size_t len);
 
 /* The sentences rec came with (JSONL "sentences", put's own), read into
  * *buf (grown as needed: *cap pairs, free it after the last call), *n

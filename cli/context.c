@@ -42,12 +42,14 @@ static const char usage[] =
     "(with --unit sentence each item also has \"sentences\": the indexes of its\n"
     "chosen sentences among the record's)\n"
     "An empty set for a question of stop words only (\"who was the\": nothing\n"
-    "reads them) says so on stderr and in a \"note\" member; exit 0.\n"
+    "reads them) says so on stderr and in a \"note\" member; exit 0; so does one\n"
+    "whose candidates are each longer than the budget.\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
     "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
     "a question with no words (blank, only punctuation) or that cannot be\n"
     "embedded gets {\"query_id\", \"query\", "
-    "\"error\"}.\n"
+    "\"error\"}; a line that is not such an object refuses the file (exit 1)\n"
+    "before any question is answered.\n"
     "--query-file F (fvecs, npy) takes query vectors instead of text (vector\n"
     "seeds only); \"query\" is then the row number.\n"
     "\n"
@@ -157,7 +159,7 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
         json_decref(qfield);
         return cli_fail("context", rc, db);
     }
-    note = r.n ? NULL : cli_empty_note(text, text ? strlen(text) : 0);
+    note = cli_context_note(&r, text, text ? strlen(text) : 0);
     if (note && qid)
         cli_err("context", "query %s: %s", qid, note);
     else if (note)

@@ -57,7 +57,8 @@ static const char usage[] =
     "                       graph is built when it has none; puts keep it)\n"
     "  -L, --no-link        a text store: skip the rebuild of the mention links and\n"
     "                       the kNN build (puts keep the links all the same)\n"
-    "  -q, --quiet          no progress bar and no summary\n"
+    "  -q, --quiet          no progress bar and no summary (a file of no\n"
+    "                       records is still said: a wrong file is noticed)\n"
     "  -h, --help           show this help\n";
 
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,

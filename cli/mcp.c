@@ -111,7 +111,7 @@ static const char tools_json[] =
     "{\"name\":\"remember\","
     "\"description\":\"Store a memory (a piece of text) for later recall. An exact duplicate of a "
     "memory of the namespace is not stored again; a rewording of one (embedding cosine >= 0.95, "
-    "every word of it kept) updates it instead; a near-duplicate that changes or drops a word is "
+    "every word of it kept, as often) updates it instead; a near-duplicate that changes or drops a word is "
     "added and supersedes the old one, which is kept. Returns the memory's id and status (added, duplicate, merged).\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
     "\"text\":{\"type\":\"string\",\"minLength\":1,\"description\":\"What to remember: a fact or a "
@@ -890,8 +890,8 @@ static json_t *parse_error(const char *line, size_t n, const json_error_t *je, i
     *note = 0;
     snprintf(m, sizeof m, "Parse error: %s (column %d)", je->text, je->column);
     if (json_error_code(je) != json_error_numeric_overflow || strncmp(je->text, "too big", 7) ||
-        !(msg = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
-                           NULL)))
+        !(msg = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL |
+                           JSON_DISABLE_EOF_CHECK, NULL)))
         return rpc_error(NULL, RPC_PARSE_ERROR, m);
     if (!json_is_object(msg)) { /* a batch: no one id to answer with */
         json_decref(msg);
@@ -926,6 +926,49 @@ static json_t *parse_error(const char *line, size_t n, const json_error_t *je, i
     return reply;
 }
 
+/* The reply to the first message of text (n bytes): a request's, a
+ * batch's, NULL for a notification (or a batch of them); a parse error for
+ * text that does not start with JSON.  *used = the bytes that message
+ * took: a client may write two messages on one line (back to back, or with
+ * a space), and each gets its answer, as on lines of their own; before,
+ * the line was one parse error with id null, and the client waited for
+ * answers that never came.  After a parse error, the rest of the text. */
+static json_t *reply_to(server *s, const char *text, size_t n, size_t *used)
+{
+    json_error_t je;
+    json_t *msg, *reply = NULL, *req;
+    size_t i;
+    int note = 0;
+    *used = n;
+    if (!(msg = json_loadb(text, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK,
+                           &je)))
+        return parse_error(text, n, &je, &note);
+    if (je.position > 0 && (size_t)je.position <= n)
+        *used = (size_t)je.position;
+    if (!json_is_array(msg)) {
+        reply = handle(s, msg, &note);
+    } else if (json_array_size(msg) == 0) {
+        reply = rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
+    } else {
+        reply = json_array();
+        json_array_foreach(msg, i, req) {
+            json_t *r = handle(s, req, &note);
+            if (!note && reply)
+                json_array_append_new(reply, r ? r : rpc_error(NULL, RPC_INTERNAL_ERROR,
+                                                               "Internal error"));
+            else
+                json_decref(r);
+        }
+        note = reply && json_array_size(reply) == 0; /* a batch of notifications */
+    }
+    json_decref(msg);
+    if (note) {
+        json_decref(reply);
+        reply = NULL;
+    }
+    return reply;
+}
+
 static int serve(server *s)
 {
     char *line = NULL;
@@ -934,46 +977,16 @@ static int serve(server *s)
     int over;
 
     while ((n = read_line(&line, &cap, &over)) >= 0) {
-        json_error_t je;
-        json_t *msg, *reply = NULL;
-        int note;
-        if (over) {
-            reply = rpc_error(NULL, RPC_PARSE_ERROR, "Parse error: message too long");
-        } else if (blank(line ? line : "", (size_t)n)) {
-            continue;
-        } else if (!(msg = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je))) {
-            reply = parse_error(line, (size_t)n, &je, &note);
-            if (note)
-                continue;
-        } else if (json_is_array(msg)) {
-            size_t i;
-            json_t *req;
-            if (json_array_size(msg) == 0) {
-                reply = rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
-            } else {
-                reply = json_array();
-                json_array_foreach(msg, i, req) {
-                    json_t *r = handle(s, req, &note);
-                    if (!note && reply)
-                        json_array_append_new(reply, r ? r : rpc_error(NULL, RPC_INTERNAL_ERROR,
-                                                                       "Internal error"));
-                    else
-                        json_decref(r);
-                }
-                if (reply && json_array_size(reply) == 0) {
-                    json_decref(reply); /* a batch of notifications: no reply */
-                    json_decref(msg);
-                    continue;
-                }
-            }
-            json_decref(msg);
-        } else {
-            reply = handle(s, msg, &note);
-            json_decref(msg);
-            if (note)
-                continue;
+        size_t off = 0, used;
+        int stop = 0;
+        if (over && send_msg(rpc_error(NULL, RPC_PARSE_ERROR, "Parse error: message too long")))
+            break;
+        while (!over && !stop && off < (size_t)n && !blank(line + off, (size_t)n - off)) {
+            json_t *reply = reply_to(s, line + off, (size_t)n - off, &used);
+            off += used;
+            stop = reply && send_msg(reply);
         }
-        if (send_msg(reply))
+        if (stop)
             break;
     }
     free(line);

@@ -143,7 +143,8 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
 
 #define CVS_OPEN_RDONLY 0x1u
 /* Opens an existing store.  CVS_NOTFOUND if path holds no store, CVS_EVERSION
- * if it was written by another format version, CVS_EFORMAT if it is not ours. */
+ * if it was written by another format version, CVS_EFORMAT if it is not ours,
+ * CVS_ECORRUPT if its data.mdb is cut short (see "Damaged stores"). */
 CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **db) CVS_WUR;
 
 /* Options of cvs_db_open_opts; zero-fill what you do not need. */
@@ -350,6 +351,8 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
 /* ==== Damaged stores ====
  *
  * Damage to a stored value is an error (CVS_ECORRUPT, listed by cvs_check).
+ * So is a data.mdb cut short (shorter than its pages reach: a copy that
+ * stopped), refused by cvs_db_open before any read.
  * Damage to the structure of data.mdb's pages is not always reachable that
  * way: LMDB keeps no page checksums, and a damaged page can make it fail
  * one of its internal assertions (it then calls abort()) or read memory
@@ -759,10 +762,20 @@ CVS_API int cvs_text_words(const char *text, size_t len, size_t *n) CVS_WUR;
  * bytes.  A question with words but no such word (stop words only) finds
  * nothing by text, and nothing at all with the glove embedder, which
  * leaves stop words out too: an empty set is then no verdict on the store,
- * and callers say why (cvstore context, the MCP server's recall and
- * Python's context and recall add a note).  CVS_EINPUT for text that is
+ * and callers say why (cvs_text_empty_note).  CVS_EINPUT for text that is
  * not UTF-8. */
 CVS_API int cvs_text_terms(const char *text, size_t len, size_t *n) CVS_WUR;
+/* Why a question of these len bytes (0 = strlen) finds nothing, when the
+ * question itself is the reason: *note = a message for the user ("no
+ * result: the question has only stop words ...: add a word that names what
+ * you look for") when the text has words (cvs_text_words) but none that
+ * BM25 searches (cvs_text_terms), else NULL.  The message is static: valid
+ * for the life of the program, never freed.  Callers show it beside an
+ * empty result (cvstore context, MCP recall's "note", Python's Context.note
+ * and recall()), so that an empty set of such a question does not read as
+ * "the store holds nothing about it".  CVS_EINVAL for a NULL argument,
+ * CVS_EINPUT for text that is not UTF-8 (*note = NULL then). */
+CVS_API int cvs_text_empty_note(const char *text, size_t len, const char **note) CVS_WUR;
 
 /* The sentences of the record with internal key `key` in txn's snapshot, as
  * context sets cut it (--unit sentence): *n (start, end) pairs of byte
@@ -797,14 +810,18 @@ typedef int (*cvs_embed_fn)(void *ctx, const char *const *texts, const size_t *l
  *   "glove": SIF sentence embeddings (Arora et al. 2017) over the GloVe 6B
  *            100-d word vectors, from the cache that cvs_glove_dir names;
  *            CVS_NOTFOUND, naming the directory and the command that fetches
- *            the files, when they are missing.  The store also records a
+ *            the files, when they are missing; CVS_ECORRUPT, with the same
+ *            command and the files to remove first, when they are damaged
+ *            (cut short, or not of one download).  The store also records a
  *            BLAKE2b fingerprint of the vocabulary and refuses a cache whose
  *            vocabulary differs.
  *   "use":   Google's Universal Sentence Encoder lite (Cer et al. 2018),
  *            512-d, a small transformer trained for question-answer
  *            retrieval and paraphrase, run on the CPU (query/embed_use.c),
  *            from use-lite.bin in the cache that cvs_use_dir names (same
- *            CVS_NOTFOUND; scripts/fetch-use.sh fetches it).  The store
+ *            CVS_NOTFOUND, and CVS_ECORRUPT for a damaged file, or
+ *            CVS_EVERSION for one of another version: the message names the
+ *            fetcher, fetch-use.sh beside fetch-glove.sh).  The store
  *            records a BLAKE2b fingerprint of the model file and refuses
  *            another.  Texts past 128 pieces are embedded by their start.
  * ctx belongs to the caller and must outlive the handle (or the next
@@ -1414,6 +1431,15 @@ CVS_API int cvs_txn_context(cvs_txn *txn, const cvs_context_opts *opts, const ch
                             size_t len, const float *qvec, cvs_context_result *out) CVS_WUR;
 /* Frees what *r owns and zeroes it; accepts NULL and a zeroed result. */
 CVS_API void cvs_context_result_free(cvs_context_result *r);
+/* Why the context set r (of the question text, len bytes, 0 = strlen; may
+ * be NULL for a query vector) is empty, for the user: *note = the question's
+ * reason (cvs_text_empty_note: stop words only), else, when candidates were
+ * found (r->pool > 0) and none was taken, that each is longer than the
+ * budget (raise it, or use sentence units); NULL for a set with items or
+ * no such reason.  Static messages, valid for the life of the program.
+ * CVS_EINVAL for a NULL r or note, CVS_EINPUT for text that is not UTF-8. */
+CVS_API int cvs_context_note(const cvs_context_result *r, const char *text, size_t len,
+                             const char **note) CVS_WUR;
 
 /* ==== Context sets over several stores ====
  *

@@ -1660,7 +1660,7 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
             rc = cli_exit_code(crc);
         } else {
             json_t *j = cli_context_json(&r);
-            const char *note = r.n ? NULL : cli_empty_note(ql->q[i].text, ql->q[i].len);
+            const char *note = cli_context_note(&r, ql->q[i].text, ql->q[i].len);
             json_object_set_new(j, "query_id", json_string(ql->q[i].id));
             json_object_set_new(j, "query", json_stringn(ql->q[i].text, ql->q[i].len));
             if (note) {

@@ -49,7 +49,9 @@ static const char usage[] =
     "  -f, --format FMT     format of F (default: from the extension)\n"
     "  -k, --k K            results per query (required)\n"
     "  -j, --json           JSON lines instead of a table\n"
-    "  -e, --exact          exact scan of the stored vectors (the default)\n"
+    "  -e, --exact          exact scan of the stored vectors (the default; for a\n"
+    "                       --raw none store, whose build keeps only codes, the\n"
+    "                       codes are scanned then, as --codes)\n"
     "  -c, --codes          scan the compressed codes of every shard\n"
     "  -a, --ann            the IVF index of every shard (`cvstore-mpi build\n"
     "                       --index ivf`): each shard probes the same lists\n"
@@ -292,10 +294,14 @@ int mpi_cmd_search(int argc, char **argv)
         return mcmd_usage(usage);
     }
     db = argv[optind];
-    if (!flags)
-        flags = CVS_SEARCH_EXACT;
+    /* No mode: the most exact search the shards can answer, as the library
+     * takes flags 0: the stored vectors, or a raw none store's codes once
+     * its build has dropped the vectors (EXACT there fails: "keeps no raw
+     * vectors"). */
     if ((rc = mcmd_manifest(cmd, db, &m)))
         return rc;
+    if (!flags && m.raw != CVS_RAW_NONE)
+        flags = CVS_SEARCH_EXACT;
     g_larger_better = m.metric != CVS_METRIC_L2;
 
     /* Rank 0 reads the queries; the others get them by broadcast. */

@@ -2488,3 +2488,23 @@ CVS_API void cvs_context_result_free(cvs_context_result *r)
     free(r->priv);
     memset(r, 0, sizeof *r);
 }
+
+/* The budget's reason needs no numbers to be acted on, and a static text
+ * keeps the call free of buffers: the CLI prints the budget beside it. */
+CVS_API int cvs_context_note(const cvs_context_result *r, const char *text, size_t len,
+                             const char **note)
+{
+    int rc;
+    if (!r || !note)
+        return cvs__err(CVS_EINVAL, "cvs_context_note: NULL argument");
+    *note = NULL;
+    if (r->n)
+        return CVS_OK;
+    if (text && (rc = cvs_text_empty_note(text, len, note)))
+        return rc;
+    if (!*note && r->pool)
+        *note = "no result within the budget: the candidates found are each longer than the "
+                "budget allows: raise the budget, or take sentences instead of passages "
+                "(unit sentence)";
+    return CVS_OK;
+}

@@ -57,12 +57,15 @@
  *      without removal); one fitted by an older version keeps its fitted
  *      component.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "query/embed.h"
 #include "query/text.h"
@@ -174,6 +177,60 @@ CVS_API int cvs_use_dir(char *buf, size_t cap)
     return cache_dir(buf, cap, "CVSTORE_USE_DIR", "use", "USE model");
 }
 
+#ifndef CVS_DATADIR
+#define CVS_DATADIR "/usr/local/share/cvstore"
+#endif
+
+/* Whether dir/rel/script is readable; its path into buf then, without the
+ * "..": the user copies it into a shell. */
+static int fetcher_at(const char *dir, const char *rel, const char *script, char *buf,
+                      size_t cap)
+{
+    char real[PATH_MAX];
+    int n = snprintf(buf, cap, "%s/%s/%s", dir, rel, script);
+    if (n <= 0 || (size_t)n >= cap || access(buf, R_OK) != 0)
+        return 0;
+    if (realpath(buf, real) && strlen(real) < cap)
+        memcpy(buf, real, strlen(real) + 1);
+    return 1;
+}
+
+/* Choice 1's remedy has to name a script the user has: `cmake --install`
+ * puts the fetchers in PREFIX/share/cvstore, a checkout has them in
+ * scripts/, and a message naming "scripts/fetch-use.sh" sends an installed
+ * user looking for a file that is not there.  So, in order: beside the
+ * library that runs (found by dladdr: PREFIX/lib/.. or PREFIX/lib/ARCH/../..
+ * for an install, moved or not; BUILD/.. for a build tree in a checkout,
+ * the case of Python over build/libcvstore.so), beside the program (a
+ * static link), the configured prefix, else the checkout-relative name,
+ * which the caller says is one. */
+const char *cvs__fetcher(const char *script, char *buf, size_t cap)
+{
+    static const char *const rel[] = {"../share/cvstore", "../../share/cvstore", "../scripts"};
+    char dir[2][4096];
+    size_t nd = 0;
+    Dl_info info;
+    ssize_t n;
+    char *slash;
+    if (dladdr((void *)cvs__fetcher, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
+        snprintf(dir[nd], sizeof dir[nd], "%s", info.dli_fname) < (int)sizeof dir[nd] &&
+        (slash = strrchr(dir[nd], '/')))
+        *slash = '\0', nd++;
+    if ((n = readlink("/proc/self/exe", dir[nd], sizeof dir[nd] - 1)) > 0) {
+        dir[nd][n] = '\0';
+        if ((slash = strrchr(dir[nd], '/')))
+            *slash = '\0', nd++;
+    }
+    for (size_t d = 0; d < nd; d++)
+        for (size_t r = 0; r < sizeof rel / sizeof *rel; r++)
+            if (fetcher_at(dir[d], rel[r], script, buf, cap))
+                return buf;
+    if (fetcher_at(CVS_DATADIR, ".", script, buf, cap))
+        return buf;
+    snprintf(buf, cap, "scripts/%s", script);
+    return buf;
+}
+
 /* ==== meta "embedder" and meta "sif" ==== */
 
 typedef struct emb_rec {
@@ -251,15 +308,16 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
                         "refusing embedder '%s' (dim %u): its vectors would not be comparable",
                         db->path, r->name, r->dim, e->name, e->dim);
     if (r->has_fp && emb_fp(e) && memcmp(r->fp, emb_fp(e), CVS_FINGERPRINT_BYTES) != 0) {
-        char a[2 * CVS_FINGERPRINT_BYTES + 1], b[2 * CVS_FINGERPRINT_BYTES + 1];
+        char a[2 * CVS_FINGERPRINT_BYTES + 1], b[2 * CVS_FINGERPRINT_BYTES + 1], buf[4200];
         hex(r->fp, 8, a);
         hex(emb_fp(e), 8, b);
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with a %s of fingerprint "
                         "%s..., but the cache has %s...: point %s at the files the store was "
                         "built with (a damaged cache: remove its files and fetch it again with "
-                        "scripts/fetch-%s.sh)", db->path, e->sif ? "GloVe vocabulary" : "USE model",
+                        "`bash %s`)", db->path, e->sif ? "GloVe vocabulary" : "USE model",
                         a, b, e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR",
-                        e->sif ? "glove" : "use");
+                        cvs__fetcher(e->sif ? "fetch-glove.sh" : "fetch-use.sh", buf,
+                                     sizeof buf));
     }
     return CVS_OK;
 }

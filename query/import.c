@@ -39,8 +39,9 @@
  * has a word in the vocabulary.  When any record is to be embedded,
  * cvs_embed_fit then makes sure the store has its embedder's fixed state
  * (for glove, the vocabulary's common component, which no text changes)
- * before the first write.  Pass 2 embeds each batch in one call before its
- * put.  An HTTP embedder can still fail in pass 2 (the server goes away):
+ * before the first write.  Pass 2 embeds each batch before its put, in
+ * calls of EMBED_CHUNK texts with progress reported between them (a use
+ * import embeds for minutes).  An HTTP embedder can still fail in pass 2 (the server goes away):
  * the committed batches stay, and re-running the import finishes it.
  *
  * Times.  A JSONL record's "created_us" and "updated_us" (export writes
@@ -347,6 +348,7 @@ typedef struct prog {
     const cvs_import_opts *o;
     const char *phase;
     double last;
+    uint64_t total;        /* records, when known beyond the reader's (pass 2) */
 } prog;
 
 static void progress(prog *p, cvs_reader *r, uint64_t done, int final)
@@ -358,7 +360,7 @@ static void progress(prog *p, cvs_reader *r, uint64_t done, int final)
     if (!final && t - p->last < PROGRESS_EVERY_S)
         return;
     p->last = t;
-    p->o->progress(p->o->progress_ctx, p->phase, done, cvs_reader_total(r),
+    p->o->progress(p->o->progress_ctx, p->phase, done, p->total ? p->total : cvs_reader_total(r),
                    cvs_reader_bytes_done(r), cvs_reader_bytes_total(r));
 }
 
@@ -517,9 +519,17 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
     return CVS_OK;
 }
 
-/* Embeds the batch's records that came without a vector, in one call, into
- * their rows of b->vecs. */
-static int embed_batch(cvs_db *db, batch *b)
+/* Texts per embedding call within a batch: the progress between them. */
+#define EMBED_CHUNK 64
+
+/* Embeds the batch's records that came without a vector into their rows of
+ * b->vecs, EMBED_CHUNK texts a call, reporting progress after each (pg may
+ * be NULL): the built-in use embeds ~85 passages a second, so a batch of
+ * 10,000 takes minutes, and a bar that moved only once the batch was
+ * written stood still all that time.  base = the records written before
+ * this batch; the count reported is base plus the batch's records whose
+ * texts are embedded, so it never goes back. */
+static int embed_batch(cvs_db *db, batch *b, prog *pg, cvs_reader *r, uint64_t base)
 {
     const char **texts = NULL;
     size_t *lens = NULL, m = 0;
@@ -543,8 +553,13 @@ static int embed_batch(cvs_db *db, batch *b)
             texts[m] = b->arena + b->offs[i].emb;
             lens[m++] = b->offs[i].emb_len;
         }
-    if ((rc = cvs_embed_texts(db, texts, lens, m, out)))
-        goto out;
+    for (size_t c = 0; c < m; c += EMBED_CHUNK) {
+        size_t k = m - c < EMBED_CHUNK ? m - c : EMBED_CHUNK;
+        if ((rc = cvs_embed_texts(db, texts + c, lens + c, k, out + c * b->dim)))
+            goto out;
+        if (pg)
+            progress(pg, r, base + (uint64_t)((double)(c + k) / (double)m * (double)b->n), 0);
+    }
     m = 0;
     for (size_t i = 0; i < b->n; i++)
         if (b->offs[i].need_embed)
@@ -556,7 +571,8 @@ out:
     return rc;
 }
 
-static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats *st)
+static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats *st,
+                       prog *pg, cvs_reader *r, uint64_t base)
 {
     size_t ins = 0, upd = 0;
     cvs_link *links = NULL;
@@ -564,7 +580,7 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
 
     if (!b->n)
         return CVS_OK;
-    if ((rc = embed_batch(db, b)))
+    if ((rc = embed_batch(db, b, pg, r, base)))
         goto fail;
     if (b->nl && !(links = malloc(b->nl * sizeof *links))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for a batch's links");
@@ -759,7 +775,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     lookback lb = {0}, lb_ids = {0};
     batch b = {0};
     embstate emb = {0};
-    prog pg = {opts, "validate", 0};
+    prog pg = {opts, "validate", 0, 0};
     cvs_rrec rec;
     const char *id;
     size_t id_len;
@@ -889,6 +905,9 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     t0 = cvs__mono_s();
     pg.phase = "write";
     pg.last = 0;
+    /* Pass 1 counted them: a JSONL reader knows no total, and its bytes
+     * run a batch ahead of the records written. */
+    pg.total = st.records;
     /* A batch larger than the file is the file: buffers for the records
      * there are, not for the batch asked for. */
     b.cap = o.batch < st.records ? o.batch : (size_t)st.records;
@@ -929,13 +948,14 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
             if ((rc = batch_add(&b, &rec, id, id_len, text, text_len)))
                 goto out;
             done++;
-            if (b.n == b.cap && (rc = batch_flush(db, &b, path, &st)))
+            if (b.n == b.cap && (rc = batch_flush(db, &b, path, &st, &pg, r, done - b.n)))
                 goto out;
-            progress(&pg, r, done, 0);
+            /* The records written: those read run ahead by a batch. */
+            progress(&pg, r, done - b.n, 0);
         }
         if (rc != CVS_NOTFOUND)
             goto out;
-        if ((rc = batch_flush(db, &b, path, &st)))
+        if ((rc = batch_flush(db, &b, path, &st, &pg, r, done - b.n)))
             goto out;
         if (done != st.records) {
             rc = cvs__err(CVS_EIO, "%s: the file changed during the import (%llu records, then %llu)",

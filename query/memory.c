@@ -36,8 +36,10 @@
  *      tell a rewording from a changed fact (SIF over GloVe puts "the
  *      meeting is on Monday" and "the meeting moved to Friday" at 0.97), so
  *      the words decide what a near-duplicate is: when the new text still
- *      carries every word of the old one (BM25's tokens: names, numbers and
- *      content words; stop words aside) and their word sets overlap by at
+ *      carries every word of the old one, as often (BM25's tokens: names,
+ *      numbers and content words; stop words aside; "meeting 2 on March 2"
+ *      / "meeting 3 on March 2" keeps a 2 and changes the fact), and their
+ *      word sets overlap by at
  *      least CVS_MEM_SAME_WORDS (Jaccard), it is the same memory reworded
  *      and is updated in place; otherwise it is a revision, stored as a new
  *      memory that supersedes the old one.  The first condition is what
@@ -549,6 +551,7 @@ static double cosine(const float *a, const float *b, uint32_t dim)
 typedef struct wordset {
     cvs_tokens tok;
     const char **w;
+    size_t *cnt;               /* how often w[i] occurs in the text */
     size_t n;
 } wordset;
 
@@ -563,15 +566,20 @@ static int wordset_make(const char *text, size_t len, wordset *ws)
     size_t m = 0;
     if (rc)
         return rc;
-    if (!(ws->w = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->w)))
+    if (!(ws->w = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->w)) ||
+        !(ws->cnt = malloc((ws->tok.n ? ws->tok.n : 1) * sizeof *ws->cnt)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     for (size_t i = 0; i < ws->tok.n; i++)
         ws->w[i] = ws->tok.buf + ws->tok.off[i];
     if (ws->tok.n)
         qsort(ws->w, ws->tok.n, sizeof *ws->w, cmp_word);
-    for (size_t i = 0; i < ws->tok.n; i++)
-        if (m == 0 || strcmp(ws->w[m - 1], ws->w[i]))
+    for (size_t i = 0; i < ws->tok.n; i++) {
+        if (m == 0 || strcmp(ws->w[m - 1], ws->w[i])) {
+            ws->cnt[m] = 0;
             ws->w[m++] = ws->w[i];
+        }
+        ws->cnt[m - 1]++;
+    }
     ws->n = m;
     return CVS_OK;
 }
@@ -580,17 +588,20 @@ static void wordset_free(wordset *ws)
 {
     cvs__tokens_free(&ws->tok);
     free(ws->w);
+    free(ws->cnt);
     memset(ws, 0, sizeof *ws);
 }
 
-/* Whether every word of b is in a (both sorted and distinct). */
+/* Whether every word of b is in a, as often (both sorted and distinct).
+ * As often: "meeting 2 ... on March 2" / "meeting 3 ... on March 2" keeps
+ * a 2 but changes a fact, and a merge would overwrite the old one. */
 static int covers(const wordset *a, const wordset *b)
 {
     size_t i = 0, j = 0;
     while (j < b->n) {
         int c = i < a->n ? strcmp(a->w[i], b->w[j]) : 1;
-        if (c > 0)
-            return 0; /* b->w[j] is not in a */
+        if (c > 0 || (c == 0 && a->cnt[i] < b->cnt[j]))
+            return 0; /* b->w[j] is not in a, or fewer times */
         i++;
         j += c == 0;
     }
@@ -1173,6 +1184,22 @@ static int user_meta(const cvs_mem_remember_opts *o, json_t **out)
     return CVS_OK;
 }
 
+/* cvs_embed_text, whose message for a store without an embedder advises
+ * records with their own vectors, which no memory call takes: a memory is
+ * embedded to be recalled by meaning, so the advice is a store made with
+ * an embedder, or lexical recall, which needs none. */
+static int mem_embed(cvs_db *db, const char *text, size_t len, float *out)
+{
+    cvs_embedder_info ei;
+    int rc = cvs_embed_text(db, text, len, out);
+    if (rc == CVS_EINVAL && cvs_db_embedder_info(db, &ei) == CVS_NOTFOUND)
+        rc = cvs__err(CVS_EINVAL, "%s: the store has no embedder, and memories are embedded to "
+                      "be recalled by meaning: keep them in a store made with one (`cvstore init "
+                      "DB --embedder use`, or glove; Python: cvstore.open(path, create=True, "
+                      "embedder=\"use\")), or recall with retrieval lexical", db->path);
+    return rc;
+}
+
 CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                              const cvs_mem_remember_opts *o, cvs_mem_remembered *out)
 {
@@ -1232,7 +1259,7 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
     /* A text the embedder cannot embed (no word of the vocabulary) is kept
      * all the same, with a stand-in vector, to be found by its words; it
      * is nobody's near-duplicate. */
-    if ((rc = cvs_embed_text(db, text, len, vec)) == CVS_EINPUT) {
+    if ((rc = mem_embed(db, text, len, vec)) == CVS_EINPUT) {
         noembed = 1;
         thr = 2.0f;
         rc = cvs__embed_standin(db, vec);
@@ -1747,6 +1774,16 @@ static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, 
         l->key = keys[i];
         if ((rc = cvs_get_key(t, keys[i], &rec, v)))
             break;
+        /* No candidate here holds a stand-in vector (meta "_noembed", whose
+         * cosine would say nothing of its text): rule 12 runs only with the
+         * `use` encoder, and cvs_mem_remember stores a stand-in only when
+         * the embedder refuses the text (CVS_EINPUT), which `use` does for
+         * a text without a piece, that is of white space only, and such a
+         * text has no words and is refused before (every character that
+         * cvs_text_words reads as a word has a piece: test_use.c,
+         * every_word_has_a_piece).  An import may carry the flag over
+         * from another store's export, but its vector is then the text's
+         * own embedding (or the file's), whose cosine is meaningful. */
         l->cos = cosine(w->qv, v, w->dim);
         if (rec.text && rec.text_len && (rc = wordset_make(rec.text, rec.text_len, &ws)) == CVS_OK) {
             l->names = names_in(&w->names, &ws, 1);
@@ -2238,7 +2275,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
         }
         /* A query the embedder cannot embed has no vector ranking. */
-        rc = len ? cvs_embed_text(db, query, len, qv) : CVS_EINPUT;
+        rc = len ? mem_embed(db, query, len, qv) : CVS_EINPUT;
         if (rc == CVS_EINPUT) {
             free(qv);
             qv = NULL;

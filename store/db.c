@@ -669,6 +669,31 @@ static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
     return CVS_OK;
 }
 
+/* A data.mdb shorter than its pages reach: a copy or a download that
+ * stopped, a disk that filled while it was copied.  LMDB reads its meta
+ * pages with read(2) and everything else through the map, so such a file
+ * opens, and the first read of a page past its end is a SIGBUS, which no
+ * caller can recover from (cvs_fault_exit only turns it into a message).
+ * The meta page says where the pages end: compare before any read. */
+static int env_cut_short(cvs_db *db)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    struct stat fst;
+    mdb_filehandle_t fd;
+    uint64_t need;
+    if (mdb_env_info(db->env, &info) || mdb_env_stat(db->env, &st) ||
+        mdb_env_get_fd(db->env, &fd) || fstat(fd, &fst))
+        return CVS_OK; /* nothing to compare: the reads say what is wrong */
+    need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)fst.st_size >= need)
+        return CVS_OK;
+    return cvs__err(CVS_ECORRUPT, "%s: data.mdb is cut short: it has %llu bytes, but its pages "
+                    "reach %llu (a copy or download that stopped, or a disk that filled): "
+                    "restore the store from a backup or an export", db->path,
+                    (unsigned long long)fst.st_size, (unsigned long long)need);
+}
+
 static cvs_db *db_alloc(const char *path, unsigned flags)
 {
     cvs_db *db = calloc(1, sizeof *db);
@@ -857,7 +882,8 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
         return cvs__err(CVS_ENOMEM, "out of memory");
     if ((rc = attach_modules(db, mods, nmods)))
         goto fail;
-    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))))
+    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))) ||
+        (rc = env_cut_short(db)))
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))
         goto fail;

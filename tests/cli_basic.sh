@@ -291,6 +291,18 @@ grep '"query_id":"s"' "$tmp/out" | grep -qF '"note":"no result: the question has
   || fail "the stop-word question's line says why: $(cat "$tmp/out")"
 if grep '"query_id":"o"' "$tmp/out" | grep -qF '"note"'; then fail "an answered question has a note"; fi
 ok "a question of stop words gets a note in a batch"
+# A malformed line is a bad file: nothing is answered (as search --queries
+# and import do), the line is named, exit 1.  Context answered the lines
+# before it and then stopped, leaving a script half a batch and exit 1.
+printf '%s\n' '{"id":"o","text":"which opera"}' '{"id":"x"}' '{"id":"p","text":"opera"}' \
+  >"$tmp/qs.jsonl"
+expect 1 "context --queries with a malformed line" context "$tdb" --queries "$tmp/qs.jsonl"
+[ ! -s "$tmp/out" ] || fail "a malformed batch answered some questions: $(cat "$tmp/out")"
+has "$tmp/err" "qs.jsonl:2: expected" "the malformed line is named"
+ok "a malformed batch answers nothing"
+# From a pipe (process substitution) as from a file.
+expect 0 "context --queries from a pipe" context "$tdb" --queries <(printf '%s\n' '{"id":"o","text":"which opera"}')
+has "$tmp/out" '"query_id":"o"' "a batch read from a pipe is answered"
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"

@@ -85,17 +85,22 @@ run "find_package(cvstore): build" cmake --build "$tmp/proj/build" -j2
 runs "$tmp/proj/build/ex_shared" "find_package shared build"
 runs "$tmp/proj/build/ex_static" "find_package static build"
 
-# ---- the GloVe fetcher is installed where the error names it ----------------------
-fetch=$prefix/share/cvstore/fetch-glove.sh
-[ -x "$fetch" ] && [ -f "$prefix/share/cvstore/glove2fvecs.js" ] ||
-  fail "fetch-glove.sh and glove2fvecs.js are installed in share/cvstore"
-ok "the GloVe fetcher is installed"
-rc=0
-(cd "$tmp" && CVSTORE_GLOVE_DIR="$tmp/no-glove" "$prefix/bin/cvstore" init "$tmp/g" --embedder glove) \
-  >"$tmp/log" 2>&1 || rc=$?
-[ "$rc" -ne 0 ] || fail "init --embedder glove without GloVe fails"
-grep -qF "\`bash $(realpath "$fetch") " "$tmp/log" ||
-  fail "the missing-GloVe error names the installed fetcher: $(cat "$tmp/log")"
-ok "the missing-GloVe error names a fetcher that exists"
+# ---- the fetchers are installed where the errors name them ----------------------
+# fetcher_named EMBEDDER SCRIPT CONVERTER CACHE_VAR: SCRIPT and CONVERTER are in
+# share/cvstore, and init --embedder EMBEDDER without its cache names SCRIPT
+# there (the USE error said scripts/fetch-use.sh, a checkout's).
+fetcher_named() {
+  local emb=$1 script=$2 conv=$3 var=$4 fetch=$prefix/share/cvstore/$2 rc=0
+  [ -x "$fetch" ] && [ -f "$prefix/share/cvstore/$conv" ] ||
+    fail "$script and $conv are installed in share/cvstore"
+  (cd "$tmp" && env "$var=$tmp/no-$emb" "$prefix/bin/cvstore" init "$tmp/$emb" --embedder "$emb") \
+    >"$tmp/log" 2>&1 || rc=$?
+  [ "$rc" -ne 0 ] || fail "init --embedder $emb without its cache fails"
+  grep -qF "\`bash $(realpath "$fetch") " "$tmp/log" ||
+    fail "the missing-$emb error names the installed fetcher: $(cat "$tmp/log")"
+  ok "the missing-$emb error names the installed $script"
+}
+fetcher_named glove fetch-glove.sh glove2fvecs.js CVSTORE_GLOVE_DIR
+fetcher_named use fetch-use.sh use2bin.js CVSTORE_USE_DIR
 
 echo "$passed passed"

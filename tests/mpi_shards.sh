@@ -180,6 +180,12 @@ run 2 search "$T/sh-none" --query-file "$T/q.fvecs" -k 10 --ann --nprobe "$nl" -
   >"$T/none-ann.json" 2>"$T/err" || fail "none: ann search: $(cat "$T/err")"
 cmp -s "$T/none-codes.json" "$T/none-ann.json" \
   || fail "none: ann with every list probed differs from the codes scan"
+# With no mode, the most exact search the shards can answer: their codes,
+# the only copy left (the default --exact failed: "keeps no raw vectors").
+run 2 search "$T/sh-none" --query-file "$T/q.fvecs" -k 10 --json >"$T/none-default.json" \
+  2>"$T/err" || fail "none: search with no mode: $(cat "$T/err")"
+cmp -s "$T/none-codes.json" "$T/none-default.json" \
+  || fail "none: search with no mode differs from --codes"
 ck="$(run 2 check "$T/sh-none" --json)" || fail "none: check: $ck"
 [[ "$ck" == *'"healthy":true'* ]] || fail "none: check: $ck"
 run 2 build "$T/sh-none" --codec pq4 --index ivf16 >/dev/null 2>"$T/err"

@@ -686,6 +686,67 @@ Test(context, a_question_of_no_words_is_refused, .init = setup, .fini = teardown
     cvs_txn_end(t);
 }
 
+/* Why an empty set is empty, when the question is the reason: one library
+ * function says it (cvs_text_empty_note), for the CLI, MCP and Python
+ * alike.  Stop words only, or a run BM25 leaves out, get the note; a
+ * question with a searchable word, or none at all, gets none (the first
+ * is an answer, the second is refused before any search). */
+Test(context, empty_set_note_comes_from_the_library)
+{
+    static const char *const noted[] = {"who was the", "The OF", "\xc2\xa0is\xe3\x80\x80it",
+        "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"};
+    static const char *const none[] = {"who was Brindlemoor", "", "  ", "?!"};
+    const char *note = "unset";
+    for (size_t i = 0; i < sizeof noted / sizeof *noted; i++) {
+        cr_assert_eq(cvs_text_empty_note(noted[i], 0, &note), 0, "%s", cvs_errmsg(NULL));
+        cr_assert(note && strstr(note, "only stop words") && strstr(note, "add a word"),
+                  "'%s': %s", noted[i], note ? note : "(none)");
+    }
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+        note = "unset";
+        cr_assert_eq(cvs_text_empty_note(none[i], 0, &note), 0);
+        cr_assert_null(note, "'%s' got a note: %s", none[i], note);
+    }
+    note = "unset";
+    cr_assert_eq(cvs_text_empty_note("the\xff", 4, &note), CVS_EINPUT);
+    cr_assert_null(note);
+    cr_assert_eq(cvs_text_empty_note(NULL, 3, &note), CVS_EINVAL);
+    cr_assert_eq(cvs_text_empty_note("the", 3, NULL), CVS_EINVAL);
+}
+
+/* An empty set whose candidates are all longer than the budget said
+ * nothing ("0 items, 0 of 2 tokens, 15 candidates"): cvs_context_note
+ * names the budget then, and the question when it is the reason; a set
+ * with items has no note. */
+Test(context, an_empty_set_for_want_of_budget_says_so, .init = setup, .fini = teardown)
+{
+    cvs_context_opts o;
+    cvs_context_result r;
+    const char *note = "unset";
+    make_two_hop();
+    cvs_context_opts_init(&o);
+    o.budget = 1;
+    cr_assert_eq(cvs_context(db, &o, question, 0, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 0);
+    cr_assert_gt(r.pool, 0);
+    cr_assert_eq(cvs_context_note(&r, question, 0, &note), 0);
+    cr_assert(note && strstr(note, "budget"), "%s", note ? note : "(none)");
+    cvs_context_result_free(&r);
+    o.budget = 512;
+    cr_assert_eq(cvs_context(db, &o, question, 0, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_gt(r.n, 0);
+    cr_assert_eq(cvs_context_note(&r, question, 0, &note), 0);
+    cr_assert_null(note);
+    cvs_context_result_free(&r);
+    cr_assert_eq(cvs_context(db, &o, "who was the", 0, &r), 0, "%s", cvs_errmsg(db));
+    if (r.n == 0) {
+        cr_assert_eq(cvs_context_note(&r, "who was the", 0, &note), 0);
+        cr_assert(note && strstr(note, "only stop words"), "%s", note ? note : "(none)");
+    }
+    cvs_context_result_free(&r);
+    cr_assert_eq(cvs_context_note(NULL, "x", 0, &note), CVS_EINVAL);
+}
+
 /* A single-hop question: BM25's best passage holds the answer, and a
  * record the vectors like (and that passage mentions) collects the walk's
  * score on top of its own.  The lexical evidence still goes first, and a

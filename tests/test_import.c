@@ -673,3 +673,65 @@ Test(import, put_times_one_given)
     cr_assert_eq(c, 5000);
     cr_assert_gt(u, 5000, "its update time is the put's");
 }
+
+/* A slow embedder (the built-in use embeds ~85 passages a second): 1 ms a
+ * text, D dimensions of a hash of it. */
+static int slow_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                      float *out)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        usleep(1000);
+        for (int d = 0; d < D; d++)
+            out[i * D + d] = (float)((lens[i] * 31 + (size_t)d * 7 + (unsigned char)texts[i][0]) %
+                                     13) + 1.0f;
+    }
+    return 0;
+}
+
+struct write_seen {
+    uint64_t mid, last, total;
+    int backwards;
+};
+
+static void on_write_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                        uint64_t bytes_done, uint64_t bytes_total)
+{
+    struct write_seen *w = ctx;
+    (void)bytes_done;
+    (void)bytes_total;
+    if (strcmp(phase, "write"))
+        return;
+    w->backwards |= done < w->last;
+    w->last = done;
+    w->total = total;
+    if (done > 0 && done < 600)
+        w->mid++;
+}
+
+/* The write phase of an import whose records are embedded reports progress
+ * while the batch is embedded, never going back, out of the records pass 1
+ * counted: the bar said 1% (or, for JSONL, whose reader knows no total,
+ * the bytes read, 100% at once) for the whole embedding of a batch
+ * (minutes for a use import of HotpotQA), then 100%. */
+Test(import, embedding_a_batch_reports_progress)
+{
+    char path[4200];
+    FILE *f;
+    struct write_seen w = {0};
+    cvs_import_opts o = {.progress = on_write_progress, .progress_ctx = &w};
+    cvs_import_stats st;
+    cr_assert_eq(cvs_db_set_embedder(db, "test:slow", D, slow_embed, NULL), 0, "%s",
+                 cvs_errmsg(db));
+    snprintf(path, sizeof path, "%s/texts.jsonl", dir);
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 0; i < 600; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage number %d of the test\"}\n", i, i);
+    fclose(f);
+    cr_assert_eq(cvs_import(db, path, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.records, 600);
+    cr_assert_eq(w.last, 600);
+    cr_assert_eq(w.total, 600, "the write phase's total is the records pass 1 counted");
+    cr_assert_gt(w.mid, 2, "%llu reports between 0 and 600", (unsigned long long)w.mid);
+    cr_assert_not(w.backwards, "the write phase went back");
+}

@@ -661,6 +661,36 @@ Test(memory, a_changed_name_or_place_is_never_merged)
     cr_assert_eq(count(), 5);
 }
 
+/* "Every number of the old text still there" counts each occurrence: a
+ * number said twice and changed once ("meeting 2 ... on March 2" /
+ * "meeting 3 ... on March 2") is a changed fact, not a rewording.  It was
+ * merged (the new text holds a 2 as well), and the old text, the only
+ * record of meeting 2, was overwritten. */
+Test(memory, a_number_said_twice_and_changed_once_is_not_merged)
+{
+    static const char *old = "Meeting 2 of the budget review is on March 2 in the large hall on "
+                             "the third floor of the north building with the finance team";
+    static const char *new = "Meeting 3 of the budget review is on March 2 in the large hall on "
+                             "the third floor of the north building with the finance team";
+    cvs_mem_remembered a, b;
+    cvs_mem_items l = {0};
+    cr_assert_gt(bow_cos(old, new), 0.95);
+    remember("m", old, NULL, &a);
+    remember("m", new, NULL, &b);
+    cr_assert_eq(b.outcome, CVS_MEM_ADDED, "outcome %d", (int)b.outcome);
+    cr_assert_str_eq(b.superseded, a.id);
+    cr_assert_eq(cvs_mem_list(db, "m", NULL, 0, &l), 0);
+    cr_assert_eq(l.n, 2);
+    cr_assert(find(&l, a.id) >= 0);
+    cr_assert_str_eq(l.items[find(&l, a.id)].text, old);
+    cvs_mem_items_free(&l);
+    /* The same words as often, in other words' order: still a rewording. */
+    remember("m", "meeting 3 of the budget review is on march 2, in the large hall on the "
+                  "third floor of the north building, with the finance team!", NULL, &a);
+    cr_assert_eq(a.outcome, CVS_MEM_MERGED, "outcome %d", (int)a.outcome);
+    cr_assert_str_eq(a.id, b.id);
+}
+
 /* A revision keeps what the memory is about, its theme (the first content
  * word, with the words that own it): near vectors with another theme are
  * another fact, kept live beside the first, and recall finds each by its
@@ -1306,6 +1336,37 @@ Test(mcp, raw_protocol_errors_and_tools)
 /* The three-word GloVe cache of the MCP tests that need no more. */
 static const char *const mcp_words[] = {"alice", "lives", "paris"};
 static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+
+/* Two messages on one line (a client that writes them back to back, with or
+ * without a space): each is answered with its own id, as if each had its
+ * line.  Before, the line was one parse error with id null, and the client
+ * waited for answers that never came.  What follows a message and is not
+ * JSON is still a parse error. */
+Test(mcp, two_messages_on_one_line_are_both_answered)
+{
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"} "
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"} garbage\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}   \n";
+    json_t *msg[16] = {0};
+    size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 16);
+    static const int ids[] = {1, 2, 3, 4, 5};
+    cr_assert_eq(n, 7, "%zu replies", n);
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_eq(json_integer_value(json_object_get(msg[i], "id")), ids[i], "reply %zu", i);
+        cr_assert(json_object_get(msg[i], "result"), "reply %zu has no result", i);
+    }
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(msg[3], "result"), "tools")), 4);
+    cr_assert(json_is_null(json_object_get(msg[5], "id")));
+    cr_assert_eq(ERRCODE(5), -32700);
+    cr_assert_eq(json_integer_value(json_object_get(msg[6], "id")), 6);
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
 
 /* "\u0000" is valid JSON: a request holding it is answered with its own
  * id (a parse error's null id would leave the client waiting for an

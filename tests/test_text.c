@@ -490,15 +490,64 @@ Test(sif, cache_dir_resolution)
     cr_assert_eq(cvs_glove_dir(buf, 5), CVS_EINVAL);
 }
 
+/* msg tells the user to run `bash PATH ...` with PATH the GloVe fetcher,
+ * by a full path to a file that exists. */
+static void assert_names_fetcher(const char *msg)
+{
+    const char *p = strstr(msg, "bash ");
+    char fetch[4200];
+    size_t n = 0;
+    cr_assert(p, "%s", msg);
+    for (p += 5; p[n] && p[n] != ' ' && n + 1 < sizeof fetch; n++)
+        fetch[n] = p[n];
+    fetch[n] = '\0';
+    cr_assert(fetch[0] == '/' && strstr(fetch, "fetch-glove.sh") && access(fetch, R_OK) == 0,
+              "%s", msg);
+}
+
 Test(sif, missing_cache_names_path_and_command)
 {
     setenv("CVSTORE_GLOVE_DIR", "/nonexistent/glove", 1);
     cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_NOTFOUND);
     cr_assert(strstr(cvs_errmsg(db), "/nonexistent/glove/glove100.words"), "%s", cvs_errmsg(db));
     cr_assert(strstr(cvs_errmsg(db), "fetch-glove.sh"), "%s", cvs_errmsg(db));
+    /* The command names a fetcher that exists here ("bash PATH DIR"):
+     * this checkout's scripts/, not a path relative to the cwd. */
+    assert_names_fetcher(cvs_errmsg(db));
     /* Nothing was recorded. */
     cvs_embedder_info info;
     cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_NOTFOUND);
+}
+
+/* A damaged cache (a cut download: fewer vectors than words) is named with
+ * a remedy that works: the fetcher skips files that are there, so the
+ * message says to remove them first, and names the fetcher by its path
+ * ("fetch them again" alone sent the user to a fetcher that did nothing). */
+Test(sif, damaged_cache_says_remove_then_fetch)
+{
+    char dir[] = "/tmp/cvs-glove-XXXXXX", path[4200];
+    float row[5] = {0};
+    int32_t d = 4;
+    FILE *f;
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/glove100.words", dir);
+    cr_assert((f = fopen(path, "w")));
+    fputs("alpha\nbeta\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/glove100.fvecs", dir);
+    cr_assert((f = fopen(path, "wb")));
+    memcpy(row, &d, 4);
+    fwrite(row, sizeof row, 1, f); /* one vector of the two */
+    fclose(f);
+    setenv("CVSTORE_GLOVE_DIR", dir, 1);
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_ECORRUPT);
+    cr_assert(strstr(cvs_errmsg(db), path), "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "remove"), "%s", cvs_errmsg(db));
+    assert_names_fetcher(cvs_errmsg(db));
+    remove(path);
+    snprintf(path, sizeof path, "%s/glove100.words", dir);
+    remove(path);
+    rmdir(dir);
 }
 
 /* The weighted mean of a text's words, before the component's removal. */

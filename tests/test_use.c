@@ -394,6 +394,90 @@ Test(use_model, damaged_files_are_refused)
     free(buf);
 }
 
+/* Every code point that cvs_text_words counts as a word has at least one
+ * piece: so a memory with words always has a USE embedding, and no `use`
+ * store holds a stand-in vector for memory.c's rule 12 to read (the
+ * comment in recall_lead_pool rests on this). */
+Test(use_model, every_word_has_a_piece)
+{
+    cvs_use *u = load_model();
+    size_t worded = 0;
+    if (!u)
+        return;
+    for (uint32_t c = 1; c < 0x110000; c++) {
+        char b[4];
+        size_t n, w = 0, k = 0;
+        int32_t *ids = NULL;
+        if (c >= 0xD800 && c < 0xE000)
+            continue;
+        if (c < 0x80)
+            b[0] = (char)c, n = 1;
+        else if (c < 0x800)
+            b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 63)), n = 2;
+        else if (c < 0x10000)
+            b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | ((c >> 6) & 63)),
+            b[2] = (char)(0x80 | (c & 63)), n = 3;
+        else
+            b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 63)),
+            b[2] = (char)(0x80 | ((c >> 6) & 63)), b[3] = (char)(0x80 | (c & 63)), n = 4;
+        if (cvs_text_words(b, n, &w) || !w)
+            continue;
+        worded++;
+        cr_assert_eq(cvs__spm_encode(cvs__use_tokenizer(u), b, n, &ids, &k), CVS_OK);
+        free(ids);
+        cr_assert_gt(k, 0, "U+%04X is a word without a piece", c);
+    }
+    cr_assert_gt(worded, 100000, "only %zu code points are words", worded);
+    cvs__use_free(u);
+}
+
+/* The path of the fetcher a message tells the user to run ("bash PATH"),
+ * copied into buf, or "" when it names none. */
+static const char *named_fetcher(const char *msg, char *buf, size_t cap)
+{
+    const char *p = strstr(msg, "bash ");
+    size_t n = 0;
+    buf[0] = '\0';
+    if (!p)
+        return buf;
+    for (p += 5; p[n] && p[n] != ' ' && p[n] != '`' && n + 1 < cap; n++)
+        buf[n] = p[n];
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A missing or damaged model file: the message names the file and a
+ * fetcher that exists where this library runs (a checkout's scripts/, an
+ * installation's share/cvstore), with the command to run, not a path
+ * relative to a checkout the user may not have. */
+Test(use_model, missing_or_damaged_names_a_fetcher_that_exists)
+{
+    char dir[] = "/tmp/cvs-use-XXXXXX", path[4200], fetch[4200];
+    cvs_use *u = NULL;
+    FILE *f;
+    cr_assert(mkdtemp(dir));
+    cr_assert_eq(cvs__use_load(dir, &u), CVS_NOTFOUND);
+    cr_assert(strstr(cvs_errmsg(NULL), dir), "%s", cvs_errmsg(NULL));
+    named_fetcher(cvs_errmsg(NULL), fetch, sizeof fetch);
+    cr_assert(strstr(fetch, "fetch-use.sh") && fetch[0] == '/' && access(fetch, R_OK) == 0,
+              "names no fetcher that exists: %s", cvs_errmsg(NULL));
+    snprintf(path, sizeof path, "%s/%s", dir, CVS_USE_FILE);
+    cr_assert((f = fopen(path, "wb")));
+    fputs("not a model, a cut download", f);
+    fclose(f);
+    /* CVS_ECORRUPT ("stored data is corrupt"), not CVS_EFORMAT, whose
+     * text, "not a cvstore store", the CLI printed first: the store is
+     * fine, the cache is not. */
+    cr_assert_eq(cvs__use_load(dir, &u), CVS_ECORRUPT);
+    cr_assert(strstr(cvs_errmsg(NULL), "damaged: remove it"), "%s", cvs_errmsg(NULL));
+    named_fetcher(cvs_errmsg(NULL), fetch, sizeof fetch);
+    cr_assert(strstr(fetch, "fetch-use.sh") && fetch[0] == '/' && access(fetch, R_OK) == 0,
+              "names no fetcher that exists: %s", cvs_errmsg(NULL));
+    cr_assert_null(u);
+    remove(path);
+    rmdir(dir);
+}
+
 static const char *const share_text = "Where are the spare keys kept?";
 
 struct share_run {

@@ -236,6 +236,27 @@ CVS_API int cvs_text_terms(const char *text, size_t len, size_t *n)
     return count_tokens("cvs_text_terms", text, len, 0, n);
 }
 
+/* One wording for every entry point (CLI, MCP, Python, cvstore-mpi), so
+ * that they cannot drift apart.  It names both ways a word is left out,
+ * since a user who typed "the" and one who pasted a 70-letter hash see the
+ * same empty set. */
+CVS_API int cvs_text_empty_note(const char *text, size_t len, const char **note)
+{
+    size_t words = 0, terms = 0;
+    int rc;
+    if (!note || (!text && len))
+        return cvs__err(CVS_EINVAL, "cvs_text_empty_note: NULL argument");
+    *note = NULL;
+    if ((rc = cvs_text_words(text, len, &words)) || !words ||
+        (rc = cvs_text_terms(text, len, &terms)) || terms)
+        return rc;
+    *note = "no result: the question has only stop words (words such as \"the\", \"is\", "
+            "\"who\" that the text index leaves out, as the glove embedder does) or runs of "
+            "over 64 bytes without a space, which it leaves out too: add a word that names "
+            "what you look for";
+    return CVS_OK;
+}
+
 /* ==== Token lists across the API ==== */
 
 int cvs__terms_view(const cvs_terms *terms, cvs_tokens *out)

@@ -351,6 +351,7 @@ _fn("cvs_embed_fit", c_int, _vp, _vp, _vp, _sz)
 _fn("cvs_glove_dir", c_int, ctypes.c_char_p, _sz)
 _fn("cvs_text_words", c_int, c_char_p, _sz, _PSZ)
 _fn("cvs_text_terms", c_int, c_char_p, _sz, _PSZ)
+_fn("cvs_text_empty_note", c_int, c_char_p, _sz, POINTER(c_char_p))
 _fn("cvs_mem_remember", c_int, _vp, c_char_p, _sz, POINTER(cvs_mem_remember_opts),
     POINTER(cvs_mem_remembered))
 _fn("cvs_mem_recall", c_int, _vp, c_char_p, _sz, POINTER(cvs_mem_recall_opts),
@@ -367,3 +368,4 @@ _fn("cvs_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz,
 _fn("cvs_txn_context", c_int, _vp, POINTER(cvs_context_opts), c_char_p, _sz, _vp,
     POINTER(cvs_context_result))
 _fn("cvs_context_result_free", None, POINTER(cvs_context_result))
+_fn("cvs_context_note", c_int, POINTER(cvs_context_result), c_char_p, _sz, POINTER(c_char_p))

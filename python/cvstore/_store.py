@@ -17,6 +17,7 @@ GIL while C runs: threads sharing one Store search in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import json
@@ -73,21 +74,29 @@ def _enc(s, what: str) -> bytes:
 
 
 def _empty_note(b: bytes | None) -> str | None:
-    """Why a question found nothing when the question is the reason, as
-    `cvstore context` and the MCP recall say it: words, but only stop
-    words (cvs_text_terms), which BM25 and the glove embedder leave out."""
-    words, terms = ctypes.c_size_t(0), ctypes.c_size_t(1)
-    if (not b or lib.cvs_text_words(b, len(b), byref(words)) or not words.value
-            or lib.cvs_text_terms(b, len(b), byref(terms)) or terms.value):
+    """Why a question found nothing when the question is the reason (stop
+    words only), in the library's words (cvs_text_empty_note), as
+    `cvstore context` and MCP recall say it; else None."""
+    note = ctypes.c_char_p()
+    if not b or lib.cvs_text_empty_note(b, len(b), byref(note)) or not note.value:
         return None
-    return ('no result: the question has only stop words (words such as "the", "is", "who" '
-            'that the text index leaves out, as the glove embedder does) or runs of over 64 '
-            'bytes without a space, which it leaves out too: add a word that names what you '
-            'look for')
+    return note.value.decode("utf-8")
 
 
-def _cstr(s) -> bytes | None:
-    return None if s is None else _enc(s, "argument")
+def _cstr(s, what: str = "argument") -> bytes | None:
+    return None if s is None else _enc(s, what)
+
+
+def _ns(namespace) -> str:
+    """The namespace a memory call means: None or "" is the default
+    namespace, "default", as the library takes a NULL or empty one
+    (query/memory.c, ns_or_default); anything but a str is a TypeError
+    naming the argument."""
+    if namespace is None or namespace == "":
+        return "default"
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
+    return namespace
 
 
 def _joined(strings: Sequence[bytes]):
@@ -453,6 +462,9 @@ class Store:
         lib.cvs_db_close(h)
 
     def __enter__(self) -> "Store":
+        # As a closed file's `with` does: at once, not at the first call.
+        if self._h is None:
+            raise _closed_error()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -1294,8 +1306,11 @@ class Store:
                 items.append(ContextItem(_s(it.id, it.id_len), float(it.score), it.tokens,
                                          it.hop, via, _s(it.title, it.title_len),
                                          _s(it.text, it.text_len), it.key, sents))
+            note = ctypes.c_char_p()
+            if lib.cvs_context_note(byref(r), b, len(b) if b else 0, byref(note)):
+                note.value = None
             return Context(items, r.tokens, r.budget, r.pool, r.seconds,
-                           None if items else _empty_note(b))
+                           note.value.decode("utf-8") if note.value else None)
         finally:
             lib.cvs_context_result_free(byref(r))
 
@@ -1306,15 +1321,17 @@ class Store:
                  metadata: Mapping | None = None, links: Sequence | None = None,
                  conversation: str | None = None, supersedes: str | None = None,
                  near_dup: float | None = None, max_bytes: int | None = None) -> dict:
-        """Stores a memory (MCP `remember`): {"id", "status" ("added",
+        """Stores a memory (MCP `remember`) in namespace (None or "": the
+        default namespace, "default"): {"id", "status" ("added",
         "duplicate" or "merged"), "namespace"}, with "similarity" when merged
         and "supersedes" when it replaced an earlier memory.  A memory whose
         text plus metadata is over max_bytes (default: the library's
         CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput, and so does a text
         of no words (empty, spaces of any kind, punctuation)."""
-        ns = namespace or "default"
-        o = L.cvs_mem_remember_opts(ns=_cstr(ns), conversation=_cstr(conversation),
-                                    supersedes=_cstr(supersedes), near_dup=near_dup or 0.0,
+        ns = _ns(namespace)
+        o = L.cvs_mem_remember_opts(ns=ns.encode(),
+                                    conversation=_cstr(conversation, "conversation"),
+                                    supersedes=_cstr(supersedes, "supersedes"), near_dup=near_dup or 0.0,
                                     max_bytes=max_bytes or 0)
         if metadata is not None:
             m = _enc(_dumps(metadata), "metadata")
@@ -1343,7 +1360,8 @@ class Store:
                hops: int = 0, half_life_seconds: float = 0.0,
                filter: Mapping | str | None = None, touch: bool = True,
                unit: str = "passage") -> dict:
-        """The namespace's context set for a query (MCP `recall`); unit
+        """The namespace's context set for a query (MCP `recall`; namespace
+        None or "" is "default", as in every memory call); unit
         "sentence" keeps only each memory's sentences that answer the query:
         {"memories": [...], "tokens", "namespace"}; each memory has id, text,
         metadata, namespace, created_us, last_recalled_us, tokens, score,
@@ -1352,7 +1370,7 @@ class Store:
         match (10**9, "all of them") returns every match; a query of no
         words (empty, spaces of any kind, punctuation) raises
         InvalidArgument."""
-        ns = namespace or "default"
+        ns = _ns(namespace)
         # No more memories come back than the store holds: a k beyond that
         # (10**9 for "all of them") asks for every match, as the library
         # takes it (it caps k at the memories that match).
@@ -1393,11 +1411,12 @@ class Store:
     def forget(self, id: str | None = None, *, filter: Mapping | str | None = None,
                namespace: str | None = None) -> int:
         """Deletes the memory id and/or the memories matching filter ({} for
-        the whole namespace) from the namespace (MCP `forget`); the count."""
+        the whole namespace) from the namespace (None or "": "default")
+        (MCP `forget`); the count."""
         if id is None and filter is None:
             raise InvalidArgument("forget: give an id or a filter", L.EINVAL, "CVS_EINVAL")
-        ns = namespace or "default"
-        idb = _cstr(id)
+        ns = _ns(namespace)
+        idb = _cstr(id, "id")
         flt = _filter_text(filter)
         n = c_size_t()
         self._check(lib.cvs_mem_forget(self._db, ns.encode(), idb, len(idb) if idb else 0,
@@ -1407,13 +1426,14 @@ class Store:
     @_guarded
     def list_memories(self, namespace: str | None = None, *, limit: int = 20,
                       cursor: str | None = None) -> dict:
-        """A page of the namespace's memories, newest first (MCP `list`):
+        """A page of the namespace's memories (None or "": "default"),
+        newest first (MCP `list`):
         {"memories": [...], "namespace", "next_cursor"} (next_cursor None
         after the last page)."""
-        ns = namespace or "default"
+        ns = _ns(namespace)
         limit = _int_arg("list_memories: limit", limit, 1)
         r = L.cvs_mem_items()
-        self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor), limit, byref(r)))
+        self._check(lib.cvs_mem_list(self._db, ns.encode(), _cstr(cursor, "cursor"), limit, byref(r)))
         try:
             return {"memories": _mem_items(r, False), "namespace": ns,
                     "next_cursor": r.cursor.decode() or None}
@@ -1565,7 +1585,9 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     built).  embedder: None, "glove" (the built-in SIF-GloVe, whose files
     cvs_glove_dir names), "use" (the built-in Universal Sentence Encoder
     lite, whose file cvs_use_dir names), or a callable texts -> (n, dim) array (see
-    Store.set_embedder; embedder_name names it).  passphrase: create an
+    Store.set_embedder; embedder_name names it); a create whose embedder
+    cannot be attached (NotFound: no model yet) leaves no store behind.
+    passphrase: create an
     encrypted store, or open one (WrongPassphrase when wrong or missing).
     wait: what a write does while another process's writer holds the store
     (Store.set_wait): "warn" (the default) issues a cvstore.WaitWarning
@@ -1578,6 +1600,11 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     the Store between threads).
     """
     p = os.fsencode(os.fspath(path))
+    if create and readonly:
+        # A create writes: it made the store all the same, and returned a
+        # handle that could not write.
+        raise InvalidArgument("open: create=True and readonly=True exclude each other",
+                              L.EINVAL, "CVS_EINVAL")
     with _open_lock:
         _check_not_open(p)
         return _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly,
@@ -1616,6 +1643,7 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                  wait):
     h = c_void_p()
     pw = _enc(passphrase, "passphrase") if passphrase is not None else None
+    existed = os.path.isdir(p)
     if create:
         if metric not in L.METRIC:
             raise InvalidArgument(f"metric {metric!r}: cosine, l2 or ip", L.EINVAL, "CVS_EINVAL")
@@ -1666,5 +1694,17 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
             store.set_embedder(embedder, name=embedder_name)
     except BaseException:
         store.close()
+        if create:
+            # As `cvstore init --embedder` does: a store made here whose
+            # embedder cannot be attached (no model yet) is removed, so
+            # that the same call works once the model is there (it raised
+            # AlreadyExists).  It holds nothing; a directory that was
+            # there before stays.
+            for f in (b"data.mdb", b"lock.mdb"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(p, f))
+            if not existed:
+                with contextlib.suppress(OSError):
+                    os.rmdir(p)
         raise
     return store

@@ -3,7 +3,9 @@ context sets, memory, embedders and errors."""
 
 import ctypes
 import json
+import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -553,6 +555,13 @@ def test_a_question_of_stop_words_says_why_it_finds_nothing(textdb):
     r = textdb.recall("is it the", retrieval="lexical")
     assert r["memories"] == [] and "the question has only stop words" in r["note"]
     assert "note" not in textdb.recall("river", retrieval="lexical")
+    # One wording, the library's (cvs_text_empty_note), for every entry point.
+    raw = ctypes.c_char_p()
+    assert _lib.lib.cvs_text_empty_note(b"who was the", 11, ctypes.byref(raw)) == 0
+    assert ctx.note == r["note"] == raw.value.decode()
+    # Candidates, none within the budget: the note names the budget.
+    tight = textdb.context("capital of Germany", budget=1, unit="passage")
+    assert tight.items == [] and tight.pool > 0 and "budget" in tight.note
 
 
 def test_context_by_vector_as_the_cli(textdb, path, tmp_path):
@@ -665,6 +674,25 @@ def test_use_missing_names_directory_and_fetcher(path, tmp_path, monkeypatch):
         cvstore.open(path, create=True, embedder="use")
 
 
+def test_a_create_whose_embedder_fails_leaves_no_store(path, tmp_path, monkeypatch):
+    """open(create=True, embedder=...) whose embedder cannot be attached
+    (no model yet) left a store without one, so the same call, once the
+    model was fetched, raised AlreadyExists; nothing is left now, as
+    `cvstore init --embedder` leaves nothing, and a directory that was
+    there before (empty) stays."""
+    monkeypatch.setenv("CVSTORE_GLOVE_DIR", str(tmp_path / "noglove"))
+    with pytest.raises(cvstore.NotFound):
+        cvstore.open(path, create=True, embedder="glove")
+    assert not os.path.exists(path)
+    os.mkdir(path)
+    with pytest.raises(cvstore.NotFound):
+        cvstore.open(path, create=True, embedder="glove")
+    assert os.path.isdir(path) and os.listdir(path) == []
+    with cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash") as db:
+        assert len(db) == 0
+
+
 def test_use_embeds_512_when_the_model_is_cached(path):
     import os
     d = os.environ.get("CVSTORE_USE_DIR") or os.path.join(
@@ -761,6 +789,31 @@ def test_remember_recall_forget_list(memdb):
     with pytest.raises(cvstore.InvalidArgument):
         memdb.forget()
     assert len(memdb.list_memories("work")["memories"]) == 2
+
+
+def test_namespace_empty_is_default_and_wrong_types_are_named(memdb):
+    """namespace="" is the default namespace, as the library takes an empty
+    one (and every result says "default"); a namespace that is not a str
+    is a TypeError naming the argument, from every memory call (recall,
+    forget and list_memories raised AttributeError: 'int' object has no
+    attribute 'encode'), and nothing is stored."""
+    a = memdb.remember("The spare key is under the blue flowerpot.", namespace="")
+    assert a["namespace"] == "default"
+    assert memdb.recall("spare key", namespace="")["namespace"] == "default"
+    assert [x["id"] for x in memdb.recall("spare key")["memories"]] == [a["id"]]
+    assert memdb.list_memories("")["namespace"] == "default"
+    before = len(memdb)
+    for bad in (5, b"work", ["work"]):
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.remember("Another fact about keys.", namespace=bad)
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.recall("keys", namespace=bad)
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.forget(filter={}, namespace=bad)
+        with pytest.raises(TypeError, match="namespace must be str"):
+            memdb.list_memories(bad)
+    assert len(memdb) == before
+    assert memdb.forget(a["id"], namespace="") == 1
 
 
 def test_conversation_links(memdb):
@@ -1005,3 +1058,54 @@ def test_recall_with_a_k_beyond_the_store_returns_them_all(path):
         assert len(got["memories"]) == 3
         with pytest.raises(cvstore.InvalidArgument, match="k 0"):
             db.recall("river", k=0)
+
+
+def test_a_store_cut_short_raises_instead_of_killing_python(path, rng):
+    """A data.mdb cut short (a copy that stopped) killed the interpreter
+    with SIGBUS on the first read; open now raises Corrupt naming it, and
+    the process goes on."""
+    x = rng.standard_normal((3000, 8)).astype(np.float32)
+    with cvstore.open(path, create=True, dim=8, metric="l2") as db:
+        db.put([f"v{i}" for i in range(len(x))], x)
+    data = os.path.join(path, "data.mdb")
+    os.truncate(data, os.path.getsize(data) // 2)
+    code = ("import cvstore, sys\n"
+            "try:\n"
+            "    cvstore.open(sys.argv[1], readonly=True)\n"
+            "except cvstore.Corrupt as e:\n"
+            "    print('Corrupt:', e)\n")
+    p = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "data.mdb is cut short" in p.stdout and "restore" in p.stdout
+
+
+def test_with_on_a_closed_store_raises_at_once(path):
+    """`with store:` on a closed Store raised nothing until the first call
+    inside; it raises at the `with`, as a closed file does."""
+    db = cvstore.open(path, create=True, dim=DIM)
+    db.close()
+    with pytest.raises(cvstore.InvalidArgument, match="the store is closed"):
+        with db:
+            pass
+
+
+def test_create_and_readonly_exclude_each_other(path):
+    """open(create=True, readonly=True) made a store (a write) though asked
+    not to write; it is refused, and nothing is made."""
+    with pytest.raises(cvstore.InvalidArgument, match="create.*readonly"):
+        cvstore.open(path, create=True, dim=DIM, readonly=True)
+    assert not os.path.exists(path)
+
+
+def test_memory_in_a_store_without_an_embedder_says_what_to_do(path):
+    """remember and recall on a store without an embedder advised 'give each
+    record a "vector"', which no memory call takes; they name the store a
+    memory needs, and lexical recall, which needs no embedder."""
+    with cvstore.open(path, create=True, dim=DIM) as db:
+        for call in (lambda: db.remember("The cat is called Miso."),
+                     lambda: db.recall("cat")):
+            with pytest.raises(cvstore.InvalidArgument) as e:
+                call()
+            assert "--embedder use" in str(e.value) and "vector\"" not in str(e.value)
+        assert db.recall("cat", retrieval="lexical")["memories"] == []
