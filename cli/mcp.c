@@ -882,17 +882,24 @@ static int blank(const char *s, size_t n)
  * with such integers as reals to find its id, and refused with it (-32602
  * in params, -32600 elsewhere, saying to write the number as a string),
  * since an error with id null leaves the client waiting for its answer; a
- * notification gets none (*note 1).  Anything else: -32700, id null. */
-static json_t *parse_error(const char *line, size_t n, const json_error_t *je, int *note)
+ * notification gets none (*note 1), and *used = the bytes it took, so the
+ * messages after it on the line are answered too.  Anything else: -32700,
+ * id null (*used left as it was: the rest of the line). */
+static json_t *parse_error(const char *line, size_t n, const json_error_t *je, int *note,
+                           size_t *used)
 {
     char m[400];
     json_t *msg, *id, *reply;
+    json_error_t je2;
     *note = 0;
     snprintf(m, sizeof m, "Parse error: %s (column %d)", je->text, je->column);
     if (json_error_code(je) != json_error_numeric_overflow || strncmp(je->text, "too big", 7) ||
         !(msg = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL |
-                           JSON_DISABLE_EOF_CHECK, NULL)))
+                           JSON_DISABLE_EOF_CHECK, &je2)))
         return rpc_error(NULL, RPC_PARSE_ERROR, m);
+    /* The message read again ends where the next on the line begins. */
+    if (je2.position > 0 && (size_t)je2.position <= n)
+        *used = (size_t)je2.position;
     if (!json_is_object(msg)) { /* a batch: no one id to answer with */
         json_decref(msg);
         return rpc_error(NULL, RPC_PARSE_ERROR, m);
@@ -942,7 +949,7 @@ static json_t *reply_to(server *s, const char *text, size_t n, size_t *used)
     *used = n;
     if (!(msg = json_loadb(text, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK,
                            &je)))
-        return parse_error(text, n, &je, &note);
+        return parse_error(text, n, &je, &note, used);
     if (je.position > 0 && (size_t)je.position <= n)
         *used = (size_t)je.position;
     if (!json_is_array(msg)) {

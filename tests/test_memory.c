@@ -1368,6 +1368,25 @@ Test(mcp, two_messages_on_one_line_are_both_answered)
         json_decref(msg[i]);
 }
 
+/* A message holding an integer beyond 64 bits is refused with its id; the
+ * message after it on the same line is still answered (the re-read that
+ * finds the id also says where the first message ends). */
+Test(mcp, a_message_after_an_oversized_integer_is_answered)
+{
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"x\":"
+        "99999999999999999999999}} {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n";
+    json_t *msg[4] = {0};
+    size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 4);
+    cr_assert_eq(n, 2, "%zu replies", n);
+    cr_assert_eq(json_integer_value(json_object_get(msg[0], "id")), 1);
+    cr_assert_eq(ERRCODE(0), -32602);
+    cr_assert_eq(json_integer_value(json_object_get(msg[1], "id")), 2);
+    cr_assert(json_object_get(msg[1], "result"));
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
+
 /* "\u0000" is valid JSON: a request holding it is answered with its own
  * id (a parse error's null id would leave the client waiting for an
  * answer), a notification holding it gets no reply (JSON-RPC answers no
