@@ -1435,7 +1435,7 @@ CVS_API void cvs_context_result_free(cvs_context_result *r);
  * be NULL for a query vector) is empty, for the user: *note = the question's
  * reason (cvs_text_empty_note: stop words only), else, when candidates were
  * found (r->pool > 0) and none was taken, that each is longer than the
- * budget (raise it, or use sentence units); NULL for a set with items or
+ * budget (raise it; with passage units, sentence units fit more); NULL for a set with items or
  * no such reason.  Static messages, valid for the life of the program.
  * CVS_EINVAL for a NULL r or note, CVS_EINPUT for text that is not UTF-8. */
 CVS_API int cvs_context_note(const cvs_context_result *r, const char *text, size_t len,

@@ -2490,7 +2490,10 @@ CVS_API void cvs_context_result_free(cvs_context_result *r)
 }
 
 /* The budget's reason needs no numbers to be acted on, and a static text
- * keeps the call free of buffers: the CLI prints the budget beside it. */
+ * keeps the call free of buffers: the CLI prints the budget beside it.  The
+ * result does not record its unit, so the text is right for both: a set of
+ * sentences whose every candidate sentence is too long is helped only by a
+ * larger budget. */
 CVS_API int cvs_context_note(const cvs_context_result *r, const char *text, size_t len,
                              const char **note)
 {
@@ -2503,8 +2506,8 @@ CVS_API int cvs_context_note(const cvs_context_result *r, const char *text, size
     if (text && (rc = cvs_text_empty_note(text, len, note)))
         return rc;
     if (!*note && r->pool)
-        *note = "no result within the budget: the candidates found are each longer than the "
-                "budget allows: raise the budget, or take sentences instead of passages "
-                "(unit sentence)";
+        *note = "no result within the budget: the candidates found (their sentences, with "
+                "sentence units) are each longer than the budget allows: raise the budget; "
+                "with passage units, sentence units (unit sentence) also fit more";
     return CVS_OK;
 }
