@@ -57,12 +57,12 @@ printf '\001' | dd of="$tmp/flip/use-lite.bin" bs=1 seek=5000000 conv=notrunc 2>
 CVSTORE_USE_DIR=$tmp/cut "$cli" search "$db" --text "the doctor" -k 1 >"$tmp/out" 2>"$tmp/err" \
   && fail "search with a truncated model succeeded"
 has "$tmp/err" "$tmp/cut/use-lite.bin" "the truncated model is named"
-has "$tmp/err" "fetch it again with \`bash $(cd "$here/.." && pwd)/scripts/fetch-use.sh '$tmp/cut'\`" \
+has "$tmp/err" "fetch it again with \`bash $(cd "$here/.." && pwd -P)/scripts/fetch-use.sh '$tmp/cut'\`" \
   "and how to replace it, with a fetcher that exists"
 CVSTORE_USE_DIR=$tmp/flip "$cli" search "$db" --text "the doctor" -k 1 >"$tmp/out" 2>"$tmp/err" \
   && fail "search with a model of a flipped weight succeeded"
 has "$tmp/err" "fingerprint" "a changed weight is a fingerprint mismatch"
-has "$tmp/err" "fetch it again with \`bash $(cd "$here/.." && pwd)/scripts/fetch-use.sh\`" \
+has "$tmp/err" "fetch it again with \`bash $(cd "$here/.." && pwd -P)/scripts/fetch-use.sh\`" \
   "which says a damaged cache is fetched again"
 
 # ---- agent memory over MCP (raw JSON-RPC, one message a line) -------------
