@@ -786,6 +786,7 @@
  *      tokens, three questions fewer at 512 on both halves; left to the
  *      multi-hop rules.
  */
+#include <libstemmer.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -924,6 +925,16 @@ typedef struct ws {
     size_t ngs, cgs, cgidx;
     uint32_t *tmp;         /* one sentence's word ids */
     size_t ctmp;
+    /* Deviation 12: word forms.  Snowball's English stemmer (NULL: exact
+     * forms only), the question terms' stem ids, a bit per first two bytes
+     * of a question term, each vocabulary word's stem id + 1 (0: not
+     * stemmed yet) and the stems' own vocabulary. */
+    struct sb_stemmer *stem;
+    uint32_t qsid[MAX_QTERMS];
+    uint64_t qfirst[1024];
+    uint32_t *sid;
+    size_t csid;
+    vocab svoc;
 } ws;
 
 static int grow(void **p, size_t *cap, size_t need, size_t el)
@@ -948,8 +959,37 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Deviation 12: the stem id of vocabulary word id (the token x, l). */
+static int stem_id(ws *w, uint32_t id, const char *x, size_t l, uint32_t *out)
+{
+    const sb_symbol *st;
+    size_t had = w->csid;
+    int rc;
+    if ((rc = grow((void **)&w->sid, &w->csid, (size_t)id + 1, sizeof *w->sid)))
+        return rc;
+    if (w->csid > had) /* grow() keeps the old entries; the new are not stemmed yet */
+        memset(w->sid + had, 0, (w->csid - had) * sizeof *w->sid);
+    if (w->sid[id] == 0) {
+        if (!(st = sb_stemmer_stem(w->stem, (const sb_symbol *)x, (int)l)))
+            return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+        if ((rc = vocab_id(&w->svoc, (const char *)st, (size_t)sb_stemmer_length(w->stem),
+                           &w->sid[id])))
+            return rc;
+        w->sid[id]++;
+    }
+    *out = w->sid[id] - 1;
+    return CVS_OK;
+}
+
+/* The key of a word's first two bytes in ws's qfirst (deviation 12). */
+static unsigned first2(const char *x, size_t l)
+{
+    return (unsigned)(unsigned char)x[0] << 8 | (l > 1 ? (unsigned char)x[1] : 0);
+}
+
 /* Tokenizes s into distinct word ids (w->tmp, *n) and the question terms it
- * holds (*qmask). */
+ * holds (*qmask): in the same form, or, with a stemmer, in another form of
+ * the same stem (deviation 12). */
 static int words_of(ws *w, const char *s, size_t len, const uint32_t *qid, size_t nq,
                     size_t *n, uint64_t *qmask)
 {
@@ -961,9 +1001,25 @@ static int words_of(ws *w, const char *s, size_t len, const uint32_t *qid, size_
         return rc;
     if ((rc = grow((void **)&w->tmp, &w->ctmp, w->tok.n + 1, sizeof *w->tmp)))
         return rc;
-    for (size_t i = 0; i < w->tok.n; i++)
-        if ((rc = vocab_id(&w->voc, w->tok.buf + w->tok.off[i], w->tok.len[i], &w->tmp[i])))
+    for (size_t i = 0; i < w->tok.n; i++) {
+        const char *x = w->tok.buf + w->tok.off[i];
+        size_t l = w->tok.len[i];
+        unsigned f = first2(x, l);
+        uint32_t sid = 0;
+        if ((rc = vocab_id(&w->voc, x, l, &w->tmp[i])))
             return rc;
+        /* Snowball's English steps rewrite a word's ending, never its
+         * first two letters (but in "dying", "lying", "tying"): only a
+         * word that begins as a question term does can share its stem,
+         * and the test spares stemming most words. */
+        if (!w->stem || !nq || !(w->qfirst[f >> 6] >> (f & 63) & 1))
+            continue;
+        if ((rc = stem_id(w, w->tmp[i], x, l, &sid)))
+            return rc;
+        for (size_t j = 0; j < nq; j++)
+            if (w->qsid[j] == sid)
+                *qmask |= 1ull << j;
+    }
     qsort(w->tmp, w->tok.n, sizeof *w->tmp, cmp_u32);
     for (size_t i = 0; i < w->tok.n; i++)
         if (i == 0 || w->tmp[i] != w->tmp[i - 1])
@@ -1180,6 +1236,29 @@ static int connected(const ws *w, const int *u, size_t nu, uint32_t inset, uint3
     return 0;
 }
 
+/* Deviation 12: for a question taken for single-hop, a stemmer and the
+ * stems of its nq terms (qt's first nq); w->stem stays NULL otherwise. */
+static int forms_init(ws *w, const cvs__qterms *qt, size_t nq, int single_hop)
+{
+    int rc;
+    if (!single_hop || nq == 0)
+        return CVS_OK;
+    if (!(w->stem = sb_stemmer_new("english", "UTF_8")))
+        return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+    for (size_t j = 0; j < nq; j++) {
+        const sb_symbol *st = sb_stemmer_stem(w->stem, (const sb_symbol *)qt->term[j],
+                                              (int)qt->len[j]);
+        unsigned f = first2(qt->term[j], qt->len[j]);
+        if (!st)
+            return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+        if ((rc = vocab_id(&w->svoc, (const char *)st, (size_t)sb_stemmer_length(w->stem),
+                           &w->qsid[j])))
+            return rc;
+        w->qfirst[f >> 6] |= 1ull << (f & 63);
+    }
+    return CVS_OK;
+}
+
 int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                  const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out)
 {
@@ -1229,6 +1308,8 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
             goto out;
         idf[j] = qt.idf[j];
     }
+    if ((rc = forms_init(&w, &qt, nq, single_hop))) /* deviation 12 */
+        goto out;
     if (nq) /* deviation 13: LINK question terms of mean idf; 19: single-hop too */
         link_w = LINK / (double)nq;
 
@@ -1527,6 +1608,11 @@ out:
     free(w.gs);
     free(w.gidx);
     free(w.tmp);
+    free(w.sid);
+    free(w.svoc.hash);
+    free(w.svoc.id);
+    if (w.stem)
+        sb_stemmer_delete(w.stem);
     cvs__tokens_free(&w.tok);
     return rc;
 }
