@@ -775,24 +775,92 @@ Test(sentsel, a_title_with_a_wh_word_named_by_the_question, .fini = teardown)
  * links them: the bridge is an entity the chosen sentence names.  Without
  * the rule the other town goes in; so it does for a question taken for
  * single-hop, where the rule is off. */
+/* Asserts the choice among the opera's sentence zs ("zorblat") and two
+ * rivals' passages (ids[0], ids[1]: titles, texts of equal length, both
+ * relevance 0.6) within room for zs and one rival's first sentence (first,
+ * of the second rival), for q multi-hop (multi) and single-hop (single). */
+static void opera_and_two_rivals(const char *q, const char *zs, const char *const *ids,
+                                 const char *const *titles, const char *const *texts,
+                                 const char *first, const char *multi, const char *single)
+{
+    static const float rel[] = {0.6f, 0.6f, 1.0f};
+    size_t tl = strlen(titles[1]);
+    size_t budget = cvs_tokens_estimate(7, strlen(zs)) + cvs_tokens_estimate(tl, strlen(first));
+    mkctx();
+    cr_assert_eq(strlen(titles[0]), tl);
+    cr_assert_eq(strlen(texts[0]), strlen(texts[1]));
+    cr_assert_lt(budget, cvs_tokens_estimate(7, strlen(zs)) +
+                             2 * cvs_tokens_estimate(tl, strlen(first)));
+    putv(ids[0], titles[0], texts[0], 1);
+    putv(ids[1], titles[1], texts[1], 2);
+    putv(ids[2], "Zorblat", zs, 0);
+    chosen_both_ways(q, ids, rel, 3, budget, multi, single);
+}
+
 Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
 {
-    static const char zs[] = "Zorblat is an opera written at Kelling.";
-    static const char os[] = "The mill at Oskerby stands where the river Tamsin flows.";
     static const char ks[] = "The mill at Kelling stands where the river Wendle flows.";
     static const char *const ids[] = {"osk", "kett", "zorblat"};
-    static const float rel[] = {0.6f, 0.6f, 1.0f};
-    static const char q[] = "Which river flows past the town where the opera Zorblat was written?";
+    static const char *const titles[] = {"Oskerby", "Stannet"};
+    static const char *const texts[] = {
+        "The mill at Oskerby stands where the river Tamsin flows.", ks};
     /* Room for the opera's sentence and one town's, not for two towns. */
-    size_t budget = cvs_tokens_estimate(7, sizeof zs - 1) + cvs_tokens_estimate(7, sizeof ks - 1);
+    opera_and_two_rivals("Which river flows past the town where the opera Zorblat was written?",
+                         "Zorblat is an opera written at Kelling.", ids, titles, texts, ks,
+                         "zorblat:0 kett:0", "zorblat:0 osk:0");
+}
+
+/* Deviation 21 (a passage whose name holds a bridge word is the next
+ * link): the chosen sentence names the place ("Kelling") but not the title
+ * of the passage about it ("Kelling Priory"), so deviation 13 sees no link;
+ * of two priories' sentences that answer the rest of the question equally
+ * well, neither holding the place's name, the one whose title holds it goes
+ * in.  Without the rule the tie goes to the first of the two, Oskerby's; so
+ * it does for the question taken for single-hop. */
+Test(sentsel, a_title_holding_a_bridge_word_is_the_next_link, .fini = teardown)
+{
+    static const char *const ids[] = {"osk", "kel", "zorblat"};
+    static const char *const titles[] = {"Oskerby Priory", "Kelling Priory"};
+    static const char *const texts[] = {
+        "The priory stands where the river Tamsin flows. Monks founded Oskerby Priory in 1150.",
+        "The priory stands where the river Wendle flows. Monks founded Kelling Priory in 1150."};
+    /* Room for the opera's sentence and one priory's first, not for two. */
+    opera_and_two_rivals("Which river flows past the place where the opera Zorblat was written?",
+                         "Zorblat is an opera written at Kelling.", ids, titles, texts,
+                         "The priory stands where the river Wendle flows.", "zorblat:0 kel:0",
+                         "zorblat:0 kel:0");
+}
+
+/* Deviation 22 (a walk's pair introduces its target): the walk reached
+ * Brindlemoor through the composer's sentence that names it, so the pair
+ * offers that sentence with one of the town's; room for one.  The town's
+ * later sentence holds what the question still asks (the river), its lead
+ * only a word of it ("town").  Without the rule LEAD carries the lead in;
+ * with it the pair is the link and the river's sentence.  The same passage
+ * found by the retrievers (no parent) keeps its lead's bonus: there no
+ * sentence has introduced it. */
+Test(sentsel, a_walked_pair_is_introduced_by_its_link, .fini = teardown)
+{
+    static const char vs[] = "Quentin Vale was a composer born in Brindlemoor.";
+    static const char lead[] = "Brindlemoor is a quiet market town.";
+    static const char later[] = "The Wendle is its river.";
+    static const char *const ids[] = {"vale", "brindlemoor"};
+    static const float rel[] = {1.0f, 0.8f};
+    static const int parent[] = {-1, 0};
+    static const char q[] = "What river runs past the town where the composer Quentin Vale was born?";
+    char text[128];
+    size_t budget = cvs_tokens_estimate(5, sizeof vs - 1) +
+                    cvs_tokens_estimate(11, sizeof lead - 1);
     mkctx();
-    cr_assert_eq(sizeof os, sizeof ks);
-    cr_assert_lt(budget, cvs_tokens_estimate(7, sizeof zs - 1) +
-                             2 * cvs_tokens_estimate(7, sizeof ks - 1));
-    putv("osk", "Oskerby", os, 1);
-    putv("kett", "Stannet", ks, 2);
-    putv("zorblat", "Zorblat", zs, 0);
-    chosen_both_ways(q, ids, rel, 3, budget, "zorblat:0 kett:0", "zorblat:0 osk:0");
+    snprintf(text, sizeof text, "%s %s", lead, later);
+    cr_assert_lt(budget, cvs_tokens_estimate(5, sizeof vs - 1) +
+                             cvs_tokens_estimate(11, sizeof lead + sizeof later - 1));
+    putv("vale", "Vale", vs, 0);
+    putv("brindlemoor", "Brindlemoor", text, 1);
+    const char *got = choose_walked(q, 0, ids, rel, parent, 2, budget);
+    cr_assert_str_eq(got, "brindlemoor:1 vale:0", "%s", got);
+    got = choose_among(q, 0, ids, rel, 2, budget);
+    cr_assert_str_eq(got, "vale:0 brindlemoor:0", "%s", got);
 }
 
 /* Deviation 14 (an optional pair takes at most half the budget): the club
@@ -1002,7 +1070,7 @@ Test(sentsel, a_restatement_is_not_chosen, .fini = teardown)
     cvs_context_result_free(&res);
 }
 
-/* Deviation 31: for a question taken for single-hop, the first sentence of
+/* Deviation 27: for a question taken for single-hop, the first sentence of
  * a passage that shares its title with another candidate -- one paragraph
  * of a longer article -- gets no lead bonus; the sentence holding as much
  * of the question goes in at less cost.  A control with the other

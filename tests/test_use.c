@@ -630,9 +630,34 @@ Test(use_context, a_trained_encoder_joins_a_single_hop_question)
 
 /* ==== Memory recall led by the encoder (query/memory.c, rule 12) ==== */
 
-/* The memories of texts[0..n) in a fresh use store, their ids into ids. */
+/* The order the encoder alone puts texts[0..n) in for q, nearest first
+ * (cosines of its unit vectors: dot products), into order. */
+static void encoder_order(cvs_db *db, const char *q, const char *const *texts, int n,
+                          int *order)
+{
+    float v[2][CVS_USE_DIM];
+    double c[8];
+    cr_assert(n <= 8);
+    cr_assert_eq(cvs_embed_text(db, q, 0, v[0]), CVS_OK, "%s", cvs_errmsg(db));
+    for (int i = 0; i < n; i++) {
+        c[i] = 0;
+        cr_assert_eq(cvs_embed_text(db, texts[i], 0, v[1]), CVS_OK, "%s", cvs_errmsg(db));
+        for (int k = 0; k < CVS_USE_DIM; k++)
+            c[i] += (double)v[0][k] * v[1][k];
+        order[i] = i;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && c[order[j]] > c[order[j - 1]]; j--) {
+            int x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
+        }
+}
+
+/* The memories of texts[0..n) in a fresh use store, their ids into ids;
+ * with q, the encoder's own order of them for q into order. */
 static void use_memories(const char *const *texts, size_t n, char ids[][CVS_MAX_ID_LEN + 1],
-                         char **dir, cvs_db **db)
+                         char **dir, cvs_db **db, const char *q, int *order)
 {
     cvs_create_opts o = {.dim = CVS_USE_DIM, .metric = CVS_METRIC_COSINE};
     tu_store_create(&o, NULL, dir, db);
@@ -645,6 +670,8 @@ static void use_memories(const char *const *texts, size_t n, char ids[][CVS_MAX_
         cr_assert_str_eq(r.superseded, "", "memory %zu superseded another", i);
         memcpy(ids[i], r.id, sizeof ids[i]);
     }
+    if (q)
+        encoder_order(*db, q, texts, (int)n, order);
 }
 
 /* The id of the first memory recall gives for q with strategy st. */
@@ -678,10 +705,70 @@ Test(use_store, recall_follows_the_encoder_where_bm25_disagrees)
     const char *q = "What music does the user like?";
     if (!have_model())
         return;
-    use_memories(texts, 5, ids, &dir, &db);
+    use_memories(texts, 5, ids, &dir, &db, NULL, NULL);
     /* The premise: the rankings disagree. */
     cr_assert_str_eq(first_recalled(db, q, CVS_MEM_VECTOR), ids[0]);
     cr_assert_str_neq(first_recalled(db, q, CVS_MEM_LEXICAL), ids[0]);
     cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
+    tu_store_remove(&dir, &db);
+}
+
+/* Rule 13: a lone digit of the question ("3" of "at 3 pm") is not a name.
+ * It tells the hour the user asks about, which the memory that answers
+ * (a rule about the afternoon) does not repeat; as a name it put every
+ * memory that counts three of something ahead of the encoder's answer. */
+Test(use_store, a_lone_digit_is_not_a_name)
+{
+    static const char *const texts[] = {"Coffee: only in the morning, never after noon.",
+                                        "Desk: floor 3 of the north building.",
+                                        "Bought 3 new shirts for the conference.",
+                                        "Daughter: grade 3 at Hillside School."};
+    char ids[4][CVS_MAX_ID_LEN + 1], *dir = NULL;
+    cvs_db *db = NULL;
+    const char *q = "Can I have a coffee at 3 pm?";
+    int order[4];
+    if (!have_model())
+        return;
+    /* The premise: the encoder knows the answer. */
+    use_memories(texts, 4, ids, &dir, &db, q, order);
+    cr_assert_eq(order[0], 0, "the encoder puts memory %d nearest the question", order[0]);
+    cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
+    /* A name of letters still leads ("Hillside"). */
+    cr_expect_str_eq(first_recalled(db, "Which grade is my daughter in at Hillside?",
+                                    CVS_MEM_HYBRID),
+                     ids[3]);
+    tu_store_remove(&dir, &db);
+}
+
+/* Rule 14: relevance keeps the encoder's scale beyond first place, so that
+ * the diverse selection's coverage does not outweigh it: asked for two
+ * memories, recall gives the encoder's first two (the flight out and the
+ * flight back), not its first and one it puts lower, which rule 12's
+ * flattened scores let the selection prefer for covering other ground. */
+Test(use_store, the_second_memory_is_the_encoders_second)
+{
+    static const char *const texts[] = {
+        "The user's flight to Lisbon leaves on Friday at 7 am.",
+        "The user's return flight from Lisbon lands on Sunday at 9 pm.",
+        "The user's hotel in Lisbon is the Memmo Alfama.",
+        "The user's sister lives in Lisbon and has two cats."};
+    char ids[4][CVS_MAX_ID_LEN + 1], *dir = NULL;
+    cvs_db *db = NULL;
+    cvs_mem_recall_opts o = {.strategy = CVS_MEM_HYBRID, .k = 2, .no_touch = 1};
+    cvs_mem_items r = {0};
+    const char *q = "When does my flight to Lisbon leave?";
+    int order[4];
+    if (!have_model())
+        return;
+    /* The premise: the encoder's order is the texts' */
+    use_memories(texts, 4, ids, &dir, &db, q, order);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(order[i], i, "the encoder's %d-th is memory %d", i + 1, order[i]);
+    cr_assert_eq(cvs_mem_recall(db, q, 0, &o, &r), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 2);
+    cr_expect_str_eq(r.items[0].id, ids[0]);
+    cr_expect_str_eq(r.items[1].id, ids[1], "the second is memory %d, not the return flight",
+                     strcmp(r.items[1].id, ids[2]) ? 3 : 2);
+    cvs_mem_items_free(&r);
     tu_store_remove(&dir, &db);
 }
