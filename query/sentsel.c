@@ -1190,10 +1190,19 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Deviation 12: the stem id of vocabulary word id (the token x, l). */
+/* Deviation 12: the id of the stem of the word x, l. */
+static int stem_of(ws *w, const char *x, size_t l, uint32_t *sid)
+{
+    const sb_symbol *st = sb_stemmer_stem(w->stem, (const sb_symbol *)x, (int)l);
+    if (!st)
+        return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+    return vocab_id(&w->svoc, (const char *)st, (size_t)sb_stemmer_length(w->stem), sid);
+}
+
+/* Deviation 12: the stem id of vocabulary word id (the token x, l),
+ * stemmed once per call of cvs__sentsel. */
 static int stem_id(ws *w, uint32_t id, const char *x, size_t l, uint32_t *out)
 {
-    const sb_symbol *st;
     size_t had = w->csid;
     int rc;
     if ((rc = grow((void **)&w->sid, &w->csid, (size_t)id + 1, sizeof *w->sid)))
@@ -1201,10 +1210,7 @@ static int stem_id(ws *w, uint32_t id, const char *x, size_t l, uint32_t *out)
     if (w->csid > had) /* grow() keeps the old entries; the new are not stemmed yet */
         memset(w->sid + had, 0, (w->csid - had) * sizeof *w->sid);
     if (w->sid[id] == 0) {
-        if (!(st = sb_stemmer_stem(w->stem, (const sb_symbol *)x, (int)l)))
-            return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
-        if ((rc = vocab_id(&w->svoc, (const char *)st, (size_t)sb_stemmer_length(w->stem),
-                           &w->sid[id])))
+        if ((rc = stem_of(w, x, l, &w->sid[id])))
             return rc;
         w->sid[id]++;
     }
@@ -1491,13 +1497,8 @@ static int forms_init(ws *w, const cvs__qterms *qt, size_t nq, int single_hop)
     if (!(w->stem = sb_stemmer_new("english", "UTF_8")))
         return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
     for (size_t j = 0; j < nq; j++) {
-        const sb_symbol *st = sb_stemmer_stem(w->stem, (const sb_symbol *)qt->term[j],
-                                              (int)qt->len[j]);
         unsigned f = first2(qt->term[j], qt->len[j]);
-        if (!st)
-            return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
-        if ((rc = vocab_id(&w->svoc, (const char *)st, (size_t)sb_stemmer_length(w->stem),
-                           &w->qsid[j])))
+        if ((rc = stem_of(w, qt->term[j], qt->len[j], &w->qsid[j])))
             return rc;
         w->qfirst[f >> 6] |= 1ull << (f & 63);
     }
