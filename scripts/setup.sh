@@ -7,7 +7,7 @@ set -euo pipefail
 CVS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CVS_PACKAGES=(build-essential cmake pkg-config git
   libfaiss-dev liblmdb-dev libopenblas-dev liblapacke-dev libsodium-dev
-  libcriterion-dev libjansson-dev libutf8proc-dev libcurl4-openssl-dev libicu-dev
+  libcriterion-dev libjansson-dev libutf8proc-dev libcurl4-openssl-dev libicu-dev libstemmer-dev
   libhnswlib-dev gnuplot-nox libopenmpi-dev openmpi-bin
   python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel)
 

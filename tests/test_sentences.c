@@ -1102,3 +1102,22 @@ Test(sentsel, a_paragraph_of_a_longer_article_has_no_lead, .fini = teardown)
     got = choose_among(q, 0, ids, rel, 2, one);
     cr_assert_str_eq(got, "g:0", "multi-hop: %s", got);
 }
+
+/* Deviation 12 (word forms, single-hop): a question asks in its own forms
+ * of the words of the sentence it was written from ("courts" for "court",
+ * "hear" for "hears", "appeals" for "appeal").  Matched by Snowball's
+ * English stems, that sentence holds all of the question's terms and goes
+ * in; matched by exact form it holds none, and the passage's lead (its
+ * bonus, deviation 2) wins.  A question taken for multi-hop keeps exact
+ * forms. */
+Test(sentsel, a_word_form_matches_for_single_hop, .fini = teardown)
+{
+    static const char s0[] = "Ferrow hall was built of grey stone beside the river.";
+    static const char s1[] = "Its court hears every appeal from the valley towns.";
+    static const char q[] = "Which courts hear appeals?";
+    size_t one = cvs_tokens_estimate(6, sizeof s1 > sizeof s0 ? sizeof s1 - 1 : sizeof s0 - 1);
+    const char *got = choose_of_two("Ferrow", s0, s1, q);
+    cr_assert_str_eq(got, "1", "single-hop: the sentence holding the words' forms: %s", got);
+    got = choose(q, 0, one);
+    cr_assert_str_eq(got, "0", "multi-hop: exact forms only, the lead: %s", got);
+}
