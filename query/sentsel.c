@@ -885,6 +885,14 @@
  *      HotpotQA 0.433 / 0.675 / 0.749 / 0.788 (recall at 256 / 512 0.842 /
  *      0.909), MuSiQue 0.151 / 0.290 / 0.366 / 0.462; half B 0.377 / 0.623
  *      / 0.731 / 0.794, MuSiQue 0.121 / 0.262 / 0.411 / 0.486.
+ *      What is taken back is the LEAD the lead holds (sent.lead), not LEAD
+ *      itself: where deviation 27 gave it none (a single-hop question, a
+ *      target sharing its title with another candidate), taking LEAD back
+ *      put the lead below its passage's other sentences, so a namesake
+ *      among the candidates changed which sentence went with the link (the
+ *      test a_withheld_lead_is_not_taken_back).  A fix, not a choice; in the
+ *      sentence benchmark (docs/BENCHMARKS.md) it moves one figure, MuSiQue
+ *      half A at 512 tokens, 0.484 -> 0.473, one question.
  *  23. No trimming inside a sentence.  A lead's pronunciation guide, IPA
  *      or gloss in another script ("Hagar (/ heɪˈɡɑːr / hay - GAR; Hebrew:
  *      ...; Latin: Agar)") costs tokens and cannot answer an English
@@ -1122,6 +1130,8 @@ typedef struct sent {
     size_t w0, nw;         /* its distinct words: words[w0 .. w0 + nw) */
     uint64_t qmask;        /* question terms it holds */
     double r;              /* r_s */
+    double lead;           /* the LEAD r_s holds (deviation 2; 0 where deviation
+                              27 withholds it), for deviation 22 to take back */
     int link;              /* sentence chosen with it (deviation 3), or -1 */
     int link_opt;          /* the link may also be left out */
     int chosen;
@@ -1613,12 +1623,12 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 goto out;
             memcpy(w.words + w.nwords, w.tmp, nw * sizeof *w.tmp);
             s = &w.ss[w.nss++];
-            *s = (sent){(uint32_t)p, g0, w.ngs - 1, 0, w.nwords, nw, qm, 0, -1, 0, 0, 0};
+            *s = (sent){(uint32_t)p, g0, w.ngs - 1, 0, w.nwords, nw, qm, 0, 0, -1, 0, 0, 0};
             for (size_t g = g0; g < w.ngs; g++)
                 s->bytes += (g > g0) + (w.gs[g].end - w.gs[g].start);
             w.nwords += nw;
-            s->r = in[p].rel * (EPS + (1 - rho) * cvs__qterms_share(&qt, qm) +
-                                (first ? LEAD : 0));
+            s->lead = first ? LEAD : 0;
+            s->r = in[p].rel * (EPS + (1 - rho) * cvs__qterms_share(&qt, qm) + s->lead);
             first = 0;
         }
         ps->ns = w.nss - ps->s0;
@@ -1749,7 +1759,7 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, int single_hop,
                 /* Deviation 22: a walk's pair introduces its target through
                  * the link sentence; the target's lead earns no LEAD there. */
                 if (k == 0 && with && !s->link_opt && (size_t)u[0] == xp->s0)
-                    xr -= in[x->p].rel * LEAD;
+                    xr -= in[x->p].rel * x->lead; /* only the bonus it got */
                 gain += xr * (x->nw ? (double)fresh / (double)x->nw : 0);
                 if (w.ps[x->p].nchosen == 0)
                     mine |= w.ps[x->p].qmask;

@@ -863,6 +863,33 @@ Test(sentsel, a_walked_pair_is_introduced_by_its_link, .fini = teardown)
     cr_assert_str_eq(got, "vale:0 brindlemoor:0", "%s", got);
 }
 
+/* Deviations 22 and 27 together: deviation 22 takes back the LEAD a walked
+ * pair's target lead holds, and for a single-hop question deviation 27 gives
+ * none to a passage sharing its title with another candidate.  Taking back
+ * a bonus never given pushed that lead below its passage's other sentence:
+ * here the two later-identical sentences tie, and a third candidate with the
+ * same title must not change which of them goes with the link. */
+Test(sentsel, a_withheld_lead_is_not_taken_back, .fini = teardown)
+{
+    static const char vs[] = "Quentin Vale was a composer born in Brindlemoor.";
+    static const char bt[] = "The Wendle runs past the market town. The Tamsin runs past the "
+                             "market town.";
+    static const char *const ids[] = {"vale", "brin", "brin2"};
+    static const float rel[] = {1.0f, 0.8f, 0.2f};
+    static const int parent[] = {-1, 0, -1};
+    static const char q[] = "Which river runs past the market town?";
+    size_t budget = cvs_tokens_estimate(4, sizeof vs - 1) +
+                    cvs_tokens_estimate(11, strlen("The Wendle runs past the market town."));
+    mkctx();
+    putv("vale", "Vale", vs, 0);
+    putv("brin", "Brindlemoor", bt, 1);
+    putv("brin2", "Brindlemoor", "A parish hall stands on the green.", 2);
+    const char *got = choose_walked(q, 1, ids, rel, parent, 2, budget);
+    cr_assert(strstr(got, "brin:0"), "%s", got);
+    got = choose_walked(q, 1, ids, rel, parent, 3, budget);
+    cr_assert(strstr(got, "brin:0"), "with a namesake: %s", got);
+}
+
 /* Deviation 14 (an optional pair takes at most half the budget): the club
  * the question names, found by the retrievers, may come with the first
  * candidate sentence naming it (deviation 3), here the women's team's, which
