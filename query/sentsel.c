@@ -1461,6 +1461,13 @@ static double qweight(uint64_t mask, const double *idf, size_t nq)
     return s;
 }
 
+/* Deviation 17: a bridge word -- a word of the chosen sentences (covered),
+ * not a question term (pdf 255), that at most BRIDGE_DF candidates hold. */
+static int is_bridge(uint32_t id, const unsigned char *covered, const unsigned char *pdf)
+{
+    return covered[id] && pdf[id] >= 2 && pdf[id] <= BRIDGE_DF;
+}
+
 /* Deviation 17: whether a unit (its nu sentences u) joins the chain the
  * chosen sentences make: one of its sentences is of a chosen passage, of a
  * passage a chosen sentence names or the question names, names a chosen
@@ -1475,8 +1482,7 @@ static int connected(const ws *w, const int *u, size_t nu, uint32_t inset, uint3
             w->ps[x->p].qnamed)
             return 1;
         for (size_t j = 0; j < x->nw; j++) {
-            uint32_t id = w->words[x->w0 + j];
-            if (covered[id] && pdf[id] >= 2 && pdf[id] <= BRIDGE_DF)
+            if (is_bridge(w->words[x->w0 + j], covered, pdf))
                 return 1;
         }
     }
@@ -1490,8 +1496,7 @@ static int names_bridge(const ws *w, const pass *ps, const unsigned char *covere
                         const unsigned char *pdf)
 {
     for (size_t j = 0; j < ps->nnw; j++) {
-        uint32_t id = w->words[ps->nw0 + j];
-        if (covered[id] && pdf[id] >= 2 && pdf[id] <= BRIDGE_DF)
+        if (is_bridge(w->words[ps->nw0 + j], covered, pdf))
             return 1;
     }
     return 0;
