@@ -815,8 +815,9 @@ Test(sentsel, a_sentence_off_the_chain_counts_less, .fini = teardown)
  * of the passage about it ("Kelling Priory"), so deviation 13 sees no link;
  * of two priories' sentences that answer the rest of the question equally
  * well, neither holding the place's name, the one whose title holds it goes
- * in.  Without the rule the tie goes to the first of the two, Oskerby's; so
- * it does for the question taken for single-hop. */
+ * in, whether the question is taken for multi-hop or for single-hop (the
+ * links count for both, deviation 19).  Without the rule the tie goes to
+ * the first of the two, Oskerby's. */
 Test(sentsel, a_title_holding_a_bridge_word_is_the_next_link, .fini = teardown)
 {
     static const char *const ids[] = {"osk", "kel", "zorblat"};
