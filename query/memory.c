@@ -1607,6 +1607,14 @@ typedef struct key_lead {
     size_t names; /* rule 8's names of the question it holds */
 } key_lead;
 
+/* Rule 14's evidence of a candidate: its cosine, plus rule 10's share
+ * scaled to the spread of the candidates' cosines (rule 12), so the words
+ * break only near ties on the encoder's own scale. */
+static double lead_evidence(const key_lead *l, double spread)
+{
+    return l->cos + spread * l->cov;
+}
+
 /* What recall's weighing of candidates needs (recall_weigh). */
 typedef struct recall_weights {
     double half_life_s;
@@ -1799,8 +1807,8 @@ static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, 
     w->spread = sq / (double)n - sum * sum > 0 ? sqrt(sq / (double)n - sum * sum) : 0;
     w->best = -2;
     for (size_t i = 0; i < n; i++)
-        if (w->lead[i].cos + w->spread * w->lead[i].cov > w->best)
-            w->best = w->lead[i].cos + w->spread * w->lead[i].cov;
+        if (lead_evidence(&w->lead[i], w->spread) > w->best)
+            w->best = lead_evidence(&w->lead[i], w->spread);
     qsort(w->lead, n, sizeof *w->lead, cmp_key_lead);
     w->nlead = n;
 out:
@@ -1909,7 +1917,7 @@ static int recall_relevance(void *ctx, cvs_txn *t, int64_t key, double *rel)
     (void)t;
     if (!w->nlead || !(l = bsearch(&kk, w->lead, w->nlead, sizeof *w->lead, cmp_key_lead)))
         return CVS_OK;
-    double x = l->cos + w->spread * l->cov;
+    double x = lead_evidence(l, w->spread);
     *rel = (double)l->names + (w->spread > 0 ? exp((x - w->best) / w->spread) : x >= w->best);
     return CVS_OK;
 }
