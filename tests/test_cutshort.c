@@ -1,0 +1,312 @@
+/* test_cutshort.c -- a data.mdb that ends before its last page
+ * (store/lmdb_pages.c): healthy when every page past its end is on the
+ * free list, as LMDB leaves a file whose last pages were freed in the
+ * transaction that took them; cut short when a page in use lies past it.
+ * The healthy file is made for real: large records whose pages end the
+ * file are deleted, later writes reuse lower free pages, and the file is
+ * truncated to drop exactly the free pages at its end. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "store/lmdb_pages.h"
+#include "tests/testutil.h"
+
+#define NSMALL 400
+#define NBIG 4
+#define BIG (40 * 1024)
+
+static char *dir;
+static char data[4200];
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    cr_assert_not_null(dir);
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+}
+
+static void teardown(void)
+{
+    tu_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(cutshort, .init = setup, .fini = teardown);
+
+static void small_vec(int i, float v[4])
+{
+    for (int d = 0; d < 4; d++)
+        v[d] = (float)(i * 4 + d);
+}
+
+/* Records s0..s(n-1) from first on, with a short text each. */
+static void put_small(cvs_db *db, int first, int n)
+{
+    cvs_record r[100];
+    float v[100][4];
+    char ids[100][16], text[100][64];
+    for (int b = 0; b < n; b += 100) {
+        int m = n - b < 100 ? n - b : 100;
+        for (int i = 0; i < m; i++) {
+            int k = first + b + i;
+            snprintf(ids[i], sizeof ids[i], "s%d", k);
+            snprintf(text[i], sizeof text[i], "record %d, some words to fill a page", k);
+            small_vec(k, v[i]);
+            r[i] = tu_rec(ids[i], v[i]);
+            r[i].text = text[i];
+            r[i].text_len = strlen(text[i]);
+        }
+        cr_assert_eq(cvs_put(db, r, (size_t)m, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    }
+}
+
+/* The newest meta page of data.mdb, the pages its file holds whole, and
+ * where the run of free pages that ends at its last page begins (last_pg
+ * + 1 when the last page is in use). */
+static void free_tail(cvs__lmdb_meta *m, uint64_t *np, uint64_t *tail)
+{
+    char why[400];
+    uint64_t *pg;
+    size_t n;
+    struct stat st;
+    int fd = open(data, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cvs__lmdb_meta_read(fd, m, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(fstat(fd, &st), 0);
+    *np = (uint64_t)st.st_size / m->psize;
+    cr_assert_eq(cvs__lmdb_free_pages(fd, m, *np, 2, m->last_pg, &pg, &n, why, sizeof why), 0,
+                 "%s", why);
+    *tail = m->last_pg + 1;
+    while (n > 0 && pg[n - 1] == *tail - 1) {
+        n--;
+        (*tail)--;
+    }
+    free(pg);
+    close(fd);
+}
+
+/* A store of NSMALL small records whose data.mdb ends in free pages: NBIG
+ * large records (BIG bytes of metadata each, on overflow pages at the end
+ * of the file) deleted, then small writes until the free run at the end
+ * is at least 4 pages (a write takes the lowest free pages first, and
+ * frees the copies the delete made).  Returns the run's first page. */
+static uint64_t make_free_tail(cvs__lmdb_meta *m)
+{
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_db *db;
+    cvs_record r[NBIG];
+    float v[NBIG][4];
+    char ids[NBIG][16], *blob = malloc(BIG + 32);
+    const char *del[NBIG];
+    size_t lens[NBIG], gone;
+    uint64_t np, tail;
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    put_small(db, 0, NSMALL / 2);
+    memcpy(blob, "{\"blob\":\"", 9);
+    memset(blob + 9, 'x', BIG);
+    memcpy(blob + 9 + BIG, "\"}", 3);
+    for (int i = 0; i < NBIG; i++) {
+        snprintf(ids[i], sizeof ids[i], "big%d", i);
+        small_vec(100000 + i, v[i]);
+        r[i] = tu_rec(ids[i], v[i]);
+        r[i].meta = blob;
+        r[i].meta_len = strlen(blob);
+        del[i] = ids[i];
+        lens[i] = strlen(ids[i]);
+    }
+    cr_assert_eq(cvs_put(db, r, NBIG, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_delete(db, del, lens, NBIG, &gone), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(gone, NBIG);
+    put_small(db, NSMALL / 2, NSMALL / 2);
+    for (int round = 0;; round++) {
+        free_tail(m, &np, &tail);
+        /* The file covers every page it counts: LMDB wrote them all. */
+        cr_assert_eq(np, m->last_pg + 1);
+        if (m->last_pg + 1 - tail >= 4)
+            break;
+        cr_assert_lt(round, 40, "the last pages stayed in use: free run from %llu of %llu",
+                     (unsigned long long)tail, (unsigned long long)m->last_pg);
+        put_small(db, round % NSMALL, 1);
+    }
+    cvs_db_close(db);
+    free(blob);
+    return tail;
+}
+
+/* Every small record reads back with its vector and text. */
+static void all_read_back(cvs_db *db)
+{
+    cvs_txn *t;
+    uint64_t n, problems = 99;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_count(t, &n), 0);
+    cr_assert_eq(n, NSMALL);
+    for (int i = 0; i < NSMALL; i++) {
+        char id[16], text[64];
+        float v[4], out[4];
+        cvs_record g;
+        snprintf(id, sizeof id, "s%d", i);
+        snprintf(text, sizeof text, "record %d, some words to fill a page", i);
+        small_vec(i, v);
+        cr_assert_eq(cvs_get(t, id, strlen(id), &g, out), 0, "%s: %s", id, cvs_errmsg(db));
+        cr_assert_arr_eq(out, v, sizeof v);
+        cr_assert_eq(g.text_len, strlen(text));
+        cr_assert_arr_eq(g.text, text, g.text_len);
+    }
+    cvs_txn_end(t);
+    cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(problems, 0);
+}
+
+static void cut(uint64_t bytes)
+{
+    cr_assert_eq(truncate(data, (off_t)bytes), 0);
+}
+
+/* A file whose dropped pages are all free opens, for reading and writing,
+ * and loses nothing; a write after it works and reads back. */
+Test(cutshort, a_file_ending_in_free_pages_is_whole)
+{
+    cvs__lmdb_meta m;
+    uint64_t tail = make_free_tail(&m), np, t2;
+    cvs_db *db = NULL;
+    char *out = NULL;
+    cut(tail * m.psize);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    all_read_back(db);
+    cvs_db_close(db);
+    cr_assert_eq(tu_cli(&out, "check '%s' 2>&1", dir), 0, "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "stats '%s' 2>&1", dir), 0, "%s", out);
+    free(out);
+    /* Writing: the first write checks every tree's pages (store/pages.c),
+     * free list included, whose entries name pages past the end. */
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    put_small(db, 0, 100);
+    all_read_back(db);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    all_read_back(db);
+    cvs_db_close(db);
+    free_tail(&m, &np, &t2); /* the walk itself finds nothing wrong */
+}
+
+/* One page further, into a page in use: refused, naming it. */
+Test(cutshort, a_file_cut_into_a_page_in_use_is_refused)
+{
+    cvs__lmdb_meta m;
+    uint64_t tail = make_free_tail(&m);
+    cvs_db *db = NULL;
+    char *out = NULL, want[80];
+    struct stat st;
+    cut((tail - 1) * m.psize);
+    snprintf(want, sizeof want, "page %llu, past its end, is in use", (unsigned long long)(tail - 1));
+    for (int ro = 0; ro < 2; ro++) {
+        cr_assert_eq(cvs_db_open(dir, ro ? CVS_OPEN_RDONLY : 0, &db), CVS_ECORRUPT, "%s",
+                     cvs_errmsg(NULL));
+        cr_assert_null(db);
+        cr_assert(strstr(cvs_errmsg(NULL), "data.mdb is cut short"), "%s", cvs_errmsg(NULL));
+        cr_assert(strstr(cvs_errmsg(NULL), want), "%s", cvs_errmsg(NULL));
+        cr_assert(strstr(cvs_errmsg(NULL), "restore"), "%s", cvs_errmsg(NULL));
+    }
+    cr_assert_eq(stat(data, &st), 0);
+    cr_assert_eq((uint64_t)st.st_size, (tail - 1) * m.psize, "the file was left as it was");
+    /* The tools say so and exit with a status, not a signal. */
+    cr_assert_eq(tu_cli(&out, "check '%s' 2>&1", dir), 2, "%s", out);
+    cr_assert(strstr(out, "is in use"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "stats '%s' 2>&1", dir), 2, "%s", out);
+    cr_assert(strstr(out, "is in use"), "%s", out);
+    free(out);
+    /* Half a page into the page in use is no better. */
+    cut((tail - 1) * m.psize + m.psize / 2);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), want), "%s", cvs_errmsg(NULL));
+}
+
+/* A file cut inside the free list's own pages: the walk does not follow a
+ * page number past the end. */
+Test(cutshort, a_file_cut_inside_its_free_list_is_refused)
+{
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    char want[80];
+    make_free_tail(&m);
+    cr_assert_neq(m.free_root, ~(uint64_t)0);
+    cut(m.free_root * m.psize);
+    snprintf(want, sizeof want, "its free list reaches page %llu",
+             (unsigned long long)m.free_root);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), want), "%s", cvs_errmsg(NULL));
+}
+
+/* A damaged free list in a short file is an error, not a crash. */
+Test(cutshort, a_damaged_free_list_in_a_short_file_is_refused)
+{
+    cvs__lmdb_meta m;
+    uint64_t tail = make_free_tail(&m);
+    cvs_db *db = NULL;
+    unsigned char b[2] = {0xff, 0xff};
+    int fd;
+    cut(tail * m.psize);
+    fd = open(data, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    /* The root's lower bound past its upper one. */
+    cr_assert_eq(pwrite(fd, b, 2, (off_t)(m.free_root * m.psize + 12)), 2);
+    close(fd);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "free-space bounds"), "%s", cvs_errmsg(NULL));
+}
+
+/* Cut inside the meta pages: LMDB's "not an LMDB file" is explained. */
+Test(cutshort, a_file_cut_inside_its_meta_pages_is_refused)
+{
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    char *out = NULL;
+    make_free_tail(&m);
+    cut(m.psize + 100);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "cut short"), "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "meta page 1"), "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_db_open(dir, 0, &db), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(tu_cli(&out, "check '%s' 2>&1", dir), 2, "%s", out);
+    cr_assert(strstr(out, "meta page 1"), "%s", out);
+    free(out);
+    cut(100);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "meta page 0"), "%s", cvs_errmsg(NULL));
+    cut(0);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_EFORMAT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "empty"), "%s", cvs_errmsg(NULL));
+    cr_assert_eq(tu_cli(&out, "stats '%s' 2>&1", dir), 1, "%s", out);
+    cr_assert(strstr(out, "empty"), "%s", out);
+    free(out);
+    cr_assert_null(db);
+}
+
+/* A meta page that is not LMDB's, or of another LMDB version: said so. */
+Test(cutshort, a_foreign_meta_page_is_named)
+{
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    unsigned char b[4] = {1, 2, 3, 4}, one[4] = {2, 0, 0, 0};
+    int fd;
+    make_free_tail(&m);
+    fd = open(data, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, one, 4, 20), 4); /* meta 0's version */
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_EVERSION, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "LMDB data format version 2"), "%s", cvs_errmsg(NULL));
+    cr_assert_eq(pwrite(fd, b, 4, 16), 4); /* meta 0's magic */
+    close(fd);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_EFORMAT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "not an LMDB file"), "%s", cvs_errmsg(NULL));
+    cr_assert_null(db);
+}
