@@ -4,7 +4,8 @@
  * transaction that took them; cut short when a page in use lies past it.
  * The healthy file is made for real: large records whose pages end the
  * file are deleted, later writes reuse lower free pages, and the file is
- * truncated to drop exactly the free pages at its end. */
+ * truncated to drop exactly the free pages at its end.  LMDB also writes
+ * one itself: deleting every record of a store in one call. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -309,4 +310,54 @@ Test(cutshort, a_foreign_meta_page_is_named)
     cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), CVS_EFORMAT, "%s", cvs_errmsg(NULL));
     cr_assert(strstr(cvs_errmsg(NULL), "not an LMDB file"), "%s", cvs_errmsg(NULL));
     cr_assert_null(db);
+}
+
+/* LMDB itself leaves the file short: one cvs_delete of all 5,000 records
+ * copies the trees' pages to new pages at the end of the file, merges them
+ * away as they empty, and never writes those it freed (P_LOOSE), so the
+ * committed meta page counts pages past the end of the file.  The store
+ * is healthy, and opens. */
+Test(cutshort, lmdb_leaves_the_file_short_after_deleting_every_record)
+{
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    cvs_record r[1000];
+    float v[1000][4];
+    char ids[1000][16];
+    const char *del[5000];
+    char (*names)[16] = malloc(5000 * 16);
+    size_t lens[5000], gone;
+    uint64_t np, tail, n;
+    cvs_txn *t;
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    for (int b = 0; b < 5; b++) {
+        for (int i = 0; i < 1000; i++) {
+            snprintf(ids[i], sizeof ids[i], "r%d", b * 1000 + i);
+            small_vec(b * 1000 + i, v[i]);
+            r[i] = tu_rec(ids[i], v[i]);
+        }
+        cr_assert_eq(cvs_put(db, r, 1000, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    }
+    for (int i = 0; i < 5000; i++) {
+        snprintf(names[i], 16, "r%d", i);
+        del[i] = names[i];
+        lens[i] = strlen(names[i]);
+    }
+    cr_assert_eq(cvs_delete(db, del, lens, 5000, &gone), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(gone, 5000);
+    cvs_db_close(db);
+    free_tail(&m, &np, &tail);
+    cr_assert_lt(np, m.last_pg + 1, "LMDB wrote every page (%llu of %llu): nothing to test",
+                 (unsigned long long)np, (unsigned long long)(m.last_pg + 1));
+    cr_assert_leq(tail, np, "a page past the end is in use");
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_count(t, &n), 0);
+    cr_assert_eq(n, 0);
+    cvs_txn_end(t);
+    put_small(db, 0, NSMALL);
+    all_read_back(db);
+    cvs_db_close(db);
+    free(names);
 }
