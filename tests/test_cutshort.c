@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "cvstore.h"
 #include "store/lmdb_pages.h"
 #include "tests/testutil.h"
@@ -163,6 +165,12 @@ static void all_read_back(cvs_db *db)
     cvs_txn_end(t);
     cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(problems, 0);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static void cut(uint64_t bytes)
@@ -360,4 +368,87 @@ Test(cutshort, lmdb_leaves_the_file_short_after_deleting_every_record)
     all_read_back(db);
     cvs_db_close(db);
     free(names);
+}
+
+/* The free list read with pread is LMDB's own, page for page, where it has
+ * branch pages and entries on overflow pages of their own: one delete
+ * frees the pages of 3 MB of large records (an entry of some 750 pages),
+ * and 300 writes while a snapshot is held free pages none may reuse (an
+ * entry each: more than one leaf page holds).  LMDB's view is a cursor
+ * over its free list database (dbi 0, as mdb_stat -f reads it). */
+Test(cutshort, the_free_list_read_with_pread_is_lmdbs)
+{
+    enum { NB = 12, BIGB = 256 * 1024 };
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    cvs_txn *t;
+    cvs_record r[NB];
+    float v[NB][4];
+    char ids[NB][16], *blob = malloc(BIGB + 32), why[400];
+    const char *del[NB];
+    size_t lens[NB], gone, n = 0, nl = 0, cap = 1024, biggest = 0;
+    uint64_t *mine, *lmdb = malloc(cap * sizeof *lmdb);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, d;
+    struct stat st;
+    int fd;
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    put_small(db, 0, NSMALL);
+    memcpy(blob, "{\"blob\":\"", 9);
+    memset(blob + 9, 'y', BIGB);
+    memcpy(blob + 9 + BIGB, "\"}", 3);
+    for (int i = 0; i < NB; i++) {
+        snprintf(ids[i], sizeof ids[i], "big%d", i);
+        small_vec(200000 + i, v[i]);
+        r[i] = tu_rec(ids[i], v[i]);
+        r[i].meta = blob;
+        r[i].meta_len = strlen(blob);
+        del[i] = ids[i];
+        lens[i] = strlen(ids[i]);
+    }
+    cr_assert_eq(cvs_put(db, r, NB, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_delete(db, del, lens, NB, &gone), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    for (int i = 0; i < 300; i++)
+        put_small(db, i, 1);
+    cvs_txn_end(t);
+    cvs_db_close(db);
+    free(blob);
+
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_cursor_open(txn, 0, &cur), 0);
+    while (mdb_cursor_get(cur, &k, &d, nl ? MDB_NEXT : MDB_FIRST) == 0) {
+        const uint64_t *ids_in = d.mv_data; /* aligned: LMDB's own IDL */
+        if (d.mv_size > biggest)
+            biggest = d.mv_size;
+        for (uint64_t i = 1; i <= ids_in[0]; i++) {
+            if (n == cap)
+                lmdb = realloc(lmdb, (cap *= 2) * sizeof *lmdb);
+            lmdb[n++] = ids_in[i];
+        }
+        nl++;
+    }
+    mdb_cursor_close(cur);
+
+    fd = open(data, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cvs__lmdb_meta_read(fd, &m, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(fstat(fd, &st), 0);
+    cr_assert_geq(m.free_depth, 2, "the free list has no branch page: %u", m.free_depth);
+    cr_assert_gt(biggest, m.psize, "no free list entry on overflow pages: %zu", biggest);
+    cr_assert_eq(cvs__lmdb_free_pages(fd, &m, (uint64_t)st.st_size / m.psize, 2, m.last_pg,
+                                      &mine, &nl, why, sizeof why), 0, "%s", why);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    close(fd);
+    qsort(lmdb, n, sizeof *lmdb, cmp_u64);
+    cr_assert_eq(nl, n);
+    cr_assert_arr_eq(mine, lmdb, n * sizeof *lmdb);
+    free(mine);
+    free(lmdb);
 }
