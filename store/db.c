@@ -721,8 +721,10 @@ static int env_cut_short(cvs_db *db)
         return CVS_OK; /* nothing to compare: the reads say what is wrong */
     if ((uint64_t)fst.st_size >= ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
         return CVS_OK;
-    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)))
-        return cvs__err_lmdb(mrc, "checking the length of data.mdb");
+    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) {
+        snprintf(why, sizeof why, "%.300s: checking the length of data.mdb", db->path);
+        return cvs__err_lmdb(mrc, why);
+    }
     rc = cvs__lmdb_short_check(fd, why, sizeof why);
     mdb_txn_abort(txn);
     if (rc == CVS_OK || rc == CVS_ENOMEM || rc == CVS_EIO)

@@ -23,7 +23,8 @@
  * md_depth, leaf pages at it), keep its node offsets inside its free-space
  * bounds and each node (key, data, overflow run, sub-page) inside the
  * page; a DUPFIXED database must pack one value size everywhere; a free
- * list entry must be a counted list of pages inside the file.
+ * list entry must be a counted list of pages up to the meta page's last
+ * (free pages may lie past the end of the file: store/lmdb_pages.c).
  *
  * Deviations from "check before every write":
  *  1. Once per handle, not per transaction.  The pages a later transaction

@@ -94,6 +94,40 @@ static void free_tail(cvs__lmdb_meta *m, uint64_t *np, uint64_t *tail)
     close(fd);
 }
 
+/* Puts nbig records of bytes of metadata each (large values: overflow
+ * pages of their own, at the end of the file when the free list has no run
+ * long enough), then deletes them in a second transaction. */
+static void big_put_then_delete(cvs_db *db, int nbig, size_t bytes)
+{
+    cvs_record *r = calloc((size_t)nbig, sizeof *r);
+    float (*v)[4] = calloc((size_t)nbig, sizeof *v);
+    char (*ids)[16] = calloc((size_t)nbig, sizeof *ids), *blob = malloc(bytes + 32);
+    const char **del = calloc((size_t)nbig, sizeof *del);
+    size_t *lens = calloc((size_t)nbig, sizeof *lens), gone;
+    cr_assert(r && v && ids && blob && del && lens);
+    memcpy(blob, "{\"blob\":\"", 9);
+    memset(blob + 9, 'x', bytes);
+    memcpy(blob + 9 + bytes, "\"}", 3);
+    for (int i = 0; i < nbig; i++) {
+        snprintf(ids[i], sizeof ids[i], "big%d", i);
+        small_vec(100000 + i, v[i]);
+        r[i] = tu_rec(ids[i], v[i]);
+        r[i].meta = blob;
+        r[i].meta_len = strlen(blob);
+        del[i] = ids[i];
+        lens[i] = strlen(ids[i]);
+    }
+    cr_assert_eq(cvs_put(db, r, (size_t)nbig, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_delete(db, del, lens, (size_t)nbig, &gone), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(gone, (size_t)nbig);
+    free(r);
+    free(v);
+    free(ids);
+    free(blob);
+    free(del);
+    free(lens);
+}
+
 /* A store of NSMALL small records whose data.mdb ends in free pages: NBIG
  * large records (BIG bytes of metadata each, on overflow pages at the end
  * of the file) deleted, then small writes until the free run at the end
@@ -103,29 +137,10 @@ static uint64_t make_free_tail(cvs__lmdb_meta *m)
 {
     cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
     cvs_db *db;
-    cvs_record r[NBIG];
-    float v[NBIG][4];
-    char ids[NBIG][16], *blob = malloc(BIG + 32);
-    const char *del[NBIG];
-    size_t lens[NBIG], gone;
     uint64_t np, tail;
     cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
     put_small(db, 0, NSMALL / 2);
-    memcpy(blob, "{\"blob\":\"", 9);
-    memset(blob + 9, 'x', BIG);
-    memcpy(blob + 9 + BIG, "\"}", 3);
-    for (int i = 0; i < NBIG; i++) {
-        snprintf(ids[i], sizeof ids[i], "big%d", i);
-        small_vec(100000 + i, v[i]);
-        r[i] = tu_rec(ids[i], v[i]);
-        r[i].meta = blob;
-        r[i].meta_len = strlen(blob);
-        del[i] = ids[i];
-        lens[i] = strlen(ids[i]);
-    }
-    cr_assert_eq(cvs_put(db, r, NBIG, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_delete(db, del, lens, NBIG, &gone), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(gone, NBIG);
+    big_put_then_delete(db, NBIG, BIG);
     put_small(db, NSMALL / 2, NSMALL / 2);
     for (int round = 0;; round++) {
         free_tail(m, &np, &tail);
@@ -138,7 +153,6 @@ static uint64_t make_free_tail(cvs__lmdb_meta *m)
         put_small(db, round % NSMALL, 1);
     }
     cvs_db_close(db);
-    free(blob);
     return tail;
 }
 
@@ -383,11 +397,8 @@ Test(cutshort, the_free_list_read_with_pread_is_lmdbs)
     cvs__lmdb_meta m;
     cvs_db *db = NULL;
     cvs_txn *t;
-    cvs_record r[NB];
-    float v[NB][4];
-    char ids[NB][16], *blob = malloc(BIGB + 32), why[400];
-    const char *del[NB];
-    size_t lens[NB], gone, n = 0, nl = 0, cap = 1024, biggest = 0;
+    char why[400];
+    size_t n = 0, nl = 0, cap = 1024, biggest = 0;
     uint64_t *mine, *lmdb = malloc(cap * sizeof *lmdb);
     MDB_env *env;
     MDB_txn *txn;
@@ -397,26 +408,12 @@ Test(cutshort, the_free_list_read_with_pread_is_lmdbs)
     int fd;
     cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
     put_small(db, 0, NSMALL);
-    memcpy(blob, "{\"blob\":\"", 9);
-    memset(blob + 9, 'y', BIGB);
-    memcpy(blob + 9 + BIGB, "\"}", 3);
-    for (int i = 0; i < NB; i++) {
-        snprintf(ids[i], sizeof ids[i], "big%d", i);
-        small_vec(200000 + i, v[i]);
-        r[i] = tu_rec(ids[i], v[i]);
-        r[i].meta = blob;
-        r[i].meta_len = strlen(blob);
-        del[i] = ids[i];
-        lens[i] = strlen(ids[i]);
-    }
-    cr_assert_eq(cvs_put(db, r, NB, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(cvs_delete(db, del, lens, NB, &gone), 0, "%s", cvs_errmsg(db));
+    big_put_then_delete(db, NB, BIGB);
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     for (int i = 0; i < 300; i++)
         put_small(db, i, 1);
     cvs_txn_end(t);
     cvs_db_close(db);
-    free(blob);
 
     cr_assert_eq(mdb_env_create(&env), 0);
     cr_assert_eq(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
