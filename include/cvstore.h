@@ -351,8 +351,9 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
 /* ==== Damaged stores ====
  *
  * Damage to a stored value is an error (CVS_ECORRUPT, listed by cvs_check).
- * So is a data.mdb cut short (shorter than its pages reach: a copy that
- * stopped), refused by cvs_db_open before any read.
+ * So is a data.mdb cut short (a page in use lies past its end: a copy that
+ * stopped), refused by cvs_db_open before any read; a file whose pages
+ * past its end are all free (LMDB leaves one) is whole, and opens.
  * Damage to the structure of data.mdb's pages is not always reachable that
  * way: LMDB keeps no page checksums, and a damaged page can make it fail
  * one of its internal assertions (it then calls abort()) or read memory

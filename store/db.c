@@ -59,6 +59,7 @@
 #include "core/clock.h"
 #include "store/db.h"
 #include "store/filter.h"
+#include "store/lmdb_pages.h"
 #include "store/module.h"
 #include "store/seal.h"
 
@@ -645,6 +646,28 @@ static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
     return CVS_OK;
 }
 
+/* LMDB refused data.mdb's meta pages (MDB_INVALID says only "not an LMDB
+ * file"): read them ourselves to say whether the file is cut short inside
+ * them, not LMDB's, or of another LMDB version. */
+static int meta_explain(const char *path, int mrc)
+{
+    char f[4200], why[300];
+    cvs__lmdb_meta m;
+    int fd, rc = CVS_OK;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    if ((fd = open(f, O_RDONLY | O_CLOEXEC)) >= 0) {
+        rc = cvs__lmdb_meta_read(fd, &m, why, sizeof why);
+        close(fd);
+    }
+    if (rc == CVS_ECORRUPT)
+        return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
+                        "restore the store from a backup or an export", path, why);
+    if (rc == CVS_EFORMAT || rc == CVS_EVERSION)
+        return cvs__err(rc, "%s: %s", path, why);
+    snprintf(f, sizeof f, "%s: opening", path);
+    return cvs__err_lmdb(mrc, f);
+}
+
 /* mode: the permissions of files LMDB creates (data.mdb and lock.mdb at
  * creation; lock.mdb again if it has been removed). */
 static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
@@ -658,6 +681,8 @@ static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
     if (!(mdb_flags & MDB_RDONLY))
         mdb_env_set_mapsize(db->env, CVS_MAP_INITIAL);
     mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, mode);
+    if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
+        return meta_explain(db->path, mrc);
     if (mrc) {
         char what[4200];
         snprintf(what, sizeof what, "%s: opening", db->path);
@@ -674,24 +699,38 @@ static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
  * pages with read(2) and everything else through the map, so such a file
  * opens, and the first read of a page past its end is a SIGBUS, which no
  * caller can recover from (cvs_fault_exit only turns it into a message).
- * The meta page says where the pages end: compare before any read. */
+ * But a healthy file may end before its last page too: LMDB never writes a
+ * page freed in the transaction that took it, and puts it on the free list
+ * (store/lmdb_pages.c).  So: the newest meta page (mdb_env_info, from the
+ * meta pages LMDB has just read; no page past them) says where the pages
+ * end; a file that covers them is the common case, and costs one fstat.
+ * A shorter one is refused only when a page past its end is not on the
+ * free list, read with pread under a read transaction, which keeps a
+ * concurrent writer from reusing the free list's pages meanwhile. */
 static int env_cut_short(cvs_db *db)
 {
     MDB_envinfo info;
     MDB_stat st;
+    MDB_txn *txn;
     struct stat fst;
     mdb_filehandle_t fd;
-    uint64_t need;
+    char why[400];
+    int rc, mrc;
     if (mdb_env_info(db->env, &info) || mdb_env_stat(db->env, &st) ||
         mdb_env_get_fd(db->env, &fd) || fstat(fd, &fst))
         return CVS_OK; /* nothing to compare: the reads say what is wrong */
-    need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-    if ((uint64_t)fst.st_size >= need)
+    if ((uint64_t)fst.st_size >= ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
         return CVS_OK;
-    return cvs__err(CVS_ECORRUPT, "%s: data.mdb is cut short: it has %llu bytes, but its pages "
-                    "reach %llu (a copy or download that stopped, or a disk that filled): "
-                    "restore the store from a backup or an export", db->path,
-                    (unsigned long long)fst.st_size, (unsigned long long)need);
+    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) {
+        snprintf(why, sizeof why, "%.300s: checking the length of data.mdb", db->path);
+        return cvs__err_lmdb(mrc, why);
+    }
+    rc = cvs__lmdb_short_check(fd, why, sizeof why);
+    mdb_txn_abort(txn);
+    if (rc == CVS_OK || rc == CVS_ENOMEM || rc == CVS_EIO)
+        return rc ? cvs__err(rc, "%s: %s", db->path, why) : CVS_OK;
+    return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
+                    "restore the store from a backup or an export", db->path, why);
 }
 
 static cvs_db *db_alloc(const char *path, unsigned flags)

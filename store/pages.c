@@ -23,7 +23,8 @@
  * md_depth, leaf pages at it), keep its node offsets inside its free-space
  * bounds and each node (key, data, overflow run, sub-page) inside the
  * page; a DUPFIXED database must pack one value size everywhere; a free
- * list entry must be a counted list of pages inside the file.
+ * list entry must be a counted list of pages up to the meta page's last
+ * (free pages may lie past the end of the file: store/lmdb_pages.c).
  *
  * Deviations from "check before every write":
  *  1. Once per handle, not per transaction.  The pages a later transaction
@@ -51,17 +52,8 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/lmdb_layout.h"
 #include "store/seal.h"
-
-enum {
-    P_BRANCH = 0x01, P_LEAF = 0x02, P_OVERFLOW = 0x04, P_META = 0x08, P_LEAF2 = 0x20,
-    P_SUBP = 0x40,
-    F_BIGDATA = 0x01, F_SUBDATA = 0x02, F_DUPDATA = 0x04,
-    DB_DUPSORT = 0x04, DB_DUPFIXED = 0x10,
-    HDR = 16, NODE = 8, DBREC = 48, MAX_DEPTH = 32,
-    META_DBS = HDR + 24, META_TXNID = HDR + 128
-};
-#define P_INVALID (~(uint64_t)0)
 
 /* What a tree's leaves hold. */
 enum kind { K_FREE, K_MAIN, K_DATA, K_SUBDB };
@@ -70,6 +62,8 @@ typedef struct {
     const unsigned char *map;
     size_t ps;
     uint64_t np;         /* pages the file covers */
+    uint64_t last;       /* the meta page's last page: free ones may lie
+                          * past the file's end (store/lmdb_pages.c) */
     unsigned char *seen; /* one bit per page: reached already */
     const char *why;     /* the first fault found */
     uint64_t at;         /* its page */
@@ -150,17 +144,20 @@ static int same_size(walk *w, uint64_t pg, dbctx *d, size_t size)
 
 static int tree(walk *w, const unsigned char *rec, dbctx *d);
 
-/* A free list entry: a count and that many page numbers in the file.
- * LMDB reserves entries before it fills them and may leave room unused
- * (mdb_freelist_save), so the count may be below what the size holds. */
+/* A free list entry: a count and that many page numbers up to the meta
+ * page's last.  Not "in the file": LMDB never writes a page freed in the
+ * transaction that took it, so the last pages of a healthy file may be
+ * free and missing (store/lmdb_pages.c).  LMDB reserves entries before it
+ * fills them and may leave room unused (mdb_freelist_save), so the count
+ * may be below what the size holds. */
 static int idl_sound(walk *w, uint64_t pg, const unsigned char *p, size_t size)
 {
     uint64_t n;
     if (size < 8 || size % 8 || (n = u64(p)) > size / 8 - 1)
         return fault(w, pg, "a free list entry counting more pages than it holds");
     for (uint64_t i = 1; i <= n; i++)
-        if (u64(p + 8 * i) < 2 || u64(p + 8 * i) >= w->np)
-            return fault(w, pg, "a free list entry naming a page outside the file");
+        if (u64(p + 8 * i) < 2 || u64(p + 8 * i) > w->last)
+            return fault(w, pg, "a free list entry naming a page past the last page");
     return 0;
 }
 
@@ -342,6 +339,7 @@ static int pages_walk(const cvs_db *db, uint64_t txnid, char *why, size_t nwhy,
         snprintf(why, nwhy, "no meta page holds transaction %llu", (unsigned long long)txnid);
         return CVS_ECORRUPT;
     }
+    w.last = u64(meta + META_LAST);
     if (!(w.seen = calloc(w.np / 8 + 1, 1)))
         return CVS_ENOMEM;
     if (tree(&w, meta + META_DBS, &fr) == 0)

@@ -1080,6 +1080,23 @@ def test_a_store_cut_short_raises_instead_of_killing_python(path, rng):
     assert "data.mdb is cut short" in p.stdout and "restore" in p.stdout
 
 
+def test_a_store_emptied_in_one_delete_opens_again(path, rng):
+    """Deleting every record of a store in one call leaves data.mdb shorter
+    than the last page LMDB counts (the pages past its end are free, and
+    LMDB never wrote them); the store is healthy, and opens again."""
+    x = rng.standard_normal((5000, 8)).astype(np.float32)
+    with cvstore.open(path, create=True, dim=8, metric="l2") as db:
+        for b in range(0, 5000, 1000):
+            db.put(ids_of(1000, f"b{b}-"), x[b:b + 1000])
+        assert db.delete([f"b{b}-{i}" for b in range(0, 5000, 1000) for i in range(1000)]) == 5000
+    with cvstore.open(path) as db:
+        assert len(db) == 0
+        db.put(ids_of(10), x[:10])
+    with cvstore.open(path, readonly=True) as db:
+        assert len(db) == 10
+        np.testing.assert_array_equal(db.get("3")["vector"], x[3])
+
+
 def test_with_on_a_closed_store_raises_at_once(path):
     """`with store:` on a closed Store raised nothing until the first call
     inside; it raises at the `with`, as a closed file does."""
