@@ -89,7 +89,10 @@
  *   srec     supporting-sentence recall: the share of the gold sentences
  *            (HotpotQA's gold_sentences, [corpus id, sentence index]) in
  *            the context -- a passage item holds all its sentences, a
- *            sentence item those it lists; over the questions that have
+ *            sentence item those it lists whole (a sentence over the
+ *            budget may be listed for a clause of it, sentsel.c deviation
+ *            28, and counts only when the item's text holds all of it);
+ *            over the questions that have
  *            gold sentences, clean variant only (copies renumber them)
  * Output: the tables on stdout (every figure, then the issue's goals on
  * half B as differences), --csv and --json with the same rows, and
@@ -862,7 +865,30 @@ static void score_rank(const question *q, const char *const *ids, const size_t *
 
 /* Supporting-sentence recall of a context result: item ids must equal
  * the gold corpus id (a redundant copy renumbers its sentences). */
-static float sentence_recall(const question *q, const cvs_context_result *res)
+/* Whether item it, listing sentence idx of its record, holds that
+ * sentence whole: a sentence longer than the budget may be listed for the
+ * clauses of it the item holds (query/sentsel.c deviation 28), which do
+ * not make it recalled. */
+static int holds_whole(cvs_txn *t, const cvs_context_item *it, uint32_t idx)
+{
+    uint32_t *pairs = NULL;
+    size_t n = 0;
+    int given, whole = 0;
+    cvs_record rec;
+    if (cvs_txn_sentences(t, it->key, NULL, 0, &n, &given) || idx >= n ||
+        !(pairs = malloc(2 * n * sizeof *pairs)))
+        goto out;
+    if (cvs_txn_sentences(t, it->key, pairs, n, &n, &given) ||
+        cvs_get_key(t, it->key, &rec, NULL) || !rec.text)
+        goto out;
+    whole = it->text && memmem(it->text, it->text_len, rec.text + pairs[2 * idx],
+                               pairs[2 * idx + 1] - pairs[2 * idx]) != NULL;
+out:
+    free(pairs);
+    return whole;
+}
+
+static float sentence_recall(cvs_txn *t, const question *q, const cvs_context_result *res)
 {
     size_t hit = 0;
     if (!q->ngs)
@@ -877,7 +903,7 @@ static float sentence_recall(const question *q, const cvs_context_result *res)
             if (!it->sentences)
                 in = 1;
             for (size_t k = 0; k < it->nsentences && !in; k++)
-                in = it->sentences[k] == q->gs_idx[g];
+                in = it->sentences[k] == q->gs_idx[g] && holds_whole(t, it, q->gs_idx[g]);
             hit += (size_t)in;
             break;
         }
@@ -959,7 +985,7 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
         }
         c->tokens = res.tokens;
         score(q, c, r, b);
-        r->srec[b] = sentence_recall(q, &res);
+        r->srec[b] = sentence_recall(t, q, &res);
         cvs_context_result_free(&res);
     }
     /* the ranking: the strategy's order with no budget limit */

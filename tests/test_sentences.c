@@ -1149,3 +1149,52 @@ Test(sentsel, a_word_form_matches_for_single_hop, .fini = teardown)
     got = choose(q, 0, one);
     cr_assert_str_eq(got, "0", "multi-hop: exact forms only, the lead: %s", got);
 }
+
+/* Deviation 28 (a sentence longer than the budget goes as its clauses):
+ * the answer sits in a list sentence that no 64-token set can hold; its
+ * clause holding the question's words goes in, listed by the sentence's
+ * index once, its text a piece of the sentence.  Without the rule only the
+ * short lead fits and the set lacks the answer. */
+Test(sentsel, a_sentence_over_the_budget_goes_as_its_clauses, .fini = teardown)
+{
+    static const char s0[] = "Ferrow county has many colleges.";
+    static const char s1[] =
+        "Among them are five university campuses (Irvine, Elmbury, Dunmore, Tarrow and "
+        "Wendle); twelve state college campuses (Ashby, Bracken, Colley, Dorn, Eske, Fenwick, "
+        "Garrow, Holm, Ixley, Jessop, Kettle and Lorne); and private institutions such as "
+        "the Institute of Technology, Marrow University, the Vale Colleges, Linden "
+        "University and Oakham College.";
+    static const char q[] = "How many state college campuses does Ferrow county have?";
+    char text[1024];
+    cvs_txn *t;
+    cvs_record r;
+    cvs_tokens qt = {0};
+    cvs_sentsel_in in;
+    cvs_sentsel_out so = {0};
+    size_t budget = 64;
+    cr_assert_gt(cvs_tokens_estimate(6, sizeof s1 - 1), budget);
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    mkctx();
+    putv("g", "Ferrow", text, 0);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "g", 1, &r, NULL), 0);
+    cr_assert_eq(cvs__tokenize(q, strlen(q), CVS_TOK_STRIP_ACCENTS, &qt), 0);
+    in = (cvs_sentsel_in){r.key, r.title, r.title_len, r.text, r.text_len, 1.0f, -1};
+    cr_assert_eq(cvs__sentsel(t, &qt, 1, &in, 1, budget, &so), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(so.n, 1);
+    cr_assert_leq(so.total, budget);
+    /* The lead fits beside the clause; sentence 1 is listed once. */
+    cr_assert_eq(so.nsents[0], 2, "%s", so.text[0]);
+    cr_assert_eq(so.sents[0][0], 0);
+    cr_assert_eq(so.sents[0][1], 1);
+    cr_assert(!strncmp(so.text[0], s0, sizeof s0 - 1), "%s", so.text[0]);
+    /* Then the clause that answers, cut after its "; ", and what else of
+     * the sentence fits, in the sentence's order. */
+    cr_assert(!strncmp(so.text[0] + sizeof s0, "twelve state college campuses (Ashby, ", 38),
+              "%s", so.text[0]);
+    cr_assert(strstr(so.text[0], "Lorne); ") != NULL, "%s", so.text[0]);
+    cr_assert(strstr(so.text[0], s1) == NULL);
+    cvs__sentsel_free(&so);
+    cvs__tokens_free(&qt);
+    cvs_txn_end(t);
+}
