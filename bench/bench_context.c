@@ -97,7 +97,8 @@
  * Output: the tables on stdout (every figure, then the issue's goals on
  * half B as differences), --csv and --json with the same rows, and
  * --per-question with one JSON line per question and method (id, half,
- * the data set's question type, per-budget outcomes) for analysis.
+ * the data set's question type, per-budget outcomes, supporting-sentence
+ * recall among them) for analysis.
  * --by-type adds the rows per question type (HotpotQA's bridge and
  * comparison, untyped for the questions whose source did not keep it;
  * MuSiQue's 2hop, 3hop, 4hop) and default's full support minus the better
@@ -1015,7 +1016,7 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
         const question *q = &qs->q[i];
         const qres *r = &res[i];
         json_t *full = json_array(), *ans = json_array(), *rec = json_array(),
-               *ms = json_array(), *bud = json_array();
+               *ms = json_array(), *bud = json_array(), *srec = json_array();
         if (!q->ngold)
             continue;
         for (size_t b = 0; b < nb; b++) {
@@ -1024,12 +1025,17 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
             json_array_append_new(ans, q->nans ? json_integer(r->ans[b]) : json_null());
             json_array_append_new(rec, json_real(r->recall[b]));
             json_array_append_new(ms, json_real(r->ms[b]));
+            json_array_append_new(srec, r->srec[b] >= 0 ? json_real(r->srec[b]) : json_null());
         }
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:o,s:o,s:o,s:o,s:f,s:f}",
                               "set", set, "variant", variant, "embedder", emb, "id", q->id, "half", q->half ? "B" : "A",
                               "type", q->type, "method", method_names[m], "budgets", bud,
                               "full", full, "answer", ans, "recall", rec, "ms", ms, "r2",
                               (double)r->r2, "r5", (double)r->r5);
+        if (o)
+            json_object_set_new(o, "sentence_recall", srec);
+        else
+            json_decref(srec);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (line)
             fprintf(f, "%s\n", line);
@@ -1223,8 +1229,10 @@ static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
         printf(" full@%zu |", budgets[b]);
     for (size_t b = 0; b < nb; b++)
         printf(" ans@%zu |", budgets[b]);
+    for (size_t b = 0; b < nb; b++)
+        printf(" srec@%zu |", budgets[b]);
     printf(" R@5 |\n|---|---|---|---|---|---:|");
-    for (size_t b = 0; b < 2 * nb + 1; b++)
+    for (size_t b = 0; b < 3 * nb + 1; b++)
         printf("---:|");
     printf("\n");
     /* The first method's rows name every set, variant, half and type once,
@@ -1252,6 +1260,14 @@ static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
                                                     budgets[b])->ans);
                 else
                     printf(" n/a |");
+            for (size_t b = 0; b < nb; b++) {
+                const agg *x = find_agg_type(as, g, g->set, g->variant, g->half, g->type, m,
+                                             budgets[b]);
+                if (x->nsq)
+                    printf(" %.3f |", x->srec);
+                else
+                    printf(" n/a |");
+            }
             printf(" %.3f |\n", g->r5);
         }
         deltas |= find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_DEFAULT, budgets[0]) &&
@@ -1535,8 +1551,9 @@ static void usage(FILE *f)
         "  --limit N         at most N questions of every set (SET:N wins)\n"
         "  --half A|B        only that half's questions (of the first N with SET:N)\n"
         "  --by-type         also a table per question type (HotpotQA bridge and\n"
-        "                    comparison, MuSiQue by hop count) and default's full\n"
-        "                    support minus the better baseline per type\n"
+        "                    comparison, MuSiQue by hop count: full support, answers\n"
+        "                    and supporting-sentence recall per budget) and default's\n"
+        "                    full support minus the better baseline per type\n"
         "  --variants LIST   clean, redundant (each passage 1-4 times, copies\n"
         "                    lightly rewritten); default both\n"
         "  --seed N          seed of the redundant variant (default 1)\n"
@@ -1567,7 +1584,8 @@ static void usage(FILE *f)
         "                    column answer_questions\n"
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
         "  --per-question P  one JSON line per question and method: id, half, type,\n"
-        "                    and per budget full support, answer, recall, ms\n"
+        "                    and per budget full support, answer, recall, ms,\n"
+        "                    sentence_recall (null without gold sentences)\n"
         "  tuning (applied to the cvs_context methods; defaults: cvs_context_opts_init):\n"
         "  --hops N --fanout N --beam N --seeds N --depth N --decay X --lambda X\n"
         "  --coverage X --lexical-weight X --fusion rrf|weighted --dup X --pool N\n"
