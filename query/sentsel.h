@@ -25,9 +25,10 @@ typedef struct cvs_sentsel_in {
 
 /* The chosen passages in the order they were first chosen.  For item j:
  * the input index item[j], its chosen sentence indexes sents[j][0..
- * nsents[j]) ascending, the text they make (joined by one space, owned
- * here, NUL-terminated) and its tokens (cvs_tokens_estimate of title and
- * that text). */
+ * nsents[j]) ascending (a sentence cut into clauses, deviation 28, listed
+ * once), the text they make (joined by one space, owned here,
+ * NUL-terminated; of a cut sentence, its chosen clauses) and its tokens
+ * (cvs_tokens_estimate of title and that text). */
 typedef struct cvs_sentsel_out {
     size_t n;
     size_t *item;
