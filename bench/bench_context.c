@@ -89,12 +89,16 @@
  *   srec     supporting-sentence recall: the share of the gold sentences
  *            (HotpotQA's gold_sentences, [corpus id, sentence index]) in
  *            the context -- a passage item holds all its sentences, a
- *            sentence item those it lists; over the questions that have
+ *            sentence item those it lists whole (a sentence over the
+ *            budget may be listed for a clause of it, sentsel.c deviation
+ *            28, and counts only when the item's text holds all of it);
+ *            over the questions that have
  *            gold sentences, clean variant only (copies renumber them)
  * Output: the tables on stdout (every figure, then the issue's goals on
  * half B as differences), --csv and --json with the same rows, and
  * --per-question with one JSON line per question and method (id, half,
- * the data set's question type, per-budget outcomes) for analysis.
+ * the data set's question type, per-budget outcomes, supporting-sentence
+ * recall among them) for analysis.
  * --by-type adds the rows per question type (HotpotQA's bridge and
  * comparison, untyped for the questions whose source did not keep it;
  * MuSiQue's 2hop, 3hop, 4hop) and default's full support minus the better
@@ -862,7 +866,30 @@ static void score_rank(const question *q, const char *const *ids, const size_t *
 
 /* Supporting-sentence recall of a context result: item ids must equal
  * the gold corpus id (a redundant copy renumbers its sentences). */
-static float sentence_recall(const question *q, const cvs_context_result *res)
+/* Whether item it, listing sentence idx of its record, holds that
+ * sentence whole: a sentence longer than the budget may be listed for the
+ * clauses of it the item holds (query/sentsel.c deviation 28), which do
+ * not make it recalled. */
+static int holds_whole(cvs_txn *t, const cvs_context_item *it, uint32_t idx)
+{
+    uint32_t *pairs = NULL;
+    size_t n = 0;
+    int given, whole = 0;
+    cvs_record rec;
+    if (cvs_txn_sentences(t, it->key, NULL, 0, &n, &given) || idx >= n ||
+        !(pairs = malloc(2 * n * sizeof *pairs)))
+        goto out;
+    if (cvs_txn_sentences(t, it->key, pairs, n, &n, &given) ||
+        cvs_get_key(t, it->key, &rec, NULL) || !rec.text)
+        goto out;
+    whole = it->text && memmem(it->text, it->text_len, rec.text + pairs[2 * idx],
+                               pairs[2 * idx + 1] - pairs[2 * idx]) != NULL;
+out:
+    free(pairs);
+    return whole;
+}
+
+static float sentence_recall(cvs_txn *t, const question *q, const cvs_context_result *res)
 {
     size_t hit = 0;
     if (!q->ngs)
@@ -877,7 +904,7 @@ static float sentence_recall(const question *q, const cvs_context_result *res)
             if (!it->sentences)
                 in = 1;
             for (size_t k = 0; k < it->nsentences && !in; k++)
-                in = it->sentences[k] == q->gs_idx[g];
+                in = it->sentences[k] == q->gs_idx[g] && holds_whole(t, it, q->gs_idx[g]);
             hit += (size_t)in;
             break;
         }
@@ -959,7 +986,7 @@ static void run_question(cvs_db *db, cvs_txn *t, int m, const cvs_context_opts *
         }
         c->tokens = res.tokens;
         score(q, c, r, b);
-        r->srec[b] = sentence_recall(q, &res);
+        r->srec[b] = sentence_recall(t, q, &res);
         cvs_context_result_free(&res);
     }
     /* the ranking: the strategy's order with no budget limit */
@@ -989,7 +1016,7 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
         const question *q = &qs->q[i];
         const qres *r = &res[i];
         json_t *full = json_array(), *ans = json_array(), *rec = json_array(),
-               *ms = json_array(), *bud = json_array();
+               *ms = json_array(), *bud = json_array(), *srec = json_array();
         if (!q->ngold)
             continue;
         for (size_t b = 0; b < nb; b++) {
@@ -998,12 +1025,17 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
             json_array_append_new(ans, q->nans ? json_integer(r->ans[b]) : json_null());
             json_array_append_new(rec, json_real(r->recall[b]));
             json_array_append_new(ms, json_real(r->ms[b]));
+            json_array_append_new(srec, r->srec[b] >= 0 ? json_real(r->srec[b]) : json_null());
         }
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:o,s:o,s:o,s:o,s:f,s:f}",
                               "set", set, "variant", variant, "embedder", emb, "id", q->id, "half", q->half ? "B" : "A",
                               "type", q->type, "method", method_names[m], "budgets", bud,
                               "full", full, "answer", ans, "recall", rec, "ms", ms, "r2",
                               (double)r->r2, "r5", (double)r->r5);
+        if (o)
+            json_object_set_new(o, "sentence_recall", srec);
+        else
+            json_decref(srec);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (line)
             fprintf(f, "%s\n", line);
@@ -1197,8 +1229,10 @@ static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
         printf(" full@%zu |", budgets[b]);
     for (size_t b = 0; b < nb; b++)
         printf(" ans@%zu |", budgets[b]);
+    for (size_t b = 0; b < nb; b++)
+        printf(" srec@%zu |", budgets[b]);
     printf(" R@5 |\n|---|---|---|---|---|---:|");
-    for (size_t b = 0; b < 2 * nb + 1; b++)
+    for (size_t b = 0; b < 3 * nb + 1; b++)
         printf("---:|");
     printf("\n");
     /* The first method's rows name every set, variant, half and type once,
@@ -1226,6 +1260,14 @@ static void print_by_type(const aggs *as, const size_t *budgets, size_t nb)
                                                     budgets[b])->ans);
                 else
                     printf(" n/a |");
+            for (size_t b = 0; b < nb; b++) {
+                const agg *x = find_agg_type(as, g, g->set, g->variant, g->half, g->type, m,
+                                             budgets[b]);
+                if (x->nsq)
+                    printf(" %.3f |", x->srec);
+                else
+                    printf(" n/a |");
+            }
             printf(" %.3f |\n", g->r5);
         }
         deltas |= find_agg_type(as, k, k->set, k->variant, k->half, k->type, M_DEFAULT, budgets[0]) &&
@@ -1509,8 +1551,9 @@ static void usage(FILE *f)
         "  --limit N         at most N questions of every set (SET:N wins)\n"
         "  --half A|B        only that half's questions (of the first N with SET:N)\n"
         "  --by-type         also a table per question type (HotpotQA bridge and\n"
-        "                    comparison, MuSiQue by hop count) and default's full\n"
-        "                    support minus the better baseline per type\n"
+        "                    comparison, MuSiQue by hop count: full support, answers\n"
+        "                    and supporting-sentence recall per budget) and default's\n"
+        "                    full support minus the better baseline per type\n"
         "  --variants LIST   clean, redundant (each passage 1-4 times, copies\n"
         "                    lightly rewritten); default both\n"
         "  --seed N          seed of the redundant variant (default 1)\n"
@@ -1541,7 +1584,8 @@ static void usage(FILE *f)
         "                    column answer_questions\n"
         "  --json PATH       every figure as JSON ('-': stdout, instead of the tables)\n"
         "  --per-question P  one JSON line per question and method: id, half, type,\n"
-        "                    and per budget full support, answer, recall, ms\n"
+        "                    and per budget full support, answer, recall, ms,\n"
+        "                    sentence_recall (null without gold sentences)\n"
         "  tuning (applied to the cvs_context methods; defaults: cvs_context_opts_init):\n"
         "  --hops N --fanout N --beam N --seeds N --depth N --decay X --lambda X\n"
         "  --coverage X --lexical-weight X --fusion rrf|weighted --dup X --pool N\n"

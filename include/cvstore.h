@@ -1390,7 +1390,10 @@ typedef struct cvs_context_item {
     /* CVS_UNIT_SENTENCE: text is the record's chosen sentences in their
        order, joined by one space, and sentences their nsentences indexes
        among the record's sentences (ascending; docs/FORMAT.md "sents").
-       CVS_UNIT_PASSAGE: NULL and 0 (text is the whole text). */
+       A sentence longer than the whole budget may be given in part: the
+       pieces of it that were chosen (cut after "; " and ", " outside
+       parentheses), in order, joined by one space; its index is listed
+       once.  CVS_UNIT_PASSAGE: NULL and 0 (text is the whole text). */
     const uint32_t *sentences;
     size_t nsentences;
 } cvs_context_item;

@@ -1798,10 +1798,11 @@ static int fill_result(const src *s, const cands *cs, const picked *pk, size_t n
 
 /* The context set of unit sentence: the pool, best first, cut down to the
  * sentences sentsel.c chooses; each item's text is its chosen sentences.
- * single: the question took deviation 8's single-hop route. */
+ * flags: cvs__sentsel's (the single-hop route of deviation 8, a question
+ * that compares). */
 static int sentences(const src *s, const cands *cs, const picked *pk, size_t npool,
                      const float *rel, const cvs_context_opts *o,
-                     const cvs_context_scope *sc, const cvs_tokens *qtok, int single,
+                     const cvs_context_scope *sc, const cvs_tokens *qtok, unsigned flags,
                      cvs_context_result *out)
 {
     cvs_sentsel_in *in = NULL;
@@ -1822,7 +1823,7 @@ static int sentences(const src *s, const cands *cs, const picked *pk, size_t npo
             if (pk[j].cand == (size_t)parent)
                 in[i].parent = (int)j;
     }
-    if ((rc = cvs__sentsel(s->t, qtok, single, in, npool, o->budget, &so)))
+    if ((rc = cvs__sentsel(s->t, qtok, flags, in, npool, o->budget, &so)))
         goto out;
     nsel = so.n;
     if (sc && sc->k && nsel > sc->k)
@@ -2418,7 +2419,9 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     for (size_t i = 0; i < npool && !any_text; i++)
         any_text = pk[i].rec.text && pk[i].rec.text_len;
     if (o.unit == CVS_UNIT_SENTENCE && any_text) {
-        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, single, out);
+        unsigned sf = (single ? CVS__SENTSEL_SINGLE : 0) |
+                      (text && cvs__question_compares(text, len) ? CVS__SENTSEL_COMPARE : 0);
+        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, sf, out);
         if (rc)
             goto out;
         goto done;

@@ -25,9 +25,10 @@ typedef struct cvs_sentsel_in {
 
 /* The chosen passages in the order they were first chosen.  For item j:
  * the input index item[j], its chosen sentence indexes sents[j][0..
- * nsents[j]) ascending, the text they make (joined by one space, owned
- * here, NUL-terminated) and its tokens (cvs_tokens_estimate of title and
- * that text). */
+ * nsents[j]) ascending (a sentence cut into clauses, deviation 28, listed
+ * once), the text they make (joined by one space, owned here,
+ * NUL-terminated; of a cut sentence, its chosen clauses) and its tokens
+ * (cvs_tokens_estimate of title and that text). */
 typedef struct cvs_sentsel_out {
     size_t n;
     size_t *item;
@@ -42,13 +43,22 @@ typedef struct cvs_sentsel_out {
 /* Chooses sentences of the n passages for the question (its tokens as
  * the context's question analysis made them, cvs__tokenize with
  * CVS_TOK_STRIP_ACCENTS; NULL for a vector question) within budget
- * tokens; single_hop: the pipeline took the question for one that one
- * passage answers (query/context.c, deviation 8).  *out is overwritten
- * (free with cvs__sentsel_free).  Reads the sentence table and BM25's
- * term statistics in t's snapshot. */
+ * tokens.  flags: CVS__SENTSEL_SINGLE, the pipeline took the question for
+ * one that one passage answers (query/context.c, deviation 8);
+ * CVS__SENTSEL_COMPARE, its words compare (cvs__question_compares).  *out
+ * is overwritten (free with cvs__sentsel_free).  Reads the sentence table
+ * and BM25's term statistics in t's snapshot. */
+#define CVS__SENTSEL_SINGLE 0x1u
+#define CVS__SENTSEL_COMPARE 0x2u
 struct cvs_tokens;
-int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, int single_hop,
+int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, unsigned flags,
                  const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out);
+
+/* sentsel.c deviation 29: whether a question (len bytes of UTF-8) has a
+ * word of comparison -- "or", "both", "same" -- as "Which came first, A or
+ * B?", "Are A and B both ...?", "Were A and B of the same ...?" do.
+ * 0 for text that does not tokenize. */
+int cvs__question_compares(const char *text, size_t len);
 
 void cvs__sentsel_free(cvs_sentsel_out *out);
 

@@ -511,8 +511,12 @@ Test(sentctx, shape_budget_and_the_hop_kept, .fini = teardown)
     }
 }
 
+/* The text of the last choose() call's passage (its chosen sentences). */
+static char chosen_text[1024];
+
 /* The sentences sentsel.c chooses of the one passage "g" for question q
- * within budget, as their indexes joined by ','. */
+ * within budget, as their indexes joined by ','; their text goes to
+ * chosen_text. */
 static char *choose(const char *q, int single, size_t budget)
 {
     static char out[64];
@@ -531,6 +535,7 @@ static char *choose(const char *q, int single, size_t budget)
     for (size_t j = 0; j < so.n; j++)
         for (size_t k = 0; k < so.nsents[j]; k++)
             w += (size_t)snprintf(out + w, sizeof out - w, "%s%u", w ? "," : "", so.sents[j][k]);
+    snprintf(chosen_text, sizeof chosen_text, "%s", so.n ? so.text[0] : "");
     cr_assert_leq(so.total, budget);
     cvs__sentsel_free(&so);
     cvs__tokens_free(&qt);
@@ -610,8 +615,8 @@ Test(sentsel, wh_phrase_is_not_a_term, .fini = teardown)
 /* The sentences sentsel.c chooses of the n passages ids (relevance rel,
  * walk parents parent, NULL for none) for question q within budget, as
  * "id:i,j" per passage in the order first chosen, joined by ' '. */
-static char *choose_walked(const char *q, int single, const char *const *ids, const float *rel,
-                           const int *parent, size_t n, size_t budget)
+static char *choose_walked(const char *q, unsigned flags, const char *const *ids,
+                           const float *rel, const int *parent, size_t n, size_t budget)
 {
     static char out[256];
     cvs_txn *t;
@@ -628,7 +633,7 @@ static char *choose_walked(const char *q, int single, const char *const *ids, co
                                  r[i].text_len, rel[i],     parent ? parent[i] : -1};
     }
     cr_assert_eq(cvs__tokenize(q, strlen(q), CVS_TOK_STRIP_ACCENTS, &qt), 0);
-    cr_assert_eq(cvs__sentsel(t, &qt, single, in, n, budget, &so), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__sentsel(t, &qt, flags, in, n, budget, &so), 0, "%s", cvs_errmsg(db));
     out[0] = '\0';
     for (size_t j = 0; j < so.n; j++) {
         w += (size_t)snprintf(out + w, sizeof out - w, "%s%s:", j ? " " : "", ids[so.item[j]]);
@@ -642,10 +647,10 @@ static char *choose_walked(const char *q, int single, const char *const *ids, co
     return out;
 }
 
-static char *choose_among(const char *q, int single, const char *const *ids, const float *rel,
-                          size_t n, size_t budget)
+static char *choose_among(const char *q, unsigned flags, const char *const *ids,
+                          const float *rel, size_t n, size_t budget)
 {
-    return choose_walked(q, single, ids, rel, NULL, n, budget);
+    return choose_walked(q, flags, ids, rel, NULL, n, budget);
 }
 
 /* Deviation 20: a passage the walk reached through a mention in a sentence
@@ -1148,4 +1153,65 @@ Test(sentsel, a_word_form_matches_for_single_hop, .fini = teardown)
     cr_assert_str_eq(got, "1", "single-hop: the sentence holding the words' forms: %s", got);
     got = choose(q, 0, one);
     cr_assert_str_eq(got, "0", "multi-hop: exact forms only, the lead: %s", got);
+}
+
+/* Deviation 28 (a sentence longer than the budget goes as its clauses):
+ * the answer sits in a list sentence that no 64-token set can hold; its
+ * clause holding the question's words goes in, listed by the sentence's
+ * index once, its text a piece of the sentence.  Without the rule only the
+ * short lead fits and the set lacks the answer. */
+Test(sentsel, a_sentence_over_the_budget_goes_as_its_clauses, .fini = teardown)
+{
+    static const char s0[] = "Ferrow county has many colleges.";
+    static const char s1[] =
+        "Among them are five university campuses (Irvine, Elmbury, Dunmore, Tarrow and "
+        "Wendle); twelve state college campuses (Ashby, Bracken, Colley, Dorn, Eske, Fenwick, "
+        "Garrow, Holm, Ixley, Jessop, Kettle and Lorne); and private institutions such as "
+        "the Institute of Technology, Marrow University, the Vale Colleges, Linden "
+        "University and Oakham College.";
+    static const char q[] = "How many state college campuses does Ferrow county have?";
+    char text[1024];
+    const char *got;
+    cr_assert_gt(cvs_tokens_estimate(6, sizeof s1 - 1), 64);
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    mkctx();
+    putv("g", "Ferrow", text, 0);
+    /* The lead fits beside the clause; sentence 1 is listed once. */
+    got = choose(q, 1, 64);
+    cr_assert_str_eq(got, "0,1", "%s", got);
+    cr_assert(!strncmp(chosen_text, s0, sizeof s0 - 1), "%s", chosen_text);
+    /* Then the clause that answers, cut after its "; ", and what else of
+     * the sentence fits, in the sentence's order. */
+    cr_assert(!strncmp(chosen_text + sizeof s0, "twelve state college campuses (Ashby, ", 38),
+              "%s", chosen_text);
+    cr_assert(strstr(chosen_text, "Lorne); ") != NULL, "%s", chosen_text);
+    cr_assert(strstr(chosen_text, s1) == NULL);
+}
+
+/* Deviation 29 (a comparison's named passages first): "Which mountain is
+ * taller, Ferrow Peak or Ulla Fell?" is answered by each named passage's
+ * height, in sentences that share no word with the question; a third
+ * passage full of the question's words takes their room.  With the rule
+ * both named passages' sentences go in before it.  A question without a
+ * word of comparison is chosen for as before. */
+Test(sentsel, a_comparison_takes_its_named_passages_first, .fini = teardown)
+{
+    static const char *const ids[] = {"d", "f", "u"};
+    static const float rel[] = {1.0f, 0.5f, 0.5f};
+    static const char q[] = "Which mountain is taller, Ferrow Peak or Ulla Fell?";
+    size_t budget;
+    mkctx();
+    putv("f", "Ferrow Peak",
+         "Ferrow Peak is a mountain of the Brindle range. It rises 2,310 metres above the sea.", 0);
+    putv("u", "Ulla Fell",
+         "Ulla Fell is a mountain of the northern moors. Its summit reaches 1,880 metres.", 2);
+    putv("d", "Mountains of the north",
+         "Which mountain is taller is a question every walker on a northern peak asks.", 4);
+    budget = cvs_tokens_estimate(11, 85) + cvs_tokens_estimate(9, 80) + 2;
+    cr_assert(cvs__question_compares(q, sizeof q - 1));
+    cr_assert(!cvs__question_compares("Which mountain is the tallest?", 30));
+    const char *got = choose_among(q, CVS__SENTSEL_COMPARE, ids, rel, 3, budget);
+    cr_assert(strstr(got, "f:0,1") && strstr(got, "u:0,1") && !strstr(got, "d:"), "%s", got);
+    got = choose_among(q, 0, ids, rel, 3, budget);
+    cr_assert(strstr(got, "d:0") != NULL, "without a word of comparison: %s", got);
 }

@@ -254,7 +254,9 @@ class ContextItem:
     key: int
     sentences: list[int] | None = None
     """unit "sentence": the indexes of the record's sentences in ``text``
-    (ascending); None for unit "passage", where ``text`` is the whole text."""
+    (ascending; a sentence longer than the whole budget may be in ``text`` as
+    the clauses of it that were chosen, listed once); None for unit
+    "passage", where ``text`` is the whole text."""
 
 
 @dataclass
