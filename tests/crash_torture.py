@@ -5,7 +5,8 @@ A child process (this file with --child) runs a random mix of writes on a
 store until it is killed: `cvstore import` of JSONL records with titles,
 metadata, links and (some) given sentences, in small batches; puts and
 deletes through the Python binding (cvs_put, cvs_delete); `cvstore delete`;
-`cvstore link`; `cvstore build` of a codec with an IVF or FAISS index; and,
+`cvstore link`; `cvstore build` of a codec with an IVF (SQ8 rows, RaBitQ
+codes), graph (qg) or FAISS index; and,
 in text stores, MCP `remember` (new memories, rewordings that merge,
 revisions that supersede) and `forget` through one `cvstore mcp` on a pipe.
 Before each call it logs what it is about to do, after the call returns it
@@ -34,12 +35,13 @@ MCP server with it) with SIGKILL at a moment drawn uniformly over
 
 Three stores take turns: a glove text store, an encrypted glove text store
 (both over a fake GloVe cache of the corpus' words, tests/fake_glove.py)
-and an 8-d l2 vector store with text.  Records come from a generated corpus,
+and an 8-d l2 vector store with text; --use adds a store of the `use`
+embedder (its model from the cache scripts/fetch-use.sh fills).  Records come from a generated corpus,
 or from a JSONL file of passages with "title", "text" and "sentences"
 (--corpus: HotpotQA's for a long run; the suite never reads /work/shared).
 
     /usr/bin/python3 tests/crash_torture.py --cli build/cvstore [--kills 20]
-        [--duration 2.5] [--seed 1] [--corpus FILE.jsonl] [--keep DIR]
+        [--duration 2.5] [--seed 1] [--corpus FILE.jsonl] [--keep DIR] [--use]
 
 Exit 0 when every round passed, 1 with the first failure described.  The
 Python binding is this checkout's (python/), its library $CVSTORE_LIB or
@@ -63,6 +65,13 @@ sys.path.insert(0, HERE)
 PASSPHRASE = "torture test passphrase"
 KINDS = ("text", "sealed", "vec")
 VEC_DIM = 8
+TEXT_DIM = {"text": 100, "sealed": 100, "use": 512}
+
+
+def vec_dim(kind):
+    """The dimension of every record's vector (the vector store), or 0:
+    records carry one now and then, of TEXT_DIM[kind]."""
+    return VEC_DIM if kind == "vec" else 0
 
 # ==== The corpus ====
 
@@ -108,7 +117,7 @@ class Corpus:
             words.insert(rng.randrange(len(words)), rng.choice(self.titles))
         return " ".join(words).capitalize() + "."
 
-    def record(self, rng, rid, uniq, existing, vec_dim):
+    def record(self, rng, rid, uniq, existing, kind):
         """One JSONL record (a dict) with id rid; uniq is its unique word."""
         if self.passages:
             p = rng.choice(self.passages)
@@ -127,10 +136,10 @@ class Corpus:
                            "weight": rng.choice([0.5, 1.0, 2.0])}
                           for t in sorted(rng.sample(existing, min(len(existing),
                                                                    rng.randint(1, 2))))]
-        if vec_dim:
-            r["vector"] = [round(rng.uniform(-1, 1), 4) for _ in range(vec_dim)]
+        if vec_dim(kind):
+            r["vector"] = [round(rng.uniform(-1, 1), 4) for _ in range(vec_dim(kind))]
         elif rng.random() < 0.2:
-            r["vector"] = [round(rng.uniform(-1, 1), 4) for _ in range(100)]
+            r["vector"] = [round(rng.uniform(-1, 1), 4) for _ in range(TEXT_DIM[kind])]
         return r
 
 
@@ -185,7 +194,7 @@ def child(a):
     ids = set(i for i in db.ids() if not i.startswith("m"))
     mems = {r["id"]: r["text"] for r in db.records() if r["id"].startswith("m")}
     seq = 0
-    vdim = VEC_DIM if kind == "vec" else 0
+    vdim = vec_dim(kind)
     ops = ["import"] * 4 + ["put"] * 4 + ["delete"] * 2 + ["cli_delete", "link", "build"]
     if mcp:
         ops += ["remember"] * 4 + ["forget"]
@@ -206,7 +215,7 @@ def child(a):
                     continue
                 seen.add(rid)
                 recs.append(corpus.record(rng, rid, uniq(), [i for i in pool if i not in seen],
-                                          vdim))
+                                          kind))
             if op == "put" and not all("vector" in r for r in recs):
                 for r in recs:  # the binding embeds texts alone; keep it simple
                     r["vector"] = [round(rng.uniform(-1, 1), 4) for _ in range(db.dim)]
@@ -254,9 +263,14 @@ def child(a):
             if op == "link":
                 cmd = [a.cli, "link", a.store, "--quiet"]
             else:
-                cmd = [a.cli, "build", a.store, "--quiet", "--codec",
-                       "pq4" if vdim else "sq8",
-                       "--index", rng.choice(["ivf2", "ivf4", "faiss:Flat", "faiss:IVF2,Flat"])]
+                # every kind of index the writes then keep: IVF lists (with
+                # SQ8 rows), RaBitQ codes, the graph index, FAISS's marks
+                spec = rng.choice([("pq4" if vdim else "sq8", "ivf2"),
+                                   ("pq4" if vdim else "pca32,sq8", "ivf4,sq8"),
+                                   ("rabitq4", "ivf2"),
+                                   (f"opq,pq{(vdim or TEXT_DIM[kind]) // 2}x4", "qg"),
+                                   ("sq8", "faiss:Flat"), ("sq8", "faiss:IVF2,Flat")])
+                cmd = [a.cli, "build", a.store, "--quiet", "--codec", spec[0], "--index", spec[1]]
             log.write({"begin": seq, "op": op})
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode:
@@ -401,7 +415,8 @@ def record_matches(st, db, want, got, present):
     else:
         x = db.embed([want["title"] + "\n" + want["text"]])[0]
     x = x / np.linalg.norm(x)  # a cosine store keeps unit vectors
-    if not np.allclose(v, x, atol=2e-5):
+    # batched and single embeddings round apart; use's transformer more
+    if not np.allclose(v, x, atol=1e-4 if st.kind == "use" else 2e-5):
         return f"vector differs by {float(np.abs(v - x).max())}"
     return None
 
@@ -457,6 +472,14 @@ def verify(a, st, inflight, rng, cvstore):
                 st.mems[mid] = have[mid]
             else:
                 raise Failure(f"{st.kind}: memory {mid} ({have[mid]!r}) was never acknowledged")
+        # a revision and the memory it replaced were written together
+        for mid, r in recs.items():
+            for lk in r["links"]:
+                old = recs.get(lk["id"])
+                if lk["type"] == "supersedes" and old and \
+                        "_superseded_by" not in (old["meta"] or {}):
+                    raise Failure(f"{st.kind}: memory {mid} supersedes {lk['id']}, which does "
+                                  f"not say so")
         # BM25 finds a sample of records by their unique word
         for rid in rng.sample(sorted(st.records), min(15, len(st.records))):
             word = st.records[rid]["text"].split()[-1]
@@ -486,8 +509,8 @@ def verify(a, st, inflight, rng, cvstore):
 
 def continue_work(a, st, corpus, rng, tmp, rnd):
     """A further import succeeds on the store as the kill left it."""
-    recs = [corpus.record(rng, f"c{rnd}x{i}", f"zc{rnd}x{i}", sorted(st.records),
-                          VEC_DIM if st.kind == "vec" else 0) for i in range(3)]
+    recs = [corpus.record(rng, f"c{rnd}x{i}", f"zc{rnd}x{i}", sorted(st.records), st.kind)
+            for i in range(3)]
     f = os.path.join(tmp, "more.jsonl")
     with open(f, "w", encoding="utf-8") as out:
         for r in recs:
@@ -519,17 +542,18 @@ def parent(a):
                                                       "libcvstore.so.0"))
     import cvstore
     stores = {}
-    for kind in KINDS:
+    kinds = KINDS + (("use",) if a.use else ())
+    for kind in kinds:
         path = os.path.join(tmp, kind)
         shutil.rmtree(path, ignore_errors=True)
         if kind == "vec":
             run(a.cli, "init", path, "--dim", str(VEC_DIM), "--metric", "l2")
         else:
-            run(a.cli, "init", path, "--embedder", "glove",
+            run(a.cli, "init", path, "--embedder", "use" if kind == "use" else "glove",
                 *(["--encrypt"] if kind == "sealed" else []))
         st = stores[kind] = Store(kind, path)
-        recs = [corpus.record(rng, f"d{i}", f"zs{i}", [f"d{j}" for j in range(i)],
-                              VEC_DIM if kind == "vec" else 0) for i in range(40)]
+        recs = [corpus.record(rng, f"d{i}", f"zs{i}", [f"d{j}" for j in range(i)], kind)
+                for i in range(40)]
         f = os.path.join(tmp, "seed.jsonl")
         with open(f, "w", encoding="utf-8") as out:
             for r in recs:
@@ -540,7 +564,7 @@ def parent(a):
     stats = {"kills": 0, "acked": {}, "inflight": {}, "failed": [], "finished": 0}
     t0 = time.time()
     for rnd in range(a.kills):
-        st = stores[KINDS[rnd % len(KINDS)]]
+        st = stores[kinds[rnd % len(kinds)]]
         log = os.path.join(tmp, f"log-{rnd}.jsonl")
         if os.path.exists(log):  # a kept directory of an earlier run
             os.unlink(log)
@@ -610,6 +634,8 @@ def main():
     ap.add_argument("--keep")
     ap.add_argument("--id-space", type=int, default=120)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--use", action="store_true",
+                    help="a fourth store, of the `use` embedder (its model cache must be there)")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--kind")
     ap.add_argument("--store")
