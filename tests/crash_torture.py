@@ -14,7 +14,9 @@ logs the acknowledgement (with MCP's reply), each line fsync'd.
 
 The parent kills the child's whole process group (the CLI commands and the
 MCP server with it) with SIGKILL at a moment drawn uniformly over
-[0, --duration] seconds, then checks the store:
+[0, --duration] seconds (--writers N: N such children write the store side
+by side, each with its own ids and MCP namespace, and are killed
+together), then checks the store:
 
   * it opens, and `cvstore check` (every invariant of docs/FORMAT.md:
     BM25 postings equal to the texts, the sentence table matching every
@@ -43,7 +45,8 @@ or from a JSONL file of passages with "title", "text" and "sentences"
     /usr/bin/python3 tests/crash_torture.py --cli build/cvstore [--kills 20]
         [--duration 2.5] [--seed 1] [--corpus FILE.jsonl] [--keep DIR] [--use]
 
-Exit 0 when every round passed, 1 with the first failure described.  The
+Exit 0 when every round passed and every call the writers made succeeded
+(they make only calls that should), 1 with the first failure described.  The
 Python binding is this checkout's (python/), its library $CVSTORE_LIB or
 the build directory beside --cli.
 """
@@ -155,8 +158,8 @@ class Log:
 
 
 class Mcp:
-    def __init__(self, cli, store):
-        self.p = subprocess.Popen([cli, "mcp", store], stdin=subprocess.PIPE,
+    def __init__(self, cli, store, ns):
+        self.p = subprocess.Popen([cli, "mcp", store, "--namespace", ns], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.n = 0
         self.call_raw("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -190,9 +193,11 @@ def child(a):
     kind = a.kind
     log = Log(a.log)
     db = cvstore.open(a.store, passphrase=PASSPHRASE if kind == "sealed" else None)
-    mcp = Mcp(a.cli, a.store) if kind != "vec" else None
-    ids = set(i for i in db.ids() if not i.startswith("m"))
-    mems = {r["id"]: r["text"] for r in db.records() if r["id"].startswith("m")}
+    # Writers side by side each keep to their own ids and namespace.
+    mcp = Mcp(a.cli, a.store, a.namespace) if kind != "vec" else None
+    ids = set(i for i in db.ids() if i.startswith(a.prefix))
+    mems = {r["id"]: r["text"] for r in db.records()
+            if r["id"].startswith("m") and (r["meta"] or {}).get("_ns") == a.namespace}
     seq = 0
     vdim = vec_dim(kind)
     ops = ["import"] * 4 + ["put"] * 4 + ["delete"] * 2 + ["cli_delete", "link", "build"]
@@ -205,7 +210,7 @@ def child(a):
         pool = sorted(ids)
 
         def new_id():
-            return f"d{rng.randrange(a.id_space)}"
+            return f"{a.prefix}{rng.randrange(a.id_space)}"
         if op in ("import", "put"):
             n = rng.randint(1, 12 if op == "import" else 4)
             recs, seen = [], set()
@@ -221,7 +226,7 @@ def child(a):
                     r["vector"] = [round(rng.uniform(-1, 1), 4) for _ in range(db.dim)]
             log.write({"begin": seq, "op": op, "recs": recs})
             if op == "import":
-                f = os.path.join(os.path.dirname(a.log), "child-import.jsonl")
+                f = a.log.replace(".jsonl", "-import.jsonl")  # each writer its own
                 with open(f, "w", encoding="utf-8") as out:
                     for r in recs:
                         out.write(json.dumps(r) + "\n")
@@ -421,21 +426,22 @@ def record_matches(st, db, want, got, present):
     return None
 
 
-def verify(a, st, inflight, rng, cvstore):
+def verify(a, st, inflights, rng, cvstore):
     """Checks the store after a kill against the model; adopts what the
-    call in flight did (each record either as before it or as it asked)."""
+    calls in flight did (one per writer; each record either as before the
+    call or as it asked, a delete whole or not at all)."""
     run(a.cli, "check", st.path, "--quiet")
     db = cvstore.open(st.path, passphrase=PASSPHRASE if st.kind == "sealed" else None)
     try:
         recs = {r["id"]: r for r in db.records(vector=True)}
         present = set(recs)
-        fly_recs = {r["id"]: r for r in (inflight or {}).get("recs", [])}
-        fly_del = set((inflight or {}).get("ids", []))
-        if inflight and inflight["op"] == "delete":
-            # the delete landed or not, for every id together
-            landed = not (fly_del & present & set(st.records))
-            if landed:
-                st.apply(inflight, None)
+        fly_recs = {r["id"]: r for f in inflights for r in f.get("recs", [])}
+        fly_forget = {f["id"] for f in inflights if f["op"] == "forget"}
+        fly_texts = {f["args"]["text"] for f in inflights if f["op"] == "remember"}
+        for f in inflights:
+            # a delete landed or not, for every id together
+            if f["op"] == "delete" and not (set(f["ids"]) & present & set(st.records)):
+                st.apply(f, None)
         # records
         for rid in sorted(set(st.records) | set(fly_recs) | {i for i in present
                                                              if not i.startswith("m")}):
@@ -456,19 +462,17 @@ def verify(a, st, inflight, rng, cvstore):
         have = {i: r["text"] for i, r in recs.items() if i.startswith("m")}
         for mid, text in list(st.mems.items()):
             if mid not in have:
-                if inflight and inflight["op"] == "forget" and inflight["id"] == mid:
+                if mid in fly_forget:
                     del st.mems[mid]
                     continue
                 raise Failure(f"{st.kind}: acknowledged memory {mid} is lost")
             if have[mid] != text:
-                if inflight and inflight["op"] == "remember" and \
-                        have[mid] == inflight["args"]["text"]:
+                if have[mid] in fly_texts:
                     st.mems[mid] = have[mid]
                     continue
                 raise Failure(f"{st.kind}: memory {mid} holds {have[mid]!r}, not {text!r}")
         for mid in set(have) - set(st.mems):
-            if inflight and inflight["op"] == "remember" and \
-                    have[mid] == inflight["args"]["text"]:
+            if have[mid] in fly_texts:
                 st.mems[mid] = have[mid]
             else:
                 raise Failure(f"{st.kind}: memory {mid} ({have[mid]!r}) was never acknowledged")
@@ -561,65 +565,67 @@ def parent(a):
         run(a.cli, "import", path, f, "--quiet")
         for r in recs:
             st.records[r["id"]] = r
-    stats = {"kills": 0, "acked": {}, "inflight": {}, "failed": [], "finished": 0}
+    stats = {"kills": 0, "acked": {}, "inflight": {}, "failed": []}
     t0 = time.time()
     for rnd in range(a.kills):
         st = stores[kinds[rnd % len(kinds)]]
-        log = os.path.join(tmp, f"log-{rnd}.jsonl")
-        if os.path.exists(log):  # a kept directory of an earlier run
-            os.unlink(log)
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--cli", a.cli,
-               "--kind", st.kind, "--store", st.path, "--log", log, "--seed",
-               str(rng.randrange(1 << 30)), "--corpus-seed", str(a.seed), "--round", str(rnd),
-               "--id-space", str(a.id_space)] + (["--corpus", a.corpus] if a.corpus else [])
-        err = open(os.path.join(tmp, f"child-{rnd}.err"), "w")
-        child_p = subprocess.Popen(cmd, start_new_session=True, stderr=err)
-        wait = rng.uniform(0, a.duration)
-        try:
-            child_p.wait(timeout=wait)
-            stats["finished"] += 1  # it died by itself: a failure, below
-        except subprocess.TimeoutExpired:
-            os.killpg(child_p.pid, signal.SIGKILL)
-            child_p.wait()
-            stats["kills"] += 1
-        err.close()
-        if child_p.returncode != -signal.SIGKILL:
-            msg = open(err.name).read()[-3000:]
-            raise Failure(f"round {rnd}: the child ended by itself ({child_p.returncode}): {msg}")
+        children, wait = [], rng.uniform(0, a.duration)
+        for w in range(a.writers):
+            log = os.path.join(tmp, f"log-{rnd}-{w}.jsonl")
+            if os.path.exists(log):  # a kept directory of an earlier run
+                os.unlink(log)
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", "--cli", a.cli,
+                   "--kind", st.kind, "--store", st.path, "--log", log, "--seed",
+                   str(rng.randrange(1 << 30)), "--corpus-seed", str(a.seed), "--round",
+                   str(rnd), "--id-space", str(a.id_space), "--prefix", "de"[w % 2] + "x" * (w // 2),
+                   "--namespace", "default" if w == 0 else f"w{w}"] + \
+                (["--corpus", a.corpus] if a.corpus else [])
+            err = open(os.path.join(tmp, f"child-{rnd}-{w}.err"), "w")
+            children.append((subprocess.Popen(cmd, start_new_session=True, stderr=err), err, log))
+        time.sleep(wait)
+        for p, _, _ in children:  # all at once, as a crash would
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+        inflights = []
+        for p, err, log in children:
+            p.wait()
+            err.close()
+            if p.returncode != -signal.SIGKILL:
+                msg = open(err.name).read()[-3000:]
+                raise Failure(f"round {rnd}: a child ended by itself ({p.returncode}): {msg}")
+            done, inflight, failed = read_log(log) if os.path.exists(log) else ([], None, [])
+            for entry, ack in done:
+                st.apply(entry, ack)
+                op = entry["op"]
+                if op == "remember":
+                    op += " " + ack["reply"]["status"] + (" superseding" if
+                                                           "supersedes" in ack["reply"] else "")
+                stats["acked"][op] = stats["acked"].get(op, 0) + 1
+            for entry, fl in failed:  # checked below: a failed write changed nothing
+                stats["failed"].append(f"{st.kind} {entry['op']}: {fl['msg'][:300]}")
+            if inflight:
+                inflights.append(inflight)
+                stats["inflight"][inflight["op"]] = stats["inflight"].get(inflight["op"], 0) + 1
+        stats["kills"] += 1
         # a process the kill left behind (none should be) would still write
         time.sleep(0.05)
-        done, inflight, failed = read_log(log) if os.path.exists(log) else ([], None, [])
-        for entry, ack in done:
-            st.apply(entry, ack)
-            op = entry["op"]
-            if op == "remember":
-                op += " " + ack["reply"]["status"] + (" superseding" if
-                                                       "supersedes" in ack["reply"] else "")
-            stats["acked"][op] = stats["acked"].get(op, 0) + 1
-        for entry, fl in failed:
-            stats["failed"].append(f"{st.kind} {entry['op']}: {fl['msg'][:300]}")
-            if entry["op"] in ("import", "put", "delete"):  # a failed write changed nothing
-                pass
-        if inflight:
-            stats["inflight"][inflight["op"]] = stats["inflight"].get(inflight["op"], 0) + 1
+        fly = [f["op"] for f in inflights]
         try:
-            verify(a, st, inflight, rng, cvstore)
+            verify(a, st, inflights, rng, cvstore)
             continue_work(a, st, corpus, rng, tmp, rnd)
         except Failure as e:
             raise Failure(f"round {rnd} ({st.kind}, killed after {wait:.2f} s, in flight: "
-                          f"{inflight and inflight['op']}): {e}; store kept in {tmp}") from None
+                          f"{fly}): {e}; store kept in {tmp}") from None
         if a.verbose:
-            print(f"round {rnd} {st.kind}: killed at {wait:.2f} s, {len(done)} acked, "
-                  f"in flight {inflight and inflight['op']}", flush=True)
+            print(f"round {rnd} {st.kind}: killed at {wait:.2f} s, in flight {fly}", flush=True)
     took = time.time() - t0
     print(f"{stats['kills']} kills in {took:.1f} s; acknowledged calls {stats['acked']}; "
           f"in flight at the kill {stats['inflight']}; "
           f"records {[len(s.records) for s in stores.values()]}, "
           f"memories {[len(s.mems) for s in stores.values()]}")
-    if stats["failed"]:
-        print(f"{len(stats['failed'])} calls failed (changing nothing, as checked):")
-        for f in sorted(set(stats["failed"])):
-            print("  " + f)
+    if stats["failed"]:  # the writers call only what should succeed
+        raise Failure(f"{len(stats['failed'])} calls failed (changing nothing, as checked): " +
+                      "; ".join(sorted(set(stats["failed"]))))
     if not a.keep:
         shutil.rmtree(tmp)
 
@@ -633,6 +639,10 @@ def main():
     ap.add_argument("--corpus")
     ap.add_argument("--keep")
     ap.add_argument("--id-space", type=int, default=120)
+    ap.add_argument("--writers", type=int, default=1,
+                    help="children writing the store side by side, killed together")
+    ap.add_argument("--prefix", default="d")
+    ap.add_argument("--namespace", default="default")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--use", action="store_true",
                     help="a fourth store, of the `use` embedder (its model cache must be there)")
