@@ -4,7 +4,8 @@
  * its end or first error by each reader, twice (the second time after a
  * rewind, as cvs_import's second pass does), once taking the file's own
  * dimension and once expecting dimension 3; then cvs_vecs_load (or
- * cvs_ivecs_load) loads it whole.
+ * cvs_ivecs_load) loads it whole.  A JSONL record's given sentences must
+ * be spans of its text, in order and not overlapping.
  *
  * The readers take a path rather than a buffer because they stream from
  * stdio; a file per process in /tmp (tmpfs on most systems) keeps that
@@ -67,6 +68,18 @@ static void drain(cvs_format fmt, uint32_t expect)
                     c ^= rec.links[l].id[i];
                 if (rec.links[l].type)
                     c ^= (char)strlen(rec.links[l].type);
+            }
+            /* Given sentences: byte spans of the text, in order, never
+             * overlapping (docs/FORMAT.md, "sents"), which the store
+             * writes as they come. */
+            if (rec.nsentences && (!rec.sentences || !rec.text))
+                abort();
+            for (size_t k = 0; k < rec.nsentences; k++) {
+                uint32_t b = rec.sentences[2 * k], e = rec.sentences[2 * k + 1];
+                if (b > e || e > rec.text_len || (k && b < rec.sentences[2 * k - 1]))
+                    abort();
+                for (uint32_t i = b; i < e; i++)
+                    c ^= rec.text[i];
             }
             c_sink += (acc != 0) + c;
             if (rec.dim != cvs_reader_dim(r) || rec.recno != n)

@@ -23,7 +23,13 @@
  * commits a new epoch number (meta "fidx_epoch"); from then on dirty marks
  * carry that epoch.  It then reads its snapshot, trains and adds, and in
  * the final write transaction drops only the marks of older epochs: those
- * records are in the snapshot it indexed; the others stay dirty.
+ * records are in the snapshot it indexed; the others stay dirty.  That
+ * holds only while the epoch is still this build's: another build that
+ * wrote meanwhile (any index kind removes the FAISS meta, marks and epoch
+ * included; another FAISS build drops the marks its newer snapshot holds,
+ * which this one's older snapshot may not) took away what the final write
+ * relies on, so the build starts again from a new epoch, as writers that
+ * take turns would have (at most FIDX_BUILD_TRIES times).
  *
  * Layout in the meta database (documented in docs/FORMAT.md):
  *   "fidx_spec"  the factory string;  "fidx_gen" u64, +1 per build;
@@ -68,6 +74,7 @@
 #define FIDX_CHUNK (16u << 20)
 #define FIDX_MAGIC "CVSFIDX1"
 #define FIDX_SAMPLE 65536
+#define FIDX_BUILD_TRIES 3 /* tries of a build that another build keeps overtaking */
 /* Chunk and dirty-mark keys: a meta-key prefix, then a big-endian number. */
 #define PREFIX_BYTES CVS__MKEY_LEN(CVS__META_FIDX_CHUNK)
 #define CHUNK_KEY_BYTES (PREFIX_BYTES + 4)
@@ -139,11 +146,15 @@ static int older_epoch_keep(const MDB_val *v, uint64_t epoch)
 static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     store_arg *a = arg;
-    uint64_t gen;
+    uint64_t gen, epoch;
     int found, rc, mrc;
     size_t nchunks = (a->len + FIDX_CHUNK - 1) / FIDX_CHUNK;
     MDB_val k, v;
 
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)))
+        return rc;
+    if (!found || epoch != a->epoch)
+        return CVS__STALE; /* another build wrote meanwhile: the header essay */
     if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_CHUNK, NULL, 0)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
@@ -191,36 +202,22 @@ static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out
     return rc;
 }
 
-int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
+/* One try of a build: a new epoch, the snapshot, training, the write;
+ * CVS__STALE when another build wrote meanwhile.  idx is a new, empty
+ * index of the factory (freed here). */
+static int build_once(cvs_db *db, const char *factory, const cvs_build_opts *o,
+                      const char *what, FaissIndex *idx)
 {
     epoch_arg ea = {0};
     store_arg sa = {0};
-    FaissIndex *idx = NULL;
     int64_t *keys = NULL;
     float *x = NULL, *train = NULL;
     size_t n = 0;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = NULL;
-    char what[200];
     int rc;
 
-    if (!factory || !*factory || strlen(factory) > 100)
-        return cvs__err(CVS_EINVAL, "faiss index: want faiss:FACTORY, e.g. faiss:HNSW32 or "
-                        "faiss:IVF1024,PQ32x4fs (at most 100 characters)");
-    if (db->flags & CVS_OPEN_RDONLY)
-        return cvs__err(CVS_ERDONLY, "%s is open read-only", db->path);
-    snprintf(what, sizeof what, "faiss index \"%s\"", factory);
-    /* Validate the factory string before anything is written. */
-    if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)db->dim, factory,
-                                                 db->metric == CVS_METRIC_L2
-                                                     ? METRIC_L2 : METRIC_INNER_PRODUCT),
-                             what))) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", cvs_errmsg(NULL)); /* the buffer cvs__err writes */
-        rc = cvs__err(CVS_EINVAL, "%s", msg);
-        goto out;
-    }
     if ((rc = cvs__write(db, epoch_fn, &ea)))
         goto out;
     if ((rc = read_all(db, &keys, &x, &n)))
@@ -289,12 +286,42 @@ out:
     if (f)
         fclose(f);
     free(buf);
-    if (idx)
-        faiss_Index_free(idx);
+    faiss_Index_free(idx);
     free(keys);
     free(x);
     free(train);
     return rc;
+}
+
+int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
+{
+    FaissIndex *idx = NULL;
+    char what[200];
+    int metric = db->metric == CVS_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT, rc;
+
+    if (!factory || !*factory || strlen(factory) > 100)
+        return cvs__err(CVS_EINVAL, "faiss index: want faiss:FACTORY, e.g. faiss:HNSW32 or "
+                        "faiss:IVF1024,PQ32x4fs (at most 100 characters)");
+    if (db->flags & CVS_OPEN_RDONLY)
+        return cvs__err(CVS_ERDONLY, "%s is open read-only", db->path);
+    snprintf(what, sizeof what, "faiss index \"%s\"", factory);
+    /* Validate the factory string before anything is written. */
+    if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)db->dim, factory, metric), what))) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cvs_errmsg(NULL)); /* the buffer cvs__err writes */
+        return cvs__err(CVS_EINVAL, "%s", msg);
+    }
+    for (int t = 1;; t++) {
+        if ((rc = build_once(db, factory, o, what, idx)) != CVS__STALE)
+            return rc;
+        if (t == FIDX_BUILD_TRIES)
+            return cvs__err(CVS_EBUSY, "%s: other builds of %s wrote an index while this one "
+                            "trained, %d times: build again when they are done", what, db->path,
+                            t);
+        if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)db->dim, factory, metric),
+                                 what)))
+            return rc;
+    }
 }
 
 int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)

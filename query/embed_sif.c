@@ -110,6 +110,8 @@ struct cvs_sif {
     const unsigned char *map; /* the fvecs file: mapped, or a malloc'd copy */
     size_t map_len;
     int map_owned;         /* 1: map is malloc'd (loaded from a store) */
+    char *dir;             /* the cache directory (NULL: the store's copy),
+                              for the remedy of a damaged row */
     double harmonic;       /* H_n */
     unsigned char fp[CVS_FINGERPRINT_BYTES];
     pthread_mutex_t norm_mu; /* guards inv_norm and nnorm */
@@ -153,6 +155,7 @@ void cvs__sif_free(cvs_sif *s)
     free(s->wlen);
     free(s->slots);
     free(s->inv_norm);
+    free(s->dir);
     pthread_mutex_destroy(&s->norm_mu);
     free(s);
 }
@@ -305,6 +308,19 @@ out:
     return rc;
 }
 
+/* CVS_ECORRUPT: the thread's message, then the remedy.  A cut, mixed-up
+ * or bit-flipped download: fetch-glove.sh skips files that are there, so
+ * the remedy starts with removing them. */
+static int damaged(const char *dir)
+{
+    char why[1024], buf[4200];
+    snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
+    return cvs__err(CVS_ECORRUPT, "%s: the GloVe cache is damaged: remove %s/%s and %s/%s and "
+                    "fetch them again with `bash %s '%s'` (or point CVSTORE_GLOVE_DIR at a good "
+                    "copy)", why, dir, CVS_GLOVE_WORDS, dir, CVS_GLOVE_FVECS,
+                    cvs__fetcher("fetch-glove.sh", buf, sizeof buf), dir);
+}
+
 int cvs__sif_load(const char *dir, cvs_sif **out)
 {
     cvs_sif *s;
@@ -315,19 +331,10 @@ int cvs__sif_load(const char *dir, cvs_sif **out)
     if (!(s = calloc(1, sizeof *s)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     pthread_mutex_init(&s->norm_mu, NULL);
-    if ((rc = load_words(s, dir)) || (rc = build_table(s)) || (rc = map_vectors(s, dir))) {
+    if ((rc = load_words(s, dir)) || (rc = build_table(s)) || (rc = map_vectors(s, dir)) ||
+        (!(s->dir = strdup(dir)) && (rc = cvs__err(CVS_ENOMEM, "out of memory")))) {
         cvs__sif_free(s);
-        if (rc == CVS_ECORRUPT) {
-            /* A cut or mixed-up download: fetch-glove.sh skips files that
-             * are there, so the remedy starts with removing them. */
-            char why[1024], buf[4200];
-            snprintf(why, sizeof why, "%s", cvs_errmsg(NULL));
-            rc = cvs__err(rc, "%s: the GloVe cache is damaged: remove %s/%s and %s/%s and fetch "
-                          "them again with `bash %s '%s'` (or point CVSTORE_GLOVE_DIR at a good "
-                          "copy)", why, dir, CVS_GLOVE_WORDS, dir, CVS_GLOVE_FVECS,
-                          cvs__fetcher("fetch-glove.sh", buf, sizeof buf), dir);
-        }
-        return rc;
+        return rc == CVS_ECORRUPT ? damaged(dir) : rc;
     }
     for (size_t r = 1; r <= s->n; r++)
         s->harmonic += 1.0 / (double)r;
@@ -375,13 +382,33 @@ fail:
     return rc;
 }
 
-/* The vector of word x, or NULL when its row header is damaged. */
+/* The vector of word x, or NULL when its row is damaged: a dimension header
+ * that is not the file's, or a value that is not a finite number (which
+ * would make every text holding the word, and the common component, NaN:
+ * LAPACK then failed, a put blamed its record).  Checking the values costs
+ * little beside what each caller then does with them. */
 static const float *word_vec(const cvs_sif *s, long x)
 {
     const unsigned char *row = s->map + (size_t)x * (4 + 4 * (size_t)s->dim);
+    const float *v = (const float *)(row + 4);
     int32_t d;
     memcpy(&d, row, 4);
-    return d == (int32_t)s->dim ? (const float *)(row + 4) : NULL;
+    if (d != (int32_t)s->dim)
+        return NULL;
+    for (uint32_t i = 0; i < s->dim; i++)
+        if (!isfinite(v[i]))
+            return NULL;
+    return v;
+}
+
+/* CVS_ECORRUPT for word x's row (word_vec gave NULL), with the remedy. */
+static int damaged_row(const cvs_sif *s, long x)
+{
+    cvs__err(CVS_ECORRUPT, "%s%s%s: row %ld (the word \"%.64s\") is damaged: its dimension "
+             "header is not %u, or a value is not a finite number", s->dir ? s->dir : "",
+             s->dir ? "/" : "the store's copy of ", CVS_GLOVE_FVECS, x, s->words + s->woff[x],
+             s->dim);
+    return s->dir ? damaged(s->dir) : CVS_ECORRUPT;
 }
 
 /* Looks a token up as is, then without accents (deviation 3). */
@@ -429,8 +456,7 @@ int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const si
             if (x < 0)
                 continue;
             if (!(v = word_vec(s, x))) {
-                rc = cvs__err(CVS_ECORRUPT, "%s: row %ld has a bad dimension header",
-                              CVS_GLOVE_FVECS, x);
+                rc = damaged_row(s, x);
                 goto out;
             }
             p = 1.0 / ((double)(x + 1) * s->harmonic); /* Zipf (deviation 1) */
@@ -511,8 +537,7 @@ int cvs__sif_vocab_pc(const cvs_sif *s, float a, float *pc)
         if (cvs__is_stopword(w, s->wlen[i]) || cvs__sif_lookup(s, w, s->wlen[i]) != (long)i)
             continue;
         if (!(v = word_vec(s, (long)i))) {
-            rc = cvs__err(CVS_ECORRUPT, "%s: row %zu has a bad dimension header",
-                          CVS_GLOVE_FVECS, i);
+            rc = damaged_row(s, (long)i);
             goto out;
         }
         mass += p;
@@ -567,7 +592,7 @@ const char *cvs__sif_word(const cvs_sif *s, long x, size_t *len)
     return s->words + s->woff[x];
 }
 
-/* |v|^2 of word x's vector, or -1 when its row header is damaged. */
+/* |v|^2 of word x's vector, or -1 when its row is damaged. */
 static double norm2(const cvs_sif *s, long x)
 {
     const float *v = word_vec(s, x);
@@ -595,8 +620,7 @@ int cvs__sif_unit(const cvs_sif *s, long x, float *out)
     if (x < 0 || (size_t)x >= s->n)
         return CVS_NOTFOUND;
     if (!(v = word_vec(s, x)))
-        return cvs__err(CVS_ECORRUPT, "%s: row %ld has a bad dimension header",
-                        CVS_GLOVE_FVECS, x);
+        return damaged_row(s, x);
     if (!((q = norm2(s, x)) > 0))
         return CVS_NOTFOUND;
     q = 1.0 / sqrt(q);
@@ -618,8 +642,7 @@ static int inv_norms(cvs_sif *s, size_t need, const float **out)
     for (; !rc && s->nnorm < need; s->nnorm++) {
         double q = norm2(s, (long)s->nnorm);
         if (q < 0)
-            rc = cvs__err(CVS_ECORRUPT, "%s: row %zu has a bad dimension header",
-                          CVS_GLOVE_FVECS, s->nnorm);
+            rc = damaged_row(s, (long)s->nnorm);
         else
             s->inv_norm[s->nnorm] = q > 0 ? (float)(1.0 / sqrt(q)) : 0.0f;
     }
@@ -645,8 +668,7 @@ int cvs__sif_neighbours(const cvs_sif *cs, long w, size_t max_rank, float min_co
     if (max_rank > s->n)
         max_rank = s->n;
     if ((qw = norm2(s, w)) < 0)
-        return cvs__err(CVS_ECORRUPT, "%s: row %ld has a bad dimension header",
-                        CVS_GLOVE_FVECS, w);
+        return damaged_row(s, w);
     if (!(qw > 0) || !max_rank)
         return CVS_OK;
     inv_w = (float)(1.0 / sqrt(qw));

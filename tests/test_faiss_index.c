@@ -345,6 +345,42 @@ Test(faiss_index, ivf_and_faiss_replace_each_other, .fini = teardown, .timeout =
     cr_assert_geq(recall_vs_exact(16), 0.99);
 }
 
+/* Another process builds another index while a FAISS build trains, and
+ * writes first (the progress callback's "write" phase comes just before
+ * the FAISS build's own write): the two builds are writers taking turns,
+ * so the store must end with one of them whole.  Two `cvstore build`s side
+ * by side, faiss:IVF2,Flat and qg, left a FAISS index without its epoch
+ * ("meta: a FAISS index (fidx_spec) without fidx_epoch" from check), and
+ * the other build's removal of the FAISS marks could lose the marks of
+ * records written while this one trained. */
+static void build_ivf_meanwhile(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                                uint64_t bytes_done, uint64_t bytes_total)
+{
+    int *runs = ctx;
+    char cmd[4400];
+    (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    if (strcmp(phase, "write") || (*runs)++)
+        return;
+    snprintf(cmd, sizeof cmd, "'%s' build '%s' --codec pq8x4 --index ivf8 --quiet", CVS_CLI_PATH,
+             dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(faiss_index, another_build_meanwhile_leaves_one_whole, .fini = teardown, .timeout = 120)
+{
+    int runs = 0;
+    cvs_index_info ii;
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat", .progress = build_ivf_meanwhile,
+                         .progress_ctx = &runs};
+    setup_metric(CVS_METRIC_L2, "faiss:HNSW8");
+    cr_assert_eq(cvs_build(db, NULL, &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(runs, 2, "the FAISS build wrote after the other build, on its second try");
+    cr_assert_eq(problems(), 0);
+    cr_assert_eq(cvs_index_get_info(db, &ii), 0);
+    cr_assert_str_eq(ii.spec, "faiss:IVF16,Flat");
+    cr_assert_geq(recall_vs_exact(16), 0.99);
+}
+
 /* Churn after a build (new records put, and each deleted again three
  * rounds later, as an agent's memory turns over) leaves a bounded dirty
  * set: the live records added since the build, not one mark per record

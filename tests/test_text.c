@@ -550,6 +550,57 @@ Test(sif, damaged_cache_says_remove_then_fetch)
     rmdir(dir);
 }
 
+/* A value that is not a finite number in the vectors file (a flipped bit
+ * of a download) is a damaged cache too, named with the same remedy:
+ * `init --embedder glove` said "internal error: LAPACK dsyev failed (-5)"
+ * (exit 2), and on a store made before the damage an import blamed its own
+ * file ("record ...: value 0 is not finite") and `search --text` its query. */
+Test(sif, non_finite_value_is_a_damaged_cache)
+{
+    char *bad = tu_tmpdir(), path[4200];
+    unsigned char fv[NV * 20];
+    int32_t dim = 4;
+    float nan_row[4] = {0, NAN, 0, 0.5f}, out[4], pc[4];
+    const char *banana = "banana", *king = "king";
+    size_t blen = 6, klen = 4;
+    size_t n;
+    long idx[NV];
+    float cos[NV];
+    cvs_sif *s;
+    for (int i = 0; i < NV; i++) {
+        memcpy(fv + i * 20, &dim, 4);
+        memcpy(fv + i * 20 + 4, i == 3 ? nan_row : vecs[i], 16);
+    }
+    write_glove(bad, NULL);
+    free(tu_write_file(bad, CVS_GLOVE_FVECS, fv, sizeof fv));
+    snprintf(path, sizeof path, "%s/%s", bad, CVS_GLOVE_FVECS);
+    /* the store: refused as damaged, with the remedy; nothing recorded */
+    setenv("CVSTORE_GLOVE_DIR", bad, 1);
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), CVS_ECORRUPT, "%s",
+                 cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), path), "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "banana"), "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "remove"), "%s", cvs_errmsg(db));
+    assert_names_fetcher(cvs_errmsg(db));
+    {
+        cvs_embedder_info info;
+        cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_NOTFOUND);
+    }
+    /* the reader: the damaged word is an error wherever it is read, the
+     * others embed as before */
+    cr_assert_eq(cvs__sif_load(bad, &s), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__sif_embed(s, 1e-3f, &king, &klen, 1, out, NULL), 0, "%s",
+                 cvs_errmsg(NULL));
+    cr_assert_eq(cvs__sif_embed(s, 1e-3f, &banana, &blen, 1, out, NULL), CVS_ECORRUPT);
+    cr_assert(strstr(cvs_errmsg(NULL), path), "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__sif_vocab_pc(s, 1e-3f, pc), CVS_ECORRUPT, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__sif_unit(s, 3, out), CVS_ECORRUPT);
+    cr_assert_eq(cvs__sif_neighbours(s, 2, NV, 0.6f, idx, cos, NV, &n), CVS_ECORRUPT);
+    cvs__sif_free(s);
+    tu_rmrf(bad);
+    free(bad);
+}
+
 /* The weighted mean of a text's words, before the component's removal. */
 static void raw_sif(const int *words, int n, double out[4])
 {
