@@ -55,7 +55,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -t, --text Q            the question\n"
-    "      --queries FILE      a batch of questions, JSONL\n"
+    "      --queries FILE      a batch of questions, JSONL (- reads stdin)\n"
     "      --query-vector V    one query vector, comma-separated\n"
     "      --query-file F      query vectors (fvecs, npy)\n"
     "  -b, --budget N          token budget (default 512)\n"
