@@ -1656,7 +1656,16 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                 dim = 512
             else:
                 raise InvalidArgument("create: dim is required", L.EINVAL, "CVS_EINVAL")
-        o = L.cvs_create_opts(dim=dim, metric=L.METRIC[metric], raw=L.RAW[raw])
+        # Checked here: ctypes wraps an int into the uint32 field (2**32 + 3
+        # made a store of 3 dimensions, True one of 1).
+        try:
+            d = None if isinstance(dim, bool) else operator.index(dim)
+        except TypeError:
+            d = None
+        if d is None or not 1 <= d <= L.MAX_DIM:
+            raise InvalidArgument(f"create: dim {dim!r}: an integer from 1 to {L.MAX_DIM}",
+                                  L.EINVAL, "CVS_EINVAL")
+        o = L.cvs_create_opts(dim=d, metric=L.METRIC[metric], raw=L.RAW[raw])
         if pw is not None:
             rc = lib.cvs_db_create_encrypted(p, byref(o), pw, len(pw), byref(h))
         else:

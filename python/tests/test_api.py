@@ -4,6 +4,7 @@ context sets, memory, embedders and errors."""
 import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -74,6 +75,17 @@ def test_open_errors(path, tmp_path):
         cvstore.open(str(tmp_path / "y.cvs"), create=True)
     with pytest.raises(cvstore.Error):
         cvstore.open(str(tmp_path / "z.cvs"), create=True, dim=0)
+
+
+def test_create_dim_is_checked_before_ctypes(tmp_path):
+    # ctypes wraps an int into the uint32 field: dim=2**32 + 3 made a store
+    # of 3 dimensions, dim=True one of 1, and dim=-3 was refused as
+    # "dimension 4294967293".  Each is refused as given, and no store made.
+    for i, bad in enumerate((2**32 + 3, True, -3, 2.0, "4")):
+        p = tmp_path / f"d{i}.cvs"
+        with pytest.raises(cvstore.InvalidArgument, match=r"dim " + re.escape(repr(bad))):
+            cvstore.open(str(p), create=True, dim=bad)
+        assert not p.exists(), bad
 
 
 def test_one_handle_per_process(path, tmp_path):
