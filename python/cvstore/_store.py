@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import functools
 import json
+import numbers
 import operator
 import os
 import threading
@@ -340,6 +341,16 @@ def _int_arg(what: str, v, lo: int) -> int:
     if n is None or n < lo:
         raise InvalidArgument(f"{what} {v!r}: an integer from {lo}", L.EINVAL, "CVS_EINVAL")
     return n
+
+
+def _set_fields(o, what: str, **fields) -> None:
+    """Sets the ctypes structure o's fields, refusing an integer its C field
+    cannot hold: ctypes wraps it silently (a context budget of 2**64 + 5 was
+    a budget of 5, hops=2**32 + 1 one hop)."""
+    for key, v in fields.items():
+        setattr(o, key, v)
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and getattr(o, key) != v:
+            raise InvalidArgument(f"{what}: {key} {v!r} is out of range", L.EINVAL, "CVS_EINVAL")
 
 
 def _closed_error() -> Error:
@@ -1256,14 +1267,14 @@ class Store:
         budget = _int_arg("context: budget", budget, 1)
         o = L.cvs_context_opts()
         lib.cvs_context_opts_init(byref(o))
-        o.budget = budget
+        _set_fields(o, "context", budget=budget)
         if strategy is not None:
             if strategy not in L.CONTEXT_STRATEGY:
                 raise InvalidArgument(f"strategy {strategy!r}: one of "
                                       f"{', '.join(L.CONTEXT_STRATEGY)}", L.EINVAL, "CVS_EINVAL")
             o.strategy = L.CONTEXT_STRATEGY[strategy]
         if hops is not None:
-            o.hops = hops
+            _set_fields(o, "context", hops=hops)
         if unit is not None:
             if unit not in L.CONTEXT_UNIT:
                 raise InvalidArgument(f"unit {unit!r}: one of {', '.join(L.CONTEXT_UNIT)}",
@@ -1278,7 +1289,7 @@ class Store:
                 v = L.FUSION[v]
             elif key not in names:
                 raise TypeError(f"context() got an unexpected option {key!r}")
-            setattr(o, key, v)
+            _set_fields(o, "context", **{key: v})
         b = None if question is None else _enc(question, "question")
         r = L.cvs_context_result()
         _tls.embed_exc = None
@@ -1385,11 +1396,11 @@ class Store:
             raise InvalidArgument("recall: retrieval must be hybrid, lexical or vector",
                                   L.EINVAL, "CVS_EINVAL")
         flt = _filter_text(filter)
-        o = L.cvs_mem_recall_opts(ns=ns.encode(), k=k, token_budget=token_budget,
-                                  strategy=L.MEM_RETRIEVAL[retrieval],
+        o = L.cvs_mem_recall_opts(ns=ns.encode(), strategy=L.MEM_RETRIEVAL[retrieval],
                                   selection=L.CONTEXT_STRATEGY[strategy],
-                                  half_life_s=half_life_seconds, hops=hops, filter=flt,
+                                  half_life_s=half_life_seconds, filter=flt,
                                   filter_len=len(flt) if flt else 0, no_touch=0 if touch else 1)
+        _set_fields(o, "recall", k=k, token_budget=token_budget, hops=hops)
         if unit not in L.CONTEXT_UNIT:
             raise InvalidArgument("recall: unit must be passage or sentence", L.EINVAL,
                                   "CVS_EINVAL")

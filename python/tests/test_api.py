@@ -1121,3 +1121,21 @@ def test_memory_in_a_store_without_an_embedder_says_what_to_do(path):
                 call()
             assert "--embedder use" in str(e.value) and "vector\"" not in str(e.value)
         assert db.recall("cat", retrieval="lexical")["memories"] == []
+
+
+def test_integers_beyond_their_c_field_are_refused(textdb):
+    # ctypes wraps an int into a C field silently: a budget of 2**64 + 5 was
+    # a budget of 5 (an empty set with no error), hops=2**32 + 1 one hop.
+    q = "Which river flows through the capital of France?"
+    for kw in ({"budget": 2**64 + 5}, {"hops": 2**32 + 1}, {"hops": 2**31},
+               {"seeds": 2**64}, {"fanout": -1}):
+        key = next(iter(kw))
+        with pytest.raises(cvstore.InvalidArgument, match=f"context: {key} .* out of range"):
+            textdb.context(q, **kw)
+    assert textdb.context(q, budget=60, hops=1, seeds=5).budget == 60  # in range: as before
+    textdb.remember("The user prefers green tea in the morning.")
+    for kw in ({"token_budget": 2**64 + 5}, {"hops": 2**32 + 1}):
+        key = next(iter(kw))
+        with pytest.raises(cvstore.InvalidArgument, match=f"recall: {key} .* out of range"):
+            textdb.recall("green tea", **kw)
+    assert textdb.recall("green tea", token_budget=100, hops=1)
