@@ -987,6 +987,10 @@ class Store:
         whose (q, k) results would take over 1 GiB (12 bytes each) raises
         InvalidArgument naming k and the store's size.
         """
+        if queries is None or isinstance(queries, Mapping):
+            # NumPy takes None for a NaN of shape (): "vectors of shape ()".
+            raise TypeError(f"search: queries are text, a vector or a (q, dim) array, not "
+                            f"{type(queries).__name__}")
         if isinstance(queries, (str, bytes)):
             queries = [queries]
         if isinstance(queries, (list, tuple)) and queries and isinstance(queries[0],

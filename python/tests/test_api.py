@@ -1139,3 +1139,11 @@ def test_integers_beyond_their_c_field_are_refused(textdb):
         with pytest.raises(cvstore.InvalidArgument, match=f"recall: {key} .* out of range"):
             textdb.recall("green tea", **kw)
     assert textdb.recall("green tea", token_budget=100, hops=1)
+
+
+def test_search_of_none_says_what_queries_are(textdb):
+    # None was taken by NumPy for a NaN of shape () and refused as a
+    # dimension mismatch ("vectors of shape ()"), naming no None.
+    for bad in (None, {"text": "capital"}):
+        with pytest.raises(TypeError, match=f"queries are text, a vector .* not {type(bad).__name__}"):
+            textdb.search(bad, k=1)
