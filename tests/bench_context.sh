@@ -110,6 +110,11 @@ grep -q "store from the cache $T/cache/hotpotqa-clean-k16-glove\$" "$T/b.err" ||
   fail "the second run did not open the cached store: $(cat "$T/b.err")"
 [ "$(quality "$T/a.csv")" = "$(quality "$T/b.csv")" ] ||
   fail "a cached store gave other figures: $(diff <(quality "$T/a.csv") <(quality "$T/b.csv"))"
+# The cached store was not linked by this run: no "0 mention links" for it.
+grep -q "imported and linked by an earlier run" "$T/b.err" ||
+  fail "the cached store's line: $(grep passages "$T/b.err")"
+grep -q "0 mention links, kNN recall 0.000" "$T/b.err" &&
+  fail "a cached store read as one without links: $(grep passages "$T/b.err")"
 
 # The cached store holds a stamp of what it was built from; a store built
 # from other data (here the same file, modified since), by an older
