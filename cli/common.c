@@ -703,7 +703,7 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "r"), *spool = NULL, *src;
     char *line = NULL, idbuf[32];
-    size_t cap = 0, lineno = 0, n = 0;
+    size_t cap = 0, lineno = 0, checked = 0, n = 0;
     ssize_t len;
     struct stat st;
     json_t *q = NULL;
@@ -745,8 +745,11 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
         cli_err(cmd, "%s: cannot read the queries a second time: %s", path, strerror(errno));
         rc = CLI_EFAIL;
     }
+    /* Only the lines checked: a file that grows meanwhile (a log being
+     * written) answers what the first pass saw. */
+    checked = lineno;
     lineno = 0;
-    while (rc == CLI_OK && (len = getline(&line, &cap, src)) != -1) {
+    while (rc == CLI_OK && lineno < checked && (len = getline(&line, &cap, src)) != -1) {
         json_t *id, *text;
         const char *qid = idbuf;
         /* The file changed under us between the passes: its message. */
