@@ -353,6 +353,13 @@ def _set_fields(o, what: str, **fields) -> None:
             raise InvalidArgument(f"{what}: {key} {v!r} is out of range", L.EINVAL, "CVS_EINVAL")
 
 
+def _opts(cls, what: str, **fields):
+    """A ctypes options structure of these fields, set by _set_fields."""
+    o = cls()
+    _set_fields(o, what, **fields)
+    return o
+
+
 def _closed_error() -> Error:
     # A ValueError, as a closed file's is: code written for files catches it.
     return InvalidArgument("the store is closed", L.EINVAL, "CVS_EINVAL")
@@ -931,9 +938,10 @@ class Store:
         reports when it ran.  A file of no records (empty, or blank lines
         only: the export of an empty store) imports nothing and returns
         records 0."""
-        o = L.cvs_import_opts(batch=int(batch), ids_as_text=1 if ids_as_text else 0)
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
+        o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
+                  ids_as_text=1 if ids_as_text else 0)
         if format is not None:
             if format not in L.FORMAT:
                 raise InvalidArgument(f"format {format!r}: {', '.join(L.FORMAT)}", L.EINVAL,
@@ -1033,20 +1041,20 @@ class Store:
             if v is not None:  # a negative one would wrap in a size_t (rerank -1: all)
                 _int_arg(what, v, 0)
         sp = L.cvs_search_params(flags=flags)
+        set_ = functools.partial(_set_fields, sp, "search")
         if flags == L.SEARCH_EXACT:
             if nprobe or rerank or refine:
                 raise InvalidArgument("nprobe, rerank and refine need mode 'codes' or 'ann'",
                                       L.EINVAL, "CVS_EINVAL")
         elif flags == L.SEARCH_CODES:
-            sp.rerank = rerank or 0
+            set_(rerank=rerank or 0)
         else:
-            sp.nprobe = nprobe or 0
+            set_(nprobe=nprobe or 0)
             if rerank == 0:
                 sp.flags |= L.SEARCH_NORERANK
-            sp.rerank = rerank or 0
-            sp.threads = threads or 0
+            set_(rerank=rerank or 0, threads=threads or 0)
             if refine is not None:
-                sp.refine = L.RERANK_NONE if refine == 0 else int(refine)
+                set_(refine=L.RERANK_NONE if refine == 0 else int(refine))
         flt = _parse_filter(filter)
         if flt is not None:
             sp.filter = flt.value
@@ -1119,8 +1127,8 @@ class Store:
         "auto") the library chooses them from the store's size, dimension
         and raw mode (cvs_build_choose).  Returns {"codec": ..., "index":
         ...} as stats() reports them."""
-        o = L.cvs_build_opts(seed=seed, max_train=max_train, anisotropic_eta=anisotropic_eta,
-                             index=_cstr(index))
+        o = _opts(L.cvs_build_opts, "build", seed=seed, max_train=max_train,
+                  anisotropic_eta=anisotropic_eta, index=_cstr(index))
         self._has_index = None
         self._check(lib.cvs_build(self._db, _cstr(codec), byref(o)))
         st = self.stats()
@@ -1139,8 +1147,8 @@ class Store:
         own vectors."""
         k = _int_arg("tune: k", k, 0)  # 0: the library's default
         sample = _int_arg("tune: sample", sample, 0)
-        o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed,
-                            flags=L.TUNE_REBUILD if rebuild else 0)
+        o = _opts(L.cvs_tune_opts, "tune", target_recall=target_recall, k=k, sample=sample,
+                  seed=seed, flags=L.TUNE_REBUILD if rebuild else 0)
         q = None
         if queries is not None:
             if isinstance(queries, (str, bytes)):
@@ -1172,7 +1180,7 @@ class Store:
             out["mentions"] = {"records": ls.records, "titles": ls.titles,
                                "sources": ls.sources, "links": ls.links}
         if knn:
-            ko = L.cvs_knn_opts(k=k, flags=L.SEARCH_ANN if ann else 0)
+            ko = _opts(L.cvs_knn_opts, "link", k=k, flags=L.SEARCH_ANN if ann else 0)
             ki = L.cvs_knn_info()
             self._check(lib.cvs_knn_build(self._db, byref(ko), byref(ki)))
             out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}

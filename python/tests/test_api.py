@@ -1139,6 +1139,16 @@ def test_integers_beyond_their_c_field_are_refused(textdb):
         with pytest.raises(cvstore.InvalidArgument, match=f"recall: {key} .* out of range"):
             textdb.recall("green tea", **kw)
     assert textdb.recall("green tea", token_budget=100, hops=1)
+    # The other calls' options, as well: nprobe 2**64 + 3 was nprobe 3.
+    q = np.ones(DIM, np.float32)
+    calls = {"search": lambda: textdb.search(q, k=1, mode="ann", nprobe=2**64 + 3),
+             "build": lambda: textdb.build("pq4", seed=2**64 + 1),
+             "tune": lambda: textdb.tune(sample=2**64 + 1),
+             "link": lambda: textdb.link(k=2**64 + 1),
+             "import_file": lambda: textdb.import_file(__file__, format="jsonl", batch=2**64 + 1)}
+    for what, call in calls.items():
+        with pytest.raises(cvstore.InvalidArgument, match=f"{what}: .* out of range"):
+            call()
 
 
 def test_search_of_none_says_what_queries_are(textdb):
