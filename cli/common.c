@@ -656,7 +656,10 @@ static int query_line(const char *cmd, const char *path, size_t lineno, const ch
         return cli_fail(cmd, CVS_ENOMEM, NULL);
     if (!j || !json_is_object(j) || !(text = json_object_get(j, "text")) ||
         !json_is_string(text)) {
-        if (!j)
+        if (!j && json_error_code(&err) == json_error_null_character)
+            cli_err(cmd, "%s:%zu: a NUL character (\\u0000) at column %d: a question cannot "
+                    "hold one (remove it)", path, lineno, err.column);
+        else if (!j)
             cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}: %s (column %d)",
                     path, lineno, err.text, err.column);
         else

@@ -81,6 +81,11 @@ static int bad_json(cvs_reader *r, const json_error_t *e)
                         e->text, cvs__json_int_range_why(e));
         return LERR(CVS_EINPUT, "number out of range at column %d (%s): it would be infinite",
                     e->column, e->text);
+    case json_error_null_character:
+        /* jansson's own text names its flag (JSON_ALLOW_NUL), not the
+         * problem: a record's strings are C strings in the store. */
+        return LERR(CVS_EINPUT, "a NUL character (\\u0000) at column %d: a record's strings "
+                    "cannot hold one (remove it)", e->column);
     default:
         return LERR(CVS_EINPUT, "bad JSON at column %d: %s", e->column, e->text);
     }

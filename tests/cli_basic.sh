@@ -300,6 +300,11 @@ expect 1 "context --queries with a malformed line" context "$tdb" --queries "$tm
 [ ! -s "$tmp/out" ] || fail "a malformed batch answered some questions: $(cat "$tmp/out")"
 has "$tmp/err" "qs.jsonl:2: expected" "the malformed line is named"
 ok "a malformed batch answers nothing"
+# A NUL character in a question is named as such, not with jansson's text
+# ("\u0000 is not allowed without JSON_ALLOW_NUL").
+printf '%s\n' '{"id":"n","text":"opera\u0000house"}' >"$tmp/qs.jsonl"
+expect 1 "context --queries with a NUL character" context "$tdb" --queries "$tmp/qs.jsonl"
+has "$tmp/err" 'qs.jsonl:1: a NUL character (\u0000) at column' "the NUL character is named"
 # From a pipe (process substitution) as from a file.
 expect 0 "context --queries from a pipe" context "$tdb" --queries <(printf '%s\n' '{"id":"o","text":"which opera"}')
 has "$tmp/out" '"query_id":"o"' "a batch read from a pipe is answered"

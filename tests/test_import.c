@@ -775,3 +775,19 @@ Test(import, embedder_failure_names_the_line_of_the_file)
     cr_assert_not(strstr(msg, "text 35"), "%s", msg);
     cr_assert_eq(count(), 0, "the failing batch wrote nothing");
 }
+
+/* A NUL character in a record's string is refused naming it and its line,
+ * not with jansson's text, which named its own flag ("\u0000 is not
+ * allowed without JSON_ALLOW_NUL"). */
+Test(import, a_nul_character_is_named)
+{
+    char *p = text_file("nul.jsonl", "\n{\"id\": \"b\", \"text\": \"one\\u0000two\"}\n");
+    cvs_import_stats st;
+    const char *msg;
+    cr_assert_eq(cvs_import(db, p, NULL, &st), CVS_EINPUT);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "line 2: a NUL character (\\u0000)"), "%s", msg);
+    cr_assert_not(strstr(msg, "JSON_ALLOW_NUL"), "%s", msg);
+    cr_assert_eq(count(), 0, "nothing was written");
+    free(p);
+}
