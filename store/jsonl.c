@@ -81,11 +81,6 @@ static int bad_json(cvs_reader *r, const json_error_t *e)
                         e->text, cvs__json_int_range_why(e));
         return LERR(CVS_EINPUT, "number out of range at column %d (%s): it would be infinite",
                     e->column, e->text);
-    case json_error_null_character:
-        /* jansson's own text names its flag (JSON_ALLOW_NUL), not the
-         * problem: a record's strings are C strings in the store. */
-        return LERR(CVS_EINPUT, "a NUL character (\\u0000) at column %d: a record's strings "
-                    "cannot hold one (remove it)", e->column);
     default:
         return LERR(CVS_EINPUT, "bad JSON at column %d: %s", e->column, e->text);
     }
@@ -195,6 +190,9 @@ static int get_links(cvs_reader *r, json_t *doc, cvs_rrec *rec)
                 return LERR(CVS_EINPUT, "links[%zu].type must be a string", i);
             if (json_string_length(type) > LINK_TYPE_MAX)
                 return LERR(CVS_EINPUT, "links[%zu].type is longer than %d bytes", i, LINK_TYPE_MAX);
+            if (strlen(json_string_value(type)) != json_string_length(type))
+                return LERR(CVS_EINPUT, "links[%zu].type holds a NUL character (\\u0000), "
+                            "which a link type cannot hold (remove it)", i);
             k->type = json_string_value(type);
         }
         k->weight = 1.0f;
@@ -348,8 +346,12 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
     }
 
     /* JSON_DISABLE_EOF_CHECK is not used: the rest of the line after the
-     * value must be whitespace, which jansson checks. */
-    if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)))
+     * value must be whitespace, which jansson checks.  JSON_ALLOW_NUL: an
+     * id, title or text may hold a NUL character (the store keeps their
+     * lengths, cvs_put takes them, and export writes "\u0000"), so a store
+     * restores from its export; a link type, a C string, may not, and
+     * meta is refused by the store (cvs__meta_canonical). */
+    if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)))
         return bad_json(r, &jerr);
     r->doc = doc;
     if (!json_is_object(doc))
