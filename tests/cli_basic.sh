@@ -329,6 +329,14 @@ if [ -z "${ASAN_OPTIONS:-}" ]; then
   has "$tmp/err" "big.jsonl:40001: expected" "the bad last line of a batch larger than memory is named"
   [ ! -s "$tmp/out" ] || fail "a malformed batch answered some questions"
 fi
+# --query-file of a name that does not tell the format: the message says to
+# give it, and context now takes --format as search does (it had none).
+printf '{"id":"q","vector":[%s1]}\n' "$(printf '0.1,%.0s' {1..99})" >"$tmp/qv.bin"
+expect 1 "context --query-file of an unknown extension" context "$tdb" --query-file "$tmp/qv.bin"
+has "$tmp/err" "give it explicitly" "the format is asked for"
+expect 0 "context --query-file --format jsonl" context "$tdb" --query-file "$tmp/qv.bin" --format jsonl --json
+has "$tmp/out" '"items":[{' "a query file of a given format is answered"
+expect 1 "context --format without --query-file" context "$tdb" --text opera --format jsonl
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"
