@@ -33,7 +33,10 @@
  * kNN K, embedder; each made under a temporary name and renamed when
  * finished) and opens them on later runs: a use import is slow (~85
  * passages a second on one core), and a run that only changes the query
- * pipeline need not repeat it.
+ * pipeline need not repeat it.  A stamp file in each cached store says
+ * what it was built from (the data file's path, size and time, format,
+ * library version, STORE_BUILD); a store whose stamp differs from this
+ * run's, or that refuses the embedder's data, is built again.
  *
  * Halves.  Every question belongs to half A or half B by a hash of its id:
  * half A when the top bit of FNV-1a-64(id) is 0.  Half A is for choosing
@@ -107,6 +110,7 @@
  * a rule needs no look at half B); the goals are then printed for A.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -1505,6 +1509,136 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
     return rc ? -1 : 0;
 }
 
+/* ==== The store cache ==== */
+
+/* What a cached store was built from, written to STAMP_FILE inside it
+ * when it is finished and compared, line for line, before it is reused: a
+ * store built from another data folder, by code whose import, mention
+ * links or kNN graph have changed since, or in another format was reused
+ * silently when only set, variant, seed, K and embedder named it.
+ * STORE_BUILD is the code's version for this purpose: bump it with any
+ * change to query/import.c, graph/ or text/ that changes what a store
+ * holds. */
+#define STORE_BUILD 1
+#define STAMP_FILE "cvstore-bench.stamp"
+
+/* The format version this build writes: a store made for the asking (the
+ * public header has no constant for it). */
+static int build_format(const char *tmp, uint32_t *fmt)
+{
+    static uint32_t known;
+    char path[4200];
+    cvs_create_opts co = {.dim = 1, .metric = CVS_METRIC_L2};
+    cvs_db *db = NULL;
+    cvs_info in;
+    int rc;
+    if (known) {
+        *fmt = known;
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/format-probe", tmp);
+    if ((rc = cvs_db_create(path, &co, &db)) == 0 && (rc = cvs_db_info(db, &in)) == 0)
+        known = *fmt = in.format_version;
+    if (rc)
+        fprintf(stderr, "cvstore-bench context: making a store to learn its format: %s\n",
+                cvs_errmsg(db));
+    cvs_db_close(db);
+    bu_rmrf(path);
+    return rc;
+}
+
+/* The stamp of a store built now from corpus (the data file: its real
+ * path, size and modification time), in buf. */
+static int cache_stamp(char *buf, size_t size, const char *corpus, const char *variant,
+                       uint64_t seed, const char *embedder, int link, unsigned knn_k,
+                       uint32_t fmt)
+{
+    struct stat st;
+    char *real = realpath(corpus, NULL);
+    int n;
+    if (!real || stat(real, &st)) {
+        fprintf(stderr, "cvstore-bench context: %s: %s\n", corpus, strerror(errno));
+        free(real);
+        return -1;
+    }
+    n = snprintf(buf, size,
+                 "cvstore-bench context store\n"
+                 "library %s\nformat %u\nstore build %d\n"
+                 "data %s\nsize %lld\nmtime %lld.%09ld\n"
+                 "variant %s\nseed %llu\nembedder %s\nlinks %s\nknn k %u\n",
+                 CVS_VERSION_STRING, (unsigned)fmt, STORE_BUILD, real, (long long)st.st_size,
+                 (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, variant,
+                 (unsigned long long)seed, embedder, link ? "yes" : "no", link ? knn_k : 0);
+    free(real);
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* Whether the cached store's stamp is want; if not, says on stderr which
+ * line differs (or that it has none). */
+static int stamp_matches(const char *store, const char *want)
+{
+    char path[4700], have[8192];
+    FILE *f;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/%s", store, STAMP_FILE);
+    if (!(f = fopen(path, "r"))) {
+        fprintf(stderr, "cvstore-bench context: the cached store %s has no %s (made by an older "
+                "cvstore-bench, from unknown data): building it again\n", store, STAMP_FILE);
+        return 0;
+    }
+    n = fread(have, 1, sizeof have - 1, f);
+    fclose(f);
+    have[n] = '\0';
+    if (!strcmp(have, want))
+        return 1;
+    for (const char *h = have, *w = want;; ) {
+        size_t hl = strcspn(h, "\n"), wl = strcspn(w, "\n");
+        if (hl != wl || memcmp(h, w, hl)) {
+            fprintf(stderr, "cvstore-bench context: the cached store %s was built from '%.*s', "
+                    "this run needs '%.*s': building it again\n", store, (int)hl, h, (int)wl, w);
+            break;
+        }
+        if (!h[hl] || !w[wl])
+            break;
+        h += hl + 1;
+        w += wl + 1;
+    }
+    return 0;
+}
+
+/* Removes a stale cached store: its files, then the folder (a store is
+ * one folder of files; bu_rmrf removes only the benchmark's own scratch
+ * folders). */
+static void remove_store(const char *store)
+{
+    DIR *d = opendir(store);
+    struct dirent *e;
+    char path[4800 + 260]; /* a store's path (old[] below) and a file name */
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", store, e->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
+    if (rmdir(store))
+        fprintf(stderr, "cvstore-bench context: cannot remove the stale store %s: %s\n", store,
+                strerror(errno));
+}
+
+static int stamp_write(const char *store, const char *stamp)
+{
+    char path[4800];
+    FILE *f;
+    int bad;
+    snprintf(path, sizeof path, "%s/%s", store, STAMP_FILE);
+    if (!(f = fopen(path, "w")))
+        return -1;
+    bad = fputs(stamp, f) < 0;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
+}
+
 /* ==== The command ==== */
 
 /* Each set's folder under --data, and for a set whose questions carry no
@@ -1567,7 +1701,9 @@ static void usage(FILE *f)
         "  --store-cache DIR keep each store in DIR (named by set, variant, seed, kNN\n"
         "                    K, embedder) and open it there on later runs instead of\n"
         "                    importing again (a use import of HotpotQA takes minutes);\n"
-        "                    the import time is then not measured\n"
+        "                    the import time is then not measured.  A stamp in the\n"
+        "                    store (data file, size, time, format, code version)\n"
+        "                    must match, else it is built again, said on stderr\n"
         "  --unit LIST       passage, sentence or passage,sentence: the unit of the\n"
         "                    cvs_context methods (default passage); with sentence\n"
         "                    they run as NAME/sentence and a sentence-level table\n"
@@ -1860,8 +1996,8 @@ int bench_context(int argc, char **argv)
             }
             for (size_t ei = 0; ei < nemb; ei++) {
                 const char *en = known_embedders[emb[ei]].name;
-                int cached = 0;
-                char building[4700];
+                int cached = 0, stale = 0;
+                char building[4700], stamp[9000];
                 snprintf(store, sizeof store, "%s/store-%s", tmp, en);
                 if (cache) {
                     /* The store's name says what made it: set, variant (and
@@ -1874,11 +2010,32 @@ int bench_context(int argc, char **argv)
                                  "-k%u", (unsigned)knn_k);
                     snprintf(store, sizeof store, "%s/%s-%s%s-%s%s", cache, sn, vn, seedbuf, en,
                              link ? "" : "-nolink");
-                    char probe[4600];
+                    /* ... and its stamp what it was built from. */
+                    char probe[4600], orig[4400];
+                    uint32_t fmt;
+                    snprintf(orig, sizeof orig, "%s/corpus.jsonl", dir);
+                    if (build_format(tmp, &fmt) ||
+                        cache_stamp(stamp, sizeof stamp, orig, vn, redundant ? seed : 0, en, link,
+                                    (unsigned)knn_k, fmt))
+                        exit(2); /* as bu_check: said on stderr */
                     snprintf(probe, sizeof probe, "%s/data.mdb", store);
                     FILE *pf = fopen(probe, "rb");
-                    if ((cached = pf != NULL))
+                    if ((stale = pf != NULL))
                         fclose(pf);
+                    cached = stale && stamp_matches(store, stamp);
+                    /* The stamp does not cover the embedder's data (a GloVe
+                     * cache with another vocabulary): the store refuses it,
+                     * and is built again with it. */
+                    if (cached) {
+                        bu_check(cvs_db_open(store, 0, &db), store);
+                        if (cvs_db_set_embedder(db, en, 0, NULL, NULL)) {
+                            fprintf(stderr, "cvstore-bench context: the cached store %s: %s: "
+                                    "building it again\n", store, cvs_errmsg(db));
+                            cached = 0;
+                        }
+                        cvs_db_close(db);
+                        db = NULL;
+                    }
                 }
                 co.dim = known_embedders[emb[ei]].dim;
                 ls = (cvs_link_stats){0};
@@ -1910,22 +2067,45 @@ int bench_context(int argc, char **argv)
                     t_link = bu_now() - t0;
                 }
                 if (cache && !cached) {
+                    char old[4800];
                     cvs_db_close(db);
                     db = NULL;
+                    if (stamp_write(building, stamp))
+                        fprintf(stderr, "cvstore-bench context: cannot write %s/%s: %s (the store "
+                                "will be built again by the next run)\n", building, STAMP_FILE,
+                                strerror(errno));
+                    /* A stale store goes aside, then away, once the new one
+                     * is in place: rename does not replace a folder that
+                     * holds files. */
+                    snprintf(old, sizeof old, "%s.stale-%ld", store, (long)getpid());
+                    if (stale && rename(store, old))
+                        fprintf(stderr, "cvstore-bench context: cannot move the stale %s aside: "
+                                "%s\n", store, strerror(errno));
                     if (rename(building, store))
                         fprintf(stderr, "cvstore-bench context: cannot move %s to %s: %s (another "
                                 "run may have made it first; %s is left for you to remove)\n",
                                 building, store, strerror(errno), building);
+                    else if (stale)
+                        remove_store(old);
                     bu_check(cvs_db_open(store, 0, &db), store);
                     bu_check(cvs_db_set_embedder(db, en, 0, NULL, NULL), en);
                 }
                 bu_check(cvs_txn_begin(db, &t), "txn");
                 bu_check(cvs_txn_count(t, &nrec), "count");
-                fprintf(stderr,
-                        "%s/%s (%s): %zu questions (half A %zu, B %zu); %llu passages; "
-                        "import %.1f s; link %.1f s (%llu mention links, kNN recall %.3f)\n",
-                        sn, vn, en, qs.n, nha, qs.n - nha, (unsigned long long)nrec, t_imp, t_link,
-                        (unsigned long long)ls.links, ki.recall);
+                /* A cached store was neither imported nor linked by this
+                 * run: "import 0.0 s; link 0.0 s (0 mention links, kNN
+                 * recall 0.000)" read as a store without links. */
+                if (cached)
+                    fprintf(stderr,
+                            "%s/%s (%s): %zu questions (half A %zu, B %zu); %llu passages; "
+                            "imported and linked by an earlier run\n",
+                            sn, vn, en, qs.n, nha, qs.n - nha, (unsigned long long)nrec);
+                else
+                    fprintf(stderr,
+                            "%s/%s (%s): %zu questions (half A %zu, B %zu); %llu passages; "
+                            "import %.1f s; link %.1f s (%llu mention links, kNN recall %.3f)\n",
+                            sn, vn, en, qs.n, nha, qs.n - nha, (unsigned long long)nrec, t_imp,
+                            t_link, (unsigned long long)ls.links, ki.recall);
                 json_array_append_new(
                     sets_json,
                     json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:b,s:f,s:f,s:I}", "set", sn,

@@ -634,63 +634,105 @@ static int blank_line(const char *s, size_t n)
     return 1;
 }
 
+/* One line of a query file: *q = its object (NULL for a blank line), or a
+ * message naming the line.  jansson's running out of memory is said so,
+ * not reported as a malformed line. */
+static int query_line(const char *cmd, const char *path, size_t lineno, const char *p,
+                      size_t len, json_t **q)
+{
+    json_error_t err;
+    json_t *j, *text;
+    *q = NULL;
+    /* A byte order mark, as editors on Windows write them, and CRLF line
+     * ends: the importer takes both, so the queries do too. */
+    if (lineno == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
+        p += 3;
+        len -= 3;
+    }
+    if (blank_line(p, len))
+        return CLI_OK;
+    j = json_loadb(p, len, 0, &err);
+    if (!j && json_error_code(&err) == json_error_out_of_memory)
+        return cli_fail(cmd, CVS_ENOMEM, NULL);
+    if (!j || !json_is_object(j) || !(text = json_object_get(j, "text")) ||
+        !json_is_string(text)) {
+        if (!j && json_error_code(&err) == json_error_null_character)
+            cli_err(cmd, "%s:%zu: a NUL character (\\u0000) at column %d: a question cannot "
+                    "hold one (remove it)", path, lineno, err.column);
+        else if (!j)
+            cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}: %s (column %d)",
+                    path, lineno, err.text, err.column);
+        else
+            cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
+        json_decref(j);
+        return CLI_EUSER;
+    }
+    *q = j;
+    return CLI_OK;
+}
+
+/* An unnamed temporary file in $TMPDIR (else /tmp): tmpfile() ignores
+ * TMPDIR, and /tmp is often a small tmpfs.  NULL with errno set. */
+static FILE *temp_file(void)
+{
+    const char *d = getenv("TMPDIR");
+    char path[4096];
+    FILE *f;
+    int fd;
+    if (!d || !*d)
+        d = "/tmp";
+    if (snprintf(path, sizeof path, "%s/cvstore-queries-XXXXXX", d) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    if ((fd = mkstemp(path)) < 0)
+        return NULL;
+    unlink(path);
+    if (!(f = fdopen(fd, "w+")))
+        close(fd);
+    return f;
+}
+
+/* Two passes, so that memory stays bounded for a file of millions of
+ * lines: the first checks every line and keeps none, the second parses
+ * each line again and answers it.  A bad line is a bad file, refused
+ * before any answer, so a script never gets half a batch with its error.
+ * A regular file is read twice; any other (stdin as "-", a pipe such as
+ * --queries <(...)) is copied to an unnamed temporary file while it is
+ * checked, since it cannot be read again: disk, not memory, as big as the
+ * input. */
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx)
 {
-    FILE *f = fopen(path, "r");
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "r"), *spool = NULL, *src;
     char *line = NULL, idbuf[32];
-    size_t cap = 0, lineno = 0, n = 0, ncap = 0;
+    size_t cap = 0, lineno = 0, checked = 0, n = 0;
     ssize_t len;
-    json_t **q = NULL; /* the file's query objects, read before any is answered */
-    size_t *qline = NULL;
+    struct stat st;
+    json_t *q = NULL;
     int rc = CLI_OK;
     if (!f) {
         cli_err(cmd, "%s: %s", path, strerror(errno));
         return CLI_EUSER;
     }
-    /* The whole file first, as import validates its file: a bad line is a
-     * bad file, refused before any answer, so a script never gets half a
-     * batch with its error.  Read once, into memory, since the file may be
-     * a pipe (--queries <(...)) that cannot be read twice. */
+    if (is_stdin)
+        path = "stdin";
+    if ((fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) && !(spool = temp_file())) {
+        cli_err(cmd, "%s: cannot make a temporary file to keep the queries read from it "
+                "(set TMPDIR to a folder with room): %s", path, strerror(errno));
+        rc = CLI_EFAIL;
+        goto out;
+    }
     while (rc == CLI_OK && (len = getline(&line, &cap, f)) != -1) {
-        json_error_t err;
-        json_t *j, *text;
-        const char *p = line;
-        lineno++;
-        /* A byte order mark, as editors on Windows write them, and CRLF
-         * line ends: the importer takes both, so the queries do too. */
-        if (lineno == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
-            p += 3;
-            len -= 3;
-        }
-        if (blank_line(p, (size_t)len))
-            continue;
-        if (!(j = json_loadb(p, (size_t)len, 0, &err)) || !json_is_object(j) ||
-            !(text = json_object_get(j, "text")) || !json_is_string(text)) {
-            if (!j)
-                cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}: %s (column %d)",
-                        path, lineno, err.text, err.column);
-            else
-                cli_err(cmd, "%s:%zu: expected {\"id\": ..., \"text\": \"...\"}", path, lineno);
-            json_decref(j);
-            rc = CLI_EUSER;
+        if ((rc = query_line(cmd, path, ++lineno, line, (size_t)len, &q)))
             break;
+        n += q != NULL;
+        json_decref(q);
+        if (spool && fwrite(line, 1, (size_t)len, spool) != (size_t)len) {
+            cli_err(cmd, "%s: cannot keep the queries read from it in a temporary file: %s",
+                    path, strerror(errno));
+            rc = CLI_EFAIL;
         }
-        if (n == ncap) {
-            size_t nc = ncap ? 2 * ncap : 64;
-            json_t **nq = realloc(q, nc * sizeof *nq);
-            size_t *nl = nq ? realloc(qline, nc * sizeof *nl) : NULL;
-            if (nq)
-                q = nq;
-            if (!nl) {
-                json_decref(j);
-                rc = cli_fail(cmd, CVS_ENOMEM, NULL);
-                break;
-            }
-            qline = nl;
-            ncap = nc;
-        }
-        q[n] = j;
-        qline[n++] = lineno;
     }
     /* A directory opens, then fails its first read; an empty file would
      * answer nothing with exit code 0, which a script takes for success. */
@@ -701,23 +743,38 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
         cli_err(cmd, "%s: no queries (one {\"id\": ..., \"text\": \"...\"} per line)", path);
         rc = CLI_EUSER;
     }
-    for (size_t i = 0; rc == CLI_OK && i < n; i++) {
-        json_t *id = json_object_get(q[i], "id"), *text = json_object_get(q[i], "text");
+    src = spool ? spool : f;
+    if (rc == CLI_OK && (fflush(src) != 0 || fseeko(src, 0, SEEK_SET) != 0)) {
+        cli_err(cmd, "%s: cannot read the queries a second time: %s", path, strerror(errno));
+        rc = CLI_EFAIL;
+    }
+    /* Only the lines checked: a file that grows meanwhile (a log being
+     * written) answers what the first pass saw. */
+    checked = lineno;
+    lineno = 0;
+    while (rc == CLI_OK && lineno < checked && (len = getline(&line, &cap, src)) != -1) {
+        json_t *id, *text;
         const char *qid = idbuf;
+        /* The file changed under us between the passes: its message. */
+        if ((rc = query_line(cmd, path, ++lineno, line, (size_t)len, &q)) || !q)
+            continue;
+        id = json_object_get(q, "id");
+        text = json_object_get(q, "text");
         if (json_is_string(id))
             qid = json_string_value(id);
         else if (json_is_integer(id))
             snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
         else
-            snprintf(idbuf, sizeof idbuf, "%zu", qline[i]);
+            snprintf(idbuf, sizeof idbuf, "%zu", lineno);
         rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
+        json_decref(q);
     }
-    for (size_t i = 0; i < n; i++)
-        json_decref(q[i]);
-    free(q);
-    free(qline);
+out:
     free(line);
-    fclose(f);
+    if (spool)
+        fclose(spool);
+    if (!is_stdin)
+        fclose(f);
     return rc;
 }
 

@@ -145,15 +145,18 @@ int cli_json_write_string(FILE *f, const char *s, size_t len);
 /* Writes a float so that parsing it gives the same float back. */
 void cli_write_float(FILE *f, float x);
 
-/* A batch of text queries (--queries FILE.jsonl): one {"id", "text"}
- * object per line, blank lines skipped (CRLF line ends and a leading
- * UTF-8 byte order mark too).  Calls fn once per line in file
+/* A batch of text queries (--queries FILE.jsonl, "-" for stdin): one
+ * {"id", "text"} object per line, blank lines skipped (CRLF line ends and
+ * a leading UTF-8 byte order mark too).  Calls fn once per line in file
  * order with the id (the "id" string, an integer "id" as text, else the line
  * number; valid during the call) and the text (NUL-terminated, len bytes);
  * stops at the first nonzero return of fn and returns it.  A line that is
  * not such an object is a user error naming the line (CLI_EUSER), and so
- * is a file with no query at all: the whole file is read and checked
- * before fn is first called, so a bad file answers nothing. */
+ * is a file with no query at all: the whole file is checked before fn is
+ * first called, so a bad file answers nothing.  Memory stays bounded
+ * whatever the file's size: a first pass checks line by line, a second
+ * answers (a stream that is not a regular file is kept in a temporary
+ * file meanwhile). */
 typedef int (*cli_query_fn)(void *ctx, const char *id, const char *text, size_t len);
 int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *ctx);
 

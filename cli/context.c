@@ -16,7 +16,7 @@
 
 static const char usage[] =
     "Usage: cvstore context DB (--text QUESTION | --queries FILE.jsonl |\n"
-    "                           --query-vector \"x,y,...\" | --query-file F)\n"
+    "                           --query-vector \"x,y,...\" | --query-file F [--format FMT])\n"
     "                       [--budget TOKENS] [--strategy diverse|topk|mmr|bm25|vector]\n"
     "                       [--hops N] [--fanout N] [--bridges N] [--lambda L]\n"
     "                       [--lexical-weight W] [--unit passage|sentence]\n"
@@ -51,14 +51,16 @@ static const char usage[] =
     "embedded gets {\"query_id\", \"query\", "
     "\"error\"}; a line that is not such an object refuses the file (exit 1)\n"
     "before any question is answered.\n"
-    "--query-file F (fvecs, npy) takes query vectors instead of text (vector\n"
-    "seeds only); \"query\" is then the row number.\n"
+    "--query-file F (fvecs, bvecs, npy, jsonl; --format when its name does not\n"
+    "say) takes query vectors instead of text (vector seeds only); \"query\" is\n"
+    "then the row number.\n"
     "\n"
     "Options:\n"
     "  -t, --text Q            the question\n"
-    "      --queries FILE      a batch of questions, JSONL\n"
+    "      --queries FILE      a batch of questions, JSONL (- reads stdin)\n"
     "      --query-vector V    one query vector, comma-separated\n"
-    "      --query-file F      query vectors (fvecs, npy)\n"
+    "      --query-file F      query vectors (fvecs, bvecs, npy, jsonl)\n"
+    "      --format FMT        format of --query-file (default: from the extension)\n"
     "  -b, --budget N          token budget (default 512)\n"
     "  -s, --strategy S        diverse (default), topk, mmr, bm25, vector\n"
     "      --hops N            graph hops from the seeds (default 2; 0 = none)\n"
@@ -200,6 +202,7 @@ int cmd_context(int argc, char **argv)
         {"queries", required_argument, NULL, 'Q'},
         {"query-vector", required_argument, NULL, 'V'},
         {"query-file", required_argument, NULL, 'F'},
+        {"format", required_argument, NULL, 'M'}, /* 'f' is --fanout */
         CLI_CONTEXT_LONG_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -213,6 +216,7 @@ int cmd_context(int argc, char **argv)
     size_t nqf = 0;
     uint32_t qdim = 0;
     int c, rc, json = 0, inputs = 0, unit_given = 0;
+    cvs_format fmt = CVS_FMT_AUTO;
 
     cvs_context_opts_init(&o);
     while ((c = getopt_long(argc, argv, "t:b:s:h", opts, NULL)) != -1) {
@@ -221,6 +225,14 @@ int cmd_context(int argc, char **argv)
         case 'Q': batch = optarg; inputs++; break;
         case 'V': vecstr = optarg; inputs++; break;
         case 'F': vecfile = optarg; inputs++; break;
+        case 'M':
+            /* The load's message told the user to give the format, which
+             * context took no option for. */
+            if (cvs_format_parse(optarg, &fmt) || fmt == CVS_FMT_IVECS) {
+                cli_err("context", "unknown format '%s' (fvecs, bvecs, npy or jsonl)", optarg);
+                return cli_usage_error(usage);
+            }
+            break;
         case 'b': case 's': case 'H': case 'f': case 'g': case 'l': case 'w': case 'u':
         case 'U': case 'L': case 'K':
             if (cli_context_option("context", c, optarg, &o))
@@ -252,6 +264,10 @@ int cmd_context(int argc, char **argv)
         }
         else
             cli_err("context", "too many arguments (the question goes in one --text argument; quote it)");
+        return cli_usage_error(usage);
+    }
+    if (fmt != CVS_FMT_AUTO && !vecfile) {
+        cli_err("context", "--format applies to --query-file only");
         return cli_usage_error(usage);
     }
     if (inputs != 1) {
@@ -289,7 +305,7 @@ int cmd_context(int argc, char **argv)
             goto out;
         }
         if (vecfile) {
-            if ((rc = cvs_vecs_load(vecfile, CVS_FMT_AUTO, &qf, &nqf, &qdim))) {
+            if ((rc = cvs_vecs_load(vecfile, fmt, &qf, &nqf, &qdim))) {
                 rc = cli_fail("context", rc, db);
                 goto out;
             }

@@ -994,9 +994,12 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
      * keep a text the embedder cannot embed (cvs_mem_remember's stand-in
      * vector) must not keep it as if it had been. */
     for (size_t i = 0; i < n * e->dim; i++)
-        if (!isfinite(out[i]))
+        if (!isfinite(out[i])) {
+            if (n == 1) /* one text needs no name (the caller names it) */
+                return cvs__err(CVS_EIO, "embedder '%s' returned a non-finite value", e->name);
             return cvs__err(CVS_EIO, "embedder '%s' returned a non-finite value for text %zu",
                             e->name, i / e->dim);
+        }
     return CVS_OK;
 }
 

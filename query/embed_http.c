@@ -200,7 +200,10 @@ static int request(cvs_http_embedder *e, const char *const *texts, const size_t 
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_stringn(texts[i] ? texts[i] : "", lens[i]);
         if (!s) {
-            rc = cvs__err(CVS_EINPUT, "text %zu is not valid UTF-8 (or holds a NUL byte)", i);
+            if (n == 1) /* one text needs no name (the caller names it) */
+                rc = cvs__err(CVS_EINPUT, "the text is not valid UTF-8 (or holds a NUL byte)");
+            else
+                rc = cvs__err(CVS_EINPUT, "text %zu is not valid UTF-8 (or holds a NUL byte)", i);
             goto out;
         }
         json_array_append_new(input, s);

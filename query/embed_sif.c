@@ -445,7 +445,8 @@ int cvs__sif_embed(const cvs_sif *s, float a, const char *const *texts, const si
         float *o = out + i * s->dim;
         size_t used = 0;
         if ((rc = cvs__tokenize(texts[i], lens[i], 0, &tok))) {
-            cvs__err_prefix(rc, "text %zu", i);
+            if (n > 1) /* one text needs no name (the caller names it) */
+                cvs__err_prefix(rc, "text %zu", i);
             goto out;
         }
         memset(sum, 0, s->dim * sizeof *sum);

@@ -373,6 +373,7 @@ typedef struct boff {
     size_t emb, emb_len;   /* the embedding input, when the record has no vector */
     size_t sent0, nsent;   /* given sentences: pairs at b->sents[2 * sent0] */
     int64_t created_us, updated_us; /* given times, 0 = the put's */
+    uint64_t recno, line;  /* where the record is in the file (line 0: not a line) */
     int has_text, has_meta, has_title, need_embed;
 } boff;
 
@@ -472,6 +473,8 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
     }
     o->created_us = rec->created_us;
     o->updated_us = rec->updated_us;
+    o->recno = rec->recno;
+    o->line = rec->line;
     o->sent0 = b->ns;
     o->nsent = text ? rec->nsentences : 0;
     if (b->ns + o->nsent > b->cs) {
@@ -522,17 +525,43 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
 /* Texts per embedding call within a batch: the progress between them. */
 #define EMBED_CHUNK 64
 
+/* A call of k texts failed: the embedder's message names a text by its
+ * index within the call ("text 35"), which the user cannot find in the
+ * file.  Embeds the texts one a call (a single text's message names no
+ * index) and prefixes the first failure with the record's place in the
+ * file; a failure no single text repeats (a server that came back) leaves
+ * the texts embedded.  whose[j] = the batch row of text j. */
+static int embed_one_by_one(cvs_db *db, const batch *b, const char *path,
+                            const char *const *texts, const size_t *lens, const size_t *whose,
+                            size_t k, float *out)
+{
+    for (size_t j = 0; j < k; j++) {
+        const boff *o = &b->offs[whose[j]];
+        int rc = cvs_embed_texts(db, texts + j, lens + j, 1, out + j * b->dim);
+        if (rc == CVS_OK)
+            continue;
+        if (o->line)
+            return cvs__err_prefix(rc, "%s: line %llu: embedding its text", path,
+                                   (unsigned long long)o->line);
+        return cvs__err_prefix(rc, "%s: record %llu: embedding its text", path,
+                               (unsigned long long)o->recno);
+    }
+    return CVS_OK;
+}
+
 /* Embeds the batch's records that came without a vector into their rows of
  * b->vecs, EMBED_CHUNK texts a call, reporting progress after each (pg may
  * be NULL): the built-in use embeds ~85 passages a second, so a batch of
  * 10,000 takes minutes, and a bar that moved only once the batch was
  * written stood still all that time.  base = the records written before
  * this batch; the count reported is base plus the batch's records whose
- * texts are embedded, so it never goes back. */
-static int embed_batch(cvs_db *db, batch *b, prog *pg, cvs_reader *r, uint64_t base)
+ * texts are embedded, so it never goes back.  A failure's message names
+ * the record's line (embed_one_by_one); the caller adds no prefix. */
+static int embed_batch(cvs_db *db, batch *b, const char *path, prog *pg, cvs_reader *r,
+                       uint64_t base)
 {
     const char **texts = NULL;
-    size_t *lens = NULL, m = 0;
+    size_t *lens = NULL, *whose = NULL, m = 0;
     float *out = NULL;
     int rc = CVS_OK;
 
@@ -542,8 +571,9 @@ static int embed_batch(cvs_db *db, batch *b, prog *pg, cvs_reader *r, uint64_t b
         return CVS_OK;
     texts = malloc(m * sizeof *texts);
     lens = malloc(m * sizeof *lens);
+    whose = malloc(m * sizeof *whose);
     out = malloc(m * b->dim * sizeof *out);
-    if (!texts || !lens || !out) {
+    if (!texts || !lens || !whose || !out) {
         rc = cvs__err(CVS_ENOMEM, "out of memory embedding %zu texts", m);
         goto out;
     }
@@ -551,22 +581,24 @@ static int embed_batch(cvs_db *db, batch *b, prog *pg, cvs_reader *r, uint64_t b
     for (size_t i = 0; i < b->n; i++)
         if (b->offs[i].need_embed) {
             texts[m] = b->arena + b->offs[i].emb;
+            whose[m] = i;
             lens[m++] = b->offs[i].emb_len;
         }
     for (size_t c = 0; c < m; c += EMBED_CHUNK) {
         size_t k = m - c < EMBED_CHUNK ? m - c : EMBED_CHUNK;
-        if ((rc = cvs_embed_texts(db, texts + c, lens + c, k, out + c * b->dim)))
+        if (cvs_embed_texts(db, texts + c, lens + c, k, out + c * b->dim) &&
+            (rc = embed_one_by_one(db, b, path, texts + c, lens + c, whose + c, k,
+                                   out + c * b->dim)))
             goto out;
         if (pg)
             progress(pg, r, base + (uint64_t)((double)(c + k) / (double)m * (double)b->n), 0);
     }
-    m = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (b->offs[i].need_embed)
-            memcpy(b->vecs + i * b->dim, out + (m++) * b->dim, b->dim * sizeof *out);
+    for (size_t j = 0; j < m; j++)
+        memcpy(b->vecs + whose[j] * b->dim, out + j * b->dim, b->dim * sizeof *out);
 out:
     free(texts);
     free(lens);
+    free(whose);
     free(out);
     return rc;
 }
@@ -580,8 +612,8 @@ static int batch_flush(cvs_db *db, batch *b, const char *path, cvs_import_stats 
 
     if (!b->n)
         return CVS_OK;
-    if ((rc = embed_batch(db, b, pg, r, base)))
-        goto fail;
+    if ((rc = embed_batch(db, b, path, pg, r, base)))
+        goto named; /* its message names the record */
     if (b->nl && !(links = malloc(b->nl * sizeof *links))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for a batch's links");
         goto fail;
@@ -640,6 +672,7 @@ fail:
         st->inserted += ins;
         st->updated += upd;
     }
+named:
     free(links);
     b->n = b->nl = b->ns = b->alen = 0;
     return rc;

@@ -625,7 +625,8 @@
  *      chosen, a candidate that neither belongs to a chosen passage, nor
  *      to one a chosen sentence or the question names, nor names a chosen
  *      passage, nor holds a bridge word -- a word of the chosen sentences,
- *      not a question term, that at most BRIDGE_DF = 2 candidates hold (the
+ *      not a question term (nor, for a single-hop question, another form
+ *      of one, deviation 12), that at most BRIDGE_DF = 2 candidates hold (the
  *      entity the hop goes through, "Mountrail County" for a township's
  *      county seat, where no title is named) -- answers the question's
  *      words without being part of the chain: a distractor the retrievers
@@ -1652,7 +1653,8 @@ static double qweight(uint64_t mask, const double *idf, size_t nq)
 }
 
 /* Deviation 17: a bridge word -- a word of the chosen sentences (covered),
- * not a question term (pdf 255), that at most BRIDGE_DF candidates hold. */
+ * not a question term nor, with deviation 12's stems, another form of one
+ * (pdf 255), that at most BRIDGE_DF candidates hold. */
 static int is_bridge(uint32_t id, const unsigned char *covered, const unsigned char *pdf)
 {
     return covered[id] && pdf[id] >= 2 && pdf[id] <= BRIDGE_DF;
@@ -1959,6 +1961,13 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, unsigned flags,
         }
     for (size_t j = 0; j < nq; j++)
         pdf[qid[j]] = 255;
+    /* Nor is another form of one (deviation 12 counts it as the term):
+     * "tower" for a question's "towers" bridged where "tower" did not.
+     * Every word that can share a term's stem was stemmed by words_of. */
+    for (size_t id = 0; w.stem && id < w.csid && id <= w.voc.n; id++)
+        for (size_t j = 0; w.sid[id] && j < nq; j++)
+            if (w.sid[id] - 1 == w.qsid[j])
+                pdf[id] = 255;
     /* Deviation 29: a question that compares passages it names (two or
      * more) takes their units before any other's. */
     size_t nqn = 0;

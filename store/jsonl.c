@@ -190,6 +190,9 @@ static int get_links(cvs_reader *r, json_t *doc, cvs_rrec *rec)
                 return LERR(CVS_EINPUT, "links[%zu].type must be a string", i);
             if (json_string_length(type) > LINK_TYPE_MAX)
                 return LERR(CVS_EINPUT, "links[%zu].type is longer than %d bytes", i, LINK_TYPE_MAX);
+            if (strlen(json_string_value(type)) != json_string_length(type))
+                return LERR(CVS_EINPUT, "links[%zu].type holds a NUL character (\\u0000), "
+                            "which a link type cannot hold (remove it)", i);
             k->type = json_string_value(type);
         }
         k->weight = 1.0f;
@@ -343,8 +346,12 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
     }
 
     /* JSON_DISABLE_EOF_CHECK is not used: the rest of the line after the
-     * value must be whitespace, which jansson checks. */
-    if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)))
+     * value must be whitespace, which jansson checks.  JSON_ALLOW_NUL: an
+     * id, title or text may hold a NUL character (the store keeps their
+     * lengths, cvs_put takes them, and export writes "\u0000"), so a store
+     * restores from its export; a link type, a C string, may not, and
+     * meta is refused by the store (cvs__meta_canonical). */
+    if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)))
         return bad_json(r, &jerr);
     r->doc = doc;
     if (!json_is_object(doc))

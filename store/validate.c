@@ -52,6 +52,11 @@ int cvs__meta_canonical(const char *meta, size_t len, char **out, size_t *out_le
     if (!j && (why = cvs__json_int_range_why(&err)))
         return cvs__err(CVS_EINPUT, "meta: integer out of range at column %d (%s): %s",
                         err.column, err.text, why);
+    /* jansson's text for this names its flag (JSON_ALLOW_NUL), not the
+     * problem: meta is kept and read back as text. */
+    if (!j && json_error_code(&err) == json_error_null_character)
+        return cvs__err(CVS_EINPUT, "meta holds a NUL character (\\u0000) at column %d, which "
+                        "metadata cannot hold (remove it)", err.column);
     if (!j)
         return cvs__err(CVS_EINPUT, "meta is not valid JSON: %s (column %d)", err.text, err.column);
     if (!json_is_object(j)) {

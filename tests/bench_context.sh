@@ -110,6 +110,44 @@ grep -q "store from the cache $T/cache/hotpotqa-clean-k16-glove\$" "$T/b.err" ||
   fail "the second run did not open the cached store: $(cat "$T/b.err")"
 [ "$(quality "$T/a.csv")" = "$(quality "$T/b.csv")" ] ||
   fail "a cached store gave other figures: $(diff <(quality "$T/a.csv") <(quality "$T/b.csv"))"
+# The cached store was not linked by this run: no "0 mention links" for it.
+grep -q "imported and linked by an earlier run" "$T/b.err" ||
+  fail "the cached store's line: $(grep passages "$T/b.err")"
+grep -q "0 mention links, kNN recall 0.000" "$T/b.err" &&
+  fail "a cached store read as one without links: $(grep passages "$T/b.err")"
+
+# The cached store holds a stamp of what it was built from; a store built
+# from other data (here the same file, modified since), by an older
+# cvstore-bench (no stamp) or by other code (another STORE_BUILD) is built
+# again, said on stderr, with the same figures; the stale one is gone.
+# Before the stamp, all three were reused silently.
+stamp="$T/cache/hotpotqa-clean-k16-glove/cvstore-bench.stamp"
+[ -s "$stamp" ] || fail "the cached store has no stamp"
+grep -q "^data $T/data/multihop-qa/hotpotqa/corpus.jsonl\$" "$stamp" ||
+  fail "the stamp does not name the data file: $(cat "$stamp")"
+grep -q "^format [0-9]" "$stamp" && grep -q "^store build [0-9]" "$stamp" ||
+  fail "the stamp has no format or code version: $(cat "$stamp")"
+rebuilt() {  # DESC: the run rebuilt the store, said why, and kept the figures
+  grep -q "building it again" "$T/r.err" || fail "$1: the store was reused: $(cat "$T/r.err")"
+  grep -q "store from the cache" "$T/r.err" && fail "$1: the stale store was opened"
+  [ "$(quality "$T/a.csv")" = "$(quality "$T/r.csv")" ] || fail "$1: other figures"
+  ls "$T/cache" | grep -q "stale-" && fail "$1: the stale store was left: $(ls "$T/cache")"
+  [ -s "$stamp" ] || fail "$1: the rebuilt store has no stamp"
+}
+touch -d "2001-01-01" "$T/data/multihop-qa/hotpotqa/corpus.jsonl"
+run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run after the data changed"
+rebuilt "data changed"
+grep -q "built from 'mtime" "$T/r.err" || fail "the changed line is not named: $(cat "$T/r.err")"
+rm "$stamp"
+run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run on a store without a stamp"
+rebuilt "no stamp"
+grep -q "has no cvstore-bench.stamp" "$T/r.err" || fail "no stamp, not said: $(cat "$T/r.err")"
+sed -i 's/^store build .*/store build 0/' "$stamp"
+run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run on a store of other code"
+rebuilt "other code"
+grep -q "built from 'store build 0'" "$T/r.err" || fail "the code version is not named: $(cat "$T/r.err")"
+run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run after the rebuilds"
+grep -q "store from the cache" "$T/r.err" || fail "a rebuilt store is not reused: $(cat "$T/r.err")"
 
 # --answers: the squad set's containment is over the labelled answerable
 # questions (3 of 4), and the CSV says over how many; 'none' leaves it out.

@@ -300,9 +300,43 @@ expect 1 "context --queries with a malformed line" context "$tdb" --queries "$tm
 [ ! -s "$tmp/out" ] || fail "a malformed batch answered some questions: $(cat "$tmp/out")"
 has "$tmp/err" "qs.jsonl:2: expected" "the malformed line is named"
 ok "a malformed batch answers nothing"
+# A NUL character in a question is named as such, not with jansson's text
+# ("\u0000 is not allowed without JSON_ALLOW_NUL").
+printf '%s\n' '{"id":"n","text":"opera\u0000house"}' >"$tmp/qs.jsonl"
+expect 1 "context --queries with a NUL character" context "$tdb" --queries "$tmp/qs.jsonl"
+has "$tmp/err" 'qs.jsonl:1: a NUL character (\u0000) at column' "the NUL character is named"
 # From a pipe (process substitution) as from a file.
 expect 0 "context --queries from a pipe" context "$tdb" --queries <(printf '%s\n' '{"id":"o","text":"which opera"}')
 has "$tmp/out" '"query_id":"o"' "a batch read from a pipe is answered"
+# "-" reads the batch from stdin (kept in a temporary file between the passes).
+run context "$tdb" --queries - <<<'{"id":"o","text":"which opera"}'
+[ "$rc" -eq 0 ] || fail "context --queries - (exit $rc)"
+has "$tmp/out" '"query_id":"o"' "a batch read from stdin is answered"
+# Memory stays bounded whatever the batch's size: the file is checked line
+# by line, then answered line by line.  Read whole into memory, a 40 MB
+# file under a 40 MB data limit ran out part way and named a line that was
+# well formed ("invalid token" at line 25521) instead of the bad last one.
+# (OpenBLAS's threads spin on a failed allocation under the limit: one
+# thread; not under ASan, whose shadow memory the limit would refuse.)
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+  line="{\"id\":\"q\",\"text\":\"$(printf 'word %.0s' {1..200})\"}"
+  for ((i = 0; i < 40000; i++)); do echo "$line"; done >"$tmp/big.jsonl"
+  echo '{"id":"x"}' >>"$tmp/big.jsonl"
+  rc=0
+  (ulimit -d 40000; OPENBLAS_NUM_THREADS=1 exec "$cli" context "$tdb" --queries "$tmp/big.jsonl") \
+    >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 1 ] || fail "a 40 MB batch with a bad last line under a 40 MB data limit (exit $rc)"
+  has "$tmp/err" "big.jsonl:40001: expected" "the bad last line of a batch larger than memory is named"
+  [ ! -s "$tmp/out" ] || fail "a malformed batch answered some questions"
+fi
+# --query-file of a name that does not tell the format: the message says to
+# give it, and context now takes --format as search does (it had none).
+printf '{"id":"q","vector":[%s1]}\n' "$(printf '0.1,%.0s' {1..99})" >"$tmp/qv.bin"
+expect 1 "context --query-file of an unknown extension" context "$tdb" --query-file "$tmp/qv.bin"
+has "$tmp/err" "give it explicitly" "the format is asked for"
+expect 0 "context --query-file --format jsonl" context "$tdb" --query-file "$tmp/qv.bin" --format jsonl --json
+has "$tmp/out" '"items":[{' "a query file of a given format is answered"
+expect 1 "context --format without --query-file" context "$tdb" --text opera --format jsonl
 expect 0 "get the mentioning record" get "$tdb" z --json
 has "$tmp/out" '{"id":"b","type":"mentions"' "mention link kept by import, no --link"
 ndb="$tmp/text-nolink"

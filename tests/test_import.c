@@ -735,3 +735,81 @@ Test(import, embedding_a_batch_reports_progress)
     cr_assert_gt(w.mid, 2, "%llu reports between 0 and 600", (unsigned long long)w.mid);
     cr_assert_not(w.backwards, "the write phase went back");
 }
+
+/* An embedder that fails on one text: the one holding "poison". */
+static int poison_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                        float *out)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        int bad = 0;
+        for (size_t j = 0; j + 6 <= lens[i]; j++)
+            bad |= memcmp(texts[i] + j, "poison", 6) == 0;
+        for (int d = 0; d < D; d++)
+            out[i * D + d] = bad ? NAN : (float)(d + 1);
+    }
+    return 0;
+}
+
+/* The message of an embedder's failure in the write phase names the line
+ * of the whole file: import embeds 64 texts a call, and the message said
+ * "text 35" (the index within the call) for the text on line 100. */
+Test(import, embedder_failure_names_the_line_of_the_file)
+{
+    char path[4200];
+    FILE *f;
+    cvs_import_stats st;
+    const char *msg;
+    cr_assert_eq(cvs_db_set_embedder(db, "test:poison", D, poison_embed, NULL), 0, "%s",
+                 cvs_errmsg(db));
+    snprintf(path, sizeof path, "%s/poison.jsonl", dir);
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 1; i <= 150; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d %s\"}\n", i, i,
+                i == 100 ? "poison" : "fine");
+    fclose(f);
+    cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_EIO);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "line 100:"), "%s", msg);
+    cr_assert(strstr(msg, "non-finite"), "%s", msg);
+    cr_assert_not(strstr(msg, "text 35"), "%s", msg);
+    cr_assert_eq(count(), 0, "the failing batch wrote nothing");
+}
+
+#define V16 "[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]" /* a vector of D = 16 */
+
+/* A NUL character (\u0000): export writes it for a text, title or id that
+ * holds one (cvs_put takes them, with their lengths), so import takes it
+ * back, and the store restores from its export; it refused the line with
+ * jansson's text ("\u0000 is not allowed without JSON_ALLOW_NUL").  Meta
+ * and a link type cannot hold one: refused, named as such. */
+Test(import, a_nul_character_round_trips_where_the_store_holds_it)
+{
+    char *p = text_file("nul.jsonl", "\n{\"id\": \"b\\u0000c\", \"vector\": " V16 ", "
+                                     "\"title\": \"T\\u0000\", \"text\": \"one\\u0000two\"}\n");
+    char *m = text_file("nulmeta.jsonl", "{\"id\": \"m\", \"vector\": " V16 ", "
+                                         "\"meta\": {\"k\": \"x\\u0000\"}}\n");
+    char *l = text_file("nullink.jsonl", "{\"id\": \"l\", \"vector\": " V16 ", "
+                                         "\"links\": [{\"id\": \"b\", \"type\": \"a\\u0000\"}]}\n");
+    cvs_import_stats st;
+    cvs_txn *t;
+    cvs_record r;
+    const char *msg;
+    cr_assert_eq(cvs_import(db, p, NULL, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "b\0c", 3, &r, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.text_len, 7);
+    cr_assert_eq(memcmp(r.text, "one\0two", 7), 0);
+    cr_assert_eq(r.title_len, 2);
+    cvs_txn_end(t);
+    cr_assert_eq(cvs_import(db, m, NULL, &st), CVS_EINPUT);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "meta holds a NUL character (\\u0000)"), "%s", msg);
+    cr_assert_eq(cvs_import(db, l, NULL, &st), CVS_EINPUT);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "line 1: links[0].type holds a NUL character"), "%s", msg);
+    cr_assert_eq(count(), 1, "only the first file's record");
+    free(p);
+    free(m);
+    free(l);
+}

@@ -580,7 +580,9 @@ Test(readers, jsonl_rejects)
         {"{\"id\": \"x\", \"id\": \"y\", \"vector\": [1, 2, 3]}", "duplicate object key", CVS_EINPUT},
         {"{\"id\": \"x\xff\", \"vector\": [1, 2, 3]}", "line 2: invalid UTF-8", CVS_EINPUT},
         {"{\"id\": \"x\", \"vector\": [1, 2, 3], \"text\": \"a\xc3\x28\"}", "line 2: invalid UTF-8", CVS_EINPUT},
-        {"{\"id\": \"x\", \"vector\": [1, 2, 3], \"text\": \"a\\u0000b\"}", "line 2: bad JSON", CVS_EINPUT},
+        /* A text may hold a NUL (test_import.c); a link type may not. */
+        {"{\"id\": \"x\", \"vector\": [1, 2, 3], \"links\": [{\"id\": \"a\", \"type\": \"t\\u0000\"}]}",
+         "line 2: links[0].type holds a NUL character", CVS_EINPUT},
     };
     memset(id513, 0, sizeof id513);
     strcpy(id513, "{\"id\": \"");

@@ -1215,3 +1215,37 @@ Test(sentsel, a_comparison_takes_its_named_passages_first, .fini = teardown)
     got = choose_among(q, 0, ids, rel, 3, budget);
     cr_assert(strstr(got, "d:0") != NULL, "without a word of comparison: %s", got);
 }
+
+/* Deviations 12 and 17/21: for a question taken for single-hop, a word of
+ * another form of a question term counts as the term (deviation 12), so
+ * it is a question word and no bridge word, as the term in its own form is
+ * not.  The question asks for "towers"; the chosen sentence has "tower",
+ * which one other candidate holds (the mill's), and so does the title
+ * "Tower Priory".  Of two priories' sentences that answer the rest of the
+ * question equally well, the tie goes to the first, Oskerby's, as it does
+ * when the question says "tower"; with the stemmed form taken for a bridge
+ * word, the title holding it carried Tower Priory in for "towers" only. */
+Test(sentsel, a_question_words_other_form_is_no_bridge_word, .fini = teardown)
+{
+    static const char *const ids[] = {"osk", "tow", "mill", "zorblat"};
+    static const float rel[] = {0.6f, 0.6f, 0.3f, 1.0f};
+    static const char zs[] = "Zorblat is an opera written at the tower.";
+    static const char first[] = "The priory stands where the river Wendle flows.";
+    size_t tl = strlen("Tower Priory");
+    size_t budget = cvs_tokens_estimate(7, strlen(zs)) + cvs_tokens_estimate(tl, strlen(first));
+    const char *got;
+    mkctx();
+    cr_assert_eq(strlen("Oskby Priory"), tl);
+    putv("osk", "Oskby Priory",
+         "The priory stands where the river Tamsin flows. Monks founded the priory in 1150.", 1);
+    putv("tow", "Tower Priory",
+         "The priory stands where the river Wendle flows. Monks founded the priory in 1150.", 2);
+    putv("mill", "Gask Mill", "Gask Mill has a tower of red brick.", 3);
+    putv("zorblat", "Zorblat", zs, 0);
+    got = choose_among("Which river flows past the tower where the opera Zorblat was written?", CVS__SENTSEL_SINGLE,
+                       ids, rel, 4, budget);
+    cr_assert_str_eq(got, "zorblat:0 osk:0", "the question's own form: %s", got);
+    got = choose_among("Which river flows past the towers where the opera Zorblat was written?", CVS__SENTSEL_SINGLE,
+                       ids, rel, 4, budget);
+    cr_assert_str_eq(got, "zorblat:0 osk:0", "another form of the question's word: %s", got);
+}

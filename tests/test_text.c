@@ -494,15 +494,8 @@ Test(sif, cache_dir_resolution)
  * by a full path to a file that exists. */
 static void assert_names_fetcher(const char *msg)
 {
-    const char *p = strstr(msg, "bash ");
     char fetch[4200];
-    size_t n = 0;
-    cr_assert(p, "%s", msg);
-    for (p += 5; p[n] && p[n] != ' ' && n + 1 < sizeof fetch; n++)
-        fetch[n] = p[n];
-    fetch[n] = '\0';
-    cr_assert(fetch[0] == '/' && strstr(fetch, "fetch-glove.sh") && access(fetch, R_OK) == 0,
-              "%s", msg);
+    cr_assert(tu_names_fetcher(msg, "fetch-glove.sh", fetch, sizeof fetch), "%s", msg);
 }
 
 Test(sif, missing_cache_names_path_and_command)

@@ -431,21 +431,6 @@ Test(use_model, every_word_has_a_piece)
     cvs__use_free(u);
 }
 
-/* The path of the fetcher a message tells the user to run ("bash PATH"),
- * copied into buf, or "" when it names none. */
-static const char *named_fetcher(const char *msg, char *buf, size_t cap)
-{
-    const char *p = strstr(msg, "bash ");
-    size_t n = 0;
-    buf[0] = '\0';
-    if (!p)
-        return buf;
-    for (p += 5; p[n] && p[n] != ' ' && p[n] != '`' && n + 1 < cap; n++)
-        buf[n] = p[n];
-    buf[n] = '\0';
-    return buf;
-}
-
 /* A missing or damaged model file: the message names the file and a
  * fetcher that exists where this library runs (a checkout's scripts/, an
  * installation's share/cvstore), with the command to run, not a path
@@ -458,8 +443,7 @@ Test(use_model, missing_or_damaged_names_a_fetcher_that_exists)
     cr_assert(mkdtemp(dir));
     cr_assert_eq(cvs__use_load(dir, &u), CVS_NOTFOUND);
     cr_assert(strstr(cvs_errmsg(NULL), dir), "%s", cvs_errmsg(NULL));
-    named_fetcher(cvs_errmsg(NULL), fetch, sizeof fetch);
-    cr_assert(strstr(fetch, "fetch-use.sh") && fetch[0] == '/' && access(fetch, R_OK) == 0,
+    cr_assert(tu_names_fetcher(cvs_errmsg(NULL), "fetch-use.sh", fetch, sizeof fetch),
               "names no fetcher that exists: %s", cvs_errmsg(NULL));
     snprintf(path, sizeof path, "%s/%s", dir, CVS_USE_FILE);
     cr_assert((f = fopen(path, "wb")));
@@ -470,8 +454,7 @@ Test(use_model, missing_or_damaged_names_a_fetcher_that_exists)
      * fine, the cache is not. */
     cr_assert_eq(cvs__use_load(dir, &u), CVS_ECORRUPT);
     cr_assert(strstr(cvs_errmsg(NULL), "damaged: remove it"), "%s", cvs_errmsg(NULL));
-    named_fetcher(cvs_errmsg(NULL), fetch, sizeof fetch);
-    cr_assert(strstr(fetch, "fetch-use.sh") && fetch[0] == '/' && access(fetch, R_OK) == 0,
+    cr_assert(tu_names_fetcher(cvs_errmsg(NULL), "fetch-use.sh", fetch, sizeof fetch),
               "names no fetcher that exists: %s", cvs_errmsg(NULL));
     cr_assert_null(u);
     remove(path);

@@ -307,3 +307,21 @@ int64_t tu_key_of(cvs_db *d, const char *id)
     cvs_txn_end(t);
     return rc ? -1 : r.key;
 }
+
+int tu_names_fetcher(const char *msg, const char *script, char *buf, size_t cap)
+{
+    const char *p = strstr(msg, "bash ");
+    size_t n = 0, sl = strlen(script);
+    if (cap == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!p)
+        return 0;
+    /* The path ends at a space (its arguments follow) or the backquote
+     * that closes the command. */
+    for (p += 5; p[n] && p[n] != ' ' && p[n] != '`' && n + 1 < cap; n++)
+        buf[n] = p[n];
+    buf[n] = '\0';
+    return buf[0] == '/' && n >= sl + 1 && buf[n - sl - 1] == '/' &&
+           strcmp(buf + n - sl, script) == 0 && access(buf, R_OK) == 0;
+}

@@ -21,6 +21,10 @@ char *tu_write_file(const char *dir, const char *name, const void *data, size_t 
  * into *out (malloc'd, may be NULL) and returns the exit code (-1 on a
  * signal). */
 int tu_cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether msg tells the user to run `bash PATH ...` with PATH a full path
+ * to an existing file named script (a fetcher: "fetch-glove.sh",
+ * "fetch-use.sh"); the path found, or "", is copied into buf. */
+int tu_names_fetcher(const char *msg, const char *script, char *buf, size_t cap);
 /* Deterministic pseudo-random floats in [-1, 1). */
 void tu_randvecs(float *v, size_t n, uint64_t seed);
 

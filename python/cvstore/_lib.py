@@ -57,6 +57,7 @@ SEARCH_NORERANK = 0x8
 RERANK_NONE = ctypes.c_size_t(-1).value
 
 MAX_ID_LEN = 512
+MAX_DIM = 65536  # CVS_MAX_DIM
 EMBEDDER_NAME_MAX = 255
 
 CONTEXT_STRATEGY = {"diverse": 0, "topk": 1, "mmr": 2, "bm25": 3, "vector": 4}

@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import functools
 import json
+import numbers
 import operator
 import os
 import threading
@@ -342,6 +343,23 @@ def _int_arg(what: str, v, lo: int) -> int:
     if n is None or n < lo:
         raise InvalidArgument(f"{what} {v!r}: an integer from {lo}", L.EINVAL, "CVS_EINVAL")
     return n
+
+
+def _set_fields(o, what: str, **fields) -> None:
+    """Sets the ctypes structure o's fields, refusing an integer its C field
+    cannot hold: ctypes wraps it silently (a context budget of 2**64 + 5 was
+    a budget of 5, hops=2**32 + 1 one hop)."""
+    for key, v in fields.items():
+        setattr(o, key, v)
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and getattr(o, key) != v:
+            raise InvalidArgument(f"{what}: {key} {v!r} is out of range", L.EINVAL, "CVS_EINVAL")
+
+
+def _opts(cls, what: str, **fields):
+    """A ctypes options structure of these fields, set by _set_fields."""
+    o = cls()
+    _set_fields(o, what, **fields)
+    return o
 
 
 def _closed_error() -> Error:
@@ -922,9 +940,10 @@ class Store:
         reports when it ran.  A file of no records (empty, or blank lines
         only: the export of an empty store) imports nothing and returns
         records 0."""
-        o = L.cvs_import_opts(batch=int(batch), ids_as_text=1 if ids_as_text else 0)
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
+        o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
+                  ids_as_text=1 if ids_as_text else 0)
         if format is not None:
             if format not in L.FORMAT:
                 raise InvalidArgument(f"format {format!r}: {', '.join(L.FORMAT)}", L.EINVAL,
@@ -978,6 +997,10 @@ class Store:
         whose (q, k) results would take over 1 GiB (12 bytes each) raises
         InvalidArgument naming k and the store's size.
         """
+        if queries is None or isinstance(queries, Mapping):
+            # NumPy takes None for a NaN of shape (): "vectors of shape ()".
+            raise TypeError(f"search: queries are text, a vector or a (q, dim) array, not "
+                            f"{type(queries).__name__}")
         if isinstance(queries, (str, bytes)):
             queries = [queries]
         if isinstance(queries, (list, tuple)) and queries and isinstance(queries[0],
@@ -1020,20 +1043,20 @@ class Store:
             if v is not None:  # a negative one would wrap in a size_t (rerank -1: all)
                 _int_arg(what, v, 0)
         sp = L.cvs_search_params(flags=flags)
+        set_ = functools.partial(_set_fields, sp, "search")
         if flags == L.SEARCH_EXACT:
             if nprobe or rerank or refine:
                 raise InvalidArgument("nprobe, rerank and refine need mode 'codes' or 'ann'",
                                       L.EINVAL, "CVS_EINVAL")
         elif flags == L.SEARCH_CODES:
-            sp.rerank = rerank or 0
+            set_(rerank=rerank or 0)
         else:
-            sp.nprobe = nprobe or 0
+            set_(nprobe=nprobe or 0)
             if rerank == 0:
                 sp.flags |= L.SEARCH_NORERANK
-            sp.rerank = rerank or 0
-            sp.threads = threads or 0
+            set_(rerank=rerank or 0, threads=threads or 0)
             if refine is not None:
-                sp.refine = L.RERANK_NONE if refine == 0 else int(refine)
+                set_(refine=L.RERANK_NONE if refine == 0 else int(refine))
         flt = _parse_filter(filter)
         if flt is not None:
             sp.filter = flt.value
@@ -1106,8 +1129,8 @@ class Store:
         "auto") the library chooses them from the store's size, dimension
         and raw mode (cvs_build_choose).  Returns {"codec": ..., "index":
         ...} as stats() reports them."""
-        o = L.cvs_build_opts(seed=seed, max_train=max_train, anisotropic_eta=anisotropic_eta,
-                             index=_cstr(index))
+        o = _opts(L.cvs_build_opts, "build", seed=seed, max_train=max_train,
+                  anisotropic_eta=anisotropic_eta, index=_cstr(index))
         self._has_index = None
         self._check(lib.cvs_build(self._db, _cstr(codec), byref(o)))
         st = self.stats()
@@ -1126,8 +1149,8 @@ class Store:
         own vectors."""
         k = _int_arg("tune: k", k, 0)  # 0: the library's default
         sample = _int_arg("tune: sample", sample, 0)
-        o = L.cvs_tune_opts(target_recall=target_recall, k=k, sample=sample, seed=seed,
-                            flags=L.TUNE_REBUILD if rebuild else 0)
+        o = _opts(L.cvs_tune_opts, "tune", target_recall=target_recall, k=k, sample=sample,
+                  seed=seed, flags=L.TUNE_REBUILD if rebuild else 0)
         q = None
         if queries is not None:
             if isinstance(queries, (str, bytes)):
@@ -1159,7 +1182,7 @@ class Store:
             out["mentions"] = {"records": ls.records, "titles": ls.titles,
                                "sources": ls.sources, "links": ls.links}
         if knn:
-            ko = L.cvs_knn_opts(k=k, flags=L.SEARCH_ANN if ann else 0)
+            ko = _opts(L.cvs_knn_opts, "link", k=k, flags=L.SEARCH_ANN if ann else 0)
             ki = L.cvs_knn_info()
             self._check(lib.cvs_knn_build(self._db, byref(ko), byref(ki)))
             out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}
@@ -1258,14 +1281,14 @@ class Store:
         budget = _int_arg("context: budget", budget, 1)
         o = L.cvs_context_opts()
         lib.cvs_context_opts_init(byref(o))
-        o.budget = budget
+        _set_fields(o, "context", budget=budget)
         if strategy is not None:
             if strategy not in L.CONTEXT_STRATEGY:
                 raise InvalidArgument(f"strategy {strategy!r}: one of "
                                       f"{', '.join(L.CONTEXT_STRATEGY)}", L.EINVAL, "CVS_EINVAL")
             o.strategy = L.CONTEXT_STRATEGY[strategy]
         if hops is not None:
-            o.hops = hops
+            _set_fields(o, "context", hops=hops)
         if unit is not None:
             if unit not in L.CONTEXT_UNIT:
                 raise InvalidArgument(f"unit {unit!r}: one of {', '.join(L.CONTEXT_UNIT)}",
@@ -1280,7 +1303,7 @@ class Store:
                 v = L.FUSION[v]
             elif key not in names:
                 raise TypeError(f"context() got an unexpected option {key!r}")
-            setattr(o, key, v)
+            _set_fields(o, "context", **{key: v})
         b = None if question is None else _enc(question, "question")
         r = L.cvs_context_result()
         _tls.embed_exc = None
@@ -1387,11 +1410,11 @@ class Store:
             raise InvalidArgument("recall: retrieval must be hybrid, lexical or vector",
                                   L.EINVAL, "CVS_EINVAL")
         flt = _filter_text(filter)
-        o = L.cvs_mem_recall_opts(ns=ns.encode(), k=k, token_budget=token_budget,
-                                  strategy=L.MEM_RETRIEVAL[retrieval],
+        o = L.cvs_mem_recall_opts(ns=ns.encode(), strategy=L.MEM_RETRIEVAL[retrieval],
                                   selection=L.CONTEXT_STRATEGY[strategy],
-                                  half_life_s=half_life_seconds, hops=hops, filter=flt,
+                                  half_life_s=half_life_seconds, filter=flt,
                                   filter_len=len(flt) if flt else 0, no_touch=0 if touch else 1)
+        _set_fields(o, "recall", k=k, token_budget=token_budget, hops=hops)
         if unit not in L.CONTEXT_UNIT:
             raise InvalidArgument("recall: unit must be passage or sentence", L.EINVAL,
                                   "CVS_EINVAL")
@@ -1658,7 +1681,16 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                 dim = 512
             else:
                 raise InvalidArgument("create: dim is required", L.EINVAL, "CVS_EINVAL")
-        o = L.cvs_create_opts(dim=dim, metric=L.METRIC[metric], raw=L.RAW[raw])
+        # Checked here: ctypes wraps an int into the uint32 field (2**32 + 3
+        # made a store of 3 dimensions, True one of 1).
+        try:
+            d = None if isinstance(dim, bool) else operator.index(dim)
+        except TypeError:
+            d = None
+        if d is None or not 1 <= d <= L.MAX_DIM:
+            raise InvalidArgument(f"create: dim {dim!r}: an integer from 1 to {L.MAX_DIM}",
+                                  L.EINVAL, "CVS_EINVAL")
+        o = L.cvs_create_opts(dim=d, metric=L.METRIC[metric], raw=L.RAW[raw])
         if pw is not None:
             rc = lib.cvs_db_create_encrypted(p, byref(o), pw, len(pw), byref(h))
         else:

@@ -4,6 +4,7 @@ context sets, memory, embedders and errors."""
 import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -74,6 +75,17 @@ def test_open_errors(path, tmp_path):
         cvstore.open(str(tmp_path / "y.cvs"), create=True)
     with pytest.raises(cvstore.Error):
         cvstore.open(str(tmp_path / "z.cvs"), create=True, dim=0)
+
+
+def test_create_dim_is_checked_before_ctypes(tmp_path):
+    # ctypes wraps an int into the uint32 field: dim=2**32 + 3 made a store
+    # of 3 dimensions, dim=True one of 1, and dim=-3 was refused as
+    # "dimension 4294967293".  Each is refused as given, and no store made.
+    for i, bad in enumerate((2**32 + 3, True, -3, 2.0, "4")):
+        p = tmp_path / f"d{i}.cvs"
+        with pytest.raises(cvstore.InvalidArgument, match=r"dim " + re.escape(repr(bad))):
+            cvstore.open(str(p), create=True, dim=bad)
+        assert not p.exists(), bad
 
 
 def test_one_handle_per_process(path, tmp_path):
@@ -1126,3 +1138,39 @@ def test_memory_in_a_store_without_an_embedder_says_what_to_do(path):
                 call()
             assert "--embedder use" in str(e.value) and "vector\"" not in str(e.value)
         assert db.recall("cat", retrieval="lexical")["memories"] == []
+
+
+def test_integers_beyond_their_c_field_are_refused(textdb):
+    # ctypes wraps an int into a C field silently: a budget of 2**64 + 5 was
+    # a budget of 5 (an empty set with no error), hops=2**32 + 1 one hop.
+    q = "Which river flows through the capital of France?"
+    for kw in ({"budget": 2**64 + 5}, {"hops": 2**32 + 1}, {"hops": 2**31},
+               {"seeds": 2**64}, {"fanout": -1}):
+        key = next(iter(kw))
+        with pytest.raises(cvstore.InvalidArgument, match=f"context: {key} .* out of range"):
+            textdb.context(q, **kw)
+    assert textdb.context(q, budget=60, hops=1, seeds=5).budget == 60  # in range: as before
+    textdb.remember("The user prefers green tea in the morning.")
+    for kw in ({"token_budget": 2**64 + 5}, {"hops": 2**32 + 1}):
+        key = next(iter(kw))
+        with pytest.raises(cvstore.InvalidArgument, match=f"recall: {key} .* out of range"):
+            textdb.recall("green tea", **kw)
+    assert textdb.recall("green tea", token_budget=100, hops=1)
+    # The other calls' options, as well: nprobe 2**64 + 3 was nprobe 3.
+    q = np.ones(DIM, np.float32)
+    calls = {"search": lambda: textdb.search(q, k=1, mode="ann", nprobe=2**64 + 3),
+             "build": lambda: textdb.build("pq4", seed=2**64 + 1),
+             "tune": lambda: textdb.tune(sample=2**64 + 1),
+             "link": lambda: textdb.link(k=2**64 + 1),
+             "import_file": lambda: textdb.import_file(__file__, format="jsonl", batch=2**64 + 1)}
+    for what, call in calls.items():
+        with pytest.raises(cvstore.InvalidArgument, match=f"{what}: .* out of range"):
+            call()
+
+
+def test_search_of_none_says_what_queries_are(textdb):
+    # None was taken by NumPy for a NaN of shape () and refused as a
+    # dimension mismatch ("vectors of shape ()"), naming no None.
+    for bad in (None, {"text": "capital"}):
+        with pytest.raises(TypeError, match=f"queries are text, a vector .* not {type(bad).__name__}"):
+            textdb.search(bad, k=1)
