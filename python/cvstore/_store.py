@@ -874,7 +874,8 @@ class Store:
         snapshot, so no snapshot is held between records and the loop may
         write to the store: a record deleted meanwhile is skipped, one updated
         is read as it is then, and records added after the start are not
-        listed."""
+        listed.  Once the store is closed the next record raises
+        InvalidArgument("the store is closed")."""
         batch = _int_arg("records: batch", batch, 1)
         self._enter()
         try:
@@ -887,7 +888,13 @@ class Store:
                 got = self._read_keys(keys[i:i + batch], vector)
             finally:
                 self._leave()
-            yield from got
+            for rec in got:
+                # The batch was read while open; once the store is closed
+                # (or closing) the loop stops at the next record, as any
+                # call on it would.
+                if self._h is None or self._closing:
+                    raise _closed_error()
+                yield rec
 
     def _read_keys(self, keys, vector: bool) -> list[dict]:
         out = []
