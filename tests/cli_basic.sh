@@ -195,12 +195,15 @@ has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 # An empty --text (an unset variable in a script) is a mistake said as one,
 # not an empty set with exit 0.
 expect 1 "context --text ''" context "$sdb" --text " "
-has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says the question is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says the question is empty"
 # Spaces of other kinds (U+3000, U+00A0) and punctuation hold no words either.
 expect 1 "context --text of U+3000 and U+00A0" context "$sdb" --text $'\u3000\u00a0 '
-has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says a question of Unicode spaces is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says a question of Unicode spaces is empty"
 expect 1 "context --text '?!'" context "$sdb" --text '?!'
-has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says a question of punctuation is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says a question of punctuation is empty"
+# Symbols only (emoji) hold no words either, and the message names them.
+expect 1 "context --text of emoji only" context "$sdb" --text $'\U0001F600\U0001F44D'
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says a question of symbols is empty"
 
 # tune on a store too small for it says how many records it needs and what
 # to do, not only that there are too few.
