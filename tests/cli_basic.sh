@@ -130,6 +130,11 @@ has "$tmp/out" "knn: 0 neighbours each for 1 record," "link counts the neighbour
 # Skipping both parts leaves nothing to do: said, not an exit 0 that did nothing.
 expect 1 "link --no-mentions --no-knn" link "$tmp/one" --no-mentions --no-knn
 has "$tmp/err" "--no-mentions and --no-knn together leave nothing to do" "link says both skips leave nothing to do"
+# A bad -k is named as the user gave it, not only by its long form.
+run link "$tmp/one" -k 0
+[ "$rc" -ne 0 ] || fail "link -k 0 is refused"
+has "$tmp/err" "-k/--knn: expected an integer in 1..4096, got '0'" "link -k 0 names -k"
+ok "link -k 0 is refused naming -k/--knn"
 # The times are exported and restored (the fixed point above compares them):
 # a restored store keeps its records' history.
 grep -qE '^\{"id":"a",.*"created_us":[0-9]{16},"updated_us":[0-9]{16}\}$' "$tmp/e1.jsonl" ||
