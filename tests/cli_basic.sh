@@ -244,6 +244,12 @@ printf '%s\n' \
   '{"id":"b","title":"Brindlemoor","text":"Brindlemoor is a market town on the river."}' \
   >"$tmp/text.jsonl"
 tdb="$tmp/text"
+# Without the word vectors the message says what is missing, "not found" once.
+mkdir "$tmp/noglove"
+CVSTORE_GLOVE_DIR="$tmp/noglove" expect 1 "init --embedder glove without the vectors" init "$tmp/ng" --embedder glove
+has "$tmp/err" "not found: GloVe word vectors: $tmp/noglove/glove100.words is missing" "init names the missing GloVe file"
+[ "$(grep -o "not found" "$tmp/err" | wc -l)" -eq 1 ] || fail "the missing GloVe message says 'not found' once: $(cat "$tmp/err")"
+ok "the missing GloVe message says 'not found' once"
 export CVSTORE_GLOVE_DIR="$g"
 expect 0 "init a text store" init "$tdb" --embedder glove
 expect 0 "import into a text store" import "$tdb" "$tmp/text.jsonl"
