@@ -57,6 +57,9 @@ head -1 "$tmp/small.jsonl" >"$tmp/one.jsonl"
 expect 0 "import one record" import "$db" "$tmp/one.jsonl"
 has "$tmp/err" "imported 1 record (0 new, 1 updated) from one.jsonl" "one record, singular"
 grep -qE "s: [0-9]+(\.[0-9])? rec/s" "$tmp/err" || fail "the rate: $(cat "$tmp/err")"
+# A small file reads in a moment: its byte rate is not "0.0 MB/s".
+! grep -q " 0.0 MB/s" "$tmp/err" || fail "a small import's byte rate reads 0.0 MB/s: $(cat "$tmp/err")"
+grep -qE "rec/s, [0-9.]+ kB/s" "$tmp/err" || fail "a small import's byte rate is in kB/s: $(cat "$tmp/err")"
 [ "$(count_of "$db")" = 4 ] || fail "count after import"
 ok "stats --json count is 4"
 
