@@ -59,20 +59,21 @@ no_stray() {
   done
 }
 
-caught=0
-for attempt in 1 2 3 4 5; do
-  if kill_part_way "$o/out.jsonl"; then caught=1; break; fi
-done
-[ "$caught" -eq 1 ] || fail "an export was caught part way (it ended first 5 times)"
+# killed TARGET: kill_part_way until it catches the export (5 tries).
+killed() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    kill_part_way "$1" && return 0
+  done
+  fail "an export to $1 was caught part way (it ended first 5 times)"
+}
+
+killed "$o/out.jsonl"
 no_stray "$o/out.jsonl"
 cmp -s "$o/out.jsonl" "$tmp/prev.jsonl" || fail "a killed export left the previous export as it was"
 ok "an export killed part way leaves no plaintext beside FILE and FILE as it was"
 
-caught=0
-for attempt in 1 2 3 4 5; do
-  if kill_part_way "$o/new.jsonl"; then caught=1; break; fi
-done
-[ "$caught" -eq 1 ] || fail "an export to a new name was caught part way"
+killed "$o/new.jsonl"
 no_stray "$o/out.jsonl"
 [ ! -e "$o/new.jsonl" ] || fail "an export to a new name killed part way left the name"
 ok "an export to a new name killed part way leaves nothing"
