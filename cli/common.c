@@ -387,6 +387,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
          * than writing, and a shared clock would make the ETA lie. */
         snprintf(p->phase, sizeof p->phase, "%s", phase);
         p->phase_start = now;
+        p->phase_done0 = done;
         p->last_draw = 0;
     }
     if (now - p->last_draw < 0.1 && !(total && done >= total))
@@ -400,7 +401,10 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     if (frac > 1)
         frac = 1;
     el = now - p->phase_start;
-    rate = el > 0 ? (double)done / el : 0;
+    /* The rate is measured between reports: the work of the first one had
+     * no known start.  A phase over within one report (a small kNN graph)
+     * has no rate to show, rather than "0 rec/s". */
+    rate = el > 0 && done > p->phase_done0 ? (double)(done - p->phase_done0) / el : -1;
     if (frac > 0 && frac < 1 && el > 0.5)
         eta = el * (1 - frac) / frac;
 
@@ -408,7 +412,8 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     for (int i = 0; i < WIDTH; i++)
         bar[i] = i < fill ? '#' : (frac >= 0 ? '.' : ' ');
     bar[WIDTH] = '\0';
-    fmt_count(rate, rbuf, sizeof rbuf);
+    if (rate >= 0)
+        fmt_count(rate, rbuf, sizeof rbuf);
     fmt_count((double)done, dbuf, sizeof dbuf);
     fmt_count((double)total, tbuf, sizeof tbuf);
     if (eta >= 0)
@@ -420,7 +425,10 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
     fprintf(stderr, "  %s", dbuf);
     if (total)
         fprintf(stderr, "/%s", tbuf);
-    fprintf(stderr, " %s  %s %s/s%s", unit, rbuf, unit, etabuf);
+    fprintf(stderr, " %s", unit);
+    if (rate >= 0)
+        fprintf(stderr, "  %s %s/s", rbuf, unit);
+    fprintf(stderr, "%s", etabuf);
     fflush(stderr);
     p->drawn = 1;
     wait_state.bar_drawn = 1;

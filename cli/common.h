@@ -110,7 +110,8 @@ typedef struct cli_progress {
     int enabled;
     int drawn;             /* a line is on screen and must be cleared */
     char phase[32];
-    double phase_start;
+    double phase_start;    /* the phase's first report */
+    uint64_t phase_done0;  /* what that report counted */
     double last_draw;
 } cli_progress;
 

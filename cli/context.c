@@ -47,8 +47,8 @@ static const char usage[] =
     "whose candidates are each longer than the budget.\n"
     "--queries FILE.jsonl reads one {\"id\", \"text\"} object per line and answers\n"
     "each with one such line (always JSON), with \"query_id\" added, in file order;\n"
-    "a question with no words (blank, only punctuation) or that cannot be\n"
-    "embedded gets {\"query_id\", \"query\", "
+    "a question with no words (blank, only punctuation or symbols) or that\n"
+    "cannot be embedded gets {\"query_id\", \"query\", "
     "\"error\"}; a line that is not such an object refuses the file (exit 1)\n"
     "before any question is answered.\n"
     "--query-file F (fvecs, bvecs, npy, jsonl; --format when its name does not\n"
@@ -142,7 +142,7 @@ static int answer(cvs_db *db, cvs_txn *t, const cvs_context_opts *o, const char 
 {
     cvs_context_result r;
     const char *note;
-    /* A question of a batch with no words (blank, punctuation) is a hole
+    /* A question of a batch with no words (blank, punctuation, symbols) is a hole
      * in the file, not a question nothing answers: said as --text "" is,
      * and the batch goes on (cvs_txn_context would refuse it). */
     size_t words = 1;
@@ -277,10 +277,10 @@ int cmd_context(int argc, char **argv)
     if (text) {
         /* An empty variable in a script (--text "$Q"): an empty set with
          * exit 0 would read as "nothing in the store answers it".  Spaces
-         * of any kind and punctuation hold no words either. */
+         * of any kind, punctuation and symbols (emoji) hold no words either. */
         size_t words = 1; /* text that is not UTF-8: the library says so */
         if (!cvs_text_words(text, strlen(text), &words) && !words) {
-            cli_err("context", "--text has no words (it is empty, or only spaces or punctuation): give the question");
+            cli_err("context", "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question");
             return cli_usage_error(usage);
         }
     }

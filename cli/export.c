@@ -9,15 +9,21 @@
  * snapshot covers the whole export, so it is consistent even while
  * writers run.
  *
- * --output never destroys what it names.  A regular file (or a new name)
- * is written as a temporary file beside it, synced, and renamed over it only
- * once the export is complete, so a failed export leaves the old file as it
- * was and no half-written file behind.  Anything else (a device such as
+ * --output never destroys what it names, and its partial output never has
+ * a name.  A regular file (or a new name) is written as an unnamed file in
+ * the same directory (O_TMPFILE), synced, and linked into place only once
+ * the export is complete: straight to a new name, or, to replace a file, to
+ * a temporary name beside it that is then renamed over it (the one moment a
+ * second name exists, and the file under it is complete).  So a failed or
+ * killed export leaves the old file as it was and nothing of its own: an
+ * export of an encrypted store is its plaintext.  Where the file system
+ * (or an old kernel) has no O_TMPFILE, or /proc is not mounted, the export
+ * falls back to a named owner-only temporary file beside FILE, removed on
+ * failure but left behind by a kill -9.  Anything else (a device such as
  * /dev/null, a FIFO) is written in place and never removed: renaming over
  * it or unlinking it would destroy the node itself.  A new file is
- * owner-only (0600: an export of an encrypted store is its plaintext)
- * unless --umask asks for the usual permissions; a file replaced keeps its
- * permissions.
+ * owner-only (0600) unless --umask asks for the usual permissions; a file
+ * replaced keeps its permissions.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -56,18 +63,100 @@ static const char usage[] =
     "  -q, --quiet          no progress bar (shown on a terminal with --output)\n"
     "  -h, --help           show this help\n";
 
-/* The output: where to write (the target itself, or a temporary file
- * beside it that is renamed over it at the end). */
+/* The output: where to write (the target itself, an unnamed file linked
+ * into place at the end, or a named temporary file renamed over it). */
 typedef struct outfile {
     const char *path;      /* as the user named it, for messages */
     char *target;          /* the file the rename replaces (symlinks resolved) */
-    char *tmp;             /* the temporary file, NULL when writing in place */
+    char *tmp;             /* the named temporary file, NULL when there is none */
+    int unnamed;           /* f is an O_TMPFILE file, linked to target at the end */
+    int existed;           /* target existed at the start */
     FILE *f;
 } outfile;
 
+/* An unnamed file in target's directory (O_TMPFILE), mode `mode`, or -1
+ * where O_TMPFILE is not supported or the file could not be linked later
+ * (no /proc: linkat's AT_EMPTY_PATH needs a privilege). */
+static int unnamed_open(const char *target, mode_t mode)
+{
+#ifdef O_TMPFILE
+    const char *slash = strrchr(target, '/');
+    char *dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target))
+                      : strdup(".");
+    char proc[64];
+    int fd = -1;
+
+    if (!dir)
+        return -1;
+    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (access(proc, F_OK) != 0 || fchmod(fd, mode) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+#else
+    (void)target;
+    (void)mode;
+    return -1;
+#endif
+}
+
+/* Gives the complete unnamed file fd the name target: a link straight to
+ * it when it is new, else a link to a fresh name beside it renamed over it
+ * (linkat never replaces).  Returns 0 or an errno value. */
+static int unnamed_link(int fd, const char *target, int existed)
+{
+    const char *slash = strrchr(target, '/');
+    char proc[64], *name = NULL;
+    unsigned seed;
+    int e = 0, i;
+
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (!existed) {
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return errno;
+        /* Someone made the name meanwhile: replace it as an existing file. */
+    }
+    /* Names that differ per process and per try; linkat refuses a taken one. */
+    seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    for (i = 0; i < 100; i++) {
+        seed = seed * 1103515245u + 12345u;
+        free(name);
+        if (asprintf(&name, "%.*s.%s.tmp-%06x", slash ? (int)(slash - target + 1) : 0, target,
+                     slash ? slash + 1 : target, (seed >> 8) & 0xffffff) < 0) {
+            name = NULL;
+            e = ENOMEM;
+            goto out;
+        }
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0)
+            break;
+        if (errno != EEXIST) {
+            e = errno;
+            goto out;
+        }
+    }
+    if (i == 100) {
+        e = EEXIST;
+        goto out;
+    }
+    if (rename(name, target) != 0) {
+        e = errno;
+        unlink(name);
+    }
+out:
+    free(name);
+    return e;
+}
+
 /* Opens o->path for writing: in place when it is not a regular file, else
- * through a temporary file in the same directory (rename needs one file
- * system).  Returns an exit code. */
+ * through an unnamed (or, failing that, a named temporary) file in the same
+ * directory (link and rename need one file system).  Returns an exit code. */
 static int out_open(outfile *o, int use_umask)
 {
     struct stat st;
@@ -109,6 +198,17 @@ static int out_open(outfile *o, int use_umask)
         cli_err("export", "%s: %s", o->path, strerror(errno));
         return CLI_EFAIL;
     }
+    o->existed = existed;
+    if ((fd = unnamed_open(o->target, mode)) >= 0) {
+        if (!(o->f = fdopen(fd, "w"))) {
+            cli_err("export", "%s: %s", o->path, strerror(errno));
+            close(fd);
+            return CLI_EFAIL;
+        }
+        o->unnamed = 1;
+        return CLI_OK;
+    }
+    /* The fallback: a named temporary file. */
     slash = strrchr(o->target, '/');
     if (asprintf(&o->tmp, "%.*s.%s.tmp-XXXXXX", slash ? (int)(slash - o->target + 1) : 0,
                  o->target, slash ? slash + 1 : o->target) < 0) {
@@ -134,17 +234,21 @@ static int out_open(outfile *o, int use_umask)
     return CLI_OK;
 }
 
-/* Finishes the output: on success syncs the temporary file and renames it
- * into place; on failure removes the temporary file, the only thing this
- * command created.  Returns rc, or CLI_EFAIL if finishing fails. */
+/* Finishes the output: on success syncs the file and links or renames it
+ * into place; on failure removes the named temporary file, the only thing
+ * this command created (an unnamed one goes with its descriptor).  Returns
+ * rc, or CLI_EFAIL if finishing fails. */
 static int out_close(outfile *o, int rc)
 {
     int e = 0;
 
     if (!o->f)
         goto out;
-    if (rc == CLI_OK && (fflush(o->f) != 0 || (o->tmp && fsync(fileno(o->f)) != 0)))
+    if (rc == CLI_OK && (fflush(o->f) != 0 ||
+                         ((o->tmp || o->unnamed) && fsync(fileno(o->f)) != 0)))
         e = errno;
+    if (rc == CLI_OK && !e && o->unnamed)
+        e = unnamed_link(fileno(o->f), o->target, o->existed);
     if (fclose(o->f) != 0 && !e)
         e = errno;
     o->f = NULL;
@@ -154,8 +258,8 @@ static int out_close(outfile *o, int rc)
         cli_err("export", "error writing %s: %s", o->path, strerror(e));
         rc = CLI_EFAIL;
     }
-    if (rc == CLI_OK && o->tmp) {
-        /* The rename is durable once the directory is synced. */
+    if (rc == CLI_OK && (o->tmp || o->unnamed)) {
+        /* The link or rename is durable once the directory is synced. */
         char *slash = strrchr(o->target, '/');
         int dfd;
         if (slash)

@@ -213,14 +213,16 @@ int cmd_import(int argc, char **argv)
     }
     if (!quiet) {
         /* Large texts import at a few records a second: "0 rec/s" would
-         * read as a stall, so slow rates keep a decimal. */
+         * read as a stall, so slow rates keep a decimal; for the same
+         * reason a text store's import (a few kB a second) is in kB/s. */
         double rate = el > 0 ? (double)st.records / el : 0.0;
+        double mbs = el > 0 ? (double)st.bytes / el / 1e6 : 0.0;
         fprintf(stderr,
                 "imported %" PRIu64 " record%s (%" PRIu64 " new, %" PRIu64 " updated)"
-                " from %s in %.*f s: %.*f rec/s, %.1f MB/s\n",
+                " from %s in %.*f s: %.*f rec/s, %.1f %s\n",
                 st.records, st.records == 1 ? "" : "s", st.inserted, st.updated,
                 strcmp(file, "-") ? base_name(file) : "standard input", el < 10 ? 2 : 1, el,
-                rate < 10 ? 1 : 0, rate, el > 0 ? (double)st.bytes / el / 1e6 : 0.0);
+                rate < 10 ? 1 : 0, rate, mbs < 1 ? mbs * 1e3 : mbs, mbs < 1 ? "kB/s" : "MB/s");
     }
     if (link == 0) {
         cvs_embedder_info ei;

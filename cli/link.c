@@ -62,7 +62,7 @@ int cmd_link(int argc, char **argv)
         switch (c) {
         case 'k':
             if (cli_parse_u64(optarg, 1, 4096, &k)) {
-                cli_err("link", "--knn: expected an integer in 1..4096, got '%s'", optarg);
+                cli_err("link", "-k/--knn: expected an integer in 1..4096, got '%s'", optarg);
                 return cli_usage_error(usage);
             }
             break;

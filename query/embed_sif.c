@@ -169,7 +169,7 @@ static int missing(const char *dir, const char *file)
     char buf[4200];
     const char *fetch = cvs__fetcher("fetch-glove.sh", buf, sizeof buf);
     return cvs__err(CVS_NOTFOUND,
-                    "GloVe word vectors not found: %s/%s is missing.  Fetch them (117 MB, once) "
+                    "GloVe word vectors: %s/%s is missing.  Fetch them (117 MB, once) "
                     "with `bash %s '%s'`%s, or point CVSTORE_GLOVE_DIR at a directory holding "
                     "%s and %s",
                     dir, file, fetch, dir, fetch[0] == '/' ? "" : " from a cvstore checkout",

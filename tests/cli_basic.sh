@@ -57,6 +57,9 @@ head -1 "$tmp/small.jsonl" >"$tmp/one.jsonl"
 expect 0 "import one record" import "$db" "$tmp/one.jsonl"
 has "$tmp/err" "imported 1 record (0 new, 1 updated) from one.jsonl" "one record, singular"
 grep -qE "s: [0-9]+(\.[0-9])? rec/s" "$tmp/err" || fail "the rate: $(cat "$tmp/err")"
+# A small file reads in a moment: its byte rate is not "0.0 MB/s".
+! grep -q " 0.0 MB/s" "$tmp/err" || fail "a small import's byte rate reads 0.0 MB/s: $(cat "$tmp/err")"
+grep -qE "rec/s, [0-9.]+ kB/s" "$tmp/err" || fail "a small import's byte rate is in kB/s: $(cat "$tmp/err")"
 [ "$(count_of "$db")" = 4 ] || fail "count after import"
 ok "stats --json count is 4"
 
@@ -130,6 +133,11 @@ has "$tmp/out" "knn: 0 neighbours each for 1 record," "link counts the neighbour
 # Skipping both parts leaves nothing to do: said, not an exit 0 that did nothing.
 expect 1 "link --no-mentions --no-knn" link "$tmp/one" --no-mentions --no-knn
 has "$tmp/err" "--no-mentions and --no-knn together leave nothing to do" "link says both skips leave nothing to do"
+# A bad -k is named as the user gave it, not only by its long form.
+run link "$tmp/one" -k 0
+[ "$rc" -ne 0 ] || fail "link -k 0 is refused"
+has "$tmp/err" "-k/--knn: expected an integer in 1..4096, got '0'" "link -k 0 names -k"
+ok "link -k 0 is refused naming -k/--knn"
 # The times are exported and restored (the fixed point above compares them):
 # a restored store keeps its records' history.
 grep -qE '^\{"id":"a",.*"created_us":[0-9]{16},"updated_us":[0-9]{16}\}$' "$tmp/e1.jsonl" ||
@@ -195,12 +203,15 @@ has "$tmp/out" '"items":[{"id":' "context by vector finds records"
 # An empty --text (an unset variable in a script) is a mistake said as one,
 # not an empty set with exit 0.
 expect 1 "context --text ''" context "$sdb" --text " "
-has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says the question is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says the question is empty"
 # Spaces of other kinds (U+3000, U+00A0) and punctuation hold no words either.
 expect 1 "context --text of U+3000 and U+00A0" context "$sdb" --text $'\u3000\u00a0 '
-has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says a question of Unicode spaces is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says a question of Unicode spaces is empty"
 expect 1 "context --text '?!'" context "$sdb" --text '?!'
-has "$tmp/err" "--text has no words (it is empty, or only spaces or punctuation): give the question" "context says a question of punctuation is empty"
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says a question of punctuation is empty"
+# Symbols only (emoji) hold no words either, and the message names them.
+expect 1 "context --text of emoji only" context "$sdb" --text $'\U0001F600\U0001F44D'
+has "$tmp/err" "--text has no words (it is empty, or only spaces, punctuation or symbols): give the question" "context says a question of symbols is empty"
 
 # tune on a store too small for it says how many records it needs and what
 # to do, not only that there are too few.
@@ -236,6 +247,12 @@ printf '%s\n' \
   '{"id":"b","title":"Brindlemoor","text":"Brindlemoor is a market town on the river."}' \
   >"$tmp/text.jsonl"
 tdb="$tmp/text"
+# Without the word vectors the message says what is missing, "not found" once.
+mkdir "$tmp/noglove"
+CVSTORE_GLOVE_DIR="$tmp/noglove" expect 1 "init --embedder glove without the vectors" init "$tmp/ng" --embedder glove
+has "$tmp/err" "not found: GloVe word vectors: $tmp/noglove/glove100.words is missing" "init names the missing GloVe file"
+[ "$(grep -o "not found" "$tmp/err" | wc -l)" -eq 1 ] || fail "the missing GloVe message says 'not found' once: $(cat "$tmp/err")"
+ok "the missing GloVe message says 'not found' once"
 export CVSTORE_GLOVE_DIR="$g"
 expect 0 "init a text store" init "$tdb" --embedder glove
 expect 0 "import into a text store" import "$tdb" "$tmp/text.jsonl"

@@ -258,13 +258,15 @@ if command -v script >/dev/null; then
   tr '\r' '\n' <progress.out >progress.lines
   grep -qa "coarse" progress.lines || fail "the k-means phase shows progress: $(head -c 300 progress.lines)"
   ! grep -a "coarse" progress.lines | grep -q "rec" || fail "k-means iterations are not counted as records"
-  grep -a "encode" progress.lines | grep -q "rec/s" || fail "encoding counts records"
+  grep -a "encode" progress.lines | grep -q "200/200 rec" || fail "encoding counts records"
   ok "k-means progress counts steps, encoding records"
   # The kNN graph of link (and of a text store's import) compares every
   # record with every other: it shows progress too, unless --quiet.
   script -qec "'$cli' link '$big'" /dev/null </dev/null >progress.out 2>&1 || true
   tr '\r' '\n' <progress.out >progress.lines
-  grep -a "^.*knn  .*rec/s" progress.lines >/dev/null || fail "link shows the kNN build's progress: $(head -c 300 progress.lines)"
+  grep -a "^.*knn  .*200/200 rec" progress.lines >/dev/null || fail "link shows the kNN build's progress: $(head -c 300 progress.lines)"
+  # A graph built within one report has no rate to show: not "0 rec/s".
+  ! grep -qa " 0 rec/s" progress.lines || fail "a quick kNN build reads '0 rec/s': $(grep -a knn progress.lines | head -3)"
   script -qec "'$cli' link '$big' --quiet" /dev/null </dev/null >progress.out 2>&1 || true
   ! grep -qa "rec/s" progress.out || fail "link --quiet draws no progress bar"
   grep -qa "^knn: 16 neighbours each for 200 records" progress.out || fail "link --quiet still reports"

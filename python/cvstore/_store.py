@@ -874,7 +874,8 @@ class Store:
         snapshot, so no snapshot is held between records and the loop may
         write to the store: a record deleted meanwhile is skipped, one updated
         is read as it is then, and records added after the start are not
-        listed."""
+        listed.  Once the store is closed the next record raises
+        InvalidArgument("the store is closed")."""
         batch = _int_arg("records: batch", batch, 1)
         self._enter()
         try:
@@ -887,7 +888,13 @@ class Store:
                 got = self._read_keys(keys[i:i + batch], vector)
             finally:
                 self._leave()
-            yield from got
+            for rec in got:
+                # The batch was read while open; once the store is closed
+                # (or closing) the loop stops at the next record, as any
+                # call on it would.
+                if self._h is None or self._closing:
+                    raise _closed_error()
+                yield rec
 
     def _read_keys(self, keys, vector: bool) -> list[dict]:
         out = []
@@ -1273,7 +1280,7 @@ class Store:
         as `cvstore context --query-vector` takes it: for a store without
         an embedder, or vectors made elsewhere; with no question the seeds
         are the vector's nearest records alone.  A question of no words
-        (empty, spaces of any kind, punctuation) without a vector raises
+        (empty, spaces of any kind, punctuation, symbols) without a vector raises
         InvalidArgument rather than return an empty set."""
         if question is None and vector is None:
             raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
@@ -1352,7 +1359,7 @@ class Store:
         and "supersedes" when it replaced an earlier memory.  A memory whose
         text plus metadata is over max_bytes (default: the library's
         CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput, and so does a text
-        of no words (empty, spaces of any kind, punctuation)."""
+        of no words (empty, spaces of any kind, punctuation, symbols)."""
         ns = _ns(namespace)
         o = L.cvs_mem_remember_opts(ns=ns.encode(),
                                     conversation=_cstr(conversation, "conversation"),
@@ -1393,7 +1400,7 @@ class Store:
         hop and via ([{"id", "type"}] from the direct hit), and conversation,
         supersedes, superseded_by when set.  A k above the memories that
         match (10**9, "all of them") returns every match; a query of no
-        words (empty, spaces of any kind, punctuation) raises
+        words (empty, spaces of any kind, punctuation, symbols) raises
         InvalidArgument."""
         ns = _ns(namespace)
         # No more memories come back than the store holds: a k beyond that

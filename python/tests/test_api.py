@@ -1109,6 +1109,18 @@ def test_a_store_emptied_in_one_delete_opens_again(path, rng):
         np.testing.assert_array_equal(db.get("3")["vector"], x[3])
 
 
+def test_records_after_close_raises_at_the_next_item(path):
+    """records() went on yielding the rest of its batch (up to 999 records)
+    after the store was closed; the next item raises the closed-store error."""
+    db = cvstore.open(path, create=True, dim=2, metric="l2")
+    db.put([f"r{i}" for i in range(10)], np.zeros((10, 2), dtype=np.float32))
+    it = db.records(batch=5)
+    assert next(it)["id"] == "r0"
+    db.close()
+    with pytest.raises(cvstore.InvalidArgument, match="the store is closed"):
+        next(it)
+
+
 def test_with_on_a_closed_store_raises_at_once(path):
     """`with store:` on a closed Store raised nothing until the first call
     inside; it raises at the `with`, as a closed file does."""

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# cli_export.sh -- `cvstore export -o FILE` of an encrypted store: an export
+# killed (-9) part way leaves no file holding its plaintext beside FILE, and
+# FILE is either absent or the previous complete export; a normal export
+# writes a new FILE owner-only and replaces an existing one, keeping its mode.
+#   bash tests/cli_export.sh PATH_TO_cvstore PATH_TO_tests/data
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
+
+export CVSTORE_PASSPHRASE='open sesame'
+db="$tmp/s"
+o="$tmp/o"
+mkdir "$o"
+# 20000 records of 64 dimensions: an export of some 17 MB, long enough to
+# be caught part way.
+awk 'BEGIN { srand(1); for (i = 0; i < 20000; i++) {
+  printf "{\"id\":\"r%d\",\"vector\":[", i
+  for (j = 0; j < 64; j++) printf "%s%.6f", (j ? "," : ""), rand()
+  printf "],\"text\":\"confidential memo %d\"}\n", i } }' >"$tmp/in.jsonl"
+expect 0 "init --encrypt" init "$db" --dim 64 --metric l2 --encrypt
+expect 0 "import" import "$db" "$tmp/in.jsonl" --quiet
+
+expect 0 "export to a new file" export "$db" -o "$o/out.jsonl" --quiet
+[ "$(wc -l <"$o/out.jsonl")" -eq 20000 ] || fail "the export has every record"
+[ "$(stat -c %a "$o/out.jsonl")" = 600 ] || fail "a new export is owner-only"
+ok "a new export is complete and owner-only"
+cp "$o/out.jsonl" "$tmp/prev.jsonl"
+
+# kill_part_way TARGET: starts an export to TARGET and kills it with -9 once
+# it has written some of its output (a file of its open in $o that is not
+# empty).  Returns 1 if the export ended before it could be caught.
+kill_part_way() {
+  local pid fd caught=0
+  "$cli" export "$db" -o "$1" --quiet 2>/dev/null &
+  pid=$!
+  while [ "$caught" -eq 0 ] && kill -0 "$pid" 2>/dev/null; do
+    for fd in /proc/"$pid"/fd/*; do
+      case "$(readlink "$fd" 2>/dev/null)" in
+      "$o"/*)
+        if [ "$(stat -L -c %s "$fd" 2>/dev/null || echo 0)" -gt 0 ]; then
+          kill -9 "$pid" 2>/dev/null && caught=1
+          break
+        fi ;;
+      esac
+    done
+  done
+  wait "$pid" 2>/dev/null || true
+  [ "$caught" -eq 1 ]
+}
+# no_stray KEEP: $o holds no file but KEEP (if any), and none holds plaintext.
+no_stray() {
+  local f
+  for f in "$o"/* "$o"/.[!.]*; do
+    [ -e "$f" ] || continue
+    [ "$f" = "$1" ] && continue
+    if grep -qF confidential "$f"; then fail "a killed export left $f holding plaintext"; fi
+    fail "a killed export left $f beside the target"
+  done
+}
+
+# killed TARGET: kill_part_way until it catches the export (5 tries).
+killed() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    kill_part_way "$1" && return 0
+  done
+  fail "an export to $1 was caught part way (it ended first 5 times)"
+}
+
+killed "$o/out.jsonl"
+no_stray "$o/out.jsonl"
+cmp -s "$o/out.jsonl" "$tmp/prev.jsonl" || fail "a killed export left the previous export as it was"
+ok "an export killed part way leaves no plaintext beside FILE and FILE as it was"
+
+killed "$o/new.jsonl"
+no_stray "$o/out.jsonl"
+[ ! -e "$o/new.jsonl" ] || fail "an export to a new name killed part way left the name"
+ok "an export to a new name killed part way leaves nothing"
+
+# A normal export replaces the file, which keeps its permissions.
+chmod 640 "$o/out.jsonl"
+expect 0 "delete a record" delete "$db" r7
+expect 0 "export over the previous one" export "$db" -o "$o/out.jsonl" --quiet
+[ "$(wc -l <"$o/out.jsonl")" -eq 19999 ] || fail "the export replaced the previous one"
+[ "$(stat -c %a "$o/out.jsonl")" = 640 ] || fail "a replaced export keeps its mode"
+no_stray "$o/out.jsonl"
+ok "an export replaces FILE, keeping its mode, and leaves nothing else"
+
+echo "$passed passed, 0 failed"
