@@ -774,6 +774,49 @@ Test(import, embedder_failure_names_the_line_of_the_file)
     cr_assert(strstr(msg, "non-finite"), "%s", msg);
     cr_assert_not(strstr(msg, "text 35"), "%s", msg);
     cr_assert_eq(count(), 0, "the failing batch wrote nothing");
+    /* The first text of a call (line 65): the next one embeds, so it is
+     * that text's fault, not the embedder's. */
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 1; i <= 150; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d %s\"}\n", i, i,
+                i == 65 ? "poison" : "fine");
+    fclose(f);
+    cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_EIO);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "line 65: embedding its text"), "%s", msg);
+    cr_assert(strstr(msg, "non-finite"), "%s", msg);
+}
+
+/* An embedder that is down: every call fails. */
+static int down_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                      float *out)
+{
+    (void)ctx, (void)texts, (void)lens, (void)n, (void)out;
+    return CVS_EIO;
+}
+
+/* An embedder that fails on every text is named as failing, with the lines
+ * of the call: the message blamed the call's first line ("line 1:
+ * embedding its text"), whose text was fine. */
+Test(import, an_embedder_that_is_down_is_named_not_a_line)
+{
+    char path[4200];
+    FILE *f;
+    cvs_import_stats st;
+    const char *msg;
+    cr_assert_eq(cvs_db_set_embedder(db, "test:down", D, down_embed, NULL), 0, "%s",
+                 cvs_errmsg(db));
+    snprintf(path, sizeof path, "%s/down.jsonl", dir);
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 1; i <= 100; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d\"}\n", i, i);
+    fclose(f);
+    cr_assert_neq(cvs_import(db, path, NULL, &st), 0);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "down.jsonl: lines 1..64 (one embedding call): the embedder failed"),
+              "%s", msg);
+    cr_assert_not(strstr(msg, "embedding its text"), "%s", msg);
+    cr_assert_eq(count(), 0);
 }
 
 #define V16 "[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]" /* a vector of D = 16 */
