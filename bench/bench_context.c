@@ -874,21 +874,24 @@ static void score_rank(const question *q, const char *const *ids, const size_t *
  * sentence whole: a sentence longer than the budget may be listed for the
  * clauses of it the item holds (query/sentsel.c deviation 28), which do
  * not make it recalled. */
-static int holds_whole(cvs_txn *t, const cvs_context_item *it, uint32_t idx)
+static int holds_whole(cvs_txn *t, const cvs_context_item *it, uint32_t idx, const char *qid)
 {
     uint32_t *pairs = NULL;
     size_t n = 0;
     int given, whole = 0;
     cvs_record rec;
-    if (cvs_txn_sentences(t, it->key, NULL, 0, &n, &given) || idx >= n ||
-        !(pairs = malloc(2 * n * sizeof *pairs)))
-        goto out;
-    if (cvs_txn_sentences(t, it->key, pairs, n, &n, &given) ||
-        cvs_get_key(t, it->key, &rec, NULL) || !rec.text)
-        goto out;
-    whole = it->text && memmem(it->text, it->text_len, rec.text + pairs[2 * idx],
-                               pairs[2 * idx + 1] - pairs[2 * idx]) != NULL;
-out:
+    /* A read error ends the run (bu_check): taken for "not whole", it
+     * lowered supporting-sentence recall without a word. */
+    bu_check(cvs_txn_sentences(t, it->key, NULL, 0, &n, &given), qid);
+    if (idx >= n)
+        return 0;
+    if (!(pairs = malloc(2 * n * sizeof *pairs)))
+        bu_check(CVS_ENOMEM, qid);
+    bu_check(cvs_txn_sentences(t, it->key, pairs, n, &n, &given), qid);
+    bu_check(cvs_get_key(t, it->key, &rec, NULL), qid);
+    whole = idx < n && rec.text && it->text &&
+            memmem(it->text, it->text_len, rec.text + pairs[2 * idx],
+                   pairs[2 * idx + 1] - pairs[2 * idx]) != NULL;
     free(pairs);
     return whole;
 }
@@ -908,7 +911,7 @@ static float sentence_recall(cvs_txn *t, const question *q, const cvs_context_re
             if (!it->sentences)
                 in = 1;
             for (size_t k = 0; k < it->nsentences && !in; k++)
-                in = it->sentences[k] == q->gs_idx[g] && holds_whole(t, it, q->gs_idx[g]);
+                in = it->sentences[k] == q->gs_idx[g] && holds_whole(t, it, q->gs_idx[g], q->id);
             hit += (size_t)in;
             break;
         }
@@ -1521,6 +1524,9 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
  * holds. */
 #define STORE_BUILD 1
 #define STAMP_FILE "cvstore-bench.stamp"
+/* A stamp's size at most: the one made (cache_stamp) and the one read
+ * back (stamp_matches) use it, so a long one is read whole. */
+#define STAMP_MAX 9000
 
 /* The format version this build writes: a store made for the asking (the
  * public header has no constant for it). */
@@ -1577,7 +1583,7 @@ static int cache_stamp(char *buf, size_t size, const char *corpus, const char *v
  * line differs (or that it has none). */
 static int stamp_matches(const char *store, const char *want)
 {
-    char path[4700], have[8192];
+    char path[4700], have[STAMP_MAX + 1];
     FILE *f;
     size_t n = 0;
     snprintf(path, sizeof path, "%s/%s", store, STAMP_FILE);
@@ -1997,7 +2003,7 @@ int bench_context(int argc, char **argv)
             for (size_t ei = 0; ei < nemb; ei++) {
                 const char *en = known_embedders[emb[ei]].name;
                 int cached = 0, stale = 0;
-                char building[4700], stamp[9000];
+                char building[4700], stamp[STAMP_MAX];
                 snprintf(store, sizeof store, "%s/store-%s", tmp, en);
                 if (cache) {
                     /* The store's name says what made it: set, variant (and

@@ -717,6 +717,7 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     size_t cap = 0, lineno = 0, checked = 0, n = 0;
     ssize_t len;
     struct stat st;
+    off_t start = 0;
     json_t *q = NULL;
     int rc = CLI_OK;
     if (!f) {
@@ -725,7 +726,13 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     }
     if (is_stdin)
         path = "stdin";
-    if ((fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) && !(spool = temp_file())) {
+    /* The second pass reads from where the first began: stdin may be a
+     * file that a script has read some lines of already ("(read -r h;
+     * cvstore ...) < q.jsonl"). */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+        start = ftello(f);
+    if ((fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || start < 0) &&
+        !(spool = temp_file())) {
         cli_err(cmd, "%s: cannot make a temporary file to keep the queries read from it "
                 "(set TMPDIR to a folder with room): %s", path, strerror(errno));
         rc = CLI_EFAIL;
@@ -752,7 +759,7 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
         rc = CLI_EUSER;
     }
     src = spool ? spool : f;
-    if (rc == CLI_OK && (fflush(src) != 0 || fseeko(src, 0, SEEK_SET) != 0)) {
+    if (rc == CLI_OK && (fflush(src) != 0 || fseeko(src, spool ? 0 : start, SEEK_SET) != 0)) {
         cli_err(cmd, "%s: cannot read the queries a second time: %s", path, strerror(errno));
         rc = CLI_EFAIL;
     }
@@ -776,6 +783,17 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
             snprintf(idbuf, sizeof idbuf, "%zu", lineno);
         rc = fn(ctx, qid, json_string_value(text), json_string_length(text));
         json_decref(q);
+    }
+    /* A read error, or a file cut short between the passes, leaves
+     * queries unanswered: that must not end with exit code 0. */
+    if (rc == CLI_OK && ferror(src)) {
+        cli_err(cmd, "%s: read error after line %zu (reading the queries a second time): %s",
+                path, lineno, strerror(errno ? errno : EIO));
+        rc = CLI_EFAIL;
+    } else if (rc == CLI_OK && lineno < checked) {
+        cli_err(cmd, "%s: ends after line %zu of the %zu checked (it changed while being read); "
+                "the queries after it were not answered", path, lineno, checked);
+        rc = CLI_EFAIL;
     }
 out:
     free(line);

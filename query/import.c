@@ -525,26 +525,49 @@ static int batch_add(batch *b, const cvs_rrec *rec, const char *id, size_t id_le
 /* Texts per embedding call within a batch: the progress between them. */
 #define EMBED_CHUNK 64
 
+/* Where a text of the batch is in the file, for a message: "line N" of a
+ * jsonl file, "record N" of the others. */
+static void place_of(const boff *o, char *buf, size_t cap)
+{
+    if (o->line)
+        snprintf(buf, cap, "line %llu", (unsigned long long)o->line);
+    else
+        snprintf(buf, cap, "record %llu", (unsigned long long)o->recno);
+}
+
 /* A call of k texts failed: the embedder's message names a text by its
  * index within the call ("text 35"), which the user cannot find in the
  * file.  Embeds the texts one a call (a single text's message names no
  * index) and prefixes the first failure with the record's place in the
  * file; a failure no single text repeats (a server that came back) leaves
- * the texts embedded.  whose[j] = the batch row of text j. */
+ * the texts embedded.  When the first text fails, the second is tried:
+ * if it fails too, the embedder itself is failing (a server that is down),
+ * and the message names the call's range of lines instead of blaming one
+ * (the second's error is reported: the first's is likely the same).
+ * whose[j] = the batch row of text j. */
 static int embed_one_by_one(cvs_db *db, const batch *b, const char *path,
                             const char *const *texts, const size_t *lens, const size_t *whose,
                             size_t k, float *out)
 {
+    char first[1024], at[48];
     for (size_t j = 0; j < k; j++) {
-        const boff *o = &b->offs[whose[j]];
         int rc = cvs_embed_texts(db, texts + j, lens + j, 1, out + j * b->dim);
         if (rc == CVS_OK)
             continue;
-        if (o->line)
-            return cvs__err_prefix(rc, "%s: line %llu: embedding its text", path,
-                                   (unsigned long long)o->line);
-        return cvs__err_prefix(rc, "%s: record %llu: embedding its text", path,
-                               (unsigned long long)o->recno);
+        if (j == 0 && k > 1) {
+            snprintf(first, sizeof first, "%s", cvs_errmsg(db));
+            if (cvs_embed_texts(db, texts + 1, lens + 1, 1, out + b->dim) != CVS_OK) {
+                const boff *o0 = &b->offs[whose[0]], *o1 = &b->offs[whose[k - 1]];
+                return cvs__err_prefix(rc, "%s: %s %llu..%llu (one embedding call): the "
+                                       "embedder failed, on each text tried", path,
+                                       o0->line ? "lines" : "records",
+                                       (unsigned long long)(o0->line ? o0->line : o0->recno),
+                                       (unsigned long long)(o0->line ? o1->line : o1->recno));
+            }
+            cvs__err(rc, "%s", first); /* the text is at fault, not the embedder */
+        }
+        place_of(&b->offs[whose[j]], at, sizeof at);
+        return cvs__err_prefix(rc, "%s: %s: embedding its text", path, at);
     }
     return CVS_OK;
 }
@@ -556,7 +579,8 @@ static int embed_one_by_one(cvs_db *db, const batch *b, const char *path,
  * written stood still all that time.  base = the records written before
  * this batch; the count reported is base plus the batch's records whose
  * texts are embedded, so it never goes back.  A failure's message names
- * the record's line (embed_one_by_one); the caller adds no prefix. */
+ * the record's line, or the call's lines when the embedder itself fails
+ * (embed_one_by_one); the caller adds no prefix. */
 static int embed_batch(cvs_db *db, batch *b, const char *path, prog *pg, cvs_reader *r,
                        uint64_t base)
 {

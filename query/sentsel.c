@@ -1101,8 +1101,9 @@
  *      comparison -- "or", "both", "same" (cvs__question_compares, on the
  *      question's words with stop words kept; 31 of half A's 32 HotpotQA
  *      comparison questions, 3 of its 71 bridge ones) -- and names two or
- *      more candidates (all of a name's words, deviation 21's name, as
- *      deviation 17's qnamed), and is not taken for single-hop: then the
+ *      more candidates of distinct names (all of a name's words,
+ *      deviation 21's name, as deviation 17's qnamed; two passages of one
+ *      name count once), and is not taken for single-hop: then the
  *      units of the named passages are offered alone until none of them
  *      is left to add or fits, and the greedy goes on over all.
  *      What pointed here (lead 2 of issue 16, question kinds; cvstore-bench
@@ -1969,10 +1970,21 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, unsigned flags,
             if (w.sid[id] - 1 == w.qsid[j])
                 pdf[id] = 255;
     /* Deviation 29: a question that compares passages it names (two or
-     * more) takes their units before any other's. */
+     * more titles) takes their units before any other's.  Titles, not
+     * passages: two passages of one title (a duplicate, or two paragraphs
+     * of an article) are one side, and a question naming only it compares
+     * it with something it does not name. */
     size_t nqn = 0;
-    for (size_t p = 0; p < n; p++)
-        nqn += w.ps[p].qnamed && w.ps[p].ns > 0;
+    for (size_t p = 0; p < n; p++) {
+        int seen = 0;
+        if (!w.ps[p].qnamed || w.ps[p].ns == 0)
+            continue;
+        for (size_t o = 0; o < p && !seen; o++)
+            seen = w.ps[o].qnamed && w.ps[o].ns > 0 && w.ps[o].nnw == w.ps[p].nnw &&
+                   !memcmp(w.words + w.ps[o].nw0, w.words + w.ps[p].nw0,
+                           w.ps[p].nnw * sizeof *w.words);
+        nqn += !seen;
+    }
     const int compare = (flags & CVS__SENTSEL_COMPARE) && !single_hop && nqn >= 2;
     for (;;) {
         double best = -1;

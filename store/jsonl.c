@@ -81,9 +81,38 @@ static int bad_json(cvs_reader *r, const json_error_t *e)
                         e->text, cvs__json_int_range_why(e));
         return LERR(CVS_EINPUT, "number out of range at column %d (%s): it would be infinite",
                     e->column, e->text);
+    case json_error_null_byte_in_key:
+        /* jansson's text does not say which character. */
+        return LERR(CVS_EINPUT, "a key holds a NUL character (\\u0000) at column %d, which "
+                    "a key cannot hold (remove it)", e->column);
     default:
         return LERR(CVS_EINPUT, "bad JSON at column %d: %s", e->column, e->text);
     }
+}
+
+/* Whether a string inside v holds a NUL character.  The parser takes
+ * "\u0000" (JSON_ALLOW_NUL, for ids, titles and texts); meta is kept and
+ * read back as text, so the store refuses it there (cvs__meta_canonical).
+ * That refusal comes only when the batch is written, after earlier batches
+ * were: checking here, in pass 1, refuses the file before anything is
+ * written.  (A key cannot hold one: jansson refuses it while parsing.) */
+static int meta_has_nul(json_t *v)
+{
+    const char *key;
+    json_t *x;
+    size_t i;
+    if (json_is_string(v))
+        return memchr(json_string_value(v), 0, json_string_length(v)) != NULL;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, x)
+            if (meta_has_nul(x))
+                return 1;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+            if (meta_has_nul(x))
+                return 1;
+    }
+    return 0;
 }
 
 static int check_id_len(cvs_reader *r, size_t len, const char *what)
@@ -349,8 +378,8 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
      * value must be whitespace, which jansson checks.  JSON_ALLOW_NUL: an
      * id, title or text may hold a NUL character (the store keeps their
      * lengths, cvs_put takes them, and export writes "\u0000"), so a store
-     * restores from its export; a link type, a C string, may not, and
-     * meta is refused by the store (cvs__meta_canonical). */
+     * restores from its export; a link type, a C string, may not, nor
+     * may meta (meta_has_nul). */
     if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)))
         return bad_json(r, &jerr);
     r->doc = doc;
@@ -373,6 +402,9 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
     if ((x = json_object_get(doc, "meta")) && !json_is_null(x)) {
         if (!json_is_object(x))
             return LERR(CVS_EINPUT, "%s", "\"meta\" must be a JSON object");
+        if (meta_has_nul(x))
+            return LERR(CVS_EINPUT, "%s", "meta holds a NUL character (\\u0000), which "
+                        "metadata cannot hold (remove it)");
         if (!(r->meta = json_dumps(x, JSON_COMPACT)))
             return cvs__err(CVS_ENOMEM, "%s: line %llu: out of memory serializing meta", r->path,
                             (unsigned long long)r->lineno);

@@ -329,6 +329,17 @@ has "$tmp/out" '"query_id":"o"' "a batch read from a pipe is answered"
 run context "$tdb" --queries - <<<'{"id":"o","text":"which opera"}'
 [ "$rc" -eq 0 ] || fail "context --queries - (exit $rc)"
 has "$tmp/out" '"query_id":"o"' "a batch read from stdin is answered"
+# Stdin a regular file a script has read a header line of: the batch is the
+# lines after it.  The second pass read from the file's start, answering the
+# header and q1 instead of q1, q2 and q3.
+printf '%s\n' '{"id":"h","text":"opera header"}' '{"id":"q1","text":"which opera"}' \
+  '{"id":"q2","text":"opera"}' '{"id":"q3","text":"which composer"}' >"$tmp/qh.jsonl"
+rc=0
+(read -r _; exec "$cli" context "$tdb" --queries - --json) <"$tmp/qh.jsonl" >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] || fail "context --queries - from a file past its first line (exit $rc)"
+for q in q1 q2 q3; do has "$tmp/out" "\"query_id\":\"$q\"" "the lines after the one read are answered"; done
+if grep -qF '"query_id":"h"' "$tmp/out"; then fail "the line read before is answered: $(cat "$tmp/out")"; fi
+ok "--queries - answers from where stdin was"
 # Memory stays bounded whatever the batch's size: the file is checked line
 # by line, then answered line by line.  Read whole into memory, a 40 MB
 # file under a 40 MB data limit ran out part way and named a line that was

@@ -774,6 +774,49 @@ Test(import, embedder_failure_names_the_line_of_the_file)
     cr_assert(strstr(msg, "non-finite"), "%s", msg);
     cr_assert_not(strstr(msg, "text 35"), "%s", msg);
     cr_assert_eq(count(), 0, "the failing batch wrote nothing");
+    /* The first text of a call (line 65): the next one embeds, so it is
+     * that text's fault, not the embedder's. */
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 1; i <= 150; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d %s\"}\n", i, i,
+                i == 65 ? "poison" : "fine");
+    fclose(f);
+    cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_EIO);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "line 65: embedding its text"), "%s", msg);
+    cr_assert(strstr(msg, "non-finite"), "%s", msg);
+}
+
+/* An embedder that is down: every call fails. */
+static int down_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                      float *out)
+{
+    (void)ctx, (void)texts, (void)lens, (void)n, (void)out;
+    return CVS_EIO;
+}
+
+/* An embedder that fails on every text is named as failing, with the lines
+ * of the call: the message blamed the call's first line ("line 1:
+ * embedding its text"), whose text was fine. */
+Test(import, an_embedder_that_is_down_is_named_not_a_line)
+{
+    char path[4200];
+    FILE *f;
+    cvs_import_stats st;
+    const char *msg;
+    cr_assert_eq(cvs_db_set_embedder(db, "test:down", D, down_embed, NULL), 0, "%s",
+                 cvs_errmsg(db));
+    snprintf(path, sizeof path, "%s/down.jsonl", dir);
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 1; i <= 100; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d\"}\n", i, i);
+    fclose(f);
+    cr_assert_neq(cvs_import(db, path, NULL, &st), 0);
+    msg = cvs_errmsg(db);
+    cr_assert(strstr(msg, "down.jsonl: lines 1..64 (one embedding call): the embedder failed"),
+              "%s", msg);
+    cr_assert_not(strstr(msg, "embedding its text"), "%s", msg);
+    cr_assert_eq(count(), 0);
 }
 
 #define V16 "[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]" /* a vector of D = 16 */
@@ -804,7 +847,7 @@ Test(import, a_nul_character_round_trips_where_the_store_holds_it)
     cvs_txn_end(t);
     cr_assert_eq(cvs_import(db, m, NULL, &st), CVS_EINPUT);
     msg = cvs_errmsg(db);
-    cr_assert(strstr(msg, "meta holds a NUL character (\\u0000)"), "%s", msg);
+    cr_assert(strstr(msg, "line 1: meta holds a NUL character (\\u0000)"), "%s", msg);
     cr_assert_eq(cvs_import(db, l, NULL, &st), CVS_EINPUT);
     msg = cvs_errmsg(db);
     cr_assert(strstr(msg, "line 1: links[0].type holds a NUL character"), "%s", msg);
@@ -812,4 +855,40 @@ Test(import, a_nul_character_round_trips_where_the_store_holds_it)
     free(p);
     free(m);
     free(l);
+}
+
+/* A NUL in meta is refused while the file is checked, naming its line: it
+ * was refused only when its batch was written (cvs__meta_canonical inside
+ * cvs_put), after the batches before it were committed -- 50 of 51
+ * records written by a file that was refused.  A NUL in a nested value
+ * counts the same; one in a key is a parse error saying so. */
+Test(import, a_nul_in_meta_refuses_the_file_before_writing)
+{
+    static const char *bad[] = {
+        "{\"id\": \"bad\", \"vector\": " V16 ", \"meta\": {\"k\": \"x\\u0000\"}}\n",
+        "{\"id\": \"bad\", \"vector\": " V16 ", \"meta\": {\"k\": [1, {\"j\": \"\\u0000\"}]}}\n",
+        "{\"id\": \"bad\", \"vector\": " V16 ", \"meta\": {\"k\\u0000\": 1}}\n",
+    };
+    static const char *why[] = {"line 51: meta holds a NUL character (\\u0000)",
+                                "line 51: meta holds a NUL character (\\u0000)",
+                                "line 51: a key holds a NUL character (\\u0000)"};
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    o.batch = 10;
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        size_t cap = 51 * 120, len = 0;
+        char *s = malloc(cap), *p;
+        const char *msg;
+        for (int i = 0; i < 50; i++)
+            len += (size_t)snprintf(s + len, cap - len, "{\"id\": \"r%d\", \"vector\": " V16 "}\n", i);
+        snprintf(s + len, cap - len, "%s", bad[k]);
+        p = text_file("nulbatch.jsonl", s);
+        cr_assert_eq(cvs_import(db, p, &o, &st), CVS_EINPUT);
+        msg = cvs_errmsg(db);
+        cr_assert(strstr(msg, why[k]), "%s", msg);
+        cr_assert_not(strstr(msg, "writing records"), "%s", msg);
+        cr_assert_eq(count(), 0, "nothing written: %llu records", (unsigned long long)count());
+        free(p);
+        free(s);
+    }
 }

@@ -1216,6 +1216,30 @@ Test(sentsel, a_comparison_takes_its_named_passages_first, .fini = teardown)
     cr_assert(strstr(got, "d:0") != NULL, "without a word of comparison: %s", got);
 }
 
+/* Deviation 29 counts named titles, not passages: "Should a walker climb
+ * Ferrow Peak in winter or in summer?" names one title, whose passage the
+ * store holds twice (a duplicate, common in real corpora).  Counted as
+ * two named passages it took compare mode, and the mountain's sentences
+ * took the room of the passage that answers. */
+Test(sentsel, a_comparison_of_one_title_twice_is_no_comparison, .fini = teardown)
+{
+    static const char *const ids[] = {"f1", "f2", "a"};
+    static const float rel[] = {1.0f, 1.0f, 0.8f};
+    static const char q[] = "Should a walker climb Ferrow Peak in winter or in summer?";
+    static const char peak[] = "Ferrow Peak is a mountain of the Brindle range. It rises 2,310 "
+                               "metres above the sea. Its north face holds three glaciers.";
+    mkctx();
+    putv("f1", "Ferrow Peak", peak, 0);
+    putv("f2", "Ferrow Peak", peak, 0);
+    putv("a", "Hill walking", "A walker should climb in summer: winter storms close the paths.", 4);
+    cr_assert(cvs__question_compares(q, sizeof q - 1));
+    char got[256];
+    snprintf(got, sizeof got, "%s", choose_among(q, CVS__SENTSEL_COMPARE, ids, rel, 3, 40));
+    cr_assert(strstr(got, "a:0") != NULL, "the answer goes in: %s", got);
+    const char *plain = choose_among(q, 0, ids, rel, 3, 40);
+    cr_assert_str_eq(got, plain, "as with no comparison: %s, %s", got, plain);
+}
+
 /* Deviations 12 and 17/21: for a question taken for single-hop, a word of
  * another form of a question term counts as the term (deviation 12), so
  * it is a question word and no bridge word, as the term in its own form is

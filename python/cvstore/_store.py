@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import functools
 import json
+import math
 import numbers
 import operator
 import os
@@ -345,13 +346,23 @@ def _int_arg(what: str, v, lo: int) -> int:
     return n
 
 
+_FLOAT_FIELDS = (ctypes.c_float, ctypes.c_double, ctypes.c_longdouble)
+
+
 def _set_fields(o, what: str, **fields) -> None:
     """Sets the ctypes structure o's fields, refusing an integer its C field
     cannot hold: ctypes wraps it silently (a context budget of 2**64 + 5 was
-    a budget of 5, hops=2**32 + 1 one hop)."""
+    a budget of 5, hops=2**32 + 1 one hop).  Integer fields only: an int
+    given for a float field (rrf_k=16777217) is rounded to the nearest float
+    the field holds, as a Python float given for it is, and is in range
+    unless it overflows to infinity (2**200 for a float32)."""
+    types = dict(type(o)._fields_)
     for key, v in fields.items():
         setattr(o, key, v)
-        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and getattr(o, key) != v:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+            continue
+        got = getattr(o, key)
+        if (math.isinf(got) if issubclass(types[key], _FLOAT_FIELDS) else got != v):
             raise InvalidArgument(f"{what}: {key} {v!r} is out of range", L.EINVAL, "CVS_EINVAL")
 
 

@@ -1180,6 +1180,17 @@ def test_integers_beyond_their_c_field_are_refused(textdb):
             call()
 
 
+def test_an_int_for_a_float_option_is_rounded_not_refused(textdb):
+    # An int float32 cannot hold exactly (16777217) was refused as "out of
+    # range": it is the float 16777216, as 16777217.0 is.  One past float32's
+    # range is still refused (it would be infinity).
+    q = "Which river flows through the capital of France?"
+    got = textdb.context(q, budget=60, rrf_k=16777217)
+    assert str(got) == str(textdb.context(q, budget=60, rrf_k=16777217.0))
+    with pytest.raises(cvstore.InvalidArgument, match="context: rrf_k .* out of range"):
+        textdb.context(q, budget=60, rrf_k=2**200)
+
+
 def test_search_of_none_says_what_queries_are(textdb):
     # None was taken by NumPy for a NaN of shape () and refused as a
     # dimension mismatch ("vectors of shape ()"), naming no None.
