@@ -2,7 +2,8 @@
  * lmdb_pages.c -- is a data.mdb shorter than its last page still whole?
  * Its meta pages and free list read with pread (cvs__lmdb_short_check,
  * called by cvs__db_open when the file ends before the newest meta page's
- * last page).
+ * last page), and the meta pages checked before LMDB opens the file
+ * (cvs__lmdb_open_check).
  *
  * LMDB does not write every page up to the last one its meta page counts
  * (MDB_meta.mm_last_pg; mdb.c says so beside the field: "the file may be
@@ -20,7 +21,7 @@
  * The layout read is LMDB 0.9.24's (Debian 12's liblmdb0; mdb.c):
  *  - pages 0 and 1 are meta pages: a 16-byte MDB_page header (mp_pgno u64,
  *    mp_pad u16, mp_flags u16 with P_META, lower/upper u16), then MDB_meta:
- *    mm_magic u32 (0xBEEFC0DE), mm_version u32 (1), mm_address, mm_mapsize,
+ *    mm_magic u32 (0xBEEFC0DE), mm_version u32 (1), mm_address, mm_mapsize u64,
  *    mm_dbs[2] (48-byte MDB_db each: md_pad u32, which in the free list's
  *    record is the page size, md_flags u16, md_depth u16, three page counts,
  *    md_entries, md_root u64), mm_last_pg u64, mm_txnid u64.  LMDB reads
@@ -61,6 +62,19 @@
  *  5. A concurrent writer: the caller holds a read transaction across the
  *     walk, and LMDB reuses no page of a snapshot at least as new as a live
  *     reader's, so the pages read stay as the newest meta page left them.
+ *  6. The meta pages are also read before LMDB opens the file
+ *     (cvs__lmdb_open_check, from cvs__db_open), because LMDB trusts them:
+ *     it divides by their page size and maps (last page + 1) x page size
+ *     bytes, unchecked, so a damaged field is a SIGFPE, a SIGBUS or an
+ *     open that loops on MDB_MAP_RESIZED.  A page size is accepted only as
+ *     LMDB 0.9.24 would write it on this host (the OS page size, at most
+ *     MAX_PAGESIZE, 32 KiB): so a store from a host with other memory
+ *     pages (an aarch64 one of 16 or 64 KiB) is refused too, which LMDB
+ *     itself might read.
+ *  7. Pages past the end of the file can all be free only if the free
+ *     list, inside the file, names each one in 8 bytes: a newer meta page
+ *     counting more than the file's bytes / 8 past its end is refused
+ *     before the map is made (which would otherwise be sized by it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +89,16 @@
 #include "store/lmdb_pages.h"
 
 /* ==== Meta pages ==== */
+
+/* The page size LMDB 0.9.24 gives a new data.mdb (mdb_env_open2): the OS
+ * page size, capped at MAX_PAGESIZE. */
+static unsigned host_psize(void)
+{
+    long os = sysconf(_SC_PAGESIZE);
+    if (os <= 0 || os > CVS__LMDB_MAX_PSIZE)
+        return CVS__LMDB_MAX_PSIZE;
+    return (unsigned)os;
+}
 
 /* Reads len bytes at off: CVS_OK, CVS_EIO, or 1 when the file ends first
  * (*got then says how much there was). */
@@ -133,12 +157,23 @@ static int meta_one(int fd, unsigned i, uint64_t off, cvs__lmdb_meta *m, char *w
     m->psize = cvs__get_u32(b + META_DBS);
     m->txnid = cvs__get_u64(b + META_TXNID);
     m->last_pg = cvs__get_u64(b + META_LAST);
+    m->mapsize = cvs__get_u64(b + META_MAPSIZE);
     m->free_depth = cvs__get_u16(b + META_DBS + 6);
     m->free_root = cvs__get_u64(b + META_DBS + 40);
-    /* LMDB 0.9 writes the OS page size; 512 to 64 KiB covers every host. */
-    if (m->psize < 512 || m->psize > 65536 || (m->psize & (m->psize - 1))) {
-        snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a page size of %u",
-                 i, (unsigned)m->psize);
+    /* LMDB divides by the page size (mdb_env_open2: me_maxpg) and places
+     * meta page 1 and every page by it, trusting it: 0 is a SIGFPE, a
+     * huge one a SIGBUS.  It writes the page size of the host that made
+     * the file (deviation 6), so any other is damage. */
+    if (m->psize < 512 || m->psize > CVS__LMDB_MAX_PSIZE || (m->psize & (m->psize - 1))) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a page size of %u, "
+                 "not a power of two from 512 to %u", i, (unsigned)m->psize,
+                 (unsigned)CVS__LMDB_MAX_PSIZE);
+        return CVS_ECORRUPT;
+    }
+    if (m->psize != host_psize()) {
+        snprintf(why, nwhy, "data.mdb is damaged, or was written on a host with other memory "
+                 "pages: meta page %u gives a page size of %u, and LMDB here uses %u", i,
+                 (unsigned)m->psize, host_psize());
         return CVS_ECORRUPT;
     }
     return CVS_OK;
@@ -153,6 +188,47 @@ int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy)
         return rc;
     if (m1.txnid > m->txnid)
         *m = m1;
+    /* LMDB maps (last page + 1) x page size bytes at least, computed
+     * without an overflow check: a count past any map wraps to a small
+     * map, and every read transaction then fails with MDB_MAP_RESIZED.
+     * Page 1 is a meta page, so the last is at least 1. */
+    if (m->last_pg < 1 || m->last_pg >= CVS__LMDB_MAP_MAX / m->psize) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u counts pages up to %llu, "
+                 "which no map of pages of %u bytes can hold", m->meta,
+                 (unsigned long long)m->last_pg, (unsigned)m->psize);
+        return CVS_ECORRUPT;
+    }
+    if (m->mapsize > CVS__LMDB_MAP_MAX) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a map size of %llu "
+                 "bytes, more than any host can map", m->meta,
+                 (unsigned long long)m->mapsize);
+        return CVS_ECORRUPT;
+    }
+    return CVS_OK;
+}
+
+int cvs__lmdb_open_check(int fd, char *why, size_t nwhy)
+{
+    cvs__lmdb_meta m;
+    struct stat st;
+    uint64_t np;
+    int rc;
+    if ((rc = cvs__lmdb_meta_read(fd, &m, why, nwhy)))
+        return rc;
+    if (fstat(fd, &st)) {
+        snprintf(why, nwhy, "data.mdb cannot be measured: %s", strerror(errno));
+        return CVS_EIO;
+    }
+    /* Pages past the end are healthy only when the free list names them,
+     * 8 bytes each, in pages inside the file: more than the file's bytes
+     * / 8 cannot all be free (deviation 7). */
+    np = (uint64_t)st.st_size / m.psize;
+    if (m.last_pg >= np && m.last_pg - np + 1 > (uint64_t)st.st_size / 8) {
+        snprintf(why, nwhy, "data.mdb is cut short: it has %llu bytes, and meta page %u "
+                 "counts pages up to %llu, more than its free list could name",
+                 (unsigned long long)st.st_size, m.meta, (unsigned long long)m.last_pg);
+        return CVS_ECORRUPT;
+    }
     return CVS_OK;
 }
 
@@ -388,7 +464,8 @@ int cvs__lmdb_short_check(int fd, char *why, size_t nwhy)
         snprintf(why, nwhy, "data.mdb is cut short: it has %llu bytes, but its pages reach "
                  "%llu, and page %llu, past its end, is in use",
                  (unsigned long long)st.st_size,
-                 (unsigned long long)((m.last_pg + 1) * m.psize), (unsigned long long)used);
+                 (unsigned long long)((m.last_pg + 1) * m.psize), /* bounded by meta_read */
+                 (unsigned long long)used);
         rc = CVS_ECORRUPT;
     }
     free(free_pg);

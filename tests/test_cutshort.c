@@ -449,3 +449,122 @@ Test(cutshort, the_free_list_read_with_pread_is_lmdbs)
     free(mine);
     free(lmdb);
 }
+
+/* ==== Meta pages LMDB would trust ==== */
+
+/* A small healthy store; its newer meta page in *m. */
+static void small_store(cvs__lmdb_meta *m)
+{
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_db *db;
+    char why[400];
+    int fd;
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    put_small(db, 0, 50);
+    cvs_db_close(db);
+    fd = open(data, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cvs__lmdb_meta_read(fd, m, why, sizeof why), 0, "%s", why);
+    close(fd);
+}
+
+static void put_at(uint64_t off, const void *b, size_t len)
+{
+    int fd = open(data, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, b, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void put_u64(uint64_t off, uint64_t x)
+{
+    put_at(off, &x, 8); /* little-endian host */
+}
+
+static void put_u32(uint64_t off, uint32_t x)
+{
+    put_at(off, &x, 4);
+}
+
+/* Both opens and the CLI refuse the store with CVS_ECORRUPT, saying want
+ * (the tests' .timeout turns a hang into a failure). */
+static void refused(const char *want)
+{
+    cvs_db *db = NULL;
+    char *out = NULL;
+    for (int ro = 0; ro < 2; ro++) {
+        cr_assert_eq(cvs_db_open(dir, ro ? CVS_OPEN_RDONLY : 0, &db), CVS_ECORRUPT, "%s",
+                     cvs_errmsg(NULL));
+        cr_assert_null(db);
+        cr_assert(strstr(cvs_errmsg(NULL), "data.mdb"), "%s", cvs_errmsg(NULL));
+        cr_assert(strstr(cvs_errmsg(NULL), want), "%s", cvs_errmsg(NULL));
+    }
+    cr_assert_eq(tu_cli(&out, "stats '%s' 2>&1", dir), 2, "%s", out);
+    cr_assert(strstr(out, want), "%s", out);
+    free(out);
+}
+
+/* mm_last_pg of 2^52 with 4 KiB pages: (last + 1) x page size wrapped to
+ * a small number, the length check passed, and every read transaction
+ * met MDB_MAP_RESIZED, adopted the same map and tried again, forever. */
+Test(cutshort, a_page_count_past_any_map_is_refused, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    small_store(&m);
+    put_u64((uint64_t)m.meta * m.psize + 136, (uint64_t)1 << 52);
+    refused("no map of pages");
+    put_u64((uint64_t)m.meta * m.psize + 136, ~(uint64_t)0);
+    refused("no map of pages");
+}
+
+/* A count that maps, but names more pages past the end than the file's
+ * free list could list: refused before LMDB maps terabytes for it. */
+Test(cutshort, a_page_count_no_free_list_could_cover_is_refused, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    small_store(&m);
+    put_u64((uint64_t)m.meta * m.psize + 136, (uint64_t)1 << 30);
+    refused("more than its free list could name");
+}
+
+/* A page size LMDB divides by: 0 was a SIGFPE inside mdb_env_open, 2^31
+ * in the newer meta page a SIGBUS, another power of two pages read at the
+ * wrong places. */
+Test(cutshort, a_damaged_page_size_is_refused, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    small_store(&m);
+    put_u32(40, 0); /* meta 0 */
+    refused("meta page 0 gives a page size of 0");
+    put_u32(40, m.psize);
+    put_u32((uint64_t)m.psize + 40, 0); /* meta 1, read at meta 0's page size */
+    refused("meta page 1 gives a page size of 0");
+    put_u32((uint64_t)m.psize + 40, m.psize);
+    put_u32((uint64_t)m.meta * m.psize + 40, 1u << 31);
+    refused("a page size of 2147483648");
+    put_u32((uint64_t)m.meta * m.psize + 40, m.psize == 8192 ? 4096 : 8192);
+    refused("LMDB here uses");
+    put_u32((uint64_t)m.meta * m.psize + 40, m.psize);
+    put_u64((uint64_t)m.meta * m.psize + 32, (uint64_t)1 << 62); /* mm_mapsize */
+    refused("more than any host can map");
+    put_u64((uint64_t)m.meta * m.psize + 32, 64 << 20);
+    cvs_db *db = NULL;
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    cvs_db_close(db);
+}
+
+/* Damage written after the open: each read transaction met
+ * MDB_MAP_RESIZED, adopted a map that still did not hold the count, and
+ * tried again without end.  Now a bounded number of rounds, then an error. */
+Test(cutshort, map_resized_without_end_is_an_error, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    cvs_txn *t = NULL;
+    small_store(&m);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    put_u64((uint64_t)m.meta * m.psize + 136, (uint64_t)1 << 52); /* seen through the map */
+    cr_assert_eq(cvs_txn_begin(db, &t), CVS_ECORRUPT, "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "resizes"), "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+}
