@@ -759,19 +759,19 @@ static int env_cut_short(cvs_db *db)
     struct stat fst;
     mdb_filehandle_t fd;
     char why[400];
-    int rc, mrc;
+    int rc;
     if (mdb_env_info(db->env, &info) || mdb_env_stat(db->env, &st) ||
         mdb_env_get_fd(db->env, &fd) || fstat(fd, &fst))
         return CVS_OK; /* nothing to compare: the reads say what is wrong */
     /* No multiplication: a damaged page count must not wrap into a pass. */
     if (st.ms_psize == 0 || info.me_last_pgno < (uint64_t)fst.st_size / st.ms_psize)
         return CVS_OK;
-    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) {
-        snprintf(why, sizeof why, "%.300s: checking the length of data.mdb", db->path);
-        return cvs__err_lmdb(mrc, why);
-    }
+    /* The store's own read transaction: it adopts a map another process
+     * has grown since the open (MDB_MAP_RESIZED) instead of failing. */
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
     rc = cvs__lmdb_short_check(fd, why, sizeof why);
-    mdb_txn_abort(txn);
+    cvs__read_end(db, txn);
     if (rc == CVS_OK || rc == CVS_ENOMEM || rc == CVS_EIO)
         return rc ? cvs__err(rc, "%s: %s", db->path, why) : CVS_OK;
     return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
