@@ -55,7 +55,9 @@
  *     partial page counts as missing): a free list reaching past the end
  *     is a cut file, whatever else it says.  The walk reads at most as many
  *     pages as the file holds, so a damaged tree (a cycle, a fan-out that
- *     repeats pages) ends with an error, never a loop.
+ *     repeats pages) ends with an error, never a loop.  A value on
+ *     overflow pages is read a page at a time, so memory stays at one page
+ *     per level whatever length a damaged node gives.
  *  4. A free list entry naming page 0, 1 or a page past mm_last_pg is
  *     damage: LMDB never frees a meta page, and its next page number never
  *     shrinks.
@@ -282,39 +284,61 @@ static int page_read(fwalk *w, uint64_t pg, unsigned char *buf)
     return cvs__get_u64(buf) == pg ? CVS_OK : damaged(w, pg, "does not carry its own number");
 }
 
+/* A page number of a free list value found on page pg: kept when in the
+ * window. */
+static int id_take(fwalk *w, uint64_t pg, uint64_t id)
+{
+    if (id < 2 || id > w->m->last_pg)
+        return damaged(w, pg, "lists a page that cannot be free (deviation 4)");
+    if (id < w->lo || id > w->hi)
+        return CVS_OK;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 256;
+        uint64_t *ids = realloc(w->ids, cap * sizeof *ids);
+        if (!ids) {
+            snprintf(w->why, w->nwhy, "out of memory reading data.mdb's free list");
+            return CVS_ENOMEM;
+        }
+        w->ids = ids;
+        w->cap = cap;
+    }
+    w->ids[w->n++] = id;
+    return CVS_OK;
+}
+
+/* A free list value of size bytes (found on page pg) begins with count: it
+ * must hold that many page numbers after it. */
+static int idl_count_ok(fwalk *w, uint64_t pg, uint64_t count, size_t size)
+{
+    if (size < 8 || size % 8 || count > size / 8 - 1)
+        return damaged(w, pg, "holds an entry counting more pages than it holds");
+    return CVS_OK;
+}
+
 /* One free list value (size bytes at p, found on page pg): a count and that
  * many page numbers; those in the window are kept. */
 static int idl_take(fwalk *w, uint64_t pg, const unsigned char *p, size_t size)
 {
     uint64_t n;
-    if (size < 8 || size % 8 || (n = cvs__get_u64(p)) > size / 8 - 1)
-        return damaged(w, pg, "holds an entry counting more pages than it holds");
-    for (uint64_t i = 1; i <= n; i++) {
-        uint64_t id = cvs__get_u64(p + 8 * i);
-        if (id < 2 || id > w->m->last_pg)
-            return damaged(w, pg, "lists a page that cannot be free (deviation 4)");
-        if (id < w->lo || id > w->hi)
-            continue;
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? 2 * w->cap : 256;
-            uint64_t *ids = realloc(w->ids, cap * sizeof *ids);
-            if (!ids) {
-                snprintf(w->why, w->nwhy, "out of memory reading data.mdb's free list");
-                return CVS_ENOMEM;
-            }
-            w->ids = ids;
-            w->cap = cap;
-        }
-        w->ids[w->n++] = id;
-    }
+    int rc;
+    if ((rc = idl_count_ok(w, pg, size >= 8 ? cvs__get_u64(p) : 0, size)))
+        return rc;
+    n = cvs__get_u64(p);
+    for (uint64_t i = 1; i <= n; i++)
+        if ((rc = id_take(w, pg, cvs__get_u64(p + 8 * i))))
+            return rc;
     return CVS_OK;
 }
 
-/* A value on overflow pages from opg on, size bytes long. */
+/* A value on overflow pages from opg on, size bytes long, read a page's
+ * worth at a time into buf (one page): a damaged size costs reads, never
+ * an allocation as large as the file.  The value starts HDR bytes into its
+ * first page and runs on contiguously; a page's worth is a multiple of 8,
+ * so no page number straddles two reads. */
 static int big_take(fwalk *w, uint64_t pg, uint64_t opg, size_t size, unsigned char *buf)
 {
-    uint64_t pages;
-    unsigned char *v;
+    uint64_t pages, n = 0, need = size, base;
+    size_t ps = w->m->psize;
     int rc;
     if ((rc = page_read(w, opg, buf)))
         return rc;
@@ -325,17 +349,30 @@ static int big_take(fwalk *w, uint64_t pg, uint64_t opg, size_t size, unsigned c
     w->reads--; /* page_read counted the first page; in_file counts the run */
     if ((rc = in_file(w, opg, pages)))
         return rc;
-    if (!(v = malloc(size ? size : 1))) {
-        snprintf(w->why, w->nwhy, "out of memory reading data.mdb's free list");
-        return CVS_ENOMEM;
+    if (size < 8 || size % 8)
+        return idl_count_ok(w, pg, 0, size);
+    base = opg * w->m->psize + HDR;
+    /* need shrinks to the count's bytes once it is read: LMDB reserves
+     * values before it fills them (the file head's note). */
+    for (uint64_t off = 0; off < need; off += ps) {
+        size_t len = need - off < ps ? (size_t)(need - off) : ps;
+        rc = read_at(w->fd, buf, len, base + off, NULL, w->why, w->nwhy);
+        if (rc)
+            return rc == 1 ? damaged(w, opg, "lies past the end of the file (it shrank)") : rc;
+        for (size_t j = 0; j < len; j += 8) {
+            if (off + j == 0) {
+                n = cvs__get_u64(buf);
+                if ((rc = idl_count_ok(w, pg, n, size)))
+                    return rc;
+                need = (n + 1) * 8;
+                if (len > need)
+                    len = (size_t)need;
+            } else if ((rc = id_take(w, pg, cvs__get_u64(buf + j)))) {
+                return rc;
+            }
+        }
     }
-    rc = read_at(w->fd, v, size, opg * w->m->psize + HDR, NULL, w->why, w->nwhy);
-    if (rc == 1)
-        rc = damaged(w, opg, "lies past the end of the file (it shrank)");
-    if (rc == CVS_OK)
-        rc = idl_take(w, pg, v, size);
-    free(v);
-    return rc;
+    return CVS_OK;
 }
 
 /* The subtree under page pg, at level (1 = the root) of the tree's depth. */

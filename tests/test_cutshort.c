@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
 #include "cvstore.h"
+#include "core/bytes.h"
 #include "store/lmdb_pages.h"
 #include "tests/testutil.h"
 
@@ -567,4 +569,58 @@ Test(cutshort, map_resized_without_end_is_an_error, .timeout = 60)
     cr_assert_eq(cvs_txn_begin(db, &t), CVS_ECORRUPT, "%s", cvs_errmsg(db));
     cr_assert(strstr(cvs_errmsg(db), "resizes"), "%s", cvs_errmsg(db));
     cvs_db_close(db);
+}
+
+/* A free list entry on overflow pages whose node claims 512 MiB (its
+ * pages in the file, a sparse one): the walk allocated the whole value,
+ * so a damaged length made an allocation as large as the file.  It reads
+ * a page at a time now, and the address space left here (256 MiB more than
+ * the test uses) is plenty. */
+Test(cutshort, a_huge_free_list_value_is_read_a_page_at_a_time, .timeout = 60)
+{
+    enum { PS = 4096, RUN = 262144 };
+    const uint32_t dsize = 512u << 20;
+    cvs__lmdb_meta m = {.txnid = 1, .last_pg = 3 + RUN, .psize = PS, .free_root = 2,
+                        .free_depth = 1};
+    unsigned char pg[PS];
+    char why[400];
+    uint64_t *pages = NULL;
+    size_t n = 99;
+    unsigned long vm = 0;
+    struct rlimit rl;
+    FILE *f;
+    int fd = open(data, O_RDWR | O_CREAT, 0600);
+    cr_assert_geq(fd, 0);
+    /* Page 2: a leaf of one node, key a txnid, data on page 3. */
+    memset(pg, 0, sizeof pg);
+    cvs__put_u64(pg, 2);
+    cvs__put_u16(pg + 10, 0x02);           /* P_LEAF */
+    cvs__put_u16(pg + 12, 18);             /* one node offset */
+    cvs__put_u16(pg + 14, PS - 32);
+    cvs__put_u16(pg + 16, PS - 32);
+    cvs__put_u16(pg + PS - 32, dsize & 0xffff);
+    cvs__put_u16(pg + PS - 30, dsize >> 16);
+    cvs__put_u16(pg + PS - 28, 0x01);      /* F_BIGDATA */
+    cvs__put_u16(pg + PS - 26, 8);         /* key size */
+    cvs__put_u64(pg + PS - 24, 7);         /* the txnid */
+    cvs__put_u64(pg + PS - 16, 3);         /* the value's first page */
+    cr_assert_eq(pwrite(fd, pg, PS, 2 * PS), PS);
+    /* Page 3: the run's header; the value (zeros: a count of 0) after it. */
+    memset(pg, 0, sizeof pg);
+    cvs__put_u64(pg, 3);
+    cvs__put_u16(pg + 10, 0x04);           /* P_OVERFLOW */
+    cvs__put_u32(pg + 12, RUN);
+    cr_assert_eq(pwrite(fd, pg, PS, 3 * PS), PS);
+    cr_assert_eq(ftruncate(fd, (off_t)(4 + RUN) * PS), 0);
+    f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%lu", &vm), 1);
+    fclose(f);
+    rl.rlim_cur = rl.rlim_max = vm * (unsigned long)sysconf(_SC_PAGESIZE) + (256u << 20);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    cr_assert_eq(cvs__lmdb_free_pages(fd, &m, 4 + RUN, 2, m.last_pg, &pages, &n, why,
+                                      sizeof why), 0, "%s", why);
+    cr_assert_eq(n, 0);
+    free(pages);
+    close(fd);
 }
