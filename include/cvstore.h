@@ -146,7 +146,8 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
 #define CVS_OPEN_RDONLY 0x1u
 /* Opens an existing store.  CVS_NOTFOUND if path holds no store, CVS_EVERSION
  * if it was written by another format version, CVS_EFORMAT if it is not ours,
- * CVS_ECORRUPT if its data.mdb is cut short (see "Damaged stores"). */
+ * CVS_ECORRUPT if its data.mdb is cut short or its LMDB meta pages are
+ * damaged (see "Damaged stores"). */
 CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **db) CVS_WUR;
 
 /* Options of cvs_db_open_opts; zero-fill what you do not need. */

@@ -73,6 +73,9 @@
  * runtime limit of this process only: nothing on disk depends on it. */
 #define CVS_MAX_DBS 32
 #define CVS_GROW_WAIT_S 30
+/* MDB_MAP_RESIZED rounds a transaction begin tries before it gives up
+ * (resized_again): each adopts a size another process set. */
+#define CVS_RESIZE_ROUNDS 16
 /* Deviation 4: the byte of data.mdb whose record lock a writer holds. */
 #define WRITER_BYTE ((off_t)1 << 62)
 
@@ -249,6 +252,21 @@ out:
     return rc;
 }
 
+/* MDB_MAP_RESIZED says the newest meta page counts more pages than the map
+ * holds, and adopting the size it asks for (grow_map(db, 0)) ends it,
+ * unless another process keeps growing the store faster than we remap,
+ * or the meta page's count cannot be mapped (damage written after the
+ * open's checks).  CVS_OK for the first rounds, then CVS_ECORRUPT: an
+ * error, not a loop without end. */
+static int resized_again(cvs_db *db, unsigned round)
+{
+    if (round < CVS_RESIZE_ROUNDS)
+        return CVS_OK;
+    return cvs__err(CVS_ECORRUPT, "%s: data.mdb's newest meta page still counts more pages "
+                    "than the map holds after %d resizes: the file is damaged (restore the "
+                    "store from a backup or an export)", db->path, CVS_RESIZE_ROUNDS);
+}
+
 static size_t next_map_size(cvs_db *db)
 {
     MDB_envinfo info;
@@ -363,6 +381,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
 {
     MDB_txn *txn;
     int rc, mrc, fd;
+    unsigned resized = 0;
 
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
@@ -376,7 +395,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
         mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
         if (mrc == MDB_MAP_RESIZED) {
             pthread_rwlock_unlock(&db->maplock);
-            if ((rc = grow_map(db, 0)))
+            if ((rc = resized_again(db, resized++)) || (rc = grow_map(db, 0)))
                 return rc;
             continue;
         }
@@ -410,7 +429,7 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
 int cvs__read_begin(cvs_db *db, MDB_txn **txn)
 {
     int mrc, rc;
-    for (;;) {
+    for (unsigned round = 0;; round++) {
         pthread_rwlock_rdlock(&db->maplock);
         mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
         if (mrc == 0) {
@@ -420,7 +439,7 @@ int cvs__read_begin(cvs_db *db, MDB_txn **txn)
         pthread_rwlock_unlock(&db->maplock);
         if (mrc != MDB_MAP_RESIZED)
             return cvs__err_lmdb(mrc, "beginning a read transaction");
-        if ((rc = grow_map(db, 0)))
+        if ((rc = resized_again(db, round)) || (rc = grow_map(db, 0)))
             return rc;
     }
 }
@@ -646,6 +665,16 @@ static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
     return CVS_OK;
 }
 
+/* The error for a data.mdb whose meta pages cvs__lmdb_meta_read or
+ * cvs__lmdb_open_check refused (rc, why): damage says how to recover. */
+static int meta_refuse(const char *path, int rc, const char *why)
+{
+    if (rc == CVS_ECORRUPT)
+        return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
+                        "restore the store from a backup or an export", path, why);
+    return cvs__err(rc, "%s: %s", path, why);
+}
+
 /* LMDB refused data.mdb's meta pages (MDB_INVALID says only "not an LMDB
  * file"): read them ourselves to say whether the file is cut short inside
  * them, not LMDB's, or of another LMDB version. */
@@ -659,13 +688,28 @@ static int meta_explain(const char *path, int mrc)
         rc = cvs__lmdb_meta_read(fd, &m, why, sizeof why);
         close(fd);
     }
-    if (rc == CVS_ECORRUPT)
-        return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
-                        "restore the store from a backup or an export", path, why);
-    if (rc == CVS_EFORMAT || rc == CVS_EVERSION)
-        return cvs__err(rc, "%s: %s", path, why);
+    if (rc == CVS_ECORRUPT || rc == CVS_EFORMAT || rc == CVS_EVERSION)
+        return meta_refuse(path, rc, why);
     snprintf(f, sizeof f, "%s: opening", path);
     return cvs__err_lmdb(mrc, f);
+}
+
+/* data.mdb's meta pages checked before mdb_env_open reads them: LMDB
+ * divides by their page size and sizes its map by their last page without
+ * a check, so damage there is a SIGFPE, a SIGBUS or an open that never
+ * ends, before any check after the open could run (store/lmdb_pages.c,
+ * deviations 6 and 7).  Two preads and an fstat.  A file that cannot be
+ * opened here is left to LMDB, whose error names the reason. */
+static int meta_precheck(const char *path)
+{
+    char f[4200], why[300];
+    int fd, rc;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+        return CVS_OK;
+    rc = cvs__lmdb_open_check(fd, why, sizeof why);
+    close(fd);
+    return rc ? meta_refuse(path, rc, why) : CVS_OK;
 }
 
 /* mode: the permissions of files LMDB creates (data.mdb and lock.mdb at
@@ -715,18 +759,19 @@ static int env_cut_short(cvs_db *db)
     struct stat fst;
     mdb_filehandle_t fd;
     char why[400];
-    int rc, mrc;
+    int rc;
     if (mdb_env_info(db->env, &info) || mdb_env_stat(db->env, &st) ||
         mdb_env_get_fd(db->env, &fd) || fstat(fd, &fst))
         return CVS_OK; /* nothing to compare: the reads say what is wrong */
-    if ((uint64_t)fst.st_size >= ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
+    /* No multiplication: a damaged page count must not wrap into a pass. */
+    if (st.ms_psize == 0 || info.me_last_pgno < (uint64_t)fst.st_size / st.ms_psize)
         return CVS_OK;
-    if ((mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) {
-        snprintf(why, sizeof why, "%.300s: checking the length of data.mdb", db->path);
-        return cvs__err_lmdb(mrc, why);
-    }
+    /* The store's own read transaction: it adopts a map another process
+     * has grown since the open (MDB_MAP_RESIZED) instead of failing. */
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
     rc = cvs__lmdb_short_check(fd, why, sizeof why);
-    mdb_txn_abort(txn);
+    cvs__read_end(db, txn);
     if (rc == CVS_OK || rc == CVS_ENOMEM || rc == CVS_EIO)
         return rc ? cvs__err(rc, "%s: %s", db->path, why) : CVS_OK;
     return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
@@ -921,7 +966,8 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
         return cvs__err(CVS_ENOMEM, "out of memory");
     if ((rc = attach_modules(db, mods, nmods)))
         goto fail;
-    if ((rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))) ||
+    if ((rc = meta_precheck(path)) ||
+        (rc = env_open(db, (flags & CVS_OPEN_RDONLY) ? MDB_RDONLY : 0, data_file_mode(path))) ||
         (rc = env_cut_short(db)))
         goto fail;
     if ((rc = cvs__read_begin(db, &txn)))

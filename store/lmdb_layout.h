@@ -18,11 +18,16 @@ enum {
     DB_DUPSORT = 0x04, DB_DUPFIXED = 0x10,
     HDR = 16, NODE = 8, DBREC = 48, MAX_DEPTH = 32,
     /* MDB_meta, just after its page's header */
-    META_MAGIC = HDR, META_VERSION = HDR + 4, META_DBS = HDR + 24, META_LAST = HDR + 120,
+    META_MAGIC = HDR, META_VERSION = HDR + 4, META_MAPSIZE = HDR + 16, META_DBS = HDR + 24, META_LAST = HDR + 120,
     META_TXNID = HDR + 128, META_END = HDR + 136
 };
 #define P_INVALID (~(uint64_t)0)
 #define CVS__LMDB_MAGIC 0xBEEFC0DEu
 #define CVS__LMDB_VERSION 1u
+/* LMDB 0.9.24's MAX_PAGESIZE (mdb.c, without MDB_DEVEL). */
+#define CVS__LMDB_MAX_PSIZE 0x8000u
+/* The most bytes any map can hold: the user address space of a 64-bit
+ * Linux host with 57-bit virtual addresses (5-level paging). */
+#define CVS__LMDB_MAP_MAX (UINT64_C(1) << 56)
 
 #endif

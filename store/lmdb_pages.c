@@ -2,7 +2,8 @@
  * lmdb_pages.c -- is a data.mdb shorter than its last page still whole?
  * Its meta pages and free list read with pread (cvs__lmdb_short_check,
  * called by cvs__db_open when the file ends before the newest meta page's
- * last page).
+ * last page), and the meta pages checked before LMDB opens the file
+ * (cvs__lmdb_open_check).
  *
  * LMDB does not write every page up to the last one its meta page counts
  * (MDB_meta.mm_last_pg; mdb.c says so beside the field: "the file may be
@@ -20,7 +21,7 @@
  * The layout read is LMDB 0.9.24's (Debian 12's liblmdb0; mdb.c):
  *  - pages 0 and 1 are meta pages: a 16-byte MDB_page header (mp_pgno u64,
  *    mp_pad u16, mp_flags u16 with P_META, lower/upper u16), then MDB_meta:
- *    mm_magic u32 (0xBEEFC0DE), mm_version u32 (1), mm_address, mm_mapsize,
+ *    mm_magic u32 (0xBEEFC0DE), mm_version u32 (1), mm_address, mm_mapsize u64,
  *    mm_dbs[2] (48-byte MDB_db each: md_pad u32, which in the free list's
  *    record is the page size, md_flags u16, md_depth u16, three page counts,
  *    md_entries, md_root u64), mm_last_pg u64, mm_txnid u64.  LMDB reads
@@ -54,13 +55,28 @@
  *     partial page counts as missing): a free list reaching past the end
  *     is a cut file, whatever else it says.  The walk reads at most as many
  *     pages as the file holds, so a damaged tree (a cycle, a fan-out that
- *     repeats pages) ends with an error, never a loop.
+ *     repeats pages) ends with an error, never a loop.  A value on
+ *     overflow pages is read a page at a time, so memory stays at one page
+ *     per level whatever length a damaged node gives.
  *  4. A free list entry naming page 0, 1 or a page past mm_last_pg is
  *     damage: LMDB never frees a meta page, and its next page number never
  *     shrinks.
  *  5. A concurrent writer: the caller holds a read transaction across the
  *     walk, and LMDB reuses no page of a snapshot at least as new as a live
  *     reader's, so the pages read stay as the newest meta page left them.
+ *  6. The meta pages are also read before LMDB opens the file
+ *     (cvs__lmdb_open_check, from cvs__db_open), because LMDB trusts them:
+ *     it divides by their page size and maps (last page + 1) x page size
+ *     bytes, unchecked, so a damaged field is a SIGFPE, a SIGBUS or an
+ *     open that loops on MDB_MAP_RESIZED.  A page size is accepted only as
+ *     LMDB 0.9.24 would write it on this host (the OS page size, at most
+ *     MAX_PAGESIZE, 32 KiB): so a store from a host with other memory
+ *     pages (an aarch64 one of 16 or 64 KiB) is refused too, which LMDB
+ *     itself might read.
+ *  7. Pages past the end of the file can all be free only if the free
+ *     list, inside the file, names each one in 8 bytes: a newer meta page
+ *     counting more than the file's bytes / 8 past its end is refused
+ *     before the map is made (which would otherwise be sized by it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +91,16 @@
 #include "store/lmdb_pages.h"
 
 /* ==== Meta pages ==== */
+
+/* The page size LMDB 0.9.24 gives a new data.mdb (mdb_env_open2): the OS
+ * page size, capped at MAX_PAGESIZE. */
+static unsigned host_psize(void)
+{
+    long os = sysconf(_SC_PAGESIZE);
+    if (os <= 0 || os > CVS__LMDB_MAX_PSIZE)
+        return CVS__LMDB_MAX_PSIZE;
+    return (unsigned)os;
+}
 
 /* Reads len bytes at off: CVS_OK, CVS_EIO, or 1 when the file ends first
  * (*got then says how much there was). */
@@ -133,12 +159,23 @@ static int meta_one(int fd, unsigned i, uint64_t off, cvs__lmdb_meta *m, char *w
     m->psize = cvs__get_u32(b + META_DBS);
     m->txnid = cvs__get_u64(b + META_TXNID);
     m->last_pg = cvs__get_u64(b + META_LAST);
+    m->mapsize = cvs__get_u64(b + META_MAPSIZE);
     m->free_depth = cvs__get_u16(b + META_DBS + 6);
     m->free_root = cvs__get_u64(b + META_DBS + 40);
-    /* LMDB 0.9 writes the OS page size; 512 to 64 KiB covers every host. */
-    if (m->psize < 512 || m->psize > 65536 || (m->psize & (m->psize - 1))) {
-        snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a page size of %u",
-                 i, (unsigned)m->psize);
+    /* LMDB divides by the page size (mdb_env_open2: me_maxpg) and places
+     * meta page 1 and every page by it, trusting it: 0 is a SIGFPE, a
+     * huge one a SIGBUS.  It writes the page size of the host that made
+     * the file (deviation 6), so any other is damage. */
+    if (m->psize < 512 || m->psize > CVS__LMDB_MAX_PSIZE || (m->psize & (m->psize - 1))) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a page size of %u, "
+                 "not a power of two from 512 to %u", i, (unsigned)m->psize,
+                 (unsigned)CVS__LMDB_MAX_PSIZE);
+        return CVS_ECORRUPT;
+    }
+    if (m->psize != host_psize()) {
+        snprintf(why, nwhy, "data.mdb is damaged, or was written on a host with other memory "
+                 "pages: meta page %u gives a page size of %u, and LMDB here uses %u", i,
+                 (unsigned)m->psize, host_psize());
         return CVS_ECORRUPT;
     }
     return CVS_OK;
@@ -153,6 +190,47 @@ int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy)
         return rc;
     if (m1.txnid > m->txnid)
         *m = m1;
+    /* LMDB maps (last page + 1) x page size bytes at least, computed
+     * without an overflow check: a count past any map wraps to a small
+     * map, and every read transaction then fails with MDB_MAP_RESIZED.
+     * Page 1 is a meta page, so the last is at least 1. */
+    if (m->last_pg < 1 || m->last_pg >= CVS__LMDB_MAP_MAX / m->psize) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u counts pages up to %llu, "
+                 "which no map of pages of %u bytes can hold", m->meta,
+                 (unsigned long long)m->last_pg, (unsigned)m->psize);
+        return CVS_ECORRUPT;
+    }
+    if (m->mapsize > CVS__LMDB_MAP_MAX) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a map size of %llu "
+                 "bytes, more than any host can map", m->meta,
+                 (unsigned long long)m->mapsize);
+        return CVS_ECORRUPT;
+    }
+    return CVS_OK;
+}
+
+int cvs__lmdb_open_check(int fd, char *why, size_t nwhy)
+{
+    cvs__lmdb_meta m;
+    struct stat st;
+    uint64_t np;
+    int rc;
+    if ((rc = cvs__lmdb_meta_read(fd, &m, why, nwhy)))
+        return rc;
+    if (fstat(fd, &st)) {
+        snprintf(why, nwhy, "data.mdb cannot be measured: %s", strerror(errno));
+        return CVS_EIO;
+    }
+    /* Pages past the end are healthy only when the free list names them,
+     * 8 bytes each, in pages inside the file: more than the file's bytes
+     * / 8 cannot all be free (deviation 7). */
+    np = (uint64_t)st.st_size / m.psize;
+    if (m.last_pg >= np && m.last_pg - np + 1 > (uint64_t)st.st_size / 8) {
+        snprintf(why, nwhy, "data.mdb is cut short: it has %llu bytes, and meta page %u "
+                 "counts pages up to %llu, more than its free list could name",
+                 (unsigned long long)st.st_size, m.meta, (unsigned long long)m.last_pg);
+        return CVS_ECORRUPT;
+    }
     return CVS_OK;
 }
 
@@ -206,39 +284,61 @@ static int page_read(fwalk *w, uint64_t pg, unsigned char *buf)
     return cvs__get_u64(buf) == pg ? CVS_OK : damaged(w, pg, "does not carry its own number");
 }
 
+/* A page number of a free list value found on page pg: kept when in the
+ * window. */
+static int id_take(fwalk *w, uint64_t pg, uint64_t id)
+{
+    if (id < 2 || id > w->m->last_pg)
+        return damaged(w, pg, "lists a page that cannot be free (deviation 4)");
+    if (id < w->lo || id > w->hi)
+        return CVS_OK;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 256;
+        uint64_t *ids = realloc(w->ids, cap * sizeof *ids);
+        if (!ids) {
+            snprintf(w->why, w->nwhy, "out of memory reading data.mdb's free list");
+            return CVS_ENOMEM;
+        }
+        w->ids = ids;
+        w->cap = cap;
+    }
+    w->ids[w->n++] = id;
+    return CVS_OK;
+}
+
+/* A free list value of size bytes (found on page pg) begins with count: it
+ * must hold that many page numbers after it. */
+static int idl_count_ok(fwalk *w, uint64_t pg, uint64_t count, size_t size)
+{
+    if (size < 8 || size % 8 || count > size / 8 - 1)
+        return damaged(w, pg, "holds an entry counting more pages than it holds");
+    return CVS_OK;
+}
+
 /* One free list value (size bytes at p, found on page pg): a count and that
  * many page numbers; those in the window are kept. */
 static int idl_take(fwalk *w, uint64_t pg, const unsigned char *p, size_t size)
 {
     uint64_t n;
-    if (size < 8 || size % 8 || (n = cvs__get_u64(p)) > size / 8 - 1)
-        return damaged(w, pg, "holds an entry counting more pages than it holds");
-    for (uint64_t i = 1; i <= n; i++) {
-        uint64_t id = cvs__get_u64(p + 8 * i);
-        if (id < 2 || id > w->m->last_pg)
-            return damaged(w, pg, "lists a page that cannot be free (deviation 4)");
-        if (id < w->lo || id > w->hi)
-            continue;
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? 2 * w->cap : 256;
-            uint64_t *ids = realloc(w->ids, cap * sizeof *ids);
-            if (!ids) {
-                snprintf(w->why, w->nwhy, "out of memory reading data.mdb's free list");
-                return CVS_ENOMEM;
-            }
-            w->ids = ids;
-            w->cap = cap;
-        }
-        w->ids[w->n++] = id;
-    }
+    int rc;
+    if ((rc = idl_count_ok(w, pg, size >= 8 ? cvs__get_u64(p) : 0, size)))
+        return rc;
+    n = cvs__get_u64(p);
+    for (uint64_t i = 1; i <= n; i++)
+        if ((rc = id_take(w, pg, cvs__get_u64(p + 8 * i))))
+            return rc;
     return CVS_OK;
 }
 
-/* A value on overflow pages from opg on, size bytes long. */
+/* A value on overflow pages from opg on, size bytes long, read a page's
+ * worth at a time into buf (one page): a damaged size costs reads, never
+ * an allocation as large as the file.  The value starts HDR bytes into its
+ * first page and runs on contiguously; a page's worth is a multiple of 8,
+ * so no page number straddles two reads. */
 static int big_take(fwalk *w, uint64_t pg, uint64_t opg, size_t size, unsigned char *buf)
 {
-    uint64_t pages;
-    unsigned char *v;
+    uint64_t pages, n = 0, need = size, base;
+    size_t ps = w->m->psize;
     int rc;
     if ((rc = page_read(w, opg, buf)))
         return rc;
@@ -249,17 +349,30 @@ static int big_take(fwalk *w, uint64_t pg, uint64_t opg, size_t size, unsigned c
     w->reads--; /* page_read counted the first page; in_file counts the run */
     if ((rc = in_file(w, opg, pages)))
         return rc;
-    if (!(v = malloc(size ? size : 1))) {
-        snprintf(w->why, w->nwhy, "out of memory reading data.mdb's free list");
-        return CVS_ENOMEM;
+    if (size < 8 || size % 8)
+        return idl_count_ok(w, pg, 0, size);
+    base = opg * w->m->psize + HDR;
+    /* need shrinks to the count's bytes once it is read: LMDB reserves
+     * values before it fills them (the file head's note). */
+    for (uint64_t off = 0; off < need; off += ps) {
+        size_t len = need - off < ps ? (size_t)(need - off) : ps;
+        rc = read_at(w->fd, buf, len, base + off, NULL, w->why, w->nwhy);
+        if (rc)
+            return rc == 1 ? damaged(w, opg, "lies past the end of the file (it shrank)") : rc;
+        for (size_t j = 0; j < len; j += 8) {
+            if (off + j == 0) {
+                n = cvs__get_u64(buf);
+                if ((rc = idl_count_ok(w, pg, n, size)))
+                    return rc;
+                need = (n + 1) * 8;
+                if (len > need)
+                    len = (size_t)need;
+            } else if ((rc = id_take(w, pg, cvs__get_u64(buf + j)))) {
+                return rc;
+            }
+        }
     }
-    rc = read_at(w->fd, v, size, opg * w->m->psize + HDR, NULL, w->why, w->nwhy);
-    if (rc == 1)
-        rc = damaged(w, opg, "lies past the end of the file (it shrank)");
-    if (rc == CVS_OK)
-        rc = idl_take(w, pg, v, size);
-    free(v);
-    return rc;
+    return CVS_OK;
 }
 
 /* The subtree under page pg, at level (1 = the root) of the tree's depth. */
@@ -388,7 +501,8 @@ int cvs__lmdb_short_check(int fd, char *why, size_t nwhy)
         snprintf(why, nwhy, "data.mdb is cut short: it has %llu bytes, but its pages reach "
                  "%llu, and page %llu, past its end, is in use",
                  (unsigned long long)st.st_size,
-                 (unsigned long long)((m.last_pg + 1) * m.psize), (unsigned long long)used);
+                 (unsigned long long)((m.last_pg + 1) * m.psize), /* bounded by meta_read */
+                 (unsigned long long)used);
         rc = CVS_ECORRUPT;
     }
     free(free_pg);

@@ -12,6 +12,7 @@
 typedef struct {
     uint64_t txnid;   /* the transaction that wrote it */
     uint64_t last_pg; /* the last page the snapshot counts (used or free) */
+    uint64_t mapsize; /* the map size it asks for */
     uint32_t psize;   /* the page size */
     unsigned meta;    /* 0 or 1: which meta page */
     uint64_t free_root;     /* the free list's root page, ~0 when empty */
@@ -20,11 +21,19 @@ typedef struct {
 
 /* Reads both meta pages of data.mdb (open as fd) with pread and picks the
  * newer, as LMDB does at open (mdb_env_read_header).  CVS_OK; CVS_ECORRUPT
- * when the file is shorter than its meta pages or one holds an impossible
- * page size; CVS_EFORMAT when a meta page is not LMDB's; CVS_EVERSION for
- * another LMDB data version; CVS_EIO when the file cannot be read.  why
- * (nwhy bytes) receives a sentence naming data.mdb on every failure. */
+ * when the file is shorter than its meta pages, one gives a page size
+ * other than the one LMDB uses on this host, or the newer counts more
+ * pages or asks for a larger map than any host can map; CVS_EFORMAT when
+ * a meta page is not LMDB's; CVS_EVERSION for another LMDB data version;
+ * CVS_EIO when the file cannot be read.  why (nwhy bytes) receives a
+ * sentence naming data.mdb on every failure. */
 int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy);
+
+/* The checks cvs__db_open makes before LMDB reads data.mdb (open as fd):
+ * cvs__lmdb_meta_read's, and CVS_ECORRUPT when the newer meta page counts
+ * more pages past the end of the file than its free list could name.  Two
+ * preads and an fstat.  Codes and why as cvs__lmdb_meta_read. */
+int cvs__lmdb_open_check(int fd, char *why, size_t nwhy);
 
 /* The pages in [lo, hi] that the free list of snapshot m lists, read with
  * pread from fd, whose first np pages are wholly in the file: *pages

@@ -116,4 +116,35 @@ expect 1 "import into an empty data.mdb" import "$d" "$tmp/more.jsonl" --quiet
 has "$tmp/err" "data.mdb is empty" "import says data.mdb is empty"
 [ ! -s "$d/data.mdb" ] || fail "opening an empty data.mdb for writing wrote to it"
 ok "an empty data.mdb stays empty"
+
+# Meta page fields LMDB trusts, each refused before LMDB opens the file
+# (a page size of 0 was a SIGFPE, exit 136; a last page of 2^52 an open
+# that never ended, exit 124 here).
+put_le() { # FILE OFFSET BYTES VALUE: VALUE little-endian in BYTES bytes
+  local i s=""
+  for i in $(seq 0 $(($3 - 1))); do s="$s$(printf '\\x%02x' $((($4 >> (8 * i)) & 255)))"; done
+  printf "$s" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+psize=$(getconf PAGESIZE)
+[ "$psize" -le 32768 ] || psize=32768
+for damage in "40 4 0 meta page 0 gives a page size of 0" \
+              "$((psize + 40)) 4 2147483648 meta page 1 gives a page size of 2147483648" \
+              "136 8 $((1 << 52)) which no map" \
+              "136 8 $((1 << 30)) more than its free list could name"; do
+  set -- $damage
+  d="$tmp/meta"
+  rm -rf "$d"
+  cp -r "$tmp/plain" "$d"
+  put_le "$d/data.mdb" "$1" "$2" "$3"
+  # the last page: in both meta pages, so the newer has it
+  [ "$1" != 136 ] || put_le "$d/data.mdb" "$((psize + 136))" "$2" "$3"
+  want=${damage#* * * }
+  for cmd in stats check; do
+    rc=0
+    timeout 20 "$cli" "$cmd" "$d" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "$cmd with '$want': exit $rc, expected 2 (124 is a hang)"
+    has "$tmp/err" "$want" "$cmd says $want"
+  done
+  ok "a meta page with '$want' is refused"
+done
 echo "$passed passed"

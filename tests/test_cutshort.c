@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
 #include "cvstore.h"
+#include "core/bytes.h"
 #include "store/lmdb_pages.h"
 #include "tests/testutil.h"
 
@@ -448,4 +450,177 @@ Test(cutshort, the_free_list_read_with_pread_is_lmdbs)
     cr_assert_arr_eq(mine, lmdb, n * sizeof *lmdb);
     free(mine);
     free(lmdb);
+}
+
+/* ==== Meta pages LMDB would trust ==== */
+
+/* A small healthy store; its newer meta page in *m. */
+static void small_store(cvs__lmdb_meta *m)
+{
+    cvs_create_opts o = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_db *db;
+    char why[400];
+    int fd;
+    cr_assert_eq(cvs_db_create(dir, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    put_small(db, 0, 50);
+    cvs_db_close(db);
+    fd = open(data, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cvs__lmdb_meta_read(fd, m, why, sizeof why), 0, "%s", why);
+    close(fd);
+}
+
+static void put_at(uint64_t off, const void *b, size_t len)
+{
+    int fd = open(data, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, b, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void put_u64(uint64_t off, uint64_t x)
+{
+    put_at(off, &x, 8); /* little-endian host */
+}
+
+static void put_u32(uint64_t off, uint32_t x)
+{
+    put_at(off, &x, 4);
+}
+
+/* Both opens and the CLI refuse the store with CVS_ECORRUPT, saying want
+ * (the tests' .timeout turns a hang into a failure). */
+static void refused(const char *want)
+{
+    cvs_db *db = NULL;
+    char *out = NULL;
+    for (int ro = 0; ro < 2; ro++) {
+        cr_assert_eq(cvs_db_open(dir, ro ? CVS_OPEN_RDONLY : 0, &db), CVS_ECORRUPT, "%s",
+                     cvs_errmsg(NULL));
+        cr_assert_null(db);
+        cr_assert(strstr(cvs_errmsg(NULL), "data.mdb"), "%s", cvs_errmsg(NULL));
+        cr_assert(strstr(cvs_errmsg(NULL), want), "%s", cvs_errmsg(NULL));
+    }
+    cr_assert_eq(tu_cli(&out, "stats '%s' 2>&1", dir), 2, "%s", out);
+    cr_assert(strstr(out, want), "%s", out);
+    free(out);
+}
+
+/* mm_last_pg of 2^52 with 4 KiB pages: (last + 1) x page size wrapped to
+ * a small number, the length check passed, and every read transaction
+ * met MDB_MAP_RESIZED, adopted the same map and tried again, forever. */
+Test(cutshort, a_page_count_past_any_map_is_refused, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    small_store(&m);
+    put_u64((uint64_t)m.meta * m.psize + 136, (uint64_t)1 << 52);
+    refused("no map of pages");
+    put_u64((uint64_t)m.meta * m.psize + 136, ~(uint64_t)0);
+    refused("no map of pages");
+}
+
+/* A count that maps, but names more pages past the end than the file's
+ * free list could list: refused before LMDB maps terabytes for it. */
+Test(cutshort, a_page_count_no_free_list_could_cover_is_refused, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    small_store(&m);
+    put_u64((uint64_t)m.meta * m.psize + 136, (uint64_t)1 << 30);
+    refused("more than its free list could name");
+}
+
+/* A page size LMDB divides by: 0 was a SIGFPE inside mdb_env_open, 2^31
+ * in the newer meta page a SIGBUS, another power of two pages read at the
+ * wrong places. */
+Test(cutshort, a_damaged_page_size_is_refused, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    small_store(&m);
+    put_u32(40, 0); /* meta 0 */
+    refused("meta page 0 gives a page size of 0");
+    put_u32(40, m.psize);
+    put_u32((uint64_t)m.psize + 40, 0); /* meta 1, read at meta 0's page size */
+    refused("meta page 1 gives a page size of 0");
+    put_u32((uint64_t)m.psize + 40, m.psize);
+    put_u32((uint64_t)m.meta * m.psize + 40, 1u << 31);
+    refused("a page size of 2147483648");
+    put_u32((uint64_t)m.meta * m.psize + 40, m.psize == 8192 ? 4096 : 8192);
+    refused("LMDB here uses");
+    put_u32((uint64_t)m.meta * m.psize + 40, m.psize);
+    put_u64((uint64_t)m.meta * m.psize + 32, (uint64_t)1 << 62); /* mm_mapsize */
+    refused("more than any host can map");
+    put_u64((uint64_t)m.meta * m.psize + 32, 64 << 20);
+    cvs_db *db = NULL;
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    cvs_db_close(db);
+}
+
+/* Damage written after the open: each read transaction met
+ * MDB_MAP_RESIZED, adopted a map that still did not hold the count, and
+ * tried again without end.  Now a bounded number of rounds, then an error. */
+Test(cutshort, map_resized_without_end_is_an_error, .timeout = 60)
+{
+    cvs__lmdb_meta m;
+    cvs_db *db = NULL;
+    cvs_txn *t = NULL;
+    small_store(&m);
+    cr_assert_eq(cvs_db_open(dir, CVS_OPEN_RDONLY, &db), 0, "%s", cvs_errmsg(NULL));
+    put_u64((uint64_t)m.meta * m.psize + 136, (uint64_t)1 << 52); /* seen through the map */
+    cr_assert_eq(cvs_txn_begin(db, &t), CVS_ECORRUPT, "%s", cvs_errmsg(db));
+    cr_assert(strstr(cvs_errmsg(db), "resizes"), "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+}
+
+/* A free list entry on overflow pages whose node claims 512 MiB (its
+ * pages in the file, a sparse one): the walk allocated the whole value,
+ * so a damaged length made an allocation as large as the file.  It reads
+ * a page at a time now, and the address space left here (256 MiB more than
+ * the test uses) is plenty. */
+Test(cutshort, a_huge_free_list_value_is_read_a_page_at_a_time, .timeout = 60)
+{
+    enum { PS = 4096, RUN = 262144 };
+    const uint32_t dsize = 512u << 20;
+    cvs__lmdb_meta m = {.txnid = 1, .last_pg = 3 + RUN, .psize = PS, .free_root = 2,
+                        .free_depth = 1};
+    unsigned char pg[PS];
+    char why[400];
+    uint64_t *pages = NULL;
+    size_t n = 99;
+    unsigned long vm = 0;
+    struct rlimit rl;
+    FILE *f;
+    int fd = open(data, O_RDWR | O_CREAT, 0600);
+    cr_assert_geq(fd, 0);
+    /* Page 2: a leaf of one node, key a txnid, data on page 3. */
+    memset(pg, 0, sizeof pg);
+    cvs__put_u64(pg, 2);
+    cvs__put_u16(pg + 10, 0x02);           /* P_LEAF */
+    cvs__put_u16(pg + 12, 18);             /* one node offset */
+    cvs__put_u16(pg + 14, PS - 32);
+    cvs__put_u16(pg + 16, PS - 32);
+    cvs__put_u16(pg + PS - 32, dsize & 0xffff);
+    cvs__put_u16(pg + PS - 30, dsize >> 16);
+    cvs__put_u16(pg + PS - 28, 0x01);      /* F_BIGDATA */
+    cvs__put_u16(pg + PS - 26, 8);         /* key size */
+    cvs__put_u64(pg + PS - 24, 7);         /* the txnid */
+    cvs__put_u64(pg + PS - 16, 3);         /* the value's first page */
+    cr_assert_eq(pwrite(fd, pg, PS, 2 * PS), PS);
+    /* Page 3: the run's header; the value (zeros: a count of 0) after it. */
+    memset(pg, 0, sizeof pg);
+    cvs__put_u64(pg, 3);
+    cvs__put_u16(pg + 10, 0x04);           /* P_OVERFLOW */
+    cvs__put_u32(pg + 12, RUN);
+    cr_assert_eq(pwrite(fd, pg, PS, 3 * PS), PS);
+    cr_assert_eq(ftruncate(fd, (off_t)(4 + RUN) * PS), 0);
+    f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%lu", &vm), 1);
+    fclose(f);
+    rl.rlim_cur = rl.rlim_max = vm * (unsigned long)sysconf(_SC_PAGESIZE) + (256u << 20);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    cr_assert_eq(cvs__lmdb_free_pages(fd, &m, 4 + RUN, 2, m.last_pg, &pages, &n, why,
+                                      sizeof why), 0, "%s", why);
+    cr_assert_eq(n, 0);
+    free(pages);
+    close(fd);
 }

@@ -1101,6 +1101,20 @@ def test_a_store_emptied_in_one_delete_opens_again(path, rng):
         for b in range(0, 5000, 1000):
             db.put(ids_of(1000, f"b{b}-"), x[b:b + 1000])
         assert db.delete([f"b{b}-{i}" for b in range(0, 5000, 1000) for i in range(1000)]) == 5000
+    # The file really is short, or the rest tests nothing: the newer LMDB
+    # meta page (txnid at +144, last page at +136, page size at +40; meta 1
+    # starts at meta 0's page size) counts pages past its end.
+    data = os.path.join(path, "data.mdb")
+    with open(data, "rb") as f:
+        head = f.read(65536)
+    psize = int.from_bytes(head[40:44], "little")
+    metas = [(int.from_bytes(head[o + 144:o + 152], "little"),
+              int.from_bytes(head[o + 136:o + 144], "little")) for o in (0, psize)]
+    last_pg = metas[1][1] if metas[1][0] > metas[0][0] else metas[0][1]  # as LMDB picks
+    size = os.path.getsize(data)
+    if size >= (last_pg + 1) * psize:
+        pytest.skip(f"LMDB wrote every page ({size} bytes, {last_pg + 1} pages of {psize}): "
+                    "no short file to open")
     with cvstore.open(path) as db:
         assert len(db) == 0
         db.put(ids_of(10), x[:10])
