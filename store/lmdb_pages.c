@@ -68,11 +68,13 @@
  *     (cvs__lmdb_open_check, from cvs__db_open), because LMDB trusts them:
  *     it divides by their page size and maps (last page + 1) x page size
  *     bytes, unchecked, so a damaged field is a SIGFPE, a SIGBUS or an
- *     open that loops on MDB_MAP_RESIZED.  A page size is accepted only as
- *     LMDB 0.9.24 would write it on this host (the OS page size, at most
- *     MAX_PAGESIZE, 32 KiB): so a store from a host with other memory
- *     pages (an aarch64 one of 16 or 64 KiB) is refused too, which LMDB
- *     itself might read.
+ *     open that loops on MDB_MAP_RESIZED.  A page size is accepted when it
+ *     is a power of two in LMDB's range (512 bytes to MAX_PAGESIZE, 32
+ *     KiB), both meta pages give it, each meta page carries its own page
+ *     number, and meta page 1 lies where meta page 0's size puts it: a
+ *     damaged size sends that read elsewhere.  It need not be this host's
+ *     page size: LMDB reads a store made on a host with other memory
+ *     pages (an aarch64 one of 16 KiB) with the size its meta pages give.
  *  7. Pages past the end of the file can all be free only if the free
  *     list, inside the file, names each one in 8 bytes: a newer meta page
  *     counting more than the file's bytes / 8 past its end is refused
@@ -91,16 +93,6 @@
 #include "store/lmdb_pages.h"
 
 /* ==== Meta pages ==== */
-
-/* The page size LMDB 0.9.24 gives a new data.mdb (mdb_env_open2): the OS
- * page size, capped at MAX_PAGESIZE. */
-static unsigned host_psize(void)
-{
-    long os = sysconf(_SC_PAGESIZE);
-    if (os <= 0 || os > CVS__LMDB_MAX_PSIZE)
-        return CVS__LMDB_MAX_PSIZE;
-    return (unsigned)os;
-}
 
 /* Reads len bytes at off: CVS_OK, CVS_EIO, or 1 when the file ends first
  * (*got then says how much there was). */
@@ -164,18 +156,17 @@ static int meta_one(int fd, unsigned i, uint64_t off, cvs__lmdb_meta *m, char *w
     m->free_root = cvs__get_u64(b + META_DBS + 40);
     /* LMDB divides by the page size (mdb_env_open2: me_maxpg) and places
      * meta page 1 and every page by it, trusting it: 0 is a SIGFPE, a
-     * huge one a SIGBUS.  It writes the page size of the host that made
-     * the file (deviation 6), so any other is damage. */
+     * huge one a SIGBUS.  A size in LMDB's range is checked by where it
+     * leads (deviation 6): meta page 1 must lie at meta 0's page size. */
     if (m->psize < 512 || m->psize > CVS__LMDB_MAX_PSIZE || (m->psize & (m->psize - 1))) {
         snprintf(why, nwhy, "data.mdb is damaged: meta page %u gives a page size of %u, "
                  "not a power of two from 512 to %u", i, (unsigned)m->psize,
                  (unsigned)CVS__LMDB_MAX_PSIZE);
         return CVS_ECORRUPT;
     }
-    if (m->psize != host_psize()) {
-        snprintf(why, nwhy, "data.mdb is damaged, or was written on a host with other memory "
-                 "pages: meta page %u gives a page size of %u, and LMDB here uses %u", i,
-                 (unsigned)m->psize, host_psize());
+    if (cvs__get_u64(b) != i) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page %u is numbered %llu", i,
+                 (unsigned long long)cvs__get_u64(b));
         return CVS_ECORRUPT;
     }
     return CVS_OK;
@@ -185,9 +176,22 @@ int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy)
 {
     cvs__lmdb_meta m1;
     int rc;
-    if ((rc = meta_one(fd, 0, 0, m, why, nwhy)) ||
-        (rc = meta_one(fd, 1, m->psize, &m1, why, nwhy)))
+    if ((rc = meta_one(fd, 0, 0, m, why, nwhy)))
         return rc;
+    /* Meta page 0 is LMDB's, so a page 1 that is not a meta page where its
+     * page size puts it is a damaged page size (or a damaged page 1). */
+    if ((rc = meta_one(fd, 1, m->psize, &m1, why, nwhy)) == CVS_EFORMAT) {
+        snprintf(why, nwhy, "data.mdb is damaged: meta page 0 gives a page size of %u, and "
+                 "there is no meta page 1 at byte %u", (unsigned)m->psize, (unsigned)m->psize);
+        return CVS_ECORRUPT;
+    }
+    if (rc)
+        return rc;
+    if (m1.psize != m->psize) {
+        snprintf(why, nwhy, "data.mdb is damaged: its meta pages give page sizes of %u and "
+                 "%u; LMDB writes both alike", (unsigned)m->psize, (unsigned)m1.psize);
+        return CVS_ECORRUPT;
+    }
     if (m1.txnid > m->txnid)
         *m = m1;
     /* LMDB maps (last page + 1) x page size bytes at least, computed

@@ -544,8 +544,17 @@ Test(cutshort, a_damaged_page_size_is_refused, .timeout = 60)
     put_u32((uint64_t)m.psize + 40, m.psize);
     put_u32((uint64_t)m.meta * m.psize + 40, 1u << 31);
     refused("a page size of 2147483648");
-    put_u32((uint64_t)m.meta * m.psize + 40, m.psize == 8192 ? 4096 : 8192);
-    refused("LMDB here uses");
+    /* Another size in LMDB's range: meta page 0's sends the read of meta
+     * page 1 elsewhere; meta page 1's disagrees with meta page 0's. */
+    put_u32(40, m.psize == 8192 ? 4096 : 8192);
+    refused("there is no meta page 1");
+    put_u32(40, m.psize);
+    put_u32((uint64_t)m.psize + 40, m.psize == 8192 ? 4096 : 8192);
+    refused("its meta pages give page sizes");
+    put_u32((uint64_t)m.psize + 40, m.psize);
+    put_u64((uint64_t)m.psize, 7); /* meta 1's page number */
+    refused("meta page 1 is numbered 7");
+    put_u64((uint64_t)m.psize, 1);
     put_u32((uint64_t)m.meta * m.psize + 40, m.psize);
     put_u64((uint64_t)m.meta * m.psize + 32, (uint64_t)1 << 62); /* mm_mapsize */
     refused("more than any host can map");
