@@ -1167,8 +1167,10 @@
  *      its part out of every set).  The pair may take more than half the
  *      set (the head is what makes the apposition readable, not more of
  *      the evidence).  Single-hop only: that is where the question is the
- *      paraphrase of one clause; on multi-hop questions it is not
- *      measured, and their figures do not move.  What pointed here: of
+ *      paraphrase of one clause (for multi-hop questions it was not
+ *      measured); HotpotQA's and MuSiQue's questions taken for single-hop
+ *      get it too, and no figure of those sets moves (the full run of
+ *      docs/BENCHMARKS.md's sentence section).  What pointed here: of
  *      the 16 half-A misses of the labelled SQuAD sample at 128 tokens
  *      (at 0c632e1; cvstore context --queries --json on them), 8 never
  *      chose the gold paragraph, 7 chose it but not the answer's sentence
