@@ -1273,3 +1273,38 @@ Test(sentsel, a_question_words_other_form_is_no_bridge_word, .fini = teardown)
                        ids, rel, 4, budget);
     cr_assert_str_eq(got, "zorblat:0 osk:0", "another form of the question's word: %s", got);
 }
+
+/* Deviation 30 (an apposition goes with its head): the answer is the name
+ * an apposition describes, in a sentence no 128-token set can hold, which
+ * deviation 28 cuts after its "; " and, where a piece is still over half
+ * the budget, after its ", ".  The question's words are in the apposition
+ * ("the second-busiest airport in the Brindle region ..."), the answer in
+ * the clause before it ("... home to Marrow Field Airport,").  Without the
+ * rule the apposition goes alone, and a cheaper piece holding the
+ * question's words takes the room of its head. */
+Test(sentsel, an_apposition_goes_with_its_head, .fini = teardown)
+{
+    static const char s0[] = "Ferrow county has the busiest airports of the north.";
+    static const char s1[] =
+        "Ferrow county is home to Marrow Field Airport, the second-busiest airport in the "
+        "Brindle region by passenger volume (see Busiest airports of the Brindle region by "
+        "passenger traffic) and the third by cargo volume (see Busiest airports of the Brindle "
+        "region by cargo traffic and by freight tonnage); Dunmore Airport the busiest single "
+        "runway airport of the north; Tarrow Airport, the busiest general aviation airport of "
+        "the north; major commercial airports at Ashby, Bracken, Colley, Dorn, Eske and "
+        "Fenwick; and numerous smaller commercial and general aviation airports.";
+    static const char q[] = "What is the second busiest airport in the Brindle region?";
+    char text[1024];
+    const char *got;
+    cr_assert_gt(cvs_tokens_estimate(6, sizeof s1 - 1), 130);
+    snprintf(text, sizeof text, "%s %s", s0, s1);
+    mkctx();
+    putv("g", "Ferrow", text, 0);
+    got = choose(q, 1, 130);
+    cr_assert(strstr(chosen_text, "Marrow Field Airport, the second-busiest airport") != NULL,
+              "%s (%s)", chosen_text, got);
+    /* A multi-hop question is cut as before: no pair. */
+    got = choose(q, 0, 130);
+    cr_assert(strstr(chosen_text, "Marrow Field Airport, the second-busiest airport") == NULL,
+              "%s (%s)", chosen_text, got);
+}
