@@ -36,6 +36,11 @@
  * later one's index is kept.  Epochs only grow, across removals too (a
  * new one is above "fidx_done"), so an epoch names one build.
  *
+ * A deleted record needs no mark when the stored index never held it
+ * (its key is at or above "fidx_next", the first key after the stored
+ * build's snapshot); but while a build runs ("fidx_epoch" above
+ * "fidx_done") that build's snapshot may hold it, so the mark is written.
+ *
  * Layout in the meta database (documented in docs/FORMAT.md):
  *   "fidx_spec"  the factory string;  "fidx_gen" u64, +1 per build;
  *   "fidx_epoch" u64;  "fidx_done" u64;  "fidx_nchunks" u64;  "fidx_param" u64 default;
@@ -555,13 +560,18 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
 
 int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 {
-    uint64_t epoch, next;
-    int found, found_next, rc;
+    uint64_t epoch, next, done;
+    int found, found_next = 0, found_done, rc;
     unsigned char vb[8];
     if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) || !found)
         return rc;
-    /* Stores built before fidx_next existed keep every mark (marks.h). */
-    if (deleted && (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))
+    /* fidx_next bounds the stored index, not the snapshot of a build in
+     * progress (epoch above fidx_done), which may hold any key: then the
+     * mark is kept.  Stores built before fidx_next existed keep every mark
+     * (marks.h). */
+    if (deleted && ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_DONE, &done, &found_done)) ||
+                    (found_done && done >= epoch &&
+                     (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))))
         return rc;
     cvs__put_u64(vb, epoch);
     return cvs__mark_write(db, txn, CVS__META_FIDX_DIRTY, key, deleted,
