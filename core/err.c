@@ -34,6 +34,7 @@ CVS_API const char *cvs_strerror(int rc)
     case CVS_EINTERNAL: return "internal error";
     case CVS_EBUSY: return "store busy: read snapshots held open in this process";
     case CVS_EKEY: return "wrong or missing passphrase";
+    case CVS_ECONFLICT: return "other writers kept overtaking this build";
     default:
         if (rc > 0)
             return strerror(rc);

@@ -557,28 +557,67 @@ static int mentions_kept(cvs_db *db, MDB_txn *txn);
  * store cvs__mentions_after has removed them by title already (the title
  * was saved before the delete), so only other stores pay this scan of the
  * map, one entry per title, cheaper there than keeping what each record's
- * title folded to. */
+ * title folded to.
+ *
+ * The walk only finds the entries; they are deleted after it.  LMDB 0.9.24
+ * does not keep a DUPSORT cursor's place across mdb_cursor_del of a key's
+ * only value: the MDB_NEXT after it resumes the next key's values at the
+ * index the sub-cursor had in an earlier key, so with "alpha" -> 1 2 3,
+ * "beta" -> 4, "gamma" -> 5 6 and keys 4 and 5 deleted, 5 was never seen
+ * and stayed ("titlemap: ... names key 5, which has no record").  Each
+ * entry is kept as stored (an encrypted store's hashed title and permuted
+ * value), so the deletes after the walk name it exactly. */
 int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n)
 {
-    MDB_cursor *cur;
-    MDB_val k, v;
+    MDB_dbi dbi = cvs__graph(db)->dbi_titlemap;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v, rk, rv;
+    unsigned char *gone = NULL; /* per entry: size_t key bytes, key, size_t value bytes, value */
+    size_t glen = 0, gcap = 0;
     int rc = CVS_OK, mrc;
     if (mentions_kept(db, txn))
         return CVS_OK;
-    if ((mrc = mdb_cursor_open(txn, cvs__graph(db)->dbi_titlemap, &cur)))
+    if ((mrc = mdb_cursor_open(txn, dbi, &cur)))
         return cvs__werr(mrc, "opening a cursor");
-    /* After mdb_cursor_del, MDB_NEXT yields the entry that followed the
-     * deleted one (LMDB marks the cursor), so the walk skips nothing. */
     for (mrc = cvs__cget(db, cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT)) {
         int64_t key = v.mv_size == 8 ? (int64_t)cvs__get_u64(v.mv_data) : -1;
-        if (key >= 0 && bsearch(&key, keys, n, sizeof *keys, cvs__cmp_i64) &&
-            (mrc = mdb_cursor_del(cur, 0)))
+        if (key < 0 || !bsearch(&key, keys, n, sizeof *keys, cvs__cmp_i64))
+            continue;
+        if ((mrc = mdb_cursor_get(cur, &rk, &rv, MDB_GET_CURRENT)))
             break;
+        if ((rc = grow((void **)&gone, &gcap, glen + 2 * sizeof(size_t) + rk.mv_size + rv.mv_size,
+                       1)))
+            goto out;
+        memcpy(gone + glen, &rk.mv_size, sizeof(size_t));
+        memcpy(gone + glen + sizeof(size_t), rk.mv_data, rk.mv_size);
+        glen += sizeof(size_t) + rk.mv_size;
+        memcpy(gone + glen, &rv.mv_size, sizeof(size_t));
+        memcpy(gone + glen + sizeof(size_t), rv.mv_data, rv.mv_size);
+        glen += sizeof(size_t) + rv.mv_size;
     }
-    if (mrc != MDB_NOTFOUND)
-        rc = cvs__werr(mrc, "updating the title map");
+    if (mrc != MDB_NOTFOUND) {
+        rc = cvs__werr(mrc, "reading the title map");
+        goto out;
+    }
     mdb_cursor_close(cur);
+    cur = NULL;
+    for (size_t off = 0; off < glen;) {
+        memcpy(&rk.mv_size, gone + off, sizeof(size_t));
+        rk.mv_data = gone + off + sizeof(size_t);
+        off += sizeof(size_t) + rk.mv_size;
+        memcpy(&rv.mv_size, gone + off, sizeof(size_t));
+        rv.mv_data = gone + off + sizeof(size_t);
+        off += sizeof(size_t) + rv.mv_size;
+        if ((mrc = mdb_del(txn, dbi, &rk, &rv))) {
+            rc = cvs__werr(mrc, "updating the title map");
+            goto out;
+        }
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(gone);
     return rc;
 }
 

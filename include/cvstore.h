@@ -67,10 +67,10 @@ typedef struct cvs_iter cvs_iter; /* a cursor over a snapshot's records */
 #define CVS_ERDONLY     (-30912) /* write attempted on a store opened read-only */
 #define CVS_EINTERNAL   (-30913) /* a bug in cvstore */
 #define CVS_EBUSY       (-30914) /* the map must grow but this process holds
-                                    read snapshots open for too long; or a
-                                    FAISS build kept being overtaken by
-                                    other builds' writes */
+                                    read snapshots open for too long */
 #define CVS_EKEY        (-30915) /* encrypted store: passphrase missing or wrong */
+#define CVS_ECONFLICT   (-30916) /* a FAISS build kept being overtaken by later
+                                    builds' writes: nothing written, try again */
 
 /* Static text naming rc; never NULL.  Covers positive errno values too. */
 CVS_API const char *cvs_strerror(int rc);

@@ -23,17 +23,27 @@
  * commits a new epoch number (meta "fidx_epoch"); from then on dirty marks
  * carry that epoch.  It then reads its snapshot, trains and adds, and in
  * the final write transaction drops only the marks of older epochs: those
- * records are in the snapshot it indexed; the others stay dirty.  That
- * holds only while the epoch is still this build's: another build that
- * wrote meanwhile (any index kind removes the FAISS meta, marks and epoch
- * included; another FAISS build drops the marks its newer snapshot holds,
- * which this one's older snapshot may not) took away what the final write
- * relies on, so the build starts again from a new epoch, as writers that
- * take turns would have (at most FIDX_BUILD_TRIES times).
+ * records are in the snapshot it indexed; the others stay dirty.  The
+ * final write also sets "fidx_done" to the build's epoch: every epoch up
+ * to it is over.  A build whose epoch is over when it comes to write is
+ * stale: a build that started later (whose newer snapshot let it drop
+ * marks this one's older snapshot may lack) wrote first, or an index of
+ * another kind removed the FAISS meta, marks included (the removal also
+ * ends every epoch begun so far).  It starts again from a new epoch, as
+ * writers that take turns would have (at most FIDX_BUILD_TRIES times).
+ * An older build that wrote first costs the later one nothing: what the
+ * older dropped, the later snapshot holds too, so both write and the
+ * later one's index is kept.  Epochs only grow, across removals too (a
+ * new one is above "fidx_done"), so an epoch names one build.
+ *
+ * A deleted record needs no mark when the stored index never held it
+ * (its key is at or above "fidx_next", the first key after the stored
+ * build's snapshot); but while a build runs ("fidx_epoch" above
+ * "fidx_done") that build's snapshot may hold it, so the mark is written.
  *
  * Layout in the meta database (documented in docs/FORMAT.md):
  *   "fidx_spec"  the factory string;  "fidx_gen" u64, +1 per build;
- *   "fidx_epoch" u64;  "fidx_nchunks" u64;  "fidx_param" u64 default;
+ *   "fidx_epoch" u64;  "fidx_done" u64;  "fidx_nchunks" u64;  "fidx_param" u64 default;
  *   "fidx/c" + u32 big-endian chunk number -> up to 16 MiB of the blob;
  *   "fidx/d" + u64 big-endian record key -> u64 epoch (dirty records).
  * The blob: "CVSFIDX1", u64 n, i64 keys[n] (position -> key), u64 length,
@@ -121,11 +131,14 @@ typedef struct epoch_arg {
 static int epoch_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     epoch_arg *a = arg;
-    uint64_t e;
+    uint64_t e = 0, done = 0;
     int found, rc;
-    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &e, &found)))
+    /* Above every epoch handed out before: fidx_epoch is removed with the
+     * index, fidx_done is not (the header essay). */
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &e, &found)) ||
+        (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_DONE, &done, &found)))
         return rc;
-    a->epoch = e + 1;
+    a->epoch = (e > done ? e : done) + 1;
     return cvs__meta_put_u64(db, txn, CVS__META_FIDX_EPOCH, a->epoch);
 }
 
@@ -146,20 +159,24 @@ static int older_epoch_keep(const MDB_val *v, uint64_t epoch)
 static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
 {
     store_arg *a = arg;
-    uint64_t gen, epoch;
-    int found, rc, mrc;
+    uint64_t gen, epoch, done = 0;
+    int found, found_done, rc, mrc;
     size_t nchunks = (a->len + FIDX_CHUNK - 1) / FIDX_CHUNK;
     MDB_val k, v;
 
-    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)))
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) ||
+        (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_DONE, &done, &found_done)))
         return rc;
-    if (!found || epoch != a->epoch)
-        return CVS__STALE; /* another build wrote meanwhile: the header essay */
+    /* Stale only when a later build wrote or the index was removed: the
+     * header essay.  An older build's write leaves this one's marks whole. */
+    if (!found || epoch < a->epoch || (found_done && done >= a->epoch))
+        return CVS__STALE;
     if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_CHUNK, NULL, 0)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
         return rc;
-    if ((rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_NEXT, a->next)))
+    if ((rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_NEXT, a->next)) ||
+        (rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_DONE, a->epoch)))
         return rc;
     /* One ANN index at a time: this one replaces an IVF index. */
     if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
@@ -315,9 +332,10 @@ int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
         if ((rc = build_once(db, factory, o, what, idx)) != CVS__STALE)
             return rc;
         if (t == FIDX_BUILD_TRIES)
-            return cvs__err(CVS_EBUSY, "%s: other builds of %s wrote an index while this one "
-                            "trained, %d times: build again when they are done", what, db->path,
-                            t);
+            return cvs__err(CVS_ECONFLICT, "%s: %d times, a build of %s that started later "
+                            "wrote its index (or one of another kind replaced it) while this "
+                            "one trained: build again when the others are done", what, t,
+                            db->path);
         if ((rc = cvs__faiss_err(faiss_index_factory(&idx, (int)db->dim, factory, metric),
                                  what)))
             return rc;
@@ -329,7 +347,13 @@ int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
     static const MDB_val keys[] = {CVS__MKEY(CVS__META_FIDX_SPEC), CVS__MKEY(CVS__META_FIDX_NCHUNKS),
                                    CVS__MKEY(CVS__META_FIDX_PARAM), CVS__MKEY(CVS__META_FIDX_EPOCH),
                                    CVS__MKEY(CVS__META_FIDX_NEXT)};
-    int rc, mrc;
+    uint64_t epoch;
+    int found, rc, mrc;
+    /* Ends every epoch begun so far: a build still training is stale, and
+     * later epochs start above (the header essay). */
+    if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) ||
+        (found && (rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_DONE, epoch))))
+        return rc;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         MDB_val k = keys[i];
         if ((mrc = cvs__vdel(db, txn, db->dbi_meta, &k, NULL)) && mrc != MDB_NOTFOUND)
@@ -338,7 +362,7 @@ int cvs__fidx_remove(cvs_db *db, MDB_txn *txn)
     if ((rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_CHUNK, NULL, 0)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_DIRTY, NULL, 0)))
         return rc;
-    return CVS_OK; /* fidx_gen stays: generations only grow, for the caches */
+    return CVS_OK; /* fidx_gen and fidx_done stay: both only grow */
 }
 
 /* ==== Loading ==== */
@@ -536,13 +560,18 @@ static int fidx_get(cvs_db *db, MDB_txn *txn, cvs_fidx **out)
 
 int cvs__fidx_on_write(cvs_db *db, MDB_txn *txn, uint64_t key, int deleted)
 {
-    uint64_t epoch, next;
-    int found, found_next, rc;
+    uint64_t epoch, next, done;
+    int found, found_next = 0, found_done, rc;
     unsigned char vb[8];
     if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_EPOCH, &epoch, &found)) || !found)
         return rc;
-    /* Stores built before fidx_next existed keep every mark (marks.h). */
-    if (deleted && (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))
+    /* fidx_next bounds the stored index, not the snapshot of a build in
+     * progress (epoch above fidx_done), which may hold any key: then the
+     * mark is kept.  Stores built before fidx_next existed keep every mark
+     * (marks.h). */
+    if (deleted && ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_DONE, &done, &found_done)) ||
+                    (found_done && done >= epoch &&
+                     (rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_NEXT, &next, &found_next)))))
         return rc;
     cvs__put_u64(vb, epoch);
     return cvs__mark_write(db, txn, CVS__META_FIDX_DIRTY, key, deleted,

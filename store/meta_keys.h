@@ -27,6 +27,7 @@
 #define CVS__META_FIDX_SPEC "fidx_spec"       /* the factory string */
 #define CVS__META_FIDX_GEN "fidx_gen"         /* u64, +1 per build */
 #define CVS__META_FIDX_EPOCH "fidx_epoch"     /* u64 */
+#define CVS__META_FIDX_DONE "fidx_done"       /* u64: epochs up to it are over */
 #define CVS__META_FIDX_NEXT "fidx_next"       /* u64: first key after the build */
 #define CVS__META_FIDX_NCHUNKS "fidx_nchunks" /* u64 */
 #define CVS__META_FIDX_PARAM "fidx_param"     /* u64: default search parameter */

@@ -73,14 +73,14 @@ IMPORTS = [
     ("sentences an object", jl(rec(sentences={"0": "The new thing."})), "sentences"),
     ("sentences nested arrays", jl(rec(sentences=[["The new thing flows"]])), "sentences"),
     ("sentences without text or vector in a vector-less record",
-     jl(rec(text=None, title=None, sentences=[])), ""),
+     jl(rec(text=None, title=None, sentences=[])), "neither"),
     ("invalid UTF-8 in a sentence",
-     '{"id":"new1","text":"Caf\\u00e9 x.","sentences":["Caf\xff x."]}\n', ""),
+     '{"id":"new1","text":"Caf\\u00e9 x.","sentences":["Caf\xff x."]}\n', "UTF-8"),
     ("no word of the vocabulary and no vector", jl(rec(title=None, text="qqqzzz xxyyzz")),
      "vocabulary"),
     ("a vector of the wrong dimension", jl(rec(vector=[0.1, 0.2])), "dimension"),
-    ("a vector value beyond float32", jl(rec(vector=[1e39] + [0.1] * 99)), ""),
-    ("NaN in a vector", '{"id":"new1","text":"x","vector":[NaN' + ",0.1" * 99 + "]}\n", ""),
+    ("a vector value beyond float32", jl(rec(vector=[1e39] + [0.1] * 99)), "float range"),
+    ("NaN in a vector", '{"id":"new1","text":"x","vector":[NaN' + ",0.1" * 99 + "]}\n", "NaN"),
     ("a vector of strings", jl(rec(vector=["0.1"] * 100)), "vector"),
     ("a duplicate id", jl(rec(), rec()), "duplicate"),
     ("a link to an unknown id", jl(rec(links=["nowhere"])), "unknown id"),
@@ -92,13 +92,13 @@ IMPORTS = [
     ("metadata an array", jl(rec(meta=[1, 2])), "meta"),
     ("a title that is a number", jl(rec(title=5)), "title"),
     ("text that is a number", jl(rec(text=5)), "text"),
-    ("a record that is an array", jl(rec(), "[1, 2, 3]"), ""),
-    ("a line cut short", jl(rec(id="new0")) + '{"id": "new1", "text": "cut', ""),
-    ("invalid UTF-8 in a text", '{"id":"new1","text":"bad \xc3\x28 byte"}\n', ""),
+    ("a record that is an array", jl(rec(), "[1, 2, 3]"), "not a JSON object"),
+    ("a line cut short", jl(rec(id="new0")) + '{"id": "new1", "text": "cut', "premature end"),
+    ("invalid UTF-8 in a text", '{"id":"new1","text":"bad \xc3\x28 byte"}\n', "UTF-8"),
     ("created_us negative", jl(rec(created_us=-5)), "created_us"),
-    ("updated_us before created_us", jl(rec(created_us=2000000, updated_us=1000)), ""),
+    ("updated_us before created_us", jl(rec(created_us=2000000, updated_us=1000)), "before"),
     ("metadata nested 5000 deep", '{"id":"new1","text":"the river","meta":' + "[" * 5000 +
-     "]" * 5000 + "}\n", ""),
+     "]" * 5000 + "}\n", "depth"),
     ("a bad record after 40 good ones",
      jl(*[rec(id=f"ok{i}") for i in range(40)], rec(id="ok40", vector=[1])), "line 41"),
 ]
@@ -110,11 +110,11 @@ PUTS = [
     ("overlapping sentences", dict(ids=["p1"], vectors=[V100], texts=["Alpha one beta two."],
                                    sentences=[["Alpha one beta", "beta two."]]), "sentence"),
     ("a vector of the wrong dimension", dict(ids=["p1"], vectors=[[0.1] * 7], texts=["x"]),
-     ""),
+     "dimension"),
     ("a NaN in a vector", dict(ids=["p1"], vectors=[[float("nan")] + [0.1] * 99],
-                               texts=["river"]), ""),
+                               texts=["river"]), "not finite"),
     ("an infinite value in a vector", dict(ids=["p1"], vectors=[[float("inf")] + [0.1] * 99],
-                                           texts=["river"]), ""),
+                                           texts=["river"]), "not finite"),
     ("a duplicate id in a batch", dict(ids=["p1", "p1"], vectors=[V100, V100],
                                        texts=["river", "sea"]), "duplicate"),
     ("a link to an unknown id", dict(ids=["p1"], vectors=[V100], texts=["river"],
@@ -129,6 +129,9 @@ PUTS = [
                                           texts=["river", "sea"], links=[None, ["nowhere"]]),
      "unknown id"),
 ]
+
+# Every case names a piece its message must hold: "" would be in any message.
+assert all(want for _, _, want in IMPORTS + PUTS), "a case without a message piece"
 
 # (name, the line sent, what the reply must hold: "rpc" a JSON-RPC error,
 # "tool" a result with isError)

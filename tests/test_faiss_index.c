@@ -5,6 +5,7 @@
  * must change nothing. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,4 +576,148 @@ Test(faiss_index, check_names_each_malformed_mark, .fini = teardown, .timeout = 
     search(x + 9 * D, 1, 10, CVS_SEARCH_ANN, 16, l, s);
     for (int j = 0; j < 10; j++)
         cr_assert_neq(l[j], k9, "the deleted r9 came back");
+}
+
+/* ==== Builds side by side ==== */
+
+/* Two FAISS builds that overlap: A starts, B starts while A trains, A
+ * writes, then B writes.  B's snapshot is newer than A's, so what A's
+ * write drops B's snapshot holds: neither is stale, each trains once.
+ * `cvstore build --index faiss:IVF256,Flat` twice, 0.7 s apart, had the
+ * first fail with CVS_EBUSY after three trainings and the second train
+ * four times, since a build's start alone made the other stale.  The
+ * steps are ordered by condition variables, not by timing: B waits at its
+ * "write" phase until A is done. */
+typedef struct overlap {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int b_trains, a_trains, b_training, a_done, b_rc;
+    char b_msg[1024];
+} overlap;
+
+static overlap ov = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ""};
+
+static void b_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                       uint64_t bytes_done, uint64_t bytes_total)
+{
+    (void)ctx, (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    pthread_mutex_lock(&ov.mu);
+    if (!strcmp(phase, "train")) {
+        ov.b_trains++;
+        ov.b_training = 1;
+        pthread_cond_broadcast(&ov.cv);
+    } else if (!strcmp(phase, "write")) {
+        while (!ov.a_done)
+            pthread_cond_wait(&ov.cv, &ov.mu);
+    }
+    pthread_mutex_unlock(&ov.mu);
+}
+
+static void *b_build(void *arg)
+{
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat", .progress = b_progress};
+    (void)arg;
+    ov.b_rc = cvs_build(db, NULL, &bo);
+    snprintf(ov.b_msg, sizeof ov.b_msg, "%s", cvs_errmsg(db));
+    return NULL;
+}
+
+static void a_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                       uint64_t bytes_done, uint64_t bytes_total)
+{
+    pthread_t *b = ctx;
+    (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    if (strcmp(phase, "train") || ov.a_trains++)
+        return;
+    cr_assert_eq(pthread_create(b, NULL, b_build, NULL), 0);
+    pthread_mutex_lock(&ov.mu);
+    while (!ov.b_training) /* B has begun its epoch and read its snapshot */
+        pthread_cond_wait(&ov.cv, &ov.mu);
+    pthread_mutex_unlock(&ov.mu);
+}
+
+Test(faiss_index, overlapping_builds_each_train_once, .fini = teardown, .timeout = 120)
+{
+    pthread_t b;
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat", .progress = a_progress,
+                         .progress_ctx = &b};
+    setup_metric(CVS_METRIC_L2, "faiss:HNSW8");
+    int rc = cvs_build(db, NULL, &bo);
+    cr_assert_eq(rc, 0, "A: %s", cvs_errmsg(db));
+    pthread_mutex_lock(&ov.mu);
+    ov.a_done = 1;
+    pthread_cond_broadcast(&ov.cv);
+    pthread_mutex_unlock(&ov.mu);
+    cr_assert_eq(pthread_join(b, NULL), 0);
+    cr_assert_eq(ov.b_rc, 0, "B: %s", ov.b_msg);
+    cr_assert_eq(ov.a_trains, 1, "A trained %d times", ov.a_trains);
+    cr_assert_eq(ov.b_trains, 1, "B trained %d times", ov.b_trains);
+    cr_assert_eq(problems(), 0);
+    cr_assert_geq(recall_vs_exact(16), 0.99);
+}
+
+/* A build that later builds keep overtaking (each starts and writes while
+ * it trains) gives up after three tries with its own code and a message
+ * that says so, not CVS_EBUSY's "read snapshots held open". */
+static void overtake(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                     uint64_t bytes_done, uint64_t bytes_total)
+{
+    int *n = ctx;
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat"};
+    (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    if (strcmp(phase, "train"))
+        return;
+    (*n)++;
+    cr_assert_eq(cvs_build(db, NULL, &bo), 0, "%s", cvs_errmsg(db));
+}
+
+Test(faiss_index, overtaken_build_names_the_conflict, .fini = teardown, .timeout = 120)
+{
+    int n = 0;
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat", .progress = overtake, .progress_ctx = &n};
+    setup_metric(CVS_METRIC_L2, "faiss:HNSW8");
+    int rc = cvs_build(db, NULL, &bo);
+    cr_assert_eq(rc, CVS_ECONFLICT, "rc %d: %s", rc, cvs_errmsg(db));
+    cr_assert_eq(n, 3);
+    cr_assert(strstr(cvs_errmsg(db), "started later"), "%s", cvs_errmsg(db));
+    cr_assert(!strstr(cvs_strerror(rc), "snapshot"), "%s", cvs_strerror(rc));
+    cr_assert_eq(problems(), 0);
+}
+
+/* A record put after the last build, then deleted while the next build
+ * trains on a snapshot that holds it: the new index holds the record, so
+ * its mark must stay.  The delete dropped the mark (its key was above the
+ * last build's fidx_next), and check then said "FAISS index: key N has no
+ * record and no dirty mark" and search --ann "not found: no record with
+ * key N". */
+static void delete_r_fresh(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                           uint64_t bytes_done, uint64_t bytes_total)
+{
+    int *runs = ctx;
+    size_t deleted = 0;
+    (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    if (strcmp(phase, "train") || (*runs)++)
+        return;
+    cr_assert_eq(cvs_delete(db, (const char *[]){"fresh"}, (size_t[]){5}, 1, &deleted), 0);
+    cr_assert_eq(deleted, 1);
+}
+
+Test(faiss_index, delete_during_build_keeps_its_mark, .fini = teardown, .timeout = 120)
+{
+    int runs = 0;
+    int64_t l[10];
+    float s[10];
+    cvs_build_opts bo = {.index = "faiss:IVF16,Flat", .progress = delete_r_fresh,
+                         .progress_ctx = &runs};
+    setup_metric(CVS_METRIC_L2, "faiss:IVF16,Flat");
+    cvs_record r = {.id = "fresh", .id_len = 5, .vector = x + 5 * D};
+    cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    int64_t k = key_of("fresh");
+    cr_assert_eq(cvs_build(db, NULL, &bo), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(runs, 1);
+    cr_assert_eq(problems(), 0);
+    search(x + 5 * D, 1, 10, CVS_SEARCH_ANN, 16, l, s);
+    for (int j = 0; j < 10; j++)
+        cr_assert_neq(l[j], k, "the deleted record came back in slot %d", j);
+    cr_assert_eq(l[0], key_of("r5"));
 }

@@ -750,6 +750,7 @@ Test(store, meta_keys_are_the_documented_names)
         {CVS__MKEY(CVS__META_FIDX_SPEC), "fidx_spec"},
         {CVS__MKEY(CVS__META_FIDX_GEN), "fidx_gen"},
         {CVS__MKEY(CVS__META_FIDX_EPOCH), "fidx_epoch"},
+        {CVS__MKEY(CVS__META_FIDX_DONE), "fidx_done"},
         {CVS__MKEY(CVS__META_FIDX_NEXT), "fidx_next"},
         {CVS__MKEY(CVS__META_FIDX_NCHUNKS), "fidx_nchunks"},
         {CVS__MKEY(CVS__META_FIDX_PARAM), "fidx_param"},

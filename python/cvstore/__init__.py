@@ -15,7 +15,7 @@ libcvstore.so.0).  Errors raise subclasses of :class:`Error` named after the
 library's codes (NotFound, InvalidInput, WrongPassphrase, Corrupt, ...).
 """
 
-from ._errors import (AlreadyExists, Busy, Corrupt, DimensionMismatch, Error, FaissError,
+from ._errors import (AlreadyExists, Busy, Conflict, Corrupt, DimensionMismatch, Error, FaissError,
                       FormatError, InternalError, InvalidArgument, InvalidInput, IoError,
                       LmdbError, NotFound, OutOfMemory, ReadOnly, VersionMismatch,
                       WaitWarning, WrongPassphrase)
@@ -35,4 +35,4 @@ __all__ = ["open", "Store", "Results", "Context", "ContextItem", "PutResult", "l
            "Error", "NotFound", "InvalidArgument", "OutOfMemory", "IoError", "FormatError",
            "VersionMismatch", "DimensionMismatch", "InvalidInput", "AlreadyExists", "Corrupt",
            "LmdbError", "FaissError", "ReadOnly", "InternalError", "Busy", "WrongPassphrase",
-           "WaitWarning", "__version__"]
+           "Conflict", "WaitWarning", "__version__"]

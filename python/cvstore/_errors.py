@@ -106,6 +106,11 @@ class WrongPassphrase(Error):
     code = L.EKEY
 
 
+class Conflict(Error):
+    """CVS_ECONFLICT: a FAISS build kept being overtaken by later builds' writes."""
+    code = L.ECONFLICT
+
+
 class WaitWarning(UserWarning):
     """A write of this process is waiting for another process's writer
     (cvs_db_set_wait_fn): a store has one write transaction at a time, and
@@ -116,7 +121,7 @@ class WaitWarning(UserWarning):
 _BY_CODE = {c.code: c for c in (NotFound, InvalidArgument, OutOfMemory, IoError, FormatError,
                                 VersionMismatch, DimensionMismatch, InvalidInput, AlreadyExists,
                                 Corrupt, LmdbError, FaissError, ReadOnly, InternalError, Busy,
-                                WrongPassphrase)}
+                                WrongPassphrase, Conflict)}
 
 
 def error(rc: int, db=None, prefix: str = "") -> Error:

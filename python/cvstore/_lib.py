@@ -41,6 +41,7 @@ ERDONLY = -30912
 EINTERNAL = -30913
 EBUSY = -30914
 EKEY = -30915
+ECONFLICT = -30916
 
 METRIC = {"l2": 1, "ip": 2, "cosine": 3}
 METRIC_NAME = {v: k for k, v in METRIC.items()}

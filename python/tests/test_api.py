@@ -843,16 +843,17 @@ def test_conversation_links(memdb):
 def test_every_code_has_its_class():
     codes = [v for k, v in vars(_lib).items()
              if k.isupper() and isinstance(v, int) and -30999 < v <= _lib.NOTFOUND]
-    assert len(codes) == 16
+    assert len(codes) == 17
     seen = set()
     for c in codes:
         e = cvstore._errors.error(c)
         assert type(e) is not cvstore.Error and e.code == c
         assert e.name == _lib.lib.cvs_strerror(c).decode()
         seen.add(type(e))
-    assert len(seen) == 16
+    assert len(seen) == 17
     assert issubclass(cvstore.InvalidInput, ValueError)
     assert issubclass(cvstore.NotFound, cvstore.Error)
+    assert cvstore._errors.error(_lib.ECONFLICT).__class__ is cvstore.Conflict
 
 
 def test_uses_cdll_not_pydll():
