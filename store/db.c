@@ -665,8 +665,8 @@ static int open_dbis(cvs_db *db, MDB_txn *txn, unsigned create)
     return CVS_OK;
 }
 
-/* The error for a data.mdb whose meta pages cvs__lmdb_meta_read or
- * cvs__lmdb_open_check refused (rc, why): damage says how to recover. */
+/* The error for a data.mdb that store/lmdb_pages.c refused (rc, why):
+ * damage says how to recover. */
 static int meta_refuse(const char *path, int rc, const char *why)
 {
     if (rc == CVS_ECORRUPT)
@@ -772,10 +772,7 @@ static int env_cut_short(cvs_db *db)
         return rc;
     rc = cvs__lmdb_short_check(fd, why, sizeof why);
     cvs__read_end(db, txn);
-    if (rc == CVS_OK || rc == CVS_ENOMEM || rc == CVS_EIO)
-        return rc ? cvs__err(rc, "%s: %s", db->path, why) : CVS_OK;
-    return cvs__err(rc, "%s: %s (a copy or download that stopped, or a disk that filled): "
-                    "restore the store from a backup or an export", db->path, why);
+    return rc ? meta_refuse(db->path, rc, why) : CVS_OK;
 }
 
 static cvs_db *db_alloc(const char *path, unsigned flags)

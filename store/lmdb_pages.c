@@ -213,22 +213,33 @@ int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy)
     return CVS_OK;
 }
 
+/* The newer meta page in *m, the file's length in *st and the pages it
+ * holds in *np: what both checks below compare. */
+static int meta_and_length(int fd, cvs__lmdb_meta *m, struct stat *st, uint64_t *np, char *why,
+                           size_t nwhy)
+{
+    int rc;
+    if ((rc = cvs__lmdb_meta_read(fd, m, why, nwhy)))
+        return rc;
+    if (fstat(fd, st)) {
+        snprintf(why, nwhy, "data.mdb cannot be measured: %s", strerror(errno));
+        return CVS_EIO;
+    }
+    *np = (uint64_t)st->st_size / m->psize;
+    return CVS_OK;
+}
+
 int cvs__lmdb_open_check(int fd, char *why, size_t nwhy)
 {
     cvs__lmdb_meta m;
     struct stat st;
     uint64_t np;
     int rc;
-    if ((rc = cvs__lmdb_meta_read(fd, &m, why, nwhy)))
+    if ((rc = meta_and_length(fd, &m, &st, &np, why, nwhy)))
         return rc;
-    if (fstat(fd, &st)) {
-        snprintf(why, nwhy, "data.mdb cannot be measured: %s", strerror(errno));
-        return CVS_EIO;
-    }
     /* Pages past the end are healthy only when the free list names them,
      * 8 bytes each, in pages inside the file: more than the file's bytes
      * / 8 cannot all be free (deviation 7). */
-    np = (uint64_t)st.st_size / m.psize;
     if (m.last_pg >= np && m.last_pg - np + 1 > (uint64_t)st.st_size / 8) {
         snprintf(why, nwhy, "data.mdb is cut short: it has %llu bytes, and meta page %u "
                  "counts pages up to %llu, more than its free list could name",
@@ -483,13 +494,8 @@ int cvs__lmdb_short_check(int fd, char *why, size_t nwhy)
     uint64_t np, *free_pg = NULL, want;
     size_t n = 0;
     int rc;
-    if ((rc = cvs__lmdb_meta_read(fd, &m, why, nwhy)))
+    if ((rc = meta_and_length(fd, &m, &st, &np, why, nwhy)))
         return rc;
-    if (fstat(fd, &st)) {
-        snprintf(why, nwhy, "data.mdb cannot be measured: %s", strerror(errno));
-        return CVS_EIO;
-    }
-    np = (uint64_t)st.st_size / m.psize;
     if (m.last_pg < np)
         return CVS_OK; /* a writer has filled it since the caller looked */
     rc = cvs__lmdb_free_pages(fd, &m, np, np, m.last_pg, &free_pg, &n, why, nwhy);
