@@ -751,23 +751,30 @@ static int poison_embed(void *ctx, const char *const *texts, const size_t *lens,
     return 0;
 }
 
+/* Writes dir/name (its path in path): n text records, ids t1..tn; line
+ * `poison` (0: none) holds the word poison_embed refuses. */
+static void passages_file(char *path, size_t cap, const char *name, int n, int poison)
+{
+    FILE *f;
+    snprintf(path, cap, "%s/%s", dir, name);
+    cr_assert((f = fopen(path, "w")));
+    for (int i = 1; i <= n; i++)
+        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d %s\"}\n", i, i,
+                i == poison ? "poison" : "fine");
+    fclose(f);
+}
+
 /* The message of an embedder's failure in the write phase names the line
  * of the whole file: import embeds 64 texts a call, and the message said
  * "text 35" (the index within the call) for the text on line 100. */
 Test(import, embedder_failure_names_the_line_of_the_file)
 {
     char path[4200];
-    FILE *f;
     cvs_import_stats st;
     const char *msg;
     cr_assert_eq(cvs_db_set_embedder(db, "test:poison", D, poison_embed, NULL), 0, "%s",
                  cvs_errmsg(db));
-    snprintf(path, sizeof path, "%s/poison.jsonl", dir);
-    cr_assert((f = fopen(path, "w")));
-    for (int i = 1; i <= 150; i++)
-        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d %s\"}\n", i, i,
-                i == 100 ? "poison" : "fine");
-    fclose(f);
+    passages_file(path, sizeof path, "poison.jsonl", 150, 100);
     cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_EIO);
     msg = cvs_errmsg(db);
     cr_assert(strstr(msg, "line 100:"), "%s", msg);
@@ -776,11 +783,7 @@ Test(import, embedder_failure_names_the_line_of_the_file)
     cr_assert_eq(count(), 0, "the failing batch wrote nothing");
     /* The first text of a call (line 65): the next one embeds, so it is
      * that text's fault, not the embedder's. */
-    cr_assert((f = fopen(path, "w")));
-    for (int i = 1; i <= 150; i++)
-        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d %s\"}\n", i, i,
-                i == 65 ? "poison" : "fine");
-    fclose(f);
+    passages_file(path, sizeof path, "poison.jsonl", 150, 65);
     cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_EIO);
     msg = cvs_errmsg(db);
     cr_assert(strstr(msg, "line 65: embedding its text"), "%s", msg);
@@ -801,16 +804,11 @@ static int down_embed(void *ctx, const char *const *texts, const size_t *lens, s
 Test(import, an_embedder_that_is_down_is_named_not_a_line)
 {
     char path[4200];
-    FILE *f;
     cvs_import_stats st;
     const char *msg;
     cr_assert_eq(cvs_db_set_embedder(db, "test:down", D, down_embed, NULL), 0, "%s",
                  cvs_errmsg(db));
-    snprintf(path, sizeof path, "%s/down.jsonl", dir);
-    cr_assert((f = fopen(path, "w")));
-    for (int i = 1; i <= 100; i++)
-        fprintf(f, "{\"id\": \"t%d\", \"text\": \"passage %d\"}\n", i, i);
-    fclose(f);
+    passages_file(path, sizeof path, "down.jsonl", 100, 0);
     cr_assert_neq(cvs_import(db, path, NULL, &st), 0);
     msg = cvs_errmsg(db);
     cr_assert(strstr(msg, "down.jsonl: lines 1..64 (one embedding call): the embedder failed"),
