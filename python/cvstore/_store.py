@@ -1632,6 +1632,13 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     cannot be attached (NotFound: no model yet) leaves no store behind.
     passphrase: create an
     encrypted store, or open one (WrongPassphrase when wrong or missing).
+    Opening an existing store without passphrase= falls back to the
+    environment variable CVSTORE_PASSPHRASE, as the command line does, so a
+    program and the CLI run in one environment open the same stores; an
+    explicit passphrase= wins over it, and a store of plain text ignores it.
+    A create never reads it (the CLI's init encrypts only when asked with
+    --encrypt; here, only with passphrase=).  The passphrase is never put
+    into a message or a repr.
     wait: what a write does while another process's writer holds the store
     (Store.set_wait): "warn" (the default) issues a cvstore.WaitWarning
     once the wait passes a second, a callable wait(pid, waited_s, done) is
@@ -1686,6 +1693,12 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                  wait):
     h = c_void_p()
     pw = _enc(passphrase, "passphrase") if passphrase is not None else None
+    from_env = False
+    if pw is None and not create:
+        # The CLI's fallback (cli/common.c:cli_passphrase): the variable's
+        # bytes as they are, an empty one as none.
+        pw = os.environb.get(b"CVSTORE_PASSPHRASE") or None
+        from_env = pw is not None
     existed = os.path.isdir(p)
     if create:
         if metric not in L.METRIC:
@@ -1721,7 +1734,13 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         e = error(rc, None)
         if rc == L.EKEY and pw is None:
             # The library's hint names the CLI's ways to give one.
-            e.message = f"{os.fsdecode(p)}: the store is encrypted: open it with passphrase=..."
+            e.message = (f"{os.fsdecode(p)}: the store is encrypted: open it with "
+                         f"passphrase=... (or set CVSTORE_PASSPHRASE)")
+            e.args = (e.message,)
+        elif rc == L.EKEY and from_env:
+            # Say where the wrong one came from: the caller gave none.
+            e.message = (f"{os.fsdecode(p)}: the passphrase in CVSTORE_PASSPHRASE does not "
+                         f"open this store; pass passphrase=... to give another")
             e.args = (e.message,)
         elif rc == L.ERDONLY and not create and not readonly:
             # A read-only file system: the CLI's reads and MCP open such a

@@ -101,7 +101,8 @@ def test_one_handle_per_process(path, tmp_path):
     other.close()
 
 
-def test_passphrase(path):
+def test_passphrase(path, monkeypatch):
+    monkeypatch.delenv("CVSTORE_PASSPHRASE", raising=False)
     with cvstore.open(path, create=True, dim=2, passphrase="correct horse") as db:
         db.put("a", [1, 2], texts="secret")
         assert db.stats()["encrypted"] is True
@@ -114,6 +115,42 @@ def test_passphrase(path):
     assert "--key-file" not in str(e.value)  # the CLI's ways, not Python's
     with cvstore.open(path, passphrase=b"correct horse") as db:
         assert db.get("a")["text"] == "secret"
+
+
+def test_passphrase_environment(path, monkeypatch):
+    """CVSTORE_PASSPHRASE is the CLI's fallback, and open()'s: the same
+    environment opens the same encrypted store from both."""
+    with cvstore.open(path, create=True, dim=2, passphrase="correct horse") as db:
+        db.put("a", [1, 2], texts="secret")
+    monkeypatch.setenv("CVSTORE_PASSPHRASE", "correct horse")
+    with cvstore.open(path) as db:
+        assert db.get("a")["text"] == "secret"
+    with cvstore.open(path, readonly=True) as db:
+        assert db.get("a")["text"] == "secret"
+    # The CLI in the same environment reads it too.
+    out = subprocess.run([CLI, "get", path, "a", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["text"] == "secret", out.stderr
+    # An explicit argument wins over the environment.
+    with pytest.raises(cvstore.WrongPassphrase):
+        cvstore.open(path, passphrase="wrong")
+    # A wrong one in the environment is named as such, and never shown.
+    monkeypatch.setenv("CVSTORE_PASSPHRASE", "not it at all")
+    with pytest.raises(cvstore.WrongPassphrase, match="CVSTORE_PASSPHRASE") as e:
+        cvstore.open(path)
+    assert "not it at all" not in str(e.value)
+    with cvstore.open(path, passphrase="correct horse") as db:
+        assert db.get("a")["text"] == "secret"
+    # A create never reads it: encryption is asked for with passphrase=.
+    plain = path + "-plain"
+    with cvstore.open(plain, create=True, dim=2) as db:
+        assert db.stats()["encrypted"] is False
+    # and a plain store opens with it set (the library ignores it there).
+    with cvstore.open(plain) as db:
+        assert db.stats()["encrypted"] is False
+    # An empty variable is no passphrase, as for the CLI.
+    monkeypatch.setenv("CVSTORE_PASSPHRASE", "")
+    with pytest.raises(cvstore.WrongPassphrase, match="passphrase="):
+        cvstore.open(path)
 
 
 def test_readonly(path):
