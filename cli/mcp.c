@@ -32,10 +32,24 @@
  * next is read, so a bad line costs one error reply and nothing else.  EOF on stdin
  * ends the server with exit code 0; so does a closed stdout.
  *
+ * Lifecycle (the spec's "Lifecycle" page).  A session begins with
+ * initialize; "the client SHOULD NOT send requests other than pings before
+ * the server has responded to the initialize request", so until it has, any
+ * other request is answered -32002 (RPC_NOT_INITIALIZED; the number LSP, the
+ * protocol MCP grew from, gives the same case, within JSON-RPC's range for
+ * servers' own errors) naming the fix, and nothing runs: a client that skips
+ * the handshake has not agreed on a protocol version, and may read results
+ * of a revision it does not speak.  Notifications are dropped then as ever.
+ * notifications/initialized is not waited for (the spec asks it of the
+ * client and says the server may not send requests before it; we send
+ * none), so a client that pipelines its first call after it is served.
+ * initialize "MUST NOT be part of a JSON-RPC batch": in one it is -32600.
+ * A repeated initialize is answered again, with the same choice of
+ * version: nothing about the session changes.
+ *
  * Choices: batches (a JSON array of requests, allowed by 2025-03-26 and
- * earlier) are answered as JSON-RPC says, with an array; requests before
- * initialize are served too, since nothing depends on the session's state
- * but the store.
+ * earlier) are answered as JSON-RPC says, with an array.  An id is echoed
+ * back as it came (a string, an integer, a real, or null).
  *
  * Sizes.  A result carries its object twice (as text, which the spec asks
  * of tools that return structured content, and as structuredContent), and
@@ -76,6 +90,7 @@
 #define RPC_METHOD_NOT_FOUND (-32601)
 #define RPC_INVALID_PARAMS (-32602)
 #define RPC_INTERNAL_ERROR (-32603)
+#define RPC_NOT_INITIALIZED (-32002)
 
 static const char usage[] =
     "Usage: cvstore mcp DB [--namespace NS] [--max-memory-bytes N]\n"
@@ -102,6 +117,7 @@ typedef struct server {
     cvs_db *db;
     const char *ns;        /* default namespace */
     size_t max_bytes;      /* a memory's text + metadata, at most */
+    int initialized;       /* initialize has been answered */
 } server;
 
 /* ==== Tool descriptions ==== */
@@ -729,10 +745,23 @@ static int has_nul(json_t *v)
     return 0;
 }
 
+/* The methods served besides initialize and ping: before initialize, each
+ * is -32002; any other method is -32601 at any time (not found is the
+ * truer answer, and says more to the one who wrote it). */
+static int served(const char *method)
+{
+    static const char *const names[] = {"tools/list", "tools/call", "resources/list",
+                                        "prompts/list"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(method, names[i]))
+            return 1;
+    return 0;
+}
+
 /* Answers one request object; NULL when nothing is to be sent (a
  * notification) -- and, for want of memory, NULL too, which the caller
  * turns into an internal error where a reply is due. */
-static json_t *handle(server *s, json_t *req, int *is_note)
+static json_t *handle(server *s, json_t *req, int in_batch, int *is_note)
 {
     json_t *id = NULL, *params, *result = NULL;
     const char *method;
@@ -772,7 +801,19 @@ static json_t *handle(server *s, json_t *req, int *is_note)
         return NULL;
     }
     if (!strcmp(method, "initialize")) {
-        result = do_initialize(params);
+        if (in_batch)
+            return rpc_error(id, RPC_INVALID_REQUEST,
+                             "Invalid Request: initialize must not be part of a batch");
+        if (!json_is_string(json_object_get(params, "protocolVersion")))
+            return rpc_error(id, RPC_INVALID_PARAMS,
+                             "Invalid params: initialize needs protocolVersion, a string");
+        if ((result = do_initialize(params)))
+            s->initialized = 1;
+    } else if (!s->initialized && strcmp(method, "ping") && served(method)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Server not initialized: send initialize before %.200s",
+                 method);
+        return rpc_error(id, RPC_NOT_INITIALIZED, msg);
     } else if (!strcmp(method, "ping")) {
         result = json_object();
     } else if (!strcmp(method, "tools/list")) {
@@ -953,13 +994,13 @@ static json_t *reply_to(server *s, const char *text, size_t n, size_t *used)
     if (je.position > 0 && (size_t)je.position <= n)
         *used = (size_t)je.position;
     if (!json_is_array(msg)) {
-        reply = handle(s, msg, &note);
+        reply = handle(s, msg, 0, &note);
     } else if (json_array_size(msg) == 0) {
         reply = rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
     } else {
         reply = json_array();
         json_array_foreach(msg, i, req) {
-            json_t *r = handle(s, req, &note);
+            json_t *r = handle(s, req, 1, &note);
             if (!note && reply)
                 json_array_append_new(reply, r ? r : rpc_error(NULL, RPC_INTERNAL_ERROR,
                                                                "Internal error"));

@@ -210,6 +210,12 @@ class McpServer:
         self.p = subprocess.Popen([cli, "mcp", path], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.n = 0
+        # A session begins with initialize (the server refuses calls before it).
+        r = self.send(json.dumps({"jsonrpc": "2.0", "id": "init", "method": "initialize",
+                                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                             "clientInfo": {"name": "malformed", "version": "1"}}}))
+        if "result" not in r:
+            raise Failure(f"mcp initialize: {str(r)[:400]}")
 
     def send(self, line):
         if isinstance(line, dict):

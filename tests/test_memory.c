@@ -1296,7 +1296,7 @@ Test(mcp, raw_protocol_errors_and_tools)
         "[{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"x\"}]\n"
         "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}"; /* no final newline: EOF ends it */
     json_t *msg[16] = {0};
-    size_t n = tu_mcp_glove(dir, words, vecs, 6, input, msg, 16);
+    size_t n = tu_mcp_glove_raw(dir, words, vecs, 6, input, msg, 16);
     cr_assert_eq(n, 12, "%zu replies", n);
 #define ERRCODE(i) json_integer_value(json_object_get(json_object_get(msg[i], "error"), "code"))
 #define RESULT(i) json_object_get(msg[i], "result")
@@ -1336,6 +1336,70 @@ Test(mcp, raw_protocol_errors_and_tools)
 /* The three-word GloVe cache of the MCP tests that need no more. */
 static const char *const mcp_words[] = {"alice", "lives", "paris"};
 static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+
+/* The lifecycle: before initialize is answered, a request other than ping
+ * is -32002 and runs nothing (the remember before it stored nothing);
+ * notifications get no reply, before and after; initialize needs its
+ * protocolVersion (-32602) and is refused inside a batch (-32600); once it
+ * is answered, calls are served without waiting for
+ * notifications/initialized.  Unknown methods are -32601 before as after,
+ * and every id comes back as it was sent: a string, an integer, a real,
+ * null. */
+Test(mcp, requests_before_initialize_are_refused)
+{
+    static const char input[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":\"r1\",\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"remember\",\"arguments\":{\"text\":\"Alice lives in Paris\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"frobnicate\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"initialize\",\"params\":{}}\n"
+        "[{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"initialize\",\"params\":{"
+        "\"protocolVersion\":\"2025-03-26\"}}]\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list\",\"arguments\":{}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":8.5,\"method\":\"initialize\",\"params\":{"
+        "\"protocolVersion\":\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
+        "\"version\":\"0\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"list\",\"arguments\":{}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":-9,\"method\":\"frobnicate\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":\"\\u00e9t\u00e9\",\"method\":\"ping\"}\n";
+    json_t *msg[16] = {0};
+    size_t n = tu_mcp_glove_raw(dir, mcp_words, mcp_vecs, 3, input, msg, 16);
+    cr_assert_eq(n, 11, "%zu replies", n);
+    cr_assert_str_eq(json_string_value(json_object_get(msg[0], "id")), "r1");
+    cr_assert_eq(ERRCODE(0), -32002);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
+                                                       "message")), "initialize"));
+    cr_assert_eq(ERRCODE(1), -32002);
+    cr_assert(json_is_object(RESULT(2)), "ping is served before initialize");
+    cr_assert_eq(ERRCODE(3), -32601);
+    cr_assert_eq(json_integer_value(json_object_get(msg[4], "id")), 5);
+    cr_assert_eq(ERRCODE(4), -32602);
+    cr_assert(json_is_array(msg[5]) && json_array_size(msg[5]) == 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(msg[5], 0), "id")), 6);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_array_get(msg[5], 0),
+                                                                    "error"), "code")), -32600);
+    cr_assert_eq(ERRCODE(6), -32002, "neither a bad initialize nor a batched one initializes");
+    cr_assert(json_is_real(json_object_get(msg[7], "id")));
+    cr_assert_float_eq(json_real_value(json_object_get(msg[7], "id")), 8.5, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(RESULT(7), "protocolVersion")),
+                     "2025-03-26");
+    /* Served before notifications/initialized; the refused remember stored nothing. */
+    cr_assert(json_is_null(json_object_get(msg[8], "id")));
+    cr_assert(json_is_false(json_object_get(RESULT(8), "isError")));
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(8), "structuredContent"),
+                                                 "memories")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(msg[9], "id")), -9);
+    cr_assert_eq(ERRCODE(9), -32601);
+    cr_assert_str_eq(json_string_value(json_object_get(msg[10], "id")), "\xc3\xa9t\xc3\xa9");
+    cr_assert(json_is_object(RESULT(10)));
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
 
 /* Two messages on one line (a client that writes them back to back, with or
  * without a space): each is answered with its own id, as if each had its

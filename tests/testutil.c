@@ -155,26 +155,56 @@ void tu_glove_write(const char *dir, const char *const *words, const float *vecs
     free(fv);
 }
 
-size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
-                    const char *input, json_t **msg, size_t cap)
+/* The handshake a session begins with (the server refuses other requests
+ * before it): tu_mcp_glove sends it first and drops its reply. */
+static const char mcp_handshake[] =
+    "{\"jsonrpc\":\"2.0\",\"id\":\"handshake\",\"method\":\"initialize\",\"params\":{"
+    "\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":"
+    "\"tu\",\"version\":\"0\"}}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+
+static size_t mcp_session(const char *dir, const char *const *words, const float *vecs,
+                          size_t n, const char *input, int handshake, json_t **msg, size_t cap)
 {
-    char *gdir = tu_tmpdir(), *in, *out = NULL, store[4200];
-    size_t got = 0;
+    char *gdir = tu_tmpdir(), *in, *out = NULL, store[4200], *all;
+    size_t got = 0, skip = handshake ? 1 : 0;
     cr_assert_not_null(gdir);
     tu_glove_write(gdir, words, vecs, n, 4);
-    in = tu_write_file(dir, "in.jsonl", input, strlen(input));
+    cr_assert_not_null(all = malloc(sizeof mcp_handshake + strlen(input)));
+    strcpy(all, handshake ? mcp_handshake : "");
+    strcat(all, input);
+    in = tu_write_file(dir, "in.jsonl", all, strlen(all));
+    free(all);
     snprintf(store, sizeof store, "%s/g.cvs", dir);
     setenv("CVSTORE_GLOVE_DIR", gdir, 1);
     cr_assert_eq(tu_cli(NULL, "init '%s' --embedder glove --dim 4 >/dev/null", store), 0);
     cr_assert_eq(tu_cli(&out, "mcp '%s' < '%s'", store, in), 0);
-    for (char *line = strtok(out, "\n"); line && got < cap; line = strtok(NULL, "\n"))
+    for (char *line = strtok(out, "\n"); line && got < cap; line = strtok(NULL, "\n")) {
+        if (skip) {
+            cr_assert(strstr(line, "\"handshake\"") && strstr(line, "\"result\""),
+                      "the handshake failed: %s", line);
+            skip = 0;
+            continue;
+        }
         cr_assert(msg[got++] = json_loads(line, 0, NULL), "not JSON: %s", line);
+    }
     unsetenv("CVSTORE_GLOVE_DIR");
     free(out);
     free(in);
     tu_rmrf(gdir);
     free(gdir);
     return got;
+}
+
+size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
+                    const char *input, json_t **msg, size_t cap)
+{
+    return mcp_session(dir, words, vecs, n, input, 1, msg, cap);
+}
+
+size_t tu_mcp_glove_raw(const char *dir, const char *const *words, const float *vecs, size_t n,
+                        const char *input, json_t **msg, size_t cap)
+{
+    return mcp_session(dir, words, vecs, n, input, 0, msg, cap);
 }
 
 /* ==== Another process writing ==== */

@@ -60,9 +60,12 @@ void tu_glove_write(const char *dir, const char *const *words, const float *vecs
  * their vectors of 4 floats (tu_glove_write), a store dir/g.cvs made by
  * `cvstore init --embedder glove --dim 4`, and input on stdin.  Each reply
  * line is parsed into msg[0..cap), which the caller json_decref's; returns
- * the number of replies. */
+ * the number of replies.  The session's initialize handshake goes first,
+ * its reply not counted; tu_mcp_glove_raw sends input alone. */
 size_t tu_mcp_glove(const char *dir, const char *const *words, const float *vecs, size_t n,
                     const char *input, json_t **msg, size_t cap);
+size_t tu_mcp_glove_raw(const char *dir, const char *const *words, const float *vecs, size_t n,
+                        const char *input, json_t **msg, size_t cap);
 
 /* A child process that opens the store at path and builds its codec (sq8)
  * holding the writer's lock in the encoding pass until tu_release_writer
