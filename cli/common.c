@@ -371,7 +371,7 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
                          uint64_t total, uint64_t bytes_done, uint64_t bytes_total)
 {
     enum { WIDTH = 30 };
-    double now, el, frac = -1, rate, eta = -1;
+    double now, frac = -1, rate, eta;
     char bar[WIDTH + 1], rbuf[16], dbuf[16], tbuf[16], etabuf[24] = "";
     const char *unit;
     int fill;
@@ -386,27 +386,27 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
         /* A new phase measures its own rate: validating is much faster
          * than writing, and a shared clock would make the ETA lie. */
         snprintf(p->phase, sizeof p->phase, "%s", phase);
-        p->phase_start = now;
-        p->phase_done0 = done;
+        cli_eta_reset(&p->eta);
         p->last_draw = 0;
     }
-    if (now - p->last_draw < 0.1 && !(total && done >= total))
-        return;
-    p->last_draw = now;
-
     if (total)
         frac = (double)done / (double)total;
     else if (bytes_total)
         frac = (double)bytes_done / (double)bytes_total;
     if (frac > 1)
         frac = 1;
-    el = now - p->phase_start;
-    /* The rate is measured between reports: the work of the first one had
-     * no known start.  A phase over within one report (a small kNN graph)
-     * has no rate to show, rather than "0 rec/s". */
-    rate = el > 0 && done > p->phase_done0 ? (double)(done - p->phase_done0) / el : -1;
-    if (frac > 0 && frac < 1 && el > 0.5)
-        eta = el * (1 - frac) / frac;
+    /* Every report is a sample, drawn or not: the pace is measured between
+     * reports (the work of the first one had no known start). */
+    cli_eta_add(&p->eta, now, (double)done, frac);
+    if (now - p->last_draw < 0.1 && !(total && done >= total))
+        return;
+    p->last_draw = now;
+    /* A phase over within half a second (a small kNN graph) has no rate to
+     * show, rather than "0 rec/s". */
+    rate = cli_eta_rate(&p->eta);
+    if (rate == 0)
+        rate = -1;
+    eta = cli_eta_seconds(&p->eta);
 
     fill = frac >= 0 ? (int)(frac * WIDTH) : 0;
     for (int i = 0; i < WIDTH; i++)

@@ -103,6 +103,8 @@ const char *cli_iso8601(int64_t us, char *buf, size_t cap);
 
 /* ==== Progress bar on stderr ==== */
 
+#include "eta.h"
+
 /* Only draws when stderr is a terminal (and !quiet), so redirected runs and
  * scripts get clean logs; redraws at most 10 times a second because a
  * terminal repaint costs more than importing a batch of small records. */
@@ -110,14 +112,14 @@ typedef struct cli_progress {
     int enabled;
     int drawn;             /* a line is on screen and must be cleared */
     char phase[32];
-    double phase_start;    /* the phase's first report */
-    uint64_t phase_done0;  /* what that report counted */
     double last_draw;
+    cli_eta eta;           /* the phase's recent pace (eta.h) */
 } cli_progress;
 
 void cli_progress_init(cli_progress *p, int quiet);
 /* total and bytes_total may be 0 when unknown; the ETA then uses whichever
- * is known, or is left out. */
+ * is known, or is left out.  The rate and the ETA are the last 20 seconds'
+ * pace (eta.h), not the phase's average. */
 void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
                          uint64_t total, uint64_t bytes_done, uint64_t bytes_total);
 /* Clears the bar so the next message starts on a clean line. */

@@ -14,6 +14,7 @@
 
 #include "cvstore.h"
 #include "tests/testutil.h"
+#include "cli/eta.h"
 
 static char *dir;
 
@@ -368,4 +369,76 @@ Test(cli, check_reports_problems, .init = setup, .fini = teardown)
     cr_expect(strstr(out, "problem: ") != NULL, "%s", out);
     free(out);
     free(path);
+}
+
+/* ==== The progress bar's estimate, on synthetic timings ==== */
+
+/* Feeds reports every dt seconds from t0 to t1 at a constant rate
+ * (fraction per second), starting from fraction *f; returns the time
+ * reached. */
+static double feed(cli_eta *e, double t0, double t1, double dt, double rate, double *f)
+{
+    double t = t0;
+    for (; t < t1 - 1e-9; t += dt) {
+        *f += rate * dt;
+        cli_eta_add(e, t + dt, *f * 1e6, *f);
+    }
+    return t;
+}
+
+/* At a steady pace the estimate is the truth. */
+Test(eta, steady_pace_is_exact)
+{
+    cli_eta e;
+    double f = 0, t;
+    cli_eta_reset(&e);
+    cli_eta_add(&e, 0, 0, 0);
+    cr_assert_lt(cli_eta_seconds(&e), 0, "no estimate from one report");
+    feed(&e, 0, 0.4, 0.05, 0.01, &f);
+    cr_assert_lt(cli_eta_seconds(&e), 0, "no estimate before half a second of reports");
+    t = feed(&e, 0.4, 30, 0.05, 0.01, &f); /* 1% a second: 30% done at 30 s */
+    cr_assert_float_eq(cli_eta_seconds(&e), (1 - f) / 0.01, 0.01, "%g at t=%g",
+                       cli_eta_seconds(&e), t);
+    cr_assert_float_eq(cli_eta_rate(&e), 0.01 * 1e6, 1);
+}
+
+/* A fast start, then a pace ten times slower (an import past the page
+ * cache): once the window has passed into the slow part, the estimate is
+ * the slow pace's, where the whole phase's average (the bar's old rule:
+ * elapsed * (1 - f) / f) promised a fraction of it. */
+Test(eta, a_slowdown_is_not_hidden_by_the_fast_start)
+{
+    cli_eta e;
+    double f = 0, t, truth, average;
+    cli_eta_reset(&e);
+    cli_eta_add(&e, 0, 0, 0);
+    t = feed(&e, 0, 10, 0.1, 0.04, &f);      /* 40% in 10 s */
+    t = feed(&e, t, t + 40, 0.1, 0.004, &f); /* then 0.4% a second for 40 s: 56% */
+    truth = (1 - f) / 0.004;
+    average = t * (1 - f) / f;
+    cr_assert_float_eq(cli_eta_seconds(&e), truth, truth * 0.02, "estimate %g, truth %g",
+                       cli_eta_seconds(&e), truth);
+    cr_assert_lt(average, truth / 2, "the old rule was off by %g", truth / average);
+}
+
+/* A speed-up is followed too, reports bunched closer than the sampling
+ * step are all counted, and a stall (no progress across the window) has no
+ * estimate rather than a made-up one; a reset forgets the old phase. */
+Test(eta, speedup_bunched_reports_stall_and_reset)
+{
+    cli_eta e;
+    double f = 0, t;
+    cli_eta_reset(&e);
+    cli_eta_add(&e, 0, 0, 0);
+    t = feed(&e, 0, 30, 0.5, 0.002, &f);
+    t = feed(&e, t, t + 30, 0.001, 0.01, &f); /* a thousand reports a second */
+    cr_assert_float_eq(cli_eta_seconds(&e), (1 - f) / 0.01, (1 - f) / 0.01 * 0.02);
+    t = feed(&e, t, t + 25, 0.5, 0, &f);
+    cr_assert_lt(cli_eta_seconds(&e), 0, "a stall has no estimate");
+    cr_assert_float_eq(cli_eta_rate(&e), 0, 1e-9);
+    cli_eta_reset(&e);
+    cli_eta_add(&e, t, 0, -1); /* unknown total: a rate, no estimate */
+    cli_eta_add(&e, t + 2, 500, -1);
+    cr_assert_float_eq(cli_eta_rate(&e), 250, 1e-9);
+    cr_assert_lt(cli_eta_seconds(&e), 0);
 }
