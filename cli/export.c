@@ -19,7 +19,12 @@
  * export of an encrypted store is its plaintext.  Where the file system
  * (or an old kernel) has no O_TMPFILE, or /proc is not mounted, the export
  * falls back to a named owner-only temporary file beside FILE, removed on
- * failure but left behind by a kill -9.  Anything else (a device such as
+ * failure; and, since a killed process removes nothing, a guardian (a
+ * forked child that only waits on a pipe from the export, then removes the
+ * temporary file if it is still there and still ours) removes it when the
+ * export dies of any signal, kill -9 included; only a kill of the whole
+ * process group, or of the machine, leaves it.  CVSTORE_TEST_NO_TMPFILE=1
+ * forces this fallback, for tests (tests/cli_export.sh).  Anything else (a device such as
  * /dev/null, a FIFO) is written in place and never removed: renaming over
  * it or unlinking it would destroy the node itself.  A new file is
  * owner-only (0600) unless --umask asks for the usual permissions; a file
@@ -33,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +79,8 @@ typedef struct outfile {
     int unnamed;           /* f is an O_TMPFILE file, linked to target at the end */
     int existed;           /* target existed at the start */
     FILE *f;
+    pid_t guard;           /* the guardian of tmp (guard_start), 0 when none */
+    int guard_fd;          /* the write end of its pipe */
 } outfile;
 
 /* An unnamed file in target's directory (O_TMPFILE), mode `mode`, or -1
@@ -81,13 +90,16 @@ static int unnamed_open(const char *target, mode_t mode)
 {
 #ifdef O_TMPFILE
     const char *slash = strrchr(target, '/');
+    const char *force = getenv("CVSTORE_TEST_NO_TMPFILE");
     char *dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target))
                       : strdup(".");
     char proc[64];
     int fd = -1;
 
-    if (!dir)
+    if (!dir || (force && !strcmp(force, "1"))) {
+        free(dir);
         return -1;
+    }
     fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
     free(dir);
     if (fd < 0)
@@ -152,6 +164,71 @@ static int unnamed_link(int fd, const char *target, int existed)
 out:
     free(name);
     return e;
+}
+
+/* Starts the guardian of the named temporary file o->tmp (open as fd): a
+ * child that blocks reading a pipe whose only write end this process holds,
+ * so that the read returns when this process closes it or dies, however it
+ * dies; it then removes o->tmp if that name still holds the file it was
+ * given (after a completed export the name is gone, renamed over FILE; a
+ * file made under the same name since is someone else's).  The child runs
+ * only async-signal-safe calls (this process may have threads) and ignores
+ * the terminal's signals, which reach the whole foreground group: Ctrl-C
+ * must kill the export, not its guardian.  Returns 0, or -1 when it could
+ * not start (the export goes on, guarded only by its own cleanup). */
+static int guard_start(outfile *o, int fd)
+{
+    struct stat st;
+    struct sigaction ign;
+    int p[2];
+    pid_t pid;
+
+    if (fstat(fd, &st) != 0 || pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    if ((pid = fork()) < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        struct stat now;
+        char c;
+        int null = open("/dev/null", O_RDWR);
+        sigaction(SIGINT, &ign, NULL);
+        sigaction(SIGTERM, &ign, NULL);
+        sigaction(SIGHUP, &ign, NULL);
+        sigaction(SIGQUIT, &ign, NULL);
+        sigaction(SIGPIPE, &ign, NULL);
+        /* Hold nothing of the parent's open: a shell reading its stdout
+         * would wait for this child too. */
+        if (dup2(p[0], 0) < 0 || (null >= 0 && (dup2(null, 1) < 0 || dup2(null, 2) < 0)))
+            _exit(1);
+        close_range(3, ~0u, 0);
+        while (read(0, &c, 1) < 0 && errno == EINTR)
+            ;
+        if (lstat(o->tmp, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+            unlink(o->tmp);
+        _exit(0);
+    }
+    close(p[0]);
+    o->guard = pid;
+    o->guard_fd = p[1];
+    return 0;
+}
+
+/* Lets the guardian go (closing its pipe) and waits for it, so that a
+ * finished export leaves no process behind; on failure, out_close has
+ * removed the file already, and the guardian finds nothing to do. */
+static void guard_end(outfile *o)
+{
+    if (!o->guard)
+        return;
+    close(o->guard_fd);
+    while (waitpid(o->guard, NULL, 0) < 0 && errno == EINTR)
+        ;
+    o->guard = 0;
 }
 
 /* Opens o->path for writing: in place when it is not a regular file, else
@@ -231,6 +308,7 @@ static int out_open(outfile *o, int use_umask)
         o->tmp = NULL;
         return CLI_EFAIL;
     }
+    (void)guard_start(o, fd);
     return CLI_OK;
 }
 
@@ -272,6 +350,7 @@ static int out_close(outfile *o, int rc)
         unlink(o->tmp);
     }
 out:
+    guard_end(o);
     free(o->tmp);
     free(o->target);
     return rc;
