@@ -58,6 +58,18 @@ static int read_gen(cvs_db *db, MDB_txn *txn, uint64_t *gen)
     return CVS_OK;
 }
 
+int cvs__codec_gen_check(cvs_db *db, MDB_txn *txn, uint64_t want, const char *what)
+{
+    uint64_t gen;
+    int rc;
+    if (!want || (rc = read_gen(db, txn, &gen)) || gen == want)
+        return want ? rc : CVS_OK;
+    return cvs__err(CVS_ECONFLICT, "%s: another build replaced the codec this build made "
+                    "while it ran; that build started later, and its codec and index are "
+                    "kept (this one wrote nothing more): build again when it is done",
+                    what);
+}
+
 int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, cvs_codec **out, uint64_t *gen_out)
 {
     struct cvs__codes_state *st = cvs__codes(db);

@@ -55,6 +55,11 @@ static inline int cvs__codes_only(const cvs_db *db, const struct cvs_codec *code
  * and cached on first use; valid until cvs_db_close. */
 int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, struct cvs_codec **out, uint64_t *gen);
 
+/* CVS_OK when want is 0 or still txn's codec generation; else CVS_ECONFLICT
+ * saying that a build started later replaced the codec the build writing
+ * `what` made (faiss_index.c, "Builds of other kinds"). */
+int cvs__codec_gen_check(cvs_db *db, MDB_txn *txn, uint64_t want, const char *what);
+
 /* cvs_build without the "faiss:" indexes (api/compose.c dispatches those):
  * trains a codec (and an IVF index when opts->index names one) on a sample
  * and writes it with every record's code in one write transaction. */

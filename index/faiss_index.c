@@ -36,6 +36,20 @@
  * later one's index is kept.  Epochs only grow, across removals too (a
  * new one is above "fidx_done"), so an epoch names one build.
  *
+ * Builds of other kinds.  A FAISS build and a graph index build (qg) side
+ * by side must end as if one had run after the other, not with one's
+ * codec and the other's index (both said they succeeded; `stats` showed a
+ * codec neither asked for beside its index).  So the final write also
+ * removes the graph index (one ANN index at a time, in the same
+ * transaction: a later separate removal dropped a graph built in between,
+ * and left the store with no ANN index at all), and a build that made its
+ * own codec first (`--codec`) refuses to write, with CVS_ECONFLICT, when
+ * the store's codec is no longer that one: a build that started later
+ * replaced it, and that build's codec and index are what the store keeps.
+ * A build without a codec of its own writes over any codec: the result is
+ * the one the other build followed by this one gives.  qg_store.c does
+ * the same on its side.
+ *
  * A deleted record needs no mark when the stored index never held it
  * (its key is at or above "fidx_next", the first key after the stored
  * build's snapshot); but while a build runs ("fidx_epoch" above
@@ -78,6 +92,8 @@
 #include "index/faiss_util.h"
 #include "core/heap.h"
 #include "index/ivf.h"
+#include "index/codes.h"
+#include "index/qg_store.h"
 #include "store/filter.h"
 #include "store/seal.h"
 
@@ -148,6 +164,7 @@ typedef struct store_arg {
     size_t len;
     uint64_t epoch;
     uint64_t next;          /* above the largest key indexed */
+    uint64_t codec_gen;     /* the codec this build made, 0 for none */
 } store_arg;
 
 static int older_epoch_keep(const MDB_val *v, uint64_t epoch)
@@ -171,6 +188,8 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
      * header essay.  An older build's write leaves this one's marks whole. */
     if (!found || epoch < a->epoch || (found_done && done >= a->epoch))
         return CVS__STALE;
+    if ((rc = cvs__codec_gen_check(db, txn, a->codec_gen, "FAISS index")))
+        return rc;
     if ((rc = cvs__meta_get_u64(db, txn, CVS__META_FIDX_GEN, &gen, &found)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_CHUNK, NULL, 0)) ||
         (rc = cvs__meta_drop_prefix(db, txn, CVS__META_FIDX_DIRTY, older_epoch_keep, a->epoch)))
@@ -178,8 +197,10 @@ static int store_fn(cvs_db *db, MDB_txn *txn, void *arg)
     if ((rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_NEXT, a->next)) ||
         (rc = cvs__meta_put_u64(db, txn, CVS__META_FIDX_DONE, a->epoch)))
         return rc;
-    /* One ANN index at a time: this one replaces an IVF index. */
-    if (cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0)))
+    /* One ANN index at a time: this one replaces an IVF index and the
+     * graph index, in this transaction (Builds of other kinds). */
+    if ((cvs__codes(db)->has_ivf_dbis && (rc = cvs__ivf_build_begin(db, txn, NULL, 0))) ||
+        (rc = cvs__qg_remove(db, txn)))
         return rc;
     for (size_t c = 0; c < nchunks; c++) {
         unsigned char key[CHUNK_KEY_BYTES];
@@ -223,10 +244,10 @@ static int read_all(cvs_db *db, int64_t **keys_out, float **x_out, size_t *n_out
  * CVS__STALE when another build wrote meanwhile.  idx is a new, empty
  * index of the factory (freed here). */
 static int build_once(cvs_db *db, const char *factory, const cvs_build_opts *o,
-                      const char *what, FaissIndex *idx)
+                      const char *what, FaissIndex *idx, uint64_t codec_gen)
 {
     epoch_arg ea = {0};
-    store_arg sa = {0};
+    store_arg sa = {.codec_gen = codec_gen};
     int64_t *keys = NULL;
     float *x = NULL, *train = NULL;
     size_t n = 0;
@@ -310,7 +331,8 @@ out:
     return rc;
 }
 
-int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
+int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o,
+                    uint64_t codec_gen)
 {
     FaissIndex *idx = NULL;
     char what[200];
@@ -329,7 +351,7 @@ int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o)
         return cvs__err(CVS_EINVAL, "%s", msg);
     }
     for (int t = 1;; t++) {
-        if ((rc = build_once(db, factory, o, what, idx)) != CVS__STALE)
+        if ((rc = build_once(db, factory, o, what, idx, codec_gen)) != CVS__STALE)
             return rc;
         if (t == FIDX_BUILD_TRIES)
             return cvs__err(CVS_ECONFLICT, "%s: %d times, a build of %s that started later "

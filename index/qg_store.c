@@ -32,7 +32,11 @@
  *     runs the build again (the store's re-run rule).
  *  2. A deleted key at or above "qg_next" (the first key after the build)
  *     was never in the graph, so its mark is dropped rather than kept.
- *  3. Re-ranking (rerank R) reads the stored vectors of the graph's best R
+ *  3. A build that made its own codec first refuses to write the graph
+ *     (CVS_ECONFLICT) when another build's codec replaced it meanwhile,
+ *     as a FAISS build does (faiss_index.c, "Builds of other kinds"): the
+ *     store keeps the later build's codec and index, not a mix.
+ *  4. Re-ranking (rerank R) reads the stored vectors of the graph's best R
  *     by SQ8 row, but only while a row distance is within 2e of the k-th
  *     best (e the SQ8 rows' largest possible error, sq8_radius): past
  *     that, a candidate provably cannot enter the top k, so reading it
@@ -203,6 +207,7 @@ static int blob_validate(const qg_blob *b, char *msg, size_t cap)
 
 typedef struct build_arg {
     const cvs_build_opts *o;
+    uint64_t codec_gen;     /* the codec this cvs_build made, 0 for none */
 } build_arg;
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -219,7 +224,8 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
     size_t n = 0, cs, len;
     int rc = CVS_OK, mrc, found;
 
-    if ((rc = cvs__codec_for_txn(db, txn, &codec, &gen)))
+    if ((rc = cvs__codec_for_txn(db, txn, &codec, &gen)) ||
+        (rc = cvs__codec_gen_check(db, txn, a->codec_gen, "graph index")))
         return rc;
     if (!codec || !cvs__codec_is_4bit(codec) || !cvs__codec_lut_size(codec) ||
         cvs__codec_rabitq_bits(codec))
@@ -322,9 +328,9 @@ int cvs__qg_parse_spec(const char *index)
     return index && (!strcmp(index, "qg") || !strcmp(index, "qg32"));
 }
 
-int cvs__qg_build(cvs_db *db, const cvs_build_opts *o)
+int cvs__qg_build(cvs_db *db, const cvs_build_opts *o, uint64_t codec_gen)
 {
-    build_arg a = {.o = o};
+    build_arg a = {.o = o, .codec_gen = codec_gen};
     if (!o || !cvs__qg_parse_spec(o->index))
         return cvs__err(CVS_EINVAL, "graph index: want \"qg\" or \"qg32\"");
     return cvs__write(db, build_fn, &a);

@@ -14,8 +14,10 @@ int cvs__qg_parse_spec(const char *index);
 
 /* Builds the graph over every record of the store, whose codec must give
  * 4-bit PQ codes (cvs_build builds that codec first), and stores it in one
- * write transaction (qg_store.c deviation 1); replaces a FAISS index. */
-int cvs__qg_build(cvs_db *db, const cvs_build_opts *o);
+ * write transaction (qg_store.c deviation 1); replaces a FAISS index.
+ * codec_gen as for cvs__fidx_build: the codec this build made, which
+ * another build's may not have replaced meanwhile (CVS_ECONFLICT). */
+int cvs__qg_build(cvs_db *db, const cvs_build_opts *o, uint64_t codec_gen);
 
 /* Whether txn's snapshot has a graph index. */
 int cvs__qg_present(cvs_db *db, MDB_txn *txn, int *yes);
@@ -35,7 +37,7 @@ int cvs__qg_search(cvs_txn *t, const float *q, size_t nq, size_t k, size_t ef, s
                    int64_t *labels, float *scores);
 
 /* Stored vectors read by graph re-ranking and queries that re-ranked,
- * over the process (qg_store.c deviation 3); cvs__qg_rerank_bound = 0
+ * over the process (qg_store.c deviation 4); cvs__qg_rerank_bound = 0
  * turns the bound off (tests). */
 void cvs__qg_rerank_counts(uint64_t *reads, uint64_t *queries);
 extern int cvs__qg_rerank_bound;

@@ -495,6 +495,57 @@ Test(qg_store, build_search_reopen, .timeout = 120)
     store_teardown();
 }
 
+/* A FAISS build with its own codec, overtaken by a graph index build with
+ * another codec that starts while FAISS trains: the store must end as one
+ * build after the other would leave it -- the later build's codec and
+ * index -- and the overtaken build say so (CVS_ECONFLICT).  It ended with
+ * the graph build's codec and the FAISS build's index, both builds
+ * reporting success. */
+static void qg_during_training(void *ctx, const char *phase, uint64_t done, uint64_t total,
+                               uint64_t bytes_done, uint64_t bytes_total)
+{
+    int *state = ctx; /* 0: codec not yet encoded, 1: encoded, 2: graph built */
+    (void)done, (void)total, (void)bytes_done, (void)bytes_total;
+    if (!strcmp(phase, "encode") && *state == 0)
+        *state = 1;
+    else if (!strcmp(phase, "train") && *state == 1) { /* FAISS's training, outside a write */
+        *state = 2;
+        cr_assert_eq(cvs_build(sdb, "pq16x4", &(cvs_build_opts){.seed = 5, .index = "qg"}), 0,
+                     "%s", cvs_errmsg(sdb));
+    }
+}
+
+Test(qg_store, a_faiss_build_overtaken_by_a_graph_build, .timeout = 120)
+{
+    float *x, *q;
+    int state = 0, rc;
+    cvs_index_info ii;
+    cvs_codec_info ci;
+    store_setup(&x, &q);
+    rc = cvs_build(sdb, "pq8x4", &(cvs_build_opts){.index = "faiss:IVF16,Flat",
+                                                   .progress = qg_during_training,
+                                                   .progress_ctx = &state});
+    cr_assert_eq(state, 2, "the graph build ran while FAISS trained");
+    cr_assert_eq(rc, CVS_ECONFLICT, "rc %d: %s", rc, cvs_errmsg(sdb));
+    cr_assert(strstr(cvs_errmsg(sdb), "started later"), "%s", cvs_errmsg(sdb));
+    cr_assert_eq(cvs_codec_get_info(sdb, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq16x4");
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_str_eq(ii.spec, "qg32");
+    cr_assert_eq(problems(), 0);
+    /* Built after it, the FAISS index replaces the graph, in one write. */
+    cr_assert_eq(cvs_build(sdb, NULL, &(cvs_build_opts){.index = "faiss:IVF16,Flat"}), 0,
+                 "%s", cvs_errmsg(sdb));
+    cr_assert_eq(cvs_index_get_info(sdb, &ii), 0);
+    cr_assert_str_eq(ii.spec, "faiss:IVF16,Flat");
+    cr_assert_eq(cvs_codec_get_info(sdb, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq16x4");
+    cr_assert_eq(problems(), 0);
+    free(x);
+    free(q);
+    store_teardown();
+}
+
 /* Deleted records never come back; records put after the build are
  * found; an update is answered with its new vector. */
 Test(qg_store, writes_after_the_build, .timeout = 120)
