@@ -67,6 +67,24 @@ def _s(p, n) -> str:
     return _string_at(p, n).decode("utf-8") if p else None
 
 
+def _floats(x, what: str) -> np.ndarray:
+    """x as a float32 array, or InvalidArgument naming what: np.asarray(x,
+    dtype=np.float32) dropped a complex vector's imaginary parts with only a
+    NumPy warning, and turned numeric strings ("1.5") into numbers."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        return x
+    try:
+        a = np.asarray(x)
+    except ValueError as e:  # ragged nesting
+        raise InvalidArgument(f"{what}: not an array of numbers ({e})", L.EINVAL,
+                              "CVS_EINVAL") from None
+    if a.dtype.kind not in "biuf":
+        raise InvalidArgument(f"{what}: numbers are wanted, not {a.dtype} values"
+                              f"{' (complex)' if a.dtype.kind == 'c' else ''}", L.EINVAL,
+                              "CVS_EINVAL")
+    return a.astype(np.float32, copy=False)
+
+
 def _enc(s, what: str) -> bytes:
     if isinstance(s, bytes):
         return s
@@ -554,7 +572,7 @@ class Store:
 
     def _matrix(self, vectors, n: int | None = None) -> np.ndarray:
         """vectors as a C-contiguous float32 (n, dim) array, converted at most once."""
-        a = np.asarray(vectors, dtype=np.float32)
+        a = _floats(vectors, "vectors")
         if a.ndim == 1:
             a = a.reshape(1, -1)
         if a.ndim != 2 or a.shape[1] != self.dim:
@@ -632,7 +650,7 @@ class Store:
             # let an exception escape into C.
             try:
                 strs = [_string_at(texts[i], lens[i]).decode("utf-8") for i in range(n)]
-                v = np.asarray(fn(strs), dtype=np.float32)
+                v = _floats(fn(strs), "the embedder's vectors")
                 if v.shape != (n, d):
                     raise ValueError(f"embedder returned shape {v.shape}, expected ({n}, {d})")
                 ctypes.memmove(out, np.ascontiguousarray(v).ctypes.data, n * d * 4)
@@ -1029,7 +1047,7 @@ class Store:
         else:
             # One query is passed as it is (its address is the row's), not
             # reshaped: a fresh view would cost a buffer export per call.
-            q = np.asarray(queries, dtype=np.float32)
+            q = _floats(queries, "queries")
             if not (q.ndim in (1, 2) and q.shape[-1] == self.dim and q.flags.c_contiguous):
                 q = self._matrix(q)
         if mode == "bm25":
@@ -1177,7 +1195,7 @@ class Store:
                     queries[0], (str, bytes)):
                 q = self.embed(queries)
             else:
-                q = self._matrix(np.asarray(queries, dtype=np.float32))
+                q = self._matrix(_floats(queries, "queries"))
             o.queries = _addr(q)
             o.nqueries = q.shape[0]
         r = L.cvs_tune_result()

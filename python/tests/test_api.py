@@ -247,6 +247,29 @@ def test_put_strided_and_no_copy(path, rng):
             np.testing.assert_array_equal(db.get(str(i))["vector"], big[i, ::2])
 
 
+def test_vectors_that_are_not_real_numbers(path):
+    """Complex vectors lost their imaginary parts with only a NumPy warning,
+    and strings of digits were taken for numbers: each is refused, naming
+    the argument, and nothing is stored.  Integers and booleans are numbers."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.put(["i", "b"], [np.array([1, 2], np.int64), np.array([True, False])])
+        np.testing.assert_array_equal(db.get("b")["vector"], [1, 0])
+        bad = [np.array([[1 + 2j, 0]]), np.array([["1.5", "2"]]), [[1, "x"]],
+               np.array([[None, 1]], dtype=object), [[1, 2], [3]]]
+        for v in bad:
+            with pytest.raises(cvstore.InvalidArgument, match="vectors"):
+                db.put(["c"], v)
+            with pytest.raises(cvstore.InvalidArgument, match="queries"):
+                db.search(v[0] if isinstance(v, np.ndarray) else v, k=1)
+        assert db.get("c") is None and len(db) == 2
+        # A function embedder returning complex values fails the put, named.
+        db.set_embedder(lambda texts: np.ones((len(texts), 2), np.complex64), name="c")
+        with pytest.raises(cvstore.IoError) as e:
+            db.put(["t"], texts=["hello"])
+        assert "complex" in str(e.value.__cause__)
+        assert db.get("t") is None
+
+
 def test_put_errors(path):
     with cvstore.open(path, create=True, dim=3) as db:
         with pytest.raises(cvstore.DimensionMismatch):
