@@ -494,6 +494,29 @@ int cli_json_print(FILE *f, json_t *j)
     return rc;
 }
 
+json_t *cli_link_json(const cvs_link_stats *ls, const cvs_knn_info *ki)
+{
+    json_t *j = json_object();
+    if (j && ls && json_object_set_new(j, "mentions",
+                                       json_pack("{sI sI sI sI sf}", "records",
+                                                 (json_int_t)ls->records, "titles",
+                                                 (json_int_t)ls->titles, "sources",
+                                                 (json_int_t)ls->sources, "links",
+                                                 (json_int_t)ls->links, "seconds",
+                                                 ls->seconds)))
+        goto fail;
+    if (j && ki && json_object_set_new(j, "knn",
+                                       json_pack("{sI sI sb sf sf}", "k", (json_int_t)ki->k,
+                                                 "records", (json_int_t)ki->records,
+                                                 "approximate", ki->approximate, "recall",
+                                                 ki->recall, "seconds", ki->seconds)))
+        goto fail;
+    return j;
+fail:
+    json_decref(j);
+    return NULL;
+}
+
 int cli_json_write_string(FILE *f, const char *s, size_t len)
 {
     json_t *j = json_stringn(s ? s : "", s ? len : 0);

@@ -142,6 +142,11 @@ char *cli_escape_text(const char *s, size_t len);
 /* Writes j as one line on f and drops the reference; 0 or -1 on failure. */
 int cli_json_print(FILE *f, json_t *j);
 
+/* `link --json`'s object, which `import --json` gives as its "link":
+ * {"mentions": {...}, "knn": {...}}, each left out when its report is
+ * NULL.  NULL when out of memory. */
+json_t *cli_link_json(const cvs_link_stats *ls, const cvs_knn_info *ki);
+
 /* Writes s (len bytes, UTF-8) as a JSON string literal; 0 or -1. */
 int cli_json_write_string(FILE *f, const char *s, size_t len);
 

@@ -13,28 +13,34 @@
 #include "common.h"
 
 static const char usage[] =
-    "Usage: cvstore delete DB ID...\n"
+    "Usage: cvstore delete DB ID... [--json]\n"
     "\n"
     "Deletes the records with the given ids in one transaction and prints how\n"
     "many were deleted.  Ids not in the store are skipped; the exit code is 1\n"
     "if none of them was there.\n"
     "\n"
     "Options:\n"
+    "      --json           print {\"deleted\": N, \"requested\": M} instead\n"
     "  -h, --help           show this help\n";
 
 int cmd_delete(int argc, char **argv)
 {
     static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cvs_db *db = NULL;
     const char **ids = NULL;
     size_t *lens = NULL, n, deleted = 0;
-    int c, rc;
+    int c, rc, json = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
+        case 'j':
+            json = 1;
+            cli_wait_quiet();
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -75,7 +81,15 @@ int cmd_delete(int argc, char **argv)
         rc = cli_fail("delete", rc, db);
         goto out;
     }
-    printf("deleted %zu of %zu\n", deleted, n);
+    if (json) {
+        if (cli_json_print(stdout, json_pack("{sI sI}", "deleted", (json_int_t)deleted,
+                                             "requested", (json_int_t)n))) {
+            rc = CLI_EFAIL;
+            goto out;
+        }
+    } else {
+        printf("deleted %zu of %zu\n", deleted, n);
+    }
     if (!deleted) {
         if (n == 1) {
             char *m = cli_escape_text(ids[0], lens[0]);

@@ -31,7 +31,8 @@
 
 static const char usage[] =
     "Usage: cvstore import DB FILE [--format fvecs|bvecs|npy|jsonl] [--batch N]\n"
-    "                      [--ids FILE] [--ids-as-text] [--link|--no-link] [--quiet]\n"
+    "                      [--ids FILE] [--ids-as-text] [--link|--no-link] [--json]\n"
+    "                      [--quiet]\n"
     "\n"
     "Imports FILE into the store DB.  The whole file is validated first: a file\n"
     "with a bad record changes nothing, and the error names the file, the record\n"
@@ -57,6 +58,11 @@ static const char usage[] =
     "                       graph is built when it has none; puts keep it)\n"
     "  -L, --no-link        a text store: skip the rebuild of the mention links and\n"
     "                       the kNN build (puts keep the links all the same)\n"
+    "      --json           the summary as one JSON object on standard output:\n"
+    "                       {\"file\", \"records\", \"inserted\", \"updated\", \"bytes\",\n"
+    "                       \"seconds\", \"link\"} (\"link\": `cvstore link --json`'s\n"
+    "                       {\"mentions\", \"knn\"}, when the import linked; \"knn\"\n"
+    "                       left out when the graph was kept up to date by the writes)\n"
     "  -q, --quiet          no progress bar and no summary (a file of no\n"
     "                       records is still said: a wrong file is noticed)\n"
     "  -h, --help           show this help\n";
@@ -115,6 +121,7 @@ int cmd_import(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"link", no_argument, NULL, 'l'},
         {"no-link", no_argument, NULL, 'L'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,7 +132,8 @@ int cmd_import(int argc, char **argv)
     const char *path, *file;
     uint64_t batch;
     double t0, el;
-    int c, rc, quiet = 0, link = 0; /* 1 --link, -1 --no-link, 2 a text store */
+    int c, rc, quiet = 0, json = 0, link = 0; /* 1 --link, -1 --no-link, 2 a text store */
+    json_t *linked = NULL; /* --json's "link" */
 
     while ((c = getopt_long(argc, argv, "f:b:i:tqlLh", opts, NULL)) != -1) {
         switch (c) {
@@ -150,6 +158,10 @@ int cmd_import(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            cli_wait_quiet();
+            break;
+        case 'j':
+            json = 1;
             cli_wait_quiet();
             break;
         case 'l':
@@ -209,9 +221,9 @@ int cmd_import(int argc, char **argv)
          * noticed, and a restored empty export reads as one. */
         fprintf(stderr, "imported 0 records: %s holds no records; the store is unchanged\n",
                 strcmp(file, "-") ? base_name(file) : "standard input");
-        goto out;
+        goto summary;
     }
-    if (!quiet) {
+    if (!quiet && !json) {
         /* Large texts import at a few records a second: "0 rec/s" would
          * read as a stall, so slow rates keep a decimal; for the same
          * reason a text store's import (a few kB a second) is in kB/s. */
@@ -261,10 +273,28 @@ int cmd_import(int argc, char **argv)
             rc = cli_fail("import", rc, db);
             goto out;
         }
-        if (!quiet)
+        if (json && !(linked = cli_link_json(&ls, have_knn ? NULL : &ki))) {
+            rc = cli_fail("import", CVS_ENOMEM, NULL);
+            goto out;
+        }
+        if (!quiet && !json)
             link_summary(&ls, have_knn ? NULL : &ki);
     }
+summary:
+    if (json) {
+        json_t *j = json_pack("{ss sI sI sI sI sf}", "file", strcmp(file, "-") ? file : "-",
+                              "records", (json_int_t)st.records, "inserted",
+                              (json_int_t)st.inserted, "updated", (json_int_t)st.updated,
+                              "bytes", (json_int_t)st.bytes, "seconds", el);
+        if (j && linked && json_object_set(j, "link", linked)) {
+            json_decref(j);
+            j = NULL;
+        }
+        if (cli_json_print(stdout, j))
+            rc = CLI_EFAIL;
+    }
 out:
+    json_decref(linked);
     cvs_db_close(db);
     return rc;
 }

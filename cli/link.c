@@ -107,19 +107,7 @@ int cmd_link(int argc, char **argv)
         goto out;
     }
     if (json) {
-        json_t *j = json_object();
-        if (mentions)
-            json_object_set_new(j, "mentions",
-                                json_pack("{sI sI sI sI sf}", "records", (json_int_t)ls.records,
-                                          "titles", (json_int_t)ls.titles, "sources",
-                                          (json_int_t)ls.sources, "links", (json_int_t)ls.links,
-                                          "seconds", ls.seconds));
-        if (knn)
-            json_object_set_new(j, "knn",
-                                json_pack("{sI sI sb sf sf}", "k", (json_int_t)ki.k, "records",
-                                          (json_int_t)ki.records, "approximate", ki.approximate,
-                                          "recall", ki.recall, "seconds", ki.seconds));
-        if (cli_json_print(stdout, j))
+        if (cli_json_print(stdout, cli_link_json(mentions ? &ls : NULL, knn ? &ki : NULL)))
             rc = CLI_EFAIL;
     } else {
         if (mentions)

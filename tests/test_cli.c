@@ -139,6 +139,49 @@ Test(cli, help_names_every_json_member, .init = setup, .fini = teardown)
     help_names_json(args, "link");
     snprintf(args, sizeof args, "tune '%s/db' --json -k 1 2>/dev/null", dir);
     help_names_json(args, "tune");
+    snprintf(args, sizeof args, "import '%s/db' '%s/small.jsonl' --link --json", dir, dir);
+    help_names_json(args, "import");
+    snprintf(args, sizeof args, "delete '%s/db' a --json", dir);
+    help_names_json(args, "delete");
+}
+
+/* import and delete print their summaries as JSON for scripts (they had no
+ * --json): the counts, the link report as `link --json` gives it, and the
+ * same exit codes as without. */
+Test(cli, import_and_delete_json, .init = setup, .fini = teardown)
+{
+    char *out = NULL;
+    json_t *j, *l;
+    make_small("l2");
+    cr_assert_eq(tu_cli(&out, "import '%s/db' '%s/small.jsonl' --json", dir, dir), 0);
+    j = parse_line(out, strlen(out));
+    cr_assert_eq(json_integer_value(json_object_get(j, "records")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(j, "inserted")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(j, "updated")), 3);
+    cr_assert_gt(json_integer_value(json_object_get(j, "bytes")), 0);
+    cr_assert(json_is_real(json_object_get(j, "seconds")));
+    cr_assert(!json_object_get(j, "link"), "a store without an embedder links on --link only");
+    cr_assert(strstr(json_string_value(json_object_get(j, "file")), "small.jsonl"));
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "import '%s/db' '%s/small.jsonl' --json --link", dir, dir), 0);
+    j = parse_line(out, strlen(out));
+    l = json_object_get(j, "link");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(l, "mentions"), "records")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(l, "knn"), "records")), 3);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "delete '%s/db' a b nope --json", dir), 0);
+    j = parse_line(out, strlen(out));
+    cr_assert_eq(json_integer_value(json_object_get(j, "deleted")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(j, "requested")), 3);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "delete '%s/db' nope --json 2>/dev/null", dir), 1);
+    j = parse_line(out, strlen(out));
+    cr_assert_eq(json_integer_value(json_object_get(j, "deleted")), 0);
+    json_decref(j);
+    free(out);
 }
 
 Test(cli, search_json_cosine_golden, .init = setup, .fini = teardown)
