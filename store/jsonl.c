@@ -25,8 +25,10 @@
  *     compactly, so equal metadata is stored as equal bytes.
  *  6. "title" must be a string; it is stored and indexed for BM25 with the
  *     text (text/bm25.c).
- *  7. Strings holding \u0000 are refused (jansson's default): ids and link
- *     types are C strings further on.
+ *  7. "\u0000" is read (JSON_ALLOW_NUL) where the store keeps bytes with
+ *     their length -- ids (which are bytes: export writes such an id back
+ *     as it came), titles, texts -- and refused, naming the field, where it
+ *     cannot be kept: in a link's type, in meta (meta_has_nul), in a key.
  *  8. "sentences" (an array of strings, as HotpotQA's corpus gives them)
  *     are kept as the record's sentences (text/sentences.c).  Without
  *     "text", the text is the sentences, each trimmed of white space,

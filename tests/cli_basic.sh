@@ -387,6 +387,7 @@ if unshare -rm true 2>/dev/null; then
     mount -t tmpfs -o size=16m tmpfs "$1" && "$2" init "$1/m" --embedder glove >/dev/null &&
       "$2" import "$1/m" "$3" >/dev/null 2>&1 && mount -o remount,ro "$1" || exit 9
     printf "%s\n" \
+      "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"sh\",\"version\":\"1\"}}}" \
       "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\",\"arguments\":{\"query\":\"opera\"}}}" \
       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\",\"arguments\":{\"text\":\"a new opera\"}}}" |
       "$2" mcp "$1/m" >"$4/ro.out" 2>"$4/ro.err"' _ "$tmp/ro" "$cli" "$tmp/text.jsonl" "$tmp" ||
