@@ -317,15 +317,23 @@ def _json_default(o):
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
-def _dumps(o) -> str:
-    return json.dumps(o, ensure_ascii=False, default=_json_default)
+def _dumps(o, what: str = "metadata") -> str:
+    """o as JSON text.  NaN and infinities are not JSON: json.dumps wrote
+    them as NaN / Infinity, which the library then refused as "invalid
+    token" -- and NaN is how pandas gives a missing value, so the message
+    says what to use instead."""
+    try:
+        return json.dumps(o, ensure_ascii=False, default=_json_default, allow_nan=False)
+    except ValueError:
+        raise InvalidInput(f"{what}: NaN and infinity are not JSON values (use None for a "
+                           f"missing value)", L.EINPUT, "CVS_EINPUT") from None
 
 
 def _parse_filter(flt):
     """A cvs_filter* for a filter given as a dict or as JSON text (None: none)."""
     if flt is None:
         return None
-    text = flt if isinstance(flt, (str, bytes)) else _dumps(flt)
+    text = flt if isinstance(flt, (str, bytes)) else _dumps(flt, "filter")
     b = _enc(text, "filter")
     h = c_void_p()
     rc = lib.cvs_filter_parse(b, len(b), byref(h))
@@ -337,7 +345,7 @@ def _parse_filter(flt):
 def _filter_text(flt) -> bytes | None:
     if flt is None:
         return None
-    return _enc(flt if isinstance(flt, (str, bytes)) else _dumps(flt), "filter")
+    return _enc(flt if isinstance(flt, (str, bytes)) else _dumps(flt, "filter"), "filter")
 
 
 _tls = threading.local()
@@ -800,8 +808,8 @@ class Store:
         if metas is not None:
             present = np.array([m is not None for m in metas], dtype=bool)
             enc = [b"" if m is None else _enc(m if isinstance(m, (str, bytes))
-                                              else _dumps(m), "meta")
-                   for m in metas]
+                                              else _dumps(m, f"metas[{i}]"), "meta")
+                   for i, m in enumerate(metas)]
             buf, p, ln = _joined(enc)
             keep.append(buf)
             recs["meta"] = np.where(present, p, 0)

@@ -270,6 +270,20 @@ def test_vectors_that_are_not_real_numbers(path):
         assert db.get("t") is None
 
 
+def test_nan_in_metadata_is_named(path):
+    """NaN (pandas' missing value) in metadata or a filter: a message that
+    says NaN is not JSON and what to use, not the parser's "invalid token";
+    nothing is stored."""
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        with pytest.raises(cvstore.InvalidInput, match=r"metas\[1\]: NaN .*use None"):
+            db.put(["a", "b"], [[1, 2], [3, 4]], metas=[{"x": 1}, {"x": float("nan")}])
+        with pytest.raises(cvstore.InvalidInput, match="filter: NaN"):
+            db.search([1, 2], k=1, filter={"x": {"$lt": float("inf")}})
+        assert len(db) == 0
+        db.put(["a"], [[1, 2]], metas=[{"x": None}])
+        assert db.get("a")["meta"] == {"x": None}
+
+
 def test_put_errors(path):
     with cvstore.open(path, create=True, dim=3) as db:
         with pytest.raises(cvstore.DimensionMismatch):
