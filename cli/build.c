@@ -98,6 +98,7 @@ static const char usage[] =
     "                       {\"codec\": {...}, \"index\": {...} or null, \"seconds\",\n"
     "                       \"chosen\": {\"codec\", \"index\"} or null}\n"
     "  -q, --quiet          no progress bar and no summary\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,

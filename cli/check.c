@@ -31,6 +31,7 @@ static const char usage[] =
     "  -j, --json           one JSON object: {\"healthy\": true, \"problems\": 0,\n"
     "                       \"records\": N, \"messages\": [...]}\n"
     "  -q, --quiet          no progress bar\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 struct report {

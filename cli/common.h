@@ -134,6 +134,12 @@ void cli_progress_clear(cli_progress *p);
  * of valid UTF-8 becomes \xNN (hex).  NULL when out of memory. */
 char *cli_escape_text(const char *s, size_t len);
 
+/* The --help line of every command that opens a store (cli_take_key_file
+ * takes the option before getopt sees it). */
+#define CLI_KEY_FILE_HELP                                                      \
+    "      --key-file F     an encrypted store's passphrase is F's contents\n"  \
+    "                       (else $CVSTORE_PASSPHRASE; docs/SECURITY.md)\n"
+
 /* ==== JSON output ==== */
 
 /* Floats need 9 significant digits to survive a print/parse round trip. */

@@ -77,6 +77,7 @@ static const char usage[] =
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
     "      --json              JSON output\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help              show this help\n";
 
 /* "x,y,..." into a malloc'd array of exactly dim floats. */

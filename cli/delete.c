@@ -21,6 +21,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "      --json           print {\"deleted\": N, \"requested\": M} instead\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 int cmd_delete(int argc, char **argv)

@@ -68,6 +68,7 @@ static const char usage[] =
     "      --umask          create a new FILE with the usual permissions (0666\n"
     "                       less the umask) instead of 0600\n"
     "  -q, --quiet          no progress bar (shown on a terminal with --output)\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 /* The output: where to write (the target itself, an unnamed file linked

@@ -26,6 +26,7 @@ static const char usage[] =
     "                       it (\"sentences\" when the record came with them) with\n"
     "                       \"key\", \"created\" and \"updated\"\n"
     "  -v, --vector         include the vector\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 static void print_human(const cvs_record *r, const float *vec, uint32_t dim)

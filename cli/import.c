@@ -65,6 +65,7 @@ static const char usage[] =
     "                       left out when the graph was kept up to date by the writes)\n"
     "  -q, --quiet          no progress bar and no summary (a file of no\n"
     "                       records is still said: a wrong file is noticed)\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,

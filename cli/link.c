@@ -30,6 +30,7 @@ static const char usage[] =
     "                       \"seconds\"}, \"knn\": {\"k\", \"records\", \"approximate\",\n"
     "                       \"recall\", \"seconds\"}} (each left out when skipped)\n"
     "  -q, --quiet          no progress bar\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,

@@ -115,6 +115,7 @@ static const char usage[] =
     "  -m, --max-memory-bytes N\n"
     "                       refuse a memory whose text and metadata exceed N\n"
     "                       bytes (default " CLI_STR(CVS_MEM_MAX_BYTES) ", at most 1048576)\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 static const char *const versions[] = {"2025-06-18", "2025-03-26", "2024-11-05"};

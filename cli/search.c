@@ -72,6 +72,7 @@ static const char usage[] =
     "                       strings, numbers and booleans, $in, $gt $gte $lt $lte,\n"
     "                       \"$ids\": [...] an allow-list of ids; members are ANDed).\n"
     "                       K results come back whenever at least K records match\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n"
     "\n"
     "In the table, ids that are not printable text on one line (a newline, a\n"

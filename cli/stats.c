@@ -27,6 +27,7 @@ static const char usage[] =
     "                       nprobe, rerank, refine, mem_bytes, mem_bytes_per_vector,\n"
     "                       disk_bytes, dirty} or null, embedder {name, dim,\n"
     "                       common_component, vocabulary_in_store} or null\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n"
     "\n"
     "A codec, index or embedder this build cannot read (a newer format, or\n"

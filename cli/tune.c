@@ -63,6 +63,7 @@ static const char usage[] =
     "                       \"recall\", \"ms_per_query\", \"index\", \"rebuilds\",\n"
     "                       \"sample\"}\n"
     "  -q, --quiet          no progress bar\n"
+    CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total,

@@ -145,6 +145,23 @@ Test(cli, help_names_every_json_member, .init = setup, .fini = teardown)
     help_names_json(args, "delete");
 }
 
+/* Every command that opens a store takes --key-file (taken before getopt
+ * sees the rest), and its --help says so: only init's and the top-level
+ * help did, so `cvstore search --help` never said how to open an encrypted
+ * store. */
+Test(cli, every_help_names_key_file)
+{
+    static const char *const cmds[] = {"init", "import", "build", "tune", "get", "delete",
+                                       "search", "stats", "check", "export", "mcp", "link",
+                                       "context"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *help = NULL;
+        cr_assert_eq(tu_cli(&help, "%s --help", cmds[i]), 0, "%s --help", cmds[i]);
+        cr_expect(strstr(help, "--key-file F"), "%s --help does not name --key-file", cmds[i]);
+        free(help);
+    }
+}
+
 /* import and delete print their summaries as JSON for scripts (they had no
  * --json): the counts, the link report as `link --json` gives it, and the
  * same exit codes as without. */
