@@ -15,6 +15,17 @@ libcvstore.so.0).  Errors raise subclasses of :class:`Error` named after the
 library's codes (NotFound, InvalidInput, WrongPassphrase, Corrupt, ...).
 """
 
+try:
+    import numpy as _numpy  # noqa: F401 - the one dependency, checked first
+except ImportError as _e:
+    # Said plainly: the usual cause is another python3 first on PATH (pyenv's)
+    # where Debian's has python3-numpy (README, "Python").
+    import sys as _sys
+    raise ImportError(
+        f"cvstore needs NumPy, which {_sys.executable} does not have: run it with Debian's "
+        f"/usr/bin/python3 and python3-numpy (apt-get install python3-numpy), or install "
+        f"numpy for this interpreter", name=_e.name) from _e
+
 from ._errors import (AlreadyExists, Busy, Conflict, Corrupt, DimensionMismatch, Error, FaissError,
                       FormatError, InternalError, InvalidArgument, InvalidInput, IoError,
                       LmdbError, NotFound, OutOfMemory, ReadOnly, VersionMismatch,

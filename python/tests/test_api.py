@@ -270,6 +270,19 @@ def test_vectors_that_are_not_real_numbers(path):
         assert db.get("t") is None
 
 
+def test_import_without_numpy_says_what_to_do():
+    """A python3 without NumPy (pyenv's, first on PATH) got a bare
+    ModuleNotFoundError from deep inside the package; the message now names
+    the interpreter and the fix."""
+    pkg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import sys; sys.modules['numpy'] = None; sys.path.insert(0, sys.argv[1])\n"
+            "try:\n    import cvstore\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code, pkg], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "cvstore needs NumPy" in out.stdout and sys.executable in out.stdout
+    assert "python3-numpy" in out.stdout
+
+
 def test_nan_in_metadata_is_named(path):
     """NaN (pandas' missing value) in metadata or a filter: a message that
     says NaN is not JSON and what to use, not the parser's "invalid token";
