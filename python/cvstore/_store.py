@@ -329,6 +329,27 @@ def _dumps(o, what: str = "metadata") -> str:
                            f"missing value)", L.EINPUT, "CVS_EINPUT") from None
 
 
+def _progress_hook(progress, raised: list):
+    """A C progress callback calling progress(phase, done, total), or a NULL
+    one for None.  The C call cannot be stopped from a callback, so an
+    exception progress raises (a KeyboardInterrupt included) is kept in
+    raised, for the caller to raise once the call has returned; later
+    reports are then not passed on.  Keep the result referenced for the
+    call's duration."""
+    if progress is None:
+        return L.progress_fn()
+
+    def on_progress(_ctx, phase, done, total, _bd, _bt):
+        if raised:
+            return
+        try:
+            progress(phase.decode("utf-8", "replace"), int(done), int(total))
+        except BaseException as e:  # noqa: BLE001 - raised after the call
+            raised.append(e)
+
+    return L.progress_fn(on_progress)
+
+
 def _parse_filter(flt):
     """A cvs_filter* for a filter given as a dict or as JSON text (None: none)."""
     if flt is None:
@@ -968,7 +989,8 @@ class Store:
     @_guarded
     def import_file(self, path: str | os.PathLike, *, format: str | None = None,
                     ids: str | os.PathLike | None = None, ids_as_text: bool = False,
-                    batch: int = 0, link: bool | None = None) -> dict:
+                    batch: int = 0, link: bool | None = None,
+                    progress: Callable[[str, int, int], Any] | None = None) -> dict:
         """Imports a vector or JSONL file as `cvstore import` does (cvs_import):
         the whole file is validated first, then written in batches of batch
         records (0: 10,000), upserted by id.  format: "fvecs", "bvecs",
@@ -983,7 +1005,15 @@ class Store:
         {"records", "inserted", "updated"}, and "link" with what link()
         reports when it ran.  A file of no records (empty, or blank lines
         only: the export of an empty store) imports nothing and returns
-        records 0."""
+        records 0.
+
+        progress: called as progress(phase, done, total) while the import
+        validates and writes (phases "validate", "write"; done and total
+        records) and while the link it runs builds the kNN graph ("knn"),
+        the reports `cvstore import` draws its bar from.  It runs inside the
+        import (a write may be open): it must not call the store.  An
+        exception it raises is raised once the import has returned (the
+        import is not interrupted)."""
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
         o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
@@ -998,7 +1028,13 @@ class Store:
         elif ids_as_text:
             raise InvalidArgument("ids_as_text needs ids (a file of ids)", L.EINVAL, "CVS_EINVAL")
         st = L.cvs_import_stats()
-        self._check(lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st)))
+        raised: list[BaseException] = []
+        o.progress = pcb = _progress_hook(progress, raised)
+        rc = lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st))
+        del pcb
+        if raised:
+            raise raised[0]
+        self._check(rc)
         out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
         if st.records == 0:  # an empty file (an empty store's export): nothing changed
             return out
@@ -1009,9 +1045,9 @@ class Store:
             rc = lib.cvs_knn_get_info(self._db, byref(ki))
             if rc not in (0, L.NOTFOUND):
                 self._check(rc)
-            out["link"] = self.link(knn=rc == L.NOTFOUND)
+            out["link"] = self.link(knn=rc == L.NOTFOUND, progress=progress)
         elif link:
-            out["link"] = self.link()
+            out["link"] = self.link(progress=progress)
         return out
 
     # ==== search ====
@@ -1166,17 +1202,25 @@ class Store:
 
     @_guarded
     def build(self, codec: str | None = None, index: str | None = None, *, seed: int = 0,
-              max_train: int = 0, anisotropic_eta: float = 0.0) -> dict:
+              max_train: int = 0, anisotropic_eta: float = 0.0,
+              progress: Callable[[str, int, int], Any] | None = None) -> dict:
         """Trains a codec (spec such as "pq32", "opq,pq16", "pca64,sq8") on a
         sample of the vectors and encodes every record, and/or builds an ANN
         index ("ivf", "ivf1024,residual", "faiss:HNSW32").  With neither (or
         "auto") the library chooses them from the store's size, dimension
         and raw mode (cvs_build_choose).  Returns {"codec": ..., "index":
-        ...} as stats() reports them."""
+        ...} as stats() reports them.  progress: as import_file's, with the
+        build's phases ("sample", "coarse", "pq", "encode", ...)."""
         o = _opts(L.cvs_build_opts, "build", seed=seed, max_train=max_train,
                   anisotropic_eta=anisotropic_eta, index=_cstr(index))
+        raised: list[BaseException] = []
+        o.progress = pcb = _progress_hook(progress, raised)
         self._has_index = None
-        self._check(lib.cvs_build(self._db, _cstr(codec), byref(o)))
+        rc = lib.cvs_build(self._db, _cstr(codec), byref(o))
+        del pcb
+        if raised:
+            raise raised[0]
+        self._check(rc)
         st = self.stats()
         return {"codec": st["codec"], "index": st["index"]}
 
@@ -1215,9 +1259,10 @@ class Store:
 
     @_guarded
     def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
-             ann: bool = False) -> dict:
+             ann: bool = False, progress: Callable[[str, int, int], Any] | None = None) -> dict:
         """Builds the graph context() walks: mention links from titles found
-        in texts, and the kNN graph (k neighbours per record)."""
+        in texts, and the kNN graph (k neighbours per record).  progress: as
+        import_file's, while the kNN graph is built (phase "knn")."""
         k = _int_arg("link: k", k, 1)
         out = {}
         if mentions:
@@ -1228,7 +1273,13 @@ class Store:
         if knn:
             ko = _opts(L.cvs_knn_opts, "link", k=k, flags=L.SEARCH_ANN if ann else 0)
             ki = L.cvs_knn_info()
-            self._check(lib.cvs_knn_build(self._db, byref(ko), byref(ki)))
+            raised: list[BaseException] = []
+            ko.progress = pcb = _progress_hook(progress, raised)
+            rc = lib.cvs_knn_build(self._db, byref(ko), byref(ki))
+            del pcb
+            if raised:
+                raise raised[0]
+            self._check(rc)
             out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}
         return out
 
@@ -1278,16 +1329,8 @@ class Store:
         def report(_ctx, msg):
             problems.append(msg.decode("utf-8", "replace"))
 
-        def on_progress(_ctx, phase, done, total, _bd, _bt):
-            if raised:
-                return
-            try:
-                progress(phase.decode("utf-8", "replace"), int(done), int(total))
-            except BaseException as e:  # noqa: BLE001 - raised after the call
-                raised.append(e)
-
         cb = L.report_fn(report)
-        pcb = L.progress_fn(on_progress) if progress is not None else L.progress_fn()
+        pcb = _progress_hook(progress, raised)
         n = c_uint64()
         rc = lib.cvs_check_progress(self._db, cb, None, pcb, None, byref(n))
         if raised:

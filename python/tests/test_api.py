@@ -270,6 +270,35 @@ def test_vectors_that_are_not_real_numbers(path):
         assert db.get("t") is None
 
 
+def test_progress_of_long_calls(tmp_path, rng):
+    """import_file, build and link report progress as the CLI's bars do (a
+    Python program had no way to show any for a long import); an exception
+    from the callback comes out once the call has returned."""
+    x = rng.standard_normal((3000, 8)).astype(np.float32)
+    f = tmp_path / "x.fvecs"
+    f.write_bytes(np.hstack([np.full((len(x), 1), 8, np.int32).view(np.float32), x]).tobytes())
+    seen = []
+    with cvstore.open(tmp_path / "p.cvs", create=True, dim=8, metric="l2") as db:
+        r = db.import_file(f, link=True, progress=lambda *a: seen.append(a))
+        assert r["records"] == 3000
+        phases = {p for p, _, _ in seen}
+        assert {"validate", "write", "knn"} <= phases, phases
+        assert ("write", 3000, 3000) in seen
+        seen.clear()
+        db.build("pq4", "ivf8", progress=lambda *a: seen.append(a))
+        assert {"sample", "encode"} <= {p for p, _, _ in seen}
+        assert all(0 <= d <= t or t == 0 for _, d, t in seen)
+        seen.clear()
+        db.link(mentions=False, progress=lambda *a: seen.append(a))
+        assert seen and seen[-1][1] == seen[-1][2] == 3000
+
+        def fail(phase, done, total):
+            raise RuntimeError(f"stop at {phase}")
+        with pytest.raises(RuntimeError, match="stop at validate"):
+            db.import_file(f, progress=fail)
+        assert len(db) == 3000
+
+
 def test_import_without_numpy_says_what_to_do():
     """A python3 without NumPy (pyenv's, first on PATH) got a bare
     ModuleNotFoundError from deep inside the package; the message now names
