@@ -1028,13 +1028,9 @@ class Store:
         elif ids_as_text:
             raise InvalidArgument("ids_as_text needs ids (a file of ids)", L.EINVAL, "CVS_EINVAL")
         st = L.cvs_import_stats()
-        raised: list[BaseException] = []
-        o.progress = pcb = _progress_hook(progress, raised)
-        rc = lib.cvs_import(self._db, os.fsencode(path), byref(o), byref(st))
-        del pcb
-        if raised:
-            raise raised[0]
-        self._check(rc)
+        self._with_progress(progress, o,
+                            lambda: lib.cvs_import(self._db, os.fsencode(path), byref(o),
+                                                   byref(st)))
         out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
         if st.records == 0:  # an empty file (an empty store's export): nothing changed
             return out
@@ -1200,6 +1196,21 @@ class Store:
 
     # ==== compression and indexes ====
 
+    def _with_progress(self, progress, opts, call) -> None:
+        """Runs call() (a library call returning its code) with opts.progress
+        calling progress (_progress_hook); raises what progress raised, then
+        the call's error."""
+        raised: list[BaseException] = []
+        opts.progress = hook = _progress_hook(progress, raised)
+        try:
+            rc = call()
+        finally:
+            opts.progress = L.progress_fn()
+            del hook
+        if raised:
+            raise raised[0]
+        self._check(rc)
+
     @_guarded
     def build(self, codec: str | None = None, index: str | None = None, *, seed: int = 0,
               max_train: int = 0, anisotropic_eta: float = 0.0,
@@ -1213,20 +1224,15 @@ class Store:
         build's phases ("sample", "coarse", "pq", "encode", ...)."""
         o = _opts(L.cvs_build_opts, "build", seed=seed, max_train=max_train,
                   anisotropic_eta=anisotropic_eta, index=_cstr(index))
-        raised: list[BaseException] = []
-        o.progress = pcb = _progress_hook(progress, raised)
         self._has_index = None
-        rc = lib.cvs_build(self._db, _cstr(codec), byref(o))
-        del pcb
-        if raised:
-            raise raised[0]
-        self._check(rc)
+        self._with_progress(progress, o, lambda: lib.cvs_build(self._db, _cstr(codec), byref(o)))
         st = self.stats()
         return {"codec": st["codec"], "index": st["index"]}
 
     @_guarded
     def tune(self, target_recall: float = 0.95, *, k: int = 10, sample: int = 0,
-             seed: int = 0, rebuild: bool = False, queries=None) -> dict:
+             seed: int = 0, rebuild: bool = False, queries=None,
+             progress: Callable[[str, int, int], Any] | None = None) -> dict:
         """Measures recall of the ANN index on a sample of the store's own
         vectors and stores the cheapest nprobe/rerank reaching target_recall
         as the defaults (rebuild=True: also tries other IVF list counts and
@@ -1234,7 +1240,8 @@ class Store:
         "refine", "recall", "ms_per_query", "reached", "index", "rebuilds", "sample"}.
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
-        own vectors."""
+        own vectors.  progress: as import_file's, while it measures and
+        rebuilds."""
         k = _int_arg("tune: k", k, 0)  # 0: the library's default
         sample = _int_arg("tune: sample", sample, 0)
         o = _opts(L.cvs_tune_opts, "tune", target_recall=target_recall, k=k, sample=sample,
@@ -1252,7 +1259,7 @@ class Store:
             o.nqueries = q.shape[0]
         r = L.cvs_tune_result()
         self._has_index = None
-        self._check(lib.cvs_tune(self._db, byref(o), byref(r)))
+        self._with_progress(progress, o, lambda: lib.cvs_tune(self._db, byref(o), byref(r)))
         return {"nprobe": r.nprobe, "rerank": r.rerank, "refine": r.refine, "recall": r.recall,
                 "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
                 "index": r.index.decode(), "rebuilds": r.rebuilds, "sample": r.sample}
@@ -1273,13 +1280,8 @@ class Store:
         if knn:
             ko = _opts(L.cvs_knn_opts, "link", k=k, flags=L.SEARCH_ANN if ann else 0)
             ki = L.cvs_knn_info()
-            raised: list[BaseException] = []
-            ko.progress = pcb = _progress_hook(progress, raised)
-            rc = lib.cvs_knn_build(self._db, byref(ko), byref(ki))
-            del pcb
-            if raised:
-                raise raised[0]
-            self._check(rc)
+            self._with_progress(progress, ko,
+                                lambda: lib.cvs_knn_build(self._db, byref(ko), byref(ki)))
             out["knn"] = {"k": ki.k, "records": ki.records, "recall": ki.recall}
         return out
 

@@ -289,6 +289,9 @@ def test_progress_of_long_calls(tmp_path, rng):
         assert {"sample", "encode"} <= {p for p, _, _ in seen}
         assert all(0 <= d <= t or t == 0 for _, d, t in seen)
         seen.clear()
+        db.tune(0.9, sample=200, progress=lambda *a: seen.append(a))
+        assert seen, "tune reported nothing"
+        seen.clear()
         db.link(mentions=False, progress=lambda *a: seen.append(a))
         assert seen and seen[-1][1] == seen[-1][2] == 3000
 
