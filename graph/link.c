@@ -122,6 +122,8 @@ typedef struct title_ent {
     uint32_t ntok;
     uint32_t off, len;     /* the joined tokens in the arena */
     uint32_t rec;          /* index of the record */
+    uint32_t need;         /* bit j: token j must be written with a capital
+                              (deviation 8) */
 } title_ent;
 
 typedef struct rec_ent {
@@ -228,6 +230,38 @@ static int title_fits(const cvs_tokens *t)
     return t->n <= MAX_MAP_TOKENS && bytes <= MAX_MAP_BYTES;
 }
 
+/* ==== Names as the text writes them (deviation 8) ==== */
+
+/* The tokens of a title (tokenized with CVS_TOK_CAPS) that its record
+ * writes with a capital: bit j for token j.  Titles past MAX_MAP_TOKENS
+ * are not linked (title_fits), so 32 bits hold every usable one. */
+static uint32_t title_need(const cvs_tokens *t)
+{
+    uint32_t need = 0;
+    for (size_t j = 0; j < t->n && j < 32; j++)
+        need |= (uint32_t)t->caps[j] << j;
+    return need;
+}
+
+/* Does the text (tokenized with CVS_TOK_CAPS) write any word with a
+ * capital, stop words included?  One that writes none ("met john at the
+ * guest house", a note typed in lower case) gives no evidence of case. */
+static int text_cased(const cvs_tokens *t)
+{
+    return t->caps_any;
+}
+
+/* Is the title occurrence at tokens tok[i ..] a mention of a title whose
+ * capitals are need: every token the title writes with a capital has one
+ * in the text too, unless the text writes no capital at all (cased 0). */
+static int case_ok(uint32_t need, const cvs_tokens *tok, size_t i, int cased)
+{
+    for (size_t j = 0; cased && j < 32 && need >> j; j++)
+        if ((need >> j & 1) && !tok->caps[i + j])
+            return 0;
+    return 1;
+}
+
 static int cmp_title(const void *a, const void *b)
 {
     const title_ent *x = a, *y = b;
@@ -273,7 +307,7 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
     if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP, tok)))
         return rc;
     nall = tok->n;
-    if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS, tok)))
+    if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS, tok)))
         return rc;
     if (tok->n == 1 && l->scope) {
         if (*gi >= l->scope->ndf)
@@ -302,6 +336,7 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
     t->off = start;
     t->len = (uint32_t)l->alen - start;
     t->rec = (uint32_t)(l->nrecs - 1);
+    t->need = title_need(tok);
     if (t->ntok > l->maxtok)
         l->maxtok = t->ntok;
     l->ntitles++;
@@ -520,7 +555,7 @@ static int add_target(linker *l, uint32_t src, uint32_t rec, size_t start)
 static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
 {
     size_t start = l->ntgt;
-    int rc;
+    int rc, cased = text_cased(tok);
     for (size_t i = 0; i < tok->n;) {
         size_t maxl = tok->n - i < l->maxtok ? tok->n - i : l->maxtok, adv = 1;
         uint64_t h = FNV_BASIS;
@@ -537,9 +572,17 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
                 last++;
             if (l->titles[first].ntok != L || !same_tokens(l, &l->titles[first], tok, i))
                 continue;
+            /* Written as none of the records writes the title: no
+             * mention, and a shorter title inside it may still be one. */
+            size_t e = first;
+            while (e < last && !case_ok(l->titles[e].need, tok, i, cased))
+                e++;
+            if (e == last)
+                continue;
             if (last - first <= MAX_SAME_TITLE)
-                for (size_t e = first; e < last; e++)
-                    if ((rc = add_target(l, src, l->titles[e].rec, start)))
+                for (; e < last; e++)
+                    if (case_ok(l->titles[e].need, tok, i, cased) &&
+                        (rc = add_target(l, src, l->titles[e].rec, start)))
                         return rc;
             adv = L;
             break;
@@ -838,7 +881,8 @@ static int compute(cvs_db *db, MDB_txn *txn, linker *l)
         if (l->ntitles == 0 || l->recs[r].key == FOREIGN ||
             cvs__vget(db, txn, db->dbi_text, &k, &v) != 0)
             continue;
-        if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &l->tok)) ||
+        if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS,
+                                &l->tok)) ||
             (rc = scan(l, (uint32_t)r, &l->tok, l->hs)))
             return rc;
         l->sources += l->ntgt > l->first[r];
@@ -1018,6 +1062,7 @@ int cvs__mentions_before(cvs_db *db, MDB_txn *txn, cvs__minc *m, uint64_t key)
 /* Scratch of cvs__mentions_after. */
 typedef struct minc_work {
     cvs_tokens tok;
+    cvs_tokens ttok;       /* a target's title, while tok holds the text */
     char *chg;             /* joined titles added or removed, each + '\0' */
     size_t nchg, lchg, cchg;
     uint64_t *aff;         /* records to relink */
@@ -1191,12 +1236,38 @@ static int verify_candidates(cvs_db *db, MDB_txn *txn, minc_work *w)
 
 /* scan through the title map: the targets of record src's text (tokens in
  * w->tok) into w->tk, in the order scan would find them. */
-static int scan_map(cvs_db *db, MDB_cursor *cur, minc_work *w, uint64_t src)
+/* As case_ok for record key, whose title has a form that joins to the
+ * first len bytes of joined: the form is read again from the record's
+ * title (the map keeps no case), *ok when one such form is written as
+ * tokens w->tok[i ..] are (scan's entries of one record, one per form,
+ * link it when any of them passes). */
+static int map_case_ok(cvs_db *db, MDB_txn *txn, minc_work *w, uint64_t key, const char *joined,
+                       size_t len, size_t i, int *ok)
+{
+    char buf[MAX_MAP_BYTES + 1];
+    MDB_val k = {8, &key}, v;
+    size_t forms[3], nforms;
+    int rc, mrc;
+    *ok = 0;
+    if ((mrc = cvs__vget(db, txn, db->dbi_titles, &k, &v)))
+        return mrc == MDB_NOTFOUND ? CVS_OK : cvs__werr(mrc, "reading a title");
+    nforms = cvs__title_forms(v.mv_data, v.mv_size, forms);
+    for (size_t f = 0; f < nforms && !*ok; f++) {
+        if ((rc = cvs__tokenize(v.mv_data, forms[f], CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS,
+                                &w->ttok)))
+            return rc;
+        *ok = join_tokens(&w->ttok, buf) == len && !memcmp(buf, joined, len) &&
+              case_ok(title_need(&w->ttok), &w->tok, i, 1);
+    }
+    return CVS_OK;
+}
+
+static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uint64_t src)
 {
     const cvs_tokens *tok = &w->tok;
     char buf[MAX_MAP_BYTES + CVS_TOKEN_MAX + 2];
     size_t ends[MAX_MAP_TOKENS + 1];
-    int rc = CVS_OK, mrc;
+    int rc = CVS_OK, mrc, cased = text_cased(tok);
     w->ntk = 0;
     for (size_t i = 0; i < tok->n;) {
         size_t maxl = 0, blen = 0, adv = 1;
@@ -1226,7 +1297,20 @@ static int scan_map(cvs_db *db, MDB_cursor *cur, minc_work *w, uint64_t src)
             /* scan links a shared title in record order. */
             if (ng)
                 qsort(w->grp, ng, sizeof *w->grp, cmp_u64);
-            for (size_t e = 0; ng <= MAX_SAME_TITLE && e < ng; e++) {
+            /* Its records written as the text writes the title, kept in
+             * order at the front (npass of them); a title of more than
+             * MAX_SAME_TITLE records needs one, to take its tokens. */
+            size_t npass = 0;
+            for (size_t e = 0; e < ng && (ng <= MAX_SAME_TITLE || !npass); e++) {
+                int ok = !cased;
+                if (cased && (rc = map_case_ok(db, txn, w, w->grp[e], buf, ends[L], i, &ok)))
+                    return rc;
+                if (ok)
+                    w->grp[npass++] = w->grp[e];
+            }
+            if (!npass)
+                continue;
+            for (size_t e = 0; ng <= MAX_SAME_TITLE && e < npass; e++) {
                 int dup = w->grp[e] == src;
                 for (size_t j = 0; j < w->ntk && !dup; j++)
                     dup = w->tk[j] == w->grp[e];
@@ -1251,8 +1335,9 @@ static int relink(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uint6
     mrc = cvs__vget(db, txn, db->dbi_text, &k, &v);
     if (mrc && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "reading a text");
-    if (mrc == 0 && ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &w->tok)) ||
-                     (rc = scan_map(db, cur, w, key))))
+    if (mrc == 0 && ((rc = cvs__tokenize(v.mv_data, v.mv_size,
+                                         CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS, &w->tok)) ||
+                     (rc = scan_map(db, txn, cur, w, key))))
         return rc;
     /* The ids are copied out: the writes below may move the pages. */
     w->lids = 0;
@@ -1390,6 +1475,7 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     cvs__tokens_free(&w.tok);
+    cvs__tokens_free(&w.ttok);
     free(w.chg);
     free(w.cand);
     free(w.aff);
