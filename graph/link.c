@@ -9,8 +9,10 @@
  * step:
  *
  *   1. Every title is tokenized by text/tokenize.c (NFKC case folding,
- *      accents stripped, stop words dropped), so matching is case- and
- *      Unicode-insensitive and "The Beatles" is the phrase [beatles].  A
+ *      accents stripped, stop words dropped), so the phrase is found
+ *      whatever the case and Unicode form ("The Beatles" is the phrase
+ *      [beatles]); whether the text writes it as a name is asked after
+ *      (deviation 8).  A
  *      title with a Wikipedia-style disambiguation suffix also enters
  *      without it: "Steve Smith (musician)" as [steve, smith] too, and
  *      "Stanley, North Dakota" as [stanley] too, since texts write the
@@ -55,6 +57,58 @@
  *   7. A title shared by more than MAX_SAME_TITLE records stays in the
  *      title map: a match on it takes its tokens and links nothing, as in
  *      the scan, and a question that names it seeds nothing.
+ *   8. Names as the text writes them.  A name is written with its
+ *      capitals; a common noun that happens to be a title is not a
+ *      mention of it ("a French pilot" is not "Pilot (Will & Grace)",
+ *      "guest vocals" not "The Guest", "the arms race" not "The Race (Wiz
+ *      Khalifa song)").  So a phrase match links a record only when every
+ *      token its title writes with a capital (stop words aside; the first
+ *      word too) starts with a capital in the text (Unicode's Lu or Lt,
+ *      tokenizer deviation 5: "ÉMILE ZOLA" and "Émile Zola" name "Émile
+ *      Zola", "émile zola" does not).  Three things keep case-blind
+ *      matching, each because case then says nothing: a title its record
+ *      writes in lower case ("iPod classic" asks only for "Classic"), a
+ *      text that writes no capital at all (a note typed in lower case,
+ *      stop words counted: "The" is a capital), and a capital that only
+ *      starts a sentence ("Guest vocals were ..." still links "The Guest":
+ *      the rule removes a link only on evidence, a small letter where the
+ *      title has a capital).  A match that fails is no match: the scan
+ *      tries the shorter titles at that place ("the kingdom of Hungary"
+ *      links "Hungary", not "Kingdom of Hungary"), and of records sharing
+ *      a title only those whose capitals the text writes are linked (the
+ *      MAX_SAME_TITLE count stays the title's).  Questions are still
+ *      matched case-blind (cvs__graph_title_seeds): they are typed, often
+ *      in lower case, and name few titles.  Measured with `cvstore-bench
+ *      context --sets hotpotqa,musique,squad --variants clean,redundant
+ *      --methods bm25-topk,bm25+links,default,topk --unit
+ *      passage,sentence --budgets 128,256,512,1024 --by-type`: mention
+ *      links HotpotQA 8,007 -> 6,104 (clean) and 73,654 -> 61,115
+ *      (redundant), MuSiQue 4,445 -> 4,075 and 27,297 -> 24,784, SQuAD
+ *      none either way.  Of 40 links removed on HotpotQA (a seeded
+ *      sample) 35 were false ("chai and pan shops" -> "Pan (2015 film)",
+ *      "heavy metal" -> "Heavy (Linkin Park song)") and 5 named a concept
+ *      article in lower case ("basset hound", "lead vocalist", "middle
+ *      name"); of 30 on MuSiQue, which has many concept articles, 14 false
+ *      and 16 such ("population density", "child labour", "the Indian
+ *      rebellion of 1857").  Full support at 128 / 256 / 512 / 1024
+ *      tokens, half A, before -> after: bm25+links (issue 15's naive
+ *      baseline, which follows these links) HotpotQA clean 0.093 / 0.406
+ *      / 0.713 / 0.860 -> 0.101 / 0.421 / 0.731 / 0.854, redundant 0.093 /
+ *      0.290 / 0.534 / 0.707 -> 0.101 / 0.299 / 0.540 / 0.713; default
+ *      HotpotQA clean 0.107 / 0.543 / 0.836 / 0.940 -> 0.107 / 0.546 /
+ *      0.833 / 0.937, redundant 0.170 / 0.588 / 0.851 / 0.934 -> 0.170 /
+ *      0.597 / 0.842 / 0.931, MuSiQue clean 0.043 / 0.161 / 0.226 / 0.419
+ *      -> 0.043 / 0.161 / 0.237 / 0.419; default/sentence answers HotpotQA
+ *      clean 0.687 / 0.770 / 0.809 / 0.839 -> 0.693 / 0.767 / 0.803 /
+ *      0.836, MuSiQue clean 0.269 / 0.355 / 0.473 / 0.538 -> 0.258 /
+ *      0.344 / 0.452 / 0.516; every other row within a question; SQuAD
+ *      unchanged.  Half B: HALF_B_FIGURES.
+ *      Not taken: the first word of a title written in sentence case
+ *      ("Lead vocalist", "Whale shark": only the first word capitalized,
+ *      maybe by the title's convention) left free.  Half A: 137 more
+ *      links on HotpotQA clean, bm25+links one or two questions lower at
+ *      256-1024 tokens (0.415 / 0.725 / 0.851, redundant 0.537 / 0.707),
+ *      default unchanged.
  *
  * Keeping mentions on every write.  A text store (one with an embedder)
  * keeps its mention links in the write transaction of every put and
@@ -232,14 +286,19 @@ static int title_fits(const cvs_tokens *t)
 
 /* ==== Names as the text writes them (deviation 8) ==== */
 
-/* The tokens of a title (tokenized with CVS_TOK_CAPS) that its record
- * writes with a capital: bit j for token j.  Titles past MAX_MAP_TOKENS
- * are not linked (title_fits), so 32 bits hold every usable one. */
-static uint32_t title_need(const cvs_tokens *t)
+/* The tokens of a title that its record writes with a capital: bit j for
+ * the j-th token that is not a stop word; all: the title tokenized with
+ * CVS_TOK_KEEP_STOP | CVS_TOK_CAPS.  Titles past MAX_MAP_TOKENS are not
+ * linked (title_fits), so 32 bits hold every usable one. */
+static uint32_t title_need(const cvs_tokens *all)
 {
     uint32_t need = 0;
-    for (size_t j = 0; j < t->n && j < 32; j++)
-        need |= (uint32_t)t->caps[j] << j;
+    size_t j = 0;
+    for (size_t i = 0; i < all->n && j < 32; i++) {
+        if (cvs__is_stopword(all->buf + all->off[i], all->len[i]))
+            continue;
+        need |= (uint32_t)all->caps[i] << j++;
+    }
     return need;
 }
 
@@ -303,11 +362,14 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
                      size_t len, size_t nrecords, size_t *gi)
 {
     size_t nall, df = 0;
+    uint32_t need;
     int rc;
-    if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP, tok)))
+    if ((rc = cvs__tokenize(title, len,
+                            CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP | CVS_TOK_CAPS, tok)))
         return rc;
     nall = tok->n;
-    if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS, tok)))
+    need = title_need(tok);
+    if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS, tok)))
         return rc;
     if (tok->n == 1 && l->scope) {
         if (*gi >= l->scope->ndf)
@@ -336,7 +398,7 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
     t->off = start;
     t->len = (uint32_t)l->alen - start;
     t->rec = (uint32_t)(l->nrecs - 1);
-    t->need = title_need(tok);
+    t->need = need;
     if (t->ntok > l->maxtok)
         l->maxtok = t->ntok;
     l->ntitles++;
@@ -1253,11 +1315,14 @@ static int map_case_ok(cvs_db *db, MDB_txn *txn, minc_work *w, uint64_t key, con
         return mrc == MDB_NOTFOUND ? CVS_OK : cvs__werr(mrc, "reading a title");
     nforms = cvs__title_forms(v.mv_data, v.mv_size, forms);
     for (size_t f = 0; f < nforms && !*ok; f++) {
-        if ((rc = cvs__tokenize(v.mv_data, forms[f], CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS,
-                                &w->ttok)))
+        if ((rc = cvs__tokenize(v.mv_data, forms[f], CVS_TOK_STRIP_ACCENTS, &w->ttok)))
             return rc;
-        *ok = join_tokens(&w->ttok, buf) == len && !memcmp(buf, joined, len) &&
-              case_ok(title_need(&w->ttok), &w->tok, i, 1);
+        if (join_tokens(&w->ttok, buf) != len || memcmp(buf, joined, len))
+            continue;
+        if ((rc = cvs__tokenize(v.mv_data, forms[f],
+                                CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP | CVS_TOK_CAPS, &w->ttok)))
+            return rc;
+        *ok = case_ok(title_need(&w->ttok), &w->tok, i, 1);
     }
     return CVS_OK;
 }
