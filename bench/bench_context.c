@@ -1522,7 +1522,7 @@ static int write_json(const aggs *as, json_t *sets, const char *path)
  * STORE_BUILD is the code's version for this purpose: bump it with any
  * change to query/import.c, graph/ or text/ that changes what a store
  * holds. */
-#define STORE_BUILD 1
+#define STORE_BUILD 2
 #define STAMP_FILE "cvstore-bench.stamp"
 /* A stamp's size at most: the one made (cache_stamp) and the one read
  * back (stamp_matches) use it, so a long one is read whole. */

@@ -9,8 +9,10 @@
  * step:
  *
  *   1. Every title is tokenized by text/tokenize.c (NFKC case folding,
- *      accents stripped, stop words dropped), so matching is case- and
- *      Unicode-insensitive and "The Beatles" is the phrase [beatles].  A
+ *      accents stripped, stop words dropped), so the phrase is found
+ *      whatever the case and Unicode form ("The Beatles" is the phrase
+ *      [beatles]); whether the text writes it as a name is asked after
+ *      (deviation 8).  A
  *      title with a Wikipedia-style disambiguation suffix also enters
  *      without it: "Steve Smith (musician)" as [steve, smith] too, and
  *      "Stanley, North Dakota" as [stanley] too, since texts write the
@@ -55,6 +57,75 @@
  *   7. A title shared by more than MAX_SAME_TITLE records stays in the
  *      title map: a match on it takes its tokens and links nothing, as in
  *      the scan, and a question that names it seeds nothing.
+ *   8. Names as the text writes them.  A name is written with its
+ *      capitals; a common noun that happens to be a title is not a
+ *      mention of it ("a French pilot" is not "Pilot (Will & Grace)",
+ *      "guest vocals" not "The Guest", "the arms race" not "The Race (Wiz
+ *      Khalifa song)").  So a phrase match links a record only when every
+ *      token its title writes with a capital (stop words aside; the first
+ *      word too) starts with a capital in the text (Unicode's Lu or Lt,
+ *      tokenizer deviation 5: "ÉMILE ZOLA" and "Émile Zola" name "Émile
+ *      Zola", "émile zola" does not).  Three things keep case-blind
+ *      matching, each because case then says nothing: a title its record
+ *      writes in lower case ("iPod classic", "eBay": no word starts with a
+ *      capital), a
+ *      text that writes no capital at all (a note typed in lower case,
+ *      stop words counted: "The" is a capital), and a capital that only
+ *      starts a sentence ("Guest vocals were ..." still links "The Guest":
+ *      the rule removes a link only on evidence, a small letter where the
+ *      title has a capital).  A match that fails is no match: the scan
+ *      tries the shorter titles at that place ("the kingdom of Hungary"
+ *      links "Hungary", not "Kingdom of Hungary"), and of records sharing
+ *      a title only those whose capitals the text writes are linked (the
+ *      MAX_SAME_TITLE count stays the title's).  Questions are still
+ *      matched case-blind (cvs__graph_title_seeds): they are typed, often
+ *      in lower case, and name few titles.  Measured with `cvstore-bench
+ *      context --sets hotpotqa,musique,squad --variants clean,redundant
+ *      --methods bm25-topk,bm25+links,default,topk --unit
+ *      passage,sentence --budgets 128,256,512,1024 --by-type --half A`
+ *      (then B; before and after over stores of each build): mention
+ *      links HotpotQA 8,007 -> 6,104 (clean) and 73,654 -> 61,115
+ *      (redundant), MuSiQue 4,445 -> 4,075 and 27,297 -> 24,784, SQuAD
+ *      none either way.  Of 40 links removed on HotpotQA (a seeded
+ *      sample) 35 were false ("chai and pan shops" -> "Pan (2015 film)",
+ *      "heavy metal" -> "Heavy (Linkin Park song)") and 5 named a concept
+ *      article in lower case ("basset hound", "lead vocalist", "middle
+ *      name"); of 30 on MuSiQue, which has many concept articles, 14 false
+ *      and 16 such ("population density", "child labour", "the Indian
+ *      rebellion of 1857").  Full support at 128 / 256 / 512 / 1024
+ *      tokens, half A, before -> after: bm25+links (issue 15's naive
+ *      baseline, which follows these links) HotpotQA clean 0.093 / 0.406
+ *      / 0.713 / 0.860 -> 0.101 / 0.421 / 0.731 / 0.854, redundant 0.093 /
+ *      0.290 / 0.534 / 0.707 -> 0.101 / 0.299 / 0.540 / 0.713; default
+ *      HotpotQA clean 0.107 / 0.543 / 0.836 / 0.940 -> 0.107 / 0.546 /
+ *      0.833 / 0.937, redundant 0.170 / 0.588 / 0.851 / 0.934 -> 0.170 /
+ *      0.597 / 0.842 / 0.931, MuSiQue clean 0.043 / 0.161 / 0.226 / 0.419
+ *      -> 0.043 / 0.161 / 0.237 / 0.419; default/sentence answers HotpotQA
+ *      clean 0.687 / 0.770 / 0.809 / 0.839 -> 0.693 / 0.767 / 0.803 /
+ *      0.836, MuSiQue clean 0.269 / 0.355 / 0.473 / 0.538 -> 0.258 /
+ *      0.344 / 0.452 / 0.516; every other row within a question; SQuAD
+ *      unchanged.  Kept on half A for fewer false links at no cost to the
+ *      passage unit and a gain to bm25+links; the sentence unit's answers
+ *      lost a question or two (the one looked at, MuSiQue's "What
+ *      century did the author of A Treatise Concerning ...", kept its gold
+ *      passages' links: the walk's order among distractors moved).
+ *      Half B, after: bm25+links HotpotQA clean 0.077 / 0.389 / 0.637 /
+ *      0.820 -> 0.083 / 0.409 / 0.660 / 0.846, redundant 0.074 /
+ *      0.289 / 0.497 / 0.660 -> 0.077 / 0.291 / 0.511 / 0.671; default
+ *      HotpotQA clean 0.111 / 0.517 / 0.811 / 0.931 -> 0.111 / 0.520 /
+ *      0.817 / 0.937, redundant 0.157 / 0.566 / 0.820 / 0.934 -> 0.157 /
+ *      0.580 / 0.829 / 0.934; default/sentence answers HotpotQA clean
+ *      0.643 / 0.729 / 0.791 / 0.837 -> 0.654 / 0.749 / 0.789 / 0.849;
+ *      MuSiQue within a question, none lower in full support.  The
+ *      linker's CPU time grows by the second normalization of each text:
+ *      `cvstore link --no-knn` of the redundant HotpotQA store (16,574
+ *      records), 0.45 s -> 0.64 s user, on a loaded machine.
+ *      Not taken: the first word of a title written in sentence case
+ *      ("Lead vocalist", "Whale shark": only the first word capitalized,
+ *      maybe by the title's convention) left free.  Half A: 137 more
+ *      links on HotpotQA clean, bm25+links one or two questions lower at
+ *      256-1024 tokens (0.415 / 0.725 / 0.851, redundant 0.537 / 0.707),
+ *      default unchanged.
  *
  * Keeping mentions on every write.  A text store (one with an embedder)
  * keeps its mention links in the write transaction of every put and
@@ -122,6 +193,8 @@ typedef struct title_ent {
     uint32_t ntok;
     uint32_t off, len;     /* the joined tokens in the arena */
     uint32_t rec;          /* index of the record */
+    uint32_t need;         /* bit j: token j must be written with a capital
+                              (deviation 8) */
 } title_ent;
 
 typedef struct rec_ent {
@@ -228,6 +301,43 @@ static int title_fits(const cvs_tokens *t)
     return t->n <= MAX_MAP_TOKENS && bytes <= MAX_MAP_BYTES;
 }
 
+/* ==== Names as the text writes them (deviation 8) ==== */
+
+/* The tokens of a title that its record writes with a capital: bit j for
+ * the j-th token that is not a stop word; all: the title tokenized with
+ * CVS_TOK_KEEP_STOP | CVS_TOK_CAPS.  Titles past MAX_MAP_TOKENS are not
+ * linked (title_fits), so 32 bits hold every usable one. */
+static uint32_t title_need(const cvs_tokens *all)
+{
+    uint32_t need = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < all->n && j < 32; i++) {
+        if (cvs__is_stopword(all->buf + all->off[i], all->len[i]))
+            continue;
+        need |= (uint32_t)all->caps[i] << j++;
+    }
+    return need;
+}
+
+/* Does the text (tokenized with CVS_TOK_CAPS) write any word with a
+ * capital, stop words included?  One that writes none ("met john at the
+ * guest house", a note typed in lower case) gives no evidence of case. */
+static int text_cased(const cvs_tokens *t)
+{
+    return t->caps_any;
+}
+
+/* Is the title occurrence at tokens tok[i ..] a mention of a title whose
+ * capitals are need: every token the title writes with a capital has one
+ * in the text too, unless the text writes no capital at all (cased 0). */
+static int case_ok(uint32_t need, const cvs_tokens *tok, size_t i, int cased)
+{
+    for (size_t j = 0; cased && j < 32 && need >> j; j++)
+        if ((need >> j & 1) && !tok->caps[i + j])
+            return 0;
+    return 1;
+}
+
 static int cmp_title(const void *a, const void *b)
 {
     const title_ent *x = a, *y = b;
@@ -269,10 +379,13 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
                      size_t len, size_t nrecords, size_t *gi)
 {
     size_t nall, df = 0;
+    uint32_t need;
     int rc;
-    if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP, tok)))
+    if ((rc = cvs__tokenize(title, len,
+                            CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP | CVS_TOK_CAPS, tok)))
         return rc;
     nall = tok->n;
+    need = title_need(tok);
     if ((rc = cvs__tokenize(title, len, CVS_TOK_STRIP_ACCENTS, tok)))
         return rc;
     if (tok->n == 1 && l->scope) {
@@ -302,6 +415,7 @@ static int add_title(cvs_db *db, MDB_txn *txn, linker *l, cvs_tokens *tok, const
     t->off = start;
     t->len = (uint32_t)l->alen - start;
     t->rec = (uint32_t)(l->nrecs - 1);
+    t->need = need;
     if (t->ntok > l->maxtok)
         l->maxtok = t->ntok;
     l->ntitles++;
@@ -520,7 +634,7 @@ static int add_target(linker *l, uint32_t src, uint32_t rec, size_t start)
 static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
 {
     size_t start = l->ntgt;
-    int rc;
+    int rc, cased = text_cased(tok);
     for (size_t i = 0; i < tok->n;) {
         size_t maxl = tok->n - i < l->maxtok ? tok->n - i : l->maxtok, adv = 1;
         uint64_t h = FNV_BASIS;
@@ -537,9 +651,17 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
                 last++;
             if (l->titles[first].ntok != L || !same_tokens(l, &l->titles[first], tok, i))
                 continue;
+            /* Written as none of the records writes the title: no
+             * mention, and a shorter title inside it may still be one. */
+            size_t e = first;
+            while (e < last && !case_ok(l->titles[e].need, tok, i, cased))
+                e++;
+            if (e == last)
+                continue;
             if (last - first <= MAX_SAME_TITLE)
-                for (size_t e = first; e < last; e++)
-                    if ((rc = add_target(l, src, l->titles[e].rec, start)))
+                for (; e < last; e++)
+                    if (case_ok(l->titles[e].need, tok, i, cased) &&
+                        (rc = add_target(l, src, l->titles[e].rec, start)))
                         return rc;
             adv = L;
             break;
@@ -838,7 +960,8 @@ static int compute(cvs_db *db, MDB_txn *txn, linker *l)
         if (l->ntitles == 0 || l->recs[r].key == FOREIGN ||
             cvs__vget(db, txn, db->dbi_text, &k, &v) != 0)
             continue;
-        if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &l->tok)) ||
+        if ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS,
+                                &l->tok)) ||
             (rc = scan(l, (uint32_t)r, &l->tok, l->hs)))
             return rc;
         l->sources += l->ntgt > l->first[r];
@@ -1018,6 +1141,7 @@ int cvs__mentions_before(cvs_db *db, MDB_txn *txn, cvs__minc *m, uint64_t key)
 /* Scratch of cvs__mentions_after. */
 typedef struct minc_work {
     cvs_tokens tok;
+    cvs_tokens ttok;       /* a target's title, while tok holds the text */
     char *chg;             /* joined titles added or removed, each + '\0' */
     size_t nchg, lchg, cchg;
     uint64_t *aff;         /* records to relink */
@@ -1191,12 +1315,41 @@ static int verify_candidates(cvs_db *db, MDB_txn *txn, minc_work *w)
 
 /* scan through the title map: the targets of record src's text (tokens in
  * w->tok) into w->tk, in the order scan would find them. */
-static int scan_map(cvs_db *db, MDB_cursor *cur, minc_work *w, uint64_t src)
+/* As case_ok for record key, whose title has a form that joins to the
+ * first len bytes of joined: the form is read again from the record's
+ * title (the map keeps no case), *ok when one such form is written as
+ * tokens w->tok[i ..] are (scan's entries of one record, one per form,
+ * link it when any of them passes). */
+static int map_case_ok(cvs_db *db, MDB_txn *txn, minc_work *w, uint64_t key, const char *joined,
+                       size_t len, size_t i, int *ok)
+{
+    char buf[MAX_MAP_BYTES + 1];
+    MDB_val k = {8, &key}, v;
+    size_t forms[3], nforms;
+    int rc, mrc;
+    *ok = 0;
+    if ((mrc = cvs__vget(db, txn, db->dbi_titles, &k, &v)))
+        return mrc == MDB_NOTFOUND ? CVS_OK : cvs__werr(mrc, "reading a title");
+    nforms = cvs__title_forms(v.mv_data, v.mv_size, forms);
+    for (size_t f = 0; f < nforms && !*ok; f++) {
+        if ((rc = cvs__tokenize(v.mv_data, forms[f], CVS_TOK_STRIP_ACCENTS, &w->ttok)))
+            return rc;
+        if (join_tokens(&w->ttok, buf) != len || memcmp(buf, joined, len))
+            continue;
+        if ((rc = cvs__tokenize(v.mv_data, forms[f],
+                                CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP | CVS_TOK_CAPS, &w->ttok)))
+            return rc;
+        *ok = case_ok(title_need(&w->ttok), &w->tok, i, 1);
+    }
+    return CVS_OK;
+}
+
+static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uint64_t src)
 {
     const cvs_tokens *tok = &w->tok;
     char buf[MAX_MAP_BYTES + CVS_TOKEN_MAX + 2];
     size_t ends[MAX_MAP_TOKENS + 1];
-    int rc = CVS_OK, mrc;
+    int rc = CVS_OK, mrc, cased = text_cased(tok);
     w->ntk = 0;
     for (size_t i = 0; i < tok->n;) {
         size_t maxl = 0, blen = 0, adv = 1;
@@ -1226,7 +1379,20 @@ static int scan_map(cvs_db *db, MDB_cursor *cur, minc_work *w, uint64_t src)
             /* scan links a shared title in record order. */
             if (ng)
                 qsort(w->grp, ng, sizeof *w->grp, cmp_u64);
-            for (size_t e = 0; ng <= MAX_SAME_TITLE && e < ng; e++) {
+            /* Its records written as the text writes the title, kept in
+             * order at the front (npass of them); a title of more than
+             * MAX_SAME_TITLE records needs one, to take its tokens. */
+            size_t npass = 0;
+            for (size_t e = 0; e < ng && (ng <= MAX_SAME_TITLE || !npass); e++) {
+                int ok = !cased;
+                if (cased && (rc = map_case_ok(db, txn, w, w->grp[e], buf, ends[L], i, &ok)))
+                    return rc;
+                if (ok)
+                    w->grp[npass++] = w->grp[e];
+            }
+            if (!npass)
+                continue;
+            for (size_t e = 0; ng <= MAX_SAME_TITLE && e < npass; e++) {
                 int dup = w->grp[e] == src;
                 for (size_t j = 0; j < w->ntk && !dup; j++)
                     dup = w->tk[j] == w->grp[e];
@@ -1251,8 +1417,9 @@ static int relink(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uint6
     mrc = cvs__vget(db, txn, db->dbi_text, &k, &v);
     if (mrc && mrc != MDB_NOTFOUND)
         return cvs__werr(mrc, "reading a text");
-    if (mrc == 0 && ((rc = cvs__tokenize(v.mv_data, v.mv_size, CVS_TOK_STRIP_ACCENTS, &w->tok)) ||
-                     (rc = scan_map(db, cur, w, key))))
+    if (mrc == 0 && ((rc = cvs__tokenize(v.mv_data, v.mv_size,
+                                         CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS, &w->tok)) ||
+                     (rc = scan_map(db, txn, cur, w, key))))
         return rc;
     /* The ids are copied out: the writes below may move the pages. */
     w->lids = 0;
@@ -1390,6 +1557,7 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     cvs__tokens_free(&w.tok);
+    cvs__tokens_free(&w.ttok);
     free(w.chg);
     free(w.cand);
     free(w.aff);

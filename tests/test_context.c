@@ -85,7 +85,7 @@ Test(context, linker_titles_not_substrings, .init = setup, .fini = teardown)
     put("nyc", "New York City", "The most populous city of the United States.", v);
     put("curie", "Marie Curie", "A physicist who worked in PARIS, France.", v);
     put("cafe", "Cafe Society", "A Parisian café that Marie Curie never visited.", v);
-    put("trip", "A Trip", "We flew to new york city, then drove on.", v);
+    put("trip", "A Trip", "We flew to New York City, then drove on.", v);
     put("stop", "The Who", "Who is there?  The who.", v);
     put("num", "1999", "In 1999 nothing happened in Paris.", v);
     put("smith", "Steve Smith (musician)", "An American drummer.", v);
@@ -191,7 +191,7 @@ Test(context, puts_keep_mentions_as_rebuilt, .init = setup, .fini = teardown)
     /* Each text names titles that come later, and a longer title comes
      * after a shorter one it contains (New York City after New York). */
     put("band", "Journey", "Its drummer was Steve Smith; it toured to Stanley.", v);
-    put("trip", "A Trip", "We flew to new york city, then drove on, to Paris.", v);
+    put("trip", "A Trip", "We flew to New York City, then drove on, to Paris.", v);
     put("num", "1999", "In 1999 nothing happened in Paris.", v);
     put("cafe", "Cafe Society", "A Parisian café that Marie Curie never visited.", v);
     put("explicit", "Explicit", "Marie Curie again.", v);
@@ -235,7 +235,7 @@ Test(context, updates_and_deletes_keep_mentions_as_rebuilt, .init = setup, .fini
     axis(v, 0, 1, 0.1f);
     put("ny", "New York", "A state of the United States.", v);
     put("nyc", "New York City", "The most populous city of the United States.", v);
-    put("trip", "A Trip", "We flew to new york city, then drove on to Paris.", v);
+    put("trip", "A Trip", "We flew to New York City, then drove on to Paris.", v);
     put("paris", "Paris", "Paris is the capital of France; New York is far.", v);
     cr_assert(mentions("trip", "nyc"));
     /* An explicit link stays beside the mentions. */
@@ -266,6 +266,74 @@ Test(context, updates_and_deletes_keep_mentions_as_rebuilt, .init = setup, .fini
     assert_as_rebuilt("deletes");
     del("ny");
     assert_as_rebuilt("a link target deleted");
+}
+
+/* ==== Names as the text writes them (link.c deviation 8) ==== */
+
+/* Texts first, titles after (a text store links them as the titles come),
+ * then the mentions a rebuild finds. */
+static void put_case_store(void)
+{
+    float v[DIM];
+    axis(v, 0, 1, 0.1f);
+    put("band", "Band", "Their guest vocals came from a French pilot; ÉMILE ZOLA was read "
+        "aloud in the kingdom of Hungary.", v);
+    put("film", "Film", "She starred in The Guest, then in the Pilot of the show, after "
+        "reading émile zola at home.", v);
+    put("note", "Note", "met the guest pilot at home about an ipod classic", v);
+    put("review", "Review", "Notes on the ipod classic and the Ipod Classic; see the guest.", v);
+    put("opening", "Opening", "Guest vocals were by Ann.", v);
+    put("guest", "The Guest", "The Guest is a 2014 film.", v);
+    put("pilot", "Pilot (Will & Grace)", "The first episode of Will & Grace.", v);
+    put("ipod", "ipod classic", "A title its record writes in lower case.", v);
+    put("zola", "Émile Zola", "A French novelist.", v);
+    put("hungary", "Hungary", "A country in Europe.", v);
+    put("koh", "Kingdom of Hungary", "A monarchy of Central Europe.", v);
+    put("guest2", "the guest", "A lower-case title shared with The Guest.", v);
+}
+
+static void assert_case_mentions(void)
+{
+    /* A common noun that happens to be a title is not a mention of it. */
+    cr_assert_not(mentions("band", "guest"));
+    cr_assert_not(mentions("band", "pilot"));
+    cr_assert_not(mentions("film", "zola"));
+    /* The name written with its capitals is; capitals outside ASCII too. */
+    cr_assert(mentions("film", "guest"));
+    cr_assert(mentions("film", "pilot"));
+    cr_assert(mentions("band", "zola"));
+    /* "kingdom of Hungary" is not the title "Kingdom of Hungary", and the
+     * shorter title inside it still links. */
+    cr_assert_not(mentions("band", "koh"));
+    cr_assert(mentions("band", "hungary"));
+    /* A text without a capital tells nothing about case: case-blind. */
+    cr_assert(mentions("note", "guest"));
+    cr_assert(mentions("note", "pilot"));
+    cr_assert(mentions("note", "ipod"));
+    /* A title its record writes in lower case matches in any case, and of
+     * two records sharing a title, the one written as the text writes it. */
+    cr_assert(mentions("review", "ipod"));
+    cr_assert(mentions("review", "guest2"));
+    cr_assert_not(mentions("review", "guest"));
+    cr_assert(mentions("film", "guest2"));
+    /* A capital at a sentence's start counts as one (no evidence against). */
+    cr_assert(mentions("opening", "guest"));
+}
+
+Test(link, mentions_need_the_titles_capitals, .init = setup, .fini = teardown)
+{
+    cvs_link_stats st;
+    put_case_store();
+    cr_assert_eq(cvs_link_mentions(db, &st), 0, "%s", cvs_errmsg(db));
+    assert_case_mentions();
+}
+
+Test(link, puts_keep_the_titles_capitals, .init = setup, .fini = teardown)
+{
+    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
+    put_case_store();
+    assert_case_mentions();
+    assert_as_rebuilt("capitals");
 }
 
 /* A plain vector store keeps its links as they are until cvstore link. */

@@ -96,6 +96,47 @@ Test(tokenize, stop_list)
     }
 }
 
+/* CVS_TOK_CAPS: how each kept token was written, capitals outside ASCII
+ * too; the tokens themselves are those of a call without the flag. */
+static char *caps_of(const char *s, unsigned flags, int *any)
+{
+    static char out[256];
+    cvs_tokens t = {0}, u = {0};
+    size_t n = 0;
+    cr_assert_eq(cvs__tokenize(s, strlen(s), flags | CVS_TOK_CAPS, &t), 0);
+    cr_assert_eq(cvs__tokenize(s, strlen(s), flags, &u), 0);
+    cr_assert_eq(t.n, u.n, "%s", s);
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_str_eq(t.buf + t.off[i], u.buf + u.off[i]);
+        out[n++] = t.caps[i] ? 'C' : 'l';
+    }
+    out[n] = '\0';
+    *any = t.caps_any;
+    cvs__tokens_free(&t);
+    cvs__tokens_free(&u);
+    return out;
+}
+
+Test(tokenize, capitals_as_written)
+{
+    int any;
+    /* Émile, ÉCOLE, Straße (folds to two letters more), İstanbul (folds to
+     * i and a combining dot), the titlecase digraph ǅ, Greek, an uncased
+     * script and a digit. */
+    cr_assert_str_eq(caps_of("Émile ÉCOLE Straße İstanbul \xc7\x85" "emal Σοφός σοφός 北京 3M iPhone "
+                             "guest", CVS_TOK_STRIP_ACCENTS, &any),
+                     "CCCCCClllll");
+    cr_assert(any);
+    /* Stop words are dropped, but their capitals say the text uses case. */
+    cr_assert_str_eq(caps_of("The guest and a pilot", 0, &any), "ll");
+    cr_assert(any);
+    cr_assert_str_eq(caps_of("the guest and a pilot", 0, &any), "ll");
+    cr_assert_not(any);
+    cr_assert_str_eq(caps_of("ﬁne \xef\xbc\xa1" "BC", 0, &any), "lC");  /* "ﬁne ＡBC" */
+    cr_assert_str_eq(caps_of("", 0, &any), "");
+    cr_assert_not(any);
+}
+
 /* ==== Store helpers ==== */
 
 static char *dir;

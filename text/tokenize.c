@@ -47,6 +47,13 @@
  *      and carry no meaning; words that are sometimes content ("not", "no",
  *      "new", "first", numbers) stay.
  *
+ *   5. Case is folded away, but the linker (graph/link.c, deviation 8)
+ *      asks how a word was written: with CVS_TOK_CAPS the text is also
+ *      normalized without case folding and each token learns whether its
+ *      first letter was a capital (utf8proc's Unicode categories Lu and Lt,
+ *      the data ICU's u_isupper / u_istitle read).  The tokens themselves
+ *      do not change.
+ *
  * Any change to these rules changes stored BM25 postings: bump
  * CVS_TOKENIZER_VERSION (bm25.c records it in the store).
  */
@@ -89,7 +96,9 @@ void cvs__tokens_free(cvs_tokens *t)
     free(t->buf);
     free(t->off);
     free(t->len);
+    free(t->caps);
     free(t->cps);
+    free(t->rcaps);
     memset(t, 0, sizeof *t);
 }
 
@@ -107,8 +116,9 @@ static int is_word_char(int32_t c)
 }
 
 /* Appends the token buf[start..buf_len) to the index unless it is too long
- * or a stop word; otherwise rolls buf back. */
-static int finish_token(cvs_tokens *t, size_t start, unsigned flags)
+ * or a stop word; otherwise rolls buf back.  cap: how it was written
+ * (stored with CVS_TOK_CAPS). */
+static int finish_token(cvs_tokens *t, size_t start, unsigned flags, uint8_t cap)
 {
     size_t len = t->buf_len - start;
     if (len == 0)
@@ -129,6 +139,18 @@ static int finish_token(cvs_tokens *t, size_t start, unsigned flags)
         t->len = l;
         t->cap = nc;
     }
+    /* caps has its own capacity: code that builds a cvs_tokens by hand
+     * (query/context.c) grows off and len alone. */
+    if ((flags & CVS_TOK_CAPS) && t->n >= t->caps_cap) {
+        size_t nc = t->cap > t->n ? t->cap : t->n + 1;
+        uint8_t *c = realloc(t->caps, nc);
+        if (!c)
+            return CVS_ENOMEM;
+        t->caps = c;
+        t->caps_cap = nc;
+    }
+    if (flags & CVS_TOK_CAPS)
+        t->caps[t->n] = cap;
     t->off[t->n] = (uint32_t)start;
     t->len[t->n] = (uint32_t)len;
     t->n++;
@@ -136,13 +158,76 @@ static int finish_token(cvs_tokens *t, size_t start, unsigned flags)
     return 0;
 }
 
+/* The code points of text normalized under opt, in t->cps; *n of them. */
+static int normalize(const char *text, size_t len, utf8proc_option_t opt, cvs_tokens *t,
+                     utf8proc_ssize_t *n)
+{
+    /* Decompose into code points; a second round when the first buffer was
+     * too small (folding can expand, "ß" -> "ss", "ﬃ" -> "ffi"). */
+    for (;;) {
+        *n = utf8proc_decompose((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
+                                t->cps, (utf8proc_ssize_t)t->cps_cap, opt);
+        if (*n < 0)
+            return *n == UTF8PROC_ERROR_NOMEM
+                       ? cvs__err(CVS_ENOMEM, "out of memory tokenizing")
+                       : cvs__err(CVS_EINPUT, "text is not valid UTF-8 (%s)", utf8proc_errmsg(*n));
+        if ((size_t)*n <= t->cps_cap)
+            break;
+        int32_t *p = realloc(t->cps, (size_t)*n * sizeof *p);
+        if (!p)
+            return cvs__err(CVS_ENOMEM, "out of memory tokenizing %zu bytes", len);
+        t->cps = p;
+        t->cps_cap = (size_t)*n;
+    }
+    *n = utf8proc_normalize_utf32(t->cps, *n, opt);
+    if (*n < 0)
+        return cvs__err(CVS_EINPUT, "text cannot be normalized (%s)", utf8proc_errmsg(*n));
+    return CVS_OK;
+}
+
+/* CVS_TOK_CAPS: the same normalization without case folding, split into
+ * the same runs of word characters; t->rcaps[r] says whether run r starts
+ * with a capital (Lu or Lt), *nruns counts the runs.  Folding maps letters
+ * to letters, so the runs are the folded text's, token for token (the
+ * caller checks the count). */
+static int run_capitals(const char *text, size_t len, utf8proc_option_t opt, cvs_tokens *t,
+                        size_t *nruns)
+{
+    utf8proc_ssize_t n;
+    int rc, in_tok = 0;
+    *nruns = 0;
+    if ((rc = normalize(text, len, opt & ~(utf8proc_option_t)UTF8PROC_CASEFOLD, t, &n)))
+        return rc;
+    for (utf8proc_ssize_t i = 0; i < n; i++) {
+        int32_t c = t->cps[i];
+        if (!is_word_char(c)) {
+            in_tok = 0;
+            continue;
+        }
+        if (in_tok)
+            continue;
+        in_tok = 1;
+        if (*nruns == t->rcaps_cap) {
+            size_t nc = t->rcaps_cap ? t->rcaps_cap * 2 : 64;
+            uint8_t *p = realloc(t->rcaps, nc);
+            if (!p)
+                return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
+            t->rcaps = p;
+            t->rcaps_cap = nc;
+        }
+        utf8proc_category_t cat = utf8proc_category(c);
+        t->rcaps[(*nruns)++] = cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LT;
+    }
+    return CVS_OK;
+}
+
 int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
 {
     utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
                             UTF8PROC_COMPOSE | UTF8PROC_IGNORE;
     utf8proc_ssize_t n;
-    size_t start = 0;
-    int in_tok = 0;
+    size_t start = 0, nruns = 0, run = 0;
+    int in_tok = 0, rc;
 
     t->n = 0;
     t->buf_len = 0;
@@ -152,26 +237,10 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
         return cvs__err(CVS_EINPUT, "text of %zu bytes is too long to tokenize", len);
     if (flags & CVS_TOK_STRIP_ACCENTS)
         opt |= UTF8PROC_STRIPMARK;
-    /* Decompose into code points; a second round when the first buffer was
-     * too small (folding can expand, "ß" -> "ss", "ﬃ" -> "ffi"). */
-    for (;;) {
-        n = utf8proc_decompose((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
-                               t->cps, (utf8proc_ssize_t)t->cps_cap, opt);
-        if (n < 0)
-            return n == UTF8PROC_ERROR_NOMEM
-                       ? cvs__err(CVS_ENOMEM, "out of memory tokenizing")
-                       : cvs__err(CVS_EINPUT, "text is not valid UTF-8 (%s)", utf8proc_errmsg(n));
-        if ((size_t)n <= t->cps_cap)
-            break;
-        int32_t *p = realloc(t->cps, (size_t)n * sizeof *p);
-        if (!p)
-            return cvs__err(CVS_ENOMEM, "out of memory tokenizing %zu bytes", len);
-        t->cps = p;
-        t->cps_cap = (size_t)n;
-    }
-    n = utf8proc_normalize_utf32(t->cps, n, opt);
-    if (n < 0)
-        return cvs__err(CVS_EINPUT, "text cannot be normalized (%s)", utf8proc_errmsg(n));
+    if ((flags & CVS_TOK_CAPS) && (rc = run_capitals(text, len, opt, t, &nruns)))
+        return rc;
+    if ((rc = normalize(text, len, opt, t, &n)))
+        return rc;
     /* Each code point is at most 4 bytes, plus one NUL per token. */
     if ((size_t)n * 5 + 1 > t->buf_cap) {
         char *p = realloc(t->buf, (size_t)n * 5 + 1);
@@ -190,12 +259,20 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
             t->buf_len += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)t->buf + t->buf_len);
         } else if (in_tok) {
             in_tok = 0;
-            if (finish_token(t, start, flags))
+            if (finish_token(t, start, flags, run < nruns ? t->rcaps[run] : 1))
                 return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
+            run++;
         }
     }
-    if (in_tok && finish_token(t, start, flags))
+    if (in_tok && finish_token(t, start, flags, run < nruns ? t->rcaps[run] : 1))
         return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
+    run += in_tok;
+    if (flags & CVS_TOK_CAPS) {
+        t->caps_any = nruns && memchr(t->rcaps, 1, nruns) != NULL;
+        /* Runs that do not line up tell nothing about case. */
+        if (run != nruns && t->n)
+            memset(t->caps, 1, t->n);
+    }
     return CVS_OK;
 }
 

@@ -17,6 +17,7 @@
 #define CVS_TOK_STRIP_ACCENTS 0x1u /* "café" -> "cafe" (BM25 does; SIF does not) */
 #define CVS_TOK_KEEP_STOP 0x2u     /* keep stop words (tests, diagnostics) */
 #define CVS_TOK_KEEP_LONG 0x4u     /* keep tokens over CVS_TOKEN_MAX (cvs_text_words) */
+#define CVS_TOK_CAPS 0x8u          /* fill caps: how each token was written (graph/link.c) */
 
 /* Tokens of one text: n NUL-terminated strings in buf, token i at
  * buf + off[i] with len[i] bytes.  Reused across calls (grows only);
@@ -26,9 +27,22 @@ typedef struct cvs_tokens {
     size_t buf_len, buf_cap;
     uint32_t *off, *len;
     size_t n, cap;
-    /* Scratch for the folded text. */
+    /* With CVS_TOK_CAPS: caps[i] is 1 when token i was written with a
+     * capital first letter (Unicode Lu or Lt before folding: "Guest",
+     * "GUEST", "Émile"), 0 when with a small or uncased one ("guest",
+     * "iPhone", "3M", "北京"); every token 1 when the unfolded text does
+     * not split into the same runs of letters (not seen; then case tells
+     * nothing).  caps_any: whether any word of the text, stop words
+     * included, was written with a capital ("We", "The").  Not touched
+     * without the flag. */
+    uint8_t *caps;
+    size_t caps_cap;
+    int caps_any;
+    /* Scratch for the folded text, and the capitals of the unfolded one. */
     int32_t *cps;
     size_t cps_cap;
+    uint8_t *rcaps;
+    size_t rcaps_cap;
 } cvs_tokens;
 
 /* Splits text (len bytes of UTF-8) into folded tokens, in order, replacing
