@@ -492,6 +492,7 @@
 #define MEM_PLAN_TRIES 16      /* deviation 6: remember's plans before the last, unchecked */
 #define MEM_NEAR_PROBE 4       /* vector neighbours checked for near-duplicates */
 #define MEM_POOL_MIN 50        /* candidates per ranking, at least */
+#define MEM_SCALE_SAMPLE 512   /* rule 15: memories whose cosines give the scale */
 /* Rule 9 (stand_in): */
 #define MEM_NEAR_COS 0.75f     /* least cosine of a synonym */
 #define MEM_STEM_COS 0.5f      /* least cosine of a word of the same stem */
@@ -1637,7 +1638,11 @@ typedef struct recall_weights {
     uint32_t dim;
     key_lead *lead;     /* the candidates' evidence, by key */
     size_t nlead;
-    double best, spread; /* the candidates' best evidence (rule 14), their cosines' spread */
+    double best, spread; /* the candidates' best evidence (rule 14), the cosines' spread */
+    /* Rule 15: the memories recall may return, whose cosines give the spread */
+    const uint64_t *scope, *deny;
+    size_t scope_nwords, deny_nwords;
+    uint64_t nscope;
 } recall_weights;
 
 /* The names and numbers of a question (rule 8 of the essay), as a word
@@ -1678,15 +1683,39 @@ static int question_names(const char *q, size_t len, wordset *out)
     return rc;
 }
 
+/* Whether a folded token is a day's or a month's name, in either number
+ * ("tuesday", "mondays", "june"; rule 16). */
+static int calendar_word(const char *w)
+{
+    static const char *const cal[] = {
+        "april", "august", "december", "february", "friday", "january", "july", "june",
+        "march", "may", "monday", "november", "october", "saturday", "september", "sunday",
+        "thursday", "tuesday", "wednesday"};
+    char b[16];
+    size_t l = strlen(w);
+    if (l >= sizeof b)
+        return 0;
+    memcpy(b, w, l + 1);
+    for (int pass = 0; pass < 2; pass++) {
+        if (bsearch(&(const char *){b}, cal, sizeof cal / sizeof *cal, sizeof *cal, cmp_word))
+            return 1;
+        if (l < 2 || b[l - 1] != 's')
+            break;
+        b[--l] = 0;
+    }
+    return 0;
+}
+
 /* How many of the question's names the memory's words (ws) contain.
- * With no_digit a lone digit ("3" of "at 3 pm") is not one: it counts or
- * tells an hour, and names nothing (rule 13). */
-static size_t names_in(const wordset *names, const wordset *ws, int no_digit)
+ * With under_use (rule 12's names) a lone digit ("3" of "at 3 pm") is not
+ * one: it counts or tells an hour, and names nothing (rule 13); nor is a
+ * day's or a month's name: it tells a time (rule 16). */
+static size_t names_in(const wordset *names, const wordset *ws, int under_use)
 {
     size_t m = 0;
     for (size_t i = 0; i < names->n; i++) {
         const char *n = names->w[i];
-        if (no_digit && n[0] >= '0' && n[0] <= '9' && !n[1])
+        if (under_use && ((n[0] >= '0' && n[0] <= '9' && !n[1]) || calendar_word(n)))
             continue;
         m += bsearch(&names->w[i], ws->w, ws->n, sizeof *ws->w, cmp_word) != NULL;
     }
@@ -1761,15 +1790,43 @@ static int cmp_key_lead(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Rule 15: the spread (standard deviation) of the question's cosines to
+ * the memories recall may return (w->scope, less w->deny's stand-in
+ * vectors), at most MEM_SCALE_SAMPLE of them, evenly spaced in key order,
+ * into *spread; v is a buffer of w->dim floats.  0 when fewer than two. */
+static int scope_spread(const recall_weights *w, cvs_txn *t, float *v, double *spread)
+{
+    uint64_t stride = w->nscope / MEM_SCALE_SAMPLE + 1, seen = 0;
+    double sum = 0, sq = 0, m = 0;
+    *spread = 0;
+    for (int64_t k = (int64_t)w->scope_nwords * 64;
+         (k = bits_prev(w->scope, w->scope_nwords, k)) >= 0;) {
+        cvs_record rec;
+        int rc;
+        if (w->deny && (size_t)(k >> 6) < w->deny_nwords && (w->deny[k >> 6] >> (k & 63)) & 1)
+            continue;
+        if (seen++ % stride)
+            continue;
+        if ((rc = cvs_get_key(t, k, &rec, v)))
+            return rc;
+        double c = cosine(w->qv, v, w->dim);
+        sum += c;
+        sq += c * c;
+        m++;
+    }
+    if (m > 1 && sq / m - (sum / m) * (sum / m) > 0)
+        *spread = sqrt(sq / m - (sum / m) * (sum / m));
+    return CVS_OK;
+}
+
 /* Rule 12: each of the n candidates' cosine to the question (from its
  * stored vector), rule 8's names (without lone digits, rule 13) and rule
  * 10's share, into w->lead for recall_relevance, with the cosines' spread
- * (their standard deviation over the candidates) and the best evidence,
- * cosine + spread x share (rule 14). */
+ * over the memories in scope (rule 15) and the best evidence, cosine +
+ * spread x share (rule 14). */
 static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, size_t n)
 {
     float *v = NULL;
-    double sum = 0, sq = 0;
     int rc = CVS_OK;
     if (!(v = malloc(w->dim * sizeof *v)) || !(w->lead = calloc(n, sizeof *w->lead))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
@@ -1798,13 +1855,9 @@ static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, 
             l->cov = w->cs_total > 0 ? coverage(w, &ws) : 0;
         }
         wordset_free(&ws);
-        sum += l->cos;
-        sq += l->cos * l->cos;
     }
-    if (rc)
+    if (rc || (rc = scope_spread(w, t, v, &w->spread)))
         goto out;
-    sum /= (double)n;
-    w->spread = sq / (double)n - sum * sum > 0 ? sqrt(sq / (double)n - sum * sum) : 0;
     w->best = -2;
     for (size_t i = 0; i < n; i++)
         if (lead_evidence(&w->lead[i], w->spread) > w->best)
@@ -2323,6 +2376,11 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
      * by k that cannot be allocated. */
     if (k > nmatch)
         k = (size_t)nmatch;
+    rw.scope = bits;
+    rw.scope_nwords = nwords;
+    rw.nscope = nmatch;
+    rw.deny = ndeny ? deny : NULL;
+    rw.deny_nwords = deny_nwords;
     want = k * 4 > MEM_POOL_MIN ? k * 4 : MEM_POOL_MIN;
     /* Among the seeds, fused scores lie within 1 / (k + 1) and
      * 1 / (2 (k + want)) (one ranking at half weight, at its last rank):
