@@ -780,19 +780,15 @@ Test(use_store, recall_follows_the_encoder_where_bm25_disagrees)
     tu_store_remove(&dir, &db);
 }
 
-/* Rule 13: a lone digit of the question ("3" of "at 3 pm") is not a name.
- * It tells the hour the user asks about, which the memory that answers
- * (a rule about the afternoon) does not repeat; as a name it put every
- * memory that counts three of something ahead of the encoder's answer. */
-Test(use_store, a_lone_digit_is_not_a_name)
+/* What is not a name (rules 13 and 16): the encoder puts texts[0]
+ * nearest q, and recall gives it first though q holds a word that looks
+ * like a name and the other memories hold it; a name of letters in
+ * named_q still leads, to texts[named]. */
+static void not_a_name(const char *const texts[4], const char *q, const char *named_q,
+                       int named)
 {
-    static const char *const texts[] = {"Coffee: only in the morning, never after noon.",
-                                        "Desk: floor 3 of the north building.",
-                                        "Bought 3 new shirts for the conference.",
-                                        "Daughter: grade 3 at Hillside School."};
     char ids[4][CVS_MAX_ID_LEN + 1], *dir = NULL;
     cvs_db *db = NULL;
-    const char *q = "Can I have a coffee at 3 pm?";
     int order[4];
     if (!have_model())
         return;
@@ -800,11 +796,23 @@ Test(use_store, a_lone_digit_is_not_a_name)
     use_memories(texts, 4, ids, &dir, &db, q, order);
     cr_assert_eq(order[0], 0, "the encoder puts memory %d nearest the question", order[0]);
     cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
-    /* A name of letters still leads ("Hillside"). */
-    cr_expect_str_eq(first_recalled(db, "Which grade is my daughter in at Hillside?",
-                                    CVS_MEM_HYBRID),
-                     ids[3]);
+    cr_expect_str_eq(first_recalled(db, named_q, CVS_MEM_HYBRID), ids[named]);
     tu_store_remove(&dir, &db);
+}
+
+/* Rule 13: a lone digit of the question ("3" of "at 3 pm") is not a name.
+ * It tells the hour the user asks about, which the memory that answers
+ * (a rule about the afternoon) does not repeat; as a name it put every
+ * memory that counts three of something ahead of the encoder's answer.
+ * A name of letters still leads ("Hillside"). */
+Test(use_store, a_lone_digit_is_not_a_name)
+{
+    static const char *const texts[] = {"Coffee: only in the morning, never after noon.",
+                                        "Desk: floor 3 of the north building.",
+                                        "Bought 3 new shirts for the conference.",
+                                        "Daughter: grade 3 at Hillside School."};
+    not_a_name(texts, "Can I have a coffee at 3 pm?", "Which grade is my daughter in at Hillside?",
+               3);
 }
 
 /* Rule 14: relevance keeps the encoder's scale beyond first place, so that
@@ -844,7 +852,8 @@ Test(use_store, the_second_memory_is_the_encoders_second)
  * English capitalises it by convention, and it tells when the user asks
  * about, which the memory that answers (a rule for every school night)
  * need not repeat; as a name it put every memory of something on a
- * Tuesday ahead of the encoder's answer. */
+ * Tuesday ahead of the encoder's answer.  A name of letters still leads
+ * ("Sami"). */
 Test(use_store, a_day_is_not_a_name)
 {
     static const char *const texts[] = {
@@ -852,19 +861,7 @@ Test(use_store, a_day_is_not_a_name)
         "Sami: football training Tuesday 18:00 at the sports centre.",
         "Timetable: free periods on Tuesday afternoons; no meetings then.",
         "Bins: recycling goes out on Tuesday evenings, general waste on Fridays."};
-    char ids[4][CVS_MAX_ID_LEN + 1], *dir = NULL;
-    cvs_db *db = NULL;
-    const char *q = "Is wine okay on a Tuesday evening?";
-    int order[4];
-    if (!have_model())
-        return;
-    /* The premise: the encoder knows the answer. */
-    use_memories(texts, 4, ids, &dir, &db, q, order);
-    cr_assert_eq(order[0], 0, "the encoder puts memory %d nearest the question", order[0]);
-    cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
-    /* A name of letters still leads ("Sami"). */
-    cr_expect_str_eq(first_recalled(db, "When does Sami have practice?", CVS_MEM_HYBRID), ids[1]);
-    tu_store_remove(&dir, &db);
+    not_a_name(texts, "Is wine okay on a Tuesday evening?", "When does Sami have practice?", 1);
 }
 
 /* Rule 15: the share of the question's words counts on the encoder's scale
