@@ -39,7 +39,10 @@
  * Set J (56 facts as profile-card records) is a development set with
  * halves, and set I (55 facts the user tells the agent, in the first and
  * second person) is held out like D, F and H; both were written in one
- * sitting after rule 12, before any rule after it was looked for.
+ * sitting after rule 12, before any rule after it was looked for.  Set K
+ * (52 facts a coding assistant keeps about its user's projects, machines
+ * and preferences) is held out like D, F, H and I: written in one sitting
+ * after rule 14, before any rule after it was looked for.
  *
  * --embedder names the store's embedder: use (the default: the Universal
  * Sentence Encoder lite, query/embed_use.c, which the README recommends for
@@ -256,7 +259,7 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|all] [--facts PATH --questions PATH]\n"
+        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
         "                            [--verbose] [--half A|B] [--embedder glove|use|glove,use]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh text store,\n"
@@ -266,14 +269,14 @@ static void usage(FILE *f)
         "               and D, memory-{facts,questions}-{c,d}.jsonl, each in a store of\n"
         "               its own; e: set E, 20 pairs of sibling facts (near in words,\n"
         "               about different things: none may hide the other); f: set F,\n"
-        "               memory-{facts,questions}-f.jsonl, 64 facts; g, h, i, j: sets\n"
-        "               G (56), H (55), I (55) and J (56); a list (main,c,g,j) or all\n"
-        "               (the default): those sets, one after the other.  Sets D, F, H\n"
-        "               and I are held out: they are only for reporting\n"
+        "               memory-{facts,questions}-f.jsonl, 64 facts; g, h, i, j, k: sets\n"
+        "               G (56), H (55), I (55), J (56) and K (52); a list (main,c,g,j)\n"
+        "               or all (the default): those sets, one after the other.  Sets D,\n"
+        "               F, H, I and K are held out: they are only for reporting\n"
         "  --facts, --questions  another set instead (both files)\n"
         "  --verbose    print every question of sets main, C, E, G and J whose memory\n"
         "               is not first, with its rank in each ranking alone (0: not in\n"
-        "               the first k); the misses of sets D, F, H and I are not\n"
+        "               the first k); the misses of sets D, F, H, I and K are not\n"
         "               printed, so that they stay held out\n"
         "  --half A|B   sets main, C, G and J only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
@@ -434,8 +437,8 @@ out:
 }
 
 /* The sets of the benchmark: --set's name, the files' suffix, whether
- * --half splits it and --verbose prints its misses (sets D, F, H and I
- * are held out: neither). */
+ * --half splits it and --verbose prints its misses (sets D, F, H, I and
+ * K are held out: neither). */
 static const struct mset {
     const char *name, *opt, *facts, *questions; /* --set takes opt or name */
     int halves, misses;
@@ -458,6 +461,8 @@ static const struct mset {
      CVS_SOURCE_DIR "/bench/data/memory-questions-i.jsonl", 0, 0},
     {"J", "j", CVS_SOURCE_DIR "/bench/data/memory-facts-j.jsonl",
      CVS_SOURCE_DIR "/bench/data/memory-questions-j.jsonl", 1, 1},
+    {"K", "k", CVS_SOURCE_DIR "/bench/data/memory-facts-k.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-k.jsonl", 0, 0},
 };
 #define NSETS (sizeof msets / sizeof msets[0])
 
@@ -548,7 +553,7 @@ int bench_memory(int argc, char **argv)
                 optind < argc           ? "unexpected argument"
                 : !facts_path != !q_path ? "--facts and --questions go together"
                                          : "--half splits sets main, C, G and J; sets D, "
-                                           "E, F, H and I have no halves");
+                                           "E, F, H, I and K have no halves");
         usage(stderr);
         return 1;
     }

@@ -780,19 +780,15 @@ Test(use_store, recall_follows_the_encoder_where_bm25_disagrees)
     tu_store_remove(&dir, &db);
 }
 
-/* Rule 13: a lone digit of the question ("3" of "at 3 pm") is not a name.
- * It tells the hour the user asks about, which the memory that answers
- * (a rule about the afternoon) does not repeat; as a name it put every
- * memory that counts three of something ahead of the encoder's answer. */
-Test(use_store, a_lone_digit_is_not_a_name)
+/* What is not a name (rules 13 and 16): the encoder puts texts[0]
+ * nearest q, and recall gives it first though q holds a word that looks
+ * like a name and the other memories hold it; a name of letters in
+ * named_q still leads, to texts[named]. */
+static void not_a_name(const char *const texts[4], const char *q, const char *named_q,
+                       int named)
 {
-    static const char *const texts[] = {"Coffee: only in the morning, never after noon.",
-                                        "Desk: floor 3 of the north building.",
-                                        "Bought 3 new shirts for the conference.",
-                                        "Daughter: grade 3 at Hillside School."};
     char ids[4][CVS_MAX_ID_LEN + 1], *dir = NULL;
     cvs_db *db = NULL;
-    const char *q = "Can I have a coffee at 3 pm?";
     int order[4];
     if (!have_model())
         return;
@@ -800,11 +796,23 @@ Test(use_store, a_lone_digit_is_not_a_name)
     use_memories(texts, 4, ids, &dir, &db, q, order);
     cr_assert_eq(order[0], 0, "the encoder puts memory %d nearest the question", order[0]);
     cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0]);
-    /* A name of letters still leads ("Hillside"). */
-    cr_expect_str_eq(first_recalled(db, "Which grade is my daughter in at Hillside?",
-                                    CVS_MEM_HYBRID),
-                     ids[3]);
+    cr_expect_str_eq(first_recalled(db, named_q, CVS_MEM_HYBRID), ids[named]);
     tu_store_remove(&dir, &db);
+}
+
+/* Rule 13: a lone digit of the question ("3" of "at 3 pm") is not a name.
+ * It tells the hour the user asks about, which the memory that answers
+ * (a rule about the afternoon) does not repeat; as a name it put every
+ * memory that counts three of something ahead of the encoder's answer.
+ * A name of letters still leads ("Hillside"). */
+Test(use_store, a_lone_digit_is_not_a_name)
+{
+    static const char *const texts[] = {"Coffee: only in the morning, never after noon.",
+                                        "Desk: floor 3 of the north building.",
+                                        "Bought 3 new shirts for the conference.",
+                                        "Daughter: grade 3 at Hillside School."};
+    not_a_name(texts, "Can I have a coffee at 3 pm?", "Which grade is my daughter in at Hillside?",
+               3);
 }
 
 /* Rule 14: relevance keeps the encoder's scale beyond first place, so that
@@ -837,5 +845,67 @@ Test(use_store, the_second_memory_is_the_encoders_second)
     cr_expect_str_eq(r.items[1].id, ids[1], "the second is memory %d, not the return flight",
                      strcmp(r.items[1].id, ids[2]) ? 3 : 2);
     cvs_mem_items_free(&r);
+    tu_store_remove(&dir, &db);
+}
+
+/* Rule 16: a day's name in the question ("Tuesday") is not a name either.
+ * English capitalises it by convention, and it tells when the user asks
+ * about, which the memory that answers (a rule for every school night)
+ * need not repeat; as a name it put every memory of something on a
+ * Tuesday ahead of the encoder's answer.  A name of letters still leads
+ * ("Sami"). */
+Test(use_store, a_day_is_not_a_name)
+{
+    static const char *const texts[] = {
+        "Doesn't drink alcohol on school nights (Sunday to Thursday).",
+        "Sami: football training Tuesday 18:00 at the sports centre.",
+        "Timetable: free periods on Tuesday afternoons; no meetings then.",
+        "Bins: recycling goes out on Tuesday evenings, general waste on Fridays."};
+    not_a_name(texts, "Is wine okay on a Tuesday evening?", "When does Sami have practice?", 1);
+}
+
+/* Rule 15: the share of the question's words counts on the encoder's scale
+ * over the memories in scope, not over the candidates, whose cosines lie
+ * closer together the more memories compete (they are the vector
+ * ranking's top).  The memory holding the question's word ("afternoons")
+ * comes first among six memories, and still after a hundred unrelated
+ * ones are added, one of which the encoder then puts first; with the
+ * candidates' spread it fell to third. */
+Test(use_store, a_share_of_the_words_keeps_its_weight_as_the_store_grows)
+{
+    static const char *const texts[] = {
+        "School run: Ruth does mornings; afternoons are shared, Monday-Wednesday-Friday are his.",
+        "Car: the Skoda's MOT is due in March, the insurance in May.",
+        "Doesn't drink alcohol on school nights (Sunday to Thursday).",
+        "Line manager: deputy head Karen Whitlock; weekly check-in Monday 08:15.",
+        "Rowing: coaches the junior squad, Saturday 7:30-10:00 at the rowing club.",
+        "Kids: Sami is 11 and Ada is 8; both at Hillside Primary."};
+    static const char *const cities[] = {"Denver", "Vienna", "Madrid", "Manila", "Krakow",
+                                          "Dublin", "Athens", "Helsinki", "Prague", "Lagos"};
+    static const char *const days[] = {"Mondays", "Tuesdays", "Wednesdays", "Thursdays",
+                                       "Fridays"};
+    static const char *const people[] = {"Zoe", "Hugo", "Greta", "Kenji", "Nadia",
+                                         "Lars", "Aisha", "Pavel", "Freya", "Tariq"};
+    char ids[6][CVS_MAX_ID_LEN + 1], *dir = NULL;
+    cvs_db *db = NULL;
+    const char *q = "Which afternoons am I on pickup duty?";
+    if (!have_model())
+        return;
+    use_memories(texts, 6, ids, &dir, &db, NULL, NULL);
+    cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0], "among six memories");
+    for (size_t i = 0; i < 100; i++) {
+        char t[128];
+        cvs_mem_remembered r;
+        if (i % 2)
+            snprintf(t, sizeof t, "The %s office closes early on %s.", cities[i / 2 % 10],
+                     days[i / 20]);
+        else
+            snprintf(t, sizeof t, "%s prefers a quick phone call to long chat threads about %s.",
+                     people[i / 2 % 10], days[i / 20]);
+        cr_assert_eq(cvs_mem_remember(db, t, 0, NULL, &r), CVS_OK, "%s", cvs_errmsg(db));
+    }
+    /* The premise: the encoder alone now puts an unrelated memory first. */
+    cr_assert_str_neq(first_recalled(db, q, CVS_MEM_VECTOR), ids[0]);
+    cr_expect_str_eq(first_recalled(db, q, CVS_MEM_HYBRID), ids[0], "among 106 memories");
     tu_store_remove(&dir, &db);
 }
