@@ -1218,6 +1218,7 @@
  */
 #include <libstemmer.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1331,6 +1332,7 @@ typedef struct sent {
     int head;              /* deviation 30: the clause an apposition describes, or -1 */
     uint32_t names;        /* the other candidates whose title it names
                               (deviation 13; MAX_PASSAGES <= 32) */
+    double lex;            /* lex(s), for the encoder experiment */
 } sent;
 
 typedef struct pass {
@@ -1804,14 +1806,210 @@ static int add_unit(ws *w, const cvs_sentsel_in *in, size_t p, size_t g0, size_t
         return rc;
     memcpy(w->words + w->nwords, w->tmp, nw * sizeof *w->tmp);
     s = &w->ss[w->nss++];
-    *s = (sent){(uint32_t)p, g0, w->ngs - 1, 0, w->nwords, nw, qm, 0, 0, -1, 0, 0, -1, 0};
+    *s = (sent){(uint32_t)p, g0, w->ngs - 1, 0, w->nwords, nw, qm, 0, 0, -1, 0, 0, -1, 0, 0};
     for (size_t g = g0; g < w->ngs; g++)
         s->bytes += (g > g0) + (w->gs[g].end - w->gs[g].start);
     w->nwords += nw;
     s->lead = *first ? LEAD : 0;
-    s->r = in[p].rel * (EPS + (1 - rho) * cvs__qterms_share(qt, qm) + s->lead);
+    s->lex = cvs__qterms_share(qt, qm);
+    s->r = in[p].rel * (EPS + (1 - rho) * s->lex + s->lead);
     *first = 0;
     return CVS_OK;
+}
+
+
+/* ==== EXPERIMENT (issue 16): sentences scored by a trained encoder ==== */
+
+/* CVS_SENTUSE=add:W | single | rel:W | relsingle; CVS_SENTUSE_CACHE=path.
+ * Sentence vectors are embedded on the fly and cached by a hash of the
+ * unit's text (the same text embeds to the same vector). */
+typedef struct xcache {
+    uint64_t *h;
+    float *v;
+    size_t n, cap;      /* open addressing over cap slots */
+    uint32_t dim;
+    FILE *f;
+    int loaded;
+} xcache;
+static xcache xc;
+
+static size_t xc_slot(uint64_t h)
+{
+    size_t i = (size_t)h & (xc.cap - 1);
+    while (xc.h[i] && xc.h[i] != h)
+        i = (i + 1) & (xc.cap - 1);
+    return i;
+}
+
+static int xc_put(uint64_t h, const float *v)
+{
+    if (2 * (xc.n + 1) > xc.cap) {
+        size_t oc = xc.cap, nc = oc ? 2 * oc : 1 << 16;
+        uint64_t *oh = xc.h;
+        float *ov = xc.v;
+        if (!(xc.h = calloc(nc, sizeof *xc.h)) || !(xc.v = malloc(nc * xc.dim * sizeof *xc.v)))
+            return CVS_ENOMEM;
+        xc.cap = nc;
+        for (size_t i = 0; i < oc; i++)
+            if (oh[i]) {
+                size_t j = xc_slot(oh[i]);
+                xc.h[j] = oh[i];
+                memcpy(xc.v + j * xc.dim, ov + i * xc.dim, xc.dim * sizeof *xc.v);
+            }
+        free(oh);
+        free(ov);
+    }
+    size_t j = xc_slot(h);
+    if (!xc.h[j])
+        xc.n++;
+    xc.h[j] = h;
+    memcpy(xc.v + j * xc.dim, v, xc.dim * sizeof *xc.v);
+    return CVS_OK;
+}
+
+static int xc_load(uint32_t dim)
+{
+    const char *path = getenv("CVS_SENTUSE_CACHE");
+    float *v;
+    uint64_t h;
+    if (xc.loaded)
+        return xc.dim == dim ? CVS_OK : CVS_EINPUT;
+    xc.loaded = 1;
+    xc.dim = dim;
+    if (!path)
+        return CVS_OK;
+    if (!(v = malloc(dim * sizeof *v)))
+        return CVS_ENOMEM;
+    FILE *r = fopen(path, "rb");
+    while (r && fread(&h, sizeof h, 1, r) == 1 && fread(v, sizeof *v, dim, r) == dim)
+        xc_put(h, v);
+    if (r)
+        fclose(r);
+    free(v);
+    xc.f = fopen(path, "ab");
+    return CVS_OK;
+}
+
+static int x_mode(double *w)
+{
+    const char *m = getenv("CVS_SENTUSE");
+    *w = 0;
+    if (!m || !*m)
+        return 0;
+    if (!strncmp(m, "add:", 4)) { *w = atof(m + 4); return 1; }
+    if (!strcmp(m, "single")) return 2;
+    if (!strncmp(m, "rel:", 4)) { *w = atof(m + 4); return 3; }
+    if (!strcmp(m, "relsingle")) return 4;
+    if (!strncmp(m, "addsingle:", 10)) { *w = atof(m + 10); return 5; }
+    return 0;
+}
+
+/* The cosine of one stored sentence's text with the question (cached). */
+static int x_cos(cvs_db *db, const char *a, size_t len, const float *qvec, uint32_t dim,
+                 float *v, double *cos)
+{
+    uint64_t h = hash_str(a, len) | 1;
+    const float *sv;
+    size_t j = xc.cap ? xc_slot(h) : 0;
+    int rc;
+    *cos = 0;
+    if (xc.cap && xc.h[j] == h) {
+        sv = xc.v + j * dim;
+    } else {
+        rc = cvs_embed_text(db, a, len, v);
+        if (rc == CVS_EINPUT)
+            return CVS_OK;
+        if (rc || (rc = xc_put(h, v)))
+            return rc;
+        if (xc.f) {
+            fwrite(&h, sizeof h, 1, xc.f);
+            fwrite(v, sizeof *v, dim, xc.f);
+        }
+        sv = v;
+    }
+    double d = 0;
+    for (uint32_t i = 0; i < dim; i++)
+        d += (double)sv[i] * qvec[i];
+    *cos = d > 0 ? d : 0;
+    return CVS_OK;
+}
+
+/* Adjusts r_s of every unit by its cosine with the question's vector: the
+ * largest of its stored sentences' (a clause takes its sentence's). */
+static int x_encoder(cvs_txn *t, ws *w, const cvs_sentsel_in *in, size_t n, const float *qvec,
+                     uint32_t dim, int single_hop, double rho)
+{
+    double wt, cmax = 0;
+    cvs_db *db = t->db;
+    int mode = x_mode(&wt), yes = 0, rc;
+    double *c = NULL;
+    float *v = NULL;
+    cvs_spans sp = {0};
+    if (!mode || !qvec || !w->nss)
+        return CVS_OK;
+    if ((rc = cvs__embedder_trained(db, &yes)) || !yes)
+        return rc;
+    if ((rc = xc_load(dim)))
+        return rc;
+    if (!(c = calloc(w->nss, sizeof *c)) || !(v = malloc(dim * sizeof *v))) {
+        rc = CVS_ENOMEM;
+        goto out;
+    }
+    for (size_t p = 0; p < n; p++) {
+        const pass *ps = &w->ps[p];
+        if (!ps->ns)
+            continue;
+        if ((rc = cvs__sent_get(db, t->txn, (uint64_t)in[p].key, in[p].text, in[p].text_len,
+                                &sp)))
+            goto out;
+        for (size_t k = ps->s0; k < ps->s0 + ps->ns; k++) {
+            const sent *x = &w->ss[k];
+            for (size_t g = x->g0; g <= x->g1; g++) {
+                const cvs_span *y = &sp.s[w->gidx[g]];
+                double cc;
+                if (g > x->g0 && w->gidx[g] == w->gidx[g - 1])
+                    continue;
+                if ((rc = x_cos(db, in[p].text + y->start, y->end - y->start, qvec, dim, v,
+                                &cc)))
+                    goto out;
+                if (cc > c[k])
+                    c[k] = cc;
+            }
+            if (c[k] > cmax)
+                cmax = c[k];
+        }
+    }
+    if (xc.f)
+        fflush(xc.f);
+    for (size_t k = 0; k < w->nss; k++) {
+        sent *x = &w->ss[k];
+        double rel = in[x->p].rel, cc = c[k];
+        switch (mode) {
+        case 1:
+            x->r += rel * (1 - rho) * wt * cc;
+            break;
+        case 2:
+            if (single_hop)
+                x->r += rel * (cc - x->lex);
+            break;
+        case 3:
+            x->r += rel * (1 - rho) * wt * (cmax > 0 ? cc / cmax : 0);
+            break;
+        case 4:
+            if (single_hop)
+                x->r += rel * ((cmax > 0 ? cc / cmax : 0) - x->lex);
+            break;
+        case 5:
+            if (single_hop)
+                x->r += rel * wt * cc;
+            break;
+        }
+    }
+out:
+    free(sp.s);
+    free(c);
+    free(v);
+    return rc;
 }
 
 int cvs__question_compares(const char *text, size_t len)
@@ -1828,6 +2026,13 @@ int cvs__question_compares(const char *text, size_t len)
 
 int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, unsigned flags,
                  const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out)
+{
+    return cvs__sentsel_vec(t, question, NULL, 0, flags, in, n, budget, out);
+}
+
+int cvs__sentsel_vec(cvs_txn *t, const cvs_tokens *question, const float *qvec, uint32_t dim,
+                     unsigned flags, const cvs_sentsel_in *in, size_t n, size_t budget,
+                     cvs_sentsel_out *out)
 {
     const int single_hop = (flags & CVS__SENTSEL_SINGLE) != 0;
     const double rho = single_hop ? 0 : RHO; /* deviation 7 */
@@ -1972,6 +2177,9 @@ int cvs__sentsel(cvs_txn *t, const cvs_tokens *question, unsigned flags,
         }
         ps->ns = w.nss - ps->s0;
     }
+
+    if ((rc = x_encoder(t, &w, in, n, qvec, dim, single_hop, rho)))
+        goto out;
 
     /* Deviation 3: the parent's sentence that mentions this passage (or,
      * for a passage found by the retrievers, an optional one: the first
