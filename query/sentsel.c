@@ -1901,6 +1901,7 @@ static int x_mode(double *w)
     if (!strncmp(m, "rel:", 4)) { *w = atof(m + 4); return 3; }
     if (!strcmp(m, "relsingle")) return 4;
     if (!strncmp(m, "addsingle:", 10)) { *w = atof(m + 10); return 5; }
+    if (!strcmp(m, "maxsingle")) return 6;
     return 0;
 }
 
@@ -2002,6 +2003,10 @@ static int x_encoder(cvs_txn *t, ws *w, const cvs_sentsel_in *in, size_t n, cons
         case 5:
             if (single_hop)
                 x->r += rel * wt * cc;
+            break;
+        case 6:
+            if (single_hop && cc > x->lex)
+                x->r += rel * (cc - x->lex);
             break;
         }
     }
