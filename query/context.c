@@ -1802,8 +1802,8 @@ static int fill_result(const src *s, const cands *cs, const picked *pk, size_t n
  * that compares). */
 static int sentences(const src *s, const cands *cs, const picked *pk, size_t npool,
                      const float *rel, const cvs_context_opts *o,
-                     const cvs_context_scope *sc, const cvs_tokens *qtok, const float *qvec,
-                     unsigned flags, cvs_context_result *out)
+                     const cvs_context_scope *sc, const cvs_tokens *qtok, unsigned flags,
+                     cvs_context_result *out)
 {
     cvs_sentsel_in *in = NULL;
     cvs_sentsel_out so = {0};
@@ -1823,7 +1823,7 @@ static int sentences(const src *s, const cands *cs, const picked *pk, size_t npo
             if (pk[j].cand == (size_t)parent)
                 in[i].parent = (int)j;
     }
-    if ((rc = cvs__sentsel_vec(s->t, qtok, qvec, s->dim, flags, in, npool, o->budget, &so)))
+    if ((rc = cvs__sentsel(s->t, qtok, flags, in, npool, o->budget, &so)))
         goto out;
     nsel = so.n;
     if (sc && sc->k && nsel > sc->k)
@@ -2421,8 +2421,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     if (o.unit == CVS_UNIT_SENTENCE && any_text) {
         unsigned sf = (single ? CVS__SENTSEL_SINGLE : 0) |
                       (text && cvs__question_compares(text, len) ? CVS__SENTSEL_COMPARE : 0);
-        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL,
-                       qn.has_vec ? qn.vec : NULL, sf, out);
+        rc = sentences(s, &cs, pk, npool, rel, &o, sc, text ? &qn.tok : NULL, sf, out);
         if (rc)
             goto out;
         goto done;

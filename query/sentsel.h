@@ -53,9 +53,6 @@ typedef struct cvs_sentsel_out {
 struct cvs_tokens;
 int cvs__sentsel(cvs_txn *t, const struct cvs_tokens *question, unsigned flags,
                  const cvs_sentsel_in *in, size_t n, size_t budget, cvs_sentsel_out *out);
-int cvs__sentsel_vec(cvs_txn *t, const struct cvs_tokens *question, const float *qvec,
-                     uint32_t dim, unsigned flags, const cvs_sentsel_in *in, size_t n,
-                     size_t budget, cvs_sentsel_out *out);
 
 /* sentsel.c deviation 29: whether a question (len bytes of UTF-8) has a
  * word of comparison -- "or", "both", "same" -- as "Which came first, A or
