@@ -1295,7 +1295,10 @@
  *      paragraph's sentences 0.727 / 0.845 (0.784 / 0.853).  The encoder
  *      is nearest where the words are not for 7 questions (10), the words
  *      where it is not for 32 (30), and lex + c puts the answer first for
- *      0.736 (0.735-0.775 with weight 1/2-1): USE lite ranks a SQuAD
+ *      0.736 (0.735-0.775 with weight 1/2-1); on the 15 questions of each
+ *      half whose answer the use stores' 128-token sets miss, the encoder
+ *      puts the answer's sentence first for 2 (B: 5), the words for 2
+ *      (3), the encoder alone for 1 (4).  USE lite ranks a SQuAD
  *      question's sentence worse than its words do, and adds little to
  *      them; the lexical ceiling needs a stronger trained scorer than the
  *      one built in.  The cost: the candidates'
