@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cvstore.h"
+#include "eta.h"
 
 /* ==== Exit codes (documented in `cvstore --help`; scripts rely on them) ==== */
 
@@ -102,8 +103,6 @@ const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
 const char *cli_iso8601(int64_t us, char *buf, size_t cap);
 
 /* ==== Progress bar on stderr ==== */
-
-#include "eta.h"
 
 /* Only draws when stderr is a terminal (and !quiet), so redirected runs and
  * scripts get clean logs; redraws at most 10 times a second because a
