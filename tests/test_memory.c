@@ -1337,6 +1337,24 @@ Test(mcp, raw_protocol_errors_and_tools)
 static const char *const mcp_words[] = {"alice", "lives", "paris"};
 static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
 
+/* A tools/call of list with id ID (JSON text), one line; how many memories
+ * its reply holds; and the replies freed. */
+#define LIST_CALL(ID)                                                                      \
+    "{\"jsonrpc\":\"2.0\",\"id\":" ID ",\"method\":\"tools/call\",\"params\":{"             \
+    "\"name\":\"list\",\"arguments\":{}}}\n"
+
+static size_t listed(const json_t *reply)
+{
+    return json_array_size(json_object_get(
+        json_object_get(json_object_get(reply, "result"), "structuredContent"), "memories"));
+}
+
+static void free_replies(json_t **msg, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
+
 /* The lifecycle: before initialize is answered, a request other than ping
  * is -32002 and runs nothing (the remember before it stored nothing);
  * notifications get no reply, before and after; initialize needs its
@@ -1365,8 +1383,7 @@ Test(mcp, requests_before_initialize_are_refused)
         "\"version\":\"0\"}}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"tools/call\",\"params\":{\"name\":"
         "\"remember\",\"arguments\":{\"text\":\"Bob lives in Paris\"}}}\n"
-        "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"list\",\"arguments\":{}}}\n"
+        LIST_CALL("\"l\"")
         "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"ping\"}\n"
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
@@ -1401,14 +1418,12 @@ Test(mcp, requests_before_initialize_are_refused)
     /* Served before notifications/initialized; neither refused remember stored anything. */
     cr_assert_str_eq(json_string_value(json_object_get(msg[9], "id")), "l");
     cr_assert(json_is_false(json_object_get(RESULT(9), "isError")));
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(9), "structuredContent"),
-                                                 "memories")), 0);
+    cr_assert_eq(listed(msg[9]), 0);
     cr_assert_eq(json_integer_value(json_object_get(msg[12], "id")), -9);
     cr_assert_eq(ERRCODE(12), -32601);
     cr_assert_str_eq(json_string_value(json_object_get(msg[13], "id")), "\xc3\xa9t\xc3\xa9");
     cr_assert(json_is_object(RESULT(13)));
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    free_replies(msg, n);
 }
 
 /* MCP 2025-06-18 has no batches: in a session of that revision (the
@@ -1420,9 +1435,7 @@ Test(mcp, no_batches_in_a_2025_06_18_session)
     static const char input[] =
         "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
         "\"remember\",\"arguments\":{\"text\":\"Alice lives in Paris\"}}},"
-        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n"
-        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"list\",\"arguments\":{}}}\n";
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n" LIST_CALL("3");
     json_t *msg[4] = {0};
     size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 4);
     cr_assert_eq(n, 2, "%zu replies", n);
@@ -1432,10 +1445,8 @@ Test(mcp, no_batches_in_a_2025_06_18_session)
     cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
                                                        "message")), "batch"));
     cr_assert_eq(json_integer_value(json_object_get(msg[1], "id")), 3);
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(1), "structuredContent"),
-                                                 "memories")), 0, "the batch ran nothing");
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    cr_assert_eq(listed(msg[1]), 0, "the batch ran nothing");
+    free_replies(msg, n);
 }
 
 /* Two messages on one line (a client that writes them back to back, with or
