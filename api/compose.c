@@ -91,22 +91,10 @@ static int build_auto(cvs_db *db, const char *spec, const cvs_build_opts *opts)
             spec = ci.spec;
         }
     }
-    return cvs__codes_build(db, spec, &o);
+    return cvs__codes_build(db, spec, &o, NULL);
 }
 
 static int build_impl(cvs_db *db, const char *spec, const cvs_build_opts *opts);
-
-/* The generation of the codec a build has just made, for its index's write
- * to check (faiss_index.c, "Builds of other kinds"): read just after that
- * codec's commit, so only another codec landing within that instant would
- * be taken for this build's own. */
-static int made_codec_gen(cvs_db *db, uint64_t *gen)
-{
-    cvs_codec_info ci;
-    int rc = cvs_codec_get_info(db, &ci);
-    *gen = rc ? 0 : ci.generation;
-    return rc;
-}
 
 /* One ANN index at a time: a build of anything but the graph index
  * removes the graph, in its own write (a codec build: the codes it was
@@ -128,8 +116,7 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         if (spec && *spec && !strstr(spec, "x4"))
             return cvs__err(CVS_EINVAL, "index \"%s\" needs 4-bit PQ codes (e.g. opq,pq%ux4), "
                             "not \"%s\"", opts->index, db->dim / 2 ? db->dim / 2 : 1, spec);
-        if (spec && *spec && ((rc = cvs__codes_build(db, spec, &co)) ||
-                              (rc = made_codec_gen(db, &gen))))
+        if (spec && *spec && (rc = cvs__codes_build(db, spec, &co, &gen)))
             return rc;
         return cvs__qg_build(db, opts, gen);
     }
@@ -143,16 +130,15 @@ static int build_impl(cvs_db *db, const char *spec, const cvs_build_opts *opts)
     if (opts && opts->index && !strncmp(opts->index, "faiss:", 6)) {
         /* A FAISS index stands on its own; a codec, if named too, is built
          * first, as without an index. */
-        if (spec && *spec && ((rc = cvs__codes_build(db, spec, &(cvs_build_opts){
+        if (spec && *spec && (rc = cvs__codes_build(db, spec, &(cvs_build_opts){
                                    .seed = opts->seed, .max_train = opts->max_train,
                                    .anisotropic_eta = opts->anisotropic_eta,
                                    .progress = opts->progress,
-                                   .progress_ctx = opts->progress_ctx})) ||
-                              (rc = made_codec_gen(db, &gen))))
+                                   .progress_ctx = opts->progress_ctx}, &gen)))
             return rc;
         return cvs__fidx_build(db, opts->index + 6, opts, gen);
     }
     if (!spec || !strcmp(spec, "auto") || (opts && opts->index && !strcmp(opts->index, "auto")))
         return build_auto(db, spec, opts);
-    return cvs__codes_build(db, spec, opts);
+    return cvs__codes_build(db, spec, opts, NULL);
 }

@@ -494,6 +494,29 @@ int cli_json_print(FILE *f, json_t *j)
     return rc;
 }
 
+int cli_json_report(const char *cmd, json_t *j, const char *done)
+{
+    int made = j != NULL;
+    errno = 0;
+    if (cli_json_print(stdout, j) == 0 && fflush(stdout) == 0)
+        return CLI_OK;
+    cli_err(cmd, "%s, but its JSON report could not be written: %s", done,
+            !made ? "out of memory" : errno ? strerror(errno) : "write error");
+    clearerr(stdout); /* said here: not again as a bare "error writing output" */
+    return CLI_EFAIL;
+}
+
+json_t *cli_json_name(const char *s)
+{
+    json_t *j = json_string(s);
+    char *e;
+    if (j || !(e = cli_escape_text(s, strlen(s))))
+        return j;
+    j = json_string(e);
+    free(e);
+    return j;
+}
+
 json_t *cli_link_json(const cvs_link_stats *ls, const cvs_knn_info *ki)
 {
     json_t *j = json_object();

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cvstore.h"
+#include "eta.h"
 
 /* ==== Exit codes (documented in `cvstore --help`; scripts rely on them) ==== */
 
@@ -103,8 +104,6 @@ const char *cli_iso8601(int64_t us, char *buf, size_t cap);
 
 /* ==== Progress bar on stderr ==== */
 
-#include "eta.h"
-
 /* Only draws when stderr is a terminal (and !quiet), so redirected runs and
  * scripts get clean logs; redraws at most 10 times a second because a
  * terminal repaint costs more than importing a batch of small records. */
@@ -147,6 +146,19 @@ char *cli_escape_text(const char *s, size_t len);
 
 /* Writes j as one line on f and drops the reference; 0 or -1 on failure. */
 int cli_json_print(FILE *f, json_t *j);
+
+/* The --json report of a command that has changed the store (j, whose
+ * reference it takes; NULL when it could not be made).  The change is
+ * committed by then: a report that cannot be written is said on stderr
+ * with what was done (`done`, e.g. "the import is committed"), never left
+ * to look like a failed command; CLI_EFAIL then (the output asked for is
+ * missing: exit code 2), else CLI_OK. */
+int cli_json_report(const char *cmd, json_t *j, const char *done);
+
+/* A name from outside (a file name: bytes) as a JSON string: itself when it
+ * is UTF-8, else cli_escape_text's \xNN form, since a JSON string can only
+ * hold text.  NULL when out of memory. */
+json_t *cli_json_name(const char *s);
 
 /* `link --json`'s object, which `import --json` gives as its "link":
  * {"mentions": {...}, "knn": {...}}, each left out when its report is

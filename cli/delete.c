@@ -83,11 +83,10 @@ int cmd_delete(int argc, char **argv)
         goto out;
     }
     if (json) {
-        if (cli_json_print(stdout, json_pack("{sI sI}", "deleted", (json_int_t)deleted,
-                                             "requested", (json_int_t)n))) {
-            rc = CLI_EFAIL;
+        if ((rc = cli_json_report("delete", json_pack("{sI sI}", "deleted", (json_int_t)deleted,
+                                                      "requested", (json_int_t)n),
+                                  "the delete is committed")))
             goto out;
-        }
     } else {
         printf("deleted %zu of %zu\n", deleted, n);
     }

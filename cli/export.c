@@ -181,11 +181,14 @@ static int guard_start(outfile *o, int fd)
 {
     struct stat st;
     struct sigaction ign;
+    long open_max = sysconf(_SC_OPEN_MAX); /* here: sysconf is not async-signal-safe */
     int p[2];
     pid_t pid;
 
     if (fstat(fd, &st) != 0 || pipe2(p, O_CLOEXEC) != 0)
         return -1;
+    if (open_max < 0 || open_max > INT_MAX)
+        open_max = 65536;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     if ((pid = fork()) < 0) {
@@ -196,17 +199,28 @@ static int guard_start(outfile *o, int fd)
     if (pid == 0) {
         struct stat now;
         char c;
-        int null = open("/dev/null", O_RDWR);
+        int null;
+        /* First of all: while this child holds the write end, its read
+         * below never ends, and the export waits for it forever. */
+        close(p[1]);
+        null = open("/dev/null", O_RDWR);
         sigaction(SIGINT, &ign, NULL);
         sigaction(SIGTERM, &ign, NULL);
         sigaction(SIGHUP, &ign, NULL);
         sigaction(SIGQUIT, &ign, NULL);
         sigaction(SIGPIPE, &ign, NULL);
         /* Hold nothing of the parent's open: a shell reading its stdout
-         * would wait for this child too. */
-        if (dup2(p[0], 0) < 0 || (null >= 0 && (dup2(null, 1) < 0 || dup2(null, 2) < 0)))
+         * would wait for this child too.  Without /dev/null, stdout and
+         * stderr are closed instead (never fd 0, the pipe by then). */
+        if (dup2(p[0], 0) < 0)
             _exit(1);
-        close_range(3, ~0u, 0);
+        if (null >= 0 ? dup2(null, 1) < 0 || dup2(null, 2) < 0 : (close(1), close(2), 0))
+            _exit(1);
+        /* close_range is missing before Linux 5.9 (ENOSYS), which is where
+         * the O_TMPFILE fallback runs most: then one close per descriptor. */
+        if (close_range(3, ~0u, 0) != 0)
+            for (int f = 3; f < (int)open_max; f++)
+                close(f);
         while (read(0, &c, 1) < 0 && errno == EINTR)
             ;
         if (lstat(o->tmp, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)

@@ -283,16 +283,16 @@ int cmd_import(int argc, char **argv)
     }
 summary:
     if (json) {
-        json_t *j = json_pack("{ss sI sI sI sI sf}", "file", strcmp(file, "-") ? file : "-",
-                              "records", (json_int_t)st.records, "inserted",
-                              (json_int_t)st.inserted, "updated", (json_int_t)st.updated,
-                              "bytes", (json_int_t)st.bytes, "seconds", el);
+        /* A file name is bytes: one that is not UTF-8 is given escaped. */
+        json_t *j = json_pack("{so sI sI sI sI sf}", "file", cli_json_name(file), "records",
+                              (json_int_t)st.records, "inserted", (json_int_t)st.inserted,
+                              "updated", (json_int_t)st.updated, "bytes",
+                              (json_int_t)st.bytes, "seconds", el);
         if (j && linked && json_object_set(j, "link", linked)) {
             json_decref(j);
             j = NULL;
         }
-        if (cli_json_print(stdout, j))
-            rc = CLI_EFAIL;
+        rc = cli_json_report("import", j, "the import is committed");
     }
 out:
     json_decref(linked);

@@ -108,8 +108,8 @@ int cmd_link(int argc, char **argv)
         goto out;
     }
     if (json) {
-        if (cli_json_print(stdout, cli_link_json(mentions ? &ls : NULL, knn ? &ki : NULL)))
-            rc = CLI_EFAIL;
+        rc = cli_json_report("link", cli_link_json(mentions ? &ls : NULL, knn ? &ki : NULL),
+                             "the links are committed");
     } else {
         if (mentions)
             printf("mentions: %llu links from %llu of %llu records (%llu usable titles), %.2f s\n",

@@ -47,9 +47,21 @@
  * A repeated initialize is answered again, with the same choice of
  * version: nothing about the session changes.
  *
- * Choices: batches (a JSON array of requests, allowed by 2025-03-26 and
- * earlier) are answered as JSON-RPC says, with an array.  An id is echoed
- * back as it came (a string, an integer, a real, or null).
+ * Ids.  "Requests MUST include a string or integer ID.  Unlike base
+ * JSON-RPC, the ID MUST NOT be null" (the spec's "Messages"): a request
+ * whose id is null, a fraction, a boolean, an array or an object is -32600
+ * with id null (JSON-RPC's answer to a request whose id cannot be used).
+ * An integer is JSON Schema's: a number with no fractional part, so 7.0
+ * is one (JavaScript clients cannot tell it from 7).  An id is echoed back
+ * as it came.
+ *
+ * Batches (a JSON array of requests) were allowed by 2025-03-26 and
+ * earlier, and removed by 2025-06-18.  A session that negotiated
+ * 2025-03-26 or 2024-11-05 (or none yet) has them answered as JSON-RPC
+ * says, with an array; once 2025-06-18 is negotiated a batch is -32600,
+ * id null, run not at all and saying to send the requests one by one: a
+ * client of that revision sends none, so one is a broken client, better
+ * told than served with a reply shape its revision does not have.
  *
  * Sizes.  A result carries its object twice (as text, which the spec asks
  * of tools that return structured content, and as structuredContent), and
@@ -69,6 +81,7 @@
  * which a model reads and answers with a summary.
  */
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -125,6 +138,7 @@ typedef struct server {
     const char *ns;        /* default namespace */
     size_t max_bytes;      /* a memory's text + metadata, at most */
     int initialized;       /* initialize has been answered */
+    int no_batches;        /* the revision negotiated has no batches (2025-06-18 on) */
 } server;
 
 /* ==== Tool descriptions ==== */
@@ -777,8 +791,10 @@ static json_t *handle(server *s, json_t *req, int in_batch, int *is_note)
     if (!json_is_object(req))
         return rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: not an object");
     id = json_object_get(req, "id");
-    if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id) && !json_is_real(id))
-        return rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: bad id");
+    if (id && !json_is_string(id) && !json_is_integer(id) &&
+        !(json_is_real(id) && json_real_value(id) == floor(json_real_value(id))))
+        return rpc_error(NULL, RPC_INVALID_REQUEST,
+                         "Invalid Request: id must be a string or an integer (MCP: not null)");
     if (!id && has_nul(req)) { /* a notification gets no reply, not even an error */
         *is_note = 1;
         return NULL;
@@ -814,8 +830,12 @@ static json_t *handle(server *s, json_t *req, int in_batch, int *is_note)
         if (!json_is_string(json_object_get(params, "protocolVersion")))
             return rpc_error(id, RPC_INVALID_PARAMS,
                              "Invalid params: initialize needs protocolVersion, a string");
-        if ((result = do_initialize(params)))
+        if ((result = do_initialize(params)) && !s->initialized) {
+            /* Dates compare as strings: 2025-06-18 and any later revision. */
+            s->no_batches = strcmp(json_string_value(json_object_get(result, "protocolVersion")),
+                                   "2025-06-18") >= 0;
             s->initialized = 1;
+        }
     } else if (!s->initialized && strcmp(method, "ping") && served(method)) {
         char msg[300];
         snprintf(msg, sizeof msg, "Server not initialized: send initialize before %.200s",
@@ -1002,6 +1022,10 @@ static json_t *reply_to(server *s, const char *text, size_t n, size_t *used)
         *used = (size_t)je.position;
     if (!json_is_array(msg)) {
         reply = handle(s, msg, 0, &note);
+    } else if (s->no_batches) {
+        reply = rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: a batch (an array), "
+                          "which the protocol version of this session (2025-06-18) does not "
+                          "have: send each request as a message of its own");
     } else if (json_array_size(msg) == 0) {
         reply = rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
     } else {

@@ -114,8 +114,8 @@ int cmd_stats(int argc, char **argv)
     irc = part(cvs_index_get_info(db, &ii), db, imsg, sizeof imsg, &pe);
     erc = part(cvs_db_embedder_info(db, &ei), db, emsg, sizeof emsg, &pe);
     if (json) {
-        json_t *j = json_pack("{s:s,s:I,s:i,s:s,s:s,s:i,s:b,s:I,s:I,s:s}",
-                              "path", path,
+        json_t *j = json_pack("{s:o,s:I,s:i,s:s,s:s,s:i,s:b,s:I,s:I,s:s}",
+                              "path", cli_json_name(path),
                               "count", (json_int_t)in.count,
                               "dim", (int)in.dim,
                               "metric", cvs_metric_name(in.metric),

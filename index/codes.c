@@ -64,9 +64,9 @@ int cvs__codec_gen_check(cvs_db *db, MDB_txn *txn, uint64_t want, const char *wh
     int rc;
     if (!want || (rc = read_gen(db, txn, &gen)) || gen == want)
         return want ? rc : CVS_OK;
-    return cvs__err(CVS_ECONFLICT, "%s: another build replaced the codec this build made "
-                    "while it ran; that build started later, and its codec and index are "
-                    "kept (this one wrote nothing more): build again when it is done",
+    return cvs__err(CVS_ECONFLICT, "%s not written: another build replaced the codec this "
+                    "build made while it ran, and the store keeps what that build wrote (this "
+                    "one wrote nothing more): build again to have this build's codec and index",
                     what);
 }
 
@@ -107,6 +107,7 @@ typedef struct build_arg {
     uint64_t total;
     int from_codes;        /* raw "none": read the codes, keep them */
     uint64_t gen;          /* from_codes: the generation of codec */
+    uint64_t made_gen;     /* out: the generation this build's write gave it */
 } build_arg;
 
 static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
@@ -133,6 +134,9 @@ static int build_fn(cvs_db *db, MDB_txn *txn, void *arg)
                                       : "already has a codec: there is nothing left to "
                                         "retrain on");
     gen++;
+    /* From this write itself: a read after its commit could see another
+     * build's codec, committed in between, and take it for this one's. */
+    a->made_gen = gen;
     if ((rc = cvs__codec_serialize(a->codec, &blob, &blen)))
         goto out;
     k.mv_data = CVS__META_CODEC;
@@ -364,7 +368,8 @@ static int ivf_code_fits(cvs_db *db, const char *spec, const char *index)
 /* cvs__codes_build and cvs__codes_reindex: keep_codec takes the store's
  * codec (exported and loaded again, so the build owns its copy) where the
  * other trains spec's. */
-static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts, int keep_codec)
+static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts, int keep_codec,
+                       uint64_t *gen)
 {
     cvs_codec_train_opts to = {0};
     progress_bridge pb = {opts};
@@ -470,6 +475,8 @@ static int codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts,
     a.opts = opts;
     if ((rc = cvs__write(db, build_fn, &a)))
         goto out;
+    if (gen)
+        *gen = a.made_gen;
 out:
     cvs__codec_free(a.codec); /* the cache loads its own copy from the store */
     cvs__ivf_params_free(a.ivf);
@@ -477,9 +484,11 @@ out:
     return rc;
 }
 
-int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts, uint64_t *gen)
 {
-    return codes_build(db, spec, opts, 0);
+    if (gen)
+        *gen = 0;
+    return codes_build(db, spec, opts, 0, gen);
 }
 
 int cvs__codes_reindex(cvs_db *db, const cvs_build_opts *opts)
@@ -496,7 +505,7 @@ int cvs__codes_reindex(cvs_db *db, const cvs_build_opts *opts)
                         opts->index);
     if ((rc = cvs_codec_get_info(db, &ci)))
         return rc;
-    return codes_build(db, ci.spec, opts, 1);
+    return codes_build(db, ci.spec, opts, 1, NULL);
 }
 
 CVS_API int cvs_codec_get_info(cvs_db *db, cvs_codec_info *info)

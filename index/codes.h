@@ -56,14 +56,16 @@ static inline int cvs__codes_only(const cvs_db *db, const struct cvs_codec *code
 int cvs__codec_for_txn(cvs_db *db, MDB_txn *txn, struct cvs_codec **out, uint64_t *gen);
 
 /* CVS_OK when want is 0 or still txn's codec generation; else CVS_ECONFLICT
- * saying that a build started later replaced the codec the build writing
- * `what` made (faiss_index.c, "Builds of other kinds"). */
+ * saying that another build replaced the codec the build writing `what`
+ * made, after it was committed (faiss_index.c, "Builds of other kinds"). */
 int cvs__codec_gen_check(cvs_db *db, MDB_txn *txn, uint64_t want, const char *what);
 
 /* cvs_build without the "faiss:" indexes (api/compose.c dispatches those):
  * trains a codec (and an IVF index when opts->index names one) on a sample
- * and writes it with every record's code in one write transaction. */
-int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts);
+ * and writes it with every record's code in one write transaction.  *gen
+ * (gen may be NULL) is the codec generation that transaction wrote, for a
+ * later write of an index over these codes to check (0 on failure). */
+int cvs__codes_build(cvs_db *db, const char *spec, const cvs_build_opts *opts, uint64_t *gen);
 
 /* cvs__codes_build of a new IVF index (opts->index, which must name one
  * with ",direct" codes) that keeps the store's codec instead of training

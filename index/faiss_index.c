@@ -44,8 +44,12 @@
  * transaction: a later separate removal dropped a graph built in between,
  * and left the store with no ANN index at all), and a build that made its
  * own codec first (`--codec`) refuses to write, with CVS_ECONFLICT, when
- * the store's codec is no longer that one: a build that started later
- * replaced it, and that build's codec and index are what the store keeps.
+ * the store's codec is no longer the one it committed: another build
+ * wrote a codec after it (which build started first is not known, nor
+ * whether that one has an index), and the store keeps what that one wrote.
+ * The generation compared is the one the codec's own write transaction
+ * gave (cvs__codes_build's *gen): read after its commit, it could be that
+ * other build's already.
  * A build without a codec of its own writes over any codec: the result is
  * the one the other build followed by this one gives.  qg_store.c does
  * the same on its side.

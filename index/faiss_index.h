@@ -12,8 +12,8 @@
  * every record of a snapshot and stores it; see faiss_index.c for how
  * records written during the build are caught.  codec_gen: the codec
  * generation the same cvs_build made first (0: none made), which must still
- * be the store's when the index is written, else CVS_ECONFLICT (a build that
- * started later replaced it: the header essay, "Builds of other kinds"). */
+ * be the store's when the index is written, else CVS_ECONFLICT (another
+ * build replaced it: the header essay, "Builds of other kinds"). */
 int cvs__fidx_build(cvs_db *db, const char *factory, const cvs_build_opts *o,
                     uint64_t codec_gen);
 

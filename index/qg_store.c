@@ -35,7 +35,7 @@
  *  3. A build that made its own codec first refuses to write the graph
  *     (CVS_ECONFLICT) when another build's codec replaced it meanwhile,
  *     as a FAISS build does (faiss_index.c, "Builds of other kinds"): the
- *     store keeps the later build's codec and index, not a mix.
+ *     store keeps what that build wrote, not a mix.
  *  4. Re-ranking (rerank R) reads the stored vectors of the graph's best R
  *     by SQ8 row, but only while a row distance is within 2e of the k-th
  *     best (e the SQ8 rows' largest possible error, sq8_radius): past

@@ -645,7 +645,7 @@ static int rebuild(cvs_db *db, const char *codec, int residual, ivf_cfg cfg,
                          .progress_ctx = o->progress_ctx};
     snprintf(index, sizeof index, "ivf%zu,%s%s", cfg.nlist, residual ? "residual" : "direct",
              cfg.refine ? ",sq8" : "");
-    return residual ? cvs__codes_build(db, codec, &bo) : cvs__codes_reindex(db, &bo);
+    return residual ? cvs__codes_build(db, codec, &bo, NULL) : cvs__codes_reindex(db, &bo);
 }
 
 /* Deviation 4's rule: b replaces a when it reaches the target and a does

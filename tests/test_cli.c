@@ -201,6 +201,43 @@ Test(cli, import_and_delete_json, .init = setup, .fini = teardown)
     free(out);
 }
 
+/* A file or store name is bytes: import --json and stats --json give one
+ * that is not UTF-8 with \xNN escapes (import exited 2 with no word although
+ * its import was committed, stats said "out of memory").  A report that
+ * cannot be written (a full disk) says on stderr that the change is
+ * committed, exit code 2, once. */
+Test(cli, json_reports_of_names_not_utf8, .init = setup, .fini = teardown)
+{
+    char *out = NULL;
+    json_t *j;
+    make_small("l2");
+    static const char rec[] = "{\"id\":\"new\",\"vector\":[1,2,3]}\n";
+    free(tu_write_file(dir, "v\xff.jsonl", rec, sizeof rec - 1));
+    cr_assert_eq(tu_cli(&out, "import '%s/db' '%s/v\xff.jsonl' --json", dir, dir), 0);
+    j = parse_line(out, strlen(out));
+    cr_assert_eq(json_integer_value(json_object_get(j, "inserted")), 1);
+    cr_assert(strstr(json_string_value(json_object_get(j, "file")), "/v\\xff.jsonl"), "%s", out);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "init '%s/d\xfe' --dim 2 --metric l2 >/dev/null", dir), 0);
+    cr_assert_eq(tu_cli(&out, "stats '%s/d\xfe' --json", dir), 0);
+    j = parse_line(out, strlen(out));
+    cr_assert(strstr(json_string_value(json_object_get(j, "path")), "/d\\xfe"), "%s", out);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "delete '%s/db' new --json 2>&1 >/dev/full", dir), 2);
+    cr_assert(strstr(out, "the delete is committed, but its JSON report could not be written"),
+              "%s", out);
+    cr_assert(!strstr(out, "error writing output"), "said twice: %s", out);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "get '%s/db' new >/dev/null 2>&1", dir), 1, "the delete is done");
+    cr_assert_eq(tu_cli(&out, "import '%s/db' '%s/v\xff.jsonl' --json 2>&1 >/dev/full", dir, dir),
+                 2);
+    cr_assert(strstr(out, "the import is committed"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_cli(NULL, "get '%s/db' new >/dev/null", dir), 0, "the import is done");
+}
+
 Test(cli, search_json_cosine_golden, .init = setup, .fini = teardown)
 {
     char *out = NULL;

@@ -1337,14 +1337,33 @@ Test(mcp, raw_protocol_errors_and_tools)
 static const char *const mcp_words[] = {"alice", "lives", "paris"};
 static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
 
+/* A tools/call of list with id ID (JSON text), one line; how many memories
+ * its reply holds; and the replies freed. */
+#define LIST_CALL(ID)                                                                      \
+    "{\"jsonrpc\":\"2.0\",\"id\":" ID ",\"method\":\"tools/call\",\"params\":{"             \
+    "\"name\":\"list\",\"arguments\":{}}}\n"
+
+static size_t listed(const json_t *reply)
+{
+    return json_array_size(json_object_get(
+        json_object_get(json_object_get(reply, "result"), "structuredContent"), "memories"));
+}
+
+static void free_replies(json_t **msg, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
+
 /* The lifecycle: before initialize is answered, a request other than ping
  * is -32002 and runs nothing (the remember before it stored nothing);
  * notifications get no reply, before and after; initialize needs its
  * protocolVersion (-32602) and is refused inside a batch (-32600); once it
  * is answered, calls are served without waiting for
  * notifications/initialized.  Unknown methods are -32601 before as after,
- * and every id comes back as it was sent: a string, an integer, a real,
- * null. */
+ * and every id comes back as it was sent: a string, an integer (7.0 is
+ * one); an id that MCP does not allow (null, a fraction, a boolean) is
+ * -32600 with id null, and the request runs not. */
 Test(mcp, requests_before_initialize_are_refused)
 {
     static const char input[] =
@@ -1359,17 +1378,20 @@ Test(mcp, requests_before_initialize_are_refused)
         "\"protocolVersion\":\"2025-03-26\"}}]\n"
         "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
         "\"list\",\"arguments\":{}}}\n"
-        "{\"jsonrpc\":\"2.0\",\"id\":8.5,\"method\":\"initialize\",\"params\":{"
+        "{\"jsonrpc\":\"2.0\",\"id\":8.0,\"method\":\"initialize\",\"params\":{"
         "\"protocolVersion\":\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
         "\"version\":\"0\"}}}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"list\",\"arguments\":{}}}\n"
+        "\"remember\",\"arguments\":{\"text\":\"Bob lives in Paris\"}}}\n"
+        LIST_CALL("\"l\"")
+        "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"ping\"}\n"
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":-9,\"method\":\"frobnicate\"}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":\"\\u00e9t\u00e9\",\"method\":\"ping\"}\n";
     json_t *msg[16] = {0};
     size_t n = tu_mcp_glove_raw(dir, mcp_words, mcp_vecs, 3, input, msg, 16);
-    cr_assert_eq(n, 11, "%zu replies", n);
+    cr_assert_eq(n, 14, "%zu replies", n);
     cr_assert_str_eq(json_string_value(json_object_get(msg[0], "id")), "r1");
     cr_assert_eq(ERRCODE(0), -32002);
     cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
@@ -1385,20 +1407,46 @@ Test(mcp, requests_before_initialize_are_refused)
                                                                     "error"), "code")), -32600);
     cr_assert_eq(ERRCODE(6), -32002, "neither a bad initialize nor a batched one initializes");
     cr_assert(json_is_real(json_object_get(msg[7], "id")));
-    cr_assert_float_eq(json_real_value(json_object_get(msg[7], "id")), 8.5, 0);
+    cr_assert_float_eq(json_real_value(json_object_get(msg[7], "id")), 8.0, 0);
     cr_assert_str_eq(json_string_value(json_object_get(RESULT(7), "protocolVersion")),
                      "2025-03-26");
-    /* Served before notifications/initialized; the refused remember stored nothing. */
-    cr_assert(json_is_null(json_object_get(msg[8], "id")));
-    cr_assert(json_is_false(json_object_get(RESULT(8), "isError")));
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(8), "structuredContent"),
-                                                 "memories")), 0);
-    cr_assert_eq(json_integer_value(json_object_get(msg[9], "id")), -9);
-    cr_assert_eq(ERRCODE(9), -32601);
-    cr_assert_str_eq(json_string_value(json_object_get(msg[10], "id")), "\xc3\xa9t\xc3\xa9");
-    cr_assert(json_is_object(RESULT(10)));
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    /* An id of null, a fraction, true: -32600, id null, and nothing runs. */
+    for (size_t i = 8; i <= 11; i += i == 8 ? 2 : 1) {
+        cr_assert(json_is_null(json_object_get(msg[i], "id")), "reply %zu", i);
+        cr_assert_eq(ERRCODE(i), -32600, "reply %zu", i);
+    }
+    /* Served before notifications/initialized; neither refused remember stored anything. */
+    cr_assert_str_eq(json_string_value(json_object_get(msg[9], "id")), "l");
+    cr_assert(json_is_false(json_object_get(RESULT(9), "isError")));
+    cr_assert_eq(listed(msg[9]), 0);
+    cr_assert_eq(json_integer_value(json_object_get(msg[12], "id")), -9);
+    cr_assert_eq(ERRCODE(12), -32601);
+    cr_assert_str_eq(json_string_value(json_object_get(msg[13], "id")), "\xc3\xa9t\xc3\xa9");
+    cr_assert(json_is_object(RESULT(13)));
+    free_replies(msg, n);
+}
+
+/* MCP 2025-06-18 has no batches: in a session of that revision (the
+ * handshake's) a batch is -32600 with id null, and none of its requests
+ * runs; the requests after it are served.  (2025-03-26 sessions keep them:
+ * raw_protocol_errors_and_tools.) */
+Test(mcp, no_batches_in_a_2025_06_18_session)
+{
+    static const char input[] =
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"remember\",\"arguments\":{\"text\":\"Alice lives in Paris\"}}},"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n" LIST_CALL("3");
+    json_t *msg[4] = {0};
+    size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 4);
+    cr_assert_eq(n, 2, "%zu replies", n);
+    cr_assert(json_is_object(msg[0]), "one error, not an array of replies");
+    cr_assert(json_is_null(json_object_get(msg[0], "id")));
+    cr_assert_eq(ERRCODE(0), -32600);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[0], "error"),
+                                                       "message")), "batch"));
+    cr_assert_eq(json_integer_value(json_object_get(msg[1], "id")), 3);
+    cr_assert_eq(listed(msg[1]), 0, "the batch ran nothing");
+    free_replies(msg, n);
 }
 
 /* Two messages on one line (a client that writes them back to back, with or

@@ -321,12 +321,18 @@ def _dumps(o, what: str = "metadata") -> str:
     """o as JSON text.  NaN and infinities are not JSON: json.dumps wrote
     them as NaN / Infinity, which the library then refused as "invalid
     token" -- and NaN is how pandas gives a missing value, so the message
-    says what to use instead."""
+    says what to use instead.  json's other ValueErrors (a dict that holds
+    itself: "Circular reference detected") keep their own words."""
     try:
         return json.dumps(o, ensure_ascii=False, default=_json_default, allow_nan=False)
-    except ValueError:
-        raise InvalidInput(f"{what}: NaN and infinity are not JSON values (use None for a "
-                           f"missing value)", L.EINPUT, "CVS_EINPUT") from None
+    except ValueError as e:
+        # json says "Out of range float values are not JSON compliant" (and,
+        # from Python 3.13, the value after a colon) for NaN and infinities.
+        if str(e).startswith("Out of range float"):
+            msg = "NaN and infinity are not JSON values (use None for a missing value)"
+        else:
+            msg = f"cannot be written as JSON: {e}"
+        raise InvalidInput(f"{what}: {msg}", L.EINPUT, "CVS_EINPUT") from None
 
 
 def _progress_hook(progress, raised: list):

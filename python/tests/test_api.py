@@ -329,6 +329,20 @@ def test_nan_in_metadata_is_named(path):
         assert db.get("a")["meta"] == {"x": None}
 
 
+def test_circular_metadata_is_not_called_nan(path):
+    """A dict that holds itself cannot be JSON either, but it is not NaN:
+    the message says what json said (it said NaN and infinity)."""
+    loop = {"x": 1}
+    loop["self"] = loop
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        with pytest.raises(cvstore.InvalidInput, match=r"metas\[0\]: .*Circular reference") as e:
+            db.put(["a"], [[1, 2]], metas=[loop])
+        assert "NaN" not in str(e.value)
+        with pytest.raises(cvstore.InvalidInput, match="filter: .*Circular reference"):
+            db.search([1, 2], k=1, filter={"x": loop})
+        assert len(db) == 0
+
+
 def test_put_errors(path):
     with cvstore.open(path, create=True, dim=3) as db:
         with pytest.raises(cvstore.DimensionMismatch):
