@@ -1290,24 +1290,24 @@
  *      0.899 / 0.957), MuSiQue 0.112 / 0.271 / 0.383 /
  *      0.542, SQuAD 0.814 / 0.863 / 0.902 / 0.951: SQuAD's gain at 128
  *      tokens does not hold on B (0.853 with weight 1), and MuSiQue's two
- *      questions at 128 on B are not on A.  Why, in one count (a script
- *      over the SQuAD half's 2,837 sentences split at full stops, the
- *      store's use vectors, not kept in the tree): the sentence holding a
- *      labelled question's answer is the nearest by c of all the corpus's
- *      sentences for 0.491 of half A's 110 questions (0.529 of B's 102),
- *      by the idf share of the question's words for 0.718 (0.725); among
- *      the top five 0.691 / 0.900 (0.735 / 0.912); among its own
- *      paragraph's sentences 0.727 / 0.845 (0.784 / 0.853).  The encoder
- *      is nearest where the words are not for 7 questions (10), the words
- *      where it is not for 32 (30), and lex + c puts the answer first for
- *      0.736 (0.735-0.775 with weight 1/2-1); on the 15 questions of each
- *      half whose answer the use stores' 128-token sets miss, the encoder
- *      puts the answer's sentence first for 2 (B: 5), the words for 2
- *      (3), the encoder alone for 1 (4).  USE lite ranks a SQuAD
- *      question's sentence worse than its words do, and adds little to
- *      them; the lexical ceiling needs a stronger trained scorer than the
- *      one built in.  The cost: the candidates'
- *      sentences embedded at query time took the median question from 21
+ *      questions at 128 on B are not on A.  Why, in one count
+ *      (scripts/sentuse-ranks.py over the SQuAD half's 2,852 sentences split at full stops, each
+ *      embedded alone by a use store; its command in docs/BENCHMARKS.md):
+ *      the sentence holding a labelled question's answer is the nearest
+ *      by c of all the corpus's sentences for 0.464 of half A's 110
+ *      questions (0.500 of B's 102), by the idf share of the question's
+ *      words for 0.682 (0.716); among the top five 0.673 / 0.864 (0.706 /
+ *      0.853); first among its own paragraph's sentences 0.673 / 0.800
+ *      (0.725 / 0.784).  The encoder is nearest where the words are not
+ *      for 8 questions (9), the words where it is not for 32 (31), and
+ *      lex + c puts the answer first for 0.700 (0.716), lex + c/2 for
+ *      0.682 (0.686); on the 15 questions of each half whose answer the
+ *      use stores' 128-token sets miss, the encoder puts the answer's
+ *      sentence first for 2 (B: 5), the words for 1 (4), the encoder
+ *      alone for 1 (3).  USE lite ranks a SQuAD question's sentence
+ *      worse than its words do, and adds little to them; the lexical
+ *      ceiling needs a stronger trained scorer than the one built in.
+ *      The cost: the candidates' sentences embedded at query time took the median question from 21
  *      to 950 ms (HotpotQA) and 22 to 1,460 ms (MuSiQue), 20-24 ms a
  *      sentence, on cores shared at load average 8-11; stored at import,
  *      HotpotQA's some 27,000 sentence units at that rate would take about
