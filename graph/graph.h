@@ -96,6 +96,10 @@ int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *p
  * between computing from their snapshot and writing, so that a test can
  * commit other writes exactly there. */
 extern void (*cvs__graph_test_hook)(cvs_db *db);
+/* Test-only: how many times a relink of a text store's put has read a
+ * record's title for its capitals (graph/link.c deviation 8), counted
+ * since the process started; a test reads it before and after a put. */
+extern size_t cvs__link_title_reads;
 
 /* Removes the title-map entries of the records keys (sorted) (graph/link.c). */
 int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n);

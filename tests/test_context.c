@@ -336,6 +336,47 @@ Test(link, puts_keep_the_titles_capitals, .init = setup, .fini = teardown)
     assert_as_rebuilt("capitals");
 }
 
+/* A relink reads a title's capitals once per record, not per occurrence,
+ * and never for a title of more than MAX_SAME_TITLE (8) records, which
+ * links nothing whatever its case: counted through the linker's count of
+ * title reads, so the bound holds without timing anything. */
+Test(link, puts_read_each_title_once, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    char id[32], text[64], *many = malloc(40 * 32 + 64);
+    size_t before;
+    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
+    axis(v, 0, 1, 0.1f);
+    for (int i = 0; i < 12; i++) {
+        snprintf(id, sizeof id, "chunk%d", i);
+        snprintf(text, sizeof text, "Part %d of the minutes.", i);
+        put(id, "Meeting Notes", text, v);
+    }
+    put("guest", "The Guest", "The Guest is a 2014 film.", v);
+    put("guest2", "the guest", "A lower-case title shared with The Guest.", v);
+
+    /* A crowded title written forty times in lower case: nothing read. */
+    many[0] = '\0';
+    for (int i = 0; i < 40; i++)
+        strcat(many, "We took meeting notes. ");
+    before = cvs__link_title_reads;
+    put("minutes", NULL, many, v);
+    cr_assert_eq(cvs__link_title_reads - before, 0);
+    cr_assert_not(mentions("minutes", "chunk0"));
+
+    /* A shared title of two records written forty times: each read once. */
+    strcpy(many, "The Guest. ");
+    for (int i = 0; i < 40; i++)
+        strcat(many, "We met the guest. ");
+    before = cvs__link_title_reads;
+    put("fan", NULL, many, v);
+    cr_assert_eq(cvs__link_title_reads - before, 2);
+    cr_assert(mentions("fan", "guest"));
+    cr_assert(mentions("fan", "guest2"));
+    assert_as_rebuilt("repeated titles");
+    free(many);
+}
+
 /* A plain vector store keeps its links as they are until cvstore link. */
 Test(context, plain_store_links_on_request, .init = setup, .fini = teardown)
 {
