@@ -92,6 +92,10 @@ void cvs__minc_free(cvs__minc *m);
 int cvs__mentions_before(cvs_db *db, MDB_txn *txn, cvs__minc *m, uint64_t key);
 int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *put, size_t n);
 
+/* Meta key of the rule that made the mention links (graph/link.c; u32,
+ * docs/FORMAT.md).  The graph's own: the store never names it. */
+#define CVS__META_LINK_RULE "link_rule"
+
 /* Test-only: when set, called by cvs_knn_build and cvs_link_mentions
  * between computing from their snapshot and writing, so that a test can
  * commit other writes exactly there. */

@@ -799,6 +799,59 @@ int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void 
     return mrc == MDB_NOTFOUND ? CVS_OK : cvs__err_lmdb(mrc, "walking titlemap");
 }
 
+/* ==== The rule that made the links ==== */
+
+/* Which rule of this linker made a store's mention links, in meta
+ * CVS__META_LINK_RULE (u32): 2 since deviation 8; an absent key is rule 1,
+ * the case-blind matching of the stores written before it.  A full run
+ * (cvs_link_mentions) writes it; a put in a text store leaves it as it is,
+ * since it relinks only the records it touches, except in a store with no
+ * titles yet (an empty title map), which has no mention link an older rule
+ * could have made: there the first put writes it, so a store that has only
+ * ever been kept by puts says which rule made all its links. */
+#define LINK_RULE 2u
+
+static uint32_t rule_of(cvs_db *db, MDB_txn *txn)
+{
+    MDB_val k = CVS__MKEY(CVS__META_LINK_RULE), v;
+    if (cvs__vget(db, txn, db->dbi_meta, &k, &v) != 0)
+        return 1;
+    return v.mv_size == 4 ? cvs__get_u32(v.mv_data) : 0; /* 0: unreadable, so old */
+}
+
+static int rule_write(cvs_db *db, MDB_txn *txn)
+{
+    unsigned char b[4];
+    MDB_val k = CVS__MKEY(CVS__META_LINK_RULE), v = {sizeof b, b};
+    int mrc;
+    cvs__put_u32(b, LINK_RULE);
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing the linker's rule");
+    return CVS_OK;
+}
+
+CVS_API int cvs_link_rule_outdated(cvs_db *db, int *outdated)
+{
+    MDB_txn *txn = NULL;
+    MDB_stat st;
+    int rc, mrc;
+    if (!db || !outdated)
+        return cvs__err(CVS_EINVAL, "cvs_link_rule_outdated: NULL argument");
+    *outdated = 0;
+    /* A store opened read-only before the graph's databases were added
+     * has no title map, and so no mention links. */
+    if (!cvs__module_present(db, &cvs__graph_module))
+        return CVS_OK;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((mrc = mdb_stat(txn, cvs__graph(db)->dbi_titlemap, &st)))
+        rc = cvs__err_lmdb(mrc, "reading the title map");
+    else
+        *outdated = st.ms_entries > 0 && rule_of(db, txn) < LINK_RULE;
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 /* ==== Writing ==== */
 
 /* Replaces the mention links of record key by the ntg targets tg (their
@@ -913,6 +966,8 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
             i = j;
         }
     }
+    if ((rc = rule_write(db, txn)))
+        return rc;
 
     for (size_t r = 0; r < l->nrecs && rc == CVS_OK; r++) {
         size_t ntg = l->first[r + 1] - l->first[r];
@@ -1569,6 +1624,11 @@ int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *p
     if ((mrc = mdb_stat(txn, db->dbi_recs, &st)))
         return cvs__werr(mrc, "counting records");
     nrecords = st.ms_entries;
+    /* No titles yet: no link an older rule made (the rule's note above). */
+    if ((mrc = mdb_stat(txn, cvs__graph(db)->dbi_titlemap, &st)))
+        return cvs__werr(mrc, "reading the title map");
+    if (st.ms_entries == 0 && rule_of(db, txn) != LINK_RULE && (rc = rule_write(db, txn)))
+        return rc;
     /* Old titles go from the map, unless the record keeps the same one. */
     for (size_t i = 0; i < m->n; i++) {
         uint64_t key = m->keys[i];

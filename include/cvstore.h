@@ -1253,6 +1253,19 @@ CVS_API int cvs_link_title_terms(const cvs_link_title *titles, size_t n, char **
 CVS_API int cvs_link_mentions_scope(cvs_db *db, const cvs_link_scope *scope,
                                     cvs_link_stats *stats) CVS_WUR;
 
+/* Were the store's mention links made by an older rule of the linker than
+ * this build's?  The rule changes what a match is (today: a title's
+ * occurrence is a mention only when the text writes the title's capitals,
+ * graph/link.c deviation 8); cvs_link_mentions records its rule in the
+ * store, and a put in a text store relinks only the records it touches,
+ * so a store linked by an older cvstore keeps its other links as that one
+ * made them.  *outdated 1 when the store has titles to link (its title map
+ * is not empty) and no run of this rule has linked it (cvs_link_mentions,
+ * `cvstore link`, an import that links); then run cvs_link_mentions.  0
+ * otherwise, also for a store never linked, or one that only puts have
+ * linked since its first title.  Reads a snapshot; works read-only. */
+CVS_API int cvs_link_rule_outdated(cvs_db *db, int *outdated) CVS_WUR;
+
 typedef struct cvs_knn_opts {
     size_t k;              /* neighbours per record; 0 = 16 */
     unsigned flags;        /* search used to find them: 0 or CVS_SEARCH_EXACT
