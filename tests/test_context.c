@@ -337,6 +337,28 @@ Test(link, puts_keep_the_titles_capitals, .init = setup, .fini = teardown)
     assert_as_rebuilt("capitals");
 }
 
+/* Makes db a text store (the zero embedder) and v the vector its records get. */
+static void text_store(float *v)
+{
+    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
+    axis(v, 0, 1, 0.1f);
+}
+
+/* The titles read for capitals by the put of untitled record id whose
+ * text is head, then rep forty times. */
+static size_t reads_of_put(const char *id, const char *head, const char *rep, const float *v)
+{
+    char *text = malloc(strlen(head) + 40 * strlen(rep) + 1);
+    size_t before = cvs__link_title_reads;
+    cr_assert_not_null(text);
+    strcpy(text, head);
+    for (int i = 0; i < 40; i++)
+        strcat(text, rep);
+    put(id, NULL, text, v);
+    free(text);
+    return cvs__link_title_reads - before;
+}
+
 /* A relink reads a title's capitals once per record, not per occurrence,
  * and never for a title of more than MAX_SAME_TITLE (8) records, which
  * links nothing whatever its case: counted through the linker's count of
@@ -344,10 +366,8 @@ Test(link, puts_keep_the_titles_capitals, .init = setup, .fini = teardown)
 Test(link, puts_read_each_title_once, .init = setup, .fini = teardown)
 {
     float v[DIM];
-    char id[32], text[64], *many = malloc(40 * 32 + 64);
-    size_t before;
-    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
-    axis(v, 0, 1, 0.1f);
+    char id[32], text[64];
+    text_store(v);
     for (int i = 0; i < 12; i++) {
         snprintf(id, sizeof id, "chunk%d", i);
         snprintf(text, sizeof text, "Part %d of the minutes.", i);
@@ -357,25 +377,13 @@ Test(link, puts_read_each_title_once, .init = setup, .fini = teardown)
     put("guest2", "the guest", "A lower-case title shared with The Guest.", v);
 
     /* A crowded title written forty times in lower case: nothing read. */
-    many[0] = '\0';
-    for (int i = 0; i < 40; i++)
-        strcat(many, "We took meeting notes. ");
-    before = cvs__link_title_reads;
-    put("minutes", NULL, many, v);
-    cr_assert_eq(cvs__link_title_reads - before, 0);
+    cr_assert_eq(reads_of_put("minutes", "", "We took meeting notes. ", v), 0);
     cr_assert_not(mentions("minutes", "chunk0"));
-
     /* A shared title of two records written forty times: each read once. */
-    strcpy(many, "The Guest. ");
-    for (int i = 0; i < 40; i++)
-        strcat(many, "We met the guest. ");
-    before = cvs__link_title_reads;
-    put("fan", NULL, many, v);
-    cr_assert_eq(cvs__link_title_reads - before, 2);
+    cr_assert_eq(reads_of_put("fan", "The Guest. ", "We met the guest. ", v), 2);
     cr_assert(mentions("fan", "guest"));
     cr_assert(mentions("fan", "guest2"));
     assert_as_rebuilt("repeated titles");
-    free(many);
 }
 
 /* Removes the linker's rule from meta, as a store linked before the rule
@@ -441,8 +449,7 @@ Test(link, store_says_when_links_need_the_new_rule, .init = setup, .fini = teard
 Test(link, puts_from_the_first_title_make_links_of_the_rule, .init = setup, .fini = teardown)
 {
     float v[DIM];
-    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
-    axis(v, 0, 1, 0.1f);
+    text_store(v);
     put("paris", "Paris", "Paris is the capital of France.", v);
     put("curie", "Marie Curie", "A physicist who worked in Paris.", v);
     cr_assert(mentions("curie", "paris"));
