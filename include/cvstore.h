@@ -1206,10 +1206,14 @@ typedef struct cvs_link_stats {
  * "New York City" links to that title and not also to "New York".  Titles
  * that are mostly stop words, a single token under 3 bytes or in over 1%
  * of the records, or only numbers are skipped; a title shared by several
- * records links to each of them (up to 8).  Replaces the mention links of
- * an earlier run (explicit links stay) and the title map that cvs_context
- * matches questions against, in one write transaction, so it is
- * idempotent.  A record put again later loses its mention links (cvs_put
+ * records links to each of them (up to 8; a title of more records links
+ * none).  A match is a mention only when the text writes with a capital
+ * each word the title writes with one (unless the text writes no capital
+ * at all, or the title none): "a French pilot" does not mention "Pilot
+ * (Will & Grace)".  Replaces the mention links of an earlier run (explicit
+ * links stay) and the title map that cvs_context matches questions
+ * against, and records the linker's rule (cvs_link_rule_outdated), in one
+ * write transaction, so it is idempotent.  A record put again later loses its mention links (cvs_put
  * replaces all links) until the next run.  stats may be NULL. */
 CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats) CVS_WUR;
 
