@@ -20,6 +20,8 @@ static const char usage[] =
     "finite, every meta is a JSON object, no link dangles, the BM25 index matches\n"
     "the texts, and the kNN graph and title map are well formed and name only\n"
     "existing records.\n"
+    "A note is not a problem: it says what a command would improve (mention\n"
+    "links made by an older rule of the linker: run cvstore link).\n"
     "Exit code 0: healthy; 1: problems found; 2: the check itself failed.\n"
     "Ids in the messages that are not printable text (an encrypted store's ids\n"
     "are kept hashed, so those are binary) show each such byte as \\xNN, in\n"
@@ -29,7 +31,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -j, --json           one JSON object: {\"healthy\": true, \"problems\": 0,\n"
-    "                       \"records\": N, \"messages\": [...]}\n"
+    "                       \"records\": N, \"messages\": [...], \"notes\": [...]}\n"
     "  -q, --quiet          no progress bar\n"
     CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
@@ -81,7 +83,7 @@ int cmd_check(int argc, char **argv)
     cvs_db *db = NULL;
     cvs_info info;
     uint64_t problems = 0;
-    int c, rc, quiet = 0;
+    int c, rc, quiet = 0, outdated = 0;
 
     while ((c = getopt_long(argc, argv, "jqh", opts, NULL)) != -1) {
         switch (c) {
@@ -127,11 +129,16 @@ int cmd_check(int argc, char **argv)
     }
     if (cvs_db_info(db, &info))
         info.count = 0; /* only for the message; the verdict stands */
+    /* A note, not a problem: the links are sound, only made by an older
+     * rule (a store that cannot say is not noted; the verdict stands). */
+    if (cvs_link_rule_outdated(db, &outdated))
+        outdated = 0;
     if (rep.json) {
-        json_t *j = json_pack("{s:b,s:I,s:I,s:O}", "healthy", problems == 0,
+        json_t *j = json_pack("{s:b,s:I,s:I,s:O,s:[s*]}", "healthy", problems == 0,
                               "problems", (json_int_t)problems,
                               "records", (json_int_t)info.count,
-                              "messages", rep.messages);
+                              "messages", rep.messages,
+                              "notes", outdated ? CLI_LINKS_OUTDATED : NULL);
         if (!j || cli_json_print(stdout, j)) {
             cli_err("check", "error writing output");
             rc = CLI_EFAIL;
@@ -142,6 +149,8 @@ int cmd_check(int argc, char **argv)
     } else {
         printf("%" PRIu64 " problem%s found\n", problems, problems == 1 ? "" : "s");
     }
+    if (!rep.json && outdated)
+        printf("note: %s\n", CLI_LINKS_OUTDATED);
     rc = problems ? CLI_EUSER : CLI_OK;
 out:
     json_decref(rep.messages);

@@ -22,6 +22,10 @@
 #define CLI_EUSER 1  /* bad arguments or input, no such store or record */
 #define CLI_EFAIL 2  /* internal or I/O error */
 
+/* What stats and check say of a store cvs_link_rule_outdated marks. */
+#define CLI_LINKS_OUTDATED                                                                   \
+    "mention links were made by an older rule; run `cvstore link` to rebuild them"
+
 /* A subcommand: argv[0] is "cvstore NAME" (so getopt's own messages name
  * the command); returns one of the exit codes above. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);

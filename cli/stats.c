@@ -26,7 +26,9 @@ static const char usage[] =
     "                       format} or null, index {spec, count, nlist, residual,\n"
     "                       nprobe, rerank, refine, mem_bytes, mem_bytes_per_vector,\n"
     "                       disk_bytes, dirty} or null, embedder {name, dim,\n"
-    "                       common_component, vocabulary_in_store} or null\n"
+    "                       common_component, vocabulary_in_store} or null,\n"
+    "                       links_outdated (true: the mention links were made by\n"
+    "                       an older rule of the linker; cvstore link rebuilds them)\n"
     CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n"
     "\n"
@@ -78,9 +80,9 @@ int cmd_stats(int argc, char **argv)
     cvs_codec_info ci;
     cvs_index_info ii;
     cvs_embedder_info ei;
-    int crc, irc, erc;
+    int crc, irc, erc, lrc, outdated = 0;
     part_err pe = {0};
-    char cmsg[512] = "", imsg[512] = "", emsg[512] = "";
+    char cmsg[512] = "", imsg[512] = "", emsg[512] = "", lmsg[512] = "";
     const char *path;
     char created[40], b1[24], b2[24];
     int c, rc, json = 0;
@@ -113,6 +115,7 @@ int cmd_stats(int argc, char **argv)
     crc = part(cvs_codec_get_info(db, &ci), db, cmsg, sizeof cmsg, &pe);
     irc = part(cvs_index_get_info(db, &ii), db, imsg, sizeof imsg, &pe);
     erc = part(cvs_db_embedder_info(db, &ei), db, emsg, sizeof emsg, &pe);
+    lrc = part(cvs_link_rule_outdated(db, &outdated), db, lmsg, sizeof lmsg, &pe);
     if (json) {
         json_t *j = json_pack("{s:o,s:I,s:i,s:s,s:s,s:i,s:b,s:I,s:I,s:s}",
                               "path", cli_json_name(path),
@@ -159,6 +162,10 @@ int cmd_stats(int argc, char **argv)
             json_object_set_new(j, "embedder", json_pack("{s:s}", "error", emsg));
         else if (j)
             json_object_set_new(j, "embedder", json_null());
+        if (j && lrc == 0)
+            json_object_set_new(j, "links_outdated", json_boolean(outdated));
+        else if (j)
+            json_object_set_new(j, "links_outdated", json_pack("{s:s}", "error", lmsg));
         if (!j) {
             rc = cli_fail("stats", CVS_ENOMEM, NULL);
             goto out;
@@ -243,6 +250,10 @@ int cmd_stats(int argc, char **argv)
         printf("embedder:       cannot be read: %s\n", emsg);
     else
         printf("embedder:       none (text needs one: cvstore init DB --embedder glove)\n");
+    if (lrc)
+        printf("links:          cannot be read: %s\n", lmsg);
+    else if (outdated)
+        printf("links:          %s\n", CLI_LINKS_OUTDATED);
 out:
     if (!rc && pe.rc) {
         cli_err("stats", "%s", pe.first);

@@ -92,10 +92,18 @@ void cvs__minc_free(cvs__minc *m);
 int cvs__mentions_before(cvs_db *db, MDB_txn *txn, cvs__minc *m, uint64_t key);
 int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *put, size_t n);
 
+/* Meta key of the rule that made the mention links (graph/link.c; u32,
+ * docs/FORMAT.md).  The graph's own: the store never names it. */
+#define CVS__META_LINK_RULE "link_rule"
+
 /* Test-only: when set, called by cvs_knn_build and cvs_link_mentions
  * between computing from their snapshot and writing, so that a test can
  * commit other writes exactly there. */
 extern void (*cvs__graph_test_hook)(cvs_db *db);
+/* Test-only: how many times a relink of a text store's put has read a
+ * record's title for its capitals (graph/link.c deviation 8), counted
+ * since the process started; a test reads it before and after a put. */
+extern size_t cvs__link_title_reads;
 
 /* Removes the title-map entries of the records keys (sorted) (graph/link.c). */
 int cvs__titlemap_on_delete(cvs_db *db, MDB_txn *txn, const int64_t *keys, size_t n);

@@ -77,7 +77,14 @@
  *      tries the shorter titles at that place ("the kingdom of Hungary"
  *      links "Hungary", not "Kingdom of Hungary"), and of records sharing
  *      a title only those whose capitals the text writes are linked (the
- *      MAX_SAME_TITLE count stays the title's).  Questions are still
+ *      MAX_SAME_TITLE count stays the title's).  A title of more than
+ *      MAX_SAME_TITLE records links nothing (deviation 7), so its case is
+ *      not asked: its match takes its tokens whatever their case, and a
+ *      put's relink decides that from the title map's count without
+ *      reading the group's titles (chunks of one document sharing its
+ *      title are common; reading the group for each occurrence made a put
+ *      cost in proportion to the group).  A relink reads the capitals of
+ *      each record's title once, however often its text names it.  Questions are still
  *      matched case-blind (cvs__graph_title_seeds): they are typed, often
  *      in lower case, and name few titles.  Measured with `cvstore-bench
  *      context --sets hotpotqa,musique,squad --variants clean,redundant
@@ -651,6 +658,13 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
                 last++;
             if (l->titles[first].ntok != L || !same_tokens(l, &l->titles[first], tok, i))
                 continue;
+            /* A crowded title takes its tokens whatever their case
+             * (deviation 8): scan_map decides it from the map's count,
+             * before reading any of its records' titles. */
+            if (last - first > MAX_SAME_TITLE) {
+                adv = L;
+                break;
+            }
             /* Written as none of the records writes the title: no
              * mention, and a shorter title inside it may still be one. */
             size_t e = first;
@@ -658,11 +672,10 @@ static int scan(linker *l, uint32_t src, const cvs_tokens *tok, uint64_t *hs)
                 e++;
             if (e == last)
                 continue;
-            if (last - first <= MAX_SAME_TITLE)
-                for (; e < last; e++)
-                    if (case_ok(l->titles[e].need, tok, i, cased) &&
-                        (rc = add_target(l, src, l->titles[e].rec, start)))
-                        return rc;
+            for (; e < last; e++)
+                if (case_ok(l->titles[e].need, tok, i, cased) &&
+                    (rc = add_target(l, src, l->titles[e].rec, start)))
+                    return rc;
             adv = L;
             break;
         }
@@ -786,6 +799,59 @@ int cvs__titlemap_check(cvs_db *db, MDB_txn *txn, cvs__problem_fn problem, void 
     return mrc == MDB_NOTFOUND ? CVS_OK : cvs__err_lmdb(mrc, "walking titlemap");
 }
 
+/* ==== The rule that made the links ==== */
+
+/* Which rule of this linker made a store's mention links, in meta
+ * CVS__META_LINK_RULE (u32): 2 since deviation 8; an absent key is rule 1,
+ * the case-blind matching of the stores written before it.  A full run
+ * (cvs_link_mentions) writes it; a put in a text store leaves it as it is,
+ * since it relinks only the records it touches, except in a store with no
+ * titles yet (an empty title map), which has no mention link an older rule
+ * could have made: there the first put writes it, so a store that has only
+ * ever been kept by puts says which rule made all its links. */
+#define LINK_RULE 2u
+
+static uint32_t rule_of(cvs_db *db, MDB_txn *txn)
+{
+    MDB_val k = CVS__MKEY(CVS__META_LINK_RULE), v;
+    if (cvs__vget(db, txn, db->dbi_meta, &k, &v) != 0)
+        return 1;
+    return v.mv_size == 4 ? cvs__get_u32(v.mv_data) : 0; /* 0: unreadable, so old */
+}
+
+static int rule_write(cvs_db *db, MDB_txn *txn)
+{
+    unsigned char b[4];
+    MDB_val k = CVS__MKEY(CVS__META_LINK_RULE), v = {sizeof b, b};
+    int mrc;
+    cvs__put_u32(b, LINK_RULE);
+    if ((mrc = cvs__vput(db, txn, db->dbi_meta, &k, &v, 0)))
+        return cvs__werr(mrc, "writing the linker's rule");
+    return CVS_OK;
+}
+
+CVS_API int cvs_link_rule_outdated(cvs_db *db, int *outdated)
+{
+    MDB_txn *txn = NULL;
+    MDB_stat st;
+    int rc, mrc;
+    if (!db || !outdated)
+        return cvs__err(CVS_EINVAL, "cvs_link_rule_outdated: NULL argument");
+    *outdated = 0;
+    /* A store opened read-only before the graph's databases were added
+     * has no title map, and so no mention links. */
+    if (!cvs__module_present(db, &cvs__graph_module))
+        return CVS_OK;
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    if ((mrc = mdb_stat(txn, cvs__graph(db)->dbi_titlemap, &st)))
+        rc = cvs__err_lmdb(mrc, "reading the title map");
+    else
+        *outdated = st.ms_entries > 0 && rule_of(db, txn) < LINK_RULE;
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 /* ==== Writing ==== */
 
 /* Replaces the mention links of record key by the ntg targets tg (their
@@ -900,6 +966,8 @@ static int write_fn(cvs_db *db, MDB_txn *txn, void *arg)
             i = j;
         }
     }
+    if ((rc = rule_write(db, txn)))
+        return rc;
 
     for (size_t r = 0; r < l->nrecs && rc == CVS_OK; r++) {
         size_t ntg = l->first[r + 1] - l->first[r];
@@ -1163,6 +1231,10 @@ typedef struct minc_work {
     size_t ctg;
     char *tbuf;            /* a title copied out of the store */
     size_t ctbuf;
+    struct case_memo *memo; /* titles' capitals read in this relink */
+    size_t nmemo, cmemo;
+    char *marena;          /* their joined forms */
+    size_t lmarena, cmarena;
     mbuf mb;
 } minc_work;
 
@@ -1313,37 +1385,84 @@ static int verify_candidates(cvs_db *db, MDB_txn *txn, minc_work *w)
     return CVS_OK;
 }
 
-/* scan through the title map: the targets of record src's text (tokens in
- * w->tok) into w->tk, in the order scan would find them. */
-/* As case_ok for record key, whose title has a form that joins to the
- * first len bytes of joined: the form is read again from the record's
- * title (the map keeps no case), *ok when one such form is written as
- * tokens w->tok[i ..] are (scan's entries of one record, one per form,
- * link it when any of them passes). */
-static int map_case_ok(cvs_db *db, MDB_txn *txn, minc_work *w, uint64_t key, const char *joined,
-                       size_t len, size_t i, int *ok)
+/* ==== What a relink reads of a title's case ==== */
+
+/* The capitals of one record's title, as map_case_ok needs them: for each
+ * form (cvs__title_forms) that the map keys, its joined tokens and its
+ * mask (title_need).  Read once per record per relink: a title a text
+ * names forty times is read and tokenized once, not forty times. */
+typedef struct case_memo {
+    uint64_t key;
+    uint32_t nforms;
+    uint32_t need[3];
+    uint32_t off[3], len[3]; /* joined tokens in minc_work's marena */
+} case_memo;
+
+size_t cvs__link_title_reads;
+
+/* Reads record key's title into a new memo entry (*out its index). */
+static int memo_fill(cvs_db *db, MDB_txn *txn, minc_work *w, uint64_t key, size_t *out)
 {
     char buf[MAX_MAP_BYTES + 1];
     MDB_val k = {8, &key}, v;
     size_t forms[3], nforms;
+    case_memo *m;
     int rc, mrc;
-    *ok = 0;
-    if ((mrc = cvs__vget(db, txn, db->dbi_titles, &k, &v)))
-        return mrc == MDB_NOTFOUND ? CVS_OK : cvs__werr(mrc, "reading a title");
-    nforms = cvs__title_forms(v.mv_data, v.mv_size, forms);
-    for (size_t f = 0; f < nforms && !*ok; f++) {
+    if ((rc = grow((void **)&w->memo, &w->cmemo, w->nmemo + 1, sizeof *w->memo)))
+        return rc;
+    m = &w->memo[w->nmemo];
+    *m = (case_memo){.key = key};
+    __atomic_fetch_add(&cvs__link_title_reads, 1, __ATOMIC_RELAXED);
+    if ((mrc = cvs__vget(db, txn, db->dbi_titles, &k, &v)) && mrc != MDB_NOTFOUND)
+        return cvs__werr(mrc, "reading a title");
+    nforms = mrc ? 0 : cvs__title_forms(v.mv_data, v.mv_size, forms);
+    for (size_t f = 0; f < nforms; f++) {
+        size_t jl;
         if ((rc = cvs__tokenize(v.mv_data, forms[f], CVS_TOK_STRIP_ACCENTS, &w->ttok)))
             return rc;
-        if (join_tokens(&w->ttok, buf) != len || memcmp(buf, joined, len))
-            continue;
+        if (!(jl = join_tokens(&w->ttok, buf)))
+            continue; /* not in the map */
+        if ((rc = grow((void **)&w->marena, &w->cmarena, w->lmarena + jl, 1)))
+            return rc;
+        memcpy(w->marena + w->lmarena, buf, jl);
         if ((rc = cvs__tokenize(v.mv_data, forms[f],
                                 CVS_TOK_STRIP_ACCENTS | CVS_TOK_KEEP_STOP | CVS_TOK_CAPS, &w->ttok)))
             return rc;
-        *ok = case_ok(title_need(&w->ttok), &w->tok, i, 1);
+        m->off[m->nforms] = (uint32_t)w->lmarena;
+        m->len[m->nforms] = (uint32_t)jl;
+        m->need[m->nforms++] = title_need(&w->ttok);
+        w->lmarena += jl;
     }
+    *out = w->nmemo++;
     return CVS_OK;
 }
 
+/* As case_ok for record key, whose title has a form that joins to the
+ * first len bytes of joined: *ok when one such form is written as tokens
+ * w->tok[i ..] are (scan's entries of one record, one per form, link it
+ * when any of them passes).  The map keeps no case, so the form's capitals
+ * come from the record's title, through the relink's memo.  The memo is
+ * searched linearly: it holds the records of the small shared titles one
+ * text names, a few per title. */
+static int map_case_ok(cvs_db *db, MDB_txn *txn, minc_work *w, uint64_t key, const char *joined,
+                       size_t len, size_t i, int *ok)
+{
+    size_t e = 0;
+    int rc;
+    *ok = 0;
+    while (e < w->nmemo && w->memo[e].key != key)
+        e++;
+    if (e == w->nmemo && (rc = memo_fill(db, txn, w, key, &e)))
+        return rc;
+    const case_memo *m = &w->memo[e];
+    for (uint32_t f = 0; f < m->nforms && !*ok; f++)
+        if (m->len[f] == len && !memcmp(w->marena + m->off[f], joined, len))
+            *ok = case_ok(m->need[f], &w->tok, i, 1);
+    return CVS_OK;
+}
+
+/* scan through the title map: the targets of record src's text (tokens in
+ * w->tok) into w->tk, in the order scan would find them. */
 static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uint64_t src)
 {
     const cvs_tokens *tok = &w->tok;
@@ -1351,6 +1470,7 @@ static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uin
     size_t ends[MAX_MAP_TOKENS + 1];
     int rc = CVS_OK, mrc, cased = text_cased(tok);
     w->ntk = 0;
+    w->nmemo = w->lmarena = 0;
     for (size_t i = 0; i < tok->n;) {
         size_t maxl = 0, blen = 0, adv = 1;
         for (size_t L = 1; L <= MAX_MAP_TOKENS && i + L <= tok->n; L++) {
@@ -1367,9 +1487,18 @@ static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uin
         for (size_t L = maxl; L >= 1; L--) {
             MDB_val k = {ends[L], buf}, v;
             size_t ng = 0, cg = w->cgrp;
+            size_t same;
             mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
             if (mrc == MDB_NOTFOUND)
                 continue;
+            if (mrc || (mrc = mdb_cursor_count(cur, &same)))
+                return cvs__werr(mrc, "reading the title map");
+            /* A crowded title takes its tokens and links nothing, as in
+             * scan: decided from the count, no record of it read. */
+            if (same > MAX_SAME_TITLE) {
+                adv = L;
+                break;
+            }
             for (; mrc == 0; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_DUP))
                 if (v.mv_size == 8 && (rc = push_u64(&w->grp, &ng, &cg, cvs__get_u64(v.mv_data))))
                     return rc;
@@ -1380,10 +1509,9 @@ static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uin
             if (ng)
                 qsort(w->grp, ng, sizeof *w->grp, cmp_u64);
             /* Its records written as the text writes the title, kept in
-             * order at the front (npass of them); a title of more than
-             * MAX_SAME_TITLE records needs one, to take its tokens. */
+             * order at the front (npass of them). */
             size_t npass = 0;
-            for (size_t e = 0; e < ng && (ng <= MAX_SAME_TITLE || !npass); e++) {
+            for (size_t e = 0; e < ng; e++) {
                 int ok = !cased;
                 if (cased && (rc = map_case_ok(db, txn, w, w->grp[e], buf, ends[L], i, &ok)))
                     return rc;
@@ -1392,7 +1520,7 @@ static int scan_map(cvs_db *db, MDB_txn *txn, MDB_cursor *cur, minc_work *w, uin
             }
             if (!npass)
                 continue;
-            for (size_t e = 0; ng <= MAX_SAME_TITLE && e < npass; e++) {
+            for (size_t e = 0; e < npass; e++) {
                 int dup = w->grp[e] == src;
                 for (size_t j = 0; j < w->ntk && !dup; j++)
                     dup = w->tk[j] == w->grp[e];
@@ -1496,6 +1624,11 @@ int cvs__mentions_after(cvs_db *db, MDB_txn *txn, cvs__minc *m, const int64_t *p
     if ((mrc = mdb_stat(txn, db->dbi_recs, &st)))
         return cvs__werr(mrc, "counting records");
     nrecords = st.ms_entries;
+    /* No titles yet: no link an older rule made (the rule's note above). */
+    if ((mrc = mdb_stat(txn, cvs__graph(db)->dbi_titlemap, &st)))
+        return cvs__werr(mrc, "reading the title map");
+    if (st.ms_entries == 0 && rule_of(db, txn) != LINK_RULE && (rc = rule_write(db, txn)))
+        return rc;
     /* Old titles go from the map, unless the record keeps the same one. */
     for (size_t i = 0; i < m->n; i++) {
         uint64_t key = m->keys[i];
@@ -1568,6 +1701,8 @@ out:
     free(w.idoff);
     free(w.tg);
     free(w.tbuf);
+    free(w.memo);
+    free(w.marena);
     mbuf_free(&w.mb);
     return rc;
 }

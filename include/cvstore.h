@@ -1207,10 +1207,14 @@ typedef struct cvs_link_stats {
  * "New York City" links to that title and not also to "New York".  Titles
  * that are mostly stop words, a single token under 3 bytes or in over 1%
  * of the records, or only numbers are skipped; a title shared by several
- * records links to each of them (up to 8).  Replaces the mention links of
- * an earlier run (explicit links stay) and the title map that cvs_context
- * matches questions against, in one write transaction, so it is
- * idempotent.  A record put again later loses its mention links (cvs_put
+ * records links to each of them (up to 8; a title of more records links
+ * none).  A match is a mention only when the text writes with a capital
+ * each word the title writes with one (unless the text writes no capital
+ * at all, or the title none): "a French pilot" does not mention "Pilot
+ * (Will & Grace)".  Replaces the mention links of an earlier run (explicit
+ * links stay) and the title map that cvs_context matches questions
+ * against, and records the linker's rule (cvs_link_rule_outdated), in one
+ * write transaction, so it is idempotent.  A record put again later loses its mention links (cvs_put
  * replaces all links) until the next run.  stats may be NULL. */
 CVS_API int cvs_link_mentions(cvs_db *db, cvs_link_stats *stats) CVS_WUR;
 
@@ -1253,6 +1257,19 @@ CVS_API int cvs_link_title_terms(const cvs_link_title *titles, size_t n, char **
  * is not the count of cvs_link_title_terms. */
 CVS_API int cvs_link_mentions_scope(cvs_db *db, const cvs_link_scope *scope,
                                     cvs_link_stats *stats) CVS_WUR;
+
+/* Were the store's mention links made by an older rule of the linker than
+ * this build's?  The rule changes what a match is (today: a title's
+ * occurrence is a mention only when the text writes the title's capitals,
+ * graph/link.c deviation 8); cvs_link_mentions records its rule in the
+ * store, and a put in a text store relinks only the records it touches,
+ * so a store linked by an older cvstore keeps its other links as that one
+ * made them.  *outdated 1 when the store has titles to link (its title map
+ * is not empty) and no run of this rule has linked it (cvs_link_mentions,
+ * `cvstore link`, an import that links); then run cvs_link_mentions.  0
+ * otherwise, also for a store never linked, or one that only puts have
+ * linked since its first title.  Reads a snapshot; works read-only. */
+CVS_API int cvs_link_rule_outdated(cvs_db *db, int *outdated) CVS_WUR;
 
 typedef struct cvs_knn_opts {
     size_t k;              /* neighbours per record; 0 = 16 */

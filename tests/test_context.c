@@ -23,6 +23,7 @@
 #include "query/text.h"
 #include "text/tokenize.h"
 #include "store/db.h"
+#include "store/seal.h"
 #include "tests/testutil.h"
 
 #define DIM 8
@@ -334,6 +335,132 @@ Test(link, puts_keep_the_titles_capitals, .init = setup, .fini = teardown)
     put_case_store();
     assert_case_mentions();
     assert_as_rebuilt("capitals");
+}
+
+/* Makes db a text store (the zero embedder) and v the vector its records get. */
+static void text_store(float *v)
+{
+    cr_assert_eq(cvs_db_set_embedder(db, "zero", DIM, zero_embed, NULL), 0, "%s", cvs_errmsg(db));
+    axis(v, 0, 1, 0.1f);
+}
+
+/* The titles read for capitals by the put of untitled record id whose
+ * text is head, then rep forty times. */
+static size_t reads_of_put(const char *id, const char *head, const char *rep, const float *v)
+{
+    char *text = malloc(strlen(head) + 40 * strlen(rep) + 1);
+    size_t before = cvs__link_title_reads;
+    cr_assert_not_null(text);
+    strcpy(text, head);
+    for (int i = 0; i < 40; i++)
+        strcat(text, rep);
+    put(id, NULL, text, v);
+    free(text);
+    return cvs__link_title_reads - before;
+}
+
+/* A relink reads a title's capitals once per record, not per occurrence,
+ * and never for a title of more than MAX_SAME_TITLE (8) records, which
+ * links nothing whatever its case: counted through the linker's count of
+ * title reads, so the bound holds without timing anything. */
+Test(link, puts_read_each_title_once, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    char id[32], text[64];
+    text_store(v);
+    for (int i = 0; i < 12; i++) {
+        snprintf(id, sizeof id, "chunk%d", i);
+        snprintf(text, sizeof text, "Part %d of the minutes.", i);
+        put(id, "Meeting Notes", text, v);
+    }
+    put("guest", "The Guest", "The Guest is a 2014 film.", v);
+    put("guest2", "the guest", "A lower-case title shared with The Guest.", v);
+
+    /* A crowded title written forty times in lower case: nothing read. */
+    cr_assert_eq(reads_of_put("minutes", "", "We took meeting notes. ", v), 0);
+    cr_assert_not(mentions("minutes", "chunk0"));
+    /* A shared title of two records written forty times: each read once. */
+    cr_assert_eq(reads_of_put("fan", "The Guest. ", "We met the guest. ", v), 2);
+    cr_assert(mentions("fan", "guest"));
+    cr_assert(mentions("fan", "guest2"));
+    assert_as_rebuilt("repeated titles");
+}
+
+/* Removes the linker's rule from meta, as a store linked before the rule
+ * was recorded has it. */
+static int drop_rule_fn(cvs_db *d, MDB_txn *txn, void *arg)
+{
+    MDB_val k = CVS__MKEY(CVS__META_LINK_RULE);
+    int mrc = cvs__vdel(d, txn, d->dbi_meta, &k, NULL);
+    (void)arg;
+    return mrc == 0 || mrc == MDB_NOTFOUND ? CVS_OK : CVS_EIO;
+}
+
+static int outdated(void)
+{
+    int o = -1;
+    cr_assert_eq(cvs_link_rule_outdated(db, &o), 0, "%s", cvs_errmsg(db));
+    return o;
+}
+
+/* cvstore stats DB / check DB print the note (1) or not (0). */
+static void assert_cli_note(int want, const char *when)
+{
+    char *out = NULL;
+    const char *note = "mention links were made by an older rule; run `cvstore link` to "
+                       "rebuild them";
+    cr_assert_eq(tu_cli(&out, "stats '%s/db'", dir), 0, "%s", when);
+    cr_expect_eq(strstr(out, note) != NULL, want, "%s: stats says\n%s", when, out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "check '%s/db' --quiet", dir), 0, "%s: a note is no problem", when);
+    cr_expect_eq(strstr(out, note) != NULL, want, "%s: check says\n%s", when, out);
+    free(out);
+    cr_assert_eq(tu_cli(&out, "stats '%s/db' --json", dir), 0, "%s", when);
+    cr_expect(strstr(out, want ? "\"links_outdated\":true" : "\"links_outdated\":false"),
+              "%s: %s", when, out);
+    free(out);
+}
+
+/* The store says which rule made its mention links: a store linked before
+ * the rule was recorded (no key) is told to run cvstore link, and is not
+ * after it; puts neither add nor remove the key on a store with titles,
+ * and a store whose links only puts ever made needs no rebuild. */
+Test(link, store_says_when_links_need_the_new_rule, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    axis(v, 0, 1, 0.1f);
+    /* A plain store: titles, no links yet, nothing to rebuild. */
+    put("paris", "Paris", "Paris is the capital of France.", v);
+    put("curie", "Marie Curie", "A physicist who worked in Paris.", v);
+    cr_assert_eq(outdated(), 0);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(outdated(), 0);
+    assert_cli_note(0, "linked");
+    cr_assert_eq(cvs__write(db, drop_rule_fn, NULL), 0);
+    cr_assert_eq(outdated(), 1);
+    assert_cli_note(1, "linked by an older rule");
+    put("lyon", "Lyon", "Lyon is south of Paris.", v);
+    cr_assert_eq(outdated(), 1, "a put does not make the old links new");
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(outdated(), 0);
+    assert_cli_note(0, "relinked");
+}
+
+Test(link, puts_from_the_first_title_make_links_of_the_rule, .init = setup, .fini = teardown)
+{
+    float v[DIM];
+    text_store(v);
+    put("paris", "Paris", "Paris is the capital of France.", v);
+    put("curie", "Marie Curie", "A physicist who worked in Paris.", v);
+    cr_assert(mentions("curie", "paris"));
+    cr_assert_eq(outdated(), 0);
+    /* Its key dropped, a text store with titles is an old one: puts keep
+     * saying so until a full run. */
+    cr_assert_eq(cvs__write(db, drop_rule_fn, NULL), 0);
+    put("lyon", "Lyon", "Lyon is south of Paris.", v);
+    cr_assert_eq(outdated(), 1);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(outdated(), 0);
 }
 
 /* A plain vector store keeps its links as they are until cvstore link. */

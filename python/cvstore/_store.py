@@ -1295,7 +1295,7 @@ class Store:
     def stats(self) -> dict:
         """The store's figures, as `cvstore stats --json` gives them (count,
         dim, metric, raw, format_version, encrypted, disk_bytes, map_bytes,
-        codec, index), plus the embedder."""
+        codec, index, links_outdated), plus the embedder."""
         info = self._info()
         out = {"path": self.path, "count": info.count, "dim": info.dim,
                "metric": L.METRIC_NAME.get(info.metric), "raw": L.RAW_NAME.get(info.raw),
@@ -1318,6 +1318,9 @@ class Store:
                             "disk_bytes": ii.disk_bytes, "dirty": ii.dirty,
                             "refine": ii.refine}
         out["embedder"] = self.embedder()
+        outdated = ctypes.c_int(0)
+        self._check(lib.cvs_link_rule_outdated(self._db, byref(outdated)))
+        out["links_outdated"] = bool(outdated.value)
         return out
 
     @_guarded

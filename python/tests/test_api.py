@@ -440,6 +440,7 @@ def test_build_codes_ann_tune_stats(filled):
     assert t["recall"] >= 0.9 and t["reached"]
     st = db.stats()
     assert st["index"]["nprobe"] == t["nprobe"]
+    assert st["links_outdated"] is False  # no titles: nothing an older linker made
     assert st["codec"]["format"] == 1  # a pq codec's blob version (docs/FORMAT.md)
     # Tuned on queries of the workload (points between stored vectors): the
     # stored defaults reach the target on those very queries.
