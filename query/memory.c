@@ -1780,39 +1780,15 @@ static int question_names(const char *q, size_t len, wordset *out)
     return rc;
 }
 
-/* Whether a folded token is a day's or a month's name, in either number
- * ("tuesday", "mondays", "june"; rule 16). */
-static int calendar_word(const char *w)
-{
-    static const char *const cal[] = {
-        "april", "august", "december", "february", "friday", "january", "july", "june",
-        "march", "may", "monday", "november", "october", "saturday", "september", "sunday",
-        "thursday", "tuesday", "wednesday"};
-    char b[16];
-    size_t l = strlen(w);
-    if (l >= sizeof b)
-        return 0;
-    memcpy(b, w, l + 1);
-    for (int pass = 0; pass < 2; pass++) {
-        if (bsearch(&(const char *){b}, cal, sizeof cal / sizeof *cal, sizeof *cal, cmp_word))
-            return 1;
-        if (l < 2 || b[l - 1] != 's')
-            break;
-        b[--l] = 0;
-    }
-    return 0;
-}
-
 /* How many of the question's names the memory's words (ws) contain.
- * With under_use (rule 12's names) a lone digit ("3" of "at 3 pm") is not
- * one: it counts or tells an hour, and names nothing (rule 13); nor is a
- * day's or a month's name: it tells a time (rule 16). */
-static size_t names_in(const wordset *names, const wordset *ws, int under_use)
+ * With no_digit a lone digit ("3" of "at 3 pm") is not one: it counts or
+ * tells an hour, and names nothing (rule 13). */
+static size_t names_in(const wordset *names, const wordset *ws, int no_digit)
 {
     size_t m = 0;
     for (size_t i = 0; i < names->n; i++) {
         const char *n = names->w[i];
-        if (under_use && ((n[0] >= '0' && n[0] <= '9' && !n[1]) || calendar_word(n)))
+        if (no_digit && n[0] >= '0' && n[0] <= '9' && !n[1])
             continue;
         m += bsearch(&names->w[i], ws->w, ws->n, sizeof *ws->w, cmp_word) != NULL;
     }
