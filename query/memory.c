@@ -589,7 +589,7 @@
 #define MEM_PLAN_TRIES 16      /* deviation 6: remember's plans before the last, unchecked */
 #define MEM_NEAR_PROBE 4       /* vector neighbours checked for near-duplicates */
 #define MEM_POOL_MIN 50        /* candidates per ranking, at least */
-#define MEM_SCALE_SAMPLE 512   /* rule 15: memories whose cosines give the scale */
+#define MEM_SCALE_SAMPLE 64    /* rule 15: memories whose cosines give the scale */
 /* Rule 9 (stand_in): */
 #define MEM_NEAR_COS 0.75f     /* least cosine of a synonym */
 #define MEM_STEM_COS 0.5f      /* least cosine of a word of the same stem */
