@@ -536,9 +536,10 @@
  *                             J B    0.821 / 0.929, 0.786 / 0.857
  *        rule 15              main B 0.889 / 0.963, 0.926 / 0.926
  *                             C B    0.920 / 1.000, 0.840 / 0.960
- *                             G B    0.750 / 0.929, 0.714 / 0.821 (512: 0.679 / 0.821)
+ *                             G B    0.750 / 0.929, 0.714 / 0.821
  *                             J B    0.821 / 0.929, 0.786 / 0.893
- *      (mean hit@1 0.826 -> 0.831 (512: 0.826); hit@3 higher on three figures.)  Then
+ *      (mean hit@1 0.826 -> 0.831; with up to 512, G B 0.679 / 0.821 at
+ *      556 and the mean 0.826; hit@3 higher on three figures.)  Then
  *      the held-out sets D, F, H, I and K were run with it, its sample
  *      then up to 512 (`use`; rules 12 to 14 from docs/BENCHMARKS.md, K
  *      from its runs before the rule; the final figures, with 64, are in
@@ -560,7 +561,7 @@
  *     about, which the answer need not repeat: "Is wine okay on a Tuesday
  *     evening?" for "no alcohol on school nights").  Alone on rules 12 to
  *     14 it lowered half A, 0.873 -> 0.872 (C A 0.880 / 0.960 at both
- *     sizes, one question lost; J A 0.929 / 0.964, 0.821 / 0.857); with
+ *     sizes, a question lost at each; J A 0.929 / 0.964, 0.821 / 0.857); with
  *     rule 15 it gave A 0.881 against rule 15's 0.877 and left halves B
  *     where they were (0.826 with or without it): the halves did not
  *     choose it.  It was first kept on the held-out sets' figures (their
