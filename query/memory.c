@@ -516,11 +516,18 @@
  *      encrypted one (9.72 against 6.74 ms); 128 cost 5% and 12%, 64 1%
  *      and 6% (a scratch harness, 550 recalls per setting interleaved in
  *      one process, load average 7-10 on 2 cores; a glove store does not
- *      run the rule).  So MEM_SCALE_SAMPLE is 64 (62 read at 555
+ *      run the rule).  So MEM_SCALE_SAMPLE is 128 (111 read at 555
  *      memories): on halves A it gives every figure of the sample of up
  *      to 512 (below); on halves B the same but one question of G B after
  *      the 500 unrelated memories, found first with 64 or 128 (0.714) and
- *      second with 512 (0.679), a near tie either way.
+ *      second with 512 (0.679), a near tie either way.  Not 64, though
+ *      cheaper and as good on the halves: an evenly spaced sample aliases
+ *      with a store whose memories repeat a pattern.  test_use's store of
+ *      106 (six facts, then two templates in turn) read at a stride of 2
+ *      only one template, whose cosines spread too little, and the answer
+ *      fell below it.  128 reads every memory of a store that small; a
+ *      larger store that alternates kinds at the stride still aliases (a
+ *      sample by a hash of the key would not; not done yet).
  *      hit@1 / hit@3 at 50-56 memories, then after 500 unrelated ones:
  *        rules 12 to 14       main A 0.964 / 1.000, 0.929 / 0.964
  *                             C A    0.920 / 1.000, 0.920 / 1.000
@@ -606,7 +613,7 @@
 #define MEM_PLAN_TRIES 16      /* deviation 6: remember's plans before the last, unchecked */
 #define MEM_NEAR_PROBE 4       /* vector neighbours checked for near-duplicates */
 #define MEM_POOL_MIN 50        /* candidates per ranking, at least */
-#define MEM_SCALE_SAMPLE 64    /* rule 15: memories whose cosines give the scale */
+#define MEM_SCALE_SAMPLE 128   /* rule 15: memories whose cosines give the scale */
 /* Rule 9 (stand_in): */
 #define MEM_NEAR_COS 0.75f     /* least cosine of a synonym */
 #define MEM_STEM_COS 0.5f      /* least cosine of a word of the same stem */
@@ -1884,8 +1891,9 @@ static int cmp_key_lead(const void *a, const void *b)
  * the memories recall may return (w->scope, less w->deny's stand-in
  * vectors), at most MEM_SCALE_SAMPLE of them, evenly spaced in key order,
  * into *spread; v is a buffer of w->dim floats.  0 when fewer than two.
- * Each is a stored vector read (and decrypted) every recall: a few dozen
- * give the scale as well as hundreds, for an eighth of the cost (rule 15). */
+ * Each is a stored vector read (and decrypted) every recall: about a hundred
+ * give the scale as well as several hundred, for a third of the cost
+ * (rule 15; see there for why not fewer). */
 static int scope_spread(const recall_weights *w, cvs_txn *t, float *v, double *spread)
 {
     uint64_t stride = w->nscope / MEM_SCALE_SAMPLE + 1, seen = 0;
