@@ -549,8 +549,8 @@
  *      556 and the mean 0.826; hit@3 higher on three figures.)  Then
  *      the held-out sets D, F, H, I and K were run with it, its sample
  *      then up to 512 (`use`; rules 12 to 14 from docs/BENCHMARKS.md, K
- *      from its runs before the rule; the final figures, with 64, are in
- *      docs/BENCHMARKS.md), hit@1 at 52-64 memories / after 500:
+ *      from its runs before the rule; the final figures, with 128, are
+ *      in docs/BENCHMARKS.md), hit@1 at 52-64 memories / after 500:
  *                  rules 12-14    rule 15
  *        D         0.950 / 0.933  0.967 / 0.933
  *        F         0.859 / 0.781  0.859 / 0.766
