@@ -1140,10 +1140,10 @@ CVS_API void cvs_mem_items_free(cvs_mem_items *r);
  * embedder, counts a memory's words near the question's too,
  * query/memory.c rules 7 to 11; with the built-in use embedder the hybrid
  * strategy does not fuse ranks: the encoder's cosine leads, the question's
- * names (not a lone digit, nor a day's or a month's name) still first and
- * the share of its words adding at most the spread of the question's
- * cosines to the memories in scope, and a memory's score is exp of how
- * many spreads it falls below the best, rules 12 to 16),
+ * names (not a lone digit) still first and the share of its words
+ * adding at most the spread of the question's cosines to the memories in
+ * scope (an evenly spaced sample of them), and a memory's score is exp of
+ * how many spreads it falls below the best, rules 12 to 15),
  * expanded opts->hops along links
  * inside the namespace,
  * down-weighted when superseded and, optionally, by age; then
