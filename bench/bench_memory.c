@@ -42,7 +42,10 @@
  * sitting after rule 12, before any rule after it was looked for.  Set K
  * (52 facts a coding assistant keeps about its user's projects, machines
  * and preferences) is held out like D, F, H and I: written in one sitting
- * after rule 14, before any rule after it was looked for.
+ * after rule 14, before any rule after it was looked for.  Set L (56 facts
+ * of another developer's coding assistant, the kind of set K) is a
+ * development set with halves, written after set K's first runs without
+ * reading K's facts, questions or misses.
  *
  * --embedder names the store's embedder: use (the default: the Universal
  * Sentence Encoder lite, query/embed_use.c, which the README recommends for
@@ -259,7 +262,7 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|all] [--facts PATH --questions PATH]\n"
+        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|l|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
         "                            [--verbose] [--half A|B] [--embedder glove|use|glove,use]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh text store,\n"
@@ -269,16 +272,17 @@ static void usage(FILE *f)
         "               and D, memory-{facts,questions}-{c,d}.jsonl, each in a store of\n"
         "               its own; e: set E, 20 pairs of sibling facts (near in words,\n"
         "               about different things: none may hide the other); f: set F,\n"
-        "               memory-{facts,questions}-f.jsonl, 64 facts; g, h, i, j, k: sets\n"
-        "               G (56), H (55), I (55), J (56) and K (52); a list (main,c,g,j)\n"
-        "               or all (the default): those sets, one after the other.  Sets D,\n"
-        "               F, H, I and K are held out: they are only for reporting\n"
+        "               memory-{facts,questions}-f.jsonl, 64 facts; g, h, i, j, k, l:\n"
+        "               sets G (56), H (55), I (55), J (56), K (52) and L (56); a list\n"
+        "               (main,c,g,j,l) or all (the default): those sets, one after\n"
+        "               the other.  Sets D, F, H, I and K are held out: they are only\n"
+        "               for reporting\n"
         "  --facts, --questions  another set instead (both files)\n"
-        "  --verbose    print every question of sets main, C, E, G and J whose memory\n"
+        "  --verbose    print every question of sets main, C, E, G, J and L whose memory\n"
         "               is not first, with its rank in each ranking alone (0: not in\n"
         "               the first k); the misses of sets D, F, H, I and K are not\n"
         "               printed, so that they stay held out\n"
-        "  --half A|B   sets main, C, G and J only, and only the questions on their odd\n"
+        "  --half A|B   sets main, C, G, J and L only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
         "               rules on A\n"
         "  --embedder   the store's embedder: use (default), glove, or glove,use (each\n"
@@ -463,6 +467,8 @@ static const struct mset {
      CVS_SOURCE_DIR "/bench/data/memory-questions-j.jsonl", 1, 1},
     {"K", "k", CVS_SOURCE_DIR "/bench/data/memory-facts-k.jsonl",
      CVS_SOURCE_DIR "/bench/data/memory-questions-k.jsonl", 0, 0},
+    {"L", "l", CVS_SOURCE_DIR "/bench/data/memory-facts-l.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-l.jsonl", 1, 1},
 };
 #define NSETS (sizeof msets / sizeof msets[0])
 
@@ -552,8 +558,8 @@ int bench_memory(int argc, char **argv)
         fprintf(stderr, "cvstore-bench memory: %s\n",
                 optind < argc           ? "unexpected argument"
                 : !facts_path != !q_path ? "--facts and --questions go together"
-                                         : "--half splits sets main, C, G and J; sets D, "
-                                           "E, F, H, I and K have no halves");
+                                         : "--half splits sets main, C, G, J and L; sets "
+                                           "D, E, F, H, I and K have no halves");
         usage(stderr);
         return 1;
     }
