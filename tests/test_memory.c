@@ -1268,6 +1268,13 @@ Test(memory, blank_memories_refused)
 
 /* ==== `cvstore mcp` over a pipe, without any MCP client library ==== */
 
+/* The replies of an MCP session (tu_mcp_glove), freed. */
+static void free_replies(json_t **msg, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(msg[i]);
+}
+
 /* The SDK-driven test (tests/cli_mcp.sh) is skipped where npm cannot be
  * reached; this one keeps the protocol's error handling covered anyway. */
 Test(mcp, raw_protocol_errors_and_tools)
@@ -1325,8 +1332,7 @@ Test(mcp, raw_protocol_errors_and_tools)
     cr_assert_eq(ERRCODE(9), -32602);
     cr_assert(json_is_array(msg[10]) && json_array_size(msg[10]) == 1);
     cr_assert_eq(json_integer_value(json_object_get(msg[11], "id")), 10);
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    free_replies(msg, n);
     /* Usage errors. */
     cr_assert_eq(tu_cli(NULL, "mcp 2>/dev/null"), 1);
     cr_assert_eq(tu_cli(NULL, "mcp '%s/none' 2>/dev/null </dev/null", dir), 1);
@@ -1337,8 +1343,8 @@ Test(mcp, raw_protocol_errors_and_tools)
 static const char *const mcp_words[] = {"alice", "lives", "paris"};
 static const float mcp_vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
 
-/* A tools/call of list with id ID (JSON text), one line; how many memories
- * its reply holds; and the replies freed. */
+/* A tools/call of list with id ID (JSON text), one line; and how many
+ * memories its reply holds. */
 #define LIST_CALL(ID)                                                                      \
     "{\"jsonrpc\":\"2.0\",\"id\":" ID ",\"method\":\"tools/call\",\"params\":{"             \
     "\"name\":\"list\",\"arguments\":{}}}\n"
@@ -1349,11 +1355,6 @@ static size_t listed(const json_t *reply)
         json_object_get(json_object_get(reply, "result"), "structuredContent"), "memories"));
 }
 
-static void free_replies(json_t **msg, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
-}
 
 /* The lifecycle: before initialize is answered, a request other than ping
  * is -32002 and runs nothing (the remember before it stored nothing);
@@ -1476,8 +1477,7 @@ Test(mcp, two_messages_on_one_line_are_both_answered)
     cr_assert(json_is_null(json_object_get(msg[5], "id")));
     cr_assert_eq(ERRCODE(5), -32700);
     cr_assert_eq(json_integer_value(json_object_get(msg[6], "id")), 6);
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    free_replies(msg, n);
 }
 
 /* A message holding an integer beyond 64 bits is refused with its id; the
@@ -1495,8 +1495,7 @@ Test(mcp, a_message_after_an_oversized_integer_is_answered)
     cr_assert_eq(ERRCODE(0), -32602);
     cr_assert_eq(json_integer_value(json_object_get(msg[1], "id")), 2);
     cr_assert(json_object_get(msg[1], "result"));
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    free_replies(msg, n);
 }
 
 /* "\u0000" is valid JSON: a request holding it is answered with its own
@@ -1525,8 +1524,7 @@ Test(mcp, nul_in_a_string_is_answered_with_the_request_id)
     /* Nothing was stored. */
     cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(2), "structuredContent"),
                                                  "memories")), 0);
-    for (size_t i = 0; i < n; i++)
-        json_decref(msg[i]);
+    free_replies(msg, n);
     {
         char *gdir = tu_tmpdir();
         tu_glove_write(gdir, mcp_words, mcp_vecs, 3, 4);
@@ -1611,8 +1609,7 @@ Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
     cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[3], "error"),
                                                        "message")), "namespace has 256 bytes"));
     cr_assert_eq(ERRCODE(4), -32602);
-    for (size_t i = 0; i < 5; i++)
-        json_decref(msg[i]);
+    free_replies(msg, 5);
     free(big);
     free(input);
 }
@@ -1653,8 +1650,7 @@ Test(mcp, a_blank_text_or_query_is_a_json_rpc_error)
         cr_assert_str_eq(json_string_value(json_object_get(json_array_get(mem, 0), "text")),
                          "alice lives in paris");
     }
-    for (size_t i = 0; i < 6; i++)
-        json_decref(msg[i]);
+    free_replies(msg, 6);
 }
 
 /* One tools/call request line: id, tool name and its arguments (JSON). */
@@ -1687,8 +1683,7 @@ Test(mcp, a_recall_of_stop_words_says_why_it_is_empty)
     cr_assert_eq(json_array_size(json_object_get(
                      json_object_get(RESULT(2), "structuredContent"), "memories")), 1);
     cr_assert_null(json_object_get(json_object_get(RESULT(2), "structuredContent"), "note"));
-    for (size_t i = 0; i < 3; i++)
-        json_decref(msg[i]);
+    free_replies(msg, 3);
 }
 
 /* An integer beyond 64 bits is valid JSON that jansson cannot hold: the
@@ -1724,8 +1719,7 @@ Test(mcp, an_integer_beyond_64_bits_is_refused_with_the_request_id)
                                                          0), "text"));
     cr_assert(m && strstr(m, "token_budget must be an integer from 0 (no limit) to 1099511627776"),
               "%s", m);
-    for (size_t i = 0; i < 3; i++)
-        json_decref(msg[i]);
+    free_replies(msg, 3);
 }
 
 static int nan_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
