@@ -765,7 +765,7 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     struct stat st;
     off_t start = 0;
     json_t *q = NULL;
-    int rc = CLI_OK;
+    int rc = CLI_OK, regular;
     if (!f) {
         cli_err(cmd, "%s: %s", path, strerror(errno));
         return CLI_EUSER;
@@ -775,10 +775,10 @@ int cli_queries_each(const char *cmd, const char *path, cli_query_fn fn, void *c
     /* The second pass reads from where the first began: stdin may be a
      * file that a script has read some lines of already ("(read -r h;
      * cvstore ...) < q.jsonl"). */
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+    regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    if (regular)
         start = ftello(f);
-    if ((fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || start < 0) &&
-        !(spool = temp_file())) {
+    if ((!regular || start < 0) && !(spool = temp_file())) {
         cli_err(cmd, "%s: cannot make a temporary file to keep the queries read from it "
                 "(set TMPDIR to a folder with room): %s", path, strerror(errno));
         rc = CLI_EFAIL;
