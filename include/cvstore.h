@@ -828,6 +828,16 @@ typedef int (*cvs_embed_fn)(void *ctx, const char *const *texts, const size_t *l
  *            fetcher, fetch-use.sh beside fetch-glove.sh).  The store
  *            records a BLAKE2b fingerprint of the model file and refuses
  *            another.  Texts past 128 pieces are embedded by their start.
+ *   "minilm": all-MiniLM-L6-v2 (sentence-transformers; Reimers & Gurevych
+ *            2019, Wang et al. 2020), 384-d, a 6-layer BERT trained on
+ *            sentence and question-answer pairs, run on the CPU
+ *            (query/embed_minilm.c), from model.fp16.safetensors and
+ *            tokenizer.json in the cache that cvs_minilm_dir names (the
+ *            same CVS_NOTFOUND and CVS_ECORRUPT, naming fetch-minilm.sh).
+ *            The store records a BLAKE2b fingerprint of the model (weights
+ *            and vocabulary) and refuses another.  Texts past 256 pieces
+ *            are embedded by their start.  ~90 MB per process, shared by
+ *            every handle that loads the same files.
  * ctx belongs to the caller and must outlive the handle (or the next
  * cvs_db_set_embedder).  A read-only handle attaches without recording. */
 CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim,
@@ -836,9 +846,10 @@ CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim,
 typedef struct cvs_embedder_info {
     char name[CVS_EMBEDDER_NAME_MAX + 1];
     uint32_t dim;
-    int has_fingerprint;          /* built-ins with data files ("glove", "use") */
+    int has_fingerprint;          /* built-ins with data files ("glove", "use",
+                                     "minilm") */
     unsigned char fingerprint[32]; /* BLAKE2b-256 of the vocabulary file
-                                      (glove) or of the model file (use) */
+                                      (glove) or of the model (use, minilm) */
     int fitted;                   /* SIF common component: 0 none (embeddings
                                      skip its removal), 1 fitted on a first
                                      import (stores of older versions), 2
@@ -894,6 +905,13 @@ CVS_API int cvs_glove_dir(char *buf, size_t cap) CVS_WUR;
  * $HOME/.cache/cvstore/use.  It holds use-lite.bin (scripts/fetch-use.sh
  * writes it). */
 CVS_API int cvs_use_dir(char *buf, size_t cap) CVS_WUR;
+
+/* The directory of the "minilm" model cache, the same way:
+ * $CVSTORE_MINILM_DIR, else $CVSTORE_CACHE/minilm, else
+ * $XDG_CACHE_HOME/cvstore/minilm, else $HOME/.cache/cvstore/minilm.  It
+ * holds model.fp16.safetensors and tokenizer.json (scripts/fetch-minilm.sh
+ * writes them, with the package's licence files). */
+CVS_API int cvs_minilm_dir(char *buf, size_t cap) CVS_WUR;
 
 /* An HTTP embedder for servers speaking OpenAI's POST /v1/embeddings
  * (llama.cpp's server, Ollama, text-embeddings-inference, vLLM): url is the

