@@ -24,8 +24,9 @@
  * Each corpus is imported into a fresh store as a user would: `init
  * --embedder glove`, `import corpus.jsonl`, then `link` (mention links and
  * the exact kNN graph, K = 16) unless --no-link.  --embedder use (the
- * Universal Sentence Encoder lite, 512-d) makes the stores with that
- * embedder instead; --embedder glove,use makes one store of each per set
+ * Universal Sentence Encoder lite, 512-d) or --embedder minilm
+ * (all-MiniLM-L6-v2, 384-d) makes the stores with that embedder instead;
+ * a list such as --embedder glove,use makes one store of each per set
  * and variant and runs every method on both, each row naming its embedder
  * ("default (use)"; the CSV's and JSON's "embedder" column), so the two
  * compare on the same questions in one run.  Import times are printed per
@@ -1657,17 +1658,6 @@ static const struct {
     {"squad", "squad2-test-half", CVS_SOURCE_DIR "/bench/data/squad2-test-half-answers.jsonl"},
 };
 
-/* The built-in embedders a store can be made with (--embedder), each with
- * its own dimension (cvs_db_create needs it before the embedder attaches). */
-static const struct {
-    const char *name;
-    uint32_t dim;
-} known_embedders[] = {
-    {"glove", 100},
-    {"use", 512},
-};
-#define N_EMBEDDERS (sizeof known_embedders / sizeof known_embedders[0])
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1675,7 +1665,7 @@ static void usage(FILE *f)
         "         [--limit N] [--variants clean,redundant] [--seed N]\n"
         "         [--methods LIST] [--budgets 256,512,1024] [--no-link]\n"
         "         [--half A|B] [--by-type] [--csv PATH] [--json PATH|-]\n"
-        "         [--per-question PATH] [--dir TMPDIR] [--embedder glove,use]\n"
+        "         [--per-question PATH] [--dir TMPDIR] [--embedder LIST]\n"
         "         [--store-cache DIR] [--answers PATH|none]\n"
         "         [tuning options]\n"
         "Imports each set's corpus (one store per embedder; mention links and kNN\n"
@@ -1701,7 +1691,8 @@ static void usage(FILE *f)
         "                    mmr, topk (default all; --strategies is the same, and\n"
         "                    takes bm25 and vector for the top-k baselines)\n"
         "  --no-link         plain import: no mention links, no kNN graph\n"
-        "  --embedder LIST   glove, use or glove,use: the built-in embedder of the\n"
+        "  --embedder LIST   glove, use, minilm or a list (glove,use,minilm): the\n"
+        "                    built-in embedder of the\n"
         "                    stores (default glove); a list makes one store of each\n"
         "                    per set and variant, rows labelled \"METHOD (EMBEDDER)\"\n"
         "  --store-cache DIR keep each store in DIR (named by set, variant, seed, kNN\n"
@@ -1780,7 +1771,7 @@ int bench_context(int argc, char **argv)
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     char emb_s[64] = "glove";
     const char *cache = NULL, *answers = NULL;
-    size_t emb[N_EMBEDDERS], nemb = 0;
+    size_t emb[BU_N_EMBEDDERS], nemb = 0;
     size_t budgets[MAX_BUDGETS] = {256, 512, 1024}, nb = 3, limit = 0, knn_k = 16;
     uint64_t seed = 1;
     int link = 1, c, ret = 0, use[M_COUNT] = {0}, unit_p = 1, unit_s = 0, half = -1, by_type = 0;
@@ -1878,30 +1869,11 @@ int bench_context(int argc, char **argv)
                 use[m] = unit_p;
             }
     }
-    {
-        char buf[64], *save = NULL;
-        snprintf(buf, sizeof buf, "%s", emb_s);
-        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            size_t e = 0, dup = 0;
-            while (e < N_EMBEDDERS && strcmp(known_embedders[e].name, tok))
-                e++;
-            for (size_t i = 0; i < nemb; i++)
-                dup |= emb[i] == e;
-            if (e == N_EMBEDDERS || dup) {
-                fprintf(stderr, "cvstore-bench context: --embedder: '%s' is %s (glove, use)\n",
-                        tok, dup ? "named twice" : "unknown");
-                json_decref(sets_json);
-                return 1;
-            }
-            emb[nemb++] = e;
-        }
-        if (!nemb) {
-            fprintf(stderr, "cvstore-bench context: --embedder: glove, use or glove,use\n");
-            json_decref(sets_json);
-            return 1;
-        }
-        as.show_emb = nemb > 1 || strcmp(known_embedders[emb[0]].name, "glove");
+    if (bu_embedders_parse("cvstore-bench context", emb_s, emb, &nemb)) {
+        json_decref(sets_json);
+        return 1;
     }
+    as.show_emb = nemb > 1 || strcmp(bu_embedders[emb[0]].name, "glove");
     if (cache) {
         /* A --store-cache that does not exist yet is made (one level, as
          * mkdir would), before any import: not after minutes of one. */
@@ -2001,7 +1973,7 @@ int bench_context(int argc, char **argv)
                 }
             }
             for (size_t ei = 0; ei < nemb; ei++) {
-                const char *en = known_embedders[emb[ei]].name;
+                const char *en = bu_embedders[emb[ei]].name;
                 int cached = 0, stale = 0;
                 char building[4700], stamp[STAMP_MAX];
                 snprintf(store, sizeof store, "%s/store-%s", tmp, en);
@@ -2043,7 +2015,7 @@ int bench_context(int argc, char **argv)
                         db = NULL;
                     }
                 }
-                co.dim = known_embedders[emb[ei]].dim;
+                co.dim = bu_embedders[emb[ei]].dim;
                 ls = (cvs_link_stats){0};
                 ki = (cvs_knn_info){0};
                 t_link = 0;

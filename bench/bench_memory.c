@@ -49,7 +49,8 @@
  *
  * --embedder names the store's embedder: use (the default: the Universal
  * Sentence Encoder lite, query/embed_use.c, which the README recommends for
- * memory stores), glove, or both ("glove,use"),
+ * memory stores), glove, minilm (all-MiniLM-L6-v2, query/embed_minilm.c),
+ * or a list of them ("glove,use", "use,minilm"),
  * each set then run once per embedder in a store of its own, side by side
  * in one table.  remember_ms is the mean wall time of one cvs_mem_remember
  * call: the facts' in the first rows of a set, the unrelated memories' in
@@ -264,7 +265,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|l|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
-        "                            [--verbose] [--half A|B] [--embedder glove|use|glove,use]\n"
+        "                            [--verbose] [--half A|B] [--embedder LIST]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh text store,\n"
         "asks the paraphrased questions, then adds N unrelated memories (default 500)\n"
         "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
@@ -285,14 +286,15 @@ static void usage(FILE *f)
         "  --half A|B   sets main, C, G, J and L only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
         "               rules on A\n"
-        "  --embedder   the store's embedder: use (default), glove, or glove,use (each\n"
-        "               set once per embedder, side by side)\n");
+        "  --embedder   the store's embedder: use (default), glove, minilm, or a list\n"
+        "               of them (use,minilm): each set once per embedder, side by side\n");
 }
 
 /* One set of the benchmark: its facts remembered into a fresh store under
  * parent, its questions asked before and after n_unrel unrelated memories,
  * six rows added to tab.  Returns 0, or 1 on a malformed input file. */
-static int run_set(const char *name, const char *emb, const char *facts_path, const char *q_path,
+static int run_set(const char *name, const bu_embedder *emb, const char *facts_path,
+                   const char *q_path,
                    int half, size_t n_unrel, uint64_t seed, const char *parent, int verbose,
                    bu_table *tab)
 {
@@ -346,10 +348,9 @@ static int run_set(const char *name, const char *emb, const char *facts_path, co
     }
     snprintf(store, sizeof store, "%s/store", tmp);
     {
-        cvs_create_opts co = {.dim = strcmp(emb, "use") ? 100 : 512,
-                              .metric = CVS_METRIC_COSINE};
+        cvs_create_opts co = {.dim = emb->dim, .metric = CVS_METRIC_COSINE};
         bu_check(cvs_db_create(store, &co, &db), "create");
-        bu_check(cvs_db_set_embedder(db, emb, 0, NULL, NULL), emb);
+        bu_check(cvs_db_set_embedder(db, emb->name, 0, NULL, NULL), emb->name);
     }
     double t0 = bu_now();
     for (size_t i = 0; i < nf; i++) {
@@ -374,7 +375,7 @@ static int run_set(const char *name, const char *emb, const char *facts_path, co
     fprintf(stderr,
             "memory: set %s (%s): %zu facts remembered in %.2f s (%zu not added as new, %zu "
             "superseding another), %zu questions\n",
-            name, emb, nf, bu_now() - t0, merged, superseded, nq);
+            name, emb->name, nf, bu_now() - t0, merged, superseded, nq);
     for (int round = 0; round < 2; round++) {
         size_t total = nf - merged;
         if (round == 1) {
@@ -410,7 +411,7 @@ static int run_set(const char *name, const char *emb, const char *facts_path, co
             mres r = ask(db, facts, qs, nq, (cvs_mem_strategy)st, verbose && st == 0);
             bu_table_row(tab);
             bu_table_cell(tab, "%s", name);
-            bu_table_cell(tab, "%s", emb);
+            bu_table_cell(tab, "%s", emb->name);
             bu_table_cell(tab, "%zu", total);
             bu_table_cell(tab, "%s", stname[st]);
             bu_table_cell(tab, "%zu", r.nq);
@@ -420,7 +421,7 @@ static int run_set(const char *name, const char *emb, const char *facts_path, co
             bu_table_cell(tab, "%.2f", r.p50);
             bu_table_cell(tab, "%.2f", rem_ms[round]);
             fprintf(stderr, "memory: set %s (%s), %zu memories, %s: hit@1 %.3f hit@3 %.3f\n",
-                    name, emb, total, stname[st], r.hit1, r.hit3);
+                    name, emb->name, total, stname[st], r.hit1, r.hit3);
         }
     }
 out:
@@ -483,8 +484,8 @@ int bench_memory(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     static const char *const header[] = {"set", "embedder", "memories", "strategy", "questions",
                                          "hit_at_1", "hit_at_3", "mrr", "p50_ms", "remember_ms"};
-    static const char *const embs[] = {"glove", "use"};
-    int emb_on[2] = {0, 1}; /* use: the embedder the README recommends for memory */
+    /* use: the embedder the README recommends for memory */
+    size_t emb[BU_N_EMBEDDERS] = {1}, nemb = 1;
     const char *facts_path = NULL, *q_path = NULL;
     const char *csv = NULL, *parent = NULL;
     size_t n_unrel = 500;
@@ -538,11 +539,7 @@ int bench_memory(int argc, char **argv)
             }
             break;
         case 'E':
-            emb_on[0] = !strcmp(optarg, "glove") || !strcmp(optarg, "glove,use") ||
-                        !strcmp(optarg, "use,glove");
-            emb_on[1] = !strcmp(optarg, "use") || !strcmp(optarg, "glove,use") ||
-                        !strcmp(optarg, "use,glove");
-            if (!emb_on[0] && !emb_on[1]) {
+            if (bu_embedders_parse("cvstore-bench memory", optarg, emb, &nemb)) {
                 usage(stderr);
                 return 1;
             }
@@ -564,16 +561,14 @@ int bench_memory(int argc, char **argv)
         return 1;
     }
     tab = bu_table_new(10, header);
-    for (size_t j = 0; j < NSETS * 2 && !ret; j++) {
-        size_t i = j / 2;
-        if (!emb_on[j % 2])
-            continue;
+    for (size_t j = 0; j < NSETS * nemb && !ret; j++) {
+        size_t i = j / nemb;
         /* Halves are for choosing rules, set D for reporting them: a run
          * on a half asks only the sets that have halves; --facts replaces
          * the main set and runs alone. */
         if (!on[i] || (half && !msets[i].halves) || (facts_path && i > 0))
             continue;
-        ret = run_set(facts_path ? "file" : msets[i].name, embs[j % 2],
+        ret = run_set(facts_path ? "file" : msets[i].name, &bu_embedders[emb[j % nemb]],
                       facts_path ? facts_path : msets[i].facts,
                       q_path ? q_path : msets[i].questions, msets[i].halves ? half : 0, n_unrel,
                       seed, parent, verbose && msets[i].misses, tab);

@@ -168,6 +168,31 @@ int bu_glove_paths(char *fvecs, char *words, size_t size)
     return 0;
 }
 
+const bu_embedder bu_embedders[BU_N_EMBEDDERS] = {{"glove", 100}, {"use", 512}, {"minilm", 384}};
+
+int bu_embedders_parse(const char *who, const char *list, size_t *idx, size_t *n)
+{
+    size_t l;
+    *n = 0;
+    for (const char *p = list;; p += l + 1) {
+        size_t e = 0, dup = 0;
+        l = strcspn(p, ",");
+        while (e < BU_N_EMBEDDERS &&
+               (strlen(bu_embedders[e].name) != l || strncmp(bu_embedders[e].name, p, l)))
+            e++;
+        for (size_t i = 0; i < *n; i++)
+            dup |= idx[i] == e;
+        if (e == BU_N_EMBEDDERS || dup) {
+            fprintf(stderr, "%s: --embedder: '%.*s' is %s (a list of glove, use, minilm)\n", who,
+                    (int)l, p, dup ? "named twice" : "unknown");
+            return 1;
+        }
+        idx[(*n)++] = e;
+        if (!p[l])
+            return 0;
+    }
+}
+
 int bu_file_dim(const char *path, uint32_t *dim)
 {
     cvs_format fmt;

