@@ -78,13 +78,12 @@
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once.  The
- * list of shared models and their counts are under one mutex.
+ * list of shared models and their counts are under one mutex (query/share.c).
  */
 #include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +93,7 @@
 #include "core/err.h"
 #include "query/embed.h"
 #include "query/embed_minilm.h"
+#include "query/share.h"
 #include "store/db.h"
 
 #define ML_D 384
@@ -480,45 +480,16 @@ struct cvs_minilm {
     const float *word, *pos, *type, *eln_g, *eln_b;
     struct ml_layer l[ML_LAYERS];
     unsigned char fp[CVS_FINGERPRINT_BYTES];
-    /* Deviation 5: a model loaded from files is shared in the process. */
-    int shared;
-    size_t refs;                                  /* its holders, under shared_mu */
-    unsigned char file_fp[CVS_FINGERPRINT_BYTES]; /* BLAKE2b of the files' bytes */
-    cvs_minilm *next;
 };
 
-static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
-static cvs_minilm *shared_list;
-
-/* The shared model of files fingerprint fp with one more holder, or NULL;
- * under shared_mu. */
-static cvs_minilm *shared_take(const unsigned char *fp)
-{
-    for (cvs_minilm *m = shared_list; m; m = m->next)
-        if (!memcmp(m->file_fp, fp, sizeof m->file_fp)) {
-            m->refs++;
-            return m;
-        }
-    return NULL;
-}
+/* Deviation 5: the models loaded from files in this process, each once,
+ * keyed by the BLAKE2b of both files' bytes. */
+static cvs__shared shared = CVS__SHARED_INIT;
 
 void cvs__minilm_free(cvs_minilm *m)
 {
-    if (!m)
+    if (!m || !cvs__share_drop(&shared, m))
         return;
-    if (m->shared) {
-        pthread_mutex_lock(&shared_mu);
-        if (--m->refs) {
-            pthread_mutex_unlock(&shared_mu);
-            return;
-        }
-        for (cvs_minilm **p = &shared_list; *p; p = &(*p)->next)
-            if (*p == m) {
-                *p = m->next;
-                break;
-            }
-        pthread_mutex_unlock(&shared_mu);
-    }
     cvs__wordpiece_free(m->wp);
     free(m->arena);
     free(m);
@@ -794,7 +765,7 @@ int cvs__minilm_load(const char *dir, cvs_minilm **out)
 {
     unsigned char *st = NULL, *tok = NULL, fp[CVS_FINGERPRINT_BYTES];
     size_t stlen = 0, toklen = 0;
-    cvs_minilm *m = NULL, *had;
+    cvs_minilm *m = NULL;
     int rc;
     *out = NULL;
     if ((rc = read_all(dir, CVS_MINILM_FILE, &st, &stlen)) ||
@@ -809,13 +780,8 @@ int cvs__minilm_load(const char *dir, cvs_minilm **out)
         crypto_generichash_update(&h, tok, toklen);
         crypto_generichash_final(&h, fp, sizeof fp);
     }
-    pthread_mutex_lock(&shared_mu);
-    had = shared_take(fp);
-    pthread_mutex_unlock(&shared_mu);
-    if (had) {
-        *out = had;
+    if ((*out = cvs__share_take(&shared, fp)))
         goto out;
-    }
     if ((rc = cvs__minilm_load_mem(st, stlen, tok, toklen, &m)) == CVS_ECORRUPT) {
         /* A cut or damaged download: fetch-minilm.sh skips files that are
          * there, so the remedy starts with removing them. */
@@ -832,18 +798,8 @@ int cvs__minilm_load(const char *dir, cvs_minilm **out)
     }
     /* Another thread may have loaded the same files meanwhile: one copy is
      * kept, the other dropped. */
-    pthread_mutex_lock(&shared_mu);
-    if (!(had = shared_take(fp))) {
-        memcpy(m->file_fp, fp, sizeof fp);
-        m->shared = 1;
-        m->refs = 1;
-        m->next = shared_list;
-        shared_list = m;
-    }
-    pthread_mutex_unlock(&shared_mu);
-    if (had)
+    if ((*out = cvs__share_add(&shared, fp, m)) != m)
         cvs__minilm_free(m);
-    *out = had ? had : m;
 out:
     free(st);
     free(tok);

@@ -94,7 +94,7 @@
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once.  The
- * list of shared models and their counts are under one mutex.
+ * list of shared models and their counts are under one mutex (query/share.c).
  */
 #include <cblas.h>
 #include <errno.h>
@@ -109,6 +109,7 @@
 
 #include "core/err.h"
 #include "query/embed.h"
+#include "query/share.h"
 
 #define USE_MAGIC "CVSUSE\0\1"
 #define USE_VERSION 1u
@@ -428,46 +429,16 @@ struct cvs_use {
     const float *emb, *timing, *res_w, *res_b, *head_w, *head_b;
     struct use_layer l[2];
     unsigned char fp[CVS_FINGERPRINT_BYTES];
-    /* Deviation 7: a model loaded from a file is shared in the process. */
-    int shared;                                 /* in the list below */
-    size_t refs;                                /* its holders, under shared_mu */
-    unsigned char file_fp[CVS_FINGERPRINT_BYTES]; /* BLAKE2b of the file's bytes */
-    cvs_use *next;
 };
 
-/* Deviation 7: the models loaded from files in this process, each once. */
-static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
-static cvs_use *shared_list;
-
-/* The shared model of file fingerprint fp with one more holder, or NULL;
- * under shared_mu. */
-static cvs_use *shared_take(const unsigned char *fp)
-{
-    for (cvs_use *u = shared_list; u; u = u->next)
-        if (!memcmp(u->file_fp, fp, sizeof u->file_fp)) {
-            u->refs++;
-            return u;
-        }
-    return NULL;
-}
+/* Deviation 7: the models loaded from files in this process, each once,
+ * keyed by the BLAKE2b of the file's bytes. */
+static cvs__shared shared = CVS__SHARED_INIT;
 
 void cvs__use_free(cvs_use *u)
 {
-    if (!u)
+    if (!u || !cvs__share_drop(&shared, u))
         return;
-    if (u->shared) {
-        pthread_mutex_lock(&shared_mu);
-        if (--u->refs) {
-            pthread_mutex_unlock(&shared_mu);
-            return;
-        }
-        for (cvs_use **p = &shared_list; *p; p = &(*p)->next)
-            if (*p == u) {
-                *p = u->next;
-                break;
-            }
-        pthread_mutex_unlock(&shared_mu);
-    }
     cvs__spm_free(u->spm);
     free(u->arena);
     free(u);
@@ -682,13 +653,9 @@ int cvs__use_load(const char *dir, cvs_use **out)
         /* Deviation 7: the copy this process already holds of the same
          * bytes, or a new one that later loads will share. */
         unsigned char fp[CVS_FINGERPRINT_BYTES];
-        cvs_use *u = NULL, *had;
+        cvs_use *u = NULL;
         crypto_generichash(fp, sizeof fp, buf, (size_t)sz, NULL, 0);
-        pthread_mutex_lock(&shared_mu);
-        had = shared_take(fp);
-        pthread_mutex_unlock(&shared_mu);
-        if (had) {
-            *out = had;
+        if ((*out = cvs__share_take(&shared, fp))) {
             rc = CVS_OK;
             goto out;
         }
@@ -714,18 +681,8 @@ int cvs__use_load(const char *dir, cvs_use **out)
         }
         /* Another thread may have loaded the same file meanwhile: one
          * copy is kept, the other dropped. */
-        pthread_mutex_lock(&shared_mu);
-        if (!(had = shared_take(fp))) {
-            memcpy(u->file_fp, fp, sizeof fp);
-            u->shared = 1;
-            u->refs = 1;
-            u->next = shared_list;
-            shared_list = u;
-        }
-        pthread_mutex_unlock(&shared_mu);
-        if (had)
+        if ((*out = cvs__share_add(&shared, fp, u)) != u)
             cvs__use_free(u);
-        *out = had ? had : u;
     }
 out:
     free(buf);

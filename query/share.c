@@ -1,0 +1,73 @@
+/*
+ * share.c -- one copy per process of a model loaded from files: a list of
+ * (key, model, holders) under one mutex per kind of model.  The key is a
+ * hash of the files' bytes, so a changed file is another model; the copy is
+ * freed by its last holder.  Not an algorithm of any paper: the reference
+ * counting of a shared read-only object.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/share.h"
+
+struct cvs__share_ent {
+    unsigned char key[CVS_FINGERPRINT_BYTES];
+    void *model;
+    size_t refs;
+    struct cvs__share_ent *next;
+};
+
+/* Under s->mu. */
+static void *take_locked(cvs__shared *s, const unsigned char *key)
+{
+    for (struct cvs__share_ent *e = s->head; e; e = e->next)
+        if (!memcmp(e->key, key, sizeof e->key)) {
+            e->refs++;
+            return e->model;
+        }
+    return NULL;
+}
+
+void *cvs__share_take(cvs__shared *s, const unsigned char *key)
+{
+    void *m;
+    pthread_mutex_lock(&s->mu);
+    m = take_locked(s, key);
+    pthread_mutex_unlock(&s->mu);
+    return m;
+}
+
+void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model)
+{
+    struct cvs__share_ent *e = malloc(sizeof *e);
+    void *had;
+    pthread_mutex_lock(&s->mu);
+    if (!(had = take_locked(s, key)) && e) {
+        memcpy(e->key, key, sizeof e->key);
+        e->model = model;
+        e->refs = 1;
+        e->next = s->head;
+        s->head = e;
+        e = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(e);
+    return had ? had : model;
+}
+
+int cvs__share_drop(cvs__shared *s, void *model)
+{
+    int last = 1;
+    pthread_mutex_lock(&s->mu);
+    for (struct cvs__share_ent **p = &s->head; *p; p = &(*p)->next)
+        if ((*p)->model == model) {
+            struct cvs__share_ent *e = *p;
+            if ((last = --e->refs == 0)) {
+                *p = e->next;
+                free(e);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    return last;
+}

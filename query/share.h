@@ -1,0 +1,35 @@
+/*
+ * share.h -- one copy per process of a model loaded from files
+ * (query/share.c): the built-in sentence encoders keep the copy a process
+ * already holds of the same file bytes (embed_use.c deviation 7,
+ * embed_minilm.c deviation 5).  Not installed.
+ */
+#ifndef CVS_QUERY_SHARE_H
+#define CVS_QUERY_SHARE_H
+
+#include <pthread.h>
+
+#include "query/embed.h"
+
+struct cvs__share_ent;
+
+/* A registry of shared models of one kind: a static, CVS__SHARED_INIT. */
+typedef struct cvs__shared {
+    pthread_mutex_t mu;
+    struct cvs__share_ent *head;
+} cvs__shared;
+#define CVS__SHARED_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
+
+/* The model registered under key (CVS_FINGERPRINT_BYTES: a hash of the
+ * files' bytes) with one more holder, or NULL. */
+void *cvs__share_take(cvs__shared *s, const unsigned char *key);
+/* Registers model under key with one holder and returns it; or, when
+ * another thread registered one under key meanwhile, returns that one with
+ * one more holder, and the caller frees its own.  With no memory for the
+ * entry, returns model unregistered (its caller's alone). */
+void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model);
+/* Drops one holder of model: 1 when the caller is to free it (it was never
+ * registered, or this was its last holder, now unregistered), else 0. */
+int cvs__share_drop(cvs__shared *s, void *model);
+
+#endif
