@@ -665,7 +665,8 @@ class Store:
         name identifies the model and is recorded in the store the first time
         (default "python:" + the function's name); the store then refuses an
         embedder of another name or dimension, so its vectors and its queries
-        come from one model.  A string fn names a built-in ("glove", "use").
+        come from one model.  A string fn names a built-in ("glove", "use",
+        "minilm").
 
         An exception raised by fn fails the calling operation with IoError
         (its message names the exception, which is chained as __cause__);
@@ -1700,14 +1701,15 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
          embedder_name: str | None = None,
          wait: Callable[[int | None, float, bool], Any] | str | None = "warn") -> Store:
     """Opens the store in directory path, or creates it (create=True; then
-    dim is required, except with embedder="glove" or "use", whose dimension
-    is their own: 100, 512).
+    dim is required, except with embedder="glove", "use" or "minilm", whose
+    dimension is their own: 100, 512, 384).
 
     metric: "cosine" (vectors normalized at insert), "l2" or "ip".  raw: how
     raw vectors are kept, "f32", "f16" or "none" (codes only once a codec is
     built).  embedder: None, "glove" (the built-in SIF-GloVe, whose files
     cvs_glove_dir names), "use" (the built-in Universal Sentence Encoder
-    lite, whose file cvs_use_dir names), or a callable texts -> (n, dim) array (see
+    lite, whose file cvs_use_dir names), "minilm" (the built-in
+    all-MiniLM-L6-v2, whose files cvs_minilm_dir names), or a callable texts -> (n, dim) array (see
     Store.set_embedder; embedder_name names it); a create whose embedder
     cannot be attached (NotFound: no model yet) leaves no store behind.
     passphrase: create an
@@ -1790,6 +1792,8 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                 dim = 100
             elif embedder == "use":
                 dim = 512
+            elif embedder == "minilm":
+                dim = 384
             else:
                 raise InvalidArgument("create: dim is required", L.EINVAL, "CVS_EINVAL")
         # Checked here: ctypes wraps an int into the uint32 field (2**32 + 3
