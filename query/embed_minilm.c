@@ -70,6 +70,12 @@
  *      which the cleaning removes.  The text "[CLS]" is punctuation and a
  *      word, not the special token, as Hugging Face's added-token matching
  *      would make it.
+ *   6. A word whose characters are all dropped (combining marks with no
+ *      letter before them in the word) is one [UNK], not nothing: BERT's
+ *      tokenizer gives such a text no piece at all, and cvs_text_words
+ *      counts it as a word, so every text with words has an embedding and
+ *      the memory layer never keeps a minilm memory with a stand-in vector
+ *      (as for "use": tests/test_minilm.c, every_word_has_a_piece).
  *   5. A model loaded from files is shared by every handle of the process
  *      that loads the same bytes (cvs__minilm_load), as "use" does: the
  *      key is the BLAKE2b of both files' bytes, so a second load reads and
@@ -315,6 +321,7 @@ struct wp_run {
     const cvs_wordpiece *w;
     char *word;
     size_t wlen, wchars, wcap;
+    int orphan; /* the word had characters, all dropped (deviation 6) */
     int32_t *ids;
     size_t n, cap, max;
     char *key; /* "##" + a candidate piece */
@@ -342,8 +349,12 @@ static int run_flush(struct wp_run *r)
     const cvs_wordpiece *w = r->w;
     size_t start = 0, first = r->n;
     int rc = CVS_OK;
-    if (r->wchars == 0)
-        return CVS_OK;
+    if (r->wchars == 0) {
+        rc = r->orphan ? run_push(r, w->unk) : CVS_OK;
+        r->orphan = 0;
+        return rc;
+    }
+    r->orphan = 0;
     if (r->wchars > w->maxchars) {
         r->wlen = r->wchars = 0;
         return run_push(r, w->unk);
@@ -400,7 +411,7 @@ static int run_char(struct wp_run *r, utf8proc_int32_t c)
 {
     utf8proc_int32_t d[32];
     utf8proc_ssize_t nd;
-    int last = 0;
+    int last = 0, kept = 0;
     int rc = CVS_OK;
     nd = utf8proc_decompose_char(c, d, 32, UTF8PROC_DECOMPOSE, &last);
     if (nd < 0 || nd > 32) {
@@ -411,6 +422,7 @@ static int run_char(struct wp_run *r, utf8proc_int32_t c)
         utf8proc_int32_t x = d[i];
         if (utf8proc_category(x) == UTF8PROC_CATEGORY_MN)
             continue;
+        kept = 1;
         x = utf8proc_tolower(x);
         if (is_punct(x)) {
             if ((rc = run_flush(r)) == CVS_OK && (rc = run_add(r, x)) == CVS_OK)
@@ -419,6 +431,7 @@ static int run_char(struct wp_run *r, utf8proc_int32_t c)
             rc = run_add(r, x);
         }
     }
+    r->orphan |= !kept;
     return rc;
 }
 

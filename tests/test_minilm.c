@@ -290,6 +290,43 @@ Test(minilm_model, empty_text_is_reported_not_invented)
     cvs__minilm_free(m);
 }
 
+/* Every code point that cvs_text_words counts as a word has at least one
+ * piece ([UNK] at worst), as with "use": so a memory with words always has
+ * a MiniLM embedding, and no minilm store holds a stand-in vector for
+ * memory.c's rule 12 to read. */
+Test(minilm_model, every_word_has_a_piece)
+{
+    cvs_minilm *m = load_model();
+    size_t worded = 0;
+    if (!m)
+        return;
+    for (uint32_t c = 1; c < 0x110000; c++) {
+        char b[4];
+        size_t n, w = 0, k = 0;
+        int32_t *ids = NULL;
+        if (c >= 0xD800 && c < 0xE000)
+            continue;
+        if (c < 0x80)
+            b[0] = (char)c, n = 1;
+        else if (c < 0x800)
+            b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 63)), n = 2;
+        else if (c < 0x10000)
+            b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | ((c >> 6) & 63)),
+            b[2] = (char)(0x80 | (c & 63)), n = 3;
+        else
+            b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 63)),
+            b[2] = (char)(0x80 | ((c >> 6) & 63)), b[3] = (char)(0x80 | (c & 63)), n = 4;
+        if (cvs_text_words(b, n, &w) || !w)
+            continue;
+        worded++;
+        cr_assert_eq(cvs__wordpiece_encode(cvs__minilm_tokenizer(m), b, n, 1, &ids, &k), CVS_OK);
+        free(ids);
+        cr_expect_gt(k, 0, "U+%04X is a word without a piece", c);
+    }
+    cr_assert_gt(worded, 100000, "only %zu code points are words", worded);
+    cvs__minilm_free(m);
+}
+
 /* ==== Damaged and foreign files ==== */
 
 /* Loads st and the real tokenizer; the code, with a message. */
