@@ -16,5 +16,6 @@ int bench_soak(int argc, char **argv);
 int bench_memory(int argc, char **argv);
 int bench_crypt(int argc, char **argv);
 int bench_scale(int argc, char **argv);
+int bench_embed(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
     {"context", bench_context, "context sets on HotpotQA, MuSiQue, SQuAD (clean, redundant) vs baselines"},
     {"memory", bench_memory, "agent memory recall: paraphrased questions, before and after 500 unrelated memories"},
     {"scale", bench_scale, "cost curves to 10M vectors: build, memory, disk, QPS at recall vs n, vs hnswlib and FAISS"},
+    {"embed", bench_embed, "what one short question costs each built-in embedder (ms wall and CPU)"},
     {"soak", bench_soak, "memory layer under sustained remember/recall/forget: latency, store size over time"},
 };
 
