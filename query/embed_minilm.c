@@ -175,7 +175,7 @@ int cvs__wordpiece_load_mem(const void *buf, size_t len, cvs_wordpiece **out)
     size_t total = 0;
     int rc = CVS_OK;
     *out = NULL;
-    if (!(root = json_loadb(buf, len, 0, &jerr)))
+    if (!(root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)))
         return cvs__err(CVS_ECORRUPT, "tokenizer.json is not JSON (line %d: %s)", jerr.line,
                         jerr.text);
     model = json_object_get(root, "model");
@@ -360,7 +360,9 @@ static int run_flush(struct wp_run *r)
         return run_push(r, w->unk);
     }
     while (start < r->wlen && rc == CVS_OK) {
-        size_t end = r->wlen;
+        /* No piece is longer than maxlen bytes: the search starts there,
+         * so a word costs O(chars x maxlen), not O(chars^2). */
+        size_t end = r->wlen - start > w->maxlen ? start + w->maxlen : r->wlen;
         long id = -1;
         for (; end > start; end--) {
             size_t l = end - start;
@@ -606,7 +608,8 @@ static int ml_read_tensors(cvs_minilm *m, const unsigned char *st, size_t stlen,
                         "truncated or not a safetensors file", (unsigned long long)hl, stlen);
     data = st + 8 + hl;
     dlen = stlen - 8 - (size_t)hl;
-    if (!(hdr = json_loadb((const char *)st + 8, (size_t)hl, 0, &jerr)) || !json_is_object(hdr)) {
+    if (!(hdr = json_loadb((const char *)st + 8, (size_t)hl, JSON_REJECT_DUPLICATES, &jerr)) ||
+        !json_is_object(hdr)) {
         rc = cvs__err(CVS_ECORRUPT, "safetensors header is not a JSON object (%s)",
                       hdr ? "another JSON value" : jerr.text);
         goto out;
