@@ -856,26 +856,8 @@ struct ml_work {
 
 static void ml_layer_run(const struct ml_layer *l, int L, float *x, struct ml_work *w)
 {
-    const int dh = ML_D / ML_HEADS;
-    const float scale = 1.0f / sqrtf((float)dh);
     linear(x, L, ML_D, l->qkv_w, 3 * ML_D, l->qkv_b, w->qkv);
-    for (int hd = 0; hd < ML_HEADS; hd++) {
-        const float *q = w->qkv + hd * dh, *k = w->qkv + ML_D + hd * dh,
-                    *v = w->qkv + 2 * ML_D + hd * dh;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, dh, scale, q, 3 * ML_D, k,
-                    3 * ML_D, 0.0f, w->s, L);
-        for (int i = 0; i < L; i++) {
-            float *r = w->s + (size_t)i * L, mx = r[0], sum = 0;
-            for (int j = 1; j < L; j++)
-                mx = r[j] > mx ? r[j] : mx;
-            for (int j = 0; j < L; j++)
-                sum += r[j] = expf(r[j] - mx);
-            for (int j = 0; j < L; j++)
-                r[j] /= sum;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, dh, L, 1.0f, w->s, L, v,
-                    3 * ML_D, 0.0f, w->ctx + hd * dh, ML_D);
-    }
+    cvs__attend(w->qkv, L, ML_D, ML_HEADS, w->s, w->ctx);
     linear(w->ctx, L, ML_D, l->o_w, ML_D, l->o_b, w->a);
     add_norm(x, w->a, L, l->ln1_g, l->ln1_b);
     linear(x, L, ML_D, l->i_w, ML_FFN, l->i_b, w->f);

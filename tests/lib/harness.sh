@@ -38,3 +38,22 @@ expect() {
 has() {
   grep -qF -- "$2" "$1" || fail "$3: '$2' not in $(basename "$1"): $(head -c 400 "$1")"
 }
+# need_model TEST FETCHER DIR FILE...: DIR holds every FILE, or
+# scripts/FETCHER fetches them into DIR (from npm, once); otherwise the test
+# TEST is skipped with 77, saying why (no npm, no network).
+need_model() {
+  local name=$1 fetcher=$2 mdir=$3 f missing=
+  shift 3
+  for f in "$@"; do [ -s "$mdir/$f" ] || missing=1; done
+  [ -z "$missing" ] && return 0
+  if ! command -v npm >/dev/null; then
+    echo "$name: SKIP: npm is not installed, and $mdir has no model" >&2
+    exit 77
+  fi
+  if ! timeout 300 bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/$fetcher" "$mdir" \
+      >"$tmp/fetch.log" 2>&1; then
+    echo "$name: SKIP: scripts/$fetcher could not fetch the model (no network?):" \
+      "$(tail -1 "$tmp/fetch.log")" >&2
+    exit 77
+  fi
+}
