@@ -934,33 +934,20 @@ int cvs__minilm_encode(const cvs_minilm *m, const char *text, size_t len, int32_
     return CVS_OK;
 }
 
+/* cvs__embed_each's callbacks. */
+static int ml_encode(const void *m, const char *text, size_t len, int32_t **ids, size_t *n)
+{
+    return cvs__minilm_encode(m, text, len, ids, n);
+}
+
+static int ml_forward(const void *m, const int32_t *ids, size_t n, float *out)
+{
+    return cvs__minilm_forward(m, ids, n, out);
+}
+
 int cvs__minilm_embed(const cvs_minilm *m, const char *const *texts, const size_t *lens,
                       size_t n, float *out, unsigned char *empty)
 {
-    int rc = CVS_OK;
-    for (size_t i = 0; i < n && rc == CVS_OK; i++) {
-        int32_t *ids = NULL;
-        size_t k = 0;
-        float *row = out + i * CVS_MINILM_DIM;
-        if (empty)
-            empty[i] = 0;
-        if ((rc = cvs__minilm_encode(m, texts[i] ? texts[i] : "", texts[i] ? lens[i] : 0, &ids,
-                                     &k)))
-            break;
-        if (k == 0) {
-            memset(row, 0, CVS_MINILM_DIM * sizeof *row);
-            if (empty)
-                empty[i] = 1;
-            else if (n > 1) /* a batch names the text; one text needs no name */
-                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
-                              "only white space)", i);
-            else
-                rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
-                              "only white space)");
-        } else {
-            rc = cvs__minilm_forward(m, ids, k, row);
-        }
-        free(ids);
-    }
-    return rc;
+    const cvs__encoder e = {m, CVS_MINILM_DIM, ml_encode, ml_forward};
+    return cvs__embed_each(&e, texts, lens, n, out, empty);
 }

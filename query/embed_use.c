@@ -822,33 +822,20 @@ static size_t use_prefix(const char *text, size_t len)
     return len;
 }
 
+/* cvs__embed_each's callbacks: the prefix of deviation 6, segmented. */
+static int use_encode(const void *m, const char *text, size_t len, int32_t **ids, size_t *n)
+{
+    return cvs__spm_encode(((const cvs_use *)m)->spm, text, use_prefix(text, len), ids, n);
+}
+
+static int use_forward(const void *m, const int32_t *ids, size_t n, float *out)
+{
+    return cvs__use_forward(m, ids, n, out);
+}
+
 int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *lens, size_t n,
                    float *out, unsigned char *empty)
 {
-    int rc = CVS_OK;
-    for (size_t i = 0; i < n && rc == CVS_OK; i++) {
-        int32_t *ids = NULL;
-        size_t k = 0;
-        float *row = out + i * CVS_USE_DIM;
-        if (empty)
-            empty[i] = 0;
-        const char *t = texts[i] ? texts[i] : "";
-        if ((rc = cvs__spm_encode(u->spm, t, use_prefix(t, texts[i] ? lens[i] : 0), &ids, &k)))
-            break;
-        if (k == 0) {
-            memset(row, 0, CVS_USE_DIM * sizeof *row);
-            if (empty)
-                empty[i] = 1;
-            else if (n > 1) /* a batch names the text; one text needs no name */
-                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
-                              "only white space)", i);
-            else
-                rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
-                              "only white space)");
-        } else {
-            rc = cvs__use_forward(u, ids, k, row);
-        }
-        free(ids);
-    }
-    return rc;
+    const cvs__encoder e = {u, CVS_USE_DIM, use_encode, use_forward};
+    return cvs__embed_each(&e, texts, lens, n, out, empty);
 }

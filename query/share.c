@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "query/share.h"
 
 struct cvs__share_ent {
@@ -102,4 +103,35 @@ void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, dh, L, 1.0f, s, L, v, 3 * d,
                     0.0f, ctx + hd * dh, d);
     }
+}
+
+int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_t *lens,
+                    size_t n, float *out, unsigned char *empty)
+{
+    int rc = CVS_OK;
+    for (size_t i = 0; i < n && rc == CVS_OK; i++) {
+        int32_t *ids = NULL;
+        size_t k = 0;
+        float *row = out + i * e->dim;
+        if (empty)
+            empty[i] = 0;
+        if ((rc = e->encode(e->model, texts[i] ? texts[i] : "", texts[i] ? lens[i] : 0, &ids,
+                            &k)))
+            break;
+        if (k == 0) {
+            memset(row, 0, e->dim * sizeof *row);
+            if (empty)
+                empty[i] = 1;
+            else if (n > 1) /* a batch names the text; one text needs no name */
+                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
+                              "only white space)", i);
+            else
+                rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
+                              "only white space)");
+        } else {
+            rc = e->forward(e->model, ids, k, row);
+        }
+        free(ids);
+    }
+    return rc;
 }

@@ -8,6 +8,8 @@
 #define CVS_QUERY_SHARE_H
 
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "query/embed.h"
 
@@ -37,5 +39,21 @@ int cvs__share_drop(cvs__shared *s, void *model);
  * side; for each of the heads (d / heads wide) ctx gets softmax(q k^T /
  * sqrt(d / heads)) v in its columns.  s is L x L scratch; ctx is L x d. */
 void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx);
+
+/* An encoder for cvs__embed_each: model's token ids of a text (malloc'ed
+ * into *ids, *n of them, none for a text with no piece) and the unit
+ * embedding of ids. */
+typedef struct cvs__encoder {
+    const void *model;
+    uint32_t dim;
+    int (*encode)(const void *model, const char *text, size_t len, int32_t **ids, size_t *n);
+    int (*forward)(const void *model, const int32_t *ids, size_t n, float *out);
+} cvs__encoder;
+/* Texts to rows of out (n x dim), one at a time.  A text with no piece
+ * (empty or only white space) is CVS_EINPUT when empty is NULL, naming the
+ * text of a batch; otherwise its row is zero and empty[i] is 1 (0 for the
+ * others). */
+int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_t *lens,
+                    size_t n, float *out, unsigned char *empty);
 
 #endif

@@ -356,7 +356,9 @@ int tu_names_fetcher(const char *msg, const char *script, char *buf, size_t cap)
            strcmp(buf + n - sl, script) == 0 && access(buf, R_OK) == 0;
 }
 
-size_t tu_utf8(uint32_t c, char *b)
+/* The UTF-8 bytes of code point c (not a surrogate, below 0x110000) into
+ * b (room for 4); their number. */
+static size_t tu_utf8(uint32_t c, char *b)
 {
     if (c < 0x80) {
         b[0] = (char)c;
@@ -374,4 +376,21 @@ size_t tu_utf8(uint32_t c, char *b)
     b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 63));
     b[2] = (char)(0x80 | ((c >> 6) & 63)), b[3] = (char)(0x80 | (c & 63));
     return 4;
+}
+
+size_t tu_each_word_char(void (*fn)(void *ctx, const char *b, size_t n, uint32_t c), void *ctx)
+{
+    size_t worded = 0;
+    for (uint32_t c = 1; c < 0x110000; c++) {
+        char b[4];
+        size_t n, w = 0;
+        if (c >= 0xD800 && c < 0xE000)
+            continue;
+        n = tu_utf8(c, b);
+        if (cvs_text_words(b, n, &w) || !w)
+            continue;
+        worded++;
+        fn(ctx, b, n, c);
+    }
+    return worded;
 }

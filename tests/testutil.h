@@ -25,9 +25,9 @@ int tu_cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * to an existing file named script (a fetcher: "fetch-glove.sh",
  * "fetch-use.sh"); the path found, or "", is copied into buf. */
 int tu_names_fetcher(const char *msg, const char *script, char *buf, size_t cap);
-/* The UTF-8 bytes of code point c (not a surrogate, below 0x110000) into
- * b (room for 4); their number. */
-size_t tu_utf8(uint32_t c, char *b);
+/* Calls fn(ctx, bytes, len, c) for every code point c that cvs_text_words
+ * counts as a word on its own (its UTF-8 bytes); returns their number. */
+size_t tu_each_word_char(void (*fn)(void *ctx, const char *b, size_t n, uint32_t c), void *ctx);
 /* Deterministic pseudo-random floats in [-1, 1). */
 void tu_randvecs(float *v, size_t n, uint64_t seed);
 
