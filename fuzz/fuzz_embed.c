@@ -12,7 +12,13 @@
  *   'G'  the rest is a GloVe cache: a u32 (little-endian) byte count of the
  *        words file, the words file (glove100.words), then the vectors
  *        (glove100.fvecs): cvs__sif_load_mem; one that loads embeds texts,
- *        the words file's first bytes among them, and looks words up.
+ *        the words file's first bytes among them, and looks words up;
+ *   'W'  the rest is a tokenizer.json, up to a NUL byte, then a text:
+ *        cvs__wordpiece_load_mem and cvs__wordpiece_encode (the `minilm`
+ *        tokenizer), whose ids must each name a piece;
+ *   'T'  the rest is a `minilm` weights file (model.fp16.safetensors) for
+ *        cvs__minilm_load_mem, with a small tokenizer.json: the header's
+ *        checks (a real model is 45 MB, so no seed loads).
  *
  * A reader must load the input or fail with a message; nothing it returns
  * may point outside what it allocated.  See fuzz/README.md.
@@ -25,6 +31,7 @@
 
 #include "core/err.h"
 #include "query/embed.h"
+#include "query/embed_minilm.h"
 
 static volatile float f_sink;
 
@@ -113,6 +120,50 @@ static void glove_case(const uint8_t *p, size_t n)
     cvs__sif_free(s);
 }
 
+static void wordpiece_case(const uint8_t *p, size_t n)
+{
+    const uint8_t *nul = memchr(p, 0, n);
+    size_t jl = nul ? (size_t)(nul - p) : n, tl = nul ? n - jl - 1 : 0;
+    const char *text = nul ? (const char *)nul + 1 : "";
+    cvs_wordpiece *w;
+    int32_t *ids = NULL;
+    size_t nid = 0, np = 0;
+    if (cvs__wordpiece_load_mem(p, jl, &w) != 0) {
+        if (!*cvs_errmsg(NULL))
+            abort();
+        return;
+    }
+    /* More than the vocabulary's size: every piece of it has a ':' after
+     * its name in the JSON. */
+    for (size_t i = 0; i < jl; i++)
+        np += p[i] == ':';
+    for (size_t max = 1; max <= 300; max += 299)
+        if (cvs__wordpiece_encode(w, text, tl, max, &ids, &nid) == 0) {
+            if (nid > max)
+                abort();
+            for (size_t k = 0; k < nid; k++)
+                if (ids[k] < 0 || (size_t)ids[k] >= np)
+                    abort();
+            free(ids);
+        }
+    cvs__wordpiece_free(w);
+}
+
+static void safetensors_case(const uint8_t *p, size_t n)
+{
+    static const char tok[] =
+        "{\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":true},\"model\":"
+        "{\"type\":\"WordPiece\",\"vocab\":{\"[UNK]\":0,\"[CLS]\":1,\"[SEP]\":2}}}";
+    cvs_minilm *m;
+    if (cvs__minilm_load_mem(p, n, tok, sizeof tok - 1, &m) != 0) {
+        if (!*cvs_errmsg(NULL))
+            abort();
+        return;
+    }
+    cvs__minilm_free(m); /* cannot load: the tokenizer is not 30,522 pieces */
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -126,6 +177,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 'G':
         glove_case(data + 1, size - 1);
+        break;
+    case 'W':
+        wordpiece_case(data + 1, size - 1);
+        break;
+    case 'T':
+        safetensors_case(data + 1, size - 1);
         break;
     default:
         break;
