@@ -30,11 +30,11 @@ void cvs__embedder_drop(cvs_db *db);
 /* *yes = 1 when the handle's embedder (the one attached, else the one the
  * store records) is a trained sentence encoder: a model trained to place a
  * question near the passages that answer it and paraphrases near each
- * other (the built-in "use"), not a weighted mean of word vectors (glove)
- * nor an application's or a server's model, of which nothing is known;
- * read without attaching the embedder.  Memory recall (query/memory.c,
- * rule 12: its vector ranking leads) and context sets (query/context.c,
- * deviation 15) read it.  0 for a store that records none; an error only
+ * other (the built-in "use" and "minilm"), not a weighted mean of word
+ * vectors (glove) nor an application's or a server's model, of which
+ * nothing is known; read without attaching the embedder.  Memory recall
+ * (query/memory.c, rule 12: its vector ranking leads) and context sets
+ * (query/context.c, deviation 15) read it.  0 for a store that records none; an error only
  * from reading the record. */
 int cvs__embedder_trained(cvs_db *db, int *yes);
 /* The module (store/module.h) that owns the embedder attached to a
