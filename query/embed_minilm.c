@@ -70,17 +70,18 @@
  *      which the cleaning removes.  The text "[CLS]" is punctuation and a
  *      word, not the special token, as Hugging Face's added-token matching
  *      would make it.
+ *   5. A model loaded from files is shared by every handle of the process
+ *      that loads the same bytes (cvs__minilm_load), as "use" does: the
+ *      key is the BLAKE2b of both files' bytes, so a second load reads and
+ *      hashes them but neither parses nor keeps them.  The copy is
+ *      reference-counted and freed with its last holder
+ *      (query/share.c).
  *   6. A word whose characters are all dropped (combining marks with no
  *      letter before them in the word) is one [UNK], not nothing: BERT's
  *      tokenizer gives such a text no piece at all, and cvs_text_words
  *      counts it as a word, so every text with words has an embedding and
  *      the memory layer never keeps a minilm memory with a stand-in vector
  *      (as for "use": tests/test_minilm.c, every_word_has_a_piece).
- *   5. A model loaded from files is shared by every handle of the process
- *      that loads the same bytes (cvs__minilm_load), as "use" does: the
- *      key is the BLAKE2b of both files' bytes, so a second load reads and
- *      hashes them but neither parses nor keeps them.  The copy is
- *      reference-counted and freed with its last holder.
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once.  The
