@@ -914,14 +914,27 @@ static int single_hop(const src *s, const cvs_context_opts *o, const cvs_context
     return src_titles_known(s, single);
 }
 
-/* *yes = 1 when a single-hop question fuses the vector list with BM25's
- * (the essay, deviation 15): the vectors come from a trained sentence
- * encoder.  Decided by the store's embedder, never by the question: an
- * outside source's handle (cvstore-mpi's embedder) the same way. */
-static int vectors_for_single(const src *s, int *yes)
+/* How a single-hop question reads the vector list, by what the store's
+ * embedder is (cvs__embedder_kind), never by the question: an outside
+ * source's handle (cvstore-mpi's embedder) the same way. */
+enum {
+    SINGLE_BM25 = 0,   /* BM25's ranking alone (deviation 8) */
+    SINGLE_FUSED = 1,  /* fused with a trained encoder's list (deviation 15) */
+    SINGLE_AFTER = 2   /* fused with GloVe's, after BM25's leaders (deviation 16) */
+};
+
+static int vectors_for_single(const src *s, int *mode)
 {
-    *yes = 0;
-    return s->db ? cvs__embedder_trained(s->db, yes) : CVS_OK;
+    int kind = CVS__EMB_UNKNOWN, rc;
+    *mode = SINGLE_BM25;
+    if (!s->db)
+        return CVS_OK;
+    if ((rc = cvs__embedder_kind(s->db, &kind)))
+        return rc;
+    *mode = kind == CVS__EMB_TRAINED ? SINGLE_FUSED
+            : kind == CVS__EMB_SIF   ? SINGLE_AFTER
+                                     : SINGLE_BM25;
+    return CVS_OK;
 }
 
 /* ==== Passage-level evidence ==== */
@@ -2236,7 +2249,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     cands cs = {0};
     question qn = {0};
     int64_t bm25_top = -1;
-    int single = 0, single_vec = 0;
+    int single = 0, single_vec = SINGLE_BM25;
     float *vecs = NULL, *sim = NULL, *rel = NULL;
     copies cp = {0};
     size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
@@ -2271,8 +2284,8 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
      * best sentence too (for passages: sentsel.c weighs sentences itself). */
     if (single && o.unit == CVS_UNIT_PASSAGE && (rc = passage_evidence(s, &qn)))
         goto out;
-    /* Deviation 15: the single-hop route fuses the vector list too when
-     * the store's embedder is a trained sentence encoder. */
+    /* Deviations 15 and 16: the single-hop route fuses the vector list too
+     * when the store's embedder is a trained sentence encoder or GloVe's. */
     if (single && qn.has_vec && (rc = vectors_for_single(s, &single_vec)))
         goto out;
     if (qn.has_bm25) {
@@ -2280,7 +2293,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
             goto out;
         bm25_top = qn.bk[0];
     }
-    if (qn.has_vec && (!single || single_vec) &&
+    if (qn.has_vec && (!single || single_vec != SINGLE_BM25) &&
         (rc = add_list(&cs, &o, qn.vk, qn.vs, o.depth, SRC_VEC, 1 - qn.wl,
                        s->metric != CVS_METRIC_L2)))
         goto out;
@@ -2304,6 +2317,12 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         idx[i] = i;
     if ((rc = sort_by_rel(s, &cs, idx, cs.n)))
         goto out;
+    /* Deviation 16: GloVe's list orders what follows BM25's leaders, which
+     * keep their places (each moved to the front, the last first). */
+    if (single_vec == SINGLE_AFTER)
+        for (size_t l = LEAD_RECORDS < qn.depth ? LEAD_RECORDS : qn.depth; l-- > 0;)
+            if (qn.bk[l] >= 0)
+                bm25_first(&cs, idx, cs.n, qn.bk[l]);
     if (single && o.use_links) {
         /* Deviation 12: BM25's best records lead, each followed by its
          * link.  Every candidate is in idx, the records added too. */
