@@ -382,11 +382,10 @@
  *      title down BM25 alone; when the store's embedder is a trained
  *      sentence encoder (cvs__embedder_kind, CVS__EMB_TRAINED: the built-in
  *      use, Cer et al. 2018, trained on question-answer pairs and
- *      paraphrases), its
- *      vector list is fused with BM25's as on the walking route (the
- *      weighted fusion, lexical_weight 0.8, no new weight), after deviation
- *      14's re-ranking; the leads of deviation 12 and BM25's best first
- *      (deviation 7) stay.  A question written about one passage often
+ *      paraphrases), its vector list is fused with BM25's as on the
+ *      walking route (the weighted fusion, lexical_weight 0.8, no new
+ *      weight), after deviation 14's re-ranking; the leads of deviation 12
+ *      and BM25's best first (deviation 7) stay.  A question written about one passage often
  *      says what the passage says in other words ("what illness did the
  *      composer die of": "passed away ... after a long struggle with liver
  *      disease"), which BM25 cannot match and an encoder trained to place
