@@ -378,22 +378,22 @@
  *      1/2 is the one combination tried that helps the SQuAD half without
  *      costing HotpotQA or MuSiQue more than one question at any budget.
  *  15. A trained sentence encoder's vector list joins the single-hop route
- *      (vectors_for_single).  Deviation 8 sends a question that names no
- *      title down BM25 alone; when the store's embedder is a trained
- *      sentence encoder (cvs__embedder_kind, CVS__EMB_TRAINED: the built-in
- *      use, Cer et al. 2018, trained on question-answer pairs and
- *      paraphrases), its vector list is fused with BM25's as on the
- *      walking route (the weighted fusion, lexical_weight 0.8, no new
- *      weight), after deviation 14's re-ranking; the leads of deviation 12
- *      and BM25's best first (deviation 7) stay.  A question written about one passage often
- *      says what the passage says in other words ("what illness did the
- *      composer die of": "passed away ... after a long struggle with liver
- *      disease"), which BM25 cannot match and an encoder trained to place
- *      answers near their questions can; SIF's mean of GloVe word vectors
- *      is a blurred bag of the same words.  Decided by the store's
- *      embedder, never by the question or the data: glove stores go by
- *      deviation 16.  Measured with cvstore-bench context
- *      --embedder use (the same use stores without and with the rule),
+ *      (vectors_for_single).  Deviation 8 sends a question that names no title
+ *      down BM25 alone; when the store's embedder is a trained sentence
+ *      encoder (cvs__embedder_kind, CVS__EMB_TRAINED: the built-in use, Cer
+ *      et al. 2018, trained on question-answer pairs and paraphrases), its
+ *      vector list is fused with BM25's as on the walking route (the weighted
+ *      fusion, lexical_weight 0.8, no new weight), after deviation 14's
+ *      re-ranking; the leads of deviation 12 and BM25's best first (deviation
+ *      7) stay.  A question written about one passage often says what the
+ *      passage says in other words ("what illness did the composer die of":
+ *      "passed away ... after a long struggle with liver disease"), which
+ *      BM25 cannot match and an encoder trained to place answers near their
+ *      questions can; SIF's mean of GloVe word vectors is a blurred bag of
+ *      the same words.  Decided by the store's embedder, never by the question
+ *      or the data: glove stores go by deviation 16.  Measured with
+ *      cvstore-bench context --embedder use (the same use stores without
+ *      and with the rule),
  *      full support at 256 / 512 / 1024 tokens, half A: SQuAD
  *      half 0.703 / 0.888 / 0.935 -> 0.703 / 0.897 / 0.955 (8 / 40 / 66
  *      questions gained, 6 / 12 / 6 lost; BM25 top-k 0.696 / 0.886 /
