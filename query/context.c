@@ -466,6 +466,15 @@
  *      0.934, redundant 0.580 / 0.829 / 0.934 -> 0.583 / 0.829 / 0.937;
  *      MuSiQue unchanged.  The gain is at 1024 tokens; use's there is
  *      larger (half A +0.020, half B +0.012, against +0.009 and +0.009).
+ *      Passage units only.  With sentence units (sentsel.c chooses among
+ *      the pool's sentences), held to the same rule on half A with the
+ *      command of docs/BENCHMARKS.md's sentence section (clean, 64 / 128 /
+ *      256 / 512 tokens, full support), it failed: HotpotQA 0.415 / 0.809
+ *      / 0.913 / 0.949 -> 0.418 / 0.806 / 0.910 / 0.943 (two questions
+ *      lost at 512), the SQuAD half 0.868 / 0.905 / 0.936 / 0.956 -> 0.870
+ *      / 0.907 / 0.938 / 0.963, MuSiQue unchanged; half B, not used:
+ *      HotpotQA one question higher at 512, the SQuAD half 0.884 / 0.918 /
+ *      0.950 / 0.968 -> 0.887 / 0.923 / 0.953 / 0.971.
  */
 #include <cblas.h>
 #include <float.h>
@@ -963,15 +972,16 @@ static int single_hop(const src *s, const cvs_context_opts *o, const cvs_context
 }
 
 /* How a single-hop question reads the vector list, by what the store's
- * embedder is (cvs__embedder_kind), never by the question: an outside
- * source's handle (cvstore-mpi's embedder) the same way. */
+ * embedder is (cvs__embedder_kind) and the unit, never by the question: an
+ * outside source's handle (cvstore-mpi's embedder) the same way.  GloVe's
+ * list is for passage units only (deviation 16). */
 enum {
     SINGLE_BM25 = 0,   /* BM25's ranking alone (deviation 8) */
     SINGLE_FUSED = 1,  /* fused with a trained encoder's list (deviation 15) */
     SINGLE_AFTER = 2   /* fused with GloVe's, after BM25's leaders (deviation 16) */
 };
 
-static int vectors_for_single(const src *s, int *mode)
+static int vectors_for_single(const src *s, const cvs_context_opts *o, int *mode)
 {
     int kind = CVS__EMB_UNKNOWN, rc;
     *mode = SINGLE_BM25;
@@ -980,8 +990,8 @@ static int vectors_for_single(const src *s, int *mode)
     if ((rc = cvs__embedder_kind(s->db, &kind)))
         return rc;
     *mode = kind == CVS__EMB_TRAINED ? SINGLE_FUSED
-            : kind == CVS__EMB_SIF   ? SINGLE_AFTER
-                                     : SINGLE_BM25;
+            : kind == CVS__EMB_SIF && o->unit == CVS_UNIT_PASSAGE ? SINGLE_AFTER
+                                                                 : SINGLE_BM25;
     return CVS_OK;
 }
 
@@ -2334,7 +2344,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         goto out;
     /* Deviations 15 and 16: the single-hop route fuses the vector list too
      * when the store's embedder is a trained sentence encoder or GloVe's. */
-    if (single && qn.has_vec && (rc = vectors_for_single(s, &single_vec)))
+    if (single && qn.has_vec && (rc = vectors_for_single(s, &o, &single_vec)))
         goto out;
     if (qn.has_bm25) {
         if ((rc = add_list(&cs, &o, qn.bk, qn.bs, o.depth, SRC_BM25, qn.wl, 1)))
