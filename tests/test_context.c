@@ -1336,7 +1336,8 @@ static char *glove_vocab(void)
  * vector: in the glove store the answer comes fourth, right after BM25's
  * three leaders, and a budget of four passages holds it; the store that
  * records no embedder (nothing known of its vectors) keeps BM25's ranking
- * (deviation 8). */
+ * (deviation 8).  Sentence units keep it in both (deviation 16 is for
+ * passages). */
 Test(context, glove_list_joins_the_single_hop_route_after_bm25s_leaders)
 {
     static const char *const id[] = {"lead", "hospital", "choir", "concert", "answer",
@@ -1428,6 +1429,33 @@ Test(context, glove_list_joins_the_single_hop_route_after_bm25s_leaders)
             cr_expect_eq(at, SIZE_MAX, "BM25 alone finds the answer: the test shows nothing");
         cvs_context_result_free(&r);
         cvs_txn_end(t);
+    }
+    /* Sentence units keep BM25's ranking in the glove store too: the two
+     * stores choose the same sentences of the same records. */
+    for (size_t budget = 16; budget <= 64; budget *= 2) {
+        cvs_context_result r[2];
+        for (int s = 0; s < 2; s++) {
+            cvs_context_opts o;
+            cvs_txn *t;
+            cvs_context_opts_init(&o);
+            o.unit = CVS_UNIT_SENTENCE;
+            o.budget = budget;
+            cr_assert_eq(cvs_txn_begin(sdb[s], &t), CVS_OK);
+            cr_assert_eq(cvs_txn_context(t, &o, q, 0, qv, &r[s]), CVS_OK, "%s",
+                         cvs_errmsg(sdb[s]));
+            cvs_txn_end(t);
+        }
+        cr_assert_gt(r[0].n, 0);
+        cr_expect_eq(r[0].n, r[1].n, "budget %zu: %zu items against %zu", budget, r[0].n, r[1].n);
+        for (size_t i = 0; i < r[0].n && i < r[1].n; i++) {
+            cr_expect_str_eq(r[0].items[i].id, r[1].items[i].id, "budget %zu, item %zu", budget,
+                             i);
+            cr_expect(r[0].items[i].text_len == r[1].items[i].text_len &&
+                          !memcmp(r[0].items[i].text, r[1].items[i].text, r[0].items[i].text_len),
+                      "budget %zu, item %zu: other sentences", budget, i);
+        }
+        for (int s = 0; s < 2; s++)
+            cvs_context_result_free(&r[s]);
     }
     for (int s = 0; s < 2; s++)
         tu_store_remove(&sdir[s], &sdb[s]);
