@@ -393,11 +393,10 @@
  *      the same words.  Decided by the store's embedder, never by the question
  *      or the data: glove stores go by deviation 16.  Measured with
  *      cvstore-bench context --embedder use (the same use stores without
- *      and with the rule),
- *      full support at 256 / 512 / 1024 tokens, half A: SQuAD
- *      half 0.703 / 0.888 / 0.935 -> 0.703 / 0.897 / 0.955 (8 / 40 / 66
- *      questions gained, 6 / 12 / 6 lost; BM25 top-k 0.696 / 0.886 /
- *      0.935); HotpotQA 0.546 / 0.833 / 0.943 -> 0.546 / 0.827 / 0.940
+ *      and with the rule), full support at 256 / 512 / 1024 tokens, half
+ *      A: SQuAD half 0.703 / 0.888 / 0.935 -> 0.703 / 0.897 / 0.955 (8 /
+ *      40 / 66 questions gained, 6 / 12 / 6 lost; BM25 top-k 0.696 / 0.886
+ *      / 0.935); HotpotQA 0.546 / 0.833 / 0.943 -> 0.546 / 0.827 / 0.940
  *      (two questions at 512, one at 1024); MuSiQue unchanged (its
  *      sentence unit: one question more at 1024); SQuAD half redundant
  *      0.738 / 0.898 / 0.939 -> 0.740 / 0.912 / 0.958.  Half B: SQuAD half
@@ -410,11 +409,11 @@
  *      0.366 -> 0.140 / 0.247 / 0.398).  The same fusion over
  *      GloVe's list loses questions at 256 and 512 tokens, on the SQuAD
  *      half and HotpotQA (deviation 16, which fuses it after BM25's
- *      leaders instead).
- *      With lexical_weight 0.5 instead of the walking route's 0.8 (half A,
- *      first 1,200 SQuAD-half questions): use 0.649 / 0.862 / 0.950 and
- *      MuSiQue 0.398 -> 0.376 at 1024, glove 0.641 / 0.848 / 0.926: the
- *      walking route's weight is kept, no weight is fitted for this route.
+ *      leaders instead).  With lexical_weight 0.5 instead of the walking
+ *      route's 0.8 (half A, first 1,200 SQuAD-half questions): use 0.649 /
+ *      0.862 / 0.950 and MuSiQue 0.398 -> 0.376 at 1024, glove 0.641 /
+ *      0.848 / 0.926: the walking route's weight is kept, no weight is
+ *      fitted for this route.
  *  16. GloVe's vector list joins the single-hop route after BM25's leaders
  *      (vectors_for_single, SINGLE_AFTER).  In a store whose embedder is
  *      the built-in glove (cvs__embedder_kind: CVS__EMB_SIF), a question
