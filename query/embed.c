@@ -799,35 +799,43 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
     return rc;
 }
 
-/* The same property as the attached embedder's trained flag (set for the
- * built-in sentence encoders "use" and "minilm" alone, embedder_new), read without attaching: from the
- * embedder attached, else from the store's record, so that a store queried
- * with a vector and no embedder attached (or none recorded: 0) needs no
- * model loaded to say it. */
-int cvs__embedder_trained(cvs_db *db, int *yes)
+/* What kind of model the handle's embedder is (text.h, cvs__embedder_kind):
+ * from the embedder attached, else from the store's record, so that a store
+ * queried with a vector and no embedder attached (or none recorded:
+ * CVS__EMB_UNKNOWN) needs no model loaded to say it. */
+int cvs__embedder_kind(cvs_db *db, int *kind)
 {
     cvs_embedder *e;
     MDB_txn *txn;
     emb_rec r;
     int rc;
-    *yes = 0;
+    *kind = CVS__EMB_UNKNOWN;
     pthread_mutex_lock(&embed_st(db)->mu);
     e = embed_st(db)->e;
     if (e)
-        *yes = e->trained;
+        *kind = e->trained ? CVS__EMB_TRAINED : e->sif ? CVS__EMB_SIF : CVS__EMB_UNKNOWN;
     pthread_mutex_unlock(&embed_st(db)->mu);
     if (e)
         return CVS_OK;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
     /* The record names a built-in; "use" and "minilm" are the ones
-     * embedder_new marks.  A built-in's record holds its model's
-     * fingerprint; an application's function that calls itself "use"
-     * leaves none, and is not the encoder (as embedder_new does not mark
-     * it). */
-    if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present)
-        *yes = r.has_fp && (strcmp(r.name, "use") == 0 || strcmp(r.name, "minilm") == 0);
+     * embedder_new marks trained.  A built-in's record holds its model's
+     * fingerprint; an application's function that calls itself "use",
+     * "minilm" or "glove" leaves none, and is not the built-in (as
+     * embedder_new does not load it). */
+    if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present && r.has_fp)
+        *kind = strcmp(r.name, "use") == 0 || strcmp(r.name, "minilm") == 0 ? CVS__EMB_TRAINED
+                : strcmp(r.name, "glove") == 0                              ? CVS__EMB_SIF
+                                                                             : CVS__EMB_UNKNOWN;
     cvs__read_end(db, txn);
+    return rc;
+}
+
+int cvs__embedder_trained(cvs_db *db, int *yes)
+{
+    int kind, rc = cvs__embedder_kind(db, &kind);
+    *yes = kind == CVS__EMB_TRAINED;
     return rc;
 }
 

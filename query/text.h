@@ -27,15 +27,19 @@ static inline int cvs__word_byte(unsigned char c)
 int cvs__embedder_attached(cvs_db *db);
 /* Frees the handle's embedder (cvs_db_close). */
 void cvs__embedder_drop(cvs_db *db);
-/* *yes = 1 when the handle's embedder (the one attached, else the one the
- * store records) is a trained sentence encoder: a model trained to place a
+/* What is known of the vectors of the handle's embedder (the one attached,
+ * else the one the store records), read without attaching it:
+ * CVS__EMB_TRAINED, a trained sentence encoder: a model trained to place a
  * question near the passages that answer it and paraphrases near each
- * other (the built-in "use" and "minilm"), not a weighted mean of word
- * vectors (glove) nor an application's or a server's model, of which
- * nothing is known; read without attaching the embedder.  Memory recall
- * (query/memory.c, rule 12: its vector ranking leads) and context sets
- * (query/context.c, deviation 15) read it.  0 for a store that records none; an error only
- * from reading the record. */
+ * other (the built-in "use" and "minilm"); CVS__EMB_SIF, the built-in "glove": a
+ * weighted mean of the text's word vectors; CVS__EMB_UNKNOWN, an
+ * application's or a server's model, of which nothing is known, or a store
+ * that records none.  Context sets read it (query/context.c, deviations 15
+ * and 16).  An error only from reading the record. */
+enum { CVS__EMB_UNKNOWN = 0, CVS__EMB_SIF = 1, CVS__EMB_TRAINED = 2 };
+int cvs__embedder_kind(cvs_db *db, int *kind);
+/* *yes = 1 when cvs__embedder_kind says CVS__EMB_TRAINED.  Memory recall
+ * reads it (query/memory.c, rule 12: its vector ranking leads). */
 int cvs__embedder_trained(cvs_db *db, int *yes);
 /* The module (store/module.h) that owns the embedder attached to a
  * handle: it only frees it at close. */

@@ -1273,6 +1273,197 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
     cvs_txn_end(t);
 }
 
+/* ==== GloVe's vector list on the single-hop route (deviation 16) ==== */
+
+/* A GloVe vocabulary of DIM-d vectors for the glove embedder: a frequent
+ * word along axis 0 first, so that the common component the embedder
+ * removes (embed_sif.c deviation 4) is that axis, then FILLER words along
+ * it too, so that the words below sit at nearly the same Zipf rank and get
+ * nearly the same SIF weight: a text's vector is then about the plain mean
+ * of its known words' vectors. */
+enum { GLOVE_FILLER = 1000 };
+static const char *const gf_words[] = {"composer", "illness", "disease", "sickness", "choir",
+                                       "hospital", "concert",  "hall",    "orchestra", "apples",
+                                       "tram"};
+static const float gf_vecs[][DIM] = {
+    {0, 0, 0, 1, 0, 0, 0, 0},          /* composer */
+    {0, 1, 0, 0, 0, 0, 0, 0},          /* illness */
+    {0, 0.95f, 0.3f, 0, 0, 0, 0, 0},   /* disease, near illness */
+    {0, 0.95f, -0.3f, 0, 0, 0, 0, 0},  /* sickness, near illness */
+    {0, 0, 0, 0, 1, 0, 0, 0},          /* choir */
+    {0, 0, 0, 0, 0, 1, 0, 0},          /* hospital */
+    {0, 0, 0, 0, 0, 0, 1, 0},          /* concert */
+    {0, 0, 0, 0, 0, 0, 0, 1},          /* hall */
+    {0, 0, 0, 0, 0, 0, 0.7f, 0.7f},    /* orchestra */
+    {0, -0.7f, 0, -0.7f, 0, 0, 0, 0},  /* apples: away from the question */
+    {0, -0.7f, 0, -0.7f, 0, 0, 0, 0}}; /* tram */
+
+static char *glove_vocab(void)
+{
+    enum { NW = sizeof gf_words / sizeof *gf_words, N = 1 + GLOVE_FILLER + NW };
+    char *gdir = tu_tmpdir(), (*fill)[16] = malloc(GLOVE_FILLER * sizeof *fill);
+    const char **w = malloc(N * sizeof *w);
+    float *v = calloc((size_t)N * DIM, sizeof *v);
+    cr_assert(gdir && fill && w && v);
+    w[0] = "thing";
+    v[0] = 50;
+    for (int i = 0; i < GLOVE_FILLER; i++) {
+        snprintf(fill[i], sizeof fill[i], "filler%04d", i);
+        w[1 + i] = fill[i];
+        v[(1 + i) * DIM] = 1;
+    }
+    for (int i = 0; i < NW; i++) {
+        w[1 + GLOVE_FILLER + i] = gf_words[i];
+        memcpy(v + (1 + GLOVE_FILLER + i) * DIM, gf_vecs[i], sizeof gf_vecs[i]);
+    }
+    tu_glove_write(gdir, w, v, N, DIM);
+    free(fill);
+    free(w);
+    free(v);
+    return gdir;
+}
+
+/* A question that names no title, in a store whose embedder is the
+ * built-in glove: GloVe's list joins BM25's after BM25's three best
+ * records, which keep their places (query/context.c, deviation 16).  The
+ * answer's passage says "sickness" and "disease" where the question says
+ * "illness", so BM25 ranks it fifth, below a passage ("concert") that
+ * matches "composer" as it does and is shorter; GloVe's list puts it
+ * second, after BM25's best and far ahead of BM25's third ("choir", whose
+ * "tram" pulls its vector away), so that fused as a trained encoder's list
+ * is (deviation 15) it would take that leader's place.  Two stores hold the
+ * same records and vectors (the embedder's) and get the same question
+ * vector: in the glove store the answer comes fourth, right after BM25's
+ * three leaders, and a budget of four passages holds it; the store that
+ * records no embedder (nothing known of its vectors) keeps BM25's ranking
+ * (deviation 8).  Sentence units keep it in both (deviation 16 is for
+ * passages). */
+Test(context, glove_list_joins_the_single_hop_route_after_bm25s_leaders)
+{
+    static const char *const id[] = {"lead", "hospital", "choir", "concert", "answer",
+                                     "apples", "tram"};
+    static const char *const title[] = {"Fever Symphony", "Saint Ann Hospital", "Choir School",
+                                        "Concert Hall", "Ludwig Brenner", "Orchard", "Tramway"};
+    static const char *const text[] = {
+        "The Fever Symphony is a work about illness by a young composer.",
+        "The hospital treats every illness.",
+        "The composer wrote for the tram choir.",
+        "The composer gave a concert in the orchestra hall.",
+        "The composer Brenner passed away from sickness, a disease of the liver.",
+        "Apples grow best in cool climates.",
+        "The tram line closed in the sixties."};
+    static const char q[] = "What illness did the composer die of?";
+    enum { N = sizeof id / sizeof *id };
+    cvs_create_opts co = {.dim = DIM, .metric = CVS_METRIC_COSINE};
+    char *sdir[2] = {NULL, NULL}, *gdir = glove_vocab(), in[256];
+    cvs_db *sdb[2] = {NULL, NULL};
+    float v[N][DIM], qv[DIM];
+    int64_t key[N], keys[8], vkeys[8];
+    float scores[8], vscores[8];
+    size_t four = 0;
+    int kind;
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    for (int s = 0; s < 2; s++)
+        tu_store_create(&co, NULL, &sdir[s], &sdb[s]);
+    cr_assert_eq(cvs_db_set_embedder(sdb[0], "glove", 0, NULL, NULL), CVS_OK, "%s",
+                 cvs_errmsg(sdb[0]));
+    /* The input an import embeds: title, newline, text. */
+    for (int i = 0; i < N; i++) {
+        snprintf(in, sizeof in, "%s\n%s", title[i], text[i]);
+        cr_assert_eq(cvs_embed_text(sdb[0], in, 0, v[i]), CVS_OK, "%s", cvs_errmsg(sdb[0]));
+    }
+    cr_assert_eq(cvs_embed_text(sdb[0], q, 0, qv), CVS_OK, "%s", cvs_errmsg(sdb[0]));
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < N; i++) {
+            cvs_record r = {.id = id[i], .id_len = strlen(id[i]), .vector = v[i],
+                            .title = title[i], .title_len = strlen(title[i]), .text = text[i],
+                            .text_len = strlen(text[i])};
+            cr_assert_eq(cvs_put(sdb[s], &r, 1, 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(sdb[s]));
+        }
+        cr_assert_eq(cvs_link_mentions(sdb[s], NULL), CVS_OK, "%s", cvs_errmsg(sdb[s]));
+    }
+    cr_assert_eq(cvs__embedder_kind(sdb[0], &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_SIF, "the built-in glove");
+    cr_assert_eq(cvs__embedder_kind(sdb[1], &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_UNKNOWN, "a store that records no embedder");
+    for (int i = 0; i < 5; i++) /* BM25's leaders and the answer, not the concert passage */
+        if (i != 3)
+            four += cvs_tokens_estimate(strlen(title[i]), strlen(text[i]));
+    for (int s = 0; s < 2; s++) {
+        cvs_context_opts o;
+        cvs_context_result r;
+        cvs_txn *t;
+        int known = 0;
+        size_t at = SIZE_MAX;
+        cr_assert_eq(cvs_txn_begin(sdb[s], &t), CVS_OK);
+        cr_assert_eq(cvs_txn_titles_known(t, &known), CVS_OK);
+        cr_assert(known, "store %d: no title map, so no single-hop route", s);
+        /* The premises: BM25 ranks the answer fifth, the concert passage
+         * fourth; the vector list puts the answer right after BM25's best. */
+        for (int i = 0; i < N; i++)
+            cr_assert_eq(cvs_txn_id_key(t, id[i], strlen(id[i]), &key[i]), CVS_OK);
+        cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), CVS_OK);
+        cr_assert_eq(cvs_txn_search(t, qv, 1, 8, 0, vkeys, vscores), CVS_OK);
+        cr_assert_eq(keys[0], key[0], "BM25's best is the lead passage");
+        cr_assert_eq(keys[3], key[3], "BM25's fourth is the concert passage");
+        cr_assert_eq(keys[4], key[4], "BM25's fifth is the answer");
+        cr_assert_eq(vkeys[0], key[0], "the vector list's best is the lead passage");
+        cr_assert_eq(vkeys[1], key[4], "the vector list's second is the answer");
+        cvs_context_opts_init(&o);
+        o.strategy = CVS_CONTEXT_TOPK;
+        o.budget = four + 1; /* the concert passage is shorter than the answer's */
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, qv, &r), CVS_OK, "%s", cvs_errmsg(sdb[s]));
+        for (size_t i = 0; i < r.n; i++)
+            if (!strcmp(r.items[i].id, "answer"))
+                at = i;
+        /* BM25's three best lead in both stores, whatever the vectors say. */
+        cr_assert_geq(r.n, 3);
+        for (size_t i = 0; i < 3; i++)
+            cr_expect(r.items[i].key == keys[0] || r.items[i].key == keys[1] ||
+                          r.items[i].key == keys[2],
+                      "store %d: %s at %zu is not one of BM25's three best", s, r.items[i].id, i);
+        if (s == 0)
+            cr_expect_eq(at, 3, "glove's list brings the answer right after the leaders (at %zu)",
+                         at);
+        else
+            cr_expect_eq(at, SIZE_MAX, "BM25 alone finds the answer: the test shows nothing");
+        cvs_context_result_free(&r);
+        cvs_txn_end(t);
+    }
+    /* Sentence units keep BM25's ranking in the glove store too: the two
+     * stores choose the same sentences of the same records. */
+    for (size_t budget = 16; budget <= 64; budget *= 2) {
+        cvs_context_result r[2];
+        for (int s = 0; s < 2; s++) {
+            cvs_context_opts o;
+            cvs_txn *t;
+            cvs_context_opts_init(&o);
+            o.unit = CVS_UNIT_SENTENCE;
+            o.budget = budget;
+            cr_assert_eq(cvs_txn_begin(sdb[s], &t), CVS_OK);
+            cr_assert_eq(cvs_txn_context(t, &o, q, 0, qv, &r[s]), CVS_OK, "%s",
+                         cvs_errmsg(sdb[s]));
+            cvs_txn_end(t);
+        }
+        cr_assert_gt(r[0].n, 0);
+        cr_expect_eq(r[0].n, r[1].n, "budget %zu: %zu items against %zu", budget, r[0].n, r[1].n);
+        for (size_t i = 0; i < r[0].n && i < r[1].n; i++) {
+            cr_expect_str_eq(r[0].items[i].id, r[1].items[i].id, "budget %zu, item %zu", budget,
+                             i);
+            cr_expect(r[0].items[i].text_len == r[1].items[i].text_len &&
+                          !memcmp(r[0].items[i].text, r[1].items[i].text, r[0].items[i].text_len),
+                      "budget %zu, item %zu: other sentences", budget, i);
+        }
+        for (int s = 0; s < 2; s++)
+            cvs_context_result_free(&r[s]);
+    }
+    for (int s = 0; s < 2; s++)
+        tu_store_remove(&sdir[s], &sdb[s]);
+    unsetenv("CVSTORE_GLOVE_DIR");
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
 /* A record mentions its own copy (the same text under the title
  * "Zorblat Libretto", which the text names), which BM25 scores as high as
  * the record itself.  Behind BM25's best record diverse
