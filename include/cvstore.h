@@ -71,6 +71,9 @@ typedef struct cvs_iter cvs_iter; /* a cursor over a snapshot's records */
 #define CVS_EKEY        (-30915) /* encrypted store: passphrase missing or wrong */
 #define CVS_ECONFLICT   (-30916) /* a FAISS build kept being overtaken by later
                                     builds' writes: nothing written, try again */
+#define CVS_EFORK       (-30917) /* the handle was opened by the parent of this
+                                    process, before a fork(): open the store
+                                    again in this process */
 
 /* Static text naming rc; never NULL.  Covers positive errno values too. */
 CVS_API const char *cvs_strerror(int rc);
@@ -164,6 +167,19 @@ typedef struct cvs_open_opts {
  * passphrase is missing or wrong (the store is not changed); the key
  * derivation costs about 0.1-0.5 s and 64 MiB of memory on every open. */
 CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **db) CVS_WUR;
+/* Closes the handle; NULL is accepted.  Every snapshot (cvs_txn) must have
+ * ended.
+ *
+ * Fork.  A handle belongs to the process that opened it (LMDB's rule): in
+ * a child of fork() -- multiprocessing's workers, gunicorn's, a PyTorch
+ * DataLoader's -- every call that reads or writes through a handle the
+ * parent opened fails with CVS_EFORK, and the child opens the store
+ * itself (cvs_db_open).  The parent's handle and store are untouched.  In
+ * the child, cvs_db_close and cvs_txn_end of the inherited handle and its
+ * snapshots release nothing (closing the parent's LMDB files would drop
+ * the locks of the child's own handle on the store; ending the parent's
+ * snapshot would free its reader slot under the parent): their memory
+ * stays until the child exits. */
 CVS_API void cvs_db_close(cvs_db *db);
 
 /* Writers wait for each other: a store has one write transaction at a time
@@ -693,6 +709,21 @@ CVS_API void cvs_free(void *p);
 
 /* ==== Import ==== */
 
+/* A JSONL record's top-level key that no field of the record format
+ * (docs/FORMAT.md, "JSONL records") has: the import ignores it -- files
+ * written for other tools import as they are -- and calls this once per
+ * distinct key, at its first line, during the validation pass (before
+ * anything is written).  key is the key (NUL-terminated), line its first
+ * line (1-based), suggest the field it most likely meant ("meta" for
+ * "metadata", "vector" for "embedding" or "vectr") or NULL, msg the whole
+ * warning: "PATH: line N: key \"metadata\" is not a record field and was
+ * ignored (did you mean \"meta\"?)".  All valid during the call only.
+ * After CVS_IMPORT_KEYS_NAMED distinct keys the rest are counted (in
+ * cvs_import_stats) but not named. */
+typedef void (*cvs_import_warn_fn)(void *ctx, const char *key, uint64_t line,
+                                   const char *suggest, const char *msg);
+#define CVS_IMPORT_KEYS_NAMED 16
+
 typedef struct cvs_import_opts {
     cvs_format format;     /* CVS_FMT_AUTO guesses from the extension */
     size_t batch;          /* records per transaction; 0 = 10000 */
@@ -701,6 +732,8 @@ typedef struct cvs_import_opts {
     int ids_as_text;       /* with ids_path: store each id as the text too */
     cvs_progress_fn progress;
     void *progress_ctx;
+    cvs_import_warn_fn warn; /* jsonl: unknown keys, once each (NULL: counted only) */
+    void *warn_ctx;
 } cvs_import_opts;
 
 typedef struct cvs_import_stats {
@@ -710,6 +743,9 @@ typedef struct cvs_import_stats {
     uint64_t bytes;        /* bytes of input read */
     double validate_s;
     double write_s;
+    uint64_t unknown_keys; /* jsonl: distinct top-level keys ignored (counted
+                              up to 1024) */
+    uint64_t unknown_key_records; /* jsonl: records holding such a key */
 } cvs_import_stats;
 
 /* Imports a file in two streaming passes: the first validates every record

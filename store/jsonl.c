@@ -7,7 +7,7 @@
  *    "links": ["b", {"id": "c", "type": "cites", "weight": 0.5}],
  *    "title": "..."}
  * id and vector are required; unknown keys are ignored so that files made
- * for other tools import as they are.  Lines are parsed by jansson one at a
+ * for other tools import as they are, but never silently (choice 10).  Lines are parsed by jansson one at a
  * time (json_loadb), and a line is held whole, so a record's text may be of
  * any size while memory stays bounded by the longest line.
  *
@@ -39,11 +39,21 @@
  *     epoch, as export writes them) are the record's times, restored by the
  *     import (CVS_PUT_TIMES); absent, the import's time.  Negative times
  *     and an update before the creation are errors.
+ * 10. A top-level key the format does not have is ignored, and reported:
+ *     while the importer's first pass reads (r->note_unknown), each
+ *     distinct key is counted and named once, at its first line, through
+ *     the importer's warning callback, with the field it most likely meant
+ *     (suggest_field).  A user who writes "metadata" (as MCP's tools and
+ *     Pinecone call it) for "meta" would otherwise lose the metadata
+ *     without a word.  Not an error: files made for other tools carry
+ *     fields of theirs, and refusing them would make every such file need
+ *     a rewrite before import.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/db.h"
 #include "store/reader_impl.h"
@@ -333,6 +343,125 @@ static int get_time(cvs_reader *r, json_t *doc, const char *key, int64_t *out)
     return CVS_OK;
 }
 
+/* ==== Keys the format does not have (choice 10) ==== */
+
+static const char *const fields[] = {"id",    "vector",    "text",       "title",     "meta",
+                                     "links", "sentences", "created_us", "updated_us"};
+
+/* What other tools call our fields (Pinecone's "values" and "metadata",
+ * Chroma's "embeddings" and "documents", LangChain's "page_content",
+ * Qdrant's "payload", MongoDB's "_id"), and our MCP tools' "metadata":
+ * names no spelling distance finds. */
+static const struct {
+    const char *name, *field;
+} other_names[] = {
+    {"metadata", "meta"},       {"metadatas", "meta"},       {"payload", "meta"},
+    {"attributes", "meta"},     {"attrs", "meta"},           {"properties", "meta"},
+    {"embedding", "vector"},    {"embeddings", "vector"},    {"values", "vector"},
+    {"vec", "vector"},          {"vectors", "vector"},       {"document", "text"},
+    {"documents", "text"},      {"content", "text"},         {"contents", "text"},
+    {"page_content", "text"},   {"body", "text"},            {"passage", "text"},
+    {"_id", "id"},              {"doc_id", "id"},            {"uuid", "id"},
+    {"name", "title"},          {"heading", "title"},        {"sents", "sentences"},
+    {"edges", "links"},         {"created", "created_us"},   {"created_at", "created_us"},
+    {"updated", "updated_us"},  {"updated_at", "updated_us"},
+};
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* Optimal-string-alignment distance (edits and adjacent swaps) between a
+ * and b, ASCII case ignored; a is at most 32 bytes (the caller checks). */
+static size_t osa(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), d[33][33];
+    if (m > 32)
+        return m;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t c = lower(a[i - 1]) != lower(b[j - 1]), v = d[i - 1][j - 1] + c;
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+                lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m];
+}
+
+/* The field an unknown key most likely meant, or NULL: another tool's
+ * name for it (any case), else the nearest field within one edit for a
+ * field of up to four letters ("txt", "ids") and two for longer ones
+ * ("vectr", "titel", "created_ms").  Nearer wins; the first listed on a
+ * tie. */
+static const char *suggest_field(const char *key)
+{
+    const char *best = NULL;
+    size_t bestd = 3;
+    if (strlen(key) > 32)
+        return NULL;
+    for (size_t i = 0; i < sizeof other_names / sizeof *other_names; i++)
+        if (!strcasecmp(key, other_names[i].name))
+            return other_names[i].field;
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        size_t d = osa(key, fields[i]);
+        if (d <= (strlen(fields[i]) <= 4 ? 1u : 2u) && d < bestd) {
+            best = fields[i];
+            bestd = d;
+        }
+    }
+    return best;
+}
+
+/* Counts and names (once each) doc's keys that are no field. */
+static int note_unknown(cvs_reader *r, json_t *doc)
+{
+    const char *key;
+    json_t *x;
+    int any = 0;
+    json_object_foreach(doc, key, x) {
+        size_t i;
+        char **p;
+        for (i = 0; i < sizeof fields / sizeof *fields && strcmp(key, fields[i]); i++)
+            ;
+        if (i < sizeof fields / sizeof *fields)
+            continue;
+        any = 1;
+        for (i = 0; i < r->nunknown && strcmp(key, r->unknown[i]); i++)
+            ;
+        if (i < r->nunknown || r->nunknown == CVS__UNKNOWN_MAX)
+            continue;
+        if (!(p = realloc(r->unknown, (r->nunknown + 1) * sizeof *p)) ||
+            !((r->unknown = p)[r->nunknown] = strdup(key)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        r->nunknown++;
+        if (r->warn && r->nunknown <= CVS_IMPORT_KEYS_NAMED) {
+            const char *sug = suggest_field(key);
+            char msg[768];
+            size_t klen = strlen(key);
+            snprintf(msg, sizeof msg,
+                     "%s: line %llu: key \"%.*s%s\" is not a record field and was ignored%s%s%s%s",
+                     r->path, (unsigned long long)r->lineno, (int)(klen > 100 ? 100 : klen), key,
+                     klen > 100 ? "..." : "", sug ? " (did you mean \"" : "", sug ? sug : "",
+                     sug ? "\"?)" : "",
+                     r->nunknown == CVS_IMPORT_KEYS_NAMED
+                         ? "; any further unknown keys are counted, not named" : "");
+            r->warn(r->warn_ctx, key, r->lineno, sug, msg);
+        }
+    }
+    r->unknown_records += (uint64_t)any;
+    return CVS_OK;
+}
+
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -387,6 +516,10 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
     r->doc = doc;
     if (!json_is_object(doc))
         return LERR(CVS_EINPUT, "%s", "record is not a JSON object");
+    /* Before the fields' checks: a record refused for a missing "vector"
+     * is first told that its "embedding" was not one. */
+    if (r->note_unknown && (rc = note_unknown(r, doc)))
+        return rc;
     if ((rc = get_id(r, doc, rec)) || (rc = get_vector(r, doc, rec)))
         return rc;
     if ((x = json_object_get(doc, "text")) && !json_is_null(x)) {

@@ -77,6 +77,8 @@ CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
     if (!db || !out)
         return cvs__err(CVS_EINVAL, "cvs_txn_begin: NULL argument");
     *out = NULL;
+    if ((rc = cvs__db_usable(db)))
+        return rc;
     if (!(t = calloc(1, sizeof *t)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     t->db = db;
@@ -100,6 +102,10 @@ CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
 CVS_API void cvs_txn_end(cvs_txn *t)
 {
     if (!t)
+        return;
+    /* A snapshot the parent began: ending it here would free the parent's
+     * reader slot under the parent (store/db.c, deviation 5). */
+    if (cvs__db_inherited(t->db))
         return;
     cvs__read_end(t->db, t->txn);
     cvs__snap_unregister(t->db, t->txnid);

@@ -72,7 +72,7 @@ Test(err, private_codes_are_distinct_and_clear_of_others)
     static const int pub[] = {CVS_NOTFOUND, CVS_EINVAL,  CVS_ENOMEM,    CVS_EIO,   CVS_EFORMAT,
                               CVS_EVERSION, CVS_EDIM,    CVS_EINPUT,    CVS_EEXIST, CVS_ECORRUPT,
                               CVS_ELMDB,    CVS_EFAISS,  CVS_ERDONLY,   CVS_EINTERNAL, CVS_EBUSY,
-                              CVS_EKEY,     CVS_ECONFLICT};
+                              CVS_EKEY,     CVS_ECONFLICT, CVS_EFORK};
     const size_t np = sizeof priv / sizeof priv[0], nq = sizeof pub / sizeof pub[0];
     for (size_t i = 0; i < np; i++) {
         cr_assert_lt(priv[i], 0);

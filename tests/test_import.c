@@ -890,3 +890,113 @@ Test(import, a_nul_in_meta_refuses_the_file_before_writing)
         free(s);
     }
 }
+
+/* What the warning callback heard. */
+typedef struct heard {
+    int n;
+    char key[20][64];
+    char suggest[20][16];
+    uint64_t line[20];
+    char msg[20][800];
+} heard;
+
+static void hear(void *ctx, const char *key, uint64_t line, const char *suggest, const char *msg)
+{
+    heard *h = ctx;
+    cr_assert_lt(h->n, 20);
+    snprintf(h->key[h->n], sizeof h->key[0], "%s", key);
+    snprintf(h->suggest[h->n], sizeof h->suggest[0], "%s", suggest ? suggest : "");
+    snprintf(h->msg[h->n], sizeof h->msg[0], "%s", msg);
+    h->line[h->n++] = line;
+}
+
+/* A key the format does not have is ignored but never in silence: named
+ * once, at its first line, in the validation pass (not again in the
+ * write pass), with the field it likely meant; counted in the stats;
+ * the import still succeeds and the known fields arrive. */
+Test(import, unknown_jsonl_keys_are_named_once_with_a_suggestion)
+{
+    char v[200];
+    char *p, body[4096] = "";
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    heard h = {0};
+    cvs_txn *t;
+    cvs_record r;
+    /* A vector of D values. */
+    size_t at = 0;
+    at += (size_t)snprintf(v + at, sizeof v - at, "[1");
+    for (int i = 1; i < D; i++)
+        at += (size_t)snprintf(v + at, sizeof v - at, ",0");
+    snprintf(v + at, sizeof v - at, "]");
+    snprintf(body, sizeof body,
+             "{\"id\":\"a\",\"vector\":%s,\"metadata\":{\"k\":1},\"text\":\"kept\"}\n"
+             "{\"id\":\"b\",\"vector\":%s,\"metadata\":{\"k\":2},\"Title\":\"T\",\"source\":\"x\"}\n"
+             "{\"id\":\"c\",\"vector\":%s,\"embedding\":[1],\"titel\":\"t\",\"txt\":\"t\"}\n"
+             "{\"id\":\"d\",\"vector\":%s}\n",
+             v, v, v, v);
+    p = text_file("k.jsonl", body);
+    o.warn = hear;
+    o.warn_ctx = &h;
+    o.batch = 2; /* two write batches: the write pass reads every line again */
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.records, 4);
+    cr_assert_eq(h.n, 6, "one warning per distinct key, got %d", h.n);
+    const char *keys[] = {"metadata", "Title", "source", "embedding", "titel", "txt"};
+    const char *sugg[] = {"meta", "title", "", "vector", "title", "text"};
+    const uint64_t lines[] = {1, 2, 2, 3, 3, 3};
+    for (int i = 0; i < 6; i++) {
+        cr_expect_str_eq(h.key[i], keys[i]);
+        cr_expect_str_eq(h.suggest[i], sugg[i], "%s: suggested '%s'", keys[i], h.suggest[i]);
+        cr_expect_eq(h.line[i], lines[i], "%s: line %llu", keys[i], (unsigned long long)h.line[i]);
+        cr_expect(strstr(h.msg[i], "k.jsonl: line ") && strstr(h.msg[i], keys[i]) &&
+                      strstr(h.msg[i], "ignored"), "%s", h.msg[i]);
+    }
+    cr_expect(strstr(h.msg[0], "did you mean \"meta\"?"), "%s", h.msg[0]);
+    cr_expect(!strstr(h.msg[2], "did you mean"), "%s", h.msg[2]);
+    cr_assert_eq(st.unknown_keys, 6);
+    cr_assert_eq(st.unknown_key_records, 3);
+    cr_assert_eq(count(), 4);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &r, NULL), 0);
+    cr_assert_eq(r.text_len, 4, "the known fields arrive");
+    cr_assert_eq(r.meta_len, 0, "\"metadata\" is not \"meta\"");
+    cvs_txn_end(t);
+
+    /* Without a callback: counted all the same; cvs_import_check too. */
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(cvs_import_check(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.unknown_keys, 6);
+    cr_assert_eq(st.unknown_key_records, 3);
+    free(p);
+}
+
+/* More distinct unknown keys than CVS_IMPORT_KEYS_NAMED: the first ones
+ * are named (the last named says the rest are not), all are counted. */
+Test(import, many_unknown_keys_are_counted_not_all_named)
+{
+    char v[200], *p, *body = malloc(1 << 16);
+    size_t at = 0, vl = 0;
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    heard h = {0};
+    vl += (size_t)snprintf(v + vl, sizeof v - vl, "[1");
+    for (int i = 1; i < D; i++)
+        vl += (size_t)snprintf(v + vl, sizeof v - vl, ",0");
+    snprintf(v + vl, sizeof v - vl, "]");
+    for (int i = 0; i < 40; i++)
+        at += (size_t)snprintf(body + at, (1 << 16) - at,
+                               "{\"id\":\"r%d\",\"vector\":%s,\"extra_%d\":1}\n", i, v, i);
+    p = text_file("many.jsonl", body);
+    o.warn = hear;
+    o.warn_ctx = &h;
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(h.n, CVS_IMPORT_KEYS_NAMED);
+    cr_expect(strstr(h.msg[CVS_IMPORT_KEYS_NAMED - 1], "not named"), "%s",
+              h.msg[CVS_IMPORT_KEYS_NAMED - 1]);
+    cr_expect(!strstr(h.msg[0], "not named"), "%s", h.msg[0]);
+    cr_assert_eq(st.unknown_keys, 40);
+    cr_assert_eq(st.unknown_key_records, 40);
+    free(p);
+    free(body);
+}

@@ -27,8 +27,9 @@ except ImportError as _e:
         f"numpy for this interpreter", name=_e.name) from _e
 
 from ._errors import (AlreadyExists, Busy, Conflict, Corrupt, DimensionMismatch, Error, FaissError,
-                      FormatError, InternalError, InvalidArgument, InvalidInput, IoError,
-                      LmdbError, NotFound, OutOfMemory, ReadOnly, VersionMismatch,
+                      FileNotFound, FormatError, InternalError, InvalidArgument, InvalidInput,
+                      IoError, IsADirectory, LmdbError, NotFound, OutOfMemory, PermissionDenied,
+                      ReadOnly, StoreNotFound, UnknownKeyWarning, UsedAfterFork, VersionMismatch,
                       WaitWarning, WrongPassphrase)
 from ._lib import lib_path
 from ._store import Context, ContextItem, PutResult, Results, Store, open
@@ -46,4 +47,5 @@ __all__ = ["open", "Store", "Results", "Context", "ContextItem", "PutResult", "l
            "Error", "NotFound", "InvalidArgument", "OutOfMemory", "IoError", "FormatError",
            "VersionMismatch", "DimensionMismatch", "InvalidInput", "AlreadyExists", "Corrupt",
            "LmdbError", "FaissError", "ReadOnly", "InternalError", "Busy", "WrongPassphrase",
-           "Conflict", "WaitWarning", "__version__"]
+           "Conflict", "UsedAfterFork", "FileNotFound", "PermissionDenied", "IsADirectory",
+           "StoreNotFound", "WaitWarning", "UnknownKeyWarning", "__version__"]

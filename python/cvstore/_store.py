@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import json
 import math
@@ -36,7 +37,8 @@ import numpy as np
 
 from . import _lib as L
 from ._errors import (DimensionMismatch, Error, InvalidArgument, InvalidInput, OutOfMemory,
-                      WaitWarning, error)
+                      StoreNotFound, UnknownKeyWarning, UsedAfterFork, WaitWarning, error,
+                      file_error)
 
 lib = L.lib
 
@@ -464,6 +466,7 @@ class Store:
 
     def __init__(self, handle: c_void_p, path: str, readonly: bool):
         self._h = handle.value
+        self._pid = os.getpid()  # a child of a fork may not use it (close)
         self.path = path
         self.readonly = readonly
         self._embedder_ref = None
@@ -518,7 +521,18 @@ class Store:
         finish first (close waits for them); calls made once close() has
         begun raise InvalidArgument("the store is closed"), a ValueError.
         Closing from inside a call on this store (its embedder function)
-        raises Error instead of waiting for itself."""
+        raises Error instead of waiting for itself.
+
+        In a child process of os.fork() a Store its parent opened cannot
+        be used (every call raises UsedAfterFork: open the store again in
+        the child); close() there only lets go of it, at once: the calls
+        it would wait for ran in the parent's threads, which the child
+        does not have, and the library releases nothing of the parent's."""
+        if self._pid != os.getpid():
+            h, self._h = self._h, None
+            if h is not None:
+                lib.cvs_db_close(h)  # a no-op in the child (cvs_db_close)
+            return
         with self._gate:
             if self._h is None:
                 return
@@ -1011,7 +1025,11 @@ class Store:
         {"records", "inserted", "updated"}, and "link" with what link()
         reports when it ran.  A file of no records (empty, or blank lines
         only: the export of an empty store) imports nothing and returns
-        records 0.
+        records 0.  A JSONL key that is no record field ("metadata" for
+        "meta") is ignored, never silently: each distinct one issues a
+        cvstore.UnknownKeyWarning naming its first line and the field it
+        likely meant, and the result adds "unknown_keys" (the names, the
+        first 16) and "unknown_key_records" (records holding one).
 
         progress: called as progress(phase, done, total) while the import
         validates and writes (phases "validate", "write"; done and total
@@ -1019,7 +1037,15 @@ class Store:
         the reports `cvstore import` draws its bar from.  It runs inside the
         import (a write may be open): it must not call the store.  An
         exception it raises is raised once the import has returned (the
-        import is not interrupted)."""
+        import is not interrupted).
+
+        Raises FileNotFound (a FileNotFoundError and an InvalidArgument),
+        PermissionDenied or IsADirectory when path or ids cannot be opened;
+        InvalidInput or DimensionMismatch for a record the store refuses
+        (nothing is written: the error names the line); InvalidArgument
+        for a bad option; ReadOnly on a read-only Store; IoError when
+        reading fails or an embedder fails in the write pass (the batches
+        committed stay: run the same import again)."""
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
         o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
@@ -1034,10 +1060,31 @@ class Store:
         elif ids_as_text:
             raise InvalidArgument("ids_as_text needs ids (a file of ids)", L.EINVAL, "CVS_EINVAL")
         st = L.cvs_import_stats()
-        self._with_progress(progress, o,
-                            lambda: lib.cvs_import(self._db, os.fsencode(path), byref(o),
-                                                   byref(st)))
+        heard: list[tuple[str, str]] = []
+
+        def on_unknown(_ctx, key, _line, _suggest, msg):
+            heard.append((key.decode("utf-8", "replace"), msg.decode("utf-8", "replace")))
+
+        o.warn = hook = L.import_warn_fn(on_unknown)
+        try:
+            self._with_progress(progress, o,
+                                lambda: lib.cvs_import(self._db, os.fsencode(path), byref(o),
+                                                       byref(st)))
+        except InvalidArgument as e:
+            f = file_error(e, path)
+            raise (f if f is not e else file_error(e, ids)) from None
+        finally:
+            o.warn = L.import_warn_fn()
+            del hook
+            # After the call, not inside the callback: a warning filter set
+            # to "error" then raises here, where Python can, and every key
+            # is still said when the import itself failed.
+            for _key, msg in heard:
+                warnings.warn(msg, UnknownKeyWarning, stacklevel=3)
         out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
+        if st.unknown_key_records:
+            out["unknown_keys"] = [k for k, _ in heard]
+            out["unknown_key_records"] = st.unknown_key_records
         if st.records == 0:  # an empty file (an empty store's export): nothing changed
             return out
         if link is None and self.embedder() is not None:
@@ -1724,7 +1771,8 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     once the wait passes a second, a callable wait(pid, waited_s, done) is
     called instead, None waits silently.
 
-    Raises NotFound when there is no store at path (and create is False),
+    Raises StoreNotFound (a NotFound and a FileNotFoundError) when there
+    is no store at path (and create is False),
     AlreadyExists when creating over one, InvalidArgument when this process
     has the store open already (LMDB allows one handle per process: share
     the Store between threads).
@@ -1751,6 +1799,17 @@ _open_lock = threading.Lock()
 _open_stores: "dict[tuple[int, int], weakref.ref]" = {}
 
 
+def _after_fork_in_child() -> None:
+    # Another thread of the parent may have held the lock at the fork: the
+    # child, which does not have that thread, gets a free one.
+    global _open_lock
+    _open_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _store_key(p: bytes):
     try:
         st = os.stat(p)
@@ -1763,7 +1822,9 @@ def _check_not_open(p: bytes) -> None:
     key = _store_key(p)
     ref = _open_stores.get(key) if key else None
     other = ref() if ref else None
-    if other is not None and other._h is not None:
+    # A Store of the parent process (this is a child of a fork) is no
+    # handle of this one's: the child opens its own.
+    if other is not None and other._h is not None and other._pid == os.getpid():
         raise InvalidArgument(f"{os.fsdecode(p)}: this store is open already in this process "
                               f"({other!r}); share that Store between threads, or close it "
                               "first", L.EINVAL, "CVS_EINVAL")
@@ -1829,10 +1890,11 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                          f"cvstore.open(path, readonly=True) reads it")
             e.args = (e.message,)
         elif rc == L.NOTFOUND and not create:
-            # The library's hint names the CLI's `cvstore init`.
-            e.message = (f"{os.fsdecode(p)}: no store there (create one with "
-                         f"cvstore.open(path, create=True, dim=...))")
-            e.args = (e.message,)
+            # The library's hint names the CLI's `cvstore init`.  Also a
+            # FileNotFoundError: Python code opening files catches that.
+            e = StoreNotFound(f"{os.fsdecode(p)}: no store there (create one with "
+                              f"cvstore.open(path, create=True, dim=...))", e.code, e.name)
+            e._set_os(errno.ENOENT, os.fsdecode(p))
         raise e
     store = Store(h, os.fsdecode(p), readonly)
     key = _store_key(p)

@@ -2,11 +2,13 @@
 context sets, memory, embedders and errors."""
 
 import ctypes
+import errno
 import json
 import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -505,6 +507,75 @@ def test_import_file(path, tmp_path):
             db.import_file(str(bad))
 
 
+def test_import_file_names_unknown_keys(path, tmp_path):
+    """A JSONL key that is no record field is ignored, never silently: one
+    UnknownKeyWarning per distinct key (its first line, the field it likely
+    meant), and the result counts them."""
+    f = tmp_path / "k.jsonl"
+    f.write_text('{"id": "a", "vector": [1, 0], "metadata": {"k": 1}}\n'
+                 '{"id": "b", "vector": [0, 1], "metadata": {"k": 2}, "source": "x"}\n'
+                 '{"id": "c", "vector": [0, 1]}\n')
+    with cvstore.open(path, create=True, dim=2) as db:
+        with pytest.warns(cvstore.UnknownKeyWarning) as w:
+            r = db.import_file(f)
+        msgs = [str(x.message) for x in w]
+        assert len(msgs) == 2, msgs
+        assert 'line 1: key "metadata"' in msgs[0] and 'did you mean "meta"?' in msgs[0]
+        assert 'line 2: key "source"' in msgs[1] and "did you mean" not in msgs[1]
+        assert all(x.filename == __file__ for x in w)  # the caller's line, not ours
+        assert r["unknown_keys"] == ["metadata", "source"] and r["unknown_key_records"] == 2
+        assert r["inserted"] == 3 and db.get("a")["meta"] is None
+        # A clean file says nothing and returns no such entries.
+        ok = tmp_path / "ok.jsonl"
+        ok.write_text('{"id": "d", "vector": [1, 1], "meta": {"k": 3}}\n')
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r = db.import_file(ok)
+        assert "unknown_keys" not in r and db.get("d")["meta"] == {"k": 3}
+        # Warnings turned into errors: raised after the import returned.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", cvstore.UnknownKeyWarning)
+            with pytest.raises(cvstore.UnknownKeyWarning, match="metadata"):
+                db.import_file(f)
+
+
+def test_file_errors_are_oserrors(path, tmp_path):
+    """A file that is not there is a FileNotFoundError (errno, filename) as
+    well as the binding's InvalidArgument; a store that is not there a
+    FileNotFoundError as well as NotFound."""
+    with cvstore.open(path, create=True, dim=2) as db:
+        missing = tmp_path / "missing.jsonl"
+        with pytest.raises(FileNotFoundError) as e:
+            db.import_file(missing)
+        assert isinstance(e.value, cvstore.FileNotFound)
+        assert isinstance(e.value, cvstore.InvalidArgument) and e.value.code == _lib.EINVAL
+        assert e.value.errno == errno.ENOENT and e.value.filename == str(missing)
+        assert str(missing) in str(e.value) and "Errno" not in str(e.value)
+        with pytest.raises(IsADirectoryError):
+            db.import_file(tmp_path, format="jsonl")
+        vec = tmp_path / "v.fvecs"
+        vec.write_bytes(np.int32(2).tobytes() + np.float32([1, 1]).tobytes())
+        with pytest.raises(FileNotFoundError) as e:
+            db.import_file(vec, ids=tmp_path / "no-ids.txt")
+        assert e.value.filename == str(tmp_path / "no-ids.txt")
+        if os.geteuid() != 0:  # root reads any file
+            locked = tmp_path / "locked.jsonl"
+            locked.write_text('{"id": "a", "vector": [1, 0]}\n')
+            locked.chmod(0)
+            with pytest.raises(PermissionError):
+                db.import_file(locked)
+        # Errors that are not about the file stay what they were.
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"id": "a", "vector": [1, 0]}\n')
+        with pytest.raises(cvstore.InvalidArgument) as e:
+            db.import_file(bad, batch=-1)
+        assert not isinstance(e.value, OSError)
+    with pytest.raises(FileNotFoundError) as e:
+        cvstore.open(tmp_path / "none.cvs")
+    assert isinstance(e.value, cvstore.NotFound) and isinstance(e.value, cvstore.StoreNotFound)
+    assert e.value.errno == errno.ENOENT and e.value.filename == str(tmp_path / "none.cvs")
+
+
 def test_import_file_as_the_cli_imports(path, tmp_path):
     """import_file takes what `cvstore import` takes (format for a name
     without the extension, an ids file, ids_as_text, batch), and a text
@@ -977,14 +1048,14 @@ def test_conversation_links(memdb):
 def test_every_code_has_its_class():
     codes = [v for k, v in vars(_lib).items()
              if k.isupper() and isinstance(v, int) and -30999 < v <= _lib.NOTFOUND]
-    assert len(codes) == 17
+    assert len(codes) == 18
     seen = set()
     for c in codes:
         e = cvstore._errors.error(c)
         assert type(e) is not cvstore.Error and e.code == c
         assert e.name == _lib.lib.cvs_strerror(c).decode()
         seen.add(type(e))
-    assert len(seen) == 17
+    assert len(seen) == 18
     assert issubclass(cvstore.InvalidInput, ValueError)
     assert issubclass(cvstore.NotFound, cvstore.Error)
     assert cvstore._errors.error(_lib.ECONFLICT).__class__ is cvstore.Conflict
