@@ -183,12 +183,15 @@ class Results:
 
     @property
     def keys(self) -> np.ndarray:
+        """(q, k) int64 internal keys, best first, padded with -1."""
         if self._keys is None:
             self._keys = np.ndarray(self._shape, np.int64, self._buf)
         return self._keys
 
     @property
     def scores(self) -> np.ndarray:
+        """(q, k) float32 scores (distance for l2, similarity for ip and
+        cosine), padded with NaN."""
         if self._scores is None:
             n = self._shape[0] * self._shape[1]
             self._scores = np.ndarray(self._shape, np.float32, self._buf, n * 8)
@@ -196,6 +199,9 @@ class Results:
 
     @property
     def ids(self) -> list[list[str]]:
+        """q lists of external ids, best first, without the padding;
+        looked up on first use (an id deleted meanwhile reads as None).
+        Raises UsedAfterFork when first read in a child of os.fork()."""
         if self._ids is None:
             self._resolve()
         return self._ids
@@ -457,6 +463,16 @@ class Store:
     Attributes: ``path``, ``dim``, ``metric`` ("l2", "ip", "cosine"),
     ``raw`` ("f32", "f16", "none"), ``readonly``.
 
+    Every method raises, besides what its own text names: InvalidArgument
+    ("the store is closed", a ValueError) once the Store is closed;
+    UsedAfterFork in a child process of os.fork() (open the store again
+    there); ReadOnly for a write on a Store opened readonly=True;
+    OutOfMemory; IoError for a failure of the operating system; Corrupt
+    for a stored value that fails validation (cvstore check lists them);
+    Busy when the map must grow while this process holds snapshots for
+    too long.  The classes are listed in the package's docstring
+    (help(cvstore)).
+
     Closing is safe while other threads are inside calls on the Store:
     cvs_db_close under a running call would free what that call reads (the
     interpreter would die of a segmentation fault), so every method counts
@@ -636,7 +652,11 @@ class Store:
     @_guarded
     def embed(self, texts: str | Sequence[str]) -> np.ndarray:
         """The store's embedder's vectors for texts, an (n, dim) float32 array
-        (one text: still (1, dim))."""
+        (one text: still (1, dim)).  Raises InvalidArgument when the store
+        has no embedder, IoError when the embedder fails (its exception
+        chained),
+        InvalidInput for a text the built-in embedder cannot read (no word
+        of its vocabulary)."""
         if isinstance(texts, (str, bytes)):
             texts = [texts]
         enc = [_enc(t, "text") for t in texts]
@@ -659,7 +679,10 @@ class Store:
         in every store.  texts are not used (they once were a fitting
         sample); a store that has the component keeps it, and other
         embedders have nothing to install.  put() with texts and the
-        importer do it by themselves: there is no need to call this."""
+        importer do it by themselves: there is no need to call this.
+        Raises InvalidArgument when the store has no embedder, NotFound
+        when a built-in's model files are missing, ReadOnly on a read-only
+        Store."""
         enc = [_enc(t, "text") for t in texts]
         if not enc:
             return
@@ -762,7 +785,8 @@ class Store:
 
     @_guarded
     def embedder(self) -> dict | None:
-        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None."""
+        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None.
+        Raises Corrupt when the record of it is damaged."""
         info = L.cvs_embedder_info()
         rc = lib.cvs_db_embedder_info(self._db, byref(info))
         if rc == L.NOTFOUND:
@@ -899,7 +923,8 @@ class Store:
         meta, links, sentences, created_us, updated_us), or None when there
         is none.  sentences: the sentences it was put with (put's
         sentences=, JSONL "sentences"), None when its text was split by the
-        library (ICU) or it has no text."""
+        library (ICU) or it has no text.  Raises TypeError for an id that
+        is not a str, Corrupt when a stored value of it is damaged."""
         b = _enc(id, "id")
         rec = L.cvs_record()
         vec = np.empty(self.dim, dtype=np.float32) if vector else None
@@ -941,7 +966,8 @@ class Store:
 
     @_guarded
     def ids(self) -> list[str]:
-        """Every record's id, in insertion order (one snapshot)."""
+        """Every record's id, in insertion order (one snapshot).  Raises
+        Corrupt when a stored id is damaged."""
         return self._each_record(lambda rec: _s(rec.id, rec.id_len))
 
     def records(self, *, vector: bool = False, batch: int = 1000):
@@ -993,7 +1019,9 @@ class Store:
     @_guarded
     def delete(self, ids: str | Sequence[str]) -> int:
         """Deletes the records with these ids (one transaction); returns how
-        many there were.  Ids not present are skipped."""
+        many there were.  Ids not present are skipped.  Raises TypeError
+        for ids that are not a str or a sequence of str, InvalidArgument
+        for an empty or over-long id, ReadOnly on a read-only Store."""
         if isinstance(ids, (str, bytes)):
             ids = [ids]
         enc = [_enc(i, "id") for i in ids]
@@ -1274,7 +1302,13 @@ class Store:
         "auto") the library chooses them from the store's size, dimension
         and raw mode (cvs_build_choose).  Returns {"codec": ..., "index":
         ...} as stats() reports them.  progress: as import_file's, with the
-        build's phases ("sample", "coarse", "pq", "encode", ...)."""
+        build's phases ("sample", "coarse", "pq", "encode", ...).
+
+        Raises InvalidArgument for a spec the library does not take (or a
+        codec that does not fit the dimension: "pq3" of 4 dimensions), or
+        a store too small to train on; ReadOnly on a read-only Store;
+        FaissError for a FAISS index FAISS refuses; Conflict when other
+        builds kept overtaking this one (nothing written: build again)."""
         o = _opts(L.cvs_build_opts, "build", seed=seed, max_train=max_train,
                   anisotropic_eta=anisotropic_eta, index=_cstr(index))
         self._has_index = None
@@ -1294,7 +1328,10 @@ class Store:
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors.  progress: as import_file's, while it measures and
-        rebuilds."""
+        rebuilds.  Raises InvalidArgument for a store with no index (or a
+        raw "none" store: no exact search to measure against), a
+        target_recall outside (0, 1], or queries of another dimension;
+        ReadOnly on a read-only Store."""
         k = _int_arg("tune: k", k, 0)  # 0: the library's default
         sample = _int_arg("tune: sample", sample, 0)
         o = _opts(L.cvs_tune_opts, "tune", target_recall=target_recall, k=k, sample=sample,
@@ -1322,7 +1359,9 @@ class Store:
              ann: bool = False, progress: Callable[[str, int, int], Any] | None = None) -> dict:
         """Builds the graph context() walks: mention links from titles found
         in texts, and the kNN graph (k neighbours per record).  progress: as
-        import_file's, while the kNN graph is built (phase "knn")."""
+        import_file's, while the kNN graph is built (phase "knn").  Raises
+        ReadOnly on a read-only Store, InvalidArgument for a k of 0 or an
+        ann=True without an index."""
         k = _int_arg("link: k", k, 1)
         out = {}
         if mentions:
@@ -1342,7 +1381,8 @@ class Store:
     def stats(self) -> dict:
         """The store's figures, as `cvstore stats --json` gives them (count,
         dim, metric, raw, format_version, encrypted, disk_bytes, map_bytes,
-        codec, index, links_outdated), plus the embedder."""
+        codec, index, links_outdated), plus the embedder.  Raises Corrupt
+        when the codec or index it describes is damaged."""
         info = self._info()
         out = {"path": self.path, "count": info.count, "dim": info.dim,
                "metric": L.METRIC_NAME.get(info.metric), "raw": L.RAW_NAME.get(info.raw),
@@ -1582,7 +1622,8 @@ class Store:
                namespace: str | None = None) -> int:
         """Deletes the memory id and/or the memories matching filter ({} for
         the whole namespace) from the namespace (None or "": "default")
-        (MCP `forget`); the count."""
+        (MCP `forget`); the count.  Raises InvalidArgument for neither id
+        nor filter, or a malformed filter; ReadOnly on a read-only Store."""
         if id is None and filter is None:
             raise InvalidArgument("forget: give an id or a filter", L.EINVAL, "CVS_EINVAL")
         ns = _ns(namespace)
@@ -1599,7 +1640,8 @@ class Store:
         """A page of the namespace's memories (None or "": "default"),
         newest first (MCP `list`):
         {"memories": [...], "namespace", "next_cursor"} (next_cursor None
-        after the last page)."""
+        after the last page).  Raises InvalidArgument for a bad cursor or
+        limit."""
         ns = _ns(namespace)
         limit = _int_arg("list_memories: limit", limit, 1)
         r = L.cvs_mem_items()

@@ -1045,6 +1045,24 @@ def test_conversation_links(memdb):
 
 # ==== errors ====
 
+def test_help_documents_every_call_and_error():
+    """help(cvstore) is a user's manual: every public call of a Store says
+    what it raises, and the package's docstring lists every exception and
+    warning class it exports."""
+    import inspect
+    missing = [n for n, m in inspect.getmembers(cvstore.Store, callable)
+               if not n.startswith("_") and "raise" not in (inspect.getdoc(m) or "").lower()]
+    assert missing == [], f"no word of what they raise: {missing}"
+    assert "raise" in inspect.getdoc(cvstore.open).lower()
+    for n in ("keys", "scores", "ids"):
+        assert inspect.getdoc(getattr(cvstore.Results, n)), n
+    doc = cvstore.__doc__
+    for n in cvstore.__all__:
+        o = getattr(cvstore, n)
+        if isinstance(o, type) and issubclass(o, (cvstore.Error, Warning)):
+            assert re.search(rf"\b{n}\b", doc), f"{n} is not in the package's docstring"
+
+
 def test_every_code_has_its_class():
     codes = [v for k, v in vars(_lib).items()
              if k.isupper() and isinstance(v, int) and -30999 < v <= _lib.NOTFOUND]
