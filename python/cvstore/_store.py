@@ -246,6 +246,23 @@ class Results:
     def __repr__(self) -> str:
         return f"<cvstore.Results {self._shape[0]} queries x {self._shape[1]}>"
 
+    def __reduce__(self):
+        # Pickled (a multiprocessing queue, a cache) as its values: the
+        # arrays copied out of the library's buffer and the ids looked up
+        # now, so the copy needs no store.
+        return (_results_of, (self.keys.copy(), self.scores.copy(), self.ids, self.texts,
+                              self.titles, self.metas))
+
+
+def _results_of(keys, scores, ids, texts, titles, metas) -> Results:
+    """A Results holding these values (an unpickled one): no store."""
+    r = Results.__new__(Results)
+    r._store = r._buf = None
+    r._shape = keys.shape
+    r._keys, r._scores, r._ids = keys, scores, ids
+    r.texts, r.titles, r.metas = texts, titles, metas
+    return r
+
 
 def _keys_to_ids(txn, keys: np.ndarray) -> list[list[str]]:
     p, n = c_void_p(), c_size_t()
@@ -589,6 +606,20 @@ class Store:
             self.close()
         except Exception:
             pass
+
+    # A Store is one library handle: a copy would close it a second time
+    # (a double free: the interpreter died of a segmentation fault at
+    # exit), and another process cannot use it (see close()).
+    def __copy__(self):
+        raise TypeError("a cvstore.Store cannot be copied: share the one Store (it is safe "
+                        "to use from many threads)")
+
+    def __deepcopy__(self, memo):
+        self.__copy__()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"a cvstore.Store cannot be pickled or sent to another process: "
+                        f"open the store there with cvstore.open({self.path!r})")
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else f"dim {self.dim}, {self.metric}"

@@ -99,3 +99,25 @@ def test_a_multiprocessing_worker(store):
     p.join(60)
     assert got == "UsedAfterFork" and p.exitcode == 0
     assert len(store) == 2 and store.check() == []
+
+
+def test_a_store_is_neither_copied_nor_pickled(store):
+    """A copy of a Store closed its one library handle twice (the
+    interpreter died of a segmentation fault at exit), and pickling one to
+    send it to a spawned process failed with ctypes' words; both are a
+    TypeError saying what to do.  Results pickle as their values."""
+    import copy
+    for f in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="cannot be"):
+            f(store)
+    ctx = multiprocessing.get_context("spawn")
+    with pytest.raises(TypeError, match=r"open the store there with cvstore.open\("):
+        ctx.Process(target=len, args=(store,)).start()
+    res = store.search(np.eye(4, dtype=np.float32)[:2], k=3, include="text")
+    back = pickle.loads(pickle.dumps(res))
+    assert back.ids == res.ids == [["a", "b"], ["b", "a"]]
+    np.testing.assert_array_equal(back.keys, res.keys)
+    np.testing.assert_array_equal(back.scores, res.scores)
+    assert back.texts == res.texts and back[0] == res[0] and len(back) == 2
+    store.close()
+    assert pickle.loads(pickle.dumps(res)).ids == res.ids  # no store needed
