@@ -223,6 +223,11 @@ CVS_API int cvs_db_info(cvs_db *db, cvs_info *info) CVS_WUR;
  * dangling to cvs_check (that shard holds it; `cvstore-mpi check` looks).
  * Kept in the store (docs/FORMAT.md, meta "shard"); set again to change. */
 CVS_API int cvs_db_set_shard(cvs_db *db, uint32_t index, uint32_t count) CVS_WUR;
+/* The store's place set by cvs_db_set_shard: *index and *count, or
+ * CVS_NOTFOUND for a store of its own.  Reads a snapshot; works read-only.
+ * (The CLI's `stats`, `check` and `link` say of a shard that its mention
+ * links are made over all shards by `cvstore-mpi link`.) */
+CVS_API int cvs_db_get_shard(cvs_db *db, uint32_t *index, uint32_t *count) CVS_WUR;
 
 /* ==== Records ==== */
 

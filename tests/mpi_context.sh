@@ -234,6 +234,10 @@ out="$(run 2 check "$T/ln4")" || fail "outdated: check: a note is no problem: $o
 [[ "$out" == *"note: $note"* ]] || fail "outdated: check has no note: $out"
 out="$(run 2 check "$T/ln4" --json)" || fail "outdated: check --json: $out"
 [[ "$out" == *'"healthy":true'*'"notes":["'"$note"'"]'* ]] || fail "outdated: check --json: $out"
+# One shard alone names the sharded command, not `cvstore link`.
+out="$("$CVS" check "$T/ln4/shard-0001" 2>&1)" || fail "outdated: check of shard 1 alone: $out"
+[[ "$out" == *'this store is shard 1 of 4: run `cvstore-mpi link` on the sharded store'* ]] \
+  || fail "outdated: check of shard 1 alone: $out"
 out="$(run 2 link "$T/ln4")" || fail "outdated: link: $out"
 [[ "$out" == "linked: "*" against 160 titles of all 4 shards"* ]] || fail "outdated: link says: $out"
 out="$(run 2 check "$T/ln4" --json)" || fail "relinked: check --json: $out"
@@ -241,6 +245,9 @@ out="$(run 2 check "$T/ln4" --json)" || fail "relinked: check --json: $out"
 out="$(run 2 stats "$T/ln4" --json)" || fail "relinked: stats --json: $out"
 [[ "$out" == *'"links_outdated_shards":0,'* ]] || fail "relinked: stats --json: $out"
 same linked-relinked ln ln4 "$T/linked-q.jsonl" "2" --no-knn
+"$CVS" link "$T/ln4/shard-0003" --no-knn >/dev/null 2>"$T/err" || fail "shard 3: link: $(cat "$T/err")"
+grep -q 'warning: this store is shard 3 of 4: linked alone it sees only its own titles' "$T/err" \
+  || fail "shard 3: cvstore link of one shard says nothing: $(cat "$T/err")"
 
 # ---- a question of no words: its error line, the batch goes on --------------
 # As `cvstore context --queries` answers it (the pipeline refuses a
