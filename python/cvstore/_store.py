@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import inspect
 import json
 import math
 import numbers
@@ -369,16 +370,32 @@ def _progress_hook(progress, raised: list):
     call's duration."""
     if progress is None:
         return L.progress_fn()
+    wants_bytes = _positional_params(progress) >= 5
 
-    def on_progress(_ctx, phase, done, total, _bd, _bt):
+    def on_progress(_ctx, phase, done, total, bd, bt):
         if raised:
             return
         try:
-            progress(phase.decode("utf-8", "replace"), int(done), int(total))
+            if wants_bytes:
+                progress(phase.decode("utf-8", "replace"), int(done), int(total), int(bd),
+                         int(bt))
+            else:
+                progress(phase.decode("utf-8", "replace"), int(done), int(total))
         except BaseException as e:  # noqa: BLE001 - raised after the call
             raised.append(e)
 
     return L.progress_fn(on_progress)
+
+
+def _positional_params(fn) -> int:
+    """How many named positional parameters fn has (0 when it cannot be
+    told): a progress function of five is also given the bytes.  Not one
+    of *args, which code written for three arguments uses."""
+    try:
+        ps = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in ps)
 
 
 def _parse_filter(flt):
@@ -1093,7 +1110,12 @@ class Store:
         progress: called as progress(phase, done, total) while the import
         validates and writes (phases "validate", "write"; done and total
         records) and while the link it runs builds the kNN graph ("knn"),
-        the reports `cvstore import` draws its bar from.  It runs inside the
+        the reports `cvstore import` draws its bar from.  total is 0 when
+        not known yet: a JSONL file's records are counted by its
+        validation.  A function of five parameters, progress(phase, done,
+        total, bytes_done, bytes_total), is also given the bytes of the
+        file read, known for every file (a bar over a large JSONL file's
+        validation is drawn from them).  It runs inside the
         import (a write may be open): it must not call the store.  An
         exception it raises is raised once the import has returned (the
         import is not interrupted).

@@ -507,6 +507,27 @@ def test_import_file(path, tmp_path):
             db.import_file(str(bad))
 
 
+def test_import_progress_in_bytes(path, tmp_path):
+    """A JSONL file's record count is not known while it is validated
+    (total 0): a progress function of five parameters is also given the
+    bytes read, for a bar over the validation; one of three (or *args) is
+    called as before."""
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps({"id": f"r{i}", "vector": [i, 1]}) + "\n"
+                         for i in range(3000)))
+    size = f.stat().st_size
+    five, three = [], []
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.import_file(f, batch=500,
+                       progress=lambda ph, d, t, bd, bt: five.append((ph, d, t, bd, bt)))
+        db.import_file(f, progress=lambda *a: three.append(a))
+    val = [x for x in five if x[0] == "validate"]
+    assert val and val[0][2] == 0, "a JSONL validation's total is unknown"
+    assert all(x[4] == size and 0 <= x[3] <= size for x in val)
+    assert val[-1][3] == size and val[-1][1] == 3000
+    assert all(len(a) == 3 for a in three) and three
+
+
 def test_import_file_names_unknown_keys(path, tmp_path):
     """A JSONL key that is no record field is ignored, never silently: one
     UnknownKeyWarning per distinct key (its first line, the field it likely
