@@ -174,7 +174,10 @@ CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db
  * a child of fork() -- multiprocessing's workers, gunicorn's, a PyTorch
  * DataLoader's -- every call that reads or writes through a handle the
  * parent opened fails with CVS_EFORK, and the child opens the store
- * itself (cvs_db_open).  The parent's handle and store are untouched.  In
+ * itself (cvs_db_open).  So do the reads of a snapshot begun before the
+ * fork (cvs_get, cvs_get_key, cvs_key_id, cvs_txn_count, cvs_iter_open,
+ * cvs_iter_next): the parent may end it and reuse its pages at any
+ * moment.  The parent's handle and store are untouched.  In
  * the child, cvs_db_close and cvs_txn_end of the inherited handle and its
  * snapshots release nothing (closing the parent's LMDB files would drop
  * the locks of the child's own handle on the store; ending the parent's

@@ -813,6 +813,16 @@ static int child_after_fork(cvs_txn *inherited)
         return 4;
     if (cvs_search(db, q, 1, 1, CVS_SEARCH_EXACT, lab, sc) != CVS_EFORK)
         return 5;
+    {
+        /* The parent's snapshot: its pages are the parent's to reuse. */
+        cvs_record g;
+        cvs_iter *it = NULL;
+        uint64_t n;
+        if (cvs_get(inherited, "a", 1, &g, NULL) != CVS_EFORK ||
+            cvs_txn_count(inherited, &n) != CVS_EFORK ||
+            cvs_iter_open(inherited, &it) != CVS_EFORK || it)
+            return 8;
+    }
     /* Ending the parent's snapshot and closing its handle here release
      * nothing of the parent's (its reader slot stays its own). */
     cvs_txn_end(inherited);
