@@ -1867,7 +1867,9 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     called instead, None waits silently.
 
     Raises StoreNotFound (a NotFound and a FileNotFoundError) when there
-    is no store at path (and create is False),
+    is no store at path (and create is False), FileNotFound (an
+    InvalidArgument and a FileNotFoundError) when the directory to create
+    it in is not there,
     AlreadyExists when creating over one, InvalidArgument when this process
     has the store open already (LMDB allows one handle per process: share
     the Store between threads).
@@ -1990,6 +1992,12 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
             e = StoreNotFound(f"{os.fsdecode(p)}: no store there (create one with "
                               f"cvstore.open(path, create=True, dim=...))", e.code, e.name)
             e._set_os(errno.ENOENT, os.fsdecode(p))
+        elif rc == L.EINVAL and create:
+            # A directory to create it in that is not there: os.mkdir's
+            # FileNotFoundError too.
+            parent = os.path.dirname(os.path.abspath(p)) or b"/"
+            if not os.path.isdir(parent):
+                e = file_error(e, parent)
         raise e
     store = Store(h, os.fsdecode(p), readonly)
     key = _store_key(p)

@@ -595,6 +595,14 @@ def test_file_errors_are_oserrors(path, tmp_path):
         cvstore.open(tmp_path / "none.cvs")
     assert isinstance(e.value, cvstore.NotFound) and isinstance(e.value, cvstore.StoreNotFound)
     assert e.value.errno == errno.ENOENT and e.value.filename == str(tmp_path / "none.cvs")
+    # A create in a directory that is not there, as os.mkdir says it.
+    with pytest.raises(FileNotFoundError) as e:
+        cvstore.open(tmp_path / "no-dir" / "s.cvs", create=True, dim=2)
+    assert isinstance(e.value, cvstore.InvalidArgument) and e.value.filename == str(tmp_path / "no-dir")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(cvstore.InvalidArgument) as e:  # not about a missing directory
+        cvstore.open(tmp_path / "a-file", create=True, dim=2)
+    assert "not a directory" in str(e.value) and not isinstance(e.value, FileNotFoundError)
 
 
 def test_import_file_as_the_cli_imports(path, tmp_path):
