@@ -64,9 +64,9 @@ static const char usage[] =
     "                       {\"file\", \"records\", \"inserted\", \"updated\", \"bytes\",\n"
     "                       \"seconds\", \"link\"} (\"link\": `cvstore link --json`'s\n"
     "                       {\"mentions\", \"knn\"}, when the import linked; \"knn\"\n"
-    "                       left out when the graph was kept up to date by the writes;\n"
-    "                       \"unknown_keys\" and \"unknown_key_records\" when JSONL\n"
-    "                       records held keys that are no field)\n"
+    "                       left out when the graph was kept up to date by the\n"
+    "                       writes; \"unknown_keys\" and \"unknown_key_records\" when\n"
+    "                       JSONL records held keys that are no field)\n"
     "  -q, --quiet          no progress bar and no summary (a file of no\n"
     "                       records is still said: a wrong file is noticed)\n"
     CLI_KEY_FILE_HELP
