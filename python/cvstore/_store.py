@@ -548,6 +548,12 @@ class Store:
         """Counts this thread into a call on the handle; raises when the
         store is closed, or closing (unless this thread is inside a call
         already, which close() is waiting for)."""
+        if self._pid != os.getpid():
+            # A child of a fork: the gate's lock may have been held by a
+            # thread of the parent at the fork, which the child does not
+            # have, so it is not taken; the library refuses the call
+            # (UsedAfterFork) and close() needs no count.
+            return
         me = _get_ident()
         with self._gate:
             depth = self._active.get(me, 0)
@@ -556,6 +562,8 @@ class Store:
             self._active[me] = depth + 1
 
     def _leave(self) -> None:
+        if self._pid != os.getpid():
+            return
         me = _get_ident()
         with self._gate:
             depth = self._active[me] - 1

@@ -7,6 +7,7 @@ and the parent loses nothing."""
 import multiprocessing
 import os
 import pickle
+import signal
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ def in_child(fn):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
+        signal.alarm(30)  # a child that hangs dies, and the test fails
         os.close(r)
         try:
             out = ("ok", fn())
@@ -58,6 +60,19 @@ def test_the_inherited_store_raises_in_the_child(store):
     assert sorted(store.ids()) == ["a", "b"] and store.check() == []
     store.put("p", [0, 0, 0, 1])
     assert len(store) == 3
+
+
+def test_a_lock_held_at_the_fork_does_not_hang_the_child(store):
+    """A thread of the parent inside a call holds the Store's gate at the
+    fork: the child, which has no such thread, raises rather than wait
+    for it forever."""
+    with store._gate:  # as a call of another thread would at the fork
+        kind, (name, _) = in_child(lambda: store.get("a"))
+    assert kind == "raised" and name == "UsedAfterFork"
+    with store._gate:
+        kind, _ = in_child(store.close)
+    assert kind == "ok"
+    assert store.get("a") is not None
 
 
 def test_the_child_opens_the_store_itself(store):
