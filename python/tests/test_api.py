@@ -1464,3 +1464,33 @@ def test_search_of_none_says_what_queries_are(textdb):
     for bad in (None, {"text": "capital"}):
         with pytest.raises(TypeError, match=f"queries are text, a vector .* not {type(bad).__name__}"):
             textdb.search(bad, k=1)
+
+
+def test_lifetimes_past_the_store(path, rng):
+    """Results outlive their Store's name and its close; an exception in a
+    `with` block closes the store with every write committed and none left
+    open (the store opens again and writes); close() twice is one close;
+    an iterator dropped half-way holds no snapshot."""
+    import gc
+    import weakref
+    db = cvstore.open(path, create=True, dim=4, metric="l2")
+    db.put(ids_of(20), rng.random((20, 4), dtype=np.float32))
+    res = db.search(rng.random((2, 4), dtype=np.float32), k=3)
+    ref = weakref.ref(db)
+    it = db.records(batch=4)
+    next(it)
+    del db, it
+    gc.collect()
+    assert len(res.ids) == 2 and all(len(r) == 3 for r in res.ids)  # the Store lives on in res
+    ref().close()
+    ref().close()
+    assert len(res.ids[0]) == 3
+    with pytest.raises(RuntimeError):
+        with cvstore.open(path) as db:
+            db.put("x", [1, 2, 3, 4])
+            raise RuntimeError("boom")
+    assert db._h is None
+    with cvstore.open(path) as again:
+        assert again.get("x") is not None and again.check() == []
+        again.put("y", [4, 3, 2, 1])  # no write of the earlier Store is in the way
+        assert len(again) == 22
