@@ -80,6 +80,7 @@
  * the exception: over --max-memory-bytes it is the tool's error (isError),
  * which a model reads and answers with a summary.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -166,7 +167,7 @@ static const char tools_json[] =
     "one conversation are linked (prev/next).\"},"
     "\"supersedes\":{\"type\":\"string\",\"description\":\"Id of an earlier memory this one replaces; "
     "recall prefers the newer.\"}},"
-    "\"required\":[\"text\"]}},"
+    "\"required\":[\"text\"],\"additionalProperties\":false}},"
     "{\"name\":\"recall\","
     "\"description\":\"Find the memories most relevant to a query, as a context set: BM25 and "
     "embedding rankings fused by reciprocal rank, links followed for hops steps, superseded "
@@ -196,7 +197,7 @@ static const char tools_json[] =
     "answer the query (for long memories).\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter, e.g. {\\\"topic\\\": \\\"x\\\"} "
     "or {\\\"year\\\": {\\\"$gte\\\": 2020}}.\"}},"
-    "\"required\":[\"query\"]}},"
+    "\"required\":[\"query\"],\"additionalProperties\":false}},"
     "{\"name\":\"forget\","
     "\"description\":\"Delete memories of a namespace: one by id, or all matching a metadata "
     "filter (both: the id only if it matches). Returns how many were deleted.\","
@@ -204,7 +205,7 @@ static const char tools_json[] =
     "\"id\":{\"type\":\"string\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter; {} matches every memory of "
     "the namespace.\"},"
-    "\"namespace\":{\"type\":\"string\"}}}},"
+    "\"namespace\":{\"type\":\"string\"}},\"additionalProperties\":false}},"
     "{\"name\":\"list\","
     "\"description\":\"List the memories of a namespace, newest first, a page at a time; pass "
     "next_cursor back as cursor for the next page.\","
@@ -212,7 +213,7 @@ static const char tools_json[] =
     "\"namespace\":{\"type\":\"string\"},"
     "\"cursor\":{\"type\":\"string\"},"
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Page size "
-    "(default 20).\"}}}}"
+    "(default 20).\"}},\"additionalProperties\":false}}"
     "]";
 
 /* ==== JSON-RPC replies ==== */
@@ -739,6 +740,95 @@ static json_t *check_words(json_t *id, const char *tool, json_t *args)
     return rpc_error(id, RPC_INVALID_PARAMS, msg);
 }
 
+/* ==== Arguments a tool does not take ==== */
+
+/* Edits and adjacent swaps between a and b (at most 32 bytes each, else
+ * "far"), ASCII case ignored. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), d[33][33];
+    if (n > 32 || m > 32)
+        return 99;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t v = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) !=
+                                          tolower((unsigned char)b[j - 1]));
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m];
+}
+
+/* The argument of props a mistyped key most likely meant, or NULL: one
+ * within two edits, or one that holds the key or is held by it ("meta"
+ * for "metadata", "budget" for "token_budget"). */
+static const char *nearest_arg(const char *key, json_t *props)
+{
+    const char *name, *best = NULL;
+    size_t bestd = 3;
+    json_t *x;
+    json_object_foreach(props, name, x) {
+        size_t d = edit_distance(key, name);
+        if (d > 2 && strlen(key) >= 3 && (strstr(name, key) || strstr(key, name)))
+            d = 2;
+        if (d < bestd) {
+            best = name;
+            bestd = d;
+        }
+    }
+    return best;
+}
+
+/* A tools/call whose arguments hold one the tool does not take: refused,
+ * naming it and what was likely meant, before anything is done.  An agent
+ * that writes "meta" for "metadata" or "namespce" for "namespace" would
+ * otherwise store its memory without them, in the default namespace, and
+ * never know; MCP's clients pass the inputSchema to the model, and a
+ * refusal it can read is one it corrects.  NULL when every argument is
+ * known (or the tool is not: the caller says so). */
+static json_t *check_known(json_t *id, const char *tool, json_t *args)
+{
+    json_error_t je;
+    json_t *tools = json_loads(tools_json, 0, &je), *t, *props = NULL, *x, *res = NULL;
+    const char *key;
+    size_t i;
+    json_array_foreach(tools, i, t)
+        if (!strcmp(json_string_value(json_object_get(t, "name")), tool))
+            props = json_object_get(json_object_get(t, "inputSchema"), "properties");
+    if (props) {
+        json_object_foreach(args, key, x) {
+            char msg[600], names[300] = "";
+            const char *near, *name;
+            json_t *y;
+            size_t at = 0;
+            if (json_object_get(props, key))
+                continue;
+            near = nearest_arg(key, props);
+            json_object_foreach(props, name, y)
+                at += (size_t)snprintf(names + at, at < sizeof names ? sizeof names - at : 0,
+                                       "%s%s", at ? ", " : "", name);
+            snprintf(msg, sizeof msg, "Invalid params: %s: unknown argument '%.100s'%s%s%s; it "
+                     "takes %s (nothing was done)", tool, key, near ? " (did you mean '" : "",
+                     near ? near : "", near ? "'?)" : "", names);
+            res = rpc_error(id, RPC_INVALID_PARAMS, msg);
+            break;
+        }
+    }
+    json_decref(tools);
+    return res;
+}
+
 /* Whether a string inside v holds a NUL character.  Messages are parsed
  * with JSON_ALLOW_NUL, since "\u0000" is valid JSON: refusing it at the
  * parser would answer a parse error with id null, which a client cannot
@@ -857,7 +947,8 @@ static json_t *handle(server *s, json_t *req, int in_batch, int *is_note)
             return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: arguments must be an object");
         if (!args || json_is_null(args))
             args = empty = json_object();
-        if ((result = check_limits(id, name, args)) || (result = check_words(id, name, args))) {
+        if ((result = check_known(id, name, args)) || (result = check_limits(id, name, args)) ||
+            (result = check_words(id, name, args))) {
             json_decref(empty);
             return result;
         }
