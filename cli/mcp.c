@@ -80,7 +80,6 @@
  * the exception: over --max-memory-bytes it is the tool's error (isError),
  * which a model reads and answers with a summary.
  */
-#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -742,54 +741,6 @@ static json_t *check_words(json_t *id, const char *tool, json_t *args)
 
 /* ==== Arguments a tool does not take ==== */
 
-/* Edits and adjacent swaps between a and b (at most 32 bytes each, else
- * "far"), ASCII case ignored. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b), d[33][33];
-    if (n > 32 || m > 32)
-        return 99;
-    for (size_t i = 0; i <= n; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= m; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            size_t v = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) !=
-                                          tolower((unsigned char)b[j - 1]));
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
-                d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    return d[n][m];
-}
-
-/* The argument of props a mistyped key most likely meant, or NULL: one
- * within two edits, or one that holds the key or is held by it ("meta"
- * for "metadata", "budget" for "token_budget"). */
-static const char *nearest_arg(const char *key, json_t *props)
-{
-    const char *name, *best = NULL;
-    size_t bestd = 3;
-    json_t *x;
-    json_object_foreach(props, name, x) {
-        size_t d = edit_distance(key, name);
-        if (d > 2 && strlen(key) >= 3 && (strstr(name, key) || strstr(key, name)))
-            d = 2;
-        if (d < bestd) {
-            best = name;
-            bestd = d;
-        }
-    }
-    return best;
-}
-
 /* A tools/call whose arguments hold one the tool does not take: refused,
  * naming it and what was likely meant, before anything is done.  An agent
  * that writes "meta" for "metadata" or "namespce" for "namespace" would
@@ -809,15 +760,18 @@ static json_t *check_known(json_t *id, const char *tool, json_t *args)
     if (props) {
         json_object_foreach(args, key, x) {
             char msg[600], names[300] = "";
-            const char *near, *name;
+            const char *near, *name, *list[16];
             json_t *y;
-            size_t at = 0;
+            size_t at = 0, nnames = 0;
             if (json_object_get(props, key))
                 continue;
-            near = nearest_arg(key, props);
-            json_object_foreach(props, name, y)
+            json_object_foreach(props, name, y) {
+                if (nnames < sizeof list / sizeof *list)
+                    list[nnames++] = name;
                 at += (size_t)snprintf(names + at, at < sizeof names ? sizeof names - at : 0,
                                        "%s%s", at ? ", " : "", name);
+            }
+            near = cvs_suggest(key, list, nnames);
             snprintf(msg, sizeof msg, "Invalid params: %s: unknown argument '%.100s'%s%s%s; it "
                      "takes %s (nothing was done)", tool, key, near ? " (did you mean '" : "",
                      near ? near : "", near ? "'?)" : "", names);

@@ -78,6 +78,14 @@ typedef struct cvs_iter cvs_iter; /* a cursor over a snapshot's records */
 /* Static text naming rc; never NULL.  Covers positive errno values too. */
 CVS_API const char *cvs_strerror(int rc);
 
+/* "Did you mean": the one of names[0..n) that word, an unknown name, most
+ * likely meant, or NULL -- within one edit (ASCII case ignored; an edit
+ * inserts, deletes or changes a letter, or swaps two adjacent ones) of a
+ * name of up to four letters, two of a longer one, or held in the name or
+ * holding it ("meta" and "metadata"); the nearest, the first listed on a
+ * tie (core/suggest.c).  Returns one of names. */
+CVS_API const char *cvs_suggest(const char *word, const char *const *names, size_t n);
+
 /* Detail of the last failure of a cvstore call made by this thread (db may be
  * NULL, e.g. after a failed open).  Valid until the thread's next failing
  * call; "" when there is none. */

@@ -367,59 +367,15 @@ static const struct {
     {"updated", "updated_us"},  {"updated_at", "updated_us"},
 };
 
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-/* Optimal-string-alignment distance (edits and adjacent swaps) between a
- * and b, ASCII case ignored; a is at most 32 bytes (the caller checks). */
-static size_t osa(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b), d[33][33];
-    if (m > 32)
-        return m;
-    for (size_t i = 0; i <= n; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= m; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            size_t c = lower(a[i - 1]) != lower(b[j - 1]), v = d[i - 1][j - 1] + c;
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-                lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    return d[n][m];
-}
-
 /* The field an unknown key most likely meant, or NULL: another tool's
- * name for it (any case), else the nearest field within one edit for a
- * field of up to four letters ("txt", "ids") and two for longer ones
- * ("vectr", "titel", "created_ms").  Nearer wins; the first listed on a
- * tie. */
+ * name for it (any case), else the nearest field by spelling
+ * (cvs_suggest: "txt", "ids", "vectr", "titel", "created_ms"). */
 static const char *suggest_field(const char *key)
 {
-    const char *best = NULL;
-    size_t bestd = 3;
-    if (strlen(key) > 32)
-        return NULL;
     for (size_t i = 0; i < sizeof other_names / sizeof *other_names; i++)
         if (!strcasecmp(key, other_names[i].name))
             return other_names[i].field;
-    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
-        size_t d = osa(key, fields[i]);
-        if (d <= (strlen(fields[i]) <= 4 ? 1u : 2u) && d < bestd) {
-            best = fields[i];
-            bestd = d;
-        }
-    }
-    return best;
+    return cvs_suggest(key, fields, sizeof fields / sizeof *fields);
 }
 
 /* Counts and names (once each) doc's keys that are no field. */
