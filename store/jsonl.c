@@ -418,6 +418,30 @@ static int note_unknown(cvs_reader *r, json_t *doc)
     return CVS_OK;
 }
 
+/* A message when the first line begins with the magic number of a
+ * compressed file (its first bytes, whatever line they make), else NULL:
+ * "bad JSON at column 1" would not say why. */
+static const char *packed(const char *s, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *msg;
+    } m[] = {
+        {"\x1f\x8b", 2, "gzip-compressed: decompress it, or pipe it in (gunzip -c FILE | "
+                        "cvstore import DB - --format jsonl)"},
+        {"BZh", 3, "bzip2-compressed: decompress it, or pipe it in (bzip2 -dc FILE | ...)"},
+        {"\xfd" "7zXZ", 5, "xz-compressed: decompress it, or pipe it in (xz -dc FILE | ...)"},
+        {"\x28\xb5\x2f\xfd", 4, "zstd-compressed: decompress it, or pipe it in (zstd -dc "
+                                "FILE | ...)"},
+        {"PK\x03\x04", 4, "a zip archive: extract the JSONL file from it"},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (n >= m[i].len && !memcmp(s, m[i].magic, m[i].len))
+            return m[i].msg;
+    return NULL;
+}
+
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -468,7 +492,8 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
      * restores from its export; a link type, a C string, may not, nor
      * may meta (meta_has_nul). */
     if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)))
-        return bad_json(r, &jerr);
+        return r->lineno == 1 && packed(s, len) ? LERR(CVS_EINPUT, "%s", packed(s, len))
+                                                : bad_json(r, &jerr);
     r->doc = doc;
     if (!json_is_object(doc))
         return LERR(CVS_EINPUT, "%s", "record is not a JSON object");

@@ -1000,3 +1000,25 @@ Test(import, many_unknown_keys_are_counted_not_all_named)
     free(p);
     free(body);
 }
+
+/* A compressed file is named as one, with the way to import it, by its
+ * extension and, given as jsonl, by its first bytes; nothing is written. */
+Test(import, a_compressed_file_says_so)
+{
+    static const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                       0x03, 0xab, 0x56, 0x0a, '\n', 0x01, 0x02};
+    char *p = tu_write_file(dir, "r.jsonl.gz", gz, sizeof gz);
+    char *q = tu_write_file(dir, "r.jsonl", gz, sizeof gz);
+    cvs_import_opts o = {0};
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "a compressed file (.gz)") &&
+              strstr(cvs_errmsg(db), "--format jsonl"), "%s", cvs_errmsg(db));
+    o.format = CVS_FMT_JSONL;
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: gzip-compressed"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_import(db, q, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "gzip-compressed"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    free(p);
+    free(q);
+}
