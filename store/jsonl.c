@@ -7,9 +7,10 @@
  *    "links": ["b", {"id": "c", "type": "cites", "weight": 0.5}],
  *    "title": "..."}
  * id and vector are required; unknown keys are ignored so that files made
- * for other tools import as they are, but never silently (choice 10).  Lines are parsed by jansson one at a
- * time (json_loadb), and a line is held whole, so a record's text may be of
- * any size while memory stays bounded by the longest line.
+ * for other tools import as they are, but never silently (choice 10).
+ * Lines are parsed by jansson one at a time (json_loadb), and a line is
+ * held whole, so a record's text may be of any size while memory stays
+ * bounded by the longest line.
  *
  * Choices and where we are strict:
  *  1. Blank lines (only whitespace) are skipped, and a UTF-8 byte-order mark
@@ -48,6 +49,9 @@
  *     without a word.  Not an error: files made for other tools carry
  *     fields of theirs, and refusing them would make every such file need
  *     a rewrite before import.
+ * 11. A first line that does not parse and begins with the magic number of
+ *     a compressed file (gzip, bzip2, xz, zstd, zip) is refused as that:
+ *     "bad JSON at column 1" would leave the user guessing.
  */
 #include <errno.h>
 #include <math.h>

@@ -127,6 +127,18 @@ class _FileError:
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        # Pickled whole (a multiprocessing worker's error reaches its
+        # parent so): OSError's own pickling keeps only args.
+        return (_file_error_of, (type(self), self.message, self.code, self.name, self.errno,
+                                 self.filename))
+
+
+def _file_error_of(cls, message, code, name, err, filename):
+    e = cls(message, code, name)
+    e._set_os(err, filename)
+    return e
+
 
 class FileNotFound(_FileError, InvalidArgument, FileNotFoundError):
     """A file given to a call (import_file's path or ids file) does not

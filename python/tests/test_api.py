@@ -5,6 +5,7 @@ import ctypes
 import errno
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -572,6 +573,9 @@ def test_file_errors_are_oserrors(path, tmp_path):
         assert isinstance(e.value, cvstore.InvalidArgument) and e.value.code == _lib.EINVAL
         assert e.value.errno == errno.ENOENT and e.value.filename == str(missing)
         assert str(missing) in str(e.value) and "Errno" not in str(e.value)
+        back = pickle.loads(pickle.dumps(e.value))  # as a multiprocessing worker's error
+        assert type(back) is cvstore.FileNotFound and str(back) == str(e.value)
+        assert (back.errno, back.filename, back.code) == (errno.ENOENT, str(missing), _lib.EINVAL)
         with pytest.raises(IsADirectoryError):
             db.import_file(tmp_path, format="jsonl")
         vec = tmp_path / "v.fvecs"
