@@ -44,7 +44,8 @@
  *     while the importer's first pass reads (r->note_unknown), each
  *     distinct key is counted and named once, at its first line, through
  *     the importer's warning callback, with the field it most likely meant
- *     (suggest_field).  A user who writes "metadata" (as MCP's tools and
+ *     (suggest_field); a link object's members likewise, named as
+ *     "links[].kind".  A user who writes "metadata" (as MCP's tools and
  *     Pinecone call it) for "meta" would otherwise lose the metadata
  *     without a word.  Not an error: files made for other tools carry
  *     fields of theirs, and refusing them would make every such file need
@@ -382,40 +383,80 @@ static const char *suggest_field(const char *key)
     return cvs_suggest(key, fields, sizeof fields / sizeof *fields);
 }
 
-/* Counts and names (once each) doc's keys that are no field. */
+/* The members of a link object, and other tools' names for them. */
+static const char *const link_fields[] = {"id", "type", "weight"};
+static const struct {
+    const char *name, *field;
+} link_other_names[] = {
+    {"target", "id"}, {"to", "id"},       {"kind", "type"},     {"rel", "type"},
+    {"label", "type"}, {"score", "weight"}, {"strength", "weight"},
+};
+
+/* Notes one unknown key: counted and named once (shown as name, e.g.
+ * "metadata" or "links[].kind"), with sug, the member it likely meant. */
+static int note_key(cvs_reader *r, const char *name, const char *sug)
+{
+    size_t i, klen = strlen(name);
+    char **p;
+    for (i = 0; i < r->nunknown && strcmp(name, r->unknown[i]); i++)
+        ;
+    if (i < r->nunknown || r->nunknown == CVS__UNKNOWN_MAX)
+        return CVS_OK;
+    if (!(p = realloc(r->unknown, (r->nunknown + 1) * sizeof *p)) ||
+        !((r->unknown = p)[r->nunknown] = strdup(name)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    r->nunknown++;
+    if (r->warn && r->nunknown <= CVS_IMPORT_KEYS_NAMED) {
+        char msg[768];
+        snprintf(msg, sizeof msg,
+                 "%s: line %llu: key \"%.*s%s\" is not a record field and was ignored%s%s%s%s",
+                 r->path, (unsigned long long)r->lineno, (int)(klen > 100 ? 100 : klen), name,
+                 klen > 100 ? "..." : "", sug ? " (did you mean \"" : "", sug ? sug : "",
+                 sug ? "\"?)" : "",
+                 r->nunknown == CVS_IMPORT_KEYS_NAMED
+                     ? "; any further unknown keys are counted, not named" : "");
+        r->warn(r->warn_ctx, name, r->lineno, sug, msg);
+    }
+    return CVS_OK;
+}
+
+/* Counts and names (once each) doc's keys that are no field, and those of
+ * its link objects ("links[].kind": a link's "type" given another name
+ * would lose the type as silently). */
 static int note_unknown(cvs_reader *r, json_t *doc)
 {
     const char *key;
-    json_t *x;
-    int any = 0;
+    json_t *x, *l, *ls = json_object_get(doc, "links");
+    int any = 0, rc;
+    size_t j;
     json_object_foreach(doc, key, x) {
         size_t i;
-        char **p;
         for (i = 0; i < sizeof fields / sizeof *fields && strcmp(key, fields[i]); i++)
             ;
         if (i < sizeof fields / sizeof *fields)
             continue;
         any = 1;
-        for (i = 0; i < r->nunknown && strcmp(key, r->unknown[i]); i++)
-            ;
-        if (i < r->nunknown || r->nunknown == CVS__UNKNOWN_MAX)
-            continue;
-        if (!(p = realloc(r->unknown, (r->nunknown + 1) * sizeof *p)) ||
-            !((r->unknown = p)[r->nunknown] = strdup(key)))
-            return cvs__err(CVS_ENOMEM, "out of memory");
-        r->nunknown++;
-        if (r->warn && r->nunknown <= CVS_IMPORT_KEYS_NAMED) {
-            const char *sug = suggest_field(key);
-            char msg[768];
-            size_t klen = strlen(key);
-            snprintf(msg, sizeof msg,
-                     "%s: line %llu: key \"%.*s%s\" is not a record field and was ignored%s%s%s%s",
-                     r->path, (unsigned long long)r->lineno, (int)(klen > 100 ? 100 : klen), key,
-                     klen > 100 ? "..." : "", sug ? " (did you mean \"" : "", sug ? sug : "",
-                     sug ? "\"?)" : "",
-                     r->nunknown == CVS_IMPORT_KEYS_NAMED
-                         ? "; any further unknown keys are counted, not named" : "");
-            r->warn(r->warn_ctx, key, r->lineno, sug, msg);
+        if ((rc = note_key(r, key, suggest_field(key))))
+            return rc;
+    }
+    json_array_foreach(json_is_array(ls) ? ls : NULL, j, l) {
+        json_object_foreach(json_is_object(l) ? l : NULL, key, x) {
+            const char *sug = NULL;
+            char name[128];
+            size_t i;
+            for (i = 0; i < 3 && strcmp(key, link_fields[i]); i++)
+                ;
+            if (i < 3)
+                continue;
+            any = 1;
+            for (i = 0; !sug && i < sizeof link_other_names / sizeof *link_other_names; i++)
+                if (!strcasecmp(key, link_other_names[i].name))
+                    sug = link_other_names[i].field;
+            if (!sug)
+                sug = cvs_suggest(key, link_fields, 3);
+            snprintf(name, sizeof name, "links[].%.100s", key);
+            if ((rc = note_key(r, name, sug)))
+                return rc;
         }
     }
     r->unknown_records += (uint64_t)any;

@@ -1022,3 +1022,39 @@ Test(import, a_compressed_file_says_so)
     free(p);
     free(q);
 }
+
+/* A link object's member given another name ("kind" for "type") would
+ * lose the link's type as silently: named as "links[].kind", once. */
+Test(import, unknown_keys_of_link_objects_are_named)
+{
+    char v[200], body[2048], *p;
+    size_t at = 0;
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    heard h = {0};
+    at += (size_t)snprintf(v + at, sizeof v - at, "[1");
+    for (int i = 1; i < D; i++)
+        at += (size_t)snprintf(v + at, sizeof v - at, ",0");
+    snprintf(v + at, sizeof v - at, "]");
+    snprintf(body, sizeof body,
+             "{\"id\":\"a\",\"vector\":%s,\"links\":[{\"id\":\"b\",\"kind\":\"cites\"},\"b\"]}\n"
+             "{\"id\":\"b\",\"vector\":%s,\"links\":[{\"id\":\"a\",\"kind\":\"x\",\"wieght\":2}]}\n"
+             "{\"id\":\"c\",\"vector\":%s,\"links\":[{\"id\":\"a\",\"type\":\"t\",\"weight\":2}]}\n",
+             v, v, v);
+    p = text_file("l.jsonl", body);
+    o.warn = hear;
+    o.warn_ctx = &h;
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(h.n, 2, "%d warnings", h.n);
+    cr_assert_str_eq(h.key[0], "links[].kind");
+    cr_assert_str_eq(h.suggest[0], "type");
+    cr_assert_eq(h.line[0], 1);
+    cr_assert_str_eq(h.key[1], "links[].wieght");
+    cr_assert_str_eq(h.suggest[1], "weight");
+    cr_assert_eq(h.line[1], 2);
+    cr_assert(strstr(h.msg[0], "line 1: key \"links[].kind\"") &&
+              strstr(h.msg[0], "did you mean \"type\"?"), "%s", h.msg[0]);
+    cr_assert_eq(st.unknown_keys, 2);
+    cr_assert_eq(st.unknown_key_records, 2);
+    free(p);
+}
