@@ -891,6 +891,15 @@ Test(import, a_nul_in_meta_refuses_the_file_before_writing)
     }
 }
 
+/* "[1,0,...,0]": a vector of D values as JSON, into v (cap bytes). */
+static void json_vec(char *v, size_t cap)
+{
+    size_t at = (size_t)snprintf(v, cap, "[1");
+    for (int i = 1; i < D; i++)
+        at += (size_t)snprintf(v + at, cap - at, ",0");
+    snprintf(v + at, cap - at, "]");
+}
+
 /* What the warning callback heard. */
 typedef struct heard {
     int n;
@@ -923,12 +932,7 @@ Test(import, unknown_jsonl_keys_are_named_once_with_a_suggestion)
     heard h = {0};
     cvs_txn *t;
     cvs_record r;
-    /* A vector of D values. */
-    size_t at = 0;
-    at += (size_t)snprintf(v + at, sizeof v - at, "[1");
-    for (int i = 1; i < D; i++)
-        at += (size_t)snprintf(v + at, sizeof v - at, ",0");
-    snprintf(v + at, sizeof v - at, "]");
+    json_vec(v, sizeof v);
     snprintf(body, sizeof body,
              "{\"id\":\"a\",\"vector\":%s,\"metadata\":{\"k\":1},\"text\":\"kept\"}\n"
              "{\"id\":\"b\",\"vector\":%s,\"metadata\":{\"k\":2},\"Title\":\"T\",\"source\":\"x\"}\n"
@@ -976,14 +980,11 @@ Test(import, unknown_jsonl_keys_are_named_once_with_a_suggestion)
 Test(import, many_unknown_keys_are_counted_not_all_named)
 {
     char v[200], *p, *body = malloc(1 << 16);
-    size_t at = 0, vl = 0;
+    size_t at = 0;
     cvs_import_opts o = {0};
     cvs_import_stats st;
     heard h = {0};
-    vl += (size_t)snprintf(v + vl, sizeof v - vl, "[1");
-    for (int i = 1; i < D; i++)
-        vl += (size_t)snprintf(v + vl, sizeof v - vl, ",0");
-    snprintf(v + vl, sizeof v - vl, "]");
+    json_vec(v, sizeof v);
     for (int i = 0; i < 40; i++)
         at += (size_t)snprintf(body + at, (1 << 16) - at,
                                "{\"id\":\"r%d\",\"vector\":%s,\"extra_%d\":1}\n", i, v, i);
@@ -1028,14 +1029,10 @@ Test(import, a_compressed_file_says_so)
 Test(import, unknown_keys_of_link_objects_are_named)
 {
     char v[200], body[2048], *p;
-    size_t at = 0;
     cvs_import_opts o = {0};
     cvs_import_stats st;
     heard h = {0};
-    at += (size_t)snprintf(v + at, sizeof v - at, "[1");
-    for (int i = 1; i < D; i++)
-        at += (size_t)snprintf(v + at, sizeof v - at, ",0");
-    snprintf(v + at, sizeof v - at, "]");
+    json_vec(v, sizeof v);
     snprintf(body, sizeof body,
              "{\"id\":\"a\",\"vector\":%s,\"links\":[{\"id\":\"b\",\"kind\":\"cites\"},\"b\"]}\n"
              "{\"id\":\"b\",\"vector\":%s,\"links\":[{\"id\":\"a\",\"kind\":\"x\",\"wieght\":2}]}\n"
