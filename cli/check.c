@@ -138,7 +138,7 @@ int cmd_check(int argc, char **argv)
                               "problems", (json_int_t)problems,
                               "records", (json_int_t)info.count,
                               "messages", rep.messages,
-                              "notes", outdated ? CLI_LINKS_OUTDATED : NULL);
+                              "notes", outdated ? cli_links_outdated_note(db) : NULL);
         if (!j || cli_json_print(stdout, j)) {
             cli_err("check", "error writing output");
             rc = CLI_EFAIL;
@@ -150,7 +150,7 @@ int cmd_check(int argc, char **argv)
         printf("%" PRIu64 " problem%s found\n", problems, problems == 1 ? "" : "s");
     }
     if (!rep.json && outdated)
-        printf("note: %s\n", CLI_LINKS_OUTDATED);
+        printf("note: %s\n", cli_links_outdated_note(db));
     rc = problems ? CLI_EUSER : CLI_OK;
 out:
     json_decref(rep.messages);

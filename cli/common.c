@@ -61,6 +61,36 @@ void cli_err(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* The messages of a shard of several (cvs_db_get_shard), by kind: 0 the
+ * warning of `cvstore link`, 1 the outdated-links note; NULL for a store
+ * of its own (or of one shard, which holds every title). */
+static const char *shard_message(cvs_db *db, int note)
+{
+    static char buf[512];
+    uint32_t index, count;
+    if (cvs_db_get_shard(db, &index, &count) || count < 2)
+        return NULL;
+    snprintf(buf, sizeof buf,
+             note ? "mention links were made by an older rule; this store is shard %u of %u: "
+                    "run `cvstore-mpi link` on the sharded store to rebuild them over all "
+                    "shards' titles (`cvstore link` here sees only this shard's)"
+                  : "this store is shard %u of %u: linked alone it sees only its own titles; "
+                    "`cvstore-mpi link` links every shard against the titles of all",
+             index, count);
+    return buf;
+}
+
+const char *cli_shard_link_warning(cvs_db *db)
+{
+    return shard_message(db, 0);
+}
+
+const char *cli_links_outdated_note(cvs_db *db)
+{
+    const char *m = shard_message(db, 1);
+    return m ? m : CLI_LINKS_OUTDATED;
+}
+
 int cli_usage_error(const char *usage)
 {
     /* The whole help would scroll the one-line error away: name the help

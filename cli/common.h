@@ -26,6 +26,16 @@
 #define CLI_LINKS_OUTDATED                                                                   \
     "mention links were made by an older rule; run `cvstore link` to rebuild them"
 
+/* CLI_LINKS_OUTDATED, or for a shard of a sharded store (cvs_db_get_shard,
+ * more than one shard) the same note naming `cvstore-mpi link`: a `cvstore
+ * link` of one shard would link against that shard's titles alone and
+ * drop its mentions of the others'.  Valid until the next call. */
+const char *cli_links_outdated_note(cvs_db *db);
+/* For a shard of a sharded store (more than one shard): a message saying
+ * that linking it alone sees only its own titles; NULL for any other
+ * store.  Valid until the next call. */
+const char *cli_shard_link_warning(cvs_db *db);
+
 /* A subcommand: argv[0] is "cvstore NAME" (so getopt's own messages name
  * the command); returns one of the exit codes above. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);

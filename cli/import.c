@@ -39,6 +39,8 @@ static const char usage[] =
     "or line and the problem.  Records are upserted by id, so re-running an\n"
     "import is harmless.  A file of no records (empty, or blank lines only, as\n"
     "the export of an empty store is) imports nothing, and the summary says so.\n"
+    "A JSONL key that is no record field (\"metadata\" for \"meta\") is ignored\n"
+    "with a warning naming it, its first line and the field it likely meant.\n"
     "\n"
     "FILE - reads standard input (give --format).  Standard input, a pipe or\n"
     "any other FILE that is not a regular file is first copied to a temporary\n"
@@ -62,7 +64,9 @@ static const char usage[] =
     "                       {\"file\", \"records\", \"inserted\", \"updated\", \"bytes\",\n"
     "                       \"seconds\", \"link\"} (\"link\": `cvstore link --json`'s\n"
     "                       {\"mentions\", \"knn\"}, when the import linked; \"knn\"\n"
-    "                       left out when the graph was kept up to date by the writes)\n"
+    "                       left out when the graph was kept up to date by the\n"
+    "                       writes; \"unknown_keys\" and \"unknown_key_records\" when\n"
+    "                       JSONL records held keys that are no field)\n"
     "  -q, --quiet          no progress bar and no summary (a file of no\n"
     "                       records is still said: a wrong file is noticed)\n"
     CLI_KEY_FILE_HELP
@@ -72,6 +76,26 @@ static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
                         uint64_t bytes_done, uint64_t bytes_total)
 {
     cli_progress_update(ctx, phase, done, total, bytes_done, bytes_total);
+}
+
+/* A JSONL key the import ignored (cvs_import_warn_fn): said on standard
+ * error whatever --quiet and --json say (what a user stored must not go
+ * missing unnoticed), and kept for --json's "unknown_keys". */
+typedef struct warned {
+    cli_progress *prog;
+    json_t *keys;          /* --json: the names, in order met */
+} warned;
+
+static void on_unknown_key(void *ctx, const char *key, uint64_t line, const char *suggest,
+                           const char *msg)
+{
+    warned *w = ctx;
+    (void)line;
+    (void)suggest;
+    cli_progress_clear(w->prog);
+    fprintf(stderr, "cvstore: import: warning: %s\n", msg);
+    if (w->keys)
+        json_array_append_new(w->keys, json_string(key));
 }
 
 static const char *plural(uint64_t n)
@@ -135,6 +159,7 @@ int cmd_import(int argc, char **argv)
     double t0, el;
     int c, rc, quiet = 0, json = 0, link = 0; /* 1 --link, -1 --no-link, 2 a text store */
     json_t *linked = NULL; /* --json's "link" */
+    warned wd = {0};
 
     while ((c = getopt_long(argc, argv, "f:b:i:tqlLh", opts, NULL)) != -1) {
         switch (c) {
@@ -209,6 +234,13 @@ int cmd_import(int argc, char **argv)
         io.progress = on_progress;
         io.progress_ctx = &prog;
     }
+    wd.prog = &prog;
+    if (json && !(wd.keys = json_array())) {
+        rc = cli_fail("import", CVS_ENOMEM, NULL);
+        goto out;
+    }
+    io.warn = on_unknown_key;
+    io.warn_ctx = &wd;
     t0 = cli_now();
     rc = cvs_import(db, file, &io, &st);
     el = cli_now() - t0;
@@ -288,6 +320,13 @@ summary:
                               (json_int_t)st.records, "inserted", (json_int_t)st.inserted,
                               "updated", (json_int_t)st.updated, "bytes",
                               (json_int_t)st.bytes, "seconds", el);
+        if (j && st.unknown_key_records &&
+            (json_object_set(j, "unknown_keys", wd.keys) ||
+             json_object_set_new(j, "unknown_key_records",
+                                 json_integer((json_int_t)st.unknown_key_records)))) {
+            json_decref(j);
+            j = NULL;
+        }
         if (j && linked && json_object_set(j, "link", linked)) {
             json_decref(j);
             j = NULL;
@@ -295,6 +334,7 @@ summary:
         rc = cli_json_report("import", j, "the import is committed");
     }
 out:
+    json_decref(wd.keys);
     json_decref(linked);
     cvs_db_close(db);
     return rc;

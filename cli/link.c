@@ -92,6 +92,10 @@ int cmd_link(int argc, char **argv)
     ko.k = (size_t)k;
     if ((rc = cli_open("link", argv[optind], 0, &db)))
         goto out;
+    /* Said, not refused: a shard's own mention links are still right,
+     * only those into the other shards go missing. */
+    if (mentions && cli_shard_link_warning(db))
+        fprintf(stderr, "cvstore: link: warning: %s\n", cli_shard_link_warning(db));
     if (mentions && (rc = cvs_link_mentions(db, &ls))) {
         rc = cli_fail("link", rc, db);
         goto out;

@@ -166,7 +166,7 @@ static const char tools_json[] =
     "one conversation are linked (prev/next).\"},"
     "\"supersedes\":{\"type\":\"string\",\"description\":\"Id of an earlier memory this one replaces; "
     "recall prefers the newer.\"}},"
-    "\"required\":[\"text\"]}},"
+    "\"required\":[\"text\"],\"additionalProperties\":false}},"
     "{\"name\":\"recall\","
     "\"description\":\"Find the memories most relevant to a query, as a context set: BM25 and "
     "embedding rankings fused by reciprocal rank, links followed for hops steps, superseded "
@@ -196,7 +196,7 @@ static const char tools_json[] =
     "answer the query (for long memories).\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter, e.g. {\\\"topic\\\": \\\"x\\\"} "
     "or {\\\"year\\\": {\\\"$gte\\\": 2020}}.\"}},"
-    "\"required\":[\"query\"]}},"
+    "\"required\":[\"query\"],\"additionalProperties\":false}},"
     "{\"name\":\"forget\","
     "\"description\":\"Delete memories of a namespace: one by id, or all matching a metadata "
     "filter (both: the id only if it matches). Returns how many were deleted.\","
@@ -204,7 +204,7 @@ static const char tools_json[] =
     "\"id\":{\"type\":\"string\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter; {} matches every memory of "
     "the namespace.\"},"
-    "\"namespace\":{\"type\":\"string\"}}}},"
+    "\"namespace\":{\"type\":\"string\"}},\"additionalProperties\":false}},"
     "{\"name\":\"list\","
     "\"description\":\"List the memories of a namespace, newest first, a page at a time; pass "
     "next_cursor back as cursor for the next page.\","
@@ -212,7 +212,7 @@ static const char tools_json[] =
     "\"namespace\":{\"type\":\"string\"},"
     "\"cursor\":{\"type\":\"string\"},"
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Page size "
-    "(default 20).\"}}}}"
+    "(default 20).\"}},\"additionalProperties\":false}}"
     "]";
 
 /* ==== JSON-RPC replies ==== */
@@ -739,6 +739,50 @@ static json_t *check_words(json_t *id, const char *tool, json_t *args)
     return rpc_error(id, RPC_INVALID_PARAMS, msg);
 }
 
+/* ==== Arguments a tool does not take ==== */
+
+/* A tools/call whose arguments hold one the tool does not take: refused,
+ * naming it and what was likely meant, before anything is done.  An agent
+ * that writes "meta" for "metadata" or "namespce" for "namespace" would
+ * otherwise store its memory without them, in the default namespace, and
+ * never know; MCP's clients pass the inputSchema to the model, and a
+ * refusal it can read is one it corrects.  NULL when every argument is
+ * known (or the tool is not: the caller says so). */
+static json_t *check_known(json_t *id, const char *tool, json_t *args)
+{
+    json_error_t je;
+    json_t *tools = json_loads(tools_json, 0, &je), *t, *props = NULL, *x, *res = NULL;
+    const char *key;
+    size_t i;
+    json_array_foreach(tools, i, t)
+        if (!strcmp(json_string_value(json_object_get(t, "name")), tool))
+            props = json_object_get(json_object_get(t, "inputSchema"), "properties");
+    if (props) {
+        json_object_foreach(args, key, x) {
+            char msg[600], names[300] = "";
+            const char *near, *name, *list[16];
+            json_t *y;
+            size_t at = 0, nnames = 0;
+            if (json_object_get(props, key))
+                continue;
+            json_object_foreach(props, name, y) {
+                if (nnames < sizeof list / sizeof *list)
+                    list[nnames++] = name;
+                at += (size_t)snprintf(names + at, at < sizeof names ? sizeof names - at : 0,
+                                       "%s%s", at ? ", " : "", name);
+            }
+            near = cvs_suggest(key, list, nnames);
+            snprintf(msg, sizeof msg, "Invalid params: %s: unknown argument '%.100s'%s%s%s; it "
+                     "takes %s (nothing was done)", tool, key, near ? " (did you mean '" : "",
+                     near ? near : "", near ? "'?)" : "", names);
+            res = rpc_error(id, RPC_INVALID_PARAMS, msg);
+            break;
+        }
+    }
+    json_decref(tools);
+    return res;
+}
+
 /* Whether a string inside v holds a NUL character.  Messages are parsed
  * with JSON_ALLOW_NUL, since "\u0000" is valid JSON: refusing it at the
  * parser would answer a parse error with id null, which a client cannot
@@ -857,7 +901,8 @@ static json_t *handle(server *s, json_t *req, int in_batch, int *is_note)
             return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: arguments must be an object");
         if (!args || json_is_null(args))
             args = empty = json_object();
-        if ((result = check_limits(id, name, args)) || (result = check_words(id, name, args))) {
+        if ((result = check_known(id, name, args)) || (result = check_limits(id, name, args)) ||
+            (result = check_words(id, name, args))) {
             json_decref(empty);
             return result;
         }

@@ -253,7 +253,7 @@ int cmd_stats(int argc, char **argv)
     if (lrc)
         printf("links:          cannot be read: %s\n", lmsg);
     else if (outdated)
-        printf("links:          %s\n", CLI_LINKS_OUTDATED);
+        printf("links:          %s\n", cli_links_outdated_note(db));
 out:
     if (!rc && pe.rc) {
         cli_err("stats", "%s", pe.first);

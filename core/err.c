@@ -35,6 +35,7 @@ CVS_API const char *cvs_strerror(int rc)
     case CVS_EBUSY: return "store busy: read snapshots held open in this process";
     case CVS_EKEY: return "wrong or missing passphrase";
     case CVS_ECONFLICT: return "other writers kept overtaking this build";
+    case CVS_EFORK: return "store handle used in a child process after fork";
     default:
         if (rc > 0)
             return strerror(rc);

@@ -71,9 +71,20 @@ typedef struct cvs_iter cvs_iter; /* a cursor over a snapshot's records */
 #define CVS_EKEY        (-30915) /* encrypted store: passphrase missing or wrong */
 #define CVS_ECONFLICT   (-30916) /* a FAISS build kept being overtaken by later
                                     builds' writes: nothing written, try again */
+#define CVS_EFORK       (-30917) /* the handle was opened by the parent of this
+                                    process, before a fork(): open the store
+                                    again in this process */
 
 /* Static text naming rc; never NULL.  Covers positive errno values too. */
 CVS_API const char *cvs_strerror(int rc);
+
+/* "Did you mean": the one of names[0..n) that word, an unknown name, most
+ * likely meant, or NULL -- within one edit (ASCII case ignored; an edit
+ * inserts, deletes or changes a letter, or swaps two adjacent ones) of a
+ * name of up to four letters, two of a longer one, or held in the name or
+ * holding it ("meta" and "metadata"); the nearest, the first listed on a
+ * tie (core/suggest.c).  Returns one of names. */
+CVS_API const char *cvs_suggest(const char *word, const char *const *names, size_t n);
 
 /* Detail of the last failure of a cvstore call made by this thread (db may be
  * NULL, e.g. after a failed open).  Valid until the thread's next failing
@@ -164,6 +175,22 @@ typedef struct cvs_open_opts {
  * passphrase is missing or wrong (the store is not changed); the key
  * derivation costs about 0.1-0.5 s and 64 MiB of memory on every open. */
 CVS_API int cvs_db_open_opts(const char *path, const cvs_open_opts *opts, cvs_db **db) CVS_WUR;
+/* Closes the handle; NULL is accepted.  Every snapshot (cvs_txn) must have
+ * ended.
+ *
+ * Fork.  A handle belongs to the process that opened it (LMDB's rule): in
+ * a child of fork() -- multiprocessing's workers, gunicorn's, a PyTorch
+ * DataLoader's -- every call that reads or writes through a handle the
+ * parent opened fails with CVS_EFORK, and the child opens the store
+ * itself (cvs_db_open).  So do the reads of a snapshot begun before the
+ * fork (cvs_get, cvs_get_key, cvs_key_id, cvs_txn_count, cvs_iter_open,
+ * cvs_iter_next): the parent may end it and reuse its pages at any
+ * moment.  The parent's handle and store are untouched.  In
+ * the child, cvs_db_close and cvs_txn_end of the inherited handle and its
+ * snapshots release nothing (closing the parent's LMDB files would drop
+ * the locks of the child's own handle on the store; ending the parent's
+ * snapshot would free its reader slot under the parent): their memory
+ * stays until the child exits. */
 CVS_API void cvs_db_close(cvs_db *db);
 
 /* Writers wait for each other: a store has one write transaction at a time
@@ -207,6 +234,11 @@ CVS_API int cvs_db_info(cvs_db *db, cvs_info *info) CVS_WUR;
  * dangling to cvs_check (that shard holds it; `cvstore-mpi check` looks).
  * Kept in the store (docs/FORMAT.md, meta "shard"); set again to change. */
 CVS_API int cvs_db_set_shard(cvs_db *db, uint32_t index, uint32_t count) CVS_WUR;
+/* The store's place set by cvs_db_set_shard: *index and *count, or
+ * CVS_NOTFOUND for a store of its own.  Reads a snapshot; works read-only.
+ * (The CLI's `stats`, `check` and `link` say of a shard that its mention
+ * links are made over all shards by `cvstore-mpi link`.) */
+CVS_API int cvs_db_get_shard(cvs_db *db, uint32_t *index, uint32_t *count) CVS_WUR;
 
 /* ==== Records ==== */
 
@@ -693,6 +725,21 @@ CVS_API void cvs_free(void *p);
 
 /* ==== Import ==== */
 
+/* A JSONL record's top-level key that no field of the record format
+ * (docs/FORMAT.md, "JSONL records") has: the import ignores it -- files
+ * written for other tools import as they are -- and calls this once per
+ * distinct key, at its first line, during the validation pass (before
+ * anything is written).  key is the key (NUL-terminated), line its first
+ * line (1-based), suggest the field it most likely meant ("meta" for
+ * "metadata", "vector" for "embedding" or "vectr") or NULL, msg the whole
+ * warning: "PATH: line N: key \"metadata\" is not a record field and was
+ * ignored (did you mean \"meta\"?)".  All valid during the call only.
+ * After CVS_IMPORT_KEYS_NAMED distinct keys the rest are counted (in
+ * cvs_import_stats) but not named. */
+typedef void (*cvs_import_warn_fn)(void *ctx, const char *key, uint64_t line,
+                                   const char *suggest, const char *msg);
+#define CVS_IMPORT_KEYS_NAMED 16
+
 typedef struct cvs_import_opts {
     cvs_format format;     /* CVS_FMT_AUTO guesses from the extension */
     size_t batch;          /* records per transaction; 0 = 10000 */
@@ -701,6 +748,8 @@ typedef struct cvs_import_opts {
     int ids_as_text;       /* with ids_path: store each id as the text too */
     cvs_progress_fn progress;
     void *progress_ctx;
+    cvs_import_warn_fn warn; /* jsonl: unknown keys, once each (NULL: counted only) */
+    void *warn_ctx;
 } cvs_import_opts;
 
 typedef struct cvs_import_stats {
@@ -710,6 +759,9 @@ typedef struct cvs_import_stats {
     uint64_t bytes;        /* bytes of input read */
     double validate_s;
     double write_s;
+    uint64_t unknown_keys; /* jsonl: distinct top-level keys ignored (counted
+                              up to 1024) */
+    uint64_t unknown_key_records; /* jsonl: records holding such a key */
 } cvs_import_stats;
 
 /* Imports a file in two streaming passes: the first validates every record

@@ -395,6 +395,27 @@ static void empty_file(const char *file)
                 file);
 }
 
+/* A JSONL key that is no record field (cvs_import_warn_fn), said by the
+ * rank validating the part that holds it, in the original file's words:
+ * once per key and shard (each shard's validation meets its own). */
+typedef struct part_warn {
+    const char *cmd, *file;
+    const jpart *part;
+    uint32_t shard;
+} part_warn;
+
+static void on_unknown_key(void *ctx, const char *key, uint64_t line, const char *suggest,
+                           const char *msg)
+{
+    const part_warn *w = ctx;
+    char out[2048];
+    (void)key;
+    (void)line;
+    (void)suggest;
+    map_msg(w->part, w->file, msg, out, sizeof out);
+    fprintf(stderr, "cvstore: %s: warning: %s (shard-%04u)\n", w->cmd, out, w->shard);
+}
+
 static int import_jsonl(const char *cmd, const char *db, const char *file,
                         const shards_manifest *m, uint64_t batch, double t0)
 {
@@ -512,7 +533,12 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
         int prc;
         if (!mcmd_owns(s) || !parts[s].n)
             continue;
-        if ((prc = cvs_import_check(dbs[s], parts[s].path, &o, NULL))) {
+        part_warn pw = {cmd, file, &parts[s], s};
+        o.warn = on_unknown_key;
+        o.warn_ctx = &pw;
+        prc = cvs_import_check(dbs[s], parts[s].path, &o, NULL);
+        o.warn = NULL; /* the write pass would say it again */
+        if (prc) {
             map_msg(&parts[s], file, cvs_errmsg(dbs[s]), msg, sizeof msg);
             cli_err(cmd, "%s (shard-%04u)", msg, s);
             rc = cli_exit_code(prc);

@@ -29,6 +29,7 @@
  * links to other shards come back at the next `cvstore-mpi import`, which
  * ends with this pass.
  */
+#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,5 +218,60 @@ out:
     cvs_free(tbuf);
     free(df);
     free(gdf);
+    return rc;
+}
+
+/* ==== cvstore-mpi link ==== */
+
+static const char link_usage[] =
+    "Usage: mpirun -np N cvstore-mpi link DB [--json]\n"
+    "\n"
+    "Makes the mention links of every record of the sharded store DB again,\n"
+    "against the titles of all shards, as the end of `cvstore-mpi import` does\n"
+    "(and `cvstore link` does for one store).  For shards whose links an older\n"
+    "rule of the linker made (`cvstore-mpi stats` and `check` say so); a\n"
+    "`cvstore link` of one shard alone would see only that shard's titles.\n"
+    "  -j, --json   one JSON object: {\"records\": R, \"sources\": S,\n"
+    "               \"links\": L, \"titles\": T, \"seconds\": X}\n"
+    "  -h, --help   show this help\n";
+
+int mpi_cmd_link(int argc, char **argv)
+{
+    const char *cmd = "mpi link";
+    shards_manifest m;
+    cvs_db **dbs = NULL;
+    cvs_link_stats ls;
+    int json = 0, rc;
+
+    if ((rc = mcmd_json_flag(link_usage, argc, argv, &json)))
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = mcmd_manifest(cmd, argv[optind], &m)))
+        return rc;
+    if (!(dbs = calloc(m.shards, sizeof *dbs)))
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+    if ((rc = mcmd_agree(rc)) || (rc = mcmd_open_owned(cmd, argv[optind], &m, 0, dbs)) ||
+        (rc = mcmd_link_mentions(cmd, &m, dbs, &ls)))
+        goto out;
+    if (g_mpi.rank == 0) {
+        if (json) {
+            json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f}", "records", (json_int_t)ls.records,
+                                  "sources", (json_int_t)ls.sources, "links",
+                                  (json_int_t)ls.links, "titles", (json_int_t)ls.titles,
+                                  "seconds", ls.seconds);
+            if (!j || cli_json_print(stdout, j)) {
+                cli_err(cmd, "error writing output");
+                rc = CLI_EFAIL;
+            }
+        } else {
+            printf("linked: %llu mention links from %llu records against %llu titles of all "
+                   "%u shards, %.2f s\n", (unsigned long long)ls.links,
+                   (unsigned long long)ls.sources, (unsigned long long)ls.titles, m.shards,
+                   ls.seconds);
+        }
+    }
+    rc = mcmd_agree(rc);
+out:
+    mcmd_close_all(dbs, dbs ? m.shards : 0);
+    free(dbs);
     return rc;
 }

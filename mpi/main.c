@@ -44,6 +44,8 @@ static const char usage[] =
     "  search DB --query-file F -k K [--exact | --codes] [--json]\n"
     "  context DB --queries F.jsonl [--budget B]   context sets over all shards,\n"
     "                                         as `cvstore context --queries` prints\n"
+    "  link DB [--json]                       mention links again, over all shards'\n"
+    "                                         titles (an import ends with it)\n"
     "  stats DB [--json]                      counts and sizes over all shards\n"
     "  check DB [--json]                      cvstore check of every shard, and\n"
     "                                         every record in its hash's shard\n"
@@ -231,7 +233,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"init", mpi_cmd_init},     {"import", mpi_cmd_import}, {"search", mpi_cmd_search},
         {"stats", mpi_cmd_stats},   {"check", mpi_cmd_check},  {"build", mpi_cmd_build},
-        {"context", mpi_cmd_context},
+        {"context", mpi_cmd_context}, {"link", mpi_cmd_link},
     };
     char name[64];
     int rc = CLI_EUSER;

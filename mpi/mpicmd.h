@@ -82,6 +82,12 @@ void mcmd_maybe_die(const char *point);
 int mcmd_link_mentions(const char *cmd, const shards_manifest *m, cvs_db **dbs,
                        cvs_link_stats *total);
 
+/* Parses a command of the one option --json (and --help) and the DB
+ * argument at optind: CLI_OK, -1 after --help (exit 0), else an exit code
+ * (mpi/stats.c). */
+int mcmd_json_flag(const char *usage, int argc, char **argv, int *json);
+
+int mpi_cmd_link(int argc, char **argv);
 int mpi_cmd_init(int argc, char **argv);
 int mpi_cmd_import(int argc, char **argv);
 int mpi_cmd_search(int argc, char **argv);

@@ -22,9 +22,11 @@
 static const char stats_usage[] =
     "Usage: mpirun -np N cvstore-mpi stats DB [--json]\n"
     "\n"
-    "Records and bytes on disk of every shard, and their sums.\n"
+    "Records and bytes on disk of every shard, and their sums; a note when\n"
+    "shards' mention links were made by an older rule of the linker.\n"
     "  -j, --json   one JSON object: {\"shards\": S, \"ranks\": N, \"records\": R,\n"
-    "               \"disk_bytes\": B, \"per_shard\": [{\"shard\": 0, ...}, ...]}\n"
+    "               \"disk_bytes\": B, \"links_outdated_shards\": O,\n"
+    "               \"per_shard\": [{\"shard\": 0, ..., \"links_outdated\": false}, ...]}\n"
     "  -h, --help   show this help\n";
 
 static const char check_usage[] =
@@ -34,11 +36,12 @@ static const char check_usage[] =
     "hashes to, that a link into another shard names a record there, and that\n"
     "all shards share one codec (or none).  Exit code 0 when\n"
     "healthy, 1 when problems were found, 2 when the check itself failed.\n"
+    "Shards whose mention links an older rule made get a note (not a problem).\n"
     "  -j, --json   one JSON object: {\"healthy\": true, \"problems\": 0,\n"
-    "               \"records\": R, \"messages\": [...]}\n"
+    "               \"records\": R, \"messages\": [...], \"notes\": [...]}\n"
     "  -h, --help   show this help\n";
 
-static int parse_json_flag(const char *usage, int argc, char **argv, int *json)
+int mcmd_json_flag(const char *usage, int argc, char **argv, int *json)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
@@ -64,21 +67,43 @@ static int parse_json_flag(const char *usage, int argc, char **argv, int *json)
     return CLI_OK;
 }
 
+/* 1 when db's mention links were made by an older rule of the linker
+ * (cvs_link_rule_outdated); a shard that cannot say is not noted, as
+ * `cvstore check` does not note a store that cannot. */
+static int links_outdated(cvs_db *db)
+{
+    int o = 0;
+    if (cvs_link_rule_outdated(db, &o))
+        o = 0;
+    return o;
+}
+
+/* The note of stats and check for n of shards outdated shards. */
+static const char *outdated_note(uint64_t n, uint32_t shards, const char *db, char *buf,
+                                 size_t cap)
+{
+    snprintf(buf, cap, "the mention links of %" PRIu64 " of %u shard%s were made by an older "
+             "rule; run `cvstore-mpi link %s` to rebuild them over all shards", n, shards,
+             shards == 1 ? "" : "s", db);
+    return buf;
+}
+
 int mpi_cmd_stats(int argc, char **argv)
 {
     const char *cmd = "mpi stats";
+    char note[4400];
     shards_manifest m;
     cvs_db **dbs = NULL;
-    uint64_t *mine = NULL, *all = NULL; /* per shard: records, disk bytes */
+    uint64_t *mine = NULL, *all = NULL; /* per shard: records, disk bytes, links outdated */
     int json = 0, rc;
 
-    if ((rc = parse_json_flag(stats_usage, argc, argv, &json)))
+    if ((rc = mcmd_json_flag(stats_usage, argc, argv, &json)))
         return rc < 0 ? CLI_OK : rc;
     if ((rc = mcmd_manifest(cmd, argv[optind], &m)))
         return rc;
     dbs = calloc(m.shards, sizeof *dbs);
-    mine = calloc(2 * (size_t)m.shards, sizeof *mine);
-    all = calloc(2 * (size_t)m.shards, sizeof *all);
+    mine = calloc(3 * (size_t)m.shards, sizeof *mine);
+    all = calloc(3 * (size_t)m.shards, sizeof *all);
     if (!dbs || !mine || !all)
         rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     if ((rc = mcmd_agree(rc)))
@@ -94,34 +119,38 @@ int mpi_cmd_stats(int argc, char **argv)
             rc = cli_fail(cmd, irc, dbs[s]);
             break;
         }
-        mine[2 * s] = info.count;
-        mine[2 * s + 1] = info.disk_bytes;
+        mine[3 * s] = info.count;
+        mine[3 * s + 1] = info.disk_bytes;
+        mine[3 * s + 2] = (uint64_t)links_outdated(dbs[s]);
     }
     if ((rc = mcmd_agree(rc)))
         goto out;
     /* Each shard's figures come from its one owner, zeros from the rest. */
-    MPI_Reduce(mine, all, 2 * (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(mine, all, 3 * (int)m.shards, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
     if (g_mpi.rank == 0) {
-        uint64_t records = 0, bytes = 0;
+        uint64_t records = 0, bytes = 0, outdated = 0;
         for (uint32_t s = 0; s < m.shards; s++) {
-            records += all[2 * s];
-            bytes += all[2 * s + 1];
+            records += all[3 * s];
+            bytes += all[3 * s + 1];
+            outdated += all[3 * s + 2];
         }
         if (json) {
             json_t *per = json_array(), *j;
             for (uint32_t s = 0; per && s < m.shards; s++)
-                if (json_array_append_new(per, json_pack("{s:i,s:I,s:I}", "shard", (int)s,
-                                                         "records", (json_int_t)all[2 * s],
+                if (json_array_append_new(per, json_pack("{s:i,s:I,s:I,s:b}", "shard", (int)s,
+                                                         "records", (json_int_t)all[3 * s],
                                                          "disk_bytes",
-                                                         (json_int_t)all[2 * s + 1]))) {
+                                                         (json_int_t)all[3 * s + 1],
+                                                         "links_outdated",
+                                                         all[3 * s + 2] != 0))) {
                     json_decref(per);
                     per = NULL;
                 }
-            j = per ? json_pack("{s:i,s:i,s:s,s:i,s:s,s:I,s:I,s:o}", "shards", (int)m.shards,
+            j = per ? json_pack("{s:i,s:i,s:s,s:i,s:s,s:I,s:I,s:I,s:o}", "shards", (int)m.shards,
                                 "ranks", g_mpi.nranks, "hash", SHARDS_HASH, "dim", (int)m.dim,
                                 "metric", cvs_metric_name(m.metric), "records",
                                 (json_int_t)records, "disk_bytes", (json_int_t)bytes,
-                                "per_shard", per)
+                                "links_outdated_shards", (json_int_t)outdated, "per_shard", per)
                     : NULL;
             if (!j || cli_json_print(stdout, j)) {
                 cli_err(cmd, "error writing output");
@@ -134,8 +163,12 @@ int mpi_cmd_stats(int argc, char **argv)
             printf("records:    %" PRIu64 "\n", records);
             printf("disk:       %s\n", cli_human_bytes(bytes, hb, sizeof hb));
             for (uint32_t s = 0; s < m.shards; s++)
-                printf("  shard-%04u  %12" PRIu64 " records  %s\n", s, all[2 * s],
-                       cli_human_bytes(all[2 * s + 1], hb, sizeof hb));
+                printf("  shard-%04u  %12" PRIu64 " records  %s%s\n", s, all[3 * s],
+                       cli_human_bytes(all[3 * s + 1], hb, sizeof hb),
+                       all[3 * s + 2] ? "  (links outdated)" : "");
+            if (outdated)
+                printf("links:      %s\n", outdated_note(outdated, m.shards, argv[optind],
+                                                        note, sizeof note));
         }
     }
     rc = mcmd_agree(rc);
@@ -307,12 +340,14 @@ int mpi_cmd_check(int argc, char **argv)
     cvs_db **dbs = NULL;
     problems pr = {0};
     uint64_t *fp = NULL, *fp_all = NULL;
-    unsigned long long local[2] = {0, 0}, total[2] = {0, 0}; /* problems, records */
+    /* problems, records, shards whose links an older rule made */
+    unsigned long long local[3] = {0, 0, 0}, total[3] = {0, 0, 0};
+    char note[4400];
     int json = 0, rc, mysize, *sizes = NULL, *displs = NULL;
     uint64_t tot;
     char *all = NULL;
 
-    if ((rc = parse_json_flag(check_usage, argc, argv, &json)))
+    if ((rc = mcmd_json_flag(check_usage, argc, argv, &json)))
         return rc < 0 ? CLI_OK : rc;
     if ((rc = mcmd_manifest(cmd, argv[optind], &m)))
         return rc;
@@ -338,6 +373,7 @@ int mpi_cmd_check(int argc, char **argv)
             break;
         }
         local[1] += info.count;
+        local[2] += (unsigned long long)links_outdated(dbs[s]);
     }
     /* The shards' codecs and IVF centroids: a fingerprint of each per
      * shard (0 = none; fp[s] the codec, fp[shards + s] the centroids), from
@@ -397,7 +433,7 @@ int mpi_cmd_check(int argc, char **argv)
     local[0] = pr.count;
     if ((rc = mcmd_agree(rc)))
         goto out;
-    MPI_Reduce(local, total, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(local, total, 3, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     mysize = (int)(pr.n < (size_t)INT32_MAX / 64 ? pr.n : 0); /* absurd volumes: counts only */
     if ((rc = mcmd_gather_counts(cmd, mysize, &sizes, &displs, &tot)))
         goto out;
@@ -414,9 +450,12 @@ int mpi_cmd_check(int argc, char **argv)
                     json_decref(msgs);
                     msgs = NULL;
                 }
-            j = msgs ? json_pack("{s:b,s:I,s:I,s:o}", "healthy", total[0] == 0, "problems",
-                                 (json_int_t)total[0], "records", (json_int_t)total[1],
-                                 "messages", msgs)
+            j = msgs ? json_pack("{s:b,s:I,s:I,s:o,s:[s*]}", "healthy", total[0] == 0,
+                                 "problems", (json_int_t)total[0], "records",
+                                 (json_int_t)total[1], "messages", msgs, "notes",
+                                 total[2] ? outdated_note(total[2], m.shards, argv[optind],
+                                                          note, sizeof note)
+                                          : NULL)
                      : NULL;
             if (!j || cli_json_print(stdout, j)) {
                 cli_err(cmd, "error writing output");
@@ -429,6 +468,9 @@ int mpi_cmd_check(int argc, char **argv)
                 printf("ok: %llu records in %u shards, no problems found\n", total[1], m.shards);
             else
                 printf("%llu problem%s found\n", total[0], total[0] == 1 ? "" : "s");
+            if (total[2])
+                printf("note: %s\n", outdated_note(total[2], m.shards, argv[optind], note,
+                                                    sizeof note));
         }
         if (!rc && total[0])
             rc = CLI_EUSER;

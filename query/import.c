@@ -878,8 +878,14 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     }
 
     /* ---- Pass 1: validate ---- */
-    if (jsonl)
+    if (jsonl) {
         r->allow_novec = 1;
+        /* Keys the format does not have: named once each, in this pass
+         * only (store/jsonl.c, choice 10). */
+        r->note_unknown = 1;
+        r->warn = o.warn;
+        r->warn_ctx = o.warn_ctx;
+    }
     while ((rc = cvs_reader_next(r, &rec)) == CVS_OK) {
         if (!rec.vec) {
             if ((rc = check_embed(db, &emb, &rec, path)))
@@ -912,6 +918,9 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         st.records++;
         progress(&pg, r, st.records, 0);
     }
+    r->note_unknown = 0;
+    st.unknown_keys = r->nunknown;
+    st.unknown_key_records = r->unknown_records;
     if (rc != CVS_NOTFOUND)
         goto out;
     rc = CVS_OK;

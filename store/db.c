@@ -43,6 +43,19 @@
  *     the store, closed meanwhile), which drops every lock the process
  *     held on the file.  Each only loses the notice, never the exclusion,
  *     which LMDB's lock keeps.
+ *  5. A handle stays in its process.  LMDB forbids using an environment
+ *     after fork(), and says nothing when it is (core/fork.c has what goes
+ *     wrong: the parent's snapshot markers overwritten, purges under the
+ *     child's reads, locks held forever).  A handle records the process
+ *     it was opened in, and every snapshot and write of another process
+ *     fails with CVS_EFORK ("open the store again in this process").
+ *     Closing such a handle (cvs_db_close, cvs_txn_end) releases nothing
+ *     of LMDB's: ending the parent's read transaction would free its
+ *     reader slot under it, and closing lock.mdb's descriptor would drop
+ *     the POSIX locks of a handle the child opened on the same store
+ *     (locks belong to the process, not the descriptor).  Its memory is
+ *     left too (a lock in it may be held by a thread the child does not
+ *     have): one handle's worth per fork, until the child exits.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +70,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fork.h"
 #include "store/db.h"
 #include "store/filter.h"
 #include "store/lmdb_pages.h"
@@ -377,12 +391,29 @@ CVS_API void cvs_db_set_wait_fn(cvs_db *db, cvs_wait_fn fn, void *ctx)
     __atomic_store_n(&db->wait_fn, fn, __ATOMIC_SEQ_CST);
 }
 
+int cvs__db_inherited(const cvs_db *db)
+{
+    return db->fork_gen != cvs__fork_gen();
+}
+
+int cvs__db_usable(const cvs_db *db)
+{
+    if (!cvs__db_inherited(db))
+        return CVS_OK;
+    return cvs__err(CVS_EFORK, "%s: this handle was opened by process %ld, and this is process "
+                    "%ld, a child of fork(): a store cannot be used across a fork; open it "
+                    "again in this process (cvs_db_open; in Python, cvstore.open)",
+                    db->path, db->pid, (long)getpid());
+}
+
 int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
 {
     MDB_txn *txn;
     int rc, mrc, fd;
     unsigned resized = 0;
 
+    if ((rc = cvs__db_usable(db)))
+        return rc;
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
     if (mdb_env_get_fd(db->env, &fd))
@@ -429,6 +460,8 @@ int cvs__write(cvs_db *db, cvs__write_fn fn, void *arg)
 int cvs__read_begin(cvs_db *db, MDB_txn **txn)
 {
     int mrc, rc;
+    if ((rc = cvs__db_usable(db)))
+        return rc;
     for (unsigned round = 0;; round++) {
         pthread_rwlock_rdlock(&db->maplock);
         mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
@@ -782,6 +815,8 @@ static cvs_db *db_alloc(const char *path, unsigned flags)
         return NULL;
     db->path = strdup(path);
     db->flags = flags;
+    db->fork_gen = cvs__fork_gen();
+    db->pid = (long)getpid();
     /* Writer-preferring: with glibc's default a steady stream of readers
      * would keep a map resize waiting forever. */
     pthread_rwlockattr_t attr;
@@ -1006,7 +1041,9 @@ fail:
 
 CVS_API void cvs_db_close(cvs_db *db)
 {
-    if (!db)
+    /* In a child of a fork: nothing of the parent's is released
+     * (deviation 5). */
+    if (!db || cvs__db_inherited(db))
         return;
     /* Last registered first, as a stack unwinds. */
     for (size_t i = db->nmods; i-- > 0;) {

@@ -113,7 +113,20 @@ struct cvs_db {
      * writer (store/db.c, deviation 4). */
     cvs_wait_fn wait_fn;
     void *wait_ctx;
+    /* The process that opened the handle: its fork generation
+     * (core/fork.h) and pid (for the message); cvs__db_usable refuses a
+     * call made in a child of a fork since (store/db.c, deviation 5). */
+    unsigned fork_gen;
+    long pid;
 };
+
+/* CVS_OK in the process that opened db; CVS_EFORK, with a message saying
+ * to open the store again, in a child of a fork() since.  Every snapshot
+ * and write begins with it (cvs__read_begin, cvs__write, cvs_txn_begin). */
+int cvs__db_usable(const cvs_db *db);
+/* Whether db came from a parent process (the fork check's verdict alone,
+ * no message): cvs_db_close and cvs_txn_end then release nothing. */
+int cvs__db_inherited(const cvs_db *db);
 
 struct cvs_txn {
     cvs_db *db;

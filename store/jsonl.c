@@ -7,9 +7,10 @@
  *    "links": ["b", {"id": "c", "type": "cites", "weight": 0.5}],
  *    "title": "..."}
  * id and vector are required; unknown keys are ignored so that files made
- * for other tools import as they are.  Lines are parsed by jansson one at a
- * time (json_loadb), and a line is held whole, so a record's text may be of
- * any size while memory stays bounded by the longest line.
+ * for other tools import as they are, but never silently (choice 10).
+ * Lines are parsed by jansson one at a time (json_loadb), and a line is
+ * held whole, so a record's text may be of any size while memory stays
+ * bounded by the longest line.
  *
  * Choices and where we are strict:
  *  1. Blank lines (only whitespace) are skipped, and a UTF-8 byte-order mark
@@ -39,11 +40,25 @@
  *     epoch, as export writes them) are the record's times, restored by the
  *     import (CVS_PUT_TIMES); absent, the import's time.  Negative times
  *     and an update before the creation are errors.
+ * 10. A top-level key the format does not have is ignored, and reported:
+ *     while the importer's first pass reads (r->note_unknown), each
+ *     distinct key is counted and named once, at its first line, through
+ *     the importer's warning callback, with the field it most likely meant
+ *     (suggest_field); a link object's members likewise, named as
+ *     "links[].kind".  A user who writes "metadata" (as MCP's tools and
+ *     Pinecone call it) for "meta" would otherwise lose the metadata
+ *     without a word.  Not an error: files made for other tools carry
+ *     fields of theirs, and refusing them would make every such file need
+ *     a rewrite before import.
+ * 11. A first line that does not parse and begins with the magic number of
+ *     a compressed file (gzip, bzip2, xz, zstd, zip) is refused as that:
+ *     "bad JSON at column 1" would leave the user guessing.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/db.h"
 #include "store/reader_impl.h"
@@ -333,6 +348,145 @@ static int get_time(cvs_reader *r, json_t *doc, const char *key, int64_t *out)
     return CVS_OK;
 }
 
+/* ==== Keys the format does not have (choice 10) ==== */
+
+static const char *const fields[] = {"id",    "vector",    "text",       "title",     "meta",
+                                     "links", "sentences", "created_us", "updated_us"};
+
+/* What other tools call our fields (Pinecone's "values" and "metadata",
+ * Chroma's "embeddings" and "documents", LangChain's "page_content",
+ * Qdrant's "payload", MongoDB's "_id"), and our MCP tools' "metadata":
+ * names no spelling distance finds. */
+static const struct {
+    const char *name, *field;
+} other_names[] = {
+    {"metadata", "meta"},       {"metadatas", "meta"},       {"payload", "meta"},
+    {"attributes", "meta"},     {"attrs", "meta"},           {"properties", "meta"},
+    {"embedding", "vector"},    {"embeddings", "vector"},    {"values", "vector"},
+    {"vec", "vector"},          {"vectors", "vector"},       {"document", "text"},
+    {"documents", "text"},      {"content", "text"},         {"contents", "text"},
+    {"page_content", "text"},   {"body", "text"},            {"passage", "text"},
+    {"_id", "id"},              {"doc_id", "id"},            {"uuid", "id"},
+    {"name", "title"},          {"heading", "title"},        {"sents", "sentences"},
+    {"edges", "links"},         {"created", "created_us"},   {"created_at", "created_us"},
+    {"updated", "updated_us"},  {"updated_at", "updated_us"},
+};
+
+/* The field an unknown key most likely meant, or NULL: another tool's
+ * name for it (any case), else the nearest field by spelling
+ * (cvs_suggest: "txt", "ids", "vectr", "titel", "created_ms"). */
+static const char *suggest_field(const char *key)
+{
+    for (size_t i = 0; i < sizeof other_names / sizeof *other_names; i++)
+        if (!strcasecmp(key, other_names[i].name))
+            return other_names[i].field;
+    return cvs_suggest(key, fields, sizeof fields / sizeof *fields);
+}
+
+/* The members of a link object, and other tools' names for them. */
+static const char *const link_fields[] = {"id", "type", "weight"};
+static const struct {
+    const char *name, *field;
+} link_other_names[] = {
+    {"target", "id"}, {"to", "id"},       {"kind", "type"},     {"rel", "type"},
+    {"label", "type"}, {"score", "weight"}, {"strength", "weight"},
+};
+
+/* Notes one unknown key: counted and named once (shown as name, e.g.
+ * "metadata" or "links[].kind"), with sug, the member it likely meant. */
+static int note_key(cvs_reader *r, const char *name, const char *sug)
+{
+    size_t i, klen = strlen(name);
+    char **p;
+    for (i = 0; i < r->nunknown && strcmp(name, r->unknown[i]); i++)
+        ;
+    if (i < r->nunknown || r->nunknown == CVS__UNKNOWN_MAX)
+        return CVS_OK;
+    if (!(p = realloc(r->unknown, (r->nunknown + 1) * sizeof *p)) ||
+        !((r->unknown = p)[r->nunknown] = strdup(name)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    r->nunknown++;
+    if (r->warn && r->nunknown <= CVS_IMPORT_KEYS_NAMED) {
+        char msg[768];
+        snprintf(msg, sizeof msg,
+                 "%s: line %llu: key \"%.*s%s\" is not a record field and was ignored%s%s%s%s",
+                 r->path, (unsigned long long)r->lineno, (int)(klen > 100 ? 100 : klen), name,
+                 klen > 100 ? "..." : "", sug ? " (did you mean \"" : "", sug ? sug : "",
+                 sug ? "\"?)" : "",
+                 r->nunknown == CVS_IMPORT_KEYS_NAMED
+                     ? "; any further unknown keys are counted, not named" : "");
+        r->warn(r->warn_ctx, name, r->lineno, sug, msg);
+    }
+    return CVS_OK;
+}
+
+/* Counts and names (once each) doc's keys that are no field, and those of
+ * its link objects ("links[].kind": a link's "type" given another name
+ * would lose the type as silently). */
+static int note_unknown(cvs_reader *r, json_t *doc)
+{
+    const char *key;
+    json_t *x, *l, *ls = json_object_get(doc, "links");
+    int any = 0, rc;
+    size_t j;
+    json_object_foreach(doc, key, x) {
+        size_t i;
+        for (i = 0; i < sizeof fields / sizeof *fields && strcmp(key, fields[i]); i++)
+            ;
+        if (i < sizeof fields / sizeof *fields)
+            continue;
+        any = 1;
+        if ((rc = note_key(r, key, suggest_field(key))))
+            return rc;
+    }
+    json_array_foreach(json_is_array(ls) ? ls : NULL, j, l) {
+        json_object_foreach(json_is_object(l) ? l : NULL, key, x) {
+            const char *sug = NULL;
+            char name[128];
+            size_t i;
+            for (i = 0; i < 3 && strcmp(key, link_fields[i]); i++)
+                ;
+            if (i < 3)
+                continue;
+            any = 1;
+            for (i = 0; !sug && i < sizeof link_other_names / sizeof *link_other_names; i++)
+                if (!strcasecmp(key, link_other_names[i].name))
+                    sug = link_other_names[i].field;
+            if (!sug)
+                sug = cvs_suggest(key, link_fields, 3);
+            snprintf(name, sizeof name, "links[].%.100s", key);
+            if ((rc = note_key(r, name, sug)))
+                return rc;
+        }
+    }
+    r->unknown_records += (uint64_t)any;
+    return CVS_OK;
+}
+
+/* A message when the first line begins with the magic number of a
+ * compressed file (its first bytes, whatever line they make), else NULL:
+ * "bad JSON at column 1" would not say why. */
+static const char *packed(const char *s, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *msg;
+    } m[] = {
+        {"\x1f\x8b", 2, "gzip-compressed: decompress it, or pipe it in (gunzip -c FILE | "
+                        "cvstore import DB - --format jsonl)"},
+        {"BZh", 3, "bzip2-compressed: decompress it, or pipe it in (bzip2 -dc FILE | ...)"},
+        {"\xfd" "7zXZ", 5, "xz-compressed: decompress it, or pipe it in (xz -dc FILE | ...)"},
+        {"\x28\xb5\x2f\xfd", 4, "zstd-compressed: decompress it, or pipe it in (zstd -dc "
+                                "FILE | ...)"},
+        {"PK\x03\x04", 4, "a zip archive: extract the JSONL file from it"},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (n >= m[i].len && !memcmp(s, m[i].magic, m[i].len))
+            return m[i].msg;
+    return NULL;
+}
+
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -383,10 +537,15 @@ int cvs__jsonl_next(cvs_reader *r, cvs_rrec *rec)
      * restores from its export; a link type, a C string, may not, nor
      * may meta (meta_has_nul). */
     if (!(doc = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)))
-        return bad_json(r, &jerr);
+        return r->lineno == 1 && packed(s, len) ? LERR(CVS_EINPUT, "%s", packed(s, len))
+                                                : bad_json(r, &jerr);
     r->doc = doc;
     if (!json_is_object(doc))
         return LERR(CVS_EINPUT, "%s", "record is not a JSON object");
+    /* Before the fields' checks: a record refused for a missing "vector"
+     * is first told that its "embedding" was not one. */
+    if (r->note_unknown && (rc = note_unknown(r, doc)))
+        return rc;
     if ((rc = get_id(r, doc, rec)) || (rc = get_vector(r, doc, rec)))
         return rc;
     if ((x = json_object_get(doc, "text")) && !json_is_null(x)) {

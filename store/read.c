@@ -77,6 +77,8 @@ CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
     if (!db || !out)
         return cvs__err(CVS_EINVAL, "cvs_txn_begin: NULL argument");
     *out = NULL;
+    if ((rc = cvs__db_usable(db)))
+        return rc;
     if (!(t = calloc(1, sizeof *t)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     t->db = db;
@@ -100,6 +102,10 @@ CVS_API int cvs_txn_begin(cvs_db *db, cvs_txn **out)
 CVS_API void cvs_txn_end(cvs_txn *t)
 {
     if (!t)
+        return;
+    /* A snapshot the parent began: ending it here would free the parent's
+     * reader slot under the parent (store/db.c, deviation 5). */
+    if (cvs__db_inherited(t->db))
         return;
     cvs__read_end(t->db, t->txn);
     cvs__snap_unregister(t->db, t->txnid);
@@ -219,6 +225,8 @@ CVS_API int cvs_get_key(cvs_txn *t, int64_t key, cvs_record *rec, float *vec_out
     int mrc;
     if (!t || !rec)
         return cvs__err(CVS_EINVAL, "cvs_get_key: NULL argument");
+    if ((mrc = cvs__db_usable(t->db))) /* a snapshot the parent began */
+        return mrc;
     if ((mrc = cvs__vget(t->db, t->txn, t->db->dbi_recs, &k, &v)))
         return mrc == MDB_NOTFOUND ? cvs__err(CVS_NOTFOUND, "no record with key %lld", (long long)key)
                                    : cvs__err_lmdb(mrc, "reading a record");
@@ -249,6 +257,8 @@ CVS_API int cvs_txn_count(cvs_txn *t, uint64_t *count)
     int mrc;
     if (!t || !count)
         return cvs__err(CVS_EINVAL, "cvs_txn_count: NULL argument");
+    if ((mrc = cvs__db_usable(t->db)))
+        return mrc;
     if ((mrc = mdb_stat(t->txn, t->db->dbi_ids, &st)))
         return cvs__err_lmdb(mrc, "counting records");
     *count = st.ms_entries;
@@ -263,6 +273,8 @@ CVS_API int cvs_key_id(cvs_txn *t, int64_t key, const char **id, size_t *id_len)
     int mrc;
     if (!t || !id || !id_len)
         return cvs__err(CVS_EINVAL, "cvs_key_id: NULL argument");
+    if ((mrc = cvs__db_usable(t->db)))
+        return mrc;
     if ((mrc = cvs__vget(t->db, t->txn, t->db->dbi_recs, &k, &v)))
         return mrc == MDB_NOTFOUND ? cvs__err(CVS_NOTFOUND, "no record with key %lld", (long long)key)
                                    : cvs__err_lmdb(mrc, "reading a record");
@@ -284,6 +296,8 @@ CVS_API int cvs_iter_open(cvs_txn *t, cvs_iter **out)
     if (!t || !out)
         return cvs__err(CVS_EINVAL, "cvs_iter_open: NULL argument");
     *out = NULL;
+    if ((mrc = cvs__db_usable(t->db)))
+        return mrc;
     if (!(it = calloc(1, sizeof *it)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     it->t = t;
@@ -301,6 +315,8 @@ CVS_API int cvs_iter_next(cvs_iter *it, cvs_record *rec, float *vec_out)
     int mrc;
     if (!it || !rec)
         return cvs__err(CVS_EINVAL, "cvs_iter_next: NULL argument");
+    if ((mrc = cvs__db_usable(it->t->db)))
+        return mrc;
     mrc = cvs__cget(it->t->db, it->cur, &k, &v, it->started ? MDB_NEXT : MDB_FIRST);
     it->started = 1;
     if (mrc == MDB_NOTFOUND)

@@ -327,6 +327,9 @@ void cvs_reader_close(cvs_reader *r)
     if (r->f)
         fclose(r->f);
     free(r->links);
+    for (size_t i = 0; i < r->nunknown; i++)
+        free(r->unknown[i]);
+    free(r->unknown);
     if (r->sents)
         free(r->sents->s);
     free(r->sents);

@@ -55,7 +55,19 @@ struct cvs_reader {
                               file: no records, no format header read */
     int allow_novec;       /* jsonl: a record may lack "vector" (the
                               importer embeds its text); rec->vec is NULL */
+    /* jsonl: top-level keys the format does not have.  Noted only while
+     * note_unknown is set (the importer's first pass), so that the second
+     * pass neither warns again nor counts twice. */
+    int note_unknown;
+    cvs_import_warn_fn warn;
+    void *warn_ctx;
+    char **unknown;        /* the distinct keys seen, up to CVS__UNKNOWN_MAX */
+    size_t nunknown;
+    uint64_t unknown_records; /* records holding one */
 };
+
+/* Distinct unknown keys remembered (and counted); beyond, neither. */
+#define CVS__UNKNOWN_MAX 1024
 
 /* Per-format halves: open reads and checks any header and sets dim/total/
  * data_off; next yields one record; both report errors with the path. */

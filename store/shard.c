@@ -63,6 +63,19 @@ int cvs__shard_get(cvs_db *db, MDB_txn *txn, uint32_t *index, uint32_t *count)
     return CVS_OK;
 }
 
+CVS_API int cvs_db_get_shard(cvs_db *db, uint32_t *index, uint32_t *count)
+{
+    MDB_txn *txn;
+    int rc;
+    if (!db || !index || !count)
+        return cvs__err(CVS_EINVAL, "cvs_db_get_shard: NULL argument");
+    if ((rc = cvs__read_begin(db, &txn)))
+        return rc;
+    rc = cvs__shard_get(db, txn, index, count);
+    cvs__read_end(db, txn);
+    return rc;
+}
+
 uint32_t cvs__shard_of(const char *id, size_t len, uint32_t count)
 {
     uint64_t h = 14695981039346656037ull;

@@ -69,17 +69,26 @@ CVS_API int cvs_format_guess(const char *path, cvs_format *out)
         {"npy", CVS_FMT_NPY},     {"jsonl", CVS_FMT_JSONL}, {"json", CVS_FMT_JSONL},
         {"ndjson", CVS_FMT_JSONL},
     };
+    /* Compressed files are read by their tools, in a pipe: the importer
+     * takes standard input (cvs_import's "-"). */
+    static const char *const packed[] = {"gz", "bz2", "xz", "zst", "zip", "lz4", "tgz"};
     const char *dot, *slash;
     if (!path || !out)
         return cvs__err(CVS_EINVAL, "cvs_format_guess: NULL argument");
     dot = strrchr(path, '.');
     slash = strrchr(path, '/');
-    if (dot && (!slash || dot > slash))
+    if (dot && (!slash || dot > slash)) {
         for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
             if (strcasecmp(dot + 1, exts[i].ext) == 0) {
                 *out = exts[i].fmt;
                 return CVS_OK;
             }
+        for (size_t i = 0; i < sizeof packed / sizeof packed[0]; i++)
+            if (strcasecmp(dot + 1, packed[i]) == 0)
+                return cvs__err(CVS_EINVAL, "%s: a compressed file (.%s): decompress it, or pipe "
+                                "it in (gunzip -c FILE | cvstore import DB - --format jsonl)",
+                                path, packed[i]);
+    }
     return cvs__err(CVS_EINVAL, "%s: cannot tell the format from the file name "
                     "(.fvecs .bvecs .ivecs .npy .jsonl); give it explicitly", path);
 }

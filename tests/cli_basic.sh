@@ -96,6 +96,20 @@ has "$tmp/out" '"text":"first"' "the failed import updated no record"
 expect 1 "import of a missing file" import "$db" "$tmp/nope.jsonl" --quiet
 expect 1 "import: --ids-as-text without --ids" import "$db" "$tmp/small.jsonl" --ids-as-text
 
+# A key that is no record field is ignored, never in silence: a warning
+# naming the file, line and key, once per key, with --quiet too, and
+# counted by --json.
+printf '%s\n' '{"id":"k1","vector":[1,1,1],"metadata":{"a":1}}' \
+  '{"id":"k2","vector":[1,1,2],"metadata":{"a":2},"embedding":[1]}' >"$tmp/keys.jsonl"
+expect 0 "import with unknown keys" import "$db" "$tmp/keys.jsonl" --quiet
+has "$tmp/err" 'keys.jsonl: line 1: key "metadata" is not a record field and was ignored (did you mean "meta"?)' "unknown key warned with a suggestion"
+has "$tmp/err" 'line 2: key "embedding"' "each key warned"
+[ "$(grep -c metadata "$tmp/err")" = 1 ] || fail "a key is warned once: $(cat "$tmp/err")"
+ok "a key is warned once"
+expect 0 "import --json with unknown keys" import "$db" "$tmp/keys.jsonl" --json
+has "$tmp/out" '"unknown_keys":["metadata","embedding"],"unknown_key_records":2' "--json counts unknown keys"
+expect 0 "delete the records of unknown keys" delete "$db" k1 k2
+
 expect 0 "search --query-id" search "$db" --query-id a -k 2 --json
 has "$tmp/out" '"query_id":"a"' "search --query-id names the query"
 grep -q '"id":"a"' "$tmp/out" && fail "search --query-id leaves the record itself out"

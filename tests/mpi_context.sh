@@ -209,6 +209,46 @@ grep -q '"type":"link"' "$T/linked-x-one.json" || fail "linked-x: no explicit li
 ck="$(run 2 check "$T/lx4" --json)" || fail "lx4: check: $ck"
 [[ "$ck" == *'"healthy":true'* ]] || fail "lx4: check: $ck"
 
+# ---- links an older rule made: one note over all shards ------------------
+# Two shards of ln4 made as an older cvstore left them: meta "link_rule"
+# (u32, docs/FORMAT.md) 1 in place of 2, patched in data.mdb (LMDB keeps
+# no checksums; the key and its 4-byte value sit side by side in the leaf).
+for s in 1 3; do
+  python3 - "$T/ln4/shard-000$s/data.mdb" <<'PY' || fail "ln4: shard $s has no link_rule to patch"
+import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+old, new = b"link_rule\x02\x00\x00\x00", b"link_rule\x01\x00\x00\x00"
+if old not in b:
+    sys.exit(1)
+open(p, "wb").write(b.replace(old, new))
+PY
+done
+note="the mention links of 2 of 4 shards were made by an older rule; run \`cvstore-mpi link $T/ln4\` to rebuild them over all shards"
+out="$(run 2 stats "$T/ln4")" || fail "outdated: stats: $out"
+[[ "$out" == *"links:      $note"* ]] || fail "outdated: stats has no note: $out"
+[[ "$(grep -c '(links outdated)' <<<"$out")" = 2 ]] || fail "outdated: stats marks not 2 shards: $out"
+out="$(run 2 stats "$T/ln4" --json)" || fail "outdated: stats --json: $out"
+[[ "$out" == *'"links_outdated_shards":2,'* ]] || fail "outdated: stats --json: $out"
+out="$(run 2 check "$T/ln4")" || fail "outdated: check: a note is no problem: $out"
+[[ "$out" == *"note: $note"* ]] || fail "outdated: check has no note: $out"
+out="$(run 2 check "$T/ln4" --json)" || fail "outdated: check --json: $out"
+[[ "$out" == *'"healthy":true'*'"notes":["'"$note"'"]'* ]] || fail "outdated: check --json: $out"
+# One shard alone names the sharded command, not `cvstore link`.
+out="$("$CVS" check "$T/ln4/shard-0001" 2>&1)" || fail "outdated: check of shard 1 alone: $out"
+[[ "$out" == *'this store is shard 1 of 4: run `cvstore-mpi link` on the sharded store'* ]] \
+  || fail "outdated: check of shard 1 alone: $out"
+out="$(run 2 link "$T/ln4")" || fail "outdated: link: $out"
+[[ "$out" == "linked: "*" against 160 titles of all 4 shards"* ]] || fail "outdated: link says: $out"
+out="$(run 2 check "$T/ln4" --json)" || fail "relinked: check --json: $out"
+[[ "$out" == *'"healthy":true'*'"notes":[]'* ]] || fail "relinked: check still notes: $out"
+out="$(run 2 stats "$T/ln4" --json)" || fail "relinked: stats --json: $out"
+[[ "$out" == *'"links_outdated_shards":0,'* ]] || fail "relinked: stats --json: $out"
+same linked-relinked ln ln4 "$T/linked-q.jsonl" "2" --no-knn
+"$CVS" link "$T/ln4/shard-0003" --no-knn >/dev/null 2>"$T/err" || fail "shard 3: link: $(cat "$T/err")"
+grep -q 'warning: this store is shard 3 of 4: linked alone it sees only its own titles' "$T/err" \
+  || fail "shard 3: cvstore link of one shard says nothing: $(cat "$T/err")"
+
 # ---- a question of no words: its error line, the batch goes on --------------
 # As `cvstore context --queries` answers it (the pipeline refuses a
 # question of no words rather than answer an empty set).

@@ -400,6 +400,15 @@ grep -q '"links"' "$T/jone.exp" && grep -q '"title"' "$T/jone.exp" || fail "json
 cmp -s "$T/jone.exp" "$T/sh-j.exp" || fail "jsonl: the shards do not hold what one store holds"
 ck="$(run 2 check "$T/sh-j" --json)" || fail "jsonl: check: $ck"
 [[ "$ck" == *'"healthy":true'* ]] || fail "jsonl: check: $ck"
+# A key that is no record field: a warning in the file's own words (its
+# line, not the part file's), from the shard that holds the record.
+jgen 400 3 | sed '7s/"meta":/"metadata":/' > "$T/keys.jsonl"
+grep -q '"metadata"' "$T/keys.jsonl" || fail "jsonl: keys.jsonl has no metadata key"
+run 2 import "$T/sh-j" "$T/keys.jsonl" >/dev/null 2>"$T/err" || fail "jsonl: unknown key: $(cat "$T/err")"
+[ "$(grep -c 'warning: ' "$T/err")" = 1 ] || fail "jsonl: unknown key: not one warning: $(cat "$T/err")"
+grep -q 'keys.jsonl: line 7: key "metadata" is not a record field and was ignored (did you mean "meta"?) (shard-000' "$T/err" \
+  || fail "jsonl: unknown key: $(cat "$T/err")"
+run 2 import "$T/sh-j" "$T/recs.jsonl" >/dev/null 2>&1 || fail "jsonl: import again"
 # Line 380 is record 371 (8 blank lines before it): 3 values, not 16.
 jgen 400 3 380 | sed 's/"text of record/"new text of record/' > "$T/bad.jsonl"
 run 2 import "$T/sh-j" "$T/bad.jsonl" >/dev/null 2>"$T/err"

@@ -72,7 +72,7 @@ Test(err, private_codes_are_distinct_and_clear_of_others)
     static const int pub[] = {CVS_NOTFOUND, CVS_EINVAL,  CVS_ENOMEM,    CVS_EIO,   CVS_EFORMAT,
                               CVS_EVERSION, CVS_EDIM,    CVS_EINPUT,    CVS_EEXIST, CVS_ECORRUPT,
                               CVS_ELMDB,    CVS_EFAISS,  CVS_ERDONLY,   CVS_EINTERNAL, CVS_EBUSY,
-                              CVS_EKEY,     CVS_ECONFLICT};
+                              CVS_EKEY,     CVS_ECONFLICT, CVS_EFORK};
     const size_t np = sizeof priv / sizeof priv[0], nq = sizeof pub / sizeof pub[0];
     for (size_t i = 0; i < np; i++) {
         cr_assert_lt(priv[i], 0);
@@ -84,4 +84,26 @@ Test(err, private_codes_are_distinct_and_clear_of_others)
                   "private code %d is in LMDB's range", priv[i]);
         cr_assert_str_eq(cvs_strerror(priv[i]), "unknown error");
     }
+}
+
+/* ==== Did you mean ==== */
+
+Test(suggest, the_nearest_name_within_its_reach)
+{
+    static const char *const f[] = {"id", "vector", "text", "title", "meta", "token_budget"};
+    const size_t n = sizeof f / sizeof f[0];
+    cr_assert_str_eq(cvs_suggest("Text", f, n), "text", "case is ignored");
+    cr_assert_str_eq(cvs_suggest("txt", f, n), "text", "one edit of a short name");
+    cr_assert_str_eq(cvs_suggest("vecotr", f, n), "vector", "a swap is one edit");
+    cr_assert_str_eq(cvs_suggest("vctr", f, n), "vector", "two edits of a longer name");
+    cr_assert_str_eq(cvs_suggest("titel", f, n), "title");
+    cr_assert_str_eq(cvs_suggest("metadata", f, n), "meta", "held in the word");
+    cr_assert_str_eq(cvs_suggest("budget", f, n), "token_budget", "held in the name");
+    cr_assert_str_eq(cvs_suggest("ip", f, n), "id");
+    cr_assert_null(cvs_suggest("xy", f, n), "two edits of a two-letter name are too far");
+    cr_assert_null(cvs_suggest("source", f, n));
+    cr_assert_null(cvs_suggest("tx", f, n), "containment needs three letters");
+    cr_assert_str_eq(cvs_suggest("tile", f, n), "title", "the nearest wins (title 1, text 2)");
+    cr_assert_null(cvs_suggest(NULL, f, n));
+    cr_assert_null(cvs_suggest("a_very_long_key_that_is_nothing_like_any_field_at_all", f, n));
 }

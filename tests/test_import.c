@@ -890,3 +890,168 @@ Test(import, a_nul_in_meta_refuses_the_file_before_writing)
         free(s);
     }
 }
+
+/* "[1,0,...,0]": a vector of D values as JSON, into v (cap bytes). */
+static void json_vec(char *v, size_t cap)
+{
+    size_t at = (size_t)snprintf(v, cap, "[1");
+    for (int i = 1; i < D; i++)
+        at += (size_t)snprintf(v + at, cap - at, ",0");
+    snprintf(v + at, cap - at, "]");
+}
+
+/* What the warning callback heard. */
+typedef struct heard {
+    int n;
+    char key[20][64];
+    char suggest[20][16];
+    uint64_t line[20];
+    char msg[20][800];
+} heard;
+
+static void hear(void *ctx, const char *key, uint64_t line, const char *suggest, const char *msg)
+{
+    heard *h = ctx;
+    cr_assert_lt(h->n, 20);
+    snprintf(h->key[h->n], sizeof h->key[0], "%s", key);
+    snprintf(h->suggest[h->n], sizeof h->suggest[0], "%s", suggest ? suggest : "");
+    snprintf(h->msg[h->n], sizeof h->msg[0], "%s", msg);
+    h->line[h->n++] = line;
+}
+
+/* A key the format does not have is ignored but never in silence: named
+ * once, at its first line, in the validation pass (not again in the
+ * write pass), with the field it likely meant; counted in the stats;
+ * the import still succeeds and the known fields arrive. */
+Test(import, unknown_jsonl_keys_are_named_once_with_a_suggestion)
+{
+    char v[200];
+    char *p, body[4096] = "";
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    heard h = {0};
+    cvs_txn *t;
+    cvs_record r;
+    json_vec(v, sizeof v);
+    snprintf(body, sizeof body,
+             "{\"id\":\"a\",\"vector\":%s,\"metadata\":{\"k\":1},\"text\":\"kept\"}\n"
+             "{\"id\":\"b\",\"vector\":%s,\"metadata\":{\"k\":2},\"Title\":\"T\",\"source\":\"x\"}\n"
+             "{\"id\":\"c\",\"vector\":%s,\"embedding\":[1],\"titel\":\"t\",\"txt\":\"t\"}\n"
+             "{\"id\":\"d\",\"vector\":%s}\n",
+             v, v, v, v);
+    p = text_file("k.jsonl", body);
+    o.warn = hear;
+    o.warn_ctx = &h;
+    o.batch = 2; /* two write batches: the write pass reads every line again */
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.records, 4);
+    cr_assert_eq(h.n, 6, "one warning per distinct key, got %d", h.n);
+    const char *keys[] = {"metadata", "Title", "source", "embedding", "titel", "txt"};
+    const char *sugg[] = {"meta", "title", "", "vector", "title", "text"};
+    const uint64_t lines[] = {1, 2, 2, 3, 3, 3};
+    for (int i = 0; i < 6; i++) {
+        cr_expect_str_eq(h.key[i], keys[i]);
+        cr_expect_str_eq(h.suggest[i], sugg[i], "%s: suggested '%s'", keys[i], h.suggest[i]);
+        cr_expect_eq(h.line[i], lines[i], "%s: line %llu", keys[i], (unsigned long long)h.line[i]);
+        cr_expect(strstr(h.msg[i], "k.jsonl: line ") && strstr(h.msg[i], keys[i]) &&
+                      strstr(h.msg[i], "ignored"), "%s", h.msg[i]);
+    }
+    cr_expect(strstr(h.msg[0], "did you mean \"meta\"?"), "%s", h.msg[0]);
+    cr_expect(!strstr(h.msg[2], "did you mean"), "%s", h.msg[2]);
+    cr_assert_eq(st.unknown_keys, 6);
+    cr_assert_eq(st.unknown_key_records, 3);
+    cr_assert_eq(count(), 4);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "a", 1, &r, NULL), 0);
+    cr_assert_eq(r.text_len, 4, "the known fields arrive");
+    cr_assert_eq(r.meta_len, 0, "\"metadata\" is not \"meta\"");
+    cvs_txn_end(t);
+
+    /* Without a callback: counted all the same; cvs_import_check too. */
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(cvs_import_check(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.unknown_keys, 6);
+    cr_assert_eq(st.unknown_key_records, 3);
+    free(p);
+}
+
+/* More distinct unknown keys than CVS_IMPORT_KEYS_NAMED: the first ones
+ * are named (the last named says the rest are not), all are counted. */
+Test(import, many_unknown_keys_are_counted_not_all_named)
+{
+    char v[200], *p, *body = malloc(1 << 16);
+    size_t at = 0;
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    heard h = {0};
+    json_vec(v, sizeof v);
+    for (int i = 0; i < 40; i++)
+        at += (size_t)snprintf(body + at, (1 << 16) - at,
+                               "{\"id\":\"r%d\",\"vector\":%s,\"extra_%d\":1}\n", i, v, i);
+    p = text_file("many.jsonl", body);
+    o.warn = hear;
+    o.warn_ctx = &h;
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(h.n, CVS_IMPORT_KEYS_NAMED);
+    cr_expect(strstr(h.msg[CVS_IMPORT_KEYS_NAMED - 1], "not named"), "%s",
+              h.msg[CVS_IMPORT_KEYS_NAMED - 1]);
+    cr_expect(!strstr(h.msg[0], "not named"), "%s", h.msg[0]);
+    cr_assert_eq(st.unknown_keys, 40);
+    cr_assert_eq(st.unknown_key_records, 40);
+    free(p);
+    free(body);
+}
+
+/* A compressed file is named as one, with the way to import it, by its
+ * extension and, given as jsonl, by its first bytes; nothing is written. */
+Test(import, a_compressed_file_says_so)
+{
+    static const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                       0x03, 0xab, 0x56, 0x0a, '\n', 0x01, 0x02};
+    char *p = tu_write_file(dir, "r.jsonl.gz", gz, sizeof gz);
+    char *q = tu_write_file(dir, "r.jsonl", gz, sizeof gz);
+    cvs_import_opts o = {0};
+    cr_assert_eq(cvs_import(db, p, NULL, NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "a compressed file (.gz)") &&
+              strstr(cvs_errmsg(db), "--format jsonl"), "%s", cvs_errmsg(db));
+    o.format = CVS_FMT_JSONL;
+    cr_assert_eq(cvs_import(db, p, &o, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 1: gzip-compressed"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_import(db, q, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "gzip-compressed"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 0);
+    free(p);
+    free(q);
+}
+
+/* A link object's member given another name ("kind" for "type") would
+ * lose the link's type as silently: named as "links[].kind", once. */
+Test(import, unknown_keys_of_link_objects_are_named)
+{
+    char v[200], body[2048], *p;
+    cvs_import_opts o = {0};
+    cvs_import_stats st;
+    heard h = {0};
+    json_vec(v, sizeof v);
+    snprintf(body, sizeof body,
+             "{\"id\":\"a\",\"vector\":%s,\"links\":[{\"id\":\"b\",\"kind\":\"cites\"},\"b\"]}\n"
+             "{\"id\":\"b\",\"vector\":%s,\"links\":[{\"id\":\"a\",\"kind\":\"x\",\"wieght\":2}]}\n"
+             "{\"id\":\"c\",\"vector\":%s,\"links\":[{\"id\":\"a\",\"type\":\"t\",\"weight\":2}]}\n",
+             v, v, v);
+    p = text_file("l.jsonl", body);
+    o.warn = hear;
+    o.warn_ctx = &h;
+    cr_assert_eq(cvs_import(db, p, &o, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(h.n, 2, "%d warnings", h.n);
+    cr_assert_str_eq(h.key[0], "links[].kind");
+    cr_assert_str_eq(h.suggest[0], "type");
+    cr_assert_eq(h.line[0], 1);
+    cr_assert_str_eq(h.key[1], "links[].wieght");
+    cr_assert_str_eq(h.suggest[1], "weight");
+    cr_assert_eq(h.line[1], 2);
+    cr_assert(strstr(h.msg[0], "line 1: key \"links[].kind\"") &&
+              strstr(h.msg[0], "did you mean \"type\"?"), "%s", h.msg[0]);
+    cr_assert_eq(st.unknown_keys, 2);
+    cr_assert_eq(st.unknown_key_records, 2);
+    free(p);
+}

@@ -1978,3 +1978,43 @@ Test(memory_glove, paraphrased_questions_find_facts_told_one_at_a_time)
     cr_assert_geq(first, NQ * 7 / 10, "hybrid: right memory first for %d of %d", first, NQ);
     cr_assert_geq(vfirst, NQ * 11 / 20, "vector: right memory first for %d of %d", vfirst, NQ);
 }
+
+/* An argument a tool does not take is refused, named with the one it most
+ * likely meant, and nothing is done: "meta" for "metadata" would have
+ * stored the memory without its metadata, "namespce" in the default
+ * namespace, and the agent would never have known. */
+Test(mcp, an_unknown_argument_is_refused_with_a_suggestion)
+{
+    static const char input[] =
+        TOOL_CALL(0, "remember", "{\"text\":\"alice lives in paris\",\"meta\":{\"k\":1}}")
+        TOOL_CALL(1, "remember", "{\"text\":\"alice lives in paris\",\"namespce\":\"x\"}")
+        TOOL_CALL(2, "list", "{}")
+        TOOL_CALL(3, "recall", "{\"query\":\"paris\",\"budget\":5}")
+        TOOL_CALL(4, "forget", "{\"filter\":{},\"zzz\":1}")
+        TOOL_CALL(5, "remember", "{\"text\":\"alice lives in paris\",\"metadata\":{\"k\":1}}")
+        TOOL_CALL(6, "list", "{}");
+    json_t *msg[8] = {0};
+    static const char *const want[] = {
+        "remember: unknown argument 'meta' (did you mean 'metadata'?)",
+        "remember: unknown argument 'namespce' (did you mean 'namespace'?)", NULL,
+        "recall: unknown argument 'budget' (did you mean 'token_budget'?)",
+        "forget: unknown argument 'zzz'; it takes id, filter, namespace"};
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 8), 7);
+    for (size_t i = 0; i < 5; i++) {
+        const char *m = json_string_value(json_object_get(json_object_get(msg[i], "error"), "message"));
+        if (!want[i])
+            continue;
+        cr_assert_eq(ERRCODE(i), -32602, "reply %zu", i);
+        cr_assert(m && strstr(m, want[i]) && strstr(m, "nothing was done"), "%s", m ? m : "(none)");
+    }
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(RESULT(2), "structuredContent"),
+                                                 "memories")), 0, "nothing was stored");
+    cr_assert(json_is_false(json_object_get(RESULT(5), "isError")));
+    {
+        json_t *mem = json_object_get(json_object_get(RESULT(6), "structuredContent"), "memories");
+        cr_assert_eq(json_array_size(mem), 1);
+        cr_assert_eq(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(mem, 0), "metadata"), "k")), 1);
+    }
+    free_replies(msg, 7);
+}

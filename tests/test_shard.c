@@ -156,3 +156,20 @@ Test(shard, check_knows_other_shards, .init = setup, .fini = teardown)
     cr_assert_eq(cvs_db_set_shard(db, 2, 2), CVS_EINVAL);
     cr_assert_eq(cvs_db_set_shard(db, 0, 0), CVS_EINVAL);
 }
+
+/* A store tells its place: none for a store of its own, then what
+ * cvs_db_set_shard set, the last one set winning; a refused set changes
+ * nothing. */
+Test(shard, get_returns_what_set_kept, .init = setup, .fini = teardown)
+{
+    uint32_t i = 99, n = 99;
+    cr_assert_eq(cvs_db_get_shard(db, &i, &n), CVS_NOTFOUND);
+    cr_assert_eq(cvs_db_set_shard(db, 3, 8), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_get_shard(db, &i, &n), 0, "%s", cvs_errmsg(db));
+    cr_assert(i == 3 && n == 8, "shard %u of %u", i, n);
+    cr_assert_eq(cvs_db_set_shard(db, 8, 8), CVS_EINVAL);
+    cr_assert_eq(cvs_db_set_shard(db, 0, 2), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_get_shard(db, &i, &n), 0);
+    cr_assert(i == 0 && n == 2, "shard %u of %u", i, n);
+    cr_assert_eq(cvs_db_get_shard(db, NULL, &n), CVS_EINVAL);
+}

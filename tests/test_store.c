@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "cvstore.h"
 #include "store/db.h"
@@ -786,4 +787,84 @@ Test(store, counts_that_would_wrap_a_size_are_refused)
     cr_assert(!cvs__count_fits(SIZE_MAX / 16, 16));
     cr_assert(!cvs__count_fits(UINT64_MAX, 8));
     cr_assert(!cvs__count_fits(UINT64_MAX / 8 + 1, 16)); /* (n + 1) * 16 wraps to a small size */
+}
+
+/* ==== Fork ==== */
+
+/* The child's half of handle_refuses_use_in_a_child_of_fork: a step
+ * number on the first failure, 0 when the handle refused everything
+ * with CVS_EFORK and a handle of the child's own worked. */
+static int child_after_fork(cvs_txn *inherited)
+{
+    float v[4] = {0, 1, 0, 0}, q[4] = {1, 0, 0, 0}, sc[1];
+    int64_t lab[1];
+    cvs_record r = tu_rec("child", v);
+    cvs_info info;
+    cvs_txn *t = NULL;
+    cvs_db *own = NULL;
+    size_t ins, upd;
+    if (cvs_db_info(db, &info) != CVS_EFORK)
+        return 1;
+    if (!strstr(cvs_errmsg(db), "open it again in this process"))
+        return 2;
+    if (cvs_txn_begin(db, &t) != CVS_EFORK || t)
+        return 3;
+    if (cvs_put(db, &r, 1, 0, &ins, &upd) != CVS_EFORK)
+        return 4;
+    if (cvs_search(db, q, 1, 1, CVS_SEARCH_EXACT, lab, sc) != CVS_EFORK)
+        return 5;
+    {
+        /* The parent's snapshot: its pages are the parent's to reuse. */
+        cvs_record g;
+        cvs_iter *it = NULL;
+        uint64_t n;
+        if (cvs_get(inherited, "a", 1, &g, NULL) != CVS_EFORK ||
+            cvs_txn_count(inherited, &n) != CVS_EFORK ||
+            cvs_iter_open(inherited, &it) != CVS_EFORK || it)
+            return 8;
+    }
+    /* Ending the parent's snapshot and closing its handle here release
+     * nothing of the parent's (its reader slot stays its own). */
+    cvs_txn_end(inherited);
+    cvs_db_close(db);
+    /* The child's own handle works, reads and writes. */
+    if (cvs_db_open(dir, 0, &own) || cvs_db_info(own, &info) || info.count != 2)
+        return 6;
+    if (cvs_put(own, &r, 1, 0, &ins, &upd) || ins != 1)
+        return 7;
+    cvs_db_close(own);
+    return 0;
+}
+
+/* A handle used in a child of fork() (multiprocessing, gunicorn, a
+ * DataLoader's workers): every call fails with CVS_EFORK, the child can
+ * open the store itself, and the parent loses nothing -- its snapshot
+ * begun before the fork still reads, its handle still writes, the store
+ * checks clean. */
+Test(store, handle_refuses_use_in_a_child_of_fork)
+{
+    float v[4] = {1, 0, 0, 0}, w[4] = {0, 0, 1, 0}, out[4];
+    cvs_record rs[2] = {tu_rec("a", v), tu_rec("b", w)}, g;
+    size_t ins, upd;
+    cvs_txn *t;
+    pid_t pid;
+    int st;
+    cr_assert_eq(cvs_put(db, rs, 2, 0, &ins, &upd), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(child_after_fork(t));
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st), "the child died (status %d)", st);
+    cr_assert_eq(WEXITSTATUS(st), 0, "the child failed at step %d", WEXITSTATUS(st));
+    /* The parent's snapshot, begun before the fork, reads as before. */
+    cr_assert_eq(cvs_get(t, "a", 1, &g, out), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(memcmp(out, v, sizeof v), 0);
+    cr_assert_eq(cvs_get(t, "child", 5, &g, NULL), CVS_NOTFOUND, "a snapshot sees no later write");
+    cvs_txn_end(t);
+    cr_assert_eq(count(), 3, "the child's own handle wrote");
+    cr_assert_eq(cvs_put(db, rs, 1, 0, &ins, &upd), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(check_problems(), 0);
 }

@@ -11,8 +11,38 @@ at install time).  Start with :func:`open`::
 
 The library is found through CVSTORE_LIB (its path), the build tree of the
 source checkout this package lives in, or the dynamic loader (an installed
-libcvstore.so.0).  Errors raise subclasses of :class:`Error` named after the
-library's codes (NotFound, InvalidInput, WrongPassphrase, Corrupt, ...).
+libcvstore.so.0).
+
+Errors.  Every failure raises a subclass of :class:`Error` (``.code`` the
+library's CVS_E* code, ``.name`` its name, ``.message`` the detail, also
+``str(e)``), each also a built-in exception where one fits, so code written
+for files and dicts catches them:
+
+    Error
+      NotFound (KeyError)           no such record, codec, index or model file
+        StoreNotFound (FileNotFoundError)   open() of a path with no store
+      InvalidArgument (ValueError)  a bad argument; also "the store is closed"
+        FileNotFound (FileNotFoundError)    import_file's file is not there
+        PermissionDenied (PermissionError)  ... cannot be read
+        IsADirectory (IsADirectoryError)    ... is a directory
+      InvalidInput (ValueError)     a record or file the store refuses
+      DimensionMismatch (ValueError)  vectors of another dimension
+      AlreadyExists (FileExistsError)  open(create=True) over a store
+      OutOfMemory (MemoryError)
+      IoError (OSError)             the operating system failed, or an embedder
+      FormatError                   not a cvstore store
+      VersionMismatch               another on-disk format version
+      Corrupt                       a stored value fails validation
+      WrongPassphrase               an encrypted store's passphrase
+      ReadOnly                      a write on a store opened read-only
+      Busy                          map growth blocked by long snapshots
+      Conflict                      a build overtaken by other builds
+      UsedAfterFork (RuntimeError)  a Store used in a child of os.fork()
+      LmdbError, FaissError, InternalError
+
+Warnings (warnings.warn, so filters apply): :class:`WaitWarning` (a write
+waits for another process's writer), :class:`UnknownKeyWarning` (an
+imported JSONL record has a key that is no record field: it was ignored).
 """
 
 try:
@@ -27,8 +57,9 @@ except ImportError as _e:
         f"numpy for this interpreter", name=_e.name) from _e
 
 from ._errors import (AlreadyExists, Busy, Conflict, Corrupt, DimensionMismatch, Error, FaissError,
-                      FormatError, InternalError, InvalidArgument, InvalidInput, IoError,
-                      LmdbError, NotFound, OutOfMemory, ReadOnly, VersionMismatch,
+                      FileNotFound, FormatError, InternalError, InvalidArgument, InvalidInput,
+                      IoError, IsADirectory, LmdbError, NotFound, OutOfMemory, PermissionDenied,
+                      ReadOnly, StoreNotFound, UnknownKeyWarning, UsedAfterFork, VersionMismatch,
                       WaitWarning, WrongPassphrase)
 from ._lib import lib_path
 from ._store import Context, ContextItem, PutResult, Results, Store, open
@@ -46,4 +77,5 @@ __all__ = ["open", "Store", "Results", "Context", "ContextItem", "PutResult", "l
            "Error", "NotFound", "InvalidArgument", "OutOfMemory", "IoError", "FormatError",
            "VersionMismatch", "DimensionMismatch", "InvalidInput", "AlreadyExists", "Corrupt",
            "LmdbError", "FaissError", "ReadOnly", "InternalError", "Busy", "WrongPassphrase",
-           "Conflict", "WaitWarning", "__version__"]
+           "Conflict", "UsedAfterFork", "FileNotFound", "PermissionDenied", "IsADirectory",
+           "StoreNotFound", "WaitWarning", "UnknownKeyWarning", "__version__"]

@@ -7,6 +7,9 @@ cvs_errmsg's detail of the failure (``.message``; also ``str(e)``).
 
 from __future__ import annotations
 
+import errno as _errno
+import os as _os
+
 from . import _lib as L
 
 
@@ -111,6 +114,72 @@ class Conflict(Error):
     code = L.ECONFLICT
 
 
+class _FileError:
+    """What the file errors below share: the OSError half's errno,
+    strerror and filename are set (as open() sets them), and str() stays
+    cvstore's message (OSError's own would read "[Errno 2] ...")."""
+
+    def _set_os(self, err: int, filename) -> None:
+        self.errno = err
+        self.strerror = _os.strerror(err)
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        # Pickled whole (a multiprocessing worker's error reaches its
+        # parent so): OSError's own pickling keeps only args.
+        return (_file_error_of, (type(self), self.message, self.code, self.name, self.errno,
+                                 self.filename))
+
+
+def _file_error_of(cls, message, code, name, err, filename):
+    e = cls(message, code, name)
+    e._set_os(err, filename)
+    return e
+
+
+class FileNotFound(_FileError, InvalidArgument, FileNotFoundError):
+    """A file given to a call (import_file's path or ids file) does not
+    exist: CVS_EINVAL as the library reports it (so InvalidArgument and
+    ValueError), and a FileNotFoundError (errno ENOENT, filename set), so
+    code written for files catches it."""
+
+
+class PermissionDenied(_FileError, InvalidArgument, PermissionError):
+    """A file given to a call cannot be read (EACCES): InvalidArgument and
+    PermissionError."""
+
+
+class IsADirectory(_FileError, InvalidArgument, IsADirectoryError):
+    """A file given to a call is a directory (EISDIR): InvalidArgument and
+    IsADirectoryError."""
+
+
+class StoreNotFound(_FileError, NotFound, FileNotFoundError):
+    """open() of a path that holds no store (the directory, or its
+    data.mdb, is not there): NotFound (CVS_NOTFOUND, a KeyError) and
+    FileNotFoundError (errno ENOENT, filename the path)."""
+
+
+class UsedAfterFork(Error, RuntimeError):
+    """CVS_EFORK: a Store was used in a child process of os.fork()
+    (multiprocessing's default start method on Linux, gunicorn's workers,
+    PyTorch's DataLoader workers) after its parent opened it.  LMDB handles
+    do not survive a fork: open the store again in the child (close() of
+    the inherited Store is harmless there; the parent's Store is
+    untouched)."""
+    code = L.EFORK
+
+
+class UnknownKeyWarning(UserWarning):
+    """import_file read a JSONL record with a key that is no record field
+    (docs/FORMAT.md, "JSONL records"): the key was ignored.  Issued once per
+    distinct key, naming its first line and the field it likely meant
+    ("metadata" for "meta")."""
+
+
 class WaitWarning(UserWarning):
     """A write of this process is waiting for another process's writer
     (cvs_db_set_wait_fn): a store has one write transaction at a time, and
@@ -121,7 +190,37 @@ class WaitWarning(UserWarning):
 _BY_CODE = {c.code: c for c in (NotFound, InvalidArgument, OutOfMemory, IoError, FormatError,
                                 VersionMismatch, DimensionMismatch, InvalidInput, AlreadyExists,
                                 Corrupt, LmdbError, FaissError, ReadOnly, InternalError, Busy,
-                                WrongPassphrase, Conflict)}
+                                WrongPassphrase, Conflict, UsedAfterFork)}
+
+_BY_ERRNO = {_errno.ENOENT: FileNotFound, _errno.ENOTDIR: FileNotFound,
+             _errno.EACCES: PermissionDenied, _errno.EISDIR: IsADirectory}
+
+
+def file_error(e: Error, path) -> Error:
+    """e, or for an InvalidArgument about a file that cannot be opened
+    (missing, unreadable, a directory) the same error as an instance of
+    FileNotFound, PermissionDenied or IsADirectory, so that it is also the
+    OSError Python code expects.  The library gives those CVS_EINVAL (the
+    caller's mistake) without the errno; opening the file here finds it."""
+    if type(e) is not InvalidArgument or path is None or _os.fsencode(path) == b"-":
+        return e
+    try:
+        fd = _os.open(path, _os.O_RDONLY)
+    except OSError as oe:
+        cls = _BY_ERRNO.get(oe.errno)
+        if cls is None:
+            return e
+        f = cls(e.message, e.code, e.name)
+        f._set_os(oe.errno, _os.fsdecode(path))
+        return f
+    try:
+        if _os.path.isdir(path):
+            f = IsADirectory(e.message, e.code, e.name)
+            f._set_os(_errno.EISDIR, _os.fsdecode(path))
+            return f
+    finally:
+        _os.close(fd)
+    return e
 
 
 def error(rc: int, db=None, prefix: str = "") -> Error:

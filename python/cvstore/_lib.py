@@ -42,6 +42,7 @@ EINTERNAL = -30913
 EBUSY = -30914
 EKEY = -30915
 ECONFLICT = -30916
+EFORK = -30917
 
 METRIC = {"l2": 1, "ip": 2, "cosine": 3}
 METRIC_NAME = {v: k for k, v in METRIC.items()}
@@ -108,6 +109,7 @@ class cvs_search_params(Structure):
 progress_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_uint64, c_uint64, c_uint64, c_uint64)
 report_fn = CFUNCTYPE(None, c_void_p, c_char_p)
 wait_fn = CFUNCTYPE(None, c_void_p, c_int64, c_double, c_int)
+import_warn_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_uint64, c_char_p, c_char_p)
 embed_fn = CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), POINTER(c_size_t), c_size_t,
                      POINTER(c_float))
 
@@ -119,12 +121,14 @@ class cvs_build_opts(Structure):
 
 class cvs_import_opts(Structure):
     _fields_ = [("format", c_int), ("batch", c_size_t), ("ids_path", c_char_p),
-                ("ids_as_text", c_int), ("progress", progress_fn), ("progress_ctx", c_void_p)]
+                ("ids_as_text", c_int), ("progress", progress_fn), ("progress_ctx", c_void_p),
+                ("warn", import_warn_fn), ("warn_ctx", c_void_p)]
 
 
 class cvs_import_stats(Structure):
     _fields_ = [("records", c_uint64), ("inserted", c_uint64), ("updated", c_uint64),
-                ("bytes", c_uint64), ("validate_s", c_double), ("write_s", c_double)]
+                ("bytes", c_uint64), ("validate_s", c_double), ("write_s", c_double),
+                ("unknown_keys", c_uint64), ("unknown_key_records", c_uint64)]
 
 
 FORMAT = {"fvecs": 1, "bvecs": 2, "npy": 3, "jsonl": 4}

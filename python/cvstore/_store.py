@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
+import inspect
 import json
 import math
 import numbers
@@ -36,7 +38,8 @@ import numpy as np
 
 from . import _lib as L
 from ._errors import (DimensionMismatch, Error, InvalidArgument, InvalidInput, OutOfMemory,
-                      WaitWarning, error)
+                      StoreNotFound, UnknownKeyWarning, UsedAfterFork, WaitWarning, error,
+                      file_error)
 
 lib = L.lib
 
@@ -181,12 +184,15 @@ class Results:
 
     @property
     def keys(self) -> np.ndarray:
+        """(q, k) int64 internal keys, best first, padded with -1."""
         if self._keys is None:
             self._keys = np.ndarray(self._shape, np.int64, self._buf)
         return self._keys
 
     @property
     def scores(self) -> np.ndarray:
+        """(q, k) float32 scores (distance for l2, similarity for ip and
+        cosine), padded with NaN."""
         if self._scores is None:
             n = self._shape[0] * self._shape[1]
             self._scores = np.ndarray(self._shape, np.float32, self._buf, n * 8)
@@ -194,6 +200,9 @@ class Results:
 
     @property
     def ids(self) -> list[list[str]]:
+        """q lists of external ids, best first, without the padding;
+        looked up on first use (an id deleted meanwhile reads as None).
+        Raises UsedAfterFork when first read in a child of os.fork()."""
         if self._ids is None:
             self._resolve()
         return self._ids
@@ -237,6 +246,23 @@ class Results:
 
     def __repr__(self) -> str:
         return f"<cvstore.Results {self._shape[0]} queries x {self._shape[1]}>"
+
+    def __reduce__(self):
+        # Pickled (a multiprocessing queue, a cache) as its values: the
+        # arrays copied out of the library's buffer and the ids looked up
+        # now, so the copy needs no store.
+        return (_results_of, (self.keys.copy(), self.scores.copy(), self.ids, self.texts,
+                              self.titles, self.metas))
+
+
+def _results_of(keys, scores, ids, texts, titles, metas) -> Results:
+    """A Results holding these values (an unpickled one): no store."""
+    r = Results.__new__(Results)
+    r._store = r._buf = None
+    r._shape = keys.shape
+    r._keys, r._scores, r._ids = keys, scores, ids
+    r.texts, r.titles, r.metas = texts, titles, metas
+    return r
 
 
 def _keys_to_ids(txn, keys: np.ndarray) -> list[list[str]]:
@@ -344,16 +370,32 @@ def _progress_hook(progress, raised: list):
     call's duration."""
     if progress is None:
         return L.progress_fn()
+    wants_bytes = _positional_params(progress) >= 5
 
-    def on_progress(_ctx, phase, done, total, _bd, _bt):
+    def on_progress(_ctx, phase, done, total, bd, bt):
         if raised:
             return
         try:
-            progress(phase.decode("utf-8", "replace"), int(done), int(total))
+            if wants_bytes:
+                progress(phase.decode("utf-8", "replace"), int(done), int(total), int(bd),
+                         int(bt))
+            else:
+                progress(phase.decode("utf-8", "replace"), int(done), int(total))
         except BaseException as e:  # noqa: BLE001 - raised after the call
             raised.append(e)
 
     return L.progress_fn(on_progress)
+
+
+def _positional_params(fn) -> int:
+    """How many named positional parameters fn has (0 when it cannot be
+    told): a progress function of five is also given the bytes.  Not one
+    of *args, which code written for three arguments uses."""
+    try:
+        ps = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in ps)
 
 
 def _parse_filter(flt):
@@ -455,6 +497,16 @@ class Store:
     Attributes: ``path``, ``dim``, ``metric`` ("l2", "ip", "cosine"),
     ``raw`` ("f32", "f16", "none"), ``readonly``.
 
+    Every method raises, besides what its own text names: InvalidArgument
+    ("the store is closed", a ValueError) once the Store is closed;
+    UsedAfterFork in a child process of os.fork() (open the store again
+    there); ReadOnly for a write on a Store opened readonly=True;
+    OutOfMemory; IoError for a failure of the operating system; Corrupt
+    for a stored value that fails validation (cvstore check lists them);
+    Busy when the map must grow while this process holds snapshots for
+    too long.  The classes are listed in the package's docstring
+    (help(cvstore)).
+
     Closing is safe while other threads are inside calls on the Store:
     cvs_db_close under a running call would free what that call reads (the
     interpreter would die of a segmentation fault), so every method counts
@@ -464,6 +516,7 @@ class Store:
 
     def __init__(self, handle: c_void_p, path: str, readonly: bool):
         self._h = handle.value
+        self._pid = os.getpid()  # a child of a fork may not use it (close)
         self.path = path
         self.readonly = readonly
         self._embedder_ref = None
@@ -495,6 +548,12 @@ class Store:
         """Counts this thread into a call on the handle; raises when the
         store is closed, or closing (unless this thread is inside a call
         already, which close() is waiting for)."""
+        if self._pid != os.getpid():
+            # A child of a fork: the gate's lock may have been held by a
+            # thread of the parent at the fork, which the child does not
+            # have, so it is not taken; the library refuses the call
+            # (UsedAfterFork) and close() needs no count.
+            return
         me = _get_ident()
         with self._gate:
             depth = self._active.get(me, 0)
@@ -503,6 +562,8 @@ class Store:
             self._active[me] = depth + 1
 
     def _leave(self) -> None:
+        if self._pid != os.getpid():
+            return
         me = _get_ident()
         with self._gate:
             depth = self._active[me] - 1
@@ -518,7 +579,18 @@ class Store:
         finish first (close waits for them); calls made once close() has
         begun raise InvalidArgument("the store is closed"), a ValueError.
         Closing from inside a call on this store (its embedder function)
-        raises Error instead of waiting for itself."""
+        raises Error instead of waiting for itself.
+
+        In a child process of os.fork() a Store its parent opened cannot
+        be used (every call raises UsedAfterFork: open the store again in
+        the child); close() there only lets go of it, at once: the calls
+        it would wait for ran in the parent's threads, which the child
+        does not have, and the library releases nothing of the parent's."""
+        if self._pid != os.getpid():
+            h, self._h = self._h, None
+            if h is not None:
+                lib.cvs_db_close(h)  # a no-op in the child (cvs_db_close)
+            return
         with self._gate:
             if self._h is None:
                 return
@@ -559,6 +631,20 @@ class Store:
             self.close()
         except Exception:
             pass
+
+    # A Store is one library handle: a copy would close it a second time
+    # (a double free: the interpreter died of a segmentation fault at
+    # exit), and another process cannot use it (see close()).
+    def __copy__(self):
+        raise TypeError("a cvstore.Store cannot be copied: share the one Store (it is safe "
+                        "to use from many threads)")
+
+    def __deepcopy__(self, memo):
+        self.__copy__()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"a cvstore.Store cannot be pickled or sent to another process: "
+                        f"open the store there with cvstore.open({self.path!r})")
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else f"dim {self.dim}, {self.metric}"
@@ -622,7 +708,11 @@ class Store:
     @_guarded
     def embed(self, texts: str | Sequence[str]) -> np.ndarray:
         """The store's embedder's vectors for texts, an (n, dim) float32 array
-        (one text: still (1, dim))."""
+        (one text: still (1, dim)).  Raises InvalidArgument when the store
+        has no embedder, IoError when the embedder fails (its exception
+        chained),
+        InvalidInput for a text the built-in embedder cannot read (no word
+        of its vocabulary)."""
         if isinstance(texts, (str, bytes)):
             texts = [texts]
         enc = [_enc(t, "text") for t in texts]
@@ -645,7 +735,10 @@ class Store:
         in every store.  texts are not used (they once were a fitting
         sample); a store that has the component keeps it, and other
         embedders have nothing to install.  put() with texts and the
-        importer do it by themselves: there is no need to call this."""
+        importer do it by themselves: there is no need to call this.
+        Raises InvalidArgument when the store has no embedder, NotFound
+        when a built-in's model files are missing, ReadOnly on a read-only
+        Store."""
         enc = [_enc(t, "text") for t in texts]
         if not enc:
             return
@@ -749,7 +842,8 @@ class Store:
 
     @_guarded
     def embedder(self) -> dict | None:
-        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None."""
+        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None.
+        Raises Corrupt when the record of it is damaged."""
         info = L.cvs_embedder_info()
         rc = lib.cvs_db_embedder_info(self._db, byref(info))
         if rc == L.NOTFOUND:
@@ -886,7 +980,8 @@ class Store:
         meta, links, sentences, created_us, updated_us), or None when there
         is none.  sentences: the sentences it was put with (put's
         sentences=, JSONL "sentences"), None when its text was split by the
-        library (ICU) or it has no text."""
+        library (ICU) or it has no text.  Raises TypeError for an id that
+        is not a str, Corrupt when a stored value of it is damaged."""
         b = _enc(id, "id")
         rec = L.cvs_record()
         vec = np.empty(self.dim, dtype=np.float32) if vector else None
@@ -928,7 +1023,8 @@ class Store:
 
     @_guarded
     def ids(self) -> list[str]:
-        """Every record's id, in insertion order (one snapshot)."""
+        """Every record's id, in insertion order (one snapshot).  Raises
+        Corrupt when a stored id is damaged."""
         return self._each_record(lambda rec: _s(rec.id, rec.id_len))
 
     def records(self, *, vector: bool = False, batch: int = 1000):
@@ -980,7 +1076,9 @@ class Store:
     @_guarded
     def delete(self, ids: str | Sequence[str]) -> int:
         """Deletes the records with these ids (one transaction); returns how
-        many there were.  Ids not present are skipped."""
+        many there were.  Ids not present are skipped.  Raises TypeError
+        for ids that are not a str or a sequence of str, InvalidArgument
+        for an empty or over-long id, ReadOnly on a read-only Store."""
         if isinstance(ids, (str, bytes)):
             ids = [ids]
         enc = [_enc(i, "id") for i in ids]
@@ -1012,15 +1110,32 @@ class Store:
         {"records", "inserted", "updated"}, and "link" with what link()
         reports when it ran.  A file of no records (empty, or blank lines
         only: the export of an empty store) imports nothing and returns
-        records 0.
+        records 0.  A JSONL key that is no record field ("metadata" for
+        "meta") is ignored, never silently: each distinct one issues a
+        cvstore.UnknownKeyWarning naming its first line and the field it
+        likely meant, and the result adds "unknown_keys" (the names, the
+        first 16) and "unknown_key_records" (records holding one).
 
         progress: called as progress(phase, done, total) while the import
         validates and writes (phases "validate", "write"; done and total
         records) and while the link it runs builds the kNN graph ("knn"),
-        the reports `cvstore import` draws its bar from.  It runs inside the
+        the reports `cvstore import` draws its bar from.  total is 0 when
+        not known yet: a JSONL file's records are counted by its
+        validation.  A function of five parameters, progress(phase, done,
+        total, bytes_done, bytes_total), is also given the bytes of the
+        file read, known for every file (a bar over a large JSONL file's
+        validation is drawn from them).  It runs inside the
         import (a write may be open): it must not call the store.  An
         exception it raises is raised once the import has returned (the
-        import is not interrupted)."""
+        import is not interrupted).
+
+        Raises FileNotFound (a FileNotFoundError and an InvalidArgument),
+        PermissionDenied or IsADirectory when path or ids cannot be opened;
+        InvalidInput or DimensionMismatch for a record the store refuses
+        (nothing is written: the error names the line); InvalidArgument
+        for a bad option; ReadOnly on a read-only Store; IoError when
+        reading fails or an embedder fails in the write pass (the batches
+        committed stay: run the same import again)."""
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
         o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
@@ -1035,10 +1150,31 @@ class Store:
         elif ids_as_text:
             raise InvalidArgument("ids_as_text needs ids (a file of ids)", L.EINVAL, "CVS_EINVAL")
         st = L.cvs_import_stats()
-        self._with_progress(progress, o,
-                            lambda: lib.cvs_import(self._db, os.fsencode(path), byref(o),
-                                                   byref(st)))
+        heard: list[tuple[str, str]] = []
+
+        def on_unknown(_ctx, key, _line, _suggest, msg):
+            heard.append((key.decode("utf-8", "replace"), msg.decode("utf-8", "replace")))
+
+        o.warn = hook = L.import_warn_fn(on_unknown)
+        try:
+            self._with_progress(progress, o,
+                                lambda: lib.cvs_import(self._db, os.fsencode(path), byref(o),
+                                                       byref(st)))
+        except InvalidArgument as e:
+            f = file_error(e, path)
+            raise (f if f is not e else file_error(e, ids)) from None
+        finally:
+            o.warn = L.import_warn_fn()
+            del hook
+            # After the call, not inside the callback: a warning filter set
+            # to "error" then raises here, where Python can, and every key
+            # is still said when the import itself failed.
+            for _key, msg in heard:
+                warnings.warn(msg, UnknownKeyWarning, stacklevel=3)
         out = {"records": st.records, "inserted": st.inserted, "updated": st.updated}
+        if st.unknown_key_records:
+            out["unknown_keys"] = [k for k, _ in heard]
+            out["unknown_key_records"] = st.unknown_key_records
         if st.records == 0:  # an empty file (an empty store's export): nothing changed
             return out
         if link is None and self.embedder() is not None:
@@ -1228,7 +1364,13 @@ class Store:
         "auto") the library chooses them from the store's size, dimension
         and raw mode (cvs_build_choose).  Returns {"codec": ..., "index":
         ...} as stats() reports them.  progress: as import_file's, with the
-        build's phases ("sample", "coarse", "pq", "encode", ...)."""
+        build's phases ("sample", "coarse", "pq", "encode", ...).
+
+        Raises InvalidArgument for a spec the library does not take (or a
+        codec that does not fit the dimension: "pq3" of 4 dimensions), or
+        a store too small to train on; ReadOnly on a read-only Store;
+        FaissError for a FAISS index FAISS refuses; Conflict when other
+        builds kept overtaking this one (nothing written: build again)."""
         o = _opts(L.cvs_build_opts, "build", seed=seed, max_train=max_train,
                   anisotropic_eta=anisotropic_eta, index=_cstr(index))
         self._has_index = None
@@ -1248,7 +1390,10 @@ class Store:
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors.  progress: as import_file's, while it measures and
-        rebuilds."""
+        rebuilds.  Raises InvalidArgument for a store with no index (or a
+        raw "none" store: no exact search to measure against), a
+        target_recall outside (0, 1], or queries of another dimension;
+        ReadOnly on a read-only Store."""
         k = _int_arg("tune: k", k, 0)  # 0: the library's default
         sample = _int_arg("tune: sample", sample, 0)
         o = _opts(L.cvs_tune_opts, "tune", target_recall=target_recall, k=k, sample=sample,
@@ -1276,7 +1421,9 @@ class Store:
              ann: bool = False, progress: Callable[[str, int, int], Any] | None = None) -> dict:
         """Builds the graph context() walks: mention links from titles found
         in texts, and the kNN graph (k neighbours per record).  progress: as
-        import_file's, while the kNN graph is built (phase "knn")."""
+        import_file's, while the kNN graph is built (phase "knn").  Raises
+        ReadOnly on a read-only Store, InvalidArgument for a k of 0 or an
+        ann=True without an index."""
         k = _int_arg("link: k", k, 1)
         out = {}
         if mentions:
@@ -1296,7 +1443,8 @@ class Store:
     def stats(self) -> dict:
         """The store's figures, as `cvstore stats --json` gives them (count,
         dim, metric, raw, format_version, encrypted, disk_bytes, map_bytes,
-        codec, index, links_outdated), plus the embedder."""
+        codec, index, links_outdated), plus the embedder.  Raises Corrupt
+        when the codec or index it describes is damaged."""
         info = self._info()
         out = {"path": self.path, "count": info.count, "dim": info.dim,
                "metric": L.METRIC_NAME.get(info.metric), "raw": L.RAW_NAME.get(info.raw),
@@ -1536,7 +1684,8 @@ class Store:
                namespace: str | None = None) -> int:
         """Deletes the memory id and/or the memories matching filter ({} for
         the whole namespace) from the namespace (None or "": "default")
-        (MCP `forget`); the count."""
+        (MCP `forget`); the count.  Raises InvalidArgument for neither id
+        nor filter, or a malformed filter; ReadOnly on a read-only Store."""
         if id is None and filter is None:
             raise InvalidArgument("forget: give an id or a filter", L.EINVAL, "CVS_EINVAL")
         ns = _ns(namespace)
@@ -1553,7 +1702,8 @@ class Store:
         """A page of the namespace's memories (None or "": "default"),
         newest first (MCP `list`):
         {"memories": [...], "namespace", "next_cursor"} (next_cursor None
-        after the last page)."""
+        after the last page).  Raises InvalidArgument for a bad cursor or
+        limit."""
         ns = _ns(namespace)
         limit = _int_arg("list_memories: limit", limit, 1)
         r = L.cvs_mem_items()
@@ -1726,7 +1876,10 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     once the wait passes a second, a callable wait(pid, waited_s, done) is
     called instead, None waits silently.
 
-    Raises NotFound when there is no store at path (and create is False),
+    Raises StoreNotFound (a NotFound and a FileNotFoundError) when there
+    is no store at path (and create is False), FileNotFound (an
+    InvalidArgument and a FileNotFoundError) when the directory to create
+    it in is not there,
     AlreadyExists when creating over one, InvalidArgument when this process
     has the store open already (LMDB allows one handle per process: share
     the Store between threads).
@@ -1753,6 +1906,17 @@ _open_lock = threading.Lock()
 _open_stores: "dict[tuple[int, int], weakref.ref]" = {}
 
 
+def _after_fork_in_child() -> None:
+    # Another thread of the parent may have held the lock at the fork: the
+    # child, which does not have that thread, gets a free one.
+    global _open_lock
+    _open_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _store_key(p: bytes):
     try:
         st = os.stat(p)
@@ -1765,7 +1929,9 @@ def _check_not_open(p: bytes) -> None:
     key = _store_key(p)
     ref = _open_stores.get(key) if key else None
     other = ref() if ref else None
-    if other is not None and other._h is not None:
+    # A Store of the parent process (this is a child of a fork) is no
+    # handle of this one's: the child opens its own.
+    if other is not None and other._h is not None and other._pid == os.getpid():
         raise InvalidArgument(f"{os.fsdecode(p)}: this store is open already in this process "
                               f"({other!r}); share that Store between threads, or close it "
                               "first", L.EINVAL, "CVS_EINVAL")
@@ -1833,10 +1999,17 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
                          f"cvstore.open(path, readonly=True) reads it")
             e.args = (e.message,)
         elif rc == L.NOTFOUND and not create:
-            # The library's hint names the CLI's `cvstore init`.
-            e.message = (f"{os.fsdecode(p)}: no store there (create one with "
-                         f"cvstore.open(path, create=True, dim=...))")
-            e.args = (e.message,)
+            # The library's hint names the CLI's `cvstore init`.  Also a
+            # FileNotFoundError: Python code opening files catches that.
+            e = StoreNotFound(f"{os.fsdecode(p)}: no store there (create one with "
+                              f"cvstore.open(path, create=True, dim=...))", e.code, e.name)
+            e._set_os(errno.ENOENT, os.fsdecode(p))
+        elif rc == L.EINVAL and create:
+            # A directory to create it in that is not there: os.mkdir's
+            # FileNotFoundError too.
+            parent = os.path.dirname(os.path.abspath(p)) or b"/"
+            if not os.path.isdir(parent):
+                e = file_error(e, parent)
         raise e
     store = Store(h, os.fsdecode(p), readonly)
     key = _store_key(p)

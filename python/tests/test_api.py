@@ -2,11 +2,14 @@
 context sets, memory, embedders and errors."""
 
 import ctypes
+import errno
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -505,6 +508,107 @@ def test_import_file(path, tmp_path):
             db.import_file(str(bad))
 
 
+def test_import_progress_in_bytes(path, tmp_path):
+    """A JSONL file's record count is not known while it is validated
+    (total 0): a progress function of five parameters is also given the
+    bytes read, for a bar over the validation; one of three (or *args) is
+    called as before."""
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps({"id": f"r{i}", "vector": [i, 1]}) + "\n"
+                         for i in range(3000)))
+    size = f.stat().st_size
+    five, three = [], []
+    with cvstore.open(path, create=True, dim=2, metric="l2") as db:
+        db.import_file(f, batch=500,
+                       progress=lambda ph, d, t, bd, bt: five.append((ph, d, t, bd, bt)))
+        db.import_file(f, progress=lambda *a: three.append(a))
+    val = [x for x in five if x[0] == "validate"]
+    assert val and val[0][2] == 0, "a JSONL validation's total is unknown"
+    assert all(x[4] == size and 0 <= x[3] <= size for x in val)
+    assert val[-1][3] == size and val[-1][1] == 3000
+    assert all(len(a) == 3 for a in three) and three
+
+
+def test_import_file_names_unknown_keys(path, tmp_path):
+    """A JSONL key that is no record field is ignored, never silently: one
+    UnknownKeyWarning per distinct key (its first line, the field it likely
+    meant), and the result counts them."""
+    f = tmp_path / "k.jsonl"
+    f.write_text('{"id": "a", "vector": [1, 0], "metadata": {"k": 1}}\n'
+                 '{"id": "b", "vector": [0, 1], "metadata": {"k": 2}, "source": "x"}\n'
+                 '{"id": "c", "vector": [0, 1]}\n')
+    with cvstore.open(path, create=True, dim=2) as db:
+        with pytest.warns(cvstore.UnknownKeyWarning) as w:
+            r = db.import_file(f)
+        msgs = [str(x.message) for x in w]
+        assert len(msgs) == 2, msgs
+        assert 'line 1: key "metadata"' in msgs[0] and 'did you mean "meta"?' in msgs[0]
+        assert 'line 2: key "source"' in msgs[1] and "did you mean" not in msgs[1]
+        assert all(x.filename == __file__ for x in w)  # the caller's line, not ours
+        assert r["unknown_keys"] == ["metadata", "source"] and r["unknown_key_records"] == 2
+        assert r["inserted"] == 3 and db.get("a")["meta"] is None
+        # A clean file says nothing and returns no such entries.
+        ok = tmp_path / "ok.jsonl"
+        ok.write_text('{"id": "d", "vector": [1, 1], "meta": {"k": 3}}\n')
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r = db.import_file(ok)
+        assert "unknown_keys" not in r and db.get("d")["meta"] == {"k": 3}
+        # Warnings turned into errors: raised after the import returned.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", cvstore.UnknownKeyWarning)
+            with pytest.raises(cvstore.UnknownKeyWarning, match="metadata"):
+                db.import_file(f)
+
+
+def test_file_errors_are_oserrors(path, tmp_path):
+    """A file that is not there is a FileNotFoundError (errno, filename) as
+    well as the binding's InvalidArgument; a store that is not there a
+    FileNotFoundError as well as NotFound."""
+    with cvstore.open(path, create=True, dim=2) as db:
+        missing = tmp_path / "missing.jsonl"
+        with pytest.raises(FileNotFoundError) as e:
+            db.import_file(missing)
+        assert isinstance(e.value, cvstore.FileNotFound)
+        assert isinstance(e.value, cvstore.InvalidArgument) and e.value.code == _lib.EINVAL
+        assert e.value.errno == errno.ENOENT and e.value.filename == str(missing)
+        assert str(missing) in str(e.value) and "Errno" not in str(e.value)
+        back = pickle.loads(pickle.dumps(e.value))  # as a multiprocessing worker's error
+        assert type(back) is cvstore.FileNotFound and str(back) == str(e.value)
+        assert (back.errno, back.filename, back.code) == (errno.ENOENT, str(missing), _lib.EINVAL)
+        with pytest.raises(IsADirectoryError):
+            db.import_file(tmp_path, format="jsonl")
+        vec = tmp_path / "v.fvecs"
+        vec.write_bytes(np.int32(2).tobytes() + np.float32([1, 1]).tobytes())
+        with pytest.raises(FileNotFoundError) as e:
+            db.import_file(vec, ids=tmp_path / "no-ids.txt")
+        assert e.value.filename == str(tmp_path / "no-ids.txt")
+        if os.geteuid() != 0:  # root reads any file
+            locked = tmp_path / "locked.jsonl"
+            locked.write_text('{"id": "a", "vector": [1, 0]}\n')
+            locked.chmod(0)
+            with pytest.raises(PermissionError):
+                db.import_file(locked)
+        # Errors that are not about the file stay what they were.
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"id": "a", "vector": [1, 0]}\n')
+        with pytest.raises(cvstore.InvalidArgument) as e:
+            db.import_file(bad, batch=-1)
+        assert not isinstance(e.value, OSError)
+    with pytest.raises(FileNotFoundError) as e:
+        cvstore.open(tmp_path / "none.cvs")
+    assert isinstance(e.value, cvstore.NotFound) and isinstance(e.value, cvstore.StoreNotFound)
+    assert e.value.errno == errno.ENOENT and e.value.filename == str(tmp_path / "none.cvs")
+    # A create in a directory that is not there, as os.mkdir says it.
+    with pytest.raises(FileNotFoundError) as e:
+        cvstore.open(tmp_path / "no-dir" / "s.cvs", create=True, dim=2)
+    assert isinstance(e.value, cvstore.InvalidArgument) and e.value.filename == str(tmp_path / "no-dir")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(cvstore.InvalidArgument) as e:  # not about a missing directory
+        cvstore.open(tmp_path / "a-file", create=True, dim=2)
+    assert "not a directory" in str(e.value) and not isinstance(e.value, FileNotFoundError)
+
+
 def test_import_file_as_the_cli_imports(path, tmp_path):
     """import_file takes what `cvstore import` takes (format for a name
     without the extension, an ids file, ids_as_text, batch), and a text
@@ -974,17 +1078,35 @@ def test_conversation_links(memdb):
 
 # ==== errors ====
 
+def test_help_documents_every_call_and_error():
+    """help(cvstore) is a user's manual: every public call of a Store says
+    what it raises, and the package's docstring lists every exception and
+    warning class it exports."""
+    import inspect
+    missing = [n for n, m in inspect.getmembers(cvstore.Store, callable)
+               if not n.startswith("_") and "raise" not in (inspect.getdoc(m) or "").lower()]
+    assert missing == [], f"no word of what they raise: {missing}"
+    assert "raise" in inspect.getdoc(cvstore.open).lower()
+    for n in ("keys", "scores", "ids"):
+        assert inspect.getdoc(getattr(cvstore.Results, n)), n
+    doc = cvstore.__doc__
+    for n in cvstore.__all__:
+        o = getattr(cvstore, n)
+        if isinstance(o, type) and issubclass(o, (cvstore.Error, Warning)):
+            assert re.search(rf"\b{n}\b", doc), f"{n} is not in the package's docstring"
+
+
 def test_every_code_has_its_class():
     codes = [v for k, v in vars(_lib).items()
              if k.isupper() and isinstance(v, int) and -30999 < v <= _lib.NOTFOUND]
-    assert len(codes) == 17
+    assert len(codes) == 18
     seen = set()
     for c in codes:
         e = cvstore._errors.error(c)
         assert type(e) is not cvstore.Error and e.code == c
         assert e.name == _lib.lib.cvs_strerror(c).decode()
         seen.add(type(e))
-    assert len(seen) == 17
+    assert len(seen) == 18
     assert issubclass(cvstore.InvalidInput, ValueError)
     assert issubclass(cvstore.NotFound, cvstore.Error)
     assert cvstore._errors.error(_lib.ECONFLICT).__class__ is cvstore.Conflict
@@ -1346,3 +1468,33 @@ def test_search_of_none_says_what_queries_are(textdb):
     for bad in (None, {"text": "capital"}):
         with pytest.raises(TypeError, match=f"queries are text, a vector .* not {type(bad).__name__}"):
             textdb.search(bad, k=1)
+
+
+def test_lifetimes_past_the_store(path, rng):
+    """Results outlive their Store's name and its close; an exception in a
+    `with` block closes the store with every write committed and none left
+    open (the store opens again and writes); close() twice is one close;
+    an iterator dropped half-way holds no snapshot."""
+    import gc
+    import weakref
+    db = cvstore.open(path, create=True, dim=4, metric="l2")
+    db.put(ids_of(20), rng.random((20, 4), dtype=np.float32))
+    res = db.search(rng.random((2, 4), dtype=np.float32), k=3)
+    ref = weakref.ref(db)
+    it = db.records(batch=4)
+    next(it)
+    del db, it
+    gc.collect()
+    assert len(res.ids) == 2 and all(len(r) == 3 for r in res.ids)  # the Store lives on in res
+    ref().close()
+    ref().close()
+    assert len(res.ids[0]) == 3
+    with pytest.raises(RuntimeError):
+        with cvstore.open(path) as db:
+            db.put("x", [1, 2, 3, 4])
+            raise RuntimeError("boom")
+    assert db._h is None
+    with cvstore.open(path) as again:
+        assert again.get("x") is not None and again.check() == []
+        again.put("y", [4, 3, 2, 1])  # no write of the earlier Store is in the way
+        assert len(again) == 22
