@@ -4,8 +4,8 @@
  *
  * The facts of bench/data/memory-facts.jsonl (55 things an agent is told
  * about its user and the user's work) are written into a fresh text store
- * (glove embedder) through cvs_mem_remember, one call each, in file order,
- * as an agent would over time.  Then every question of
+ * (the embedder --embedder names, below) through cvs_mem_remember, one call
+ * each, in file order, as an agent would over time.  Then every question of
  * bench/data/memory-questions.jsonl (one paraphrase per fact, written by
  * hand, see bench/data/README.md) is recalled with cvs_mem_recall and its
  * defaults (hybrid rankings, diverse selection, k 10, no budget) and with
@@ -50,10 +50,10 @@
  * repairs, doctors) is held out like D, F, H, I and K: written in one
  * sitting after every other set had been run with the minilm embedder.
  *
- * --embedder names the store's embedder: use (the default: the Universal
- * Sentence Encoder lite, query/embed_use.c, which the README recommends for
- * memory stores), glove, minilm (all-MiniLM-L6-v2, query/embed_minilm.c),
- * or a list of them ("glove,use", "use,minilm"),
+ * --embedder names the store's embedder: minilm (the default:
+ * all-MiniLM-L6-v2, query/embed_minilm.c, which the README recommends for
+ * memory stores), use (the Universal Sentence Encoder lite,
+ * query/embed_use.c), glove, or a list of them ("glove,use", "use,minilm"),
  * each set then run once per embedder in a store of its own, side by side
  * in one table.  remember_ms is the mean wall time of one cvs_mem_remember
  * call: the facts' in the first rows of a set, the unrelated memories' in
@@ -289,7 +289,7 @@ static void usage(FILE *f)
         "  --half A|B   sets main, C, G, J and L only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
         "               rules on A\n"
-        "  --embedder   the store's embedder: use (default), glove, minilm, or a list\n"
+        "  --embedder   the store's embedder: minilm (default), use, glove, or a list\n"
         "               of them (use,minilm): each set once per embedder, side by side\n");
 }
 
@@ -489,8 +489,8 @@ int bench_memory(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     static const char *const header[] = {"set", "embedder", "memories", "strategy", "questions",
                                          "hit_at_1", "hit_at_3", "mrr", "p50_ms", "remember_ms"};
-    /* use: the embedder the README recommends for memory */
-    size_t emb[BU_N_EMBEDDERS] = {1}, nemb = 1;
+    /* minilm: the embedder the README recommends for memory */
+    size_t emb[BU_N_EMBEDDERS] = {2}, nemb = 1;
     const char *facts_path = NULL, *q_path = NULL;
     const char *csv = NULL, *parent = NULL;
     size_t n_unrel = 500;

@@ -1414,8 +1414,9 @@ static int mem_embed(cvs_db *db, const char *text, size_t len, float *out)
     if (rc == CVS_EINVAL && cvs_db_embedder_info(db, &ei) == CVS_NOTFOUND)
         rc = cvs__err(CVS_EINVAL, "%s: the store has no embedder, and memories are embedded to "
                       "be recalled by meaning: keep them in a store made with one (`cvstore init "
-                      "DB --embedder use`, or glove; Python: cvstore.open(path, create=True, "
-                      "embedder=\"use\")), or recall with retrieval lexical", db->path);
+                      "DB --embedder minilm`, or the lighter `--embedder use` or glove; Python: "
+                      "cvstore.open(path, create=True, embedder=\"minilm\")), or recall with "
+                      "retrieval lexical", db->path);
     return rc;
 }
 
