@@ -37,6 +37,9 @@ void cvs__embedder_drop(cvs_db *db);
  * (query/context.c, deviation 15) read it.  0 for a store that records none; an error only
  * from reading the record. */
 int cvs__embedder_trained(cvs_db *db, int *yes);
+/* The number of pieces the attached built-in sentence encoder ("use",
+ * "minilm") reads text as, into *n; CVS_NOTFOUND for any other embedder. */
+int cvs__embedder_pieces(cvs_db *db, const char *text, size_t len, size_t *n);
 /* The module (store/module.h) that owns the embedder attached to a
  * handle: it only frees it at close. */
 extern const cvs__module cvs__embed_module;
