@@ -2125,12 +2125,13 @@ static int recall_lead_pool(recall_weights *w, cvs_txn *t, const int64_t *keys, 
         if ((rc = cvs_get_key(t, keys[i], &rec, v)))
             break;
         /* No candidate here holds a stand-in vector (meta "_noembed", whose
-         * cosine would say nothing of its text): rule 12 runs only with the
-         * `use` encoder, and cvs_mem_remember stores a stand-in only when
-         * the embedder refuses the text (CVS_EINPUT), which `use` does for
-         * a text without a piece, that is of white space only, and such a
-         * text has no words and is refused before (every character that
-         * cvs_text_words reads as a word has a piece: test_use.c,
+         * cosine would say nothing of its text): rule 12 runs only with a
+         * trained encoder (`use`, `minilm`), and cvs_mem_remember stores a
+         * stand-in only when the embedder refuses the text (CVS_EINPUT),
+         * which they do for a text without a piece, that is of white space
+         * (or control characters) only, and such a text has no words and is
+         * refused before (every character that cvs_text_words reads as a
+         * word has a piece: test_use.c and test_minilm.c,
          * every_word_has_a_piece).  An import may carry the flag over
          * from another store's export, but its vector is then the text's
          * own embedding (or the file's), whose cosine is meaningful. */
