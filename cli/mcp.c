@@ -111,10 +111,11 @@ static const char usage[] =
     "Serves the store as agent memory over the Model Context Protocol: JSON-RPC\n"
     "2.0, one message per line on stdin and stdout (the MCP stdio transport).\n"
     "Tools: remember, recall, forget, list.  The store needs an embedder\n"
-    "(`cvstore init DB --embedder use`, the recommended one, or minilm or glove);\n"
-    "without one, or without its data, it is refused at start-up.  A store that\n"
-    "cannot be written (a read-only file system) is served read-only: recall and list\n"
-    "answer, remember and forget fail with the reason.  Runs until stdin closes.\n"
+    "(`cvstore init DB --embedder minilm`, the recommended one, or the lighter\n"
+    "use or glove); without one, or without its data, it is refused at start-up.\n"
+    "A store that cannot be written (a read-only file system) is served read-only:\n"
+    "recall and list answer, remember and forget fail with the reason.  Runs until\n"
+    "stdin closes.\n"
     "A session begins with initialize (its protocolVersion): until it is answered,\n"
     "every request but ping gets the error -32002, so a call typed by hand\n"
     "needs one first:\n"
@@ -1128,7 +1129,8 @@ static int check_embedder(server *s, const char *path)
     int rc = cvs_db_embedder_info(s->db, &ei);
     if (rc == CVS_NOTFOUND) {
         cli_err("mcp", "%s has no embedder, and every memory tool embeds text: create a memory "
-                "store with `cvstore init NEW_DB --embedder use` (or glove)", path);
+                "store with `cvstore init NEW_DB --embedder minilm` (or --embedder use or glove, "
+                "lighter)", path);
         return CLI_EUSER;
     }
     if (rc || (rc = cvs_db_info(s->db, &in)))

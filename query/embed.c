@@ -799,6 +799,30 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
     return rc;
 }
 
+static int current(cvs_db *db, cvs_embedder **out);
+
+/* The number of pieces the attached built-in encoder reads text as, into
+ * *n (rule 18 of query/memory.c: a name the encoder holds as one piece is
+ * one it weighs in its cosine).  CVS_NOTFOUND for glove, an application's
+ * or a server's embedder, whose pieces are not known. */
+int cvs__embedder_pieces(cvs_db *db, const char *text, size_t len, size_t *n)
+{
+    cvs_embedder *e;
+    int32_t *ids = NULL;
+    int rc;
+    *n = 0;
+    if ((rc = current(db, &e)))
+        return rc;
+    if (e->use)
+        rc = cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, n);
+    else if (e->minilm)
+        rc = cvs__wordpiece_encode(cvs__minilm_tokenizer(e->minilm), text, len, SIZE_MAX, &ids, n);
+    else
+        rc = CVS_NOTFOUND;
+    free(ids);
+    return rc;
+}
+
 /* What kind of model the handle's embedder is (text.h, cvs__embedder_kind):
  * from the embedder attached, else from the store's record, so that a store
  * queried with a vector and no embedder attached (or none recorded:

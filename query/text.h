@@ -41,6 +41,9 @@ int cvs__embedder_kind(cvs_db *db, int *kind);
 /* *yes = 1 when cvs__embedder_kind says CVS__EMB_TRAINED.  Memory recall
  * reads it (query/memory.c, rule 12: its vector ranking leads). */
 int cvs__embedder_trained(cvs_db *db, int *yes);
+/* The number of pieces the attached built-in sentence encoder ("use",
+ * "minilm") reads text as, into *n; CVS_NOTFOUND for any other embedder. */
+int cvs__embedder_pieces(cvs_db *db, const char *text, size_t len, size_t *n);
 /* The module (store/module.h) that owns the embedder attached to a
  * handle: it only frees it at close. */
 extern const cvs__module cvs__embed_module;

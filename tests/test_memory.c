@@ -1548,7 +1548,7 @@ Test(mcp, refuses_a_store_that_cannot_embed)
     tu_glove_write(gdir, words, vecs, 2, 4);
     cr_assert_eq(tu_cli(NULL, "init '%s/plain' --dim 4 --metric l2 >/dev/null", dir), 0);
     cr_assert_eq(tu_cli(&out, "mcp '%s/plain' </dev/null 2>&1", dir), 1);
-    cr_assert(strstr(out, "no embedder") && strstr(out, "--embedder use"), "%s", out);
+    cr_assert(strstr(out, "no embedder") && strstr(out, "--embedder minilm"), "%s", out);
     free(out);
     cr_assert_eq(tu_cli(&out, "stats '%s/plain'", dir), 0);
     cr_assert(strstr(out, "embedder:       none"), "%s", out);
