@@ -6,10 +6,13 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1013,6 +1016,63 @@ Test(sif, first_attach_to_a_store_of_vectors)
     import_lines(db, dir, "{\"id\": \"v\", \"vector\": [0, 0, 0, 1]}\n");
     cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(stored_pc(db, pc), 2);
+}
+
+/* ==== Fork ==== */
+
+/* fork_child_refuses_while_a_thread_attaches: a thread of the parent
+ * embedding with the store's recorded glove, which attaches it first. */
+static void *attach_thread(void *arg)
+{
+    float out[4];
+    int rc = cvs_embed_text(arg, "king", 0, out); /* fails: the FIFO gives no words */
+    (void)rc;
+    return NULL;
+}
+
+/* A child of fork() made while another thread of the parent was attaching
+ * the store's embedder (loading its model, seconds for minilm, with the
+ * handle's embedder lock held) gets CVS_EFORK from the inherited handle,
+ * as from every call (include/cvstore.h), not a lock that no thread of
+ * the child will ever release.  The model's words file is a FIFO here, so
+ * the attaching thread waits in its open until the parent writes it. */
+Test(sif, fork_child_refuses_while_a_thread_attaches)
+{
+    char *fdir = tu_tmpdir(), path[4200];
+    pthread_t th;
+    pid_t pid;
+    int st, fd;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    /* The same vocabulary, its words behind a FIFO. */
+    write_glove(fdir, NULL);
+    snprintf(path, sizeof path, "%s/%s", fdir, CVS_GLOVE_WORDS);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    setenv("CVSTORE_GLOVE_DIR", fdir, 1);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(pthread_create(&th, NULL, attach_thread, db), 0);
+    usleep(300000); /* the thread is in the attach, blocked in the FIFO's open */
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        float out[4];
+        alarm(10); /* a deadlock dies of SIGALRM */
+        _exit(cvs_embed_text(db, "king", 0, out) == CVS_EFORK ? 0 : 1);
+    }
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    /* Let the parent's thread go: the FIFO gives it no words. */
+    fd = open(path, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    pthread_join(th, NULL);
+    cr_assert(WIFEXITED(st), "the child hung or died (signal %d)",
+              WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    cr_assert_eq(WEXITSTATUS(st), 0, "the child's call did not fail with CVS_EFORK");
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    tu_rmrf(fdir);
+    free(fdir);
 }
 
 static int len_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out)
