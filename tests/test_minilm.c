@@ -440,6 +440,23 @@ Test(minilm_model, a_missing_or_cut_cache_names_the_remedy)
     free(tok);
 }
 
+/* A directory where a model file should be (an unpacked archive's folder
+ * of that name, a mistyped cache): named as what it is, not "out of
+ * memory" (the size a directory reports is no file's).  Needs no model. */
+Test(minilm_model, a_directory_for_a_model_file_is_named)
+{
+    char dir[] = "/tmp/cvs-minilm-XXXXXX", sub[4200];
+    cvs_minilm *m = NULL;
+    cr_assert(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/%s", dir, CVS_MINILM_FILE);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    cr_expect_eq(cvs__minilm_load(dir, &m), CVS_EIO, "%s", cvs_errmsg(NULL));
+    cr_expect(strstr(cvs_errmsg(NULL), "not a regular file"), "%s", cvs_errmsg(NULL));
+    cr_expect_null(m);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* Two loads of the same files share one copy (deviation 5); a model from
  * memory is its caller's alone and embeds the same. */
 Test(minilm_model, one_copy_per_process_for_the_same_files)
