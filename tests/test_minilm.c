@@ -25,6 +25,7 @@
 
 #include "cvstore.h"
 #include "query/embed_minilm.h"
+#include "query/text.h"
 #include "tests/testutil.h"
 
 static char ml_dir[4096];
@@ -510,6 +511,48 @@ static void *conc_run(void *arg)
     for (int i = 0; i < 3 && c->rc == 0; i++)
         c->rc = cvs_embed_text(c->db, c->text, 0, c->v);
     return NULL;
+}
+
+static int const_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                       float *out)
+{
+    (void)ctx;
+    (void)texts;
+    (void)lens;
+    for (size_t i = 0; i < n * CVS_MINILM_DIM; i++)
+        out[i] = i % CVS_MINILM_DIM == 1;
+    return CVS_OK;
+}
+
+/* What context sets and memory recall read of the embedder
+ * (cvs__embedder_kind) is the same from the model attached and from the
+ * store's record read by a handle that attached nothing: the built-in
+ * minilm is a trained encoder either way; an application's function that
+ * calls itself "minilm" is not, either way. */
+Test(minilm_store, kind_agrees_attached_and_recorded)
+{
+    cvs_create_opts o = {.dim = CVS_MINILM_DIM, .metric = CVS_METRIC_COSINE};
+    char *dir[2] = {NULL, NULL};
+    cvs_db *db[2] = {NULL, NULL};
+    int kind = -1;
+    if (!have_model())
+        return;
+    for (int s = 0; s < 2; s++)
+        tu_store_create(&o, NULL, &dir[s], &db[s]);
+    cr_assert_eq(cvs_db_set_embedder(db[0], "minilm", 0, NULL, NULL), CVS_OK, "%s",
+                 cvs_errmsg(db[0]));
+    cr_assert_eq(cvs_db_set_embedder(db[1], "minilm", CVS_MINILM_DIM, const_embed, NULL), CVS_OK,
+                 "%s", cvs_errmsg(db[1]));
+    for (int s = 0; s < 2; s++) {
+        int want = s == 0 ? CVS__EMB_TRAINED : CVS__EMB_UNKNOWN;
+        cr_assert_eq(cvs__embedder_kind(db[s], &kind), CVS_OK);
+        cr_expect_eq(kind, want, "store %d attached: kind %d", s, kind);
+        cvs_db_close(db[s]);
+        cr_assert_eq(cvs_db_open(dir[s], 0, &db[s]), CVS_OK);
+        cr_assert_eq(cvs__embedder_kind(db[s], &kind), CVS_OK);
+        cr_expect_eq(kind, want, "store %d recorded: kind %d", s, kind);
+        tu_store_remove(&dir[s], &db[s]);
+    }
 }
 
 /* A store records minilm and its fingerprint, embeds from several threads

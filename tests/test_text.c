@@ -1090,6 +1090,35 @@ static int len_embed(void *ctx, const char *const *texts, const size_t *lens, si
     return 0;
 }
 
+/* cvs__embedder_kind is the same from the glove attached and from the
+ * store's record read by a handle that attached nothing (the single-hop
+ * context route reads it: deviation 16); an application's function named
+ * "glove" is not GloVe's either way. */
+Test(sif, kind_agrees_attached_and_recorded)
+{
+    cvs_create_opts o = {4, CVS_METRIC_COSINE, CVS_RAW_F32};
+    char *d2 = NULL;
+    cvs_db *db2 = NULL;
+    int kind = -1, calls = 0;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__embedder_kind(db, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_SIF, "attached: %d", kind);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs__embedder_kind(db, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_SIF, "recorded: %d", kind);
+    tu_store_create(&o, NULL, &d2, &db2);
+    cr_assert_eq(cvs_db_set_embedder(db2, "glove", 4, len_embed, &calls), 0, "%s",
+                 cvs_errmsg(db2));
+    cr_assert_eq(cvs__embedder_kind(db2, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_UNKNOWN, "an application's glove, attached: %d", kind);
+    cvs_db_close(db2);
+    cr_assert_eq(cvs_db_open(d2, 0, &db2), 0);
+    cr_assert_eq(cvs__embedder_kind(db2, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_UNKNOWN, "an application's glove, recorded: %d", kind);
+    tu_store_remove(&d2, &db2);
+}
+
 Test(sif, mismatched_embedders_are_refused)
 {
     int calls = 0;
