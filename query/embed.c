@@ -769,7 +769,8 @@ CVS_API int cvs_db_set_embedder(cvs_db *db, const char *name, uint32_t dim, cvs_
     int rc;
     if (!db)
         return cvs__err(CVS_EINVAL, "cvs_db_set_embedder: NULL argument");
-    if ((rc = embedder_new(db, name, dim, fn, ctx, &e)))
+    /* Before loading a model the child of a fork could not use (current). */
+    if ((rc = cvs__db_usable(db)) || (rc = embedder_new(db, name, dim, fn, ctx, &e)))
         return rc;
     return attach(db, e);
 }
@@ -785,7 +786,7 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
         return cvs__err(CVS_EINVAL, "cvs_db_set_embedder_http: NULL argument");
     if (snprintf(name, sizeof name, "http:%s", model) >= (int)sizeof name)
         return cvs__err(CVS_EINVAL, "model name too long");
-    if ((rc = cvs_http_embedder_new(url, model, api_key, 0, &h)))
+    if ((rc = cvs__db_usable(db)) || (rc = cvs_http_embedder_new(url, model, api_key, 0, &h)))
         return rc;
     if ((rc = embedder_new(db, name, cvs_http_embedder_dim(h), cvs_http_embed, h, &e))) {
         cvs_http_embedder_free(h);
@@ -834,6 +835,8 @@ int cvs__embedder_kind(cvs_db *db, int *kind)
     emb_rec r;
     int rc;
     *kind = CVS__EMB_UNKNOWN;
+    if ((rc = cvs__db_usable(db))) /* the lock may be a parent's thread's (current) */
+        return rc;
     pthread_mutex_lock(&embed_st(db)->mu);
     e = embed_st(db)->e;
     if (e)
@@ -948,6 +951,11 @@ static int current(cvs_db *db, cvs_embedder **out)
     emb_rec r;
     cvs_embedder *e;
     int rc;
+    /* In a child of fork() the lock below may be held for good: a thread
+     * of the parent attaching a model at the fork (seconds of loading) is
+     * not in the child to release it (store/db.c, deviation 5). */
+    if ((rc = cvs__db_usable(db)))
+        return rc;
     pthread_mutex_lock(&embed_st(db)->mu);
     e = embed_st(db)->e;
     pthread_mutex_unlock(&embed_st(db)->mu);

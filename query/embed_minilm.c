@@ -95,6 +95,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <utf8proc.h>
 
 #include "core/err.h"
@@ -749,6 +750,7 @@ fail:
 static int read_all(const char *dir, const char *name, unsigned char **buf, size_t *len)
 {
     char path[4200];
+    struct stat stb;
     FILE *f;
     long sz = 0;
     int rc = CVS_OK;
@@ -763,7 +765,11 @@ static int read_all(const char *dir, const char *name, unsigned char **buf, size
                         fetch[0] == '/' ? "" : " from a cvstore checkout", CVS_MINILM_FILE,
                         CVS_MINILM_VOCAB);
     }
-    if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+    /* fopen opens a directory too, whose size is no file's (ext4 says
+     * 2^63 - 1: "out of memory" would mislead). */
+    if (fstat(fileno(f), &stb) || !S_ISREG(stb.st_mode))
+        rc = cvs__err(CVS_EIO, "%s: not a regular file", path);
+    else if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
         rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
     else if (!(*buf = malloc(sz ? (size_t)sz : 1)))
         rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);

@@ -71,7 +71,12 @@ CVS_API int cvs_format_guess(const char *path, cvs_format *out)
     };
     /* Compressed files are read by their tools, in a pipe: the importer
      * takes standard input (cvs_import's "-"). */
-    static const char *const packed[] = {"gz", "bz2", "xz", "zst", "zip", "lz4", "tgz"};
+    static const struct {
+        const char *ext, *tool; /* the command that writes the file out */
+    } packed[] = {
+        {"gz", "gunzip -c"}, {"tgz", "tar -xzOf"}, {"bz2", "bzip2 -dc"}, {"xz", "xz -dc"},
+        {"zst", "zstd -dc"}, {"zip", "unzip -p"},  {"lz4", "lz4 -dc"},
+    };
     const char *dot, *slash;
     if (!path || !out)
         return cvs__err(CVS_EINVAL, "cvs_format_guess: NULL argument");
@@ -84,10 +89,10 @@ CVS_API int cvs_format_guess(const char *path, cvs_format *out)
                 return CVS_OK;
             }
         for (size_t i = 0; i < sizeof packed / sizeof packed[0]; i++)
-            if (strcasecmp(dot + 1, packed[i]) == 0)
+            if (strcasecmp(dot + 1, packed[i].ext) == 0)
                 return cvs__err(CVS_EINVAL, "%s: a compressed file (.%s): decompress it, or pipe "
-                                "it in (gunzip -c FILE | cvstore import DB - --format jsonl)",
-                                path, packed[i]);
+                                "it in (%s FILE | cvstore import DB - --format jsonl)", path,
+                                packed[i].ext, packed[i].tool);
     }
     return cvs__err(CVS_EINVAL, "%s: cannot tell the format from the file name "
                     "(.fvecs .bvecs .ivecs .npy .jsonl); give it explicitly", path);

@@ -1024,6 +1024,25 @@ Test(import, a_compressed_file_says_so)
     free(q);
 }
 
+/* The way to import a compressed file names that file's own tool: gunzip
+ * reads no .zst, .xz or .bz2 file, and a .zip is extracted, not piped. */
+Test(import, a_compressed_name_names_its_tool)
+{
+    static const struct {
+        const char *name, *tool;
+    } t[] = {{"r.jsonl.gz", "gunzip -c"}, {"r.jsonl.tgz", "tar -xzOf"},
+             {"r.jsonl.bz2", "bzip2 -dc"}, {"r.jsonl.xz", "xz -dc"},
+             {"r.jsonl.zst", "zstd -dc"},  {"r.jsonl.lz4", "lz4 -dc"},
+             {"r.jsonl.zip", "unzip -p"}};
+    cvs_format f;
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        cr_assert_eq(cvs_format_guess(t[i].name, &f), CVS_EINVAL);
+        cr_expect(strstr(cvs_errmsg(NULL), t[i].tool), "%s: %s", t[i].name, cvs_errmsg(NULL));
+        if (strcmp(t[i].tool, "gunzip -c") && strcmp(t[i].tool, "tar -xzOf"))
+            cr_expect(!strstr(cvs_errmsg(NULL), "gunzip"), "%s", cvs_errmsg(NULL));
+    }
+}
+
 /* A link object's member given another name ("kind" for "type") would
  * lose the link's type as silently: named as "links[].kind", once. */
 Test(import, unknown_keys_of_link_objects_are_named)

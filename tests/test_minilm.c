@@ -25,6 +25,7 @@
 
 #include "cvstore.h"
 #include "query/embed_minilm.h"
+#include "query/text.h"
 #include "tests/testutil.h"
 
 static char ml_dir[4096];
@@ -440,6 +441,23 @@ Test(minilm_model, a_missing_or_cut_cache_names_the_remedy)
     free(tok);
 }
 
+/* A directory where a model file should be (an unpacked archive's folder
+ * of that name, a mistyped cache): named as what it is, not "out of
+ * memory" (the size a directory reports is no file's).  Needs no model. */
+Test(minilm_model, a_directory_for_a_model_file_is_named)
+{
+    char dir[] = "/tmp/cvs-minilm-XXXXXX", sub[4200];
+    cvs_minilm *m = NULL;
+    cr_assert(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/%s", dir, CVS_MINILM_FILE);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    cr_expect_eq(cvs__minilm_load(dir, &m), CVS_EIO, "%s", cvs_errmsg(NULL));
+    cr_expect(strstr(cvs_errmsg(NULL), "not a regular file"), "%s", cvs_errmsg(NULL));
+    cr_expect_null(m);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* Two loads of the same files share one copy (deviation 5); a model from
  * memory is its caller's alone and embeds the same. */
 Test(minilm_model, one_copy_per_process_for_the_same_files)
@@ -493,6 +511,48 @@ static void *conc_run(void *arg)
     for (int i = 0; i < 3 && c->rc == 0; i++)
         c->rc = cvs_embed_text(c->db, c->text, 0, c->v);
     return NULL;
+}
+
+static int const_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
+                       float *out)
+{
+    (void)ctx;
+    (void)texts;
+    (void)lens;
+    for (size_t i = 0; i < n * CVS_MINILM_DIM; i++)
+        out[i] = i % CVS_MINILM_DIM == 1;
+    return CVS_OK;
+}
+
+/* What context sets and memory recall read of the embedder
+ * (cvs__embedder_kind) is the same from the model attached and from the
+ * store's record read by a handle that attached nothing: the built-in
+ * minilm is a trained encoder either way; an application's function that
+ * calls itself "minilm" is not, either way. */
+Test(minilm_store, kind_agrees_attached_and_recorded)
+{
+    cvs_create_opts o = {.dim = CVS_MINILM_DIM, .metric = CVS_METRIC_COSINE};
+    char *dir[2] = {NULL, NULL};
+    cvs_db *db[2] = {NULL, NULL};
+    int kind = -1;
+    if (!have_model())
+        return;
+    for (int s = 0; s < 2; s++)
+        tu_store_create(&o, NULL, &dir[s], &db[s]);
+    cr_assert_eq(cvs_db_set_embedder(db[0], "minilm", 0, NULL, NULL), CVS_OK, "%s",
+                 cvs_errmsg(db[0]));
+    cr_assert_eq(cvs_db_set_embedder(db[1], "minilm", CVS_MINILM_DIM, const_embed, NULL), CVS_OK,
+                 "%s", cvs_errmsg(db[1]));
+    for (int s = 0; s < 2; s++) {
+        int want = s == 0 ? CVS__EMB_TRAINED : CVS__EMB_UNKNOWN;
+        cr_assert_eq(cvs__embedder_kind(db[s], &kind), CVS_OK);
+        cr_expect_eq(kind, want, "store %d attached: kind %d", s, kind);
+        cvs_db_close(db[s]);
+        cr_assert_eq(cvs_db_open(dir[s], 0, &db[s]), CVS_OK);
+        cr_assert_eq(cvs__embedder_kind(db[s], &kind), CVS_OK);
+        cr_expect_eq(kind, want, "store %d recorded: kind %d", s, kind);
+        tu_store_remove(&dir[s], &db[s]);
+    }
 }
 
 /* A store records minilm and its fingerprint, embeds from several threads

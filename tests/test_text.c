@@ -6,10 +6,13 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1015,6 +1018,63 @@ Test(sif, first_attach_to_a_store_of_vectors)
     cr_assert_eq(stored_pc(db, pc), 2);
 }
 
+/* ==== Fork ==== */
+
+/* fork_child_refuses_while_a_thread_attaches: a thread of the parent
+ * embedding with the store's recorded glove, which attaches it first. */
+static void *attach_thread(void *arg)
+{
+    float out[4];
+    int rc = cvs_embed_text(arg, "king", 0, out); /* fails: the FIFO gives no words */
+    (void)rc;
+    return NULL;
+}
+
+/* A child of fork() made while another thread of the parent was attaching
+ * the store's embedder (loading its model, seconds for minilm, with the
+ * handle's embedder lock held) gets CVS_EFORK from the inherited handle,
+ * as from every call (include/cvstore.h), not a lock that no thread of
+ * the child will ever release.  The model's words file is a FIFO here, so
+ * the attaching thread waits in its open until the parent writes it. */
+Test(sif, fork_child_refuses_while_a_thread_attaches)
+{
+    char *fdir = tu_tmpdir(), path[4200];
+    pthread_t th;
+    pid_t pid;
+    int st, fd;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cvs_db_close(db);
+    /* The same vocabulary, its words behind a FIFO. */
+    write_glove(fdir, NULL);
+    snprintf(path, sizeof path, "%s/%s", fdir, CVS_GLOVE_WORDS);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    setenv("CVSTORE_GLOVE_DIR", fdir, 1);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(pthread_create(&th, NULL, attach_thread, db), 0);
+    usleep(300000); /* the thread is in the attach, blocked in the FIFO's open */
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        float out[4];
+        alarm(10); /* a deadlock dies of SIGALRM */
+        _exit(cvs_embed_text(db, "king", 0, out) == CVS_EFORK ? 0 : 1);
+    }
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    /* Let the parent's thread go: the FIFO gives it no words. */
+    fd = open(path, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    pthread_join(th, NULL);
+    cr_assert(WIFEXITED(st), "the child hung or died (signal %d)",
+              WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    cr_assert_eq(WEXITSTATUS(st), 0, "the child's call did not fail with CVS_EFORK");
+    setenv("CVSTORE_GLOVE_DIR", gdir, 1);
+    tu_rmrf(fdir);
+    free(fdir);
+}
+
 static int len_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out)
 {
     int *calls = ctx;
@@ -1028,6 +1088,35 @@ static int len_embed(void *ctx, const char *const *texts, const size_t *lens, si
             out[i * 4 + d] = (float)(lens[i] + (size_t)d);
     }
     return 0;
+}
+
+/* cvs__embedder_kind is the same from the glove attached and from the
+ * store's record read by a handle that attached nothing (the single-hop
+ * context route reads it: deviation 16); an application's function named
+ * "glove" is not GloVe's either way. */
+Test(sif, kind_agrees_attached_and_recorded)
+{
+    cvs_create_opts o = {4, CVS_METRIC_COSINE, CVS_RAW_F32};
+    char *d2 = NULL;
+    cvs_db *db2 = NULL;
+    int kind = -1, calls = 0;
+    cr_assert_eq(cvs_db_set_embedder(db, "glove", 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs__embedder_kind(db, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_SIF, "attached: %d", kind);
+    cvs_db_close(db);
+    cr_assert_eq(cvs_db_open(dir, 0, &db), 0);
+    cr_assert_eq(cvs__embedder_kind(db, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_SIF, "recorded: %d", kind);
+    tu_store_create(&o, NULL, &d2, &db2);
+    cr_assert_eq(cvs_db_set_embedder(db2, "glove", 4, len_embed, &calls), 0, "%s",
+                 cvs_errmsg(db2));
+    cr_assert_eq(cvs__embedder_kind(db2, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_UNKNOWN, "an application's glove, attached: %d", kind);
+    cvs_db_close(db2);
+    cr_assert_eq(cvs_db_open(d2, 0, &db2), 0);
+    cr_assert_eq(cvs__embedder_kind(db2, &kind), CVS_OK);
+    cr_expect_eq(kind, CVS__EMB_UNKNOWN, "an application's glove, recorded: %d", kind);
+    tu_store_remove(&d2, &db2);
 }
 
 Test(sif, mismatched_embedders_are_refused)
