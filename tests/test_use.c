@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cvstore.h"
@@ -218,6 +219,23 @@ static ref *read_refs(size_t *n)
     cr_assert_geq(k, 20);
     *n = k;
     return r;
+}
+
+/* A directory where the model file should be (an unpacked archive's folder
+ * of that name, a mistyped cache): named as what it is, not "out of
+ * memory" (the size a directory reports is no file's).  Needs no model. */
+Test(use_files, a_directory_for_the_model_file_is_named)
+{
+    char dir[] = "/tmp/cvs-use-XXXXXX", sub[4200];
+    cvs_use *u = NULL;
+    cr_assert(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/%s", dir, CVS_USE_FILE);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    cr_expect_eq(cvs__use_load(dir, &u), CVS_EIO, "%s", cvs_errmsg(NULL));
+    cr_expect(strstr(cvs_errmsg(NULL), "not a regular file"), "%s", cvs_errmsg(NULL));
+    cr_expect_null(u);
+    rmdir(sub);
+    rmdir(dir);
 }
 
 Test(use_model, tokens_match_the_tfjs_tokenizer)
