@@ -802,6 +802,27 @@ CVS_API int cvs_db_set_embedder_http(cvs_db *db, const char *url, const char *mo
 
 static int current(cvs_db *db, cvs_embedder **out);
 
+/* The pieces a built-in encoder (use, minilm) reads text as, into *n,
+ * reading no further than max pieces where its tokenizer can stop early
+ * (WordPiece; SentencePiece's Viterbi pass needs the whole text).
+ * CVS_NOTFOUND for glove, an application's or a server's embedder, whose
+ * pieces are not known. */
+static int encoder_pieces(const cvs_embedder *e, const char *text, size_t len, size_t max,
+                          size_t *n)
+{
+    int32_t *ids = NULL;
+    int rc;
+    *n = 0;
+    if (e->use)
+        rc = cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, n);
+    else if (e->minilm)
+        rc = cvs__wordpiece_encode(cvs__minilm_tokenizer(e->minilm), text, len, max, &ids, n);
+    else
+        rc = CVS_NOTFOUND;
+    free(ids);
+    return rc;
+}
+
 /* The number of pieces the attached built-in encoder reads text as, into
  * *n (rule 18 of query/memory.c: a name the encoder holds as one piece is
  * one it weighs in its cosine).  CVS_NOTFOUND for glove, an application's
@@ -809,19 +830,11 @@ static int current(cvs_db *db, cvs_embedder **out);
 int cvs__embedder_pieces(cvs_db *db, const char *text, size_t len, size_t *n)
 {
     cvs_embedder *e;
-    int32_t *ids = NULL;
     int rc;
     *n = 0;
     if ((rc = current(db, &e)))
         return rc;
-    if (e->use)
-        rc = cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, n);
-    else if (e->minilm)
-        rc = cvs__wordpiece_encode(cvs__minilm_tokenizer(e->minilm), text, len, SIZE_MAX, &ids, n);
-    else
-        rc = CVS_NOTFOUND;
-    free(ids);
-    return rc;
+    return encoder_pieces(e, text, len, SIZE_MAX, n);
 }
 
 /* What kind of model the handle's embedder is (text.h, cvs__embedder_kind):
@@ -1149,13 +1162,9 @@ int cvs__embed_check(cvs_db *db, const char *text, size_t len)
         return rc;
     if (e->use || e->minilm) {
         /* Only the tokenizer: a text with a piece has an embedding. */
-        int32_t *ids;
         size_t k;
-        if ((rc = e->use ? cvs__spm_encode(cvs__use_tokenizer(e->use), text, len, &ids, &k)
-                         : cvs__wordpiece_encode(cvs__minilm_tokenizer(e->minilm), text, len, 1,
-                                                 &ids, &k)))
+        if ((rc = encoder_pieces(e, text, len, 1, &k)))
             return rc;
-        free(ids);
         return k ? CVS_OK : cvs__err(CVS_EINPUT, "its text has no character to embed");
     }
     if (!(tmp = malloc(e->dim * sizeof *tmp)))
