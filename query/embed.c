@@ -90,13 +90,6 @@ typedef struct cvs_embedder {
     cvs_sif *sif;          /* owned: "glove" */
     cvs_use *use;          /* owned: "use" */
     cvs_minilm *minilm;    /* owned: "minilm" */
-    /* A sentence encoder trained for question-answer retrieval, as "use"
-     * (Cer et al. 2018) and "minilm" (Reimers & Gurevych 2019, trained on
-     * question-answer pairs among others) are, not an average of word
-     * vectors: its vector
-     * ranking leads memory recall and joins single-hop context questions
-     * (cvs__embedder_trained). */
-    int trained;
     cvs_http_embedder *http; /* owned: cvs_db_set_embedder_http */
     const char *http_url;  /* its URL (owned by the caller during attach) */
     const float *first_pc; /* glove, during a first attach: the component */
@@ -683,33 +676,23 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
         char dir[4096];
         if ((rc = cvs_use_dir(dir, sizeof dir)) || (rc = cvs__use_load(dir, &e->use)))
             goto fail;
-        if (dim && dim != CVS_USE_DIM) {
-            rc = cvs__err(CVS_EDIM, "embedder use gives %u-dimensional vectors, not %u",
-                          CVS_USE_DIM, dim);
-            goto fail;
-        }
         e->dim = CVS_USE_DIM;
-        e->trained = 1;
     } else if (!fn && strcmp(name, "minilm") == 0) {
         char dir[4096];
         if ((rc = cvs_minilm_dir(dir, sizeof dir)) || (rc = cvs__minilm_load(dir, &e->minilm)))
             goto fail;
-        if (dim && dim != CVS_MINILM_DIM) {
-            rc = cvs__err(CVS_EDIM, "embedder minilm gives %u-dimensional vectors, not %u",
-                          CVS_MINILM_DIM, dim);
-            goto fail;
-        }
         e->dim = CVS_MINILM_DIM;
-        e->trained = 1;
     } else if (!fn) {
         if ((rc = load_glove(db, &e->sif)))
             goto fail;
-        if (dim && dim != cvs__sif_dim(e->sif)) {
-            rc = cvs__err(CVS_EDIM, "embedder glove gives %u-dimensional vectors, not %u",
-                          cvs__sif_dim(e->sif), dim);
-            goto fail;
-        }
         e->dim = cvs__sif_dim(e->sif);
+    }
+    /* A built-in's dimension is its model's; a caller's dim, if given,
+     * must agree with it. */
+    if (!fn && dim && dim != e->dim) {
+        rc = cvs__err(CVS_EDIM, "embedder %s gives %u-dimensional vectors, not %u", e->name,
+                      e->dim, dim);
+        goto fail;
     }
     if (e->dim != db->dim) {
         rc = cvs__err(CVS_EDIM, "%s: embedder '%s' gives %u-dimensional vectors; the store holds "
@@ -853,17 +836,21 @@ int cvs__embedder_kind(cvs_db *db, int *kind)
     pthread_mutex_lock(&embed_st(db)->mu);
     e = embed_st(db)->e;
     if (e)
-        *kind = e->trained ? CVS__EMB_TRAINED : e->sif ? CVS__EMB_SIF : CVS__EMB_UNKNOWN;
+        /* A sentence encoder trained for question-answer retrieval ("use",
+         * Cer et al. 2018; "minilm", Reimers & Gurevych 2019), not an
+         * average of word vectors: its vector ranking leads memory recall
+         * and joins single-hop context questions. */
+        *kind = e->use || e->minilm ? CVS__EMB_TRAINED : e->sif ? CVS__EMB_SIF : CVS__EMB_UNKNOWN;
     pthread_mutex_unlock(&embed_st(db)->mu);
     if (e)
         return CVS_OK;
     if ((rc = cvs__read_begin(db, &txn)))
         return rc;
     /* The record names a built-in; "use" and "minilm" are the ones
-     * embedder_new marks trained.  A built-in's record holds its model's
-     * fingerprint; an application's function that calls itself "use",
-     * "minilm" or "glove" leaves none, and is not the built-in (as
-     * embedder_new does not load it). */
+     * embedder_new loads as trained encoders.  A built-in's record holds
+     * its model's fingerprint; an application's function that calls
+     * itself "use", "minilm" or "glove" leaves none, and is not the
+     * built-in (as embedder_new does not load it). */
     if ((rc = emb_rec_get(db, txn, &r)) == CVS_OK && r.present && r.has_fp)
         *kind = strcmp(r.name, "use") == 0 || strcmp(r.name, "minilm") == 0 ? CVS__EMB_TRAINED
                 : strcmp(r.name, "glove") == 0                              ? CVS__EMB_SIF
