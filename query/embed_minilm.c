@@ -95,7 +95,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <utf8proc.h>
 
 #include "core/err.h"
@@ -750,11 +749,10 @@ fail:
 static int read_all(const char *dir, const char *name, unsigned char **buf, size_t *len)
 {
     char path[4200];
-    struct stat stb;
     FILE *f;
-    long sz = 0;
-    int rc = CVS_OK;
+    int rc;
     *buf = NULL;
+    *len = 0;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (!(f = fopen(path, "rb"))) {
         char fb[4200];
@@ -765,22 +763,8 @@ static int read_all(const char *dir, const char *name, unsigned char **buf, size
                         fetch[0] == '/' ? "" : " from a cvstore checkout", CVS_MINILM_FILE,
                         CVS_MINILM_VOCAB);
     }
-    /* fopen opens a directory too, whose size is no file's (ext4 says
-     * 2^63 - 1: "out of memory" would mislead). */
-    if (fstat(fileno(f), &stb) || !S_ISREG(stb.st_mode))
-        rc = cvs__err(CVS_EIO, "%s: not a regular file", path);
-    else if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
-        rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
-    else if (!(*buf = malloc(sz ? (size_t)sz : 1)))
-        rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
-    else if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz)
-        rc = cvs__err(CVS_EIO, "%s: short read", path);
+    rc = cvs__read_model_file(f, path, buf, len);
     fclose(f);
-    if (rc) {
-        free(*buf);
-        *buf = NULL;
-    }
-    *len = rc ? 0 : (size_t)sz;
     return rc;
 }
 

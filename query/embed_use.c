@@ -104,7 +104,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
 
@@ -625,8 +624,7 @@ int cvs__use_load(const char *dir, cvs_use **out)
     char path[4096];
     FILE *f = NULL;
     unsigned char *buf = NULL;
-    struct stat stb;
-    long sz;
+    size_t sz;
     int rc;
     *out = NULL;
     if (snprintf(path, sizeof path, "%s/%s", dir, CVS_USE_FILE) >= (int)sizeof path)
@@ -639,35 +637,19 @@ int cvs__use_load(const char *dir, cvs_use **out)
                         "directory holding %s", path, why, fetch, dir,
                         fetch[0] == '/' ? "" : " from a cvstore checkout", CVS_USE_FILE);
     }
-    /* fopen opens a directory too, whose size is no file's (ext4 says
-     * 2^63 - 1: "out of memory" would mislead). */
-    if (fstat(fileno(f), &stb) || !S_ISREG(stb.st_mode)) {
-        rc = cvs__err(CVS_EIO, "%s: not a regular file", path);
+    if ((rc = cvs__read_model_file(f, path, &buf, &sz)))
         goto out;
-    }
-    if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-        rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
-        goto out;
-    }
-    if (!(buf = malloc(sz ? (size_t)sz : 1))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        rc = cvs__err(CVS_EIO, "%s: short read", path);
-        goto out;
-    }
     {
         /* Deviation 7: the copy this process already holds of the same
          * bytes, or a new one that later loads will share. */
         unsigned char fp[CVS_FINGERPRINT_BYTES];
         cvs_use *u = NULL;
-        crypto_generichash(fp, sizeof fp, buf, (size_t)sz, NULL, 0);
+        crypto_generichash(fp, sizeof fp, buf, sz, NULL, 0);
         if ((*out = cvs__share_take(&shared, fp))) {
             rc = CVS_OK;
             goto out;
         }
-        if ((rc = cvs__use_load_mem(buf, (size_t)sz, &u)) == CVS_ECORRUPT ||
+        if ((rc = cvs__use_load_mem(buf, sz, &u)) == CVS_ECORRUPT ||
             rc == CVS_EFORMAT || rc == CVS_EVERSION) {
             /* A cut or damaged download, or a file of another version:
              * fetch-use.sh skips a file that is there, so the remedy

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/err.h"
 #include "query/share.h"
@@ -132,6 +133,32 @@ int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_
             rc = e->forward(e->model, ids, k, row);
         }
         free(ids);
+    }
+    return rc;
+}
+
+int cvs__read_model_file(FILE *f, const char *path, unsigned char **buf, size_t *len)
+{
+    struct stat stb;
+    long sz = 0;
+    int rc = CVS_OK;
+    *buf = NULL;
+    *len = 0;
+    /* fopen opens a directory too, whose size is no file's (ext4 says
+     * 2^63 - 1: "out of memory" would mislead). */
+    if (fstat(fileno(f), &stb) || !S_ISREG(stb.st_mode))
+        rc = cvs__err(CVS_EIO, "%s: not a regular file", path);
+    else if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+        rc = cvs__err(CVS_EIO, "%s: cannot size it", path);
+    else if (!(*buf = malloc(sz ? (size_t)sz : 1)))
+        rc = cvs__err(CVS_ENOMEM, "out of memory for %s", path);
+    else if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz)
+        rc = cvs__err(CVS_EIO, "%s: short read", path);
+    if (rc) {
+        free(*buf);
+        *buf = NULL;
+    } else {
+        *len = (size_t)sz;
     }
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "query/embed.h"
 
@@ -33,6 +34,12 @@ void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model);
 /* Drops one holder of model: 1 when the caller is to free it (it was never
  * registered, or this was its last holder, now unregistered), else 0. */
 int cvs__share_drop(cvs__shared *s, void *model);
+
+/* The whole of a model file opened as f (path names it in errors) into
+ * *buf (malloc'ed; *len bytes); f stays open.  A directory (which fopen
+ * opens too) or an unreadable file is CVS_EIO, naming what it is; *buf is
+ * NULL on error. */
+int cvs__read_model_file(FILE *f, const char *path, unsigned char **buf, size_t *len);
 
 /* Multi-head scaled dot-product attention (Vaswani et al. 2017) over the L
  * rows of one text, unmasked: qkv is L x 3d, each row q, k and v side by
