@@ -498,5 +498,18 @@ done
 after="$(for s in 0 1 2; do json_num "$("$CVS" stats "$T/sh-j/shard-000$s" --json)" count; done)"
 [ "$before" = "$after" ] || fail "empty: the shards changed: $before -> $after"
 
+# The overview (`cvstore-mpi --help`) names for each command options that
+# command's own --help documents: the overview once lacked build's --index
+# and search's --ann, which README's commands use.
+run 1 --help > "$T/help" 2>&1 || fail "--help: exit $?"
+grep -q -- '--ann' "$T/help" || fail "--help: search's --ann is not named"
+grep -q -- '--index' "$T/help" || fail "--help: build's --index is not named"
+while read -r cmd opts; do
+  run 1 "$cmd" --help > "$T/help-$cmd" 2>&1 || fail "$cmd --help: exit $?"
+  for o in $opts; do
+    grep -q -- "$o" "$T/help-$cmd" || fail "--help names $cmd $o, which $cmd --help does not"
+  done
+done < <(perl -ne 'print "$1 ", join(" ", /(--[a-z][a-z-]*)/g), "\n" if /^  ([a-z]+) DB/' "$T/help")
+
 [ "$fails" = 0 ] && echo "mpi_shards: all passed"
 exit $((fails > 0))
