@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "cvstore.h"
+#include "graph/graph.h"
 #include "store/db.h"
 #include "tests/testutil.h"
 
@@ -731,8 +732,11 @@ Test(store, a_page_without_its_own_number_is_refused_a_sound_one_is_written)
     cr_assert(strstr(cvs_errmsg(db), "does not carry its own number"), "%s", cvs_errmsg(db));
 }
 
-/* The meta key names of store/meta_keys.h are on-disk bytes: each must be
- * the name docs/FORMAT.md gives, with the compiler's length and no NUL. */
+/* The meta key names of store/meta_keys.h (and graph.h's link_rule) are
+ * on-disk bytes: each must be the name docs/FORMAT.md gives, with the
+ * compiler's length and no NUL, and FORMAT.md's meta table must have a
+ * row for it (`name` in its first column), so a key added to the code
+ * without its documentation fails here. */
 Test(store, meta_keys_are_the_documented_names)
 {
     static const struct {
@@ -764,9 +768,31 @@ Test(store, meta_keys_are_the_documented_names)
         {CVS__MKEY(CVS__META_SIF), "sif"},
         {CVS__MKEY(CVS__META_GLOVE_WORDS), "glove_words"},
         {CVS__MKEY(CVS__META_GLOVE_VECS), "glove_vecs"},
+        {CVS__MKEY(CVS__META_QG), "qg"},
+        {CVS__MKEY(CVS__META_QG_GEN), "qg_gen"},
+        {CVS__MKEY(CVS__META_QG_NEXT), "qg_next"},
+        {CVS__MKEY(CVS__META_QG_DEFAULTS), "qg_defaults"},
+        {CVS__MKEY(CVS__META_QG_DIRTY), "qg/d"},
+        {CVS__MKEY(CVS__META_SHARD), "shard"},
+        {CVS__MKEY(CVS__META_LINK_RULE), "link_rule"},
     };
+    char *format = NULL;
+    size_t flen = 0;
+    FILE *f = fopen(CVS_TEST_DATA "/../../docs/FORMAT.md", "r");
+    cr_assert(f, "cannot open docs/FORMAT.md beside the tests");
+    cr_assert_eq(getdelim(&format, &flen, '\0', f) > 0, 1, "docs/FORMAT.md is empty");
+    fclose(f);
+    /* Only the meta table: "knn" also names a database in the table before it. */
+    char *table = strstr(format, "\n### `meta`\n"), *end = table ? strstr(table, "\nHeader (") : NULL;
+    cr_assert(table && end, "docs/FORMAT.md has no \"### `meta`\" section ending at \"Header (\"");
+    *end = '\0';
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         size_t n = strlen(keys[i].doc);
+        char row[64];
+        /* A row of the meta table starts "| `name`" (prefixed keys: "| `fidx/c` + ..."). */
+        snprintf(row, sizeof row, "\n| `%s`", keys[i].doc);
+        cr_assert(strstr(table, row), "docs/FORMAT.md's meta table has no row for %s",
+                  keys[i].doc);
         cr_assert_eq(keys[i].k.mv_size, n, "%s", keys[i].doc);
         cr_assert(!memcmp(keys[i].k.mv_data, keys[i].doc, n), "%s", keys[i].doc);
         cr_assert(CVS__MKEY_IS(&keys[i].k, CVS__META_HEADER) == !strcmp(keys[i].doc, "header"));
@@ -774,6 +800,7 @@ Test(store, meta_keys_are_the_documented_names)
             cr_assert(keys[j].k.mv_size != n || memcmp(keys[j].k.mv_data, keys[i].doc, n),
                       "%s twice", keys[i].doc);
     }
+    free(format);
 }
 
 /* A count read from a damaged store sizes nothing it cannot: the index
