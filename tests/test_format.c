@@ -9,7 +9,8 @@
  * stage, size, CRC), meta/ivf, lists, codes, ivflog, meta/knn and knn
  * rows, the FAISS index chunk and the graph index blob with their counters
  * and marks, and an encrypted store's header, meta/crypt, keys (Argon2id,
- * the KDF subkeys), sealed values, hashed keys and permuted dupsort values.
+ * the KDF subkeys), sealed values, hashed keys and permuted dupsort values,
+ * and that the Databases table names exactly the databases a new store has.
  * The little-endian decoding, the CRC and the decryption are the test's
  * own (from the document, with libsodium's primitives), so a writer that
  * changed a field's place, size, byte order or sealing fails here even
@@ -121,6 +122,77 @@ static size_t raw_dups(raw *r, const char *name, const void *k, size_t klen, uns
     }
     mdb_cursor_close(c);
     return n;
+}
+
+/* The "## Databases" table of docs/FORMAT.md, as a malloc'd string of its
+ * rows (from the table's header to the first blank line). */
+static char *format_databases_table(void)
+{
+    char *doc = NULL, *t, *end;
+    size_t cap = 0;
+    FILE *f = fopen(CVS_TEST_DATA "/../../docs/FORMAT.md", "r");
+    cr_assert(f, "cannot open docs/FORMAT.md beside the tests");
+    cr_assert(getdelim(&doc, &cap, '\0', f) > 0, "docs/FORMAT.md is empty");
+    fclose(f);
+    t = strstr(doc, "\n## Databases\n");
+    cr_assert(t, "docs/FORMAT.md has no \"## Databases\" section");
+    t = strstr(t, "\n| name |");
+    cr_assert(t, "the Databases section has no table");
+    end = strstr(t + 1, "\n\n");
+    cr_assert(end);
+    *end = '\0';
+    t = strdup(t);
+    free(doc);
+    cr_assert(t);
+    return t;
+}
+
+/* Every named LMDB database a new store (plain and encrypted) has is a row
+ * of FORMAT.md's Databases table, and every row is a database it has: a
+ * database added to the store or a module without its documentation, or
+ * a row for one that is gone, fails here. */
+Test(format, the_databases_table_names_exactly_the_databases_a_store_has, .timeout = 120)
+{
+    char *table = format_databases_table();
+    for (int enc = 0; enc < 2; enc++) {
+        cvs_create_opts o = {3, CVS_METRIC_L2, CVS_RAW_F32};
+        char *dir = NULL, row[80];
+        cvs_db *db = NULL;
+        raw w;
+        MDB_dbi main_dbi;
+        MDB_cursor *c;
+        MDB_val k, v;
+        size_t ndb = 0, nrows = 0;
+        const char *p;
+        if (enc) {
+            dir = tu_tmpdir();
+            cr_assert_eq(cvs_db_create_encrypted(dir, &o, "pw", 2, &db), 0, "%s",
+                         cvs_errmsg(NULL));
+        } else {
+            tu_store_create(&o, NULL, &dir, &db);
+        }
+        cvs_db_close(db);
+        db = NULL;
+        raw_open(&w, dir);
+        cr_assert_eq(mdb_dbi_open(w.txn, NULL, 0, &main_dbi), 0);
+        cr_assert_eq(mdb_cursor_open(w.txn, main_dbi, &c), 0);
+        while (mdb_cursor_get(c, &k, &v, ndb ? MDB_NEXT : MDB_FIRST) == 0) {
+            cr_assert_lt(k.mv_size, 60, "a database name of %zu bytes", k.mv_size);
+            snprintf(row, sizeof row, "\n| `%.*s` |", (int)k.mv_size, (const char *)k.mv_data);
+            cr_assert(strstr(table, row), "%s store: database %.*s has no row in FORMAT.md",
+                      enc ? "an encrypted" : "a plain", (int)k.mv_size,
+                      (const char *)k.mv_data);
+            ndb++;
+        }
+        mdb_cursor_close(c);
+        raw_close(&w);
+        for (p = strstr(table, "\n| `"); p; p = strstr(p + 1, "\n| `"))
+            nrows++;
+        cr_assert_eq(nrows, ndb, "FORMAT.md lists %zu databases, a new %s store has %zu", nrows,
+                     enc ? "encrypted" : "plain", ndb);
+        tu_store_remove(&dir, &db);
+    }
+    free(table);
 }
 
 Test(format, header_and_the_record_databases_are_laid_out_as_documented)
