@@ -128,12 +128,7 @@ static size_t raw_dups(raw *r, const char *name, const void *k, size_t klen, uns
  * rows (from the table's header to the first blank line). */
 static char *format_databases_table(void)
 {
-    char *doc = NULL, *t, *end;
-    size_t cap = 0;
-    FILE *f = fopen(CVS_TEST_DATA "/../../docs/FORMAT.md", "r");
-    cr_assert(f, "cannot open docs/FORMAT.md beside the tests");
-    cr_assert(getdelim(&doc, &cap, '\0', f) > 0, "docs/FORMAT.md is empty");
-    fclose(f);
+    char *doc = tu_read_repo_file("docs/FORMAT.md"), *t, *end;
     t = strstr(doc, "\n## Databases\n");
     cr_assert(t, "docs/FORMAT.md has no \"## Databases\" section");
     t = strstr(t, "\n| name |");

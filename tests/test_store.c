@@ -776,12 +776,7 @@ Test(store, meta_keys_are_the_documented_names)
         {CVS__MKEY(CVS__META_SHARD), "shard"},
         {CVS__MKEY(CVS__META_LINK_RULE), "link_rule"},
     };
-    char *format = NULL;
-    size_t flen = 0;
-    FILE *f = fopen(CVS_TEST_DATA "/../../docs/FORMAT.md", "r");
-    cr_assert(f, "cannot open docs/FORMAT.md beside the tests");
-    cr_assert_eq(getdelim(&format, &flen, '\0', f) > 0, 1, "docs/FORMAT.md is empty");
-    fclose(f);
+    char *format = tu_read_repo_file("docs/FORMAT.md");
     /* Only the meta table: "knn" also names a database in the table before it. */
     char *table = strstr(format, "\n### `meta`\n"), *end = table ? strstr(table, "\nHeader (") : NULL;
     cr_assert(table && end, "docs/FORMAT.md has no \"### `meta`\" section ending at \"Header (\"");

@@ -394,3 +394,17 @@ size_t tu_each_word_char(void (*fn)(void *ctx, const char *b, size_t n, uint32_t
     }
     return worded;
 }
+
+char *tu_read_repo_file(const char *rel)
+{
+    char path[4096], *text = NULL;
+    size_t cap = 0;
+    FILE *f;
+    /* CVS_TEST_DATA is the repository's tests/data. */
+    snprintf(path, sizeof path, "%s/../../%s", CVS_TEST_DATA, rel);
+    f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    cr_assert(getdelim(&text, &cap, '\0', f) > 0, "%s is empty", path);
+    fclose(f);
+    return text;
+}

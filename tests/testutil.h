@@ -17,6 +17,9 @@ char *tu_tmpdir(void);
 void tu_rmrf(const char *path);
 /* Writes len bytes to dir/name and returns the malloc'd full path. */
 char *tu_write_file(const char *dir, const char *name, const void *data, size_t len);
+/* The whole text of the repository's file rel ("docs/FORMAT.md"), malloc'd
+ * and NUL-terminated; fails the test when it cannot be read. */
+char *tu_read_repo_file(const char *rel);
 /* Runs the cvstore CLI with args (a shell-quoted string), captures stdout
  * into *out (malloc'd, may be NULL) and returns the exit code (-1 on a
  * signal). */
