@@ -726,9 +726,10 @@ CVS_API void cvs_free(void *p);
 /* ==== Import ==== */
 
 /* A JSONL record's top-level key that no field of the record format
- * (docs/FORMAT.md, "JSONL records") has: the import ignores it -- files
- * written for other tools import as they are -- and calls this once per
- * distinct key, at its first line, during the validation pass (before
+ * (docs/FORMAT.md, "JSONL records") has, or a link object's member that is
+ * not id, type or weight (named "links[].NAME"): the import ignores it --
+ * files written for other tools import as they are -- and calls this once
+ * per distinct key, at its first line, during the validation pass (before
  * anything is written).  key is the key (NUL-terminated), line its first
  * line (1-based), suggest the field it most likely meant ("meta" for
  * "metadata", "vector" for "embedding" or "vectr") or NULL, msg the whole
@@ -759,8 +760,8 @@ typedef struct cvs_import_stats {
     uint64_t bytes;        /* bytes of input read */
     double validate_s;
     double write_s;
-    uint64_t unknown_keys; /* jsonl: distinct top-level keys ignored (counted
-                              up to 1024) */
+    uint64_t unknown_keys; /* jsonl: distinct keys ignored, top-level and
+                              links[].NAME (counted up to 1024) */
     uint64_t unknown_key_records; /* jsonl: records holding such a key */
 } cvs_import_stats;
 
