@@ -750,8 +750,11 @@
  *   G, J and L (their misses printed), after set N (a PhD student's research
  *   assistant, 56 facts, bench/data/README.md) was written, committed alone
  *   and run once.  A, rules 12 to 15 and 18: 266 of 274 questions first (the
- *   vector ranking alone 260), and no question that the vector ranking puts
- *   first and the hybrid recall does not.  The eight misses: paraphrases the
+ *   `vector` strategy 260), and no question that the `vector` strategy puts
+ *   first and the hybrid recall does not.  That strategy is not the cosine
+ *   alone: recall_weigh multiplies by rule 8's name factor in every recall
+ *   that rule 12 does not lead, so a memory holding the question's
+ *   capitalised words ("Wednesday") comes first there too.  The eight misses: paraphrases the
  *   encoder too ranks second or lower ("Where should meeting minutes go?",
  *   "Where does the user work from?" for "coworking desk", which "works
  *   remotely" holds the word of; "What port does the main app use on my
