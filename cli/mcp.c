@@ -655,13 +655,12 @@ static const struct arg_limit {
     size_t max;
     const char *what;
 } arg_limits[] = {
-    {NULL, "namespace", CVS_MEM_NS_MAX, "CVS_MEM_NS_MAX"},
-    {"recall", "query", CVS_QUERY_MAX_BYTES,
-     "CVS_QUERY_MAX_BYTES: a question or a passage, not a document"},
-    {NULL, "filter", CVS_QUERY_MAX_BYTES, "CVS_QUERY_MAX_BYTES, serialized"},
-    {"remember", "conversation", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
-    {"remember", "supersedes", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
-    {"forget", "id", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
+    {NULL, "namespace", CVS_MEM_NS_MAX, NULL},
+    {"recall", "query", CVS_QUERY_MAX_BYTES, "a question or a passage, not a document"},
+    {NULL, "filter", CVS_QUERY_MAX_BYTES, "serialized"},
+    {"remember", "conversation", CVS_MAX_ID_LEN, "the longest id"},
+    {"remember", "supersedes", CVS_MAX_ID_LEN, "the longest id"},
+    {"forget", "id", CVS_MAX_ID_LEN, "the longest id"},
     {"list", "cursor", sizeof ((cvs_mem_items *)0)->cursor - 1, "a cursor that list returned"},
 };
 
@@ -697,7 +696,8 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
             continue;
         if ((n = arg_bytes(v)) > al->max) {
             snprintf(msg, sizeof msg, "Invalid params: %s: %s has %zu bytes, over the limit of "
-                     "%zu (%s)", tool, al->name, n, al->max, al->what);
+                     "%zu%s%s%s", tool, al->name, n, al->max, al->what ? " (" : "",
+                     al->what ? al->what : "", al->what ? ")" : "");
             return rpc_error(id, RPC_INVALID_PARAMS, msg);
         }
     }
@@ -708,7 +708,7 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
         json_t *type = json_object_get(l, "type");
         if (json_is_string(lid) && json_string_length(lid) > CVS_MAX_ID_LEN)
             snprintf(msg, sizeof msg, "Invalid params: remember: links[%zu]: the id has %zu "
-                     "bytes, over the limit of %d (CVS_MAX_ID_LEN)", i, json_string_length(lid),
+                     "bytes, over the limit of %d (the longest id)", i, json_string_length(lid),
                      CVS_MAX_ID_LEN);
         else if (json_is_string(type) && json_string_length(type) > LINK_TYPE_MAX)
             snprintf(msg, sizeof msg, "Invalid params: remember: links[%zu]: the type has %zu "

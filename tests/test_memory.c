@@ -1609,6 +1609,12 @@ Test(mcp, an_argument_over_its_limit_is_a_json_rpc_error)
     cr_assert(strstr(json_string_value(json_object_get(json_object_get(msg[3], "error"),
                                                        "message")), "namespace has 256 bytes"));
     cr_assert_eq(ERRCODE(4), -32602);
+    /* In an agent's terms: no C constant (CVS_MAX_ID_LEN) it never wrote. */
+    for (size_t i = 0; i < 5; i++) {
+        const char *m = json_string_value(json_object_get(json_object_get(msg[i], "error"),
+                                                          "message"));
+        cr_assert(!m || !strstr(m, "CVS_"), "reply %zu: %s", i, m);
+    }
     free_replies(msg, 5);
     free(big);
     free(input);

@@ -791,6 +791,50 @@ def test_a_question_of_no_words_is_refused(textdb):
     assert textdb.context("\u3000", vector=v, budget=60).items
 
 
+def test_messages_name_no_c_function(textdb, tmp_path):
+    """What a Python user can get wrong is said in the call's terms, never
+    by the C function behind it ("cvs_txn_context: ...", "cvs_tune: ...")
+    or a C constant (CVS_QUERY_MAX_BYTES) the user never wrote."""
+    def message(call, exc=cvstore.Error):
+        with pytest.raises(exc) as e:
+            call()
+        msg = str(e.value)
+        assert not re.search(r"\bcvs_|CVS_[A-Z]", msg), msg
+        return msg
+    assert message(lambda: textdb.context("?!")).startswith("context: the question has no words")
+    assert message(lambda: textdb.context("word " * 20000)).startswith(
+        "context: the query has 100000 bytes, over the limit of 32768 bytes")
+    assert message(lambda: textdb.search("word " * 20000, mode="bm25")).startswith(
+        "text search: the query has 100000 bytes")
+    assert message(lambda: textdb.recall("word " * 20000)).startswith(
+        "recall: the query has 100000 bytes")
+    assert message(lambda: textdb.context("capital", hops=-1)) == \
+        "context: hops is -1; it must be 0 or more"
+    assert message(lambda: textdb.context("capital", lambda_=2.0)) == \
+        "context: lambda 2 is out of range (0 to 1)"
+    assert message(lambda: textdb.delete([""])) == "delete: id 0 is empty"
+    assert message(lambda: textdb.delete(["a", "x" * 600])) == \
+        "delete: id 1 has 600 bytes, more than the 512 an id may have"
+    assert "at most 4096" in message(lambda: textdb.link(k=5000))
+    textdb.build(codec="pq4", index="ivf4")
+    assert message(lambda: textdb.tune(target_recall=2)) == \
+        "tune: the target recall must be in (0, 1], not 2"
+    assert message(lambda: textdb.tune(k=5000)) == "tune: k is 5000; it must be from 1 to 1000"
+    assert "no built-in embedder 'foo'" in message(
+        lambda: cvstore.open(str(tmp_path / "e.cvs"), create=True, dim=4, embedder="foo"))
+    textdb.close()
+    ro = cvstore.open(textdb.path, readonly=True)
+    try:
+        # The application's own embedder, not attached: how to attach it,
+        # or what to give instead.
+        msg = message(lambda: ro.context("capital"))
+        assert "embedder_name=\"test:hash\"" in msg and "--query-vector" in msg, msg
+        assert message(lambda: ro.link(mentions=False), cvstore.ReadOnly).endswith(
+            "store opened read-only")
+    finally:
+        ro.close()
+
+
 def test_a_question_of_stop_words_says_why_it_finds_nothing(textdb):
     """A question of stop words only finds nothing by BM25 (which leaves
     them out, as the glove embedder does): the empty answer carries a note
