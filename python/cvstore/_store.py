@@ -504,7 +504,15 @@ class Store:
     OutOfMemory; IoError for a failure of the operating system; Corrupt
     for a stored value that fails validation (cvstore check lists them);
     Busy when the map must grow while this process holds snapshots for
-    too long.  The classes are listed in the package's docstring
+    too long.  A method that embeds text (put of texts without vectors,
+    search and context of text, embed, remember, recall, import_file of
+    records without vectors) raises, besides: NotFound when a built-in
+    embedder's model files are missing (the message names where it looked
+    and the script that fetches them); InvalidArgument when the store has
+    no embedder, or records an application's own model that is not
+    attached (set_embedder, or open(embedder=...)); IoError when the
+    embedder fails (an exception of your function, an unreachable
+    service).  The classes are listed in the package's docstring
     (help(cvstore)).
 
     Closing is safe while other threads are inside calls on the Store:
@@ -764,6 +772,11 @@ class Store:
         An exception raised by fn fails the calling operation with IoError
         (its message names the exception, which is chained as __cause__);
         the process is never brought down by it.
+
+        Raises DimensionMismatch when the embedder's dimension is not the
+        store's (a built-in's is its own: glove 100, use 512, minilm 384),
+        InvalidArgument when the store records another embedder, NotFound
+        when a built-in's model files are missing.
         """
         if isinstance(fn, str):
             self._check(lib.cvs_db_set_embedder(self._db, fn.encode(), dim or 0,
@@ -882,6 +895,9 @@ class Store:
         records' history; None (or leaving them out) is the put's time, and
         an update keeps its creation time.  A time that is not an integer
         in [0, 2**63) raises InvalidArgument, an update before the creation
+        InvalidInput.  Vectors of another dimension than the store's raise
+        DimensionMismatch; a record the store refuses (an id repeated in the
+        batch, a value that is not finite, metadata that is not JSON)
         InvalidInput.
         """
         if isinstance(ids, (str, bytes)):
@@ -1214,7 +1230,10 @@ class Store:
 
         The result is (q, k), padded with -1 past the store's records; a k
         whose (q, k) results would take over 1 GiB (12 bytes each) raises
-        InvalidArgument naming k and the store's size.
+        InvalidArgument naming k and the store's size.  Query vectors of
+        another dimension than the store's raise DimensionMismatch; a mode
+        the store cannot answer yet ("ann" before build(index=...), "codes"
+        before a codec) or a malformed filter, InvalidArgument.
         """
         if queries is None or isinstance(queries, Mapping):
             # NumPy takes None for a NaN of shape (): "vectors of shape ()".
@@ -1521,7 +1540,8 @@ class Store:
         an embedder, or vectors made elsewhere; with no question the seeds
         are the vector's nearest records alone.  A question of no words
         (empty, spaces of any kind, punctuation, symbols) without a vector raises
-        InvalidArgument rather than return an empty set."""
+        InvalidArgument rather than return an empty set; a vector of another
+        dimension than the store's, DimensionMismatch."""
         if question is None and vector is None:
             raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
                                   "CVS_EINVAL")

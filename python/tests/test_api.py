@@ -1140,6 +1140,59 @@ def test_help_documents_every_call_and_error():
             assert re.search(rf"\b{n}\b", doc), f"{n} is not in the package's docstring"
 
 
+def test_each_error_a_call_raises_is_in_its_help(tmp_path, monkeypatch):
+    """What a Store call raises is in its help: its own docstring, or the
+    class's paragraph on what every method (and every method that embeds
+    text) raises.  Each error here is met by a user: vectors of another
+    dimension, a mode not built yet, a built-in model whose files were
+    deleted or moved since the store was made."""
+    import inspect
+    common = inspect.getdoc(cvstore.Store).split("Closing is safe")[0]
+
+    def raises(meth, call):
+        with pytest.raises(cvstore.Error) as e:
+            call()
+        name = type(e.value).__name__
+        doc = inspect.getdoc(getattr(cvstore.Store, meth)) + common
+        assert re.search(rf"\b{name}\b", doc), f"{meth} raises {name}, not in its help: {e.value}"
+
+    db = cvstore.open(str(tmp_path / "v.cvs"), create=True, dim=4, metric="l2")
+    x = np.ones((3, 4), np.float32) + np.arange(3, dtype=np.float32)[:, None]
+    raises("put", lambda: db.put(["a"], np.ones((1, 5), np.float32)))
+    raises("put", lambda: db.put(["a", "a"], x[:2]))
+    db.put(["a", "b", "c"], x)
+    raises("search", lambda: db.search(np.ones(5, np.float32)))
+    raises("search", lambda: db.search(x, mode="ann"))
+    raises("context", lambda: db.context(vector=np.ones(5, np.float32)))
+    raises("set_embedder", lambda: db.set_embedder("glove"))  # 100-dimensional
+    db.close()
+    # A text store whose built-in model is not where the cache points now
+    # (moved, deleted, another machine): every call that embeds says so.
+    words = tmp_path / "glove"
+    words.mkdir()
+    (words / "glove100.words").write_text("cat\ndog\n")
+    with open(words / "glove100.fvecs", "wb") as f:
+        for row in (np.arange(100, dtype=np.float32), np.ones(100, np.float32)):
+            np.int32(100).tofile(f)
+            row.tofile(f)
+    monkeypatch.setenv("CVSTORE_CACHE", str(tmp_path))
+    g = cvstore.open(str(tmp_path / "g.cvs"), create=True, embedder="glove")
+    g.put(["a"], texts=["cat dog"])
+    g.close()
+    monkeypatch.setenv("CVSTORE_CACHE", str(tmp_path / "moved"))
+    g = cvstore.open(str(tmp_path / "g.cvs"))
+    try:
+        for meth, call in (("put", lambda: g.put(["b"], texts=["dog"])),
+                           ("search", lambda: g.search("cat")),
+                           ("context", lambda: g.context("cat")),
+                           ("embed", lambda: g.embed(["cat"])),
+                           ("remember", lambda: g.remember("the cat")),
+                           ("recall", lambda: g.recall("cat"))):
+            raises(meth, call)
+    finally:
+        g.close()
+
+
 def test_every_code_has_its_class():
     codes = [v for k, v in vars(_lib).items()
              if k.isupper() and isinstance(v, int) and -30999 < v <= _lib.NOTFOUND]
