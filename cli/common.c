@@ -294,6 +294,16 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
                     "directory): opened read-only, so whatever writes fails\n", cmd, path);
     }
     cli_passphrase_free(pass, oo.passphrase_len);
+    if (rc == CVS_ERDONLY && !(oo.flags & CVS_OPEN_RDONLY)) {
+        /* A command that writes, on a store it may not write: "store is
+         * opened read-only" would blame an option nobody gave.  The reason
+         * is the system's, last in the library's message. */
+        const char *why = strrchr(cvs_errmsg(NULL), ':');
+        cli_err(cmd, "%s cannot be written (%s): a read-only file system or directory; the "
+                "commands that only read it (search, get, context, stats, check, export) "
+                "still do", path, why ? why + 1 + (why[1] == ' ') : "read-only");
+        return cli_exit_code(rc);
+    }
     if (rc) {
         if (rc == CVS_NOTFOUND) {
             cli_err(cmd, "no store at %s (run `cvstore init` first)", path);

@@ -1150,8 +1150,9 @@ class Store:
         InvalidInput or DimensionMismatch for a record the store refuses
         (nothing is written: the error names the line); InvalidArgument
         for a bad option; ReadOnly on a read-only Store; IoError when
-        reading fails or an embedder fails in the write pass (the batches
-        committed stay: run the same import again)."""
+        reading fails, the disk is full, or an embedder fails in the write
+        pass (the batches committed stay, and the message says how many
+        records: run the same import again)."""
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
         o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
@@ -1179,6 +1180,17 @@ class Store:
         except InvalidArgument as e:
             f = file_error(e, path)
             raise (f if f is not e else file_error(e, ids)) from None
+        except Error as e:
+            # A write that failed after some batches (a full disk): those
+            # stay committed, which the library's message alone does not say.
+            n = st.inserted + st.updated
+            if n:
+                e.message = (f"{e.message}; the first {n} record{'s' if n != 1 else ''} of the "
+                             f"file {'are' if n != 1 else 'is'} committed: the same import again, "
+                             f"once the problem is fixed, completes it (records are upserted "
+                             f"by id)")
+                e.args = (e.message,)
+            raise
         finally:
             o.warn = L.import_warn_fn()
             del hook

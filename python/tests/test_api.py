@@ -203,6 +203,47 @@ def test_a_store_on_a_read_only_file_system_says_to_open_it_readonly(tmp_path):
     assert "read: 0" in p.stdout, p.stdout
 
 
+_FULL_IMPORT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import cvstore
+m, f = sys.argv[1], sys.argv[3]
+with cvstore.open(m + "/s", create=True, dim=64, metric="l2") as db:
+    try:
+        db.import_file(f, batch=1000)
+    except cvstore.IoError as e:
+        print("refused:", e)
+with cvstore.open(m + "/s", readonly=True) as db:
+    print("count:", len(db), "problems:", len(db.check()))
+"""
+
+
+def test_an_import_onto_a_full_disk_says_what_is_committed(tmp_path):
+    """import_file onto a file system that fills raises IoError naming the
+    full disk and how many records are committed (the batches before stay,
+    as the store's count shows), so the caller knows the same import again
+    completes it; the store opens and checks clean after."""
+    import sys
+    from conftest import REPO
+    m = tmp_path / "m"
+    m.mkdir()
+    if subprocess.run(["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$1"',
+                       "_", str(m)], capture_output=True).returncode:
+        pytest.skip("no private tmpfs mount here (unshare -rm, mount)")
+    x = np.random.default_rng(3).random((20000, 64), dtype=np.float32)   # 5.2 MB
+    with open(tmp_path / "big.fvecs", "wb") as f:
+        np.hstack([np.full((len(x), 1), 64, np.int32).view(np.float32), x]).tofile(f)
+    p = subprocess.run(["unshare", "-rm", "sh", "-c",
+                        'mount -t tmpfs -o size=3m tmpfs "$1" && exec "$2" -c "$3" "$1" "$4" "$5"',
+                        "_", str(m), sys.executable, _FULL_IMPORT, str(REPO / "python"),
+                        str(tmp_path / "big.fvecs")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "No space left on device" in p.stdout, p.stdout
+    said = re.search(r"the first (\d+) records of the file are committed", p.stdout)
+    assert said and "the same import again" in p.stdout, p.stdout
+    assert f"count: {said.group(1)} problems: 0" in p.stdout, p.stdout
+
+
 # ==== records ====
 
 def test_put_get_delete(path, rng):
