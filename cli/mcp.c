@@ -1133,6 +1133,17 @@ static int check_embedder(server *s, const char *path)
                 "lighter)", path);
         return CLI_EUSER;
     }
+    if (rc == CVS_OK && strcmp(ei.name, "glove") && strcmp(ei.name, "use") &&
+        strcmp(ei.name, "minilm") && strncmp(ei.name, "http:", 5)) {
+        /* An application's own model (a Python function): this process
+         * cannot run it, and vectors instead of text are no answer here. */
+        cli_err("mcp", "%s was embedded with '%s', an application's own model, which only that "
+                "application can run, and every memory tool embeds text: keep the memory in a "
+                "store with a built-in embedder (`cvstore init NEW_DB --embedder minilm`), or "
+                "use it from the application (in Python, Store.remember and Store.recall)",
+                path, ei.name);
+        return CLI_EUSER;
+    }
     if (rc || (rc = cvs_db_info(s->db, &in)))
         return cli_fail("mcp", rc, s->db);
     if (!(v = malloc((size_t)in.dim * sizeof *v)))
