@@ -38,7 +38,7 @@ import numpy as np
 
 from . import _lib as L
 from ._errors import (DimensionMismatch, Error, InvalidArgument, InvalidInput, OutOfMemory,
-                      StoreNotFound, UnknownKeyWarning, UsedAfterFork, WaitWarning, error,
+                      ReadOnly, StoreNotFound, UnknownKeyWarning, UsedAfterFork, WaitWarning, error,
                       file_error)
 
 lib = L.lib
@@ -1456,6 +1456,11 @@ class Store:
         ReadOnly on a read-only Store, InvalidArgument for a k of 0 or an
         ann=True without an index."""
         k = _int_arg("link: k", k, 1)
+        if self.readonly and (mentions or knn):
+            # Said as every other write says it (the library's mention
+            # linker names its C function here).
+            raise ReadOnly(f"{os.fsdecode(self.path)}: store opened read-only", L.ERDONLY,
+                           "CVS_ERDONLY")
         out = {}
         if mentions:
             ls = L.cvs_link_stats()

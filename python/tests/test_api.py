@@ -870,8 +870,9 @@ def test_messages_name_no_c_function(textdb, tmp_path):
         # or what to give instead.
         msg = message(lambda: ro.context("capital"))
         assert "embedder_name=\"test:hash\"" in msg and "--query-vector" in msg, msg
-        assert message(lambda: ro.link(mentions=False), cvstore.ReadOnly).endswith(
-            "store opened read-only")
+        for kw in ({}, {"mentions": False}):
+            assert message(lambda: ro.link(**kw), cvstore.ReadOnly).endswith(
+                "store opened read-only")
     finally:
         ro.close()
 
