@@ -56,6 +56,11 @@
  *     (locks belong to the process, not the descriptor).  Its memory is
  *     left too (a lock in it may be held by a thread the child does not
  *     have): one handle's worth per fork, until the child exits.
+ *  6. A store is not made on a file system with less than
+ *     CREATE_MIN_FREE bytes free.  LMDB writes its lock file (lock.mdb,
+ *     32 KiB) through a shared memory map, where a full disk is not an
+ *     error return but a SIGBUS, which cvs_fault_exit can only turn into a
+ *     message; data.mdb's writes are pwrite(2)s, which fail cleanly.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -308,6 +313,10 @@ int cvs__map_reserve(cvs_db *db, uint64_t bytes)
         size += size < CVS_MAP_STEP_MAX ? size : CVS_MAP_STEP_MAX;
     return grow_map(db, size);
 }
+
+/* Deviation 6: room for the lock file (32 KiB of reader slots and its
+ * header: 9 pages) and data.mdb's first 4 pages, with a little margin. */
+#define CREATE_MIN_FREE (64 * 1024)
 
 /* LMDB reports a short write as EIO (it has no errno to give), and a
  * write to a regular file comes up short when the disk fills.  So an EIO
@@ -951,6 +960,15 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
     }
     if (data_file_exists(path))
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
+    {
+        struct statvfs sv;
+        if (statvfs(path, &sv) == 0 &&
+            (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)CREATE_MIN_FREE)
+            return cvs__err(CVS_EIO, "%s: its file system is full (%llu KiB free; a new store "
+                            "needs %d KiB): free some space, or make the store elsewhere", path,
+                            (unsigned long long)sv.f_bavail * sv.f_frsize / 1024,
+                            CREATE_MIN_FREE / 1024);
+    }
     if (!(db = db_alloc(path, 0)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     db->dim = opts->dim;

@@ -31,9 +31,9 @@ gen 20000 64 2 > "$tmp/big.fvecs"   # 5.2 MB: more than the 3 MB file system hol
 
 # Everything on a mount happens inside one namespace (the mounts die with
 # it); the commands' outputs land in $tmp, outside it, and are judged below.
-mkdir "$tmp/m"
+mkdir "$tmp/m" "$tmp/m2"
 unshare -rm bash -c '
-  cli=$1 m=$2 t=$3 scripts=$4
+  cli=$1 m=$2 t=$3 scripts=$4 m2=$3/m2
   step() { local name=$1; shift; rc=0; "$@" >"$t/$name.out" 2>"$t/$name.err" || rc=$?; echo "$rc" >"$t/$name.rc"; }
   mount -t tmpfs -o size=3m tmpfs "$m" || exit 9
   step init "$cli" init "$m/s" --dim 64 --metric l2
@@ -41,6 +41,16 @@ unshare -rm bash -c '
   step full "$cli" import "$m/s" "$t/big.fvecs" --batch 1000 --quiet
   step full_stats "$cli" stats "$m/s" --json
   step full_check "$cli" check "$m/s"
+  # A file system with no room at all: a new store is refused, and a
+  # store whose lock file must be made again (deleted) cannot have it.
+  mount -t tmpfs -o size=2m tmpfs "$m2" || exit 9
+  "$cli" init "$m2/nolock" --dim 4 --metric l2 >/dev/null && rm "$m2/nolock/lock.mdb" || exit 9
+  head -c 4000000 /dev/zero > "$m2/fill" 2>/dev/null
+  step full_init "$cli" init "$m2/new" --dim 4 --metric l2
+  if [ -e "$m2/new" ]; then echo "left" > "$t/full_init.left"; fi
+  step full_lock "$cli" stats "$m2/nolock"
+  rm "$m2/fill"
+  step freed_lock "$cli" check "$m2/nolock"
   mount -o remount,size=40m "$m" || exit 9
   step again "$cli" import "$m/s" "$t/big.fvecs" --batch 1000 --quiet
   step again_stats "$cli" stats "$m/s" --json
@@ -75,6 +85,17 @@ ok "check is clean after a full disk"
 [ "$(rc_of again)" = 0 ] && [ "$(count_in again_stats)" = 20000 ] ||
   fail "the same import with room completes it: exit $(rc_of again), count $(count_in again_stats)"
 ok "the same import again, with room, completes it"
+
+[ "$(rc_of full_init)" = 2 ] || fail "init on a full file system exits 2 (exit $(rc_of full_init))"
+has "$tmp/full_init.err" "its file system is full" "init names the full file system"
+[ ! -e "$tmp/full_init.left" ] || fail "init on a full file system left its directory"
+ok "init on a full file system says so and leaves nothing"
+[ "$(rc_of full_lock)" = 2 ] || fail "a lock file on a full file system: exit $(rc_of full_lock)"
+has "$tmp/full_lock.err" "its file system is full" "a lock file that cannot be written names the full disk"
+! grep -q "store is damaged" "$tmp/full_lock.err" ||
+  fail "a full disk is called damage: $(cat "$tmp/full_lock.err")"
+[ "$(rc_of freed_lock)" = 0 ] || fail "check once there is room: $(cat "$tmp/freed_lock.err")"
+ok "a lock file on a full file system is a full disk, not damage; with room the store checks clean"
 
 # ---- a read-only file system -------------------------------------------------
 for w in ro_import ro_delete; do

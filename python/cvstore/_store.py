@@ -2019,6 +2019,10 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         rc = lib.cvs_db_open_opts(p, byref(o), byref(h))
     if rc:
         e = error(rc, None)
+        if create and not existed and rc != L.EEXIST:
+            # A create that failed (a full disk) leaves no empty directory.
+            with contextlib.suppress(OSError):
+                os.rmdir(p)
         if rc == L.EKEY and pw is None:
             # The library's hint names the CLI's ways to give one.
             e.message = (f"{os.fsdecode(p)}: the store is encrypted: open it with "

@@ -215,6 +215,12 @@ with cvstore.open(m + "/s", create=True, dim=64, metric="l2") as db:
         print("refused:", e)
 with cvstore.open(m + "/s", readonly=True) as db:
     print("count:", len(db), "problems:", len(db.check()))
+import os
+open(m + "/fill", "wb").write(bytes(4 << 20)[:max(0, os.statvfs(m).f_bavail - 1) * 4096])
+try:
+    cvstore.open(m + "/new", create=True, dim=4)
+except cvstore.IoError as e:
+    print("create refused:", e, "left:", os.path.exists(m + "/new"))
 """
 
 
@@ -222,7 +228,8 @@ def test_an_import_onto_a_full_disk_says_what_is_committed(tmp_path):
     """import_file onto a file system that fills raises IoError naming the
     full disk and how many records are committed (the batches before stay,
     as the store's count shows), so the caller knows the same import again
-    completes it; the store opens and checks clean after."""
+    completes it; the store opens and checks clean after.  A create on the
+    full file system raises IoError saying so, and leaves no directory."""
     import sys
     from conftest import REPO
     m = tmp_path / "m"
@@ -242,6 +249,8 @@ def test_an_import_onto_a_full_disk_says_what_is_committed(tmp_path):
     said = re.search(r"the first (\d+) records of the file are committed", p.stdout)
     assert said and "the same import again" in p.stdout, p.stdout
     assert f"count: {said.group(1)} problems: 0" in p.stdout, p.stdout
+    # A store is not made where there is no room, and no directory stays.
+    assert "its file system is full" in p.stdout and "left: False" in p.stdout, p.stdout
 
 
 # ==== records ====
