@@ -299,9 +299,13 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
          * opened read-only" would blame an option nobody gave.  The reason
          * is the system's, last in the library's message. */
         const char *why = strrchr(cvs_errmsg(NULL), ':');
-        cli_err(cmd, "%s cannot be written (%s): a read-only file system or directory; the "
-                "commands that only read it (search, get, context, stats, check, export) "
-                "still do", path, why ? why + 1 + (why[1] == ' ') : "read-only");
+        why = why ? why + 1 + (why[1] == ' ') : "read-only";
+        if (!strcmp(why, "Permission denied")) /* reading needs lock.mdb written too */
+            cli_err(cmd, "%s cannot be written by this user (Permission denied)", path);
+        else
+            cli_err(cmd, "%s cannot be written (%s): a read-only file system or directory; "
+                    "the commands that only read it (search, get, context, stats, check, "
+                    "export) still do", path, why);
         return cli_exit_code(rc);
     }
     if (rc) {

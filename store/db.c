@@ -769,6 +769,13 @@ static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
     mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, mode);
     if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
         return meta_explain(db->path, mrc);
+    if (mrc == EACCES && (mdb_flags & MDB_RDONLY))
+        /* Not "store opened read-only": a reader of LMDB takes a slot in
+         * lock.mdb, so reading needs write permission on it too. */
+        return cvs__err(CVS_EINVAL, "%s: this user cannot read the store (Permission denied): "
+                        "even a reader writes the store's lock file, lock.mdb, so reading "
+                        "needs write permission on it (its owner can grant it) or a copy "
+                        "(cvstore export)", db->path);
     if (mrc) {
         char what[4200];
         snprintf(what, sizeof what, "%s: opening", db->path);
@@ -1004,8 +1011,15 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
     flags = opts->flags;
     *out = NULL;
-    if (!data_file_exists(path))
+    if (!data_file_exists(path)) {
+        /* Another user's owner-only store is there, not missing. */
+        if (errno == EACCES)
+            return cvs__err(CVS_EINVAL, "%s: this user may not read the store (Permission "
+                            "denied): a store is its owner's only (0700, files 0600) unless "
+                            "made with `cvstore init --umask` or opened up by its owner "
+                            "(chmod)", path);
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
+    }
     /* LMDB takes an empty data file for a new environment: it writes one
      * (a writing open) or fails with EBADF (a reading one). */
     if (data_file_empty(path))

@@ -124,4 +124,42 @@ for f in glove use minilm; do
 done
 ok "the fetch scripts refuse a cache they cannot write, before downloading"
 
+# ---- another user's store --------------------------------------------------------
+# Run as nobody where the test is root (root ignores permissions), else as
+# the owner with the permissions taken away: the same refusals either way.
+chmod 755 "$tmp"
+as_other() { "$@"; }
+if [ "$(id -u)" = 0 ]; then
+  as_other() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  # A checkout in a directory only root may enter: nobody cannot run it.
+  if ! as_other "$cli" --version >/dev/null 2>&1; then
+    ok "# SKIP another user's store (no setpriv, or nobody cannot run $cli)"
+    echo "$passed passed, 0 failed"
+    exit 0
+  fi
+fi
+mkdir -m 755 "$tmp/perm"
+"$cli" init "$tmp/perm/own" --dim 64 --metric l2 >/dev/null || fail "init an owner-only store"
+(umask 022 && "$cli" init "$tmp/perm/shared" --dim 64 --metric l2 --umask >/dev/null &&
+   "$cli" import "$tmp/perm/shared" "$tmp/small.fvecs" --quiet) || fail "init a shared store"
+chmod 000 "$tmp/perm/own"
+chmod 444 "$tmp/perm/shared/lock.mdb"
+other() { local name=$1; shift; rc=0; as_other "$cli" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?; }
+other own_stats stats "$tmp/perm/own"
+[ "$rc" = 1 ] || fail "stats of another user's owner-only store exits 1 (exit $rc)"
+has "$tmp/own_stats.err" "this user may not read the store (Permission denied)" "an owner-only store is not called missing"
+! grep -q "no store at" "$tmp/own_stats.err" || fail "another user's store is called missing"
+other shared_search search "$tmp/perm/shared" --query-id 1 -k 2
+[ "$rc" = 1 ] || fail "search of a store whose lock file this user may not write exits 1 (exit $rc)"
+has "$tmp/shared_search.err" "even a reader writes the store's lock file" "a reader is told why it needs lock.mdb"
+other shared_import import "$tmp/perm/shared" "$tmp/small.fvecs"
+[ "$rc" = 1 ] || fail "import into another user's store exits 1 (exit $rc)"
+has "$tmp/shared_import.err" "cannot be written by this user (Permission denied)" "a write is refused for this user"
+! grep -q "still do" "$tmp/shared_import.err" || fail "reads are promised where they cannot work"
+! grep -q "store is opened read-only" "$tmp/shared_search.err" "$tmp/shared_import.err" ||
+  fail "a permission is called a read-only open"
+chmod 700 "$tmp/perm/own"
+chmod 644 "$tmp/perm/shared/lock.mdb"
+ok "another user's store: refused with the reason (permissions, lock.mdb), never 'no store'"
+
 echo "$passed passed, 0 failed"

@@ -2036,7 +2036,11 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         elif rc == L.ERDONLY and not create and not readonly:
             # A read-only file system: the CLI's reads and MCP open such a
             # store read-only by themselves; a Store is opened for writing.
-            e.message = (f"{e.message}: the store cannot be written there; "
+            # Another user's store is not read that way: a reader writes
+            # lock.mdb too.
+            e.message = (f"{e.message}: this user may not write the store"
+                         if e.message.endswith("Permission denied") else
+                         f"{e.message}: the store cannot be written there; "
                          f"cvstore.open(path, readonly=True) reads it")
             e.args = (e.message,)
         elif rc == L.NOTFOUND and not create:

@@ -203,6 +203,62 @@ def test_a_store_on_a_read_only_file_system_says_to_open_it_readonly(tmp_path):
     assert "read: 0" in p.stdout, p.stdout
 
 
+_OTHER_USER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import cvstore
+for kw in ({}, {"readonly": True}):
+    try:
+        cvstore.open(sys.argv[1], **kw)
+    except cvstore.Error as e:
+        print(type(e).__name__, "|", e)
+"""
+
+
+def test_another_users_store_says_why_it_cannot_be_opened():
+    """A store whose lock file this user may not write (another user's,
+    shared read-only): open() says this user may not write it, and
+    readonly=True that even a reader writes lock.mdb -- not "open it with
+    readonly=True", which fails the same way.  Run as nobody when the test
+    is root (root ignores permissions)."""
+    import pathlib
+    import shutil
+    import sys
+    import tempfile
+    from conftest import REPO
+    # Not under tmp_path: pytest's base directory is its owner's only.
+    top = pathlib.Path(tempfile.mkdtemp(prefix="cvstore-other-"))
+    path = top / "shared.cvs"
+    try:
+        cvstore.open(str(path), create=True, dim=4).close()
+        for p in (top, path):
+            os.chmod(p, 0o755)
+        for f in ("data.mdb", "lock.mdb"):
+            os.chmod(path / f, 0o444)
+        _open_as_another_user(path, REPO)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _open_as_another_user(path, REPO):
+    import shutil
+    import sys
+    cmd = [sys.executable, "-c", _OTHER_USER, str(path), str(REPO / "python")]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root, and no setpriv to run as another user")
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "CVSTORE_LIB": str(_lib.lib_path)})
+    if p.returncode and not p.stdout and os.geteuid() == 0:
+        pytest.skip(f"nobody cannot run this checkout's Python and library: {p.stderr[-200:]}")
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0 and len(lines) == 2, (p.stdout, p.stderr)
+    assert lines[0].startswith("ReadOnly |") and "this user may not write" in lines[0], lines
+    assert "readonly=True" not in lines[0], lines
+    assert "even a reader writes the store's lock file" in lines[1], lines
+
+
 _FULL_IMPORT = """
 import sys
 sys.path.insert(0, sys.argv[2])
