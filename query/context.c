@@ -2292,7 +2292,7 @@ static int check_opts(const cvs_context_opts *o)
     if ((unsigned)o->unit > CVS_UNIT_SENTENCE)
         return cvs__err(CVS_EINVAL, "context: unit %d is neither passage nor sentence", (int)o->unit);
     if (o->hops < 0)
-        return cvs__err(CVS_EINVAL, "context: hops is %d; it must be 0 or more", o->hops);
+        return cvs__err(CVS_EINVAL, "context: hops %d is out of range (0 or more)", o->hops);
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         float v;
         memcpy(&v, (const char *)o + f[i].off, sizeof v);

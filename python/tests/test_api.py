@@ -915,7 +915,7 @@ def test_messages_name_no_c_function(textdb, tmp_path):
     assert message(lambda: textdb.recall("word " * 20000)).startswith(
         "recall: the query has 100000 bytes")
     assert message(lambda: textdb.context("capital", hops=-1)) == \
-        "context: hops is -1; it must be 0 or more"
+        "context: hops -1 is out of range (0 or more)"
     assert message(lambda: textdb.context("capital", lambda_=2.0)) == \
         "context: lambda 2 is out of range (0 to 1)"
     assert message(lambda: textdb.delete([""])) == "delete: id 0 is empty"
