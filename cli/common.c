@@ -44,6 +44,11 @@ int cli_exit_code(int rc)
 int cli_fail(const char *cmd, int rc, const cvs_db *db)
 {
     const char *detail = cvs_errmsg(db);
+    size_t n = strlen(cmd);
+    /* The library names the operation as the command does ("context: the
+     * query has ..."): said once. */
+    if (detail && !strncmp(detail, cmd, n) && detail[n] == ':' && detail[n + 1] == ' ')
+        detail += n + 2;
     if (detail && *detail)
         fprintf(stderr, "cvstore: %s: %s: %s\n", cmd, cvs_strerror(rc), detail);
     else
