@@ -2288,9 +2288,11 @@ static int check_opts(const cvs_context_opts *o)
         {"bridge_weight", offsetof(cvs_context_opts, bridge_weight), -FLT_MAX, FLT_MAX},
     };
     if ((unsigned)o->strategy > CVS_CONTEXT_VECTOR)
-        return cvs__err(CVS_EINVAL, "context: strategy %d is none of diverse, topk, mmr, bm25, vector", (int)o->strategy);
+        return cvs__err(CVS_EINVAL, "context: strategy %d is none of diverse, topk, mmr, bm25, "
+                        "vector", (int)o->strategy);
     if ((unsigned)o->unit > CVS_UNIT_SENTENCE)
-        return cvs__err(CVS_EINVAL, "context: unit %d is neither passage nor sentence", (int)o->unit);
+        return cvs__err(CVS_EINVAL, "context: unit %d is neither passage nor sentence",
+                        (int)o->unit);
     if (o->hops < 0)
         return cvs__err(CVS_EINVAL, "context: hops %d is out of range (0 or more)", o->hops);
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
