@@ -44,6 +44,11 @@ int cli_exit_code(int rc)
 int cli_fail(const char *cmd, int rc, const cvs_db *db)
 {
     const char *detail = cvs_errmsg(db);
+    size_t n = strlen(cmd);
+    /* The library names the operation as the command does ("context: the
+     * query has ..."): said once. */
+    if (detail && !strncmp(detail, cmd, n) && detail[n] == ':' && detail[n + 1] == ' ')
+        detail += n + 2;
     if (detail && *detail)
         fprintf(stderr, "cvstore: %s: %s: %s\n", cmd, cvs_strerror(rc), detail);
     else
@@ -294,6 +299,20 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
                     "directory): opened read-only, so whatever writes fails\n", cmd, path);
     }
     cli_passphrase_free(pass, oo.passphrase_len);
+    if (rc == CVS_ERDONLY && !(oo.flags & CVS_OPEN_RDONLY)) {
+        /* A command that writes, on a store it may not write: "store is
+         * opened read-only" would blame an option nobody gave.  The reason
+         * is the system's, last in the library's message. */
+        const char *why = strrchr(cvs_errmsg(NULL), ':');
+        why = why ? why + 1 + (why[1] == ' ') : "read-only";
+        if (!strcmp(why, "Permission denied")) /* reading needs lock.mdb written too */
+            cli_err(cmd, "%s cannot be written by this user (Permission denied)", path);
+        else
+            cli_err(cmd, "%s cannot be written (%s): a read-only file system or directory; "
+                    "the commands that only read it (search, get, context, stats, check, "
+                    "export) still do", path, why);
+        return cli_exit_code(rc);
+    }
     if (rc) {
         if (rc == CVS_NOTFOUND) {
             cli_err(cmd, "no store at %s (run `cvstore init` first)", path);

@@ -247,6 +247,16 @@ int cmd_import(int argc, char **argv)
     cli_progress_clear(&prog);
     if (rc) {
         rc = cli_fail("import", rc, db);
+        /* A write that failed after some batches (a full disk): those stay
+         * committed, which the error alone does not say; the same import
+         * again, once the cause is fixed, completes it (upserts by id). */
+        if (st.inserted + st.updated)
+            fprintf(stderr, "cvstore: import: the first %" PRIu64 " record%s of %s %s "
+                    "committed; once the problem is fixed, the same import again completes "
+                    "it (records are upserted by id)\n",
+                    st.inserted + st.updated, plural(st.inserted + st.updated),
+                    strcmp(file, "-") ? base_name(file) : "standard input",
+                    st.inserted + st.updated == 1 ? "is" : "are");
         goto out;
     }
     if (st.records == 0) {

@@ -235,6 +235,8 @@ int cmd_init(int argc, char **argv)
     made_dir = stat(argv[optind], &st) != 0;
     if ((rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db))) {
         rc = cli_fail("init", rc, NULL);
+        if (made_dir) /* a full disk: the directory it made goes too */
+            remove_store(argv[optind]);
         goto out;
     }
     /* The http embedder is attached by URL, so that the store records where

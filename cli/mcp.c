@@ -655,13 +655,12 @@ static const struct arg_limit {
     size_t max;
     const char *what;
 } arg_limits[] = {
-    {NULL, "namespace", CVS_MEM_NS_MAX, "CVS_MEM_NS_MAX"},
-    {"recall", "query", CVS_QUERY_MAX_BYTES,
-     "CVS_QUERY_MAX_BYTES: a question or a passage, not a document"},
-    {NULL, "filter", CVS_QUERY_MAX_BYTES, "CVS_QUERY_MAX_BYTES, serialized"},
-    {"remember", "conversation", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
-    {"remember", "supersedes", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
-    {"forget", "id", CVS_MAX_ID_LEN, "CVS_MAX_ID_LEN"},
+    {NULL, "namespace", CVS_MEM_NS_MAX, NULL},
+    {"recall", "query", CVS_QUERY_MAX_BYTES, "a question or a passage, not a document"},
+    {NULL, "filter", CVS_QUERY_MAX_BYTES, "serialized"},
+    {"remember", "conversation", CVS_MAX_ID_LEN, "the longest id"},
+    {"remember", "supersedes", CVS_MAX_ID_LEN, "the longest id"},
+    {"forget", "id", CVS_MAX_ID_LEN, "the longest id"},
     {"list", "cursor", sizeof ((cvs_mem_items *)0)->cursor - 1, "a cursor that list returned"},
 };
 
@@ -697,7 +696,8 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
             continue;
         if ((n = arg_bytes(v)) > al->max) {
             snprintf(msg, sizeof msg, "Invalid params: %s: %s has %zu bytes, over the limit of "
-                     "%zu (%s)", tool, al->name, n, al->max, al->what);
+                     "%zu%s%s%s", tool, al->name, n, al->max, al->what ? " (" : "",
+                     al->what ? al->what : "", al->what ? ")" : "");
             return rpc_error(id, RPC_INVALID_PARAMS, msg);
         }
     }
@@ -708,7 +708,7 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
         json_t *type = json_object_get(l, "type");
         if (json_is_string(lid) && json_string_length(lid) > CVS_MAX_ID_LEN)
             snprintf(msg, sizeof msg, "Invalid params: remember: links[%zu]: the id has %zu "
-                     "bytes, over the limit of %d (CVS_MAX_ID_LEN)", i, json_string_length(lid),
+                     "bytes, over the limit of %d (the longest id)", i, json_string_length(lid),
                      CVS_MAX_ID_LEN);
         else if (json_is_string(type) && json_string_length(type) > LINK_TYPE_MAX)
             snprintf(msg, sizeof msg, "Invalid params: remember: links[%zu]: the type has %zu "
@@ -1131,6 +1131,17 @@ static int check_embedder(server *s, const char *path)
         cli_err("mcp", "%s has no embedder, and every memory tool embeds text: create a memory "
                 "store with `cvstore init NEW_DB --embedder minilm` (or --embedder use or glove, "
                 "lighter)", path);
+        return CLI_EUSER;
+    }
+    if (rc == CVS_OK && strcmp(ei.name, "glove") && strcmp(ei.name, "use") &&
+        strcmp(ei.name, "minilm") && strncmp(ei.name, "http:", 5)) {
+        /* An application's own model (a Python function): this process
+         * cannot run it, and vectors instead of text are no answer here. */
+        cli_err("mcp", "%s was embedded with '%s', an application's own model, which only that "
+                "application can run, and every memory tool embeds text: keep the memory in a "
+                "store with a built-in embedder (`cvstore init NEW_DB --embedder minilm`), or "
+                "use it from the application (in Python, Store.remember and Store.recall)",
+                path, ei.name);
         return CLI_EUSER;
     }
     if (rc || (rc = cvs_db_info(s->db, &in)))

@@ -95,7 +95,14 @@ int cvs__query_len_check(const char *fn, size_t len)
 {
     if (len <= CVS_QUERY_MAX_BYTES)
         return CVS_OK;
-    return cvs__err(CVS_EINVAL, "%s: the query has %zu bytes, over the limit of %d "
-                    "(CVS_QUERY_MAX_BYTES): ask with a question or a passage, not a document",
-                    fn, len, CVS_QUERY_MAX_BYTES);
+    /* A public function's name given as fn (cvs_mem_recall) is said as the
+     * operation the command line, Python and MCP call it ("mem recall" is
+     * not theirs: "recall"): the message reaches all three. */
+    if (!strncmp(fn, "cvs_", 4))
+        fn += 4;
+    if (!strncmp(fn, "txn_", 4) || !strncmp(fn, "mem_", 4))
+        fn += 4;
+    return cvs__err(CVS_EINVAL, "%s: the query has %zu bytes, over the limit of %d bytes: ask "
+                    "with a question or a passage, not a document", fn, len,
+                    CVS_QUERY_MAX_BYTES);
 }

@@ -242,7 +242,7 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
     if (!db)
         return cvs__err(CVS_EINVAL, "cvs_knn_build: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
-        return cvs__err(CVS_ERDONLY, "cvs_knn_build: store opened read-only");
+        return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
     if (!cvs__module_present(db, &cvs__graph_module))
         return cvs__err(CVS_EINTERNAL, "cvs_knn_build: no knn database");
     b.k = opts && opts->k ? opts->k : 16;
@@ -250,7 +250,7 @@ CVS_API int cvs_knn_build(cvs_db *db, const cvs_knn_opts *opts, cvs_knn_info *in
     p.flags = approx ? opts->flags : CVS_SEARCH_EXACT;
     sample = opts && opts->recall_sample ? opts->recall_sample : 200;
     if (b.k > 4096)
-        return cvs__err(CVS_EINVAL, "cvs_knn_build: k = %zu is over 4096", b.k);
+        return cvs__err(CVS_EINVAL, "link: k (the kNN graph's neighbours per record) is %zu; at most 4096", b.k);
 
     if ((rc = cvs_txn_begin(db, &t)) || (rc = cvs_txn_count(t, &count)) ||
         (rc = cvs_iter_open(t, &it)))

@@ -449,7 +449,7 @@ int cvs__tune_duel(cvs__tune_side *const s[2], const size_t n[2], double target,
         return CVS_OK;
     /* cost[set * rounds + round], then per set its two sums, then scratch. */
     if (!(cost = malloc((nset * rounds + 2 * nset + rounds) * sizeof *cost)))
-        return cvs__err(CVS_ENOMEM, "cvs_tune: out of memory");
+        return cvs__err(CVS_ENOMEM, "out of memory");
     sum = cost + nset * rounds;
     tmp = sum + 2 * nset;
     for (size_t r = 0; r < rounds; r++) {
@@ -853,18 +853,21 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
     o = *opts;
     memset(res, 0, sizeof *res);
     if (!(o.target_recall > 0 && o.target_recall <= 1))
-        return cvs__err(CVS_EINVAL, "cvs_tune: target recall must be in (0, 1], not %g",
+        return cvs__err(CVS_EINVAL, "tune: the target recall must be in (0, 1], not %g",
                         o.target_recall);
     if (o.flags & ~CVS_TUNE_REBUILD)
-        return cvs__err(CVS_EINVAL, "cvs_tune: unknown flags 0x%x", o.flags);
+        return cvs__err(CVS_EINVAL, "tune: unknown flags 0x%x", o.flags);
     if (!o.k)
         o.k = 10;
     if (!o.queries != !o.nqueries)
-        return cvs__err(CVS_EINVAL, "cvs_tune: queries and nqueries go together");
+        return cvs__err(CVS_EINVAL, "tune: queries and nqueries go together");
     if (o.queries)
         o.sample = o.nqueries;
-    if (o.k > 1000 || o.sample > 100000)
-        return cvs__err(CVS_EINVAL, "cvs_tune: k <= 1000 and sample (or nqueries) <= 100000");
+    if (o.k > 1000)
+        return cvs__err(CVS_EINVAL, "tune: k is %zu; it must be from 1 to 1000", o.k);
+    if (o.sample > 100000)
+        return cvs__err(CVS_EINVAL, "tune: %zu %s; at most 100000", o.sample,
+                        o.queries ? "queries given" : "sample queries asked for");
     if ((rc = cvs_index_get_info(db, &ii)))
         return rc == CVS_NOTFOUND
                    ? cvs__err(CVS_EINVAL, "%s has no ANN index to tune: build one first "
@@ -886,7 +889,7 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
     c.lab = malloc(o.sample * (o.k + 1) * sizeof *c.lab);
     c.sc = malloc(o.sample * (o.k + 1) * sizeof *c.sc);
     if (!q || !self || !glab || !gsc || !gt || !c.lab || !c.sc) {
-        rc = cvs__err(CVS_ENOMEM, "cvs_tune: out of memory");
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = cvs_txn_begin(db, &c.txn)))

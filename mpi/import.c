@@ -395,25 +395,126 @@ static void empty_file(const char *file)
                 file);
 }
 
-/* A JSONL key that is no record field (cvs_import_warn_fn), said by the
- * rank validating the part that holds it, in the original file's words:
- * once per key and shard (each shard's validation meets its own). */
+/* A JSONL key that is no record field (cvs_import_warn_fn), in the
+ * original file's words, said once per key per import as `cvstore import`
+ * says it: each shard's validation meets its own records' keys, so every
+ * rank keeps its warnings (kw_add) and rank 0 says each key once, at its
+ * first line over all shards, after the ranks' lists are gathered
+ * (kw_say).  A record of the buffer: the original line (8 bytes), the key
+ * and the message, each NUL-terminated. */
+#define KEYS_MORE "; any further unknown keys are counted, not named"
+
 typedef struct part_warn {
-    const char *cmd, *file;
+    const char *file;
     const jpart *part;
-    uint32_t shard;
+    char *buf;           /* this rank's warnings, records as above */
+    size_t len, cap;
+    int oom;
 } part_warn;
 
 static void on_unknown_key(void *ctx, const char *key, uint64_t line, const char *suggest,
                            const char *msg)
 {
-    const part_warn *w = ctx;
+    part_warn *w = ctx;
     char out[2048];
-    (void)key;
-    (void)line;
+    size_t ol, kl = strlen(key), need;
+    uint64_t orig = line >= 1 && line <= w->part->n ? w->part->lines[line - 1] : line;
     (void)suggest;
     map_msg(w->part, w->file, msg, out, sizeof out);
-    fprintf(stderr, "cvstore: %s: warning: %s (shard-%04u)\n", w->cmd, out, w->shard);
+    /* Whether the set of all shards' keys reaches the cap is kw_say's to
+     * say; a shard's own sixteenth key is not the import's. */
+    ol = strlen(out);
+    if (ol >= strlen(KEYS_MORE) && !strcmp(out + ol - strlen(KEYS_MORE), KEYS_MORE))
+        out[ol -= strlen(KEYS_MORE)] = '\0';
+    need = 8 + kl + 1 + ol + 1;
+    if (w->len + need > w->cap) {
+        size_t nc = 2 * (w->len + need);
+        char *p = realloc(w->buf, nc);
+        if (!p) {
+            w->oom = 1; /* a warning lost to memory, said by kw_say */
+            return;
+        }
+        w->buf = p;
+        w->cap = nc;
+    }
+    memcpy(w->buf + w->len, &orig, 8);
+    memcpy(w->buf + w->len + 8, key, kl + 1);
+    memcpy(w->buf + w->len + 8 + kl + 1, out, ol + 1);
+    w->len += need;
+}
+
+typedef struct kw_item {
+    uint64_t line;
+    size_t seq;              /* order met: a line's keys in the record's order */
+    const char *key, *msg;
+} kw_item;
+
+static int cmp_kw_key(const void *a, const void *b)
+{
+    const kw_item *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    if (c)
+        return c;
+    return x->line < y->line ? -1 : x->line > y->line ? 1 : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int cmp_kw_line(const void *a, const void *b)
+{
+    const kw_item *x = a, *y = b;
+    return x->line < y->line ? -1 : x->line > y->line ? 1 : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Collective: gathers every rank's warnings; rank 0 names each key once, at
+ * its first line, the first CVS_IMPORT_KEYS_NAMED keys in line order (as
+ * one store's import names them).  0, or the agreed exit code. */
+static int kw_say(const char *cmd, part_warn *w)
+{
+    char *all = NULL;
+    size_t total = 0, n = 0, k = 0;
+    kw_item *it = NULL;
+    int rc, oom;
+
+    oom = mcmd_agree(w->oom);
+    if (w->len > INT_MAX)
+        w->len = 0; /* not sayable through MPI; the count of such keys is small by design */
+    if ((rc = mcmd_allgather_bytes(cmd, w->buf, w->len, NULL, &all, &total)))
+        return rc;
+    if (g_mpi.rank != 0)
+        goto out;
+    for (size_t o = 0; o < total; n++) { /* line, key, message */
+        o += 8;
+        o += strlen(all + o) + 1;
+        o += strlen(all + o) + 1;
+    }
+    if (n && !(it = malloc(n * sizeof *it))) {
+        rc = cli_fail(cmd, CVS_ENOMEM, NULL);
+        goto out;
+    }
+    n = 0;
+    for (size_t o = 0; o < total; n++) {
+        memcpy(&it[n].line, all + o, 8);
+        it[n].seq = n;
+        it[n].key = all + o + 8;
+        it[n].msg = it[n].key + strlen(it[n].key) + 1;
+        o = (size_t)(it[n].msg + strlen(it[n].msg) + 1 - all);
+    }
+    /* Each key's first line: sorted by key, then line, the first of each run. */
+    if (n > 1)
+        qsort(it, n, sizeof *it, cmp_kw_key);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(it[i].key, it[k - 1].key))
+            it[k++] = it[i];
+    if (k > 1)
+        qsort(it, k, sizeof *it, cmp_kw_line);
+    for (size_t i = 0; i < k && i < CVS_IMPORT_KEYS_NAMED; i++)
+        fprintf(stderr, "cvstore: %s: warning: %s%s\n", cmd, it[i].msg,
+                i + 1 == CVS_IMPORT_KEYS_NAMED ? KEYS_MORE : "");
+    if (oom)
+        cli_err(cmd, "warning: out of memory: some unknown keys were not named");
+out:
+    free(it);
+    free(all);
+    return rc;
 }
 
 static int import_jsonl(const char *cmd, const char *db, const char *file,
@@ -430,8 +531,10 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
     unsigned long long local[3] = {0, 0, 0}, total[3] = {0, 0, 0};
     cvs_import_opts o = {0};
     idlist ids = {0}, cand = {0}, ask = {0};
-    int rc = CLI_OK;
+    part_warn pw = {0};
+    int rc = CLI_OK, prc;
 
+    pw.file = file;
     if (!tmp || !*tmp)
         tmp = "/tmp";
     o.format = CVS_FMT_JSONL;
@@ -520,7 +623,6 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
             idl_add(&ask, cand.id[i], cand.len[i], cand.line[i]))
             rc = cli_fail(cmd, CVS_ENOMEM, NULL);
     for (uint32_t s = 0; s < m->shards && !rc; s++) {
-        int prc;
         if (dbs[s] && (prc = cvs_db_set_shard(dbs[s], s, m->shards))) {
             cli_err(cmd, "rank %d: shard-%04u: %s: %s", g_mpi.rank, s, cvs_strerror(prc),
                     cvs_errmsg(dbs[s]));
@@ -530,10 +632,9 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
     if ((rc = mcmd_agree(rc)) || (rc = check_cross(cmd, file, m, dbs, &ask)))
         goto out;
     for (uint32_t s = 0; s < m->shards && !rc; s++) {
-        int prc;
         if (!mcmd_owns(s) || !parts[s].n)
             continue;
-        part_warn pw = {cmd, file, &parts[s], s};
+        pw.part = &parts[s];
         o.warn = on_unknown_key;
         o.warn_ctx = &pw;
         prc = cvs_import_check(dbs[s], parts[s].path, &o, NULL);
@@ -544,13 +645,16 @@ static int import_jsonl(const char *cmd, const char *db, const char *file,
             rc = cli_exit_code(prc);
         }
     }
+    /* Every rank reaches the gather, a failed one too: the keys met before
+     * a bad record are said, as one store's import says them. */
+    if ((prc = kw_say(cmd, &pw)) > rc)
+        rc = prc;
     if ((rc = mcmd_agree(rc)))
         goto out;
 
     /* Write: each part in batches, each batch one transaction of its shard. */
     for (uint32_t s = 0; s < m->shards && !rc; s++) {
         cvs_import_stats st;
-        int prc;
         if (!mcmd_owns(s) || !parts[s].n)
             continue;
         if ((prc = cvs_import(dbs[s], parts[s].path, &o, &st))) {
@@ -585,6 +689,7 @@ out:
         free(parts[s].lines);
     }
     free(parts);
+    free(pw.buf);
     free(line);
     idl_free(&ids);
     idl_free(&cand);

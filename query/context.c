@@ -2229,7 +2229,7 @@ CVS_API int cvs_txn_context(cvs_txn *t, const cvs_context_opts *opts, const char
     int rc;
     if (out)
         memset(out, 0, sizeof *out);
-    if ((rc = question_check("cvs_txn_context", text, len, qvec)))
+    if ((rc = question_check("context", text, len, qvec)))
         return rc;
     return cvs__txn_context_scoped(t, opts, text, len, qvec, NULL, out);
 }
@@ -2253,7 +2253,7 @@ CVS_API int cvs_context_source_run(const cvs_context_source *x, const cvs_contex
     int rc;
     if (!x || !out || (!text && len) || (!text && !qvec))
         return cvs__err(CVS_EINVAL, "cvs_context_source_run: NULL argument");
-    if ((rc = question_check("cvs_context_source_run", text, len, qvec)))
+    if ((rc = question_check("context", text, len, qvec)))
         return rc;
     if (x->version < 1 || x->version > CVS_CONTEXT_SOURCE_VERSION)
         return cvs__err(CVS_EINVAL, "cvs_context_source_run: source version %d, this library "
@@ -2288,16 +2288,18 @@ static int check_opts(const cvs_context_opts *o)
         {"bridge_weight", offsetof(cvs_context_opts, bridge_weight), -FLT_MAX, FLT_MAX},
     };
     if ((unsigned)o->strategy > CVS_CONTEXT_VECTOR)
-        return cvs__err(CVS_EINVAL, "cvs_context: unknown strategy %d", (int)o->strategy);
+        return cvs__err(CVS_EINVAL, "context: strategy %d is none of diverse, topk, mmr, bm25, "
+                        "vector", (int)o->strategy);
     if ((unsigned)o->unit > CVS_UNIT_SENTENCE)
-        return cvs__err(CVS_EINVAL, "cvs_context: unknown unit %d", (int)o->unit);
+        return cvs__err(CVS_EINVAL, "context: unit %d is neither passage nor sentence",
+                        (int)o->unit);
     if (o->hops < 0)
-        return cvs__err(CVS_EINVAL, "cvs_context: hops %d is negative", o->hops);
+        return cvs__err(CVS_EINVAL, "context: hops %d is out of range (0 or more)", o->hops);
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         float v;
         memcpy(&v, (const char *)o + f[i].off, sizeof v);
         if (!(v >= f[i].lo && v <= f[i].hi)) /* NaN fails both */
-            return cvs__err(CVS_EINVAL, "cvs_context: %s %g is out of range (%s)", f[i].name,
+            return cvs__err(CVS_EINVAL, "context: %s %g is out of range (%s)", f[i].name,
                             (double)v, f[i].hi == 1      ? "0 to 1"
                                        : f[i].lo == 0 ? "a finite value >= 0"
                                                       : "a finite value");

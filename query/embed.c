@@ -657,8 +657,9 @@ static int embedder_new(cvs_db *db, const char *name, uint32_t dim, cvs_embed_fn
         return cvs__err(CVS_EINVAL, "embedder name must be UTF-8 of 1..%d bytes",
                         CVS_EMBEDDER_NAME_MAX);
     if (!fn && !builtin(name))
-        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (built-in: glove, use, minilm; "
-                        "for HTTP use cvs_db_set_embedder_http)", name);
+        return cvs__err(CVS_EINVAL, "no built-in embedder '%s' (the built-ins are glove, use and "
+                        "minilm; an HTTP embedding service is given by its URL: cvstore "
+                        "init DB --embedder http --embed-url URL --embed-model NAME)", name);
     if (fn && dim == 0)
         return cvs__err(CVS_EINVAL, "embedder '%s': dim 0", name);
     if (!(e = calloc(1, sizeof *e)))
@@ -920,8 +921,10 @@ static int attach_http_recorded(cvs_db *db, const emb_rec *r, cvs_embedder **out
     }
     cvs__read_end(db, txn);
     if (mrc == MDB_NOTFOUND)
-        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s' but records no URL: "
-                        "attach it with cvs_db_set_embedder_http", db->path, r->name);
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s' but records no URL of "
+                        "its embedding service, so text cannot be embedded here: attach the "
+                        "service by its URL, or give vectors instead of text", db->path,
+                        r->name);
     if (mrc)
         return cvs__err_lmdb(mrc, "reading meta embed_url");
     if (!url)
@@ -976,8 +979,12 @@ static int current(cvs_db *db, cvs_embedder **out)
     if (strncmp(r.name, "http:", 5) == 0)
         return attach_http_recorded(db, &r, out);
     if (!builtin(r.name))
-        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', which is not "
-                        "attached to this handle (cvs_db_set_embedder)", db->path, r.name);
+        return cvs__err(CVS_EINVAL, "%s: the store was embedded with '%s', an application's own "
+                        "model, which is not attached here, so text cannot be embedded: "
+                        "attach that model to the handle (in Python, cvstore.open(path, "
+                        "embedder=fn, embedder_name=\"%s\")), or "
+                        "give vectors instead of text (cvstore: --query-vector or "
+                        "--query-file, records with a \"vector\")", db->path, r.name, r.name);
     /* Serialize the implicit attach so that two threads load the model
      * once. */
     pthread_mutex_lock(&embed_st(db)->mu);

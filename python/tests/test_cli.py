@@ -69,3 +69,34 @@ def test_encrypted_store_needs_the_passphrase_in_the_cli_too(tmp_path):
     assert p.returncode != 0  # no passphrase given
     with cvstore.open(path, passphrase="pw") as db:
         assert db.get("a")["text"] == "sealed"
+
+
+def test_a_store_of_an_applications_model_in_the_cli_and_mcp(tmp_path):
+    """A store embedded by a Python function, taken to the command line and
+    to `cvstore mcp`: neither can run the function.  Each says so in its own
+    terms -- the CLI how to attach the model or to give vectors instead,
+    MCP (whose tools all embed) which store to serve instead -- never a C
+    function's name; a query by vector still works in the CLI."""
+    from conftest import hash_embed
+    path = str(tmp_path / "app.cvs")
+    with cvstore.open(path, create=True, dim=64, embedder=hash_embed,
+                      embedder_name="app:hash") as db:
+        db.put(["a", "b"], texts=["the cat sat", "dogs run"])
+        v = db.embed(["cat"])[0]
+    for args in (("search", path, "--text", "cat", "-k", "1"),
+                 ("context", path, "--text", "cat")):
+        p = cli(*args, ok=False)
+        assert p.returncode == 1, p.stderr
+        assert "an application's own model" in p.stderr and "cvs_" not in p.stderr, p.stderr
+        assert 'embedder_name="app:hash"' in p.stderr and "--query-vector" in p.stderr, p.stderr
+    out = cli("search", path, "--query-vector", ",".join(repr(float(f)) for f in v), "-k", "1",
+              "--json").stdout
+    assert json.loads(out)["results"][0]["id"] == "a"
+    init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                       "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                  "clientInfo": {"name": "t", "version": "1"}}})
+    p = subprocess.run([CLI, "mcp", path], input=init + "\n", capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout)
+    assert "'app:hash', an application's own model" in p.stderr, p.stderr
+    assert "--embedder minilm" in p.stderr and "--query-vector" not in p.stderr, p.stderr
