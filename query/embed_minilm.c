@@ -76,12 +76,17 @@
  *      hashes them but neither parses nor keeps them.  The copy is
  *      reference-counted and freed with its last holder
  *      (query/share.c).
- *   6. A word whose characters are all dropped (combining marks with no
- *      letter before them in the word) is one [UNK], not nothing: BERT's
- *      tokenizer gives such a text no piece at all, and cvs_text_words
- *      counts it as a word, so every text with words has an embedding and
- *      the memory layer never keeps a minilm memory with a stand-in vector
- *      (as for "use": tests/test_minilm.c, every_word_has_a_piece).
+ *   6. A text whose every character is dropped as a mark (nonspacing
+ *      marks with no letter before them: U+0301 alone) is one [UNK], not
+ *      nothing: BERT's tokenizer gives it no piece at all, and
+ *      cvs_text_words counts it as a word, so every text with words has an
+ *      embedding and the memory layer never keeps a minilm memory with a
+ *      stand-in vector (as for "use": tests/test_minilm.c,
+ *      every_word_has_a_piece).  Anywhere else a mark is dropped before the
+ *      text is split, as Hugging Face's BertNormalizer drops it before its
+ *      pre-tokenizer runs: a mark after punctuation or white space is no
+ *      word and no piece ("hello,\u0301 world" is "hello, world";
+ *      test_minilm, a_mark_after_punctuation_is_dropped_before_the_split).
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once.  The
@@ -322,7 +327,7 @@ struct wp_run {
     const cvs_wordpiece *w;
     char *word;
     size_t wlen, wchars, wcap;
-    int orphan; /* the word had characters, all dropped (deviation 6) */
+    int marks;  /* a character was dropped whole, a mark alone (deviation 6) */
     int32_t *ids;
     size_t n, cap, max;
     char *key; /* "##" + a candidate piece */
@@ -350,12 +355,8 @@ static int run_flush(struct wp_run *r)
     const cvs_wordpiece *w = r->w;
     size_t start = 0, first = r->n;
     int rc = CVS_OK;
-    if (r->wchars == 0) {
-        rc = r->orphan ? run_push(r, w->unk) : CVS_OK;
-        r->orphan = 0;
-        return rc;
-    }
-    r->orphan = 0;
+    if (r->wchars == 0)
+        return CVS_OK;
     if (r->wchars > w->maxchars) {
         r->wlen = r->wchars = 0;
         return run_push(r, w->unk);
@@ -434,7 +435,7 @@ static int run_char(struct wp_run *r, utf8proc_int32_t c)
             rc = run_add(r, x);
         }
     }
-    r->orphan |= !kept;
+    r->marks |= !kept;
     return rc;
 }
 
@@ -471,6 +472,10 @@ int cvs__wordpiece_encode(const cvs_wordpiece *w, const char *text, size_t len, 
     }
     if (rc == CVS_OK && r.n < max)
         rc = run_flush(&r);
+    /* Deviation 6: a text of marks alone is one [UNK], where BERT's
+     * tokenizer gives none. */
+    if (rc == CVS_OK && r.n == 0 && r.marks)
+        rc = run_push(&r, w->unk);
     if (rc == CVS_OK && r.n) {
         *ids = r.ids;
         *n = r.n < max ? r.n : max;

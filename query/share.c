@@ -2,16 +2,41 @@
  * share.c -- what the built-in sentence encoders share.
  *
  * One copy per process of a model loaded from files: a list of (key,
- * model, holders) under one mutex per kind of model.  The key is a hash of
- * the files' bytes, so a changed file is another model; the copy is freed
- * by its last holder.  Not an algorithm of any paper: the reference
- * counting of a shared read-only object.
+ * model, holders) per kind of model, all under one mutex.  The key is a
+ * hash of the files' bytes, so a changed file is another model; the copy
+ * is freed by its last holder.  Not an algorithm of any paper: the
+ * reference counting of a shared read-only object.
  *
  * Multi-head attention (Vaswani et al., "Attention Is All You Need", 2017,
  * section 3.2), the same arithmetic in both encoders: two cblas_sgemm calls
  * a head, the softmax between them with its row maximum subtracted first.
  * No mask: a text is embedded alone, never padded (embed_use.c deviation
  * 4, embed_minilm.c deviation 3).
+ *
+ * A batch of texts is spread over worker threads, one text at a time each
+ * (embed_minilm.c deviation 7 has the figures):
+ *   1. Texts, not matrix rows, are what is parallel.  A text's matrices
+ *      are its L pieces by 384 or 1536: OpenBLAS's own threads (one per
+ *      core when OPENBLAS_NUM_THREADS is unset, as a user has it) cost
+ *      more in hand-offs than they save at that size, and two callers'
+ *      threaded sgemm calls queue behind each other.  So while any text is
+ *      embedded here OpenBLAS is set to one thread, process-wide (a
+ *      counted section: the first to enter saves the count, the last to
+ *      leave restores it); another thread's BLAS call that starts meanwhile
+ *      runs on one core, which costs it time, never a result.
+ *   2. Workers take the next text from a shared counter (texts differ in
+ *      length by 20 times, so fixed shares would leave a worker idle), and
+ *      each text's vector is the same arithmetic whichever worker does it.
+ *   3. The workers live for one call (core/jobs.c): none outlives it, so a
+ *      child of fork() never waits on a thread it does not have.  The one
+ *      mutex here (the registries, the BLAS section's count) is taken by a
+ *      pthread_atfork handler before fork and released after it on both
+ *      sides, so a child never inherits it held; a child forked inside a
+ *      BLAS section (by another thread) restores OpenBLAS's count at once.
+ *   4. A failing text stops the workers at it: texts after the first
+ *      failure are not started, every text before it is finished, and the
+ *      first failure's message (its index) is the one reported, as a loop
+ *      one text at a time reports it.
  */
 #include <cblas.h>
 #include <math.h>
@@ -20,7 +45,11 @@
 #include <sys/stat.h>
 
 #include "core/err.h"
+#include "core/jobs.h"
+#include "pq/kmeans.h"
 #include "query/share.h"
+
+/* ==== The registries and the BLAS section: one mutex, fork-safe ==== */
 
 struct cvs__share_ent {
     unsigned char key[CVS_FINGERPRINT_BYTES];
@@ -29,7 +58,63 @@ struct cvs__share_ent {
     struct cvs__share_ent *next;
 };
 
-/* Under s->mu. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static int blas_in;    /* threads inside an embedding (deviation 1), under mu */
+static int blas_saved; /* OpenBLAS's thread count before the first of them */
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&mu);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&mu);
+}
+
+/* The child has only the thread that forked: the holders of the section
+ * are gone, so OpenBLAS gets its count back. */
+static void fork_child(void)
+{
+    if (blas_in && blas_saved > 1)
+        openblas_set_num_threads(blas_saved);
+    blas_in = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+static void fork_watch(void)
+{
+    /* On failure (ENOMEM) a fork while mu is held leaves the child's copy
+     * held, as it did before this handler: no worse. */
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* Every taker of mu comes through here, so the handlers are in place
+ * before mu is first held. */
+static void lock(void)
+{
+    pthread_once(&fork_once, fork_watch);
+    pthread_mutex_lock(&mu);
+}
+
+static void blas_enter(void)
+{
+    lock();
+    if (blas_in++ == 0 && (blas_saved = openblas_get_num_threads()) > 1)
+        openblas_set_num_threads(1);
+    pthread_mutex_unlock(&mu);
+}
+
+static void blas_leave(void)
+{
+    lock();
+    if (--blas_in == 0 && blas_saved > 1)
+        openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Under mu. */
 static void *take_locked(cvs__shared *s, const unsigned char *key)
 {
     for (struct cvs__share_ent *e = s->head; e; e = e->next)
@@ -43,9 +128,9 @@ static void *take_locked(cvs__shared *s, const unsigned char *key)
 void *cvs__share_take(cvs__shared *s, const unsigned char *key)
 {
     void *m;
-    pthread_mutex_lock(&s->mu);
+    lock();
     m = take_locked(s, key);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&mu);
     return m;
 }
 
@@ -53,7 +138,7 @@ void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model)
 {
     struct cvs__share_ent *e = malloc(sizeof *e);
     void *had;
-    pthread_mutex_lock(&s->mu);
+    lock();
     if (!(had = take_locked(s, key)) && e) {
         memcpy(e->key, key, sizeof e->key);
         e->model = model;
@@ -62,7 +147,7 @@ void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model)
         s->head = e;
         e = NULL;
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&mu);
     free(e);
     return had ? had : model;
 }
@@ -70,7 +155,7 @@ void *cvs__share_add(cvs__shared *s, const unsigned char *key, void *model)
 int cvs__share_drop(cvs__shared *s, void *model)
 {
     int last = 1;
-    pthread_mutex_lock(&s->mu);
+    lock();
     for (struct cvs__share_ent **p = &s->head; *p; p = &(*p)->next)
         if ((*p)->model == model) {
             struct cvs__share_ent *e = *p;
@@ -80,9 +165,11 @@ int cvs__share_drop(cvs__shared *s, void *model)
             }
             break;
         }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&mu);
     return last;
 }
+
+/* ==== Attention ==== */
 
 void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx)
 {
@@ -106,34 +193,116 @@ void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx
     }
 }
 
+/* ==== Many texts ==== */
+
+int cvs__embed_threads(void)
+{
+    const char *v = getenv("CVSTORE_EMBED_THREADS");
+    char *end;
+    long t;
+    if (v && *v) {
+        t = strtol(v, &end, 10);
+        if (*end == '\0' && t >= 1 && t <= 256)
+            return (int)t;
+    }
+    return cvs__ncpu();
+}
+
+/* Text i to its row of out; the message of a failure names it when the
+ * call has several. */
+static int embed_one(const cvs__encoder *e, const char *const *texts, const size_t *lens,
+                     size_t n, size_t i, float *out, unsigned char *empty)
+{
+    int32_t *ids = NULL;
+    size_t k = 0;
+    float *row = out + i * e->dim;
+    int rc;
+    if (empty)
+        empty[i] = 0;
+    if ((rc = e->encode(e->model, texts[i] ? texts[i] : "", texts[i] ? lens[i] : 0, &ids, &k)))
+        return rc;
+    if (k == 0) {
+        memset(row, 0, e->dim * sizeof *row);
+        if (empty)
+            empty[i] = 1;
+        else if (n > 1) /* a batch names the text; one text needs no name */
+            rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
+                          "only white space)", i);
+        else
+            rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
+                          "only white space)");
+    } else {
+        rc = e->forward(e->model, ids, k, row);
+    }
+    free(ids);
+    return rc;
+}
+
+/* One worker of a batch (deviations 2 and 4): next and stop are shared by
+ * all; fail, rc and msg are its own first failure. */
+struct each_job {
+    const cvs__encoder *e;
+    const char *const *texts;
+    const size_t *lens;
+    size_t n;
+    float *out;
+    unsigned char *empty;
+    size_t *next; /* the next text to take */
+    size_t *stop; /* the lowest failing text so far, n for none */
+    size_t fail;
+    int rc;
+    char msg[1024];
+};
+
+static void *each_run(void *arg)
+{
+    struct each_job *j = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(j->next, 1, __ATOMIC_RELAXED), s;
+        int rc;
+        if (i >= j->n || i > __atomic_load_n(j->stop, __ATOMIC_RELAXED))
+            break;
+        if ((rc = embed_one(j->e, j->texts, j->lens, j->n, i, j->out, j->empty)) == CVS_OK)
+            continue;
+        if (i < j->fail) { /* the thread's message, kept for the caller's thread */
+            j->fail = i;
+            j->rc = rc;
+            snprintf(j->msg, sizeof j->msg, "%s", cvs_errmsg(NULL));
+        }
+        s = __atomic_load_n(j->stop, __ATOMIC_RELAXED);
+        while (i < s && !__atomic_compare_exchange_n(j->stop, &s, i, 0, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+            ;
+    }
+    return NULL;
+}
+
 int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_t *lens,
                     size_t n, float *out, unsigned char *empty)
 {
+    size_t nt = (size_t)cvs__embed_threads(), next = 0, stop = n, best = 0;
+    struct each_job *jobs = NULL;
     int rc = CVS_OK;
-    for (size_t i = 0; i < n && rc == CVS_OK; i++) {
-        int32_t *ids = NULL;
-        size_t k = 0;
-        float *row = out + i * e->dim;
-        if (empty)
-            empty[i] = 0;
-        if ((rc = e->encode(e->model, texts[i] ? texts[i] : "", texts[i] ? lens[i] : 0, &ids,
-                            &k)))
-            break;
-        if (k == 0) {
-            memset(row, 0, e->dim * sizeof *row);
-            if (empty)
-                empty[i] = 1;
-            else if (n > 1) /* a batch names the text; one text needs no name */
-                rc = cvs__err(CVS_EINPUT, "text %zu has no characters to embed (it is empty or "
-                              "only white space)", i);
-            else
-                rc = cvs__err(CVS_EINPUT, "the text has no characters to embed (it is empty or "
-                              "only white space)");
-        } else {
-            rc = e->forward(e->model, ids, k, row);
-        }
-        free(ids);
+    if (nt > n)
+        nt = n;
+    blas_enter();
+    if (nt <= 1 || !(jobs = calloc(nt, sizeof *jobs))) { /* no memory: on this thread */
+        for (size_t i = 0; i < n && rc == CVS_OK; i++)
+            rc = embed_one(e, texts, lens, n, i, out, empty);
+        goto out;
     }
+    for (size_t t = 0; t < nt; t++)
+        jobs[t] = (struct each_job){.e = e, .texts = texts, .lens = lens, .n = n, .out = out,
+                                    .empty = empty, .next = &next, .stop = &stop, .fail = n};
+    cvs__run_jobs(jobs, sizeof *jobs, nt, each_run);
+    for (size_t t = 1; t < nt; t++)
+        if (jobs[t].fail < jobs[best].fail)
+            best = t;
+    if (jobs[best].fail < n)
+        rc = cvs__err(jobs[best].rc, "%s", jobs[best].msg);
+out:
+    blas_leave();
+    free(jobs);
     return rc;
 }
 
@@ -161,4 +330,14 @@ int cvs__read_model_file(FILE *f, const char *path, unsigned char **buf, size_t 
         *len = (size_t)sz;
     }
     return rc;
+}
+
+/* ==== Testing ==== */
+
+void cvs__share_test_hold(int hold)
+{
+    if (hold)
+        lock();
+    else
+        pthread_mutex_unlock(&mu);
 }

@@ -16,12 +16,13 @@
 
 struct cvs__share_ent;
 
-/* A registry of shared models of one kind: a static, CVS__SHARED_INIT. */
+/* A registry of shared models of one kind: a static, CVS__SHARED_INIT.
+ * Every registry is under share.c's one mutex, which a fork() never leaves
+ * held in the child (a pthread_atfork handler). */
 typedef struct cvs__shared {
-    pthread_mutex_t mu;
     struct cvs__share_ent *head;
 } cvs__shared;
-#define CVS__SHARED_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
+#define CVS__SHARED_INIT {NULL}
 
 /* The model registered under key (CVS_FINGERPRINT_BYTES: a hash of the
  * files' bytes) with one more holder, or NULL. */
@@ -56,11 +57,22 @@ typedef struct cvs__encoder {
     int (*encode)(const void *model, const char *text, size_t len, int32_t **ids, size_t *n);
     int (*forward)(const void *model, const int32_t *ids, size_t n, float *out);
 } cvs__encoder;
-/* Texts to rows of out (n x dim), one at a time.  A text with no piece
- * (empty or only white space) is CVS_EINPUT when empty is NULL, naming the
- * text of a batch; otherwise its row is zero and empty[i] is 1 (0 for the
- * others). */
+/* Texts to rows of out (n x dim), each text alone, spread over
+ * cvs__embed_threads() worker threads (at most n; one text is embedded on
+ * the caller's thread), with OpenBLAS on one thread meanwhile (share.c
+ * deviation 1).  A text with no piece (empty or only white space) is
+ * CVS_EINPUT when empty is NULL, naming the text of a batch; otherwise its
+ * row is zero and empty[i] is 1 (0 for the others).  On failure the
+ * message is the lowest failing text's; rows after it are unspecified. */
 int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_t *lens,
                     size_t n, float *out, unsigned char *empty);
+/* Worker threads for a batch: $CVSTORE_EMBED_THREADS when it is a number
+ * from 1 to 256 (1 = the caller's thread alone), else one per online CPU,
+ * at most 16 (cvs__ncpu). */
+int cvs__embed_threads(void);
+
+/* Testing: holds (hold = 1) or releases (0) the registries' mutex from the
+ * calling thread, so a test can fork while another thread holds it. */
+void cvs__share_test_hold(int hold);
 
 #endif
