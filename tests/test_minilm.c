@@ -830,6 +830,52 @@ Test(minilm_store, a_store_records_minilm_and_refuses_another_embedder)
     tu_store_remove(&dir, &db);
 }
 
+/* An import embeds its records' texts in calls of many, spread over the
+ * worker threads: each record holds the vector its text has alone, on
+ * the caller's thread (the store keeps f32: bit for bit). */
+Test(minilm_store, an_import_embeds_as_one_text_at_a_time_does)
+{
+    enum { N = 70 };
+    /* Inner product: a cosine store would scale each vector to unit
+     * length again, which can move its last bits. */
+    cvs_create_opts o = {.dim = CVS_MINILM_DIM, .metric = CVS_METRIC_IP};
+    size_t lens[N], cap = 0, k = 0;
+    char **t = mixed_texts(N, lens), *jsonl = NULL, *dir = NULL, *path;
+    cvs_db *db = NULL;
+    cvs_txn *txn = NULL;
+    cvs_import_stats st;
+    float got[CVS_MINILM_DIM], alone[CVS_MINILM_DIM];
+    if (!have_model())
+        return;
+    for (size_t i = 0; i < N; i++)
+        cap += lens[i] + 64;
+    cr_assert((jsonl = malloc(cap)));
+    for (size_t i = 0; i < N; i++) /* the texts hold no quote or backslash */
+        k += (size_t)sprintf(jsonl + k, "{\"id\": \"r%zu\", \"text\": \"%s\"}\n", i, t[i]);
+    tu_store_create(&o, NULL, &dir, &db);
+    path = tu_write_file(dir, "in.jsonl", jsonl, k);
+    cr_assert_eq(cvs_db_set_embedder(db, "minilm", 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(db));
+    setenv("CVSTORE_EMBED_THREADS", "3", 1);
+    cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.inserted, N);
+    setenv("CVSTORE_EMBED_THREADS", "1", 1);
+    cr_assert_eq(cvs_txn_begin(db, &txn), CVS_OK);
+    for (size_t i = 0; i < N; i++) {
+        char id[16];
+        cvs_record r;
+        snprintf(id, sizeof id, "r%zu", i);
+        cr_assert_eq(cvs_get(txn, id, strlen(id), &r, got), CVS_OK, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_embed_text(db, t[i], lens[i], alone), CVS_OK, "%s", cvs_errmsg(db));
+        cr_expect_arr_eq(got, alone, sizeof got, "record %zu (%zu bytes)", i, lens[i]);
+    }
+    cvs_txn_end(txn);
+    unsetenv("CVSTORE_EMBED_THREADS");
+    free(path);
+    free(jsonl);
+    free_texts(t, N);
+    tu_store_remove(&dir, &db);
+}
+
 /* The id of the first memory a hybrid recall gives for q. */
 static void first_recalled(cvs_db *db, const char *q, char *id)
 {
