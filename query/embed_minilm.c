@@ -850,61 +850,97 @@ struct ml_work {
     float *qkv, *s, *ctx, *a, *f;
 };
 
-static void ml_layer_run(const struct ml_layer *l, int L, float *x, struct ml_work *w)
+/* One layer over the R stacked rows of count texts (text t's L[t] rows
+ * from row off[t]): the matrix products over all rows at once, attention
+ * within each text (deviation 7). */
+static void ml_layer_run(const struct ml_layer *l, size_t count, const int *L, const int *off,
+                         int R, float *x, struct ml_work *w)
 {
-    linear(x, L, ML_D, l->qkv_w, 3 * ML_D, l->qkv_b, w->qkv);
-    cvs__attend(w->qkv, L, ML_D, ML_HEADS, w->s, w->ctx);
-    linear(w->ctx, L, ML_D, l->o_w, ML_D, l->o_b, w->a);
-    add_norm(x, w->a, L, l->ln1_g, l->ln1_b);
-    linear(x, L, ML_D, l->i_w, ML_FFN, l->i_b, w->f);
-    for (size_t i = 0; i < (size_t)L * ML_FFN; i++)
+    linear(x, R, ML_D, l->qkv_w, 3 * ML_D, l->qkv_b, w->qkv);
+    for (size_t t = 0; t < count; t++)
+        cvs__attend(w->qkv + (size_t)off[t] * 3 * ML_D, L[t], ML_D, ML_HEADS, w->s,
+                    w->ctx + (size_t)off[t] * ML_D);
+    linear(w->ctx, R, ML_D, l->o_w, ML_D, l->o_b, w->a);
+    add_norm(x, w->a, R, l->ln1_g, l->ln1_b);
+    linear(x, R, ML_D, l->i_w, ML_FFN, l->i_b, w->f);
+    for (size_t i = 0; i < (size_t)R * ML_FFN; i++)
         w->f[i] = 0.5f * w->f[i] * (1.0f + erff(w->f[i] * (float)M_SQRT1_2));
-    linear(w->f, L, ML_FFN, l->f_w, ML_D, l->f_b, w->a);
-    add_norm(x, w->a, L, l->ln2_g, l->ln2_b);
+    linear(w->f, R, ML_FFN, l->f_w, ML_D, l->f_b, w->a);
+    add_norm(x, w->a, R, l->ln2_g, l->ln2_b);
+}
+
+int cvs__minilm_forward_many(const cvs_minilm *m, size_t count, const int32_t *const *ids,
+                             const size_t *n, float *const *out)
+{
+    float *mem = NULL, *x;
+    int *L = NULL, *off = NULL, R = 0, maxL = 0, rc = CVS_OK;
+    struct ml_work w;
+    size_t need;
+    if (!(L = malloc(count * sizeof *L)) || !(off = malloc(count * sizeof *off))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory embedding %zu texts", count);
+        goto out;
+    }
+    for (size_t t = 0; t < count; t++) {
+        L[t] = n[t] > CVS_MINILM_MAXLEN ? CVS_MINILM_MAXLEN : (int)n[t];
+        off[t] = R;
+        R += L[t];
+        maxL = L[t] > maxL ? L[t] : maxL;
+        if (L[t] == 0) {
+            rc = cvs__err(CVS_EINPUT, "a text with no piece has no MiniLM embedding");
+            goto out;
+        }
+        for (int i = 0; i < L[t]; i++)
+            if (ids[t][i] < 0 || ids[t][i] >= ML_VOCAB) {
+                rc = cvs__err(CVS_EINVAL, "token id %d is outside MiniLM's vocabulary",
+                              ids[t][i]);
+                goto out;
+            }
+    }
+    need = (size_t)R * (ML_D + 3 * ML_D + ML_D + ML_D + ML_FFN) + (size_t)maxL * maxL;
+    if (!(mem = malloc(need * sizeof *mem))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory embedding a text");
+        goto out;
+    }
+    x = mem;
+    w.qkv = x + (size_t)R * ML_D;
+    w.ctx = w.qkv + (size_t)R * 3 * ML_D;
+    w.a = w.ctx + (size_t)R * ML_D;
+    w.f = w.a + (size_t)R * ML_D;
+    w.s = w.f + (size_t)R * ML_FFN;
+    for (size_t t = 0; t < count; t++)
+        for (int i = 0; i < L[t]; i++) {
+            const float *e = m->word + (size_t)ids[t][i] * ML_D, *p = m->pos + (size_t)i * ML_D;
+            float *r = x + (size_t)(off[t] + i) * ML_D;
+            for (int j = 0; j < ML_D; j++)
+                r[j] = e[j] + p[j] + m->type[j];
+        }
+    add_norm(x, NULL, R, m->eln_g, m->eln_b);
+    for (int l = 0; l < ML_LAYERS; l++)
+        ml_layer_run(&m->l[l], count, L, off, R, x, &w);
+    /* Mean pooling over every token, [CLS] and [SEP] included, as
+     * sentence-transformers' masked mean is over an unpadded text. */
+    for (size_t t = 0; t < count; t++) {
+        float *o = out[t], norm = 0;
+        memset(o, 0, ML_D * sizeof *o);
+        for (int i = off[t]; i < off[t] + L[t]; i++)
+            for (int j = 0; j < ML_D; j++)
+                o[j] += x[(size_t)i * ML_D + j];
+        for (int j = 0; j < ML_D; j++)
+            norm += o[j] * o[j];
+        norm = 1.0f / fmaxf(sqrtf(norm), 1e-12f);
+        for (int j = 0; j < ML_D; j++)
+            o[j] *= norm; /* the 1/L of the mean cancels in the normalisation */
+    }
+out:
+    free(mem);
+    free(L);
+    free(off);
+    return rc;
 }
 
 int cvs__minilm_forward(const cvs_minilm *m, const int32_t *ids, size_t n, float *out)
 {
-    int L = n > CVS_MINILM_MAXLEN ? CVS_MINILM_MAXLEN : (int)n;
-    float *mem, *x, norm = 0;
-    struct ml_work w;
-    size_t need;
-    if (L == 0)
-        return cvs__err(CVS_EINPUT, "a text with no piece has no MiniLM embedding");
-    for (int i = 0; i < L; i++)
-        if (ids[i] < 0 || ids[i] >= ML_VOCAB)
-            return cvs__err(CVS_EINVAL, "token id %d is outside MiniLM's vocabulary", ids[i]);
-    need = (size_t)L * (ML_D + 3 * ML_D + ML_D + ML_D + ML_FFN) + (size_t)L * L;
-    if (!(mem = malloc(need * sizeof *mem)))
-        return cvs__err(CVS_ENOMEM, "out of memory embedding a text");
-    x = mem;
-    w.qkv = x + (size_t)L * ML_D;
-    w.ctx = w.qkv + (size_t)L * 3 * ML_D;
-    w.a = w.ctx + (size_t)L * ML_D;
-    w.f = w.a + (size_t)L * ML_D;
-    w.s = w.f + (size_t)L * ML_FFN;
-    for (int i = 0; i < L; i++) {
-        const float *e = m->word + (size_t)ids[i] * ML_D, *p = m->pos + (size_t)i * ML_D;
-        float *r = x + (size_t)i * ML_D;
-        for (int j = 0; j < ML_D; j++)
-            r[j] = e[j] + p[j] + m->type[j];
-    }
-    add_norm(x, NULL, L, m->eln_g, m->eln_b);
-    for (int l = 0; l < ML_LAYERS; l++)
-        ml_layer_run(&m->l[l], L, x, &w);
-    /* Mean pooling over every token, [CLS] and [SEP] included, as
-     * sentence-transformers' masked mean is over an unpadded text. */
-    memset(out, 0, ML_D * sizeof *out);
-    for (int i = 0; i < L; i++)
-        for (int j = 0; j < ML_D; j++)
-            out[j] += x[(size_t)i * ML_D + j];
-    for (int j = 0; j < ML_D; j++)
-        norm += out[j] * out[j];
-    norm = 1.0f / fmaxf(sqrtf(norm), 1e-12f);
-    for (int j = 0; j < ML_D; j++)
-        out[j] *= norm; /* the 1/L of the mean cancels in the normalisation */
-    free(mem);
-    return CVS_OK;
+    return cvs__minilm_forward_many(m, 1, &ids, &n, &out);
 }
 
 int cvs__minilm_encode(const cvs_minilm *m, const char *text, size_t len, int32_t **ids,
@@ -941,9 +977,15 @@ static int ml_forward(const void *m, const int32_t *ids, size_t n, float *out)
     return cvs__minilm_forward(m, ids, n, out);
 }
 
+static int ml_forward_many(const void *m, size_t count, const int32_t *const *ids,
+                           const size_t *n, float *const *out)
+{
+    return cvs__minilm_forward_many(m, count, ids, n, out);
+}
+
 int cvs__minilm_embed(const cvs_minilm *m, const char *const *texts, const size_t *lens,
                       size_t n, float *out, unsigned char *empty)
 {
-    const cvs__encoder e = {m, CVS_MINILM_DIM, ml_encode, ml_forward};
+    const cvs__encoder e = {m, CVS_MINILM_DIM, ml_encode, ml_forward, ml_forward_many};
     return cvs__embed_each(&e, texts, lens, n, out, empty);
 }

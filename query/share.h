@@ -50,12 +50,16 @@ void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx
 
 /* An encoder for cvs__embed_each: model's token ids of a text (malloc'ed
  * into *ids, *n of them, none for a text with no piece) and the unit
- * embedding of ids. */
+ * embedding of ids; optionally (may be NULL) the embeddings of count
+ * texts' ids in one pass, text t's into out[t], each what forward gives
+ * it alone. */
 typedef struct cvs__encoder {
     const void *model;
     uint32_t dim;
     int (*encode)(const void *model, const char *text, size_t len, int32_t **ids, size_t *n);
     int (*forward)(const void *model, const int32_t *ids, size_t n, float *out);
+    int (*forward_many)(const void *model, size_t count, const int32_t *const *ids,
+                        const size_t *n, float *const *out);
 } cvs__encoder;
 /* Texts to rows of out (n x dim), each text alone, spread over
  * cvs__embed_threads() worker threads (at most n; one text is embedded on
