@@ -57,9 +57,12 @@
  *      is not given the model's answer for "[CLS] [SEP]" (one vector for all
  *      such texts): it is reported as empty, like "use" does, so callers
  *      treat it the same way.
- *   3. Texts are embedded one at a time (sentence-transformers pads a batch
- *      and masks the padding): one text per call keeps the vector
- *      independent of its batch, and padding only costs work.
+ *   3. Texts are never padded (sentence-transformers pads a batch and
+ *      masks the padding): the texts of a group are stacked row after row
+ *      under each matrix product and attend only within themselves
+ *      (deviation 7), so a vector is independent of its batch (the one
+ *      the text gives alone, bit for bit: test_minilm), and no work goes to
+ *      padding.
  *   4. Normalisation is per character: each one is decomposed on its own
  *      and its marks dropped, without NFD's canonical reordering of a run
  *      of marks.  The marks that reordering moves are all dropped (Mn) but
@@ -87,10 +90,20 @@
  *      pre-tokenizer runs: a mark after punctuation or white space is no
  *      word and no piece ("hello,\u0301 world" is "hello, world";
  *      test_minilm, a_mark_after_punctuation_is_dropped_before_the_split).
+ *   7. Many texts at once (an import, cvs_embed_texts of a list, Python's
+ *      embed) are spread over worker threads, $CVSTORE_EMBED_THREADS or one
+ *      per CPU, and each worker runs groups of texts through one pass
+ *      (cvs__minilm_forward_many; query/share.c deviations 1-5), with
+ *      OpenBLAS held to one thread meanwhile: at one text per call its own
+ *      threads cost more than they gave (a short question's wall time
+ *      doubled, and a passage spent a third of its CPU in the hand-offs).
+ *      FIGURES
  *
  * Thread safety: the loaded model is immutable; every embedding call works
- * in buffers of its own, so any number of threads may embed at once.  The
- * list of shared models and their counts are under one mutex (query/share.c).
+ * in buffers of its own, so any number of threads may embed at once (each
+ * call with its own workers, which end with it).  The list of shared
+ * models and their counts are under one mutex (query/share.c), which a
+ * fork never leaves held in the child.
  */
 #include <cblas.h>
 #include <errno.h>
