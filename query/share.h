@@ -61,10 +61,11 @@ typedef struct cvs__encoder {
     int (*forward_many)(const void *model, size_t count, const int32_t *const *ids,
                         const size_t *n, float *const *out);
 } cvs__encoder;
-/* Texts to rows of out (n x dim), each text alone, spread over
- * cvs__embed_threads() worker threads (at most n; one text is embedded on
- * the caller's thread), with OpenBLAS on one thread meanwhile (share.c
- * deviation 1).  A text with no piece (empty or only white space) is
+/* Texts to rows of out (n x dim), each row what its text gives alone,
+ * spread over cvs__embed_threads() worker threads (at most n; one text is
+ * embedded on the caller's thread), in groups through forward_many when
+ * the encoder has it, with OpenBLAS on one thread meanwhile (share.c
+ * deviations 1-5).  A text with no piece (empty or only white space) is
  * CVS_EINPUT when empty is NULL, naming the text of a batch; otherwise its
  * row is zero and empty[i] is 1 (0 for the others).  On failure the
  * message is the lowest failing text's; rows after it are unspecified. */
