@@ -6,11 +6,16 @@
  * call each, by every embedder named, the embedders taking turns text by
  * text so that a loaded machine slows them alike; --rounds passes over the
  * questions.  Reported per embedder: the texts, ms of wall time and ms of
- * the calling thread's CPU time a text (--cpu-clock orders the rows' ratio
- * by CPU time; both are printed), and the ratio to the first embedder.
+ * the process's CPU time a text (every thread's: OpenBLAS's own threads,
+ * when a BLAS call uses them, and the encoders' workers; --cpu-clock orders
+ * the rows' ratio by CPU time; both are printed), and the ratio to the
+ * first embedder.
  * Each store is fresh and empty; one warm-up call loads the model before
- * the clock starts.  Set OPENBLAS_NUM_THREADS=1: the encoders' matrix
- * products are single-text sgemm calls that threads only slow down.
+ * the clock starts.  --batch N embeds the texts N a call instead
+ * (cvs_embed_texts, as an import does 64 at a time), over the encoders'
+ * worker threads (query/share.c).  A --questions file may hold {"text": ...} lines too (a
+ * corpus).  The built-in encoders keep OpenBLAS on one thread while they
+ * embed (share.c deviation 1).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -22,10 +27,10 @@
 #include "bench/bench.h"
 #include "bench/benchutil.h"
 
-static double thread_cpu(void)
+static double process_cpu(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -33,13 +38,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: cvstore-bench embed [--embedder LIST] [--rounds N] [--questions PATH]\n"
-        "                           [--cpu-clock] [--dir TMPDIR]\n"
+        "                           [--batch N] [--cpu-clock] [--dir TMPDIR]\n"
         "Embeds every question of the memory benchmark's main set alone with each\n"
         "built-in embedder of LIST (default use,minilm), taking turns text by text,\n"
-        "and prints ms of wall and thread CPU time a text.\n"
+        "and prints ms of wall and process CPU time (all threads) a text.\n"
         "  --embedder   a list of glove, use, minilm (default use,minilm)\n"
         "  --rounds N   passes over the questions (default 5)\n"
-        "  --questions  a JSONL file of {\"question\": ...} lines instead\n"
+        "  --questions  a JSONL file of {\"question\": ...} (or {\"text\": ...}) lines\n"
+        "               instead\n"
+        "  --batch N    N texts a call (default 1), as an import embeds them\n"
         "  --cpu-clock  the ratio column by CPU time (default wall time)\n");
 }
 
@@ -48,14 +55,16 @@ int bench_embed(int argc, char **argv)
     static const struct option opts[] = {
         {"embedder", required_argument, 0, 'E'}, {"rounds", required_argument, 0, 'r'},
         {"questions", required_argument, 0, 'Q'}, {"cpu-clock", no_argument, 0, 'U'},
-        {"dir", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"dir", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     static const char *const header[] = {"embedder", "texts", "mean_bytes", "wall_ms",
                                          "cpu_ms", "ratio"};
     const char *qpath = CVS_SOURCE_DIR "/bench/data/memory-questions.jsonl", *parent = NULL;
-    size_t emb[BU_N_EMBEDDERS] = {1, 2}, nemb = 2, nq = 0, bytes = 0, rounds = 5;
+    size_t emb[BU_N_EMBEDDERS] = {1, 2}, nemb = 2, nq = 0, bytes = 0, rounds = 5, batch = 1;
+    size_t *lens = NULL, cap = 0;
     cvs_db *db[BU_N_EMBEDDERS] = {0};
     double wall[BU_N_EMBEDDERS] = {0}, cpu[BU_N_EMBEDDERS] = {0};
-    char **qs = NULL, *tmp = NULL, line[4096];
+    char **qs = NULL, *tmp = NULL, *line = NULL;
     int c, by_cpu = 0, ret = 0;
     float *v = NULL;
     FILE *f;
@@ -74,11 +83,12 @@ int bench_embed(int argc, char **argv)
         case 'Q': qpath = optarg; break;
         case 'U': by_cpu = 1; break;
         case 'd': parent = optarg; break;
+        case 'b': batch = strtoul(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
     }
-    if (optind < argc || rounds == 0) {
+    if (optind < argc || rounds == 0 || batch == 0) {
         usage(stderr);
         return 1;
     }
@@ -86,28 +96,35 @@ int bench_embed(int argc, char **argv)
         perror(qpath);
         return 1;
     }
-    while (fgets(line, sizeof line, f)) {
+    while (getline(&line, &cap, f) > 0) {
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
         const char *q = json_string_value(json_object_get(o, "question"));
+        if (!q)
+            q = json_string_value(json_object_get(o, "text"));
         if (q) {
             qs = realloc(qs, (nq + 1) * sizeof *qs);
-            if (!qs || !(qs[nq] = strdup(q))) {
+            lens = realloc(lens, (nq + 1) * sizeof *lens);
+            if (!qs || !lens || !(qs[nq] = strdup(q))) {
                 fprintf(stderr, "cvstore-bench embed: out of memory\n");
                 exit(2);
             }
-            bytes += strlen(q);
+            bytes += lens[nq] = strlen(q);
             nq++;
         }
         json_decref(o);
     }
+    free(line);
     fclose(f);
     if (!nq) {
         fprintf(stderr, "cvstore-bench embed: %s: no \"question\" lines\n", qpath);
         free(qs);
+        free(lens);
         return 1;
     }
-    if (!(tmp = bu_tmpdir(parent)) || !(v = malloc(4096 * sizeof *v))) {
+    if (batch > nq)
+        batch = nq;
+    if (!(tmp = bu_tmpdir(parent)) || !(v = malloc(batch * 4096 * sizeof *v))) {
         ret = 2;
         goto out;
     }
@@ -121,11 +138,13 @@ int bench_embed(int argc, char **argv)
         bu_check(cvs_embed_text(db[e], qs[0], 0, v), b->name); /* loads the model */
     }
     for (size_t r = 0; r < rounds; r++)
-        for (size_t i = 0; i < nq; i++)
+        for (size_t i = 0; i < nq; i += batch)
             for (size_t e = 0; e < nemb; e++) {
-                double w0 = bu_now(), c0 = thread_cpu();
-                bu_check(cvs_embed_text(db[e], qs[i], 0, v), bu_embedders[emb[e]].name);
-                cpu[e] += thread_cpu() - c0;
+                size_t k = nq - i < batch ? nq - i : batch;
+                double w0 = bu_now(), c0 = process_cpu();
+                bu_check(cvs_embed_texts(db[e], (const char *const *)qs + i, lens + i, k, v),
+                         bu_embedders[emb[e]].name);
+                cpu[e] += process_cpu() - c0;
                 wall[e] += bu_now() - w0;
             }
     tab = bu_table_new(6, header);
@@ -151,6 +170,7 @@ out:
     for (size_t i = 0; i < nq; i++)
         free(qs[i]);
     free(qs);
+    free(lens);
     free(v);
     return ret;
 }

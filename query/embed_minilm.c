@@ -57,9 +57,12 @@
  *      is not given the model's answer for "[CLS] [SEP]" (one vector for all
  *      such texts): it is reported as empty, like "use" does, so callers
  *      treat it the same way.
- *   3. Texts are embedded one at a time (sentence-transformers pads a batch
- *      and masks the padding): one text per call keeps the vector
- *      independent of its batch, and padding only costs work.
+ *   3. Texts are never padded (sentence-transformers pads a batch and
+ *      masks the padding): the texts of a group are stacked row after row
+ *      under each matrix product and attend only within themselves
+ *      (deviation 7), so a vector is independent of its batch (the one
+ *      the text gives alone, bit for bit: test_minilm), and no work goes to
+ *      padding.
  *   4. Normalisation is per character: each one is decomposed on its own
  *      and its marks dropped, without NFD's canonical reordering of a run
  *      of marks.  The marks that reordering moves are all dropped (Mn) but
@@ -76,16 +79,37 @@
  *      hashes them but neither parses nor keeps them.  The copy is
  *      reference-counted and freed with its last holder
  *      (query/share.c).
- *   6. A word whose characters are all dropped (combining marks with no
- *      letter before them in the word) is one [UNK], not nothing: BERT's
- *      tokenizer gives such a text no piece at all, and cvs_text_words
- *      counts it as a word, so every text with words has an embedding and
- *      the memory layer never keeps a minilm memory with a stand-in vector
- *      (as for "use": tests/test_minilm.c, every_word_has_a_piece).
+ *   6. A text whose every character is dropped as a mark (nonspacing
+ *      marks with no letter before them: U+0301 alone) is one [UNK], not
+ *      nothing: BERT's tokenizer gives it no piece at all, and
+ *      cvs_text_words counts it as a word, so every text with words has an
+ *      embedding and the memory layer never keeps a minilm memory with a
+ *      stand-in vector (as for "use": tests/test_minilm.c,
+ *      every_word_has_a_piece).  Anywhere else a mark is dropped before the
+ *      text is split, as Hugging Face's BertNormalizer drops it before its
+ *      pre-tokenizer runs: a mark after punctuation or white space is no
+ *      word and no piece ("hello,\u0301 world" is "hello, world";
+ *      test_minilm, a_mark_after_punctuation_is_dropped_before_the_split).
+ *   7. Many texts at once (an import, cvs_embed_texts of a list, Python's
+ *      embed) are spread over worker threads, $CVSTORE_EMBED_THREADS or one
+ *      per CPU, and each worker runs groups of texts through one pass
+ *      (cvs__minilm_forward_many; query/share.c deviations 1-5), with
+ *      OpenBLAS held to one thread meanwhile: at one text per call its own
+ *      threads cost more than they gave (a short question's wall time
+ *      doubled, and a passage spent a third of its CPU in the hand-offs).
+ *      On 2 cores loaded by 3 other developers (load average 9-19, so
+ *      CPU time is the measure; docs/BENCHMARKS.md, "The minilm
+ *      embedder"), against one text a call with OpenBLAS's default
+ *      threads: the import of HotpotQA's first 600 passages ~31 s of CPU
+ *      against ~46 s (wall 83-95 s against 132-216 s), a short question in
+ *      calls of 64 ~4 ms of CPU against 13-19 ms, one question alone ~10 ms
+ *      against 13-20 ms.  The vectors are the same bit for bit.
  *
  * Thread safety: the loaded model is immutable; every embedding call works
- * in buffers of its own, so any number of threads may embed at once.  The
- * list of shared models and their counts are under one mutex (query/share.c).
+ * in buffers of its own, so any number of threads may embed at once (each
+ * call with its own workers, which end with it).  The list of shared
+ * models and their counts are under one mutex (query/share.c), which a
+ * fork never leaves held in the child.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -322,7 +346,7 @@ struct wp_run {
     const cvs_wordpiece *w;
     char *word;
     size_t wlen, wchars, wcap;
-    int orphan; /* the word had characters, all dropped (deviation 6) */
+    int marks;  /* a character was dropped whole, a mark alone (deviation 6) */
     int32_t *ids;
     size_t n, cap, max;
     char *key; /* "##" + a candidate piece */
@@ -350,12 +374,8 @@ static int run_flush(struct wp_run *r)
     const cvs_wordpiece *w = r->w;
     size_t start = 0, first = r->n;
     int rc = CVS_OK;
-    if (r->wchars == 0) {
-        rc = r->orphan ? run_push(r, w->unk) : CVS_OK;
-        r->orphan = 0;
-        return rc;
-    }
-    r->orphan = 0;
+    if (r->wchars == 0)
+        return CVS_OK;
     if (r->wchars > w->maxchars) {
         r->wlen = r->wchars = 0;
         return run_push(r, w->unk);
@@ -434,7 +454,7 @@ static int run_char(struct wp_run *r, utf8proc_int32_t c)
             rc = run_add(r, x);
         }
     }
-    r->orphan |= !kept;
+    r->marks |= !kept;
     return rc;
 }
 
@@ -471,6 +491,10 @@ int cvs__wordpiece_encode(const cvs_wordpiece *w, const char *text, size_t len, 
     }
     if (rc == CVS_OK && r.n < max)
         rc = run_flush(&r);
+    /* Deviation 6: a text of marks alone is one [UNK], where BERT's
+     * tokenizer gives none. */
+    if (rc == CVS_OK && r.n == 0 && r.marks)
+        rc = run_push(&r, w->unk);
     if (rc == CVS_OK && r.n) {
         *ids = r.ids;
         *n = r.n < max ? r.n : max;
@@ -845,61 +869,97 @@ struct ml_work {
     float *qkv, *s, *ctx, *a, *f;
 };
 
-static void ml_layer_run(const struct ml_layer *l, int L, float *x, struct ml_work *w)
+/* One layer over the R stacked rows of count texts (text t's L[t] rows
+ * from row off[t]): the matrix products over all rows at once, attention
+ * within each text (deviation 7). */
+static void ml_layer_run(const struct ml_layer *l, size_t count, const int *L, const int *off,
+                         int R, float *x, struct ml_work *w)
 {
-    linear(x, L, ML_D, l->qkv_w, 3 * ML_D, l->qkv_b, w->qkv);
-    cvs__attend(w->qkv, L, ML_D, ML_HEADS, w->s, w->ctx);
-    linear(w->ctx, L, ML_D, l->o_w, ML_D, l->o_b, w->a);
-    add_norm(x, w->a, L, l->ln1_g, l->ln1_b);
-    linear(x, L, ML_D, l->i_w, ML_FFN, l->i_b, w->f);
-    for (size_t i = 0; i < (size_t)L * ML_FFN; i++)
+    linear(x, R, ML_D, l->qkv_w, 3 * ML_D, l->qkv_b, w->qkv);
+    for (size_t t = 0; t < count; t++)
+        cvs__attend(w->qkv + (size_t)off[t] * 3 * ML_D, L[t], ML_D, ML_HEADS, w->s,
+                    w->ctx + (size_t)off[t] * ML_D);
+    linear(w->ctx, R, ML_D, l->o_w, ML_D, l->o_b, w->a);
+    add_norm(x, w->a, R, l->ln1_g, l->ln1_b);
+    linear(x, R, ML_D, l->i_w, ML_FFN, l->i_b, w->f);
+    for (size_t i = 0; i < (size_t)R * ML_FFN; i++)
         w->f[i] = 0.5f * w->f[i] * (1.0f + erff(w->f[i] * (float)M_SQRT1_2));
-    linear(w->f, L, ML_FFN, l->f_w, ML_D, l->f_b, w->a);
-    add_norm(x, w->a, L, l->ln2_g, l->ln2_b);
+    linear(w->f, R, ML_FFN, l->f_w, ML_D, l->f_b, w->a);
+    add_norm(x, w->a, R, l->ln2_g, l->ln2_b);
+}
+
+int cvs__minilm_forward_many(const cvs_minilm *m, size_t count, const int32_t *const *ids,
+                             const size_t *n, float *const *out)
+{
+    float *mem = NULL, *x;
+    int *L = NULL, *off = NULL, R = 0, maxL = 0, rc = CVS_OK;
+    struct ml_work w;
+    size_t need;
+    if (!(L = malloc(count * sizeof *L)) || !(off = malloc(count * sizeof *off))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory embedding %zu texts", count);
+        goto out;
+    }
+    for (size_t t = 0; t < count; t++) {
+        L[t] = n[t] > CVS_MINILM_MAXLEN ? CVS_MINILM_MAXLEN : (int)n[t];
+        off[t] = R;
+        R += L[t];
+        maxL = L[t] > maxL ? L[t] : maxL;
+        if (L[t] == 0) {
+            rc = cvs__err(CVS_EINPUT, "a text with no piece has no MiniLM embedding");
+            goto out;
+        }
+        for (int i = 0; i < L[t]; i++)
+            if (ids[t][i] < 0 || ids[t][i] >= ML_VOCAB) {
+                rc = cvs__err(CVS_EINVAL, "token id %d is outside MiniLM's vocabulary",
+                              ids[t][i]);
+                goto out;
+            }
+    }
+    need = (size_t)R * (ML_D + 3 * ML_D + ML_D + ML_D + ML_FFN) + (size_t)maxL * maxL;
+    if (!(mem = malloc(need * sizeof *mem))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory embedding a text");
+        goto out;
+    }
+    x = mem;
+    w.qkv = x + (size_t)R * ML_D;
+    w.ctx = w.qkv + (size_t)R * 3 * ML_D;
+    w.a = w.ctx + (size_t)R * ML_D;
+    w.f = w.a + (size_t)R * ML_D;
+    w.s = w.f + (size_t)R * ML_FFN;
+    for (size_t t = 0; t < count; t++)
+        for (int i = 0; i < L[t]; i++) {
+            const float *e = m->word + (size_t)ids[t][i] * ML_D, *p = m->pos + (size_t)i * ML_D;
+            float *r = x + (size_t)(off[t] + i) * ML_D;
+            for (int j = 0; j < ML_D; j++)
+                r[j] = e[j] + p[j] + m->type[j];
+        }
+    add_norm(x, NULL, R, m->eln_g, m->eln_b);
+    for (int l = 0; l < ML_LAYERS; l++)
+        ml_layer_run(&m->l[l], count, L, off, R, x, &w);
+    /* Mean pooling over every token, [CLS] and [SEP] included, as
+     * sentence-transformers' masked mean is over an unpadded text. */
+    for (size_t t = 0; t < count; t++) {
+        float *o = out[t], norm = 0;
+        memset(o, 0, ML_D * sizeof *o);
+        for (int i = off[t]; i < off[t] + L[t]; i++)
+            for (int j = 0; j < ML_D; j++)
+                o[j] += x[(size_t)i * ML_D + j];
+        for (int j = 0; j < ML_D; j++)
+            norm += o[j] * o[j];
+        norm = 1.0f / fmaxf(sqrtf(norm), 1e-12f);
+        for (int j = 0; j < ML_D; j++)
+            o[j] *= norm; /* the 1/L of the mean cancels in the normalisation */
+    }
+out:
+    free(mem);
+    free(L);
+    free(off);
+    return rc;
 }
 
 int cvs__minilm_forward(const cvs_minilm *m, const int32_t *ids, size_t n, float *out)
 {
-    int L = n > CVS_MINILM_MAXLEN ? CVS_MINILM_MAXLEN : (int)n;
-    float *mem, *x, norm = 0;
-    struct ml_work w;
-    size_t need;
-    if (L == 0)
-        return cvs__err(CVS_EINPUT, "a text with no piece has no MiniLM embedding");
-    for (int i = 0; i < L; i++)
-        if (ids[i] < 0 || ids[i] >= ML_VOCAB)
-            return cvs__err(CVS_EINVAL, "token id %d is outside MiniLM's vocabulary", ids[i]);
-    need = (size_t)L * (ML_D + 3 * ML_D + ML_D + ML_D + ML_FFN) + (size_t)L * L;
-    if (!(mem = malloc(need * sizeof *mem)))
-        return cvs__err(CVS_ENOMEM, "out of memory embedding a text");
-    x = mem;
-    w.qkv = x + (size_t)L * ML_D;
-    w.ctx = w.qkv + (size_t)L * 3 * ML_D;
-    w.a = w.ctx + (size_t)L * ML_D;
-    w.f = w.a + (size_t)L * ML_D;
-    w.s = w.f + (size_t)L * ML_FFN;
-    for (int i = 0; i < L; i++) {
-        const float *e = m->word + (size_t)ids[i] * ML_D, *p = m->pos + (size_t)i * ML_D;
-        float *r = x + (size_t)i * ML_D;
-        for (int j = 0; j < ML_D; j++)
-            r[j] = e[j] + p[j] + m->type[j];
-    }
-    add_norm(x, NULL, L, m->eln_g, m->eln_b);
-    for (int l = 0; l < ML_LAYERS; l++)
-        ml_layer_run(&m->l[l], L, x, &w);
-    /* Mean pooling over every token, [CLS] and [SEP] included, as
-     * sentence-transformers' masked mean is over an unpadded text. */
-    memset(out, 0, ML_D * sizeof *out);
-    for (int i = 0; i < L; i++)
-        for (int j = 0; j < ML_D; j++)
-            out[j] += x[(size_t)i * ML_D + j];
-    for (int j = 0; j < ML_D; j++)
-        norm += out[j] * out[j];
-    norm = 1.0f / fmaxf(sqrtf(norm), 1e-12f);
-    for (int j = 0; j < ML_D; j++)
-        out[j] *= norm; /* the 1/L of the mean cancels in the normalisation */
-    free(mem);
-    return CVS_OK;
+    return cvs__minilm_forward_many(m, 1, &ids, &n, &out);
 }
 
 int cvs__minilm_encode(const cvs_minilm *m, const char *text, size_t len, int32_t **ids,
@@ -936,9 +996,15 @@ static int ml_forward(const void *m, const int32_t *ids, size_t n, float *out)
     return cvs__minilm_forward(m, ids, n, out);
 }
 
+static int ml_forward_many(const void *m, size_t count, const int32_t *const *ids,
+                           const size_t *n, float *const *out)
+{
+    return cvs__minilm_forward_many(m, count, ids, n, out);
+}
+
 int cvs__minilm_embed(const cvs_minilm *m, const char *const *texts, const size_t *lens,
                       size_t n, float *out, unsigned char *empty)
 {
-    const cvs__encoder e = {m, CVS_MINILM_DIM, ml_encode, ml_forward};
+    const cvs__encoder e = {m, CVS_MINILM_DIM, ml_encode, ml_forward, ml_forward_many};
     return cvs__embed_each(&e, texts, lens, n, out, empty);
 }

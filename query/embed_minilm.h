@@ -51,6 +51,12 @@ int cvs__minilm_encode(const cvs_minilm *m, const char *text, size_t len, int32_
 /* The unit 384-d embedding of n token ids (the first CVS_MINILM_MAXLEN
  * count; ids out of the vocabulary are CVS_EINVAL). */
 int cvs__minilm_forward(const cvs_minilm *m, const int32_t *ids, size_t n, float *out);
+/* The same for count texts at once (deviation 7): text t's n[t] ids into
+ * out[t] (384 floats each).  The matrix products run over the stacked
+ * rows of all of them, attention within each text: each vector is what
+ * the text gives alone. */
+int cvs__minilm_forward_many(const cvs_minilm *m, size_t count, const int32_t *const *ids,
+                             const size_t *n, float *const *out);
 /* Texts to rows of out (n x 384).  A text with no piece (empty, only white
  * space or control characters) is CVS_EINPUT when empty is NULL; otherwise
  * its row is zero and empty[i] is 1 (0 for the others). */

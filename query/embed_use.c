@@ -826,6 +826,6 @@ static int use_forward(const void *m, const int32_t *ids, size_t n, float *out)
 int cvs__use_embed(const cvs_use *u, const char *const *texts, const size_t *lens, size_t n,
                    float *out, unsigned char *empty)
 {
-    const cvs__encoder e = {u, CVS_USE_DIM, use_encode, use_forward};
+    const cvs__encoder e = {u, CVS_USE_DIM, use_encode, use_forward, NULL};
     return cvs__embed_each(&e, texts, lens, n, out, empty);
 }

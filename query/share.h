@@ -16,12 +16,13 @@
 
 struct cvs__share_ent;
 
-/* A registry of shared models of one kind: a static, CVS__SHARED_INIT. */
+/* A registry of shared models of one kind: a static, CVS__SHARED_INIT.
+ * Every registry is under share.c's one mutex, which a fork() never leaves
+ * held in the child (a pthread_atfork handler). */
 typedef struct cvs__shared {
-    pthread_mutex_t mu;
     struct cvs__share_ent *head;
 } cvs__shared;
-#define CVS__SHARED_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
+#define CVS__SHARED_INIT {NULL}
 
 /* The model registered under key (CVS_FINGERPRINT_BYTES: a hash of the
  * files' bytes) with one more holder, or NULL. */
@@ -49,18 +50,34 @@ void cvs__attend(const float *qkv, int L, int d, int heads, float *s, float *ctx
 
 /* An encoder for cvs__embed_each: model's token ids of a text (malloc'ed
  * into *ids, *n of them, none for a text with no piece) and the unit
- * embedding of ids. */
+ * embedding of ids; optionally (may be NULL) the embeddings of count
+ * texts' ids in one pass, text t's into out[t], each what forward gives
+ * it alone. */
 typedef struct cvs__encoder {
     const void *model;
     uint32_t dim;
     int (*encode)(const void *model, const char *text, size_t len, int32_t **ids, size_t *n);
     int (*forward)(const void *model, const int32_t *ids, size_t n, float *out);
+    int (*forward_many)(const void *model, size_t count, const int32_t *const *ids,
+                        const size_t *n, float *const *out);
 } cvs__encoder;
-/* Texts to rows of out (n x dim), one at a time.  A text with no piece
- * (empty or only white space) is CVS_EINPUT when empty is NULL, naming the
- * text of a batch; otherwise its row is zero and empty[i] is 1 (0 for the
- * others). */
+/* Texts to rows of out (n x dim), each row what its text gives alone,
+ * spread over cvs__embed_threads() worker threads (at most n; one text is
+ * embedded on the caller's thread), in groups through forward_many when
+ * the encoder has it, with OpenBLAS on one thread meanwhile (share.c
+ * deviations 1-5).  A text with no piece (empty or only white space) is
+ * CVS_EINPUT when empty is NULL, naming the text of a batch; otherwise its
+ * row is zero and empty[i] is 1 (0 for the others).  On failure the
+ * message is the lowest failing text's; rows after it are unspecified. */
 int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_t *lens,
                     size_t n, float *out, unsigned char *empty);
+/* Worker threads for a batch: $CVSTORE_EMBED_THREADS when it is a number
+ * from 1 to 256 (1 = the caller's thread alone), else one per online CPU,
+ * at most 16 (cvs__ncpu). */
+int cvs__embed_threads(void);
+
+/* Testing: holds (hold = 1) or releases (0) the registries' mutex from the
+ * calling thread, so a test can fork while another thread holds it. */
+void cvs__share_test_hold(int hold);
 
 #endif

@@ -21,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cvstore.h"
 #include "query/embed_minilm.h"
+#include "query/share.h"
 #include "query/text.h"
 #include "tests/testutil.h"
 
@@ -312,6 +315,217 @@ Test(minilm_model, every_word_has_a_piece)
         return;
     worded = tu_each_word_char(has_piece, m);
     cr_assert_gt(worded, 100000, "only %zu code points are words", worded);
+    cvs__minilm_free(m);
+}
+
+/* Hugging Face's BertNormalizer drops nonspacing marks (after NFD) before
+ * its pre-tokenizer splits the text, so a mark after punctuation or white
+ * space is no word and no piece: the text's ids are those of the text
+ * without it.  A text of marks alone is one [UNK] (deviation 6). */
+Test(minilm_model, a_mark_after_punctuation_is_dropped_before_the_split)
+{
+    static const struct {
+        const char *text, *ids;
+    } t[] = {
+        {"Hello,\xCC\x81 World!\xCC\x81", "101 7592 1010 2088 999 102"},
+        {"Hello, World!", "101 7592 1010 2088 999 102"},
+        {"H\xC3\xA9llo,\xCC\x81\xCC\xA3 \xCC\x81W\xC3\xB6rld \xCC\x81 !",
+         "101 7592 1010 2088 999 102"},
+        {"(\xCC\x81" "a)\xCC\x88", "101 1006 1037 1007 102"},
+        {"\xCC\x81", "101 100 102"},
+        {"\xCC\x81 \xCC\x88,", "101 1010 102"},
+        {"\xCC\x81 \xCC\x88", "101 100 102"},
+    };
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        cr_assert_eq(cvs__minilm_encode(m, t[i].text, strlen(t[i].text), &ids, &n), CVS_OK,
+                     "%s", cvs_errmsg(NULL));
+        cr_expect_str_eq(ids_str(ids, n), t[i].ids, "text %zu", i);
+        free(ids);
+    }
+    cvs__minilm_free(m);
+}
+
+/* ==== Many texts at once ==== */
+
+/* n texts of 1 to ~300 words (a fixed pseudo-random mix; some longer
+ * than the 254 pieces read), malloc'ed; lens filled. */
+static char **mixed_texts(size_t n, size_t *lens)
+{
+    static const char *const w[] = {"river", "stone,", "bread", "Caf\xC3\xA9", "winter.",
+                                    "garden", "(1954)", "drummer", "Toto's", "songwriter",
+                                    "unaffable", "\xE6\x9D\xB1\xE4\xBA\xAC", "and", "the"};
+    char **t = malloc(n * sizeof *t);
+    uint64_t x = 88172645463325252ull;
+    cr_assert(t);
+    for (size_t i = 0; i < n; i++) {
+        size_t words, k = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        words = 1 + (size_t)(x % 7 == 0 ? x % 300 : x % 40);
+        cr_assert((t[i] = malloc(words * 16 + 1)));
+        for (size_t j = 0; j < words; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            k += (size_t)sprintf(t[i] + k, "%s%s", j ? " " : "", w[x % 14]);
+        }
+        lens[i] = k;
+    }
+    return t;
+}
+
+static void free_texts(char **t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(t[i]);
+    free(t);
+}
+
+/* The worker threads give every text the vector it has embedded alone
+ * on the caller's thread, for texts of mixed length in one call. */
+Test(minilm_model, many_texts_embed_alike_on_one_thread_and_on_several)
+{
+    enum { N = 60 };
+    size_t lens[N];
+    char **t = mixed_texts(N, lens);
+    float *one = malloc(N * CVS_MINILM_DIM * sizeof *one);
+    float *many = malloc(N * CVS_MINILM_DIM * sizeof *many);
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    cr_assert(one && many);
+    setenv("CVSTORE_EMBED_THREADS", "1", 1);
+    cr_assert_eq(cvs__embed_threads(), 1);
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(cvs__minilm_embed(m, (const char *const *)&t[i], &lens[i], 1,
+                                       one + i * CVS_MINILM_DIM, NULL), CVS_OK, "%s",
+                     cvs_errmsg(NULL));
+    setenv("CVSTORE_EMBED_THREADS", "4", 1);
+    cr_assert_eq(cvs__embed_threads(), 4);
+    cr_assert_eq(cvs__minilm_embed(m, (const char *const *)t, lens, N, many, NULL), CVS_OK,
+                 "%s", cvs_errmsg(NULL));
+    for (size_t i = 0; i < N; i++)
+        cr_expect(cosine(one + i * CVS_MINILM_DIM, many + i * CVS_MINILM_DIM) > 1 - 1e-6,
+                  "text %zu (%zu bytes): cosine %.9f", i, lens[i],
+                  cosine(one + i * CVS_MINILM_DIM, many + i * CVS_MINILM_DIM));
+    /* The same arithmetic on any thread: bit for bit. */
+    cr_expect_arr_eq(one, many, N * CVS_MINILM_DIM * sizeof *one);
+    /* A bad value of the variable is the default, one per CPU. */
+    setenv("CVSTORE_EMBED_THREADS", "lots", 1);
+    cr_expect_geq(cvs__embed_threads(), 1);
+    cr_expect_leq(cvs__embed_threads(), 16);
+    unsetenv("CVSTORE_EMBED_THREADS");
+    free_texts(t, N);
+    free(one);
+    free(many);
+    cvs__minilm_free(m);
+}
+
+/* A failing text of a batch embedded by several threads is named by its
+ * index, the lowest of those failing, as one thread names it; with empty
+ * given, every empty text is marked and the others embedded. */
+Test(minilm_model, a_failing_text_of_a_threaded_batch_is_named_by_its_index)
+{
+    enum { N = 48 };
+    size_t lens[N];
+    char **t = mixed_texts(N, lens);
+    float *v = malloc(N * CVS_MINILM_DIM * sizeof *v), alone[CVS_MINILM_DIM];
+    unsigned char empty[N];
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    cr_assert(v);
+    lens[41] = 0;
+    lens[29] = 0;
+    for (int th = 1; th <= 4; th += 3) {
+        char want[64];
+        setenv("CVSTORE_EMBED_THREADS", th == 1 ? "1" : "4", 1);
+        cr_expect_eq(cvs__minilm_embed(m, (const char *const *)t, lens, N, v, NULL), CVS_EINPUT);
+        snprintf(want, sizeof want, "text %d has no characters", 29);
+        cr_expect(strstr(cvs_errmsg(NULL), want), "%d threads: %s", th, cvs_errmsg(NULL));
+        cr_assert_eq(cvs__minilm_embed(m, (const char *const *)t, lens, N, v, empty), CVS_OK);
+        for (int i = 0; i < N; i++)
+            cr_expect_eq(empty[i], i == 29 || i == 41, "%d threads: text %d", th, i);
+        cr_expect_eq(v[41 * CVS_MINILM_DIM + 5], 0.0f);
+        cr_assert_eq(cvs__minilm_embed(m, (const char *const *)&t[47], &lens[47], 1, alone,
+                                       NULL), CVS_OK);
+        cr_expect_arr_eq(alone, v + 47 * CVS_MINILM_DIM, sizeof alone, "%d threads", th);
+    }
+    unsetenv("CVSTORE_EMBED_THREADS");
+    free_texts(t, N);
+    free(v);
+    cvs__minilm_free(m);
+}
+
+/* share.c deviation 3: a fork while another thread holds the registries'
+ * mutex waits for it, so the child's copy is free.  The holder lets go
+ * when the parent says it has forked, or after a second: without the
+ * atfork handler the fork happens while it holds, and the child blocks
+ * (its alarm ends it); with it, the fork waits out the second. */
+struct holder {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int holding, forked;
+};
+
+static void *hold_run(void *arg)
+{
+    struct holder *h = arg;
+    struct timespec until;
+    cvs__share_test_hold(1);
+    pthread_mutex_lock(&h->mu);
+    h->holding = 1;
+    pthread_cond_broadcast(&h->cv);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    while (!h->forked && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&h->mu);
+    cvs__share_test_hold(0);
+    return NULL;
+}
+
+Test(minilm_model, a_fork_while_the_registry_is_held_leaves_the_child_free)
+{
+    struct holder h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    pthread_t th;
+    pid_t pid;
+    int status = -1;
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    cr_assert_eq(pthread_create(&th, NULL, hold_run, &h), 0);
+    pthread_mutex_lock(&h.mu);
+    while (!h.holding)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* A load takes the registry, an embed its BLAS count: both under
+         * the mutex the parent's other thread held. */
+        static const char *const t[] = {"one text", "and another"};
+        size_t lens[2] = {8, 11};
+        float v[2 * CVS_MINILM_DIM];
+        cvs_minilm *m2 = NULL;
+        alarm(10);
+        if (cvs__minilm_load(ml_dir, &m2) != CVS_OK || m2 != m ||
+            cvs__minilm_embed(m2, t, lens, 2, v, NULL) != CVS_OK)
+            _exit(2);
+        cvs__minilm_free(m2);
+        _exit(0);
+    }
+    pthread_mutex_lock(&h.mu);
+    h.forked = 1;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(th, NULL);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the child %s %d", WIFEXITED(status) ? "exited" : "was killed by signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
     cvs__minilm_free(m);
 }
 
@@ -613,6 +827,52 @@ Test(minilm_store, a_store_records_minilm_and_refuses_another_embedder)
     cr_expect(strstr(cvs_errmsg(db), "'minilm'") && strstr(cvs_errmsg(db), "'other'"), "%s",
               cvs_errmsg(db));
     cr_expect_neq(cvs_db_set_embedder(db, "use", 0, NULL, NULL), CVS_OK);
+    tu_store_remove(&dir, &db);
+}
+
+/* An import embeds its records' texts in calls of many, spread over the
+ * worker threads: each record holds the vector its text has alone, on
+ * the caller's thread (the store keeps f32: bit for bit). */
+Test(minilm_store, an_import_embeds_as_one_text_at_a_time_does)
+{
+    enum { N = 70 };
+    /* Inner product: a cosine store would scale each vector to unit
+     * length again, which can move its last bits. */
+    cvs_create_opts o = {.dim = CVS_MINILM_DIM, .metric = CVS_METRIC_IP};
+    size_t lens[N], cap = 0, k = 0;
+    char **t = mixed_texts(N, lens), *jsonl = NULL, *dir = NULL, *path;
+    cvs_db *db = NULL;
+    cvs_txn *txn = NULL;
+    cvs_import_stats st;
+    float got[CVS_MINILM_DIM], alone[CVS_MINILM_DIM];
+    if (!have_model())
+        return;
+    for (size_t i = 0; i < N; i++)
+        cap += lens[i] + 64;
+    cr_assert((jsonl = malloc(cap)));
+    for (size_t i = 0; i < N; i++) /* the texts hold no quote or backslash */
+        k += (size_t)sprintf(jsonl + k, "{\"id\": \"r%zu\", \"text\": \"%s\"}\n", i, t[i]);
+    tu_store_create(&o, NULL, &dir, &db);
+    path = tu_write_file(dir, "in.jsonl", jsonl, k);
+    cr_assert_eq(cvs_db_set_embedder(db, "minilm", 0, NULL, NULL), CVS_OK, "%s", cvs_errmsg(db));
+    setenv("CVSTORE_EMBED_THREADS", "3", 1);
+    cr_assert_eq(cvs_import(db, path, NULL, &st), CVS_OK, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.inserted, N);
+    setenv("CVSTORE_EMBED_THREADS", "1", 1);
+    cr_assert_eq(cvs_txn_begin(db, &txn), CVS_OK);
+    for (size_t i = 0; i < N; i++) {
+        char id[16];
+        cvs_record r;
+        snprintf(id, sizeof id, "r%zu", i);
+        cr_assert_eq(cvs_get(txn, id, strlen(id), &r, got), CVS_OK, "%s", cvs_errmsg(db));
+        cr_assert_eq(cvs_embed_text(db, t[i], lens[i], alone), CVS_OK, "%s", cvs_errmsg(db));
+        cr_expect_arr_eq(got, alone, sizeof got, "record %zu (%zu bytes)", i, lens[i]);
+    }
+    cvs_txn_end(txn);
+    unsetenv("CVSTORE_EMBED_THREADS");
+    free(path);
+    free(jsonl);
+    free_texts(t, N);
     tu_store_remove(&dir, &db);
 }
 

@@ -283,6 +283,36 @@ Test(use_model, embeddings_match_tensorflow_js)
     cvs__use_free(u);
 }
 
+/* The reference sentences in one call over four worker threads
+ * (query/share.c) get the vectors each gets alone on the caller's thread,
+ * bit for bit. */
+Test(use_model, many_texts_embed_alike_on_one_thread_and_on_several)
+{
+    cvs_use *u = load_model();
+    size_t n, lens[64];
+    ref *r = read_refs(&n);
+    const char *texts[64];
+    float *one = malloc(n * CVS_USE_DIM * sizeof *one);
+    float *many = malloc(n * CVS_USE_DIM * sizeof *many);
+    cr_assert(one && many);
+    for (size_t i = 0; i < n; i++) {
+        texts[i] = r[i].text;
+        lens[i] = strlen(r[i].text);
+    }
+    setenv("CVSTORE_EMBED_THREADS", "1", 1);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(cvs__use_embed(u, &texts[i], &lens[i], 1, one + i * CVS_USE_DIM, NULL),
+                     CVS_OK, "%s", cvs_errmsg(NULL));
+    setenv("CVSTORE_EMBED_THREADS", "4", 1);
+    cr_assert_eq(cvs__use_embed(u, texts, lens, n, many, NULL), CVS_OK, "%s", cvs_errmsg(NULL));
+    cr_expect_arr_eq(one, many, n * CVS_USE_DIM * sizeof *one);
+    unsetenv("CVSTORE_EMBED_THREADS");
+    free(one);
+    free(many);
+    free(r);
+    cvs__use_free(u);
+}
+
 Test(use_model, paraphrases_are_nearer_than_unrelated_sentences)
 {
     cvs_use *u = load_model();
