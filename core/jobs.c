@@ -2,7 +2,9 @@
  * jobs.c -- see jobs.h.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/jobs.h"
 
@@ -22,4 +24,18 @@ void cvs__run_jobs(void *jobs, size_t size, size_t n, void *(*fn)(void *))
         if (s[i].on)
             pthread_join(s[i].t, NULL);
     free(s);
+}
+
+int cvs__ncpu(void)
+{
+    static int cached;
+    if (!cached) {
+        /* Online CPUs overcount a process confined to a few of them, and a
+         * worker per CPU it cannot run on only takes turns. */
+        cpu_set_t set;
+        long v = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                             : sysconf(_SC_NPROCESSORS_ONLN);
+        cached = v < 1 ? 1 : v > 16 ? 16 : (int)v;
+    }
+    return cached;
 }

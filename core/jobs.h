@@ -16,4 +16,9 @@
  * through its own struct. */
 void cvs__run_jobs(void *jobs, size_t size, size_t n, void *(*fn)(void *));
 
+/* The CPUs this process may run on (its affinity mask: taskset, a
+ * container's cpuset), else the online ones; 1..16, read once.  How many
+ * jobs the training, encoding and embedding loops cut their rows into. */
+int cvs__ncpu(void);
+
 #endif

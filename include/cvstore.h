@@ -1116,8 +1116,12 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
 
 typedef enum cvs_mem_strategy {
     CVS_MEM_HYBRID = 0,        /* BM25 and vector ranks, fused (RRF) */
-    CVS_MEM_LEXICAL = 1,       /* BM25 only */
-    CVS_MEM_VECTOR = 2         /* embedding similarity only */
+    CVS_MEM_LEXICAL = 1,       /* BM25's ranking */
+    CVS_MEM_VECTOR = 2         /* the embeddings' ranking */
+    /* Lexical and vector keep query/memory.c's rule 8 (a memory naming what
+     * the question names by a capitalised word or number comes first); only
+     * hybrid recall with a trained encoder (rules 12 and 18) weighs names
+     * otherwise. */
 } cvs_mem_strategy;
 
 /* "hybrid" | "lexical" (or "bm25") | "vector"; CVS_EINVAL otherwise. */

@@ -35,7 +35,6 @@
  */
 #include <cblas.h>
 #include <float.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,16 +161,6 @@ static void *direct_thread(void *arg)
     const direct_part *p = arg;
     direct_range(p->job, p->i0, p->i1);
     return NULL;
-}
-
-int cvs__ncpu(void)
-{
-    static int cached;
-    if (!cached) {
-        long v = sysconf(_SC_NPROCESSORS_ONLN);
-        cached = v < 1 ? 1 : v > 16 ? 16 : (int)v;
-    }
-    return cached;
 }
 
 static int assign_direct(const float *x, size_t n, size_t d, size_t ldx, const float *cent,

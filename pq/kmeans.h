@@ -33,10 +33,6 @@ typedef struct cvs__kmeans_opts {
 int cvs__kmeans(const float *x, size_t n, size_t d, size_t ldx, size_t k,
                 const cvs__kmeans_opts *o, float *cent, int32_t *assign, double *obj);
 
-/* Online CPUs, 1..16, read once: how many threads the training and
- * encoding loops split their rows over. */
-int cvs__ncpu(void);
-
 /* Nearest centroid of each of n points (same x/ldx convention), by one
  * sgemm per block: ||x||^2 - 2 x.c + ||c||^2.  cnorm (k floats) may be NULL
  * (computed here).  dist (may be NULL) receives the squared distance.

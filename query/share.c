@@ -54,7 +54,6 @@
 
 #include "core/err.h"
 #include "core/jobs.h"
-#include "pq/kmeans.h"
 #include "query/share.h"
 
 /* ==== The registries and the BLAS section: one mutex, fork-safe ==== */

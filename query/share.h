@@ -72,8 +72,8 @@ typedef struct cvs__encoder {
 int cvs__embed_each(const cvs__encoder *e, const char *const *texts, const size_t *lens,
                     size_t n, float *out, unsigned char *empty);
 /* Worker threads for a batch: $CVSTORE_EMBED_THREADS when it is a number
- * from 1 to 256 (1 = the caller's thread alone), else one per online CPU,
- * at most 16 (cvs__ncpu). */
+ * from 1 to 256 (1 = the caller's thread alone), else one per CPU the
+ * process may run on, at most 16 (cvs__ncpu). */
 int cvs__embed_threads(void);
 
 /* Testing: holds (hold = 1) or releases (0) the registries' mutex from the
