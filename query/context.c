@@ -484,6 +484,7 @@
  */
 #include <cblas.h>
 #include <float.h>
+#include <libstemmer.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -999,6 +1000,150 @@ static int vectors_for_single(const src *s, const cvs_context_opts *o, int *mode
             : kind == CVS__EMB_SIF && o->unit == CVS_UNIT_PASSAGE ? SINGLE_AFTER
                                                                  : SINGLE_BM25;
     return CVS_OK;
+}
+
+/* ==== Word forms (deviation 17) ==== */
+
+#define FORM_MIN_STEM 3 /* a shorter stem matches its own form only */
+
+/* The forms of the question's term classes: form i, forms' term[i] (len[i]
+ * bytes, in the question's tokens or the snapshot), is of class cls[i]. */
+typedef struct forms {
+    const char **term;
+    size_t *len;
+    uint32_t *cls;
+    size_t n, cap;
+} forms;
+
+static void forms_free(forms *f)
+{
+    free(f->term);
+    free(f->len);
+    free(f->cls);
+}
+
+/* Adds x, l to class c unless the class holds it. */
+static int forms_add(forms *f, const char *x, size_t l, uint32_t c)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->cls[i] == c && f->len[i] == l && !memcmp(f->term[i], x, l))
+            return CVS_OK;
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 32;
+        const char **t = realloc(f->term, nc * sizeof *t);
+        if (t)
+            f->term = t;
+        size_t *ln = t ? realloc(f->len, nc * sizeof *ln) : NULL;
+        if (ln)
+            f->len = ln;
+        uint32_t *cl = ln ? realloc(f->cls, nc * sizeof *cl) : NULL;
+        if (!cl)
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        f->cls = cl;
+        f->cap = nc;
+    }
+    f->term[f->n] = x;
+    f->len[f->n] = l;
+    f->cls[f->n++] = c;
+    return CVS_OK;
+}
+
+/* One question term's scan of the vocabulary: its stem, its class. */
+typedef struct form_scan {
+    struct sb_stemmer *stem;
+    const char *want;      /* the question term's stem */
+    size_t want_len;
+    const char *q;         /* the question term */
+    size_t q_len;
+    uint32_t cls;
+    forms *f;
+    size_t other;          /* other forms found in the vocabulary */
+} form_scan;
+
+static int form_visit(void *ctx, const char *x, size_t l)
+{
+    form_scan *fs = ctx;
+    const sb_symbol *st = sb_stemmer_stem(fs->stem, (const sb_symbol *)x, (int)l);
+    if (!st)
+        return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+    if ((size_t)sb_stemmer_length(fs->stem) != fs->want_len || memcmp(st, fs->want, fs->want_len))
+        return CVS_OK;
+    fs->other += !(l == fs->q_len && !memcmp(x, fs->q, l));
+    return forms_add(fs->f, x, l, fs->cls);
+}
+
+/* Deviation 17: BM25's list of a single-hop question (qn->bk, qn->bs)
+ * again, with each question term standing for the class of its forms in
+ * the store's vocabulary (the terms with its Snowball stem), scored as one
+ * term (cvs__bm25_search_classes).  Unchanged when no term has another
+ * form in the vocabulary, for an encrypted store (hashed terms: no range
+ * holds a word's forms) and for an outside source (no vocabulary to read:
+ * it keeps deviation 8's plain BM25). */
+static int word_forms(const src *s, question *qn)
+{
+    struct sb_stemmer *stem = NULL;
+    forms f = {0};
+    char *stems = NULL;    /* class c's stem at stems + c * STEM_BYTES */
+    size_t *stem_len = NULL, ncls = 0, found = 0;
+    int ordered = 1, rc = CVS_OK;
+    enum { STEM_BYTES = 2 * CVS_TOKEN_MAX };
+
+    if (!s->t || !qn->has_bm25 || !qn->tok.n)
+        return CVS_OK;
+    if (!(stem = sb_stemmer_new("english", "UTF_8")) ||
+        !(stems = malloc(qn->tok.n * STEM_BYTES)) ||
+        !(stem_len = malloc(qn->tok.n * sizeof *stem_len))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+        goto out;
+    }
+    for (size_t i = 0; i < qn->tok.n && ordered; i++) {
+        const char *x = qn->tok.buf + qn->tok.off[i];
+        size_t l = qn->tok.len[i], sl, c = 0, digit = 0;
+        const sb_symbol *st = sb_stemmer_stem(stem, (const sb_symbol *)x, (int)l);
+        if (!st) {
+            rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+            goto out;
+        }
+        sl = (size_t)sb_stemmer_length(stem);
+        sl = sl < STEM_BYTES ? sl : STEM_BYTES;
+        /* Two question terms of one stem are one class, as a stemmed
+         * index would read the question (a term counts once, bm25.c
+         * deviation 2). */
+        while (c < ncls && !(stem_len[c] == sl && !memcmp(stems + c * STEM_BYTES, st, sl)))
+            c++;
+        if ((rc = forms_add(&f, x, l, (uint32_t)c)))
+            goto out;
+        if (c < ncls)
+            continue;
+        memcpy(stems + c * STEM_BYTES, st, sl);
+        stem_len[ncls++] = sl;
+        for (size_t j = 0; j < l; j++)
+            digit |= x[j] >= '0' && x[j] <= '9';
+        /* Snowball rewrites the endings of words: a token with a digit has
+         * no other form, and a stem of one or two letters is too short to
+         * tell its forms from other words (and would scan a letter's
+         * share of the vocabulary). */
+        if (digit || sl < FORM_MIN_STEM)
+            continue;
+        /* A stem is a prefix of its forms but for its last letter: "studi"
+         * of "study", "hope" of "hoping", "possibl" of "possibility" (y to
+         * i, an e put back, "biliti" to "ble").  So the forms lie in the
+         * range of the stem less its last byte. */
+        form_scan fs = {stem, stems + c * STEM_BYTES, sl, x, l, (uint32_t)c, &f, 0};
+        if ((rc = cvs__bm25_terms_prefixed(s->t, fs.want, sl - 1, &ordered, form_visit, &fs)))
+            goto out;
+        found += fs.other;
+    }
+    if (ordered && found)
+        rc = cvs__bm25_search_classes(s->t, f.term, f.len, f.cls, f.n, qn->depth, qn->bk,
+                                      qn->bs);
+out:
+    if (stem)
+        sb_stemmer_delete(stem);
+    forms_free(&f);
+    free(stems);
+    free(stem_len);
+    return rc;
 }
 
 /* ==== Passage-level evidence ==== */
@@ -2344,8 +2489,12 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     if ((rc = question_analyze(s, &o, sc, text, len, qvec, &qn)) ||
         (rc = single_hop(s, &o, sc, &qn, &single)))
         goto out;
-    /* Deviation 14: a single-hop question's BM25 ranking weighs each record's
-     * best sentence too (for passages: sentsel.c weighs sentences itself). */
+    /* Deviation 17: a single-hop question's BM25 ranking counts its terms'
+     * other forms in the store's vocabulary; deviation 14: it weighs each
+     * record's best sentence too (for passages: sentsel.c weighs sentences
+     * itself, with its own word forms). */
+    if (single && o.unit == CVS_UNIT_PASSAGE && (rc = word_forms(s, &qn)))
+        goto out;
     if (single && o.unit == CVS_UNIT_PASSAGE && (rc = passage_evidence(s, &qn)))
         goto out;
     /* Deviations 15 and 16: the single-hop route fuses the vector list too

@@ -1273,6 +1273,64 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
     cvs_txn_end(t);
 }
 
+/* A question asking "invented" about the one passage that says
+ * "invention" (query/context.c, deviation 17): the single-hop route counts
+ * the store's other forms of a question term (its Snowball stem's) as the
+ * term, so that passage comes first; over exact forms BM25 knows only
+ * "telephone" and ranks first the passage that repeats it, and its own
+ * ranking (cvs_txn_text_search, the bm25 strategy: the bm25-topk baseline)
+ * stays so. */
+Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_form,
+     .init = setup, .fini = teardown)
+{
+    const char *q = "Who invented the telephone?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int64_t keys[8];
+    float scores[8];
+    axis(v, 0, 1, 0.0f);
+    put("form", "Speaking Machines", "The invention of the telephone made Alexander Bell famous.",
+        v);
+    axis(v, 2, 3, 0.0f);
+    put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
+        "clerk.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], title[32], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(title, sizeof title, "Quarry Number %d", i);
+        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast.", i);
+        put(id, title, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    /* The premise: over exact forms BM25 ranks the repeated word first. */
+    cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
+    cr_assert_eq(keys[0], tu_key_of(db, "repeat"));
+    cr_assert_eq(keys[1], tu_key_of(db, "form"));
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        cvs_context_opts_init(&o);
+        o.strategy = (cvs_context_strategy)s;
+        o.budget = 20; /* one passage: 14 to 19 tokens */
+        axis(v, 0, 1, 0.0f);
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(r.n, 1, "strategy %d: %zu items", s, r.n);
+        cr_assert_str_eq(r.items[0].id, "form", "strategy %d: %s", s, r.items[0].id);
+        cvs_context_result_free(&r);
+    }
+    /* The bm25 strategy keeps plain BM25's order. */
+    cvs_context_opts_init(&o);
+    o.strategy = CVS_CONTEXT_BM25;
+    o.budget = 20;
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].id, "repeat");
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
 /* ==== GloVe's vector list on the single-hop route (deviation 16) ==== */
 
 /* A GloVe vocabulary of DIM-d vectors for the glove embedder: a frequent
