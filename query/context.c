@@ -515,8 +515,8 @@
  *      shares too.  An encrypted store keeps exact forms (its terms are
  *      keyed hashes: no range holds a word's forms), and so does an
  *      outside source (cvstore-mpi: its callbacks give no vocabulary to
- *      read; it keeps deviation 8's BM25 as it was, so its single-hop
- *      lists differ from one store's here).
+ *      read; it keeps deviation 8's plain BM25, so its single-hop lists
+ *      differ from one plain store's).
  *      Chosen on half A by deviation 16's rule, fixed before measuring
  *      (the SQuAD half clean loses at no budget and gains at one; HotpotQA
  *      and MuSiQue, clean and redundant, lose at most one question at any
@@ -1085,45 +1085,28 @@ static int vectors_for_single(const src *s, const cvs_context_opts *o, int *mode
 
 #define FORM_MIN_STEM 3 /* a shorter stem matches its own form only */
 
-/* The forms of the question's term classes: form i, forms' term[i] (len[i]
- * bytes, in the question's tokens or the snapshot), is of class cls[i]. */
+/* The forms of the question's term classes (each in the question's tokens
+ * or the snapshot). */
 typedef struct forms {
-    const char **term;
-    size_t *len;
-    uint32_t *cls;
+    cvs__form *f;
     size_t n, cap;
 } forms;
-
-static void forms_free(forms *f)
-{
-    free(f->term);
-    free(f->len);
-    free(f->cls);
-}
 
 /* Adds x, l to class c unless the class holds it. */
 static int forms_add(forms *f, const char *x, size_t l, uint32_t c)
 {
     for (size_t i = 0; i < f->n; i++)
-        if (f->cls[i] == c && f->len[i] == l && !memcmp(f->term[i], x, l))
+        if (f->f[i].cls == c && f->f[i].len == l && !memcmp(f->f[i].s, x, l))
             return CVS_OK;
     if (f->n == f->cap) {
         size_t nc = f->cap ? f->cap * 2 : 32;
-        const char **t = realloc(f->term, nc * sizeof *t);
-        if (t)
-            f->term = t;
-        size_t *ln = t ? realloc(f->len, nc * sizeof *ln) : NULL;
-        if (ln)
-            f->len = ln;
-        uint32_t *cl = ln ? realloc(f->cls, nc * sizeof *cl) : NULL;
-        if (!cl)
+        cvs__form *p = realloc(f->f, nc * sizeof *p);
+        if (!p)
             return cvs__err(CVS_ENOMEM, "out of memory");
-        f->cls = cl;
+        f->f = p;
         f->cap = nc;
     }
-    f->term[f->n] = x;
-    f->len[f->n] = l;
-    f->cls[f->n++] = c;
+    f->f[f->n++] = (cvs__form){x, l, c};
     return CVS_OK;
 }
 
@@ -1214,12 +1197,11 @@ static int word_forms(const src *s, question *qn)
         found += fs.other;
     }
     if (ordered && found)
-        rc = cvs__bm25_search_classes(s->t, f.term, f.len, f.cls, f.n, qn->depth, qn->bk,
-                                      qn->bs);
+        rc = cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
 out:
     if (stem)
         sb_stemmer_delete(stem);
-    forms_free(&f);
+    free(f.f);
     free(stems);
     free(stem_len);
     return rc;

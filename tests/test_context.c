@@ -1227,6 +1227,20 @@ static void make_velmar(void)
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
 }
 
+/* The one passage that strategy s puts in a budget that holds one, for
+ * question q (the query vector along axis 0) into *r (freed by the caller). */
+static void one_passage(cvs_txn *t, const char *q, int s, size_t budget, cvs_context_result *r)
+{
+    cvs_context_opts o;
+    float v[DIM];
+    cvs_context_opts_init(&o);
+    o.strategy = (cvs_context_strategy)s;
+    o.budget = budget;
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r->n, 1, "strategy %d: %zu items", s, r->n);
+}
+
 /* A question that names no title, written about one sentence: the passage
  * whose one sentence holds all its words answers it, not the one that BM25
  * ranks first for repeating some of them across several sentences.  The
@@ -1237,10 +1251,8 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
      .fini = teardown)
 {
     const char *q = velmar_q;
-    cvs_context_opts o;
     cvs_context_result r;
     cvs_txn *t;
-    float v[DIM];
     int64_t keys[8];
     float scores[8];
     make_velmar();
@@ -1250,23 +1262,14 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
     cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
     cr_assert_geq(keys[1], 0);
     for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
-        cvs_context_opts_init(&o);
-        o.strategy = (cvs_context_strategy)s;
-        o.budget = 74; /* one passage: 57 or 72 tokens, the others 18 */
-        axis(v, 0, 1, 0.0f);
-        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
-        cr_assert_eq(r.n, 1, "strategy %d: %zu items", s, r.n);
+        one_passage(t, q, s, 74, &r); /* one passage: 57 or 72 tokens, the others 18 */
         cr_assert_str_eq(r.items[0].id, "sentence", "strategy %d: %s", s, r.items[0].id);
         cr_assert_str_eq(r.items[0].via[0].type, "bm25");
         cr_assert_neq(r.items[0].key, keys[0], "BM25 should rank the spread passage first");
         cvs_context_result_free(&r);
     }
     /* BM25's own ranking (strategy bm25, no walk) keeps BM25's order. */
-    cvs_context_opts_init(&o);
-    o.strategy = CVS_CONTEXT_BM25;
-    o.budget = 74;
-    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(r.n, 1);
+    one_passage(t, q, CVS_CONTEXT_BM25, 74, &r);
     cr_assert_eq(r.items[0].key, keys[0]);
     cr_assert_str_eq(r.items[0].id, "spread");
     cvs_context_result_free(&r);
@@ -1284,7 +1287,6 @@ Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_fo
      .init = setup, .fini = teardown)
 {
     const char *q = "Who invented the telephone?";
-    cvs_context_opts o;
     cvs_context_result r;
     cvs_txn *t;
     float v[DIM];
@@ -1311,21 +1313,12 @@ Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_fo
     cr_assert_eq(keys[0], tu_key_of(db, "repeat"));
     cr_assert_eq(keys[1], tu_key_of(db, "form"));
     for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
-        cvs_context_opts_init(&o);
-        o.strategy = (cvs_context_strategy)s;
-        o.budget = 20; /* one passage: 14 to 19 tokens */
-        axis(v, 0, 1, 0.0f);
-        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
-        cr_assert_eq(r.n, 1, "strategy %d: %zu items", s, r.n);
+        one_passage(t, q, s, 20, &r); /* one passage: 14 to 19 tokens */
         cr_assert_str_eq(r.items[0].id, "form", "strategy %d: %s", s, r.items[0].id);
         cvs_context_result_free(&r);
     }
     /* The bm25 strategy keeps plain BM25's order. */
-    cvs_context_opts_init(&o);
-    o.strategy = CVS_CONTEXT_BM25;
-    o.budget = 20;
-    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(r.n, 1);
+    one_passage(t, q, CVS_CONTEXT_BM25, 20, &r);
     cr_assert_str_eq(r.items[0].id, "repeat");
     cvs_context_result_free(&r);
     cvs_txn_end(t);

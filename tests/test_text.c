@@ -329,9 +329,8 @@ static void put_forms(const char *a, const char *b)
 
 Test(bm25, word_form_classes_score_as_one_term)
 {
-    const char *forms[3] = {"invention", "invented", "telephone"};
-    size_t lens[3] = {9, 8, 9};
-    uint32_t cls[3] = {0, 0, 1};
+    cvs__form forms[3] = {{"invention", 9, 0}, {"invented", 8, 0}, {"telephone", 9, 1}},
+              one = {"telephone", 9, 0};
     int64_t ck[4], pk[4];
     float cs[4], ps[4], os[4];
     char listed[256] = "";
@@ -345,10 +344,10 @@ Test(bm25, word_form_classes_score_as_one_term)
     cr_assert_eq(cvs__bm25_terms_prefixed(t, "inven", 5, &ordered, collect_term, listed), 0);
     cr_assert(ordered);
     cr_assert_str_eq(listed, "invented|invention|inventors|inventory");
-    cr_assert_eq(cvs__bm25_search_classes(t, forms, lens, cls, 3, 4, ck, cs), 0,
+    cr_assert_eq(cvs__bm25_search_classes(t, forms, 3, 4, ck, cs), 0,
                  "%s", cvs_errmsg(db));
     /* A class of one form scores as plain BM25 does. */
-    cr_assert_eq(cvs__bm25_search_classes(t, forms + 2, lens + 2, cls, 1, 4, pk, os), 0);
+    cr_assert_eq(cvs__bm25_search_classes(t, &one, 1, 4, pk, os), 0);
     cvs_txn_end(t);
     cr_assert_str_eq(search("telephone", 4, ps), "d1|d3");
     cr_assert_float_eq(os[0], ps[0], 1e-6);

@@ -40,6 +40,16 @@
  *      rebuilds the whole index in its transaction.
  *   6. Ties in the top-k break on the smaller key (core/heap.h), so results
  *      are deterministic.
+ *   7. No stemming in the index (text/tokenize.c deviation 3), but a query
+ *      may ask for classes of terms (cvs__bm25_search_classes: the context
+ *      pipeline's single-hop route, query/context.c deviation 17, asks for
+ *      a question term's forms), each scored as one term of an index that
+ *      conflated them would score it -- Robertson & Zaragoza's treatment of
+ *      a term and its variants: tf the sum of the forms' tfs in a record, df
+ *      the records holding any form.  The forms come from the sorted
+ *      "terms" table, one cursor range per prefix
+ *      (cvs__bm25_terms_prefixed); an encrypted store's terms are keyed
+ *      hashes in no useful order, and it says so.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -553,6 +563,15 @@ out:
     return rc;
 }
 
+/* Results got..k of a top-k: no record. */
+static void pad_results(int64_t *keys, float *scores, size_t got, size_t k)
+{
+    for (size_t i = got; i < k; i++) {
+        keys[i] = -1;
+        scores[i] = NAN;
+    }
+}
+
 /* The k best of a's scores into keys/scores (best first, ties on the
  * smaller key, deviation 6); hd holds k floats of scratch. */
 static size_t acc_top(const acc *a, size_t k, float *hd, int64_t *keys, float *scores)
@@ -626,10 +645,7 @@ static int search_tokens(cvs_txn *t, const cvs_tokens *query, const cvs_text_sta
     got = acc_top(&a, k, hd, keys, scores);
 out:
     if (rc == CVS_OK)
-        for (size_t i = got; i < k; i++) {
-            keys[i] = -1;
-            scores[i] = NAN;
-        }
+        pad_results(keys, scores, got, k);
     free(a.keys);
     free(a.score);
     free(hd);
@@ -660,7 +676,8 @@ int cvs__bm25_terms_prefixed(cvs_txn *t, const char *prefix, size_t len, int *or
         return CVS_OK;
     if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(db, cur, &k, &v, MDB_SET_RANGE);
+    /* LMDB takes no empty key: the empty prefix is every term. */
+    for (mrc = cvs__cget(db, cur, &k, &v, len ? MDB_SET_RANGE : MDB_FIRST);
          mrc == 0 && k.mv_size >= len && !memcmp(k.mv_data, prefix, len);
          mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_NODUP))
         if ((rc = fn(ctx, k.mv_data, k.mv_size)))
@@ -704,9 +721,8 @@ static int cmp_posting_key(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int cvs__bm25_search_classes(cvs_txn *t, const char *const *forms, const size_t *lens,
-                             const uint32_t *cls, size_t n, size_t k, int64_t *keys,
-                             float *scores)
+int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_t k,
+                             int64_t *keys, float *scores)
 {
     cvs_db *db = t->db;
     MDB_cursor *cur = NULL;
@@ -719,7 +735,7 @@ int cvs__bm25_search_classes(cvs_txn *t, const char *const *forms, const size_t 
     int rc = CVS_OK, mrc;
 
     for (size_t i = 0; i < n; i++)
-        ncls = cls[i] + 1 > ncls ? cls[i] + 1 : ncls;
+        ncls = forms[i].cls + 1 > ncls ? forms[i].cls + 1 : ncls;
     if (k && !(hd = malloc(k * sizeof *hd))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
@@ -738,9 +754,9 @@ int cvs__bm25_search_classes(cvs_txn *t, const char *const *forms, const size_t 
         size_t df = 0;
         fp.n = 0;
         for (size_t i = 0; i < n; i++) {
-            MDB_val tk = {lens[i], (void *)forms[i]}, tv;
+            MDB_val tk = {forms[i].len, (void *)forms[i].s}, tv;
             size_t fdf;
-            if (cls[i] != c)
+            if (forms[i].cls != c)
                 continue;
             if ((rc = term_seek(db, cur, &tk, &tv, &fdf)))
                 goto out;
@@ -765,10 +781,7 @@ int cvs__bm25_search_classes(cvs_txn *t, const char *const *forms, const size_t 
     got = acc_top(&a, k, hd, keys, scores);
 out:
     if (rc == CVS_OK)
-        for (size_t i = got; i < k; i++) {
-            keys[i] = -1;
-            scores[i] = NAN;
-        }
+        pad_results(keys, scores, got, k);
     if (cur)
         mdb_cursor_close(cur);
     free(fp.p);
