@@ -1199,6 +1199,22 @@ Test(context, single_hop_route_follows_the_best_records_link, .init = setup, .fi
 /* Two passages for a question written about one sentence, "spread" (the
  * question's words over several sentences; BM25's first) and "sentence"
  * (most of them in one), among others; titles known, none named. */
+/* Four passages on another subject (18 tokens each), then the title map. */
+static void put_quarries(void)
+{
+    float v[DIM];
+    for (int i = 0; i < 4; i++) {
+        char id[16], title[32], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(title, sizeof title, "Quarry Number %d", i);
+        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast every week.",
+                 i);
+        put(id, title, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+}
+
 static const char velmar_q[] = "When did the Velmar observatory open its northern telescope dome?";
 
 static void make_velmar(void)
@@ -1215,16 +1231,7 @@ static void make_velmar(void)
         "The northern telescope dome of the Velmar observatory was open to visitors in 1911, "
         "when the road was paved. Its museum keeps letters, photographs and old instruments "
         "from the founders.", v);
-    for (int i = 0; i < 4; i++) {
-        char id[16], title[32], text[128];
-        axis(v, 4 + i, 0, 0.3f);
-        snprintf(id, sizeof id, "other%d", i);
-        snprintf(title, sizeof title, "Quarry Number %d", i);
-        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast every week.",
-                 i);
-        put(id, title, text, v);
-    }
-    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+    put_quarries();
 }
 
 /* The one passage that strategy s puts in a budget that holds one, for
@@ -1298,22 +1305,14 @@ Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_fo
     axis(v, 2, 3, 0.0f);
     put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
         "clerk.", v);
-    for (int i = 0; i < 4; i++) {
-        char id[16], title[32], text[128];
-        axis(v, 4 + i, 0, 0.3f);
-        snprintf(id, sizeof id, "other%d", i);
-        snprintf(title, sizeof title, "Quarry Number %d", i);
-        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast.", i);
-        put(id, title, text, v);
-    }
-    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+    put_quarries();
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     /* The premise: over exact forms BM25 ranks the repeated word first. */
     cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
     cr_assert_eq(keys[0], tu_key_of(db, "repeat"));
     cr_assert_eq(keys[1], tu_key_of(db, "form"));
     for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
-        one_passage(t, q, s, 20, &r); /* one passage: 14 to 19 tokens */
+        one_passage(t, q, s, 20, &r); /* one passage: 18 to 20 tokens */
         cr_assert_str_eq(r.items[0].id, "form", "strategy %d: %s", s, r.items[0].id);
         cvs_context_result_free(&r);
     }
