@@ -2,8 +2,6 @@
 # mpi_context.sh MPIRUN CVSTORE_MPI CVSTORE DATA -- `cvstore-mpi context` on 1,
 # 2 and 4 ranks of one machine against `cvstore context` on one store
 # holding the same records (docs/SCALING.md, "context across shards"):
-#   (one store encrypted: it reads exact word forms on the single-hop route,
-#   as shards do, query/context.c deviation 17)
 #   - HotpotQA passages (DATA = tests/data/hotpot-mini) in 4 shards, the
 #     walk over bridge queries only (--no-links --no-knn): the same lines,
 #     ids, order and scores, as one store's (BM25 with the shards' summed
@@ -103,14 +101,9 @@ export CVSTORE_GLOVE_DIR="$T/glove"
 
 # one NAME FILE: one store holding FILE; sharded NAME SHARDS FILE: the same
 # records in SHARDS shards, made by cvstore-mpi init --embedder and import.
-# The one store is encrypted: its BM25 terms are keyed hashes, so its
-# single-hop route reads the question's exact forms (query/context.c,
-# deviation 17), as the shards do (an outside source gives no vocabulary to
-# find a word's other forms in); everything else is a plain store's.
 one() {
-  CVSTORE_PASSPHRASE=one-store "$CVS" init "$T/$1" --embedder glove --encrypt >/dev/null \
-    || fail "$1: init"
-  CVSTORE_PASSPHRASE=one-store "$CVS" import "$T/$1" "$2" >/dev/null 2>&1 || fail "$1: import"
+  "$CVS" init "$T/$1" --embedder glove >/dev/null || fail "$1: init"
+  "$CVS" import "$T/$1" "$2" >/dev/null 2>&1 || fail "$1: import"
 }
 sharded() {
   run 2 init "$T/$1" --shards "$2" --embedder glove >"$T/out" 2>&1 || fail "$1: init: $(cat "$T/out")"
@@ -123,8 +116,7 @@ sharded() {
 # same lines.
 same() {
   local label="$1" store="$2" sh="$3" qf="$4" nps="$5"; shift 5
-  CVSTORE_PASSPHRASE=one-store "$CVS" context "$T/$store" --queries "$qf" --json --unit passage "$@" \
-    | nums > "$T/$label-one.json" \
+  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage "$@" | nums > "$T/$label-one.json" \
     || fail "$label: cvstore context"
   [ "$(wc -l < "$T/$label-one.json")" -eq "$(grep -c . "$qf")" ] \
     || fail "$label: one store: not one line per question"
