@@ -996,6 +996,7 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
         return 0;
     case 'L': o->use_links = 0; return 0;
     case 'K': o->use_knn = 0; return 0;
+    case 'E': o->exact_words = 1; return 0;
     }
     return -1;
 }

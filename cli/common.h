@@ -220,7 +220,8 @@ int cli_context_option(const char *cmd, int c, const char *arg, cvs_context_opts
     {"fusion", required_argument, NULL, 'u'},                                        \
     {"unit", required_argument, NULL, 'U'},                                          \
     {"no-links", no_argument, NULL, 'L'},                                            \
-    {"no-knn", no_argument, NULL, 'K'}
+    {"no-knn", no_argument, NULL, 'K'},                                              \
+    {"exact-words", no_argument, NULL, 'E'}
 
 /* A context set as one JSON object, the shape `cvstore context --json`
  * prints ({"budget", "tokens", "pool", "ms", "items"}); a new reference. */

@@ -20,7 +20,8 @@ static const char usage[] =
     "                       [--budget TOKENS] [--strategy diverse|topk|mmr|bm25|vector]\n"
     "                       [--hops N] [--fanout N] [--bridges N] [--lambda L]\n"
     "                       [--lexical-weight W] [--unit passage|sentence]\n"
-    "                       [--fusion rrf|weighted] [--no-links] [--no-knn] [--json]\n"
+    "                       [--fusion rrf|weighted] [--no-links] [--no-knn]\n"
+    "                       [--exact-words] [--json]\n"
     "\n"
     "Prints the records that answer a question best within a token budget\n"
     "(tokens = ceil(UTF-8 bytes of title + text / 4)).  Seeds come from BM25 and\n"
@@ -76,6 +77,10 @@ static const char usage[] =
     "                          records; default for query vectors)\n"
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
+    "      --exact-words       a question that names no title is ranked by its\n"
+    "                          words as written, not also their other forms in\n"
+    "                          the store (\"invented\" finding \"invention\"), as\n"
+    "                          cvstore-mpi ranks it\n"
     "      --json              JSON output\n"
     CLI_KEY_FILE_HELP
     "  -h, --help              show this help\n";
@@ -235,7 +240,7 @@ int cmd_context(int argc, char **argv)
             }
             break;
         case 'b': case 's': case 'H': case 'f': case 'g': case 'l': case 'w': case 'u':
-        case 'U': case 'L': case 'K':
+        case 'U': case 'L': case 'K': case 'E':
             if (cli_context_option("context", c, optarg, &o))
                 return cli_usage_error(usage);
             unit_given |= c == 'U';

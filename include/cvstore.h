@@ -1452,6 +1452,12 @@ typedef struct cvs_context_opts {
                                  when none of them has a text (records of
                                  titles or bare vectors) they are chosen
                                  as passages.  Default CVS_UNIT_PASSAGE */
+    int exact_words;          /* 1: a question that names no title is
+                                 ranked by BM25 over its words as written,
+                                 not also their other forms in the store
+                                 (query/context.c deviation 17), as an
+                                 outside source (cvstore-mpi) ranks it;
+                                 default 0 */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);

@@ -108,8 +108,8 @@ static const char usage[] =
     "Usage: mpirun -np N cvstore-mpi context DB --queries FILE.jsonl [--budget TOKENS]\n"
     "                       [--strategy diverse|topk|mmr|bm25|vector] [--hops N]\n"
     "                       [--fanout N] [--bridges N] [--lambda L] [--lexical-weight W]\n"
-    "                       [--fusion rrf|weighted] [--no-links] [--no-knn] [--json]\n"
-    "                       [--timing]\n"
+    "                       [--fusion rrf|weighted] [--no-links] [--no-knn]\n"
+    "                       [--exact-words] [--json] [--timing]\n"
     "\n"
     "A context set for each question of FILE.jsonl (one {\"id\", \"text\"} object a\n"
     "line) over all shards, one JSON line per question in file order, as\n"
@@ -131,6 +131,8 @@ static const char usage[] =
     "      --unit passage      whole records (the only unit across shards)\n"
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
+    "      --exact-words       always so here: the shards rank a question's\n"
+    "                          words as written (`cvstore context --exact-words`)\n"
     "      --json              JSON output (always, as with `cvstore context --queries`)\n"
     "      --timing            print on stderr the batch's time at rank 0 (start-up\n"
     "                          left out), the ranks' CPU time and the round trips\n"
@@ -1725,7 +1727,7 @@ int mpi_cmd_context(int argc, char **argv)
         switch (c_) {
         case 'Q': batch = optarg; break;
         case 'b': case 's': case 'H': case 'f': case 'g': case 'l': case 'w': case 'u':
-        case 'U': case 'L': case 'K':
+        case 'U': case 'L': case 'K': case 'E':
             /* Every rank parses the same arguments: rank 0 alone says why. */
             if (cli_context_option(g_mpi.rank == 0 ? cmd : NULL, c_, optarg, &o))
                 return mcmd_usage(usage);

@@ -116,7 +116,7 @@ sharded() {
 # same lines.
 same() {
   local label="$1" store="$2" sh="$3" qf="$4" nps="$5"; shift 5
-  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage "$@" | nums > "$T/$label-one.json" \
+  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage --exact-words "$@" | nums > "$T/$label-one.json" \
     || fail "$label: cvstore context"
   [ "$(wc -l < "$T/$label-one.json")" -eq "$(grep -c . "$qf")" ] \
     || fail "$label: one store: not one line per question"

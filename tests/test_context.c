@@ -1199,6 +1199,22 @@ Test(context, single_hop_route_follows_the_best_records_link, .init = setup, .fi
 /* Two passages for a question written about one sentence, "spread" (the
  * question's words over several sentences; BM25's first) and "sentence"
  * (most of them in one), among others; titles known, none named. */
+/* Four passages on another subject (18 tokens each), then the title map. */
+static void put_quarries(void)
+{
+    float v[DIM];
+    for (int i = 0; i < 4; i++) {
+        char id[16], title[32], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(title, sizeof title, "Quarry Number %d", i);
+        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast every week.",
+                 i);
+        put(id, title, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+}
+
 static const char velmar_q[] = "When did the Velmar observatory open its northern telescope dome?";
 
 static void make_velmar(void)
@@ -1215,16 +1231,21 @@ static void make_velmar(void)
         "The northern telescope dome of the Velmar observatory was open to visitors in 1911, "
         "when the road was paved. Its museum keeps letters, photographs and old instruments "
         "from the founders.", v);
-    for (int i = 0; i < 4; i++) {
-        char id[16], title[32], text[128];
-        axis(v, 4 + i, 0, 0.3f);
-        snprintf(id, sizeof id, "other%d", i);
-        snprintf(title, sizeof title, "Quarry Number %d", i);
-        snprintf(text, sizeof text, "Quarry %d ships granite by rail to the coast every week.",
-                 i);
-        put(id, title, text, v);
-    }
-    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db)); /* the title map */
+    put_quarries();
+}
+
+/* The one passage that strategy s puts in a budget that holds one, for
+ * question q (the query vector along axis 0) into *r (freed by the caller). */
+static void one_passage(cvs_txn *t, const char *q, int s, size_t budget, cvs_context_result *r)
+{
+    cvs_context_opts o;
+    float v[DIM];
+    cvs_context_opts_init(&o);
+    o.strategy = (cvs_context_strategy)s;
+    o.budget = budget;
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r->n, 1, "strategy %d: %zu items", s, r->n);
 }
 
 /* A question that names no title, written about one sentence: the passage
@@ -1237,10 +1258,8 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
      .fini = teardown)
 {
     const char *q = velmar_q;
-    cvs_context_opts o;
     cvs_context_result r;
     cvs_txn *t;
-    float v[DIM];
     int64_t keys[8];
     float scores[8];
     make_velmar();
@@ -1250,26 +1269,69 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
     cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
     cr_assert_geq(keys[1], 0);
     for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
-        cvs_context_opts_init(&o);
-        o.strategy = (cvs_context_strategy)s;
-        o.budget = 74; /* one passage: 57 or 72 tokens, the others 18 */
-        axis(v, 0, 1, 0.0f);
-        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
-        cr_assert_eq(r.n, 1, "strategy %d: %zu items", s, r.n);
+        one_passage(t, q, s, 74, &r); /* one passage: 57 or 72 tokens, the others 18 */
         cr_assert_str_eq(r.items[0].id, "sentence", "strategy %d: %s", s, r.items[0].id);
         cr_assert_str_eq(r.items[0].via[0].type, "bm25");
         cr_assert_neq(r.items[0].key, keys[0], "BM25 should rank the spread passage first");
         cvs_context_result_free(&r);
     }
     /* BM25's own ranking (strategy bm25, no walk) keeps BM25's order. */
-    cvs_context_opts_init(&o);
-    o.strategy = CVS_CONTEXT_BM25;
-    o.budget = 74;
-    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
-    cr_assert_eq(r.n, 1);
+    one_passage(t, q, CVS_CONTEXT_BM25, 74, &r);
     cr_assert_eq(r.items[0].key, keys[0]);
     cr_assert_str_eq(r.items[0].id, "spread");
     cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
+/* A question asking "invented" about the one passage that says
+ * "invention" (query/context.c, deviation 17): the single-hop route counts
+ * the store's other forms of a question term (its Snowball stem's) as the
+ * term, so that passage comes first; over exact forms BM25 knows only
+ * "telephone" and ranks first the passage that repeats it, and its own
+ * ranking (cvs_txn_text_search, the bm25 strategy: the bm25-topk baseline)
+ * stays so. */
+Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_form,
+     .init = setup, .fini = teardown)
+{
+    const char *q = "Who invented the telephone?";
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    int64_t keys[8];
+    float scores[8];
+    axis(v, 0, 1, 0.0f);
+    put("form", "Speaking Machines", "The invention of the telephone made Alexander Bell famous.",
+        v);
+    axis(v, 2, 3, 0.0f);
+    put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
+        "clerk.", v);
+    put_quarries();
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    /* The premise: over exact forms BM25 ranks the repeated word first. */
+    cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
+    cr_assert_eq(keys[0], tu_key_of(db, "repeat"));
+    cr_assert_eq(keys[1], tu_key_of(db, "form"));
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_MMR; s++) {
+        one_passage(t, q, s, 20, &r); /* one passage: 18 to 20 tokens */
+        cr_assert_str_eq(r.items[0].id, "form", "strategy %d: %s", s, r.items[0].id);
+        cvs_context_result_free(&r);
+    }
+    /* The bm25 strategy keeps plain BM25's order. */
+    one_passage(t, q, CVS_CONTEXT_BM25, 20, &r);
+    cr_assert_str_eq(r.items[0].id, "repeat");
+    cvs_context_result_free(&r);
+    /* exact_words (what cvstore-mpi's shards do) reads the words as written. */
+    {
+        cvs_context_opts o;
+        axis(v, 0, 1, 0.0f);
+        cvs_context_opts_init(&o);
+        o.budget = 20;
+        o.exact_words = 1;
+        cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(r.n, 1);
+        cr_assert_str_eq(r.items[0].id, "repeat");
+        cvs_context_result_free(&r);
+    }
     cvs_txn_end(t);
 }
 

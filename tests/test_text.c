@@ -303,6 +303,73 @@ Test(bm25, document_frequency_and_idf)
     cvs_txn_end(t);
 }
 
+/* Word forms (query/context.c, deviation 17): the vocabulary's terms
+ * under a prefix come in byte order, and a class of forms scores as one
+ * term of an index that wrote every form as one word would: the same keys
+ * and scores as plain BM25 over a store with "invent" in place of each
+ * form, and a class of one form as that term alone. */
+static int collect_term(void *ctx, const char *term, size_t len)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s%.*s", n ? "|" : "", (int)len, term);
+    return CVS_OK;
+}
+
+static void put_forms(const char *a, const char *b)
+{
+    char t1[64], t2[64];
+    snprintf(t1, sizeof t1, "the %s of the telephone", a);
+    snprintf(t2, sizeof t2, "bakers %s bread and %s cakes", b, a);
+    put("d1", NULL, t1);
+    put("d2", NULL, t2);
+    put("d3", NULL, "a telephone line to the quarry");
+    put("d4", NULL, "granite by rail");
+}
+
+Test(bm25, word_form_classes_score_as_one_term)
+{
+    cvs__form forms[3] = {{"invention", 9, 0}, {"invented", 8, 0}, {"telephone", 9, 1}},
+              one = {"telephone", 9, 0};
+    int64_t ck[4], pk[4];
+    float cs[4], ps[4], os[4];
+    char listed[256] = "";
+    int ordered = 0;
+    cvs_txn *t;
+
+    mkstore(4, CVS_METRIC_L2);
+    put_forms("invention", "invented");
+    put("d5", NULL, "inventory of the inventors");
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs__bm25_terms_prefixed(t, "inven", 5, &ordered, collect_term, listed), 0);
+    cr_assert(ordered);
+    cr_assert_str_eq(listed, "invented|invention|inventors|inventory");
+    cr_assert_eq(cvs__bm25_search_classes(t, forms, 3, 4, ck, cs), 0,
+                 "%s", cvs_errmsg(db));
+    /* A class of one form scores as plain BM25 does. */
+    cr_assert_eq(cvs__bm25_search_classes(t, &one, 1, 4, pk, os), 0);
+    cvs_txn_end(t);
+    cr_assert_str_eq(search("telephone", 4, ps), "d1|d3");
+    cr_assert_float_eq(os[0], ps[0], 1e-6);
+    cr_assert_float_eq(os[1], ps[1], 1e-6);
+    cr_assert_eq(pk[0], key_of("d1"));
+    cr_assert_eq(pk[1], key_of("d3"));
+    cr_assert_eq(pk[2], -1);
+    teardown();
+
+    /* The same records with every form written "invent". */
+    mkstore(4, CVS_METRIC_L2);
+    put_forms("invent", "invent");
+    put("d5", NULL, "inventory of the inventors");
+    cr_assert_eq(cvs_text_search(db, "invent telephone", 16, 4, pk, ps), 0);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(ck[i], pk[i], "rank %d", i);
+        if (pk[i] >= 0)
+            cr_assert_float_eq(cs[i], ps[i], 1e-6, "rank %d", i);
+    }
+    cr_assert_geq(pk[2], 0); /* d1, d2 and d3 */
+}
+
 Test(bm25, titles_round_trip_and_are_indexed)
 {
     cvs_txn *t;

@@ -40,6 +40,16 @@
  *      rebuilds the whole index in its transaction.
  *   6. Ties in the top-k break on the smaller key (core/heap.h), so results
  *      are deterministic.
+ *   7. No stemming in the index (text/tokenize.c deviation 3), but a query
+ *      may ask for classes of terms (cvs__bm25_search_classes: the context
+ *      pipeline's single-hop route, query/context.c deviation 17, asks for
+ *      a question term's forms), each scored as one term of an index that
+ *      conflated them would score it -- Robertson & Zaragoza's treatment of
+ *      a term and its variants: tf the sum of the forms' tfs in a record, df
+ *      the records holding any form.  The forms come from the sorted
+ *      "terms" table, one cursor range per prefix
+ *      (cvs__bm25_terms_prefixed); an encrypted store's terms are keyed
+ *      hashes in no useful order, and it says so.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -472,6 +482,64 @@ static int acc_add(acc *a, uint64_t key, float s)
     return CVS_OK;
 }
 
+/* The BM25 weight of a term found tf times in a record of dl tokens
+ * (Robertson & Zaragoza's eq. 3.15 for one term, query tf 1). */
+static double term_weight(double idf, double tf, double dl, double avgdl)
+{
+    return idf * tf * (CVS_BM25_K1 + 1) /
+           (tf + CVS_BM25_K1 * (1 - CVS_BM25_B + CVS_BM25_B * dl / avgdl));
+}
+
+/* Puts cur on the postings of the term k and their count into *df (0,
+ * cur nowhere, when the index lacks the term); v is the first posting. */
+static int term_seek(cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v, size_t *df)
+{
+    int mrc = cvs__cget(db, cur, k, v, MDB_SET_KEY);
+    *df = 0;
+    if (mrc == MDB_NOTFOUND)
+        return CVS_OK;
+    if (mrc || (mrc = mdb_cursor_count(cur, df)))
+        return cvs__err_lmdb(mrc, "reading postings");
+    return CVS_OK;
+}
+
+/* Calls fn with each posting of the term that term_seek put cur on (k and
+ * v as it left them). */
+typedef int (*posting_fn)(void *ctx, uint64_t key, double tf, double dl);
+
+static int term_postings(cvs_db *db, MDB_cursor *cur, MDB_val *k, MDB_val *v, posting_fn fn,
+                         void *ctx)
+{
+    int rc, mrc;
+    /* GET_MULTIPLE hands out a page of fixed-size postings at a time; for a
+     * term with a single posting it leaves v as MDB_SET_KEY filled it. */
+    mrc = cvs__cget(db, cur, k, v, MDB_GET_MULTIPLE);
+    while (mrc == 0) {
+        const unsigned char *p = v->mv_data;
+        if (v->mv_size % POSTING_BYTES)
+            return cvs__err(CVS_ECORRUPT, "postings of \"%.*s\" are %zu bytes", (int)k->mv_size,
+                            (const char *)k->mv_data, v->mv_size);
+        for (size_t i = 0; i < v->mv_size / POSTING_BYTES; i++, p += POSTING_BYTES)
+            if ((rc = fn(ctx, cvs__get_u64(p), cvs__get_u32(p + 8), cvs__get_u32(p + 12))))
+                return rc;
+        mrc = cvs__cget(db, cur, k, v, MDB_NEXT_MULTIPLE);
+    }
+    if (mrc != MDB_NOTFOUND)
+        return cvs__err_lmdb(mrc, "reading postings");
+    return CVS_OK;
+}
+
+typedef struct scoring {
+    acc *a;
+    double idf, avgdl;
+} scoring;
+
+static int score_posting(void *ctx, uint64_t key, double tf, double dl)
+{
+    const scoring *sc = ctx;
+    return acc_add(sc->a, key, (float)term_weight(sc->idf, tf, dl, sc->avgdl));
+}
+
 /* gdf: the term's document frequency over all stores (cvs_text_stats), or
  * UINT64_MAX for the snapshot's own; st->ndocs is then the global count. */
 static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats *st,
@@ -480,46 +548,45 @@ static int score_term(cvs_db *db, MDB_txn *txn, const term *t, const bm25_stats 
     MDB_cursor *cur = NULL;
     MDB_val k = {t->len, (void *)t->s}, v;
     size_t df = 0;
-    double idf;
-    int rc = CVS_OK, mrc;
+    int rc, mrc;
 
     if ((mrc = mdb_cursor_open(txn, cvs__text(db)->dbi_terms, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
-    if (mrc == MDB_NOTFOUND)
+    if ((rc = term_seek(db, cur, &k, &v, &df)) || !df)
         goto out;
-    if (mrc || (mrc = mdb_cursor_count(cur, &df))) {
-        rc = cvs__err_lmdb(mrc, "reading postings");
-        goto out;
-    }
     if (gdf != UINT64_MAX)
         df = (size_t)gdf;
-    idf = log(1.0 + ((double)st->ndocs - (double)df + 0.5) / ((double)df + 0.5));
-    /* GET_MULTIPLE hands out a page of fixed-size postings at a time; for a
-     * term with a single posting it leaves v as MDB_SET_KEY filled it. */
-    mrc = cvs__cget(db, cur, &k, &v, MDB_GET_MULTIPLE);
-    while (mrc == 0) {
-        const unsigned char *p = v.mv_data;
-        if (v.mv_size % POSTING_BYTES) {
-            rc = cvs__err(CVS_ECORRUPT, "postings of \"%.*s\" are %zu bytes", (int)t->len, t->s,
-                          v.mv_size);
-            goto out;
-        }
-        for (size_t i = 0; i < v.mv_size / POSTING_BYTES; i++, p += POSTING_BYTES) {
-            uint64_t key = cvs__get_u64(p);
-            double tf = cvs__get_u32(p + 8), dl = cvs__get_u32(p + 12);
-            double s = idf * tf * (CVS_BM25_K1 + 1) /
-                       (tf + CVS_BM25_K1 * (1 - CVS_BM25_B + CVS_BM25_B * dl / avgdl));
-            if ((rc = acc_add(a, key, (float)s)))
-                goto out;
-        }
-        mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_MULTIPLE);
-    }
-    if (mrc != MDB_NOTFOUND)
-        rc = cvs__err_lmdb(mrc, "reading postings");
+    scoring sc = {a, cvs__bm25_idf_of((double)st->ndocs, (double)df), avgdl};
+    rc = term_postings(db, cur, &k, &v, score_posting, &sc);
 out:
     mdb_cursor_close(cur);
     return rc;
+}
+
+/* Results got..k of a top-k: no record. */
+static void pad_results(int64_t *keys, float *scores, size_t got, size_t k)
+{
+    for (size_t i = got; i < k; i++) {
+        keys[i] = -1;
+        scores[i] = NAN;
+    }
+}
+
+/* The k best of a's scores into keys/scores (best first, ties on the
+ * smaller key, deviation 6); hd holds k floats of scratch. */
+static size_t acc_top(const acc *a, size_t k, float *hd, int64_t *keys, float *scores)
+{
+    cvs_heap h;
+    size_t got;
+    /* The heap keeps the smallest values: feed it negated scores. */
+    cvs__heap_init(&h, k, hd, keys);
+    for (size_t i = 0; i < a->cap; i++)
+        if (a->keys[i])
+            cvs__heap_push(&h, -a->score[i], (int64_t)a->keys[i]);
+    got = cvs__heap_sort(&h);
+    for (size_t i = 0; i < got; i++)
+        scores[i] = -hd[i];
+    return got;
 }
 
 int cvs__bm25_search(cvs_txn *t, const char *query, size_t len, size_t k, int64_t *keys,
@@ -542,7 +609,6 @@ static int search_tokens(cvs_txn *t, const cvs_tokens *query, const cvs_text_sta
     doc_terms q = {0};
     bm25_stats st;
     acc a = {0};
-    cvs_heap h;
     float *hd = NULL;
     size_t got = 0;
     int rc;
@@ -576,20 +642,10 @@ static int search_tokens(cvs_txn *t, const cvs_tokens *query, const cvs_text_sta
                              gdf, &a)))
             goto out;
     }
-    /* The heap keeps the smallest values: feed it negated scores. */
-    cvs__heap_init(&h, k, hd, keys);
-    for (size_t i = 0; i < a.cap; i++)
-        if (a.keys[i])
-            cvs__heap_push(&h, -a.score[i], (int64_t)a.keys[i]);
-    got = cvs__heap_sort(&h);
-    for (size_t i = 0; i < got; i++)
-        scores[i] = -hd[i];
+    got = acc_top(&a, k, hd, keys, scores);
 out:
     if (rc == CVS_OK)
-        for (size_t i = got; i < k; i++) {
-            keys[i] = -1;
-            scores[i] = NAN;
-        }
+        pad_results(keys, scores, got, k);
     free(a.keys);
     free(a.score);
     free(hd);
@@ -601,6 +657,138 @@ int cvs__bm25_search_tokens(cvs_txn *t, const cvs_tokens *query, size_t k, int64
                             float *scores)
 {
     return search_tokens(t, query, NULL, k, keys, scores);
+}
+
+/* ==== Word forms (query/context.c, deviation 17) ==== */
+
+int cvs__bm25_terms_prefixed(cvs_txn *t, const char *prefix, size_t len, int *ordered,
+                             int (*fn)(void *ctx, const char *term, size_t len), void *ctx)
+{
+    cvs_db *db = t->db;
+    MDB_cursor *cur = NULL;
+    MDB_val k = {len, (void *)prefix}, v;
+    int rc = CVS_OK, mrc;
+
+    /* An encrypted store keeps keyed hashes of its terms: their order is
+     * not the words', and no range holds a word's forms. */
+    *ordered = !db->crypt;
+    if (db->crypt || !cvs__module_present(db, &cvs__text_module))
+        return CVS_OK;
+    if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur)))
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    /* LMDB takes no empty key: the empty prefix is every term. */
+    for (mrc = cvs__cget(db, cur, &k, &v, len ? MDB_SET_RANGE : MDB_FIRST);
+         mrc == 0 && k.mv_size >= len && !memcmp(k.mv_data, prefix, len);
+         mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_NODUP))
+        if ((rc = fn(ctx, k.mv_data, k.mv_size)))
+            goto out;
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = cvs__err_lmdb(mrc, "reading terms");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* One posting of a class's forms. */
+typedef struct form_posting {
+    uint64_t key;
+    double tf, dl;
+} form_posting;
+
+typedef struct form_postings {
+    form_posting *p;
+    size_t n, cap;
+} form_postings;
+
+static int collect_posting(void *ctx, uint64_t key, double tf, double dl)
+{
+    form_postings *fp = ctx;
+    if (fp->n == fp->cap) {
+        size_t nc = fp->cap ? fp->cap * 2 : 256;
+        form_posting *q = realloc(fp->p, nc * sizeof *q);
+        if (!q)
+            return cvs__err(CVS_ENOMEM, "out of memory reading postings");
+        fp->p = q;
+        fp->cap = nc;
+    }
+    fp->p[fp->n++] = (form_posting){key, tf, dl};
+    return CVS_OK;
+}
+
+static int cmp_posting_key(const void *a, const void *b)
+{
+    uint64_t x = ((const form_posting *)a)->key, y = ((const form_posting *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_t k,
+                             int64_t *keys, float *scores)
+{
+    cvs_db *db = t->db;
+    MDB_cursor *cur = NULL;
+    bm25_stats st;
+    acc a = {0};
+    form_postings fp = {0};
+    float *hd = NULL;
+    uint32_t ncls = 0;
+    size_t got = 0;
+    int rc = CVS_OK, mrc;
+
+    for (size_t i = 0; i < n; i++)
+        ncls = forms[i].cls + 1 > ncls ? forms[i].cls + 1 : ncls;
+    if (k && !(hd = malloc(k * sizeof *hd))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!cvs__module_present(db, &cvs__text_module))
+        goto out;
+    if ((rc = stats_get(db, t->txn, &st)))
+        goto out;
+    if (st.ndocs == 0 || n == 0 || k == 0)
+        goto out;
+    if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur))) {
+        rc = cvs__err_lmdb(mrc, "opening a cursor");
+        goto out;
+    }
+    for (uint32_t c = 0; c < ncls; c++) {
+        size_t df = 0;
+        fp.n = 0;
+        for (size_t i = 0; i < n; i++) {
+            MDB_val tk = {forms[i].len, (void *)forms[i].s}, tv;
+            size_t fdf;
+            if (forms[i].cls != c)
+                continue;
+            if ((rc = term_seek(db, cur, &tk, &tv, &fdf)))
+                goto out;
+            if (fdf && (rc = term_postings(db, cur, &tk, &tv, collect_posting, &fp)))
+                goto out;
+        }
+        /* A record holds each form once: its postings of one class, side
+         * by side once sorted, sum to the class's tf in it. */
+        qsort(fp.p, fp.n, sizeof *fp.p, cmp_posting_key);
+        for (size_t i = 0, j; i < fp.n; i = j) {
+            for (j = i + 1; j < fp.n && fp.p[j].key == fp.p[i].key; j++)
+                fp.p[i].tf += fp.p[j].tf;
+            fp.p[df++] = fp.p[i];
+        }
+        double idf = cvs__bm25_idf_of((double)st.ndocs, (double)df);
+        for (size_t i = 0; i < df; i++)
+            if ((rc = acc_add(&a, fp.p[i].key,
+                              (float)term_weight(idf, fp.p[i].tf, fp.p[i].dl,
+                                                 (double)st.total / (double)st.ndocs))))
+                goto out;
+    }
+    got = acc_top(&a, k, hd, keys, scores);
+out:
+    if (rc == CVS_OK)
+        pad_results(keys, scores, got, k);
+    if (cur)
+        mdb_cursor_close(cur);
+    free(fp.p);
+    free(a.keys);
+    free(a.score);
+    free(hd);
+    return rc;
 }
 
 CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *ndocs,

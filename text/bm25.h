@@ -83,6 +83,28 @@ struct cvs_tokens;
 int cvs__bm25_search_tokens(cvs_txn *txn, const struct cvs_tokens *query, size_t k,
                             int64_t *keys, float *scores);
 
+/* Word forms (query/context.c, deviation 17).  Calls fn with each term of
+ * the snapshot's vocabulary (the keys of "terms") that begins with the
+ * len bytes of prefix, in byte order, until fn returns non-zero (returned).
+ * term points into the snapshot (valid until it ends).  *ordered = 0, and
+ * no call, for an encrypted store, whose terms are keyed hashes. */
+int cvs__bm25_terms_prefixed(cvs_txn *txn, const char *prefix, size_t len, int *ordered,
+                             int (*fn)(void *ctx, const char *term, size_t len), void *ctx);
+/* Top-k BM25 over classes of terms: forms[i] (len bytes, tokenized as the
+ * index is; distinct within a class) belongs to class cls (0, 1, ...).  Each class
+ * scores as one term of an index that kept the class as one (Robertson &
+ * Zaragoza 2009, a term's variants conflated): its tf in a record the sum
+ * of its forms', its df the records holding any of them.  A class of one
+ * form scores as that term does in cvs__bm25_search_tokens.  Keys best
+ * first, padded with -1 (scores with NaN). */
+typedef struct cvs__form {
+    const char *s;
+    size_t len;
+    uint32_t cls;
+} cvs__form;
+int cvs__bm25_search_classes(cvs_txn *txn, const cvs__form *forms, size_t n, size_t k,
+                             int64_t *keys, float *scores);
+
 /* Records indexed (with a word in their title or text) in the snapshot. */
 int cvs__bm25_docs(cvs_txn *txn, uint64_t *ndocs);
 /* Whether the snapshot's handle has the text layer: 0 for a store written

@@ -227,7 +227,7 @@ class cvs_context_opts(Structure):
                 ("knn_weight", c_float), ("use_links", c_int), ("use_knn", c_int),
                 ("lambda_", c_float), ("coverage", c_float), ("dup_threshold", c_float),
                 ("max_pool", c_size_t), ("search_flags", c_uint), ("bridges", c_size_t),
-                ("bridge_weight", c_float), ("unit", c_int)]
+                ("bridge_weight", c_float), ("unit", c_int), ("exact_words", c_int)]
 
 
 class cvs_context_step(Structure):
