@@ -42,6 +42,9 @@
  *      rows of new records are searched when read.
  *   3. The edge weight read back is a similarity: the score itself for ip
  *      and cosine stores, 1 / (1 + d) for l2 ones.
+ *   4. Backlinks are read in key order, the cap smallest, in an encrypted
+ *      store too, whose stored order is a keyed permutation's: it reads
+ *      all of a record's backlinks to sort them (backlinks_of).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -937,26 +940,52 @@ int cvs__graph_links(cvs_txn *t, int64_t key, cvs_edge *out, size_t cap, size_t 
 }
 
 /* Up to cap records of the snapshot linking to id, in key order, but key
- * (the record of id itself, or -1). */
+ * (the record of id itself, or -1): the cap smallest.  A plain store's
+ * values come in key order (MDB_INTEGERDUP), so the walk stops at cap; an
+ * encrypted store's come in the order of their keyed permutation
+ * (store/seal.c, deviation 2), which follows the salt, so all are read and
+ * the smallest kept (deviation 4): the records a walk reaches are the
+ * records', not the salt's. */
 static int backlinks_of(cvs_txn *t, const char *id, size_t idl, int64_t key, cvs_edge *out,
                         size_t cap, size_t *n)
 {
     unsigned char buf[CVS_IDKEY_MAX];
     MDB_cursor *cur = NULL;
     MDB_val ik, bv;
-    int rc, mrc;
+    int64_t *all = NULL;
+    size_t nall = 0, count = 0;
+    int crypt = t->db->crypt != NULL, rc = CVS_OK, mrc;
     *n = 0;
     cvs__idkey(id, idl, buf, &ik);
     if ((mrc = mdb_cursor_open(t->txn, t->db->dbi_backlinks, &cur)))
         return cvs__err_lmdb(mrc, "opening a cursor");
-    for (mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_SET_KEY); mrc == 0 && *n < cap;
+    mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_SET_KEY);
+    if (crypt && mrc == 0 && cap && (mrc = mdb_cursor_count(cur, &count)) == 0 &&
+        !(all = malloc(count * sizeof *all))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (; mrc == 0 && (crypt ? nall < count : *n < cap);
          mrc = cvs__cget(t->db, cur, &ik, &bv, MDB_NEXT_DUP)) {
         int64_t src = (int64_t)cvs__get_u64(bv.mv_data);
-        if (src != key)
+        if (src == key)
+            continue;
+        if (crypt)
+            all[nall++] = src;
+        else
             out[(*n)++] = (cvs_edge){src, 1.0f, "linked-by"};
     }
-    rc = (mrc == 0 || mrc == MDB_NOTFOUND) ? CVS_OK : cvs__err_lmdb(mrc, "reading backlinks");
+    if (mrc && mrc != MDB_NOTFOUND) {
+        rc = cvs__err_lmdb(mrc, "reading backlinks");
+        goto out;
+    }
+    if (nall)
+        qsort(all, nall, sizeof *all, cvs__cmp_i64);
+    for (size_t i = 0; i < nall && *n < cap; i++)
+        out[(*n)++] = (cvs_edge){all[i], 1.0f, "linked-by"};
+out:
     mdb_cursor_close(cur);
+    free(all);
     return rc;
 }
 

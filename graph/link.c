@@ -133,6 +133,12 @@
  *      links on HotpotQA clean, bm25+links one or two questions lower at
  *      256-1024 tokens (0.415 / 0.725 / 0.851, redundant 0.537 / 0.707),
  *      default unchanged.
+ *   9. A title's records are read in key order wherever the map is read
+ *      (the scan, a put's relink, a question's title seeds and runs).  A
+ *      plain store keeps them so (MDB_INTEGERDUP); an encrypted one keeps
+ *      them in the order of a keyed permutation (store/seal.c, deviation
+ *      2) that follows its random salt, so each group is sorted: which
+ *      records a capped list keeps, and in what order, is the records'.
  *
  * Keeping mentions on every write.  A text store (one with an embedder)
  * keeps its mention links in the write transaction of every put and
@@ -1780,24 +1786,30 @@ int cvs__graph_title_seeds_tokens(cvs_txn *t, const cvs_tokens *q, int64_t *keys
             mrc = cvs__cget(db, cur, &k, &v, MDB_SET_KEY);
             if (mrc == MDB_NOTFOUND)
                 continue;
-            size_t same = 0;
+            size_t same = 0, ng = 0;
+            int64_t grp[MAX_SAME_TITLE];
             /* A title of too many records is a match that names none. */
             if (mrc == 0 && (mrc = mdb_cursor_count(cur, &same)) == 0 && same > MAX_SAME_TITLE)
                 mrc = MDB_NOTFOUND;
-            while (mrc == 0 && *n < cap) {
-                int64_t key = (int64_t)cvs__get_u64(v.mv_data);
-                uint64_t k64 = (uint64_t)key;
-                MDB_val rk = {8, &k64}, rv;
-                int dup = 0;
-                for (size_t j = 0; j < *n && !dup; j++)
-                    dup = keys[j] == key;
-                if (!dup && cvs__vget(db, t->txn, db->dbi_recs, &rk, &rv) == 0)
-                    keys[(*n)++] = key;
-                mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_DUP);
-            }
+            /* Its records in key order: an encrypted store's come in the
+             * order of a keyed permutation (store/seal.c, deviation 2),
+             * which follows the salt; the cap and the seeds' order must
+             * not (deviation 9). */
+            for (; mrc == 0 && ng < MAX_SAME_TITLE; mrc = cvs__cget(db, cur, &k, &v, MDB_NEXT_DUP))
+                grp[ng++] = (int64_t)cvs__get_u64(v.mv_data);
             if (mrc && mrc != MDB_NOTFOUND) {
                 rc = cvs__err_lmdb(mrc, "reading the title map");
                 goto out;
+            }
+            qsort(grp, ng, sizeof *grp, cvs__cmp_i64);
+            for (size_t g = 0; g < ng && *n < cap; g++) {
+                uint64_t k64 = (uint64_t)grp[g];
+                MDB_val rk = {8, &k64}, rv;
+                int dup = 0;
+                for (size_t j = 0; j < *n && !dup; j++)
+                    dup = keys[j] == grp[g];
+                if (!dup && cvs__vget(db, t->txn, db->dbi_recs, &rk, &rv) == 0)
+                    keys[(*n)++] = grp[g];
             }
             adv = L;
             break;
@@ -1869,6 +1881,8 @@ CVS_API int cvs_txn_title_runs(cvs_txn *t, const cvs_terms *terms,
                 rc = cvs__err_lmdb(mrc, "reading the title map");
                 break;
             }
+            /* In key order, an encrypted store's too (deviation 9). */
+            qsort(keys, run.nkeys, sizeof *keys, cvs__cmp_i64);
             rc = fn(ctx, &run);
         }
     }
