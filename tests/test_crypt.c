@@ -1,7 +1,9 @@
 /* test_crypt.c -- encryption at rest (store/seal.c): every kind of value
  * round-trips through an encrypted store and none is readable in the file,
  * a wrong or missing passphrase fails cleanly and changes nothing, and a
- * flipped or moved value is reported by cvs_check and fails reads cleanly.
+ * flipped or moved value is reported by cvs_check and fails reads cleanly,
+ * and the answers (backlinks, title seeds, a context set) are a plain
+ * store's whatever the salt.
  * Tamper tests write raw values through the internal handle (db->env), the
  * test-only path this file is allowed. */
 #include <criterion/criterion.h>
@@ -772,4 +774,130 @@ Test(crypt, a_page_claiming_a_long_key_is_damage_not_an_overflow)
     cr_assert(strstr(rc ? cvs_errmsg(db) : rb.all, "fails authentication") ||
               strstr(rc ? cvs_errmsg(db) : rb.all, "store is damaged"), "%s",
               rc ? cvs_errmsg(db) : rb.all);
+}
+
+/* ==== Answers do not follow the salt ====
+ * The same records put in the same order into a plain store and into two
+ * encrypted ones (each create draws its own random salt).  Backlinks and a
+ * title's records are dupsort values, kept in an encrypted store in the
+ * order of a keyed permutation (seal.c, deviation 2) that follows the salt;
+ * a capped read of them took a different subset in each store (knn.c
+ * deviation 4, link.c deviation 9).  Here a record named by 40 others
+ * (more than any cap below) and a title shared by 6 records: the capped
+ * reads must give the smallest keys in key order, and a question naming
+ * the title the same context set, in every store. */
+#define SN 60
+#define SNAMED 40
+#define SSHARED 6
+
+static void salt_store(int encrypted, char **sdir, cvs_db **sdb)
+{
+    cvs_create_opts o = {DIM, CVS_METRIC_COSINE, CVS_RAW_F32};
+    static float v[SN * DIM];
+    char ids[SN][16], titles[SN][32], texts[SN][96];
+    cvs_record r[SN];
+    cvs_link_stats ls;
+    *sdir = tu_tmpdir();
+    cr_assert_not_null(*sdir);
+    cr_assert_eq(encrypted ? cvs_db_create_encrypted(*sdir, &o, PASS, strlen(PASS), sdb)
+                           : cvs_db_create(*sdir, &o, sdb),
+                 0, "%s", cvs_errmsg(NULL));
+    tu_randvecs(v, (size_t)SN * DIM, 17);
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < SN; i++) {
+        snprintf(ids[i], sizeof ids[i], "r%02d", i);
+        if (i == 0) {
+            snprintf(titles[i], sizeof titles[i], "Robert Plant");
+            snprintf(texts[i], sizeof texts[i], "An English singer and songwriter.");
+        } else if (i <= SNAMED) {
+            snprintf(titles[i], sizeof titles[i], "Track r%02d", i);
+            snprintf(texts[i], sizeof texts[i], "Track r%02d was sung by Robert Plant, take %d.",
+                     i, i);
+        } else if (i <= SNAMED + SSHARED) {
+            snprintf(titles[i], sizeof titles[i], "Led Zeppelin");
+            snprintf(texts[i], sizeof texts[i], "A rock band, part %d of its history.", i);
+        } else {
+            snprintf(titles[i], sizeof titles[i], "Other r%02d", i);
+            snprintf(texts[i], sizeof texts[i], "A record about nothing in particular, %d.", i);
+        }
+        r[i] = (cvs_record){.id = ids[i], .id_len = strlen(ids[i]),
+                            .vector = v + (size_t)i * DIM, .text = texts[i],
+                            .text_len = strlen(texts[i]), .title = titles[i],
+                            .title_len = strlen(titles[i])};
+    }
+    cr_assert_eq(cvs_put(*sdb, r, SN, 0, NULL, NULL), 0, "%s", cvs_errmsg(*sdb));
+    cr_assert_eq(cvs_link_mentions(*sdb, &ls), 0, "%s", cvs_errmsg(*sdb));
+}
+
+/* The ids of a store's capped reads and of its context set for the
+ * question, one string ("backlinks: ...; seeds: ...; context: ..."). */
+static void salt_answers(cvs_db *sdb, char *out, size_t cap)
+{
+    cvs_txn *t;
+    cvs_edge e[5];
+    int64_t hub, seeds[3], prev = -1;
+    size_t n = 0, len = 0;
+    const char *id;
+    size_t idl;
+    const char *q = "Which songs did Robert Plant of Led Zeppelin sing?";
+    cvs_context_opts o;
+    cvs_context_result res;
+
+    cr_assert_eq(cvs_txn_begin(sdb, &t), 0);
+    cr_assert_eq(cvs_txn_id_key(t, "r00", 3, &hub), 0);
+    cr_assert_eq(cvs_txn_edges(t, hub, CVS_EDGES_BACKLINKS, 5, e, &n), 0, "%s", cvs_errmsg(sdb));
+    cr_assert_eq(n, 5, "the hub is named by %d records; 5 read", SNAMED);
+    len += (size_t)snprintf(out + len, cap - len, "backlinks:");
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_gt(e[i].key, prev, "backlinks not in key order");
+        prev = e[i].key;
+        cr_assert_eq(cvs_key_id(t, e[i].key, &id, &idl), 0);
+        len += (size_t)snprintf(out + len, cap - len, " %.*s", (int)idl, id);
+    }
+    /* The 5 smallest keys of the 40 records naming the hub: r01 .. r05. */
+    cr_assert_str_eq(out, "backlinks: r01 r02 r03 r04 r05");
+    n = 0;
+    cr_assert_eq(cvs__graph_title_seeds(t, "Led Zeppelin", 12, seeds, 3, &n), 0, "%s",
+                 cvs_errmsg(sdb));
+    cr_assert_eq(n, 3);
+    len += (size_t)snprintf(out + len, cap - len, "; seeds:");
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(cvs_key_id(t, seeds[i], &id, &idl), 0);
+        len += (size_t)snprintf(out + len, cap - len, " %.*s", (int)idl, id);
+    }
+    cvs_txn_end(t);
+    cr_assert_str_eq(out, "backlinks: r01 r02 r03 r04 r05; seeds: r41 r42 r43");
+
+    cvs_context_opts_init(&o);
+    o.exact_words = 1;
+    o.fanout = 3;
+    o.budget = 400;
+    cr_assert_eq(cvs_context(sdb, &o, q, strlen(q), &res), 0, "%s", cvs_errmsg(sdb));
+    cr_assert_gt(res.n, 3);
+    len += (size_t)snprintf(out + len, cap - len, "; context:");
+    for (size_t i = 0; i < res.n; i++)
+        len += (size_t)snprintf(out + len, cap - len, " %.*s/%d/%.5g", (int)res.items[i].id_len,
+                                res.items[i].id, res.items[i].hop, (double)res.items[i].score);
+    cvs_context_result_free(&res);
+    cr_assert_lt(len, cap - 1, "answers truncated");
+}
+
+Test(crypt, answers_do_not_follow_the_salt)
+{
+    char *dirs[3];
+    cvs_db *dbs[3];
+    char ans[3][4096];
+    for (int s = 0; s < 3; s++) {
+        salt_store(s > 0, &dirs[s], &dbs[s]);
+        salt_answers(dbs[s], ans[s], sizeof ans[s]);
+    }
+    /* The context set took backlinks of the hub: the walk read them. */
+    cr_assert(strstr(ans[0], "/1/"), "no record reached by the walk: %s", ans[0]);
+    cr_assert_str_eq(ans[1], ans[0], "encrypted store 1 differs from the plain one");
+    cr_assert_str_eq(ans[2], ans[0], "encrypted store 2 differs from the plain one");
+    for (int s = 0; s < 3; s++) {
+        cvs_db_close(dbs[s]);
+        tu_rmrf(dirs[s]);
+        free(dirs[s]);
+    }
 }
