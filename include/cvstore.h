@@ -1623,7 +1623,8 @@ CVS_API int cvs_txn_id_key(cvs_txn *txn, const char *id, size_t id_len, int64_t 
  * for every run of terms that names a title in the snapshot, every start
  * and length (a store's own seeds take the longest at each place, but
  * over several stores the longest may be in another); run->keys (valid
- * during the call) are the live records of that title, none when too many
+ * during the call) are the live records of that title in key order (an
+ * encrypted store's too, whatever its salt), none when too many
  * records share it.  A nonzero return of fn stops the walk and is
  * returned.  cvs_title_runs_resolve takes the runs of every store (the
  * same run from several stores counts once, their records together) and

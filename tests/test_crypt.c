@@ -784,8 +784,9 @@ Test(crypt, a_page_claiming_a_long_key_is_damage_not_an_overflow)
  * a capped read of them took a different subset in each store (knn.c
  * deviation 4, link.c deviation 9).  Here a record named by 40 others
  * (more than any cap below) and a title shared by 6 records: the capped
- * reads must give the smallest keys in key order, and a question naming
- * the title the same context set, in every store. */
+ * reads must give the smallest keys in key order (a title's runs all of
+ * its records, in key order), and a question naming the title the same
+ * context set, in every store. */
 #define SN 60
 #define SNAMED 40
 #define SSHARED 6
@@ -829,6 +830,16 @@ static void salt_store(int encrypted, char **sdir, cvs_db **sdb)
     cr_assert_eq(cvs_link_mentions(*sdb, &ls), 0, "%s", cvs_errmsg(*sdb));
 }
 
+/* Collects the keys of the title run of 2 terms (cvs_txn_title_runs). */
+static int salt_run(void *ctx, const cvs_title_run *run)
+{
+    int64_t *keys = ctx;
+    if (run->start == 0 && run->len == 2)
+        for (size_t i = 0; i < run->nkeys && i < SSHARED; i++)
+            keys[i] = run->keys[i];
+    return 0;
+}
+
 /* The ids of a store's capped reads and of its context set for the
  * question, one string ("backlinks: ...; seeds: ...; context: ..."). */
 static void salt_answers(cvs_db *sdb, char *out, size_t cap)
@@ -865,8 +876,19 @@ static void salt_answers(cvs_db *sdb, char *out, size_t cap)
         cr_assert_eq(cvs_key_id(t, seeds[i], &id, &idl), 0);
         len += (size_t)snprintf(out + len, cap - len, " %.*s", (int)idl, id);
     }
+    /* The same title's records over several stores (cvs_txn_title_runs):
+     * all 6, in key order. */
+    int64_t run[SSHARED] = {0};
+    cvs_terms terms = {"led\0zeppelin", 13, 2};
+    cr_assert_eq(cvs_txn_title_runs(t, &terms, salt_run, run), 0, "%s", cvs_errmsg(sdb));
+    len += (size_t)snprintf(out + len, cap - len, "; runs:");
+    for (size_t i = 0; i < SSHARED; i++) {
+        cr_assert_eq(cvs_key_id(t, run[i], &id, &idl), 0);
+        len += (size_t)snprintf(out + len, cap - len, " %.*s", (int)idl, id);
+    }
     cvs_txn_end(t);
-    cr_assert_str_eq(out, "backlinks: r01 r02 r03 r04 r05; seeds: r41 r42 r43");
+    cr_assert_str_eq(out, "backlinks: r01 r02 r03 r04 r05; seeds: r41 r42 r43; "
+                          "runs: r41 r42 r43 r44 r45 r46");
 
     cvs_context_opts_init(&o);
     o.exact_words = 1;
