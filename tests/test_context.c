@@ -1336,6 +1336,30 @@ Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_fo
     cvs_txn_end(t);
 }
 
+/* A question whose first term is nowhere in the store: its class has no
+ * posting (bm25.c sorted an empty, NULL list of them, undefined behaviour
+ * that the sanitizer build stops at), and the next class's forms still
+ * count. */
+Test(context, word_forms_after_a_term_the_store_lacks, .init = setup, .fini = teardown)
+{
+    const char *q = "Zyxwvut invented the telephone?";
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("form", "Speaking Machines", "The invention of the telephone made Alexander Bell famous.",
+        v);
+    axis(v, 2, 3, 0.0f);
+    put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
+        "clerk.", v);
+    put_quarries();
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    one_passage(t, q, CVS_CONTEXT_DIVERSE, 20, &r);
+    cr_assert_str_eq(r.items[0].id, "form", "%s", r.items[0].id);
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
+}
+
 /* CPU time of the calling thread, in seconds. */
 static double thread_cpu(void)
 {
