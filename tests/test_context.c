@@ -1291,6 +1291,21 @@ Test(context, passage_evidence_ranks_the_one_sentence_match_first, .init = setup
  * "telephone" and ranks first the passage that repeats it, and its own
  * ranking (cvs_txn_text_search, the bm25 strategy: the bm25-topk baseline)
  * stays so. */
+/* Deviation 17's passages: "form" says the question's word in another form
+ * ("invention"), "repeat" says another of its words three times; the
+ * quarries make the title map. */
+static void put_telephones(void)
+{
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("form", "Speaking Machines", "The invention of the telephone made Alexander Bell famous.",
+        v);
+    axis(v, 2, 3, 0.0f);
+    put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
+        "clerk.", v);
+    put_quarries();
+}
+
 Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_form,
      .init = setup, .fini = teardown)
 {
@@ -1300,13 +1315,7 @@ Test(context, word_forms_find_the_passage_saying_the_question_word_in_another_fo
     float v[DIM];
     int64_t keys[8];
     float scores[8];
-    axis(v, 0, 1, 0.0f);
-    put("form", "Speaking Machines", "The invention of the telephone made Alexander Bell famous.",
-        v);
-    axis(v, 2, 3, 0.0f);
-    put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
-        "clerk.", v);
-    put_quarries();
+    put_telephones();
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     /* The premise: over exact forms BM25 ranks the repeated word first. */
     cr_assert_eq(cvs_txn_text_search(t, q, strlen(q), 8, keys, scores), 0);
@@ -1345,14 +1354,7 @@ Test(context, word_forms_after_a_term_the_store_lacks, .init = setup, .fini = te
     const char *q = "Zyxwvut invented the telephone?";
     cvs_context_result r;
     cvs_txn *t;
-    float v[DIM];
-    axis(v, 0, 1, 0.0f);
-    put("form", "Speaking Machines", "The invention of the telephone made Alexander Bell famous.",
-        v);
-    axis(v, 2, 3, 0.0f);
-    put("repeat", "Exchange Hall", "The telephone exchange had a telephone desk and a telephone "
-        "clerk.", v);
-    put_quarries();
+    put_telephones();
     cr_assert_eq(cvs_txn_begin(db, &t), 0);
     one_passage(t, q, CVS_CONTEXT_DIVERSE, 20, &r);
     cr_assert_str_eq(r.items[0].id, "form", "%s", r.items[0].id);
