@@ -14,6 +14,7 @@
  * into the cache cvs_minilm_dir names (once; later runs find it there).
  * Without npm or network the model tests skip, saying so, and the runner
  * exits 77 when nothing ran but skips. */
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <pthread.h>
@@ -526,6 +527,81 @@ Test(minilm_model, a_fork_while_the_registry_is_held_leaves_the_child_free)
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "the child %s %d", WIFEXITED(status) ? "exited" : "was killed by signal",
               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    cvs__minilm_free(m);
+}
+
+/* share.c deviation 1: OpenBLAS's thread count is back as it was after a
+ * batch that succeeds, one that fails, and two batches at once; a child
+ * forked while another thread is inside a batch has it back at once. */
+struct batch_arg {
+    cvs_minilm *m;
+    char **t;
+    size_t *lens, n;
+    float *out;
+    int rc, *started;
+};
+
+static void *batch_run(void *arg)
+{
+    struct batch_arg *b = arg;
+    __atomic_store_n(b->started, 1, __ATOMIC_SEQ_CST);
+    b->rc = cvs__minilm_embed(b->m, (const char *const *)b->t, b->lens, b->n, b->out, NULL);
+    return NULL;
+}
+
+Test(minilm_model, openblas_threads_are_restored_after_batches_and_in_a_forked_child)
+{
+    enum { N = 60 };
+    size_t lens[N];
+    char **t = mixed_texts(N, lens);
+    float *out = malloc(2 * N * CVS_MINILM_DIM * sizeof *out);
+    cvs_minilm *m = load_model();
+    char *keep;
+    int started = 0, status = -1;
+    pthread_t th[2];
+    struct batch_arg b[2];
+    if (!m)
+        return;
+    cr_assert(out);
+    openblas_set_num_threads(2);
+    cr_assert_eq(openblas_get_num_threads(), 2, "the premise: OpenBLAS on two threads");
+    setenv("CVSTORE_EMBED_THREADS", "4", 1);
+    cr_assert_eq(cvs__minilm_embed(m, (const char *const *)t, lens, N, out, NULL), CVS_OK,
+                 "%s", cvs_errmsg(NULL));
+    cr_expect_eq(openblas_get_num_threads(), 2, "after a batch");
+    /* Text 30 empty: the batch fails, and the count is still restored. */
+    keep = t[30];
+    t[30] = (char *)"";
+    lens[30] = 0;
+    cr_assert_eq(cvs__minilm_embed(m, (const char *const *)t, lens, N, out, NULL), CVS_EINPUT);
+    t[30] = keep;
+    lens[30] = strlen(keep);
+    cr_expect_eq(openblas_get_num_threads(), 2, "after a failed batch");
+    for (int i = 0; i < 2; i++) {
+        b[i] = (struct batch_arg){m, t, lens, N, out + i * N * CVS_MINILM_DIM, -1, &started};
+        cr_assert_eq(pthread_create(&th[i], NULL, batch_run, &b[i]), 0);
+    }
+    /* Inside a section OpenBLAS is on one thread: fork then. */
+    while (!__atomic_load_n(&started, __ATOMIC_SEQ_CST) || openblas_get_num_threads() != 1)
+        ;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        alarm(10);
+        _exit(openblas_get_num_threads() == 2 ? 0 : 3);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(b[i].rc, CVS_OK, "batch %d", i);
+    }
+    cr_expect_eq(openblas_get_num_threads(), 2, "after two batches at once");
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child %s %d",
+              WIFEXITED(status) ? "exited" : "was killed by signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    unsetenv("CVSTORE_EMBED_THREADS");
+    free_texts(t, N);
+    free(out);
     cvs__minilm_free(m);
 }
 

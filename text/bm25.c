@@ -764,8 +764,11 @@ int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_
                 goto out;
         }
         /* A record holds each form once: its postings of one class, side
-         * by side once sorted, sum to the class's tf in it. */
-        qsort(fp.p, fp.n, sizeof *fp.p, cmp_posting_key);
+         * by side once sorted, sum to the class's tf in it.  (A class
+         * with no posting before any other has one has fp.p NULL, which
+         * qsort may not be given even for no element.) */
+        if (fp.n)
+            qsort(fp.p, fp.n, sizeof *fp.p, cmp_posting_key);
         for (size_t i = 0, j; i < fp.n; i = j) {
             for (j = i + 1; j < fp.n && fp.p[j].key == fp.p[i].key; j++)
                 fp.p[i].tf += fp.p[j].tf;
