@@ -28,14 +28,18 @@ void cvs__run_jobs(void *jobs, size_t size, size_t n, void *(*fn)(void *))
 
 int cvs__ncpu(void)
 {
+    /* Relaxed atomics: threads may race to fill it, each with the same
+     * value. */
     static int cached;
-    if (!cached) {
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (!c) {
         /* Online CPUs overcount a process confined to a few of them, and a
          * worker per CPU it cannot run on only takes turns. */
         cpu_set_t set;
         long v = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                              : sysconf(_SC_NPROCESSORS_ONLN);
-        cached = v < 1 ? 1 : v > 16 ? 16 : (int)v;
+        c = v < 1 ? 1 : v > 16 ? 16 : (int)v;
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
     }
-    return cached;
+    return c;
 }
