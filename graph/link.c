@@ -187,6 +187,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/grow.h"
 #include "graph/graph.h"
 #include "store/seal.h"
 #include "text/bm25.h"
@@ -270,17 +271,7 @@ static int arena_add(linker *l, const char *s, size_t len, uint32_t *off)
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return CVS_OK;
-    size_t c = *cap ? *cap * 2 : 1024;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return cvs__err(CVS_ENOMEM, "out of memory linking");
-    *p = q;
-    *cap = c;
-    return CVS_OK;
+    return cvs__grow(p, cap, need, elem, "out of memory linking");
 }
 
 /* t: the title's tokens without stop words; nall: with them; df: records

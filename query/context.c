@@ -573,6 +573,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/hash.h"
 #include "graph/graph.h"
 #include "query/context.h"
@@ -1100,14 +1101,9 @@ static int forms_add(forms *f, const char *x, size_t l, uint32_t c)
     for (size_t i = 0; i < f->n; i++)
         if (f->f[i].cls == c && f->f[i].len == l && !memcmp(f->f[i].s, x, l))
             return CVS_OK;
-    if (f->n == f->cap) {
-        size_t nc = f->cap ? f->cap * 2 : 32;
-        cvs__form *p = realloc(f->f, nc * sizeof *p);
-        if (!p)
-            return cvs__err(CVS_ENOMEM, "out of memory");
-        f->f = p;
-        f->cap = nc;
-    }
+    int rc = cvs__grow((void **)&f->f, &f->cap, f->n + 1, sizeof *f->f, "out of memory");
+    if (rc)
+        return rc;
     f->f[f->n++] = (cvs__form){x, l, c};
     return CVS_OK;
 }

@@ -1324,6 +1324,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "query/sentsel.h"
 #include "query/text.h"
 #include "store/db.h"
@@ -1478,18 +1479,7 @@ typedef struct ws {
 
 static int grow(void **p, size_t *cap, size_t need, size_t el)
 {
-    size_t nc;
-    void *q;
-    if (need <= *cap)
-        return CVS_OK;
-    nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    if (!(q = realloc(*p, nc * el)))
-        return cvs__err(CVS_ENOMEM, "out of memory");
-    *p = q;
-    *cap = nc;
-    return CVS_OK;
+    return cvs__grow(p, cap, need, el, "out of memory");
 }
 
 static int cmp_u32(const void *a, const void *b)

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/heap.h"
 #include "text/bm25.h"
 #include "store/db.h"
@@ -703,14 +704,10 @@ typedef struct form_postings {
 static int collect_posting(void *ctx, uint64_t key, double tf, double dl)
 {
     form_postings *fp = ctx;
-    if (fp->n == fp->cap) {
-        size_t nc = fp->cap ? fp->cap * 2 : 256;
-        form_posting *q = realloc(fp->p, nc * sizeof *q);
-        if (!q)
-            return cvs__err(CVS_ENOMEM, "out of memory reading postings");
-        fp->p = q;
-        fp->cap = nc;
-    }
+    int rc = cvs__grow((void **)&fp->p, &fp->cap, fp->n + 1, sizeof *fp->p,
+                       "out of memory reading postings");
+    if (rc)
+        return rc;
     fp->p[fp->n++] = (form_posting){key, tf, dl};
     return CVS_OK;
 }
