@@ -201,6 +201,81 @@
  *      taken before (their links and bridges are the copy's): MuSiQue
  *      redundant +0.010 / +0.022 / -0.022, HotpotQA redundant -0.003 /
  *      -0.006 / -0.003 over the bridge rule alone.
+ *      Why the default loses to copies on MuSiQue (its redundant variant
+ *      below its clean one at every budget, where HotpotQA's gains: shorter
+ *      copies fit more).  Half A, the default at 256 / 512 / 1024 tokens
+ *      (cvstore-bench context --sets hotpotqa,musique --methods default
+ *      --half A --per-question, and cvstore context --unit passage --json on
+ *      the same stores for the contexts, which agree with the bench's
+ *      question for question): clean holds every gold passage and redundant
+ *      does not for 5 / 5 / 5 questions, the reverse for 3 / 3 / 3.  Of
+ *      those 15 question-budgets (10 questions), 6 are the selection's: the
+ *      missing passage keeps its place among the redundant pool's distinct
+ *      passages, but select.c's objective chooses the set (its deviation 6
+ *      runs it when top-k's set holds copies: 63 of the 93 questions on the
+ *      redundant store, 5 on the clean one) and its gain per token takes
+ *      shorter or more central passages ("George VI" for "The King's Speech"
+ *      at all three budgets).  8 are the pool's order: the gold passage
+ *      falls among the distinct passages (rank 2 -> 4, 2 -> 5, 2 -> 3, 1 ->
+ *      5, 5 -> 10, and 7 -> 19 at every budget) because copies hold the
+ *      places.  Counted over the questions that walk (68 redundant, 77
+ *      clean; a temporary counting build, not kept): the question's BM25 and
+ *      vector lists of 50 records hold 22.1 and 22.3 distinct passages
+ *      (clean 48.2 and 47.9), the 10 seeds 4.6 (9.5), the beam of the second
+ *      hop 5.2 (9.6), and the pool of 100 candidates 45 (96, by corpus
+ *      id); of the edges the walk follows, 27-45% lead to a near-copy of
+ *      their source (links 34-37%, backlinks 33-45%, kNN 27-29%; clean 1-3%)
+ *      and another 22-38% to a copy of an edge target before them (clean
+ *      4-8%).  So a passage only the vector list had drops out ("Martin
+ *      Marietta"), and each copy of a seed reaches another passage of a
+ *      title they share (three "Premier League" passages above "Mido", one
+ *      on the clean store).  The last case keeps its rank and loses its
+ *      share of the top score (0.77 -> 0.50) at 256 tokens.  The 9 reverse
+ *      cases are all held by the redundant pool's relevance order with
+ *      copies skipped.  Copies also take 9 of the 93 questions off the walk:
+ *      a title they name has more than graph/link.c's 8 records once copied
+ *      and seeds nothing, so deviation 8's route takes 25 questions instead
+ *      of 16 (none of the 9 had full support on the clean store either).  A
+ *      copy with the needed sentence cut never cost full support (any copy
+ *      counts for it).
+ *      Three rules tried, each with its reason written before its run, held
+ *      to a rule fixed before measuring (adopt iff MuSiQue redundant gains
+ *      at 512 tokens on half A and no set and variant of HotpotQA and
+ *      MuSiQue loses more than one question at any budget, the clean ones
+ *      within one question): (a) diverse takes top-k's order with the
+ *      records that copy a chosen one skipped, never the objective (select.c
+ *      deviation 6's reason: the suppression alone removes the redundancy
+ *      the coverage term is there for); (b) each of the question's two lists
+ *      reaches down to 50 distinct passages, copies of a passage above not
+ *      counted (a depth is a number of passages); (c) no walk edge of any
+ *      kind to a near-copy of its source or of a target taken before it, the
+ *      fanout counting the rest (this deviation's rule for every edge).
+ *      Full support at 256 / 512 / 1024, half A, HotpotQA clean and
+ *      redundant, MuSiQue clean and redundant: before 0.549 / 0.842 / 0.943,
+ *      0.603 / 0.851 / 0.946, 0.161 / 0.237 / 0.398, 0.140 / 0.215 / 0.376;
+ *      (a) 0.549 / 0.839 / 0.940, 0.606 / 0.857 / 0.931 (1 question gained
+ *      and 6 lost at 1024: the objective's gain per token fits more passages
+ *      there), 0.161 / 0.237 / 0.387, 0.140 / 0.226 / 0.398; (b) 0.549 /
+ *      0.842 / 0.940, 0.606 / 0.845 / 0.946 (0 gained, 2 lost at 512:
+ *      records deeper in the lists outrank the walk's next hop, "A41 road"
+ *      for "Backford Cross"), 0.161 / 0.247 / 0.398, 0.140 / 0.226 / 0.387;
+ *      (c) 0.549 / 0.842 / 0.943, 0.600 / 0.842 / 0.946 (1 gained, 4 lost at
+ *      512: copies differ in what they kept, and the edge between them
+ *      brought the version that still names the next hop into the beam,
+ *      "Samuel Thurston" -> "Oregon Territory"), 0.161 / 0.237 / 0.398,
+ *      0.151 / 0.226 / 0.409.  None passed (each costs HotpotQA redundant
+ *      more than one question) and MuSiQue's half-A gain was one question at
+ *      512 for each.  Half B, not used to choose: before 0.526 / 0.817 /
+ *      0.940, 0.580 / 0.829 / 0.946, 0.206 / 0.299 / 0.449, 0.178 / 0.271 /
+ *      0.383; (a) HotpotQA redundant 0.591 / 0.829 / 0.940, MuSiQue clean
+ *      0.206 / 0.290 / 0.439, redundant 0.178 / 0.262 / 0.402; (b) HotpotQA
+ *      redundant 0.577 / 0.831 / 0.940, MuSiQue redundant 0.178 / 0.262 /
+ *      0.383; (c) HotpotQA redundant 0.571 / 0.823 / 0.934, MuSiQue clean
+ *      0.206 / 0.290 / 0.449, redundant 0.159 / 0.262 / 0.383; the rest
+ *      unchanged.  MuSiQue redundant at 512 tokens is one question lower
+ *      with each on half B: the half-A gains were a question's noise, and
+ *      the copies' cost is spread over the lists, the seeds, the edges and
+ *      the selection, none of which alone accounts for it.
  *  11. Relation links (relation_links).  A record the question names by
  *      its title passes its whole score, without the decay, along a link
  *      whose target's title one of its sentences names together with a
