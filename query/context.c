@@ -568,6 +568,7 @@
 #include <libstemmer.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1598,8 +1599,9 @@ out:
 
 /* ==== Relation links ==== */
 
-/* 1 when the tokens of b occur in a, in order and next to each other. */
-static int tokens_within(const cvs_tokens *a, const cvs_tokens *b)
+/* Position of the first run of b's tokens in a, in order and next to each
+ * other; -1 when there is none. */
+static long tokens_find(const cvs_tokens *a, const cvs_tokens *b)
 {
     for (size_t i = 0; b->n && i + b->n <= a->n; i++) {
         size_t j = 0;
@@ -1607,25 +1609,64 @@ static int tokens_within(const cvs_tokens *a, const cvs_tokens *b)
                !memcmp(a->buf + a->off[i + j], b->buf + b->off[j], b->len[j]))
             j++;
         if (j == b->n)
-            return 1;
+            return (long)i;
     }
-    return 0;
+    return -1;
 }
 
-/* 1 when a token of x is among y's. */
-static int tokens_meet(const cvs_tokens *x, const cvs_tokens *y)
+/* The question's relation words (deviation 11) and their Snowball stems
+ * (deviation 18), stemmed once a question. */
+typedef struct relwords {
+    cvs_tokens w;
+    struct sb_stemmer *stem;
+    char *stems;           /* word i's stem at stems + i * REL_STEM_BYTES */
+    size_t *slen;
+} relwords;
+
+#define REL_STEM_BYTES (2 * CVS_TOKEN_MAX)
+
+static void relwords_free(relwords *r)
 {
-    for (size_t i = 0; i < x->n; i++)
-        for (size_t j = 0; j < y->n; j++)
-            if (x->len[i] == y->len[j] && !memcmp(x->buf + x->off[i], y->buf + y->off[j], x->len[i]))
-                return 1;
-    return 0;
+    cvs__tokens_free(&r->w);
+    if (r->stem)
+        sb_stemmer_delete(r->stem);
+    free(r->stems);
+    free(r->slen);
+    memset(r, 0, sizeof *r);
+}
+
+/* x's stem into st (REL_STEM_BYTES), its length into *sl. */
+static int rel_stem(struct sb_stemmer *stem, const char *x, size_t l, char *st, size_t *sl)
+{
+    const sb_symbol *y = sb_stemmer_stem(stem, (const sb_symbol *)x, (int)l);
+    if (!y)
+        return cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+    *sl = (size_t)sb_stemmer_length(stem);
+    *sl = *sl < REL_STEM_BYTES ? *sl : REL_STEM_BYTES;
+    memcpy(st, y, *sl);
+    return CVS_OK;
+}
+
+/* 1 when two stems name one relation (deviation 18): equal, or the longer
+ * is the shorter (at least FORM_MIN_STEM bytes) followed by the agent
+ * suffix "er" or "or" ("director" / "direct", "founder" / "found"). */
+static int stems_relate(const char *a, size_t al, const char *b, size_t bl)
+{
+    if (al < bl) {
+        const char *t = a;
+        size_t tl = al;
+        a = b, al = bl, b = t, bl = tl;
+    }
+    if (al == bl)
+        return !memcmp(a, b, al);
+    return al == bl + 2 && bl >= FORM_MIN_STEM && !memcmp(a, b, bl) &&
+           (!memcmp(a + bl, "er", 2) || !memcmp(a + bl, "or", 2));
 }
 
 /* The question's relation words into rw: its tokens that are not in the
  * title of a record it names (qn->tk), what it asks of the entities it
- * names ("the province that contains", "who played"). */
-static int relation_words(const src *s, const question *qn, cvs_tokens *rw)
+ * names ("the province that contains", "who played"), with their stems. */
+static int relation_words(const src *s, const question *qn, relwords *rw)
 {
     cvs_tokens tt = {0}, named = {0};
     int rc = CVS_OK;
@@ -1647,11 +1688,46 @@ static int relation_words(const src *s, const question *qn, cvs_tokens *rw)
             if ((rc = tok_push(&named, &tt, j)))
                 goto out;
     }
-    rc = residual(&qn->tok, &named, rw);
+    if ((rc = residual(&qn->tok, &named, &rw->w)) || !rw->w.n)
+        goto out;
+    if (!(rw->stem = sb_stemmer_new("english", "UTF_8")) ||
+        !(rw->stems = malloc(rw->w.n * REL_STEM_BYTES)) ||
+        !(rw->slen = malloc(rw->w.n * sizeof *rw->slen))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
+        goto out;
+    }
+    for (size_t i = 0; i < rw->w.n; i++)
+        if ((rc = rel_stem(rw->stem, rw->w.buf + rw->w.off[i], rw->w.len[i],
+                           rw->stems + i * REL_STEM_BYTES, &rw->slen[i])))
+            goto out;
 out:
     cvs__tokens_free(&tt);
     cvs__tokens_free(&named);
     return rc;
+}
+
+/* Marks in at[0..st->n) the sentence's tokens that are relation words of
+ * rw (exactly, or by stems_relate when rw has stems); *n = how many. */
+static int relation_at(relwords *rw, const cvs_tokens *st, unsigned char *at, size_t *n)
+{
+    char x[REL_STEM_BYTES];
+    size_t xl = 0;
+    int rc;
+    *n = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        const char *t = st->buf + st->off[i];
+        at[i] = 0;
+        for (size_t j = 0; j < rw->w.n && !at[i]; j++)
+            at[i] = st->len[i] == rw->w.len[j] && !memcmp(t, rw->w.buf + rw->w.off[j], st->len[i]);
+        if (!at[i] && rw->stem) {
+            if ((rc = rel_stem(rw->stem, t, st->len[i], x, &xl)))
+                return rc;
+            for (size_t j = 0; j < rw->w.n && !at[i]; j++)
+                at[i] = stems_relate(x, xl, rw->stems + j * REL_STEM_BYTES, rw->slen[j]);
+        }
+        *n += at[i];
+    }
+    return CVS_OK;
 }
 
 /* Reorders the links e[0..ne) of record key so that those that state the
@@ -1660,27 +1736,33 @@ out:
  * key's text that also holds one of the question's relation words rq
  * (relation_words: "the province that contains Maraveh Tappeh County":
  * "Maraveh Tappeh County is a county in Golestan Province").  Order is kept
- * within each group. */
-static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_edge *e, size_t ne,
-                          size_t *nrel)
+ * within each group.  With dist (ne entries), dist[i] for i < *nrel is how
+ * many tokens (stop words dropped) separate relation link i's name from the
+ * nearest relation word of a sentence naming both, 0 when one lies inside
+ * the name (deviation 18). */
+static int relation_links(const src *s, relwords *rq, int64_t key, cvs_edge *e, size_t ne,
+                          size_t *nrel, size_t *dist)
 {
     cvs_record r;
     cvs_tokens st = {0}, ft = {0};
     cvs_spans sp = {0};
-    unsigned char *hit = NULL;
+    unsigned char *at = NULL;
+    size_t *near = NULL, atcap = 0;
     int rc, fetched = 0;
 
     *nrel = 0;
-    if (!ne || !rq->n)
+    if (!ne || !rq->w.n)
         return CVS_OK;
     if ((rc = src_record(s, key, &r, NULL)))
         return rc == CVS_NOTFOUND ? CVS_OK : rc;
     if (!r.text || !r.text_len)
         return CVS_OK;
-    if (!(hit = calloc(ne, 1))) {
+    if (!(near = malloc(ne * sizeof *near))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t j = 0; j < ne; j++)
+        near[j] = SIZE_MAX; /* no relation sentence names it */
     /* One store's stored spans; an outside source's records come without
      * them, so their text is split here (the same spans unless the store
      * took a record's sentences as given at import). */
@@ -1688,12 +1770,15 @@ static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_e
                    : cvs__sent_split(r.text, r.text_len, &sp)))
         goto out;
     for (size_t i = 0; i < sp.n; i++) {
+        size_t nat;
         if (sp.s[i].end <= sp.s[i].start)
             continue;
         if ((rc = cvs__tokenize(r.text + sp.s[i].start, sp.s[i].end - sp.s[i].start,
-                                CVS_TOK_STRIP_ACCENTS, &st)))
+                                CVS_TOK_STRIP_ACCENTS, &st)) ||
+            (rc = cvs__grow((void **)&at, &atcap, st.n + 1, 1, "out of memory")) ||
+            (rc = relation_at(rq, &st, at, &nat)))
             goto out;
-        if (!tokens_meet(&st, rq))
+        if (!nat)
             continue;
         if (!s->t && s->x->prefetch && !fetched) {
             /* The targets' titles are read next: one read for all of them
@@ -1714,7 +1799,7 @@ static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_e
         for (size_t j = 0; j < ne; j++) {
             cvs_record to;
             size_t forms[3], nf;
-            if (hit[j])
+            if (near[j] != SIZE_MAX && !dist)
                 continue;
             if ((rc = src_record(s, e[j].key, &to, NULL)) == CVS_NOTFOUND)
                 continue;
@@ -1723,25 +1808,42 @@ static int relation_links(const src *s, const cvs_tokens *rq, int64_t key, cvs_e
             if (!to.title || !to.title_len)
                 continue;
             nf = cvs__title_forms(to.title, to.title_len, forms);
-            for (size_t f = 0; f < nf && !hit[j]; f++) {
+            for (size_t f = 0; f < nf; f++) {
+                long p;
                 if ((rc = cvs__tokenize(to.title, forms[f], CVS_TOK_STRIP_ACCENTS, &ft)))
                     goto out;
-                hit[j] = tokens_within(&st, &ft);
+                if ((p = tokens_find(&st, &ft)) < 0)
+                    continue;
+                for (size_t k = 0; k < st.n; k++) {
+                    size_t a = (size_t)p, b = a + ft.n, d;
+                    if (!at[k])
+                        continue;
+                    d = k < a ? a - k : k >= b ? k - b + 1 : 0;
+                    near[j] = d < near[j] ? d : near[j];
+                }
+                if (!dist)
+                    break; /* the walk asks only whether */
             }
         }
     }
     /* Stable partition: the relation links first. */
     for (size_t j = 0; j < ne; j++)
-        if (hit[j]) {
+        if (near[j] != SIZE_MAX) {
             cvs_edge x = e[j];
+            size_t d = near[j];
             memmove(e + *nrel + 1, e + *nrel, (j - *nrel) * sizeof *e);
-            e[(*nrel)++] = x;
+            memmove(near + *nrel + 1, near + *nrel, (j - *nrel) * sizeof *near);
+            e[*nrel] = x;
+            near[(*nrel)++] = d;
         }
+    if (dist)
+        memcpy(dist, near, *nrel * sizeof *dist);
 out:
     cvs__tokens_free(&st);
     cvs__tokens_free(&ft);
     free(sp.s);
-    free(hit);
+    free(at);
+    free(near);
     return rc;
 }
 
@@ -1751,7 +1853,7 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
     size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, capnext, nnext;
     cvs_edge *e = malloc(cap * sizeof *e);
     size_t *next = NULL;
-    cvs_tokens rw = {0};   /* the question's relation words */
+    relwords rw = {0};     /* the question's relation words */
     kwords kw = {0};       /* word sets for the bridges' copy tests */
     int rc = CVS_OK;
 
@@ -1778,9 +1880,9 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
                 /* A record the question names: all its links (up to cap)
                  * are looked at for the relation (deviation 11); its other
                  * links are the first fan, as for any record. */
-                size_t nrel = 0, named = (cs->c[u].src & SRC_TITLE) && rw.n;
+                size_t nrel = 0, named = (cs->c[u].src & SRC_TITLE) && rw.w.n;
                 if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, named ? cap : fan, &ne)) ||
-                    (named && (rc = relation_links(s, &rw, cs->c[u].key, e, ne, &nrel))) ||
+                    (named && (rc = relation_links(s, &rw, cs->c[u].key, e, ne, &nrel, NULL))) ||
                     (rc = relax(cs, sc, u, e, nrel, 1.0, next, &nnext, capnext)) ||
                     (rc = relax(cs, sc, u, e + nrel, ne - nrel < fan ? ne - nrel : fan, o->decay,
                                 next, &nnext, capnext)) ||
@@ -1808,7 +1910,7 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
 out:
     free(e);
     free(next);
-    cvs__tokens_free(&rw);
+    relwords_free(&rw);
     kwords_free(&kw);
     return rc;
 }
@@ -1887,6 +1989,8 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
     double *at = malloc((nin + 1) * sizeof *at);
     unsigned char *placed = NULL;
     cvs_edge *e = malloc(cap * sizeof *e);
+    size_t *dist = malloc(cap * sizeof *dist);
+    relwords rw = {0};     /* the question's relation words (by_title) */
     kwords kw = {0};
     /* The strategies that never take a copy twice (deviation 9; mmr below
      * lambda 1, select.c deviation 1) get a lead without copies; topk
@@ -1895,7 +1999,7 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
                  (o->strategy == CVS_CONTEXT_MMR && o->lambda < 1)) && o->dup_threshold < 1;
     int rc = CVS_OK;
 
-    if (!ord || !lead || !at || !e) {
+    if (!ord || !lead || !at || !e || !dist) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
@@ -1953,8 +2057,10 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
             ord[m++] = lead[l];
             placed[lead[l]] = 1;
         }
+    if (by_title && (rc = relation_words(s, qn, &rw)))
+        goto out;
     for (size_t l = 0; l < nl; l++) {
-        size_t u = lead[l], ne, best = 0;
+        size_t u = lead[l], ne, best = 0, nrel = 0, bd = SIZE_MAX;
         double bs = -2;
         if (!by_title && !placed[u]) {
             ord[m++] = u;
@@ -1962,26 +2068,35 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
         }
         if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, cap, &ne)))
             goto out;
-        for (size_t k = 0; k < ne; k++) {
-            int32_t v = cfind(cs, e[k].key);
-            double f = bm25_of(qn, e[k].key);
-            int copy = 0;
-            if (e[k].key == cs->c[u].key || (v >= 0 && placed[v]) || !(f > bs))
-                continue;
-            if (dedup) {
-                /* In a store that repeats itself u links to every copy of
-                 * a title, its own among them. */
-                if ((rc = key_copies(s, &kw, e[k].key, cs->c[u].key, &copy)))
-                    goto out;
-                for (size_t j = 0; j < m && !copy; j++)
-                    if ((rc = key_copies(s, &kw, e[k].key, cs->c[ord[j]].key, &copy)))
-                        goto out;
-                if (copy)
+        /* Deviation 18: a link the record's own sentence states in the
+         * question's terms (deviation 11) follows it, the one named
+         * nearest a relation word; BM25 decides among the rest. */
+        if (rw.w.n && (rc = relation_links(s, &rw, cs->c[u].key, e, ne, &nrel, dist)))
+            goto out;
+        for (int pass = nrel ? 0 : 1; pass < 2 && bs == -2; pass++)
+            for (size_t k = 0; k < (pass ? ne : nrel); k++) {
+                int32_t v = cfind(cs, e[k].key);
+                double f = bm25_of(qn, e[k].key);
+                size_t d = pass ? SIZE_MAX : dist[k];
+                int copy = 0;
+                if (e[k].key == cs->c[u].key || (v >= 0 && placed[v]) || d > bd ||
+                    (d == bd && !(f > bs)))
                     continue;
+                if (dedup) {
+                    /* In a store that repeats itself u links to every copy
+                     * of a title, its own among them. */
+                    if ((rc = key_copies(s, &kw, e[k].key, cs->c[u].key, &copy)))
+                        goto out;
+                    for (size_t j = 0; j < m && !copy; j++)
+                        if ((rc = key_copies(s, &kw, e[k].key, cs->c[ord[j]].key, &copy)))
+                            goto out;
+                    if (copy)
+                        continue;
+                }
+                best = k;
+                bs = f;
+                bd = d;
             }
-            best = k;
-            bs = f;
-        }
         if (bs > -2) {
             size_t v;
             if ((rc = cget(cs, e[best].key, &v)))
@@ -2015,6 +2130,8 @@ out:
     free(at);
     free(placed);
     free(e);
+    free(dist);
+    relwords_free(&rw);
     kwords_free(&kw);
     return rc;
 }

@@ -9,7 +9,8 @@
  * leading with their links, near-copies by words (and sibling copies)
  * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
- * score, diverse keeping top-k's set without copies, and the JSON shape of
+ * score, the relation link named nearest a relation word (an agent noun
+ * meeting its verb) following the record the question names, diverse keeping top-k's set without copies, and the JSON shape of
  * `cvstore context`.  All data is generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -1962,6 +1963,75 @@ Test(context, relation_link_passes_the_seed_score, .init = setup, .fini = teardo
     cr_assert_str_eq(r.items[1].via[1].type, "mentions");
     cvs_context_result_free(&r);
     cvs_txn_end(t);
+}
+
+/* A film the question names, its director and its actor: film_text names
+ * both, and the actor's passage matches more of the question's words than
+ * the director's, which matches none.  Puts the store and returns the
+ * context set of a budget of two of these passages (12-25 tokens). */
+static void director_of_film(const char *film_text, cvs_context_result *r)
+{
+    static const char q[] = "Where was the director of film Grey Harbour born?";
+    cvs_context_opts o;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("film", "Grey Harbour", film_text, v);
+    axis(v, 2, 3, 0.0f);
+    put("smith", "John Smith", "John Smith (1901-1980) came from Quillon.", v);
+    axis(v, 3, 2, 0.0f);
+    put("lee", "Ann Lee", "Ann Lee was born in Tarnby and acted in many a film.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("film", "smith") && mentions("film", "lee"));
+    cvs_context_opts_init(&o);
+    o.budget = 40;
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, r), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+static void assert_director_follows(const cvs_context_result *r)
+{
+    cr_assert_eq(r->n, 2);
+    cr_assert_str_eq(r->items[0].id, "film");
+    cr_assert_str_eq(r->items[1].id, "smith", "%s after the film, not the director",
+                     r->items[1].id);
+    cr_assert_str_eq(r->items[1].via[0].id, "film");
+}
+
+/* One sentence names the director and the actor together with a relation
+ * word of the question ("film"): both are relation links (deviation 11).
+ * The one named next to a relation word ("directed by John Smith") follows
+ * the film the question names (query/context.c, deviation 18), not the one
+ * BM25 scores best (the actor: "born", "film"). */
+Test(context, relation_link_named_nearest_follows, .init = setup, .fini = teardown)
+{
+    cvs_context_result r;
+    director_of_film("Grey Harbour is a 1958 drama film directed by John Smith and starring "
+                     "Ann Lee.", &r);
+    assert_director_follows(&r);
+    cvs_context_result_free(&r);
+}
+
+/* The sentence naming the director holds no word of the question as it is
+ * written, only "directed" for "director": an agent noun and its verb are
+ * one relation word (deviation 18: "director" is Snowball's "direct" plus
+ * "or"), so the director's link is the relation link that follows. */
+Test(context, relation_word_meets_its_agent_noun, .init = setup, .fini = teardown)
+{
+    cvs_context_result r;
+    director_of_film("Grey Harbour is a 1958 drama starring Ann Lee. It was directed by John "
+                     "Smith.", &r);
+    assert_director_follows(&r);
+    cvs_context_result_free(&r);
 }
 
 /* A pool without near-copies: diverse keeps top-k's order (query/select.c,
