@@ -60,6 +60,20 @@ static void put(const char *id, const char *title, const char *text, const float
     cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_FORWARD_LINKS, NULL, NULL), 0, "%s", cvs_errmsg(db));
 }
 
+/* n passages about nothing a test asks, each along one of the axes 4-7,
+ * tilted toward axis toward. */
+static void put_fillers(int n, int toward)
+{
+    float v[DIM];
+    for (int i = 0; i < n; i++) {
+        char id[16], text[96];
+        axis(v, 4 + i % 4, toward, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
+}
+
 /* 1 if record id has a link of type "mentions" to target. */
 static int mentions(const char *id, const char *target)
 {
@@ -752,13 +766,7 @@ static void make_two_hop(void)
         "Zorblat: an opera composed by Quentin Vale, who was born in Brindlemoor.", v);
     axis(v, 2, 3, 0.0f);
     put("hop2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v);
-    for (int i = 0; i < 6; i++) {
-        char id[16], text[96];
-        axis(v, 4 + i % 4, 3, 0.3f);
-        snprintf(id, sizeof id, "filler%d", i);
-        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
-        put(id, NULL, text, v);
-    }
+    put_fillers(6, 3);
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert(mentions("hop1", "hop2"));
 }
@@ -1648,13 +1656,7 @@ Test(context, lead_link_is_no_copy_for_diverse_only, .init = setup, .fini = tear
     put("a2", "Zorblat Libretto", text, v);
     axis(v, 2, 3, 0.0f);
     put("hop2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v);
-    for (int i = 0; i < 4; i++) {
-        char id[16], t2[96];
-        axis(v, 4 + i, 1, 0.3f);
-        snprintf(id, sizeof id, "filler%d", i);
-        snprintf(t2, sizeof t2, "An unrelated passage number %d about farming and weather.", i);
-        put(id, NULL, t2, v);
-    }
+    put_fillers(4, 1);
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert(mentions("a", "a2") && mentions("a", "hop2"));
     axis(v, 0, 1, 0.005f);
@@ -1981,13 +1983,7 @@ static void director_of_film(const char *film_text, cvs_context_result *r)
     put("smith", "John Smith", "John Smith (1901-1980) came from Quillon.", v);
     axis(v, 3, 2, 0.0f);
     put("lee", "Ann Lee", "Ann Lee was born in Tarnby and acted in many a film.", v);
-    for (int i = 0; i < 4; i++) {
-        char id[16], text[128];
-        axis(v, 4 + i, 0, 0.3f);
-        snprintf(id, sizeof id, "filler%d", i);
-        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
-        put(id, NULL, text, v);
-    }
+    put_fillers(4, 0);
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert(mentions("film", "smith") && mentions("film", "lee"));
     cvs_context_opts_init(&o);
