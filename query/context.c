@@ -620,8 +620,9 @@
  *      0 / 1, redundant 1 / 0, 2 / 1, 0 / 1, MuSiQue unchanged.  Both
  *      passed; (a) and (b) were taken together for (b)'s need of (a),
  *      stated before the runs, not for the figures.  (c) was added after
- *      the runs, for the test above (context/diverse_finds_second_hop),
- *      and run once as a check: with it, HotpotQA clean 0.549 / 0.842 /
+ *      the runs, when (a) failed tests/test_context.c's
+ *      context/diverse_finds_second_hop, and run once as a check; with it
+ *      (the default; half B was run with it), HotpotQA clean 0.549 / 0.842 /
  *      0.943 -> 0.555 / 0.854 / 0.940 (2 / 0, 5 / 1, 0 / 1; bridge 0.451
  *      / 0.789 / 0.901 -> 0.451 / 0.803 / 0.901, comparison unchanged 0.594
  *      / 0.906 / 1.000), redundant 0.603 / 0.851 / 0.946 -> 0.609 / 0.854

@@ -10,8 +10,9 @@
  * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
  * score, the relation link named nearest a relation word (an agent noun
- * meeting its verb) following the record the question names, diverse keeping top-k's set without copies, and the JSON shape of
- * `cvstore context`.  All data is generated here. */
+ * meeting its verb) following the record the question names, diverse
+ * keeping top-k's set without copies, and the JSON shape of `cvstore
+ * context`.  All data is generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
