@@ -9,8 +9,10 @@
  * leading with their links, near-copies by words (and sibling copies)
  * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
- * score, diverse keeping top-k's set without copies, and the JSON shape of
- * `cvstore context`.  All data is generated here. */
+ * score, the relation link named nearest a relation word (an agent noun
+ * meeting its verb) following the record the question names, diverse
+ * keeping top-k's set without copies, and the JSON shape of `cvstore
+ * context`.  All data is generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -57,6 +59,20 @@ static void put(const char *id, const char *title, const char *text, const float
                     .text_len = text ? strlen(text) : 0, .title = title,
                     .title_len = title ? strlen(title) : 0};
     cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_FORWARD_LINKS, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+/* n passages about nothing a test asks, each along one of the axes 4-7,
+ * tilted toward axis toward. */
+static void put_fillers(int n, int toward)
+{
+    float v[DIM];
+    for (int i = 0; i < n; i++) {
+        char id[16], text[96];
+        axis(v, 4 + i % 4, toward, 0.3f);
+        snprintf(id, sizeof id, "filler%d", i);
+        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
+        put(id, NULL, text, v);
+    }
 }
 
 /* 1 if record id has a link of type "mentions" to target. */
@@ -751,13 +767,7 @@ static void make_two_hop(void)
         "Zorblat: an opera composed by Quentin Vale, who was born in Brindlemoor.", v);
     axis(v, 2, 3, 0.0f);
     put("hop2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v);
-    for (int i = 0; i < 6; i++) {
-        char id[16], text[96];
-        axis(v, 4 + i % 4, 3, 0.3f);
-        snprintf(id, sizeof id, "filler%d", i);
-        snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
-        put(id, NULL, text, v);
-    }
+    put_fillers(6, 3);
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert(mentions("hop1", "hop2"));
 }
@@ -1647,13 +1657,7 @@ Test(context, lead_link_is_no_copy_for_diverse_only, .init = setup, .fini = tear
     put("a2", "Zorblat Libretto", text, v);
     axis(v, 2, 3, 0.0f);
     put("hop2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v);
-    for (int i = 0; i < 4; i++) {
-        char id[16], t2[96];
-        axis(v, 4 + i, 1, 0.3f);
-        snprintf(id, sizeof id, "filler%d", i);
-        snprintf(t2, sizeof t2, "An unrelated passage number %d about farming and weather.", i);
-        put(id, NULL, t2, v);
-    }
+    put_fillers(4, 1);
     cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
     cr_assert(mentions("a", "a2") && mentions("a", "hop2"));
     axis(v, 0, 1, 0.005f);
@@ -1962,6 +1966,69 @@ Test(context, relation_link_passes_the_seed_score, .init = setup, .fini = teardo
     cr_assert_str_eq(r.items[1].via[1].type, "mentions");
     cvs_context_result_free(&r);
     cvs_txn_end(t);
+}
+
+/* A film the question names, its director and its actor: film_text names
+ * both, and the actor's passage matches more of the question's words than
+ * the director's, which matches none.  Puts the store and returns the
+ * context set of a budget of two of these passages (12-25 tokens). */
+static void director_of_film(const char *film_text, cvs_context_result *r)
+{
+    static const char q[] = "Where was the director of film Grey Harbour born?";
+    cvs_context_opts o;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("film", "Grey Harbour", film_text, v);
+    axis(v, 2, 3, 0.0f);
+    put("smith", "John Smith", "John Smith (1901-1980) came from Quillon.", v);
+    axis(v, 3, 2, 0.0f);
+    put("lee", "Ann Lee", "Ann Lee was born in Tarnby and acted in many a film.", v);
+    put_fillers(4, 0);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("film", "smith") && mentions("film", "lee"));
+    cvs_context_opts_init(&o);
+    o.budget = 40;
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, r), 0, "%s", cvs_errmsg(db));
+    cvs_txn_end(t);
+}
+
+static void assert_director_follows(const cvs_context_result *r)
+{
+    cr_assert_eq(r->n, 2);
+    cr_assert_str_eq(r->items[0].id, "film");
+    cr_assert_str_eq(r->items[1].id, "smith", "%s after the film, not the director",
+                     r->items[1].id);
+    cr_assert_str_eq(r->items[1].via[0].id, "film");
+}
+
+/* One sentence names the director and the actor together with a relation
+ * word of the question ("film"): both are relation links (deviation 11).
+ * The one named next to a relation word ("directed by John Smith") follows
+ * the film the question names (query/context.c, deviation 18), not the one
+ * BM25 scores best (the actor: "born", "film"). */
+Test(context, relation_link_named_nearest_follows, .init = setup, .fini = teardown)
+{
+    cvs_context_result r;
+    director_of_film("Grey Harbour is a 1958 drama film directed by John Smith and starring "
+                     "Ann Lee.", &r);
+    assert_director_follows(&r);
+    cvs_context_result_free(&r);
+}
+
+/* The sentence naming the director holds no word of the question as it is
+ * written, only "directed" for "director": an agent noun and its verb are
+ * one relation word (deviation 18: "director" is Snowball's "direct" plus
+ * "or"), so the director's link is the relation link that follows. */
+Test(context, relation_word_meets_its_agent_noun, .init = setup, .fini = teardown)
+{
+    cvs_context_result r;
+    director_of_film("Grey Harbour is a 1958 drama starring Ann Lee. It was directed by John "
+                     "Smith.", &r);
+    assert_director_follows(&r);
+    cvs_context_result_free(&r);
 }
 
 /* A pool without near-copies: diverse keeps top-k's order (query/select.c,
