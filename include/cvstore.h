@@ -1589,6 +1589,41 @@ CVS_API int cvs_txn_text_search_terms(cvs_txn *txn, const cvs_terms *terms,
                                       const cvs_text_stats *st, size_t k, int64_t *keys,
                                       float *scores) CVS_WUR;
 
+/* Word forms over several stores (query/context.c deviation 17: a
+ * single-hop question's terms each stand for the class of their forms).
+ * cvs_txn_text_terms_prefixed calls fn with each term of the snapshot's
+ * BM25 vocabulary that begins with the len bytes of prefix, in byte order,
+ * until fn returns nonzero (returned); term (len bytes, not NUL-terminated)
+ * is valid during the call.  An encrypted store keeps its terms as keyed
+ * hashes, in no order a word's forms share: *ordered = 0 there, and fn is
+ * not called (elsewhere *ordered = 1). */
+CVS_API int cvs_txn_text_terms_prefixed(cvs_txn *txn, const char *prefix, size_t len,
+                                        int *ordered,
+                                        int (*fn)(void *ctx, const char *term, size_t len),
+                                        void *ctx) CVS_WUR;
+/* Classes of terms: forms.n forms (tokenized as BM25's terms are), form i
+ * of class cls[i] (below nclasses; no form twice in one class, else
+ * CVS_EINVAL).  A class scores as one term of an index that kept its forms
+ * as one: its tf in a record the sum of its forms' tfs, its df the records
+ * holding any form.  Arrays are the caller's. */
+typedef struct cvs_term_classes {
+    cvs_terms forms;
+    const uint32_t *cls;
+    size_t nclasses;
+} cvs_term_classes;
+/* The snapshot's *ndocs, *total and df[c] (caller-owned, room for
+ * nclasses): the records of the snapshot holding any form of class c.
+ * Summed over stores that share no record, they are the statistics of one
+ * store holding all of them. */
+CVS_API int cvs_txn_text_class_stats(cvs_txn *txn, const cvs_term_classes *classes,
+                                     uint64_t *ndocs, uint64_t *total, uint64_t *df) CVS_WUR;
+/* BM25 top-k over the classes, keys best first, padded with -1 (scores with
+ * NaN), scored with the statistics st (st->df[c] per class; NULL: the
+ * snapshot's own), as cvs_txn_text_search_terms scores terms. */
+CVS_API int cvs_txn_text_search_classes(cvs_txn *txn, const cvs_term_classes *classes,
+                                        const cvs_text_stats *st, size_t k, int64_t *keys,
+                                        float *scores) CVS_WUR;
+
 /* One edge of the graph, resolved to an internal key.  type is a static
  * string: "mentions", "link" (any other explicit link), "linked-by" (a
  * link followed backwards), "knn" or "bridge". */
@@ -1645,7 +1680,8 @@ CVS_API int cvs_title_runs_resolve(const cvs_title_run *runs, size_t nruns, size
                                    int64_t *keys, size_t *n) CVS_WUR;
 CVS_API int cvs_txn_titles_known(cvs_txn *txn, int *known) CVS_WUR;
 
-#define CVS_CONTEXT_SOURCE_VERSION 2 /* 1: a source without text_stats */
+#define CVS_CONTEXT_SOURCE_VERSION 3 /* 1: without text_stats; 2: without term_ranges
+                                        and bm25_classes */
 
 /* Where a context set's pipeline reads from.  Keys are the source's own
  * (e.g. a shard number folded into each store's key); every callback
@@ -1702,6 +1738,22 @@ typedef struct cvs_context_source {
      * weighs alike there, and single-hop rankings may differ from one
      * store's (query/context.c, deviation 14). */
     int (*text_stats)(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df);
+    /* Optional, version 3 on, both or neither: a single-hop question's
+     * word forms (query/context.c, deviation 17), as one store finds them.
+     * term_ranges calls fn with every term of the vocabulary of all
+     * records that begins with one of the prefixes (prefixes->n of them;
+     * any order, a term at most once), as cvs_txn_text_terms_prefixed
+     * over every store; *ordered = 0 and no call when a store keeps its
+     * terms hashed (encrypted): the question then keeps its exact forms.
+     * bm25_classes: BM25's k best of the classes over all records, each
+     * scored with the classes' df over all records (cvs_txn_text_class_
+     * stats summed, then cvs_txn_text_search_classes), padded with -1 /
+     * NaN.  NULL (or an older source): exact forms, and single-hop
+     * rankings may differ from one store's. */
+    int (*term_ranges)(void *ctx, const cvs_terms *prefixes, int *ordered,
+                       int (*fn)(void *fctx, const char *term, size_t len), void *fctx);
+    int (*bm25_classes)(void *ctx, const cvs_term_classes *classes, size_t k, int64_t *keys,
+                        float *scores);
 } cvs_context_source;
 
 #define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */

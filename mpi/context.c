@@ -148,7 +148,10 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE, OP_STATS };
+enum {
+    OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE, OP_STATS,
+    OP_VOCAB, OP_CLASSES
+};
 
 /* The K of the kNN graph the walk follows: what `cvstore import` builds in
  * one store (cvs_knn_opts.k = 0), each record's exact K nearest, found here
@@ -352,6 +355,14 @@ typedef struct mctx {
         float *scores;
     } *bq;
     size_t nbq, capbq;
+    /* Rank 0: the BM25 statistics of the question's terms (sterms, sn of
+     * them: the record count, the total length, each term's df), summed
+     * over all shards by the round trip that brought the vocabulary's
+     * ranges (x_term_ranges), for x_text_stats. */
+    int svalid;
+    size_t sn;
+    mbuf sterms;
+    uint64_t *sums;
 } mctx;
 
 static int64_t gkey(const mctx *c, uint32_t shard, int64_t local)
@@ -520,35 +531,71 @@ static int put_backlinks(mctx *c, uint32_t s, int64_t g, const char *id, uint32_
     return rc;
 }
 
-/* Adds this rank's shards' BM25 statistics for the terms tm into st: the
- * record count, the total length, then each term's document frequency
- * (df: scratch of tm->n). */
-static int add_stats(const mctx *c, const cvs_terms *tm, uint64_t *st, uint64_t *df)
+/* One store's BM25 statistics for a query (a term list, or classes of
+ * terms: cvs_txn_text_stats, cvs_txn_text_class_stats), and its k best
+ * under statistics given (cvs_txn_text_search_terms, _classes). */
+typedef struct query_ops {
+    int (*stats)(cvs_txn *t, const void *q, uint64_t *nd, uint64_t *tot, uint64_t *df);
+    int (*search)(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k, int64_t *keys,
+                  float *scores);
+} query_ops;
+
+static int terms_stats(cvs_txn *t, const void *q, uint64_t *nd, uint64_t *tot, uint64_t *df)
+{
+    return cvs_txn_text_stats(t, q, nd, tot, df);
+}
+
+static int terms_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                        int64_t *keys, float *scores)
+{
+    return cvs_txn_text_search_terms(t, q, st, k, keys, scores);
+}
+
+static int classes_stats(cvs_txn *t, const void *q, uint64_t *nd, uint64_t *tot, uint64_t *df)
+{
+    return cvs_txn_text_class_stats(t, q, nd, tot, df);
+}
+
+static int classes_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                          int64_t *keys, float *scores)
+{
+    return cvs_txn_text_search_classes(t, q, st, k, keys, scores);
+}
+
+static const query_ops terms_ops = {terms_stats, terms_search};
+static const query_ops classes_ops = {classes_stats, classes_search};
+
+/* Adds this rank's shards' BM25 statistics for the query q (n terms or
+ * classes) into st: the record count, the total length, then each term's
+ * or class's document frequency (df: scratch of n). */
+static int add_stats(const mctx *c, const query_ops *ops, const void *q, size_t n, uint64_t *st,
+                     uint64_t *df)
 {
     for (uint32_t s = 0; s < c->nshards; s++) {
         uint64_t nd, tot;
         int r;
         if (!c->txns[s])
             continue;
-        if ((r = cvs_txn_text_stats(c->txns[s], tm, &nd, &tot, df)))
+        if ((r = ops->stats(c->txns[s], q, &nd, &tot, df)))
             return shard_fail(c, s, r);
         st[0] += nd;
         st[1] += tot;
-        for (size_t i = 0; i < tm->n; i++)
+        for (size_t i = 0; i < n; i++)
             st[2 + i] += df[i];
     }
     return CVS_OK;
 }
 
-/* The BM25 statistics of the terms tm summed over every rank's shards
- * (record count, total length, each term's document frequency: 2 + tm->n
- * words, into *sum, which the caller frees).  A collective: every rank
- * calls it with the same tm->n and joins the sum even when its own shards
- * failed (the error is returned after); a rank that cannot allocate the
- * few hundred bytes cannot join, so it aborts the job. */
-static int sum_stats(const mctx *c, const cvs_terms *tm, uint64_t **sum)
+/* The BM25 statistics of the query q (n terms or classes) summed over
+ * every rank's shards (record count, total length, each df: 2 + n words,
+ * into *sum, which the caller frees).  A collective: every rank calls it
+ * with the same n and joins the sum even when its own shards failed (the
+ * error is returned after); a rank that cannot allocate the few hundred
+ * bytes cannot join, so it aborts the job.  A record is in one shard, so
+ * the sum of the shards' document frequencies is one store's. */
+static int sum_stats(const mctx *c, const query_ops *ops, const void *q, size_t n,
+                     uint64_t **sum)
 {
-    size_t n = tm->n;
     uint64_t *st = calloc(2 + n, sizeof *st), *df = calloc(n ? n : 1, sizeof *df);
     MPI_Request ar;
     int rc;
@@ -557,7 +604,7 @@ static int sum_stats(const mctx *c, const cvs_terms *tm, uint64_t **sum)
         cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
         MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
     }
-    rc = add_stats(c, tm, st, df);
+    rc = add_stats(c, ops, q, n, st, df);
     MPI_Iallreduce(st, *sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
     mcmd_wait(&ar);
     free(st);
@@ -565,11 +612,11 @@ static int sum_stats(const mctx *c, const cvs_terms *tm, uint64_t **sum)
     return rc;
 }
 
-/* Each of this rank's shards' k best for the terms tm under the summed
+/* Each of this rank's shards' k best for the query q under the summed
  * statistics gs, into c->mine: their count (u32; written even when *rc
  * already holds an error, then 0), then the hits.  Errors into *rc. */
-static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs, size_t k,
-                          int64_t *keys, float *scores, int *rc)
+static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, const cvs_text_stats *gs,
+                          size_t k, int64_t *keys, float *scores, int *rc)
 {
     uint32_t nhits = 0;
     size_t at = c->mine.n;
@@ -579,7 +626,7 @@ static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs
     for (uint32_t s = 0; s < c->nshards && !*rc; s++) {
         if (!c->txns[s])
             continue;
-        if ((r = cvs_txn_text_search_terms(c->txns[s], tm, gs, k, keys, scores))) {
+        if ((r = ops->search(c->txns[s], q, gs, k, keys, scores))) {
             *rc = shard_fail(c, s, r);
             break;
         }
@@ -589,6 +636,57 @@ static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs
     }
     if (!*rc)
         memcpy(c->mine.p + at, &nhits, 4);
+}
+
+/* This rank's shards' vocabulary in each of the ranges (prefixes, the
+ * prefixes of deviation 17's classes), into c->mine: ordered (u8: 0 when
+ * a shard keeps its terms hashed, and then nothing more), then each term
+ * (u32 length, bytes); a term of several shards of the rank is sent once
+ * from each (rank 0 takes the union). */
+typedef struct vocab_put {
+    mctx *c;
+    int rc;
+} vocab_put;
+
+static int put_term(void *ctx, const char *term, size_t len)
+{
+    vocab_put *v = ctx;
+    uint32_t l32 = (uint32_t)len;
+    if (mb_put(&v->c->mine, &l32, 4) || mb_put(&v->c->mine, term, len))
+        return v->rc = CVS_ENOMEM;
+    return CVS_OK;
+}
+
+static int put_vocab(mctx *c, const cvs_terms *prefixes)
+{
+    uint8_t ordered = 1;
+    size_t at = c->mine.n;
+    if (mb_put(&c->mine, &ordered, 1))
+        return CVS_ENOMEM;
+    for (uint32_t s = 0; s < c->nshards && ordered; s++) {
+        size_t pos = 0;
+        if (!c->txns[s])
+            continue;
+        for (size_t i = 0; i < prefixes->n && ordered; i++) {
+            const char *p = prefixes->buf + pos,
+                       *end = pos < prefixes->bytes ? memchr(p, '\0', prefixes->bytes - pos)
+                                                    : NULL;
+            vocab_put v = {c, CVS_OK};
+            int o = 1, r;
+            if (!end)
+                return CVS_EINVAL; /* rank 0 packs n NUL-terminated prefixes */
+            r = cvs_txn_text_terms_prefixed(c->txns[s], p, (size_t)(end - p), &o, put_term, &v);
+            if (r)
+                return v.rc ? v.rc : shard_fail(c, s, r);
+            ordered = o != 0;
+            pos += (size_t)(end - p) + 1;
+        }
+    }
+    if (!ordered) { /* a hashed vocabulary: nothing of any shard of the rank */
+        c->mine.n = at;
+        return mb_put(&c->mine, &ordered, 1) ? CVS_ENOMEM : CVS_OK;
+    }
+    return CVS_OK;
 }
 
 /* A request's work on this rank, into c->mine (an int32 code first). */
@@ -612,9 +710,9 @@ static int serve(mctx *c, const req *q, const char *payload)
             cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
-        rc = sum_stats(c, &tm, &sum);
+        rc = sum_stats(c, &terms_ops, &tm, tm.n, &sum);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
-        put_bm25_hits(c, &tm, &gs, k, keys, scores, &rc);
+        put_bm25_hits(c, &terms_ops, &tm, &gs, k, keys, scores, &rc);
         /* The question's BM25 brings its title runs along (OP_TITLES'
          * answer), saving the pipeline a round trip. */
         for (uint32_t s = 0; s < c->nshards && !rc && q->c; s++) {
@@ -656,13 +754,13 @@ static int serve(mctx *c, const req *q, const char *payload)
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
         for (size_t j = 0; j < nq && !rc; j++)
-            rc = add_stats(c, &tm[j], st + off[j], df);
+            rc = add_stats(c, &terms_ops, &tm[j], tm[j].n, st + off[j], df);
         MPI_Request ar;
         MPI_Iallreduce(st, sum, (int)tot, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
         mcmd_wait(&ar);
         for (size_t j = 0; j < nq && !rc; j++) {
             cvs_text_stats gs = {sum[off[j]], sum[off[j] + 1], sum + off[j] + 2};
-            put_bm25_hits(c, &tm[j], &gs, k, keys, scores, &rc);
+            put_bm25_hits(c, &terms_ops, &tm[j], &gs, k, keys, scores, &rc);
         }
         free(tm);
         free(off);
@@ -680,10 +778,65 @@ static int serve(mctx *c, const req *q, const char *payload)
         cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
         size_t n = (size_t)q->a;
         uint64_t *sum = NULL;
-        rc = sum_stats(c, &tm, &sum);
+        rc = sum_stats(c, &terms_ops, &tm, n, &sum);
         if (!rc && g_mpi.rank == 0 && mb_put(&c->mine, sum, (2 + n) * sizeof *sum))
             rc = CVS_ENOMEM;
         free(sum);
+        break;
+    }
+    case OP_VOCAB: {
+        /* Deviation 17's word forms, first half: the vocabulary's terms in
+         * q->a ranges (the payload's first q->b bytes: their prefixes),
+         * and with them the BM25 statistics of the question's q->c terms
+         * (the rest), summed in one collective, which rank 0 keeps for
+         * x_text_stats (deviation 14's idf) in place of an OP_STATS. */
+        cvs_terms pre = {payload, (size_t)q->b, (size_t)q->a};
+        cvs_terms tm = {payload + q->b, (size_t)(q->len - q->b), (size_t)q->c};
+        uint64_t *sum = NULL;
+        int vrc = q->b > q->len ? CVS_EINVAL : put_vocab(c, &pre);
+        if (q->b > q->len)
+            tm = (cvs_terms){NULL, 0, 0};
+        rc = sum_stats(c, &terms_ops, &tm, tm.n, &sum);
+        rc = vrc ? vrc : rc;
+        if (!rc && g_mpi.rank == 0) {
+            free(c->sums);
+            c->sums = sum;
+            sum = NULL;
+        }
+        free(sum);
+        break;
+    }
+    case OP_CLASSES: {
+        /* Second half: BM25's q->b best over q->a classes of q->c forms
+         * (payload: each form's class, u32, then the forms), every shard
+         * scoring with the classes' df summed over all shards (a record
+         * is in one shard: the union's df is the sum of the shards'). */
+        size_t k = (size_t)q->b, nf = (size_t)q->c, ncls = (size_t)q->a;
+        uint64_t *sum = NULL;
+        int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
+        float *scores = malloc((k ? k : 1) * sizeof *scores);
+        uint32_t *cls = malloc((nf ? nf : 1) * sizeof *cls);
+        cvs_term_classes tc = {{NULL, 0, 0}, cls, ncls};
+        if (!keys || !scores || !cls) {
+            cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
+            MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
+        }
+        if (nf * 4 <= (size_t)q->len) {
+            if (nf)
+                memcpy(cls, payload, nf * 4);
+            tc.forms = (cvs_terms){payload + nf * 4, (size_t)q->len - nf * 4, nf};
+        } else {
+            tc.nclasses = ncls = 0; /* malformed: every rank still joins the sum */
+            rc = CVS_EINVAL;
+        }
+        r = sum_stats(c, &classes_ops, &tc, ncls, &sum);
+        rc = rc ? rc : r;
+        cvs_text_stats gs = {sum[0], sum[1], sum + 2};
+        put_bm25_hits(c, &classes_ops, &tc, &gs, k, keys, scores, &rc);
+        free(sum);
+        free(keys);
+        free(scores);
+        free(cls);
         break;
     }
     case OP_VEC: {
@@ -1028,23 +1181,137 @@ static int x_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, fl
     return rc;
 }
 
+/* The terms' statistics from those OP_VOCAB brought for the question's
+ * terms, when each of them is one of those: 1 (*ndocs, df filled), else 0. */
+static int stats_cached(const mctx *c, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
+{
+    const char *t = terms->buf;
+    if (!c->svalid || !c->sums)
+        return 0;
+    for (size_t i = 0; i < terms->n; i++, t += strlen(t) + 1) {
+        const char *u = c->sterms.p;
+        size_t j = 0;
+        while (j < c->sn && strcmp(u, t))
+            u += strlen(u) + 1, j++;
+        if (j == c->sn)
+            return 0;
+        df[i] = c->sums[2 + j];
+    }
+    *ndocs = c->sums[0];
+    return 1;
+}
+
 /* The terms' BM25 statistics over all shards (cvs_context_source.
  * text_stats): the sums OP_STATS computes, from rank 0's own reply. */
 static int x_text_stats(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
 {
     mctx *c = ctx;
     req q = {OP_STATS, (int64_t)terms->n, 0, 0, (int64_t)terms->bytes};
-    int rc = request(c, q, terms->buf);
-    rd r = reply_of(c, 0);
+    rd r;
     uint64_t total;
-    if (rc)
+    int rc;
+    if (stats_cached(c, terms, ndocs, df))
+        return CVS_OK;
+    if ((rc = request(c, q, terms->buf)))
         return rc;
+    r = reply_of(c, 0);
     if (rd_get(&r, ndocs, 8) || rd_get(&r, &total, 8))
         return CVS_EFORMAT;
     for (size_t i = 0; i < terms->n; i++)
         if (rd_get(&r, &df[i], 8))
             return CVS_EFORMAT;
     return CVS_OK;
+}
+
+/* Deviation 17's vocabulary ranges over all shards, in one round trip
+ * (OP_VOCAB): every rank's terms in each range, their union handed to fn
+ * once each; the question's term statistics come along for x_text_stats. */
+typedef struct vterm {
+    const char *s;
+    uint32_t len;
+} vterm;
+
+static int cmp_vterm(const void *a, const void *b)
+{
+    const vterm *x = a, *y = b;
+    int d = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return d ? d : (x->len > y->len) - (x->len < y->len);
+}
+
+static int x_term_ranges(void *ctx, const cvs_terms *prefixes, int *ordered,
+                         int (*fn)(void *fctx, const char *term, size_t len), void *fctx)
+{
+    mctx *c = ctx;
+    mbuf pl = {0};
+    vterm *v = NULL;
+    size_t nv = 0, capv = 0, nterms = c->tvalid ? c->tn : 0;
+    int rc;
+    *ordered = 1;
+    c->svalid = 0;
+    if (mb_put(&pl, prefixes->buf, prefixes->bytes) ||
+        (nterms && mb_put(&pl, c->tterms.p, c->tterms.n)))
+        return CVS_ENOMEM;
+    req q = {OP_VOCAB, (int64_t)prefixes->n, (int64_t)prefixes->bytes, (int64_t)nterms,
+             (int64_t)pl.n};
+    rc = request(c, q, pl.p);
+    for (int rk = 0; rk < g_mpi.nranks && !rc && *ordered; rk++) {
+        rd r = reply_of(c, rk);
+        uint8_t o;
+        if (rd_get(&r, &o, 1)) {
+            rc = CVS_EFORMAT;
+            break;
+        }
+        *ordered = o != 0;
+        while (r.p < r.end && !rc) {
+            uint32_t len;
+            if (rd_get(&r, &len, 4) || (size_t)(r.end - r.p) < len)
+                rc = CVS_EFORMAT;
+            else if (!(rc = grow_arr((void **)&v, &capv, nv + 1, sizeof *v))) {
+                v[nv++] = (vterm){r.p, len};
+                r.p += len;
+            }
+        }
+    }
+    /* The union: a term of several shards is stemmed once, as one store
+     * stems each of its terms once a question. */
+    if (!rc && *ordered && nv > 1)
+        qsort(v, nv, sizeof *v, cmp_vterm);
+    for (size_t i = 0; i < nv && !rc && *ordered; i++)
+        if (!i || cmp_vterm(&v[i - 1], &v[i]))
+            rc = fn(fctx, v[i].s, v[i].len);
+    if (!rc && nterms) {
+        c->sterms.n = 0;
+        c->sn = nterms;
+        c->svalid = !mb_put(&c->sterms, c->tterms.p, c->tterms.n) && c->sums;
+    }
+    free(v);
+    free(pl.p);
+    return rc;
+}
+
+/* Deviation 17's class search over all shards, in one round trip
+ * (OP_CLASSES): the classes' df summed over the shards, every shard's k
+ * best under it, merged. */
+static int x_bm25_classes(void *ctx, const cvs_term_classes *tc, size_t k, int64_t *keys,
+                          float *scores)
+{
+    mctx *c = ctx;
+    mbuf pl = {0};
+    int rc;
+    if (mb_put(&pl, tc->cls, tc->forms.n * sizeof *tc->cls) ||
+        mb_put(&pl, tc->forms.buf, tc->forms.bytes))
+        rc = CVS_ENOMEM;
+    else {
+        req q = {OP_CLASSES, (int64_t)tc->nclasses, (int64_t)k, (int64_t)tc->forms.n,
+                 (int64_t)pl.n};
+        rd *rest = calloc((size_t)g_mpi.nranks, sizeof *rest);
+        rc = rest ? request(c, q, pl.p) : CVS_ENOMEM;
+        if (!rc)
+            rc = merge_hits(c, k, 1, keys, scores, rest, 0);
+        free(rest);
+    }
+    free(pl.p);
+    return rc;
 }
 
 static int x_vector(void *ctx, const float *v, size_t k, unsigned flags, int64_t *keys,
@@ -1634,11 +1901,13 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
         .vector = x_vector, .title_seeds = x_titles, .edges = x_edges, .record = x_record,
         .key_id = x_key_id, .cmp = x_cmp, .prefetch = x_prefetch,
         .bm25_prefetch = x_bm25_prefetch, .text_stats = x_text_stats,
+        .term_ranges = x_term_ranges, .bm25_classes = x_bm25_classes,
     };
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {
         cvs_context_result r = {0};
         c->tvalid = 0;
+        c->svalid = 0;
         c->nbq = 0;
         c->titles_next = o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR;
         /* A question of no words is a hole in the file, as `cvstore context`
@@ -1834,6 +2103,8 @@ out:
     free(c.tlen);
     free(c.tterms.p);
     free(c.truns.p);
+    free(c.sterms.p);
+    free(c.sums);
     for (size_t j = 0; j < c.capbq; j++) {
         free(c.bq[j].terms.p);
         free(c.bq[j].keys);

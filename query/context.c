@@ -1093,6 +1093,8 @@ static int vectors_for_single(const src *s, const cvs_context_opts *o, int *mode
 typedef struct forms {
     cvs__form *f;
     size_t n, cap;
+    char **own;            /* copies of an outside source's terms, which are */
+    size_t nown, capown;   /* valid only during the call that gives them */
 } forms;
 
 /* Adds x, l to class c unless the class holds it. */
@@ -1142,6 +1144,7 @@ typedef struct form_scan {
     size_t n;
     forms *f;
     size_t other; /* forms found in the vocabulary other than the question's */
+    int copy;     /* keep a copy of each form found (an outside source's) */
 } form_scan;
 
 /* A term of a range: stemmed once, kept in the class of its stem when it
@@ -1161,7 +1164,83 @@ static int form_visit(void *ctx, const char *x, size_t l)
         l < c->len - 1 || memcmp(x, c->stem, c->len - 1))
         return CVS_OK;
     fs->other += !(l == c->q_len && !memcmp(x, c->q, l));
+    if (fs->copy) {
+        forms *f = fs->f;
+        int rc = cvs__grow((void **)&f->own, &f->capown, f->nown + 1, sizeof *f->own,
+                           "out of memory");
+        if (rc)
+            return rc;
+        if (!(f->own[f->nown] = malloc(l ? l : 1)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        x = memcpy(f->own[f->nown++], x, l);
+    }
     return forms_add(fs->f, x, l, c->cls);
+}
+
+/* The vocabulary's terms in the n ranges (each class's stem less its last
+ * byte), each handed to form_visit: one store's "terms" table, read one
+ * range after another, or an outside source's term_ranges, asked for all
+ * of them at once (cvstore-mpi: one round trip).  *ordered = 0 (nothing
+ * read) when some store keeps its terms hashed. */
+static int src_term_ranges(const src *s, const form_class *r, size_t n, int *ordered,
+                           form_scan *fs)
+{
+    cvs_terms tm;
+    char *buf;
+    size_t bytes = 0;
+    int rc = CVS_OK;
+    *ordered = 1;
+    for (size_t i = 0; s->t && i < n && *ordered && !rc; i++)
+        rc = cvs__bm25_terms_prefixed(s->t, r[i].stem, r[i].len - 1, ordered, form_visit, fs);
+    if (s->t)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        bytes += r[i].len;
+    if (!(buf = malloc(bytes)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    for (size_t i = 0, at = 0; i < n; at += r[i++].len) {
+        memcpy(buf + at, r[i].stem, r[i].len - 1);
+        buf[at + r[i].len - 1] = '\0';
+    }
+    tm = (cvs_terms){buf, bytes, n};
+    rc = s->x->term_ranges(s->x->ctx, &tm, ordered, form_visit, fs);
+    free(buf);
+    return rc;
+}
+
+/* BM25's k best of the classes f: one store's, or the outside source's
+ * over all its records (the classes' df summed over them). */
+static int src_bm25_classes(const src *s, const forms *f, size_t k, int64_t *keys,
+                            float *scores)
+{
+    cvs_term_classes tc = {{NULL, 0, f->n}, NULL, 0};
+    char *buf = NULL;
+    uint32_t *cls = NULL;
+    size_t bytes = 0;
+    int rc;
+    if (s->t)
+        return cvs__bm25_search_classes(s->t, f->f, f->n, k, keys, scores);
+    for (size_t i = 0; i < f->n; i++) {
+        bytes += f->f[i].len + 1;
+        tc.nclasses = f->f[i].cls + 1 > tc.nclasses ? f->f[i].cls + 1 : tc.nclasses;
+    }
+    if (!(buf = malloc(bytes ? bytes : 1)) || !(cls = malloc((f->n ? f->n : 1) * sizeof *cls))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0, at = 0; i < f->n; at += f->f[i++].len + 1) {
+        memcpy(buf + at, f->f[i].s, f->f[i].len);
+        buf[at + f->f[i].len] = '\0';
+        cls[i] = f->f[i].cls;
+    }
+    tc.forms.buf = buf;
+    tc.forms.bytes = bytes;
+    tc.cls = cls;
+    rc = s->x->bm25_classes(s->x->ctx, &tc, k, keys, scores);
+out:
+    free(buf);
+    free(cls);
+    return rc;
 }
 
 /* Deviation 17: BM25's list of a single-hop question (qn->bk, qn->bs)
@@ -1169,8 +1248,9 @@ static int form_visit(void *ctx, const char *x, size_t l)
  * the store's vocabulary (the terms with its Snowball stem), scored as one
  * term (cvs__bm25_search_classes).  Unchanged when no term has another
  * form in the vocabulary, for an encrypted store (hashed terms: no range
- * holds a word's forms) and for an outside source (no vocabulary to read:
- * it keeps deviation 8's plain BM25).  Classes whose ranges nest ("ca" of
+ * holds a word's forms) and for an outside source without term_ranges
+ * and bm25_classes (no vocabulary to read: it keeps deviation 8's plain
+ * BM25).  Classes whose ranges nest ("ca" of
  * "cats" holds "cab" of "cable") or coincide ("cabs", "cats": "ca") share
  * one scan of the outermost, so a vocabulary term is stemmed once a
  * question however many terms it has. */
@@ -1184,7 +1264,8 @@ static int word_forms(const src *s, question *qn)
     int ordered = 1, rc = CVS_OK;
     enum { STEM_BYTES = 2 * CVS_TOKEN_MAX };
 
-    if (!s->t || !qn->has_bm25 || !qn->tok.n)
+    if (!qn->has_bm25 || !qn->tok.n ||
+        (!s->t && (s->x->version < 3 || !s->x->term_ranges || !s->x->bm25_classes)))
         return CVS_OK;
     if (!(stem = sb_stemmer_new("english", "UTF_8")) ||
         !(stems = malloc(qn->tok.n * STEM_BYTES)) ||
@@ -1232,25 +1313,29 @@ static int word_forms(const src *s, question *qn)
     memcpy(by_prefix, scan, nscan * sizeof *scan);
     qsort(scan, nscan, sizeof *scan, cmp_class_stem);
     qsort(by_prefix, nscan, sizeof *by_prefix, cmp_class_prefix);
-    form_scan fs = {stem, scan, nscan, &f, 0};
+    form_scan fs = {stem, scan, nscan, &f, 0, !s->t};
     /* In byte order a range's prefix comes before every prefix it holds:
-     * each outermost range is read once. */
-    for (size_t i = 0, j; i < nscan && ordered; i = j) {
+     * each outermost range is read once (moved to the front of by_prefix). */
+    size_t nrange = 0;
+    for (size_t i = 0, j; i < nscan; i = j) {
         const form_class *r = &by_prefix[i];
         for (j = i + 1; j < nscan && by_prefix[j].len - 1 >= r->len - 1 &&
                         !memcmp(by_prefix[j].stem, r->stem, r->len - 1);
              j++)
             ;
-        if ((rc = cvs__bm25_terms_prefixed(s->t, r->stem, r->len - 1, &ordered, form_visit,
-                                           &fs)))
-            goto out;
+        by_prefix[nrange++] = *r;
     }
-    if (ordered && fs.other)
-        rc = cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
+    if (nrange && (rc = src_term_ranges(s, by_prefix, nrange, &ordered, &fs)))
+        goto out;
+    if (nrange && ordered && fs.other)
+        rc = src_bm25_classes(s, &f, qn->depth, qn->bk, qn->bs);
 out:
     if (stem)
         sb_stemmer_delete(stem);
     free(f.f);
+    for (size_t i = 0; i < f.nown; i++)
+        free(f.own[i]);
+    free(f.own);
     free(stems);
     free(stem_len);
     free(scan);

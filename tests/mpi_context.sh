@@ -11,6 +11,9 @@
 #     the walk crossing shards over mention links, backlinks and kNN edges:
 #     the same lines (the import links mentions against the titles of all
 #     shards; kNN edges are found over all shards); check clean;
+#   - the same passages in 4 shards, word forms (a single-hop question's
+#     words standing for their forms in all shards' vocabulary) and
+#     --exact-words: one store's lines each, and the round trips forms add;
 #   - the same passages in 1 shard on 2 ranks, every option at its default
 #     (one shard's graph is one store's): the same lines;
 #   - generated records whose mention links all stay inside their shard,
@@ -111,12 +114,12 @@ sharded() {
   run 2 import "$T/$1" "$3" >"$T/out" 2>&1 || fail "$1: import: $(cat "$T/out")"
 }
 # same LABEL STORE SHARDED QUERIES NPS [OPTIONS...]: cvstore context on STORE
-# (--unit passage, the one unit across shards)
-# and cvstore-mpi context on SHARDED at each rank count of NPS print the
-# same lines.
+# (--unit passage, the one unit across shards) and cvstore-mpi context on
+# SHARDED at each rank count of NPS, both with OPTIONS, print the same
+# lines.
 same() {
   local label="$1" store="$2" sh="$3" qf="$4" nps="$5"; shift 5
-  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage --exact-words "$@" | nums > "$T/$label-one.json" \
+  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage "$@" | nums > "$T/$label-one.json" \
     || fail "$label: cvstore context"
   [ "$(wc -l < "$T/$label-one.json")" -eq "$(grep -c . "$qf")" ] \
     || fail "$label: one store: not one line per question"
@@ -146,6 +149,29 @@ same hotpot-topk hp hp4 "$DATA/questions.jsonl" "2" --no-links --no-knn --strate
 # has no kNN graph of its own and most neighbours live in another shard.
 same hotpot-knn hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links
 grep -q '"type":"knn"' "$T/hotpot-knn-one.json" || fail "hotpot-knn: no kNN edge was taken"
+
+# Word forms (query/context.c deviation 17): a question that names no title
+# goes by BM25 with each of its words standing for the class of its forms
+# in the vocabulary of all shards (the ranges of every shard's sorted
+# terms, their union stemmed at rank 0, the classes' df summed over the
+# shards).  The premise: on these questions one store's lines with forms
+# differ from its lines with exact forms, so a shard that kept exact forms
+# would differ from one store.  With --exact-words on both sides the lines
+# are one store's too.
+same hotpot-forms hp hp4 "$DATA/questions.jsonl" "2 4" --no-links --no-knn
+same hotpot-exact hp hp4 "$DATA/questions.jsonl" "2 4" --no-links --no-knn --exact-words
+cmp -s "$T/hotpot-forms-one.json" "$T/hotpot-exact-one.json" \
+  && fail "hotpot-forms: premise: word forms change no line of one store's"
+run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --no-links --no-knn --timing \
+  >/dev/null 2>"$T/err-forms" || fail "hotpot-forms: --timing: $(cat "$T/err-forms")"
+run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --no-links --no-knn --timing \
+  --exact-words >/dev/null 2>"$T/err-exact" || fail "hotpot-exact: --timing: $(cat "$T/err-exact")"
+trips() { perl -ne 'print $1 if /(\d+) round trips/' "$1"; }
+# The forms cost at most one round trip more per question (the ranges,
+# which bring the idf statistics of deviation 14 along; the class search).
+tf="$(trips "$T/err-forms")"; te="$(trips "$T/err-exact")"; nq="$(grep -c . "$DATA/questions.jsonl")"
+[ -n "$tf" ] && [ -n "$te" ] && [ "$tf" -gt "$te" ] && [ "$tf" -le $((te + nq)) ] \
+  || fail "hotpot-forms: $tf round trips with forms, $te without, $nq questions"
 
 # Every option at its default on 4 and on 2 shards: the walk takes mention
 # links and kNN edges from records of one shard to records of another
