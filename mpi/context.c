@@ -60,8 +60,40 @@
  *      are fetched from their owners in one round trip.
  *   6. A question that names no title (query/context.c, deviation 14)
  *      weighs its terms by their idf over all shards: the N and df of
- *      step 1, summed by the same collective, in one more round trip
- *      (OP_STATS, cvs_context_source.text_stats).
+ *      step 1, summed by the same collective (cvs_context_source.
+ *      text_stats), brought by step 7's first round trip, or in one of
+ *      its own (OP_STATS) when step 7 is not asked (--exact-words).
+ *   7. Word forms (query/context.c, deviation 17): such a question's BM25
+ *      list counts each of its terms' forms in the vocabulary, the terms
+ *      with the same Snowball stem, as one term.  One store reads them
+ *      from ranges of its sorted "terms" table; across shards the
+ *      vocabulary is the union of the shards', and the class's df is over
+ *      all records.  Two round trips, the source's term_ranges and
+ *      bm25_classes (cvs_context_source version 3):
+ *      a. OP_VOCAB: rank 0 sends the ranges' prefixes (the classes' stems
+ *         less their last byte, as context.c computes them); every shard
+ *         lists its terms in each range (cvs_txn_text_terms_prefixed) and
+ *         rank 0 hands the union, each term once, to the pipeline, which
+ *         stems and groups them as for one store.  The question's own
+ *         terms travel along and their N and df come back summed (step 6),
+ *         so the round trip replaces OP_STATS rather than adding to it.
+ *      b. OP_CLASSES, only when some term has another form: every shard
+ *         counts, per class, its records holding any of the class's forms
+ *         (cvs_txn_text_class_stats); a record is in one shard, so the sum
+ *         over shards, which an MPI_Allreduce takes with N and the total
+ *         length, is the union's df in one store; every shard then ranks
+ *         its records with those sums (cvs_txn_text_search_classes) and
+ *         rank 0 keeps the k best, as in step 1.  The scores are one
+ *         store's: a record's tf and length are its own, and idf and
+ *         avgdl are the sums'.
+ *      Shards whose stores are encrypted keep their terms as keyed
+ *      hashes: they answer a. with "not ordered" and nothing else, and the
+ *      question keeps its exact forms, as one encrypted store does.  The
+ *      ranges carry terms rather than forms: the stemmer is the
+ *      pipeline's (query/context.c), which the shards, clients of the
+ *      public header, do not hold; a range is a stem's share of the
+ *      vocabulary (some hundred terms at most on these sets), small
+ *      beside the pool's records.
  *
  * A record's key in the pipeline is global: its key in its shard times the
  * shard count, plus the shard.  Every answer carries the record's id too,
@@ -87,7 +119,10 @@
  *      the title runs, vector search, per hop the beam's links, backlinks
  *      and vectors and then its kNN rows, the links into another rank's
  *      shards, the first hop's bridge queries together and their hits'
- *      records, the pool's records), each a broadcast and a gather that
+ *      records, the pool's records; a question that names no title asks,
+ *      besides, for its terms' statistics and forms and its classes'
+ *      BM25, steps 6 and 7: at most one round trip more than with
+ *      --exact-words), each a broadcast and a gather that
  *      the ranks wait for by polling with sleeps (mcmd_wait) rather than
  *      spinning: on a machine with fewer free cores than ranks, every
  *      round trip waits for the scheduler, and latency, not work, sets the
@@ -114,9 +149,10 @@ static const char usage[] =
     "A context set for each question of FILE.jsonl (one {\"id\", \"text\"} object a\n"
     "line) over all shards, one JSON line per question in file order, as\n"
     "`cvstore context --queries` prints them.  BM25 scores with the statistics\n"
-    "of all shards together; the seeds, the walk (links and backlinks followed\n"
-    "into any shard, kNN edges found over all shards) and the selection are one\n"
-    "store's.  The options are those of `cvstore context` (--unit passage only).\n"
+    "of all shards together (a word's other forms found in the vocabulary of\n"
+    "all shards); the seeds, the walk (links and backlinks followed into any\n"
+    "shard, kNN edges found over all shards) and the selection are one store's.\n"
+    "The options are those of `cvstore context` (--unit passage only).\n"
     "\n"
     "Options:\n"
     "      --queries FILE      the questions, JSONL (required)\n"
@@ -131,11 +167,13 @@ static const char usage[] =
     "      --unit passage      whole records (the only unit across shards)\n"
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
-    "      --exact-words       always so here: the shards rank a question's\n"
-    "                          words as written (`cvstore context --exact-words`)\n"
+    "      --exact-words       a question that names no title is ranked by its\n"
+    "                          words as written, not also their other forms in\n"
+    "                          the shards' vocabulary\n"
     "      --json              JSON output (always, as with `cvstore context --queries`)\n"
     "      --timing            print on stderr the batch's time at rank 0 (start-up\n"
-    "                          left out), the ranks' CPU time and the round trips\n"
+    "                          left out), the ranks' CPU time, the round trips and\n"
+    "                          the bytes of their replies\n"
     "  -h, --help              show this help\n";
 
 /* CPU seconds of this process (all its threads). */
@@ -338,6 +376,7 @@ typedef struct mctx {
     int *sizes, *displs;
     kmap km;                   /* rank 0: the question's keys */
     uint64_t requests;         /* rank 0: round trips so far */
+    uint64_t gathered;         /* rank 0: bytes of the replies gathered so far */
     /* Rank 0: the question's title runs, fetched with its BM25 query
      * (x_bm25): for the terms tterms (tn of them), each rank's runs at
      * truns + toff[rank], tlen[rank] bytes. */
@@ -981,6 +1020,7 @@ static int gather(mctx *c)
             c->displs[r] = total;
             total += c->sizes[r];
         }
+        c->gathered += (uint64_t)total;
         char *p = realloc(c->all, total ? (size_t)total : 1);
         if (!p)
             return CVS_ENOMEM; /* cannot happen at these sizes; the gather below still runs */
@@ -2079,9 +2119,9 @@ int mpi_cmd_context(int argc, char **argv)
         if (g_mpi.rank == 0)
             fprintf(stderr, "%s: %zu questions in %.3f s on %d ranks (%.2f ms a question); "
                     "CPU %.3f s at rank 0, %.3f s the most of a rank, %.3f s in all; "
-                    "%llu round trips\n", cmd, ql.n, wall, g_mpi.nranks,
+                    "%llu round trips, %.1f KB of replies\n", cmd, ql.n, wall, g_mpi.nranks,
                     ql.n ? wall * 1e3 / (double)ql.n : 0.0, cpu, cmax, csum,
-                    (unsigned long long)c.requests);
+                    (unsigned long long)c.requests, (double)c.gathered / 1024.0);
     }
     rc = mcmd_agree(rc);
 out:

@@ -513,10 +513,15 @@
  *      baselines, the bm25 strategy, the walking route, the bridge queries
  *      and the index itself stay on exact forms; deviation 14's sentence
  *      shares too.  An encrypted store keeps exact forms (its terms are
- *      keyed hashes: no range holds a word's forms), and so does an
- *      outside source (cvstore-mpi: its callbacks give no vocabulary to
- *      read; it keeps deviation 8's plain BM25, so its single-hop lists
- *      differ from one plain store's).
+ *      keyed hashes: no range holds a word's forms).  An outside source
+ *      answers the ranges, all of them in one call, with the terms of all
+ *      its records (term_ranges; cvstore-mpi: the union of its shards',
+ *      in one round trip), stemmed and grouped here as one store's, and
+ *      the class search with each class's df over all its records
+ *      (bm25_classes; the sum of the shards': a record is in one shard),
+ *      so its lists are one store's; a source without those callbacks
+ *      (cvs_context_source before version 3), or whose stores are
+ *      encrypted, keeps exact forms.
  *      Chosen on half A by deviation 16's rule, fixed before measuring
  *      (the SQuAD half clean loses at no budget and gains at one; HotpotQA
  *      and MuSiQue, clean and redundant, lose at most one question at any
