@@ -14,6 +14,7 @@
 #   - the same passages in 4 shards, word forms (a single-hop question's
 #     words standing for their forms in all shards' vocabulary) and
 #     --exact-words: one store's lines each, and the round trips forms add;
+#     encrypted shards (made by hand): exact forms, as one encrypted store;
 #   - the same passages in 1 shard on 2 ranks, every option at its default
 #     (one shard's graph is one store's): the same lines;
 #   - generated records whose mention links all stay inside their shard,
@@ -102,10 +103,10 @@ python3 "$(dirname "$0")/fake_glove.py" "$T/glove" "$T/linked.jsonl" "$DATA/pass
 [ -s "$T/glove/glove100.words" ] || { echo "FAIL: generating the data" >&2; exit 1; }
 export CVSTORE_GLOVE_DIR="$T/glove"
 
-# one NAME FILE: one store holding FILE; sharded NAME SHARDS FILE: the same
+# one NAME FILE [INIT OPTIONS]: one store holding FILE; sharded NAME SHARDS FILE: the same
 # records in SHARDS shards, made by cvstore-mpi init --embedder and import.
 one() {
-  "$CVS" init "$T/$1" --embedder glove >/dev/null || fail "$1: init"
+  "$CVS" init "$T/$1" --embedder glove "${@:3}" >/dev/null || fail "$1: init"
   "$CVS" import "$T/$1" "$2" >/dev/null 2>&1 || fail "$1: import"
 }
 sharded() {
@@ -172,6 +173,35 @@ trips() { perl -ne 'print $1 if /(\d+) round trips/' "$1"; }
 tf="$(trips "$T/err-forms")"; te="$(trips "$T/err-exact")"; nq="$(grep -c . "$DATA/questions.jsonl")"
 [ -n "$tf" ] && [ -n "$te" ] && [ "$tf" -gt "$te" ] && [ "$tf" -le $((te + nq)) ] \
   || fail "hotpot-forms: $tf round trips with forms, $te without, $nq questions"
+
+# Encrypted shards keep their BM25 terms as keyed hashes, in no order a
+# word's forms share: they say so, and the question keeps its exact forms,
+# as one encrypted store does (its lines are one plain store's with
+# --exact-words).  The shards are made by hand (cvstore-mpi init makes
+# plain ones): hp4's manifest, each shard an encrypted store holding the
+# records its id hashes to; each is linked alone, so links are off.
+export CVSTORE_PASSPHRASE='shard secret'
+mkdir -p "$T/ehp4" && cp "$T/hp4/cvstore-shards.json" "$T/ehp4/"
+python3 - "$DATA/passages.jsonl" "$T/ehp4" <<'PY'
+import json, sys
+def fnv(s):
+    h = 14695981039346656037
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+out = [open("%s/part%d.jsonl" % (sys.argv[2], s), "w") for s in range(4)]
+for line in open(sys.argv[1]):
+    out[fnv(json.loads(line)["id"]) % 4].write(line)
+PY
+for s in 0 1 2 3; do
+  "$CVS" init "$T/ehp4/shard-000$s" --embedder glove --encrypt >/dev/null || fail "ehp4: init shard $s"
+  "$CVS" import "$T/ehp4/shard-000$s" "$T/ehp4/part$s.jsonl" >/dev/null 2>&1 || fail "ehp4: import shard $s"
+done
+one ehp "$DATA/passages.jsonl" --encrypt
+same hotpot-crypt ehp ehp4 "$DATA/questions.jsonl" "2" --no-links --no-knn
+cmp -s "$T/hotpot-crypt-one.json" "$T/hotpot-exact-one.json" \
+  || fail "hotpot-crypt: encrypted shards do not rank by exact forms: $(diff "$T/hotpot-crypt-one.json" "$T/hotpot-exact-one.json" | head -c 600)"
+unset CVSTORE_PASSPHRASE
 
 # Every option at its default on 4 and on 2 shards: the walk takes mention
 # links and kNN edges from records of one shard to records of another
