@@ -833,6 +833,27 @@ CVS_API int cvs_txn_text_terms_prefixed(cvs_txn *txn, const char *prefix, size_t
     return cvs__bm25_terms_prefixed(txn, prefix, len, ordered, fn, ctx);
 }
 
+/* The snapshot's record count and total length into *ndocs, *total, and a
+ * cursor on "terms" into *cur (the caller closes it); *cur NULL, the
+ * counts 0, in a store without the text layer. */
+static int stats_cursor(cvs_txn *txn, uint64_t *ndocs, uint64_t *total, MDB_cursor **cur)
+{
+    bm25_stats st;
+    int rc, mrc;
+    *cur = NULL;
+    if (!cvs__module_present(txn->db, &cvs__text_module))
+        return CVS_OK;
+    if ((rc = stats_get(txn->db, txn->txn, &st)))
+        return rc;
+    *ndocs = st.ndocs;
+    *total = st.total;
+    if ((mrc = mdb_cursor_open(txn->txn, cvs__text(txn->db)->dbi_terms, cur))) {
+        *cur = NULL;
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    }
+    return CVS_OK;
+}
+
 /* The forms of classes as cvs__form (*out, malloc'd), each checked: a
  * class number below nclasses, no form twice in one class (its postings
  * would count twice). */
@@ -877,10 +898,9 @@ CVS_API int cvs_txn_text_class_stats(cvs_txn *txn, const cvs_term_classes *class
 {
     cvs_tokens v;
     cvs__form *f = NULL;
-    bm25_stats st;
     MDB_cursor *cur = NULL;
     form_postings fp = {0};
-    int rc, mrc;
+    int rc;
 
     if (!txn || !classes || !ndocs || !total || (classes->nclasses && !df) ||
         (classes->forms.n && !classes->cls))
@@ -890,15 +910,8 @@ CVS_API int cvs_txn_text_class_stats(cvs_txn *txn, const cvs_term_classes *class
         df[c] = 0;
     if ((rc = classes_view(classes, &v, &f)))
         return rc;
-    if (!cvs__module_present(txn->db, &cvs__text_module) ||
-        (rc = stats_get(txn->db, txn->txn, &st)))
+    if ((rc = stats_cursor(txn, ndocs, total, &cur)) || !cur)
         goto out;
-    *ndocs = st.ndocs;
-    *total = st.total;
-    if ((mrc = mdb_cursor_open(txn->txn, cvs__text(txn->db)->dbi_terms, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
-        goto out;
-    }
     for (size_t c = 0; c < classes->nclasses && !rc; c++)
         if (!(rc = class_postings(txn->db, cur, f, v.n, (uint32_t)c, &fp)))
             df[c] = fp.n;
@@ -933,7 +946,6 @@ CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *n
                                uint64_t *total, uint64_t *df)
 {
     cvs_tokens q;
-    bm25_stats st;
     MDB_cursor *cur = NULL;
     int rc, mrc;
 
@@ -944,15 +956,8 @@ CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *n
         df[i] = 0;
     if ((rc = cvs__terms_view(terms, &q)))
         return rc;
-    if (!cvs__module_present(txn->db, &cvs__text_module) ||
-        (rc = stats_get(txn->db, txn->txn, &st)))
+    if ((rc = stats_cursor(txn, ndocs, total, &cur)) || !cur)
         goto out;
-    *ndocs = st.ndocs;
-    *total = st.total;
-    if ((mrc = mdb_cursor_open(txn->txn, cvs__text(txn->db)->dbi_terms, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
-        goto out;
-    }
     for (size_t i = 0; i < q.n; i++) {
         MDB_val k = {q.len[i], q.buf + q.off[i]}, v;
         size_t c = 0;
