@@ -1590,17 +1590,12 @@ CVS_API int cvs_txn_text_search_terms(cvs_txn *txn, const cvs_terms *terms,
                                       float *scores) CVS_WUR;
 
 /* Word forms over several stores (query/context.c deviation 17: a
- * single-hop question's terms each stand for the class of their forms).
- * cvs_txn_text_terms_prefixed calls fn with each term of the snapshot's
- * BM25 vocabulary that begins with the len bytes of prefix, in byte order,
- * until fn returns nonzero (returned); term (len bytes, not NUL-terminated)
- * is valid during the call.  An encrypted store keeps its terms as keyed
- * hashes, in no order a word's forms share: *ordered = 0 there, and fn is
- * not called (elsewhere *ordered = 1). */
-CVS_API int cvs_txn_text_terms_prefixed(cvs_txn *txn, const char *prefix, size_t len,
-                                        int *ordered,
-                                        int (*fn)(void *ctx, const char *term, size_t len),
-                                        void *ctx) CVS_WUR;
+ * single-hop question's terms each stand for the class of their forms,
+ * the terms of the vocabulary with the same Snowball stem).  A record is
+ * in one store, so each store may find the classes in its own vocabulary:
+ * a form no record of the store holds adds nothing to its scores, and the
+ * sum over stores of each class's df (cvs_txn_text_class_stats) is the df
+ * in one store holding them all. */
 /* Classes of terms: forms.n forms (tokenized as BM25's terms are), form i
  * of class cls[i] (below nclasses; no form twice in one class, else
  * CVS_EINVAL).  A class scores as one term of an index that kept its forms
@@ -1623,6 +1618,24 @@ CVS_API int cvs_txn_text_class_stats(cvs_txn *txn, const cvs_term_classes *class
 CVS_API int cvs_txn_text_search_classes(cvs_txn *txn, const cvs_term_classes *classes,
                                         const cvs_text_stats *st, size_t k, int64_t *keys,
                                         float *scores) CVS_WUR;
+/* The classes of the question's terms (question: as BM25 reads them,
+ * cvs_context_source hands them out so) in the snapshot's vocabulary, as
+ * cvs_txn_context finds them: class c is the c-th distinct stem among the
+ * terms, its forms the question's terms of that stem and the snapshot's
+ * terms with it.  out->ordered = 0 for an encrypted store (its terms are
+ * keyed hashes: no form is found, and the question keeps its exact forms);
+ * out->other counts the forms found other than the question's own (none:
+ * the class search ranks as plain BM25 does, and one store skips it).
+ * out's arrays are the library's until cvs_word_classes_free (which
+ * accepts NULL and a zeroed struct). */
+typedef struct cvs_word_classes {
+    cvs_term_classes classes;
+    int ordered;
+    size_t other;
+} cvs_word_classes;
+CVS_API int cvs_txn_word_classes(cvs_txn *txn, const cvs_terms *question,
+                                 cvs_word_classes *out) CVS_WUR;
+CVS_API void cvs_word_classes_free(cvs_word_classes *wc);
 
 /* One edge of the graph, resolved to an internal key.  type is a static
  * string: "mentions", "link" (any other explicit link), "linked-by" (a
@@ -1680,8 +1693,7 @@ CVS_API int cvs_title_runs_resolve(const cvs_title_run *runs, size_t nruns, size
                                    int64_t *keys, size_t *n) CVS_WUR;
 CVS_API int cvs_txn_titles_known(cvs_txn *txn, int *known) CVS_WUR;
 
-#define CVS_CONTEXT_SOURCE_VERSION 3 /* 1: without text_stats; 2: without term_ranges
-                                        and bm25_classes */
+#define CVS_CONTEXT_SOURCE_VERSION 3 /* 1: without text_stats; 2: without bm25_forms */
 
 /* Where a context set's pipeline reads from.  Keys are the source's own
  * (e.g. a shard number folded into each store's key); every callback
@@ -1738,22 +1750,19 @@ typedef struct cvs_context_source {
      * weighs alike there, and single-hop rankings may differ from one
      * store's (query/context.c, deviation 14). */
     int (*text_stats)(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df);
-    /* Optional, version 3 on, both or neither: a single-hop question's
-     * word forms (query/context.c, deviation 17), as one store finds them.
-     * term_ranges calls fn with every term of the vocabulary of all
-     * records that begins with one of the prefixes (prefixes->n of them;
-     * any order, a term at most once), as cvs_txn_text_terms_prefixed
-     * over every store; *ordered = 0 and no call when a store keeps its
-     * terms hashed (encrypted): the question then keeps its exact forms.
-     * bm25_classes: BM25's k best of the classes over all records, each
-     * scored with the classes' df over all records (cvs_txn_text_class_
-     * stats summed, then cvs_txn_text_search_classes), padded with -1 /
-     * NaN.  NULL (or an older source): exact forms, and single-hop
-     * rankings may differ from one store's. */
-    int (*term_ranges)(void *ctx, const cvs_terms *prefixes, int *ordered,
-                       int (*fn)(void *fctx, const char *term, size_t len), void *fctx);
-    int (*bm25_classes)(void *ctx, const cvs_term_classes *classes, size_t k, int64_t *keys,
-                        float *scores);
+    /* Optional, version 3 on: a single-hop question's BM25 list with its
+     * words' other forms (query/context.c, deviation 17), as one store
+     * holding every record ranks it: the k best of the question's terms,
+     * each standing for its class of forms in the vocabulary of all
+     * records (cvs_txn_word_classes; each class's df over all records:
+     * cvs_txn_text_class_stats summed, cvs_txn_text_search_classes with
+     * the sums), padded with -1 / NaN, and *used = 1; *used = 0 (keys and
+     * scores unread) when no term has another form anywhere, or when a
+     * store keeps its terms hashed (encrypted): the question then keeps
+     * the bm25 slot's list.  NULL (or an older source): exact forms, and
+     * single-hop rankings may differ from one store's. */
+    int (*bm25_forms)(void *ctx, const cvs_terms *question, size_t k, int64_t *keys,
+                      float *scores, int *used);
 } cvs_context_source;
 
 #define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */

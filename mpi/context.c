@@ -188,7 +188,7 @@ static double cpu_now(void)
 
 enum {
     OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE, OP_STATS,
-    OP_VOCAB, OP_CLASSES
+    OP_FORMS
 };
 
 /* The K of the kNN graph the walk follows: what `cvstore import` builds in
@@ -396,8 +396,8 @@ typedef struct mctx {
     size_t nbq, capbq;
     /* Rank 0: the BM25 statistics of the question's terms (sterms, sn of
      * them: the record count, the total length, each term's df), summed
-     * over all shards by the round trip that brought the vocabulary's
-     * ranges (x_term_ranges), for x_text_stats. */
+     * over all shards by the round trip of the word forms' class search
+     * (x_bm25_forms), for x_text_stats. */
     int svalid;
     size_t sn;
     mbuf sterms;
@@ -651,11 +651,13 @@ static int sum_stats(const mctx *c, const query_ops *ops, const void *q, size_t 
     return rc;
 }
 
-/* Each of this rank's shards' k best for the query q under the summed
+/* Each of this rank's shards' k best for the query q (shard s's at q + s *
+ * stride bytes: stride 0, the same for every shard) under the summed
  * statistics gs, into c->mine: their count (u32; written even when *rc
  * already holds an error, then 0), then the hits.  Errors into *rc. */
-static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, const cvs_text_stats *gs,
-                          size_t k, int64_t *keys, float *scores, int *rc)
+static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, size_t stride,
+                          const cvs_text_stats *gs, size_t k, int64_t *keys, float *scores,
+                          int *rc)
 {
     uint32_t nhits = 0;
     size_t at = c->mine.n;
@@ -665,7 +667,7 @@ static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, const cv
     for (uint32_t s = 0; s < c->nshards && !*rc; s++) {
         if (!c->txns[s])
             continue;
-        if ((r = ops->search(c->txns[s], q, gs, k, keys, scores))) {
+        if ((r = ops->search(c->txns[s], (const char *)q + s * stride, gs, k, keys, scores))) {
             *rc = shard_fail(c, s, r);
             break;
         }
@@ -677,55 +679,44 @@ static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, const cv
         memcpy(c->mine.p + at, &nhits, 4);
 }
 
-/* This rank's shards' vocabulary in each of the ranges (prefixes, the
- * prefixes of deviation 17's classes), into c->mine: ordered (u8: 0 when
- * a shard keeps its terms hashed, and then nothing more), then each term
- * (u32 length, bytes); a term of several shards of the rank is sent once
- * from each (rank 0 takes the union). */
-typedef struct vocab_put {
-    mctx *c;
-    int rc;
-} vocab_put;
-
-static int put_term(void *ctx, const char *term, size_t len)
+/* Deviation 17's word forms on this rank: each shard's classes of the
+ * question's terms tm in its own vocabulary (into wc[s]; a form no record
+ * of the shard holds adds nothing to its scores), and into st, summed
+ * over the shards: the record count, the total length, the forms found
+ * other than the question's, whether a shard's terms are hashed, each
+ * class's df (n words: a class number is below the question's term count
+ * n), then each question term's df (n words, for deviation 14's idf). */
+static int add_forms(const mctx *c, const cvs_terms *tm, cvs_word_classes *wc, uint64_t *st)
 {
-    vocab_put *v = ctx;
-    uint32_t l32 = (uint32_t)len;
-    if (mb_put(&v->c->mine, &l32, 4) || mb_put(&v->c->mine, term, len))
-        return v->rc = CVS_ENOMEM;
-    return CVS_OK;
-}
-
-static int put_vocab(mctx *c, const cvs_terms *prefixes)
-{
-    uint8_t ordered = 1;
-    size_t at = c->mine.n;
-    if (mb_put(&c->mine, &ordered, 1))
-        return CVS_ENOMEM;
-    for (uint32_t s = 0; s < c->nshards && ordered; s++) {
-        size_t pos = 0;
+    size_t n = tm->n;
+    uint64_t *df = calloc(n ? n : 1, sizeof *df);
+    int rc = df ? CVS_OK : CVS_ENOMEM;
+    for (uint32_t s = 0; s < c->nshards && !rc; s++) {
+        uint64_t nd, tot;
+        int r;
         if (!c->txns[s])
             continue;
-        for (size_t i = 0; i < prefixes->n && ordered; i++) {
-            const char *p = prefixes->buf + pos,
-                       *end = pos < prefixes->bytes ? memchr(p, '\0', prefixes->bytes - pos)
-                                                    : NULL;
-            vocab_put v = {c, CVS_OK};
-            int o = 1, r;
-            if (!end)
-                return CVS_EINVAL; /* rank 0 packs n NUL-terminated prefixes */
-            r = cvs_txn_text_terms_prefixed(c->txns[s], p, (size_t)(end - p), &o, put_term, &v);
-            if (r)
-                return v.rc ? v.rc : shard_fail(c, s, r);
-            ordered = o != 0;
-            pos += (size_t)(end - p) + 1;
+        if ((r = cvs_txn_word_classes(c->txns[s], tm, &wc[s])) ||
+            (r = wc[s].classes.nclasses > n ? CVS_EINVAL : CVS_OK) ||
+            (r = cvs_txn_text_class_stats(c->txns[s], &wc[s].classes, &nd, &tot, df))) {
+            rc = shard_fail(c, s, r);
+            break;
         }
+        st[0] += nd;
+        st[1] += tot;
+        st[2] += wc[s].other;
+        st[3] |= !wc[s].ordered;
+        for (size_t i = 0; i < wc[s].classes.nclasses; i++)
+            st[4 + i] += df[i];
+        if ((r = cvs_txn_text_stats(c->txns[s], tm, &nd, &tot, df))) {
+            rc = shard_fail(c, s, r);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            st[4 + n + i] += df[i];
     }
-    if (!ordered) { /* a hashed vocabulary: nothing of any shard of the rank */
-        c->mine.n = at;
-        return mb_put(&c->mine, &ordered, 1) ? CVS_ENOMEM : CVS_OK;
-    }
-    return CVS_OK;
+    free(df);
+    return rc;
 }
 
 /* A request's work on this rank, into c->mine (an int32 code first). */
@@ -751,7 +742,7 @@ static int serve(mctx *c, const req *q, const char *payload)
         }
         rc = sum_stats(c, &terms_ops, &tm, tm.n, &sum);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
-        put_bm25_hits(c, &terms_ops, &tm, &gs, k, keys, scores, &rc);
+        put_bm25_hits(c, &terms_ops, &tm, 0, &gs, k, keys, scores, &rc);
         /* The question's BM25 brings its title runs along (OP_TITLES'
          * answer), saving the pipeline a round trip. */
         for (uint32_t s = 0; s < c->nshards && !rc && q->c; s++) {
@@ -799,7 +790,7 @@ static int serve(mctx *c, const req *q, const char *payload)
         mcmd_wait(&ar);
         for (size_t j = 0; j < nq && !rc; j++) {
             cvs_text_stats gs = {sum[off[j]], sum[off[j] + 1], sum + off[j] + 2};
-            put_bm25_hits(c, &terms_ops, &tm[j], &gs, k, keys, scores, &rc);
+            put_bm25_hits(c, &terms_ops, &tm[j], 0, &gs, k, keys, scores, &rc);
         }
         free(tm);
         free(off);
@@ -823,59 +814,59 @@ static int serve(mctx *c, const req *q, const char *payload)
         free(sum);
         break;
     }
-    case OP_VOCAB: {
-        /* Deviation 17's word forms, first half: the vocabulary's terms in
-         * q->a ranges (the payload's first q->b bytes: their prefixes),
-         * and with them the BM25 statistics of the question's q->c terms
-         * (the rest), summed in one collective, which rank 0 keeps for
-         * x_text_stats (deviation 14's idf) in place of an OP_STATS. */
-        cvs_terms pre = {payload, (size_t)q->b, (size_t)q->a};
-        cvs_terms tm = {payload + q->b, (size_t)(q->len - q->b), (size_t)q->c};
-        uint64_t *sum = NULL;
-        int vrc = q->b > q->len ? CVS_EINVAL : put_vocab(c, &pre);
-        if (q->b > q->len)
-            tm = (cvs_terms){NULL, 0, 0};
-        rc = sum_stats(c, &terms_ops, &tm, tm.n, &sum);
-        rc = vrc ? vrc : rc;
-        if (!rc && g_mpi.rank == 0) {
-            free(c->sums);
-            c->sums = sum;
-            sum = NULL;
-        }
-        free(sum);
-        break;
-    }
-    case OP_CLASSES: {
-        /* Second half: BM25's q->b best over q->a classes of q->c forms
-         * (payload: each form's class, u32, then the forms), every shard
-         * scoring with the classes' df summed over all shards (a record
-         * is in one shard: the union's df is the sum of the shards'). */
-        size_t k = (size_t)q->b, nf = (size_t)q->c, ncls = (size_t)q->a;
-        uint64_t *sum = NULL;
+    case OP_FORMS: {
+        /* Deviation 17's class search for the question's q->a terms (the
+         * payload), in one round trip: every shard's classes and their
+         * statistics summed in one collective (with the question terms'
+         * own df, which rank 0 keeps for x_text_stats), then, when some
+         * shard found another form and none keeps its terms hashed, every
+         * shard's q->b best under the sums.  Reply: used (u8), then the
+         * hits as put_bm25_hits writes them. */
+        cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
+        size_t n = (size_t)q->a, k = (size_t)q->b, nst = 4 + 2 * n;
+        cvs_word_classes *wc = calloc(c->nshards, sizeof *wc);
+        uint64_t *st = calloc(nst, sizeof *st), *sum = calloc(nst, sizeof *sum);
         int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
         float *scores = malloc((k ? k : 1) * sizeof *scores);
-        uint32_t *cls = malloc((nf ? nf : 1) * sizeof *cls);
-        cvs_term_classes tc = {{NULL, 0, 0}, cls, ncls};
-        if (!keys || !scores || !cls) {
+        MPI_Request ar;
+        uint8_t used;
+        if (!wc || !st || !sum || !keys || !scores) {
+            /* the sum is a collective every rank must join */
             cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
-        if (nf * 4 <= (size_t)q->len) {
-            if (nf)
-                memcpy(cls, payload, nf * 4);
-            tc.forms = (cvs_terms){payload + nf * 4, (size_t)q->len - nf * 4, nf};
-        } else {
-            tc.nclasses = ncls = 0; /* malformed: every rank still joins the sum */
-            rc = CVS_EINVAL;
+        rc = add_forms(c, &tm, wc, st);
+        MPI_Iallreduce(st, sum, (int)nst, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
+        mcmd_wait(&ar);
+        used = !rc && !sum[3] && sum[2];
+        if (!rc && mb_put(&c->mine, &used, 1))
+            rc = CVS_ENOMEM;
+        if (!rc && used) {
+            cvs_text_stats gs = {sum[0], sum[1], sum + 4};
+            put_bm25_hits(c, &classes_ops, &wc[0].classes, sizeof *wc, &gs, k, keys, scores,
+                          &rc);
         }
-        r = sum_stats(c, &classes_ops, &tc, ncls, &sum);
-        rc = rc ? rc : r;
-        cvs_text_stats gs = {sum[0], sum[1], sum + 2};
-        put_bm25_hits(c, &classes_ops, &tc, &gs, k, keys, scores, &rc);
+        /* Rank 0 keeps the record count and the question terms' df, laid
+         * out as OP_STATS answers (stats_cached). */
+        if (!rc && g_mpi.rank == 0) {
+            uint64_t *keep = malloc((2 + n) * sizeof *keep);
+            if (!keep) {
+                rc = CVS_ENOMEM;
+            } else {
+                keep[0] = sum[0];
+                keep[1] = sum[1];
+                memcpy(keep + 2, sum + 4 + n, n * sizeof *keep);
+                free(c->sums);
+                c->sums = keep;
+            }
+        }
+        for (uint32_t s2 = 0; s2 < c->nshards; s2++)
+            cvs_word_classes_free(&wc[s2]);
+        free(wc);
+        free(st);
         free(sum);
         free(keys);
         free(scores);
-        free(cls);
         break;
     }
     case OP_VEC: {
@@ -1221,7 +1212,7 @@ static int x_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, fl
     return rc;
 }
 
-/* The terms' statistics from those OP_VOCAB brought for the question's
+/* The terms' statistics from those OP_FORMS brought for the question's
  * terms, when each of them is one of those: 1 (*ndocs, df filled), else 0. */
 static int stats_cached(const mctx *c, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
 {
@@ -1263,94 +1254,34 @@ static int x_text_stats(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint
     return CVS_OK;
 }
 
-/* Deviation 17's vocabulary ranges over all shards, in one round trip
- * (OP_VOCAB): every rank's terms in each range, their union handed to fn
- * once each; the question's term statistics come along for x_text_stats. */
-typedef struct vterm {
-    const char *s;
-    uint32_t len;
-} vterm;
-
-static int cmp_vterm(const void *a, const void *b)
-{
-    const vterm *x = a, *y = b;
-    int d = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
-    return d ? d : (x->len > y->len) - (x->len < y->len);
-}
-
-static int x_term_ranges(void *ctx, const cvs_terms *prefixes, int *ordered,
-                         int (*fn)(void *fctx, const char *term, size_t len), void *fctx)
-{
-    mctx *c = ctx;
-    mbuf pl = {0};
-    vterm *v = NULL;
-    size_t nv = 0, capv = 0, nterms = c->tvalid ? c->tn : 0;
-    int rc;
-    *ordered = 1;
-    c->svalid = 0;
-    if (mb_put(&pl, prefixes->buf, prefixes->bytes) ||
-        (nterms && mb_put(&pl, c->tterms.p, c->tterms.n)))
-        return CVS_ENOMEM;
-    req q = {OP_VOCAB, (int64_t)prefixes->n, (int64_t)prefixes->bytes, (int64_t)nterms,
-             (int64_t)pl.n};
-    rc = request(c, q, pl.p);
-    for (int rk = 0; rk < g_mpi.nranks && !rc && *ordered; rk++) {
-        rd r = reply_of(c, rk);
-        uint8_t o;
-        if (rd_get(&r, &o, 1)) {
-            rc = CVS_EFORMAT;
-            break;
-        }
-        *ordered = o != 0;
-        while (r.p < r.end && !rc) {
-            uint32_t len;
-            if (rd_get(&r, &len, 4) || (size_t)(r.end - r.p) < len)
-                rc = CVS_EFORMAT;
-            else if (!(rc = grow_arr((void **)&v, &capv, nv + 1, sizeof *v))) {
-                v[nv++] = (vterm){r.p, len};
-                r.p += len;
-            }
-        }
-    }
-    /* The union: a term of several shards is stemmed once, as one store
-     * stems each of its terms once a question. */
-    if (!rc && *ordered && nv > 1)
-        qsort(v, nv, sizeof *v, cmp_vterm);
-    for (size_t i = 0; i < nv && !rc && *ordered; i++)
-        if (!i || cmp_vterm(&v[i - 1], &v[i]))
-            rc = fn(fctx, v[i].s, v[i].len);
-    if (!rc && nterms) {
-        c->sterms.n = 0;
-        c->sn = nterms;
-        c->svalid = !mb_put(&c->sterms, c->tterms.p, c->tterms.n) && c->sums;
-    }
-    free(v);
-    free(pl.p);
-    return rc;
-}
-
 /* Deviation 17's class search over all shards, in one round trip
- * (OP_CLASSES): the classes' df summed over the shards, every shard's k
- * best under it, merged. */
-static int x_bm25_classes(void *ctx, const cvs_term_classes *tc, size_t k, int64_t *keys,
-                          float *scores)
+ * (OP_FORMS): each shard's classes in its own vocabulary, their df summed
+ * over the shards, every shard's k best under the sums, merged; the
+ * question terms' statistics come along for x_text_stats. */
+static int x_bm25_forms(void *ctx, const cvs_terms *question, size_t k, int64_t *keys,
+                        float *scores, int *used)
 {
     mctx *c = ctx;
-    mbuf pl = {0};
-    int rc;
-    if (mb_put(&pl, tc->cls, tc->forms.n * sizeof *tc->cls) ||
-        mb_put(&pl, tc->forms.buf, tc->forms.bytes))
-        rc = CVS_ENOMEM;
-    else {
-        req q = {OP_CLASSES, (int64_t)tc->nclasses, (int64_t)k, (int64_t)tc->forms.n,
-                 (int64_t)pl.n};
-        rd *rest = calloc((size_t)g_mpi.nranks, sizeof *rest);
-        rc = rest ? request(c, q, pl.p) : CVS_ENOMEM;
-        if (!rc)
-            rc = merge_hits(c, k, 1, keys, scores, rest, 0);
-        free(rest);
+    req q = {OP_FORMS, (int64_t)question->n, (int64_t)k, 0, (int64_t)question->bytes};
+    rd *rest = calloc((size_t)g_mpi.nranks, sizeof *rest);
+    uint8_t u = 0;
+    int rc = rest ? request(c, q, question->buf) : CVS_ENOMEM;
+    *used = 0;
+    c->svalid = 0;
+    for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
+        rest[rk] = reply_of(c, rk);
+        if (rd_get(&rest[rk], &u, 1))
+            rc = CVS_EFORMAT;
     }
-    free(pl.p);
+    if (!rc && u)
+        rc = merge_hits(c, k, 1, keys, scores, rest, 1);
+    if (!rc) {
+        *used = u != 0;
+        c->sterms.n = 0;
+        c->sn = question->n;
+        c->svalid = !mb_put(&c->sterms, question->buf, question->bytes) && c->sums;
+    }
+    free(rest);
     return rc;
 }
 
@@ -1941,7 +1872,7 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
         .vector = x_vector, .title_seeds = x_titles, .edges = x_edges, .record = x_record,
         .key_id = x_key_id, .cmp = x_cmp, .prefetch = x_prefetch,
         .bm25_prefetch = x_bm25_prefetch, .text_stats = x_text_stats,
-        .term_ranges = x_term_ranges, .bm25_classes = x_bm25_classes,
+        .bm25_forms = x_bm25_forms,
     };
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {

@@ -1098,8 +1098,6 @@ static int vectors_for_single(const src *s, const cvs_context_opts *o, int *mode
 typedef struct forms {
     cvs__form *f;
     size_t n, cap;
-    char **own;            /* copies of an outside source's terms, which are */
-    size_t nown, capown;   /* valid only during the call that gives them */
 } forms;
 
 /* Adds x, l to class c unless the class holds it. */
@@ -1149,7 +1147,6 @@ typedef struct form_scan {
     size_t n;
     forms *f;
     size_t other; /* forms found in the vocabulary other than the question's */
-    int copy;     /* keep a copy of each form found (an outside source's) */
 } form_scan;
 
 /* A term of a range: stemmed once, kept in the class of its stem when it
@@ -1169,120 +1166,42 @@ static int form_visit(void *ctx, const char *x, size_t l)
         l < c->len - 1 || memcmp(x, c->stem, c->len - 1))
         return CVS_OK;
     fs->other += !(l == c->q_len && !memcmp(x, c->q, l));
-    if (fs->copy) {
-        forms *f = fs->f;
-        int rc = cvs__grow((void **)&f->own, &f->capown, f->nown + 1, sizeof *f->own,
-                           "out of memory");
-        if (rc)
-            return rc;
-        if (!(f->own[f->nown] = malloc(l ? l : 1)))
-            return cvs__err(CVS_ENOMEM, "out of memory");
-        x = memcpy(f->own[f->nown++], x, l);
-    }
     return forms_add(fs->f, x, l, c->cls);
 }
 
-/* The vocabulary's terms in the n ranges (each class's stem less its last
- * byte), each handed to form_visit: one store's "terms" table, read one
- * range after another, or an outside source's term_ranges, asked for all
- * of them at once (cvstore-mpi: one round trip).  *ordered = 0 (nothing
- * read) when some store keeps its terms hashed. */
-static int src_term_ranges(const src *s, const form_class *r, size_t n, int *ordered,
-                           form_scan *fs)
-{
-    cvs_terms tm;
-    char *buf;
-    size_t bytes = 0;
-    int rc = CVS_OK;
-    *ordered = 1;
-    for (size_t i = 0; s->t && i < n && *ordered && !rc; i++)
-        rc = cvs__bm25_terms_prefixed(s->t, r[i].stem, r[i].len - 1, ordered, form_visit, fs);
-    if (s->t)
-        return rc;
-    for (size_t i = 0; i < n; i++)
-        bytes += r[i].len;
-    if (!(buf = malloc(bytes)))
-        return cvs__err(CVS_ENOMEM, "out of memory");
-    for (size_t i = 0, at = 0; i < n; at += r[i++].len) {
-        memcpy(buf + at, r[i].stem, r[i].len - 1);
-        buf[at + r[i].len - 1] = '\0';
-    }
-    tm = (cvs_terms){buf, bytes, n};
-    rc = s->x->term_ranges(s->x->ctx, &tm, ordered, form_visit, fs);
-    free(buf);
-    return rc;
-}
-
-/* BM25's k best of the classes f: one store's, or the outside source's
- * over all its records (the classes' df summed over them). */
-static int src_bm25_classes(const src *s, const forms *f, size_t k, int64_t *keys,
-                            float *scores)
-{
-    cvs_term_classes tc = {{NULL, 0, f->n}, NULL, 0};
-    char *buf = NULL;
-    uint32_t *cls = NULL;
-    size_t bytes = 0;
-    int rc;
-    if (s->t)
-        return cvs__bm25_search_classes(s->t, f->f, f->n, k, keys, scores);
-    for (size_t i = 0; i < f->n; i++) {
-        bytes += f->f[i].len + 1;
-        tc.nclasses = f->f[i].cls + 1 > tc.nclasses ? f->f[i].cls + 1 : tc.nclasses;
-    }
-    if (!(buf = malloc(bytes ? bytes : 1)) || !(cls = malloc((f->n ? f->n : 1) * sizeof *cls))) {
-        rc = cvs__err(CVS_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0, at = 0; i < f->n; at += f->f[i++].len + 1) {
-        memcpy(buf + at, f->f[i].s, f->f[i].len);
-        buf[at + f->f[i].len] = '\0';
-        cls[i] = f->f[i].cls;
-    }
-    tc.forms.buf = buf;
-    tc.forms.bytes = bytes;
-    tc.cls = cls;
-    rc = s->x->bm25_classes(s->x->ctx, &tc, k, keys, scores);
-out:
-    free(buf);
-    free(cls);
-    return rc;
-}
-
-/* Deviation 17: BM25's list of a single-hop question (qn->bk, qn->bs)
- * again, with each question term standing for the class of its forms in
- * the store's vocabulary (the terms with its Snowball stem), scored as one
- * term (cvs__bm25_search_classes).  Unchanged when no term has another
- * form in the vocabulary, for an encrypted store (hashed terms: no range
- * holds a word's forms) and for an outside source without term_ranges
- * and bm25_classes (no vocabulary to read: it keeps deviation 8's plain
- * BM25).  Classes whose ranges nest ("ca" of
+/* Deviation 17's classes of the question's terms tok in the snapshot t's
+ * vocabulary (the terms with each one's Snowball stem) into *f, each form
+ * pointing into tok or the snapshot; *ordered = 0 for an encrypted store
+ * (hashed terms: no range holds a word's forms), *other the forms found
+ * other than the question's own.  Classes whose ranges nest ("ca" of
  * "cats" holds "cab" of "cable") or coincide ("cabs", "cats": "ca") share
  * one scan of the outermost, so a vocabulary term is stemmed once a
  * question however many terms it has. */
-static int word_forms(const src *s, question *qn)
+static int word_classes(cvs_txn *t, const cvs_tokens *tok, forms *f, int *ordered,
+                        size_t *other)
 {
     struct sb_stemmer *stem = NULL;
-    forms f = {0};
     char *stems = NULL;    /* class c's stem at stems + c * STEM_BYTES */
     size_t *stem_len = NULL, ncls = 0, nscan = 0;
     form_class *scan = NULL, *by_prefix = NULL;
-    int ordered = 1, rc = CVS_OK;
+    int rc = CVS_OK;
     enum { STEM_BYTES = 2 * CVS_TOKEN_MAX };
 
-    if (!qn->has_bm25 || !qn->tok.n ||
-        (!s->t && (s->x->version < 3 || !s->x->term_ranges || !s->x->bm25_classes)))
+    *ordered = 1;
+    *other = 0;
+    if (!tok->n)
         return CVS_OK;
     if (!(stem = sb_stemmer_new("english", "UTF_8")) ||
-        !(stems = malloc(qn->tok.n * STEM_BYTES)) ||
-        !(stem_len = malloc(qn->tok.n * sizeof *stem_len)) ||
-        !(scan = malloc(qn->tok.n * sizeof *scan)) ||
-        !(by_prefix = malloc(qn->tok.n * sizeof *by_prefix))) {
+        !(stems = malloc(tok->n * STEM_BYTES)) ||
+        !(stem_len = malloc(tok->n * sizeof *stem_len)) ||
+        !(scan = malloc(tok->n * sizeof *scan)) ||
+        !(by_prefix = malloc(tok->n * sizeof *by_prefix))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
         goto out;
     }
-    for (size_t i = 0; i < qn->tok.n; i++) {
-        const char *x = qn->tok.buf + qn->tok.off[i];
-        size_t l = qn->tok.len[i], sl, c = 0, digit = 0;
+    for (size_t i = 0; i < tok->n; i++) {
+        const char *x = tok->buf + tok->off[i];
+        size_t l = tok->len[i], sl, c = 0, digit = 0;
         const sb_symbol *st = sb_stemmer_stem(stem, (const sb_symbol *)x, (int)l);
         if (!st) {
             rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
@@ -1295,7 +1214,7 @@ static int word_forms(const src *s, question *qn)
          * deviation 2). */
         while (c < ncls && !(stem_len[c] == sl && !memcmp(stems + c * STEM_BYTES, st, sl)))
             c++;
-        if ((rc = forms_add(&f, x, l, (uint32_t)c)))
+        if ((rc = forms_add(f, x, l, (uint32_t)c)))
             goto out;
         if (c < ncls)
             continue;
@@ -1318,34 +1237,126 @@ static int word_forms(const src *s, question *qn)
     memcpy(by_prefix, scan, nscan * sizeof *scan);
     qsort(scan, nscan, sizeof *scan, cmp_class_stem);
     qsort(by_prefix, nscan, sizeof *by_prefix, cmp_class_prefix);
-    form_scan fs = {stem, scan, nscan, &f, 0, !s->t};
+    form_scan fs = {stem, scan, nscan, f, 0};
     /* In byte order a range's prefix comes before every prefix it holds:
-     * each outermost range is read once (moved to the front of by_prefix). */
-    size_t nrange = 0;
-    for (size_t i = 0, j; i < nscan; i = j) {
+     * each outermost range is read once. */
+    for (size_t i = 0, j; i < nscan && *ordered; i = j) {
         const form_class *r = &by_prefix[i];
         for (j = i + 1; j < nscan && by_prefix[j].len - 1 >= r->len - 1 &&
                         !memcmp(by_prefix[j].stem, r->stem, r->len - 1);
              j++)
             ;
-        by_prefix[nrange++] = *r;
+        if ((rc = cvs__bm25_terms_prefixed(t, r->stem, r->len - 1, ordered, form_visit, &fs)))
+            goto out;
     }
-    if (nrange && (rc = src_term_ranges(s, by_prefix, nrange, &ordered, &fs)))
-        goto out;
-    if (nrange && ordered && fs.other)
-        rc = src_bm25_classes(s, &f, qn->depth, qn->bk, qn->bs);
+    *other = fs.other;
 out:
     if (stem)
         sb_stemmer_delete(stem);
-    free(f.f);
-    for (size_t i = 0; i < f.nown; i++)
-        free(f.own[i]);
-    free(f.own);
     free(stems);
     free(stem_len);
     free(scan);
     free(by_prefix);
     return rc;
+}
+
+/* Deviation 17 over an outside source (version 3, bm25_forms): BM25's
+ * list of the question's terms, each standing for its class of forms
+ * over all the source's records; the source leaves the list as it is when
+ * no term has another form or its stores are encrypted. */
+static int src_bm25_forms(const src *s, question *qn)
+{
+    cvs_terms tm;
+    int64_t *keys = malloc(qn->depth * sizeof *keys);
+    float *scores = malloc(qn->depth * sizeof *scores);
+    int used = 0, rc = CVS_OK;
+    if (!keys || !scores)
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+    cvs__tokens_terms(&qn->tok, &tm);
+    if (!rc && (rc = s->x->bm25_forms(s->x->ctx, &tm, qn->depth, keys, scores, &used)) == 0 &&
+        used) {
+        memcpy(qn->bk, keys, qn->depth * sizeof *keys);
+        memcpy(qn->bs, scores, qn->depth * sizeof *scores);
+    }
+    free(keys);
+    free(scores);
+    return rc;
+}
+
+/* Deviation 17: BM25's list of a single-hop question (qn->bk, qn->bs)
+ * again, with each question term standing for the class of its forms in
+ * the store's vocabulary (word_classes), scored as one term
+ * (cvs__bm25_search_classes).  Unchanged when no term has another form in
+ * the vocabulary, for an encrypted store, and for an outside source
+ * without bm25_forms (no vocabulary to read: it keeps deviation 8's plain
+ * BM25); a source with it answers as one store (src_bm25_forms). */
+static int word_forms(const src *s, question *qn)
+{
+    forms f = {0};
+    size_t other;
+    int ordered, rc;
+    if (!qn->has_bm25 || !qn->tok.n)
+        return CVS_OK;
+    if (!s->t)
+        return s->x->version >= 3 && s->x->bm25_forms ? src_bm25_forms(s, qn) : CVS_OK;
+    rc = word_classes(s->t, &qn->tok, &f, &ordered, &other);
+    if (!rc && ordered && other)
+        rc = cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
+    free(f.f);
+    return rc;
+}
+
+CVS_API int cvs_txn_word_classes(cvs_txn *txn, const cvs_terms *question,
+                                 cvs_word_classes *out)
+{
+    cvs_tokens tok;
+    forms f = {0};
+    char *buf = NULL;
+    uint32_t *cls = NULL;
+    size_t bytes = 0;
+    int rc;
+    if (!txn || !question || !out)
+        return cvs__err(CVS_EINVAL, "cvs_txn_word_classes: NULL argument");
+    memset(out, 0, sizeof *out);
+    if ((rc = cvs__terms_view(question, &tok)))
+        return rc;
+    if ((rc = word_classes(txn, &tok, &f, &out->ordered, &out->other)))
+        goto out;
+    for (size_t i = 0; i < f.n; i++) {
+        bytes += f.f[i].len + 1;
+        out->classes.nclasses = f.f[i].cls + 1 > out->classes.nclasses ? f.f[i].cls + 1
+                                                                         : out->classes.nclasses;
+    }
+    if (!(buf = malloc(bytes ? bytes : 1)) || !(cls = malloc((f.n ? f.n : 1) * sizeof *cls))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0, at = 0; i < f.n; at += f.f[i++].len + 1) {
+        memcpy(buf + at, f.f[i].s, f.f[i].len);
+        buf[at + f.f[i].len] = '\0';
+        cls[i] = f.f[i].cls;
+    }
+    out->classes.forms = (cvs_terms){buf, bytes, f.n};
+    out->classes.cls = cls;
+    buf = NULL;
+    cls = NULL;
+out:
+    if (rc)
+        memset(out, 0, sizeof *out);
+    free(buf);
+    free(cls);
+    free(f.f);
+    cvs__terms_view_free(&tok);
+    return rc;
+}
+
+CVS_API void cvs_word_classes_free(cvs_word_classes *wc)
+{
+    if (!wc)
+        return;
+    free((void *)wc->classes.forms.buf);
+    free((void *)wc->classes.cls);
+    memset(wc, 0, sizeof *wc);
 }
 
 /* ==== Passage-level evidence ==== */

@@ -823,16 +823,6 @@ int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_
 /* ==== Word forms across stores (the public calls cvstore-mpi's shards
  * answer with) ==== */
 
-CVS_API int cvs_txn_text_terms_prefixed(cvs_txn *txn, const char *prefix, size_t len,
-                                        int *ordered,
-                                        int (*fn)(void *ctx, const char *term, size_t len),
-                                        void *ctx)
-{
-    if (!txn || !ordered || !fn || (len && !prefix))
-        return cvs__err(CVS_EINVAL, "cvs_txn_text_terms_prefixed: NULL argument");
-    return cvs__bm25_terms_prefixed(txn, prefix, len, ordered, fn, ctx);
-}
-
 /* The snapshot's record count and total length into *ndocs, *total, and a
  * cursor on "terms" into *cur (the caller closes it); *cur NULL, the
  * counts 0, in a store without the text layer. */
