@@ -61,39 +61,36 @@
  *   6. A question that names no title (query/context.c, deviation 14)
  *      weighs its terms by their idf over all shards: the N and df of
  *      step 1, summed by the same collective (cvs_context_source.
- *      text_stats), brought by step 7's first round trip, or in one of
- *      its own (OP_STATS) when step 7 is not asked (--exact-words).
+ *      text_stats), brought by step 7's round trip, or in one of its own
+ *      (OP_STATS) when step 7 is not asked (--exact-words).
  *   7. Word forms (query/context.c, deviation 17): such a question's BM25
  *      list counts each of its terms' forms in the vocabulary, the terms
- *      with the same Snowball stem, as one term.  One store reads them
- *      from ranges of its sorted "terms" table; across shards the
- *      vocabulary is the union of the shards', and the class's df is over
- *      all records.  Two round trips, the source's term_ranges and
- *      bm25_classes (cvs_context_source version 3):
- *      a. OP_VOCAB: rank 0 sends the ranges' prefixes (the classes' stems
- *         less their last byte, as context.c computes them); every shard
- *         lists its terms in each range (cvs_txn_text_terms_prefixed) and
- *         rank 0 hands the union, each term once, to the pipeline, which
- *         stems and groups them as for one store.  The question's own
- *         terms travel along and their N and df come back summed (step 6),
- *         so the round trip replaces OP_STATS rather than adding to it.
- *      b. OP_CLASSES, only when some term has another form: every shard
- *         counts, per class, its records holding any of the class's forms
- *         (cvs_txn_text_class_stats); a record is in one shard, so the sum
- *         over shards, which an MPI_Allreduce takes with N and the total
- *         length, is the union's df in one store; every shard then ranks
- *         its records with those sums (cvs_txn_text_search_classes) and
- *         rank 0 keeps the k best, as in step 1.  The scores are one
- *         store's: a record's tf and length are its own, and idf and
- *         avgdl are the sums'.
- *      Shards whose stores are encrypted keep their terms as keyed
- *      hashes: they answer a. with "not ordered" and nothing else, and the
- *      question keeps its exact forms, as one encrypted store does.  The
- *      ranges carry terms rather than forms: the stemmer is the
- *      pipeline's (query/context.c), which the shards, clients of the
- *      public header, do not hold; a range is a stem's share of the
- *      vocabulary (some hundred terms at most on these sets), small
- *      beside the pool's records.
+ *      with the same Snowball stem, as one term: tf summed over the forms,
+ *      df the records holding any.  Over shards the vocabulary is the
+ *      union of the shards', yet each shard can find the classes in its
+ *      own (cvs_txn_word_classes, the library's rule): a form that no
+ *      record of a shard holds adds nothing to that shard's scores, and a
+ *      record is in one shard, so the sum over shards of the records
+ *      holding a class's local forms is the union's df in one store.  So
+ *      one round trip (OP_FORMS, the source's bm25_forms, cvs_context_
+ *      source version 3): every shard finds its classes and counts per
+ *      class its records holding any form (cvs_txn_text_class_stats); one
+ *      MPI_Allreduce sums those with N, the total length, the forms found
+ *      beyond the question's own, whether a shard keeps its terms hashed,
+ *      and the question terms' own df (step 6, so the statistics' round
+ *      trip is saved and the forms cost none); when some shard found
+ *      another form and none is hashed, every shard ranks its records
+ *      with the sums (cvs_txn_text_search_classes) and rank 0 keeps the k
+ *      best, as in step 1.  The scores are one store's: a record's tf and
+ *      length are its own, idf and avgdl the sums'.  The class numbers
+ *      agree because each shard numbers the question's distinct stems in
+ *      question order, as context.c does.  This rather than the
+ *      vocabulary's ranges sent to rank 0 to be stemmed there: that costs
+ *      one more round trip, and a stem's share of every shard's vocabulary
+ *      on the wire.
+ *      Shards whose stores are encrypted keep their terms as keyed hashes
+ *      in no order a word's forms share: they say so in the sum, and the
+ *      question keeps its exact forms, as one encrypted store does.
  *
  * A record's key in the pipeline is global: its key in its shard times the
  * shard count, plus the shard.  Every answer carries the record's id too,
@@ -119,10 +116,10 @@
  *      the title runs, vector search, per hop the beam's links, backlinks
  *      and vectors and then its kNN rows, the links into another rank's
  *      shards, the first hop's bridge queries together and their hits'
- *      records, the pool's records; a question that names no title asks,
- *      besides, for its terms' statistics and forms and its classes'
- *      BM25, steps 6 and 7: at most one round trip more than with
- *      --exact-words), each a broadcast and a gather that
+ *      records, the pool's records; a question that names no title walks
+ *      no hop and asks instead for its terms' statistics, in the round
+ *      trip of its word forms' class search, steps 6 and 7), each a
+ *      broadcast and a gather that
  *      the ranks wait for by polling with sleeps (mcmd_wait) rather than
  *      spinning: on a machine with fewer free cores than ranks, every
  *      round trip waits for the scheduler, and latency, not work, sets the

@@ -514,14 +514,13 @@
  *      and the index itself stay on exact forms; deviation 14's sentence
  *      shares too.  An encrypted store keeps exact forms (its terms are
  *      keyed hashes: no range holds a word's forms).  An outside source
- *      answers the ranges, all of them in one call, with the terms of all
- *      its records (term_ranges; cvstore-mpi: the union of its shards',
- *      in one round trip), stemmed and grouped here as one store's, and
- *      the class search with each class's df over all its records
- *      (bm25_classes; the sum of the shards': a record is in one shard),
- *      so its lists are one store's; a source without those callbacks
- *      (cvs_context_source before version 3), or whose stores are
- *      encrypted, keeps exact forms.
+ *      answers the class search itself (bm25_forms, cvs_context_source
+ *      version 3): cvstore-mpi's shards each find the classes in their own
+ *      vocabulary by this rule (cvs_txn_word_classes: a form no record of
+ *      a shard holds adds nothing to its scores) and score with each
+ *      class's df summed over the shards (a record is in one shard), so
+ *      its lists are one store's; a source without bm25_forms, or whose
+ *      stores are encrypted, keeps exact forms.
  *      Chosen on half A by deviation 16's rule, fixed before measuring
  *      (the SQuAD half clean loses at no budget and gains at one; HotpotQA
  *      and MuSiQue, clean and redundant, lose at most one question at any
