@@ -567,71 +567,35 @@ static int put_backlinks(mctx *c, uint32_t s, int64_t g, const char *id, uint32_
     return rc;
 }
 
-/* One store's BM25 statistics for a query (a term list, or classes of
- * terms: cvs_txn_text_stats, cvs_txn_text_class_stats), and its k best
- * under statistics given (cvs_txn_text_search_terms, _classes). */
-typedef struct query_ops {
-    int (*stats)(cvs_txn *t, const void *q, uint64_t *nd, uint64_t *tot, uint64_t *df);
-    int (*search)(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k, int64_t *keys,
-                  float *scores);
-} query_ops;
-
-static int terms_stats(cvs_txn *t, const void *q, uint64_t *nd, uint64_t *tot, uint64_t *df)
-{
-    return cvs_txn_text_stats(t, q, nd, tot, df);
-}
-
-static int terms_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
-                        int64_t *keys, float *scores)
-{
-    return cvs_txn_text_search_terms(t, q, st, k, keys, scores);
-}
-
-static int classes_stats(cvs_txn *t, const void *q, uint64_t *nd, uint64_t *tot, uint64_t *df)
-{
-    return cvs_txn_text_class_stats(t, q, nd, tot, df);
-}
-
-static int classes_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
-                          int64_t *keys, float *scores)
-{
-    return cvs_txn_text_search_classes(t, q, st, k, keys, scores);
-}
-
-static const query_ops terms_ops = {terms_stats, terms_search};
-static const query_ops classes_ops = {classes_stats, classes_search};
-
-/* Adds this rank's shards' BM25 statistics for the query q (n terms or
- * classes) into st: the record count, the total length, then each term's
- * or class's document frequency (df: scratch of n). */
-static int add_stats(const mctx *c, const query_ops *ops, const void *q, size_t n, uint64_t *st,
-                     uint64_t *df)
+/* Adds this rank's shards' BM25 statistics for the terms tm into st: the
+ * record count, the total length, then each term's document frequency
+ * (df: scratch of tm->n). */
+static int add_stats(const mctx *c, const cvs_terms *tm, uint64_t *st, uint64_t *df)
 {
     for (uint32_t s = 0; s < c->nshards; s++) {
         uint64_t nd, tot;
         int r;
         if (!c->txns[s])
             continue;
-        if ((r = ops->stats(c->txns[s], q, &nd, &tot, df)))
+        if ((r = cvs_txn_text_stats(c->txns[s], tm, &nd, &tot, df)))
             return shard_fail(c, s, r);
         st[0] += nd;
         st[1] += tot;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < tm->n; i++)
             st[2 + i] += df[i];
     }
     return CVS_OK;
 }
 
-/* The BM25 statistics of the query q (n terms or classes) summed over
- * every rank's shards (record count, total length, each df: 2 + n words,
- * into *sum, which the caller frees).  A collective: every rank calls it
- * with the same n and joins the sum even when its own shards failed (the
- * error is returned after); a rank that cannot allocate the few hundred
- * bytes cannot join, so it aborts the job.  A record is in one shard, so
- * the sum of the shards' document frequencies is one store's. */
-static int sum_stats(const mctx *c, const query_ops *ops, const void *q, size_t n,
-                     uint64_t **sum)
+/* The BM25 statistics of the terms tm summed over every rank's shards
+ * (record count, total length, each term's document frequency: 2 + tm->n
+ * words, into *sum, which the caller frees).  A collective: every rank
+ * calls it with the same tm->n and joins the sum even when its own shards
+ * failed (the error is returned after); a rank that cannot allocate the
+ * few hundred bytes cannot join, so it aborts the job. */
+static int sum_stats(const mctx *c, const cvs_terms *tm, uint64_t **sum)
 {
+    size_t n = tm->n;
     uint64_t *st = calloc(2 + n, sizeof *st), *df = calloc(n ? n : 1, sizeof *df);
     MPI_Request ar;
     int rc;
@@ -640,7 +604,7 @@ static int sum_stats(const mctx *c, const query_ops *ops, const void *q, size_t 
         cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
         MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
     }
-    rc = add_stats(c, ops, q, n, st, df);
+    rc = add_stats(c, tm, st, df);
     MPI_Iallreduce(st, *sum, (int)(2 + n), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
     mcmd_wait(&ar);
     free(st);
@@ -648,11 +612,28 @@ static int sum_stats(const mctx *c, const query_ops *ops, const void *q, size_t 
     return rc;
 }
 
+/* One store's k best for a query (a term list, or classes of terms)
+ * under statistics given: cvs_txn_text_search_terms, _classes. */
+typedef int (*search_fn)(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                         int64_t *keys, float *scores);
+
+static int terms_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                        int64_t *keys, float *scores)
+{
+    return cvs_txn_text_search_terms(t, q, st, k, keys, scores);
+}
+
+static int classes_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                          int64_t *keys, float *scores)
+{
+    return cvs_txn_text_search_classes(t, q, st, k, keys, scores);
+}
+
 /* Each of this rank's shards' k best for the query q (shard s's at q + s *
  * stride bytes: stride 0, the same for every shard) under the summed
  * statistics gs, into c->mine: their count (u32; written even when *rc
  * already holds an error, then 0), then the hits.  Errors into *rc. */
-static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, size_t stride,
+static void put_bm25_hits(mctx *c, search_fn search, const void *q, size_t stride,
                           const cvs_text_stats *gs, size_t k, int64_t *keys, float *scores,
                           int *rc)
 {
@@ -664,7 +645,7 @@ static void put_bm25_hits(mctx *c, const query_ops *ops, const void *q, size_t s
     for (uint32_t s = 0; s < c->nshards && !*rc; s++) {
         if (!c->txns[s])
             continue;
-        if ((r = ops->search(c->txns[s], (const char *)q + s * stride, gs, k, keys, scores))) {
+        if ((r = search(c->txns[s], (const char *)q + s * stride, gs, k, keys, scores))) {
             *rc = shard_fail(c, s, r);
             break;
         }
@@ -737,9 +718,9 @@ static int serve(mctx *c, const req *q, const char *payload)
             cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
-        rc = sum_stats(c, &terms_ops, &tm, tm.n, &sum);
+        rc = sum_stats(c, &tm, &sum);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
-        put_bm25_hits(c, &terms_ops, &tm, 0, &gs, k, keys, scores, &rc);
+        put_bm25_hits(c, terms_search, &tm, 0, &gs, k, keys, scores, &rc);
         /* The question's BM25 brings its title runs along (OP_TITLES'
          * answer), saving the pipeline a round trip. */
         for (uint32_t s = 0; s < c->nshards && !rc && q->c; s++) {
@@ -781,13 +762,13 @@ static int serve(mctx *c, const req *q, const char *payload)
             MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
         }
         for (size_t j = 0; j < nq && !rc; j++)
-            rc = add_stats(c, &terms_ops, &tm[j], tm[j].n, st + off[j], df);
+            rc = add_stats(c, &tm[j], st + off[j], df);
         MPI_Request ar;
         MPI_Iallreduce(st, sum, (int)tot, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
         mcmd_wait(&ar);
         for (size_t j = 0; j < nq && !rc; j++) {
             cvs_text_stats gs = {sum[off[j]], sum[off[j] + 1], sum + off[j] + 2};
-            put_bm25_hits(c, &terms_ops, &tm[j], 0, &gs, k, keys, scores, &rc);
+            put_bm25_hits(c, terms_search, &tm[j], 0, &gs, k, keys, scores, &rc);
         }
         free(tm);
         free(off);
@@ -805,7 +786,7 @@ static int serve(mctx *c, const req *q, const char *payload)
         cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
         size_t n = (size_t)q->a;
         uint64_t *sum = NULL;
-        rc = sum_stats(c, &terms_ops, &tm, n, &sum);
+        rc = sum_stats(c, &tm, &sum);
         if (!rc && g_mpi.rank == 0 && mb_put(&c->mine, sum, (2 + n) * sizeof *sum))
             rc = CVS_ENOMEM;
         free(sum);
@@ -840,7 +821,7 @@ static int serve(mctx *c, const req *q, const char *payload)
             rc = CVS_ENOMEM;
         if (!rc && used) {
             cvs_text_stats gs = {sum[0], sum[1], sum + 4};
-            put_bm25_hits(c, &classes_ops, &wc[0].classes, sizeof *wc, &gs, k, keys, scores,
+            put_bm25_hits(c, classes_search, &wc[0].classes, sizeof *wc, &gs, k, keys, scores,
                           &rc);
         }
         /* Rank 0 keeps the record count and the question terms' df, laid
