@@ -49,7 +49,11 @@
  *      the records holding any form.  The forms come from the sorted
  *      "terms" table, one cursor range per prefix
  *      (cvs__bm25_terms_prefixed); an encrypted store's terms are keyed
- *      hashes in no useful order, and it says so.
+ *      hashes in no useful order, and it says so.  Like a term query, a
+ *      class query takes its statistics from outside
+ *      (cvs_txn_text_class_stats summed over stores that share no record,
+ *      then cvs_txn_text_search_classes): cvstore-mpi's shards score a
+ *      question's classes as one store holding all of them would.
  */
 #include <math.h>
 #include <stdlib.h>
