@@ -80,7 +80,7 @@ static const char usage[] =
     "      --exact-words       a question that names no title is ranked by its\n"
     "                          words as written, not also their other forms in\n"
     "                          the store (\"invented\" finding \"invention\"), as\n"
-    "                          cvstore-mpi ranks it\n"
+    "                          an encrypted store ranks it\n"
     "      --json              JSON output\n"
     CLI_KEY_FILE_HELP
     "  -h, --help              show this help\n";

@@ -1589,6 +1589,54 @@ CVS_API int cvs_txn_text_search_terms(cvs_txn *txn, const cvs_terms *terms,
                                       const cvs_text_stats *st, size_t k, int64_t *keys,
                                       float *scores) CVS_WUR;
 
+/* Word forms over several stores (query/context.c deviation 17: a
+ * single-hop question's terms each stand for the class of their forms,
+ * the terms of the vocabulary with the same Snowball stem).  A record is
+ * in one store, so each store may find the classes in its own vocabulary:
+ * a form no record of the store holds adds nothing to its scores, and the
+ * sum over stores of each class's df (cvs_txn_text_class_stats) is the df
+ * in one store holding them all. */
+/* Classes of terms: forms.n forms (tokenized as BM25's terms are), form i
+ * of class cls[i] (below nclasses; no form twice in one class, else
+ * CVS_EINVAL).  A class scores as one term of an index that kept its forms
+ * as one: its tf in a record the sum of its forms' tfs, its df the records
+ * holding any form.  Arrays are the caller's. */
+typedef struct cvs_term_classes {
+    cvs_terms forms;
+    const uint32_t *cls;
+    size_t nclasses;
+} cvs_term_classes;
+/* The snapshot's *ndocs, *total and df[c] (caller-owned, room for
+ * nclasses): the records of the snapshot holding any form of class c.
+ * Summed over stores that share no record, they are the statistics of one
+ * store holding all of them. */
+CVS_API int cvs_txn_text_class_stats(cvs_txn *txn, const cvs_term_classes *classes,
+                                     uint64_t *ndocs, uint64_t *total, uint64_t *df) CVS_WUR;
+/* BM25 top-k over the classes, keys best first, padded with -1 (scores with
+ * NaN), scored with the statistics st (st->df[c] per class; NULL: the
+ * snapshot's own), as cvs_txn_text_search_terms scores terms. */
+CVS_API int cvs_txn_text_search_classes(cvs_txn *txn, const cvs_term_classes *classes,
+                                        const cvs_text_stats *st, size_t k, int64_t *keys,
+                                        float *scores) CVS_WUR;
+/* The classes of the question's terms (question: as BM25 reads them,
+ * cvs_context_source hands them out so) in the snapshot's vocabulary, as
+ * cvs_txn_context finds them: class c is the c-th distinct stem among the
+ * terms, its forms the question's terms of that stem and the snapshot's
+ * terms with it.  out->ordered = 0 for an encrypted store (its terms are
+ * keyed hashes: no form is found, and the question keeps its exact forms);
+ * out->other counts the forms found other than the question's own (none:
+ * the class search ranks as plain BM25 does, and one store skips it).
+ * out's arrays are the library's until cvs_word_classes_free (which
+ * accepts NULL and a zeroed struct). */
+typedef struct cvs_word_classes {
+    cvs_term_classes classes;
+    int ordered;
+    size_t other;
+} cvs_word_classes;
+CVS_API int cvs_txn_word_classes(cvs_txn *txn, const cvs_terms *question,
+                                 cvs_word_classes *out) CVS_WUR;
+CVS_API void cvs_word_classes_free(cvs_word_classes *wc);
+
 /* One edge of the graph, resolved to an internal key.  type is a static
  * string: "mentions", "link" (any other explicit link), "linked-by" (a
  * link followed backwards), "knn" or "bridge". */
@@ -1645,7 +1693,7 @@ CVS_API int cvs_title_runs_resolve(const cvs_title_run *runs, size_t nruns, size
                                    int64_t *keys, size_t *n) CVS_WUR;
 CVS_API int cvs_txn_titles_known(cvs_txn *txn, int *known) CVS_WUR;
 
-#define CVS_CONTEXT_SOURCE_VERSION 2 /* 1: a source without text_stats */
+#define CVS_CONTEXT_SOURCE_VERSION 3 /* 1: without text_stats; 2: without bm25_forms */
 
 /* Where a context set's pipeline reads from.  Keys are the source's own
  * (e.g. a shard number folded into each store's key); every callback
@@ -1702,6 +1750,19 @@ typedef struct cvs_context_source {
      * weighs alike there, and single-hop rankings may differ from one
      * store's (query/context.c, deviation 14). */
     int (*text_stats)(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df);
+    /* Optional, version 3 on: a single-hop question's BM25 list with its
+     * words' other forms (query/context.c, deviation 17), as one store
+     * holding every record ranks it: the k best of the question's terms,
+     * each standing for its class of forms in the vocabulary of all
+     * records (cvs_txn_word_classes; each class's df over all records:
+     * cvs_txn_text_class_stats summed, cvs_txn_text_search_classes with
+     * the sums), padded with -1 / NaN, and *used = 1; *used = 0 (keys and
+     * scores unread) when no term has another form anywhere, or when a
+     * store keeps its terms hashed (encrypted): the question then keeps
+     * the bm25 slot's list.  NULL (or an older source): exact forms, and
+     * single-hop rankings may differ from one store's. */
+    int (*bm25_forms)(void *ctx, const cvs_terms *question, size_t k, int64_t *keys,
+                      float *scores, int *used);
 } cvs_context_source;
 
 #define CVS_PREFETCH_RECORDS 0x1u   /* record (with its vector) */

@@ -60,8 +60,37 @@
  *      are fetched from their owners in one round trip.
  *   6. A question that names no title (query/context.c, deviation 14)
  *      weighs its terms by their idf over all shards: the N and df of
- *      step 1, summed by the same collective, in one more round trip
- *      (OP_STATS, cvs_context_source.text_stats).
+ *      step 1, summed by the same collective (cvs_context_source.
+ *      text_stats), brought by step 7's round trip, or in one of its own
+ *      (OP_STATS) when step 7 is not asked (--exact-words).
+ *   7. Word forms (query/context.c, deviation 17): such a question's BM25
+ *      list counts each of its terms' forms in the vocabulary, the terms
+ *      with the same Snowball stem, as one term: tf summed over the forms,
+ *      df the records holding any.  Over shards the vocabulary is the
+ *      union of the shards', yet each shard can find the classes in its
+ *      own (cvs_txn_word_classes, the library's rule): a form that no
+ *      record of a shard holds adds nothing to that shard's scores, and a
+ *      record is in one shard, so the sum over shards of the records
+ *      holding a class's local forms is the union's df in one store.  So
+ *      one round trip (OP_FORMS, the source's bm25_forms, cvs_context_
+ *      source version 3): every shard finds its classes and counts per
+ *      class its records holding any form (cvs_txn_text_class_stats); one
+ *      MPI_Allreduce sums those with N, the total length, the forms found
+ *      beyond the question's own, whether a shard keeps its terms hashed,
+ *      and the question terms' own df (step 6, so the statistics' round
+ *      trip is saved and the forms cost none); when some shard found
+ *      another form and none is hashed, every shard ranks its records
+ *      with the sums (cvs_txn_text_search_classes) and rank 0 keeps the k
+ *      best, as in step 1.  The scores are one store's: a record's tf and
+ *      length are its own, idf and avgdl the sums'.  The class numbers
+ *      agree because each shard numbers the question's distinct stems in
+ *      question order, as context.c does.  This rather than the
+ *      vocabulary's ranges sent to rank 0 to be stemmed there: that costs
+ *      one more round trip, and a stem's share of every shard's vocabulary
+ *      on the wire.
+ *      Shards whose stores are encrypted keep their terms as keyed hashes
+ *      in no order a word's forms share: they say so in the sum, and the
+ *      question keeps its exact forms, as one encrypted store does.
  *
  * A record's key in the pipeline is global: its key in its shard times the
  * shard count, plus the shard.  Every answer carries the record's id too,
@@ -87,7 +116,10 @@
  *      the title runs, vector search, per hop the beam's links, backlinks
  *      and vectors and then its kNN rows, the links into another rank's
  *      shards, the first hop's bridge queries together and their hits'
- *      records, the pool's records), each a broadcast and a gather that
+ *      records, the pool's records; a question that names no title walks
+ *      no hop and asks instead for its terms' statistics, in the round
+ *      trip of its word forms' class search, steps 6 and 7), each a
+ *      broadcast and a gather that
  *      the ranks wait for by polling with sleeps (mcmd_wait) rather than
  *      spinning: on a machine with fewer free cores than ranks, every
  *      round trip waits for the scheduler, and latency, not work, sets the
@@ -114,9 +146,10 @@ static const char usage[] =
     "A context set for each question of FILE.jsonl (one {\"id\", \"text\"} object a\n"
     "line) over all shards, one JSON line per question in file order, as\n"
     "`cvstore context --queries` prints them.  BM25 scores with the statistics\n"
-    "of all shards together; the seeds, the walk (links and backlinks followed\n"
-    "into any shard, kNN edges found over all shards) and the selection are one\n"
-    "store's.  The options are those of `cvstore context` (--unit passage only).\n"
+    "of all shards together (a word's other forms found in the vocabulary of\n"
+    "all shards); the seeds, the walk (links and backlinks followed into any\n"
+    "shard, kNN edges found over all shards) and the selection are one store's.\n"
+    "The options are those of `cvstore context` (--unit passage only).\n"
     "\n"
     "Options:\n"
     "      --queries FILE      the questions, JSONL (required)\n"
@@ -131,11 +164,13 @@ static const char usage[] =
     "      --unit passage      whole records (the only unit across shards)\n"
     "      --no-links          do not follow links\n"
     "      --no-knn            do not follow kNN edges\n"
-    "      --exact-words       always so here: the shards rank a question's\n"
-    "                          words as written (`cvstore context --exact-words`)\n"
+    "      --exact-words       a question that names no title is ranked by its\n"
+    "                          words as written, not also their other forms in\n"
+    "                          the shards' vocabulary\n"
     "      --json              JSON output (always, as with `cvstore context --queries`)\n"
     "      --timing            print on stderr the batch's time at rank 0 (start-up\n"
-    "                          left out), the ranks' CPU time and the round trips\n"
+    "                          left out), the ranks' CPU time, the round trips and\n"
+    "                          the bytes of their replies\n"
     "  -h, --help              show this help\n";
 
 /* CPU seconds of this process (all its threads). */
@@ -148,7 +183,10 @@ static double cpu_now(void)
 
 /* ==== Requests ==== */
 
-enum { OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE, OP_STATS };
+enum {
+    OP_END = 0, OP_BM25, OP_VEC, OP_TITLES, OP_FETCH, OP_BM25N, OP_KNN, OP_RESOLVE, OP_STATS,
+    OP_FORMS
+};
 
 /* The K of the kNN graph the walk follows: what `cvstore import` builds in
  * one store (cvs_knn_opts.k = 0), each record's exact K nearest, found here
@@ -335,6 +373,7 @@ typedef struct mctx {
     int *sizes, *displs;
     kmap km;                   /* rank 0: the question's keys */
     uint64_t requests;         /* rank 0: round trips so far */
+    uint64_t gathered;         /* rank 0: bytes of the replies gathered so far */
     /* Rank 0: the question's title runs, fetched with its BM25 query
      * (x_bm25): for the terms tterms (tn of them), each rank's runs at
      * truns + toff[rank], tlen[rank] bytes. */
@@ -352,6 +391,14 @@ typedef struct mctx {
         float *scores;
     } *bq;
     size_t nbq, capbq;
+    /* Rank 0: the BM25 statistics of the question's terms (sterms, sn of
+     * them: the record count, the total length, each term's df), summed
+     * over all shards by the round trip of the word forms' class search
+     * (x_bm25_forms), for x_text_stats. */
+    int svalid;
+    size_t sn;
+    mbuf sterms;
+    uint64_t *sums;
 } mctx;
 
 static int64_t gkey(const mctx *c, uint32_t shard, int64_t local)
@@ -565,11 +612,30 @@ static int sum_stats(const mctx *c, const cvs_terms *tm, uint64_t **sum)
     return rc;
 }
 
-/* Each of this rank's shards' k best for the terms tm under the summed
+/* One store's k best for a query (a term list, or classes of terms)
+ * under statistics given: cvs_txn_text_search_terms, _classes. */
+typedef int (*search_fn)(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                         int64_t *keys, float *scores);
+
+static int terms_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                        int64_t *keys, float *scores)
+{
+    return cvs_txn_text_search_terms(t, q, st, k, keys, scores);
+}
+
+static int classes_search(cvs_txn *t, const void *q, const cvs_text_stats *st, size_t k,
+                          int64_t *keys, float *scores)
+{
+    return cvs_txn_text_search_classes(t, q, st, k, keys, scores);
+}
+
+/* Each of this rank's shards' k best for the query q (shard s's at q + s *
+ * stride bytes: stride 0, the same for every shard) under the summed
  * statistics gs, into c->mine: their count (u32; written even when *rc
  * already holds an error, then 0), then the hits.  Errors into *rc. */
-static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs, size_t k,
-                          int64_t *keys, float *scores, int *rc)
+static void put_bm25_hits(mctx *c, search_fn search, const void *q, size_t stride,
+                          const cvs_text_stats *gs, size_t k, int64_t *keys, float *scores,
+                          int *rc)
 {
     uint32_t nhits = 0;
     size_t at = c->mine.n;
@@ -579,7 +645,7 @@ static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs
     for (uint32_t s = 0; s < c->nshards && !*rc; s++) {
         if (!c->txns[s])
             continue;
-        if ((r = cvs_txn_text_search_terms(c->txns[s], tm, gs, k, keys, scores))) {
+        if ((r = search(c->txns[s], (const char *)q + s * stride, gs, k, keys, scores))) {
             *rc = shard_fail(c, s, r);
             break;
         }
@@ -589,6 +655,46 @@ static void put_bm25_hits(mctx *c, const cvs_terms *tm, const cvs_text_stats *gs
     }
     if (!*rc)
         memcpy(c->mine.p + at, &nhits, 4);
+}
+
+/* Deviation 17's word forms on this rank: each shard's classes of the
+ * question's terms tm in its own vocabulary (into wc[s]; a form no record
+ * of the shard holds adds nothing to its scores), and into st, summed
+ * over the shards: the record count, the total length, the forms found
+ * other than the question's, whether a shard's terms are hashed, each
+ * class's df (n words: a class number is below the question's term count
+ * n), then each question term's df (n words, for deviation 14's idf). */
+static int add_forms(const mctx *c, const cvs_terms *tm, cvs_word_classes *wc, uint64_t *st)
+{
+    size_t n = tm->n;
+    uint64_t *df = calloc(n ? n : 1, sizeof *df);
+    int rc = df ? CVS_OK : CVS_ENOMEM;
+    for (uint32_t s = 0; s < c->nshards && !rc; s++) {
+        uint64_t nd, tot;
+        int r;
+        if (!c->txns[s])
+            continue;
+        if ((r = cvs_txn_word_classes(c->txns[s], tm, &wc[s])) ||
+            (r = wc[s].classes.nclasses > n ? CVS_EINVAL : CVS_OK) ||
+            (r = cvs_txn_text_class_stats(c->txns[s], &wc[s].classes, &nd, &tot, df))) {
+            rc = shard_fail(c, s, r);
+            break;
+        }
+        st[0] += nd;
+        st[1] += tot;
+        st[2] += wc[s].other;
+        st[3] |= !wc[s].ordered;
+        for (size_t i = 0; i < wc[s].classes.nclasses; i++)
+            st[4 + i] += df[i];
+        if ((r = cvs_txn_text_stats(c->txns[s], tm, &nd, &tot, df))) {
+            rc = shard_fail(c, s, r);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            st[4 + n + i] += df[i];
+    }
+    free(df);
+    return rc;
 }
 
 /* A request's work on this rank, into c->mine (an int32 code first). */
@@ -614,7 +720,7 @@ static int serve(mctx *c, const req *q, const char *payload)
         }
         rc = sum_stats(c, &tm, &sum);
         cvs_text_stats gs = {sum[0], sum[1], sum + 2};
-        put_bm25_hits(c, &tm, &gs, k, keys, scores, &rc);
+        put_bm25_hits(c, terms_search, &tm, 0, &gs, k, keys, scores, &rc);
         /* The question's BM25 brings its title runs along (OP_TITLES'
          * answer), saving the pipeline a round trip. */
         for (uint32_t s = 0; s < c->nshards && !rc && q->c; s++) {
@@ -662,7 +768,7 @@ static int serve(mctx *c, const req *q, const char *payload)
         mcmd_wait(&ar);
         for (size_t j = 0; j < nq && !rc; j++) {
             cvs_text_stats gs = {sum[off[j]], sum[off[j] + 1], sum + off[j] + 2};
-            put_bm25_hits(c, &tm[j], &gs, k, keys, scores, &rc);
+            put_bm25_hits(c, terms_search, &tm[j], 0, &gs, k, keys, scores, &rc);
         }
         free(tm);
         free(off);
@@ -684,6 +790,61 @@ static int serve(mctx *c, const req *q, const char *payload)
         if (!rc && g_mpi.rank == 0 && mb_put(&c->mine, sum, (2 + n) * sizeof *sum))
             rc = CVS_ENOMEM;
         free(sum);
+        break;
+    }
+    case OP_FORMS: {
+        /* Deviation 17's class search for the question's q->a terms (the
+         * payload), in one round trip: every shard's classes and their
+         * statistics summed in one collective (with the question terms'
+         * own df, which rank 0 keeps for x_text_stats), then, when some
+         * shard found another form and none keeps its terms hashed, every
+         * shard's q->b best under the sums.  Reply: used (u8), then the
+         * hits as put_bm25_hits writes them. */
+        cvs_terms tm = {payload, (size_t)q->len, (size_t)q->a};
+        size_t n = (size_t)q->a, k = (size_t)q->b, nst = 4 + 2 * n;
+        cvs_word_classes *wc = calloc(c->nshards, sizeof *wc);
+        uint64_t *st = calloc(nst, sizeof *st), *sum = calloc(nst, sizeof *sum);
+        int64_t *keys = malloc((k ? k : 1) * sizeof *keys);
+        float *scores = malloc((k ? k : 1) * sizeof *scores);
+        MPI_Request ar;
+        uint8_t used;
+        if (!wc || !st || !sum || !keys || !scores) {
+            /* the sum is a collective every rank must join */
+            cli_err(c->cmd, "rank %d: out of memory", g_mpi.rank);
+            MPI_Abort(MPI_COMM_WORLD, CLI_EFAIL);
+        }
+        rc = add_forms(c, &tm, wc, st);
+        MPI_Iallreduce(st, sum, (int)nst, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &ar);
+        mcmd_wait(&ar);
+        used = !rc && !sum[3] && sum[2];
+        if (!rc && mb_put(&c->mine, &used, 1))
+            rc = CVS_ENOMEM;
+        if (!rc && used) {
+            cvs_text_stats gs = {sum[0], sum[1], sum + 4};
+            put_bm25_hits(c, classes_search, &wc[0].classes, sizeof *wc, &gs, k, keys, scores,
+                          &rc);
+        }
+        /* Rank 0 keeps the record count and the question terms' df, laid
+         * out as OP_STATS answers (stats_cached). */
+        if (!rc && g_mpi.rank == 0) {
+            uint64_t *keep = malloc((2 + n) * sizeof *keep);
+            if (!keep) {
+                rc = CVS_ENOMEM;
+            } else {
+                keep[0] = sum[0];
+                keep[1] = sum[1];
+                memcpy(keep + 2, sum + 4 + n, n * sizeof *keep);
+                free(c->sums);
+                c->sums = keep;
+            }
+        }
+        for (uint32_t s2 = 0; s2 < c->nshards; s2++)
+            cvs_word_classes_free(&wc[s2]);
+        free(wc);
+        free(st);
+        free(sum);
+        free(keys);
+        free(scores);
         break;
     }
     case OP_VEC: {
@@ -828,6 +989,7 @@ static int gather(mctx *c)
             c->displs[r] = total;
             total += c->sizes[r];
         }
+        c->gathered += (uint64_t)total;
         char *p = realloc(c->all, total ? (size_t)total : 1);
         if (!p)
             return CVS_ENOMEM; /* cannot happen at these sizes; the gather below still runs */
@@ -1028,23 +1190,77 @@ static int x_bm25(void *ctx, const cvs_terms *terms, size_t k, int64_t *keys, fl
     return rc;
 }
 
+/* The terms' statistics from those OP_FORMS brought for the question's
+ * terms, when each of them is one of those: 1 (*ndocs, df filled), else 0. */
+static int stats_cached(const mctx *c, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
+{
+    const char *t = terms->buf;
+    if (!c->svalid || !c->sums)
+        return 0;
+    for (size_t i = 0; i < terms->n; i++, t += strlen(t) + 1) {
+        const char *u = c->sterms.p;
+        size_t j = 0;
+        while (j < c->sn && strcmp(u, t))
+            u += strlen(u) + 1, j++;
+        if (j == c->sn)
+            return 0;
+        df[i] = c->sums[2 + j];
+    }
+    *ndocs = c->sums[0];
+    return 1;
+}
+
 /* The terms' BM25 statistics over all shards (cvs_context_source.
  * text_stats): the sums OP_STATS computes, from rank 0's own reply. */
 static int x_text_stats(void *ctx, const cvs_terms *terms, uint64_t *ndocs, uint64_t *df)
 {
     mctx *c = ctx;
     req q = {OP_STATS, (int64_t)terms->n, 0, 0, (int64_t)terms->bytes};
-    int rc = request(c, q, terms->buf);
-    rd r = reply_of(c, 0);
+    rd r;
     uint64_t total;
-    if (rc)
+    int rc;
+    if (stats_cached(c, terms, ndocs, df))
+        return CVS_OK;
+    if ((rc = request(c, q, terms->buf)))
         return rc;
+    r = reply_of(c, 0);
     if (rd_get(&r, ndocs, 8) || rd_get(&r, &total, 8))
         return CVS_EFORMAT;
     for (size_t i = 0; i < terms->n; i++)
         if (rd_get(&r, &df[i], 8))
             return CVS_EFORMAT;
     return CVS_OK;
+}
+
+/* Deviation 17's class search over all shards, in one round trip
+ * (OP_FORMS): each shard's classes in its own vocabulary, their df summed
+ * over the shards, every shard's k best under the sums, merged; the
+ * question terms' statistics come along for x_text_stats. */
+static int x_bm25_forms(void *ctx, const cvs_terms *question, size_t k, int64_t *keys,
+                        float *scores, int *used)
+{
+    mctx *c = ctx;
+    req q = {OP_FORMS, (int64_t)question->n, (int64_t)k, 0, (int64_t)question->bytes};
+    rd *rest = calloc((size_t)g_mpi.nranks, sizeof *rest);
+    uint8_t u = 0;
+    int rc = rest ? request(c, q, question->buf) : CVS_ENOMEM;
+    *used = 0;
+    c->svalid = 0;
+    for (int rk = 0; rk < g_mpi.nranks && !rc; rk++) {
+        rest[rk] = reply_of(c, rk);
+        if (rd_get(&rest[rk], &u, 1))
+            rc = CVS_EFORMAT;
+    }
+    if (!rc && u)
+        rc = merge_hits(c, k, 1, keys, scores, rest, 1);
+    if (!rc) {
+        *used = u != 0;
+        c->sterms.n = 0;
+        c->sn = question->n;
+        c->svalid = !mb_put(&c->sterms, question->buf, question->bytes) && c->sums;
+    }
+    free(rest);
+    return rc;
 }
 
 static int x_vector(void *ctx, const float *v, size_t k, unsigned flags, int64_t *keys,
@@ -1634,11 +1850,13 @@ static int answer_all(mctx *c, const qlist *ql, const cvs_context_opts *o, uint6
         .vector = x_vector, .title_seeds = x_titles, .edges = x_edges, .record = x_record,
         .key_id = x_key_id, .cmp = x_cmp, .prefetch = x_prefetch,
         .bm25_prefetch = x_bm25_prefetch, .text_stats = x_text_stats,
+        .bm25_forms = x_bm25_forms,
     };
     int rc = CLI_OK;
     for (size_t i = 0; i < ql->n && rc == CLI_OK; i++) {
         cvs_context_result r = {0};
         c->tvalid = 0;
+        c->svalid = 0;
         c->nbq = 0;
         c->titles_next = o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR;
         /* A question of no words is a hole in the file, as `cvstore context`
@@ -1810,9 +2028,9 @@ int mpi_cmd_context(int argc, char **argv)
         if (g_mpi.rank == 0)
             fprintf(stderr, "%s: %zu questions in %.3f s on %d ranks (%.2f ms a question); "
                     "CPU %.3f s at rank 0, %.3f s the most of a rank, %.3f s in all; "
-                    "%llu round trips\n", cmd, ql.n, wall, g_mpi.nranks,
+                    "%llu round trips, %.1f KB of replies\n", cmd, ql.n, wall, g_mpi.nranks,
                     ql.n ? wall * 1e3 / (double)ql.n : 0.0, cpu, cmax, csum,
-                    (unsigned long long)c.requests);
+                    (unsigned long long)c.requests, (double)c.gathered / 1024.0);
     }
     rc = mcmd_agree(rc);
 out:
@@ -1834,6 +2052,8 @@ out:
     free(c.tlen);
     free(c.tterms.p);
     free(c.truns.p);
+    free(c.sterms.p);
+    free(c.sums);
     for (size_t j = 0; j < c.capbq; j++) {
         free(c.bq[j].terms.p);
         free(c.bq[j].keys);

@@ -589,10 +589,14 @@
  *      baselines, the bm25 strategy, the walking route, the bridge queries
  *      and the index itself stay on exact forms; deviation 14's sentence
  *      shares too.  An encrypted store keeps exact forms (its terms are
- *      keyed hashes: no range holds a word's forms), and so does an
- *      outside source (cvstore-mpi: its callbacks give no vocabulary to
- *      read; it keeps deviation 8's plain BM25, so its single-hop lists
- *      differ from one plain store's).
+ *      keyed hashes: no range holds a word's forms).  An outside source
+ *      answers the class search itself (bm25_forms, cvs_context_source
+ *      version 3): cvstore-mpi's shards each find the classes in their own
+ *      vocabulary by this rule (cvs_txn_word_classes: a form no record of
+ *      a shard holds adds nothing to its scores) and score with each
+ *      class's df summed over the shards (a record is in one shard), so
+ *      its lists are one store's; a source without bm25_forms, or whose
+ *      stores are encrypted, keeps exact forms.
  *      Chosen on half A by deviation 16's rule, fixed before measuring
  *      (the SQuAD half clean loses at no budget and gains at one; HotpotQA
  *      and MuSiQue, clean and redundant, lose at most one question at any
@@ -1337,39 +1341,39 @@ static int form_visit(void *ctx, const char *x, size_t l)
     return forms_add(fs->f, x, l, c->cls);
 }
 
-/* Deviation 17: BM25's list of a single-hop question (qn->bk, qn->bs)
- * again, with each question term standing for the class of its forms in
- * the store's vocabulary (the terms with its Snowball stem), scored as one
- * term (cvs__bm25_search_classes).  Unchanged when no term has another
- * form in the vocabulary, for an encrypted store (hashed terms: no range
- * holds a word's forms) and for an outside source (no vocabulary to read:
- * it keeps deviation 8's plain BM25).  Classes whose ranges nest ("ca" of
+/* Deviation 17's classes of the question's terms tok in the snapshot t's
+ * vocabulary (the terms with each one's Snowball stem) into *f, each form
+ * pointing into tok or the snapshot; *ordered = 0 for an encrypted store
+ * (hashed terms: no range holds a word's forms), *other the forms found
+ * other than the question's own.  Classes whose ranges nest ("ca" of
  * "cats" holds "cab" of "cable") or coincide ("cabs", "cats": "ca") share
  * one scan of the outermost, so a vocabulary term is stemmed once a
  * question however many terms it has. */
-static int word_forms(const src *s, question *qn)
+static int word_classes(cvs_txn *t, const cvs_tokens *tok, forms *f, int *ordered,
+                        size_t *other)
 {
     struct sb_stemmer *stem = NULL;
-    forms f = {0};
     char *stems = NULL;    /* class c's stem at stems + c * STEM_BYTES */
     size_t *stem_len = NULL, ncls = 0, nscan = 0;
     form_class *scan = NULL, *by_prefix = NULL;
-    int ordered = 1, rc = CVS_OK;
+    int rc = CVS_OK;
     enum { STEM_BYTES = 2 * CVS_TOKEN_MAX };
 
-    if (!s->t || !qn->has_bm25 || !qn->tok.n)
+    *ordered = 1;
+    *other = 0;
+    if (!tok->n)
         return CVS_OK;
     if (!(stem = sb_stemmer_new("english", "UTF_8")) ||
-        !(stems = malloc(qn->tok.n * STEM_BYTES)) ||
-        !(stem_len = malloc(qn->tok.n * sizeof *stem_len)) ||
-        !(scan = malloc(qn->tok.n * sizeof *scan)) ||
-        !(by_prefix = malloc(qn->tok.n * sizeof *by_prefix))) {
+        !(stems = malloc(tok->n * STEM_BYTES)) ||
+        !(stem_len = malloc(tok->n * sizeof *stem_len)) ||
+        !(scan = malloc(tok->n * sizeof *scan)) ||
+        !(by_prefix = malloc(tok->n * sizeof *by_prefix))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
         goto out;
     }
-    for (size_t i = 0; i < qn->tok.n; i++) {
-        const char *x = qn->tok.buf + qn->tok.off[i];
-        size_t l = qn->tok.len[i], sl, c = 0, digit = 0;
+    for (size_t i = 0; i < tok->n; i++) {
+        const char *x = tok->buf + tok->off[i];
+        size_t l = tok->len[i], sl, c = 0, digit = 0;
         const sb_symbol *st = sb_stemmer_stem(stem, (const sb_symbol *)x, (int)l);
         if (!st) {
             rc = cvs__err(CVS_ENOMEM, "out of memory (stemmer)");
@@ -1382,7 +1386,7 @@ static int word_forms(const src *s, question *qn)
          * deviation 2). */
         while (c < ncls && !(stem_len[c] == sl && !memcmp(stems + c * STEM_BYTES, st, sl)))
             c++;
-        if ((rc = forms_add(&f, x, l, (uint32_t)c)))
+        if ((rc = forms_add(f, x, l, (uint32_t)c)))
             goto out;
         if (c < ncls)
             continue;
@@ -1405,30 +1409,126 @@ static int word_forms(const src *s, question *qn)
     memcpy(by_prefix, scan, nscan * sizeof *scan);
     qsort(scan, nscan, sizeof *scan, cmp_class_stem);
     qsort(by_prefix, nscan, sizeof *by_prefix, cmp_class_prefix);
-    form_scan fs = {stem, scan, nscan, &f, 0};
+    form_scan fs = {stem, scan, nscan, f, 0};
     /* In byte order a range's prefix comes before every prefix it holds:
      * each outermost range is read once. */
-    for (size_t i = 0, j; i < nscan && ordered; i = j) {
+    for (size_t i = 0, j; i < nscan && *ordered; i = j) {
         const form_class *r = &by_prefix[i];
         for (j = i + 1; j < nscan && by_prefix[j].len - 1 >= r->len - 1 &&
                         !memcmp(by_prefix[j].stem, r->stem, r->len - 1);
              j++)
             ;
-        if ((rc = cvs__bm25_terms_prefixed(s->t, r->stem, r->len - 1, &ordered, form_visit,
-                                           &fs)))
+        if ((rc = cvs__bm25_terms_prefixed(t, r->stem, r->len - 1, ordered, form_visit, &fs)))
             goto out;
     }
-    if (ordered && fs.other)
-        rc = cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
+    *other = fs.other;
 out:
     if (stem)
         sb_stemmer_delete(stem);
-    free(f.f);
     free(stems);
     free(stem_len);
     free(scan);
     free(by_prefix);
     return rc;
+}
+
+/* Deviation 17 over an outside source (version 3, bm25_forms): BM25's
+ * list of the question's terms, each standing for its class of forms
+ * over all the source's records; the source leaves the list as it is when
+ * no term has another form or its stores are encrypted. */
+static int src_bm25_forms(const src *s, question *qn)
+{
+    cvs_terms tm;
+    int64_t *keys = malloc(qn->depth * sizeof *keys);
+    float *scores = malloc(qn->depth * sizeof *scores);
+    int used = 0, rc = CVS_OK;
+    if (!keys || !scores)
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+    cvs__tokens_terms(&qn->tok, &tm);
+    if (!rc && (rc = s->x->bm25_forms(s->x->ctx, &tm, qn->depth, keys, scores, &used)) == 0 &&
+        used) {
+        memcpy(qn->bk, keys, qn->depth * sizeof *keys);
+        memcpy(qn->bs, scores, qn->depth * sizeof *scores);
+    }
+    free(keys);
+    free(scores);
+    return rc;
+}
+
+/* Deviation 17: BM25's list of a single-hop question (qn->bk, qn->bs)
+ * again, with each question term standing for the class of its forms in
+ * the store's vocabulary (word_classes), scored as one term
+ * (cvs__bm25_search_classes).  Unchanged when no term has another form in
+ * the vocabulary, for an encrypted store, and for an outside source
+ * without bm25_forms (no vocabulary to read: it keeps deviation 8's plain
+ * BM25); a source with it answers as one store (src_bm25_forms). */
+static int word_forms(const src *s, question *qn)
+{
+    forms f = {0};
+    size_t other;
+    int ordered, rc;
+    if (!qn->has_bm25 || !qn->tok.n)
+        return CVS_OK;
+    if (!s->t)
+        return s->x->version >= 3 && s->x->bm25_forms ? src_bm25_forms(s, qn) : CVS_OK;
+    rc = word_classes(s->t, &qn->tok, &f, &ordered, &other);
+    if (!rc && ordered && other)
+        rc = cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
+    free(f.f);
+    return rc;
+}
+
+CVS_API int cvs_txn_word_classes(cvs_txn *txn, const cvs_terms *question,
+                                 cvs_word_classes *out)
+{
+    cvs_tokens tok;
+    forms f = {0};
+    char *buf = NULL;
+    uint32_t *cls = NULL;
+    size_t bytes = 0;
+    int rc;
+    if (!txn || !question || !out)
+        return cvs__err(CVS_EINVAL, "cvs_txn_word_classes: NULL argument");
+    memset(out, 0, sizeof *out);
+    if ((rc = cvs__terms_view(question, &tok)))
+        return rc;
+    if ((rc = word_classes(txn, &tok, &f, &out->ordered, &out->other)))
+        goto out;
+    for (size_t i = 0; i < f.n; i++) {
+        bytes += f.f[i].len + 1;
+        out->classes.nclasses = f.f[i].cls + 1 > out->classes.nclasses ? f.f[i].cls + 1
+                                                                         : out->classes.nclasses;
+    }
+    if (!(buf = malloc(bytes ? bytes : 1)) || !(cls = malloc((f.n ? f.n : 1) * sizeof *cls))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0, at = 0; i < f.n; at += f.f[i++].len + 1) {
+        memcpy(buf + at, f.f[i].s, f.f[i].len);
+        buf[at + f.f[i].len] = '\0';
+        cls[i] = f.f[i].cls;
+    }
+    out->classes.forms = (cvs_terms){buf, bytes, f.n};
+    out->classes.cls = cls;
+    buf = NULL;
+    cls = NULL;
+out:
+    if (rc)
+        memset(out, 0, sizeof *out);
+    free(buf);
+    free(cls);
+    free(f.f);
+    cvs__terms_view_free(&tok);
+    return rc;
+}
+
+CVS_API void cvs_word_classes_free(cvs_word_classes *wc)
+{
+    if (!wc)
+        return;
+    free((void *)wc->classes.forms.buf);
+    free((void *)wc->classes.cls);
+    memset(wc, 0, sizeof *wc);
 }
 
 /* ==== Passage-level evidence ==== */

@@ -11,6 +11,10 @@
 #     the walk crossing shards over mention links, backlinks and kNN edges:
 #     the same lines (the import links mentions against the titles of all
 #     shards; kNN edges are found over all shards); check clean;
+#   - the same passages in 4 shards, word forms (a single-hop question's
+#     words standing for their forms in all shards' vocabulary) and
+#     --exact-words: one store's lines each, in as many round trips;
+#     encrypted shards (made by hand): exact forms, as one encrypted store;
 #   - the same passages in 1 shard on 2 ranks, every option at its default
 #     (one shard's graph is one store's): the same lines;
 #   - generated records whose mention links all stay inside their shard,
@@ -99,10 +103,10 @@ python3 "$(dirname "$0")/fake_glove.py" "$T/glove" "$T/linked.jsonl" "$DATA/pass
 [ -s "$T/glove/glove100.words" ] || { echo "FAIL: generating the data" >&2; exit 1; }
 export CVSTORE_GLOVE_DIR="$T/glove"
 
-# one NAME FILE: one store holding FILE; sharded NAME SHARDS FILE: the same
+# one NAME FILE [INIT OPTIONS]: one store holding FILE; sharded NAME SHARDS FILE: the same
 # records in SHARDS shards, made by cvstore-mpi init --embedder and import.
 one() {
-  "$CVS" init "$T/$1" --embedder glove >/dev/null || fail "$1: init"
+  "$CVS" init "$T/$1" --embedder glove "${@:3}" >/dev/null || fail "$1: init"
   "$CVS" import "$T/$1" "$2" >/dev/null 2>&1 || fail "$1: import"
 }
 sharded() {
@@ -111,12 +115,12 @@ sharded() {
   run 2 import "$T/$1" "$3" >"$T/out" 2>&1 || fail "$1: import: $(cat "$T/out")"
 }
 # same LABEL STORE SHARDED QUERIES NPS [OPTIONS...]: cvstore context on STORE
-# (--unit passage, the one unit across shards)
-# and cvstore-mpi context on SHARDED at each rank count of NPS print the
-# same lines.
+# (--unit passage, the one unit across shards) and cvstore-mpi context on
+# SHARDED at each rank count of NPS, both with OPTIONS, print the same
+# lines.
 same() {
   local label="$1" store="$2" sh="$3" qf="$4" nps="$5"; shift 5
-  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage --exact-words "$@" | nums > "$T/$label-one.json" \
+  "$CVS" context "$T/$store" --queries "$qf" --json --unit passage "$@" | nums > "$T/$label-one.json" \
     || fail "$label: cvstore context"
   [ "$(wc -l < "$T/$label-one.json")" -eq "$(grep -c . "$qf")" ] \
     || fail "$label: one store: not one line per question"
@@ -146,6 +150,57 @@ same hotpot-topk hp hp4 "$DATA/questions.jsonl" "2" --no-links --no-knn --strate
 # has no kNN graph of its own and most neighbours live in another shard.
 same hotpot-knn hp hp4 "$DATA/questions.jsonl" "1 2 4" --no-links
 grep -q '"type":"knn"' "$T/hotpot-knn-one.json" || fail "hotpot-knn: no kNN edge was taken"
+
+# Word forms (query/context.c deviation 17): a question that names no title
+# goes by BM25 with each of its words standing for the class of its forms
+# in the vocabulary of all shards (each shard's classes found in its own
+# vocabulary, the classes' df summed over the shards).  The premise: on these questions one store's lines with forms
+# differ from its lines with exact forms, so a shard that kept exact forms
+# would differ from one store.  With --exact-words on both sides the lines
+# are one store's too.
+same hotpot-forms hp hp4 "$DATA/questions.jsonl" "2 4" --no-links --no-knn
+same hotpot-exact hp hp4 "$DATA/questions.jsonl" "2 4" --no-links --no-knn --exact-words
+cmp -s "$T/hotpot-forms-one.json" "$T/hotpot-exact-one.json" \
+  && fail "hotpot-forms: premise: word forms change no line of one store's"
+run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --no-links --no-knn --timing \
+  >/dev/null 2>"$T/err-forms" || fail "hotpot-forms: --timing: $(cat "$T/err-forms")"
+run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --no-links --no-knn --timing \
+  --exact-words >/dev/null 2>"$T/err-exact" || fail "hotpot-exact: --timing: $(cat "$T/err-exact")"
+trips() { perl -ne 'print $1 if /(\d+) round trips/' "$1"; }
+# The forms cost no round trip: their class search brings along the idf
+# statistics (deviation 14) that a question without them asks for alone.
+tf="$(trips "$T/err-forms")"; te="$(trips "$T/err-exact")"
+[ -n "$tf" ] && [ "$tf" = "$te" ] \
+  || fail "hotpot-forms: $tf round trips with forms, $te without"
+
+# Encrypted shards keep their BM25 terms as keyed hashes, in no order a
+# word's forms share: they say so, and the question keeps its exact forms,
+# as one encrypted store does (its lines are one plain store's with
+# --exact-words).  The shards are made by hand (cvstore-mpi init makes
+# plain ones): hp4's manifest, each shard an encrypted store holding the
+# records its id hashes to; each is linked alone, so links are off.
+export CVSTORE_PASSPHRASE='shard secret'
+mkdir -p "$T/ehp4" && cp "$T/hp4/cvstore-shards.json" "$T/ehp4/"
+python3 - "$DATA/passages.jsonl" "$T/ehp4" <<'PY'
+import json, sys
+def fnv(s):
+    h = 14695981039346656037
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+out = [open("%s/part%d.jsonl" % (sys.argv[2], s), "w") for s in range(4)]
+for line in open(sys.argv[1]):
+    out[fnv(json.loads(line)["id"]) % 4].write(line)
+PY
+for s in 0 1 2 3; do
+  "$CVS" init "$T/ehp4/shard-000$s" --embedder glove --encrypt >/dev/null || fail "ehp4: init shard $s"
+  "$CVS" import "$T/ehp4/shard-000$s" "$T/ehp4/part$s.jsonl" >/dev/null 2>&1 || fail "ehp4: import shard $s"
+done
+one ehp "$DATA/passages.jsonl" --encrypt
+same hotpot-crypt ehp ehp4 "$DATA/questions.jsonl" "2" --no-links --no-knn
+cmp -s "$T/hotpot-crypt-one.json" "$T/hotpot-exact-one.json" \
+  || fail "hotpot-crypt: encrypted shards do not rank by exact forms: $(diff "$T/hotpot-crypt-one.json" "$T/hotpot-exact-one.json" | head -c 600)"
+unset CVSTORE_PASSPHRASE
 
 # Every option at its default on 4 and on 2 shards: the walk takes mention
 # links and kNN edges from records of one shard to records of another

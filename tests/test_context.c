@@ -2656,6 +2656,90 @@ Test(context, source_passage_evidence_weighs_by_the_sources_idf, .init = setup,
     cvs_txn_end(os.t);
 }
 
+/* Deviation 17 over a source: the word forms a store finds in its
+ * vocabulary, a source (version 3) finds through bm25_forms, here
+ * answered as each of cvstore-mpi's shards answers it, with the public
+ * cvs_txn_word_classes, cvs_txn_text_class_stats and
+ * cvs_txn_text_search_classes: the same set as the store's, the passage
+ * saying "invention" first.  A version 2 table, a source whose vocabulary
+ * is hashed (encrypted shards: not used) and exact_words keep exact forms:
+ * "repeat" first. */
+typedef struct forms_src {
+    one_src os;
+    int hashed;                /* answer as encrypted shards do */
+    size_t calls;
+} forms_src;
+
+static int fs_bm25_forms(void *ctx, const cvs_terms *question, size_t k, int64_t *keys,
+                         float *scores, int *used)
+{
+    forms_src *s = ctx;
+    cvs_word_classes wc;
+    uint64_t df[64];
+    cvs_text_stats st = {0, 0, df};
+    int rc;
+    s->calls++;
+    *used = 0;
+    if ((rc = cvs_txn_word_classes(s->os.t, question, &wc)))
+        return rc;
+    cr_assert(wc.ordered);
+    cr_assert_leq(wc.classes.nclasses, question->n);
+    if (!s->hashed && wc.other &&
+        !(rc = cvs_txn_text_class_stats(s->os.t, &wc.classes, &st.ndocs, &st.total, df)) &&
+        !(rc = cvs_txn_text_search_classes(s->os.t, &wc.classes, &st, k, keys, scores)))
+        *used = 1;
+    cvs_word_classes_free(&wc);
+    return rc;
+}
+
+Test(context, source_word_forms_are_the_stores, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Who invented the telephone?";
+    forms_src fs = {0};
+    cvs_context_source src = {
+        .version = CVS_CONTEXT_SOURCE_VERSION, .ctx = &fs, .dim = DIM,
+        .metric = CVS_METRIC_COSINE, .bm25 = os_bm25, .vector = os_vector,
+        .title_seeds = os_titles, .edges = os_edges, .record = os_record,
+        .key_id = os_key_id, .text_stats = os_text_stats, .bm25_forms = fs_bm25_forms};
+    cvs_context_opts o;
+    cvs_context_result a, b;
+    float v[DIM];
+    put_telephones();
+    cr_assert_eq(cvs_txn_begin(db, &fs.os.t), 0);
+    cr_assert_eq(cvs_txn_titles_known(fs.os.t, &src.titles_known), 0);
+    src.text_docs = 6;
+    cvs_context_opts_init(&o);
+    o.budget = 20; /* one passage */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_context(fs.os.t, &o, q, 0, v, &a), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_context_source_run(&src, &o, q, 0, v, &b), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(a.n, 1);
+    cr_assert_str_eq(a.items[0].id, "form");
+    assert_same_result(&a, &b, "forms");
+    cr_assert_eq(fs.calls, 1, "one call a question, not %zu", fs.calls);
+    cvs_context_result_free(&a);
+    cvs_context_result_free(&b);
+
+    /* Exact forms: a version 2 table (its new slot unread), a hashed
+     * vocabulary, exact_words. */
+    for (int c = 0; c < 3; c++) {
+        fs.calls = 0;
+        src.version = c == 0 ? 2 : CVS_CONTEXT_SOURCE_VERSION;
+        fs.hashed = c == 1;
+        o.exact_words = c == 2;
+        cr_assert_eq(cvs_context_source_run(&src, &o, q, 0, v, &b), 0, "%s", cvs_errmsg(db));
+        cr_assert_eq(b.n, 1);
+        cr_assert_str_eq(b.items[0].id, "repeat", "case %d: %s", c, b.items[0].id);
+        cr_assert_eq(fs.calls, c == 1, "case %d: %zu calls of bm25_forms", c, fs.calls);
+        cvs_context_result_free(&b);
+    }
+    /* The store with exact_words: the same set. */
+    cr_assert_eq(cvs_txn_context(fs.os.t, &o, q, 0, v, &a), 0, "%s", cvs_errmsg(db));
+    cr_assert_str_eq(a.items[0].id, "repeat");
+    cvs_context_result_free(&a);
+    cvs_txn_end(fs.os.t);
+}
+
 /* BM25 with statistics from outside: the store's own give its scores;
  * others (a collection twice as large, the term twice as frequent) give
  * other scores, as one store holding both halves would. */

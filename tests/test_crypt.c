@@ -184,6 +184,16 @@ Test(crypt, bm25_terms_have_no_order_to_scan)
     cr_assert_eq(cvs__bm25_terms_prefixed(t, "zebra", 5, &ordered, count_term, &n), 0);
     cr_assert_not(ordered);
     cr_assert_eq(n, 0);
+    /* The public call a shard answers with (cvstore-mpi) says the same:
+     * the question's own forms only. */
+    cvs_terms q = {"zebras\0zebra7", 14, 2};
+    cvs_word_classes wc;
+    cr_assert_eq(cvs_txn_word_classes(t, &q, &wc), 0, "%s", cvs_errmsg(db));
+    cr_assert_not(wc.ordered);
+    cr_assert_eq(wc.other, 0);
+    cr_assert_eq(wc.classes.forms.n, 2);
+    cr_assert_eq(wc.classes.nclasses, 2);
+    cvs_word_classes_free(&wc);
     cr_assert_eq(cvs_txn_text_search(t, "zebra7", 6, 2, keys, sc), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(keys[0], key_of("secret-id-7"));
     cvs_txn_end(t);

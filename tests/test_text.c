@@ -370,6 +370,162 @@ Test(bm25, word_form_classes_score_as_one_term)
     cr_assert_geq(pk[2], 0); /* d1, d2 and d3 */
 }
 
+/* The public calls a store answers word forms across stores with
+ * (cvstore-mpi's shards): the classes of a question's terms in the
+ * store's vocabulary (cvs_txn_word_classes), their df (the records
+ * holding any form: d2 holds two forms of one class, and counts once),
+ * and the class search with statistics handed in.  The records split over
+ * two stores, each finding the classes in its own vocabulary and scoring
+ * with the sums of both stores' statistics, give one store's keys and
+ * scores, bit for bit. */
+typedef struct id_score {
+    char id[8];
+    float score;
+} id_score;
+
+static int cmp_id_score(const void *a, const void *b)
+{
+    const id_score *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static const char forms_q[] = "invented\0telephone";
+
+/* The store d's classes of forms_q into *wc, and its statistics added to
+ * sum (N, total, each class's df). */
+static void word_classes_add(cvs_db *d, cvs_word_classes *wc, uint64_t *sum)
+{
+    cvs_terms q = {forms_q, sizeof forms_q, 2};
+    cvs_txn *t;
+    uint64_t nd, tot, df[2];
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    cr_assert_eq(cvs_txn_word_classes(t, &q, wc), 0, "%s", cvs_errmsg(d));
+    cr_assert(wc->ordered);
+    cr_assert_eq(wc->classes.nclasses, 2);
+    cr_assert_eq(cvs_txn_text_class_stats(t, &wc->classes, &nd, &tot, df), 0, "%s",
+                 cvs_errmsg(d));
+    cvs_txn_end(t);
+    sum[0] += nd;
+    sum[1] += tot;
+    sum[2] += df[0];
+    sum[3] += df[1];
+}
+
+/* The class search of tc over the store d with statistics st, its hits
+ * appended to out[*n] by id. */
+static void class_hits(cvs_db *d, const cvs_term_classes *tc, const cvs_text_stats *st,
+                       id_score *out, size_t *n)
+{
+    cvs_txn *t;
+    int64_t k[8];
+    float sc[8];
+    cr_assert_eq(cvs_txn_begin(d, &t), 0);
+    cr_assert_eq(cvs_txn_text_search_classes(t, tc, st, 8, k, sc), 0, "%s", cvs_errmsg(d));
+    for (size_t i = 0; i < 8 && k[i] >= 0; i++) {
+        const char *id;
+        size_t len;
+        cr_assert_eq(cvs_key_id(t, k[i], &id, &len), 0);
+        snprintf(out[*n].id, sizeof out[*n].id, "%.*s", (int)len, id);
+        out[(*n)++].score = sc[i];
+    }
+    cvs_txn_end(t);
+}
+
+Test(bm25, word_form_classes_over_two_stores_score_as_one)
+{
+    static const char fbuf[] = "invention\0invented\0telephone";
+    static const uint32_t cls[] = {0, 0, 1};
+    cvs_term_classes tc = {{fbuf, sizeof fbuf, 3}, cls, 2};
+    cvs__form forms[3] = {{"invention", 9, 0}, {"invented", 8, 0}, {"telephone", 9, 1}};
+    cvs_create_opts co = {4, CVS_METRIC_L2, CVS_RAW_F32};
+    cvs_word_classes wc, wa, wb;
+    char *dir2 = NULL, *dir3 = NULL;
+    cvs_db *one, *a = NULL, *b = NULL;
+    uint64_t whole[4] = {0}, split[4] = {0};
+    id_score h1[16], h2[16];
+    size_t n1 = 0, n2 = 0;
+    int64_t ik[8], pk[8];
+    float is[8], ps[8];
+    cvs_txn *t;
+
+    mkstore(4, CVS_METRIC_L2);
+    put_forms("invention", "invented");
+    put("d5", NULL, "inventory of the inventors");
+    one = db;
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    /* With no statistics given, the public search is the internal one. */
+    cr_assert_eq(cvs__bm25_search_classes(t, forms, 3, 8, ik, is), 0);
+    cr_assert_eq(cvs_txn_text_search_classes(t, &tc, NULL, 8, pk, ps), 0, "%s", cvs_errmsg(db));
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(ik[i], pk[i], "rank %d", i);
+        cr_assert(ik[i] < 0 || is[i] == ps[i], "rank %d: %g, %g", i, is[i], ps[i]);
+    }
+    /* Bad classes: refused, naming the form. */
+    uint32_t over[] = {0, 2, 1};
+    cvs_term_classes bad = {{fbuf, sizeof fbuf, 3}, over, 2};
+    cr_assert_eq(cvs_txn_text_search_classes(t, &bad, NULL, 8, pk, ps), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "invented"), "%s", cvs_errmsg(db));
+    static const char twice[] = "invention\0invention";
+    cvs_term_classes dup = {{twice, sizeof twice, 2}, cls, 2};
+    cr_assert_eq(cvs_txn_text_search_classes(t, &dup, NULL, 8, pk, ps), CVS_EINVAL);
+    cvs_txn_end(t);
+    /* The question's classes: "invented" finds "invention" (not
+     * "inventors", "inventory": other stems), "telephone" itself. */
+    word_classes_add(db, &wc, whole);
+    cr_assert_eq(wc.other, 1);
+    cr_assert_eq(wc.classes.forms.n, 3);
+    cr_assert_eq(wc.classes.forms.bytes, sizeof fbuf);
+    for (size_t i = 0, at = 0; i < 3; at += strlen(wc.classes.forms.buf + at) + 1, i++) {
+        const char *f = wc.classes.forms.buf + at;
+        cr_assert_eq(wc.classes.cls[i], strcmp(f, "telephone") ? 0u : 1u, "%s", f);
+        cr_assert(!strcmp(f, "invented") || !strcmp(f, "invention") || !strcmp(f, "telephone"),
+                  "%s", f);
+    }
+    cr_assert_eq(whole[0], 5);
+    cr_assert_eq(whole[2], 2, "the class's df is its union's: d1 and d2, not %llu",
+                 (unsigned long long)whole[2]);
+    cr_assert_eq(whole[3], 2);
+    cvs_text_stats ws = {whole[0], whole[1], whole + 2};
+    class_hits(db, &wc.classes, &ws, h1, &n1);
+    cr_assert_eq(n1, 3, "d1, d2, d3");
+
+    /* The same records in two stores, each with its own classes. */
+    tu_store_create(&co, NULL, &dir2, &a);
+    tu_store_create(&co, NULL, &dir3, &b);
+    db = a;
+    put("d1", NULL, "the invention of the telephone");
+    put("d5", NULL, "inventory of the inventors");
+    db = b;
+    put("d2", NULL, "bakers invented bread and invention cakes");
+    put("d3", NULL, "a telephone line to the quarry");
+    put("d4", NULL, "granite by rail");
+    db = one;
+    word_classes_add(a, &wa, split);
+    word_classes_add(b, &wb, split);
+    cr_assert_eq(memcmp(whole, split, sizeof whole), 0, "summed statistics differ");
+    cvs_text_stats ss = {split[0], split[1], split + 2};
+    class_hits(a, &wa.classes, &ss, h2, &n2);
+    class_hits(b, &wb.classes, &ss, h2, &n2);
+    qsort(h2, n2, sizeof *h2, cmp_id_score);
+    cr_assert_eq(n2, n1);
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_str_eq(h1[i].id, h2[i].id, "rank %zu", i);
+        cr_assert_eq(h1[i].score, h2[i].score, "rank %zu: %g, %g", i, h1[i].score, h2[i].score);
+    }
+    /* Each store alone (its own statistics) scores otherwise. */
+    n2 = 0;
+    class_hits(b, &wb.classes, NULL, h2, &n2);
+    cr_assert_neq(h2[0].score, h1[0].score);
+    cvs_word_classes_free(&wc);
+    cvs_word_classes_free(&wa);
+    cvs_word_classes_free(&wb);
+    cvs_word_classes_free(NULL);
+    tu_store_remove(&dir2, &a);
+    tu_store_remove(&dir3, &b);
+}
+
 Test(bm25, titles_round_trip_and_are_indexed)
 {
     cvs_txn *t;

@@ -49,7 +49,11 @@
  *      the records holding any form.  The forms come from the sorted
  *      "terms" table, one cursor range per prefix
  *      (cvs__bm25_terms_prefixed); an encrypted store's terms are keyed
- *      hashes in no useful order, and it says so.
+ *      hashes in no useful order, and it says so.  Like a term query, a
+ *      class query takes its statistics from outside
+ *      (cvs_txn_text_class_stats summed over stores that share no record,
+ *      then cvs_txn_text_search_classes): cvstore-mpi's shards score a
+ *      question's classes as one store holding all of them would.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -718,8 +722,46 @@ static int cmp_posting_key(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_t k,
-                             int64_t *keys, float *scores)
+/* The postings of class c's forms (n of them, cur a cursor on "terms")
+ * merged by record into fp, their tf summed: fp->n is then the class's df
+ * in the snapshot. */
+static int class_postings(cvs_db *db, MDB_cursor *cur, const cvs__form *forms, size_t n,
+                          uint32_t c, form_postings *fp)
+{
+    size_t df = 0;
+    int rc;
+    fp->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val tk = {forms[i].len, (void *)forms[i].s}, tv;
+        size_t fdf;
+        if (forms[i].cls != c)
+            continue;
+        if ((rc = term_seek(db, cur, &tk, &tv, &fdf)))
+            return rc;
+        if (fdf && (rc = term_postings(db, cur, &tk, &tv, collect_posting, fp)))
+            return rc;
+    }
+    /* A record holds each form once: its postings of one class, side by
+     * side once sorted, sum to the class's tf in it.  (A class with no
+     * posting before any other has one has fp->p NULL, which qsort may not
+     * be given even for no element.) */
+    if (fp->n)
+        qsort(fp->p, fp->n, sizeof *fp->p, cmp_posting_key);
+    for (size_t i = 0, j; i < fp->n; i = j) {
+        for (j = i + 1; j < fp->n && fp->p[j].key == fp->p[i].key; j++)
+            fp->p[i].tf += fp->p[j].tf;
+        fp->p[df++] = fp->p[i];
+    }
+    fp->n = df;
+    return CVS_OK;
+}
+
+/* The classes' top-k (ncls classes); with xs the collection statistics and
+ * each class's df (xs->df[c]) are xs's instead of the snapshot's: the sums
+ * of several stores' cvs_txn_text_class_stats, so that each scores as one
+ * store holding all their records. */
+static int search_classes(cvs_txn *t, const cvs__form *forms, size_t n, uint32_t ncls,
+                          const cvs_text_stats *xs, size_t k, int64_t *keys, float *scores)
 {
     cvs_db *db = t->db;
     MDB_cursor *cur = NULL;
@@ -727,12 +769,9 @@ int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_
     acc a = {0};
     form_postings fp = {0};
     float *hd = NULL;
-    uint32_t ncls = 0;
     size_t got = 0;
     int rc = CVS_OK, mrc;
 
-    for (size_t i = 0; i < n; i++)
-        ncls = forms[i].cls + 1 > ncls ? forms[i].cls + 1 : ncls;
     if (k && !(hd = malloc(k * sizeof *hd))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
@@ -741,6 +780,10 @@ int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_
         goto out;
     if ((rc = stats_get(db, t->txn, &st)))
         goto out;
+    if (xs) {
+        st.ndocs = xs->ndocs;
+        st.total = xs->total;
+    }
     if (st.ndocs == 0 || n == 0 || k == 0)
         goto out;
     if ((mrc = mdb_cursor_open(t->txn, cvs__text(db)->dbi_terms, &cur))) {
@@ -748,31 +791,12 @@ int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_
         goto out;
     }
     for (uint32_t c = 0; c < ncls; c++) {
-        size_t df = 0;
-        fp.n = 0;
-        for (size_t i = 0; i < n; i++) {
-            MDB_val tk = {forms[i].len, (void *)forms[i].s}, tv;
-            size_t fdf;
-            if (forms[i].cls != c)
-                continue;
-            if ((rc = term_seek(db, cur, &tk, &tv, &fdf)))
-                goto out;
-            if (fdf && (rc = term_postings(db, cur, &tk, &tv, collect_posting, &fp)))
-                goto out;
-        }
-        /* A record holds each form once: its postings of one class, side
-         * by side once sorted, sum to the class's tf in it.  (A class
-         * with no posting before any other has one has fp.p NULL, which
-         * qsort may not be given even for no element.) */
-        if (fp.n)
-            qsort(fp.p, fp.n, sizeof *fp.p, cmp_posting_key);
-        for (size_t i = 0, j; i < fp.n; i = j) {
-            for (j = i + 1; j < fp.n && fp.p[j].key == fp.p[i].key; j++)
-                fp.p[i].tf += fp.p[j].tf;
-            fp.p[df++] = fp.p[i];
-        }
-        double idf = cvs__bm25_idf_of((double)st.ndocs, (double)df);
-        for (size_t i = 0; i < df; i++)
+        if ((rc = class_postings(db, cur, forms, n, c, &fp)))
+            goto out;
+        if (!fp.n)
+            continue;
+        double idf = cvs__bm25_idf_of((double)st.ndocs, (double)(xs ? xs->df[c] : fp.n));
+        for (size_t i = 0; i < fp.n; i++)
             if ((rc = acc_add(&a, fp.p[i].key,
                               (float)term_weight(idf, fp.p[i].tf, fp.p[i].dl,
                                                  (double)st.total / (double)st.ndocs))))
@@ -791,11 +815,131 @@ out:
     return rc;
 }
 
+int cvs__bm25_search_classes(cvs_txn *t, const cvs__form *forms, size_t n, size_t k,
+                             int64_t *keys, float *scores)
+{
+    uint32_t ncls = 0;
+    for (size_t i = 0; i < n; i++)
+        ncls = forms[i].cls + 1 > ncls ? forms[i].cls + 1 : ncls;
+    return search_classes(t, forms, n, ncls, NULL, k, keys, scores);
+}
+
+/* ==== Word forms across stores (the public calls cvstore-mpi's shards
+ * answer with) ==== */
+
+/* The snapshot's record count and total length into *ndocs, *total, and a
+ * cursor on "terms" into *cur (the caller closes it); *cur NULL, the
+ * counts 0, in a store without the text layer. */
+static int stats_cursor(cvs_txn *txn, uint64_t *ndocs, uint64_t *total, MDB_cursor **cur)
+{
+    bm25_stats st;
+    int rc, mrc;
+    *cur = NULL;
+    if (!cvs__module_present(txn->db, &cvs__text_module))
+        return CVS_OK;
+    if ((rc = stats_get(txn->db, txn->txn, &st)))
+        return rc;
+    *ndocs = st.ndocs;
+    *total = st.total;
+    if ((mrc = mdb_cursor_open(txn->txn, cvs__text(txn->db)->dbi_terms, cur))) {
+        *cur = NULL;
+        return cvs__err_lmdb(mrc, "opening a cursor");
+    }
+    return CVS_OK;
+}
+
+/* The forms of classes as cvs__form (*out, malloc'd), each checked: a
+ * class number below nclasses, no form twice in one class (its postings
+ * would count twice). */
+static int classes_view(const cvs_term_classes *cl, cvs_tokens *v, cvs__form **out)
+{
+    cvs__form *f = NULL;
+    int rc;
+    *out = NULL;
+    if (cl->nclasses > UINT32_MAX)
+        return cvs__err(CVS_EINVAL, "term classes: %zu classes, at most 2^32 - 1", cl->nclasses);
+    if ((rc = cvs__terms_view(&cl->forms, v)))
+        return rc;
+    if (v->n && !(f = malloc(v->n * sizeof *f))) {
+        cvs__terms_view_free(v);
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        f[i] = (cvs__form){v->buf + v->off[i], v->len[i], cl->cls[i]};
+        if (cl->cls[i] >= cl->nclasses) {
+            rc = cvs__err(CVS_EINVAL, "term classes: form %zu (\"%.*s\") is of class %u, "
+                          "of %zu classes", i, (int)f[i].len, f[i].s, cl->cls[i], cl->nclasses);
+            break;
+        }
+        for (size_t j = 0; j < i && !rc; j++)
+            if (f[j].cls == f[i].cls && f[j].len == f[i].len && !memcmp(f[j].s, f[i].s, f[i].len))
+                rc = cvs__err(CVS_EINVAL, "term classes: \"%.*s\" twice in class %u",
+                              (int)f[i].len, f[i].s, f[i].cls);
+        if (rc)
+            break;
+    }
+    if (rc) {
+        free(f);
+        cvs__terms_view_free(v);
+        return rc;
+    }
+    *out = f;
+    return CVS_OK;
+}
+
+CVS_API int cvs_txn_text_class_stats(cvs_txn *txn, const cvs_term_classes *classes,
+                                     uint64_t *ndocs, uint64_t *total, uint64_t *df)
+{
+    cvs_tokens v;
+    cvs__form *f = NULL;
+    MDB_cursor *cur = NULL;
+    form_postings fp = {0};
+    int rc;
+
+    if (!txn || !classes || !ndocs || !total || (classes->nclasses && !df) ||
+        (classes->forms.n && !classes->cls))
+        return cvs__err(CVS_EINVAL, "cvs_txn_text_class_stats: NULL argument");
+    *ndocs = *total = 0;
+    for (size_t c = 0; c < classes->nclasses; c++)
+        df[c] = 0;
+    if ((rc = classes_view(classes, &v, &f)))
+        return rc;
+    if ((rc = stats_cursor(txn, ndocs, total, &cur)) || !cur)
+        goto out;
+    for (size_t c = 0; c < classes->nclasses && !rc; c++)
+        if (!(rc = class_postings(txn->db, cur, f, v.n, (uint32_t)c, &fp)))
+            df[c] = fp.n;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(fp.p);
+    free(f);
+    cvs__terms_view_free(&v);
+    return rc;
+}
+
+CVS_API int cvs_txn_text_search_classes(cvs_txn *txn, const cvs_term_classes *classes,
+                                        const cvs_text_stats *st, size_t k, int64_t *keys,
+                                        float *scores)
+{
+    cvs_tokens v;
+    cvs__form *f = NULL;
+    int rc;
+    if (!txn || !classes || (k && (!keys || !scores)) ||
+        (classes->forms.n && !classes->cls) || (st && classes->nclasses && !st->df))
+        return cvs__err(CVS_EINVAL, "cvs_txn_text_search_classes: NULL argument");
+    if ((rc = classes_view(classes, &v, &f)))
+        return rc;
+    rc = search_classes(txn, f, v.n, (uint32_t)classes->nclasses, st, k, keys, scores);
+    free(f);
+    cvs__terms_view_free(&v);
+    return rc;
+}
+
 CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *ndocs,
                                uint64_t *total, uint64_t *df)
 {
     cvs_tokens q;
-    bm25_stats st;
     MDB_cursor *cur = NULL;
     int rc, mrc;
 
@@ -806,15 +950,8 @@ CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *n
         df[i] = 0;
     if ((rc = cvs__terms_view(terms, &q)))
         return rc;
-    if (!cvs__module_present(txn->db, &cvs__text_module) ||
-        (rc = stats_get(txn->db, txn->txn, &st)))
+    if ((rc = stats_cursor(txn, ndocs, total, &cur)) || !cur)
         goto out;
-    *ndocs = st.ndocs;
-    *total = st.total;
-    if ((mrc = mdb_cursor_open(txn->txn, cvs__text(txn->db)->dbi_terms, &cur))) {
-        rc = cvs__err_lmdb(mrc, "opening a cursor");
-        goto out;
-    }
     for (size_t i = 0; i < q.n; i++) {
         MDB_val k = {q.len[i], q.buf + q.off[i]}, v;
         size_t c = 0;
