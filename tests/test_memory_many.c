@@ -480,3 +480,66 @@ Test(remember_many, lengths_cut_the_texts)
     cr_assert_str_eq(l.items[0].text, "second fact");
     cvs_mem_items_free(&l);
 }
+
+/* ==== The MCP remember tool with texts ==== */
+
+#define TOOL_CALL(id, args)                                                                    \
+    "{\"jsonrpc\":\"2.0\",\"id\":" #id ",\"method\":\"tools/call\",\"params\":{\"name\":"      \
+    "\"remember\",\"arguments\":" args "}}\n"
+
+/* `texts` remembers many memories: results in order, each what `text`
+ * gives; a text of no words among them is -32602 naming its index, both
+ * text and texts is refused, and a refused call stores nothing. */
+Test(remember_many, the_mcp_tool_takes_texts)
+{
+    static const char *const words[] = {"alice", "lives", "paris", "bob", "berlin"};
+    static const float vecs[5 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f,
+                                      0.5f, 0.5f, 0, 0, 0, 0.25f, 0.5f, 1};
+    static const char input[] =
+        TOOL_CALL(1, "{\"texts\":[\"alice lives in paris\",\"bob lives in berlin\","
+                     "\"alice lives in paris\"],\"namespace\":\"n\"}")
+        TOOL_CALL(2, "{\"texts\":[\"bob\",\" ... \"],\"namespace\":\"n\"}")
+        TOOL_CALL(3, "{\"text\":\"bob\",\"texts\":[\"alice\"],\"namespace\":\"n\"}")
+        TOOL_CALL(4, "{\"texts\":\"alice\",\"namespace\":\"n\"}")
+        TOOL_CALL(5, "{\"texts\":[],\"namespace\":\"n\"}")
+        TOOL_CALL(6, "{\"namespace\":\"n\"}")
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
+        "\"arguments\":{\"namespace\":\"n\"}}}\n";
+    json_t *msg[7] = {0}, *res, *arr;
+    char *gdir = tu_tmpdir();
+    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 5, input, msg, 7), 7);
+#define RES(i) json_object_get(json_object_get(msg[i], "result"), "structuredContent")
+#define IS_ERROR(i) json_is_true(json_object_get(json_object_get(msg[i], "result"), "isError"))
+#define TEXT(i)                                                                                \
+    json_string_value(json_object_get(                                                         \
+        json_array_get(json_object_get(json_object_get(msg[i], "result"), "content"), 0), "text"))
+    res = RES(0);
+    cr_assert(!IS_ERROR(0), "%s", TEXT(0));
+    cr_assert_str_eq(json_string_value(json_object_get(res, "namespace")), "n");
+    arr = json_object_get(res, "results");
+    cr_assert_eq(json_array_size(arr), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "status")), "added");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 1), "status")), "added");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 2), "status")),
+                     "duplicate");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 2), "id")),
+                     json_string_value(json_object_get(json_array_get(arr, 0), "id")));
+    {
+        const char *m = json_string_value(
+            json_object_get(json_object_get(msg[1], "error"), "message"));
+        cr_assert(m && strstr(m, "remember: texts[1] has no words"), "%s", m ? m : "(none)");
+    }
+    cr_assert(IS_ERROR(2));
+    cr_assert(strstr(TEXT(2), "not both"), "%s", TEXT(2));
+    cr_assert(IS_ERROR(3));
+    cr_assert(strstr(TEXT(3), "texts must be an array"), "%s", TEXT(3));
+    cr_assert(!IS_ERROR(4), "%s", TEXT(4));
+    cr_assert_eq(json_array_size(json_object_get(RES(4), "results")), 0);
+    cr_assert(IS_ERROR(5));
+    cr_assert(strstr(TEXT(5), "text (a non-empty string) or texts"), "%s", TEXT(5));
+    cr_assert_eq(json_array_size(json_object_get(RES(6), "memories")), 2);
+    for (size_t i = 0; i < 7; i++)
+        json_decref(msg[i]);
+    tu_rmrf(gdir);
+    free(gdir);
+}
