@@ -1392,6 +1392,14 @@ static int view_get(mem_view *v, int64_t key, const char **text, size_t *len, js
     return CVS_OK;
 }
 
+/* The metadata of key as the call sees it (a new reference). */
+static int view_meta(mem_view *v, int64_t key, json_t **meta)
+{
+    const char *text;
+    size_t len;
+    return view_get(v, key, &text, &len, meta, NULL);
+}
+
 static int cmp_key_desc(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -1681,10 +1689,8 @@ static int make_plan(mem_view *v, const char *ns, const cvs_filter *f, const cha
         if ((rc = view_match(v, ns, "subject", json_object_get(user, "subject"), &keys, &nk)))
             goto cleanup;
         for (size_t i = 0; i < nk; i++) {
-            const char *tx;
-            size_t tl;
             json_t *m;
-            if ((rc = view_get(v, keys[i], &tx, &tl, &m, NULL)))
+            if ((rc = view_meta(v, keys[i], &m)))
                 goto cleanup;
             int live = json_object_get(m, "_superseded_by") == NULL;
             json_decref(m);
@@ -1707,10 +1713,8 @@ static int make_plan(mem_view *v, const char *ns, const cvs_filter *f, const cha
         if (rc)
             goto cleanup;
         for (size_t i = 0; i < nk; i++) {
-            const char *tx;
-            size_t tl;
             json_t *m;
-            if ((rc = view_get(v, keys[i], &tx, &tl, &m, NULL)))
+            if ((rc = view_meta(v, keys[i], &m)))
                 goto cleanup;
             json_int_t s = json_integer_value(json_object_get(m, "_seq"));
             json_decref(m);

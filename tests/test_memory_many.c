@@ -9,7 +9,7 @@
  * failing embedder anywhere in a batch stores nothing, and the message
  * names the text; and a batch of none.
  *
- * The embedder is a bag-of-words hash (as in test_memory.c): texts with
+ * The embedder is a bag-of-words hash (tu_bow_embed): texts with
  * the same words embed alike, so near-duplicates and revisions are made
  * on purpose; a text with no ASCII letter or digit ("日本語") is one it
  * cannot embed (CVS_EINPUT: kept with the stand-in vector), and one with
@@ -35,28 +35,7 @@ static int bow_embed(void *ctx, const char *const *texts, const size_t *lens, si
                      float *out)
 {
     (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        float *v = out + i * D;
-        int any = 0;
-        memset(v, 0, D * sizeof *v);
-        for (size_t j = 0; j < lens[i];) {
-            uint32_t h = 2166136261u;
-            size_t s = j;
-            while (j < lens[i] && isalnum((unsigned char)texts[i][j]))
-                h = (h ^ (uint32_t)tolower((unsigned char)texts[i][j++])) * 16777619u;
-            if (j > s) {
-                if (j - s == 4 && !strncmp(texts[i] + s, "boom", 4))
-                    v[0] = NAN;
-                v[h % D] += 1;
-                any = 1;
-            } else {
-                j++;
-            }
-        }
-        if (!any)
-            return CVS_EINPUT;
-    }
-    return 0;
+    return tu_bow_embed(texts, lens, n, out, D, 1);
 }
 
 static void setup(void)
