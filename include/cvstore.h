@@ -1119,9 +1119,9 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
  * each outcome is exactly what n cvs_mem_remember calls in this order
  * would give (ids apart, which are random either way): a later text may be
  * a duplicate of, merge into, revise or follow in a conversation an
- * earlier one of the same call.  The texts are embedded together (a
- * transformer embedder such as "minilm" costs about a third of the CPU per
- * text of one call each) and written in one transaction: all or nothing.
+ * earlier one of the same call.  The texts are embedded together (with
+ * "minilm" a text costs about half the CPU time of one call each) and
+ * written in one transaction: all or nothing.
  * Every text is checked first; a bad one (empty, not UTF-8, no words, over
  * opts->max_bytes) fails the whole call with CVS_EINPUT, its index in the
  * message ("text 3: empty text"), and nothing is stored; so do the errors

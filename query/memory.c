@@ -98,10 +98,11 @@
  *      a notes file, a migration from another memory tool) give exactly
  *      what as many cvs_mem_remember calls in their order give, in one
  *      embedding call (MEM_EMBED_CHUNK texts at most; a transformer
- *      embeds many texts at about a third of the CPU time per text of one,
+ *      embeds many texts at a fraction of the CPU time per text of one,
  *      query/embed_minilm.c deviation 7, and the vectors are the same bit
- *      for bit), one snapshot and one write transaction, so that the
- *      batch is stored whole or not at all.  A later text may be an exact
+ *      for bit: with minilm a remembered text costs about half the CPU
+ *      time, docs/BENCHMARKS.md), one snapshot and one write transaction,
+ *      so that the batch is stored whole or not at all.  A later text may be an exact
  *      or near duplicate, a revision, or the next of a conversation, of an
  *      earlier text of the same call, so each text's checks read a view
  *      (mem_view): the snapshot with the memories the call's earlier texts
@@ -110,8 +111,10 @@
  *      give them back: unit length in a cosine store, rounded in an f16
  *      one), the store's filter and exact search for the rest: the
  *      search asks for MEM_NEAR_PROBE more than the view holds of the
- *      store's records, drops those, and scores the view's own in by the
- *      store's metric.  A memory the call adds gets a key above any the
+ *      store's records, keeps the first MEM_NEAR_PROBE it holds not, and
+ *      scores the view's own in by the store's metric.  The cost of a
+ *      text's checks grows with the batch as one call's grows with the
+ *      store (the exact probe scores every memory of the namespace).  A memory the call adds gets a key above any the
  *      store gives (MEM_NEW_KEY and up, in order), so "newest" means what
  *      it means with one call a text, and the one put writes them in that
  *      order, so that the store's keys follow it.  What is left unequal:
@@ -1500,7 +1503,9 @@ static int view_nearest(mem_view *v, const cvs_filter *f, const float *vec, int6
         memcpy(labels, lab, MEM_NEAR_PROBE * sizeof *labels);
         goto cleanup;
     }
-    for (size_t i = 0; i < k && lab[i] >= 0; i++) {
+    /* The store's nearest MEM_NEAR_PROBE that the call left as they are
+     * are all of the store's that can make the answer. */
+    for (size_t i = 0; i < k && lab[i] >= 0 && nc < MEM_NEAR_PROBE; i++) {
         cvs_record r;
         if (view_find(v, lab[i]))
             continue; /* scored below, on what the call made of it */

@@ -1687,7 +1687,7 @@ class Store:
         same as remember called on each text in order would give (a later
         text may be a duplicate of, merge into or revise an earlier one),
         but embedded together and written in one transaction (with the
-        minilm embedder about a third of the CPU time per text).  All or
+        minilm embedder about half the CPU time per text).  All or
         nothing: a bad text (empty, of no words, over max_bytes) raises
         InvalidInput naming its index ("text 3: ...") and nothing is
         stored; TypeError for a str passed as texts or an item that is not
