@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +356,43 @@ Test(remember_many, a_named_supersedes_and_links_apply_to_every_text)
         same_recall(&m, NULL, "wifi password");
         idmap_free(&m);
     }
+}
+
+/* Two threads remembering the same batch at once (two agents loading one
+ * history): each text is stored once, since a batch whose snapshot another
+ * writer moved is planned again (memory.c deviation 6). */
+enum { RACE_TEXTS = 40 };
+
+static void *remember_batch(void *arg)
+{
+    int *added = arg;
+    char buf[RACE_TEXTS][64];
+    const char *t[RACE_TEXTS];
+    cvs_mem_remembered out[RACE_TEXTS];
+    for (int i = 0; i < RACE_TEXTS; i++) {
+        snprintf(buf[i], sizeof buf[i], "memory %d holds token%d and item%d", i, i, i);
+        t[i] = buf[i];
+    }
+    if (cvs_mem_remember_many(db[1], t, NULL, RACE_TEXTS, NULL, out)) {
+        *added = -1;
+        return NULL;
+    }
+    for (int i = 0; i < RACE_TEXTS; i++)
+        *added += out[i].outcome == CVS_MEM_ADDED;
+    return NULL;
+}
+
+Test(remember_many, the_same_batch_remembered_at_once_is_stored_once, .timeout = 120)
+{
+    pthread_t th[2];
+    int added[2] = {0, 0};
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, remember_batch, &added[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    cr_assert(added[0] >= 0 && added[1] >= 0, "a batch failed: %s", cvs_errmsg(db[1]));
+    cr_assert_eq(count(db[1]), RACE_TEXTS);
+    cr_assert_eq(added[0] + added[1], RACE_TEXTS, "%d + %d added", added[0], added[1]);
 }
 
 /* ==== All or nothing ==== */
