@@ -59,9 +59,19 @@
  * memory stores), use (the Universal Sentence Encoder lite,
  * query/embed_use.c), glove, or a list of them ("glove,use", "use,minilm"),
  * each set then run once per embedder in a store of its own, side by side
- * in one table.  remember_ms is the mean wall time of one cvs_mem_remember
- * call: the facts' in the first rows of a set, the unrelated memories' in
- * the rows after them.
+ * in one table.  remember_ms is the mean wall time of remembering one
+ * text: the facts' in the first rows of a set, the unrelated memories' in
+ * the rows after them; remember_cpu_ms the same in the process's CPU time
+ * (all its threads: the embedding's workers too), the measure on a loaded
+ * machine.
+ *
+ * --remember names how the texts are remembered: each (the default), one
+ * cvs_mem_remember call a text; batch, cvs_mem_remember_many: the facts in
+ * one call, the unrelated memories in calls of as many as are still
+ * missing (a duplicate does not count towards the 500, so a call may leave
+ * some missing), which tries the same texts in the same order.  The
+ * outcomes, and so every figure but the times, must be the same either way
+ * (query/memory.c deviation 7).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -69,6 +79,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench/bench.h"
 #include "bench/benchutil.h"
@@ -90,6 +101,27 @@ static uint64_t mix(uint64_t *x)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+/* The process's CPU seconds (all threads). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Remembers n texts (default options): one cvs_mem_remember call each, or
+ * one cvs_mem_remember_many (batch). */
+static void remember_texts(cvs_db *db, const char *const *texts, size_t n, int batch,
+                           cvs_mem_remembered *out, const char *what)
+{
+    if (batch) {
+        bu_check(n ? cvs_mem_remember_many(db, texts, NULL, n, NULL, out) : CVS_OK, what);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        bu_check(cvs_mem_remember(db, texts[i], 0, NULL, &out[i]), what);
 }
 
 #define PICK(arr, rng) (arr[mix(rng) % (sizeof arr / sizeof arr[0])])
@@ -273,6 +305,7 @@ static void usage(FILE *f)
         "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|l|m|n|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
         "                            [--verbose] [--half A|B] [--embedder LIST]\n"
+        "                            [--remember each|batch]\n"
         "Remembers the facts one cvs_mem_remember call each into a fresh text store,\n"
         "asks the paraphrased questions, then adds N unrelated memories (default 500)\n"
         "and asks again: hit@1, hit@3, MRR and p50 latency per recall strategy.\n"
@@ -294,7 +327,11 @@ static void usage(FILE *f)
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
         "               rules on A\n"
         "  --embedder   the store's embedder: minilm (default), use, glove, or a list\n"
-        "               of them (use,minilm): each set once per embedder, side by side\n");
+        "               of them (use,minilm): each set once per embedder, side by side\n"
+        "  --remember   each (default): one cvs_mem_remember call a text; batch:\n"
+        "               cvs_mem_remember_many, the facts in one call, the unrelated\n"
+        "               memories in calls of as many as are missing (the same texts,\n"
+        "               the same outcomes: only remember_ms and remember_cpu_ms move)\n");
 }
 
 /* One set of the benchmark: its facts remembered into a fresh store under
@@ -303,7 +340,7 @@ static void usage(FILE *f)
 static int run_set(const char *name, const bu_embedder *emb, const char *facts_path,
                    const char *q_path,
                    int half, size_t n_unrel, uint64_t seed, const char *parent, int verbose,
-                   bu_table *tab)
+                   int batch, bu_table *tab)
 {
     static const char *const stname[] = {"hybrid", "lexical", "vector"};
     size_t nf = 0, nqr = 0, nq = 0, merged = 0, superseded = 0;
@@ -313,7 +350,10 @@ static int run_set(const char *name, const bu_embedder *emb, const char *facts_p
     mq *qs = NULL;
     cvs_db *db = NULL;
     char *tmp = NULL, store[4200];
-    double rem_ms[2] = {0, 0};
+    double rem_ms[2] = {0, 0}, rem_cpu[2] = {0, 0}, c0;
+    cvs_mem_remembered *outs = NULL;
+    char (*bufs)[256] = NULL;
+    const char **texts = NULL;
 
     if (load_jsonl(facts_path, &frows, &nf) || load_jsonl(q_path, &qrows, &nqr)) {
         ret = 1;
@@ -359,10 +399,25 @@ static int run_set(const char *name, const bu_embedder *emb, const char *facts_p
         bu_check(cvs_db_create(store, &co, &db), "create");
         bu_check(cvs_db_set_embedder(db, emb->name, 0, NULL, NULL), emb->name);
     }
+    {
+        size_t cap = (nf > n_unrel ? nf : n_unrel) + 1;
+        outs = calloc(cap, sizeof *outs);
+        bufs = calloc(cap, sizeof *bufs);
+        texts = calloc(cap, sizeof *texts);
+        if (!outs || !bufs || !texts) {
+            fprintf(stderr, "memory: out of memory\n");
+            ret = 2;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < nf; i++)
+        texts[i] = facts[i].text;
     double t0 = bu_now();
+    c0 = cpu_now();
+    remember_texts(db, texts, nf, batch, outs, "remember the facts");
+    rem_cpu[0] = nf ? (cpu_now() - c0) * 1e3 / (double)nf : 0;
     for (size_t i = 0; i < nf; i++) {
-        cvs_mem_remembered r;
-        bu_check(cvs_mem_remember(db, facts[i].text, 0, NULL, &r), facts[i].key);
+        const cvs_mem_remembered r = outs[i];
         snprintf(facts[i].id, sizeof facts[i].id, "%s", r.id);
         if (r.outcome != CVS_MEM_ADDED) {
             merged++;
@@ -388,26 +443,38 @@ static int run_set(const char *name, const bu_embedder *emb, const char *facts_p
         if (round == 1) {
             uint64_t rng = seed;
             size_t added = 0, tries = 0;
-            char buf[256];
             t0 = bu_now();
-            while (added < n_unrel && tries++ < 20 * n_unrel + 100) {
-                cvs_mem_remembered r;
-                unrelated(&rng, buf, sizeof buf);
-                bu_check(cvs_mem_remember(db, buf, 0, NULL, &r), "remember unrelated");
-                added += r.outcome == CVS_MEM_ADDED;
-                /* an unrelated memory must never rewrite or hide a fact */
-                for (size_t i = 0; i < nf; i++) {
-                    if (r.outcome == CVS_MEM_MERGED && !strcmp(r.id, facts[i].id))
-                        fprintf(stderr, "memory: \"%s\" merged into fact %s\n", buf,
-                                facts[i].key);
-                    if (r.superseded[0] && !strcmp(r.superseded, facts[i].id)) {
-                        superseded++;
-                        fprintf(stderr, "memory: \"%s\" superseded fact %s\n", buf,
-                                facts[i].key);
+            c0 = cpu_now();
+            /* One call a text stops at the n_unrel-th added; a batch of as
+             * many as are missing tries the same texts, and never more. */
+            while (added < n_unrel && tries < 20 * n_unrel + 100) {
+                size_t m = batch ? n_unrel - added : 1;
+                if (m > 20 * n_unrel + 100 - tries)
+                    m = 20 * n_unrel + 100 - tries;
+                for (size_t j = 0; j < m; j++) {
+                    unrelated(&rng, bufs[j], sizeof bufs[j]);
+                    texts[j] = bufs[j];
+                }
+                remember_texts(db, texts, m, batch, outs, "remember unrelated");
+                tries += m;
+                for (size_t j = 0; j < m; j++) {
+                    const cvs_mem_remembered r = outs[j];
+                    added += r.outcome == CVS_MEM_ADDED;
+                    /* an unrelated memory must never rewrite or hide a fact */
+                    for (size_t i = 0; i < nf; i++) {
+                        if (r.outcome == CVS_MEM_MERGED && !strcmp(r.id, facts[i].id))
+                            fprintf(stderr, "memory: \"%s\" merged into fact %s\n", bufs[j],
+                                    facts[i].key);
+                        if (r.superseded[0] && !strcmp(r.superseded, facts[i].id)) {
+                            superseded++;
+                            fprintf(stderr, "memory: \"%s\" superseded fact %s\n", bufs[j],
+                                    facts[i].key);
+                        }
                     }
                 }
             }
             rem_ms[1] = tries ? (bu_now() - t0) * 1e3 / (double)tries : 0;
+            rem_cpu[1] = tries ? (cpu_now() - c0) * 1e3 / (double)tries : 0;
             fprintf(stderr,
                     "memory: %zu unrelated memories added (%zu calls) in %.2f s; facts "
                     "superseded in all: %zu\n",
@@ -427,6 +494,7 @@ static int run_set(const char *name, const bu_embedder *emb, const char *facts_p
             bu_table_cell(tab, "%.3f", r.mrr);
             bu_table_cell(tab, "%.2f", r.p50);
             bu_table_cell(tab, "%.2f", rem_ms[round]);
+            bu_table_cell(tab, "%.2f", rem_cpu[round]);
             fprintf(stderr, "memory: set %s (%s), %zu memories, %s: hit@1 %.3f hit@3 %.3f\n",
                     name, emb->name, total, stname[st], r.hit1, r.hit3);
         }
@@ -445,6 +513,9 @@ out:
     free(qrows);
     free(facts);
     free(qs);
+    free(outs);
+    free(bufs);
+    free(texts);
     return ret;
 }
 
@@ -492,9 +563,11 @@ int bench_memory(int argc, char **argv)
         {"csv", required_argument, 0, 'c'}, {"dir", required_argument, 0, 'd'},
         {"verbose", no_argument, 0, 'v'}, {"half", required_argument, 0, 'H'},
         {"set", required_argument, 0, 'S'}, {"embedder", required_argument, 0, 'E'},
+        {"remember", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     static const char *const header[] = {"set", "embedder", "memories", "strategy", "questions",
-                                         "hit_at_1", "hit_at_3", "mrr", "p50_ms", "remember_ms"};
+                                         "hit_at_1", "hit_at_3", "mrr", "p50_ms", "remember_ms",
+                                         "remember_cpu_ms"};
     /* minilm: the embedder the README recommends for memory */
     size_t emb[BU_N_EMBEDDERS] = {2}, nemb = 1;
     const char *facts_path = NULL, *q_path = NULL;
@@ -502,6 +575,7 @@ int bench_memory(int argc, char **argv)
     size_t n_unrel = 500;
     uint64_t seed = 1;
     int c, verbose = 0, ret = 0, half = 0; /* 0 all, 1 A, 2 B */
+    int batch = 0;
     int on[NSETS], any, split;
     bu_table *tab = NULL;
 
@@ -555,6 +629,14 @@ int bench_memory(int argc, char **argv)
                 return 1;
             }
             break;
+        case 'R':
+            if (!strcmp(optarg, "batch"))
+                batch = 1;
+            else if (strcmp(optarg, "each")) {
+                usage(stderr);
+                return 1;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -571,7 +653,7 @@ int bench_memory(int argc, char **argv)
         usage(stderr);
         return 1;
     }
-    tab = bu_table_new(10, header);
+    tab = bu_table_new(11, header);
     for (size_t j = 0; j < NSETS * nemb && !ret; j++) {
         size_t i = j / nemb;
         /* Halves are for choosing rules, set D for reporting them: a run
@@ -582,7 +664,7 @@ int bench_memory(int argc, char **argv)
         ret = run_set(facts_path ? "file" : msets[i].name, &bu_embedders[emb[j % nemb]],
                       facts_path ? facts_path : msets[i].facts,
                       q_path ? q_path : msets[i].questions, msets[i].halves ? half : 0, n_unrel,
-                      seed, parent, verbose && msets[i].misses, tab);
+                      seed, parent, verbose && msets[i].misses, batch, tab);
     }
     if (!ret) {
         bu_table_print(tab);

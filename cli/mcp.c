@@ -150,10 +150,16 @@ static const char tools_json[] =
     "\"description\":\"Store a memory (a piece of text) for later recall. An exact duplicate of a "
     "memory of the namespace is not stored again; a rewording of one (embedding cosine >= 0.95, "
     "every word of it kept, as often) updates it instead; a near-duplicate that changes or drops a word is "
-    "added and supersedes the old one, which is kept. Returns the memory's id and status (added, duplicate, merged).\","
+    "added and supersedes the old one, which is kept. Returns the memory's id and status (added, duplicate, merged). "
+    "Give text for one memory, or texts for many at once (a conversation log, notes): each is "
+    "handled as if remembered alone in order, all with the same options, stored all or none.\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
     "\"text\":{\"type\":\"string\",\"minLength\":1,\"description\":\"What to remember: a fact or a "
-    "summary (text and metadata at most the server's --max-memory-bytes, 65536 by default).\"},"
+    "summary (text and metadata at most the server's --max-memory-bytes, 65536 by default). "
+    "Give text or texts, not both.\"},"
+    "\"texts\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"minLength\":1},"
+    "\"description\":\"Many memories at once, in order, each as text is; the result lists "
+    "each one's id and status (results), in the same order.\"},"
     "\"metadata\":{\"type\":\"object\",\"description\":\"JSON metadata; names beginning with '_' are "
     "reserved. A string member 'subject' makes this memory supersede the newest earlier memory "
     "with the same subject.\"},"
@@ -167,7 +173,7 @@ static const char tools_json[] =
     "one conversation are linked (prev/next).\"},"
     "\"supersedes\":{\"type\":\"string\",\"description\":\"Id of an earlier memory this one replaces; "
     "recall prefers the newer.\"}},"
-    "\"required\":[\"text\"],\"additionalProperties\":false}},"
+    "\"additionalProperties\":false}},"
     "{\"name\":\"recall\","
     "\"description\":\"Find the memories most relevant to a query, as a context set: BM25 and "
     "embedding rankings fused by reciprocal rank, links followed for hops steps, superseded "
@@ -423,21 +429,64 @@ static json_t *get_filter(json_t *args, const char *tool, char **out)
 
 /* ==== Tools ==== */
 
+/* One memory's result: {id, status, namespace[, similarity][, supersedes]}. */
+static json_t *remembered_json(const cvs_mem_remembered *out, const char *ns)
+{
+    static const char *const names[] = {"", "added", "duplicate", "merged"};
+    json_t *r = json_pack("{s:s, s:s, s:s}", "id", out->id, "status", names[out->outcome],
+                          "namespace", ns);
+    if (r && out->outcome == CVS_MEM_MERGED &&
+        json_object_set_new(r, "similarity", json_real(out->similarity)))
+        goto fail;
+    if (r && out->superseded[0] &&
+        json_object_set_new(r, "supersedes", json_string(out->superseded)))
+        goto fail;
+    return r;
+fail:
+    json_decref(r);
+    return NULL;
+}
+
 static json_t *tool_remember(server *s, json_t *args)
 {
     cvs_mem_remember_opts o = {0};
-    cvs_mem_remembered out;
+    cvs_mem_remembered out, *outs = NULL;
     json_t *err, *links = json_object_get(args, "links"), *meta = json_object_get(args, "metadata");
-    const char *text;
+    json_t *many = json_object_get(args, "texts");
+    const char *text, **texts = NULL;
+    size_t n = 0;
     char *meta_txt = NULL;
     cvs_link *lk = NULL;
     json_t *res = NULL;
     int rc;
 
+    if (json_is_null(many))
+        many = NULL;
     if ((err = get_ns(args, "remember", s, &o.ns)))
         return err;
-    if (arg_str(args, "text", &text) || !text || !*text)
-        return tool_error("remember: text (a non-empty string) is required");
+    if (arg_str(args, "text", &text) || (!many && (!text || !*text)))
+        return tool_error("remember: text (a non-empty string) or texts (an array of them) is "
+                          "required");
+    if (many && text)
+        return tool_error("remember: give text (one memory) or texts (many), not both");
+    if (many) {
+        size_t i;
+        json_t *t;
+        if (!json_is_array(many))
+            return tool_error("remember: texts must be an array of strings");
+        n = json_array_size(many);
+        if (!(texts = calloc(n ? n : 1, sizeof *texts)) || !(outs = calloc(n ? n : 1, sizeof *outs))) {
+            res = tool_error("remember: out of memory");
+            goto out;
+        }
+        json_array_foreach(many, i, t) {
+            if (!json_is_string(t)) {
+                res = tool_error("remember: texts[%zu] must be a string", i);
+                goto out;
+            }
+            texts[i] = json_string_value(t);
+        }
+    }
     if (arg_str(args, "conversation", &o.conversation) || arg_str(args, "supersedes", &o.supersedes))
         return tool_error("remember: conversation and supersedes must be strings");
     if (meta && !json_is_null(meta)) {
@@ -475,23 +524,32 @@ static json_t *tool_remember(server *s, json_t *args)
         o.nlinks = json_array_size(links);
     }
     o.max_bytes = s->max_bytes;
-    if ((rc = cvs_mem_remember(s->db, text, strlen(text), &o, &out))) {
+    rc = many ? cvs_mem_remember_many(s->db, texts, NULL, n, &o, outs)
+              : cvs_mem_remember(s->db, text, strlen(text), &o, &out);
+    if (rc) {
         res = tool_cvs_error("remember", rc, s->db);
         goto out;
     }
-    {
-        static const char *const names[] = {"", "added", "duplicate", "merged"};
-        json_t *r = json_pack("{s:s, s:s, s:s}", "id", out.id, "status", names[out.outcome],
-                              "namespace", o.ns);
-        if (r && out.outcome == CVS_MEM_MERGED)
-            json_object_set_new(r, "similarity", json_real(out.similarity));
-        if (r && out.superseded[0])
-            json_object_set_new(r, "supersedes", json_string(out.superseded));
+    if (!many) {
+        json_t *r = remembered_json(&out, o.ns);
+        res = r ? tool_ok(r) : NULL;
+    } else {
+        /* {results: [one memory's result, ...], namespace} */
+        json_t *arr = json_array(), *r = NULL;
+        for (size_t i = 0; arr && i < n; i++)
+            if (json_array_append_new(arr, remembered_json(&outs[i], o.ns))) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        if (arr)
+            r = json_pack("{s:o, s:s}", "results", arr, "namespace", o.ns);
         res = r ? tool_ok(r) : NULL;
     }
 out:
     free(lk);
     free(meta_txt);
+    free(texts);
+    free(outs);
     return res;
 }
 
@@ -728,9 +786,22 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
 static json_t *check_words(json_t *id, const char *tool, json_t *args)
 {
     const char *name = !strcmp(tool, "remember") ? "text" : !strcmp(tool, "recall") ? "query" : NULL;
-    json_t *v = name ? json_object_get(args, name) : NULL;
-    size_t words = 1;
-    char msg[300];
+    json_t *v = name ? json_object_get(args, name) : NULL, *many = NULL;
+    size_t words = 1, i = 0;
+    char msg[300], what[48];
+    if (name && name[0] == 't' && !v && json_is_array(many = json_object_get(args, "texts"))) {
+        /* the first of texts with no words */
+        for (i = 0; i < json_array_size(many); i++) {
+            v = json_array_get(many, i);
+            if (json_is_string(v) &&
+                !cvs_text_words(json_string_value(v), json_string_length(v), &words) && !words)
+                break;
+        }
+        if (i == json_array_size(many))
+            return NULL;
+        snprintf(what, sizeof what, "texts[%zu]", i);
+        name = what;
+    }
     if (!json_is_string(v) || cvs_text_words(json_string_value(v), json_string_length(v), &words) ||
         words)
         return NULL; /* not UTF-8 cannot happen (jansson checks): the tool would say */

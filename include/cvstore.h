@@ -1114,6 +1114,23 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
                              const cvs_mem_remember_opts *opts,
                              cvs_mem_remembered *out) CVS_WUR;
 
+/* Remembers n texts (texts[i] of lens[i] bytes; lens NULL or lens[i] 0 =
+ * strlen) with the same opts, into outs[0..n-1] (caller-owned, n of them):
+ * each outcome is exactly what n cvs_mem_remember calls in this order
+ * would give (ids apart, which are random either way): a later text may be
+ * a duplicate of, merge into, revise or follow in a conversation an
+ * earlier one of the same call.  The texts are embedded together (with
+ * "minilm" a text costs about half the CPU time of one call each) and
+ * written in one transaction: all or nothing.
+ * Every text is checked first; a bad one (empty, not UTF-8, no words, over
+ * opts->max_bytes) fails the whole call with CVS_EINPUT, its index in the
+ * message ("text 3: empty text"), and nothing is stored; so do the errors
+ * of cvs_mem_remember.  n 0 checks opts and stores nothing.  texts may be
+ * NULL when n is 0. */
+CVS_API int cvs_mem_remember_many(cvs_db *db, const char *const *texts, const size_t *lens,
+                                  size_t n, const cvs_mem_remember_opts *opts,
+                                  cvs_mem_remembered *outs) CVS_WUR;
+
 typedef enum cvs_mem_strategy {
     CVS_MEM_HYBRID = 0,        /* BM25 and vector ranks, fused (RRF) */
     CVS_MEM_LEXICAL = 1,       /* BM25's ranking */

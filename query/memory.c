@@ -94,6 +94,35 @@
  *      MEM_PLAN_TRIES plans the last is written unchecked, so that a store
  *      another process writes without pause (recall's times) still takes
  *      the memory.
+ *   7. Many texts in one call (cvs_mem_remember_many: a conversation log,
+ *      a notes file, a migration from another memory tool) give exactly
+ *      what as many cvs_mem_remember calls in their order give, in one
+ *      embedding call (MEM_EMBED_CHUNK texts at most; a transformer
+ *      embeds many texts at a fraction of the CPU time per text of one,
+ *      query/embed_minilm.c deviation 7, and the vectors are the same bit
+ *      for bit: with minilm a remembered text costs about half the CPU
+ *      time, docs/BENCHMARKS.md), one snapshot and one write transaction,
+ *      so that the batch is stored whole or not at all.  A later text may be an exact
+ *      or near duplicate, a revision, or the next of a conversation, of an
+ *      earlier text of the same call, so each text's checks read a view
+ *      (mem_view): the snapshot with the memories the call's earlier texts
+ *      added or changed laid over it.  A record the call wrote answers
+ *      from the view (its text, metadata and vector as the store would
+ *      give them back: unit length in a cosine store, rounded in an f16
+ *      one), the store's filter and exact search for the rest: the
+ *      search asks for MEM_NEAR_PROBE more than the view holds of the
+ *      store's records, keeps the first MEM_NEAR_PROBE it holds not, and
+ *      scores the view's own in by the store's metric.  The cost of a
+ *      text's checks grows with the batch as one call's grows with the
+ *      store (the exact probe scores every memory of the namespace).  A memory the call adds gets a key above any the
+ *      store gives (MEM_NEW_KEY and up, in order), so "newest" means what
+ *      it means with one call a text, and the one put writes them in that
+ *      order, so that the store's keys follow it.  What is left unequal:
+ *      two memories at exactly the same distance from a text may come out
+ *      of the near-duplicate probe in another order (the exact search's
+ *      sums against the view's), which changes nothing but which of two
+ *      equally near memories is taken; and the ids, drawn at random in
+ *      either way.  A single cvs_mem_remember is this call with one text.
  *
  * Recall's ranking rules.  Rules 7 and 8 were chosen by looking only at
  * the misses of half A of `cvstore-bench memory` (the questions on odd
@@ -799,6 +828,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "query/context.h"
 #include "query/embed.h"
 #include "query/text.h"
@@ -810,6 +840,7 @@
 #define MEM_ID_HEX 16          /* random bytes * 2 */
 #define MEM_PLAN_TRIES 16      /* deviation 6: remember's plans before the last, unchecked */
 #define MEM_NEAR_PROBE 4       /* vector neighbours checked for near-duplicates */
+#define MEM_EMBED_CHUNK 256    /* deviation 7: texts of one embedding call, at most */
 #define MEM_POOL_MIN 50        /* candidates per ranking, at least */
 #define MEM_SCALE_SAMPLE 128   /* rule 15: memories whose cosines give the scale */
 /* Rule 9 (stand_in): */
@@ -1216,7 +1247,8 @@ static int find_in_ns(cvs_txn *t, const char *ns, const char *id, size_t id_len,
 
 /* ==== Remember ==== */
 
-/* What the read snapshot of a remember found out. */
+/* What the snapshot of a remember found out.  A key at or above
+ * MEM_NEW_KEY is a memory the same call added (deviation 7). */
 typedef struct plan {
     int64_t dup;           /* exact duplicate's key, or -1 */
     int64_t near;          /* near-duplicate to update in place, or -1 */
@@ -1225,29 +1257,273 @@ typedef struct plan {
     int64_t superseded;    /* key of the memory this one supersedes, or -1 */
     int64_t prev;          /* the conversation's last memory, or -1 */
     int64_t seq;           /* this memory's position in the conversation */
-    uint64_t snap;         /* txnid of the snapshot it was made in */
 } plan;
 
-static int newest_unsuperseded(cvs_txn *t, const uint64_t *bits, size_t nwords, int64_t skip,
-                               int64_t *out)
+/* Keys of the memories a call adds, in the order it adds them: above any
+ * key a store gives, so they sort as newest, as the keys the store will
+ * give them (next_key and up, in put order) do. */
+#define MEM_NEW_KEY (INT64_C(1) << 62)
+
+/* ==== The call's view: its snapshot and what it wrote so far ==== */
+
+/* A memory the call has written (deviation 7): the record as the call will
+ * put it, and its vector as the store would give it back after that put. */
+typedef struct view_rec {
+    mem_rec m;
+    int64_t key;           /* the store's, or MEM_NEW_KEY + n for the call's nth new one */
+    float *stored;         /* m.vec as stored: unit length in a cosine store,
+                              rounded to half precision in an f16 one */
+} view_rec;
+
+/* The store as the texts of one call see it: the snapshot t with the
+ * memories the call's earlier texts added or changed laid over it. */
+typedef struct mem_view {
+    cvs_txn *t;
+    view_rec **w;          /* in order of first write: the put's order */
+    size_t n, cap;
+    size_t nnew;           /* of them new */
+} mem_view;
+
+static void view_clear(mem_view *v)
 {
-    int64_t k = (int64_t)nwords * 64;
-    int rc = CVS_OK;
-    *out = -1;
-    while ((k = bits_prev(bits, nwords, k)) >= 0) {
-        cvs_record r;
-        json_t *m;
-        if (k == skip)
-            continue;
-        if ((rc = cvs_get_key(t, k, &r, NULL)) || (rc = meta_of(&r, &m)))
-            return rc;
-        int live = json_object_get(m, "_superseded_by") == NULL;
-        json_decref(m);
-        if (live) {
-            *out = k;
-            break;
-        }
+    for (size_t i = 0; i < v->n; i++) {
+        mem_rec_clear(&v->w[i]->m);
+        free(v->w[i]->stored);
+        free(v->w[i]);
     }
+    free(v->w);
+    v->w = NULL;
+    v->n = v->cap = v->nnew = 0;
+}
+
+static view_rec *view_find(const mem_view *v, int64_t key)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->w[i]->key == key)
+            return v->w[i];
+    return NULL;
+}
+
+/* A new entry for key, with room for its stored vector. */
+static int view_add(mem_view *v, int64_t key, view_rec **out)
+{
+    view_rec *r;
+    *out = NULL;
+    if (cvs__grow((void **)&v->w, &v->cap, v->n + 1, sizeof *v->w, "out of memory"))
+        return CVS_ENOMEM;
+    if (!(r = calloc(1, sizeof *r)) ||
+        !(r->stored = malloc((size_t)v->t->db->dim * sizeof *r->stored))) {
+        free(r);
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    }
+    r->key = key;
+    v->w[v->n++] = r;
+    *out = r;
+    return CVS_OK;
+}
+
+/* Sets r->stored from r->m.vec, as cvs_put stores a vector and cvs_get
+ * gives it back (store/put.c: divided by its norm in double in a cosine
+ * store, then encoded in the store's raw precision). */
+static int view_stored(const mem_view *v, view_rec *r)
+{
+    const cvs_db *db = v->t->db;
+    unsigned char *enc = malloc(cvs__vec_bytes(db));
+    if (!enc)
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    memcpy(r->stored, r->m.vec, (size_t)db->dim * sizeof *r->stored);
+    if (db->metric == CVS_METRIC_COSINE) {
+        double norm = 0;
+        for (uint32_t d = 0; d < db->dim; d++)
+            norm += (double)r->m.vec[d] * r->m.vec[d];
+        norm = 1.0 / sqrt(norm);
+        for (uint32_t d = 0; d < db->dim; d++)
+            r->stored[d] = (float)(r->m.vec[d] * norm);
+    }
+    cvs__encode_vec(db, r->stored, enc);
+    cvs__decode_vec(db, enc, r->stored);
+    free(enc);
+    return CVS_OK;
+}
+
+/* The memory of key to change, as a load from the store would give it: an
+ * entry of the call (its vector back to the stored one, which a load
+ * reads and a put writes again) or a copy of the store's record, added. */
+static int view_load(mem_view *v, int64_t key, view_rec **out)
+{
+    view_rec *r = view_find(v, key);
+    int rc;
+    if (r) {
+        memcpy(r->m.vec, r->stored, (size_t)v->t->db->dim * sizeof *r->stored);
+        *out = r;
+        return CVS_OK;
+    }
+    if ((rc = view_add(v, key, &r)))
+        return rc;
+    if ((rc = mem_rec_load(v->t, key, &r->m))) {
+        free(r->stored);
+        free(r);
+        v->n--;
+        return rc;
+    }
+    memcpy(r->stored, r->m.vec, (size_t)v->t->db->dim * sizeof *r->stored);
+    *out = r;
+    return CVS_OK;
+}
+
+/* The text, metadata (a new reference) and, when vec is not NULL, the
+ * stored vector of key as the call sees it.  The text stays valid until
+ * the view's next change or the snapshot's end. */
+static int view_get(mem_view *v, int64_t key, const char **text, size_t *len, json_t **meta,
+                    float *vec)
+{
+    view_rec *r = view_find(v, key);
+    cvs_record rec;
+    int rc;
+    if (r) {
+        *text = r->m.text;
+        *len = r->m.text_len;
+        *meta = json_incref(r->m.meta);
+        if (vec)
+            memcpy(vec, r->stored, (size_t)v->t->db->dim * sizeof *vec);
+        return CVS_OK;
+    }
+    if ((rc = cvs_get_key(v->t, key, &rec, vec)) || (rc = meta_of(&rec, meta)))
+        return rc;
+    *text = rec.text ? rec.text : "";
+    *len = rec.text ? rec.text_len : 0;
+    return CVS_OK;
+}
+
+/* The metadata of key as the call sees it (a new reference). */
+static int view_meta(mem_view *v, int64_t key, json_t **meta)
+{
+    const char *text;
+    size_t len;
+    return view_get(v, key, &text, &len, meta, NULL);
+}
+
+static int cmp_key_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* Keys of the memories of ns whose member name equals value (a string),
+ * as the call sees them, newest (highest key) first, into *keys (freed by
+ * the caller).  The store's filter answers for its records; an entry of
+ * the call answers for itself (a merge may have given it the member). */
+static int view_match(mem_view *v, const char *ns, const char *name, json_t *value,
+                      int64_t **keys, size_t *n)
+{
+    uint64_t *bits = NULL, nm;
+    size_t nw, m = 0;
+    int64_t *k = NULL;
+    int rc;
+
+    *keys = NULL;
+    *n = 0;
+    if ((rc = eval_pair(v->t, ns, name, value, &bits, &nw, &nm)))
+        return rc;
+    if (!(k = malloc(((size_t)nm + v->n + 1) * sizeof *k))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (int64_t key = (int64_t)nw * 64; (key = bits_prev(bits, nw, key)) >= 0;)
+        if (!view_find(v, key))
+            k[m++] = key;
+    for (size_t i = 0; i < v->n; i++) {
+        json_t *meta = v->w[i]->m.meta;
+        if (!strcmp(meta_str(meta, "_ns") ? meta_str(meta, "_ns") : "", ns) &&
+            json_equal(json_object_get(meta, name), value))
+            k[m++] = v->w[i]->key;
+    }
+    qsort(k, m, sizeof *k, cmp_key_desc);
+    *keys = k;
+    *n = m;
+    k = NULL;
+cleanup:
+    free(k);
+    free(bits);
+    return rc;
+}
+
+typedef struct near_cand {
+    int64_t key;
+    double score;          /* by the store's metric, higher nearer */
+} near_cand;
+
+/* Nearest first, ties to the smaller key, as the exact search's heap
+ * breaks them (core/heap.h): a text equally near two memories takes the
+ * older, one call a text or many. */
+static int cmp_near_cand(const void *a, const void *b)
+{
+    const near_cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+/* x's closeness to q by the store's metric (higher nearer), as the exact
+ * search orders: x is a stored vector (unit length in a cosine store). */
+static double metric_score(const cvs_db *db, const float *q, const float *x)
+{
+    double s = 0;
+    for (uint32_t d = 0; d < db->dim; d++)
+        s += db->metric == CVS_METRIC_L2 ? -((double)q[d] - x[d]) * ((double)q[d] - x[d])
+                                         : (double)q[d] * x[d];
+    return s;
+}
+
+/* The MEM_NEAR_PROBE memories of filter f nearest to vec as the call sees
+ * them, padded with -1: the store's exact search, less the memories the
+ * call changed, with the call's entries scored in on their stored vectors
+ * (the search's too, by the same sums, so that the two compare).  With no
+ * entry, the search's own answer. */
+static int view_nearest(mem_view *v, const cvs_filter *f, const float *vec, int64_t *labels)
+{
+    const cvs_db *db = v->t->db;
+    cvs_search_params sp = {.flags = CVS_SEARCH_EXACT, .filter = f};
+    size_t k = MEM_NEAR_PROBE, nc = 0;
+    int64_t *lab = NULL;
+    float *sc = NULL, *x = NULL;
+    near_cand *c = NULL;
+    int rc;
+
+    for (size_t i = 0; i < v->n; i++)
+        k += v->w[i]->key < MEM_NEW_KEY; /* the search may return each of them */
+    if (!(lab = malloc(k * sizeof *lab)) || !(sc = malloc(k * sizeof *sc)) ||
+        !(c = malloc((k + v->n) * sizeof *c)) || !(x = malloc((size_t)db->dim * sizeof *x))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = cvs_txn_search_params(v->t, vec, 1, k, &sp, lab, sc)))
+        goto cleanup;
+    if (v->n == 0) {
+        memcpy(labels, lab, MEM_NEAR_PROBE * sizeof *labels);
+        goto cleanup;
+    }
+    /* The store's nearest MEM_NEAR_PROBE that the call left as they are
+     * are all of the store's that can make the answer. */
+    for (size_t i = 0; i < k && lab[i] >= 0 && nc < MEM_NEAR_PROBE; i++) {
+        cvs_record r;
+        if (view_find(v, lab[i]))
+            continue; /* scored below, on what the call made of it */
+        if ((rc = cvs_get_key(v->t, lab[i], &r, x)))
+            goto cleanup;
+        c[nc++] = (near_cand){lab[i], metric_score(db, vec, x)};
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        c[nc++] = (near_cand){v->w[i]->key, metric_score(db, vec, v->w[i]->stored)};
+    }
+    qsort(c, nc, sizeof *c, cmp_near_cand);
+    for (size_t i = 0; i < MEM_NEAR_PROBE; i++)
+        labels[i] = i < nc ? c[i].key : -1;
+cleanup:
+    free(lab);
+    free(sc);
+    free(c);
+    free(x);
     return rc;
 }
 
@@ -1320,71 +1596,66 @@ static void theme_of(const char *text, size_t len, char *out, size_t cap)
     }
 }
 
-static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, const char *hash,
-                     const float *vec, json_t *user, const cvs_mem_remember_opts *o, float thr,
-                     plan *p)
+/* The plan of one text against the view v (deviation 7: the snapshot and
+ * the call's earlier texts).  f is the namespace's filter. */
+static int make_plan(mem_view *v, const char *ns, const cvs_filter *f, const char *text,
+                     size_t len, const char *hash, const float *vec, json_t *user,
+                     const cvs_mem_remember_opts *o, float thr, plan *p)
 {
+    cvs_txn *t = v->t;
     wordset mine = {0}, theirs = {0};
     double words = 0;
     int kept = 0;
-    cvs_txn *t = NULL;
-    cvs_filter *f = NULL;
-    uint64_t *bits = NULL, nm;
-    size_t nw;
-    json_t *v = NULL;
+    int64_t *keys = NULL;
+    size_t nk;
+    json_t *h = NULL;
     float *cand = NULL;
     int64_t labels[MEM_NEAR_PROBE];
-    float scores[MEM_NEAR_PROBE];
     int rc;
 
     p->dup = p->near = p->revision = p->superseded = p->prev = -1;
     p->near_sim = 0;
     p->seq = 0;
-    if ((rc = cvs_txn_begin(db, &t)))
-        return rc;
-    p->snap = t->txnid;
     /* Exact duplicate: one filter on the hash. */
-    v = json_string(hash);
-    if ((rc = eval_pair(t, ns, "_hash", v, &bits, &nw, &nm)))
+    if (!(h = json_string(hash)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((rc = view_match(v, ns, "_hash", h, &keys, &nk)))
         goto cleanup;
-    if (nm) {
-        p->dup = bits_prev(bits, nw, (int64_t)nw * 64);
+    if (nk) {
+        p->dup = keys[0];
         goto cleanup;
     }
-    free(bits);
-    bits = NULL;
+    free(keys);
+    keys = NULL;
     /* Near duplicate: the best few vector neighbours in the namespace,
      * re-scored by exact cosine; the best above the threshold is the same
      * memory reworded when most words are shared, else a revision of it. */
     if (thr <= 1.0f) {
         if ((rc = wordset_make(text, len, &mine)))
             goto cleanup;
-        cvs_search_params sp = {.flags = CVS_SEARCH_EXACT};
-        if ((rc = ns_filter(ns, NULL, 0, &f)))
-            goto cleanup;
-        sp.filter = f;
-        if (!(cand = malloc((size_t)db->dim * sizeof *cand))) {
+        if (!(cand = malloc((size_t)t->db->dim * sizeof *cand))) {
             rc = cvs__err(CVS_ENOMEM, "out of memory");
             goto cleanup;
         }
-        if ((rc = cvs_txn_search_params(t, vec, 1, MEM_NEAR_PROBE, &sp, labels, scores)))
+        if ((rc = view_nearest(v, f, vec, labels)))
             goto cleanup;
         for (int i = 0; i < MEM_NEAR_PROBE && labels[i] >= 0; i++) {
-            cvs_record r;
+            const char *tx;
+            size_t tl;
             json_t *m;
             int standin;
-            if ((rc = cvs_get_key(t, labels[i], &r, cand)) || (rc = meta_of(&r, &m)))
+            if ((rc = view_get(v, labels[i], &tx, &tl, &m, cand)))
                 goto cleanup;
             standin = json_object_get(m, "_noembed") != NULL;
             json_decref(m);
             if (standin)
                 continue; /* its vector says nothing about its text */
-            float s = (float)cosine(vec, cand, db->dim);
+            float s = (float)cosine(vec, cand, t->db->dim);
             if (s >= thr && s > p->near_sim) {
                 p->near = labels[i];
                 p->near_sim = s;
                 wordset_free(&theirs);
-                if ((rc = wordset_make(r.text ? r.text : "", r.text ? r.text_len : 0, &theirs)))
+                if ((rc = wordset_make(tx, tl, &theirs)))
                     goto cleanup;
                 words = jaccard(&mine, &theirs);
                 kept = covers(&mine, &theirs);
@@ -1396,11 +1667,14 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
             /* Deviation 2: a revision keeps the theme; another theme
              * is another fact, however near the vectors. */
             char mt[256], tt[256];
-            cvs_record r;
-            if ((rc = cvs_get_key(t, p->near, &r, NULL)))
+            const char *tx;
+            size_t tl;
+            json_t *m;
+            if ((rc = view_get(v, p->near, &tx, &tl, &m, NULL)))
                 goto cleanup;
+            json_decref(m);
             theme_of(text, len, mt, sizeof mt);
-            theme_of(r.text ? r.text : "", r.text ? r.text_len : 0, tt, sizeof tt);
+            theme_of(tx, tl, tt, sizeof tt);
             if (!strcmp(mt, tt))
                 p->revision = p->near;
             p->near = -1;
@@ -1417,32 +1691,41 @@ static int make_plan(cvs_db *db, const char *ns, const char *text, size_t len, c
     } else if (p->revision >= 0) {
         p->superseded = p->revision;
     } else if (p->near < 0 && json_is_string(json_object_get(user, "subject"))) {
-        if ((rc = eval_pair(t, ns, "subject", json_object_get(user, "subject"), &bits, &nw, &nm)) ||
-            (rc = newest_unsuperseded(t, bits, nw, -1, &p->superseded)))
+        if ((rc = view_match(v, ns, "subject", json_object_get(user, "subject"), &keys, &nk)))
             goto cleanup;
-        free(bits);
-        bits = NULL;
+        for (size_t i = 0; i < nk; i++) {
+            json_t *m;
+            if ((rc = view_meta(v, keys[i], &m)))
+                goto cleanup;
+            int live = json_object_get(m, "_superseded_by") == NULL;
+            json_decref(m);
+            if (live) {
+                p->superseded = keys[i];
+                break;
+            }
+        }
+        free(keys);
+        keys = NULL;
     }
     if (p->near >= 0 && p->near == p->superseded)
         p->superseded = -1; /* updating it in place is the stronger relation */
     /* The conversation's last memory: the highest _seq. */
     if (o && o->conversation && p->near < 0) {
         json_t *c = json_string(o->conversation);
-        int64_t k;
-        rc = c ? eval_pair(t, ns, "_conv", c, &bits, &nw, &nm) : cvs__err(CVS_ENOMEM, "out of memory");
+        rc = c ? view_match(v, ns, "_conv", c, &keys, &nk)
+               : cvs__err(CVS_ENOMEM, "out of memory");
         json_decref(c);
         if (rc)
             goto cleanup;
-        for (k = (int64_t)nw * 64; (k = bits_prev(bits, nw, k)) >= 0;) {
-            cvs_record r;
+        for (size_t i = 0; i < nk; i++) {
             json_t *m;
-            if ((rc = cvs_get_key(t, k, &r, NULL)) || (rc = meta_of(&r, &m)))
+            if ((rc = view_meta(v, keys[i], &m)))
                 goto cleanup;
             json_int_t s = json_integer_value(json_object_get(m, "_seq"));
             json_decref(m);
             if (s >= p->seq) {
                 p->seq = s;
-                p->prev = k;
+                p->prev = keys[i];
             }
         }
         p->seq++;
@@ -1466,10 +1749,8 @@ cleanup:
     wordset_free(&theirs);
     wordset_free(&mine);
     free(cand);
-    free(bits);
-    json_decref(v);
-    cvs_filter_free(f);
-    cvs_txn_end(t);
+    free(keys);
+    json_decref(h);
     return rc;
 }
 
@@ -1521,195 +1802,291 @@ static int mem_embed(cvs_db *db, const char *text, size_t len, float *out)
     return rc;
 }
 
-CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
-                             const cvs_mem_remember_opts *o, cvs_mem_remembered *out)
-{
-    const char *ns = ns_or_default(o ? o->ns : NULL);
-    float thr = o && o->near_dup > 0 ? o->near_dup : CVS_MEM_NEAR_DUP;
+/* One text of a remember: checked, hashed and embedded before any plan. */
+typedef struct mem_text {
+    const char *text;
+    size_t len;
     char hash[65];
-    float *vec = NULL;
-    json_t *user = NULL;
-    int noembed = 0;
-    mem_rec mine = {0}, sup = {0}, prev = {0};
-    mem_rec *batch[3];
-    size_t nb = 0;
-    cvs_txn *t = NULL;
-    plan p;
+    int noembed;           /* embedded with the stand-in vector */
+} mem_text;
+
+/* Checks a text as remember takes it (x->len 0 = strlen). */
+static int check_text(mem_text *x, const cvs_mem_remember_opts *o)
+{
+    size_t cap = o && o->max_bytes ? o->max_bytes : CVS_MEM_MAX_BYTES;
+    size_t ml = o && o->meta ? (o->meta_len ? o->meta_len : strlen(o->meta)) : 0;
+    size_t words;
     int rc;
 
-    if (!db || !text || !out)
-        return cvs__err(CVS_EINVAL, "cvs_mem_remember: NULL argument");
-    memset(out, 0, sizeof *out);
-    if (!len)
-        len = strlen(text);
-    if (!len)
+    if (!x->len)
+        x->len = strlen(x->text);
+    if (!x->len)
         return cvs__err(CVS_EINPUT, "empty text");
-    if (!cvs__utf8_valid(text, len))
+    if (!cvs__utf8_valid(x->text, x->len))
         return cvs__err(CVS_EINPUT, "text is not valid UTF-8");
-    {
-        size_t cap = o && o->max_bytes ? o->max_bytes : CVS_MEM_MAX_BYTES;
-        size_t ml = o && o->meta ? (o->meta_len ? o->meta_len : strlen(o->meta)) : 0;
-        if (len > cap || ml > cap - len)
-            return cvs__err(CVS_EINPUT, "a memory of %zu bytes (text %zu, metadata %zu) is over "
-                            "the limit of %zu bytes: remember a summary, or split it",
-                            len + ml, len, ml, cap);
-    }
-    {
-        /* A text of spaces (U+00A0, U+3000 too) or punctuation only would
-         * be stored with a stand-in vector and come back from any recall
-         * that finds too little: nothing in it can be recalled for what it
-         * says. */
-        size_t words;
-        if ((rc = cvs_text_words(text, len, &words)))
-            return rc;
-        if (!words)
-            return cvs__err(CVS_EINPUT, "text has no words (only spaces, punctuation or "
-                            "symbols): nothing to remember");
-    }
-    if ((rc = check_ns(ns)))
+    if (x->len > cap || ml > cap - x->len)
+        return cvs__err(CVS_EINPUT, "a memory of %zu bytes (text %zu, metadata %zu) is over "
+                        "the limit of %zu bytes: remember a summary, or split it",
+                        x->len + ml, x->len, ml, cap);
+    /* A text of spaces (U+00A0, U+3000 too) or punctuation only would be
+     * stored with a stand-in vector and come back from any recall that
+     * finds too little: nothing in it can be recalled for what it says. */
+    if ((rc = cvs_text_words(x->text, x->len, &words)))
         return rc;
-    if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN))
-        return cvs__err(CVS_EINPUT, "conversation id must have 1..%d bytes", CVS_MAX_ID_LEN);
-    if ((rc = user_meta(o, &user)))
-        return rc;
-    content_hash(ns, text, len, hash);
-    if (!(vec = malloc((size_t)db->dim * sizeof *vec))) {
+    if (!words)
+        return cvs__err(CVS_EINPUT, "text has no words (only spaces, punctuation or "
+                        "symbols): nothing to remember");
+    return CVS_OK;
+}
+
+/* Embeds the n texts into vecs (n x dim floats), up to MEM_EMBED_CHUNK a
+ * call (deviation 7).  A call that fails is made again one text a call, to
+ * find the text and the reason: a text the embedder cannot embed
+ * (CVS_EINPUT: no word of its vocabulary) is kept with the stand-in vector
+ * (x->noembed), any other failure fails them all, named by index unless
+ * the call is cvs_mem_remember's (one). */
+static int embed_all(cvs_db *db, mem_text *x, size_t n, float *vecs, int one)
+{
+    const char **tx = malloc((n ? n : 1) * sizeof *tx);
+    size_t *ln = malloc((n ? n : 1) * sizeof *ln);
+    int rc = CVS_OK;
+
+    if (!tx || !ln) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto cleanup;
     }
-    /* A text the embedder cannot embed (no word of the vocabulary) is kept
-     * all the same, with a stand-in vector, to be found by its words; it
-     * is nobody's near-duplicate. */
-    if ((rc = mem_embed(db, text, len, vec)) == CVS_EINPUT) {
-        noembed = 1;
-        thr = 2.0f;
-        rc = cvs__embed_standin(db, vec);
+    for (size_t i = 0; i < n; i++) {
+        tx[i] = x[i].text;
+        ln[i] = x[i].len;
     }
-    if (rc)
+    for (size_t c = 0; c < n; c += MEM_EMBED_CHUNK) {
+        size_t k = n - c < MEM_EMBED_CHUNK ? n - c : MEM_EMBED_CHUNK;
+        if (k > 1 && cvs_embed_texts(db, tx + c, ln + c, k, vecs + c * db->dim) == CVS_OK)
+            continue;
+        for (size_t j = c; j < c + k; j++) {
+            float *v = vecs + j * db->dim;
+            if ((rc = mem_embed(db, x[j].text, x[j].len, v)) == CVS_EINPUT) {
+                x[j].noembed = 1;
+                rc = cvs__embed_standin(db, v);
+            }
+            if (rc) {
+                if (!one)
+                    cvs__err_prefix(rc, "text %zu", j);
+                goto cleanup;
+            }
+        }
+    }
+cleanup:
+    free(tx);
+    free(ln);
+    return rc;
+}
+
+/* Applies plan p of text x (vector vec) to the view: what one
+ * cvs_mem_remember would write, laid over the snapshot instead. */
+static int remember_step(mem_view *v, const char *ns, const mem_text *x, const float *vec,
+                         json_t *user, const cvs_mem_remember_opts *o, const plan *p,
+                         cvs_mem_remembered *out)
+{
+    const size_t vb = (size_t)v->t->db->dim * sizeof *vec;
+    view_rec *mine = NULL, *sup = NULL, *pr = NULL;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (p->dup >= 0) {
+        view_rec *r = view_find(v, p->dup);
+        const char *id = r ? r->m.id : NULL;
+        size_t il = r ? r->m.id_len : 0;
+        if (!r && (rc = cvs_key_id(v->t, p->dup, &id, &il)))
+            return rc;
+        memcpy(out->id, id, il);
+        out->id[il] = 0;
+        out->outcome = CVS_MEM_DUPLICATE;
+        return CVS_OK;
+    }
+    if (p->near >= 0) {
+        /* Update in place: new wording and vector, metadata merged, links
+         * added; id, creation time and the rest stay. */
+        char *nt = memdup0(x->text, x->len);
+        if (!nt || (rc = view_load(v, p->near, &mine))) {
+            free(nt);
+            return nt ? rc : cvs__err(CVS_ENOMEM, "out of memory");
+        }
+        free(mine->m.text);
+        mine->m.text = nt;
+        mine->m.text_len = x->len;
+        memcpy(mine->m.vec, vec, vb);
+        if (json_object_update(mine->m.meta, user) ||
+            json_object_set_new(mine->m.meta, "_hash", json_string(x->hash)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        out->outcome = CVS_MEM_MERGED;
+        out->similarity = p->near_sim;
+    } else {
+        unsigned char rnd[MEM_ID_HEX / 2];
+        char hex[MEM_ID_HEX + 1];
+        mem_rec *m;
+        if (sodium_init() < 0)
+            return cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
+        if ((rc = view_add(v, MEM_NEW_KEY + (int64_t)v->nnew, &mine)))
+            return rc;
+        v->nnew++;
+        m = &mine->m;
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+        m->id_len = strlen(MEM_ID_PREFIX) + MEM_ID_HEX;
+        if (!(m->id = malloc(m->id_len + 1)) || !(m->text = memdup0(x->text, x->len)) ||
+            !(m->vec = malloc(vb)) || !(m->meta = json_deep_copy(user)) ||
+            json_object_set_new(m->meta, "_ns", json_string(ns)) ||
+            json_object_set_new(m->meta, "_hash", json_string(x->hash)) ||
+            (x->noembed && json_object_set_new(m->meta, "_noembed", json_true())) ||
+            (o && o->conversation &&
+             (json_object_set_new(m->meta, "_conv", json_string(o->conversation)) ||
+              json_object_set_new(m->meta, "_seq", json_integer(p->seq)))))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        snprintf(m->id, m->id_len + 1, "%s%s", MEM_ID_PREFIX, hex);
+        m->text_len = x->len;
+        memcpy(m->vec, vec, vb);
+        out->outcome = CVS_MEM_ADDED;
+        if (p->revision >= 0)
+            out->similarity = p->near_sim;
+    }
+    for (size_t i = 0; o && i < o->nlinks; i++)
+        if (!mem_rec_has_link(&mine->m, o->links[i].id, o->links[i].id_len, o->links[i].type) &&
+            (rc = mem_rec_add_link(&mine->m, o->links[i].id, o->links[i].id_len,
+                                   o->links[i].type, o->links[i].weight)))
+            return rc;
+    if (p->superseded >= 0) {
+        if ((rc = view_load(v, p->superseded, &sup)))
+            return rc;
+        if (!mem_rec_has_link(&mine->m, sup->m.id, sup->m.id_len, "supersedes") &&
+            (rc = mem_rec_add_link(&mine->m, sup->m.id, sup->m.id_len, "supersedes", 1.0f)))
+            return rc;
+        if (json_object_set_new(sup->m.meta, "_superseded_by",
+                                json_stringn(mine->m.id, mine->m.id_len)))
+            return cvs__err(CVS_ENOMEM, "out of memory");
+        memcpy(out->superseded, sup->m.id, sup->m.id_len);
+    }
+    /* The conversation's last memory may be the one superseded: then both
+     * changes go to the one entry. */
+    if (p->prev >= 0 &&
+        ((rc = view_load(v, p->prev, &pr)) ||
+         (rc = mem_rec_add_link(&mine->m, pr->m.id, pr->m.id_len, "prev", 1.0f)) ||
+         (rc = mem_rec_add_link(&pr->m, mine->m.id, mine->m.id_len, "next", 1.0f))))
+        return rc;
+    memcpy(out->id, mine->m.id, mine->m.id_len);
+    out->id[mine->m.id_len] = 0;
+    /* What the next text reads of them is what the store would give back. */
+    if ((rc = view_stored(v, mine)) || (sup && (rc = view_stored(v, sup))) ||
+        (pr && (rc = view_stored(v, pr))))
+        return rc;
+    return CVS_OK;
+}
+
+/* cvs_mem_remember (one: a single text, whose messages name no index) and
+ * cvs_mem_remember_many. */
+static int remember_texts(cvs_db *db, const char *const *texts, const size_t *lens, size_t n,
+                          const cvs_mem_remember_opts *o, cvs_mem_remembered *outs, int one)
+{
+    const char *ns = ns_or_default(o ? o->ns : NULL);
+    const float thr = o && o->near_dup > 0 ? o->near_dup : CVS_MEM_NEAR_DUP;
+    mem_text *x = NULL;
+    float *vecs = NULL;
+    json_t *user = NULL;
+    cvs_filter *f = NULL;
+    mem_view v = {0};
+    mem_rec **ms = NULL;
+    uint64_t snap;
+    size_t i = 0;
+    int rc = CVS_OK;
+
+    if (!db || (n && (!texts || !outs)))
+        return cvs__err(CVS_EINVAL, "%s: NULL argument",
+                        one ? "cvs_mem_remember" : "cvs_mem_remember_many");
+    if (n)
+        memset(outs, 0, n * sizeof *outs);
+    if (!(x = calloc(n ? n : 1, sizeof *x)))
+        return cvs__err(CVS_ENOMEM, "out of memory");
+    /* Every text is checked before anything is embedded or written. */
+    for (i = 0; i < n; i++) {
+        if (!texts[i]) {
+            rc = cvs__err(CVS_EINVAL, "cvs_mem_remember_many: text %zu is NULL", i);
+            goto cleanup;
+        }
+        x[i].text = texts[i];
+        x[i].len = lens ? lens[i] : 0;
+        if ((rc = check_text(&x[i], o)))
+            goto named;
+    }
+    if ((rc = check_ns(ns)))
+        goto cleanup;
+    if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN)) {
+        rc = cvs__err(CVS_EINPUT, "conversation id must have 1..%d bytes", CVS_MAX_ID_LEN);
+        goto cleanup;
+    }
+    if ((rc = user_meta(o, &user)) || n == 0)
+        goto cleanup;
+    for (i = 0; i < n; i++)
+        content_hash(ns, x[i].text, x[i].len, x[i].hash);
+    if (!(vecs = malloc(n * db->dim * sizeof *vecs)) || !(ms = malloc(n * 3 * sizeof *ms))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = embed_all(db, x, n, vecs, one)) || (rc = ns_filter(ns, NULL, 0, &f)))
         goto cleanup;
     for (int tries = 1;; tries++) {
-        if ((rc = make_plan(db, ns, text, len, hash, vec, user, o, thr, &p)) ||
-            (rc = cvs_txn_begin(db, &t)))
+        if ((rc = cvs_txn_begin(db, &v.t)))
             goto cleanup;
-        if (p.dup >= 0) {
-            const char *id;
-            size_t il;
-            if ((rc = cvs_key_id(t, p.dup, &id, &il)))
-                goto cleanup;
-            memcpy(out->id, id, il);
-            out->id[il] = 0;
-            out->outcome = CVS_MEM_DUPLICATE;
-            goto cleanup;
+        snap = v.t->txnid;
+        for (i = 0; i < n; i++) {
+            plan p;
+            if ((rc = make_plan(&v, ns, f, x[i].text, x[i].len, x[i].hash, vecs + i * db->dim,
+                                user, o, x[i].noembed ? 2.0f : thr, &p)) ||
+                (rc = remember_step(&v, ns, &x[i], vecs + i * db->dim, user, o, &p, &outs[i])))
+                goto named;
         }
-        if (p.near >= 0) {
-            /* Update in place: new wording and vector, metadata merged, links
-             * added; id, creation time and the rest stay. */
-            if ((rc = mem_rec_load(t, p.near, &mine)))
-                goto cleanup;
-            free(mine.text);
-            if (!(mine.text = memdup0(text, len))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            mine.text_len = len;
-            memcpy(mine.vec, vec, (size_t)db->dim * sizeof *vec);
-            if (json_object_update(mine.meta, user) ||
-                json_object_set_new(mine.meta, "_hash", json_string(hash))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            out->outcome = CVS_MEM_MERGED;
-            out->similarity = p.near_sim;
-        } else {
-            unsigned char rnd[MEM_ID_HEX / 2];
-            char hex[MEM_ID_HEX + 1];
-            if (sodium_init() < 0) {
-                rc = cvs__err(CVS_EINTERNAL, "libsodium failed to initialize");
-                goto cleanup;
-            }
-            randombytes_buf(rnd, sizeof rnd);
-            sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
-            mine.id_len = strlen(MEM_ID_PREFIX) + MEM_ID_HEX;
-            if (!(mine.id = malloc(mine.id_len + 1)) || !(mine.text = memdup0(text, len)) ||
-                !(mine.vec = malloc((size_t)db->dim * sizeof *vec)) ||
-                !(mine.meta = json_deep_copy(user)) ||
-                json_object_set_new(mine.meta, "_ns", json_string(ns)) ||
-                json_object_set_new(mine.meta, "_hash", json_string(hash))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            snprintf(mine.id, mine.id_len + 1, "%s%s", MEM_ID_PREFIX, hex);
-            if (noembed && json_object_set_new(mine.meta, "_noembed", json_true())) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            mine.text_len = len;
-            memcpy(mine.vec, vec, (size_t)db->dim * sizeof *vec);
-            if (o && o->conversation &&
-                (json_object_set_new(mine.meta, "_conv", json_string(o->conversation)) ||
-                 json_object_set_new(mine.meta, "_seq", json_integer(p.seq)))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            out->outcome = CVS_MEM_ADDED;
-            if (p.revision >= 0)
-                out->similarity = p.near_sim;
-        }
-        for (size_t i = 0; o && i < o->nlinks; i++)
-            if (!mem_rec_has_link(&mine, o->links[i].id, o->links[i].id_len, o->links[i].type) &&
-                (rc = mem_rec_add_link(&mine, o->links[i].id, o->links[i].id_len, o->links[i].type,
-                                       o->links[i].weight)))
-                goto cleanup;
-        batch[nb++] = &mine;
-        if (p.superseded >= 0) {
-            if ((rc = mem_rec_load(t, p.superseded, &sup)))
-                goto cleanup;
-            if (!mem_rec_has_link(&mine, sup.id, sup.id_len, "supersedes") &&
-                (rc = mem_rec_add_link(&mine, sup.id, sup.id_len, "supersedes", 1.0f)))
-                goto cleanup;
-            if (json_object_set_new(sup.meta, "_superseded_by",
-                                    json_stringn(mine.id, mine.id_len))) {
-                rc = cvs__err(CVS_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            memcpy(out->superseded, sup.id, sup.id_len);
-            batch[nb++] = &sup;
-        }
-        if (p.prev >= 0) {
-            /* The conversation's last memory may be the one superseded: then
-             * both changes go to the one copy, which is put once. */
-            mem_rec *pr = p.prev == p.superseded ? &sup : &prev;
-            if ((pr == &prev && (rc = mem_rec_load(t, p.prev, &prev))) ||
-                (rc = mem_rec_add_link(&mine, pr->id, pr->id_len, "prev", 1.0f)) ||
-                (rc = mem_rec_add_link(pr, mine.id, mine.id_len, "next", 1.0f)))
-                goto cleanup;
-            if (pr == &prev)
-                batch[nb++] = &prev;
-        }
-        memcpy(out->id, mine.id, mine.id_len);
-        out->id[mine.id_len] = 0;
-        cvs_txn_end(t);
-        t = NULL;
-        rc = mem_recs_put(db, batch, nb, tries < MEM_PLAN_TRIES ? &p.snap : NULL);
+        cvs_txn_end(v.t);
+        v.t = NULL;
+        if (v.n == 0)
+            break; /* duplicates only: nothing to write */
+        for (i = 0; i < v.n; i++)
+            ms[i] = &v.w[i]->m;
+        rc = mem_recs_put(db, ms, v.n, tries < MEM_PLAN_TRIES ? &snap : NULL);
         if (rc != CVS__STALE)
             break;
         /* Deviation 6: another writer came between; decide again. */
-        mem_rec_clear(&prev);
-        mem_rec_clear(&sup);
-        mem_rec_clear(&mine);
-        nb = 0;
-        memset(out, 0, sizeof *out);
+        view_clear(&v);
+        memset(outs, 0, n * sizeof *outs);
     }
+    goto cleanup;
+named:
+    if (!one)
+        cvs__err_prefix(rc, "text %zu", i);
 cleanup:
-    if (rc)
-        memset(out, 0, sizeof *out);
-    cvs_txn_end(t);
-    mem_rec_clear(&prev);
-    mem_rec_clear(&sup);
-    mem_rec_clear(&mine);
+    if (rc && n)
+        memset(outs, 0, n * sizeof *outs);
+    cvs_txn_end(v.t);
+    view_clear(&v);
+    cvs_filter_free(f);
     json_decref(user);
-    free(vec);
+    free(ms);
+    free(vecs);
+    free(x);
     return rc;
+}
+
+CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
+                             const cvs_mem_remember_opts *o, cvs_mem_remembered *out)
+{
+    if (!db || !text || !out)
+        return cvs__err(CVS_EINVAL, "cvs_mem_remember: NULL argument");
+    return remember_texts(db, &text, &len, 1, o, out, 1);
+}
+
+CVS_API int cvs_mem_remember_many(cvs_db *db, const char *const *texts, const size_t *lens,
+                                  size_t n, const cvs_mem_remember_opts *o,
+                                  cvs_mem_remembered *outs)
+{
+    return remember_texts(db, texts, lens, n, o, outs, 0);
 }
 
 /* ==== Results ==== */

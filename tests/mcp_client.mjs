@@ -67,8 +67,9 @@ for (const t of tools) {
   assert.equal(t.inputSchema.type, 'object', `${t.name} schema`);
   assert.equal(typeof t.description, 'string');
 }
-assert.deepEqual(byName.remember.inputSchema.required, ['text']);
-for (const p of ['text', 'metadata', 'namespace', 'links', 'conversation', 'supersedes'])
+// text or texts: neither is required by the schema (the tool says which is missing)
+assert.equal(byName.remember.inputSchema.required, undefined);
+for (const p of ['text', 'texts', 'metadata', 'namespace', 'links', 'conversation', 'supersedes'])
   assert.ok(byName.remember.inputSchema.properties[p], `remember.${p}`);
 assert.deepEqual(byName.recall.inputSchema.required, ['query']);
 for (const p of ['query', 'token_budget', 'namespace', 'strategy', 'k'])
@@ -97,6 +98,12 @@ assert.equal(b.status, 'added');
 const a2 = await call('remember', { text: 'Alice works in Berlin on monday', namespace: 'a',
                                     links: [a.id], conversation: 'c1' });
 assert.equal(a2.status, 'added');
+// Many at once: each as if remembered alone, in order.
+const many = await call('remember', { texts: ['Carol likes tea', 'Dan likes coffee', 'Carol likes tea'],
+                                      namespace: 'many' });
+assert.equal(many.namespace, 'many');
+assert.deepEqual(many.results.map((r) => r.status), ['added', 'added', 'duplicate']);
+assert.equal(many.results[2].id, many.results[0].id);
 
 let r = await call('recall', { query: 'where does alice live', namespace: 'a', token_budget: 100 });
 assert.ok(r.memories.length >= 1 && r.memories.length <= 2);

@@ -37,26 +37,7 @@ static int bow_embed(void *ctx, const char *const *texts, const size_t *lens, si
                      float *out)
 {
     (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        float *v = out + i * D;
-        int any = 0;
-        memset(v, 0, D * sizeof *v);
-        for (size_t j = 0; j < lens[i];) {
-            uint32_t h = 2166136261u;
-            size_t s = j;
-            while (j < lens[i] && isalnum((unsigned char)texts[i][j]))
-                h = (h ^ (uint32_t)tolower((unsigned char)texts[i][j++])) * 16777619u;
-            if (j > s) {
-                v[h % D] += 1;
-                any = 1;
-            } else {
-                j++;
-            }
-        }
-        if (!any)
-            return CVS_EINPUT;
-    }
-    return 0;
+    return tu_bow_embed(texts, lens, n, out, D, 0);
 }
 
 /* The cosine of two texts' bag-of-words embeddings. */

@@ -1,5 +1,7 @@
 /* testutil.c -- helpers for the Criterion tests (see testutil.h). */
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -407,4 +409,31 @@ char *tu_read_repo_file(const char *rel)
     cr_assert(getdelim(&text, &cap, '\0', f) > 0, "%s is empty", path);
     fclose(f);
     return text;
+}
+
+int tu_bow_embed(const char *const *texts, const size_t *lens, size_t n, float *out, size_t dim,
+                 int boom)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = out + i * dim;
+        int any = 0;
+        memset(v, 0, dim * sizeof *v);
+        for (size_t j = 0; j < lens[i];) {
+            uint32_t h = 2166136261u;
+            size_t s = j;
+            while (j < lens[i] && isalnum((unsigned char)texts[i][j]))
+                h = (h ^ (uint32_t)tolower((unsigned char)texts[i][j++])) * 16777619u;
+            if (j > s) {
+                if (boom && j - s == 4 && !strncmp(texts[i] + s, "boom", 4))
+                    v[0] = NAN;
+                v[h % dim] += 1;
+                any = 1;
+            } else {
+                j++;
+            }
+        }
+        if (!any)
+            return CVS_EINPUT;
+    }
+    return 0;
 }

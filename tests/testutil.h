@@ -98,4 +98,13 @@ typedef struct tu_raw_put {
 } tu_raw_put;
 int tu_raw_put_fn(cvs_db *d, MDB_txn *txn, void *arg);
 
+/* A bag-of-words hash embedder of dim floats a text (an embedder
+ * callback's body): each run of ASCII letters and digits, folded, adds 1
+ * at its FNV-1a hash mod dim, so texts of the same words embed alike;
+ * CVS_EINPUT for a text with no such run.  The word "boom" also puts a NaN
+ * in the vector (an embedder that fails: CVS_EIO to the caller) when
+ * boom is set. */
+int tu_bow_embed(const char *const *texts, const size_t *lens, size_t n, float *out, size_t dim,
+                 int boom);
+
 #endif

@@ -361,6 +361,8 @@ _fn("cvs_text_terms", c_int, c_char_p, _sz, _PSZ)
 _fn("cvs_text_empty_note", c_int, c_char_p, _sz, POINTER(c_char_p))
 _fn("cvs_mem_remember", c_int, _vp, c_char_p, _sz, POINTER(cvs_mem_remember_opts),
     POINTER(cvs_mem_remembered))
+_fn("cvs_mem_remember_many", c_int, _vp, POINTER(c_char_p), POINTER(_sz), _sz,
+    POINTER(cvs_mem_remember_opts), POINTER(cvs_mem_remembered))
 _fn("cvs_mem_recall", c_int, _vp, c_char_p, _sz, POINTER(cvs_mem_recall_opts),
     POINTER(cvs_mem_items))
 _fn("cvs_mem_list", c_int, _vp, c_char_p, c_char_p, _sz, POINTER(cvs_mem_items))

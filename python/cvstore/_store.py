@@ -1625,6 +1625,36 @@ class Store:
 
     # ==== memory (the MCP tools' operations) ====
 
+    def _remember_opts(self, namespace, metadata, links, conversation, supersedes, near_dup,
+                       max_bytes) -> tuple:
+        """The cvs_mem_remember_opts of remember and remember_many, with the
+        objects that must live as long as they (links' strings)."""
+        ns = _ns(namespace)
+        o = L.cvs_mem_remember_opts(ns=ns.encode(),
+                                    conversation=_cstr(conversation, "conversation"),
+                                    supersedes=_cstr(supersedes, "supersedes"), near_dup=near_dup or 0.0,
+                                    max_bytes=max_bytes or 0)
+        refs = []
+        if metadata is not None:
+            m = _enc(_dumps(metadata), "metadata")
+            o.meta, o.meta_len = m, len(m)
+            refs.append(m)
+        if links:
+            arr, lrefs = _links(links)
+            o.links, o.nlinks = ctypes.cast(arr, ctypes.POINTER(L.cvs_link)), len(arr)
+            refs += [arr, lrefs]
+        return ns, o, refs
+
+    @staticmethod
+    def _remembered(out, ns: str) -> dict:
+        r = {"id": out.id.decode(), "status": L.MEM_OUTCOME.get(out.outcome, "?"),
+             "namespace": ns}
+        if out.outcome == 3:
+            r["similarity"] = float(out.similarity)
+        if out.superseded:
+            r["supersedes"] = out.superseded.decode()
+        return r
+
     @_guarded
     def remember(self, text: str, *, namespace: str | None = None,
                  metadata: Mapping | None = None, links: Sequence | None = None,
@@ -1637,31 +1667,46 @@ class Store:
         text plus metadata is over max_bytes (default: the library's
         CVS_MEM_MAX_BYTES, 64 KiB) raises InvalidInput, and so does a text
         of no words (empty, spaces of any kind, punctuation, symbols)."""
-        ns = _ns(namespace)
-        o = L.cvs_mem_remember_opts(ns=ns.encode(),
-                                    conversation=_cstr(conversation, "conversation"),
-                                    supersedes=_cstr(supersedes, "supersedes"), near_dup=near_dup or 0.0,
-                                    max_bytes=max_bytes or 0)
-        if metadata is not None:
-            m = _enc(_dumps(metadata), "metadata")
-            o.meta, o.meta_len = m, len(m)
-        refs = None
-        if links:
-            arr, refs = _links(links)
-            o.links, o.nlinks = ctypes.cast(arr, ctypes.POINTER(L.cvs_link)), len(arr)
+        ns, o, refs = self._remember_opts(namespace, metadata, links, conversation, supersedes,
+                                          near_dup, max_bytes)
         b = _enc(text, "text")
         out = L.cvs_mem_remembered()
         _tls.embed_exc = None
         rc = lib.cvs_mem_remember(self._db, b, len(b), byref(o), byref(out))
         del refs
         self._check(rc)
-        r = {"id": out.id.decode(), "status": L.MEM_OUTCOME.get(out.outcome, "?"),
-             "namespace": ns}
-        if out.outcome == 3:
-            r["similarity"] = float(out.similarity)
-        if out.superseded:
-            r["supersedes"] = out.superseded.decode()
-        return r
+        return self._remembered(out, ns)
+
+    @_guarded
+    def remember_many(self, texts: Sequence[str], *, namespace: str | None = None,
+                      metadata: Mapping | None = None, links: Sequence | None = None,
+                      conversation: str | None = None, supersedes: str | None = None,
+                      near_dup: float | None = None, max_bytes: int | None = None) -> list:
+        """Stores many memories with the same options (a conversation log, a
+        notes file): a list of what remember returns, one per text, the
+        same as remember called on each text in order would give (a later
+        text may be a duplicate of, merge into or revise an earlier one),
+        but embedded together and written in one transaction (with the
+        minilm embedder about half the CPU time per text).  All or
+        nothing: a bad text (empty, of no words, over max_bytes) raises
+        InvalidInput naming its index ("text 3: ...") and nothing is
+        stored; TypeError for a str passed as texts or an item that is not
+        a str.  An empty list stores nothing and returns []."""
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("remember_many: texts must be a list of str, not one str "
+                            "(remember takes one)")
+        enc = [_enc(t, f"texts[{i}]") for i, t in enumerate(texts)]
+        ns, o, refs = self._remember_opts(namespace, metadata, links, conversation, supersedes,
+                                          near_dup, max_bytes)
+        n = len(enc)
+        arr = (ctypes.c_char_p * max(n, 1))(*enc)
+        lens = (ctypes.c_size_t * max(n, 1))(*[len(b) for b in enc])
+        outs = (L.cvs_mem_remembered * max(n, 1))()
+        _tls.embed_exc = None
+        rc = lib.cvs_mem_remember_many(self._db, arr, lens, n, byref(o), outs)
+        del refs
+        self._check(rc)
+        return [self._remembered(outs[i], ns) for i in range(n)]
 
     @_guarded
     def recall(self, query: str, *, namespace: str | None = None, k: int = 10,

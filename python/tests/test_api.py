@@ -1227,6 +1227,69 @@ def test_conversation_links(memdb):
     assert [v["id"] for v in by[a["id"]]["via"]] == [b["id"], a["id"]]
 
 
+def test_remember_many_is_remember_in_order(memdb, tmp_path):
+    """remember_many gives what remember on each text in order gives: the
+    same statuses, the same memories merged into, superseded and found by
+    recall (ids map one to one: they are random either way), in a store
+    that holds memories before the batch; a bad text anywhere stores
+    nothing and names its index; an empty list stores nothing."""
+    before = ["Project Falcon ships on Friday.", "The user prefers green tea in the morning."]
+    texts = ["Project Falcon slipped to Monday.",              # subject: supersedes
+             "The office plant needs water on Tuesdays.",
+             "The user drinks black coffee after lunch.",
+             "The user prefers green tea in the morning.",     # duplicate of a stored one
+             "Carol runs the Thursday design review.",
+             "the user prefers GREEN tea in the morning!",     # merged into a stored one
+             "carol runs the thursday design review",          # merged into text 4
+             "Carol runs the Thursday design review."]         # text 4's first wording
+    other = cvstore.open(str(tmp_path / "t.cvs"), create=True, dim=DIM, embedder=hash_embed,
+                         embedder_name="test:hash")
+    try:
+        for db in (memdb, other):
+            for t in before:
+                db.remember(t, namespace="w", metadata={"subject": "falcon"} if "Falcon" in t
+                            else None)
+        one = [memdb.remember(t, namespace="w", metadata={"subject": "falcon"})
+               for t in texts]
+        many = other.remember_many(texts, namespace="w", metadata={"subject": "falcon"})
+        assert len(many) == len(texts)
+        ids = {}
+        for a, b in zip(one, many):
+            assert a["status"] == b["status"] and a["namespace"] == b["namespace"] == "w"
+            assert ids.setdefault(a["id"], b["id"]) == b["id"]
+            assert a.get("similarity") == b.get("similarity")
+            assert ("supersedes" in a) == ("supersedes" in b)
+        old = {m["text"]: m["id"] for m in memdb.list_memories("w")["memories"]}
+        new = {m["text"]: m["id"] for m in other.list_memories("w")["memories"]}
+        assert old.keys() == new.keys()
+        ids.update({old[t]: new[t] for t in old})
+        for a, b in zip(one, many):
+            if "supersedes" in a:
+                assert ids[a["supersedes"]] == b["supersedes"]
+        statuses = [m["status"] for m in many]
+        assert statuses[3] == "duplicate" and statuses[5] == "merged"
+        assert statuses[6] == "merged" and many[6]["id"] == many[4]["id"]
+        for q in ("when does Falcon ship", "green tea", "design review", "coffee"):
+            ra = memdb.recall(q, namespace="w", touch=False)["memories"]
+            rb = other.recall(q, namespace="w", touch=False)["memories"]
+            assert [ids[m["id"]] for m in ra] == [m["id"] for m in rb]
+            assert [m["score"] for m in ra] == [m["score"] for m in rb]
+        n = len(other)
+        with pytest.raises(cvstore.InvalidInput, match="text 2: text has no words"):
+            other.remember_many(["A new fact.", "Another new fact.", " ... "], namespace="w")
+        with pytest.raises(cvstore.InvalidInput, match="text 1: .*over the limit of 30"):
+            other.remember_many(["A short fact.", "A fact far longer than thirty bytes."],
+                                max_bytes=30)
+        with pytest.raises(TypeError, match="texts must be a list of str"):
+            other.remember_many("one text")
+        with pytest.raises(TypeError, match=r"texts\[1\] must be str"):
+            other.remember_many(["fine", 5])
+        assert other.remember_many([]) == []
+        assert len(other) == n
+    finally:
+        other.close()
+
+
 # ==== errors ====
 
 def test_help_documents_every_call_and_error():
