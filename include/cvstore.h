@@ -396,13 +396,14 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
  * function can return from there with the store in a usable state, so the
  * choice is the process's: cvs_fault_exit makes such a fault print "PREFIX:
  * store is damaged: WHAT" on stderr and end the process with status
- * (_exit, from whichever thread hit it) instead of dying by a signal.  It
+ * (_exit, from whichever thread hit it first: when several threads fault
+ * at once, one message is printed, whole) instead of dying by a signal.  It
  * installs handlers for SIGSEGV and SIGBUS, so it is for programs that own
  * their signals and may end on a damaged store, such as the cvstore tool;
  * it also takes any other SIGSEGV or SIGBUS of the process for one.
  * Without it, LMDB's abort() and the default signal actions stand.  prefix
- * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_EIO
- * when a handler cannot be installed. */
+ * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_ENOMEM
+ * when it cannot be copied, CVS_EIO when a handler cannot be installed. */
 CVS_API int cvs_fault_exit(const char *prefix, int status) CVS_WUR;
 
 /* ==== Search ==== */
