@@ -69,15 +69,18 @@ static const char usage[] =
     "                       a store holds its users' text)\n"
     "  -h, --help           show this help\n";
 
-/* Removes what cvs_db_create made in dir (the directory only if empty). */
-static void remove_store(const char *dir)
+/* Removes the store this command made in dir (its create was exclusive,
+ * so the files are this command's own; the directory when made here, and
+ * only if empty). */
+static void remove_store(const char *dir, int made_dir)
 {
     char f[4200];
     snprintf(f, sizeof f, "%s/data.mdb", dir);
     unlink(f);
     snprintf(f, sizeof f, "%s/lock.mdb", dir);
     unlink(f);
-    rmdir(dir);
+    if (made_dir)
+        rmdir(dir);
 }
 
 /* --umask: the permissions ordinary tools give (0666 files, 0777 for a
@@ -125,7 +128,6 @@ int cmd_init(int argc, char **argv)
     char name[CVS_EMBEDDER_NAME_MAX + 1] = "";
     uint64_t dim = 0;
     int c, rc = CLI_OK, have_metric = 0, copy = 0, encrypt = 0, use_umask = 0, made_dir;
-    struct stat st;
     char *pass = NULL;
     size_t pass_len = 0;
 
@@ -232,11 +234,17 @@ int cmd_init(int argc, char **argv)
             goto out;
         }
     }
-    made_dir = stat(argv[optind], &st) != 0;
+    /* The directory is made here, exclusively, so that this command knows
+     * whether it is its own to remove; cvs_db_create takes an empty one,
+     * claims the store's files with O_EXCL (one of two inits racing wins,
+     * the other is told a store is there) and, when it fails, removes what
+     * it made and nothing else.  Any other mkdir failure is left to
+     * cvs_db_create, whose message names it. */
+    made_dir = mkdir(argv[optind], 0700) == 0;
     if ((rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db))) {
         rc = cli_fail("init", rc, NULL);
-        if (made_dir) /* a full disk: the directory it made goes too */
-            remove_store(argv[optind]);
+        if (made_dir) /* a full disk: the directory made here goes too */
+            rmdir(argv[optind]);
         goto out;
     }
     /* The http embedder is attached by URL, so that the store records where
@@ -248,13 +256,13 @@ int cmd_init(int argc, char **argv)
         rc = cli_fail("init", rc, db);
         cvs_db_close(db);
         db = NULL;
-        remove_store(argv[optind]);
+        remove_store(argv[optind], made_dir);
         goto out;
     }
     if (use_umask && (rc = widen_modes(argv[optind], made_dir))) {
         cvs_db_close(db);
         db = NULL;
-        remove_store(argv[optind]);
+        remove_store(argv[optind], made_dir);
         goto out;
     }
     printf("created %s: dim %u, metric %s, raw %s%s%s%s%s\n", argv[optind], co.dim,

@@ -142,7 +142,10 @@ typedef struct cvs_create_opts {
  * 0600; chmod them afterwards to share it (a later open makes a missing
  * lock.mdb with data.mdb's permissions).  An empty path, one that is not
  * a directory, or a directory holding files other than a store's (a store
- * is made in a new or empty directory) is CVS_EINVAL. */
+ * is made in a new or empty directory) is CVS_EINVAL.  The create is
+ * exclusive: of processes creating one store at the same moment one makes
+ * it and the others get CVS_EEXIST, and a create that fails removes what
+ * it made (its files, the directory if made here) and nothing else. */
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 
