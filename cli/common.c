@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,6 +492,61 @@ void cli_progress_clear(cli_progress *p)
     }
     p->drawn = 0;
     wait_state.bar_drawn = 0;
+}
+
+/* ==== Interrupts ====
+ *
+ * Ctrl-C (SIGINT), SIGTERM and SIGHUP end a command where it stands; LMDB
+ * makes the transaction in flight invisible and keeps every one committed
+ * before, so nothing is damaged.  What the user needs is to be told so:
+ * a bare shell prompt after a long import says neither what was kept nor
+ * what to do.  The handler writes the note it was given at install (built
+ * then, never changed after: the handler only reads it), with one write(2)
+ * (async-signal-safe; the first signal only: a second Ctrl-C does not
+ * print it again), then restores the default action and raises the
+ * signal again: blocked while its handler runs, it is delivered as the
+ * handler returns and ends the process by that signal, so the exit status is the
+ * shell's 128 + N (130 for Ctrl-C, 143 for SIGTERM) and a shell loop
+ * around the command stops as it would.  A signal the command was started
+ * with ignored (a background job of a script, nohup) stays ignored. */
+
+static char interrupt_note[4608];
+static size_t interrupt_len;
+static volatile sig_atomic_t interrupt_seen;
+
+static void on_interrupt(int sig)
+{
+    if (!interrupt_seen) {
+        interrupt_seen = 1;
+        ssize_t w = write(STDERR_FILENO, interrupt_note, interrupt_len);
+        (void)w;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig); /* blocked here: delivered as this handler returns */
+}
+
+void cli_interrupt_note(const char *cmd, const char *fmt, ...)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    va_list ap;
+    int n = snprintf(interrupt_note, sizeof interrupt_note, "%scvstore: %s: interrupted: ",
+                     isatty(STDERR_FILENO) ? "\r\033[K" : "", cmd);
+    if (n < 0 || (size_t)n >= sizeof interrupt_note - 2)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(interrupt_note + n, sizeof interrupt_note - 1 - (size_t)n, fmt, ap);
+    va_end(ap);
+    interrupt_len = strlen(interrupt_note);
+    interrupt_note[interrupt_len++] = '\n';
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa, old;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 /* ==== Escaping ==== */

@@ -116,6 +116,17 @@ const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
  * (at least 32 bytes). */
 const char *cli_iso8601(int64_t us, char *buf, size_t cap);
 
+/* ==== Interrupts ==== */
+
+/* Ctrl-C, SIGTERM or SIGHUP from here on prints "cvstore: CMD:
+ * interrupted: NOTE" on stderr (clearing a progress bar) and ends the
+ * process by that signal (exit status 128 + N in the shell), as it would
+ * have ended anyway.  NOTE (printf-style, at most ~4 KB) says what the
+ * command committed before and what to run to complete it; it is built
+ * here, before any signal.  A signal ignored at start stays ignored. */
+void cli_interrupt_note(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ==== Progress bar on stderr ==== */
 
 /* Only draws when stderr is a terminal (and !quiet), so redirected runs and

@@ -229,6 +229,9 @@ int cmd_import(int argc, char **argv)
 
     if ((rc = cli_open("import", path, 0, &db)))
         goto out;
+    cli_interrupt_note("import", "each batch of records written before it is committed "
+                       "(`cvstore stats %s` counts them); the same import again completes it "
+                       "(records are upserted by id)", path);
     cli_progress_init(&prog, quiet);
     if (prog.enabled) {
         io.progress = on_progress;
