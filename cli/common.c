@@ -513,11 +513,22 @@ void cli_progress_clear(cli_progress *p)
 static char interrupt_note[4608];
 static size_t interrupt_len;
 static volatile sig_atomic_t interrupt_seen;
+/* cli_interrupt_remove's store: its two files and, when made by the
+ * command, its directory; set while the signals are blocked. */
+static char remove_files[2][4200], remove_dir[4200];
+static volatile sig_atomic_t remove_armed;
+static unsigned interrupt_installed; /* bit i: interrupt_sigs[i] is ours */
 
 static void on_interrupt(int sig)
 {
     if (!interrupt_seen) {
         interrupt_seen = 1;
+        if (remove_armed) { /* unlink and rmdir are async-signal-safe */
+            unlink(remove_files[0]);
+            unlink(remove_files[1]);
+            if (*remove_dir)
+                rmdir(remove_dir);
+        }
         ssize_t w = write(STDERR_FILENO, interrupt_note, interrupt_len);
         (void)w;
     }
@@ -525,9 +536,37 @@ static void on_interrupt(int sig)
     raise(sig); /* blocked here: delivered as this handler returns */
 }
 
+static const int interrupt_sigs[] = {SIGINT, SIGTERM, SIGHUP};
+
+void cli_interrupt_block(int block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++)
+        sigaddset(&set, interrupt_sigs[i]);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+void cli_interrupt_remove(const char *dir, int made_dir)
+{
+    if (!dir) {
+        /* The store is whole: a signal now ends the command as it would
+         * any program, with nothing to say. */
+        remove_armed = 0;
+        for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++)
+            if (interrupt_installed & (1u << i))
+                signal(interrupt_sigs[i], SIG_DFL);
+        interrupt_installed = 0;
+        return;
+    }
+    snprintf(remove_files[0], sizeof remove_files[0], "%s/data.mdb", dir);
+    snprintf(remove_files[1], sizeof remove_files[1], "%s/lock.mdb", dir);
+    snprintf(remove_dir, sizeof remove_dir, "%s", made_dir ? dir : "");
+    remove_armed = 1;
+}
+
 void cli_interrupt_note(const char *cmd, const char *fmt, ...)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     va_list ap;
     int n = snprintf(interrupt_note, sizeof interrupt_note, "%scvstore: %s: interrupted: ",
                      isatty(STDERR_FILENO) ? "\r\033[K" : "", cmd);
@@ -538,14 +577,15 @@ void cli_interrupt_note(const char *cmd, const char *fmt, ...)
     va_end(ap);
     interrupt_len = strlen(interrupt_note);
     interrupt_note[interrupt_len++] = '\n';
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++) {
         struct sigaction sa, old;
-        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+        if (sigaction(interrupt_sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
             continue;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_interrupt;
         sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, NULL);
+        if (sigaction(interrupt_sigs[i], &sa, NULL) == 0)
+            interrupt_installed |= 1u << i;
     }
 }
 

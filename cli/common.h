@@ -126,6 +126,17 @@ const char *cli_iso8601(int64_t us, char *buf, size_t cap);
  * here, before any signal.  A signal ignored at start stays ignored. */
 void cli_interrupt_note(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* For `init`, whose store is not whole until its embedder is attached: a
+ * signal after this also removes DIR's data.mdb and lock.mdb, and DIR
+ * itself when made_dir (before the note is printed).  Set it with the
+ * signals blocked (cli_interrupt_block), right after an exclusive create
+ * made those files, so that a signal can never remove another process's
+ * store; cli_interrupt_remove(NULL, 0) disarms it once the store is whole
+ * (and gives the signals their default action again). */
+void cli_interrupt_remove(const char *dir, int made_dir);
+/* Blocks (1) or unblocks (0) SIGINT, SIGTERM and SIGHUP: one that comes
+ * meanwhile is delivered when they are unblocked. */
+void cli_interrupt_block(int block);
 
 /* ==== Progress bar on stderr ==== */
 

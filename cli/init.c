@@ -240,8 +240,19 @@ int cmd_init(int argc, char **argv)
      * the other is told a store is there) and, when it fails, removes what
      * it made and nothing else.  Any other mkdir failure is left to
      * cvs_db_create, whose message names it. */
+    /* Interrupted before the embedder is attached (a --copy-vocab copies
+     * 141 MB), the store would be left without one, and the same command
+     * again would find "a store already exists there": a signal removes
+     * it.  The signals wait while the files are made, so that the one
+     * removing them knows they are this command's. */
+    cli_interrupt_note("init", "nothing of the store is left; run the same command again");
+    cli_interrupt_block(1);
     made_dir = mkdir(argv[optind], 0700) == 0;
-    if ((rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db))) {
+    rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db);
+    if (!rc)
+        cli_interrupt_remove(argv[optind], made_dir);
+    cli_interrupt_block(0);
+    if (rc) {
         rc = cli_fail("init", rc, NULL);
         if (made_dir) /* a full disk: the directory made here goes too */
             rmdir(argv[optind]);
@@ -265,6 +276,7 @@ int cmd_init(int argc, char **argv)
         remove_store(argv[optind], made_dir);
         goto out;
     }
+    cli_interrupt_remove(NULL, 0);
     printf("created %s: dim %u, metric %s, raw %s%s%s%s%s\n", argv[optind], co.dim,
            cvs_metric_name(co.metric), cvs_raw_name(co.raw), embedder ? ", embedder " : "",
            embedder ? name : "", copy ? " (vocabulary copied into the store)" : "",

@@ -57,7 +57,7 @@ static void usage(FILE *f)
           "  2  internal or I/O error\n"
           "  128+N  ended by signal N (130 Ctrl-C, 143 SIGTERM, 141 a closed pipe):\n"
           "     what was committed stays; import, build, tune and link say what\n"
-          "     they kept and what to run\n",
+          "     they kept and what to run; init removes a store not yet whole\n",
           f);
 }
 

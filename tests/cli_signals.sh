@@ -4,7 +4,9 @@
 # was kept and what to run, ends by that signal (the shell's 130 or 143),
 # keeps every batch committed before, and the same import again completes
 # it; a build stopped the same way keeps the store as it was; `search |
-# head -1` ends quietly (SIGPIPE, no error text) and damages nothing.
+# head -1` ends quietly (SIGPIPE, no error text) and damages nothing; an
+# init stopped before its store is whole (its embedder attached) removes
+# what it made.
 # Needs bash, coreutils and perl (perl-base).
 #   bash tests/cli_signals.sh PATH_TO_cvstore [PATH_TO_tests/data]
 set -euo pipefail
@@ -79,13 +81,49 @@ expect 0 "the store checks clean after the stopped build" check "$tmp/s"
 cmp -s "$tmp/before.jsonl" "$tmp/after.jsonl" || fail "the records are as before the build"
 ok "SIGTERM during a build: a clear note, exit 143, the store as it was"
 
+# Ctrl-C during `init --copy-vocab` (the GloVe files copied into the store:
+# 141 MB of the real ones, 80 MB of these): the store it was making is
+# removed, so the same command again works instead of finding "a store
+# already exists there", and a directory that was there before stays.
+mkdir "$tmp/glove"
+perl -e 'my $n = shift; open my $w, ">", "glove100.words" or die; open my $v, ">",
+  "glove100.fvecs" or die; binmode $v; my $rec = pack("l<", 100) . pack("f<100", map {
+  ($_ % 7) / 10 - 0.3 } 1 .. 100); for my $i (0 .. $n - 1) { print $w "w$i\n"; print $v $rec }' \
+  200000 && mv glove100.words glove100.fvecs "$tmp/glove/"
+export CVSTORE_GLOVE_DIR="$tmp/glove"
+for made in new existing; do
+  rm -rf "$tmp/g"
+  [ $made = existing ] && mkdir "$tmp/g"
+  "$cli" init "$tmp/g" --embedder glove --copy-vocab >"$tmp/init.out" 2>"$tmp/init.err" &
+  pid=$!
+  for i in $(seq 1 400); do [ -e "$tmp/g/data.mdb" ] && break; sleep 0.02; done
+  sleep 0.2
+  kill -s INT "$pid" 2>/dev/null || true
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" = 130 ] || fail "init ($made directory) stopped by Ctrl-C ends by it (exit $rc: $(cat "$tmp/init.out" "$tmp/init.err"))"
+  has "$tmp/init.err" "cvstore: init: interrupted: nothing of the store is left" "init says so"
+  if [ $made = new ]; then
+    [ ! -e "$tmp/g" ] || fail "the interrupted init removes the directory it made: $(ls -la "$tmp/g")"
+  else
+    [ -d "$tmp/g" ] && [ -z "$(ls -A "$tmp/g")" ] ||
+      fail "the interrupted init leaves the directory that was there, empty: $(ls -la "$tmp/g")"
+  fi
+  expect 0 "the same init again ($made directory) works" init "$tmp/g" --embedder glove --copy-vocab
+done
+unset CVSTORE_GLOVE_DIR
+rm -rf "$tmp/glove" "$tmp/g"
+ok "Ctrl-C during init --copy-vocab leaves nothing, and init again works"
+
 # A signal the command was started with ignored stays ignored (nohup, a
 # background job without job control): the import runs to its end.
 set +m
 rm -rf "$tmp/s2"
 "$cli" init "$tmp/s2" --dim 32 --metric l2 >/dev/null
-(trap '' INT; exec "$cli" import "$tmp/s2" "$tmp/q.fvecs" --quiet) &
+trap '' INT # ignored in this shell when the job forks: no window before it is
+"$cli" import "$tmp/s2" "$tmp/q.fvecs" --quiet &
 pid=$!
+trap - INT
 kill -s INT "$pid" 2>/dev/null || true
 rc=0
 wait "$pid" || rc=$?
