@@ -547,18 +547,17 @@ void cli_interrupt_block(int block)
     sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
+void cli_interrupt_off(void)
+{
+    remove_armed = 0;
+    for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++)
+        if (interrupt_installed & (1u << i))
+            signal(interrupt_sigs[i], SIG_DFL);
+    interrupt_installed = 0;
+}
+
 void cli_interrupt_remove(const char *dir, int made_dir)
 {
-    if (!dir) {
-        /* The store is whole: a signal now ends the command as it would
-         * any program, with nothing to say. */
-        remove_armed = 0;
-        for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++)
-            if (interrupt_installed & (1u << i))
-                signal(interrupt_sigs[i], SIG_DFL);
-        interrupt_installed = 0;
-        return;
-    }
     snprintf(remove_files[0], sizeof remove_files[0], "%s/data.mdb", dir);
     snprintf(remove_files[1], sizeof remove_files[1], "%s/lock.mdb", dir);
     snprintf(remove_dir, sizeof remove_dir, "%s", made_dir ? dir : "");

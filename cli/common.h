@@ -131,9 +131,12 @@ void cli_interrupt_note(const char *cmd, const char *fmt, ...)
  * itself when made_dir (before the note is printed).  Set it with the
  * signals blocked (cli_interrupt_block), right after an exclusive create
  * made those files, so that a signal can never remove another process's
- * store; cli_interrupt_remove(NULL, 0) disarms it once the store is whole
- * (and gives the signals their default action again). */
+ * store; cli_interrupt_off disarms it once the store is whole. */
 void cli_interrupt_remove(const char *dir, int made_dir);
+/* The work the note describes is done: the signals get their default
+ * action again (a signal now ends the command with nothing to say), and
+ * cli_interrupt_remove's files are no longer removed. */
+void cli_interrupt_off(void);
 /* Blocks (1) or unblocks (0) SIGINT, SIGTERM and SIGHUP: one that comes
  * meanwhile is delivered when they are unblocked. */
 void cli_interrupt_block(int block);

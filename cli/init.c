@@ -276,7 +276,7 @@ int cmd_init(int argc, char **argv)
         remove_store(argv[optind], made_dir);
         goto out;
     }
-    cli_interrupt_remove(NULL, 0);
+    cli_interrupt_off();
     printf("created %s: dim %u, metric %s, raw %s%s%s%s%s\n", argv[optind], co.dim,
            cvs_metric_name(co.metric), cvs_raw_name(co.raw), embedder ? ", embedder " : "",
            embedder ? name : "", copy ? " (vocabulary copied into the store)" : "",

@@ -3,7 +3,8 @@
 # pipe closed early: Ctrl-C (SIGINT) or SIGTERM during an import says what
 # was kept and what to run, ends by that signal (the shell's 130 or 143),
 # keeps every batch committed before, and the same import again completes
-# it; a build stopped the same way keeps the store as it was; `search |
+# it; a build stopped the same way keeps the store as it was, an export
+# the file it was to replace; `search |
 # head -1` ends quietly (SIGPIPE, no error text) and damages nothing; an
 # init stopped before its store is whole (its embedder attached) removes
 # what it made.
@@ -80,6 +81,22 @@ expect 0 "the store checks clean after the stopped build" check "$tmp/s"
 "$cli" export "$tmp/s" --output "$tmp/after.jsonl" --quiet >/dev/null 2>&1
 cmp -s "$tmp/before.jsonl" "$tmp/after.jsonl" || fail "the records are as before the build"
 ok "SIGTERM during a build: a clear note, exit 143, the store as it was"
+
+# Ctrl-C during `export --output F`: F is left as it was, no temporary file.
+echo previous >"$tmp/out.jsonl"
+interrupt INT export - export "$tmp/s" --output "$tmp/out.jsonl" --quiet
+[ "$(cat "$tmp/export.rc")" = 130 ] ||
+  fail "an export stopped by Ctrl-C ends by it (exit $(cat "$tmp/export.rc"), stderr: $(cat "$tmp/export.err"))"
+has "$tmp/export.err" "cvstore: export: interrupted: $tmp/out.jsonl is left as it was" "export says so"
+[ "$(cat "$tmp/out.jsonl")" = previous ] || fail "the interrupted export left the file as it was"
+# (removed by export's guardian process as the export dies: give it time)
+for i in $(seq 1 100); do
+  [ -z "$(ls -A "$tmp" | grep -F out.jsonl | grep -vx out.jsonl)" ] && break
+  sleep 0.05
+done
+[ -z "$(ls -A "$tmp" | grep -F out.jsonl | grep -vx out.jsonl)" ] ||
+  fail "no temporary file is left: $(ls -A "$tmp")"
+ok "Ctrl-C during export --output: a clear note, the file as it was"
 
 # Ctrl-C during `init --copy-vocab` (the GloVe files copied into the store:
 # 141 MB of the real ones, 80 MB of these): the store it was making is
