@@ -510,8 +510,13 @@ void cli_progress_clear(cli_progress *p)
  * around the command stops as it would.  A signal the command was started
  * with ignored (a background job of a script, nohup) stays ignored. */
 
-static char interrupt_note[4608];
-static size_t interrupt_len;
+/* Two notes, so that a command can say more as it goes (import: its
+ * records all in, then its links): the next one is written into the note
+ * not in force and then put in force by one store of note_cur, so a
+ * handler running meanwhile on another thread reads a whole note. */
+static char interrupt_note[2][4608];
+static size_t interrupt_len[2];
+static volatile sig_atomic_t note_cur;
 static volatile sig_atomic_t interrupt_seen;
 /* cli_interrupt_remove's store: its two files and, when made by the
  * command, its directory; set while the signals are blocked. */
@@ -529,7 +534,8 @@ static void on_interrupt(int sig)
             if (*remove_dir)
                 rmdir(remove_dir);
         }
-        ssize_t w = write(STDERR_FILENO, interrupt_note, interrupt_len);
+        int c = note_cur;
+        ssize_t w = write(STDERR_FILENO, interrupt_note[c], interrupt_len[c]);
         (void)w;
     }
     signal(sig, SIG_DFL);
@@ -567,15 +573,19 @@ void cli_interrupt_remove(const char *dir, int made_dir)
 void cli_interrupt_note(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(interrupt_note, sizeof interrupt_note, "%scvstore: %s: interrupted: ",
+    int next = interrupt_installed ? !note_cur : note_cur;
+    char *note = interrupt_note[next];
+    size_t cap = sizeof interrupt_note[next];
+    int n = snprintf(note, cap, "%scvstore: %s: interrupted: ",
                      isatty(STDERR_FILENO) ? "\r\033[K" : "", cmd);
-    if (n < 0 || (size_t)n >= sizeof interrupt_note - 2)
+    if (n < 0 || (size_t)n >= cap - 2)
         return;
     va_start(ap, fmt);
-    vsnprintf(interrupt_note + n, sizeof interrupt_note - 1 - (size_t)n, fmt, ap);
+    vsnprintf(note + n, cap - 1 - (size_t)n, fmt, ap);
     va_end(ap);
-    interrupt_len = strlen(interrupt_note);
-    interrupt_note[interrupt_len++] = '\n';
+    interrupt_len[next] = strlen(note);
+    note[interrupt_len[next]++] = '\n';
+    note_cur = next;
     for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++) {
         struct sigaction sa, old;
         if (sigaction(interrupt_sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)

@@ -123,7 +123,9 @@ const char *cli_iso8601(int64_t us, char *buf, size_t cap);
  * process by that signal (exit status 128 + N in the shell), as it would
  * have ended anyway.  NOTE (printf-style, at most ~4 KB) says what the
  * command committed before and what to run to complete it; it is built
- * here, before any signal.  A signal ignored at start stays ignored. */
+ * here, before any signal.  A later call replaces the note (a command
+ * that has done one part says what is left).  A signal ignored at start
+ * stays ignored. */
 void cli_interrupt_note(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* For `init`, whose store is not whole until its embedder is attached: a

@@ -3,7 +3,9 @@
 # pipe closed early: Ctrl-C (SIGINT) or SIGTERM during an import says what
 # was kept and what to run, ends by that signal (the shell's 130 or 143),
 # keeps every batch committed before, and the same import again completes
-# it; a build stopped the same way keeps the store as it was, an export
+# it (stopped while it links a text store: the records are all kept, and
+# `cvstore link` is named); a build stopped the same way keeps the store
+# as it was, an export
 # the file it was to replace; `search |
 # head -1` ends quietly (SIGPIPE, no error text) and damages nothing; an
 # init stopped before its store is whole (its embedder attached) removes
@@ -103,10 +105,10 @@ ok "Ctrl-C during export --output: a clear note, the file as it was"
 # removed, so the same command again works instead of finding "a store
 # already exists there", and a directory that was there before stays.
 mkdir "$tmp/glove"
-perl -e 'my $n = shift; open my $w, ">", "glove100.words" or die; open my $v, ">",
-  "glove100.fvecs" or die; binmode $v; my $rec = pack("l<", 100) . pack("f<100", map {
+perl -e 'my ($n, $d) = @ARGV; open my $w, ">", "$d/glove100.words" or die; open my $v, ">",
+  "$d/glove100.fvecs" or die; binmode $v; my $rec = pack("l<", 100) . pack("f<100", map {
   ($_ % 7) / 10 - 0.3 } 1 .. 100); for my $i (0 .. $n - 1) { print $w "w$i\n"; print $v $rec }' \
-  200000 && mv glove100.words glove100.fvecs "$tmp/glove/"
+  200000 "$tmp/glove"
 export CVSTORE_GLOVE_DIR="$tmp/glove"
 for made in new existing; do
   rm -rf "$tmp/g"
@@ -128,9 +130,37 @@ for made in new existing; do
   fi
   expect 0 "the same init again ($made directory) works" init "$tmp/g" --embedder glove --copy-vocab
 done
-unset CVSTORE_GLOVE_DIR
-rm -rf "$tmp/glove" "$tmp/g"
 ok "Ctrl-C during init --copy-vocab leaves nothing, and init again works"
+
+# Ctrl-C after a text store's records are in, while the import links them
+# (mentions, kNN graph): the note says the records are all committed and
+# names `cvstore link` for the rest, not the import again (which would
+# embed every record anew).
+rm -rf "$tmp/g"
+mkdir "$tmp/glove2" # 5000 words of varied vectors (the cache above repeats one)
+perl -e 'my $s = 7; my $d = shift; open my $w, ">", "$d/glove100.words" or die; open my $v,
+  ">", "$d/glove100.fvecs" or die; binmode $v; for my $i (0 .. 4999) { print $w "w$i\n"; print $v pack("l<", 100),
+  pack("f<100", map { $s = ($s * 1103515245 + 12345) % 2147483648; $s / 2147483648 - 0.5 }
+  1 .. 100) }' "$tmp/glove2"
+export CVSTORE_GLOVE_DIR="$tmp/glove2"
+"$cli" init "$tmp/g" --embedder glove >/dev/null
+perl -e 'my $s = 1; for my $i (0 .. 29999) { my @w = map { $s = ($s * 1103515245 + 12345)
+  % 2147483648; "w" . ($s % 5000) } 1 .. 8; print "{\"id\":\"t$i\",\"text\":\"@w[0..3]. @w[4..7].\"}\n" }' \
+  >"$tmp/texts.jsonl"
+"$cli" import "$tmp/g" "$tmp/texts.jsonl" --quiet >"$tmp/tximport.out" 2>"$tmp/tximport.err" &
+pid=$!
+for i in $(seq 1 1200); do [ "$(count "$tmp/g")" = 30000 ] 2>/dev/null && break; sleep 0.05; done
+kill -s INT "$pid" 2>/dev/null || true
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" = 130 ] || fail "an import stopped while linking ends by SIGINT (exit $rc: $(cat "$tmp/tximport.err"))"
+has "$tmp/tximport.err" "cvstore: import: interrupted: all 30000 records are imported and committed; the links (mentions, kNN graph) were not finished: \`cvstore link $tmp/g\` makes them" \
+  "the import stopped while linking names cvstore link"
+expect 0 "cvstore link completes the interrupted import" link "$tmp/g" --quiet
+expect 0 "the linked store checks clean" check "$tmp/g"
+ok "Ctrl-C while an import links: the records kept, cvstore link named"
+unset CVSTORE_GLOVE_DIR
+rm -rf "$tmp/glove" "$tmp/glove2" "$tmp/g"
 
 # A signal the command was started with ignored stays ignored (nohup, a
 # background job without job control): the import runs to its end.
