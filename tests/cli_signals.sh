@@ -5,11 +5,10 @@
 # keeps every batch committed before, and the same import again completes
 # it (stopped while it links a text store: the records are all kept, and
 # `cvstore link` is named); a build stopped the same way keeps the store
-# as it was, an export
-# the file it was to replace; `search |
-# head -1` ends quietly (SIGPIPE, no error text) and damages nothing; an
-# init stopped before its store is whole (its embedder attached) removes
-# what it made.
+# as it was, an export the file it was to replace; an init stopped before
+# its store is whole (its embedder attached) removes what it made; and
+# `search | head -1` ends quietly (SIGPIPE, no error text) and damages
+# nothing.
 # Needs bash, coreutils and perl (perl-base).
 #   bash tests/cli_signals.sh PATH_TO_cvstore [PATH_TO_tests/data]
 set -euo pipefail
