@@ -210,6 +210,9 @@ int cmd_build(int argc, char **argv)
     int auto_index = !faiss && (bo.index ? !strcmp(bo.index, "auto") : auto_codec);
     if ((rc = cli_open("build", argv[optind], 0, &db)))
         goto out;
+    cli_interrupt_note("build", "nothing of this build was written (the codec, codes and "
+                       "index are written in one transaction at its end): the store keeps "
+                       "its previous ones; run the build again");
     {
         /* A raw "none" store keeps the codec it has (its codes are the
          * only copy of the vectors): a build makes its index again. */

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,6 +492,110 @@ void cli_progress_clear(cli_progress *p)
     }
     p->drawn = 0;
     wait_state.bar_drawn = 0;
+}
+
+/* ==== Interrupts ====
+ *
+ * Ctrl-C (SIGINT), SIGTERM and SIGHUP end a command where it stands; LMDB
+ * makes the transaction in flight invisible and keeps every one committed
+ * before, so nothing is damaged.  What the user needs is to be told so:
+ * a bare shell prompt after a long import says neither what was kept nor
+ * what to do.  The handler writes the note it was given at install (built
+ * then, never changed after: the handler only reads it), with one write(2)
+ * (async-signal-safe; the first signal only: a second Ctrl-C does not
+ * print it again), then restores the default action and raises the
+ * signal again: blocked while its handler runs, it is delivered as the
+ * handler returns and ends the process by that signal, so the exit status is the
+ * shell's 128 + N (130 for Ctrl-C, 143 for SIGTERM) and a shell loop
+ * around the command stops as it would.  A signal the command was started
+ * with ignored (a background job of a script, nohup) stays ignored. */
+
+/* Two notes, so that a command can say more as it goes (import: its
+ * records all in, then its links): the next one is written into the note
+ * not in force and then put in force by one store of note_cur, so a
+ * handler running meanwhile on another thread reads a whole note. */
+static char interrupt_note[2][4608];
+static size_t interrupt_len[2];
+static volatile sig_atomic_t note_cur;
+static volatile sig_atomic_t interrupt_seen;
+/* cli_interrupt_remove's store: its two files and, when made by the
+ * command, its directory; set while the signals are blocked. */
+static char remove_files[2][4200], remove_dir[4200];
+static volatile sig_atomic_t remove_armed;
+static unsigned interrupt_installed; /* bit i: interrupt_sigs[i] is ours */
+
+static void on_interrupt(int sig)
+{
+    if (!interrupt_seen) {
+        interrupt_seen = 1;
+        if (remove_armed) { /* unlink and rmdir are async-signal-safe */
+            unlink(remove_files[0]);
+            unlink(remove_files[1]);
+            if (*remove_dir)
+                rmdir(remove_dir);
+        }
+        int c = note_cur;
+        ssize_t w = write(STDERR_FILENO, interrupt_note[c], interrupt_len[c]);
+        (void)w;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig); /* blocked here: delivered as this handler returns */
+}
+
+static const int interrupt_sigs[] = {SIGINT, SIGTERM, SIGHUP};
+
+void cli_interrupt_block(int block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++)
+        sigaddset(&set, interrupt_sigs[i]);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+void cli_interrupt_off(void)
+{
+    remove_armed = 0;
+    for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++)
+        if (interrupt_installed & (1u << i))
+            signal(interrupt_sigs[i], SIG_DFL);
+    interrupt_installed = 0;
+}
+
+void cli_interrupt_remove(const char *dir, int made_dir)
+{
+    snprintf(remove_files[0], sizeof remove_files[0], "%s/data.mdb", dir);
+    snprintf(remove_files[1], sizeof remove_files[1], "%s/lock.mdb", dir);
+    snprintf(remove_dir, sizeof remove_dir, "%s", made_dir ? dir : "");
+    remove_armed = 1;
+}
+
+void cli_interrupt_note(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    int next = interrupt_installed ? !note_cur : note_cur;
+    char *note = interrupt_note[next];
+    size_t cap = sizeof interrupt_note[next];
+    int n = snprintf(note, cap, "%scvstore: %s: interrupted: ",
+                     isatty(STDERR_FILENO) ? "\r\033[K" : "", cmd);
+    if (n < 0 || (size_t)n >= cap - 2)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(note + n, cap - 1 - (size_t)n, fmt, ap);
+    va_end(ap);
+    interrupt_len[next] = strlen(note);
+    note[interrupt_len[next]++] = '\n';
+    note_cur = next;
+    for (size_t i = 0; i < sizeof interrupt_sigs / sizeof interrupt_sigs[0]; i++) {
+        struct sigaction sa, old;
+        if (sigaction(interrupt_sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(interrupt_sigs[i], &sa, NULL) == 0)
+            interrupt_installed |= 1u << i;
+    }
 }
 
 /* ==== Escaping ==== */

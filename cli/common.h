@@ -116,6 +116,33 @@ const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
  * (at least 32 bytes). */
 const char *cli_iso8601(int64_t us, char *buf, size_t cap);
 
+/* ==== Interrupts ==== */
+
+/* Ctrl-C, SIGTERM or SIGHUP from here on prints "cvstore: CMD:
+ * interrupted: NOTE" on stderr (clearing a progress bar) and ends the
+ * process by that signal (exit status 128 + N in the shell), as it would
+ * have ended anyway.  NOTE (printf-style, at most ~4 KB) says what the
+ * command committed before and what to run to complete it; it is built
+ * here, before any signal.  A later call replaces the note (a command
+ * that has done one part says what is left).  A signal ignored at start
+ * stays ignored. */
+void cli_interrupt_note(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* For `init`, whose store is not whole until its embedder is attached: a
+ * signal after this also removes DIR's data.mdb and lock.mdb, and DIR
+ * itself when made_dir (before the note is printed).  Set it with the
+ * signals blocked (cli_interrupt_block), right after an exclusive create
+ * made those files, so that a signal can never remove another process's
+ * store; cli_interrupt_off disarms it once the store is whole. */
+void cli_interrupt_remove(const char *dir, int made_dir);
+/* The work the note describes is done: the signals get their default
+ * action again (a signal now ends the command with nothing to say), and
+ * cli_interrupt_remove's files are no longer removed. */
+void cli_interrupt_off(void);
+/* Blocks (1) or unblocks (0) SIGINT, SIGTERM and SIGHUP: one that comes
+ * meanwhile is delivered when they are unblocked. */
+void cli_interrupt_block(int block);
+
 /* ==== Progress bar on stderr ==== */
 
 /* Only draws when stderr is a terminal (and !quiet), so redirected runs and

@@ -438,6 +438,10 @@ int cmd_export(int argc, char **argv)
         if ((rc = out_open(&of, use_umask)))
             goto done;
         out = of.f;
+        /* The guardian removes the temporary file whatever ends us. */
+        cli_interrupt_note("export", "%s is left as it was (the export is written to a temporary "
+                           "file, renamed over it at the end, and removed); the store is "
+                           "unchanged; run the export again", outpath);
     }
     if ((rc = cvs_txn_begin(db, &txn)) || (rc = cvs_txn_count(txn, &total)) ||
         (rc = cvs_iter_open(txn, &it))) {
@@ -476,7 +480,12 @@ int cmd_export(int argc, char **argv)
     rc = CLI_OK;
 done:
     cli_progress_clear(&prog);
+    /* The note says the file is as it was: not true once it is renamed
+     * into place, so the signals wait until then. */
+    cli_interrupt_block(1);
     rc = out_close(&of, rc);
+    cli_interrupt_off();
+    cli_interrupt_block(0);
     if (rc == CLI_OK && outpath)
         fprintf(stderr, "exported %" PRIu64 " records to %s\n", n, outpath);
     cvs_iter_close(it);

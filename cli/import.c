@@ -229,6 +229,9 @@ int cmd_import(int argc, char **argv)
 
     if ((rc = cli_open("import", path, 0, &db)))
         goto out;
+    cli_interrupt_note("import", "each batch of records written before it is committed "
+                       "(`cvstore stats %s` counts them); the same import again completes it "
+                       "(records are upserted by id)", path);
     cli_progress_init(&prog, quiet);
     if (prog.enabled) {
         io.progress = on_progress;
@@ -309,6 +312,12 @@ int cmd_import(int argc, char **argv)
             ko.progress = on_progress;
             ko.progress_ctx = &prog;
         }
+        /* Stopped from here on, the import again would upsert and embed
+         * every record anew, for the links alone. */
+        cli_interrupt_note("import", "all %" PRIu64 " records are imported and committed; "
+                           "the links (mentions%s) were not finished: `cvstore link %s` "
+                           "makes them", st.inserted + st.updated, have_knn ? "" : ", kNN graph",
+                           path);
         if ((rc = cvs_link_mentions(db, &ls)) == CVS_OK && !have_knn)
             rc = cvs_knn_build(db, &ko, &ki);
         cli_progress_clear(&prog);

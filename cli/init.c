@@ -33,7 +33,10 @@ static const char usage[] =
     "       (any of them with --encrypt [--key-file F])\n"
     "\n"
     "Creates an empty store in directory DB (created if missing; an existing\n"
-    "one must be empty: not a store, nor a folder of other files).\n"
+    "one must be empty: not a store, nor a folder of other files).  Of two\n"
+    "inits of one DB at once, one makes the store and the other exits 1 (\"a\n"
+    "store already exists there\"); an init that fails or is interrupted\n"
+    "removes what it made, and nothing else.\n"
     "\n"
     "Options:\n"
     "  -d, --dim D          vector dimension, 1..65536 (required)\n"
@@ -69,15 +72,18 @@ static const char usage[] =
     "                       a store holds its users' text)\n"
     "  -h, --help           show this help\n";
 
-/* Removes what cvs_db_create made in dir (the directory only if empty). */
-static void remove_store(const char *dir)
+/* Removes the store this command made in dir (its create was exclusive,
+ * so the files are this command's own; the directory when made here, and
+ * only if empty). */
+static void remove_store(const char *dir, int made_dir)
 {
     char f[4200];
     snprintf(f, sizeof f, "%s/data.mdb", dir);
     unlink(f);
     snprintf(f, sizeof f, "%s/lock.mdb", dir);
     unlink(f);
-    rmdir(dir);
+    if (made_dir)
+        rmdir(dir);
 }
 
 /* --umask: the permissions ordinary tools give (0666 files, 0777 for a
@@ -125,7 +131,6 @@ int cmd_init(int argc, char **argv)
     char name[CVS_EMBEDDER_NAME_MAX + 1] = "";
     uint64_t dim = 0;
     int c, rc = CLI_OK, have_metric = 0, copy = 0, encrypt = 0, use_umask = 0, made_dir;
-    struct stat st;
     char *pass = NULL;
     size_t pass_len = 0;
 
@@ -232,11 +237,28 @@ int cmd_init(int argc, char **argv)
             goto out;
         }
     }
-    made_dir = stat(argv[optind], &st) != 0;
-    if ((rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db))) {
+    /* The directory is made here, exclusively, so that this command knows
+     * whether it is its own to remove; cvs_db_create takes an empty one,
+     * claims the store's files with O_EXCL (one of two inits racing wins,
+     * the other is told a store is there) and, when it fails, removes what
+     * it made and nothing else.  Any other mkdir failure is left to
+     * cvs_db_create, whose message names it. */
+    /* Interrupted before the embedder is attached (a --copy-vocab copies
+     * 141 MB), the store would be left without one, and the same command
+     * again would find "a store already exists there": a signal removes
+     * it.  The signals wait while the files are made, so that the one
+     * removing them knows they are this command's. */
+    cli_interrupt_note("init", "nothing of the store is left; run the same command again");
+    cli_interrupt_block(1);
+    made_dir = mkdir(argv[optind], 0700) == 0;
+    rc = cvs_db_create_encrypted(argv[optind], &co, pass, pass_len, &db);
+    if (!rc)
+        cli_interrupt_remove(argv[optind], made_dir);
+    cli_interrupt_block(0);
+    if (rc) {
         rc = cli_fail("init", rc, NULL);
-        if (made_dir) /* a full disk: the directory it made goes too */
-            remove_store(argv[optind]);
+        if (made_dir) /* a full disk: the directory made here goes too */
+            rmdir(argv[optind]);
         goto out;
     }
     /* The http embedder is attached by URL, so that the store records where
@@ -248,15 +270,16 @@ int cmd_init(int argc, char **argv)
         rc = cli_fail("init", rc, db);
         cvs_db_close(db);
         db = NULL;
-        remove_store(argv[optind]);
+        remove_store(argv[optind], made_dir);
         goto out;
     }
     if (use_umask && (rc = widen_modes(argv[optind], made_dir))) {
         cvs_db_close(db);
         db = NULL;
-        remove_store(argv[optind]);
+        remove_store(argv[optind], made_dir);
         goto out;
     }
+    cli_interrupt_off();
     printf("created %s: dim %u, metric %s, raw %s%s%s%s%s\n", argv[optind], co.dim,
            cvs_metric_name(co.metric), cvs_raw_name(co.raw), embedder ? ", embedder " : "",
            embedder ? name : "", copy ? " (vocabulary copied into the store)" : "",

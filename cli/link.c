@@ -92,6 +92,9 @@ int cmd_link(int argc, char **argv)
     ko.k = (size_t)k;
     if ((rc = cli_open("link", argv[optind], 0, &db)))
         goto out;
+    cli_interrupt_note("link", "the mention links and the kNN graph are each written in "
+                       "one transaction: a part not finished is not written, and the store "
+                       "keeps its previous one; the same command again completes it");
     /* Said, not refused: a shard's own mention links are still right,
      * only those into the other shards go missing. */
     if (mentions && cli_shard_link_warning(db))

@@ -54,7 +54,10 @@ static void usage(FILE *f)
           "  0  success\n"
           "  1  user error: bad arguments, bad input file, no such store or record,\n"
           "     problems found by `check`\n"
-          "  2  internal or I/O error\n",
+          "  2  internal or I/O error\n"
+          "  128+N  ended by signal N (130 Ctrl-C, 143 SIGTERM, 141 a closed pipe):\n"
+          "     what was committed stays; import, build, tune and link say what\n"
+          "     they kept and what to run; init removes a store not yet whole\n",
           f);
 }
 

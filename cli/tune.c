@@ -168,6 +168,9 @@ int cmd_tune(int argc, char **argv)
     }
     if ((rc = cli_open("tune", argv[optind], 0, &db)))
         return rc;
+    cli_interrupt_note("tune", "each rebuild is one transaction: the store keeps its last "
+                       "complete index at that build's default nprobe and rerank; run tune "
+                       "again");
     if (qfile) {
         if ((rc = cvs_db_info(db, &info)) || (rc = cvs_vecs_load(qfile, fmt, &queries, &nq, &qdim))) {
             rc = cli_fail("tune", rc, db);

@@ -142,7 +142,10 @@ typedef struct cvs_create_opts {
  * 0600; chmod them afterwards to share it (a later open makes a missing
  * lock.mdb with data.mdb's permissions).  An empty path, one that is not
  * a directory, or a directory holding files other than a store's (a store
- * is made in a new or empty directory) is CVS_EINVAL. */
+ * is made in a new or empty directory) is CVS_EINVAL.  The create is
+ * exclusive: of processes creating one store at the same moment one makes
+ * it and the others get CVS_EEXIST, and a create that fails removes what
+ * it made (its files, the directory if made here) and nothing else. */
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 
@@ -396,13 +399,14 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
  * function can return from there with the store in a usable state, so the
  * choice is the process's: cvs_fault_exit makes such a fault print "PREFIX:
  * store is damaged: WHAT" on stderr and end the process with status
- * (_exit, from whichever thread hit it) instead of dying by a signal.  It
+ * (_exit, from whichever thread hit it first: when several threads fault
+ * at once, one message is printed, whole) instead of dying by a signal.  It
  * installs handlers for SIGSEGV and SIGBUS, so it is for programs that own
  * their signals and may end on a damaged store, such as the cvstore tool;
  * it also takes any other SIGSEGV or SIGBUS of the process for one.
  * Without it, LMDB's abort() and the default signal actions stand.  prefix
- * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_EIO
- * when a handler cannot be installed. */
+ * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_ENOMEM
+ * when it cannot be copied, CVS_EIO when a handler cannot be installed. */
 CVS_API int cvs_fault_exit(const char *prefix, int status) CVS_WUR;
 
 /* ==== Search ==== */

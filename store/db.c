@@ -924,11 +924,79 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
     return CVS_OK;
 }
 
+/* ==== An exclusive create ====
+ *
+ * Two processes may create one store at the same moment (two `cvstore
+ * init`s, a script run twice).  A check that data.mdb is absent followed
+ * by LMDB's open (O_CREAT without O_EXCL) let both through: both opened
+ * one data.mdb, both wrote a header, the later one won, and each believed
+ * it had made the store.  So the files are claimed first, each with
+ * O_CREAT | O_EXCL: the one process whose open makes data.mdb goes on, the
+ * other is told a store is there (CVS_EEXIST).  LMDB then opens the empty
+ * files it finds and initializes them (an empty data.mdb is a new
+ * environment to it, an empty lock.mdb one it sets up under its exclusive
+ * lock).  What this call made is recorded, so that a create that fails
+ * removes exactly that: never a file or directory another process made. */
+
+enum { MADE_DIR = 1, MADE_DATA = 2, MADE_LOCK = 4 };
+
+static int claim_file(const char *path, const char *name, int *made, int bit)
+{
+    char f[4200];
+    snprintf(f, sizeof f, "%s/%s", path, name);
+    int fd = open(f, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    *made |= bit;
+    return 0;
+}
+
+/* errno e of a claim, in the words of LMDB's own open (CVS_ERDONLY for
+ * a read-only place, CVS_EIO for a full disk). */
+static int claim_failed(const char *path, const char *name, int e)
+{
+    char what[4300];
+    snprintf(what, sizeof what, "%s: creating %s", path, name);
+    return cvs__err_lmdb(e, what);
+}
+
+static int claim_files(const char *path, int *made)
+{
+    int e = claim_file(path, "data.mdb", made, MADE_DATA);
+    if (e == EEXIST)
+        return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
+    if (e)
+        return claim_failed(path, "data.mdb", e);
+    /* A lock.mdb left there (a store removed but for it) is LMDB's to
+     * reuse; only one made here is removed on failure. */
+    e = claim_file(path, "lock.mdb", made, MADE_LOCK);
+    if (e && e != EEXIST)
+        return claim_failed(path, "lock.mdb", e);
+    return CVS_OK;
+}
+
+/* Removes what claim_files and the mkdir made (see above). */
+static void unmake(const char *path, int made)
+{
+    char f[4200];
+    if (made & MADE_DATA) {
+        snprintf(f, sizeof f, "%s/data.mdb", path);
+        unlink(f);
+    }
+    if (made & MADE_LOCK) {
+        snprintf(f, sizeof f, "%s/lock.mdb", path);
+        unlink(f);
+    }
+    if (made & MADE_DIR)
+        rmdir(path);
+}
+
 int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *passphrase,
                    size_t len, const cvs__module *const *mods, size_t nmods, cvs_db **out)
 {
     cvs_db *db = NULL;
-    int rc;
+    int rc, made = 0;
 
     if (!path || !opts || !out)
         return cvs__err(CVS_EINVAL, "cvs_db_create: NULL argument");
@@ -944,7 +1012,9 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
         return cvs__err(CVS_EKEY, "an empty passphrase is not accepted");
     if (!*path)
         return cvs__err(CVS_EINVAL, "the store's directory name is empty");
-    if (mkdir(path, 0700) != 0) {
+    if (mkdir(path, 0700) == 0) {
+        made = MADE_DIR;
+    } else {
         struct stat st;
         /* A path the user got wrong (missing parent, a file in the way) is
          * the user's mistake; a full disk or a permission error is not. */
@@ -965,19 +1035,23 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
                                 "give a new path", path, other);
         }
     }
-    if (data_file_exists(path))
-        return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
     {
         struct statvfs sv;
         if (statvfs(path, &sv) == 0 &&
-            (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)CREATE_MIN_FREE)
-            return cvs__err(CVS_EIO, "%s: its file system is full (%llu KiB free; a new store "
-                            "needs %d KiB): free some space, or make the store elsewhere", path,
-                            (unsigned long long)sv.f_bavail * sv.f_frsize / 1024,
-                            CREATE_MIN_FREE / 1024);
+            (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)CREATE_MIN_FREE) {
+            rc = cvs__err(CVS_EIO, "%s: its file system is full (%llu KiB free; a new store "
+                          "needs %d KiB): free some space, or make the store elsewhere", path,
+                          (unsigned long long)sv.f_bavail * sv.f_frsize / 1024,
+                          CREATE_MIN_FREE / 1024);
+            goto undo;
+        }
     }
-    if (!(db = db_alloc(path, 0)))
-        return cvs__err(CVS_ENOMEM, "out of memory");
+    if ((rc = claim_files(path, &made)))
+        goto undo;
+    if (!(db = db_alloc(path, 0))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto undo;
+    }
     db->dim = opts->dim;
     db->metric = opts->metric;
     db->raw = opts->raw ? opts->raw : CVS_RAW_F32;
@@ -995,6 +1069,8 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
     return CVS_OK;
 fail:
     cvs_db_close(db);
+undo:
+    unmake(path, made);
     return rc;
 }
 

@@ -47,43 +47,80 @@
  *     and read only: async-signal-safe) and, when it falls in lock.mdb,
  *     says the file system is full, not that the store is damaged (whose
  *     remedy, a restore, would be the wrong thing to do).
+ *  6. Several threads can fault at once (two stores, a Python program
+ *     with threads, one damaged page read by every worker of a build).
+ *     The handler keeps nothing of its own outside its stack frame: the
+ *     message and the lines of /proc/self/maps are built in automatic
+ *     buffers, so each thread has its own.  The first thread in claims the
+ *     exit with an atomic exchange, writes its message with one write(2)
+ *     (a whole line: stderr as a pipe takes up to PIPE_BUF bytes at once)
+ *     and calls _exit; any other waits in pause() for that _exit, which
+ *     ends every thread.  So the user reads one message, never two mixed.
+ *     The prefix and status are published with release stores and read
+ *     with acquire loads (both lock-free, so async-signal-safe); a prefix
+ *     replaced by a later cvs_fault_exit is not freed, since a handler on
+ *     another thread may be reading it.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store/db.h"
 
-static char fault_prefix[256];
-static int fault_status;
-static volatile sig_atomic_t fault_armed;
+#define FAULT_PREFIX_MAX 255
 
-/* Async-signal-safe output: write(2) of a string, and of a number in hex. */
-static void put_str(const char *s)
+static char *fault_prefix; /* published once whole (deviation 6) */
+static int fault_status;
+static int fault_armed;
+static int fault_claimed; /* set by the first thread to report */
+
+/* ==== The message, built on the stack (deviation 6) ==== */
+
+typedef struct msg {
+    char b[1024];
+    size_t n;
+} msg;
+
+static void msg_str(msg *m, const char *s)
 {
-    size_t n = strlen(s);
-    while (n) {
-        ssize_t w = write(STDERR_FILENO, s, n);
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
+    for (; *s && m->n < sizeof m->b - 1; s++)
+        m->b[m->n++] = *s;
 }
 
-static void put_hex(uintptr_t x)
+static void msg_hex(msg *m, uintptr_t x)
 {
-    char b[2 + 2 * sizeof x + 1], *p = b + sizeof b - 1;
+    char b[2 * sizeof x + 1], *p = b + sizeof b - 1;
     *p = '\0';
     do {
         *--p = "0123456789abcdef"[x & 15];
         x >>= 4;
     } while (x);
-    *--p = 'x';
-    *--p = '0';
-    put_str(p);
+    msg_str(m, "0x");
+    msg_str(m, p);
+}
+
+/* Claims the report for this thread, writes m whole and ends the process;
+ * a thread that comes second waits for the first one's _exit. */
+static void report_and_exit(msg *m)
+{
+    const char *s = m->b;
+    size_t n = m->n;
+    if (__atomic_exchange_n(&fault_claimed, 1, __ATOMIC_ACQ_REL))
+        for (;;)
+            pause();
+    if (n == sizeof m->b - 1)
+        m->b[n - 1] = '\n'; /* cut short: still one line */
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0)
+            break;
+        s += w;
+        n -= (size_t)w;
+    }
+    _exit(__atomic_load_n(&fault_status, __ATOMIC_ACQUIRE));
 }
 
 /* Whether line, one of /proc/self/maps ("lo-hi perms offset dev inode
@@ -104,10 +141,11 @@ static int maps_line_is(const char *line, size_t n, uintptr_t addr, const char *
 }
 
 /* Whether addr lies in a map of a file named ...suffix (deviation 5);
- * async-signal-safe: open, read and close of /proc/self/maps. */
+ * async-signal-safe: open, read and close of /proc/self/maps, into this
+ * thread's own buffers (deviation 6). */
 static int addr_in_file(uintptr_t addr, const char *suffix)
 {
-    static char line[4352];
+    char line[4352];
     char buf[4096];
     size_t n = 0;
     ssize_t got;
@@ -130,47 +168,59 @@ static int addr_in_file(uintptr_t addr, const char *suffix)
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
+    msg m = {.n = 0};
     (void)uc;
+    msg_str(&m, __atomic_load_n(&fault_prefix, __ATOMIC_ACQUIRE));
     if (sig == SIGBUS && addr_in_file((uintptr_t)si->si_addr, "/lock.mdb")) {
-        put_str(fault_prefix);
-        put_str(": a write to the store's lock file (lock.mdb) failed (SIGBUS at ");
-        put_hex((uintptr_t)si->si_addr);
-        put_str("): its file system is full; free some space and run the command again "
-                "(the store is not damaged)\n");
-        _exit(fault_status);
+        msg_str(&m, ": a write to the store's lock file (lock.mdb) failed (SIGBUS at ");
+        msg_hex(&m, (uintptr_t)si->si_addr);
+        msg_str(&m, "): its file system is full; free some space and run the command again "
+                    "(the store is not damaged)\n");
+        report_and_exit(&m);
     }
-    put_str(fault_prefix);
-    put_str(": store is damaged: ");
-    put_str(sig == SIGBUS ? "a read past the end of data.mdb (SIGBUS at "
-                          : "a read outside the store's map (SIGSEGV at ");
-    put_hex((uintptr_t)si->si_addr);
-    put_str("): a page of data.mdb points outside the file; restore the store from a "
-            "backup or an export\n");
-    _exit(fault_status);
+    msg_str(&m, ": store is damaged: ");
+    msg_str(&m, sig == SIGBUS ? "a read past the end of data.mdb (SIGBUS at "
+                              : "a read outside the store's map (SIGSEGV at ");
+    msg_hex(&m, (uintptr_t)si->si_addr);
+    msg_str(&m, "): a page of data.mdb points outside the file; restore the store from a "
+                "backup or an export\n");
+    report_and_exit(&m);
 }
 
-void cvs__fault_lmdb(const char *path, const char *msg)
+/* LMDB's assertion callback (store/db.c), in an ordinary thread context:
+ * the same one-message rule as the handlers, so a thread that faults
+ * meanwhile does not print a second one. */
+void cvs__fault_lmdb(const char *path, const char *msg_text)
 {
-    if (!fault_armed)
+    msg m = {.n = 0};
+    if (!__atomic_load_n(&fault_armed, __ATOMIC_ACQUIRE))
         return;
-    fprintf(stderr, "%s: store is damaged: %s: LMDB found an inconsistent page (%s); restore "
-            "the store from a backup or an export\n", fault_prefix, path ? path : "?", msg);
-    _exit(fault_status);
+    msg_str(&m, __atomic_load_n(&fault_prefix, __ATOMIC_ACQUIRE));
+    msg_str(&m, ": store is damaged: ");
+    msg_str(&m, path ? path : "?");
+    msg_str(&m, ": LMDB found an inconsistent page (");
+    msg_str(&m, msg_text);
+    msg_str(&m, "); restore the store from a backup or an export\n");
+    report_and_exit(&m);
 }
 
 CVS_API int cvs_fault_exit(const char *prefix, int status)
 {
     struct sigaction sa;
+    char *copy;
     if (!prefix)
         return cvs__err(CVS_EINVAL, "cvs_fault_exit: NULL prefix");
-    snprintf(fault_prefix, sizeof fault_prefix, "%s", prefix);
-    fault_status = status;
+    if (!(copy = strndup(prefix, FAULT_PREFIX_MAX)))
+        return cvs__err(CVS_ENOMEM, "cvs_fault_exit: out of memory");
+    /* The old copy stays allocated: a handler may be reading it. */
+    __atomic_store_n(&fault_prefix, copy, __ATOMIC_RELEASE);
+    __atomic_store_n(&fault_status, status, __ATOMIC_RELEASE);
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
         return cvs__err(CVS_EIO, "cvs_fault_exit: installing a signal handler failed");
-    fault_armed = 1;
+    __atomic_store_n(&fault_armed, 1, __ATOMIC_RELEASE);
     return CVS_OK;
 }

@@ -227,7 +227,12 @@ static const char *decode(const MDB_val *v, const char *text, size_t len, unsign
     if ((*tag & 0xFFFFu) != CVS_SENT_VERSION)
         return "made by another version of the split";
     if (cvs__get_u32(p + 4) != len || cvs__get_u32(p + 8) != fnv1a(text, len))
-        return "does not match the record's text (length or hash)";
+        /* Most likely not damage: FORMAT.md's sents, an older cvstore's
+         * update of the text. */
+        return "does not match the record's text (length or hash): a cvstore older than "
+               "the sentence table changed the text, or the entry is damaged; reads split "
+               "the text again meanwhile, and putting the record again rewrites the entry "
+               "(importing the store's own export rewrites every one)";
     for (size_t i = 0; i < *n; i++) {
         uint32_t a = cvs__get_u32(*pairs + 8 * i), b = cvs__get_u32(*pairs + 8 * i + 4);
         if (a > b || b > len || a < prev || !utf8_boundary(text, len, a) ||
@@ -368,7 +373,7 @@ int cvs__sent_check(cvs_db *db, MDB_txn *txn, void (*problem)(void *ctx, const c
     MDB_cursor *cur = NULL;
     MDB_val k, v, tk, tv;
     MDB_stat st;
-    char msg[256];
+    char msg[512];
     uint64_t with_text = 0;
     int rc = CVS_OK, mrc;
 

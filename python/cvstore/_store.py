@@ -2029,7 +2029,7 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
         # bytes as they are, an empty one as none.
         pw = os.environb.get(b"CVSTORE_PASSPHRASE") or None
         from_env = pw is not None
-    existed = os.path.isdir(p)
+    existed = True
     if create:
         if metric not in L.METRIC:
             raise InvalidArgument(f"metric {metric!r}: cosine, l2 or ip", L.EINVAL, "CVS_EINVAL")
@@ -2054,6 +2054,17 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
             raise InvalidArgument(f"create: dim {dim!r}: an integer from 1 to {L.MAX_DIM}",
                                   L.EINVAL, "CVS_EINVAL")
         o = L.cvs_create_opts(dim=d, metric=L.METRIC[metric], raw=L.RAW[raw])
+        # Made here, exclusively, so that a failure below removes only a
+        # directory this call made (the library's create claims the
+        # store's files with O_EXCL and removes what it made itself):
+        # another process's store, created between a check and the
+        # create, is never touched.  Any other error is the library's to
+        # name.
+        try:
+            os.mkdir(p, 0o700)
+            existed = False
+        except OSError:
+            existed = True
         if pw is not None:
             rc = lib.cvs_db_create_encrypted(p, byref(o), pw, len(pw), byref(h))
         else:

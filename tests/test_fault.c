@@ -1,0 +1,122 @@
+/* test_fault.c -- cvs_fault_exit's handlers when several threads fault at
+ * once (store/fault.c): one whole message, never two interleaved, and the
+ * lock-file case still told from damage. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define NTHREADS 6
+#define STATUS 7
+#define PREFIX "cvstore-fault-test"
+
+static pthread_barrier_t start;
+static volatile char *bus_page;
+
+/* Every thread waits at the barrier, then reads a page of a file named
+ * lock.mdb past its end (SIGBUS in lock.mdb: the "file system is full"
+ * message) or, for odd threads when both kinds are asked for, a wild
+ * address (SIGSEGV: "store is damaged"). */
+static void *fault_thread(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+    pthread_barrier_wait(&start);
+    if (which < 0) {
+        volatile char *volatile wild = (volatile char *)(uintptr_t)16;
+        return (void *)(intptr_t)*wild;
+    }
+    return (void *)(intptr_t)bus_page[which];
+}
+
+/* The child: arms the handlers, maps dir/lock.mdb (0 bytes) and lets
+ * NTHREADS threads fault together.  Never returns. */
+static void child(const char *dir, int mixed)
+{
+    char f[4200];
+    pthread_t t[NTHREADS];
+    snprintf(f, sizeof f, "%s/lock.mdb", dir);
+    int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || cvs_fault_exit(PREFIX, STATUS))
+        _exit(90);
+    bus_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (bus_page == MAP_FAILED)
+        _exit(91);
+    pthread_barrier_init(&start, NULL, NTHREADS);
+    for (int i = 0; i < NTHREADS; i++)
+        if (pthread_create(&t[i], NULL, fault_thread,
+                           (void *)(intptr_t)(mixed && (i & 1) ? -1 : i)))
+            _exit(92);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    _exit(93); /* no thread faulted */
+}
+
+/* Runs one child, returns its stderr (malloc'd) and exit status. */
+static char *run_child(const char *dir, int mixed, int *status)
+{
+    int p[2];
+    size_t n = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    ssize_t got;
+    cr_assert_not_null(buf);
+    cr_assert_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], STDERR_FILENO);
+        child(dir, mixed);
+    }
+    close(p[1]);
+    while ((got = read(p[0], buf + n, cap - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = '\0';
+    close(p[0]);
+    cr_assert_eq(waitpid(pid, status, 0), pid);
+    return buf;
+}
+
+static const char lock_msg[] = PREFIX ": a write to the store's lock file (lock.mdb) failed "
+                               "(SIGBUS at 0x";
+static const char damage_msg[] = PREFIX ": store is damaged: a read outside the store's map "
+                                 "(SIGSEGV at 0x";
+
+/* Many threads of one process fault at the same moment (two stores, or a
+ * Python program with threads): stderr holds exactly one message, whole,
+ * and the process ends with the status asked for.  A message built in a
+ * buffer shared by the threads, or written in pieces, came out garbled or
+ * twice; a SIGBUS in lock.mdb that another thread's lookup of
+ * /proc/self/maps overwrote was called damage. */
+Test(fault, threads_faulting_at_once_print_one_whole_message, .timeout = 120)
+{
+    char *dir = tu_tmpdir();
+    for (int round = 0; round < 60; round++) {
+        int status, mixed = round & 1;
+        char *err = run_child(dir, mixed, &status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == STATUS,
+                  "round %d: status %d, stderr: %s", round, status, err);
+        char *nl = strchr(err, '\n');
+        cr_assert_not_null(nl, "round %d: no whole line: %s", round, err);
+        cr_assert_eq(nl[1], '\0', "round %d: more than one message:\n%s", round, err);
+        int is_lock = !strncmp(err, lock_msg, sizeof lock_msg - 1);
+        int is_damage = !strncmp(err, damage_msg, sizeof damage_msg - 1);
+        cr_assert(is_lock || (mixed && is_damage), "round %d: unexpected message: %s", round,
+                  err);
+        cr_assert(strstr(err, is_lock ? "free some space and run the command again "
+                                        "(the store is not damaged)\n"
+                                      : "restore the store from a backup or an export\n"),
+                  "round %d: message cut: %s", round, err);
+        free(err);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
