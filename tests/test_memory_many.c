@@ -560,3 +560,43 @@ Test(remember_many, the_mcp_tool_takes_texts)
     tu_rmrf(gdir);
     free(gdir);
 }
+
+/* More texts than one embedding call takes (MEM_EMBED_CHUNK, 256), with
+ * texts it cannot embed on both sides of the chunks' boundary, a
+ * near-duplicate and a revision of texts of the first chunk in the second,
+ * every text of one subject and one conversation: a new memory supersedes
+ * the newest live one, which a later text has merged into. */
+Test(remember_many, a_batch_over_one_embedding_call_with_every_relation, .timeout = 240)
+{
+    enum { N = 300 };
+    static char buf[N][96];
+    const char *texts[N];
+    const char *queries[] = {"bob car", "standup day", "topic7 item7", NULL};
+    cvs_mem_remember_opts o = {.ns = "big", .conversation = "log",
+                               .meta = "{\"subject\": \"s\"}"};
+    cvs_mem_remembered *r = calloc(N, sizeof *r);
+    for (int i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "note %d on topic%d holds item%d and thing%d", i, i, i, i);
+        texts[i] = buf[i];
+    }
+    texts[10] = "Bob drives a red car to work every day";
+    texts[11] = "bob DRIVES a red car to work every day!";   /* merges into 10 */
+    texts[12] = STANDUP10 "monday";
+    texts[255] = "日本語";                                    /* last of chunk 0 */
+    texts[256] = "中文";                                      /* first of chunk 1 */
+    texts[260] = "Bob drives a red car to work every day";   /* 10's text, 11's hash: merges */
+    texts[261] = "bob drives a red car to work every day";   /* merges into 10 again */
+    texts[262] = STANDUP10 "friday";                         /* revises 12 */
+    texts[299] = "日本語";                                    /* duplicate of 255 */
+    same_as_one_by_one(texts, N, &o, queries, r);
+    cr_assert_eq(r[11].outcome, CVS_MEM_MERGED);
+    cr_assert_str_eq(r[11].id, r[10].id);
+    cr_assert_str_eq(r[12].superseded, r[10].id); /* merged into, then superseded */
+    cr_assert_eq(r[260].outcome, CVS_MEM_MERGED);
+    cr_assert_eq(r[261].outcome, CVS_MEM_MERGED);
+    cr_assert_str_eq(r[261].id, r[10].id);
+    cr_assert_str_eq(r[262].superseded, r[12].id);
+    cr_assert_eq(r[299].outcome, CVS_MEM_DUPLICATE);
+    cr_assert_str_eq(r[299].id, r[255].id);
+    free(r);
+}
