@@ -487,13 +487,20 @@ static json_t *tool_remember(server *s, json_t *args)
             texts[i] = json_string_value(t);
         }
     }
-    if (arg_str(args, "conversation", &o.conversation) || arg_str(args, "supersedes", &o.supersedes))
-        return tool_error("remember: conversation and supersedes must be strings");
+    /* From here on texts and outs are held: every exit goes through out. */
+    if (arg_str(args, "conversation", &o.conversation) || arg_str(args, "supersedes", &o.supersedes)) {
+        res = tool_error("remember: conversation and supersedes must be strings");
+        goto out;
+    }
     if (meta && !json_is_null(meta)) {
-        if (!json_is_object(meta))
-            return tool_error("remember: metadata must be an object");
-        if (!(meta_txt = json_dumps(meta, CLI_JSON_FLAGS)))
-            return tool_error("remember: out of memory");
+        if (!json_is_object(meta)) {
+            res = tool_error("remember: metadata must be an object");
+            goto out;
+        }
+        if (!(meta_txt = json_dumps(meta, CLI_JSON_FLAGS))) {
+            res = tool_error("remember: out of memory");
+            goto out;
+        }
         o.meta = meta_txt;
     }
     if (links && !json_is_null(links)) {

@@ -600,3 +600,32 @@ Test(remember_many, a_batch_over_one_embedding_call_with_every_relation, .timeou
     cr_assert_str_eq(r[299].id, r[255].id);
     free(r);
 }
+
+/* texts with an option of the wrong type is a tool error that frees what
+ * the call took for the texts (under the sanitizers a leak report fails
+ * the server's exit, which tu_mcp_glove asserts is 0), and stores
+ * nothing. */
+Test(remember_many, the_mcp_tool_refuses_bad_options_with_texts)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char input[] =
+        TOOL_CALL(1, "{\"texts\":[\"alice lives\"],\"conversation\":5,\"namespace\":\"n\"}")
+        TOOL_CALL(2, "{\"texts\":[\"alice lives\"],\"supersedes\":[],\"namespace\":\"n\"}")
+        TOOL_CALL(3, "{\"texts\":[\"alice lives\"],\"metadata\":\"paris\",\"namespace\":\"n\"}")
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
+        "\"arguments\":{\"namespace\":\"n\"}}}\n";
+    json_t *msg[4] = {0};
+    char *gdir = tu_tmpdir();
+    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 3, input, msg, 4), 4);
+    cr_assert(IS_ERROR(0));
+    cr_assert(strstr(TEXT(0), "conversation and supersedes must be strings"), "%s", TEXT(0));
+    cr_assert(IS_ERROR(1));
+    cr_assert(IS_ERROR(2));
+    cr_assert(strstr(TEXT(2), "metadata must be an object"), "%s", TEXT(2));
+    cr_assert_eq(json_array_size(json_object_get(RES(3), "memories")), 0);
+    for (size_t i = 0; i < 4; i++)
+        json_decref(msg[i]);
+    tu_rmrf(gdir);
+    free(gdir);
+}
