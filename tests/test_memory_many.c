@@ -629,3 +629,48 @@ Test(remember_many, the_mcp_tool_refuses_bad_options_with_texts)
     tu_rmrf(gdir);
     free(gdir);
 }
+
+/* texts has a limit (cli/mcp.c MCP_TEXTS_MAX, 1000): one item over it is
+ * -32602 naming it and stores nothing; at it, the call is served. */
+Test(remember_many, the_mcp_tool_limits_the_number_of_texts, .timeout = 240)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    enum { LIMIT = 1000 };
+    const char *item = "\"alice lives\",", *item2 = "\"paris\",";
+    size_t cap = 4096 + (2 * LIMIT + 1) * strlen(item), at = 0;
+    char *input = malloc(cap);
+    json_t *msg[3] = {0}, *m;
+    char *gdir = tu_tmpdir();
+    cr_assert_not_null(input);
+    for (int call = 1; call <= 2; call++) {
+        at += (size_t)snprintf(input + at, cap - at,
+                               "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                               "{\"name\":\"remember\",\"arguments\":{\"namespace\":\"n\","
+                               "\"texts\":[", call);
+        /* Call 1: one over the limit; call 2: at it. */
+        for (int i = 0; i < (call == 1 ? LIMIT + 1 : LIMIT); i++)
+            at += (size_t)snprintf(input + at, cap - at, "%s", call == 1 ? item2 : item);
+        at--; /* the last comma */
+        at += (size_t)snprintf(input + at, cap - at, "]}}}\n");
+    }
+    at += (size_t)snprintf(input + at, cap - at,
+                           "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{"
+                           "\"name\":\"list\",\"arguments\":{\"namespace\":\"n\"}}}\n");
+    cr_assert_lt(at, cap);
+    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 3, input, msg, 3), 3);
+    m = json_object_get(msg[0], "error");
+    cr_assert_eq(json_integer_value(json_object_get(m, "code")), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(m, "message")),
+                     "texts has 1001 items, over the limit of 1000"),
+              "%s", json_string_value(json_object_get(m, "message")));
+    cr_assert(!IS_ERROR(1), "%s", TEXT(1));
+    cr_assert_eq(json_array_size(json_object_get(RES(1), "results")), LIMIT);
+    /* Only call 2's one memory: call 1 stored no "paris". */
+    cr_assert_eq(json_array_size(json_object_get(RES(2), "memories")), 1);
+    for (size_t i = 0; i < 3; i++)
+        json_decref(msg[i]);
+    free(input);
+    tu_rmrf(gdir);
+    free(gdir);
+}
