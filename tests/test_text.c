@@ -558,6 +558,21 @@ Test(bm25, term_calls_refuse_empty_terms_and_classes_without_forms)
     cr_assert(strstr(cvs_errmsg(db), "2147483648 classes of 1 form"), "%s", cvs_errmsg(db));
     many.nclasses = 2;
     cr_assert_eq(cvs_txn_text_class_stats(t, &many, &nd, &tot, df), CVS_EINVAL);
+    /* NULL where an argument is needed: CVS_EINVAL naming the call. */
+    many.nclasses = 1;
+    cr_assert_eq(cvs_txn_text_class_stats(t, &many, &nd, &tot, NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "cvs_txn_text_class_stats: NULL"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_class_stats(NULL, &many, &nd, &tot, df), CVS_EINVAL);
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, NULL, 4, NULL, sc), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "cvs_txn_text_search_classes: NULL"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, &(cvs_text_stats){1, 1, NULL}, 4, k, sc),
+                 CVS_EINVAL);
+    many.cls = NULL;
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, NULL, 4, k, sc), CVS_EINVAL);
+    cr_assert_eq(cvs_txn_word_classes(t, NULL, &wc), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "cvs_txn_word_classes: NULL"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_word_classes(t, &(cvs_terms){NULL, 4, 1}, &wc), CVS_EINVAL);
+    cvs_word_classes_free(NULL);
     cvs_txn_end(t);
 }
 
