@@ -811,8 +811,10 @@ static json_t *check_words(json_t *id, const char *tool, json_t *args)
     json_t *v = name ? json_object_get(args, name) : NULL, *many = NULL;
     size_t words = 1, i = 0;
     char msg[300], what[48];
-    if (name && name[0] == 't' && !v && json_is_array(many = json_object_get(args, "texts"))) {
-        /* the first of texts with no words */
+    if (name && name[0] == 't' && (!v || json_is_null(v)) &&
+        json_is_array(many = json_object_get(args, "texts"))) {
+        /* the first of texts with no words (a null text is no text, as
+         * arg_str reads it) */
         for (i = 0; i < json_array_size(many); i++) {
             v = json_array_get(many, i);
             if (json_is_string(v) &&

@@ -613,18 +613,27 @@ Test(remember_many, the_mcp_tool_refuses_bad_options_with_texts)
         TOOL_CALL(1, "{\"texts\":[\"alice lives\"],\"conversation\":5,\"namespace\":\"n\"}")
         TOOL_CALL(2, "{\"texts\":[\"alice lives\"],\"supersedes\":[],\"namespace\":\"n\"}")
         TOOL_CALL(3, "{\"texts\":[\"alice lives\"],\"metadata\":\"paris\",\"namespace\":\"n\"}")
+        TOOL_CALL(5, "{\"text\":null,\"texts\":[\"alice\",\" ... \"],\"namespace\":\"n\"}")
         "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
         "\"arguments\":{\"namespace\":\"n\"}}}\n";
-    json_t *msg[4] = {0};
+    json_t *msg[5] = {0};
     char *gdir = tu_tmpdir();
-    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 3, input, msg, 4), 4);
+    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 3, input, msg, 5), 5);
     cr_assert(IS_ERROR(0));
     cr_assert(strstr(TEXT(0), "conversation and supersedes must be strings"), "%s", TEXT(0));
     cr_assert(IS_ERROR(1));
     cr_assert(IS_ERROR(2));
     cr_assert(strstr(TEXT(2), "metadata must be an object"), "%s", TEXT(2));
-    cr_assert_eq(json_array_size(json_object_get(RES(3), "memories")), 0);
-    for (size_t i = 0; i < 4; i++)
+    /* A null text is no text (as the tool reads it): texts' text of no
+     * words is -32602 naming it, as without the null. */
+    {
+        const char *m = json_string_value(
+            json_object_get(json_object_get(msg[3], "error"), "message"));
+        cr_assert(m && strstr(m, "remember: texts[1] has no words"), "%s",
+                  m ? m : json_dumps(msg[3], 0));
+    }
+    cr_assert_eq(json_array_size(json_object_get(RES(4), "memories")), 0);
+    for (size_t i = 0; i < 5; i++)
         json_decref(msg[i]);
     tu_rmrf(gdir);
     free(gdir);
