@@ -94,6 +94,12 @@
 #define MCP_K_MAX 100
 #define MCP_LIST_MAX 100
 #define MCP_MEMORY_BYTES_MAX (1u << 20) /* --max-memory-bytes at most */
+/* remember's texts at most: a result is up to about 1.4 KB (two ids of
+ * CVS_MAX_ID_LEN, a namespace of CVS_MEM_NS_MAX), carried twice, so 1000
+ * of them stay under MCP_RESULT_MAX; and a batch is one transaction whose
+ * plans cost the square of its size, which one request must not make
+ * unbounded (a 64 MiB line holds millions of short texts). */
+#define MCP_TEXTS_MAX 1000
 #define MCP_RESULT_MAX (6u << 20)       /* bytes of one serialized reply */
 #define STR_(x) #x
 #define CLI_STR(x) STR_(x)
@@ -158,6 +164,7 @@ static const char tools_json[] =
     "summary (text and metadata at most the server's --max-memory-bytes, 65536 by default). "
     "Give text or texts, not both.\"},"
     "\"texts\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"minLength\":1},"
+    "\"maxItems\":1000,"
     "\"description\":\"Many memories at once, in order, each as text is; the result lists "
     "each one's id and status (results), in the same order.\"},"
     "\"metadata\":{\"type\":\"object\",\"description\":\"JSON metadata; names beginning with '_' are "
@@ -487,13 +494,20 @@ static json_t *tool_remember(server *s, json_t *args)
             texts[i] = json_string_value(t);
         }
     }
-    if (arg_str(args, "conversation", &o.conversation) || arg_str(args, "supersedes", &o.supersedes))
-        return tool_error("remember: conversation and supersedes must be strings");
+    /* From here on texts and outs are held: every exit goes through out. */
+    if (arg_str(args, "conversation", &o.conversation) || arg_str(args, "supersedes", &o.supersedes)) {
+        res = tool_error("remember: conversation and supersedes must be strings");
+        goto out;
+    }
     if (meta && !json_is_null(meta)) {
-        if (!json_is_object(meta))
-            return tool_error("remember: metadata must be an object");
-        if (!(meta_txt = json_dumps(meta, CLI_JSON_FLAGS)))
-            return tool_error("remember: out of memory");
+        if (!json_is_object(meta)) {
+            res = tool_error("remember: metadata must be an object");
+            goto out;
+        }
+        if (!(meta_txt = json_dumps(meta, CLI_JSON_FLAGS))) {
+            res = tool_error("remember: out of memory");
+            goto out;
+        }
         o.meta = meta_txt;
     }
     if (links && !json_is_null(links)) {
@@ -759,7 +773,15 @@ static json_t *check_limits(json_t *id, const char *tool, json_t *args)
             return rpc_error(id, RPC_INVALID_PARAMS, msg);
         }
     }
-    if (strcmp(tool, "remember") || !json_is_array(links))
+    if (strcmp(tool, "remember"))
+        return NULL;
+    if (json_array_size(json_object_get(args, "texts")) > MCP_TEXTS_MAX) {
+        snprintf(msg, sizeof msg, "Invalid params: remember: texts has %zu items, over the "
+                 "limit of %d: remember them in several calls",
+                 json_array_size(json_object_get(args, "texts")), MCP_TEXTS_MAX);
+        return rpc_error(id, RPC_INVALID_PARAMS, msg);
+    }
+    if (!json_is_array(links))
         return NULL;
     json_array_foreach(links, i, l) {
         json_t *lid = json_is_string(l) ? l : json_object_get(l, "id");
@@ -789,8 +811,10 @@ static json_t *check_words(json_t *id, const char *tool, json_t *args)
     json_t *v = name ? json_object_get(args, name) : NULL, *many = NULL;
     size_t words = 1, i = 0;
     char msg[300], what[48];
-    if (name && name[0] == 't' && !v && json_is_array(many = json_object_get(args, "texts"))) {
-        /* the first of texts with no words */
+    if (name && name[0] == 't' && (!v || json_is_null(v)) &&
+        json_is_array(many = json_object_get(args, "texts"))) {
+        /* the first of texts with no words (a null text is no text, as
+         * arg_str reads it) */
         for (i = 0; i < json_array_size(many); i++) {
             v = json_array_get(many, i);
             if (json_is_string(v) &&

@@ -1582,7 +1582,7 @@ CVS_API int cvs_context_note(const cvs_context_result *r, const char *text, size
 /* A question's terms as BM25 reads them (folded, accents stripped, stop
  * words dropped, in question order, repeats kept): n NUL-terminated
  * strings packed one after the other in buf, bytes in all (the NULs
- * included).  Valid during the call that hands them out. */
+ * included), none empty (CVS_EINPUT).  Valid during the call that hands them out. */
 typedef struct cvs_terms {
     const char *buf;
     size_t bytes;
@@ -1618,8 +1618,8 @@ CVS_API int cvs_txn_text_search_terms(cvs_txn *txn, const cvs_terms *terms,
  * sum over stores of each class's df (cvs_txn_text_class_stats) is the df
  * in one store holding them all. */
 /* Classes of terms: forms.n forms (tokenized as BM25's terms are), form i
- * of class cls[i] (below nclasses; no form twice in one class, else
- * CVS_EINVAL).  A class scores as one term of an index that kept its forms
+ * of class cls[i] (below nclasses, which is at most forms.n; no form twice
+ * in one class, else CVS_EINVAL).  A class scores as one term of an index that kept its forms
  * as one: its tf in a record the sum of its forms' tfs, its df the records
  * holding any form.  Arrays are the caller's. */
 typedef struct cvs_term_classes {

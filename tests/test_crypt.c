@@ -193,6 +193,24 @@ Test(crypt, bm25_terms_have_no_order_to_scan)
     cr_assert_eq(wc.other, 0);
     cr_assert_eq(wc.classes.forms.n, 2);
     cr_assert_eq(wc.classes.nclasses, 2);
+    /* Its exact forms are found through the hashed terms: the class
+     * statistics and search are the terms' own, score for score. */
+    uint64_t nd, tot, cdf[2], tdf[2];
+    int64_t ck[2];
+    float cs[2];
+    cr_assert_eq(cvs_txn_text_class_stats(t, &wc.classes, &nd, &tot, cdf), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_stats(t, &q, &nd, &tot, tdf), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(cdf[1], tdf[1]);
+    cr_assert_geq(cdf[1], 1, "zebra7 is in secret-id-7's text");
+    cr_assert_eq(cvs_txn_text_search_classes(t, &wc.classes, NULL, 2, ck, cs), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_search_terms(t, &q, NULL, 2, keys, sc), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(ck[0], key_of("secret-id-7"));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ck[i], keys[i], "rank %d", i);
+        cr_assert(ck[i] < 0 || cs[i] == sc[i], "rank %d: %g, %g", i, cs[i], sc[i]);
+    }
     cvs_word_classes_free(&wc);
     cr_assert_eq(cvs_txn_text_search(t, "zebra7", 6, 2, keys, sc), 0, "%s", cvs_errmsg(db));
     cr_assert_eq(keys[0], key_of("secret-id-7"));

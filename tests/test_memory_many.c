@@ -560,3 +560,126 @@ Test(remember_many, the_mcp_tool_takes_texts)
     tu_rmrf(gdir);
     free(gdir);
 }
+
+/* More texts than one embedding call takes (MEM_EMBED_CHUNK, 256), with
+ * texts it cannot embed on both sides of the chunks' boundary, a
+ * near-duplicate and a revision of texts of the first chunk in the second,
+ * every text of one subject and one conversation: a new memory supersedes
+ * the newest live one, which a later text has merged into. */
+Test(remember_many, a_batch_over_one_embedding_call_with_every_relation, .timeout = 240)
+{
+    enum { N = 300 };
+    static char buf[N][96];
+    const char *texts[N];
+    const char *queries[] = {"bob car", "standup day", "topic7 item7", NULL};
+    cvs_mem_remember_opts o = {.ns = "big", .conversation = "log",
+                               .meta = "{\"subject\": \"s\"}"};
+    cvs_mem_remembered *r = calloc(N, sizeof *r);
+    for (int i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "note %d on topic%d holds item%d and thing%d", i, i, i, i);
+        texts[i] = buf[i];
+    }
+    texts[10] = "Bob drives a red car to work every day";
+    texts[11] = "bob DRIVES a red car to work every day!";   /* merges into 10 */
+    texts[12] = STANDUP10 "monday";
+    texts[255] = "日本語";                                    /* last of chunk 0 */
+    texts[256] = "中文";                                      /* first of chunk 1 */
+    texts[260] = "Bob drives a red car to work every day";   /* 10's text, 11's hash: merges */
+    texts[261] = "bob drives a red car to work every day";   /* merges into 10 again */
+    texts[262] = STANDUP10 "friday";                         /* revises 12 */
+    texts[299] = "日本語";                                    /* duplicate of 255 */
+    same_as_one_by_one(texts, N, &o, queries, r);
+    cr_assert_eq(r[11].outcome, CVS_MEM_MERGED);
+    cr_assert_str_eq(r[11].id, r[10].id);
+    cr_assert_str_eq(r[12].superseded, r[10].id); /* merged into, then superseded */
+    cr_assert_eq(r[260].outcome, CVS_MEM_MERGED);
+    cr_assert_eq(r[261].outcome, CVS_MEM_MERGED);
+    cr_assert_str_eq(r[261].id, r[10].id);
+    cr_assert_str_eq(r[262].superseded, r[12].id);
+    cr_assert_eq(r[299].outcome, CVS_MEM_DUPLICATE);
+    cr_assert_str_eq(r[299].id, r[255].id);
+    free(r);
+}
+
+/* texts with an option of the wrong type is a tool error that frees what
+ * the call took for the texts (under the sanitizers a leak report fails
+ * the server's exit, which tu_mcp_glove asserts is 0), and stores
+ * nothing. */
+Test(remember_many, the_mcp_tool_refuses_bad_options_with_texts)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    static const char input[] =
+        TOOL_CALL(1, "{\"texts\":[\"alice lives\"],\"conversation\":5,\"namespace\":\"n\"}")
+        TOOL_CALL(2, "{\"texts\":[\"alice lives\"],\"supersedes\":[],\"namespace\":\"n\"}")
+        TOOL_CALL(3, "{\"texts\":[\"alice lives\"],\"metadata\":\"paris\",\"namespace\":\"n\"}")
+        TOOL_CALL(5, "{\"text\":null,\"texts\":[\"alice\",\" ... \"],\"namespace\":\"n\"}")
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
+        "\"arguments\":{\"namespace\":\"n\"}}}\n";
+    json_t *msg[5] = {0};
+    char *gdir = tu_tmpdir();
+    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 3, input, msg, 5), 5);
+    cr_assert(IS_ERROR(0));
+    cr_assert(strstr(TEXT(0), "conversation and supersedes must be strings"), "%s", TEXT(0));
+    cr_assert(IS_ERROR(1));
+    cr_assert(IS_ERROR(2));
+    cr_assert(strstr(TEXT(2), "metadata must be an object"), "%s", TEXT(2));
+    /* A null text is no text (as the tool reads it): texts' text of no
+     * words is -32602 naming it, as without the null. */
+    {
+        const char *m = json_string_value(
+            json_object_get(json_object_get(msg[3], "error"), "message"));
+        cr_assert(m && strstr(m, "remember: texts[1] has no words"), "%s",
+                  m ? m : json_dumps(msg[3], 0));
+    }
+    cr_assert_eq(json_array_size(json_object_get(RES(4), "memories")), 0);
+    for (size_t i = 0; i < 5; i++)
+        json_decref(msg[i]);
+    tu_rmrf(gdir);
+    free(gdir);
+}
+
+/* texts has a limit (cli/mcp.c MCP_TEXTS_MAX, 1000): one item over it is
+ * -32602 naming it and stores nothing; at it, the call is served. */
+Test(remember_many, the_mcp_tool_limits_the_number_of_texts, .timeout = 240)
+{
+    static const char *const words[] = {"alice", "lives", "paris"};
+    static const float vecs[3 * 4] = {1, 0, 0, 0.125f, 0, 1, 0, 0.25f, 0, 0, 1, 0.375f};
+    enum { LIMIT = 1000 };
+    const char *item = "\"alice lives\",", *item2 = "\"paris\",";
+    size_t cap = 4096 + (2 * LIMIT + 1) * strlen(item), at = 0;
+    char *input = malloc(cap);
+    json_t *msg[3] = {0}, *m;
+    char *gdir = tu_tmpdir();
+    cr_assert_not_null(input);
+    for (int call = 1; call <= 2; call++) {
+        at += (size_t)snprintf(input + at, cap - at,
+                               "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                               "{\"name\":\"remember\",\"arguments\":{\"namespace\":\"n\","
+                               "\"texts\":[", call);
+        /* Call 1: one over the limit; call 2: at it. */
+        for (int i = 0; i < (call == 1 ? LIMIT + 1 : LIMIT); i++)
+            at += (size_t)snprintf(input + at, cap - at, "%s", call == 1 ? item2 : item);
+        at--; /* the last comma */
+        at += (size_t)snprintf(input + at, cap - at, "]}}}\n");
+    }
+    at += (size_t)snprintf(input + at, cap - at,
+                           "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{"
+                           "\"name\":\"list\",\"arguments\":{\"namespace\":\"n\"}}}\n");
+    cr_assert_lt(at, cap);
+    cr_assert_eq(tu_mcp_glove(gdir, words, vecs, 3, input, msg, 3), 3);
+    m = json_object_get(msg[0], "error");
+    cr_assert_eq(json_integer_value(json_object_get(m, "code")), -32602);
+    cr_assert(strstr(json_string_value(json_object_get(m, "message")),
+                     "texts has 1001 items, over the limit of 1000"),
+              "%s", json_string_value(json_object_get(m, "message")));
+    cr_assert(!IS_ERROR(1), "%s", TEXT(1));
+    cr_assert_eq(json_array_size(json_object_get(RES(1), "results")), LIMIT);
+    /* Only call 2's one memory: call 1 stored no "paris". */
+    cr_assert_eq(json_array_size(json_object_get(RES(2), "memories")), 1);
+    for (size_t i = 0; i < 3; i++)
+        json_decref(msg[i]);
+    free(input);
+    tu_rmrf(gdir);
+    free(gdir);
+}

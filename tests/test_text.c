@@ -526,6 +526,56 @@ Test(bm25, word_form_classes_over_two_stores_score_as_one)
     tu_store_remove(&dir3, &b);
 }
 
+/* Bad terms and classes handed to the public calls are refused with a
+ * message that says what is wrong, before any work: an empty string (no
+ * term BM25 reads is empty; LMDB refused the key: "MDB_BAD_VALSIZE"), and
+ * more classes than forms (a class holds a form; 2^31 classes of one form
+ * looped over every class number, half a minute). */
+Test(bm25, term_calls_refuse_empty_terms_and_classes_without_forms)
+{
+    static const char q[] = "invented\0\0telephone";
+    static const uint32_t cls[] = {0, 1, 2};
+    cvs_terms tm = {q, sizeof q, 3};
+    cvs_term_classes tc = {{q, sizeof q, 3}, cls, 3};
+    cvs_term_classes many = {{"invented", 9, 1}, cls, (size_t)1 << 31};
+    uint64_t nd, tot, df[3];
+    int64_t k[4];
+    float sc[4];
+    cvs_word_classes wc;
+    cvs_txn *t;
+    mkstore(4, CVS_METRIC_L2);
+    put("d1", NULL, "the inventor invented the telephone");
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_text_stats(t, &tm, &nd, &tot, df), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "term 1 is empty"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_search_terms(t, &tm, NULL, 4, k, sc), CVS_EINPUT);
+    cr_assert_eq(cvs_txn_text_class_stats(t, &tc, &nd, &tot, df), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "term 1 is empty"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_search_classes(t, &tc, NULL, 4, k, sc), CVS_EINPUT);
+    cr_assert_eq(cvs_txn_word_classes(t, &tm, &wc), CVS_EINPUT);
+    cr_assert_eq(wc.classes.forms.n, 0);
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, NULL, 4, k, sc), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "2147483648 classes of 1 form"), "%s", cvs_errmsg(db));
+    many.nclasses = 2;
+    cr_assert_eq(cvs_txn_text_class_stats(t, &many, &nd, &tot, df), CVS_EINVAL);
+    /* NULL where an argument is needed: CVS_EINVAL naming the call. */
+    many.nclasses = 1;
+    cr_assert_eq(cvs_txn_text_class_stats(t, &many, &nd, &tot, NULL), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "cvs_txn_text_class_stats: NULL"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_class_stats(NULL, &many, &nd, &tot, df), CVS_EINVAL);
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, NULL, 4, NULL, sc), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "cvs_txn_text_search_classes: NULL"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, &(cvs_text_stats){1, 1, NULL}, 4, k, sc),
+                 CVS_EINVAL);
+    many.cls = NULL;
+    cr_assert_eq(cvs_txn_text_search_classes(t, &many, NULL, 4, k, sc), CVS_EINVAL);
+    cr_assert_eq(cvs_txn_word_classes(t, NULL, &wc), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "cvs_txn_word_classes: NULL"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_txn_word_classes(t, &(cvs_terms){NULL, 4, 1}, &wc), CVS_EINVAL);
+    cvs_word_classes_free(NULL);
+    cvs_txn_end(t);
+}
+
 Test(bm25, titles_round_trip_and_are_indexed)
 {
     cvs_txn *t;

@@ -860,6 +860,15 @@ static int classes_view(const cvs_term_classes *cl, cvs_tokens *v, cvs__form **o
         return cvs__err(CVS_EINVAL, "term classes: %zu classes, at most 2^32 - 1", cl->nclasses);
     if ((rc = cvs__terms_view(&cl->forms, v)))
         return rc;
+    /* The searches loop over the class numbers: more of them than forms
+     * would be classes of no form, and a count from a slip (2^31) a loop
+     * of minutes. */
+    if (cl->nclasses > v->n) {
+        rc = cvs__err(CVS_EINVAL, "term classes: %zu classes of %zu form%s: each class has a "
+                      "form", cl->nclasses, v->n, v->n == 1 ? "" : "s");
+        cvs__terms_view_free(v);
+        return rc;
+    }
     if (v->n && !(f = malloc(v->n * sizeof *f))) {
         cvs__terms_view_free(v);
         return cvs__err(CVS_ENOMEM, "out of memory");

@@ -359,6 +359,12 @@ int cvs__terms_view(const cvs_terms *terms, cvs_tokens *out)
         }
         out->off[i] = (uint32_t)pos;
         out->len[i] = (uint32_t)(end - (terms->buf + pos));
+        if (!out->len[i]) {
+            /* The tokenizer makes no empty term, and LMDB takes no empty
+             * key: a caller's slip, said as such. */
+            cvs__terms_view_free(out);
+            return cvs__err(CVS_EINPUT, "terms: term %zu is empty (no term BM25 reads is)", i);
+        }
         pos += out->len[i] + 1;
     }
     if (pos != terms->bytes) {
