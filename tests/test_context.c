@@ -67,7 +67,7 @@ static void put_fillers(int n, int toward)
 {
     float v[DIM];
     for (int i = 0; i < n; i++) {
-        char id[16], text[96];
+        char id[24], text[96];
         axis(v, 4 + i % 4, toward, 0.3f);
         snprintf(id, sizeof id, "filler%d", i);
         snprintf(text, sizeof text, "An unrelated passage number %d about farming and weather.", i);
