@@ -961,9 +961,13 @@ static int claim_failed(const char *path, const char *name, int e)
     return cvs__err_lmdb(e, what);
 }
 
-static int claim_files(const char *path, int *made)
+/* *gone: data.mdb could not be made for want of the directory (ENOENT),
+ * which another process's failed create removed after our mkdir found it
+ * there (its own, made by it): the caller makes it again. */
+static int claim_files(const char *path, int *made, int *gone)
 {
     int e = claim_file(path, "data.mdb", made, MADE_DATA);
+    *gone = e == ENOENT;
     if (e == EEXIST)
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
     if (e)
@@ -996,7 +1000,7 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
                    size_t len, const cvs__module *const *mods, size_t nmods, cvs_db **out)
 {
     cvs_db *db = NULL;
-    int rc, made = 0;
+    int rc, made = 0, gone = 0, tries = 0;
 
     if (!path || !opts || !out)
         return cvs__err(CVS_EINVAL, "cvs_db_create: NULL argument");
@@ -1012,6 +1016,7 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
         return cvs__err(CVS_EKEY, "an empty passphrase is not accepted");
     if (!*path)
         return cvs__err(CVS_EINVAL, "the store's directory name is empty");
+again:
     if (mkdir(path, 0700) == 0) {
         made = MADE_DIR;
     } else {
@@ -1046,8 +1051,15 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
             goto undo;
         }
     }
-    if ((rc = claim_files(path, &made)))
+    if ((rc = claim_files(path, &made, &gone))) {
+        /* Another create of this path made the directory, failed and
+         * removed it between our mkdir and our claim: nothing of ours is
+         * there, so begin again (a few times: each round needs another
+         * process to make and remove the directory in that window). */
+        if (gone && !made && ++tries < 8)
+            goto again;
         goto undo;
+    }
     if (!(db = db_alloc(path, 0))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto undo;
