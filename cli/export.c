@@ -68,6 +68,7 @@ static const char usage[] =
     "      --umask          create a new FILE with the usual permissions (0666\n"
     "                       less the umask) instead of 0600\n"
     "  -q, --quiet          no progress bar (shown on a terminal with --output)\n"
+    "                       and no summary (\"exported N records to FILE\")\n"
     CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
@@ -486,7 +487,7 @@ done:
     rc = out_close(&of, rc);
     cli_interrupt_off();
     cli_interrupt_block(0);
-    if (rc == CLI_OK && outpath)
+    if (rc == CLI_OK && outpath && !quiet)
         fprintf(stderr, "exported %" PRIu64 " records to %s\n", n, outpath);
     cvs_iter_close(it);
     cvs_txn_end(txn);

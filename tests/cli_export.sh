@@ -25,6 +25,13 @@ expect 0 "export to a new file" export "$db" -o "$o/out.jsonl" --quiet
 [ "$(wc -l <"$o/out.jsonl")" -eq 20000 ] || fail "the export has every record"
 [ "$(stat -c %a "$o/out.jsonl")" = 600 ] || fail "a new export is owner-only"
 ok "a new export is complete and owner-only"
+err=$("$cli" export "$db" -o "$o/quiet.jsonl" --quiet 2>&1 >/dev/null)
+[ -z "$err" ] || fail "export --quiet says nothing on stderr (it said: $err)"
+err=$("$cli" export "$db" -o "$o/quiet.jsonl" 2>&1 >/dev/null)
+case "$err" in *"exported 20000 records to $o/quiet.jsonl"*) ;;
+  *) fail "export without --quiet names what it wrote (it said: $err)" ;; esac
+rm -f "$o/quiet.jsonl"
+ok "export --quiet prints no summary; without it the summary names the file"
 cp "$o/out.jsonl" "$tmp/prev.jsonl"
 
 # kill_part_way TARGET: starts an export to TARGET and kills it with -9 once
