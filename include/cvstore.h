@@ -718,7 +718,8 @@ CVS_API const char *cvs_format_name(cvs_format f);
 /* Guess from the extension (.fvecs .bvecs .ivecs .npy .jsonl .json .ndjson). */
 CVS_API int cvs_format_guess(const char *path, cvs_format *out) CVS_WUR;
 
-/* Loads a whole vector file (fvecs, bvecs, npy or jsonl vectors) into memory
+/* Loads a whole vector file (fvecs, bvecs, npy or jsonl vectors; a jsonl
+ * line's "id" may be left out, as only the vectors are kept) into memory
  * as float32.  *data is malloc'd, freed by the caller with cvs_free.  For
  * ivecs use cvs_ivecs_load. */
 CVS_API int cvs_vecs_load(const char *path, cvs_format fmt, float **data,

@@ -144,6 +144,11 @@ static int check_id_len(cvs_reader *r, size_t len, const char *what)
 static int get_id(cvs_reader *r, json_t *doc, cvs_rrec *rec)
 {
     json_t *id = json_object_get(doc, "id");
+    if (!id && r->allow_noid) { /* a query file's line (CVS_READER_NO_ID) */
+        rec->id = NULL;
+        rec->id_len = 0;
+        return CVS_OK;
+    }
     if (!id)
         return LERR(CVS_EINPUT, "%s", "record has no \"id\"");
     if (json_is_string(id)) {

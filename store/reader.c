@@ -232,6 +232,7 @@ int cvs_reader_open_flags(const char *path, cvs_format fmt, uint32_t expect_dim,
     }
     r->fmt = fmt;
     r->expect_dim = expect_dim;
+    r->allow_noid = (flags & CVS_READER_NO_ID) != 0;
     if ((rc = cvs__input_open(path, r->path, &r->f, r->reopen, sizeof r->reopen)))
         goto out;
     /* The buffer is a hint only: stdio keeps working without it. */

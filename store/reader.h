@@ -51,6 +51,9 @@ int cvs_reader_open(const char *path, cvs_format fmt, uint32_t expect_dim,
  * bytes, so no header either) as one of no records, for cvs_import, where
  * the export of an empty store is such a file. */
 #define CVS_READER_EMPTY_OK 0x1u
+/* CVS_READER_NO_ID: a jsonl record may lack "id" (rec->id NULL, id_len 0),
+ * for files read for their vectors alone (cvs_vecs_load: query files). */
+#define CVS_READER_NO_ID 0x2u
 int cvs_reader_open_flags(const char *path, cvs_format fmt, uint32_t expect_dim,
                           unsigned flags, cvs_reader **r);
 /* 0 with *rec filled, CVS_NOTFOUND at the clean end, CVS_EINPUT/CVS_EDIM/

@@ -53,6 +53,8 @@ struct cvs_reader {
     char idbuf[32];        /* integer ids printed here */
     int empty;             /* opened with CVS_READER_EMPTY_OK on an empty
                               file: no records, no format header read */
+    int allow_noid;        /* jsonl: a record may lack "id"
+                              (CVS_READER_NO_ID) */
     int allow_novec;       /* jsonl: a record may lack "vector" (the
                               importer embeds its text); rec->vec is NULL */
     /* jsonl: top-level keys the format does not have.  Noted only while

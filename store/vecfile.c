@@ -206,7 +206,8 @@ static int load(const char *path, cvs_format fmt, int ints, void **data, size_t 
         return rc;
     if (ints && fmt != CVS_FMT_IVECS)
         return cvs__err(CVS_EINVAL, "%s: cvs_ivecs_load reads ivecs only", path);
-    if ((rc = cvs_reader_open(path, fmt, 0, &r)))
+    /* The vectors are all that is kept: a query file's lines need no id. */
+    if ((rc = cvs_reader_open_flags(path, fmt, 0, CVS_READER_NO_ID, &r)))
         return rc;
     /* Sized up front when the file says how many records it holds, so the
      * usual load is one allocation and no copies. */

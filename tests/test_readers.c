@@ -627,3 +627,31 @@ Test(readers, jsonl_vecs_load)
     cvs_free(v);
     free(p);
 }
+
+/* A query file is read for its vectors alone (search, tune and context
+ * --query-file): a line may leave out "id", which a record to import
+ * needs; a bad id that is there is still refused. */
+Test(readers, jsonl_vecs_load_needs_no_id)
+{
+    const char *text = "{\"vector\":[1,2]}\n{\"id\":\"b\",\"vector\":[3,4]}\n";
+    const char *bad = "{\"id\":[1],\"vector\":[1,2]}\n";
+    char *p = raw_file("q.jsonl", text, strlen(text)), *pb = raw_file("qb.jsonl", bad, strlen(bad));
+    float *v = NULL;
+    size_t n;
+    uint32_t d;
+    cr_assert_eq(cvs_vecs_load(p, CVS_FMT_AUTO, &v, &n, &d), 0, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(v[0], 1.0f);
+    cr_assert_eq(v[3], 4.0f);
+    cvs_free(v);
+    cr_assert_eq(cvs_vecs_load(pb, CVS_FMT_AUTO, &v, &n, &d), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(NULL), "\"id\""), "%s", cvs_errmsg(NULL));
+    /* An import still needs it. */
+    cvs_rrec rec;
+    cvs_reader *r = NULL;
+    cr_assert_eq(cvs_reader_open(p, CVS_FMT_JSONL, 0, &r), 0);
+    cr_assert_eq(cvs_reader_next(r, &rec), CVS_EINPUT);
+    cvs_reader_close(r);
+    free(p);
+    free(pb);
+}
