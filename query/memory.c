@@ -1331,15 +1331,10 @@ static int view_stored(const mem_view *v, view_rec *r)
     unsigned char *enc = malloc(cvs__vec_bytes(db));
     if (!enc)
         return cvs__err(CVS_ENOMEM, "out of memory");
-    memcpy(r->stored, r->m.vec, (size_t)db->dim * sizeof *r->stored);
-    if (db->metric == CVS_METRIC_COSINE) {
-        double norm = 0;
-        for (uint32_t d = 0; d < db->dim; d++)
-            norm += (double)r->m.vec[d] * r->m.vec[d];
-        norm = 1.0 / sqrt(norm);
-        for (uint32_t d = 0; d < db->dim; d++)
-            r->stored[d] = (float)(r->m.vec[d] * norm);
-    }
+    if (db->metric == CVS_METRIC_COSINE)
+        cvs__unit_vec(db, r->m.vec, r->stored);
+    else
+        memcpy(r->stored, r->m.vec, (size_t)db->dim * sizeof *r->stored);
     cvs__encode_vec(db, r->stored, enc);
     cvs__decode_vec(db, enc, r->stored);
     free(enc);

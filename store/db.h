@@ -218,6 +218,9 @@ void cvs__read_end(cvs_db *db, MDB_txn *txn);
 void cvs__decode_vec(const cvs_db *db, const void *val, float *out);
 /* Converts float32 to the stored representation (cvs__vec_bytes bytes). */
 void cvs__encode_vec(const cvs_db *db, const float *in, void *out);
+/* in (dim floats, not all zero) divided by its norm into out, as a cosine
+ * store keeps a vector (store/put.c: the norm summed and taken in double). */
+void cvs__unit_vec(const cvs_db *db, const float *in, float *out);
 
 /* f16 <-> f32 (store/f16.c): F16C when the CPU has it, scalar otherwise. */
 void cvs__f16_to_f32(const uint16_t *in, float *out, size_t n);

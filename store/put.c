@@ -65,6 +65,17 @@ typedef struct put_arg {
     for (size_t i = 0; i < (db)->nmods; i++) \
         if ((db)->mods[i].present && (db)->mods[i].m->slot)
 
+/* A vector as a cosine store keeps it (store/db.h). */
+void cvs__unit_vec(const cvs_db *db, const float *in, float *out)
+{
+    double norm = 0;
+    for (uint32_t d = 0; d < db->dim; d++)
+        norm += (double)in[d] * in[d];
+    norm = 1.0 / sqrt(norm);
+    for (uint32_t d = 0; d < db->dim; d++)
+        out[d] = (float)(in[d] * norm);
+}
+
 static int wstates_alloc(cvs_db *db, void **ws)
 {
     for (size_t i = 0; i < db->nmods; i++) {
@@ -357,12 +368,7 @@ static int put_one(cvs_db *db, MDB_txn *txn, put_arg *a, size_t i, uint64_t *nex
     {
         const float *x = r->vector;
         if (db->metric == CVS_METRIC_COSINE) {
-            double norm = 0;
-            for (uint32_t d = 0; d < db->dim; d++)
-                norm += (double)r->vector[d] * r->vector[d];
-            norm = 1.0 / sqrt(norm);
-            for (uint32_t d = 0; d < db->dim; d++)
-                a->tmp[d] = (float)(r->vector[d] * norm);
+            cvs__unit_vec(db, r->vector, a->tmp);
             x = a->tmp;
         }
         if (a->w.keep_raw) {

@@ -950,7 +950,7 @@ CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *n
 {
     cvs_tokens q;
     MDB_cursor *cur = NULL;
-    int rc, mrc;
+    int rc;
 
     if (!txn || !terms || !ndocs || !total || (terms->n && !df))
         return cvs__err(CVS_EINVAL, "cvs_txn_text_stats: NULL argument");
@@ -961,17 +961,11 @@ CVS_API int cvs_txn_text_stats(cvs_txn *txn, const cvs_terms *terms, uint64_t *n
         return rc;
     if ((rc = stats_cursor(txn, ndocs, total, &cur)) || !cur)
         goto out;
-    for (size_t i = 0; i < q.n; i++) {
+    for (size_t i = 0; i < q.n && !rc; i++) {
         MDB_val k = {q.len[i], q.buf + q.off[i]}, v;
-        size_t c = 0;
-        mrc = cvs__cget(txn->db, cur, &k, &v, MDB_SET_KEY);
-        if (mrc == 0)
-            mrc = mdb_cursor_count(cur, &c);
-        if (mrc && mrc != MDB_NOTFOUND) {
-            rc = cvs__err_lmdb(mrc, "reading postings");
-            goto out;
-        }
-        df[i] = c;
+        size_t c;
+        if (!(rc = term_seek(txn->db, cur, &k, &v, &c)))
+            df[i] = c;
     }
 out:
     if (cur)
