@@ -302,7 +302,7 @@ static mres ask(cvs_db *db, const fact *facts, const mq *qs, size_t nq, cvs_mem_
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|l|m|n|all] [--facts PATH --questions PATH]\n"
+        "usage: cvstore-bench memory [--set main|c|d|e|f|g|h|i|j|k|l|m|n|o|all] [--facts PATH --questions PATH]\n"
         "                            [--unrelated N] [--seed N] [--csv PATH] [--dir TMPDIR]\n"
         "                            [--verbose] [--half A|B] [--embedder LIST]\n"
         "                            [--remember each|batch]\n"
@@ -314,15 +314,15 @@ static void usage(FILE *f)
         "               its own; e: set E, 20 pairs of sibling facts (near in words,\n"
         "               about different things: none may hide the other); f: set F,\n"
         "               memory-{facts,questions}-f.jsonl, 64 facts; g, h, i, j, k, l,\n"
-        "               m, n: sets G (56), H (55), I (55), J (56), K (52), L (56), M\n"
-        "               (56) and N (56); a list (main,c,g,j,l) or all (the default):\n"
-        "               those sets, one after the other.  Sets D, F, H, I, K, M and N\n"
-        "               are held out: they are only for reporting\n"
+        "               m, n, o: sets G (56), H (55), I (55), J (56), K (52), L (56),\n"
+        "               M (56), N (56) and O (56); a list (main,c,g,j,l) or all (the\n"
+        "               default): those sets, one after the other.  Sets D, F, H, I,\n"
+        "               K, M, N and O are held out: they are only for reporting\n"
         "  --facts, --questions  another set instead (both files)\n"
         "  --verbose    print every question of sets main, C, E, G, J and L whose memory\n"
         "               is not first, with its rank in each ranking alone (0: not in\n"
-        "               the first k); the misses of sets D, F, H, I, K, M and N are\n"
-        "               not printed, so that they stay held out\n"
+        "               the first k); the misses of sets D, F, H, I, K, M, N and O\n"
+        "               are not printed, so that they stay held out\n"
         "  --half A|B   sets main, C, G, J and L only, and only the questions on their odd\n"
         "               (A) or even (B) lines; every fact is still remembered.  Choose\n"
         "               rules on A\n"
@@ -521,7 +521,7 @@ out:
 
 /* The sets of the benchmark: --set's name, the files' suffix, whether
  * --half splits it and --verbose prints its misses (sets D, F, H, I, K,
- * M and N are held out: neither). */
+ * M, N and O are held out: neither). */
 static const struct mset {
     const char *name, *opt, *facts, *questions; /* --set takes opt or name */
     int halves, misses;
@@ -552,6 +552,8 @@ static const struct mset {
      CVS_SOURCE_DIR "/bench/data/memory-questions-m.jsonl", 0, 0},
     {"N", "n", CVS_SOURCE_DIR "/bench/data/memory-facts-n.jsonl",
      CVS_SOURCE_DIR "/bench/data/memory-questions-n.jsonl", 0, 0},
+    {"O", "o", CVS_SOURCE_DIR "/bench/data/memory-facts-o.jsonl",
+     CVS_SOURCE_DIR "/bench/data/memory-questions-o.jsonl", 0, 0},
 };
 #define NSETS (sizeof msets / sizeof msets[0])
 
