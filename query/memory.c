@@ -852,11 +852,13 @@
  *     cos - (r - the
  *       question's own r)/2,
  *       when above         28/28 24/23 26/25 28/28 27/27   264
- *   Each fixed main's coffee question and none G's typography; each lost
- *   answers that sit among facts in one frame ("Asked me to ...", "Told
- *   me ...": G's "What language am I trying to pick up?") or on a topic
- *   with siblings (C's GP among the doctor, insurance and bank memories, a
- *   near tie of cosine 0.362 against 0.353).  What the reason misses: the
+ *   Each fixed main's coffee question and none G's typography.  Each lost
+ *   C's "Who is the user's GP?" at one size or both (among the doctor,
+ *   insurance and bank memories, a near tie of cosine 0.362 against 0.353
+ *   at 50); the first and third G's "What language am I trying to pick
+ *   up?" (its facts are kept in one frame, "Asked me to ...", "Told me
+ *   ..."), the first and second J's "When is our anniversary?" (among the
+ *   family's dates).  What the reason misses: the
  *   encoder's density measures a shared frame as much as a shared topic,
  *   so a real memory kept in the user's usual phrasing is as dense as a
  *   template, and the correction cannot tell them apart.  None taken; no
