@@ -274,7 +274,7 @@ static void on_wait(void *ctx, int64_t pid, double waited_s, int done)
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
 {
     struct stat st;
-    cvs_open_opts oo = {.flags = flags & ~CLI_OPEN_READ_FALLBACK};
+    cvs_open_opts oo = {.flags = flags & ~(CLI_OPEN_READ_FALLBACK | CLI_OPEN_DAMAGE_VERDICT)};
     char *pass = NULL;
     int rc;
 
@@ -319,6 +319,8 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
             cli_err(cmd, "no store at %s (run `cvstore init` first)", path);
             return CLI_EUSER;
         }
+        if ((flags & CLI_OPEN_DAMAGE_VERDICT) && (rc == CVS_ECORRUPT || rc == CVS_EFORMAT))
+            return CLI_DAMAGED;
         return cli_fail(cmd, rc, NULL);
     }
     wait_state.cmd = cmd;

@@ -92,6 +92,14 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
  * read-only file system) is opened read-only instead, with a note on
  * stderr, for a command that can serve reads without writing. */
 #define CLI_OPEN_READ_FALLBACK 0x10000u
+/* A flag of cli_open, for `check`: a store the library refuses to open for
+ * its damage (CVS_ECORRUPT: data.mdb cut short, meta pages out of range;
+ * CVS_EFORMAT: no LMDB file or no cvstore meta record where a store's
+ * directory is) is not reported; cli_open returns CLI_DAMAGED instead, the
+ * library's message left in cvs_errmsg(NULL), for the caller to give as its
+ * finding. */
+#define CLI_OPEN_DAMAGE_VERDICT 0x20000u
+#define CLI_DAMAGED (-1)
 
 /* A store cli_open opened tells, when a write of the command waits more
  * than about a second for another process's writer (cvs_db_set_wait_fn),
