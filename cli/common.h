@@ -65,12 +65,16 @@ int cli_fail(const char *cmd, int rc, const cvs_db *db);
 /* Prints "cvstore: CMD: <message>" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints usage on stderr after a bad command line and returns CLI_EUSER. */
+/* Prints a pointer to the usage on stderr after a bad command line and
+ * returns CLI_EUSER.  After getopt's "unrecognized option '--jsn'" it adds
+ * the option the usage lists that was likely meant ("did you mean
+ * '--json'?"). */
 int cli_usage_error(const char *usage);
 
 /* Resets getopt before a subcommand parses its own argv (glibc: optind = 0
- * reinitializes completely, including the permutation state). */
-void cli_getopt_reset(void);
+ * reinitializes completely, including the permutation state).  argv is
+ * that argv, kept for cli_usage_error's "did you mean" (NULL: none). */
+void cli_getopt_reset(char **argv);
 
 /* Removes `--key-file F` (or --key-file=F) from a subcommand's argv,
  * remembering F for cli_passphrase; returns an exit code.  Called by main for
