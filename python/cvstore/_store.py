@@ -1934,7 +1934,8 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
          wait: Callable[[int | None, float, bool], Any] | str | None = "warn") -> Store:
     """Opens the store in directory path, or creates it (create=True; then
     dim is required, except with embedder="glove", "use" or "minilm", whose
-    dimension is their own: 100, 512, 384).
+    dimension is their own: 100, 512, 384).  Given on an open, dim is
+    checked: a store of another dimension raises DimensionMismatch.
 
     metric: "cosine" (vectors normalized at insert), "l2" or "ip".  raw: how
     raw vectors are kept, "f32", "f16" or "none" (codes only once a codec is
@@ -1958,7 +1959,8 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     once the wait passes a second, a callable wait(pid, waited_s, done) is
     called instead, None waits silently.
 
-    Raises StoreNotFound (a NotFound and a FileNotFoundError) when there
+    Raises DimensionMismatch when dim is given and the store's is another,
+    StoreNotFound (a NotFound and a FileNotFoundError) when there
     is no store at path (and create is False), FileNotFound (an
     InvalidArgument and a FileNotFoundError) when the directory to create
     it in is not there,
@@ -2117,6 +2119,14 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
     if key:
         _open_stores[key] = weakref.ref(store)
     try:
+        if not create and dim is not None and dim != store.dim:
+            # dim= names what the caller expects (the README's idiom passes
+            # it on every open, create=not os.path.exists(path)): a store of
+            # another dimension is refused here, by name, not at the first
+            # put or search with a message about vectors.
+            raise DimensionMismatch(f"{os.fsdecode(p)}: the store holds {store.dim}-dimensional "
+                                    f"vectors, not dim={dim!r} (a store's dimension is set "
+                                    f"when it is created)", L.EDIM, "CVS_EDIM")
         if wait is not None and not readonly:
             store.set_wait(wait)
         if embedder is not None:

@@ -91,6 +91,21 @@ def test_create_dim_is_checked_before_ctypes(tmp_path):
         assert not p.exists(), bad
 
 
+def test_open_with_another_dim_is_refused(path):
+    # dim= on an open was ignored: the README's idiom (create=not exists,
+    # dim=...) opened a 3-d store as dim=8 silently, and the first put of
+    # the new model's vectors failed later, about vectors.  Now the open
+    # refuses it, naming both; the store is unchanged and opens as it is.
+    cvstore.open(path, create=True, dim=3).close()
+    with pytest.raises(cvstore.DimensionMismatch, match=r"holds 3-dimensional vectors, not dim=8"):
+        cvstore.open(path, dim=8)
+    with cvstore.open(path, dim=3) as db:  # its own dim, or none, opens it
+        assert db.dim == 3
+        db.put("a", [1, 0, 0])
+    with cvstore.open(path) as db:
+        assert len(db) == 1
+
+
 def test_one_handle_per_process(path, tmp_path):
     db = cvstore.open(path, create=True, dim=2)
     for spelling in (path, path + "/", str(tmp_path / "." / "s.cvs")):
