@@ -699,6 +699,11 @@ def test_file_errors_are_oserrors(path, tmp_path):
         assert (back.errno, back.filename, back.code) == (errno.ENOENT, str(missing), _lib.EINVAL)
         with pytest.raises(IsADirectoryError):
             db.import_file(tmp_path, format="jsonl")
+        # without a format, the same, said as it is (it said "cannot tell
+        # the format from the file name ... give it explicitly")
+        with pytest.raises(IsADirectoryError, match="is a directory") as e:
+            db.import_file(tmp_path)
+        assert "format" not in str(e.value)
         vec = tmp_path / "v.fvecs"
         vec.write_bytes(np.int32(2).tobytes() + np.float32([1, 1]).tobytes())
         with pytest.raises(FileNotFoundError) as e:
