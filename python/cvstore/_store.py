@@ -883,7 +883,8 @@ class Store:
         (one vector for one id); float32 C-contiguous arrays go to C as they
         are, anything else is converted once.  Without vectors, the texts are
         embedded by the store's embedder.  texts, titles: strings or None per
-        record; metas: dicts (JSON objects) or None; links: per record None or
+        record; metas: dicts (JSON objects) or None (one str or dict where ids
+        is one str; beside a list of ids, InvalidArgument); links: per record None or
         a list of ids, (id, type) / (id, type, weight) tuples or
         {"id", "type", "weight"} dicts; sentences: per record None (the
         library splits the text with ICU) or its sentences, strings found in
@@ -911,6 +912,15 @@ class Store:
                 else [updated_us]
             if sentences is not None and (not sentences or isinstance(sentences[0], str)):
                 sentences = [sentences]
+        else:
+            # One str where a list of them is wanted would be read as its
+            # characters, one per record: five ids and texts="hello" stored
+            # "h", "e", "l", "l", "o" (a dict, as its keys); refused instead.
+            for what, col in (("texts", texts), ("titles", titles), ("metas", metas)):
+                if isinstance(col, (str, bytes, Mapping)):
+                    raise InvalidArgument(f"put: {what} is one {type(col).__name__}; give a list "
+                                          f"of one per id (ids is a list)", L.EINVAL,
+                                          "CVS_EINVAL")
         idb = [_enc(i, "id") for i in ids]
         n = len(idb)
         for what, col in (("texts", texts), ("titles", titles), ("metas", metas),

@@ -487,7 +487,17 @@ def test_put_errors(path):
             db.put(["a"], texts=["hello"])
         with pytest.raises(TypeError):
             db.put([1], [[1, 2, 3]])
+        # One str (or dict) beside a list of ids was read as its characters
+        # (keys), one per record: five ids, texts="hello", stored "h", "e", ...
+        five = np.eye(5, 3, dtype=np.float32) + 0.5
+        for kw in ({"texts": "hello"}, {"titles": "world"}, {"metas": {"a": 1, "b": 2, "c": 3,
+                                                                       "d": 4, "e": 5}}):
+            with pytest.raises(cvstore.InvalidArgument, match="give a list of one per id"):
+                db.put(list("vwxyz"), five, **kw)
         assert len(db) == 0  # nothing of a failed batch is written
+        db.put("s", [1, 2, 3], texts="one text", titles="its title", metas={"k": 1})
+        assert db.get("s")["text"] == "one text" and db.get("s")["meta"] == {"k": 1}
+        db.delete("s")
         assert db.put([], np.zeros((0, 3))).inserted == 0
 
 
