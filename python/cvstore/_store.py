@@ -912,6 +912,12 @@ class Store:
                 else [updated_us]
             if sentences is not None and (not sentences or isinstance(sentences[0], str)):
                 sentences = [sentences]
+            # the one record's links: ids, tuples or dicts (a list in it is
+            # already the per-record list)
+            if isinstance(links, (str, bytes)) or (
+                    links is not None and (not links or
+                                           isinstance(links[0], (str, bytes, tuple, Mapping)))):
+                links = [[links] if isinstance(links, (str, bytes)) else links]
         else:
             # One str where a list of them is wanted would be read as its
             # characters, one per record: five ids and texts="hello" stored
@@ -964,6 +970,12 @@ class Store:
             recs["meta_len"] = ln
         if links is not None:
             for i, lk in enumerate(links):
+                if isinstance(lk, (str, bytes)):
+                    # read as its characters, each a link ("bb": two links
+                    # to "b"), as a str in sentences would be
+                    raise InvalidArgument(f"put: record {i}: links is a list of ids, not one "
+                                          f"id ({lk!r}: links=[[{lk!r}]] for one record)",
+                                          L.EINVAL, "CVS_EINVAL")
                 if lk:
                     arr, refs = _links(lk)
                     keep.append((arr, refs))
@@ -1649,6 +1661,8 @@ class Store:
             m = _enc(_dumps(metadata), "metadata")
             o.meta, o.meta_len = m, len(m)
             refs.append(m)
+        if isinstance(links, (str, bytes)):
+            links = [links]  # one id, not its characters
         if links:
             arr, lrefs = _links(links)
             o.links, o.nlinks = ctypes.cast(arr, ctypes.POINTER(L.cvs_link)), len(arr)

@@ -497,7 +497,17 @@ def test_put_errors(path):
         assert len(db) == 0  # nothing of a failed batch is written
         db.put("s", [1, 2, 3], texts="one text", titles="its title", metas={"k": 1})
         assert db.get("s")["text"] == "one text" and db.get("s")["meta"] == {"k": 1}
-        db.delete("s")
+        # a record's links as one str: its characters were links ("ss": two
+        # links to "s"); beside a list of ids refused, for one id its links
+        with pytest.raises(cvstore.InvalidArgument, match="links is a list of ids, not one id"):
+            db.put(["t"], [[3, 2, 1]], links=["ss"])
+        db.put(["ss"], [[1, 1, 1]])
+        for links in (["ss"], "ss", [("ss", None)]):
+            db.put("t", [3, 2, 1], links=links)
+            assert [lk["id"] for lk in db.get("t")["links"]] == ["ss"], links
+        db.put("t", [3, 2, 1], links=[])
+        assert db.get("t")["links"] == []
+        db.delete(["s", "ss", "t"])
         assert db.put([], np.zeros((0, 3))).inserted == 0
 
 
@@ -1199,6 +1209,10 @@ def test_remember_recall_forget_list(memdb):
         memdb.recall("x", strategy="random")
     with pytest.raises(TypeError, match=r"links\[0\] must be an id \(str\)"):
         memdb.remember("a fact linked by a number", links=[5])
+    # one id as a str is that id, not its characters (each a missing memory)
+    target = memdb.remember("the linked fact about a lighthouse")["id"]
+    linked = memdb.remember("a fact linking the lighthouse one", links=target)["id"]
+    assert [lk["id"] for lk in memdb.get(linked)["links"]] == [target]
     for hl in (-1.0, float("nan"), float("-inf")):  # taken for "off" in silence before
         with pytest.raises(cvstore.InvalidArgument, match="half_life_s"):
             memdb.recall("river", half_life_seconds=hl)
