@@ -124,8 +124,10 @@ static const char *option_meant(const char *usage, char *buf, size_t size)
             continue;
         memcpy(list + at, p + 2, k);
         list[at + k] = 0;
-        if (k == len && !memcmp(list + at, word, len))
-            return NULL; /* an option usage lists: not what was refused */
+        /* An option usage lists, or the start of some (getopt named them
+         * all as ambiguous): not a typo to guess at. */
+        if (k >= len && !memcmp(list + at, word, len))
+            return NULL;
         names[n++] = list + at;
         at += k + 1;
     }

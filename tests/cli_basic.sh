@@ -33,6 +33,8 @@ expect 1 "misspelt option" search "$tmp/x" --text hi -k 1 --jsn
 has "$tmp/err" "Did you mean '--json'?" "a misspelt option is named"
 expect 1 "misspelt option with =" context "$tmp/x" --text hi --budjet=5
 has "$tmp/err" "Did you mean '--budget'?" "a misspelt option with its value is named"
+expect 1 "ambiguous option" search "$tmp/x" --text hi -k 1 --q x
+! grep -q "Did you mean" "$tmp/err" || fail "an ambiguous start of options (getopt lists them) guesses nothing"
 expect 1 "missing -k" search "$tmp/x" --text hi
 ! grep -q "Did you mean" "$tmp/err" || fail "a usage error after valid options guesses nothing"
 expect 1 "missing option argument" search "$tmp/x" -k
