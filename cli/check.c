@@ -22,7 +22,9 @@ static const char usage[] =
     "existing records.\n"
     "A note is not a problem: it says what a command would improve (mention\n"
     "links made by an older rule of the linker: run cvstore link).\n"
-    "Exit code 0: healthy; 1: problems found; 2: the check itself failed.\n"
+    "Exit code 0: healthy; 1: problems found (a store too damaged to open is\n"
+    "one: its data.mdb cut short, not an LMDB file, or without its meta record);\n"
+    "2: the check itself failed.\n"
     "Ids in the messages that are not printable text (an encrypted store's ids\n"
     "are kept hashed, so those are binary) show each such byte as \\xNN, in\n"
     "both modes; a backslash shows as \\\\.\n"
@@ -32,6 +34,7 @@ static const char usage[] =
     "Options:\n"
     "  -j, --json           one JSON object: {\"healthy\": true, \"problems\": 0,\n"
     "                       \"records\": N, \"messages\": [...], \"notes\": [...]}\n"
+    "                       (\"records\": null when the store cannot be opened)\n"
     "  -q, --quiet          no progress bar\n"
     CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
@@ -105,16 +108,28 @@ int cmd_check(int argc, char **argv)
         return cli_usage_error(usage);
     }
 
-    if ((rc = cli_open("check", argv[optind], CVS_OPEN_RDONLY, &db)))
-        goto out;
     if (rep.json && !(rep.messages = json_array())) {
         rc = cli_fail("check", CVS_ENOMEM, NULL);
         goto out;
     }
     cli_progress_init(&prog, quiet);
     rep.bar = &prog;
-    rc = cvs_check_progress(db, on_problem, &rep, prog.enabled ? on_progress : NULL, &prog,
-                            &problems);
+    rc = cli_open("check", argv[optind], CVS_OPEN_RDONLY | CLI_OPEN_DAMAGE_VERDICT, &db);
+    if (rc == CLI_DAMAGED) {
+        /* The library refused the store for its damage (data.mdb cut short,
+         * no meta record): that is the check's verdict, the one a script
+         * asks for (exit 1, "healthy": false), not a check that failed. */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "store cannot be opened: %s", cvs_errmsg(NULL));
+        on_problem(&rep, msg);
+        problems = 1;
+        rc = CVS_OK;
+    } else if (rc) {
+        goto out;
+    } else {
+        rc = cvs_check_progress(db, on_problem, &rep, prog.enabled ? on_progress : NULL, &prog,
+                                &problems);
+    }
     cli_progress_clear(&prog);
     if (rc) {
         /* Whatever the code, the store was not verified: that is never a
@@ -127,16 +142,17 @@ int cmd_check(int argc, char **argv)
         rc = cli_fail("check", CVS_ENOMEM, NULL);
         goto out;
     }
-    if (cvs_db_info(db, &info))
+    if (!db || cvs_db_info(db, &info))
         info.count = 0; /* only for the message; the verdict stands */
     /* A note, not a problem: the links are sound, only made by an older
      * rule (a store that cannot say is not noted; the verdict stands). */
-    if (cvs_link_rule_outdated(db, &outdated))
+    if (!db || cvs_link_rule_outdated(db, &outdated))
         outdated = 0;
     if (rep.json) {
-        json_t *j = json_pack("{s:b,s:I,s:I,s:O,s:[s*]}", "healthy", problems == 0,
+        json_t *j = json_pack("{s:b,s:I,s:o,s:O,s:[s*]}", "healthy", problems == 0,
                               "problems", (json_int_t)problems,
-                              "records", (json_int_t)info.count,
+                              "records", db ? json_integer((json_int_t)info.count)
+                                            : json_null(),
                               "messages", rep.messages,
                               "notes", outdated ? cli_links_outdated_note(db) : NULL);
         if (!j || cli_json_print(stdout, j)) {

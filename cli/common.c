@@ -97,22 +97,66 @@ const char *cli_links_outdated_note(cvs_db *db)
     return m ? m : CLI_LINKS_OUTDATED;
 }
 
+/* The argv the subcommand's getopt_long reads (cli_getopt_reset). */
+static char **getopt_argv;
+
+/* The long option usage lists that the word getopt has just refused
+ * likely meant, or NULL.  getopt_long leaves the refused word at
+ * argv[optind - 1]; a later usage error (a missing argument) finds a word
+ * there that usage lists, or no option at all, and gets nothing.  The
+ * names come from the usage text itself, every "--name" in it, so the
+ * suggestion cannot drift from what --help says. */
+static const char *option_meant(const char *usage, char *buf, size_t size)
+{
+    const char *names[128], *hit, *p;
+    char list[4096], word[64];
+    size_t n = 0, at = 0, len;
+    const char *arg;
+
+    if (!getopt_argv || optind < 2 || strncmp(arg = getopt_argv[optind - 1], "--", 2) ||
+        (len = strcspn(arg + 2, "=")) == 0 || len >= sizeof word)
+        return NULL;
+    memcpy(word, arg + 2, len);
+    word[len] = 0;
+    for (p = usage; (p = strstr(p, "--")) && n < sizeof names / sizeof *names; p += 2) {
+        size_t k = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz0123456789-");
+        if (!k || at + k + 1 > sizeof list)
+            continue;
+        memcpy(list + at, p + 2, k);
+        list[at + k] = 0;
+        /* An option usage lists, or the start of some (getopt named them
+         * all as ambiguous): not a typo to guess at. */
+        if (k >= len && !memcmp(list + at, word, len))
+            return NULL;
+        names[n++] = list + at;
+        at += k + 1;
+    }
+    if (!(hit = cvs_suggest(word, names, n)))
+        return NULL;
+    snprintf(buf, size, "--%s", hit);
+    return buf;
+}
+
 int cli_usage_error(const char *usage)
 {
     /* The whole help would scroll the one-line error away: name the help
      * instead.  Every usage text starts "Usage: cvstore CMD ...". */
     const char *cmd = strncmp(usage, "Usage: ", 7) ? "cvstore" : usage + 7;
     int len = (int)strcspn(cmd, " \n");
+    char meant[80];
     if (cmd != usage + 7 || cmd[len] != ' ')
         len = (int)strlen("cvstore");
     else
         len += 1 + (int)strcspn(cmd + len + 1, " \n");
+    if (option_meant(usage, meant, sizeof meant))
+        fprintf(stderr, "Did you mean '%s'?\n", meant);
     fprintf(stderr, "Try '%.*s --help' for more information.\n", len, cmd);
     return CLI_EUSER;
 }
 
-void cli_getopt_reset(void)
+void cli_getopt_reset(char **argv)
 {
+    getopt_argv = argv;
     optind = 0;
     opterr = 1;
 }
@@ -274,7 +318,7 @@ static void on_wait(void *ctx, int64_t pid, double waited_s, int done)
 int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
 {
     struct stat st;
-    cvs_open_opts oo = {.flags = flags & ~CLI_OPEN_READ_FALLBACK};
+    cvs_open_opts oo = {.flags = flags & ~(CLI_OPEN_READ_FALLBACK | CLI_OPEN_DAMAGE_VERDICT)};
     char *pass = NULL;
     int rc;
 
@@ -319,6 +363,8 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db)
             cli_err(cmd, "no store at %s (run `cvstore init` first)", path);
             return CLI_EUSER;
         }
+        if ((flags & CLI_OPEN_DAMAGE_VERDICT) && (rc == CVS_ECORRUPT || rc == CVS_EFORMAT))
+            return CLI_DAMAGED;
         return cli_fail(cmd, rc, NULL);
     }
     wait_state.cmd = cmd;

@@ -65,12 +65,16 @@ int cli_fail(const char *cmd, int rc, const cvs_db *db);
 /* Prints "cvstore: CMD: <message>" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints usage on stderr after a bad command line and returns CLI_EUSER. */
+/* Prints a pointer to the usage on stderr after a bad command line and
+ * returns CLI_EUSER.  After getopt's "unrecognized option '--jsn'" it adds
+ * the option the usage lists that was likely meant ("did you mean
+ * '--json'?"). */
 int cli_usage_error(const char *usage);
 
 /* Resets getopt before a subcommand parses its own argv (glibc: optind = 0
- * reinitializes completely, including the permutation state). */
-void cli_getopt_reset(void);
+ * reinitializes completely, including the permutation state).  argv is
+ * that argv, kept for cli_usage_error's "did you mean" (NULL: none). */
+void cli_getopt_reset(char **argv);
 
 /* Removes `--key-file F` (or --key-file=F) from a subcommand's argv,
  * remembering F for cli_passphrase; returns an exit code.  Called by main for
@@ -92,6 +96,14 @@ int cli_open(const char *cmd, const char *path, unsigned flags, cvs_db **db);
  * read-only file system) is opened read-only instead, with a note on
  * stderr, for a command that can serve reads without writing. */
 #define CLI_OPEN_READ_FALLBACK 0x10000u
+/* A flag of cli_open, for `check`: a store the library refuses to open for
+ * its damage (CVS_ECORRUPT: data.mdb cut short, meta pages out of range;
+ * CVS_EFORMAT: no LMDB file or no cvstore meta record where a store's
+ * directory is) is not reported; cli_open returns CLI_DAMAGED instead, the
+ * library's message left in cvs_errmsg(NULL), for the caller to give as its
+ * finding. */
+#define CLI_OPEN_DAMAGE_VERDICT 0x20000u
+#define CLI_DAMAGED (-1)
 
 /* A store cli_open opened tells, when a write of the command waits more
  * than about a second for another process's writer (cvs_db_set_wait_fn),

@@ -61,7 +61,8 @@ static const char usage[] =
     "  -o, --output FILE    write to FILE instead of standard output (- is\n"
     "                       standard output; a file is replaced only once\n"
     "                       the export is complete; a new one is owner-only,\n"
-    "                       mode 0600)\n"
+    "                       mode 0600; a store's data.mdb or lock.mdb is\n"
+    "                       refused)\n"
     "  -n, --no-vector      leave the vectors out (the output then imports\n"
     "                       only into a text store, which embeds the texts\n"
     "                       again: cvstore init DB --embedder ...)\n"
@@ -247,6 +248,36 @@ static void guard_end(outfile *o)
     o->guard = 0;
 }
 
+static const char *base_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Whether path is a store's data.mdb or lock.mdb: so named, with the other
+ * beside it (an LMDB environment's two files). */
+static int store_file(const char *path)
+{
+    const char *base = base_of(path), *other;
+    char *buf;
+    struct stat st;
+    size_t dir = (size_t)(base - path);
+    int yes;
+    if (!strcmp(base, "data.mdb"))
+        other = "lock.mdb";
+    else if (!strcmp(base, "lock.mdb"))
+        other = "data.mdb";
+    else
+        return 0;
+    if (!(buf = malloc(dir + strlen(other) + 1)))
+        return 1; /* out of memory: refusing is the safe answer */
+    memcpy(buf, path, dir);
+    strcpy(buf + dir, other);
+    yes = stat(buf, &st) == 0 && S_ISREG(st.st_mode);
+    free(buf);
+    return yes;
+}
+
 /* Opens o->path for writing: in place when it is not a regular file, else
  * through an unnamed (or, failing that, a named temporary) file in the same
  * directory (link and rename need one file system).  Returns an exit code. */
@@ -269,6 +300,14 @@ static int out_open(outfile *o, int use_umask)
             return e == EACCES ? CLI_EUSER : CLI_EFAIL;
         }
         return CLI_OK;
+    }
+    if (existed && store_file(o->path)) {
+        /* Renamed over data.mdb, the export replaced the store it read
+         * (`-o DB/data.mdb`, a completion away from `-o DB.jsonl`). */
+        cli_err("export", "%s is a store's own file (its LMDB %s): export to another name, "
+                "outside the store's directory", o->path,
+                strcmp(base_of(o->path), "data.mdb") ? "lock file" : "data");
+        return CLI_EUSER;
     }
     if (existed) {
         /* Renaming would replace a file the user may not write. */

@@ -42,7 +42,8 @@ static const char usage[] =
     "A JSONL key that is no record field (\"metadata\" for \"meta\") is ignored\n"
     "with a warning naming it, its first line and the field it likely meant.\n"
     "\n"
-    "FILE - reads standard input (give --format).  Standard input, a pipe or\n"
+    "FILE - reads standard input (give --format; JSONL, which export writes,\n"
+    "is recognised by its first '{').  Standard input, a pipe or\n"
     "any other FILE that is not a regular file is first copied to a temporary\n"
     "file in $TMPDIR (else /tmp; it needs room for one copy of the input) and\n"
     "imported from there, so the same all-or-nothing validation holds:\n"
@@ -214,8 +215,23 @@ int cmd_import(int argc, char **argv)
     path = argv[optind];
     file = argv[optind + 1];
     if (!strcmp(file, "-") && !io.format) {
-        cli_err("import", "standard input needs --format (fvecs, bvecs, npy or jsonl)");
-        return cli_usage_error(usage);
+        /* JSONL, what `cvstore export` writes, starts with '{' (an empty
+         * store's export with nothing), so `export A | import B -` needs no
+         * --format.  The binary formats cannot be told by one byte (an
+         * fvecs of 147 dimensions starts as .npy does), and stdio gives
+         * back one byte only; the library's copy of stdin reads it again. */
+        int c = getc(stdin);
+        if (c == '{' || (c == EOF && !ferror(stdin)))
+            io.format = CVS_FMT_JSONL;
+        if (c != EOF && ungetc(c, stdin) == EOF) {
+            cli_err("import", "standard input: cannot read it back");
+            return CLI_EFAIL;
+        }
+        if (!io.format) {
+            cli_err("import", "standard input needs --format (fvecs, bvecs, npy or jsonl; "
+                    "JSONL is recognised by its first '{')");
+            return cli_usage_error(usage);
+        }
     }
     {
         /* Said before the store is opened, and plainly: a wrong name is not

@@ -94,8 +94,13 @@ int main(int argc, char **argv)
         if (!strcmp(word, commands[i].name))
             cmd = &commands[i];
     if (!cmd) {
-        fprintf(stderr, "cvstore: unknown command '%s'\n"
-                "Try 'cvstore --help' for the list of commands.\n", word);
+        const char *names[NCOMMANDS], *meant;
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            names[i] = commands[i].name;
+        meant = cvs_suggest(word, names, NCOMMANDS);
+        fprintf(stderr, "cvstore: unknown command '%s'%s%s%s\n"
+                "Try 'cvstore --help' for the list of commands.\n", word,
+                meant ? " (did you mean '" : "", meant ? meant : "", meant ? "'?)" : "");
         return CLI_EUSER;
     }
 
@@ -125,7 +130,7 @@ int main(int argc, char **argv)
      * --dim D"), which needs glibc's argument permutation; POSIXLY_CORRECT
      * in the environment would turn it off and break documented usage. */
     unsetenv("POSIXLY_CORRECT");
-    cli_getopt_reset();
+    cli_getopt_reset(sub);
     /* A damaged data.mdb can fault inside LMDB, where no call can return:
      * end with "cvstore: CMD: store is damaged: ..." and exit 2, not a
      * signal (cvstore.h, cvs_fault_exit). */

@@ -150,6 +150,12 @@ typedef struct server {
 
 /* ==== Tool descriptions ==== */
 
+/* Every tool's namespace, said once: an agent that leaves it out should
+ * know where its memories go. */
+#define MCP_NS_DESC                                                                              \
+    "\"Namespace (agent or user); omitted: the server's default namespace. Memories of other "  \
+    "namespaces are never seen.\""
+
 static const char tools_json[] =
     "["
     "{\"name\":\"remember\","
@@ -170,11 +176,12 @@ static const char tools_json[] =
     "\"metadata\":{\"type\":\"object\",\"description\":\"JSON metadata; names beginning with '_' are "
     "reserved. A string member 'subject' makes this memory supersede the newest earlier memory "
     "with the same subject.\"},"
-    "\"namespace\":{\"type\":\"string\",\"description\":\"Namespace (agent or user); memories of other "
-    "namespaces are never seen.\"},"
+    "\"namespace\":{\"type\":\"string\",\"description\":" MCP_NS_DESC "},"
     "\"links\":{\"type\":\"array\",\"description\":\"Links to other memories of the namespace.\","
     "\"items\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"object\",\"properties\":{"
-    "\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"weight\":{\"type\":\"number\"}},"
+    "\"id\":{\"type\":\"string\",\"description\":\"Id of the memory linked to.\"},"
+    "\"type\":{\"type\":\"string\",\"description\":\"Kind of link, e.g. related or cites.\"},"
+    "\"weight\":{\"type\":\"number\",\"description\":\"Strength of the link (default 1).\"}},"
     "\"required\":[\"id\"]}]}},"
     "\"conversation\":{\"type\":\"string\",\"description\":\"Conversation id: consecutive memories of "
     "one conversation are linked (prev/next).\"},"
@@ -189,7 +196,7 @@ static const char tools_json[] =
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
     "\"query\":{\"type\":\"string\",\"description\":\"What to look for: a question or a "
     "passage, at most " CLI_STR(CVS_QUERY_MAX_BYTES) " bytes.\"},"
-    "\"namespace\":{\"type\":\"string\"},"
+    "\"namespace\":{\"type\":\"string\",\"description\":" MCP_NS_DESC "},"
     "\"token_budget\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Most tokens (4 bytes each) "
     "of text to return; 0 = no limit.\"},"
     "\"k\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Most memories to "
@@ -215,16 +222,19 @@ static const char tools_json[] =
     "\"description\":\"Delete memories of a namespace: one by id, or all matching a metadata "
     "filter (both: the id only if it matches). Returns how many were deleted.\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
-    "\"id\":{\"type\":\"string\"},"
+    "\"id\":{\"type\":\"string\",\"description\":\"Id of the memory to delete, as remember, "
+    "recall or list returned it.\"},"
     "\"filter\":{\"type\":\"object\",\"description\":\"Metadata filter; {} matches every memory of "
     "the namespace.\"},"
-    "\"namespace\":{\"type\":\"string\"}},\"additionalProperties\":false}},"
+    "\"namespace\":{\"type\":\"string\",\"description\":" MCP_NS_DESC "}},"
+    "\"additionalProperties\":false}},"
     "{\"name\":\"list\","
     "\"description\":\"List the memories of a namespace, newest first, a page at a time; pass "
     "next_cursor back as cursor for the next page.\","
     "\"inputSchema\":{\"type\":\"object\",\"properties\":{"
-    "\"namespace\":{\"type\":\"string\"},"
-    "\"cursor\":{\"type\":\"string\"},"
+    "\"namespace\":{\"type\":\"string\",\"description\":" MCP_NS_DESC "},"
+    "\"cursor\":{\"type\":\"string\",\"description\":\"next_cursor of the previous page; "
+    "omitted: the first page.\"},"
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Page size "
     "(default 20).\"}},\"additionalProperties\":false}}"
     "]";

@@ -715,7 +715,9 @@ typedef enum cvs_format {
 
 CVS_API int cvs_format_parse(const char *s, cvs_format *out) CVS_WUR;
 CVS_API const char *cvs_format_name(cvs_format f);
-/* Guess from the extension (.fvecs .bvecs .ivecs .npy .jsonl .json .ndjson). */
+/* Guess from the extension (.fvecs .bvecs .ivecs .npy .jsonl .json .ndjson).
+ * CVS_EINVAL for a name without one, saying so (or that path is a
+ * directory) and what to do. */
 CVS_API int cvs_format_guess(const char *path, cvs_format *out) CVS_WUR;
 
 /* Loads a whole vector file (fvecs, bvecs, npy or jsonl vectors; a jsonl

@@ -391,8 +391,13 @@ int cvs__ivf_parse_spec(const char *index, uint64_t n, size_t *nlist, int *resid
     *refine = 0;
     if (!index || !*index)
         return CVS_OK;
+    /* Every spec that is not another kind's ends here (cvs_build sends
+     * faiss:, qg and auto elsewhere first), so the message names them all:
+     * a user who typed "hnsw" learns of faiss:HNSW32, not only of ivf. */
     if (strlen(index) >= sizeof buf || strncmp(index, "ivf", 3) != 0)
-        return cvs__err(CVS_EINVAL, "index \"%s\": expected ivf or ivfN", index);
+        return cvs__err(CVS_EINVAL, "index \"%s\": expected ivf or ivfN (with ,residual or "
+                        ",direct and/or ,sq8), qg, faiss:FACTORY (e.g. faiss:HNSW32, "
+                        "faiss:IVF1024,PQ32x4fs) or auto", index);
     strcpy(buf, index);
     for (char *opt = (comma = strchr(buf, ',')) ? comma + 1 : NULL; opt;) {
         char *next = strchr(opt, ',');

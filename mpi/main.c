@@ -264,7 +264,7 @@ int main(int argc, char **argv)
         /* "mpi search" names the command in every message of cli_err. */
         snprintf(name, sizeof name, "cvstore-mpi %s", cmds[i].name);
         argv[1] = name;
-        cli_getopt_reset();
+        cli_getopt_reset(argv + 1);
         opterr = g_mpi.rank == 0; /* getopt's messages once, not once per rank */
         rc = cmds[i].fn(argc - 1, argv + 1);
         goto out;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "store/db.h"
 #include "store/reader_impl.h"
@@ -78,6 +79,7 @@ CVS_API int cvs_format_guess(const char *path, cvs_format *out)
         {"zst", "zstd -dc"}, {"zip", "unzip -p"},  {"lz4", "lz4 -dc"},
     };
     const char *dot, *slash;
+    struct stat st;
     if (!path || !out)
         return cvs__err(CVS_EINVAL, "cvs_format_guess: NULL argument");
     dot = strrchr(path, '.');
@@ -94,6 +96,10 @@ CVS_API int cvs_format_guess(const char *path, cvs_format *out)
                                 "it in (%s FILE | cvstore import DB - --format jsonl)", path,
                                 packed[i].ext, packed[i].tool);
     }
+    /* A directory has no name to tell a format by, and "give it
+     * explicitly" would send the user to the wrong fix. */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cvs__err(CVS_EINVAL, "%s: is a directory, not a file of records", path);
     return cvs__err(CVS_EINVAL, "%s: cannot tell the format from the file name "
                     "(.fvecs .bvecs .ivecs .npy .jsonl); give it explicitly", path);
 }

@@ -25,6 +25,18 @@ expect 1 "unknown command" frobnicate
 expect 1 "unknown option" stats "$tmp/x" --bogus
 has "$tmp/err" "Try 'cvstore stats --help'" "a bad option points at --help"
 ! grep -q "Options:" "$tmp/err" || fail "a bad option prints one line, not the whole help"
+! grep -q "Did you mean" "$tmp/err" || fail "--bogus is near no option of stats: no guess"
+# A typo gets the name it likely meant, from the command's --help.
+expect 1 "misspelt command" serach "$tmp/x" -k 1
+has "$tmp/err" "unknown command 'serach' (did you mean 'search'?)" "a misspelt command is named"
+expect 1 "misspelt option" search "$tmp/x" --text hi -k 1 --jsn
+has "$tmp/err" "Did you mean '--json'?" "a misspelt option is named"
+expect 1 "misspelt option with =" context "$tmp/x" --text hi --budjet=5
+has "$tmp/err" "Did you mean '--budget'?" "a misspelt option with its value is named"
+expect 1 "ambiguous option" search "$tmp/x" --text hi -k 1 --q x
+! grep -q "Did you mean" "$tmp/err" || fail "an ambiguous start of options (getopt lists them) guesses nothing"
+expect 1 "missing -k" search "$tmp/x" --text hi
+! grep -q "Did you mean" "$tmp/err" || fail "a usage error after valid options guesses nothing"
 expect 1 "missing option argument" search "$tmp/x" -k
 expect 1 "init: bad --dim" init "$tmp/x" --dim abc --metric l2
 expect 1 "init: bad --metric" init "$tmp/x" --dim 3 --metric manhattan

@@ -108,10 +108,31 @@ ok "check found damage in $damaged of $((2 * copies)) copies"
 d="$tmp/empty"
 cp -r "$tmp/plain" "$d"
 : >"$d/data.mdb"
-for cmd in check stats; do
-  expect 1 "$cmd of an empty data.mdb" "$cmd" "$d"
-  has "$tmp/err" "data.mdb is empty" "$cmd says data.mdb is empty"
-done
+expect 1 "stats of an empty data.mdb" stats "$d"
+has "$tmp/err" "data.mdb is empty" "stats says data.mdb is empty"
+# check's finding, as for any damage: on stdout, and in its JSON report
+expect 1 "check of an empty data.mdb" check "$d"
+has "$tmp/out" "problem: store cannot be opened: $d: data.mdb is empty" "check says data.mdb is empty"
+has "$tmp/out" "1 problem found" "check counts it"
+expect 1 "check --json of an empty data.mdb" check "$d" --json
+has "$tmp/out" '{"healthy":false,"problems":1,"records":null,"messages":["store cannot be opened: ' \
+  "check --json reports it"
+# A data.mdb cut to a third (a copy that stopped): the same verdict, the
+# library's reason and its remedy (check exited 2, "the check itself
+# failed", and --json printed nothing for a script to read).
+d="$tmp/short"
+cp -r "$tmp/plain" "$d"
+truncate -s $(( $(stat -c %s "$d/data.mdb") / 3 / 4096 * 4096 )) "$d/data.mdb"
+expect 1 "check of a data.mdb cut short" check "$d"
+has "$tmp/out" "problem: store cannot be opened: $d: data.mdb is cut short" "check says it is cut short"
+has "$tmp/out" "restore the store from a backup" "check gives the remedy"
+expect 1 "check --json of a data.mdb cut short" check "$d" --json
+/usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+assert r["healthy"] is False and r["problems"] == 1 and r["records"] is None, r
+assert "data.mdb is cut short" in r["messages"][0], r' "$tmp/out" ||
+  fail "check --json of a data.mdb cut short: $(cat "$tmp/out")"
+ok "check --json of a data.mdb cut short is a report of one problem"
+d="$tmp/empty"
 expect 1 "import into an empty data.mdb" import "$d" "$tmp/more.jsonl" --quiet
 has "$tmp/err" "data.mdb is empty" "import says data.mdb is empty"
 [ ! -s "$d/data.mdb" ] || fail "opening an empty data.mdb for writing wrote to it"
@@ -139,11 +160,13 @@ for damage in "40 4 0 meta page 0 gives a page size of 0" \
   # the last page: in both meta pages, so the newer has it
   [ "$1" != 136 ] || put_le "$d/data.mdb" "$((psize + 136))" "$2" "$3"
   want=${damage#* * * }
+  # stats fails (exit 2); check's verdict is the damage (exit 1, on stdout)
   for cmd in stats check; do
     rc=0
     timeout 20 "$cli" "$cmd" "$d" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    [ "$rc" -eq 2 ] || fail "$cmd with '$want': exit $rc, expected 2 (124 is a hang)"
-    has "$tmp/err" "$want" "$cmd says $want"
+    if [ "$cmd" = stats ]; then want_rc=2 where=err; else want_rc=1 where=out; fi
+    [ "$rc" -eq "$want_rc" ] || fail "$cmd with '$want': exit $rc, expected $want_rc (124 is a hang)"
+    has "$tmp/$where" "$want" "$cmd says $want"
   done
   ok "a meta page with '$want' is refused"
 done

@@ -160,4 +160,16 @@ expect 0 "export over the previous one" export "$db" -o "$o/out.jsonl" --quiet
 no_stray "$o/out.jsonl"
 ok "an export replaces FILE, keeping its mode, and leaves nothing else"
 
+# -o naming the store's own data.mdb (or lock.mdb): refused, the store kept
+# (the export was renamed over data.mdb: the store was gone, its records a
+# JSONL file in its place).
+for f in data.mdb lock.mdb; do
+  before=$(md5sum <"$db/data.mdb")
+  expect 1 "export -o the store's $f" export "$db" -o "$db/$f" --quiet
+  has "$tmp/err" "$db/$f is a store's own file" "export -o $f says why"
+  [ "$(md5sum <"$db/data.mdb")" = "$before" ] || fail "export -o $f changed data.mdb"
+done
+expect 0 "the store is whole after" check "$db" --quiet
+ok "export never writes over a store's data.mdb or lock.mdb"
+
 echo "$passed passed, 0 failed"

@@ -25,6 +25,9 @@ expect 0 "init" init "$db" --dim 128 --metric l2
 expect 0 "import" import "$db" "$sift/siftsmall_base.fvecs" --quiet
 expect 1 "build: bad --index" build "$db" --codec pq32x4 --index hnsw
 has "$tmp/err" "expected ivf or ivfN" "the reason for a bad --index"
+# every kind of index is named, not only IVF: "hnsw" is FAISS's (faiss:HNSW32)
+has "$tmp/err" "qg, faiss:FACTORY (e.g. faiss:HNSW32" "a bad --index names qg and faiss:FACTORY"
+has "$tmp/err" "or auto" "a bad --index names auto"
 expect 1 "search --ann without an index" search "$db" --query-id 5 -k 3 --ann
 expect 0 "build --index ivf64" build "$db" --codec pq32x4 --index ivf64
 has "$tmp/err" "built index ivf64" "build reports the index"

@@ -120,8 +120,25 @@ rc=0
 [ "$rc" -eq 1 ] || fail "a duplicate id on standard input exits 1 (exit $rc)"
 has "$tmp/err" 'line 2: duplicate id "d" (first seen on line 1)' "duplicates on a pipe are named"
 ok "duplicates are found in a spooled pipe"
-expect 1 "import - without --format" import "$std" -
-has "$tmp/err" "needs --format" "standard input needs a format"
+# Without --format: JSONL (what export writes) is known by its first '{', so
+# `export A | import B -` works as it reads; a binary stream needs --format.
+expect 0 "init a store to pipe into" init "$tmp/piped" --dim 2 --metric l2
+rc=0
+"$cli" export "$std" | "$cli" import "$tmp/piped" - >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] || fail "export | import - without --format (exit $rc)"
+has "$tmp/err" "imported 2 records" "export | import - imports the export"
+expect 0 "a record piped in arrived" get "$tmp/piped" a --json --vector
+has "$tmp/out" '"vector":[1,2],"text":"alpha"' "the piped record is whole"
+rc=0
+"$cli" import "$std" - </dev/null >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] || fail "empty standard input without --format (exit $rc)"
+has "$tmp/err" "standard input holds no records" "empty standard input is an empty export"
+rc=0
+printf '\002\000\000\000\000\000\200\077\000\000\000\100' |
+  "$cli" import "$std" - >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "binary standard input without --format (exit $rc)"
+has "$tmp/err" "needs --format" "binary standard input needs a format"
+ok "import - tells JSONL by its first byte, and asks for the format of anything else"
 npy_f8 f8.npy 2 2 000000000000f83f000000000000024000000000000008400000000000001040
 expect 0 "import a float64 npy" import "$std" f8.npy
 expect 0 "get a float64 record" get "$std" 1 --json --vector

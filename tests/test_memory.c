@@ -1408,6 +1408,39 @@ Test(mcp, requests_before_initialize_are_refused)
     free_replies(msg, n);
 }
 
+/* An MCP client hands each tool's inputSchema to the model, which reads
+ * nothing else about the arguments: every argument of every tool says what
+ * it is (forget's id, list's cursor and three tools' namespace said
+ * nothing: not that an omitted namespace is the server's default, nor
+ * where an id or a cursor comes from). */
+Test(mcp, every_tool_argument_is_described)
+{
+    static const char input[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}\n";
+    json_t *msg[2] = {0}, *tool, *schema;
+    size_t n = tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 2), i, checked = 0;
+    cr_assert_eq(n, 1, "%zu replies", n);
+    json_array_foreach(json_object_get(RESULT(0), "tools"), i, tool) {
+        const char *name = json_string_value(json_object_get(tool, "name")), *arg;
+        json_t *prop;
+        schema = json_object_get(json_object_get(tool, "inputSchema"), "properties");
+        cr_assert(json_object_size(schema) > 0, "%s: no properties", name);
+        json_object_foreach(schema, arg, prop) {
+            const char *d = json_string_value(json_object_get(prop, "description"));
+            cr_assert(d && strlen(d) >= 10, "%s.%s has no description", name, arg);
+            checked++;
+        }
+    }
+    cr_assert_geq(checked, 20, "%zu arguments", checked);
+    {
+        /* the namespace an agent leaves out is the server's default, said */
+        json_t *ns = json_object_get(json_object_get(json_object_get(json_object_get(
+            json_array_get(json_object_get(RESULT(0), "tools"), 1), "inputSchema"), "properties"),
+            "namespace"), "description");
+        cr_assert(strstr(json_string_value(ns), "default"), "%s", json_string_value(ns));
+    }
+    free_replies(msg, n);
+}
+
 /* MCP 2025-06-18 has no batches: in a session of that revision (the
  * handshake's) a batch is -32600 with id null, and none of its requests
  * runs; the requests after it are served.  (2025-03-26 sessions keep them:

@@ -883,7 +883,8 @@ class Store:
         (one vector for one id); float32 C-contiguous arrays go to C as they
         are, anything else is converted once.  Without vectors, the texts are
         embedded by the store's embedder.  texts, titles: strings or None per
-        record; metas: dicts (JSON objects) or None; links: per record None or
+        record; metas: dicts (JSON objects) or None (one str or dict where ids
+        is one str; beside a list of ids, InvalidArgument); links: per record None or
         a list of ids, (id, type) / (id, type, weight) tuples or
         {"id", "type", "weight"} dicts; sentences: per record None (the
         library splits the text with ICU) or its sentences, strings found in
@@ -911,6 +912,21 @@ class Store:
                 else [updated_us]
             if sentences is not None and (not sentences or isinstance(sentences[0], str)):
                 sentences = [sentences]
+            # the one record's links: ids, tuples or dicts (a list in it is
+            # already the per-record list)
+            if isinstance(links, (str, bytes)) or (
+                    links is not None and (not links or
+                                           isinstance(links[0], (str, bytes, tuple, Mapping)))):
+                links = [[links] if isinstance(links, (str, bytes)) else links]
+        else:
+            # One str where a list of them is wanted would be read as its
+            # characters, one per record: five ids and texts="hello" stored
+            # "h", "e", "l", "l", "o" (a dict, as its keys); refused instead.
+            for what, col in (("texts", texts), ("titles", titles), ("metas", metas)):
+                if isinstance(col, (str, bytes, Mapping)):
+                    raise InvalidArgument(f"put: {what} is one {type(col).__name__}; give a list "
+                                          f"of one per id (ids is a list)", L.EINVAL,
+                                          "CVS_EINVAL")
         idb = [_enc(i, "id") for i in ids]
         n = len(idb)
         for what, col in (("texts", texts), ("titles", titles), ("metas", metas),
@@ -954,6 +970,12 @@ class Store:
             recs["meta_len"] = ln
         if links is not None:
             for i, lk in enumerate(links):
+                if isinstance(lk, (str, bytes)):
+                    # read as its characters, each a link ("bb": two links
+                    # to "b"), as a str in sentences would be
+                    raise InvalidArgument(f"put: record {i}: links is a list of ids, not one "
+                                          f"id ({lk!r}: links=[[{lk!r}]] for one record)",
+                                          L.EINVAL, "CVS_EINVAL")
                 if lk:
                     arr, refs = _links(lk)
                     keep.append((arr, refs))
@@ -1639,6 +1661,8 @@ class Store:
             m = _enc(_dumps(metadata), "metadata")
             o.meta, o.meta_len = m, len(m)
             refs.append(m)
+        if isinstance(links, (str, bytes)):
+            links = [links]  # one id, not its characters
         if links:
             arr, lrefs = _links(links)
             o.links, o.nlinks = ctypes.cast(arr, ctypes.POINTER(L.cvs_link)), len(arr)
@@ -1934,7 +1958,8 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
          wait: Callable[[int | None, float, bool], Any] | str | None = "warn") -> Store:
     """Opens the store in directory path, or creates it (create=True; then
     dim is required, except with embedder="glove", "use" or "minilm", whose
-    dimension is their own: 100, 512, 384).
+    dimension is their own: 100, 512, 384).  Given on an open, dim is
+    checked: a store of another dimension raises DimensionMismatch.
 
     metric: "cosine" (vectors normalized at insert), "l2" or "ip".  raw: how
     raw vectors are kept, "f32", "f16" or "none" (codes only once a codec is
@@ -1958,7 +1983,8 @@ def open(path: str | os.PathLike, *, create: bool = False, dim: int | None = Non
     once the wait passes a second, a callable wait(pid, waited_s, done) is
     called instead, None waits silently.
 
-    Raises StoreNotFound (a NotFound and a FileNotFoundError) when there
+    Raises DimensionMismatch when dim is given and the store's is another,
+    StoreNotFound (a NotFound and a FileNotFoundError) when there
     is no store at path (and create is False), FileNotFound (an
     InvalidArgument and a FileNotFoundError) when the directory to create
     it in is not there,
@@ -2117,6 +2143,14 @@ def _open_locked(p, create, dim, metric, raw, embedder, passphrase, readonly, em
     if key:
         _open_stores[key] = weakref.ref(store)
     try:
+        if not create and dim is not None and dim != store.dim:
+            # dim= names what the caller expects (the README's idiom passes
+            # it on every open, create=not os.path.exists(path)): a store of
+            # another dimension is refused here, by name, not at the first
+            # put or search with a message about vectors.
+            raise DimensionMismatch(f"{os.fsdecode(p)}: the store holds {store.dim}-dimensional "
+                                    f"vectors, not dim={dim!r} (a store's dimension is set "
+                                    f"when it is created)", L.EDIM, "CVS_EDIM")
         if wait is not None and not readonly:
             store.set_wait(wait)
         if embedder is not None:

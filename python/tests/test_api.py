@@ -91,6 +91,21 @@ def test_create_dim_is_checked_before_ctypes(tmp_path):
         assert not p.exists(), bad
 
 
+def test_open_with_another_dim_is_refused(path):
+    # dim= on an open was ignored: the README's idiom (create=not exists,
+    # dim=...) opened a 3-d store as dim=8 silently, and the first put of
+    # the new model's vectors failed later, about vectors.  Now the open
+    # refuses it, naming both; the store is unchanged and opens as it is.
+    cvstore.open(path, create=True, dim=3).close()
+    with pytest.raises(cvstore.DimensionMismatch, match=r"holds 3-dimensional vectors, not dim=8"):
+        cvstore.open(path, dim=8)
+    with cvstore.open(path, dim=3) as db:  # its own dim, or none, opens it
+        assert db.dim == 3
+        db.put("a", [1, 0, 0])
+    with cvstore.open(path) as db:
+        assert len(db) == 1
+
+
 def test_one_handle_per_process(path, tmp_path):
     db = cvstore.open(path, create=True, dim=2)
     for spelling in (path, path + "/", str(tmp_path / "." / "s.cvs")):
@@ -472,7 +487,27 @@ def test_put_errors(path):
             db.put(["a"], texts=["hello"])
         with pytest.raises(TypeError):
             db.put([1], [[1, 2, 3]])
+        # One str (or dict) beside a list of ids was read as its characters
+        # (keys), one per record: five ids, texts="hello", stored "h", "e", ...
+        five = np.eye(5, 3, dtype=np.float32) + 0.5
+        for kw in ({"texts": "hello"}, {"titles": "world"}, {"metas": {"a": 1, "b": 2, "c": 3,
+                                                                       "d": 4, "e": 5}}):
+            with pytest.raises(cvstore.InvalidArgument, match="give a list of one per id"):
+                db.put(list("vwxyz"), five, **kw)
         assert len(db) == 0  # nothing of a failed batch is written
+        db.put("s", [1, 2, 3], texts="one text", titles="its title", metas={"k": 1})
+        assert db.get("s")["text"] == "one text" and db.get("s")["meta"] == {"k": 1}
+        # a record's links as one str: its characters were links ("ss": two
+        # links to "s"); beside a list of ids refused, for one id its links
+        with pytest.raises(cvstore.InvalidArgument, match="links is a list of ids, not one id"):
+            db.put(["t"], [[3, 2, 1]], links=["ss"])
+        db.put(["ss"], [[1, 1, 1]])
+        for links in (["ss"], "ss", [("ss", None)]):
+            db.put("t", [3, 2, 1], links=links)
+            assert [lk["id"] for lk in db.get("t")["links"]] == ["ss"], links
+        db.put("t", [3, 2, 1], links=[])
+        assert db.get("t")["links"] == []
+        db.delete(["s", "ss", "t"])
         assert db.put([], np.zeros((0, 3))).inserted == 0
 
 
@@ -684,6 +719,11 @@ def test_file_errors_are_oserrors(path, tmp_path):
         assert (back.errno, back.filename, back.code) == (errno.ENOENT, str(missing), _lib.EINVAL)
         with pytest.raises(IsADirectoryError):
             db.import_file(tmp_path, format="jsonl")
+        # without a format, the same, said as it is (it said "cannot tell
+        # the format from the file name ... give it explicitly")
+        with pytest.raises(IsADirectoryError, match="is a directory") as e:
+            db.import_file(tmp_path)
+        assert "format" not in str(e.value)
         vec = tmp_path / "v.fvecs"
         vec.write_bytes(np.int32(2).tobytes() + np.float32([1, 1]).tobytes())
         with pytest.raises(FileNotFoundError) as e:
@@ -1169,6 +1209,10 @@ def test_remember_recall_forget_list(memdb):
         memdb.recall("x", strategy="random")
     with pytest.raises(TypeError, match=r"links\[0\] must be an id \(str\)"):
         memdb.remember("a fact linked by a number", links=[5])
+    # one id as a str is that id, not its characters (each a missing memory)
+    target = memdb.remember("the linked fact about a lighthouse")["id"]
+    linked = memdb.remember("a fact linking the lighthouse one", links=target)["id"]
+    assert [lk["id"] for lk in memdb.get(linked)["links"]] == [target]
     for hl in (-1.0, float("nan"), float("-inf")):  # taken for "off" in silence before
         with pytest.raises(cvstore.InvalidArgument, match="half_life_s"):
             memdb.recall("river", half_life_seconds=hl)
