@@ -44,6 +44,11 @@
  *      It widens a slice of a panel at a time into a buffer on the stack
  *      and keeps its sums in y between slices (a float stored and loaded is
  *      unchanged), so it needs no allocation.
+ *   5. Rows that do not fill whole tiles are spread evenly over the tiles
+ *      (13 rows are tiles of 5, 4 and 4, not 6, 6 and 1): a tile of R rows
+ *      keeps 2R sums in flight, and one row alone (2 chains of fused
+ *      multiply-adds, each waiting on the last) ran at a quarter of a full
+ *      tile's rate.  Any split gives every row the same sums (deviation 3).
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -196,12 +201,16 @@ void cvs__l16_apply_avx2(const uint16_t *Wp, size_t n, size_t k, const float *b,
     }
     for (size_t i0 = 0; i0 < m; i0 += chunk) {
         const size_t i1 = m - i0 < chunk ? m : i0 + chunk;
+        /* The chunk's rows in nt tiles as even as can be (deviation 5):
+         * the first (i1 - i0) % nt tiles one row taller. */
+        const size_t nt = (i1 - i0 + MR - 1) / MR, base = (i1 - i0) / nt, tall = (i1 - i0) % nt;
         for (size_t p = 0; p < np; p++) {
             const size_t j0 = p * NR, cols = n - j0 < NR ? n - j0 : NR;
-            for (size_t i = i0; i < i1; i += MR) {
-                const size_t R = i1 - i < MR ? i1 - i : MR;
+            for (size_t q = 0, i = i0; q < nt; q++) {
+                const size_t R = base + (q < tall);
                 tiles[R](Wp + p * k * NR, k, x + i * k, b ? b + j0 : NULL, y + i * n + j0, n,
                          cols);
+                i += R;
             }
         }
     }
