@@ -20,7 +20,7 @@
  * model): the weights as fp16 safetensors (a u64 little-endian header
  * length, a JSON header {name: {dtype, shape, data_offsets}}, the raw
  * tensors) and Hugging Face's tokenizer.json.  Both are read directly; the
- * weights become fp32 at load (~90 MB).  The architecture (config.json):
+ * weights stay fp16 (~45 MB; deviation 8).  The architecture (config.json):
  *
  *   tokens   [CLS] t_1..t_k [SEP], L = k + 2 <= 256 (deviation 1)
  *   x0       = LN(E[t_i] + P[i] + T[0])          E: 30522 x 384, P: 512 x 384
@@ -30,9 +30,11 @@
  *
  * MHA_hxd: q, k, v = x Wq + bq, ...; per head softmax(q k^T / sqrt(d)) v,
  * heads concatenated.  GELU is the exact one, x/2 (1 + erf(x / sqrt 2)).
- * LN: (x - mean) / sqrt(var + 1e-12) * g + b.  All matrix products are
- * cblas_sgemm over the L rows of one text: ~10.6M multiply-adds a piece
- * and 42 MB of layer weights streamed every call.
+ * LN: (x - mean) / sqrt(var + 1e-12) * g + b.  The four products of a
+ * layer with its weights run over the L rows of one text in
+ * query/linear16.c's kernel (deviation 8), attention's two per head in
+ * cblas_sgemm: ~10.6M multiply-adds a piece and 21 MB of fp16 layer
+ * weights streamed every call.
  *
  * The tokenizer is BERT's (tokenizer.json: BertNormalizer with clean_text,
  * handle_chinese_chars, lowercase and accent stripping; BertPreTokenizer;
@@ -103,7 +105,31 @@
  *      threads: the import of HotpotQA's first 600 passages ~31 s of CPU
  *      against ~46 s (wall 83-95 s against 132-216 s), a short question in
  *      calls of 64 ~4 ms of CPU against 13-19 ms, one question alone ~10 ms
- *      against 13-20 ms.  The vectors are the same bit for bit.
+ *      against 13-20 ms.  The vectors are the same bit for bit.  (Those
+      figures are from before deviation 8; attention's products are
+      still OpenBLAS's.)
+   8. The weights stay in fp16, as the package ships them: ~45 MB a
+      process, not ~90 MB of fp32 copies.  The embedding tables keep
+      their rows, each widened as it is looked up; the four products of
+      each layer (query, key and value in one, the attention's output,
+      the feed-forward's two) run query/linear16.c's kernel over panels
+      laid out once at load: 16 outputs x all inputs, widened 16 at a
+      time as they are read (VCVTPH2PS; fp16 to fp32 is exact, so the
+      model is the same), 6 rows x 16 outputs summed in registers with
+      fused multiply-adds, a scalar reference where the CPU lacks AVX2,
+      FMA or F16C.  For a short question (~12 rows) cblas_sgemm packed and
+      streamed all 42 MB of fp32 layer weights each call and ran its
+      kernel at under half speed; the panels need no packing and stream
+      half the bytes.  Every row is summed in the same order whatever the
+      call's rows (linear16.c deviation 3), so deviation 3 still holds bit
+      for bit; the vectors differ from sgemm's by rounding only (numpy's
+      within 1e-4, test_minilm).  sgemm is not kept for long texts: the
+      kernel is no slower there.  On 2 cores loaded by other developers
+      (load average 7-8; CPU time, main's binary and this one in turns,
+      docs/BENCHMARKS.md "The minilm embedder"): a short question alone
+      8.9-9.5 -> 5.1-5.2 ms, in calls of 64 3.8-3.9 -> 3.7-4.0 ms, a
+      HotpotQA passage in calls of 64 45-46 -> 42 ms; a process holding
+      the model 111 -> 66 MB resident.
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once (each
