@@ -959,8 +959,7 @@ static void ml_layer_run(const struct ml_layer *l, size_t count, const int *L, c
     linear(w->ctx, R, ML_D, l->o_w, ML_D, l->o_b, w->a);
     add_norm(x, w->a, R, l->ln1_g, l->ln1_b);
     linear(x, R, ML_D, l->i_w, ML_FFN, l->i_b, w->f);
-    for (size_t i = 0; i < (size_t)R * ML_FFN; i++)
-        w->f[i] = 0.5f * w->f[i] * (1.0f + erff(w->f[i] * (float)M_SQRT1_2));
+    cvs__l16_gelu(w->f, (size_t)R * ML_FFN);
     linear(w->f, R, ML_FFN, l->f_w, ML_D, l->f_b, w->a);
     add_norm(x, w->a, R, l->ln2_g, l->ln2_b);
 }

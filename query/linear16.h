@@ -43,7 +43,15 @@ void cvs__l16_apply_scalar(const uint16_t *Wp, size_t n, size_t k, const float *
 void cvs__l16_apply_avx2(const uint16_t *Wp, size_t n, size_t k, const float *b, const float *x,
                          size_t m, float *y);
 
-/* "avx2" or "scalar": what cvs__l16_apply runs (CVSTORE_SIMD=scalar forces
+/* v[i] = GELU(v[i]) = v[i]/2 (1 + erf(v[i] / sqrt 2)), i < n, by the
+ * kernel cvs__l16_apply uses: the scalar one with libm's erff, the AVX2 one
+ * with Abramowitz & Stegun's 7.1.26 (within 1.5e-7 of erf; linear16.c
+ * deviation 6).  An element's result depends on its value alone. */
+void cvs__l16_gelu(float *v, size_t n);
+void cvs__l16_gelu_scalar(float *v, size_t n);
+void cvs__l16_gelu_avx2(float *v, size_t n); /* as cvs__l16_apply_avx2 */
+
+/* "avx2" or "scalar": what cvs__l16_apply and cvs__l16_gelu run (CVSTORE_SIMD=scalar forces
  * the scalar kernel). */
 const char *cvs__l16_impl(void);
 

@@ -16,6 +16,7 @@
  * exits 77 when nothing ran but skips. */
 #include <cblas.h>
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -345,6 +346,50 @@ Test(linear16, both_kernels_give_the_product_within_rounding)
         free(y[1]);
         l16_free(&c);
     }
+}
+
+/* GELU on both kernels against x/2 (1 + erf(x / sqrt 2)) in double, from
+ * -12 to 12 in steps of 1/4096 and at the ends of float's range: the AVX2
+ * one's erf is within 1.5e-7 (Abramowitz & Stegun 7.1.26) and its float
+ * arithmetic adds a few roundings, so each value is within 4e-7 of
+ * max(1, |x|); libm's erff is within 2e-7.  n = 7 + 8k exercises the
+ * AVX2 tail, and an element's value does not depend on its place. */
+Test(linear16, gelu_is_within_float_rounding_of_the_exact_one)
+{
+    enum { N = 24 * 4096 + 1 + 6 };
+    static float in[N], v[2][N];
+    const char *names[2] = {"scalar", "avx2"};
+    void (*fns[2])(float *, size_t) = {cvs__l16_gelu_scalar, cvs__l16_gelu_avx2};
+    double worst[2] = {0, 0};
+    for (int i = 0; i < N - 6; i++)
+        in[i] = (float)(i - 12 * 4096) / 4096.0f;
+    in[N - 6] = -FLT_MAX, in[N - 5] = FLT_MAX, in[N - 4] = -0.0f, in[N - 3] = 1e-30f;
+    in[N - 2] = -1e-30f, in[N - 1] = -87.0f;
+    for (int f = 0; f < 2; f++) {
+        memcpy(v[f], in, sizeof in);
+        fns[f](v[f], N);
+        for (int i = 0; i < N; i++) {
+            double x = in[i], ref = 0.5 * x * (1 + erf(x * M_SQRT1_2));
+            double err = fabs(v[f][i] - ref) / fmax(1, fabs(x));
+            if (!isfinite(ref)) /* +-FLT_MAX: x/2 * 2 overflows in double too */
+                ref = x > 0 ? x : 0, err = x > 0 ? (v[f][i] == FLT_MAX ? 0 : 1) : fabs(v[f][i]);
+            worst[f] = fmax(worst[f], err);
+            cr_expect(err <= 4e-7, "%s: GELU(%.9g) = %.9g, exactly %.9g", names[f], x, v[f][i],
+                      ref);
+        }
+        /* Element i alone, at the start of a call of 1..9. */
+        for (int i = N - 200; i < N; i++) {
+            float one[9];
+            size_t len = 1 + (size_t)i % 9;
+            for (size_t j = 0; j < len; j++)
+                one[j] = in[i];
+            fns[f](one, len);
+            for (size_t j = 0; j < len; j++)
+                cr_expect(memcmp(&one[j], &v[f][i], sizeof one[j]) == 0,
+                          "%s: GELU(%.9g) depends on its place", names[f], in[i]);
+        }
+    }
+    cr_log_info("GELU, worst error / max(1, |x|): scalar %.3g, avx2 %.3g", worst[0], worst[1]);
 }
 
 /* A row's result is the same bit for bit whatever rows share the call:
