@@ -29,7 +29,8 @@
  *   output   v = mean_i x_i over all L tokens, v / max(|v|, 1e-12)
  *
  * MHA_hxd: q, k, v = x Wq + bq, ...; per head softmax(q k^T / sqrt(d)) v,
- * heads concatenated.  GELU is the exact one, x/2 (1 + erf(x / sqrt 2)).
+ * heads concatenated.  GELU is the exact one, x/2 (1 + erf(x / sqrt 2))
+ * (erf to within 1.5e-7 on the AVX2 kernel: deviation 8).
  * LN: (x - mean) / sqrt(var + 1e-12) * g + b.  The four products of a
  * layer with its weights run over the L rows of one text in
  * query/linear16.c's kernel (deviation 8), attention's two per head in
@@ -124,12 +125,14 @@
       call's rows (linear16.c deviation 3), so deviation 3 still holds bit
       for bit; the vectors differ from sgemm's by rounding only (numpy's
       within 1e-4, test_minilm).  sgemm is not kept for long texts: the
-      kernel is no slower there.  On 2 cores loaded by other developers
-      (load average 7-8; CPU time, main's binary and this one in turns,
-      docs/BENCHMARKS.md "The minilm embedder"): a short question alone
-      8.9-9.5 -> 5.1-5.2 ms, in calls of 64 3.8-3.9 -> 3.7-4.0 ms, a
-      HotpotQA passage in calls of 64 45-46 -> 42 ms; a process holding
-      the model 111 -> 66 MB resident.
+      kernel is no slower there.  GELU runs on the same kernel's side
+      (linear16.c deviation 6): on AVX2, erf by Abramowitz & Stegun's
+      7.1.26, within 1.5e-7, eight at a time, where libm's erff, one call
+      an element, was a tenth of a short question's CPU time.  The
+      figures (CPU time on 2 shared, loaded cores, main's binary and this
+      one in turns) are in docs/BENCHMARKS.md, "The minilm embedder": a
+      short question alone about half the CPU it took over sgemm, and a
+      process holding the model 111 -> 66 MB resident.
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once (each
