@@ -102,13 +102,6 @@ void cvs__l16_pack(const void *src, size_t n, size_t k, uint16_t *Wp)
             }
 }
 
-/* Rows a chunk holds (deviation 2): a multiple of MR, at least MR. */
-static size_t row_chunk(size_t k)
-{
-    size_t r = ROW_CHUNK_BYTES / (k * sizeof(float)) / MR * MR;
-    return r < MR ? MR : r;
-}
-
 /* ==== Scalar reference ==== */
 
 /* Panel rows widened at a time (deviation 4): 16 KB of stack. */
@@ -146,6 +139,13 @@ void cvs__l16_apply_scalar(const uint16_t *Wp, size_t n, size_t k, const float *
 /* ==== AVX2 ==== */
 
 #ifdef CVS_L16_X86
+/* Rows a chunk holds (deviation 2): a multiple of MR, at least MR. */
+static size_t row_chunk(size_t k)
+{
+    size_t r = ROW_CHUNK_BYTES / (k * sizeof(float)) / MR * MR;
+    return r < MR ? MR : r;
+}
+
 /* One tile: R rows of x (R <= MR, a constant at each call, so GCC keeps
  * the 2R accumulators in registers and unrolls the row loop) against one
  * panel P of k rows; cols <= NR outputs written at y (row stride ldy). */
