@@ -47,8 +47,10 @@
  *   5. Rows that do not fill whole tiles are spread evenly over the tiles
  *      (13 rows are tiles of 5, 4 and 4, not 6, 6 and 1): a tile of R rows
  *      keeps 2R sums in flight, and one row alone (2 chains of fused
- *      multiply-adds, each waiting on the last) ran at a quarter of a full
- *      tile's rate.  Any split gives every row the same sums (deviation 3).
+ *      multiply-adds, each waiting the 4 cycles of the last, where 2 units
+ *      need 8 chains to stay busy) can run at a quarter of a full tile's
+ *      rate at best.  Any split gives every row the same sums (deviation
+ *      3).
  *
  * The feed-forward's activation is here too, GELU(x) = x/2 (1 + erf(x /
  * sqrt 2)) (Hendrycks & Gimpel, "Gaussian Error Linear Units", 2016), over
@@ -57,7 +59,7 @@
  *   6. The AVX2 GELU takes erf from Abramowitz & Stegun, "Handbook of
  *      Mathematical Functions" (1964), 7.1.26: erf(z) = 1 - q for z >= 0,
  *      q = (a1 t + ... + a5 t^5) exp(-z^2), t = 1 / (1 + p z), error at
- *      most 1.5e-7 (the approximation the numpy check of test_minilm uses),
+ *      most 1.5e-7 (the accuracy of the erf in test_minilm's numpy check),
  *      and 1 + erf(z) = q for z < 0, so the tail of negative inputs, where
  *      GELU is a small multiple of q, loses nothing to cancellation.  exp
  *      is Cephes's expf (Moshier): n = round(x log2 e), x - n ln 2 in two
