@@ -1141,7 +1141,10 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
  * opts->max_bytes) fails the whole call with CVS_EINPUT, its index in the
  * message ("text 3: empty text"), and nothing is stored; so do the errors
  * of cvs_mem_remember.  n 0 checks opts and stores nothing.  texts may be
- * NULL when n is 0. */
+ * NULL when n is 0.  n over CVS_MEM_REMEMBER_MAX is CVS_EINVAL (nothing
+ * stored): checking a text against the earlier ones of its call makes a
+ * call's cost grow with the square of n; split more into several calls. */
+#define CVS_MEM_REMEMBER_MAX 1000
 CVS_API int cvs_mem_remember_many(cvs_db *db, const char *const *texts, const size_t *lens,
                                   size_t n, const cvs_mem_remember_opts *opts,
                                   cvs_mem_remembered *outs) CVS_WUR;
