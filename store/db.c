@@ -900,11 +900,12 @@ static int other_file(const char *path, char *name, size_t cap)
 static int no_store_yet(const char *path)
 {
     char f[4200];
+    struct stat st;
     int fd, none = 0, busy;
     snprintf(f, sizeof f, "%s/data.mdb", path);
     if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
         return CVS_OK;
-    if (cvs__lmdb_uncommitted(fd, &none) || !none) {
+    if (cvs__lmdb_uncommitted(fd, &none) || !none || fstat(fd, &st)) {
         close(fd);
         return CVS_OK;
     }
@@ -913,9 +914,12 @@ static int no_store_yet(const char *path)
     if (busy)
         return cvs__err(CVS_EFORMAT, "%s: a store is being created there this moment (its "
                         "init has not finished): try again", path);
+    /* A copy of a store that stopped this early looks the same, and holds
+     * nothing either. */
     return cvs__err(CVS_EFORMAT, "%s: an init was interrupted: no store was created "
-                    "(data.mdb holds nothing committed); remove %s or run init again", path,
-                    path);
+                    "(data.mdb %s); remove %s or run init again (a copy cut short this early "
+                    "holds nothing either: copy the store again)", path,
+                    st.st_size ? "holds nothing committed" : "is empty", path);
 }
 
 /* The permission bits of an existing store's data.mdb, for a lock.mdb that

@@ -73,10 +73,11 @@
  *     a thread-specific key's destructor, after sigaltstack disables it;
  *     the main thread's lasts as long as the process.  Other threads get
  *     none: the library's own workers (core/jobs.c: k-means, encoding, the
- *     IVF search, the embedders' groups) run loops, and their deepest
- *     recursion is bounded by a tree's depth, so they cannot run out of
- *     stack; a program whose own threads recurse without a bound calls
- *     cvs_fault_exit in each of them.  The handler tells an overflow from
+ *     IVF and graph searches, the embedders' groups) run loops, and the
+ *     one recursion their direct calls reach (gcc -fcallgraph-info over
+ *     the library) is the IVF coarse sort's, at most one small frame per
+ *     list, far inside a thread's 8 MiB; a program whose own threads
+ *     recurse without a bound calls cvs_fault_exit in each of them.  The handler tells an overflow from
  *     damage by the faulting address: within ALT_STACK_NEAR bytes of the
  *     interrupted stack pointer (read from the signal's context, on
  *     x86-64 and aarch64) it is the stack's guard, not a page of the store,

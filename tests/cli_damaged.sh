@@ -102,7 +102,7 @@ ok "every command on $((2 * copies)) damaged copies ended with a message, never 
 # The flips must have hit something: most copies fail their check.
 [ "$damaged" -ge "$copies" ] || fail "only $damaged of $((2 * copies)) damaged copies failed check"
 ok "check found damage in $damaged of $((2 * copies)) copies"
-# A data.mdb of 0 bytes (a copy cut short, a full disk): not a store, said
+# A data.mdb of 0 bytes (an init killed, a copy cut short): not a store, said
 # so (a reading open said "opening: Bad file descriptor", exit 2, and a
 # writing one made the file an empty LMDB environment); nothing is written.
 d="$tmp/empty"
@@ -111,6 +111,7 @@ cp -r "$tmp/plain" "$d"
 for cmd in check stats; do
   expect 1 "$cmd of an empty data.mdb" "$cmd" "$d"
   has "$tmp/err" "data.mdb is empty" "$cmd says data.mdb is empty"
+  has "$tmp/err" "run init again" "$cmd says what to do"
 done
 expect 1 "import into an empty data.mdb" import "$d" "$tmp/more.jsonl" --quiet
 has "$tmp/err" "data.mdb is empty" "import says data.mdb is empty"
