@@ -919,7 +919,9 @@ static int no_store_yet(const char *path)
     return cvs__err(CVS_EFORMAT, "%s: an init was interrupted: no store was created "
                     "(data.mdb %s); remove %s or run init again (a copy cut short this early "
                     "holds nothing either: copy the store again)", path,
-                    st.st_size ? "holds nothing committed" : "is empty", path);
+                    st.st_size ? "holds nothing committed: LMDB's first write alone, or an "
+                                 "LMDB environment never written to"
+                               : "is empty", path);
 }
 
 /* The permission bits of an existing store's data.mdb, for a lock.mdb that
@@ -983,7 +985,9 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
  * process.  A create that finds data.mdb takes the flock without waiting:
  * held, a create is under way (CVS_EEXIST, as before); taken, the maker
  * is gone, and a file that (read under the lock) still holds no commit is
- * truncated and made a store here.  The maker's own flock comes an
+ * truncated and made a store here, unless a process has it open as an
+ * LMDB environment (another program's, never written to: lmdb_in_use).
+ * The maker's own flock comes an
  * instant after its O_EXCL open; a create that finds the file in that
  * instant takes it over, and the maker, waiting on its flock, then finds
  * a commit there and is told a store exists.  Each claimant checks under
@@ -1011,6 +1015,25 @@ static int claim_failed(const char *path, const char *name, int e)
     char what[4300];
     snprintf(what, sizeof what, "%s: creating %s", path, name);
     return cvs__err_lmdb(e, what);
+}
+
+/* Whether another process has the LMDB environment in path open: each
+ * holds a record lock on byte 0 of lock.mdb (mdb_env_excl_lock), and a
+ * program other than cvstore takes no flock of ours.  Closing this
+ * descriptor drops this process's record locks on lock.mdb, of which it
+ * holds none here: an open refuses a store with no commit before LMDB
+ * opens it, and a create of this process would hold the flock. */
+static int lmdb_in_use(const char *path)
+{
+    char f[4200];
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    int fd, busy;
+    snprintf(f, sizeof f, "%s/lock.mdb", path);
+    if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    busy = fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK;
+    close(fd);
+    return busy;
 }
 
 static void flock_wait(int fd)
@@ -1050,6 +1073,8 @@ static int claim_data(const char *path, int *made, int *lockfd)
         e = EIO;
     } else if (!none) {
         e = EEXIST; /* a store: ours, if made here, was taken over and finished */
+    } else if (!(*made & MADE_DATA) && lmdb_in_use(path)) {
+        e = EEXIST; /* another program's environment, open, never written to */
     } else if (a.st_size != 0 && ftruncate(fd, 0)) {
         e = errno; /* LMDB's first write begins again */
     }

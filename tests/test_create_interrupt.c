@@ -247,3 +247,43 @@ Test(create_interrupt, cli_init_again)
     tu_rmrf(dir);
     free(dir);
 }
+
+/* Another program's LMDB environment, open in its process and never
+ * written to, holds what an interrupted init holds, but is not left over:
+ * its process holds LMDB's lock on lock.mdb, and a create leaves it be. */
+Test(create_interrupt, an_open_environment_of_another_program_is_kept)
+{
+    char *dir = tu_tmpdir(), path[4200];
+    cvs_create_opts o = {.dim = 4, .metric = CVS_METRIC_L2};
+    cvs_db *db = NULL;
+    int p[2];
+    char c;
+    snprintf(path, sizeof path, "%s/s", dir);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    cr_assert_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        MDB_env *env;
+        close(p[0]);
+        alarm(60);
+        if (mdb_env_create(&env) || mdb_env_open(env, path, 0, 0600) || write(p[1], "r", 1) != 1)
+            _exit(90);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    cr_assert_eq(read(p[0], &c, 1), 1, "the other program did not open its environment");
+    close(p[0]);
+    off_t before = size_of(path, "data.mdb");
+    cr_assert_eq(cvs_db_create(path, &o, &db), CVS_EEXIST, "%s", cvs_errmsg(NULL));
+    cr_assert_eq(size_of(path, "data.mdb"), before);
+    kill(pid, SIGKILL);
+    reap_killed(pid);
+    /* Closed, it holds nothing, and a create may make its store there. */
+    cr_assert_eq(cvs_db_create(path, &o, &db), 0, "%s", cvs_errmsg(NULL));
+    cvs_db_close(db);
+    tu_rmrf(dir);
+    free(dir);
+}
