@@ -58,9 +58,11 @@ int mdb_txn_commit(MDB_txn *txn)
     return real(txn);
 }
 
-/* A child that creates path and stops at `at`; when it waits, returns
- * once it is there. */
-static pid_t start_create(const char *path, int at, int wait_there)
+/* Forks a child that runs body(path, arg) (which never returns, and
+ * writes a byte to ready_fd when it is where the test wants it); returns
+ * once that byte came, when wait_ready. */
+static pid_t start_child(void (*body)(const char *, int), const char *path, int arg,
+                         int wait_ready)
 {
     int p[2];
     char c;
@@ -69,21 +71,35 @@ static pid_t start_create(const char *path, int at, int wait_there)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        cvs_create_opts o = {.dim = 4, .metric = CVS_METRIC_L2};
-        cvs_db *db = NULL;
         close(p[0]);
         ready_fd = p[1];
-        stop_at = at;
-        stop_wait = wait_there;
-        if (cvs_db_create(path, &o, &db) == 0)
-            _exit(91);
-        _exit(90); /* the create was not stopped */
+        body(path, arg);
+        _exit(92);
     }
     close(p[1]);
-    if (wait_there)
-        cr_assert_eq(read(p[0], &c, 1), 1, "the create did not reach its stop");
+    if (wait_ready)
+        cr_assert_eq(read(p[0], &c, 1), 1, "the child did not get where it should wait");
     close(p[0]);
     return pid;
+}
+
+/* arg: where to stop (AT_*), plus 8 to wait there. */
+static void create_body(const char *path, int arg)
+{
+    cvs_create_opts o = {.dim = 4, .metric = CVS_METRIC_L2};
+    cvs_db *db = NULL;
+    stop_at = arg & 7;
+    stop_wait = arg >> 3;
+    if (cvs_db_create(path, &o, &db) == 0)
+        _exit(91);
+    _exit(90); /* the create was not stopped */
+}
+
+/* A child that creates path and stops at `at`; when it waits, returns
+ * once it is there. */
+static pid_t start_create(const char *path, int at, int wait_there)
+{
+    return start_child(create_body, path, at | (wait_there ? 8 : 0), wait_there);
 }
 
 static void reap_killed(pid_t pid)
@@ -248,6 +264,17 @@ Test(create_interrupt, cli_init_again)
     free(dir);
 }
 
+/* Another program: opens the LMDB environment in path and waits. */
+static void lmdb_body(const char *path, int arg)
+{
+    MDB_env *env;
+    (void)arg;
+    if (mdb_env_create(&env) || mdb_env_open(env, path, 0, 0600))
+        _exit(90);
+    stop_wait = 1;
+    stop_here();
+}
+
 /* Another program's LMDB environment, open in its process and never
  * written to, holds what an interrupted init holds, but is not left over:
  * its process holds LMDB's lock on lock.mdb, and a create leaves it be. */
@@ -256,26 +283,9 @@ Test(create_interrupt, an_open_environment_of_another_program_is_kept)
     char *dir = tu_tmpdir(), path[4200];
     cvs_create_opts o = {.dim = 4, .metric = CVS_METRIC_L2};
     cvs_db *db = NULL;
-    int p[2];
-    char c;
     snprintf(path, sizeof path, "%s/s", dir);
     cr_assert_eq(mkdir(path, 0700), 0);
-    cr_assert_eq(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        MDB_env *env;
-        close(p[0]);
-        alarm(60);
-        if (mdb_env_create(&env) || mdb_env_open(env, path, 0, 0600) || write(p[1], "r", 1) != 1)
-            _exit(90);
-        for (;;)
-            pause();
-    }
-    close(p[1]);
-    cr_assert_eq(read(p[0], &c, 1), 1, "the other program did not open its environment");
-    close(p[0]);
+    pid_t pid = start_child(lmdb_body, path, 0, 1);
     off_t before = size_of(path, "data.mdb");
     cr_assert_eq(cvs_db_create(path, &o, &db), CVS_EEXIST, "%s", cvs_errmsg(NULL));
     cr_assert_eq(size_of(path, "data.mdb"), before);
