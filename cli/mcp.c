@@ -98,8 +98,11 @@
  * CVS_MAX_ID_LEN, a namespace of CVS_MEM_NS_MAX), carried twice, so 1000
  * of them stay under MCP_RESULT_MAX; and a batch is one transaction whose
  * plans cost the square of its size, which one request must not make
- * unbounded (a 64 MiB line holds millions of short texts). */
-#define MCP_TEXTS_MAX 1000
+ * unbounded (a 64 MiB line holds millions of short texts): the library's
+ * own limit (query/memory.c deviation 8). */
+#define MCP_TEXTS_MAX CVS_MEM_REMEMBER_MAX
+/* The tool's schema says maxItems 1000 in a string literal. */
+_Static_assert(MCP_TEXTS_MAX == 1000, "remember's maxItems in TOOLS_JSON says 1000");
 #define MCP_RESULT_MAX (6u << 20)       /* bytes of one serialized reply */
 #define STR_(x) #x
 #define CLI_STR(x) STR_(x)

@@ -145,7 +145,10 @@ typedef struct cvs_create_opts {
  * is made in a new or empty directory) is CVS_EINVAL.  The create is
  * exclusive: of processes creating one store at the same moment one makes
  * it and the others get CVS_EEXIST, and a create that fails removes what
- * it made (its files, the directory if made here) and nothing else. */
+ * it made (its files, the directory if made here) and nothing else.  A
+ * create killed before its store was whole (kill -9, a power cut) leaves
+ * files that hold nothing committed; a later create makes its store there,
+ * unless the process that made them is still creating it (CVS_EEXIST). */
 CVS_API int cvs_db_create(const char *path, const cvs_create_opts *opts,
                           cvs_db **db) CVS_WUR;
 
@@ -159,9 +162,11 @@ CVS_API int cvs_db_create_encrypted(const char *path, const cvs_create_opts *opt
 
 #define CVS_OPEN_RDONLY 0x1u
 /* Opens an existing store.  CVS_NOTFOUND if path holds no store, CVS_EVERSION
- * if it was written by another format version, CVS_EFORMAT if it is not ours,
- * CVS_ECORRUPT if its data.mdb is cut short or its LMDB meta pages are
- * damaged (see "Damaged stores"). */
+ * if it was written by another format version, CVS_EFORMAT if it is not ours
+ * or holds nothing committed (a create still running, or one that was
+ * interrupted: the message says which; cvs_db_create there makes the
+ * store), CVS_ECORRUPT if its data.mdb is cut short or its LMDB meta pages
+ * are damaged (see "Damaged stores"). */
 CVS_API int cvs_db_open(const char *path, unsigned flags, cvs_db **db) CVS_WUR;
 
 /* Options of cvs_db_open_opts; zero-fill what you do not need. */
@@ -403,7 +408,12 @@ CVS_API int cvs_check_progress(cvs_db *db, cvs_report_fn report, void *ctx,
  * at once, one message is printed, whole) instead of dying by a signal.  It
  * installs handlers for SIGSEGV and SIGBUS, so it is for programs that own
  * their signals and may end on a damaged store, such as the cvstore tool;
- * it also takes any other SIGSEGV or SIGBUS of the process for one.
+ * it also takes any other SIGSEGV or SIGBUS of the process for one, except
+ * a stack overflow, which prints "PREFIX: stack overflow ..." and ends
+ * with the same status.  For that, the calling thread gets an alternate
+ * signal stack (64 KiB, unless it has one at least that large), freed
+ * when the thread ends; a program whose other threads may recurse deeply
+ * calls cvs_fault_exit in each of them.
  * Without it, LMDB's abort() and the default signal actions stand.  prefix
  * is copied (at most 255 bytes).  CVS_EINVAL for a NULL prefix, CVS_ENOMEM
  * when it cannot be copied, CVS_EIO when a handler cannot be installed. */
@@ -1133,7 +1143,10 @@ CVS_API int cvs_mem_remember(cvs_db *db, const char *text, size_t len,
  * opts->max_bytes) fails the whole call with CVS_EINPUT, its index in the
  * message ("text 3: empty text"), and nothing is stored; so do the errors
  * of cvs_mem_remember.  n 0 checks opts and stores nothing.  texts may be
- * NULL when n is 0. */
+ * NULL when n is 0.  n over CVS_MEM_REMEMBER_MAX is CVS_EINVAL (nothing
+ * stored): checking a text against the earlier ones of its call makes a
+ * call's cost grow with the square of n; split more into several calls. */
+#define CVS_MEM_REMEMBER_MAX 1000
 CVS_API int cvs_mem_remember_many(cvs_db *db, const char *const *texts, const size_t *lens,
                                   size_t n, const cvs_mem_remember_opts *opts,
                                   cvs_mem_remembered *outs) CVS_WUR;

@@ -123,6 +123,20 @@
  *      sums against the view's), which changes nothing but which of two
  *      equally near memories is taken; and the ids, drawn at random in
  *      either way.  A single cvs_mem_remember is this call with one text.
+ *   8. A call takes at most CVS_MEM_REMEMBER_MAX texts (1000; more is
+ *      CVS_EINVAL, refused before anything is embedded), the limit MCP's
+ *      remember has too.  Deviation 7's view makes a text's checks grow
+ *      with the texts before it (the exact probe asks for as many more
+ *      neighbours as the view holds and scores every one of them), so
+ *      planning a batch costs the square of its size; with no limit one
+ *      call could hold the write lock's snapshot and a core for hours.
+ *      Sub-quadratic planning would need an index of the view's vectors
+ *      that answers exactly what the store's exact search answers, ties
+ *      and metric included, so that a batch stays what as many single
+ *      calls give; that is a second search engine for a call whose uses
+ *      (a conversation log, a notes file, a migration) split into calls of
+ *      1000 at no loss but the batch's atomicity, which the caller's split
+ *      decides.
  *
  * Recall's ranking rules.  Rules 7 and 8 were chosen by looking only at
  * the misses of half A of `cvstore-bench memory` (the questions on odd
@@ -2042,6 +2056,11 @@ static int remember_texts(cvs_db *db, const char *const *texts, const size_t *le
     if (!db || (n && (!texts || !outs)))
         return cvs__err(CVS_EINVAL, "%s: NULL argument",
                         one ? "cvs_mem_remember" : "cvs_mem_remember_many");
+    if (n > CVS_MEM_REMEMBER_MAX) /* deviation 8 */
+        return cvs__err(CVS_EINVAL, "cvs_mem_remember_many: %zu texts, over the limit of "
+                        "CVS_MEM_REMEMBER_MAX (%d) in one call (planning a batch costs the "
+                        "square of its size): remember them in calls of at most %d", n,
+                        CVS_MEM_REMEMBER_MAX, CVS_MEM_REMEMBER_MAX);
     if (n)
         memset(outs, 0, n * sizeof *outs);
     if (!(x = calloc(n ? n : 1, sizeof *x)))

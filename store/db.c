@@ -61,6 +61,11 @@
  *     32 KiB) through a shared memory map, where a full disk is not an
  *     error return but a SIGBUS, which cvs_fault_exit can only turn into a
  *     message; data.mdb's writes are pwrite(2)s, which fail cleanly.
+ *  7. A create killed between claiming its files and committing its
+ *     header leaves files that hold no store.  An open says an init was
+ *     interrupted, and a create takes them over, but only when their
+ *     maker is certainly gone: the maker holds an flock on data.mdb until
+ *     its commit ("An exclusive create" below).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -69,6 +74,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -884,10 +890,38 @@ static int other_file(const char *path, char *name, size_t cap)
     return found;
 }
 
-static int data_file_empty(const char *path)
+/* A data.mdb that holds no committed transaction (empty, or LMDB's first
+ * write alone) holds no store: LMDB would take it for a new environment
+ * and write one (a writing open) or fail with EBADF or find no databases
+ * (a reading one).  Either a create is making it this moment, and holds
+ * the claim's flock ("An exclusive create" below), or one was interrupted
+ * and nothing was made.  A file that cannot be read here is left to
+ * LMDB, whose error names the reason. */
+static int no_store_yet(const char *path)
 {
+    char f[4200];
     struct stat st;
-    return data_file_stat(path, &st) && S_ISREG(st.st_mode) && st.st_size == 0;
+    int fd, none = 0, busy;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+        return CVS_OK;
+    if (cvs__lmdb_uncommitted(fd, &none) || !none || fstat(fd, &st)) {
+        close(fd);
+        return CVS_OK;
+    }
+    busy = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    if (busy)
+        return cvs__err(CVS_EFORMAT, "%s: a store is being created there this moment (its "
+                        "init has not finished): try again", path);
+    /* A copy of a store that stopped this early looks the same, and holds
+     * nothing either. */
+    return cvs__err(CVS_EFORMAT, "%s: an init was interrupted: no store was created "
+                    "(data.mdb %s); remove %s or run init again (a copy cut short this early "
+                    "holds nothing either: copy the store again)", path,
+                    st.st_size ? "holds nothing committed: LMDB's first write alone, or an "
+                                 "LMDB environment never written to"
+                               : "is empty", path);
 }
 
 /* The permission bits of an existing store's data.mdb, for a lock.mdb that
@@ -936,7 +970,29 @@ static int create_fn(cvs_db *db, MDB_txn *txn, void *arg)
  * files it finds and initializes them (an empty data.mdb is a new
  * environment to it, an empty lock.mdb one it sets up under its exclusive
  * lock).  What this call made is recorded, so that a create that fails
- * removes exactly that: never a file or directory another process made. */
+ * removes exactly that: never a file or directory another process made.
+ *
+ * A create can also die between its claim and its first commit (kill -9,
+ * a power cut): data.mdb is then empty, or holds only LMDB's first write
+ * (two meta pages of transaction 0, store/lmdb_pages.c deviation 8), and
+ * no store was ever made.  Such a file is no store (cvs__db_open says an
+ * init was interrupted), and a create may take it over, but only when
+ * its maker is certainly gone: a create in progress looks exactly the
+ * same.  So the claimant holds an flock(2) on data.mdb from its claim to
+ * its first commit.  flock, not a POSIX record lock: it belongs to the
+ * open file, so neither LMDB's descriptors of data.mdb nor the writer
+ * byte's record lock (deviation 4) touch it, and it goes away with its
+ * process.  A create that finds data.mdb takes the flock without waiting:
+ * held, a create is under way (CVS_EEXIST, as before); taken, the maker
+ * is gone, and a file that (read under the lock) still holds no commit is
+ * truncated and made a store here, unless a process has it open as an
+ * LMDB environment (another program's, never written to: lmdb_in_use).
+ * The maker's own flock comes an
+ * instant after its O_EXCL open; a create that finds the file in that
+ * instant takes it over, and the maker, waiting on its flock, then finds
+ * a commit there and is told a store exists.  Each claimant checks under
+ * its lock that the path still names the file it locked (a failed create
+ * removes its files), and begins again when it does not. */
 
 enum { MADE_DIR = 1, MADE_DATA = 2, MADE_LOCK = 4 };
 
@@ -961,19 +1017,92 @@ static int claim_failed(const char *path, const char *name, int e)
     return cvs__err_lmdb(e, what);
 }
 
+/* Whether another process has the LMDB environment in path open: each
+ * holds a record lock on byte 0 of lock.mdb (mdb_env_excl_lock), and a
+ * program other than cvstore takes no flock of ours.  Closing this
+ * descriptor drops this process's record locks on lock.mdb, of which it
+ * holds none here: an open refuses a store with no commit before LMDB
+ * opens it, and a create of this process would hold the flock. */
+static int lmdb_in_use(const char *path)
+{
+    char f[4200];
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    int fd, busy;
+    snprintf(f, sizeof f, "%s/lock.mdb", path);
+    if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    busy = fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK;
+    close(fd);
+    return busy;
+}
+
+static void flock_wait(int fd)
+{
+    while (flock(fd, LOCK_EX) && errno == EINTR)
+        ;
+}
+
+/* Claims data.mdb (see above): made here with O_EXCL, or an interrupted
+ * create's left over.  0 with its descriptor, flock held, in *lockfd;
+ * EEXIST when a store is there or being made; ENOENT when the directory
+ * or the file went away meanwhile (the caller begins again); another
+ * errno. */
+static int claim_data(const char *path, int *made, int *lockfd)
+{
+    char f[4200];
+    struct stat a, b;
+    int fd, e = 0, none = 0;
+    snprintf(f, sizeof f, "%s/data.mdb", path);
+    if ((fd = open(f, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+        *made |= MADE_DATA;
+        flock_wait(fd);
+    } else if (errno != EEXIST) {
+        return errno;
+    } else if ((fd = open(f, O_RDWR | O_CLOEXEC)) < 0) {
+        return errno;
+    } else if (flock(fd, LOCK_EX | LOCK_NB)) {
+        e = errno == EWOULDBLOCK ? EEXIST : errno;
+        goto out;
+    }
+    /* Under the lock: still this file at this path, and still no commit. */
+    if (fstat(fd, &a) || stat(f, &b)) {
+        e = errno;
+    } else if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        e = ENOENT;
+    } else if (cvs__lmdb_uncommitted(fd, &none)) {
+        e = EIO;
+    } else if (!none) {
+        e = EEXIST; /* a store: ours, if made here, was taken over and finished */
+    } else if (!(*made & MADE_DATA) && lmdb_in_use(path)) {
+        e = EEXIST; /* another program's environment, open, never written to */
+    } else if (a.st_size != 0 && ftruncate(fd, 0)) {
+        e = errno; /* LMDB's first write begins again */
+    }
+out:
+    if (e) {
+        *made &= ~MADE_DATA; /* removed, or another's now */
+        close(fd);
+        return e;
+    }
+    *lockfd = fd;
+    return 0;
+}
+
 /* *gone: data.mdb could not be made for want of the directory (ENOENT),
  * which another process's failed create removed after our mkdir found it
- * there (its own, made by it): the caller makes it again. */
-static int claim_files(const char *path, int *made, int *gone)
+ * there (its own, made by it), or the file went away under our claim:
+ * the caller begins again. */
+static int claim_files(const char *path, int *made, int *gone, int *lockfd)
 {
-    int e = claim_file(path, "data.mdb", made, MADE_DATA);
+    int e = claim_data(path, made, lockfd);
     *gone = e == ENOENT;
     if (e == EEXIST)
         return cvs__err(CVS_EEXIST, "%s: a store already exists there", path);
     if (e)
         return claim_failed(path, "data.mdb", e);
-    /* A lock.mdb left there (a store removed but for it) is LMDB's to
-     * reuse; only one made here is removed on failure. */
+    /* A lock.mdb left there (a store removed but for it, an interrupted
+     * create) is LMDB's to reuse; only one made here is removed on
+     * failure. */
     e = claim_file(path, "lock.mdb", made, MADE_LOCK);
     if (e && e != EEXIST)
         return claim_failed(path, "lock.mdb", e);
@@ -1000,7 +1129,7 @@ int cvs__db_create(const char *path, const cvs_create_opts *opts, const char *pa
                    size_t len, const cvs__module *const *mods, size_t nmods, cvs_db **out)
 {
     cvs_db *db = NULL;
-    int rc, made = 0, gone = 0, tries = 0;
+    int rc, made = 0, gone = 0, tries = 0, lockfd = -1;
 
     if (!path || !opts || !out)
         return cvs__err(CVS_EINVAL, "cvs_db_create: NULL argument");
@@ -1051,12 +1180,12 @@ again:
             goto undo;
         }
     }
-    if ((rc = claim_files(path, &made, &gone))) {
+    if ((rc = claim_files(path, &made, &gone, &lockfd))) {
         /* Another create of this path made the directory, failed and
          * removed it between our mkdir and our claim: nothing of ours is
          * there, so begin again (a few times: each round needs another
          * process to make and remove the directory in that window). */
-        if (gone && !made && ++tries < 8)
+        if (gone && !(made & ~MADE_DIR) && ++tries < 8)
             goto again;
         goto undo;
     }
@@ -1076,13 +1205,23 @@ again:
         goto fail;
     if ((rc = cvs__write(db, create_fn, NULL)))
         goto fail;
+    /* Committed: the store exists, and the claim's flock has done its work.
+     * Closing this descriptor drops the process's record locks on data.mdb
+     * too (deviation 4), but none is held: the create's write released the
+     * writer byte before its commit, and no other handle has the store
+     * yet. */
+    close(lockfd);
     locate_map(db);
     *out = db;
     return CVS_OK;
 fail:
     cvs_db_close(db);
 undo:
+    /* Removed before the flock goes, so that no create takes over a file
+     * about to vanish. */
     unmake(path, made);
+    if (lockfd >= 0)
+        close(lockfd);
     return rc;
 }
 
@@ -1108,12 +1247,8 @@ int cvs__db_open(const char *path, const cvs_open_opts *opts, const cvs__module 
                             "(chmod)", path);
         return cvs__err(CVS_NOTFOUND, "%s: no store there (create one with cvstore init)", path);
     }
-    /* LMDB takes an empty data file for a new environment: it writes one
-     * (a writing open) or fails with EBADF (a reading one). */
-    if (data_file_empty(path))
-        return cvs__err(CVS_EFORMAT, "%s: data.mdb is empty (0 bytes): a store another process "
-                        "is creating this moment (try again), not a store, or a copy cut short "
-                        "(restore it from a backup or an export)", path);
+    if ((rc = no_store_yet(path)))
+        return rc;
     if (!(db = db_alloc(path, flags)))
         return cvs__err(CVS_ENOMEM, "out of memory");
     if ((rc = attach_modules(db, mods, nmods)))

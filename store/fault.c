@@ -60,17 +60,47 @@
  *     with acquire loads (both lock-free, so async-signal-safe); a prefix
  *     replaced by a later cvs_fault_exit is not freed, since a handler on
  *     another thread may be reading it.
+ *  7. A stack overflow is a SIGSEGV too, and its handler cannot run on the
+ *     stack that has just run out: without an alternate signal stack
+ *     (sigaltstack(2)) the kernel finds no room for the handler's frame
+ *     and kills the process silently.  So cvs_fault_exit gives the thread
+ *     that calls it an alternate stack (ALT_STACK_SIZE, more than the
+ *     handler's buffers of deviation 6 take, with a guard page below it)
+ *     and installs the handlers with SA_ONSTACK; a thread that already has
+ *     one at least that large (its program's, or ours from an earlier call)
+ *     keeps it.  The stack is mapped with mmap, not malloc (a handler may
+ *     run while malloc's lock is held), and freed at the thread's exit by
+ *     a thread-specific key's destructor, after sigaltstack disables it;
+ *     the main thread's lasts as long as the process.  Other threads get
+ *     none: the library's own workers (core/jobs.c: k-means, encoding, the
+ *     IVF and graph searches, the embedders' groups) run loops, and the
+ *     one recursion their direct calls reach (gcc -fcallgraph-info over
+ *     the library) is the IVF coarse sort's, at most one small frame per
+ *     list, far inside a thread's 8 MiB; a program whose own threads
+ *     recurse without a bound calls cvs_fault_exit in each of them.  The handler tells an overflow from
+ *     damage by the faulting address: within ALT_STACK_NEAR bytes of the
+ *     interrupted stack pointer (read from the signal's context, on
+ *     x86-64 and aarch64) it is the stack's guard, not a page of the store,
+ *     and the message says so instead of asking for a restore.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "store/db.h"
 
 #define FAULT_PREFIX_MAX 255
+/* Deviation 7: the alternate stack (the handler's frame takes about 10 KiB)
+ * and how near the stack pointer a fault counts as the stack's. */
+#define ALT_STACK_SIZE (64u * 1024)
+#define ALT_STACK_NEAR ((uintptr_t)256 * 1024)
 
 static char *fault_prefix; /* published once whole (deviation 6) */
 static int fault_status;
@@ -166,11 +196,34 @@ static int addr_in_file(uintptr_t addr, const char *suffix)
     return found;
 }
 
+/* The interrupted thread's stack pointer, from the signal's context; 0
+ * where we do not know the register (deviation 7). */
+static uintptr_t fault_sp(void *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     msg m = {.n = 0};
-    (void)uc;
+    uintptr_t sp = fault_sp(uc), a = (uintptr_t)si->si_addr;
     msg_str(&m, __atomic_load_n(&fault_prefix, __ATOMIC_ACQUIRE));
+    if (sig == SIGSEGV && sp && (a > sp ? a - sp : sp - a) < ALT_STACK_NEAR) {
+        msg_str(&m, ": stack overflow (SIGSEGV at ");
+        msg_hex(&m, a);
+        msg_str(&m, ", the stack pointer at ");
+        msg_hex(&m, sp);
+        msg_str(&m, "): a recursion too deep for the thread's stack, a bug to report, not "
+                    "damage to the store\n");
+        report_and_exit(&m);
+    }
     if (sig == SIGBUS && addr_in_file((uintptr_t)si->si_addr, "/lock.mdb")) {
         msg_str(&m, ": a write to the store's lock file (lock.mdb) failed (SIGBUS at ");
         msg_hex(&m, (uintptr_t)si->si_addr);
@@ -204,12 +257,89 @@ void cvs__fault_lmdb(const char *path, const char *msg_text)
     report_and_exit(&m);
 }
 
+/* ==== The alternate stack (deviation 7) ==== */
+
+static pthread_key_t alt_key;
+static int alt_key_ok;
+static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
+
+/* A thread's mapping: its guard page, then the stack. */
+static size_t alt_map_size(void)
+{
+    return ALT_STACK_SIZE + (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The key's destructor, at the exit of a thread that has our stack: off
+ * first, so that the kernel never delivers a signal onto freed memory. */
+static void alt_free(void *map)
+{
+    stack_t off = {.ss_flags = SS_DISABLE};
+    if (sigaltstack(&off, NULL) == 0)
+        munmap(map, alt_map_size());
+}
+
+static void alt_key_make(void)
+{
+    alt_key_ok = pthread_key_create(&alt_key, alt_free) == 0;
+}
+
+/* Gives the calling thread an alternate signal stack, unless it has one of
+ * at least ALT_STACK_SIZE bytes: its own, mapped once, turned on again if
+ * it was turned off. */
+static int alt_stack_install(void)
+{
+    stack_t old, ss;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *map;
+    int rc = CVS_OK;
+    if (sigaltstack(NULL, &old))
+        return cvs__err(CVS_EIO, "cvs_fault_exit: reading the signal stack failed: %s",
+                        strerror(errno));
+    if (!(old.ss_flags & SS_DISABLE) && old.ss_size >= ALT_STACK_SIZE)
+        return CVS_OK;
+    if (pthread_once(&alt_once, alt_key_make) || !alt_key_ok)
+        return cvs__err(CVS_ENOMEM, "cvs_fault_exit: cannot make a thread key");
+    if (!(map = pthread_getspecific(alt_key))) {
+        map = mmap(NULL, alt_map_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+        if (map == MAP_FAILED)
+            return cvs__err(CVS_ENOMEM, "cvs_fault_exit: no memory for a signal stack");
+        /* The guard: a handler that outgrows the stack faults, and the
+         * kernel ends the process, instead of writing over what lies
+         * below. */
+        if (mprotect(map, page, PROT_NONE)) {
+            rc = cvs__err(CVS_EIO, "cvs_fault_exit: protecting a signal stack's guard page "
+                          "failed: %s", strerror(errno));
+            goto unmap;
+        }
+        if (pthread_setspecific(alt_key, map)) {
+            rc = cvs__err(CVS_ENOMEM, "cvs_fault_exit: cannot record the signal stack");
+            goto unmap;
+        }
+    }
+    ss.ss_sp = map + page;
+    ss.ss_size = ALT_STACK_SIZE;
+    ss.ss_flags = 0;
+    /* Kept mapped on failure too: the key owns it, and frees it at the
+     * thread's exit. */
+    if (sigaltstack(&ss, NULL))
+        return cvs__err(CVS_EIO, "cvs_fault_exit: installing a signal stack failed: %s",
+                        strerror(errno));
+    return CVS_OK;
+unmap:
+    munmap(map, alt_map_size());
+    return rc;
+}
+
 CVS_API int cvs_fault_exit(const char *prefix, int status)
 {
     struct sigaction sa;
     char *copy;
+    int rc;
     if (!prefix)
         return cvs__err(CVS_EINVAL, "cvs_fault_exit: NULL prefix");
+    if ((rc = alt_stack_install()))
+        return rc;
     if (!(copy = strndup(prefix, FAULT_PREFIX_MAX)))
         return cvs__err(CVS_ENOMEM, "cvs_fault_exit: out of memory");
     /* The old copy stays allocated: a handler may be reading it. */
@@ -217,7 +347,7 @@ CVS_API int cvs_fault_exit(const char *prefix, int status)
     __atomic_store_n(&fault_status, status, __ATOMIC_RELEASE);
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
         return cvs__err(CVS_EIO, "cvs_fault_exit: installing a signal handler failed");

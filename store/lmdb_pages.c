@@ -79,6 +79,11 @@
  *     list, inside the file, names each one in 8 bytes: a newer meta page
  *     counting more than the file's bytes / 8 past its end is refused
  *     before the map is made (which would otherwise be sized by it).
+ *  8. Whether data.mdb holds any committed transaction at all
+ *     (cvs__lmdb_uncommitted): a create killed after claiming the file
+ *     leaves it empty or holding only LMDB's first write, whose meta pages
+ *     both carry transaction id 0.  store/db.c takes such a file for an
+ *     interrupted init, never for a store.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -210,6 +215,34 @@ int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy)
                  (unsigned long long)m->mapsize);
         return CVS_ECORRUPT;
     }
+    return CVS_OK;
+}
+
+/* Deviation 8: LMDB's first write to a new data.mdb (mdb_env_init_meta)
+ * is its two meta pages, both with transaction id 0, in one pwrite; the
+ * first commit (ours: the store's header, store/db.c) writes a meta page
+ * with id 1 or more.  A kill can stop that pwrite between its pages (a
+ * write to a file checks for a fatal signal before each page it copies),
+ * so meta page 1 may be missing or cut short: page 0 alone then decides. */
+int cvs__lmdb_uncommitted(int fd, int *none)
+{
+    cvs__lmdb_meta m0, m1;
+    struct stat st;
+    char why[300];
+    *none = 0;
+    if (fstat(fd, &st))
+        return CVS_EIO;
+    if (st.st_size == 0) {
+        *none = 1;
+        return CVS_OK;
+    }
+    if (meta_one(fd, 0, 0, &m0, why, sizeof why) || m0.txnid != 0)
+        return CVS_OK;
+    if ((uint64_t)st.st_size < (uint64_t)m0.psize + META_END) {
+        *none = 1; /* the first write stopped inside meta page 1 */
+        return CVS_OK;
+    }
+    *none = meta_one(fd, 1, m0.psize, &m1, why, sizeof why) == CVS_OK && m1.txnid == 0;
     return CVS_OK;
 }
 

@@ -29,6 +29,12 @@ typedef struct {
  * sentence naming data.mdb on every failure. */
 int cvs__lmdb_meta_read(int fd, cvs__lmdb_meta *m, char *why, size_t nwhy);
 
+/* *none = 1 when data.mdb (open as fd) holds no committed transaction:
+ * it is empty, or holds no more than LMDB's first write to a new file (its
+ * meta pages, transaction id 0, the second possibly cut short), else 0.
+ * CVS_OK, or CVS_EIO when the file cannot be measured. */
+int cvs__lmdb_uncommitted(int fd, int *none);
+
 /* The checks cvs__db_open makes before LMDB reads data.mdb (open as fd):
  * cvs__lmdb_meta_read's, and CVS_ECORRUPT when the newer meta page counts
  * more pages past the end of the file than its free list could name.  Two

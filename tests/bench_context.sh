@@ -117,14 +117,17 @@ grep -q "0 mention links, kNN recall 0.000" "$T/b.err" &&
   fail "a cached store read as one without links: $(grep passages "$T/b.err")"
 
 # The cached store holds a stamp of what it was built from; a store built
-# from other data (here the same file, modified since), by an older
+# from other data (here the same file with one byte changed), by an older
 # cvstore-bench (no stamp) or by other code (another STORE_BUILD) is built
 # again, said on stderr, with the same figures; the stale one is gone.
-# Before the stamp, all three were reused silently.
+# Before the stamp, all three were reused silently.  The data is named by
+# its contents: the same file with a new modification time (data laid out
+# again) is the same store.  Stamped by the time, it was built again.
 stamp="$T/cache/hotpotqa-clean-k16-glove/cvstore-bench.stamp"
+corpus="$T/data/multihop-qa/hotpotqa/corpus.jsonl"
 [ -s "$stamp" ] || fail "the cached store has no stamp"
-grep -q "^data $T/data/multihop-qa/hotpotqa/corpus.jsonl\$" "$stamp" ||
-  fail "the stamp does not name the data file: $(cat "$stamp")"
+grep -Eq "^data blake2b-256 [0-9a-f]{64}\$" "$stamp" ||
+  fail "the stamp does not hash the data file: $(cat "$stamp")"
 grep -q "^format [0-9]" "$stamp" && grep -q "^store build [0-9]" "$stamp" ||
   fail "the stamp has no format or code version: $(cat "$stamp")"
 rebuilt() {  # DESC: the run rebuilt the store, said why, and kept the figures
@@ -134,10 +137,23 @@ rebuilt() {  # DESC: the run rebuilt the store, said why, and kept the figures
   ls "$T/cache" | grep -q "stale-" && fail "$1: the stale store was left: $(ls "$T/cache")"
   [ -s "$stamp" ] || fail "$1: the rebuilt store has no stamp"
 }
-touch -d "2001-01-01" "$T/data/multihop-qa/hotpotqa/corpus.jsonl"
+touch -d "2001-01-01" "$corpus"
+run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run after the data was touched"
+grep -q "store from the cache $T/cache/hotpotqa-clean-k16-glove\$" "$T/r.err" ||
+  fail "the same data with a new time rebuilt the store: $(cat "$T/r.err")"
+# One byte: the last passage's closing full stop (a sentence's end either
+# way, so the figures stay the same).
+"$PY" - "$corpus" <<'PY' || fail "changing a byte of the data"
+import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+i = b.rindex(b'."}')
+open(p, "wb").write(b[:i] + b'!' + b[i + 1:])
+PY
 run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run after the data changed"
 rebuilt "data changed"
-grep -q "built from 'mtime" "$T/r.err" || fail "the changed line is not named: $(cat "$T/r.err")"
+grep -q "built from 'data blake2b-256 " "$T/r.err" ||
+  fail "the changed line is not named: $(cat "$T/r.err")"
 rm "$stamp"
 run --csv "$T/r.csv" >/dev/null 2>"$T/r.err" || fail "run on a store without a stamp"
 rebuilt "no stamp"

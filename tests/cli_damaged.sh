@@ -102,7 +102,7 @@ ok "every command on $((2 * copies)) damaged copies ended with a message, never 
 # The flips must have hit something: most copies fail their check.
 [ "$damaged" -ge "$copies" ] || fail "only $damaged of $((2 * copies)) damaged copies failed check"
 ok "check found damage in $damaged of $((2 * copies)) copies"
-# A data.mdb of 0 bytes (a copy cut short, a full disk): not a store, said
+# A data.mdb of 0 bytes (an init killed, a copy cut short): not a store, said
 # so (a reading open said "opening: Bad file descriptor", exit 2, and a
 # writing one made the file an empty LMDB environment); nothing is written.
 d="$tmp/empty"
@@ -110,9 +110,11 @@ cp -r "$tmp/plain" "$d"
 : >"$d/data.mdb"
 expect 1 "stats of an empty data.mdb" stats "$d"
 has "$tmp/err" "data.mdb is empty" "stats says data.mdb is empty"
+has "$tmp/err" "run init again" "stats says what to do"
 # check's finding, as for any damage: on stdout, and in its JSON report
 expect 1 "check of an empty data.mdb" check "$d"
 has "$tmp/out" "problem: store cannot be opened: $d: data.mdb is empty" "check says data.mdb is empty"
+has "$tmp/out" "run init again" "check says what to do"
 has "$tmp/out" "1 problem found" "check counts it"
 expect 1 "check --json of an empty data.mdb" check "$d" --json
 has "$tmp/out" '{"healthy":false,"problems":1,"records":null,"messages":["store cannot be opened: ' \

@@ -59,8 +59,9 @@ static void child(const char *dir, int mixed)
     _exit(93); /* no thread faulted */
 }
 
-/* Runs one child, returns its stderr (malloc'd) and exit status. */
-static char *run_child(const char *dir, int mixed, int *status)
+/* Runs one child, fn(dir, arg), returns its stderr (malloc'd) and exit
+ * status. */
+static char *run_fn(void (*fn)(const char *, int), const char *dir, int arg, int *status)
 {
     int p[2];
     size_t n = 0, cap = 1 << 16;
@@ -74,7 +75,8 @@ static char *run_child(const char *dir, int mixed, int *status)
     if (pid == 0) {
         close(p[0]);
         dup2(p[1], STDERR_FILENO);
-        child(dir, mixed);
+        fn(dir, arg);
+        _exit(94);
     }
     close(p[1]);
     while ((got = read(p[0], buf + n, cap - 1 - n)) > 0)
@@ -83,6 +85,11 @@ static char *run_child(const char *dir, int mixed, int *status)
     close(p[0]);
     cr_assert_eq(waitpid(pid, status, 0), pid);
     return buf;
+}
+
+static char *run_child(const char *dir, int mixed, int *status)
+{
+    return run_fn(child, dir, mixed, status);
 }
 
 static const char lock_msg[] = PREFIX ": a write to the store's lock file (lock.mdb) failed "
@@ -119,4 +126,129 @@ Test(fault, threads_faulting_at_once_print_one_whole_message, .timeout = 120)
     }
     tu_rmrf(dir);
     free(dir);
+}
+
+/* ==== Stack overflow (store/fault.c deviation 7) ==== */
+
+static volatile int never = -1;
+
+/* Recurses until the stack runs out: each frame keeps a live array, and
+ * the sum after the call keeps it from being a loop. */
+__attribute__((noinline)) static int deep(int n)
+{
+    volatile char pad[512];
+    pad[0] = (char)n;
+    pad[511] = (char)(n >> 8);
+    if (n == never)
+        return 0;
+    return deep(n + 1) + pad[0] + pad[511];
+}
+
+static void *deep_thread(void *arg)
+{
+    (void)arg;
+    if (cvs_fault_exit(PREFIX, STATUS))
+        _exit(90);
+    return (void *)(intptr_t)deep(1);
+}
+
+/* The child: the handlers armed in the thread that then overflows its
+ * stack, the main thread (arg 0) or another (1).  Never returns. */
+static void overflow_child(const char *dir, int in_thread)
+{
+    pthread_t t;
+    (void)dir;
+    if (!in_thread)
+        deep_thread(NULL);
+    else if (pthread_create(&t, NULL, deep_thread, NULL) || pthread_join(t, NULL))
+        _exit(92);
+    _exit(93);
+}
+
+static const char overflow_msg[] = PREFIX ": stack overflow (SIGSEGV at 0x";
+
+/* A recursion that runs out of stack prints the handler's message and ends
+ * with its status.  Without an alternate signal stack the handler had no
+ * room to run, and the process died of SIGSEGV with no word. */
+Test(fault, stack_overflow_prints_its_message, .timeout = 60)
+{
+    char *dir = tu_tmpdir();
+    for (int in_thread = 0; in_thread < 2; in_thread++) {
+        int status;
+        char *err = run_fn(overflow_child, dir, in_thread, &status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == STATUS,
+                  "%s: status %d (%s), stderr: %s", in_thread ? "thread" : "main thread",
+                  status, WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited", err);
+        cr_assert(!strncmp(err, overflow_msg, sizeof overflow_msg - 1), "%s", err);
+        cr_assert(strstr(err, "not damage to the store\n"), "%s", err);
+        free(err);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static size_t maps_lines(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    size_t n = 0;
+    int c;
+    if (!f)
+        _exit(95);
+    while ((c = getc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void *arm_and_leave(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)cvs_fault_exit(PREFIX, STATUS);
+}
+
+static void threads_arming(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        void *r = NULL;
+        if (pthread_create(&t, NULL, arm_and_leave, NULL) || pthread_join(t, &r) || r)
+            _exit(90);
+    }
+}
+
+/* The child: threads that arm the handlers and end, then the main thread
+ * twice; exit 0 when no mapping was left behind, else 91 or 93. */
+static void freed_child(const char *dir, int arg)
+{
+    size_t before, after;
+    (void)dir;
+    (void)arg;
+    threads_arming(2); /* glibc's cached thread stack, the key */
+    before = maps_lines();
+    threads_arming(200);
+    if ((after = maps_lines()) > before + 2) {
+        fprintf(stderr, "%zu mappings before 200 threads, %zu after\n", before, after);
+        _exit(91);
+    }
+    if (cvs_fault_exit(PREFIX, STATUS))
+        _exit(92);
+    before = maps_lines();
+    if (cvs_fault_exit(PREFIX, STATUS) || (after = maps_lines()) != before) {
+        fprintf(stderr, "a second call: %zu mappings before, %zu after\n", before, after);
+        _exit(93);
+    }
+    _exit(0);
+}
+
+/* Each thread that calls cvs_fault_exit gets its own signal stack, freed
+ * when the thread ends: 200 such threads leave no mapping behind (a stack
+ * and its guard page that stayed would be two more each), and a second
+ * call in one thread maps nothing new. */
+Test(fault, signal_stacks_are_freed_with_their_threads, .timeout = 60)
+{
+    int status;
+    char *err = run_fn(freed_child, NULL, 0, &status);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d, stderr: %s", status,
+              err);
+    free(err);
 }

@@ -482,6 +482,34 @@ Test(remember_many, a_batch_of_none)
     }
 }
 
+/* A call takes at most CVS_MEM_REMEMBER_MAX texts (query/memory.c
+ * deviation 8): one more is CVS_EINVAL naming the limit, before anything
+ * is embedded or stored; the limit itself is taken. */
+Test(remember_many, a_batch_over_the_limit_is_refused, .timeout = 240)
+{
+    enum { N = CVS_MEM_REMEMBER_MAX + 1 };
+    char **buf = calloc(N, sizeof *buf);
+    cvs_mem_remembered *out = calloc(N, sizeof *out);
+    cr_assert(buf && out);
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_not_null(buf[i] = malloc(64));
+        snprintf(buf[i], 64, "fact%zu holds word%zu", i, i);
+    }
+    cr_assert_eq(cvs_mem_remember_many(db[1], (const char *const *)buf, NULL, N, NULL, out),
+                 CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db[1]), "1001 texts, over the limit of "
+                                        "CVS_MEM_REMEMBER_MAX (1000)"),
+              "%s", cvs_errmsg(db[1]));
+    cr_assert_eq(count(db[1]), 0);
+    cr_assert_eq(cvs_mem_remember_many(db[1], (const char *const *)buf, NULL, N - 1, NULL,
+                                       out), 0, "%s", cvs_errmsg(db[1]));
+    cr_assert_eq(count(db[1]), N - 1);
+    for (size_t i = 0; i < N; i++)
+        free(buf[i]);
+    free(buf);
+    free(out);
+}
+
 /* Lengths given: a text need not end in NUL, and the lengths cut it. */
 Test(remember_many, lengths_cut_the_texts)
 {

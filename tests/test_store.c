@@ -312,13 +312,31 @@ Test(store, open_errors)
     cr_assert_eq(cvs_db_open(dir, 0, &other), CVS_EVERSION);
     cr_assert(strstr(cvs_errmsg(NULL), "format version 99"), "%s", cvs_errmsg(NULL));
 
-    /* A plain LMDB environment that is not ours. */
+    /* A plain LMDB environment that is not ours: never written to, it holds
+     * no more than an interrupted init does (store/db.c); with a record,
+     * it is another program's. */
     snprintf(path, sizeof path, "%s/plain", dir);
     {
         MDB_env *env;
         cr_assert_eq(mkdir(path, 0755), 0);
         cr_assert_eq(mdb_env_create(&env), 0);
         cr_assert_eq(mdb_env_open(env, path, 0, 0644), 0);
+        mdb_env_close(env);
+    }
+    cr_assert_eq(cvs_db_open(path, 0, &other), CVS_EFORMAT, "%s", cvs_errmsg(NULL));
+    cr_assert(strstr(cvs_errmsg(NULL), "an LMDB environment never written to"), "%s",
+              cvs_errmsg(NULL));
+    {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_val k = {1, "k"}, v = {1, "v"};
+        cr_assert_eq(mdb_env_create(&env), 0);
+        cr_assert_eq(mdb_env_open(env, path, 0, 0644), 0);
+        cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+        cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+        cr_assert_eq(mdb_txn_commit(txn), 0);
         mdb_env_close(env);
     }
     cr_assert_eq(cvs_db_open(path, 0, &other), CVS_EFORMAT, "%s", cvs_errmsg(NULL));

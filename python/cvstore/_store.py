@@ -1715,7 +1715,9 @@ class Store:
         nothing: a bad text (empty, of no words, over max_bytes) raises
         InvalidInput naming its index ("text 3: ...") and nothing is
         stored; TypeError for a str passed as texts or an item that is not
-        a str.  An empty list stores nothing and returns []."""
+        a str; InvalidArgument for more than 1000 texts (the library's
+        CVS_MEM_REMEMBER_MAX: a batch's checks cost the square of its
+        size; split it).  An empty list stores nothing and returns []."""
         if isinstance(texts, (str, bytes)):
             raise TypeError("remember_many: texts must be a list of str, not one str "
                             "(remember takes one)")

@@ -1329,6 +1329,9 @@ def test_remember_many_is_remember_in_order(memdb, tmp_path):
         with pytest.raises(TypeError, match=r"texts\[1\] must be str"):
             other.remember_many(["fine", 5])
         assert other.remember_many([]) == []
+        with pytest.raises(cvstore.InvalidArgument, match=r"1001 texts, over the limit of "
+                           r"CVS_MEM_REMEMBER_MAX \(1000\)"):
+            other.remember_many(["fact%d" % i for i in range(1001)], namespace="w")
         assert len(other) == n
     finally:
         other.close()
