@@ -42,19 +42,21 @@ Question types (2Wiki's names) and their gold passages:
                      "Which film has the director who died first, X or Y?":
                      both films and both directors, 4 passages
 
-Corpus: the gold passages of every question plus, per question, the 8
-passages most similar to the question by unigram+bigram tf-idf among all
-source passages (as HotpotQA and 2Wiki pick their distractors), pooled and
+Corpus: the gold passages of every question plus, per question, the
+passages most similar to the question by unigram+bigram tf-idf (cosine)
+among all source passages, as HotpotQA's distractor setting picks them, up
+to 10 passages a question (2Wiki gives every question 10); pooled and
 de-duplicated; ids 0..N-1 in first-seen order.  Everything is
 deterministic given --seed (pairing and sampling use random.Random(seed)).
 
 Usage: scripts/make-templated-set.py [--seed N] [--out DIR]
-         [--source DIR ...] [--per-template N] [--distractors N]
+         [--source FILE ...] [--per-template N] [--context N]
 Default sources: $CVSTORE_DATA (else ../shared/data beside the source tree)
 /multihop-qa/{hotpotqa,musique}.
 """
 import argparse
 import collections
+import hashlib
 import json
 import math
 import os
@@ -224,6 +226,46 @@ def tfidf_index(passages):
     return grams, post, idf, [math.sqrt(x) or 1.0 for x in norm]
 
 
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_source_md(a, sources, qs, order, counts, tcounts):
+    """SOURCE.md: how this folder was made, enough to make it again."""
+    ngold = collections.Counter(len(q["gold_idx"]) for q in qs)
+    with open(os.path.join(a.out, "SOURCE.md"), "w", encoding="utf-8") as f:
+        f.write("# A templated multi-hop QA set (2WikiMultihopQA's question types)\n\n")
+        f.write("Made by cvstore's `scripts/make-templated-set.py --seed %d --per-template %d "
+                "--context %d` from:\n\n" % (a.seed, a.per_template, a.context))
+        f.write("| source | sha256 |\n|---|---|\n")
+        for src in sources:
+            f.write("| %s | %s |\n" % (os.path.normpath(src), sha256(src)))
+        f.write("\n%d questions, %d passages; gold passages per question: %s.\n\n" %
+                (len(qs), len(order),
+                 ", ".join("%d (%d)" % (k, v) for k, v in sorted(ngold.items()))))
+        f.write("| type | questions |\n|---|---:|\n")
+        for k, v in sorted(counts.items()):
+            f.write("| %s | %d |\n" % (k, v))
+        f.write("\n| template | questions |\n|---|---:|\n")
+        for k, v in sorted(tcounts.items()):
+            f.write("| %s | %d |\n" % (k, v))
+        f.write("\nNo passage was written for this set: the passages are the sources' own, and "
+                "every fact a question needs\n(release year, director, performer, author, dates "
+                "of birth and death, birth place, nationality, parent)\nwas read from them by the "
+                "plain patterns the script's docstring lists; a name in a passage counts\nonly "
+                "when it equals the label (title without its parenthesis) of exactly one person "
+                "passage.\nEach question's gold passages (qrels.tsv, gold_ids; gold_ids_hop_order "
+                "in the order the\nquestion uses them) are the ones those facts were read from; "
+                "its answer is the value read\n(a date as the passage writes it, a label, yes or "
+                "no).  The corpus pools the gold passages and\neach question's tf-idf neighbours "
+                "(context_ids), up to %d a question, de-duplicated.\nThe question ids are sha1 "
+                "of seed and question.  Licences: those of the sources.\n" % a.context)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     data = os.environ.get("CVSTORE_DATA") or os.path.join(here, "..", "..", "shared", "data")
@@ -234,31 +276,38 @@ def main():
                     help="a corpus.jsonl ({id, title, text} a line); repeatable")
     ap.add_argument("--per-template", type=int, default=40,
                     help="at most this many questions of one template (default 40)")
-    ap.add_argument("--distractors", type=int, default=8,
-                    help="tf-idf neighbours of each question pooled into the corpus (default 8)")
+    ap.add_argument("--context", type=int, default=10,
+                    help="passages per question pooled into the corpus: the gold ones and "
+                    "the question's tf-idf neighbours (default 10)")
     a = ap.parse_args()
     sources = a.source or [os.path.join(data, "multihop-qa", s, "corpus.jsonl")
                            for s in ("hotpotqa", "musique")]
     rng = random.Random(a.seed)
     passages = load(sources)
 
-    # Labels: a label two different passages carry is ambiguous, dropped.
+    # Names in running text resolve only to a label one passage alone
+    # carries (its disambiguation dropped): "directed by John Smith" with
+    # two John Smith passages says nothing.  The subject of a question may
+    # have namesakes, as 2Wiki's do ("Deliver Us from Evil" the 1973 film
+    # and the 2014 one): its gold passage is the one the fact was read from.
     by_label = collections.defaultdict(list)
     for i, p in enumerate(passages):
         by_label[label(p["title"])].append(i)
-    uniq = {lab: v[0] for lab, v in by_label.items() if len(v) == 1 and len(lab) > 2}
+    L = [label(p["title"]) for p in passages]
 
-    persons = {}
-    for lab, i in uniq.items():
-        f = person_facts(passages[i])
+    persons = {}                              # passage -> facts
+    for i, p in enumerate(passages):
+        f = person_facts(p)
         if f:
-            persons[lab] = (i, f)
-    names = Names(persons)
+            persons[i] = f
+    target = {lab: v[0] for lab, v in by_label.items()
+              if len(v) == 1 and len(lab) > 2 and v[0] in persons}
+    names = Names(target)
 
-    works = collections.defaultdict(dict)     # kind -> label -> (idx, year, person)
-    parent = {}                               # label -> (idx, parent label)
-    for lab, i in uniq.items():
-        s = first_sentence(passages[i]["text"][:500])
+    works = collections.defaultdict(dict)     # kind -> passage -> (year, person passage)
+    parent = {}                               # passage -> parent's passage
+    for i, p in enumerate(passages):
+        s = first_sentence(p["text"][:500])
         for kind, rx in WORK_PATTERNS:
             m = re.search(rx, s)
             if not m:
@@ -271,16 +320,16 @@ def main():
                 if who or not re.match(r"[A-Za-z-]+ ", rest):
                     break
                 rest = rest.split(" ", 1)[1]
-            if who and who != lab:
-                works[kind][lab] = (i, int(m.group(1)) if m.group(1) else None, who)
+            if who and target[who] != i:
+                works[kind][i] = (int(m.group(1)) if m.group(1) else None, target[who])
             break
-        if lab in persons:
+        if i in persons:
             m = re.search(r"\b(?:son|daughter) of (?:the )?(?:King |Queen |Emperor |Prince |Lord |Sir )?",
-                          passages[i]["text"][:600])
+                          p["text"][:600])
             if m:
-                who = names.at(passages[i]["text"][m.end():m.end() + 120])
-                if who and who != lab:
-                    parent[lab] = (i, who)
+                who = names.at(p["text"][m.end():m.end() + 120])
+                if who and target[who] != i:
+                    parent[i] = target[who]
 
     qs = []
 
@@ -290,7 +339,8 @@ def main():
                    "answer": answer, "gold_idx": gold, "slots": slots})
 
     def pairs(items, n):
-        """n random pairs of distinct items, each item in at most two."""
+        """n random pairs of items with different labels, each item in at
+        most two."""
         items = sorted(items)
         rng.shuffle(items)
         use = collections.Counter()
@@ -298,7 +348,7 @@ def main():
         while len(out) < n and tries < 20 * n and len(items) > 1:
             tries += 1
             x, y = rng.sample(items, 2)
-            if use[x] >= 2 or use[y] >= 2 or (x, y) in out or (y, x) in out:
+            if use[x] >= 2 or use[y] >= 2 or L[x] == L[y] or (x, y) in out or (y, x) in out:
                 continue
             out.append((x, y))
             use[x] += 1
@@ -307,33 +357,33 @@ def main():
 
     cap = a.per_template
     # -- comparison
-    films = {l: w for l, w in works["film"].items() if w[1]}
+    films = {i: w for i, w in works["film"].items() if w[0]}
+    n = 0
     for x, y in pairs(films, cap * 3):
-        if len([q for q in qs if q["template"] == "film-first"]) >= cap:
-            break
-        if films[x][1] != films[y][1]:
-            ans = x if films[x][1] < films[y][1] else y
-            add("comparison", "film-first", "Which film came out first, %s or %s?" % (x, y), ans,
-                [films[x][0], films[y][0]], [x, y])
+        if films[x][0] != films[y][0] and n < cap:
+            add("comparison", "film-first", "Which film came out first, %s or %s?" % (L[x], L[y]),
+                L[x] if films[x][0] < films[y][0] else L[y], [x, y], [L[x], L[y]])
+            n += 1
     for key, tpl, text in (("birth", "born-first", "Who was born first, %s or %s?"),
                            ("death", "died-first", "Who died first, %s or %s?")):
-        have = {l for l, (i, f) in persons.items() if key in f}
+        have = {i for i, f in persons.items() if key in f}
         n = 0
         for x, y in pairs(have, cap * 3):
-            e = earlier(persons[x][1][key][0], persons[y][1][key][0])
+            e = earlier(persons[x][key][0], persons[y][key][0])
             if e is None or n >= cap:
                 continue
-            add("comparison", tpl, text % (x, y), x if e < 0 else y,
-                [persons[x][0], persons[y][0]], [x, y])
+            add("comparison", tpl, text % (L[x], L[y]), L[x] if e < 0 else L[y], [x, y],
+                [L[x], L[y]])
             n += 1
-    have = {l for l, (i, f) in persons.items() if "nationality" in f}
+    have = {i for i, f in persons.items() if "nationality" in f}
     n = 0
     for x, y in pairs(have, cap * 3):
         if n >= cap // 2:
             break
-        same = persons[x][1]["nationality"] == persons[y][1]["nationality"]
-        add("comparison", "same-nationality", "Are %s and %s of the same nationality?" % (x, y),
-            "yes" if same else "no", [persons[x][0], persons[y][0]], [x, y])
+        same = persons[x]["nationality"] == persons[y]["nationality"]
+        add("comparison", "same-nationality",
+            "Are %s and %s of the same nationality?" % (L[x], L[y]), "yes" if same else "no",
+            [x, y], [L[x], L[y]])
         n += 1
     # -- compositional: a fact of the person behind a work
     comp = [("birth", "What is the date of birth of the %s of %s %s?"),
@@ -341,55 +391,71 @@ def main():
             ("birthplace", "Where was the %s of %s %s born?"),
             ("nationality", "What nationality is the %s of %s %s?")]
     for key, text in comp:
-        cands = sorted((kind, l) for kind in works for l, w in works[kind].items()
-                       if key in persons[w[2]][1])
+        cands = sorted((kind, i) for kind in works for i, w in works[kind].items()
+                       if key in persons[w[1]])
         rng.shuffle(cands)
-        for kind, l in cands[:cap]:
-            i, _, who = works[kind][l]
-            v = persons[who][1][key]
+        for kind, i in cands[:cap]:
+            who = works[kind][i][1]
+            v = persons[who][key]
             add("compositional", "%s-of-%s" % (key, ROLE[kind]),
-                text % (ROLE[kind], WORK_WORD[kind], l), v[1] if isinstance(v, tuple) else v,
-                [i, persons[who][0]], [l])
+                text % (ROLE[kind], WORK_WORD[kind], L[i]), v[1] if isinstance(v, tuple) else v,
+                [i, who], [L[i]])
     # -- inference: the father's father
-    cands = sorted(l for l, (i, p) in parent.items()
-                   if persons[p][1]["male"] and p in parent)
+    cands = sorted(i for i, p in parent.items() if persons[p]["male"] and p in parent)
     rng.shuffle(cands)
-    for l in cands[:cap]:
-        p = parent[l][1]
-        add("inference", "paternal-grandfather", "Who is the paternal grandfather of %s?" % l,
-            parent[p][1], [parent[l][0], parent[p][0]], [l])
+    for i in cands[:cap]:
+        p = parent[i]
+        add("inference", "paternal-grandfather", "Who is the paternal grandfather of %s?" % L[i],
+            L[parent[p]], [i, p], [L[i]])
     # -- bridge comparison: two films through their directors
     for key, tpl, text in (("birth", "director-born-first",
                             "Which film has the director born first, %s or %s?"),
                            ("death", "director-died-first",
                             "Which film has the director who died first, %s or %s?")):
-        have = {l for l, w in works["film"].items() if key in persons[w[2]][1]}
+        have = {i for i, w in works["film"].items() if key in persons[w[1]]}
         n = 0
         for x, y in pairs(have, cap * 3):
-            dx, dy = works["film"][x][2], works["film"][y][2]
+            dx, dy = works["film"][x][1], works["film"][y][1]
             if dx == dy or n >= cap:
                 continue
-            e = earlier(persons[dx][1][key][0], persons[dy][1][key][0])
+            e = earlier(persons[dx][key][0], persons[dy][key][0])
             if e is None:
                 continue
-            add("bridge_comparison", tpl, text % (x, y), x if e < 0 else y,
-                [works["film"][x][0], works["film"][y][0], persons[dx][0], persons[dy][0]], [x, y])
+            add("bridge_comparison", tpl, text % (L[x], L[y]), L[x] if e < 0 else L[y],
+                [x, y, dx, dy], [L[x], L[y]])
             n += 1
 
-    # Distractors: the tf-idf neighbours (unigrams and bigrams, cosine) of
-    # the names the question was filled with.  The whole question would
-    # rank by its template words ("film", "director born"), the same for
-    # every question of a template, and pool few distinct passages.
+    # Distractors: tf-idf neighbours (unigrams and bigrams, cosine), as
+    # HotpotQA's distractor setting picks them, up to --context passages
+    # with the gold ones (2Wiki gives every question 10).  Taken in turn
+    # from two rankings: of the whole question, and of the names it was
+    # filled with.  The whole question alone ranks by its template words
+    # ("film", "director born"), the same for every question of a
+    # template: the pool would repeat a few passages (3.5 a question with
+    # the defaults, against 7.9 in 2Wiki's 164-question sample).
     grams, post, idf, norm = tfidf_index(passages)
-    for q in qs:
+
+    def ranking(text, skip):
         score = collections.Counter()
-        for g in set(grams(" ".join(q["slots"]))):
+        for g in set(grams(text)):
             w = idf.get(g, 0)
             for i, tf in post[g]:
                 score[i] += w * w * tf / norm[i]
+        return [i for i, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))
+                if i not in skip]
+
+    for q in qs:
         gold = set(q["gold_idx"])
-        q["distractor_idx"] = [i for i, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))
-                               if i not in gold][:a.distractors]
+        want = max(0, a.context - len(gold))
+        r1, r2 = ranking(q["question"], gold), ranking(" ".join(q["slots"]), gold)
+        out = []
+        for x, y in zip(r1 + [None] * want, r2 + [None] * want):
+            for i in (x, y):
+                if i is not None and i not in out and len(out) < want:
+                    out.append(i)
+            if len(out) >= want:
+                break
+        q["distractor_idx"] = out
 
     # Pool, renumber, write.
     os.makedirs(a.out, exist_ok=True)
@@ -414,7 +480,10 @@ def main():
             open(os.path.join(a.out, "qrels.tsv"), "w", encoding="utf-8") as r:
         r.write("query-id\tcorpus-id\tscore\n")
         for n, q in enumerate(qs):
-            qid = "tpl%d-%04d" % (a.seed, n)
+            # A hash for an id, as HotpotQA's and 2Wiki's are: the bench's
+            # halves take the top bit of FNV-1a-64(id), which ids differing
+            # only in their last digits ("tpl-0001", "tpl-0002") all share.
+            qid = hashlib.sha1(("%d:%s" % (a.seed, q["question"])).encode()).hexdigest()[:24]
             gold = sorted(newid[i] for i in q["gold_idx"])
             f.write(json.dumps({"id": qid, "question": q["question"], "answer": q["answer"],
                                 "type": q["type"], "template": q["template"],
@@ -427,8 +496,9 @@ def main():
                 r.write("%s\t%d\t1\n" % (qid, c))
             counts[q["type"]] += 1
             tcounts[q["template"]] += 1
-    print("%d questions over %d passages (%d source passages; %d persons, %s works, %d parents)" %
-          (len(qs), len(order), len(passages), len(persons),
+    write_source_md(a, sources, qs, order, counts, tcounts)
+    print("%d questions over %d passages (%d source passages; %d persons (%d named uniquely), "
+          "%s works, %d parents)" % (len(qs), len(order), len(passages), len(persons), len(target),
            "/".join("%s %d" % (k, len(works[k])) for k in sorted(works)), len(parent)),
           file=sys.stderr)
     for k, v in sorted(counts.items()):
