@@ -10,7 +10,8 @@
  * taken once, templated stubs of other entities not taken for copies, a
  * seed's copies kept out of its bridges, relation links passing the seed's
  * score, the relation link named nearest a relation word (an agent noun
- * meeting its verb) following the record the question names, diverse
+ * meeting its verb) following the record the question names, a title of
+ * stop words written whole in the question naming its record, diverse
  * keeping top-k's set without copies, and the JSON shape of `cvstore
  * context`.  All data is generated here. */
 #include <criterion/criterion.h>
@@ -2029,6 +2030,56 @@ Test(context, relation_word_meets_its_agent_noun, .init = setup, .fini = teardow
                      "Smith.", &r);
     assert_director_follows(&r);
     cvs_context_result_free(&r);
+}
+
+/* A film whose title is mostly stop words ("I Was All His": the title map
+ * passes it over, graph/link.c deviation 2), named whole in the question
+ * with its capitals: it is a record the question names (query/context.c,
+ * deviation 19), so its director, linked by "directed by", follows it.
+ * Without the rule the question names nothing, goes by BM25 (deviation 8),
+ * and the actor ("born", "film") and the fillers' words take the budget. */
+Test(context, stop_word_title_named_whole_leads, .init = setup, .fini = teardown)
+{
+    static const char q[] = "Where was the director of film I Was All His born?";
+    cvs_context_opts o;
+    cvs_context_result r;
+    cvs_txn *t;
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put("film", "I Was All His (film)", "I Was All His is a 1958 drama film directed by John "
+        "Smith and starring Ann Lee.", v);
+    axis(v, 2, 3, 0.0f);
+    put("smith", "John Smith", "John Smith (1901-1980) came from Quillon.", v);
+    axis(v, 3, 2, 0.0f);
+    put("lee", "Ann Lee", "Ann Lee was born in Tarnby and acted in many a film.", v);
+    for (int i = 0; i < 4; i++) {
+        char id[16], text[128];
+        axis(v, 4 + i, 0, 0.3f);
+        snprintf(id, sizeof id, "other%d", i);
+        snprintf(text, sizeof text, "The film director W%d was born in a town; all his films "
+                 "were dramas.", i);
+        put(id, NULL, text, v);
+    }
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("film", "smith") && mentions("film", "lee"));
+    cvs_context_opts_init(&o);
+    o.budget = 60; /* three of these passages (13-26 tokens), not four */
+    axis(v, 0, 1, 0.0f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_txn_context(t, &o, q, 0, v, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&r, "film") && has(&r, "smith"), "%zu items: %s, %s, %s", r.n,
+              r.n > 0 ? r.items[0].id : "-", r.n > 1 ? r.items[1].id : "-",
+              r.n > 2 ? r.items[2].id : "-");
+    cvs_context_result_free(&r);
+    /* Written in other capitals it names nothing: "i was all his" in a
+     * question typed in lower case is words, not the film's name. */
+    cr_assert_eq(cvs_txn_context(t, &o, "where was the director of film i was all his born?", 0,
+                                 v, &r), 0, "%s", cvs_errmsg(db));
+    for (size_t i = 0; i < r.n; i++)
+        cr_assert(!r.items[i].hop || strcmp(r.items[i].via[0].id, "film"),
+                  "%s reached from the film", r.items[i].id);
+    cvs_context_result_free(&r);
+    cvs_txn_end(t);
 }
 
 /* A pool without near-copies: diverse keeps top-k's order (query/select.c,
