@@ -9,6 +9,9 @@
  *   hotpotqa  multihop-qa/hotpotqa   685 questions, 6,640 passages, 2 gold
  *   musique   multihop-qa/musique    200 questions, 3,141 passages, 2-4 gold
  *   squad     squad2-test-half     5,915 questions, 570 passages, 1 gold
+ * and --sets NAME=DIR runs any folder in that layout (a user's own QA set;
+ * the templated 2Wiki-style proxy that scripts/make-templated-set.py
+ * writes): its questions' "type" feeds --by-type as the others' do.
  * HotpotQA and MuSiQue carry gold answers ("answer", MuSiQue also
  * "answer_aliases"); the SQuAD half carries none (its SOURCE.md: the CS224N
  * test file has no answers).  For it the answers of a hand-labelled sample
@@ -131,6 +134,7 @@
 #define MAX_BUDGETS 8
 #define RANK_DEPTH 100          /* baseline rankings: enough for 1024 tokens */
 #define UNLIMITED ((size_t)1 << 40)
+#define SET_NAME_MAX 24         /* NAME of --sets NAME=DIR: store names, rows */
 
 /* ==== Questions ==== */
 
@@ -1057,7 +1061,8 @@ static void write_per_question(FILE *f, const char *set, const char *variant, co
 /* One aggregated line: a set, variant, half, question type ("" = all
  * types) and method at one budget. */
 typedef struct agg {
-    char set[16], variant[16], half[4], type[16], emb[16];
+    /* type: 2Wiki's longest, "bridge_comparison", fits */
+    char set[SET_NAME_MAX + 1], variant[16], half[4], type[24], emb[16];
     int method;
     size_t budget, nq;
     int has_answers;        /* some question of the row has an answer */
@@ -1089,7 +1094,7 @@ static void aggregate(aggs *out, const char *set, const char *variant, const cha
 {
     static const char *const halves[3] = {"A", "B", "all"};
     float *lat = xrealloc(NULL, (qs->n + 1) * sizeof *lat);
-    char (*types)[16] = xrealloc(NULL, (qs->n + 1) * sizeof *types), qt[16];
+    char (*types)[24] = xrealloc(NULL, (qs->n + 1) * sizeof *types), qt[24];
     size_t nt = 1;
     types[0][0] = '\0';
     for (size_t i = 0; by_type && i < qs->n; i++) {
@@ -1709,8 +1714,13 @@ static void usage(FILE *f)
         "half B for reporting them.\n"
         "  --data DIR        folder holding multihop-qa/ and squad2-test-half/\n"
         "                    (default $CVSTORE_DATA, else ../shared/data)\n"
-        "  --sets LIST       of hotpotqa, musique, squad; SET:N takes its first N\n"
-        "                    questions (default all three, all questions)\n"
+        "  --sets LIST       of hotpotqa, musique, squad, or NAME=DIR: any folder in\n"
+        "                    their layout (corpus.jsonl {id, title, text}; queries.jsonl\n"
+        "                    {id, question, answer, [answer_aliases], [type]}; BEIR\n"
+        "                    qrels.tsv query-id, corpus-id), e.g. your own QA set or\n"
+        "                    one from scripts/make-templated-set.py; NAME (letters,\n"
+        "                    digits, - and _, at most 24) labels its rows; SET:N takes\n"
+        "                    its first N questions (default hotpotqa,musique,squad)\n"
         "  --limit N         at most N questions of every set (SET:N wins)\n"
         "  --half A|B        only that half's questions (of the first N with SET:N)\n"
         "  --by-type         also a table per question type (HotpotQA bridge and\n"
@@ -1801,7 +1811,7 @@ int bench_context(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = NULL, *parent = NULL, *csv = NULL, *json_path = NULL, *pq_path = NULL;
     FILE *pq = NULL;
-    char sets_s[256] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
+    char sets_s[8192] = "hotpotqa,musique,squad", variants_s[64] = "clean,redundant";
     char methods_s[256] = "bm25-topk,vector-topk,bm25+links,default,diverse,mmr,topk";
     char emb_s[64] = "glove";
     const char *cache = NULL, *answers = NULL;
@@ -1928,23 +1938,42 @@ int bench_context(int argc, char **argv)
 
     char *ssave = NULL;
     for (char *sn = strtok_r(sets_s, ",", &ssave); sn; sn = strtok_r(NULL, ",", &ssave)) {
-        char *colon = strchr(sn, ':');
-        size_t lim = limit, si = 0;
+        char *colon = strrchr(sn, ':'), *eq = strchr(sn, '=');
+        size_t lim = limit, si = 0, nsets = sizeof known_sets / sizeof known_sets[0];
         qset qs = {0};
         char dir[4200];
-        if (colon) {
+        /* SET:N; in NAME=DIR only a last ":digits" is N (a folder may hold ':') */
+        if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+            (!eq || colon > eq)) {
             *colon = '\0';
             lim = strtoul(colon + 1, NULL, 10);
         }
-        while (si < sizeof known_sets / sizeof known_sets[0] && strcmp(known_sets[si].name, sn))
-            si++;
-        if (si == sizeof known_sets / sizeof known_sets[0]) {
-            fprintf(stderr, "cvstore-bench context: unknown set '%s' (hotpotqa, musique, squad)\n",
-                    sn);
-            ret = 1;
-            break;
+        if (eq) {
+            /* NAME=DIR: the user's own folder.  The name labels rows and
+             * names the cached store, so it is a short plain word. */
+            *eq = '\0';
+            if (!*sn || strlen(sn) > SET_NAME_MAX ||
+                strspn(sn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                    strlen(sn) || !eq[1]) {
+                fprintf(stderr, "cvstore-bench context: --sets %s=%s: NAME=DIR with NAME of "
+                        "letters, digits, - and _ (at most %d) and a folder\n", sn, eq + 1,
+                        SET_NAME_MAX);
+                ret = 1;
+                break;
+            }
+            si = nsets;
+            snprintf(dir, sizeof dir, "%s", eq + 1);
+        } else {
+            while (si < nsets && strcmp(known_sets[si].name, sn))
+                si++;
+            if (si == nsets) {
+                fprintf(stderr, "cvstore-bench context: unknown set '%s' (hotpotqa, musique, "
+                        "squad, or NAME=DIR)\n", sn);
+                ret = 1;
+                break;
+            }
+            snprintf(dir, sizeof dir, "%s/%s", data, known_sets[si].dir);
         }
-        snprintf(dir, sizeof dir, "%s/%s", data, known_sets[si].dir);
         if (load_questions(dir, lim, &qs)) {
             ret = 1;
             break;
@@ -1954,7 +1983,8 @@ int bench_context(int argc, char **argv)
         {
             /* the default file may be absent (a copy of the binary away
              * from its source tree): then no answers, as for 'none' */
-            const char *af = known_sets[si].answers && answers ? answers : known_sets[si].answers;
+            const char *kaf = si < nsets ? known_sets[si].answers : NULL;
+            const char *af = kaf && answers ? answers : kaf;
             size_t nl, na;
             if (af && strcmp(af, "none") && (answers || !access(af, R_OK))) {
                 if (load_answer_file(af, &qs, &nl, &na)) {
