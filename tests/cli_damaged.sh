@@ -113,7 +113,7 @@ has "$tmp/err" "data.mdb is empty" "stats says data.mdb is empty"
 has "$tmp/err" "run init again" "stats says what to do"
 # check's finding, as for any damage: on stdout, and in its JSON report
 expect 1 "check of an empty data.mdb" check "$d"
-has "$tmp/out" "problem: store cannot be opened: $d: data.mdb is empty" "check says data.mdb is empty"
+has "$tmp/out" "problem: store cannot be opened: $d: an init was interrupted: no store was created (data.mdb is empty)" "check says data.mdb is empty"
 has "$tmp/out" "run init again" "check says what to do"
 has "$tmp/out" "1 problem found" "check counts it"
 expect 1 "check --json of an empty data.mdb" check "$d" --json
