@@ -42,7 +42,8 @@
  *     then bisect between the last two values.  That is O(log nlist)
  *     measurements per rerank value instead of a sweep of the grid.
  *  2. "Cheapest" is measured time per query (one thread, the fastest of
- *     TUNE_RUNS runs of the sample), not a cost model.  Other jobs only
+ *     TUNE_RUNS runs of the sample; deviation 10 says which settings get
+ *     them), not a cost model.  Other jobs only
  *     ever add time to a run (cache and core contention), so the minimum
  *     of several approaches the undisturbed cost; at load 8 on two cores
  *     the two runs once taken differed by 5-25%, more than the choices
@@ -189,6 +190,48 @@
  *     11, 11 and 12 with R 20.  On Fashion-MNIST 833 queries made the same
  *     choice as 200 (ivf244,sq8 nprobe 5 R 100) in 425 s instead of 136:
  *     the reason the budget stops below its 60,000 records.
+ *
+ * What keeps a tune of a small store to seconds (deviations 10-13): on a
+ * store of 8,100 32-d Gaussian vectors a `tune --rebuild` took 56 s of CPU
+ * (135 s wall at load 13 on two cores; `cvstore build` 0.5 s), of which
+ * the rebuilds were 0.14 s: the rest was searching the sample, 2,770 runs
+ * of its 1000 queries, most of them at the high nprobe that data needs.
+ * The measurements' count, not the store's size, was the cost.
+ * 10. A setting's recall needs one run of the sample (the searches are
+ *     deterministic); only its time wants TUNE_RUNS.  So each setting
+ *     measured is run once, and only the two whose times deviation 8 reads
+ *     -- a (rerank, refine) pair's last failing and its passing setting --
+ *     get the other runs once the pair's search ends (and the most
+ *     accurate one, when nothing passes, deviation 3).  The costs compared
+ *     are the same fastest-of-TUNE_RUNS as before; the doubling's and the
+ *     bisection's other steps, whose times were never read, are 1 run
+ *     instead of 5.  The noise of a cost is the larger of those two
+ *     settings' (it was the largest over the bisection's steps).
+ * 11. A pair is abandoned once one of its failing settings, timed fully,
+ *     costs more than the dearest of the TUNE_FINALISTS finalists found so
+ *     far by more than either's noise (outpriced): more lists probed never
+ *     cost less, and its cost at the target lies between its last failing
+ *     setting's time and its passing one's, so it can be no finalist.  The
+ *     deep re-ranks (R 400, 800) at a high nprobe are the costliest
+ *     settings a search measures, and the ones this drops.
+ * 12. The head-to-head stops as soon as its sign test is decided: 7 wins,
+ *     or 3 losses (7 of 9 then out of reach).  The outcome is the one all
+ *     nine rounds would give (curtailed sampling); each side's setting is
+ *     then the median over the rounds run.  A try that clearly loses costs
+ *     3 rounds instead of 9, one that clearly wins 7.
+ * 13. After a pair that failed even at maxprobe, the next pair measures
+ *     maxprobe first: where it fails there too (the codes alone and
+ *     shallow re-ranks on data whose neighbours are far, Gaussian ones),
+ *     one measurement settles it instead of the whole doubling; where it
+ *     passes, the doubling follows below it as before (one extra
+ *     measurement, once per run of failing pairs).  It rests on deviation
+ *     1's premise, that recall grows with nprobe.
+ *     Measured (loaded machine, load 9-20 on two cores; process CPU time;
+ *     docs/BENCHMARKS.md, "How long a tune takes"): 32-d stores of 8,100
+ *     Gaussian vectors 56 -> 19 s, 8,100 clustered 17 -> 5 s, 2,000
+ *     Gaussian 79 -> 27 s, 30,000 Gaussian 52 -> 23 s, each with the same
+ *     choice or one of equal recall on the sample; the head-to-heads are
+ *     about 40% of what is left (24 runs a round).
  */
 #include <math.h>
 #include <stdio.h>
@@ -597,6 +640,25 @@ static int outpriced(tune_ctx *c, const knobs *k, size_t rerank, size_t refine, 
     return CVS_OK;
 }
 
+/* One step of a pair's search (deviation 1): nprobe measured and kept as
+ * the pair's passing setting *hi or, failing, as *lo, which deviation 11
+ * may price out (*pruned). */
+static int pair_step(tune_ctx *c, const cvs_tune_opts *o, const knobs *best, size_t done,
+                     size_t pairs, size_t nprobe, size_t rerank, size_t refine, meas *lo,
+                     meas *hi, int *pruned, top_meas *top)
+{
+    meas m;
+    int rc = probe(c, o, done, pairs, nprobe, rerank, refine, &m, top);
+    if (rc)
+        return rc;
+    if (m.lb >= o->target_recall) {
+        *hi = m;
+        return CVS_OK;
+    }
+    *lo = m;
+    return outpriced(c, best, rerank, refine, lo, pruned);
+}
+
 /* The cheapest (nprobe, rerank, refine) of the index now in the store that
  * reaches the target on c's sample (deviations 1-3, 7, 8); *best gets it,
  * or with reached 0 the most accurate setting tried.  Its own snapshot. */
@@ -655,16 +717,10 @@ static int search_knobs(tune_ctx *c, const cvs_tune_opts *o, knobs *best_out)
             }
             /* Deviation 1: double until the target is met ... */
             while (!hi.nprobe || p < hi.nprobe) {
-                if ((rc = probe(c, o, done, pairs, p, rerank, refine, &m, &top)))
+                if ((rc = pair_step(c, o, &best, done, pairs, p, rerank, refine, &lo, &hi,
+                                    &pruned, &top)))
                     goto out;
-                if (m.lb >= o->target_recall) {
-                    hi = m;
-                    break;
-                }
-                lo = m;
-                if ((rc = outpriced(c, &best, rerank, refine, &lo, &pruned)))
-                    goto out;
-                if (pruned || p >= maxprobe)
+                if (hi.nprobe == p || pruned || p >= maxprobe)
                     break;
                 p = p * 2 > maxprobe ? maxprobe : p * 2;
             }
@@ -672,18 +728,11 @@ static int search_knobs(tune_ctx *c, const cvs_tune_opts *o, knobs *best_out)
             if (!hi.nprobe)
                 continue;
             /* ... then bisect (lo fails, hi passes). */
-            while (!pruned && hi.nprobe - lo.nprobe > 1 && hi.nprobe - lo.nprobe > hi.nprobe / 8) {
-                if ((rc = probe(c, o, done, pairs, lo.nprobe + (hi.nprobe - lo.nprobe) / 2,
-                                rerank, refine, &m, &top)))
+            while (!pruned && hi.nprobe - lo.nprobe > 1 && hi.nprobe - lo.nprobe > hi.nprobe / 8)
+                if ((rc = pair_step(c, o, &best, done, pairs,
+                                    lo.nprobe + (hi.nprobe - lo.nprobe) / 2, rerank, refine, &lo,
+                                    &hi, &pruned, &top)))
                     goto out;
-                if (m.lb >= o->target_recall) {
-                    hi = m;
-                    continue;
-                }
-                lo = m;
-                if ((rc = outpriced(c, &best, rerank, refine, &lo, &pruned)))
-                    goto out;
-            }
             if (pruned)
                 continue;
             /* Deviation 10: the two settings deviation 8 reads, timed. */
