@@ -61,8 +61,10 @@ static const char usage[] =
     "  -j, --json           print the result as one JSON object: {\"reached\",\n"
     "                       \"target_recall\", \"nprobe\", \"rerank\", \"refine\",\n"
     "                       \"recall\", \"ms_per_query\", \"index\", \"rebuilds\",\n"
-    "                       \"sample\"}\n"
-    "  -q, --quiet          no progress bar\n"
+    "                       \"sample\", \"searches\": runs of the sample made}\n"
+    "  -q, --quiet          no progress bar (on a terminal it shows the setting\n"
+    "                       searched, \"tune\", each rebuild's phases, and the\n"
+    "                       timed comparison of two builds, \"compare\")\n"
     CLI_KEY_FILE_HELP
     "  -h, --help           show this help\n";
 
@@ -199,12 +201,13 @@ int cmd_tune(int argc, char **argv)
         goto out;
     }
     if (json) {
-        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:I,s:f,s:f,s:s,s:i,s:I}", "reached",
+        json_t *j = json_pack("{s:b,s:f,s:I,s:I,s:I,s:f,s:f,s:s,s:i,s:I,s:I}", "reached",
                               res.reached, "target_recall", to.target_recall, "nprobe",
                               (json_int_t)res.nprobe, "rerank", (json_int_t)res.rerank, "refine",
                               (json_int_t)res.refine, "recall", res.recall, "ms_per_query",
                               res.ms_per_query, "index", res.index, "rebuilds", res.rebuilds,
-                              "sample", (json_int_t)res.sample);
+                              "sample", (json_int_t)res.sample, "searches",
+                              (json_int_t)res.searches);
         if (!j || cli_json_print(stdout, j)) {
             cli_err("tune", "error writing output");
             rc = CLI_EFAIL;

@@ -684,6 +684,9 @@ typedef struct cvs_tune_result {
     size_t sample;         /* queries measured: opts->nqueries, or the
                               store's vectors drawn (opts->sample or its
                               default) */
+    size_t searches;       /* runs of the sample's searches the tune made
+                              (measurements, timings, head-to-heads): its
+                              work, whatever the machine's load */
 } cvs_tune_result;
 
 /* Measures recall on a sample of the store's own vectors (or on

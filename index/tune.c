@@ -42,7 +42,8 @@
  *     then bisect between the last two values.  That is O(log nlist)
  *     measurements per rerank value instead of a sweep of the grid.
  *  2. "Cheapest" is measured time per query (one thread, the fastest of
- *     TUNE_RUNS runs of the sample), not a cost model.  Other jobs only
+ *     TUNE_RUNS runs of the sample; deviation 10 says which settings get
+ *     them), not a cost model.  Other jobs only
  *     ever add time to a run (cache and core contention), so the minimum
  *     of several approaches the undisturbed cost; at load 8 on two cores
  *     the two runs once taken differed by 5-25%, more than the choices
@@ -189,6 +190,48 @@
  *     11, 11 and 12 with R 20.  On Fashion-MNIST 833 queries made the same
  *     choice as 200 (ivf244,sq8 nprobe 5 R 100) in 425 s instead of 136:
  *     the reason the budget stops below its 60,000 records.
+ *
+ * What keeps a tune of a small store to seconds (deviations 10-13): on a
+ * store of 8,100 32-d Gaussian vectors a `tune --rebuild` took 56 s of CPU
+ * (135 s wall at load 13 on two cores; `cvstore build` 0.5 s), of which
+ * the rebuilds were 0.14 s: the rest was searching the sample, 2,770 runs
+ * of its 1000 queries, most of them at the high nprobe that data needs.
+ * The measurements' count, not the store's size, was the cost.
+ * 10. A setting's recall needs one run of the sample (the searches are
+ *     deterministic); only its time wants TUNE_RUNS.  So each setting
+ *     measured is run once, and only the two whose times deviation 8 reads
+ *     -- a (rerank, refine) pair's last failing and its passing setting --
+ *     get the other runs once the pair's search ends (and the most
+ *     accurate one, when nothing passes, deviation 3).  The costs compared
+ *     are the same fastest-of-TUNE_RUNS as before; the doubling's and the
+ *     bisection's other steps, whose times were never read, are 1 run
+ *     instead of 5.  The noise of a cost is the larger of those two
+ *     settings' (it was the largest over the bisection's steps).
+ * 11. A pair is abandoned once one of its failing settings, timed fully,
+ *     costs more than the dearest of the TUNE_FINALISTS finalists found so
+ *     far by more than either's noise (outpriced): more lists probed never
+ *     cost less, and its cost at the target lies between its last failing
+ *     setting's time and its passing one's, so it can be no finalist.  The
+ *     deep re-ranks (R 400, 800) at a high nprobe are the costliest
+ *     settings a search measures, and the ones this drops.
+ * 12. The head-to-head stops as soon as its sign test is decided: 7 wins,
+ *     or 3 losses (7 of 9 then out of reach).  The outcome is the one all
+ *     nine rounds would give (curtailed sampling); each side's setting is
+ *     then the median over the rounds run.  A try that clearly loses costs
+ *     3 rounds instead of 9, one that clearly wins 7.
+ * 13. After a pair that failed even at maxprobe, the next pair measures
+ *     maxprobe first: where it fails there too (the codes alone and
+ *     shallow re-ranks on data whose neighbours are far, Gaussian ones),
+ *     one measurement settles it instead of the whole doubling; where it
+ *     passes, the doubling follows below it as before (one extra
+ *     measurement, once per run of failing pairs).  It rests on deviation
+ *     1's premise, that recall grows with nprobe.
+ *     Measured (loaded machine, load 9-20 on two cores; process CPU time;
+ *     docs/BENCHMARKS.md, "How long a tune takes"): 32-d stores of 8,100
+ *     Gaussian vectors 56 -> 19 s, 8,100 clustered 17 -> 5 s, 2,000
+ *     Gaussian 79 -> 27 s, 30,000 Gaussian 52 -> 23 s, each with the same
+ *     choice or one of equal recall on the sample; the head-to-heads are
+ *     about 40% of what is left (24 runs a round).
  */
 #include <math.h>
 #include <stdio.h>
@@ -212,6 +255,7 @@ typedef struct tune_ctx {
     int64_t *lab;         /* nq x (k + 1) */
     float *sc;
     int qg;               /* the graph index: rerank 0 = its SQ8 rows' answer */
+    size_t searches;      /* runs of the sample so far (cvs_tune_result) */
 } tune_ctx;
 
 /* Deviation 2: the process's CPU time, not the wall clock. */
@@ -262,25 +306,60 @@ static cvs_search_params setting(const tune_ctx *c, size_t nprobe, size_t rerank
     return p;
 }
 
-static int measure(tune_ctx *c, size_t nprobe, size_t rerank, size_t refine, double *recall,
-                   double *lb, double *ms, double *spread)
+/* One setting's measurement: its recall from one run of the sample (the
+ * searches are deterministic, so more runs give the same), its time from
+ * the fastest of its runs (deviation 2), and the next fastest for the
+ * noise.  Deviation 10: only the settings whose time is used get all
+ * TUNE_RUNS runs (time_fully). */
+typedef struct meas {
+    size_t nprobe;           /* 0: none measured */
+    double recall, lb;       /* mean recall, its lower bound (deviation 5) */
+    double best, second;     /* seconds of the two fastest runs */
+    int runs;
+} meas;
+
+/* One timed run of the sample at p into m. */
+static int run_once(tune_ctx *c, const cvs_search_params *p, meas *m)
+{
+    double t0 = cpu_s(), dt;
+    int rc = cvs_txn_search_params(c->txn, c->q, c->nq, c->k + 1, p, c->lab, c->sc);
+    if (rc)
+        return rc;
+    dt = cpu_s() - t0;
+    if (!m->runs || dt < m->best) {
+        m->second = m->runs ? m->best : INFINITY;
+        m->best = dt;
+    } else if (dt < m->second) {
+        m->second = dt;
+    }
+    m->runs++;
+    c->searches++;
+    return CVS_OK;
+}
+
+/* ms per query of m's fastest run, and the gap to the next fastest,
+ * relative (deviation 2's noise; 0 with one run). */
+static double meas_ms(const tune_ctx *c, const meas *m)
+{
+    return 1e3 * m->best / (double)c->nq;
+}
+
+static double meas_noise(const meas *m)
+{
+    return m->second > 0 && m->second < INFINITY ? (m->second - m->best) / m->second : 0;
+}
+
+/* Recall@k of one setting from one run, *m fresh (deviation 5's bound
+ * in m->lb). */
+static int measure(tune_ctx *c, size_t nprobe, size_t rerank, size_t refine, meas *m)
 {
     cvs_search_params p = setting(c, nprobe, rerank, refine);
     size_t kk = c->k + 1, hit = 0;
-    double best = INFINITY, second = INFINITY, sq = 0, mean, var;
+    double sq = 0, mean, var;
     int rc;
-    for (int rep = 0; rep < TUNE_RUNS; rep++) {
-        double t0 = cpu_s();
-        if ((rc = cvs_txn_search_params(c->txn, c->q, c->nq, kk, &p, c->lab, c->sc)))
-            return rc;
-        double dt = cpu_s() - t0;
-        if (dt < best) {
-            second = best;
-            best = dt;
-        } else if (dt < second) {
-            second = dt;
-        }
-    }
+    *m = (meas){.nprobe = nprobe};
+    if ((rc = run_once(c, &p, m)))
+        return rc;
     for (size_t i = 0; i < c->nq; i++) {
         const int64_t *g = c->gt + i * c->k, *l = c->lab + i * kk;
         size_t taken = 0, h = 0;
@@ -301,10 +380,20 @@ static int measure(tune_ctx *c, size_t nprobe, size_t rerank, size_t refine, dou
     /* The sample variance of the per-query recalls (they are the
      * independent draws; a query's k hits are not). */
     var = c->nq > 1 ? (sq - (double)c->nq * mean * mean) / (double)(c->nq - 1) : 0;
-    *recall = mean;
-    *lb = mean - TUNE_Z * sqrt(var > 0 ? var / (double)c->nq : 0);
-    *ms = 1e3 * best / (double)c->nq;
-    *spread = second > 0 && second < INFINITY ? (second - best) / second : 0;
+    m->recall = mean;
+    m->lb = mean - TUNE_Z * sqrt(var > 0 ? var / (double)c->nq : 0);
+    return CVS_OK;
+}
+
+/* Deviation 10: the runs m still lacks of TUNE_RUNS, when its time is
+ * used (no-op for none measured). */
+static int time_fully(tune_ctx *c, size_t rerank, size_t refine, meas *m)
+{
+    cvs_search_params p = setting(c, m->nprobe, rerank, refine);
+    int rc;
+    while (m->nprobe && m->runs < TUNE_RUNS)
+        if ((rc = run_once(c, &p, m)))
+            return rc;
     return CVS_OK;
 }
 
@@ -440,7 +529,8 @@ int cvs__tune_duel(cvs__tune_side *const s[2], const size_t n[2], double target,
 {
     const size_t nset = n[0] + n[1], off[2] = {0, n[0]};
     double *cost = NULL, *sum = NULL, *tmp;
-    size_t wins = 0;
+    const size_t need = cvs__tune_duel_need(rounds);
+    size_t wins = 0, done = 0;
     int rc = CVS_OK;
 
     *challenger_wins = 0;
@@ -452,7 +542,9 @@ int cvs__tune_duel(cvs__tune_side *const s[2], const size_t n[2], double target,
         return cvs__err(CVS_ENOMEM, "out of memory");
     sum = cost + nset * rounds;
     tmp = sum + 2 * nset;
-    for (size_t r = 0; r < rounds; r++) {
+    /* Deviation 12: the rounds stop once the sign test is decided, won
+     * (need wins) or lost (more than rounds - need losses). */
+    for (size_t r = 0; r < rounds && wins < need && r - wins <= rounds - need; r++) {
         const int first = (int)(r & 1), order[4] = {first, !first, !first, first};
         double side_cost[2] = {INFINITY, INFINITY};
         memset(sum, 0, 2 * nset * sizeof *sum);
@@ -484,35 +576,102 @@ int cvs__tune_duel(cvs__tune_side *const s[2], const size_t n[2], double target,
                 side_cost[i] = c < side_cost[i] ? c : side_cost[i];
             }
         wins += side_cost[1] < side_cost[0];
+        done++;
     }
     for (int i = 0; i < 2; i++)
         for (size_t j = 0; j < n[i]; j++) {
-            memcpy(tmp, cost + (off[i] + j) * rounds, rounds * sizeof *tmp);
-            qsort(tmp, rounds, sizeof *tmp, cmp_double);
-            s[i][j].cost = rounds & 1 ? tmp[rounds / 2]
-                                      : (tmp[rounds / 2 - 1] + tmp[rounds / 2]) / 2;
+            memcpy(tmp, cost + (off[i] + j) * rounds, done * sizeof *tmp);
+            qsort(tmp, done, sizeof *tmp, cmp_double);
+            s[i][j].cost = done & 1 ? tmp[done / 2] : (tmp[done / 2 - 1] + tmp[done / 2]) / 2;
             if (s[i][j].cost < s[i][pick[i]].cost)
                 pick[i] = j;
         }
-    *challenger_wins = wins >= cvs__tune_duel_need(rounds);
+    *challenger_wins = wins >= need;
 out:
     free(cost);
     return rc;
 }
 
+/* The most accurate setting measured (deviation 3). */
+typedef struct top_meas {
+    meas m;
+    size_t rerank, refine;
+} top_meas;
+
+/* One setting of a knob search measured (deviation 10: one run), reported
+ * (the (rerank, refine) pairs done of all) and kept in *top when it is the
+ * most accurate yet. */
+static int probe(tune_ctx *c, const cvs_tune_opts *o, size_t pairs_done, size_t pairs,
+                 size_t nprobe, size_t rerank, size_t refine, meas *m, top_meas *top)
+{
+    int rc = measure(c, nprobe, rerank, refine, m);
+    if (rc)
+        return rc;
+    if (o->progress)
+        o->progress(o->progress_ctx, "tune", pairs_done, pairs, 0, 0);
+    if (m->recall > top->m.recall)
+        *top = (top_meas){.m = *m, .rerank = rerank, .refine = refine};
+    return CVS_OK;
+}
+
+/* Deviation 11: whether the (rerank, refine) pair whose setting *lo just
+ * failed the target is priced out of the finalists: its cost at the target
+ * lies between the time of its last failing setting and its passing one's,
+ * and neither is less than *lo's (more lists probed never cost less), so
+ * once *lo alone costs more than the dearest of TUNE_FINALISTS finalists
+ * found, by more than either's timing noise, nothing further of the pair
+ * can be one.  *pruned says so. */
+static int outpriced(tune_ctx *c, const knobs *k, size_t rerank, size_t refine, meas *lo,
+                     int *pruned)
+{
+    const knob *last = &k->fin[TUNE_FINALISTS - 1];
+    double noise;
+    int rc;
+    *pruned = 0;
+    if (k->nfin < TUNE_FINALISTS || !(meas_ms(c, lo) > last->cost))
+        return CVS_OK;
+    /* One run's time errs only upward (other jobs add to it, deviation 2):
+     * it is confirmed with all TUNE_RUNS, which *lo needs anyway when it
+     * stays the failing setting below the passing one. */
+    if ((rc = time_fully(c, rerank, refine, lo)))
+        return rc;
+    noise = meas_noise(lo) > last->noise ? meas_noise(lo) : last->noise;
+    *pruned = meas_ms(c, lo) > (1 + noise) * last->cost;
+    return CVS_OK;
+}
+
+/* One step of a pair's search (deviation 1): nprobe measured and kept as
+ * the pair's passing setting *hi or, failing, as *lo, which deviation 11
+ * may price out (*pruned). */
+static int pair_step(tune_ctx *c, const cvs_tune_opts *o, const knobs *best, size_t done,
+                     size_t pairs, size_t nprobe, size_t rerank, size_t refine, meas *lo,
+                     meas *hi, int *pruned, top_meas *top)
+{
+    meas m;
+    int rc = probe(c, o, done, pairs, nprobe, rerank, refine, &m, top);
+    if (rc)
+        return rc;
+    if (m.lb >= o->target_recall) {
+        *hi = m;
+        return CVS_OK;
+    }
+    *lo = m;
+    return outpriced(c, best, rerank, refine, lo, pruned);
+}
+
 /* The cheapest (nprobe, rerank, refine) of the index now in the store that
  * reaches the target on c's sample (deviations 1-3, 7, 8); *best gets it,
  * or with reached 0 the most accurate setting tried.  Its own snapshot. */
-static int search_knobs(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_t nsteps,
-                        knobs *best_out)
+static int search_knobs(tune_ctx *c, const cvs_tune_opts *o, knobs *best_out)
 {
     static const size_t reranks_ivf[] = {0, 20, 50, 100, 200, 400, 800};
     static const size_t reranks_none[] = {0};
-    knobs best = {.cost = INFINITY}, top = {.cost = INFINITY};
+    knobs best = {.cost = INFINITY}, most = {.cost = INFINITY};
     cvs_index_info ii;
     const size_t *reranks;
-    size_t nrr, nrf, maxprobe;
-    int rc, faiss;
+    top_meas top = {.rerank = 0};
+    size_t nrr, nrf, maxprobe, pairs, done = 0;
+    int rc, faiss, ceiling = 0;
 
     if ((rc = cvs_index_get_info(c->db, &ii)))
         return rc;
@@ -534,91 +693,88 @@ static int search_knobs(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_
         nrr = c->db->raw == CVS_RAW_NONE ? 1 : sizeof reranks_ivf / sizeof reranks_ivf[0];
         maxprobe = ii.nlist ? ii.nlist : 1;
     }
+    pairs = nrr * nrf - (nrf > 1); /* no exact re-score without a re-rank */
     if ((rc = cvs_txn_begin(c->db, &c->txn)))
         return rc;
     for (size_t r = 0; r < nrr; r++)
         for (size_t f = 0; f < nrf; f++) {
             const size_t rerank = reranks[r], refine = f ? TUNE_REFINE * c->k : 0;
-            size_t lo = 0, hi = 0, p = 1;
-            double rec = 0, lb = 0, ms = 0, sp = 0, noise = 0;
-            double hi_rec = 0, hi_lb = 0, hi_ms = 0, lo_lb = 0, lo_ms = 0, cost;
+            size_t p = 1;
+            meas m, lo = {0}, hi = {0};
+            double cost, noise;
+            int pruned = 0;
             if (refine && !rerank)
                 continue; /* the exact re-score follows an SQ8 re-rank */
-            /* Deviation 1: double until the target is met ... */
-            for (;;) {
-                if ((rc = measure(c, p, rerank, refine, &rec, &lb, &ms, &sp)))
+            done++;
+            if (ceiling && maxprobe > 1) {
+                /* Deviation 13: the pair before failed even at maxprobe;
+                 * this one may too, which one measurement there shows. */
+                if ((rc = probe(c, o, done, pairs, maxprobe, rerank, refine, &m, &top)))
                     goto out;
-                if (o->progress)
-                    o->progress(o->progress_ctx, "tune", ++*step, nsteps, 0, 0);
-                if (rec > top.r.recall) {
-                    top.r.nprobe = p;
-                    top.r.rerank = rerank;
-                    top.r.refine = refine;
-                    top.r.recall = rec;
-                    top.r.ms_per_query = ms;
-                    top.cost = ms;
-                    top.noise = sp;
-                }
-                if (lb >= o->target_recall) {
-                    hi = p;
-                    hi_rec = rec;
-                    hi_lb = lb;
-                    hi_ms = ms;
-                    noise = sp > noise ? sp : noise;
-                    break;
-                }
-                lo = p;
-                lo_lb = lb;
-                lo_ms = ms;
-                noise = sp;
-                if (p >= maxprobe)
+                if (m.lb < o->target_recall)
+                    continue;
+                hi = m;
+            }
+            /* Deviation 1: double until the target is met ... */
+            while (!hi.nprobe || p < hi.nprobe) {
+                if ((rc = pair_step(c, o, &best, done, pairs, p, rerank, refine, &lo, &hi,
+                                    &pruned, &top)))
+                    goto out;
+                if (hi.nprobe == p || pruned || p >= maxprobe)
                     break;
                 p = p * 2 > maxprobe ? maxprobe : p * 2;
             }
-            if (!hi)
+            ceiling = !hi.nprobe && !pruned;
+            if (!hi.nprobe)
                 continue;
             /* ... then bisect (lo fails, hi passes). */
-            while (hi - lo > 1 && hi - lo > hi / 8) {
-                size_t mid = lo + (hi - lo) / 2;
-                if ((rc = measure(c, mid, rerank, refine, &rec, &lb, &ms, &sp)))
+            while (!pruned && hi.nprobe - lo.nprobe > 1 && hi.nprobe - lo.nprobe > hi.nprobe / 8)
+                if ((rc = pair_step(c, o, &best, done, pairs,
+                                    lo.nprobe + (hi.nprobe - lo.nprobe) / 2, rerank, refine, &lo,
+                                    &hi, &pruned, &top)))
                     goto out;
-                if (o->progress)
-                    o->progress(o->progress_ctx, "tune", ++*step, nsteps, 0, 0);
-                noise = sp > noise ? sp : noise;
-                if (lb >= o->target_recall) {
-                    hi = mid;
-                    hi_rec = rec;
-                    hi_lb = lb;
-                    hi_ms = ms;
-                } else {
-                    lo = mid;
-                    lo_lb = lb;
-                    lo_ms = ms;
-                }
-            }
-            cost = cost_at_target(o->target_recall, lo != 0, lo_lb, lo_ms, hi_lb, hi_ms);
+            if (pruned)
+                continue;
+            /* Deviation 10: the two settings deviation 8 reads, timed. */
+            if ((rc = time_fully(c, rerank, refine, &lo)) ||
+                (rc = time_fully(c, rerank, refine, &hi)))
+                goto out;
+            noise = meas_noise(&lo) > meas_noise(&hi) ? meas_noise(&lo) : meas_noise(&hi);
+            cost = cost_at_target(o->target_recall, lo.nprobe != 0, lo.lb, meas_ms(c, &lo),
+                                  hi.lb, meas_ms(c, &hi));
             {
-                knob f = {.nprobe = hi, .lo_nprobe = lo, .rerank = rerank, .refine = refine,
-                          .recall = hi_rec, .ms = hi_ms, .lo_lb = lo_lb, .hi_lb = hi_lb,
-                          .cost = cost, .noise = noise};
-                offer(&best, &f);
+                knob fk = {.nprobe = hi.nprobe, .lo_nprobe = lo.nprobe, .rerank = rerank,
+                           .refine = refine, .recall = hi.recall, .ms = meas_ms(c, &hi),
+                           .lo_lb = lo.lb, .hi_lb = hi.lb, .cost = cost, .noise = noise};
+                offer(&best, &fk);
             }
             if (cost < best.cost) {
                 best.cost = cost;
                 best.noise = noise;
-                best.lo_nprobe = lo;
-                best.lo_lb = lo_lb;
-                best.hi_lb = hi_lb;
-                best.r.nprobe = hi;
+                best.lo_nprobe = lo.nprobe;
+                best.lo_lb = lo.lb;
+                best.hi_lb = hi.lb;
+                best.r.nprobe = hi.nprobe;
                 best.r.rerank = rerank;
                 best.r.refine = refine;
-                best.r.recall = hi_rec;
-                best.r.ms_per_query = hi_ms;
+                best.r.recall = hi.recall;
+                best.r.ms_per_query = meas_ms(c, &hi);
                 best.r.reached = 1;
             }
         }
-    if (!best.r.reached)
-        best = top; /* deviation 3; no finalists */
+    if (!best.r.reached && top.m.nprobe) {
+        /* Deviation 3: the most accurate setting, its time measured as a
+         * finalist's would be (deviation 10). */
+        if ((rc = time_fully(c, top.rerank, top.refine, &top.m)))
+            goto out;
+        most.r.nprobe = top.m.nprobe;
+        most.r.rerank = top.rerank;
+        most.r.refine = top.refine;
+        most.r.recall = top.m.recall;
+        most.r.ms_per_query = most.cost = meas_ms(c, &top.m);
+        most.noise = meas_noise(&top.m);
+        best = most; /* no finalists */
+    }
     *best_out = best;
     rc = CVS_OK;
 out:
@@ -666,6 +822,8 @@ typedef struct duel_ctx {
     tune_ctx *c;
     cvs_txn *txn[2];
     const knobs *k[2];
+    const cvs_tune_opts *o;
+    size_t done, total;  /* its runs, for the progress report "compare" */
 } duel_ctx;
 
 static int duel_run(void *ctx, int side, size_t set, int lo, double *ms)
@@ -677,6 +835,10 @@ static int duel_run(void *ctx, int side, size_t set, int lo, double *ms)
     int rc = cvs_txn_search_params(d->txn[side], d->c->q, d->c->nq, d->c->k + 1, &p, d->c->lab,
                                    d->c->sc);
     *ms = 1e3 * (cpu_s() - t0) / (double)d->c->nq;
+    d->c->searches++;
+    /* Seconds of runs on a large store: said, as every long phase is. */
+    if (!rc && d->o->progress)
+        d->o->progress(d->o->progress_ctx, "compare", ++d->done, d->total, 0, 0);
     return rc;
 }
 
@@ -717,8 +879,7 @@ static void unhold(cvs_db *db, cvs_txn **held)
 
 /* Deviation 4: the list count and ",sq8" rows, by coordinate descent from
  * the index in the store, whose knobs *best already holds. */
-static int tune_rebuild(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_t nsteps,
-                        knobs *best)
+static int tune_rebuild(tune_ctx *c, const cvs_tune_opts *o, knobs *best)
 {
     cvs_codec_info ci;
     cvs_index_info ii;
@@ -766,19 +927,21 @@ static int tune_rebuild(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_
             goto out;
         built = t;
         best->r.rebuilds++;
-        if ((rc = search_knobs(c, o, step, nsteps, &r)))
+        if ((rc = search_knobs(c, o, &r)))
             goto out;
         if (held && r.nfin && best->nfin) {
             cvs__tune_side s0[TUNE_FINALISTS], s1[TUNE_FINALISTS];
             cvs__tune_side *const s[2] = {s0, s1};
             const size_t n[2] = {best->nfin, r.nfin};
             size_t pick[2];
-            duel_ctx d = {.c = c, .txn = {held, NULL}, .k = {best, &r}};
+            duel_ctx d = {.c = c, .txn = {held, NULL}, .k = {best, &r}, .o = o};
             for (int i = 0; i < 2; i++)
                 for (size_t j = 0; j < n[i]; j++) {
                     const knob *f = &d.k[i]->fin[j];
                     s[i][j] = (cvs__tune_side){.have_lo = f->lo_nprobe != 0, .lo_lb = f->lo_lb,
                                                .hi_lb = f->hi_lb};
+                    /* Each round runs every setting twice, at both nprobe. */
+                    d.total += 2 * TUNE_DUEL_ROUNDS * (1 + (f->lo_nprobe != 0));
                 }
             if ((rc = cvs_txn_begin(c->db, &now)))
                 goto out;
@@ -813,19 +976,19 @@ static int tune_rebuild(tune_ctx *c, const cvs_tune_opts *o, size_t *step, size_
          * codec spec, seed and sample, so the same index) and keep the
          * setting the head-to-head chose once it is seen to reach the
          * target again; else find its knobs anew. */
-        double rec, lb, ms, sp;
+        meas m;
         int n = best->r.rebuilds + 1;
         if ((rc = rebuild(c->db, ci.spec, residual, cur, o)) ||
             (rc = cvs_txn_begin(c->db, &c->txn)))
             goto out;
-        rc = measure(c, best->r.nprobe, best->r.rerank, best->r.refine, &rec, &lb, &ms, &sp);
+        rc = measure(c, best->r.nprobe, best->r.rerank, best->r.refine, &m);
         cvs_txn_end(c->txn);
         c->txn = NULL;
         if (rc)
             goto out;
-        if (!best->r.reached || lb < o->target_recall) {
+        if (!best->r.reached || m.lb < o->target_recall) {
             knobs r;
-            if ((rc = search_knobs(c, o, step, nsteps, &r)))
+            if ((rc = search_knobs(c, o, &r)))
                 goto out;
             *best = r;
         }
@@ -844,7 +1007,7 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
     tune_ctx c = {0};
     float *q = NULL, *gsc = NULL;
     int64_t *self = NULL, *glab = NULL, *gt = NULL;
-    size_t nq = 0, step = 0, nsteps;
+    size_t nq = 0;
     int rc, faiss, rebuilding;
     knobs best = {.cost = INFINITY};
 
@@ -879,7 +1042,6 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
     /* Deviation 4 needs the stored vectors to retrain on, and an IVF. */
     rebuilding = (o.flags & CVS_TUNE_REBUILD) && !faiss && strncmp(ii.spec, "qg", 2) &&
                  db->raw != CVS_RAW_NONE;
-    nsteps = (faiss || db->raw == CVS_RAW_NONE ? 1 : 13) * 16 * (rebuilding ? 5 : 1);
 
     q = malloc(o.sample * db->dim * sizeof *q);
     self = malloc(o.sample * sizeof *self);
@@ -943,9 +1105,9 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
     c.nq = nq;
     c.k = o.k;
 
-    if ((rc = search_knobs(&c, &o, &step, nsteps, &best)))
+    if ((rc = search_knobs(&c, &o, &best)))
         goto out;
-    if (rebuilding && (rc = tune_rebuild(&c, &o, &step, nsteps, &best)))
+    if (rebuilding && (rc = tune_rebuild(&c, &o, &best)))
         goto out;
     if ((rc = cvs_index_set_defaults(db, best.r.nprobe,
                                      best.r.rerank || faiss ? best.r.rerank : CVS_RERANK_NONE)))
@@ -958,6 +1120,7 @@ CVS_API int cvs_tune(cvs_db *db, const cvs_tune_opts *opts, cvs_tune_result *res
         goto out;
     snprintf(best.r.index, sizeof best.r.index, "%s", ii.spec);
     best.r.sample = nq;
+    best.r.searches = c.searches;
     *res = best.r;
 out:
     if (c.txn)

@@ -105,8 +105,11 @@ Test(tune_duel, a_cheaper_challenger_wins_however_the_load_moves)
         fake f = {.base = {{{1.0, 0}}, {{0.9, 0}}}, .load = loads[i]};
         cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
         cr_assert_eq(duel(&f, s, 0.95, 9), 1, "load %zu", i);
-        cr_assert_eq(f.per_side[0], 18, "two runs a side a round");
-        cr_assert_eq(f.per_side[1], 18);
+        /* Two runs a side a round; cheaper in each, it has its 7 wins
+         * after 7 rounds, and the last two could not change the outcome
+         * (deviation 12). */
+        cr_assert_eq(f.per_side[0], 14, "two runs a side a round, 7 rounds");
+        cr_assert_eq(f.per_side[1], 14);
         cr_assert_lt(s[1].cost, s[0].cost);
     }
     /* And a dearer one loses, under each load. */
@@ -145,8 +148,9 @@ Test(tune_duel, the_costs_compared_are_at_the_target)
     fake f = {.base = {{{1.0, 0.5}}, {{0.9, 0}}}, .load = rising};
     cvs__tune_side s[2] = {{.have_lo = 1, .lo_lb = 0.90, .hi_lb = 0.97}, {.hi_lb = 0.951}};
     cr_assert_eq(duel(&f, s, 0.95, 9), 0);
-    cr_assert_eq(f.per_side[0], 36, "both of side 0's settings, twice a round");
-    cr_assert_eq(f.per_side[1], 18);
+    /* Dearer in every round, the challenger has lost after 3. */
+    cr_assert_eq(f.per_side[0], 12, "both of side 0's settings, twice a round, 3 rounds");
+    cr_assert_eq(f.per_side[1], 6);
     /* Flat load: the medians are the undisturbed costs. */
     fake g = {.base = {{{1.0, 0.5}}, {{0.9, 0}}}, .load = flat};
     cr_assert_eq(duel(&g, s, 0.95, 9), 0);
@@ -157,6 +161,28 @@ Test(tune_duel, the_costs_compared_are_at_the_target)
     s[1] = (cvs__tune_side){.have_lo = 1, .lo_lb = 0.94, .hi_lb = 0.96};
     cr_assert_eq(duel(&h, s, 0.95, 9), 1);
     cr_assert_float_eq(s[1].cost, 0.45 + 0.35 * 0.5, 1e-9);
+}
+
+/* Deviation 12: the rounds end once the sign test is decided, with the
+ * outcome the full nine would give: 7 wins, or 3 losses (7 of 9 out of
+ * reach); a contest that stays open runs every round. */
+Test(tune_duel, the_rounds_stop_once_the_outcome_is_decided)
+{
+    cvs__tune_side s[2] = {{.hi_lb = 0.96}, {.hi_lb = 0.96}};
+    fake win = {.base = {{{1.0, 0}}, {{0.5, 0}}}, .load = flat};
+    fake lose = {.base = {{{0.5, 0}}, {{1.0, 0}}}, .load = flat};
+    fake seesaw_f = {.base = {{{1.0, 0}}, {{1.0, 0}}}, .load = seesaw};
+    cr_assert_eq(duel(&win, s, 0.95, 9), 1);
+    cr_assert_eq(win.calls, 7 * 4, "won in 7 rounds of 4 runs");
+    cr_assert_eq(duel(&lose, s, 0.95, 9), 0);
+    cr_assert_eq(lose.calls, 3 * 4, "lost in 3");
+    /* Won, lost, won, ...: the third loss comes in round 6. */
+    cr_assert_eq(duel(&seesaw_f, s, 0.95, 9), 0);
+    cr_assert_eq(seesaw_f.calls, 6 * 4);
+    /* 20 rounds, 14 wins needed: a loss-free challenger still stops at 14. */
+    fake win20 = {.base = {{{1.0, 0}}, {{0.5, 0}}}, .load = flat};
+    cr_assert_eq(duel(&win20, s, 0.95, 20), 1);
+    cr_assert_eq(win20.calls, 14 * 4);
 }
 
 Test(tune_duel, a_failing_run_stops_it)
@@ -191,8 +217,8 @@ Test(tune_duel, each_side_is_judged_at_its_cheapest_setting)
     cr_assert_eq(wins, 1);
     cr_assert_eq(pick[0], 1);
     cr_assert_eq(pick[1], 1);
-    cr_assert_eq(f.per_side[0], 2 * 2 * 9, "every setting twice a round");
-    cr_assert_eq(f.per_side[1], (1 + 2 + 1) * 2 * 9);
+    cr_assert_eq(f.per_side[0], 2 * 2 * 7, "every setting twice a round, 7 rounds");
+    cr_assert_eq(f.per_side[1], (1 + 2 + 1) * 2 * 7);
     /* Against a best so far whose second setting (0.7) beats the
      * challenger's cheapest (0.725 at the target): no win. */
     fake g = {.base = {{{1.0, 0}, {0.7, 0}}, {{1.1, 0}, {0.85, 0.6}, {1.3, 0}}}, .load = falling};

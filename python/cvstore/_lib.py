@@ -158,7 +158,8 @@ TUNE_REBUILD = 0x1
 class cvs_tune_result(Structure):
     _fields_ = [("nprobe", c_size_t), ("rerank", c_size_t), ("recall", c_double),
                 ("ms_per_query", c_double), ("reached", c_int), ("index", c_char * 128),
-                ("rebuilds", c_int), ("refine", c_size_t), ("sample", c_size_t)]
+                ("rebuilds", c_int), ("refine", c_size_t), ("sample", c_size_t),
+                ("searches", c_size_t)]
 
 
 class cvs_build_choice(Structure):

@@ -1439,7 +1439,8 @@ class Store:
         vectors and stores the cheapest nprobe/rerank reaching target_recall
         as the defaults (rebuild=True: also tries other IVF list counts and
         ",sq8" rows, rebuilding the index); returns {"nprobe", "rerank",
-        "refine", "recall", "ms_per_query", "reached", "index", "rebuilds", "sample"}.
+        "refine", "recall", "ms_per_query", "reached", "index", "rebuilds", "sample",
+        "searches"} (searches: runs of the sample the tune made).
         queries: sample queries of the workload, a (q, dim) array (or text,
         embedded by the store's embedder), measured instead of the store's
         own vectors.  progress: as import_file's, while it measures and
@@ -1467,7 +1468,8 @@ class Store:
         self._with_progress(progress, o, lambda: lib.cvs_tune(self._db, byref(o), byref(r)))
         return {"nprobe": r.nprobe, "rerank": r.rerank, "refine": r.refine, "recall": r.recall,
                 "ms_per_query": r.ms_per_query, "reached": bool(r.reached),
-                "index": r.index.decode(), "rebuilds": r.rebuilds, "sample": r.sample}
+                "index": r.index.decode(), "rebuilds": r.rebuilds, "sample": r.sample,
+                "searches": r.searches}
 
     @_guarded
     def link(self, *, mentions: bool = True, knn: bool = True, k: int = 16,
