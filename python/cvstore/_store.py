@@ -855,15 +855,21 @@ class Store:
 
     @_guarded
     def embedder(self) -> dict | None:
-        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None.
+        """The embedder recorded in the store ({"name", "dim", "fitted",
+        "common_component", "data_in_store", "fingerprint"}), or None.
         Raises Corrupt when the record of it is damaged."""
         info = L.cvs_embedder_info()
         rc = lib.cvs_db_embedder_info(self._db, byref(info))
         if rc == L.NOTFOUND:
             return None
         self._check(rc)
-        return {"name": info.name.decode(), "dim": info.dim, "fitted": bool(info.fitted),
-                "data_in_store": bool(info.data_in_store),
+        name = info.name.decode()
+        # common_component as `cvstore stats --json` words it (glove only).
+        common = None if name != "glove" else (
+            "fixed by the vocabulary" if info.fitted == 2 else
+            "fitted on the first import" if info.fitted else "none (embeddings skip its removal)")
+        return {"name": name, "dim": info.dim, "fitted": bool(info.fitted),
+                "common_component": common, "data_in_store": bool(info.data_in_store),
                 "fingerprint": bytes(info.fingerprint).hex() if info.has_fingerprint else None}
 
     # ==== records ====
@@ -1522,6 +1528,7 @@ class Store:
             out["index"] = {"spec": ii.spec.decode(), "count": ii.count, "nlist": ii.nlist,
                             "residual": bool(ii.residual), "nprobe": ii.nprobe,
                             "rerank": ii.rerank, "mem_bytes": ii.mem_bytes,
+                            "mem_bytes_per_vector": ii.mem_bytes / ii.count if ii.count else 0.0,
                             "disk_bytes": ii.disk_bytes, "dirty": ii.dirty,
                             "refine": ii.refine}
         out["embedder"] = self.embedder()
