@@ -525,6 +525,14 @@ typedef struct cvs_build_opts {
  * they are; anything else is CVS_EINVAL. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
 
+/* The checks cvs_build makes of its arguments before any work, alone: the
+ * codec spec against the store's dimension, opts->index's syntax (a FAISS
+ * factory string is left to the build) and a graph index's need of 4-bit
+ * codes.  CVS_EINVAL with cvs_build's own message; CVS_OK says nothing of
+ * what the store's contents allow (too few records, a raw "none" store's
+ * codec).  For callers that report something before the build starts. */
+CVS_API int cvs_build_check(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
+
 /* What cvs_build picks when told nothing: codec is a spec for cvs_build,
  * index a value for cvs_build_opts.index ("ivfN" or "ivfN,sq8"; "" for
  * none).  NUL-terminated. */
