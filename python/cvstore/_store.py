@@ -946,6 +946,19 @@ class Store:
             if texts is None or any(t is None for t in texts):
                 raise InvalidArgument("put: give vectors, or texts for the store's embedder "
                                       "to embed", L.EINVAL, "CVS_EINVAL")
+            # A text of no words is refused naming its record, as cvs_put
+            # refuses it beside a vector (query/embed.c), before the
+            # embedder fails on it without the id (or, a sentence encoder,
+            # embeds it).
+            words = c_size_t()
+            for i, t in enumerate(texts):
+                tb = _enc(t, "text")
+                self._check(lib.cvs_text_words(tb, len(tb), byref(words)))
+                if not words.value:
+                    raise InvalidInput(f'put: record "{idb[i].decode("utf-8", "replace")}": text '
+                                       f"has no words (only spaces, punctuation or symbols): a "
+                                       f"store with an embedder cannot embed it", L.EINPUT,
+                                       "CVS_EINPUT")
             self.fit_embedder(texts)
             mat = self.embed(texts)
         else:
