@@ -1297,6 +1297,14 @@ class Store:
         if isinstance(queries, (list, tuple)) and queries and isinstance(queries[0],
                                                                          (str, bytes)):
             if mode == "bm25":
+                # BM25 ranks the whole store and re-scores nothing: these
+                # would be ignored, so they are refused (as `search --bm25`).
+                given = [n for n, v in (("filter", filter), ("nprobe", nprobe),
+                                        ("rerank", rerank), ("threads", threads),
+                                        ("refine", refine)) if v is not None]
+                if given:
+                    raise InvalidArgument(f"mode 'bm25' takes no {', '.join(given)}",
+                                          L.EINVAL, "CVS_EINVAL")
                 return self._text_search(queries, k, include)
             q = self.embed(queries)
         else:

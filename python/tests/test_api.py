@@ -893,6 +893,9 @@ def test_text_search(textdb):
     assert r.ids == [["seine"], ["rome"]] and r.titles == [["Seine"], ["Rome"]]
     r = textdb.search("the of", k=3, mode="bm25")  # stop words only: no results
     assert r.ids == [[]]
+    # What BM25 cannot honour is refused, not ignored (as `search --bm25`).
+    with pytest.raises(cvstore.InvalidArgument, match="bm25' takes no filter, nprobe"):
+        textdb.search("Paris", k=1, mode="bm25", filter={"a": 1}, nprobe=4)
     v = textdb.embed(["x y", "z"])
     assert v.shape == (2, DIM)
     assert textdb.embedder()["name"] == "test:hash"
