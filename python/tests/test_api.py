@@ -16,7 +16,7 @@ import pytest
 
 import cvstore
 from cvstore import _lib
-from conftest import CLI, DIM, hash_embed
+from conftest import CLI, DIM, fake_glove, hash_embed
 
 
 def ids_of(n, prefix=""):
@@ -1386,12 +1386,7 @@ def test_each_error_a_call_raises_is_in_its_help(tmp_path, monkeypatch):
     # A text store whose built-in model is not where the cache points now
     # (moved, deleted, another machine): every call that embeds says so.
     words = tmp_path / "glove"
-    words.mkdir()
-    (words / "glove100.words").write_text("cat\ndog\n")
-    with open(words / "glove100.fvecs", "wb") as f:
-        for row in (np.arange(100, dtype=np.float32), np.ones(100, np.float32)):
-            np.int32(100).tofile(f)
-            row.tofile(f)
+    fake_glove(words)
     monkeypatch.setenv("CVSTORE_CACHE", str(tmp_path))
     g = cvstore.open(str(tmp_path / "g.cvs"), create=True, embedder="glove")
     g.put(["a"], texts=["cat dog"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cvstore
-from conftest import CLI
+from conftest import CLI, fake_glove
 
 
 def cli(*args, ok=True):
@@ -112,12 +112,7 @@ def test_stats_keys_match_python(tmp_path, monkeypatch):
     which common_component says in words.  The fingerprint of a
     built-in embedder's data is in both."""
     words = tmp_path / "glove"
-    words.mkdir()
-    (words / "glove100.words").write_text("cat\ndog\n")
-    with open(words / "glove100.fvecs", "wb") as f:
-        for row in (np.arange(100, dtype=np.float32), np.ones(100, np.float32)):
-            np.int32(100).tofile(f)
-            row.tofile(f)
+    fake_glove(words)
     monkeypatch.setenv("CVSTORE_GLOVE_DIR", str(words))
     path = str(tmp_path / "g.cvs")
     with cvstore.open(path, create=True, embedder="glove") as db:
