@@ -21,7 +21,9 @@
 #include "index/codes.h"
 #include "index/faiss_index.h"
 #include "index/flat.h"
+#include "index/ivf.h"
 #include "index/qg_store.h"
+#include "pq/codec.h"
 #include "query/text.h"
 #include "text/sentences.h"
 #include "store/db.h"
@@ -96,6 +98,33 @@ static int build_auto(cvs_db *db, const char *spec, const cvs_build_opts *opts)
 
 static int build_impl(cvs_db *db, const char *spec, const cvs_build_opts *opts);
 
+/* What can be told of a build's arguments without reading the store: the
+ * codec spec against the store's dimension, the index spec's syntax, and
+ * a graph index's need of 4-bit codes.  cvs_build runs it first, so a
+ * caller that checks first (the CLI, before it says what it chose) gets
+ * the same refusal, word for word. */
+CVS_API int cvs_build_check(cvs_db *db, const char *spec, const cvs_build_opts *opts)
+{
+    const char *index = opts ? opts->index : NULL;
+    size_t nlist;
+    int residual, refine, rc;
+    if (!db)
+        return cvs__err(CVS_EINVAL, "cvs_build_check: NULL argument");
+    /* "" is cvs_build's business: no codec beside a graph or FAISS index. */
+    if (spec && *spec && strcmp(spec, "auto") && (rc = cvs__codec_check_spec(spec, db->dim)))
+        return rc;
+    if (!index || !*index || !strcmp(index, "auto") || !strncmp(index, "faiss:", 6))
+        return CVS_OK; /* a FAISS factory string is FAISS's to judge */
+    if (cvs__qg_parse_spec(index)) {
+        /* Refused before the store's codec is replaced by an unusable one. */
+        if (spec && *spec && !strstr(spec, "x4"))
+            return cvs__err(CVS_EINVAL, "index \"%s\" needs 4-bit PQ codes (e.g. opq,pq%ux4), "
+                            "not \"%s\"", index, db->dim / 2 ? db->dim / 2 : 1, spec);
+        return CVS_OK;
+    }
+    return cvs__ivf_parse_spec(index, 0, &nlist, &residual, &refine);
+}
+
 /* One ANN index at a time: a build of anything but the graph index
  * removes the graph, in its own write (a codec build: the codes it was
  * built over are replaced; a FAISS build: with its index). */
@@ -107,15 +136,13 @@ CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts)
         return cvs__err(CVS_EINVAL, "cvs_build: NULL argument");
     if (db->flags & CVS_OPEN_RDONLY)
         return cvs__err(CVS_ERDONLY, "%s: store opened read-only", db->path);
+    if ((rc = cvs_build_check(db, spec, opts)))
+        return rc;
     if (opts && cvs__qg_parse_spec(opts->index)) {
         /* The graph over the codes: the codec (without IVF lists) first,
          * or the store's own when spec is NULL. */
         cvs_build_opts co = *opts;
         co.index = "";
-        /* Refused before the store's codec is replaced by an unusable one. */
-        if (spec && *spec && !strstr(spec, "x4"))
-            return cvs__err(CVS_EINVAL, "index \"%s\" needs 4-bit PQ codes (e.g. opq,pq%ux4), "
-                            "not \"%s\"", opts->index, db->dim / 2 ? db->dim / 2 : 1, spec);
         if (spec && *spec && (rc = cvs__codes_build(db, spec, &co, &gen)))
             return rc;
         return cvs__qg_build(db, opts, gen);

@@ -146,6 +146,7 @@ int cmd_build(int argc, char **argv)
     cvs_build_opts bo = {0};
     cvs_build_choice choice = {{0}, {0}};
     cvs_codec_info ci, kept;
+    cvs_info info;
     cvs_index_info ii;
     cli_progress prog;
     cvs_db *db = NULL;
@@ -216,7 +217,6 @@ int cmd_build(int argc, char **argv)
     {
         /* A raw "none" store keeps the codec it has (its codes are the
          * only copy of the vectors): a build makes its index again. */
-        cvs_info info;
         if ((rc = cvs_db_info(db, &info)) ||
             (info.raw == CVS_RAW_NONE && (rc = cvs_codec_get_info(db, &kept)) &&
              rc != CVS_NOTFOUND)) {
@@ -227,7 +227,6 @@ int cmd_build(int argc, char **argv)
         rc = CLI_OK;
     }
     if (auto_codec || auto_index) {
-        cvs_info info;
         if ((rc = cvs_db_info(db, &info)) ||
             (rc = cvs_build_choose(info.count, info.dim, info.metric, info.raw, &choice))) {
             rc = cli_fail("build", rc, db);
@@ -241,6 +240,15 @@ int cmd_build(int argc, char **argv)
          * copy of the vectors): only its index is built again. */
         if (auto_codec && keeps)
             spec = kept.spec;
+    }
+    /* Every argument, and what was chosen for those left out, is checked
+     * before any work or output: "chose codec sq8" must not come before a
+     * refusal of the --index, nor a chosen codec the index cannot use. */
+    if ((rc = cvs_build_check(db, spec, &bo))) {
+        rc = cli_fail("build", rc, db);
+        goto out;
+    }
+    if (auto_codec || auto_index) {
         if (!quiet && !json)
             fprintf(stderr, "chose %s%s%s%s for %llu records of dimension %u (%s, raw %s)\n",
                     auto_codec ? "codec " : "", auto_codec ? spec : "",

@@ -6,6 +6,9 @@
  * cannot leave a result without an id.  Output is a table for people, or
  * with --json one line per query for programs, in query order.  --filter
  * restricts the results to records whose metadata matches (cvs_filter_parse).
+ * --bm25 ranks text queries lexically (cvs_txn_text_search) instead of by
+ * their embedding, as Python's search(mode="bm25") does: a store with no
+ * embedder can answer them, and the output is the same.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,12 +26,13 @@ static const char usage[] =
     "                          --queries FILE.jsonl) -k K [--json]\n"
     "                          [--exact | --codes [--rerank R] |\n"
     "                           --ann [--nprobe N] [--rerank R] [--refine E]\n"
-    "                                 [--threads T]]\n"
+    "                                 [--threads T] | --bm25]\n"
     "                          [--filter JSON] [--include text,title,meta]\n"
     "\n"
     "Prints the K nearest records to each query, best first.  The score is the\n"
     "Euclidean distance for l2 stores (smaller is nearer) and the similarity for\n"
-    "ip and cosine stores (larger is nearer).\n"
+    "ip and cosine stores (larger is nearer); with --bm25 it is the BM25 score\n"
+    "(larger is nearer).\n"
     "\n"
     "Options:\n"
     "  -q, --query-file F   queries from a vector file (fvecs, bvecs, npy, jsonl)\n"
@@ -55,6 +59,11 @@ static const char usage[] =
     "  -e, --exact          exact search (a full scan of the stored vectors; the\n"
     "                       default without an ANN index)\n"
     "  -c, --codes          scan all the compressed codes (after cvstore build)\n"
+    "  -b, --bm25           lexical search: BM25 over the records' title and text\n"
+    "                       (text queries only: --text or --queries; no\n"
+    "                       embedder needed).  A query with no indexable word\n"
+    "                       (empty, stop words only) has no results.  Takes no\n"
+    "                       --filter, --rerank, --nprobe, --refine or --threads\n"
     "  -n, --nprobe N       with --ann: inverted lists to visit (efSearch for a\n"
     "                       FAISS HNSW index; default: the store's, see cvstore\n"
     "                       stats and cvstore tune)\n"
@@ -222,8 +231,10 @@ static int write_hit(FILE *f, cvs_txn *txn, int64_t key, const char *id, size_t 
 typedef struct text_batch {
     cvs_db *db;
     uint32_t dim;
+    int bm25;      /* keep the texts (texts, lens) instead of embedding them */
     float *vecs;
-    char **ids, **errs;
+    char **ids, **errs, **texts;
+    size_t *lens;
     size_t n, cap;
 } text_batch;
 
@@ -232,9 +243,13 @@ static void text_batch_free(text_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         free(b->ids[i]);
         free(b->errs[i]);
+        if (b->texts)
+            free(b->texts[i]);
     }
     free(b->ids);
     free(b->errs);
+    free(b->texts);
+    free(b->lens);
     free(b->vecs);
 }
 
@@ -244,22 +259,41 @@ static int embed_line(void *ctx, const char *id, const char *text, size_t len)
     int rc;
     if (b->n == b->cap) {
         size_t nc = b->cap ? 2 * b->cap : 64;
-        float *v = realloc(b->vecs, nc * b->dim * sizeof *v);
-        char **ids = v ? realloc(b->ids, nc * sizeof *ids) : NULL;
+        /* --bm25 keeps the texts and no vectors; each array is kept as
+         * soon as it has grown, so a failure frees what there is. */
+        float *v = b->bm25 ? b->vecs : realloc(b->vecs, nc * b->dim * sizeof *v);
+        char **ids = v || b->bm25 ? realloc(b->ids, nc * sizeof *ids) : NULL;
         char **errs = ids ? realloc(b->errs, nc * sizeof *errs) : NULL;
+        char **texts = errs && b->bm25 ? realloc(b->texts, nc * sizeof *texts) : NULL;
+        size_t *lens = texts ? realloc(b->lens, nc * sizeof *lens) : NULL;
         if (v)
             b->vecs = v;
         if (ids)
             b->ids = ids;
-        if (!errs)
+        if (errs)
+            b->errs = errs;
+        if (texts)
+            b->texts = texts;
+        if (lens)
+            b->lens = lens;
+        if (!errs || (b->bm25 && !lens))
             return cli_fail("search", CVS_ENOMEM, NULL);
-        b->errs = errs;
         b->cap = nc;
     }
     b->errs[b->n] = NULL;
+    if (b->bm25)
+        b->texts[b->n] = NULL;
     if (!(b->ids[b->n] = strdup(id)))
         return cli_fail("search", CVS_ENOMEM, NULL);
     b->n++;
+    if (b->bm25) {
+        /* len bytes, NUL-terminated: a JSON "\u0000" stays in the text */
+        if (!(b->texts[b->n - 1] = malloc(len + 1)))
+            return cli_fail("search", CVS_ENOMEM, NULL);
+        memcpy(b->texts[b->n - 1], text, len + 1);
+        b->lens[b->n - 1] = len;
+        return CLI_OK;
+    }
     if ((rc = cvs_embed_text(b->db, text, len, b->vecs + (b->n - 1) * b->dim))) {
         float *v = b->vecs + (b->n - 1) * b->dim;
         cli_err("search", "query %s: %s", id, cvs_errmsg(b->db));
@@ -286,6 +320,7 @@ int cmd_search(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"exact", no_argument, NULL, 'e'},
         {"codes", no_argument, NULL, 'c'},
+        {"bm25", no_argument, NULL, 'b'},
         {"rerank", required_argument, NULL, 'r'},
         {"filter", required_argument, NULL, 'F'},
         {"ann", no_argument, NULL, 'a'},
@@ -314,10 +349,10 @@ int cmd_search(int argc, char **argv)
     int rerank_given = 0, refine_given = 0;
     cvs_search_params sp = {0};
     cvs_filter *filter = NULL;
-    int c, rc, json = 0, nsrc;
+    int c, rc, json = 0, nsrc, bm25 = 0;
     unsigned include = 0;
 
-    while ((c = getopt_long(argc, argv, "q:f:i:v:T:k:jecr:F:an:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:f:i:v:T:k:jecbr:F:an:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'q':
             qfile = optarg;
@@ -345,6 +380,9 @@ int cmd_search(int argc, char **argv)
             break;
         case 'c':
             flags |= CVS_SEARCH_CODES;
+            break;
+        case 'b':
+            bm25 = 1;
             break;
         case 'r':
             if (cli_parse_u64(optarg, 0, 1000000, &rerank)) {
@@ -402,8 +440,19 @@ int cmd_search(int argc, char **argv)
             return cli_usage_error(usage);
         }
     }
-    if (!!(flags & CVS_SEARCH_EXACT) + !!(flags & CVS_SEARCH_CODES) + !!(flags & CVS_SEARCH_ANN) > 1) {
-        cli_err("search", "--exact, --codes and --ann exclude each other");
+    if (!!(flags & CVS_SEARCH_EXACT) + !!(flags & CVS_SEARCH_CODES) + !!(flags & CVS_SEARCH_ANN) +
+            bm25 > 1) {
+        cli_err("search", "--exact, --codes, --ann and --bm25 exclude each other");
+        return cli_usage_error(usage);
+    }
+    if (bm25 && (filter_json || rerank_given || nprobe || refine_given || threads)) {
+        /* cvs_txn_text_search ranks the whole store, and has no candidates
+         * to re-score: taking these and ignoring them would mislead. */
+        cli_err("search", "--bm25 takes no --filter, --rerank, --nprobe, --refine or --threads");
+        return cli_usage_error(usage);
+    }
+    if (bm25 && (qfile || qid || qvec)) {
+        cli_err("search", "--bm25 searches text: give --text or --queries, not a vector");
         return cli_usage_error(usage);
     }
     if ((nprobe || threads) && (flags & (CVS_SEARCH_EXACT | CVS_SEARCH_CODES))) {
@@ -450,6 +499,7 @@ int cmd_search(int argc, char **argv)
     if (qbatch) {
         tb.db = db;
         tb.dim = info.dim;
+        tb.bm25 = bm25;
         if ((rc = cli_queries_each("search", qbatch, embed_line, &tb)))
             goto out;
         queries = tb.vecs;
@@ -475,7 +525,7 @@ int cmd_search(int argc, char **argv)
             rc = CLI_EUSER;
             goto out;
         }
-        if (qtext && (rc = cvs_embed_text(db, qtext, strlen(qtext), queries))) {
+        if (qtext && !bm25 && (rc = cvs_embed_text(db, qtext, strlen(qtext), queries))) {
             rc = cli_fail("search", rc, db);
             goto out;
         }
@@ -515,7 +565,16 @@ int cmd_search(int argc, char **argv)
         rc = cli_fail("search", CVS_ENOMEM, NULL);
         goto out;
     }
-    if (!(flags & (CVS_SEARCH_EXACT | CVS_SEARCH_CODES))) {
+    if (bm25) {
+        for (size_t q = 0; q < nq; q++) {
+            const char *t = qbatch ? tb.texts[q] : qtext;
+            size_t tl = qbatch ? tb.lens[q] : strlen(qtext);
+            if ((rc = cvs_txn_text_search(txn, t, tl, kk, labels + q * kk, scores + q * kk))) {
+                rc = cli_fail("search", rc, db);
+                goto out;
+            }
+        }
+    } else if (!(flags & (CVS_SEARCH_EXACT | CVS_SEARCH_CODES))) {
         /* The ANN index when the store has one (asked for or not). */
         cvs_index_info ii;
         int irc = cvs_index_get_info(db, &ii);
@@ -538,7 +597,7 @@ int cmd_search(int argc, char **argv)
         if (refine_given)
             sp.refine = refine ? (size_t)refine : CVS_RERANK_NONE;
     }
-    if (nq && (rc = cvs_txn_search_params(txn, queries, nq, kk, &sp, labels, scores))) {
+    if (nq && !bm25 && (rc = cvs_txn_search_params(txn, queries, nq, kk, &sp, labels, scores))) {
         rc = cli_fail("search", rc, db);
         goto out;
     }

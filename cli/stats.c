@@ -26,7 +26,9 @@ static const char usage[] =
     "                       format} or null, index {spec, count, nlist, residual,\n"
     "                       nprobe, rerank, refine, mem_bytes, mem_bytes_per_vector,\n"
     "                       disk_bytes, dirty} or null, embedder {name, dim,\n"
-    "                       common_component, vocabulary_in_store} or null,\n"
+    "                       common_component, vocabulary_in_store, fingerprint\n"
+    "                       (BLAKE2b-256 of its data files, hex; null for one\n"
+    "                       without)} or null,\n"
     "                       links_outdated (true: the mention links were made by\n"
     "                       an older rule of the linker; cvstore link rebuilds them)\n"
     CLI_KEY_FILE_HELP
@@ -45,6 +47,17 @@ static const char *sif_state(const cvs_embedder_info *e)
     return e->fitted == 2 ? "fixed by the vocabulary"
            : e->fitted   ? "fitted on the first import"
                          : "none (embeddings skip its removal)";
+}
+
+/* The embedder's fingerprint in hex, as Python's stats() gives it, into
+ * hex (65 bytes); NULL for an embedder with none (an application's). */
+static const char *fingerprint_hex(const cvs_embedder_info *e, char *hex)
+{
+    if (!e->has_fingerprint)
+        return NULL;
+    for (size_t i = 0; i < sizeof e->fingerprint; i++)
+        snprintf(hex + 2 * i, 3, "%02x", e->fingerprint[i]);
+    return hex;
 }
 
 /* A part stats cannot read: its message, kept before a later call
@@ -82,7 +95,7 @@ int cmd_stats(int argc, char **argv)
     cvs_embedder_info ei;
     int crc, irc, erc, lrc, outdated = 0;
     part_err pe = {0};
-    char cmsg[512] = "", imsg[512] = "", emsg[512] = "", lmsg[512] = "";
+    char cmsg[512] = "", imsg[512] = "", emsg[512] = "", lmsg[512] = "", fp[65];
     const char *path;
     char created[40], b1[24], b2[24];
     int c, rc, json = 0;
@@ -155,9 +168,10 @@ int cmd_stats(int argc, char **argv)
             json_object_set_new(j, "index", json_null());
         if (j && erc == 0)
             json_object_set_new(j, "embedder",
-                                json_pack("{s:s,s:i,s:s?,s:b}", "name", ei.name, "dim", (int)ei.dim,
-                                          "common_component", sif_state(&ei),
-                                          "vocabulary_in_store", ei.data_in_store));
+                                json_pack("{s:s,s:i,s:s?,s:b,s:s?}", "name", ei.name, "dim",
+                                          (int)ei.dim, "common_component", sif_state(&ei),
+                                          "vocabulary_in_store", ei.data_in_store,
+                                          "fingerprint", fingerprint_hex(&ei, fp)));
         else if (j && erc != CVS_NOTFOUND)
             json_object_set_new(j, "embedder", json_pack("{s:s}", "error", emsg));
         else if (j)

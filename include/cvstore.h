@@ -317,7 +317,10 @@ typedef struct cvs_record {
  * JSON meta, NaN/Inf, a zero vector in a cosine store, a vector of an l2 or
  * ip store whose squared norm exceeds FLT_MAX / 4 (beyond it distances
  * overflow single precision) or, in an f16 store, a value beyond 65504, id
- * too long, duplicate id in the batch, link to an unknown id), CVS_EDIM
+ * too long, duplicate id in the batch, link to an unknown id, a text of no
+ * words (cvs_text_words 0: empty, spaces, punctuation) in a store that
+ * records an embedder: it cannot be embedded, and says nothing when found;
+ * leave the text out, a vector with only a title is kept), CVS_EDIM
  * never (the dimension is the store's by contract).
  * inserted/updated may be NULL. */
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,
@@ -534,6 +537,14 @@ typedef struct cvs_build_opts {
  * "auto") and an IVF index builds the index again over the codes, kept as
  * they are; anything else is CVS_EINVAL. */
 CVS_API int cvs_build(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
+
+/* The checks cvs_build makes of its arguments before any work, alone: the
+ * codec spec against the store's dimension, opts->index's syntax (a FAISS
+ * factory string is left to the build) and a graph index's need of 4-bit
+ * codes.  CVS_EINVAL with cvs_build's own message; CVS_OK says nothing of
+ * what the store's contents allow (too few records, a raw "none" store's
+ * codec).  For callers that report something before the build starts. */
+CVS_API int cvs_build_check(cvs_db *db, const char *spec, const cvs_build_opts *opts) CVS_WUR;
 
 /* What cvs_build picks when told nothing: codec is a spec for cvs_build,
  * index a value for cvs_build_opts.index ("ivfN" or "ivfN,sq8"; "" for

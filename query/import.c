@@ -837,7 +837,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
     const char *id;
     size_t id_len;
     double t0 = cvs__mono_s();
-    int rc, has_links = 0, jsonl;
+    int rc, has_links = 0, jsonl, text_store = 0;
     char nbuf[24];
 
     if (stats)
@@ -877,6 +877,16 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         lb_ids.file = fi.reopen;
     }
 
+    /* A store with an embedder takes no text without words (cvs_put's
+     * rule, query/embed.c): refused here, naming the line, before any
+     * batch is written. */
+    if (jsonl) {
+        cvs_embedder_info ei;
+        if ((rc = cvs_db_embedder_info(db, &ei)) && rc != CVS_NOTFOUND)
+            goto out;
+        text_store = rc == CVS_OK;
+    }
+
     /* ---- Pass 1: validate ---- */
     if (jsonl) {
         r->allow_novec = 1;
@@ -887,6 +897,11 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         r->warn_ctx = o.warn_ctx;
     }
     while ((rc = cvs_reader_next(r, &rec)) == CVS_OK) {
+        if (text_store && rec.text && (rc = cvs__embed_text_words(rec.text, rec.text_len))) {
+            rc = cvs__err_prefix(rc, "%s: line %llu: record \"%.*s\"", path,
+                                 (unsigned long long)rec.line, (int)rec.id_len, rec.id);
+            goto out;
+        }
         if (!rec.vec) {
             if ((rc = check_embed(db, &emb, &rec, path)))
                 goto out;

@@ -55,6 +55,11 @@ int cvs__embed_prepare(cvs_db *db);
  * no word of it in the vocabulary); CVS_OK otherwise.  For pass 1 of an
  * import, after cvs__embed_prepare. */
 int cvs__embed_check(cvs_db *db, const char *text, size_t len);
+/* CVS_EINPUT, saying why, for a text with no words (cvs_text_words: only
+ * spaces, punctuation or symbols, or empty), which a store with an
+ * embedder refuses as a record's text (cvs_put, cvs_import's first pass);
+ * the caller names the record. */
+int cvs__embed_text_words(const char *text, size_t len);
 /* A stand-in vector (dim floats into out) for a text the embedder cannot
  * embed, so that it can still be stored and found by its words: for glove
  * with a common component, the component itself, to which every embedding

@@ -28,6 +28,13 @@ expect 0 "init" init "$db" --dim 128 --metric l2
 expect 0 "import" import "$db" "$sift/siftsmall_base.fvecs" --quiet
 expect 1 "build with a bad --index next to the chosen codec" build "$db" --index hnsw
 has "$tmp/err" "expected ivf or ivfN" "the reason for a bad --index"
+# Arguments are checked before any output: no "chose codec ..." before the refusal.
+! grep -q "chose" "$tmp/err" || fail "build said what it chose before refusing --index: $(cat "$tmp/err")"
+ok "a bad --index is refused before build says anything"
+expect 1 "build with a bad --codec next to the chosen index" build "$db" --codec pq7x3 --index auto
+has "$tmp/err" "pq codes are 4 or 8 bits" "the reason for a bad --codec"
+! grep -q "chose" "$tmp/err" || fail "build said what it chose before refusing --codec: $(cat "$tmp/err")"
+ok "a bad --codec is refused before build says anything"
 expect 0 "build with no options" build "$db"
 # 10,000 records of 128 dims: opq,pq64x4, 4 sqrt(n) = 400 lists capped at
 # n / 39 = 256, and SQ8 rows (1.2 MiB) well under a quarter of the machine's memory.

@@ -132,6 +132,26 @@ expect 1 "search: two query sources" search "$db" --query-vector 1,2,3 --query-i
 expect 0 "search table" search "$db" --query-vector 0,1,0.2 -k 1
 has "$tmp/out" "second" "search table shows text"
 
+# --bm25: lexical search of text queries, as Python's search(mode="bm25"),
+# in a store with no embedder, printed as a vector search prints.
+expect 0 "search --bm25 --text" search "$db" --text "Second" -k 3 --bm25 --json
+grep -qE '^\{"query":0,"results":\[\{"id":"b","score":[0-9.e+-]+\}\]\}$' "$tmp/out" ||
+  fail "search --bm25 finds b alone, in a vector search's JSON: $(cat "$tmp/out")"
+ok "search --bm25 JSON"
+expect 0 "search --bm25 --include" search "$db" --text first -k 1 --bm25 --json --include text
+has "$tmp/out" '"results":[{"id":"a","score":' "search --bm25 --include finds a"
+has "$tmp/out" '"text":"first"}' "search --bm25 --include adds the text"
+printf '%s\n' '{"id":"q1","text":"quoted second"}' '{"id":"q2","text":"the"}' >"$tmp/bq.jsonl"
+expect 0 "search --bm25 --queries" search "$db" --queries "$tmp/bq.jsonl" -k 2 --bm25
+has "$tmp/out" '{"query":0,"query_id":"q1","results":[{"id":"b",' "search --bm25 --queries answers q1"
+has "$tmp/out" '{"query":1,"query_id":"q2","results":[]}' "a query of stop words has no results"
+expect 0 "search --bm25 table" search "$db" --text first -k 1 --bm25
+has "$tmp/out" "first" "search --bm25 table shows text"
+expect 1 "search --bm25 with a vector" search "$db" --query-vector 1,0,0 -k 1 --bm25
+has "$tmp/err" "--bm25 searches text" "search --bm25 says it needs text"
+expect 1 "search --bm25 --filter" search "$db" --text first -k 1 --bm25 --filter '{"k":"v"}'
+expect 1 "search --bm25 --exact" search "$db" --text first -k 1 --bm25 --exact
+
 expect 0 "check a healthy store" check "$db"
 expect 0 "check --json" check "$db" --json
 has "$tmp/out" '"healthy":true' "check --json verdict"

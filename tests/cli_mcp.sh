@@ -22,4 +22,5 @@ if ! grep -q "\"version\": \"$SDK_VERSION\"" "$pkg" 2>/dev/null; then
     "@modelcontextprotocol/sdk@$SDK_VERSION" >"$prefix.log" 2>&1 \
     || skip "npm could not install @modelcontextprotocol/sdk@$SDK_VERSION (see $prefix.log)"
 fi
-exec timeout 120 node "$here/mcp_client.mjs" "$cvstore" "$prefix"
+# Above the client's own 180 s watchdog, which says what timed out.
+exec timeout 200 node "$here/mcp_client.mjs" "$cvstore" "$prefix"

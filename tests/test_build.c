@@ -164,6 +164,34 @@ Test(build, bad_spec_changes_nothing)
     cr_assert_eq(ci.generation, 1);
 }
 
+/* cvs_build_check refuses what cvs_build refuses of its arguments, with
+ * the same message, and writes nothing; it passes what only the store's
+ * contents decide. */
+Test(build, check_refuses_as_build_does)
+{
+    char msg[512];
+    cvs_codec_info ci;
+    cr_assert_eq(cvs_build(db, "pq16", NULL), 0);
+    cr_assert_eq(cvs_build_check(db, "pq15", NULL), CVS_EINVAL);
+    snprintf(msg, sizeof msg, "%s", cvs_errmsg(db));
+    cr_assert(strstr(msg, "multiple of 15"), "%s", msg);
+    cr_assert_eq(cvs_build(db, "pq15", NULL), CVS_EINVAL);
+    cr_assert_str_eq(cvs_errmsg(db), msg);
+    cr_assert_eq(cvs_build_check(db, "auto", &(cvs_build_opts){.index = "hnsw"}), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "expected ivf or ivfN"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build_check(db, NULL, &(cvs_build_opts){.index = "ivf0"}), CVS_EINVAL);
+    cr_assert_eq(cvs_build_check(db, "pq16", &(cvs_build_opts){.index = "qg"}), CVS_EINVAL);
+    cr_assert(strstr(cvs_errmsg(db), "4-bit"), "%s", cvs_errmsg(db));
+    cr_assert_eq(cvs_build_check(db, "opq,pq64x4", &(cvs_build_opts){.index = "qg"}), 0);
+    cr_assert_eq(cvs_build_check(db, NULL, &(cvs_build_opts){.index = "ivf64,residual,sq8"}), 0);
+    cr_assert_eq(cvs_build_check(db, "auto", &(cvs_build_opts){.index = "auto"}), 0);
+    cr_assert_eq(cvs_build_check(db, NULL, NULL), 0);
+    cr_assert_eq(cvs_build_check(NULL, NULL, NULL), CVS_EINVAL);
+    cr_assert_eq(cvs_codec_get_info(db, &ci), 0);
+    cr_assert_str_eq(ci.spec, "pq16x8");
+    cr_assert_eq(ci.generation, 1);
+}
+
 /* Child side of the kill test: when the build reaches the phase named in
  * stall_phase (for "encode": with codes still to write), tell the parent
  * where it is and wait there for the kill. */

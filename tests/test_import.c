@@ -790,6 +790,54 @@ Test(import, embedder_failure_names_the_line_of_the_file)
     cr_assert(strstr(msg, "non-finite"), "%s", msg);
 }
 
+/* A text store (one that records an embedder) takes no record whose text
+ * has no words, with a vector or not: cvs_put refuses it naming the
+ * record, cvs_import names the line before writing any batch, as
+ * cvs_mem_remember refuses such a memory.  A store with no embedder keeps
+ * any text, and a text store a vector with a title and no text. */
+Test(import, a_text_store_refuses_text_without_words)
+{
+    float v[D];
+    cvs_record good = {0}, bad = {0}, batch[2];
+    cvs_embedder_info ei;
+    char *path;
+    for (int d = 0; d < D; d++)
+        v[d] = (float)(d + 1);
+    bad.id = "bad";
+    bad.id_len = 3;
+    bad.vector = v;
+    bad.text = " ... \xc2\xa0!";
+    bad.text_len = strlen(bad.text);
+    cr_assert_eq(cvs_put(db, &bad, 1, 0, NULL, NULL), 0, "no embedder: any text: %s", cvs_errmsg(db));
+    cr_assert_eq(cvs_db_set_embedder(db, "test:fine", D, poison_embed, NULL), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(cvs_db_embedder_info(db, &ei), 0, "the store records the embedder: %s",
+                 cvs_errmsg(db));
+    good.id = "good";
+    good.id_len = 4;
+    good.vector = v;
+    good.title = "A title";
+    good.title_len = 7;
+    batch[0] = good;
+    batch[1] = bad;
+    cr_assert_eq(cvs_put(db, batch, 2, 0, NULL, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "record \"bad\": text has no words"), "%s", cvs_errmsg(db));
+    cr_assert_eq(count(), 1, "the batch wrote nothing");
+    bad.text = "";
+    bad.text_len = 0;
+    cr_assert_eq(cvs_put(db, &bad, 1, 0, NULL, NULL), CVS_EINPUT, "an empty text has no words either");
+    cr_assert_eq(cvs_put(db, &good, 1, 0, NULL, NULL), 0, "a vector with a title: %s", cvs_errmsg(db));
+    path = text_file("nowords.jsonl",
+                     "{\"id\": \"t1\", \"text\": \"a passage\"}\n"
+                     "{\"id\": \"t2\", \"vector\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16], "
+                     "\"text\": \" -- \"}\n");
+    cr_assert_eq(cvs_import(db, path, &(cvs_import_opts){.batch = 1}, NULL), CVS_EINPUT);
+    cr_assert(strstr(cvs_errmsg(db), "line 2: record \"t2\": text has no words"), "%s",
+              cvs_errmsg(db));
+    cr_assert_eq(count(), 2, "the import wrote nothing");
+    free(path);
+}
+
 /* An embedder that is down: every call fails. */
 static int down_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n,
                       float *out)

@@ -855,15 +855,21 @@ class Store:
 
     @_guarded
     def embedder(self) -> dict | None:
-        """The embedder recorded in the store ({"name", "dim", "fitted", ...}), or None.
+        """The embedder recorded in the store ({"name", "dim", "fitted",
+        "common_component", "data_in_store", "fingerprint"}), or None.
         Raises Corrupt when the record of it is damaged."""
         info = L.cvs_embedder_info()
         rc = lib.cvs_db_embedder_info(self._db, byref(info))
         if rc == L.NOTFOUND:
             return None
         self._check(rc)
-        return {"name": info.name.decode(), "dim": info.dim, "fitted": bool(info.fitted),
-                "data_in_store": bool(info.data_in_store),
+        name = info.name.decode()
+        # common_component as `cvstore stats --json` words it (glove only).
+        common = None if name != "glove" else (
+            "fixed by the vocabulary" if info.fitted == 2 else
+            "fitted on the first import" if info.fitted else "none (embeddings skip its removal)")
+        return {"name": name, "dim": info.dim, "fitted": bool(info.fitted),
+                "common_component": common, "data_in_store": bool(info.data_in_store),
                 "fingerprint": bytes(info.fingerprint).hex() if info.has_fingerprint else None}
 
     # ==== records ====
@@ -940,6 +946,19 @@ class Store:
             if texts is None or any(t is None for t in texts):
                 raise InvalidArgument("put: give vectors, or texts for the store's embedder "
                                       "to embed", L.EINVAL, "CVS_EINVAL")
+            # A text of no words is refused naming its record, as cvs_put
+            # refuses it beside a vector (query/embed.c), before the
+            # embedder fails on it without the id (or, a sentence encoder,
+            # embeds it).
+            words = c_size_t()
+            for i, t in enumerate(texts):
+                tb = _enc(t, "text")
+                self._check(lib.cvs_text_words(tb, len(tb), byref(words)))
+                if not words.value:
+                    raise InvalidInput(f'put: record "{idb[i].decode("utf-8", "replace")}": text '
+                                       f"has no words (only spaces, punctuation or symbols): a "
+                                       f"store with an embedder cannot embed it", L.EINPUT,
+                                       "CVS_EINPUT")
             self.fit_embedder(texts)
             mat = self.embed(texts)
         else:
@@ -1278,6 +1297,14 @@ class Store:
         if isinstance(queries, (list, tuple)) and queries and isinstance(queries[0],
                                                                          (str, bytes)):
             if mode == "bm25":
+                # BM25 ranks the whole store and re-scores nothing: these
+                # would be ignored, so they are refused (as `search --bm25`).
+                given = [n for n, v in (("filter", filter), ("nprobe", nprobe),
+                                        ("rerank", rerank), ("threads", threads),
+                                        ("refine", refine)) if v is not None]
+                if given:
+                    raise InvalidArgument(f"mode 'bm25' takes no {', '.join(given)}",
+                                          L.EINVAL, "CVS_EINVAL")
                 return self._text_search(queries, k, include)
             q = self.embed(queries)
         else:
@@ -1524,6 +1551,7 @@ class Store:
             out["index"] = {"spec": ii.spec.decode(), "count": ii.count, "nlist": ii.nlist,
                             "residual": bool(ii.residual), "nprobe": ii.nprobe,
                             "rerank": ii.rerank, "mem_bytes": ii.mem_bytes,
+                            "mem_bytes_per_vector": ii.mem_bytes / ii.count if ii.count else 0.0,
                             "disk_bytes": ii.disk_bytes, "dirty": ii.dirty,
                             "refine": ii.refine}
         out["embedder"] = self.embedder()

@@ -40,6 +40,17 @@ def hash_embed(texts, dim=DIM):
     return out
 
 
+def fake_glove(words):
+    """A GloVe cache of two words (cat, dog) of 100 dimensions in the new
+    folder words, for a glove store without the real 141 MB."""
+    words.mkdir()
+    (words / "glove100.words").write_text("cat\ndog\n")
+    with open(words / "glove100.fvecs", "wb") as f:
+        for row in (np.arange(100, dtype=np.float32), np.ones(100, np.float32)):
+            np.int32(100).tofile(f)
+            row.tofile(f)
+
+
 @pytest.fixture
 def path(tmp_path):
     return str(tmp_path / "s.cvs")

@@ -16,7 +16,7 @@ import pytest
 
 import cvstore
 from cvstore import _lib
-from conftest import CLI, DIM, hash_embed
+from conftest import CLI, DIM, fake_glove, hash_embed
 
 
 def ids_of(n, prefix=""):
@@ -893,6 +893,9 @@ def test_text_search(textdb):
     assert r.ids == [["seine"], ["rome"]] and r.titles == [["Seine"], ["Rome"]]
     r = textdb.search("the of", k=3, mode="bm25")  # stop words only: no results
     assert r.ids == [[]]
+    # What BM25 cannot honour is refused, not ignored (as `search --bm25`).
+    with pytest.raises(cvstore.InvalidArgument, match="bm25' takes no filter, nprobe"):
+        textdb.search("Paris", k=1, mode="bm25", filter={"a": 1}, nprobe=4)
     v = textdb.embed(["x y", "z"])
     assert v.shape == (2, DIM)
     assert textdb.embedder()["name"] == "test:hash"
@@ -1386,12 +1389,7 @@ def test_each_error_a_call_raises_is_in_its_help(tmp_path, monkeypatch):
     # A text store whose built-in model is not where the cache points now
     # (moved, deleted, another machine): every call that embeds says so.
     words = tmp_path / "glove"
-    words.mkdir()
-    (words / "glove100.words").write_text("cat\ndog\n")
-    with open(words / "glove100.fvecs", "wb") as f:
-        for row in (np.arange(100, dtype=np.float32), np.ones(100, np.float32)):
-            np.int32(100).tofile(f)
-            row.tofile(f)
+    fake_glove(words)
     monkeypatch.setenv("CVSTORE_CACHE", str(tmp_path))
     g = cvstore.open(str(tmp_path / "g.cvs"), create=True, embedder="glove")
     g.put(["a"], texts=["cat dog"])
@@ -1812,3 +1810,22 @@ def test_lifetimes_past_the_store(path, rng):
         assert again.get("x") is not None and again.check() == []
         again.put("y", [4, 3, 2, 1])  # no write of the earlier Store is in the way
         assert len(again) == 22
+
+
+def test_put_text_without_words_in_a_text_store(path):
+    """A text store's record whose text has no words (spaces, punctuation)
+    is refused naming the record, with or without a vector, as remember()
+    and import refuse it; a vector with a title alone is kept, and a store
+    with no embedder keeps any text."""
+    with cvstore.open(path, create=True, dim=DIM) as db:
+        db.put(["p"], np.ones((1, DIM), np.float32), texts=[" -- "])
+    with cvstore.open(path, embedder=hash_embed, embedder_name="test:hash") as db:
+        db.put(["a"], texts=["a passage"])
+        for vecs in (None, np.ones((2, DIM), np.float32)):
+            with pytest.raises(cvstore.InvalidInput, match='record "b": text has no words'):
+                db.put(["ok", "b"], vecs, texts=["words here", " ...\u00a0"])
+        assert db.get("ok") is None
+        with pytest.raises(cvstore.InvalidInput, match="no words"):
+            db.remember("  ...  ")
+        db.put(["t"], np.ones((1, DIM), np.float32), titles=["A title"])
+        assert db.get("t")["title"] == "A title" and len(db) == 3

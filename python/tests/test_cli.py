@@ -5,9 +5,10 @@ import json
 import subprocess
 
 import numpy as np
+import pytest
 
 import cvstore
-from conftest import CLI
+from conftest import CLI, fake_glove
 
 
 def cli(*args, ok=True):
@@ -100,3 +101,32 @@ def test_a_store_of_an_applications_model_in_the_cli_and_mcp(tmp_path):
     assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout)
     assert "'app:hash', an application's own model" in p.stderr, p.stderr
     assert "--embedder minilm" in p.stderr and "--query-vector" not in p.stderr, p.stderr
+
+
+def test_stats_keys_match_python(tmp_path, monkeypatch):
+    """`cvstore stats --json` and stats() describe one store with the same
+    keys, but for the time of creation (an ISO string in the CLI, as `get
+    --json` gives times; microseconds in Python, as get() gives them) and
+    the embedder's copy of the vocabulary (vocabulary_in_store in the CLI,
+    data_in_store in Python: both names are public) and Python's "fitted",
+    which common_component says in words.  The fingerprint of a
+    built-in embedder's data is in both."""
+    words = tmp_path / "glove"
+    fake_glove(words)
+    monkeypatch.setenv("CVSTORE_GLOVE_DIR", str(words))
+    path = str(tmp_path / "g.cvs")
+    with cvstore.open(path, create=True, embedder="glove") as db:
+        db.put([f"d{i}" for i in range(40)], texts=["cat dog" if i % 2 else "dog" for i in range(40)])
+        db.build(codec="sq8", index="ivf2")
+        py = db.stats()
+    out = json.loads(cli("stats", path, "--json").stdout)
+    renamed = {"created": "created_us"}
+    assert {renamed.get(k, k) for k in out} == set(py)
+    assert set(out["index"]) == set(py["index"]) and set(out["codec"]) == set(py["codec"])
+    emb = {"vocabulary_in_store": "data_in_store"}
+    assert {emb.get(k, k) for k in out["embedder"]} | {"fitted"} == set(py["embedder"])
+    fp = py["embedder"]["fingerprint"]
+    assert fp and len(fp) == 64 and out["embedder"]["fingerprint"] == fp
+    assert out["embedder"]["common_component"] == py["embedder"]["common_component"]
+    assert out["index"]["mem_bytes_per_vector"] == pytest.approx(
+        py["index"]["mem_bytes_per_vector"])
