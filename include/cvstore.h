@@ -317,10 +317,7 @@ typedef struct cvs_record {
  * JSON meta, NaN/Inf, a zero vector in a cosine store, a vector of an l2 or
  * ip store whose squared norm exceeds FLT_MAX / 4 (beyond it distances
  * overflow single precision) or, in an f16 store, a value beyond 65504, id
- * too long, duplicate id in the batch, link to an unknown id, a text of no
- * words (cvs_text_words 0: empty, spaces, punctuation) in a store that
- * records an embedder: it cannot be embedded, and says nothing when found;
- * leave the text out, a vector with only a title is kept), CVS_EDIM
+ * too long, duplicate id in the batch, link to an unknown id), CVS_EDIM
  * never (the dimension is the store's by contract).
  * inserted/updated may be NULL. */
 CVS_API int cvs_put(cvs_db *db, const cvs_record *recs, size_t n, unsigned flags,

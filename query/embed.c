@@ -1223,49 +1223,10 @@ int cvs__embed_text_words(const char *text, size_t len)
     return CVS_OK;
 }
 
-/* Per put: whether the snapshot records an embedder, read once a run of
- * the transaction (-1: not yet). */
-typedef struct embed_ws {
-    int text_store;
-} embed_ws;
-
-static int embed_write_begin(cvs__wctx *w, void *ws)
-{
-    (void)w;
-    ((embed_ws *)ws)->text_store = -1;
-    return CVS_OK;
-}
-
-/* A record of a text store whose text has no words could not have been
- * embedded, and comes back from any context set or recall that finds
- * too little, saying nothing: refused, as cvs_mem_remember refuses it
- * and cvs_import refuses its line in its first pass.  A record of a
- * store with no embedder keeps any text (it is the application's). */
-static int embed_put(cvs__wctx *w, void *ws, const cvs__wrec *rec)
-{
-    embed_ws *e = ws;
-    const cvs_record *r = rec->r;
-    int rc;
-    if (!r->text || w->op != CVS__WRITE_PUT)
-        return CVS_OK;
-    if (e->text_store < 0) {
-        emb_rec er;
-        if ((rc = emb_rec_get(w->db, w->txn, &er)))
-            return rc;
-        e->text_store = er.present;
-    }
-    if (e->text_store && (rc = cvs__embed_text_words(r->text, r->text_len)))
-        return cvs__err_prefix(rc, "record \"%.*s\"", (int)r->id_len, r->id);
-    return CVS_OK;
-}
-
 const cvs__module cvs__embed_module = {
     .version = CVS__MODULE_VERSION,
     .name = "embed",
     .state_size = sizeof(struct embed_state),
     .attach = embed_attach,
     .close = embed_close,
-    .wstate_size = sizeof(embed_ws),
-    .write_begin = embed_write_begin,
-    .put = embed_put,
 };

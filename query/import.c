@@ -877,9 +877,11 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         lb_ids.file = fi.reopen;
     }
 
-    /* A store with an embedder takes no text without words (cvs_put's
-     * rule, query/embed.c): refused here, naming the line, before any
-     * batch is written. */
+    /* A line a store with an embedder must embed (no vector) and whose
+     * text has no words cannot be embedded: refused here, naming the
+     * line, before any batch is written.  A line with its vector is kept
+     * whatever its text, as cvs_put keeps it: an export of any store
+     * imports again. */
     if (jsonl) {
         cvs_embedder_info ei;
         if ((rc = cvs_db_embedder_info(db, &ei)) && rc != CVS_NOTFOUND)
@@ -897,7 +899,7 @@ static int import_run(cvs_db *db, const char *input, const cvs_import_opts *opts
         r->warn_ctx = o.warn_ctx;
     }
     while ((rc = cvs_reader_next(r, &rec)) == CVS_OK) {
-        if (text_store && rec.text && (rc = cvs__embed_text_words(rec.text, rec.text_len))) {
+        if (text_store && rec.text && !rec.vec && (rc = cvs__embed_text_words(rec.text, rec.text_len))) {
             rc = cvs__err_prefix(rc, "%s: line %llu: record \"%.*s\"", path,
                                  (unsigned long long)rec.line, (int)rec.id_len, rec.id);
             goto out;

@@ -946,10 +946,10 @@ class Store:
             if texts is None or any(t is None for t in texts):
                 raise InvalidArgument("put: give vectors, or texts for the store's embedder "
                                       "to embed", L.EINVAL, "CVS_EINVAL")
-            # A text of no words is refused naming its record, as cvs_put
-            # refuses it beside a vector (query/embed.c), before the
-            # embedder fails on it without the id (or, a sentence encoder,
-            # embeds it).
+            # A text of no words cannot be embedded: refused naming its
+            # record, as import refuses its line, before the embedder
+            # fails on it without the id (or, a sentence encoder, embeds
+            # it).  Beside a vector any text is kept, as cvs_put keeps it.
             words = c_size_t()
             for i, t in enumerate(texts):
                 tb = _enc(t, "text")

@@ -1814,18 +1814,21 @@ def test_lifetimes_past_the_store(path, rng):
 
 def test_put_text_without_words_in_a_text_store(path):
     """A text store's record whose text has no words (spaces, punctuation)
-    is refused naming the record, with or without a vector, as remember()
-    and import refuse it; a vector with a title alone is kept, and a store
-    with no embedder keeps any text."""
+    is refused naming the record where the store must embed it, as
+    remember() and import refuse it; beside its vector any text is kept, a
+    vector with a title alone too, and a store with no embedder keeps any
+    text."""
     with cvstore.open(path, create=True, dim=DIM) as db:
         db.put(["p"], np.ones((1, DIM), np.float32), texts=[" -- "])
     with cvstore.open(path, embedder=hash_embed, embedder_name="test:hash") as db:
         db.put(["a"], texts=["a passage"])
-        for vecs in (None, np.ones((2, DIM), np.float32)):
-            with pytest.raises(cvstore.InvalidInput, match='record "b": text has no words'):
-                db.put(["ok", "b"], vecs, texts=["words here", " ...\u00a0"])
+        with pytest.raises(cvstore.InvalidInput, match='record "b": text has no words'):
+            db.put(["ok", "b"], texts=["words here", " ...\u00a0"])
         assert db.get("ok") is None
+        # beside its vector any text is kept (an export imports again)
+        db.put(["v"], np.ones((1, DIM), np.float32), texts=[" ...\u00a0"])
+        assert db.get("v")["text"] == " ...\u00a0"
         with pytest.raises(cvstore.InvalidInput, match="no words"):
             db.remember("  ...  ")
         db.put(["t"], np.ones((1, DIM), np.float32), titles=["A title"])
-        assert db.get("t")["title"] == "A title" and len(db) == 3
+        assert db.get("t")["title"] == "A title" and len(db) == 4
