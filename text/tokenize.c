@@ -94,6 +94,14 @@
  *      the data ICU's u_isupper / u_istitle read).  The tokens themselves
  *      do not change.
  *
+ *   6. Stripping accents keeps the voicing marks of kana (dakuten and
+ *      handakuten: パ, バ and ハ stay three letters; バス "bus", パス "pass"
+ *      and ハス "lotus" three words).  They are not accents a writer may
+ *      leave off, as é in "Beyoncé" is: a Japanese writer never does, and
+ *      the letters without them are other syllables.  utf8proc strips every
+ *      mark (Unicode category M) or none, so the marks are held out of its
+ *      decomposition (hold_kana).
+ *
  * Any change to these rules changes stored BM25 postings: bump
  * CVS_TOKENIZER_VERSION (bm25.c records it in the store).
  */
@@ -198,15 +206,53 @@ static int finish_token(cvs_tokens *t, size_t start, unsigned flags, uint8_t cap
     return 0;
 }
 
+/* Kana voicing marks (deviation 6): with accents stripped, a kana that
+ * carries a voicing mark (ガ, パ, ゔ: canonically ka + U+3099) and the marks
+ * themselves (U+3099, U+309A, half-width U+FF9E, U+FF9F) are held out of
+ * utf8proc's decomposition as private-use characters of plane 15,
+ * KANA_HELD + (c - 0x3000), then put back and composed.  A private
+ * character of the text in that range is moved out of it first
+ * (KANA_HELD + 0x100: private still, so still no letter). */
+#define KANA_HELD 0xF0000
+
+static utf8proc_int32_t hold_kana(utf8proc_int32_t c, void *unused)
+{
+    (void)unused;
+    if (c == 0xFF9E || c == 0xFF9F)
+        c = c == 0xFF9E ? 0x3099 : 0x309A;
+    if (c == 0x3099 || c == 0x309A)
+        return KANA_HELD + (c - 0x3000);
+    if (c >= 0x3040 && c <= 0x30FF) {
+        const utf8proc_property_t *p = utf8proc_get_property(c);
+        return p->decomp_seqindex != UINT16_MAX && !p->decomp_type ? KANA_HELD + (c - 0x3000)
+                                                                    : c;
+    }
+    return c >= KANA_HELD && c <= KANA_HELD + 0xFF ? KANA_HELD + 0x100 : c;
+}
+
+/* Puts back what hold_kana held, composing a mark with its kana. */
+static utf8proc_ssize_t release_kana(int32_t *cps, utf8proc_ssize_t n)
+{
+    int marks = 0;
+    for (utf8proc_ssize_t i = 0; i < n; i++)
+        if (cps[i] >= KANA_HELD && cps[i] <= KANA_HELD + 0xFF) {
+            cps[i] = cps[i] - KANA_HELD + 0x3000;
+            marks |= cps[i] == 0x3099 || cps[i] == 0x309A;
+        }
+    /* The rest is composed already, and composing is idempotent. */
+    return marks ? utf8proc_normalize_utf32(cps, n, UTF8PROC_COMPOSE) : n;
+}
+
 /* The code points of text normalized under opt, in t->cps; *n of them. */
 static int normalize(const char *text, size_t len, utf8proc_option_t opt, cvs_tokens *t,
                      utf8proc_ssize_t *n)
 {
+    utf8proc_custom_func hold = (opt & UTF8PROC_STRIPMARK) ? hold_kana : NULL;
     /* Decompose into code points; a second round when the first buffer was
      * too small (folding can expand, "ß" -> "ss", "ﬃ" -> "ffi"). */
     for (;;) {
-        *n = utf8proc_decompose((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
-                                t->cps, (utf8proc_ssize_t)t->cps_cap, opt);
+        *n = utf8proc_decompose_custom((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
+                                       t->cps, (utf8proc_ssize_t)t->cps_cap, opt, hold, NULL);
         if (*n < 0)
             return *n == UTF8PROC_ERROR_NOMEM
                        ? cvs__err(CVS_ENOMEM, "out of memory tokenizing")
@@ -220,6 +266,8 @@ static int normalize(const char *text, size_t len, utf8proc_option_t opt, cvs_to
         t->cps_cap = (size_t)*n;
     }
     *n = utf8proc_normalize_utf32(t->cps, *n, opt);
+    if (*n >= 0 && hold)
+        *n = release_kana(t->cps, *n);
     if (*n < 0)
         return cvs__err(CVS_EINPUT, "text cannot be normalized (%s)", utf8proc_errmsg(*n));
     return CVS_OK;
