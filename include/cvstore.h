@@ -800,8 +800,9 @@ CVS_API int cvs_import_check(cvs_db *db, const char *path, const cvs_import_opts
 
 /* Lexical search: BM25 (k1 = 1.2, b = 0.75) over the records' title and
  * text, tokenized as documented in text/tokenize.c (NFKC case folding,
- * accents stripped, split on anything but letters and digits, a short
- * English stop list).  The index is updated in the transaction of every put
+ * accents stripped, split on anything but letters and digits, Chinese and
+ * Japanese into overlapping pairs of characters, a short English stop
+ * list).  The index is updated in the transaction of every put
  * and delete.  keys (k) receives internal keys, best first, padded with -1;
  * scores (k) the BM25 scores, padded with NaN.  A query with no indexable
  * word (empty, only stop words) returns no results, not an error; one of

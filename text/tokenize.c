@@ -110,6 +110,7 @@
 #include <utf8proc.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "text/tokenize.h"
 
 /* Sorted (strcmp order) for bsearch. */
@@ -346,15 +347,11 @@ static int is_cjk(int32_t c)
  * of cvs__tokenize can be short for CJK text). */
 static int append_cps(cvs_tokens *t, const int32_t *cps, size_t m)
 {
-    if (t->buf_len + m * 4 + 1 > t->buf_cap) {
-        size_t nc = t->buf_cap * 2 > t->buf_len + m * 4 + 1 ? t->buf_cap * 2
-                                                             : t->buf_len + m * 4 + 1;
-        char *p = realloc(t->buf, nc);
-        if (!p)
-            return CVS_ENOMEM;
-        t->buf = p;
-        t->buf_cap = nc;
-    }
+    void *buf = t->buf;
+    int rc = cvs__grow(&buf, &t->buf_cap, t->buf_len + m * 4 + 1, 1, "out of memory tokenizing");
+    t->buf = buf;
+    if (rc)
+        return rc;
     for (size_t i = 0; i < m; i++)
         t->buf_len += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)t->buf + t->buf_len);
     return 0;
@@ -411,7 +408,7 @@ static int split_run(cvs_tokens *t, const int32_t *cps, size_t m, unsigned flags
             ;
         rc = cjk ? emit_cjk(t, cps + k, e - k, flags, cap) : emit(t, cps + k, e - k, flags, cap);
         if (rc)
-            return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
+            return cvs__err(rc, "out of memory tokenizing");
     }
     return 0;
 }
