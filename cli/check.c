@@ -21,7 +21,8 @@ static const char usage[] =
     "the texts, and the kNN graph and title map are well formed and name only\n"
     "existing records.\n"
     "A note is not a problem: it says what a command would improve (mention\n"
-    "links made by an older rule of the linker: run cvstore link).\n"
+    "links made by an older rule of the linker: run cvstore link; a BM25 index\n"
+    "made by an older tokenizer: the next write rebuilds it).\n"
     "Exit code 0: healthy; 1: problems found (a store too damaged to open is\n"
     "one: its data.mdb cut short, not an LMDB file, or without its meta record);\n"
     "2: the check itself failed.\n"
@@ -86,7 +87,7 @@ int cmd_check(int argc, char **argv)
     cvs_db *db = NULL;
     cvs_info info;
     uint64_t problems = 0;
-    int c, rc, quiet = 0, outdated = 0;
+    int c, rc, quiet = 0, outdated = 0, tok_outdated = 0;
 
     while ((c = getopt_long(argc, argv, "jqh", opts, NULL)) != -1) {
         switch (c) {
@@ -148,13 +149,16 @@ int cmd_check(int argc, char **argv)
      * rule (a store that cannot say is not noted; the verdict stands). */
     if (!db || cvs_link_rule_outdated(db, &outdated))
         outdated = 0;
+    if (!db || cvs_text_index_outdated(db, &tok_outdated))
+        tok_outdated = 0;
     if (rep.json) {
-        json_t *j = json_pack("{s:b,s:I,s:o,s:O,s:[s*]}", "healthy", problems == 0,
+        json_t *j = json_pack("{s:b,s:I,s:o,s:O,s:[s*s*]}", "healthy", problems == 0,
                               "problems", (json_int_t)problems,
                               "records", db ? json_integer((json_int_t)info.count)
                                             : json_null(),
                               "messages", rep.messages,
-                              "notes", outdated ? cli_links_outdated_note(db) : NULL);
+                              "notes", outdated ? cli_links_outdated_note(db) : NULL,
+                              tok_outdated ? CLI_TOKENIZER_OUTDATED : NULL);
         if (!j || cli_json_print(stdout, j)) {
             cli_err("check", "error writing output");
             rc = CLI_EFAIL;
@@ -167,6 +171,8 @@ int cmd_check(int argc, char **argv)
     }
     if (!rep.json && outdated)
         printf("note: %s\n", cli_links_outdated_note(db));
+    if (!rep.json && tok_outdated)
+        printf("note: %s\n", CLI_TOKENIZER_OUTDATED);
     rc = problems ? CLI_EUSER : CLI_OK;
 out:
     json_decref(rep.messages);

@@ -26,6 +26,11 @@
 #define CLI_LINKS_OUTDATED                                                                   \
     "mention links were made by an older rule; run `cvstore link` to rebuild them"
 
+/* What check says of a store cvs_text_index_outdated marks. */
+#define CLI_TOKENIZER_OUTDATED                                                               \
+    "the BM25 index was made by an older tokenizer (Chinese and Japanese text not split "    \
+    "into words); it still answers, and the next write (any put or delete) rebuilds it"
+
 /* CLI_LINKS_OUTDATED, or for a shard of a sharded store (cvs_db_get_shard,
  * more than one shard) the same note naming `cvstore-mpi link`: a `cvstore
  * link` of one shard would link against that shard's titles alone and

@@ -821,14 +821,23 @@ CVS_API int cvs_import_check(cvs_db *db, const char *path, const cvs_import_opts
 
 /* Lexical search: BM25 (k1 = 1.2, b = 0.75) over the records' title and
  * text, tokenized as documented in text/tokenize.c (NFKC case folding,
- * accents stripped, split on anything but letters and digits, a short
- * English stop list).  The index is updated in the transaction of every put
+ * accents stripped, split on anything but letters and digits, Chinese and
+ * Japanese into overlapping pairs of characters, a short English stop
+ * list).  The index is updated in the transaction of every put
  * and delete.  keys (k) receives internal keys, best first, padded with -1;
  * scores (k) the BM25 scores, padded with NaN.  A query with no indexable
  * word (empty, only stop words) returns no results, not an error; one of
  * more than CVS_QUERY_MAX_BYTES is CVS_EINVAL. */
 CVS_API int cvs_text_search(cvs_db *db, const char *query, size_t len, size_t k,
                             int64_t *keys, float *scores) CVS_WUR;
+/* *outdated = 1 when the store's BM25 index was made by another version of
+ * the tokenizer than this cvstore's (version 1, before Chinese and Japanese
+ * text was split into words, text/tokenize.c deviation 2), else 0.  Such an
+ * index still answers (English and other spaced text alike) and is sound;
+ * the store's next write (any put or delete) indexes every record again in
+ * that write's transaction.  cvs_check does not count it as a problem
+ * (cvstore check prints it as a note). */
+CVS_API int cvs_text_index_outdated(cvs_db *db, int *outdated) CVS_WUR;
 /* Same, inside a caller's snapshot. */
 CVS_API int cvs_txn_text_search(cvs_txn *txn, const char *query, size_t len, size_t k,
                                 int64_t *keys, float *scores) CVS_WUR;

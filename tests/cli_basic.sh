@@ -46,6 +46,34 @@ has "$tmp/err" "no store at" "missing store message"
 expect 1 "missing store: get" get "$tmp/nope" a
 expect 1 "missing store: search" search "$tmp/nope" --query-vector 1,2,3 -k 1
 
+# ---- Chinese and Japanese text: words inside unspaced runs ----------------
+cjk="$tmp/cjk"
+cat >"$tmp/cjk.jsonl" <<'EOF'
+{"id": "pw", "vector": [1, 0, 0], "title": "設定", "text": "アカウントのパスワードを変更するには、設定画面を開いてください。"}
+{"id": "pasta", "vector": [0, 1, 0], "title": "料理", "text": "パスタの作り方：お湯を沸かして塩を入れます。"}
+{"id": "pku", "vector": [0, 0, 1], "title": "大学", "text": "北京大学位于北京市海淀区，是中国著名的高等学府。"}
+{"id": "lib", "vector": [1, 1, 0], "title": "学习", "text": "大学生每天在图书馆学习。"}
+EOF
+expect 0 "init a store for CJK text" init "$cjk" --dim 3 --metric cosine
+expect 0 "import CJK records" import "$cjk" "$tmp/cjk.jsonl"
+for q in "パスワード:pw" "图书馆:lib" "北京大学:pku" "ﾊﾟｽﾀ:pasta"; do
+  expect 0 "context --strategy bm25 --text ${q%%:*}" context "$cjk" --text "${q%%:*}" --strategy bm25 --json
+  has "$tmp/out" '"items":[{"id":"'"${q##*:}"'"' "${q%%:*} finds ${q##*:} first"
+done
+
+# A store whose BM25 index tokenizer version 1 made (tests/data/fixture-v2,
+# encrypted, passphrase "fixture"): healthy, with a note until its next write.
+mkdir "$tmp/v1tok"
+cp "$data/fixture-v2/data.mdb" "$tmp/v1tok/"
+printf 'fixture' >"$tmp/v1tok.key"
+expect 0 "check an index of tokenizer version 1" check "$tmp/v1tok" --key-file "$tmp/v1tok.key" --json
+has "$tmp/out" '"healthy":true' "an older tokenizer's index is not a problem"
+has "$tmp/out" 'made by an older tokenizer' "check notes the older tokenizer"
+echo '{"id": "d", "vector": [0, 0, 1], "text": "delta"}' >"$tmp/v1tok.jsonl"
+expect 0 "a write to it" import "$tmp/v1tok" "$tmp/v1tok.jsonl" --key-file "$tmp/v1tok.key"
+expect 0 "check after the write" check "$tmp/v1tok" --key-file "$tmp/v1tok.key" --json
+has "$tmp/out" '"notes":[]' "the write rebuilt the index"
+
 # ---- a small store with text, meta and links -------------------------------
 db="$tmp/small"
 expect 0 "init l2 dim 3" init "$db" --dim 3 --metric l2

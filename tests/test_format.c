@@ -415,11 +415,11 @@ Test(format, terms_bm25_sents_and_shard_are_laid_out_as_documented)
     cr_assert_eq(raw_dups(&w, "terms", "seine", 5, post, sizeof post, 16), 1);
     cr_assert_eq(le32(post + 8), 2);
     cr_assert_not(raw_has(&w, "terms", "the", 3), "stop words are not terms");
-    /* meta/bm25: u32 tokenizer version 1, u32 0, u64 N, u64 total length
+    /* meta/bm25: u32 tokenizer version 2, u32 0, u64 N, u64 total length
      * ("given text": 2 terms). */
     v = raw_meta(&w, "bm25");
     cr_assert_eq(v.mv_size, 24);
-    cr_assert_eq(le32(v.mv_data), 1);
+    cr_assert_eq(le32(v.mv_data), 2);
     cr_assert_eq(le32((char *)v.mv_data + 4), 0);
     cr_assert_eq(le64((char *)v.mv_data + 8), 2);
     cr_assert_eq(le64((char *)v.mv_data + 16), 4 + 2);

@@ -68,7 +68,7 @@ Test(tokenize, unicode_folding)
     cr_assert_str_eq(toks("ΣΟΦΌΣ", CVS_TOK_STRIP_ACCENTS), "σοφοσ");
     /* Non-Latin letters and digits are word characters; CJK punctuation is not. */
     cr_assert_str_eq(toks("Москва — столица", 0), "москва|столица");
-    cr_assert_str_eq(toks("東京\xe3\x80\x82大阪", 0), "東京|大阪");
+    cr_assert_str_eq(toks("東京\xe3\x80\x82大阪", 0), "東|東京|京|大|大阪|阪"); /* deviation 2 */
 }
 
 Test(tokenize, limits_and_errors)
@@ -125,10 +125,10 @@ Test(tokenize, capitals_as_written)
     int any;
     /* Émile, ÉCOLE, Straße (folds to two letters more), İstanbul (folds to
      * i and a combining dot), the titlecase digraph ǅ, Greek, an uncased
-     * script and a digit. */
+     * script (北京: three tokens, deviation 2) and a digit. */
     cr_assert_str_eq(caps_of("Émile ÉCOLE Straße İstanbul \xc7\x85" "emal Σοφός σοφός 北京 3M iPhone "
                              "guest", CVS_TOK_STRIP_ACCENTS, &any),
-                     "CCCCCClllll");
+                     "CCCCCClllllll");
     cr_assert(any);
     /* Stop words are dropped, but their capitals say the text uses case. */
     cr_assert_str_eq(caps_of("The guest and a pilot", 0, &any), "ll");
@@ -138,6 +138,52 @@ Test(tokenize, capitals_as_written)
     cr_assert_str_eq(caps_of("ﬁne \xef\xbc\xa1" "BC", 0, &any), "lC");  /* "ﬁne ＡBC" */
     cr_assert_str_eq(caps_of("", 0, &any), "");
     cr_assert_not(any);
+}
+
+/* Chinese and Japanese (deviation 2): overlapping bigrams over runs of
+ * Han and kana, each Han character a token too, before its pair; a lone
+ * character is itself; Hangul keeps its words. */
+Test(tokenize, cjk_bigrams)
+{
+    cr_assert_str_eq(toks("パスワード", 0), "パス|スワ|ワー|ード");
+    cr_assert_str_eq(toks("北京大学", 0), "北|北京|京|京大|大|大学|学");
+    cr_assert_str_eq(toks("猫", 0), "猫");
+    cr_assert_str_eq(toks("の", 0), "の");
+    /* Punctuation ends a run; kana after Han continue it. */
+    cr_assert_str_eq(toks("東京。大阪", 0), "東|東京|京|大|大阪|阪");
+    cr_assert_str_eq(toks("猫がいる", 0), "猫|猫が|がい|いる");
+    /* A run of several scripts: the CJK stretch alone is split. */
+    cr_assert_str_eq(toks("iPhone用のパスワード", 0), "iphone|用|用の|のパ|パス|スワ|ワー|ード");
+    cr_assert_str_eq(toks("Reset パスワード now", 0), "reset|パス|スワ|ワー|ード|now");
+    /* Full-width Latin and half-width katakana fold first (NFKC). */
+    cr_assert_str_eq(toks("\xef\xbc\xa1\xef\xbc\xb0\xef\xbc\xa9キー", 0), "api|キー"); /* ＡＰＩキー */
+    cr_assert_str_eq(toks("ﾊﾟｽﾜｰﾄﾞ", 0), "パス|スワ|ワー|ード");
+    /* Hangul is written with spaces: words stay words. */
+    cr_assert_str_eq(toks("비밀번호 변경", 0), "비밀번호|변경");
+    /* Stripping accents keeps the kana voicing marks (deviation 6),
+     * precomposed, decomposed or half-width, and strips the Latin ones
+     * next to them. */
+    cr_assert_str_eq(toks("パスワード", CVS_TOK_STRIP_ACCENTS), "パス|スワ|ワー|ード");
+    cr_assert_str_eq(toks("ハ\xe3\x82\x9aス バス", CVS_TOK_STRIP_ACCENTS), "パス|バス");
+    cr_assert_str_eq(toks("ﾊﾟｽﾜｰﾄﾞ café", CVS_TOK_STRIP_ACCENTS), "パス|スワ|ワー|ード|cafe");
+    /* A private-use character there is no kana (and no letter). */
+    cr_assert_str_eq(toks("x\xf3\xb0\x82\xab" "y", CVS_TOK_STRIP_ACCENTS), "x|y");
+    /* A long run is no longer dropped whole: 40 characters, 120 bytes. */
+    {
+        char run[256] = "";
+        for (int i = 0; i < 40; i++)
+            strcat(run, i % 2 ? "語" : "日");
+        cvs_tokens t = {0};
+        cr_assert_eq(cvs__tokenize(run, strlen(run), 0, &t), 0);
+        cr_assert_eq(t.n, 40 + 39);
+        cvs__tokens_free(&t);
+    }
+    /* Case is the run's: CJK has none. */
+    {
+        int any;
+        cr_assert_str_eq(caps_of("東京タワー Tokyo", CVS_TOK_STRIP_ACCENTS, &any), "llllllC");
+        cr_assert(any);
+    }
 }
 
 /* ==== Store helpers ==== */
@@ -1950,4 +1996,183 @@ Test(sif, copy_refuses_a_foreign_cache)
     cr_assert(strstr(cvs_errmsg(db), "fingerprints differ"), "%s", cvs_errmsg(db));
     tu_rmrf(other);
     free(other);
+}
+
+/* Chinese and Japanese passages (written for this test): a word inside an
+ * unspaced run finds its passage first, ahead of passages that share some
+ * of its characters or bigrams (パスタ "pasta" shares パス, ワードプロセッサ
+ * shares ワー and ード; 大学生 and 北京的天气 share pieces of 北京大学). */
+static void put_cjk(void)
+{
+    put("j1", NULL, "アカウントのパスワードを変更するには、設定画面を開いてください。");
+    put("j2", NULL, "ログイン画面でメールアドレスを入力してください。");
+    put("j3", NULL, "パスタの作り方：お湯を沸かして塩を入れます。");
+    put("j4", NULL, "新しいワードプロセッサをインストールしました。");
+    put("c1", NULL, "北京大学位于北京市海淀区，是中国著名的高等学府。");
+    put("c2", NULL, "上海是中国最大的城市之一，位于长江入海口。");
+    put("c3", NULL, "大学生每天在图书馆学习。");
+    put("c4", NULL, "今天北京的天气很好。");
+    put("c5", NULL, "我家的猫喜欢在沙发上睡觉。");
+    put("m1", "Password reset", "Open the settings: 設定から暗証番号を再発行できます。");
+    put("m2", NULL, "\xef\xbc\xa1\xef\xbc\xb0\xef\xbc\xa9キーを再発行する手順"); /* ＡＰＩ */
+    put("e1", NULL, "The river flows through the old city");
+    put("bus", NULL, "バスの時刻表は駅にあります。");
+}
+
+Test(bm25, finds_words_in_chinese_and_japanese, .fini = teardown)
+{
+    mkstore(4, CVS_METRIC_L2);
+    put_cjk();
+    /* Japanese: the one passage with the word. */
+    cr_assert_str_eq(search("パスワード", 1, NULL), "j1");
+    cr_assert_str_eq(search("パスタ", 1, NULL), "j3");
+    /* バス "bus" is not パス "pass" (deviation 6). */
+    cr_assert_str_eq(search("バス", 2, NULL), "bus");
+    cr_assert_str_eq(search("ワードプロセッサ", 1, NULL), "j4");
+    cr_assert_str_eq(search("メールアドレス", 1, NULL), "j2");
+    /* Half-width katakana and full-width Latin fold to the same terms. */
+    cr_assert_str_eq(search("ﾊﾟｽﾜｰﾄﾞ", 1, NULL), "j1");
+    cr_assert_str_eq(search("API キー", 1, NULL), "m2");
+    /* Chinese: a word, a place, one character. */
+    cr_assert_str_eq(search("北京大学", 1, NULL), "c1");
+    cr_assert_str_eq(search("图书馆", 1, NULL), "c3");
+    cr_assert_str_eq(search("天气", 1, NULL), "c4");
+    cr_assert_str_eq(search("猫", 1, NULL), "c5");
+    /* Mixed: the English word, the Japanese one, an English question
+     * with a Japanese word. */
+    cr_assert_str_eq(search("password", 1, NULL), "m1");
+    cr_assert_str_eq(search("暗証番号", 1, NULL), "m1");
+    cr_assert_str_eq(search("how to 再発行 the API key", 1, NULL), "m2");
+    /* English alone is untouched by its CJK neighbours. */
+    cr_assert_str_eq(search("river city", 2, NULL), "e1");
+    {
+        uint64_t problems = 9;
+        cr_assert_eq(cvs_check(db, NULL, NULL, &problems), 0);
+        cr_assert_eq(problems, 0);
+    }
+}
+
+/* An index written by tokenizer version 1 (Chinese and Japanese runs
+ * whole): cvs_text_index_outdated says so (check counts no problem),
+ * search still answers from it, and the next write rebuilds it under the
+ * current version, without losing a record. */
+Test(bm25, older_tokenizer_index_is_rebuilt_on_next_write, .fini = teardown)
+{
+    MDB_txn *txn;
+    MDB_val k = {4, "bm25"}, v, tk;
+    unsigned char meta[24], post[16];
+    const char *run = "アカウントのパスワードを変更するには";
+    int n = 0, outdated = 9;
+    uint64_t p, ndocs, total;
+    mkstore(4, CVS_METRIC_L2);
+    put_cjk();
+    stats(&ndocs, &total);
+    /* Make it what version 1 wrote for j1: its run as one term. */
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_get(txn, db->dbi_meta, &k, &v), 0);
+    memcpy(meta, v.mv_data, 24);
+    cvs__put_u32(meta, 1);
+    v.mv_data = meta;
+    v.mv_size = 24;
+    cr_assert_eq(mdb_put(txn, db->dbi_meta, &k, &v, 0), 0);
+    memset(post, 0, sizeof post);
+    cvs__put_u64(post, (uint64_t)key_of("j1"));
+    cvs__put_u32(post + 8, 1);
+    cvs__put_u32(post + 12, 3);
+    tk.mv_data = (void *)run;
+    tk.mv_size = strlen(run);
+    v.mv_data = post;
+    v.mv_size = sizeof post;
+    cr_assert_eq(mdb_put(txn, cvs__text(db)->dbi_terms, &tk, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    /* Not damage: check counts no problem, and the store says the index
+     * is another tokenizer's (cvstore check prints it as a note). */
+    cr_assert_eq(cvs_check(db, count_msgs, &n, &p), 0);
+    cr_assert_eq(p, 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(cvs_text_index_outdated(db, &outdated), 0);
+    cr_assert_eq(outdated, 1);
+    /* It still answers, from the old terms. */
+    cr_assert_str_eq(search(run, 1, NULL), "j1");
+    /* The next write, about something else, rebuilds the index. */
+    put("e2", NULL, "A bridge over the river");
+    cr_assert_eq(cvs_text_index_outdated(db, &outdated), 0);
+    cr_assert_eq(outdated, 0);
+    stats(&ndocs, &total); /* asserts the current version */
+    cr_assert_eq(ndocs, 14);
+    cr_assert_eq(problems_of(), 0);
+    cr_assert_str_eq(search("パスワード", 1, NULL), "j1");
+    cr_assert_str_eq(search("bridge", 2, NULL), "e2");
+    cr_assert_eq(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_get(txn, cvs__text(db)->dbi_terms, &tk, &v), MDB_NOTFOUND, "the old term is gone");
+    mdb_txn_abort(txn);
+}
+
+/* The mention linker reads titles in Chinese and Japanese text too: a
+ * title is its tokens in reading order, a phrase of an unspaced run a
+ * contiguous stretch of the run's tokens (tokenizer deviation 2). */
+Test(bm25, cjk_titles_are_mentions, .fini = teardown)
+{
+    cvs_link_stats st;
+    cvs_txn *t;
+    cvs_record r;
+    mkstore(4, CVS_METRIC_L2);
+    put("tower", "東京タワー", "東京タワーは港区にある電波塔です。");
+    put("tea", "抹茶", "抹茶は粉末の緑茶である。");
+    put("trip", "旅行記", "週末に東京タワーへ行き、抹茶のアイスを食べました。");
+    put("note", "メモ", "東京の天気は晴れ。");
+    cr_assert_eq(cvs_link_mentions(db, &st), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(st.links, 2, "trip -> tower, trip -> tea");
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    cr_assert_eq(cvs_get(t, "trip", 4, &r, NULL), 0);
+    cr_assert_eq(r.nlinks, 2);
+    for (size_t i = 0; i < r.nlinks; i++) {
+        cr_assert_str_eq(r.links[i].type, CVS_LINK_MENTIONS);
+        cr_assert((r.links[i].id_len == 5 && !memcmp(r.links[i].id, "tower", 5)) ||
+                  (r.links[i].id_len == 3 && !memcmp(r.links[i].id, "tea", 3)));
+    }
+    cr_assert_eq(cvs_get(t, "note", 4, &r, NULL), 0);
+    cr_assert_eq(r.nlinks, 0, "東京 alone is not 東京タワー");
+    cvs_txn_end(t);
+}
+
+/* Text without Chinese or Japanese tokenizes byte for byte as tokenizer
+ * version 1 did, so English stores keep their postings and rankings: the
+ * tokens (each with its NUL, and with CVS_TOK_CAPS its capital bit) of
+ * every line of tests/data/hotpot-mini/passages.jsonl, hashed with FNV-1a
+ * 64, against the counts and hashes version 1 (text/tokenize.c of commit
+ * ff25e43) gave for the same lines. */
+Test(tokenize, english_as_version_1)
+{
+    static const unsigned flags[3] = {0, CVS_TOK_STRIP_ACCENTS,
+                                      CVS_TOK_STRIP_ACCENTS | CVS_TOK_CAPS};
+    static const uint64_t want[3] = {0xb124539ae256030full, 0xa390d97ae5ee2b8full,
+                                     0x65c27b587a45d443ull};
+    uint64_t h[3] = {14695981039346656037ull, 14695981039346656037ull,
+                     14695981039346656037ull};
+    size_t cnt[3] = {0}, cap = 0;
+    char path[512], *line = NULL;
+    ssize_t n;
+    cvs_tokens t = {0};
+    FILE *f;
+    snprintf(path, sizeof path, "%s/hotpot-mini/passages.jsonl", CVS_TEST_DATA);
+    cr_assert((f = fopen(path, "r")), "%s", path);
+    while ((n = getline(&line, &cap, f)) > 0)
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(cvs__tokenize(line, (size_t)n, flags[k], &t), 0);
+            for (size_t i = 0; i < t.n; i++) {
+                for (uint32_t j = 0; j <= t.len[i]; j++)
+                    h[k] = (h[k] ^ (unsigned char)t.buf[t.off[i] + j]) * 1099511628211ull;
+                if (flags[k] & CVS_TOK_CAPS)
+                    h[k] = (h[k] ^ t.caps[i]) * 1099511628211ull;
+            }
+            cnt[k] += t.n;
+        }
+    fclose(f);
+    free(line);
+    cvs__tokens_free(&t);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(cnt[k], 10638, "flags %u: %zu tokens", flags[k], cnt[k]);
+        cr_assert_eq(h[k], want[k], "flags %u: tokens differ from version 1's", flags[k]);
+    }
 }

@@ -31,11 +31,51 @@
  *      stripped form itself when the accented one is missing).  Stripping
  *      marks also removes vowel signs of Indic scripts; that damage is
  *      confined to BM25, where it applies to documents and queries alike.
- *   2. No word segmentation for scripts written without spaces (Chinese,
- *      Japanese, Thai): a run of such letters is one token, often longer
- *      than the limit and dropped.  A dictionary segmenter is out of scope;
- *      the text layer targets English corpora first (the stop list is
- *      English too).
+ *   2. Chinese and Japanese, written without spaces, are split into
+ *      overlapping character bigrams, the way Lucene's CJKBigramFilter
+ *      (and Elasticsearch's cjk analyzer over it) does: within a maximal
+ *      stretch of Han, Hiragana and Katakana letters, every pair of
+ *      neighbouring characters is a token ("パスワード" gives パス|スワ|
+ *      ワー|ード, "北京大学" 北京|京大|大学), and a stretch of one character
+ *      is that character.  Bigrams need no dictionary, segment no word
+ *      wrongly (a word of two or more characters is always among them, so
+ *      a query word inside an unspaced passage finds it), and are what
+ *      search engines index CJK text with; Chinese IR studies found them at
+ *      least as effective as dictionary words (Kwok, "Comparing
+ *      representations in Chinese information retrieval", SIGIR 1997; Nie,
+ *      Gao, Zhang & Zhou, "On the use of words and n-grams for Chinese
+ *      information retrieval", IRAL 2000), best together with single
+ *      characters.  So we add one thing to Lucene's rule: each Han
+ *      character is a token too, placed before the pair it starts
+ *      (北|北京|京|京大|大|大学|学), because an ideograph is a word of its own
+ *      (猫 "cat", 本 "book") and a question of one character would
+ *      otherwise find nothing; kana are syllables, whose single
+ *      characters are mostly particles (の, は, を) that would fill
+ *      postings lists and mean nothing.  The order keeps every phrase of a
+ *      stretch a contiguous stretch of its tokens, which the mention linker
+ *      (graph/link.c) needs to find a CJK title in a text.  Chosen over
+ *      ICU's dictionary word break (ubrk_open(UBRK_WORD); Debian 12's ICU
+ *      72 splits Chinese, Japanese, Thai and Lao with its built-in
+ *      dictionaries: アカウント|の|パスワード|を|変更|する, but 北京|大学|位于|
+ *      北京市|海|淀|区, the district 海淀 unknown): a dictionary splits an
+ *      unknown name or a new coinage into pieces that a query holding it
+ *      within other words need not split alike (北京市 is one word, 北京 in
+ *      a question another, and neither finds the other), and its result
+ *      changes with the ICU release a build links against, which BM25's
+ *      stored postings (re-tokenized to be removed, bm25.c deviation 5)
+ *      cannot follow.  Costs: about two
+ *      tokens per Han character, one per kana; bigrams that straddle two
+ *      words ("東京都" gives 京都, Kyoto) add some false matches, which the
+ *      scores of the true pairs outweigh.  Hangul keeps its words (Korean
+ *      is written with spaces).  Thai, Lao, Khmer and Burmese, written
+ *      without spaces and with no bigram convention, still make one token
+ *      per run (often longer than the limit and dropped).  A stretch ends
+ *      where another script begins, inside a run too ("iphone用" gives
+ *      iphone|用).  GloVe has no CJK word (the SIF embedder finds none of
+ *      these tokens, as it found none of the whole runs), no stop word is
+ *      CJK, and Snowball's English stemmer (query/context.c deviation 17)
+ *      leaves them alone.  Text with no CJK letter tokenizes exactly as
+ *      before the split was added.
  *   3. No stemming: GloVe has vectors for inflected forms, and BM25 without
  *      stemming is the baseline the issue's reference numbers were measured
  *      with.
@@ -54,6 +94,14 @@
  *      the data ICU's u_isupper / u_istitle read).  The tokens themselves
  *      do not change.
  *
+ *   6. Stripping accents keeps the voicing marks of kana (dakuten and
+ *      handakuten: パ, バ and ハ stay three letters; バス "bus", パス "pass"
+ *      and ハス "lotus" three words).  They are not accents a writer may
+ *      leave off, as é in "Beyoncé" is: a Japanese writer never does, and
+ *      the letters without them are other syllables.  utf8proc strips every
+ *      mark (Unicode category M) or none, so the marks are held out of its
+ *      decomposition (hold_kana).
+ *
  * Any change to these rules changes stored BM25 postings: bump
  * CVS_TOKENIZER_VERSION (bm25.c records it in the store).
  */
@@ -62,6 +110,7 @@
 #include <utf8proc.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "text/tokenize.h"
 
 /* Sorted (strcmp order) for bsearch. */
@@ -158,15 +207,53 @@ static int finish_token(cvs_tokens *t, size_t start, unsigned flags, uint8_t cap
     return 0;
 }
 
+/* Kana voicing marks (deviation 6): with accents stripped, a kana that
+ * carries a voicing mark (ガ, パ, ゔ: canonically ka + U+3099) and the marks
+ * themselves (U+3099, U+309A, half-width U+FF9E, U+FF9F) are held out of
+ * utf8proc's decomposition as private-use characters of plane 15,
+ * KANA_HELD + (c - 0x3000), then put back and composed.  A private
+ * character of the text in that range is moved out of it first
+ * (KANA_HELD + 0x100: private still, so still no letter). */
+#define KANA_HELD 0xF0000
+
+static utf8proc_int32_t hold_kana(utf8proc_int32_t c, void *unused)
+{
+    (void)unused;
+    if (c == 0xFF9E || c == 0xFF9F)
+        c = c == 0xFF9E ? 0x3099 : 0x309A;
+    if (c == 0x3099 || c == 0x309A)
+        return KANA_HELD + (c - 0x3000);
+    if (c >= 0x3040 && c <= 0x30FF) {
+        const utf8proc_property_t *p = utf8proc_get_property(c);
+        return p->decomp_seqindex != UINT16_MAX && !p->decomp_type ? KANA_HELD + (c - 0x3000)
+                                                                    : c;
+    }
+    return c >= KANA_HELD && c <= KANA_HELD + 0xFF ? KANA_HELD + 0x100 : c;
+}
+
+/* Puts back what hold_kana held, composing a mark with its kana. */
+static utf8proc_ssize_t release_kana(int32_t *cps, utf8proc_ssize_t n)
+{
+    int marks = 0;
+    for (utf8proc_ssize_t i = 0; i < n; i++)
+        if (cps[i] >= KANA_HELD && cps[i] <= KANA_HELD + 0xFF) {
+            cps[i] = cps[i] - KANA_HELD + 0x3000;
+            marks |= cps[i] == 0x3099 || cps[i] == 0x309A;
+        }
+    /* The rest is composed already, and composing is idempotent. */
+    return marks ? utf8proc_normalize_utf32(cps, n, UTF8PROC_COMPOSE) : n;
+}
+
 /* The code points of text normalized under opt, in t->cps; *n of them. */
 static int normalize(const char *text, size_t len, utf8proc_option_t opt, cvs_tokens *t,
                      utf8proc_ssize_t *n)
 {
+    utf8proc_custom_func hold = (opt & UTF8PROC_STRIPMARK) ? hold_kana : NULL;
     /* Decompose into code points; a second round when the first buffer was
      * too small (folding can expand, "ß" -> "ss", "ﬃ" -> "ffi"). */
     for (;;) {
-        *n = utf8proc_decompose((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
-                                t->cps, (utf8proc_ssize_t)t->cps_cap, opt);
+        *n = utf8proc_decompose_custom((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
+                                       t->cps, (utf8proc_ssize_t)t->cps_cap, opt, hold, NULL);
         if (*n < 0)
             return *n == UTF8PROC_ERROR_NOMEM
                        ? cvs__err(CVS_ENOMEM, "out of memory tokenizing")
@@ -180,6 +267,8 @@ static int normalize(const char *text, size_t len, utf8proc_option_t opt, cvs_to
         t->cps_cap = (size_t)*n;
     }
     *n = utf8proc_normalize_utf32(t->cps, *n, opt);
+    if (*n >= 0 && hold)
+        *n = release_kana(t->cps, *n);
     if (*n < 0)
         return cvs__err(CVS_EINPUT, "text cannot be normalized (%s)", utf8proc_errmsg(*n));
     return CVS_OK;
@@ -221,13 +310,116 @@ static int run_capitals(const char *text, size_t len, utf8proc_option_t opt, cvs
     return CVS_OK;
 }
 
+/* ==== Runs of letters into tokens ==== */
+
+static int is_mark(int32_t c)
+{
+    utf8proc_category_t k = utf8proc_category(c);
+    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
+/* Han ideographs (unified, extensions A to I, compatibility, radicals)
+ * and the ideographic marks that behave as ones: 々 (iteration), 〆, 〇,
+ * the Hangzhou numerals, 〻.  Each carries a meaning of its own, so a
+ * character is also a token (deviation 2). */
+static int is_han(int32_t c)
+{
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x323AF) || (c >= 0xF900 && c <= 0xFAFF) ||
+           (c >= 0x2E80 && c <= 0x2FDF) || (c >= 0x3005 && c <= 0x3007) ||
+           (c >= 0x3021 && c <= 0x3029) || (c >= 0x3038 && c <= 0x303B);
+}
+
+/* The scripts written without spaces that deviation 2 splits into
+ * bigrams: Han, Hiragana (U+3041..309F), Katakana (U+30A1..30FF with the
+ * prolonged sound mark ー, the small extensions U+31F0..31FF, the kana
+ * supplements U+1AFF0..1B16F).  Half-width katakana are folded to these
+ * by NFKC before we look.  Hangul is not here: Korean is written with
+ * spaces between words. */
+static int is_cjk(int32_t c)
+{
+    return is_han(c) || (c >= 0x3041 && c <= 0x30FF) || (c >= 0x31F0 && c <= 0x31FF) ||
+           (c >= 0x1AFF0 && c <= 0x1B16F);
+}
+
+/* Appends cps[0..m) to the token being built at the end of t->buf, which
+ * grows when needed (a bigram repeats its characters, so the first guess
+ * of cvs__tokenize can be short for CJK text). */
+static int append_cps(cvs_tokens *t, const int32_t *cps, size_t m)
+{
+    void *buf = t->buf;
+    int rc = cvs__grow(&buf, &t->buf_cap, t->buf_len + m * 4 + 1, 1, "out of memory tokenizing");
+    t->buf = buf;
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m; i++)
+        t->buf_len += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)t->buf + t->buf_len);
+    return 0;
+}
+
+/* One token of cps[0..m). */
+static int emit(cvs_tokens *t, const int32_t *cps, size_t m, unsigned flags, uint8_t cap)
+{
+    size_t start = t->buf_len;
+    int rc = append_cps(t, cps, m);
+    return rc ? rc : finish_token(t, start, flags, cap);
+}
+
+/* The index just past the character at cps[k] (its marks with it). */
+static size_t next_char(const int32_t *cps, size_t m, size_t k)
+{
+    for (k++; k < m && is_mark(cps[k]); k++)
+        ;
+    return k;
+}
+
+/* A run of CJK characters (deviation 2): one token per pair of neighbours,
+ * and one per Han character, in reading order (the character before the
+ * pair that starts with it), so that a phrase of the run is a contiguous
+ * stretch of tokens (the linker matches titles so).  A run of one
+ * character is that character. */
+static int emit_cjk(cvs_tokens *t, const int32_t *cps, size_t m, unsigned flags, uint8_t cap)
+{
+    size_t a = 0, b = next_char(cps, m, 0);
+    int rc = 0;
+    if (b == m)
+        return emit(t, cps, m, flags, cap);
+    while (a < m && !rc) {
+        size_t c = b < m ? next_char(cps, m, b) : m;
+        if (is_han(cps[a]))
+            rc = emit(t, cps + a, b - a, flags, cap);
+        if (!rc && b < m)
+            rc = emit(t, cps + a, c - a, flags, cap);
+        a = b;
+        b = c;
+    }
+    return rc;
+}
+
+/* The tokens of one maximal run of word characters cps[0..m): its
+ * stretches of CJK letters as emit_cjk splits them, every other stretch
+ * one token (a run without CJK is one token, as it always was).  A mark
+ * stays with the letter before it.  cap: the run's (every token of it). */
+static int split_run(cvs_tokens *t, const int32_t *cps, size_t m, unsigned flags, uint8_t cap)
+{
+    for (size_t k = 0, e; k < m; k = e) {
+        int cjk = is_cjk(cps[k]), rc;
+        for (e = k + 1; e < m && (is_mark(cps[e]) || is_cjk(cps[e]) == cjk); e++)
+            ;
+        rc = cjk ? emit_cjk(t, cps + k, e - k, flags, cap) : emit(t, cps + k, e - k, flags, cap);
+        if (rc)
+            return cvs__err(rc, "out of memory tokenizing");
+    }
+    return 0;
+}
+
 int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
 {
     utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
                             UTF8PROC_COMPOSE | UTF8PROC_IGNORE;
     utf8proc_ssize_t n;
-    size_t start = 0, nruns = 0, run = 0;
-    int in_tok = 0, rc;
+    size_t nruns = 0, run = 0;
+    int rc;
 
     t->n = 0;
     t->buf_len = 0;
@@ -249,24 +441,18 @@ int cvs__tokenize(const char *text, size_t len, unsigned flags, cvs_tokens *t)
         t->buf = p;
         t->buf_cap = (size_t)n * 5 + 1;
     }
-    for (utf8proc_ssize_t i = 0; i < n; i++) {
-        int32_t c = t->cps[i];
-        if (is_word_char(c)) {
-            if (!in_tok) {
-                start = t->buf_len;
-                in_tok = 1;
-            }
-            t->buf_len += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)t->buf + t->buf_len);
-        } else if (in_tok) {
-            in_tok = 0;
-            if (finish_token(t, start, flags, run < nruns ? t->rcaps[run] : 1))
-                return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
-            run++;
+    for (utf8proc_ssize_t i = 0, j; i < n; i = j) {
+        if (!is_word_char(t->cps[i])) {
+            j = i + 1;
+            continue;
         }
+        for (j = i + 1; j < n && is_word_char(t->cps[j]); j++)
+            ;
+        if ((rc = split_run(t, t->cps + i, (size_t)(j - i), flags,
+                            run < nruns ? t->rcaps[run] : 1)))
+            return rc;
+        run++;
     }
-    if (in_tok && finish_token(t, start, flags, run < nruns ? t->rcaps[run] : 1))
-        return cvs__err(CVS_ENOMEM, "out of memory tokenizing");
-    run += in_tok;
     if (flags & CVS_TOK_CAPS) {
         t->caps_any = nruns && memchr(t->rcaps, 1, nruns) != NULL;
         /* Runs that do not line up tell nothing about case. */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CVS_TOKENIZER_VERSION 1u
+#define CVS_TOKENIZER_VERSION 2u /* 2: CJK runs split into bigrams, kana voicing marks kept (tokenize.c deviations 2, 6) */
 #define CVS_TOKEN_MAX 64       /* bytes (UTF-8, after folding); longer tokens are dropped */
 
 /* cvs__tokenize flags */

@@ -901,6 +901,33 @@ def test_text_search(textdb):
     assert textdb.embedder()["name"] == "test:hash"
 
 
+# Chinese and Japanese passages written for this test: a word inside an
+# unspaced run is a word BM25 finds (text/tokenize.c deviation 2), in a
+# search and in a context's lexical half.
+CJK_PASSAGES = {
+    "pw": ("設定", "アカウントのパスワードを変更するには、設定画面を開いてください。"),
+    "pasta": ("料理", "パスタの作り方：お湯を沸かして塩を入れます。"),
+    "wp": ("ソフト", "新しいワードプロセッサをインストールしました。"),
+    "pku": ("大学", "北京大学位于北京市海淀区，是中国著名的高等学府。"),
+    "lib": ("学习", "大学生每天在图书馆学习。"),
+    "en": ("River", "The river flows through the old city."),
+}
+
+
+def test_cjk_lexical_search(path):
+    db = cvstore.open(path, create=True, dim=DIM, embedder=hash_embed, embedder_name="test:hash")
+    try:
+        ids = list(CJK_PASSAGES)
+        db.put(ids, titles=[CJK_PASSAGES[i][0] for i in ids],
+               texts=[CJK_PASSAGES[i][1] for i in ids])
+        r = db.search(["パスワード", "图书馆", "北京大学", "ﾊﾟｽﾀ", "river"], k=1, mode="bm25")
+        assert r.ids == [["pw"], ["lib"], ["pku"], ["pasta"], ["en"]]
+        ctx = db.context("パスワードを忘れた", lexical_weight=1.0, seeds=1, hops=0)
+        assert ctx.items[0].id == "pw"
+    finally:
+        db.close()
+
+
 def _cos(a, b):
     return a @ b / np.linalg.norm(a) / np.linalg.norm(b)
 
