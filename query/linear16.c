@@ -213,7 +213,7 @@ void cvs__l16_apply_avx2(const uint16_t *Wp, size_t n, size_t k, const float *b,
                          size_t m, float *y)
 {
     const size_t np = (n + NR - 1) / NR, chunk = row_chunk(k);
-    if (!cvs__cpu_avx2()) {
+    if (!cvs__cpu_f16c()) {
         cvs__l16_apply_scalar(Wp, n, k, b, x, m, y);
         return;
     }
@@ -311,7 +311,7 @@ __attribute__((target("avx2,fma"))) static void gelu_avx2(float *v, size_t n)
 
 void cvs__l16_gelu_avx2(float *v, size_t n)
 {
-    if (cvs__cpu_avx2())
+    if (cvs__cpu_f16c()) /* the kernel's rule, though GELU needs no F16C */
         gelu_avx2(v, n);
     else
         cvs__l16_gelu_scalar(v, n);
@@ -336,7 +336,7 @@ static apply_fn l16_impl_fn(void)
     if (__builtin_expect(f == NULL, 0)) {
         f = cvs__l16_apply_scalar;
 #ifdef CVS_L16_X86
-        if (cvs__simd_avx2())
+        if (cvs__simd_f16c())
             f = cvs__l16_apply_avx2;
 #endif
         atomic_store_explicit(&l16_chosen, f, memory_order_release);

@@ -437,7 +437,11 @@ def main():
 
     def ranking(text, skip):
         score = collections.Counter()
-        for g in set(grams(text)):
+        # In a fixed order: a set of str iterates in the order of its
+        # hashes, which PYTHONHASHSEED draws anew each run, and floats
+        # summed in another order may differ in the last bit, enough to
+        # swap two passages of equal score (the tie rule is by index).
+        for g in sorted(set(grams(text))):
             w = idf.get(g, 0)
             for i, tf in post[g]:
                 score[i] += w * w * tf / norm[i]

@@ -910,6 +910,13 @@ static int no_store_yet(const char *path)
         return CVS_OK;
     }
     busy = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    /* Read again under the lock: a create that committed and let its lock
+     * go between the read above and the flock made a store, which the
+     * first read could not see. */
+    if (!busy && (cvs__lmdb_uncommitted(fd, &none) || !none || fstat(fd, &st))) {
+        close(fd);
+        return CVS_OK;
+    }
     close(fd);
     if (busy)
         return cvs__err(CVS_EFORMAT, "%s: a store is being created there this moment (its "

@@ -919,3 +919,23 @@ Test(panel, blocks_equal_separate_calls)
                     free(sc);
                 }
 }
+
+/* The kernels' CPU rules (core/cpu.h), asked about CPUs other than this
+ * one: pq's, topk's and ivf's AVX2 kernels need AVX2, FMA and BMI2, and
+ * no F16C, so a CPU without F16C (a virtual machine's CPU model may hide
+ * it) keeps them; only linear16's, which widen fp16, also need F16C. */
+Test(cpu, only_the_fp16_kernels_need_f16c)
+{
+    const unsigned base = CVS_CPU_AVX2 | CVS_CPU_FMA | CVS_CPU_BMI2;
+    cr_expect(cvs__cpu_rule_avx2(base), "AVX2+FMA+BMI2 without F16C runs pq's AVX2 kernels");
+    cr_expect(!cvs__cpu_rule_f16c(base), "linear16's kernel needs F16C");
+    cr_expect(cvs__cpu_rule_f16c(base | CVS_CPU_F16C) && cvs__cpu_rule_avx2(base | CVS_CPU_F16C));
+    for (unsigned miss = CVS_CPU_AVX2; miss <= CVS_CPU_BMI2; miss <<= 1) {
+        cr_expect(!cvs__cpu_rule_avx2((base | CVS_CPU_F16C) & ~miss), "without 0x%x", miss);
+        cr_expect(!cvs__cpu_rule_f16c((base | CVS_CPU_F16C) & ~miss), "without 0x%x", miss);
+    }
+    /* This CPU's answers are the rules' over its features. */
+    cr_expect_eq(cvs__cpu_avx2(), cvs__cpu_rule_avx2(cvs__cpu_features()));
+    cr_expect_eq(cvs__cpu_f16c(), cvs__cpu_rule_f16c(cvs__cpu_features()));
+    cr_expect(!cvs__cpu_f16c() || cvs__cpu_avx2());
+}

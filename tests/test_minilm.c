@@ -336,7 +336,7 @@ Test(linear16, both_kernels_give_the_product_within_rounding)
         l16_make(&c, shapes[s][0], shapes[s][1], shapes[s][2], (unsigned)s);
         cr_assert((y[0] = malloc(c.m * c.n * sizeof(float))) &&
                   (y[1] = malloc(c.m * c.n * sizeof(float))));
-        for (int f = 0; f < (cvs__cpu_avx2() ? 2 : 1); f++) {
+        for (int f = 0; f < (cvs__cpu_f16c() ? 2 : 1); f++) {
             fns[f](c.wp, c.n, c.k, c.b, c.x, c.m, y[f]);
             l16_expect_near(&c, c.b, y[f], names[f]);
             fns[f](c.wp, c.n, c.k, NULL, c.x, c.m, y[f]);
@@ -402,7 +402,7 @@ Test(linear16, a_row_does_not_depend_on_the_other_rows_of_the_call)
     float *all, *part;
     l16_make(&c, 48, 1000, 100, 7);
     cr_assert((all = malloc(c.m * c.n * sizeof *all)) && (part = malloc(c.m * c.n * sizeof *part)));
-    for (int f = 0; f < (cvs__cpu_avx2() ? 2 : 1); f++) {
+    for (int f = 0; f < (cvs__cpu_f16c() ? 2 : 1); f++) {
         fns[f](c.wp, c.n, c.k, c.b, c.x, c.m, all);
         for (size_t len = 1; len <= c.m; len++) {
             size_t at = (len * 37) % (c.m - len + 1);
