@@ -1482,6 +1482,17 @@ typedef struct cvs_context_opts {
                                  (query/context.c deviation 17), as an
                                  outside source (cvstore-mpi) ranks it;
                                  default 0 */
+    const cvs_filter *filter; /* only records whose metadata matches it
+                                 (cvs_filter_parse); NULL = all, the
+                                 default.  Every stage keeps to it: BM25,
+                                 vector and title seeds, the bridge
+                                 queries and the walk, which neither
+                                 returns nor steps through a record
+                                 outside it (query/context.c deviation
+                                 20).  No record matching gives n = 0, not
+                                 an error.  Borrowed for the call; one
+                                 store only (cvs_context_source_run:
+                                 CVS_EINVAL) */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
@@ -1522,6 +1533,10 @@ typedef struct cvs_context_item {
        once.  CVS_UNIT_PASSAGE: NULL and 0 (text is the whole text). */
     const uint32_t *sentences;
     size_t nsentences;
+    const char *meta;      /* the record's metadata (a JSON object as
+                              text, as cvs_get gives it), NULL when it has
+                              none; a copy owned by the result as id is */
+    size_t meta_len;
 } cvs_context_item;
 
 typedef struct cvs_context_result {
