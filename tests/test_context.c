@@ -11,8 +11,10 @@
  * seed's copies kept out of its bridges, relation links passing the seed's
  * score, the relation link named nearest a relation word (an agent noun
  * meeting its verb) following the record the question names, diverse
- * keeping top-k's set without copies, and the JSON shape of `cvstore
- * context`.  All data is generated here. */
+ * keeping top-k's set without copies, a metadata filter keeping every
+ * stage (seeds, links, bridges, the walk) to one tenant, items carrying
+ * their metadata, and the JSON shape of `cvstore context`.  All data is
+ * generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
