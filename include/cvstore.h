@@ -1554,8 +1554,8 @@ typedef struct cvs_context_result {
  * of opts->hops over links and kNN edges with scores decayed per hop, and a
  * selection by opts->strategy whose tokens never exceed opts->budget.
  * text has len bytes of UTF-8 (len 0 with a NUL-terminated text means
- * strlen).  Items carry copies of id, title and text owned by *out (valid
- * until cvs_context_result_free; each is also NUL-terminated).  The text
+ * strlen).  Items carry copies of id, title, text and meta owned by *out
+ * (valid until cvs_context_result_free; each is also NUL-terminated).  The text
  * is embedded by the handle's embedder (cvs_embed_text); a store that
  * records no embedder and has none attached answers from BM25, the titles
  * and the graph alone (as with lexical_weight 1), and fails with
