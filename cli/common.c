@@ -1186,6 +1186,13 @@ json_t *cli_context_json(const cvs_context_result *r)
                 json_array_append_new(ss, json_integer((json_int_t)it->sentences[s]));
             json_object_set_new(o, "sentences", ss);
         }
+        if (it->meta) {
+            /* Stored metadata is a JSON object (the put checked it); one
+             * that does not read back is left out rather than fail the set. */
+            json_t *m = json_loadb(it->meta, it->meta_len, 0, NULL);
+            if (m)
+                json_object_set_new(o, "meta", m);
+        }
         json_array_append_new(items, o);
     }
     return json_pack("{s:I, s:I, s:I, s:f, s:o}", "budget", (json_int_t)r->budget, "tokens",

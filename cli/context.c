@@ -21,7 +21,7 @@ static const char usage[] =
     "                       [--hops N] [--fanout N] [--bridges N] [--lambda L]\n"
     "                       [--lexical-weight W] [--unit passage|sentence]\n"
     "                       [--fusion rrf|weighted] [--no-links] [--no-knn]\n"
-    "                       [--exact-words] [--json]\n"
+    "                       [--exact-words] [--filter JSON] [--json]\n"
     "\n"
     "Prints the records that answer a question best within a token budget\n"
     "(tokens = ceil(UTF-8 bytes of title + text / 4)).  Seeds come from BM25 and\n"
@@ -39,7 +39,8 @@ static const char usage[] =
     "With --json, one object per query on one line:\n"
     "  {\"query\", \"budget\", \"tokens\", \"pool\" (candidates chosen from), \"ms\",\n"
     "   \"items\": [{\"id\", \"score\", \"tokens\", \"hop\", \"via\": [{\"id\", \"type\"}, ...],\n"
-    "   \"title\", \"text\"}]}\n"
+    "   \"title\", \"text\", \"meta\"}]}\n"
+    "(\"meta\": the record's metadata object, when it has one)\n"
     "(with --unit sentence each item also has \"sentences\": the indexes of its\n"
     "chosen sentences among the record's; a sentence longer than the whole\n"
     "budget may be there in part, its clauses that answer, listed once)\n"
@@ -81,6 +82,10 @@ static const char usage[] =
     "                          words as written, not also their other forms in\n"
     "                          the store (\"invented\" finding \"invention\"), as\n"
     "                          an encrypted store ranks it\n"
+    "      --filter JSON       only records whose metadata matches, as search\n"
+    "                          --filter takes it, e.g. '{\"tenant\": \"acme\"}': no\n"
+    "                          seed, walk step or item outside it (the walk does\n"
+    "                          not pass through one); none matching: an empty set\n"
     "      --json              JSON output\n"
     CLI_KEY_FILE_HELP
     "  -h, --help              show this help\n";
@@ -209,6 +214,7 @@ int cmd_context(int argc, char **argv)
         {"query-vector", required_argument, NULL, 'V'},
         {"query-file", required_argument, NULL, 'F'},
         {"format", required_argument, NULL, 'M'}, /* 'f' is --fanout */
+        {"filter", required_argument, NULL, 'R'}, /* 'F' is --query-file */
         CLI_CONTEXT_LONG_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -218,6 +224,8 @@ int cmd_context(int argc, char **argv)
     cvs_db *db = NULL;
     cvs_txn *t = NULL;
     const char *text = NULL, *batch = NULL, *vecstr = NULL, *vecfile = NULL;
+    const char *filter_json = NULL;
+    cvs_filter *filter = NULL;
     float *qv = NULL, *qf = NULL;
     size_t nqf = 0;
     uint32_t qdim = 0;
@@ -231,6 +239,7 @@ int cmd_context(int argc, char **argv)
         case 'Q': batch = optarg; inputs++; break;
         case 'V': vecstr = optarg; inputs++; break;
         case 'F': vecfile = optarg; inputs++; break;
+        case 'R': filter_json = optarg; break; /* parsed below, after the cheap checks */
         case 'M':
             /* The load's message told the user to give the format, which
              * context took no option for. */
@@ -297,6 +306,11 @@ int cmd_context(int argc, char **argv)
      * bare vectors has no sentences: passages there. */
     if (!unit_given)
         o.unit = text || batch ? CVS_UNIT_SENTENCE : CVS_UNIT_PASSAGE;
+    if (filter_json && cvs_filter_parse(filter_json, strlen(filter_json), &filter)) {
+        cli_err("context", "--%s", cvs_errmsg(NULL)); /* "--filter ..." */
+        return CLI_EUSER;
+    }
+    o.filter = filter;
     if ((rc = cli_open("context", argv[optind], CVS_OPEN_RDONLY, &db)))
         goto out;
     if (vecstr || vecfile) {
@@ -342,6 +356,7 @@ out:
     cvs_txn_end(t);
     free(qv);
     cvs_free(qf);
+    cvs_filter_free(filter);
     cvs_db_close(db);
     return rc;
 }

@@ -1515,6 +1515,17 @@ typedef struct cvs_context_opts {
                                  (query/context.c deviation 17), as an
                                  outside source (cvstore-mpi) ranks it;
                                  default 0 */
+    const cvs_filter *filter; /* only records whose metadata matches it
+                                 (cvs_filter_parse); NULL = all, the
+                                 default.  Every stage keeps to it: BM25,
+                                 vector and title seeds, the bridge
+                                 queries and the walk, which neither
+                                 returns nor steps through a record
+                                 outside it (query/context.c deviation
+                                 20).  No record matching gives n = 0, not
+                                 an error.  Borrowed for the call; one
+                                 store only (cvs_context_source_run:
+                                 CVS_EINVAL) */
 } cvs_context_opts;
 
 CVS_API void cvs_context_opts_init(cvs_context_opts *opts);
@@ -1555,6 +1566,10 @@ typedef struct cvs_context_item {
        once.  CVS_UNIT_PASSAGE: NULL and 0 (text is the whole text). */
     const uint32_t *sentences;
     size_t nsentences;
+    const char *meta;      /* the record's metadata (a JSON object as
+                              text, as cvs_get gives it), NULL when it has
+                              none; a copy owned by the result as id is */
+    size_t meta_len;
 } cvs_context_item;
 
 typedef struct cvs_context_result {
@@ -1572,8 +1587,8 @@ typedef struct cvs_context_result {
  * of opts->hops over links and kNN edges with scores decayed per hop, and a
  * selection by opts->strategy whose tokens never exceed opts->budget.
  * text has len bytes of UTF-8 (len 0 with a NUL-terminated text means
- * strlen).  Items carry copies of id, title and text owned by *out (valid
- * until cvs_context_result_free; each is also NUL-terminated).  The text
+ * strlen).  Items carry copies of id, title, text and meta owned by *out
+ * (valid until cvs_context_result_free; each is also NUL-terminated).  The text
  * is embedded by the handle's embedder (cvs_embed_text); a store that
  * records no embedder and has none attached answers from BM25, the titles
  * and the graph alone (as with lexical_weight 1), and fails with

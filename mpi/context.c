@@ -149,7 +149,9 @@ static const char usage[] =
     "of all shards together (a word's other forms found in the vocabulary of\n"
     "all shards); the seeds, the walk (links and backlinks followed into any\n"
     "shard, kNN edges found over all shards) and the selection are one store's.\n"
-    "The options are those of `cvstore context` (--unit passage only).\n"
+    "The options are those of `cvstore context` (--unit passage only; no\n"
+    "--filter: a metadata filter is not supported across shards).  Items carry\n"
+    "no \"meta\" here.\n"
     "\n"
     "Options:\n"
     "      --queries FILE      the questions, JSONL (required)\n"
@@ -1928,6 +1930,7 @@ int mpi_cmd_context(int argc, char **argv)
         CLI_CONTEXT_LONG_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {"timing", no_argument, NULL, 'T'},
+        {"filter", required_argument, NULL, 'R'}, /* refused below */
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1952,6 +1955,12 @@ int mpi_cmd_context(int argc, char **argv)
             break;
         case 'j': break; /* --queries always prints JSON lines */
         case 'T': timing = 1; break;
+        case 'R':
+            /* The shards answer the pipeline's reads without a filter
+             * (cvs_context_source has no slot for one). */
+            MCMD_ERR0(cmd, "--filter is not supported across shards: a metadata filter "
+                      "needs one store's records (`cvstore context --filter` on one store)");
+            return mcmd_usage(usage);
         case 'h':
             if (g_mpi.rank == 0)
                 fputs(usage, stdout);

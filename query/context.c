@@ -800,6 +800,30 @@
  *      / 0.823 / 0.940 -> 0.529 / 0.829 / 0.940, redundant 0.571 / 0.837 /
  *      0.951 -> 0.574 / 0.840 / 0.951; MuSiQue clean unchanged, redundant
  *      0.178 / 0.280 / 0.383 -> 0.178 / 0.280 / 0.393.  No question lost.
+ *  20. A metadata filter (cvs_context_opts.filter) answers as a store
+ *      holding only the matching records would, as nearly as one index
+ *      over all of them allows: it becomes a scope (deviation 6's path,
+ *      the one memory recall takes; scope_of), so BM25 is asked again
+ *      while too few of its results match (the plain list, the word
+ *      forms' list of deviation 17 and the bridge queries alike), the
+ *      vector search pre-filters as cvs_search does, the title seeds and
+ *      the links that follow a leading record (deviations 12, 13) drop
+ *      what does not match, and the walk neither returns nor steps
+ *      through a record outside.  Not stepping through is the rule a
+ *      user of a per-tenant or per-source filter expects: another
+ *      tenant's record is not shown, but walked through it would still
+ *      choose which of this tenant's records come (its links and
+ *      neighbours), so adding records outside the filter would change
+ *      the answers inside it; with the rule they change them only through
+ *      what one index shares: BM25's idf over every record, the title map
+ *      (a longer title outside can hide a shorter one inside at the same
+ *      words), the kNN edges (each record's fanout nearest of all, those
+ *      outside skipped, not replaced), and whether the store knows titles
+ *      at all (deviation 8).  Unlike memory's scope, the filter keeps
+ *      every rule of an unscoped call (deviations 7, 8, 12-17).  Absent,
+ *      nothing of it runs: no bitmap, the same calls.  A filter needs one
+ *      store's records (a bitmap over its keys): a source
+ *      (cvs_context_source_run) refuses it.
  */
 #include <cblas.h>
 #include <float.h>
@@ -1156,10 +1180,38 @@ static int in_scope(const cvs_context_scope *sc, int64_t key)
     return !sc || !sc->allow || cvs__bit_test(sc->allow, sc->nwords, key);
 }
 
+/* Drops the keys outside the scope from the edges e[0..*ne), the rest kept
+ * in order. */
+static void edges_in(const cvs_context_scope *sc, cvs_edge *e, size_t *ne)
+{
+    size_t j = 0;
+    if (!sc || !sc->allow)
+        return;
+    for (size_t i = 0; i < *ne; i++)
+        if (in_scope(sc, e[i].key))
+            e[j++] = e[i];
+    *ne = j;
+}
+
+/* One BM25 list of the k best: the question's terms, or their classes of
+ * forms (deviation 17). */
+typedef struct bm25_ask {
+    const cvs_tokens *q;   /* the terms, or NULL for the forms */
+    const cvs__form *forms;
+    size_t nforms;
+} bm25_ask;
+
+static int bm25_list(cvs_txn *t, const bm25_ask *a, size_t k, int64_t *keys, float *scores)
+{
+    if (a->q)
+        return cvs__bm25_search_tokens(t, a->q, k, keys, scores);
+    return cvs__bm25_search_classes(t, a->forms, a->nforms, k, keys, scores);
+}
+
 /* BM25's want best records inside the scope into keys/scores (want each,
  * padded with -1/NaN).  BM25 has no filter: it is asked for four times
  * more, then more again while too few fall inside. */
-static int bm25_scoped(cvs_txn *t, const cvs_tokens *q, size_t want,
+static int bm25_scoped(cvs_txn *t, const bm25_ask *a, size_t want,
                        const cvs_context_scope *sc, int64_t *keys, float *scores)
 {
     size_t ask = want * 4, got = 0;
@@ -1187,7 +1239,7 @@ static int bm25_scoped(cvs_txn *t, const cvs_tokens *q, size_t want,
             rc = cvs__err(CVS_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = cvs__bm25_search_tokens(t, q, ask, k, s)))
+        if ((rc = bm25_list(t, a, ask, k, s)))
             goto out;
         while (returned < ask && k[returned] >= 0)
             returned++;
@@ -1306,6 +1358,16 @@ static int named_whole(const src *s, question *qn)
     return CVS_OK;
 }
 
+/* src_bm25 inside the scope sc (NULL or without a bitmap: the whole
+ * source; a scope is one store's, never an outside source's). */
+static int src_bm25_in(const src *s, const cvs_context_scope *sc, const cvs_tokens *q, size_t k,
+                       int64_t *keys, float *scores)
+{
+    if (!sc || !sc->allow)
+        return src_bm25(s, q, k, keys, scores);
+    return bm25_scoped(s->t, &(struct bm25_ask){.q = q}, k, sc, keys, scores);
+}
+
 /* Stage 1's retrieval: fills qn (zeroed by the caller) for the question
  * text (len bytes, or NULL) or qvec. */
 static int question_analyze(const src *s, const cvs_context_opts *o, const cvs_context_scope *sc,
@@ -1329,8 +1391,7 @@ static int question_analyze(const src *s, const cvs_context_opts *o, const cvs_c
         return cvs__err(CVS_ENOMEM, "out of memory");
     if (text && qn->wl > 0) {
         if ((rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qn->tok)) ||
-            (rc = sc && sc->allow ? bm25_scoped(s->t, &qn->tok, o->depth, sc, qn->bk, qn->bs)
-                                  : src_bm25(s, &qn->tok, o->depth, qn->bk, qn->bs)))
+            (rc = src_bm25_in(s, sc, &qn->tok, o->depth, qn->bk, qn->bs)))
             return rc;
         qn->has_bm25 = 1;
     } else if (text && (rc = cvs__tokenize(text, len, CVS_TOK_STRIP_ACCENTS, &qn->tok))) {
@@ -1374,10 +1435,21 @@ static int question_analyze(const src *s, const cvs_context_opts *o, const cvs_c
         qn->has_vec = 1;
     }
 titles:
-    if (text && o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR &&
-        ((rc = src_title_seeds(s, &qn->tok, qn->tk, o->depth, &qn->nt)) ||
-         (rc = named_whole(s, qn))))
-        return rc;
+    if (text && o->title_weight > 0 && o->strategy <= CVS_CONTEXT_MMR) {
+        size_t j = 0;
+        if ((rc = src_title_seeds(s, &qn->tok, qn->tk, o->depth, &qn->nt)))
+            return rc;
+        /* Only the named records inside count as named (deviations 8, 13
+         * read qn->nt). */
+        for (size_t i = 0; i < qn->nt; i++)
+            if (in_scope(sc, qn->tk[i]))
+                qn->tk[j++] = qn->tk[i];
+        qn->nt = j;
+        /* Deviation 19 after: its records come from the lists, already
+         * inside the scope. */
+        if ((rc = named_whole(s, qn)))
+            return rc;
+    }
     return CVS_OK;
 }
 
@@ -1622,7 +1694,7 @@ static int src_bm25_forms(const src *s, question *qn)
  * the vocabulary, for an encrypted store, and for an outside source
  * without bm25_forms (no vocabulary to read: it keeps deviation 8's plain
  * BM25); a source with it answers as one store (src_bm25_forms). */
-static int word_forms(const src *s, question *qn)
+static int word_forms(const src *s, const cvs_context_scope *sc, question *qn)
 {
     forms f = {0};
     size_t other;
@@ -1633,7 +1705,10 @@ static int word_forms(const src *s, question *qn)
         return s->x->version >= 3 && s->x->bm25_forms ? src_bm25_forms(s, qn) : CVS_OK;
     rc = word_classes(s->t, &qn->tok, &f, &ordered, &other);
     if (!rc && ordered && other)
-        rc = cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
+        rc = sc && sc->allow
+                 ? bm25_scoped(s->t, &(bm25_ask){.forms = f.f, .nforms = f.n}, qn->depth, sc,
+                               qn->bk, qn->bs)
+                 : cvs__bm25_search_classes(s->t, f.f, f.n, qn->depth, qn->bk, qn->bs);
     free(f.f);
     return rc;
 }
@@ -1981,8 +2056,8 @@ static int bridges_ahead(const src *s, const cands *cs, const question *qn,
     return rc;
 }
 
-static int bridge_edges(const src *s, kwords *kw, int64_t key, const question *qn, size_t fan,
-                        cvs_edge *e, size_t *ne)
+static int bridge_edges(const src *s, const cvs_context_scope *sc, kwords *kw, int64_t key,
+                        const question *qn, size_t fan, cvs_edge *e, size_t *ne)
 {
     cvs_record r;
     cvs_tokens q = {0};
@@ -1999,7 +2074,7 @@ static int bridge_edges(const src *s, kwords *kw, int64_t key, const question *q
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25(s, &q, ask, lk, ls)))
+    if ((rc = bridge_query(&r, qn, &q)) || (rc = src_bm25_in(s, sc, &q, ask, lk, ls)))
         goto out;
     if (!s->t && s->x->prefetch) {
         /* The copy tests below read the hits' texts: one read for all. */
@@ -2332,7 +2407,7 @@ static int walk(const src *s, cands *cs, const cvs_context_opts *o, const cvs_co
                     goto out;
             }
             if (qn->text && hop == 1 && f < o->bridges && o->bridge_weight > 0) {
-                if ((rc = bridge_edges(s, &kw, cs->c[u].key, qn, fan, e, &ne)) ||
+                if ((rc = bridge_edges(s, sc, &kw, cs->c[u].key, qn, fan, e, &ne)) ||
                     (rc = relax(cs, sc, u, e, ne, o->decay * o->bridge_weight, next, &nnext, capnext)))
                     goto out;
             }
@@ -2422,8 +2497,9 @@ static int on_path(const cands *cs, size_t u, size_t v)
  * the relevance the sorted order had there, so the strategies see the new
  * order.  *idxp is reallocated for the records added: cs gains the linked
  * records that were not candidates. */
-static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const question *qn,
-                      int by_title, size_t **idxp, size_t *n)
+static int lead_links(const src *s, const cvs_context_scope *sc, cands *cs,
+                      const cvs_context_opts *o, const question *qn, int by_title, size_t **idxp,
+                      size_t *n)
 {
     size_t fan = o->fanout ? o->fanout : 1, cap = 4 * fan + 4, nin = *n, m = 0, nl = 0;
     size_t *idx = *idxp, *ord = malloc((2 * nin + 1) * sizeof *ord);
@@ -2510,6 +2586,7 @@ static int lead_links(const src *s, cands *cs, const cvs_context_opts *o, const 
         }
         if ((rc = src_edges(s, cs->c[u].key, CVS_EDGES_LINKS, e, cap, &ne)))
             goto out;
+        edges_in(sc, e, &ne);
         /* Deviation 18: a link the record's own sentence states in the
          * question's terms (deviation 11) follows it, the one named
          * nearest a relation word; BM25 decides among the rest. */
@@ -2624,6 +2701,7 @@ static int fill_result(const src *s, const cands *cs, const picked *pk, size_t n
         nsteps += m;
         bytes += pk[i].nsents * sizeof(uint32_t);
         bytes += pk[i].rec.id_len + pk[i].rec.title_len + pk[i].rec.text_len + 3;
+        bytes += pk[i].rec.meta ? pk[i].rec.meta_len + 1 : 0;
         for (size_t j = 0; j + 1 < m; j++) {
             if ((rc = src_key_id(s, cs->c[chain[j]].key, &id, &idl)))
                 return rc;
@@ -2664,6 +2742,13 @@ static int fill_result(const src *s, const cands *cs, const picked *pk, size_t n
         it->text = pk[i].rec.text ? memcpy(sp, pk[i].rec.text, it->text_len) : NULL;
         sp[it->text_len] = '\0';
         sp += it->text_len + 1;
+        it->meta_len = pk[i].rec.meta ? pk[i].rec.meta_len : 0;
+        it->meta = NULL;
+        if (pk[i].rec.meta) { /* a citation needs no cvs_get per item */
+            it->meta = memcpy(sp, pk[i].rec.meta, it->meta_len);
+            sp[it->meta_len] = '\0';
+            sp += it->meta_len + 1;
+        }
         it->via = steps;
         for (size_t j = 0; j < m; j++) {
             const cand *cc = &cs->c[chain[j]];
@@ -3123,6 +3208,28 @@ static int check_opts(const cvs_context_opts *o)
     return CVS_OK;
 }
 
+/* Deviation 20: the scope of a metadata filter f, into *fsc, its bitmap
+ * into *bits (the caller frees it); fsc->nwords = 0 when no record
+ * matches.  One store's only, and not inside a caller's scope, which has
+ * its own filter. */
+static int scope_of(const src *s, const cvs_context_scope *sc, const cvs_filter *f,
+                    cvs_context_scope *fsc, uint64_t **bits)
+{
+    size_t nwords;
+    uint64_t nmatch;
+    int rc;
+    if (!s->t)
+        return cvs__err(CVS_EINVAL, "context: a metadata filter needs one store's records; a "
+                        "context set over a source (cvs_context_source_run, cvstore-mpi) takes "
+                        "none");
+    if (sc)
+        return cvs__err(CVS_EINVAL, "context: a scoped call takes its filter from the scope");
+    if ((rc = cvs__filter_eval(s->t, f, bits, &nwords, &nmatch)))
+        return rc;
+    *fsc = (cvs_context_scope){.filter = f, .allow = *bits, .nwords = nmatch ? nwords : 0};
+    return CVS_OK;
+}
+
 /* The three stages over the source s (scoped by sc: one store only). */
 static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
                const float *qvec, const cvs_context_scope *sc, cvs_context_result *out)
@@ -3136,6 +3243,9 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
     copies cp = {0};
     size_t *idx = NULL, *order = NULL, *cost = NULL, npool = 0, nsel = 0;
     picked *pk = NULL, *sel = NULL;
+    cvs_context_scope fsc = {0};   /* deviation 20: the filter as a scope */
+    const cvs_context_scope *rs = sc; /* what restricts the records: sc or fsc */
+    uint64_t *fbits = NULL;
     double t0 = cvs__mono_s();
     int rc = CVS_OK;
 
@@ -3159,14 +3269,24 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
      * answer. */
     if (text && !qvec && (rc = text_searchable(s)))
         goto out;
-    if ((rc = question_analyze(s, &o, sc, text, len, qvec, &qn)) ||
+    if (o.filter) {
+        if ((rc = scope_of(s, sc, o.filter, &fsc, &fbits)))
+            goto out;
+        if (!fsc.nwords)
+            goto done; /* no record matches: an empty set, as cvs_search gives */
+        rs = &fsc;
+    }
+    /* The restriction (rs) reaches every stage; the rules only an unscoped
+     * call takes (deviations 7, 8, 12, 13) read the caller's scope (sc):
+     * a filter keeps them (deviation 20). */
+    if ((rc = question_analyze(s, &o, rs, text, len, qvec, &qn)) ||
         (rc = single_hop(s, &o, sc, &qn, &single)))
         goto out;
     /* Deviation 17: a single-hop question's BM25 ranking counts its terms'
      * other forms in the store's vocabulary; deviation 14: it weighs each
      * record's best sentence too (for passages: sentsel.c weighs sentences
      * itself, with its own word forms). */
-    if (single && o.unit == CVS_UNIT_PASSAGE && !o.exact_words && (rc = word_forms(s, &qn)))
+    if (single && o.unit == CVS_UNIT_PASSAGE && !o.exact_words && (rc = word_forms(s, rs, &qn)))
         goto out;
     if (single && o.unit == CVS_UNIT_PASSAGE && (rc = passage_evidence(s, &qn)))
         goto out;
@@ -3183,10 +3303,8 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         (rc = add_list(&cs, &o, qn.vk, qn.vs, o.depth, SRC_VEC, 1 - qn.wl,
                        s->metric != CVS_METRIC_L2)))
         goto out;
-    for (size_t i = 0; i < qn.nt; i++) {
+    for (size_t i = 0; i < qn.nt; i++) { /* inside rs (question_analyze) */
         size_t j;
-        if (!in_scope(sc, qn.tk[i]))
-            continue;
         if ((rc = cget(&cs, qn.tk[i], &j)))
             goto out;
         cs.c[j].fused += o.fusion == CVS_FUSION_WEIGHTED ? o.title_weight
@@ -3213,7 +3331,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         /* Deviation 12: BM25's best records lead, each followed by its
          * link.  Every candidate is in idx, the records added too. */
         size_t n = cs.n;
-        if ((rc = lead_links(s, &cs, &o, &qn, 0, &idx, &n)))
+        if ((rc = lead_links(s, rs, &cs, &o, &qn, 0, &idx, &n)))
             goto out;
     }
 
@@ -3227,7 +3345,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
             goto out;
         }
         memcpy(frontier, idx, nf * sizeof *idx);
-        rc = walk(s, &cs, &o, sc, &qn, frontier, nf);
+        rc = walk(s, &cs, &o, rs, &qn, frontier, nf);
         free(frontier);
         if (rc)
             goto out;
@@ -3276,7 +3394,7 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
         /* Deviation 13: after BM25's best, the records the question names
          * lead, each followed by its link. */
         size_t n = cs.n;
-        if ((rc = lead_links(s, &cs, &o, &qn, 1, &idx, &n)))
+        if ((rc = lead_links(s, rs, &cs, &o, &qn, 1, &idx, &n)))
             goto out;
     } else if (bm25_top >= 0 && !sc && o.strategy <= CVS_CONTEXT_MMR) {
         bm25_first(&cs, idx, cs.n, bm25_top);
@@ -3371,6 +3489,7 @@ out:
     free(rel);
     free(cost);
     free(order);
+    free(fbits);
     copies_free(&cp);
     return rc;
 }

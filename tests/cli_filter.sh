@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_filter.sh -- `cvstore search --filter`: results restricted to matching
 # metadata, K results whenever K records match, a bad filter is exit code 1
-# with the reason, and without --filter the JSON output is unchanged.
+# with the reason, and without --filter the JSON output is unchanged;
+# `cvstore context --filter` the same way, its items with their "meta".
 #   bash tests/cli_filter.sh PATH_TO_cvstore PATH_TO_tests/data
 set -euo pipefail
 
@@ -64,5 +65,29 @@ expect 1 "empty filter" search "$db" --query-vector 0,0 -k 1 --filter ''
 expect 0 "search --help mentions --filter" search --help
 grep -q -- '--filter JSON' "$tmp/out" || fail "--help documents --filter"
 ok "--help documents --filter"
+
+# context --filter: every item (and every step of its path) matches, and
+# each item carries its record's metadata.
+expect 0 "context without a filter" context "$db" --query-vector 0,0 --budget 1000 --json
+has "$tmp/out" '"meta":{"lang":"en","year":2000,"top":true}' "an item carries its meta"
+grep -q '"id":"d1"' "$tmp/out" || fail "unfiltered context has d1: $(cat "$tmp/out")"
+ok "unfiltered context has fr records"
+expect 0 "context with a filter" context "$db" --query-vector 0,0 --budget 1000 --json \
+  --filter '{"lang": "en"}'
+[ -n "$(ids)" ] || fail "context lang en: empty"
+for i in $(ids); do
+  case $i in d0|d2|d4|d6|d8) ;; *) fail "context lang en has $i (with its path: $(ids))" ;; esac
+done
+ok "context --filter: only en records, on every step of the path"
+expect 0 "context with a filter nothing matches" context "$db" --query-vector 0,0 --json \
+  --filter '{"lang": "de"}'
+has "$tmp/out" '"items":[]' "no match: an empty set"
+expect 1 "context with a malformed filter" context "$db" --query-vector 0,0 \
+  --filter '{"year": {"$gt": "x"}}'
+grep -q 'year' "$tmp/err" || fail "context: the message names the member"
+ok "context: the message names the member"
+expect 0 "context --help mentions --filter" context --help
+grep -q -- '--filter JSON' "$tmp/out" || fail "context --help documents --filter"
+ok "context --help documents --filter"
 
 echo "$passed passed, 0 failed"

@@ -20,7 +20,7 @@
 #   - generated records whose mention links all stay inside their shard,
 #     links followed (--no-knn): the same lines, paths through links
 #     included;
-#   - a bad queries file, --unit sentence: exit 1 on every rank, a message,
+#   - a bad queries file, --unit sentence, --filter: exit 1 on every rank, a message,
 #     nothing printed on stdout.
 # The "ms" field (the time of each question) is left out of every
 # comparison.  The GloVe cache the embedder reads is generated here.
@@ -337,6 +337,10 @@ run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --unit sentence >"$T/ou
 rc=$?
 [ "$rc" = 1 ] || fail "--unit sentence: exit $rc, not 1"
 grep -q "sentence" "$T/err" || fail "--unit sentence: no message: $(cat "$T/err")"
+run 2 context "$T/hp4" --queries "$DATA/questions.jsonl" --filter '{"a": 1}' >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] || fail "--filter: exit $rc, not 1"
+grep -q "not supported across shards" "$T/err" || fail "--filter: no message: $(cat "$T/err")"
 run 2 context "$T/hp4" >"$T/out" 2>"$T/err"
 [ "$?" = 1 ] || fail "no --queries: not exit 1"
 

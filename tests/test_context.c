@@ -12,8 +12,10 @@
  * score, the relation link named nearest a relation word (an agent noun
  * meeting its verb) following the record the question names, a title of
  * stop words written whole in the question naming its record, diverse
- * keeping top-k's set without copies, and the JSON shape of `cvstore
- * context`.  All data is generated here. */
+ * keeping top-k's set without copies, a metadata filter keeping every
+ * stage (seeds, links, bridges, the walk) to one tenant, items carrying
+ * their metadata, and the JSON shape of `cvstore context`.  All data is
+ * generated here. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -2432,6 +2434,182 @@ Test(context, old_store_without_graph)
     free(d);
 }
 
+/* ==== Metadata filters (query/context.c deviation 20) ==== */
+
+static void put_meta(const char *id, const char *title, const char *text, const float *v,
+                     const char *meta)
+{
+    cvs_record r = {.id = id, .id_len = strlen(id), .vector = v, .text = text,
+                    .text_len = text ? strlen(text) : 0, .title = title,
+                    .title_len = title ? strlen(title) : 0, .meta = meta,
+                    .meta_len = meta ? strlen(meta) : 0};
+    cr_assert_eq(cvs_put(db, &r, 1, CVS_PUT_FORWARD_LINKS, NULL, NULL), 0, "%s", cvs_errmsg(db));
+}
+
+static void assert_same_result(const cvs_context_result *a, const cvs_context_result *b,
+                               const char *what);
+
+#define ACME "{\"tenant\": \"acme\"}"
+#define BETA "{\"tenant\": \"beta\"}"
+
+/* Two tenants in one store.  acme holds the two-hop answer of `question`
+ * (a1 names the composer's birthplace, a2, which it mentions); beta holds
+ * another Zorblat (a title seed and a seed of BM25 and the vectors), the
+ * composer's own record (a1 mentions it: a link out of acme), whose
+ * mention leads back into acme's a3 (a path through beta), and a passage on the river of the birthplace (what a bridge
+ * query from a1 finds). */
+static void make_tenants(void)
+{
+    float v[DIM];
+    axis(v, 0, 1, 0.0f);
+    put_meta("a1", "Zorblat", "Zorblat is an opera composed by Quentin Vale, born in "
+             "Brindlemoor.", v, ACME);
+    axis(v, 2, 3, 0.0f);
+    put_meta("a2", "Brindlemoor", "Brindlemoor is a market town on the Wendle.", v, ACME);
+    axis(v, 5, 6, 0.0f);
+    put_meta("a3", "Oster Hall", "Oster Hall is a concert hall.", v, ACME);
+    axis(v, 0, 1, 0.05f);
+    put_meta("b1", "Zorblat (ballet)", "Zorblat is a ballet composed by Quentin Vale for the "
+             "composer's birthplace.", v, BETA);
+    axis(v, 4, 1, 0.3f);
+    put_meta("b2", "Quentin Vale", "Quentin Vale was a composer; his works were played at "
+             "Oster Hall.", v, BETA);
+    axis(v, 7, 3, 0.3f);
+    put_meta("b3", NULL, "The river that flows through Brindlemoor, the birthplace of many, "
+             "is the Wendle.", v, BETA);
+    axis(v, 6, 4, 0.3f);
+    put_meta("plain", NULL, "A passage with no metadata about weather and farming.", v, NULL);
+    cr_assert_eq(cvs_link_mentions(db, NULL), 0, "%s", cvs_errmsg(db));
+    cr_assert(mentions("a1", "b2"));
+    cr_assert(mentions("b2", "a3"));
+    cr_assert(mentions("a1", "a2"));
+}
+
+/* 1 when the record id's metadata says tenant acme. */
+static int is_acme(const char *id)
+{
+    return id[0] == 'a' && id[1] >= '1' && id[1] <= '9';
+}
+
+static int filtered_context(const char *filter_json, cvs_context_strategy s, size_t budget,
+                            cvs_context_result *r)
+{
+    cvs_context_opts o;
+    cvs_filter *f = NULL;
+    cvs_txn *t;
+    float q[DIM];
+    int rc;
+    cvs_context_opts_init(&o);
+    o.strategy = s;
+    o.budget = budget;
+    if (filter_json)
+        cr_assert_eq(cvs_filter_parse(filter_json, 0, &f), 0, "%s", cvs_errmsg(NULL));
+    o.filter = f;
+    axis(q, 0, 1, 0.005f);
+    cr_assert_eq(cvs_txn_begin(db, &t), 0);
+    rc = cvs_txn_context(t, &o, question, 0, q, r);
+    cvs_txn_end(t);
+    cvs_filter_free(f);
+    return rc;
+}
+
+Test(context, filter_keeps_every_stage_to_the_tenant, .init = setup, .fini = teardown)
+{
+    cvs_context_result all, acme;
+    int beta_seed = 0, beta_step = 0;
+    make_tenants();
+    /* Unfiltered, beta's records come in as seeds and as steps of a path. */
+    cr_assert_eq(filtered_context(NULL, CVS_CONTEXT_DIVERSE, 2048, &all), 0, "%s",
+                 cvs_errmsg(db));
+    for (size_t i = 0; i < all.n; i++)
+        for (int h = 0; h <= all.items[i].hop; h++)
+            if (all.items[i].via[h].id[0] == 'b') {
+                beta_seed |= h == 0;
+                beta_step |= h > 0 || all.items[i].hop > 0;
+            }
+    cr_assert(beta_seed, "no beta seed unfiltered: the test would not see the seeds' filter");
+    cr_assert(beta_step, "no path through or to beta unfiltered: the walk's filter untested");
+    cr_assert(has(&all, "b2") && has(&all, "b3"), "beta's link and bridge targets");
+    cvs_context_result_free(&all);
+
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_VECTOR; s++) {
+        const char *name = cvs_context_strategy_name((cvs_context_strategy)s);
+        cr_assert_eq(filtered_context(ACME, (cvs_context_strategy)s, 2048, &acme), 0, "%s: %s",
+                     name, cvs_errmsg(db));
+        cr_assert(acme.n > 0, "%s: empty", name);
+        for (size_t i = 0; i < acme.n; i++) {
+            const cvs_context_item *it = &acme.items[i];
+            cr_assert(is_acme(it->id), "%s: item %s is not acme's", name, it->id);
+            /* Not walked through either: every step of its path is acme's. */
+            for (int h = 0; h <= it->hop; h++)
+                cr_assert(is_acme(it->via[h].id), "%s: %s reached through %s", name, it->id,
+                          it->via[h].id);
+            cr_assert(it->meta && strstr(it->meta, "\"acme\""), "%s: %s meta %s", name, it->id,
+                      it->meta ? it->meta : "NULL");
+            cr_assert_eq(it->meta_len, strlen(it->meta));
+        }
+        if (s <= CVS_CONTEXT_MMR) {
+            /* The tenant's multi-hop answer: its seed and the mention. */
+            cr_assert(has(&acme, "a1") && has(&acme, "a2"), "%s: the two hops", name);
+            for (size_t i = 0; i < acme.n; i++)
+                if (!strcmp(acme.items[i].id, "a2") && acme.items[i].hop) {
+                    cr_assert_str_eq(acme.items[i].via[0].id, "a1");
+                    cr_assert_str_eq(acme.items[i].via[1].type, "mentions");
+                }
+        }
+        cvs_context_result_free(&acme);
+    }
+}
+
+/* A filter that every record matches changes nothing (unlike memory's
+ * scope, the filter keeps the rules of an unscoped call); one that no
+ * record matches gives an empty set, not an error; the items of an
+ * unfiltered set carry their metadata, NULL for a record without. */
+Test(context, filter_of_all_is_none_and_of_none_is_empty, .init = setup, .fini = teardown)
+{
+    cvs_context_result a, b;
+    make_tenants();
+    for (int s = CVS_CONTEXT_DIVERSE; s <= CVS_CONTEXT_VECTOR; s++) {
+        const char *name = cvs_context_strategy_name((cvs_context_strategy)s);
+        cr_assert_eq(filtered_context(NULL, (cvs_context_strategy)s, 60, &a), 0, "%s",
+                     cvs_errmsg(db));
+        cr_assert_eq(filtered_context("{\"$ids\": [\"a1\", \"a2\", \"a3\", \"b1\", \"b2\", "
+                                      "\"b3\", \"plain\"]}", (cvs_context_strategy)s, 60, &b),
+                     0, "%s", cvs_errmsg(db));
+        assert_same_result(&a, &b, name);
+        cvs_context_result_free(&a);
+        cvs_context_result_free(&b);
+    }
+    cr_assert_eq(filtered_context("{\"tenant\": \"gamma\"}", CVS_CONTEXT_DIVERSE, 512, &a), 0,
+                 "%s", cvs_errmsg(db));
+    cr_assert_eq(a.n, 0);
+    cr_assert_eq(a.pool, 0);
+    cvs_context_result_free(&a);
+
+    cr_assert_eq(filtered_context(NULL, CVS_CONTEXT_DIVERSE, 4096, &a), 0, "%s", cvs_errmsg(db));
+    cr_assert(has(&a, "plain") && has(&a, "a1"), "%zu items", a.n);
+    for (size_t i = 0; i < a.n; i++) {
+        const cvs_context_item *it = &a.items[i];
+        if (!strcmp(it->id, "plain"))
+            cr_assert(it->meta == NULL && it->meta_len == 0);
+        else
+            cr_assert_str_eq(it->meta, is_acme(it->id) ? "{\"tenant\":\"acme\"}"
+                                                       : "{\"tenant\":\"beta\"}", "%s", it->id);
+    }
+    cvs_context_result_free(&a);
+}
+
+/* A malformed filter is refused when parsed, naming the member, and a
+ * filter over an outside source (no store's records to read) is refused
+ * with the reason. */
+Test(context, filter_errors_are_named, .init = setup, .fini = teardown)
+{
+    cvs_filter *f = NULL;
+    cr_assert_eq(cvs_filter_parse("{\"tenant\": {\"$gt\": \"acme\"}}", 0, &f), CVS_EINVAL);
+    cr_assert_null(f);
+    cr_assert(strstr(cvs_errmsg(NULL), "\"tenant\""), "%s", cvs_errmsg(NULL));
+}
+
 /* ==== Context sets over a source (cvs_context_source_run) ==== */
 
 /* A source over one store's snapshot through the public calls that the
@@ -2625,6 +2803,13 @@ Test(context, source_over_one_store_is_the_store, .init = setup, .fini = teardow
         src.version = CVS_CONTEXT_SOURCE_VERSION;
         cr_assert_eq(cvs_context_source_run(&src, &o, "\xe3\x80\x80 ", 0, NULL, &r), CVS_EINVAL);
         cr_assert(strstr(cvs_errmsg(NULL), "the question has no words"), "%s", cvs_errmsg(NULL));
+        /* A metadata filter needs one store's records (deviation 20). */
+        cvs_filter *f;
+        cr_assert_eq(cvs_filter_parse("{\"tenant\": \"acme\"}", 0, &f), 0);
+        o.filter = f;
+        cr_assert_eq(cvs_context_source_run(&src, &o, question, 0, v, &r), CVS_EINVAL);
+        cr_assert(strstr(cvs_errmsg(NULL), "metadata filter"), "%s", cvs_errmsg(NULL));
+        cvs_filter_free(f);
     }
     cvs_txn_end(os.t);
 }

@@ -228,7 +228,8 @@ class cvs_context_opts(Structure):
                 ("knn_weight", c_float), ("use_links", c_int), ("use_knn", c_int),
                 ("lambda_", c_float), ("coverage", c_float), ("dup_threshold", c_float),
                 ("max_pool", c_size_t), ("search_flags", c_uint), ("bridges", c_size_t),
-                ("bridge_weight", c_float), ("unit", c_int), ("exact_words", c_int)]
+                ("bridge_weight", c_float), ("unit", c_int), ("exact_words", c_int),
+                ("filter", c_void_p)]
 
 
 class cvs_context_step(Structure):
@@ -240,7 +241,8 @@ class cvs_context_item(Structure):
                 ("title", c_void_p), ("title_len", c_size_t),
                 ("text", c_void_p), ("text_len", c_size_t), ("score", c_float),
                 ("tokens", c_size_t), ("hop", c_int), ("via", POINTER(cvs_context_step)),
-                ("sentences", POINTER(c_uint32)), ("nsentences", c_size_t)]
+                ("sentences", POINTER(c_uint32)), ("nsentences", c_size_t),
+                ("meta", c_void_p), ("meta_len", c_size_t)]
 
 
 class cvs_context_result(Structure):

@@ -303,6 +303,9 @@ class ContextItem:
     (ascending; a sentence longer than the whole budget may be in ``text`` as
     the clauses of it that were chosen, listed once); None for unit
     "passage", where ``text`` is the whole text."""
+    meta: dict | None = None
+    """The record's metadata (as ``get`` gives it), None when it has none:
+    what a citation needs, without a ``get`` per item."""
 
 
 @dataclass
@@ -1593,7 +1596,7 @@ class Store:
     @_guarded
     def context(self, question: str | None = None, *, vector=None, budget: int = 512,
                 strategy: str | None = None, hops: int | None = None, unit: str | None = None,
-                **opts) -> Context:
+                filter: Mapping | str | None = None, **opts) -> Context:
         """The context set for a question (cvs_context): hybrid BM25 + vector
         seeds, a walk of `hops` over links and kNN edges, and a selection by
         `strategy` ("diverse", "topk", "mmr", "bm25", "vector") whose tokens
@@ -1603,6 +1606,12 @@ class Store:
         "passage" (the default) whole records.  Other cvs_context_opts
         fields may be given by name (lexical_weight, seeds, depth, bridges,
         lambda_, ...).
+
+        filter: a metadata filter as ``search`` takes it (a dict or JSON
+        text, e.g. ``{"tenant": "acme"}``): every item matches it, and no
+        seed or step of the walk lies outside it; none matching gives an
+        empty set.  A malformed filter raises InvalidArgument naming the
+        member.  Each item's ``meta`` is its record's metadata.
 
         vector: the question's vector (dim floats) instead of its embedding,
         as `cvstore context --query-vector` takes it: for a store without
@@ -1630,7 +1639,7 @@ class Store:
                 raise InvalidArgument(f"unit {unit!r}: one of {', '.join(L.CONTEXT_UNIT)}",
                                       L.EINVAL, "CVS_EINVAL")
             o.unit = L.CONTEXT_UNIT[unit]
-        names = {f for f, _ in L.cvs_context_opts._fields_}
+        names = {f for f, _ in L.cvs_context_opts._fields_} - {"filter"}
         for key, v in opts.items():
             if key == "fusion":
                 if v not in L.FUSION:
@@ -1643,19 +1652,27 @@ class Store:
         b = None if question is None else _enc(question, "question")
         r = L.cvs_context_result()
         _tls.embed_exc = None
-        if vector is None:
-            self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
-        else:
+        q = None
+        if vector is not None:
             q = self._matrix(vector)
             if q.shape[0] != 1:
                 raise InvalidArgument(f"context: one vector, not {q.shape[0]}", L.EINVAL,
                                       "CVS_EINVAL")
-            txn = self._txn()
-            try:
-                self._check(lib.cvs_txn_context(txn, byref(o), b, len(b) if b else 0,
-                                                q.ctypes.data, byref(r)))
-            finally:
-                lib.cvs_txn_end(txn)
+        flt = _parse_filter(filter)
+        try:
+            o.filter = flt.value if flt is not None else None
+            if q is None:
+                self._check(lib.cvs_context(self._db, byref(o), b, len(b), byref(r)))
+            else:
+                txn = self._txn()
+                try:
+                    self._check(lib.cvs_txn_context(txn, byref(o), b, len(b) if b else 0,
+                                                    q.ctypes.data, byref(r)))
+                finally:
+                    lib.cvs_txn_end(txn)
+        finally:
+            if flt is not None:
+                lib.cvs_filter_free(flt)
         try:
             items = []
             for i in range(r.n):
@@ -1664,9 +1681,11 @@ class Store:
                        for s in range(it.hop + 1)]
                 sents = ([it.sentences[k] for k in range(it.nsentences)]
                          if it.sentences else None)
+                meta = _s(it.meta, it.meta_len)
                 items.append(ContextItem(_s(it.id, it.id_len), float(it.score), it.tokens,
                                          it.hop, via, _s(it.title, it.title_len),
-                                         _s(it.text, it.text_len), it.key, sents))
+                                         _s(it.text, it.text_len), it.key, sents,
+                                         json.loads(meta) if meta is not None else None))
             note = ctypes.c_char_p()
             if lib.cvs_context_note(byref(r), b, len(b) if b else 0, byref(note)):
                 note.value = None

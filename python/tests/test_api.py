@@ -955,6 +955,40 @@ def test_context(textdb):
     assert lex.items[0].id == "rome"
 
 
+def test_context_filter_and_meta(path):
+    """context(filter=...) takes search's filter forms: every item and every
+    step of its path match; none matching is an empty set; a malformed
+    filter raises InvalidArgument naming the member.  Items carry meta."""
+    db = cvstore.open(path, create=True, dim=DIM, embedder=hash_embed,
+                      embedder_name="test:hash")
+    ids = list(PASSAGES)
+    tenant = {"paris": "a", "seine": "b", "berlin": "a", "rhine": "b", "rome": "a"}
+    db.put(ids + ["bare"], titles=[PASSAGES[i][0] for i in ids] + ["Tiber"],
+           texts=[PASSAGES[i][1] for i in ids] + ["The Tiber flows through Rome."],
+           metas=[{"tenant": tenant[i], "n": k} for k, i in enumerate(ids)] + [None])
+    db.link(k=2)
+    q = "Which river flows through the capital of France?"
+    every = db.context(q, budget=1000)
+    assert {it.id for it in every.items} >= {"seine", "rhine"}
+    by_id = {it.id: it for it in every.items}
+    assert by_id["seine"].meta == {"tenant": "b", "n": ids.index("seine")}
+    if "bare" in by_id:
+        assert by_id["bare"].meta is None
+    for flt in ({"tenant": "a"}, '{"tenant": "a"}'):
+        ctx = db.context(q, budget=1000, filter=flt)
+        assert ctx.items and "paris" in [it.id for it in ctx.items]
+        for it in ctx.items:
+            assert it.meta["tenant"] == "a"
+            assert all(tenant.get(step) == "a" for step, _ in it.via), it.via
+    v = db.embed([q])[0]
+    ctx = db.context(None, vector=v, budget=1000, filter={"n": {"$gte": 3}})
+    assert ctx.items and all(it.meta["n"] >= 3 for it in ctx.items)
+    assert db.context(q, filter={"tenant": "z"}).items == []
+    with pytest.raises(cvstore.InvalidArgument, match='"n"'):
+        db.context(q, filter={"n": {"$near": 3}})
+    db.close()
+
+
 def test_a_question_of_no_words_is_refused(textdb):
     """context("") or a question of spaces (U+00A0, U+3000 too) or
     punctuation raises InvalidArgument, as `cvstore context --text ""`
