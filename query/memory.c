@@ -21,8 +21,8 @@
  * that contain d of 1 / (60 + rank_r(d)), rank from 1.  RRF needs no score
  * calibration between BM25 and cosine similarity, which have unrelated
  * scales.  The fused score is then multiplied by CVS_MEM_SUPERSEDED_WEIGHT
- * for a superseded memory and, when a half-life is set, by an exponential
- * recency decay, as in the retrieval function of Park et al., "Generative
+ * for a superseded memory (whose replacement then ranks above it, rule 19)
+ * and, when a half-life is set, by an exponential recency decay, as in the retrieval function of Park et al., "Generative
  * Agents" (UIST 2023), which also counts age from the last access.
  *
  * Where we deviate or choose:
@@ -795,7 +795,7 @@
  *   adopt if the questions first over A's ten figures rise by at least two,
  *   no set's half loses more than one at either size and `use`'s halves A
  *   lose none; then halves B, then sets N and M with and without, and not if
- *   either falls.  Tried and left out, "rule 19":
+ *   either falls.  Tried and left out:
  *     the share counts only the question's words the encoder reads in
  *       pieces (the word-level form of rule 18's reason: all-MiniLM-L6-v2's
  *       30,522 pieces hold nearly every ordinary word whole, so its cosine
@@ -830,7 +830,7 @@
  *   identifier or tool name the question and one memory share: the
  *   questions name identifiers in other words ("the authentication
  *   service"), and the ones they do name are rule 8's names already.  The
- *   class with a reason was the templates', "rule 19": a memory whose
+ *   class with a reason was the templates': a memory whose
  *   neighbourhood is dense (a template's near-copies, "Bought 3 coffee
  *   filters ...", "Bought 5 coffee filters ...") is near many questions
  *   for its frame, not for its content, the hubness that cross-domain
@@ -863,6 +863,46 @@
  *   so a real memory kept in the user's usual phrasing is as dense as a
  *   template, and the correction cannot tell them apart.  None taken; no
  *   variant was run on halves B or on set O.  One run each, loaded machine.
+ *  19. A memory superseded by a live memory is the old value of the same
+ *      fact, so whenever it is a candidate, its replacement answers the
+ *      question too, and with the value that holds now (recall_settle,
+ *      replaced_first).  Deviation 3's factor alone did not say so:
+ *      CVS_MEM_SUPERSEDED_WEIGHT (1/4) multiplies a relevance that rule 14
+ *      makes exponential in spreads, so a replacement more than ln 4 = 1.39
+ *      spreads below what it replaced lost to it (`minilm`, two memories:
+ *      "My dentist appointment is on Tuesday at 10am." and, superseding
+ *      it, "My dentist appointment moved to Friday at 3pm."; for "When is
+ *      my dentist appointment?" the old one scored 0.25, the new 0.135:
+ *      the agent answered with the stale fact), and in the fusion rule 8's
+ *      factor of about 7 per name the old one holds and the new does not
+ *      does the same.  So, after every other weight (recall_settle, the
+ *      context scope's settle):
+ *      (a) the newest live memory of each superseded candidate's chain of
+ *          replacements ("_superseded_by" followed while the next memory
+ *          exists, MEM_CHAIN_MAX steps at most) gets at least the relevance
+ *          the superseded one had before the factor: raised when it is a
+ *          candidate, joined to the candidates when it is not (its path
+ *          then ends with a "superseded_by" step from the old one); then
+ *          the superseded one is multiplied by the factor, so it ranks
+ *          below its replacement whenever it has any relevance;
+ *      (b) the answer (replaced_first, after the selection, whichever
+ *          strategy, k and budget) never holds a superseded memory without
+ *          its replacement: the replacement comes in beside it when k and
+ *          the budget leave room, in its place when it fits there, and
+ *          otherwise the superseded one is left out; and a superseded
+ *          memory is listed after its replacement, whatever the scores.
+ *      The order of (b) is the reason's, not the selection's: the diverse
+ *      selection weighs gain per token, so a short old value could be
+ *      chosen before a long new one, and a cut at k could keep it alone.
+ *      A replacement that the recall's filter leaves out cannot be
+ *      returned, and changes nothing: the old value keeps the factor, as
+ *      before.  A recall none of whose candidates is superseded runs as
+ *      before bit for bit: nothing joins, nothing moves, and the factor,
+ *      moved from recall_weigh to recall_settle, is a power of two, so the
+ *      superseded memories' products are the same too.  Nothing here was
+ *      chosen on a data set; `cvstore-bench memory` (no fact of its sets
+ *      supersedes another) gives the same figures before and after
+ *      (docs/BENCHMARKS.md).
  */
 #include <ctype.h>
 #include <errno.h>
