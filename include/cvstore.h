@@ -1049,7 +1049,7 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
  *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT, gives
- *     its newest live replacement at least its score before that (adding
+ *     its newest live replacement at least the score that leaves it (adding
  *     it to the answer's candidates when no ranking found it), and never
  *     returns it without that replacement, which comes first (when the
  *     replacement passes the recall's filter; query/memory.c, rule 19).  It

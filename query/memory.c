@@ -877,14 +877,24 @@
  *      factor of about 7 per name the old one holds and the new does not
  *      does the same.  So, after every other weight (recall_settle, the
  *      context scope's settle):
- *      (a) the newest live memory of each superseded candidate's chain of
- *          replacements ("_superseded_by" followed while the next memory
- *          exists, MEM_CHAIN_MAX steps at most) gets at least the relevance
- *          the superseded one had before the factor: raised when it is a
- *          candidate, joined to the candidates when it is not (its path
- *          then ends with a "superseded_by" step from the old one); then
- *          the superseded one is multiplied by the factor, so it ranks
- *          below its replacement whenever it has any relevance;
+ *      (a) the superseded candidate is multiplied by the factor, and the
+ *          newest live memory of its chain of replacements
+ *          ("_superseded_by" followed while the next memory exists,
+ *          MEM_CHAIN_MAX steps at most) gets at least the relevance it
+ *          then has: raised when it is a candidate, joined to the
+ *          candidates when it is not (its path then ends with a
+ *          "superseded_by" step from the old one).  The replacement takes
+ *          the old value's place, not the place the old value would have
+ *          had unsuperseded: its claim to relevance is the old one's match
+ *          to the question, which the factor says how much to count, and
+ *          what else the recall ranks keeps its place around the pair.
+ *          Tried first and left out: the relevance before the factor.  It
+ *          put an unrelated fact's newest value above the answer whenever
+ *          the encoder ranked an older value of it first (test_use.c's
+ *          store of 106, whose templates revise each other: "The Denver
+ *          office closes early on Mondays." / "... on Wednesdays." came
+ *          first for "Which afternoons am I on pickup duty?"), undoing
+ *          what the factor was for;
  *      (b) the answer (replaced_first, after the selection, whichever
  *          strategy, k and budget) never holds a superseded memory without
  *          its replacement: the replacement comes in beside it when k and
@@ -894,6 +904,8 @@
  *      The order of (b) is the reason's, not the selection's: the diverse
  *      selection weighs gain per token, so a short old value could be
  *      chosen before a long new one, and a cut at k could keep it alone.
+ *      With (a) the two may tie (the dentist's pair: 0.25 each), and (b)
+ *      puts the replacement first.
  *      A replacement that the recall's filter leaves out cannot be
  *      returned, and changes nothing: the old value keeps the factor, as
  *      before.  A recall none of whose candidates is superseded runs as
@@ -3122,8 +3134,8 @@ static int newest_live(cvs_txn *t, int64_t key, int *sup, int64_t *by)
 /* Rule 19 (a), a cvs_context_scope's settle: each superseded candidate's
  * relevance is multiplied by CVS_MEM_SUPERSEDED_WEIGHT, and its newest live
  * replacement (in the recall's scope) gets at least the relevance the
- * superseded one had before that: raised when it is a candidate, joined
- * when it is not. */
+ * superseded one then has: raised when it is a candidate, joined when it
+ * is not. */
 static int recall_settle(void *ctx, cvs_txn *t, const int64_t *keys, double *rel, size_t n,
                          const cvs_context_join **join, size_t *njoin)
 {
@@ -3152,8 +3164,8 @@ static int recall_settle(void *ctx, cvs_txn *t, const int64_t *keys, double *rel
             continue;
         if (by >= 0 && !cvs__bit_test(w->scope, w->scope_nwords, by))
             by = -1; /* filtered out: it cannot be returned */
-        w->sup[nsup++] = (key_sup){keys[i], by, rel[i]};
         rel[i] *= CVS_MEM_SUPERSEDED_WEIGHT;
+        w->sup[nsup++] = (key_sup){keys[i], by, rel[i]};
     }
     qsort(cand, n, sizeof *cand, cmp_key_sup);
     /* by replacement: each gets the largest relevance of those it replaced */
@@ -3260,8 +3272,8 @@ static int replaced_first(const recall_weights *w, cvs_txn *t, const cvs_context
         }
     }
     /* Best first; a superseded memory waits for its replacement and
-     * follows it (its score is below the replacement's unless both are 0,
-     * a tie that the key order need not settle rightly). */
+     * follows it (its score is at most the replacement's, and on a tie
+     * the key order need not settle it rightly). */
     if (m > 1)
         qsort(it, m, sizeof *it, cmp_item_score);
     size_t ns = 0;
