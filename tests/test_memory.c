@@ -861,6 +861,18 @@ static void remember_over(const char *text, const char *meta, const char *over,
         cr_assert_str_eq(m->superseded, over);
 }
 
+/* Recall of q must give first, then second (its first two memories). */
+static void recall_two(const char *q, const cvs_mem_recall_opts *ro, const char *first,
+                       const char *second)
+{
+    cvs_mem_items r = {0};
+    cr_assert_eq(cvs_mem_recall(db, q, 0, ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(r.n, 2, "%s: %zu memories", q, r.n);
+    cr_expect_str_eq(r.items[0].id, first, "%s: the first", q);
+    cr_expect_str_eq(r.items[1].id, second, "%s: the second", q);
+    cvs_mem_items_free(&r);
+}
+
 /* Rule 19 of query/memory.c: a superseded memory is the old value of a
  * fact, so its replacement is at least as relevant and comes first.  The
  * old one names what the question names ("Dr Patel", rule 8: a factor of
@@ -958,11 +970,7 @@ Test(memory, a_superseded_memory_never_comes_without_its_replacement)
     cr_expect_gt(find(&r, a.id), 0);
     cvs_mem_items_free(&r);
     cr_assert_eq(cvs_mem_forget(db, "r", c.id, 0, NULL, 0, NULL), 0);
-    cr_assert_eq(cvs_mem_recall(db, "parking spot number", 0, &ro, &r), 0);
-    cr_assert_geq(r.n, 2);
-    cr_expect_str_eq(r.items[0].id, b.id);
-    cr_expect_str_eq(r.items[1].id, a.id);
-    cvs_mem_items_free(&r);
+    recall_two("parking spot number", &ro, b.id, a.id);
 }
 
 /* A blank namespace or one with a control character is refused when a
