@@ -2496,6 +2496,8 @@ typedef struct recall_weights {
     size_t nrepl;
     cvs_context_join *join; /* replacements that were no candidates */
     size_t njoin;
+    int64_t *marked;    /* candidates with "_superseded_by" (recall_weigh) */
+    size_t nmarked, cmarked;
 } recall_weights;
 
 /* The names and numbers of a question (rule 8 of the essay), as a word
@@ -2838,15 +2840,20 @@ static int recall_relevance(void *ctx, cvs_txn *t, int64_t key, double *rel)
  * cvs_context_scope's weigh). */
 static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
 {
-    const recall_weights *w = ctx;
+    recall_weights *w = ctx;
     cvs_record rec;
     json_t *m;
     int rc;
     if ((rc = cvs_get_key(t, key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
         return rc;
     /* Supersession is weighed by recall_settle (rule 19), which sees the
-     * replacement too. */
-    if (!w->leads && (w->names.n || w->cs_total > 0 || w->npool) && rec.text &&
+     * replacement too; it reads only the candidates noted here, so that a
+     * recall touching no superseded memory parses no metadata twice. */
+    if (meta_str(m, "_superseded_by") &&
+        (rc = cvs__grow((void **)&w->marked, &w->cmarked, w->nmarked + 1, sizeof *w->marked,
+                        "out of memory")) == CVS_OK)
+        w->marked[w->nmarked++] = key;
+    if (rc == CVS_OK && !w->leads && (w->names.n || w->cs_total > 0 || w->npool) && rec.text &&
         rec.text_len) {
         wordset ws = {0};
         if ((rc = wordset_make(rec.text, rec.text_len, &ws)) == CVS_OK) {
@@ -3086,6 +3093,12 @@ static int cmp_key_sup(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int cmp_sup_by(const void *a, const void *b)
 {
     const key_sup *x = a, *y = b;
@@ -3154,10 +3167,16 @@ static int recall_settle(void *ctx, cvs_txn *t, const int64_t *keys, double *rel
         rc = cvs__err(CVS_ENOMEM, "out of memory");
         goto out;
     }
+    if (w->nmarked > 1)
+        qsort(w->marked, w->nmarked, sizeof *w->marked, cmp_i64);
     for (size_t i = 0; i < n; i++) {
-        int sup;
+        int sup = 0;
         int64_t by;
         cand[i] = (key_sup){keys[i], (int64_t)i, rel[i]};
+        /* only a candidate recall_weigh saw "_superseded_by" in can be */
+        if (!w->nmarked ||
+            !bsearch(&keys[i], w->marked, w->nmarked, sizeof *w->marked, cmp_i64))
+            continue;
         if ((rc = newest_live(t, keys[i], &sup, &by)))
             goto out;
         if (!sup)
@@ -3591,6 +3610,7 @@ cleanup:
     free(rw.sup);
     free(rw.repl);
     free(rw.join);
+    free(rw.marked);
     cvs_filter_free(f);
     cvs_filter_free(fdeny);
     if (rc)
