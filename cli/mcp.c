@@ -267,8 +267,17 @@ static json_t *tool_error(const char *fmt, ...)
     return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
 }
 
+/* A library call's failure.  A value the library refused (CVS_EINPUT: a
+ * memory over the size cap, a supersedes or link naming no memory, bad
+ * metadata; CVS_EINVAL: a namespace, a filter, an option out of range)
+ * comes from a well-formed request, so its message, which names the value,
+ * goes alone: cvs_strerror's "malformed input" would tell the model its
+ * request was broken.  Any other failure (the store's) keeps that prefix,
+ * which says what kind of failure it is. */
 static json_t *tool_cvs_error(const char *tool, int rc, const cvs_db *db)
 {
+    if (rc == CVS_EINPUT || rc == CVS_EINVAL)
+        return tool_error("%s: %s", tool, cvs_errmsg(db));
     return tool_error("%s: %s: %s", tool, cvs_strerror(rc), cvs_errmsg(db));
 }
 

@@ -1055,7 +1055,10 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  * "_hash", "_recalled", "_conv", "_seq", "_superseded_by").
  *
  *   - Namespaces: every memory belongs to one (a string of 1..255 bytes;
- *     NULL or "" means "default").  Recall, list and forget see only the
+ *     NULL or "" means "default").  Remember refuses (CVS_EINVAL) a blank
+ *     namespace (only spaces, of any script) or one holding a control
+ *     character (C0, DEL, C1: a newline, a tab); recall, list and forget
+ *     still take one, so that a store written before keeps its memories.  Recall, list and forget see only the
  *     namespace they are given; links, "supersedes" and conversations stay
  *     inside one namespace.
  *   - Exact duplicates (same namespace and text, by a BLAKE2b-256 hash) are
@@ -1075,7 +1078,11 @@ CVS_API int cvs_context_unit_parse(const char *s, cvs_context_unit *out) CVS_WUR
  *     another fact, added as a memory of its own.
  *   - A memory that replaces an earlier one gets a "supersedes" link to it
  *     and the earlier one the member "_superseded_by"; recall multiplies
- *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT.  It
+ *     the score of a superseded memory by CVS_MEM_SUPERSEDED_WEIGHT, gives
+ *     its newest live replacement at least the score that leaves it (adding
+ *     it to the answer's candidates when no ranking found it), and never
+ *     returns it without that replacement, which comes first (when the
+ *     replacement passes the recall's filter; query/memory.c, rule 19).  It
  *     happens when remember names the earlier memory (supersedes), for a
  *     revision (above), or when the new memory's metadata has a string
  *     member "subject" equal to that of the newest memory of the namespace

@@ -3230,6 +3230,50 @@ static int scope_of(const src *s, const cvs_context_scope *sc, const cvs_filter 
     return CVS_OK;
 }
 
+/* The scope's settle (context.h): the candidates' relevances handed to the
+ * caller and back, and the records it joins added, each after the
+ * candidate that called for it (its parent, so that the item's path shows
+ * the relation). */
+static int settle(const src *s, cands *cs, const cvs_context_scope *sc)
+{
+    const cvs_context_join *join = NULL;
+    size_t n = cs->n, njoin = 0;
+    int64_t *keys = malloc(n * sizeof *keys);
+    double *rel = malloc(n * sizeof *rel);
+    int rc = CVS_OK;
+    if (!keys || !rel) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = cs->c[i].key;
+        rel[i] = cs->c[i].rel;
+    }
+    if ((rc = sc->settle(sc->ctx, s->t, keys, rel, n, &join, &njoin)))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        cs->c[i].rel = rel[i];
+    for (size_t i = 0; i < njoin && join; i++) {
+        int32_t from = cfind(cs, join[i].from);
+        size_t j, had = cs->n;
+        if (from < 0 || !in_scope(sc, join[i].key))
+            continue;
+        if ((rc = cget(cs, join[i].key, &j)))
+            goto out;
+        if (j >= had) {
+            cs->c[j].parent = from;
+            cs->c[j].etype = join[i].type;
+            cs->c[j].rel = join[i].rel;
+        } else if (join[i].rel > cs->c[j].rel) {
+            cs->c[j].rel = join[i].rel;
+        }
+    }
+out:
+    free(keys);
+    free(rel);
+    return rc;
+}
+
 /* The three stages over the source s (scoped by sc: one store only). */
 static int run(const src *s, const cvs_context_opts *opts, const char *text, size_t len,
                const float *qvec, const cvs_context_scope *sc, cvs_context_result *out)
@@ -3377,6 +3421,11 @@ static int run(const src *s, const cvs_context_opts *opts, const char *text, siz
                 goto out;
             cs.c[i].rel *= f;
         }
+        resort = 1;
+    }
+    if (sc && sc->settle && cs.n) {
+        if ((rc = settle(s, &cs, sc)))
+            goto out;
         resort = 1;
     }
     if (resort) {

@@ -29,6 +29,17 @@ typedef struct cvs_pool {
 int cvs__select(const cvs_pool *p, cvs_context_strategy strategy, size_t budget, float lambda,
                 float coverage, float dup, size_t *order, size_t *nsel);
 
+/* A record the caller adds to the candidates after they are weighed
+ * (cvs_context_scope.settle): a relation of its own calls for it. */
+typedef struct cvs_context_join {
+    int64_t key;               /* the record that joins */
+    int64_t from;              /* the candidate that calls for it: its parent
+                                  in the item's path */
+    double rel;                /* its relevance; a key already a candidate
+                                  keeps the larger of its own and this */
+    const char *type;          /* the path step's type (a static string) */
+} cvs_context_join;
+
 /* A scope for a context set inside the library (the memory layer,
  * query/memory.c, keeps recall to one namespace with it). */
 typedef struct cvs_context_scope {
@@ -56,6 +67,15 @@ typedef struct cvs_context_scope {
      * fusion's.  For a caller that fuses the rankings itself (query/
      * memory.c, rule 12).  A non-zero return fails the call. */
     int (*relevance)(void *ctx, cvs_txn *t, int64_t key, double *rel);
+    /* Sees every candidate's key and relevance (n of them; rel[i] is
+     * keys[i]'s) after weigh, for a weighing by relations between
+     * candidates (query/memory.c, rule 19), and may change the relevances
+     * and name records to join the candidates: *join (NULL = none) points
+     * to *njoin of them, owned by ctx, read before the call ends; one
+     * outside the scope or whose from is no candidate is skipped.  NULL =
+     * none.  A non-zero return fails the call. */
+    int (*settle)(void *ctx, cvs_txn *t, const int64_t *keys, double *rel, size_t n,
+                  const cvs_context_join **join, size_t *njoin);
     void *ctx;
 } cvs_context_scope;
 

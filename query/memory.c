@@ -21,8 +21,8 @@
  * that contain d of 1 / (60 + rank_r(d)), rank from 1.  RRF needs no score
  * calibration between BM25 and cosine similarity, which have unrelated
  * scales.  The fused score is then multiplied by CVS_MEM_SUPERSEDED_WEIGHT
- * for a superseded memory and, when a half-life is set, by an exponential
- * recency decay, as in the retrieval function of Park et al., "Generative
+ * for a superseded memory (whose replacement then ranks above it, rule 19)
+ * and, when a half-life is set, by an exponential recency decay, as in the retrieval function of Park et al., "Generative
  * Agents" (UIST 2023), which also counts age from the last access.
  *
  * Where we deviate or choose:
@@ -809,7 +809,7 @@
  *   adopt if the questions first over A's ten figures rise by at least two,
  *   no set's half loses more than one at either size and `use`'s halves A
  *   lose none; then halves B, then sets N and M with and without, and not if
- *   either falls.  Tried and left out, "rule 19":
+ *   either falls.  Tried and left out:
  *     the share counts only the question's words the encoder reads in
  *       pieces (the word-level form of rule 18's reason: all-MiniLM-L6-v2's
  *       30,522 pieces hold nearly every ordinary word whole, so its cosine
@@ -844,7 +844,7 @@
  *   identifier or tool name the question and one memory share: the
  *   questions name identifiers in other words ("the authentication
  *   service"), and the ones they do name are rule 8's names already.  The
- *   class with a reason was the templates', "rule 19": a memory whose
+ *   class with a reason was the templates': a memory whose
  *   neighbourhood is dense (a template's near-copies, "Bought 3 coffee
  *   filters ...", "Bought 5 coffee filters ...") is near many questions
  *   for its frame, not for its content, the hubness that cross-domain
@@ -877,6 +877,58 @@
  *   so a real memory kept in the user's usual phrasing is as dense as a
  *   template, and the correction cannot tell them apart.  None taken; no
  *   variant was run on halves B or on set O.  One run each, loaded machine.
+ *  19. A memory superseded by a live memory is the old value of the same
+ *      fact, so whenever it is a candidate, its replacement answers the
+ *      question too, and with the value that holds now (recall_settle,
+ *      replaced_first).  Deviation 3's factor alone did not say so:
+ *      CVS_MEM_SUPERSEDED_WEIGHT (1/4) multiplies a relevance that rule 14
+ *      makes exponential in spreads, so a replacement more than ln 4 = 1.39
+ *      spreads below what it replaced lost to it (`minilm`, two memories:
+ *      "My dentist appointment is on Tuesday at 10am." and, superseding
+ *      it, "My dentist appointment moved to Friday at 3pm."; for "When is
+ *      my dentist appointment?" the old one scored 0.25, the new 0.135:
+ *      the agent answered with the stale fact), and in the fusion rule 8's
+ *      factor of about 7 per name the old one holds and the new does not
+ *      does the same.  So, after every other weight (recall_settle, the
+ *      context scope's settle):
+ *      (a) the superseded candidate is multiplied by the factor, and the
+ *          newest live memory of its chain of replacements
+ *          ("_superseded_by" followed while the next memory exists,
+ *          MEM_CHAIN_MAX steps at most) gets at least the relevance it
+ *          then has: raised when it is a candidate, joined to the
+ *          candidates when it is not (its path then ends with a
+ *          "superseded_by" step from the old one).  The replacement takes
+ *          the old value's place, not the place the old value would have
+ *          had unsuperseded: its claim to relevance is the old one's match
+ *          to the question, which the factor says how much to count, and
+ *          what else the recall ranks keeps its place around the pair.
+ *          Tried first and left out: the relevance before the factor.  It
+ *          put an unrelated fact's newest value above the answer whenever
+ *          the encoder ranked an older value of it first (test_use.c's
+ *          store of 106, whose templates revise each other: "The Denver
+ *          office closes early on Mondays." / "... on Wednesdays." came
+ *          first for "Which afternoons am I on pickup duty?"), undoing
+ *          what the factor was for;
+ *      (b) the answer (replaced_first, after the selection, whichever
+ *          strategy, k and budget) never holds a superseded memory without
+ *          its replacement: the replacement comes in beside it when k and
+ *          the budget leave room, in its place when it fits there, and
+ *          otherwise the superseded one is left out; and a superseded
+ *          memory is listed after its replacement, whatever the scores.
+ *      The order of (b) is the reason's, not the selection's: the diverse
+ *      selection weighs gain per token, so a short old value could be
+ *      chosen before a long new one, and a cut at k could keep it alone.
+ *      With (a) the two may tie (the dentist's pair: 0.25 each), and (b)
+ *      puts the replacement first.
+ *      A replacement that the recall's filter leaves out cannot be
+ *      returned, and changes nothing: the old value keeps the factor, as
+ *      before.  A recall none of whose candidates is superseded runs as
+ *      before bit for bit: nothing joins, nothing moves, and the factor,
+ *      moved from recall_weigh to recall_settle, is a power of two, so the
+ *      superseded memories' products are the same too.  Nothing here was
+ *      chosen on a data set; `cvstore-bench memory` (no fact of its sets
+ *      supersedes another) gives the same figures before and after
+ *      (docs/BENCHMARKS.md).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -909,6 +961,7 @@
 #define MEM_NEAR_RANK 30000    /* stand-ins are among GloVe's most frequent words */
 #define MEM_NEAR_TRY 64        /* nearest words tried */
 #define MEM_THEME_WORDS 4      /* deviation 2: the most words of a theme */
+#define MEM_CHAIN_MAX 64       /* rule 19: replacements followed, at most */
 
 /* ==== Small helpers ==== */
 
@@ -924,6 +977,48 @@ static int check_ns(const char *ns)
         return cvs__err(CVS_EINVAL, "namespace of %zu bytes (at most %d)", n, CVS_MEM_NS_MAX);
     if (!cvs__utf8_valid(ns, n))
         return cvs__err(CVS_EINVAL, "namespace is not valid UTF-8");
+    return CVS_OK;
+}
+
+/* A namespace a memory may be written into: check_ns's, and not blank
+ * (only spaces, of any script) nor holding a control character (C0, DEL,
+ * C1).  Either is a caller's slip (an empty variable padded with a space,
+ * a line read with its newline) that would file memories under a name no
+ * one can type or see in a listing, apart from the memories it was meant
+ * for.  Reading is not refused: a store written before this check may
+ * hold such a namespace, and its memories stay listable, recallable and
+ * forgettable. */
+static int check_ns_write(const char *ns)
+{
+    const unsigned char *p = (const unsigned char *)ns;
+    size_t n = strlen(ns), i = 0;
+    int visible = 0, rc = check_ns(ns);
+    if (rc)
+        return rc;
+    while (i < n) {
+        uint32_t c = p[i];
+        size_t l = 1;
+        /* valid UTF-8 (check_ns): the continuation bytes are there */
+        if (c >= 0xC0) {
+            l = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            c &= 0x3Fu >> (l - 1);
+            for (size_t j = 1; j < l; j++)
+                c = c << 6 | (p[i + j] & 0x3Fu);
+        }
+        if (c < 0x20 || (c >= 0x7F && c < 0xA0))
+            return cvs__err(CVS_EINVAL, "namespace holds a control character (U+%04X at byte "
+                            "%zu): a namespace is a printable name", (unsigned)c, i);
+        /* Unicode's White_Space outside the controls; U+200B and U+FEFF,
+         * invisible, count as blank too */
+        if (!(c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200B) ||
+              c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 ||
+              c == 0xFEFF))
+            visible = 1;
+        i += l;
+    }
+    if (!visible)
+        return cvs__err(CVS_EINVAL, "namespace \"%s\" is blank (only spaces): give a name, or "
+                        "none for \"%s\"", ns, CVS_MEM_DEFAULT_NS);
     return CVS_OK;
 }
 
@@ -2076,7 +2171,7 @@ static int remember_texts(cvs_db *db, const char *const *texts, const size_t *le
         if ((rc = check_text(&x[i], o)))
             goto named;
     }
-    if ((rc = check_ns(ns)))
+    if ((rc = check_ns_write(ns)))
         goto cleanup;
     if (o && o->conversation && (!*o->conversation || strlen(o->conversation) > CVS_MAX_ID_LEN)) {
         rc = cvs__err(CVS_EINPUT, "conversation id must have 1..%d bytes", CVS_MAX_ID_LEN);
@@ -2375,6 +2470,16 @@ static double lead_evidence(const key_lead *l, double spread)
     return l->cos + spread * (l->cov + l->whole);
 }
 
+/* Rule 19: a superseded candidate and the newest live memory that
+ * replaced it (-1 when that one is outside the recall's scope), with the
+ * relevance it had before supersession weighed; or a replacement and its
+ * relevance once settled (by = its own key). */
+typedef struct key_sup {
+    int64_t key;
+    int64_t by;
+    double rel;
+} key_sup;
+
 /* What recall's weighing of candidates needs (recall_weigh). */
 typedef struct recall_weights {
     double half_life_s;
@@ -2403,6 +2508,15 @@ typedef struct recall_weights {
     const uint64_t *scope, *deny;
     size_t scope_nwords, deny_nwords;
     uint64_t nscope;
+    /* Rule 19 (recall_settle, replaced_first): */
+    key_sup *sup;       /* the superseded candidates, by key */
+    size_t nsup;
+    key_sup *repl;      /* their replacements (key) and relevance, by key */
+    size_t nrepl;
+    cvs_context_join *join; /* replacements that were no candidates */
+    size_t njoin;
+    int64_t *marked;    /* candidates with "_superseded_by" (recall_weigh) */
+    size_t nmarked, cmarked;
 } recall_weights;
 
 /* The names and numbers of a question (rule 8 of the essay), as a word
@@ -2745,23 +2859,19 @@ static int recall_relevance(void *ctx, cvs_txn *t, int64_t key, double *rel)
  * cvs_context_scope's weigh). */
 static int recall_weigh(void *ctx, cvs_txn *t, int64_t key, double *factor)
 {
-    const recall_weights *w = ctx;
+    recall_weights *w = ctx;
     cvs_record rec;
     json_t *m;
     int rc;
     if ((rc = cvs_get_key(t, key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
         return rc;
-    const char *by = meta_str(m, "_superseded_by");
-    if (by) {
-        /* Only while the superseding memory exists (forget does not clean
-         * the member up). */
-        cvs_record br;
-        int grc = cvs_get(t, by, strlen(by), &br, NULL);
-        if (grc == CVS_OK)
-            *factor *= CVS_MEM_SUPERSEDED_WEIGHT;
-        else if (grc != CVS_NOTFOUND)
-            rc = grc;
-    }
+    /* Supersession is weighed by recall_settle (rule 19), which sees the
+     * replacement too; it reads only the candidates noted here, so that a
+     * recall touching no superseded memory parses no metadata twice. */
+    if (meta_str(m, "_superseded_by") &&
+        (rc = cvs__grow((void **)&w->marked, &w->cmarked, w->nmarked + 1, sizeof *w->marked,
+                        "out of memory")) == CVS_OK)
+        w->marked[w->nmarked++] = key;
     if (rc == CVS_OK && !w->leads && (w->names.n || w->cs_total > 0 || w->npool) && rec.text &&
         rec.text_len) {
         wordset ws = {0};
@@ -2994,6 +3104,257 @@ static int cmp_item_score(const void *a, const void *b)
     return (x->key < y->key) - (x->key > y->key);
 }
 
+/* ==== Rule 19: a replacement before what it replaced ==== */
+
+static int cmp_key_sup(const void *a, const void *b)
+{
+    int64_t x = ((const key_sup *)a)->key, y = ((const key_sup *)b)->key;
+    return (x > y) - (x < y);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_sup_by(const void *a, const void *b)
+{
+    const key_sup *x = a, *y = b;
+    if (x->by != y->by)
+        return (x->by > y->by) - (x->by < y->by);
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+/* Whether memory key is superseded (*sup: its "_superseded_by" names a
+ * memory that exists; forget does not clean the member up, so a forgotten
+ * replacement stops counting), and the newest live memory of its chain of
+ * replacements into *by (the first that is not superseded in turn; -1 when
+ * it is not superseded).  The chain is followed MEM_CHAIN_MAX steps at
+ * most: remember only ever supersedes an older memory, so a chain has no
+ * loop, but stored metadata is not trusted to say so. */
+static int newest_live(cvs_txn *t, int64_t key, int *sup, int64_t *by)
+{
+    cvs_record rec;
+    json_t *m = NULL;
+    int rc;
+    *sup = 0;
+    *by = -1;
+    if ((rc = cvs_get_key(t, key, &rec, NULL)) || (rc = meta_of(&rec, &m)))
+        return rc;
+    for (int step = 0; step < MEM_CHAIN_MAX; step++) {
+        const char *b = meta_str(m, "_superseded_by");
+        cvs_record br;
+        int grc = b ? cvs_get(t, b, strlen(b), &br, NULL) : CVS_NOTFOUND;
+        if (grc == CVS_NOTFOUND)
+            break;
+        if (grc) {
+            rc = grc;
+            break;
+        }
+        *sup = 1;
+        *by = br.key;
+        json_decref(m);
+        m = NULL;
+        if ((rc = meta_of(&br, &m)))
+            break;
+    }
+    json_decref(m);
+    return rc;
+}
+
+/* Rule 19 (a), a cvs_context_scope's settle: each superseded candidate's
+ * relevance is multiplied by CVS_MEM_SUPERSEDED_WEIGHT, and its newest live
+ * replacement (in the recall's scope) gets at least the relevance the
+ * superseded one then has: raised when it is a candidate, joined when it
+ * is not. */
+static int recall_settle(void *ctx, cvs_txn *t, const int64_t *keys, double *rel, size_t n,
+                         const cvs_context_join **join, size_t *njoin)
+{
+    recall_weights *w = ctx;
+    key_sup *cand = NULL; /* every candidate: key, index, relevance */
+    size_t nsup = 0;
+    int rc = CVS_OK;
+    free(w->sup);
+    free(w->repl);
+    free(w->join);
+    w->sup = w->repl = NULL;
+    w->join = NULL;
+    w->nsup = w->nrepl = w->njoin = 0;
+    if (!(w->sup = malloc(n * sizeof *w->sup)) || !(w->repl = malloc(n * sizeof *w->repl)) ||
+        !(w->join = malloc(n * sizeof *w->join)) || !(cand = malloc(n * sizeof *cand))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (w->nmarked > 1)
+        qsort(w->marked, w->nmarked, sizeof *w->marked, cmp_i64);
+    for (size_t i = 0; i < n; i++) {
+        int sup = 0;
+        int64_t by;
+        cand[i] = (key_sup){keys[i], (int64_t)i, rel[i]};
+        /* only a candidate recall_weigh saw "_superseded_by" in can be */
+        if (!w->nmarked ||
+            !bsearch(&keys[i], w->marked, w->nmarked, sizeof *w->marked, cmp_i64))
+            continue;
+        if ((rc = newest_live(t, keys[i], &sup, &by)))
+            goto out;
+        if (!sup)
+            continue;
+        if (by >= 0 && !cvs__bit_test(w->scope, w->scope_nwords, by))
+            by = -1; /* filtered out: it cannot be returned */
+        rel[i] *= CVS_MEM_SUPERSEDED_WEIGHT;
+        w->sup[nsup++] = (key_sup){keys[i], by, rel[i]};
+    }
+    qsort(cand, n, sizeof *cand, cmp_key_sup);
+    /* by replacement: each gets the largest relevance of those it replaced */
+    qsort(w->sup, nsup, sizeof *w->sup, cmp_sup_by);
+    for (size_t i = 0, j; i < nsup; i = j) {
+        size_t best = i;
+        for (j = i + 1; j < nsup && w->sup[j].by == w->sup[i].by; j++)
+            if (w->sup[j].rel > w->sup[best].rel)
+                best = j;
+        if (w->sup[i].by < 0)
+            continue;
+        key_sup kk = {.key = w->sup[i].by};
+        const key_sup *c = bsearch(&kk, cand, n, sizeof *cand, cmp_key_sup);
+        double r = w->sup[best].rel;
+        if (c) {
+            if (rel[c->by] > r)
+                r = rel[c->by];
+            rel[c->by] = r;
+        } else {
+            w->join[w->njoin++] = (cvs_context_join){w->sup[i].by, w->sup[best].key, r,
+                                                     "superseded_by"};
+        }
+        w->repl[w->nrepl++] = (key_sup){w->sup[i].by, w->sup[i].by, r};
+    }
+    w->nsup = nsup;
+    qsort(w->sup, nsup, sizeof *w->sup, cmp_key_sup);
+    qsort(w->repl, w->nrepl, sizeof *w->repl, cmp_key_sup);
+    *join = w->join;
+    *njoin = w->njoin;
+out:
+    free(cand);
+    return rc;
+}
+
+/* Rule 19 (b): the chosen items (n of them, tokens in all, under budget
+ * and k) with every superseded memory after its replacement, into *out
+ * (malloc'd, *nout of them) best first.  A superseded memory chosen
+ * without its replacement brings it in: beside it when both fit k and the
+ * budget, else in its place when the replacement fits there, else it is
+ * left out (the old value alone is the stale answer this rule is for).
+ * steps (malloc'd, the caller frees it) holds the paths of the
+ * replacements brought in: the superseded one's, then a "superseded_by"
+ * step. */
+static int replaced_first(const recall_weights *w, cvs_txn *t, const cvs_context_item *in,
+                          size_t n, size_t tokens, size_t budget, size_t k,
+                          cvs_context_item **out, size_t *nout, cvs_context_step **steps)
+{
+    cvs_context_item *it = NULL, *sorted = NULL;
+    size_t m = 0, nsteps = 0, room = 0;
+    unsigned char *done = NULL;
+    int rc = CVS_OK;
+    *out = NULL;
+    *nout = 0;
+    *steps = NULL;
+    for (size_t i = 0; i < n; i++)
+        room += (size_t)in[i].hop + 2;
+    if (!(it = malloc((2 * n + 1) * sizeof *it)) || !(sorted = malloc((2 * n + 1) * sizeof *sorted)) ||
+        !(done = calloc(2 * n + 1, 1)) || !(*steps = malloc((room + 1) * sizeof **steps))) {
+        rc = cvs__err(CVS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(it, in, n * sizeof *it);
+    m = n;
+    for (size_t i = 0; i < n; i++) {
+        key_sup kk = {.key = in[i].key};
+        const key_sup *s = w->nsup ? bsearch(&kk, w->sup, w->nsup, sizeof *w->sup, cmp_key_sup)
+                                   : NULL;
+        const key_sup *r;
+        size_t j, rt;
+        cvs_record rec;
+        if (!s || s->by < 0)
+            continue;
+        for (j = 0; j < m && it[j].key != s->by; j++)
+            ;
+        if (j < m)
+            continue; /* its replacement is chosen */
+        kk.key = s->by;
+        r = bsearch(&kk, w->repl, w->nrepl, sizeof *w->repl, cmp_key_sup);
+        if ((rc = cvs_get_key(t, s->by, &rec, NULL)))
+            goto out;
+        rt = cvs_tokens_estimate(rec.title ? rec.title_len : 0, rec.text ? rec.text_len : 0);
+        for (j = 0; j < m && it[j].key != in[i].key; j++)
+            ;
+        cvs_context_item add = {.key = s->by, .id = rec.id, .id_len = rec.id_len,
+                                .score = r ? (float)r->rel : it[j].score, .tokens = rt,
+                                .hop = it[j].hop + 1, .via = *steps + nsteps};
+        if (it[j].via)
+            memcpy(*steps + nsteps, it[j].via, ((size_t)it[j].hop + 1) * sizeof **steps);
+        else
+            add.hop = 0;
+        (*steps)[nsteps + add.hop] = (cvs_context_step){s->by, rec.id, rec.id_len,
+                                                        "superseded_by"};
+        nsteps += (size_t)add.hop + 1;
+        if (m < k && rt <= budget && tokens + rt <= budget) {
+            it[m++] = add; /* beside it */
+            tokens += rt;
+        } else if (rt <= budget && tokens - it[j].tokens + rt <= budget) {
+            tokens += rt - it[j].tokens;
+            it[j] = add; /* in its place */
+        } else {
+            tokens -= it[j].tokens;
+            memmove(it + j, it + j + 1, (m - j - 1) * sizeof *it);
+            m--; /* left out */
+        }
+    }
+    /* Best first; a superseded memory waits for its replacement and
+     * follows it (its score is at most the replacement's, and on a tie
+     * the key order need not settle it rightly). */
+    if (m > 1)
+        qsort(it, m, sizeof *it, cmp_item_score);
+    size_t ns = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (done[i])
+            continue;
+        key_sup kk = {.key = it[i].key};
+        const key_sup *s = w->nsup ? bsearch(&kk, w->sup, w->nsup, sizeof *w->sup, cmp_key_sup)
+                                   : NULL;
+        size_t j = m;
+        if (s && s->by >= 0)
+            for (j = i + 1; j < m && it[j].key != s->by; j++)
+                ;
+        if (j < m)
+            continue; /* comes later, after its replacement */
+        sorted[ns++] = it[i];
+        done[i] = 1;
+        /* the memories waiting for this one, in their order */
+        for (size_t l = 0; l < i; l++) {
+            if (done[l])
+                continue;
+            kk.key = it[l].key;
+            s = bsearch(&kk, w->sup, w->nsup, sizeof *w->sup, cmp_key_sup);
+            if (s && s->by == it[i].key) {
+                sorted[ns++] = it[l];
+                done[l] = 1;
+            }
+        }
+    }
+    *out = sorted;
+    *nout = ns;
+    sorted = NULL;
+out:
+    free(it);
+    free(sorted);
+    free(done);
+    if (rc) {
+        free(*steps);
+        *steps = NULL;
+    }
+    return rc;
+}
+
 /* The options of the context set a recall is: the memory layer's own
  * fusion (equal-weight RRF), its links only (no kNN edges, no titles),
  * and no near-duplicate suppression, since a superseded revision is by
@@ -3043,7 +3404,9 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
     const cvs_sif *sif = NULL;
     mem_rec *touch = NULL;
     mem_rec **tp = NULL;
-    size_t ntouch = 0;
+    size_t ntouch = 0, nfin = 0;
+    cvs_context_item *fin = NULL;
+    cvs_context_step *fin_steps = NULL;
     int rc;
 
     if (!db || !query || !out)
@@ -3175,7 +3538,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
         cvs_context_scope sc = {.filter = f, .allow = bits, .nwords = nwords,
                                 .positive_vectors = 1, .vector_deny = ndeny ? deny : NULL,
                                 .deny_nwords = deny_nwords, .k = k, .weigh = recall_weigh,
-                                .weigh_pool = recall_pool,
+                                .weigh_pool = recall_pool, .settle = recall_settle,
                                 .relevance = rw.leads ? recall_relevance : NULL, .ctx = &rw};
         if ((rc = lexical_query(t, sif, &rw.names, query, len, &lq, &lq_len,
                                 o->strategy == CVS_MEM_HYBRID && qv ? &rw : NULL)))
@@ -3208,11 +3571,13 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
     }
     /* The strategy chose them in its own order (the diverse one weighs
-     * gain per token); the answer lists them best first. */
-    if (cr.n > 1)
-        qsort(cr.items, cr.n, sizeof *cr.items, cmp_item_score);
-    for (size_t i = 0; i < cr.n; i++) {
-        const cvs_context_item *it = &cr.items[i];
+     * gain per token); the answer lists them best first, a superseded
+     * memory after its replacement (rule 19). */
+    if ((rc = replaced_first(&rw, t, cr.items, cr.n, cr.tokens, co.budget, k, &fin, &nfin,
+                             &fin_steps)))
+        goto cleanup;
+    for (size_t i = 0; i < nfin; i++) {
+        const cvs_context_item *it = &fin[i];
         if ((rc = items_add(out, t, it->key, it->score, it->via, (size_t)it->hop + 1,
                             it->sentences ? it->text : NULL, it->text_len)))
             goto cleanup;
@@ -3225,7 +3590,7 @@ CVS_API int cvs_mem_recall(cvs_db *db, const char *query, size_t len,
             goto cleanup;
         }
         for (size_t i = 0; i < out->n; i++, ntouch++) {
-            if ((rc = mem_rec_load(t, cr.items[i].key, &touch[i])))
+            if ((rc = mem_rec_load(t, fin[i].key, &touch[i])))
                 goto cleanup;
             if (json_object_set_new(touch[i].meta, "_recalled", json_integer(rw.now))) {
                 rc = cvs__err(CVS_ENOMEM, "out of memory");
@@ -3248,6 +3613,8 @@ cleanup:
         mem_rec_clear(&touch[i]);
     free(touch);
     free(tp);
+    free(fin);
+    free(fin_steps);
     cvs_context_result_free(&cr);
     free(bits);
     free(deny);
@@ -3259,6 +3626,10 @@ cleanup:
     free(rw.cvec);
     free(rw.pool);
     free(rw.lead);
+    free(rw.sup);
+    free(rw.repl);
+    free(rw.join);
+    free(rw.marked);
     cvs_filter_free(f);
     cvs_filter_free(fdeny);
     if (rc)

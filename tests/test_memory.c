@@ -851,6 +851,178 @@ Test(memory, supersedes_prefers_newer)
     cvs_mem_items_free(&r);
 }
 
+/* remember with an explicit supersedes (NULL: none) in namespace "r". */
+static void remember_over(const char *text, const char *meta, const char *over,
+                          cvs_mem_remembered *m)
+{
+    cvs_mem_remember_opts o = {.ns = "r", .meta = meta, .supersedes = over};
+    cr_assert_eq(cvs_mem_remember(db, text, 0, &o, m), 0, "%s: %s", text, cvs_errmsg(db));
+    if (over)
+        cr_assert_str_eq(m->superseded, over);
+}
+
+/* Recall of q must give first, then second (its first two memories). */
+static void recall_two(const char *q, const cvs_mem_recall_opts *ro, const char *first,
+                       const char *second)
+{
+    cvs_mem_items r = {0};
+    cr_assert_eq(cvs_mem_recall(db, q, 0, ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_geq(r.n, 2, "%s: %zu memories", q, r.n);
+    cr_expect_str_eq(r.items[0].id, first, "%s: the first", q);
+    cr_expect_str_eq(r.items[1].id, second, "%s: the second", q);
+    cvs_mem_items_free(&r);
+}
+
+/* Rule 19 of query/memory.c: a superseded memory is the old value of a
+ * fact, so its replacement is at least as relevant and comes first.  The
+ * old one names what the question names ("Dr Patel", rule 8: a factor of
+ * about 7 per name in the fusion) and the new one does not, so the old
+ * one's score was some 50 times the new one's, and the supersession
+ * factor (1/4) could not turn that round: the stale fact came first. */
+Test(memory, a_replacement_comes_before_the_memory_it_replaced)
+{
+    cvs_mem_remembered old, neu, other;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "r", .no_touch = 1};
+    remember_over("dentist appointment with Dr Patel on tuesday at 10am", NULL, NULL, &old);
+    remember_over("the appointment moved to friday at 3pm", NULL, old.id, &neu);
+    remember_over("the car needs new tyres before winter", NULL, NULL, &other);
+    cr_assert_eq(cvs_mem_recall(db, "When is my appointment with Dr Patel?", 0, &ro, &r), 0,
+                 "%s", cvs_errmsg(db));
+    cr_assert_geq(r.n, 2);
+    cr_expect_str_eq(r.items[0].id, neu.id, "the replacement is not first");
+    cr_expect_str_eq(r.items[1].id, old.id);
+    cr_expect_str_eq(r.items[1].superseded_by, neu.id);
+    cr_expect_geq(r.items[0].score, r.items[1].score);
+    cvs_mem_items_free(&r);
+    /* k = 1: the new value alone */
+    ro.k = 1;
+    cr_assert_eq(cvs_mem_recall(db, "When is my appointment with Dr Patel?", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_expect_str_eq(r.items[0].id, neu.id);
+    cvs_mem_items_free(&r);
+    /* with the other strategies and selections too */
+    ro.k = 0;
+    for (int st = 0; st < 3; st++)
+        for (int sel = 0; sel < 3; sel++) {
+            ro.strategy = (cvs_mem_strategy)st;
+            ro.selection = (cvs_context_strategy)sel;
+            cr_assert_eq(cvs_mem_recall(db, "appointment with Dr Patel", 0, &ro, &r), 0);
+            long a = find(&r, old.id), b = find(&r, neu.id);
+            cr_expect(a < 0 || (b >= 0 && b < a), "strategy %d selection %d: old at %ld, new at %ld",
+                      st, sel, a, b);
+            cvs_mem_items_free(&r);
+        }
+}
+
+/* The replacement shares no word with the question, so neither ranking
+ * finds it (hops 0: no link is followed); before rule 19 recall returned
+ * the old value alone.  It joins the candidates, reached from the old one
+ * by a "superseded_by" step, unless the caller's filter leaves it out. */
+Test(memory, a_replacement_that_no_ranking_finds_joins_and_leads)
+{
+    cvs_mem_remembered old, neu;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "r", .no_touch = 1};
+    remember_over("dentist appointment on tuesday at 10am", "{\"topic\": \"health\"}", NULL,
+                  &old);
+    remember_over("moved to friday at 3pm", NULL, old.id, &neu);
+    cr_assert_eq(cvs_mem_recall(db, "when is the dentist appointment", 0, &ro, &r), 0, "%s",
+                 cvs_errmsg(db));
+    cr_assert_eq(r.n, 2);
+    cr_expect_str_eq(r.items[0].id, neu.id);
+    cr_expect_str_eq(r.items[1].id, old.id);
+    cr_assert_eq(r.items[0].npath, 2);
+    cr_expect_str_eq(r.items[0].path[0], old.id);
+    cr_expect_str_eq(r.items[0].path_types[1], "superseded_by");
+    cvs_mem_items_free(&r);
+    /* a filter that leaves the replacement out: the old one alone, as ever */
+    ro.filter = "{\"topic\": \"health\"}";
+    cr_assert_eq(cvs_mem_recall(db, "when is the dentist appointment", 0, &ro, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_expect_str_eq(r.items[0].id, old.id);
+    cvs_mem_items_free(&r);
+}
+
+/* Under a budget that the old value fits and its replacement does not, the
+ * old value is not returned alone; and along a chain a -> b -> c the
+ * newest live memory leads, the next once the newest is forgotten. */
+Test(memory, a_superseded_memory_never_comes_without_its_replacement)
+{
+    cvs_mem_remembered a, b, c;
+    cvs_mem_items r = {0};
+    cvs_mem_recall_opts ro = {.ns = "r", .no_touch = 1};
+    remember_over("parking spot is number 12", NULL, NULL, &a);
+    remember_over("we were given another space in the basement garage, the one by the lift "
+                  "shaft, number 48, from the first of next month until the renovation of "
+                  "the outdoor lot is finished in the spring",
+                  NULL, a.id, &b);
+    ro.token_budget = 10; /* a: 7 tokens; b: 50 */
+    cr_assert_eq(cvs_mem_recall(db, "parking spot number", 0, &ro, &r), 0, "%s",
+                 cvs_errmsg(db));
+    cr_expect_eq(find(&r, a.id), -1, "the old value alone under the budget");
+    cvs_mem_items_free(&r);
+    ro.token_budget = 0;
+    remember_over("space 48 again", NULL, b.id, &c);
+    cr_assert_eq(cvs_mem_recall(db, "parking spot number", 0, &ro, &r), 0);
+    cr_assert_geq(r.n, 2);
+    cr_expect_str_eq(r.items[0].id, c.id);
+    cr_expect_gt(find(&r, a.id), 0);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_forget(db, "r", c.id, 0, NULL, 0, NULL), 0);
+    recall_two("parking spot number", &ro, b.id, a.id);
+}
+
+/* A blank namespace or one with a control character is refused when a
+ * memory would be written into it (the same error through the C API,
+ * Python and MCP), and nothing is stored; one that a store already holds
+ * (written before the check: here a record put directly) is still listed,
+ * recalled and forgotten. */
+Test(memory, blank_or_control_namespaces_are_refused_on_write_only)
+{
+    static const char *const bad[] = {" ", "  ", "\t", "a\nb", "x\x7f", "x\xc2\x85" /* U+0085 */,
+                                      "\xc2\xa0\xe3\x80\x80" /* U+00A0 U+3000 */};
+    static const char *const good[] = {"a b", " work", "\xc3\xa9t\xc3\xa9", "\xe4\xbb\x95\xe4\xba\x8b"};
+    const char *text = "alice lives in paris";
+    cvs_mem_remembered m;
+    cvs_mem_items r = {0};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cvs_mem_remember_opts o = {.ns = bad[i]};
+        cr_assert_eq(cvs_mem_remember(db, text, 0, &o, &m), CVS_EINVAL, "namespace %zu", i);
+        cr_assert(strstr(cvs_errmsg(db), "namespace"), "%s", cvs_errmsg(db));
+        cr_assert(strstr(cvs_errmsg(db), i < 2 || i == 6 ? "blank" : "control character"),
+                  "namespace %zu: %s", i, cvs_errmsg(db));
+        cr_assert_eq(cvs_mem_remember_many(db, &text, NULL, 1, &o, &m), CVS_EINVAL);
+    }
+    cr_assert_eq(count(), 0);
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        cvs_mem_remember_opts o = {.ns = good[i]};
+        cr_assert_eq(cvs_mem_remember(db, text, 0, &o, &m), 0, "%zu: %s", i, cvs_errmsg(db));
+    }
+    cr_assert_eq(count(), 4);
+    {
+        static float v[D];
+        size_t len = strlen(text);
+        cr_assert_eq(bow_embed(NULL, &text, &len, 1, v), 0);
+        cvs_record rec = {.id = "m00000000000000aa", .id_len = 17, .vector = v, .text = text,
+                          .text_len = len, .meta = "{\"_ns\": \"a\\nb\"}"};
+        rec.meta_len = strlen(rec.meta);
+        cr_assert_eq(cvs_put(db, &rec, 1, 0, NULL, NULL), 0, "%s", cvs_errmsg(db));
+    }
+    cvs_mem_recall_opts ro = {.ns = "a\nb", .no_touch = 1};
+    cr_assert_eq(cvs_mem_recall(db, "paris", 0, &ro, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].id, "m00000000000000aa");
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_list(db, "a\nb", NULL, 10, &r), 0, "%s", cvs_errmsg(db));
+    cr_assert_eq(r.n, 1);
+    cvs_mem_items_free(&r);
+    cr_assert_eq(cvs_mem_forget(db, "a\nb", "m00000000000000aa", 0, NULL, 0, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(count(), 4);
+}
+
 Test(memory, conversation_linked_and_followed)
 {
     const char *turns[] = {"user asked about the weather in oslo", "assistant said it is raining",
@@ -2041,4 +2213,54 @@ Test(mcp, an_unknown_argument_is_refused_with_a_suggestion)
                          json_object_get(json_array_get(mem, 0), "metadata"), "k")), 1);
     }
     free_replies(msg, 7);
+}
+
+/* A value the library refuses in a well-formed request (a memory over the
+ * size cap, a supersedes naming no memory, a blank namespace) is the
+ * tool's error with the library's message, not "malformed input"; and a
+ * blank namespace can still be read. */
+Test(mcp, a_refused_value_is_not_called_malformed)
+{
+    enum { BIG = 70000 };
+    char *input = malloc(BIG + 4096), *p;
+    json_t *msg[6] = {0};
+    p = input + sprintf(input,
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"alice lives in paris\",\"supersedes\":\"m0123456789abcdef\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"");
+    cr_assert_not_null(input);
+    for (size_t i = 0; i < BIG / 6; i++)
+        p += sprintf(p, "alice ");
+    sprintf(p,
+        "\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"alice lives in paris\",\"namespace\":\" \"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"remember\","
+        "\"arguments\":{\"text\":\"alice lives in paris\",\"namespace\":\"a\\nb\"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"recall\","
+        "\"arguments\":{\"query\":\"paris\",\"namespace\":\" \"}}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"list\","
+        "\"arguments\":{\"namespace\":\"a\\nb\"}}}\n");
+    cr_assert_eq(tu_mcp_glove(dir, mcp_words, mcp_vecs, 3, input, msg, 6), 6);
+    free(input);
+    static const char *const want[] = {"remember: supersedes: no memory \"m0123456789abcdef\"",
+                                       "remember: a memory of ", "remember: namespace \" \" is blank",
+                                       "remember: namespace holds a control character"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *res = json_object_get(msg[i], "result");
+        const char *m = json_string_value(
+            json_object_get(json_array_get(json_object_get(res, "content"), 0), "text"));
+        cr_assert_null(json_object_get(msg[i], "error"), "reply %zu is a JSON-RPC error", i);
+        cr_assert(json_is_true(json_object_get(res, "isError")), "reply %zu", i);
+        cr_assert(m && !strncmp(m, want[i], strlen(want[i])), "reply %zu: %s", i, m ? m : "(none)");
+        cr_assert(!strstr(m, "malformed"), "reply %zu: %s", i, m);
+    }
+    for (size_t i = 4; i < 6; i++) {
+        json_t *res = json_object_get(msg[i], "result");
+        cr_assert(json_is_false(json_object_get(res, "isError")), "reply %zu", i);
+        cr_assert_eq(json_array_size(json_object_get(json_object_get(res, "structuredContent"),
+                                                     "memories")), 0);
+    }
+    free_replies(msg, 6);
 }

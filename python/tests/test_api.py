@@ -1229,6 +1229,15 @@ def test_remember_caps_a_memory_size(memdb):
     assert memdb.remember("Short fact.", max_bytes=40)["status"] == "added"
 
 
+def test_blank_or_control_namespaces_are_refused_as_in_mcp(memdb):
+    """The library refuses them on write, so Python says what MCP says."""
+    for ns in (" ", "\u3000", "a\nb", "tab\there"):
+        with pytest.raises(cvstore.InvalidArgument, match="namespace"):
+            memdb.remember("alice lives in paris", namespace=ns)
+        assert memdb.recall("paris", namespace=ns)["memories"] == []
+    assert memdb.remember("alice lives in paris", namespace="a b")["status"] == "added"
+
+
 def test_remember_recall_forget_list(memdb):
     a = memdb.remember("The user prefers green tea in the morning.", metadata={"kind": "pref"})
     assert a["status"] == "added" and a["id"].startswith("m") and a["namespace"] == "default"
