@@ -1208,7 +1208,7 @@ static void embed_close(cvs_db *db, void *state)
     pthread_mutex_destroy(&st->mu);
 }
 
-/* ==== A text store's records have words ==== */
+/* ==== A text the store must embed has words ==== */
 
 int cvs__embed_text_words(const char *text, size_t len)
 {
@@ -1218,8 +1218,8 @@ int cvs__embed_text_words(const char *text, size_t len)
         return rc;
     if (!words)
         return cvs__err(CVS_EINPUT, "text has no words (only spaces, punctuation or symbols): "
-                        "a store with an embedder cannot embed it; leave the text out (a "
-                        "vector with a title is kept as it is)");
+                        "a store with an embedder cannot embed it; give the record its "
+                        "vector, or leave the text out");
     return CVS_OK;
 }
 
